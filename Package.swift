@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Derive",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "derive", targets: ["derive"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // libvips through pkg-config; the shim holds the non-variadic wrappers Swift can call.
+        .systemLibrary(
+            name: "CVips",
+            pkgConfig: "vips",
+            providers: [.apt(["libvips-dev"])]
+        ),
+        .target(name: "CVipsShim", dependencies: ["CVips"]),
+        .target(name: "ProcessLanguage"),
+        .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim"]),
+        .executableTarget(
+            name: "derive",
+            dependencies: [
+                "ProcessLanguage", "Imaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,52 @@
+// Fixed-signature wrappers around the variadic libvips calls Derive uses.
+// Swift cannot call C variadic functions, so every optional argument we need is a parameter here.
+// All functions return 0 on success and -1 on failure (the message is in the libvips error buffer).
+#ifndef DERIVE_CVIPS_SHIM_H
+#define DERIVE_CVIPS_SHIM_H
+
+#include <vips/vips.h>
+
+int dv_init(const char *argv0);
+char *dv_error_take(void);
+void dv_unref(VipsImage *image);
+void dv_free(void *pointer);
+void dv_strfreev(char **strings);
+
+const char *dv_loader_for_buffer(const void *buf, size_t len);
+int dv_header(const void *buf, size_t len, VipsImage **out);
+int dv_load(const void *buf, size_t len, int all_pages, int fail_on, VipsImage **out);
+int dv_thumbnail(const void *buf, size_t len, int width, int height, int no_rotate,
+                 int fail_on, VipsImage **out);
+
+int dv_copy(VipsImage *in, VipsImage **out);
+int dv_autorot(VipsImage *in, VipsImage **out);
+int dv_to_srgb(VipsImage *in, VipsImage **out);
+int dv_resize(VipsImage *in, VipsImage **out, double hscale, double vscale);
+int dv_extract_area(VipsImage *in, VipsImage **out, int left, int top, int width, int height);
+int dv_extract_band(VipsImage *in, VipsImage **out, int band, int n);
+int dv_embed(VipsImage *in, VipsImage **out, int x, int y, int width, int height,
+             const double *background, int n, int extend_copy);
+int dv_rot(VipsImage *in, VipsImage **out, int quarter_turns);
+int dv_flip(VipsImage *in, VipsImage **out, int horizontal);
+int dv_rotate(VipsImage *in, VipsImage **out, double angle, const double *background, int n);
+int dv_gaussblur(VipsImage *in, VipsImage **out, double sigma, double min_ampl);
+int dv_sharpen(VipsImage *in, VipsImage **out, double sigma, double m1, double m2);
+int dv_linear(VipsImage *in, VipsImage **out, const double *a, const double *b, int n);
+int dv_cast_uchar(VipsImage *in, VipsImage **out);
+int dv_flatten(VipsImage *in, VipsImage **out, const double *background, int n);
+int dv_bandjoin2(VipsImage *a, VipsImage *b, VipsImage **out);
+int dv_bandjoin_const1(VipsImage *in, VipsImage **out, double value);
+int dv_multiply_scaled(VipsImage *a, VipsImage *b, double scale, VipsImage **out);
+int dv_premultiply(VipsImage *in, VipsImage **out);
+int dv_unpremultiply(VipsImage *in, VipsImage **out);
+int dv_arrayjoin_vertical(VipsImage **in, int n, VipsImage **out);
+
+int dv_save_jpeg(VipsImage *in, void **buf, size_t *len, int quality, int interlace);
+int dv_save_png(VipsImage *in, void **buf, size_t *len, int interlace);
+int dv_save_webp(VipsImage *in, void **buf, size_t *len, int quality);
+int dv_save_gif(VipsImage *in, void **buf, size_t *len, int interlace);
+int dv_save_tiff(VipsImage *in, void **buf, size_t *len, int quality);
+int dv_save_heif(VipsImage *in, void **buf, size_t *len, int quality, int av1);
+int dv_save_bmp(VipsImage *in, void **buf, size_t *len);
+
+#endif

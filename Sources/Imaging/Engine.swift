@@ -1,0 +1,68 @@
+import CVipsShim
+import Foundation
+import ProcessLanguage
+
+/// What a render produced: encoded image bytes, or a JSON answer (`info`, `average-hue`).
+public struct RenderOutput: Sendable {
+    public enum Kind: Sendable, Hashable {
+        case image(Format.Kind)
+        case json
+    }
+
+    public var kind: Kind
+    public var bytes: Data
+    /// Size of the image (of one frame when animated); 0 for JSON answers.
+    public var width: Int
+    public var height: Int
+    public var frames: Int
+
+    public var contentType: String {
+        switch kind {
+        case .image(let format): return format.mimeType
+        case .json: return "application/json"
+        }
+    }
+
+    public var fileExtension: String {
+        switch kind {
+        case .image(let format): return format.fileExtension
+        case .json: return "json"
+        }
+    }
+}
+
+/// Renders `x-oss-process` pipelines with libvips.
+///
+/// Every call is synchronous and uses one libvips thread: callers that want throughput run
+/// several renders at once on threads of their own, outside Swift's cooperative pool.
+public struct Engine: Sendable {
+    /// Bumped whenever the same pipeline on the same source may produce different bytes.
+    public static let renderVersion = "1"
+
+    public var limits: Limits
+
+    public init(limits: Limits = .oss) {
+        self.limits = limits
+    }
+
+    /// libvips' version, e.g. `8.14.1`.
+    public static var libvipsVersion: String { Vips.version }
+
+    /// Derive's render version and libvips' version, as fingerprints record them.
+    public static var version: String { "derive-render/\(renderVersion) libvips/\(libvipsVersion)" }
+
+    /// Renders `pipeline` on the encoded `source` bytes.
+    public func render(_ source: Data, _ pipeline: Pipeline) throws -> RenderOutput {
+        try limits.checkBytes(source.count)
+        try Vips.start()
+        return try source.withUnsafeBytes { raw in
+            // libvips reads `raw` lazily: everything, encoding included, happens inside this closure.
+            try Render(source: raw, pipeline: pipeline, limits: limits).run()
+        }
+    }
+
+    /// The `info` JSON of the source (spec §3.1).
+    public func info(_ source: Data) throws -> RenderOutput {
+        try render(source, Pipeline(actions: [.info(Info())]))
+    }
+}

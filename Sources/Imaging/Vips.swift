@@ -1,0 +1,132 @@
+import CVipsShim
+import Foundation
+import ProcessLanguage
+
+/// libvips, started once per process and only when there is pixel work to do.
+enum Vips {
+    private static let started: Result<Void, ProcessError> = {
+        // One libvips worker thread per render: throughput comes from rendering several images
+        // at once, each on its own thread (see design.md).
+        if ProcessInfo.processInfo.environment["VIPS_CONCURRENCY"] == nil {
+            setenv("VIPS_CONCURRENCY", "1", 1)
+        }
+        // Problems that matter become errors (fail_on); libvips' own stderr warnings are noise.
+        if ProcessInfo.processInfo.environment["VIPS_WARNING"] == nil {
+            setenv("VIPS_WARNING", "0", 1)
+        }
+        if dv_init("derive") != 0 {
+            return .failure(ProcessError(.internalError, "libvips failed to start: \(takeError())"))
+        }
+        vips_concurrency_set(1)
+        return .success(())
+    }()
+
+    static func start() throws {
+        try started.get()
+    }
+
+    /// libvips' version, e.g. `8.14.1`, which is part of every fingerprint.
+    public static var version: String {
+        String(cString: vips_version_string())
+    }
+
+    /// Copies and clears libvips' global error buffer.
+    @discardableResult
+    static func takeError() -> String {
+        guard let pointer = dv_error_take() else { return "" }
+        defer { dv_free(pointer) }
+        return String(cString: pointer).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// One owned reference to an immutable `VipsImage`, released exactly once.
+final class VImage: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<VipsImage>
+
+    init(_ pointer: UnsafeMutablePointer<VipsImage>) { self.pointer = pointer }
+    deinit { dv_unref(pointer) }
+
+    var width: Int { Int(vips_image_get_width(pointer)) }
+    var height: Int { Int(vips_image_get_height(pointer)) }
+    var bands: Int { Int(vips_image_get_bands(pointer)) }
+    var hasAlpha: Bool { vips_image_hasalpha(pointer) != 0 }
+
+    func int(_ name: String) -> Int? {
+        guard vips_image_get_typeof(pointer, name) != 0 else { return nil }
+        var value: Int32 = 0
+        guard vips_image_get_int(pointer, name, &value) == 0 else { Vips.takeError(); return nil }
+        return Int(value)
+    }
+
+    func intArray(_ name: String) -> [Int]? {
+        guard vips_image_get_typeof(pointer, name) != 0 else { return nil }
+        var values: UnsafeMutablePointer<Int32>?
+        var count: Int32 = 0
+        guard vips_image_get_array_int(pointer, name, &values, &count) == 0, let values else {
+            Vips.takeError(); return nil
+        }
+        return (0..<Int(count)).map { Int(values[$0]) }
+    }
+
+    /// Any metadata field rendered as text (EXIF fields are strings like `1 (Top-left, Short, ...)`).
+    func text(_ name: String) -> String? {
+        guard vips_image_get_typeof(pointer, name) != 0 else { return nil }
+        var value: UnsafeMutablePointer<CChar>?
+        guard vips_image_get_as_string(pointer, name, &value) == 0, let value else { Vips.takeError(); return nil }
+        defer { dv_free(value) }
+        return String(cString: value)
+    }
+
+    var fieldNames: [String] {
+        guard let fields = vips_image_get_fields(pointer) else { return [] }
+        defer { dv_strfreev(fields) }
+        var names: [String] = []
+        var index = 0
+        while let field = fields[index] {
+            names.append(String(cString: field))
+            index += 1
+        }
+        return names
+    }
+
+    /// Runs a libvips operation that writes one new image, turning failure into a `ProcessError`.
+    func apply(_ what: String, action: String? = nil,
+               _ body: (UnsafeMutablePointer<VipsImage>, UnsafeMutablePointer<UnsafeMutablePointer<VipsImage>?>) -> Int32) throws -> VImage {
+        try VImage.make(what, action: action) { body(pointer, $0) }
+    }
+
+    static func make(_ what: String, action: String? = nil,
+                     _ body: (UnsafeMutablePointer<UnsafeMutablePointer<VipsImage>?>) -> Int32) throws -> VImage {
+        var out: UnsafeMutablePointer<VipsImage>?
+        let status = body(&out)
+        guard status == 0, let out else {
+            if let out { dv_unref(out) }
+            throw ProcessError(.internalError, "\(what) failed: \(Vips.takeError())", action: action)
+        }
+        return VImage(out)
+    }
+
+    /// Pixels as 8-bit bytes, row-major, `bands` per pixel.
+    func bytes() throws -> [UInt8] {
+        let image = try apply("cast") { dv_cast_uchar($0, $1) }
+        var size = 0
+        guard let memory = vips_image_write_to_memory(image.pointer, &size) else {
+            throw ProcessError(.internalError, "reading pixels failed: \(Vips.takeError())")
+        }
+        defer { dv_free(memory) }
+        return Array(UnsafeRawBufferPointer(start: memory, count: size))
+    }
+
+    static func fromBytes(_ bytes: [UInt8], width: Int, height: Int, bands: Int) throws -> VImage {
+        try make("image from memory") { out in
+            bytes.withUnsafeBytes { raw in
+                guard let image = vips_image_new_from_memory_copy(raw.baseAddress, raw.count, Int32(width),
+                                                                  Int32(height), Int32(bands), VIPS_FORMAT_UCHAR) else {
+                    return -1
+                }
+                out.pointee = image
+                return 0
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Derive: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "derive",
+        abstract: "Build image derivatives with the Alibaba Cloud OSS image-processing language.",
+        subcommands: [ProcessCommand.self, InfoCommand.self]
+    )
+}

@@ -1,0 +1,21 @@
+import ArgumentParser
+import Imaging
+
+/// Overrides for the engine's source and output limits (defaults are OSS's).
+struct LimitOptions: ParsableArguments {
+    @Option(name: .long, help: "Largest source, in bytes (default 20971520).")
+    var maxBytes: Int?
+
+    @Option(name: .long, help: "Largest source side, in pixels (default 30000).")
+    var maxSide: Int?
+
+    @Option(name: .long, help: "Largest source pixel count, frames included (default 250000000).")
+    var maxPixels: Int?
+
+    @Option(name: .long, help: "Largest output side, in pixels (default 16384).")
+    var maxOutputSide: Int?
+
+    var limits: Limits {
+        Limits(maxBytes: maxBytes, maxSide: maxSide, maxPixels: maxPixels, maxOutputSide: maxOutputSide)
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import ProcessLanguage
+
+struct ProcessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "process",
+        abstract: "Render one image with an x-oss-process string.",
+        discussion: """
+        PROCESS is an OSS image-processing chain such as 'image/resize,w_200/format,webp'
+        (the leading 'image/' may be left out). The output format comes from the chain (or the
+        source's format), never from the output file's extension. Without -o the result is
+        written beside the current folder as NAME.derived.EXT; JSON answers (info, average-hue)
+        go to standard output.
+        """
+    )
+
+    @Argument(help: "The source image file.")
+    var input: String
+
+    @Argument(help: "The processing chain, e.g. image/resize,m_fill,w_240,h_240/quality,q_80.")
+    var process: String
+
+    @Option(name: .shortAndLong, help: "Where to write the result; '-' for standard output.")
+    var output: String?
+
+    @OptionGroup var limitOptions: LimitOptions
+
+    func run() throws {
+        let text = process.hasPrefix("image/") || process.hasPrefix("style/") ? process : "image/" + process
+        do {
+            let pipeline = try Pipeline.parse(text)
+            for warning in pipeline.warnings { Output.printWarning(warning.message) }
+            let source = try Output.read(input)
+            let result = try Engine(limits: limitOptions.limits).render(source, pipeline)
+            let destination: String
+            if let output {
+                destination = output
+            } else if result.kind == .json {
+                destination = "-"
+            } else {
+                let name = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
+                destination = "\(name).derived.\(result.fileExtension)"
+            }
+            try Output.write(result.bytes, to: destination)
+            if result.kind == .json, destination == "-" { print() }
+            if destination != "-" {
+                FileHandle.standardError.write(Data("\(destination): \(result.width)x\(result.height) \(result.fileExtension)\(result.frames > 1 ? " \(result.frames) frames" : "") \(result.bytes.count) bytes\n".utf8))
+            }
+        } catch let error as ProcessError {
+            Output.printError(Output.describe(error, input: input))
+            throw ExitCode.failure
+        } catch let error as CLIError {
+            Output.printError(error.description)
+            throw ExitCode.failure
+        }
+    }
+}
