@@ -53,6 +53,10 @@ int dv_thumbnail(const void *buf, size_t len, int width, int height, int no_rota
 }
 
 int dv_copy(VipsImage *in, VipsImage **out) { return vips_copy(in, out, NULL); }
+int dv_copy_srgb(VipsImage *in, VipsImage **out) {
+    VipsInterpretation type = in->Bands >= 3 ? VIPS_INTERPRETATION_sRGB : VIPS_INTERPRETATION_B_W;
+    return vips_copy(in, out, "interpretation", type, NULL);
+}
 int dv_autorot(VipsImage *in, VipsImage **out) { return vips_autorot(in, out, NULL); }
 
 // Bring any decoded image to 8-bit sRGB (keeping alpha): embedded ICC profiles are applied,

@@ -19,6 +19,7 @@ int dv_thumbnail(const void *buf, size_t len, int width, int height, int no_rota
                  int fail_on, VipsImage **out);
 
 int dv_copy(VipsImage *in, VipsImage **out);
+int dv_copy_srgb(VipsImage *in, VipsImage **out);
 int dv_autorot(VipsImage *in, VipsImage **out);
 int dv_to_srgb(VipsImage *in, VipsImage **out);
 int dv_resize(VipsImage *in, VipsImage **out, double hscale, double vscale);

@@ -172,13 +172,13 @@ public struct Resize: ProcessAction {
             }
         }
 
-        if (limit || neverEnlarge), scaledW > W || scaledH > H {
-            return Geometry(scaledWidth: W, scaledHeight: H, width: W, height: H, isIdentity: true)
-        }
         if finalW > Self.maxSide || finalH > Self.maxSide || finalW * finalH > Self.maxArea {
             throw ProcessError(.imageTooLarge, ec: "0040-00000007",
                                "resize: the result \(finalW)x\(finalH) is over the output limit (each side at most \(Self.maxSide), area at most \(Self.maxArea))",
                                action: Self.name)
+        }
+        if (limit || neverEnlarge), scaledW > W || scaledH > H {
+            return Geometry(scaledWidth: W, scaledHeight: H, width: W, height: H, isIdentity: true)
         }
         return Geometry(scaledWidth: scaledW, scaledHeight: scaledH, width: finalW, height: finalH,
                         isIdentity: scaledW == W && scaledH == H && finalW == W && finalH == H)
