@@ -49,7 +49,7 @@ int dv_thumbnail(const void *buf, size_t len, int width, int height, int no_rota
     g_snprintf(options, sizeof(options), "fail_on=%s", vips_enum_nick(VIPS_TYPE_FAIL_ON, fail_on));
     return vips_thumbnail_buffer((void *) buf, len, out, width, "height", height,
                                  "size", VIPS_SIZE_FORCE, "no_rotate", no_rotate,
-                                 "export_profile", "srgb", "option_string", options, NULL);
+                                 "option_string", options, NULL);
 }
 
 int dv_copy(VipsImage *in, VipsImage **out) { return vips_copy(in, out, NULL); }
