@@ -10,6 +10,7 @@ int dv_init(const char *argv0) {
     // magick is unblocked for buffers only, and Swift admits it for BMP bytes alone.
     vips_block_untrusted_set(TRUE);
     vips_operation_block_set("VipsForeignLoadMagickBuffer", FALSE);
+    vips_operation_block_set("VipsForeignSaveMagickBuffer", FALSE);
     return 0;
 }
 
