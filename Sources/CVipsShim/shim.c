@@ -151,8 +151,19 @@ int dv_gaussblur(VipsImage *in, VipsImage **out, double sigma, double min_ampl) 
     return vips_gaussblur(in, out, sigma, "min_ampl", min_ampl, NULL);
 }
 
-int dv_sharpen(VipsImage *in, VipsImage **out, double sigma, double m1, double m2) {
-    return vips_sharpen(in, out, "sigma", sigma, "m1", m1, "m2", m2, NULL);
+// Unsharp mask: in + amount * (in - gaussblur(in, sigma)), rounded and clamped to 8 bits.
+int dv_unsharp(VipsImage *in, VipsImage **out, double sigma, double amount) {
+    VipsImage *blur = NULL, *detail = NULL, *scaled = NULL, *sum = NULL;
+    int failed = vips_gaussblur(in, &blur, sigma, NULL)
+        || vips_subtract(in, blur, &detail, NULL)
+        || vips_linear1(detail, &scaled, amount, 0.5, NULL)
+        || vips_add(in, scaled, &sum, NULL)
+        || vips_cast(sum, out, VIPS_FORMAT_UCHAR, NULL);
+    if (blur) g_object_unref(blur);
+    if (detail) g_object_unref(detail);
+    if (scaled) g_object_unref(scaled);
+    if (sum) g_object_unref(sum);
+    return failed ? -1 : 0;
 }
 
 int dv_linear(VipsImage *in, VipsImage **out, const double *a, const double *b, int n) {

@@ -31,7 +31,7 @@ int dv_rot(VipsImage *in, VipsImage **out, int quarter_turns);
 int dv_flip(VipsImage *in, VipsImage **out, int horizontal);
 int dv_rotate(VipsImage *in, VipsImage **out, double angle, const double *background, int n);
 int dv_gaussblur(VipsImage *in, VipsImage **out, double sigma, double min_ampl);
-int dv_sharpen(VipsImage *in, VipsImage **out, double sigma, double m1, double m2);
+int dv_unsharp(VipsImage *in, VipsImage **out, double sigma, double amount);
 int dv_linear(VipsImage *in, VipsImage **out, const double *a, const double *b, int n);
 int dv_cast_uchar(VipsImage *in, VipsImage **out);
 int dv_flatten(VipsImage *in, VipsImage **out, const double *background, int n);

@@ -1,7 +1,7 @@
 /// `sharpen` (spec §2.9): strength in [50, 399]; the docs suggest 100.
 ///
-/// Choice (the filter is unpublished): an unsharp mask (libvips `sharpen`) whose gain on edges,
-/// `m2`, is `value / 50` (so 100 doubles edge contrast), with sigma 1.
+/// Choice (the filter is unpublished): an unsharp mask with a Gaussian of sigma 1, adding
+/// `value / 100` times the detail back (100 doubles local contrast at edges, 399 is 5x).
 public struct Sharpen: ProcessAction {
     public static let name = "sharpen"
     public var value: Int
