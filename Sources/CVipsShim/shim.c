@@ -44,13 +44,16 @@ int dv_load(const void *buf, size_t len, int all_pages, int fail_on, VipsImage *
     return *out ? 0 : -1;
 }
 
-int dv_thumbnail(const void *buf, size_t len, int width, int height, int no_rotate,
-                 int fail_on, VipsImage **out) {
-    char options[64];
-    g_snprintf(options, sizeof(options), "fail_on=%s", vips_enum_nick(VIPS_TYPE_FAIL_ON, fail_on));
-    return vips_thumbnail_buffer((void *) buf, len, out, width, "height", height,
-                                 "size", VIPS_SIZE_FORCE, "no_rotate", no_rotate,
-                                 "option_string", options, NULL);
+// Shrink-on-load: JPEG decodes at 1/2, 1/4 or 1/8 scale in the DCT, WebP at any scale.
+int dv_load_shrunk(const void *buf, size_t len, int jpeg_shrink, double webp_scale, int fail_on,
+                   VipsImage **out) {
+    if (jpeg_shrink > 1)
+        *out = vips_image_new_from_buffer(buf, len, "", "shrink", jpeg_shrink, "fail_on", fail_on,
+                                          "access", VIPS_ACCESS_RANDOM, NULL);
+    else
+        *out = vips_image_new_from_buffer(buf, len, "", "scale", webp_scale, "fail_on", fail_on,
+                                          "access", VIPS_ACCESS_RANDOM, NULL);
+    return *out ? 0 : -1;
 }
 
 int dv_copy(VipsImage *in, VipsImage **out) { return vips_copy(in, out, NULL); }
@@ -68,13 +71,14 @@ int dv_to_srgb(VipsImage *in, VipsImage **out) {
     VipsImage *next = NULL;
     gboolean has_profile = vips_image_get_typeof(current, VIPS_META_ICC_NAME) != 0;
     if (current->Type == VIPS_INTERPRETATION_CMYK || has_profile) {
+        // Import to the profile connection space; vips_colourspace then goes to sRGB, the same
+        // route vips_thumbnail takes, so shrink-on-load and full decodes agree.
         int failed;
         if (current->Type == VIPS_INTERPRETATION_CMYK)
-            failed = vips_icc_transform(current, &next, "srgb", "embedded", has_profile,
-                                        "input_profile", "cmyk", "intent", VIPS_INTENT_RELATIVE, NULL);
+            failed = vips_icc_import(current, &next, "embedded", has_profile, "input_profile", "cmyk",
+                                     "intent", VIPS_INTENT_RELATIVE, NULL);
         else
-            failed = vips_icc_transform(current, &next, "srgb", "embedded", TRUE,
-                                        "intent", VIPS_INTENT_RELATIVE, NULL);
+            failed = vips_icc_import(current, &next, "embedded", TRUE, "intent", VIPS_INTENT_RELATIVE, NULL);
         if (failed) {
             // A broken or mismatched profile: fall back to treating the pixels as sRGB.
             vips_error_clear();

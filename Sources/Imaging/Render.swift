@@ -113,8 +113,8 @@ struct Render {
     }
 
     /// Decodes the source into sRGB frames. When the chain opens with a downscaling resize of a
-    /// still image, libvips' thumbnail path does it during decoding (JPEG and WebP shrink on
-    /// load), and that resize is done.
+    /// still JPEG or WebP, the decoder shrinks by 2, 4 or 8 on load (a 24 MP JPEG thumbnail
+    /// never decodes at full size) and the resize finishes the job exactly.
     private func decode(header: VImage, format: SourceFormat, orient: Bool, animate: Bool, frames: Int,
                         pageHeight: Int, drawn: [Action], context: DrawContext) throws -> ([VImage], [Action]) {
         let orientation = header.int("orientation") ?? 1
@@ -122,21 +122,33 @@ struct Render {
         let displayWidth = swapsAxes ? pageHeight : header.width
         let displayHeight = swapsAxes ? header.width : pageHeight
 
-        if !animate, case .resize(let resize)? = drawn.first {
-            let geometry = try resize.geometry(sourceWidth: displayWidth, sourceHeight: displayHeight,
-                                               neverEnlarge: format == .gif)
-            if !geometry.isIdentity, geometry.scaledWidth <= displayWidth, geometry.scaledHeight <= displayHeight,
-               geometry.scaledWidth * geometry.scaledHeight < displayWidth * displayHeight {
-                var image = try Render.decoding {
-                    try VImage.make("decoding the source") {
-                        dv_thumbnail(source.baseAddress, source.count, Int32(geometry.scaledWidth),
-                                     Int32(geometry.scaledHeight), orient ? 0 : 1, Render.failOn, $0)
-                    }
-                }
-                image = try Colour.toSRGB(image)
-                image = try resize.finish(image, geometry: geometry)
-                return ([image], Array(drawn.dropFirst()))
+        var shrink = 1
+        var firstResize: (Resize, Resize.Geometry)?
+        if !animate, format == .jpeg || format == .webp, case .resize(let resize)? = drawn.first {
+            let geometry = try resize.geometry(sourceWidth: displayWidth, sourceHeight: displayHeight)
+            firstResize = (resize, geometry)
+            // The largest decode-time shrink that still leaves at least the scaled size.
+            while shrink < 8, displayWidth / (shrink * 2) >= geometry.scaledWidth,
+                  displayHeight / (shrink * 2) >= geometry.scaledHeight {
+                shrink *= 2
             }
+        }
+        if shrink > 1 {
+            var image = try Render.decoding {
+                try VImage.make("decoding the source") {
+                    dv_load_shrunk(source.baseAddress, source.count, format == .jpeg ? Int32(shrink) : 1,
+                                   1.0 / Double(shrink), Render.failOn, $0)
+                }
+            }
+            if orient, orientation != 1 {
+                image = try image.apply("auto-orient", action: AutoOrient.name) { dv_autorot($0, $1) }
+            }
+            image = try Colour.toSRGB(image)
+            // Sizes come from the full-size geometry, so they match a full decode exactly.
+            if let (resize, geometry) = firstResize {
+                image = try resize.draw(image, geometry: geometry)
+            }
+            return ([image], Array(drawn.dropFirst()))
         }
 
         var image = try Render.decoding {

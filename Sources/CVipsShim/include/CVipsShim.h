@@ -15,8 +15,8 @@ void dv_strfreev(char **strings);
 const char *dv_loader_for_buffer(const void *buf, size_t len);
 int dv_header(const void *buf, size_t len, VipsImage **out);
 int dv_load(const void *buf, size_t len, int all_pages, int fail_on, VipsImage **out);
-int dv_thumbnail(const void *buf, size_t len, int width, int height, int no_rotate,
-                 int fail_on, VipsImage **out);
+int dv_load_shrunk(const void *buf, size_t len, int jpeg_shrink, double webp_scale, int fail_on,
+                   VipsImage **out);
 
 int dv_copy(VipsImage *in, VipsImage **out);
 int dv_copy_srgb(VipsImage *in, VipsImage **out);

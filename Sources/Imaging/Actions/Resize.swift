@@ -5,7 +5,13 @@ extension Resize: FrameDrawing {
     func draw(_ image: VImage, _ context: DrawContext) throws -> VImage {
         let geometry = try self.geometry(sourceWidth: image.width, sourceHeight: image.height,
                                          neverEnlarge: context.source == .gif)
-        if geometry.isIdentity { return image }
+        return try draw(image, geometry: geometry)
+    }
+
+    /// Scales to `geometry` (computed for this image, or for the full-size source when the
+    /// decoder already shrank it), then crops or pads.
+    func draw(_ image: VImage, geometry: Geometry) throws -> VImage {
+        if geometry.isIdentity, image.width == geometry.width, image.height == geometry.height { return image }
         let scaled = try image.apply("resize", action: Self.name) {
             dv_resize($0, $1, Double(geometry.scaledWidth) / Double(image.width),
                       Double(geometry.scaledHeight) / Double(image.height))
