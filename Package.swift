@@ -29,6 +29,7 @@ let package = Package(
         ),
         .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage"]),
+        .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import Imaging
+
+/// Runs the built `derive` executable as a user would.
+struct CLI {
+    static let executable: URL = {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0])
+        var folder = testBinary.deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("derive").path), folder.path != "/" {
+            folder = folder.deletingLastPathComponent()
+        }
+        return folder.appendingPathComponent("derive")
+    }()
+
+    static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Samples")
+
+    struct Result { var status: Int32; var stdout: Data; var stderr: String }
+
+    static func run(_ arguments: [String], in folder: URL? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let folder { process.currentDirectoryURL = folder }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+@Suite struct CLITests {
+    let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
+
+    @Test func processWritesThePipelinesFormat() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let target = folder.appendingPathComponent("thumb.png").path
+        let result = try CLI.run(["process", landscape, "image/resize,w_120/format,webp", "-o", target])
+        #expect(result.status == 0, "\(result.stderr)")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: target))
+        #expect(bytes.prefix(4) == Data("RIFF".utf8))   // the extension does not override the format
+        let raster = try Raster.decode(bytes)
+        #expect(raster.width == 120 && raster.height == 80)
+        // Only the output is left behind: no temporary files.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["thumb.png"])
+    }
+
+    @Test func processToStandardOutput() throws {
+        let result = try CLI.run(["process", landscape, "resize,w_64", "-o", "-"])
+        #expect(result.status == 0)
+        #expect(result.stdout.prefix(3) == Data([0xFF, 0xD8, 0xFF]))
+        #expect(try Raster.decode(result.stdout).width == 64)
+    }
+
+    @Test func errorsPrintCodeAndECAndWriteNothing() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let target = folder.appendingPathComponent("out.jpg").path
+        let result = try CLI.run(["process", landscape, "image/resize,w_0", "-o", target])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("InvalidArgument"))
+        #expect(result.stderr.contains("0040-00000312"))
+        #expect(result.stderr.contains("resize"))
+        #expect(!FileManager.default.fileExists(atPath: target))
+
+        let corrupt = folder.appendingPathComponent("broken.jpg")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: landscape))
+        try bytes.prefix(bytes.count / 3).write(to: corrupt)
+        let broken = try CLI.run(["process", corrupt.path, "image/rotate,90", "-o", target])
+        #expect(broken.status != 0)
+        #expect(broken.stderr.contains("BadRequest"))
+        #expect(!FileManager.default.fileExists(atPath: target))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["broken.jpg"])
+    }
+
+    @Test func infoCommand() throws {
+        let result = try CLI.run(["info", CLI.samples.appendingPathComponent("orientation-6.jpg").path])
+        #expect(result.status == 0)
+        let object = try JSONSerialization.jsonObject(with: result.stdout) as? [String: [String: String]]
+        #expect(object?["Orientation"]?["value"] == "6")
+        #expect(object?["ImageWidth"]?["value"] == "200")
+    }
+
+    @Test func limitFlags() throws {
+        let result = try CLI.run(["process", landscape, "image/resize,w_100", "-o", "-", "--max-side", "1000"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("ImageTooLarge"))
+    }
+
+    @Test func warningsForUnknownKeys() throws {
+        let result = try CLI.run(["process", landscape, "image/crop,w_10,h_10,r_1", "-o", "-"])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("unknown parameter 'r'"))
+    }
+}
