@@ -18,17 +18,24 @@ let package = Package(
             providers: [.apt(["libvips-dev"])]
         ),
         .target(name: "CVipsShim", dependencies: ["CVips"]),
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
         .target(name: "ProcessLanguage"),
+        .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML"]),
         .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim"]),
         .executableTarget(
             name: "derive",
             dependencies: [
-                "ProcessLanguage", "Imaging",
+                "ProcessLanguage", "Imaging", "Manifest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage"]),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging"]),
     ],
     swiftLanguageModes: [.v6]

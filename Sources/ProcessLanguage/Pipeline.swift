@@ -182,11 +182,9 @@ public struct Pipeline: Sendable, Hashable, CustomStringConvertible {
             let items = segment.split(separator: ",", omittingEmptySubsequences: false)
             let name = String(items[0])
             guard let build = Action.registry[name] else {
-                var message = "unknown action '\(name)'"
-                if let suggestion = Suggest.closest(to: name, in: Action.names) {
-                    message += " (did you mean '\(suggestion)'?)"
-                }
-                throw ProcessError(.invalidArgument, ec: "0040-00000213", message, action: name, offset: offset)
+                let hint = Suggest.closest(to: name, in: Action.names).map { "did you mean '\($0)'?" }
+                throw ProcessError(.invalidArgument, ec: "0040-00000213", "unknown action '\(name)'",
+                                   action: name, offset: offset, hint: hint)
             }
             if context == .watermark {
                 if name == "watermark" {

@@ -31,15 +31,18 @@ public struct ProcessError: Error, Hashable, Sendable, CustomStringConvertible {
     public var parameter: String?
     /// Character offset of the failing action inside the process string, for diagnostics.
     public var offset: Int?
+    /// A suggestion such as "did you mean 'resize'?".
+    public var hint: String?
 
     public init(_ code: Code, ec: String? = nil, _ message: String,
-                action: String? = nil, parameter: String? = nil, offset: Int? = nil) {
+                action: String? = nil, parameter: String? = nil, offset: Int? = nil, hint: String? = nil) {
         self.code = code
         self.ec = ec
         self.message = message
         self.action = action
         self.parameter = parameter
         self.offset = offset
+        self.hint = hint
     }
 
     public var httpStatus: Int { code.httpStatus }
@@ -47,7 +50,9 @@ public struct ProcessError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         var text = "\(code.rawValue)"
         if let ec { text += " (EC \(ec))" }
-        return text + ": " + message
+        text += ": " + message
+        if let hint { text += " (\(hint))" }
+        return text
     }
 }
 

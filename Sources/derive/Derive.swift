@@ -5,6 +5,6 @@ struct Derive: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "derive",
         abstract: "Build image derivatives with the Alibaba Cloud OSS image-processing language.",
-        subcommands: [ProcessCommand.self, InfoCommand.self]
+        subcommands: [ProcessCommand.self, InfoCommand.self, ValidateCommand.self, StylesCommand.self]
     )
 }

@@ -47,7 +47,9 @@ enum Output {
     static func describe(_ error: ProcessError, input: String) -> String {
         var text = "\(input): \(error.code.rawValue)"
         if let ec = error.ec { text += " EC \(ec)" }
-        return text + ": " + error.message
+        text += ": " + error.message
+        if let hint = error.hint { text += " (\(hint))" }
+        return text
     }
 }
 

@@ -169,7 +169,8 @@ import Testing
             _ = try Pipeline.parse("image/rezise,w_100")
             Issue.record("parsed")
         } catch let error as ProcessError {
-            #expect(error.message.contains("did you mean 'resize'"))
+            #expect(error.hint == "did you mean 'resize'?")
+            #expect(error.description.contains("did you mean 'resize'"))
             #expect(error.offset == 6)
         } catch { Issue.record("\(error)") }
     }

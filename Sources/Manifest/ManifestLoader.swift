@@ -1,0 +1,649 @@
+import Foundation
+import ProcessLanguage
+
+/// Reads a manifest (and its includes) into the typed model, collecting every problem as a
+/// diagnostic with its file:line:column instead of stopping at the first.
+public struct ManifestLoader {
+    public static let currentVersion = 1
+    static let topLevelKeys = ["version", "include", "buckets", "styles", "derivatives", "region",
+                               "access_keys", "limits", "index", "state"]
+    static let includableKeys = ["version", "include", "buckets", "styles", "derivatives"]
+
+    public var lister: any ObjectLister
+    public var budget = YAMLBudget()
+
+    public init(lister: any ObjectLister = DiskObjectLister()) {
+        self.lister = lister
+    }
+
+    public struct Result: Sendable {
+        public var manifest: Manifest?
+        public var diagnostics: Diagnostics
+    }
+
+    /// Loads and validates `path`. The manifest is nil only when the file cannot be read or
+    /// parsed at all; otherwise it holds every part that was valid.
+    public func load(_ path: String) -> Result {
+        var state = LoadState(displayRoot: FileManager.default.currentDirectoryPath)
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let display = path
+        state.load(file: absolute, display: display, includedFrom: nil, isRoot: true, budget: budget)
+        guard state.rootLoaded else { return Result(manifest: nil, diagnostics: state.diagnostics) }
+        var manifest = state.finish(rootFile: absolute, display: display)
+        Validator(manifest: manifest, rules: state.ruleSyntax, lister: lister).validate(into: &state.diagnostics)
+        manifest.styles.sort { $0.name < $1.name }
+        return Result(manifest: manifest, diagnostics: state.diagnostics)
+    }
+}
+
+/// What a rule looked like in YAML, kept for positions during validation.
+struct RuleSyntax {
+    var rule: Rule
+    var toLocation: SourceLocation
+    var toOffset: Int
+    var processLocation: SourceLocation?
+}
+
+struct LoadState {
+    let displayRoot: String
+    var diagnostics = Diagnostics()
+    var rootLoaded = false
+    var includeStack: [String] = []
+    var loadedFiles: Set<String> = []
+
+    var version: Int?
+    var buckets: [Bucket] = []
+    var styles: [Style] = []
+    var styleNodes: [(name: String, node: YAMLNode, file: String)] = []
+    var ruleNodes: [(node: YAMLNode, folder: String)] = []
+    var ruleSyntax: [RuleSyntax] = []
+    var region = "local"
+    var accessKeys: [AccessKey] = []
+    var limits = ManifestLimits()
+    var indexNode: YAMLNode?
+    var stateNode: YAMLNode?
+
+    // MARK: Files and includes
+
+    mutating func load(file: String, display: String, includedFrom: SourceLocation?, isRoot: Bool, budget: YAMLBudget) {
+        let here = includedFrom ?? SourceLocation(file: display, line: 1, column: 1)
+        if includeStack.contains(file) {
+            let cycle = (includeStack.drop { $0 != file } + [file]).map { URL(fileURLWithPath: $0).lastPathComponent }
+            diagnostics.error(here, "include cycle: \(cycle.joined(separator: " → "))")
+            return
+        }
+        if loadedFiles.contains(file) { return }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: file, isDirectory: &isFolder)
+            diagnostics.error(here, exists && isFolder.boolValue ? "\(display) is a folder, not a manifest file"
+                                                              : "cannot read manifest \(display): no such file")
+            return
+        }
+        let root: YAMLNode?
+        do {
+            root = try YAMLLoader.load(data, file: display, budget: budget)
+        } catch let error as YAMLError {
+            diagnostics.error(error.location, error.message)
+            return
+        } catch {
+            diagnostics.error(here, "cannot load \(display): \(error)")
+            return
+        }
+        if isRoot { rootLoaded = true }
+        loadedFiles.insert(file)
+        includeStack.append(file)
+        defer { includeStack.removeLast() }
+        guard let root, !root.isNull else {
+            diagnostics.error(here, "\(display) is empty; a manifest starts with 'version: 1'")
+            return
+        }
+        guard let entries = mapping(root, "the manifest") else { return }
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        checkKeys(entries, allowed: isRoot ? ManifestLoader.topLevelKeys : ManifestLoader.includableKeys,
+                  context: isRoot ? "at the top of the manifest" : "in an included file (only version, include, buckets, styles and derivatives)")
+
+        if let node = entries.first(where: { $0.key == "version" })?.value {
+            if let value = int(node, "version", in: 0...Int.max) {
+                if value != ManifestLoader.currentVersion {
+                    diagnostics.error(node.location, "unsupported manifest version \(value); this Derive reads version \(ManifestLoader.currentVersion)")
+                } else if isRoot {
+                    version = value
+                }
+            }
+        } else if isRoot {
+            diagnostics.error(root.location, "missing 'version: 1' at the top of the manifest")
+        }
+
+        for (key, node, _) in entries {
+            switch key {
+            case "include":
+                let items: [YAMLNode]
+                if case .sequence(let list) = node.kind { items = list } else { items = [node] }
+                for item in items {
+                    guard let relative = string(item, "include") else { continue }
+                    let target = URL(fileURLWithPath: relative, relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
+                    let shown = relativeDisplay(target)
+                    load(file: target, display: shown, includedFrom: item.location, isRoot: false, budget: budget)
+                }
+            case "buckets": loadBuckets(node, folder: folder)
+            case "styles": loadStyles(node, file: display)
+            case "derivatives":
+                guard case .sequence(let list) = node.kind else {
+                    diagnostics.error(node.location, "'derivatives' must be a list of rules, got \(node.kindName)")
+                    continue
+                }
+                for item in list { ruleNodes.append((item, folder)) }
+            case "region":
+                if let value = string(node, "region") {
+                    if value.isEmpty || !value.allSatisfy({ ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }) {
+                        diagnostics.error(node.location, "region '\(value)' must be lowercase letters, digits and '-', e.g. cn-hangzhou")
+                    } else {
+                        region = value
+                    }
+                }
+            case "access_keys": loadAccessKeys(node)
+            case "limits": loadLimits(node)
+            case "index": indexNode = node
+            case "state": stateNode = node
+            default: break
+            }
+        }
+    }
+
+    func relativeDisplay(_ absolute: String) -> String {
+        let base = displayRoot.hasSuffix("/") ? displayRoot : displayRoot + "/"
+        return absolute.hasPrefix(base) ? String(absolute.dropFirst(base.count)) : absolute
+    }
+
+    // MARK: Sections
+
+    mutating func loadBuckets(_ node: YAMLNode, folder: String) {
+        guard let entries = mapping(node, "'buckets'") else { return }
+        for (name, value, keyNode) in entries {
+            if !Bucket.isValidName(name) {
+                diagnostics.error(keyNode.location, "bucket name '\(name)' is invalid: use 3-63 lowercase letters, digits and '-', not starting or ending with '-'")
+            }
+            if let existing = buckets.first(where: { $0.name == name }) {
+                diagnostics.error(keyNode.location, "bucket '\(name)' is already declared at \(existing.location.file):\(existing.location.line)")
+                continue
+            }
+            guard let fields = mapping(value, "bucket '\(name)'") else { continue }
+            checkKeys(fields, allowed: ["path", "acl", "objects", "style_delimiters"], context: "in bucket '\(name)'")
+            guard let pathNode = fields.first(where: { $0.key == "path" })?.value else {
+                diagnostics.error(value.location, "bucket '\(name)' needs a 'path' (a folder relative to this file)")
+                continue
+            }
+            guard let declared = string(pathNode, "path") else { continue }
+            let absolute = URL(fileURLWithPath: declared, relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
+            var acl = BucketACL.private
+            if let aclNode = fields.first(where: { $0.key == "acl" })?.value,
+               let parsed = choice(aclNode, "acl", BucketACL.self) {
+                acl = parsed
+            }
+            var objects: [ObjectACLRule] = []
+            if let objectsNode = fields.first(where: { $0.key == "objects" })?.value {
+                if case .sequence(let list) = objectsNode.kind {
+                    for item in list {
+                        guard let rule = mapping(item, "an object ACL rule") else { continue }
+                        checkKeys(rule, allowed: ["match", "acl"], context: "in an object ACL rule")
+                        guard let matchNode = rule.first(where: { $0.key == "match" })?.value,
+                              let pattern = string(matchNode, "match") else {
+                            diagnostics.error(item.location, "an object ACL rule needs 'match' (a glob such as \"press/**\")")
+                            continue
+                        }
+                        guard let aclNode = rule.first(where: { $0.key == "acl" })?.value else {
+                            diagnostics.error(item.location, "the object ACL rule for '\(pattern)' needs 'acl' (default, private, public-read or public-read-write)")
+                            continue
+                        }
+                        guard let glob = glob(pattern, at: matchNode), let objectACL = choice(aclNode, "acl", ObjectACL.self) else { continue }
+                        objects.append(ObjectACLRule(match: glob, acl: objectACL, location: item.location))
+                    }
+                } else {
+                    diagnostics.error(objectsNode.location, "'objects' must be a list of {match, acl} rules, got \(objectsNode.kindName)")
+                }
+            }
+            var delimiters: [Character] = []
+            if let delimiterNode = fields.first(where: { $0.key == "style_delimiters" })?.value {
+                let items: [YAMLNode]
+                if case .sequence(let list) = delimiterNode.kind { items = list } else { items = [delimiterNode] }
+                for item in items {
+                    guard let text = string(item, "style_delimiters") else { continue }
+                    if text.count == 1, let character = text.first, "-_/!".contains(character) {
+                        delimiters.append(character)
+                    } else {
+                        diagnostics.error(item.location, "style delimiter '\(text)' must be one of - _ / !")
+                    }
+                }
+            }
+            buckets.append(Bucket(name: name, declaredPath: declared, path: absolute, acl: acl, objects: objects,
+                                  styleDelimiters: delimiters, location: keyNode.location))
+        }
+    }
+
+    mutating func loadStyles(_ node: YAMLNode, file: String) {
+        guard let entries = mapping(node, "'styles'") else { return }
+        for (name, value, keyNode) in entries {
+            if !StyleName.isValid(name) {
+                diagnostics.error(keyNode.location, "style name '\(name)' is invalid: use 1-63 letters, digits, '_', '-' or '.'")
+                continue
+            }
+            if let existing = styleNodes.first(where: { $0.name == name }) {
+                diagnostics.error(keyNode.location, "style '\(name)' is already defined at \(existing.node.location.file):\(existing.node.location.line)")
+                continue
+            }
+            styleNodes.append((name, value, file))
+        }
+        // Parse after all names are known is not needed: a style may not name another style.
+        for (name, value, _) in styleNodes where !styles.contains(where: { $0.name == name }) {
+            guard let text = string(value, "style '\(name)'") else { continue }
+            if text.hasPrefix("style/") {
+                diagnostics.error(value.location, "style '\(name)' names another style ('\(text)'); write the image/ chain itself")
+                continue
+            }
+            guard let pipeline = process(text, at: value, context: "style '\(name)'") else { continue }
+            styles.append(Style(name: name, process: text, pipeline: pipeline, location: value.location))
+        }
+        // Names that failed to parse are still known (so rules naming them are not also errors).
+    }
+
+    mutating func loadAccessKeys(_ node: YAMLNode) {
+        guard case .sequence(let list) = node.kind else {
+            diagnostics.error(node.location, "'access_keys' must be a list of {id, secret_env}, got \(node.kindName)")
+            return
+        }
+        for item in list {
+            guard let fields = mapping(item, "an access key") else { continue }
+            for (key, value, keyNode) in fields where ["secret", "secret_key", "access_key_secret", "key_secret"].contains(key) {
+                _ = value
+                diagnostics.error(keyNode.location, "an access key secret is written into the manifest; remove '\(key)' and name an environment variable with 'secret_env' instead")
+            }
+            checkKeys(fields.filter { !["secret", "secret_key", "access_key_secret", "key_secret"].contains($0.key) },
+                      allowed: ["id", "secret_env"], context: "in an access key")
+            guard let idNode = fields.first(where: { $0.key == "id" })?.value, let id = string(idNode, "id"), !id.isEmpty else {
+                diagnostics.error(item.location, "an access key needs 'id'")
+                continue
+            }
+            guard let envNode = fields.first(where: { $0.key == "secret_env" })?.value, let env = string(envNode, "secret_env") else {
+                diagnostics.error(item.location, "access key '\(id)' needs 'secret_env', the name of the environment variable holding its secret")
+                continue
+            }
+            guard let first = env.first, first.isLetter || first == "_",
+                  env.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                diagnostics.error(envNode.location, "'\(env)' is not an environment variable name (letters, digits and '_')")
+                continue
+            }
+            if accessKeys.contains(where: { $0.id == id }) {
+                diagnostics.error(idNode.location, "access key '\(id)' is declared twice")
+                continue
+            }
+            accessKeys.append(AccessKey(id: id, secretEnv: env, location: item.location))
+        }
+    }
+
+    mutating func loadLimits(_ node: YAMLNode) {
+        guard let fields = mapping(node, "'limits'") else { return }
+        checkKeys(fields, allowed: ["bytes", "side", "pixels", "output_side"], context: "in 'limits'")
+        for (key, value, _) in fields {
+            let number = int(value, "limits.\(key)", in: 1...Int(Int64.max / 4))
+            switch key {
+            case "bytes": limits.bytes = number
+            case "side": limits.side = number
+            case "pixels": limits.pixels = number
+            case "output_side": limits.outputSide = number
+            default: break
+            }
+        }
+    }
+
+    // MARK: Finishing: rules need every bucket and style.
+
+    mutating func finish(rootFile: String, display: String) -> Manifest {
+        let folder = URL(fileURLWithPath: rootFile).deletingLastPathComponent().path
+        let known = Set(styleNodes.map(\.name))
+        let catalogue = Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var names: [String: SourceLocation] = [:]
+        for (node, _) in ruleNodes {
+            guard let syntax = rule(node, knownStyles: known, catalogue: catalogue) else { continue }
+            if let name = syntax.rule.name {
+                if let previous = names[name] {
+                    diagnostics.error(node.location, "rule name '\(name)' is already used at \(previous.file):\(previous.line)")
+                }
+                names[name] = node.location
+            }
+            ruleSyntax.append(syntax)
+        }
+
+        var index: (bucket: String, path: String)?
+        if let node = indexNode, let text = string(node, "index") {
+            if let (bucket, path) = bucketPath(text, at: node, what: "index") {
+                if (try? PathTemplate(path))?.escapeProblem != nil || path.contains("{") {
+                    diagnostics.error(node.location, "index path '\(path)' must be a plain path inside bucket '\(bucket)'")
+                } else {
+                    if !path.hasSuffix(".json") { diagnostics.warning(node.location, "the index is JSON; '\(path)' does not end in .json") }
+                    index = (bucket, path)
+                }
+            }
+        }
+        var stateFolder = URL(fileURLWithPath: ".derive", relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
+        if let node = stateNode, let text = string(node, "state") {
+            stateFolder = URL(fileURLWithPath: text, relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
+        }
+        return Manifest(file: display, version: version ?? ManifestLoader.currentVersion, buckets: buckets, styles: styles,
+                        rules: ruleSyntax.map(\.rule), region: region, accessKeys: accessKeys, limits: limits,
+                        index: index, stateFolder: stateFolder)
+    }
+
+    mutating func rule(_ node: YAMLNode, knownStyles: Set<String>, catalogue: [String: Style]) -> RuleSyntax? {
+        guard let fields = mapping(node, "a derivative rule") else { return nil }
+        checkKeys(fields, allowed: ["name", "from", "exclude", "styles", "process", "matrix", "to", "acl"], context: "in a derivative rule")
+        func field(_ key: String) -> YAMLNode? { fields.first { $0.key == key }?.value }
+        var ok = true
+        let name = field("name").flatMap { string($0, "name") }
+        let label = name.map { "rule '\($0)'" } ?? "the rule at line \(node.location.line)"
+
+        var sourceBucket = "", fromGlob: Glob?
+        if let fromNode = field("from") {
+            if let text = string(fromNode, "from"), let (bucket, pattern) = bucketPath(text, at: fromNode, what: "from") {
+                sourceBucket = bucket
+                fromGlob = glob(pattern, at: fromNode)
+            }
+        } else {
+            diagnostics.error(node.location, "\(label) needs 'from' (bucket/glob, e.g. photos/**/*.jpg)")
+        }
+        ok = ok && fromGlob != nil
+
+        var exclude: [Glob] = []
+        if let excludeNode = field("exclude") {
+            let items: [YAMLNode]
+            if case .sequence(let list) = excludeNode.kind { items = list } else { items = [excludeNode] }
+            for item in items {
+                guard var pattern = string(item, "exclude") else { continue }
+                if !sourceBucket.isEmpty, pattern.hasPrefix(sourceBucket + "/") { pattern.removeFirst(sourceBucket.count + 1) }
+                if let compiled = glob(pattern, at: item) { exclude.append(compiled) }
+            }
+        }
+
+        var matrix: [MatrixVariable] = []
+        if let matrixNode = field("matrix"), let entries = mapping(matrixNode, "'matrix'") {
+            var combinations = 1
+            for (variable, valuesNode, keyNode) in entries {
+                guard variable.first.map({ $0.isLetter || $0 == "_" }) == true,
+                      variable.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    diagnostics.error(keyNode.location, "matrix variable '\(variable)' must be letters, digits and '_'")
+                    ok = false; continue
+                }
+                if PathTemplate.builtins.contains(variable) {
+                    diagnostics.error(keyNode.location, "matrix variable '\(variable)' shadows the built-in {\(variable)}; choose another name")
+                    ok = false; continue
+                }
+                guard case .sequence(let list) = valuesNode.kind, !list.isEmpty else {
+                    diagnostics.error(valuesNode.location, "matrix variable '\(variable)' needs a non-empty list of values, e.g. [320, 640]")
+                    ok = false; continue
+                }
+                var values: [String] = []
+                for item in list {
+                    guard let value = string(item, "a matrix value") else { ok = false; continue }
+                    if value.isEmpty || value.contains("/") || value.contains(",") || value == ".." {
+                        diagnostics.error(item.location, "matrix value '\(value)' cannot be empty or contain '/' or ','")
+                        ok = false; continue
+                    }
+                    if values.contains(value) { diagnostics.warning(item.location, "matrix value '\(value)' is listed twice") ; continue }
+                    values.append(value)
+                }
+                combinations *= max(1, values.count)
+                matrix.append(MatrixVariable(name: variable, values: values))
+            }
+            if combinations > 1000 {
+                diagnostics.error(matrixNode.location, "the matrix makes \(combinations) combinations; at most 1000 are allowed per rule")
+                ok = false
+            }
+        }
+
+        var recipe: Rule.Recipe?
+        var processLocation: SourceLocation?
+        let stylesNode = field("styles"), processNode = field("process")
+        if stylesNode != nil, processNode != nil {
+            diagnostics.error(processNode!.location, "\(label) has both 'styles' and 'process'; keep one")
+            ok = false
+        } else if let stylesNode {
+            let items: [YAMLNode]
+            if case .sequence(let list) = stylesNode.kind { items = list } else { items = [stylesNode] }
+            var names: [String] = []
+            for item in items {
+                guard let style = string(item, "a style name") else { ok = false; continue }
+                if !knownStyles.contains(style) {
+                    let hint = Suggest.closest(to: style, in: knownStyles.sorted()).map { "did you mean '\($0)'?" }
+                    diagnostics.error(item.location, "unknown style '\(style)' in \(label)", hint: hint)
+                    ok = false; continue
+                }
+                names.append(style)
+            }
+            if items.isEmpty { diagnostics.error(stylesNode.location, "\(label) lists no styles"); ok = false }
+            recipe = .styles(names)
+        } else if let processNode {
+            if let text = string(processNode, "process") {
+                processLocation = processNode.location
+                // Every matrix combination must parse; report the first failure of each kind once.
+                let variables = Set(matrix.map(\.name))
+                var reported: Set<String> = []
+                let combinations = MatrixVariable.combinations(matrix)
+                for values in combinations {
+                    var expanded = text
+                    for (variable, value) in values { expanded = expanded.replacingOccurrences(of: "{\(variable)}", with: value) }
+                    if let unknown = firstVariable(in: expanded), !variables.contains(unknown) {
+                        if reported.insert("var:" + unknown).inserted {
+                            diagnostics.error(processNode.location.advanced(by: offset(of: "{\(unknown)}", in: text, node: processNode)),
+                                              "unknown variable '{\(unknown)}' in the process of \(label); declare it under 'matrix'")
+                        }
+                        ok = false; break
+                    }
+                    if let error = processError(expanded, catalogue: catalogue), reported.insert(error.message).inserted {
+                        report(error, in: text, expanded: expanded, at: processNode, context: "the process of \(label)")
+                        ok = false
+                    }
+                }
+                recipe = .process(text)
+            } else { ok = false }
+        } else {
+            diagnostics.error(node.location, "\(label) needs 'styles' (a list of style names) or 'process' (an image/ chain)")
+            ok = false
+        }
+
+        var targetBucket = "", template: PathTemplate?
+        var toLocation = node.location, toOffset = 0
+        if let toNode = field("to") {
+            toLocation = toNode.location
+            if let text = string(toNode, "to"), let (bucket, path) = bucketPath(text, at: toNode, what: "to") {
+                targetBucket = bucket
+                toOffset = bucket.count + 1 + (isQuoted(toNode) ? 1 : 0)
+                do {
+                    let parsed = try PathTemplate(path)
+                    var allowed = Set(PathTemplate.builtins + matrix.map(\.name))
+                    if case .process? = recipe { allowed.remove("style") }
+                    for variable in parsed.variables where !allowed.contains(variable) {
+                        let hint = Suggest.closest(to: variable, in: allowed.sorted()).map { "did you mean '{\($0)}'?" }
+                        let why = variable == "style" ? "{style} needs a 'styles:' rule" : "unknown variable '{\(variable)}' in 'to'"
+                        diagnostics.error(toNode.location.advanced(by: toOffset + parsed.offset(of: variable)), why, hint: variable == "style" ? nil : hint)
+                        ok = false
+                    }
+                    if let problem = parsed.escapeProblem {
+                        diagnostics.error(toNode.location.advanced(by: toOffset), problem)
+                        ok = false
+                    }
+                    for variable in matrix where !parsed.variables.contains(variable.name) && variable.values.count > 1 {
+                        diagnostics.error(toNode.location.advanced(by: toOffset),
+                                          "matrix variable '\(variable.name)' is not used in 'to', so its outputs would overwrite each other; add {\(variable.name)}")
+                        ok = false
+                    }
+                    template = parsed
+                } catch let problem as PathTemplate.Problem {
+                    diagnostics.error(toNode.location.advanced(by: toOffset + problem.offset), problem.message)
+                    ok = false
+                } catch {}
+            } else { ok = false }
+        } else {
+            diagnostics.error(node.location, "\(label) needs 'to' (bucket/path template, e.g. site/img/{name}.{style}.{ext})")
+            ok = false
+        }
+
+        var acl: BucketACL?
+        if let aclNode = field("acl") {
+            acl = choice(aclNode, "acl", BucketACL.self)
+            if acl == nil { ok = false }
+        }
+        guard ok, let fromGlob, let recipe, let template else { return nil }
+        return RuleSyntax(rule: Rule(name: name, location: node.location, sourceBucket: sourceBucket, from: fromGlob, exclude: exclude,
+                                     recipe: recipe, matrix: matrix, targetBucket: targetBucket, to: template, acl: acl),
+                          toLocation: toLocation, toOffset: toOffset, processLocation: processLocation)
+    }
+
+    // MARK: Process strings
+
+    func processError(_ text: String, catalogue: [String: Style]) -> ProcessError? {
+        do {
+            _ = try Pipeline.parse(text, styles: catalogue.mapValues(\.process))
+            return nil
+        } catch let error as ProcessError {
+            return error
+        } catch {
+            return ProcessError(.invalidArgument, "\(error)")
+        }
+    }
+
+    mutating func process(_ text: String, at node: YAMLNode, context: String) -> Pipeline? {
+        do {
+            let pipeline = try Pipeline.parse(text)
+            for warning in pipeline.warnings { diagnostics.warning(node.location, "\(warning.message) in \(context)") }
+            return pipeline
+        } catch let error as ProcessError {
+            report(error, in: text, expanded: text, at: node, context: context)
+            return nil
+        } catch {
+            diagnostics.error(node.location, "\(error) in \(context)")
+            return nil
+        }
+    }
+
+    mutating func report(_ error: ProcessError, in written: String, expanded: String, at node: YAMLNode, context: String) {
+        var offset = 0
+        if let at = error.offset {
+            // Map the offset in the expanded text back to the written text through the action's text.
+            let prefix = String(expanded.prefix(at))
+            let actionText = expanded.dropFirst(at).split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+            if let range = written.range(of: actionText.isEmpty ? prefix : actionText) {
+                offset = written.distance(from: written.startIndex, to: range.lowerBound)
+            } else {
+                offset = at
+            }
+        }
+        var message = error.message + " in \(context)"
+        if let ec = error.ec { message += " [\(error.code.rawValue) EC \(ec)]" }
+        diagnostics.error(node.location.advanced(by: offset + (isQuoted(node) ? 1 : 0)), message, hint: error.hint)
+    }
+
+    func firstVariable(in text: String) -> String? {
+        guard let open = text.firstIndex(of: "{"), let close = text[open...].firstIndex(of: "}") else { return nil }
+        return String(text[text.index(after: open)..<close])
+    }
+
+    func offset(of needle: String, in text: String, node: YAMLNode) -> Int {
+        guard let range = text.range(of: needle) else { return 0 }
+        return text.distance(from: text.startIndex, to: range.lowerBound) + (isQuoted(node) ? 1 : 0)
+    }
+
+    func isQuoted(_ node: YAMLNode) -> Bool {
+        if case .scalar(_, let plain) = node.kind { return !plain }
+        return false
+    }
+
+    // MARK: Typed readers that report instead of throwing
+
+    mutating func mapping(_ node: YAMLNode, _ what: String) -> [(key: String, value: YAMLNode, keyNode: YAMLNode)]? {
+        guard case .mapping(let pairs) = node.kind else {
+            diagnostics.error(node.location, "\(what) must be a mapping, got \(node.kindName)")
+            return nil
+        }
+        var result: [(key: String, value: YAMLNode, keyNode: YAMLNode)] = []
+        for (keyNode, value) in pairs {
+            guard let key = keyNode.scalar else {
+                diagnostics.error(keyNode.location, "keys in \(what) must be plain names, got \(keyNode.kindName)")
+                continue
+            }
+            if let previous = result.first(where: { $0.key == key }) {
+                diagnostics.error(keyNode.location, "duplicate key '\(key)' (first at line \(previous.keyNode.location.line))")
+                continue
+            }
+            result.append((key, value, keyNode))
+        }
+        return result
+    }
+
+    mutating func checkKeys(_ entries: [(key: String, value: YAMLNode, keyNode: YAMLNode)], allowed: [String], context: String) {
+        for entry in entries where !allowed.contains(entry.key) {
+            let hint = Suggest.closest(to: entry.key, in: allowed).map { "did you mean '\($0)'?" }
+            diagnostics.error(entry.keyNode.location, "unknown key '\(entry.key)' \(context)", hint: hint)
+        }
+    }
+
+    mutating func string(_ node: YAMLNode, _ what: String) -> String? {
+        guard case .scalar(let text, _) = node.kind, !node.isNull else {
+            diagnostics.error(node.location, "\(what) must be a string, got \(node.kindName)")
+            return nil
+        }
+        return text
+    }
+
+    mutating func int(_ node: YAMLNode, _ what: String, in range: ClosedRange<Int>) -> Int? {
+        guard case .scalar(let text, _) = node.kind, let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
+            diagnostics.error(node.location, "\(what) must be an integer, got \(node.scalar.map { "'\($0)'" } ?? node.kindName)")
+            return nil
+        }
+        guard range.contains(value) else {
+            diagnostics.error(node.location, "\(what) must be at least \(range.lowerBound), got \(value)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ what: String, _ type: T.Type) -> T? where T.RawValue == String {
+        guard let text = string(node, what) else { return nil }
+        guard let value = T(rawValue: text) else {
+            let options = T.allCases.map(\.rawValue)
+            let hint = Suggest.closest(to: text, in: options).map { "did you mean '\($0)'?" }
+            diagnostics.error(node.location, "\(what) '\(text)' must be one of \(options.joined(separator: ", "))", hint: hint)
+            return nil
+        }
+        return value
+    }
+
+    mutating func glob(_ pattern: String, at node: YAMLNode) -> Glob? {
+        guard !pattern.isEmpty else {
+            diagnostics.error(node.location, "an empty pattern matches nothing")
+            return nil
+        }
+        do { return try Glob(pattern) } catch let error as GlobError {
+            diagnostics.error(node.location, error.message)
+        } catch {}
+        return nil
+    }
+
+    /// `bucket/rest`: the bucket must be declared.
+    mutating func bucketPath(_ text: String, at node: YAMLNode, what: String) -> (String, String)? {
+        guard let slash = text.firstIndex(of: "/"), slash != text.startIndex else {
+            diagnostics.error(node.location, "'\(what)' must start with a bucket name: bucket/path, got '\(text)'")
+            return nil
+        }
+        let bucket = String(text[..<slash]), rest = String(text[text.index(after: slash)...])
+        guard buckets.contains(where: { $0.name == bucket }) else {
+            let hint = Suggest.closest(to: bucket, in: buckets.map(\.name)).map { "did you mean '\($0)'?" }
+            diagnostics.error(node.location.advanced(by: isQuoted(node) ? 1 : 0), "unknown bucket '\(bucket)' in '\(what)'", hint: hint)
+            return nil
+        }
+        guard !rest.isEmpty else {
+            diagnostics.error(node.location, "'\(what)' names bucket '\(bucket)' but no path after it")
+            return nil
+        }
+        return (bucket, rest)
+    }
+}

@@ -1,0 +1,184 @@
+import ProcessLanguage
+
+/// A bucket's ACL (OSS: private by default).
+public enum BucketACL: String, Sendable, Hashable, CaseIterable, Codable {
+    case `private` = "private"
+    case publicRead = "public-read"
+    case publicReadWrite = "public-read-write"
+
+    public var isPublic: Bool { self != .private }
+}
+
+/// An object's ACL: `default` means the bucket's.
+public enum ObjectACL: String, Sendable, Hashable, CaseIterable {
+    case `default` = "default"
+    case `private` = "private"
+    case publicRead = "public-read"
+    case publicReadWrite = "public-read-write"
+
+    public func resolved(bucket: BucketACL) -> BucketACL {
+        switch self {
+        case .default: return bucket
+        case .private: return .private
+        case .publicRead: return .publicRead
+        case .publicReadWrite: return .publicReadWrite
+        }
+    }
+}
+
+public struct ObjectACLRule: Sendable, Hashable {
+    public var match: Glob
+    public var acl: ObjectACL
+    public var location: SourceLocation
+}
+
+/// A folder served and written as an OSS bucket.
+public struct Bucket: Sendable, Hashable {
+    public var name: String
+    /// As written in the manifest (relative to the file that declares the bucket).
+    public var declaredPath: String
+    /// Absolute folder.
+    public var path: String
+    public var acl: BucketACL
+    /// Object ACL overrides; the first match wins.
+    public var objects: [ObjectACLRule]
+    /// Style delimiters enabled for `key<d>style` URLs (any of `-`, `_`, `/`, `!`).
+    public var styleDelimiters: [Character]
+    public var location: SourceLocation
+
+    /// The effective ACL of one object: the first matching override, `default` being the bucket's.
+    public func effectiveACL(of key: String) -> BucketACL {
+        for rule in objects where rule.match.matches(key) { return rule.acl.resolved(bucket: acl) }
+        return acl
+    }
+
+    /// OSS bucket names: 3-63 characters of lowercase letters, digits and `-`, not starting or
+    /// ending with `-`.
+    public static func isValidName(_ name: String) -> Bool {
+        (3...63).contains(name.count) && name.first != "-" && name.last != "-"
+            && name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
+    }
+}
+
+/// A named entry of the style catalogue.
+public struct Style: Sendable, Hashable {
+    public var name: String
+    /// The process string as written.
+    public var process: String
+    public var pipeline: Pipeline
+    public var location: SourceLocation
+}
+
+/// One matrix variable of a rule, e.g. `w: [320, 640, 1280]`.
+public struct MatrixVariable: Sendable, Hashable {
+    public var name: String
+    public var values: [String]
+
+    /// Every combination of values, in declaration order (one empty combination without variables).
+    public static func combinations(_ variables: [MatrixVariable]) -> [[String: String]] {
+        var combinations: [[String: String]] = [[:]]
+        for variable in variables {
+            combinations = combinations.flatMap { partial in
+                variable.values.map { value in partial.merging([variable.name: value]) { $1 } }
+            }
+        }
+        return combinations
+    }
+}
+
+/// A derivative rule: which sources, which recipe(s), where outputs go.
+public struct Rule: Sendable, Hashable {
+    public enum Recipe: Sendable, Hashable {
+        case styles([String])
+        /// A process string that may contain matrix variables such as `{w}`.
+        case process(String)
+    }
+
+    public var name: String?
+    public var location: SourceLocation
+    public var sourceBucket: String
+    public var from: Glob
+    public var exclude: [Glob]
+    public var recipe: Recipe
+    public var matrix: [MatrixVariable]
+    public var targetBucket: String
+    public var to: PathTemplate
+    public var acl: BucketACL?
+
+    /// `name`, or where the rule was written.
+    public var label: String {
+        if let name { return "'\(name)'" }
+        return "at \(location.file):\(location.line)"
+    }
+
+    public func includes(_ key: String) -> Bool {
+        from.matches(key) && !exclude.contains { $0.matches(key) }
+    }
+
+    /// Every combination of matrix values, in declaration order (one empty combination without a matrix).
+    public var matrixCombinations: [[String: String]] { MatrixVariable.combinations(matrix) }
+
+    /// One recipe of the rule: a style (or the process string) with one matrix combination.
+    public struct Variant: Sendable, Hashable {
+        public var style: String?
+        public var values: [String: String]
+        public var pipeline: Pipeline
+    }
+
+    /// Expands styles × matrix into pipelines, resolving styles in `catalogue`.
+    public func variants(catalogue: [String: Style]) throws -> [Variant] {
+        var result: [Variant] = []
+        for values in matrixCombinations {
+            switch recipe {
+            case .styles(let names):
+                for name in names {
+                    guard let style = catalogue[name] else { continue }
+                    result.append(Variant(style: name, values: values, pipeline: style.pipeline))
+                }
+            case .process(let template):
+                var text = template
+                for (name, value) in values { text = text.replacingOccurrences(of: "{\(name)}", with: value) }
+                let styles = catalogue.mapValues(\.process)
+                result.append(Variant(style: nil, values: values, pipeline: try Pipeline.parse(text, styles: styles)))
+            }
+        }
+        return result
+    }
+}
+
+public struct AccessKey: Sendable, Hashable {
+    public var id: String
+    /// The environment variable that holds the secret; the secret itself never appears in a manifest.
+    public var secretEnv: String
+    public var location: SourceLocation
+}
+
+/// Overrides of the engine's limits (nil keeps the default).
+public struct ManifestLimits: Sendable, Hashable {
+    public var bytes: Int?
+    public var side: Int?
+    public var pixels: Int?
+    public var outputSide: Int?
+}
+
+/// A loaded, validated manifest.
+public struct Manifest: Sendable {
+    public var file: String
+    public var version: Int
+    public var buckets: [Bucket]
+    public var styles: [Style]
+    public var rules: [Rule]
+    public var region: String
+    public var accessKeys: [AccessKey]
+    public var limits: ManifestLimits
+    /// Bucket and path of the output index for site generators.
+    public var index: (bucket: String, path: String)?
+    /// Absolute state folder (default `.derive/` beside the manifest).
+    public var stateFolder: String
+
+    public func bucket(named name: String) -> Bucket? { buckets.first { $0.name == name } }
+
+    public var catalogue: [String: Style] {
+        Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import ProcessLanguage
+
+/// Checks that need the whole manifest: output collisions, the private-to-public leak guard,
+/// rules that match nothing, and folders that do not exist.
+struct Validator {
+    let manifest: Manifest
+    let rules: [RuleSyntax]
+    let lister: any ObjectLister
+
+    func validate(into diagnostics: inout Diagnostics) {
+        var listings: [String: [String]?] = [:]
+        func keys(_ bucketName: String) -> [String]? {
+            if let cached = listings[bucketName] { return cached }
+            guard let bucket = manifest.bucket(named: bucketName) else { return nil }
+            let listed = lister.keys(inFolder: bucket.path, skipping: [manifest.stateFolder])
+            listings[bucketName] = listed
+            return listed
+        }
+
+        for syntax in rules {
+            let rule = syntax.rule
+            guard let source = manifest.bucket(named: rule.sourceBucket),
+                  let target = manifest.bucket(named: rule.targetBucket) else { continue }
+            guard let sourceKeys = keys(rule.sourceBucket) else {
+                diagnostics.error(rule.location, "rule \(rule.label) reads bucket '\(source.name)', whose folder \(source.declaredPath) does not exist")
+                continue
+            }
+            let matched = sourceKeys.filter(rule.includes)
+            if matched.isEmpty {
+                diagnostics.warning(rule.location, "rule \(rule.label) matches no objects in bucket '\(source.name)' ('\(rule.from)')")
+            }
+            if source.name == target.name, let outputs = try? Glob(Self.loosePattern(rule.to)), rule.from.mayOverlap(outputs) {
+                diagnostics.warning(syntax.toLocation, "outputs of rule \(rule.label) land where its own 'from' pattern looks for sources; they may be picked up as sources")
+            }
+            // The leak guard: private sources must not reach a public bucket by inheritance.
+            if rule.acl == nil, target.acl.isPublic {
+                let leaking = matched.filter { source.effectiveACL(of: $0) == .private }
+                if !leaking.isEmpty {
+                    let shown = leaking.prefix(3).joined(separator: ", ") + (leaking.count > 3 ? " and \(leaking.count - 3) more" : "")
+                    diagnostics.error(rule.location,
+                                      "rule \(rule.label) writes derivatives of private objects of bucket '\(source.name)' (\(shown)) into public bucket '\(target.name)'",
+                                      hint: "set 'acl:' on the rule: public-read to publish them on purpose, or private")
+                }
+            }
+        }
+        checkCollisions(into: &diagnostics)
+    }
+
+    /// A template as a glob, variables as `*`.
+    static func loosePattern(_ template: PathTemplate) -> String {
+        template.parts.map { part in
+            switch part {
+            case .literal(let text): return text.replacingOccurrences(of: "*", with: "").replacingOccurrences(of: "?", with: "")
+                .replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "{", with: "")
+            case .variable: return "**"
+            }
+        }.joined()
+    }
+
+    /// Two recipes collide when they write the same bucket through templates that give the same
+    /// path for the same source (styles, matrix values and known formats substituted), and their
+    /// sources can overlap. Collisions between different sources are found when planning.
+    func checkCollisions(into diagnostics: inout Diagnostics) {
+        struct Output { let syntax: RuleSyntax; let label: String; let tokens: [PathTemplate.Part] }
+        var outputs: [String: [Output]] = [:]
+        let catalogue = manifest.catalogue
+        for syntax in rules {
+            let rule = syntax.rule
+            guard let variants = try? rule.variants(catalogue: catalogue) else { continue }
+            for variant in variants {
+                var values = variant.values
+                if let style = variant.style { values["style"] = style }
+                if let format = variant.pipeline.outputFormat { values["ext"] = format.fileExtension }
+                let tokens = rule.to.tokens(substituting: values)
+                let label = [variant.style.map { "style '\($0)'" }, variant.values.isEmpty ? nil :
+                             variant.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")]
+                    .compactMap { $0 }.joined(separator: " ")
+                let key = rule.targetBucket + "\u{0}" + tokens.map { part -> String in
+                    switch part {
+                    case .literal(let text): return "L" + text
+                    case .variable(let name): return "V" + name
+                    }
+                }.joined(separator: "\u{1}")
+                outputs[key, default: []].append(Output(syntax: syntax, label: label, tokens: tokens))
+            }
+        }
+        var reported: Set<String> = []
+        for (_, group) in outputs.sorted(by: { $0.key < $1.key }) where group.count > 1 {
+            for i in 0..<group.count {
+                for j in (i + 1)..<group.count {
+                    let a = group[i], b = group[j]
+                    let ruleA = a.syntax.rule, ruleB = b.syntax.rule
+                    let sameRule = ruleA == ruleB && a.syntax.toLocation == b.syntax.toLocation
+                    guard sameRule || ruleA.from.mayOverlap(ruleB.from) else { continue }
+                    let path = ruleA.targetBucket + "/" + a.tokens.map { part -> String in
+                        if case .literal(let text) = part { return text }
+                        if case .variable(let name) = part { return "{\(name)}" }
+                        return ""
+                    }.joined()
+                    let message: String
+                    if sameRule {
+                        message = "rule \(ruleA.label): \(a.label.isEmpty ? "two recipes" : a.label) and \(b.label) would both write \(path)"
+                    } else {
+                        message = "rules \(ruleA.label) and \(ruleB.label) can write the same path \(path) for the same source"
+                    }
+                    guard reported.insert(message).inserted else { continue }
+                    diagnostics.error(b.syntax.toLocation, message,
+                                      hint: sameRule ? "put {style} or the matrix variables in 'to'" : "give the rules different output paths")
+                }
+            }
+        }
+    }
+}
+
+extension Pipeline {
+    /// The format the pipeline writes, when it says (`format,webp`); nil means the source's.
+    public var outputFormat: Format.Kind? {
+        var format: Format.Kind?
+        for case .format(let f) in actions { format = f.kind }
+        return format
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Manifest
+
+/// Loads a manifest and prints its diagnostics; shared by the manifest commands.
+struct ManifestArgument: ParsableArguments {
+    @Argument(help: "The manifest file (default: derive.yaml in the current folder).")
+    var manifest: String = "derive.yaml"
+
+    func load() -> ManifestLoader.Result {
+        ManifestLoader().load(manifest)
+    }
+}
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check a manifest and report every problem with its file:line:column."
+    )
+
+    @OptionGroup var manifest: ManifestArgument
+
+    @Flag(name: .long, help: "Print the diagnostics as JSON (for editors and CI).")
+    var json = false
+
+    func run() throws {
+        let result = manifest.load()
+        let diagnostics = result.diagnostics.sorted
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            struct Report: Encodable { var valid: Bool; var errors: Int; var warnings: Int; var diagnostics: [Diagnostic] }
+            let report = Report(valid: !result.diagnostics.hasErrors && result.manifest != nil,
+                                errors: result.diagnostics.errors.count, warnings: result.diagnostics.warnings.count,
+                                diagnostics: diagnostics)
+            FileHandle.standardOutput.write(try encoder.encode(report))
+            print()
+        } else {
+            for diagnostic in diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+            let errors = result.diagnostics.errors.count, warnings = result.diagnostics.warnings.count
+            if errors == 0, let loaded = result.manifest {
+                print("\(manifest.manifest): valid: \(loaded.buckets.count) buckets, \(loaded.styles.count) styles, \(loaded.rules.count) rules\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")")
+            } else {
+                FileHandle.standardError.write(Data("\(manifest.manifest): \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n".utf8))
+            }
+        }
+        if result.diagnostics.hasErrors || result.manifest == nil { throw ExitCode.failure }
+    }
+}
+
+struct StylesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "styles",
+        abstract: "List the manifest's style catalogue with each style's canonical form."
+    )
+
+    @OptionGroup var manifest: ManifestArgument
+
+    func run() throws {
+        let result = manifest.load()
+        guard let loaded = result.manifest, !result.diagnostics.hasErrors else {
+            for diagnostic in result.diagnostics.sorted { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+            throw ExitCode.failure
+        }
+        let width = loaded.styles.map(\.name.count).max() ?? 0
+        for style in loaded.styles {
+            let padding = String(repeating: " ", count: width - style.name.count)
+            print("\(style.name)\(padding)  \(style.pipeline.canonical)  (\(style.location.file):\(style.location.line))")
+        }
+    }
+}
