@@ -24,7 +24,7 @@ public struct ManifestLoader {
     /// Loads and validates `path`. The manifest is nil only when the file cannot be read or
     /// parsed at all; otherwise it holds every part that was valid.
     public func load(_ path: String) -> Result {
-        var state = LoadState(displayRoot: FileManager.default.currentDirectoryPath)
+        var state = LoadState()
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let display = path
         state.load(file: absolute, display: display, includedFrom: nil, isRoot: true, budget: budget)
@@ -45,7 +45,6 @@ struct RuleSyntax {
 }
 
 struct LoadState {
-    let displayRoot: String
     var diagnostics = Diagnostics()
     var rootLoaded = false
     var includeStack: [String] = []
@@ -123,7 +122,10 @@ struct LoadState {
                 for item in items {
                     guard let relative = string(item, "include") else { continue }
                     let target = URL(fileURLWithPath: relative, relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
-                    let shown = relativeDisplay(target)
+                    // Shown as written, relative to the including file as it was shown.
+                    let displayFolder = (display as NSString).deletingLastPathComponent
+                    let shown = relative.hasPrefix("/") || displayFolder.isEmpty ? relative
+                        : (displayFolder as NSString).appendingPathComponent(relative)
                     load(file: target, display: shown, includedFrom: item.location, isRoot: false, budget: budget)
                 }
             case "buckets": loadBuckets(node, folder: folder)
@@ -149,11 +151,6 @@ struct LoadState {
             default: break
             }
         }
-    }
-
-    func relativeDisplay(_ absolute: String) -> String {
-        let base = displayRoot.hasSuffix("/") ? displayRoot : displayRoot + "/"
-        return absolute.hasPrefix(base) ? String(absolute.dropFirst(base.count)) : absolute
     }
 
     // MARK: Sections

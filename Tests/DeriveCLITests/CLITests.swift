@@ -105,3 +105,51 @@ struct CLI {
         #expect(result.stderr.contains("unknown parameter 'r'"))
     }
 }
+
+@Suite struct ManifestCLITests {
+    static let manifests = CLI.samples.deletingLastPathComponent().appendingPathComponent("Manifests")
+
+    @Test func validateTheDemo() throws {
+        let result = try CLI.run(["validate", Self.manifests.appendingPathComponent("site.yaml").path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(String(decoding: result.stdout, as: UTF8.self).contains("valid: 3 buckets, 5 styles, 3 rules"))
+    }
+
+    @Test func validateReportsEveryErrorAndExitsOne() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("version: 1\nstyles:\n  thumb: image/rezise,w_100\n  big: image/resize,w_0\n".utf8)
+            .write(to: folder.appendingPathComponent("derive.yaml"))
+        let result = try CLI.run(["validate"], in: folder)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("derive.yaml:3:16: error: unknown action 'rezise' in style 'thumb'"))
+        #expect(result.stderr.contains("(did you mean 'resize'?)"))
+        #expect(result.stderr.contains("derive.yaml:4:14: error: resize: parameter 'w'"))
+        #expect(result.stderr.contains("2 errors, 0 warnings"))
+
+        let json = try CLI.run(["validate", "--json"], in: folder)
+        #expect(json.status == 1)
+        let report = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+        #expect(report?["valid"] as? Bool == false)
+        #expect(report?["errors"] as? Int == 2)
+        let first = (report?["diagnostics"] as? [[String: Any]])?.first
+        #expect(first?["line"] as? Int == 3 && first?["column"] as? Int == 16)
+        #expect(first?["hint"] as? String == "did you mean 'resize'?")
+    }
+
+    @Test func missingManifest() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try CLI.run(["validate"], in: folder)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("derive.yaml: no such file"))
+    }
+
+    @Test func stylesListsCanonicalForms() throws {
+        let result = try CLI.run(["styles", Self.manifests.appendingPathComponent("site.yaml").path])
+        #expect(result.status == 0)
+        let text = String(decoding: result.stdout, as: UTF8.self)
+        #expect(text.contains("thumb    image/resize,m_fill,w_240,h_160,limit_1,color_FFFFFF/quality,q_80"))
+        #expect(text.split(separator: "\n").count == 5)
+    }
+}
