@@ -9,6 +9,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // libvips through pkg-config; the shim holds the non-variadic wrappers Swift can call.
@@ -26,16 +28,26 @@ let package = Package(
         .target(name: "ProcessLanguage"),
         .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML"]),
         .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim"]),
+        .target(
+            name: "Planner",
+            dependencies: [
+                "Manifest", "ProcessLanguage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage"]),
         .executableTarget(
             name: "derive",
             dependencies: [
-                "ProcessLanguage", "Imaging", "Manifest",
+                "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage"]),
         .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging"]),
     ],
     swiftLanguageModes: [.v6]

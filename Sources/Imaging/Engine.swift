@@ -66,3 +66,23 @@ public struct Engine: Sendable {
         try render(source, Pipeline(actions: [.info(Info())]))
     }
 }
+
+extension Engine {
+    /// Roughly how many bytes rendering `source` may hold at once, from its header alone
+    /// (decoded pixels of every frame at 4 bytes, twice for an intermediate copy).
+    public func memoryEstimate(_ source: Data) -> Int {
+        guard (try? Vips.start()) != nil else { return 64 << 20 }
+        return source.withUnsafeBytes { raw -> Int in
+            guard let format = try? SourceFormat.detect(raw),
+                  let header = try? VImage.make("reading the image header", { dv_header(raw.baseAddress, raw.count, $0) }) else {
+                return 16 << 20
+            }
+            let frames = format.canAnimate ? max(1, header.int("n-pages") ?? 1) : 1
+            let pageHeight = frames > 1 ? (header.int("page-height") ?? header.height) : header.height
+            return max(1 << 20, header.width * pageHeight * frames * 4 * 2)
+        }
+    }
+
+    /// The encoder settings that are not in pipelines; part of every fingerprint.
+    public static let encoderSettings = "default-quality=\(Encoder.defaultQuality);strip=1;png-compression=6;heif-effort=2;heif-bitdepth=8;jpeg-optimize=1;tiff=deflate"
+}

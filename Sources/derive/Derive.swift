@@ -5,6 +5,7 @@ struct Derive: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "derive",
         abstract: "Build image derivatives with the Alibaba Cloud OSS image-processing language.",
-        subcommands: [ProcessCommand.self, InfoCommand.self, ValidateCommand.self, StylesCommand.self]
+        subcommands: [ProcessCommand.self, InfoCommand.self, ValidateCommand.self, StylesCommand.self, PlanCommand.self,
+                      BuildCommand.self, CheckCommand.self, ExplainCommand.self, CleanCommand.self]
     )
 }

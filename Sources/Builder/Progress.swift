@@ -1,0 +1,38 @@
+import Foundation
+
+/// A progress bar on a terminal, a line every few seconds otherwise.
+final class Progress: @unchecked Sendable {
+    private let lock = NSLock()
+    private let total: Int
+    private let terminal: Bool
+    private let quiet: Bool
+    private var done = 0
+    private var failed = 0
+    private var lastLine: Date = .distantPast
+
+    init(total: Int, quiet: Bool) {
+        self.total = total
+        self.quiet = quiet || total == 0
+        self.terminal = isatty(STDERR_FILENO) == 1
+    }
+
+    func finished(_ output: String, ok: Bool) {
+        lock.withLock {
+            done += 1
+            if !ok { failed += 1 }
+            guard !quiet else { return }
+            if terminal {
+                let width = 30
+                let filled = total == 0 ? width : done * width / total
+                let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+                let name = output.count > 40 ? "…" + output.suffix(39) : output
+                let text = "\r[\(bar)] \(done)/\(total)\(failed > 0 ? " (\(failed) failed)" : "") \(name)"
+                FileHandle.standardError.write(Data((text.padding(toLength: 100, withPad: " ", startingAt: 0)).utf8))
+                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            } else if Date().timeIntervalSince(lastLine) >= 2 || done == total {
+                lastLine = Date()
+                FileHandle.standardError.write(Data("built \(done)/\(total)\(failed > 0 ? ", \(failed) failed" : "")\n".utf8))
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Crypto
+import Foundation
+
+/// Content digests through a stat cache keyed by path, size, mtime (ns) and inode, with git's
+/// rule for racy timestamps: a file whose mtime is within `racyMargin` of the moment it was
+/// hashed is hashed again next time, since a change in the same clock tick would not show.
+/// A no-op build therefore stats files and reads none; a fresh clone (new mtimes and inodes)
+/// hashes once.
+public final class ContentDigests: @unchecked Sendable {
+    public struct Content: Sendable, Hashable {
+        public var digest: String
+        /// Format sniffed from the bytes: `jpg`, `png`, `gif`, `webp`, `tiff`, `heic`, `avif`, `bmp`, or "".
+        public var format: String
+
+        public init(digest: String, format: String) {
+            self.digest = digest
+            self.format = format
+        }
+    }
+
+    private let disk: any Disk
+    private let lock = NSLock()
+    private var cache: [String: FileRecord]
+    private var pending: [String: FileRecord] = [:]
+    public let racyMargin: Int64
+    /// Files whose bytes were read to hash them (for tests and benchmarks).
+    public private(set) var hashedPaths: [String] = []
+
+    public init(disk: any Disk, cache: [String: FileRecord], racyMargin: Int64 = 1_000_000_000) {
+        self.disk = disk
+        self.cache = cache
+        self.racyMargin = racyMargin
+    }
+
+    /// The digest of `path`, or nil when it does not exist.
+    public func content(of path: String) throws -> Content? {
+        guard let stat = disk.stat(path) else { return nil }
+        if let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
+           known.inode == Int64(bitPattern: stat.inode), stat.mtime < known.recorded - racyMargin {
+            return Content(digest: known.digest, format: known.format)
+        }
+        let data = try disk.read(path)
+        let content = Content(digest: Self.digest(data), format: Self.sniff(data))
+        remember(path, stat: stat, content: content)
+        return content
+    }
+
+    /// Records a digest already known (an output just written), so it is not read again.
+    public func remember(_ path: String, stat: FileStat, content: Content) {
+        let record = FileRecord(path: path, size: stat.size, mtime: stat.mtime, inode: Int64(bitPattern: stat.inode),
+                                digest: content.digest, format: content.format, recorded: disk.now())
+        lock.withLock {
+            cache[path] = record
+            pending[path] = record
+            hashedPaths.append(path)
+        }
+    }
+
+    public func record(for path: String) -> FileRecord? { lock.withLock { cache[path] } }
+
+    /// Cache entries learned since the last call, for the state store.
+    public func takePending() -> [FileRecord] {
+        lock.withLock {
+            let records = Array(pending.values)
+            pending.removeAll()
+            return records
+        }
+    }
+
+    public static func digest(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static func digest(_ text: String) -> String { digest(Data(text.utf8)) }
+
+    /// The image format from magic bytes, the same test the engine makes.
+    public static func sniff(_ data: Data) -> String {
+        let bytes = [UInt8](data.prefix(12))
+        func starts(_ prefix: [UInt8]) -> Bool { bytes.count >= prefix.count && Array(bytes.prefix(prefix.count)) == prefix }
+        if starts([0xFF, 0xD8, 0xFF]) { return "jpg" }
+        if starts([0x89, 0x50, 0x4E, 0x47]) { return "png" }
+        if starts(Array("GIF8".utf8)) { return "gif" }
+        if starts(Array("RIFF".utf8)), bytes.count >= 12, Array(bytes[8..<12]) == Array("WEBP".utf8) { return "webp" }
+        if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) { return "tiff" }
+        if starts(Array("BM".utf8)) { return "bmp" }
+        if bytes.count >= 12, Array(bytes[4..<8]) == Array("ftyp".utf8) {
+            let brand = String(decoding: bytes[8..<12], as: UTF8.self)
+            return brand == "avif" || brand == "avis" ? "avif" : "heic"
+        }
+        return ""
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Manifest
+import ProcessLanguage
+
+/// What the engine contributes to every fingerprint: Derive's render version, libvips' version
+/// and the encoder settings that are not in the pipeline (default quality, effort, stripping).
+public struct EngineIdentity: Sendable, Hashable {
+    public var renderVersion: String
+    public var libvips: String
+    public var encoder: String
+
+    public init(renderVersion: String, libvips: String, encoder: String) {
+        self.renderVersion = renderVersion
+        self.libvips = libvips
+        self.encoder = encoder
+    }
+
+    public var engine: String { "derive-render/\(renderVersion) libvips/\(libvips)" }
+}
+
+/// The separately stored parts of a derivative's action key.
+public struct Components: Sendable, Hashable {
+    public var engine: String
+    public var pipeline: String
+    public var sourceDigest: String
+    public var dependencies: String
+    public var encoder: String
+
+    /// SHA-256 over the labelled components.
+    public var actionKey: String {
+        ContentDigests.digest("""
+        derive-action-key/1
+        engine \(engine)
+        pipeline \(pipeline)
+        source \(sourceDigest)
+        dependencies \(dependencies)
+        encoder \(encoder)
+        """)
+    }
+}
+
+/// One output the manifest asks for: a rule applied to one source with one recipe.
+public struct Derivative: Sendable, Hashable {
+    /// `bucket/key` of the output.
+    public var output: String
+    public var outputPath: String
+    public var rule: String
+    /// `bucket/key` of the source.
+    public var source: String
+    public var sourcePath: String
+    public var style: String?
+    /// The matrix values, e.g. `["w": "320"]`.
+    public var values: [String: String]
+    public var pipeline: Pipeline
+    public var acl: BucketACL
+    public var sourceFormat: String
+    public var components: Components
+
+    public var actionKey: String { components.actionKey }
+
+    /// `name=value` pairs joined by `,`, sorted: how matrix values are stored.
+    public var matrix: String {
+        values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+
+    /// What produced it, for messages: `thumbnails (style 'thumb')`.
+    public var recipe: String {
+        var parts: [String] = []
+        if let style { parts.append("style '\(style)'") }
+        if !values.isEmpty { parts.append(matrix) }
+        return parts.isEmpty ? rule : "\(rule) (\(parts.joined(separator: ", ")))"
+    }
+}
+
+/// A problem that stops a plan: two derivatives writing one path, a dependency that is missing.
+public struct PlanError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+    public init(message: String) { self.message = message }
+}
+
+/// Expands rules × source objects × recipes into derivatives.
+struct Expansion {
+    let manifest: Manifest
+    let disk: any Disk
+    let digests: ContentDigests
+    let identity: EngineIdentity
+    /// Outputs the state knows about: never taken as sources.
+    let knownOutputs: Set<String>
+
+    func derivatives() throws -> (derivatives: [Derivative], errors: [PlanError]) {
+        var byOutput: [String: Derivative] = [:]
+        var errors: [PlanError] = []
+        var listings: [String: [String]] = [:]
+        let catalogue = manifest.catalogue
+        for rule in manifest.rules {
+            guard let sourceBucket = manifest.bucket(named: rule.sourceBucket),
+                  let targetBucket = manifest.bucket(named: rule.targetBucket) else { continue }
+            let keys: [String]
+            if let listed = listings[sourceBucket.name] {
+                keys = listed
+            } else {
+                keys = disk.keys(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? []
+                listings[sourceBucket.name] = keys
+            }
+            let variants = try rule.variants(catalogue: catalogue)
+            let ruleName = rule.name ?? "rule at \(rule.location.file):\(rule.location.line)"
+            for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
+                let sourcePath = sourceBucket.path + "/" + key
+                guard let content = try digests.content(of: sourcePath) else { continue }
+                let name = (key as NSString).lastPathComponent
+                let stem = (name as NSString).deletingPathExtension
+                let folder = (key as NSString).deletingLastPathComponent
+                let sourceExtension = content.format.isEmpty ? (name as NSString).pathExtension.lowercased() : content.format
+                for variant in variants {
+                    var ext = sourceExtension
+                    if let format = variant.pipeline.outputFormat, format != .gif || content.format == "gif" {
+                        ext = format.fileExtension
+                    }
+                    var values = variant.values
+                    values["key"] = key
+                    values["dir"] = folder
+                    values["name"] = stem
+                    values["ext"] = ext
+                    if let style = variant.style { values["style"] = style }
+                    let outputKey = rule.to.render(values)
+                    let output = "\(targetBucket.name)/\(outputKey)"
+                    var dependencies: [String] = []
+                    for dependency in variant.pipeline.dependencies {
+                        switch dependency {
+                        case .object(let objectKey):
+                            if let digest = try digests.content(of: sourceBucket.path + "/" + objectKey)?.digest {
+                                dependencies.append("object:\(objectKey)=\(digest)")
+                            } else {
+                                errors.append(PlanError(message: "\(output): the watermark object '\(objectKey)' does not exist in bucket '\(sourceBucket.name)'"))
+                            }
+                        case .font(let font):
+                            dependencies.append("font:\(font)")
+                        }
+                    }
+                    let components = Components(engine: identity.engine, pipeline: variant.pipeline.canonical,
+                                                sourceDigest: content.digest, dependencies: dependencies.joined(separator: ","),
+                                                encoder: identity.encoder)
+                    let derivative = Derivative(output: output, outputPath: targetBucket.path + "/" + outputKey, rule: ruleName,
+                                                source: "\(sourceBucket.name)/\(key)", sourcePath: sourcePath, style: variant.style,
+                                                values: variant.values, pipeline: variant.pipeline,
+                                                acl: rule.acl ?? sourceBucket.effectiveACL(of: key),
+                                                sourceFormat: content.format, components: components)
+                    if let other = byOutput[output] {
+                        errors.append(PlanError(message: "\(output) would be written twice: by \(other.recipe) from \(other.source) and by \(derivative.recipe) from \(derivative.source); give them different 'to' paths"))
+                        continue
+                    }
+                    byOutput[output] = derivative
+                }
+            }
+        }
+        return (byOutput.values.sorted { $0.output < $1.output }, errors)
+    }
+}

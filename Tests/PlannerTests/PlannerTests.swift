@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import Builder
+import Manifest
+import Planner
+
+@Suite struct PlannerTests {
+    @Test func firstBuildCreatesEverything() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A", "trip/b.jpg": "B", "c.png": "C"])
+        let (plan, report) = try fixture.build()
+        #expect(fixture.items(plan, .create) == ["site/a.hero.webp", "site/a.thumb.jpg", "site/trip/b.hero.webp", "site/trip/b.thumb.jpg"])
+        #expect(report.built.count == 4 && report.failed.isEmpty)
+        #expect(fixture.disk.exists(fixture.path("site/trip/b.thumb.jpg")))
+        let lock = String(decoding: try #require(fixture.disk.contents(fixture.path("derive.lock"))), as: UTF8.self)
+        #expect(lock.split(separator: "\n").count == 5)
+        #expect(lock.contains("site/a.thumb.jpg "))
+    }
+
+    @Test func noOpBuildReadsNoBytes() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A", "trip/b.jpg": "B"])
+        try fixture.build()
+        // Outputs written in this very tick are "racy" and hashed once more, as git does.
+        _ = try fixture.build()
+        fixture.disk.resetReads()
+        let (plan, report) = try fixture.build()
+        #expect(!plan.hasChanges && report.built.isEmpty)
+        #expect(plan.count(.upToDate) == 4)
+        #expect(fixture.disk.reads.filter { !$0.hasSuffix("derive.lock") } == [])
+    }
+
+    @Test func styleEditRebuildsExactlyThatStyle() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A", "trip/b.jpg": "B"])
+        try fixture.build()
+        try fixture.setManifest(photosAndSite.replacingOccurrences(of: "thumb: image/resize,w_200", with: "thumb: image/resize,w_240"))
+        let plan = try fixture.plan()
+        #expect(fixture.items(plan, .rebuild) == ["site/a.thumb.jpg", "site/trip/b.thumb.jpg"])
+        #expect(plan.items.first { $0.kind == .rebuild }?.reasons == ["style 'thumb': resize,w_200 → resize,w_240"])
+        #expect(fixture.items(plan, .upToDate) == ["site/a.hero.webp", "site/trip/b.hero.webp"])
+    }
+
+    @Test func touchingASourceRebuildsNothing() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        fixture.disk.touch(fixture.path("photos/a.jpg"))
+        fixture.disk.advance(seconds: 5)
+        let plan = try fixture.plan()
+        #expect(!plan.hasChanges)
+        #expect(fixture.disk.reads.contains(fixture.path("photos/a.jpg")))   // rehashed once, found equal
+    }
+
+    @Test func changedSourceRebuildsOnlyItsDerivatives() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A", "trip/b.jpg": "B"])
+        try fixture.build()
+        fixture.disk.put(fixture.path("photos/a.jpg"), Data("A2".utf8))
+        fixture.disk.advance(seconds: 5)
+        let (plan, _) = try fixture.build()
+        #expect(fixture.items(plan, .rebuild) == ["site/a.hero.webp", "site/a.thumb.jpg"])
+        #expect(plan.items.first { $0.kind == .rebuild }?.reasons == ["source changed"])
+        #expect(!(try fixture.plan().hasChanges))
+    }
+
+    @Test func removingARuleDeletesItsOutputs() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        try fixture.setManifest(photosAndSite.replacingOccurrences(of: "styles: [thumb, hero]", with: "styles: [hero]"))
+        let (plan, report) = try fixture.build()
+        #expect(fixture.items(plan, .delete) == ["site/a.thumb.jpg"])
+        #expect(report.deleted == ["site/a.thumb.jpg"])
+        #expect(!fixture.disk.exists(fixture.path("site/a.thumb.jpg")))
+        #expect(try fixture.store.allOutputs().keys.sorted() == ["site/a.hero.webp"])
+        let lock = String(decoding: try #require(fixture.disk.contents(fixture.path("derive.lock"))), as: UTF8.self)
+        #expect(!lock.contains("a.thumb.jpg"))
+    }
+
+    @Test func handEditedAndMissingOutputs() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        fixture.disk.put(fixture.path("site/a.thumb.jpg"), Data("edited by hand".utf8))
+        try fixture.disk.remove(fixture.path("site/a.hero.webp"))
+        fixture.disk.advance(seconds: 5)
+        let (plan, _) = try fixture.build()
+        #expect(plan.items.first { $0.output == "site/a.thumb.jpg" }?.reasons == ["output modified on disk"])
+        #expect(plan.items.first { $0.output == "site/a.hero.webp" }?.reasons == ["output missing"])
+        #expect(!(try fixture.plan().hasChanges))
+    }
+
+    @Test func engineAndACLChangesAreReasons() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        fixture.identity.libvips = "8.15.0"
+        let plan = try fixture.plan()
+        #expect(plan.items.allSatisfy { $0.reasons == ["libvips 8.14.1 → 8.15.0"] })
+        fixture.identity.libvips = "8.14.1"
+        try fixture.setManifest(photosAndSite.replacingOccurrences(of: "    acl: public-read\n\"\"\"", with: "").replacingOccurrences(of: "to: site/{dir}/{name}.{style}.{ext}\n    acl: public-read", with: "to: site/{dir}/{name}.{style}.{ext}\n    acl: private"))
+        #expect(try fixture.plan().items.allSatisfy { $0.reasons == ["acl public-read → private"] })
+    }
+
+    @Test func twoDerivativesOnePathIsAPlanError() throws {
+        let fixture = try Fixture(photosAndSite.replacingOccurrences(of: "to: site/{dir}/{name}.{style}.{ext}", with: "to: site/{name}.{style}.{ext}"),
+                                  sources: ["a.jpg": "A", "x/a.jpg": "B"])
+        let plan = try fixture.plan()
+        #expect(plan.errors.count == 2)
+        #expect(plan.errors.contains { $0.message.contains("site/a.hero.webp would be written twice: by gallery (style 'hero') from photos/a.jpg and by gallery (style 'hero') from photos/x/a.jpg") }, "\(plan.errors)")
+    }
+
+    @Test func aFailingDerivativeDoesNotStopTheOthers() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A", "bad.jpg": "BROKEN bytes"])
+        let (_, report) = try fixture.build()
+        #expect(report.built.sorted() == ["site/a.hero.webp", "site/a.thumb.jpg"])
+        #expect(report.failed.map(\.output).sorted() == ["site/bad.hero.webp", "site/bad.thumb.jpg"])
+        #expect(report.failed.first?.message.contains("corrupt") == true)
+        #expect(!fixture.disk.exists(fixture.path("site/bad.thumb.jpg")))
+        #expect(try fixture.store.allOutputs().count == 2)
+        // The failures stay in the plan until fixed.
+        #expect(fixture.items(try fixture.plan(), .create) == ["site/bad.hero.webp", "site/bad.thumb.jpg"])
+    }
+
+    @Test func racyTimestampsAreRehashed() throws {
+        let disk = MemoryDisk()
+        disk.put("/f", Data("one".utf8))
+        let digests = ContentDigests(disk: disk, cache: [:])
+        _ = try digests.content(of: "/f")
+        // The entry was taken in the tick the file was written: it is not trusted.
+        let cache = Dictionary(uniqueKeysWithValues: digests.takePending().map { ($0.path, $0) })
+        disk.put("/f", Data("two".utf8))
+        let racy = ContentDigests(disk: disk, cache: cache)
+        #expect(try racy.content(of: "/f")?.digest == ContentDigests.digest(Data("two".utf8)))
+        // A settled entry (hashed well after its mtime) is trusted without reading.
+        disk.advance(seconds: 5)
+        let settled = ContentDigests(disk: disk, cache: [:])
+        _ = try settled.content(of: "/f")
+        let trusted = ContentDigests(disk: disk, cache: Dictionary(uniqueKeysWithValues: settled.takePending().map { ($0.path, $0) }))
+        disk.resetReads()
+        #expect(try trusted.content(of: "/f")?.digest == ContentDigests.digest(Data("two".utf8)))
+        #expect(disk.reads.isEmpty)
+    }
+
+    @Test func pipelineChangeReasons() {
+        #expect(Planner.pipelineChangeText("image/resize,m_lfit,w_200,limit_1/quality,q_80", "image/resize,m_lfit,w_240,limit_1/quality,q_80") == "resize,w_200 → resize,w_240")
+        #expect(Planner.pipelineChangeText("image/resize,w_1", "image/resize,w_1/format,png") == "resize,w_1 → resize,w_1/format,png")
+    }
+}
