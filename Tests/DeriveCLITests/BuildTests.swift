@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+import Builder
+import Imaging
+
+/// End to end on the real disk with the real engine: the demo manifest copied into a fresh folder.
+struct DemoCopy {
+    let root: URL
+    var manifest: String { root.appendingPathComponent("Manifests/site.yaml").path }
+    var site: URL { root.appendingPathComponent(".build/demo/site") }
+    var state: URL { root.appendingPathComponent(".build/demo/state") }
+
+    init() throws {
+        root = try CLI.temporaryFolder()
+        let project = CLI.samples.deletingLastPathComponent()
+        try FileManager.default.copyItem(at: project.appendingPathComponent("Samples"), to: root.appendingPathComponent("Samples"))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("Manifests"), withIntermediateDirectories: true)
+        for name in ["site.yaml", "styles.yaml"] {
+            try FileManager.default.copyItem(at: project.appendingPathComponent("Manifests/\(name)"),
+                                             to: root.appendingPathComponent("Manifests/\(name)"))
+        }
+    }
+
+    func run(_ arguments: [String]) throws -> CLI.Result { try CLI.run(arguments, in: root) }
+
+    /// Every file below `folder`, relative path → bytes.
+    func files(under folder: URL) -> [String: Data] {
+        var result: [String: Data] = [:]
+        guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) else { return result }
+        for case let url as URL in enumerator {
+            guard let data = FileManager.default.contents(atPath: url.path), !url.hasDirectoryPath else { continue }
+            result[String(url.standardizedFileURL.path.dropFirst(folder.standardizedFileURL.path.count))] = data
+        }
+        return result
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: root) }
+}
+
+@Suite(.serialized) struct BuildTests {
+    @Test func buildThenNothingToDo() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        let first = try demo.run(["build", demo.manifest, "--quiet"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(String(decoding: first.stdout, as: UTF8.self).contains("built 34"))
+        let second = try demo.run(["build", demo.manifest])
+        #expect(String(decoding: second.stdout, as: UTF8.self).contains("Nothing to do: 34 outputs up to date."))
+        let plan = try demo.run(["plan", demo.manifest, "--detailed-exitcode"])
+        #expect(plan.status == 0)
+        #expect(try demo.run(["check", demo.manifest]).status == 0)
+        // Real images with the right sizes.
+        let thumb = try Raster.decode(try Data(contentsOf: demo.site.appendingPathComponent("thumbs/landscape.thumb.jpg")))
+        #expect(thumb.width == 240 && thumb.height == 160)
+        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: demo.site.appendingPathComponent("derive-index.json"))) as? [String: Any]
+        let landscape = (index?["sources"] as? [String: Any])?["samples/landscape.jpg"] as? [String: Any]
+        #expect((landscape?["srcset"] as? [String: String])?["srcset"] == "srcset/landscape-320.webp 320w, srcset/landscape-640.webp 640w, srcset/landscape-960.webp 960w")
+    }
+
+    @Test func editsShowInPlanAndCheck() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        _ = try demo.run(["build", demo.manifest, "--quiet"])
+        let styles = demo.root.appendingPathComponent("Manifests/styles.yaml")
+        let text = try String(contentsOf: styles, encoding: .utf8).replacingOccurrences(of: "w_240,h_160", with: "w_300,h_200")
+        try Data(text.utf8).write(to: styles)
+        let plan = try demo.run(["plan", demo.manifest, "--detailed-exitcode"])
+        #expect(plan.status == 2)
+        let output = String(decoding: plan.stdout, as: UTF8.self)
+        #expect(output.contains("~ site/thumbs/landscape.thumb.jpg  rebuild: style 'thumb': resize,w_240,h_160 → resize,w_300,h_200"))
+        #expect(output.contains("Plan: 0 to create, 9 to rebuild, 0 to delete, 25 up to date."))
+        let check = try demo.run(["check", demo.manifest])
+        #expect(check.status == 1)
+        let json = try demo.run(["plan", demo.manifest, "--json"])
+        let report = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+        #expect((report?["summary"] as? [String: Int])?["rebuild"] == 9)
+        let explain = try demo.run(["explain", ".build/demo/site/thumbs/landscape.thumb.jpg", "--manifest", demo.manifest])
+        #expect(String(decoding: explain.stdout, as: UTF8.self).contains("recorded: image/resize,m_fill,w_240,h_160"))
+    }
+
+    /// Two clean builds in different folders give the same bytes and the same derive.lock.
+    @Test func reproducible() throws {
+        let a = try DemoCopy(), b = try DemoCopy()
+        defer { a.remove(); b.remove() }
+        #expect(try a.run(["build", a.manifest, "--quiet", "--jobs", "2"]).status == 0)
+        #expect(try b.run(["build", b.manifest, "--quiet", "--jobs", "1"]).status == 0)
+        let filesA = a.files(under: a.root.appendingPathComponent(".build/demo")).filter { !$0.key.contains("/state/") }
+        let filesB = b.files(under: b.root.appendingPathComponent(".build/demo")).filter { !$0.key.contains("/state/") }
+        #expect(filesA.count == 35)
+        #expect(filesA == filesB)
+        let lockA = try Data(contentsOf: a.root.appendingPathComponent("Manifests/derive.lock"))
+        let lockB = try Data(contentsOf: b.root.appendingPathComponent("Manifests/derive.lock"))
+        #expect(lockA == lockB)
+    }
+
+    /// A copy without the state (a fresh clone with committed outputs and derive.lock) hashes
+    /// once and builds nothing.
+    @Test func freshCloneBuildsNothing() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        _ = try demo.run(["build", demo.manifest, "--quiet"])
+        let clone = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: clone) }
+        let copy = clone.appendingPathComponent("copy")
+        try FileManager.default.copyItem(at: demo.root, to: copy)
+        try FileManager.default.removeItem(at: copy.appendingPathComponent(".build/demo/state"))
+        let manifest = copy.appendingPathComponent("Manifests/site.yaml").path
+        let plan = try CLI.run(["plan", manifest, "--detailed-exitcode"], in: copy)
+        #expect(plan.status == 0, "\(String(decoding: plan.stdout, as: UTF8.self))")
+        let build = try CLI.run(["build", manifest], in: copy)
+        #expect(String(decoding: build.stdout, as: UTF8.self).contains("built 0, adopted 34 from derive.lock"))
+        #expect(String(decoding: try CLI.run(["build", manifest], in: copy).stdout, as: UTF8.self).contains("Nothing to do"))
+    }
+
+    @Test func secondBuildExitsNamingTheHolder() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        let lock = try BuildLock(folder: demo.state.path)
+        let result = try demo.run(["build", demo.manifest])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("another build holds the lock on this state: pid \(getpid())"))
+        withExtendedLifetime(lock) {}
+    }
+
+    /// Builds killed at random points resume with no partial files and a consistent state.
+    @Test func killedBuildsResume() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<6 {
+            let process = Process()
+            process.executableURL = CLI.executable
+            process.arguments = ["build", demo.manifest, "--quiet", "--jobs", "2"]
+            process.currentDirectoryURL = demo.root
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 20_000...250_000, using: &generator))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if round == 3 {
+                // Make some work left for later rounds.
+                try? FileManager.default.removeItem(at: demo.site.appendingPathComponent("srcset"))
+            }
+        }
+        let final = try demo.run(["build", demo.manifest, "--quiet"])
+        #expect(final.status == 0, "\(final.stderr)")
+        let leftovers = demo.files(under: demo.root.appendingPathComponent(".build/demo")).keys.filter { $0.hasSuffix(".derive-tmp") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        let check = try demo.run(["check", demo.manifest])
+        #expect(check.status == 0, "\(String(decoding: check.stdout, as: UTF8.self))")
+    }
+
+    @Test func cleanRemovesOnlyWhatItBuilt() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        _ = try demo.run(["build", demo.manifest, "--quiet"])
+        let keep = demo.site.appendingPathComponent("thumbs/mine.txt")
+        try Data("not Derive's".utf8).write(to: keep)
+        let result = try demo.run(["clean", demo.manifest])
+        #expect(result.status == 0)
+        #expect(String(decoding: result.stdout, as: UTF8.self).contains("Removed 34 outputs"))
+        #expect(FileManager.default.fileExists(atPath: keep.path))
+        #expect(!FileManager.default.fileExists(atPath: demo.site.appendingPathComponent("thumbs/landscape.thumb.jpg").path))
+        #expect(!FileManager.default.fileExists(atPath: demo.root.appendingPathComponent("Manifests/derive.lock").path))
+        #expect(FileManager.default.fileExists(atPath: demo.root.appendingPathComponent("Samples/landscape.jpg").path))
+        #expect(demo.files(under: demo.state).isEmpty)
+    }
+
+    @Test func failuresAreReportedAndOthersBuilt() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        let broken = demo.root.appendingPathComponent("Samples/broken.jpg")
+        let bytes = try Data(contentsOf: demo.root.appendingPathComponent("Samples/portrait.jpg"))
+        try bytes.prefix(bytes.count / 3).write(to: broken)
+        let result = try demo.run(["build", demo.manifest, "--quiet"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("previews/preview/broken.png"))
+        #expect(String(decoding: result.stdout, as: UTF8.self).contains("built 34"))
+        #expect(!FileManager.default.fileExists(atPath: demo.root.appendingPathComponent(".build/demo/previews/preview/broken.png").path))
+    }
+}
