@@ -109,7 +109,11 @@ public struct Builder: Sendable {
             }
         }
         try store.saveFiles(planner.digests.takePending())
-        try writeLockAndIndex()
+        // A no-op leaves derive.lock and the index as they are (derive check verifies them).
+        let lockExists = disk.stat(LockFile.path(forManifest: manifestPath)) != nil
+        if plan.hasChanges || !plan.adoptions.isEmpty || !lockExists {
+            try writeLockAndIndex()
+        }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }

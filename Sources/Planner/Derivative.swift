@@ -54,9 +54,9 @@ public struct Derivative: Sendable, Hashable {
     public var pipeline: Pipeline
     public var acl: BucketACL
     public var sourceFormat: String
-    public var components: Components
-
-    public var actionKey: String { components.actionKey }
+    public let components: Components
+    /// `components.actionKey`, computed once.
+    public let actionKey: String
 
     /// `name=value` pairs joined by `,`, sorted: how matrix values are stored.
     public var matrix: String {
@@ -88,9 +88,19 @@ struct Expansion {
     /// Outputs the state knows about: never taken as sources.
     let knownOutputs: Set<String>
 
+    /// One source under one rule: the unit of work planned in parallel.
+    struct Task: Sendable {
+        let rule: Rule
+        let ruleName: String
+        let sourceBucket: Bucket
+        let targetBucket: Bucket
+        let key: String
+        let variants: [Rule.Variant]
+        let canonicals: [String]
+    }
+
     func derivatives() throws -> (derivatives: [Derivative], errors: [PlanError]) {
-        var byOutput: [String: Derivative] = [:]
-        var errors: [PlanError] = []
+        var tasks: [Task] = []
         var listings: [String: [String]] = [:]
         let catalogue = manifest.catalogue
         for rule in manifest.rules {
@@ -104,56 +114,76 @@ struct Expansion {
                 listings[sourceBucket.name] = keys
             }
             let variants = try rule.variants(catalogue: catalogue)
+            let canonicals = variants.map(\.pipeline.canonical)
             let ruleName = rule.name ?? "rule at \(rule.location.file):\(rule.location.line)"
             for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
-                let sourcePath = sourceBucket.path + "/" + key
-                guard let content = try digests.content(of: sourcePath) else { continue }
-                let name = (key as NSString).lastPathComponent
-                let stem = (name as NSString).deletingPathExtension
-                let folder = (key as NSString).deletingLastPathComponent
-                let sourceExtension = content.format.isEmpty ? (name as NSString).pathExtension.lowercased() : content.format
-                for variant in variants {
-                    var ext = sourceExtension
-                    if let format = variant.pipeline.outputFormat, format != .gif || content.format == "gif" {
-                        ext = format.fileExtension
-                    }
-                    var values = variant.values
-                    values["key"] = key
-                    values["dir"] = folder
-                    values["name"] = stem
-                    values["ext"] = ext
-                    if let style = variant.style { values["style"] = style }
-                    let outputKey = rule.to.render(values)
-                    let output = "\(targetBucket.name)/\(outputKey)"
-                    var dependencies: [String] = []
-                    for dependency in variant.pipeline.dependencies {
-                        switch dependency {
-                        case .object(let objectKey):
-                            if let digest = try digests.content(of: sourceBucket.path + "/" + objectKey)?.digest {
-                                dependencies.append("object:\(objectKey)=\(digest)")
-                            } else {
-                                errors.append(PlanError(message: "\(output): the watermark object '\(objectKey)' does not exist in bucket '\(sourceBucket.name)'"))
-                            }
-                        case .font(let font):
-                            dependencies.append("font:\(font)")
-                        }
-                    }
-                    let components = Components(engine: identity.engine, pipeline: variant.pipeline.canonical,
-                                                sourceDigest: content.digest, dependencies: dependencies.joined(separator: ","),
-                                                encoder: identity.encoder)
-                    let derivative = Derivative(output: output, outputPath: targetBucket.path + "/" + outputKey, rule: ruleName,
-                                                source: "\(sourceBucket.name)/\(key)", sourcePath: sourcePath, style: variant.style,
-                                                values: variant.values, pipeline: variant.pipeline,
-                                                acl: rule.acl ?? sourceBucket.effectiveACL(of: key),
-                                                sourceFormat: content.format, components: components)
-                    if let other = byOutput[output] {
-                        errors.append(PlanError(message: "\(output) would be written twice: by \(other.recipe) from \(other.source) and by \(derivative.recipe) from \(derivative.source); give them different 'to' paths"))
-                        continue
-                    }
-                    byOutput[output] = derivative
+                tasks.append(Task(rule: rule, ruleName: ruleName, sourceBucket: sourceBucket, targetBucket: targetBucket,
+                                  key: key, variants: variants, canonicals: canonicals))
+            }
+        }
+        let expanded = try parallelMap(tasks) { task in try self.expand(task) }
+
+        // Merged in task order, so which of two colliding derivatives is named first is stable.
+        var byOutput: [String: Derivative] = [:]
+        var errors: [PlanError] = []
+        for (derivatives, taskErrors) in expanded {
+            errors += taskErrors
+            for derivative in derivatives {
+                if let other = byOutput[derivative.output] {
+                    errors.append(PlanError(message: "\(derivative.output) would be written twice: by \(other.recipe) from \(other.source) and by \(derivative.recipe) from \(derivative.source); give them different 'to' paths"))
+                    continue
                 }
+                byOutput[derivative.output] = derivative
             }
         }
         return (byOutput.values.sorted { $0.output < $1.output }, errors)
+    }
+
+    func expand(_ task: Task) throws -> ([Derivative], [PlanError]) {
+        let key = task.key
+        let sourcePath = task.sourceBucket.path + "/" + key
+        guard let content = try digests.content(of: sourcePath) else { return ([], []) }
+        let name = (key as NSString).lastPathComponent
+        let stem = (name as NSString).deletingPathExtension
+        let folder = (key as NSString).deletingLastPathComponent
+        let sourceExtension = content.format.isEmpty ? (name as NSString).pathExtension.lowercased() : content.format
+        let engine = identity.engine
+        var derivatives: [Derivative] = []
+        var errors: [PlanError] = []
+        for (index, variant) in task.variants.enumerated() {
+            var ext = sourceExtension
+            if let format = variant.pipeline.outputFormat, format != .gif || content.format == "gif" {
+                ext = format.fileExtension
+            }
+            var values = variant.values
+            values["key"] = key
+            values["dir"] = folder
+            values["name"] = stem
+            values["ext"] = ext
+            if let style = variant.style { values["style"] = style }
+            let outputKey = task.rule.to.render(values)
+            let output = "\(task.targetBucket.name)/\(outputKey)"
+            var dependencies: [String] = []
+            for dependency in variant.pipeline.dependencies {
+                switch dependency {
+                case .object(let objectKey):
+                    if let digest = try digests.content(of: task.sourceBucket.path + "/" + objectKey)?.digest {
+                        dependencies.append("object:\(objectKey)=\(digest)")
+                    } else {
+                        errors.append(PlanError(message: "\(output): the watermark object '\(objectKey)' does not exist in bucket '\(task.sourceBucket.name)'"))
+                    }
+                case .font(let font):
+                    dependencies.append("font:\(font)")
+                }
+            }
+            let components = Components(engine: engine, pipeline: task.canonicals[index], sourceDigest: content.digest,
+                                        dependencies: dependencies.joined(separator: ","), encoder: identity.encoder)
+            derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey, rule: task.ruleName,
+                                          source: "\(task.sourceBucket.name)/\(key)", sourcePath: sourcePath, style: variant.style,
+                                          values: variant.values, pipeline: variant.pipeline,
+                                          acl: task.rule.acl ?? task.sourceBucket.effectiveACL(of: key),
+                                          sourceFormat: content.format, components: components, actionKey: components.actionKey))
+        }
+        return (derivatives, errors)
     }
 }

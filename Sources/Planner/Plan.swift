@@ -2,23 +2,30 @@ import Foundation
 import Manifest
 import ProcessLanguage
 
-/// One line of a plan.
-public struct PlanItem: Sendable, Hashable {
+/// One line of a plan. A class: plans over tens of thousands of outputs are sorted and
+/// filtered, and copying the derivative and record each time showed in no-op builds.
+public final class PlanItem: Sendable {
     public enum Kind: String, Sendable, Hashable, Codable {
         case create, rebuild, delete, upToDate = "up-to-date"
     }
 
-    public var kind: Kind
+    public let kind: Kind
     /// `bucket/key` of the output.
-    public var output: String
+    public let output: String
     /// Why (for rebuilds and deletes; empty otherwise).
-    public var reasons: [String]
+    public let reasons: [String]
     /// The wanted derivative (nil for deletes).
-    public var derivative: Derivative?
+    public let derivative: Derivative?
     /// What the state recorded (nil for creates).
-    public var recorded: OutputRecord?
+    public let recorded: OutputRecord?
     /// An up-to-date output known only from `derive.lock` (a fresh clone): the build records it.
-    public var adopted: LockFile.Entry?
+    public let adopted: LockFile.Entry?
+
+    public init(kind: Kind, output: String, reasons: [String], derivative: Derivative?, recorded: OutputRecord?,
+                adopted: LockFile.Entry?) {
+        self.kind = kind; self.output = output; self.reasons = reasons
+        self.derivative = derivative; self.recorded = recorded; self.adopted = adopted
+    }
 }
 
 /// The diff between the manifest and what was built, in a stable order.
@@ -26,14 +33,38 @@ public struct Plan: Sendable {
     public var items: [PlanItem]
     public var errors: [PlanError]
 
-    public func count(_ kind: PlanItem.Kind) -> Int { items.filter { $0.kind == kind }.count }
+    public func count(_ kind: PlanItem.Kind) -> Int { items.reduce(0) { $0 + ($1.kind == kind ? 1 : 0) } }
     public var work: [PlanItem] { items.filter { $0.kind == .create || $0.kind == .rebuild } }
     public var deletions: [PlanItem] { items.filter { $0.kind == .delete } }
     public var adoptions: [PlanItem] { items.filter { $0.adopted != nil } }
-    public var hasChanges: Bool { !work.isEmpty || !deletions.isEmpty }
+    public var hasChanges: Bool { items.contains { $0.kind != .upToDate } }
 
     public var summary: String {
         "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, \(count(.delete)) to delete, \(count(.upToDate)) up to date."
+    }
+}
+
+/// Reads `derive.lock` on first use.
+final class LockText: @unchecked Sendable {
+    private let disk: any Disk
+    private let path: String
+    private let lock = NSLock()
+    private var loaded = false
+    private var parsed: LockFile?
+
+    init(disk: any Disk, path: String) {
+        self.disk = disk
+        self.path = path
+    }
+
+    var file: LockFile? {
+        lock.withLock {
+            if !loaded {
+                loaded = true
+                parsed = (try? disk.read(path)).map { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
+            }
+            return parsed
+        }
     }
 }
 
@@ -44,7 +75,7 @@ public struct Planner: Sendable {
     public let store: StateStore
     public let identity: EngineIdentity
     public let digests: ContentDigests
-    public let lock: LockFile?
+    private let lockText: LockText
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000) throws {
@@ -53,17 +84,18 @@ public struct Planner: Sendable {
         self.store = store
         self.identity = identity
         self.digests = ContentDigests(disk: disk, cache: try store.allFiles(), racyMargin: racyMargin)
-        let lockPath = LockFile.path(forManifest: manifestPath)
-        self.lock = (try? disk.read(lockPath)).map { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
+        self.lockText = LockText(disk: disk, path: LockFile.path(forManifest: manifestPath))
     }
+
+    /// `derive.lock`, read and parsed only when an output is missing from the state.
+    public var lock: LockFile? { lockText.file }
 
     public func plan() throws -> Plan {
         let recorded = try store.allOutputs()
         let (derivatives, errors) = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
                                                   knownOutputs: Set(recorded.keys)).derivatives()
-        var items: [PlanItem] = []
-        for derivative in derivatives {
-            items.append(try item(for: derivative, recorded: recorded[derivative.output]))
+        var items = try parallelMap(derivatives) { derivative in
+            try self.item(for: derivative, recorded: recorded[derivative.output])
         }
         let wanted = Set(derivatives.map(\.output))
         for (output, record) in recorded where !wanted.contains(output) {
@@ -75,11 +107,13 @@ public struct Planner: Sendable {
     }
 
     func item(for derivative: Derivative, recorded: OutputRecord?) throws -> PlanItem {
-        let exists = disk.stat(derivative.outputPath) != nil
+        // One stat (through the digest cache) tells both whether the output exists and what it holds.
+        let onDisk = try digests.content(of: derivative.outputPath)
+        let exists = onDisk != nil
         guard let recorded else {
             // Not in the state: a fresh clone whose derive.lock vouches for the file is up to date.
             if exists, let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey,
-               try digests.content(of: derivative.outputPath)?.digest == entry.digest {
+               onDisk?.digest == entry.digest {
                 return PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative,
                                 recorded: nil, adopted: entry)
             }
@@ -90,7 +124,7 @@ public struct Planner: Sendable {
         var reasons = Self.reasons(old: recorded, new: derivative)
         if !exists {
             reasons.insert("output missing", at: 0)
-        } else if try digests.content(of: derivative.outputPath)?.digest != recorded.outputDigest {
+        } else if onDisk?.digest != recorded.outputDigest {
             reasons.insert("output modified on disk", at: 0)
         }
         return PlanItem(kind: reasons.isEmpty ? .upToDate : .rebuild, output: derivative.output, reasons: reasons,

@@ -13,6 +13,16 @@ public struct FileRecord: Codable, Sendable, Hashable, FetchableRecord, Persista
     public var format: String
     /// When the digest was taken (ns): a file modified within the racy margin of this is rehashed.
     public var recorded: Int64
+
+    public init(path: String, size: Int64, mtime: Int64, inode: Int64, digest: String, format: String, recorded: Int64) {
+        self.path = path; self.size = size; self.mtime = mtime; self.inode = inode
+        self.digest = digest; self.format = format; self.recorded = recorded
+    }
+
+    /// Decodes by column position (no Codable): state tables are read whole on every plan.
+    public init(row: Row) {
+        self.init(path: row[0], size: row[1], mtime: row[2], inode: row[3], digest: row[4], format: row[5], recorded: row[6])
+    }
 }
 
 /// What was built for one output: every fingerprint component, kept separately so a plan
@@ -49,6 +59,13 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
         self.engine = engine; self.pipeline = pipeline; self.sourceDigest = sourceDigest; self.dependencies = dependencies
         self.encoder = encoder; self.actionKey = actionKey; self.acl = acl; self.outputDigest = outputDigest
         self.size = size; self.width = width; self.height = height; self.format = format; self.builtAt = builtAt
+    }
+
+    /// Decodes by column position (no Codable), in the table's column order.
+    public init(row: Row) {
+        self.init(path: row[0], rule: row[1], source: row[2], style: row[3], matrix: row[4], engine: row[5], pipeline: row[6],
+                  sourceDigest: row[7], dependencies: row[8], encoder: row[9], actionKey: row[10], acl: row[11],
+                  outputDigest: row[12], size: row[13], width: row[14], height: row[15], format: row[16], builtAt: row[17])
     }
 }
 
@@ -111,13 +128,17 @@ public final class StateStore: Sendable {
 
     public func allFiles() throws -> [String: FileRecord] {
         try queue.read { db in
-            Dictionary(try FileRecord.fetchAll(db).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            Dictionary(try FileRecord.fetchAll(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded FROM files")
+                .map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
     public func allOutputs() throws -> [String: OutputRecord] {
         try queue.read { db in
-            Dictionary(try OutputRecord.fetchAll(db).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            Dictionary(try OutputRecord.fetchAll(db, sql: """
+                SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
+                       actionKey, acl, outputDigest, size, width, height, format, builtAt FROM outputs
+                """).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
