@@ -48,6 +48,12 @@ public struct Engine: Sendable {
     /// libvips' version, e.g. `8.14.1`.
     public static var libvipsVersion: String { Vips.version }
 
+    /// Whether libvips' liborc vectorisation is on, after starting libvips (it is kept off).
+    public static func vectorised() throws -> Bool {
+        try Vips.start()
+        return Vips.vectorised
+    }
+
     /// Derive's render version and libvips' version, as fingerprints record them.
     public static var version: String { "derive-render/\(renderVersion) libvips/\(libvipsVersion)" }
 

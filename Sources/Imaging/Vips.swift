@@ -18,12 +18,19 @@ enum Vips {
             return .failure(ProcessError(.internalError, "libvips failed to start: \(takeError())"))
         }
         vips_concurrency_set(1)
+        // Lets tests see that a no-op build never starts libvips.
+        if ProcessInfo.processInfo.environment["DERIVE_TRACE_VIPS"] != nil {
+            FileHandle.standardError.write(Data("derive: libvips started\n".utf8))
+        }
         return .success(())
     }()
 
     static func start() throws {
         try started.get()
     }
+
+    /// Whether libvips vectorises with liborc (always off: see `dv_init`).
+    static var vectorised: Bool { vips_vector_isenabled() != 0 }
 
     /// libvips' version, e.g. `8.14.1`, which is part of every fingerprint.
     public static var version: String {

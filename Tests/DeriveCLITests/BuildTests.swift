@@ -57,6 +57,17 @@ struct DemoCopy {
         #expect((landscape?["srcset"] as? [String: String])?["srcset"] == "srcset/landscape-320.webp 320w, srcset/landscape-640.webp 640w, srcset/landscape-960.webp 960w")
     }
 
+    @Test func noOpBuildNeverStartsLibvips() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        let environment = ["DERIVE_TRACE_VIPS": "1"]
+        let first = try CLI.run(["build", demo.manifest, "--quiet"], in: demo.root, environment: environment)
+        #expect(first.stderr.contains("libvips started"))
+        let second = try CLI.run(["build", demo.manifest, "--quiet"], in: demo.root, environment: environment)
+        #expect(String(decoding: second.stdout, as: UTF8.self).contains("Nothing to do"))
+        #expect(!second.stderr.contains("libvips started"))
+    }
+
     @Test func editsShowInPlanAndCheck() throws {
         let demo = try DemoCopy()
         defer { demo.remove() }

@@ -18,8 +18,11 @@ struct CLI {
 
     struct Result { var status: Int32; var stdout: Data; var stderr: String }
 
-    static func run(_ arguments: [String], in folder: URL? = nil) throws -> Result {
+    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = executable
         process.arguments = arguments
         if let folder { process.currentDirectoryURL = folder }

@@ -143,3 +143,34 @@ import ProcessLanguage
             == Fixtures.render(try Fixtures.sample("spinner.gif"), animated).0.bytes)
     }
 }
+
+@Suite struct ConcurrencyTests {
+    /// liborc crashed concurrent renders on this platform; it stays off.
+    @Test func vectorisationIsOff() throws {
+        #expect(try Engine.vectorised() == false)
+    }
+
+    /// Many renders on several threads at once give the same bytes as one at a time.
+    @Test func parallelRendersAgree() throws {
+        let source = try Fixtures.sample("landscape.jpg")
+        let pipelines = try ["image/resize,w_97/sharpen,120", "image/resize,m_fill,w_64,h_64/blur,r_3,s_2", "image/rotate,33/format,png"]
+            .map { try Pipeline.parse($0) }
+        let expected = try pipelines.map { try Engine().render(source, $0).bytes }
+        let results = ParallelResults()
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            for round in 0..<15 {
+                let index = (worker + round) % pipelines.count
+                let bytes = try? Engine().render(source, pipelines[index]).bytes
+                results.add(bytes == expected[index])
+            }
+        }
+        #expect(results.all == Array(repeating: true, count: 60))
+    }
+}
+
+final class ParallelResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Bool] = []
+    func add(_ value: Bool) { lock.withLock { values.append(value) } }
+    var all: [Bool] { lock.withLock { values } }
+}

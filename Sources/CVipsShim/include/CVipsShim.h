@@ -5,6 +5,7 @@
 #define DERIVE_CVIPS_SHIM_H
 
 #include <vips/vips.h>
+#include <vips/vector.h>
 
 int dv_init(const char *argv0);
 char *dv_error_take(void);
