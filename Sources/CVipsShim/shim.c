@@ -1,5 +1,6 @@
 #include "CVipsShim.h"
 #include <vips/vector.h>
+#include <fontconfig/fontconfig.h>
 
 int dv_init(const char *argv0) {
     if (VIPS_INIT(argv0)) return -1;
@@ -214,6 +215,59 @@ int dv_unpremultiply(VipsImage *in, VipsImage **out) { return vips_unpremultiply
 
 int dv_arrayjoin_vertical(VipsImage **in, int n, VipsImage **out) {
     return vips_arrayjoin(in, out, n, "across", 1, NULL);
+}
+
+int dv_text(VipsImage **out, const char *text, const char *font, int dpi) {
+    return vips_text(out, text, "font", font, "dpi", dpi, NULL);
+}
+
+// A fully transparent (all zero) 8-bit sRGB image.
+int dv_blank(VipsImage **out, int width, int height, int bands) {
+    VipsImage *black = NULL, *cast = NULL;
+    if (vips_black(&black, width, height, "bands", bands, NULL)) return -1;
+    int failed = vips_cast(black, &cast, VIPS_FORMAT_UCHAR, NULL);
+    g_object_unref(black);
+    if (failed) return -1;
+    failed = vips_copy(cast, out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
+    g_object_unref(cast);
+    return failed;
+}
+
+// An image the size and format of `like` holding one constant pixel value.
+int dv_constant_like(VipsImage *like, VipsImage **out, const double *values, int n) {
+    VipsImage *constant = vips_image_new_from_image(like, values, n);
+    if (!constant) return -1;
+    int failed = vips_copy(constant, out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
+    g_object_unref(constant);
+    return failed;
+}
+
+int dv_replicate(VipsImage *in, VipsImage **out, int across, int down) {
+    return vips_replicate(in, out, across, down, NULL);
+}
+
+int dv_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int x, int y) {
+    return vips_composite2(base, overlay, out, VIPS_BLEND_MODE_OVER, "x", x, "y", y, NULL);
+}
+
+int dv_font_file(const char *family, char **file, char **matched) {
+    FcPattern *pattern = FcNameParse((const FcChar8 *) family);
+    if (!pattern) return -1;
+    FcConfigSubstitute(NULL, pattern, FcMatchPattern);
+    FcDefaultSubstitute(pattern);
+    FcResult result;
+    FcPattern *match = FcFontMatch(NULL, pattern, &result);
+    FcPatternDestroy(pattern);
+    if (!match) return -1;
+    FcChar8 *path = NULL, *name = NULL;
+    int found = FcPatternGetString(match, FC_FILE, 0, &path) == FcResultMatch
+        && FcPatternGetString(match, FC_FAMILY, 0, &name) == FcResultMatch;
+    if (found) {
+        *file = g_strdup((const char *) path);
+        *matched = g_strdup((const char *) name);
+    }
+    FcPatternDestroy(match);
+    return found ? 0 : -1;
 }
 
 int dv_save_jpeg(VipsImage *in, void **buf, size_t *len, int quality, int interlace) {

@@ -57,13 +57,13 @@ public struct Engine: Sendable {
     /// Derive's render version and libvips' version, as fingerprints record them.
     public static var version: String { "derive-render/\(renderVersion) libvips/\(libvipsVersion)" }
 
-    /// Renders `pipeline` on the encoded `source` bytes.
-    public func render(_ source: Data, _ pipeline: Pipeline) throws -> RenderOutput {
+    /// Renders `pipeline` on the encoded `source` bytes; watermark images come from `resolver`.
+    public func render(_ source: Data, _ pipeline: Pipeline, resolver: any ObjectResolver = NoObjects()) throws -> RenderOutput {
         try limits.checkBytes(source.count)
         try Vips.start()
         return try source.withUnsafeBytes { raw in
             // libvips reads `raw` lazily: everything, encoding included, happens inside this closure.
-            try Render(source: raw, pipeline: pipeline, limits: limits).run()
+            try Render(source: raw, pipeline: pipeline, limits: limits, resolver: resolver).run()
         }
     }
 

@@ -7,6 +7,11 @@ struct DrawContext {
     /// Whether the final format keeps transparency (decides transparent vs white fills).
     let outputHasAlpha: Bool
     let source: SourceFormat
+    /// Where watermark images come from.
+    var resolver: any ObjectResolver = NoObjects()
+    /// The main image's size, for a watermark's `resize,P_` (percent of the main image).
+    var mainWidth: Int?
+    var mainHeight: Int?
 }
 
 /// An action that changes pixels, drawn once per frame.
@@ -41,6 +46,7 @@ struct Render {
     let source: UnsafeRawBufferPointer
     let pipeline: Pipeline
     let limits: Limits
+    let resolver: any ObjectResolver
 
     /// libvips' "fail_on": truncated and corrupt files are errors, never grey-filled output.
     static let failOn = Int32(VIPS_FAIL_ON_ERROR.rawValue)
@@ -84,7 +90,12 @@ struct Render {
             throw ProcessError(.badRequest, "rounded-corners: not supported for GIF images (as in OSS); convert first with format,png",
                                action: RoundedCorners.name)
         }
-        let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format)
+        let imageMarks = pipeline.actions.filter { if case .watermark(let mark) = $0 { return mark.image != nil } else { return false } }
+        if imageMarks.count > 3 {
+            throw ProcessError(.watermarkError, "watermark: at most 3 image watermarks per image, the chain has \(imageMarks.count)",
+                               action: Watermark.name, parameter: "image")
+        }
+        let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format, resolver: resolver)
 
         var (images, remaining) = try decode(header: header, format: format, orient: orient, animate: animate,
                                              frames: frames, pageHeight: pageHeight, drawn: drawn, context: context)

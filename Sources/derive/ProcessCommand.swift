@@ -25,6 +25,9 @@ struct ProcessCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write the result; '-' for standard output.")
     var output: String?
 
+    @Option(name: .long, help: "The bucket's folder, where watermark images (image_ keys) are read.")
+    var bucketRoot: String?
+
     @OptionGroup var limitOptions: LimitOptions
 
     func run() throws {
@@ -33,7 +36,8 @@ struct ProcessCommand: ParsableCommand {
             let pipeline = try Pipeline.parse(text)
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
             let source = try Output.read(input)
-            let result = try Engine(limits: limitOptions.limits).render(source, pipeline)
+            let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0) } ?? NoObjects()
+            let result = try Engine(limits: limitOptions.limits).render(source, pipeline, resolver: resolver)
             let destination: String
             if let output {
                 destination = output

@@ -124,12 +124,6 @@ import ProcessLanguage
         }
     }
 
-    @Test func watermarkIsRefusedUntilItIsDrawn() throws {
-        #expect { try Fixtures.render(try Fixtures.quadrants(), "image/watermark,text_SGk") } throws: {
-            ($0 as? ProcessError)?.action == "watermark"
-        }
-    }
-
     /// The same source and pipeline give the same bytes.
     @Test(arguments: ["jpg", "png", "webp", "gif", "tiff", "avif", "heic", "bmp"])
     func deterministic(_ format: String) throws {

@@ -43,6 +43,15 @@ int dv_premultiply(VipsImage *in, VipsImage **out);
 int dv_unpremultiply(VipsImage *in, VipsImage **out);
 int dv_arrayjoin_vertical(VipsImage **in, int n, VipsImage **out);
 
+int dv_text(VipsImage **out, const char *text, const char *font, int dpi);
+int dv_blank(VipsImage **out, int width, int height, int bands);
+int dv_constant_like(VipsImage *like, VipsImage **out, const double *values, int n);
+int dv_replicate(VipsImage *in, VipsImage **out, int across, int down);
+int dv_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int x, int y);
+/// The file fontconfig picks for `family` and the family it actually matched (both g_free'd
+/// by the caller); returns -1 when nothing matches.
+int dv_font_file(const char *family, char **file, char **matched);
+
 int dv_save_jpeg(VipsImage *in, void **buf, size_t *len, int quality, int interlace);
 int dv_save_png(VipsImage *in, void **buf, size_t *len, int interlace);
 int dv_save_webp(VipsImage *in, void **buf, size_t *len, int quality);

@@ -4,6 +4,7 @@ import ProcessLanguage
 extension Resize: FrameDrawing {
     func draw(_ image: VImage, _ context: DrawContext) throws -> VImage {
         let geometry = try self.geometry(sourceWidth: image.width, sourceHeight: image.height,
+                                         mainWidth: context.mainWidth, mainHeight: context.mainHeight,
                                          neverEnlarge: context.source == .gif)
         return try draw(image, geometry: geometry)
     }

@@ -1,10 +1,158 @@
+import CVipsShim
+import Foundation
 import ProcessLanguage
 
 extension Watermark: FrameDrawing {
-    /// Drawing watermarks is its own piece of work (the watermark issue); until it lands the
-    /// action is parsed and validated but refused at render time with a clear message.
+    /// Builds the mark (text, image, or both side by side), applies the opacity `t`, then places
+    /// it on the 3×3 grid with the `x`/`y` margins (`voffset` moves the middle row up), or tiles
+    /// it over the whole image with `padx`/`pady` gaps so that one tile sits where the anchor
+    /// would put a single mark.
     func draw(_ image: VImage, _ context: DrawContext) throws -> VImage {
-        throw ProcessError(.badRequest, "watermark: drawing watermarks is not available in this version of Derive",
-                           action: Self.name)
+        var mark = try self.mark(mainWidth: image.width, mainHeight: image.height, context: context)
+        if opacity < 100 {
+            mark = try Self.scaleAlpha(mark, by: Double(opacity) / 100)
+        }
+        let w = mark.width, h = mark.height, W = image.width, H = image.height
+        let left = [x, (W - w) / 2, W - w - x][gravity.column]
+        let top = [y, (H - h) / 2 - voffset, H - h - y][gravity.row]
+        var overlay = mark
+        var position = (left, top)
+        if fill {
+            overlay = try Self.tiled(mark, width: W, height: H, originX: left, originY: top, padX: padx, padY: pady)
+            position = (0, 0)
+        }
+        let composited = try VImage.make("watermark", action: Self.name) {
+            dv_composite_over(image.pointer, overlay.pointer, $0, Int32(position.0), Int32(position.1))
+        }
+        let flattened = try composited.apply("watermark", action: Self.name) { dv_cast_uchar($0, $1) }
+        if image.hasAlpha { return flattened }
+        return try flattened.apply("watermark", action: Self.name) { dv_extract_band($0, $1, 0, Int32(image.bands)) }
+    }
+
+    /// The RGBA mark before placement.
+    func mark(mainWidth: Int, mainHeight: Int, context: DrawContext) throws -> VImage {
+        let textMark = try text.map { try textImage($0) }
+        let imageMark = try image.map { try objectImage($0, mainWidth: mainWidth, mainHeight: mainHeight, context: context) }
+        switch (imageMark, textMark) {
+        case let (picture?, words?):
+            return try Self.sideBySide(order == 0 ? [picture, words] : [words, picture], interval: interval, align: align)
+        case let (picture?, nil): return picture
+        case let (nil, words?): return words
+        default:
+            throw ProcessError(.missingArgument, "watermark: give text_ or image_", action: Self.name)
+        }
+    }
+
+    /// Text in `color` at `size` px with the font of `type`; `shadow` adds a black copy offset
+    /// by size/20 px (at least 1) at that opacity; `rotate` turns the whole, clockwise.
+    func textImage(_ words: String) throws -> VImage {
+        guard let font = FontCatalog.fonts[self.font] else {
+            throw ProcessError(.invalidArgument, ec: "0040-00000250", "watermark: unknown font '\(self.font)'", action: Self.name, parameter: "type")
+        }
+        _ = try FontCatalog.file(for: self.font)
+        // Pango sizes are points; at 72 dpi a point is a pixel.
+        let description = "\(font.family) \(size)"
+        let mask = try VImage.make("watermark text", action: Self.name) { dv_text($0, words, description, 72) }
+        var colour = try Self.solid(like: mask, rgb: Resize.rgb(color))
+        colour = try VImage.make("watermark text", action: Self.name) { dv_bandjoin2(colour.pointer, mask.pointer, $0) }
+        if shadow > 0 {
+            let offset = max(1, size / 20)
+            let black = try Self.solid(like: mask, rgb: [0, 0, 0])
+            let shape = try VImage.make("watermark shadow", action: Self.name) { dv_bandjoin2(black.pointer, mask.pointer, $0) }
+            let shade = try Self.scaleAlpha(shape, by: Double(shadow) / 100)
+            let canvas = try Self.blank(width: mask.width + offset, height: mask.height + offset)
+            let withShade = try VImage.make("watermark shadow", action: Self.name) {
+                dv_composite_over(canvas.pointer, shade.pointer, $0, Int32(offset), Int32(offset))
+            }
+            colour = try VImage.make("watermark shadow", action: Self.name) {
+                dv_composite_over(withShade.pointer, colour.pointer, $0, 0, 0)
+            }
+            colour = try colour.apply("watermark shadow", action: Self.name) { dv_cast_uchar($0, $1) }
+        }
+        if rotate % 360 != 0 {
+            colour = try Rotate(degrees: rotate).draw(colour, DrawContext(outputHasAlpha: true, source: .png))
+        }
+        return colour
+    }
+
+    /// Another object of the bucket, decoded, brought to sRGB with alpha, and put through its
+    /// own pre-process (resize with P relative to the main image, crop, indexcrop,
+    /// rounded-corners, rotate).
+    func objectImage(_ mark: Mark, mainWidth: Int, mainHeight: Int, context: DrawContext) throws -> VImage {
+        let data = try context.resolver.object(mark.key)
+        return try data.withUnsafeBytes { raw -> VImage in
+            let format: SourceFormat
+            do { format = try SourceFormat.detect(raw) } catch {
+                throw ProcessError(.watermarkError, ec: "0040-00000027", "watermark: '\(mark.key)' is not an image in a format watermarks accept (JPG, PNG, BMP, WebP, TIFF)",
+                                   action: Self.name, parameter: "image")
+            }
+            guard [.jpeg, .png, .bmp, .webp, .tiff].contains(format) else {
+                throw ProcessError(.watermarkError, ec: "0040-00000027", "watermark: '\(mark.key)' is \(format.rawValue); watermark images must be JPG, PNG, BMP, WebP or TIFF",
+                                   action: Self.name, parameter: "image")
+            }
+            var picture = try Render.decoding {
+                try VImage.make("decoding the watermark image") { dv_load(raw.baseAddress, raw.count, 0, Render.failOn, $0) }
+            }
+            picture = try picture.apply("auto-orient", action: Self.name) { dv_autorot($0, $1) }
+            picture = try Alpha.ensureAlpha(try Colour.toSRGB(picture))
+            let inner = DrawContext(outputHasAlpha: true, source: format, resolver: context.resolver,
+                                    mainWidth: mainWidth, mainHeight: mainHeight)
+            for action in mark.process?.actions ?? [] {
+                guard let drawing = action.drawing else { continue }
+                picture = try drawing.draw(picture, inner)
+            }
+            // Force the pixels now: `raw` is only valid inside this closure.
+            return try VImage.fromBytes(try picture.bytes(), width: picture.width, height: picture.height, bands: picture.bands)
+                .apply("watermark image", action: Self.name) { dv_copy_srgb($0, $1) }
+        }
+    }
+
+    /// Two parts in a row, `interval` px apart, aligned top (0), middle (1) or bottom (2).
+    static func sideBySide(_ parts: [VImage], interval: Int, align: Int) throws -> VImage {
+        let width = parts.reduce(0) { $0 + $1.width } + interval * (parts.count - 1)
+        let height = parts.map(\.height).max() ?? 1
+        var canvas = try blank(width: width, height: height)
+        var left = 0
+        for part in parts {
+            let top = [0, (height - part.height) / 2, height - part.height][align]
+            let base = canvas
+            canvas = try VImage.make("watermark", action: name) { dv_composite_over(base.pointer, part.pointer, $0, Int32(left), Int32(top)) }
+            left += part.width + interval
+        }
+        return try canvas.apply("watermark", action: name) { dv_cast_uchar($0, $1) }
+    }
+
+    /// The mark repeated over a `width`×`height` canvas on a grid of cells (mark + gaps) that
+    /// has a cell corner at (`originX`, `originY`).
+    static func tiled(_ mark: VImage, width: Int, height: Int, originX: Int, originY: Int, padX: Int, padY: Int) throws -> VImage {
+        let cellWidth = mark.width + padX, cellHeight = mark.height + padY
+        let cell = try mark.apply("watermark tile", action: name) {
+            var clear: [Double] = [0, 0, 0, 0]
+            return dv_embed($0, $1, 0, 0, Int32(cellWidth), Int32(cellHeight), &clear, 4, 0)
+        }
+        let startX = (cellWidth - ((originX % cellWidth) + cellWidth) % cellWidth) % cellWidth
+        let startY = (cellHeight - ((originY % cellHeight) + cellHeight) % cellHeight) % cellHeight
+        let across = (startX + width) / cellWidth + 1, down = (startY + height) / cellHeight + 1
+        let sheet = try cell.apply("watermark tile", action: name) { dv_replicate($0, $1, Int32(across), Int32(down)) }
+        return try sheet.apply("watermark tile", action: name) {
+            dv_extract_area($0, $1, Int32(startX), Int32(startY), Int32(width), Int32(height))
+        }
+    }
+
+    static func scaleAlpha(_ image: VImage, by factor: Double) throws -> VImage {
+        let withAlpha = try Alpha.ensureAlpha(image)
+        var factors = Array(repeating: 1.0, count: withAlpha.bands - 1) + [factor]
+        var offsets = Array(repeating: 0.0, count: withAlpha.bands - 1) + [0.5]
+        let scaled = try withAlpha.apply("watermark opacity", action: name) { dv_linear($0, $1, &factors, &offsets, Int32(factors.count)) }
+        return try scaled.apply("watermark opacity", action: name) { dv_cast_uchar($0, $1) }
+    }
+
+    static func solid(like image: VImage, rgb: [Double]) throws -> VImage {
+        var values = rgb
+        return try VImage.make("watermark colour", action: name) { dv_constant_like(image.pointer, $0, &values, 3) }
+    }
+
+    static func blank(width: Int, height: Int) throws -> VImage {
+        try VImage.make("watermark canvas", action: name) { dv_blank($0, Int32(max(1, width)), Int32(max(1, height)), 4) }
     }
 }
