@@ -17,7 +17,8 @@ public struct Rendered: Sendable {
 
 /// Renders one derivative's source; the engine in production, a stand-in in tests.
 public protocol DerivativeRenderer: Sendable {
-    func render(_ source: Data, _ pipeline: Pipeline) throws -> Rendered
+    /// `bucketPath` is the source bucket's folder, where watermark images are read.
+    func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered
     /// Bytes the render may hold at once, estimated from the header.
     func memoryEstimate(_ source: Data) -> Int
 }
@@ -151,7 +152,7 @@ public struct Builder: Sendable {
         }
         let cost = budget.acquire(renderer.memoryEstimate(source))
         defer { budget.release(cost) }
-        let rendered = try renderer.render(source, derivative.pipeline)
+        let rendered = try renderer.render(source, derivative.pipeline, bucketPath: derivative.bucketPath)
         try disk.writeAtomically(rendered.bytes, to: derivative.outputPath)
         let outputDigest = ContentDigests.digest(rendered.bytes)
         guard let stat = disk.stat(derivative.outputPath) else { throw DiskError("\(derivative.outputPath) vanished after writing") }

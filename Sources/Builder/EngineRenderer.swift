@@ -12,8 +12,8 @@ public struct EngineRenderer: DerivativeRenderer {
                                        maxOutputSide: limits.outputSide))
     }
 
-    public func render(_ source: Data, _ pipeline: Pipeline) throws -> Rendered {
-        let output = try engine.render(source, pipeline)
+    public func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered {
+        let output = try engine.render(source, pipeline, resolver: FolderResolver(root: bucketPath))
         return Rendered(bytes: output.bytes, width: output.width, height: output.height, format: output.fileExtension)
     }
 

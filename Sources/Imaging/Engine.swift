@@ -36,8 +36,9 @@ public struct RenderOutput: Sendable {
 /// Every call is synchronous and uses one libvips thread: callers that want throughput run
 /// several renders at once on threads of their own, outside Swift's cooperative pool.
 public struct Engine: Sendable {
-    /// Bumped whenever the same pipeline on the same source may produce different bytes.
-    public static let renderVersion = "1"
+    /// Bumped whenever the same pipeline on the same source may produce different bytes
+    /// (2: liborc turned off, which changes resampling results slightly).
+    public static let renderVersion = "2"
 
     public var limits: Limits
 

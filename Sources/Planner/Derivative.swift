@@ -9,10 +9,23 @@ public struct EngineIdentity: Sendable, Hashable {
     public var libvips: String
     public var encoder: String
 
-    public init(renderVersion: String, libvips: String, encoder: String) {
+    /// The font file behind a watermark `type` name (from the engine's font catalogue), so a
+    /// changed font file changes the fingerprint; nil when the font is not installed.
+    public var fontFile: @Sendable (String) -> String?
+
+    public init(renderVersion: String, libvips: String, encoder: String, fontFile: @escaping @Sendable (String) -> String? = { _ in nil }) {
         self.renderVersion = renderVersion
         self.libvips = libvips
         self.encoder = encoder
+        self.fontFile = fontFile
+    }
+
+    public static func == (a: EngineIdentity, b: EngineIdentity) -> Bool {
+        a.renderVersion == b.renderVersion && a.libvips == b.libvips && a.encoder == b.encoder
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(renderVersion); hasher.combine(libvips); hasher.combine(encoder)
     }
 
     public var engine: String { "derive-render/\(renderVersion) libvips/\(libvips)" }
@@ -48,6 +61,8 @@ public struct Derivative: Sendable, Hashable {
     /// `bucket/key` of the source.
     public var source: String
     public var sourcePath: String
+    /// The source bucket's folder, where watermark images are read.
+    public var bucketPath: String
     public var style: String?
     /// The matrix values, e.g. `["w": "320"]`.
     public var values: [String: String]
@@ -173,13 +188,19 @@ struct Expansion {
                         errors.append(PlanError(message: "\(output): the watermark object '\(objectKey)' does not exist in bucket '\(task.sourceBucket.name)'"))
                     }
                 case .font(let font):
-                    dependencies.append("font:\(font)")
+                    // The font file's digest when it is installed; rendering reports a missing font.
+                    if let file = identity.fontFile(font), let digest = try digests.content(of: file)?.digest {
+                        dependencies.append("font:\(font)=\(digest)")
+                    } else {
+                        dependencies.append("font:\(font)")
+                    }
                 }
             }
             let components = Components(engine: engine, pipeline: task.canonicals[index], sourceDigest: content.digest,
                                         dependencies: dependencies.joined(separator: ","), encoder: identity.encoder)
             derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey, rule: task.ruleName,
-                                          source: "\(task.sourceBucket.name)/\(key)", sourcePath: sourcePath, style: variant.style,
+                                          source: "\(task.sourceBucket.name)/\(key)", sourcePath: sourcePath,
+                                          bucketPath: task.sourceBucket.path, style: variant.style,
                                           values: variant.values, pipeline: variant.pipeline,
                                           acl: task.rule.acl ?? task.sourceBucket.effectiveACL(of: key),
                                           sourceFormat: content.format, components: components, actionKey: components.actionKey))

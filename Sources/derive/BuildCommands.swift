@@ -14,7 +14,8 @@ struct Workspace {
     let planner: Planner
 
     static var identity: EngineIdentity {
-        EngineIdentity(renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion, encoder: Engine.encoderSettings)
+        EngineIdentity(renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion, encoder: Engine.encoderSettings,
+                       fontFile: { try? FontCatalog.file(for: $0) })
     }
 
     init(_ argument: ManifestArgument) throws {
@@ -184,7 +185,9 @@ struct BuildCommand: ParsableCommand {
 
 /// Stands in when there is nothing to render, so libvips is never loaded.
 struct NoRenderer: DerivativeRenderer {
-    func render(_ source: Data, _ pipeline: ProcessLanguage.Pipeline) throws -> Rendered { throw DiskError("nothing should be rendered") }
+    func render(_ source: Data, _ pipeline: ProcessLanguage.Pipeline, bucketPath: String) throws -> Rendered {
+        throw DiskError("nothing should be rendered")
+    }
     func memoryEstimate(_ source: Data) -> Int { 0 }
 }
 

@@ -43,15 +43,21 @@ struct DemoCopy {
         defer { demo.remove() }
         let first = try demo.run(["build", demo.manifest, "--quiet"])
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(String(decoding: first.stdout, as: UTF8.self).contains("built 34"))
+        #expect(String(decoding: first.stdout, as: UTF8.self).contains("built 35"))
         let second = try demo.run(["build", demo.manifest])
-        #expect(String(decoding: second.stdout, as: UTF8.self).contains("Nothing to do: 34 outputs up to date."))
+        #expect(String(decoding: second.stdout, as: UTF8.self).contains("Nothing to do: 35 outputs up to date."))
         let plan = try demo.run(["plan", demo.manifest, "--detailed-exitcode"])
         #expect(plan.status == 0)
         #expect(try demo.run(["check", demo.manifest]).status == 0)
         // Real images with the right sizes.
         let thumb = try Raster.decode(try Data(contentsOf: demo.site.appendingPathComponent("thumbs/landscape.thumb.jpg")))
         #expect(thumb.width == 240 && thumb.height == 160)
+        // The watermarked style read logo-alpha.png from the samples bucket: the logo's orange
+        // ring sits in the bottom-right corner, where the photo is green.
+        let stamped = try Raster.decode(try Data(contentsOf: demo.site.appendingPathComponent("stamped/landscape.webp")))
+        #expect(stamped.width == 640)
+        let corner = (stamped.width - 60..<stamped.width - 10).flatMap { x in (stamped.height - 60..<stamped.height - 10).map { stamped.pixel(x, $0) } }
+        #expect(corner.filter { $0[0] > 180 && $0[1] < 140 }.count > 100)
         let index = try JSONSerialization.jsonObject(with: Data(contentsOf: demo.site.appendingPathComponent("derive-index.json"))) as? [String: Any]
         let landscape = (index?["sources"] as? [String: Any])?["samples/landscape.jpg"] as? [String: Any]
         #expect((landscape?["srcset"] as? [String: String])?["srcset"] == "srcset/landscape-320.webp 320w, srcset/landscape-640.webp 640w, srcset/landscape-960.webp 960w")
@@ -79,7 +85,7 @@ struct DemoCopy {
         #expect(plan.status == 2)
         let output = String(decoding: plan.stdout, as: UTF8.self)
         #expect(output.contains("~ site/thumbs/landscape.thumb.jpg  rebuild: style 'thumb': resize,w_240,h_160 → resize,w_300,h_200"))
-        #expect(output.contains("Plan: 0 to create, 9 to rebuild, 0 to delete, 25 up to date."))
+        #expect(output.contains("Plan: 0 to create, 9 to rebuild, 0 to delete, 26 up to date."))
         let check = try demo.run(["check", demo.manifest])
         #expect(check.status == 1)
         let json = try demo.run(["plan", demo.manifest, "--json"])
@@ -97,7 +103,7 @@ struct DemoCopy {
         #expect(try b.run(["build", b.manifest, "--quiet", "--jobs", "1"]).status == 0)
         let filesA = a.files(under: a.root.appendingPathComponent(".build/demo")).filter { !$0.key.contains("/state/") }
         let filesB = b.files(under: b.root.appendingPathComponent(".build/demo")).filter { !$0.key.contains("/state/") }
-        #expect(filesA.count == 35)
+        #expect(filesA.count == 36)
         #expect(filesA == filesB)
         let lockA = try Data(contentsOf: a.root.appendingPathComponent("Manifests/derive.lock"))
         let lockB = try Data(contentsOf: b.root.appendingPathComponent("Manifests/derive.lock"))
@@ -119,7 +125,7 @@ struct DemoCopy {
         let plan = try CLI.run(["plan", manifest, "--detailed-exitcode"], in: copy)
         #expect(plan.status == 0, "\(String(decoding: plan.stdout, as: UTF8.self))")
         let build = try CLI.run(["build", manifest], in: copy)
-        #expect(String(decoding: build.stdout, as: UTF8.self).contains("built 0, adopted 34 from derive.lock"))
+        #expect(String(decoding: build.stdout, as: UTF8.self).contains("built 0, adopted 35 from derive.lock"))
         #expect(String(decoding: try CLI.run(["build", manifest], in: copy).stdout, as: UTF8.self).contains("Nothing to do"))
     }
 
@@ -170,7 +176,7 @@ struct DemoCopy {
         try Data("not Derive's".utf8).write(to: keep)
         let result = try demo.run(["clean", demo.manifest])
         #expect(result.status == 0)
-        #expect(String(decoding: result.stdout, as: UTF8.self).contains("Removed 34 outputs"))
+        #expect(String(decoding: result.stdout, as: UTF8.self).contains("Removed 35 outputs"))
         #expect(FileManager.default.fileExists(atPath: keep.path))
         #expect(!FileManager.default.fileExists(atPath: demo.site.appendingPathComponent("thumbs/landscape.thumb.jpg").path))
         #expect(!FileManager.default.fileExists(atPath: demo.root.appendingPathComponent("Manifests/derive.lock").path))
@@ -187,7 +193,7 @@ struct DemoCopy {
         let result = try demo.run(["build", demo.manifest, "--quiet"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("previews/preview/broken.png"))
-        #expect(String(decoding: result.stdout, as: UTF8.self).contains("built 34"))
+        #expect(String(decoding: result.stdout, as: UTF8.self).contains("built 35"))
         #expect(!FileManager.default.fileExists(atPath: demo.root.appendingPathComponent(".build/demo/previews/preview/broken.png").path))
     }
 }

@@ -115,7 +115,7 @@ struct CLI {
     @Test func validateTheDemo() throws {
         let result = try CLI.run(["validate", Self.manifests.appendingPathComponent("site.yaml").path])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(String(decoding: result.stdout, as: UTF8.self).contains("valid: 3 buckets, 5 styles, 3 rules"))
+        #expect(String(decoding: result.stdout, as: UTF8.self).contains("valid: 3 buckets, 6 styles, 4 rules"))
     }
 
     @Test func validateReportsEveryErrorAndExitsOne() throws {
@@ -153,6 +153,6 @@ struct CLI {
         #expect(result.status == 0)
         let text = String(decoding: result.stdout, as: UTF8.self)
         #expect(text.contains("thumb    image/resize,m_fill,w_240,h_160,limit_1,color_FFFFFF/quality,q_80"))
-        #expect(text.split(separator: "\n").count == 5)
+        #expect(text.split(separator: "\n").count == 6)
     }
 }

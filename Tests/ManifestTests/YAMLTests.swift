@@ -182,7 +182,7 @@ import Testing
         #expect(result.diagnostics.all.isEmpty, "\(result.diagnostics.sorted)")
         let manifest = try #require(result.manifest)
         #expect(manifest.buckets.map(\.name) == ["samples", "site", "previews"])
-        #expect(manifest.styles.map(\.name) == ["avatar", "hero", "preview", "square", "thumb"])
+        #expect(manifest.styles.map(\.name) == ["avatar", "hero", "preview", "square", "stamped", "thumb"])
         let samples = try #require(manifest.bucket(named: "samples"))
         #expect(samples.effectiveACL(of: "landscape.jpg") == .publicRead)
         #expect(samples.effectiveACL(of: "portrait.jpg") == .private)

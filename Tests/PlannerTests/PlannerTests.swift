@@ -3,6 +3,7 @@ import Testing
 import Builder
 import Manifest
 import Planner
+import ProcessLanguage
 
 @Suite struct PlannerTests {
     @Test func firstBuildCreatesEverything() throws {
@@ -138,5 +139,40 @@ import Planner
     @Test func pipelineChangeReasons() {
         #expect(Planner.pipelineChangeText("image/resize,m_lfit,w_200,limit_1/quality,q_80", "image/resize,m_lfit,w_240,limit_1/quality,q_80") == "resize,w_200 → resize,w_240")
         #expect(Planner.pipelineChangeText("image/resize,w_1", "image/resize,w_1/format,png") == "resize,w_1 → resize,w_1/format,png")
+    }
+}
+
+@Suite struct DependencyTests {
+    static let manifest = photosAndSite.replacingOccurrences(of: "hero: image/resize,w_1600/format,webp",
+        with: "hero: image/resize,w_1600/watermark,image_\(Base64URL.encode("marks/logo.png"))/watermark,text_\(Base64URL.encode("hi"))/format,webp")
+        .replacingOccurrences(of: "from: photos/**/*.jpg", with: "from: photos/*.jpg")
+
+    @Test func watermarkObjectChangesRebuild() throws {
+        let fixture = try Fixture(Self.manifest, sources: ["a.jpg": "A", "marks/logo.png": "L1"])
+        try fixture.build()
+        #expect(!(try fixture.plan().hasChanges))
+        fixture.disk.put(fixture.path("photos/marks/logo.png"), Data("L2".utf8))
+        fixture.disk.advance(seconds: 5)
+        let plan = try fixture.plan()
+        #expect(fixture.items(plan, .rebuild) == ["site/a.hero.webp"])
+        #expect(plan.items.first { $0.kind == .rebuild }?.reasons == ["watermark object 'marks/logo.png' changed"])
+    }
+
+    @Test func missingWatermarkObjectIsAPlanError() throws {
+        let fixture = try Fixture(Self.manifest, sources: ["a.jpg": "A"])
+        let plan = try fixture.plan()
+        #expect(plan.errors.map(\.message) == ["site/a.hero.webp: the watermark object 'marks/logo.png' does not exist in bucket 'photos'"])
+    }
+
+    @Test func fontFileChangesRebuild() throws {
+        let fixture = try Fixture(Self.manifest, sources: ["a.jpg": "A", "marks/logo.png": "L1"])
+        let fontPath = fixture.path("fonts/zenhei.ttc")
+        fixture.disk.put(fontPath, Data("font v1".utf8))
+        fixture.identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85", fontFile: { _ in fontPath })
+        try fixture.build()
+        fixture.disk.put(fontPath, Data("font v2".utf8))
+        fixture.disk.advance(seconds: 5)
+        let plan = try fixture.plan()
+        #expect(plan.items.first { $0.kind == .rebuild }?.reasons == ["font 'wqy-zenhei' changed"])
     }
 }

@@ -8,7 +8,7 @@ import ProcessLanguage
 /// Renders without libvips: the output names the pipeline and the source digest, so changes
 /// in either change the bytes. A source starting with "BROKEN" fails like a corrupt image.
 struct FakeRenderer: DerivativeRenderer {
-    func render(_ source: Data, _ pipeline: Pipeline) throws -> Rendered {
+    func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered {
         if source.starts(with: Data("BROKEN".utf8)) {
             throw ProcessError(.badRequest, ec: "0040-00000005", "the source image is corrupt or truncated")
         }
