@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage"]),
-        .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging"]),
+        .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Imaging
+import ProcessLanguage
 
 /// Runs the built `derive` executable as a user would.
 struct CLI {
@@ -154,5 +155,21 @@ struct CLI {
         let text = String(decoding: result.stdout, as: UTF8.self)
         #expect(text.contains("thumb    image/resize,m_fill,w_240,h_160,limit_1,color_FFFFFF/quality,q_80"))
         #expect(text.split(separator: "\n").count == 6)
+    }
+}
+
+@Suite struct WatermarkCLITests {
+    @Test func bucketRootFeedsImageWatermarks() throws {
+        let key = Base64URL.encode("logo-alpha.png?x-oss-process=image/resize,P_20")
+        let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
+        let result = try CLI.run(["process", landscape, "image/resize,w_300/watermark,image_\(key),g_nw,x_0,y_0/format,png", "-o", "-",
+                                  "--bucket-root", CLI.samples.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let raster = try Raster.decode(result.stdout)
+        // The logo's orange disc covers the top-left corner, where the sky is blue.
+        let pixel = raster.pixel(20, 20)
+        #expect(pixel[0] > 180 && pixel[2] < 120, "\(pixel)")
+        let without = try CLI.run(["process", landscape, "image/watermark,image_\(key)", "-o", "-"])
+        #expect(without.status == 1 && without.stderr.contains("--bucket-root"))
     }
 }
