@@ -36,11 +36,15 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .target(
+            name: "Access",
+            dependencies: ["Manifest", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage"]),
         .executableTarget(
             name: "derive",
             dependencies: [
-                "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder",
+                "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder", "Access",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +52,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage"]),
+        .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage"]),
     ],
     swiftLanguageModes: [.v6]
