@@ -11,6 +11,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // libvips through pkg-config; the shim holds the non-variadic wrappers Swift can call.
@@ -40,11 +42,20 @@ let package = Package(
             name: "Access",
             dependencies: ["Manifest", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .target(
+            name: "DeriveServer",
+            dependencies: [
+                "Access", "Imaging", "Manifest", "ProcessLanguage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage"]),
         .executableTarget(
             name: "derive",
             dependencies: [
-                "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder", "Access",
+                "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder", "Access", "DeriveServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,6 +64,7 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
+        .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "Access", "Manifest", "Imaging"]),
         .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage"]),
     ],
     swiftLanguageModes: [.v6]

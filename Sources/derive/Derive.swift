@@ -1,11 +1,12 @@
 import ArgumentParser
 
 @main
-struct Derive: ParsableCommand {
+struct Derive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "derive",
         abstract: "Build image derivatives with the Alibaba Cloud OSS image-processing language.",
         subcommands: [ProcessCommand.self, InfoCommand.self, ValidateCommand.self, StylesCommand.self, PlanCommand.self,
-                      BuildCommand.self, CheckCommand.self, ExplainCommand.self, CleanCommand.self]
+                      BuildCommand.self, CheckCommand.self, ExplainCommand.self, CleanCommand.self, SignCommand.self,
+                      ServeCommand.self]
     )
 }

@@ -1,0 +1,48 @@
+import Foundation
+
+/// An OSS error answer (spec §4.2): XML body, status, `x-oss-request-id` and `x-oss-ec`.
+public struct OSSErrorBody: Error, Sendable {
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var ec: String?
+    /// Elements between HostId and EC, in order (Key, BucketName, StringToSign, ...).
+    public var details: [(String, String)]
+
+    public init(status: Int, code: String, message: String, ec: String? = nil, details: [(String, String)] = []) {
+        self.status = status; self.code = code; self.message = message; self.ec = ec; self.details = details
+    }
+
+    static func noSuchKey(_ key: String) -> OSSErrorBody {
+        OSSErrorBody(status: 404, code: "NoSuchKey", message: "The specified key does not exist.", ec: "0026-00000001", details: [("Key", key)])
+    }
+
+    static func noSuchBucket(_ bucket: String) -> OSSErrorBody {
+        OSSErrorBody(status: 404, code: "NoSuchBucket", message: "The specified bucket does not exist.", ec: "0015-00000101", details: [("BucketName", bucket)])
+    }
+
+    static func accessDenied(_ message: String = "You have no right to access this object because of bucket acl.") -> OSSErrorBody {
+        OSSErrorBody(status: 403, code: "AccessDenied", message: message, ec: "0003-00000001")
+    }
+
+    static func badRequest(_ message: String, code: String = "InvalidArgument") -> OSSErrorBody {
+        OSSErrorBody(status: 400, code: code, message: message)
+    }
+
+    func xml(requestId: String, hostId: String) -> String {
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        var lines = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<Error>",
+                     "  <Code>\(escape(code))</Code>", "  <Message>\(escape(message))</Message>",
+                     "  <RequestId>\(requestId)</RequestId>", "  <HostId>\(escape(hostId))</HostId>"]
+        for (name, value) in details { lines.append("  <\(name)>\(escape(value))</\(name)>") }
+        if let ec {
+            lines.append("  <EC>\(ec)</EC>")
+            lines.append("  <RecommendDoc>https://api.aliyun.com/troubleshoot?q=\(ec)</RecommendDoc>")
+        }
+        lines.append("</Error>")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

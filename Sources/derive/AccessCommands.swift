@@ -1,0 +1,125 @@
+import Access
+import ArgumentParser
+import DeriveServer
+import Foundation
+import Imaging
+import Manifest
+
+/// The manifest's access keys with their secrets from the environment.
+enum AccessKeys {
+    static func load(_ manifest: Manifest) -> [String: String] {
+        var keys: [String: String] = [:]
+        for key in manifest.accessKeys {
+            if let secret = ProcessInfo.processInfo.environment[key.secretEnv], !secret.isEmpty {
+                keys[key.id] = secret
+            } else {
+                Output.printWarning("access key '\(key.id)' has no secret: set the environment variable \(key.secretEnv)")
+            }
+        }
+        return keys
+    }
+
+    static func manifest(_ path: String) throws -> Manifest {
+        var argument = ManifestArgument()
+        argument.manifest = path
+        return try Workspace(argument).manifest
+    }
+}
+
+struct SignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign",
+        abstract: "Print a signed URL for an object, as Alibaba's oss2 SDK would make it."
+    )
+
+    @Argument(help: "The object, as bucket/key.")
+    var object: String
+
+    @Option(help: "An image/ processing chain to sign with the URL.")
+    var process: String?
+
+    @Option(help: "A style of the manifest's catalogue (signed as x-oss-process=style/NAME).")
+    var style: String?
+
+    @Option(help: "Lifetime in seconds.")
+    var expires: Int = 3600
+
+    @Flag(help: "Sign with OSS V4 (HMAC-SHA256) instead of V1.")
+    var v4 = false
+
+    @Option(help: "Region for V4 (default: the manifest's region).")
+    var region: String?
+
+    @Option(help: "The endpoint the URL points at.")
+    var endpoint: String = "http://127.0.0.1:8080"
+
+    @Option(help: "Which of the manifest's access keys signs (default: the first).")
+    var accessKeyId: String?
+
+    @Option(help: "The manifest file.")
+    var manifest: String = "derive.yaml"
+
+    func validate() throws {
+        if process != nil, style != nil { throw ValidationError("give --process or --style, not both") }
+        if v4, !(1...604_800).contains(expires) { throw ValidationError("V4 URLs live 1 to 604800 seconds") }
+    }
+
+    func run() throws {
+        let loaded = try AccessKeys.manifest(manifest)
+        let keys = AccessKeys.load(loaded)
+        guard let id = accessKeyId ?? loaded.accessKeys.first(where: { keys[$0.id] != nil })?.id, let secret = keys[id] else {
+            Output.printError("no usable access key: declare access_keys in \(manifest) and set their secret_env variables")
+            throw ExitCode.failure
+        }
+        guard let slash = object.firstIndex(of: "/"), loaded.bucket(named: String(object[..<slash])) != nil else {
+            Output.printError("'\(object)' must be bucket/key with a bucket of \(manifest)")
+            throw ExitCode.failure
+        }
+        let bucket = String(object[..<slash]), key = String(object[object.index(after: slash)...])
+        if let style, loaded.catalogue[style] == nil {
+            Output.printError("unknown style '\(style)' (see derive styles \(manifest))")
+            throw ExitCode.failure
+        }
+        var parameters: [OSSSignature.Parameter] = []
+        if let process { parameters.append(.init("x-oss-process", process.hasPrefix("image/") ? process : "image/" + process)) }
+        if let style { parameters.append(.init("x-oss-process", "style/" + style)) }
+        let credentials = Credentials(id: id, secret: secret)
+        let now = Int(Date().timeIntervalSince1970)
+        let url = v4
+            ? OSSSignature.signV4URL(endpoint: endpoint, bucket: bucket, key: key, credentials: credentials, region: region ?? loaded.region,
+                                     lifetime: expires, now: now, parameters: parameters)
+            : OSSSignature.signV1URL(endpoint: endpoint, bucket: bucket, key: key, credentials: credentials, lifetime: expires, now: now,
+                                     parameters: parameters)
+        print(url)
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the manifest's buckets over HTTP with OSS semantics (ACLs, signatures, x-oss-process)."
+    )
+
+    @OptionGroup var manifest: ManifestArgument
+
+    @Option(help: "Port (0 picks a free one).")
+    var port: Int = 8080
+
+    @Option(help: "Address to bind; loopback unless you mean otherwise.")
+    var host: String = "127.0.0.1"
+
+    func run() async throws {
+        let loaded = try AccessKeys.manifest(manifest.manifest)
+        let verifier = Verifier(keys: AccessKeys.load(loaded), region: loaded.region)
+        let limits = Limits(maxBytes: loaded.limits.bytes, maxSide: loaded.limits.side, maxPixels: loaded.limits.pixels,
+                            maxOutputSide: loaded.limits.outputSide)
+        let service = ObjectService(manifest: loaded, verifier: verifier, engine: Engine(limits: limits),
+                                    cacheFolder: loaded.stateFolder + "/serve-cache")
+        let buckets = loaded.buckets.map(\.name).joined(separator: ", ")
+        let host = self.host
+        try await DeriveHTTPServer(service: service, host: host, port: port).run { bound in
+            // Written unbuffered: scripts wait for this line to learn the port.
+            FileHandle.standardOutput.write(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
+        }
+    }
+}
