@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
-        .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "Access", "Manifest", "Imaging"]),
+        .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "Access", "Manifest", "Imaging", "ProcessLanguage"]),
         .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage"]),
     ],
     swiftLanguageModes: [.v6]
