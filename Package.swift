@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "Access", "Manifest", "Imaging", "ProcessLanguage"]),
-        .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage"]),
+        .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage", "Access"]),
     ],
     swiftLanguageModes: [.v6]
 )

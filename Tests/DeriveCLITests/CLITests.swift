@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Imaging
 import ProcessLanguage
+import Access
 
 /// Runs the built `derive` executable as a user would.
 struct CLI {
@@ -171,5 +172,38 @@ struct CLI {
         #expect(pixel[0] > 180 && pixel[2] < 120, "\(pixel)")
         let without = try CLI.run(["process", landscape, "image/watermark,image_\(key)", "-o", "-"])
         #expect(without.status == 1 && without.stderr.contains("--bucket-root"))
+    }
+}
+
+@Suite struct SignCLITests {
+    @Test func signedURLsVerify() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("""
+        version: 1
+        region: cn-hangzhou
+        access_keys:
+          - id: AKIDTEST
+            secret_env: DERIVE_TEST_SIGN_SECRET
+        buckets:
+          photos:
+            path: photos
+        styles:
+          thumb: image/resize,w_100
+        """.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+        let environment = ["DERIVE_TEST_SIGN_SECRET": "s3cret"]
+        for arguments in [["--process", "resize,w_100"], ["--style", "thumb", "--v4"], []] {
+            let result = try CLI.run(["sign", "photos/a b/猫.jpg", "--endpoint", "http://127.0.0.1:9000"] + arguments, in: folder, environment: environment)
+            #expect(result.status == 0, "\(result.stderr)")
+            let url = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(url.hasPrefix("http://127.0.0.1:9000/photos/a%20b/%E7%8C%AB.jpg?"))
+            let components = URLComponents(string: url)!
+            let request = SignedRequest(method: "GET", bucket: "photos", key: "a b/猫.jpg",
+                                        query: SignedRequest.parseQuery(components.percentEncodedQuery ?? ""), headers: [:])
+            let verifier = Verifier(keys: ["AKIDTEST": "s3cret"], region: "cn-hangzhou")
+            #expect(try verifier.authenticate(request, now: Int(Date().timeIntervalSince1970)) == "AKIDTEST")
+        }
+        let missing = try CLI.run(["sign", "photos/a.jpg"], in: folder)
+        #expect(missing.status == 1 && missing.stderr.contains("DERIVE_TEST_SIGN_SECRET"))
     }
 }

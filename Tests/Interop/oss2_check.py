@@ -1,0 +1,125 @@
+"""Drives a running `derive serve` with Alibaba's own Python SDK (oss2) and checks every answer.
+
+Usage: oss2_check.py ENDPOINT   (the server must serve Tests/Interop/fixture.yaml's buckets,
+with DERIVE_SECRET=secret). Prints 'N passed, M failed' and exits 1 on any failure.
+"""
+import io
+import struct
+import sys
+import time
+import zlib
+from unittest import mock
+
+import oss2
+import requests
+
+ENDPOINT = sys.argv[1]
+AK, SK = 'AKIDEXAMPLE', 'secret'
+results = []
+
+
+def check(name, condition, detail=''):
+    results.append(bool(condition))
+    print(('ok   ' if condition else 'FAIL ') + name + ('' if condition else '  ' + str(detail)))
+
+
+def size(data):
+    """Width and height of a JPEG, PNG or WebP from its bytes (no imaging library needed)."""
+    if data[:8] == b'\x89PNG\r\n\x1a\n':
+        return struct.unpack('>II', data[16:24])
+    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
+        if data[12:16] == b'VP8 ':
+            w, h = struct.unpack('<HH', data[26:30])
+            return w & 0x3FFF, h & 0x3FFF
+        if data[12:16] == b'VP8L':
+            bits = struct.unpack('<I', data[21:25])[0]
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    i = 2
+    while i < len(data):
+        marker, length = data[i + 1], struct.unpack('>H', data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            h, w = struct.unpack('>HH', data[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    return None
+
+
+v1 = oss2.Bucket(oss2.Auth(AK, SK), ENDPOINT, 'photos')
+v4 = oss2.Bucket(oss2.AuthV4(AK, SK), ENDPOINT, 'photos', region='cn-hangzhou')
+drop = oss2.Bucket(oss2.Auth(AK, SK), ENDPOINT, 'drop')
+anonymous = oss2.Bucket(oss2.AnonymousAuth(), ENDPOINT, 'photos')
+
+# Signed URLs, V1 and V4, with a process string and with a style.
+for label, bucket in (('V1', v1), ('V4', v4)):
+    url = bucket.sign_url('GET', 'cats/kitten.jpg', 60, params={'x-oss-process': 'image/resize,w_120'})
+    r = requests.get(url)
+    check(label + ' sign_url process -> 200, 120 px wide', r.status_code == 200 and size(r.content)[0] == 120, (r.status_code, r.text[:200]))
+    url = bucket.sign_url('GET', 'cats/kitten.jpg', 60, params={'x-oss-process': 'style/thumb'})
+    r = requests.get(url)
+    check(label + ' sign_url style -> 200, 100 px wide', r.status_code == 200 and size(r.content)[0] == 100, (r.status_code, r.text[:200]))
+
+# get_object with process= (header-signed), V1 and V4.
+for label, bucket in (('V1', v1), ('V4', v4)):
+    data = bucket.get_object('cats/kitten.jpg', process='image/resize,w_64/format,png').read()
+    check(label + ' get_object process= -> PNG 64 px', data[:4] == b'\x89PNG' and size(data)[0] == 64, size(data))
+
+# put_object, then read back; into a public-read-write bucket anonymously too.
+v1.put_object('uploads/hello.txt', b'hello derive')
+check('put_object then get_object', v1.get_object('uploads/hello.txt').read() == b'hello derive')
+oss2.Bucket(oss2.AnonymousAuth(), ENDPOINT, 'drop').put_object('anon.txt', b'anon')
+check('anonymous put into public-read-write', drop.get_object('anon.txt').read() == b'anon')
+
+# process_object with sys/saveas.
+target = oss2.utils.b64encode_as_string('thumbs/kitten-80.jpg').replace('=', '').replace('+', '-').replace('/', '_')
+result = v1.process_object('cats/kitten.jpg', 'image/resize,w_80|sys/saveas,o_' + target)
+saved = v1.get_object('thumbs/kitten-80.jpg').read()
+check('process_object saveas', result.status == 200 and result.object == 'thumbs/kitten-80.jpg' and result.fileSize == len(saved)
+      and size(saved)[0] == 80, (result.status, result.object, result.fileSize))
+
+# Anonymous GET of a private object.
+try:
+    anonymous.get_object('cats/kitten.jpg')
+    check('anonymous private -> 403', False)
+except oss2.exceptions.AccessDenied as e:
+    check('anonymous private -> 403 AccessDenied', e.status == 403 and e.code == 'AccessDenied', e)
+
+# Anonymous GET of a public object works.
+check('anonymous public-read object', anonymous.get_object('press/p.jpg').read()[:2] == b'\xff\xd8')
+
+# Expired URL.
+with mock.patch('oss2.auth.time.time', return_value=time.time() - 7200):
+    url = v1.sign_url('GET', 'cats/kitten.jpg', 60)
+r = requests.get(url)
+check('expired URL -> 403', r.status_code == 403 and '<Code>AccessDenied</Code>' in r.text and 'expired' in r.text, r.text[:300])
+
+# A tampered process parameter.
+url = v1.sign_url('GET', 'cats/kitten.jpg', 60, params={'x-oss-process': 'image/resize,w_100'})
+r = requests.get(url.replace('w_100', 'w_900'))
+check('tampered process -> 403 SignatureDoesNotMatch', r.status_code == 403 and '<Code>SignatureDoesNotMatch</Code>' in r.text
+      and '<StringToSign>' in r.text, r.text[:300])
+
+# A missing key.
+try:
+    v1.get_object('cats/missing.jpg')
+    check('missing key -> 404', False)
+except oss2.exceptions.NoSuchKey as e:
+    check('missing key -> 404 NoSuchKey', e.status == 404 and e.code == 'NoSuchKey', e)
+
+# A bad process string.
+for process, ec in (('image/resize,w_0', '0040-00000312'), ('image/slim,1', '0040-00000213')):
+    try:
+        v1.get_object('cats/kitten.jpg', process=process)
+        check('bad process ' + process + ' -> 400', False)
+    except oss2.exceptions.OssError as e:
+        check('bad process ' + process + ' -> 400 ' + ec, e.status == 400 and e.code == 'InvalidArgument' and e.ec == ec, (e.status, e.code, e.ec))
+
+# HEAD of a private object, anonymously: the error travels in x-oss-err.
+try:
+    anonymous.head_object('cats/kitten.jpg')
+    check('anonymous HEAD -> 403', False)
+except oss2.exceptions.OssError as e:
+    check('anonymous HEAD -> 403 with the error decoded', e.status == 403 and e.code == 'AccessDenied', (e.status, e.code))
+
+passed, failed = results.count(True), results.count(False)
+print('%d passed, %d failed' % (passed, failed))
+sys.exit(1 if failed else 0)
