@@ -120,6 +120,22 @@ try:
 except oss2.exceptions.OssError as e:
     check('anonymous HEAD -> 403 with the error decoded', e.status == 403 and e.code == 'AccessDenied', (e.status, e.code))
 
+# Bad input never takes the server down: malformed paths, escapes, huge bodies, garbage bytes.
+import socket
+from urllib.parse import urlparse
+host, port = urlparse(ENDPOINT).hostname, urlparse(ENDPOINT).port
+for raw in (b'GET /photos/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n', b'GET /photos/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nHost: x\r\n\r\n',
+            b'\x00\xff garbage\r\n\r\n', b'PUT /drop/big HTTP/1.1\r\nHost: x\r\nContent-Length: 30000000\r\n\r\n' + b'x' * 65536):
+    try:
+        with socket.create_connection((host, port), timeout=5) as s:
+            s.sendall(raw)
+            s.recv(4096)
+    except OSError:
+        pass
+r = requests.get(ENDPOINT + '/photos/..%2F..%2Fetc%2Fpasswd')
+check('escaping key -> 400 InvalidObjectName', r.status_code == 400 and 'InvalidObjectName' in r.text, r.status_code)
+check('still serving after bad input', anonymous.get_object('press/p.jpg').read()[:2] == b'\xff\xd8')
+
 passed, failed = results.count(True), results.count(False)
 print('%d passed, %d failed' % (passed, failed))
 sys.exit(1 if failed else 0)
