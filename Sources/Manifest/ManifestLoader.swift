@@ -11,6 +11,9 @@ public struct ManifestLoader {
 
     public var lister: any ObjectLister
     public var budget = YAMLBudget()
+    /// Whole-manifest checks that list the buckets (leak guard, empty rules, collisions). A
+    /// caller that already knows the inputs are unchanged since a validated run may skip them.
+    public var crossChecks = true
 
     public init(lister: any ObjectLister = DiskObjectLister()) {
         self.lister = lister
@@ -19,6 +22,8 @@ public struct ManifestLoader {
     public struct Result: Sendable {
         public var manifest: Manifest?
         public var diagnostics: Diagnostics
+        /// Every manifest file read (the root and its includes), absolute.
+        public var files: [String] = []
     }
 
     /// Loads and validates `path`. The manifest is nil only when the file cannot be read or
@@ -28,11 +33,13 @@ public struct ManifestLoader {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let display = path
         state.load(file: absolute, display: display, includedFrom: nil, isRoot: true, budget: budget)
-        guard state.rootLoaded else { return Result(manifest: nil, diagnostics: state.diagnostics) }
+        guard state.rootLoaded else { return Result(manifest: nil, diagnostics: state.diagnostics, files: state.loadedFiles.sorted()) }
         var manifest = state.finish(rootFile: absolute, display: display)
-        Validator(manifest: manifest, rules: state.ruleSyntax, lister: lister).validate(into: &state.diagnostics)
+        if crossChecks {
+            Validator(manifest: manifest, rules: state.ruleSyntax, lister: lister).validate(into: &state.diagnostics)
+        }
         manifest.styles.sort { $0.name < $1.name }
-        return Result(manifest: manifest, diagnostics: state.diagnostics)
+        return Result(manifest: manifest, diagnostics: state.diagnostics, files: state.loadedFiles.sorted())
     }
 }
 

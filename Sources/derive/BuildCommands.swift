@@ -10,16 +10,33 @@ import ProcessLanguage
 struct Workspace {
     let manifestPath: String
     let manifest: Manifest
+    let manifestFiles: [String]
     let store: StateStore
-    let planner: Planner
+    private let lazyPlanner: LazyPlanner
+
+    /// Opened on first use: the no-op fast path never reads the state tables.
+    var planner: Planner {
+        get throws { try lazyPlanner.get() }
+    }
 
     static var identity: EngineIdentity {
         EngineIdentity(renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion, encoder: Engine.encoderSettings,
                        fontFile: { try? FontCatalog.file(for: $0) })
     }
 
-    init(_ argument: ManifestArgument) throws {
-        let result = argument.load()
+    /// The no-op fast path: when the manifest parses and the witness of the last clean build
+    /// still holds, the number of outputs; nil means "do the full load and plan". Whole-manifest
+    /// validation is skipped here because the witness covers every input it would look at.
+    static func unchanged(_ argument: ManifestArgument) -> Int? {
+        guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return nil }
+        return workspace.unchangedSinceLastBuild()
+    }
+
+    init(_ argument: ManifestArgument, crossChecks: Bool = true, quiet: Bool = false) throws {
+        let result = argument.load(crossChecks: crossChecks)
+        if quiet {
+            guard result.manifest != nil, !result.diagnostics.hasErrors else { throw ExitCode.failure }
+        }
         for diagnostic in result.diagnostics.sorted where diagnostic.severity == .error || result.diagnostics.hasErrors {
             FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
         }
@@ -29,14 +46,40 @@ struct Workspace {
         }
         manifestPath = argument.manifest
         self.manifest = manifest
+        manifestFiles = result.files
         do {
             store = try StateStore(folder: manifest.stateFolder)
-            planner = try Planner(manifest: manifest, manifestPath: argument.manifest, disk: RealDisk(), store: store,
-                                  identity: Self.identity)
         } catch {
             Output.printError("cannot open the build state in \(manifest.stateFolder): \(error)")
             throw ExitCode.failure
         }
+        let (store, path) = (store, argument.manifest)
+        lazyPlanner = LazyPlanner {
+            try Planner(manifest: manifest, manifestPath: path, disk: RealDisk(), store: store, identity: Self.identity)
+        }
+    }
+
+    /// What the no-op witness covers for this manifest.
+    var witnessInputs: NoOpWitness.Inputs {
+        var fonts: Set<String> = []
+        for rule in manifest.rules {
+            for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
+                for case .font(let name) in variant.pipeline.dependencies {
+                    if let file = try? FontCatalog.file(for: name) { fonts.insert(file) }
+                }
+            }
+        }
+        return NoOpWitness.Inputs(manifestFiles: manifestFiles, manifest: manifest, manifestPath: manifestPath,
+                                  identity: Self.identity, fontFiles: fonts.sorted())
+    }
+
+    /// Number of outputs when nothing can have changed since the last clean build.
+    func unchangedSinceLastBuild() -> Int? { NoOpWitness.holds(witnessInputs, disk: RealDisk()) }
+
+    /// Remembers (or forgets) that the state and outputs match the manifest.
+    func saveWitness(clean: Bool) {
+        let outputs = ((try? store.allOutputs()) ?? [:]).keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
+        NoOpWitness.save(witnessInputs, outputs: outputs, disk: RealDisk(), valid: clean)
     }
 
     func plan() throws -> Plan {
@@ -100,6 +143,24 @@ enum PlanPrinter {
     }
 }
 
+/// Builds the planner once, on first use.
+final class LazyPlanner: @unchecked Sendable {
+    private let make: () throws -> Planner
+    private var made: Planner?
+    init(_ make: @escaping () throws -> Planner) { self.make = make }
+    func get() throws -> Planner {
+        if let made { return made }
+        do {
+            let planner = try make()
+            made = planner
+            return planner
+        } catch {
+            Output.printError("cannot read the build state: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
+
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
@@ -118,6 +179,10 @@ struct PlanCommand: ParsableCommand {
     var verbose = false
 
     func run() throws {
+        if !json, !verbose, let count = Workspace.unchanged(manifest) {
+            print("No changes: \(count) outputs up to date.")
+            return
+        }
         let workspace = try Workspace(manifest)
         let plan = try workspace.plan()
         if json {
@@ -150,6 +215,10 @@ struct BuildCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        if let count = Workspace.unchanged(manifest) {
+            print("Nothing to do: \(count) outputs up to date.")
+            return
+        }
         let workspace = try Workspace(manifest)
         let lock = try workspace.lock()
         defer { withExtendedLifetime(lock) {} }
@@ -159,12 +228,14 @@ struct BuildCommand: ParsableCommand {
             // Nothing to render: libvips is never started.
             _ = try Builder(planner: workspace.planner, manifestPath: workspace.manifestPath, renderer: NoRenderer(),
                         options: BuildOptions(jobs: 1, quiet: true)).build(plan)
+            workspace.saveWitness(clean: true)
             print("Nothing to do: \(plan.count(.upToDate)) outputs up to date.")
             return
         }
-        let builder = Builder(planner: workspace.planner, manifestPath: workspace.manifestPath,
+        let builder = Builder(planner: try workspace.planner, manifestPath: workspace.manifestPath,
                               renderer: EngineRenderer(limits: workspace.manifest.limits),
                               options: BuildOptions(jobs: jobs, memoryBudget: memory.map { $0 << 20 }, quiet: quiet))
+        workspace.saveWitness(clean: false)   // outputs are about to change
         let report: BuildReport
         do {
             report = try builder.build(plan)
@@ -172,6 +243,7 @@ struct BuildCommand: ParsableCommand {
             Output.printError("build failed: \(error)")
             throw ExitCode.failure
         }
+        workspace.saveWitness(clean: report.succeeded)
         for failure in report.failed { Output.printError("\(failure.output): \(failure.message)") }
         var parts = ["built \(report.built.count)"]
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
@@ -200,6 +272,10 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var manifest: ManifestArgument
 
     func run() throws {
+        if let count = Workspace.unchanged(manifest) {
+            print("Up to date: \(count) outputs match the manifest and derive.lock.")
+            return
+        }
         let workspace = try Workspace(manifest)
         let plan = try workspace.plan()
         var problems = plan.errors.map(\.message)
@@ -322,7 +398,7 @@ struct CleanCommand: ParsableCommand {
         }
         try disk.remove(LockFile.path(forManifest: workspace.manifestPath))
         withExtendedLifetime(lock) {}
-        for name in ["state.sqlite", "state.sqlite-wal", "state.sqlite-shm", "build.lock"] {
+        for name in ["state.sqlite", "state.sqlite-wal", "state.sqlite-shm", "build.lock", NoOpWitness.fileName] {
             try? FileManager.default.removeItem(atPath: workspace.manifest.stateFolder + "/" + name)
         }
         try? FileManager.default.removeItem(atPath: workspace.manifest.stateFolder)

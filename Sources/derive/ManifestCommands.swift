@@ -7,8 +7,10 @@ struct ManifestArgument: ParsableArguments {
     @Argument(help: "The manifest file (default: derive.yaml in the current folder).")
     var manifest: String = "derive.yaml"
 
-    func load() -> ManifestLoader.Result {
-        ManifestLoader().load(manifest)
+    func load(crossChecks: Bool = true) -> ManifestLoader.Result {
+        var loader = ManifestLoader()
+        loader.crossChecks = crossChecks
+        return loader.load(manifest)
     }
 }
 

@@ -176,3 +176,58 @@ import ProcessLanguage
         #expect(plan.items.first { $0.kind == .rebuild }?.reasons == ["font 'wqy-zenhei' changed"])
     }
 }
+
+@Suite struct NoOpWitnessTests {
+    func inputs(_ fixture: Fixture) throws -> NoOpWitness.Inputs {
+        NoOpWitness.Inputs(manifestFiles: [fixture.manifestPath], manifest: try fixture.manifest(), manifestPath: fixture.manifestPath,
+                           identity: fixture.identity, fontFiles: [])
+    }
+
+    func save(_ fixture: Fixture) throws {
+        let manifest = try fixture.manifest()
+        let outputs = try fixture.store.allOutputs().keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
+        NoOpWitness.save(try inputs(fixture), outputs: outputs, disk: fixture.disk, valid: true)
+        fixture.disk.advance(seconds: 5)
+    }
+
+    @Test func holdsUntilAnythingChanges() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A", "trip/b.jpg": "B"])
+        try fixture.build()
+        try save(fixture)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == 4)
+
+        fixture.disk.touch(fixture.path("photos/a.jpg"))                 // a source's stat changes
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+        try save(fixture)
+        fixture.disk.put(fixture.path("photos/new.jpg"), Data("N".utf8))  // a new source appears
+        fixture.disk.advance(seconds: 5)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+        try fixture.disk.remove(fixture.path("photos/new.jpg"))
+        try save(fixture)
+        fixture.disk.put(fixture.path("site/a.thumb.jpg"), Data("edited".utf8))   // an output is edited
+        fixture.disk.advance(seconds: 5)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+    }
+
+    @Test func manifestEngineAndLockAreCovered() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        try save(fixture)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) != nil)
+        fixture.identity.libvips = "9.0.0"
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+        fixture.identity.libvips = "8.14.1"
+        try fixture.disk.remove(fixture.path("derive.lock"))
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+    }
+
+    @Test func racyWitnessIsNotTrusted() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        let manifest = try fixture.manifest()
+        let outputs = try fixture.store.allOutputs().keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
+        fixture.disk.put(fixture.path("photos/a.jpg"), Data("B".utf8))   // written in the witness's own tick
+        NoOpWitness.save(try inputs(fixture), outputs: outputs, disk: fixture.disk, valid: true)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+    }
+}

@@ -40,6 +40,8 @@ final class Fixture {
 
     func setManifest(_ yaml: String) throws {
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: manifestPath))
+        // The witness reads manifest files through the disk seam.
+        disk.put(manifestPath, Data(yaml.utf8))
     }
 
     func manifest() throws -> Manifest {
