@@ -266,7 +266,7 @@ public final class ObjectService: Sendable {
         let pipeline = try Pipeline.parse(chain, styles: manifest.catalogue.mapValues(\.process))
         let (bytes, _) = try render(source, pipeline: pipeline, bucket: target.bucket)
         try Self.writeAtomically(bytes, to: path(destination, objectKey))
-        let reply = "{\"bucket\": \"\(bucketName ?? "")\", \"fileSize\": \(bytes.count), \"object\": \"\(objectKey)\", \"status\": \"OK\"}"
+        let reply = "{\"bucket\": \(JSONText.string(bucketName ?? "")), \"fileSize\": \(bytes.count), \"object\": \(JSONText.string(objectKey)), \"status\": \"OK\"}"
         return ServiceResponse(status: 200, headers: [("Content-Type", "application/json"), ("x-oss-request-id", requestId)], body: Data(reply.utf8))
     }
 

@@ -1,6 +1,7 @@
 /// The small JSON writer OSS's answers need: string values, keys in the given order.
-enum JSONText {
-    static func string(_ text: String) -> String {
+public enum JSONText {
+    /// A JSON string literal for `text`, quotes included.
+    public static func string(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
