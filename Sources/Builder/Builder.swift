@@ -86,12 +86,11 @@ public struct Builder: Sendable {
         }
 
         for item in plan.adoptions {
-            guard let derivative = item.derivative, let entry = item.adopted, let stat = disk.stat(derivative.outputPath) else { continue }
+            guard let derivative = item.derivative, let entry = item.adopted, disk.stat(derivative.outputPath) != nil else { continue }
             let format = planner.digests.record(for: derivative.outputPath)?.format ?? ""
             let record = Self.record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width,
                                      height: entry.height, format: format, time: disk.now())
             try store.recordOutput(record, file: nil)
-            _ = stat
             report.adopted.append(item.output)
         }
 
