@@ -226,7 +226,12 @@ public final class ObjectService: Sendable {
             if case .object(let key) = dependency, let data = FileManager.default.contents(atPath: path(bucket, key)) {
                 parts.append("object:\(key)=\(Self.sha256(data))")
             } else if case .font(let name) = dependency {
-                parts.append("font:\(name)=\((try? FontCatalog.file(for: name)) ?? "missing")")
+                // The font file's identity (path, size, mtime): a replaced font invalidates entries.
+                let file = (try? FontCatalog.file(for: name)) ?? "missing"
+                let attributes = try? FileManager.default.attributesOfItem(atPath: file)
+                let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+                let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+                parts.append("font:\(name)=\(file):\(size):\(modified)")
             }
         }
         let key = Self.sha256(Data(parts.joined(separator: "\n").utf8))
