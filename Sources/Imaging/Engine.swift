@@ -15,6 +15,8 @@ public struct RenderOutput: Sendable {
     public var width: Int
     public var height: Int
     public var frames: Int
+    /// Pixels the decoder produced (one frame): with shrink-on-load, far fewer than the source has.
+    public var decodedPixels: Int = 0
 
     public var contentType: String {
         switch kind {

@@ -97,8 +97,8 @@ struct Render {
         }
         let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format, resolver: resolver)
 
-        var (images, remaining) = try decode(header: header, format: format, orient: orient, animate: animate,
-                                             frames: frames, pageHeight: pageHeight, drawn: drawn, context: context)
+        var (images, remaining, decodedPixels) = try decode(header: header, format: format, orient: orient, animate: animate,
+                                                            frames: frames, pageHeight: pageHeight, drawn: drawn, context: context)
         for action in remaining {
             images = try images.map { try action.drawing!.draw($0, context) }
         }
@@ -120,14 +120,14 @@ struct Render {
         let encoderQuality = quality?.encoderQuality(sourceQuality: sourceQuality) ?? Encoder.defaultQuality
         let bytes = try Encoder.encode(image, as: output, quality: encoderQuality, interlace: interlace)
         return RenderOutput(kind: .image(output), bytes: bytes, width: first.width, height: first.height,
-                            frames: images.count)
+                            frames: images.count, decodedPixels: decodedPixels)
     }
 
     /// Decodes the source into sRGB frames. When the chain opens with a downscaling resize of a
     /// still JPEG or WebP, the decoder shrinks by 2, 4 or 8 on load (a 24 MP JPEG thumbnail
     /// never decodes at full size) and the resize finishes the job exactly.
     private func decode(header: VImage, format: SourceFormat, orient: Bool, animate: Bool, frames: Int,
-                        pageHeight: Int, drawn: [Action], context: DrawContext) throws -> ([VImage], [Action]) {
+                        pageHeight: Int, drawn: [Action], context: DrawContext) throws -> ([VImage], [Action], Int) {
         let orientation = header.int("orientation") ?? 1
         let swapsAxes = orient && (5...8).contains(orientation)
         let displayWidth = swapsAxes ? pageHeight : header.width
@@ -155,11 +155,12 @@ struct Render {
                 image = try image.apply("auto-orient", action: AutoOrient.name) { dv_autorot($0, $1) }
             }
             image = try Colour.toSRGB(image)
+            let decoded = image.width * image.height
             // Sizes come from the full-size geometry, so they match a full decode exactly.
             if let (resize, geometry) = firstResize {
                 image = try resize.draw(image, geometry: geometry)
             }
-            return ([image], Array(drawn.dropFirst()))
+            return ([image], Array(drawn.dropFirst()), decoded)
         }
 
         var image = try Render.decoding {
@@ -171,12 +172,12 @@ struct Render {
             image = try image.apply("auto-orient", action: AutoOrient.name) { dv_autorot($0, $1) }
         }
         image = try Colour.toSRGB(image)
-        guard animate else { return ([image], drawn) }
+        guard animate else { return ([image], drawn, image.width * image.height) }
         let pages = image.height / pageHeight
         let split = try (0..<pages).map { page in
             try image.apply("splitting frames") { dv_extract_area($0, $1, 0, Int32(page * pageHeight), Int32(image.width), Int32(pageHeight)) }
         }
-        return (split, drawn)
+        return (split, drawn, image.width * pageHeight)
     }
 
     /// A source libvips cannot read is the caller's bad input, not a server fault.
