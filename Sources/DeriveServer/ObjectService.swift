@@ -51,7 +51,7 @@ public final class ObjectService: Sendable {
         self.clock = clock
     }
 
-    /// Renders (and cache hits) since start, for tests and the load check.
+    /// Renders since start (cache hits do not count), for tests.
     public var renders: Int { requestCounter.renders }
 
     public func handle(_ request: ServiceRequest) -> ServiceResponse {
@@ -237,7 +237,6 @@ public final class ObjectService: Sendable {
         let key = Self.sha256(Data(parts.joined(separator: "\n").utf8))
         let cached = cacheFolder + "/" + key.prefix(2) + "/" + key
         if let data = FileManager.default.contents(atPath: cached), let newline = data.firstIndex(of: 0x0A) {
-            requestCounter.hit()
             return (Data(data[data.index(after: newline)...]), String(decoding: data[..<newline], as: UTF8.self))
         }
         let output = try engine.render(source, pipeline, resolver: FolderResolver(root: bucket.path))
@@ -309,7 +308,6 @@ final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var next = 0
     private var renderCount = 0
-    private var hits = 0
 
     func nextId() -> String {
         lock.withLock {
@@ -319,7 +317,5 @@ final class Counter: @unchecked Sendable {
     }
 
     func rendered() { lock.withLock { renderCount += 1 } }
-    func hit() { lock.withLock { hits += 1 } }
     var renders: Int { lock.withLock { renderCount } }
-    var cacheHits: Int { lock.withLock { hits } }
 }

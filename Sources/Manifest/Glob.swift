@@ -18,19 +18,6 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         return alternatives.contains { Glob.match(Array($0[...]), 0, text, 0) }
     }
 
-    /// The fixed folder prefix before the first wildcard (`press/2024/` of `press/2024/*.jpg`),
-    /// so listing can start there.
-    public var literalPrefix: String {
-        guard alternatives.count == 1 else { return "" }
-        var prefix = ""
-        for character in alternatives[0] {
-            if "*?[{".contains(character) { break }
-            prefix.append(character)
-        }
-        if let slash = prefix.lastIndex(of: "/") { return String(prefix[...slash]) }
-        return ""
-    }
-
     static func expandBraces(_ pattern: [Character]) throws -> [[Character]] {
         guard let open = pattern.firstIndex(of: "{") else { return [pattern] }
         var depth = 0

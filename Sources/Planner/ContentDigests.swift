@@ -23,8 +23,6 @@ public final class ContentDigests: @unchecked Sendable {
     private var cache: [String: FileRecord]
     private var pending: [String: FileRecord] = [:]
     public let racyMargin: Int64
-    /// Files whose bytes were read to hash them (for tests and benchmarks).
-    public private(set) var hashedPaths: [String] = []
 
     public init(disk: any Disk, cache: [String: FileRecord], racyMargin: Int64 = 1_000_000_000) {
         self.disk = disk
@@ -52,7 +50,6 @@ public final class ContentDigests: @unchecked Sendable {
         lock.withLock {
             cache[path] = record
             pending[path] = record
-            hashedPaths.append(path)
         }
     }
 

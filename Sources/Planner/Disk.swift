@@ -145,7 +145,6 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
     public func exists(_ path: String) -> Bool { lock.withLock { files[path] != nil } }
     public func contents(_ path: String) -> Data? { lock.withLock { files[path]?.data } }
     public func resetReads() { lock.withLock { reads.removeAll() } }
-    public var allPaths: [String] { lock.withLock { files.keys.sorted() } }
 
     public func stat(_ path: String) -> FileStat? { lock.withLock { files[path]?.stat } }
 

@@ -37,9 +37,7 @@ struct Workspace {
         if quiet {
             guard result.manifest != nil, !result.diagnostics.hasErrors else { throw ExitCode.failure }
         }
-        for diagnostic in result.diagnostics.sorted where diagnostic.severity == .error || result.diagnostics.hasErrors {
-            FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
-        }
+        if result.diagnostics.hasErrors { Output.printDiagnostics(result.diagnostics.sorted) }
         guard let manifest = result.manifest, !result.diagnostics.hasErrors else {
             FileHandle.standardError.write(Data("derive: error: \(argument.manifest) is not valid; run 'derive validate' for details\n".utf8))
             throw ExitCode.failure

@@ -38,7 +38,7 @@ struct ValidateCommand: ParsableCommand {
             FileHandle.standardOutput.write(try encoder.encode(report))
             print()
         } else {
-            for diagnostic in diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+            Output.printDiagnostics(diagnostics)
             let errors = result.diagnostics.errors.count, warnings = result.diagnostics.warnings.count
             if errors == 0, let loaded = result.manifest {
                 print("\(manifest.manifest): valid: \(loaded.buckets.count) buckets, \(loaded.styles.count) styles, \(loaded.rules.count) rules\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")")
@@ -61,7 +61,7 @@ struct StylesCommand: ParsableCommand {
     func run() throws {
         let result = manifest.load()
         guard let loaded = result.manifest, !result.diagnostics.hasErrors else {
-            for diagnostic in result.diagnostics.sorted { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+            Output.printDiagnostics(result.diagnostics.sorted)
             throw ExitCode.failure
         }
         let width = loaded.styles.map(\.name.count).max() ?? 0

@@ -1,4 +1,6 @@
 import Foundation
+import Manifest
+import Planner
 import ProcessLanguage
 
 /// Writing results and reporting errors the same way in every command.
@@ -10,21 +12,10 @@ enum Output {
             FileHandle.standardOutput.write(bytes)
             return
         }
-        let target = URL(fileURLWithPath: path)
-        let folder = target.deletingLastPathComponent()
-        let temporary = folder.appendingPathComponent(".\(target.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
         do {
-            try bytes.write(to: temporary)
-            if rename(temporary.path, target.path) != 0 {
-                let reason = String(cString: strerror(errno))
-                try? FileManager.default.removeItem(at: temporary)
-                throw CLIError("cannot write \(path): \(reason)")
-            }
-        } catch let error as CLIError {
-            throw error
+            try RealDisk().writeAtomically(bytes, to: path)
         } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw CLIError("cannot write \(path): \(error.localizedDescription)")
+            throw CLIError("\(error)")
         }
     }
 
@@ -37,6 +28,11 @@ enum Output {
 
     static func printError(_ message: String) {
         FileHandle.standardError.write(Data(("derive: error: " + message + "\n").utf8))
+    }
+
+    /// Diagnostics, one compiler-style line each, in file order.
+    static func printDiagnostics(_ diagnostics: [Diagnostic]) {
+        for diagnostic in diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
     }
 
     static func printWarning(_ message: String) {
