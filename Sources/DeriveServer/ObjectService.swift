@@ -40,6 +40,7 @@ public final class ObjectService: Sendable {
     public let maxBodyBytes: Int
     let clock: @Sendable () -> Int
     let requestCounter = Counter()
+    let digests = DigestCache()
 
     public init(manifest: Manifest, verifier: Verifier, engine: Engine, cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
                 clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) {
@@ -210,21 +211,23 @@ public final class ObjectService: Sendable {
     }
 
     func processed(_ target: Target, process: String, head: Bool, requestId: String) throws -> ServiceResponse {
-        let source = try read(target)
         let pipeline = try Pipeline.parse(process, styles: manifest.catalogue.mapValues(\.process))
-        let (bytes, contentType) = try render(source, pipeline: pipeline, bucket: target.bucket)
+        let (bytes, contentType) = try render(target, pipeline: pipeline)
         return ServiceResponse(status: 200, headers: [("Content-Type", contentType), ("Content-Length", String(bytes.count)),
                                                       ("ETag", Self.etag(bytes)), ("x-oss-request-id", requestId)],
                                body: head ? Data() : bytes)
     }
 
     /// Renders through the disk cache keyed by action key (engine version, canonical pipeline,
-    /// source digest, watermark object digests).
-    func render(_ source: Data, pipeline: Pipeline, bucket: Bucket) throws -> (Data, String) {
-        var parts = [Engine.version, Engine.encoderSettings, pipeline.canonical, Self.sha256(source)]
+    /// source digest, watermark object digests). Digests come from a stat-keyed cache, so a hit
+    /// reads neither the source nor libvips.
+    func render(_ target: Target, pipeline: Pipeline) throws -> (Data, String) {
+        let bucket = target.bucket
+        guard let sourceDigest = digests.digest(path(bucket, target.key)) else { throw OSSErrorBody.noSuchKey(target.key) }
+        var parts = [Engine.version, Engine.encoderSettings, pipeline.canonical, sourceDigest]
         for dependency in pipeline.dependencies {
-            if case .object(let key) = dependency, let data = FileManager.default.contents(atPath: path(bucket, key)) {
-                parts.append("object:\(key)=\(Self.sha256(data))")
+            if case .object(let key) = dependency, let digest = digests.digest(path(bucket, key)) {
+                parts.append("object:\(key)=\(digest)")
             } else if case .font(let name) = dependency {
                 // The font file's identity (path, size, mtime): a replaced font invalidates entries.
                 let file = (try? FontCatalog.file(for: name)) ?? "missing"
@@ -239,7 +242,7 @@ public final class ObjectService: Sendable {
         if let data = FileManager.default.contents(atPath: cached), let newline = data.firstIndex(of: 0x0A) {
             return (Data(data[data.index(after: newline)...]), String(decoding: data[..<newline], as: UTF8.self))
         }
-        let output = try engine.render(source, pipeline, resolver: FolderResolver(root: bucket.path))
+        let output = try engine.render(try read(target), pipeline, resolver: FolderResolver(root: bucket.path))
         requestCounter.rendered()
         try? Self.writeAtomically(Data((output.contentType + "\n").utf8) + output.bytes, to: cached)
         return (output.bytes, output.contentType)
@@ -266,9 +269,8 @@ public final class ObjectService: Sendable {
             throw OSSErrorBody.noSuchBucket(bucketName ?? "")
         }
         try authorizeWrite(destination, caller: caller)
-        let source = try read(target)
         let pipeline = try Pipeline.parse(chain, styles: manifest.catalogue.mapValues(\.process))
-        let (bytes, _) = try render(source, pipeline: pipeline, bucket: target.bucket)
+        let (bytes, _) = try render(target, pipeline: pipeline)
         try Self.writeAtomically(bytes, to: path(destination, objectKey))
         let reply = "{\"bucket\": \(JSONText.string(bucketName ?? "")), \"fileSize\": \(bytes.count), \"object\": \(JSONText.string(objectKey)), \"status\": \"OK\"}"
         return ServiceResponse(status: 200, headers: [("Content-Type", "application/json"), ("x-oss-request-id", requestId)], body: Data(reply.utf8))

@@ -202,11 +202,15 @@ extension ServiceResponse {
 
     @Test func cacheHitsDoNotRender() throws {
         let f = try ServiceFixture()
+        // A settled source (not modified in the last second) is trusted by its stat.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)],
+                                              ofItemAtPath: f.folder.appendingPathComponent("photos/press/p.jpg").path)
         let first = f.get("/photos/press/p.jpg?x-oss-process=image%2Fresize%2Cw_64%2Fformat%2Cwebp")
         let rendersAfterFirst = f.service.renders
         let second = f.get("/photos/press/p.jpg?x-oss-process=image%2Fresize%2Cw_64%2Fformat%2Cwebp")
         #expect(first.body == second.body && second.header("Content-Type") == "image/webp")
         #expect(f.service.renders == rendersAfterFirst)
+        #expect(f.service.digests.hashes == 1, "a cache hit must not read the source again")
         // An equivalent spelling has the same canonical form, so the same cache entry.
         _ = f.get("/photos/press/p.jpg?x-oss-process=image%2Fresize%2Cm_lfit%2Cw_64%2Fformat%2Cwebp")
         #expect(f.service.renders == rendersAfterFirst)
