@@ -117,12 +117,12 @@ public enum OSSSignature {
     }
 
     public static func v4StringToSign(dateTime: String, scope: String, canonicalRequest: String) -> String {
-        let hash = SHA256.hash(data: Data(canonicalRequest.utf8)).map { String(format: "%02x", $0) }.joined()
+        let hash = hex(SHA256.hash(data: Data(canonicalRequest.utf8)))
         return "\(v4Algorithm)\n\(dateTime)\n\(scope)\n\(hash)"
     }
 
     public static func v4Signature(key: SymmetricKey, stringToSign: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key).map { String(format: "%02x", $0) }.joined()
+        hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
     }
 
     /// `YYYYMMDDTHHMMSSZ` in UTC.
@@ -151,6 +151,19 @@ public enum OSSSignature {
     }
 
     // MARK: Encoding
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Lowercase hex of digests and MACs (what V4 signatures and action keys are written in).
+    public static func hex<Bytes: Sequence>(_ bytes: Bytes, uppercase: Bool = false) -> String where Bytes.Element == UInt8 {
+        var characters: [UInt8] = []
+        for byte in bytes {
+            characters.append(hexDigits[Int(byte >> 4)])
+            characters.append(hexDigits[Int(byte & 0x0F)])
+        }
+        let text = String(decoding: characters, as: UTF8.self)
+        return uppercase ? text.uppercased() : text
+    }
 
     /// Percent-encodes UTF-8 bytes, leaving `A–Z a–z 0–9 - _ . ~` (and `/` when `keepSlash`).
     public static func uriEncode(_ text: String, keepSlash: Bool) -> String {

@@ -289,10 +289,10 @@ public final class ObjectService: Sendable {
         }
     }
 
-    static func sha256(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
+    static func sha256(_ data: Data) -> String { OSSSignature.hex(SHA256.hash(data: data)) }
 
     static func etag(_ data: Data) -> String {
-        "\"" + Insecure.MD5.hash(data: data).map { String(format: "%02X", $0) }.joined() + "\""
+        "\"" + OSSSignature.hex(Insecure.MD5.hash(data: data), uppercase: true) + "\""
     }
 
     static func contentType(_ data: Data, key: String) -> String {
