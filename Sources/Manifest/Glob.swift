@@ -11,11 +11,14 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     public let pattern: String
     /// The pattern with braces expanded into its alternatives.
     let alternatives: [[Unicode.Scalar]]
+    /// The alternatives as loose patterns, for overlap checks.
+    let loose: [LoosePattern]
 
     public init(_ pattern: String) throws {
         self.pattern = pattern
         self.alternatives = try Glob.expandBraces(Array(pattern.unicodeScalars))
         for alternative in alternatives { try Glob.checkClasses(alternative) }
+        self.loose = alternatives.map(LoosePattern.init(glob:))
     }
 
     public var description: String { pattern }
@@ -148,8 +151,6 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         loose.contains { a in other.loose.contains { b in a.intersects(b) } }
     }
 
-    /// The pattern's alternatives as loose patterns.
-    var loose: [LoosePattern] { alternatives.map(LoosePattern.init(glob:)) }
 }
 
 public struct GlobError: Error, Sendable { public var message: String }

@@ -62,11 +62,25 @@ struct LoosePattern: Hashable, Sendable {
     /// Whether some string matches both (reachability in the product of the two automata).
     func intersects(_ other: LoosePattern) -> Bool {
         let a = items, b = other.items
-        var seen = Set<Int>()
+        // Literal heads and tails must agree: most pairs of unrelated patterns fail here cheaply.
+        let shorter = min(a.count, b.count)
+        var k = 0
+        while k < shorter, case .one(.scalar(let p)) = a[k], case .one(.scalar(let q)) = b[k] {
+            if p != q { return false }
+            k += 1
+        }
+        k = 1
+        while k <= shorter, case .one(.scalar(let p)) = a[a.count - k], case .one(.scalar(let q)) = b[b.count - k] {
+            if p != q { return false }
+            k += 1
+        }
+        var seen = [Bool](repeating: false, count: (a.count + 1) * (b.count + 1))
         var pending = [(0, 0)]
         while let (i, j) = pending.popLast() {
             if i == a.count, j == b.count { return true }
-            guard seen.insert(i * (b.count + 1) + j).inserted else { continue }
+            let state = i * (b.count + 1) + j
+            if seen[state] { continue }
+            seen[state] = true
             if i < a.count, case .run = a[i] { pending.append((i + 1, j)) }
             if j < b.count, case .run = b[j] { pending.append((i, j + 1)) }
             guard i < a.count, j < b.count else { continue }
