@@ -545,7 +545,9 @@ struct LoadState {
                 var values: [String] = []
                 for item in list {
                     guard let value = string(item, "a matrix value") else { ok = false; continue }
-                    if value.isEmpty || value.contains("/") || value.contains(",") || value == ".." {
+                    // On bytes: as Characters, "../" followed by a combining mark has no "/".
+                    let bytes = Array(value.utf8)
+                    if bytes.isEmpty || bytes.contains(UInt8(ascii: "/")) || bytes.contains(UInt8(ascii: ",")) || bytes == [0x2E, 0x2E] {
                         diagnostics.error(item.location, "matrix value '\(value)' cannot be empty or contain '/' or ','")
                         ok = false; continue
                     }

@@ -111,6 +111,20 @@ import Testing
         #expect(rule.includes("\(Self.acute)x/a.jpg"))
     }
 
+    @Test func matrixValuesCannotHideASlashBehindACombiningMark() throws {
+        // "../" + U+0301 is three Characters, none of them "/"; its bytes hold a '..' segment.
+        let result = try Workspace().load(yaml: baseBuckets + """
+
+        derivatives:
+          - from: photos/press/*.jpg
+            process: image/resize,w_10
+            matrix: {v: ["../\(Self.acute)", "a,\(Self.acute)"]}
+            to: site/{v}{name}.{ext}
+        """)
+        #expect(result.has(15, 18, "matrix value '../\(Self.acute)' cannot be empty or contain '/' or ','"), "\(result.lines)")
+        #expect(result.has(15, 26, "matrix value 'a,\(Self.acute)' cannot"), "\(result.lines)")
+    }
+
     @Test func templateEscapesAreSeenThroughCombiningMarks() throws {
         // Bytes: "x", "..", "<U+0301>y": the '..' segment is real to the file system.
         #expect(try PathTemplate("x/../\(Self.acute)y/{name}").escapeProblem != nil)
