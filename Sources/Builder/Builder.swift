@@ -250,7 +250,7 @@ public struct Builder: Sendable {
                 }
             }
             try writeIfChanged(data, to: indexPath)
-            try store.setControlFile(indexPath, digest: digest)
+            if written[indexPath] != digest { try store.setControlFile(indexPath, digest: digest) }
         }
         return left
     }

@@ -67,11 +67,13 @@ public struct NoOpWitness: Sendable {
         return Snapshot(digest: ContentDigests.hex(hasher.finalize()), newest: max(newest, latest))
     }
 
-    /// The output half, taken after the build: every output, the lock and the index.
+    /// The output half, taken after the build: every output, the lock, the index and the state
+    /// database (a database garbled since is noticed and recovered by the full path).
     static func outputs(_ inputs: Inputs, outputs: [String], disk: any Disk) -> (digest: String, newest: Int64, lock: String)? {
         var hasher = SHA256()
         var paths = outputs
         paths.append(inputs.lockPath)
+        paths.append(inputs.manifest.stateFolder + "/" + StateStore.fileName)
         if let index = inputs.manifest.index, let bucket = inputs.manifest.bucket(named: index.bucket) {
             paths.append(bucket.path + "/" + index.path)
         }

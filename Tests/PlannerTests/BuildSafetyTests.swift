@@ -6,6 +6,7 @@ import Testing
 import Builder
 import Manifest
 import Planner
+import ProcessLanguage
 
 /// Ownership: Derive writes over nothing or over bytes it recorded for that path, deletes only
 /// files still holding the recorded bytes in the folder they were written to, removes only
@@ -129,6 +130,21 @@ import Planner
         #expect(project.exists("site"))
     }
 
+    /// A kill between the rename and the record leaves a file no record vouches for; the pending
+    /// write noted before rendering keeps it Derive's, so the next build replaces it.
+    @Test func aBuildKilledBetweenRenameAndRecordIsResumed() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
+        let session = try project.session()
+        try session.store().addPendingWrites([project.path("site/a.thumb.jpg")])
+        try project.write("site/a.thumb.jpg", "bytes renamed into place just before the kill")
+        let report = try #require(try project.build().report)
+        #expect(report.built == ["site/a.thumb.jpg"] && report.failed.isEmpty)
+        #expect(try project.session().store().pendingWrites().isEmpty)
+        // Without the pending write the same file is the user's.
+        let other = try Project(siteManifest, files: ["photos/a.jpg": "A", "site/a.thumb.jpg": "the user's"])
+        #expect(try other.build().plan.errors.count == 1)
+    }
+
     @Test func removingABucketAndItsRuleDeletesItsOutputs() throws {
         let yaml = siteManifest + """
           - name: extra
@@ -187,7 +203,9 @@ import Planner
         let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
         try project.build()
         project.settle()
-        try project.build()   // a no-op that leaves a witness
+        try project.build()   // rehashes what was written in the racy second
+        project.settle()
+        try project.build()   // a no-op that writes nothing and leaves a witness
         #expect(try project.session().unchanged() == 1)
         let good = try #require(project.read("derive.lock"))
         let attributes = try FileManager.default.attributesOfItem(atPath: project.path("derive.lock"))
@@ -267,6 +285,18 @@ import Planner
         }
     }
 
+    @Test func aWatermarkLinkedOutOfTheBucketFailsOnlyItsOutput() throws {
+        let mark = "image/resize,w_100/watermark,image_\(Base64URL.encode("logo.png"))"
+        let yaml = siteManifest.replacingOccurrences(of: "  thumb: image/resize,w_200\n", with: "  thumb: image/resize,w_200\n  marked: \(mark)\n")
+            .replacingOccurrences(of: "styles: [thumb]", with: "styles: [thumb, marked]")
+        let project = try Project(yaml, files: ["photos/a.jpg": "A", "secret.png": "outside"])
+        try FileManager.default.createSymbolicLink(atPath: project.path("photos/logo.png"), withDestinationPath: project.path("secret.png"))
+        let report = try #require(try project.build().report)
+        #expect(report.built == ["site/a.thumb.jpg"])
+        #expect(report.failed.map(\.output) == ["site/a.marked.jpg"])
+        #expect(report.failed.first?.message.contains("symbolic link") == true, "\(report.failed)")
+    }
+
     @Test func anOutputFolderLinkedOutOfTheBucketIsNotWrittenThrough() throws {
         let project = try Project(siteManifest, files: ["photos/trip/a.jpg": "A"])
         try FileManager.default.createDirectory(atPath: project.path("elsewhere"), withIntermediateDirectories: true)
@@ -315,6 +345,19 @@ import Planner
         try project.remove(".derive")
         try project.build()
         #expect(project.read("site/derive-index.json") == index)
+    }
+
+    /// A settled no-op writes nothing to the state, so the witness (which covers the database) holds.
+    @Test func theWitnessHoldsAfterANoOpAndNoticesAGarbledState() throws {
+        let project = try Project(siteManifest + "index: site/index.json\n", files: ["photos/a.jpg": "A"])
+        try project.build()
+        project.settle()
+        try project.build()
+        project.settle()
+        try project.build()
+        #expect(try project.session().unchanged() == 1)
+        try project.write(".derive/state.sqlite", "garbage")
+        #expect(try project.session().unchanged() == nil)
     }
 
     @Test func anIndexPathHoldingAUserFileIsNotReplaced() throws {
