@@ -356,6 +356,11 @@ int dv_load_stream(const void *buf, size_t len, int page, int n, int jpeg_shrink
     return *out ? 0 : -1;
 }
 
+int dv_evaluate(VipsImage *in) {
+    double mean;
+    return vips_avg(in, &mean, NULL);
+}
+
 int dv_copy_memory(VipsImage *in, VipsImage **out) {
     *out = vips_image_copy_memory(in);
     return *out ? 0 : -1;

@@ -14,7 +14,10 @@ enum LibraryVersions {
             guard let equals = line.firstIndex(of: "=") else { return nil }
             let name = String(line[..<equals])
             guard seen.insert(name).inserted else { return nil }
-            return (name, String(line[line.index(after: equals)...]).replacingOccurrences(of: " ", with: "-"))
+            // "LIBTIFF, Version 4.5.0", "v3.6.0", "so 12.3.4": keep the version number itself.
+            let text = String(line[line.index(after: equals)...])
+            guard let number = text.range(of: #"[0-9][0-9A-Za-z.+~_-]*"#, options: .regularExpression) else { return nil }
+            return (name, String(text[number]))
         }
     }()
 }

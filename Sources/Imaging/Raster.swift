@@ -33,12 +33,13 @@ public struct Raster: Sendable, Hashable {
 
     public var frameHeight: Int { height / max(1, frames) }
 
-    /// Decodes an encoded image as stored (no orientation applied), all frames when `allFrames`.
-    public static func decode(_ data: Data, allFrames: Bool = false) throws -> Raster {
+    /// Decodes an encoded image as stored (no orientation applied), all frames when `allFrames`,
+    /// converted to sRGB by its profile unless `colourManaged` is false (then: the stored values).
+    public static func decode(_ data: Data, allFrames: Bool = false, colourManaged: Bool = true) throws -> Raster {
         try Vips.start()
         return try data.withUnsafeBytes { raw in
             let image = try VImage.make("decoding") { dv_load(raw.baseAddress, raw.count, allFrames ? 1 : 0, Render.failOn, $0) }
-            let srgb = try Colour.toSRGB(image)
+            let srgb = colourManaged ? try Colour.toSRGB(image) : try image.apply("casting") { dv_cast_uchar($0, $1) }
             let frames = allFrames ? srgb.height / (image.int("page-height") ?? srgb.height) : 1
             return Raster(width: srgb.width, height: srgb.height, bands: srgb.bands, pixels: try srgb.bytes(), frames: frames)
         }

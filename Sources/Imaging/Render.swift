@@ -75,6 +75,7 @@ struct Render {
         let pageHeight = frames > 1 ? (header.int("page-height") ?? header.height) : header.height
         let hasResize = pipeline.actions.contains { if case .resize = $0 { return true } else { return false } }
         try limits.checkSource(width: header.width, height: pageHeight, frames: frames, resizing: hasResize)
+        try Integrity.checkHeader(source, format: format, width: header.width, height: header.height)
 
         if pipeline.actions.contains(where: { if case .info = $0 { return true } else { return false } }) {
             return try ImageInfo(header: header, format: format, byteCount: source.count, frames: frames).output()
@@ -132,9 +133,14 @@ struct Render {
         let estimate = WorkEstimate.of(actions: drawn, format: format, width: plan.displayWidth, height: plan.displayHeight,
                                        bands: header.bands, frames: animate ? frames : 1, decodedWidth: plan.decodedWidth,
                                        decodedHeight: plan.decodedHeight, output: averageHue ? nil : output,
-                                       hasProfile: plan.hasProfile, orients: plan.orientation != 1)
+                                       hasProfile: plan.hasProfile, orients: plan.orientation != 1,
+                                       checkedFrames: format == .gif && !animate ? frames - 1 : 0)
         try limits.checkEstimate(estimate, resizing: hasResize)
         try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+        if format == .gif, !animate, frames > 1 {
+            // A still from an animated GIF still needs every frame intact (README, corrupt input).
+            try Integrity.checkEveryFrame(source, format: format)
+        }
 
         let (images, decodedPixels) = animate
             ? try decodeAnimation(plan: plan, drawn: drawn, context: context)
@@ -145,7 +151,9 @@ struct Render {
         }
 
         let first = images[0]
-        try limits.checkOutput(width: first.width, height: first.height, format: output, resized: hasResize)
+        // The output side cap is for resize results (a resize that limit_1 skipped made none).
+        let resized = hasResize && (first.width != plan.displayWidth || first.height != plan.displayHeight)
+        try limits.checkOutput(width: first.width, height: first.height, format: output, resized: resized)
         var image = first
         if images.count > 1 {
             image = try joinFrames(images, header: header)
@@ -279,9 +287,7 @@ struct Render {
         try decoding { try image.apply("decoding the source") { dv_copy_memory($0, $1) } }
     }
 
-    static func corrupt(_ detail: String) -> ProcessError {
-        ProcessError(.badRequest, ec: "0040-00000005", "the source image is corrupt or truncated: " + detail)
-    }
+    static func corrupt(_ detail: String) -> ProcessError { Integrity.corrupt(detail) }
 
     /// A source libvips cannot read is the caller's bad input, not a server fault.
     static func decoding<T>(_ body: () throws -> T) throws -> T {

@@ -41,10 +41,11 @@ struct WorkEstimate: Equatable {
     }
 
     /// Estimates a render of `frames` frames of `width`×`height` (as displayed) with `bands`
-    /// stored bands, decoded at `decodedWidth`×`decodedHeight` (smaller with shrink-on-load).
+    /// stored bands, decoded at `decodedWidth`×`decodedHeight` (smaller with shrink-on-load);
+    /// `checkedFrames` more frames are decoded only to check them.
     static func of(actions: [Action], format: SourceFormat, width: Int, height: Int, bands: Int, frames: Int,
                    decodedWidth: Int, decodedHeight: Int, output: Format.Kind?, hasProfile: Bool,
-                   orients: Bool) -> WorkEstimate {
+                   orients: Bool, checkedFrames: Int = 0) -> WorkEstimate {
         var estimate = WorkEstimate()
         let n = Double(max(1, frames))
         let animated = frames > 1
@@ -53,7 +54,7 @@ struct WorkEstimate: Equatable {
         let storedBands = Double(max(1, min(4, bands))) / 3
         var w = decodedWidth, h = decodedHeight
         var pixels: Double { Double(w) * Double(h) }
-        estimate.work += n * pixels * decodeWeight(format) * storedBands
+        estimate.work += (n + Double(checkedFrames)) * pixels * decodeWeight(format) * storedBands
         // Entropy decoding reads every stored pixel even when the DCT shrinks on load.
         if pixels < sourcePixels { estimate.work += sourcePixels * 8 * storedBands }
         if animated {

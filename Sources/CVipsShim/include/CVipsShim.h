@@ -25,6 +25,8 @@ int dv_load_shrunk(const void *buf, size_t len, int jpeg_shrink, double webp_sca
 int dv_load_stream(const void *buf, size_t len, int page, int n, int jpeg_shrink, double webp_scale,
                    int fail_on, VipsImage **out);
 int dv_copy_memory(VipsImage *in, VipsImage **out);
+/// Evaluates every pixel of `in` without keeping them (a decode check); 0 when all decoded.
+int dv_evaluate(VipsImage *in);
 
 // A deadline and a cancellation flag for one render. Every image made while a watch is current
 // on the calling thread gets libvips' eval signal; when the deadline passes or the watch is
