@@ -53,7 +53,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
-        .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage"]),
+        .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage", "Confinement"]),
         .executableTarget(
             name: "derive",
             dependencies: [

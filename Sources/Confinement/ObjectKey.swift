@@ -52,6 +52,22 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// A key as a file system names a file below a bucket folder: the same rules as `init(bytes:)`
+    /// except that control characters other than NUL are allowed (a local file may be called
+    /// "IMG\t1.jpg"); Derive's lock and index escape them. Still no `.`, `..` or empty segments.
+    public init(fileName bytes: [UInt8]) throws(Problem) {
+        guard !bytes.isEmpty else { throw .empty }
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw .invalidUTF8 }
+        guard !bytes.contains(0) else { throw .controlCharacter }
+        guard bytes.first != UInt8(ascii: "/") else { throw .leadingSlash }
+        guard bytes.last != UInt8(ascii: "/") else { throw .trailingSlash }
+        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            if segment.isEmpty { throw .emptySegment }
+            if segment.elementsEqual([0x2E]) || segment.elementsEqual([0x2E, 0x2E]) { throw .dotSegment }
+        }
+        self.bytes = bytes
+    }
+
     /// Validates a key given as a Swift string (its UTF-8 bytes).
     public init(_ string: String) throws(Problem) {
         try self.init(bytes: Array(string.utf8))

@@ -48,4 +48,12 @@ import Testing
         #expect(try ObjectKey(percentEncoded: "%EF%BC%8F").string == "\u{FF0F}")  // fullwidth solidus is not '/'
         #expect(try ObjectKey(percentEncoded: "%EF%BC%8F").segments.count == 1)
     }
+
+    @Test func fileNamesMayHoldControlCharactersButNotNulOrDotSegments() throws {
+        #expect(try ObjectKey(fileName: Array("src/IMG\t0001\n.jpg".utf8)).string == "src/IMG\t0001\n.jpg")
+        #expect(throws: ObjectKey.Problem.controlCharacter) { try ObjectKey(fileName: [0x61, 0x00, 0x62]) }
+        #expect(throws: ObjectKey.Problem.dotSegment) { try ObjectKey(fileName: Array("a/../b".utf8)) }
+        #expect(throws: ObjectKey.Problem.emptySegment) { try ObjectKey(fileName: Array("a//b".utf8)) }
+        #expect(throws: ObjectKey.Problem.controlCharacter) { try ObjectKey(bytes: Array("a\tb".utf8)) }
+    }
 }
