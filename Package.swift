@@ -28,12 +28,14 @@ let package = Package(
             providers: [.apt(["libyaml-dev"])]
         ),
         .target(name: "ProcessLanguage"),
-        .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML"]),
-        .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim"]),
+        // Keys as bytes and file access below a folder that never follows a link out of it.
+        .target(name: "Confinement"),
+        .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML", "Confinement"]),
+        .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim", "Confinement"]),
         .target(
             name: "Planner",
             dependencies: [
-                "Manifest", "ProcessLanguage",
+                "Manifest", "ProcessLanguage", "Confinement",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -45,13 +47,13 @@ let package = Package(
         .target(
             name: "DeriveServer",
             dependencies: [
-                "Access", "Imaging", "Manifest", "ProcessLanguage",
+                "Access", "Imaging", "Manifest", "ProcessLanguage", "Confinement",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
-        .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage"]),
+        .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage", "Confinement"]),
         .executableTarget(
             name: "derive",
             dependencies: [
@@ -60,6 +62,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
+        .testTarget(name: "ConfinementTests", dependencies: ["Confinement"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage"]),

@@ -8,6 +8,7 @@ import Glibc
 public final class BuildLock {
     private let descriptor: Int32
     public let path: String
+    public static let fileName = "build.lock"
 
     public struct Held: Error, CustomStringConvertible {
         public var holder: String
@@ -16,7 +17,7 @@ public final class BuildLock {
 
     public init(folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        path = folder + "/build.lock"
+        path = folder + "/" + Self.fileName
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path): \(String(cString: strerror(errno)))"])

@@ -40,15 +40,20 @@ public struct BuildReport: Sendable {
     public var failed: [(output: String, message: String)] = []
     public var deleted: [String] = []
     public var adopted: [String] = []
+    /// Records updated without rendering (an ACL or rule name changed).
+    public var updated: [String] = []
+    /// Files Derive wrote once but that were changed since: left in place, no longer recorded.
+    public var left: [(path: String, message: String)] = []
     public var seconds: Double = 0
 
     public var succeeded: Bool { failed.isEmpty }
 }
 
 /// Applies a plan: renders stale derivatives on worker threads (outside Swift's cooperative
-/// pool; one libvips thread each), writes each output to a temporary file beside its target and
-/// renames it, records it in the state only after the rename, deletes orphans, then writes
-/// `derive.lock` and the index.
+/// pool; one libvips thread each), writes each output to a temporary file beside its target,
+/// fsyncs and renames it, records it in the state only after that, deletes orphans (only files
+/// whose bytes are still the ones recorded, in the folder they were written to), then reconciles
+/// the lock and the index with the state.
 public struct Builder: Sendable {
     public let planner: Planner
     public let renderer: any DerivativeRenderer
@@ -68,26 +73,46 @@ public struct Builder: Sendable {
     public func build(_ plan: Plan) throws -> BuildReport {
         let started = Date()
         var report = BuildReport()
-        let work = plan.work.compactMap(\.derivative)
+        let work = plan.work
 
-        // Folders where a killed build may have left temporary files.
-        for folder in Set(work.map { ($0.outputPath as NSString).deletingLastPathComponent }) {
-            disk.removeStaleTemporaries(in: folder)
+        // Folders where a killed build may have left temporary files (only dead writers' are removed).
+        var folders: Set<String> = []
+        for item in plan.items {
+            if let path = item.derivative?.outputPath ?? item.recorded?.file { folders.insert((path as NSString).deletingLastPathComponent) }
         }
+        for folder in folders { disk.removeStaleTemporaries(in: folder) }
         // Sources hashed while planning are remembered even if rendering fails.
         try store.saveFiles(planner.digests.takePending())
 
-        let results = runJobs(work)
-        for (derivative, result) in zip(work, results) {
+        let writing = work.compactMap { $0.derivative?.outputPath }
+        try store.addPendingWrites(writing)
+        let results = runJobs(work, wantedFiles: plan.wantedFiles)
+        // This process is alive: what it did not record, it did not write (or wrote and reports).
+        try store.clearPendingWrites(writing)
+        for (item, result) in zip(work, results) {
             switch result {
-            case .success: report.built.append(derivative.output)
-            case .failure(let error): report.failed.append((derivative.output, "\(error)"))
+            case .success(let left):
+                report.built.append(item.output)
+                if let left { report.left.append(left) }
+            case .failure(let error): report.failed.append((item.output, "\(error)"))
             }
+        }
+        for failure in plan.failures { report.failed.append((failure.subject, failure.message)) }
+
+        for item in plan.updates {
+            guard var record = item.recorded, let derivative = item.derivative else { continue }
+            record.rule = derivative.rule
+            record.source = derivative.source
+            record.style = derivative.style
+            record.matrix = derivative.matrix
+            record.acl = derivative.acl.rawValue
+            try store.updateOutput(record)
+            report.updated.append(item.output)
         }
 
         for item in plan.adoptions {
             guard let derivative = item.derivative, let entry = item.adopted, disk.stat(derivative.outputPath) != nil else { continue }
-            let format = planner.digests.record(for: derivative.outputPath)?.format ?? ""
+            let format = entry.format.isEmpty ? (planner.digests.record(for: derivative.outputPath)?.format ?? "") : entry.format
             let record = Self.record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width,
                                      height: entry.height, format: format, time: disk.now())
             try store.recordOutput(record, file: nil)
@@ -95,31 +120,27 @@ public struct Builder: Sendable {
         }
 
         for item in plan.deletions {
-            guard let record = item.recorded, let path = Self.absolutePath(of: record.path, in: planner.manifest) else {
-                try store.removeOutputs([item.output])
-                continue
-            }
+            guard let record = item.recorded else { continue }
             do {
-                try disk.remove(path)
+                if let left = try removeOwned(record, keeping: plan.wantedFiles) { report.left.append(left) }
                 try store.removeOutputs([item.output])
-                try store.removeFiles([path])
                 report.deleted.append(item.output)
             } catch {
                 report.failed.append((item.output, "\(error)"))
             }
         }
         try store.saveFiles(planner.digests.takePending())
-        // A no-op leaves derive.lock and the index as they are (derive check verifies them).
-        let lockExists = disk.stat(LockFile.path(forManifest: manifestPath)) != nil
-        if plan.hasChanges || !plan.adoptions.isEmpty || !lockExists {
-            try writeLockAndIndex()
+        do {
+            if let left = try reconcile() { report.left.append(left) }
+        } catch {
+            report.failed.append((planner.display(planner.lockPath), "\(error)"))
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
     /// Runs the jobs on `options.jobs` threads; results come back in job order.
-    func runJobs(_ work: [Derivative]) -> [Result<Void, Error>] {
+    func runJobs(_ work: [PlanItem], wantedFiles: Set<String>) -> [Result<(path: String, message: String)?, Error>] {
         guard !work.isEmpty else { return [] }
         let progress = Progress(total: work.count, quiet: options.quiet)
         let budget = MemoryBudget(capacity: options.memoryBudget)
@@ -129,7 +150,7 @@ public struct Builder: Sendable {
             done.enter()
             let thread = Thread {
                 while let index = state.next() {
-                    let result = Result { try self.run(work[index], budget: budget) }
+                    let result = Result { try self.run(work[index], budget: budget, wantedFiles: wantedFiles) }
                     state.store(result, at: index)
                     progress.finished(work[index].output, ok: (try? result.get()) != nil)
                 }
@@ -142,7 +163,9 @@ public struct Builder: Sendable {
         return state.results
     }
 
-    func run(_ derivative: Derivative, budget: MemoryBudget) throws {
+    /// Renders and writes one output; returns a file left in place (an old location that was modified).
+    func run(_ item: PlanItem, budget: MemoryBudget, wantedFiles: Set<String>) throws -> (path: String, message: String)? {
+        guard let derivative = item.derivative else { return nil }
         let source = try disk.read(derivative.sourcePath)
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.
         let digest = ContentDigests.digest(source)
@@ -152,7 +175,15 @@ public struct Builder: Sendable {
         let cost = budget.acquire(renderer.memoryEstimate(source))
         defer { budget.release(cost) }
         let rendered = try renderer.render(source, derivative.pipeline, bucketPath: derivative.bucketPath)
-        try disk.writeAtomically(rendered.bytes, to: derivative.outputPath)
+        // Ownership again at the moment of writing: the file there must still be the one planned for.
+        if !planner.overwrite, disk.exists(derivative.outputPath) {
+            let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
+            guard let current, current == item.replaces else {
+                throw DiskError("\(planner.display(derivative.outputPath)) appeared or changed while building and was not written by Derive; move it or pass --overwrite")
+            }
+        }
+        let created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath)
+        try store.addCreatedFolders(created)
         let outputDigest = ContentDigests.digest(rendered.bytes)
         guard let stat = disk.stat(derivative.outputPath) else { throw DiskError("\(derivative.outputPath) vanished after writing") }
         planner.digests.remember(derivative.outputPath, stat: stat,
@@ -161,6 +192,11 @@ public struct Builder: Sendable {
                                  height: rendered.height, format: rendered.format, time: disk.now())
         let file = planner.digests.record(for: derivative.outputPath)
         try store.recordOutput(record, file: file)
+        // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
+        if let old = item.recorded, old.file != derivative.outputPath {
+            return try removeOwned(old, keeping: wantedFiles)
+        }
+        return nil
     }
 
     static func record(_ derivative: Derivative, digest: String, size: Int64, width: Int, height: Int, format: String, time: Int64) -> OutputRecord {
@@ -168,30 +204,95 @@ public struct Builder: Sendable {
                      matrix: derivative.matrix, engine: derivative.components.engine, pipeline: derivative.components.pipeline,
                      sourceDigest: derivative.components.sourceDigest, dependencies: derivative.components.dependencies,
                      encoder: derivative.components.encoder, actionKey: derivative.actionKey, acl: derivative.acl.rawValue,
-                     outputDigest: digest, size: size, width: width, height: height, format: format, builtAt: time)
+                     outputDigest: digest, size: size, width: width, height: height, format: format, builtAt: time,
+                     folder: derivative.outputFolder)
     }
 
-    /// The file of a recorded `bucket/key`, if its bucket still exists.
+    /// The file of a recorded `bucket/key` in the bucket's current folder, if the bucket still exists.
     public static func absolutePath(of output: String, in manifest: Manifest) -> String? {
         guard let slash = output.firstIndex(of: "/"), let bucket = manifest.bucket(named: String(output[..<slash])) else { return nil }
         return bucket.path + "/" + output[output.index(after: slash)...]
     }
 
-    /// Rewrites `derive.lock` and the index from the state, when their text changes.
-    public func writeLockAndIndex() throws {
-        let outputs = try store.allOutputs().values.sorted { $0.path < $1.path }
-        let lock = LockFile(entries: outputs.map {
-            LockFile.Entry(path: $0.path, actionKey: $0.actionKey, digest: $0.outputDigest, width: $0.width, height: $0.height, bytes: $0.size)
-        })
-        try writeIfChanged(Data(lock.text.utf8), to: LockFile.path(forManifest: manifestPath))
-        if let index = planner.manifest.index, let bucket = planner.manifest.bucket(named: index.bucket) {
-            try writeIfChanged(IndexWriter.json(outputs, manifest: planner.manifest, indexBucket: index.bucket), to: bucket.path + "/" + index.path)
-        }
+    /// Removes a recorded output's file if its bytes are still the ones recorded, in the folder it
+    /// was written to, then the folders Derive created for it that are now empty (never the bucket
+    /// folder). Returns the file when it was left because it changed.
+    public func removeOwned(_ record: OutputRecord, keeping wanted: Set<String> = []) throws -> (path: String, message: String)? {
+        try OutputRemoval(disk: disk, store: store).remove(record, keeping: wanted, display: planner.display)
     }
+
+    /// Makes the lock and the index say what the state says: written when their bytes differ
+    /// (a lock truncated by hand, an index deleted), an index at an old path removed when it is
+    /// still the one Derive wrote. Returns an old index left because it was changed.
+    @discardableResult
+    public func reconcile() throws -> (path: String, message: String)? {
+        let outputs = try store.allOutputs().values.sorted { $0.path < $1.path }
+        let lock = LockFile(entries: outputs.map(Self.lockEntry))
+        try writeIfChanged(Data(lock.text.utf8), to: planner.lockPath)
+        let manifest = planner.manifest
+        var indexPath: String?
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { indexPath = bucket.path + "/" + index.path }
+        let written = try store.controlFiles()
+        var left: (path: String, message: String)?
+        for (path, digest) in written where path != indexPath {
+            if try !disk.remove(path, ifDigest: digest) {
+                left = (path, "\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
+            }
+            try store.setControlFile(path, digest: nil)
+        }
+        if let indexPath {
+            let data = IndexWriter.json(outputs, manifest: manifest, indexBucket: manifest.index!.bucket)
+            let digest = ContentDigests.digest(data)
+            if disk.exists(indexPath) {
+                let current = (try? disk.read(indexPath)).map(ContentDigests.digest)
+                guard current == digest || (current != nil && current == written[indexPath]) else {
+                    throw DiskError("\(planner.display(indexPath)) exists and was not written by Derive as the index; move it")
+                }
+            }
+            try writeIfChanged(data, to: indexPath)
+            try store.setControlFile(indexPath, digest: digest)
+        }
+        return left
+    }
+
+    /// The lock's line for a recorded output.
+    public static func lockEntry(_ record: OutputRecord) -> LockFile.Entry {
+        LockFile.Entry(path: record.path, actionKey: record.actionKey, digest: record.outputDigest, width: record.width,
+                       height: record.height, bytes: record.size, format: record.format)
+    }
+
+    /// Kept for callers that rewrite both: the same as `reconcile`.
+    public func writeLockAndIndex() throws { try reconcile() }
 
     func writeIfChanged(_ data: Data, to path: String) throws {
         if disk.stat(path) != nil, (try? disk.read(path)) == data { return }
         try disk.writeAtomically(data, to: path)
+    }
+}
+
+/// Removal of recorded outputs, shared by orphan deletion and `clean`.
+public struct OutputRemoval: Sendable {
+    public let disk: any Disk
+    public let store: StateStore
+
+    public init(disk: any Disk, store: StateStore) { self.disk = disk; self.store = store }
+
+    public func remove(_ record: OutputRecord, keeping wanted: Set<String>, display: (String) -> String) throws -> (path: String, message: String)? {
+        let file = record.file
+        // Records from before the folder was kept cannot be placed safely: they are only forgotten.
+        guard !record.folder.isEmpty, !wanted.contains(file) else { return nil }
+        guard try disk.remove(file, ifDigest: record.outputDigest) else {
+            return (file, "\(display(file)) was changed since Derive wrote it; left in place")
+        }
+        try store.removeFiles([file])
+        let created = try store.createdFolders()
+        var folder = (file as NSString).deletingLastPathComponent
+        while folder.count > record.folder.count, folder.hasPrefix(record.folder + "/"), created.contains(folder),
+              disk.removeEmptyFolder(folder) {
+            try store.forgetCreatedFolder(folder)
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        return nil
     }
 }
 
@@ -200,7 +301,7 @@ final class JobState: @unchecked Sendable {
     private let lock = NSLock()
     private var cursor = 0
     private let count: Int
-    private(set) var results: [Result<Void, Error>]
+    private(set) var results: [Result<(path: String, message: String)?, Error>]
 
     init(count: Int) {
         self.count = count
@@ -215,5 +316,5 @@ final class JobState: @unchecked Sendable {
         }
     }
 
-    func store(_ result: Result<Void, Error>, at index: Int) { lock.withLock { results[index] = result } }
+    func store(_ result: Result<(path: String, message: String)?, Error>, at index: Int) { lock.withLock { results[index] = result } }
 }

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// Content digests through a stat cache keyed by path, size, mtime (ns) and inode, with git's
+/// Content digests through a stat cache keyed by path, size, mtime and ctime (ns) and inode, with git's
 /// rule for racy timestamps: a file whose mtime is within `racyMargin` of the moment it was
 /// hashed is hashed again next time, since a change in the same clock tick would not show.
 /// A no-op build therefore stats files and reads none; a fresh clone (new mtimes and inodes)
@@ -34,7 +34,7 @@ public final class ContentDigests: @unchecked Sendable {
     public func content(of path: String) throws -> Content? {
         guard let stat = disk.stat(path) else { return nil }
         if let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
-           known.inode == Int64(bitPattern: stat.inode), stat.mtime < known.recorded - racyMargin {
+           known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin {
             return Content(digest: known.digest, format: known.format)
         }
         let data = try disk.read(path)
@@ -46,7 +46,7 @@ public final class ContentDigests: @unchecked Sendable {
     /// Records a digest already known (an output just written), so it is not read again.
     public func remember(_ path: String, stat: FileStat, content: Content) {
         let record = FileRecord(path: path, size: stat.size, mtime: stat.mtime, inode: Int64(bitPattern: stat.inode),
-                                digest: content.digest, format: content.format, recorded: disk.now())
+                                digest: content.digest, format: content.format, recorded: disk.now(), ctime: stat.ctime)
         lock.withLock {
             cache[path] = record
             pending[path] = record

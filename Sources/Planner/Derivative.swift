@@ -13,22 +13,36 @@ public struct EngineIdentity: Sendable, Hashable {
     /// changed font file changes the fingerprint; nil when the font is not installed.
     public var fontFile: @Sendable (String) -> String?
 
-    public init(renderVersion: String, libvips: String, encoder: String, fontFile: @escaping @Sendable (String) -> String? = { _ in nil }) {
+    /// Versions of the codec and colour libraries that produce bytes (libjpeg-turbo, libwebp,
+    /// libheif, libpng, lcms2, ...), name → version: an upgrade of any of them rebuilds, and the
+    /// plan names it.
+    public var libraries: [String: String]
+
+    public init(renderVersion: String, libvips: String, encoder: String, libraries: [String: String] = [:],
+                fontFile: @escaping @Sendable (String) -> String? = { _ in nil }) {
         self.renderVersion = renderVersion
         self.libvips = libvips
         self.encoder = encoder
+        self.libraries = libraries
         self.fontFile = fontFile
     }
 
     public static func == (a: EngineIdentity, b: EngineIdentity) -> Bool {
-        a.renderVersion == b.renderVersion && a.libvips == b.libvips && a.encoder == b.encoder
+        a.renderVersion == b.renderVersion && a.libvips == b.libvips && a.encoder == b.encoder && a.libraries == b.libraries
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(renderVersion); hasher.combine(libvips); hasher.combine(encoder)
+        hasher.combine(renderVersion); hasher.combine(libvips); hasher.combine(encoder); hasher.combine(libraries)
     }
 
-    public var engine: String { "derive-render/\(renderVersion) libvips/\(libvips)" }
+    /// `derive-render/1 libvips/8.14.1 libjpeg-turbo/3.0.2 ...`: names and versions without spaces.
+    public var engine: String {
+        var parts = ["derive-render/\(renderVersion)", "libvips/\(libvips)"]
+        for (name, version) in libraries.sorted(by: { $0.key < $1.key }) {
+            parts.append("\(name.replacingOccurrences(of: " ", with: "-"))/\(version.replacingOccurrences(of: " ", with: "-"))")
+        }
+        return parts.joined(separator: " ")
+    }
 }
 
 /// The separately stored parts of a derivative's action key.
@@ -57,6 +71,8 @@ public struct Derivative: Sendable, Hashable {
     /// `bucket/key` of the output.
     public var output: String
     public var outputPath: String
+    /// The target bucket's folder now: recorded with the output, so it is deleted there later.
+    public var outputFolder: String
     public var rule: String
     /// `bucket/key` of the source.
     public var source: String
@@ -87,7 +103,16 @@ public struct Derivative: Sendable, Hashable {
     }
 }
 
-/// A problem that stops a plan: two derivatives writing one path, a dependency that is missing.
+/// One input that cannot be used (a source that cannot be read, a missing watermark object):
+/// it fails only the outputs that need it, the rest of the build goes on.
+public struct PlanFailure: Sendable, Hashable {
+    /// The output (`bucket/key`) or, when no output name is known, the source.
+    public var subject: String
+    public var message: String
+    public init(subject: String, message: String) { self.subject = subject; self.message = message }
+}
+
+/// A problem that stops a plan: two derivatives writing one path, a file Derive did not write.
 public struct PlanError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
@@ -114,7 +139,17 @@ struct Expansion {
         let canonicals: [String]
     }
 
-    func derivatives() throws -> (derivatives: [Derivative], errors: [PlanError]) {
+    struct Result {
+        var derivatives: [Derivative]
+        var errors: [PlanError]
+        var failures: [PlanFailure]
+        /// Sources that could not be read: their recorded outputs are kept, not deleted.
+        var failedSources: Set<String>
+        /// Outputs that could not be planned (a missing dependency): kept, not deleted.
+        var blockedOutputs: Set<String>
+    }
+
+    func derivatives() throws -> Result {
         var tasks: [Task] = []
         var listings: [String: [String]] = [:]
         let catalogue = manifest.catalogue
@@ -141,8 +176,14 @@ struct Expansion {
         // Merged in task order, so which of two colliding derivatives is named first is stable.
         var byOutput: [String: Derivative] = [:]
         var errors: [PlanError] = []
-        for (derivatives, taskErrors) in expanded {
-            errors += taskErrors
+        var failures: [PlanFailure] = []
+        var failedSources: Set<String> = []
+        var blockedOutputs: Set<String> = []
+        for (task, (derivatives, taskFailures)) in zip(tasks, expanded) {
+            for failure in taskFailures {
+                failures.append(failure)
+                if failure.subject == "\(task.sourceBucket.name)/\(task.key)" { failedSources.insert(failure.subject) } else { blockedOutputs.insert(failure.subject) }
+            }
             for derivative in derivatives {
                 if let other = byOutput[derivative.output] {
                     errors.append(PlanError(message: "\(derivative.output) would be written twice: by \(other.recipe) from \(other.source) and by \(derivative.recipe) from \(derivative.source); give them different 'to' paths"))
@@ -151,21 +192,33 @@ struct Expansion {
                 byOutput[derivative.output] = derivative
             }
         }
-        return (byOutput.values.sorted { $0.output < $1.output }, errors)
+        return Result(derivatives: byOutput.values.sorted { $0.output < $1.output }, errors: errors, failures: failures,
+                      failedSources: failedSources, blockedOutputs: blockedOutputs)
     }
 
-    func expand(_ task: Task) throws -> ([Derivative], [PlanError]) {
+    func expand(_ task: Task) throws -> ([Derivative], [PlanFailure]) {
         let key = task.key
         let sourcePath = task.sourceBucket.path + "/" + key
-        guard let content = try digests.content(of: sourcePath) else { return ([], []) }
+        let source = "\(task.sourceBucket.name)/\(key)"
+        let found: ContentDigests.Content?
+        do {
+            found = try digests.content(of: sourcePath)
+        } catch {
+            return ([], [PlanFailure(subject: source, message: "cannot read the source: \(error)")])
+        }
+        guard let content = found else {
+            // Listed but not a regular file reachable inside the bucket (a link, say): say why.
+            guard disk.exists(sourcePath) else { return ([], []) }
+            return ([], [PlanFailure(subject: source, message: "cannot read the source: \(Self.readError(disk, sourcePath))")])
+        }
         let name = (key as NSString).lastPathComponent
         let stem = (name as NSString).deletingPathExtension
         let folder = (key as NSString).deletingLastPathComponent
         let sourceExtension = content.format.isEmpty ? (name as NSString).pathExtension.lowercased() : content.format
         let engine = identity.engine
         var derivatives: [Derivative] = []
-        var errors: [PlanError] = []
-        for (index, variant) in task.variants.enumerated() {
+        var errors: [PlanFailure] = []
+        variants: for (index, variant) in task.variants.enumerated() {
             var ext = sourceExtension
             if let format = variant.pipeline.outputFormat, format != .gif || content.format == "gif" {
                 ext = format.fileExtension
@@ -182,10 +235,13 @@ struct Expansion {
             for dependency in variant.pipeline.dependencies {
                 switch dependency {
                 case .object(let objectKey):
-                    if let digest = try digests.content(of: task.sourceBucket.path + "/" + objectKey)?.digest {
+                    let objectPath = task.sourceBucket.path + "/" + objectKey
+                    if let digest = (try? digests.content(of: objectPath))?.digest {
                         dependencies.append("object:\(objectKey)=\(digest)")
                     } else {
-                        errors.append(PlanError(message: "\(output): the watermark object '\(objectKey)' does not exist in bucket '\(task.sourceBucket.name)'"))
+                        let why = disk.exists(objectPath) ? "cannot be read (\(Self.readError(disk, objectPath)))" : "does not exist"
+                        errors.append(PlanFailure(subject: output, message: "the watermark object '\(objectKey)' \(why) in bucket '\(task.sourceBucket.name)'"))
+                        continue variants
                     }
                 case .font(let font):
                     // The font file's digest when it is installed; rendering reports a missing font.
@@ -198,7 +254,8 @@ struct Expansion {
             }
             let components = Components(engine: engine, pipeline: task.canonicals[index], sourceDigest: content.digest,
                                         dependencies: dependencies.joined(separator: ","), encoder: identity.encoder)
-            derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey, rule: task.ruleName,
+            derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
+                                          outputFolder: task.targetBucket.path, rule: task.ruleName,
                                           source: "\(task.sourceBucket.name)/\(key)", sourcePath: sourcePath,
                                           bucketPath: task.sourceBucket.path, style: variant.style,
                                           values: variant.values, pipeline: variant.pipeline,
@@ -206,5 +263,10 @@ struct Expansion {
                                           sourceFormat: content.format, components: components, actionKey: components.actionKey))
         }
         return (derivatives, errors)
+    }
+
+    /// Why reading `path` fails, in the disk's words.
+    static func readError(_ disk: any Disk, _ path: String) -> String {
+        do { _ = try disk.read(path); return "not a regular file" } catch { return "\(error)" }
     }
 }

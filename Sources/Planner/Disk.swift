@@ -1,3 +1,5 @@
+import Confinement
+import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -5,29 +7,48 @@ import Glibc
 import Manifest
 
 /// What `stat` says about a file: enough to tell whether it changed since it was hashed.
+/// ctime is there for git's reason: an edit that restores size and mtime (`touch -r`) still moves it.
 public struct FileStat: Sendable, Hashable {
     public var size: Int64
     /// Modification time in nanoseconds since 1970.
     public var mtime: Int64
     public var inode: UInt64
+    /// Status-change time in nanoseconds since 1970.
+    public var ctime: Int64
 
-    public init(size: Int64, mtime: Int64, inode: UInt64) {
+    public init(size: Int64, mtime: Int64, inode: UInt64, ctime: Int64? = nil) {
         self.size = size
         self.mtime = mtime
         self.inode = inode
+        self.ctime = ctime ?? mtime
     }
+
+    /// The later of mtime and ctime: what the racy-timestamp rule compares.
+    public var changed: Int64 { max(mtime, ctime) }
 }
 
 /// The file system as the planner and builder see it (ninja's DiskInterface): tests swap in
 /// `MemoryDisk`, everything else uses `RealDisk`.
 public protocol Disk: ObjectLister {
+    /// The regular file at `path` (never through a symbolic link inside a bucket), or nil.
     func stat(_ path: String) -> FileStat?
+    /// Whether anything (a file, a folder, a link) is at `path`, links not followed.
+    func exists(_ path: String) -> Bool
     func read(_ path: String) throws -> Data
-    /// Writes `data` to a temporary file beside `path` and renames it into place, creating
-    /// folders as needed; a crash leaves either the old file or the new one.
-    func writeAtomically(_ data: Data, to path: String) throws
+    /// Writes `data` to a temporary file beside `path`, fsyncs it, renames it into place and
+    /// fsyncs the folder, creating folders as needed; a crash leaves either the old file or the
+    /// new one. Returns the folders it created (absolute, outermost first).
+    @discardableResult
+    func writeAtomically(_ data: Data, to path: String) throws -> [String]
+    /// Removes the regular file at `path` only if its bytes hash to `digest` (checked on the
+    /// open file). False when something else is there; true when removed or already gone.
+    func remove(_ path: String, ifDigest digest: String) throws -> Bool
+    /// Removes a file Derive owns by name (its witness, a state file).
     func remove(_ path: String) throws
-    /// Removes temporary files a killed build left in `folder`.
+    /// Removes the folder at `path` only if it is empty; never recursive.
+    @discardableResult
+    func removeEmptyFolder(_ path: String) -> Bool
+    /// Removes temporary files that dead processes left in `folder`.
     func removeStaleTemporaries(in folder: String)
     /// Current time in nanoseconds since 1970.
     func now() -> Int64
@@ -38,67 +59,163 @@ public struct DiskError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// `stat(2)`, outside any type that has its own `stat` method.
-private func posixStat(_ path: String) -> stat? {
+/// `stat(2)`/`lstat(2)`, outside any type that has its own `stat` method.
+private func posixStat(_ path: String, follow: Bool = true) -> stat? {
     var info = stat()
-    return stat(path, &info) == 0 ? info : nil
+    return (follow ? stat(path, &info) : lstat(path, &info)) == 0 ? info : nil
 }
 
-/// The real file system.
-public struct RealDisk: Disk {
-    static let temporaryMarker = ".derive-tmp"
-    private let lister = DiskObjectLister()
+extension FileStat {
+    init(_ status: FileStatus) {
+        self.init(size: status.size, mtime: status.mtime, inode: status.inode, ctime: status.ctime)
+    }
+}
 
-    public init() {}
+/// The real file system. Every path below one of its roots (the buckets' folders, and the
+/// folders outputs were recorded in) is reached through a `ConfinedFolder`: an openat/O_NOFOLLOW
+/// walk from the root's descriptor, so no source read, output write or deletion ever resolves
+/// through a symbolic link out of its bucket. Other paths (the manifest, the lock beside it,
+/// fonts) are the manifest author's own and are used as named.
+public struct RealDisk: Disk {
+    static let temporaryMarker = ConfinedFolder.temporaryMarker
+    private let lister = DiskObjectLister()
+    private let roots: [String]
+    private let folders = OpenFolders()
+
+    /// `roots`: folders whose contents are reached only without following links.
+    public init(confiningTo roots: [String] = []) {
+        // Longest first, so a bucket nested in another is walked from its own folder.
+        self.roots = Set(roots.map { RealDisk.standard($0) }).sorted { $0.count > $1.count }
+    }
+
+    static func standard(_ path: String) -> String {
+        let standard = URL(fileURLWithPath: path).standardizedFileURL.path
+        return standard.count > 1 && standard.hasSuffix("/") ? String(standard.dropLast()) : standard
+    }
+
+    /// The root holding `path` and the key below it, when `path` lies under a root.
+    private func confined(_ path: String) -> (root: String, key: ObjectKey)? {
+        for root in roots where path.count > root.count + 1 && path.hasPrefix(root) {
+            let rest = path.utf8.dropFirst(root.utf8.count)
+            guard rest.first == UInt8(ascii: "/"), let key = try? ObjectKey(fileName: Array(rest.dropFirst())) else { continue }
+            return (root, key)
+        }
+        return nil
+    }
+
+    /// The confined folder for a path outside every root: its parent folder (only the last
+    /// segment is walked), so writes there are still atomic and durable.
+    private func parentFolder(of path: String, create: Bool) throws -> (ConfinedFolder, ObjectKey) {
+        let url = URL(fileURLWithPath: path)
+        let parent = url.deletingLastPathComponent().path
+        if create { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        guard let key = try? ObjectKey(fileName: Array(url.lastPathComponent.utf8)) else { throw DiskError("\(path): not a file name") }
+        do { return (try folders.folder(parent, create: false), key) } catch { throw DiskError("cannot open \(parent): \(error)") }
+    }
 
     public func stat(_ path: String) -> FileStat? {
+        if let (root, key) = confined(path) {
+            return (try? folders.folder(root, create: false))?.status(key).map(FileStat.init)
+        }
         guard let info = posixStat(path), (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        return FileStat(size: Int64(info.st_size), mtime: mtime, inode: UInt64(info.st_ino))
+        let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+        return FileStat(size: Int64(info.st_size), mtime: mtime, inode: UInt64(info.st_ino), ctime: ctime)
+    }
+
+    public func exists(_ path: String) -> Bool {
+        if let (root, key) = confined(path) {
+            guard let folder = try? folders.folder(root, create: false) else { return false }
+            return folder.kind(key) != nil
+        }
+        return posixStat(path, follow: false) != nil
     }
 
     public func read(_ path: String) throws -> Data {
+        if let (root, key) = confined(path) {
+            do {
+                return try folders.folder(root, create: false).read(key)
+            } catch {
+                throw DiskError("cannot read \(path): \(error)")
+            }
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DiskError("cannot read \(path)")
         }
         return data
     }
 
-    public func writeAtomically(_ data: Data, to path: String) throws {
-        let target = URL(fileURLWithPath: path)
-        let folder = target.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let temporary = folder.appendingPathComponent(".\(target.lastPathComponent).\(getpid())\(Self.temporaryMarker)")
+    @discardableResult
+    public func writeAtomically(_ data: Data, to path: String) throws -> [String] {
+        let (folder, key): (ConfinedFolder, ObjectKey)
+        let rootPath: String
+        if let (root, confinedKey) = confined(path) {
+            do { folder = try folders.folder(root, create: true) } catch { throw DiskError("cannot open the bucket folder \(root): \(error)") }
+            key = confinedKey
+            rootPath = root
+        } else {
+            (folder, key) = try parentFolder(of: path, create: true)
+            rootPath = folder.path
+        }
         do {
-            try data.write(to: temporary)
+            return try folder.writeAtomically(data, to: key).map { rootPath + "/" + $0 }
         } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw DiskError("cannot write \(path): \(error.localizedDescription)")
+            throw DiskError("cannot write \(path): \(error)")
         }
-        guard rename(temporary.path, target.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw DiskError("cannot move the new \(target.lastPathComponent) into place: \(reason)")
+    }
+
+    public func remove(_ path: String, ifDigest digest: String) throws -> Bool {
+        let (folder, key): (ConfinedFolder, ObjectKey)
+        if let (root, confinedKey) = confined(path) {
+            guard let opened = try? folders.folder(root, create: false) else { return true }
+            (folder, key) = (opened, confinedKey)
+        } else {
+            guard posixStat(path, follow: false) != nil else { return true }
+            (folder, key) = try parentFolder(of: path, create: false)
         }
+        guard folder.kind(key) != nil else { return true }
+        do {
+            return try folder.removeFile(key, if: { fd in Self.digest(of: fd) == digest })
+        } catch {
+            throw DiskError("cannot remove \(path): \(error)")
+        }
+    }
+
+    /// SHA-256 of an open file's bytes, read from its descriptor.
+    static func digest(of fd: Int32) -> String? {
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if count < 0 { if errno == EINTR { continue }; return nil }
+            if count == 0 { break }
+            hasher.update(data: buffer[0..<count])
+        }
+        return ContentDigests.hex(hasher.finalize())
     }
 
     public func remove(_ path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else { return }
-        do { try FileManager.default.removeItem(atPath: path) } catch {
-            throw DiskError("cannot remove \(path): \(error.localizedDescription)")
+        guard posixStat(path, follow: false) != nil else { return }
+        if let (root, key) = confined(path) {
+            do { try folders.folder(root, create: false).removeFile(key) } catch { throw DiskError("cannot remove \(path): \(error)") }
+            return
         }
-        // Remove folders the removal emptied, but never above the bucket (stops at the first non-empty one).
-        var folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-        while let entries = try? FileManager.default.contentsOfDirectory(atPath: folder.path), entries.isEmpty {
-            guard (try? FileManager.default.removeItem(at: folder)) != nil else { break }
-            folder = folder.deletingLastPathComponent()
+        guard unlink(path) == 0 else { throw DiskError("cannot remove \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    @discardableResult
+    public func removeEmptyFolder(_ path: String) -> Bool {
+        if let (root, key) = confined(path) {
+            return (try? folders.folder(root, create: false))?.removeEmptyFolder(key) ?? false
         }
+        return false
     }
 
     public func removeStaleTemporaries(in folder: String) {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for entry in entries where entry.hasPrefix(".") && entry.hasSuffix(Self.temporaryMarker) {
-            try? FileManager.default.removeItem(atPath: folder + "/" + entry)
+        if let (root, key) = confined(folder) {
+            (try? folders.folder(root, create: false))?.removeStaleTemporaries(in: key)
+        } else if let opened = try? folders.folder(RealDisk.standard(folder), create: false) {
+            opened.removeStaleTemporaries(in: nil)
         }
     }
 
@@ -110,6 +227,20 @@ public struct RealDisk: Disk {
 
     public func keys(inFolder folder: String, skipping: [String]) -> [String]? {
         lister.keys(inFolder: folder, skipping: skipping)
+    }
+}
+
+/// Bucket folders opened once per process and shared by the worker threads.
+final class OpenFolders: @unchecked Sendable {
+    private let lock = NSLock()
+    private var open: [String: ConfinedFolder] = [:]
+
+    func folder(_ path: String, create: Bool) throws -> ConfinedFolder {
+        if let known = lock.withLock({ open[path] }) { return known }
+        if create { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        let folder = try ConfinedFolder(path: path)
+        lock.withLock { open[path] = folder }
+        return folder
     }
 }
 
@@ -136,6 +267,7 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
         lock.withLock {
             clock += 10_000_000_000
             files[path]?.stat.mtime = clock
+            files[path]?.stat.ctime = clock
         }
     }
 
@@ -156,9 +288,21 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
         }
     }
 
-    public func writeAtomically(_ data: Data, to path: String) throws { put(path, data) }
+    @discardableResult
+    public func writeAtomically(_ data: Data, to path: String) throws -> [String] { put(path, data); return [] }
+
+    public func remove(_ path: String, ifDigest digest: String) throws -> Bool {
+        lock.withLock {
+            guard let file = files[path] else { return true }
+            guard ContentDigests.digest(file.data) == digest else { return false }
+            files.removeValue(forKey: path)
+            return true
+        }
+    }
 
     public func remove(_ path: String) throws { _ = lock.withLock { files.removeValue(forKey: path) } }
+
+    public func removeEmptyFolder(_ path: String) -> Bool { false }
 
     public func removeStaleTemporaries(in folder: String) {}
 

@@ -6,45 +6,60 @@ import ProcessLanguage
 /// filtered, and copying the derivative and record each time showed in no-op builds.
 public final class PlanItem: Sendable {
     public enum Kind: String, Sendable, Hashable, Codable {
-        case create, rebuild, delete, upToDate = "up-to-date"
+        /// `update`: the bytes are right, only the record changes (ACL, rule name): nothing is rendered.
+        case create, rebuild, update, delete, upToDate = "up-to-date"
     }
 
     public let kind: Kind
     /// `bucket/key` of the output.
     public let output: String
-    /// Why (for rebuilds and deletes; empty otherwise).
+    /// Why (for rebuilds, updates and deletes; empty otherwise).
     public let reasons: [String]
     /// The wanted derivative (nil for deletes).
     public let derivative: Derivative?
     /// What the state recorded (nil for creates).
     public let recorded: OutputRecord?
-    /// An up-to-date output known only from `derive.lock` (a fresh clone): the build records it.
+    /// An up-to-date output known only from the lock (a fresh clone): the build records it.
     public let adopted: LockFile.Entry?
+    /// The digest of the file the write may replace (one Derive wrote); nil: the path must be free.
+    public let replaces: String?
 
     public init(kind: Kind, output: String, reasons: [String], derivative: Derivative?, recorded: OutputRecord?,
-                adopted: LockFile.Entry?) {
+                adopted: LockFile.Entry?, replaces: String? = nil) {
         self.kind = kind; self.output = output; self.reasons = reasons
-        self.derivative = derivative; self.recorded = recorded; self.adopted = adopted
+        self.derivative = derivative; self.recorded = recorded; self.adopted = adopted; self.replaces = replaces
     }
 }
 
 /// The diff between the manifest and what was built, in a stable order.
 public struct Plan: Sendable {
     public var items: [PlanItem]
+    /// Problems that stop the build (a file Derive did not write in an output's place).
     public var errors: [PlanError]
+    /// Inputs that fail only their own outputs; the build goes on and exits 1.
+    public var failures: [PlanFailure] = []
+    /// Files the plan's outputs occupy: never removed as orphans, whatever record names them.
+    public var wantedFiles: Set<String> = []
+
+    public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: Set<String> = []) {
+        self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
+    }
 
     public func count(_ kind: PlanItem.Kind) -> Int { items.reduce(0) { $0 + ($1.kind == kind ? 1 : 0) } }
     public var work: [PlanItem] { items.filter { $0.kind == .create || $0.kind == .rebuild } }
+    public var updates: [PlanItem] { items.filter { $0.kind == .update } }
     public var deletions: [PlanItem] { items.filter { $0.kind == .delete } }
     public var adoptions: [PlanItem] { items.filter { $0.adopted != nil } }
     public var hasChanges: Bool { items.contains { $0.kind != .upToDate } }
 
     public var summary: String {
-        "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, \(count(.delete)) to delete, \(count(.upToDate)) up to date."
+        var text = "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, "
+        if count(.update) > 0 { text += "\(count(.update)) to update, " }
+        return text + "\(count(.delete)) to delete, \(count(.upToDate)) up to date."
     }
 }
 
-/// Reads `derive.lock` on first use.
+/// Reads the lock on first use.
 final class LockText: @unchecked Sendable {
     private let disk: any Disk
     private let path: String
@@ -61,7 +76,7 @@ final class LockText: @unchecked Sendable {
         lock.withLock {
             if !loaded {
                 loaded = true
-                parsed = (try? disk.read(path)).map { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
+                parsed = (try? disk.read(path)).flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
             }
             return parsed
         }
@@ -71,64 +86,131 @@ final class LockText: @unchecked Sendable {
 /// Compares the manifest's derivatives with the recorded state and the files on disk.
 public struct Planner: Sendable {
     public let manifest: Manifest
+    public let manifestPath: String
     public let disk: any Disk
     public let store: StateStore
     public let identity: EngineIdentity
     public let digests: ContentDigests
+    /// The lock file this manifest owns.
+    public let lockPath: String
+    /// Whether files Derive did not write may be replaced (`--overwrite`).
+    public let overwrite: Bool
     private let lockText: LockText
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
-                racyMargin: Int64 = 1_000_000_000) throws {
+                racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
         self.manifest = manifest
+        self.manifestPath = manifestPath
         self.disk = disk
         self.store = store
         self.identity = identity
+        self.overwrite = overwrite
         self.digests = ContentDigests(disk: disk, cache: try store.allFiles(), racyMargin: racyMargin)
-        self.lockText = LockText(disk: disk, path: LockFile.path(forManifest: manifestPath))
+        self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
+        self.lockText = LockText(disk: disk, path: self.lockPath)
     }
 
-    /// `derive.lock`, read and parsed only when an output is missing from the state.
+    /// The lock, read and parsed only when an output is missing from the state; nil when it is
+    /// missing or not valid.
     public var lock: LockFile? { lockText.file }
 
     public func plan() throws -> Plan {
         let recorded = try store.allOutputs()
-        let (derivatives, errors) = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
-                                                  knownOutputs: Set(recorded.keys)).derivatives()
-        var items = try parallelMap(derivatives) { derivative in
-            try self.item(for: derivative, recorded: recorded[derivative.output])
+        // Which record (if any) wrote each file: ownership is by file, not by output name.
+        let owners = Dictionary(recorded.values.map { ($0.file, $0) }, uniquingKeysWith: { a, _ in a })
+        let pending = try store.pendingWrites()
+        let expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
+                                      knownOutputs: Set(recorded.keys)).derivatives()
+        let planned = try parallelMap(expansion.derivatives) { derivative in
+            try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath],
+                          pending: pending.contains(derivative.outputPath))
         }
-        let wanted = Set(derivatives.map(\.output))
+        var items: [PlanItem] = []
+        var errors = expansion.errors
+        for result in planned {
+            switch result {
+            case .success(let item): items.append(item)
+            case .failure(let error): errors.append(error)
+            }
+        }
+        let wanted = Set(expansion.derivatives.map(\.output))
         for (output, record) in recorded where !wanted.contains(output) {
+            // Outputs of a source that could not be read this time are kept as they are.
+            if expansion.failedSources.contains(record.source) || expansion.blockedOutputs.contains(output) { continue }
             items.append(PlanItem(kind: .delete, output: output, reasons: ["no longer produced by the manifest"],
                                   derivative: nil, recorded: record, adopted: nil))
         }
         items.sort { $0.output < $1.output }
-        return Plan(items: items, errors: errors)
+        return Plan(items: items, errors: errors, failures: expansion.failures,
+                    wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
     }
 
-    func item(for derivative: Derivative, recorded: OutputRecord?) throws -> PlanItem {
+    /// How a path is named in messages: relative to the manifest's folder when inside it.
+    public func display(_ path: String) -> String {
+        let base = URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
+        return path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
+    }
+
+    /// `pending`: a killed build was writing this file, so what is there is Derive's.
+    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: Bool) throws -> Result<PlanItem, PlanError> {
+        let path = derivative.outputPath
         // One stat (through the digest cache) tells both whether the output exists and what it holds.
-        let onDisk = try digests.content(of: derivative.outputPath)
-        let exists = onDisk != nil
+        let onDisk = try? digests.content(of: path)
+        let exists = onDisk != nil || disk.exists(path)
+        // Ownership: a file may be replaced only if it holds bytes Derive recorded for this path
+        // (in the state, or in the lock of a fresh clone).
+        var replaces: String?
+        if exists {
+            let digest = onDisk?.digest
+            if let digest, owner?.outputDigest == digest || lock?.entries[derivative.output]?.digest == digest {
+                replaces = digest
+            } else if overwrite || pending, let digest {
+                replaces = digest
+            } else if onDisk == nil {
+                return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (a folder or a symbolic link); move it so \(derivative.output) can be written"))
+            } else if owner != nil {
+                return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
+            } else {
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive; move it or pass --overwrite"))
+            }
+        }
         guard let recorded else {
-            // Not in the state: a fresh clone whose derive.lock vouches for the file is up to date.
+            // Not in the state: a fresh clone whose lock vouches for the file is up to date.
             if exists, let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey,
                onDisk?.digest == entry.digest {
-                return PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative,
-                                recorded: nil, adopted: entry)
+                return .success(PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative,
+                                         recorded: nil, adopted: entry, replaces: replaces))
             }
-            return PlanItem(kind: .create, output: derivative.output,
-                            reasons: exists ? ["not built by Derive before; the file there will be replaced"] : [],
-                            derivative: derivative, recorded: nil, adopted: nil)
+            return .success(PlanItem(kind: .create, output: derivative.output,
+                                     reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "")] : [],
+                                     derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
         }
         var reasons = Self.reasons(old: recorded, new: derivative)
-        if !exists {
+        if recorded.file != path {
+            reasons.insert("bucket folder moved: \(display(recorded.folder)) → \(display(derivative.outputFolder))", at: 0)
+        } else if !exists {
             reasons.insert("output missing", at: 0)
         } else if onDisk?.digest != recorded.outputDigest {
             reasons.insert("output modified on disk", at: 0)
         }
-        return PlanItem(kind: reasons.isEmpty ? .upToDate : .rebuild, output: derivative.output, reasons: reasons,
-                        derivative: derivative, recorded: recorded, adopted: nil)
+        if reasons.isEmpty {
+            let changes = Self.recordChanges(old: recorded, new: derivative)
+            return .success(PlanItem(kind: changes.isEmpty ? .upToDate : .update, output: derivative.output, reasons: changes,
+                                     derivative: derivative, recorded: recorded, adopted: nil, replaces: replaces))
+        }
+        return .success(PlanItem(kind: .rebuild, output: derivative.output, reasons: reasons,
+                                 derivative: derivative, recorded: recorded, adopted: nil, replaces: replaces))
+    }
+
+    /// Fields of the record outside the action key that differ: updated without rendering.
+    static func recordChanges(old: OutputRecord, new: Derivative) -> [String] {
+        var changes: [String] = []
+        if old.acl != new.acl.rawValue { changes.append("acl \(old.acl) → \(new.acl.rawValue)") }
+        if old.rule != new.rule { changes.append("rule '\(old.rule)' → '\(new.rule)'") }
+        if old.style != new.style { changes.append("style name \(old.style ?? "none") → \(new.style ?? "none")") }
+        if old.matrix != new.matrix { changes.append("matrix \(old.matrix) → \(new.matrix)") }
+        if old.source != new.source { changes.append("source \(old.source) → \(new.source)") }
+        return changes
     }
 
     /// Which components changed, in words.
@@ -145,7 +227,6 @@ public struct Planner: Sendable {
         if old.sourceDigest != components.sourceDigest { reasons.append("source changed") }
         if old.dependencies != components.dependencies { reasons.append(dependencyChange(old: old.dependencies, new: components.dependencies)) }
         if old.encoder != components.encoder { reasons.append("encoder settings: \(old.encoder) → \(components.encoder)") }
-        if old.acl != new.acl.rawValue { reasons.append("acl \(old.acl) → \(new.acl.rawValue)") }
         if old.actionKey != components.actionKey, reasons.isEmpty { reasons.append("action key changed") }
         return reasons
     }
@@ -160,6 +241,10 @@ public struct Planner: Sendable {
         let a = parts(old), b = parts(new)
         var changes: [String] = []
         if a["libvips"] != b["libvips"] { changes.append("libvips \(a["libvips"] ?? "?") → \(b["libvips"] ?? "?")") }
+        // Codec and colour libraries, by name: "libwebp 1.3.2 → 1.4.0".
+        for name in Set(a.keys).union(b.keys).sorted() where name != "libvips" && name != "derive-render" && a[name] != b[name] {
+            changes.append("\(name) \(a[name] ?? "none") → \(b[name] ?? "none")")
+        }
         if a["derive-render"] != b["derive-render"] {
             changes.append("Derive render version \(a["derive-render"] ?? "?") → \(b["derive-render"] ?? "?")")
         }

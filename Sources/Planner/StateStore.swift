@@ -13,24 +13,31 @@ public struct FileRecord: Codable, Sendable, Hashable, FetchableRecord, Persista
     public var format: String
     /// When the digest was taken (ns): a file modified within the racy margin of this is rehashed.
     public var recorded: Int64
+    /// Status-change time (ns): moves on an edit that restores size and mtime.
+    public var ctime: Int64
 
-    public init(path: String, size: Int64, mtime: Int64, inode: Int64, digest: String, format: String, recorded: Int64) {
+    public init(path: String, size: Int64, mtime: Int64, inode: Int64, digest: String, format: String, recorded: Int64, ctime: Int64 = 0) {
         self.path = path; self.size = size; self.mtime = mtime; self.inode = inode
-        self.digest = digest; self.format = format; self.recorded = recorded
+        self.digest = digest; self.format = format; self.recorded = recorded; self.ctime = ctime
     }
 
     /// Decodes by column position (no Codable): state tables are read whole on every plan.
     public init(row: Row) {
-        self.init(path: row[0], size: row[1], mtime: row[2], inode: row[3], digest: row[4], format: row[5], recorded: row[6])
+        self.init(path: row[0], size: row[1], mtime: row[2], inode: row[3], digest: row[4], format: row[5], recorded: row[6], ctime: row[7])
     }
 }
 
-/// What was built for one output: every fingerprint component, kept separately so a plan
-/// can say which one changed.
+/// What was built for one output, the one definition the planner, the builder, `clean`,
+/// `check` and `derive serve` share: where it was written (the bucket folder at write time and
+/// the key), its digest, its action key with every component kept separately (so a plan can say
+/// which one changed), and its ACL.
 public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "outputs"
     /// `bucket/key` of the output.
     public var path: String
+    /// The bucket's folder when the file was written: orphans are deleted there, not wherever
+    /// the bucket points now. Empty for records from before it was kept.
+    public var folder: String
     public var rule: String
     /// `bucket/key` of the source.
     public var source: String
@@ -54,7 +61,8 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
 
     public init(path: String, rule: String, source: String, style: String?, matrix: String, engine: String, pipeline: String,
                 sourceDigest: String, dependencies: String, encoder: String, actionKey: String, acl: String,
-                outputDigest: String, size: Int64, width: Int, height: Int, format: String, builtAt: Int64) {
+                outputDigest: String, size: Int64, width: Int, height: Int, format: String, builtAt: Int64, folder: String) {
+        self.folder = folder
         self.path = path; self.rule = rule; self.source = source; self.style = style; self.matrix = matrix
         self.engine = engine; self.pipeline = pipeline; self.sourceDigest = sourceDigest; self.dependencies = dependencies
         self.encoder = encoder; self.actionKey = actionKey; self.acl = acl; self.outputDigest = outputDigest
@@ -65,8 +73,16 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
     public init(row: Row) {
         self.init(path: row[0], rule: row[1], source: row[2], style: row[3], matrix: row[4], engine: row[5], pipeline: row[6],
                   sourceDigest: row[7], dependencies: row[8], encoder: row[9], actionKey: row[10], acl: row[11],
-                  outputDigest: row[12], size: row[13], width: row[14], height: row[15], format: row[16], builtAt: row[17])
+                  outputDigest: row[12], size: row[13], width: row[14], height: row[15], format: row[16], builtAt: row[17],
+                  folder: row[18])
     }
+
+    /// The bucket name and key of `path`.
+    public var bucket: String { String(path.prefix { $0 != "/" }) }
+    public var key: String { String(path.drop { $0 != "/" }.dropFirst()) }
+
+    /// The file written: the key below the folder recorded at write time.
+    public var file: String { folder + "/" + key }
 }
 
 /// The build state: an SQLite database (GRDB) in the manifest's state folder.
@@ -74,18 +90,45 @@ public final class StateStore: Sendable {
     public let queue: DatabaseQueue
     public let folder: String
 
+    /// Where a corrupt database was moved before this one was started afresh.
+    public let movedAside: String?
+
+    public static let fileName = "state.sqlite"
+
+    /// Opens (or creates) the state in `folder`. A database SQLite calls corrupt or "not a
+    /// database" is moved aside (`state.sqlite.corrupt-<time>`, named in `movedAside`) and a new
+    /// one started: the lock and the outputs on disk are enough to rebuild it.
     public init(folder: String) throws {
         self.folder = folder
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/" + Self.fileName
+        do {
+            queue = try Self.open(path)
+            movedAside = nil
+        } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
+            let aside = path + ".corrupt-" + String(Int(Date().timeIntervalSince1970))
+            guard rename(path, aside) == 0 else { throw error }
+            for suffix in ["-wal", "-shm", "-journal"] { _ = rename(path + suffix, aside + suffix) }
+            queue = try Self.open(path)
+            movedAside = aside
+        }
+    }
+
+    private static func open(_ path: String) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        queue = try DatabaseQueue(path: folder + "/state.sqlite", configuration: configuration)
-        try Self.migrator.migrate(queue)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try migrator.migrate(queue)
+        // A truncated file can pass the header check; every page of the tables is read here.
+        let result = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+        if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
+        return queue
     }
 
     /// A throwaway store for tests.
     public init(inMemory: Void = ()) throws {
         folder = ""
+        movedAside = nil
         queue = try DatabaseQueue()
         try Self.migrator.migrate(queue)
     }
@@ -123,12 +166,26 @@ public final class StateStore: Sendable {
                 t.column("builtAt", .integer).notNull()
             }
         }
+        migrator.registerMigration("v2") { db in
+            try db.alter(table: "outputs") { t in t.add(column: "folder", .text).notNull().defaults(to: "") }
+            try db.alter(table: "files") { t in t.add(column: "ctime", .integer).notNull().defaults(to: 0) }
+            // Folders Derive created to hold outputs: the only folders it ever removes (when empty).
+            try db.create(table: "createdFolders") { t in t.primaryKey("path", .text) }
+            // Output files a running build is about to write: a build killed between the rename and
+            // the record leaves its file owned (replaceable), not mistaken for the user's.
+            try db.create(table: "pendingWrites") { t in t.primaryKey("path", .text) }
+            // Files Derive writes besides outputs (the index), with the digest written.
+            try db.create(table: "controlFiles") { t in
+                t.primaryKey("path", .text)
+                t.column("digest", .text).notNull()
+            }
+        }
         return migrator
     }
 
     public func allFiles() throws -> [String: FileRecord] {
         try queue.read { db in
-            Dictionary(try FileRecord.fetchAll(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded FROM files")
+            Dictionary(try FileRecord.fetchAll(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime FROM files")
                 .map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
@@ -137,7 +194,7 @@ public final class StateStore: Sendable {
         try queue.read { db in
             Dictionary(try OutputRecord.fetchAll(db, sql: """
                 SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
-                       actionKey, acl, outputDigest, size, width, height, format, builtAt FROM outputs
+                       actionKey, acl, outputDigest, size, width, height, format, builtAt, folder FROM outputs
                 """).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
@@ -149,11 +206,33 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Records a built output (after its file was renamed into place) with its file digest, in one transaction.
+    /// Records a built output (after its file was renamed into place) with its file digest, in one
+    /// transaction that also clears its pending write.
     public func recordOutput(_ record: OutputRecord, file: FileRecord?) throws {
         try queue.write { db in
             try record.save(db)
             try file?.save(db)
+            try db.execute(sql: "DELETE FROM pendingWrites WHERE path = ?", arguments: [record.file])
+        }
+    }
+
+    /// Notes the files a build is about to write, in one transaction before the first render.
+    public func addPendingWrites(_ paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try queue.write { db in
+            for path in paths { try db.execute(sql: "INSERT OR IGNORE INTO pendingWrites (path) VALUES (?)", arguments: [path]) }
+        }
+    }
+
+    /// Files a build meant to write but did not record: left by a killed build.
+    public func pendingWrites() throws -> Set<String> {
+        try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT path FROM pendingWrites")) }
+    }
+
+    public func clearPendingWrites(_ paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try queue.write { db in
+            for path in paths { try db.execute(sql: "DELETE FROM pendingWrites WHERE path = ?", arguments: [path]) }
         }
     }
 
@@ -161,6 +240,58 @@ public final class StateStore: Sendable {
         guard !paths.isEmpty else { return }
         try queue.write { db in
             _ = try OutputRecord.deleteAll(db, keys: paths)
+        }
+    }
+
+    /// Updates fields of a record that are not in its action key (ACL, rule name, style, matrix).
+    public func updateOutput(_ record: OutputRecord) throws {
+        try queue.write { db in try record.save(db) }
+    }
+
+    /// The recorded ACL of a built output, by bucket name and key: what `derive serve` answers
+    /// for a derivative it did not render itself. Nil when no such output was built.
+    public func recordedACL(bucket: String, key: String) throws -> String? {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])
+        }
+    }
+
+    public func addCreatedFolders(_ paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try queue.write { db in
+            for path in paths { try db.execute(sql: "INSERT OR IGNORE INTO createdFolders (path) VALUES (?)", arguments: [path]) }
+        }
+    }
+
+    /// The bucket folders outputs were written to.
+    public func recordedFolders() throws -> [String] {
+        try queue.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT folder FROM outputs WHERE folder != ''") }
+    }
+
+    public func createdFolders() throws -> Set<String> {
+        try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT path FROM createdFolders")) }
+    }
+
+    public func forgetCreatedFolder(_ path: String) throws {
+        try queue.write { db in try db.execute(sql: "DELETE FROM createdFolders WHERE path = ?", arguments: [path]) }
+    }
+
+    /// Control files (the index) Derive wrote, path → digest.
+    public func controlFiles() throws -> [String: String] {
+        try queue.read { db in
+            var result: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM controlFiles") { result[row[0]] = row[1] }
+            return result
+        }
+    }
+
+    public func setControlFile(_ path: String, digest: String?) throws {
+        try queue.write { db in
+            if let digest {
+                try db.execute(sql: "INSERT OR REPLACE INTO controlFiles (path, digest) VALUES (?, ?)", arguments: [path, digest])
+            } else {
+                try db.execute(sql: "DELETE FROM controlFiles WHERE path = ?", arguments: [path])
+            }
         }
     }
 

@@ -14,7 +14,7 @@ import ProcessLanguage
         #expect(fixture.disk.exists(fixture.path("site/trip/b.thumb.jpg")))
         let lock = String(decoding: try #require(fixture.disk.contents(fixture.path("derive.lock"))), as: UTF8.self)
         #expect(lock.split(separator: "\n").count == 5)
-        #expect(lock.contains("site/a.thumb.jpg "))
+        #expect(lock.contains("{\"path\":\"site/a.thumb.jpg\","))
     }
 
     @Test func noOpBuildReadsNoBytes() throws {
@@ -73,16 +73,17 @@ import ProcessLanguage
         #expect(!lock.contains("a.thumb.jpg"))
     }
 
-    @Test func handEditedAndMissingOutputs() throws {
+    /// Ownership: an output edited by hand is no longer Derive's to replace; a missing one is rebuilt.
+    @Test func handEditedOutputIsAPlanErrorAndMissingOneIsRebuilt() throws {
         let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
         try fixture.build()
         fixture.disk.put(fixture.path("site/a.thumb.jpg"), Data("edited by hand".utf8))
         try fixture.disk.remove(fixture.path("site/a.hero.webp"))
         fixture.disk.advance(seconds: 5)
-        let (plan, _) = try fixture.build()
-        #expect(plan.items.first { $0.output == "site/a.thumb.jpg" }?.reasons == ["output modified on disk"])
+        let plan = try fixture.plan()
+        #expect(plan.errors.map(\.message) == ["site/a.thumb.jpg was changed since Derive wrote it; move it or pass --overwrite"])
         #expect(plan.items.first { $0.output == "site/a.hero.webp" }?.reasons == ["output missing"])
-        #expect(!(try fixture.plan().hasChanges))
+        #expect(fixture.disk.contents(fixture.path("site/a.thumb.jpg")) == Data("edited by hand".utf8))
     }
 
     @Test func engineAndACLChangesAreReasons() throws {
@@ -93,7 +94,18 @@ import ProcessLanguage
         #expect(plan.items.allSatisfy { $0.reasons == ["libvips 8.14.1 → 8.15.0"] })
         fixture.identity.libvips = "8.14.1"
         try fixture.setManifest(photosAndSite.replacingOccurrences(of: "    acl: public-read\n\"\"\"", with: "").replacingOccurrences(of: "to: site/{dir}/{name}.{style}.{ext}\n    acl: public-read", with: "to: site/{dir}/{name}.{style}.{ext}\n    acl: private"))
-        #expect(try fixture.plan().items.allSatisfy { $0.reasons == ["acl public-read → private"] })
+        let aclPlan = try fixture.plan()
+        #expect(aclPlan.items.allSatisfy { $0.kind == .update && $0.reasons == ["acl public-read → private"] })
+    }
+
+    @Test func aCodecLibraryUpgradeRebuildsNamingTheLibrary() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        fixture.identity.libraries = ["libwebp": "1.3.2", "libjpeg-turbo": "3.0.2"]
+        try fixture.build()
+        #expect(!(try fixture.plan().hasChanges))
+        fixture.identity.libraries["libwebp"] = "1.4.0"
+        let plan = try fixture.plan()
+        #expect(plan.items.allSatisfy { $0.kind == .rebuild && $0.reasons == ["libwebp 1.3.2 → 1.4.0"] })
     }
 
     @Test func twoDerivativesOnePathIsAPlanError() throws {
@@ -158,10 +170,11 @@ import ProcessLanguage
         #expect(plan.items.first { $0.kind == .rebuild }?.reasons == ["watermark object 'marks/logo.png' changed"])
     }
 
-    @Test func missingWatermarkObjectIsAPlanError() throws {
+    @Test func missingWatermarkObjectFailsOnlyItsOutput() throws {
         let fixture = try Fixture(Self.manifest, sources: ["a.jpg": "A"])
         let plan = try fixture.plan()
-        #expect(plan.errors.map(\.message) == ["site/a.hero.webp: the watermark object 'marks/logo.png' does not exist in bucket 'photos'"])
+        #expect(plan.errors.isEmpty)
+        #expect(plan.failures == [PlanFailure(subject: "site/a.hero.webp", message: "the watermark object 'marks/logo.png' does not exist in bucket 'photos'")])
     }
 
     @Test func fontFileChangesRebuild() throws {
@@ -186,7 +199,8 @@ import ProcessLanguage
     func save(_ fixture: Fixture) throws {
         let manifest = try fixture.manifest()
         let outputs = try fixture.store.allOutputs().keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
-        NoOpWitness.save(try inputs(fixture), outputs: outputs, disk: fixture.disk, valid: true)
+        let witnessInputs = try inputs(fixture)
+        NoOpWitness.save(witnessInputs, snapshot: NoOpWitness.snapshot(witnessInputs, disk: fixture.disk), outputs: outputs, disk: fixture.disk, valid: true)
         fixture.disk.advance(seconds: 5)
     }
 
@@ -227,7 +241,8 @@ import ProcessLanguage
         let manifest = try fixture.manifest()
         let outputs = try fixture.store.allOutputs().keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
         fixture.disk.put(fixture.path("photos/a.jpg"), Data("B".utf8))   // written in the witness's own tick
-        NoOpWitness.save(try inputs(fixture), outputs: outputs, disk: fixture.disk, valid: true)
+        let witnessInputs = try inputs(fixture)
+        NoOpWitness.save(witnessInputs, snapshot: NoOpWitness.snapshot(witnessInputs, disk: fixture.disk), outputs: outputs, disk: fixture.disk, valid: true)
         #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
     }
 }

@@ -1,0 +1,390 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a file below a confined folder could not be reached.
+public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Nothing at that key.
+    case notFound(String)
+    /// The key passes through or ends at a symbolic link: never followed, wherever it points.
+    case symbolicLink(String)
+    /// Something is there but it is not a regular file (a folder, a device, a FIFO).
+    case notRegularFile(String)
+    /// A segment before the last one is a file, not a folder (`photo.jpg/x`).
+    case notAFolder(String)
+    case permissionDenied(String)
+    /// Any other system error, with `strerror`'s words.
+    case system(String, String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let key): return "'\(key)' does not exist"
+        case .symbolicLink(let key): return "'\(key)' is or passes through a symbolic link, which Derive never follows inside a bucket"
+        case .notRegularFile(let key): return "'\(key)' is not a regular file"
+        case .notAFolder(let key): return "'\(key)' lies under a file, not a folder"
+        case .permissionDenied(let key): return "permission denied reading or writing '\(key)'"
+        case .system(let key, let reason): return "'\(key)': \(reason)"
+        }
+    }
+}
+
+/// What `stat` says about a file: enough to tell whether it changed since it was hashed
+/// (git's index keeps ctime too: an edit that restores size and mtime still moves ctime).
+public struct FileStatus: Sendable, Hashable {
+    public var size: Int64
+    /// Modification and status-change times, nanoseconds since 1970.
+    public var mtime: Int64
+    public var ctime: Int64
+    public var inode: UInt64
+    public var device: UInt64
+
+    public init(size: Int64, mtime: Int64, ctime: Int64, inode: UInt64, device: UInt64 = 0) {
+        self.size = size; self.mtime = mtime; self.ctime = ctime; self.inode = inode; self.device = device
+    }
+
+    init(_ info: stat) {
+        size = Int64(info.st_size)
+        mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+        inode = UInt64(info.st_ino)
+        device = UInt64(info.st_dev)
+    }
+}
+
+/// A folder (a bucket) whose files are reached only by walking keys segment by segment with
+/// `openat(…, O_NOFOLLOW)` from the folder's own descriptor. No symbolic link below the folder
+/// is ever followed and no `..` exists in a valid key, so a mistake in any caller's validation
+/// still cannot reach a file outside the folder.
+///
+/// The folder itself may be reached through symbolic links (it is named by the manifest's author).
+public final class ConfinedFolder: Sendable {
+    /// The path the folder was opened at.
+    public let path: String
+    private let descriptor: Int32
+
+    /// Opens `path`, which must be an existing folder.
+    public init(path: String) throws(ConfinementError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Self.error(errno, path) }
+        self.path = path
+        self.descriptor = fd
+    }
+
+    deinit { close(descriptor) }
+
+    // MARK: Reading
+
+    /// Reads the regular file a user named by path (links followed: the user chose the path),
+    /// refusing folders, FIFOs and devices without blocking on them, and files over `maxBytes`.
+    public static func readRegularFile(atPath path: String, maxBytes: Int = Int.max) throws(ConfinementError) -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw error(errno, path) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw error(errno, path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .notRegularFile(path) }
+        _ = fcntl(fd, F_SETFL, O_RDONLY)
+        return try readAll(fd, key: path, maxBytes: maxBytes)
+    }
+
+    /// Opens the regular file at `key` for reading; the caller closes the descriptor.
+    public func openForReading(_ key: ObjectKey) throws(ConfinementError) -> Int32 {
+        let (parent, name) = try walkToParent(key, create: false)
+        defer { if parent != descriptor { close(parent) } }
+        let fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw Self.error(errno, key.string) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { let code = errno; close(fd); throw Self.error(code, key.string) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { close(fd); throw .notRegularFile(key.string) }
+        // O_NONBLOCK only kept a FIFO from blocking the open; regular files ignore it but clear it anyway.
+        _ = fcntl(fd, F_SETFL, O_RDONLY)
+        return fd
+    }
+
+    /// Reads the whole file at `key`, refusing files larger than `maxBytes`.
+    public func read(_ key: ObjectKey, maxBytes: Int = Int.max) throws -> Data {
+        let fd = try openForReading(key)
+        defer { close(fd) }
+        return try Self.readAll(fd, key: key.string, maxBytes: maxBytes)
+    }
+
+    /// `stat` of the regular file at `key`, or nil when there is none (or it is not reachable
+    /// without following a link, or is not a regular file).
+    public func status(_ key: ObjectKey) -> FileStatus? {
+        guard let (parent, name) = try? walkToParent(key, create: false) else { return nil }
+        defer { if parent != descriptor { close(parent) } }
+        var info = stat()
+        guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return FileStatus(info)
+    }
+
+    /// What is at `key`, without following links: nil when nothing is there.
+    public func kind(_ key: ObjectKey) -> EntryKind? {
+        guard let (parent, name) = try? walkToParent(key, create: false) else { return nil }
+        defer { if parent != descriptor { close(parent) } }
+        var info = stat()
+        guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return .file
+        case S_IFDIR: return .folder
+        case S_IFLNK: return .symbolicLink
+        default: return .other
+        }
+    }
+
+    public enum EntryKind: Sendable, Hashable { case file, folder, symbolicLink, other }
+
+    // MARK: Writing
+
+    /// Writes `data` at `key` durably and atomically: a temporary file beside the target,
+    /// `fsync`, `rename`, then `fsync` of the folder. Missing folders are created (never through
+    /// a link); the keys of the folders created are returned, outermost first.
+    @discardableResult
+    public func writeAtomically(_ data: Data, to key: ObjectKey, durable: Bool = true) throws -> [String] {
+        let file = try createTemporary(for: key)
+        do {
+            try file.write(data)
+            return try file.commit(durable: durable)
+        } catch {
+            file.discard()
+            throw error
+        }
+    }
+
+    /// A temporary file beside `key` that can be filled piece by piece (a streamed upload)
+    /// and then moved into place with `commit`, or dropped with `discard`.
+    public func createTemporary(for key: ObjectKey) throws(ConfinementError) -> TemporaryFile {
+        var created: [String] = []
+        let (parent, name) = try walkToParent(key, create: true, created: &created)
+        let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: 0 ... .max))\(Self.temporaryMarker)"
+        let fd = openat(parent, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            if parent != descriptor { close(parent) }
+            throw Self.error(code, key.string)
+        }
+        return TemporaryFile(folder: parent, ownsFolder: parent != descriptor, fd: fd, temporaryName: temporaryName,
+                             finalName: name, key: key.string, createdFolders: created)
+    }
+
+    /// The marker every temporary file name ends with: a later run removes those a dead process left.
+    public static let temporaryMarker = ".derive-tmp"
+
+    // MARK: Removing
+
+    /// Removes the regular file at `key` if `shouldRemove` approves its open descriptor (a digest
+    /// check, say). Returns false when the check refused. Never removes folders or links.
+    @discardableResult
+    public func removeFile(_ key: ObjectKey, if shouldRemove: (Int32) throws -> Bool = { _ in true }) throws -> Bool {
+        let (parent, name) = try walkToParent(key, create: false)
+        defer { if parent != descriptor { close(parent) } }
+        let fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw Self.error(errno, key.string) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ConfinementError.notRegularFile(key.string) }
+        guard try shouldRemove(fd) else { return false }
+        // The name must still be the file that was checked.
+        var now = stat()
+        guard fstatat(parent, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev else {
+            return false
+        }
+        guard unlinkat(parent, name, 0) == 0 else { throw Self.error(errno, key.string) }
+        return true
+    }
+
+    /// Removes the folder at `key` only if it is empty (never recursive). Returns whether it went.
+    @discardableResult
+    public func removeEmptyFolder(_ key: ObjectKey) -> Bool {
+        guard let (parent, name) = try? walkToParent(key, create: false) else { return false }
+        defer { if parent != descriptor { close(parent) } }
+        return unlinkat(parent, name, AT_REMOVEDIR) == 0
+    }
+
+    /// Removes temporary files (`*.derive-tmp`) left in the folder at `folderKey` (nil: the top)
+    /// by processes that are no longer running. Returns the names removed.
+    @discardableResult
+    public func removeStaleTemporaries(in folderKey: ObjectKey?) -> [String] {
+        let fd: Int32
+        if let folderKey {
+            guard let (parent, name) = try? walkToParent(folderKey, create: false) else { return [] }
+            fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if parent != descriptor { close(parent) }
+        } else {
+            fd = openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
+        guard fd >= 0, let directory = fdopendir(fd) else { return [] }
+        defer { closedir(directory) }
+        var removed: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasPrefix("."), name.hasSuffix(Self.temporaryMarker), let pid = Self.writerPID(name),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if unlinkat(fd, name, 0) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+
+    /// The process id in `.<name>.<pid>.<random>.derive-tmp`.
+    static func writerPID(_ temporaryName: String) -> pid_t? {
+        let parts = temporaryName.dropLast(temporaryMarker.count).split(separator: ".")
+        guard parts.count >= 3, let pid = pid_t(parts[parts.count - 2]), pid > 0 else { return nil }
+        return pid
+    }
+
+    // MARK: Walking
+
+    /// Opens every folder segment of `key` below the folder with `O_NOFOLLOW` and returns the
+    /// descriptor of the last folder (the caller closes it unless it is the root's) and the last
+    /// segment's name.
+    private func walkToParent(_ key: ObjectKey, create: Bool) throws(ConfinementError) -> (Int32, String) {
+        var ignored: [String] = []
+        return try walkToParent(key, create: create, created: &ignored)
+    }
+
+    private func walkToParent(_ key: ObjectKey, create: Bool, created: inout [String]) throws(ConfinementError) -> (Int32, String) {
+        let segments = key.segments
+        var current = descriptor
+        var walked: [UInt8] = []
+        for segment in segments.dropLast() {
+            let name = String(decoding: segment, as: UTF8.self)
+            if !walked.isEmpty { walked.append(UInt8(ascii: "/")) }
+            walked.append(contentsOf: segment)
+            var next = openat(current, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0, errno == ENOENT, create {
+                if mkdirat(current, name, 0o755) == 0 {
+                    created.append(String(decoding: walked, as: UTF8.self))
+                } else if errno != EEXIST {
+                    let code = errno
+                    if current != descriptor { close(current) }
+                    throw Self.error(code, String(decoding: walked, as: UTF8.self))
+                }
+                next = openat(current, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            guard next >= 0 else {
+                let code = errno
+                let reached = String(decoding: walked, as: UTF8.self)
+                // ELOOP/ENOTDIR: O_NOFOLLOW met a link, or a file stands where a folder should.
+                var info = stat()
+                let isLink = fstatat(current, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+                if current != descriptor { close(current) }
+                if isLink { throw .symbolicLink(reached) }
+                if code == ENOTDIR { throw .notAFolder(key.string) }
+                throw Self.error(code, reached)
+            }
+            if current != descriptor { close(current) }
+            current = next
+        }
+        return (current, String(decoding: segments.last ?? [], as: UTF8.self))
+    }
+
+    static func error(_ code: Int32, _ key: String) -> ConfinementError {
+        switch code {
+        case ENOENT: return .notFound(key)
+        case ELOOP: return .symbolicLink(key)
+        case ENOTDIR: return .notAFolder(key)
+        case EACCES, EPERM: return .permissionDenied(key)
+        case EISDIR: return .notRegularFile(key)
+        default: return .system(key, String(cString: strerror(code)))
+        }
+    }
+
+    static func readAll(_ fd: Int32, key: String, maxBytes: Int) throws(ConfinementError) -> Data {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw error(errno, key) }
+        guard Int(info.st_size) <= maxBytes else { throw .system(key, "the file is \(info.st_size) bytes; the limit is \(maxBytes)") }
+        var data = Data(count: Int(info.st_size))
+        var filled = 0
+        let failure: Int32? = data.withUnsafeMutableBytes { raw -> Int32? in
+            while filled < raw.count {
+                let count = Glibc.read(fd, raw.baseAddress! + filled, raw.count - filled)
+                if count < 0 { if errno == EINTR { continue }; return errno }
+                if count == 0 { break }
+                filled += count
+            }
+            return nil
+        }
+        if let failure { throw error(failure, key) }
+        // A file that shrank while being read is returned as it was read.
+        if filled < data.count { data.removeSubrange(filled...) }
+        return data
+    }
+}
+
+/// A temporary file beside its target, inside a confined folder.
+public final class TemporaryFile: @unchecked Sendable {
+    private let folder: Int32
+    private let ownsFolder: Bool
+    private var fd: Int32
+    private let temporaryName: String
+    private let finalName: String
+    private let key: String
+    /// Folders created to hold the file, outermost first (keys relative to the confined folder).
+    public let createdFolders: [String]
+    private var finished = false
+
+    init(folder: Int32, ownsFolder: Bool, fd: Int32, temporaryName: String, finalName: String, key: String, createdFolders: [String]) {
+        self.folder = folder; self.ownsFolder = ownsFolder; self.fd = fd
+        self.temporaryName = temporaryName; self.finalName = finalName; self.key = key; self.createdFolders = createdFolders
+    }
+
+    deinit {
+        if !finished { discard() }
+        if ownsFolder { close(folder) }
+    }
+
+    /// Appends bytes.
+    public func write(_ data: Data) throws(ConfinementError) {
+        var failure: Int32?
+        data.withUnsafeBytes { raw in
+            var written = 0
+            while written < raw.count {
+                let count = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+                if count < 0 { if errno == EINTR { continue }; failure = errno; return }
+                written += count
+            }
+        }
+        if let failure { throw ConfinedFolder.error(failure, key) }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(ConfinementError) {
+        var written = 0
+        while written < bytes.count {
+            let count = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
+            if count < 0 { if errno == EINTR { continue }; throw ConfinedFolder.error(errno, key) }
+            written += count
+        }
+    }
+
+    /// Moves the file into place (after `fsync` of the file, and of the folder after the rename
+    /// when `durable`). Returns the folders created for it.
+    @discardableResult
+    public func commit(durable: Bool = true) throws(ConfinementError) -> [String] {
+        precondition(!finished, "a temporary file is committed or discarded once")
+        if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+        close(fd)
+        fd = -1
+        // The target must not be a folder or a link: renameat would replace a link, never follow it,
+        // but a folder in the way is the caller's error to report.
+        guard renameat(folder, temporaryName, folder, finalName) == 0 else {
+            let code = errno
+            finished = true
+            unlinkat(folder, temporaryName, 0)
+            throw code == EISDIR || code == ENOTEMPTY ? .notRegularFile(key) : ConfinedFolder.error(code, key)
+        }
+        finished = true
+        if durable { fsync(folder) }
+        return createdFolders
+    }
+
+    /// Removes the temporary file; nothing is moved into place.
+    public func discard() {
+        guard !finished else { return }
+        finished = true
+        if fd >= 0 { close(fd); fd = -1 }
+        unlinkat(folder, temporaryName, 0)
+    }
+}

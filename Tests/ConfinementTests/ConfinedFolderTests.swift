@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import Confinement
+
+/// A fresh folder with a bucket inside it and a secret beside the bucket.
+struct Sandbox {
+    let top: String
+    var bucket: String { top + "/bucket" }
+    var secret: String { top + "/secret.txt" }
+
+    init() throws {
+        top = FileManager.default.temporaryDirectory.appendingPathComponent("derive-confine-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: top + "/bucket/sub", withIntermediateDirectories: true)
+        try Data("secret".utf8).write(to: URL(fileURLWithPath: top + "/secret.txt"))
+        try Data("inside".utf8).write(to: URL(fileURLWithPath: top + "/bucket/sub/a.txt"))
+    }
+
+    func link(_ name: String, to target: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: bucket + "/" + name, withDestinationPath: target)
+    }
+}
+
+@Suite struct ConfinedFolderTests {
+    @Test func readsFilesInside() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        #expect(try folder.read(try ObjectKey("sub/a.txt")) == Data("inside".utf8))
+        #expect(folder.status(try ObjectKey("sub/a.txt"))?.size == 6)
+        #expect(folder.kind(try ObjectKey("sub")) == .folder)
+    }
+
+    @Test func neverFollowsALinkOutOfTheFolder() throws {
+        let box = try Sandbox()
+        try box.link("leak.txt", to: box.secret)
+        try box.link("up", to: box.top)
+        try box.link("inner.txt", to: "sub/a.txt")  // even a link that stays inside is refused
+        let folder = try ConfinedFolder(path: box.bucket)
+        #expect(throws: ConfinementError.symbolicLink("leak.txt")) { try folder.read(try ObjectKey("leak.txt")) }
+        #expect(throws: ConfinementError.symbolicLink("up")) { try folder.read(try ObjectKey("up/secret.txt")) }
+        #expect(throws: ConfinementError.symbolicLink("inner.txt")) { try folder.read(try ObjectKey("inner.txt")) }
+        #expect(folder.status(try ObjectKey("leak.txt")) == nil)
+        #expect(folder.kind(try ObjectKey("leak.txt")) == .symbolicLink)
+    }
+
+    @Test func writesNeverLeaveThroughALinkedFolder() throws {
+        let box = try Sandbox()
+        try box.link("out", to: box.top)
+        let folder = try ConfinedFolder(path: box.bucket)
+        #expect(throws: ConfinementError.symbolicLink("out")) { try folder.writeAtomically(Data("x".utf8), to: try ObjectKey("out/escaped.txt")) }
+        #expect(!FileManager.default.fileExists(atPath: box.top + "/escaped.txt"))
+    }
+
+    @Test func writeReplacesALinkRatherThanWritingThroughIt() throws {
+        let box = try Sandbox()
+        try box.link("target.txt", to: box.secret)
+        let folder = try ConfinedFolder(path: box.bucket)
+        try folder.writeAtomically(Data("new".utf8), to: try ObjectKey("target.txt"))
+        #expect(try String(contentsOfFile: box.secret, encoding: .utf8) == "secret")
+        #expect(folder.kind(try ObjectKey("target.txt")) == .file)
+    }
+
+    @Test func writeCreatesFoldersAndReportsThem() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        let created = try folder.writeAtomically(Data("x".utf8), to: try ObjectKey("n1/n2/f.txt"))
+        #expect(created == ["n1", "n1/n2"])
+        #expect(try folder.read(try ObjectKey("n1/n2/f.txt")) == Data("x".utf8))
+        let again = try folder.writeAtomically(Data("y".utf8), to: try ObjectKey("n1/n2/f.txt"))
+        #expect(again.isEmpty)
+        // No temporary file is left beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: box.bucket + "/n1/n2") == ["f.txt"])
+    }
+
+    @Test func aKeyUnderAFileIsNotAFolder() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        #expect(throws: ConfinementError.notAFolder("sub/a.txt/x")) { try folder.writeAtomically(Data(), to: try ObjectKey("sub/a.txt/x")) }
+        #expect(throws: ConfinementError.notRegularFile("sub")) { try folder.writeAtomically(Data(), to: try ObjectKey("sub")) }
+        #expect(throws: ConfinementError.notRegularFile("sub")) { try folder.read(try ObjectKey("sub")) }
+        #expect(throws: ConfinementError.notFound("nope.txt")) { try folder.read(try ObjectKey("nope.txt")) }
+    }
+
+    @Test func removalChecksTheFileAndNeverRecurses() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        let key = try ObjectKey("sub/a.txt")
+        #expect(try folder.removeFile(key, if: { _ in false }) == false)
+        #expect(folder.status(key) != nil)
+        #expect(!folder.removeEmptyFolder(try ObjectKey("sub")))  // not empty
+        #expect(try folder.removeFile(key))
+        #expect(folder.status(key) == nil)
+        #expect(folder.removeEmptyFolder(try ObjectKey("sub")))
+        try box.link("leak.txt", to: box.secret)
+        #expect(throws: ConfinementError.symbolicLink("leak.txt")) { try folder.removeFile(try ObjectKey("leak.txt")) }
+        #expect(FileManager.default.fileExists(atPath: box.secret))
+    }
+
+    @Test func streamedTemporaryFilesCommitOrVanish() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        let file = try folder.createTemporary(for: try ObjectKey("up.bin"))
+        try file.write(Data("part1".utf8))
+        try file.write(Data("part2".utf8))
+        file.discard()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: box.bucket).sorted() == ["sub"])
+        let second = try folder.createTemporary(for: try ObjectKey("up.bin"))
+        try second.write(Data("whole".utf8))
+        try second.commit()
+        #expect(try folder.read(try ObjectKey("up.bin")) == Data("whole".utf8))
+    }
+
+    @Test func staleTemporariesOfDeadProcessesAreRemoved() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        let dead = ".x.jpg.999999999.7\(ConfinedFolder.temporaryMarker)"
+        let alive = ".y.jpg.\(getpid()).7\(ConfinedFolder.temporaryMarker)"
+        try Data().write(to: URL(fileURLWithPath: box.bucket + "/sub/" + dead))
+        try Data().write(to: URL(fileURLWithPath: box.bucket + "/sub/" + alive))
+        #expect(folder.removeStaleTemporaries(in: try ObjectKey("sub")) == [dead])
+        #expect(FileManager.default.fileExists(atPath: box.bucket + "/sub/" + alive))
+    }
+
+    @Test func aFifoDoesNotBlockAReader() throws {
+        let box = try Sandbox()
+        #expect(mkfifo(box.bucket + "/pipe", 0o644) == 0)
+        let folder = try ConfinedFolder(path: box.bucket)
+        #expect(throws: ConfinementError.notRegularFile("pipe")) { try folder.read(try ObjectKey("pipe")) }
+    }
+}

@@ -1,0 +1,349 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Builder
+import Manifest
+import Planner
+
+/// Ownership: Derive writes over nothing or over bytes it recorded for that path, deletes only
+/// files still holding the recorded bytes in the folder they were written to, removes only
+/// folders it created, and `clean` never recurses.
+@Suite(.serialized) struct OwnershipTests {
+    @Test func cleanWithStateAtTheManifestFolderRemovesOnlyItsOwnFiles() throws {
+        let project = try Project(siteManifest + "state: .\n", files: ["photos/a.jpg": "A", "notes.txt": "mine"])
+        try project.build()
+        #expect(project.exists("site/a.thumb.jpg"))
+        let report = try project.session().clean()
+        #expect(report.removed == 1)
+        #expect(project.read("notes.txt") == "mine")
+        #expect(project.read("photos/a.jpg") == "A")
+        #expect(project.exists("derive.yaml"))
+        #expect(!project.exists("site/a.thumb.jpg") && !project.exists("derive.lock") && !project.exists("state.sqlite"))
+        #expect(project.exists("site"))   // a bucket folder is never removed
+    }
+
+    @Test func cleanWithStateInsideTheSourcesKeepsTheSources() throws {
+        let project = try Project(siteManifest + "state: photos\n", files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
+        try project.build()
+        _ = try project.session().clean()
+        #expect(project.read("photos/a.jpg") == "A" && project.read("photos/b.jpg") == "B")
+        #expect(!project.exists("photos/state.sqlite"))
+    }
+
+    static let pngToJpg = """
+    version: 1
+    buckets:
+      photos:
+        path: photos
+    derivatives:
+      - name: flatten
+        from: photos/*.png
+        process: image/format,jpg
+        to: photos/{name}.jpg
+
+    """
+
+    @Test func anOutputOverAUserFileIsAPlanErrorNamingIt() throws {
+        let project = try Project(Self.pngToJpg, files: ["photos/logo.png": "P", "photos/logo.jpg": "the user's photo"])
+        let outcome = try project.build()
+        #expect(outcome.report == nil)
+        #expect(outcome.plan.errors.map(\.message) == ["photos/logo.jpg exists and was not written by Derive; move it or pass --overwrite"])
+        #expect(project.read("photos/logo.jpg") == "the user's photo")
+        // With the rule gone, nothing of the user's is deleted.
+        try project.write("derive.yaml", "version: 1\nbuckets:\n  photos:\n    path: photos\nderivatives: []\n")
+        try project.build()
+        #expect(project.read("photos/logo.jpg") == "the user's photo")
+    }
+
+    @Test func overwriteReplacesAUserFileWhenAsked() throws {
+        let project = try Project(Self.pngToJpg, files: ["photos/logo.png": "P", "photos/logo.jpg": "the user's photo"])
+        let outcome = try project.build(overwrite: true)
+        #expect(outcome.report?.built == ["photos/logo.jpg"])
+        #expect(project.read("photos/logo.jpg") != "the user's photo")
+    }
+
+    @Test func outputsNeverReplaceTheManifestOrTheState() throws {
+        let yaml = """
+        version: 1
+        buckets:
+          root:
+            path: .
+        derivatives:
+          - name: clobber
+            from: root/src/*.jpg
+            process: image/resize,w_10
+            to: root/{name}.yaml
+
+        """
+        let project = try Project(yaml, files: ["src/derive.jpg": "A"])
+        let outcome = try project.build()
+        #expect(outcome.plan.errors.map(\.message) == ["derive.yaml exists and was not written by Derive; move it or pass --overwrite"])
+        #expect(project.read("derive.yaml") == yaml)
+    }
+
+    @Test func aBucketMoveNeverTouchesTheNewFolderUsersFiles() throws {
+        let project = try Project(siteManifest.replacingOccurrences(of: "path: site", with: "path: outA"),
+                                  files: ["photos/landscape.jpg": "L", "userB/landscape.thumb.jpg": "the user's", "userB/other.txt": "x"])
+        try project.build()
+        #expect(project.exists("outA/landscape.thumb.jpg"))
+        try project.write("derive.yaml", siteManifest.replacingOccurrences(of: "path: site", with: "path: userB"))
+        let outcome = try project.build()
+        #expect(outcome.plan.errors.map(\.message) == ["userB/landscape.thumb.jpg exists and was not written by Derive; move it or pass --overwrite"])
+        #expect(project.read("userB/landscape.thumb.jpg") == "the user's" && project.read("userB/other.txt") == "x")
+    }
+
+    @Test func aBucketMoveDeletesTheOldFilesInTheRecordedFolderOnly() throws {
+        let project = try Project(siteManifest.replacingOccurrences(of: "path: site", with: "path: outA"),
+                                  files: ["photos/trip/a.jpg": "A"])
+        try project.build()
+        #expect(project.exists("outA/trip/a.thumb.jpg"))
+        try project.write("derive.yaml", siteManifest.replacingOccurrences(of: "path: site", with: "path: outB"))
+        let outcome = try project.build()
+        #expect(outcome.report?.built == ["site/trip/a.thumb.jpg"])
+        #expect(project.exists("outB/trip/a.thumb.jpg"))
+        #expect(!project.exists("outA/trip"))   // created by Derive, now empty
+        #expect(project.exists("outA"))          // the old bucket folder itself stays
+        #expect(try project.check().problems == [])
+    }
+
+    @Test func aModifiedOrphanIsLeftAndReported() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
+        try project.build()
+        try project.write("site/a.thumb.jpg", "edited by the user")
+        try project.write("derive.yaml", siteManifest.replacingOccurrences(of: "from: photos/**/*.jpg", with: "from: photos/**/*.png"))
+        let report = try #require(try project.build().report)
+        #expect(report.left.map(\.message) == ["site/a.thumb.jpg was changed since Derive wrote it; left in place"])
+        #expect(project.read("site/a.thumb.jpg") == "edited by the user")
+    }
+
+    @Test func deletionRemovesOnlyFoldersDerivesCreated() throws {
+        let project = try Project(siteManifest, files: ["photos/trip/a.jpg": "A", "photos/day/b.jpg": "B", "site/day/readme.txt": "mine"])
+        try project.build()
+        try project.write("derive.yaml", siteManifest.replacingOccurrences(of: "from: photos/**/*.jpg", with: "from: photos/**/*.png"))
+        let report = try #require(try project.build().report)
+        #expect(report.deleted.sorted() == ["site/day/b.thumb.jpg", "site/trip/a.thumb.jpg"])
+        #expect(!project.exists("site/trip"))
+        #expect(project.read("site/day/readme.txt") == "mine")
+        #expect(project.exists("site"))
+    }
+
+    @Test func removingABucketAndItsRuleDeletesItsOutputs() throws {
+        let yaml = siteManifest + """
+          - name: extra
+            from: photos/*.jpg
+            process: image/resize,w_50
+            to: more/{name}.jpg
+
+        """
+        let project = try Project(yaml.replacingOccurrences(of: "  site:\n    path: site\n", with: "  site:\n    path: site\n  more:\n    path: more\n"),
+                                  files: ["photos/a.jpg": "A"])
+        try project.build()
+        #expect(project.exists("more/a.jpg"))
+        try project.write("derive.yaml", siteManifest)
+        let report = try #require(try project.build().report)
+        #expect(report.deleted == ["more/a.jpg"])
+        #expect(!project.exists("more/a.jpg"))
+    }
+}
+
+/// The lock: any key round-trips; a build always reconciles it; check never trusts a stale one.
+@Suite(.serialized) struct LockTests {
+    static let oddNames = ["IMG 0001.jpg", "tab\there.jpg", "new\nline.jpg", "quote\"d.jpg", "100%.jpg", "naïve.jpg", "cafe\u{301}.jpg"]
+
+    @Test func anyKeyRoundTripsThroughTheLockTheIndexAdoptionAndCheck() throws {
+        var files: [String: String] = [:]
+        for (index, name) in Self.oddNames.enumerated() { files["photos/" + name] = "S\(index)" }
+        let project = try Project(siteManifest + "index: site/index.json\n", files: files)
+        let first = try #require(try project.build().report)
+        #expect(first.built.count == Self.oddNames.count && first.failed.isEmpty, "\(first.failed)")
+        #expect(try project.check().problems == [])
+        let lockText = try #require(project.read("derive.lock"))
+        let lock = try #require(LockFile.parse(lockText))
+        #expect(lock.entries.count == Self.oddNames.count)
+        #expect(lock.entries["site/new\nline.thumb.jpg"] != nil)
+        let index = try #require(project.read("site/index.json"))
+        #expect(index.contains(#""photos/new\nline.jpg""#))
+        // A fresh clone: no state; the lock vouches for every output.
+        try project.remove(".derive")
+        let adopted = try #require(try project.build().report)
+        #expect(adopted.built.isEmpty && adopted.adopted.count == Self.oddNames.count)
+        #expect(try project.check().problems == [])
+        #expect(project.read("site/index.json") == index)
+    }
+
+    @Test func aTruncatedLockIsRepairedByTheNextBuild() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
+        try project.build()
+        let good = try #require(project.read("derive.lock"))
+        try project.write("derive.lock", String(good.prefix(good.count / 2)))
+        #expect(try project.check().problems.contains { $0.contains("derive.lock is not a valid lock") })
+        try project.build()
+        #expect(project.read("derive.lock") == good)
+    }
+
+    @Test func checkDoesNotTrustTheWitnessForAnEditedLock() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
+        try project.build()
+        project.settle()
+        try project.build()   // a no-op that leaves a witness
+        #expect(try project.session().unchanged() == 1)
+        let good = try #require(project.read("derive.lock"))
+        let attributes = try FileManager.default.attributesOfItem(atPath: project.path("derive.lock"))
+        try project.write("derive.lock", good.replacingOccurrences(of: "\"width\":10", with: "\"width\":99"))
+        try FileManager.default.setAttributes([.modificationDate: attributes[.modificationDate]!], ofItemAtPath: project.path("derive.lock"))
+        project.settle()
+        #expect(try project.session().unchanged() == nil)
+        #expect(try project.check().problems != [])
+        try project.build()
+        #expect(project.read("derive.lock") == good)
+    }
+
+    @Test func lockTextEscapesAndParsesBack() throws {
+        let entry = LockFile.Entry(path: "b/\u{1}\"\\\n\t%é", actionKey: "k", digest: "d", width: 1, height: 2, bytes: 3, format: "json")
+        let text = LockFile(entries: [entry]).text
+        #expect(text.split(separator: "\n").count == 2)
+        #expect(LockFile.parse(text)?.entries[entry.path] == entry)
+        #expect(LockFile.parse(String(text.dropLast(5))) == nil)
+        #expect(LockFile.parse("site/a.jpg k d 1x1 3\n") == nil)
+    }
+}
+
+/// No missed staleness: ctime in the stat key, a witness from before the plan.
+@Suite(.serialized) struct StalenessTests {
+    @Test func anEditKeepingSizeMtimeAndInodeIsSeenThroughCtime() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "AAAA"])
+        try project.build()
+        project.settle()
+        try project.build()   // the source's digest is now trusted by stat
+        let path = project.path("photos/a.jpg")
+        let before = try FileManager.default.attributesOfItem(atPath: path)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.write(Data("BBBB".utf8))
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: before[.modificationDate]!], ofItemAtPath: path)
+        let after = try FileManager.default.attributesOfItem(atPath: path)
+        #expect(after[.systemFileNumber] as? Int == before[.systemFileNumber] as? Int)
+        project.settle()
+        let plan = try project.plan()
+        #expect(plan.items.first?.reasons == ["source changed"])
+    }
+
+    @Test func anIncludeEditedWhileBuildingIsNotHiddenByTheWitness() throws {
+        let yaml = siteManifest.replacingOccurrences(of: "styles:\n  thumb: image/resize,w_200\n", with: "include: [styles.yaml]\n")
+        let project = try Project(yaml, files: ["styles.yaml": "version: 1\nstyles:\n  thumb: image/resize,w_200\n", "photos/a.jpg": "A"])
+        project.renderer.duringRender = { try? project.write("styles.yaml", "version: 1\nstyles:\n  thumb: image/resize,w_300\n") }
+        let outcome = try project.build()
+        #expect(outcome.report?.built == ["site/a.thumb.jpg"])
+        project.settle()
+        #expect(try project.session().unchanged() == nil)
+        #expect(try project.check().problems.contains { $0.contains("resize,w_200 → resize,w_300") })
+    }
+}
+
+/// One bad input fails only what needs it; symlinks never lead out of a bucket.
+@Suite(.serialized) struct BadInputTests {
+    @Test func anUnreadableSourceFailsOnlyItsOwnOutputs() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B", "secret.txt": "outside"])
+        try project.build()
+        try project.write("photos/a.jpg", "A2")
+        // A source that cannot be read: a link out of the bucket (and mode 000 when not root).
+        try project.remove("photos/b.jpg")
+        try FileManager.default.createSymbolicLink(atPath: project.path("photos/b.jpg"), withDestinationPath: project.path("secret.txt"))
+        let report = try #require(try project.build().report)
+        #expect(report.built == ["site/a.thumb.jpg"])
+        #expect(report.failed.map(\.output) == ["photos/b.jpg"])
+        #expect(report.failed.first?.message.contains("symbolic link") == true, "\(report.failed)")
+        #expect(report.deleted.isEmpty)
+        #expect(project.exists("site/b.thumb.jpg"))   // kept: the source may come back
+        if getuid() != 0 {
+            try project.remove("photos/b.jpg")
+            try project.write("photos/b.jpg", "B")
+            chmod(project.path("photos/b.jpg"), 0)
+            let second = try #require(try project.build().report)
+            #expect(second.failed.map(\.output) == ["photos/b.jpg"])
+            #expect(second.failed.first?.message.contains("permission denied") == true, "\(second.failed)")
+        }
+    }
+
+    @Test func anOutputFolderLinkedOutOfTheBucketIsNotWrittenThrough() throws {
+        let project = try Project(siteManifest, files: ["photos/trip/a.jpg": "A"])
+        try FileManager.default.createDirectory(atPath: project.path("elsewhere"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: project.path("site"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: project.path("site/trip"), withDestinationPath: project.path("elsewhere"))
+        let outcome = try project.build()
+        let problems = outcome.plan.errors.map(\.message) + (outcome.report?.failed.map(\.message) ?? [])
+        #expect(!problems.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: project.path("elsewhere")) == [])
+    }
+}
+
+/// Recovery, the index, ACL-only changes, temporary files.
+@Suite(.serialized) struct StateAndIndexTests {
+    @Test func aCorruptStateIsMovedAsideAndRebuiltFromTheLock() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
+        try project.build()
+        try project.write(".derive/state.sqlite", String(repeating: "garbage ", count: 512))
+        let session = try project.session()
+        let report = try #require(try session.build(options: BuildOptions(jobs: 1, quiet: true)) { project.renderer }.report)
+        #expect(session.movedAside?.contains("state.sqlite.corrupt-") == true)
+        #expect(report.built.isEmpty && report.adopted.count == 2)
+        #expect(try project.check().problems == [])
+    }
+
+    @Test func theIndexIsRegeneratedMovedAndKeepsRuleNamesAndFormats() throws {
+        let project = try Project(siteManifest + "index: site/index.json\n", files: ["photos/a.jpg": "A"])
+        try project.build()
+        let first = try #require(project.read("site/index.json"))
+        try project.remove("site/index.json")
+        try project.build()
+        #expect(project.read("site/index.json") == first)
+        #expect(try project.check().problems == [])
+        // The index moves: the old one goes.
+        try project.write("derive.yaml", siteManifest + "index: site/derive-index.json\n")
+        try project.build()
+        #expect(!project.exists("site/index.json") && project.read("site/derive-index.json") == first)
+        // A renamed rule shows in the index, without rendering.
+        let renders = project.renderer.count
+        try project.write("derive.yaml", siteManifest.replacingOccurrences(of: "name: gallery", with: "name: pictures") + "index: site/derive-index.json\n")
+        let report = try #require(try project.build().report)
+        #expect(report.updated == ["site/a.thumb.jpg"] && project.renderer.count == renders)
+        #expect(project.read("site/derive-index.json")?.contains(#""rule": "pictures""#) == true)
+        // Adoption keeps the recorded format.
+        let index = try #require(project.read("site/derive-index.json"))
+        try project.remove(".derive")
+        try project.build()
+        #expect(project.read("site/derive-index.json") == index)
+    }
+
+    @Test func anIndexPathHoldingAUserFileIsNotReplaced() throws {
+        let project = try Project(siteManifest + "index: site/index.json\n", files: ["photos/a.jpg": "A", "site/index.json": "{\"mine\": true}"])
+        let report = try #require(try project.build().report)
+        #expect(report.failed.contains { $0.message.contains("site/index.json exists and was not written by Derive") })
+        #expect(project.read("site/index.json") == "{\"mine\": true}")
+    }
+
+    @Test func anACLOnlyChangeUpdatesTheRecordAndRendersNothing() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
+        try project.build()
+        let renders = project.renderer.count
+        try project.write("derive.yaml", siteManifest.replacingOccurrences(of: "to: site/{dir}/{name}.{style}.{ext}", with: "to: site/{dir}/{name}.{style}.{ext}\n    acl: public-read"))
+        let outcome = try project.build()
+        #expect(outcome.plan.items.map(\.kind) == [.update])
+        #expect(outcome.report?.updated == ["site/a.thumb.jpg"])
+        #expect(project.renderer.count == renders)
+        #expect(try project.session().store().recordedACL(bucket: "site", key: "a.thumb.jpg") == "public-read")
+        #expect(try project.check().problems == [])
+    }
+
+    @Test func staleTemporariesOfDeadProcessesAreRemoved() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
+        try project.build()
+        // A pid far above any running process (pid_max is at most 2^22).
+        try project.write("site/.a.thumb.jpg.4194301.77.derive-tmp", "half")
+        try project.write("photos/a.jpg", "A2")
+        try project.build()
+        #expect(!project.exists("site/.a.thumb.jpg.4194301.77.derive-tmp"))
+    }
+}
