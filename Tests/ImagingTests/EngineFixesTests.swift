@@ -91,3 +91,29 @@ struct EngineFixesTests {
         #expect(padded.width == 400 && padded.height == 50)
     }
 }
+
+/// Point 10: a symbolic link inside the bucket folder is never followed (out of it or at all).
+struct WatermarkConfinementTests {
+    @Test func symlinksInsideTheBucketAreNotFollowed() throws {
+        let outside = try ExternalTool.temporaryFolder()
+        let bucket = try ExternalTool.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: outside); try? FileManager.default.removeItem(at: bucket) }
+        let mark = try Fixtures.solid(8, 8, [255, 0, 0])
+        try mark.write(to: outside.appendingPathComponent("secret.png"))
+        try mark.write(to: bucket.appendingPathComponent("red.png"))
+        try FileManager.default.createSymbolicLink(at: bucket.appendingPathComponent("link.png"),
+                                                   withDestinationURL: outside.appendingPathComponent("secret.png"))
+        try FileManager.default.createSymbolicLink(at: bucket.appendingPathComponent("escape"), withDestinationURL: outside)
+        let resolver = FolderResolver(root: bucket.path)
+        let white = try Fixtures.solid(40, 40, [255, 255, 255])
+        func render(_ key: String) throws -> RenderOutput {
+            try Engine().render(white, try Pipeline.parse("image/watermark,image_" + Base64URL.encode(key)), resolver: resolver)
+        }
+        #expect(try render("red.png").width == 40)
+        for key in ["link.png", "escape/secret.png"] {
+            #expect(throws: ProcessError.self, "\(key)") { try render(key) }
+            #expect((try? render(key)) == nil)
+        }
+        #expect { try resolver.object("link.png") } throws: { ($0 as? ProcessError)?.message.contains("symbolic link") == true }
+    }
+}
