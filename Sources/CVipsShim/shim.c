@@ -6,6 +6,9 @@
 
 int dv_init(const char *argv0) {
     if (VIPS_INIT(argv0)) return -1;
+    // Leak checking (Tests/leak-check): with VIPS_LEAK set, libvips lists the objects still
+    // alive when it shuts down, so shut it down at exit.
+    if (getenv("VIPS_LEAK")) atexit(vips_shutdown);
     // A cached operation keyed by file name returns the old pixels for a rewritten file.
     vips_cache_set_max(0);
     vips_cache_set_max_mem(0);
@@ -468,7 +471,8 @@ typedef const char *(*dv_string_fn)(void);
 typedef int (*dv_int_fn)(void);
 
 static void dv_append(GString *text, const char *name, const char *version) {
-    if (version && *version) g_string_append_printf(text, "%s=%s\n", name, version);
+    // First line only (libtiff's version string goes on with its copyright).
+    if (version && *version) g_string_append_printf(text, "%s=%.*s\n", name, (int) strcspn(version, "\n"), version);
 }
 
 // "1.2.3" from a packed 0xMMmmpp integer.

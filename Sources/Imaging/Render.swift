@@ -161,6 +161,12 @@ struct Render {
         if !output.hasAlpha, image.hasAlpha {
             image = try Alpha.flatten(image)
         }
+        if [.webp, .heic, .avif, .gif, .bmp].contains(output) {
+            // These savers take the whole image in memory anyway; decoding it first keeps a corrupt
+            // source's failure out of them (libvips 8.14's WebP saver leaks its objects when its
+            // input fails, Tests/leak-check).
+            image = try Render.materialize(image)
+        }
         let sourceQuality = format == .jpeg && output == .jpg ? JPEGQuality.estimate(source) : nil
         let encoderQuality = quality?.encoderQuality(sourceQuality: sourceQuality) ?? Encoder.defaultQuality
         let bytes = try Encoder.encode(image, as: output, quality: encoderQuality, interlace: interlace)

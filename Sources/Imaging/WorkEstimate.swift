@@ -135,8 +135,8 @@ struct WorkEstimate: Equatable {
         if let output {
             estimate.work += n * pixels * encodeWeight(output)
             if animated { estimate.memory += n * pixels * 4 }
-            // These encoders take the whole image in memory.
-            if [.webp, .heic, .avif, .gif, .bmp].contains(output) { estimate.memory += n * pixels * 4 }
+            // These encoders take the whole image in memory, after Derive decoded it into memory.
+            if [.webp, .heic, .avif, .gif, .bmp].contains(output) { estimate.memory += n * pixels * 4 * 2 }
         }
         return estimate
     }
