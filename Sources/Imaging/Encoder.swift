@@ -30,6 +30,42 @@ enum Encoder {
                                action: Format.name)
         }
         defer { dv_free(buffer) }
-        return Data(bytes: buffer, count: length)
+        let bytes = Data(bytes: buffer, count: length)
+        // libvips 8.14's WebP saver writes an EXIF chunk (orientation, resolution) even when
+        // told to strip: outputs carry no metadata, so it is cut out of the container.
+        return format == .webp ? WebPContainer.withoutMetadata(bytes) : bytes
+    }
+}
+
+/// The RIFF container of WebP files, just enough to drop metadata chunks.
+enum WebPContainer {
+    /// `data` without its EXIF and XMP chunks (and their VP8X flags); unchanged if not a WebP.
+    static func withoutMetadata(_ data: Data) -> Data {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 20, bytes[0..<4] == [0x52, 0x49, 0x46, 0x46][...], bytes[8..<12] == [0x57, 0x45, 0x42, 0x50][...] else {
+            return data
+        }
+        var kept: [UInt8] = []
+        var offset = 12
+        var dropped = false
+        while offset + 8 <= bytes.count {
+            let fourCC = String(decoding: bytes[offset..<offset + 4], as: UTF8.self)
+            let size = Int(bytes[offset + 4]) | Int(bytes[offset + 5]) << 8 | Int(bytes[offset + 6]) << 16 | Int(bytes[offset + 7]) << 24
+            let end = min(bytes.count, offset + 8 + size + (size & 1))
+            if fourCC == "EXIF" || fourCC == "XMP " {
+                dropped = true
+            } else {
+                var chunk = Array(bytes[offset..<end])
+                // VP8X flags: 0x08 EXIF, 0x04 XMP.
+                if fourCC == "VP8X", chunk.count > 8 { chunk[8] &= ~UInt8(0x0C) }
+                kept += chunk
+            }
+            offset = end
+        }
+        guard dropped else { return data }
+        let riffSize = UInt32(kept.count + 4)
+        let header: [UInt8] = [0x52, 0x49, 0x46, 0x46, UInt8(riffSize & 0xFF), UInt8((riffSize >> 8) & 0xFF),
+                               UInt8((riffSize >> 16) & 0xFF), UInt8(riffSize >> 24), 0x57, 0x45, 0x42, 0x50]
+        return Data(header + kept)
     }
 }

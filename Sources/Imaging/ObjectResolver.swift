@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import ProcessLanguage
 
@@ -6,21 +7,37 @@ public protocol ObjectResolver: Sendable {
     func object(_ key: String) throws -> Data
 }
 
-/// Objects are files below a folder (`derive process --bucket-root DIR`, a manifest's bucket).
+/// Objects are files below a folder (`derive process --bucket-root DIR`, a manifest's bucket),
+/// reached by `Confinement`: the key is validated as bytes and every segment is opened with
+/// openat/O_NOFOLLOW from the folder's descriptor, so a symbolic link inside the folder is never
+/// followed out of it (or anywhere).
 public struct FolderResolver: ObjectResolver {
     public let root: String
+    /// Largest object read, in bytes (the source limit's default).
+    public var maxBytes: Int
 
-    public init(root: String) { self.root = root }
+    public init(root: String, maxBytes: Int = Limits.oss.maxBytes) {
+        self.root = root
+        self.maxBytes = maxBytes
+    }
 
     public func object(_ key: String) throws -> Data {
-        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard !key.isEmpty, !key.hasPrefix("/"), !key.contains("\0"), !parts.contains(where: { $0 == ".." || $0 == "." }) else {
-            throw ProcessError(.watermarkError, "watermark: the object key '\(key)' is not a key inside the bucket", action: Watermark.name, parameter: "image")
+        func failure(_ ec: String?, _ message: String) -> ProcessError {
+            ProcessError(.watermarkError, ec: ec, "watermark: " + message, action: Watermark.name, parameter: "image")
         }
-        guard let data = FileManager.default.contents(atPath: root + "/" + key) else {
-            throw ProcessError(.watermarkError, ec: "0040-00000024", "watermark: the object '\(key)' does not exist in the bucket", action: Watermark.name, parameter: "image")
+        let objectKey: ObjectKey
+        do { objectKey = try ObjectKey(key) } catch {
+            throw failure(nil, "the object key '\(key)' is not a key inside the bucket (\(error))")
         }
-        return data
+        do {
+            return try ConfinedFolder(path: root).read(objectKey, maxBytes: maxBytes)
+        } catch ConfinementError.notFound {
+            throw failure("0040-00000024", "the object '\(key)' does not exist in the bucket")
+        } catch let error as ConfinementError {
+            throw failure(nil, "the object cannot be read: \(error)")
+        } catch {
+            throw failure(nil, "the object '\(key)' cannot be read: \(error)")
+        }
     }
 }
 

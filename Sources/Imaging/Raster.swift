@@ -33,22 +33,32 @@ public struct Raster: Sendable, Hashable {
 
     public var frameHeight: Int { height / max(1, frames) }
 
-    /// Decodes an encoded image as stored (no orientation applied), all frames when `allFrames`.
-    public static func decode(_ data: Data, allFrames: Bool = false) throws -> Raster {
+    /// Decodes an encoded image as stored (no orientation applied), all frames when `allFrames`,
+    /// converted to sRGB by its profile unless `colourManaged` is false (then: the stored values).
+    public static func decode(_ data: Data, allFrames: Bool = false, colourManaged: Bool = true) throws -> Raster {
         try Vips.start()
         return try data.withUnsafeBytes { raw in
             let image = try VImage.make("decoding") { dv_load(raw.baseAddress, raw.count, allFrames ? 1 : 0, Render.failOn, $0) }
-            let srgb = try Colour.toSRGB(image)
+            let srgb = colourManaged ? try Colour.toSRGB(image) : try image.apply("casting") { dv_cast_uchar($0, $1) }
             let frames = allFrames ? srgb.height / (image.int("page-height") ?? srgb.height) : 1
             return Raster(width: srgb.width, height: srgb.height, bands: srgb.bands, pixels: try srgb.bytes(), frames: frames)
         }
     }
 
-    /// Encodes the raster (1–4 bands) in `format` at `quality`.
+    /// Encodes the raster (1–4 bands) in `format` at `quality`; with `frames` > 1, as an animation.
     public func encoded(as format: Format.Kind, quality: Int = 90) throws -> Data {
         try Vips.start()
         var image = try VImage.fromBytes(pixels, width: width, height: height, bands: bands)
         image = try image.apply("tagging as sRGB") { dv_copy_srgb($0, $1) }
+        if frames > 1 {
+            // Frames stacked vertically: an animation for GIF and WebP.
+            vips_image_set_int(image.pointer, "page-height", Int32(frameHeight))
+            vips_image_set_int(image.pointer, "n-pages", Int32(frames))
+            var delays = [Int32](repeating: 40, count: frames)
+            delays.withUnsafeMutableBufferPointer {
+                vips_image_set_array_int(image.pointer, "delay", $0.baseAddress, Int32(frames))
+            }
+        }
         return try Encoder.encode(image, as: format, quality: quality, interlace: false)
     }
 }
