@@ -87,8 +87,9 @@ public struct DeriveHTTPServer: Sendable {
             services: [.init(service: app),
                        .init(service: ShutdownWatchdog { stopping.withLockedValue { $0 = true } }, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // In-flight answers get one second; a render still inside libvips is cut off by the watchdog
+        // (no cancellation timeout: ServiceLifecycle's would crash the process with a backtrace).
         configuration.maximumGracefulShutdownDuration = .seconds(1)
-        configuration.maximumCancellationDuration = .milliseconds(400)
         try await ServiceGroup(configuration: configuration).run()
     }
 
@@ -127,7 +128,7 @@ public struct DeriveHTTPServer: Sendable {
 }
 
 /// On SIGTERM/SIGINT: queued renders are dropped, and whatever still runs (a render inside
-/// libvips cannot be interrupted) is cut off by exiting 1.8 s later.
+/// libvips cannot be interrupted) is cut off by exiting 1.5 s later.
 struct ShutdownWatchdog: Service {
     let onShutdown: @Sendable () -> Void
 
@@ -135,7 +136,7 @@ struct ShutdownWatchdog: Service {
         try? await gracefulShutdown()
         onShutdown()
         Thread.detachNewThread {
-            usleep(1_800_000)
+            usleep(1_500_000)
             _exit(0)
         }
     }
