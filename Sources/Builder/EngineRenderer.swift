@@ -9,7 +9,8 @@ public struct EngineRenderer: DerivativeRenderer {
 
     public init(limits: ManifestLimits) {
         engine = Engine(limits: Limits(maxBytes: limits.bytes, maxSide: limits.side, maxPixels: limits.pixels,
-                                       maxOutputSide: limits.outputSide))
+                                       maxOutputSide: limits.outputSide, renderSeconds: limits.renderSeconds.map(Double.init),
+                                       maxWork: limits.work, maxMemory: limits.memory))
     }
 
     public func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered {

@@ -1,6 +1,8 @@
+#define _GNU_SOURCE
 #include "CVipsShim.h"
 #include <vips/vector.h>
 #include <fontconfig/fontconfig.h>
+#include <string.h>
 
 int dv_init(const char *argv0) {
     if (VIPS_INIT(argv0)) return -1;
@@ -63,33 +65,53 @@ int dv_load_shrunk(const void *buf, size_t len, int jpeg_shrink, double webp_sca
 }
 
 int dv_copy(VipsImage *in, VipsImage **out) { return vips_copy(in, out, NULL); }
+
+void dv_strip_metadata(VipsImage *image) {
+    char **fields = vips_image_get_fields(image);
+    for (int i = 0; fields[i]; i++) {
+        const char *name = fields[i];
+        if (g_str_has_prefix(name, "exif-") || g_str_has_prefix(name, "xmp-") || g_str_has_prefix(name, "iptc-")
+            || strcmp(name, VIPS_META_EXIF_NAME) == 0 || strcmp(name, VIPS_META_XMP_NAME) == 0
+            || strcmp(name, VIPS_META_IPTC_NAME) == 0 || strcmp(name, VIPS_META_ICC_NAME) == 0
+            || strcmp(name, VIPS_META_PHOTOSHOP_NAME) == 0 || strcmp(name, "orientation") == 0
+            || strcmp(name, "gif-comment") == 0 || g_str_has_prefix(name, "png-comment-")
+            || strcmp(name, "heif-primary") == 0)
+            vips_image_remove(image, name);
+    }
+    g_strfreev(fields);
+}
 int dv_copy_srgb(VipsImage *in, VipsImage **out) {
     VipsInterpretation type = in->Bands >= 3 ? VIPS_INTERPRETATION_sRGB : VIPS_INTERPRETATION_B_W;
     return vips_copy(in, out, "interpretation", type, NULL);
 }
 int dv_autorot(VipsImage *in, VipsImage **out) { return vips_autorot(in, out, NULL); }
 
-// Bring any decoded image to 8-bit sRGB (keeping alpha): embedded ICC profiles are applied,
-// CMYK without a profile uses libvips' built-in CMYK profile, 16-bit and grey are converted.
+// Bring any decoded image to 8-bit sRGB (keeping alpha). A source with an embedded profile (or
+// CMYK, which falls back to libvips' built-in CMYK profile) goes through a real ICC transform to
+// the sRGB profile, relative colorimetric, as `vips icc_transform ... srgb --embedded` does: an
+// sRGB-tagged source keeps its values and greys stay grey. 16-bit and profile-less grey or RGB
+// are converted by vips_colourspace.
 int dv_to_srgb(VipsImage *in, VipsImage **out) {
     VipsImage *current = in;
     g_object_ref(current);
     VipsImage *next = NULL;
     gboolean has_profile = vips_image_get_typeof(current, VIPS_META_ICC_NAME) != 0;
-    if (current->Type == VIPS_INTERPRETATION_CMYK || has_profile) {
-        // Import to the profile connection space; vips_colourspace then goes to sRGB, the same
-        // route vips_thumbnail takes, so shrink-on-load and full decodes agree.
-        int failed;
-        if (current->Type == VIPS_INTERPRETATION_CMYK)
-            failed = vips_icc_import(current, &next, "embedded", has_profile, "input_profile", "cmyk",
-                                     "intent", VIPS_INTENT_RELATIVE, NULL);
-        else
-            failed = vips_icc_import(current, &next, "embedded", TRUE, "intent", VIPS_INTENT_RELATIVE, NULL);
+    gboolean cmyk = current->Type == VIPS_INTERPRETATION_CMYK;
+    if (cmyk || has_profile) {
+        int failed = vips_icc_transform(current, &next, "srgb", "embedded", has_profile,
+                                        "input_profile", cmyk ? "cmyk" : "srgb",
+                                        "intent", VIPS_INTENT_RELATIVE, "depth", 8, NULL);
         if (failed) {
-            // A broken or mismatched profile: fall back to treating the pixels as sRGB.
+            // A broken or mismatched profile: fall back to treating the pixels as they are.
             vips_error_clear();
             next = NULL;
         } else {
+            g_object_unref(current);
+            current = next;
+            if (vips_copy(current, &next, "interpretation", VIPS_INTERPRETATION_sRGB, NULL)) {
+                g_object_unref(current);
+                return -1;
+            }
             g_object_unref(current);
             current = next;
         }
@@ -110,10 +132,11 @@ int dv_to_srgb(VipsImage *in, VipsImage **out) {
             current = next;
         }
     }
-    // Drop the profile: the pixels are sRGB now and outputs carry no metadata.
+    // Drop every metadata item: the pixels are sRGB now and outputs carry no metadata
+    // (no EXIF, XMP, IPTC, GPS or profile reaches a saver).
     if (vips_copy(current, &next, NULL)) { g_object_unref(current); return -1; }
     g_object_unref(current);
-    vips_image_remove(next, VIPS_META_ICC_NAME);
+    dv_strip_metadata(next);
     *out = next;
     return 0;
 }
@@ -305,4 +328,279 @@ int dv_save_heif(VipsImage *in, void **buf, size_t *len, int quality, int av1) {
 
 int dv_save_bmp(VipsImage *in, void **buf, size_t *len) {
     return vips_magicksave_buffer(in, buf, len, "format", "bmp", "strip", TRUE, NULL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming loads.
+
+int dv_load_stream(const void *buf, size_t len, int page, int n, int jpeg_shrink, double webp_scale,
+                   int fail_on, VipsImage **out) {
+    const char *loader = vips_foreign_find_load_buffer(buf, len);
+    if (!loader) return -1;
+    // Options a loader does not have are errors in libvips, so each is given only where it exists.
+    gboolean paged = strstr(loader, "gif") || strstr(loader, "Webp") || strstr(loader, "Tiff")
+        || strstr(loader, "Heif");
+    if (strstr(loader, "Jpeg"))
+        *out = vips_image_new_from_buffer(buf, len, "", "shrink", jpeg_shrink > 1 ? jpeg_shrink : 1,
+                                          "fail_on", fail_on, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    else if (strstr(loader, "Webp"))
+        *out = vips_image_new_from_buffer(buf, len, "", "page", page, "n", n,
+                                          "scale", webp_scale > 0 ? webp_scale : 1.0,
+                                          "fail_on", fail_on, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    else if (paged)
+        *out = vips_image_new_from_buffer(buf, len, "", "page", page, "n", n,
+                                          "fail_on", fail_on, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    else
+        *out = vips_image_new_from_buffer(buf, len, "", "fail_on", fail_on,
+                                          "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    return *out ? 0 : -1;
+}
+
+int dv_copy_memory(VipsImage *in, VipsImage **out) {
+    *out = vips_image_copy_memory(in);
+    return *out ? 0 : -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deadlines and cancellation.
+
+struct DvWatch {
+    gint refs;
+    gint cancelled;
+    gint64 deadline;        // g_get_monotonic_time() microseconds; 0 = none
+    GMutex lock;
+    GPtrArray *images;      // watched images, not owned (removed when finalised)
+};
+
+static _Thread_local DvWatch *dv_current_watch = NULL;
+
+DvWatch *dv_watch_new(double seconds) {
+    DvWatch *watch = g_new0(DvWatch, 1);
+    watch->refs = 1;
+    if (seconds > 0) watch->deadline = g_get_monotonic_time() + (gint64) (seconds * 1e6);
+    g_mutex_init(&watch->lock);
+    watch->images = g_ptr_array_new();
+    return watch;
+}
+
+void dv_watch_unref(DvWatch *watch) {
+    if (!watch || !g_atomic_int_dec_and_test(&watch->refs)) return;
+    g_ptr_array_free(watch->images, TRUE);
+    g_mutex_clear(&watch->lock);
+    g_free(watch);
+}
+
+int dv_watch_state(DvWatch *watch) {
+    if (g_atomic_int_get(&watch->cancelled)) return 2;
+    if (watch->deadline && g_get_monotonic_time() >= watch->deadline) return 1;
+    return 0;
+}
+
+// Kills every image still alive: whichever of them libvips evaluates next stops with an error.
+static void dv_watch_kill_all(DvWatch *watch) {
+    g_mutex_lock(&watch->lock);
+    for (guint i = 0; i < watch->images->len; i++)
+        vips_image_set_kill((VipsImage *) g_ptr_array_index(watch->images, i), TRUE);
+    g_mutex_unlock(&watch->lock);
+}
+
+void dv_watch_cancel(DvWatch *watch) {
+    g_atomic_int_set(&watch->cancelled, 1);
+    dv_watch_kill_all(watch);
+}
+
+void dv_watch_set_current(DvWatch *watch) { dv_current_watch = watch; }
+int dv_watch_current_state(void) { return dv_current_watch ? dv_watch_state(dv_current_watch) : 0; }
+
+static void dv_watch_eval(VipsImage *image, VipsProgress *progress, DvWatch *watch) {
+    (void) image; (void) progress;
+    if (dv_watch_state(watch)) dv_watch_kill_all(watch);
+}
+
+static void dv_watch_forget(gpointer data, GObject *image) {
+    DvWatch *watch = data;
+    g_mutex_lock(&watch->lock);
+    g_ptr_array_remove_fast(watch->images, image);
+    g_mutex_unlock(&watch->lock);
+    dv_watch_unref(watch);
+}
+
+void dv_watch_current_attach(VipsImage *image) {
+    DvWatch *watch = dv_current_watch;
+    if (!watch || !image) return;
+    g_atomic_int_inc(&watch->refs);
+    g_mutex_lock(&watch->lock);
+    g_ptr_array_add(watch->images, image);
+    g_mutex_unlock(&watch->lock);
+    g_object_weak_ref(G_OBJECT(image), dv_watch_forget, watch);
+    // The eval signal goes to the image libvips evaluates (and images built on it inherit it).
+    g_signal_connect(image, "eval", G_CALLBACK(dv_watch_eval), watch);
+    vips_image_set_progress(image, TRUE);
+    if (dv_watch_state(watch)) vips_image_set_kill(image, TRUE);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Library versions.
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <jconfig.h>
+#include <png.h>
+#include <lcms2.h>
+
+#define DV_STR2(x) #x
+#define DV_STR(x) DV_STR2(x)
+
+// A handle on a shared object libvips or one of its modules links. Libraries of libvips' modules
+// (HEIF, ImageMagick) are loaded here if libvips has not started, so the answer never depends on
+// whether it has; nothing is initialised by loading them.
+static void *dv_loaded(const char *soname) { return dlopen(soname, RTLD_LAZY | RTLD_LOCAL); }
+
+typedef const char *(*dv_string_fn)(void);
+typedef int (*dv_int_fn)(void);
+
+static void dv_append(GString *text, const char *name, const char *version) {
+    if (version && *version) g_string_append_printf(text, "%s=%s\n", name, version);
+}
+
+// "1.2.3" from a packed 0xMMmmpp integer.
+static void dv_append_packed(GString *text, const char *name, int v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d.%d.%d", (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
+    dv_append(text, name, buf);
+}
+
+// For libraries with no version call: the version in the real file name of the loaded object
+// (libexif.so.12.3.4 -> "so 12.3.4").
+static void dv_append_file_version(GString *text, const char *name, const char *soname) {
+    void *handle = dv_loaded(soname);
+    if (!handle) return;
+    struct link_map *map = NULL;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name) {
+        char resolved[PATH_MAX];
+        if (realpath(map->l_name, resolved)) {
+            const char *so = strstr(resolved, ".so.");
+            if (so) {
+                char buf[64];
+                snprintf(buf, sizeof buf, "so %s", so + 4);
+                dv_append(text, name, buf);
+            }
+        }
+    }
+    dlclose(handle);
+}
+
+static void dv_append_call(GString *text, const char *name, const char *soname, const char *symbol) {
+    void *handle = dv_loaded(soname);
+    if (!handle) return;
+    dv_string_fn fn = (dv_string_fn) dlsym(handle, symbol);
+    if (fn) dv_append(text, name, fn());
+    dlclose(handle);
+}
+
+char *dv_library_versions(void) {
+    GString *text = g_string_new(NULL);
+    dv_append(text, "libvips", vips_version_string());
+    // libjpeg-turbo has no version call: the version it was built against (same Debian package).
+    dv_append(text, "libjpeg-turbo", DV_STR(LIBJPEG_TURBO_VERSION));
+    {
+        void *h = dv_loaded("libpng16.so.16");
+        if (h) {
+            typedef const char *(*ver_fn)(void *);
+            ver_fn fn = (ver_fn) dlsym(h, "png_get_libpng_ver");
+            if (fn) dv_append(text, "libpng", fn(NULL));
+            dlclose(h);
+        }
+    }
+    {
+        void *h = dv_loaded("libwebp.so.7");
+        if (h) {
+            dv_int_fn enc = (dv_int_fn) dlsym(h, "WebPGetEncoderVersion");
+            if (enc) dv_append_packed(text, "libwebp", enc());
+            dlclose(h);
+        }
+    }
+    {
+        void *h = dv_loaded("liblcms2.so.2");
+        if (h) {
+            dv_int_fn fn = (dv_int_fn) dlsym(h, "cmsGetEncodedCMMversion");
+            if (fn) {
+                char buf[32];
+                int v = fn();
+                snprintf(buf, sizeof buf, "%d.%d", v / 1000, (v % 1000) / 10);
+                dv_append(text, "lcms2", buf);
+            }
+            dlclose(h);
+        }
+    }
+    dv_append_file_version(text, "libexif", "libexif.so.12");
+    dv_append_file_version(text, "cgif", "libcgif.so.0");
+    {
+        void *h = dv_loaded("libimagequant.so.0");
+        if (h) {
+            dv_int_fn fn = (dv_int_fn) dlsym(h, "liq_version");
+            if (fn) {
+                char buf[32];
+                int v = fn();
+                snprintf(buf, sizeof buf, "%d.%d.%d", v / 10000, (v / 100) % 100, v % 100);
+                dv_append(text, "libimagequant", buf);
+            }
+            dlclose(h);
+        }
+    }
+    dv_append_call(text, "libtiff", "libtiff.so.6", "TIFFGetVersion");
+    dv_append_call(text, "zlib", "libz.so.1", "zlibVersion");
+    dv_append_call(text, "libheif", "libheif.so.1", "heif_get_version");
+    dv_append_call(text, "libaom", "libaom.so.3", "aom_codec_version_str");
+    dv_append_call(text, "libde265", "libde265.so.0", "de265_get_version");
+    {
+        void *h = dv_loaded("libx265.so.199");
+        if (h) {
+            const char **v = (const char **) dlsym(h, "x265_version_str");
+            if (v && *v) dv_append(text, "x265", *v);
+            dlclose(h);
+        }
+    }
+    dv_append_call(text, "dav1d", "libdav1d.so.6", "dav1d_version");
+    dv_append_call(text, "pango", "libpango-1.0.so.0", "pango_version_string");
+    dv_append_call(text, "cairo", "libcairo.so.2", "cairo_version_string");
+    dv_append_call(text, "harfbuzz", "libharfbuzz.so.0", "hb_version_string");
+    {
+        void *h = dv_loaded("libfontconfig.so.1");
+        if (h) {
+            dv_int_fn fn = (dv_int_fn) dlsym(h, "FcGetVersion");
+            if (fn) {
+                char buf[32];
+                int v = fn();
+                snprintf(buf, sizeof buf, "%d.%d.%d", v / 10000, (v / 100) % 100, v % 100);
+                dv_append(text, "fontconfig", buf);
+            }
+            dlclose(h);
+        }
+    }
+    dv_append_file_version(text, "freetype", "libfreetype.so.6");
+    {
+        void *h = dv_loaded("libMagickCore-6.Q16.so.6");
+        if (h) {
+            typedef const char *(*magick_fn)(size_t *);
+            magick_fn fn = (magick_fn) dlsym(h, "GetMagickVersion");
+            if (fn) {
+                size_t number = 0;
+                const char *v = fn(&number);
+                // "ImageMagick 6.9.11-60 Q16 x86_64 ..." -> "6.9.11-60"
+                if (v && strncmp(v, "ImageMagick ", 12) == 0) {
+                    char buf[32];
+                    snprintf(buf, sizeof buf, "%s", v + 12);
+                    char *space = strchr(buf, ' ');
+                    if (space) *space = 0;
+                    dv_append(text, "imagemagick", buf);
+                }
+            }
+            dlclose(h);
+        }
+    }
+    return g_string_free(text, FALSE);
 }

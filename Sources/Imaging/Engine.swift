@@ -39,8 +39,9 @@ public struct RenderOutput: Sendable {
 /// several renders at once on threads of their own, outside Swift's cooperative pool.
 public struct Engine: Sendable {
     /// Bumped whenever the same pipeline on the same source may produce different bytes
-    /// (2: liborc turned off, which changes resampling results slightly).
-    public static let renderVersion = "2"
+    /// (2: liborc turned off, which changes resampling results slightly; 3: ICC transform to the
+    /// sRGB profile, shrink-on-load leaving twice the target, streaming decode).
+    public static let renderVersion = "3"
 
     public var limits: Limits
 
@@ -57,16 +58,37 @@ public struct Engine: Sendable {
         return Vips.vectorised
     }
 
-    /// Derive's render version and libvips' version, as fingerprints record them.
-    public static var version: String { "derive-render/\(renderVersion) libvips/\(libvipsVersion)" }
+    /// Derive's render version and the version of every library that produces bytes, as
+    /// fingerprints record them: `derive-render/3 libvips/8.14.1 libjpeg-turbo/2.1.5 ...`.
+    public static var version: String {
+        (["derive-render/\(renderVersion)"] + libraryVersions.map { "\($0.name)/\($0.version)" }).joined(separator: " ")
+    }
+
+    /// The codec, colour and text libraries that produce output bytes, with their versions, in
+    /// a fixed order starting with libvips: libjpeg-turbo, libpng, libwebp, lcms2, libexif, cgif,
+    /// libimagequant, libtiff, zlib, libheif (with libaom, libde265, x265, dav1d), pango, cairo,
+    /// harfbuzz, fontconfig, freetype and ImageMagick (BMP). Versions are read at run time from
+    /// the loaded libraries; where a library has no version call, it is the version it was built
+    /// against (libjpeg-turbo) or `so X.Y.Z` from its shared object's file name (libexif, cgif,
+    /// freetype). A library that is not installed is absent. Reading the list does not start libvips.
+    public static var libraryVersions: [(name: String, version: String)] { LibraryVersions.list }
 
     /// Renders `pipeline` on the encoded `source` bytes; watermark images come from `resolver`.
-    public func render(_ source: Data, _ pipeline: Pipeline, resolver: any ObjectResolver = NoObjects()) throws -> RenderOutput {
+    /// The render stops with `ProcessError` `RequestTimeout` when it passes `limits.renderSeconds`
+    /// or when `cancellation` is cancelled (from any thread): libvips stops evaluating at its
+    /// next tile, not only between actions.
+    public func render(_ source: Data, _ pipeline: Pipeline, resolver: any ObjectResolver = NoObjects(),
+                       cancellation: RenderCancellation? = nil) throws -> RenderOutput {
         try limits.checkBytes(source.count)
         try Vips.start()
-        return try source.withUnsafeBytes { raw in
-            // libvips reads `raw` lazily: everything, encoding included, happens inside this closure.
-            try Render(source: raw, pipeline: pipeline, limits: limits, resolver: resolver).run()
+        let watch = RenderWatch(seconds: limits.renderSeconds)
+        cancellation?.register(watch)
+        defer { cancellation?.unregister(watch) }
+        return try watch.during {
+            try source.withUnsafeBytes { raw in
+                // libvips reads `raw` lazily: everything, encoding included, happens inside this closure.
+                try Render(source: raw, pipeline: pipeline, limits: limits, resolver: resolver).run()
+            }
         }
     }
 

@@ -11,12 +11,29 @@ public struct Limits: Sendable, Hashable {
     public var maxPixels: Int = 250_000_000
     /// Largest output side, in pixels.
     public var maxOutputSide: Int = 16_384
+    /// Wall-clock deadline of one render, in seconds: past it libvips stops evaluating and the
+    /// render fails with `RequestTimeout`. 0 means none.
+    public var renderSeconds: Double = Limits.defaultRenderSeconds
+    /// Largest work estimate of one render (`WorkEstimate`, in units of about a nanosecond of one
+    /// core), checked from the header before any pixel is decoded.
+    public var maxWork: Int = Limits.defaultMaxWork
+    /// Largest memory estimate of one render in bytes (pixels Derive holds at once: frames of an
+    /// animation, images rotated in memory), checked with the work estimate.
+    public var maxMemory: Int = Limits.defaultMaxMemory
 
-    public init(maxBytes: Int? = nil, maxSide: Int? = nil, maxPixels: Int? = nil, maxOutputSide: Int? = nil) {
+    public static let defaultRenderSeconds: Double = 20
+    public static let defaultMaxWork = 4_000_000_000
+    public static let defaultMaxMemory = 384 << 20
+
+    public init(maxBytes: Int? = nil, maxSide: Int? = nil, maxPixels: Int? = nil, maxOutputSide: Int? = nil,
+                renderSeconds: Double? = nil, maxWork: Int? = nil, maxMemory: Int? = nil) {
         if let maxBytes { self.maxBytes = maxBytes }
         if let maxSide { self.maxSide = maxSide }
         if let maxPixels { self.maxPixels = maxPixels }
         if let maxOutputSide { self.maxOutputSide = maxOutputSide }
+        if let renderSeconds { self.renderSeconds = renderSeconds }
+        if let maxWork { self.maxWork = maxWork }
+        if let maxMemory { self.maxMemory = maxMemory }
     }
 
     public static let oss = Limits()
@@ -41,8 +58,11 @@ public struct Limits: Sendable, Hashable {
         }
     }
 
-    func checkOutput(width: Int, height: Int, format: Format.Kind) throws {
-        let limit = format == .webp ? min(maxOutputSide, 16_383) : maxOutputSide
+    /// The output side cap applies to resize results (spec §4.1) and to WebP, whose format
+    /// cannot hold more than 16 383 px a side; other outputs keep the source's size.
+    func checkOutput(width: Int, height: Int, format: Format.Kind, resized: Bool) throws {
+        guard resized || format == .webp else { return }
+        let limit = format == .webp ? (resized ? min(maxOutputSide, 16_383) : 16_383) : maxOutputSide
         if width > limit || height > limit {
             throw ProcessError(.imageTooLarge, ec: "0040-00000007",
                                "the result is \(width)x\(height); each side of a \(format.rawValue) output may be at most \(limit) px")

@@ -44,11 +44,20 @@ public struct Raster: Sendable, Hashable {
         }
     }
 
-    /// Encodes the raster (1–4 bands) in `format` at `quality`.
+    /// Encodes the raster (1–4 bands) in `format` at `quality`; with `frames` > 1, as an animation.
     public func encoded(as format: Format.Kind, quality: Int = 90) throws -> Data {
         try Vips.start()
         var image = try VImage.fromBytes(pixels, width: width, height: height, bands: bands)
         image = try image.apply("tagging as sRGB") { dv_copy_srgb($0, $1) }
+        if frames > 1 {
+            // Frames stacked vertically: an animation for GIF and WebP.
+            vips_image_set_int(image.pointer, "page-height", Int32(frameHeight))
+            vips_image_set_int(image.pointer, "n-pages", Int32(frames))
+            var delays = [Int32](repeating: 40, count: frames)
+            delays.withUnsafeMutableBufferPointer {
+                vips_image_set_array_int(image.pointer, "delay", $0.baseAddress, Int32(frames))
+            }
+        }
         return try Encoder.encode(image, as: format, quality: quality, interlace: false)
     }
 }

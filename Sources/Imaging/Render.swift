@@ -38,18 +38,33 @@ extension Action {
         case .autoOrient, .format, .quality, .interlace, .info, .averageHue: return nil
         }
     }
+
+    /// Actions that read their input out of order, so a streamed image is put in memory first.
+    var needsRandomAccess: Bool {
+        if case .rotate(let rotate) = self { return rotate.degrees != 0 }
+        return false
+    }
 }
 
-/// One render: header checks, decoding (with shrink-on-load when the chain opens with a
-/// downscale), the actions in order on every frame, then encoding.
+/// One render: header checks and the work estimate, streaming decode (with shrink-on-load when
+/// the chain opens with a downscale), the actions in order on every frame, then encoding.
 struct Render {
     let source: UnsafeRawBufferPointer
     let pipeline: Pipeline
     let limits: Limits
     let resolver: any ObjectResolver
 
-    /// libvips' "fail_on": truncated and corrupt files are errors, never grey-filled output.
+    /// libvips' "fail_on" for loaders other than JPEG: truncated and corrupt files are errors,
+    /// never grey-filled output.
     static let failOn = Int32(VIPS_FAIL_ON_ERROR.rawValue)
+
+    /// The per-loader policy (README, "Corrupt input"): libjpeg reports corrupt entropy data,
+    /// a short file or a size its data does not fill only as warnings, so JPEG fails on
+    /// warnings; libpng's warnings include harmless ones (a known-incorrect sRGB profile), so
+    /// PNG and the others fail on errors, which include truncation.
+    static func failOn(_ format: SourceFormat) -> Int32 {
+        format == .jpeg ? Int32(VIPS_FAIL_ON_WARNING.rawValue) : failOn
+    }
 
     func run() throws -> RenderOutput {
         let format = try SourceFormat.detect(source)
@@ -81,13 +96,17 @@ struct Render {
             default: break
             }
         }
-        let drawn = pipeline.actions.filter { $0.drawing != nil }
+        // Actions run left to right (spec §1.3): average-hue answers for the image as it is where
+        // it stands, so what follows it is not drawn.
+        let answered = pipeline.actions.prefix { if case .averageHue = $0 { return false } else { return true } }
+        let drawn = answered.filter { $0.drawing != nil }
         let percentOnGIF = format == .gif && drawn.contains {
             if case .resize(let r) = $0 { return r.percent != nil } else { return false }
         }
         let animate = frames > 1 && (output == .gif || output == .webp) && !percentOnGIF
         if format == .gif, drawn.contains(where: { if case .roundedCorners = $0 { return true } else { return false } }) {
-            throw ProcessError(.badRequest, "rounded-corners: not supported for GIF images (as in OSS); convert first with format,png",
+            throw ProcessError(.badRequest,
+                               "rounded-corners: not supported for GIF sources, whatever the output format (as in OSS); convert the GIF to a PNG object first (derive process image.gif format,png -o image.png) and apply rounded-corners to that",
                                action: RoundedCorners.name)
         }
         let imageMarks = pipeline.actions.filter { if case .watermark(let mark) = $0 { return mark.image != nil } else { return false } }
@@ -95,20 +114,38 @@ struct Render {
             throw ProcessError(.watermarkError, "watermark: at most 3 image watermarks per image, the chain has \(imageMarks.count)",
                                action: Watermark.name, parameter: "image")
         }
-        let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format, resolver: resolver)
-
-        var (images, remaining, decodedPixels) = try decode(header: header, format: format, orient: orient, animate: animate,
-                                                            frames: frames, pageHeight: pageHeight, drawn: drawn, context: context)
-        for action in remaining {
-            images = try images.map { try action.drawing!.draw($0, context) }
+        // Spec §2.13: image watermarks' positions must not coincide exactly.
+        var positions = Set<String>()
+        for case .watermark(let mark) in imageMarks where !mark.fill {
+            let position = "\(mark.gravity.rawValue),\(mark.x),\(mark.y),\(mark.voffset)"
+            if !positions.insert(position).inserted {
+                throw ProcessError(.watermarkError,
+                                   "watermark: two image watermarks sit at exactly the same position (g, x, y, voffset); move one of them",
+                                   action: Watermark.name, parameter: "g")
+            }
         }
+        let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format, resolver: resolver)
+        let averageHue = pipeline.actions.contains(where: { if case .averageHue = $0 { return true } else { return false } })
 
-        if pipeline.actions.contains(where: { if case .averageHue = $0 { return true } else { return false } }) {
+        let plan = try DecodePlan(header: header, format: format, orient: orient && !animate, animate: animate,
+                                  frames: frames, pageHeight: pageHeight, drawn: drawn)
+        let estimate = WorkEstimate.of(actions: drawn, format: format, width: plan.displayWidth, height: plan.displayHeight,
+                                       bands: header.bands, frames: animate ? frames : 1, decodedWidth: plan.decodedWidth,
+                                       decodedHeight: plan.decodedHeight, output: averageHue ? nil : output,
+                                       hasProfile: plan.hasProfile, orients: plan.orientation != 1)
+        try limits.checkEstimate(estimate, resizing: hasResize)
+        try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+
+        let (images, decodedPixels) = animate
+            ? try decodeAnimation(plan: plan, drawn: drawn, context: context)
+            : try decodeStill(plan: plan, drawn: drawn, context: context)
+
+        if averageHue {
             return try AverageHueAnswer.output(images[0])
         }
 
         let first = images[0]
-        try limits.checkOutput(width: first.width, height: first.height, format: output)
+        try limits.checkOutput(width: first.width, height: first.height, format: output, resized: hasResize)
         var image = first
         if images.count > 1 {
             image = try joinFrames(images, header: header)
@@ -123,61 +160,127 @@ struct Render {
                             frames: images.count, decodedPixels: decodedPixels)
     }
 
-    /// Decodes the source into sRGB frames. When the chain opens with a downscaling resize of a
-    /// still JPEG or WebP, the decoder shrinks by 2, 4 or 8 on load (a 24 MP JPEG thumbnail
-    /// never decodes at full size) and the resize finishes the job exactly.
-    private func decode(header: VImage, format: SourceFormat, orient: Bool, animate: Bool, frames: Int,
-                        pageHeight: Int, drawn: [Action], context: DrawContext) throws -> ([VImage], [Action], Int) {
-        let orientation = header.int("orientation") ?? 1
-        let swapsAxes = orient && (5...8).contains(orientation)
-        let displayWidth = swapsAxes ? pageHeight : header.width
-        let displayHeight = swapsAxes ? header.width : pageHeight
+    /// How the source is decoded: its displayed size, the EXIF orientation to apply, and the
+    /// decode-time shrink when the chain opens with a downscaling resize of a still JPEG or WebP.
+    struct DecodePlan {
+        let format: SourceFormat
+        let frames: Int
+        let pageHeight: Int
+        let orientation: Int
+        let displayWidth: Int
+        let displayHeight: Int
+        let shrink: Int
+        let hasProfile: Bool
+        var swapsAxes: Bool { (5...8).contains(orientation) }
+        var decodedWidth: Int { (displayWidth + shrink - 1) / shrink }
+        var decodedHeight: Int { (displayHeight + shrink - 1) / shrink }
 
-        var shrink = 1
-        var firstResize: (Resize, Resize.Geometry)?
-        if !animate, format == .jpeg || format == .webp, case .resize(let resize)? = drawn.first {
-            let geometry = try resize.geometry(sourceWidth: displayWidth, sourceHeight: displayHeight)
-            firstResize = (resize, geometry)
-            // The largest decode-time shrink that still leaves at least the scaled size.
-            while shrink < 8, displayWidth / (shrink * 2) >= geometry.scaledWidth,
-                  displayHeight / (shrink * 2) >= geometry.scaledHeight {
-                shrink *= 2
-            }
-        }
-        if shrink > 1 {
-            var image = try Render.decoding {
-                try VImage.make("decoding the source") {
-                    dv_load_shrunk(source.baseAddress, source.count, format == .jpeg ? Int32(shrink) : 1,
-                                   1.0 / Double(shrink), Render.failOn, $0)
+        init(header: VImage, format: SourceFormat, orient: Bool, animate: Bool, frames: Int,
+             pageHeight: Int, drawn: [Action]) throws {
+            self.format = format
+            self.frames = frames
+            self.pageHeight = pageHeight
+            let stored = header.int("orientation") ?? 1
+            orientation = orient && (1...8).contains(stored) ? stored : 1
+            let swaps = (5...8).contains(orientation)
+            displayWidth = swaps ? pageHeight : header.width
+            displayHeight = swaps ? header.width : pageHeight
+            hasProfile = header.fieldNames.contains("icc-profile-data")
+            var shrink = 1
+            if !animate, format == .jpeg || format == .webp, case .resize(let resize)? = drawn.first {
+                let geometry = try resize.geometry(sourceWidth: displayWidth, sourceHeight: displayHeight)
+                // As vips_thumbnail does: the largest power-of-two decode shrink that still leaves
+                // at least twice the target size, so the final Lanczos step always downscales by
+                // 2 or more (never shrink to the target and then enlarge: that is what blurs).
+                while shrink < 8, displayWidth >= geometry.scaledWidth * shrink * 4,
+                      displayHeight >= geometry.scaledHeight * shrink * 4 {
+                    shrink *= 2
                 }
             }
-            if orient, orientation != 1 {
-                image = try image.apply("auto-orient", action: AutoOrient.name) { dv_autorot($0, $1) }
-            }
-            image = try Colour.toSRGB(image)
-            let decoded = image.width * image.height
-            // Sizes come from the full-size geometry, so they match a full decode exactly.
-            if let (resize, geometry) = firstResize {
-                image = try resize.draw(image, geometry: geometry)
-            }
-            return ([image], Array(drawn.dropFirst()), decoded)
+            self.shrink = shrink
         }
+    }
 
+    /// Decodes a still image as a stream, applies the opening resize on the stream (before
+    /// orientation, which needs the pixels in memory), then the rest of the chain.
+    private func decodeStill(plan: DecodePlan, drawn: [Action], context: DrawContext) throws -> ([VImage], Int) {
         var image = try Render.decoding {
             try VImage.make("decoding the source") {
-                dv_load(source.baseAddress, source.count, animate ? 1 : 0, Render.failOn, $0)
+                dv_load_stream(source.baseAddress, source.count, 0, 1, plan.format == .jpeg ? Int32(plan.shrink) : 1,
+                               plan.format == .webp ? 1.0 / Double(plan.shrink) : 1.0, Render.failOn(plan.format), $0)
             }
         }
-        if orient, !animate, orientation != 1 {
-            image = try image.apply("auto-orient", action: AutoOrient.name) { dv_autorot($0, $1) }
+        let decodedPixels = image.width * image.height
+        var remaining = drawn[...]
+        if case .resize(let resize)? = drawn.first {
+            let geometry = try resize.geometry(sourceWidth: plan.displayWidth, sourceHeight: plan.displayHeight,
+                                               neverEnlarge: plan.format == .gif)
+            remaining = drawn.dropFirst()
+            if geometry.isIdentity {
+                image = try orient(try Colour.toSRGB(image), plan)
+            } else {
+                // Sizes come from the full-size geometry, so they match a full decode exactly.
+                // The scaling runs on the stored pixels (one band for grey, before the colour
+                // transform), as vips_thumbnail does: a 240 MP grey PNG is never made RGB.
+                let (width, height) = plan.swapsAxes ? (geometry.scaledHeight, geometry.scaledWidth)
+                                                     : (geometry.scaledWidth, geometry.scaledHeight)
+                image = try resize.scale(image, width: width, height: height)
+                image = try orient(try Colour.toSRGB(image), plan)
+                image = try resize.finish(image, geometry: geometry)
+            }
+        } else {
+            image = try orient(try Colour.toSRGB(image), plan)
         }
-        image = try Colour.toSRGB(image)
-        guard animate else { return ([image], drawn, image.width * image.height) }
-        let pages = image.height / pageHeight
-        let split = try (0..<pages).map { page in
-            try image.apply("splitting frames") { dv_extract_area($0, $1, 0, Int32(page * pageHeight), Int32(image.width), Int32(pageHeight)) }
+        for action in remaining {
+            try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+            if action.needsRandomAccess { image = try Render.materialize(image) }
+            image = try action.drawing!.draw(image, context)
         }
-        return (split, drawn, image.width * pageHeight)
+        return ([image], decodedPixels)
+    }
+
+    /// Decodes an animation one frame at a time, in order: each frame is read from the stream,
+    /// drawn, and kept in memory at its final size, so no step sees more than one source frame.
+    private func decodeAnimation(plan: DecodePlan, drawn: [Action], context: DrawContext) throws -> ([VImage], Int) {
+        let stream = try Render.decoding {
+            try VImage.make("decoding the source") {
+                dv_load_stream(source.baseAddress, source.count, 0, -1, 1, 1.0, Render.failOn(plan.format), $0)
+            }
+        }
+        let srgb = try Colour.toSRGB(stream)
+        let pages = srgb.height / plan.pageHeight
+        if pages != plan.frames {
+            throw Render.corrupt("the header announces \(plan.frames) frames but \(pages) decode")
+        }
+        var frames: [VImage] = []
+        frames.reserveCapacity(pages)
+        for page in 0..<pages {
+            try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+            var frame = try srgb.apply("splitting frames") {
+                dv_extract_area($0, $1, 0, Int32(page * plan.pageHeight), Int32(srgb.width), Int32(plan.pageHeight))
+            }
+            frame = try Render.materialize(frame)
+            for action in drawn {
+                frame = try action.drawing!.draw(frame, context)
+            }
+            frames.append(try Render.materialize(frame))
+        }
+        return (frames, srgb.width * plan.pageHeight)
+    }
+
+    /// Applies the EXIF orientation (on pixels in memory: rotating needs random access).
+    private func orient(_ image: VImage, _ plan: DecodePlan) throws -> VImage {
+        guard plan.orientation != 1 else { return image }
+        return try Orientation.apply(try Render.materialize(image), plan.orientation)
+    }
+
+    /// Evaluates `image` into memory: what streams upstream of it is read once, in order.
+    static func materialize(_ image: VImage) throws -> VImage {
+        try decoding { try image.apply("decoding the source") { dv_copy_memory($0, $1) } }
+    }
+
+    static func corrupt(_ detail: String) -> ProcessError {
+        ProcessError(.badRequest, ec: "0040-00000005", "the source image is corrupt or truncated: " + detail)
     }
 
     /// A source libvips cannot read is the caller's bad input, not a server fault.
@@ -218,5 +321,30 @@ enum Colour {
     /// 8-bit sRGB with alpha kept: embedded profiles applied, CMYK converted, 16-bit reduced.
     static func toSRGB(_ image: VImage) throws -> VImage {
         try image.apply("converting to sRGB") { dv_to_srgb($0, $1) }
+    }
+}
+
+/// EXIF orientation (1-8) as libvips' autorot applies it: a clockwise turn, then a mirror.
+enum Orientation {
+    static func apply(_ image: VImage, _ orientation: Int) throws -> VImage {
+        let (quarterTurns, mirror): (Int32, Bool)
+        switch orientation {
+        case 2: (quarterTurns, mirror) = (0, true)
+        case 3: (quarterTurns, mirror) = (2, false)
+        case 4: (quarterTurns, mirror) = (2, true)
+        case 5: (quarterTurns, mirror) = (1, true)
+        case 6: (quarterTurns, mirror) = (1, false)
+        case 7: (quarterTurns, mirror) = (3, true)
+        case 8: (quarterTurns, mirror) = (3, false)
+        default: return image
+        }
+        var result = image
+        if quarterTurns != 0 {
+            result = try result.apply("auto-orient", action: AutoOrient.name) { dv_rot($0, $1, quarterTurns) }
+        }
+        if mirror {
+            result = try result.apply("auto-orient", action: AutoOrient.name) { dv_flip($0, $1, 1) }
+        }
+        return result
     }
 }

@@ -110,6 +110,8 @@ final class VImage: @unchecked Sendable {
             if let out { dv_unref(out) }
             throw ProcessError(.internalError, "\(what) failed: \(Vips.takeError())", action: action)
         }
+        // Under a render's deadline, libvips stops evaluating this image once it fires.
+        dv_watch_current_attach(out)
         return VImage(out)
     }
 

@@ -287,14 +287,18 @@ struct LoadState {
 
     mutating func loadLimits(_ node: YAMLNode) {
         guard let fields = mapping(node, "'limits'") else { return }
-        checkKeys(fields, allowed: ["bytes", "side", "pixels", "output_side"], context: "in 'limits'")
+        checkKeys(fields, allowed: ["bytes", "side", "pixels", "output_side", "render_seconds", "work", "memory"],
+                  context: "in 'limits'")
         for (key, value, _) in fields {
-            let number = int(value, "limits.\(key)", in: 1...Int(Int64.max / 4))
+            let number = int(value, "limits.\(key)", in: (key == "render_seconds" ? 0 : 1)...Int(Int64.max / 4))
             switch key {
             case "bytes": limits.bytes = number
             case "side": limits.side = number
             case "pixels": limits.pixels = number
             case "output_side": limits.outputSide = number
+            case "render_seconds": limits.renderSeconds = number
+            case "work": limits.work = number
+            case "memory": limits.memory = number
             default: break
             }
         }

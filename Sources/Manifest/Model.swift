@@ -159,6 +159,12 @@ public struct ManifestLimits: Sendable, Hashable {
     public var side: Int?
     public var pixels: Int?
     public var outputSide: Int?
+    /// Deadline of one render in seconds (0: none).
+    public var renderSeconds: Int?
+    /// Largest work estimate of one render, in units.
+    public var work: Int?
+    /// Largest memory estimate of one render, in bytes.
+    public var memory: Int?
 }
 
 /// A loaded, validated manifest.

@@ -144,6 +144,7 @@ public struct Pipeline: Sendable, Hashable, CustomStringConvertible {
     /// `style/<name>`.
     public static func parse(_ text: String, styles: [String: String] = [:],
                              context: ParseContext = .main) throws -> Pipeline {
+        try checkLength(text)
         if text.hasPrefix("style/") {
             let name = String(text.dropFirst("style/".count))
             guard StyleName.isValid(name) else {
@@ -165,7 +166,22 @@ public struct Pipeline: Sendable, Hashable, CustomStringConvertible {
         return try parseChain(text, context: context)
     }
 
+    /// Longest process string, in bytes (spec §4.1: limited, EC 0017-00000288; OSS publishes no
+    /// value). Room for three image watermarks with long keys and pre-processes.
+    public static let maxLength = 8192
+    /// Most actions in one chain: every action deepens libvips' pipeline, whose evaluation
+    /// recurses once per step, so a chain of hundreds would overflow a thread's stack.
+    public static let maxActions = 32
+
+    static func checkLength(_ text: String) throws {
+        if text.utf8.count > maxLength {
+            throw ProcessError(.invalidArgument, ec: "0017-00000288",
+                               "the process string is \(text.utf8.count) bytes long; at most \(maxLength) are allowed")
+        }
+    }
+
     static func parseChain(_ text: String, context: ParseContext) throws -> Pipeline {
+        try checkLength(text)
         guard text.hasPrefix("image/") || text == "image" else {
             let category = text.split(separator: "/", maxSplits: 1).first.map(String.init) ?? text
             throw ProcessError(.invalidArgument,
@@ -179,6 +195,11 @@ public struct Pipeline: Sendable, Hashable, CustomStringConvertible {
         for segment in body.split(separator: "/", omittingEmptySubsequences: false) {
             defer { offset += segment.count + 1 }
             if segment.isEmpty { continue }
+            if actions.count == maxActions {
+                throw ProcessError(.invalidArgument, ec: "0017-00000288",
+                                   "the process string has more than \(maxActions) actions; at most \(maxActions) are allowed",
+                                   offset: offset)
+            }
             let items = segment.split(separator: ",", omittingEmptySubsequences: false)
             let name = String(items[0])
             guard let build = Action.registry[name] else {

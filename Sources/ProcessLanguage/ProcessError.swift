@@ -11,6 +11,8 @@ public struct ProcessError: Error, Hashable, Sendable, CustomStringConvertible {
         case noSuchKey = "NoSuchKey"
         case noSuchStyle = "NoSuchStyle"
         case internalError = "InternalError"
+        /// A render stopped by its deadline or cancelled (no EC: OSS documents none).
+        case requestTimeout = "RequestTimeout"
 
         public var httpStatus: Int {
             switch self {

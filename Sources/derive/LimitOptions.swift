@@ -15,7 +15,17 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .long, help: "Largest output side, in pixels (default 16384).")
     var maxOutputSide: Int?
 
+    @Option(name: .long, help: "Deadline of one render in seconds; 0 for none (default 20).")
+    var renderSeconds: Double?
+
+    @Option(name: .long, help: "Largest work estimate of one render, in units (default 1000000000).")
+    var maxWork: Int?
+
+    @Option(name: .long, help: "Largest memory estimate of one render, in bytes (default 402653184).")
+    var maxMemory: Int?
+
     var limits: Limits {
-        Limits(maxBytes: maxBytes, maxSide: maxSide, maxPixels: maxPixels, maxOutputSide: maxOutputSide)
+        Limits(maxBytes: maxBytes, maxSide: maxSide, maxPixels: maxPixels, maxOutputSide: maxOutputSide,
+               renderSeconds: renderSeconds, maxWork: maxWork, maxMemory: maxMemory)
     }
 }

@@ -172,7 +172,10 @@ import ProcessLanguage
         #expect(code("image/watermark,image_\(b64("red.png"))", resolver: NoObjects())?.message.contains("--bucket-root") == true)
         let four = Array(repeating: "watermark,image_\(b64("red.png"))", count: 4).joined(separator: "/")
         #expect(code("image/\(four)", resolver: folder)?.message.contains("at most 3 image watermarks") == true)
-        let three = Array(repeating: "watermark,image_\(b64("red.png"))", count: 3).joined(separator: "/")
+        let three = ["nw", "north", "se"].map { "watermark,g_\($0),image_\(b64("red.png"))" }.joined(separator: "/")
         #expect(code("image/\(three)", resolver: folder) == nil)
+        // Spec §2.13: two image watermarks may not sit at exactly the same position.
+        let twins = Array(repeating: "watermark,g_ne,x_5,image_\(b64("red.png"))", count: 2).joined(separator: "/")
+        #expect(code("image/\(twins)", resolver: folder)?.message.contains("same position") == true)
     }
 }

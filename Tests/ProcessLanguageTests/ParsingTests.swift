@@ -280,7 +280,9 @@ import Testing
         ("resize,m_pad,h_60", 60, 60), ("resize,m_fixed,w_60", 60, 60), ("resize,l_100", 100, 50),
         ("resize,s_50", 100, 50), ("resize,l_100,s_20", 40, 20), ("resize,m_fixed,l_100,s_20", 100, 20),
         ("resize,p_50", 100, 50), ("resize,p_200", 200, 100), ("resize,p_200,limit_0", 400, 200),
-        ("resize,w_400", 200, 100), ("resize,w_400,limit_0", 400, 200), ("resize,m_pad,w_400,h_50", 400, 50),
+        ("resize,w_400", 200, 100), ("resize,w_400,limit_0", 400, 200), ("resize,m_pad,w_400,h_50,limit_0", 400, 50),
+        // limit_1 keeps pad's canvas from growing past the source, as it keeps fixed from enlarging.
+        ("resize,m_pad,w_400,h_50", 200, 100), ("resize,m_fixed,w_400,h_50", 200, 100),
     ])
     func geometry(_ process: String, _ w: Int, _ h: Int) throws {
         guard case .resize(let resize)? = try Pipeline.parse("image/" + process).actions.first else { return }

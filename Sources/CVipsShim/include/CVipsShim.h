@@ -19,7 +19,35 @@ int dv_load(const void *buf, size_t len, int all_pages, int fail_on, VipsImage *
 int dv_load_shrunk(const void *buf, size_t len, int jpeg_shrink, double webp_scale, int fail_on,
                    VipsImage **out);
 
+// Sequential decoding (streams top to bottom, as vips_thumbnail does); `shrink` > 1 asks the
+// JPEG decoder for 1/2, 1/4 or 1/8, `scale` < 1 the WebP decoder for any scale; `n` frames
+// (-1: all) from `page`.
+int dv_load_stream(const void *buf, size_t len, int page, int n, int jpeg_shrink, double webp_scale,
+                   int fail_on, VipsImage **out);
+int dv_copy_memory(VipsImage *in, VipsImage **out);
+
+// A deadline and a cancellation flag for one render. Every image made while a watch is current
+// on the calling thread gets libvips' eval signal; when the deadline passes or the watch is
+// cancelled, every watched image is killed, so libvips stops evaluating at its next tile.
+typedef struct DvWatch DvWatch;
+DvWatch *dv_watch_new(double seconds);
+void dv_watch_unref(DvWatch *watch);
+void dv_watch_cancel(DvWatch *watch);
+/// 0 running, 1 past the deadline, 2 cancelled.
+int dv_watch_state(DvWatch *watch);
+/// Makes `watch` the current one of this thread (NULL: none).
+void dv_watch_set_current(DvWatch *watch);
+/// Watches `image` with the thread's current watch, if any.
+void dv_watch_current_attach(VipsImage *image);
+/// The state of the thread's current watch (0 when there is none).
+int dv_watch_current_state(void);
+
+/// Versions of the libraries that produce bytes, as "name=version" lines (g_free'd by the caller).
+char *dv_library_versions(void);
+
 int dv_copy(VipsImage *in, VipsImage **out);
+/// Removes EXIF, XMP, IPTC, ICC, orientation and comments from `image` (a fresh copy).
+void dv_strip_metadata(VipsImage *image);
 int dv_copy_srgb(VipsImage *in, VipsImage **out);
 int dv_autorot(VipsImage *in, VipsImage **out);
 int dv_to_srgb(VipsImage *in, VipsImage **out);

@@ -29,15 +29,26 @@ struct ImageInfo {
     }
 
     /// libvips renders EXIF entries as `raw (text, type, n components, n bytes)`; keep `raw`.
+    /// The text may hold parentheses of its own (`252/100 (2.52 EV (f/2.4), Rational, ...)`),
+    /// and so may an ASCII raw value, so the split is the first ` (` after which the text's
+    /// parentheses balance.
     static func rawValue(_ text: String) -> String {
-        guard text.hasSuffix("bytes)"), let open = text.range(of: " (", options: .backwards) else { return text }
-        var candidate = text[..<open.lowerBound]
-        // Values that themselves contain " (" keep everything up to the annotation.
-        let annotation = text[open.upperBound...]
-        if annotation.split(separator: ",").count < 4, let earlier = candidate.range(of: " (", options: .backwards) {
-            candidate = text[..<earlier.lowerBound]
+        guard let annotation = text.range(of: #", [A-Za-z]+, [0-9]+ components?, [0-9]+ bytes?\)$"#,
+                                          options: .regularExpression) else { return text }
+        let head = text[..<annotation.lowerBound]   // "raw (text"
+        var search = head.startIndex
+        while let open = head.range(of: " (", range: search..<head.endIndex) {
+            var depth = 0, balanced = true
+            for character in head[open.upperBound...] {
+                if character == "(" { depth += 1 } else if character == ")" {
+                    depth -= 1
+                    if depth < 0 { balanced = false; break }
+                }
+            }
+            if balanced, depth == 0 { return String(head[..<open.lowerBound]) }
+            search = open.upperBound
         }
-        return String(candidate)
+        return text
     }
 
     func output() throws -> RenderOutput {

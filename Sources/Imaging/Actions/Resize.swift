@@ -13,11 +13,16 @@ extension Resize: FrameDrawing {
     /// decoder already shrank it), then crops or pads.
     func draw(_ image: VImage, geometry: Geometry) throws -> VImage {
         if geometry.isIdentity, image.width == geometry.width, image.height == geometry.height { return image }
+        return try finish(try scale(image, width: geometry.scaledWidth, height: geometry.scaledHeight), geometry: geometry)
+    }
+
+    /// Scales to exactly `width`×`height` with Lanczos 3.
+    func scale(_ image: VImage, width: Int, height: Int) throws -> VImage {
+        if image.width == width, image.height == height { return image }
         let scaled = try image.apply("resize", action: Self.name) {
-            dv_resize($0, $1, Double(geometry.scaledWidth) / Double(image.width),
-                      Double(geometry.scaledHeight) / Double(image.height))
+            dv_resize($0, $1, Double(width) / Double(image.width), Double(height) / Double(image.height))
         }
-        return try finish(scaled, geometry: geometry)
+        return try Geometry.exactSize(scaled, width: width, height: height)
     }
 
     /// After scaling: make the size exact, then `fill` crops the centre and `pad` centres the

@@ -7,8 +7,8 @@
 /// - `l` alone makes the longer side `l`; `s` alone makes the shorter side `s`; `l` and `s` together
 ///   form a box whose long edge lies along the image's long edge. `l`/`s` are ignored (with a
 ///   warning) when `w` or `h` is given, and `p` is ignored when any of `w`, `h`, `l`, `s` is.
-/// - `limit_1`: when the scaled image would be larger than the source on either axis, the resize
-///   (including `pad`'s canvas and `fill`'s crop) is skipped and the rest of the chain still runs.
+/// - `limit_1`: when the scaled image or `pad`'s canvas would be larger than the source on either
+///   axis, the resize (including `fill`'s crop) is skipped and the rest of the chain still runs.
 /// - `P` (percent of the main image) exists only inside a watermark's pre-process.
 public struct Resize: ProcessAction {
     public static let name = "resize"
@@ -172,13 +172,22 @@ public struct Resize: ProcessAction {
             }
         }
 
+        // A box asked for in full (both sides, or fill/pad/fixed's square) over the area limit is
+        // an error for any source, as OSS's example `m_fixed,w_5000,h_5000` shows.
+        if percent == nil, percentOfMain == nil, let boxW, let boxH, boxW * boxH > Self.maxArea {
+            throw ProcessError(.imageTooLarge, ec: "0040-00000007",
+                               "resize: the box \(boxW)x\(boxH) is over the output limit (area at most \(Self.maxArea))",
+                               action: Self.name)
+        }
+        // Then limit_1: a result larger than the source (scaled image, or pad's canvas) is never
+        // made, so it cannot be over the output limit either (a 1x29000 image with w_200 renders).
+        if (limit || neverEnlarge), scaledW > W || scaledH > H || finalW > W || finalH > H {
+            return Geometry(scaledWidth: W, scaledHeight: H, width: W, height: H, isIdentity: true)
+        }
         if finalW > Self.maxSide || finalH > Self.maxSide || finalW * finalH > Self.maxArea {
             throw ProcessError(.imageTooLarge, ec: "0040-00000007",
                                "resize: the result \(finalW)x\(finalH) is over the output limit (each side at most \(Self.maxSide), area at most \(Self.maxArea))",
                                action: Self.name)
-        }
-        if (limit || neverEnlarge), scaledW > W || scaledH > H {
-            return Geometry(scaledWidth: W, scaledHeight: H, width: W, height: H, isIdentity: true)
         }
         return Geometry(scaledWidth: scaledW, scaledHeight: scaledH, width: finalW, height: finalH,
                         isIdentity: scaledW == W && scaledH == H && finalW == W && finalH == H)

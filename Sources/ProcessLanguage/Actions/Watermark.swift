@@ -57,6 +57,15 @@ public struct Watermark: ProcessAction {
                 throw ProcessError(.invalidArgument, ec: "0040-00000259",
                                    "watermark: text is \(decoded.utf8.count) bytes long once decoded; at most 64 are allowed", parameter: "text")
             }
+            // Text with nothing to draw (spaces, tabs, NUL, zero-width characters) is a bad value.
+            if decoded.unicodeScalars.allSatisfy({ scalar in
+                scalar.properties.isWhitespace || [.control, .format, .nonspacingMark, .enclosingMark, .unassigned]
+                    .contains(scalar.properties.generalCategory) || scalar.properties.isDefaultIgnorableCodePoint
+            }) {
+                throw ProcessError(.invalidArgument, ec: "0040-00000257",
+                                   "watermark: the text has nothing to draw (only spaces, control or zero-width characters)",
+                                   parameter: "text")
+            }
             text = decoded
         }
         if let raw = p.string("type") {

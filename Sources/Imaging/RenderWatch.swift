@@ -1,0 +1,97 @@
+import CVipsShim
+import Foundation
+import ProcessLanguage
+import Synchronization
+
+/// A handle that stops a render from another thread, e.g. when a server's client disconnects.
+/// Cancelling makes libvips stop evaluating at its next tile; the render then throws
+/// `ProcessError` `RequestTimeout` ("the render was cancelled"). One handle may serve several
+/// renders; cancelling is permanent.
+public final class RenderCancellation: Sendable {
+    private struct State {
+        var cancelled = false
+        var watches: [ObjectIdentifier: RenderWatch] = [:]
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func cancel() {
+        let watches = state.withLock { state -> [RenderWatch] in
+            state.cancelled = true
+            return Array(state.watches.values)
+        }
+        for watch in watches { watch.cancel() }
+    }
+
+    public var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    func register(_ watch: RenderWatch) {
+        let cancelled = state.withLock { state -> Bool in
+            state.watches[ObjectIdentifier(watch)] = watch
+            return state.cancelled
+        }
+        if cancelled { watch.cancel() }
+    }
+
+    func unregister(_ watch: RenderWatch) {
+        _ = state.withLock { $0.watches.removeValue(forKey: ObjectIdentifier(watch)) }
+    }
+}
+
+/// The deadline and cancellation flag of one render, shared with libvips (see `dv_watch_*`):
+/// every image made on the rendering thread while the watch is current is watched.
+final class RenderWatch: @unchecked Sendable {
+    private let pointer: OpaquePointer
+    let seconds: Double
+
+    init(seconds: Double) {
+        self.seconds = seconds
+        pointer = dv_watch_new(seconds)
+    }
+
+    deinit { dv_watch_unref(pointer) }
+
+    func cancel() { dv_watch_cancel(pointer) }
+
+    /// The error to throw when the watch has fired, nil while it has not.
+    var failure: ProcessError? {
+        Self.error(for: dv_watch_state(pointer), seconds: seconds)
+    }
+
+    static func error(for state: Int32, seconds: Double) -> ProcessError? {
+        switch state {
+        case 1:
+            return ProcessError(.requestTimeout,
+                                "the render took longer than its deadline of \(Self.format(seconds)) s and was stopped (raise it with --render-seconds or limits.render_seconds)")
+        case 2:
+            return ProcessError(.requestTimeout, "the render was cancelled")
+        default:
+            return nil
+        }
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    }
+
+    /// Runs `body` with this watch current on the calling thread. A failure after the watch
+    /// fired becomes the deadline or cancellation error, whatever libvips said.
+    func during<T>(_ body: () throws -> T) throws -> T {
+        dv_watch_set_current(pointer)
+        defer { dv_watch_set_current(nil) }
+        do {
+            let result = try body()
+            if let failure { throw failure }
+            return result
+        } catch {
+            if let failure { Vips.takeError(); throw failure }
+            throw error
+        }
+    }
+
+    /// Throws when the current thread's render is past its deadline or cancelled (between steps).
+    static func checkCurrent(seconds: Double) throws {
+        if let failure = error(for: dv_watch_current_state(), seconds: seconds) { throw failure }
+    }
+}
