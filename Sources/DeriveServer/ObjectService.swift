@@ -81,18 +81,21 @@ public struct BodyContinuation: Sendable {
 
 /// A render admitted to the queue; it holds its slot until it runs or is dropped.
 public final class RenderJob: Sendable {
-    private let work: @Sendable (_ isCancelled: @escaping @Sendable () -> Bool) -> ServiceResponse
+    private let work: @Sendable (RenderCancellation) -> ServiceResponse
     private let ticket: RenderGate.Ticket
+    /// Cancelled when the client disconnects or the server stops: a queued render never starts,
+    /// a running one stops inside libvips.
+    public let cancellation = RenderCancellation()
 
-    init(ticket: RenderGate.Ticket, work: @escaping @Sendable (_ isCancelled: @escaping @Sendable () -> Bool) -> ServiceResponse) {
+    init(ticket: RenderGate.Ticket, work: @escaping @Sendable (RenderCancellation) -> ServiceResponse) {
         self.ticket = ticket
         self.work = work
     }
 
-    /// Renders, unless `isCancelled` says the client is gone by the time a thread is free.
-    public func run(isCancelled: @escaping @Sendable () -> Bool = { false }) -> ServiceResponse {
+    /// Renders (within the engine's deadline), unless cancelled first.
+    public func run() -> ServiceResponse {
         defer { ticket.release() }
-        return work(isCancelled)
+        return work(cancellation)
     }
 }
 
@@ -403,13 +406,13 @@ public final class ObjectService: Sendable {
         }
         guard let ticket = gate.admit() else { throw OSSErrorBody.slowDown }
         let resolver = ConfinedResolver(folder: try folder(bucket), allowed: Set(marks), maxBytes: engine.limits.maxBytes)
-        return .render(RenderJob(ticket: ticket) { [self] isCancelled in
+        return .render(RenderJob(ticket: ticket) { [self] cancellation in
             do {
-                guard !isCancelled() else {
+                guard !cancellation.isCancelled else {
                     throw OSSErrorBody(status: 503, code: "SlowDown", message: "The render was cancelled: the client disconnected or the server is stopping.")
                 }
                 let bytes = try Self.readSource(source.descriptor, key: target.key, limit: engine.limits.maxBytes)
-                let output = try engine.render(bytes, pipeline, resolver: resolver)
+                let output = try engine.render(bytes, pipeline, resolver: resolver, cancellation: cancellation)
                 requestCounter.rendered()
                 cache.store(actionKey, contentType: output.contentType, bytes: output.bytes)
                 return try answer(.data(output.bytes), output.contentType)

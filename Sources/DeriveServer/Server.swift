@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import Imaging
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -34,7 +35,7 @@ public struct DeriveHTTPServer: Sendable {
         let renders = NIOThreadPool(numberOfThreads: service.settings.renderThreads)
         io.start()
         renders.start()
-        let stopping = NIOLockedValueBox(false)
+        let running = RunningRenders()
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
@@ -45,13 +46,15 @@ public struct DeriveHTTPServer: Sendable {
             case .respond(let response):
                 reply = response
             case .render(let job):
-                let gone = NIOLockedValueBox(false)
+                running.track(job)
+                defer { running.untrack(job) }
+                // A client that disconnects cancels its render, queued or inside libvips.
                 reply = try await request.body.consumeWithInboundCloseHandler({ _ in
                     try await renders.runIfActive {
                         Self.lowerPriority()
-                        return job.run(isCancelled: { gone.withLockedValue { $0 } || stopping.withLockedValue { $0 } })
+                        return job.run()
                     }
-                }, onInboundClosed: { gone.withLockedValue { $0 = true } })
+                }, onInboundClosed: { job.cancellation.cancel() })
             case .upload(let upload):
                 do {
                     for try await buffer in request.body {
@@ -68,9 +71,11 @@ public struct DeriveHTTPServer: Sendable {
                 switch try await io.runIfActive({ next.continue(body ?? Data(count: limit + 1)) }) {
                 case .respond(let response): reply = response
                 case .render(let job):
+                    running.track(job)
+                    defer { running.untrack(job) }
                     reply = try await renders.runIfActive {
                         Self.lowerPriority()
-                        return job.run(isCancelled: { stopping.withLockedValue { $0 } })
+                        return job.run()
                     }
                 default:
                     reply = ServiceResponse(status: 500, headers: [], payload: .data(Data()))
@@ -85,7 +90,7 @@ public struct DeriveHTTPServer: Sendable {
                               logger: logger)
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: app),
-                       .init(service: ShutdownWatchdog { stopping.withLockedValue { $0 = true } }, successTerminationBehavior: .ignore)],
+                       .init(service: ShutdownWatchdog { running.cancelAll() }, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // In-flight answers get one second; a render still inside libvips is cut off by the watchdog
         // (no cancellation timeout: ServiceLifecycle's would crash the process with a backtrace).
@@ -127,8 +132,26 @@ public struct DeriveHTTPServer: Sendable {
     }
 }
 
-/// On SIGTERM/SIGINT: queued renders are dropped, and whatever still runs (a render inside
-/// libvips cannot be interrupted) is cut off by exiting 1.5 s later.
+/// Renders admitted and not yet answered, so shutdown can cancel them all.
+final class RunningRenders: Sendable {
+    private let jobs = NIOLockedValueBox<[ObjectIdentifier: RenderJob]>([:])
+    private let stopping = NIOLockedValueBox(false)
+
+    func track(_ job: RenderJob) {
+        jobs.withLockedValue { $0[ObjectIdentifier(job)] = job }
+        if stopping.withLockedValue({ $0 }) { job.cancellation.cancel() }
+    }
+
+    func untrack(_ job: RenderJob) { _ = jobs.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(job)) } }
+
+    func cancelAll() {
+        stopping.withLockedValue { $0 = true }
+        for job in jobs.withLockedValue({ Array($0.values) }) { job.cancellation.cancel() }
+    }
+}
+
+/// On SIGTERM/SIGINT: every render is cancelled (queued ones never start, running ones stop
+/// inside libvips), and whatever still runs is cut off by exiting 1.5 s later.
 struct ShutdownWatchdog: Service {
     let onShutdown: @Sendable () -> Void
 

@@ -114,8 +114,10 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let loaded = try AccessKeys.manifest(manifest.manifest)
         let verifier = Verifier(keys: AccessKeys.load(loaded), region: loaded.region)
+        // The manifest's limits, the render deadline and cost limits included (engine defaults otherwise).
         let limits = Limits(maxBytes: loaded.limits.bytes, maxSide: loaded.limits.side, maxPixels: loaded.limits.pixels,
-                            maxOutputSide: loaded.limits.outputSide)
+                            maxOutputSide: loaded.limits.outputSide, renderSeconds: loaded.limits.renderSeconds.map(Double.init),
+                            maxWork: loaded.limits.work, maxMemory: loaded.limits.memory)
         let service: ObjectService
         do {
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: Engine(limits: limits),

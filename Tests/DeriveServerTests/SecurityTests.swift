@@ -424,10 +424,25 @@ extension ServiceFixture {
         #expect(plain.status == 200)
         #expect(f.get("/nobucket/x").code == "NoSuchBucket")
         // A render whose client left is dropped without touching libvips, and frees its slot.
-        let dropped = held.removeFirst().run(isCancelled: { true })
+        let leaving = held.removeFirst()
+        leaving.cancellation.cancel()
+        let dropped = leaving.run()
         #expect(dropped.status != 200 && f.service.renders == 0)
         #expect(f.get("/pubr/photo.jpg?x-oss-process=image%2Fresize%2Cw_13").status == 200)
         held.removeAll()
+        #expect(f.service.rendersInFlight == 0)
+    }
+
+    @Test func aDisconnectCancelsARunningRender() throws {
+        let f = try Hostile.fixture()
+        let blurs = String(repeating: "%2Fblur%2Cr_50%2Cs_50", count: 30)
+        guard case .render(let job) = f.service.begin(ServiceRequest(method: "GET", target: "/pubr/photo.jpg?x-oss-process=image%2Fresize%2Cw_1200" + blurs, headers: [:])) else {
+            Issue.record("expected a render"); return
+        }
+        let cancellation = job.cancellation
+        Thread.detachNewThread { usleep(200_000); cancellation.cancel() }
+        let response = job.run()
+        #expect(response.status != 200 && response.status != 500, "\(response.status) \(response.text)")
         #expect(f.service.rendersInFlight == 0)
     }
 
