@@ -43,13 +43,13 @@ public struct ServiceResponse: Sendable {
     }
 }
 
-/// Serve-time settings with their defaults; `ServeSettings(manifest)` reads the manifest's
-/// `serve:` block once it has one.
-public struct ServeSettings: Sendable {
+/// How the server spends its resources: the manifest's `serve:` block (cache size, render
+/// queue) and the render threads.
+public struct ServerSettings: Sendable {
     /// Bytes the render cache may hold (least recently used entries go first).
-    public var cacheMaxBytes: Int = 512 << 20
+    public var cacheMaxBytes: Int = ServeSettings.defaultCacheMaxBytes
     /// Renders that may wait for a render thread; one more is answered 503 SlowDown.
-    public var renderQueue: Int = 16
+    public var renderQueue: Int = ServeSettings.defaultRenderQueue
     /// Threads that render (libvips work), apart from the threads that read and write files:
     /// one core is left to answer plain requests.
     public var renderThreads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
@@ -58,6 +58,8 @@ public struct ServeSettings: Sendable {
 
     public init(_ manifest: Manifest) {
         self.init()
+        cacheMaxBytes = manifest.serve.cacheMaxBytes
+        renderQueue = manifest.serve.renderQueue
     }
 }
 
@@ -141,7 +143,7 @@ public final class ObjectService: Sendable {
     public let verifier: Verifier
     public let engine: Engine
     public let maxBodyBytes: Int
-    public let settings: ServeSettings
+    public let settings: ServerSettings
     let authorizer: Authorizer
     let cache: RenderCache
     let gate: RenderGate
@@ -155,7 +157,7 @@ public final class ObjectService: Sendable {
 
     /// Fails when the cache folder lies inside a bucket folder (a request could then write entries).
     public init(manifest: Manifest, verifier: Verifier, engine: Engine, cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
-                settings: ServeSettings = ServeSettings(), recorded: any RecordedOutputs = NoRecordedOutputs(),
+                settings: ServerSettings = ServerSettings(), recorded: any RecordedOutputs = NoRecordedOutputs(),
                 logger: Logger = Logger(label: "derive.serve"),
                 clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) throws {
         // Control files inside a bucket could be replaced by a PUT: refuse to serve them.

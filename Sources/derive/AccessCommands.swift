@@ -121,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
         let service: ObjectService
         do {
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: Engine(limits: limits),
-                                        cacheFolder: loaded.stateFolder + "/serve-cache", settings: ServeSettings(loaded),
+                                        cacheFolder: loaded.stateFolder + "/serve-cache", settings: ServerSettings(loaded),
                                         recorded: BuiltOutputs(stateFolder: loaded.stateFolder))
         } catch {
             Output.printError("derive serve will not start: \(error)")

@@ -45,7 +45,7 @@ final class ServiceFixture {
     init(manifest: String = ServiceFixture.defaultManifest,
          files: [String: String] = ["photos/cats/kitten.jpg": "landscape.jpg", "photos/press/p.jpg": "portrait.jpg",
                                     "photos/logo.png": "logo-alpha.png", "drop/.keep": "text:", "site/.keep": "text:"],
-         recorded: any RecordedOutputs = NoRecordedOutputs(), settings: ServeSettings = ServeSettings(), cacheFolder: String? = nil,
+         recorded: any RecordedOutputs = NoRecordedOutputs(), settings: ServerSettings = ServerSettings(), cacheFolder: String? = nil,
          logger: Logger = Logger(label: "test")) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-\(UUID().uuidString)")
         for (path, source) in files {
