@@ -13,6 +13,10 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        // Already in the tree through Hummingbird; named so the server can use its thread pools and logger.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // libvips through pkg-config; the shim holds the non-variadic wrappers Swift can call.
@@ -51,6 +55,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage", "Confinement"]),
@@ -59,6 +68,8 @@ let package = Package(
             dependencies: [
                 "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder", "Access", "DeriveServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
@@ -67,7 +78,7 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
-        .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "Access", "Manifest", "Imaging", "ProcessLanguage"]),
+        .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement"]),
         .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage", "Access"]),
     ],
     swiftLanguageModes: [.v6]

@@ -147,6 +147,11 @@ public struct Verifier: Sendable {
         guard let lifetime = Int(expires), (1...604_800).contains(lifetime), let start = Self.v4Time(dateTime) else {
             throw AccessError.accessDenied("x-oss-expires must be 1-604800 seconds and x-oss-date a YYYYMMDDTHHMMSSZ time.", ec: "0002-00000070")
         }
+        // A URL dated in the future would outlive the 7-day cap: OSS allows 15 minutes of skew.
+        guard start <= now + skew else {
+            throw AccessError(status: 403, code: "RequestTimeTooSkewed", message: "The difference between the request time and the current time is too large.",
+                              ec: "0002-00000017", details: [.init("RequestTime", dateTime), .init("ServerTime", Self.iso(now))])
+        }
         guard start + lifetime >= now else {
             var error = AccessError.accessDenied("Request has expired.", ec: "0002-00000069")
             error.details = [.init("Expires", Self.iso(start + lifetime)), .init("ServerTime", Self.iso(now))]

@@ -1,37 +1,58 @@
+import Confinement
+import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// SHA-256 of object files, remembered by (size, mtime, inode) so a cached derivative is served
-/// without reading its source again. Entries hashed within a second of the file's mtime are not
-/// trusted next time (git's rule for racy timestamps).
-final class DigestCache: @unchecked Sendable {
-    private struct Entry { var size: Int64; var mtime: Int64; var inode: UInt64; var digest: String; var recorded: Int64 }
-    private let lock = NSLock()
-    private var entries: [String: Entry] = [:]
-    private var reads = 0
+/// SHA-256 and MD5 of object files, remembered by (size, mtime, ctime, inode) so a cached
+/// derivative or a plain GET does not read the file again. Entries hashed within a second of the
+/// file's mtime are not trusted next time (git's rule for racy timestamps). Files are hashed in
+/// chunks from an open descriptor, never loaded whole.
+final class DigestCache: Sendable {
+    struct Digests: Sendable { var sha256: String; var md5: [UInt8] }
+    private struct Entry { var status: FileStatus; var digests: Digests; var recorded: Int64 }
+    private let state = NIOLockedValueBox<(entries: [String: Entry], reads: Int)>(([:], 0))
+    /// Bounds the memory of the table: it is emptied when it grows past this many files.
+    private let maxEntries = 100_000
 
     /// How many times a file was read to hash it.
-    var hashes: Int { lock.withLock { reads } }
+    var hashes: Int { state.withLockedValue { $0.reads } }
 
-    /// The digest of `path`, or nil when it is not a readable regular file.
-    func digest(_ path: String) -> String? {
+    /// The digests of the open regular file `fd`, known by `identity` (its bucket folder and key).
+    func digests(of fd: Int32, identity: String) throws -> Digests {
         var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        let size = Int64(info.st_size), inode = UInt64(info.st_ino)
-        let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        if let known = lock.withLock({ entries[path] }), known.size == size, known.mtime == mtime, known.inode == inode,
-           mtime < known.recorded - 1_000_000_000 {
-            return known.digest
+        guard fstat(fd, &info) == 0 else { throw OpenFile.FileReadError(code: errno) }
+        let status = FileStatus(size: Int64(info.st_size),
+                                mtime: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                                ctime: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec),
+                                inode: UInt64(info.st_ino), device: UInt64(info.st_dev))
+        if let known = state.withLockedValue({ $0.entries[identity] }), known.status == status,
+           status.mtime < known.recorded - 1_000_000_000 {
+            return known.digests
         }
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let digest = ObjectService.sha256(data)
+        var sha = SHA256(), md5 = Insecure.MD5()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var position: off_t = 0
+        while true {
+            let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, position) }
+            if count < 0 { if errno == EINTR { continue }; throw OpenFile.FileReadError(code: errno) }
+            if count == 0 { break }
+            buffer.withUnsafeBytes { raw in
+                let piece = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+                sha.update(bufferPointer: piece)
+                md5.update(bufferPointer: piece)
+            }
+            position += off_t(count)
+        }
+        let digests = Digests(sha256: ObjectService.hex(sha.finalize()), md5: Array(md5.finalize()))
         let now = Int64(Date().timeIntervalSince1970 * 1e9)
-        lock.withLock {
-            entries[path] = Entry(size: size, mtime: mtime, inode: inode, digest: digest, recorded: now)
-            reads += 1
+        state.withLockedValue {
+            if $0.entries.count >= maxEntries { $0.entries.removeAll(keepingCapacity: true) }
+            $0.entries[identity] = Entry(status: status, digests: digests, recorded: now)
+            $0.reads += 1
         }
-        return digest
+        return digests
     }
 }

@@ -29,6 +29,23 @@ public struct OSSErrorBody: Error, Sendable {
         OSSErrorBody(status: 400, code: code, message: message)
     }
 
+    static func invalidObjectName(_ reason: String) -> OSSErrorBody {
+        OSSErrorBody(status: 400, code: "InvalidObjectName", message: "The object key is not valid: \(reason).", ec: "0016-00000005")
+    }
+
+    /// Every unexpected failure: the details go to the server log under the request id, never to the caller.
+    static let internalError = OSSErrorBody(status: 500, code: "InternalError",
+                                            message: "We encountered an internal error. Please try again; the request id identifies it in the server log.")
+
+    static func invalidDigest(_ message: String) -> OSSErrorBody {
+        OSSErrorBody(status: 400, code: "InvalidDigest", message: message, ec: "0016-00000011")
+    }
+
+    /// The render queue is full (OSS answers 503 SlowDown when a client should back off).
+    static let slowDown = OSSErrorBody(status: 503, code: "SlowDown",
+                                       message: "Too many image renders are queued. Please reduce your request rate and retry later.",
+                                       ec: "0044-00000001")
+
     func xml(requestId: String, hostId: String) -> String {
         func escape(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")

@@ -1,9 +1,15 @@
 import Access
+import Confinement
 import Crypto
 import Foundation
 import Imaging
+import Logging
 import Manifest
+import NIOConcurrencyHelpers
 import ProcessLanguage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An HTTP request as the object service sees it, independent of the server framework.
 public struct ServiceRequest: Sendable {
@@ -12,6 +18,7 @@ public struct ServiceRequest: Sendable {
     public var target: String
     /// Header names lowercased.
     public var headers: [String: String]
+    /// The body, for `handle` (tests, fuzzing); the HTTP front streams bodies through `begin` instead.
     public var body: Data
 
     public init(method: String, target: String, headers: [String: String], body: Data = Data()) {
@@ -25,277 +32,509 @@ public struct ServiceRequest: Sendable {
 public struct ServiceResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
-    public var body: Data
+    public var payload: Payload
+
+    /// The whole body in memory (tests; the HTTP front streams file payloads).
+    public var body: Data {
+        switch payload {
+        case .data(let data): return data
+        case .file(let file): return (try? file.readAll()) ?? Data()
+        }
+    }
+}
+
+/// How the server spends its resources: the manifest's `serve:` block (cache size, render
+/// queue) and the render threads.
+public struct ServerSettings: Sendable {
+    /// Bytes the render cache may hold (least recently used entries go first).
+    public var cacheMaxBytes: Int = ServeSettings.defaultCacheMaxBytes
+    /// Renders that may wait for a render thread; one more is answered 503 SlowDown.
+    public var renderQueue: Int = ServeSettings.defaultRenderQueue
+    /// Threads that render (libvips work), apart from the threads that read and write files:
+    /// one core is left to answer plain requests.
+    public var renderThreads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+
+    public init() {}
+
+    public init(_ manifest: Manifest) {
+        self.init()
+        cacheMaxBytes = manifest.serve.cacheMaxBytes
+        renderQueue = manifest.serve.renderQueue
+    }
+}
+
+/// What to do next with a request whose head was accepted.
+public enum Step: Sendable {
+    /// The answer is ready (plain objects, cache hits, every error).
+    case respond(ServiceResponse)
+    /// A render to run on the render pool.
+    case render(RenderJob)
+    /// A PUT: stream the body into the upload, then `finish`.
+    case upload(Upload)
+    /// A save-as: collect at most `limit` bytes of body, then `continue` decides.
+    case needsBody(limit: Int, BodyContinuation)
+}
+
+/// A step that needs the (small) request body.
+public struct BodyContinuation: Sendable {
+    let next: @Sendable (Data) -> Step
+    public func `continue`(_ body: Data) -> Step { next(body) }
+}
+
+/// A render admitted to the queue; it holds its slot until it runs or is dropped.
+public final class RenderJob: Sendable {
+    private let work: @Sendable (RenderCancellation) -> ServiceResponse
+    private let ticket: RenderGate.Ticket
+    /// Cancelled when the client disconnects or the server stops: a queued render never starts,
+    /// a running one stops inside libvips.
+    public let cancellation = RenderCancellation()
+
+    init(ticket: RenderGate.Ticket, work: @escaping @Sendable (RenderCancellation) -> ServiceResponse) {
+        self.ticket = ticket
+        self.work = work
+    }
+
+    /// Renders (within the engine's deadline), unless cancelled first.
+    public func run() -> ServiceResponse {
+        defer { ticket.release() }
+        return work(cancellation)
+    }
+}
+
+/// Admission to the render pool: at most `capacity` renders running or waiting.
+final class RenderGate: Sendable {
+    let capacity: Int
+    private let admitted = NIOLockedValueBox(0)
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var inFlight: Int { admitted.withLockedValue { $0 } }
+
+    final class Ticket: Sendable {
+        private let gate: RenderGate
+        private let released = NIOLockedValueBox(false)
+        init(gate: RenderGate) { self.gate = gate }
+        func release() {
+            let first = released.withLockedValue { done in defer { done = true }; return !done }
+            if first { gate.admitted.withLockedValue { $0 -= 1 } }
+        }
+        deinit { release() }
+    }
+
+    func admit() -> Ticket? {
+        let ok = admitted.withLockedValue { count -> Bool in
+            guard count < capacity else { return false }
+            count += 1
+            return true
+        }
+        return ok ? Ticket(gate: self) : nil
+    }
 }
 
 /// Serves a manifest's buckets with OSS semantics: path-style and virtual-host URLs, GET/HEAD
 /// of objects with and without `x-oss-process`, styles (query and delimiter forms), ACLs,
-/// signatures, PUT, POST `sys/saveas`, and OSS XML errors. Rendered results are cached on disk
-/// by action key; a cache hit never touches libvips.
+/// signatures, PUT, POST `sys/saveas`, and OSS XML errors.
+///
+/// Every object a request reads or writes is authorised through one `Authorizer`; every file is
+/// reached through a `ConfinedFolder`, so a key can never leave its bucket. Rendered results are
+/// cached on disk by action key in a bounded cache; a hit never touches libvips.
 public final class ObjectService: Sendable {
     public let manifest: Manifest
     public let verifier: Verifier
     public let engine: Engine
-    public let cacheFolder: String
     public let maxBodyBytes: Int
+    public let settings: ServerSettings
+    let authorizer: Authorizer
+    let cache: RenderCache
+    let gate: RenderGate
+    let logger: Logger
     let clock: @Sendable () -> Int
     let requestCounter = Counter()
     let digests = DigestCache()
+    private let folders = NIOLockedValueBox<[String: ConfinedFolder]>([:])
+    /// Longest save-as body (the chain and target).
+    static let maxSaveAsBody = 64 * 1024
 
+    /// Fails when the cache folder lies inside a bucket folder (a request could then write entries).
     public init(manifest: Manifest, verifier: Verifier, engine: Engine, cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
-                clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) {
+                settings: ServerSettings = ServerSettings(), recorded: any RecordedOutputs = NoRecordedOutputs(),
+                logger: Logger = Logger(label: "derive.serve"),
+                clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) throws {
+        // Control files inside a bucket could be replaced by a PUT: refuse to serve them.
+        let controls = [("the manifest", manifest.file), ("the state folder", manifest.stateFolder), ("the serve cache folder", cacheFolder)]
+        for bucket in manifest.buckets {
+            for (what, path) in controls where Self.isInside(path, bucket.path) {
+                throw ServeSetupError(message: "\(what) \(path) is inside the folder of bucket '\(bucket.name)' (\(bucket.path)), where requests could write it. Move the bucket's path or the file (state: for the state folder) so that no control file is in a bucket.")
+            }
+        }
+        try? FileManager.default.createDirectory(atPath: cacheFolder, withIntermediateDirectories: true)
         self.manifest = manifest
         self.verifier = verifier
         self.engine = engine
-        self.cacheFolder = cacheFolder
         self.maxBodyBytes = maxBodyBytes
+        self.settings = settings
+        self.authorizer = Authorizer(recorded: recorded)
+        self.cache = RenderCache(folder: cacheFolder, maxBytes: settings.cacheMaxBytes)
+        self.gate = RenderGate(capacity: settings.renderThreads + settings.renderQueue)
+        self.logger = logger
         self.clock = clock
+    }
+
+    public var cacheFolder: String { cache.folder }
+
+    /// Whether `path` is `folder` or below it, after resolving links (the file system decides).
+    static func isInside(_ path: String, _ folder: String) -> Bool {
+        func real(_ path: String) -> String {
+            // The nearest existing ancestor resolved, the rest appended (a folder not created yet).
+            var existing = URL(fileURLWithPath: path).standardizedFileURL
+            var rest: [String] = []
+            while existing.path != "/", !FileManager.default.fileExists(atPath: existing.path) {
+                rest.insert(existing.lastPathComponent, at: 0)
+                existing.deleteLastPathComponent()
+            }
+            guard let resolved = realpath(existing.path, nil) else { return existing.path }
+            defer { free(resolved) }
+            return ([String(cString: resolved)] + rest).joined(separator: "/").replacingOccurrences(of: "//", with: "/")
+        }
+        let inner = real(path), outer = real(folder)
+        return inner == outer || inner.hasPrefix(outer.hasSuffix("/") ? outer : outer + "/")
     }
 
     /// Renders since start (cache hits do not count), for tests.
     public var renders: Int { requestCounter.renders }
 
+    /// Renders admitted and not yet finished.
+    public var rendersInFlight: Int { gate.inFlight }
+
+    /// Handles a whole request synchronously (tests, fuzzing): the same steps the HTTP front runs.
     public func handle(_ request: ServiceRequest) -> ServiceResponse {
-        let requestId = requestCounter.nextId()
-        let host = request.headers["host"] ?? "localhost"
-        do {
-            return try respond(request, requestId: requestId)
-        } catch let error as OSSErrorBody {
-            return errorResponse(error, request: request, requestId: requestId, host: host)
-        } catch let error as AccessError {
-            let body = OSSErrorBody(status: error.status, code: error.code, message: error.message, ec: error.ec,
-                                    details: error.details.map { ($0.name, $0.value) })
-            return errorResponse(body, request: request, requestId: requestId, host: host)
-        } catch let error as ProcessError {
-            let body = OSSErrorBody(status: error.httpStatus, code: error.code.rawValue, message: error.message, ec: error.ec)
-            return errorResponse(body, request: request, requestId: requestId, host: host)
-        } catch {
-            let body = OSSErrorBody(status: 500, code: "InternalError", message: "\(error)")
-            return errorResponse(body, request: request, requestId: requestId, host: host)
+        switch begin(request) {
+        case .respond(let response): return response
+        case .render(let job): return job.run()
+        case .upload(let upload):
+            upload.write(request.body)
+            return upload.finish()
+        case .needsBody(let limit, let next):
+            switch next.continue(request.body.prefix(limit)) {
+            case .respond(let response): return response
+            case .render(let job): return job.run()
+            default: return ServiceResponse(status: 500, headers: [], payload: .data(Data()))
+            }
         }
     }
 
-    func errorResponse(_ error: OSSErrorBody, request: ServiceRequest, requestId: String, host: String) -> ServiceResponse {
-        let xml = error.xml(requestId: requestId, hostId: host)
-        var headers = [("Content-Type", "application/xml"), ("x-oss-request-id", requestId)]
-        if let ec = error.ec { headers.append(("x-oss-ec", ec)) }
-        if request.method == "HEAD" {
-            // HEAD has no body: the XML travels base64-encoded in x-oss-err, as OSS does.
-            headers.append(("x-oss-err", Data(xml.utf8).base64EncodedString()))
-            return ServiceResponse(status: error.status, headers: headers, body: Data())
+    /// Decides what a request needs from its head alone: authentication, authorisation and
+    /// limits are all checked before any body byte is read.
+    public func begin(_ request: ServiceRequest) -> Step {
+        let exchange = Exchange(requestId: requestCounter.nextId(), host: request.headers["host"] ?? "localhost",
+                                method: request.method, target: request.target, logger: logger)
+        do {
+            return try route(request, exchange)
+        } catch {
+            return .respond(exchange.response(for: error))
         }
-        return ServiceResponse(status: error.status, headers: headers, body: Data(xml.utf8))
     }
 
     // MARK: Routing
 
     struct Target {
         var bucket: Bucket
-        var key: String
+        var key: ObjectKey
         var query: [OSSSignature.Parameter]
     }
 
+    /// Bucket and key from the request target. The path is percent-decoded to bytes and the key
+    /// validated on those bytes (`ObjectKey`): never on `Character`s.
     func resolve(_ request: ServiceRequest) throws -> Target {
         let parts = request.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let rawPath = String(parts[0])
         let query = SignedRequest.parseQuery(parts.count > 1 ? String(parts[1]) : "")
-        guard let path = rawPath.removingPercentEncoding else { throw OSSErrorBody.badRequest("The request path is not valid percent-encoded UTF-8.") }
+        let path: [UInt8]
+        do { path = try ObjectKey.percentDecode(Array(parts[0].utf8)) } catch {
+            throw OSSErrorBody.invalidObjectName("the request path has a malformed percent escape")
+        }
         let hostName = (request.headers["host"] ?? "").split(separator: ":").first.map(String.init) ?? ""
         var bucketName: String
-        var key: String
+        var keyBytes: [UInt8]
+        let slash = UInt8(ascii: "/")
+        let trimmed = path.first == slash ? Array(path.dropFirst()) : path
         if let dot = hostName.firstIndex(of: "."), manifest.bucket(named: String(hostName[..<dot])) != nil {
             bucketName = String(hostName[..<dot])          // virtual host: bucket.localhost
-            key = String(path.dropFirst())
+            keyBytes = trimmed
         } else {
-            let trimmed = path.dropFirst()
-            let pieces = trimmed.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-            bucketName = String(pieces.first ?? "")
-            key = pieces.count > 1 ? String(pieces[1]) : ""
+            let end = trimmed.firstIndex(of: slash) ?? trimmed.count
+            bucketName = String(decoding: trimmed[..<end], as: UTF8.self)
+            keyBytes = end < trimmed.count ? Array(trimmed[(end + 1)...]) : []
         }
         guard let bucket = manifest.bucket(named: bucketName) else {
             if bucketName.isEmpty { throw OSSErrorBody.badRequest("Listing buckets is not supported; name a bucket and an object.") }
             throw OSSErrorBody.noSuchBucket(bucketName)
         }
-        try Self.checkKey(key)
-        return Target(bucket: bucket, key: key, query: query)
-    }
-
-    /// Keys stay inside their bucket: no `..` or `.` segments (also when percent-encoded), no
-    /// absolute paths, no NUL, no empty segments, at most 1023 bytes.
-    static func checkKey(_ key: String) throws {
-        let segments = key.split(separator: "/", omittingEmptySubsequences: false)
-        let escapes = key.isEmpty || key.utf8.count > 1023 || key.hasPrefix("/") || key.hasPrefix("\\") || key.contains("\0")
-            || key.contains("\\") || segments.contains { $0 == ".." || $0 == "." } || segments.dropLast().contains { $0.isEmpty }
-        if escapes {
-            throw OSSErrorBody(status: 400, code: "InvalidObjectName", message: "The object key is not valid: it must stay inside its bucket (no '..', '.', empty segments, NUL, '\\' or leading '/').",
-                               ec: "0016-00000005")
+        do {
+            return Target(bucket: bucket, key: try ObjectKey(bytes: keyBytes), query: query)
+        } catch {
+            throw OSSErrorBody.invalidObjectName(error.description)
         }
     }
 
-    func path(_ bucket: Bucket, _ key: String) -> String { bucket.path + "/" + key }
+    /// The bucket's folder, opened once; nil while it does not exist.
+    func folder(_ bucket: Bucket, create: Bool = false) throws -> ConfinedFolder? {
+        if let open = folders.withLockedValue({ $0[bucket.name] }) { return open }
+        if create { try FileManager.default.createDirectory(atPath: bucket.path, withIntermediateDirectories: true) }
+        guard let opened = try? ConfinedFolder(path: bucket.path) else { return nil }
+        return folders.withLockedValue { folders in
+            if let open = folders[bucket.name] { return open }
+            folders[bucket.name] = opened
+            return opened
+        }
+    }
 
-    func respond(_ request: ServiceRequest, requestId: String) throws -> ServiceResponse {
+    func kind(_ bucket: Bucket, _ key: ObjectKey) -> ConfinedFolder.EntryKind? {
+        (try? folder(bucket))?.kind(key)
+    }
+
+    func route(_ request: ServiceRequest, _ exchange: Exchange) throws -> Step {
         var target = try resolve(request)
         let process = target.query.first { $0.name == "x-oss-process" }
-        let signed = SignedRequest(method: request.method, bucket: target.bucket.name, key: target.key, query: target.query, headers: request.headers)
+        let signed = SignedRequest(method: request.method, bucket: target.bucket.name, key: target.key.string, query: target.query,
+                                   headers: request.headers)
         let caller = try verifier.authenticate(signed, now: clock())
 
         switch request.method {
         case "GET", "HEAD":
             var processText = process?.value
-            if processText == nil, FileManager.default.fileExists(atPath: path(target.bucket, target.key)) == false,
+            if processText == nil, kind(target.bucket, target.key) != .file,
                let (key, style) = styleByDelimiter(target.key, bucket: target.bucket) {
                 target.key = key
                 processText = "style/" + style
             }
-            try authorizeRead(target, caller: caller)
+            try authorizer.authorizeRead(target.bucket, target.key, caller: caller)
+            let head = request.method == "HEAD"
             if let processText, !processText.isEmpty {
                 if processText.contains("|sys/saveas") || processText.hasPrefix("sys/saveas") {
                     throw OSSErrorBody.badRequest("sys/saveas needs POST /<key>?x-oss-process with the chain in the body.", code: "InvalidArgument")
                 }
-                return try processed(target, process: processText, head: request.method == "HEAD", requestId: requestId)
+                let pipeline = try Pipeline.parse(processText, styles: manifest.catalogue.mapValues(\.process))
+                return try renderStep(target, pipeline: pipeline, caller: caller, exchange: exchange) { bytes, contentType in
+                    Self.imageResponse(bytes, contentType: contentType, head: head, exchange: exchange)
+                }
             }
-            return try plain(target, head: request.method == "HEAD", requestId: requestId)
+            return .respond(try plain(target, head: head, exchange: exchange))
         case "PUT":
-            try authorizeWrite(target.bucket, caller: caller)
-            guard request.body.count <= maxBodyBytes else {
-                throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed size of \(maxBodyBytes) bytes.")
-            }
-            try Self.writeAtomically(request.body, to: path(target.bucket, target.key))
-            return ServiceResponse(status: 200, headers: [("x-oss-request-id", requestId), ("ETag", Self.etag(request.body)), ("Content-Length", "0")], body: Data())
+            return try beginUpload(request, target: target, caller: caller, exchange: exchange)
         case "POST" where process != nil:
-            return try saveAs(request, target: target, caller: caller, requestId: requestId)
+            try authorizer.authorizeRead(target.bucket, target.key, caller: caller)
+            let source = target
+            return .needsBody(limit: Self.maxSaveAsBody, BodyContinuation { [self] body in
+                do { return try saveAs(body, source: source, caller: caller, exchange: exchange) } catch {
+                    return .respond(exchange.response(for: error))
+                }
+            })
         default:
             throw OSSErrorBody(status: 405, code: "MethodNotAllowed", message: "The specified method is not allowed against this resource.")
         }
     }
 
-    /// `key!style` (or another enabled delimiter): precedence `-`, `_`, `/`, `!`, last occurrence.
-    func styleByDelimiter(_ key: String, bucket: Bucket) -> (String, String)? {
+    /// `key!style` (or another enabled delimiter): precedence `-`, `_`, `/`, `!`, last occurrence
+    /// of the delimiter byte.
+    func styleByDelimiter(_ key: ObjectKey, bucket: Bucket) -> (ObjectKey, String)? {
         for delimiter in ["-", "_", "/", "!"] where bucket.styleDelimiters.contains(Character(delimiter)) {
-            guard let range = key.range(of: delimiter, options: .backwards) else { continue }
-            let object = String(key[..<range.lowerBound]), style = String(key[range.upperBound...])
-            if manifest.catalogue[style] != nil, FileManager.default.fileExists(atPath: path(bucket, object)) { return (object, style) }
+            let byte = UInt8(ascii: Unicode.Scalar(delimiter)!)
+            guard let split = key.bytes.lastIndex(of: byte), let object = try? ObjectKey(bytes: Array(key.bytes[..<split])) else { continue }
+            let style = String(decoding: key.bytes[(split + 1)...], as: UTF8.self)
+            if manifest.catalogue[style] != nil, kind(bucket, object) == .file { return (object, style) }
         }
         return nil
     }
 
-    func authorizeRead(_ target: Target, caller: String?) throws {
-        if caller != nil { return }
-        guard target.bucket.effectiveACL(of: target.key).isPublic else { throw OSSErrorBody.accessDenied() }
-    }
+    // MARK: Reading
 
-    func authorizeWrite(_ bucket: Bucket, caller: String?) throws {
-        if caller != nil { return }
-        guard bucket.acl == .publicReadWrite else {
-            throw OSSErrorBody.accessDenied("You have no right to write to this bucket: it is not public-read-write and the request is not signed.")
-        }
-    }
-
-    func read(_ target: Target) throws -> Data {
-        let file = path(target.bucket, target.key)
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), !isFolder.boolValue,
-              let data = FileManager.default.contents(atPath: file) else {
-            throw OSSErrorBody.noSuchKey(target.key)
-        }
-        return data
-    }
-
-    func plain(_ target: Target, head: Bool, requestId: String) throws -> ServiceResponse {
-        let data = try read(target)
-        let headers = [("Content-Type", Self.contentType(data, key: target.key)), ("Content-Length", String(data.count)),
-                       ("ETag", Self.etag(data)), ("x-oss-request-id", requestId),
-                       ("x-oss-object-acl", target.bucket.objects.first { $0.match.matches(target.key) }?.acl.rawValue ?? "default")]
-        return ServiceResponse(status: 200, headers: headers, body: head ? Data() : data)
-    }
-
-    func processed(_ target: Target, process: String, head: Bool, requestId: String) throws -> ServiceResponse {
-        let pipeline = try Pipeline.parse(process, styles: manifest.catalogue.mapValues(\.process))
-        let (bytes, contentType) = try render(target, pipeline: pipeline)
-        return ServiceResponse(status: 200, headers: [("Content-Type", contentType), ("Content-Length", String(bytes.count)),
-                                                      ("ETag", Self.etag(bytes)), ("x-oss-request-id", requestId)],
-                               body: head ? Data() : bytes)
-    }
-
-    /// Renders through the disk cache keyed by action key (engine version, canonical pipeline,
-    /// source digest, watermark object digests). Digests come from a stat-keyed cache, so a hit
-    /// reads neither the source nor libvips.
-    func render(_ target: Target, pipeline: Pipeline) throws -> (Data, String) {
-        let bucket = target.bucket
-        guard let sourceDigest = digests.digest(path(bucket, target.key)) else { throw OSSErrorBody.noSuchKey(target.key) }
-        var parts = [Engine.version, Engine.encoderSettings, pipeline.canonical, sourceDigest]
-        for dependency in pipeline.dependencies {
-            if case .object(let key) = dependency, let digest = digests.digest(path(bucket, key)) {
-                parts.append("object:\(key)=\(digest)")
-            } else if case .font(let name) = dependency {
-                // The font file's identity (path, size, mtime): a replaced font invalidates entries.
-                let file = (try? FontCatalog.file(for: name)) ?? "missing"
-                let attributes = try? FileManager.default.attributesOfItem(atPath: file)
-                let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
-                let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-                parts.append("font:\(name)=\(file):\(size):\(modified)")
+    /// Opens the object for reading; anything but a regular file reached without links is NoSuchKey.
+    func open(_ bucket: Bucket, _ key: ObjectKey) throws -> Int32 {
+        guard let folder = try folder(bucket) else { throw OSSErrorBody.noSuchKey(key.string) }
+        do { return try folder.openForReading(key) } catch {
+            switch error {
+            case .notFound, .symbolicLink, .notRegularFile, .notAFolder: throw OSSErrorBody.noSuchKey(key.string)
+            case .permissionDenied, .system: throw error
             }
         }
-        let key = Self.sha256(Data(parts.joined(separator: "\n").utf8))
-        let cached = cacheFolder + "/" + key.prefix(2) + "/" + key
-        if let data = FileManager.default.contents(atPath: cached), let newline = data.firstIndex(of: 0x0A) {
-            return (Data(data[data.index(after: newline)...]), String(decoding: data[..<newline], as: UTF8.self))
+    }
+
+    func plain(_ target: Target, head: Bool, exchange: Exchange) throws -> ServiceResponse {
+        let fd = try open(target.bucket, target.key)
+        var info = stat()
+        fstat(fd, &info)
+        let file = OpenFile(descriptor: fd, length: Int(info.st_size))
+        let digests = try digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string)
+        let headers = [("Content-Type", Self.contentType(try file.read(at: 0, count: 12))), ("Content-Length", String(file.length)),
+                       ("ETag", "\"" + Self.hex(digests.md5, uppercase: true) + "\""), ("x-oss-request-id", exchange.requestId),
+                       ("x-oss-object-acl", authorizer.objectACLHeader(target.bucket, target.key))]
+        return ServiceResponse(status: 200, headers: headers, payload: head ? .data(Data()) : .file(file))
+    }
+
+    static func imageResponse(_ bytes: Payload, contentType: String, head: Bool, exchange: Exchange) -> ServiceResponse {
+        ServiceResponse(status: 200, headers: [("Content-Type", contentType), ("Content-Length", String(bytes.count)),
+                                               ("x-oss-request-id", exchange.requestId)],
+                        payload: head ? .data(Data()) : bytes)
+    }
+
+    // MARK: Rendering
+
+    /// The cache hit, or a render admitted to the queue (503 SlowDown when it is full). Watermark
+    /// objects are authorised first, with the rules of a GET of each.
+    func renderStep(_ target: Target, pipeline: Pipeline, caller: String?, exchange: Exchange,
+                    answer: @escaping @Sendable (Payload, String) throws -> ServiceResponse) throws -> Step {
+        let bucket = target.bucket
+        let marks = try authorizer.authorizeWatermarks(pipeline, bucket: bucket, caller: caller) { kind(bucket, $0) == .file }
+        let sourceFD = try open(bucket, target.key)
+        let source = OpenFile(descriptor: sourceFD, length: 0)
+        var parts = [Engine.version, Engine.encoderSettings, pipeline.canonical,
+                     try digests.digests(of: sourceFD, identity: bucket.path + "\0" + target.key.string).sha256]
+        for mark in marks {
+            let fd = try open(bucket, mark)
+            defer { close(fd) }
+            parts.append("object:\(mark.string)=\(try digests.digests(of: fd, identity: bucket.path + "\0" + mark.string).sha256)")
         }
-        let output = try engine.render(try read(target), pipeline, resolver: FolderResolver(root: bucket.path))
-        requestCounter.rendered()
-        try? Self.writeAtomically(Data((output.contentType + "\n").utf8) + output.bytes, to: cached)
-        return (output.bytes, output.contentType)
+        for case .font(let name) in pipeline.dependencies {
+            // The font file's identity (path, size, mtime): a replaced font invalidates entries.
+            let file = (try? FontCatalog.file(for: name)) ?? "missing"
+            let attributes = try? FileManager.default.attributesOfItem(atPath: file)
+            let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            parts.append("font:\(name)=\(file):\(size):\(modified)")
+        }
+        let actionKey = Self.sha256(Data(parts.joined(separator: "\n").utf8))
+        if let hit = cache.lookup(actionKey) {
+            return .respond(try answer(.file(hit.body), hit.contentType))
+        }
+        guard let ticket = gate.admit() else { throw OSSErrorBody.slowDown }
+        let resolver = ConfinedResolver(folder: try folder(bucket), allowed: Set(marks), maxBytes: engine.limits.maxBytes)
+        return .render(RenderJob(ticket: ticket) { [self] cancellation in
+            do {
+                guard !cancellation.isCancelled else {
+                    throw OSSErrorBody(status: 503, code: "SlowDown", message: "The render was cancelled: the client disconnected or the server is stopping.")
+                }
+                let bytes = try Self.readSource(source.descriptor, key: target.key, limit: engine.limits.maxBytes)
+                let output = try engine.render(bytes, pipeline, resolver: resolver, cancellation: cancellation)
+                requestCounter.rendered()
+                cache.store(actionKey, contentType: output.contentType, bytes: output.bytes)
+                return try answer(.data(output.bytes), output.contentType)
+            } catch {
+                return exchange.response(for: error)
+            }
+        })
+    }
+
+    /// The source's bytes for libvips (which needs them in memory), refusing more than `limit`.
+    static func readSource(_ fd: Int32, key: ObjectKey, limit: Int) throws -> Data {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw OpenFile.FileReadError(code: errno) }
+        guard Int(info.st_size) <= limit else {
+            throw ProcessError(.imageTooLarge, "the source is \(info.st_size) bytes; the limit is \(limit) bytes")
+        }
+        return try OpenFile(descriptor: dup(fd), length: Int(info.st_size)).readAll()
+    }
+
+    // MARK: Writing
+
+    /// Checks a PUT before its body: caller, effective ACL of the target, declared length,
+    /// digest headers, and that the key can be a file (not under an object, not a folder).
+    func beginUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
+        try authorizer.authorizeWrite(target.bucket, target.key, caller: caller)
+        // The declared length (absent for a chunked body, or a whole body given to `handle`).
+        var declared: Int?
+        if let header = request.headers["content-length"] {
+            guard let value = Int(header.trimmingCharacters(in: .whitespaces)), value >= 0 else {
+                throw OSSErrorBody.badRequest("Content-Length is not a number.", code: "InvalidArgument")
+            }
+            declared = value
+        }
+        guard (declared ?? request.body.count) <= maxBodyBytes else {
+            throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed size of \(maxBodyBytes) bytes.")
+        }
+        var expectedMD5: [UInt8]?
+        if let header = request.headers["content-md5"] {
+            guard let data = Data(base64Encoded: header.trimmingCharacters(in: .whitespaces)), data.count == 16 else {
+                throw OSSErrorBody.invalidDigest("The Content-MD5 you specified is not the base64 of 16 bytes.")
+            }
+            expectedMD5 = Array(data)
+        }
+        var expectedSHA256: String?
+        if let header = request.headers["x-oss-content-sha256"], header != "UNSIGNED-PAYLOAD" {
+            expectedSHA256 = header.lowercased()
+        }
+        let file = try createFile(target.bucket, target.key, exchange: exchange)
+        return .upload(Upload(file: file, exchange: exchange, key: target.key, declared: declared, limit: min(declared ?? maxBodyBytes, maxBodyBytes),
+                              expectedMD5: expectedMD5, expectedSHA256: expectedSHA256))
+    }
+
+    /// A temporary file for `key`; keys that cannot be files answer OSS's 400, not 500.
+    func createFile(_ bucket: Bucket, _ key: ObjectKey, exchange: Exchange) throws -> TemporaryFile {
+        guard let folder = try folder(bucket, create: true) else { throw OSSErrorBody.internalError }
+        if folder.kind(key) == .folder {
+            throw OSSErrorBody.invalidObjectName("'\(key)' is a folder of other objects here, so it cannot also be an object")
+        }
+        do { return try folder.createTemporary(for: key) } catch {
+            switch error {
+            case .notAFolder, .notRegularFile:
+                throw OSSErrorBody.invalidObjectName("a part of '\(key)' before its last '/' is an object, so it cannot be a folder")
+            case .symbolicLink:
+                throw OSSErrorBody.invalidObjectName("'\(key)' passes through a symbolic link, which is never followed")
+            default:
+                throw error
+            }
+        }
     }
 
     /// `POST /key?x-oss-process` with `x-oss-process=<chain>|sys/saveas,o_<b64 key>[,b_<b64 bucket>]`.
-    func saveAs(_ request: ServiceRequest, target: Target, caller: String?, requestId: String) throws -> ServiceResponse {
-        try authorizeRead(target, caller: caller)
-        var body = String(decoding: request.body.prefix(64 * 1024), as: UTF8.self)
+    func saveAs(_ raw: Data, source: Target, caller: String?, exchange: Exchange) throws -> Step {
+        var body = String(decoding: raw, as: UTF8.self)
         if body.contains("%7C") || body.contains("%7c") { body = body.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? body }
         if body.hasPrefix("x-oss-process=") { body.removeFirst("x-oss-process=".count) }
         guard let bar = body.range(of: "|sys/saveas") else {
             throw OSSErrorBody.badRequest("The body must be x-oss-process=<chain>|sys/saveas,o_<base64 key>[,b_<base64 bucket>].")
         }
         let chain = String(body[..<bar.lowerBound])
-        var objectKey: String?, bucketName: String?
+        var objectBytes: [UInt8]?, bucketName: String?
         for item in body[bar.upperBound...].split(separator: ",") {
-            if item.hasPrefix("o_") { objectKey = Base64URL.decodeString(String(item.dropFirst(2))) }
+            if item.hasPrefix("o_") { objectBytes = Base64URL.decode(String(item.dropFirst(2))).map(Array.init) }
             if item.hasPrefix("b_") { bucketName = Base64URL.decodeString(String(item.dropFirst(2))) }
         }
-        guard let objectKey else { throw OSSErrorBody.badRequest("sys/saveas needs o_<base64url target key>.") }
-        try Self.checkKey(objectKey)
-        guard let destination = bucketName.map({ manifest.bucket(named: $0) }) ?? target.bucket else {
+        guard let objectBytes else { throw OSSErrorBody.badRequest("sys/saveas needs o_<base64url target key>.") }
+        let objectKey: ObjectKey
+        do { objectKey = try ObjectKey(bytes: objectBytes) } catch { throw OSSErrorBody.invalidObjectName(error.description) }
+        guard let destination = bucketName.map({ manifest.bucket(named: $0) }) ?? source.bucket else {
             throw OSSErrorBody.noSuchBucket(bucketName ?? "")
         }
-        try authorizeWrite(destination, caller: caller)
+        try authorizer.authorizeWrite(destination, objectKey, caller: caller)
         let pipeline = try Pipeline.parse(chain, styles: manifest.catalogue.mapValues(\.process))
-        let (bytes, _) = try render(target, pipeline: pipeline)
-        try Self.writeAtomically(bytes, to: path(destination, objectKey))
-        let reply = "{\"bucket\": \(JSONText.string(bucketName ?? "")), \"fileSize\": \(bytes.count), \"object\": \(JSONText.string(objectKey)), \"status\": \"OK\"}"
-        return ServiceResponse(status: 200, headers: [("Content-Type", "application/json"), ("x-oss-request-id", requestId)], body: Data(reply.utf8))
+        let file = try createFile(destination, objectKey, exchange: exchange)
+        let replyBucket = bucketName ?? ""
+        return try renderStep(source, pipeline: pipeline, caller: caller, exchange: exchange) { payload, _ in
+            let bytes: Data
+            switch payload {
+            case .data(let data): bytes = data
+            case .file(let cached): bytes = try cached.readAll()
+            }
+            try file.write(bytes)
+            do { try file.commit() } catch {
+                if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
+                throw error
+            }
+            let reply = "{\"bucket\": \(JSONText.string(replyBucket)), \"fileSize\": \(bytes.count), \"object\": \(JSONText.string(objectKey.string)), \"status\": \"OK\"}"
+            return ServiceResponse(status: 200, headers: [("Content-Type", "application/json"), ("x-oss-request-id", exchange.requestId)],
+                                   payload: .data(Data(reply.utf8)))
+        }
     }
 
     // MARK: Helpers
 
-    static func writeAtomically(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).derive-tmp")
-        try data.write(to: temporary)
-        guard rename(temporary.path, path) == 0 else {
-            try? FileManager.default.removeItem(at: temporary)
-            throw OSSErrorBody(status: 500, code: "InternalError", message: "cannot write the object")
-        }
+    static func sha256(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
+
+    static func hex<Bytes: Sequence>(_ bytes: Bytes, uppercase: Bool = false) -> String where Bytes.Element == UInt8 {
+        OSSSignature.hex(bytes, uppercase: uppercase)
     }
 
-    static func sha256(_ data: Data) -> String { OSSSignature.hex(SHA256.hash(data: data)) }
-
-    static func etag(_ data: Data) -> String {
-        "\"" + OSSSignature.hex(Insecure.MD5.hash(data: data), uppercase: true) + "\""
-    }
-
-    static func contentType(_ data: Data, key: String) -> String {
+    static func contentType(_ data: Data) -> String {
         let bytes = [UInt8](data.prefix(12))
         if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return "image/jpeg" }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return "image/png" }
@@ -305,19 +544,37 @@ public final class ObjectService: Sendable {
     }
 }
 
+/// Why `derive serve` will not start.
+public struct ServeSetupError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Watermark objects for a render: only the keys already authorised, read through the bucket's
+/// confined folder with the source size limit.
+struct ConfinedResolver: ObjectResolver {
+    let folder: ConfinedFolder?
+    let allowed: Set<ObjectKey>
+    let maxBytes: Int
+
+    func object(_ name: String) throws -> Data {
+        guard let key = try? ObjectKey(name), allowed.contains(key), let folder,
+              let data = try? folder.read(key, maxBytes: maxBytes) else {
+            throw Authorizer.missingWatermark(name)
+        }
+        return data
+    }
+}
+
 /// Request ids and render counts.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private var renderCount = 0
+final class Counter: Sendable {
+    private let state = NIOLockedValueBox<(next: Int, renders: Int)>((0, 0))
 
     func nextId() -> String {
-        lock.withLock {
-            next += 1
-            return String(format: "%08X%016X", getpid(), next)
-        }
+        let next = state.withLockedValue { $0.next += 1; return $0.next }
+        return String(format: "%08X%016X", getpid(), next)
     }
 
-    func rendered() { lock.withLock { renderCount += 1 } }
-    var renders: Int { lock.withLock { renderCount } }
+    func rendered() { state.withLockedValue { $0.renders += 1 } }
+    var renders: Int { state.withLockedValue { $0.renders } }
 }

@@ -1,14 +1,24 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import Imaging
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
+import ServiceLifecycle
 
-/// The HTTP front: Hummingbird on loopback by default; every request goes to `ObjectService`
-/// on a worker thread (rendering stays off Swift's cooperative pool).
+/// The HTTP front: Hummingbird on loopback by default. File work (stat, open, hashing, reading
+/// and writing bodies) runs on an I/O thread pool; renders on a separate render pool behind a
+/// bounded queue, so plain GETs, HEADs, cache hits and errors never wait behind a render.
+/// Bodies stream both ways; a render whose client disconnected is dropped before it starts.
+/// SIGTERM or SIGINT stops accepting at once and the process exits within 2 seconds.
 public struct DeriveHTTPServer: Sendable {
     public let service: ObjectService
     public let host: String
     public let port: Int
+    /// Threads for file work (never blocked by renders).
+    public var ioThreads = 4
 
     public init(service: ObjectService, host: String = "127.0.0.1", port: Int = 8080) {
         self.service = service
@@ -16,44 +26,141 @@ public struct DeriveHTTPServer: Sendable {
         self.port = port
     }
 
-    static let workers = DispatchQueue(label: "derive.serve.render", qos: .userInitiated, attributes: .concurrent)
-    static let slots = DispatchSemaphore(value: max(1, ProcessInfo.processInfo.activeProcessorCount))
+    /// Bytes per read when streaming a file answer.
+    static let chunk = 256 * 1024
 
     public func run(onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let service = self.service
-        let limit = service.maxBodyBytes
+        let io = NIOThreadPool(numberOfThreads: ioThreads)
+        let renders = NIOThreadPool(numberOfThreads: service.settings.renderThreads)
+        io.start()
+        renders.start()
+        let running = RunningRenders()
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
-            var request = request
-            var body = Data()
-            if request.method == .put || request.method == .post {
-                do {
-                    let buffer = try await request.collectBody(upTo: limit + 1)
-                    body = Data(buffer.readableBytesView)
-                } catch {
-                    body = Data(count: limit + 1)   // reported as EntityTooLarge by the service
-                }
-            }
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             if let authority = request.head.authority { headers["host"] = authority }
-            let serviceRequest = ServiceRequest(method: request.method.rawValue, target: request.uri.string, headers: headers, body: body)
-            let reply = await withCheckedContinuation { continuation in
-                Self.workers.async {
-                    Self.slots.wait()
-                    defer { Self.slots.signal() }
-                    continuation.resume(returning: service.handle(serviceRequest))
+            let head = ServiceRequest(method: request.method.rawValue, target: request.uri.string, headers: headers)
+            let reply: ServiceResponse
+            switch try await io.runIfActive({ service.begin(head) }) {
+            case .respond(let response):
+                reply = response
+            case .render(let job):
+                running.track(job)
+                defer { running.untrack(job) }
+                // A client that disconnects cancels its render, queued or inside libvips.
+                reply = try await request.body.consumeWithInboundCloseHandler({ _ in
+                    try await renders.runIfActive {
+                        Self.lowerPriority()
+                        return job.run()
+                    }
+                }, onInboundClosed: { job.cancellation.cancel() })
+            case .upload(let upload):
+                do {
+                    for try await buffer in request.body {
+                        let accepted = try await io.runIfActive { buffer.withUnsafeReadableBytes { upload.write($0) } }
+                        if !accepted { break }
+                    }
+                    reply = try await io.runIfActive { upload.finish() }
+                } catch {
+                    upload.abort()
+                    throw error
+                }
+            case .needsBody(let limit, let next):
+                let body = (try? await request.body.collect(upTo: limit)).map { Data($0.readableBytesView) }
+                switch try await io.runIfActive({ next.continue(body ?? Data(count: limit + 1)) }) {
+                case .respond(let response): reply = response
+                case .render(let job):
+                    running.track(job)
+                    defer { running.untrack(job) }
+                    reply = try await renders.runIfActive {
+                        Self.lowerPriority()
+                        return job.run()
+                    }
+                default:
+                    reply = ServiceResponse(status: 500, headers: [], payload: .data(Data()))
                 }
             }
-            var fields = HTTPFields()
-            for (name, value) in reply.headers {
-                if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
-            }
-            return Response(status: HTTPResponse.Status(code: reply.status), headers: fields,
-                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: reply.body)))
+            return Self.response(reply, io: io)
         }
+        let logger = Logger(label: "derive.serve")
         let app = Application(responder: responder,
                               configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Derive"),
-                              onServerRunning: { channel in onReady(channel.localAddress?.port ?? 0) })
-        try await app.runService()
+                              onServerRunning: { channel in onReady(channel.localAddress?.port ?? 0) },
+                              logger: logger)
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: app),
+                       .init(service: ShutdownWatchdog { running.cancelAll() }, successTerminationBehavior: .ignore)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // In-flight answers get one second; a render still inside libvips is cut off by the watchdog
+        // (no cancellation timeout: ServiceLifecycle's would crash the process with a backtrace).
+        configuration.maximumGracefulShutdownDuration = .seconds(1)
+        try await ServiceGroup(configuration: configuration).run()
+    }
+
+    /// Render threads run at a lower priority (nice 10): when renders and plain requests compete
+    /// for the cores, plain requests win.
+    static func lowerPriority() {
+        #if os(Linux)
+        // On Linux, PRIO_PROCESS with id 0 sets the calling thread's nice value only.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        #endif
+    }
+
+    static func response(_ reply: ServiceResponse, io: NIOThreadPool) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in reply.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        let status = HTTPResponse.Status(code: reply.status)
+        switch reply.payload {
+        case .data(let data):
+            return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        case .file(let file):
+            return Response(status: status, headers: fields, body: ResponseBody(contentLength: file.length) { writer in
+                var position = 0
+                while position < file.length {
+                    let offset = position
+                    let piece = try await io.runIfActive { try file.read(at: offset, count: chunk) }
+                    if piece.isEmpty { break }
+                    try await writer.write(ByteBuffer(bytes: piece))
+                    position += piece.count
+                }
+                try await writer.finish(nil)
+            })
+        }
+    }
+}
+
+/// Renders admitted and not yet answered, so shutdown can cancel them all.
+final class RunningRenders: Sendable {
+    private let jobs = NIOLockedValueBox<[ObjectIdentifier: RenderJob]>([:])
+    private let stopping = NIOLockedValueBox(false)
+
+    func track(_ job: RenderJob) {
+        jobs.withLockedValue { $0[ObjectIdentifier(job)] = job }
+        if stopping.withLockedValue({ $0 }) { job.cancellation.cancel() }
+    }
+
+    func untrack(_ job: RenderJob) { _ = jobs.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(job)) } }
+
+    func cancelAll() {
+        stopping.withLockedValue { $0 = true }
+        for job in jobs.withLockedValue({ Array($0.values) }) { job.cancellation.cancel() }
+    }
+}
+
+/// On SIGTERM/SIGINT: every render is cancelled (queued ones never start, running ones stop
+/// inside libvips), and whatever still runs is cut off by exiting 1.5 s later.
+struct ShutdownWatchdog: Service {
+    let onShutdown: @Sendable () -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        onShutdown()
+        Thread.detachNewThread {
+            usleep(1_500_000)
+            _exit(0)
+        }
     }
 }

@@ -4,6 +4,9 @@ import DeriveServer
 import Foundation
 import Imaging
 import Manifest
+import NIOConcurrencyHelpers
+import Planner
+import GRDB
 
 /// The manifest's access keys with their secrets from the environment.
 enum AccessKeys {
@@ -111,15 +114,46 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let loaded = try AccessKeys.manifest(manifest.manifest)
         let verifier = Verifier(keys: AccessKeys.load(loaded), region: loaded.region)
+        // The manifest's limits, the render deadline and cost limits included (engine defaults otherwise).
         let limits = Limits(maxBytes: loaded.limits.bytes, maxSide: loaded.limits.side, maxPixels: loaded.limits.pixels,
-                            maxOutputSide: loaded.limits.outputSide)
-        let service = ObjectService(manifest: loaded, verifier: verifier, engine: Engine(limits: limits),
-                                    cacheFolder: loaded.stateFolder + "/serve-cache")
+                            maxOutputSide: loaded.limits.outputSide, renderSeconds: loaded.limits.renderSeconds.map(Double.init),
+                            maxWork: loaded.limits.work, maxMemory: loaded.limits.memory)
+        let service: ObjectService
+        do {
+            service = try ObjectService(manifest: loaded, verifier: verifier, engine: Engine(limits: limits),
+                                        cacheFolder: loaded.stateFolder + "/serve-cache", settings: ServerSettings(loaded),
+                                        recorded: BuiltOutputs(stateFolder: loaded.stateFolder))
+        } catch {
+            Output.printError("derive serve will not start: \(error)")
+            throw ExitCode.failure
+        }
         let buckets = loaded.buckets.map(\.name).joined(separator: ", ")
         let host = self.host
         try await DeriveHTTPServer(service: service, host: host, port: port).run { bound in
             // Written unbuffered: scripts wait for this line to learn the port.
             FileHandle.standardOutput.write(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
         }
+    }
+}
+
+/// The builder's state store as the server's record of built outputs and their rule's ACL.
+/// Opened when the first lookup finds it (a build may run after serve starts).
+struct BuiltOutputs: RecordedOutputs {
+    let stateFolder: String
+    private let store = NIOLockedValueBox<StateStore?>(nil)
+
+    init(stateFolder: String) { self.stateFolder = stateFolder }
+
+    func recordedACL(bucket: String, key: String) throws -> BucketACL? {
+        let store = try self.store.withLockedValue { store -> StateStore? in
+            if store == nil, FileManager.default.fileExists(atPath: stateFolder + "/state.sqlite") { store = try StateStore(folder: stateFolder) }
+            return store
+        }
+        guard let store else { return nil }
+        let acl = try store.queue.read { db in
+            try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])
+        }
+        // An unreadable value is private: a record never widens access by accident.
+        return acl.map { BucketACL(rawValue: $0) ?? .private }
     }
 }

@@ -29,6 +29,19 @@ import Testing
         }
     }
 
+    /// Issue #11 (8): a V4 URL dated 300 days ahead with a 7-day lifetime would live for 307 days.
+    @Test func futureDatedV4URLsAreTooSkewed() throws {
+        let url = OSSSignature.signV4URL(endpoint: "http://127.0.0.1:9000", bucket: "photos", key: "a.jpg", credentials: credentials,
+                                         region: "cn-hangzhou", lifetime: 604_800, now: now + 300 * 86_400)
+        let error = fails(request(url))
+        #expect(error?.status == 403 && error?.code == "RequestTimeTooSkewed" && error?.ec == "0002-00000017")
+        // Up to 15 minutes ahead is clock skew, accepted as OSS does; one second more is not.
+        let near = OSSSignature.signV4URL(endpoint: "http://127.0.0.1:9000", bucket: "photos", key: "a.jpg", credentials: credentials,
+                                          region: "cn-hangzhou", lifetime: 60, now: now + 900)
+        #expect(try verifier.authenticate(request(near), now: now) == "AKIDEXAMPLE")
+        #expect(fails(request(near), at: now - 1)?.code == "RequestTimeTooSkewed")
+    }
+
     @Test func v4URLRoundTrip() throws {
         let url = OSSSignature.signV4URL(endpoint: "http://127.0.0.1:9000", bucket: "photos", key: "相册/猫 1.jpg", credentials: credentials,
                                          region: "cn-hangzhou", lifetime: 600, now: now, parameters: [P("x-oss-process", "style/thumb")])

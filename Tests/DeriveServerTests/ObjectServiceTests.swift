@@ -1,6 +1,7 @@
 import Access
 import Foundation
 import Imaging
+import Logging
 import Manifest
 import ProcessLanguage
 import Testing
@@ -13,17 +14,7 @@ final class ServiceFixture {
     let credentials = Credentials(id: "AKIDEXAMPLE", secret: "secret")
     let now = 1_700_000_000
 
-    init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-\(UUID().uuidString)")
-        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Samples")
-        for folderName in ["photos/cats", "photos/press", "drop", "site"] {
-            try FileManager.default.createDirectory(at: folder.appendingPathComponent(folderName), withIntermediateDirectories: true)
-        }
-        try FileManager.default.copyItem(at: samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("photos/cats/kitten.jpg"))
-        try FileManager.default.copyItem(at: samples.appendingPathComponent("portrait.jpg"), to: folder.appendingPathComponent("photos/press/p.jpg"))
-        try FileManager.default.copyItem(at: samples.appendingPathComponent("logo-alpha.png"), to: folder.appendingPathComponent("photos/logo.png"))
-        try Data("""
+    static let defaultManifest = """
         version: 1
         region: cn-hangzhou
         access_keys:
@@ -45,13 +36,34 @@ final class ServiceFixture {
             acl: public-read
         styles:
           thumb: image/resize,w_100
-        """.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+        """
+
+    static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Samples")
+
+    /// `files` maps a path below the fixture folder to a sample's name (or to text with `text:`).
+    init(manifest: String = ServiceFixture.defaultManifest,
+         files: [String: String] = ["photos/cats/kitten.jpg": "landscape.jpg", "photos/press/p.jpg": "portrait.jpg",
+                                    "photos/logo.png": "logo-alpha.png", "drop/.keep": "text:", "site/.keep": "text:"],
+         recorded: any RecordedOutputs = NoRecordedOutputs(), settings: ServerSettings = ServerSettings(), cacheFolder: String? = nil,
+         logger: Logger = Logger(label: "test")) throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-\(UUID().uuidString)")
+        for (path, source) in files {
+            let url = folder.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if source.hasPrefix("text:") {
+                try Data(source.dropFirst(5).utf8).write(to: url)
+            } else {
+                try FileManager.default.copyItem(at: Self.samples.appendingPathComponent(source), to: url)
+            }
+        }
+        try Data(manifest.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
         let result = ManifestLoader().load(folder.appendingPathComponent("derive.yaml").path)
-        let manifest = try #require(result.manifest)
+        let manifest = try #require(result.manifest, "\(result.diagnostics)")
         let now = self.now
-        service = ObjectService(manifest: manifest, verifier: Verifier(keys: ["AKIDEXAMPLE": "secret"], region: "cn-hangzhou"),
-                                engine: Engine(), cacheFolder: folder.appendingPathComponent("cache").path, maxBodyBytes: 1_000_000,
-                                clock: { now })
+        service = try ObjectService(manifest: manifest, verifier: Verifier(keys: ["AKIDEXAMPLE": "secret"], region: "cn-hangzhou"),
+                                    engine: Engine(), cacheFolder: cacheFolder ?? folder.appendingPathComponent("cache").path, maxBodyBytes: 1_000_000,
+                                    settings: settings, recorded: recorded, logger: logger, clock: { now })
     }
 
     deinit { try? FileManager.default.removeItem(at: folder) }

@@ -136,6 +136,113 @@ r = requests.get(ENDPOINT + '/photos/..%2F..%2Fetc%2Fpasswd')
 check('escaping key -> 400 InvalidObjectName', r.status_code == 400 and 'InvalidObjectName' in r.text, r.status_code)
 check('still serving after bad input', anonymous.get_object('press/p.jpg').read()[:2] == b'\xff\xd8')
 
+# ---- Issue #11: every point of "what was seen" as the SDK sees it.
+WORK = sys.argv[2] if len(sys.argv) > 2 else None
+pubr = oss2.Bucket(oss2.AnonymousAuth(), ENDPOINT, 'pubr')
+anon_drop = oss2.Bucket(oss2.AnonymousAuth(), ENDPOINT, 'drop')
+
+
+def b64(text):
+    return oss2.utils.b64encode_as_string(text).replace('=', '').replace('+', '-').replace('/', '_')
+
+
+def error_of(call):
+    try:
+        call()
+        return None
+    except oss2.exceptions.OssError as e:
+        return e
+
+
+def stamp(key):
+    return 'image/watermark,image_%s,t_100,g_nw,x_0,y_0/crop,w_600,h_450/format,png' % b64(key)
+
+
+# 1. A private object is not readable through a watermark; forbidden and missing answer alike.
+stolen = error_of(lambda: anonymous.get_object('press/p.jpg', process=stamp('cats/kitten.jpg')))
+missing = error_of(lambda: anonymous.get_object('press/p.jpg', process=stamp('cats/none.jpg')))
+check('#11.1 anonymous watermark of a private object refused', stolen is not None and stolen.status == 400 and stolen.code == 'WatermarkError',
+      stolen)
+check('#11.1 forbidden and missing watermark answer alike', stolen is not None and missing is not None
+      and (stolen.status, stolen.code, stolen.ec) == (missing.status, missing.code, missing.ec), (stolen, missing))
+saveas = error_of(lambda: anonymous.process_object('press/p.jpg', stamp('cats/kitten.jpg') + '|sys/saveas,o_%s,b_%s' % (b64('stolen.png'), b64('drop'))))
+check('#11.1 anonymous saveas of a private watermark refused', saveas is not None and error_of(lambda: drop.get_object('stolen.png')) is not None,
+      saveas)
+signed_stamp = v1.get_object('press/p.jpg', process=stamp('cats/kitten.jpg')).read()
+check('#11.1 signed watermark of a private object works', size(signed_stamp) == (600, 450), size(signed_stamp))
+
+# 3. Keys are bytes: a combining mark after '/' neither escapes nor dodges a private prefix.
+def raw(request):
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.sendall(request)
+        return s.recv(65536).split(b' ', 2)[1]
+
+
+check('#11.3 PUT /drop/../<combining mark> -> 400', raw(b'PUT /drop/../%CC%81escaped.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx') == b'400')
+if WORK:
+    import os
+    check('#11.3 nothing written above the bucket', not os.path.exists(os.path.join(WORK, '\u0301escaped.txt')))
+check('#11.3 GET /pubr/../<combining mark> -> 400', raw(b'GET /pubr/../%CC%81escaped.txt HTTP/1.1\r\nHost: x\r\n\r\n') == b'400')
+r = requests.get(ENDPOINT + '/pubr/secret/%CC%81x.jpg')
+check('#11.3 secret/<combining mark>x.jpg stays private', r.status_code == 403, r.status_code)
+r = requests.get(ENDPOINT + '/pubr/secret%2Fx.jpg')
+check('#11.3 %2F is a separator: secret%2Fx.jpg is private', r.status_code == 403, r.status_code)
+
+# 5. The object ACL wins on writes: a private object in a public-read-write bucket.
+e = error_of(lambda: anon_drop.put_object('locked/keep.txt', b'overwritten'))
+check('#11.5 anonymous PUT over a private object -> 403', e is not None and e.status == 403, e)
+e = error_of(lambda: anon_drop.process_object('anon.txt', 'image/resize,w_10|sys/saveas,o_%s' % b64('locked/keep.txt')))
+check('#11.5 anonymous saveas over a private object refused', e is not None and drop.get_object('locked/keep.txt').read() == b'keep', e)
+
+# 6. A rule's acl: private is enforced for its output in a public-read bucket.
+e = error_of(lambda: pubr.get_object('private/photo.jpg'))
+check('#11.6 recorded private output -> 403 anonymously', e is not None and e.status == 403, e)
+signed_pubr = oss2.Bucket(oss2.Auth(AK, SK), ENDPOINT, 'pubr')
+out = signed_pubr.get_object('private/photo.jpg')
+check('#11.6 signed read of it, x-oss-object-acl private', out.headers.get('x-oss-object-acl') == 'private' and size(out.read())[0] == 64,
+      out.headers.get('x-oss-object-acl'))
+
+# 7. Integrity headers.
+import base64
+import hashlib
+e = error_of(lambda: drop.put_object('md5.txt', b'mine', headers={'Content-MD5': base64.b64encode(hashlib.md5(b'other').digest()).decode()}))
+check('#11.7 Content-MD5 of other bytes -> 400 InvalidDigest', e is not None and e.status == 400 and e.code == 'InvalidDigest', e)
+check('#11.7 nothing stored', error_of(lambda: drop.get_object('md5.txt')) is not None)
+v4drop = oss2.Bucket(oss2.AuthV4(AK, SK), ENDPOINT, 'drop', region='cn-hangzhou')
+# oss2 always signs UNSIGNED-PAYLOAD; make it sign a payload hash as other V4 clients do.
+original = oss2.auth.ProviderAuthV4._ProviderAuthV4__make_signature
+
+
+def signing_payload(digest):
+    def sign(self, req, *args, **kwargs):
+        req.headers['x-oss-content-sha256'] = digest
+        return original(self, req, *args, **kwargs)
+    return mock.patch.object(oss2.auth.ProviderAuthV4, '_ProviderAuthV4__make_signature', sign)
+
+
+with signing_payload(hashlib.sha256(b'other').hexdigest()):
+    e = error_of(lambda: v4drop.put_object('sha.txt', b'mine'))
+check('#11.7 V4 x-oss-content-sha256 of other bytes -> 403', e is not None and e.status == 403 and e.code == 'SignatureDoesNotMatch', e)
+check('#11.7 nothing stored (V4)', error_of(lambda: drop.get_object('sha.txt')) is not None)
+with signing_payload(hashlib.sha256(b'mine').hexdigest()):
+    v4drop.put_object('sha.txt', b'mine')
+check('#11.7 matching x-oss-content-sha256 stored', drop.get_object('sha.txt').read() == b'mine')
+
+# 8. A V4 URL dated 300 days ahead.
+import datetime as dt
+with mock.patch('oss2.auth.datetime') as clock:
+    clock.utcnow.return_value = dt.datetime.utcnow() + dt.timedelta(days=300)
+    url = v4.sign_url('GET', 'cats/kitten.jpg', 604800)
+r = requests.get(url)
+check('#11.8 future-dated V4 URL -> 403 RequestTimeTooSkewed', r.status_code == 403 and 'RequestTimeTooSkewed' in r.text, r.text[:300])
+
+# 9. Keys that cannot be files are 400s that name no path.
+drop.put_object('src.jpg', b'x')
+for key in ('src.jpg/x', 'dir/'):
+    e = error_of(lambda: drop.put_object(key, b'x'))
+    check('#11.9 PUT %s -> 400 InvalidObjectName' % key, e is not None and e.status == 400 and e.code == 'InvalidObjectName'
+          and (WORK is None or WORK not in str(e.details)), e)
+
 passed, failed = results.count(True), results.count(False)
 print('%d passed, %d failed' % (passed, failed))
 sys.exit(1 if failed else 0)

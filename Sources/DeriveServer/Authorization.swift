@@ -1,0 +1,81 @@
+import Confinement
+import Manifest
+import ProcessLanguage
+
+/// What the builder recorded about the outputs it wrote: the ACL a rule's `acl:` gave each one.
+/// The CLI adapts the build's state store to it; tests give a dictionary.
+public protocol RecordedOutputs: Sendable {
+    /// The recorded ACL of the output `key` of `bucket`, or nil when that key is not a recorded
+    /// output. A failed lookup throws, and the object is then treated as private.
+    func recordedACL(bucket: String, key: String) throws -> BucketACL?
+}
+
+/// No builder state (serving buckets nothing was built into).
+public struct NoRecordedOutputs: RecordedOutputs {
+    public init() {}
+    public func recordedACL(bucket: String, key: String) -> BucketACL? { nil }
+}
+
+/// Who may read and write which object. One definition of the effective object ACL, used for
+/// every object a request touches: the source, each watermark object, the save-as target and
+/// the PUT target.
+struct Authorizer: Sendable {
+    let recorded: any RecordedOutputs
+
+    /// The recorded output ACL when `key` is a built output of `bucket`, else the bucket's
+    /// object-ACL rules (first match, `default` meaning the bucket's ACL). When the record cannot
+    /// be read the object is private: failing closed never publishes a private output.
+    func effectiveACL(_ bucket: Bucket, _ key: ObjectKey) -> BucketACL {
+        do {
+            return try recorded.recordedACL(bucket: bucket.name, key: key.string) ?? bucket.effectiveACL(of: key.string)
+        } catch {
+            return .private
+        }
+    }
+
+    /// The value of `x-oss-object-acl` for the object: its own setting, `default` when it has none.
+    func objectACLHeader(_ bucket: Bucket, _ key: ObjectKey) -> String {
+        if let acl = try? recorded.recordedACL(bucket: bucket.name, key: key.string) { return acl.rawValue }
+        return bucket.objects.first { $0.match.matches(key.string) }?.acl.rawValue ?? "default"
+    }
+
+    /// A signed request (any valid key of the manifest) may read everything; an anonymous one
+    /// what is public.
+    func mayRead(_ bucket: Bucket, _ key: ObjectKey, caller: String?) -> Bool {
+        caller != nil || effectiveACL(bucket, key).isPublic
+    }
+
+    /// Writing anonymously needs public-read-write on the object itself (spec §5.1: the object
+    /// ACL wins over the bucket's), so a private object in a public-read-write bucket is safe.
+    func mayWrite(_ bucket: Bucket, _ key: ObjectKey, caller: String?) -> Bool {
+        caller != nil || effectiveACL(bucket, key) == .publicReadWrite
+    }
+
+    func authorizeRead(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
+        guard mayRead(bucket, key, caller: caller) else { throw OSSErrorBody.accessDenied() }
+    }
+
+    func authorizeWrite(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
+        guard mayWrite(bucket, key, caller: caller) else {
+            throw OSSErrorBody.accessDenied("You have no right to write this object: its ACL is not public-read-write and the request is not signed.")
+        }
+    }
+
+    /// Every watermark object of `pipeline`, authorised as a GET of it would be. A caller who may
+    /// not read one gets exactly the answer of a missing object, so existence does not leak.
+    func authorizeWatermarks(_ pipeline: Pipeline, bucket: Bucket, caller: String?, exists: (ObjectKey) -> Bool) throws -> [ObjectKey] {
+        var keys: [ObjectKey] = []
+        for case .object(let name) in pipeline.dependencies {
+            guard let key = try? ObjectKey(name), mayRead(bucket, key, caller: caller), exists(key) else {
+                throw Self.missingWatermark(name)
+            }
+            keys.append(key)
+        }
+        return keys
+    }
+
+    static func missingWatermark(_ name: String) -> ProcessError {
+        ProcessError(.watermarkError, ec: "0040-00000024", "watermark: the object '\(name)' does not exist in the bucket",
+                     action: "watermark", parameter: "image")
+    }
+}
