@@ -12,8 +12,8 @@ import Testing
         process.arguments = ["serve", "--port", "0"]
         process.currentDirectoryURL = folder
         let outFile = folder.appendingPathComponent("serve.out"), errFile = folder.appendingPathComponent("serve.err")
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: outFile)
         process.standardError = try FileHandle(forWritingTo: errFile)
         try process.run()
