@@ -350,7 +350,7 @@ public final class ObjectService: Sendable {
 
     /// Opens the object for reading; anything but a regular file reached without links is NoSuchKey.
     func open(_ bucket: Bucket, _ key: ObjectKey) throws -> Int32 {
-        guard let folder = try folder(bucket) else { throw OSSErrorBody.noSuchKey(key.string) }
+        guard let folder = try folder(bucket), Self.fitsFileSystem(key) else { throw OSSErrorBody.noSuchKey(key.string) }
         do { return try folder.openForReading(key) } catch {
             switch error {
             case .notFound, .symbolicLink, .notRegularFile, .notAFolder: throw OSSErrorBody.noSuchKey(key.string)
@@ -469,6 +469,9 @@ public final class ObjectService: Sendable {
 
     /// A temporary file for `key`; keys that cannot be files answer OSS's 400, not 500.
     func createFile(_ bucket: Bucket, _ key: ObjectKey, exchange: Exchange) throws -> TemporaryFile {
+        guard Self.fitsFileSystem(key) else {
+            throw OSSErrorBody.invalidObjectName("a part of the key between '/' is longer than \(Self.maxSegmentBytes) bytes, the file system's limit")
+        }
         guard let folder = try folder(bucket, create: true) else { throw OSSErrorBody.internalError }
         if folder.kind(key) == .folder {
             throw OSSErrorBody.invalidObjectName("'\(key)' is a folder of other objects here, so it cannot also be an object")
@@ -527,6 +530,15 @@ public final class ObjectService: Sendable {
     }
 
     // MARK: Helpers
+
+    /// Longest name of one file or folder (NAME_MAX), less room for the temporary-file marker.
+    static let maxSegmentBytes = 200
+
+    /// OSS allows segments as long as the key; a file system does not (found by FuzzRouter:
+    /// ENAMETOOLONG answered 500).
+    static func fitsFileSystem(_ key: ObjectKey) -> Bool {
+        key.segments.allSatisfy { $0.count <= maxSegmentBytes }
+    }
 
     static func sha256(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
 

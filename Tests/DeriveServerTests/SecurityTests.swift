@@ -391,6 +391,21 @@ extension ServiceFixture {
         #expect(f.get("/prw/src.jpg/x").status == 404)
     }
 
+    /// FuzzRouter found it: a segment longer than the file system allows answered 500.
+    @Test func segmentsTooLongForTheFileSystemAreNot500() throws {
+        let f = try Hostile.fixture()
+        let long = String(repeating: "%EF%BF%BD", count: 85) + "p.png"
+        #expect(f.get("/pubr/" + long).status == 404)
+        #expect(f.get("/pubr/" + long + "?x-oss-process=image%2Finfo").status == 404)
+        let put = f.get("/prw/" + String(repeating: "a", count: 256), method: "PUT", body: Data("x".utf8))
+        #expect(put.status == 400 && put.code == "InvalidObjectName")
+        let saveAs = "x-oss-process=image/resize,w_10|sys/saveas,o_\(Base64URL.encode(String(repeating: "b", count: 300)))"
+        #expect(f.get("/prw/src.jpg?x-oss-process", method: "POST", body: Data(saveAs.utf8)).status == 400)
+        // A watermark key that long is simply missing.
+        let stamp = "image/watermark,image_\(Base64URL.encode(String(repeating: "c", count: 300)))"
+        #expect(f.get("/pubr/photo.jpg?x-oss-process=" + Hostile.query(stamp)).code == "WatermarkError")
+    }
+
     @Test func internalErrorsSayOnlyTheRequestId() throws {
         let log = CapturedLog()
         let manifest = Hostile.manifest + "\n" // a bucket whose folder is a file: creating it fails inside Foundation
