@@ -75,6 +75,19 @@ public final class ConfinedFolder: Sendable {
 
     // MARK: Reading
 
+    /// Reads the regular file a user named by path (links followed: the user chose the path),
+    /// refusing folders, FIFOs and devices without blocking on them, and files over `maxBytes`.
+    public static func readRegularFile(atPath path: String, maxBytes: Int = Int.max) throws(ConfinementError) -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw error(errno, path) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw error(errno, path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .notRegularFile(path) }
+        _ = fcntl(fd, F_SETFL, O_RDONLY)
+        return try readAll(fd, key: path, maxBytes: maxBytes)
+    }
+
     /// Opens the regular file at `key` for reading; the caller closes the descriptor.
     public func openForReading(_ key: ObjectKey) throws(ConfinementError) -> Int32 {
         let (parent, name) = try walkToParent(key, create: false)

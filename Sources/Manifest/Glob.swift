@@ -1,24 +1,41 @@
+import Confinement
+
 /// Glob patterns over object keys: `**` (any number of folders), `*` (within one folder), `?`
-/// (one character), `{a,b}` (alternatives), `[abc]` / `[a-z]` / `[!a]` (character classes).
+/// (one scalar), `{a,b}` (alternatives), `[abc]` / `[a-z]` / `[!a]` (scalar classes).
+///
+/// Patterns and keys are compared as Unicode scalars, never as Swift `Character`s: a grapheme
+/// cluster can swallow a `/` (`/` + U+0301 is one `Character`), which would hide a folder from
+/// `secret/**`. Keys that differ in scalars are different keys, as in OSS, even when Swift's `==`
+/// (canonical equivalence) says they are equal; U+FF0F (fullwidth solidus) is not a separator.
 public struct Glob: Hashable, Sendable, CustomStringConvertible {
     public let pattern: String
     /// The pattern with braces expanded into its alternatives.
-    let alternatives: [[Character]]
+    let alternatives: [[Unicode.Scalar]]
+    /// The alternatives as loose patterns, for overlap checks.
+    let loose: [LoosePattern]
 
     public init(_ pattern: String) throws {
         self.pattern = pattern
-        self.alternatives = try Glob.expandBraces(Array(pattern)).map { $0 }
+        self.alternatives = try Glob.expandBraces(Array(pattern.unicodeScalars))
         for alternative in alternatives { try Glob.checkClasses(alternative) }
+        self.loose = alternatives.map(LoosePattern.init(glob:))
     }
 
     public var description: String { pattern }
 
+    // Hashable by the pattern's scalars, not by String's canonical equivalence.
+    public static func == (lhs: Glob, rhs: Glob) -> Bool { lhs.pattern.unicodeScalars.elementsEqual(rhs.pattern.unicodeScalars) }
+    public func hash(into hasher: inout Hasher) { for scalar in pattern.unicodeScalars { hasher.combine(scalar.value) } }
+
     public func matches(_ key: String) -> Bool {
-        let text = Array(key)
-        return alternatives.contains { Glob.match(Array($0[...]), 0, text, 0) }
+        let text = Array(key.unicodeScalars)
+        return alternatives.contains { Glob.match($0, 0, text, 0) }
     }
 
-    static func expandBraces(_ pattern: [Character]) throws -> [[Character]] {
+    /// Matches a validated key (its bytes are UTF-8, so its scalars are exact).
+    public func matches(_ key: ObjectKey) -> Bool { matches(key.string) }
+
+    static func expandBraces(_ pattern: [Unicode.Scalar]) throws -> [[Unicode.Scalar]] {
         guard let open = pattern.firstIndex(of: "{") else { return [pattern] }
         var depth = 0
         var close: Int?
@@ -34,25 +51,31 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
             }
             if close != nil { break }
         }
-        guard let close else { throw GlobError(message: "unclosed '{' in pattern '\(String(pattern))'") }
+        guard let close else { throw GlobError(message: "unclosed '{' in pattern '\(Glob.text(pattern))'") }
         let head = Array(pattern[..<open]), tail = Array(pattern[(close + 1)...])
         var bounds = [open] + commas + [close]
-        var results: [[Character]] = []
+        var results: [[Unicode.Scalar]] = []
         for index in 0..<(bounds.count - 1) {
             let option = Array(pattern[(bounds[index] + 1)..<bounds[index + 1]])
             for expanded in try expandBraces(head + option + tail) { results.append(expanded) }
-            if results.count > 256 { throw GlobError(message: "pattern '\(String(pattern))' expands to too many alternatives") }
+            if results.count > 256 { throw GlobError(message: "pattern '\(Glob.text(pattern))' expands to too many alternatives") }
         }
         bounds.removeAll()
         return results
     }
 
-    static func checkClasses(_ pattern: [Character]) throws {
+    static func text(_ scalars: [Unicode.Scalar]) -> String {
+        var text = ""
+        text.unicodeScalars.append(contentsOf: scalars)
+        return text
+    }
+
+    static func checkClasses(_ pattern: [Unicode.Scalar]) throws {
         var index = 0
         while index < pattern.count {
             if pattern[index] == "[" {
                 guard let close = pattern[(index + 1)...].firstIndex(of: "]"), close > index + 1 else {
-                    throw GlobError(message: "unclosed '[' in pattern '\(String(pattern))'")
+                    throw GlobError(message: "unclosed '[' in pattern '\(Glob.text(pattern))'")
                 }
                 index = close
             }
@@ -61,7 +84,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Backtracking match; `**` crosses `/`, `*` and `?` do not. `**/` also matches no folder.
-    static func match(_ p: [Character], _ i: Int, _ s: [Character], _ j: Int) -> Bool {
+    static func match(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int) -> Bool {
         var i = i, j = j
         while i < p.count {
             switch p[i] {
@@ -122,57 +145,12 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         return j == s.count
     }
 
-    /// Whether some key could match both patterns (wildcards treated as "any text"): used to
-    /// decide whether two rules can see the same source.
+    /// Whether some key could match both patterns (an over-approximation: classes count as any
+    /// scalar but `/`): used to decide whether two rules can see the same source.
     public func mayOverlap(_ other: Glob) -> Bool {
-        for a in alternatives {
-            for b in other.alternatives where Glob.intersects(Glob.loose(a), Glob.loose(b)) { return true }
-        }
-        return false
+        loose.contains { a in other.loose.contains { b in a.intersects(b) } }
     }
 
-    /// Wildcards and classes become "*" (any text), literals stay.
-    static func loose(_ pattern: [Character]) -> [Character] {
-        var out: [Character] = []
-        var index = 0
-        while index < pattern.count {
-            let c = pattern[index]
-            if c == "*" || c == "?" {
-                if out.last != "*" { out.append("*") }
-            } else if c == "[", let close = pattern[(index + 1)...].firstIndex(of: "]") {
-                if out.last != "*" { out.append("*") }
-                index = close
-            } else {
-                out.append(c)
-            }
-            index += 1
-        }
-        return out
-    }
-
-    /// Whether two patterns where `*` is any text (literals otherwise) share a string.
-    static func intersects(_ a: [Character], _ b: [Character]) -> Bool {
-        var memo: [Int: Bool] = [:]
-        func go(_ i: Int, _ j: Int) -> Bool {
-            let key = i * (b.count + 1) + j
-            if let known = memo[key] { return known }
-            let result: Bool
-            if i == a.count, j == b.count {
-                result = true
-            } else if i < a.count, a[i] == "*" {
-                result = go(i + 1, j) || (j < b.count && go(i, j + 1))
-            } else if j < b.count, b[j] == "*" {
-                result = go(i, j + 1) || (i < a.count && go(i + 1, j))
-            } else if i < a.count, j < b.count, a[i] == b[j] {
-                result = go(i + 1, j + 1)
-            } else {
-                result = false
-            }
-            memo[key] = result
-            return result
-        }
-        return go(0, 0)
-    }
 }
 
 public struct GlobError: Error, Sendable { public var message: String }

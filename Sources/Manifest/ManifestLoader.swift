@@ -1,4 +1,5 @@
 import Foundation
+import Confinement
 import ProcessLanguage
 
 /// Reads a manifest (and its includes) into the typed model, collecting every problem as a
@@ -6,7 +7,7 @@ import ProcessLanguage
 public struct ManifestLoader {
     public static let currentVersion = 1
     static let topLevelKeys = ["version", "include", "buckets", "styles", "derivatives", "region",
-                               "access_keys", "limits", "index", "state"]
+                               "access_keys", "limits", "index", "state", "lock", "serve"]
     static let includableKeys = ["version", "include", "buckets", "styles", "derivatives"]
 
     public var lister: any ObjectLister
@@ -32,14 +33,45 @@ public struct ManifestLoader {
         var state = LoadState()
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let display = path
-        state.load(file: absolute, display: display, includedFrom: nil, isRoot: true, budget: budget)
+        state.loadRoot(file: absolute, display: display, budget: budget)
         guard state.rootLoaded else { return Result(manifest: nil, diagnostics: state.diagnostics, files: state.loadedFiles.sorted()) }
         var manifest = state.finish(rootFile: absolute, display: display)
+        // Control files (manifest, includes, lock, state, index) against buckets and outputs:
+        // cheap (a few stats), and a safety rule, so it runs even when cross checks are skipped.
+        ControlFiles(manifest: manifest, outlines: state.ruleOutlines, locations: state.controlLocations, rootLocation: SourceLocation(file: display, line: 1, column: 1))
+            .validate(into: &state.diagnostics)
         if crossChecks {
-            Validator(manifest: manifest, rules: state.ruleSyntax, lister: lister).validate(into: &state.diagnostics)
+            Validator(manifest: manifest, rules: state.ruleSyntax, outlines: state.ruleOutlines, lister: lister)
+                .validate(into: &state.diagnostics)
         }
         manifest.styles.sort { $0.name < $1.name }
         return Result(manifest: manifest, diagnostics: state.diagnostics, files: state.loadedFiles.sorted())
+    }
+}
+
+/// What is known of a rule even when parts of it are wrong, so whole-manifest checks (the leak
+/// guard, outputs over control files) report alongside the rule's other errors.
+struct RuleOutline {
+    var label: String
+    var location: SourceLocation
+    var sourceBucket: String?
+    var from: Glob?
+    var exclude: [Glob]
+    var targetBucket: String?
+    var to: PathTemplate?
+    var toLocation: SourceLocation
+    var toOffset: Int
+    /// `acl:` was written (even if misspelt): the author chose, so the leak guard stays quiet.
+    var hasExplicitACL: Bool
+    /// Object keys the rule's pipelines read besides the source (watermark images), from every
+    /// recipe that parsed.
+    var watermarkKeys: [String]
+    /// Output path alternatives per recipe that parsed (nil: none known, treat as any).
+    var outputPatterns: [LoosePattern]
+
+    func includes(_ key: String) -> Bool {
+        guard let from else { return false }
+        return from.matches(key) && !exclude.contains { $0.matches(key) }
     }
 }
 
@@ -68,24 +100,100 @@ struct LoadState {
     var limits = ManifestLimits()
     var indexNode: YAMLNode?
     var stateNode: YAMLNode?
+    var lockNode: YAMLNode?
+    var serve = ServeSettings()
+    var ruleOutlines: [RuleOutline] = []
+    var controlLocations = ControlLocations()
+    /// The root manifest's folder: includes are read below it only, never through a link.
+    var rootFolder: ConfinedFolder?
+    var rootFolderPath = ""
+    /// Loaded files in order (the root first), absolute.
+    var fileOrder: [String] = []
 
     // MARK: Files and includes
 
-    mutating func load(file: String, display: String, includedFrom: SourceLocation?, isRoot: Bool, budget: YAMLBudget) {
-        let here = includedFrom ?? SourceLocation(file: display, line: 1, column: 1)
+    /// Reads the manifest the user named (a link to it is fine: the user chose the file).
+    mutating func loadRoot(file: String, display: String, budget: YAMLBudget) {
+        let here = SourceLocation(file: display, line: 1, column: 1)
+        let data: Data
+        do {
+            data = try ConfinedFolder.readRegularFile(atPath: file, maxBytes: budget.maxBytes)
+        } catch {
+            switch error {
+            case .notFound: diagnostics.error(here, "cannot read manifest \(display): no such file")
+            case .notRegularFile: diagnostics.error(here, "\(display) is a folder or another non-file, not a manifest file")
+            default: diagnostics.error(here, "cannot read manifest \(display): \(error)")
+            }
+            return
+        }
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        rootFolderPath = folder
+        rootFolder = try? ConfinedFolder(path: folder)
+        parse(data, file: file, folderKey: "", display: display, here: here, isRoot: true, budget: budget)
+    }
+
+    /// Resolves `relative` (as written in the file whose folder key is `folderKey`) to a key below
+    /// the root manifest's folder and reads it there with `openat`/`O_NOFOLLOW`: absolute paths,
+    /// `..` above the root and links are errors at the include's line.
+    mutating func loadInclude(_ relative: String, folderKey: String, display: String, at item: YAMLNode, budget: YAMLBudget) {
+        let here = item.location
+        if relative.utf8.first == UInt8(ascii: "/") {
+            diagnostics.error(here, "include '\(relative)' is an absolute path; includes are read only inside the manifest's folder",
+                              hint: "copy the file next to the manifest and include it by a relative path")
+            return
+        }
+        var segments = folderKey.isEmpty ? [] : folderKey.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        for segment in relative.split(separator: "/", omittingEmptySubsequences: true) {
+            if segment == "." { continue }
+            if segment.utf8.elementsEqual("..".utf8) {
+                guard !segments.isEmpty else {
+                    diagnostics.error(here, "include '\(relative)' leaves the manifest's folder; includes are read only inside it")
+                    return
+                }
+                segments.removeLast()
+                continue
+            }
+            segments.append(String(segment))
+        }
+        let key: ObjectKey
+        do {
+            key = try ObjectKey(segments.joined(separator: "/"))
+        } catch {
+            diagnostics.error(here, "include '\(relative)' is not a file below the manifest's folder: \(error)")
+            return
+        }
+        let file = rootFolderPath + "/" + key.string
         if includeStack.contains(file) {
             let cycle = (includeStack.drop { $0 != file } + [file]).map { URL(fileURLWithPath: $0).lastPathComponent }
             diagnostics.error(here, "include cycle: \(cycle.joined(separator: " → "))")
             return
         }
         if loadedFiles.contains(file) { return }
-        guard let data = FileManager.default.contents(atPath: file) else {
-            var isFolder: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: file, isDirectory: &isFolder)
-            diagnostics.error(here, exists && isFolder.boolValue ? "\(display) is a folder, not a manifest file"
-                                                              : "cannot read manifest \(display): no such file")
+        guard let rootFolder else {
+            diagnostics.error(here, "cannot read manifest \(display): the manifest's folder cannot be opened")
             return
         }
+        let data: Data
+        do {
+            data = try rootFolder.read(key, maxBytes: budget.maxBytes)
+        } catch let error as ConfinementError {
+            switch error {
+            case .notFound: diagnostics.error(here, "cannot read manifest \(display): no such file")
+            case .symbolicLink:
+                diagnostics.error(here, "include '\(relative)' is or passes through a symbolic link; includes are read only inside the manifest's folder, without following links")
+            case .notRegularFile: diagnostics.error(here, "\(display) is a folder or another non-file, not a manifest file")
+            default: diagnostics.error(here, "cannot read manifest \(display): \(error)")
+            }
+            return
+        } catch {
+            diagnostics.error(here, "cannot read manifest \(display): \(error)")
+            return
+        }
+        let parentKey = segments.dropLast().joined(separator: "/")
+        parse(data, file: file, folderKey: parentKey, display: display, here: here, isRoot: false, budget: budget)
+    }
+
+    mutating func parse(_ data: Data, file: String, folderKey: String, display: String, here: SourceLocation, isRoot: Bool, budget: YAMLBudget) {
         let root: YAMLNode?
         do {
             root = try YAMLLoader.load(data, file: display, budget: budget)
@@ -98,15 +206,24 @@ struct LoadState {
         }
         if isRoot { rootLoaded = true }
         loadedFiles.insert(file)
+        fileOrder.append(file)
         includeStack.append(file)
         defer { includeStack.removeLast() }
         guard let root, !root.isNull else {
             diagnostics.error(here, "\(display) is empty; a manifest starts with 'version: 1'")
             return
         }
+        // Something that is not a manifest (a binary, /etc/passwd, a list) gets one error that
+        // never repeats its contents.
+        let allowed = isRoot ? ManifestLoader.topLevelKeys : ManifestLoader.includableKeys
+        guard case .mapping(let pairs) = root.kind,
+              pairs.contains(where: { pair in pair.key.scalar.map { ManifestLoader.topLevelKeys.contains($0) } ?? false }) else {
+            diagnostics.error(here, "\(display) is not a Derive manifest: it must be a YAML mapping with keys such as \(allowed.prefix(5).joined(separator: ", "))")
+            return
+        }
         guard let entries = mapping(root, "the manifest") else { return }
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        checkKeys(entries, allowed: isRoot ? ManifestLoader.topLevelKeys : ManifestLoader.includableKeys,
+        checkKeys(entries, allowed: allowed,
                   context: isRoot ? "at the top of the manifest" : "in an included file (only version, include, buckets, styles and derivatives)")
 
         if let node = entries.first(where: { $0.key == "version" })?.value {
@@ -128,12 +245,11 @@ struct LoadState {
                 if case .sequence(let list) = node.kind { items = list } else { items = [node] }
                 for item in items {
                     guard let relative = string(item, "include") else { continue }
-                    let target = URL(fileURLWithPath: relative, relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
                     // Shown as written, relative to the including file as it was shown.
                     let displayFolder = (display as NSString).deletingLastPathComponent
                     let shown = relative.hasPrefix("/") || displayFolder.isEmpty ? relative
                         : (displayFolder as NSString).appendingPathComponent(relative)
-                    load(file: target, display: shown, includedFrom: item.location, isRoot: false, budget: budget)
+                    loadInclude(relative, folderKey: folderKey, display: shown, at: item, budget: budget)
                 }
             case "buckets": loadBuckets(node, folder: folder)
             case "styles": loadStyles(node, file: display)
@@ -155,6 +271,8 @@ struct LoadState {
             case "limits": loadLimits(node)
             case "index": indexNode = node
             case "state": stateNode = node
+            case "lock": lockNode = node
+            case "serve": loadServe(node)
             default: break
             }
         }
@@ -221,7 +339,7 @@ struct LoadState {
                 }
             }
             buckets.append(Bucket(name: name, declaredPath: declared, path: absolute, acl: acl, objects: objects,
-                                  styleDelimiters: delimiters, location: keyNode.location))
+                                  styleDelimiters: delimiters, location: keyNode.location, pathLocation: pathNode.location))
         }
     }
 
@@ -300,6 +418,20 @@ struct LoadState {
         }
     }
 
+    mutating func loadServe(_ node: YAMLNode) {
+        guard let fields = mapping(node, "'serve'") else { return }
+        checkKeys(fields, allowed: ["cache_max_bytes", "render_queue"], context: "in 'serve'")
+        for (key, value, _) in fields {
+            switch key {
+            case "cache_max_bytes":
+                if let number = int(value, "serve.cache_max_bytes", in: 0...Int(Int64.max / 4)) { serve.cacheMaxBytes = number }
+            case "render_queue":
+                if let number = int(value, "serve.render_queue", in: 0...1_000_000) { serve.renderQueue = number }
+            default: break
+            }
+        }
+    }
+
     // MARK: Finishing: rules need every bucket and style.
 
     mutating func finish(rootFile: String, display: String) -> Manifest {
@@ -321,7 +453,7 @@ struct LoadState {
         var index: (bucket: String, path: String)?
         if let node = indexNode, let text = string(node, "index") {
             if let (bucket, path) = bucketPath(text, at: node, what: "index") {
-                if (try? PathTemplate(path))?.escapeProblem != nil || path.contains("{") {
+                if (try? PathTemplate(path))?.escapeProblem != nil || path.contains("{") || (try? ObjectKey(path)) == nil {
                     diagnostics.error(node.location, "index path '\(path)' must be a plain path inside bucket '\(bucket)'")
                 } else {
                     if !path.hasSuffix(".json") { diagnostics.warning(node.location, "the index is JSON; '\(path)' does not end in .json") }
@@ -329,13 +461,35 @@ struct LoadState {
                 }
             }
         }
-        var stateFolder = URL(fileURLWithPath: ".derive", relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
+        // Each manifest owns its state and lock, named after its file: site.yaml → .derive/site/, site.lock.
+        let base = URL(fileURLWithPath: folder + "/")
+        let stem = URL(fileURLWithPath: rootFile).deletingPathExtension().lastPathComponent
+        var stateFolder = URL(fileURLWithPath: ".derive/" + stem, relativeTo: base).standardizedFileURL.path
         if let node = stateNode, let text = string(node, "state") {
-            stateFolder = URL(fileURLWithPath: text, relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
+            if text.isEmpty {
+                diagnostics.error(node.location, "'state' must name a folder, e.g. .derive/\(stem)")
+            } else {
+                stateFolder = URL(fileURLWithPath: text, relativeTo: base).standardizedFileURL.path
+            }
         }
+        var lockFile = URL(fileURLWithPath: stem + ".lock", relativeTo: base).standardizedFileURL.path
+        if let node = lockNode, let text = string(node, "lock") {
+            if text.isEmpty || text.hasSuffix("/") {
+                diagnostics.error(node.location, "'lock' must name a file, e.g. \(stem).lock")
+            } else {
+                lockFile = URL(fileURLWithPath: text, relativeTo: base).standardizedFileURL.path
+                var isFolder: ObjCBool = false
+                if FileManager.default.fileExists(atPath: lockFile, isDirectory: &isFolder), isFolder.boolValue {
+                    diagnostics.error(node.location, "'lock' names \(text), which is a folder; name a file, e.g. \(stem).lock")
+                }
+            }
+        }
+        controlLocations.state = stateNode?.location
+        controlLocations.lock = lockNode?.location
+        controlLocations.index = indexNode?.location
         return Manifest(file: display, version: version ?? ManifestLoader.currentVersion, buckets: buckets, styles: styles,
                         rules: ruleSyntax.map(\.rule), region: region, accessKeys: accessKeys, limits: limits,
-                        index: index, stateFolder: stateFolder)
+                        index: index, stateFolder: stateFolder, lockFile: lockFile, files: fileOrder, serve: serve)
     }
 
     mutating func rule(_ node: YAMLNode, knownStyles: Set<String>, catalogue: [String: Style]) -> RuleSyntax? {
@@ -363,7 +517,10 @@ struct LoadState {
             if case .sequence(let list) = excludeNode.kind { items = list } else { items = [excludeNode] }
             for item in items {
                 guard var pattern = string(item, "exclude") else { continue }
-                if !sourceBucket.isEmpty, pattern.hasPrefix(sourceBucket + "/") { pattern.removeFirst(sourceBucket.count + 1) }
+                let prefix = (sourceBucket + "/").unicodeScalars
+                if !sourceBucket.isEmpty, pattern.unicodeScalars.starts(with: prefix) {
+                    pattern = String(pattern.unicodeScalars.dropFirst(prefix.count))
+                }
                 if let compiled = glob(pattern, at: item) { exclude.append(compiled) }
             }
         }
@@ -388,7 +545,9 @@ struct LoadState {
                 var values: [String] = []
                 for item in list {
                     guard let value = string(item, "a matrix value") else { ok = false; continue }
-                    if value.isEmpty || value.contains("/") || value.contains(",") || value == ".." {
+                    // On bytes: as Characters, "../" followed by a combining mark has no "/".
+                    let bytes = Array(value.utf8)
+                    if bytes.isEmpty || bytes.contains(UInt8(ascii: "/")) || bytes.contains(UInt8(ascii: ",")) || bytes == [0x2E, 0x2E] {
                         diagnostics.error(item.location, "matrix value '\(value)' cannot be empty or contain '/' or ','")
                         ok = false; continue
                     }
@@ -406,6 +565,8 @@ struct LoadState {
 
         var recipe: Rule.Recipe?
         var processLocation: SourceLocation?
+        /// Each recipe's values (matrix and style) and pipeline when it parsed, for the outline.
+        var recipes: [(values: [String: String], pipeline: Pipeline?)] = []
         let stylesNode = field("styles"), processNode = field("process")
         if stylesNode != nil, processNode != nil {
             diagnostics.error(processNode!.location, "\(label) has both 'styles' and 'process'; keep one")
@@ -414,6 +575,11 @@ struct LoadState {
             let items: [YAMLNode]
             if case .sequence(let list) = stylesNode.kind { items = list } else { items = [stylesNode] }
             var names: [String] = []
+            defer {
+                for values in MatrixVariable.combinations(matrix) {
+                    for style in names { recipes.append((values.merging(["style": style]) { $1 }, catalogue[style]?.pipeline)) }
+                }
+            }
             for item in items {
                 guard let style = string(item, "a style name") else { ok = false; continue }
                 if !knownStyles.contains(style) {
@@ -442,8 +608,13 @@ struct LoadState {
                         }
                         ok = false; break
                     }
-                    if let error = processError(expanded, catalogue: catalogue), reported.insert(error.message).inserted {
-                        report(error, in: text, expanded: expanded, at: processNode, context: "the process of \(label)")
+                    if let pipeline = try? Pipeline.parse(expanded, styles: catalogue.mapValues(\.process)) {
+                        recipes.append((values, pipeline))
+                    } else if let error = processError(expanded, catalogue: catalogue) {
+                        recipes.append((values, nil))
+                        if reported.insert(error.message).inserted {
+                            report(error, in: text, expanded: expanded, at: processNode, context: "the process of \(label)")
+                        }
                         ok = false
                     }
                 }
@@ -460,7 +631,7 @@ struct LoadState {
             toLocation = toNode.location
             if let text = string(toNode, "to"), let (bucket, path) = bucketPath(text, at: toNode, what: "to") {
                 targetBucket = bucket
-                toOffset = bucket.count + 1 + (isQuoted(toNode) ? 1 : 0)
+                toOffset = bucket.unicodeScalars.count + 1 + (isQuoted(toNode) ? 1 : 0)
                 do {
                     let parsed = try PathTemplate(path)
                     var allowed = Set(PathTemplate.builtins + matrix.map(\.name))
@@ -496,6 +667,17 @@ struct LoadState {
             acl = choice(aclNode, "acl", BucketACL.self)
             if acl == nil { ok = false }
         }
+        // What is known even when something above was wrong (whole-manifest checks use it).
+        var watermarks: [String] = []
+        for case .object(let key) in recipes.flatMap({ $0.pipeline?.dependencies ?? [] }) where !watermarks.contains(key) {
+            watermarks.append(key)
+        }
+        ruleOutlines.append(RuleOutline(
+            label: name.map { "'\($0)'" } ?? "at \(node.location.file):\(node.location.line)", location: node.location,
+            sourceBucket: sourceBucket.isEmpty ? nil : sourceBucket, from: fromGlob, exclude: exclude,
+            targetBucket: targetBucket.isEmpty ? nil : targetBucket, to: template, toLocation: toLocation, toOffset: toOffset,
+            hasExplicitACL: field("acl") != nil, watermarkKeys: watermarks,
+            outputPatterns: template.map { OutputPatterns.of($0, from: fromGlob, recipes: recipes) } ?? []))
         guard ok, let fromGlob, let recipe, let template else { return nil }
         return RuleSyntax(rule: Rule(name: name, location: node.location, sourceBucket: sourceBucket, from: fromGlob, exclude: exclude,
                                      recipe: recipe, matrix: matrix, targetBucket: targetBucket, to: template, acl: acl),
@@ -604,7 +786,8 @@ struct LoadState {
             return nil
         }
         guard range.contains(value) else {
-            diagnostics.error(node.location, "\(what) must be at least \(range.lowerBound), got \(value)")
+            let bound = value < range.lowerBound ? "at least \(range.lowerBound)" : "at most \(range.upperBound)"
+            diagnostics.error(node.location, "\(what) must be \(bound), got \(value)")
             return nil
         }
         return value
@@ -634,11 +817,13 @@ struct LoadState {
 
     /// `bucket/rest`: the bucket must be declared.
     mutating func bucketPath(_ text: String, at node: YAMLNode, what: String) -> (String, String)? {
-        guard let slash = text.firstIndex(of: "/"), slash != text.startIndex else {
+        // Split on the scalar '/': as Characters, '/' and a combining mark after it are one.
+        let scalars = text.unicodeScalars
+        guard let slash = scalars.firstIndex(of: "/"), slash != scalars.startIndex else {
             diagnostics.error(node.location, "'\(what)' must start with a bucket name: bucket/path, got '\(text)'")
             return nil
         }
-        let bucket = String(text[..<slash]), rest = String(text[text.index(after: slash)...])
+        let bucket = String(scalars[..<slash]), rest = String(scalars[scalars.index(after: slash)...])
         guard buckets.contains(where: { $0.name == bucket }) else {
             let hint = Suggest.closest(to: bucket, in: buckets.map(\.name)).map { "did you mean '\($0)'?" }
             diagnostics.error(node.location.advanced(by: isQuoted(node) ? 1 : 0), "unknown bucket '\(bucket)' in '\(what)'", hint: hint)

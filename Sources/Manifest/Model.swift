@@ -1,3 +1,4 @@
+import Confinement
 import ProcessLanguage
 
 /// A bucket's ACL (OSS: private by default).
@@ -45,12 +46,17 @@ public struct Bucket: Sendable, Hashable {
     /// Style delimiters enabled for `key<d>style` URLs (any of `-`, `_`, `/`, `!`).
     public var styleDelimiters: [Character]
     public var location: SourceLocation
+    /// Where `path:` was written (errors about the folder point there).
+    public var pathLocation: SourceLocation
 
     /// The effective ACL of one object: the first matching override, `default` being the bucket's.
     public func effectiveACL(of key: String) -> BucketACL {
         for rule in objects where rule.match.matches(key) { return rule.acl.resolved(bucket: acl) }
         return acl
     }
+
+    /// The effective ACL of a validated key (globs match its scalars).
+    public func effectiveACL(of key: ObjectKey) -> BucketACL { effectiveACL(of: key.string) }
 
     /// OSS bucket names: 3-63 characters of lowercase letters, digits and `-`, not starting or
     /// ending with `-`.
@@ -161,6 +167,23 @@ public struct ManifestLimits: Sendable, Hashable {
     public var outputSide: Int?
 }
 
+/// Settings of `derive serve` (top-level `serve:`), with defaults filled in.
+public struct ServeSettings: Sendable, Hashable {
+    /// Most bytes the render cache (in the state folder) may hold before least-recently-used
+    /// entries are evicted.
+    public var cacheMaxBytes: Int
+    /// Most renders waiting for a slot; beyond it requests get 503 SlowDown.
+    public var renderQueue: Int
+
+    public static let defaultCacheMaxBytes = 1 << 30
+    public static let defaultRenderQueue = 64
+
+    public init(cacheMaxBytes: Int = ServeSettings.defaultCacheMaxBytes, renderQueue: Int = ServeSettings.defaultRenderQueue) {
+        self.cacheMaxBytes = cacheMaxBytes
+        self.renderQueue = renderQueue
+    }
+}
+
 /// A loaded, validated manifest.
 public struct Manifest: Sendable {
     public var file: String
@@ -173,8 +196,15 @@ public struct Manifest: Sendable {
     public var limits: ManifestLimits
     /// Bucket and path of the output index for site generators.
     public var index: (bucket: String, path: String)?
-    /// Absolute state folder (default `.derive/` beside the manifest).
+    /// Absolute state folder (default `.derive/<manifest file stem>/` beside the manifest, so
+    /// two manifests in one folder never share it).
     public var stateFolder: String
+    /// Absolute lock file (default `<manifest file stem>.lock` beside the manifest: `derive.yaml`
+    /// keeps `derive.lock`, `site.yaml` gets `site.lock`; top-level `lock:` overrides it).
+    public var lockFile: String
+    /// Every manifest file read (the root first, then includes), absolute.
+    public var files: [String]
+    public var serve: ServeSettings
 
     public func bucket(named name: String) -> Bucket? { buckets.first { $0.name == name } }
 

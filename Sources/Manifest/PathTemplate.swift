@@ -23,32 +23,36 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses the template; `{` without `}` or an empty name is a problem at its offset.
+    /// Offsets count Unicode scalars (what libyaml's columns count), and parsing works on scalars
+    /// so a combining mark after `}` or `/` cannot hide it.
     public init(_ text: String) throws {
         self.text = text
+        let scalars = Array(text.unicodeScalars)
         var parts: [Part] = []
-        var literal = ""
-        var index = text.startIndex
-        while index < text.endIndex {
-            let character = text[index]
-            if character == "{" {
-                guard let close = text[index...].firstIndex(of: "}") else {
-                    throw Problem(offset: text.distance(from: text.startIndex, to: index), message: "'{' without a closing '}' in '\(text)'", hint: nil)
+        var literal = String.UnicodeScalarView()
+        var index = 0
+        while index < scalars.count {
+            let scalar = scalars[index]
+            if scalar == "{" {
+                guard let close = scalars[index...].firstIndex(of: "}") else {
+                    throw Problem(offset: index, message: "'{' without a closing '}' in '\(text)'", hint: nil)
                 }
-                let name = String(text[text.index(after: index)..<close])
-                guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-                    throw Problem(offset: text.distance(from: text.startIndex, to: index), message: "'{\(name)}' is not a variable name", hint: nil)
+                var name = ""
+                name.unicodeScalars.append(contentsOf: scalars[(index + 1)..<close])
+                guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "_" }) else {
+                    throw Problem(offset: index, message: "'{\(name)}' is not a variable name", hint: nil)
                 }
-                if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
+                if !literal.isEmpty { parts.append(.literal(String(literal))); literal = String.UnicodeScalarView() }
                 parts.append(.variable(name))
-                index = text.index(after: close)
-            } else if character == "}" {
-                throw Problem(offset: text.distance(from: text.startIndex, to: index), message: "'}' without an opening '{' in '\(text)'", hint: nil)
+                index = close + 1
+            } else if scalar == "}" {
+                throw Problem(offset: index, message: "'}' without an opening '{' in '\(text)'", hint: nil)
             } else {
-                literal.append(character)
-                index = text.index(after: index)
+                literal.append(scalar)
+                index += 1
             }
         }
-        if !literal.isEmpty { parts.append(.literal(literal)) }
+        if !literal.isEmpty { parts.append(.literal(String(literal))) }
         self.parts = parts
     }
 
@@ -56,29 +60,35 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         parts.compactMap { if case .variable(let name) = $0 { return name } else { return nil } }
     }
 
-    /// Offset of variable `name` in the text, for diagnostics.
+    /// Offset of variable `name` in the text (in scalars), for diagnostics.
     public func offset(of name: String) -> Int {
-        guard let range = text.range(of: "{\(name)}") else { return 0 }
-        return text.distance(from: text.startIndex, to: range.lowerBound)
+        let needle = Array("{\(name)}".unicodeScalars), scalars = Array(text.unicodeScalars)
+        guard needle.count <= scalars.count else { return 0 }
+        for start in 0...(scalars.count - needle.count) where scalars[start..<(start + needle.count)].elementsEqual(needle) {
+            return start
+        }
+        return 0
     }
 
-    /// Problems that would let an output leave its bucket: absolute paths and `..` segments.
+    /// Problems that would let an output leave its bucket: absolute paths and `..` segments,
+    /// judged on bytes (what the file system sees), not on grapheme clusters.
     public var escapeProblem: String? {
-        if text.hasPrefix("/") { return "the output path '\(text)' is absolute; write it relative to the bucket" }
+        let slash = UInt8(ascii: "/")
+        if text.utf8.first == slash { return "the output path '\(text)' is absolute; write it relative to the bucket" }
         for part in parts {
             if case .literal(let literal) = part {
-                let segments = literal.split(separator: "/", omittingEmptySubsequences: false)
-                if segments.contains(where: { $0 == ".." }) {
+                let segments = Array(literal.utf8).split(separator: slash, omittingEmptySubsequences: false)
+                if segments.contains(where: { $0.elementsEqual([0x2E, 0x2E]) }) {
                     return "the output path '\(text)' contains '..' and could leave its bucket"
                 }
             }
         }
-        if text.contains("\\") { return "the output path '\(text)' contains '\\'; use '/'" }
+        if text.utf8.contains(UInt8(ascii: "\\")) { return "the output path '\(text)' contains '\\'; use '/'" }
         return nil
     }
 
     /// The path for concrete values; doubled slashes (from an empty `{dir}`) collapse and a
-    /// leading slash is dropped.
+    /// leading slash is dropped (on bytes: a combining mark after `/` does not hide it).
     public func render(_ values: [String: String]) -> String {
         var path = ""
         for part in parts {
@@ -87,9 +97,13 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
             case .variable(let name): path += values[name] ?? ""
             }
         }
-        while path.contains("//") { path = path.replacingOccurrences(of: "//", with: "/") }
-        while path.hasPrefix("/") { path.removeFirst() }
-        return path
+        let slash = UInt8(ascii: "/")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(path.utf8.count)
+        for byte in path.utf8 where !(byte == slash && (bytes.isEmpty || bytes.last == slash)) {
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Tokens with the given variables substituted and the others kept symbolic, adjacent

@@ -1,11 +1,13 @@
 import Foundation
 import ProcessLanguage
 
-/// Checks that need the whole manifest: output collisions, the private-to-public leak guard,
-/// rules that match nothing, and folders that do not exist.
+/// Checks that need the whole manifest and the bucket listings: output collisions, the
+/// private-to-public leak guard, rules that match nothing, and folders that do not exist.
 struct Validator {
     let manifest: Manifest
     let rules: [RuleSyntax]
+    /// Every rule, also those with errors: the leak guard reports alongside them.
+    let outlines: [RuleOutline]
     let lister: any ObjectLister
 
     func validate(into diagnostics: inout Diagnostics) {
@@ -20,42 +22,45 @@ struct Validator {
 
         for syntax in rules {
             let rule = syntax.rule
-            guard let source = manifest.bucket(named: rule.sourceBucket),
-                  let target = manifest.bucket(named: rule.targetBucket) else { continue }
+            guard let source = manifest.bucket(named: rule.sourceBucket) else { continue }
             guard let sourceKeys = keys(rule.sourceBucket) else {
                 diagnostics.error(rule.location, "rule \(rule.label) reads bucket '\(source.name)', whose folder \(source.declaredPath) does not exist")
                 continue
             }
-            let matched = sourceKeys.filter(rule.includes)
-            if matched.isEmpty {
+            if !sourceKeys.contains(where: rule.includes) {
                 diagnostics.warning(rule.location, "rule \(rule.label) matches no objects in bucket '\(source.name)' ('\(rule.from)')")
             }
-            if source.name == target.name, let outputs = try? Glob(Self.loosePattern(rule.to)), rule.from.mayOverlap(outputs) {
-                diagnostics.warning(syntax.toLocation, "outputs of rule \(rule.label) land where its own 'from' pattern looks for sources; they may be picked up as sources")
-            }
-            // The leak guard: private sources must not reach a public bucket by inheritance.
-            if rule.acl == nil, target.acl.isPublic {
-                let leaking = matched.filter { source.effectiveACL(of: $0) == .private }
-                if !leaking.isEmpty {
-                    let shown = leaking.prefix(3).joined(separator: ", ") + (leaking.count > 3 ? " and \(leaking.count - 3) more" : "")
-                    diagnostics.error(rule.location,
-                                      "rule \(rule.label) writes derivatives of private objects of bucket '\(source.name)' (\(shown)) into public bucket '\(target.name)'",
-                                      hint: "set 'acl:' on the rule: public-read to publish them on purpose, or private")
-                }
-            }
         }
+        for outline in outlines { leakGuard(outline, keys: keys, into: &diagnostics) }
         checkCollisions(into: &diagnostics)
     }
 
-    /// A template as a glob, variables as `*`.
-    static func loosePattern(_ template: PathTemplate) -> String {
-        template.parts.map { part in
-            switch part {
-            case .literal(let text): return text.replacingOccurrences(of: "*", with: "").replacingOccurrences(of: "?", with: "")
-                .replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "{", with: "")
-            case .variable: return "**"
+    /// The leak guard: nothing private reaches a public bucket by inheritance, neither a source
+    /// nor a watermark object stamped into the output; an explicit rule `acl:` says it is meant.
+    func leakGuard(_ outline: RuleOutline, keys: (String) -> [String]?, into diagnostics: inout Diagnostics) {
+        guard !outline.hasExplicitACL, let sourceName = outline.sourceBucket, let targetName = outline.targetBucket,
+              let source = manifest.bucket(named: sourceName), let target = manifest.bucket(named: targetName),
+              target.acl.isPublic else { return }
+        let hint = "set 'acl:' on the rule: public-read to publish them on purpose, or private"
+        func shown(_ keys: [String]) -> String {
+            keys.prefix(3).joined(separator: ", ") + (keys.count > 3 ? " and \(keys.count - 3) more" : "")
+        }
+        if outline.from != nil, let sourceKeys = keys(sourceName) {
+            let leaking = sourceKeys.filter { outline.includes($0) && source.effectiveACL(of: $0) == .private }
+            if !leaking.isEmpty {
+                diagnostics.error(outline.location,
+                                  "rule \(outline.label) writes derivatives of private objects of bucket '\(source.name)' (\(shown(leaking))) into public bucket '\(target.name)'",
+                                  hint: hint)
             }
-        }.joined()
+        }
+        // Watermark images are read from the source's bucket: a private logo stamped into a
+        // public output is published as surely as the source.
+        let privateMarks = outline.watermarkKeys.filter { source.effectiveACL(of: $0) == .private }
+        if !privateMarks.isEmpty {
+            diagnostics.error(outline.location,
+                              "rule \(outline.label) stamps private watermark objects of bucket '\(source.name)' (\(shown(privateMarks))) into public bucket '\(target.name)'",
+                              hint: hint)
+        }
     }
 
     /// Two recipes collide when they write the same bucket through templates that give the same

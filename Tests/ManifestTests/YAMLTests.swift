@@ -192,15 +192,31 @@ import Testing
         #expect(srcset.to.render(["name": "landscape", "w": "640"]) == "srcset/landscape-640.webp")
         #expect(manifest.index?.path == "derive-index.json")
         #expect(manifest.stateFolder.hasSuffix(".build/demo/state"))
+        #expect(manifest.lockFile == Self.root.appendingPathComponent("Manifests/site.lock").standardizedFileURL.path)
+    }
+
+    /// The demo stamps a private logo on a public photo; its rule says so with `acl:`.
+    @Test func removingTheStampedACLTripsTheWatermarkLeakGuard() throws {
+        let workspace = try Workspace()
+        let original = try String(contentsOf: Self.root.appendingPathComponent("Manifests/site.yaml"), encoding: .utf8)
+        let edited = original.replacingOccurrences(of: "    acl: public-read              # logo-alpha.png", with: "    # logo-alpha.png")
+            .replacingOccurrences(of: "path: ../Samples", with: "path: \(Self.root.appendingPathComponent("Samples").path)")
+        #expect(edited != original)
+        try workspace.write("site.yaml", edited)
+        try workspace.write("styles.yaml", try String(contentsOf: Self.root.appendingPathComponent("Manifests/styles.yaml"), encoding: .utf8))
+        let result = ManifestLoader().load(workspace.path("site.yaml"))
+        #expect(result.diagnostics.errors.map(\.message) == [
+            "rule 'stamped' stamps private watermark objects of bucket 'samples' (logo-alpha.png) into public bucket 'site'"])
     }
 
     @Test func removingTheExplicitACLTripsTheLeakGuard() throws {
         let workspace = try Workspace()
         let original = try String(contentsOf: Self.root.appendingPathComponent("Manifests/site.yaml"), encoding: .utf8)
         let edited = original.replacingOccurrences(of: "    acl: public-read              # portrait.jpg", with: "    # portrait.jpg")
-            .replacingOccurrences(of: "include: [styles.yaml]", with: "include: [\(Self.root.appendingPathComponent("Manifests/styles.yaml").path)]")
             .replacingOccurrences(of: "path: ../Samples", with: "path: \(Self.root.appendingPathComponent("Samples").path)")
         try workspace.write("site.yaml", edited)
+        // Includes are read only below the manifest's folder: the catalogue comes along.
+        try workspace.write("styles.yaml", try String(contentsOf: Self.root.appendingPathComponent("Manifests/styles.yaml"), encoding: .utf8))
         let result = ManifestLoader().load(workspace.path("site.yaml"))
         #expect(result.diagnostics.errors.count == 1)
         #expect(result.diagnostics.errors.first?.message.contains("rule 'srcset' writes derivatives of private objects of bucket 'samples' (portrait.jpg)") == true)

@@ -1,0 +1,225 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where `state:`, `lock:` and `index:` were written, when they were.
+struct ControlLocations {
+    var state: SourceLocation?
+    var lock: SourceLocation?
+    var index: SourceLocation?
+}
+
+/// Derive's own files never mix with objects: the manifest, its includes, the lock and the
+/// state folder (which holds the serve cache) may not lie inside any bucket folder, outputs may
+/// not land on them, on the index or on any rule's sources, and the index may not be writable
+/// by anyone. Containment is decided by the file system (real paths of what exists, and the
+/// identity of every existing ancestor), not by how the paths are spelt.
+struct ControlFiles {
+    let manifest: Manifest
+    let outlines: [RuleOutline]
+    let locations: ControlLocations
+    let rootLocation: SourceLocation
+
+    /// One control file or folder.
+    struct Control {
+        var what: String
+        var path: String
+        var isFolder: Bool
+        /// Where to report it when it is inside a bucket (nil: at the bucket's path).
+        var location: SourceLocation?
+    }
+
+    func validate(into diagnostics: inout Diagnostics) {
+        let buckets = manifest.buckets.map { (bucket: $0, folder: FileSystemPath(manifest: $0.path)) }
+        var controls: [Control] = []
+        for (index, file) in manifest.files.enumerated() {
+            controls.append(Control(what: index == 0 ? "the manifest \(display(file))" : "the included manifest \(display(file))",
+                                    path: file, isFolder: false, location: nil))
+        }
+        controls.append(Control(what: "the lock file \(display(manifest.lockFile))", path: manifest.lockFile, isFolder: false,
+                                location: locations.lock))
+        controls.append(Control(what: "the state folder \(display(manifest.stateFolder)) (build state and serve cache)",
+                                path: manifest.stateFolder, isFolder: true, location: locations.state))
+        let controlPaths = controls.map { FileSystemPath(manifest: $0.path) }
+
+        // The lock must not be one of the manifests.
+        if let lock = controlPaths.dropLast().last, controlPaths.dropLast(2).contains(where: { $0.sameFile(as: lock) }) {
+            diagnostics.error(locations.lock ?? rootLocation, "the lock file \(display(manifest.lockFile)) is one of the manifest files",
+                              hint: "name another file with 'lock:'")
+        }
+
+        // No control file inside a bucket folder.
+        for (bucket, folder) in buckets {
+            for (control, path) in zip(controls, controlPaths) where folder.contains(path) {
+                let fix = control.location == nil
+                    ? "give bucket '\(bucket.name)' its own subfolder, e.g. path: \(bucket.name)"
+                    : "move it out of bucket '\(bucket.name)', or give the bucket its own subfolder"
+                diagnostics.error(control.location ?? bucket.pathLocation,
+                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(control.what); anyone who may write the bucket could change it, and outputs could overwrite it",
+                                  hint: fix)
+            }
+        }
+
+        // The index lives in a bucket (site generators read it there), but nobody else may write it.
+        var indexPath: FileSystemPath?
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) {
+            let path = FileSystemPath(manifest: bucket.path + "/" + index.path)
+            indexPath = path
+            for (other, folder) in buckets {
+                guard let key = folder.key(of: path) else { continue }
+                if other.effectiveACL(of: key) == .publicReadWrite {
+                    diagnostics.error(locations.index ?? rootLocation,
+                                      "the index \(index.bucket)/\(index.path) is in public-read-write bucket '\(other.name)'\(other.name == index.bucket ? "" : " (as \(key))"): anyone could overwrite it",
+                                      hint: "put the index in a public-read or private bucket, or make it private with an 'objects:' rule")
+                }
+            }
+            if controlPaths.contains(where: { $0.sameFile(as: path) }) {
+                diagnostics.error(locations.index ?? rootLocation, "the index \(index.bucket)/\(index.path) is one of Derive's own files")
+            }
+        }
+
+        // Files no rule may read or write, by key in each bucket that holds them.
+        var files: [(what: String, path: FileSystemPath)] = zip(controls, controlPaths).filter { !$0.0.isFolder }.map { ($0.0.what, $0.1) }
+        if let indexPath, let index = manifest.index { files.append(("the index \(index.bucket)/\(index.path)", indexPath)) }
+        let state = FileSystemPath(manifest: manifest.stateFolder)
+
+        var reported: Set<String> = []
+        for outline in outlines {
+            // Sources: a control file is never a source.
+            if let source = outline.sourceBucket.flatMap({ name in buckets.first { $0.bucket.name == name } }) {
+                for file in files {
+                    guard let key = source.folder.key(of: file.path), outline.includes(key) else { continue }
+                    diagnostics.error(outline.location, "rule \(outline.label) reads \(file.what) as a source",
+                                      hint: "exclude '\(key)' in 'exclude:'")
+                }
+            }
+            // Targets: outputs never land on a control file, in the state folder, or on a source.
+            guard let target = outline.targetBucket.flatMap({ name in buckets.first { $0.bucket.name == name } }),
+                  !outline.outputPatterns.isEmpty else { continue }
+            let at = outline.toLocation.advanced(by: outline.toOffset)
+            for file in files {
+                guard let key = target.folder.key(of: file.path), outline.outputPatterns.contains(where: { $0.matches(key) }) else { continue }
+                diagnostics.error(at, "outputs of rule \(outline.label) may overwrite \(file.what) (\(target.bucket.name)/\(key))",
+                                  hint: "write outputs to another folder")
+            }
+            if let folderKey = target.folder.key(of: state) {
+                let inside = LoosePattern(LoosePattern.literal(folderKey + "/") + [.run(.any)])
+                if outline.outputPatterns.contains(where: { $0.intersects(inside) }) {
+                    diagnostics.error(at, "outputs of rule \(outline.label) may land inside the state folder \(display(manifest.stateFolder))",
+                                      hint: "write outputs to another folder")
+                }
+            }
+            for other in outlines {
+                guard let from = other.from, let sourceName = other.sourceBucket,
+                      let source = buckets.first(where: { $0.bucket.name == sourceName }),
+                      let (outputs, sources, excludes) = Self.common(target: target.folder, outputs: outline.outputPatterns,
+                                                                      source: source.folder, from: from, exclude: other.exclude) else { continue }
+                let overlapping = outputs.filter { output in
+                    sources.contains { output.intersects($0) } && !excludes.contains { output.isCovered(by: $0) }
+                }
+                guard !overlapping.isEmpty else { continue }
+                let whose = other.location == outline.location ? "its own sources" : "sources of rule \(other.label) ('\(sourceName)/\(from)')"
+                let message = "outputs of rule \(outline.label) may land on \(whose); an output must never be a source"
+                guard reported.insert("\(at)\u{0}\(message)").inserted else { continue }
+                diagnostics.error(at, message, hint: "write outputs to another folder or bucket, or exclude them in 'exclude:'")
+            }
+        }
+    }
+
+    /// Output and source patterns in the coordinates of whichever of the two bucket folders
+    /// holds the other; nil when neither does (they cannot meet).
+    static func common(target: FileSystemPath, outputs: [LoosePattern], source: FileSystemPath, from: Glob, exclude: [Glob])
+        -> ([LoosePattern], [LoosePattern], [LoosePattern])? {
+        if let prefix = target.key(ofFolder: source) {
+            return (outputs, from.loose.map { $0.prefixed(by: prefix) }, exclude.flatMap(\.loose).map { $0.prefixed(by: prefix) })
+        }
+        if let prefix = source.key(ofFolder: target) {
+            return (outputs.map { $0.prefixed(by: prefix) }, from.loose, exclude.flatMap(\.loose))
+        }
+        return nil
+    }
+
+    /// A path as the user would recognise it: relative to the manifest's folder when below it.
+    func display(_ path: String) -> String {
+        let folder = (manifest.files.first.map { ($0 as NSString).deletingLastPathComponent } ?? "") + "/"
+        let bytes = Array(path.utf8), prefix = Array(folder.utf8)
+        return bytes.starts(with: prefix) ? String(decoding: bytes[prefix.count...], as: UTF8.self) : path
+    }
+}
+
+/// A path resolved by the file system as far as it exists: the real path of its deepest
+/// existing ancestor (links resolved) plus the components that do not exist yet, and the
+/// identities (device, inode) of every existing ancestor.
+struct FileSystemPath {
+    let real: String
+    /// (device, inode) of the deepest existing ancestor and each of its ancestors.
+    let ancestry: [FileIdentity]
+    /// The identity of the path itself when it exists.
+    let identity: FileIdentity?
+
+    struct FileIdentity: Hashable { let device: UInt64; let inode: UInt64 }
+
+    /// `path` is absolute and standardized, as the model holds paths.
+    init(manifest path: String) {
+        var existing = path.isEmpty ? "/" : path
+        var missing: [String] = []
+        var resolved: String?
+        while resolved == nil {
+            if let real = realpath(existing, nil) {
+                resolved = String(cString: real)
+                free(real)
+            } else {
+                guard existing != "/" else { resolved = "/"; break }
+                missing.insert((existing as NSString).lastPathComponent, at: 0)
+                existing = (existing as NSString).deletingLastPathComponent
+                if existing.isEmpty { existing = "/" }
+            }
+        }
+        let base = resolved ?? "/"
+        real = missing.isEmpty ? base : (base == "/" ? "/" : base + "/") + missing.joined(separator: "/")
+        var chain: [FileIdentity] = []
+        var folder = base
+        while true {
+            if let identity = Self.identity(folder) { chain.append(identity) }
+            if folder == "/" { break }
+            folder = (folder as NSString).deletingLastPathComponent
+            if folder.isEmpty { folder = "/" }
+        }
+        ancestry = chain
+        identity = missing.isEmpty ? chain.first : nil
+    }
+
+    static func identity(_ path: String) -> FileIdentity? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    func sameFile(as other: FileSystemPath) -> Bool {
+        if let a = identity, let b = other.identity { return a == b }
+        return real == other.real
+    }
+
+    /// Whether `other` is this folder or lies below it: by real path, or (bind mounts, case-
+    /// insensitive file systems) because this folder is one of its existing ancestors.
+    func contains(_ other: FileSystemPath) -> Bool {
+        if other.real.utf8.elementsEqual(real.utf8) || key(of: other) != nil { return true }
+        if let identity, other.ancestry.contains(identity) { return true }
+        return false
+    }
+
+    /// The key of `other` below this folder (nil when it is not strictly below it, or when only
+    /// identities tell it is, which gives no key).
+    func key(of other: FileSystemPath) -> String? {
+        // On bytes: as Characters, "/" followed by a combining mark would not be a "/".
+        let prefix = Array((real == "/" ? "/" : real + "/").utf8), path = Array(other.real.utf8)
+        guard path.count > prefix.count, path.starts(with: prefix) else { return nil }
+        return String(decoding: path[prefix.count...], as: UTF8.self)
+    }
+
+    /// Like `key(of:)`, but the same folder gives "" (prefix of nothing).
+    func key(ofFolder other: FileSystemPath) -> String? {
+        other.real.utf8.elementsEqual(real.utf8) ? "" : key(of: other)
+    }
+}

@@ -1,0 +1,106 @@
+/// A pattern over Unicode scalars that is a superset of what a glob or an output template can
+/// give: each item is one scalar of a class, or a run of them. Two loose patterns that do not
+/// intersect prove that no key matches both; validation uses it to keep outputs away from
+/// sources and control files.
+struct LoosePattern: Hashable, Sendable {
+    enum Class: Hashable, Sendable {
+        case scalar(Unicode.Scalar)
+        /// Any scalar but `/`.
+        case segment
+        /// Any scalar.
+        case any
+
+        func overlaps(_ other: Class) -> Bool {
+            switch (self, other) {
+            case (.any, _), (_, .any), (.segment, .segment): return true
+            case (.scalar(let a), .scalar(let b)): return a == b
+            case (.scalar(let c), .segment), (.segment, .scalar(let c)): return c != "/"
+            }
+        }
+    }
+
+    enum Item: Hashable, Sendable {
+        case one(Class)
+        /// Zero or more scalars of the class.
+        case run(Class)
+    }
+
+    var items: [Item]
+
+    init(_ items: [Item]) { self.items = items }
+
+    static func literal(_ text: String) -> [Item] { text.unicodeScalars.map { .one(.scalar($0)) } }
+
+    /// One brace-free glob alternative: `*` is a run within a folder, `**` (and `**/`, which may
+    /// stand for no folder at all) any run, `?` and classes one scalar other than `/`.
+    init(glob pattern: [Unicode.Scalar]) {
+        var items: [Item] = []
+        var index = 0
+        while index < pattern.count {
+            let c = pattern[index]
+            if c == "*" {
+                if index + 1 < pattern.count, pattern[index + 1] == "*" {
+                    items.append(.run(.any))
+                    index += 2
+                    if index < pattern.count, pattern[index] == "/" { index += 1 }
+                    continue
+                }
+                items.append(.run(.segment))
+            } else if c == "?" {
+                items.append(.one(.segment))
+            } else if c == "[", let close = pattern[(index + 1)...].firstIndex(of: "]") {
+                items.append(.one(.segment))
+                index = close
+            } else {
+                items.append(.one(.scalar(c)))
+            }
+            index += 1
+        }
+        self.items = items
+    }
+
+    /// Whether some string matches both (reachability in the product of the two automata).
+    func intersects(_ other: LoosePattern) -> Bool {
+        let a = items, b = other.items
+        // Literal heads and tails must agree: most pairs of unrelated patterns fail here cheaply.
+        let shorter = min(a.count, b.count)
+        var k = 0
+        while k < shorter, case .one(.scalar(let p)) = a[k], case .one(.scalar(let q)) = b[k] {
+            if p != q { return false }
+            k += 1
+        }
+        k = 1
+        while k <= shorter, case .one(.scalar(let p)) = a[a.count - k], case .one(.scalar(let q)) = b[b.count - k] {
+            if p != q { return false }
+            k += 1
+        }
+        var seen = [Bool](repeating: false, count: (a.count + 1) * (b.count + 1))
+        var pending = [(0, 0)]
+        while let (i, j) = pending.popLast() {
+            if i == a.count, j == b.count { return true }
+            let state = i * (b.count + 1) + j
+            if seen[state] { continue }
+            seen[state] = true
+            if i < a.count, case .run = a[i] { pending.append((i + 1, j)) }
+            if j < b.count, case .run = b[j] { pending.append((i, j + 1)) }
+            guard i < a.count, j < b.count else { continue }
+            switch (a[i], b[j]) {
+            case (.one(let x), .one(let y)) where x.overlaps(y): pending.append((i + 1, j + 1))
+            case (.run(let x), .one(let y)) where x.overlaps(y): pending.append((i, j + 1))
+            case (.one(let x), .run(let y)) where x.overlaps(y): pending.append((i + 1, j))
+            default: break
+            }
+        }
+        return false
+    }
+
+    /// Whether `key` matches.
+    func matches(_ key: String) -> Bool {
+        intersects(LoosePattern(LoosePattern.literal(key)))
+    }
+
+    /// This pattern below `folder` (a key prefix such as `sub`): `sub/` + items.
+    func prefixed(by folder: String) -> LoosePattern {
+        folder.isEmpty ? self : LoosePattern(LoosePattern.literal(folder + "/") + items)
+    }
+}

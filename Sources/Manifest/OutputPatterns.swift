@@ -1,0 +1,90 @@
+import ProcessLanguage
+
+/// What paths an output template can give, as loose patterns (a superset): styles, matrix
+/// values and known formats are substituted, `{key}` stands for the rule's `from` pattern,
+/// `{name}` for one folder's worth of text, `{dir}` for any folders (or none).
+enum OutputPatterns {
+    /// Beyond this many recipes or `from` alternatives, values are treated as unknown text.
+    static let maxRecipes = 32
+    static let maxKeyAlternatives = 16
+
+    static func of(_ template: PathTemplate, from: Glob?,
+                   recipes: [(values: [String: String], pipeline: Pipeline?)]) -> [LoosePattern] {
+        let keyAlternatives: [[LoosePattern.Item]]
+        if let from, from.alternatives.count <= maxKeyAlternatives {
+            keyAlternatives = from.loose.map(\.items)
+        } else {
+            keyAlternatives = [[.run(.any)]]
+        }
+        var cases = recipes
+        if cases.isEmpty || cases.count > maxRecipes { cases = [([:], nil)] }
+        var result: [LoosePattern] = []
+        var seen: Set<LoosePattern> = []
+        for (values, pipeline) in cases {
+            // {ext}: the pipeline's format, except gif (kept only for gif sources), else any format.
+            var extensions = Format.Kind.allCases.map(\.fileExtension)
+            if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
+            var alternatives: [[LoosePattern.Item]] = [[]]
+            for part in template.parts {
+                let choices: [[LoosePattern.Item]]
+                switch part {
+                case .literal(let text): choices = [LoosePattern.literal(text)]
+                case .variable("key"): choices = keyAlternatives
+                case .variable("dir"): choices = [[.run(.any)]]
+                case .variable("ext"): choices = extensions.map(LoosePattern.literal)
+                case .variable(let name):
+                    if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [[.run(.segment)]] }
+                }
+                alternatives = alternatives.flatMap { head in choices.map { head + $0 } }
+            }
+            for items in alternatives {
+                let pattern = LoosePattern(normalized(items))
+                if seen.insert(pattern).inserted { result.append(pattern) }
+            }
+        }
+        return result
+    }
+
+    /// As `PathTemplate.render` does: doubled and leading slashes go; a slash after "any
+    /// folders" is dropped too, since those folders may be none (`{dir}/` with an empty dir).
+    static func normalized(_ items: [LoosePattern.Item]) -> [LoosePattern.Item] {
+        var out: [LoosePattern.Item] = []
+        for item in items {
+            if item == .one(.scalar("/")) {
+                switch out.last {
+                case nil, .one(.scalar("/"))?, .run(.any)?: continue
+                default: break
+                }
+            }
+            out.append(item)
+        }
+        return out
+    }
+}
+
+extension LoosePattern {
+    /// Whether every string this pattern gives also matches `glob` (an under-approximation:
+    /// recognises `prefix/**`, `**/*suffix`, `prefix*suffix` and `**`, the shapes excludes take).
+    func isCovered(by glob: LoosePattern) -> Bool {
+        let e = glob.items
+        var prefix: [LoosePattern.Item] = []
+        var index = 0
+        while index < e.count, case .one(.scalar) = e[index] { prefix.append(e[index]); index += 1 }
+        var middle: [LoosePattern.Item] = []
+        while index < e.count, case .run = e[index] { middle.append(e[index]); index += 1 }
+        let suffix = Array(e[index...])
+        guard suffix.allSatisfy({ if case .one(.scalar(let c)) = $0 { return c != "/" } else { return false } }),
+              !middle.isEmpty, items.count >= prefix.count + suffix.count,
+              items.starts(with: prefix), items.reversed().starts(with: suffix.reversed()) else { return false }
+        if middle.contains(.run(.any)) { return true }
+        // Only "any text within a folder": what stands between must stay within one folder.
+        let between = items[prefix.count..<(items.count - suffix.count)]
+        return between.allSatisfy { item in
+            switch item {
+            case .one(.scalar(let c)): return c != "/"
+            case .one(.segment), .run(.segment): return true
+            default: return false
+            }
+        }
+    }
+}
