@@ -33,8 +33,8 @@ public final class BuildSession: @unchecked Sendable {
         self.givenDisk = disk
     }
 
-    /// The lock file this manifest owns (one place to change when manifests name their own).
-    public var lockPath: String { LockFile.path(forManifest: manifestPath) }
+    /// The lock file this manifest owns (`<manifest stem>.lock` beside it, or `lock:`).
+    public var lockPath: String { manifest.lockFile }
 
     public var witnessInputs: NoOpWitness.Inputs {
         NoOpWitness.Inputs(manifestFiles: manifestFiles, manifest: manifest, manifestPath: manifestPath, identity: identity,

@@ -62,7 +62,7 @@ import Testing
         let build = try demo.run(["build", demo.manifest, "--quiet"])
         #expect(build.status == 0, "\(build.stderr)")
         #expect(build.stderr.contains("the build state was corrupt; moved it to") && build.stderr.contains("state.sqlite.corrupt-"), "\(build.stderr)")
-        #expect(text(build.stdout).contains("built 0, adopted 35 from derive.lock"), "\(text(build.stdout))")
+        #expect(text(build.stdout).contains("built 0, adopted 35 from site.lock"), "\(text(build.stdout))")
         #expect(try demo.run(["check", demo.manifest]).status == 0)
     }
 }

@@ -105,8 +105,8 @@ struct DemoCopy {
         let filesB = b.files(under: b.root.appendingPathComponent(".build/demo")).filter { !$0.key.contains("/state/") }
         #expect(filesA.count == 36)
         #expect(filesA == filesB)
-        let lockA = try Data(contentsOf: a.root.appendingPathComponent("Manifests/derive.lock"))
-        let lockB = try Data(contentsOf: b.root.appendingPathComponent("Manifests/derive.lock"))
+        let lockA = try Data(contentsOf: a.root.appendingPathComponent("Manifests/site.lock"))
+        let lockB = try Data(contentsOf: b.root.appendingPathComponent("Manifests/site.lock"))
         #expect(lockA == lockB)
     }
 
@@ -125,7 +125,7 @@ struct DemoCopy {
         let plan = try CLI.run(["plan", manifest, "--detailed-exitcode"], in: copy)
         #expect(plan.status == 0, "\(String(decoding: plan.stdout, as: UTF8.self))")
         let build = try CLI.run(["build", manifest], in: copy)
-        #expect(String(decoding: build.stdout, as: UTF8.self).contains("built 0, adopted 35 from derive.lock"))
+        #expect(String(decoding: build.stdout, as: UTF8.self).contains("built 0, adopted 35 from site.lock"))
         #expect(String(decoding: try CLI.run(["build", manifest], in: copy).stdout, as: UTF8.self).contains("Nothing to do"))
     }
 
@@ -179,7 +179,7 @@ struct DemoCopy {
         #expect(String(decoding: result.stdout, as: UTF8.self).contains("Removed 35 outputs"))
         #expect(FileManager.default.fileExists(atPath: keep.path))
         #expect(!FileManager.default.fileExists(atPath: demo.site.appendingPathComponent("thumbs/landscape.thumb.jpg").path))
-        #expect(!FileManager.default.fileExists(atPath: demo.root.appendingPathComponent("Manifests/derive.lock").path))
+        #expect(!FileManager.default.fileExists(atPath: demo.root.appendingPathComponent("Manifests/site.lock").path))
         #expect(FileManager.default.fileExists(atPath: demo.root.appendingPathComponent("Samples/landscape.jpg").path))
         #expect(demo.files(under: demo.state).isEmpty)
     }
