@@ -14,6 +14,7 @@ struct Workspace {
 
     static var identity: EngineIdentity {
         EngineIdentity(renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion, encoder: Engine.encoderSettings,
+                       libraries: Dictionary(Engine.libraryVersions.map { ($0.name, $0.version) }, uniquingKeysWith: { first, _ in first }),
                        fontFile: { try? FontCatalog.file(for: $0) })
     }
 
