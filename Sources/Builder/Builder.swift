@@ -152,7 +152,10 @@ public struct Builder: Sendable {
                 while let index = state.next() {
                     let result = Result { try self.run(work[index], budget: budget, wantedFiles: wantedFiles) }
                     state.store(result, at: index)
-                    progress.finished(work[index].output, ok: (try? result.get()) != nil)
+                    // `result` holds an optional: success with nil is still success.
+                    let succeeded: Bool
+                    if case .success = result { succeeded = true } else { succeeded = false }
+                    progress.finished(work[index].output, ok: succeeded)
                 }
                 done.leave()
             }
