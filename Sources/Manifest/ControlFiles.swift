@@ -61,6 +61,17 @@ struct ControlFiles {
             }
         }
 
+        // Bucket folders never overlap: a file reachable through two buckets would have two ACLs
+        // (a private bucket inside a public-read-write one could be read and written through it).
+        for (position, (first, firstFolder)) in buckets.enumerated() {
+            for (second, secondFolder) in buckets.dropFirst(position + 1)
+            where firstFolder.contains(secondFolder) || secondFolder.contains(firstFolder) {
+                diagnostics.error(second.pathLocation,
+                                  "buckets '\(first.name)' (\(first.declaredPath)) and '\(second.name)' (\(second.declaredPath)) share files: one folder is the other or lies inside it, so one object would have two ACLs",
+                                  hint: "give each bucket a folder of its own, side by side")
+            }
+        }
+
         // The index lives in a bucket (site generators read it there), but nobody else may write it.
         var indexPath: FileSystemPath?
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) {

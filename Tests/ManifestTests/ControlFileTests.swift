@@ -283,3 +283,26 @@ import Testing
         #expect(!result.diagnostics.hasErrors, "\(result.diagnostics.sorted)")
     }
 }
+
+/// A private bucket inside a public-read-write one was readable and writable through the outer one.
+@Suite struct OverlappingBucketTests {
+    @Test func nestedAndIdenticalBucketFoldersAreRefused() throws {
+        let workspace = try Workspace()
+        try FileManager.default.createDirectory(at: workspace.folder.appendingPathComponent("data/private"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: workspace.folder.appendingPathComponent("alias"),
+                                                   withDestinationURL: workspace.folder.appendingPathComponent("data/private"))
+        try workspace.write("derive.yaml", """
+        version: 1
+        buckets:
+          outer: {path: data, acl: public-read-write}
+          inner: {path: data/private, acl: private}
+          twin: {path: alias, acl: public-read}
+          apart: {path: elsewhere}
+        """)
+        let messages = workspace.load("derive.yaml").diagnostics.errors.map(\.message)
+        #expect(messages.filter { $0.contains("share files") }.count == 3, "\(messages)")
+        #expect(messages.contains { $0.contains("'outer'") && $0.contains("'inner'") })
+        #expect(messages.contains { $0.contains("'inner'") && $0.contains("'twin'") })
+        #expect(!messages.contains { $0.contains("'apart'") })
+    }
+}
