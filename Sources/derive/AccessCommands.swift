@@ -122,7 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: Engine(limits: limits),
                                         cacheFolder: loaded.stateFolder + "/serve-cache", settings: ServerSettings(loaded),
-                                        recorded: BuiltOutputs(stateFolder: loaded.stateFolder))
+                                        recorded: BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded))
         } catch {
             Output.printError("derive serve will not start: \(error)")
             throw ExitCode.failure
@@ -138,18 +138,47 @@ struct ServeCommand: AsyncParsableCommand {
 
 /// The builder's state store as the server's record of built outputs and their rule's ACL.
 /// Opened when the first lookup finds it (a build may run after serve starts).
+///
+/// Fails closed: in a bucket that a rule writes with an explicit `acl:`, an object is private
+/// while the state is missing, or was found corrupt (a missing record must not make a private
+/// output public).
 struct BuiltOutputs: RecordedOutputs {
     let stateFolder: String
-    private let store = NIOLockedValueBox<StateStore?>(nil)
+    /// Buckets that rules write with an explicit `acl:`.
+    let guardedBuckets: Set<String>
+    private let store = NIOLockedValueBox<Opened>(.notYet)
 
-    init(stateFolder: String) { self.stateFolder = stateFolder }
+    enum Opened { case notYet, open(StateStore), broken(String) }
+
+    struct Unavailable: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(stateFolder: String, manifest: Manifest) {
+        self.stateFolder = stateFolder
+        self.guardedBuckets = Set(manifest.rules.filter { $0.acl != nil }.map(\.targetBucket))
+    }
 
     func recordedACL(bucket: String, key: String) throws -> BucketACL? {
-        let store = try self.store.withLockedValue { store -> StateStore? in
-            if store == nil, FileManager.default.fileExists(atPath: stateFolder + "/state.sqlite") { store = try StateStore(folder: stateFolder) }
-            return store
+        let guarded = guardedBuckets.contains(bucket)
+        let opened = try self.store.withLockedValue { opened -> Opened in
+            if case .notYet = opened, FileManager.default.fileExists(atPath: stateFolder + "/" + StateStore.fileName) {
+                let store = try StateStore(folder: stateFolder)
+                // A corrupt state was moved aside and an empty one started: its silence proves nothing.
+                opened = store.movedAside.map { .broken("the build state was corrupt (moved to \($0)); run derive build") } ?? .open(store)
+            }
+            return opened
         }
-        guard let store else { return nil }
+        let store: StateStore
+        switch opened {
+        case .open(let open): store = open
+        case .broken(let reason):
+            if guarded { throw Unavailable(description: reason) }
+            return nil
+        case .notYet:
+            if guarded { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
+            return nil
+        }
         let acl = try store.queue.read { db in
             try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])
         }

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import derive
+import Manifest
+import Planner
+
+/// Serve's record of built outputs fails closed: a missing or corrupt state never makes an output
+/// that a rule wrote with an explicit `acl:` public (attack: deleting `.derive` served it anonymously).
+@Suite struct BuiltOutputsTests {
+    func manifest(in folder: URL) throws -> Manifest {
+        let yaml = """
+        version: 1
+        buckets:
+          src: {path: src, acl: private}
+          out: {path: out, acl: public-read}
+          pub: {path: pub, acl: public-read}
+        styles:
+          t: image/resize,w_10
+        derivatives:
+          - name: private-thumbs
+            from: src/*.jpg
+            styles: [t]
+            to: out/{name}.{ext}
+            acl: private
+
+        """
+        for name in ["src", "out", "pub"] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
+        let file = folder.appendingPathComponent("derive.yaml")
+        try Data(yaml.utf8).write(to: file)
+        let result = ManifestLoader().load(file.path)
+        return try #require(result.manifest, "\(result.diagnostics.sorted)")
+    }
+
+    @Test func aMissingStateKeepsGuardedBucketsPrivate() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let loaded = try manifest(in: folder)
+        let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+        #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
+        #expect(try outputs.recordedACL(bucket: "pub", key: "a.jpg") == nil)
+    }
+
+    @Test func aCorruptStateKeepsGuardedBucketsPrivateEvenAfterItIsReplaced() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let loaded = try manifest(in: folder)
+        try FileManager.default.createDirectory(atPath: loaded.stateFolder, withIntermediateDirectories: true)
+        try Data(String(repeating: "garbage ", count: 512).utf8).write(to: URL(fileURLWithPath: loaded.stateFolder + "/state.sqlite"))
+        let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+        #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
+        // The state now on disk is a fresh empty one; it still proves nothing.
+        #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
+        #expect(try outputs.recordedACL(bucket: "pub", key: "a.jpg") == nil)
+    }
+
+    @Test func aHealthyStateAnswersFromItsRecords() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let loaded = try manifest(in: folder)
+        _ = try StateStore(folder: loaded.stateFolder)
+        let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+        #expect(try outputs.recordedACL(bucket: "out", key: "unbuilt.jpg") == nil)
+    }
+}
