@@ -51,13 +51,23 @@ public final class BuildSession: @unchecked Sendable {
     /// The build state, opened on first use. A corrupt database is moved aside (see `movedAside`).
     public func store() throws -> StateStore {
         if let openedStore { return openedStore }
-        let store = try StateStore(folder: manifest.stateFolder)
+        let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
         openedStore = store
         return store
     }
 
-    /// Where a corrupt state database was moved, when it was.
+    /// Where a corrupt state database (or one another manifest owns) was moved, when it was.
     public var movedAside: String? { openedStore?.movedAside }
+    /// Why it was moved: `corrupt` or `owned by <manifest>`.
+    public var movedAsideReason: String? { openedStore?.movedAsideReason }
+
+    /// The name a state records for its owner: the manifest's absolute real path.
+    static func ownerName(_ manifestPath: String) -> String {
+        let absolute = URL(fileURLWithPath: manifestPath).standardizedFileURL.path
+        guard let resolved = realpath(absolute, nil) else { return absolute }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
 
     /// The disk confined to the buckets' folders and to every folder an output was written to.
     public func disk() throws -> any Disk {

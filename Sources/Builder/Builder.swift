@@ -84,11 +84,7 @@ public struct Builder: Sendable {
         // Sources hashed while planning are remembered even if rendering fails.
         try store.saveFiles(planner.digests.takePending())
 
-        let writing = work.compactMap { $0.derivative?.outputPath }
-        try store.addPendingWrites(writing)
         let results = runJobs(work, wantedFiles: plan.wantedFiles)
-        // This process is alive: what it did not record, it did not write (or wrote and reports).
-        try store.clearPendingWrites(writing)
         for (item, result) in zip(work, results) {
             switch result {
             case .success(let left):
@@ -130,6 +126,8 @@ public struct Builder: Sendable {
             }
         }
         try store.saveFiles(planner.digests.takePending())
+        // This process is alive: what it did not record, it did not write (or wrote and reports).
+        try store.clearAllPendingWrites()
         do {
             if let left = try reconcile() { report.left.append(left) }
         } catch {
@@ -185,9 +183,11 @@ public struct Builder: Sendable {
                 throw DiskError("\(planner.display(derivative.outputPath)) appeared or changed while building and was not written by Derive; move it or pass --overwrite")
             }
         }
+        let outputDigest = ContentDigests.digest(rendered.bytes)
+        // A build killed after the rename leaves a file Derive may replace, but only these bytes.
+        try store.addPendingWrite(derivative.outputPath, digest: outputDigest)
         let created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath)
         try store.addCreatedFolders(created)
-        let outputDigest = ContentDigests.digest(rendered.bytes)
         guard let stat = disk.stat(derivative.outputPath) else { throw DiskError("\(derivative.outputPath) vanished after writing") }
         planner.digests.remember(derivative.outputPath, stat: stat,
                                  content: .init(digest: outputDigest, format: ContentDigests.sniff(rendered.bytes)))

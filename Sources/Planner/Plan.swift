@@ -123,7 +123,7 @@ public struct Planner: Sendable {
                                       knownOutputs: Set(recorded.keys)).derivatives()
         let planned = try parallelMap(expansion.derivatives) { derivative in
             try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath],
-                          pending: pending.contains(derivative.outputPath))
+                          pending: pending[derivative.outputPath])
         }
         var items: [PlanItem] = []
         var errors = expansion.errors
@@ -151,8 +151,9 @@ public struct Planner: Sendable {
         return path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
     }
 
-    /// `pending`: a killed build was writing this file, so what is there is Derive's.
-    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: Bool) throws -> Result<PlanItem, PlanError> {
+    /// `pending`: the digest of the bytes a killed build was renaming to this file; what is there
+    /// is Derive's only if it hashes to it.
+    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: String?) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
         // One stat (through the digest cache) tells both whether the output exists and what it holds.
         let onDisk = try? digests.content(of: path)
@@ -164,7 +165,7 @@ public struct Planner: Sendable {
             let digest = onDisk?.digest
             if let digest, owner?.outputDigest == digest || lock?.entries[derivative.output]?.digest == digest {
                 replaces = digest
-            } else if overwrite || pending, let digest {
+            } else if let digest, overwrite || (pending == digest && !digest.isEmpty) {
                 replaces = digest
             } else if onDisk == nil {
                 return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (a folder or a symbolic link); move it so \(derivative.output) can be written"))

@@ -90,28 +90,70 @@ public final class StateStore: Sendable {
     public let queue: DatabaseQueue
     public let folder: String
 
-    /// Where a corrupt database was moved before this one was started afresh.
+    /// Where a corrupt database, or one another manifest owns, was moved before this one was
+    /// started afresh.
     public let movedAside: String?
+    /// Why it was moved (`corrupt`, or `owned by <manifest>`); nil when it was not.
+    public let movedAsideReason: String?
 
     public static let fileName = "state.sqlite"
 
     /// Opens (or creates) the state in `folder`. A database SQLite calls corrupt or "not a
     /// database" is moved aside (`state.sqlite.corrupt-<time>`, named in `movedAside`) and a new
     /// one started: the lock and the outputs on disk are enough to rebuild it.
-    public init(folder: String) throws {
+    ///
+    /// `owner` is the manifest opening it (its absolute real path). A state records its owner
+    /// when created; one recording another manifest (a copied project, two manifests sharing a
+    /// `state:` folder) is not trusted: its folders are another project's, so it is moved aside
+    /// (`state.sqlite.foreign-<time>`) and a new one started. A state without an owner record
+    /// (from before it was kept) is taken as this manifest's. Nil: no check (read-only users).
+    public init(folder: String, owner: String? = nil) throws {
         self.folder = folder
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/" + Self.fileName
+        var opened: DatabaseQueue
+        var aside: String?
+        var reason: String?
         do {
-            queue = try Self.open(path)
-            movedAside = nil
+            opened = try Self.open(path)
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
-            let aside = path + ".corrupt-" + String(Int(Date().timeIntervalSince1970))
-            guard rename(path, aside) == 0 else { throw error }
-            for suffix in ["-wal", "-shm", "-journal"] { _ = rename(path + suffix, aside + suffix) }
-            queue = try Self.open(path)
-            movedAside = aside
+            aside = try Self.moveAside(path, suffix: "corrupt", error: error)
+            reason = "corrupt"
+            opened = try Self.open(path)
         }
+        if let owner {
+            let recorded = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
+            if let recorded, recorded != owner {
+                try opened.close()
+                aside = try Self.moveAside(path, suffix: "foreign", error: nil)
+                reason = "owned by \(recorded)"
+                opened = try Self.open(path)
+            }
+            if recorded != owner {
+                try opened.write { db in
+                    try db.execute(sql: "DELETE FROM owner")
+                    try db.execute(sql: "INSERT INTO owner (manifest) VALUES (?)", arguments: [owner])
+                }
+            }
+        }
+        queue = opened
+        movedAside = aside
+        movedAsideReason = reason
+    }
+
+    /// Renames the database (and its journal files) to `<path>.<suffix>-<time>`.
+    private static func moveAside(_ path: String, suffix: String, error: Error?) throws -> String {
+        let aside = path + "." + suffix + "-" + String(Int(Date().timeIntervalSince1970))
+        guard rename(path, aside) == 0 else {
+            throw error ?? DatabaseError(resultCode: .SQLITE_CANTOPEN, message: "cannot move \(path) aside to \(aside): errno \(errno)")
+        }
+        for suffix in ["-wal", "-shm", "-journal"] { _ = rename(path + suffix, aside + suffix) }
+        return aside
+    }
+
+    /// The manifest recorded as this state's owner, nil when none is.
+    public func owner() throws -> String? {
+        try queue.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
     }
 
     private static func open(_ path: String) throws -> DatabaseQueue {
@@ -129,6 +171,7 @@ public final class StateStore: Sendable {
     public init(inMemory: Void = ()) throws {
         folder = ""
         movedAside = nil
+        movedAsideReason = nil
         queue = try DatabaseQueue()
         try Self.migrator.migrate(queue)
     }
@@ -180,6 +223,13 @@ public final class StateStore: Sendable {
                 t.column("digest", .text).notNull()
             }
         }
+        migrator.registerMigration("v3") { db in
+            // The manifest (absolute real path) the state belongs to: one row.
+            try db.create(table: "owner") { t in t.column("manifest", .text).notNull() }
+            // The digest of the bytes a pending write is about to rename into place: a file there
+            // is Derive's only if it hashes to it.
+            try db.alter(table: "pendingWrites") { t in t.add(column: "digest", .text).notNull().defaults(to: "") }
+        }
         return migrator
     }
 
@@ -216,17 +266,21 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Notes the files a build is about to write, in one transaction before the first render.
-    public func addPendingWrites(_ paths: [String]) throws {
-        guard !paths.isEmpty else { return }
+    /// Notes a file a build is about to rename into place, with the digest of its bytes.
+    public func addPendingWrite(_ path: String, digest: String) throws {
         try queue.write { db in
-            for path in paths { try db.execute(sql: "INSERT OR IGNORE INTO pendingWrites (path) VALUES (?)", arguments: [path]) }
+            try db.execute(sql: "INSERT OR REPLACE INTO pendingWrites (path, digest) VALUES (?, ?)", arguments: [path, digest])
         }
     }
 
-    /// Files a build meant to write but did not record: left by a killed build.
-    public func pendingWrites() throws -> Set<String> {
-        try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT path FROM pendingWrites")) }
+    /// Files a build was renaming into place but did not record (left by a killed build), path →
+    /// digest of the bytes it wrote. Rows from before the digest was kept have an empty digest.
+    public func pendingWrites() throws -> [String: String] {
+        try queue.read { db in
+            var result: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM pendingWrites") { result[row[0]] = row[1] }
+            return result
+        }
     }
 
     public func clearPendingWrites(_ paths: [String]) throws {
@@ -234,6 +288,14 @@ public final class StateStore: Sendable {
         try queue.write { db in
             for path in paths { try db.execute(sql: "DELETE FROM pendingWrites WHERE path = ?", arguments: [path]) }
         }
+    }
+
+    /// Drops every pending write: at the end of a build, whatever was not recorded is stale.
+    /// Writes nothing when there is none (a no-op leaves the database as it was, for the witness).
+    public func clearAllPendingWrites() throws {
+        let any = try queue.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pendingWrites)") } ?? false
+        guard any else { return }
+        try queue.write { db in try db.execute(sql: "DELETE FROM pendingWrites") }
     }
 
     public func removeOutputs(_ paths: [String]) throws {

@@ -69,7 +69,8 @@ struct Workspace {
     /// Says once that a corrupt state database was moved aside.
     func reportRecovery() {
         if let aside = session.movedAside {
-            Output.printError("the build state was corrupt; moved it to \(aside) and rebuilt it from \(session.lockPath) and the outputs")
+            let why = session.movedAsideReason.map { $0 == "corrupt" ? "was corrupt" : "is " + $0 + ", not this manifest" } ?? "was corrupt"
+            Output.printError("the build state \(why); moved it to \(aside) and rebuilt it from \(session.lockPath) and the outputs")
         }
     }
 

@@ -137,12 +137,14 @@ import ProcessLanguage
     }
 
     /// A kill between the rename and the record leaves a file no record vouches for; the pending
-    /// write noted before rendering keeps it Derive's, so the next build replaces it.
+    /// write noted just before the rename (with the digest of those bytes) keeps it Derive's, so
+    /// the next build replaces it.
     @Test func aBuildKilledBetweenRenameAndRecordIsResumed() throws {
         let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
         let session = try project.session()
-        try session.store().addPendingWrites([project.path("site/a.thumb.jpg")])
-        try project.write("site/a.thumb.jpg", "bytes renamed into place just before the kill")
+        let written = "bytes renamed into place just before the kill"
+        try session.store().addPendingWrite(project.path("site/a.thumb.jpg"), digest: ContentDigests.digest(written))
+        try project.write("site/a.thumb.jpg", written)
         let report = try #require(try project.build().report)
         #expect(report.built == ["site/a.thumb.jpg"] && report.failed.isEmpty)
         #expect(try project.session().store().pendingWrites().isEmpty)
@@ -394,5 +396,92 @@ import ProcessLanguage
         try project.write("photos/a.jpg", "A2")
         try project.build()
         #expect(!project.exists("site/.a.thumb.jpg.4194301.77.derive-tmp"))
+    }
+}
+
+/// A state belongs to the manifest that created it: a copied project or a second manifest
+/// sharing a `state:` folder gets a state of its own, never the other one's folders to delete.
+@Suite(.serialized) struct StateOwnerTests {
+    @Test func aCopiedProjectAdoptsItsOutputsAndNeverTouchesTheOriginals() throws {
+        let original = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/trip/b.jpg": "B"])
+        try original.build()
+        let before = original.snapshot()
+        let copy = try Project(siteManifest)
+        try FileManager.default.removeItem(at: copy.root)
+        try FileManager.default.copyItem(at: original.root, to: copy.root)
+        let session = try copy.session()
+        let outcome = try session.build(options: BuildOptions(jobs: 1, quiet: true)) { copy.renderer }
+        let report = try #require(outcome.report)
+        #expect(session.movedAside?.contains("state.sqlite.foreign-") == true)
+        #expect(session.movedAsideReason?.contains(original.path("derive.yaml")) == true, "\(String(describing: session.movedAsideReason))")
+        #expect(report.built.isEmpty && report.deleted.isEmpty && report.adopted.count == 2, "\(outcome.plan.items)")
+        #expect(copy.renderer.count == 0)
+        #expect(original.snapshot() == before)
+        #expect(try copy.check().problems == [])
+        let cleaned = try copy.session().clean()
+        #expect(cleaned.removed == 2 && cleaned.left.isEmpty)
+        #expect(!copy.exists("site/a.thumb.jpg") && !copy.exists("site/trip/b.thumb.jpg"))
+        #expect(original.snapshot() == before)
+    }
+
+    @Test func twoManifestsSharingAStateFolderKeepEachOthersOutputs() throws {
+        let other = """
+        version: 1
+        buckets:
+          photos:
+            path: photos
+          more:
+            path: more
+        derivatives:
+          - name: small
+            from: photos/*.jpg
+            process: image/resize,w_50
+            to: more/{name}.jpg
+        state: .shared
+
+        """
+        let project = try Project(siteManifest + "state: .shared\n", files: ["photos/a.jpg": "A", "other.yaml": other])
+        try project.build()
+        let site = try #require(project.read("site/a.thumb.jpg"))
+        project.manifestName = "other.yaml"
+        let second = try #require(try project.build().report)
+        #expect(second.deleted.isEmpty && second.failed.isEmpty)
+        #expect(project.read("site/a.thumb.jpg") == site)
+        let more = try #require(project.read("more/a.jpg"))
+        project.manifestName = "derive.yaml"
+        let third = try #require(try project.build().report)
+        #expect(third.deleted.isEmpty && third.failed.isEmpty && third.built.isEmpty)
+        #expect(project.read("more/a.jpg") == more && project.read("site/a.thumb.jpg") == site)
+    }
+
+    @Test func aStateWithoutAnOwnerRecordIsTakenAsThisManifests() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
+        try project.build()
+        try project.session().store().queue.write { db in try db.execute(sql: "DELETE FROM owner") }
+        let session = try project.session()
+        let report = try #require(try session.build(options: BuildOptions(jobs: 1, quiet: true)) { project.renderer }.report)
+        #expect(session.movedAside == nil && report.built.isEmpty && report.adopted.isEmpty)
+        #expect(try session.store().owner() != nil)
+    }
+
+    /// A pending row names a path only with the digest of the bytes Derive renamed there: a user's
+    /// file at a path a build once planned is still the user's.
+    @Test func aStalePendingWriteDoesNotMakeAUserFileDerives() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
+        try project.session().store().queue.write { db in
+            for path in ["site/a.thumb.jpg", "site/never.jpg"] {
+                try db.execute(sql: "INSERT INTO pendingWrites (path) VALUES (?)", arguments: [project.path(path)])
+            }
+        }
+        try project.write("site/a.thumb.jpg", "the user's")
+        let outcome = try project.build()
+        #expect(outcome.plan.errors.map(\.message).contains { $0.contains("site/a.thumb.jpg exists and was not written by Derive") },
+                "\(outcome.plan.errors)")
+        #expect(project.read("site/a.thumb.jpg") == "the user's")
+        // Once the user moves it, the build runs and drops every stale pending row.
+        try project.remove("site/a.thumb.jpg")
+        let report = try #require(try project.build().report)
+        #expect(report.built == ["site/a.thumb.jpg"])
+        #expect(try project.session().store().pendingWrites().isEmpty)
     }
 }
