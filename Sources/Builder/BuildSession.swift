@@ -181,7 +181,11 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
             }
         }
-        try planner.disk.remove(lockPath)
+        if let current = try? planner.disk.read(lockPath), !LockFile.isDeriveLock(current) {
+            report.left.append(LockFile.notOursMessage(planner.display(lockPath)))
+        } else {
+            try planner.disk.remove(lockPath)
+        }
         withExtendedLifetime(held) {}
         for name in [StateStore.fileName, StateStore.fileName + "-wal", StateStore.fileName + "-shm", StateStore.fileName + "-journal",
                      BuildLock.fileName, NoOpWitness.fileName] {

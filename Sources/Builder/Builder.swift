@@ -231,6 +231,9 @@ public struct Builder: Sendable {
     public func reconcile() throws -> (path: String, message: String)? {
         let outputs = try store.allOutputs().values.sorted { $0.path < $1.path }
         let lock = LockFile(entries: outputs.map(Self.lockEntry))
+        if let current = try? disk.read(planner.lockPath), !LockFile.isDeriveLock(current) {
+            throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath)))
+        }
         try writeIfChanged(Data(lock.text.utf8), to: planner.lockPath)
         let manifest = planner.manifest
         var indexPath: String?

@@ -25,6 +25,26 @@ import ProcessLanguage
         #expect(project.exists("site"))   // a bucket folder is never removed
     }
 
+    @Test func aUserFileAtTheLockPathIsNeitherOverwrittenNorDeleted() throws {
+        // yarn.yaml → yarn.lock belongs to yarn (hostile tester, fix B.2).
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "derive.lock": "# yarn lockfile v1\n"])
+        let outcome = try project.build()
+        #expect(outcome.report == nil)
+        #expect(outcome.plan.errors.map(\.message).contains { $0.hasPrefix("derive.lock exists and is not a Derive lock") && $0.contains("'lock:'") },
+                "\(outcome.plan.errors)")
+        #expect(project.read("derive.lock") == "# yarn lockfile v1\n")
+        #expect(!project.exists("site/a.thumb.jpg"))
+        let report = try project.session().clean()
+        #expect(report.left.contains { $0.hasPrefix("derive.lock exists and is not a Derive lock") }, "\(report.left)")
+        #expect(project.read("derive.lock") == "# yarn lockfile v1\n")
+        // A Derive lock, even truncated by hand, is still Derive's to rewrite.
+        try project.write("derive.lock", #"{"format":"derive.lock/2","note":"#)
+        try project.build()
+        #expect(project.read("derive.lock")?.hasPrefix(LockFile.header) == true)
+        _ = try project.session().clean()
+        #expect(!project.exists("derive.lock"))
+    }
+
     @Test func cleanWithStateInsideTheSourcesKeepsTheSources() throws {
         let project = try Project(siteManifest + "state: photos\n", files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
         // Validation refuses a state folder inside a bucket; if it ever lets one through, clean
