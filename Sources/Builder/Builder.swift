@@ -75,12 +75,15 @@ public struct Builder: Sendable {
         var report = BuildReport()
         let work = plan.work
 
-        // Folders where a killed build may have left temporary files (only dead writers' are removed).
-        var folders: Set<String> = []
+        // Folders where a killed build may have left temporary files: only dead writers' are
+        // removed, and only those for a planned or recorded output's name in that folder.
+        var folders: [String: Set<String>] = [:]
         for item in plan.items {
-            if let path = item.derivative?.outputPath ?? item.recorded?.file { folders.insert((path as NSString).deletingLastPathComponent) }
+            for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
+                folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
+            }
         }
-        for folder in folders { disk.removeStaleTemporaries(in: folder) }
+        for (folder, names) in folders { disk.removeStaleTemporaries(in: folder, named: names) }
         // Sources hashed while planning are remembered even if rendering fails.
         try store.saveFiles(planner.digests.takePending())
 

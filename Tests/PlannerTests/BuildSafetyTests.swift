@@ -45,6 +45,17 @@ import ProcessLanguage
         #expect(!project.exists("derive.lock"))
     }
 
+    @Test func aBuildRemovesOnlyDeadTemporariesOfItsOwnOutputs() throws {
+        // A dead-PID name that is not an output's is a user's file (hostile tester B.4).
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A",
+                                                        "site/.notes.txt.999999999.7.derive-tmp": "mine",
+                                                        "site/.a.thumb.jpg.999999999.7.derive-tmp": "half"])
+        try project.build()
+        #expect(project.read("site/.notes.txt.999999999.7.derive-tmp") == "mine")
+        #expect(!project.exists("site/.a.thumb.jpg.999999999.7.derive-tmp"))
+        #expect(project.exists("site/a.thumb.jpg"))
+    }
+
     @Test func cleanWithStateInsideTheSourcesKeepsTheSources() throws {
         let project = try Project(siteManifest + "state: photos\n", files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
         // Validation refuses a state folder inside a bucket; if it ever lets one through, clean
