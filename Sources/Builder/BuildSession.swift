@@ -51,6 +51,7 @@ public final class BuildSession: @unchecked Sendable {
     /// The build state, opened on first use. A corrupt database is moved aside (see `movedAside`).
     public func store() throws -> StateStore {
         if let openedStore { return openedStore }
+        try StateOwnership.check(folder: manifest.stateFolder)   // a user's database is never migrated
         let store = try StateStore(folder: manifest.stateFolder)
         openedStore = store
         return store
