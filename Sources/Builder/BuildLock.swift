@@ -1,4 +1,5 @@
 import Foundation
+import Planner
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,6 +17,7 @@ public final class BuildLock {
     }
 
     public init(folder: String) throws {
+        try StateOwnership.check(folder: folder)   // never write over, or later delete, a user's files
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         path = folder + "/" + Self.fileName
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

@@ -51,6 +51,7 @@ public final class BuildSession: @unchecked Sendable {
     /// The build state, opened on first use. A corrupt database is moved aside (see `movedAside`).
     public func store() throws -> StateStore {
         if let openedStore { return openedStore }
+        try StateOwnership.check(folder: manifest.stateFolder)   // a user's database is never migrated
         let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
         openedStore = store
         return store
@@ -191,7 +192,11 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
             }
         }
-        try planner.disk.remove(lockPath)
+        if let current = try? planner.disk.read(lockPath), !LockFile.isDeriveLock(current) {
+            report.left.append(LockFile.notOursMessage(planner.display(lockPath)))
+        } else {
+            try planner.disk.remove(lockPath)
+        }
         withExtendedLifetime(held) {}
         for name in [StateStore.fileName, StateStore.fileName + "-wal", StateStore.fileName + "-shm", StateStore.fileName + "-journal",
                      BuildLock.fileName, NoOpWitness.fileName] {

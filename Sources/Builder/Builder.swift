@@ -75,12 +75,15 @@ public struct Builder: Sendable {
         var report = BuildReport()
         let work = plan.work
 
-        // Folders where a killed build may have left temporary files (only dead writers' are removed).
-        var folders: Set<String> = []
+        // Folders where a killed build may have left temporary files: only dead writers' are
+        // removed, and only those for a planned or recorded output's name in that folder.
+        var folders: [String: Set<String>] = [:]
         for item in plan.items {
-            if let path = item.derivative?.outputPath ?? item.recorded?.file { folders.insert((path as NSString).deletingLastPathComponent) }
+            for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
+                folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
+            }
         }
-        for folder in folders { disk.removeStaleTemporaries(in: folder) }
+        for (folder, names) in folders { disk.removeStaleTemporaries(in: folder, named: names) }
         // Sources hashed while planning are remembered even if rendering fails.
         try store.saveFiles(planner.digests.takePending())
 
@@ -231,6 +234,9 @@ public struct Builder: Sendable {
     public func reconcile() throws -> (path: String, message: String)? {
         let outputs = try store.allOutputs().values.sorted { $0.path < $1.path }
         let lock = LockFile(entries: outputs.map(Self.lockEntry))
+        if let current = try? disk.read(planner.lockPath), !LockFile.isDeriveLock(current) {
+            throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath)))
+        }
         try writeIfChanged(Data(lock.text.utf8), to: planner.lockPath)
         let manifest = planner.manifest
         var indexPath: String?

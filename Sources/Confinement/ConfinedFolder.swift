@@ -203,9 +203,10 @@ public final class ConfinedFolder: Sendable {
     }
 
     /// Removes temporary files (`*.derive-tmp`) left in the folder at `folderKey` (nil: the top)
-    /// by processes that are no longer running. Returns the names removed.
+    /// by processes that are no longer running, and only those of the file names in `names` (a
+    /// user's file that merely looks like a temporary is not Derive's). Returns the names removed.
     @discardableResult
-    public func removeStaleTemporaries(in folderKey: ObjectKey?) -> [String] {
+    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: Set<String>) -> [String] {
         let fd: Int32
         if let folderKey {
             guard let (parent, name) = try? walkToParent(folderKey, create: false) else { return [] }
@@ -222,10 +223,18 @@ public final class ConfinedFolder: Sendable {
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
             guard name.hasPrefix("."), name.hasSuffix(Self.temporaryMarker), let pid = Self.writerPID(name),
+                  let written = Self.writtenName(name), names.contains(written),
                   kill(pid, 0) != 0, errno == ESRCH else { continue }
             if unlinkat(fd, name, 0) == 0 { removed.append(name) }
         }
         return removed
+    }
+
+    /// The file name a temporary `.<name>.<pid>.<random>.derive-tmp` was for.
+    static func writtenName(_ temporaryName: String) -> String? {
+        let parts = temporaryName.dropFirst().dropLast(temporaryMarker.count).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { return nil }
+        return parts.dropLast(2).joined(separator: ".")
     }
 
     /// The process id in `.<name>.<pid>.<random>.derive-tmp`.

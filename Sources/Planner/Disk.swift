@@ -49,7 +49,8 @@ public protocol Disk: ObjectLister {
     @discardableResult
     func removeEmptyFolder(_ path: String) -> Bool
     /// Removes temporary files that dead processes left in `folder`.
-    func removeStaleTemporaries(in folder: String)
+    /// Removes dead writers' temporaries in `folder` for the file names in `names` only.
+    func removeStaleTemporaries(in folder: String, named names: Set<String>)
     /// Current time in nanoseconds since 1970.
     func now() -> Int64
 }
@@ -211,11 +212,11 @@ public struct RealDisk: Disk {
         return false
     }
 
-    public func removeStaleTemporaries(in folder: String) {
+    public func removeStaleTemporaries(in folder: String, named names: Set<String>) {
         if let (root, key) = confined(folder) {
-            (try? folders.folder(root, create: false))?.removeStaleTemporaries(in: key)
+            (try? folders.folder(root, create: false))?.removeStaleTemporaries(in: key, named: names)
         } else if let opened = try? folders.folder(RealDisk.standard(folder), create: false) {
-            opened.removeStaleTemporaries(in: nil)
+            opened.removeStaleTemporaries(in: nil, named: names)
         }
     }
 
@@ -304,7 +305,7 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
 
     public func removeEmptyFolder(_ path: String) -> Bool { false }
 
-    public func removeStaleTemporaries(in folder: String) {}
+    public func removeStaleTemporaries(in folder: String, named names: Set<String>) {}
 
     public func now() -> Int64 { lock.withLock { clock } }
 

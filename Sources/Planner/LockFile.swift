@@ -61,6 +61,17 @@ public struct LockFile: Sendable, Hashable {
         return LockFile(entries: entries)
     }
 
+    /// Whether a file is a Derive lock (its first line is a `derive.lock/...` header, of any
+    /// version, even if the rest is truncated): only such a file may be overwritten or deleted.
+    public static func isDeriveLock(_ data: Data) -> Bool {
+        data.starts(with: Data(#"{"format":"derive.lock/"#.utf8))
+    }
+
+    /// Why a file at the lock path is not Derive's, with how to fix it.
+    public static func notOursMessage(_ display: String) -> String {
+        "\(display) exists and is not a Derive lock (another tool's file?); Derive will not overwrite or delete it: name another file with 'lock:' in the manifest, or move it"
+    }
+
     static func isHeader(_ line: Substring) -> Bool {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return false }
         return object["format"] as? String == formatName

@@ -127,6 +127,9 @@ public struct Planner: Sendable {
         }
         var items: [PlanItem] = []
         var errors = expansion.errors
+        if let data = try? disk.read(lockPath), !LockFile.isDeriveLock(data) {
+            errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath))))
+        }
         for result in planned {
             switch result {
             case .success(let item): items.append(item)

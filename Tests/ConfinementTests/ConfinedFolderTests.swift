@@ -116,8 +116,12 @@ struct Sandbox {
         let alive = ".y.jpg.\(getpid()).7\(ConfinedFolder.temporaryMarker)"
         try Data().write(to: URL(fileURLWithPath: box.bucket + "/sub/" + dead))
         try Data().write(to: URL(fileURLWithPath: box.bucket + "/sub/" + alive))
-        #expect(folder.removeStaleTemporaries(in: try ObjectKey("sub")) == [dead])
+        // Not an output's name: a user's file that only looks like a temporary (hostile tester B.4).
+        let foreign = ".notes.txt.999999999.7\(ConfinedFolder.temporaryMarker)"
+        try Data().write(to: URL(fileURLWithPath: box.bucket + "/sub/" + foreign))
+        #expect(folder.removeStaleTemporaries(in: try ObjectKey("sub"), named: ["x.jpg", "y.jpg"]) == [dead])
         #expect(FileManager.default.fileExists(atPath: box.bucket + "/sub/" + alive))
+        #expect(FileManager.default.fileExists(atPath: box.bucket + "/sub/" + foreign))
     }
 
     @Test func aFifoDoesNotBlockAReader() throws {

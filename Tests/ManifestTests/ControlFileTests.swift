@@ -27,6 +27,19 @@ import Testing
         #expect(result.has(4, 11, "holds the state folder .derive/derive"), "\(result.lines)")
     }
 
+    @Test func lockInsideTheStateFolderIsRefusedAtTheLockLine() throws {
+        // The build would write the lock over state.sqlite (hostile tester, fix B.1).
+        let result = try workspace().load(yaml: baseBuckets + "\nlock: .derive/derive/state.sqlite\n")
+        #expect(result.has(12, 7, "the lock file .derive/derive/state.sqlite is inside the state folder .derive/derive"), "\(result.lines)")
+        let beside = try workspace().load(yaml: baseBuckets + "\nstate: work\nlock: work/derive.lock\n")
+        #expect(beside.has(13, 7, "is inside the state folder work"), "\(beside.lines)")
+        // With `state: .` the folder is the user's: only the names of Derive's state files are taken.
+        let named = try workspace().load(yaml: baseBuckets + "\nstate: .\nlock: state.sqlite\n")
+        #expect(named.has(13, 7, "is inside the state folder"), "\(named.lines)")
+        let ordinary = try workspace().load(yaml: baseBuckets + "\nstate: .\nlock: site.lock\n")
+        #expect(!ordinary.lines.contains { $0.contains("inside the state folder") }, "\(ordinary.lines)")
+    }
+
     @Test func bucketHoldingTheManifestsFolderFromAboveIsRefused() throws {
         let workspace = try workspace(folders: ["project/photos"])
         try workspace.write("project/derive.yaml", """

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Testing
 import Builder
+import GRDB
 import Manifest
 import Planner
 import ProcessLanguage
@@ -23,6 +24,66 @@ import ProcessLanguage
         #expect(project.exists("derive.yaml"))
         #expect(!project.exists("site/a.thumb.jpg") && !project.exists("derive.lock") && !project.exists("state.sqlite"))
         #expect(project.exists("site"))   // a bucket folder is never removed
+    }
+
+    @Test func aUserFileAtTheLockPathIsNeitherOverwrittenNorDeleted() throws {
+        // yarn.yaml → yarn.lock belongs to yarn (hostile tester, fix B.2).
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "derive.lock": "# yarn lockfile v1\n"])
+        let outcome = try project.build()
+        #expect(outcome.report == nil)
+        #expect(outcome.plan.errors.map(\.message).contains { $0.hasPrefix("derive.lock exists and is not a Derive lock") && $0.contains("'lock:'") },
+                "\(outcome.plan.errors)")
+        #expect(project.read("derive.lock") == "# yarn lockfile v1\n")
+        #expect(!project.exists("site/a.thumb.jpg"))
+        let report = try project.session().clean()
+        #expect(report.left.contains { $0.hasPrefix("derive.lock exists and is not a Derive lock") }, "\(report.left)")
+        #expect(project.read("derive.lock") == "# yarn lockfile v1\n")
+        // A Derive lock, even truncated by hand, is still Derive's to rewrite.
+        try project.write("derive.lock", #"{"format":"derive.lock/2","note":"#)
+        try project.build()
+        #expect(project.read("derive.lock")?.hasPrefix(LockFile.header) == true)
+        _ = try project.session().clean()
+        #expect(!project.exists("derive.lock"))
+    }
+
+    @Test func aBuildRemovesOnlyDeadTemporariesOfItsOwnOutputs() throws {
+        // A dead-PID name that is not an output's is a user's file (hostile tester B.4).
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A",
+                                                        "site/.notes.txt.999999999.7.derive-tmp": "mine",
+                                                        "site/.a.thumb.jpg.999999999.7.derive-tmp": "half"])
+        try project.build()
+        #expect(project.read("site/.notes.txt.999999999.7.derive-tmp") == "mine")
+        #expect(!project.exists("site/.a.thumb.jpg.999999999.7.derive-tmp"))
+        #expect(project.exists("site/a.thumb.jpg"))
+    }
+
+    @Test func aUsersDatabaseAtTheStatePathIsNeitherMigratedNorDeleted() throws {
+        // state: data with the user's customers database in data/state.sqlite (hostile tester B.3).
+        let project = try Project(siteManifest + "state: data\n", files: ["photos/a.jpg": "A"])
+        try FileManager.default.createDirectory(atPath: project.path("data"), withIntermediateDirectories: true)
+        let queue = try DatabaseQueue(path: project.path("data/state.sqlite"))
+        try queue.write { db in try db.execute(sql: "CREATE TABLE customers (name TEXT); INSERT INTO customers VALUES ('ada')") }
+        let before = try Data(contentsOf: URL(fileURLWithPath: project.path("data/state.sqlite")))
+        #expect(throws: PlanError.self) { try project.build() }
+        #expect(throws: PlanError.self) { try project.session().clean() }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: project.path("data/state.sqlite"))) == before)
+        #expect(!project.exists("site/a.thumb.jpg"))
+    }
+
+    @Test func cleanOfANeverBuiltProjectKeepsTheUsersBuildLockAndWitness() throws {
+        let project = try Project(siteManifest + "state: .\n", files: ["photos/a.jpg": "A", "build.lock": "my notes\n"])
+        #expect(throws: PlanError.self) { try project.session().clean() }
+        #expect(project.read("build.lock") == "my notes\n")
+        try project.remove("build.lock")
+        try project.write("noop-witness", "a witness statement\n")
+        #expect(throws: PlanError.self) { try project.session().clean() }
+        #expect(project.read("noop-witness") == "a witness statement\n")
+        // Derive's own files are still cleaned.
+        try project.remove("noop-witness")
+        try project.build()
+        #expect(project.exists("state.sqlite"))
+        _ = try project.session().clean()
+        #expect(!project.exists("state.sqlite") && !project.exists("build.lock"))
     }
 
     @Test func cleanWithStateInsideTheSourcesKeepsTheSources() throws {
