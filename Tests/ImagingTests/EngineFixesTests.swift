@@ -50,6 +50,16 @@ struct EngineFixesTests {
         _ = try Pipeline.parse("image/watermark,text_" + Base64URL.encode(" a "))
     }
 
+    /// Text that passes the parser but draws nothing (U+2800, found by the attack) is 400, not a 500.
+    @Test func textThatDrawsNothingIsInvalidNotInternal() throws {
+        let gif = try SoundnessTests.animation(frames: 1, side: 20)
+        let pipeline = try Pipeline.parse("image/watermark,text_" + Base64URL.encode("\u{2800}"))
+        #expect { try Engine().render(gif, pipeline) } throws: {
+            let error = $0 as? ProcessError
+            return error?.code == .invalidArgument && error?.ec == "0040-00000257" && error?.httpStatus == 400
+        }
+    }
+
     /// Point 10: the GIF rounded-corners message no longer suggests a chain that is refused too.
     @Test func roundedCornersOnGIFSaysWhatWorks() throws {
         let gif = try SoundnessTests.animation(frames: 2, side: 20)

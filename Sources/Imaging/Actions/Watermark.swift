@@ -52,7 +52,14 @@ extension Watermark: FrameDrawing {
         _ = try FontCatalog.file(for: self.font)
         // Pango sizes are points; at 72 dpi a point is a pixel.
         let description = "\(font.family) \(size)"
-        let mask = try VImage.make("watermark text", action: Self.name) { dv_text($0, words, description, 72) }
+        let mask: VImage
+        do {
+            mask = try VImage.make("watermark text", action: Self.name) { dv_text($0, words, description, 72) }
+        } catch let error as ProcessError where error.message.contains("no text to render") {
+            // Characters that draw nothing in the font (U+2800 …) pass the parser's blank check: still a bad value, not a 500.
+            throw ProcessError(.invalidArgument, ec: "0040-00000257", "watermark: the text has nothing to draw in font '\(self.font)'",
+                               action: Self.name, parameter: "text")
+        }
         var colour = try Self.solid(like: mask, rgb: Resize.rgb(color))
         colour = try VImage.make("watermark text", action: Self.name) { dv_bandjoin2(colour.pointer, mask.pointer, $0) }
         if shadow > 0 {
