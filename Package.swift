@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "derive", targets: ["derive"]),
+        // Renders in child processes for derive (RenderWorkers); must sit beside derive.
+        .executable(name: "derive-render-worker", targets: ["derive-render-worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +38,10 @@ let package = Package(
         .target(name: "Confinement"),
         .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML", "Confinement"]),
         .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim", "Confinement"]),
+        // A pool of derive-render-worker processes fed over socket pairs: deadlines by SIGKILL,
+        // crashes confined to one render, a memory cap per worker.
+        .target(name: "RenderWorkers", dependencies: ["Imaging", "ProcessLanguage", "Confinement"]),
+        .executableTarget(name: "derive-render-worker", dependencies: ["RenderWorkers"]),
         .target(
             name: "Planner",
             dependencies: [
@@ -62,11 +68,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Builder", dependencies: ["Planner", "Imaging", "Manifest", "ProcessLanguage", "Confinement"]),
+        .target(name: "Builder", dependencies: ["Planner", "Imaging", "RenderWorkers", "Manifest", "ProcessLanguage", "Confinement"]),
         .executableTarget(
             name: "derive",
             dependencies: [
-                "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder", "Access", "DeriveServer",
+                "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder", "Access", "DeriveServer", "RenderWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -78,6 +84,8 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
+        // Depends on the worker executable so that `swift test` builds it before the tests run.
+        .testTarget(name: "RenderWorkersTests", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage", "derive-render-worker"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement"]),
         .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage", "Access"]),

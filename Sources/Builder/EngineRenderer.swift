@@ -4,18 +4,23 @@ import Imaging
 import Manifest
 import ProcessLanguage
 
-/// The production renderer: Derive's engine with the manifest's limits.
+/// The production renderer: Derive's engine with the manifest's limits, run in render worker
+/// processes (one per job) so that a deadline is enforced by killing the worker and a crash
+/// fails one derivative, never the build.
 public struct EngineRenderer: DerivativeRenderer {
     public let engine: Engine
+    public let renderer: any ImageRenderer
 
-    public init(limits: ManifestLimits) {
+    public init(limits: ManifestLimits, renderer: any ImageRenderer) {
         engine = Engine(limits: Limits(maxBytes: limits.bytes, maxSide: limits.side, maxPixels: limits.pixels,
                                        maxOutputSide: limits.outputSide, renderSeconds: limits.renderSeconds.map(Double.init),
                                        maxWork: limits.work, maxMemory: limits.memory))
+        self.renderer = renderer
     }
 
     public func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered {
-        let output = try engine.render(source, pipeline, resolver: ConfinedResolver(root: bucketPath))
+        let output = try renderer.render(source, pipeline, limits: engine.limits, resolver: ConfinedResolver(root: bucketPath),
+                                         cancellation: nil)
         return Rendered(bytes: output.bytes, width: output.width, height: output.height, format: output.fileExtension)
     }
 

@@ -142,6 +142,8 @@ public final class ObjectService: Sendable {
     public let manifest: Manifest
     public let verifier: Verifier
     public let engine: Engine
+    /// Where renders run (render workers in `derive serve`), with `engine`'s limits.
+    public let renderer: any ImageRenderer
     public let maxBodyBytes: Int
     public let settings: ServerSettings
     let authorizer: Authorizer
@@ -156,7 +158,8 @@ public final class ObjectService: Sendable {
     static let maxSaveAsBody = 64 * 1024
 
     /// Fails when the cache folder lies inside a bucket folder (a request could then write entries).
-    public init(manifest: Manifest, verifier: Verifier, engine: Engine, cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
+    public init(manifest: Manifest, verifier: Verifier, engine: Engine, renderer: any ImageRenderer = InProcessRenderer(),
+                cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
                 settings: ServerSettings = ServerSettings(), recorded: any RecordedOutputs = NoRecordedOutputs(),
                 logger: Logger = Logger(label: "derive.serve"),
                 clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) throws {
@@ -171,6 +174,7 @@ public final class ObjectService: Sendable {
         self.manifest = manifest
         self.verifier = verifier
         self.engine = engine
+        self.renderer = renderer
         self.maxBodyBytes = maxBodyBytes
         self.settings = settings
         self.authorizer = Authorizer(recorded: recorded)
@@ -414,7 +418,7 @@ public final class ObjectService: Sendable {
                     throw OSSErrorBody(status: 503, code: "SlowDown", message: "The render was cancelled: the client disconnected or the server is stopping.")
                 }
                 let bytes = try Self.readSource(source.descriptor, key: target.key, limit: engine.limits.maxBytes)
-                let output = try engine.render(bytes, pipeline, resolver: resolver, cancellation: cancellation)
+                let output = try renderer.render(bytes, pipeline, limits: engine.limits, resolver: resolver, cancellation: cancellation)
                 requestCounter.rendered()
                 cache.store(actionKey, contentType: output.contentType, bytes: output.bytes)
                 return try answer(.data(output.bytes), output.contentType)

@@ -18,6 +18,15 @@ public struct RenderOutput: Sendable {
     /// Pixels the decoder produced (one frame): with shrink-on-load, far fewer than the source has.
     public var decodedPixels: Int = 0
 
+    public init(kind: Kind, bytes: Data, width: Int, height: Int, frames: Int, decodedPixels: Int = 0) {
+        self.kind = kind
+        self.bytes = bytes
+        self.width = width
+        self.height = height
+        self.frames = frames
+        self.decodedPixels = decodedPixels
+    }
+
     public var contentType: String {
         switch kind {
         case .image(let format): return format.mimeType

@@ -61,13 +61,9 @@ final class RenderWatch: @unchecked Sendable {
 
     static func error(for state: Int32, seconds: Double) -> ProcessError? {
         switch state {
-        case 1:
-            return ProcessError(.requestTimeout,
-                                "the render took longer than its deadline of \(Self.format(seconds)) s and was stopped (raise it with --render-seconds or limits.render_seconds)")
-        case 2:
-            return ProcessError(.requestTimeout, "the render was cancelled")
-        default:
-            return nil
+        case 1: return .renderDeadline(seconds: seconds)
+        case 2: return .renderCancelled
+        default: return nil
         }
     }
 
@@ -94,4 +90,15 @@ final class RenderWatch: @unchecked Sendable {
     static func checkCurrent(seconds: Double) throws {
         if let failure = error(for: dv_watch_current_state(), seconds: seconds) { throw failure }
     }
+}
+
+extension ProcessError {
+    /// A render stopped at its deadline, in the engine or by killing its render worker.
+    public static func renderDeadline(seconds: Double) -> ProcessError {
+        ProcessError(.requestTimeout,
+                     "the render took longer than its deadline of \(RenderWatch.format(seconds)) s and was stopped (raise it with --render-seconds or limits.render_seconds)")
+    }
+
+    /// A render stopped because its `RenderCancellation` was cancelled.
+    public static let renderCancelled = ProcessError(.requestTimeout, "the render was cancelled")
 }

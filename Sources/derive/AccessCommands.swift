@@ -3,6 +3,7 @@ import ArgumentParser
 import DeriveServer
 import Foundation
 import Imaging
+import RenderWorkers
 import Manifest
 import NIOConcurrencyHelpers
 import Planner
@@ -120,7 +121,10 @@ struct ServeCommand: AsyncParsableCommand {
                             maxWork: loaded.limits.work, maxMemory: loaded.limits.memory)
         let service: ObjectService
         do {
+            // Renders run in worker processes: a deadline, a disconnect or SIGTERM kills the worker.
+            let settings = ServerSettings(loaded)
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: Engine(limits: limits),
+                                        renderer: try RenderWorkerPool(size: settings.renderThreads),
                                         cacheFolder: loaded.stateFolder + "/serve-cache", settings: ServerSettings(loaded),
                                         recorded: BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded))
         } catch {

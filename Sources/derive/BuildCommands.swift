@@ -4,6 +4,7 @@ import Foundation
 import Imaging
 import Manifest
 import Planner
+import RenderWorkers
 import ProcessLanguage
 
 /// A loaded manifest and its build session; prints diagnostics and exits 1 on errors.
@@ -182,8 +183,10 @@ struct BuildCommand: ParsableCommand {
         let workspace = try Workspace(manifest, overwrite: overwrite)
         let options = BuildOptions(jobs: jobs, memoryBudget: memory.map { $0 << 20 }, quiet: quiet)
         let limits = workspace.manifest.limits
+        let workers = try Workers.pool(size: options.jobs)
+        defer { workers.shutdown() }
         let outcome = try workspace.run("build") { session in
-            try session.build(options: options) { EngineRenderer(limits: limits) }
+            try session.build(options: options) { EngineRenderer(limits: limits, renderer: workers) }
         }
         let plan = outcome.plan
         guard let report = outcome.report else {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Imaging
 import ProcessLanguage
+import RenderWorkers
 
 struct ProcessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,7 +38,9 @@ struct ProcessCommand: ParsableCommand {
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
             let source = try Output.read(input)
             let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0) } ?? NoObjects()
-            let result = try Engine(limits: limitOptions.limits).render(source, pipeline, resolver: resolver)
+            let workers = try Workers.pool(size: 1)
+            defer { workers.shutdown() }
+            let result = try workers.render(source, pipeline, limits: limitOptions.limits, resolver: resolver)
             let destination: String
             if let output {
                 destination = output

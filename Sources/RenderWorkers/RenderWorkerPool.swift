@@ -1,0 +1,221 @@
+import Foundation
+import Imaging
+import ProcessLanguage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pool of long-lived `derive-render-worker` processes, each rendering one image at a time.
+///
+/// `render` has `Engine.render`'s contract (same output, same `ProcessError`), with isolation:
+/// - the deadline (`Limits.renderSeconds`) is enforced twice: libvips stops inside the worker,
+///   and if the worker still runs `grace` seconds later (an encoder outside libvips' evaluation
+///   loop, such as HEIC or AVIF), it is killed with SIGKILL;
+/// - a `RenderCancellation` kills the worker within `pollSlice` seconds;
+/// - a worker that crashes fails only its own render, with an error naming the signal;
+/// - each worker runs at nice 10 with its address space capped at `Limits.maxMemory` plus
+///   `memoryHeadroom` (RLIMIT_DATA), so a render over the cap fails, not the machine.
+/// A killed or crashed worker is replaced by a fresh one at once.
+///
+/// Watermark objects are resolved here, in the parent, through the caller's resolver (where
+/// authorisation and confinement live); the worker gets every input as bytes.
+public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
+    public let size: Int
+    public let executable: String
+    /// Seconds past the deadline before the worker is killed (libvips' own stop comes first).
+    public var grace: Double = 0.5
+    /// Private memory a worker needs besides what `Limits.maxMemory` estimates: the source and
+    /// output bytes, codec state, allocator slack. Measured: an idle worker holds 19 MB; an AVIF
+    /// encode of a 4096² noise image (estimated 134 MB) peaks at 594 MB, HEIC of 2048² at 180 MB.
+    public var memoryHeadroom: Int = RenderWorkerPool.defaultMemoryHeadroom
+    public static let defaultMemoryHeadroom = 256 << 20
+    /// How often a waiting render checks its cancellation.
+    let pollSlice = 0.05
+
+    private let condition = NSCondition()
+    private var idle: [WorkerProcess] = []
+    private var free: Int
+    private var busy: Set<pid_t> = []
+    private var stopped = false
+    private let engineVersion = Engine.version
+
+    /// Finds the worker executable (`WorkerLocation`) unless given; throws when it is missing.
+    /// Workers start when first needed.
+    public init(size: Int, executable: String? = nil) throws {
+        self.size = max(1, size)
+        self.executable = try executable ?? WorkerLocation.find()
+        free = self.size
+    }
+
+    deinit { shutdown() }
+
+    /// Kills every worker; renders in progress fail with the cancellation error, later ones at once.
+    public func shutdown() {
+        condition.lock()
+        stopped = true
+        let waiting = idle
+        idle = []
+        for pid in busy { kill(pid, SIGKILL) }
+        condition.broadcast()
+        condition.unlock()
+        for worker in waiting { worker.stop() }
+    }
+
+    /// Processes started and alive now (tests).
+    public var workerIDs: [pid_t] {
+        condition.lock()
+        defer { condition.unlock() }
+        return idle.map(\.pid) + busy
+    }
+
+    public func render(_ source: Data, _ pipeline: Pipeline, limits: Limits, resolver: any ObjectResolver = NoObjects(),
+                       cancellation: RenderCancellation? = nil) throws -> RenderOutput {
+        var objects: [(key: String, result: Result<Data, ProcessError>)] = []
+        for case .object(let key) in pipeline.dependencies {
+            do { objects.append((key, .success(try resolver.object(key)))) } catch let error as ProcessError {
+                objects.append((key, .failure(error)))
+            } catch {
+                objects.append((key, .failure(ProcessError(.watermarkError, "watermark: the object '\(key)' cannot be read: \(error)",
+                                                           action: Watermark.name, parameter: "image"))))
+            }
+        }
+        let cap = limits.maxMemory > 0 ? limits.maxMemory + memoryHeadroom : 0
+        let request = RenderRequest(limits: limits, memoryCap: cap, actions: pipeline.actions.map(\.canonical),
+                                    objects: objects, source: source).encoded()
+        var worker = try checkOut(cancellation)
+        let started = Date()
+        do {
+            do {
+                try worker.channel.send(request)
+            } catch FrameChannel.Failure.closed {
+                // It ended between renders (killed from outside): not this render's doing.
+                release(worker)
+                _ = worker.reap()
+                worker = try launch()
+                try worker.channel.send(request)
+            }
+            let deadline = limits.renderSeconds > 0 ? limits.renderSeconds + grace : .infinity
+            let payload = try worker.channel.receive(slice: pollSlice) {
+                cancellation?.isCancelled == true || Date().timeIntervalSince(started) > deadline || isStopped
+            }
+            guard let payload else { throw FrameChannel.Failure.closed }
+            let reply = try RenderReply(payload)
+            checkIn(worker)
+            switch reply {
+            case .output(let output): return output
+            case .failure(let error): throw error
+            }
+        } catch let error as ProcessError {
+            throw error
+        } catch FrameChannel.Failure.interrupted {
+            release(worker)
+            worker.stop()
+            replace()
+            if cancellation?.isCancelled == true || isStopped { throw ProcessError.renderCancelled }
+            throw ProcessError.renderDeadline(seconds: limits.renderSeconds)
+        } catch FrameChannel.Failure.closed {
+            release(worker)
+            let ending = worker.reap() ?? "ended"
+            replace()
+            if cancellation?.isCancelled == true || isStopped { throw ProcessError.renderCancelled }
+            var message = "the render worker \(ending) during this render; only this render failed, the next one gets a fresh worker"
+            if cap > 0 { message += " (a render that outgrows the worker's memory cap of \(cap >> 20) MB, limits.max_memory plus \(memoryHeadroom >> 20) MB, ends this way too)" }
+            throw ProcessError(.internalError, message)
+        } catch {
+            release(worker)
+            worker.stop()
+            replace()
+            throw ProcessError(.internalError, "the render worker failed: \(error)")
+        }
+    }
+
+    private var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopped
+    }
+
+    /// A worker for one render: an idle one, or a new one while the pool has fewer than `size`.
+    private func checkOut(_ cancellation: RenderCancellation?) throws -> WorkerProcess {
+        condition.lock()
+        while free == 0 && !stopped && cancellation?.isCancelled != true {
+            _ = condition.wait(until: Date().addingTimeInterval(pollSlice))
+        }
+        if stopped || cancellation?.isCancelled == true {
+            condition.unlock()
+            throw ProcessError.renderCancelled
+        }
+        free -= 1
+        let reused = idle.popLast()
+        if let reused { busy.insert(reused.pid) }
+        condition.unlock()
+        if let reused { return reused }
+        do {
+            return try launch()
+        } catch {
+            condition.lock()
+            free += 1
+            condition.signal()
+            condition.unlock()
+            if let error = error as? WorkerError { throw ProcessError(.internalError, error.description) }
+            throw error
+        }
+    }
+
+    /// Starts a worker and counts it as busy (its slot is already taken).
+    private func launch() throws -> WorkerProcess {
+        let worker = try WorkerProcess.launch(executable, expectedEngineVersion: engineVersion)
+        condition.lock()
+        busy.insert(worker.pid)
+        let late = stopped
+        condition.unlock()
+        if late { kill(worker.pid, SIGKILL) }
+        return worker
+    }
+
+    /// The worker is done with its render and goes back to the idle list.
+    private func checkIn(_ worker: WorkerProcess) {
+        condition.lock()
+        busy.remove(worker.pid)
+        free += 1
+        if stopped {
+            condition.unlock()
+            worker.stop()
+            return
+        }
+        idle.append(worker)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The worker leaves the busy set before it is reaped, so `shutdown` never signals a
+    /// process id that may already belong to someone else.
+    private func release(_ worker: WorkerProcess) {
+        condition.lock()
+        busy.remove(worker.pid)
+        condition.unlock()
+    }
+
+    /// Gives back the slot of a killed or crashed worker and starts its replacement in the
+    /// background, so the next render does not wait for libvips to start.
+    private func replace() {
+        condition.lock()
+        let stopping = stopped
+        condition.unlock()
+        guard !stopping else {
+            condition.lock(); free += 1; condition.signal(); condition.unlock()
+            return
+        }
+        let executable = executable, engineVersion = engineVersion
+        Thread.detachNewThread { [self] in
+            let fresh = try? WorkerProcess.launch(executable, expectedEngineVersion: engineVersion)
+            condition.lock()
+            free += 1
+            let kept = fresh != nil && !stopped
+            if kept, let fresh { idle.append(fresh) }
+            condition.signal()
+            condition.unlock()
+            if !kept { fresh?.stop() }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Imaging
+import ProcessLanguage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The loop of `derive-render-worker`: greet, then render requests from fd 3 one at a time
+/// until the parent closes its end. The executable's main is one call to `run()`.
+public enum RenderWorkerMain {
+    /// The worker's CPU priority: when renders and a server's event loop compete, the loop wins.
+    static let niceness: Int32 = 10
+
+    public static func run() -> Never {
+        // Threads libvips starts later inherit the nice value of this (only) thread.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+        // Swift's crash handler would spend seconds writing a backtrace (and ignores a SIGSEGV
+        // sent by kill): a worker that faults dies at once, and the parent names the signal.
+        for fault in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] { signal(fault, SIG_DFL) }
+        watchParent()
+        let channel = FrameChannel(fd: 3)
+        do { try channel.send(WorkerHello(engineVersion: Engine.version).encoded()) } catch { exit(2) }
+        _ = try? Engine.vectorised()   // starts libvips before the first request
+        while true {
+            let payload: Data?
+            do { payload = try channel.receive(slice: 3600) } catch { exit(3) }
+            guard let payload else { exit(0) }
+            let reply: RenderReply
+            do {
+                let request = try RenderRequest(payload)
+                capMemory(request.memoryCap)
+                let pipeline = try request.pipeline()
+                let output = try Engine(limits: request.limits).render(request.source, pipeline,
+                                                                       resolver: PreparedObjects(objects: request.objects))
+                reply = .output(output)
+            } catch let error as ProcessError {
+                reply = .failure(error)
+            } catch {
+                reply = .failure(ProcessError(.internalError, "the render worker could not read its request: \(error)"))
+            }
+            do { try channel.send(reply.encoded()) } catch { exit(4) }
+        }
+    }
+
+    /// A worker whose parent died (killed mid-render) exits instead of rendering on for nobody.
+    static func watchParent() {
+        let parent = getppid()
+        Thread.detachNewThread {
+            while getppid() == parent { usleep(250_000) }
+            _exit(0)
+        }
+    }
+
+    /// The private data (heap and anonymous mappings) the worker may use from now on (soft
+    /// limit; 0 lifts it). Past it, allocations fail and the render fails or the worker ends;
+    /// the parent reports either. RLIMIT_DATA rather than RLIMIT_AS: the address space also
+    /// holds shared libraries, thread stacks and allocator reservations (an idle worker maps
+    /// 280 MB, a HEIC encode 830 MB for 180 MB of data), which say nothing about memory used.
+    static func capMemory(_ bytes: Int) {
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &limit)
+        limit.rlim_cur = bytes > 0 ? min(rlim_t(bytes), limit.rlim_max) : limit.rlim_max
+        setrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &limit)
+    }
+}
+
+/// The watermark objects the parent resolved, or the errors it met resolving them.
+struct PreparedObjects: ObjectResolver {
+    let objects: [(key: String, result: Result<Data, ProcessError>)]
+
+    func object(_ key: String) throws -> Data {
+        guard let found = objects.first(where: { $0.key == key }) else {
+            throw ProcessError(.internalError, "the render worker was not sent the object '\(key)'")
+        }
+        return try found.result.get()
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One running `derive-render-worker`: its process id and the parent's end of its socket pair.
+/// The worker's fd 3 is the other end; its stdin is /dev/null and its stdout goes to the
+/// parent's stderr, so nothing it prints can corrupt the protocol or the parent's stdout.
+final class WorkerProcess: @unchecked Sendable {
+    let pid: pid_t
+    let channel: FrameChannel
+    private var reaped = false
+
+    private init(pid: pid_t, fd: Int32) {
+        self.pid = pid
+        channel = FrameChannel(fd: fd)
+    }
+
+    /// Starts the executable at `path` and waits for its hello frame (at most `timeout` s).
+    static func launch(_ path: String, expectedEngineVersion: String, timeout: Double = 30) throws -> WorkerProcess {
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            throw WorkerError.launch("cannot make a socket pair: \(String(cString: strerror(errno)))")
+        }
+        defer { close(pair[1]) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        posix_spawn_file_actions_adddup2(&actions, pair[1], 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Default dispositions and no blocked signals: a server may ignore or block signals
+        // (SIGPIPE, SIGTERM) that the worker must receive normally.
+        var all = sigset_t(), none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        defer { for case let pointer? in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard status == 0 else {
+            close(pair[0])
+            throw WorkerError.launch("cannot start the render worker \(path): \(String(cString: strerror(status)))")
+        }
+        let worker = WorkerProcess(pid: pid, fd: pair[0])
+        let started = Date()
+        do {
+            guard let payload = try worker.channel.receive(interrupt: { Date().timeIntervalSince(started) > timeout }) else {
+                throw FrameChannel.Failure.closed
+            }
+            let hello = try WorkerHello(payload)
+            guard hello.engineVersion == expectedEngineVersion else {
+                throw WorkerError.launch("the render worker \(path) renders with '\(hello.engineVersion)', derive with '\(expectedEngineVersion)': they come from different builds; install them together")
+            }
+        } catch let error as WorkerError {
+            worker.stop()
+            throw error
+        } catch {
+            let ending = worker.stop()
+            throw WorkerError.launch("the render worker \(path) did not start (\(ending ?? "\(error)"))")
+        }
+        return worker
+    }
+
+    /// Kills the worker with SIGKILL (if still running), reaps it and closes the socket.
+    /// Returns how it ended, e.g. "was killed by signal SIGSEGV", nil if it was already reaped.
+    @discardableResult
+    func stop() -> String? {
+        guard !reaped else { return nil }
+        kill(pid, SIGKILL)
+        return reap()
+    }
+
+    /// Waits for the worker to end (it closed its socket or was killed) and says how it ended.
+    func reap() -> String? {
+        guard !reaped else { return nil }
+        reaped = true
+        close(channel.fd)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return "could not be waited for (\(String(cString: strerror(errno))))" }
+        }
+        return Self.describe(status)
+    }
+
+    static func describe(_ status: Int32) -> String {
+        let signal = status & 0x7f
+        if signal == 0 { return "exited with status \((status >> 8) & 0xff)" }
+        return "was stopped by signal \(signalName(signal))"
+    }
+
+    static func signalName(_ signal: Int32) -> String {
+        let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGKILL: "SIGKILL",
+                                      SIGILL: "SIGILL", SIGFPE: "SIGFPE", SIGTERM: "SIGTERM", SIGINT: "SIGINT",
+                                      SIGPIPE: "SIGPIPE", SIGTRAP: "SIGTRAP", SIGXCPU: "SIGXCPU"]
+        return names[signal] ?? "\(signal)"
+    }
+}
+
+/// Why the pool could not render at all (as opposed to a render's own `ProcessError`).
+enum WorkerError: Error, CustomStringConvertible {
+    case launch(String)
+
+    var description: String {
+        switch self {
+        case .launch(let message): return message
+        }
+    }
+}
