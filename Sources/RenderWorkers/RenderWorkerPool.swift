@@ -23,7 +23,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
     public let size: Int
     public let executable: String
     /// Seconds past the deadline before the worker is killed (libvips' own stop comes first).
-    public var grace: Double = 0.5
+    public var grace: Double = 0.25
     /// Private memory a worker needs besides what `Limits.maxMemory` estimates: the source and
     /// output bytes, codec state, allocator slack. Measured: an idle worker holds 19 MB; an AVIF
     /// encode of a 4096² noise image (estimated 134 MB) peaks at 594 MB, HEIC of 2048² at 180 MB.

@@ -1,0 +1,94 @@
+import Access
+import Foundation
+import Imaging
+import Manifest
+import ProcessLanguage
+import RenderWorkers
+import Testing
+@testable import DeriveServer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `derive serve` renders in worker processes: the deadline and a client's disconnect kill the
+/// worker, even inside an encoder that libvips' own stop cannot reach (issue #11: a HEIC render
+/// ignored both).
+@Suite(.serialized) struct RenderIsolationTests {
+    final class Fixture {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-isolation-\(UUID().uuidString)")
+        let service: ObjectService
+        let pool: RenderWorkerPool
+
+        init(renderSeconds: Double) throws {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("pub"), withIntermediateDirectories: true)
+            try Self.noise(2048).write(to: folder.appendingPathComponent("pub/noise.jpg"))
+            let manifest = """
+                version: 1
+                buckets:
+                  pub:
+                    path: pub
+                    acl: public-read
+                """
+            try Data(manifest.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+            let loaded = try #require(ManifestLoader().load(folder.appendingPathComponent("derive.yaml").path).manifest)
+            pool = try RenderWorkerPool(size: 1)
+            service = try ObjectService(manifest: loaded, verifier: Verifier(keys: [:], region: "cn-hangzhou"),
+                                        engine: Engine(limits: Limits(renderSeconds: renderSeconds)), renderer: pool,
+                                        cacheFolder: folder.appendingPathComponent("cache").path)
+        }
+
+        deinit {
+            pool.shutdown()
+            try? FileManager.default.removeItem(at: folder)
+        }
+
+        static func noise(_ side: Int) throws -> Data {
+            var state: UInt64 = 0x2545_F491_4F6C_DD1D
+            var pixels = [UInt8](repeating: 0, count: side * side * 3)
+            for i in pixels.indices {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                pixels[i] = UInt8(truncatingIfNeeded: state >> 33)
+            }
+            return try Raster(width: side, height: side, bands: 3, pixels: pixels).encoded(as: .jpg, quality: 95)
+        }
+
+        func get(_ target: String) -> ServiceResponse {
+            service.handle(ServiceRequest(method: "GET", target: target, headers: ["host": "127.0.0.1:9000"]))
+        }
+    }
+
+    static let heic = "/pub/noise.jpg?x-oss-process=image%2Fformat%2Cheic"
+
+    @Test func heicRenderAnswersWithinItsDeadline() throws {
+        let f = try Fixture(renderSeconds: 1)
+        _ = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_10")   // starts the worker
+        let started = Date()
+        let response = f.get(Self.heic)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(response.status == 400 && response.code == "RequestTimeout", "\(response.status) \(response.text)")
+        #expect(elapsed < 2.0, "answered after \(elapsed) s")
+        // The server goes on rendering with a fresh worker.
+        let small = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_40")
+        #expect(small.status == 200 && (try? Raster.decode(small.body).width) == 40)
+    }
+
+    @Test func disconnectKillsTheWorker() throws {
+        let f = try Fixture(renderSeconds: 60)
+        _ = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_10")   // starts the worker
+        let before = f.pool.workerIDs
+        guard case .render(let job) = f.service.begin(ServiceRequest(method: "GET", target: Self.heic, headers: ["host": "127.0.0.1:9000"])) else {
+            Issue.record("expected a render")
+            return
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { job.cancellation.cancel() }   // the client went away
+        let started = Date()
+        let response = job.run()
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(response.status >= 400)
+        #expect(elapsed < 1.3, "the render went on for \(elapsed) s after the disconnect")
+        #expect(before.count == 1 && !f.pool.workerIDs.contains(before[0]))
+        for pid in before { #expect(kill(pid, 0) != 0, "the worker \(pid) still runs") }
+        let small = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_30")
+        #expect(small.status == 200)
+    }
+}
