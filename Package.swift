@@ -80,7 +80,8 @@ let package = Package(
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement"]),
-        .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage", "Access"]),
+        .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage", "Access",
+                                                             .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )
