@@ -63,7 +63,7 @@ public final class BuildSession: @unchecked Sendable {
     public var movedAsideReason: String? { openedStore?.movedAsideReason }
 
     /// The name a state records for its owner: the manifest's absolute real path.
-    static func ownerName(_ manifestPath: String) -> String {
+    public static func ownerName(_ manifestPath: String) -> String {
         let absolute = URL(fileURLWithPath: manifestPath).standardizedFileURL.path
         guard let resolved = realpath(absolute, nil) else { return absolute }
         defer { free(resolved) }

@@ -154,10 +154,21 @@ public final class ConfinedFolder: Sendable {
 
     /// A temporary file beside `key` that can be filled piece by piece (a streamed upload)
     /// and then moved into place with `commit`, or dropped with `discard`.
+    ///
+    /// Where the file system allows it (Linux `O_TMPFILE`), the file has no name at all while it
+    /// is filled: no key reaches a half-written upload, and the kernel frees it when the writer
+    /// dies. It gets its temporary name only at `commit`, for the instant between link and rename.
     public func createTemporary(for key: ObjectKey) throws(ConfinementError) -> TemporaryFile {
         var created: [String] = []
         let (parent, name) = try walkToParent(key, create: true, created: &created)
         let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: 0 ... .max))\(Self.temporaryMarker)"
+        #if os(Linux)
+        let anonymous = openat(parent, ".", Self.temporaryFileFlag | O_WRONLY | O_CLOEXEC, 0o644)
+        if anonymous >= 0 {
+            return TemporaryFile(folder: parent, ownsFolder: parent != descriptor, fd: anonymous, temporaryName: temporaryName,
+                                 finalName: name, key: key.string, createdFolders: created, anonymous: true)
+        }
+        #endif
         let fd = openat(parent, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let code = errno
@@ -165,11 +176,29 @@ public final class ConfinedFolder: Sendable {
             throw Self.error(code, key.string)
         }
         return TemporaryFile(folder: parent, ownsFolder: parent != descriptor, fd: fd, temporaryName: temporaryName,
-                             finalName: name, key: key.string, createdFolders: created)
+                             finalName: name, key: key.string, createdFolders: created, anonymous: false)
     }
+
+    #if os(Linux)
+    /// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), which Glibc's module does not export.
+    static let temporaryFileFlag: Int32 = 0o20000000 | O_DIRECTORY
+    #endif
 
     /// The marker every temporary file name ends with: a later run removes those a dead process left.
     public static let temporaryMarker = ".derive-tmp"
+
+    /// Whether `name` (one segment) has the exact shape of Derive's temporary files,
+    /// `.<name>.<pid>.<random>.derive-tmp` with decimal pid and random: such a name is never an
+    /// object (serve answers as if it did not exist and refuses to write it).
+    public static func isTemporaryName<Bytes: Collection>(_ name: Bytes) -> Bool where Bytes.Element == UInt8 {
+        let text = String(decoding: name, as: UTF8.self)
+        guard text.hasPrefix("."), text.hasSuffix(temporaryMarker) else { return false }
+        let parts = text.dropFirst().dropLast(temporaryMarker.count).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { return false }
+        let digits = parts.suffix(2)
+        return digits.allSatisfy { !$0.isEmpty && $0.count <= 10 && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
+            && !parts.dropLast(2).joined(separator: ".").isEmpty
+    }
 
     // MARK: Removing
 
@@ -334,10 +363,17 @@ public final class TemporaryFile: @unchecked Sendable {
     /// Folders created to hold the file, outermost first (keys relative to the confined folder).
     public let createdFolders: [String]
     private var finished = false
+    /// No name yet (`O_TMPFILE`): it is linked as `temporaryName` only at commit.
+    private var anonymous: Bool
 
-    init(folder: Int32, ownsFolder: Bool, fd: Int32, temporaryName: String, finalName: String, key: String, createdFolders: [String]) {
+    /// Whether the file has no name while it is written (nothing in the folder shows it).
+    public var isAnonymous: Bool { anonymous }
+
+    init(folder: Int32, ownsFolder: Bool, fd: Int32, temporaryName: String, finalName: String, key: String, createdFolders: [String],
+         anonymous: Bool) {
         self.folder = folder; self.ownsFolder = ownsFolder; self.fd = fd
         self.temporaryName = temporaryName; self.finalName = finalName; self.key = key; self.createdFolders = createdFolders
+        self.anonymous = anonymous
     }
 
     deinit {
@@ -374,6 +410,14 @@ public final class TemporaryFile: @unchecked Sendable {
     public func commit(durable: Bool = true) throws(ConfinementError) -> [String] {
         precondition(!finished, "a temporary file is committed or discarded once")
         if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+        if anonymous {
+            // Give the unnamed file its temporary name (AT_EMPTY_PATH needs a capability; the
+            // /proc link does not), then rename it over the target as a named one would be.
+            var linked = linkat(fd, "", folder, temporaryName, 0x1000 /* AT_EMPTY_PATH */)
+            if linked != 0 { linked = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, temporaryName, AT_SYMLINK_FOLLOW) }
+            guard linked == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+            anonymous = false
+        }
         close(fd)
         fd = -1
         // The target must not be a folder or a link: renameat would replace a link, never follow it,
@@ -394,6 +438,6 @@ public final class TemporaryFile: @unchecked Sendable {
         guard !finished else { return }
         finished = true
         if fd >= 0 { close(fd); fd = -1 }
-        unlinkat(folder, temporaryName, 0)
+        if !anonymous { unlinkat(folder, temporaryName, 0) }
     }
 }

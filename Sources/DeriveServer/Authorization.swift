@@ -47,8 +47,13 @@ struct Authorizer: Sendable {
 
     /// Writing anonymously needs public-read-write on the object itself (spec §5.1: the object
     /// ACL wins over the bucket's), so a private object in a public-read-write bucket is safe.
+    /// A built output is never written anonymously, whatever its ACL: the builder owns its bytes
+    /// (an anonymous replacement would be served as the derivative and stall the next build).
     func mayWrite(_ bucket: Bucket, _ key: ObjectKey, caller: String?) -> Bool {
-        caller != nil || effectiveACL(bucket, key) == .publicReadWrite
+        if caller != nil { return true }
+        let recordedOutput: Bool
+        do { recordedOutput = try recorded.recordedACL(bucket: bucket.name, key: key.string) != nil } catch { return false }
+        return !recordedOutput && effectiveACL(bucket, key) == .publicReadWrite
     }
 
     func authorizeRead(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {

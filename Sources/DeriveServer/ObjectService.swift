@@ -21,11 +21,62 @@ public struct ServiceRequest: Sendable {
     /// The body, for `handle` (tests, fuzzing); the HTTP front streams bodies through `begin` instead.
     public var body: Data
 
+    /// Lowercased names of headers sent more than once with different values (the dictionary
+    /// keeps one of them): `begin` refuses those that carry a signature, a digest, a length or a
+    /// time, so no check can read one copy while another is used.
+    public var conflicting: Set<String>
+
     public init(method: String, target: String, headers: [String: String], body: Data = Data()) {
+        self.init(method: method, target: target, fields: headers.map { ($0.key, $0.value) }, body: body)
+    }
+
+    /// A request with its header fields as sent, repeated names included.
+    public init(method: String, target: String, fields: [(String, String)], body: Data = Data()) {
         self.method = method.uppercased()
         self.target = target
-        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        var headers: [String: String] = [:]
+        var conflicting: Set<String> = []
+        for (name, value) in fields {
+            let name = name.lowercased()
+            if let seen = headers[name] {
+                if seen != value { conflicting.insert(name) }
+            } else {
+                headers[name] = value
+            }
+        }
+        self.headers = headers
+        self.conflicting = conflicting
         self.body = body
+    }
+}
+
+/// Headers that may appear once only (or repeated with the same value): each carries a
+/// signature, a digest, a length, a time or a copy source. Every `x-oss-*` header counts too.
+enum SingleHeaders {
+    static let names: Set<String> = ["authorization", "date", "content-length", "content-md5", "content-type", "host",
+                                     "if-none-match"]
+
+    static func check(_ request: ServiceRequest) throws {
+        guard let name = request.conflicting.sorted().first(where: { names.contains($0) || $0.hasPrefix("x-oss-") }) else { return }
+        if name == "content-md5" {
+            throw OSSErrorBody.invalidDigest("Content-MD5 was sent more than once with different values.")
+        }
+        throw OSSErrorBody.badRequest("The header \(name) was sent more than once with different values.")
+    }
+
+    /// Query parameters of a signature or a process, which a check and a use could otherwise
+    /// read from different copies.
+    static let parameters: Set<String> = ["ossaccesskeyid", "expires", "signature", "security-token"]
+
+    static func check(_ query: [OSSSignature.Parameter]) throws {
+        var seen: Set<String> = []
+        for parameter in query {
+            let name = parameter.name.lowercased()
+            guard parameters.contains(name) || name.hasPrefix("x-oss-") else { continue }
+            guard seen.insert(name).inserted else {
+                throw OSSErrorBody.badRequest("The query parameter \(parameter.name) was given more than once.")
+            }
+        }
     }
 }
 
@@ -233,6 +284,7 @@ public final class ObjectService: Sendable {
         let exchange = Exchange(requestId: requestCounter.nextId(), host: request.headers["host"] ?? "localhost",
                                 method: request.method, target: request.target, logger: logger)
         do {
+            try SingleHeaders.check(request)
             return try route(request, exchange)
         } catch {
             return .respond(exchange.response(for: error))
@@ -252,6 +304,7 @@ public final class ObjectService: Sendable {
     func resolve(_ request: ServiceRequest) throws -> Target {
         let parts = request.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let query = SignedRequest.parseQuery(parts.count > 1 ? String(parts[1]) : "")
+        try SingleHeaders.check(query)
         let path: [UInt8]
         do { path = try ObjectKey.percentDecode(Array(parts[0].utf8)) } catch {
             throw OSSErrorBody.invalidObjectName("the request path has a malformed percent escape")
@@ -293,7 +346,14 @@ public final class ObjectService: Sendable {
     }
 
     func kind(_ bucket: Bucket, _ key: ObjectKey) -> ConfinedFolder.EntryKind? {
-        (try? folder(bucket))?.kind(key)
+        guard !Self.isTemporary(key) else { return nil }
+        return (try? folder(bucket))?.kind(key)
+    }
+
+    /// A key naming one of Derive's temporary files (an upload or a build output being written,
+    /// left by a killed writer): never an object, whatever the file system holds.
+    static func isTemporary(_ key: ObjectKey) -> Bool {
+        key.segments.last.map { ConfinedFolder.isTemporaryName($0) } ?? false
     }
 
     func route(_ request: ServiceRequest, _ exchange: Exchange) throws -> Step {
@@ -318,11 +378,12 @@ public final class ObjectService: Sendable {
                     throw OSSErrorBody.badRequest("sys/saveas needs POST /<key>?x-oss-process with the chain in the body.", code: "InvalidArgument")
                 }
                 let pipeline = try Pipeline.parse(processText, styles: manifest.catalogue.mapValues(\.process))
+                let ifNoneMatch = request.headers["if-none-match"]
                 return try renderStep(target, pipeline: pipeline, caller: caller, exchange: exchange) { bytes, contentType in
-                    Self.imageResponse(bytes, contentType: contentType, head: head, exchange: exchange)
+                    Self.imageResponse(bytes, contentType: contentType, head: head, ifNoneMatch: ifNoneMatch, exchange: exchange)
                 }
             }
-            return .respond(try plain(target, head: head, exchange: exchange))
+            return .respond(try plain(target, head: head, ifNoneMatch: request.headers["if-none-match"], exchange: exchange))
         case "PUT":
             return try beginUpload(request, target: target, caller: caller, exchange: exchange)
         case "POST" where process != nil:
@@ -354,7 +415,7 @@ public final class ObjectService: Sendable {
 
     /// Opens the object for reading; anything but a regular file reached without links is NoSuchKey.
     func open(_ bucket: Bucket, _ key: ObjectKey) throws -> Int32 {
-        guard let folder = try folder(bucket), Self.fitsFileSystem(key) else { throw OSSErrorBody.noSuchKey(key.string) }
+        guard !Self.isTemporary(key), let folder = try folder(bucket), Self.fitsFileSystem(key) else { throw OSSErrorBody.noSuchKey(key.string) }
         do { return try folder.openForReading(key) } catch {
             switch error {
             case .notFound, .symbolicLink, .notRegularFile, .notAFolder: throw OSSErrorBody.noSuchKey(key.string)
@@ -363,22 +424,50 @@ public final class ObjectService: Sendable {
         }
     }
 
-    func plain(_ target: Target, head: Bool, exchange: Exchange) throws -> ServiceResponse {
+    func plain(_ target: Target, head: Bool, ifNoneMatch: String?, exchange: Exchange) throws -> ServiceResponse {
         let fd = try open(target.bucket, target.key)
         var info = stat()
         fstat(fd, &info)
         let file = OpenFile(descriptor: fd, length: Int(info.st_size))
         let digests = try digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string)
+        let etag = Self.etag(digests.md5)
+        if Self.matches(ifNoneMatch, etag) { return Self.notModified(etag, exchange: exchange) }
         let headers = [("Content-Type", Self.contentType(try file.read(at: 0, count: 12))), ("Content-Length", String(file.length)),
-                       ("ETag", "\"" + Self.hex(digests.md5, uppercase: true) + "\""), ("x-oss-request-id", exchange.requestId),
+                       ("ETag", etag), ("x-oss-request-id", exchange.requestId),
                        ("x-oss-object-acl", authorizer.objectACLHeader(target.bucket, target.key))]
         return ServiceResponse(status: 200, headers: headers, payload: head ? .data(Data()) : .file(file))
     }
 
-    static func imageResponse(_ bytes: Payload, contentType: String, head: Bool, exchange: Exchange) -> ServiceResponse {
-        ServiceResponse(status: 200, headers: [("Content-Type", contentType), ("Content-Length", String(bytes.count)),
-                                               ("x-oss-request-id", exchange.requestId)],
-                        payload: head ? .data(Data()) : bytes)
+    /// A rendered answer. Its ETag is the MD5 of its bytes in OSS's form (quoted upper-case hex),
+    /// so the same bytes always carry the same ETag, whether rendered now or from the cache.
+    static func imageResponse(_ bytes: Payload, contentType: String, head: Bool, ifNoneMatch: String?, exchange: Exchange) -> ServiceResponse {
+        let md5: [UInt8]
+        switch bytes {
+        case .data(let data): md5 = Array(Insecure.MD5.hash(data: data))
+        case .file(let file): md5 = file.md5 ?? Array(Insecure.MD5.hash(data: (try? file.readAll()) ?? Data()))
+        }
+        let etag = etag(md5)
+        if matches(ifNoneMatch, etag) { return notModified(etag, exchange: exchange) }
+        return ServiceResponse(status: 200, headers: [("Content-Type", contentType), ("Content-Length", String(bytes.count)),
+                                                      ("ETag", etag), ("x-oss-request-id", exchange.requestId)],
+                               payload: head ? .data(Data()) : bytes)
+    }
+
+    static func etag(_ md5: [UInt8]) -> String { "\"" + hex(md5, uppercase: true) + "\"" }
+
+    /// Whether `If-None-Match` names `etag` (or is `*`); weak tags compare as strong ones (RFC 9110 §13.1.2).
+    static func matches(_ ifNoneMatch: String?, _ etag: String) -> Bool {
+        guard let ifNoneMatch else { return false }
+        return ifNoneMatch.split(separator: ",").contains { candidate in
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            return tag.caseInsensitiveCompare(etag) == .orderedSame
+        }
+    }
+
+    static func notModified(_ etag: String, exchange: Exchange) -> ServiceResponse {
+        ServiceResponse(status: 304, headers: [("ETag", etag), ("x-oss-request-id", exchange.requestId)], payload: .data(Data()))
     }
 
     // MARK: Rendering
@@ -444,6 +533,11 @@ public final class ObjectService: Sendable {
     /// digest headers, and that the key can be a file (not under an object, not a folder).
     func beginUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
         try authorizer.authorizeWrite(target.bucket, target.key, caller: caller)
+        // CopyObject is not implemented: storing the (empty) body as if the copy happened would
+        // lie to the client, so the request is refused before anything is written.
+        if request.headers["x-oss-copy-source"] != nil {
+            throw OSSErrorBody(status: 501, code: "NotImplemented", message: "CopyObject (x-oss-copy-source) is not supported by derive serve.")
+        }
         // The declared length (absent for a chunked body, or a whole body given to `handle`).
         var declared: Int?
         if let header = request.headers["content-length"] {
@@ -475,6 +569,9 @@ public final class ObjectService: Sendable {
     func createFile(_ bucket: Bucket, _ key: ObjectKey, exchange: Exchange) throws -> TemporaryFile {
         guard Self.fitsFileSystem(key) else {
             throw OSSErrorBody.invalidObjectName("a part of the key between '/' is longer than \(Self.maxSegmentBytes) bytes, the file system's limit")
+        }
+        guard !Self.isTemporary(key) else {
+            throw OSSErrorBody.invalidObjectName("names of the form .<name>.<pid>.<number>.derive-tmp are Derive's temporary files, never objects")
         }
         guard let folder = try folder(bucket, create: true) else { throw OSSErrorBody.internalError }
         if folder.kind(key) == .folder {

@@ -9,11 +9,14 @@ public final class OpenFile: Sendable {
     let descriptor: Int32
     public let offset: Int64
     public let length: Int
+    /// The MD5 of the range, when its owner knows it (a cache entry records it): the ETag.
+    public let md5: [UInt8]?
 
-    init(descriptor: Int32, offset: Int64 = 0, length: Int) {
+    init(descriptor: Int32, offset: Int64 = 0, length: Int, md5: [UInt8]? = nil) {
         self.descriptor = descriptor
         self.offset = offset
         self.length = length
+        self.md5 = md5
     }
 
     deinit { close(descriptor) }

@@ -1,4 +1,5 @@
 import Confinement
+import Crypto
 import Foundation
 import NIOConcurrencyHelpers
 #if canImport(Glibc)
@@ -7,8 +8,9 @@ import Glibc
 
 /// Rendered answers on disk, keyed by action key (hex SHA-256), capped in bytes with
 /// least-recently-used eviction. The folder must lie outside every bucket (the service checks it
-/// at start), so no request can write an entry. An entry is `<content type>\n<bytes>`; an entry
-/// whose content type is not one a render produces is ignored and removed.
+/// at start), so no request can write an entry. An entry is `<content type> <MD5 hex>\n<bytes>`
+/// (the MD5 is the answer's ETag, so a hit needs no hashing); an entry whose first line is not
+/// a content type a render produces and an MD5 is ignored and removed.
 final class RenderCache: Sendable {
     let folder: String
     let maxBytes: Int
@@ -60,7 +62,8 @@ final class RenderCache: Sendable {
         var head = [UInt8](repeating: 0, count: 64)
         let count = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 64, 0) }
         guard count > 0, let newline = head[0..<count].firstIndex(of: 0x0A),
-              case let type = String(decoding: head[..<newline], as: UTF8.self), Self.contentTypes.contains(type) else {
+              case let line = String(decoding: head[..<newline], as: UTF8.self).split(separator: " "), line.count == 2,
+              case let type = String(line[0]), Self.contentTypes.contains(type), let md5 = Self.bytes(hex: line[1]), md5.count == 16 else {
             close(fd)
             remove(key)
             return nil
@@ -70,14 +73,25 @@ final class RenderCache: Sendable {
             if $0.entries[key] == nil { $0.total += Int(info.st_size) }
             $0.entries[key] = Entry(size: Int(info.st_size), lastUse: $0.clock)
         }
-        return (type, OpenFile(descriptor: fd, offset: Int64(newline + 1), length: Int(info.st_size) - newline - 1))
+        return (type, OpenFile(descriptor: fd, offset: Int64(newline + 1), length: Int(info.st_size) - newline - 1, md5: md5))
+    }
+
+    static func bytes(hex: Substring) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
     }
 
     /// Stores an answer, then evicts the least recently used entries until the cache fits.
     func store(_ key: String, contentType: String, bytes: Data) {
         guard Self.isKey(key), Self.contentTypes.contains(contentType), let objectKey = objectKey(key),
               let confined = state.withLockedValue({ $0.confined }) else { return }
-        let entry = Data((contentType + "\n").utf8) + bytes
+        let entry = Data((contentType + " " + ObjectService.hex(Insecure.MD5.hash(data: bytes)) + "\n").utf8) + bytes
         // An answer larger than the whole cache is not kept.
         guard entry.count <= maxBytes else { return }
         guard (try? confined.writeAtomically(entry, to: objectKey, durable: false)) != nil else { return }

@@ -36,11 +36,11 @@ public struct DeriveHTTPServer: Sendable {
         io.start()
         renders.start()
         let running = RunningRenders()
-        let responder = CallbackResponder<BasicRequestContext> { request, _ in
-            var headers: [String: String] = [:]
-            for field in request.headers { headers[field.name.canonicalName] = field.value }
-            if let authority = request.head.authority { headers["host"] = authority }
-            let head = ServiceRequest(method: request.method.rawValue, target: request.uri.string, headers: headers)
+        let responder = CallbackResponder<ServeRequestContext> { request, context in
+            // Every field as sent: a header repeated with different values is refused, not overwritten.
+            var fields = request.headers.map { ($0.name.canonicalName, $0.value) }
+            if let authority = request.head.authority { fields.append(("host", authority)) }
+            let head = ServiceRequest(method: request.method.rawValue, target: request.uri.string, fields: fields)
             let reply: ServiceResponse
             switch try await io.runIfActive({ service.begin(head) }) {
             case .respond(let response):
@@ -48,13 +48,15 @@ public struct DeriveHTTPServer: Sendable {
             case .render(let job):
                 running.track(job)
                 defer { running.untrack(job) }
-                // A client that disconnects cancels its render, queued or inside libvips.
-                reply = try await request.body.consumeWithInboundCloseHandler({ _ in
-                    try await renders.runIfActive {
-                        Self.lowerPriority()
-                        return job.run()
-                    }
-                }, onInboundClosed: { job.cancellation.cancel() })
+                // A client that disconnects cancels its render, queued or inside libvips. The
+                // connection is watched from the channel, not by consuming the request stream
+                // (that swallowed the next request's head and closed keep-alive connections).
+                let watch = try await DisconnectWatch.on(context.channel) { job.cancellation.cancel() }
+                defer { watch.cancel() }
+                reply = try await renders.runIfActive {
+                    Self.lowerPriority()
+                    return job.run()
+                }
             case .upload(let upload):
                 do {
                     for try await buffer in request.body {
@@ -162,5 +164,79 @@ struct ShutdownWatchdog: Service {
             usleep(1_500_000)
             _exit(0)
         }
+    }
+}
+
+/// Hummingbird's context plus the connection, so a render can watch for its client leaving.
+struct ServeRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = CoreRequestContextStorage(source: source)
+        channel = source.channel
+    }
+}
+
+/// Calls back when a connection's client goes away (its input closes or the connection drops).
+/// One `DisconnectHandler` per connection, first in the pipeline so that it sees end of input
+/// before the HTTP handlers (which hold it back until the answer is written).
+final class DisconnectWatch: Sendable {
+    private struct State { var gone = false; var next = 0; var callbacks: [Int: @Sendable () -> Void] = [:] }
+    private let state = NIOLockedValueBox(State())
+
+    /// A registration: `cancel` it once the answer is ready.
+    struct Registration: Sendable {
+        let watch: DisconnectWatch
+        let id: Int
+        func cancel() { _ = watch.state.withLockedValue { $0.callbacks.removeValue(forKey: id) } }
+    }
+
+    /// Calls `onGone` when the client of `channel` goes away (at once if it already has).
+    static func on(_ channel: any Channel, _ onGone: @escaping @Sendable () -> Void) async throws -> Registration {
+        let watch = try await channel.eventLoop.submit { () throws -> DisconnectWatch in
+            let pipeline = channel.pipeline.syncOperations
+            if let handler = try? pipeline.handler(type: DisconnectHandler.self) { return handler.watch }
+            let handler = DisconnectHandler()
+            try pipeline.addHandler(handler, position: .first)
+            if !channel.isActive { handler.watch.fire() }
+            return handler.watch
+        }.get()
+        return watch.add(onGone)
+    }
+
+    func add(_ callback: @escaping @Sendable () -> Void) -> Registration {
+        let (id, gone) = state.withLockedValue { state -> (Int, Bool) in
+            state.next += 1
+            if !state.gone { state.callbacks[state.next] = callback }
+            return (state.next, state.gone)
+        }
+        if gone { callback() }
+        return Registration(watch: self, id: id)
+    }
+
+    func fire() {
+        let callbacks = state.withLockedValue { state -> [@Sendable () -> Void] in
+            state.gone = true
+            defer { state.callbacks = [:] }
+            return Array(state.callbacks.values)
+        }
+        for callback in callbacks { callback() }
+    }
+}
+
+/// Passes everything on; tells its watch when input closes or the connection goes inactive.
+final class DisconnectHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let watch = DisconnectWatch()
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event { watch.fire() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        watch.fire()
+        context.fireChannelInactive()
     }
 }

@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import Builder
 import DeriveServer
 import Foundation
 import Imaging
@@ -144,12 +145,16 @@ struct ServeCommand: AsyncParsableCommand {
 /// Opened when the first lookup finds it (a build may run after serve starts).
 ///
 /// Fails closed: in a bucket that a rule writes with an explicit `acl:`, an object is private
-/// while the state is missing, or was found corrupt (a missing record must not make a private
-/// output public).
+/// while the state is missing, was found corrupt, is not Derive's, or belongs to another
+/// manifest (its `owner` record names a different manifest, or none: a copied project's or a
+/// shared `state:` folder's records say nothing about this manifest's outputs). A missing record
+/// must not make a private output public.
 struct BuiltOutputs: RecordedOutputs {
     let stateFolder: String
     /// Buckets that rules write with an explicit `acl:`.
     let guardedBuckets: Set<String>
+    /// The owner a state of this manifest records: the manifest's absolute real path.
+    let owner: String
     private let store = NIOLockedValueBox<Opened>(.notYet)
 
     enum Opened { case notYet, open(StateStore), broken(String) }
@@ -161,12 +166,18 @@ struct BuiltOutputs: RecordedOutputs {
     init(stateFolder: String, manifest: Manifest) {
         self.stateFolder = stateFolder
         self.guardedBuckets = Set(manifest.rules.filter { $0.acl != nil }.map(\.targetBucket))
+        self.owner = BuildSession.ownerName(manifest.file)
     }
 
     func recordedACL(bucket: String, key: String) throws -> BucketACL? {
         let guarded = guardedBuckets.contains(bucket)
         let opened = try self.store.withLockedValue { opened -> Opened in
             if case .notYet = opened, FileManager.default.fileExists(atPath: stateFolder + "/" + StateStore.fileName) {
+                // A database that is not Derive's is neither migrated nor trusted.
+                do { try StateOwnership.check(folder: stateFolder) } catch {
+                    opened = .broken("\(error)")
+                    return opened
+                }
                 let store = try StateStore(folder: stateFolder)
                 // A corrupt state was moved aside and an empty one started: its silence proves nothing.
                 opened = store.movedAside.map { .broken("the build state was corrupt (moved to \($0)); run derive build") } ?? .open(store)
@@ -183,8 +194,18 @@ struct BuiltOutputs: RecordedOutputs {
             if guarded { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
             return nil
         }
-        let acl = try store.queue.read { db in
-            try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])
+        // The owner is read with the record, in one transaction: a build of another manifest may
+        // take the state over while serve runs.
+        let (recordedOwner, acl) = try store.queue.read { db in
+            (try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
+             try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key]))
+        }
+        guard recordedOwner == owner else {
+            if guarded {
+                throw Unavailable(description: recordedOwner.map { "the build state in \(stateFolder) belongs to \($0), not \(owner); run derive build" }
+                                  ?? "the build state in \(stateFolder) records no owner; run derive build")
+            }
+            return nil
         }
         // An unreadable value is private: a record never widens access by accident.
         return acl.map { BucketACL(rawValue: $0) ?? .private }

@@ -3,6 +3,8 @@ import Testing
 @testable import derive
 import Manifest
 import Planner
+import Builder
+import GRDB
 
 /// Serve's record of built outputs fails closed: a missing or corrupt state never makes an output
 /// that a rule wrote with an explicit `acl:` public (attack: deleting `.derive` served it anonymously).
@@ -56,8 +58,64 @@ import Planner
     @Test func aHealthyStateAnswersFromItsRecords() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
         let loaded = try manifest(in: folder)
-        _ = try StateStore(folder: loaded.stateFolder)
+        _ = try StateStore(folder: loaded.stateFolder, owner: BuildSession.ownerName(loaded.file))
         let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
         #expect(try outputs.recordedACL(bucket: "out", key: "unbuilt.jpg") == nil)
+    }
+
+    /// A state with a record for `out/a.jpg` (public-read), owned by `owner`.
+    func state(_ loaded: Manifest, owner: String?) throws {
+        let store = try StateStore(folder: loaded.stateFolder, owner: owner)
+        try store.queue.write { db in
+            let columns = try Row.fetchAll(db, sql: "PRAGMA table_info(outputs)").map { $0["name"] as String }
+            let values = columns.map { name -> String in
+                switch name {
+                case "path": return "'out/a.jpg'"
+                case "acl": return "'public-read'"
+                default: return "0"
+                }
+            }
+            try db.execute(sql: "INSERT INTO outputs (\(columns.joined(separator: ", "))) VALUES (\(values.joined(separator: ", ")))")
+        }
+    }
+
+    @Test func aStateOfThisManifestIsTrusted() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let loaded = try manifest(in: folder)
+        try state(loaded, owner: BuildSession.ownerName(loaded.file))
+        let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+        #expect(try outputs.recordedACL(bucket: "out", key: "a.jpg") == .publicRead)
+    }
+
+    /// Attack (#11 follow-up): a state copied from another project, or a `state:` folder shared
+    /// with another manifest, must not decide this manifest's ACLs: fail closed like a missing state.
+    @Test func aStateOwnedByAnotherManifestIsNotTrusted() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let loaded = try manifest(in: folder)
+        try state(loaded, owner: "/elsewhere/other.yaml")
+        let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+        #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
+        #expect(try outputs.recordedACL(bucket: "pub", key: "a.jpg") == nil)
+    }
+
+    @Test func aStateWithoutOwnerIsNotTrusted() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let loaded = try manifest(in: folder)
+        try state(loaded, owner: nil)
+        let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+        #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
+    }
+
+    /// The owner is checked at every lookup: another manifest's build taking the state over
+    /// while serve runs stops the records from counting.
+    @Test func aStateTakenOverWhileServingStopsCounting() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let loaded = try manifest(in: folder)
+        try state(loaded, owner: BuildSession.ownerName(loaded.file))
+        let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+        #expect(try outputs.recordedACL(bucket: "out", key: "a.jpg") == .publicRead)
+        let store = try StateStore(folder: loaded.stateFolder)
+        try store.queue.write { db in try db.execute(sql: "UPDATE owner SET manifest = '/elsewhere/other.yaml'") }
+        #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
     }
 }

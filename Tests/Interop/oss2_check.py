@@ -243,6 +243,54 @@ for key in ('src.jpg/x', 'dir/'):
     check('#11.9 PUT %s -> 400 InvalidObjectName' % key, e is not None and e.status == 400 and e.code == 'InvalidObjectName'
           and (WORK is None or WORK not in str(e.details)), e)
 
+# Follow-up of #11: keep-alive after a rendered answer, ETags and If-None-Match on rendered
+# answers, repeated Content-MD5, temporary names, CopyObject.
+import http.client
+import os
+from urllib.parse import urlparse
+host = urlparse(ENDPOINT)
+connection = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+connection.request('GET', '/pubr/photo.jpg?x-oss-process=image%2Fresize%2Cw_44')
+first = connection.getresponse()
+first_body, first_etag = first.read(), first.getheader('ETag')
+connection.request('GET', '/pubr/photo.jpg')
+try:
+    second = connection.getresponse()
+    second.read()
+    check('#11b.1 keep-alive: a second request on the connection after a rendered answer', second.status == 200, second.status)
+except (http.client.HTTPException, OSError) as error:
+    check('#11b.1 keep-alive: a second request on the connection after a rendered answer', False, error)
+check('#11b.1 rendered answer has an OSS-like ETag (MD5 of its bytes)',
+      first_etag == '"%s"' % hashlib.md5(first_body).hexdigest().upper(), first_etag)
+processed = pubr.get_object('photo.jpg', process='image/resize,w_44')
+check('#11b.1 oss2 get_object(process=) sees the same ETag', processed.etag == first_etag.strip('"'), processed.etag)
+r = requests.get(ENDPOINT + '/pubr/photo.jpg?x-oss-process=image%2Fresize%2Cw_44', headers={'If-None-Match': first_etag})
+check('#11b.1 If-None-Match on a rendered answer -> 304', r.status_code == 304, r.status_code)
+plain_etag = pubr.head_object('photo.jpg').etag
+r = requests.get(ENDPOINT + '/pubr/photo.jpg', headers={'If-None-Match': '"%s"' % plain_etag})
+check('#11b.1 If-None-Match on a plain object -> 304', r.status_code == 304, r.status_code)
+
+connection = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+connection.putrequest('PUT', '/drop/dup.txt')
+connection.putheader('Content-Length', '4')
+connection.putheader('Content-MD5', base64.b64encode(hashlib.md5(b'mine').digest()).decode())
+connection.putheader('Content-MD5', base64.b64encode(hashlib.md5(b'evil').digest()).decode())
+connection.endheaders(b'mine')
+answer = connection.getresponse()
+text = answer.read().decode(errors='replace')
+check('#11b.3 two different Content-MD5 headers -> 400 InvalidDigest', answer.status == 400 and 'InvalidDigest' in text, (answer.status, text[:200]))
+
+if WORK is not None:
+    with open(os.path.join(WORK, 'drop', '.half.txt.4242.7.derive-tmp'), 'wb') as f:
+        f.write(b'half')
+    e = error_of(lambda: drop.get_object('.half.txt.4242.7.derive-tmp'))
+    check('#11b.2 a left temporary file is no object (signed GET -> NoSuchKey)', e is not None and e.status == 404, e)
+    e = error_of(lambda: anon_drop.head_object('.half.txt.4242.7.derive-tmp'))
+    check('#11b.2 ... nor for HEAD', e is not None and e.status == 404, e)
+e = error_of(lambda: drop.copy_object('photos', 'cats/kitten.jpg', 'copied.jpg'))
+check('#11b.7 CopyObject is refused (501), nothing stored', e is not None and e.status == 501
+      and error_of(lambda: drop.get_object('copied.jpg')) is not None, e)
+
 passed, failed = results.count(True), results.count(False)
 print('%d passed, %d failed' % (passed, failed))
 sys.exit(1 if failed else 0)
