@@ -87,7 +87,13 @@ public final class BuildSession: @unchecked Sendable {
         return planner
     }
 
-    public func plan() throws -> Plan { try planner().plan() }
+    /// The plan, with the lock and the index where they differ from the state.
+    public func plan() throws -> Plan {
+        let planner = try self.planner()
+        var plan = try planner.plan()
+        plan.controlFiles = try ControlFileTargets(planner: planner).changes(disk: planner.disk, display: planner.display)
+        return plan
+    }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
     public struct BuildOutcome {
@@ -160,6 +166,11 @@ public final class BuildSession: @unchecked Sendable {
             problems.append("\(lockName) is not a valid lock (truncated or edited); run derive build")
         } else {
             problems.append("\(lockName) is missing; run derive build")
+        }
+        // Anything else that differs in the lock's bytes (order, the header), and the index.
+        let lockReported = problems.contains { $0.hasPrefix(lockName + " ") || $0.contains(": its \(lockName) entry") || $0.contains(" \(lockName)") }
+        for change in plan.controlFiles where !(change.path == lockPath && lockReported) {
+            problems.append(change.problem)
         }
         return CheckResult(problems: problems, upToDate: plan.count(.upToDate))
     }

@@ -44,6 +44,8 @@ public struct BuildReport: Sendable {
     public var updated: [String] = []
     /// Files Derive wrote once but that were changed since: left in place, no longer recorded.
     public var left: [(path: String, message: String)] = []
+    /// The lock and index files written (or an old index removed) because they differed from the state.
+    public var rewritten: [String] = []
     public var seconds: Double = 0
 
     public var succeeded: Bool { failed.isEmpty }
@@ -132,7 +134,9 @@ public struct Builder: Sendable {
         // This process is alive: what it did not record, it did not write (or wrote and reports).
         try store.clearAllPendingWrites()
         do {
-            if let left = try reconcile() { report.left.append(left) }
+            let reconciled = try reconcile()
+            if let left = reconciled.left { report.left.append(left) }
+            report.rewritten = reconciled.rewritten
         } catch {
             report.failed.append((planner.display(planner.lockPath), "\(error)"))
         }
@@ -229,39 +233,35 @@ public struct Builder: Sendable {
 
     /// Makes the lock and the index say what the state says: written when their bytes differ
     /// (a lock truncated by hand, an index deleted), an index at an old path removed when it is
-    /// still the one Derive wrote. Returns an old index left because it was changed.
+    /// still the one Derive wrote. Returns an old index left because it was changed, and the
+    /// files written or removed.
     @discardableResult
-    public func reconcile() throws -> (path: String, message: String)? {
-        let outputs = try store.allOutputs().values.sorted { $0.path < $1.path }
-        let lock = LockFile(entries: outputs.map(Self.lockEntry))
+    public func reconcile() throws -> (left: (path: String, message: String)?, rewritten: [String]) {
+        let targets = try ControlFileTargets(planner: planner)
         if let current = try? disk.read(planner.lockPath), !LockFile.isDeriveLock(current) {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath)))
         }
-        try writeIfChanged(Data(lock.text.utf8), to: planner.lockPath)
-        let manifest = planner.manifest
-        var indexPath: String?
-        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { indexPath = bucket.path + "/" + index.path }
-        let written = try store.controlFiles()
+        var rewritten: [String] = []
+        if try writeIfChanged(targets.lock, to: targets.lockPath) { rewritten.append(planner.display(targets.lockPath)) }
         var left: (path: String, message: String)?
-        for (path, digest) in written where path != indexPath {
+        for (path, digest) in targets.written where path != targets.index?.path {
             if try !disk.remove(path, ifDigest: digest) {
                 left = (path, "\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
             }
             try store.setControlFile(path, digest: nil)
         }
-        if let indexPath {
-            let data = IndexWriter.json(outputs, manifest: manifest, indexBucket: manifest.index!.bucket)
+        if let (indexPath, data) = targets.index {
             let digest = ContentDigests.digest(data)
             if disk.exists(indexPath) {
                 let current = (try? disk.read(indexPath)).map(ContentDigests.digest)
-                guard current == digest || (current != nil && current == written[indexPath]) else {
-                    throw DiskError("\(planner.display(indexPath)) exists and was not written by Derive as the index; move it")
+                guard current == digest || (current != nil && current == targets.written[indexPath]) else {
+                    throw DiskError(ControlFileTargets.notOurIndex(planner.display(indexPath)))
                 }
             }
-            try writeIfChanged(data, to: indexPath)
-            if written[indexPath] != digest { try store.setControlFile(indexPath, digest: digest) }
+            if try writeIfChanged(data, to: indexPath) { rewritten.append(planner.display(indexPath)) }
+            if targets.written[indexPath] != digest { try store.setControlFile(indexPath, digest: digest) }
         }
-        return left
+        return (left, rewritten.sorted())
     }
 
     /// The lock's line for a recorded output.
@@ -273,9 +273,11 @@ public struct Builder: Sendable {
     /// Kept for callers that rewrite both: the same as `reconcile`.
     public func writeLockAndIndex() throws { try reconcile() }
 
-    func writeIfChanged(_ data: Data, to path: String) throws {
-        if disk.stat(path) != nil, (try? disk.read(path)) == data { return }
+    /// Whether it wrote.
+    func writeIfChanged(_ data: Data, to path: String) throws -> Bool {
+        if disk.stat(path) != nil, (try? disk.read(path)) == data { return false }
         try disk.writeAtomically(data, to: path)
+        return true
     }
 }
 
