@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -91,7 +92,7 @@ public final class BuildSession: @unchecked Sendable {
     public func plan() throws -> Plan {
         let planner = try self.planner()
         var plan = try planner.plan()
-        plan.controlFiles = try ControlFileTargets(planner: planner).changes(disk: planner.disk, display: planner.display)
+        plan.controlFiles = try ControlFileTargets(planner: planner, adopting: plan).changes(disk: planner.disk, display: planner.display)
         return plan
     }
 
@@ -159,7 +160,7 @@ public final class BuildSession: @unchecked Sendable {
                     problems.append("\(item.output): the file differs from \(lockName)")
                 }
             }
-            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) {
+            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path) {
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {
@@ -191,11 +192,10 @@ public final class BuildSession: @unchecked Sendable {
         let removal = OutputRemoval(disk: try disk(), store: store)
         var report = CleanReport()
         for record in try store.allOutputs().values.sorted(by: { $0.path < $1.path }) {
-            let existed = planner.disk.exists(record.file)
-            if let left = try removal.remove(record, keeping: [], display: planner.display) {
-                report.left.append(left.message)
-            } else if existed, !record.folder.isEmpty {
-                report.removed += 1
+            switch try removal.removal(record, keeping: [], display: planner.display) {
+            case .removed: report.removed += 1
+            case .forgotten: break
+            case .left(_, let message): report.left.append(message)
             }
         }
         for (path, digest) in try store.controlFiles() {
@@ -209,8 +209,7 @@ public final class BuildSession: @unchecked Sendable {
             try planner.disk.remove(lockPath)
         }
         withExtendedLifetime(held) {}
-        for name in [StateStore.fileName, StateStore.fileName + "-wal", StateStore.fileName + "-shm", StateStore.fileName + "-journal",
-                     BuildLock.fileName, NoOpWitness.fileName] {
+        for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
         _ = rmdir(manifest.stateFolder)

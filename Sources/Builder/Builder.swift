@@ -38,7 +38,10 @@ public struct BuildOptions: Sendable {
 public struct BuildReport: Sendable {
     public var built: [String] = []
     public var failed: [(output: String, message: String)] = []
+    /// Orphans whose file was deleted (it still held the recorded bytes).
     public var deleted: [String] = []
+    /// Orphans whose file was already gone: only their record was dropped.
+    public var forgotten: [String] = []
     public var adopted: [String] = []
     /// Records updated without rendering (an ACL or rule name changed).
     public var updated: [String] = []
@@ -112,10 +115,8 @@ public struct Builder: Sendable {
         }
 
         for item in plan.adoptions {
-            guard let derivative = item.derivative, let entry = item.adopted, disk.stat(derivative.outputPath) != nil else { continue }
-            let format = entry.format.isEmpty ? (planner.digests.record(for: derivative.outputPath)?.format ?? "") : entry.format
-            let record = Self.record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width,
-                                     height: entry.height, format: format, time: disk.now())
+            guard let derivative = item.derivative, disk.stat(derivative.outputPath) != nil,
+                  let record = Self.adoptedRecord(item, digests: planner.digests, time: disk.now()) else { continue }
             try store.recordOutput(record, file: nil)
             report.adopted.append(item.output)
         }
@@ -123,9 +124,13 @@ public struct Builder: Sendable {
         for item in plan.deletions {
             guard let record = item.recorded else { continue }
             do {
-                if let left = try removeOwned(record, keeping: plan.wantedFiles) { report.left.append(left) }
+                // Only files actually deleted count as deleted; the others are reported as what they are.
+                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: plan.wantedFiles, display: planner.display) {
+                case .removed: report.deleted.append(item.output)
+                case .forgotten: report.forgotten.append(item.output)
+                case .left(let path, let message): report.left.append((path, message))
+                }
                 try store.removeOutputs([item.output])
-                report.deleted.append(item.output)
             } catch {
                 report.failed.append((item.output, "\(error)"))
             }
@@ -209,6 +214,13 @@ public struct Builder: Sendable {
         return nil
     }
 
+    /// The record an adopted output gets: the lock's entry for the planned derivative.
+    static func adoptedRecord(_ item: PlanItem, digests: ContentDigests, time: Int64) -> OutputRecord? {
+        guard let derivative = item.derivative, let entry = item.adopted else { return nil }
+        let format = entry.format.isEmpty ? (digests.record(for: derivative.outputPath)?.format ?? "") : entry.format
+        return record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width, height: entry.height, format: format, time: time)
+    }
+
     static func record(_ derivative: Derivative, digest: String, size: Int64, width: Int, height: Int, format: String, time: Int64) -> OutputRecord {
         OutputRecord(path: derivative.output, rule: derivative.rule, source: derivative.source, style: derivative.style,
                      matrix: derivative.matrix, engine: derivative.components.engine, pipeline: derivative.components.pipeline,
@@ -288,13 +300,31 @@ public struct OutputRemoval: Sendable {
 
     public init(disk: any Disk, store: StateStore) { self.disk = disk; self.store = store }
 
+    /// What became of a recorded output's file.
+    public enum Outcome: Sendable {
+        /// The file held the recorded bytes and was deleted.
+        case removed
+        /// Nothing was there any more (or a record from before folders were kept, or a file
+        /// another output now occupies): only the record goes.
+        case forgotten
+        /// The file was changed since Derive wrote it: left in place.
+        case left(path: String, message: String)
+    }
+
     public func remove(_ record: OutputRecord, keeping wanted: Set<String>, display: (String) -> String) throws -> (path: String, message: String)? {
+        if case .left(let path, let message) = try removal(record, keeping: wanted, display: display) { return (path, message) }
+        return nil
+    }
+
+    public func removal(_ record: OutputRecord, keeping wanted: Set<String>, display: (String) -> String) throws -> Outcome {
         let file = record.file
         // Records from before the folder was kept cannot be placed safely: they are only forgotten.
-        guard !record.folder.isEmpty, !wanted.contains(file) else { return nil }
+        guard !record.folder.isEmpty, !wanted.contains(file) else { return .forgotten }
+        let existed = disk.exists(file)
         guard try disk.remove(file, ifDigest: record.outputDigest) else {
-            return (file, "\(display(file)) was changed since Derive wrote it; left in place")
+            return .left(path: file, message: "\(display(file)) was changed since Derive wrote it; left in place")
         }
+        guard existed else { return .forgotten }
         try store.removeFiles([file])
         let created = try store.createdFolders()
         var folder = (file as NSString).deletingLastPathComponent
@@ -303,7 +333,7 @@ public struct OutputRemoval: Sendable {
             try store.forgetCreatedFolder(folder)
             folder = (folder as NSString).deletingLastPathComponent
         }
-        return nil
+        return .removed
     }
 }
 

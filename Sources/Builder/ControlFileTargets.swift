@@ -13,8 +13,14 @@ struct ControlFileTargets {
     /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
     let written: [String: String]
 
-    init(planner: Planner) throws {
-        let outputs = try planner.store.allOutputs().values.sorted { $0.path < $1.path }
+    /// `adopting`: a plan whose adoptions (outputs a fresh clone's lock vouches for) count as
+    /// recorded, as they will be once the build records them.
+    init(planner: Planner, adopting plan: Plan? = nil) throws {
+        var recorded = try planner.store.allOutputs()
+        for item in plan?.adoptions ?? [] {
+            if let record = Builder.adoptedRecord(item, digests: planner.digests, time: 0) { recorded[record.path] = record }
+        }
+        let outputs = recorded.values.sorted { $0.path < $1.path }
         lockPath = planner.lockPath
         lock = Data(LockFile(entries: outputs.map(Builder.lockEntry)).text.utf8)
         let manifest = planner.manifest

@@ -151,17 +151,24 @@ struct Expansion {
 
     func derivatives() throws -> Result {
         var tasks: [Task] = []
-        var listings: [String: [String]] = [:]
+        var listings: [String: (keys: [String], others: [(key: String, kind: String)])] = [:]
+        // Entries a rule's pattern names that are not regular files: each fails its own derivatives.
+        var notFiles: [PlanFailure] = []
         let catalogue = manifest.catalogue
         for rule in manifest.rules {
             guard let sourceBucket = manifest.bucket(named: rule.sourceBucket),
                   let targetBucket = manifest.bucket(named: rule.targetBucket) else { continue }
-            let keys: [String]
+            let listing: (keys: [String], others: [(key: String, kind: String)])
             if let listed = listings[sourceBucket.name] {
-                keys = listed
+                listing = listed
             } else {
-                keys = disk.keys(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? []
-                listings[sourceBucket.name] = keys
+                listing = disk.entries(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? ([], [])
+                listings[sourceBucket.name] = listing
+            }
+            let keys = listing.keys
+            for other in listing.others where rule.includes(other.key) {
+                notFiles.append(PlanFailure(subject: "\(sourceBucket.name)/\(other.key)",
+                                            message: "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"))
             }
             let variants = try rule.variants(catalogue: catalogue)
             let canonicals = variants.map(\.pipeline.canonical)
@@ -179,6 +186,7 @@ struct Expansion {
         var failures: [PlanFailure] = []
         var failedSources: Set<String> = []
         var blockedOutputs: Set<String> = []
+        for failure in notFiles where failedSources.insert(failure.subject).inserted { failures.append(failure) }
         for (task, (derivatives, taskFailures)) in zip(tasks, expanded) {
             for failure in taskFailures {
                 failures.append(failure)

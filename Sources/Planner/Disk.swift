@@ -229,6 +229,10 @@ public struct RealDisk: Disk {
     public func keys(inFolder folder: String, skipping: [String]) -> [String]? {
         lister.keys(inFolder: folder, skipping: skipping)
     }
+
+    public func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])? {
+        lister.entries(inFolder: folder, skipping: skipping)
+    }
 }
 
 /// Bucket folders opened once per process and shared by the worker threads.

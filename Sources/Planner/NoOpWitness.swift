@@ -1,3 +1,4 @@
+import Confinement
 import Crypto
 import Foundation
 import Manifest
@@ -13,7 +14,7 @@ import Manifest
 /// the full plan. The lock's digest is kept too and checked, so the witness never vouches for
 /// a lock whose bytes changed.
 public struct NoOpWitness: Sendable {
-    public static let fileName = "noop-witness"
+    public static let fileName = StateFiles.witness
 
     /// What a witness covers.
     public struct Inputs: Sendable {
@@ -58,9 +59,10 @@ public struct NoOpWitness: Sendable {
         var listed: Set<String> = []
         for rule in inputs.manifest.rules {
             guard let bucket = inputs.manifest.bucket(named: rule.sourceBucket), listed.insert(bucket.name).inserted else { continue }
-            for key in disk.keys(inFolder: bucket.path, skipping: [inputs.manifest.stateFolder]) ?? [] {
-                paths.append(bucket.path + "/" + key)
-            }
+            let listing = disk.entries(inFolder: bucket.path, skipping: [inputs.manifest.stateFolder])
+            for key in listing?.keys ?? [] { paths.append(bucket.path + "/" + key) }
+            // Entries that are not files (a folder, a FIFO) may fail derivatives: their names count.
+            for other in listing?.others ?? [] { add("not a file: " + bucket.path + "/" + other.key) }
         }
         paths += inputs.fontFiles.sorted()
         guard let latest = stats(paths, disk: disk, into: &hasher) else { return nil }

@@ -75,6 +75,9 @@ public struct Plan: Sendable {
     public var wantedFiles: Set<String> = []
     /// The lock and the index where they differ from the state (set by the build session).
     public var controlFiles: [ControlFileChange] = []
+    /// Outputs whose planning failed with an error (a file Derive did not write, or that was
+    /// changed, at their path): wanted, but neither up to date nor buildable.
+    public var erroredOutputs: Set<String> = []
 
     public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: Set<String> = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
@@ -173,10 +176,11 @@ public struct Planner: Sendable {
         if let data = try? disk.read(lockPath), !LockFile.isDeriveLock(data) {
             errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath))))
         }
-        for result in planned {
+        var erroredOutputs: Set<String> = []
+        for (derivative, result) in zip(expansion.derivatives, planned) {
             switch result {
             case .success(let item): items.append(item)
-            case .failure(let error): errors.append(error)
+            case .failure(let error): errors.append(error); erroredOutputs.insert(derivative.output)
             }
         }
         let wanted = Set(expansion.derivatives.map(\.output))
@@ -187,8 +191,10 @@ public struct Planner: Sendable {
                                   derivative: nil, recorded: record, adopted: nil))
         }
         items.sort { $0.output < $1.output }
-        return Plan(items: items, errors: errors, failures: expansion.failures,
-                    wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
+        var plan = Plan(items: items, errors: errors, failures: expansion.failures,
+                        wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
+        plan.erroredOutputs = erroredOutputs
+        return plan
     }
 
     /// How a path is named in messages: relative to the manifest's folder when inside it.

@@ -217,6 +217,7 @@ struct BuildCommand: ParsableCommand {
         var parts = ["built \(report.built.count)"]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
+        if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) already gone") }
         if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
