@@ -22,6 +22,8 @@ public final class BuildSession: @unchecked Sendable {
     private var openedStore: StateStore?
     private var openedPlanner: Planner?
     private var openedDisk: (any Disk)?
+    /// What the last plan compared the lock and index with.
+    private var plannedTargets: ControlFileTargets?
 
     public init(manifestPath: String, manifest: Manifest, manifestFiles: [String], identity: EngineIdentity,
                 fontFiles: [String] = [], overwrite: Bool = false, disk: (any Disk)? = nil) {
@@ -92,7 +94,9 @@ public final class BuildSession: @unchecked Sendable {
     public func plan() throws -> Plan {
         let planner = try self.planner()
         var plan = try planner.plan()
-        plan.controlFiles = try ControlFileTargets(planner: planner, adopting: plan).changes(disk: planner.disk, display: planner.display)
+        let targets = try ControlFileTargets(planner: planner, adopting: plan)
+        plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
+        plannedTargets = targets
         return plan
     }
 
@@ -113,14 +117,17 @@ public final class BuildSession: @unchecked Sendable {
         let planner = try self.planner()
         let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : renderer()
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
-        let report = try Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options).build(plan)
-        saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty)
+        var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
+        builder.plannedTargets = plan.adoptions.isEmpty ? plannedTargets : nil
+        let report = try builder.build(plan)
+        saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles)
         return BuildOutcome(plan: plan, report: report)
     }
 
     /// Remembers (or forgets) that the state and outputs match the manifest.
-    func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool) {
-        let outputs = ((try? store().allOutputs()) ?? [:]).values.map(\.file)
+    func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool, outputs known: [String]? = nil) {
+        guard valid else { NoOpWitness.save(witnessInputs, snapshot: nil, outputs: [], disk: bucketDisk, valid: false); return }
+        let outputs = known ?? ((try? store().allOutputs()) ?? [:]).values.map(\.file)
         NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid)
     }
 

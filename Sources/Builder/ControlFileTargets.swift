@@ -12,17 +12,24 @@ struct ControlFileTargets {
     let index: (path: String, data: Data)?
     /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
     let written: [String: String]
+    /// Every recorded output's file: what the witness stats.
+    let files: [String]
 
     /// `adopting`: a plan whose adoptions (outputs a fresh clone's lock vouches for) count as
     /// recorded, as they will be once the build records them.
-    init(planner: Planner, adopting plan: Plan? = nil) throws {
-        var recorded = try planner.store.allOutputs()
+    ///
+    /// The records come from the plan when it was made from the state as it still is (nothing
+    /// built, updated, adopted or deleted since), else from the state.
+    init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil) throws {
+        var recorded = try (plan ?? planned)?.recorded ?? planner.store.allOutputs()
         for item in plan?.adoptions ?? [] {
             if let record = Builder.adoptedRecord(item, digests: planner.digests, time: 0) { recorded[record.path] = record }
         }
-        let outputs = recorded.values.sorted { $0.path < $1.path }
+        // Sorted by key, then looked up: sorting the records themselves copies large structs.
+        let outputs = recorded.keys.sorted().map { recorded[$0]! }
+        files = outputs.map(\.file)
         lockPath = planner.lockPath
-        lock = Data(LockFile(entries: outputs.map(Builder.lockEntry)).text.utf8)
+        lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry)).utf8)
         let manifest = planner.manifest
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
             index = (bucket.path + "/" + declared.path, IndexWriter.json(outputs, manifest: manifest, indexBucket: declared.bucket))

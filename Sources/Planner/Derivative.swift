@@ -137,6 +137,8 @@ struct Expansion {
         let key: String
         let variants: [Rule.Variant]
         let canonicals: [String]
+        /// The engine identity's text, built once per plan (it showed in profiles per source).
+        let engine: String
     }
 
     struct Result {
@@ -155,6 +157,7 @@ struct Expansion {
         // Entries a rule's pattern names that are not regular files: each fails its own derivatives.
         var notFiles: [PlanFailure] = []
         let catalogue = manifest.catalogue
+        let engine = identity.engine
         for rule in manifest.rules {
             guard let sourceBucket = manifest.bucket(named: rule.sourceBucket),
                   let targetBucket = manifest.bucket(named: rule.targetBucket) else { continue }
@@ -175,9 +178,10 @@ struct Expansion {
             let ruleName = rule.name ?? "rule at \(rule.location.file):\(rule.location.line)"
             for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
                 tasks.append(Task(rule: rule, ruleName: ruleName, sourceBucket: sourceBucket, targetBucket: targetBucket,
-                                  key: key, variants: variants, canonicals: canonicals))
+                                  key: key, variants: variants, canonicals: canonicals, engine: engine))
             }
         }
+        digests.prefetch(tasks.map { $0.sourceBucket.path + "/" + $0.key })
         let expanded = try parallelMap(tasks) { task in try self.expand(task) }
 
         // Merged in task order, so which of two colliding derivatives is named first is stable.
@@ -223,7 +227,7 @@ struct Expansion {
         let stem = (name as NSString).deletingPathExtension
         let folder = (key as NSString).deletingLastPathComponent
         let sourceExtension = content.format.isEmpty ? (name as NSString).pathExtension.lowercased() : content.format
-        let engine = identity.engine
+        let engine = task.engine
         var derivatives: [Derivative] = []
         var errors: [PlanFailure] = []
         variants: for (index, variant) in task.variants.enumerated() {

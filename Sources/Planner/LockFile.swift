@@ -36,9 +36,13 @@ public struct LockFile: Sendable, Hashable {
     public static let formatName = "derive.lock/2"
     public static let header = #"{"format":"derive.lock/2","note":"one output per line; written by derive build, do not edit"}"#
 
-    public var text: String {
+    public var text: String { Self.text(sorted: entries.keys.sorted().map { entries[$0]! }) }
+
+    /// The lock's text for entries already sorted by path (one per path).
+    public static func text(sorted: [Entry]) -> String {
         var lines = [Self.header]
-        for entry in entries.values.sorted(by: { $0.path < $1.path }) {
+        lines.reserveCapacity(sorted.count + 1)
+        for entry in sorted {
             lines.append("{\"path\":\(Self.quote(entry.path)),\"actionKey\":\(Self.quote(entry.actionKey)),\"digest\":\(Self.quote(entry.digest)),"
                          + "\"width\":\(entry.width),\"height\":\(entry.height),\"bytes\":\(entry.bytes),\"format\":\(Self.quote(entry.format))}")
         }

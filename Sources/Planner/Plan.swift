@@ -78,6 +78,8 @@ public struct Plan: Sendable {
     /// Outputs whose planning failed with an error (a file Derive did not write, or that was
     /// changed, at their path): wanted, but neither up to date nor buildable.
     public var erroredOutputs: Set<String> = []
+    /// The state's records the plan was made from (output → record).
+    public var recorded: [String: OutputRecord] = [:]
 
     public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: Set<String> = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
@@ -167,6 +169,7 @@ public struct Planner: Sendable {
         let pending = try store.pendingWrites()
         let expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
                                       knownOutputs: Set(recorded.keys)).derivatives()
+        digests.prefetch(expansion.derivatives.map(\.outputPath))
         let planned = try parallelMap(expansion.derivatives) { derivative in
             try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath],
                           pending: pending[derivative.outputPath])
@@ -194,6 +197,7 @@ public struct Planner: Sendable {
         var plan = Plan(items: items, errors: errors, failures: expansion.failures,
                         wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
         plan.erroredOutputs = erroredOutputs
+        plan.recorded = recorded
         return plan
     }
 
