@@ -204,7 +204,8 @@ struct Expansion {
                 byOutput[derivative.output] = derivative
             }
         }
-        return Result(derivatives: byOutput.values.sorted { $0.output < $1.output }, errors: errors, failures: failures,
+        // Sorted by key, then looked up: sorting the derivatives themselves copies large structs.
+        return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
                       failedSources: failedSources, blockedOutputs: blockedOutputs)
     }
 

@@ -53,7 +53,8 @@ public enum StateOwnership {
 
     /// What NoOpWitness.save writes: three digest lines, a time, then quoted outputs.
     static func isWitness(_ data: Data) -> Bool {
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        // Only the head is looked at: the witness lists every output after it.
+        let lines = String(decoding: data.prefix(400), as: UTF8.self).split(separator: "\n", maxSplits: 4, omittingEmptySubsequences: false)
         guard lines.count >= 5, Int64(lines[3]) != nil else { return false }
         return lines.prefix(3).allSatisfy { $0 == "-" || (!$0.isEmpty && $0.allSatisfy(\.isHexDigit)) }
     }
