@@ -1,4 +1,5 @@
 import Foundation
+import Confinement
 import Planner
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,7 @@ import Glibc
 public final class BuildLock {
     private let descriptor: Int32
     public let path: String
-    public static let fileName = "build.lock"
+    public static let fileName = StateFiles.buildLock
 
     public struct Held: Error, CustomStringConvertible {
         public var holder: String
@@ -38,8 +39,9 @@ public final class BuildLock {
         _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
     }
 
+    /// The holder's line stays after release (closing drops the lock): the file stays
+    /// recognisably Derive's, and the line is only ever shown while someone holds the lock.
     deinit {
-        _ = ftruncate(descriptor, 0)
         close(descriptor)
     }
 }

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +22,8 @@ public final class BuildSession: @unchecked Sendable {
     private var openedStore: StateStore?
     private var openedPlanner: Planner?
     private var openedDisk: (any Disk)?
+    /// What the last plan compared the lock and index with.
+    private var plannedTargets: ControlFileTargets?
 
     public init(manifestPath: String, manifest: Manifest, manifestFiles: [String], identity: EngineIdentity,
                 fontFiles: [String] = [], overwrite: Bool = false, disk: (any Disk)? = nil) {
@@ -87,7 +90,15 @@ public final class BuildSession: @unchecked Sendable {
         return planner
     }
 
-    public func plan() throws -> Plan { try planner().plan() }
+    /// The plan, with the lock and the index where they differ from the state.
+    public func plan() throws -> Plan {
+        let planner = try self.planner()
+        var plan = try planner.plan()
+        let targets = try ControlFileTargets(planner: planner, adopting: plan)
+        plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
+        plannedTargets = targets
+        return plan
+    }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
     public struct BuildOutcome {
@@ -106,14 +117,17 @@ public final class BuildSession: @unchecked Sendable {
         let planner = try self.planner()
         let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : renderer()
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
-        let report = try Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options).build(plan)
-        saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty)
+        var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
+        builder.plannedTargets = plan.adoptions.isEmpty ? plannedTargets : nil
+        let report = try builder.build(plan)
+        saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles)
         return BuildOutcome(plan: plan, report: report)
     }
 
     /// Remembers (or forgets) that the state and outputs match the manifest.
-    func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool) {
-        let outputs = ((try? store().allOutputs()) ?? [:]).values.map(\.file)
+    func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool, outputs known: [String]? = nil) {
+        guard valid else { NoOpWitness.save(witnessInputs, snapshot: nil, outputs: [], disk: bucketDisk, valid: false); return }
+        let outputs = known ?? ((try? store().allOutputs()) ?? [:]).values.map(\.file)
         NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid)
     }
 
@@ -153,13 +167,18 @@ public final class BuildSession: @unchecked Sendable {
                     problems.append("\(item.output): the file differs from \(lockName)")
                 }
             }
-            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) {
+            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path) {
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {
             problems.append("\(lockName) is not a valid lock (truncated or edited); run derive build")
         } else {
             problems.append("\(lockName) is missing; run derive build")
+        }
+        // Anything else that differs in the lock's bytes (order, the header), and the index.
+        let lockReported = problems.contains { $0.hasPrefix(lockName + " ") || $0.contains(": its \(lockName) entry") || $0.contains(" \(lockName)") }
+        for change in plan.controlFiles where !(change.path == lockPath && lockReported) {
+            problems.append(change.problem)
         }
         return CheckResult(problems: problems, upToDate: plan.count(.upToDate))
     }
@@ -180,11 +199,10 @@ public final class BuildSession: @unchecked Sendable {
         let removal = OutputRemoval(disk: try disk(), store: store)
         var report = CleanReport()
         for record in try store.allOutputs().values.sorted(by: { $0.path < $1.path }) {
-            let existed = planner.disk.exists(record.file)
-            if let left = try removal.remove(record, keeping: [], display: planner.display) {
-                report.left.append(left.message)
-            } else if existed, !record.folder.isEmpty {
-                report.removed += 1
+            switch try removal.removal(record, keeping: [], display: planner.display) {
+            case .removed: report.removed += 1
+            case .forgotten: break
+            case .left(_, let message): report.left.append(message)
             }
         }
         for (path, digest) in try store.controlFiles() {
@@ -198,8 +216,7 @@ public final class BuildSession: @unchecked Sendable {
             try planner.disk.remove(lockPath)
         }
         withExtendedLifetime(held) {}
-        for name in [StateStore.fileName, StateStore.fileName + "-wal", StateStore.fileName + "-shm", StateStore.fileName + "-journal",
-                     BuildLock.fileName, NoOpWitness.fileName] {
+        for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
         _ = rmdir(manifest.stateFolder)

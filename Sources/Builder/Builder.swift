@@ -38,12 +38,19 @@ public struct BuildOptions: Sendable {
 public struct BuildReport: Sendable {
     public var built: [String] = []
     public var failed: [(output: String, message: String)] = []
+    /// Orphans whose file was deleted (it still held the recorded bytes).
     public var deleted: [String] = []
+    /// Orphans whose file was already gone: only their record was dropped.
+    public var forgotten: [String] = []
     public var adopted: [String] = []
     /// Records updated without rendering (an ACL or rule name changed).
     public var updated: [String] = []
     /// Files Derive wrote once but that were changed since: left in place, no longer recorded.
     public var left: [(path: String, message: String)] = []
+    /// The lock and index files written (or an old index removed) because they differed from the state.
+    public var rewritten: [String] = []
+    /// Every recorded output's file after the build (for the witness); nil when not known.
+    public var outputFiles: [String]?
     public var seconds: Double = 0
 
     public var succeeded: Bool { failed.isEmpty }
@@ -59,6 +66,10 @@ public struct Builder: Sendable {
     public let renderer: any DerivativeRenderer
     public let options: BuildOptions
     public let manifestPath: String
+    /// The recorded outputs' files as the last reconcile saw them.
+    let outputFiles = Box<[String]?>(nil)
+    /// The lock and index the plan compared with (the session's), reused when the state did not change.
+    var plannedTargets: ControlFileTargets?
 
     public init(planner: Planner, manifestPath: String, renderer: any DerivativeRenderer, options: BuildOptions) {
         self.planner = planner
@@ -80,7 +91,9 @@ public struct Builder: Sendable {
         var folders: [String: Set<String>] = [:]
         for item in plan.items {
             for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
-                folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
+                // On bytes: NSString's path methods showed in profiles over 40 000 paths.
+                guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
+                folders[String(path[..<slash]), default: []].insert(String(path[path.utf8.index(after: slash)...]))
             }
         }
         for (folder, names) in folders { disk.removeStaleTemporaries(in: folder, named: names) }
@@ -110,10 +123,8 @@ public struct Builder: Sendable {
         }
 
         for item in plan.adoptions {
-            guard let derivative = item.derivative, let entry = item.adopted, disk.stat(derivative.outputPath) != nil else { continue }
-            let format = entry.format.isEmpty ? (planner.digests.record(for: derivative.outputPath)?.format ?? "") : entry.format
-            let record = Self.record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width,
-                                     height: entry.height, format: format, time: disk.now())
+            guard let derivative = item.derivative, disk.stat(derivative.outputPath) != nil,
+                  let record = Self.adoptedRecord(item, digests: planner.digests, time: disk.now()) else { continue }
             try store.recordOutput(record, file: nil)
             report.adopted.append(item.output)
         }
@@ -121,9 +132,13 @@ public struct Builder: Sendable {
         for item in plan.deletions {
             guard let record = item.recorded else { continue }
             do {
-                if let left = try removeOwned(record, keeping: plan.wantedFiles) { report.left.append(left) }
+                // Only files actually deleted count as deleted; the others are reported as what they are.
+                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: plan.wantedFiles, display: planner.display) {
+                case .removed: report.deleted.append(item.output)
+                case .forgotten: report.forgotten.append(item.output)
+                case .left(let path, let message): report.left.append((path, message))
+                }
                 try store.removeOutputs([item.output])
-                report.deleted.append(item.output)
             } catch {
                 report.failed.append((item.output, "\(error)"))
             }
@@ -132,10 +147,15 @@ public struct Builder: Sendable {
         // This process is alive: what it did not record, it did not write (or wrote and reports).
         try store.clearAllPendingWrites()
         do {
-            if let left = try reconcile() { report.left.append(left) }
+            // A plan that changed nothing in the state still holds its records: no second read.
+            let unchanged = work.isEmpty && plan.updates.isEmpty && plan.adoptions.isEmpty && plan.deletions.isEmpty
+            let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil)
+            if let left = reconciled.left { report.left.append(left) }
+            report.rewritten = reconciled.rewritten
         } catch {
             report.failed.append((planner.display(planner.lockPath), "\(error)"))
         }
+        report.outputFiles = outputFiles.value
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
@@ -205,6 +225,13 @@ public struct Builder: Sendable {
         return nil
     }
 
+    /// The record an adopted output gets: the lock's entry for the planned derivative.
+    static func adoptedRecord(_ item: PlanItem, digests: ContentDigests, time: Int64) -> OutputRecord? {
+        guard let derivative = item.derivative, let entry = item.adopted else { return nil }
+        let format = entry.format.isEmpty ? (digests.record(for: derivative.outputPath)?.format ?? "") : entry.format
+        return record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width, height: entry.height, format: format, time: time)
+    }
+
     static func record(_ derivative: Derivative, digest: String, size: Int64, width: Int, height: Int, format: String, time: Int64) -> OutputRecord {
         OutputRecord(path: derivative.output, rule: derivative.rule, source: derivative.source, style: derivative.style,
                      matrix: derivative.matrix, engine: derivative.components.engine, pipeline: derivative.components.pipeline,
@@ -229,39 +256,36 @@ public struct Builder: Sendable {
 
     /// Makes the lock and the index say what the state says: written when their bytes differ
     /// (a lock truncated by hand, an index deleted), an index at an old path removed when it is
-    /// still the one Derive wrote. Returns an old index left because it was changed.
+    /// still the one Derive wrote. Returns an old index left because it was changed, and the
+    /// files written or removed.
     @discardableResult
-    public func reconcile() throws -> (path: String, message: String)? {
-        let outputs = try store.allOutputs().values.sorted { $0.path < $1.path }
-        let lock = LockFile(entries: outputs.map(Self.lockEntry))
+    public func reconcile(stateUnchangedSince plan: Plan? = nil) throws -> (left: (path: String, message: String)?, rewritten: [String]) {
+        let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan)
+        outputFiles.set(targets.files)
         if let current = try? disk.read(planner.lockPath), !LockFile.isDeriveLock(current) {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath)))
         }
-        try writeIfChanged(Data(lock.text.utf8), to: planner.lockPath)
-        let manifest = planner.manifest
-        var indexPath: String?
-        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { indexPath = bucket.path + "/" + index.path }
-        let written = try store.controlFiles()
+        var rewritten: [String] = []
+        if try writeIfChanged(targets.lock, to: targets.lockPath) { rewritten.append(planner.display(targets.lockPath)) }
         var left: (path: String, message: String)?
-        for (path, digest) in written where path != indexPath {
+        for (path, digest) in targets.written where path != targets.index?.path {
             if try !disk.remove(path, ifDigest: digest) {
                 left = (path, "\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
             }
             try store.setControlFile(path, digest: nil)
         }
-        if let indexPath {
-            let data = IndexWriter.json(outputs, manifest: manifest, indexBucket: manifest.index!.bucket)
+        if let (indexPath, data) = targets.index {
             let digest = ContentDigests.digest(data)
             if disk.exists(indexPath) {
                 let current = (try? disk.read(indexPath)).map(ContentDigests.digest)
-                guard current == digest || (current != nil && current == written[indexPath]) else {
-                    throw DiskError("\(planner.display(indexPath)) exists and was not written by Derive as the index; move it")
+                guard current == digest || (current != nil && current == targets.written[indexPath]) else {
+                    throw DiskError(ControlFileTargets.notOurIndex(planner.display(indexPath)))
                 }
             }
-            try writeIfChanged(data, to: indexPath)
-            if written[indexPath] != digest { try store.setControlFile(indexPath, digest: digest) }
+            if try writeIfChanged(data, to: indexPath) { rewritten.append(planner.display(indexPath)) }
+            if targets.written[indexPath] != digest { try store.setControlFile(indexPath, digest: digest) }
         }
-        return left
+        return (left, rewritten.sorted())
     }
 
     /// The lock's line for a recorded output.
@@ -273,9 +297,11 @@ public struct Builder: Sendable {
     /// Kept for callers that rewrite both: the same as `reconcile`.
     public func writeLockAndIndex() throws { try reconcile() }
 
-    func writeIfChanged(_ data: Data, to path: String) throws {
-        if disk.stat(path) != nil, (try? disk.read(path)) == data { return }
+    /// Whether it wrote.
+    func writeIfChanged(_ data: Data, to path: String) throws -> Bool {
+        if disk.stat(path) != nil, (try? disk.read(path)) == data { return false }
         try disk.writeAtomically(data, to: path)
+        return true
     }
 }
 
@@ -286,13 +312,31 @@ public struct OutputRemoval: Sendable {
 
     public init(disk: any Disk, store: StateStore) { self.disk = disk; self.store = store }
 
+    /// What became of a recorded output's file.
+    public enum Outcome: Sendable {
+        /// The file held the recorded bytes and was deleted.
+        case removed
+        /// Nothing was there any more (or a record from before folders were kept, or a file
+        /// another output now occupies): only the record goes.
+        case forgotten
+        /// The file was changed since Derive wrote it: left in place.
+        case left(path: String, message: String)
+    }
+
     public func remove(_ record: OutputRecord, keeping wanted: Set<String>, display: (String) -> String) throws -> (path: String, message: String)? {
+        if case .left(let path, let message) = try removal(record, keeping: wanted, display: display) { return (path, message) }
+        return nil
+    }
+
+    public func removal(_ record: OutputRecord, keeping wanted: Set<String>, display: (String) -> String) throws -> Outcome {
         let file = record.file
         // Records from before the folder was kept cannot be placed safely: they are only forgotten.
-        guard !record.folder.isEmpty, !wanted.contains(file) else { return nil }
+        guard !record.folder.isEmpty, !wanted.contains(file) else { return .forgotten }
+        let existed = disk.exists(file)
         guard try disk.remove(file, ifDigest: record.outputDigest) else {
-            return (file, "\(display(file)) was changed since Derive wrote it; left in place")
+            return .left(path: file, message: "\(display(file)) was changed since Derive wrote it; left in place")
         }
+        guard existed else { return .forgotten }
         try store.removeFiles([file])
         let created = try store.createdFolders()
         var folder = (file as NSString).deletingLastPathComponent
@@ -301,8 +345,17 @@ public struct OutputRemoval: Sendable {
             try store.forgetCreatedFolder(folder)
             folder = (folder as NSString).deletingLastPathComponent
         }
-        return nil
+        return .removed
     }
+}
+
+/// A value set once while building and read after.
+final class Box<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T { lock.withLock { stored } }
+    func set(_ value: T) { lock.withLock { stored = value } }
 }
 
 /// Work distribution and results shared by the worker threads.

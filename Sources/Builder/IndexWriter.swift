@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Manifest
 import Planner
+import ProcessLanguage
 
 /// The JSON index for site generators: per source, its derivatives (path, size, format, bytes,
 /// style or matrix values) and, for matrix rules with a width variable, ready `srcset` strings.

@@ -119,6 +119,29 @@ public final class ConfinedFolder: Sendable {
         return FileStatus(info)
     }
 
+    /// `status` of many keys, each folder walked once for all the keys below it (the no-op check
+    /// stats tens of thousands of files in a few hundred folders): the same confinement, a
+    /// third of the system calls.
+    public func statuses(_ keys: [ObjectKey]) -> [FileStatus?] {
+        var parents: [ArraySlice<UInt8>: Int32] = [:]   // folder key → descriptor (-1: unreachable)
+        defer { for fd in parents.values where fd >= 0 && fd != descriptor { close(fd) } }
+        return keys.map { key in
+            let bytes = key.bytes[...]
+            let folder = bytes.lastIndex(of: UInt8(ascii: "/")).map { bytes[..<$0] } ?? bytes[bytes.startIndex..<bytes.startIndex]
+            let name = String(decoding: key.segments.last ?? [], as: UTF8.self)
+            let parent: Int32
+            if let known = parents[folder] {
+                parent = known
+            } else {
+                parent = (try? walkToParent(key, create: false))?.0 ?? -1
+                parents[folder] = parent
+            }
+            var info = stat()
+            guard parent >= 0, fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+            return FileStatus(info)
+        }
+    }
+
     /// What is at `key`, without following links: nil when nothing is there.
     public func kind(_ key: ObjectKey) -> EntryKind? {
         guard let (parent, name) = try? walkToParent(key, create: false) else { return nil }

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -52,11 +53,13 @@ struct ControlFiles {
         // The lock must not be inside the state folder: the build would write one over the other.
         // A state folder holding the manifest (`state: .`) is the user's folder, where only the
         // names of Derive's state files are taken.
-        let stateFileNames: Set<String> = ["state.sqlite", "state.sqlite-wal", "state.sqlite-shm", "state.sqlite-journal", "build.lock", "noop-witness"]
+        // Exactly: any name Derive gives a file there (StateFiles), a database moved aside, or
+        // anything inside the serve cache.
         if let lock = controlPaths.dropLast().last, let state = controlPaths.last, let manifestPath = controlPaths.first,
            state.sameFile(as: lock) || (state.contains(lock) && (!state.contains(manifestPath)
                || (FileSystemPath(manifest: (manifest.lockFile as NSString).deletingLastPathComponent).sameFile(as: state)
-                   && stateFileNames.contains((manifest.lockFile as NSString).lastPathComponent)))) {
+                   && StateFiles.isDerives((manifest.lockFile as NSString).lastPathComponent))
+               || FileSystemPath(manifest: manifest.stateFolder + "/" + StateFiles.serveCache).contains(lock))) {
             diagnostics.error(locations.lock ?? rootLocation,
                               "the lock file \(display(manifest.lockFile)) is inside the state folder \(display(manifest.stateFolder)); the build would overwrite its state with the lock",
                               hint: "name a file outside the state folder with 'lock:', e.g. beside the manifest")

@@ -10,6 +10,16 @@ public protocol ObjectLister: Sendable {
     /// entries whose name starts with `.` are skipped, and so is any folder in `skipping`.
     /// Nil when the folder does not exist.
     func keys(inFolder folder: String, skipping: [String]) -> [String]?
+    /// Like `keys`, plus the entries that are not regular files (folders, FIFOs, sockets,
+    /// devices, links to nothing), each with what it is: a rule whose pattern names one fails
+    /// that source's derivatives instead of skipping it silently.
+    func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])?
+}
+
+extension ObjectLister {
+    public func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])? {
+        keys(inFolder: folder, skipping: skipping).map { ($0, []) }
+    }
 }
 
 /// Walks folders with `opendir`/`readdir` (FileManager's enumerator costs a `stat` and several
@@ -19,11 +29,16 @@ public struct DiskObjectLister: ObjectLister {
     public init() {}
 
     public func keys(inFolder folder: String, skipping: [String]) -> [String]? {
+        entries(inFolder: folder, skipping: skipping)?.keys
+    }
+
+    public func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])? {
         let root = URL(fileURLWithPath: folder).standardizedFileURL.path
         var info = stat()
         guard stat(root, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
         let skipped = Set(skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
         var keys: [String] = []
+        var others: [(key: String, kind: String)] = []
         var pending: [(path: String, key: String)] = [(root, "")]
         while let (path, prefix) = pending.popLast() {
             guard let directory = opendir(path) else { continue }
@@ -38,17 +53,35 @@ public struct DiskObjectLister: ObjectLister {
                 if type == UInt8(DT_UNKNOWN) || type == UInt8(DT_LNK) {
                     var childInfo = stat()
                     let followed = type == UInt8(DT_LNK) ? stat(child, &childInfo) : lstat(child, &childInfo)
-                    guard followed == 0 else { continue }
+                    guard followed == 0 else {
+                        if type == UInt8(DT_LNK) { others.append((prefix + name, "a symbolic link to nothing")) }
+                        continue
+                    }
                     let mode = childInfo.st_mode & S_IFMT
-                    if mode == S_IFREG { type = UInt8(DT_REG) } else if mode == S_IFDIR, type != UInt8(DT_LNK) { type = UInt8(DT_DIR) } else { continue }
+                    if mode == S_IFREG { type = UInt8(DT_REG) } else if mode == S_IFDIR, type != UInt8(DT_LNK) { type = UInt8(DT_DIR) } else {
+                        others.append((prefix + name, mode == S_IFDIR ? "a symbolic link to a folder" : Self.kind(mode)))
+                        continue
+                    }
                 }
                 if type == UInt8(DT_DIR) {
                     if !skipped.contains(child) { pending.append((child, prefix + name + "/")) }
+                    others.append((prefix + name, "a folder"))
                 } else if type == UInt8(DT_REG) {
                     keys.append(prefix + name)
+                } else {
+                    others.append((prefix + name, Self.kind(type == UInt8(DT_FIFO) ? S_IFIFO : type == UInt8(DT_SOCK) ? S_IFSOCK : S_IFCHR)))
                 }
             }
         }
-        return keys.sorted()
+        return (keys.sorted(), others.sorted { $0.key < $1.key })
+    }
+
+    static func kind(_ mode: mode_t) -> String {
+        switch mode {
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        case S_IFDIR: return "a folder"
+        default: return "a device"
+        }
     }
 }

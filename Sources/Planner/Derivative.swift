@@ -137,6 +137,8 @@ struct Expansion {
         let key: String
         let variants: [Rule.Variant]
         let canonicals: [String]
+        /// The engine identity's text, built once per plan (it showed in profiles per source).
+        let engine: String
     }
 
     struct Result {
@@ -151,26 +153,35 @@ struct Expansion {
 
     func derivatives() throws -> Result {
         var tasks: [Task] = []
-        var listings: [String: [String]] = [:]
+        var listings: [String: (keys: [String], others: [(key: String, kind: String)])] = [:]
+        // Entries a rule's pattern names that are not regular files: each fails its own derivatives.
+        var notFiles: [PlanFailure] = []
         let catalogue = manifest.catalogue
+        let engine = identity.engine
         for rule in manifest.rules {
             guard let sourceBucket = manifest.bucket(named: rule.sourceBucket),
                   let targetBucket = manifest.bucket(named: rule.targetBucket) else { continue }
-            let keys: [String]
+            let listing: (keys: [String], others: [(key: String, kind: String)])
             if let listed = listings[sourceBucket.name] {
-                keys = listed
+                listing = listed
             } else {
-                keys = disk.keys(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? []
-                listings[sourceBucket.name] = keys
+                listing = disk.entries(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? ([], [])
+                listings[sourceBucket.name] = listing
+            }
+            let keys = listing.keys
+            for other in listing.others where rule.includes(other.key) {
+                notFiles.append(PlanFailure(subject: "\(sourceBucket.name)/\(other.key)",
+                                            message: "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"))
             }
             let variants = try rule.variants(catalogue: catalogue)
             let canonicals = variants.map(\.pipeline.canonical)
             let ruleName = rule.name ?? "rule at \(rule.location.file):\(rule.location.line)"
             for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
                 tasks.append(Task(rule: rule, ruleName: ruleName, sourceBucket: sourceBucket, targetBucket: targetBucket,
-                                  key: key, variants: variants, canonicals: canonicals))
+                                  key: key, variants: variants, canonicals: canonicals, engine: engine))
             }
         }
+        digests.prefetch(tasks.map { $0.sourceBucket.path + "/" + $0.key })
         let expanded = try parallelMap(tasks) { task in try self.expand(task) }
 
         // Merged in task order, so which of two colliding derivatives is named first is stable.
@@ -179,6 +190,7 @@ struct Expansion {
         var failures: [PlanFailure] = []
         var failedSources: Set<String> = []
         var blockedOutputs: Set<String> = []
+        for failure in notFiles where failedSources.insert(failure.subject).inserted { failures.append(failure) }
         for (task, (derivatives, taskFailures)) in zip(tasks, expanded) {
             for failure in taskFailures {
                 failures.append(failure)
@@ -192,7 +204,8 @@ struct Expansion {
                 byOutput[derivative.output] = derivative
             }
         }
-        return Result(derivatives: byOutput.values.sorted { $0.output < $1.output }, errors: errors, failures: failures,
+        // Sorted by key, then looked up: sorting the derivatives themselves copies large structs.
+        return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
                       failedSources: failedSources, blockedOutputs: blockedOutputs)
     }
 
@@ -215,7 +228,7 @@ struct Expansion {
         let stem = (name as NSString).deletingPathExtension
         let folder = (key as NSString).deletingLastPathComponent
         let sourceExtension = content.format.isEmpty ? (name as NSString).pathExtension.lowercased() : content.format
-        let engine = identity.engine
+        let engine = task.engine
         var derivatives: [Derivative] = []
         var errors: [PlanFailure] = []
         variants: for (index, variant) in task.variants.enumerated() {

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessLanguage
 
 /// The lock beside the manifest: what every output is (action key, digest, size, format), so a
 /// fresh clone adopts outputs instead of re-rendering them and a review diff shows what changed.
@@ -35,9 +36,13 @@ public struct LockFile: Sendable, Hashable {
     public static let formatName = "derive.lock/2"
     public static let header = #"{"format":"derive.lock/2","note":"one output per line; written by derive build, do not edit"}"#
 
-    public var text: String {
+    public var text: String { Self.text(sorted: entries.keys.sorted().map { entries[$0]! }) }
+
+    /// The lock's text for entries already sorted by path (one per path).
+    public static func text(sorted: [Entry]) -> String {
         var lines = [Self.header]
-        for entry in entries.values.sorted(by: { $0.path < $1.path }) {
+        lines.reserveCapacity(sorted.count + 1)
+        for entry in sorted {
             lines.append("{\"path\":\(Self.quote(entry.path)),\"actionKey\":\(Self.quote(entry.actionKey)),\"digest\":\(Self.quote(entry.digest)),"
                          + "\"width\":\(entry.width),\"height\":\(entry.height),\"bytes\":\(entry.bytes),\"format\":\(Self.quote(entry.format))}")
         }
@@ -77,24 +82,8 @@ public struct LockFile: Sendable, Hashable {
         return object["format"] as? String == formatName
     }
 
-    /// A JSON string literal: `"`, `\` and control characters escaped, everything else as UTF-8.
-    public static func quote(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
-    }
+    /// A JSON string literal (the shared writer).
+    public static func quote(_ text: String) -> String { JSONText.string(text) }
 
     /// The lock beside the manifest: `derive.lock` for every manifest until per-manifest locks land.
     public static func path(forManifest manifest: String) -> String {

@@ -31,6 +31,39 @@ public final class PlanItem: Sendable {
     }
 }
 
+/// A file Derive writes besides outputs (the lock, the index) that a build would write or remove,
+/// because it differs from what the build state says it must hold.
+public struct ControlFileChange: Sendable, Hashable {
+    public enum Action: String, Sendable, Hashable {
+        /// Written from the state (missing, or Derive's file with other bytes).
+        case write
+        /// An old index Derive wrote (`index:` moved), still holding its bytes: removed.
+        case remove
+        /// An old index changed since Derive wrote it: left in place, its record dropped.
+        case keep
+        /// A file Derive did not write is where it would write: the build fails on it.
+        case blocked
+    }
+    /// How the file is named in messages (relative to the manifest's folder when inside it).
+    public var file: String
+    public var path: String
+    public var action: Action
+    public var reason: String
+
+    public init(file: String, path: String, action: Action, reason: String) {
+        self.file = file; self.path = path; self.action = action; self.reason = reason
+    }
+
+    /// `site/index.json: missing; the build rewrites it`, for `check`.
+    public var problem: String {
+        switch action {
+        case .write: return "\(file): \(reason); derive build rewrites it"
+        case .remove: return "\(file): \(reason); derive build removes it"
+        case .keep, .blocked: return "\(file): \(reason)"
+        }
+    }
+}
+
 /// The diff between the manifest and what was built, in a stable order.
 public struct Plan: Sendable {
     public var items: [PlanItem]
@@ -40,6 +73,13 @@ public struct Plan: Sendable {
     public var failures: [PlanFailure] = []
     /// Files the plan's outputs occupy: never removed as orphans, whatever record names them.
     public var wantedFiles: Set<String> = []
+    /// The lock and the index where they differ from the state (set by the build session).
+    public var controlFiles: [ControlFileChange] = []
+    /// Outputs whose planning failed with an error (a file Derive did not write, or that was
+    /// changed, at their path): wanted, but neither up to date nor buildable.
+    public var erroredOutputs: Set<String> = []
+    /// The state's records the plan was made from (output → record).
+    public var recorded: [String: OutputRecord] = [:]
 
     public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: Set<String> = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
@@ -50,12 +90,20 @@ public struct Plan: Sendable {
     public var updates: [PlanItem] { items.filter { $0.kind == .update } }
     public var deletions: [PlanItem] { items.filter { $0.kind == .delete } }
     public var adoptions: [PlanItem] { items.filter { $0.adopted != nil } }
-    public var hasChanges: Bool { items.contains { $0.kind != .upToDate } }
+    /// Whether a build would change anything: an output, a record, the lock or the index.
+    public var hasChanges: Bool { items.contains { $0.kind != .upToDate } || controlFiles.contains { $0.action != .blocked } }
+    /// Control files a build cannot write (a user's file at the index path): the build fails on them.
+    public var blockedControlFiles: [ControlFileChange] { controlFiles.filter { $0.action == .blocked } }
 
     public var summary: String {
         var text = "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, "
         if count(.update) > 0 { text += "\(count(.update)) to update, " }
-        return text + "\(count(.delete)) to delete, \(count(.upToDate)) up to date."
+        text += "\(count(.delete)) to delete, \(count(.upToDate)) up to date"
+        let written = controlFiles.filter { $0.action == .write }.map(\.file)
+        let removed = controlFiles.filter { $0.action == .remove }.map(\.file)
+        if !written.isEmpty { text += "; rewrite \(written.joined(separator: ", "))" }
+        if !removed.isEmpty { text += "; remove \(removed.joined(separator: ", "))" }
+        return text + "."
     }
 }
 
@@ -121,6 +169,7 @@ public struct Planner: Sendable {
         let pending = try store.pendingWrites()
         let expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
                                       knownOutputs: Set(recorded.keys)).derivatives()
+        digests.prefetch(expansion.derivatives.map(\.outputPath))
         let planned = try parallelMap(expansion.derivatives) { derivative in
             try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath],
                           pending: pending[derivative.outputPath])
@@ -130,10 +179,11 @@ public struct Planner: Sendable {
         if let data = try? disk.read(lockPath), !LockFile.isDeriveLock(data) {
             errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath))))
         }
-        for result in planned {
+        var erroredOutputs: Set<String> = []
+        for (derivative, result) in zip(expansion.derivatives, planned) {
             switch result {
             case .success(let item): items.append(item)
-            case .failure(let error): errors.append(error)
+            case .failure(let error): errors.append(error); erroredOutputs.insert(derivative.output)
             }
         }
         let wanted = Set(expansion.derivatives.map(\.output))
@@ -144,8 +194,11 @@ public struct Planner: Sendable {
                                   derivative: nil, recorded: record, adopted: nil))
         }
         items.sort { $0.output < $1.output }
-        return Plan(items: items, errors: errors, failures: expansion.failures,
-                    wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
+        var plan = Plan(items: items, errors: errors, failures: expansion.failures,
+                        wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
+        plan.erroredOutputs = erroredOutputs
+        plan.recorded = recorded
+        return plan
     }
 
     /// How a path is named in messages: relative to the manifest's folder when inside it.

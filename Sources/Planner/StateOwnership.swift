@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import GRDB
 
@@ -11,15 +12,20 @@ public enum StateOwnership {
 
     /// Throws naming the first file in `folder` that is not Derive's.
     public static func check(folder: String) throws {
+        var info = stat()
+        if stat(folder, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR {
+            throw PlanError(message: "the state folder \(folder) is not a folder (a file of that name exists); set 'state:' in the manifest to a folder of its own (the default is .derive/<manifest name>), or move the file")
+        }
         let database = folder + "/" + StateStore.fileName
-        if let foreign = foreignTables(database), !foreign.isEmpty {
+        let foreign = foreignTables(database)
+        if let foreign, !foreign.isEmpty {
             throw PlanError(message: "\(database) holds tables Derive did not create (\(foreign.sorted().joined(separator: ", "))); it is not Derive's state and is left alone: set 'state:' to a folder of its own")
         }
-        let lock = folder + "/build.lock"
-        if let data = FileManager.default.contents(atPath: lock), !isBuildLock(data) {
+        let lock = folder + "/" + StateFiles.buildLock
+        if let data = FileManager.default.contents(atPath: lock), !isBuildLock(data, besideDerivesState: foreign == []) {
             throw PlanError(message: "\(lock) exists and is not Derive's build lock; it is left alone: set 'state:' to a folder of its own, or move it")
         }
-        let witness = folder + "/noop-witness"
+        let witness = folder + "/" + StateFiles.witness
         if let data = FileManager.default.contents(atPath: witness), !isWitness(data) {
             throw PlanError(message: "\(witness) exists and is not Derive's witness; it is left alone: set 'state:' to a folder of its own, or move it")
         }
@@ -38,14 +44,17 @@ public enum StateOwnership {
         return Set(names).subtracting(tables)
     }
 
-    /// What BuildLock writes (`pid N on host, since …`), or nothing once released.
-    static func isBuildLock(_ data: Data) -> Bool {
-        data.isEmpty || data.starts(with: Data("pid ".utf8))
+    /// What BuildLock writes (`pid N on host, since …`, kept after release). An empty file is
+    /// Derive's only beside Derive's own state database (older versions emptied it on release):
+    /// anywhere else it may be anyone's.
+    static func isBuildLock(_ data: Data, besideDerivesState: Bool) -> Bool {
+        data.starts(with: Data("pid ".utf8)) || (data.isEmpty && besideDerivesState)
     }
 
     /// What NoOpWitness.save writes: three digest lines, a time, then quoted outputs.
     static func isWitness(_ data: Data) -> Bool {
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        // Only the head is looked at: the witness lists every output after it.
+        let lines = String(decoding: data.prefix(400), as: UTF8.self).split(separator: "\n", maxSplits: 4, omittingEmptySubsequences: false)
         guard lines.count >= 5, Int64(lines[3]) != nil else { return false }
         return lines.prefix(3).allSatisfy { $0 == "-" || (!$0.isEmpty && $0.allSatisfy(\.isHexDigit)) }
     }

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import GRDB
 
@@ -96,7 +97,7 @@ public final class StateStore: Sendable {
     /// Why it was moved (`corrupt`, or `owned by <manifest>`); nil when it was not.
     public let movedAsideReason: String?
 
-    public static let fileName = "state.sqlite"
+    public static let fileName = StateFiles.database
 
     /// Opens (or creates) the state in `folder`. A database SQLite calls corrupt or "not a
     /// database" is moved aside (`state.sqlite.corrupt-<time>`, named in `movedAside`) and a new
@@ -147,7 +148,7 @@ public final class StateStore: Sendable {
         guard rename(path, aside) == 0 else {
             throw error ?? DatabaseError(resultCode: .SQLITE_CANTOPEN, message: "cannot move \(path) aside to \(aside): errno \(errno)")
         }
-        for suffix in ["-wal", "-shm", "-journal"] { _ = rename(path + suffix, aside + suffix) }
+        for journal in StateFiles.databaseJournals { let suffix = String(journal.dropFirst(StateFiles.database.count)); _ = rename(path + suffix, aside + suffix) }
         return aside
     }
 

@@ -97,17 +97,34 @@ enum PlanPrinter {
                 if verbose { Swift.print("  \(item.output)  up to date\(item.adopted != nil ? " (from derive.lock)" : "")") }
             }
         }
-        Swift.print(plan.hasChanges ? plan.summary : "No changes: \(plan.count(.upToDate)) outputs up to date.")
+        for change in plan.controlFiles {
+            switch change.action {
+            case .write: Swift.print("\(paint("~", "33")) \(change.file)  rewrite: \(change.reason)")
+            case .remove: Swift.print("\(paint("-", "31")) \(change.file)  remove: \(change.reason)")
+            case .keep: Swift.print("\(paint("!", "33")) \(change.file)  keep: \(change.reason)")
+            case .blocked: break   // printed as an error
+            }
+        }
+        // With errors, never "No changes": the words agree with the exit code (1).
+        let errors = plan.errors.count + plan.failures.count + plan.blockedControlFiles.count
+        if errors > 0 {
+            Swift.print("\(errors) error\(errors == 1 ? "" : "s") (above) to fix before a build can finish; \(plan.summary.prefix(1).lowercased() + plan.summary.dropFirst())")
+        } else {
+            Swift.print(plan.hasChanges ? plan.summary : "No changes: \(plan.count(.upToDate)) outputs up to date.")
+        }
     }
 
     static func json(_ plan: Plan) throws -> Data {
         struct Item: Encodable { var kind: String; var output: String; var reasons: [String]; var source: String?; var recipe: String?; var actionKey: String? }
         struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var upToDate: Int }
-        struct Report: Encodable { var items: [Item]; var errors: [String]; var summary: Summary }
+        struct Control: Encodable { var file: String; var action: String; var reason: String }
+        struct Report: Encodable { var items: [Item]; var controlFiles: [Control]; var errors: [String]; var summary: Summary }
         let report = Report(
             items: plan.items.map { Item(kind: $0.kind.rawValue, output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
                                          recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey) },
-            errors: plan.errors.map(\.message) + plan.failures.map { "\($0.subject): \($0.message)" },
+            controlFiles: plan.controlFiles.map { Control(file: $0.file, action: $0.action.rawValue, reason: $0.reason) },
+            errors: plan.errors.map(\.message) + plan.failures.map { "\($0.subject): \($0.message)" }
+                + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
             summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: plan.count(.delete), upToDate: plan.count(.upToDate)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -148,9 +165,10 @@ struct PlanCommand: ParsableCommand {
         } else {
             for error in plan.errors { Output.printError(error.message) }
             for failure in plan.failures { Output.printError("\(failure.subject): \(failure.message)") }
+            for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
             PlanPrinter.print(plan, verbose: verbose)
         }
-        if !plan.errors.isEmpty || !plan.failures.isEmpty { throw ExitCode.failure }
+        if !plan.errors.isEmpty || !plan.failures.isEmpty || !plan.blockedControlFiles.isEmpty { throw ExitCode.failure }
         if detailedExitcode, plan.hasChanges { throw ExitCode(2) }
     }
 }
@@ -202,6 +220,8 @@ struct BuildCommand: ParsableCommand {
         var parts = ["built \(report.built.count)"]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
+        if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) already gone") }
+        if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
         parts.append("\(plan.count(.upToDate) - report.adopted.count) up to date")

@@ -29,6 +29,21 @@ struct Sandbox {
         #expect(folder.kind(try ObjectKey("sub")) == .folder)
     }
 
+    /// The batch answers exactly what `status` answers one key at a time, links included.
+    @Test func statusesAgreeWithStatusKeyByKey() throws {
+        let box = try Sandbox()
+        try FileManager.default.createDirectory(atPath: box.top + "/outside", withIntermediateDirectories: true)
+        try Data("out".utf8).write(to: URL(fileURLWithPath: box.top + "/outside/b.txt"))
+        try box.link("linked", to: box.top + "/outside")
+        try box.link("secret.txt", to: box.secret)
+        try Data("bb".utf8).write(to: URL(fileURLWithPath: box.bucket + "/sub/b.txt"))
+        let folder = try ConfinedFolder(path: box.bucket)
+        let keys = try ["sub/a.txt", "linked/b.txt", "sub/b.txt", "secret.txt", "sub/missing.txt", "sub", "linked/b.txt", "nope/x.txt"].map { try ObjectKey($0) }
+        let batch = folder.statuses(keys)
+        #expect(batch == keys.map { folder.status($0) })
+        #expect(batch.map { $0?.size } == [6, nil, 2, nil, nil, nil, nil, nil])
+    }
+
     @Test func neverFollowsALinkOutOfTheFolder() throws {
         let box = try Sandbox()
         try box.link("leak.txt", to: box.secret)

@@ -65,4 +65,35 @@ import Testing
         #expect(text(build.stdout).contains("built 0, adopted 35 from site.lock"), "\(text(build.stdout))")
         #expect(try demo.run(["check", demo.manifest]).status == 0)
     }
+
+    /// `plan` never says "No changes" while exiting 1: the words agree with the exit code.
+    @Test func planWithAnOwnershipErrorDoesNotSayNoChanges() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        #expect(try demo.run(["build", demo.manifest, "--quiet"]).status == 0)
+        try Data("edited by the user".utf8).write(to: demo.site.appendingPathComponent("thumbs/landscape.thumb.jpg"))
+        let plan = try demo.run(["plan", demo.manifest])
+        #expect(plan.status == 1)
+        #expect(!text(plan.stdout).contains("No changes"), "\(text(plan.stdout))")
+        #expect(text(plan.stdout).contains("1 error (above)"), "\(text(plan.stdout))")
+        #expect(plan.stderr.contains("landscape.thumb.jpg was changed since Derive wrote it"), "\(plan.stderr)")
+        let check = try demo.run(["check", demo.manifest])
+        #expect(check.status == 1)
+        #expect(!text(check.stdout).contains("not produced by the manifest"), "\(text(check.stdout))")
+    }
+
+    /// `state:` naming a file is one clear message (what, where, how to fix), not a Cocoa error.
+    @Test func stateNamingAFileIsOneClearMessage() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        let yaml = try String(contentsOfFile: demo.manifest, encoding: .utf8)
+        let state = demo.root.appendingPathComponent("Manifests/notes.txt")
+        try Data("mine".utf8).write(to: state)
+        try Data(yaml.replacingOccurrences(of: "state: ../.build/demo/state", with: "state: notes.txt").utf8).write(to: URL(fileURLWithPath: demo.manifest))
+        let build = try demo.run(["build", demo.manifest, "--quiet"])
+        #expect(build.status == 1)
+        #expect(build.stderr.contains("notes.txt is not a folder") && build.stderr.contains("set 'state:'"), "\(build.stderr)")
+        #expect(!build.stderr.contains("NSCocoaErrorDomain") && !build.stderr.contains("CocoaError"), "\(build.stderr)")
+        #expect(try Data(contentsOf: state) == Data("mine".utf8))
+    }
 }

@@ -40,6 +40,19 @@ import Testing
         #expect(!ordinary.lines.contains { $0.contains("inside the state folder") }, "\(ordinary.lines)")
     }
 
+    /// With `state: .` every name Derive gives a file in the state folder is taken, not only
+    /// the database's: the serve cache and a database moved aside too (attack finding).
+    @Test func lockRuleForAStateFolderHoldingTheManifestIsExact() throws {
+        for taken in ["serve-cache/derive.lock", "state.sqlite.corrupt-1700000000", "state.sqlite.foreign-1", "noop-witness", "build.lock", "state.sqlite-wal"] {
+            let result = try workspace().load(yaml: baseBuckets + "\nstate: .\nlock: \(taken)\n")
+            #expect(result.has(13, 7, "is inside the state folder"), "\(taken): \(result.lines)")
+        }
+        for free in ["notes/derive.lock", "state.lock", "serve-cache.lock"] {
+            let result = try workspace().load(yaml: baseBuckets + "\nstate: .\nlock: \(free)\n")
+            #expect(!result.lines.contains { $0.contains("inside the state folder") }, "\(free): \(result.lines)")
+        }
+    }
+
     @Test func bucketHoldingTheManifestsFolderFromAboveIsRefused() throws {
         let workspace = try workspace(folders: ["project/photos"])
         try workspace.write("project/derive.yaml", """

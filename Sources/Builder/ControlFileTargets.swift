@@ -1,0 +1,82 @@
+import Foundation
+import Manifest
+import Planner
+
+/// What the lock and the index must hold for the outputs the state records: one definition used
+/// by the build (which writes them) and by `plan` and `check` (which show how the files on disk
+/// differ), so a plan never says "No changes" while the build would rewrite one of them.
+struct ControlFileTargets {
+    let lockPath: String
+    let lock: Data
+    /// The index's file and bytes, when the manifest has one.
+    let index: (path: String, data: Data)?
+    /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
+    let written: [String: String]
+    /// Every recorded output's file: what the witness stats.
+    let files: [String]
+
+    /// `adopting`: a plan whose adoptions (outputs a fresh clone's lock vouches for) count as
+    /// recorded, as they will be once the build records them.
+    ///
+    /// The records come from the plan when it was made from the state as it still is (nothing
+    /// built, updated, adopted or deleted since), else from the state.
+    init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil) throws {
+        var recorded = try (plan ?? planned)?.recorded ?? planner.store.allOutputs()
+        for item in plan?.adoptions ?? [] {
+            if let record = Builder.adoptedRecord(item, digests: planner.digests, time: 0) { recorded[record.path] = record }
+        }
+        // Sorted by key, then looked up: sorting the records themselves copies large structs.
+        let outputs = recorded.keys.sorted().map { recorded[$0]! }
+        files = outputs.map(\.file)
+        lockPath = planner.lockPath
+        lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry)).utf8)
+        let manifest = planner.manifest
+        if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
+            index = (bucket.path + "/" + declared.path, IndexWriter.json(outputs, manifest: manifest, indexBucket: declared.bucket))
+        } else {
+            index = nil
+        }
+        written = try planner.store.controlFiles()
+    }
+
+    /// How the files on disk differ from the targets. A lock that is not Derive's is a plan error
+    /// already and is not listed.
+    func changes(disk: any Disk, display: (String) -> String) -> [ControlFileChange] {
+        var changes: [ControlFileChange] = []
+        func change(_ path: String, _ action: ControlFileChange.Action, _ reason: String) {
+            changes.append(ControlFileChange(file: display(path), path: path, action: action, reason: reason))
+        }
+        if !disk.exists(lockPath) {
+            change(lockPath, .write, "missing")
+        } else if let current = try? disk.read(lockPath), LockFile.isDeriveLock(current), current != lock {
+            change(lockPath, .write, "differs from the build state")
+        }
+        for (path, digest) in written.sorted(by: { $0.key < $1.key }) where path != index?.path && disk.exists(path) {
+            let current = (try? disk.read(path)).map(ContentDigests.digest)
+            if current == digest {
+                change(path, .remove, "Derive's old index" + (index.map { ", now at \(display($0.path))," } ?? "") + " is no longer wanted")
+            } else {
+                change(path, .keep, "Derive's old index was changed since it was written; it is left in place")
+            }
+        }
+        if let index {
+            if !disk.exists(index.path) {
+                change(index.path, .write, "missing")
+            } else {
+                let current = (try? disk.read(index.path)).map(ContentDigests.digest)
+                let wanted = ContentDigests.digest(index.data)
+                // Right bytes not yet recorded (a fresh clone's committed index) change no file.
+                if current == wanted {
+                } else if current != nil, current == written[index.path] {
+                    change(index.path, .write, "differs from the build state")
+                } else {
+                    change(index.path, .blocked, Self.notOurIndexReason)
+                }
+            }
+        }
+        return changes
+    }
+
+    static let notOurIndexReason = "exists and was not written by Derive as the index (or was edited since); move it"
+    static func notOurIndex(_ display: String) -> String { "\(display) \(notOurIndexReason)" }
+}

@@ -1,0 +1,21 @@
+/// The names Derive gives its own files in a manifest's state folder: one list for the
+/// manifest's validation (a lock may not take one of them), the ownership checks (only these
+/// files are opened, overwritten or deleted there) and `clean` (which removes them by name).
+public enum StateFiles {
+    public static let database = "state.sqlite"
+    public static let databaseJournals = ["state.sqlite-wal", "state.sqlite-shm", "state.sqlite-journal"]
+    public static let buildLock = "build.lock"
+    public static let witness = "noop-witness"
+    /// The folder `derive serve` caches renders in.
+    public static let serveCache = "serve-cache"
+    /// Prefixes of a database moved aside (corrupt, or another manifest's) and its journals.
+    public static let movedAsidePrefixes = ["state.sqlite.corrupt-", "state.sqlite.foreign-"]
+
+    /// The files `clean` removes by name.
+    public static var files: [String] { [database] + databaseJournals + [buildLock, witness] }
+
+    /// Whether a name directly in the state folder is, or may become, one of Derive's.
+    public static func isDerives(_ name: String) -> Bool {
+        files.contains(name) || name == serveCache || movedAsidePrefixes.contains { name.hasPrefix($0) }
+    }
+}

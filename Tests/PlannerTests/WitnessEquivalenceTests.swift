@@ -1,0 +1,69 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Builder
+import Manifest
+import Planner
+
+/// The no-op fast path (the witness) is only a shortcut: after every kind of change, either it
+/// declines (and the full plan runs) or the full plan over the same tree has nothing to do and
+/// `check` (from scratch) is clean. Runs both paths on the same tree.
+@Suite(.serialized) struct WitnessEquivalenceTests {
+    static let manifest = siteManifest + "index: site/index.json\n"
+
+    static let changes = ["nothing", "touch a source", "edit a source", "add a source", "remove a source", "add a FIFO source",
+                          "add a folder named like a source", "delete an output", "edit an output", "delete the lock",
+                          "edit the lock", "delete the index", "edit the index", "move the index", "change a style",
+                          "garble the state", "delete the state"]
+
+    /// Applies one change to a settled, built project.
+    static func apply(_ change: String, to project: Project) throws {
+        switch change {
+        case "nothing": break
+        case "touch a source": _ = utimes(project.path("photos/a.jpg"), nil)
+        case "edit a source": try project.write("photos/a.jpg", "A2")
+        case "add a source": try project.write("photos/c.jpg", "C")
+        case "remove a source": try project.remove("photos/b.jpg")
+        case "add a FIFO source": _ = mkfifo(project.path("photos/pipe.jpg"), 0o644)
+        case "add a folder named like a source": try project.write("photos/album.jpg/readme.txt", "x")
+        case "delete an output": try project.remove("site/a.thumb.jpg")
+        case "edit an output": try project.write("site/a.thumb.jpg", "mine")
+        case "delete the lock": try project.remove("derive.lock")
+        case "edit the lock": try project.write("derive.lock", (project.read("derive.lock") ?? "") + "\n")
+        case "delete the index": try project.remove("site/index.json")
+        case "edit the index": try project.write("site/index.json", (project.read("site/index.json") ?? "") + " ")
+        case "move the index": try project.write("derive.yaml", siteManifest + "index: site/all.json\n")
+        case "change a style": try project.write("derive.yaml", manifest.replacingOccurrences(of: "w_200", with: "w_201"))
+        case "garble the state": try project.write(".derive/derive/state.sqlite", "garbage")
+        case "delete the state": try project.remove(".derive/derive/state.sqlite")
+        default: Issue.record("unknown change \(change)")
+        }
+    }
+
+    @Test(arguments: changes)
+    func theWitnessNeverAnswersForAChangedTree(name: String) throws {
+        let project = try Project(Self.manifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
+        try project.build()
+        project.settle()
+        try project.build()
+        project.settle()
+        try project.build()
+        #expect(try project.session().unchanged() == 2, "\(name): the witness does not hold on a settled tree")
+        try Self.apply(name, to: project)
+        project.settle()
+        let fast = try project.session().unchanged()
+        // The slow path, from scratch on the same tree (a session that never looks at the witness).
+        let plan = try project.plan()
+        let check = try project.check()
+        let clean = plan.errors.isEmpty && plan.failures.isEmpty && !plan.hasChanges && plan.blockedControlFiles.isEmpty
+        if fast != nil {
+            #expect(clean, "\(name): the witness holds but the plan is \(plan.summary) \(plan.controlFiles) \(plan.errors) \(plan.failures)")
+            #expect(check.problems.isEmpty, "\(name): the witness holds but check finds \(check.problems)")
+        }
+        if name != "nothing" && name != "touch a source" {
+            #expect(fast == nil, "\(name): the witness still holds")
+        }
+    }
+}
