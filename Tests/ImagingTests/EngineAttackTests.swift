@@ -134,6 +134,23 @@ struct EngineAttackTests {
         #expect(Date().timeIntervalSince(started) < 2)
     }
 
+    /// The attacker's case: the corpus's 900 MP 1-bit PNG as a watermark ran 221 s in 2.5 GB
+    /// with the limits raised; its decode is now streamed under the render's deadline.
+    @Test(.enabled(if: Fixtures.corpusAvailable))
+    func watermarkBombStopsAtTheDeadline() throws {
+        let bomb = try Fixtures.corpusFile("generated/bomb-30000x30000-1bit.png")
+        let main = try Fixtures.solid(100, 100, [255, 255, 255])
+        let key = Base64URL.encode("bomb.png")
+        let resolver = MemoryObjects(objects: ["bomb.png": bomb])
+        // Under the default limits it is refused from its header.
+        #expect(Self.error(main, "image/watermark,image_\(key)", resolver: resolver)?.code == .imageTooLarge)
+        let raised = Limits(maxPixels: 1_000_000_000, renderSeconds: 1, maxWork: Int.max / 2, maxMemory: Int.max / 2)
+        let started = Date()
+        let error = Self.error(main, "image/watermark,image_\(key)", limits: raised, resolver: resolver)
+        #expect(error?.code == .requestTimeout, "\(String(describing: error))")
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+
     /// A corrupt JPEG watermark is refused like a corrupt source.
     @Test func corruptWatermarkJPEGIsRefused() throws {
         let main = try Fixtures.solid(100, 100, [255, 255, 255])
