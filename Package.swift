@@ -27,7 +27,8 @@ let package = Package(
             pkgConfig: "vips",
             providers: [.apt(["libvips-dev"])]
         ),
-        .target(name: "CVipsShim", dependencies: ["CVips"], linkerSettings: [.linkedLibrary("fontconfig")]),
+        .target(name: "CVipsShim", dependencies: ["CVips"],
+                linkerSettings: [.linkedLibrary("fontconfig"), .linkedLibrary("jpeg"), .linkedLibrary("heif")]),
         .systemLibrary(
             name: "CYAML",
             pkgConfig: "yaml-0.1",

@@ -18,7 +18,7 @@ enum Encoder {
         case .webp: status = dv_save_webp(image.pointer, &buffer, &length, q)
         case .gif: status = dv_save_gif(image.pointer, &buffer, &length, i)
         case .tiff: status = dv_save_tiff(image.pointer, &buffer, &length, q)
-        case .heic: status = dv_save_heif(image.pointer, &buffer, &length, q, 0)
+        case .heic: status = dv_save_heic_fast(image.pointer, &buffer, &length, q)
         case .avif: status = dv_save_heif(image.pointer, &buffer, &length, q, 1)
         case .bmp: status = dv_save_bmp(image.pointer, &buffer, &length)
         }

@@ -49,8 +49,9 @@ public struct RenderOutput: Sendable {
 public struct Engine: Sendable {
     /// Bumped whenever the same pipeline on the same source may produce different bytes
     /// (2: liborc turned off, which changes resampling results slightly; 3: ICC transform to the
-    /// sRGB profile, shrink-on-load leaving twice the target, streaming decode).
-    public static let renderVersion = "3"
+    /// sRGB profile, shrink-on-load leaving twice the target, streaming decode; 4: HEIC at x265's
+    /// ultrafast preset through libheif, AVIF at aom speed 9, watermark images streamed).
+    public static let renderVersion = "4"
 
     public var limits: Limits
 
@@ -124,5 +125,5 @@ extension Engine {
     }
 
     /// The encoder settings that are not in pipelines; part of every fingerprint.
-    public static let encoderSettings = "default-quality=\(Encoder.defaultQuality);strip=1;png-compression=6;heif-effort=2;heif-bitdepth=8;jpeg-optimize=1;tiff=deflate"
+    public static let encoderSettings = "default-quality=\(Encoder.defaultQuality);strip=1;png-compression=6;heif-effort=0;heic-preset=ultrafast;heif-bitdepth=8;jpeg-optimize=1;tiff=deflate"
 }

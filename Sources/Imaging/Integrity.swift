@@ -44,4 +44,38 @@ enum Integrity {
             throw corrupt("a frame does not decode: \(Vips.takeError())")
         }
     }
+
+    /// A JPEG's whole entropy-coded data decodes without a warning (libjpeg at 1/8 scale):
+    /// zeroed, garbage or missing data is refused on every path, shrink-on-load and crops included.
+    static func checkJPEG(_ source: UnsafeRawBufferPointer) throws {
+        var message = [CChar](repeating: 0, count: 256)
+        if dv_jpeg_verify(source.baseAddress, source.count, &message, message.count) != 0 {
+            let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw corrupt(reason.isEmpty ? "the JPEG data does not decode" : reason)
+        }
+    }
+
+    /// A GIF's frames, counted by walking its blocks, must reach the trailer, stay within the
+    /// frame limit and match what libvips announces (it stops quietly at damage and at 4 097).
+    static func checkFrames(_ source: UnsafeRawBufferPointer, announced: Int, limits: Limits, resizing: Bool) throws {
+        guard let frames = GIFBlocks.frameCount(source) else {
+            throw corrupt("the GIF's blocks end before its trailer (it was cut short or damaged)")
+        }
+        try limits.checkFrames(frames, resizing: resizing)
+        if frames != announced {
+            throw corrupt("the GIF has \(frames) frames but only \(announced) decode")
+        }
+    }
+
+    /// Whether the chain reads only part of a still (a crop) from a streamed loader, so corrupt
+    /// data outside it would go unseen; JPEG has its own whole-file check.
+    static func needsWholeDecode(format: SourceFormat, animate: Bool, drawn: [Action]) -> Bool {
+        guard !animate, format != .jpeg else { return false }
+        return drawn.contains {
+            switch $0 {
+            case .crop, .indexCrop, .circle: return true
+            default: return false
+            }
+        }
+    }
 }

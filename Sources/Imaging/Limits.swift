@@ -20,6 +20,8 @@ public struct Limits: Sendable, Hashable {
     /// Largest memory estimate of one render in bytes (pixels Derive holds at once: frames of an
     /// animation, images rotated in memory), checked with the work estimate.
     public var maxMemory: Int = Limits.defaultMaxMemory
+    /// Most frames of an animated source (libvips' GIF loader stops quietly past 4 097).
+    public var maxFrames: Int = 4096
 
     public static let defaultRenderSeconds: Double = 20
     public static let defaultMaxWork = 4_000_000_000
@@ -55,6 +57,29 @@ public struct Limits: Sendable, Hashable {
         if pixels > maxPixels {
             throw ProcessError(.imageTooLarge, ec: ec,
                                "the source has \(pixels) pixels (\(width)x\(height)\(frames > 1 ? "x\(frames) frames" : "")); the limit is \(maxPixels) (raise it with --max-pixels)")
+        }
+    }
+
+    func checkFrames(_ frames: Int, resizing: Bool) throws {
+        if frames > maxFrames {
+            throw ProcessError(.imageTooLarge, ec: resizing ? "0040-00000009" : "0040-00000012",
+                               "the source has \(frames) frames; the limit is \(maxFrames)")
+        }
+    }
+
+    /// A watermark image is a source too: the same byte, side and pixel limits, checked from its
+    /// header before it is decoded.
+    func checkWatermark(_ key: String, bytes: Int, width: Int, height: Int) throws {
+        func refuse(_ what: String) -> ProcessError {
+            ProcessError(.imageTooLarge, ec: "0040-00000012", "watermark: the image '\(key)' \(what)",
+                         action: Watermark.name, parameter: "image")
+        }
+        if bytes > maxBytes { throw refuse("is \(bytes) bytes; the limit is \(maxBytes) bytes (raise it with --max-bytes)") }
+        if width > maxSide || height > maxSide {
+            throw refuse("is \(width)x\(height); each side may be at most \(maxSide) px (raise it with --max-side)")
+        }
+        if width * height > maxPixels {
+            throw refuse("has \(width * height) pixels (\(width)x\(height)); the limit is \(maxPixels) (raise it with --max-pixels)")
         }
     }
 

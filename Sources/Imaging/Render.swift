@@ -12,6 +12,8 @@ struct DrawContext {
     /// The main image's size, for a watermark's `resize,P_` (percent of the main image).
     var mainWidth: Int?
     var mainHeight: Int?
+    /// The render's limits, which watermark images are checked against like sources.
+    var limits: Limits = .oss
 }
 
 /// An action that changes pixels, drawn once per frame.
@@ -76,6 +78,9 @@ struct Render {
         let hasResize = pipeline.actions.contains { if case .resize = $0 { return true } else { return false } }
         try limits.checkSource(width: header.width, height: pageHeight, frames: frames, resizing: hasResize)
         try Integrity.checkHeader(source, format: format, width: header.width, height: header.height)
+        if format == .gif {
+            try Integrity.checkFrames(source, announced: frames, limits: limits, resizing: hasResize)
+        }
 
         if pipeline.actions.contains(where: { if case .info = $0 { return true } else { return false } }) {
             return try ImageInfo(header: header, format: format, byteCount: source.count, frames: frames).output()
@@ -125,7 +130,10 @@ struct Render {
                                    action: Watermark.name, parameter: "g")
             }
         }
-        let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format, resolver: resolver)
+        // Watermark images are read once, checked like sources and costed with the chain.
+        let marks = try WatermarkObjects(imageMarks.compactMap { if case .watermark(let m) = $0 { return m.image } else { return nil } },
+                                         resolver: resolver, limits: limits)
+        let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format, resolver: marks, limits: limits)
         let averageHue = pipeline.actions.contains(where: { if case .averageHue = $0 { return true } else { return false } })
 
         let plan = try DecodePlan(header: header, format: format, orient: orient && !animate, animate: animate,
@@ -134,11 +142,20 @@ struct Render {
                                        bands: header.bands, frames: animate ? frames : 1, decodedWidth: plan.decodedWidth,
                                        decodedHeight: plan.decodedHeight, output: averageHue ? nil : output,
                                        hasProfile: plan.hasProfile, orients: plan.orientation != 1,
-                                       checkedFrames: format == .gif && !animate ? frames - 1 : 0)
+                                       checkedFrames: format == .gif && !animate ? frames - 1 : 0,
+                                       checksWhole: Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn),
+                                       marks: marks.estimate(frames: animate ? frames : 1))
         try limits.checkEstimate(estimate, resizing: hasResize)
         try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+        if format == .jpeg {
+            // libvips misses corruption a shrunk decode or a crop does not reach (README, corrupt input).
+            try Integrity.checkJPEG(source)
+        }
         if format == .gif, !animate, frames > 1 {
             // A still from an animated GIF still needs every frame intact (README, corrupt input).
+            try Integrity.checkEveryFrame(source, format: format)
+        } else if Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn) {
+            // A crop reads only the rows it keeps: the rest must decode too.
             try Integrity.checkEveryFrame(source, format: format)
         }
 

@@ -17,8 +17,9 @@ public enum Base64URL {
     }
 
     public static func decodeString(_ text: String) -> String? {
-        guard let data = decode(text) else { return nil }
-        return String(data: data, encoding: .utf8)
+        guard let data = decode(text), String(data: data, encoding: .utf8) != nil else { return nil }
+        // Foundation's decoding drops a leading U+FEFF; the text is what the bytes say.
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The canonical spelling: URL-safe alphabet, no padding.

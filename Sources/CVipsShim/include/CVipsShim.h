@@ -88,6 +88,14 @@ int dv_save_webp(VipsImage *in, void **buf, size_t *len, int quality);
 int dv_save_gif(VipsImage *in, void **buf, size_t *len, int interlace);
 int dv_save_tiff(VipsImage *in, void **buf, size_t *len, int quality);
 int dv_save_heif(VipsImage *in, void **buf, size_t *len, int quality, int av1);
+// HEIC through libheif with x265's "ultrafast" preset (libvips 8.14 cannot choose it); `in` is
+// 8-bit sRGB with 3 or 4 bands, in memory.
+int dv_save_heic_fast(VipsImage *in, void **buf, size_t *len, int quality);
+
+// Decodes a whole JPEG once at 1/8 scale with libjpeg, counting its warnings: 0 when clean,
+// -1 when it is corrupt or truncated (the reason is written to `message`). libvips 8.14 ignores
+// warnings that arrive at the end of a shrunk decode or below the rows a crop reads.
+int dv_jpeg_verify(const void *buf, size_t len, char *message, size_t message_size);
 int dv_save_bmp(VipsImage *in, void **buf, size_t *len);
 
 #endif

@@ -93,19 +93,35 @@ extension Watermark: FrameDrawing {
                 throw ProcessError(.watermarkError, ec: "0040-00000027", "watermark: '\(mark.key)' is not an image in a format watermarks accept (JPG, PNG, BMP, WebP, TIFF)",
                                    action: Self.name, parameter: "image")
             }
-            guard [.jpeg, .png, .bmp, .webp, .tiff].contains(format) else {
+            guard Self.imageFormats.contains(format) else {
                 throw ProcessError(.watermarkError, ec: "0040-00000027", "watermark: '\(mark.key)' is \(format.rawValue); watermark images must be JPG, PNG, BMP, WebP or TIFF",
                                    action: Self.name, parameter: "image")
             }
-            var picture = try Render.decoding {
-                try VImage.make("decoding the watermark image") { dv_load(raw.baseAddress, raw.count, 0, Render.failOn, $0) }
+            // Checked like a source (also before the render, with its cost): limits, header
+            // claims, the whole JPEG data, the loader's fail_on.
+            let header = try Render.decoding {
+                try VImage.make("reading the watermark header") { dv_header(raw.baseAddress, raw.count, $0) }
             }
-            picture = try picture.apply("auto-orient", action: Self.name) { dv_autorot($0, $1) }
+            try context.limits.checkWatermark(mark.key, bytes: raw.count, width: header.width, height: header.height)
+            try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height)
+            if format == .jpeg { try Integrity.checkJPEG(raw) }
+            // Streamed like the main image, so every step is under the render's deadline (a
+            // random-access load decodes the whole file in a step the deadline cannot stop).
+            var picture = try Render.decoding {
+                try VImage.make("decoding the watermark image") {
+                    dv_load_stream(raw.baseAddress, raw.count, 0, 1, 1, 1.0, Render.failOn(format), $0)
+                }
+            }
+            if let orientation = header.int("orientation"), (2...8).contains(orientation) {
+                picture = try Orientation.apply(try Render.materialize(picture), orientation)
+            }
             picture = try Alpha.ensureAlpha(try Colour.toSRGB(picture))
             let inner = DrawContext(outputHasAlpha: true, source: format, resolver: context.resolver,
-                                    mainWidth: mainWidth, mainHeight: mainHeight)
+                                    mainWidth: mainWidth, mainHeight: mainHeight, limits: context.limits)
             for action in mark.process?.actions ?? [] {
                 guard let drawing = action.drawing else { continue }
+                try RenderWatch.checkCurrent(seconds: context.limits.renderSeconds)
+                if action.needsRandomAccess { picture = try Render.materialize(picture) }
                 picture = try drawing.draw(picture, inner)
             }
             // Force the pixels now: `raw` is only valid inside this closure.
@@ -113,6 +129,9 @@ extension Watermark: FrameDrawing {
                 .apply("watermark image", action: Self.name) { dv_copy_srgb($0, $1) }
         }
     }
+
+    /// The formats a watermark image may have (spec §2.13; others are EC 0040-00000027).
+    static let imageFormats: [SourceFormat] = [.jpeg, .png, .bmp, .webp, .tiff]
 
     /// Two parts in a row, `interval` px apart, aligned top (0), middle (1) or bottom (2).
     static func sideBySide(_ parts: [VImage], interval: Int, align: Int) throws -> VImage {

@@ -10,7 +10,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     targets: [
         .systemLibrary(name: "CVips", pkgConfig: "vips"),
-        .target(name: "CVipsShim", dependencies: ["CVips"], linkerSettings: [.linkedLibrary("fontconfig")]),
+        .target(name: "CVipsShim", dependencies: ["CVips"],
+                linkerSettings: [.linkedLibrary("fontconfig"), .linkedLibrary("jpeg"), .linkedLibrary("heif")]),
         .target(name: "ProcessLanguage"),
         .target(name: "Confinement"),
         .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim", "Confinement"]),

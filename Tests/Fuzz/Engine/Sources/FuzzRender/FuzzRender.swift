@@ -11,9 +11,11 @@ let chains = [
     "image/resize,p_50/format,tiff", "image/format,bmp", "image/format,heic",
 ].map { try! Pipeline.parse($0) }
 
-/// Small limits keep every execution short; a deadline catches runaway work.
-let engine = Engine(limits: Limits(maxBytes: 1 << 20, maxSide: 2000, maxPixels: 1_000_000, renderSeconds: 5,
-                                   maxWork: 400_000_000, maxMemory: 128 << 20))
+/// Small limits keep every execution short (a mutated header claiming a big image is refused
+/// before decoding): at most 64 K pixels and about 30 ms of estimated work; a deadline catches
+/// runaway work the estimate misses.
+let engine = Engine(limits: Limits(maxBytes: 64 << 10, maxSide: 512, maxPixels: 65_536, renderSeconds: 2,
+                                   maxWork: 30_000_000, maxMemory: 32 << 20))
 
 /// Mutated image bytes of every source format through Engine.render: any input ends in an
 /// image or a ProcessError, never a crash, a hang or a leak the sanitizer sees.

@@ -1,0 +1,56 @@
+import Foundation
+
+/// The block structure of a GIF, walked without decoding: libvips' GIF loader stops quietly at
+/// 4 097 frames and at data it cannot parse, so its frame count alone cannot tell a whole GIF
+/// from a cut or damaged one.
+public enum GIFBlocks {
+    /// The number of images (frames) in `data`, or nil when the blocks do not reach a trailer
+    /// (truncated or damaged). Reads each byte at most once.
+    public static func frameCount(_ data: Data) -> Int? {
+        data.withUnsafeBytes { frameCount(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func frameCount(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        let count = bytes.count
+        guard count >= 13, bytes[0] == 0x47, bytes[1] == 0x49, bytes[2] == 0x46 else { return nil }
+        var offset = 13
+        // Logical screen descriptor: a global colour table follows when bit 7 of byte 10 is set.
+        let screenFlags = bytes[10]
+        if screenFlags & 0x80 != 0 { offset += 3 << (Int(screenFlags & 0x07) + 1) }
+        /// Skips data sub-blocks up to and including their zero terminator; false if cut.
+        func skipSubBlocks() -> Bool {
+            while offset < count {
+                let size = Int(bytes[offset])
+                offset += 1 + size
+                if size == 0 { return offset <= count }
+            }
+            return false
+        }
+        var frames = 0
+        while offset < count {
+            switch bytes[offset] {
+            case 0x3B:
+                return frames
+            case 0x21:
+                // Extension: label, then sub-blocks.
+                offset += 2
+                guard offset <= count, skipSubBlocks() else { return nil }
+            case 0x2C:
+                // Image descriptor (10 bytes), local colour table, LZW code size, sub-blocks.
+                guard offset + 10 <= count else { return nil }
+                let flags = bytes[offset + 9]
+                offset += 10
+                if flags & 0x80 != 0 { offset += 3 << (Int(flags & 0x07) + 1) }
+                guard offset < count else { return nil }
+                let codeSize = bytes[offset]
+                guard (1...11).contains(codeSize) else { return nil }
+                offset += 1
+                guard skipSubBlocks() else { return nil }
+                frames += 1
+            default:
+                return nil
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,73 @@
+import CVipsShim
+import Foundation
+import ProcessLanguage
+
+/// The watermark images of one render, each read once before any pixel is decoded: the object
+/// is checked against the source limits (bytes, side, pixels) from its header, and what decoding
+/// and pre-processing it costs joins the render's work estimate. Drawing reads the bytes from here.
+struct WatermarkObjects: ObjectResolver {
+    struct Object {
+        let data: Data
+        /// Header facts for the estimate; nil when the bytes are not a format watermarks accept
+        /// (drawing reports that with its own EC).
+        let format: SourceFormat?
+        let width: Int, height: Int, bands: Int
+        let hasProfile: Bool, orientation: Int
+    }
+
+    private let objects: [String: Object]
+    private let marks: [Watermark.Mark]
+
+    init(_ marks: [Watermark.Mark], resolver: any ObjectResolver, limits: Limits) throws {
+        var objects: [String: Object] = [:]
+        for mark in marks where objects[mark.key] == nil {
+            objects[mark.key] = try Self.read(mark.key, resolver: resolver, limits: limits)
+        }
+        self.objects = objects
+        self.marks = marks
+    }
+
+    private static func read(_ key: String, resolver: any ObjectResolver, limits: Limits) throws -> Object {
+        let data = try resolver.object(key)
+        try limits.checkWatermark(key, bytes: data.count, width: 0, height: 0)
+        return try data.withUnsafeBytes { raw -> Object in
+            guard let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format),
+                  let header = try? VImage.make("reading the watermark header", { dv_header(raw.baseAddress, raw.count, $0) }) else {
+                Vips.takeError()
+                return Object(data: data, format: nil, width: 0, height: 0, bands: 0, hasProfile: false, orientation: 1)
+            }
+            try limits.checkWatermark(key, bytes: data.count, width: header.width, height: header.height)
+            try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height)
+            return Object(data: data, format: format, width: header.width, height: header.height, bands: header.bands,
+                          hasProfile: header.fieldNames.contains("icc-profile-data"), orientation: header.int("orientation") ?? 1)
+        }
+    }
+
+    func object(_ key: String) throws -> Data {
+        guard let object = objects[key] else {
+            throw ProcessError(.internalError, "watermark: the object '\(key)' was not read before the render")
+        }
+        return object.data
+    }
+
+    /// What the marks cost when drawn on `frames` frames (each frame decodes its marks again).
+    func estimate(frames: Int) -> WorkEstimate {
+        var total = WorkEstimate()
+        for mark in marks {
+            guard let object = objects[mark.key], let format = object.format else { continue }
+            let drawn = (mark.process?.actions ?? []).filter { $0.drawing != nil }
+            let swaps = (5...8).contains(object.orientation)
+            let (w, h) = swaps ? (object.height, object.width) : (object.width, object.height)
+            var one = WorkEstimate.of(actions: drawn, format: format, width: w, height: h, bands: object.bands,
+                                      frames: 1, decodedWidth: w, decodedHeight: h, output: nil,
+                                      hasProfile: object.hasProfile, orients: object.orientation != 1)
+            // Held in memory decoded, then copied out as bytes and back, with an alpha band.
+            let pixels = Double(object.width) * Double(object.height)
+            one.work += pixels * 20
+            one.memory += pixels * 4 * 2
+            total.work += one.work * Double(max(1, frames))
+            total.memory += one.memory
+        }
+        return total
+    }
+}
