@@ -359,6 +359,13 @@ public final class ObjectService: Sendable {
     func route(_ request: ServiceRequest, _ exchange: Exchange) throws -> Step {
         var target = try resolve(request)
         let process = target.query.first { $0.name == "x-oss-process" }
+        // A sub-resource derive serve does not implement (PutObjectACL, AppendObject, UploadPart,
+        // symlinks, tagging, …) must not fall through to a plain PUT or GET: `PUT ?acl` would
+        // replace the object with an empty body, `?append` would overwrite instead of append.
+        if let unsupported = target.query.first(where: { Self.unsupportedSubresources.contains($0.name) }) {
+            throw OSSErrorBody(status: 501, code: "NotImplemented",
+                               message: "The ?\(unsupported.name) operation is not supported by derive serve; nothing was read or written.")
+        }
         let signed = SignedRequest(method: request.method, bucket: target.bucket.name, key: target.key.string, query: target.query,
                                    headers: request.headers)
         let caller = try verifier.authenticate(signed, now: clock())
@@ -631,6 +638,13 @@ public final class ObjectService: Sendable {
     }
 
     // MARK: Helpers
+
+    /// OSS sub-resources that name another operation than GetObject/PutObject/PostObject.
+    static let unsupportedSubresources: Set<String> = [
+        "acl", "append", "position", "uploadId", "partNumber", "uploads", "symlink", "tagging", "restore", "objectMeta",
+        "versionId", "versions", "delete", "comp", "x-oss-async-process", "cors", "website", "lifecycle", "logging", "referer",
+        "policy", "versioning", "location", "stat", "bucketInfo", "select", "meta", "worm", "inventory", "encryption",
+    ]
 
     /// Longest name of one file or folder (NAME_MAX), less room for the temporary-file marker.
     static let maxSegmentBytes = 200

@@ -156,6 +156,23 @@ import Testing
         #expect(f.get("/prw/out/thumb.jpg", method: "PUT", headers: signed, body: Data("owner".utf8)).status == 200)
     }
 
+    /// Sub-resources of other operations never fall through to a plain PUT or GET: a signed
+    /// `PUT ?acl` (oss2's put_object_acl) replaced the object with its empty body; `?append`
+    /// overwrote it; `?uploadId&partNumber` wrote a part over it.
+    @Test func otherOperationsDoNotTouchTheObject() throws {
+        let f = try Hostile.fixture()
+        let original = try Data(contentsOf: f.buckets.appendingPathComponent("prw/src.jpg"))
+        let signed = f.v1Headers(method: "PUT", bucket: "prw", key: "src.jpg", query: [.init("acl", nil)],
+                                 extra: ["x-oss-object-acl": "public-read"])
+        let acl = f.get("/prw/src.jpg?acl", method: "PUT", headers: signed)
+        #expect(acl.status == 501 && acl.code == "NotImplemented")
+        for query in ["append&position=0", "uploadId=1&partNumber=1", "symlink", "tagging"] {
+            #expect(f.get("/prw/src.jpg?" + query, method: "PUT", body: Data("x".utf8)).status == 501, "\(query)")
+        }
+        #expect(f.get("/prw/src.jpg?acl").status == 501)
+        #expect(try Data(contentsOf: f.buckets.appendingPathComponent("prw/src.jpg")) == original)
+    }
+
     /// CopyObject is not implemented: a PUT with x-oss-copy-source must not store its empty body
     /// and answer 200 as if the copy happened.
     @Test func copySourceIsRefused() throws {
