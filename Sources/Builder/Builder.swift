@@ -45,8 +45,10 @@ public struct BuildReport: Sendable {
     /// Files Derive wrote once but that were changed since: left in place, no longer recorded.
     public var left: [(path: String, message: String)] = []
     public var seconds: Double = 0
+    /// The lock or the index could not be written (not derivatives: counted apart), full messages.
+    public var controlErrors: [String] = []
 
-    public var succeeded: Bool { failed.isEmpty }
+    public var succeeded: Bool { failed.isEmpty && controlErrors.isEmpty }
 }
 
 /// Applies a plan: renders stale derivatives on worker threads (outside Swift's cooperative
@@ -83,11 +85,20 @@ public struct Builder: Sendable {
                 folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
             }
         }
+        // The lock's and the index's own temporaries too (`.derive.lock.PID.N.derive-tmp`).
+        var controls = [planner.lockPath]
+        if let index = planner.manifest.index, let bucket = planner.manifest.bucket(named: index.bucket) { controls.append(bucket.path + "/" + index.path) }
+        for path in controls {
+            folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
+        }
         for (folder, names) in folders { disk.removeStaleTemporaries(in: folder, named: names) }
         // Sources hashed while planning are remembered even if rendering fails.
         try store.saveFiles(planner.digests.takePending())
 
-        let results = runJobs(work, wantedFiles: plan.wantedFiles)
+        // Wanted outputs by path and by device+inode: a bucket reached through a symbolic link
+        // is the same folder, and nothing a plan wants is ever deleted as an orphan or old copy.
+        let wanted = WantedIdentities(plan.wantedFiles)
+        let results = runJobs(work, wanted: wanted)
         for (item, result) in zip(work, results) {
             switch result {
             case .success(let left):
@@ -105,6 +116,8 @@ public struct Builder: Sendable {
             record.style = derivative.style
             record.matrix = derivative.matrix
             record.acl = derivative.acl.rawValue
+            // The same real folder named by another path (a symbolic link): the record follows the name.
+            record.folder = derivative.outputFolder
             try store.updateOutput(record)
             report.updated.append(item.output)
         }
@@ -121,7 +134,7 @@ public struct Builder: Sendable {
         for item in plan.deletions {
             guard let record = item.recorded else { continue }
             do {
-                if let left = try removeOwned(record, keeping: plan.wantedFiles) { report.left.append(left) }
+                if let left = try removeOwned(record, keeping: wanted) { report.left.append(left) }
                 try store.removeOutputs([item.output])
                 report.deleted.append(item.output)
             } catch {
@@ -129,19 +142,31 @@ public struct Builder: Sendable {
             }
         }
         try store.saveFiles(planner.digests.takePending())
+        // Never report success with an output missing: whatever the deletions did, every output
+        // built, kept or adopted must still be there.
+        if !plan.deletions.isEmpty || plan.work.contains(where: { item in item.recorded.map { $0.file != item.derivative?.outputPath } ?? false }) {
+            let failed = Set(report.failed.map(\.output))
+            for item in plan.items where item.kind != .delete && !failed.contains(item.output) {
+                if let path = item.derivative?.outputPath, disk.stat(path) == nil {
+                    report.failed.append((item.output, "\(planner.display(path)) is missing after the build; run derive build again"))
+                }
+            }
+        }
         // This process is alive: what it did not record, it did not write (or wrote and reports).
         try store.clearAllPendingWrites()
         do {
             if let left = try reconcile() { report.left.append(left) }
+        } catch let error as IndexError {
+            report.controlErrors.append(error.message)   // labelled with the index path, not a derivative
         } catch {
-            report.failed.append((planner.display(planner.lockPath), "\(error)"))
+            report.controlErrors.append("\(planner.display(planner.lockPath)): \(error)")
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
     /// Runs the jobs on `options.jobs` threads; results come back in job order.
-    func runJobs(_ work: [PlanItem], wantedFiles: Set<String>) -> [Result<(path: String, message: String)?, Error>] {
+    func runJobs(_ work: [PlanItem], wanted: WantedIdentities) -> [Result<(path: String, message: String)?, Error>] {
         guard !work.isEmpty else { return [] }
         let progress = Progress(total: work.count, quiet: options.quiet)
         let budget = MemoryBudget(capacity: options.memoryBudget)
@@ -151,7 +176,7 @@ public struct Builder: Sendable {
             done.enter()
             let thread = Thread {
                 while let index = state.next() {
-                    let result = Result { try self.run(work[index], budget: budget, wantedFiles: wantedFiles) }
+                    let result = Result { try self.run(work[index], budget: budget, wanted: wanted) }
                     state.store(result, at: index)
                     // `result` holds an optional: success with nil is still success.
                     let succeeded: Bool
@@ -168,7 +193,7 @@ public struct Builder: Sendable {
     }
 
     /// Renders and writes one output; returns a file left in place (an old location that was modified).
-    func run(_ item: PlanItem, budget: MemoryBudget, wantedFiles: Set<String>) throws -> (path: String, message: String)? {
+    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities) throws -> (path: String, message: String)? {
         guard let derivative = item.derivative else { return nil }
         let source = try disk.read(derivative.sourcePath)
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.
@@ -199,8 +224,10 @@ public struct Builder: Sendable {
         let file = planner.digests.record(for: derivative.outputPath)
         try store.recordOutput(record, file: file)
         // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
-        if let old = item.recorded, old.file != derivative.outputPath {
-            return try removeOwned(old, keeping: wantedFiles)
+        // Not when the old path reaches the file just written (the same folder through a link).
+        if let old = item.recorded, old.file != derivative.outputPath,
+           FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
+            return try removeOwned(old, keeping: wanted)
         }
         return nil
     }
@@ -223,7 +250,7 @@ public struct Builder: Sendable {
     /// Removes a recorded output's file if its bytes are still the ones recorded, in the folder it
     /// was written to, then the folders Derive created for it that are now empty (never the bucket
     /// folder). Returns the file when it was left because it changed.
-    public func removeOwned(_ record: OutputRecord, keeping wanted: Set<String> = []) throws -> (path: String, message: String)? {
+    public func removeOwned(_ record: OutputRecord, keeping wanted: WantedIdentities = WantedIdentities([])) throws -> (path: String, message: String)? {
         try OutputRemoval(disk: disk, store: store).remove(record, keeping: wanted, display: planner.display)
     }
 
@@ -233,9 +260,10 @@ public struct Builder: Sendable {
     @discardableResult
     public func reconcile() throws -> (path: String, message: String)? {
         let outputs = try store.allOutputs().values.sorted { $0.path < $1.path }
-        let lock = LockFile(entries: outputs.map(Self.lockEntry))
-        if let current = try? disk.read(planner.lockPath), !LockFile.isDeriveLock(current) {
-            throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath)))
+        let lockBefore = planner.lock   // read before it is rewritten: it may vouch for the index
+        let lock = LockFile(entries: outputs.map(Self.lockEntry), manifest: planner.manifestName)
+        if let current = try? disk.read(planner.lockPath), !LockFile.isOurs(current, manifest: planner.manifestName) {
+            throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
         }
         try writeIfChanged(Data(lock.text.utf8), to: planner.lockPath)
         let manifest = planner.manifest
@@ -253,9 +281,16 @@ public struct Builder: Sendable {
             let data = IndexWriter.json(outputs, manifest: manifest, indexBucket: manifest.index!.bucket)
             let digest = ContentDigests.digest(data)
             if disk.exists(indexPath) {
-                let current = (try? disk.read(indexPath)).map(ContentDigests.digest)
-                guard current == digest || (current != nil && current == written[indexPath]) else {
-                    throw DiskError("\(planner.display(indexPath)) exists and was not written by Derive as the index; move it")
+                let data = try? disk.read(indexPath)
+                let current = data.map(ContentDigests.digest)
+                // Derive's when it wrote these bytes, or (no record of writing it: a fresh clone,
+                // a recovered state) when they are what it writes for the lock's outputs.
+                let ours = current == digest || (current != nil && current == written[indexPath])
+                    || (written[indexPath] == nil && data.map {
+                        IndexAdoption.isDerives($0, lock: lockBefore, manifest: manifest, indexBucket: manifest.index!.bucket) } == true)
+                guard ours || planner.overwrite else {
+                    throw IndexError(message: "\(planner.display(indexPath)) exists and was not written by Derive as the index; move it or pass --overwrite",
+                                     path: planner.display(indexPath))
                 }
             }
             try writeIfChanged(data, to: indexPath)
@@ -286,9 +321,10 @@ public struct OutputRemoval: Sendable {
 
     public init(disk: any Disk, store: StateStore) { self.disk = disk; self.store = store }
 
-    public func remove(_ record: OutputRecord, keeping wanted: Set<String>, display: (String) -> String) throws -> (path: String, message: String)? {
+    public func remove(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String) throws -> (path: String, message: String)? {
         let file = record.file
         // Records from before the folder was kept cannot be placed safely: they are only forgotten.
+        // A file that is also a wanted output (by path, or by device+inode through a link) stays.
         guard !record.folder.isEmpty, !wanted.contains(file) else { return nil }
         guard try disk.remove(file, ifDigest: record.outputDigest) else {
             return (file, "\(display(file)) was changed since Derive wrote it; left in place")
