@@ -206,10 +206,9 @@ public struct Planner: Sendable {
             reasons.insert("output modified on disk", at: 0)
         }
         if reasons.isEmpty {
-            var changes = Self.recordChanges(old: recorded, new: derivative)
-            if recorded.file != path {
-                changes.append("bucket folder \(display(recorded.folder)) is now named \(display(derivative.outputFolder)) (the same folder)")
-            }
+            // A folder named through a link is no change at all: the record keeps its name for it
+            // (rewriting it would make `check` through one name fail after a build through the other).
+            let changes = Self.recordChanges(old: recorded, new: derivative)
             return .success(PlanItem(kind: changes.isEmpty ? .upToDate : .update, output: derivative.output, reasons: changes,
                                      derivative: derivative, recorded: recorded, adopted: nil, replaces: replaces))
         }
