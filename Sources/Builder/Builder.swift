@@ -97,7 +97,10 @@ public struct Builder: Sendable {
 
         // Wanted outputs by path and by device+inode: a bucket reached through a symbolic link
         // is the same folder, and nothing a plan wants is ever deleted as an orphan or old copy.
-        let wanted = WantedIdentities(plan.wantedFiles)
+        // Outputs recorded but not in the plan (kept because their source could not be read) count too.
+        let planned = Set(plan.items.map(\.output))
+        let kept = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }.map(\.file)
+        let wanted = WantedIdentities(plan.wantedFiles.union(kept))
         let results = runJobs(work, wanted: wanted)
         for (item, result) in zip(work, results) {
             switch result {
