@@ -5,33 +5,56 @@ import Planner
 import Glibc
 #endif
 
-/// An exclusive lock on a state folder, so two builds never write the same state. The file
-/// says who holds it; a second build exits at once naming the holder.
+/// An exclusive lock on a state folder, held for a whole `build` or `clean`, so two commands
+/// never write the same state or outputs. The file says who holds it; a second command exits at
+/// once (status `BuildLock.busyExitCode`) naming the holder.
+///
+/// `flock(2)`, not `fcntl` record locks: a record lock is dropped when the process closes *any*
+/// descriptor of the file (reading the holder line, the ownership check), which let `clean`
+/// remove a running build's outputs and state. The lock file may be unlinked by `clean` while
+/// held; a waiter that locked the unlinked file notices (its inode is no longer at the path) and
+/// opens the new one.
 public final class BuildLock {
     private let descriptor: Int32
     public let path: String
     public static let fileName = StateFiles.buildLock
+    /// The exit status of a command that found the lock held (EX_TEMPFAIL: try again later).
+    public static let busyExitCode: Int32 = 75
 
     public struct Held: Error, CustomStringConvertible {
         public var holder: String
-        public var description: String { "another build holds the lock on this state: \(holder)" }
+        public var path: String = ""
+        public var description: String {
+            "another derive command holds the lock on this state (\(holder))\(path.isEmpty ? "" : ", " + path); wait for it to finish"
+        }
     }
 
     public init(folder: String) throws {
         try StateOwnership.check(folder: folder)   // never write over, or later delete, a user's files
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         path = folder + "/" + Self.fileName
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path): \(String(cString: strerror(errno)))"])
-        }
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        guard fcntl(descriptor, F_SETLK, &lock) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-            close(descriptor)
-            throw Held(holder: holder?.isEmpty == false ? holder! : "unknown process")
+        var attempts = 0
+        while true {
+            attempts += 1
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            guard fd >= 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path): \(String(cString: strerror(errno)))"])
+            }
+            guard lockExclusively(fd) else {
+                var text = [UInt8](repeating: 0, count: 512)
+                let count = pread(fd, &text, text.count, 0)
+                close(fd)
+                let holder = String(decoding: text.prefix(max(0, count)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                throw Held(holder: holder.isEmpty ? "a process that has not written its name yet" : holder, path: path)
+            }
+            // The file locked must still be the one at the path (`clean` unlinks it when done).
+            var opened = stat(), named = stat()
+            if fstat(fd, &opened) == 0, lstat(path, &named) == 0, opened.st_ino == named.st_ino, opened.st_dev == named.st_dev {
+                descriptor = fd
+                break
+            }
+            close(fd)
+            if attempts >= 5 { throw Held(holder: "a process that keeps replacing \(path)", path: path) }
         }
         let host = ProcessInfo.processInfo.hostName
         let text = "pid \(getpid()) on \(host), since \(ISO8601DateFormatter().string(from: Date()))\n"
@@ -44,4 +67,9 @@ public final class BuildLock {
     deinit {
         close(descriptor)
     }
+}
+
+/// `flock(2)` without waiting, outside the `flock` struct's shadow.
+private func lockExclusively(_ fd: Int32) -> Bool {
+    flock(fd, LOCK_EX | LOCK_NB) == 0
 }

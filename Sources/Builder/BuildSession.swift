@@ -24,6 +24,10 @@ public final class BuildSession: @unchecked Sendable {
     private var openedDisk: (any Disk)?
     /// What the last plan compared the lock and index with.
     private var plannedTargets: ControlFileTargets?
+    /// Open the state without writing (for `check`).
+    private var readOnly = false
+    /// What a build would do about the state that `check` found (corrupt, another manifest's).
+    public private(set) var stateNote: String?
 
     public init(manifestPath: String, manifest: Manifest, manifestFiles: [String], identity: EngineIdentity,
                 fontFiles: [String] = [], overwrite: Bool = false, disk: (any Disk)? = nil) {
@@ -55,6 +59,13 @@ public final class BuildSession: @unchecked Sendable {
     public func store() throws -> StateStore {
         if let openedStore { return openedStore }
         try StateOwnership.check(folder: manifest.stateFolder)   // a user's database is never migrated
+        if readOnly {
+            // `check` writes nothing: it plans against an in-memory copy and says what build would do.
+            let (store, note) = try StateStore.readOnlySnapshot(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+            stateNote = note
+            openedStore = store
+            return store
+        }
         let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
         openedStore = store
         return store
@@ -94,10 +105,25 @@ public final class BuildSession: @unchecked Sendable {
     public func plan() throws -> Plan {
         let planner = try self.planner()
         var plan = try planner.plan()
+        if !overwrite, !plan.adoptions.isEmpty { plan = refuseClaimedAdoptions(plan) }
         let targets = try ControlFileTargets(planner: planner, adopting: plan)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
         plannedTargets = targets
         return plan
+    }
+
+    /// Adoptions of files that another manifest's state records (a copied project sharing a
+    /// bucket folder outside its tree) become plan errors: two manifests never own one file.
+    func refuseClaimedAdoptions(_ plan: Plan) -> Plan {
+        let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+        guard !claims.isEmpty else { return plan }
+        var result = plan
+        result.items = plan.items.filter { item in
+            guard item.adopted != nil, let file = item.derivative?.outputPath, let other = claims[file] else { return true }
+            result.errors.append(PlanError(message: "\(file) is an output of \(other) (its build state says so), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"))
+            return false
+        }
+        return result
     }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
@@ -139,6 +165,7 @@ public final class BuildSession: @unchecked Sendable {
 
     public func check() throws -> CheckResult {
         if let count = unchanged() { return CheckResult(problems: [], upToDate: count) }
+        if openedStore == nil { readOnly = true }
         let plan = try self.plan()
         let planner = try self.planner()
         var problems = plan.errors.map(\.message)
@@ -180,29 +207,96 @@ public final class BuildSession: @unchecked Sendable {
         for change in plan.controlFiles where !(change.path == lockPath && lockReported) {
             problems.append(change.problem)
         }
+        if problems.isEmpty, let lockData, let expected = try expectedLock(plan), lockData != expected {
+            // Lines swapped, repeated, blank, respaced, an extra key: build would rewrite it, so it is not up to date.
+            problems.append("\(lockName) is not exactly what derive build writes (lines reordered, repeated or reformatted?); run derive build")
+        }
         return CheckResult(problems: problems, upToDate: plan.count(.upToDate))
+    }
+
+    /// The bytes of the lock a build would write after `plan` (which must have nothing to render):
+    /// the recorded outputs it keeps, plus those it adopts from the lock.
+    func expectedLock(_ plan: Plan) throws -> Data? {
+        guard plan.work.isEmpty else { return nil }
+        var entries = try store().allOutputs()
+        for item in plan.deletions { entries.removeValue(forKey: item.output) }
+        let planner = try self.planner()
+        for item in plan.adoptions {
+            guard let derivative = item.derivative, var entry = item.adopted else { continue }
+            if entry.format.isEmpty { entry.format = planner.digests.record(for: derivative.outputPath)?.format ?? "" }
+            entries[item.output] = Builder.record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width,
+                                                  height: entry.height, format: entry.format, time: 0)
+        }
+        return Data(LockFile(entries: entries.values.map(Builder.lockEntry), manifest: planner.manifestName).text.utf8)
     }
 
     /// What `clean` removed and what it left.
     public struct CleanReport {
         public var removed = 0
+        /// Files left because they changed since Derive wrote them (warnings).
         public var left: [String] = []
+        /// Outputs that could not be removed (a folder or a link now at a recorded path): exit 1.
+        public var problems: [String] = []
+        /// The lock was kept: it still vouches for outputs `clean` could not place or remove.
+        public var keptLock = false
     }
 
     /// Removes the outputs Derive wrote (only files still holding the recorded bytes, in the folder
     /// they were written to, and the folders it created once empty), the index it wrote, the lock,
-    /// and its own state files by name; the state folder only when that leaves it empty.
+    /// and its own state files by name; the state folder only when that leaves it empty. Holds
+    /// the build lock throughout. Without a usable state (fresh clone, removed or corrupt state)
+    /// the lock's outputs are removed where their bytes still match it; the lock is deleted only
+    /// when no output it vouches for is left.
     public func clean() throws -> CleanReport {
         let held = try BuildLock(folder: manifest.stateFolder)
+        defer { withExtendedLifetime(held) {} }   // until the state files are gone
         let store = try self.store()
         let planner = try self.planner()
         let removal = OutputRemoval(disk: try disk(), store: store)
         var report = CleanReport()
-        for record in try store.allOutputs().values.sorted(by: { $0.path < $1.path }) {
-            switch try removal.removal(record, keeping: [], display: planner.display) {
-            case .removed: report.removed += 1
-            case .forgotten: break
-            case .left(_, let message): report.left.append(message)
+        let recorded = try store.allOutputs()
+        for record in recorded.values.sorted(by: { $0.path < $1.path }) {
+            do {
+                switch try removal.removal(record, keeping: WantedIdentities([]), display: planner.display) {
+                case .removed: report.removed += 1
+                case .forgotten: break
+                case .left(_, let message): report.left.append(message)
+                }
+            } catch {
+                report.problems.append("\(planner.display(record.file)) could not be removed (\(error)); left in place")
+            }
+        }
+        let lockData = try? planner.disk.read(lockPath)
+        if let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName) {
+            if let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
+                // Outputs the lock vouches for that the state does not record: removed if their bytes
+                // still match, unless another manifest's state records the file (a copied project).
+                let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+                for entry in lock.entries.values.sorted(by: { $0.path < $1.path }) where recorded[entry.path] == nil {
+                    guard let file = Builder.absolutePath(of: entry.path, in: manifest) else {
+                        report.keptLock = true
+                        report.left.append("\(entry.path): its bucket is no longer in the manifest, so it cannot be placed; \(planner.display(lockPath)) is kept")
+                        continue
+                    }
+                    if let other = claims[file] {
+                        report.left.append("\(planner.display(file)) is an output of \(other), not of this manifest; left in place")
+                        continue
+                    }
+                    let existed = planner.disk.exists(file)
+                    do {
+                        if try planner.disk.remove(file, ifDigest: entry.digest) {
+                            if existed { report.removed += 1; try store.removeFiles([file]) }
+                        } else {
+                            report.left.append("\(planner.display(file)) was changed since Derive wrote it; left in place")
+                        }
+                    } catch {
+                        report.keptLock = true
+                        report.problems.append("\(planner.display(file)) could not be removed (\(error)); left in place")
+                    }
+                }
+            } else if recorded.isEmpty {
+                report.keptLock = true
+                report.left.append("\(planner.display(lockPath)) is not a valid lock and no state records the outputs; it is kept so they are not orphaned")
             }
         }
         for (path, digest) in try store.controlFiles() {
@@ -210,16 +304,26 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
             }
         }
-        if let current = try? planner.disk.read(lockPath), !LockFile.isDeriveLock(current) {
-            report.left.append(LockFile.notOursMessage(planner.display(lockPath)))
-        } else {
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
+           let data = try? planner.disk.read(bucket.path + "/" + index.path), !report.keptLock,
+           let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
+           IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
+            // An index without a record (no usable state) that is exactly what Derive writes for the lock.
+            _ = try planner.disk.remove(bucket.path + "/" + index.path, ifDigest: ContentDigests.digest(data))
+        }
+        if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
+            report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))
+        } else if !report.keptLock {
             try planner.disk.remove(lockPath)
         }
-        withExtendedLifetime(held) {}
         for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
         _ = rmdir(manifest.stateFolder)
+        // The default state parent (`.derive/` beside the manifest) goes too when that leaves it empty.
+        let parent = (manifest.stateFolder as NSString).deletingLastPathComponent
+        let base = URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
+        if parent == base + "/.derive" { _ = rmdir(parent) }
         return report
     }
 }

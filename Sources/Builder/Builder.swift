@@ -52,8 +52,10 @@ public struct BuildReport: Sendable {
     /// Every recorded output's file after the build (for the witness); nil when not known.
     public var outputFiles: [String]?
     public var seconds: Double = 0
+    /// The lock or the index could not be written (not derivatives: counted apart), full messages.
+    public var controlErrors: [String] = []
 
-    public var succeeded: Bool { failed.isEmpty }
+    public var succeeded: Bool { failed.isEmpty && controlErrors.isEmpty }
 }
 
 /// Applies a plan: renders stale derivatives on worker threads (outside Swift's cooperative
@@ -96,11 +98,23 @@ public struct Builder: Sendable {
                 folders[String(path[..<slash]), default: []].insert(String(path[path.utf8.index(after: slash)...]))
             }
         }
+        // The lock's and the index's own temporaries too (`.derive.lock.PID.N.derive-tmp`).
+        var controls = [planner.lockPath]
+        if let index = planner.manifest.index, let bucket = planner.manifest.bucket(named: index.bucket) { controls.append(bucket.path + "/" + index.path) }
+        for path in controls {
+            folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
+        }
         for (folder, names) in folders { disk.removeStaleTemporaries(in: folder, named: names) }
         // Sources hashed while planning are remembered even if rendering fails.
         try store.saveFiles(planner.digests.takePending())
 
-        let results = runJobs(work, wantedFiles: plan.wantedFiles)
+        // Wanted outputs by path and by device+inode: a bucket reached through a symbolic link
+        // is the same folder, and nothing a plan wants is ever deleted as an orphan or old copy.
+        // Outputs recorded but not in the plan (kept because their source could not be read) count too.
+        let planned = Set(plan.items.map(\.output))
+        let kept = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }.map(\.file)
+        let wanted = WantedIdentities(plan.wantedFiles.union(kept))
+        let results = runJobs(work, wanted: wanted)
         for (item, result) in zip(work, results) {
             switch result {
             case .success(let left):
@@ -118,6 +132,8 @@ public struct Builder: Sendable {
             record.style = derivative.style
             record.matrix = derivative.matrix
             record.acl = derivative.acl.rawValue
+            // The same real folder named by another path (a symbolic link): the record follows the name.
+            record.folder = derivative.outputFolder
             try store.updateOutput(record)
             report.updated.append(item.output)
         }
@@ -133,7 +149,7 @@ public struct Builder: Sendable {
             guard let record = item.recorded else { continue }
             do {
                 // Only files actually deleted count as deleted; the others are reported as what they are.
-                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: plan.wantedFiles, display: planner.display) {
+                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wanted, display: planner.display) {
                 case .removed: report.deleted.append(item.output)
                 case .forgotten: report.forgotten.append(item.output)
                 case .left(let path, let message): report.left.append((path, message))
@@ -144,6 +160,16 @@ public struct Builder: Sendable {
             }
         }
         try store.saveFiles(planner.digests.takePending())
+        // Never report success with an output missing: whatever the deletions did, every output
+        // built, kept or adopted must still be there.
+        if !plan.deletions.isEmpty || plan.work.contains(where: { item in item.recorded.map { $0.file != item.derivative?.outputPath } ?? false }) {
+            let failed = Set(report.failed.map(\.output))
+            for item in plan.items where item.kind != .delete && !failed.contains(item.output) {
+                if let path = item.derivative?.outputPath, disk.stat(path) == nil {
+                    report.failed.append((item.output, "\(planner.display(path)) is missing after the build; run derive build again"))
+                }
+            }
+        }
         // This process is alive: what it did not record, it did not write (or wrote and reports).
         try store.clearAllPendingWrites()
         do {
@@ -152,8 +178,10 @@ public struct Builder: Sendable {
             let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil)
             if let left = reconciled.left { report.left.append(left) }
             report.rewritten = reconciled.rewritten
+        } catch let error as IndexError {
+            report.controlErrors.append(error.message)   // labelled with the index path, not a derivative
         } catch {
-            report.failed.append((planner.display(planner.lockPath), "\(error)"))
+            report.controlErrors.append("\(planner.display(planner.lockPath)): \(error)")
         }
         report.outputFiles = outputFiles.value
         report.seconds = Date().timeIntervalSince(started)
@@ -161,7 +189,7 @@ public struct Builder: Sendable {
     }
 
     /// Runs the jobs on `options.jobs` threads; results come back in job order.
-    func runJobs(_ work: [PlanItem], wantedFiles: Set<String>) -> [Result<(path: String, message: String)?, Error>] {
+    func runJobs(_ work: [PlanItem], wanted: WantedIdentities) -> [Result<(path: String, message: String)?, Error>] {
         guard !work.isEmpty else { return [] }
         let progress = Progress(total: work.count, quiet: options.quiet)
         let budget = MemoryBudget(capacity: options.memoryBudget)
@@ -171,7 +199,7 @@ public struct Builder: Sendable {
             done.enter()
             let thread = Thread {
                 while let index = state.next() {
-                    let result = Result { try self.run(work[index], budget: budget, wantedFiles: wantedFiles) }
+                    let result = Result { try self.run(work[index], budget: budget, wanted: wanted) }
                     state.store(result, at: index)
                     // `result` holds an optional: success with nil is still success.
                     let succeeded: Bool
@@ -188,7 +216,7 @@ public struct Builder: Sendable {
     }
 
     /// Renders and writes one output; returns a file left in place (an old location that was modified).
-    func run(_ item: PlanItem, budget: MemoryBudget, wantedFiles: Set<String>) throws -> (path: String, message: String)? {
+    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities) throws -> (path: String, message: String)? {
         guard let derivative = item.derivative else { return nil }
         let source = try disk.read(derivative.sourcePath)
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.
@@ -219,8 +247,10 @@ public struct Builder: Sendable {
         let file = planner.digests.record(for: derivative.outputPath)
         try store.recordOutput(record, file: file)
         // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
-        if let old = item.recorded, old.file != derivative.outputPath {
-            return try removeOwned(old, keeping: wantedFiles)
+        // Not when the old path reaches the file just written (the same folder through a link).
+        if let old = item.recorded, old.file != derivative.outputPath,
+           FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
+            return try removeOwned(old, keeping: wanted)
         }
         return nil
     }
@@ -250,7 +280,7 @@ public struct Builder: Sendable {
     /// Removes a recorded output's file if its bytes are still the ones recorded, in the folder it
     /// was written to, then the folders Derive created for it that are now empty (never the bucket
     /// folder). Returns the file when it was left because it changed.
-    public func removeOwned(_ record: OutputRecord, keeping wanted: Set<String> = []) throws -> (path: String, message: String)? {
+    public func removeOwned(_ record: OutputRecord, keeping wanted: WantedIdentities = WantedIdentities([])) throws -> (path: String, message: String)? {
         try OutputRemoval(disk: disk, store: store).remove(record, keeping: wanted, display: planner.display)
     }
 
@@ -262,8 +292,9 @@ public struct Builder: Sendable {
     public func reconcile(stateUnchangedSince plan: Plan? = nil) throws -> (left: (path: String, message: String)?, rewritten: [String]) {
         let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan)
         outputFiles.set(targets.files)
-        if let current = try? disk.read(planner.lockPath), !LockFile.isDeriveLock(current) {
-            throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath)))
+        let lockBefore = planner.lock   // read before it is rewritten: it may vouch for the index
+        if let current = try? disk.read(planner.lockPath), !LockFile.isOurs(current, manifest: planner.manifestName) {
+            throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
         }
         var rewritten: [String] = []
         if try writeIfChanged(targets.lock, to: targets.lockPath) { rewritten.append(planner.display(targets.lockPath)) }
@@ -277,9 +308,16 @@ public struct Builder: Sendable {
         if let (indexPath, data) = targets.index {
             let digest = ContentDigests.digest(data)
             if disk.exists(indexPath) {
-                let current = (try? disk.read(indexPath)).map(ContentDigests.digest)
-                guard current == digest || (current != nil && current == targets.written[indexPath]) else {
-                    throw DiskError(ControlFileTargets.notOurIndex(planner.display(indexPath)))
+                let data = try? disk.read(indexPath)
+                let current = data.map(ContentDigests.digest)
+                // Derive's when it wrote these bytes, or (no record of writing it: a fresh clone,
+                // a recovered state) when they are what it writes for the lock's outputs.
+                let manifest = planner.manifest
+                let ours = current == digest || (current != nil && current == targets.written[indexPath])
+                    || (targets.written[indexPath] == nil && data.map {
+                        IndexAdoption.isDerives($0, lock: lockBefore, manifest: manifest, indexBucket: manifest.index!.bucket) } == true)
+                guard ours || planner.overwrite else {
+                    throw IndexError(message: ControlFileTargets.notOurIndex(planner.display(indexPath)), path: planner.display(indexPath))
                 }
             }
             if try writeIfChanged(data, to: indexPath) { rewritten.append(planner.display(indexPath)) }
@@ -317,20 +355,21 @@ public struct OutputRemoval: Sendable {
         /// The file held the recorded bytes and was deleted.
         case removed
         /// Nothing was there any more (or a record from before folders were kept, or a file
-        /// another output now occupies): only the record goes.
+        /// that is also a wanted output, by path or by device+inode through a link): only the record goes.
         case forgotten
         /// The file was changed since Derive wrote it: left in place.
         case left(path: String, message: String)
     }
 
-    public func remove(_ record: OutputRecord, keeping wanted: Set<String>, display: (String) -> String) throws -> (path: String, message: String)? {
+    public func remove(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String) throws -> (path: String, message: String)? {
         if case .left(let path, let message) = try removal(record, keeping: wanted, display: display) { return (path, message) }
         return nil
     }
 
-    public func removal(_ record: OutputRecord, keeping wanted: Set<String>, display: (String) -> String) throws -> Outcome {
+    public func removal(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String) throws -> Outcome {
         let file = record.file
         // Records from before the folder was kept cannot be placed safely: they are only forgotten.
+        // A file that is also a wanted output (by path, or by device+inode through a link) stays.
         guard !record.folder.isEmpty, !wanted.contains(file) else { return .forgotten }
         let existed = disk.exists(file)
         guard try disk.remove(file, ifDigest: record.outputDigest) else {

@@ -14,6 +14,11 @@ struct ControlFileTargets {
     let written: [String: String]
     /// Every recorded output's file: what the witness stats.
     let files: [String]
+    /// What decides whether an index with no record of writing it is Derive's (adoption from
+    /// the lock), and whether `--overwrite` replaces a user's file there.
+    private let vouchingLock: LockFile?
+    private let manifest: Manifest
+    private let overwrite: Bool
 
     /// `adopting`: a plan whose adoptions (outputs a fresh clone's lock vouches for) count as
     /// recorded, as they will be once the build records them.
@@ -29,14 +34,17 @@ struct ControlFileTargets {
         let outputs = recorded.keys.sorted().map { recorded[$0]! }
         files = outputs.map(\.file)
         lockPath = planner.lockPath
-        lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry)).utf8)
+        lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry), manifest: planner.manifestName).utf8)
         let manifest = planner.manifest
+        self.manifest = manifest
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
             index = (bucket.path + "/" + declared.path, IndexWriter.json(outputs, manifest: manifest, indexBucket: declared.bucket))
         } else {
             index = nil
         }
         written = try planner.store.controlFiles()
+        vouchingLock = planner.lock
+        overwrite = planner.overwrite
     }
 
     /// How the files on disk differ from the targets. A lock that is not Derive's is a plan error
@@ -63,12 +71,18 @@ struct ControlFileTargets {
             if !disk.exists(index.path) {
                 change(index.path, .write, "missing")
             } else {
-                let current = (try? disk.read(index.path)).map(ContentDigests.digest)
+                let data = try? disk.read(index.path)
+                let current = data.map(ContentDigests.digest)
                 let wanted = ContentDigests.digest(index.data)
                 // Right bytes not yet recorded (a fresh clone's committed index) change no file.
                 if current == wanted {
                 } else if current != nil, current == written[index.path] {
                     change(index.path, .write, "differs from the build state")
+                } else if written[index.path] == nil, let data, let declared = manifest.index,
+                          IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket) {
+                    change(index.path, .write, "Derive's index for the lock's outputs; differs from the build state")
+                } else if overwrite {
+                    change(index.path, .write, "not written by Derive as the index; --overwrite replaces it")
                 } else {
                     change(index.path, .blocked, Self.notOurIndexReason)
                 }
@@ -77,6 +91,6 @@ struct ControlFileTargets {
         return changes
     }
 
-    static let notOurIndexReason = "exists and was not written by Derive as the index (or was edited since); move it"
+    static let notOurIndexReason = "exists and was not written by Derive as the index (or was edited since); move it or pass --overwrite"
     static func notOurIndex(_ display: String) -> String { "\(display) \(notOurIndexReason)" }
 }

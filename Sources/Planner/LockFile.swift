@@ -28,19 +28,29 @@ public struct LockFile: Sendable, Hashable {
     }
 
     public var entries: [String: Entry]
+    /// The file name of the manifest that owns the lock, named in the first line: a lock naming
+    /// another manifest is that manifest's (`lock:` pointing at a neighbour's lock) and is never
+    /// overwritten or deleted. Nil in locks written before it was kept.
+    public var manifest: String?
 
-    public init(entries: [Entry]) {
+    public init(entries: [Entry], manifest: String? = nil) {
         self.entries = Dictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { _, b in b })
+        self.manifest = manifest
     }
 
     public static let formatName = "derive.lock/2"
     public static let header = #"{"format":"derive.lock/2","note":"one output per line; written by derive build, do not edit"}"#
 
-    public var text: String { Self.text(sorted: entries.keys.sorted().map { entries[$0]! }) }
+    public var text: String { Self.text(sorted: entries.keys.sorted().map { entries[$0]! }, manifest: manifest) }
+
+    /// The first line: the format, and the manifest that owns the lock when known.
+    public static func header(manifest: String?) -> String {
+        manifest.map { #"{"format":"derive.lock/2","manifest":"# + Self.quote($0) + #","note":"one output per line; written by derive build, do not edit"}"# } ?? Self.header
+    }
 
     /// The lock's text for entries already sorted by path (one per path).
-    public static func text(sorted: [Entry]) -> String {
-        var lines = [Self.header]
+    public static func text(sorted: [Entry], manifest: String?) -> String {
+        var lines = [Self.header(manifest: manifest)]
         lines.reserveCapacity(sorted.count + 1)
         for entry in sorted {
             lines.append("{\"path\":\(Self.quote(entry.path)),\"actionKey\":\(Self.quote(entry.actionKey)),\"digest\":\(Self.quote(entry.digest)),"
@@ -63,13 +73,36 @@ public struct LockFile: Sendable, Hashable {
             entries.append(entry)
         }
         guard text.hasSuffix("\n") else { return nil }
-        return LockFile(entries: entries)
+        return LockFile(entries: entries, manifest: owner(Data(first.utf8)))
     }
 
     /// Whether a file is a Derive lock (its first line is a `derive.lock/...` header, of any
     /// version, even if the rest is truncated): only such a file may be overwritten or deleted.
     public static func isDeriveLock(_ data: Data) -> Bool {
         data.starts(with: Data(#"{"format":"derive.lock/"#.utf8))
+    }
+
+    /// The manifest a lock's first line names, nil when it names none (or is not a lock).
+    public static func owner(_ data: Data) -> String? {
+        let first = data.prefix { $0 != UInt8(ascii: "\n") }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(first)) as? [String: Any] else { return nil }
+        return object["manifest"] as? String
+    }
+
+    /// Whether a file is a Derive lock this manifest may overwrite or delete: a Derive lock that
+    /// names no manifest, or names `manifest` (the manifest's file name).
+    public static func isOurs(_ data: Data, manifest: String) -> Bool {
+        guard isDeriveLock(data) else { return false }
+        let owner = owner(data)
+        return owner == nil || owner == manifest
+    }
+
+    /// Why a file at the lock path is not this manifest's, with how to fix it.
+    public static func notOursMessage(_ display: String, data: Data) -> String {
+        if isDeriveLock(data), let owner = owner(data) {
+            return "\(display) is the lock of \(owner), not of this manifest; Derive will not overwrite or delete it: name another file with 'lock:' in the manifest"
+        }
+        return notOursMessage(display)
     }
 
     /// Why a file at the lock path is not Derive's, with how to fix it.

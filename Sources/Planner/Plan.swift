@@ -176,8 +176,8 @@ public struct Planner: Sendable {
         }
         var items: [PlanItem] = []
         var errors = expansion.errors
-        if let data = try? disk.read(lockPath), !LockFile.isDeriveLock(data) {
-            errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath))))
+        if let data = try? disk.read(lockPath), !LockFile.isOurs(data, manifest: manifestName) {
+            errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath), data: data)))
         }
         var erroredOutputs: Set<String> = []
         for (derivative, result) in zip(expansion.derivatives, planned) {
@@ -201,6 +201,9 @@ public struct Planner: Sendable {
         return plan
     }
 
+    /// The manifest's file name, as its lock's first line names it.
+    public var manifestName: String { (manifestPath as NSString).lastPathComponent }
+
     /// How a path is named in messages: relative to the manifest's folder when inside it.
     public func display(_ path: String) -> String {
         let base = URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
@@ -211,6 +214,8 @@ public struct Planner: Sendable {
     /// is Derive's only if it hashes to it.
     func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: String?) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
+        // The record of this output wrote this file when its folder is the same real folder.
+        let owner = owner ?? recorded.flatMap { $0.file != path && FileIdentity.sameFolder($0.folder, derivative.outputFolder) ? $0 : nil }
         // One stat (through the digest cache) tells both whether the output exists and what it holds.
         let onDisk = try? digests.content(of: path)
         let exists = onDisk != nil || disk.exists(path)
@@ -243,7 +248,10 @@ public struct Planner: Sendable {
                                      derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
         }
         var reasons = Self.reasons(old: recorded, new: derivative)
-        if recorded.file != path {
+        // A bucket named by another path that reaches the same folder (a symbolic link) has not
+        // moved: the file system decides, never the path string.
+        let sameFolder = recorded.file == path || FileIdentity.sameFolder(recorded.folder, derivative.outputFolder)
+        if !sameFolder {
             reasons.insert("bucket folder moved: \(display(recorded.folder)) → \(display(derivative.outputFolder))", at: 0)
         } else if !exists {
             reasons.insert("output missing", at: 0)
@@ -251,6 +259,8 @@ public struct Planner: Sendable {
             reasons.insert("output modified on disk", at: 0)
         }
         if reasons.isEmpty {
+            // A folder named through a link is no change at all: the record keeps its name for it
+            // (rewriting it would make `check` through one name fail after a build through the other).
             let changes = Self.recordChanges(old: recorded, new: derivative)
             return .success(PlanItem(kind: changes.isEmpty ? .upToDate : .update, output: derivative.output, reasons: changes,
                                      derivative: derivative, recorded: recorded, adopted: nil, replaces: replaces))

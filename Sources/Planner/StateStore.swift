@@ -144,12 +144,7 @@ public final class StateStore: Sendable {
 
     /// Renames the database (and its journal files) to `<path>.<suffix>-<time>`.
     private static func moveAside(_ path: String, suffix: String, error: Error?) throws -> String {
-        let aside = path + "." + suffix + "-" + String(Int(Date().timeIntervalSince1970))
-        guard rename(path, aside) == 0 else {
-            throw error ?? DatabaseError(resultCode: .SQLITE_CANTOPEN, message: "cannot move \(path) aside to \(aside): errno \(errno)")
-        }
-        for journal in StateFiles.databaseJournals { let suffix = String(journal.dropFirst(StateFiles.database.count)); _ = rename(path + suffix, aside + suffix) }
-        return aside
+        try StateAside.move(path, suffix: suffix)   // unique names, the newest few kept
     }
 
     /// The manifest recorded as this state's owner, nil when none is.
@@ -166,6 +161,12 @@ public final class StateStore: Sendable {
         let result = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
         if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
         return queue
+    }
+
+    /// A store over an already opened database (the read-only copy `check` plans against).
+    init(queue: DatabaseQueue, folder: String, movedAside: String?, movedAsideReason: String?) {
+        self.queue = queue; self.folder = folder
+        self.movedAside = movedAside; self.movedAsideReason = movedAsideReason
     }
 
     /// A throwaway store for tests.

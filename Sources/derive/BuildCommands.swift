@@ -59,7 +59,7 @@ struct Workspace {
             return value
         } catch let held as BuildLock.Held {
             Output.printError(held.description)
-            throw ExitCode.failure
+            throw ExitCode(BuildLock.busyExitCode)
         } catch {
             reportRecovery()
             Output.printError("\(what) failed: \(error)")
@@ -71,7 +71,8 @@ struct Workspace {
     func reportRecovery() {
         if let aside = session.movedAside {
             let why = session.movedAsideReason.map { $0 == "corrupt" ? "was corrupt" : "is " + $0 + ", not this manifest" } ?? "was corrupt"
-            Output.printError("the build state \(why); moved it to \(aside) and rebuilt it from \(session.lockPath) and the outputs")
+            // Recovered, not failed: a warning (the command's own status says whether it worked).
+            Output.printWarning("the build state \(why); moved it to \(aside) and rebuilt it from \(session.lockPath) and the outputs")
         }
     }
 
@@ -212,8 +213,9 @@ struct BuildCommand: ParsableCommand {
             throw ExitCode.failure
         }
         for failure in report.failed { Output.printError("\(failure.output): \(failure.message)") }
+        for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
-        if !plan.hasChanges, report.failed.isEmpty, report.adopted.isEmpty {
+        if !plan.hasChanges, report.succeeded, report.adopted.isEmpty {
             print("Nothing to do: \(plan.count(.upToDate)) outputs up to date.")
             return
         }
@@ -224,6 +226,7 @@ struct BuildCommand: ParsableCommand {
         if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
+        if !report.controlErrors.isEmpty { parts.append("lock or index not written") }
         parts.append("\(plan.count(.upToDate) - report.adopted.count) up to date")
         print(parts.joined(separator: ", ") + String(format: " in %.2f s.", report.seconds))
         if !report.succeeded { throw ExitCode.failure }
@@ -245,6 +248,7 @@ struct CheckCommand: ParsableCommand {
         }
         let workspace = try Workspace(manifest)
         let result = try workspace.run("check") { try $0.check() }
+        if let note = workspace.session.stateNote { Output.printWarning(note) }
         for problem in result.problems { print(problem) }
         if result.problems.isEmpty {
             print("Up to date: \(result.upToDate) outputs match the manifest and the lock.")
@@ -331,6 +335,8 @@ struct CleanCommand: ParsableCommand {
         let workspace = try Workspace(manifest)
         let report = try workspace.run("clean") { try $0.clean() }
         for left in report.left { Output.printWarning(left) }
-        print("Removed \(report.removed) outputs and the build state.")
+        for problem in report.problems { Output.printError(problem) }
+        print("Removed \(report.removed) outputs and the build state\(report.keptLock ? " (\((workspace.session.lockPath as NSString).lastPathComponent) kept)" : "").")
+        if !report.problems.isEmpty { throw ExitCode.failure }
     }
 }

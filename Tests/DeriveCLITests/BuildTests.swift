@@ -136,8 +136,8 @@ struct DemoCopy {
         defer { demo.remove() }
         let lock = try BuildLock(folder: demo.state.path)
         let result = try demo.run(["build", demo.manifest])
-        #expect(result.status == 1)
-        #expect(result.stderr.contains("another build holds the lock on this state: pid \(getpid())"))
+        #expect(result.status == BuildLock.busyExitCode)
+        #expect(result.stderr.contains("another derive command holds the lock on this state (pid \(getpid())"))
         withExtendedLifetime(lock) {}
     }
 

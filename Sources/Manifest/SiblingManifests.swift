@@ -1,0 +1,37 @@
+import Foundation
+
+/// Two manifests in one folder never share a lock or a state folder. The defaults are named
+/// after the manifest's stem, so `derive.yaml` and `derive.yml` side by side would share
+/// `derive.lock` and `.derive/derive/`; and `lock:` may not name a neighbour's default lock
+/// (`site.yaml` with `lock: derive.lock` beside `derive.yaml`).
+extension ControlFiles {
+    static let manifestExtensions = ["yaml", "yml"]
+
+    func validateSiblings(into diagnostics: inout Diagnostics) {
+        guard let root = manifest.files.first else { return }
+        let rootURL = URL(fileURLWithPath: root)
+        let folder = rootURL.deletingLastPathComponent().path
+        let name = rootURL.lastPathComponent
+        let stem = rootURL.deletingPathExtension().lastPathComponent
+        let rootPath = FileSystemPath(manifest: root)
+        func otherManifest(_ stem: String, in folder: String) -> String? {
+            for ext in Self.manifestExtensions {
+                let candidate = folder + "/" + stem + "." + ext
+                if FileManager.default.fileExists(atPath: candidate), !FileSystemPath(manifest: candidate).sameFile(as: rootPath) { return candidate }
+            }
+            return nil
+        }
+        if locations.lock == nil || locations.state == nil, let sibling = otherManifest(stem, in: folder) {
+            diagnostics.error(rootLocation,
+                              "\(display(root)) and \(display(sibling)) are in one folder and would share the lock \(stem).lock and the state folder .derive/\(stem)",
+                              hint: "set both 'lock:' and 'state:' in \(name) (e.g. lock: \(name).lock and state: .derive/\(name)), or rename one of the manifests")
+        }
+        if let location = locations.lock {
+            let lockURL = URL(fileURLWithPath: manifest.lockFile)
+            if lockURL.pathExtension == "lock", let owner = otherManifest(lockURL.deletingPathExtension().lastPathComponent, in: lockURL.deletingLastPathComponent().path) {
+                diagnostics.error(location, "the lock file \(display(manifest.lockFile)) is the lock of \(display(owner)); two manifests may not share a lock",
+                                  hint: "name a file of this manifest's own, e.g. lock: \(stem).lock")
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file or folder as the file system knows it (device and inode), so two path strings that
+/// reach one folder (`out` and a symbolic link `outlink` to it, `m2/` and `m2link/`) are known to
+/// be one. Path strings never decide whether a bucket moved or whether a file to delete is
+/// also an output that is wanted.
+public struct FileIdentity: Hashable, Sendable {
+    public var device: UInt64
+    public var inode: UInt64
+
+    /// The identity of what `path` reaches, links followed; nil when nothing is there (or for
+    /// the in-memory disk's paths, which the real file system does not know).
+    public static func of(_ path: String) -> FileIdentity? {
+        guard let info = statFollowingLinks(path) else { return nil }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    /// Whether two folders are one: the same path, or the same device and inode.
+    public static func sameFolder(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        guard let x = of(a), let y = of(b) else { return false }
+        return x == y
+    }
+}
+
+/// The identities of the files a build wants to keep (the plan's outputs), taken once and only
+/// when something is about to be deleted: a deletion never removes a file that is also a
+/// wanted output reached through another path.
+public final class WantedIdentities: @unchecked Sendable {
+    private let files: Set<String>
+    private let lock = NSLock()
+    private var identities: Set<FileIdentity>?
+
+    public init(_ files: Set<String>) { self.files = files }
+
+    /// Whether `path` is, by path or by device and inode, one of the wanted files.
+    public func contains(_ path: String) -> Bool {
+        if files.contains(path) { return true }
+        guard let identity = FileIdentity.of(path) else { return false }
+        let known = lock.withLock {
+            if identities == nil { identities = Set(files.compactMap(FileIdentity.of)) }
+            return identities!
+        }
+        return known.contains(identity)
+    }
+}
+
+/// `stat(2)` outside any type that has its own `stat`.
+private func statFollowingLinks(_ path: String) -> stat? {
+    var info = stat()
+    return stat(path, &info) == 0 ? info : nil
+}

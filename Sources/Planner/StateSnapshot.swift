@@ -1,0 +1,40 @@
+import Foundation
+import GRDB
+
+/// The build state as `check` sees it: read without writing anything. The database is opened
+/// read-only and copied into memory, where migrations may run; a state a build would move aside
+/// (corrupt, or another manifest's) is replaced by an empty one in memory, with a note saying
+/// what the build would do. The state folder is not created.
+extension StateStore {
+    public static func readOnlySnapshot(folder: String, owner: String?) throws -> (store: StateStore, note: String?) {
+        let path = folder + "/" + fileName
+        func empty(_ note: String?) throws -> (store: StateStore, note: String?) {
+            let memory = try DatabaseQueue()
+            try migrator.migrate(memory)
+            if let owner { try memory.write { db in try db.execute(sql: "INSERT INTO owner (manifest) VALUES (?)", arguments: [owner]) } }
+            return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil), note)
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return try empty(nil) }
+        let memory = try DatabaseQueue()
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            let file = try DatabaseQueue(path: path, configuration: configuration)
+            let result = try file.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+            if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
+            try file.backup(to: memory)
+            try file.close()
+        } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
+            return try empty("the build state \(path) is corrupt; derive build would move it aside and rebuild it from the lock and the outputs")
+        } catch {
+            // A hot journal of an interrupted build needs a write to roll back: check does not do it.
+            return try empty("the build state \(path) cannot be read without writing (\(error)); derive build would recover it; checked against the lock alone")
+        }
+        try migrator.migrate(memory)
+        if let owner, let recorded = try memory.read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }), recorded != owner {
+            return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
+        }
+        return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil), nil)
+    }
+}
