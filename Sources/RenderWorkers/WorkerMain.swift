@@ -17,6 +17,7 @@ public enum RenderWorkerMain {
         // Swift's crash handler would spend seconds writing a backtrace (and ignores a SIGSEGV
         // sent by kill): a worker that faults dies at once, and the parent names the signal.
         for fault in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] { signal(fault, SIG_DFL) }
+        closeInheritedDescriptors()
         watchParent()
         let channel = FrameChannel(fd: 3)
         do { try channel.send(WorkerHello(engineVersion: Engine.version).encoded()) } catch { exit(2) }
@@ -40,6 +41,13 @@ public enum RenderWorkerMain {
             }
             do { try channel.send(reply.encoded()) } catch { exit(4) }
         }
+    }
+
+    /// Descriptors the parent left open without close-on-exec (a server's sockets, open
+    /// sources) are closed: the worker reads nothing but fd 3.
+    static func closeInheritedDescriptors() {
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for case let fd? in open.map({ Int32($0) }) where fd > 3 { close(fd) }
     }
 
     /// A worker whose parent died (killed mid-render) exits instead of rendering on for nobody.

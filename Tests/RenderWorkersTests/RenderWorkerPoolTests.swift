@@ -198,6 +198,21 @@ final class RenderWorkerPoolTests: XCTestCase {
         XCTAssertLessThanOrEqual(pool.workerIDs.count, 2)
     }
 
+    /// A descriptor the parent holds without close-on-exec (a server's socket, a source) does not
+    /// stay open in the worker.
+    func testWorkerKeepsNoInheritedDescriptor() throws {
+        let file = open("/dev/null", O_RDONLY)
+        XCTAssertGreaterThanOrEqual(file, 0)
+        XCTAssertEqual(dup2(file, 900), 900)
+        defer { close(900); close(file) }
+        let pool = try RenderWorkerPool(size: 1)
+        _ = try pool.render(try Sources.gradient(16, 16), try pipeline("image/resize,w_8"), limits: .oss)
+        let pid = try XCTUnwrap(pool.workerIDs.first)
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+        XCTAssertFalse(open.contains("900"), "\(open)")
+        XCTAssertTrue(open.contains("3"))
+    }
+
     func testMissingWorkerIsAClearError() throws {
         XCTAssertThrowsError(try WorkerLocation.find(environment: [WorkerLocation.environmentVariable: "/nonexistent/derive-render-worker"])) { error in
             XCTAssertTrue("\(error)".contains("DERIVE_RENDER_WORKER"), "\(error)")

@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+
+/// `derive process` and `derive build` render in derive-render-worker; without it they fail
+/// with a clear error instead of rendering inside derive.
+@Suite struct RenderWorkerCLITests {
+    let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
+
+    @Test func processWithoutTheWorkerIsAClearError() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let target = folder.appendingPathComponent("out.jpg").path
+        let missing = try CLI.run(["process", landscape, "resize,w_50", "-o", target],
+                                  environment: ["DERIVE_RENDER_WORKER": folder.appendingPathComponent("nothing-here").path])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("DERIVE_RENDER_WORKER"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: target))
+    }
+
+    @Test func processRenderStopsAtItsDeadline() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // An AVIF of 4800 px: far longer than a 0.2 s deadline (the worker is killed if libvips cannot stop it).
+        let target = folder.appendingPathComponent("out.avif").path
+        let started = Date()
+        let result = try CLI.run(["process", landscape, "resize,w_4800,limit_0/format,avif", "--render-seconds", "0.2", "-o", target])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("RequestTimeout"), "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 3)
+    }
+}
