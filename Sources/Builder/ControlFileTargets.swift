@@ -42,7 +42,16 @@ struct ControlFileTargets {
         } else {
             index = nil
         }
-        written = try planner.store.controlFiles()
+        // An index recorded under another spelling of the same file (the manifest or its bucket
+        // reached through a symbolic link) is the current index, not an old one to remove.
+        var written = try planner.store.controlFiles()
+        if let current = index?.path {
+            for (path, digest) in written where path != current && FileIdentity.sameFile(path, current) {
+                written[path] = nil
+                written[current] = written[current] ?? digest
+            }
+        }
+        self.written = written
         vouchingLock = planner.lock
         overwrite = planner.overwrite
     }

@@ -18,6 +18,14 @@ public struct FileIdentity: Hashable, Sendable {
         return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
+    /// Whether two paths name one file: the same path, or the same name in one folder (by device
+    /// and inode), so a file not yet (or no longer) there still compares.
+    public static func sameFile(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        let x = a as NSString, y = b as NSString
+        return x.lastPathComponent == y.lastPathComponent && sameFolder(x.deletingLastPathComponent, y.deletingLastPathComponent)
+    }
+
     /// Whether two folders are one: the same path, or the same device and inode.
     public static func sameFolder(_ a: String, _ b: String) -> Bool {
         if a == b { return true }
