@@ -408,7 +408,8 @@ struct LoadState {
         checkKeys(fields, allowed: ["bytes", "side", "pixels", "output_side", "render_seconds", "work", "memory"],
                   context: "in 'limits'")
         for (key, value, _) in fields {
-            let number = int(value, "limits.\(key)", in: (key == "render_seconds" ? 0 : 1)...Int(Int64.max / 4))
+            // A deadline over a day would overflow the render timers: one day is the documented maximum.
+            let number = int(value, "limits.\(key)", in: key == "render_seconds" ? 0...86_400 : 1...Int(Int64.max / 4))
             switch key {
             case "bytes": limits.bytes = number
             case "side": limits.side = number

@@ -136,7 +136,7 @@ struct ServeCommand: AsyncParsableCommand {
         let host = self.host
         try await DeriveHTTPServer(service: service, host: host, port: port).run { bound in
             // Written unbuffered: scripts wait for this line to learn the port.
-            FileHandle.standardOutput.write(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
+            _ = try? Output.writeStandardOutput(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
         }
     }
 }

@@ -34,7 +34,7 @@ struct Workspace {
         }
         if result.diagnostics.hasErrors { Output.printDiagnostics(result.diagnostics.sorted) }
         guard let manifest = result.manifest, !result.diagnostics.hasErrors else {
-            FileHandle.standardError.write(Data("derive: error: \(argument.manifest) is not valid; run 'derive validate' for details\n".utf8))
+            Output.writeStandardError("derive: error: \(argument.manifest) is not valid; run 'derive validate' for details\n")
             throw ExitCode.failure
         }
         manifestPath = argument.manifest
@@ -161,7 +161,7 @@ struct PlanCommand: ParsableCommand {
         let workspace = try Workspace(manifest, overwrite: overwrite)
         let plan = try workspace.plan()
         if json {
-            FileHandle.standardOutput.write(try PlanPrinter.json(plan))
+            try Output.writeStandardOutput(try PlanPrinter.json(plan))
             Swift.print()
         } else {
             for error in plan.errors { Output.printError(error.message) }
@@ -253,7 +253,7 @@ struct CheckCommand: ParsableCommand {
         if result.problems.isEmpty {
             print("Up to date: \(result.upToDate) outputs match the manifest and the lock.")
         } else {
-            FileHandle.standardError.write(Data("derive check: \(result.problems.count) problem\(result.problems.count == 1 ? "" : "s")\n".utf8))
+            Output.writeStandardError("derive check: \(result.problems.count) problem\(result.problems.count == 1 ? "" : "s")\n")
             throw ExitCode.failure
         }
     }
@@ -284,7 +284,7 @@ struct ExplainCommand: ParsableCommand {
         guard let item = plan.items.first(where: { $0.output == key }) else {
             Output.printError("\(output) is not an output of \(manifest)")
             let close = plan.items.map(\.output).filter { $0.hasSuffix((key as NSString).lastPathComponent) }.prefix(3)
-            if !close.isEmpty { FileHandle.standardError.write(Data("did you mean: \(close.joined(separator: ", "))?\n".utf8)) }
+            if !close.isEmpty { Output.writeStandardError("did you mean: \(close.joined(separator: ", "))?\n") }
             throw ExitCode.failure
         }
         let status: String

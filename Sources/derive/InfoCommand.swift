@@ -17,10 +17,12 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         do {
             let result = try Engine(limits: limitOptions.limits).info(try Output.read(input))
-            FileHandle.standardOutput.write(result.bytes)
-            print()
+            try Output.writeStandardOutput(result.bytes + Data("\n".utf8))
         } catch let error as ProcessError {
             Output.printError(Output.describe(error, input: input))
+            throw ExitCode.failure
+        } catch let error as CLIError {
+            Output.printError(error.description)
             throw ExitCode.failure
         }
     }

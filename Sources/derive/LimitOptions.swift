@@ -18,11 +18,21 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .long, help: "Deadline of one render in seconds; 0 for none (default 20).")
     var renderSeconds: Double?
 
-    @Option(name: .long, help: "Largest work estimate of one render, in units (default 1000000000).")
+    @Option(name: .long, help: "Largest work estimate of one render, in units (default 4000000000).")
     var maxWork: Int?
 
     @Option(name: .long, help: "Largest memory estimate of one render, in bytes (default 402653184).")
     var maxMemory: Int?
+
+    /// The longest deadline accepted (one day): larger values, infinities and NaN would overflow
+    /// the timers or silently mean "none" (which is 0).
+    static let maxRenderSeconds: Double = 86_400
+
+    mutating func validate() throws {
+        if let renderSeconds, !(renderSeconds >= 0 && renderSeconds <= Self.maxRenderSeconds) {
+            throw ValidationError("--render-seconds must be a number of seconds from 0 (no deadline) to 86400, not \(renderSeconds)")
+        }
+    }
 
     var limits: Limits {
         Limits(maxBytes: maxBytes, maxSide: maxSide, maxPixels: maxPixels, maxOutputSide: maxOutputSide,

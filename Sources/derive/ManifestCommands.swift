@@ -35,7 +35,7 @@ struct ValidateCommand: ParsableCommand {
             let report = Report(valid: !result.diagnostics.hasErrors && result.manifest != nil,
                                 errors: result.diagnostics.errors.count, warnings: result.diagnostics.warnings.count,
                                 diagnostics: diagnostics)
-            FileHandle.standardOutput.write(try encoder.encode(report))
+            try Output.writeStandardOutput(try encoder.encode(report))
             print()
         } else {
             Output.printDiagnostics(diagnostics)
@@ -43,7 +43,7 @@ struct ValidateCommand: ParsableCommand {
             if errors == 0, let loaded = result.manifest {
                 print("\(manifest.manifest): valid: \(loaded.buckets.count) buckets, \(loaded.styles.count) styles, \(loaded.rules.count) rules\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")")
             } else {
-                FileHandle.standardError.write(Data("\(manifest.manifest): \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n".utf8))
+                Output.writeStandardError("\(manifest.manifest): \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n")
             }
         }
         if result.diagnostics.hasErrors || result.manifest == nil { throw ExitCode.failure }

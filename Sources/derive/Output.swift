@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Manifest
 import Planner
 import ProcessLanguage
@@ -9,13 +12,53 @@ enum Output {
     /// failed or interrupted run never leaves a half-written file. `-` writes to standard output.
     static func write(_ bytes: Data, to path: String) throws {
         if path == "-" {
-            FileHandle.standardOutput.write(bytes)
+            try writeStandardOutput(bytes)
             return
         }
+        try checkReplaceable(path)
         do {
             try RealDisk().writeAtomically(bytes, to: path)
         } catch {
             throw CLIError("\(error)")
+        }
+    }
+
+    /// Only a regular file (or nothing) at `path` is replaced: the rename would put a file in
+    /// place of a FIFO, a device (`-o /dev/null` as root) or a symbolic link.
+    static func checkReplaceable(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG else { return }
+        let kinds: [mode_t: String] = [S_IFDIR: "a folder", S_IFLNK: "a symbolic link", S_IFIFO: "a FIFO", S_IFCHR: "a character device",
+                                       S_IFBLK: "a block device", S_IFSOCK: "a socket"]
+        throw CLIError("\(path) is not a regular file (\(kinds[info.st_mode & S_IFMT] ?? "not a file")); derive writes its output only to a new or regular file, which it replaces: remove it or choose another path (for standard output, use -o -)")
+    }
+
+    /// Writes all of `bytes` to standard output; a failed write (a full disk, a closed descriptor)
+    /// is an error with the reason, never a crash.
+    static func writeStandardOutput(_ bytes: Data) throws {
+        try bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            guard let base = raw.baseAddress else { return }
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(1, base + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw CLIError("cannot write standard output: \(String(cString: strerror(errno)))")
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// Writes to standard error, ignoring failures (there is nowhere left to report them).
+    static func writeStandardError(_ text: String) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            if written <= 0 { return }
+            offset += written
         }
     }
 
@@ -27,16 +70,16 @@ enum Output {
     }
 
     static func printError(_ message: String) {
-        FileHandle.standardError.write(Data(("derive: error: " + message + "\n").utf8))
+        writeStandardError("derive: error: " + message + "\n")
     }
 
     /// Diagnostics, one compiler-style line each, in file order.
     static func printDiagnostics(_ diagnostics: [Diagnostic]) {
-        for diagnostic in diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+        for diagnostic in diagnostics { writeStandardError(diagnostic.description + "\n") }
     }
 
     static func printWarning(_ message: String) {
-        FileHandle.standardError.write(Data(("derive: warning: " + message + "\n").utf8))
+        writeStandardError("derive: warning: " + message + "\n")
     }
 
     /// `code`, EC and message on one line, with where it happened.

@@ -34,6 +34,7 @@ struct ProcessCommand: ParsableCommand {
     func run() throws {
         let text = process.hasPrefix("image/") || process.hasPrefix("style/") ? process : "image/" + process
         do {
+            if let output, output != "-" { try Output.checkReplaceable(output) }   // before any render
             let pipeline = try Pipeline.parse(text)
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
             let source = try Output.read(input)
@@ -50,10 +51,9 @@ struct ProcessCommand: ParsableCommand {
                 let name = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
                 destination = "\(name).derived.\(result.fileExtension)"
             }
-            try Output.write(result.bytes, to: destination)
-            if result.kind == .json, destination == "-" { print() }
+            try Output.write(result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes, to: destination)
             if destination != "-" {
-                FileHandle.standardError.write(Data("\(destination): \(result.width)x\(result.height) \(result.fileExtension)\(result.frames > 1 ? " \(result.frames) frames" : "") \(result.bytes.count) bytes\n".utf8))
+                Output.writeStandardError("\(destination): \(result.width)x\(result.height) \(result.fileExtension)\(result.frames > 1 ? " \(result.frames) frames" : "") \(result.bytes.count) bytes\n")
             }
         } catch let error as ProcessError {
             Output.printError(Output.describe(error, input: input))
