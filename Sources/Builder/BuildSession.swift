@@ -106,6 +106,7 @@ public final class BuildSession: @unchecked Sendable {
         let planner = try self.planner()
         var plan = try planner.plan()
         if !overwrite, !plan.adoptions.isEmpty { plan = refuseClaimedAdoptions(plan) }
+        if !plan.lockOrphans.isEmpty { plan = keepClaimedLockOrphans(plan) }
         let targets = try ControlFileTargets(planner: planner, adopting: plan)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
         plannedTargets = targets
@@ -121,8 +122,22 @@ public final class BuildSession: @unchecked Sendable {
         result.items = plan.items.filter { item in
             guard item.adopted != nil, let file = item.derivative?.outputPath, let other = claims[file] else { return true }
             result.errors.append(PlanError(message: "\(file) is an output of \(other) (its build state says so), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"))
+            result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
         }
+        return result
+    }
+
+    /// Lock orphans that another manifest's state records (a copied project sharing a bucket
+    /// folder outside its tree) are that manifest's files: not deleted, only dropped from this lock.
+    func keepClaimedLockOrphans(_ plan: Plan) -> Plan {
+        let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+        guard !claims.isEmpty else { return plan }
+        var result = plan
+        result.items = plan.items.filter { item in
+            !(plan.lockOrphans.contains(item.output) && item.recorded.map { claims[$0.file] != nil } == true)
+        }
+        result.lockOrphans = Set(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
         return result
     }
 
@@ -308,8 +323,14 @@ public final class BuildSession: @unchecked Sendable {
            let data = try? planner.disk.read(bucket.path + "/" + index.path), !report.keptLock,
            let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
            IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
-            // An index without a record (no usable state) that is exactly what Derive writes for the lock.
-            _ = try planner.disk.remove(bucket.path + "/" + index.path, ifDigest: ContentDigests.digest(data))
+            // An index without a record (no usable state) that is exactly what Derive writes for the lock,
+            // unless another manifest's state records it (a copied project sharing the bucket folder).
+            let file = bucket.path + "/" + index.path
+            if let other = ForeignClaims.controlFile(file, stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath)) {
+                report.left.append("\(planner.display(file)) is the index of \(other), not of this manifest; left in place")
+            } else {
+                _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))
+            }
         }
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))

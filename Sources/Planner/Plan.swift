@@ -80,6 +80,8 @@ public struct Plan: Sendable {
     public var erroredOutputs: Set<String> = []
     /// The state's records the plan was made from (output → record).
     public var recorded: [String: OutputRecord] = [:]
+    /// Deletions known only from the lock (no state recorded them): outputs the manifest no longer produces.
+    public var lockOrphans: Set<String> = []
 
     public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: Set<String> = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
@@ -193,9 +195,12 @@ public struct Planner: Sendable {
             items.append(PlanItem(kind: .delete, output: output, reasons: ["no longer produced by the manifest"],
                                   derivative: nil, recorded: record, adopted: nil))
         }
+        let (lockOrphans, lockFailures) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion)
+        items += lockOrphans
         items.sort { $0.output < $1.output }
-        var plan = Plan(items: items, errors: errors, failures: expansion.failures,
+        var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures,
                         wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
+        plan.lockOrphans = Set(lockOrphans.map(\.output))
         plan.erroredOutputs = erroredOutputs
         plan.recorded = recorded
         return plan
