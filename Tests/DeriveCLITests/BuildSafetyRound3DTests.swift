@@ -111,4 +111,24 @@ import Glibc
         #expect(build.status == 1)
         #expect(build.stderr.contains("not a Derive lock"), "\(build.stderr)")
     }
+
+    // MARK: 9: a source whose file name is not valid UTF-8
+
+    @Test func aSourceNamedInBytesThatAreNotUTF8IsReported() throws {
+        let project = try Project()
+        defer { project.remove() }
+        let from = project.url("src/cmyk.jpg").path
+        var to = Array((project.root.path + "/src/bad").utf8) + [0xFF] + Array(".jpg".utf8)
+        to.append(0)
+        #expect(to.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { Glibc.link(from, $0.baseAddress!) } } == 0)
+        let build = try project.run(["build"])
+        #expect(build.status == 1, "a source the build cannot name is not skipped silently")
+        let said = text(build.stdout) + build.stderr
+        #expect(said.contains("src/bad\\xFF.jpg") && said.contains("not valid UTF-8"), "\(said)")
+        #expect(project.exists("out/landscape.jpg"), "the other sources are still built")
+        let check = try project.run(["check"])
+        #expect(check.status == 1)
+        #expect((text(check.stdout) + check.stderr).contains("not valid UTF-8"), "\(text(check.stdout))")
+    }
 }
