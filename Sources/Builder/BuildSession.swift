@@ -109,6 +109,7 @@ public final class BuildSession: @unchecked Sendable {
         if !plan.lockOrphans.isEmpty { plan = keepClaimedLockOrphans(plan) }
         let targets = try ControlFileTargets(planner: planner, adopting: plan)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
+        plan.controlFiles += rewritesForDeletions(plan, planner: planner)
         plannedTargets = targets
         return plan
     }
@@ -126,6 +127,17 @@ public final class BuildSession: @unchecked Sendable {
             return false
         }
         return result
+    }
+
+    /// The lock and the index list every output: deleting one rewrites them, though the state
+    /// (which still records it) says they are current, so the plan names them too.
+    func rewritesForDeletions(_ plan: Plan, planner: Planner) -> [ControlFileChange] {
+        guard !plan.deletions.isEmpty else { return [] }
+        var paths = [lockPath]
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { paths.append(bucket.path + "/" + index.path) }
+        return paths.filter { path in planner.disk.exists(path) && !plan.controlFiles.contains { $0.path == path } }.map {
+            ControlFileChange(file: planner.display($0), path: $0, action: .write, reason: "lists outputs the build deletes")
+        }
     }
 
     /// Lock orphans that another manifest's state records (a copied project sharing a bucket
@@ -254,6 +266,8 @@ public final class BuildSession: @unchecked Sendable {
         public var problems: [String] = []
         /// The lock was kept: it still vouches for outputs `clean` could not place or remove.
         public var keptLock = false
+        /// A usable build state was there (not missing, nor moved aside as corrupt or another manifest's).
+        public var hadState = false
     }
 
     /// Removes the outputs Derive wrote (only files still holding the recorded bytes, in the folder
@@ -265,10 +279,12 @@ public final class BuildSession: @unchecked Sendable {
     public func clean() throws -> CleanReport {
         let held = try BuildLock(folder: manifest.stateFolder)
         defer { withExtendedLifetime(held) {} }   // until the state files are gone
+        let stateExisted = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
         let store = try self.store()
         let planner = try self.planner()
         let removal = OutputRemoval(disk: try disk(), store: store)
         var report = CleanReport()
+        report.hadState = stateExisted && store.movedAside == nil
         let recorded = try store.allOutputs()
         for record in recorded.values.sorted(by: { $0.path < $1.path }) {
             do {
@@ -331,6 +347,12 @@ public final class BuildSession: @unchecked Sendable {
             } else {
                 _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))
             }
+        } else if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
+                  !report.keptLock, let data = try? planner.disk.read(bucket.path + "/" + index.path),
+                  let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
+                  !IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
+            // No record of the index and not what Derive writes for the lock: edited, or not Derive's. Said, not silent.
+            report.left.append("\(planner.display(bucket.path + "/" + index.path)) does not hold what Derive writes for \(planner.display(lockPath)) (edited, or not Derive's file); left in place")
         }
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))

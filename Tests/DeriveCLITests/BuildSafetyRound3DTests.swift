@@ -131,4 +131,37 @@ import Glibc
         #expect(check.status == 1)
         #expect((text(check.stdout) + check.stderr).contains("not valid UTF-8"), "\(text(check.stdout))")
     }
+
+    // MARK: 10b, 10c: what a plan with deletions says
+
+    @Test func aPlanCountsOnlyDeletionsOfFilesStillThereAndNamesTheRewrites() throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url("out/cmyk.jpg"))
+        try Data("mine".utf8).write(to: project.url("out/orientation-1.jpg"))
+        try project.write("derive.yaml", Self.manifest(from: "src/landscape.jpg"))
+        let plan = text(try project.run(["plan"]).stdout)
+        #expect(plan.contains("2 to delete, 2 records to drop"), "\(plan)")
+        #expect(plan.contains("out/cmyk.jpg  delete: no longer produced by the manifest (file already gone"), "\(plan)")
+        #expect(plan.contains("rewrite derive.lock, out/index.json"), "\(plan)")
+    }
+
+    // MARK: 10e: clean without a usable state
+
+    @Test func cleanOnACorruptStateNamesTheEditedIndexAndDoesNotClaimAState() throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let state = project.url(".derive/derive/state.sqlite")
+        #expect(FileManager.default.fileExists(atPath: state.path))
+        try Data(repeating: 0x41, count: 4096).write(to: state)
+        try Data("{\"edited\":true}\n".utf8).write(to: project.url("out/index.json"))
+        let clean = try project.run(["clean"])
+        let said = text(clean.stdout) + clean.stderr
+        #expect(said.contains("out/index.json does not hold what Derive writes"), "\(said)")
+        #expect(project.exists("out/index.json"), "an edited index is left")
+        #expect(!said.contains("and the build state"), "\(said)")
+        #expect(said.contains("no usable build state"), "\(said)")
+    }
 }
