@@ -106,8 +106,10 @@ public final class BuildSession: @unchecked Sendable {
         let planner = try self.planner()
         var plan = try planner.plan()
         if !overwrite, !plan.adoptions.isEmpty { plan = refuseClaimedAdoptions(plan) }
+        if !plan.lockOrphans.isEmpty { plan = keepClaimedLockOrphans(plan) }
         let targets = try ControlFileTargets(planner: planner, adopting: plan)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
+        plan.controlFiles += rewritesForDeletions(plan, planner: planner)
         plannedTargets = targets
         return plan
     }
@@ -121,8 +123,33 @@ public final class BuildSession: @unchecked Sendable {
         result.items = plan.items.filter { item in
             guard item.adopted != nil, let file = item.derivative?.outputPath, let other = claims[file] else { return true }
             result.errors.append(PlanError(message: "\(file) is an output of \(other) (its build state says so), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"))
+            result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
         }
+        return result
+    }
+
+    /// The lock and the index list every output: deleting one rewrites them, though the state
+    /// (which still records it) says they are current, so the plan names them too.
+    func rewritesForDeletions(_ plan: Plan, planner: Planner) -> [ControlFileChange] {
+        guard !plan.deletions.isEmpty else { return [] }
+        var paths = [lockPath]
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { paths.append(bucket.path + "/" + index.path) }
+        return paths.filter { path in planner.disk.exists(path) && !plan.controlFiles.contains { $0.path == path } }.map {
+            ControlFileChange(file: planner.display($0), path: $0, action: .write, reason: "lists outputs the build deletes")
+        }
+    }
+
+    /// Lock orphans that another manifest's state records (a copied project sharing a bucket
+    /// folder outside its tree) are that manifest's files: not deleted, only dropped from this lock.
+    func keepClaimedLockOrphans(_ plan: Plan) -> Plan {
+        let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+        guard !claims.isEmpty else { return plan }
+        var result = plan
+        result.items = plan.items.filter { item in
+            !(plan.lockOrphans.contains(item.output) && item.recorded.map { claims[$0.file] != nil } == true)
+        }
+        result.lockOrphans = Set(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
         return result
     }
 
@@ -239,6 +266,8 @@ public final class BuildSession: @unchecked Sendable {
         public var problems: [String] = []
         /// The lock was kept: it still vouches for outputs `clean` could not place or remove.
         public var keptLock = false
+        /// A usable build state was there (not missing, nor moved aside as corrupt or another manifest's).
+        public var hadState = false
     }
 
     /// Removes the outputs Derive wrote (only files still holding the recorded bytes, in the folder
@@ -250,10 +279,12 @@ public final class BuildSession: @unchecked Sendable {
     public func clean() throws -> CleanReport {
         let held = try BuildLock(folder: manifest.stateFolder)
         defer { withExtendedLifetime(held) {} }   // until the state files are gone
+        let stateExisted = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
         let store = try self.store()
         let planner = try self.planner()
         let removal = OutputRemoval(disk: try disk(), store: store)
         var report = CleanReport()
+        report.hadState = stateExisted && store.movedAside == nil
         let recorded = try store.allOutputs()
         for record in recorded.values.sorted(by: { $0.path < $1.path }) {
             do {
@@ -308,8 +339,20 @@ public final class BuildSession: @unchecked Sendable {
            let data = try? planner.disk.read(bucket.path + "/" + index.path), !report.keptLock,
            let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
            IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
-            // An index without a record (no usable state) that is exactly what Derive writes for the lock.
-            _ = try planner.disk.remove(bucket.path + "/" + index.path, ifDigest: ContentDigests.digest(data))
+            // An index without a record (no usable state) that is exactly what Derive writes for the lock,
+            // unless another manifest's state records it (a copied project sharing the bucket folder).
+            let file = bucket.path + "/" + index.path
+            if let other = ForeignClaims.controlFile(file, stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath)) {
+                report.left.append("\(planner.display(file)) is the index of \(other), not of this manifest; left in place")
+            } else {
+                _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))
+            }
+        } else if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
+                  !report.keptLock, let data = try? planner.disk.read(bucket.path + "/" + index.path),
+                  let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
+                  !IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
+            // No record of the index and not what Derive writes for the lock: edited, or not Derive's. Said, not silent.
+            report.left.append("\(planner.display(bucket.path + "/" + index.path)) does not hold what Derive writes for \(planner.display(lockPath)) (edited, or not Derive's file); left in place")
         }
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))

@@ -44,10 +44,14 @@ public struct DiskObjectLister: ObjectLister {
             guard let directory = opendir(path) else { continue }
             defer { closedir(directory) }
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                }
+                let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+                let name = String(decoding: bytes, as: UTF8.self)
                 if name.hasPrefix(".") { continue }
+                // A name that is not UTF-8 cannot be a key: reported (escaped), never skipped silently.
+                if String(validating: bytes, as: UTF8.self) == nil {
+                    others.append((prefix + Self.escaped(bytes), Self.notUTF8))
+                    continue
+                }
                 let child = path + "/" + name
                 var type = entry.pointee.d_type
                 if type == UInt8(DT_UNKNOWN) || type == UInt8(DT_LNK) {
@@ -74,6 +78,14 @@ public struct DiskObjectLister: ObjectLister {
             }
         }
         return (keys.sorted(), others.sorted { $0.key < $1.key })
+    }
+
+    /// What an entry whose name is not valid UTF-8 is, in `others`.
+    public static let notUTF8 = "a file name that is not valid UTF-8"
+
+    /// The name with every byte outside ASCII written `\xHH`, for messages.
+    static func escaped(_ bytes: [UInt8]) -> String {
+        bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16, uppercase: true) }.joined()
     }
 
     static func kind(_ mode: mode_t) -> String {

@@ -171,7 +171,9 @@ struct Expansion {
             let keys = listing.keys
             for other in listing.others where rule.includes(other.key) {
                 notFiles.append(PlanFailure(subject: "\(sourceBucket.name)/\(other.key)",
-                                            message: "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"))
+                                            message: other.kind == DiskObjectLister.notUTF8
+                                                ? "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
+                                                : "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"))
             }
             let variants = try rule.variants(catalogue: catalogue)
             let canonicals = variants.map(\.pipeline.canonical)

@@ -78,8 +78,11 @@ public struct LockFile: Sendable, Hashable {
 
     /// Whether a file is a Derive lock (its first line is a `derive.lock/...` header, of any
     /// version, even if the rest is truncated): only such a file may be overwritten or deleted.
+    /// A file holding only a prefix of that header (empty, or cut after a few bytes) is Derive's
+    /// lock truncated too: no byte in it is another tool's, so check and build treat it alike.
     public static func isDeriveLock(_ data: Data) -> Bool {
-        data.starts(with: Data(#"{"format":"derive.lock/"#.utf8))
+        let marker = Data(#"{"format":"derive.lock/"#.utf8)
+        return data.starts(with: marker) || (data.count < marker.count && marker.starts(with: data))
     }
 
     /// The manifest a lock's first line names, nil when it names none (or is not a lock).

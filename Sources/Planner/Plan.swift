@@ -80,6 +80,10 @@ public struct Plan: Sendable {
     public var erroredOutputs: Set<String> = []
     /// The state's records the plan was made from (output → record).
     public var recorded: [String: OutputRecord] = [:]
+    /// Deletions known only from the lock (no state recorded them): outputs the manifest no longer produces.
+    public var lockOrphans: Set<String> = []
+    /// Deletions of files already gone or changed: only their records are dropped.
+    public var recordsOnly: Set<String> = []
 
     public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: Set<String> = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
@@ -98,7 +102,10 @@ public struct Plan: Sendable {
     public var summary: String {
         var text = "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, "
         if count(.update) > 0 { text += "\(count(.update)) to update, " }
-        text += "\(count(.delete)) to delete, \(count(.upToDate)) up to date"
+        let dropped = recordsOnly.intersection(deletions.map(\.output)).count
+        text += "\(count(.delete) - dropped) to delete, "
+        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone or changed), " }
+        text += "\(count(.upToDate)) up to date"
         let written = controlFiles.filter { $0.action == .write }.map(\.file)
         let removed = controlFiles.filter { $0.action == .remove }.map(\.file)
         if !written.isEmpty { text += "; rewrite \(written.joined(separator: ", "))" }
@@ -193,9 +200,13 @@ public struct Planner: Sendable {
             items.append(PlanItem(kind: .delete, output: output, reasons: ["no longer produced by the manifest"],
                                   derivative: nil, recorded: record, adopted: nil))
         }
+        let (lockOrphans, lockFailures) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion)
+        items += lockOrphans
         items.sort { $0.output < $1.output }
-        var plan = Plan(items: items, errors: errors, failures: expansion.failures,
+        var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures,
                         wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
+        plan.lockOrphans = Set(lockOrphans.map(\.output))
+        plan.recordsOnly = recordsOnly(items)
         plan.erroredOutputs = erroredOutputs
         plan.recorded = recorded
         return plan

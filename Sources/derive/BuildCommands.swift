@@ -93,7 +93,8 @@ enum PlanPrinter {
             case .update:
                 Swift.print("\(paint("~", "36")) \(item.output)  update record: \(item.reasons.joined(separator: "; "))")
             case .delete:
-                Swift.print("\(paint("-", "31")) \(item.output)  delete: \(item.reasons.joined(separator: "; "))")
+                let only = plan.recordsOnly.contains(item.output) ? " (file already gone or changed: only its record is dropped)" : ""
+                Swift.print("\(paint("-", "31")) \(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
                 if verbose { Swift.print("  \(item.output)  up to date\(item.adopted != nil ? " (from derive.lock)" : "")") }
             }
@@ -336,7 +337,7 @@ struct CleanCommand: ParsableCommand {
         let report = try workspace.run("clean") { try $0.clean() }
         for left in report.left { Output.printWarning(left) }
         for problem in report.problems { Output.printError(problem) }
-        print("Removed \(report.removed) outputs and the build state\(report.keptLock ? " (\((workspace.session.lockPath as NSString).lastPathComponent) kept)" : "").")
+        print("Removed \(report.removed) outputs\(report.hadState ? " and the build state" : " (there was no usable build state)")\(report.keptLock ? " (\((workspace.session.lockPath as NSString).lastPathComponent) kept)" : "").")
         if !report.problems.isEmpty { throw ExitCode.failure }
     }
 }
