@@ -5,7 +5,6 @@ import Foundation
 /// `derive.lock` and `.derive/derive/`; and `lock:` may not name a neighbour's default lock
 /// (`site.yaml` with `lock: derive.lock` beside `derive.yaml`).
 extension ControlFiles {
-    static let manifestExtensions = ["yaml", "yml"]
 
     func validateSiblings(into diagnostics: inout Diagnostics) {
         guard let root = manifest.files.first else { return }
@@ -15,9 +14,8 @@ extension ControlFiles {
         let stem = rootURL.deletingPathExtension().lastPathComponent
         let rootPath = FileSystemPath(manifest: root)
         func otherManifest(_ stem: String, in folder: String) -> String? {
-            for ext in Self.manifestExtensions {
-                let candidate = folder + "/" + stem + "." + ext
-                if FileManager.default.fileExists(atPath: candidate), !FileSystemPath(manifest: candidate).sameFile(as: rootPath) { return candidate }
+            for candidate in Self.manifestNames(stem: stem).map({ folder + "/" + $0 }) where Self.couldBeManifest(candidate) {
+                if !FileSystemPath(manifest: candidate).sameFile(as: rootPath) { return candidate }
             }
             return nil
         }
