@@ -147,4 +147,31 @@ import Glibc
         #expect(plan.stderr.contains("corrupt"), "\(plan.stderr)")
         #expect(listing(state) == before, "plan changed the state folder")
     }
+
+    // MARK: 4: a bucket path that is a link, pointed elsewhere
+
+    @Test func orphansAreDeletedInTheFolderTheyWereWrittenToNotWhereALinkNowPoints() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Self.folder(root)
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("out"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: root.appendingPathComponent("out2"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("outlink").path, withDestinationPath: "out")
+        try Self.write(root.appendingPathComponent("derive.yaml"), Self.manifest(out: "outlink"))
+        #expect(try CLI.run(["build", "-q"], in: root).status == 0)
+        let orphan = try Data(contentsOf: root.appendingPathComponent("out/orientation-1.jpg"))
+        // The user's own copy, same bytes, in the folder the link will point to.
+        try orphan.write(to: root.appendingPathComponent("out2/orientation-1.jpg"))
+        try fm.removeItem(at: root.appendingPathComponent("outlink"))
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("outlink").path, withDestinationPath: "out2")
+        try Self.write(root.appendingPathComponent("derive.yaml"),
+                       Self.manifest(out: "outlink").replacingOccurrences(of: "src/*.jpg", with: "src/landscape.jpg"))
+        let build = try CLI.run(["build", "-q"], in: root)
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(try Data(contentsOf: root.appendingPathComponent("out2/orientation-1.jpg")) == orphan, "the user's file in the new folder was deleted")
+        #expect(!fm.fileExists(atPath: root.appendingPathComponent("out/orientation-1.jpg").path), "the orphan in the folder it was written to was left")
+        #expect(fm.fileExists(atPath: root.appendingPathComponent("out2/landscape.jpg").path))
+        #expect(text(build.stdout).contains("deleted"), "\(text(build.stdout))")
+    }
 }
