@@ -174,4 +174,25 @@ import Glibc
         #expect(fm.fileExists(atPath: root.appendingPathComponent("out2/landscape.jpg").path))
         #expect(text(build.stdout).contains("deleted"), "\(text(build.stdout))")
     }
+
+    // MARK: 10a: a sibling with its own lock and state shares nothing
+
+    @Test func aSiblingWithItsOwnLockAndStateDoesNotBlockDeriveYaml() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Self.folder(root)
+        try Self.write(root.appendingPathComponent("derive.yaml"), Self.manifest())
+        try Self.write(root.appendingPathComponent("derive.yml"), Self.manifest(out: "out2", extra: "lock: yml.lock\nstate: .derive/yml\n"))
+        let validate = try CLI.run(["validate", "derive.yaml"], in: root)
+        #expect(validate.status == 0, "\(validate.stderr)")
+        #expect(try CLI.run(["build", "-q", "derive.yaml"], in: root).status == 0)
+        #expect(try CLI.run(["build", "-q", "derive.yml"], in: root).status == 0)
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("derive.lock").path))
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("yml.lock").path))
+        // Its own lock but the default state: still shared.
+        try Self.write(root.appendingPathComponent("derive.yml"), Self.manifest(out: "out2", extra: "lock: yml.lock\n"))
+        let shared = try CLI.run(["validate", "derive.yaml"], in: root)
+        #expect(shared.status == 1)
+        #expect(shared.stderr.contains("would share"), "\(shared.stderr)")
+    }
 }
