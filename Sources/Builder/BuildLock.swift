@@ -16,6 +16,9 @@ import Glibc
 /// opens the new one.
 public final class BuildLock {
     private let descriptor: Int32
+    /// The state folder itself, locked too: a folder cannot be unlinked while it holds files, so
+    /// deleting `build.lock` mid-build does not let a second command in.
+    private let folderLock: FolderLock
     public let path: String
     public static let fileName = StateFiles.buildLock
     /// The exit status of a command that found the lock held (EX_TEMPFAIL: try again later).
@@ -33,6 +36,7 @@ public final class BuildLock {
         try StateOwnership.check(folder: folder)   // never write over, or later delete, a user's files
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         path = folder + "/" + Self.fileName
+        folderLock = try FolderLock(folder: folder, lockFile: folder + "/" + Self.fileName)
         var attempts = 0
         while true {
             attempts += 1

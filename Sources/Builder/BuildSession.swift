@@ -25,7 +25,7 @@ public final class BuildSession: @unchecked Sendable {
     /// What the last plan compared the lock and index with.
     private var plannedTargets: ControlFileTargets?
     /// Open the state without writing (for `check`).
-    private var readOnly = false
+    var readOnly = false
     /// What a build would do about the state that `check` found (corrupt, another manifest's).
     public private(set) var stateNote: String?
 

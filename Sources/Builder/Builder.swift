@@ -132,8 +132,8 @@ public struct Builder: Sendable {
             record.style = derivative.style
             record.matrix = derivative.matrix
             record.acl = derivative.acl.rawValue
-            // The same real folder named by another path (a symbolic link): the record follows the name.
-            record.folder = derivative.outputFolder
+            // The same real folder named by another path (a symbolic link): the record keeps its real path.
+            record.folder = RealFolder.of(derivative.outputFolder)
             try store.updateOutput(record)
             report.updated.append(item.output)
         }
@@ -268,7 +268,7 @@ public struct Builder: Sendable {
                      sourceDigest: derivative.components.sourceDigest, dependencies: derivative.components.dependencies,
                      encoder: derivative.components.encoder, actionKey: derivative.actionKey, acl: derivative.acl.rawValue,
                      outputDigest: digest, size: size, width: width, height: height, format: format, builtAt: time,
-                     folder: derivative.outputFolder)
+                     folder: RealFolder.of(derivative.outputFolder))
     }
 
     /// The file of a recorded `bucket/key` in the bucket's current folder, if the bucket still exists.

@@ -5,7 +5,6 @@ import Foundation
 /// `derive.lock` and `.derive/derive/`; and `lock:` may not name a neighbour's default lock
 /// (`site.yaml` with `lock: derive.lock` beside `derive.yaml`).
 extension ControlFiles {
-    static let manifestExtensions = ["yaml", "yml"]
 
     func validateSiblings(into diagnostics: inout Diagnostics) {
         guard let root = manifest.files.first else { return }
@@ -14,14 +13,14 @@ extension ControlFiles {
         let name = rootURL.lastPathComponent
         let stem = rootURL.deletingPathExtension().lastPathComponent
         let rootPath = FileSystemPath(manifest: root)
-        func otherManifest(_ stem: String, in folder: String) -> String? {
-            for ext in Self.manifestExtensions {
-                let candidate = folder + "/" + stem + "." + ext
-                if FileManager.default.fileExists(atPath: candidate), !FileSystemPath(manifest: candidate).sameFile(as: rootPath) { return candidate }
+        func otherManifest(_ stem: String, in folder: String, sharing: Bool = false) -> String? {
+            for candidate in Self.manifestNames(stem: stem).map({ folder + "/" + $0 }) where Self.couldBeManifest(candidate) {
+                if !FileSystemPath(manifest: candidate).sameFile(as: rootPath), !sharing || sharesControlFiles(withSibling: candidate) { return candidate }
             }
             return nil
         }
-        if locations.lock == nil || locations.state == nil, let sibling = otherManifest(stem, in: folder) {
+        // A sibling that names its own lock and state (both) shares nothing with this manifest.
+        if locations.lock == nil || locations.state == nil, let sibling = otherManifest(stem, in: folder, sharing: true) {
             diagnostics.error(rootLocation,
                               "\(display(root)) and \(display(sibling)) are in one folder and would share the lock \(stem).lock and the state folder .derive/\(stem)",
                               hint: "set both 'lock:' and 'state:' in \(name) (e.g. lock: \(name).lock and state: .derive/\(name)), or rename one of the manifests")

@@ -212,8 +212,10 @@ public struct Planner: Sendable {
         return plan
     }
 
-    /// The manifest's file name, as its lock's first line names it.
-    public var manifestName: String { (manifestPath as NSString).lastPathComponent }
+    /// The manifest as its lock's first line names it: its path relative to the lock's folder
+    /// (`site.yaml` beside its lock, `../b/site.yaml` otherwise), so two manifests with one file
+    /// name in different folders never take each other's lock.
+    public var manifestName: String { LockFile.ownerName(manifestPath: manifestPath, lockPath: lockPath) }
 
     /// How a path is named in messages: relative to the manifest's folder when inside it.
     public func display(_ path: String) -> String {

@@ -160,7 +160,8 @@ struct PlanCommand: ParsableCommand {
             return
         }
         let workspace = try Workspace(manifest, overwrite: overwrite)
-        let plan = try workspace.plan()
+        let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
+        if let note = workspace.session.stateNote { Output.printWarning(note) }
         if json {
             try Output.writeStandardOutput(try PlanPrinter.json(plan))
             Swift.print()
@@ -276,7 +277,7 @@ struct ExplainCommand: ParsableCommand {
         var argument = ManifestArgument()
         argument.manifest = manifest
         let workspace = try Workspace(argument)
-        let plan = try workspace.plan()
+        let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
         var key = output
         let absolute = URL(fileURLWithPath: output).standardizedFileURL.path
         for bucket in workspace.manifest.buckets where absolute.hasPrefix(bucket.path + "/") {

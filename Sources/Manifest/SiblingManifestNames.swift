@@ -1,0 +1,58 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The names a manifest of one stem could have: Derive reads a manifest of any name, so
+/// `derive.yaml`, `derive.yml`, `derive.json` and `derive` all default to `derive.lock`.
+extension ControlFiles {
+    static let manifestExtensions = ["yaml", "yml", "json"]
+
+    static func manifestNames(stem: String) -> [String] {
+        manifestExtensions.map { stem + "." + $0 } + [stem]
+    }
+
+    /// A regular file (through links) at one of those names. A file without an extension counts
+    /// only when it reads as a manifest (text, no NUL byte, naming `buckets`), so a program or notes file
+    /// called `derive` beside `derive.yaml` is not taken for one.
+    static func couldBeManifest(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
+        guard (path as NSString).pathExtension.isEmpty else { return true }
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 65_536)) ?? Data()
+        guard !head.contains(0) else { return false }
+        return String(decoding: head, as: UTF8.self).contains("buckets")
+    }
+}
+
+extension ControlFiles {
+    /// The lock and state folder a sibling manifest uses: its top-level `lock:` and `state:`
+    /// (relative to its folder), else the defaults of its stem. A sibling that cannot be read
+    /// as YAML is taken to use the defaults.
+    static func controlFiles(ofSibling path: String) -> (lock: String, state: String) {
+        let url = URL(fileURLWithPath: path)
+        let base = url.deletingLastPathComponent()
+        let stem = url.deletingPathExtension().lastPathComponent
+        var lock = base.appendingPathComponent(stem + ".lock").standardizedFileURL.path
+        var state = base.appendingPathComponent(".derive/" + stem).standardizedFileURL.path
+        if let data = FileManager.default.contents(atPath: path),
+           let node = try? YAMLLoader.load(data, file: path), case .mapping(let pairs) = node.kind {
+            for pair in pairs {
+                guard let value = pair.value.scalar, !value.isEmpty else { continue }
+                let resolved = URL(fileURLWithPath: value, relativeTo: URL(fileURLWithPath: base.path + "/")).standardizedFileURL.path
+                if pair.key.scalar == "lock" { lock = resolved }
+                if pair.key.scalar == "state" { state = resolved }
+            }
+        }
+        return (lock, state)
+    }
+
+    /// Whether the sibling manifest at `path` would use this manifest's lock or state folder.
+    func sharesControlFiles(withSibling path: String) -> Bool {
+        let theirs = Self.controlFiles(ofSibling: path)
+        return FileSystemPath(manifest: theirs.lock).sameFile(as: FileSystemPath(manifest: manifest.lockFile))
+            || FileSystemPath(manifest: theirs.state).sameFile(as: FileSystemPath(manifest: manifest.stateFolder))
+    }
+}
