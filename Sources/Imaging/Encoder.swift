@@ -26,7 +26,7 @@ enum Encoder {
             if let buffer { dv_free(buffer) }
             // Decoding is lazy, so a corrupt or truncated source surfaces here.
             throw ProcessError(.badRequest, ec: "0040-00000005",
-                               "could not produce \(format.rawValue) output; the source is corrupt or truncated, or the format cannot hold this image: \(Vips.takeError())",
+                               "could not produce \(format.rawValue) output; the source is corrupt or truncated, or the format cannot hold this image: \(Vips.firstReason(Vips.takeError()))",
                                action: Format.name)
         }
         defer { dv_free(buffer) }

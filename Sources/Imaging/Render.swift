@@ -164,7 +164,8 @@ struct Render {
             : try decodeStill(plan: plan, drawn: drawn, context: context)
 
         if averageHue {
-            return try AverageHueAnswer.output(images[0])
+            // Decoding is lazy: reading the pixels is where a corrupt source fails.
+            return try Render.decoding { try AverageHueAnswer.output(images[0]) }
         }
 
         let first = images[0]
@@ -319,7 +320,7 @@ struct Render {
         } catch var error as ProcessError where error.code == .internalError {
             error.code = .badRequest
             error.ec = "0040-00000005"
-            error.message = "the source image is corrupt or truncated: " + error.message
+            error.message = "the source image is corrupt or truncated: " + Vips.firstReason(error.message)
             throw error
         }
     }

@@ -37,6 +37,12 @@ enum Vips {
         String(cString: vips_version_string())
     }
 
+    /// The first line of a libvips error: the reason. The lines after it are what failed in
+    /// turn downstream ("vips2png: unable to write to target target"), which says nothing more.
+    static func firstReason(_ message: String) -> String {
+        String(message.split(separator: "\n", maxSplits: 1).first ?? "")
+    }
+
     /// Copies and clears libvips' global error buffer.
     @discardableResult
     static func takeError() -> String {

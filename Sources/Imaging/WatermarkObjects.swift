@@ -37,7 +37,7 @@ struct WatermarkObjects: ObjectResolver {
                 return Object(data: data, format: nil, width: 0, height: 0, bands: 0, hasProfile: false, orientation: 1)
             }
             try limits.checkWatermark(key, bytes: data.count, width: header.width, height: header.height)
-            try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height)
+            try Watermark.namingCorruption(key) { try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height) }
             return Object(data: data, format: format, width: header.width, height: header.height, bands: header.bands,
                           hasProfile: header.fieldNames.contains("icc-profile-data"), orientation: header.int("orientation") ?? 1)
         }

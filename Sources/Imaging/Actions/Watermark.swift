@@ -59,6 +59,11 @@ extension Watermark: FrameDrawing {
             // Characters that draw nothing in the font (U+2800 …) pass the parser's blank check: still a bad value, not a 500.
             throw ProcessError(.invalidArgument, ec: "0040-00000257", "watermark: the text has nothing to draw in font '\(self.font)'",
                                action: Self.name, parameter: "text")
+        } catch let error as ProcessError where error.code == .internalError && error.message.contains("too big") {
+            // Cairo draws at most 32767 px a side: 64 wide glyphs at size 1000 are more.
+            throw ProcessError(.invalidArgument, ec: "0040-00000259",
+                               "watermark: the text is too long to draw at size \(size) (a text mark can be at most \(Self.maxTextSide) px wide); use a smaller size_ or a shorter text_",
+                               action: Self.name, parameter: "size")
         }
         var colour = try Self.solid(like: mask, rgb: Resize.rgb(color))
         colour = try VImage.make("watermark text", action: Self.name) { dv_bandjoin2(colour.pointer, mask.pointer, $0) }
@@ -77,6 +82,11 @@ extension Watermark: FrameDrawing {
             colour = try colour.apply("watermark shadow", action: Self.name) { dv_cast_uchar($0, $1) }
         }
         if rotate % 360 != 0 {
+            if colour.width > Rotate.maxSourceSide || colour.height > Rotate.maxSourceSide {
+                throw ProcessError(.badRequest, ec: "0040-00000006",
+                                   "watermark: the text mark is \(colour.width)x\(colour.height) px; rotate_\(rotate) turns text marks of at most \(Rotate.maxSourceSide) px a side (use a smaller size_, a shorter text_, or no rotate_)",
+                                   action: Self.name, parameter: "rotate")
+            }
             colour = try Rotate(degrees: rotate).draw(colour, DrawContext(outputHasAlpha: true, source: .png))
         }
         return colour
@@ -87,7 +97,7 @@ extension Watermark: FrameDrawing {
     /// rounded-corners, rotate).
     func objectImage(_ mark: Mark, mainWidth: Int, mainHeight: Int, context: DrawContext) throws -> VImage {
         let data = try context.resolver.object(mark.key)
-        return try data.withUnsafeBytes { raw -> VImage in
+        return try Self.namingCorruption(mark.key) { try data.withUnsafeBytes { raw -> VImage in
             let format: SourceFormat
             do { format = try SourceFormat.detect(raw) } catch {
                 throw ProcessError(.watermarkError, ec: "0040-00000027", "watermark: '\(mark.key)' is not an image in a format watermarks accept (JPG, PNG, BMP, WebP, TIFF)",
@@ -127,6 +137,24 @@ extension Watermark: FrameDrawing {
             // Force the pixels now: `raw` is only valid inside this closure.
             return try VImage.fromBytes(try picture.bytes(), width: picture.width, height: picture.height, bands: picture.bands)
                 .apply("watermark image", action: Self.name) { dv_copy_srgb($0, $1) }
+        } }
+    }
+
+    /// Cairo's largest surface side, which bounds a drawn text.
+    static let maxTextSide = 32767
+
+    /// A corrupt watermark object is reported under its own key, not as the source image. Its
+    /// pixels are read lazily, so a read failure (an internal error) is its corruption too.
+    static func namingCorruption<T>(_ key: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try Render.decoding(body)
+        } catch var error as ProcessError where error.ec == "0040-00000005" {
+            let prefix = "the source image is corrupt or truncated"
+            if error.message.hasPrefix(prefix) {
+                error.message = "the watermark image '\(key)' is corrupt or truncated" + error.message.dropFirst(prefix.count)
+            }
+            error.action = error.action ?? name
+            throw error
         }
     }
 
