@@ -8,6 +8,14 @@ public protocol RecordedOutputs: Sendable {
     /// The recorded ACL of the output `key` of `bucket`, or nil when that key is not a recorded
     /// output. A failed lookup throws, and the object is then treated as private.
     func recordedACL(bucket: String, key: String) throws -> BucketACL?
+
+    /// Whether `key` of `bucket` is (or may become) a derivative: a rule of the manifest may
+    /// write it, or the lock lists it. Such a key is never written anonymously.
+    func isDerivative(bucket: String, key: String) -> Bool
+}
+
+extension RecordedOutputs {
+    public func isDerivative(bucket: String, key: String) -> Bool { false }
 }
 
 /// No builder state (serving buckets nothing was built into).
@@ -49,8 +57,11 @@ struct Authorizer: Sendable {
     /// ACL wins over the bucket's), so a private object in a public-read-write bucket is safe.
     /// A built output is never written anonymously, whatever its ACL: the builder owns its bytes
     /// (an anonymous replacement would be served as the derivative and stall the next build).
+    /// Nor is a key a rule may write or the lock lists, built or not, state or no state: an
+    /// anonymous object there would block the next build or pose as the derivative.
     func mayWrite(_ bucket: Bucket, _ key: ObjectKey, caller: String?) -> Bool {
         if caller != nil { return true }
+        if recorded.isDerivative(bucket: bucket.name, key: key.string) { return false }
         let recordedOutput: Bool
         do { recordedOutput = try recorded.recordedACL(bucket: bucket.name, key: key.string) != nil } catch { return false }
         return !recordedOutput && effectiveACL(bucket, key) == .publicReadWrite

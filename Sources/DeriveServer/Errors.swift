@@ -46,18 +46,36 @@ public struct OSSErrorBody: Error, Sendable {
                                        message: "Too many image renders are queued. Please reduce your request rate and retry later.",
                                        ec: "0044-00000001")
 
-    func xml(requestId: String, hostId: String) -> String {
-        func escape(_ text: String) -> String {
-            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    /// Text as XML character data: markup characters escaped, and every character XML 1.0 does
+    /// not allow (control characters such as NUL and ESC, U+FFFE, U+FFFF) replaced by U+FFFD, so
+    /// the body stays well-formed whatever a key or parameter held. Tab, LF and CR are kept: XML
+    /// allows them, and a StringToSign is lines.
+    static func xmlText(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
+            case "\"": out.append(contentsOf: "&quot;".unicodeScalars)
+            default:
+                let value = scalar.value
+                let allowed = !((value < 0x20 && value != 0x09 && value != 0x0A && value != 0x0D) || (0x7F...0x9F).contains(value) || value == 0xFFFE || value == 0xFFFF)
+                out.append(allowed ? scalar : "\u{FFFD}")
+            }
         }
+        return String(out)
+    }
+
+    func xml(requestId: String, hostId: String) -> String {
+        let escape = Self.xmlText
         var lines = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<Error>",
                      "  <Code>\(escape(code))</Code>", "  <Message>\(escape(message))</Message>",
-                     "  <RequestId>\(requestId)</RequestId>", "  <HostId>\(escape(hostId))</HostId>"]
+                     "  <RequestId>\(escape(requestId))</RequestId>", "  <HostId>\(escape(hostId))</HostId>"]
         for (name, value) in details { lines.append("  <\(name)>\(escape(value))</\(name)>") }
         if let ec {
-            lines.append("  <EC>\(ec)</EC>")
-            lines.append("  <RecommendDoc>https://api.aliyun.com/troubleshoot?q=\(ec)</RecommendDoc>")
+            lines.append("  <EC>\(escape(ec))</EC>")
+            lines.append("  <RecommendDoc>https://api.aliyun.com/troubleshoot?q=\(escape(ec))</RecommendDoc>")
         }
         lines.append("</Error>")
         return lines.joined(separator: "\n") + "\n"

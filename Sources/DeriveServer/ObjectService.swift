@@ -589,7 +589,8 @@ public final class ObjectService: Sendable {
             case .notAFolder, .notRegularFile:
                 throw OSSErrorBody.invalidObjectName("a part of '\(key)' before its last '/' is an object, so it cannot be a folder")
             case .symbolicLink:
-                throw OSSErrorBody.invalidObjectName("'\(key)' passes through a symbolic link, which is never followed")
+                // Refused like a forbidden path: the answer must not reveal the bucket's layout.
+                throw OSSErrorBody.accessDenied("You have no right to write this object.")
             default:
                 throw error
             }

@@ -36,6 +36,7 @@ public struct DeriveHTTPServer: Sendable {
         io.start()
         renders.start()
         let running = RunningRenders()
+        let bodies = OpenBodies()
         let responder = CallbackResponder<ServeRequestContext> { request, context in
             // Every field as sent: a header repeated with different values is refused, not overwritten.
             var fields = request.headers.map { ($0.name.canonicalName, $0.value) }
@@ -58,6 +59,10 @@ public struct DeriveHTTPServer: Sendable {
                     return job.run()
                 }
             case .upload(let upload):
+                // A client stalled mid-body must not hold shutdown up: at SIGTERM its connection
+                // is closed, the body stream ends in an error and the unnamed file is dropped.
+                bodies.track(context.channel)
+                defer { bodies.untrack(context.channel) }
                 do {
                     for try await buffer in request.body {
                         let accepted = try await io.runIfActive { buffer.withUnsafeReadableBytes { upload.write($0) } }
@@ -69,6 +74,8 @@ public struct DeriveHTTPServer: Sendable {
                     throw error
                 }
             case .needsBody(let limit, let next):
+                bodies.track(context.channel)
+                defer { bodies.untrack(context.channel) }
                 let body = (try? await request.body.collect(upTo: limit)).map { Data($0.readableBytesView) }
                 switch try await io.runIfActive({ next.continue(body ?? Data(count: limit + 1)) }) {
                 case .respond(let response): reply = response
@@ -92,11 +99,11 @@ public struct DeriveHTTPServer: Sendable {
                               logger: logger)
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: app),
-                       .init(service: ShutdownWatchdog { running.cancelAll() }, successTerminationBehavior: .ignore)],
+                       .init(service: ShutdownWatchdog { running.cancelAll(); bodies.closeAll() }, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        // In-flight answers get one second; a render still inside libvips is cut off by the watchdog
+        // In-flight answers get half a second; a render still inside libvips is cut off by the watchdog
         // (no cancellation timeout: ServiceLifecycle's would crash the process with a backtrace).
-        configuration.maximumGracefulShutdownDuration = .seconds(1)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(500)
         try await ServiceGroup(configuration: configuration).run()
     }
 
@@ -152,8 +159,28 @@ final class RunningRenders: Sendable {
     }
 }
 
+/// Connections whose request body is still being read, so shutdown can close them: a client
+/// that stalls mid-body would otherwise keep its connection (and the exit) waiting.
+final class OpenBodies: Sendable {
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let stopping = NIOLockedValueBox(false)
+
+    func track(_ channel: any Channel) {
+        channels.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+        if stopping.withLockedValue({ $0 }) { channel.close(promise: nil) }
+    }
+
+    func untrack(_ channel: any Channel) { _ = channels.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+
+    func closeAll() {
+        stopping.withLockedValue { $0 = true }
+        for channel in channels.withLockedValue({ Array($0.values) }) { channel.close(promise: nil) }
+    }
+}
+
 /// On SIGTERM/SIGINT: every render is cancelled (queued ones never start, running ones stop
-/// inside libvips), and whatever still runs is cut off by exiting 1.5 s later.
+/// inside libvips), uploads still reading their body are closed, and whatever still runs is
+/// cut off by exiting 1 s later (well inside the 2 s promise).
 struct ShutdownWatchdog: Service {
     let onShutdown: @Sendable () -> Void
 
@@ -161,7 +188,7 @@ struct ShutdownWatchdog: Service {
         try? await gracefulShutdown()
         onShutdown()
         Thread.detachNewThread {
-            usleep(1_500_000)
+            usleep(1_000_000)
             _exit(0)
         }
     }

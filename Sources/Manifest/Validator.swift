@@ -27,6 +27,11 @@ struct Validator {
                 diagnostics.error(rule.location, "rule \(rule.label) reads bucket '\(source.name)', whose folder \(source.declaredPath) does not exist")
                 continue
             }
+            if let target = manifest.bucket(named: rule.targetBucket), target.acl == .publicReadWrite {
+                diagnostics.warning(rule.location,
+                                    "rule \(rule.label) writes into public-read-write bucket '\(target.name)': anyone may write its other keys (derive serve refuses anonymous writes to the rule's output paths)",
+                                    hint: "write derivatives into a public-read or private bucket")
+            }
             if !sourceKeys.contains(where: rule.includes) {
                 diagnostics.warning(rule.location, "rule \(rule.label) matches no objects in bucket '\(source.name)' ('\(rule.from)')")
             }
@@ -40,7 +45,10 @@ struct Validator {
     func leakGuard(_ outline: RuleOutline, keys: (String) -> [String]?, into diagnostics: inout Diagnostics) {
         guard !outline.hasExplicitACL, let sourceName = outline.sourceBucket, let targetName = outline.targetBucket,
               let source = manifest.bucket(named: sourceName), let target = manifest.bucket(named: targetName),
-              target.acl.isPublic else { return }
+              let publicRule = Self.outputsMayBePublic(outline.outputPatterns, in: target) else { return }
+        // Outputs inherit the target's object ACL rules as well as its bucket ACL.
+        let destination = publicRule.map { "public objects ('\($0.match)' is \($0.acl.rawValue)) of bucket '\(target.name)'" }
+            ?? "public bucket '\(target.name)'"
         let hint = "set 'acl:' on the rule: public-read to publish them on purpose, or private"
         func shown(_ keys: [String]) -> String {
             keys.prefix(3).joined(separator: ", ") + (keys.count > 3 ? " and \(keys.count - 3) more" : "")
@@ -49,7 +57,7 @@ struct Validator {
             let leaking = sourceKeys.filter { outline.includes($0) && source.effectiveACL(of: $0) == .private }
             if !leaking.isEmpty {
                 diagnostics.error(outline.location,
-                                  "rule \(outline.label) writes derivatives of private objects of bucket '\(source.name)' (\(shown(leaking))) into public bucket '\(target.name)'",
+                                  "rule \(outline.label) writes derivatives of private objects of bucket '\(source.name)' (\(shown(leaking))) into \(destination)",
                                   hint: hint)
             }
         }
@@ -58,9 +66,27 @@ struct Validator {
         let privateMarks = outline.watermarkKeys.filter { source.effectiveACL(of: $0) == .private }
         if !privateMarks.isEmpty {
             diagnostics.error(outline.location,
-                              "rule \(outline.label) stamps private watermark objects of bucket '\(source.name)' (\(shown(privateMarks))) into public bucket '\(target.name)'",
+                              "rule \(outline.label) stamps private watermark objects of bucket '\(source.name)' (\(shown(privateMarks))) into \(destination)",
                               hint: hint)
         }
+    }
+
+    /// Whether some output may be public in `target`: nil when none may; `.some(nil)` when the
+    /// bucket ACL makes them public; `.some(rule)` when an object ACL rule does. Object rules
+    /// apply first match first, so a private rule that covers an output pattern decides it.
+    /// Without known patterns, any public object rule counts.
+    static func outputsMayBePublic(_ patterns: [LoosePattern], in target: Bucket) -> ObjectACLRule?? {
+        let outputs = patterns.isEmpty ? [LoosePattern([.run(.any)])] : patterns
+        var bucketDecides = false
+        for output in outputs {
+            var decided = false
+            for rule in target.objects where rule.match.loose.contains(where: { $0.intersects(output) }) {
+                if rule.acl.resolved(bucket: target.acl).isPublic { return .some(rule) }
+                if rule.match.loose.contains(where: { output.isCovered(by: $0) }) { decided = true; break }
+            }
+            if !decided { bucketDecides = true }
+        }
+        return bucketDecides && target.acl.isPublic ? .some(nil) : nil
     }
 
     /// Two recipes collide when they write the same bucket through templates that give the same

@@ -144,17 +144,21 @@ struct ServeCommand: AsyncParsableCommand {
 /// The builder's state store as the server's record of built outputs and their rule's ACL.
 /// Opened when the first lookup finds it (a build may run after serve starts).
 ///
-/// Fails closed: in a bucket that a rule writes with an explicit `acl:`, an object is private
-/// while the state is missing, was found corrupt, is not Derive's, or belongs to another
-/// manifest (its `owner` record names a different manifest, or none: a copied project's or a
-/// shared `state:` folder's records say nothing about this manifest's outputs). A missing record
-/// must not make a private output public.
+/// Fails closed: while the state is missing, was found corrupt, is not Derive's, or belongs to
+/// another manifest (its `owner` record names a different manifest, or none: a copied
+/// project's or a shared `state:` folder's records say nothing about this manifest's outputs),
+/// an object is private when a rule may write it, the lock lists it, or it lies in a bucket
+/// that a rule writes with an explicit `acl:`. A missing record must not make a private output
+/// public (an object ACL rule of the target bucket may well say public-read).
 struct BuiltOutputs: RecordedOutputs {
     let stateFolder: String
     /// Buckets that rules write with an explicit `acl:`.
     let guardedBuckets: Set<String>
     /// The owner a state of this manifest records: the manifest's absolute real path.
     let owner: String
+    /// What the rules may write, and the lock that lists what they wrote.
+    let ruleOutputs: RuleOutputs
+    let lockFile: String
     private let store = NIOLockedValueBox<Opened>(.notYet)
 
     enum Opened { case notYet, open(StateStore), broken(String) }
@@ -167,10 +171,25 @@ struct BuiltOutputs: RecordedOutputs {
         self.stateFolder = stateFolder
         self.guardedBuckets = Set(manifest.rules.filter { $0.acl != nil }.map(\.targetBucket))
         self.owner = BuildSession.ownerName(manifest.file)
+        self.ruleOutputs = RuleOutputs(manifest)
+        self.lockFile = manifest.lockFile
+    }
+
+    func isDerivative(bucket: String, key: String) -> Bool {
+        ruleOutputs.mayProduce(bucket: bucket, key: key) || lockLists(bucket: bucket, key: key)
+    }
+
+    /// Whether the lock lists `bucket/key`. Read at each call (a build rewrites it); a lock
+    /// that does not parse lists nothing, the rules' patterns still guard their outputs.
+    func lockLists(bucket: String, key: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
+              let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return false }
+        return lock.entries[bucket + "/" + key] != nil
     }
 
     func recordedACL(bucket: String, key: String) throws -> BucketACL? {
-        let guarded = guardedBuckets.contains(bucket)
+        // Asked only when the state cannot answer (it reads the lock).
+        func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
         let opened = try self.store.withLockedValue { opened -> Opened in
             if case .notYet = opened, FileManager.default.fileExists(atPath: stateFolder + "/" + StateStore.fileName) {
                 // A database that is not Derive's is neither migrated nor trusted.
@@ -188,10 +207,10 @@ struct BuiltOutputs: RecordedOutputs {
         switch opened {
         case .open(let open): store = open
         case .broken(let reason):
-            if guarded { throw Unavailable(description: reason) }
+            if guarded() { throw Unavailable(description: reason) }
             return nil
         case .notYet:
-            if guarded { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
+            if guarded() { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
             return nil
         }
         // The owner is read with the record, in one transaction: a build of another manifest may
@@ -201,7 +220,7 @@ struct BuiltOutputs: RecordedOutputs {
              try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key]))
         }
         guard recordedOwner == owner else {
-            if guarded {
+            if guarded() {
                 throw Unavailable(description: recordedOwner.map { "the build state in \(stateFolder) belongs to \($0), not \(owner); run derive build" }
                                   ?? "the build state in \(stateFolder) records no owner; run derive build")
             }
