@@ -79,7 +79,8 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
                                                            action: Watermark.name, parameter: "image"))))
             }
         }
-        let cap = limits.maxMemory > 0 ? limits.maxMemory + memoryHeadroom : 0
+        // Saturating: a limit near Int.max means "no cap", never an overflow trap.
+        let cap = limits.maxMemory > 0 ? limits.maxMemory.addingReportingOverflow(memoryHeadroom).overflow ? 0 : limits.maxMemory + memoryHeadroom : 0
         let request = RenderRequest(limits: limits, memoryCap: cap, actions: pipeline.actions.map(\.canonical),
                                     objects: objects, source: source).encoded()
         var worker = try checkOut(cancellation)

@@ -161,7 +161,8 @@ struct BuiltOutputs: RecordedOutputs {
     let lockFile: String
     private let store = NIOLockedValueBox<Opened>(.notYet)
 
-    enum Opened { case notYet, open(StateStore), broken(String) }
+    /// The state as opened, with the identity (device, inode) of the file it was opened from.
+    enum Opened { case notYet, open(StateStore, FileIdentity?), broken(String, FileIdentity?) }
 
     struct Unavailable: Error, CustomStringConvertible {
         var description: String
@@ -190,23 +191,31 @@ struct BuiltOutputs: RecordedOutputs {
     func recordedACL(bucket: String, key: String) throws -> BucketACL? {
         // Asked only when the state cannot answer (it reads the lock).
         func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
+        let path = stateFolder + "/" + StateStore.fileName
         let opened = try self.store.withLockedValue { opened -> Opened in
-            if case .notYet = opened, FileManager.default.fileExists(atPath: stateFolder + "/" + StateStore.fileName) {
+            // The database is kept open: when the file at its path is no longer the one opened
+            // (moved aside by another manifest's build, deleted, replaced), it is opened again, so
+            // a takeover or a deletion counts at once, not at the next restart.
+            let current = FileIdentity.of(path)
+            if case .open(_, let identity) = opened, identity != current { opened = .notYet }
+            if case .broken(_, let identity) = opened, identity != current { opened = .notYet }
+            if case .notYet = opened, current != nil {
                 // A database that is not Derive's is neither migrated nor trusted.
                 do { try StateOwnership.check(folder: stateFolder) } catch {
-                    opened = .broken("\(error)")
+                    opened = .broken("\(error)", current)
                     return opened
                 }
                 let store = try StateStore(folder: stateFolder)
                 // A corrupt state was moved aside and an empty one started: its silence proves nothing.
-                opened = store.movedAside.map { .broken("the build state was corrupt (moved to \($0)); run derive build") } ?? .open(store)
+                opened = store.movedAside.map { .broken("the build state was corrupt (moved to \($0)); run derive build", FileIdentity.of(path)) }
+                    ?? .open(store, FileIdentity.of(path))
             }
             return opened
         }
         let store: StateStore
         switch opened {
-        case .open(let open): store = open
-        case .broken(let reason):
+        case .open(let open, _): store = open
+        case .broken(let reason, _):
             if guarded() { throw Unavailable(description: reason) }
             return nil
         case .notYet:

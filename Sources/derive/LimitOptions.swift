@@ -28,7 +28,17 @@ struct LimitOptions: ParsableArguments {
     /// the timers or silently mean "none" (which is 0).
     static let maxRenderSeconds: Double = 86_400
 
+    /// The largest value any size or count limit takes (the manifest's bound too): larger values
+    /// would overflow the sums made from them (the worker's memory cap adds headroom).
+    static let maxLimit = Int(Int64.max / 4)
+
     mutating func validate() throws {
+        for (flag, value) in [("--max-bytes", maxBytes), ("--max-side", maxSide), ("--max-pixels", maxPixels),
+                              ("--max-output-side", maxOutputSide), ("--max-work", maxWork), ("--max-memory", maxMemory)] {
+            if let value, !(1...Self.maxLimit).contains(value) {
+                throw ValidationError("\(flag) must be from 1 to \(Self.maxLimit), not \(value)")
+            }
+        }
         if let renderSeconds, !(renderSeconds >= 0 && renderSeconds <= Self.maxRenderSeconds) {
             throw ValidationError("--render-seconds must be a number of seconds from 0 (no deadline) to 86400, not \(renderSeconds)")
         }

@@ -118,4 +118,27 @@ import GRDB
         try store.queue.write { db in try db.execute(sql: "UPDATE owner SET manifest = '/elsewhere/other.yaml'") }
         #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
     }
+
+    /// The server keeps the database open: a state moved aside (another manifest's build takes the
+    /// folder over) or deleted while it runs must stop counting at once, not at the next restart.
+    @Test func aStateMovedAsideOrDeletedWhileServingStopsCounting() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let loaded = try manifest(in: folder)
+        try state(loaded, owner: BuildSession.ownerName(loaded.file))
+        let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+        #expect(try outputs.recordedACL(bucket: "out", key: "a.jpg") == .publicRead)
+        let path = loaded.stateFolder + "/" + StateStore.fileName
+        #expect(rename(path, path + ".foreign-1") == 0)
+        // Another manifest's build starts a fresh state in the same folder.
+        try state(loaded, owner: "/elsewhere/other.yaml")
+        #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
+        // Deleted outright: no state, so the rule's outputs are private.
+        for name in try FileManager.default.contentsOfDirectory(atPath: loaded.stateFolder) where name.hasPrefix(StateStore.fileName) {
+            try FileManager.default.removeItem(atPath: loaded.stateFolder + "/" + name)
+        }
+        #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
+        // This manifest's build again: it counts again.
+        try state(loaded, owner: BuildSession.ownerName(loaded.file))
+        #expect(try outputs.recordedACL(bucket: "out", key: "a.jpg") == .publicRead)
+    }
 }

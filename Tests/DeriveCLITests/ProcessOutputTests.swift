@@ -99,4 +99,17 @@ import Glibc
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr.contains("render_seconds"), "\(result.stderr)")
     }
+
+    /// Found by the last attack: `--max-memory` near Int.max overflowed the worker's memory cap
+    /// (a trap, exit 132); negative limits reached the render as nonsense.
+    @Test func limitFlagsOutOfRangeAreRefusedNotACrash() throws {
+        for (flag, value) in [("--max-memory", "9223372036854775807"), ("--max-memory", "-5"), ("--max-bytes", "-1"),
+                              ("--max-side", "-1"), ("--max-pixels", "-1"), ("--max-output-side", "-1"), ("--max-work", "-1")] {
+            let result = try CLI.run(["process", landscape, "resize,w_10", "\(flag)=\(value)", "-o", "-"])
+            #expect(result.status != 0 && result.status != 132, "\(flag) \(value): \(result.status) \(result.stderr)")
+            #expect(result.stdout.isEmpty, "\(flag) \(value) rendered")
+            #expect(result.stderr.contains(flag), "\(flag) \(value): \(result.stderr)")
+        }
+    }
 }
+
