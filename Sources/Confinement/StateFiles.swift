@@ -3,7 +3,9 @@
 /// files are opened, overwritten or deleted there) and `clean` (which removes them by name).
 public enum StateFiles {
     public static let database = "state.sqlite"
-    public static let databaseJournals = ["state.sqlite-wal", "state.sqlite-shm", "state.sqlite-journal"]
+    /// What SQLite appends to a database's name for its journal files.
+    public static let journalSuffixes = ["-wal", "-shm", "-journal"]
+    public static let databaseJournals = journalSuffixes.map { database + $0 }
     public static let buildLock = "build.lock"
     public static let witness = "noop-witness"
     /// The folder `derive serve` caches renders in.

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,7 @@ public enum StateAside {
         var attempt = 1
         while access(aside, F_OK) == 0 { attempt += 1; aside = path + "." + suffix + "-" + stamp + "-\(attempt)" }
         guard rename(path, aside) == 0 else { throw DiskError("cannot move \(path) aside to \(aside): \(String(cString: strerror(errno)))") }
-        for journal in ["-wal", "-shm", "-journal"] { _ = rename(path + journal, aside + journal) }
+        for journal in StateFiles.journalSuffixes { _ = rename(path + journal, aside + journal) }
         prune(path, suffix: suffix)
         return aside
     }
@@ -41,7 +42,7 @@ public enum StateAside {
         }
         let newestFirst = moved.map(time).sorted { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 > $1.1 }.map(\.1)
         for name in newestFirst.dropFirst(keep) {
-            for journal in ["", "-wal", "-shm", "-journal"] { _ = unlink(folder + "/" + name + journal) }
+            for journal in [""] + StateFiles.journalSuffixes { _ = unlink(folder + "/" + name + journal) }
         }
     }
 }
