@@ -36,29 +36,30 @@ enum Output {
     /// Writes all of `bytes` to standard output; a failed write (a full disk, a closed descriptor)
     /// is an error with the reason, never a crash.
     static func writeStandardOutput(_ bytes: Data) throws {
-        try bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            guard let base = raw.baseAddress else { return }
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(1, base + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw CLIError("cannot write standard output: \(String(cString: strerror(errno)))")
-                }
-                offset += written
-            }
+        if let error = writeAll(bytes, to: 1) {
+            throw CLIError("cannot write standard output: \(String(cString: strerror(error)))")
         }
     }
 
     /// Writes to standard error, ignoring failures (there is nowhere left to report them).
     static func writeStandardError(_ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            if written <= 0 { return }
-            offset += written
+        _ = writeAll(Data(text.utf8), to: 2)
+    }
+
+    /// Writes every byte to `descriptor`, retrying interrupted writes; the errno of a failure.
+    private static func writeAll(_ bytes: Data, to descriptor: Int32) -> Int32? {
+        bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int32? in
+            guard let base = raw.baseAddress else { return nil }
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(descriptor, base + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += written
+            }
+            return nil
         }
     }
 
