@@ -13,6 +13,8 @@ enum Integrity {
     /// - a JPEG needs at least one bit per 8x8 luma block even in its most compressed scan, so
     ///   a header claiming more blocks than the file has bits lies about its size (the data
     ///   would decode to grey);
+    /// - a HEIC or AVIF must have sound boxes and item extents, and a HEIC sound HEVC NAL units
+    ///   (libde265 renders damaged data without an error; HEIFStructure).
     /// - a GIF ends with its trailer byte (0x3B); one cut short loses its last frames silently.
     static func checkHeader(_ source: UnsafeRawBufferPointer, format: SourceFormat, width: Int, height: Int) throws {
         switch format {
@@ -27,6 +29,8 @@ enum Integrity {
             if end.map({ source[$0] }) != 0x3B {
                 throw corrupt("the GIF does not end with its trailer (it was cut short)")
             }
+        case .heic, .avif:
+            if let problem = HEIFStructure.problem(source) { throw corrupt(problem) }
         default:
             break
         }

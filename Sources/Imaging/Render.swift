@@ -145,6 +145,9 @@ struct Render {
                                        checkedFrames: format == .gif && !animate ? frames - 1 : 0,
                                        checksWhole: Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn),
                                        marks: marks.estimate(frames: animate ? frames : 1))
+        // What can never succeed is refused before what costs too much, naming its cause.
+        for case .watermark(let mark) in drawn { try mark.checkTextFits() }
+        try marks.checkEach(limits)
         try limits.checkEstimate(estimate, resizing: hasResize)
         try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
         if format == .jpeg {

@@ -54,20 +54,45 @@ struct WatermarkObjects: ObjectResolver {
     func estimate(frames: Int) -> WorkEstimate {
         var total = WorkEstimate()
         for mark in marks {
-            guard let object = objects[mark.key], let format = object.format else { continue }
-            let drawn = (mark.process?.actions ?? []).filter { $0.drawing != nil }
-            let swaps = (5...8).contains(object.orientation)
-            let (w, h) = swaps ? (object.height, object.width) : (object.width, object.height)
-            var one = WorkEstimate.of(actions: drawn, format: format, width: w, height: h, bands: object.bands,
-                                      frames: 1, decodedWidth: w, decodedHeight: h, output: nil,
-                                      hasProfile: object.hasProfile, orients: object.orientation != 1)
-            // Held in memory decoded, then copied out as bytes and back, with an alpha band.
-            let pixels = Double(object.width) * Double(object.height)
-            one.work += pixels * 20
-            one.memory += pixels * 4 * 2
+            guard let one = cost(of: mark) else { continue }
             total.work += one.work * Double(max(1, frames))
             total.memory += one.memory
         }
         return total
+    }
+
+    /// A mark that alone is over the work or memory limit is refused naming its object, not
+    /// the source image (a 15000×15000 watermark blamed the chain).
+    func checkEach(_ limits: Limits) throws {
+        for mark in marks {
+            guard let one = cost(of: mark) else { continue }
+            func refuse(_ what: String, _ flag: String) -> ProcessError {
+                ProcessError(.imageTooLarge, ec: "0040-00000012",
+                             "watermark: the image '\(mark.key)' alone \(what) (use a smaller watermark image or raise it with \(flag))",
+                             action: Watermark.name, parameter: "image")
+            }
+            if one.work > Double(limits.maxWork) {
+                throw refuse("has a work estimate of \(Int(one.work)) units; the limit is \(limits.maxWork)", "--max-work")
+            }
+            if one.memory > Double(limits.maxMemory) {
+                throw refuse("would hold about \(Int(one.memory) >> 20) MiB of pixels; the limit is \(limits.maxMemory >> 20) MiB", "--max-memory")
+            }
+        }
+    }
+
+    /// What one mark costs on one frame; nil for objects that are not images (refused later).
+    private func cost(of mark: Watermark.Mark) -> WorkEstimate? {
+        guard let object = objects[mark.key], let format = object.format else { return nil }
+        let drawn = (mark.process?.actions ?? []).filter { $0.drawing != nil }
+        let swaps = (5...8).contains(object.orientation)
+        let (w, h) = swaps ? (object.height, object.width) : (object.width, object.height)
+        var one = WorkEstimate.of(actions: drawn, format: format, width: w, height: h, bands: object.bands,
+                                  frames: 1, decodedWidth: w, decodedHeight: h, output: nil,
+                                  hasProfile: object.hasProfile, orients: object.orientation != 1)
+        // Held in memory decoded, then copied out as bytes and back, with an alpha band.
+        let pixels = Double(object.width) * Double(object.height)
+        one.work += pixels * 20
+        one.memory += pixels * 4 * 2
+        return one
     }
 }

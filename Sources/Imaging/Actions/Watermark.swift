@@ -43,6 +43,35 @@ extension Watermark: FrameDrawing {
         }
     }
 
+    /// Refuses text that can never be drawn (wider than Cairo's 32767 px at this size) before
+    /// the chain is costed, so the answer is EC 0040-00000259, not "raise --max-work". Text
+    /// that may be too wide is laid out once at a small probe size and scaled: widths grow with
+    /// the size, and the 5% margin keeps hinting at the probe size from refusing text that fits
+    /// (such text still fails with the same error when it is drawn).
+    func checkTextFits() throws {
+        guard let words = text, let font = FontCatalog.fonts[self.font] else { return }
+        // No glyph is wider than about 1.5 em: shorter guesses cannot reach the limit.
+        guard Double(words.unicodeScalars.count) * Double(size) * 1.5 > Double(Self.maxTextSide) else { return }
+        _ = try FontCatalog.file(for: self.font)
+        let probeSize = 50
+        let probe: VImage
+        do {
+            probe = try VImage.make("watermark text", action: Self.name) { dv_text($0, words, "\(font.family) \(probeSize)", 72) }
+        } catch {
+            return // drawing it reports the reason
+        }
+        let width = Double(probe.width) * Double(size) / Double(probeSize)
+        if width > Double(Self.maxTextSide) * 1.05 {
+            throw Self.textTooWide(size: size)
+        }
+    }
+
+    static func textTooWide(size: Int) -> ProcessError {
+        ProcessError(.invalidArgument, ec: "0040-00000259",
+                     "watermark: the text is too long to draw at size \(size) (a text mark can be at most \(Self.maxTextSide) px wide); use a smaller size_ or a shorter text_",
+                     action: Self.name, parameter: "size")
+    }
+
     /// Text in `color` at `size` px with the font of `type`; `shadow` adds a black copy offset
     /// by size/20 px (at least 1) at that opacity; `rotate` turns the whole, clockwise.
     func textImage(_ words: String) throws -> VImage {
@@ -61,9 +90,7 @@ extension Watermark: FrameDrawing {
                                action: Self.name, parameter: "text")
         } catch let error as ProcessError where error.code == .internalError && error.message.contains("too big") {
             // Cairo draws at most 32767 px a side: 64 wide glyphs at size 1000 are more.
-            throw ProcessError(.invalidArgument, ec: "0040-00000259",
-                               "watermark: the text is too long to draw at size \(size) (a text mark can be at most \(Self.maxTextSide) px wide); use a smaller size_ or a shorter text_",
-                               action: Self.name, parameter: "size")
+            throw Self.textTooWide(size: size)
         }
         var colour = try Self.solid(like: mask, rgb: Resize.rgb(color))
         colour = try VImage.make("watermark text", action: Self.name) { dv_bandjoin2(colour.pointer, mask.pointer, $0) }
