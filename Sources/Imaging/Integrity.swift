@@ -15,7 +15,7 @@ enum Integrity {
     ///   would decode to grey);
     /// - a HEIC or AVIF must have sound boxes and item extents, and a HEIC sound HEVC NAL units
     ///   (libde265 renders damaged data without an error; HEIFStructure).
-    /// - a GIF ends with its trailer byte (0x3B); one cut short loses its last frames silently.
+    /// - a GIF's blocks reach its trailer byte (0x3B); one cut short loses its last frames silently.
     static func checkHeader(_ source: UnsafeRawBufferPointer, format: SourceFormat, width: Int, height: Int) throws {
         switch format {
         case .jpeg:
@@ -24,10 +24,10 @@ enum Integrity {
                 throw corrupt("the header says \(width)x\(height), more than its \(source.count) bytes can hold")
             }
         case .gif:
-            // Padding after the trailer (zeros, a newline) is common and harmless.
-            let end = source.lastIndex { ![0x00, 0x0A, 0x0D, 0x20].contains($0) }
-            if end.map({ source[$0] }) != 0x3B {
-                throw corrupt("the GIF does not end with its trailer (it was cut short)")
+            // Bytes after a trailer the blocks reach are ignored, as libvips does (like bytes
+            // after a JPEG's end-of-image); blocks that never reach one were cut or damaged.
+            if GIFBlocks.frameCount(source) == nil {
+                throw corrupt("the GIF's blocks end before its trailer (it was cut short or damaged)")
             }
         case .heic, .avif:
             if let problem = HEIFStructure.problem(source) { throw corrupt(problem) }

@@ -786,7 +786,7 @@ struct LoadState {
     }
 
     mutating func int(_ node: YAMLNode, _ what: String, in range: ClosedRange<Int>) -> Int? {
-        guard case .scalar(let text, _) = node.kind, let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
+        guard case .scalar(let text, _) = node.kind, let value = LimitNumber.parse(text) else {
             diagnostics.error(node.location, "\(what) must be an integer, got \(node.scalar.map { "'\($0)'" } ?? node.kindName)")
             return nil
         }

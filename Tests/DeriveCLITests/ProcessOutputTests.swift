@@ -82,6 +82,22 @@ import Glibc
         #expect(ok.status == 0, "\(ok.stderr)")
     }
 
+    /// `--render-seconds -1` (space form) gave ArgumentParser's "Missing value": now the same
+    /// range error as `--render-seconds=-1`; hex and fractions are refused as in the manifest.
+    @Test func limitFlagsTakeTheManifestsNumbers() throws {
+        for arguments in [["--render-seconds", "-1"], ["--render-seconds=-1"], ["--max-work", "-5"]] {
+            let result = try CLI.run(["process", landscape, "resize,w_10"] + arguments + ["-o", "-"])
+            #expect(result.status != 0 && result.stderr.contains("must be") && !result.stderr.contains("Missing value"),
+                    "\(arguments): \(result.stderr)")
+        }
+        for value in ["0x10", "1.5", "1e3"] {
+            let result = try CLI.run(["process", landscape, "resize,w_10", "--render-seconds", value, "-o", "-"])
+            #expect(result.status != 0 && result.stdout.isEmpty, "\(value): \(result.stderr)")
+        }
+        let ok = try CLI.run(["process", landscape, "resize,w_10", "--max-work", "4_000_000_000", "-o", "-"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+
     @Test func renderSecondsInAManifestIsBounded() throws {
         let folder = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

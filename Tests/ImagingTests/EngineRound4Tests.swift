@@ -30,3 +30,29 @@ struct EngineRound4Tests {
         #expect(error?.message.contains("for this image") == false, "\(String(describing: error))")
     }
 }
+
+/// Finding 3: a GIF with bytes after its trailer renders as libvips reads it (the trailer ends
+/// the GIF, like a JPEG's end-of-image); one whose blocks never reach a trailer stays refused.
+struct GIFTrailingDataTests {
+    @Test func bytesAfterTheTrailerAreIgnored() throws {
+        let whole = try SoundnessTests.animation(frames: 12, side: 60)
+        let trailing = whole + Data("trailing data, not a GIF block".utf8) + Data(repeating: 0xAB, count: 100)
+        #expect(GIFBlocks.frameCount(trailing) == 12)
+        #expect(try Engine().render(trailing, try Pipeline.parse("image/format,gif")).frames == 12)
+        let clean = try Engine().render(whole, try Pipeline.parse("image/format,png"))
+        let extra = try Engine().render(trailing, try Pipeline.parse("image/format,png"))
+        #expect(clean.bytes == extra.bytes)
+    }
+}
+
+/// Finding 3: the CLI's limit flags and the manifest's `limits:` accept the same number forms.
+struct LimitNumberTests {
+    @Test func oneSyntaxForLimits() {
+        #expect(LimitNumber.parse("20") == 20)
+        #expect(LimitNumber.parse("1_000_000") == 1_000_000)
+        #expect(LimitNumber.parse("-1") == -1)
+        for refused in ["0x10", "1.5", "1e3", "+5", "inf", "nan", "", "-", "_1", "1_", "1__0", " 1", "٣"] {
+            #expect(LimitNumber.parse(refused) == nil, "\(refused)")
+        }
+    }
+}
