@@ -155,6 +155,29 @@ struct PlanCommand: ParsableCommand {
     var overwrite = false
 
     func run() throws {
+        var wrotePlan = false
+        guard json else { return try plan(wrotePlan: &wrotePlan) }
+        do {
+            try plan(wrotePlan: &wrotePlan)
+        } catch {
+            // A plan with errors was written as JSON already (its exit code stands).
+            if wrotePlan { throw error }
+            // JSON mode answers with JSON on standard output even when no plan could be made
+            // (the human message is on standard error); exit 1, as without --json.
+            let message = (error as? ExitCode) != nil
+                ? "no plan could be made for \(manifest.manifest); the reason is on standard error"
+                : String(describing: error)
+            struct Failure: Encodable { var error: String; var exitCode: Int32 }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try Output.writeStandardOutput(try encoder.encode(Failure(error: message, exitCode: 1)))
+            Swift.print()
+            if (error as? ExitCode) == nil { Output.printError(message) }
+            throw ExitCode.failure
+        }
+    }
+
+    private func plan(wrotePlan: inout Bool) throws {
         if !json, !verbose, !overwrite, let count = Workspace.unchanged(manifest) {
             print("No changes: \(count) outputs up to date.")
             return
@@ -165,6 +188,7 @@ struct PlanCommand: ParsableCommand {
         if json {
             try Output.writeStandardOutput(try PlanPrinter.json(plan))
             Swift.print()
+            wrotePlan = true
         } else {
             for error in plan.errors { Output.printError(error.message) }
             for failure in plan.failures { Output.printError("\(failure.subject): \(failure.message)") }

@@ -206,4 +206,18 @@ struct CLI {
         let missing = try CLI.run(["sign", "photos/a.jpg"], in: folder)
         #expect(missing.status == 1 && missing.stderr.contains("DERIVE_TEST_SIGN_SECRET"))
     }
+
+    /// `plan --json` answers with a JSON error object on standard output when no plan can be
+    /// made (an invalid manifest), exit 1; the human message stays on standard error.
+    @Test func planJSONErrorIsJSON() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("version: 1\nbuckets: {a: {path: nowhere}}\n".utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+        let result = try CLI.run(["plan", "--json"], in: folder)
+        #expect(result.status == 1, "\(result.stderr)")
+        let stdout = String(decoding: result.stdout, as: UTF8.self)
+        let object = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+        #expect((object?["error"] as? String)?.isEmpty == false && object?["exitCode"] as? Int == 1, "\(stdout)")
+        #expect(!stdout.contains("Error:") && result.stderr.contains("not valid"), "\(stdout) \(result.stderr)")
+    }
 }
