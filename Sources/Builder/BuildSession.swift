@@ -101,32 +101,45 @@ public final class BuildSession: @unchecked Sendable {
         return planner
     }
 
-    /// The plan, with the lock and the index where they differ from the state.
+    /// The plan, with the lock and the index where they differ from the state, and with what
+    /// another manifest's state claims (a copied project sharing a bucket folder outside its
+    /// tree) refused: one evaluation for `plan`, `check` and `build`, so all three agree.
     public func plan() throws -> Plan {
         let planner = try self.planner()
         var plan = try planner.plan()
-        if !overwrite, !plan.adoptions.isEmpty { plan = refuseClaimedAdoptions(plan) }
-        if !plan.lockOrphans.isEmpty { plan = keepClaimedLockOrphans(plan) }
-        let targets = try ControlFileTargets(planner: planner, adopting: plan)
+        let claims = foreignClaims()
+        if !overwrite, !plan.adoptions.isEmpty { plan = refuseClaimedAdoptions(plan, claims: claims) }
+        if !plan.lockOrphans.isEmpty { plan = keepClaimedLockOrphans(plan, claims: claims) }
+        let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
         plan.controlFiles += rewritesForDeletions(plan, planner: planner)
         plannedTargets = targets
         return plan
     }
 
+    /// What other manifests' states claim, read once per plan (after `store()` moved a foreign
+    /// state aside, or, read-only, where it still lies).
+    func foreignClaims() -> ForeignClaimLookup {
+        ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+    }
+
     /// Adoptions of files that another manifest's state records (a copied project sharing a
     /// bucket folder outside its tree) become plan errors: two manifests never own one file.
-    func refuseClaimedAdoptions(_ plan: Plan) -> Plan {
-        let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
-        guard !claims.isEmpty else { return plan }
+    func refuseClaimedAdoptions(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
+        let files = claims.files
+        guard !files.isEmpty else { return plan }
         var result = plan
         result.items = plan.items.filter { item in
-            guard item.adopted != nil, let file = item.derivative?.outputPath, let other = claims[file] else { return true }
-            result.errors.append(PlanError(message: "\(file) is an output of \(other) (its build state says so), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"))
+            guard item.adopted != nil, let file = item.derivative?.outputPath, let other = files.claimant(of: file) else { return true }
+            result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
         }
         return result
+    }
+
+    static func claimedMessage(planner: Planner?, file: String, other: String) -> String {
+        "\(planner?.display(file) ?? file) is an output of \(other) (its build state says so), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
     }
 
     /// The lock and the index list every output: deleting one rewrites them, though the state
@@ -142,12 +155,12 @@ public final class BuildSession: @unchecked Sendable {
 
     /// Lock orphans that another manifest's state records (a copied project sharing a bucket
     /// folder outside its tree) are that manifest's files: not deleted, only dropped from this lock.
-    func keepClaimedLockOrphans(_ plan: Plan) -> Plan {
-        let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
-        guard !claims.isEmpty else { return plan }
+    func keepClaimedLockOrphans(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
+        let files = claims.files
+        guard !files.isEmpty else { return plan }
         var result = plan
         result.items = plan.items.filter { item in
-            !(plan.lockOrphans.contains(item.output) && item.recorded.map { claims[$0.file] != nil } == true)
+            !(plan.lockOrphans.contains(item.output) && item.recorded.map { files.claimant(of: $0.file) != nil } == true)
         }
         result.lockOrphans = Set(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
         return result
@@ -302,14 +315,14 @@ public final class BuildSession: @unchecked Sendable {
             if let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
                 // Outputs the lock vouches for that the state does not record: removed if their bytes
                 // still match, unless another manifest's state records the file (a copied project).
-                let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+                let claims = foreignClaims().files
                 for entry in lock.entries.values.sorted(by: { $0.path < $1.path }) where recorded[entry.path] == nil {
                     guard let file = Builder.absolutePath(of: entry.path, in: manifest) else {
                         report.keptLock = true
                         report.left.append("\(entry.path): its bucket is no longer in the manifest, so it cannot be placed; \(planner.display(lockPath)) is kept")
                         continue
                     }
-                    if let other = claims[file] {
+                    if let other = claims.claimant(of: file) {
                         report.left.append("\(planner.display(file)) is an output of \(other), not of this manifest; left in place")
                         continue
                     }
@@ -342,7 +355,7 @@ public final class BuildSession: @unchecked Sendable {
             // An index without a record (no usable state) that is exactly what Derive writes for the lock,
             // unless another manifest's state records it (a copied project sharing the bucket folder).
             let file = bucket.path + "/" + index.path
-            if let other = ForeignClaims.controlFile(file, stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath)) {
+            if let other = foreignClaims().index(file) {
                 report.left.append("\(planner.display(file)) is the index of \(other), not of this manifest; left in place")
             } else {
                 _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))

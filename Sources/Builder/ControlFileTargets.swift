@@ -19,13 +19,15 @@ struct ControlFileTargets {
     private let vouchingLock: LockFile?
     private let manifest: Manifest
     private let overwrite: Bool
+    /// Other manifests' states: an index one of them records is theirs, not adopted here.
+    private let claims: ForeignClaimLookup
 
     /// `adopting`: a plan whose adoptions (outputs a fresh clone's lock vouches for) count as
     /// recorded, as they will be once the build records them.
     ///
     /// The records come from the plan when it was made from the state as it still is (nothing
     /// built, updated, adopted or deleted since), else from the state.
-    init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil) throws {
+    init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil, claims: ForeignClaimLookup? = nil) throws {
         var recorded = try (plan ?? planned)?.recorded ?? planner.store.allOutputs()
         for item in plan?.adoptions ?? [] {
             if let record = Builder.adoptedRecord(item, digests: planner.digests, time: 0) { recorded[record.path] = record }
@@ -54,6 +56,52 @@ struct ControlFileTargets {
         self.written = written
         vouchingLock = planner.lock
         overwrite = planner.overwrite
+        self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
+    }
+
+    /// What the file at the index path is, compared with what the state says it must hold.
+    enum IndexStatus: Equatable {
+        /// Nothing there.
+        case missing
+        /// Exactly what the build would write.
+        case current
+        /// The bytes Derive last wrote there (per the state): rewritten.
+        case recorded
+        /// Not recorded, but exactly what Derive writes for outputs the lock vouches for (a
+        /// fresh clone, a removed or recovered state): rewritten.
+        case adoptable
+        /// Derive's index, but another manifest's state records it (a copied project sharing
+        /// the bucket folder): that manifest's file.
+        case claimed(by: String)
+        /// Anything else: a user's file, or an index edited by hand.
+        case notOurs
+    }
+
+    func indexStatus(disk: any Disk) -> IndexStatus {
+        guard let index else { return .missing }
+        guard disk.exists(index.path) else { return .missing }
+        let data = try? disk.read(index.path)
+        let current = data.map(ContentDigests.digest)
+        if current == ContentDigests.digest(index.data) { return .current }
+        if current != nil, current == written[index.path] { return .recorded }
+        guard written[index.path] == nil, let data, let declared = manifest.index,
+              IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket) else { return .notOurs }
+        if let other = claims.index(index.path) { return .claimed(by: other) }
+        return .adoptable
+    }
+
+    /// The error a build gives (and a plan shows) for an index it may not write; nil when it may.
+    func indexRefusal(_ status: IndexStatus, display: (String) -> String) -> String? {
+        guard let index, !overwrite else { return nil }
+        switch status {
+        case .claimed(let other): return "\(display(index.path)) \(Self.claimedIndexReason(other))"
+        case .notOurs: return Self.notOurIndex(display(index.path))
+        default: return nil
+        }
+    }
+
+    static func claimedIndexReason(_ other: String) -> String {
+        "is the index of \(other) (its build state says so), not of this manifest; give this manifest an index path of its own, or pass --overwrite to take the file over"
     }
 
     /// How the files on disk differ from the targets. A lock that is not Derive's is a plan error
@@ -77,24 +125,17 @@ struct ControlFileTargets {
             }
         }
         if let index {
-            if !disk.exists(index.path) {
-                change(index.path, .write, "missing")
-            } else {
-                let data = try? disk.read(index.path)
-                let current = data.map(ContentDigests.digest)
-                let wanted = ContentDigests.digest(index.data)
-                // Right bytes not yet recorded (a fresh clone's committed index) change no file.
-                if current == wanted {
-                } else if current != nil, current == written[index.path] {
-                    change(index.path, .write, "differs from the build state")
-                } else if written[index.path] == nil, let data, let declared = manifest.index,
-                          IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket) {
-                    change(index.path, .write, "Derive's index for the lock's outputs; differs from the build state")
-                } else if overwrite {
-                    change(index.path, .write, "not written by Derive as the index; --overwrite replaces it")
-                } else {
-                    change(index.path, .blocked, Self.notOurIndexReason)
-                }
+            switch indexStatus(disk: disk) {
+            case .missing: change(index.path, .write, "missing")
+            case .current: break   // right bytes not yet recorded (a fresh clone's committed index) change no file
+            case .recorded: change(index.path, .write, "differs from the build state")
+            case .adoptable: change(index.path, .write, "Derive's index for the lock's outputs; differs from the build state")
+            case .claimed(let other):
+                if overwrite { change(index.path, .write, "the index of \(other); --overwrite replaces it") }
+                else { change(index.path, .blocked, Self.claimedIndexReason(other)) }
+            case .notOurs:
+                if overwrite { change(index.path, .write, "not written by Derive as the index; --overwrite replaces it") }
+                else { change(index.path, .blocked, Self.notOurIndexReason) }
             }
         }
         return changes

@@ -1,0 +1,65 @@
+import Builder
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The fourth attack on build safety (issue 9), end to end through the binary.
+@Suite(.serialized) struct BuildSafetyRound4Tests {
+    typealias Project = BuildSafetyAttackTests.Project
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    // MARK: 1: plan, check and build agree on another manifest's outputs
+
+    /// A project copied with `cp -a` whose bucket lies outside its tree: the copy's state is the
+    /// original's (not yet moved aside by any build).
+    func copiedProject() throws -> (outer: URL, original: URL, copy: URL) {
+        let outer = try CLI.temporaryFolder()
+        let project = try Project(outPath: "../shared-out")
+        let original = outer.appendingPathComponent("proj")
+        try FileManager.default.moveItem(at: project.root, to: original)
+        #expect(try CLI.run(["build", "-q"], in: original).status == 0)
+        let copy = outer.appendingPathComponent("copy")
+        let cp = Process()
+        cp.executableURL = URL(fileURLWithPath: "/bin/cp")
+        cp.arguments = ["-a", original.path, copy.path]
+        try cp.run(); cp.waitUntilExit()
+        return (outer, original, copy)
+    }
+
+    @Test func planAndCheckInACopySharingABucketReportTheOriginalsOutputsAsBuildDoes() throws {
+        let (outer, original, copy) = try copiedProject()
+        defer { try? FileManager.default.removeItem(at: outer) }
+        let claimed = "shared-out/landscape.jpg is an output of \(original.path)/derive.yaml"
+        let claimedIndex = "shared-out/index.json is the index of \(original.path)/derive.yaml"
+        // Before any build in the copy (its state is still the original's, not moved aside).
+        let plan = try CLI.run(["plan"], in: copy)
+        #expect(plan.status == 1, "\(text(plan.stdout)) \(plan.stderr)")
+        #expect(plan.stderr.contains(claimed), "\(plan.stderr)")
+        #expect(plan.stderr.contains(claimedIndex), "\(plan.stderr)")
+        #expect(!text(plan.stdout).contains("No changes"), "\(text(plan.stdout))")
+        let detailed = try CLI.run(["plan", "--detailed-exitcode"], in: copy)
+        #expect(detailed.status == 1, "\(text(detailed.stdout))")
+        let json = try CLI.run(["plan", "--json", "--detailed-exitcode"], in: copy)
+        #expect(json.status == 1)
+        let object = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+        let errors = object?["errors"] as? [String] ?? []
+        #expect(errors.contains { $0.contains(claimed) }, "\(errors)")
+        #expect(errors.contains { $0.contains(claimedIndex) }, "\(errors)")
+        let check = try CLI.run(["check"], in: copy)
+        #expect(check.status == 1, "\(text(check.stdout))")
+        #expect(text(check.stdout).contains(claimed), "\(text(check.stdout))")
+        // The build says the same, with the same status, and writes nothing of the original's.
+        let index = try Data(contentsOf: outer.appendingPathComponent("shared-out/index.json"))
+        let build = try CLI.run(["build", "-q"], in: copy)
+        #expect(build.status == plan.status)
+        #expect(build.stderr.contains(claimed), "\(build.stderr)")
+        #expect(try Data(contentsOf: outer.appendingPathComponent("shared-out/index.json")) == index)
+        // After the build moved the original's state aside, plan and check still agree with it.
+        #expect(try CLI.run(["plan"], in: copy).stderr.contains(claimed))
+        #expect(try CLI.run(["check"], in: copy).status == 1)
+        // The original is untouched and still up to date.
+        #expect(try CLI.run(["check"], in: original).status == 0)
+    }
+}
