@@ -87,7 +87,8 @@ public final class BuildSession: @unchecked Sendable {
     /// The disk confined to the buckets' folders and to every folder an output was written to.
     public func disk() throws -> any Disk {
         if let openedDisk { return openedDisk }
-        let recorded = try store().recordedFolders()
+        // And the folders of the index files it recorded (an old index is removed there).
+        let recorded = try store().recordedFolders() + store().controlFiles().keys.map { ($0 as NSString).deletingLastPathComponent }
         let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path) + recorded)
         openedDisk = disk
         return disk

@@ -313,7 +313,13 @@ public struct Builder: Sendable {
                 throw IndexError(message: refusal, path: planner.display(indexPath))
             }
             if try writeIfChanged(data, to: indexPath) { rewritten.append(planner.display(indexPath)) }
-            if targets.written[indexPath] != digest { try store.setControlFile(indexPath, digest: digest) }
+            // Recorded in its real folder; a record of it under another spelling is replaced.
+            let key = ControlFileTargets.recordKey(indexPath)
+            let recorded = try store.controlFiles()
+            for (path, _) in recorded where path != key && (path == indexPath || FileIdentity.sameFile(path, indexPath)) {
+                try store.setControlFile(path, digest: nil)
+            }
+            if recorded[key] != digest { try store.setControlFile(key, digest: digest) }
         }
         return (left, rewritten.sorted())
     }

@@ -44,11 +44,14 @@ struct ControlFileTargets {
         } else {
             index = nil
         }
-        // An index recorded under another spelling of the same file (the manifest or its bucket
-        // reached through a symbolic link) is the current index, not an old one to remove.
+        // The index is recorded in the real folder it was written to (links resolved). One
+        // recorded there, or under another spelling of the same file (the manifest or its bucket
+        // reached through a symbolic link), is the current index; one in another real folder
+        // (`index:` moved, or the bucket's link now points elsewhere) is an old one to remove.
         var written = try planner.store.controlFiles()
         if let current = index?.path {
-            for (path, digest) in written where path != current && FileIdentity.sameFile(path, current) {
+            let key = Self.recordKey(current)
+            for (path, digest) in written where path != current && (path == key || FileIdentity.sameFile(path, current)) {
                 written[path] = nil
                 written[current] = written[current] ?? digest
             }
@@ -139,6 +142,13 @@ struct ControlFileTargets {
             }
         }
         return changes
+    }
+
+    /// How the state records a file Derive wrote besides outputs: in its real folder (links
+    /// resolved), so a bucket whose link is pointed elsewhere leaves the record where the file is.
+    static func recordKey(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return RealFolder.of(String(path[..<slash])) + String(path[slash...])
     }
 
     static let notOurIndexReason = "exists and was not written by Derive as the index (or was edited since); move it or pass --overwrite"

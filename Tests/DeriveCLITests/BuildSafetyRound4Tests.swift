@@ -63,3 +63,76 @@ import Glibc
         #expect(try CLI.run(["check"], in: original).status == 0)
     }
 }
+
+extension BuildSafetyRound4Tests {
+    // MARK: 2: a bucket reached through a link that is pointed at another folder
+
+    /// `outlink` → `out`, built, then `outlink` → `out2`: a project with an index in that bucket.
+    func repointedProject(userEditsOldIndex: Bool = false) throws -> Project {
+        let project = try Project(outPath: "outlink")
+        let fm = FileManager.default
+        try fm.createDirectory(at: project.url("out"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: project.url("out2"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: project.url("outlink").path, withDestinationPath: "out")
+        #expect(try project.run(["build", "-q"]).status == 0)
+        #expect(project.exists("out/index.json"))
+        if userEditsOldIndex { try Data("{\"mine\": true}\n".utf8).write(to: project.url("out/index.json")) }
+        try fm.removeItem(at: project.url("outlink"))
+        try fm.createSymbolicLink(atPath: project.url("outlink").path, withDestinationPath: "out2")
+        return project
+    }
+
+    @Test func theOldIndexInTheFolderALinkNoLongerReachesIsPlannedAndRemoved() throws {
+        let project = try repointedProject()
+        defer { project.remove() }
+        let plan = try project.run(["plan"])
+        let planned = text(plan.stdout)
+        #expect(plan.status == 0, "\(planned) \(plan.stderr)")
+        #expect(planned.contains("- \(project.root.path)/out/index.json  remove:") || planned.contains("- out/index.json  remove:"), "\(planned)")
+        #expect(planned.contains("bucket folder moved: out → out2"), "the real folders are named: \(planned)")
+        let json = try project.run(["plan", "--json"])
+        #expect(text(json.stdout).contains("index.json") && text(json.stdout).contains("\"remove\""), "\(text(json.stdout))")
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(!project.exists("out/index.json"), "the old index was left where the link used to point")
+        for name in project.outputs {
+            #expect(!project.exists("out/\(name)"), "\(name) left in the old folder")
+            #expect(project.exists("out2/\(name)"))
+        }
+        #expect(project.exists("out2/index.json"))
+        let check = try project.run(["check"])
+        #expect(check.status == 0, "\(text(check.stdout))")
+        #expect(text(try project.run(["plan"]).stdout).contains("No changes"))
+    }
+
+    @Test func anOldIndexChangedByTheUserIsKeptAndSaidSo() throws {
+        let project = try repointedProject(userEditsOldIndex: true)
+        defer { project.remove() }
+        let plan = try project.run(["plan"])
+        #expect(text(plan.stdout).contains("out/index.json  keep:"), "\(text(plan.stdout))")
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(build.stderr.contains("out/index.json was changed since Derive wrote it"), "\(build.stderr)")
+        #expect(text(try Data(contentsOf: project.url("out/index.json"))).contains("mine"))
+    }
+
+    /// Repointing the link to a folder holding the same files (hard links: same inodes, same
+    /// stats) still makes the next command plan instead of answering from the witness.
+    @Test func theWitnessDoesNotHoldOnceALinkedBucketPointsElsewhere() throws {
+        let project = try repointedProject()
+        defer { project.remove() }
+        let fm = FileManager.default
+        try fm.removeItem(at: project.url("outlink"))
+        try fm.createSymbolicLink(atPath: project.url("outlink").path, withDestinationPath: "out")
+        #expect(text(try project.run(["build"]).stdout).contains("Nothing to do"))
+        for name in project.outputs + ["index.json"] {
+            try fm.linkItem(at: project.url("out/\(name)"), to: project.url("out2/\(name)"))
+        }
+        sleep(2)   // outside the witness's racy margin
+        #expect(text(try project.run(["build"]).stdout).contains("Nothing to do"))
+        try fm.removeItem(at: project.url("outlink"))
+        try fm.createSymbolicLink(atPath: project.url("outlink").path, withDestinationPath: "out2")
+        let plan = try project.run(["plan"])
+        #expect(!text(plan.stdout).contains("No changes"), "\(text(plan.stdout))")
+    }
+}
