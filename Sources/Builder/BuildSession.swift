@@ -176,7 +176,7 @@ public final class BuildSession: @unchecked Sendable {
     /// Plans and builds under the state's lock. `renderer` is called only when something is to
     /// be rendered (a no-op never starts libvips).
     public func build(options: BuildOptions, renderer: () -> any DerivativeRenderer) throws -> BuildOutcome {
-        let held = try BuildLock(folder: manifest.stateFolder)
+        let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }
         let snapshot = NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
         let plan = try self.plan()
@@ -291,7 +291,7 @@ public final class BuildSession: @unchecked Sendable {
     /// the lock's outputs are removed where their bytes still match it; the lock is deleted only
     /// when no output it vouches for is left.
     public func clean() throws -> CleanReport {
-        let held = try BuildLock(folder: manifest.stateFolder)
+        let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }   // until the state files are gone
         let stateExisted = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
         let store = try self.store()

@@ -14,6 +14,8 @@ struct ControlFileTargets {
     let written: [String: String]
     /// Every recorded output's file: what the witness stats.
     let files: [String]
+    /// The outputs recorded (with the plan's adoptions): they vouch for an index too.
+    let recorded: [String: OutputRecord]
     /// What decides whether an index with no record of writing it is Derive's (adoption from
     /// the lock), and whether `--overwrite` replaces a user's file there.
     private let vouchingLock: LockFile?
@@ -35,6 +37,7 @@ struct ControlFileTargets {
         // Sorted by key, then looked up: sorting the records themselves copies large structs.
         let outputs = recorded.keys.sorted().map { recorded[$0]! }
         files = outputs.map(\.file)
+        self.recorded = recorded
         lockPath = planner.lockPath
         lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry), manifest: planner.manifestName).utf8)
         let manifest = planner.manifest
@@ -70,8 +73,9 @@ struct ControlFileTargets {
         case current
         /// The bytes Derive last wrote there (per the state): rewritten.
         case recorded
-        /// Not recorded, but exactly what Derive writes for outputs the lock vouches for (a
-        /// fresh clone, a removed or recovered state): rewritten.
+        /// Not what Derive recorded, but exactly what Derive writes for some of the outputs the
+        /// lock or the state vouch for (a fresh clone, a removed or recovered state, a build
+        /// that raced another): rewritten.
         case adoptable
         /// Derive's index, but another manifest's state records it (a copied project sharing
         /// the bucket folder): that manifest's file.
@@ -87,8 +91,11 @@ struct ControlFileTargets {
         let current = data.map(ContentDigests.digest)
         if current == ContentDigests.digest(index.data) { return .current }
         if current != nil, current == written[index.path] { return .recorded }
-        guard written[index.path] == nil, let data, let declared = manifest.index,
-              IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket) else { return .notOurs }
+        // Derive's bytes for outputs the lock or the state vouch for, even with a record of other
+        // bytes: what a build racing another, or killed between the lock and the index, leaves.
+        guard let data, let declared = manifest.index,
+              IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket, recorded: recorded)
+        else { return .notOurs }
         if let other = claims.index(index.path) { return .claimed(by: other) }
         return .adoptable
     }

@@ -136,3 +136,68 @@ extension BuildSafetyRound4Tests {
         #expect(!text(plan.stdout).contains("No changes"), "\(text(plan.stdout))")
     }
 }
+
+extension BuildSafetyRound4Tests {
+    // MARK: 3a: deleting the state folder under a running build does not let a second one in
+
+    @Test func aSecondBuildIsRefusedAfterTheStateFolderIsDeletedUnderTheFirst() throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let state = project.url(".derive/derive").path
+        // The first build, holding the lock as `derive build` does.
+        do {
+            let held = try BuildLock(folder: state, manifest: project.url("derive.yaml").path)
+            try FileManager.default.removeItem(at: project.url(".derive"))
+            try project.write("derive.yaml", Project.manifest(outPath: "out", index: true, width: 24))
+            let second = try project.run(["build", "-q"])
+            #expect(second.status == BuildLock.busyExitCode, "a second build ran: \(second.stderr)")
+            #expect(second.stderr.contains("pid \(getpid())"), "the holder is named: \(second.stderr)")
+            let clean = try project.run(["clean"])
+            #expect(clean.status == BuildLock.busyExitCode, "\(clean.stderr)")
+            for name in project.outputs { #expect(project.exists("out/\(name)")) }
+            withExtendedLifetime(held) {}
+        }
+        // Replaced rather than deleted: the same.
+        do {
+            let held = try BuildLock(folder: state, manifest: project.url("derive.yaml").path)
+            try FileManager.default.moveItem(at: project.url(".derive"), to: project.url("old-derive"))
+            try FileManager.default.createDirectory(at: project.url(".derive/derive"), withIntermediateDirectories: true)
+            #expect(try project.run(["build", "-q"]).status == BuildLock.busyExitCode)
+            withExtendedLifetime(held) {}
+        }
+        // Released: the next build runs.
+        #expect(try project.run(["build", "-q"]).status == 0)
+    }
+
+    // MARK: 3b: an index Derive wrote for some of the lock's outputs is recovered, not refused
+
+    /// The state a race left: the lock lists every output, the index only some (or none), and
+    /// the state does not record the index.
+    @Test(arguments: [false, true]) func anIndexListingASubsetOfTheLockIsRewrittenWithoutOverwrite(empty: Bool) throws {
+        let project = try Project()
+        defer { project.remove() }
+        let one = Project.manifest(outPath: "out", index: true).replacingOccurrences(of: "from: src/*.jpg", with: "from: src/landscape.jpg")
+        if !empty {
+            // What Derive writes for one source's outputs.
+            try project.write("derive.yaml", one)
+            #expect(try project.run(["build", "-q"]).status == 0)
+        }
+        let partial = empty ? Data("{\n  \"version\": 1,\n  \"sources\": {\n  }\n}\n".utf8) : try Data(contentsOf: project.url("out/index.json"))
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: true))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let full = try Data(contentsOf: project.url("out/index.json"))
+        #expect(full != partial)
+        for withState in [true, false] {
+            try partial.write(to: project.url("out/index.json"))
+            if !withState { try FileManager.default.removeItem(at: project.url(".derive")) }
+            let plan = try project.run(["plan"])
+            #expect(plan.status == 0, "\(text(plan.stdout)) \(plan.stderr)")
+            #expect(text(plan.stdout).contains("out/index.json  rewrite"), "\(text(plan.stdout))")
+            let build = try project.run(["build", "-q"])
+            #expect(build.status == 0, "refused without --overwrite: \(build.stderr)")
+            #expect(try Data(contentsOf: project.url("out/index.json")) == full)
+            #expect(try project.run(["check"]).status == 0)
+        }
+    }
+}
