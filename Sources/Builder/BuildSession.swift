@@ -350,23 +350,24 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
-           let data = try? planner.disk.read(bucket.path + "/" + index.path), !report.keptLock,
-           let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
-           IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
-            // An index without a record (no usable state) that is exactly what Derive writes for the lock,
-            // unless another manifest's state records it (a copied project sharing the bucket folder).
+           let data = try? planner.disk.read(bucket.path + "/" + index.path) {
+            // An index without a record (no usable state): every way it is kept is said, never silent.
             let file = bucket.path + "/" + index.path
-            if let other = foreignClaims().index(file) {
-                report.left.append("\(planner.display(file)) is the index of \(other), not of this manifest; left in place")
+            let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
+            if report.keptLock {
+                report.left.append("\(planner.display(file)) is kept with \(planner.display(lockPath)): both list outputs clean could not place or remove")
+            } else if let lock, IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
+                // What Derive writes for the lock, unless another manifest's state records it (a copied project).
+                if let other = foreignClaims().index(file) {
+                    report.left.append("\(planner.display(file)) is the index of \(other), not of this manifest; left in place")
+                } else {
+                    _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))
+                }
+            } else if lock != nil {
+                report.left.append("\(planner.display(file)) does not hold what Derive writes for \(planner.display(lockPath)) (edited, or not Derive's file); left in place")
             } else {
-                _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))
+                report.left.append("\(planner.display(file)) is not known to be Derive's (no build state records it, no lock vouches for it); left in place")
             }
-        } else if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
-                  !report.keptLock, let data = try? planner.disk.read(bucket.path + "/" + index.path),
-                  let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
-                  !IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
-            // No record of the index and not what Derive writes for the lock: edited, or not Derive's. Said, not silent.
-            report.left.append("\(planner.display(bucket.path + "/" + index.path)) does not hold what Derive writes for \(planner.display(lockPath)) (edited, or not Derive's file); left in place")
         }
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))
@@ -376,7 +377,14 @@ public final class BuildSession: @unchecked Sendable {
         for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
-        _ = rmdir(manifest.stateFolder)
+        if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY,
+           let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder), !names.isEmpty {
+            // Kept, and said why: what is left there is not a state file clean removes by name
+            // (a state moved aside, serve's cache, a user's file in a shared folder).
+            let sorted = names.sorted()
+            let shown = sorted.prefix(5).joined(separator: ", ") + (sorted.count > 5 ? " and \(sorted.count - 5) more" : "")
+            report.left.append("\(planner.display(manifest.stateFolder)) is kept: it still holds \(shown), which clean does not remove")
+        }
         // The default state parent (`.derive/` beside the manifest) goes too when that leaves it empty.
         let parent = (manifest.stateFolder as NSString).deletingLastPathComponent
         let base = URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path

@@ -201,3 +201,79 @@ extension BuildSafetyRound4Tests {
         }
     }
 }
+
+extension BuildSafetyRound4Tests {
+    // MARK: 4: sibling manifests, clean's kept files, a shared state folder
+
+    @Test func theHintForAnExtensionlessManifestDoesNotSuggestTheSharedDefaults() throws {
+        let project = try Project()
+        defer { project.remove() }
+        try project.write("derive", Project.manifest(outPath: "out2", index: false))
+        let validate = try project.run(["validate", "derive"])
+        #expect(validate.status == 1)
+        #expect(validate.stderr.contains("would share"), "\(validate.stderr)")
+        #expect(!validate.stderr.contains("lock: derive.lock") && !validate.stderr.contains("state: .derive/derive "), "\(validate.stderr)")
+        #expect(!validate.stderr.contains("state: .derive/derive)"), "\(validate.stderr)")
+    }
+
+    @Test func siblingsDifferingOnlyInTheExtensionsCaseAreFoundBothWays() throws {
+        let project = try Project()
+        defer { project.remove() }
+        try project.write("derive.YAML", Project.manifest(outPath: "out2", index: false))
+        for name in ["derive.yaml", "derive.YAML"] {
+            let validate = try project.run(["validate", name])
+            #expect(validate.status == 1, "\(name)")
+            #expect(validate.stderr.contains("would share"), "\(name): \(validate.stderr)")
+        }
+        // A lock naming the default lock of a sibling whose extension is in capitals.
+        try FileManager.default.removeItem(at: project.url("derive.yaml"))
+        try project.write("site.yaml", Project.manifest(outPath: "out3", index: false) + "lock: derive.lock\nstate: .derive/site\n")
+        let site = try project.run(["validate", "site.yaml"])
+        #expect(site.status == 1)
+        #expect(site.stderr.contains("is the lock of derive.YAML"), "\(site.stderr)")
+    }
+
+    @Test func cleanWithoutAStateNamesTheIndexItKeepsWithTheLock() throws {
+        let project = try Project()
+        defer { project.remove() }
+        let two = Project.manifest(outPath: "out", index: true)
+            .replacingOccurrences(of: "index: out/index.json", with: "  more: {path: more}\nindex: out/index.json") + """
+              - name: more
+                from: src/landscape.jpg
+                process: image/resize,w_16
+                to: more/{name}.{ext}
+
+            """
+        try project.write("derive.yaml", two)
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: true))   // the `more` bucket left
+        let clean = try project.run(["clean"])
+        #expect(project.exists("derive.lock") && project.exists("out/index.json"))
+        #expect(clean.stderr.contains("derive.lock is kept"), "\(clean.stderr)")
+        #expect(clean.stderr.contains("out/index.json is kept"), "the kept index is named: \(clean.stderr)")
+    }
+
+    /// Two manifests in one folder given one `state:` folder: each build moves the other's state
+    /// aside (saying so, naming its owner) and neither deletes or re-renders the other's outputs.
+    @Test func twoManifestsSharingOneStateFolderMoveEachOthersStateAside() throws {
+        let project = try Project()
+        defer { project.remove() }
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false) + "state: .shared\n")
+        try project.write("site.yaml", Project.manifest(outPath: "site-out", index: false) + "lock: site.lock\nstate: .shared\n")
+        #expect(try project.run(["validate", "derive.yaml"]).status == 0)
+        #expect(try project.run(["build", "-q", "derive.yaml"]).status == 0)
+        let first = try Data(contentsOf: project.url("out/landscape.jpg"))
+        let site = try project.run(["build", "site.yaml"])
+        #expect(site.status == 0, "\(site.stderr)")
+        #expect(site.stderr.contains("owned by \(project.root.path)/derive.yaml") && site.stderr.contains("state.sqlite.foreign-"), "\(site.stderr)")
+        #expect(!text(site.stdout).contains("deleted"), "\(text(site.stdout))")
+        let again = try project.run(["build", "derive.yaml"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("owned by \(project.root.path)/site.yaml"), "\(again.stderr)")
+        #expect(text(again.stdout).contains("built 0") && !text(again.stdout).contains("deleted"), "nothing re-rendered: \(text(again.stdout))")
+        #expect(try Data(contentsOf: project.url("out/landscape.jpg")) == first)
+        for name in project.outputs { #expect(project.exists("site-out/\(name)")) }
+        #expect(try project.run(["check", "derive.yaml"]).status == 0)
+    }
+}
