@@ -32,7 +32,14 @@ public final class BuildLock {
         }
     }
 
-    public init(folder: String) throws {
+    /// The manifest file, locked first: Derive never writes, replaces or deletes it, so deleting
+    /// or replacing the state folder under a running build (`rm -rf .derive`) does not let a
+    /// second command on the same manifest in (it would lock a new folder).
+    private let manifestLock: ManifestLock?
+
+    /// `manifest`: the manifest whose build this is (nil only in tests that lock a bare folder).
+    public init(folder: String, manifest: String? = nil) throws {
+        manifestLock = try manifest.map { try ManifestLock(manifest: $0, lockFile: folder + "/" + Self.fileName) }
         try StateOwnership.check(folder: folder)   // never write over, or later delete, a user's files
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         path = folder + "/" + Self.fileName

@@ -87,7 +87,8 @@ public final class BuildSession: @unchecked Sendable {
     /// The disk confined to the buckets' folders and to every folder an output was written to.
     public func disk() throws -> any Disk {
         if let openedDisk { return openedDisk }
-        let recorded = try store().recordedFolders()
+        // And the folders of the index files it recorded (an old index is removed there).
+        let recorded = try store().recordedFolders() + store().controlFiles().keys.map { ($0 as NSString).deletingLastPathComponent }
         let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path) + recorded)
         openedDisk = disk
         return disk
@@ -101,32 +102,45 @@ public final class BuildSession: @unchecked Sendable {
         return planner
     }
 
-    /// The plan, with the lock and the index where they differ from the state.
+    /// The plan, with the lock and the index where they differ from the state, and with what
+    /// another manifest's state claims (a copied project sharing a bucket folder outside its
+    /// tree) refused: one evaluation for `plan`, `check` and `build`, so all three agree.
     public func plan() throws -> Plan {
         let planner = try self.planner()
         var plan = try planner.plan()
-        if !overwrite, !plan.adoptions.isEmpty { plan = refuseClaimedAdoptions(plan) }
-        if !plan.lockOrphans.isEmpty { plan = keepClaimedLockOrphans(plan) }
-        let targets = try ControlFileTargets(planner: planner, adopting: plan)
+        let claims = foreignClaims()
+        if !overwrite, !plan.adoptions.isEmpty { plan = refuseClaimedAdoptions(plan, claims: claims) }
+        if !plan.lockOrphans.isEmpty { plan = keepClaimedLockOrphans(plan, claims: claims) }
+        let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
         plan.controlFiles += rewritesForDeletions(plan, planner: planner)
         plannedTargets = targets
         return plan
     }
 
+    /// What other manifests' states claim, read once per plan (after `store()` moved a foreign
+    /// state aside, or, read-only, where it still lies).
+    func foreignClaims() -> ForeignClaimLookup {
+        ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+    }
+
     /// Adoptions of files that another manifest's state records (a copied project sharing a
     /// bucket folder outside its tree) become plan errors: two manifests never own one file.
-    func refuseClaimedAdoptions(_ plan: Plan) -> Plan {
-        let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
-        guard !claims.isEmpty else { return plan }
+    func refuseClaimedAdoptions(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
+        let files = claims.files
+        guard !files.isEmpty else { return plan }
         var result = plan
         result.items = plan.items.filter { item in
-            guard item.adopted != nil, let file = item.derivative?.outputPath, let other = claims[file] else { return true }
-            result.errors.append(PlanError(message: "\(file) is an output of \(other) (its build state says so), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"))
+            guard item.adopted != nil, let file = item.derivative?.outputPath, let other = files.claimant(of: file) else { return true }
+            result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
         }
         return result
+    }
+
+    static func claimedMessage(planner: Planner?, file: String, other: String) -> String {
+        "\(planner?.display(file) ?? file) is an output of \(other) (its build state says so), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
     }
 
     /// The lock and the index list every output: deleting one rewrites them, though the state
@@ -142,12 +156,12 @@ public final class BuildSession: @unchecked Sendable {
 
     /// Lock orphans that another manifest's state records (a copied project sharing a bucket
     /// folder outside its tree) are that manifest's files: not deleted, only dropped from this lock.
-    func keepClaimedLockOrphans(_ plan: Plan) -> Plan {
-        let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
-        guard !claims.isEmpty else { return plan }
+    func keepClaimedLockOrphans(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
+        let files = claims.files
+        guard !files.isEmpty else { return plan }
         var result = plan
         result.items = plan.items.filter { item in
-            !(plan.lockOrphans.contains(item.output) && item.recorded.map { claims[$0.file] != nil } == true)
+            !(plan.lockOrphans.contains(item.output) && item.recorded.map { files.claimant(of: $0.file) != nil } == true)
         }
         result.lockOrphans = Set(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
         return result
@@ -162,7 +176,7 @@ public final class BuildSession: @unchecked Sendable {
     /// Plans and builds under the state's lock. `renderer` is called only when something is to
     /// be rendered (a no-op never starts libvips).
     public func build(options: BuildOptions, renderer: () -> any DerivativeRenderer) throws -> BuildOutcome {
-        let held = try BuildLock(folder: manifest.stateFolder)
+        let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }
         let snapshot = NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
         let plan = try self.plan()
@@ -277,7 +291,7 @@ public final class BuildSession: @unchecked Sendable {
     /// the lock's outputs are removed where their bytes still match it; the lock is deleted only
     /// when no output it vouches for is left.
     public func clean() throws -> CleanReport {
-        let held = try BuildLock(folder: manifest.stateFolder)
+        let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }   // until the state files are gone
         let stateExisted = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
         let store = try self.store()
@@ -302,14 +316,14 @@ public final class BuildSession: @unchecked Sendable {
             if let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
                 // Outputs the lock vouches for that the state does not record: removed if their bytes
                 // still match, unless another manifest's state records the file (a copied project).
-                let claims = ForeignClaims.files(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+                let claims = foreignClaims().files
                 for entry in lock.entries.values.sorted(by: { $0.path < $1.path }) where recorded[entry.path] == nil {
                     guard let file = Builder.absolutePath(of: entry.path, in: manifest) else {
                         report.keptLock = true
                         report.left.append("\(entry.path): its bucket is no longer in the manifest, so it cannot be placed; \(planner.display(lockPath)) is kept")
                         continue
                     }
-                    if let other = claims[file] {
+                    if let other = claims.claimant(of: file) {
                         report.left.append("\(planner.display(file)) is an output of \(other), not of this manifest; left in place")
                         continue
                     }
@@ -336,23 +350,24 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
-           let data = try? planner.disk.read(bucket.path + "/" + index.path), !report.keptLock,
-           let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
-           IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
-            // An index without a record (no usable state) that is exactly what Derive writes for the lock,
-            // unless another manifest's state records it (a copied project sharing the bucket folder).
+           let data = try? planner.disk.read(bucket.path + "/" + index.path) {
+            // An index without a record (no usable state): every way it is kept is said, never silent.
             let file = bucket.path + "/" + index.path
-            if let other = ForeignClaims.controlFile(file, stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath)) {
-                report.left.append("\(planner.display(file)) is the index of \(other), not of this manifest; left in place")
+            let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
+            if report.keptLock {
+                report.left.append("\(planner.display(file)) is kept with \(planner.display(lockPath)): both list outputs clean could not place or remove")
+            } else if let lock, IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
+                // What Derive writes for the lock, unless another manifest's state records it (a copied project).
+                if let other = foreignClaims().index(file) {
+                    report.left.append("\(planner.display(file)) is the index of \(other), not of this manifest; left in place")
+                } else {
+                    _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))
+                }
+            } else if lock != nil {
+                report.left.append("\(planner.display(file)) does not hold what Derive writes for \(planner.display(lockPath)) (edited, or not Derive's file); left in place")
             } else {
-                _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))
+                report.left.append("\(planner.display(file)) is not known to be Derive's (no build state records it, no lock vouches for it); left in place")
             }
-        } else if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
-                  !report.keptLock, let data = try? planner.disk.read(bucket.path + "/" + index.path),
-                  let lock = lockData.flatMap({ LockFile.parse(String(decoding: $0, as: UTF8.self)) }),
-                  !IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
-            // No record of the index and not what Derive writes for the lock: edited, or not Derive's. Said, not silent.
-            report.left.append("\(planner.display(bucket.path + "/" + index.path)) does not hold what Derive writes for \(planner.display(lockPath)) (edited, or not Derive's file); left in place")
         }
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))
@@ -362,7 +377,14 @@ public final class BuildSession: @unchecked Sendable {
         for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
-        _ = rmdir(manifest.stateFolder)
+        if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY,
+           let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder), !names.isEmpty {
+            // Kept, and said why: what is left there is not a state file clean removes by name
+            // (a state moved aside, serve's cache, a user's file in a shared folder).
+            let sorted = names.sorted()
+            let shown = sorted.prefix(5).joined(separator: ", ") + (sorted.count > 5 ? " and \(sorted.count - 5) more" : "")
+            report.left.append("\(planner.display(manifest.stateFolder)) is kept: it still holds \(shown), which clean does not remove")
+        }
         // The default state parent (`.derive/` beside the manifest) goes too when that leaves it empty.
         let parent = (manifest.stateFolder as NSString).deletingLastPathComponent
         let base = URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path

@@ -292,7 +292,6 @@ public struct Builder: Sendable {
     public func reconcile(stateUnchangedSince plan: Plan? = nil) throws -> (left: (path: String, message: String)?, rewritten: [String]) {
         let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan)
         outputFiles.set(targets.files)
-        let lockBefore = planner.lock   // read before it is rewritten: it may vouch for the index
         if let current = try? disk.read(planner.lockPath), !LockFile.isOurs(current, manifest: planner.manifestName) {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
         }
@@ -307,21 +306,20 @@ public struct Builder: Sendable {
         }
         if let (indexPath, data) = targets.index {
             let digest = ContentDigests.digest(data)
-            if disk.exists(indexPath) {
-                let data = try? disk.read(indexPath)
-                let current = data.map(ContentDigests.digest)
-                // Derive's when it wrote these bytes, or (no record of writing it: a fresh clone,
-                // a recovered state) when they are what it writes for the lock's outputs.
-                let manifest = planner.manifest
-                let ours = current == digest || (current != nil && current == targets.written[indexPath])
-                    || (targets.written[indexPath] == nil && data.map {
-                        IndexAdoption.isDerives($0, lock: lockBefore, manifest: manifest, indexBucket: manifest.index!.bucket) } == true)
-                guard ours || planner.overwrite else {
-                    throw IndexError(message: ControlFileTargets.notOurIndex(planner.display(indexPath)), path: planner.display(indexPath))
-                }
+            // Derive's when it wrote these bytes, or (no record of writing it: a fresh clone, a
+            // recovered state) when they are what it writes for the lock's outputs, unless another
+            // manifest's state records it; the plan showed the same refusal.
+            if let refusal = targets.indexRefusal(targets.indexStatus(disk: disk), display: planner.display) {
+                throw IndexError(message: refusal, path: planner.display(indexPath))
             }
             if try writeIfChanged(data, to: indexPath) { rewritten.append(planner.display(indexPath)) }
-            if targets.written[indexPath] != digest { try store.setControlFile(indexPath, digest: digest) }
+            // Recorded in its real folder; a record of it under another spelling is replaced.
+            let key = ControlFileTargets.recordKey(indexPath)
+            let recorded = try store.controlFiles()
+            for (path, _) in recorded where path != key && (path == indexPath || FileIdentity.sameFile(path, indexPath)) {
+                try store.setControlFile(path, digest: nil)
+            }
+            if recorded[key] != digest { try store.setControlFile(key, digest: digest) }
         }
         return (left, rewritten.sorted())
     }

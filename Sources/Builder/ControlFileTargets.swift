@@ -14,18 +14,22 @@ struct ControlFileTargets {
     let written: [String: String]
     /// Every recorded output's file: what the witness stats.
     let files: [String]
+    /// The outputs recorded (with the plan's adoptions): they vouch for an index too.
+    let recorded: [String: OutputRecord]
     /// What decides whether an index with no record of writing it is Derive's (adoption from
     /// the lock), and whether `--overwrite` replaces a user's file there.
     private let vouchingLock: LockFile?
     private let manifest: Manifest
     private let overwrite: Bool
+    /// Other manifests' states: an index one of them records is theirs, not adopted here.
+    private let claims: ForeignClaimLookup
 
     /// `adopting`: a plan whose adoptions (outputs a fresh clone's lock vouches for) count as
     /// recorded, as they will be once the build records them.
     ///
     /// The records come from the plan when it was made from the state as it still is (nothing
     /// built, updated, adopted or deleted since), else from the state.
-    init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil) throws {
+    init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil, claims: ForeignClaimLookup? = nil) throws {
         var recorded = try (plan ?? planned)?.recorded ?? planner.store.allOutputs()
         for item in plan?.adoptions ?? [] {
             if let record = Builder.adoptedRecord(item, digests: planner.digests, time: 0) { recorded[record.path] = record }
@@ -33,6 +37,7 @@ struct ControlFileTargets {
         // Sorted by key, then looked up: sorting the records themselves copies large structs.
         let outputs = recorded.keys.sorted().map { recorded[$0]! }
         files = outputs.map(\.file)
+        self.recorded = recorded
         lockPath = planner.lockPath
         lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry), manifest: planner.manifestName).utf8)
         let manifest = planner.manifest
@@ -42,11 +47,14 @@ struct ControlFileTargets {
         } else {
             index = nil
         }
-        // An index recorded under another spelling of the same file (the manifest or its bucket
-        // reached through a symbolic link) is the current index, not an old one to remove.
+        // The index is recorded in the real folder it was written to (links resolved). One
+        // recorded there, or under another spelling of the same file (the manifest or its bucket
+        // reached through a symbolic link), is the current index; one in another real folder
+        // (`index:` moved, or the bucket's link now points elsewhere) is an old one to remove.
         var written = try planner.store.controlFiles()
         if let current = index?.path {
-            for (path, digest) in written where path != current && FileIdentity.sameFile(path, current) {
+            let key = Self.recordKey(current)
+            for (path, digest) in written where path != current && (path == key || FileIdentity.sameFile(path, current)) {
                 written[path] = nil
                 written[current] = written[current] ?? digest
             }
@@ -54,6 +62,56 @@ struct ControlFileTargets {
         self.written = written
         vouchingLock = planner.lock
         overwrite = planner.overwrite
+        self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
+    }
+
+    /// What the file at the index path is, compared with what the state says it must hold.
+    enum IndexStatus: Equatable {
+        /// Nothing there.
+        case missing
+        /// Exactly what the build would write.
+        case current
+        /// The bytes Derive last wrote there (per the state): rewritten.
+        case recorded
+        /// Not what Derive recorded, but exactly what Derive writes for some of the outputs the
+        /// lock or the state vouch for (a fresh clone, a removed or recovered state, a build
+        /// that raced another): rewritten.
+        case adoptable
+        /// Derive's index, but another manifest's state records it (a copied project sharing
+        /// the bucket folder): that manifest's file.
+        case claimed(by: String)
+        /// Anything else: a user's file, or an index edited by hand.
+        case notOurs
+    }
+
+    func indexStatus(disk: any Disk) -> IndexStatus {
+        guard let index else { return .missing }
+        guard disk.exists(index.path) else { return .missing }
+        let data = try? disk.read(index.path)
+        let current = data.map(ContentDigests.digest)
+        if current == ContentDigests.digest(index.data) { return .current }
+        if current != nil, current == written[index.path] { return .recorded }
+        // Derive's bytes for outputs the lock or the state vouch for, even with a record of other
+        // bytes: what a build racing another, or killed between the lock and the index, leaves.
+        guard let data, let declared = manifest.index,
+              IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket, recorded: recorded)
+        else { return .notOurs }
+        if let other = claims.index(index.path) { return .claimed(by: other) }
+        return .adoptable
+    }
+
+    /// The error a build gives (and a plan shows) for an index it may not write; nil when it may.
+    func indexRefusal(_ status: IndexStatus, display: (String) -> String) -> String? {
+        guard let index, !overwrite else { return nil }
+        switch status {
+        case .claimed(let other): return "\(display(index.path)) \(Self.claimedIndexReason(other))"
+        case .notOurs: return Self.notOurIndex(display(index.path))
+        default: return nil
+        }
+    }
+
+    static func claimedIndexReason(_ other: String) -> String {
+        "is the index of \(other) (its build state says so), not of this manifest; give this manifest an index path of its own, or pass --overwrite to take the file over"
     }
 
     /// How the files on disk differ from the targets. A lock that is not Derive's is a plan error
@@ -77,27 +135,27 @@ struct ControlFileTargets {
             }
         }
         if let index {
-            if !disk.exists(index.path) {
-                change(index.path, .write, "missing")
-            } else {
-                let data = try? disk.read(index.path)
-                let current = data.map(ContentDigests.digest)
-                let wanted = ContentDigests.digest(index.data)
-                // Right bytes not yet recorded (a fresh clone's committed index) change no file.
-                if current == wanted {
-                } else if current != nil, current == written[index.path] {
-                    change(index.path, .write, "differs from the build state")
-                } else if written[index.path] == nil, let data, let declared = manifest.index,
-                          IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket) {
-                    change(index.path, .write, "Derive's index for the lock's outputs; differs from the build state")
-                } else if overwrite {
-                    change(index.path, .write, "not written by Derive as the index; --overwrite replaces it")
-                } else {
-                    change(index.path, .blocked, Self.notOurIndexReason)
-                }
+            switch indexStatus(disk: disk) {
+            case .missing: change(index.path, .write, "missing")
+            case .current: break   // right bytes not yet recorded (a fresh clone's committed index) change no file
+            case .recorded: change(index.path, .write, "differs from the build state")
+            case .adoptable: change(index.path, .write, "Derive's index for the lock's outputs; differs from the build state")
+            case .claimed(let other):
+                if overwrite { change(index.path, .write, "the index of \(other); --overwrite replaces it") }
+                else { change(index.path, .blocked, Self.claimedIndexReason(other)) }
+            case .notOurs:
+                if overwrite { change(index.path, .write, "not written by Derive as the index; --overwrite replaces it") }
+                else { change(index.path, .blocked, Self.notOurIndexReason) }
             }
         }
         return changes
+    }
+
+    /// How the state records a file Derive wrote besides outputs: in its real folder (links
+    /// resolved), so a bucket whose link is pointed elsewhere leaves the record where the file is.
+    static func recordKey(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return RealFolder.of(String(path[..<slash])) + String(path[slash...])
     }
 
     static let notOurIndexReason = "exists and was not written by Derive as the index (or was edited since); move it or pass --overwrite"

@@ -2,24 +2,31 @@ import Foundation
 import Manifest
 import Planner
 
-/// Whether an index found without a record of writing it (a fresh clone, a removed or
-/// recovered state) is Derive's: its bytes must be exactly what Derive writes for the outputs
-/// the lock lists. The index carries every field it shows; the lock vouches for each output's
-/// size, dimensions and format. Anything else is a user's file and is left alone.
+/// Whether an index found without a record of writing these bytes (a fresh clone, a removed or
+/// recovered state, a build that raced another) is Derive's: its bytes must be exactly what
+/// Derive writes for some of the outputs the lock (or the state) vouches for, each with the
+/// size, dimensions and format vouched for. Some, not all: two builds racing, or a build killed
+/// between the lock and the index, leave an index listing a subset (or none) of the lock's
+/// outputs; it is rebuilt from the lock rather than refused. Anything else is a user's file and
+/// is left alone.
 enum IndexAdoption {
-    static func isDerives(_ data: Data, lock: LockFile?, manifest: Manifest, indexBucket: String) -> Bool {
-        guard let lock, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+    static func isDerives(_ data: Data, lock: LockFile?, manifest: Manifest, indexBucket: String,
+                          recorded: [String: OutputRecord] = [:]) -> Bool {
+        var vouched = lock?.entries ?? [:]
+        for (path, record) in recorded where vouched[path] == nil { vouched[path] = Builder.lockEntry(record) }
+        guard !vouched.isEmpty || lock != nil, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               object["version"] as? Int == 1, let sources = object["sources"] as? [String: Any] else { return false }
         var records: [OutputRecord] = []
+        var seen: Set<String> = []
         for (source, value) in sources {
             guard let entry = value as? [String: Any], let derivatives = entry["derivatives"] as? [[String: Any]] else { return false }
             for item in derivatives {
                 guard let path = item["path"] as? String, let rule = item["rule"] as? String, let width = item["width"] as? Int,
                       let height = item["height"] as? Int, let format = item["format"] as? String, let bytes = item["bytes"] as? Int,
-                      let acl = item["acl"] as? String else { return false }
+                      let acl = item["acl"] as? String, seen.insert(path).inserted else { return false }
                 let matrix = (item["matrix"] as? [String: String])?.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") ?? ""
-                // Each output must be the lock's, with the lock's size, dimensions and format.
-                guard let locked = lock.entries[path], locked.bytes == Int64(bytes), locked.width == width, locked.height == height,
+                // Each output must be vouched for, with that size, dimensions and format.
+                guard let locked = vouched[path], locked.bytes == Int64(bytes), locked.width == width, locked.height == height,
                       locked.format.isEmpty || locked.format == format else { return false }
                 records.append(OutputRecord(path: path, rule: rule, source: source, style: item["style"] as? String, matrix: matrix,
                                             engine: "", pipeline: "", sourceDigest: "", dependencies: "", encoder: "", actionKey: "",
@@ -27,7 +34,6 @@ enum IndexAdoption {
                                             format: format, builtAt: 0, folder: ""))
             }
         }
-        guard records.count == lock.entries.count else { return false }
         return IndexWriter.json(records, manifest: manifest, indexBucket: indexBucket) == data
     }
 }

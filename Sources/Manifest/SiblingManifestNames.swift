@@ -4,12 +4,19 @@ import Glibc
 #endif
 
 /// The names a manifest of one stem could have: Derive reads a manifest of any name, so
-/// `derive.yaml`, `derive.yml`, `derive.json` and `derive` all default to `derive.lock`.
+/// `derive.yaml`, `derive.YML`, `derive.json` and `derive` all default to `derive.lock`.
 extension ControlFiles {
     static let manifestExtensions = ["yaml", "yml", "json"]
 
-    static func manifestNames(stem: String) -> [String] {
-        manifestExtensions.map { stem + "." + $0 } + [stem]
+    /// The files in `folder` a manifest of `stem` could be, the extension compared without
+    /// case (`derive.YAML` and `derive.yaml` find each other, whichever is validated).
+    static func manifestCandidates(stem: String, in folder: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.filter { name in
+            guard name != stem else { return true }
+            guard name.hasPrefix(stem + ".") else { return false }
+            return manifestExtensions.contains(String(name.dropFirst(stem.count + 1)).lowercased())
+        }.sorted().map { folder + "/" + $0 }
     }
 
     /// A regular file (through links) at one of those names. A file without an extension counts

@@ -6,6 +6,13 @@ import Foundation
 /// (`site.yaml` with `lock: derive.lock` beside `derive.yaml`).
 extension ControlFiles {
 
+    /// A name for the suggested lock and state that is not the shared default: the file name
+    /// with its extension (`derive.yaml.lock`), or, for a manifest without one (whose name is
+    /// its stem, so `derive.lock` would be the very default shared), `derive-own.lock`.
+    static func ownName(_ name: String) -> String {
+        (name as NSString).pathExtension.isEmpty ? name + "-own" : name
+    }
+
     func validateSiblings(into diagnostics: inout Diagnostics) {
         guard let root = manifest.files.first else { return }
         let rootURL = URL(fileURLWithPath: root)
@@ -14,7 +21,7 @@ extension ControlFiles {
         let stem = rootURL.deletingPathExtension().lastPathComponent
         let rootPath = FileSystemPath(manifest: root)
         func otherManifest(_ stem: String, in folder: String, sharing: Bool = false) -> String? {
-            for candidate in Self.manifestNames(stem: stem).map({ folder + "/" + $0 }) where Self.couldBeManifest(candidate) {
+            for candidate in Self.manifestCandidates(stem: stem, in: folder) where Self.couldBeManifest(candidate) {
                 if !FileSystemPath(manifest: candidate).sameFile(as: rootPath), !sharing || sharesControlFiles(withSibling: candidate) { return candidate }
             }
             return nil
@@ -23,7 +30,7 @@ extension ControlFiles {
         if locations.lock == nil || locations.state == nil, let sibling = otherManifest(stem, in: folder, sharing: true) {
             diagnostics.error(rootLocation,
                               "\(display(root)) and \(display(sibling)) are in one folder and would share the lock \(stem).lock and the state folder .derive/\(stem)",
-                              hint: "set both 'lock:' and 'state:' in \(name) (e.g. lock: \(name).lock and state: .derive/\(name)), or rename one of the manifests")
+                              hint: "set both 'lock:' and 'state:' in \(name) to names of its own (e.g. lock: \(Self.ownName(name)).lock and state: .derive/\(Self.ownName(name))), or rename one of the manifests")
         }
         if let location = locations.lock {
             let lockURL = URL(fileURLWithPath: manifest.lockFile)

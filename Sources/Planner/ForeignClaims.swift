@@ -2,23 +2,37 @@ import Confinement
 import Foundation
 import GRDB
 
-/// Files another manifest's build state records: the states moved aside as "owned by another
-/// manifest" (a copied project) whose manifest still exists. A bucket folder outside the project
-/// tree (`path: ../shared-out`) is reached by the copy and the original alike; the copy must not
-/// adopt, delete or clean the original's outputs or index just because its copied lock vouches
-/// for their bytes.
+/// Files another manifest's build state records: the state at `state.sqlite` when another
+/// manifest owns it (a copied project before its first build: what `plan` and `check` see, and
+/// what `build` moves aside) and the states moved aside as "owned by another manifest", whose
+/// manifest still exists. A bucket folder outside the project tree (`path: ../shared-out`) is
+/// reached by the copy and the original alike; the copy must not adopt, delete or clean the
+/// original's outputs or index just because its copied lock vouches for their bytes. One
+/// definition for `plan`, `check`, `build` and `clean`, so they agree.
 public enum ForeignClaims {
-    /// Output file → the manifest claiming it.
-    public static func files(stateFolder: String, owner: String) -> [String: String] {
-        var claims: [String: String] = [:]
+    /// Output file (in the real folder it was written to) → the manifest claiming it.
+    public struct Files: Sendable {
+        public var claims: [String: String] = [:]
+        public var isEmpty: Bool { claims.isEmpty }
+
+        /// The manifest claiming `file`, looked up by its path and by its real folder's path.
+        public func claimant(of file: String) -> String? {
+            if let other = claims[file] { return other }
+            guard let slash = file.lastIndex(of: "/") else { return nil }
+            return claims[RealFolder.of(String(file[..<slash])) + String(file[slash...])]
+        }
+    }
+
+    public static func files(stateFolder: String, owner: String) -> Files {
+        var files = Files()
         forEachForeignState(in: stateFolder, owner: owner) { other, db in
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs WHERE folder != ''") {
                 let path: String = row[0], folder: String = row[1]
-                claims[folder + "/" + String(path.drop { $0 != "/" }.dropFirst())] = other
+                files.claims[folder + "/" + String(path.drop { $0 != "/" }.dropFirst())] = other
             }
             return false
         }
-        return claims
+        return files
     }
 
     /// The manifest whose state records `path` as a file it wrote besides outputs (its index),
@@ -35,13 +49,16 @@ public enum ForeignClaims {
         return claimant
     }
 
-    /// Opens each moved-aside foreign state read-only, in name order, and gives `body` its owner
-    /// (another manifest that still exists) and a database; `body` returns true to stop. States
-    /// that cannot be read claim nothing.
+    /// Opens the state and each moved-aside foreign state read-only, in name order, and gives
+    /// `body` its owner when that is another manifest that still exists, and a database; `body`
+    /// returns true to stop. States that cannot be read claim nothing.
     static func forEachForeignState(in stateFolder: String, owner: String, _ body: (String, Database) throws -> Bool) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: stateFolder) else { return }
         let prefix = StateFiles.movedAsidePrefixes.first { $0.hasSuffix("foreign-") }!
-        for name in names.sorted() where name.hasPrefix(prefix) && name.dropFirst(prefix.count).allSatisfy({ $0.isNumber || $0 == "-" }) {
+        func foreign(_ name: String) -> Bool {
+            name == StateFiles.database || (name.hasPrefix(prefix) && name.dropFirst(prefix.count).allSatisfy({ $0.isNumber || $0 == "-" }))
+        }
+        for name in names.sorted() where foreign(name) {
             var configuration = Configuration()
             configuration.readonly = true
             guard let queue = try? DatabaseQueue(path: stateFolder + "/" + name, configuration: configuration) else { continue }
@@ -59,5 +76,40 @@ public enum ForeignClaims {
         guard let resolved = realpath(path, nil) else { return path }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+}
+
+/// Other manifests' claims as one command needs them: read on first use, then kept, so a plan
+/// opens the states moved aside once however many outputs and indexes it asks about.
+public final class ForeignClaimLookup: @unchecked Sendable {
+    public let stateFolder: String
+    public let owner: String
+    private let lock = NSLock()
+    private var loadedFiles: ForeignClaims.Files?
+    private var indexes: [String: String?] = [:]
+
+    public init(stateFolder: String, owner: String) {
+        self.stateFolder = stateFolder
+        self.owner = owner
+    }
+
+    /// Output files other manifests' states record.
+    public var files: ForeignClaims.Files {
+        lock.withLock {
+            if let loadedFiles { return loadedFiles }
+            let files = ForeignClaims.files(stateFolder: stateFolder, owner: owner)
+            loadedFiles = files
+            return files
+        }
+    }
+
+    /// The manifest whose state records `path` as its index; nil when none does.
+    public func index(_ path: String) -> String? {
+        lock.withLock {
+            if let known = indexes[path] { return known }
+            let other = ForeignClaims.controlFile(path, stateFolder: stateFolder, owner: owner)
+            indexes[path] = other
+            return other
+        }
     }
 }

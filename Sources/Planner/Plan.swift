@@ -265,7 +265,10 @@ public struct Planner: Sendable {
         // moved: the file system decides, never the path string.
         let sameFolder = recorded.file == path || FileIdentity.sameFolder(recorded.folder, derivative.outputFolder)
         if !sameFolder {
-            reasons.insert("bucket folder moved: \(display(recorded.folder)) → \(display(derivative.outputFolder))", at: 0)
+            // Named by real folders (the path a link now leads to, then the link as spelt).
+            let now = RealFolder.of(derivative.outputFolder)
+            let spelt = now == derivative.outputFolder ? "" : " (\(display(derivative.outputFolder)))"
+            reasons.insert("bucket folder moved: \(display(recorded.folder)) → \(display(now))\(spelt)", at: 0)
         } else if !exists {
             reasons.insert("output missing", at: 0)
         } else if onDisk?.digest != recorded.outputDigest {
