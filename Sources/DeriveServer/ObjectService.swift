@@ -584,7 +584,7 @@ public final class ObjectService: Sendable {
         if folder.kind(key) == .folder {
             throw OSSErrorBody.invalidObjectName("'\(key)' is a folder of other objects here, so it cannot also be an object")
         }
-        do { return try folder.createTemporary(for: key) } catch {
+        do { return try folder.createTemporary(for: key, keepingLinks: true) } catch {
             switch error {
             case .notAFolder, .notRegularFile:
                 throw OSSErrorBody.invalidObjectName("a part of '\(key)' before its last '/' is an object, so it cannot be a folder")
@@ -630,6 +630,7 @@ public final class ObjectService: Sendable {
             try file.write(bytes)
             do { try file.commit() } catch {
                 if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
+                if case ConfinementError.symbolicLink = error { throw OSSErrorBody.accessDenied("You have no right to write this object.") }
                 throw error
             }
             let reply = "{\"bucket\": \(JSONText.string(replyBucket)), \"fileSize\": \(bytes.count), \"object\": \(JSONText.string(objectKey.string)), \"status\": \"OK\"}"

@@ -83,6 +83,8 @@ public final class Upload: Sendable {
             do { try file.commit() } catch {
                 file.discard()
                 if case ConfinementError.notRegularFile = error { return .failure(.invalidObjectName("a folder of objects already has this name")) }
+                // A link made at the key while the body was written: never replaced (see createFile).
+                if case ConfinementError.symbolicLink = error { return .failure(.accessDenied("You have no right to write this object.")) }
                 exchange.log("committing the upload of '\(key)' failed: \(error)")
                 return .failure(.internalError)
             }
