@@ -194,4 +194,25 @@ import Glibc
         #expect(Date().timeIntervalSince(start) < 2)
         #expect(try FileManager.default.contentsOfDirectory(atPath: server.folder.appendingPathComponent("prw").path).isEmpty)
     }
+
+    /// #11 leftover (b): an idle server exits as soon as SIGTERM arrives (it waited 1.5 s for nothing).
+    @Test(arguments: ["none", "plain", "render", "closed"])
+    func sigtermOnAnIdleServerExitsAtOnce(_ before: String) throws {
+        let server = try ServeConnectionTests.RunningServer()
+        var connection: ServeConnectionTests.Connection?
+        if before != "none" {
+            connection = try ServeConnectionTests.Connection(port: server.port)
+            connection?.send(ServeConnectionTests.get(before == "render" ? "/pubr/photo.jpg?x-oss-process=image%2Fresize%2Cw_40" : "/pubr/photo.jpg"))
+            _ = try #require(connection?.response())
+            if before == "closed" { connection = nil }
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        let start = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        server.process.waitUntilExit()
+        let seconds = Date().timeIntervalSince(start)
+        withExtendedLifetime(connection) {}
+        print("idle SIGTERM exit after \(before): \(Int(seconds * 1000)) ms")
+        #expect(seconds < 0.5, "idle exit took \(seconds) s")
+    }
 }
