@@ -37,6 +37,14 @@ public struct OSSErrorBody: Error, Sendable {
     static let internalError = OSSErrorBody(status: 500, code: "InternalError",
                                             message: "We encountered an internal error. Please try again; the request id identifies it in the server log.")
 
+    /// An operation derive serve does not implement: answered from the request head, so nothing
+    /// was read or written.
+    static func notImplemented(_ operation: OSSOperation) -> OSSErrorBody {
+        OSSErrorBody(status: 501, code: "NotImplemented",
+                     message: "derive serve does not implement \(operation.name); nothing was read or written.",
+                     details: [("Operation", operation.name)])
+    }
+
     static func invalidDigest(_ message: String) -> OSSErrorBody {
         OSSErrorBody(status: 400, code: "InvalidDigest", message: message, ec: "0016-00000011")
     }
