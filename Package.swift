@@ -67,6 +67,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .target(name: "Builder", dependencies: ["Planner", "Imaging", "RenderWorkers", "Manifest", "ProcessLanguage", "Confinement"]),

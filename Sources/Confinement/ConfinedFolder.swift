@@ -408,6 +408,10 @@ public final class TemporaryFile: @unchecked Sendable {
     /// Whether the file has no name while it is written (nothing in the folder shows it).
     public var isAnonymous: Bool { anonymous }
 
+    /// The file's `stat` taken at `commit`, just before it was moved into place (its identity:
+    /// device, inode, size and modification time do not change with the rename).
+    public private(set) var committedStatus: stat?
+
     init(folder: Int32, ownsFolder: Bool, fd: Int32, temporaryName: String, finalName: String, key: String, createdFolders: [String],
          anonymous: Bool, keepingLinks: Bool = false) {
         self.keepingLinks = keepingLinks
@@ -461,6 +465,8 @@ public final class TemporaryFile: @unchecked Sendable {
             guard linked == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
             anonymous = false
         }
+        var info = stat()
+        if fstat(fd, &info) == 0 { committedStatus = info }
         close(fd)
         fd = -1
         // The target must not be a folder or a link: renameat would replace a link, never follow it,

@@ -204,6 +204,8 @@ public final class ObjectService: Sendable {
     let clock: @Sendable () -> Int
     let requestCounter = Counter()
     let digests = DigestCache()
+    /// Headers, ETag and time of uploads (the state folder's `serve-metadata.sqlite`).
+    public let metadata: ObjectMetadataStore
     private let folders = NIOLockedValueBox<[String: ConfinedFolder]>([:])
     /// Longest save-as body (the chain and target).
     static let maxSaveAsBody = 64 * 1024
@@ -212,6 +214,7 @@ public final class ObjectService: Sendable {
     public init(manifest: Manifest, verifier: Verifier, engine: Engine, renderer: any ImageRenderer = InProcessRenderer(),
                 cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
                 settings: ServerSettings = ServerSettings(), recorded: any RecordedOutputs = NoRecordedOutputs(),
+                metadata: ObjectMetadataStore? = nil,
                 logger: Logger = Logger(label: "derive.serve"),
                 clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) throws {
         // Control files inside a bucket could be replaced by a PUT: refuse to serve them.
@@ -233,6 +236,16 @@ public final class ObjectService: Sendable {
         self.gate = RenderGate(capacity: settings.renderThreads + settings.renderQueue)
         self.logger = logger
         self.clock = clock
+        if let metadata {
+            self.metadata = metadata
+        } else {
+            let path = manifest.stateFolder + "/" + StateFiles.objectMetadata
+            do { self.metadata = try ObjectMetadataStore(path: path) } catch {
+                // Serving goes on; uploads' headers are then kept until the server stops only.
+                logger.error("cannot open the object metadata database \(path) (\(error)); object headers are kept in memory until the server stops")
+                self.metadata = try ObjectMetadataStore(path: nil)
+            }
+        }
     }
 
     public var cacheFolder: String { cache.folder }

@@ -38,8 +38,23 @@ extension ObjectService {
         if let header = request.headers["x-oss-content-sha256"], header != "UNSIGNED-PAYLOAD" {
             expectedSHA256 = header.lowercased()
         }
+        // x-oss-forbid-overwrite: true refuses to replace an existing object (checked from the
+        // head; a writer racing the server inside the bucket folder is not covered).
+        if request.headers["x-oss-forbid-overwrite"]?.lowercased() == "true", kind(target.bucket, target.key) == .file {
+            throw OSSErrorBody.fileAlreadyExists
+        }
         let file = try createFile(target.bucket, target.key, exchange: exchange)
+        // The stored headers and the ETag of the upload, recorded with the identity of the file written.
+        let stored = ObjectMetadata.headers(from: request.headers)
+        let metadata = self.metadata, bucket = target.bucket.name, key = target.key
         return .upload(Upload(file: file, exchange: exchange, key: target.key, declared: declared, limit: min(declared ?? maxBodyBytes, maxBodyBytes),
-                              expectedMD5: expectedMD5, expectedSHA256: expectedSHA256))
+                              expectedMD5: expectedMD5, expectedSHA256: expectedSHA256) { identity, etag in
+            do {
+                try metadata.write(bucket: bucket, key: key, identity: identity,
+                                   metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
+            } catch {
+                exchange.log("recording the metadata of '\(key)' failed: \(error)")
+            }
+        })
     }
 }
