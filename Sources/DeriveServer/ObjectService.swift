@@ -575,10 +575,13 @@ struct ConfinedResolver: ObjectResolver {
 /// Request ids and render counts.
 final class Counter: Sendable {
     private let state = NIOLockedValueBox<(next: Int, renders: Int)>((0, 0))
+    /// A random prefix per server: ids stay unique across restarts without revealing the PID.
+    private let prefix = UInt32.random(in: 0 ... .max)
 
+    /// 24 upper-case hex digits, as OSS's: the server's random prefix, then a counter.
     func nextId() -> String {
         let next = state.withLockedValue { $0.next += 1; return $0.next }
-        return String(format: "%08X%016X", getpid(), next)
+        return String(format: "%08X%016X", prefix, next)
     }
 
     func rendered() { state.withLockedValue { $0.renders += 1 } }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import HummingbirdCore
 import Imaging
 import Logging
 import NIOConcurrencyHelpers
@@ -26,6 +27,10 @@ public struct DeriveHTTPServer: Sendable {
         self.host = host
         self.port = port
     }
+
+    /// Longest request line (or single header), and longest request head, the parser accepts.
+    static let maxRequestLineBytes = 256 * 1024
+    static let maxHeadBytes = 384 * 1024
 
     /// Bytes per read when streaming a file answer.
     static let chunk = 256 * 1024
@@ -98,7 +103,13 @@ public struct DeriveHTTPServer: Sendable {
             return Self.response(reply, io: io, token: token)
         }
         let logger = Logger(label: "derive.serve")
+        // The parser counts the request line against its header limits (80 KiB by default): a
+        // ~100 KB URL got a bare 400. With room for it, the service answers OSS XML (a key over
+        // 1 023 bytes, a process chain too long); beyond these limits the bare 400 remains.
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: Self.maxRequestLineBytes,
+                                                                      maxHeaderListSize: Self.maxHeadBytes)
         let app = Application(responder: responder,
+                              server: .http1(configuration: .init(httpDecoderConfiguration: decoder)),
                               configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Derive"),
                               onServerRunning: { channel in onReady(channel.localAddress?.port ?? 0) },
                               logger: logger)

@@ -216,3 +216,20 @@ import Glibc
         #expect(seconds < 0.5, "idle exit took \(seconds) s")
     }
 }
+
+/// Issue #12: a ~100 KB URL gets OSS XML (the parser's limit was 80 KiB: a bare 400 with no body).
+@Suite(.serialized) struct ServeLongRequestTests {
+    @Test func aHundredKilobyteURLGetsOSSXML() throws {
+        let server = try ServeConnectionTests.RunningServer()
+        let connection = try ServeConnectionTests.Connection(port: server.port)
+        connection.send(ServeConnectionTests.get("/pubr/" + String(repeating: "k", count: 100_000)))
+        let key = try #require(connection.response())
+        let text = String(decoding: key.body, as: UTF8.self)
+        #expect(key.status == 400 && text.contains("<Code>InvalidObjectName</Code>") && key.headers["x-oss-request-id"]?.count == 24, "\(key.status) \(text.prefix(300))")
+        let process = "image/resize,w_10" + String(repeating: "/resize,w_10", count: 8_000)
+        connection.send(ServeConnectionTests.get("/pubr/photo.jpg?x-oss-process=" + process))
+        let long = try #require(connection.response())
+        let body = String(decoding: long.body, as: UTF8.self)
+        #expect(long.status == 400 && body.contains("<Code>") && long.headers["content-type"] == "application/xml", "\(long.status) \(body.prefix(300))")
+    }
+}
