@@ -54,7 +54,7 @@ public struct ServiceRequest: Sendable {
 /// signature, a digest, a length, a time or a copy source. Every `x-oss-*` header counts too.
 enum SingleHeaders {
     static let names: Set<String> = ["authorization", "date", "content-length", "content-md5", "content-type", "host",
-                                     "if-none-match"]
+                                     "if-none-match", "if-match", "if-modified-since", "if-unmodified-since", "range"]
 
     static func check(_ request: ServiceRequest) throws {
         guard let name = request.conflicting.sorted().first(where: { names.contains($0) || $0.hasPrefix("x-oss-") }) else { return }
