@@ -14,6 +14,8 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
     /// A segment before the last one is a file, not a folder (`photo.jpg/x`).
     case notAFolder(String)
     case permissionDenied(String)
+    /// A commit that may not replace found something at the key.
+    case alreadyExists(String)
     /// Any other system error, with `strerror`'s words.
     case system(String, String)
 
@@ -24,6 +26,7 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
         case .notRegularFile(let key): return "'\(key)' is not a regular file"
         case .notAFolder(let key): return "'\(key)' lies under a file, not a folder"
         case .permissionDenied(let key): return "permission denied reading or writing '\(key)'"
+        case .alreadyExists(let key): return "'\(key)' already exists"
         case .system(let key, let reason): return "'\(key)': \(reason)"
         }
     }
@@ -449,9 +452,11 @@ public final class TemporaryFile: @unchecked Sendable {
     }
 
     /// Moves the file into place (after `fsync` of the file, and of the folder after the rename
-    /// when `durable`). Returns the folders created for it.
+    /// when `durable`). Returns the folders created for it. With `replacing: false`, nothing
+    /// at the key is replaced: the file is hard-linked there (which fails atomically when the
+    /// name is taken, `alreadyExists`) and its temporary name removed.
     @discardableResult
-    public func commit(durable: Bool = true) throws(ConfinementError) -> [String] {
+    public func commit(durable: Bool = true, replacing: Bool = true) throws(ConfinementError) -> [String] {
         precondition(!finished, "a temporary file is committed or discarded once")
         // A link made while the body was written (the window left is between this check and
         // the rename below: a writer racing the server inside the bucket folder).
@@ -469,6 +474,15 @@ public final class TemporaryFile: @unchecked Sendable {
         if fstat(fd, &info) == 0 { committedStatus = info }
         close(fd)
         fd = -1
+        if !replacing {
+            let linked = linkat(folder, temporaryName, folder, finalName, 0)
+            let code = errno
+            finished = true
+            unlinkat(folder, temporaryName, 0)
+            guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
+            if durable { fsync(folder) }
+            return createdFolders
+        }
         // The target must not be a folder or a link: renameat would replace a link, never follow it,
         // but a folder in the way is the caller's error to report.
         guard renameat(folder, temporaryName, folder, finalName) == 0 else {

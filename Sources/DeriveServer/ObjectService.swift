@@ -402,7 +402,7 @@ public final class ObjectService: Sendable {
         do { return try folder.openForReading(key) } catch {
             switch error {
             case .notFound, .symbolicLink, .notRegularFile, .notAFolder: throw OSSErrorBody.noSuchKey(key.string)
-            case .permissionDenied, .system: throw error
+            case .permissionDenied, .system, .alreadyExists: throw error
             }
         }
     }

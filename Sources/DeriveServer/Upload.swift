@@ -24,9 +24,12 @@ public final class Upload: Sendable {
     let expectedSHA256: String?
     /// Called once the file is in place, with its identity and ETag (the metadata record).
     let committed: @Sendable (ObjectFileIdentity, String) -> Void
+    /// `x-oss-forbid-overwrite: true`: an object that appeared while the body streamed is kept.
+    let replacing: Bool
 
     init(file: TemporaryFile, exchange: Exchange, key: ObjectKey, declared: Int?, limit: Int, expectedMD5: [UInt8]?, expectedSHA256: String?,
-         committed: @escaping @Sendable (ObjectFileIdentity, String) -> Void = { _, _ in }) {
+         replacing: Bool = true, committed: @escaping @Sendable (ObjectFileIdentity, String) -> Void = { _, _ in }) {
+        self.replacing = replacing
         state = NIOLockedValueBox(State(file: file))
         self.exchange = exchange; self.key = key; self.declared = declared; self.limit = limit
         self.expectedMD5 = expectedMD5; self.expectedSHA256 = expectedSHA256
@@ -84,8 +87,9 @@ public final class Upload: Sendable {
                                              message: "The x-oss-content-sha256 you signed does not match the SHA-256 of the body received.",
                                              ec: "0002-00000040"))
             }
-            do { try file.commit() } catch {
+            do { try file.commit(replacing: replacing) } catch {
                 file.discard()
+                if case ConfinementError.alreadyExists = error { return .failure(.fileAlreadyExists) }
                 if case ConfinementError.notRegularFile = error { return .failure(.invalidObjectName("a folder of objects already has this name")) }
                 // A link made at the key while the body was written: never replaced (see createFile).
                 if case ConfinementError.symbolicLink = error { return .failure(.accessDenied("You have no right to write this object.")) }

@@ -159,5 +159,16 @@ import Testing
         #expect(Self.get(f, "f.bin").text == "one")
         #expect(Self.put(f, "f.bin", Data("three".utf8), headers: ["x-oss-forbid-overwrite": "false"]).status == 200)
         #expect(Self.get(f, "f.bin").text == "three")
+        // An object written while the body streamed is kept too.
+        guard case .upload(let upload) = f.service.begin(ServiceRequest(method: "PUT", target: "/prw/late.bin",
+                                                                         headers: ["host": "127.0.0.1:9000", "x-oss-forbid-overwrite": "true"])) else {
+            Issue.record("expected an upload"); return
+        }
+        upload.write(Data("mine".utf8))
+        try Data("theirs".utf8).write(to: f.buckets.appendingPathComponent("prw/late.bin"))
+        let late = upload.finish()
+        #expect(late.status == 409 && late.code == "FileAlreadyExists", "\(late.text)")
+        #expect(Self.get(f, "late.bin").text == "theirs")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.buckets.appendingPathComponent("prw").path).allSatisfy { !$0.hasSuffix(".derive-tmp") })
     }
 }

@@ -38,9 +38,10 @@ extension ObjectService {
         if let header = request.headers["x-oss-content-sha256"], header != "UNSIGNED-PAYLOAD" {
             expectedSHA256 = header.lowercased()
         }
-        // x-oss-forbid-overwrite: true refuses to replace an existing object (checked from the
-        // head; a writer racing the server inside the bucket folder is not covered).
-        if request.headers["x-oss-forbid-overwrite"]?.lowercased() == "true", kind(target.bucket, target.key) == .file {
+        // x-oss-forbid-overwrite: true refuses to replace an existing object: from the head, and
+        // again when the upload is moved into place (an object written meanwhile is kept).
+        let forbidOverwrite = request.headers["x-oss-forbid-overwrite"]?.lowercased() == "true"
+        if forbidOverwrite, kind(target.bucket, target.key) == .file {
             throw OSSErrorBody.fileAlreadyExists
         }
         let file = try createFile(target.bucket, target.key, exchange: exchange)
@@ -48,7 +49,7 @@ extension ObjectService {
         let stored = ObjectMetadata.headers(from: request.headers)
         let metadata = self.metadata, bucket = target.bucket.name, key = target.key
         return .upload(Upload(file: file, exchange: exchange, key: target.key, declared: declared, limit: min(declared ?? maxBodyBytes, maxBodyBytes),
-                              expectedMD5: expectedMD5, expectedSHA256: expectedSHA256) { identity, etag in
+                              expectedMD5: expectedMD5, expectedSHA256: expectedSHA256, replacing: !forbidOverwrite) { identity, etag in
             do {
                 try metadata.write(bucket: bucket, key: key, identity: identity,
                                    metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
