@@ -1,6 +1,7 @@
 import Confinement
 import Foundation
 import GRDB
+import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,6 +72,13 @@ public struct ObjectMetadata: Sendable, Equatable {
 /// The API other operations use: `read`, `write`, `delete`, `copy`.
 public final class ObjectMetadataStore: Sendable {
     private let queue: DatabaseQueue
+    /// What the database answered for a (bucket, key) and the file identity asked about, so a
+    /// GET of an unchanged file does not query SQLite (the queue serialises every reader).
+    /// Trusted only for the same identity; emptied when it grows past `maxCached` entries.
+    /// `generation` counts writes: an answer looked up while a write ran is not cached.
+    private let cache = NIOLockedValueBox<(entries: [CacheKey: (identity: ObjectFileIdentity, metadata: ObjectMetadata?)], generation: Int)>(([:], 0))
+    private struct CacheKey: Hashable { var bucket: String; var key: [UInt8] }
+    private let maxCached = 100_000
 
     /// Opens (creating) the database at `path`; nil path: in memory (tests).
     public init(path: String?) throws {
@@ -95,6 +103,19 @@ public final class ObjectMetadataStore: Sendable {
 
     /// The record of `key` when it still describes the file whose identity is given.
     public func read(bucket: String, key: ObjectKey, identity: ObjectFileIdentity) -> ObjectMetadata? {
+        let cacheKey = CacheKey(bucket: bucket, key: key.bytes)
+        let (known, generation) = cache.withLockedValue { ($0.entries[cacheKey], $0.generation) }
+        if let known, known.identity == identity { return known.metadata }
+        let found = lookUp(bucket: bucket, key: key, identity: identity)
+        cache.withLockedValue { cache in
+            guard cache.generation == generation else { return }
+            if cache.entries.count >= maxCached { cache.entries.removeAll() }
+            cache.entries[cacheKey] = (identity, found)
+        }
+        return found
+    }
+
+    private func lookUp(bucket: String, key: ObjectKey, identity: ObjectFileIdentity) -> ObjectMetadata? {
         let row = try? queue.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM object_metadata WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.bytes)])
         }
@@ -107,6 +128,8 @@ public final class ObjectMetadataStore: Sendable {
     /// Records `metadata` for the file `identity` now at `key` (replacing any record).
     public func write(bucket: String, key: ObjectKey, identity: ObjectFileIdentity, metadata: ObjectMetadata) throws {
         let headers = String(decoding: try JSONEncoder().encode(metadata.headers), as: UTF8.self)
+        forget(bucket, key)
+        defer { forget(bucket, key) }
         try queue.write { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO object_metadata (bucket, key, device, inode, size, modified, etag, last_modified, headers)
@@ -118,6 +141,8 @@ public final class ObjectMetadataStore: Sendable {
 
     /// Forgets `key` (its object was deleted or replaced without metadata).
     public func delete(bucket: String, key: ObjectKey) throws {
+        forget(bucket, key)
+        defer { forget(bucket, key) }
         try queue.write { db in
             try db.execute(sql: "DELETE FROM object_metadata WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.bytes)])
         }
@@ -135,6 +160,13 @@ public final class ObjectMetadataStore: Sendable {
         metadata.lastModified = lastModified
         try write(bucket: to.bucket, key: to.key, identity: identity, metadata: metadata)
         return true
+    }
+
+    private func forget(_ bucket: String, _ key: ObjectKey) {
+        cache.withLockedValue { cache in
+            cache.generation += 1
+            cache.entries.removeValue(forKey: CacheKey(bucket: bucket, key: key.bytes))
+        }
     }
 
     private static func identity(_ row: Row) -> ObjectFileIdentity? {

@@ -35,6 +35,18 @@ import Testing
         #expect(store.read(bucket: "c", key: to, identity: other) == nil)
     }
 
+    /// Answers are cached in memory; writes and deletes are seen at once.
+    @Test func cachedAnswersFollowWrites() throws {
+        let store = try ObjectMetadataStore(path: nil)
+        let key = try ObjectKey("k")
+        #expect(store.read(bucket: "b", key: key, identity: one) == nil)
+        let record = ObjectMetadata(etag: "\"1\"", lastModified: 1)
+        try store.write(bucket: "b", key: key, identity: one, metadata: record)
+        #expect(store.read(bucket: "b", key: key, identity: one) == record)
+        try store.delete(bucket: "b", key: key)
+        #expect(store.read(bucket: "b", key: key, identity: one) == nil)
+    }
+
     /// Keys are bytes: two keys that differ only in normalisation are two records.
     @Test func keysAreBytes() throws {
         let store = try ObjectMetadataStore(path: nil)
