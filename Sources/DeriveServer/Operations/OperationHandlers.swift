@@ -1,0 +1,10 @@
+/// The handler of each operation derive serve implements; every other operation answers 501
+/// NotImplemented (see `OSSOperation.classify`). One file per operation in this folder.
+enum OperationHandlers {
+    static let all: [OSSOperation: any OperationHandler] = [
+        .getObject: GetObject(),
+        .headObject: GetObject(),
+        .putObject: PutObject(),
+        .postProcessObject: PostProcessObject(),
+    ]
+}
