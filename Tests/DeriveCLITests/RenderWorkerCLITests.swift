@@ -26,6 +26,7 @@ import Testing
         let result = try CLI.run(["process", landscape, "resize,w_4800,limit_0/format,avif", "--render-seconds", "1", "--max-work", "100000000000", "--max-memory", "4000000000", "-o", target])
         #expect(result.status == 1)
         #expect(result.stderr.contains("RequestTimeout"), "\(result.stderr)")
-        #expect(Date().timeIntervalSince(started) < 4)
+        // Loose for a loaded 2-core machine (4.5 s seen at load 16); the full encode takes minutes.
+        #expect(Date().timeIntervalSince(started) < 8)
     }
 }

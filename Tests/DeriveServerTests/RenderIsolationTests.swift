@@ -69,8 +69,10 @@ import Glibc
         // Bound loose for a loaded 2-core machine; the full encode takes far longer than this.
         #expect(elapsed < 4.0, "answered after \(elapsed) s")
         // The server goes on rendering with a fresh worker.
-        let small = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_40")
-        #expect(small.status == 200 && (try? Raster.decode(small.body).width) == 40)
+        // The 1 s deadline also binds this small render: on a loaded machine one try may time out.
+        var small = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_40")
+        for _ in 0..<2 where small.status != 200 { small = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_40") }
+        #expect(small.status == 200 && (try? Raster.decode(small.body).width) == 40, "\(small.status) \(small.text)")
     }
 
     @Test func disconnectKillsTheWorker() throws {
