@@ -4,6 +4,7 @@ enum OperationHandlers {
     static let all: [OSSOperation: any OperationHandler] = [
         .getObject: GetObject(),
         .headObject: GetObject(),
+        .getObjectMeta: GetObjectMeta(),
         .putObject: PutObject(),
         .postProcessObject: PostProcessObject(),
     ]
