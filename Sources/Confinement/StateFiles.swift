@@ -10,6 +10,10 @@ public enum StateFiles {
     public static let witness = "noop-witness"
     /// The folder `derive serve` caches renders in.
     public static let serveCache = "serve-cache"
+    /// `derive serve`'s multipart uploads in progress (parts until CompleteMultipartUpload).
+    public static let serveUploads = "serve-uploads"
+    /// `derive serve`'s record of the objects AppendObject created.
+    public static let serveAppendable = "serve-appendable.json"
     /// Prefixes of a database moved aside (corrupt, or another manifest's) and its journals.
     public static let movedAsidePrefixes = ["state.sqlite.corrupt-", "state.sqlite.foreign-"]
 
@@ -18,6 +22,6 @@ public enum StateFiles {
 
     /// Whether a name directly in the state folder is, or may become, one of Derive's.
     public static func isDerives(_ name: String) -> Bool {
-        files.contains(name) || name == serveCache || movedAsidePrefixes.contains { name.hasPrefix($0) }
+        files.contains(name) || name == serveCache || name == serveUploads || name == serveAppendable || movedAsidePrefixes.contains { name.hasPrefix($0) }
     }
 }

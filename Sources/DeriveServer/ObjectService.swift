@@ -205,6 +205,11 @@ public final class ObjectService: Sendable {
     let requestCounter = Counter()
     let digests = DigestCache()
     private let folders = NIOLockedValueBox<[String: ConfinedFolder]>([:])
+    /// Objects AppendObject created, and multipart uploads in progress (both in the state folder).
+    let appendables: AppendableObjects
+    let multipart: MultipartStore
+    /// One append at a time: each checks the length and rewrites the object.
+    let appendLock = NIOLock()
     /// Longest save-as body (the chain and target).
     static let maxSaveAsBody = 64 * 1024
 
@@ -233,6 +238,9 @@ public final class ObjectService: Sendable {
         self.gate = RenderGate(capacity: settings.renderThreads + settings.renderQueue)
         self.logger = logger
         self.clock = clock
+        appendables = AppendableObjects(file: manifest.stateFolder + "/" + StateFiles.serveAppendable)
+        multipart = MultipartStore(root: manifest.stateFolder + "/" + StateFiles.serveUploads,
+                                   limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes), clock: clock)
     }
 
     public var cacheFolder: String { cache.folder }
@@ -302,6 +310,19 @@ public final class ObjectService: Sendable {
     /// Bucket and key from the request target. The path is percent-decoded to bytes and the key
     /// validated on those bytes (`ObjectKey`): never on `Character`s.
     func resolve(_ request: ServiceRequest) throws -> Target {
+        switch try address(request) {
+        case .object(let target): return target
+        case .bucket: throw OSSErrorBody.invalidObjectName(ObjectKey.Problem.empty.description)
+        }
+    }
+
+    /// What a request names: a bucket itself (no key) or an object.
+    enum Addressed {
+        case bucket(Bucket, [OSSSignature.Parameter])
+        case object(Target)
+    }
+
+    func address(_ request: ServiceRequest) throws -> Addressed {
         let parts = request.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let query = SignedRequest.parseQuery(parts.count > 1 ? String(parts[1]) : "")
         try SingleHeaders.check(query)
@@ -326,8 +347,9 @@ public final class ObjectService: Sendable {
             if bucketName.isEmpty { throw OSSErrorBody.badRequest("Listing buckets is not supported; name a bucket and an object.") }
             throw OSSErrorBody.noSuchBucket(bucketName)
         }
+        if keyBytes.isEmpty { return .bucket(bucket, query) }
         do {
-            return Target(bucket: bucket, key: try ObjectKey(bytes: keyBytes), query: query)
+            return .object(Target(bucket: bucket, key: try ObjectKey(bytes: keyBytes), query: query))
         } catch {
             throw OSSErrorBody.invalidObjectName(error.description)
         }
@@ -357,18 +379,23 @@ public final class ObjectService: Sendable {
     }
 
     func route(_ request: ServiceRequest, _ exchange: Exchange) throws -> Step {
-        var target = try resolve(request)
+        var target: Target
+        switch try address(request) {
+        case .bucket(let bucket, let query): return try bucketStep(request, bucket: bucket, query: query, exchange: exchange)
+        case .object(let object): target = object
+        }
         let process = target.query.first { $0.name == "x-oss-process" }
         // A sub-resource derive serve does not implement (PutObjectACL, AppendObject, UploadPart,
         // symlinks, tagging, …) must not fall through to a plain PUT or GET: `PUT ?acl` would
         // replace the object with an empty body, `?append` would overwrite instead of append.
-        if let unsupported = target.query.first(where: { Self.unsupportedSubresources.contains($0.name) }) {
+        if let unsupported = target.query.first(where: { Self.unsupportedSubresources.contains($0.name) && !Self.implementedSubresources.contains($0.name) }) {
             throw OSSErrorBody(status: 501, code: "NotImplemented",
                                message: "The ?\(unsupported.name) operation is not supported by derive serve; nothing was read or written.")
         }
         let signed = SignedRequest(method: request.method, bucket: target.bucket.name, key: target.key.string, query: target.query,
                                    headers: request.headers)
         let caller = try verifier.authenticate(signed, now: clock())
+        if let step = try objectOperation(request, target: target, caller: caller, exchange: exchange) { return step }
 
         switch request.method {
         case "GET", "HEAD":

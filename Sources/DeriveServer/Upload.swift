@@ -22,11 +22,15 @@ public final class Upload: Sendable {
     let limit: Int
     let expectedMD5: [UInt8]?
     let expectedSHA256: String?
+    /// The answer once the file is in place (given its ETag); nil: PutObject's empty 200.
+    let completion: (@Sendable (String) -> ServiceResponse)?
 
-    init(file: TemporaryFile, exchange: Exchange, key: ObjectKey, declared: Int?, limit: Int, expectedMD5: [UInt8]?, expectedSHA256: String?) {
+    init(file: TemporaryFile, exchange: Exchange, key: ObjectKey, declared: Int?, limit: Int, expectedMD5: [UInt8]?, expectedSHA256: String?,
+         completion: (@Sendable (String) -> ServiceResponse)? = nil) {
         state = NIOLockedValueBox(State(file: file))
         self.exchange = exchange; self.key = key; self.declared = declared; self.limit = limit
         self.expectedMD5 = expectedMD5; self.expectedSHA256 = expectedSHA256
+        self.completion = completion
     }
 
     deinit { state.withLockedValue { $0.file?.discard() } }
@@ -90,6 +94,7 @@ public final class Upload: Sendable {
         }
         switch outcome {
         case .success(let etag):
+            if let completion { return completion(etag) }
             return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag), ("Content-Length", "0")],
                                    payload: .data(Data()))
         case .failure(let error):
