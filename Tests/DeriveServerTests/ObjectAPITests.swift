@@ -379,3 +379,26 @@ struct Owned: RecordedOutputs {
         #expect(f.file("photos/cats/kitten.jpg") == before)
     }
 }
+
+@Suite struct ListObjectsV2TokenTests {
+    /// oss2's list_objects_v2 sends `continuation-token=` (empty) on its first page.
+    @Test func anEmptyContinuationTokenIsTheFirstPage() throws {
+        let f = try ServiceFixture()
+        let page = f.send("GET", "photos", query: [("list-type", "2"), ("continuation-token", "")])
+        #expect(page.status == 200 && page.values("Key") == ["cats/kitten.jpg", "logo.png", "press/p.jpg"], "\(page.text)")
+        #expect(f.send("GET", "photos", query: [("list-type", "2"), ("continuation-token", "%%%")]).code == "InvalidArgument")
+    }
+}
+
+@Suite struct ObjectMetaTests {
+    /// ossfs asks GetObjectMeta before every write; it answered 501.
+    @Test func objectMetaIsAHeadWithLengthETagAndTime() throws {
+        let f = try ServiceFixture()
+        let source = try #require(f.file("photos/cats/kitten.jpg"))
+        let meta = f.send("HEAD", "photos", "cats/kitten.jpg", query: [("objectMeta", nil)])
+        #expect(meta.status == 200 && meta.header("Content-Length") == String(source.count) && meta.body.isEmpty)
+        #expect(meta.header("ETag") == "\"" + MultipartTests.etag(source) + "\"" && meta.header("Last-Modified")?.hasSuffix(" GMT") == true)
+        #expect(f.send("HEAD", "photos", "cats/none.jpg", query: [("objectMeta", nil)]).status == 404)
+        #expect(f.send("HEAD", "photos", "cats/kitten.jpg", query: [("objectMeta", nil)], signed: false).status == 403)
+    }
+}

@@ -139,7 +139,8 @@ extension ObjectService {
         try authorizeList(bucket, caller: caller)
         let parameters = try Self.listParameters(query)
         let startAfter = Self.value(query, "start-after") ?? ""
-        let token = Self.value(query, "continuation-token")
+        // oss2 sends an empty token on the first page.
+        let token = Self.value(query, "continuation-token").flatMap { $0.isEmpty ? nil : $0 }
         var marker = startAfter
         if let token {
             // The token is the last item of the previous page, base64: opaque to clients.

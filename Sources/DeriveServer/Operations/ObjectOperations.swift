@@ -11,7 +11,7 @@ import Glibc
 /// (by method and sub-resource), and GetObjectAcl / PutObjectAcl.
 extension ObjectService {
     /// Sub-resources of the operations in this folder (not refused as unsupported).
-    static let implementedSubresources: Set<String> = ["acl", "append", "position", "uploadId", "partNumber", "uploads"]
+    static let implementedSubresources: Set<String> = ["acl", "append", "position", "uploadId", "partNumber", "uploads", "objectMeta"]
 
     /// The step for an operation of this folder, or nil for GetObject/PutObject/PostObject.
     func objectOperation(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step? {
@@ -20,6 +20,7 @@ extension ObjectService {
         case "GET", "HEAD":
             if names.contains("acl") { return .respond(try objectACL(target, caller: caller, exchange: exchange)) }
             if names.contains("uploadId") { return .respond(try listParts(target, caller: caller, exchange: exchange)) }
+            if names.contains("objectMeta"), request.method == "HEAD" { return .respond(try objectMeta(target, caller: caller, exchange: exchange)) }
         case "PUT":
             if names.contains("acl") { throw Self.aclInManifest("'\(target.key)'") }
             if names.contains("uploadId") || names.contains("partNumber") {
@@ -59,6 +60,31 @@ extension ObjectService {
         let grant: String
         if own == "default" { grant = effective == target.bucket.acl ? "default" : effective.rawValue } else { grant = effective.rawValue }
         return Self.aclPolicy(grant).response(exchange)
+    }
+
+    /// GetObjectMeta (`HEAD /key?objectMeta`): the object's length, ETag and modification time
+    /// (a HEAD: the length is the object's, no body follows),
+    /// authorised like a GET of it (ossfs asks it before every write).
+    func objectMeta(_ target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+        try authorizer.authorizeRead(target.bucket, target.key, caller: caller)
+        let fd = try open(target.bucket, target.key)
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw OSSErrorBody.internalError }
+        let etag = Self.etag(try digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string).md5)
+        let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
+        return ServiceResponse(status: 200, headers: [("Content-Length", String(info.st_size)), ("ETag", etag),
+                                                      ("Last-Modified", Self.httpDateText(modified)), ("x-oss-request-id", exchange.requestId)],
+                               payload: .data(Data()))
+    }
+
+    /// `Tue, 14 Nov 2023 22:13:20 GMT`.
+    static func httpDateText(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
     }
 
     // MARK: Copying
