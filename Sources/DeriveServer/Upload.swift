@@ -24,13 +24,17 @@ public final class Upload: Sendable {
     let expectedSHA256: String?
     /// The answer once the file is in place (given its ETag); nil: PutObject's empty 200.
     let completion: (@Sendable (String) -> ServiceResponse)?
+    /// The answer when the target's folder vanished while the body streamed (an aborted
+    /// multipart upload); nil: an internal error.
+    let folderGone: OSSErrorBody?
 
     init(file: TemporaryFile, exchange: Exchange, key: ObjectKey, declared: Int?, limit: Int, expectedMD5: [UInt8]?, expectedSHA256: String?,
-         completion: (@Sendable (String) -> ServiceResponse)? = nil) {
+         completion: (@Sendable (String) -> ServiceResponse)? = nil, folderGone: OSSErrorBody? = nil) {
         state = NIOLockedValueBox(State(file: file))
         self.exchange = exchange; self.key = key; self.declared = declared; self.limit = limit
         self.expectedMD5 = expectedMD5; self.expectedSHA256 = expectedSHA256
         self.completion = completion
+        self.folderGone = folderGone
     }
 
     deinit { state.withLockedValue { $0.file?.discard() } }
@@ -87,6 +91,7 @@ public final class Upload: Sendable {
             do { try file.commit() } catch {
                 file.discard()
                 if case ConfinementError.notRegularFile = error { return .failure(.invalidObjectName("a folder of objects already has this name")) }
+                if case ConfinementError.notFound = error, let folderGone { return .failure(folderGone) }
                 exchange.log("committing the upload of '\(key)' failed: \(error)")
                 return .failure(.internalError)
             }

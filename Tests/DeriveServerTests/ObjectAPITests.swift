@@ -402,3 +402,34 @@ struct Owned: RecordedOutputs {
         #expect(f.send("HEAD", "photos", "cats/kitten.jpg", query: [("objectMeta", nil)], signed: false).status == 403)
     }
 }
+
+@Suite struct MultipartRaceTests {
+    /// A part whose upload is aborted while its body streams is not kept (its folder was
+    /// recreated by the part's temporary file and would have stayed forever).
+    @Test func aPartOfAnUploadAbortedMidBodyLeavesNothing() throws {
+        let f = try ServiceFixture()
+        let id = try #require(f.send("POST", "photos", "r.bin", query: [("uploads", nil)]).values("UploadId").first)
+        // The part's head is accepted, then the upload is aborted before its body arrives.
+        let date = ServiceFixture.headerDate
+        let query = [OSSSignature.Parameter("partNumber", "1"), OSSSignature.Parameter("uploadId", id)]
+        let stringToSign = OSSSignature.v1StringToSign(method: "PUT", dateOrExpires: date, headers: ["date": date], bucket: "photos", key: "r.bin", query: query)
+        let headers = ["host": "127.0.0.1:9000", "date": date,
+                       "authorization": "OSS AKIDEXAMPLE:" + OSSSignature.v1Signature(secret: "secret", stringToSign: stringToSign)]
+        guard case .upload(let upload) = f.service.begin(ServiceRequest(method: "PUT", target: "/photos/r.bin?partNumber=1&uploadId=\(id)", headers: headers)) else {
+            Issue.record("the part was not accepted"); return
+        }
+        #expect(f.send("DELETE", "photos", "r.bin", query: [("uploadId", id)]).status == 204)
+        upload.write(Data("late".utf8))
+        let answer = upload.finish()
+        #expect(answer.status == 404 && answer.code == "NoSuchUpload", "\(answer.status) \(answer.text)")
+        let uploads = f.service.manifest.stateFolder + "/serve-uploads"
+        #expect(!FileManager.default.fileExists(atPath: uploads + "/" + id))
+    }
+
+    @Test func headOfABucketHasNoBody() throws {
+        let f = try ServiceFixture()
+        let head = f.send("HEAD", "photos")
+        #expect(head.status == 200 && head.body.isEmpty)
+        #expect(f.send("HEAD", "photos", signed: false).status == 403)
+    }
+}

@@ -30,8 +30,8 @@ struct BodyHeaders {
     }
 
     func upload(_ file: TemporaryFile, exchange: Exchange, key: ObjectKey, maxBytes: Int,
-                completion: (@Sendable (String) -> ServiceResponse)? = nil) -> Upload {
+                folderGone: OSSErrorBody? = nil, completion: (@Sendable (String) -> ServiceResponse)? = nil) -> Upload {
         Upload(file: file, exchange: exchange, key: key, declared: declared, limit: min(declared ?? maxBytes, maxBytes),
-               expectedMD5: md5, expectedSHA256: sha256, completion: completion)
+               expectedMD5: md5, expectedSHA256: sha256, completion: completion, folderGone: folderGone)
     }
 }

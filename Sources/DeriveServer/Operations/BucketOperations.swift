@@ -21,11 +21,15 @@ extension ObjectService {
         let caller = try verifier.authenticate(signed, now: clock())
         switch request.method {
         case "GET", "HEAD":
-            if names.contains("acl") { return .respond(try bucketACL(bucket, caller: caller, exchange: exchange)) }
-            if names.contains("bucketInfo") { return .respond(try bucketInfo(bucket, caller: caller, exchange: exchange)) }
-            if names.contains("uploads") { return .respond(try listMultipartUploads(bucket, query: query, caller: caller, exchange: exchange)) }
-            if Self.value(query, "list-type") == "2" { return .respond(try listObjectsV2(bucket, query: query, caller: caller, exchange: exchange)) }
-            return .respond(try listObjects(bucket, query: query, caller: caller, exchange: exchange))
+            var answer: ServiceResponse
+            if names.contains("acl") { answer = try bucketACL(bucket, caller: caller, exchange: exchange) }
+            else if names.contains("bucketInfo") { answer = try bucketInfo(bucket, caller: caller, exchange: exchange) }
+            else if names.contains("uploads") { answer = try listMultipartUploads(bucket, query: query, caller: caller, exchange: exchange) }
+            else if Self.value(query, "list-type") == "2" { answer = try listObjectsV2(bucket, query: query, caller: caller, exchange: exchange) }
+            else { answer = try listObjects(bucket, query: query, caller: caller, exchange: exchange) }
+            // HEAD: the GET's status and headers without its body (a client asking whether the bucket exists).
+            if request.method == "HEAD" { answer.payload = .data(Data()) }
+            return .respond(answer)
         case "PUT" where names.contains("acl"):
             throw Self.aclInManifest("bucket '\(bucket.name)'")
         case "POST" where names.contains("delete"):

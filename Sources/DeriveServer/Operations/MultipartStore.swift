@@ -71,6 +71,14 @@ final class MultipartStore: Sendable {
     func openUploads() -> [(id: String, info: Info)] {
         guard let folder = folder(create: false), let entries = folder.entries(in: []) else { return [] }
         var uploads: [(String, Info)] = []
+        for entry in entries where !entry.isFolder {
+            // An append's staged body left by a killed server.
+            let name = String(decoding: entry.name, as: UTF8.self)
+            if name.hasPrefix("append-"), let status = entry.status, Int64(clock()) - status.mtime / 1_000_000_000 > Int64(limits.maxAgeSeconds),
+               let key = try? ObjectKey(name) {
+                _ = try? folder.removeFile(key)
+            }
+        }
         for entry in entries where entry.isFolder {
             let id = String(decoding: entry.name, as: UTF8.self)
             guard Self.isUploadId(id), let info = try? info(id, folder: folder) else { continue }
@@ -140,7 +148,7 @@ final class MultipartStore: Sendable {
         return try folder.openForReading(part.key)
     }
 
-    /// Removes the upload's files and folder (never recursive beyond its own known files).
+    /// Removes the upload's files and folder: only the names it writes there, never recursively.
     func remove(_ id: String) {
         guard Self.isUploadId(id), let folder = folder(create: false) else { return }
         for entry in folder.entries(in: Array(id.utf8)) ?? [] where !entry.isFolder {

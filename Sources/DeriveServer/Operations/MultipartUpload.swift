@@ -51,7 +51,16 @@ extension ObjectService {
         }
         let headers = try BodyHeaders(request, maxBytes: multipart.limits.maxPartBytes)
         let file = try multipart.beginPart(id, number: number, declared: headers.declared)
-        return .upload(headers.upload(file, exchange: exchange, key: target.key, maxBytes: multipart.limits.maxPartBytes))
+        return .upload(headers.upload(file, exchange: exchange, key: target.key, maxBytes: multipart.limits.maxPartBytes,
+                                      folderGone: MultipartStore.noSuchUpload()) { [self] etag in
+            // Aborted or completed while the body streamed: the part has no upload to join.
+            guard (try? multipart.info(id, bucket: target.bucket, key: target.key)) != nil else {
+                multipart.remove(id)
+                return exchange.response(for: MultipartStore.noSuchUpload())
+            }
+            return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag), ("Content-Length", "0")],
+                                   payload: .data(Data()))
+        })
     }
 
     /// A part copied from an object (`x-oss-copy-source`, optional `x-oss-copy-source-range: bytes=a-b`).
