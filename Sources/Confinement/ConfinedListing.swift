@@ -19,20 +19,29 @@ extension ConfinedFolder {
     /// unsorted. Links, devices, FIFOs and sockets are left out; nil when the folder cannot be
     /// reached without following a link (or does not exist).
     public func entries(in folderKey: [UInt8]) -> [ListedEntry]? {
+        var entries: [ListedEntry] = []
+        let reached = forEachEntry(in: folderKey) { entries.append($0); return true }
+        return reached ? entries : nil
+    }
+
+    /// Calls `body` with each regular file and folder directly in the folder at `folderKey`, in
+    /// the order the file system gives, until it returns false. False when the folder cannot be
+    /// reached (see `entries(in:)`).
+    @discardableResult
+    public func forEachEntry(in folderKey: [UInt8], _ body: (ListedEntry) -> Bool) -> Bool {
         let fd: Int32
         if folderKey.isEmpty {
             fd = openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         } else {
             // The parent of "<folder>/x" is the folder itself, opened without following links.
             guard let key = try? ObjectKey(fileName: folderKey + Array("/x".utf8)),
-                  let (folder, _) = try? walkToParent(key, create: false) else { return nil }
+                  let (folder, _) = try? walkToParent(key, create: false) else { return false }
             fd = folder == descriptor ? openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : folder
         }
-        guard fd >= 0 else { return nil }
-        guard let directory = fdopendir(fd) else { close(fd); return nil }
+        guard fd >= 0 else { return false }
+        guard let directory = fdopendir(fd) else { close(fd); return false }
         defer { closedir(directory) }
         let directoryFD = dirfd(directory)
-        var entries: [ListedEntry] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
             if name == [0x2E] || name == [0x2E, 0x2E] || name.isEmpty { continue }
@@ -45,11 +54,11 @@ extension ConfinedFolder {
             }
             guard status == 0 else { continue }
             switch info.st_mode & S_IFMT {
-            case S_IFREG: entries.append(ListedEntry(name: name, isFolder: false, status: FileStatus(info)))
-            case S_IFDIR: entries.append(ListedEntry(name: name, isFolder: true, status: nil))
+            case S_IFREG: if !body(ListedEntry(name: name, isFolder: false, status: FileStatus(info))) { return true }
+            case S_IFDIR: if !body(ListedEntry(name: name, isFolder: true, status: nil)) { return true }
             default: continue
             }
         }
-        return entries
+        return true
     }
 }

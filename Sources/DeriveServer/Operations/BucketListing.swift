@@ -109,15 +109,22 @@ struct BucketListing {
         return true
     }
 
-    /// Whether the folder holds a key the caller may see (stops at the first).
+    /// Whether the folder holds a key the caller may see: files first, in the file system's
+    /// order, stopping at the first; then the subfolders.
     private func containsListable(_ folderPath: [UInt8]) -> Bool {
-        for (path, entry) in sortedEntries(folderPath) {
+        let key = Array(folderPath.dropLast())
+        var folders: [[UInt8]] = []
+        var found = false
+        folder.forEachEntry(in: key) { entry in
+            let path = folderPath + entry.name
             if entry.isFolder {
-                if containsListable(path) { return true }
+                folders.append(path + [UInt8(ascii: "/")])
             } else if let key = listableKey(path), visible(key) {
-                return true
+                found = true
+                return false
             }
+            return true
         }
-        return false
+        return found || folders.contains { containsListable($0) }
     }
 }
