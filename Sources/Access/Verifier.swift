@@ -160,7 +160,12 @@ public struct Verifier: Sendable {
         let (id, scope) = try parseCredential(credential, dateTime: dateTime)
         let secret = try secret(for: id)
         let unsigned = request.query.filter { $0.name != "x-oss-signature" }
-        let canonical = OSSSignature.v4CanonicalRequest(method: request.method, bucket: request.bucket, key: request.key, query: unsigned)
+        // The request's x-oss-*, Content-Type and Content-MD5 headers are signed as in a header
+        // signature, with the headers the URL lists in x-oss-additional-headers (a presigned PUT
+        // with its Content-Type, or Host).
+        let additional = request.value("x-oss-additional-headers").map { $0.split(separator: ";").map(String.init) } ?? []
+        let canonical = OSSSignature.v4CanonicalRequest(method: request.method, bucket: request.bucket, key: request.key, query: unsigned,
+                                                        headers: request.headers, additionalHeaders: additional)
         let stringToSign = OSSSignature.v4StringToSign(dateTime: dateTime, scope: scope, canonicalRequest: canonical)
         let expected = OSSSignature.v4Signature(key: OSSSignature.v4SigningKey(secret: secret, date: String(dateTime.prefix(8)), region: region),
                                                 stringToSign: stringToSign)

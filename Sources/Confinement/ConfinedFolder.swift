@@ -14,6 +14,8 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
     /// A segment before the last one is a file, not a folder (`photo.jpg/x`).
     case notAFolder(String)
     case permissionDenied(String)
+    /// A commit that may not replace found something at the key.
+    case alreadyExists(String)
     /// Any other system error, with `strerror`'s words.
     case system(String, String)
 
@@ -24,6 +26,7 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
         case .notRegularFile(let key): return "'\(key)' is not a regular file"
         case .notAFolder(let key): return "'\(key)' lies under a file, not a folder"
         case .permissionDenied(let key): return "permission denied reading or writing '\(key)'"
+        case .alreadyExists(let key): return "'\(key)' already exists"
         case .system(let key, let reason): return "'\(key)': \(reason)"
         }
     }
@@ -181,15 +184,23 @@ public final class ConfinedFolder: Sendable {
     /// Where the file system allows it (Linux `O_TMPFILE`), the file has no name at all while it
     /// is filled: no key reaches a half-written upload, and the kernel frees it when the writer
     /// dies. It gets its temporary name only at `commit`, for the instant between link and rename.
-    public func createTemporary(for key: ObjectKey) throws(ConfinementError) -> TemporaryFile {
+    ///
+    /// With `keepingLinks`, a symbolic link at `key` itself is never replaced: refused here and
+    /// again at `commit` (a link made while the body was written). Serve's writes use it; the
+    /// builder's own outputs do not need it (the planner decides what it may replace).
+    public func createTemporary(for key: ObjectKey, keepingLinks: Bool = false) throws(ConfinementError) -> TemporaryFile {
         var created: [String] = []
         let (parent, name) = try walkToParent(key, create: true, created: &created)
+        if keepingLinks, Self.isLink(parent, name) {
+            if parent != descriptor { close(parent) }
+            throw .symbolicLink(key.string)
+        }
         let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: 0 ... .max))\(Self.temporaryMarker)"
         #if os(Linux)
         let anonymous = openat(parent, ".", Self.temporaryFileFlag | O_WRONLY | O_CLOEXEC, 0o644)
         if anonymous >= 0 {
             return TemporaryFile(folder: parent, ownsFolder: parent != descriptor, fd: anonymous, temporaryName: temporaryName,
-                                 finalName: name, key: key.string, createdFolders: created, anonymous: true)
+                                 finalName: name, key: key.string, createdFolders: created, anonymous: true, keepingLinks: keepingLinks)
         }
         #endif
         let fd = openat(parent, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
@@ -199,7 +210,13 @@ public final class ConfinedFolder: Sendable {
             throw Self.error(code, key.string)
         }
         return TemporaryFile(folder: parent, ownsFolder: parent != descriptor, fd: fd, temporaryName: temporaryName,
-                             finalName: name, key: key.string, createdFolders: created, anonymous: false)
+                             finalName: name, key: key.string, createdFolders: created, anonymous: false, keepingLinks: keepingLinks)
+    }
+
+    /// Whether `name` in the folder `parent` is a symbolic link (not followed).
+    static func isLink(_ parent: Int32, _ name: String) -> Bool {
+        var info = stat()
+        return fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
     }
 
     #if os(Linux)
@@ -388,12 +405,19 @@ public final class TemporaryFile: @unchecked Sendable {
     private var finished = false
     /// No name yet (`O_TMPFILE`): it is linked as `temporaryName` only at commit.
     private var anonymous: Bool
+    /// A symbolic link at the target is refused at commit instead of replaced.
+    private let keepingLinks: Bool
 
     /// Whether the file has no name while it is written (nothing in the folder shows it).
     public var isAnonymous: Bool { anonymous }
 
+    /// The file's `stat` taken at `commit`, just before it was moved into place (its identity:
+    /// device, inode, size and modification time do not change with the rename).
+    public private(set) var committedStatus: stat?
+
     init(folder: Int32, ownsFolder: Bool, fd: Int32, temporaryName: String, finalName: String, key: String, createdFolders: [String],
-         anonymous: Bool) {
+         anonymous: Bool, keepingLinks: Bool = false) {
+        self.keepingLinks = keepingLinks
         self.folder = folder; self.ownsFolder = ownsFolder; self.fd = fd
         self.temporaryName = temporaryName; self.finalName = finalName; self.key = key; self.createdFolders = createdFolders
         self.anonymous = anonymous
@@ -428,10 +452,15 @@ public final class TemporaryFile: @unchecked Sendable {
     }
 
     /// Moves the file into place (after `fsync` of the file, and of the folder after the rename
-    /// when `durable`). Returns the folders created for it.
+    /// when `durable`). Returns the folders created for it. With `replacing: false`, nothing
+    /// at the key is replaced: the file is hard-linked there (which fails atomically when the
+    /// name is taken, `alreadyExists`) and its temporary name removed.
     @discardableResult
-    public func commit(durable: Bool = true) throws(ConfinementError) -> [String] {
+    public func commit(durable: Bool = true, replacing: Bool = true) throws(ConfinementError) -> [String] {
         precondition(!finished, "a temporary file is committed or discarded once")
+        // A link made while the body was written (the window left is between this check and
+        // the rename below: a writer racing the server inside the bucket folder).
+        if keepingLinks, ConfinedFolder.isLink(folder, finalName) { discard(); throw .symbolicLink(key) }
         if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
         if anonymous {
             // Give the unnamed file its temporary name (AT_EMPTY_PATH needs a capability; the
@@ -441,8 +470,19 @@ public final class TemporaryFile: @unchecked Sendable {
             guard linked == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
             anonymous = false
         }
+        var info = stat()
+        if fstat(fd, &info) == 0 { committedStatus = info }
         close(fd)
         fd = -1
+        if !replacing {
+            let linked = linkat(folder, temporaryName, folder, finalName, 0)
+            let code = errno
+            finished = true
+            unlinkat(folder, temporaryName, 0)
+            guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
+            if durable { fsync(folder) }
+            return createdFolders
+        }
         // The target must not be a folder or a link: renameat would replace a link, never follow it,
         // but a folder in the way is the caller's error to report.
         guard renameat(folder, temporaryName, folder, finalName) == 0 else {

@@ -14,6 +14,10 @@ public enum StateFiles {
     public static let serveUploads = "serve-uploads"
     /// `derive serve`'s record of the objects AppendObject created.
     public static let serveAppendable = "serve-appendable.json"
+    /// `derive serve`'s object metadata (Content-Type, x-oss-meta-*, ETag of uploads): its own
+    /// database, which the builder never opens (`clean` keeps it: it describes uploaded objects).
+    public static let objectMetadata = "serve-metadata.sqlite"
+    public static let objectMetadataJournals = journalSuffixes.map { objectMetadata + $0 }
     /// Prefixes of a database moved aside (corrupt, or another manifest's) and its journals.
     public static let movedAsidePrefixes = ["state.sqlite.corrupt-", "state.sqlite.foreign-"]
 
@@ -22,6 +26,7 @@ public enum StateFiles {
 
     /// Whether a name directly in the state folder is, or may become, one of Derive's.
     public static func isDerives(_ name: String) -> Bool {
-        files.contains(name) || name == serveCache || name == serveUploads || name == serveAppendable || movedAsidePrefixes.contains { name.hasPrefix($0) }
+        files.contains(name) || name == serveCache || name == objectMetadata || objectMetadataJournals.contains(name)
+            || name == serveUploads || name == serveAppendable || movedAsidePrefixes.contains { name.hasPrefix($0) }
     }
 }

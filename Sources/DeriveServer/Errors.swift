@@ -37,6 +37,27 @@ public struct OSSErrorBody: Error, Sendable {
     static let internalError = OSSErrorBody(status: 500, code: "InternalError",
                                             message: "We encountered an internal error. Please try again; the request id identifies it in the server log.")
 
+    /// An operation derive serve does not implement: answered from the request head, so nothing
+    /// was read or written.
+    static func notImplemented(_ operation: OSSOperation) -> OSSErrorBody {
+        OSSErrorBody(status: 501, code: "NotImplemented",
+                     message: "derive serve does not implement \(operation.name); nothing was read or written.",
+                     details: [("Operation", operation.name)])
+    }
+
+    /// `x-oss-forbid-overwrite: true` and the object exists.
+    static let fileAlreadyExists = OSSErrorBody(status: 409, code: "FileAlreadyExists", message: "The object you specified already exists and can not be overwritten.")
+
+    /// A precondition (If-Match, If-Unmodified-Since) does not hold.
+    static let preconditionFailed = OSSErrorBody(status: 412, code: "PreconditionFailed",
+                                                 message: "At least one of the pre-conditions you specified did not hold.")
+
+    /// A byte range that starts beyond the object's end.
+    static func invalidRange(size: Int) -> OSSErrorBody {
+        OSSErrorBody(status: 416, code: "InvalidRange", message: "The requested range cannot be satisfied.",
+                     details: [("ActualObjectSize", String(size))])
+    }
+
     static func invalidDigest(_ message: String) -> OSSErrorBody {
         OSSErrorBody(status: 400, code: "InvalidDigest", message: message, ec: "0016-00000011")
     }

@@ -54,7 +54,7 @@ public struct ServiceRequest: Sendable {
 /// signature, a digest, a length, a time or a copy source. Every `x-oss-*` header counts too.
 enum SingleHeaders {
     static let names: Set<String> = ["authorization", "date", "content-length", "content-md5", "content-type", "host",
-                                     "if-none-match"]
+                                     "if-none-match", "if-match", "if-modified-since", "if-unmodified-since", "range"]
 
     static func check(_ request: ServiceRequest) throws {
         guard let name = request.conflicting.sorted().first(where: { names.contains($0) || $0.hasPrefix("x-oss-") }) else { return }
@@ -204,6 +204,8 @@ public final class ObjectService: Sendable {
     let clock: @Sendable () -> Int
     let requestCounter = Counter()
     let digests = DigestCache()
+    /// Headers, ETag and time of uploads (the state folder's `serve-metadata.sqlite`).
+    public let metadata: ObjectMetadataStore
     private let folders = NIOLockedValueBox<[String: ConfinedFolder]>([:])
     /// Objects AppendObject created, and multipart uploads in progress (both in the state folder).
     let appendables: AppendableObjects
@@ -217,6 +219,7 @@ public final class ObjectService: Sendable {
     public init(manifest: Manifest, verifier: Verifier, engine: Engine, renderer: any ImageRenderer = InProcessRenderer(),
                 cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
                 settings: ServerSettings = ServerSettings(), recorded: any RecordedOutputs = NoRecordedOutputs(),
+                metadata: ObjectMetadataStore? = nil,
                 logger: Logger = Logger(label: "derive.serve"),
                 clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) throws {
         // Control files inside a bucket could be replaced by a PUT: refuse to serve them.
@@ -238,6 +241,16 @@ public final class ObjectService: Sendable {
         self.gate = RenderGate(capacity: settings.renderThreads + settings.renderQueue)
         self.logger = logger
         self.clock = clock
+        if let metadata {
+            self.metadata = metadata
+        } else {
+            let path = manifest.stateFolder + "/" + StateFiles.objectMetadata
+            do { self.metadata = try ObjectMetadataStore(path: path) } catch {
+                // Serving goes on; uploads' headers are then kept until the server stops only.
+                logger.error("cannot open the object metadata database \(path) (\(error)); object headers are kept in memory until the server stops")
+                self.metadata = try ObjectMetadataStore(path: nil)
+            }
+        }
         appendables = AppendableObjects(file: manifest.stateFolder + "/" + StateFiles.serveAppendable)
         multipart = MultipartStore(root: manifest.stateFolder + "/" + StateFiles.serveUploads,
                                    limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes), clock: clock)
@@ -301,28 +314,24 @@ public final class ObjectService: Sendable {
 
     // MARK: Routing
 
+    /// An object: what object operations work on.
     struct Target {
         var bucket: Bucket
         var key: ObjectKey
         var query: [OSSSignature.Parameter]
     }
 
-    /// Bucket and key from the request target. The path is percent-decoded to bytes and the key
-    /// validated on those bytes (`ObjectKey`): never on `Character`s.
-    func resolve(_ request: ServiceRequest) throws -> Target {
-        switch try address(request) {
-        case .object(let target): return target
-        case .bucket: throw OSSErrorBody.invalidObjectName(ObjectKey.Problem.empty.description)
-        }
+    /// A request's bucket and key, either of which may be absent.
+    struct ResolvedTarget {
+        var bucket: Bucket?
+        var key: ObjectKey?
+        var query: [OSSSignature.Parameter]
     }
 
-    /// What a request names: a bucket itself (no key) or an object.
-    enum Addressed {
-        case bucket(Bucket, [OSSSignature.Parameter])
-        case object(Target)
-    }
-
-    func address(_ request: ServiceRequest) throws -> Addressed {
+    /// Bucket and key from the request target, before the operation is known. The path is
+    /// percent-decoded to bytes and the key validated on those bytes (`ObjectKey`): never on
+    /// `Character`s. No bucket (`/`) and an empty key (`/bucket/`) are service and bucket requests.
+    func resolve(_ request: ServiceRequest) throws -> ResolvedTarget {
         let parts = request.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let query = SignedRequest.parseQuery(parts.count > 1 ? String(parts[1]) : "")
         try SingleHeaders.check(query)
@@ -330,7 +339,8 @@ public final class ObjectService: Sendable {
         do { path = try ObjectKey.percentDecode(Array(parts[0].utf8)) } catch {
             throw OSSErrorBody.invalidObjectName("the request path has a malformed percent escape")
         }
-        let hostName = (request.headers["host"] ?? "").split(separator: ":").first.map(String.init) ?? ""
+        // Host names are case-insensitive (RFC 9110 §4.2.3): PRIV.localhost names bucket priv.
+        let hostName = ((request.headers["host"] ?? "").split(separator: ":").first.map(String.init) ?? "").lowercased()
         var bucketName: String
         var keyBytes: [UInt8]
         let slash = UInt8(ascii: "/")
@@ -343,18 +353,15 @@ public final class ObjectService: Sendable {
             bucketName = String(decoding: trimmed[..<end], as: UTF8.self)
             keyBytes = end < trimmed.count ? Array(trimmed[(end + 1)...]) : []
         }
-        guard let bucket = manifest.bucket(named: bucketName) else {
-            if bucketName.isEmpty { throw OSSErrorBody.badRequest("Listing buckets is not supported; name a bucket and an object.") }
-            throw OSSErrorBody.noSuchBucket(bucketName)
-        }
-        if keyBytes.isEmpty { return .bucket(bucket, query) }
+        if bucketName.isEmpty { return ResolvedTarget(bucket: nil, key: nil, query: query) }
+        guard let bucket = manifest.bucket(named: bucketName) else { throw OSSErrorBody.noSuchBucket(bucketName) }
+        if keyBytes.isEmpty { return ResolvedTarget(bucket: bucket, key: nil, query: query) }
         do {
-            return .object(Target(bucket: bucket, key: try ObjectKey(bytes: keyBytes), query: query))
+            return ResolvedTarget(bucket: bucket, key: try ObjectKey(bytes: keyBytes), query: query)
         } catch {
             throw OSSErrorBody.invalidObjectName(error.description)
         }
     }
-
     /// The bucket's folder, opened once; nil while it does not exist.
     func folder(_ bucket: Bucket, create: Bool = false) throws -> ConfinedFolder? {
         if let open = folders.withLockedValue({ $0[bucket.name] }) { return open }
@@ -378,71 +385,21 @@ public final class ObjectService: Sendable {
         key.segments.last.map { ConfinedFolder.isTemporaryName($0) } ?? false
     }
 
+    /// Classifies the request into one OSS operation and hands it to that operation's handler.
+    /// An operation without a handler answers 501 NotImplemented from the head alone (before
+    /// authentication: nothing is read or written either way, and no body byte is consumed).
     func route(_ request: ServiceRequest, _ exchange: Exchange) throws -> Step {
-        var target: Target
-        switch try address(request) {
-        case .bucket(let bucket, let query): return try bucketStep(request, bucket: bucket, query: query, exchange: exchange)
-        case .object(let object): target = object
+        let resolved = try resolve(request)
+        let operation = OSSOperation.classify(method: request.method, hasBucket: resolved.bucket != nil, hasKey: resolved.key != nil,
+                                              query: resolved.query, headers: request.headers)
+        guard let handler = OperationHandlers.all[operation], let bucket = resolved.bucket else {
+            throw OSSErrorBody.notImplemented(operation)
         }
-        let process = target.query.first { $0.name == "x-oss-process" }
-        // A sub-resource derive serve does not implement (PutObjectACL, AppendObject, UploadPart,
-        // symlinks, tagging, …) must not fall through to a plain PUT or GET: `PUT ?acl` would
-        // replace the object with an empty body, `?append` would overwrite instead of append.
-        if let unsupported = target.query.first(where: { Self.unsupportedSubresources.contains($0.name) && !Self.implementedSubresources.contains($0.name) }) {
-            throw OSSErrorBody(status: 501, code: "NotImplemented",
-                               message: "The ?\(unsupported.name) operation is not supported by derive serve; nothing was read or written.")
-        }
-        let signed = SignedRequest(method: request.method, bucket: target.bucket.name, key: target.key.string, query: target.query,
+        let signed = SignedRequest(method: request.method, bucket: bucket.name, key: resolved.key?.string ?? "", query: resolved.query,
                                    headers: request.headers)
         let caller = try verifier.authenticate(signed, now: clock())
-        if let step = try objectOperation(request, target: target, caller: caller, exchange: exchange) { return step }
-
-        switch request.method {
-        case "GET", "HEAD":
-            var processText = process?.value
-            if processText == nil, kind(target.bucket, target.key) != .file,
-               let (key, style) = styleByDelimiter(target.key, bucket: target.bucket) {
-                target.key = key
-                processText = "style/" + style
-            }
-            try authorizer.authorizeRead(target.bucket, target.key, caller: caller)
-            let head = request.method == "HEAD"
-            if let processText, !processText.isEmpty {
-                if processText.contains("|sys/saveas") || processText.hasPrefix("sys/saveas") {
-                    throw OSSErrorBody.badRequest("sys/saveas needs POST /<key>?x-oss-process with the chain in the body.", code: "InvalidArgument")
-                }
-                let pipeline = try Pipeline.parse(processText, styles: manifest.catalogue.mapValues(\.process))
-                let ifNoneMatch = request.headers["if-none-match"]
-                return try renderStep(target, pipeline: pipeline, caller: caller, exchange: exchange) { bytes, contentType in
-                    Self.imageResponse(bytes, contentType: contentType, head: head, ifNoneMatch: ifNoneMatch, exchange: exchange)
-                }
-            }
-            return .respond(try plain(target, head: head, ifNoneMatch: request.headers["if-none-match"], exchange: exchange))
-        case "PUT":
-            return try beginUpload(request, target: target, caller: caller, exchange: exchange)
-        case "POST" where process != nil:
-            try authorizer.authorizeRead(target.bucket, target.key, caller: caller)
-            let source = target
-            return .needsBody(limit: Self.maxSaveAsBody, BodyContinuation { [self] body in
-                do { return try saveAs(body, source: source, caller: caller, exchange: exchange) } catch {
-                    return .respond(exchange.response(for: error))
-                }
-            })
-        default:
-            throw OSSErrorBody(status: 405, code: "MethodNotAllowed", message: "The specified method is not allowed against this resource.")
-        }
-    }
-
-    /// `key!style` (or another enabled delimiter): precedence `-`, `_`, `/`, `!`, last occurrence
-    /// of the delimiter byte.
-    func styleByDelimiter(_ key: ObjectKey, bucket: Bucket) -> (ObjectKey, String)? {
-        for delimiter in ["-", "_", "/", "!"] where bucket.styleDelimiters.contains(Character(delimiter)) {
-            let byte = UInt8(ascii: Unicode.Scalar(delimiter)!)
-            guard let split = key.bytes.lastIndex(of: byte), let object = try? ObjectKey(bytes: Array(key.bytes[..<split])) else { continue }
-            let style = String(decoding: key.bytes[(split + 1)...], as: UTF8.self)
-            if manifest.catalogue[style] != nil, kind(bucket, object) == .file { return (object, style) }
-        }
-        return nil
+        return try handler.begin(OperationRequest(service: self, request: request, operation: operation, bucket: bucket, key: resolved.key,
+                                                  query: resolved.query, caller: caller, exchange: exchange))
     }
 
     // MARK: Reading
@@ -453,23 +410,9 @@ public final class ObjectService: Sendable {
         do { return try folder.openForReading(key) } catch {
             switch error {
             case .notFound, .symbolicLink, .notRegularFile, .notAFolder: throw OSSErrorBody.noSuchKey(key.string)
-            case .permissionDenied, .system: throw error
+            case .permissionDenied, .system, .alreadyExists: throw error
             }
         }
-    }
-
-    func plain(_ target: Target, head: Bool, ifNoneMatch: String?, exchange: Exchange) throws -> ServiceResponse {
-        let fd = try open(target.bucket, target.key)
-        var info = stat()
-        fstat(fd, &info)
-        let file = OpenFile(descriptor: fd, length: Int(info.st_size))
-        let digests = try digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string)
-        let etag = Self.etag(digests.md5)
-        if Self.matches(ifNoneMatch, etag) { return Self.notModified(etag, exchange: exchange) }
-        let headers = [("Content-Type", Self.contentType(try file.read(at: 0, count: 12))), ("Content-Length", String(file.length)),
-                       ("ETag", etag), ("x-oss-request-id", exchange.requestId),
-                       ("x-oss-object-acl", authorizer.objectACLHeader(target.bucket, target.key))]
-        return ServiceResponse(status: 200, headers: headers, payload: head ? .data(Data()) : .file(file))
     }
 
     /// A rendered answer. Its ETag is the MD5 of its bytes in OSS's form (quoted upper-case hex),
@@ -563,42 +506,6 @@ public final class ObjectService: Sendable {
 
     // MARK: Writing
 
-    /// Checks a PUT before its body: caller, effective ACL of the target, declared length,
-    /// digest headers, and that the key can be a file (not under an object, not a folder).
-    func beginUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
-        try authorizer.authorizeWrite(target.bucket, target.key, caller: caller)
-        // CopyObject is not implemented: storing the (empty) body as if the copy happened would
-        // lie to the client, so the request is refused before anything is written.
-        if request.headers["x-oss-copy-source"] != nil {
-            throw OSSErrorBody(status: 501, code: "NotImplemented", message: "CopyObject (x-oss-copy-source) is not supported by derive serve.")
-        }
-        // The declared length (absent for a chunked body, or a whole body given to `handle`).
-        var declared: Int?
-        if let header = request.headers["content-length"] {
-            guard let value = Int(header.trimmingCharacters(in: .whitespaces)), value >= 0 else {
-                throw OSSErrorBody.badRequest("Content-Length is not a number.", code: "InvalidArgument")
-            }
-            declared = value
-        }
-        guard (declared ?? request.body.count) <= maxBodyBytes else {
-            throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed size of \(maxBodyBytes) bytes.")
-        }
-        var expectedMD5: [UInt8]?
-        if let header = request.headers["content-md5"] {
-            guard let data = Data(base64Encoded: header.trimmingCharacters(in: .whitespaces)), data.count == 16 else {
-                throw OSSErrorBody.invalidDigest("The Content-MD5 you specified is not the base64 of 16 bytes.")
-            }
-            expectedMD5 = Array(data)
-        }
-        var expectedSHA256: String?
-        if let header = request.headers["x-oss-content-sha256"], header != "UNSIGNED-PAYLOAD" {
-            expectedSHA256 = header.lowercased()
-        }
-        let file = try createFile(target.bucket, target.key, exchange: exchange)
-        return .upload(Upload(file: file, exchange: exchange, key: target.key, declared: declared, limit: min(declared ?? maxBodyBytes, maxBodyBytes),
-                              expectedMD5: expectedMD5, expectedSHA256: expectedSHA256))
-    }
-
     /// A temporary file for `key`; keys that cannot be files answer OSS's 400, not 500.
     func createFile(_ bucket: Bucket, _ key: ObjectKey, exchange: Exchange) throws -> TemporaryFile {
         guard Self.fitsFileSystem(key) else {
@@ -611,7 +518,7 @@ public final class ObjectService: Sendable {
         if folder.kind(key) == .folder {
             throw OSSErrorBody.invalidObjectName("'\(key)' is a folder of other objects here, so it cannot also be an object")
         }
-        do { return try folder.createTemporary(for: key) } catch {
+        do { return try folder.createTemporary(for: key, keepingLinks: true) } catch {
             switch error {
             case .notAFolder, .notRegularFile:
                 throw OSSErrorBody.invalidObjectName("a part of '\(key)' before its last '/' is an object, so it cannot be a folder")
@@ -624,55 +531,7 @@ public final class ObjectService: Sendable {
         }
     }
 
-    /// `POST /key?x-oss-process` with `x-oss-process=<chain>|sys/saveas,o_<b64 key>[,b_<b64 bucket>]`.
-    func saveAs(_ raw: Data, source: Target, caller: String?, exchange: Exchange) throws -> Step {
-        var body = String(decoding: raw, as: UTF8.self)
-        if body.contains("%7C") || body.contains("%7c") { body = body.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? body }
-        if body.hasPrefix("x-oss-process=") { body.removeFirst("x-oss-process=".count) }
-        guard let bar = body.range(of: "|sys/saveas") else {
-            throw OSSErrorBody.badRequest("The body must be x-oss-process=<chain>|sys/saveas,o_<base64 key>[,b_<base64 bucket>].")
-        }
-        let chain = String(body[..<bar.lowerBound])
-        var objectBytes: [UInt8]?, bucketName: String?
-        for item in body[bar.upperBound...].split(separator: ",") {
-            if item.hasPrefix("o_") { objectBytes = Base64URL.decode(String(item.dropFirst(2))).map(Array.init) }
-            if item.hasPrefix("b_") { bucketName = Base64URL.decodeString(String(item.dropFirst(2))) }
-        }
-        guard let objectBytes else { throw OSSErrorBody.badRequest("sys/saveas needs o_<base64url target key>.") }
-        let objectKey: ObjectKey
-        do { objectKey = try ObjectKey(bytes: objectBytes) } catch { throw OSSErrorBody.invalidObjectName(error.description) }
-        guard let destination = bucketName.map({ manifest.bucket(named: $0) }) ?? source.bucket else {
-            throw OSSErrorBody.noSuchBucket(bucketName ?? "")
-        }
-        try authorizer.authorizeWrite(destination, objectKey, caller: caller)
-        let pipeline = try Pipeline.parse(chain, styles: manifest.catalogue.mapValues(\.process))
-        let file = try createFile(destination, objectKey, exchange: exchange)
-        let replyBucket = bucketName ?? ""
-        return try renderStep(source, pipeline: pipeline, caller: caller, exchange: exchange) { payload, _ in
-            let bytes: Data
-            switch payload {
-            case .data(let data): bytes = data
-            case .file(let cached): bytes = try cached.readAll()
-            }
-            try file.write(bytes)
-            do { try file.commit() } catch {
-                if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
-                throw error
-            }
-            let reply = "{\"bucket\": \(JSONText.string(replyBucket)), \"fileSize\": \(bytes.count), \"object\": \(JSONText.string(objectKey.string)), \"status\": \"OK\"}"
-            return ServiceResponse(status: 200, headers: [("Content-Type", "application/json"), ("x-oss-request-id", exchange.requestId)],
-                                   payload: .data(Data(reply.utf8)))
-        }
-    }
-
     // MARK: Helpers
-
-    /// OSS sub-resources that name another operation than GetObject/PutObject/PostObject.
-    static let unsupportedSubresources: Set<String> = [
-        "acl", "append", "position", "uploadId", "partNumber", "uploads", "symlink", "tagging", "restore", "objectMeta",
-        "versionId", "versions", "delete", "comp", "x-oss-async-process", "cors", "website", "lifecycle", "logging", "referer",
-        "policy", "versioning", "location", "stat", "bucketInfo", "select", "meta", "worm", "inventory", "encryption",
-    ]
 
     /// Longest name of one file or folder (NAME_MAX), less room for the temporary-file marker.
     static let maxSegmentBytes = 200
@@ -724,10 +583,13 @@ struct ConfinedResolver: ObjectResolver {
 /// Request ids and render counts.
 final class Counter: Sendable {
     private let state = NIOLockedValueBox<(next: Int, renders: Int)>((0, 0))
+    /// A random prefix per server: ids stay unique across restarts without revealing the PID.
+    private let prefix = UInt32.random(in: 0 ... .max)
 
+    /// 24 upper-case hex digits, as OSS's: the server's random prefix, then a counter.
     func nextId() -> String {
         let next = state.withLockedValue { $0.next += 1; return $0.next }
-        return String(format: "%08X%016X", getpid(), next)
+        return String(format: "%08X%016X", prefix, next)
     }
 
     func rendered() { state.withLockedValue { $0.renders += 1 } }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import HummingbirdCore
 import Imaging
 import Logging
 import NIOConcurrencyHelpers
@@ -12,7 +13,8 @@ import ServiceLifecycle
 /// and writing bodies) runs on an I/O thread pool; renders on a separate render pool behind a
 /// bounded queue, so plain GETs, HEADs, cache hits and errors never wait behind a render.
 /// Bodies stream both ways; a render whose client disconnected is dropped before it starts.
-/// SIGTERM or SIGINT stops accepting at once and the process exits within 2 seconds.
+/// SIGTERM or SIGINT stops accepting at once; the process exits as soon as no request is in
+/// flight, and within about 1 second whatever still runs.
 public struct DeriveHTTPServer: Sendable {
     public let service: ObjectService
     public let host: String
@@ -26,6 +28,10 @@ public struct DeriveHTTPServer: Sendable {
         self.port = port
     }
 
+    /// Longest request line (or single header), and longest request head, the parser accepts.
+    static let maxRequestLineBytes = 256 * 1024
+    static let maxHeadBytes = 384 * 1024
+
     /// Bytes per read when streaming a file answer.
     static let chunk = 256 * 1024
 
@@ -37,7 +43,11 @@ public struct DeriveHTTPServer: Sendable {
         renders.start()
         let running = RunningRenders()
         let bodies = OpenBodies()
+        let inFlight = InFlight()
         let responder = CallbackResponder<ServeRequestContext> { request, context in
+            // Counted from the head until the answer's last byte is handed over (the token is
+            // released with the response), so shutdown knows when nothing is left to finish.
+            let token = inFlight.enter()
             // Every field as sent: a header repeated with different values is refused, not overwritten.
             var fields = request.headers.map { ($0.name.canonicalName, $0.value) }
             if let authority = request.head.authority { fields.append(("host", authority)) }
@@ -90,16 +100,22 @@ public struct DeriveHTTPServer: Sendable {
                     reply = ServiceResponse(status: 500, headers: [], payload: .data(Data()))
                 }
             }
-            return Self.response(reply, io: io)
+            return Self.response(reply, io: io, token: token)
         }
         let logger = Logger(label: "derive.serve")
+        // The parser counts the request line against its header limits (80 KiB by default): a
+        // ~100 KB URL got a bare 400. With room for it, the service answers OSS XML (a key over
+        // 1 023 bytes, a process chain too long); beyond these limits the bare 400 remains.
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: Self.maxRequestLineBytes,
+                                                                      maxHeaderListSize: Self.maxHeadBytes)
         let app = Application(responder: responder,
+                              server: .http1(configuration: .init(httpDecoderConfiguration: decoder)),
                               configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Derive"),
                               onServerRunning: { channel in onReady(channel.localAddress?.port ?? 0) },
                               logger: logger)
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: app),
-                       .init(service: ShutdownWatchdog { running.cancelAll(); bodies.closeAll() }, successTerminationBehavior: .ignore)],
+                       .init(service: ShutdownWatchdog(inFlight: inFlight) { running.cancelAll(); bodies.closeAll() }, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // In-flight answers get half a second; a render still inside libvips is cut off by the watchdog
         // (no cancellation timeout: ServiceLifecycle's would crash the process with a backtrace).
@@ -116,7 +132,7 @@ public struct DeriveHTTPServer: Sendable {
         #endif
     }
 
-    static func response(_ reply: ServiceResponse, io: NIOThreadPool) -> Response {
+    static func response(_ reply: ServiceResponse, io: NIOThreadPool, token: InFlight.Token) -> Response {
         var fields = HTTPFields()
         for (name, value) in reply.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
@@ -124,9 +140,14 @@ public struct DeriveHTTPServer: Sendable {
         let status = HTTPResponse.Status(code: reply.status)
         switch reply.payload {
         case .data(let data):
-            return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            return Response(status: status, headers: fields, body: ResponseBody(contentLength: data.count) { writer in
+                withExtendedLifetime(token) {}
+                try await writer.write(ByteBuffer(bytes: data))
+                try await writer.finish(nil)
+            })
         case .file(let file):
             return Response(status: status, headers: fields, body: ResponseBody(contentLength: file.length) { writer in
+                withExtendedLifetime(token) {}
                 var position = 0
                 while position < file.length {
                     let offset = position
@@ -178,17 +199,42 @@ final class OpenBodies: Sendable {
     }
 }
 
+/// Requests between their head and the hand-over of their answer's last byte.
+final class InFlight: Sendable {
+    private let count = NIOLockedValueBox(0)
+
+    /// Held by a request and its response; the request leaves when the token is released.
+    final class Token: Sendable {
+        let owner: InFlight
+        init(_ owner: InFlight) { self.owner = owner }
+        deinit { owner.count.withLockedValue { $0 -= 1 } }
+    }
+
+    func enter() -> Token {
+        count.withLockedValue { $0 += 1 }
+        return Token(self)
+    }
+
+    var current: Int { count.withLockedValue { $0 } }
+}
+
 /// On SIGTERM/SIGINT: every render is cancelled (queued ones never start, running ones stop
-/// inside libvips), uploads still reading their body are closed, and whatever still runs is
-/// cut off by exiting 1 s later (well inside the 2 s promise).
+/// inside libvips), uploads still reading their body are closed, and the process exits as soon
+/// as no request is in flight (at once when idle: it used to wait for the whole grace period),
+/// and 1 s later whatever still runs (well inside the 2 s promise).
 struct ShutdownWatchdog: Service {
+    let inFlight: InFlight
     let onShutdown: @Sendable () -> Void
+    /// The longest wait for requests in flight.
+    static let cutoff: Double = 1
 
     func run() async throws {
         try? await gracefulShutdown()
         onShutdown()
+        let inFlight = self.inFlight
         Thread.detachNewThread {
-            usleep(1_000_000)
+            let deadline = Date().addingTimeInterval(Self.cutoff)
+            while inFlight.current > 0, Date() < deadline { usleep(5_000) }
             _exit(0)
         }
     }

@@ -22,6 +22,10 @@ public final class Upload: Sendable {
     let limit: Int
     let expectedMD5: [UInt8]?
     let expectedSHA256: String?
+    /// Called once the file is in place, with its identity and ETag (the metadata record).
+    let committed: @Sendable (ObjectFileIdentity, String) -> Void
+    /// `x-oss-forbid-overwrite: true`: an object that appeared while the body streamed is kept.
+    let replacing: Bool
     /// The answer once the file is in place (given its ETag); nil: PutObject's empty 200.
     let completion: (@Sendable (String) -> ServiceResponse)?
     /// The answer when the target's folder vanished while the body streamed (an aborted
@@ -29,10 +33,13 @@ public final class Upload: Sendable {
     let folderGone: OSSErrorBody?
 
     init(file: TemporaryFile, exchange: Exchange, key: ObjectKey, declared: Int?, limit: Int, expectedMD5: [UInt8]?, expectedSHA256: String?,
+         replacing: Bool = true, committed: @escaping @Sendable (ObjectFileIdentity, String) -> Void = { _, _ in },
          completion: (@Sendable (String) -> ServiceResponse)? = nil, folderGone: OSSErrorBody? = nil) {
+        self.replacing = replacing
         state = NIOLockedValueBox(State(file: file))
         self.exchange = exchange; self.key = key; self.declared = declared; self.limit = limit
         self.expectedMD5 = expectedMD5; self.expectedSHA256 = expectedSHA256
+        self.committed = committed
         self.completion = completion
         self.folderGone = folderGone
     }
@@ -68,7 +75,7 @@ public final class Upload: Sendable {
 
     /// Checks the digests and moves the file into place; the answer to send.
     public func finish() -> ServiceResponse {
-        let outcome: Result<String, OSSErrorBody> = state.withLockedValue { state in
+        let outcome: Result<(String, ObjectFileIdentity?), OSSErrorBody> = state.withLockedValue { state in
             defer { state.file = nil }
             if let failure = state.failure { return .failure(failure) }
             guard let file = state.file else { return .failure(.internalError) }
@@ -88,17 +95,21 @@ public final class Upload: Sendable {
                                              message: "The x-oss-content-sha256 you signed does not match the SHA-256 of the body received.",
                                              ec: "0002-00000040"))
             }
-            do { try file.commit() } catch {
+            do { try file.commit(replacing: replacing) } catch {
                 file.discard()
+                if case ConfinementError.alreadyExists = error { return .failure(.fileAlreadyExists) }
                 if case ConfinementError.notRegularFile = error { return .failure(.invalidObjectName("a folder of objects already has this name")) }
                 if case ConfinementError.notFound = error, let folderGone { return .failure(folderGone) }
+                // A link made at the key while the body was written: never replaced (see createFile).
+                if case ConfinementError.symbolicLink = error { return .failure(.accessDenied("You have no right to write this object.")) }
                 exchange.log("committing the upload of '\(key)' failed: \(error)")
                 return .failure(.internalError)
             }
-            return .success("\"" + ObjectService.hex(md5, uppercase: true) + "\"")
+            return .success((ObjectService.etag(md5), file.committedStatus.map(ObjectFileIdentity.init)))
         }
         switch outcome {
-        case .success(let etag):
+        case .success(let (etag, identity)):
+            if let identity { committed(identity, etag) }
             if let completion { return completion(etag) }
             return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag), ("Content-Length", "0")],
                                    payload: .data(Data()))

@@ -103,4 +103,24 @@ import Testing
         tampered.query = [P("x-oss-process", "image/average-hue")]
         #expect(fails(tampered)?.code == "SignatureDoesNotMatch")
     }
+
+    /// Issue #12: V4 presigned URLs sign the request's x-oss-*, Content-Type and Content-MD5
+    /// headers and those x-oss-additional-headers lists. Vectors from oss2 2.19.1 (`AuthV4`,
+    /// clock frozen at 1700000000): `sign_url('PUT', 'cats/up.jpg', 3600, headers={Content-Type,
+    /// x-oss-meta-a, Host}, additional_headers={'host'})` and a GET with `response-content-type`.
+    @Test func v4URLsWithSignedHeadersFromOSS2() throws {
+        let put = "http://127.0.0.1:9000/photos/cats/up.jpg?x-oss-date=20231114T221320Z&x-oss-expires=3600&x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=AKIDEXAMPLE%2F20231114%2Fcn-hangzhou%2Foss%2Faliyun_v4_request&x-oss-additional-headers=host&x-oss-signature=cb49683001d37f1b76d8e8b4b169fe946696363838554b61dba2000f895739d6"
+        let headers = ["Content-Type": "image/jpeg", "x-oss-meta-a": "1", "Host": "127.0.0.1:9000"]
+        #expect(try verifier.authenticate(request(put, method: "PUT", headers: headers), now: now + 5) == "AKIDEXAMPLE")
+        for (name, value) in [("Content-Type", "image/png"), ("x-oss-meta-a", "2"), ("Host", "127.0.0.1:9001")] {
+            var changed = headers
+            changed[name] = value
+            #expect(fails(request(put, method: "PUT", headers: changed))?.code == "SignatureDoesNotMatch", "\(name)")
+        }
+        var extra = headers
+        extra["x-oss-meta-b"] = "unsigned"
+        #expect(fails(request(put, method: "PUT", headers: extra))?.code == "SignatureDoesNotMatch")
+        let get = "http://127.0.0.1:9000/photos/cats/kitten.jpg?response-content-type=text%2Fplain&x-oss-date=20231114T221320Z&x-oss-expires=3600&x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=AKIDEXAMPLE%2F20231114%2Fcn-hangzhou%2Foss%2Faliyun_v4_request&x-oss-signature=2b5386163019a536ec6c0ceecedd106123d9d1290cfde704816a641a85f73e06"
+        #expect(try verifier.authenticate(request(get, headers: ["Host": "127.0.0.1:9000"]), now: now) == "AKIDEXAMPLE")
+    }
 }

@@ -146,3 +146,19 @@ struct Sandbox {
         #expect(throws: ConfinementError.notRegularFile("pipe")) { try folder.read(try ObjectKey("pipe")) }
     }
 }
+
+/// Serve's writes keep links: a link at the key is refused when the file is created and at commit.
+@Suite struct KeepingLinksTests {
+    @Test func aLinkAtTheKeyIsNeverReplaced() throws {
+        let box = try Sandbox()
+        try box.link("target.txt", to: box.secret)
+        let folder = try ConfinedFolder(path: box.bucket)
+        #expect(throws: ConfinementError.symbolicLink("target.txt")) { try folder.createTemporary(for: try ObjectKey("target.txt"), keepingLinks: true) }
+        let late = try folder.createTemporary(for: try ObjectKey("late.txt"), keepingLinks: true)
+        try late.write(Data("x".utf8))
+        try box.link("late.txt", to: box.secret)
+        #expect(throws: ConfinementError.symbolicLink("late.txt")) { try late.commit() }
+        #expect(try folder.kind(ObjectKey("target.txt")) == .symbolicLink && folder.kind(ObjectKey("late.txt")) == .symbolicLink)
+        #expect(try String(contentsOfFile: box.secret, encoding: .utf8) == "secret")
+    }
+}

@@ -194,4 +194,42 @@ import Glibc
         #expect(Date().timeIntervalSince(start) < 2)
         #expect(try FileManager.default.contentsOfDirectory(atPath: server.folder.appendingPathComponent("prw").path).isEmpty)
     }
+
+    /// #11 leftover (b): an idle server exits as soon as SIGTERM arrives (it waited 1.5 s for nothing).
+    @Test(arguments: ["none", "plain", "render", "closed"])
+    func sigtermOnAnIdleServerExitsAtOnce(_ before: String) throws {
+        let server = try ServeConnectionTests.RunningServer()
+        var connection: ServeConnectionTests.Connection?
+        if before != "none" {
+            connection = try ServeConnectionTests.Connection(port: server.port)
+            connection?.send(ServeConnectionTests.get(before == "render" ? "/pubr/photo.jpg?x-oss-process=image%2Fresize%2Cw_40" : "/pubr/photo.jpg"))
+            _ = try #require(connection?.response())
+            if before == "closed" { connection = nil }
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        let start = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        server.process.waitUntilExit()
+        let seconds = Date().timeIntervalSince(start)
+        withExtendedLifetime(connection) {}
+        print("idle SIGTERM exit after \(before): \(Int(seconds * 1000)) ms")
+        #expect(seconds < 0.5, "idle exit took \(seconds) s")
+    }
+}
+
+/// Issue #12: a ~100 KB URL gets OSS XML (the parser's limit was 80 KiB: a bare 400 with no body).
+@Suite(.serialized) struct ServeLongRequestTests {
+    @Test func aHundredKilobyteURLGetsOSSXML() throws {
+        let server = try ServeConnectionTests.RunningServer()
+        let connection = try ServeConnectionTests.Connection(port: server.port)
+        connection.send(ServeConnectionTests.get("/pubr/" + String(repeating: "k", count: 100_000)))
+        let key = try #require(connection.response())
+        let text = String(decoding: key.body, as: UTF8.self)
+        #expect(key.status == 400 && text.contains("<Code>InvalidObjectName</Code>") && key.headers["x-oss-request-id"]?.count == 24, "\(key.status) \(text.prefix(300))")
+        let process = "image/resize,w_10" + String(repeating: "/resize,w_10", count: 8_000)
+        connection.send(ServeConnectionTests.get("/pubr/photo.jpg?x-oss-process=" + process))
+        let long = try #require(connection.response())
+        let body = String(decoding: long.body, as: UTF8.self)
+        #expect(long.status == 400 && body.contains("<Code>") && long.headers["content-type"] == "application/xml", "\(long.status) \(body.prefix(300))")
+    }
 }

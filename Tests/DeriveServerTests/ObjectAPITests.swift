@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Manifest
 import Testing
+import Confinement
 @testable import DeriveServer
 
 /// Requests signed with a V1 Authorization header, any method, bucket-level or object-level.
@@ -367,15 +368,16 @@ struct Owned: RecordedOutputs {
 }
 
 @Suite struct SubresourceMethodTests {
-    /// `PUT ?append` (AppendObject needs POST) once fell through to a plain PUT and overwrote the object.
+    /// `PUT ?append` (AppendObject needs POST) once fell through to a plain PUT and overwrote the
+    /// object: an operation with the wrong method is its own NotImplemented operation.
     @Test func aSubresourceWithTheWrongMethodNeverWrites() throws {
         let f = try ServiceFixture()
         let before = try #require(f.file("photos/cats/kitten.jpg"))
         for query in [[("append", nil), ("position", "0")], [("uploads", nil)]] as [[(String, String?)]] {
             let answer = f.send("PUT", "photos", "cats/kitten.jpg", query: query, body: Data("x".utf8))
-            #expect(answer.status == 405 && answer.code == "MethodNotAllowed")
+            #expect(answer.status == 501 && answer.code == "NotImplemented")
         }
-        #expect(f.send("GET", "photos", "cats/kitten.jpg", query: [("append", nil)]).status == 405)
+        #expect(f.send("GET", "photos", "cats/kitten.jpg", query: [("append", nil)]).status == 501)
         #expect(f.file("photos/cats/kitten.jpg") == before)
     }
 }
@@ -431,5 +433,38 @@ struct Owned: RecordedOutputs {
         let head = f.send("HEAD", "photos")
         #expect(head.status == 200 && head.body.isEmpty)
         #expect(f.send("HEAD", "photos", signed: false).status == 403)
+    }
+}
+
+@Suite struct ObjectAPIMetadataTests {
+    @Test func multipartObjectsKeepTheirETagAndHeaders() throws {
+        let f = try ServiceFixture()
+        let id = try #require(f.send("POST", "photos", "m.bin", query: [("uploads", nil)],
+                                     headers: ["content-type": "application/x-test", "x-oss-meta-who": "me"]).values("UploadId").first)
+        let part = Data("only part".utf8)
+        _ = f.send("PUT", "photos", "m.bin", query: [("partNumber", "1"), ("uploadId", id)], body: part)
+        let body = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"\(MultipartTests.etag(part))\"</ETag></Part></CompleteMultipartUpload>"
+        let done = f.send("POST", "photos", "m.bin", query: [("uploadId", id)], body: Data(body.utf8))
+        let etag = try #require(done.header("ETag"))
+        #expect(etag.hasSuffix("-1\""))
+        let head = f.send("HEAD", "photos", "m.bin")
+        #expect(head.header("ETag") == etag && head.header("Content-Type") == "application/x-test" && head.header("x-oss-meta-who") == "me")
+        let listed = f.send("GET", "photos", query: [("prefix", "m.bin")])
+        #expect(listed.values("ETag") == [etag] && listed.values("Type") == ["Multipart"])
+    }
+
+    @Test func copiesKeepOrReplaceTheSourceHeaders() throws {
+        let f = try ServiceFixture()
+        #expect(f.send("PUT", "photos", "src.txt", headers: ["content-type": "text/x-source", "x-oss-meta-a": "1"], body: Data("s".utf8)).status == 200)
+        _ = f.send("PUT", "photos", "kept.txt", headers: ["x-oss-copy-source": "/photos/src.txt"])
+        let kept = f.send("HEAD", "photos", "kept.txt")
+        #expect(kept.header("Content-Type") == "text/x-source" && kept.header("x-oss-meta-a") == "1")
+        _ = f.send("PUT", "photos", "replaced.txt", headers: ["x-oss-copy-source": "/photos/src.txt", "x-oss-metadata-directive": "REPLACE",
+                                                             "content-type": "text/x-new"])
+        let replaced = f.send("HEAD", "photos", "replaced.txt")
+        #expect(replaced.header("Content-Type") == "text/x-new" && replaced.header("x-oss-meta-a") == nil)
+        #expect(f.send("DELETE", "photos", "src.txt").status == 204)
+        #expect(f.service.metadata.read(bucket: "photos", key: try ObjectKey("src.txt"),
+                                        identity: ObjectFileIdentity(device: 0, inode: 0, size: 0, modified: 0)) == nil)
     }
 }

@@ -298,6 +298,95 @@ e = error_of(lambda: drop.append_object('acl.txt', 4, b'more'))
 check('#12 append_object to a normal object is 409 ObjectNotAppendable, the object unchanged',
       e is not None and e.status == 409 and e.code == 'ObjectNotAppendable' and drop.get_object('acl.txt').read() == b'kept', e)
 
+# Issue #12 (first half): sub-resources, object semantics, V4 signed headers, errors.
+import hashlib, os, tempfile
+body = bytes(range(256)) * 125          # 32 000 bytes
+v1.put_object('r/range.bin', body)
+got = v1.get_object('r/range.bin', byte_range=(0, 99))
+check('#12 get_object byte_range=(0,99) -> 206, 100 bytes', got.status == 206 and got.read() == body[:100], got.status)
+got = v1.get_object('r/range.bin', byte_range=(31990, None))
+check('#12 get_object byte_range=(31990,) -> the last 10 bytes', got.read() == body[-10:])
+e = error_of(lambda: v1.get_object('r/range.bin', byte_range=(40000, 40010)))
+check('#12 byte range past the end -> 416 InvalidRange', e is not None and e.status == 416 and e.code == 'InvalidRange', e)
+r = requests.get(v1.sign_url('GET', 'r/range.bin', 60), headers={'Range': 'bytes=abc'})
+check('#12 an invalid Range header is ignored (200, whole object)', r.status_code == 200 and r.content == body, r.status_code)
+with tempfile.TemporaryDirectory() as folder:
+    target = os.path.join(folder, 'range.bin')
+    oss2.resumable_download(v1, 'r/range.bin', target, multiget_threshold=4096, part_size=4096, num_threads=3,
+                            store=oss2.ResumableDownloadStore(root=folder))
+    check('#12 resumable_download with 4 KB parts', open(target, 'rb').read() == body)
+head = v1.head_object('r/range.bin')
+etag, modified = head.headers.get('ETag'), head.headers.get('Last-Modified')
+check('#12 ETag is the quoted upper-case MD5', etag == '"%s"' % hashlib.md5(body).hexdigest().upper(), etag)
+check('#12 Last-Modified is an HTTP date', modified is not None and modified.endswith('GMT'), modified)
+e = error_of(lambda: v1.get_object('r/range.bin', headers={'If-None-Match': etag}))
+check('#12 If-None-Match -> 304', e is not None and e.status == 304, e)
+e = error_of(lambda: v1.get_object('r/range.bin', headers={'If-Modified-Since': modified}))
+check('#12 If-Modified-Since (its own time) -> 304', e is not None and e.status == 304, e)
+e = error_of(lambda: v1.get_object('r/range.bin', headers={'If-Match': '"00000000000000000000000000000000"'}))
+check('#12 If-Match of another ETag -> 412 PreconditionFailed', e is not None and e.status == 412 and e.code == 'PreconditionFailed', e)
+e = error_of(lambda: v1.get_object('r/range.bin', headers={'If-Unmodified-Since': 'Mon, 01 Jan 2001 00:00:00 GMT'}))
+check('#12 If-Unmodified-Since in the past -> 412', e is not None and e.status == 412, e)
+check('#12 If-Match of its ETag -> 200', v1.get_object('r/range.bin', headers={'If-Match': etag}).read() == body)
+
+stored = {'Content-Type': 'application/x-derive', 'Cache-Control': 'max-age=60', 'Content-Disposition': 'attachment; filename="m.bin"',
+          'Content-Encoding': 'identity', 'Expires': 'Wed, 21 Oct 2037 07:28:00 GMT', 'x-oss-meta-author': 'ann'}
+v1.put_object('m/meta.bin', b'metadata', headers=stored)
+head = v1.head_object('m/meta.bin')
+check('#12 put headers and x-oss-meta-* come back on HEAD', all(head.headers.get(k) == v for k, v in stored.items()), dict(head.headers))
+got = v1.get_object('m/meta.bin')
+check('#12 ... and on GET', got.headers.get('Content-Type') == 'application/x-derive' and got.headers.get('x-oss-meta-author') == 'ann'
+      and got.read() == b'metadata', dict(got.headers))
+url = v1.sign_url('GET', 'm/meta.bin', 60, params={'response-content-type': 'text/plain', 'response-content-disposition': 'inline'})
+r = requests.get(url)
+check('#12 signed response-content-type/-disposition override', r.headers.get('Content-Type') == 'text/plain'
+      and r.headers.get('Content-Disposition') == 'inline', dict(r.headers))
+r = requests.get(ENDPOINT + '/drop/anon.txt?response-content-type=text%2Fhtml')
+check('#12 anonymous response-* is ignored', r.status_code == 200 and r.headers.get('Content-Type') != 'text/html', dict(r.headers))
+for name, kind in (('a.avif', 'image/avif'), ('a.heic', 'image/heic'), ('a.bmp', 'image/bmp'), ('a.tiff', 'image/tiff'),
+                   ('a.html', 'text/html'), ('a.json', 'application/json'), ('a.svg', 'image/svg+xml'), ('a.pdf', 'application/pdf')):
+    requests.put(ENDPOINT + '/drop/types/' + name, data=b'x')
+    r = requests.get(ENDPOINT + '/drop/types/' + name)
+    check('#12 Content-Type by extension: ' + name, r.headers.get('Content-Type') == kind, r.headers.get('Content-Type'))
+drop.put_object('f/once.txt', b'first')
+e = error_of(lambda: drop.put_object('f/once.txt', b'second', headers={'x-oss-forbid-overwrite': 'true'}))
+check('#12 x-oss-forbid-overwrite -> 409 FileAlreadyExists, object kept', e is not None and e.status == 409
+      and e.code == 'FileAlreadyExists' and drop.get_object('f/once.txt').read() == b'first', e)
+
+# V4 presigned PUT with signed headers, and a V4 header signature with an additional header.
+headers = {'Content-Type': 'image/jpeg', 'x-oss-meta-source': 'presigned'}
+url = v4.sign_url('PUT', 'v4/put.jpg', 60, headers=headers, slash_safe=True)
+r = requests.put(url, data=b'v4 body', headers=headers)
+check('#12 V4 sign_url PUT with Content-Type and x-oss-meta-*', r.status_code == 200, (r.status_code, r.text[:300]))
+head = v1.head_object('v4/put.jpg')
+check('#12 ... stored with its headers', head.headers.get('Content-Type') == 'image/jpeg' and head.headers.get('x-oss-meta-source') == 'presigned',
+      dict(head.headers))
+r = requests.put(url, data=b'v4 body', headers={'Content-Type': 'image/png', 'x-oss-meta-source': 'presigned'})
+check('#12 ... another Content-Type -> 403 SignatureDoesNotMatch', r.status_code == 403 and 'SignatureDoesNotMatch' in r.text, r.status_code)
+signing = oss2.auth.ProviderAuthV4._sign_request
+def with_additional(self, req, bucket_name, key, in_additional_headers=None):
+    return signing(self, req, bucket_name, key, in_additional_headers={'content-disposition'})
+with mock.patch.object(oss2.auth.ProviderAuthV4, '_sign_request', with_additional):
+    v4.put_object('v4/additional.txt', b'additional', headers={'Content-Disposition': 'inline'})
+    got = v4.get_object('v4/additional.txt', headers={'Content-Disposition': 'inline'}).read()
+check('#12 V4 header signature with AdditionalHeaders=content-disposition', got == b'additional')
+
+# Operations not implemented fail cleanly (501) and leave the object intact.
+drop.put_object('n/intact.txt', b'intact')
+for label, call in (('put_object_tagging', lambda: drop.put_object_tagging('n/intact.txt', oss2.models.Tagging())),
+                    ('put_symlink', lambda: drop.put_symlink('n/intact.txt', 'n/intact.txt')),
+                    ('get_object_tagging', lambda: drop.get_object_tagging('n/intact.txt')),
+                    ('restore_object', lambda: drop.restore_object('n/intact.txt'))):
+    e = error_of(call)
+    check('#12 %s -> 501 NotImplemented, object intact' % label, e is not None and e.status == 501
+          and drop.get_object('n/intact.txt').read() == b'intact', e)
+
+r = requests.get(ENDPOINT + '/press/p.jpg', headers={'Host': 'PHOTOS.localhost'})
+check('#12 Host: PHOTOS.localhost is bucket photos', r.status_code == 200 and r.content[:2] == b'\xff\xd8', r.status_code)
+r = requests.get(ENDPOINT + '/pubr/' + 'k' * 100000)
+check('#12 a ~100 KB URL -> OSS XML', r.status_code == 400 and '<Code>InvalidObjectName</Code>' in r.text
+      and len(r.headers.get('x-oss-request-id', '')) == 24, (r.status_code, r.text[:200]))
+
 passed, failed = results.count(True), results.count(False)
 print('%d passed, %d failed' % (passed, failed))
 sys.exit(1 if failed else 0)

@@ -57,7 +57,7 @@ extension ObjectService {
         return .upload(headers.upload(file, exchange: exchange, key: target.key, maxBytes: maxBodyBytes) { [self] _ in
             defer { _ = try? uploads.removeFile(staged) }
             do {
-                return try appendLock.withLock { try finishAppend(target, position: position, staged: staged, in: uploads, exchange: exchange) }
+                return try appendLock.withLock { try finishAppend(target, position: position, staged: staged, in: uploads, headers: request.headers, exchange: exchange) }
             } catch {
                 return exchange.response(for: error)
             }
@@ -65,7 +65,8 @@ extension ObjectService {
     }
 
     /// Under the append lock: the old bytes and the staged ones into a new file, renamed into place.
-    func finishAppend(_ target: Target, position: Int, staged: ObjectKey, in uploads: ConfinedFolder, exchange: Exchange) throws -> ServiceResponse {
+    func finishAppend(_ target: Target, position: Int, staged: ObjectKey, in uploads: ConfinedFolder, headers: [String: String],
+                      exchange: Exchange) throws -> ServiceResponse {
         let existing = try checkAppend(target, position: position)
         let stagedFD = try uploads.openForReading(staged)
         defer { close(stagedFD) }
@@ -83,8 +84,25 @@ extension ObjectService {
             try Self.copyBytes(from: old, offset: 0, length: position, into: file, md5: &md5)
         }
         try Self.copyBytes(from: stagedFD, offset: 0, length: added, into: file, md5: &md5)
+        // The headers of the first append stay with the object (OSS stores them once).
+        var stored = ObjectMetadata.headers(from: headers)
+        if existing != nil, let old = try? open(target.bucket, target.key) {
+            if let identity = ObjectFileIdentity(descriptor: old), let record = metadata.read(bucket: target.bucket.name, key: target.key, identity: identity) {
+                stored = record.headers
+            }
+            close(old)
+        }
         try commit(file)
         guard let folder = try folder(target.bucket), let status = folder.status(target.key) else { throw OSSErrorBody.internalError }
+        let etag = Self.etag(Array(md5.finalize()))
+        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
+            do {
+                try metadata.write(bucket: target.bucket.name, key: target.key, identity: identity,
+                                   metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
+            } catch {
+                exchange.log("recording the metadata of '\(target.key)' failed: \(error)")
+            }
+        }
         let recorded = appendables.record(target.bucket, target.key, status) { [self] name, record in
             let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
             guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
@@ -92,7 +110,7 @@ extension ObjectService {
             return current.inode == record.inode && current.size == record.size
         }
         if !recorded { exchange.log("the table of appendable objects is full; '\(target.key)' will not take further appends") }
-        return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", Self.etag(Array(md5.finalize()))),
+        return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag),
                                                       ("x-oss-next-append-position", String(status.size)), ("Content-Length", "0")],
                                payload: .data(Data()))
     }

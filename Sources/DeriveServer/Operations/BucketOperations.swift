@@ -3,43 +3,9 @@ import Confinement
 import Foundation
 import Manifest
 
-/// Requests to a bucket itself (`/bucket/` or `bucket.localhost/`): listings, the bucket's
-/// info and ACL, DeleteMultipleObjects and ListMultipartUploads. Other bucket operations
-/// (lifecycle, CORS, website, …) answer 501 NotImplemented without reading or writing anything.
+/// A bucket's info and ACL (GetBucketInfo, GetBucketAcl), and the answer to PutBucketAcl and
+/// PutObjectAcl.
 extension ObjectService {
-    func bucketStep(_ request: ServiceRequest, bucket: Bucket, query: [OSSSignature.Parameter], exchange: Exchange) throws -> Step {
-        let names = Set(query.map(\.name))
-        // Refused before the signature is checked, like every operation Derive lacks.
-        let known: Set<String> = ["acl", "bucketInfo", "uploads", "delete", "list-type", "prefix", "delimiter", "marker", "max-keys",
-                                  "encoding-type", "continuation-token", "start-after", "fetch-owner", "key-marker",
-                                  "upload-id-marker", "max-uploads"]
-        if let other = query.first(where: { OSSSignature.subresources.contains($0.name) && !known.contains($0.name) }) {
-            throw OSSErrorBody(status: 501, code: "NotImplemented",
-                               message: "The bucket operation ?\(other.name) is not supported by derive serve; nothing was read or written.")
-        }
-        let signed = SignedRequest(method: request.method, bucket: bucket.name, key: "", query: query, headers: request.headers)
-        let caller = try verifier.authenticate(signed, now: clock())
-        switch request.method {
-        case "GET", "HEAD":
-            var answer: ServiceResponse
-            if names.contains("acl") { answer = try bucketACL(bucket, caller: caller, exchange: exchange) }
-            else if names.contains("bucketInfo") { answer = try bucketInfo(bucket, caller: caller, exchange: exchange) }
-            else if names.contains("uploads") { answer = try listMultipartUploads(bucket, query: query, caller: caller, exchange: exchange) }
-            else if Self.value(query, "list-type") == "2" { answer = try listObjectsV2(bucket, query: query, caller: caller, exchange: exchange) }
-            else { answer = try listObjects(bucket, query: query, caller: caller, exchange: exchange) }
-            // HEAD: the GET's status and headers without its body (a client asking whether the bucket exists).
-            if request.method == "HEAD" { answer.payload = .data(Data()) }
-            return .respond(answer)
-        case "PUT" where names.contains("acl"):
-            throw Self.aclInManifest("bucket '\(bucket.name)'")
-        case "POST" where names.contains("delete"):
-            return try deleteMultipleObjects(request, bucket: bucket, query: query, caller: caller, exchange: exchange)
-        default:
-            throw OSSErrorBody(status: 501, code: "NotImplemented",
-                               message: "\(request.method) on a bucket is not supported by derive serve (buckets are declared in the manifest); nothing was changed.")
-        }
-    }
-
     /// PutBucketAcl and PutObjectAcl: ACLs are the manifest's, so the API cannot change them.
     static func aclInManifest(_ what: String) -> OSSErrorBody {
         OSSErrorBody(status: 501, code: "NotImplemented",

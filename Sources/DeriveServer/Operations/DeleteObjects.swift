@@ -27,6 +27,9 @@ extension ObjectService {
             }
         }
         appendables.forget(bucket, key)
+        do { try metadata.delete(bucket: bucket.name, key: key) } catch {
+            logger.error("forgetting the metadata of '\(key)' failed: \(error)")
+        }
     }
 
     /// The write check of every replacing operation, plus the build's ownership.

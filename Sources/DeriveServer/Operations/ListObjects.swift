@@ -90,7 +90,7 @@ extension ObjectService {
                 xml.element("Key", encode(key.string))
                 xml.element("LastModified", XMLReply.time(status.mtime))
                 xml.element("ETag", etag)
-                xml.element("Type", appendables.isAppendable(bucket, key, status) ? "Appendable" : "Normal")
+                xml.element("Type", appendables.isAppendable(bucket, key, status) ? "Appendable" : etag.contains("-") ? "Multipart" : "Normal")
                 xml.element("Size", Int(status.size))
                 xml.element("StorageClass", "Standard")
                 if owner {
@@ -107,10 +107,18 @@ extension ObjectService {
         }
     }
 
-    /// The object's ETag: the quoted upper-case MD5 of its bytes (hashed once per file version).
+    /// The object's ETag: the one its metadata recorded (an upload's; a multipart object's
+    /// `-N` form), else the quoted upper-case MD5 of its bytes (hashed once per file version).
     func etag(_ bucket: Bucket, _ key: ObjectKey) throws -> String {
         let fd = try open(bucket, key)
         defer { close(fd) }
+        return try etag(bucket, key, fd: fd)
+    }
+
+    func etag(_ bucket: Bucket, _ key: ObjectKey, fd: Int32) throws -> String {
+        if let identity = ObjectFileIdentity(descriptor: fd), let record = metadata.read(bucket: bucket.name, key: key, identity: identity) {
+            return record.etag
+        }
         return Self.etag(try digests.digests(of: fd, identity: bucket.path + "\0" + key.string).md5)
     }
 

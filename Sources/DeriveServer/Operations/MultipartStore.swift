@@ -28,6 +28,8 @@ final class MultipartStore: Sendable {
         var bucket: String
         var key: String
         var initiated: Int
+        /// The headers OSS stores, from the Initiate request (Content-Type, x-oss-meta-*, …).
+        var headers: [String: String]?
     }
 
     struct Part: Sendable {
@@ -88,7 +90,7 @@ final class MultipartStore: Sendable {
         return uploads
     }
 
-    func initiate(bucket: Bucket, key: ObjectKey) throws -> String {
+    func initiate(bucket: Bucket, key: ObjectKey, headers: [String: String]) throws -> String {
         guard openUploads().count < limits.maxOpenUploads else {
             throw OSSErrorBody(status: 400, code: "TooManyUploads",
                                message: "\(limits.maxOpenUploads) multipart uploads are open, the most derive serve keeps; complete or abort one (ListMultipartUploads names them).")
@@ -97,7 +99,7 @@ final class MultipartStore: Sendable {
         var bytes = [UInt8](repeating: 0, count: 16)
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0 ... 255) }
         let id = ObjectService.hex(bytes, uppercase: true)
-        let info = Info(bucket: bucket.name, key: key.string, initiated: clock())
+        let info = Info(bucket: bucket.name, key: key.string, initiated: clock(), headers: headers)
         try folder.writeAtomically(try JSONEncoder().encode(info), to: Self.key(id, Self.infoName))
         return id
     }

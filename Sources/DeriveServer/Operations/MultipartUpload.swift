@@ -21,12 +21,12 @@ extension ObjectService {
         return id
     }
 
-    func initiateMultipartUpload(_ target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+    func initiateMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
         try authorizeReplace(target.bucket, target.key, caller: caller)
         guard Self.fitsFileSystem(target.key), !Self.isTemporary(target.key) else {
             throw OSSErrorBody.invalidObjectName("the key cannot be a file here")
         }
-        let id = try multipart.initiate(bucket: target.bucket, key: target.key)
+        let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: ObjectMetadata.headers(from: request.headers))
         return XMLReply("InitiateMultipartUploadResult") { xml in
             xml.element("Bucket", target.bucket.name)
             xml.element("Key", target.key.string)
@@ -107,7 +107,7 @@ extension ObjectService {
     func completeMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
         try authorizeReplace(target.bucket, target.key, caller: caller)
         let id = try uploadId(target)
-        _ = try multipart.info(id, bucket: target.bucket, key: target.key)
+        let info = try multipart.info(id, bucket: target.bucket, key: target.key)
         let completeAll = request.headers["x-oss-complete-all"]?.lowercased() == "yes"
         let urlEncoded = Self.value(target.query, "encoding-type") == "url"
         // 10 000 parts of about 100 bytes of XML each.
@@ -117,7 +117,8 @@ extension ObjectService {
                 guard body.count <= limit else {
                     throw OSSErrorBody(status: 400, code: "MalformedXML", message: "The body is longer than \(limit) bytes.")
                 }
-                return .respond(try assemble(target, id: id, body: body, completeAll: completeAll, urlEncoded: urlEncoded, caller: caller, exchange: exchange))
+                return .respond(try assemble(target, id: id, headers: info.headers ?? [:], body: body, completeAll: completeAll, urlEncoded: urlEncoded,
+                                             caller: caller, exchange: exchange))
             } catch {
                 return .respond(exchange.response(for: error))
             }
@@ -131,7 +132,7 @@ extension ObjectService {
     /// Checks the client's part list against the stored parts and writes the object: the parts
     /// in order into a temporary file beside the target, renamed into place. The ETag is OSS's:
     /// the MD5 of the parts' binary MD5s, then `-<count>`, upper-case hex in quotes.
-    func assemble(_ target: Target, id: String, body: Data, completeAll: Bool, urlEncoded: Bool, caller: String?,
+    func assemble(_ target: Target, id: String, headers: [String: String], body: Data, completeAll: Bool, urlEncoded: Bool, caller: String?,
                   exchange: Exchange) throws -> ServiceResponse {
         let stored = Dictionary(multipart.parts(id).map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
         var chosen: [(MultipartStore.Part, [UInt8])] = []
@@ -181,6 +182,15 @@ extension ObjectService {
         var combined = Insecure.MD5()
         for (_, md5) in chosen { combined.update(data: md5) }
         let etag = "\"" + Self.hex(combined.finalize(), uppercase: true) + "-\(chosen.count)\""
+        // Later GETs, HEADs and listings answer this ETag and the Initiate request's headers.
+        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
+            do {
+                try metadata.write(bucket: target.bucket.name, key: target.key, identity: identity,
+                                   metadata: ObjectMetadata(headers: headers, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
+            } catch {
+                exchange.log("recording the metadata of '\(target.key)' failed: \(error)")
+            }
+        }
         let encode = Self.encoder(urlEncoded)
         return XMLReply("CompleteMultipartUploadResult") { xml in
             if urlEncoded { xml.element("EncodingType", "url") }

@@ -7,47 +7,8 @@ import Manifest
 import Glibc
 #endif
 
-/// The object API beyond GetObject/PutObject/PostObject: which operation a request names
-/// (by method and sub-resource), and GetObjectAcl / PutObjectAcl.
+/// GetObjectAcl, GetObjectMeta and CopyObject.
 extension ObjectService {
-    /// Sub-resources of the operations in this folder (not refused as unsupported).
-    static let implementedSubresources: Set<String> = ["acl", "append", "position", "uploadId", "partNumber", "uploads", "objectMeta"]
-
-    /// The step for an operation of this folder, or nil for GetObject/PutObject/PostObject.
-    func objectOperation(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step? {
-        let names = Set(target.query.map(\.name))
-        switch request.method {
-        case "GET", "HEAD":
-            if names.contains("acl") { return .respond(try objectACL(target, caller: caller, exchange: exchange)) }
-            if names.contains("uploadId") { return .respond(try listParts(target, caller: caller, exchange: exchange)) }
-            if names.contains("objectMeta"), request.method == "HEAD" { return .respond(try objectMeta(target, caller: caller, exchange: exchange)) }
-        case "PUT":
-            if names.contains("acl") { throw Self.aclInManifest("'\(target.key)'") }
-            if names.contains("uploadId") || names.contains("partNumber") {
-                return try uploadPart(request, target: target, caller: caller, exchange: exchange)
-            }
-            if request.headers["x-oss-copy-source"] != nil {
-                return .respond(try copyObject(request, target: target, caller: caller, exchange: exchange))
-            }
-        case "POST":
-            if names.contains("uploads") { return .respond(try initiateMultipartUpload(target, caller: caller, exchange: exchange)) }
-            if names.contains("uploadId") { return try completeMultipartUpload(request, target: target, caller: caller, exchange: exchange) }
-            if names.contains("append") { return try appendObject(request, target: target, caller: caller, exchange: exchange) }
-        case "DELETE":
-            if names.contains("uploadId") { return .respond(try abortMultipartUpload(target, caller: caller, exchange: exchange)) }
-            return .respond(try deleteObject(target, caller: caller, exchange: exchange))
-        default:
-            break
-        }
-        // A sub-resource of these operations with another method must not fall through to a
-        // plain PUT or GET (`PUT ?append` would overwrite the object).
-        if let other = target.query.first(where: { Self.implementedSubresources.contains($0.name) }) {
-            throw OSSErrorBody(status: 405, code: "MethodNotAllowed",
-                               message: "\(request.method) is not allowed with ?\(other.name); nothing was read or written.")
-        }
-        return nil
-    }
-
     /// The object's ACL as OSS reports it: its own setting (`default` when it has none and the
     /// bucket's ACL applies), or the effective ACL whenever that differs from what `default`
     /// would mean (a built derivative, or an object made private because the build's record
@@ -65,15 +26,16 @@ extension ObjectService {
     /// GetObjectMeta (`HEAD /key?objectMeta`): the object's length, ETag and modification time
     /// (a HEAD: the length is the object's, no body follows),
     /// authorised like a GET of it (ossfs asks it before every write).
-    func objectMeta(_ target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+    func objectMeta(_ target: Target, head: Bool, caller: String?, exchange: Exchange) throws -> ServiceResponse {
         try authorizer.authorizeRead(target.bucket, target.key, caller: caller)
         let fd = try open(target.bucket, target.key)
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw OSSErrorBody.internalError }
-        let etag = Self.etag(try digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string).md5)
+        let etag = try self.etag(target.bucket, target.key, fd: fd)
         let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
-        return ServiceResponse(status: 200, headers: [("Content-Length", String(info.st_size)), ("ETag", etag),
+        // A GET (which OSS does not define) gets the same headers and no body.
+        return ServiceResponse(status: 200, headers: [("Content-Length", head ? String(info.st_size) : "0"), ("ETag", etag),
                                                       ("Last-Modified", Self.httpDateText(modified)), ("x-oss-request-id", exchange.requestId)],
                                payload: .data(Data()))
     }
@@ -171,7 +133,7 @@ extension ObjectService {
             throw OSSErrorBody(status: 400, code: "InvalidArgument",
                                message: "The source is \(size) bytes; CopyObject copies at most \(Self.maxCopyBytes). Use UploadPartCopy (resumable_copy) for larger objects.")
         }
-        let sourceETag = Self.etag(try digests.digests(of: source.fd, identity: source.bucket.path + "\0" + source.key.string).md5)
+        let sourceETag = try etag(source.bucket, source.key, fd: source.fd)
         guard try checkCopyConditions(request, etag: sourceETag, modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000) else {
             return Self.notModified(sourceETag, exchange: exchange)
         }
@@ -179,8 +141,25 @@ extension ObjectService {
         var md5 = Insecure.MD5()
         try Self.copyBytes(from: source.fd, offset: 0, length: size, into: file, md5: &md5)
         try commit(file)
-        let etag = Self.etag(Array(md5.finalize()))
+        var etag = Self.etag(Array(md5.finalize()))
         let modified = (try? folder(target.bucket))??.status(target.key)?.mtime ?? Int64(clock()) * 1_000_000_000
+        // The copy's metadata: the source's record (COPY), or the request's headers (REPLACE).
+        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
+            let to = (bucket: target.bucket.name, key: target.key)
+            do {
+                if directive == "REPLACE" {
+                    try metadata.write(bucket: to.bucket, key: to.key, identity: identity,
+                                       metadata: ObjectMetadata(headers: ObjectMetadata.headers(from: request.headers), etag: etag,
+                                                                lastModified: Int(identity.modified / 1_000_000_000)))
+                } else if let sourceIdentity = ObjectFileIdentity(descriptor: source.fd),
+                          try metadata.copy(from: (source.bucket.name, source.key), fromIdentity: sourceIdentity, to: to, identity: identity,
+                                            lastModified: Int(identity.modified / 1_000_000_000)) {
+                    etag = sourceETag
+                }
+            } catch {
+                exchange.log("recording the metadata of the copy '\(target.key)' failed: \(error)")
+            }
+        }
         return XMLReply("CopyObjectResult") { xml in
             xml.element("ETag", etag)
             xml.element("LastModified", XMLReply.time(modified))

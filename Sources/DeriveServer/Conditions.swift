@@ -1,0 +1,78 @@
+/// Conditional requests (RFC 9110 §13.2.2, the order OSS follows): `If-Match`, else
+/// `If-Unmodified-Since` (412 when false); then `If-None-Match`, else `If-Modified-Since` (304
+/// when false). An invalid date is ignored, as OSS ignores it.
+enum Conditions {
+    enum Outcome: Equatable { case proceed, notModified, preconditionFailed }
+
+    static func evaluate(_ headers: [String: String], etag: String, lastModified: Int) -> Outcome {
+        if let ifMatch = headers["if-match"] {
+            if !matches(ifMatch, etag) { return .preconditionFailed }
+        } else if let since = headers["if-unmodified-since"].flatMap(HTTPDate.parse), lastModified > since {
+            return .preconditionFailed
+        }
+        if let ifNoneMatch = headers["if-none-match"] {
+            if matches(ifNoneMatch, etag) { return .notModified }
+        } else if let since = headers["if-modified-since"].flatMap(HTTPDate.parse), lastModified <= since {
+            return .notModified
+        }
+        return .proceed
+    }
+
+    /// Whether a list of entity tags names `etag` (or is `*`). Quotes and a weak `W/` prefix are
+    /// not significant, nor is the case of the hex digits (OSS writes them upper-case, some
+    /// clients lower-case them).
+    static func matches(_ list: String, _ etag: String) -> Bool {
+        let wanted = bare(etag)
+        return list.split(separator: ",").contains { candidate in
+            let tag = candidate.trimmingCharacters(in: .whitespaces)
+            return tag == "*" || bare(tag).caseInsensitiveCompare(wanted) == .orderedSame
+        }
+    }
+
+    private static func bare(_ tag: String) -> String {
+        var tag = Substring(tag)
+        if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
+        if tag.hasPrefix("\""), tag.hasSuffix("\""), tag.count >= 2 { tag = tag.dropFirst().dropLast() }
+        return String(tag)
+    }
+}
+
+/// A single byte range (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`) as OSS answers it: a
+/// header it cannot parse, or several ranges, is ignored (the whole object, 200); an end past the
+/// object is clamped; a start at or past the end is 416 InvalidRange.
+enum ByteRange: Equatable {
+    case whole
+    case part(start: Int, length: Int)
+    case unsatisfiable
+
+    static func parse(_ header: String?, size: Int) -> ByteRange {
+        guard let header else { return .whole }
+        let text = header.trimmingCharacters(in: .whitespaces)
+        guard text.lowercased().hasPrefix("bytes=") else { return .whole }
+        let spec = text.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return .whole }
+        let first = spec[..<dash].trimmingCharacters(in: .whitespaces), last = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
+        func number(_ text: String) -> Int? {
+            guard !text.isEmpty, text.count <= 18, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            return Int(text)
+        }
+        if first.isEmpty {
+            guard let suffix = number(last), suffix > 0 else { return .whole }
+            guard size > 0 else { return .unsatisfiable }
+            let length = min(suffix, size)
+            return .part(start: size - length, length: length)
+        }
+        guard let start = number(first) else { return .whole }
+        let end: Int
+        if last.isEmpty {
+            end = size - 1
+        } else {
+            guard let value = number(last), value >= start else { return .whole }
+            end = min(value, size - 1)
+        }
+        guard start < size else { return .unsatisfiable }
+        return .part(start: start, length: end - start + 1)
+    }
+}
+
+import Foundation

@@ -1,0 +1,23 @@
+import Confinement
+
+/// The Content-Type of an object uploaded without one, from its key's extension (as OSS and its
+/// SDKs decide it); `application/octet-stream` when the extension says nothing.
+enum ContentTypes {
+    static let byExtension: [String: String] = [
+        "jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
+        "avif": "image/avif", "heic": "image/heic", "heif": "image/heif", "bmp": "image/bmp", "tif": "image/tiff", "tiff": "image/tiff",
+        "ico": "image/x-icon", "svg": "image/svg+xml", "jxl": "image/jxl",
+        "html": "text/html", "htm": "text/html", "css": "text/css", "js": "application/javascript", "mjs": "application/javascript",
+        "json": "application/json", "xml": "application/xml", "txt": "text/plain", "md": "text/markdown", "csv": "text/csv",
+        "pdf": "application/pdf", "zip": "application/zip", "gz": "application/gzip", "tar": "application/x-tar",
+        "wasm": "application/wasm", "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "otf": "font/otf",
+        "mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime", "mp3": "audio/mpeg", "wav": "audio/wav", "ogg": "audio/ogg",
+    ]
+
+    /// The type for `key` by its extension (case-insensitive), nil when unknown.
+    static func forKey(_ key: ObjectKey) -> String? {
+        let name = String(decoding: key.segments.last ?? [], as: UTF8.self)
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return nil }
+        return byExtension[name[name.index(after: dot)...].lowercased()]
+    }
+}

@@ -1,0 +1,177 @@
+import Confinement
+import Foundation
+import GRDB
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which file a metadata record describes: a file replaced or edited behind the server's back
+/// (another inode, size or modification time) has no stored metadata any more.
+public struct ObjectFileIdentity: Sendable, Hashable {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int64
+    /// Modification time in nanoseconds since 1970.
+    public var modified: Int64
+
+    public init(device: UInt64, inode: UInt64, size: Int64, modified: Int64) {
+        self.device = device; self.inode = inode; self.size = size; self.modified = modified
+    }
+
+    public init(_ info: stat) {
+        self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                  modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+    }
+
+    /// The identity of an open file; nil when it cannot be stat'ed.
+    public init?(descriptor: Int32) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return nil }
+        self.init(info)
+    }
+}
+
+/// What OSS keeps about an object besides its bytes: the headers given when it was written and
+/// the ETag and time of that write.
+public struct ObjectMetadata: Sendable, Equatable {
+    /// Stored headers, lowercased names, in the order they are answered: `content-type`,
+    /// `cache-control`, `content-disposition`, `content-encoding`, `expires`, then `x-oss-meta-*`.
+    public var headers: [String: String]
+    /// Quoted upper-case hex, as OSS answers it (the MD5 for a simple upload).
+    public var etag: String
+    /// Seconds since 1970 (the `Last-Modified` answered).
+    public var lastModified: Int
+
+    public init(headers: [String: String] = [:], etag: String, lastModified: Int) {
+        self.headers = headers; self.etag = etag; self.lastModified = lastModified
+    }
+
+    /// The headers OSS stores from a PutObject request (besides `x-oss-meta-*`).
+    public static let storedHeaders = ["content-type", "cache-control", "content-disposition", "content-encoding", "expires"]
+
+    /// The stored headers of a write request: `storedHeaders` and every `x-oss-meta-*`.
+    public static func headers(from request: [String: String]) -> [String: String] {
+        request.filter { storedHeaders.contains($0.key) || $0.key.hasPrefix("x-oss-meta-") }
+    }
+
+    /// The stored headers as answered: the fixed ones first, then user metadata by name.
+    public var orderedHeaders: [(String, String)] {
+        Self.storedHeaders.compactMap { name in headers[name].map { (name, $0) } }
+            + headers.filter { $0.key.hasPrefix("x-oss-meta-") }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// Object metadata for `derive serve`, in a small SQLite database of its own in the state folder
+/// (`StateFiles.objectMetadata`), never in a bucket folder. Its own file rather than a table of
+/// the build's state database: `derive build` holds that database (its lock, moving it aside
+/// when it is corrupt or another manifest's, `clean` removing it), and serve would otherwise
+/// write into a file the builder owns while a build runs. Records are keyed by bucket and key
+/// and carry the identity of the file they describe; a record whose file changed is ignored.
+///
+/// The API other operations use: `read`, `write`, `delete`, `copy`.
+public final class ObjectMetadataStore: Sendable {
+    private let queue: DatabaseQueue
+    /// What the database answered for a (bucket, key) and the file identity asked about, so a
+    /// GET of an unchanged file does not query SQLite (the queue serialises every reader).
+    /// Trusted only for the same identity; emptied when it grows past `maxCached` entries.
+    /// `generation` counts writes: an answer looked up while a write ran is not cached.
+    private let cache = NIOLockedValueBox<(entries: [CacheKey: (identity: ObjectFileIdentity, metadata: ObjectMetadata?)], generation: Int)>(([:], 0))
+    private struct CacheKey: Hashable { var bucket: String; var key: [UInt8] }
+    private let maxCached = 100_000
+
+    /// Opens (creating) the database at `path`; nil path: in memory (tests).
+    public init(path: String?) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        if let path {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+        } else {
+            queue = try DatabaseQueue(configuration: configuration)
+        }
+        try queue.write { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS object_metadata (
+                    bucket TEXT NOT NULL, key BLOB NOT NULL,
+                    device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL,
+                    etag TEXT NOT NULL, last_modified INTEGER NOT NULL, headers TEXT NOT NULL,
+                    PRIMARY KEY (bucket, key))
+                """)
+        }
+    }
+
+    /// The record of `key` when it still describes the file whose identity is given.
+    public func read(bucket: String, key: ObjectKey, identity: ObjectFileIdentity) -> ObjectMetadata? {
+        let cacheKey = CacheKey(bucket: bucket, key: key.bytes)
+        let (known, generation) = cache.withLockedValue { ($0.entries[cacheKey], $0.generation) }
+        if let known, known.identity == identity { return known.metadata }
+        let found = lookUp(bucket: bucket, key: key, identity: identity)
+        cache.withLockedValue { cache in
+            guard cache.generation == generation else { return }
+            if cache.entries.count >= maxCached { cache.entries.removeAll() }
+            cache.entries[cacheKey] = (identity, found)
+        }
+        return found
+    }
+
+    private func lookUp(bucket: String, key: ObjectKey, identity: ObjectFileIdentity) -> ObjectMetadata? {
+        let row = try? queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM object_metadata WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.bytes)])
+        }
+        guard let row, let recorded = Self.identity(row), recorded == identity else { return nil }
+        let headerText: String = row["headers"]
+        let headers = (try? JSONDecoder().decode([String: String].self, from: Data(headerText.utf8))) ?? [:]
+        return ObjectMetadata(headers: headers, etag: row["etag"], lastModified: row["last_modified"])
+    }
+
+    /// Records `metadata` for the file `identity` now at `key` (replacing any record).
+    public func write(bucket: String, key: ObjectKey, identity: ObjectFileIdentity, metadata: ObjectMetadata) throws {
+        let headers = String(decoding: try JSONEncoder().encode(metadata.headers), as: UTF8.self)
+        forget(bucket, key)
+        defer { forget(bucket, key) }
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO object_metadata (bucket, key, device, inode, size, modified, etag, last_modified, headers)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [bucket, Data(key.bytes), Int64(bitPattern: identity.device), Int64(bitPattern: identity.inode),
+                                 identity.size, identity.modified, metadata.etag, metadata.lastModified, headers])
+        }
+    }
+
+    /// Forgets `key` (its object was deleted or replaced without metadata).
+    public func delete(bucket: String, key: ObjectKey) throws {
+        forget(bucket, key)
+        defer { forget(bucket, key) }
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM object_metadata WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.bytes)])
+        }
+    }
+
+    /// Gives the copy at `to` (the file `identity`) the record of `from`, when that record still
+    /// describes `fromIdentity`; returns whether there was one to copy. `lastModified` is the copy's time.
+    @discardableResult
+    public func copy(from: (bucket: String, key: ObjectKey), fromIdentity: ObjectFileIdentity, to: (bucket: String, key: ObjectKey),
+                     identity: ObjectFileIdentity, lastModified: Int) throws -> Bool {
+        guard var metadata = read(bucket: from.bucket, key: from.key, identity: fromIdentity) else {
+            try delete(bucket: to.bucket, key: to.key)
+            return false
+        }
+        metadata.lastModified = lastModified
+        try write(bucket: to.bucket, key: to.key, identity: identity, metadata: metadata)
+        return true
+    }
+
+    private func forget(_ bucket: String, _ key: ObjectKey) {
+        cache.withLockedValue { cache in
+            cache.generation += 1
+            cache.entries.removeValue(forKey: CacheKey(bucket: bucket, key: key.bytes))
+        }
+    }
+
+    private static func identity(_ row: Row) -> ObjectFileIdentity? {
+        guard let device: Int64 = row["device"], let inode: Int64 = row["inode"], let size: Int64 = row["size"],
+              let modified: Int64 = row["modified"] else { return nil }
+        return ObjectFileIdentity(device: UInt64(bitPattern: device), inode: UInt64(bitPattern: inode), size: size, modified: modified)
+    }
+}

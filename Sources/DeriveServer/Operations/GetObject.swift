@@ -1,0 +1,112 @@
+import Access
+import Confinement
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Manifest
+import ProcessLanguage
+
+/// GetObject and HeadObject: a plain object, or a processed one (`x-oss-process`, a style by
+/// query or by delimiter), authorised against the caller.
+struct GetObject: OperationHandler {
+    func begin(_ request: OperationRequest) throws -> Step {
+        let service = request.service
+        var target = try request.target()
+        let exchange = request.exchange
+        var processText = request.parameter("x-oss-process")
+        if processText == nil, service.kind(target.bucket, target.key) != .file,
+           let (key, style) = service.styleByDelimiter(target.key, bucket: target.bucket) {
+            target.key = key
+            processText = "style/" + style
+        }
+        try service.authorizer.authorizeRead(target.bucket, target.key, caller: request.caller)
+        let head = request.request.method == "HEAD"
+        if let processText, !processText.isEmpty {
+            if processText.contains("|sys/saveas") || processText.hasPrefix("sys/saveas") {
+                throw OSSErrorBody.badRequest("sys/saveas needs POST /<key>?x-oss-process with the chain in the body.", code: "InvalidArgument")
+            }
+            let pipeline = try Pipeline.parse(processText, styles: service.manifest.catalogue.mapValues(\.process))
+            let ifNoneMatch = request.header("if-none-match")
+            return try service.renderStep(target, pipeline: pipeline, caller: request.caller, exchange: exchange) { bytes, contentType in
+                let answer = ObjectService.imageResponse(bytes, contentType: contentType, head: head, ifNoneMatch: ifNoneMatch, exchange: exchange)
+                guard answer.status == 200 else { return answer }
+                return ServiceResponse(status: 200, headers: ObjectService.overriding(answer.headers, request: request), payload: answer.payload)
+            }
+        }
+        return .respond(try service.plain(target, request: request, head: head))
+    }
+}
+
+extension ObjectService {
+    /// `key!style` (or another enabled delimiter): precedence `-`, `_`, `/`, `!`, last occurrence
+    /// of the delimiter byte.
+    func styleByDelimiter(_ key: ObjectKey, bucket: Bucket) -> (ObjectKey, String)? {
+        for delimiter in ["-", "_", "/", "!"] where bucket.styleDelimiters.contains(Character(delimiter)) {
+            let byte = UInt8(ascii: Unicode.Scalar(delimiter)!)
+            guard let split = key.bytes.lastIndex(of: byte), let object = try? ObjectKey(bytes: Array(key.bytes[..<split])) else { continue }
+            let style = String(decoding: key.bytes[(split + 1)...], as: UTF8.self)
+            if manifest.catalogue[style] != nil, kind(bucket, object) == .file { return (object, style) }
+        }
+        return nil
+    }
+
+    /// A plain object: stored headers and ETag when the metadata record still describes the
+    /// file (else the MD5 and the file's time, the type by extension), conditions, one byte
+    /// range, and `response-*` overrides for signed requests.
+    func plain(_ target: Target, request: OperationRequest, head: Bool) throws -> ServiceResponse {
+        let exchange = request.exchange
+        let fd = try open(target.bucket, target.key)
+        var info = stat()
+        fstat(fd, &info)
+        let size = Int(info.st_size)
+        let file = OpenFile(descriptor: fd, length: size)
+        let identity = ObjectFileIdentity(info)
+        let record = metadata.read(bucket: target.bucket.name, key: target.key, identity: identity)
+        let etag = try record?.etag ?? Self.etag(digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string).md5)
+        let lastModified = record?.lastModified ?? Int(info.st_mtim.tv_sec)
+        switch Conditions.evaluate(request.request.headers, etag: etag, lastModified: lastModified) {
+        case .preconditionFailed: throw OSSErrorBody.preconditionFailed
+        case .notModified:
+            return ServiceResponse(status: 304, headers: [("ETag", etag), ("Last-Modified", HTTPDate.string(lastModified)),
+                                                          ("x-oss-request-id", exchange.requestId)], payload: .data(Data()))
+        case .proceed: break
+        }
+        let range = head ? .whole : ByteRange.parse(request.header("range"), size: size)
+        if range == .unsatisfiable { throw OSSErrorBody.invalidRange(size: size) }
+        let sniffed = Self.contentType(try file.read(at: 0, count: 12))
+        let contentType = record?.headers["content-type"] ?? ContentTypes.forKey(target.key) ?? sniffed
+        var headers: [(String, String)] = [("Content-Type", contentType)]
+        for (name, value) in record?.orderedHeaders ?? [] where name != "content-type" { headers.append((name, value)) }
+        headers += [("ETag", etag), ("Last-Modified", HTTPDate.string(lastModified)), ("Accept-Ranges", "bytes"),
+                    ("x-oss-object-type", "Normal"), ("x-oss-request-id", exchange.requestId),
+                    ("x-oss-object-acl", authorizer.objectACLHeader(target.bucket, target.key))]
+        headers = Self.overriding(headers, request: request)
+        switch range {
+        case .part(let start, let length):
+            headers += [("Content-Length", String(length)), ("Content-Range", "bytes \(start)-\(start + length - 1)/\(size)")]
+            return ServiceResponse(status: 206, headers: headers, payload: .file(OpenFile(descriptor: dup(fd), offset: Int64(start), length: length)))
+        default:
+            headers.append(("Content-Length", String(size)))
+            return ServiceResponse(status: 200, headers: headers, payload: head ? .data(Data()) : .file(file))
+        }
+    }
+
+    /// `response-content-type` and its siblings replace the answer's headers, for signed
+    /// requests only (OSS ignores them on anonymous ones).
+    static func overriding(_ headers: [(String, String)], request: OperationRequest) -> [(String, String)] {
+        guard request.caller != nil else { return headers }
+        var headers = headers
+        for (parameter, name) in responseOverrides {
+            guard let value = request.parameter(parameter) else { continue }
+            headers.removeAll { $0.0.lowercased() == name.lowercased() }
+            headers.append((name, value))
+        }
+        return headers
+    }
+
+    static let responseOverrides = [("response-content-type", "Content-Type"), ("response-content-language", "Content-Language"),
+                                    ("response-expires", "Expires"), ("response-cache-control", "Cache-Control"),
+                                    ("response-content-disposition", "Content-Disposition"),
+                                    ("response-content-encoding", "Content-Encoding")]
+}
