@@ -171,4 +171,18 @@ import Testing
         #expect(Self.get(f, "late.bin").text == "theirs")
         #expect(try FileManager.default.contentsOfDirectory(atPath: f.buckets.appendingPathComponent("prw").path).allSatisfy { !$0.hasSuffix(".derive-tmp") })
     }
+
+    /// GetObjectMeta (oss2's object_exists and get_object_meta): ETag, size and time, no body.
+    @Test func objectMeta() throws {
+        let f = try Hostile.fixture()
+        _ = Self.put(f, "meta.bin")
+        for method in ["HEAD", "GET"] {
+            let answer = f.get("/prw/meta.bin?objectMeta", method: method)
+            #expect(answer.status == 200 && answer.body.isEmpty, "\(method) \(answer.text)")
+            #expect(answer.header("ETag") == Self.md5ETag && answer.header("Content-Length") == "1000" && answer.header("Last-Modified") != nil)
+        }
+        let missing = f.get("/prw/none.bin?objectMeta", method: "HEAD")
+        #expect(missing.status == 404 && missing.header("x-oss-err") != nil)
+        #expect(f.get("/priv/cats/private2.jpg?objectMeta", method: "HEAD").status == 403)
+    }
 }

@@ -371,6 +371,11 @@ with mock.patch.object(oss2.auth.ProviderAuthV4, '_sign_request', with_additiona
     got = v4.get_object('v4/additional.txt', headers={'Content-Disposition': 'inline'}).read()
 check('#12 V4 header signature with AdditionalHeaders=content-disposition', got == b'additional')
 
+meta = v1.get_object_meta('r/range.bin')
+check('#12 get_object_meta: ETag, size, time', meta.etag == hashlib.md5(body).hexdigest().upper() and meta.content_length == len(body)
+      and meta.last_modified > 0, (meta.etag, meta.content_length))
+check('#12 object_exists true and false', v1.object_exists('r/range.bin') and not v1.object_exists('r/none.bin'))
+
 # Operations not implemented fail cleanly (501) and leave the object intact.
 drop.put_object('n/intact.txt', b'intact')
 for label, call in (('put_object_tagging', lambda: drop.put_object_tagging('n/intact.txt', oss2.models.Tagging())),

@@ -43,12 +43,6 @@ struct GetObjectAcl: OperationHandler {
     func begin(_ r: OperationRequest) throws -> Step { r.answer(try r.service.objectACL(try r.target(), caller: r.caller, exchange: r.exchange)) }
 }
 
-struct GetObjectMeta: OperationHandler {
-    func begin(_ r: OperationRequest) throws -> Step {
-        .respond(try r.service.objectMeta(try r.target(), head: r.request.method == "HEAD", caller: r.caller, exchange: r.exchange))
-    }
-}
-
 struct DeleteObject: OperationHandler {
     func begin(_ r: OperationRequest) throws -> Step { .respond(try r.service.deleteObject(try r.target(), caller: r.caller, exchange: r.exchange)) }
 }

@@ -7,7 +7,7 @@ import Manifest
 import Glibc
 #endif
 
-/// GetObjectAcl, GetObjectMeta and CopyObject.
+/// GetObjectAcl and CopyObject.
 extension ObjectService {
     /// The object's ACL as OSS reports it: its own setting (`default` when it has none and the
     /// bucket's ACL applies), or the effective ACL whenever that differs from what `default`
@@ -21,32 +21,6 @@ extension ObjectService {
         let grant: String
         if own == "default" { grant = effective == target.bucket.acl ? "default" : effective.rawValue } else { grant = effective.rawValue }
         return Self.aclPolicy(grant).response(exchange)
-    }
-
-    /// GetObjectMeta (`HEAD /key?objectMeta`): the object's length, ETag and modification time
-    /// (a HEAD: the length is the object's, no body follows),
-    /// authorised like a GET of it (ossfs asks it before every write).
-    func objectMeta(_ target: Target, head: Bool, caller: String?, exchange: Exchange) throws -> ServiceResponse {
-        try authorizer.authorizeRead(target.bucket, target.key, caller: caller)
-        let fd = try open(target.bucket, target.key)
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw OSSErrorBody.internalError }
-        let etag = try self.etag(target.bucket, target.key, fd: fd)
-        let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
-        // A GET (which OSS does not define) gets the same headers and no body.
-        return ServiceResponse(status: 200, headers: [("Content-Length", head ? String(info.st_size) : "0"), ("ETag", etag),
-                                                      ("Last-Modified", Self.httpDateText(modified)), ("x-oss-request-id", exchange.requestId)],
-                               payload: .data(Data()))
-    }
-
-    /// `Tue, 14 Nov 2023 22:13:20 GMT`.
-    static func httpDateText(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
     }
 
     // MARK: Copying

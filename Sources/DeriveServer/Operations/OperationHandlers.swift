@@ -4,6 +4,7 @@ enum OperationHandlers {
     static let all: [OSSOperation: any OperationHandler] = [
         .getObject: GetObject(),
         .headObject: GetObject(),
+        .getObjectMeta: GetObjectMeta(),
         .putObject: PutObject(),
         .postProcessObject: PostProcessObject(),
         // The bucket and object API (ObjectAPIHandlers.swift).
@@ -15,7 +16,6 @@ enum OperationHandlers {
         .putBucketAcl: PutAcl(),
         .getObjectAcl: GetObjectAcl(),
         .putObjectAcl: PutAcl(),
-        .getObjectMeta: GetObjectMeta(),
         .deleteObject: DeleteObject(),
         .deleteMultipleObjects: DeleteMultipleObjects(),
         .copyObject: CopyObject(),

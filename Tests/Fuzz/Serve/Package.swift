@@ -18,7 +18,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CVips", pkgConfig: "vips"),
-        .target(name: "CVipsShim", dependencies: ["CVips"], linkerSettings: [.linkedLibrary("fontconfig"), .linkedLibrary("jpeg"), .linkedLibrary("heif")]),
+        .target(name: "CVipsShim", dependencies: ["CVips"],
+                linkerSettings: [.linkedLibrary("fontconfig"), .linkedLibrary("jpeg"), .linkedLibrary("heif")]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1"),
         .target(name: "ProcessLanguage"),
         .target(name: "Confinement"),

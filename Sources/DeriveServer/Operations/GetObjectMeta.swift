@@ -1,0 +1,25 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// GetObjectMeta (`HEAD` or `GET /key?objectMeta`): the object's ETag, size and time without
+/// its body or other headers. oss2's `object_exists` and `get_object_meta` call it.
+struct GetObjectMeta: OperationHandler {
+    func begin(_ request: OperationRequest) throws -> Step {
+        let service = request.service, target = try request.target()
+        try service.authorizer.authorizeRead(target.bucket, target.key, caller: request.caller)
+        let fd = try service.open(target.bucket, target.key)
+        defer { close(fd) }
+        var info = stat()
+        fstat(fd, &info)
+        let record = service.metadata.read(bucket: target.bucket.name, key: target.key, identity: ObjectFileIdentity(info))
+        let etag = try record?.etag
+            ?? ObjectService.etag(service.digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string).md5)
+        let lastModified = record?.lastModified ?? Int(info.st_mtim.tv_sec)
+        return .respond(ServiceResponse(status: 200, headers: [("ETag", etag), ("Content-Length", String(info.st_size)),
+                                                               ("Last-Modified", HTTPDate.string(lastModified)),
+                                                               ("x-oss-request-id", request.exchange.requestId)],
+                                        payload: .data(Data())))
+    }
+}
