@@ -64,7 +64,7 @@ public struct FileStatus: Sendable, Hashable {
 public final class ConfinedFolder: Sendable {
     /// The path the folder was opened at.
     public let path: String
-    private let descriptor: Int32
+    let descriptor: Int32
 
     /// Opens `path`, which must be an existing folder.
     public init(path: String) throws(ConfinementError) {
@@ -318,7 +318,7 @@ public final class ConfinedFolder: Sendable {
     /// Opens every folder segment of `key` below the folder with `O_NOFOLLOW` and returns the
     /// descriptor of the last folder (the caller closes it unless it is the root's) and the last
     /// segment's name.
-    private func walkToParent(_ key: ObjectKey, create: Bool) throws(ConfinementError) -> (Int32, String) {
+    func walkToParent(_ key: ObjectKey, create: Bool) throws(ConfinementError) -> (Int32, String) {
         var ignored: [String] = []
         return try walkToParent(key, create: create, created: &ignored)
     }

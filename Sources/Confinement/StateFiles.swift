@@ -10,6 +10,10 @@ public enum StateFiles {
     public static let witness = "noop-witness"
     /// The folder `derive serve` caches renders in.
     public static let serveCache = "serve-cache"
+    /// `derive serve`'s multipart uploads in progress (parts until CompleteMultipartUpload).
+    public static let serveUploads = "serve-uploads"
+    /// `derive serve`'s record of the objects AppendObject created.
+    public static let serveAppendable = "serve-appendable.json"
     /// `derive serve`'s object metadata (Content-Type, x-oss-meta-*, ETag of uploads): its own
     /// database, which the builder never opens (`clean` keeps it: it describes uploaded objects).
     public static let objectMetadata = "serve-metadata.sqlite"
@@ -23,6 +27,6 @@ public enum StateFiles {
     /// Whether a name directly in the state folder is, or may become, one of Derive's.
     public static func isDerives(_ name: String) -> Bool {
         files.contains(name) || name == serveCache || name == objectMetadata || objectMetadataJournals.contains(name)
-            || movedAsidePrefixes.contains { name.hasPrefix($0) }
+            || name == serveUploads || name == serveAppendable || movedAsidePrefixes.contains { name.hasPrefix($0) }
     }
 }

@@ -77,6 +77,25 @@ struct Authorizer: Sendable {
         }
     }
 
+    /// Whether `derive build` owns the key: a recorded output, a key a rule may write, or one the
+    /// lock lists (a failed lookup counts as owned). The object API never deletes or replaces
+    /// such a key, whoever asks: the next build would find it changed or gone.
+    func isBuildOwned(_ bucket: Bucket, _ key: ObjectKey) -> Bool {
+        if recorded.isDerivative(bucket: bucket.name, key: key.string) { return true }
+        do { return try recorded.recordedACL(bucket: bucket.name, key: key.string) != nil } catch { return true }
+    }
+
+    /// A delete or a replacement by the object API (DeleteObject, a copy target, a completed
+    /// multipart upload, an append): the write ACL, and never a key the build owns.
+    func authorizeReplace(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
+        try authorizeWrite(bucket, key, caller: caller)
+        guard !isBuildOwned(bucket, key) else { throw Self.ownedByBuild(key) }
+    }
+
+    static func ownedByBuild(_ key: ObjectKey) -> OSSErrorBody {
+        OSSErrorBody.accessDenied("'\(key)' is an output of derive build (recorded, listed in the lock, or a key a rule of the manifest writes); derive build owns its bytes, so derive serve does not delete or replace it. Change the manifest and run derive build instead.")
+    }
+
     /// Every watermark object of `pipeline`, authorised as a GET of it would be. A caller who may
     /// not read one gets exactly the answer of a missing object, so existence does not leak.
     func authorizeWatermarks(_ pipeline: Pipeline, bucket: Bucket, caller: String?, exists: (ObjectKey) -> Bool) throws -> [ObjectKey] {

@@ -207,6 +207,11 @@ public final class ObjectService: Sendable {
     /// Headers, ETag and time of uploads (the state folder's `serve-metadata.sqlite`).
     public let metadata: ObjectMetadataStore
     private let folders = NIOLockedValueBox<[String: ConfinedFolder]>([:])
+    /// Objects AppendObject created, and multipart uploads in progress (both in the state folder).
+    let appendables: AppendableObjects
+    let multipart: MultipartStore
+    /// One append at a time: each checks the length and rewrites the object.
+    let appendLock = NIOLock()
     /// Longest save-as body (the chain and target).
     static let maxSaveAsBody = 64 * 1024
 
@@ -246,6 +251,9 @@ public final class ObjectService: Sendable {
                 self.metadata = try ObjectMetadataStore(path: nil)
             }
         }
+        appendables = AppendableObjects(file: manifest.stateFolder + "/" + StateFiles.serveAppendable)
+        multipart = MultipartStore(root: manifest.stateFolder + "/" + StateFiles.serveUploads,
+                                   limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes), clock: clock)
     }
 
     public var cacheFolder: String { cache.folder }

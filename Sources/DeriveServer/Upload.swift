@@ -26,14 +26,22 @@ public final class Upload: Sendable {
     let committed: @Sendable (ObjectFileIdentity, String) -> Void
     /// `x-oss-forbid-overwrite: true`: an object that appeared while the body streamed is kept.
     let replacing: Bool
+    /// The answer once the file is in place (given its ETag); nil: PutObject's empty 200.
+    let completion: (@Sendable (String) -> ServiceResponse)?
+    /// The answer when the target's folder vanished while the body streamed (an aborted
+    /// multipart upload); nil: an internal error.
+    let folderGone: OSSErrorBody?
 
     init(file: TemporaryFile, exchange: Exchange, key: ObjectKey, declared: Int?, limit: Int, expectedMD5: [UInt8]?, expectedSHA256: String?,
-         replacing: Bool = true, committed: @escaping @Sendable (ObjectFileIdentity, String) -> Void = { _, _ in }) {
+         replacing: Bool = true, committed: @escaping @Sendable (ObjectFileIdentity, String) -> Void = { _, _ in },
+         completion: (@Sendable (String) -> ServiceResponse)? = nil, folderGone: OSSErrorBody? = nil) {
         self.replacing = replacing
         state = NIOLockedValueBox(State(file: file))
         self.exchange = exchange; self.key = key; self.declared = declared; self.limit = limit
         self.expectedMD5 = expectedMD5; self.expectedSHA256 = expectedSHA256
         self.committed = committed
+        self.completion = completion
+        self.folderGone = folderGone
     }
 
     deinit { state.withLockedValue { $0.file?.discard() } }
@@ -91,6 +99,7 @@ public final class Upload: Sendable {
                 file.discard()
                 if case ConfinementError.alreadyExists = error { return .failure(.fileAlreadyExists) }
                 if case ConfinementError.notRegularFile = error { return .failure(.invalidObjectName("a folder of objects already has this name")) }
+                if case ConfinementError.notFound = error, let folderGone { return .failure(folderGone) }
                 // A link made at the key while the body was written: never replaced (see createFile).
                 if case ConfinementError.symbolicLink = error { return .failure(.accessDenied("You have no right to write this object.")) }
                 exchange.log("committing the upload of '\(key)' failed: \(error)")
@@ -101,6 +110,7 @@ public final class Upload: Sendable {
         switch outcome {
         case .success(let (etag, identity)):
             if let identity { committed(identity, etag) }
+            if let completion { return completion(etag) }
             return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag), ("Content-Length", "0")],
                                    payload: .data(Data()))
         case .failure(let error):

@@ -287,16 +287,16 @@ if WORK is not None:
     check('#11b.2 a left temporary file is no object (signed GET -> NoSuchKey)', e is not None and e.status == 404, e)
     e = error_of(lambda: anon_drop.head_object('.half.txt.4242.7.derive-tmp'))
     check('#11b.2 ... nor for HEAD', e is not None and e.status == 404, e)
-e = error_of(lambda: drop.copy_object('photos', 'cats/kitten.jpg', 'copied.jpg'))
-check('#11b.7 CopyObject is refused (501), nothing stored', e is not None and e.status == 501
+e = error_of(lambda: anon_drop.copy_object('photos', 'cats/kitten.jpg', 'copied.jpg'))
+check('#12 anonymous CopyObject of a private source is refused (403), nothing stored', e is not None and e.status == 403
       and error_of(lambda: drop.get_object('copied.jpg')) is not None, e)
 drop.put_object('acl.txt', b'kept')
 e = error_of(lambda: drop.put_object_acl('acl.txt', oss2.OBJECT_ACL_PUBLIC_READ))
 check('#11b.7 put_object_acl is refused (501) and leaves the object alone',
       e is not None and e.status == 501 and drop.get_object('acl.txt').read() == b'kept', e)
 e = error_of(lambda: drop.append_object('acl.txt', 4, b'more'))
-check('#11b.7 append_object is refused (501), the object unchanged',
-      e is not None and e.status == 501 and drop.get_object('acl.txt').read() == b'kept', e)
+check('#12 append_object to a normal object is 409 ObjectNotAppendable, the object unchanged',
+      e is not None and e.status == 409 and e.code == 'ObjectNotAppendable' and drop.get_object('acl.txt').read() == b'kept', e)
 
 # Issue #12 (first half): sub-resources, object semantics, V4 signed headers, errors.
 import hashlib, os, tempfile

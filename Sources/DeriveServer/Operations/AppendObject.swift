@@ -1,0 +1,117 @@
+import Access
+import Confinement
+import Crypto
+import Foundation
+import Manifest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// AppendObject (`POST /key?append&position=N`).
+///
+/// The body streams into a staging file in the state folder (checked like a PUT body); then,
+/// one append at a time, the object is rewritten as its old bytes plus the new ones into a
+/// temporary file beside it and renamed into place, so a reader sees the old or the new object,
+/// never half of one. Each append therefore costs the object's size; appendable objects are
+/// bounded by `maxAppendableBytes`.
+extension ObjectService {
+    /// Largest object AppendObject builds (each append rewrites it).
+    static let maxAppendableBytes = 1024 * 1024 * 1024
+
+    static func positionNotEqual(_ next: Int) -> OSSErrorBody {
+        OSSErrorBody(status: 409, code: "PositionNotEqualToLength",
+                     message: "Position is not equal to file length: the object is \(next) bytes long.", ec: "0026-00000016",
+                     details: [("NextAppendPosition", String(next))])
+    }
+
+    static let notAppendable = OSSErrorBody(status: 409, code: "ObjectNotAppendable",
+                                            message: "The object is not appendable: it was not created by AppendObject.", ec: "0026-00000015")
+
+    /// Where the object stands for an append at `position`: its current size (nil: no object).
+    func checkAppend(_ target: Target, position: Int) throws -> FileStatus? {
+        let status = try folder(target.bucket)?.status(target.key)
+        if let status {
+            guard appendables.isAppendable(target.bucket, target.key, status) else { throw Self.notAppendable }
+            guard Int(status.size) == position else { throw Self.positionNotEqual(Int(status.size)) }
+        } else {
+            guard position == 0 else { throw Self.positionNotEqual(0) }
+        }
+        return status
+    }
+
+    func appendObject(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
+        guard let text = Self.value(target.query, "position"), let position = Int(text), position >= 0 else {
+            throw OSSErrorBody.badRequest("AppendObject needs position=<the object's current length>.")
+        }
+        try authorizeReplace(target.bucket, target.key, caller: caller)
+        let headers = try BodyHeaders(request, maxBytes: maxBodyBytes)
+        _ = try checkAppend(target, position: position)
+        guard position + (headers.declared ?? 0) <= Self.maxAppendableBytes else {
+            throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "An appendable object may hold at most \(Self.maxAppendableBytes) bytes in derive serve.")
+        }
+        guard let uploads = multipart.folder(create: true) else { throw OSSErrorBody.internalError }
+        var random = [UInt8](repeating: 0, count: 8)
+        for index in random.indices { random[index] = UInt8.random(in: 0...255) }
+        let staged = try ObjectKey("append-" + Self.hex(random))
+        let file = try uploads.createTemporary(for: staged)
+        return .upload(headers.upload(file, exchange: exchange, key: target.key, maxBytes: maxBodyBytes) { [self] _ in
+            defer { _ = try? uploads.removeFile(staged) }
+            do {
+                return try appendLock.withLock { try finishAppend(target, position: position, staged: staged, in: uploads, headers: request.headers, exchange: exchange) }
+            } catch {
+                return exchange.response(for: error)
+            }
+        })
+    }
+
+    /// Under the append lock: the old bytes and the staged ones into a new file, renamed into place.
+    func finishAppend(_ target: Target, position: Int, staged: ObjectKey, in uploads: ConfinedFolder, headers: [String: String],
+                      exchange: Exchange) throws -> ServiceResponse {
+        let existing = try checkAppend(target, position: position)
+        let stagedFD = try uploads.openForReading(staged)
+        defer { close(stagedFD) }
+        var info = stat()
+        guard fstat(stagedFD, &info) == 0 else { throw OSSErrorBody.internalError }
+        let added = Int(info.st_size)
+        guard position + added <= Self.maxAppendableBytes else {
+            throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "An appendable object may hold at most \(Self.maxAppendableBytes) bytes in derive serve.")
+        }
+        let file = try createFile(target.bucket, target.key, exchange: exchange)
+        var md5 = Insecure.MD5()
+        if existing != nil {
+            let old = try open(target.bucket, target.key)
+            defer { close(old) }
+            try Self.copyBytes(from: old, offset: 0, length: position, into: file, md5: &md5)
+        }
+        try Self.copyBytes(from: stagedFD, offset: 0, length: added, into: file, md5: &md5)
+        // The headers of the first append stay with the object (OSS stores them once).
+        var stored = ObjectMetadata.headers(from: headers)
+        if existing != nil, let old = try? open(target.bucket, target.key) {
+            if let identity = ObjectFileIdentity(descriptor: old), let record = metadata.read(bucket: target.bucket.name, key: target.key, identity: identity) {
+                stored = record.headers
+            }
+            close(old)
+        }
+        try commit(file)
+        guard let folder = try folder(target.bucket), let status = folder.status(target.key) else { throw OSSErrorBody.internalError }
+        let etag = Self.etag(Array(md5.finalize()))
+        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
+            do {
+                try metadata.write(bucket: target.bucket.name, key: target.key, identity: identity,
+                                   metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
+            } catch {
+                exchange.log("recording the metadata of '\(target.key)' failed: \(error)")
+            }
+        }
+        let recorded = appendables.record(target.bucket, target.key, status) { [self] name, record in
+            let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
+                  let current = try? self.folder(bucket)?.status(key) else { return false }
+            return current.inode == record.inode && current.size == record.size
+        }
+        if !recorded { exchange.log("the table of appendable objects is full; '\(target.key)' will not take further appends") }
+        return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag),
+                                                      ("x-oss-next-append-position", String(status.size)), ("Content-Length", "0")],
+                               payload: .data(Data()))
+    }
+}

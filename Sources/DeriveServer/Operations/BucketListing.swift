@@ -1,0 +1,130 @@
+import Confinement
+import Foundation
+
+/// One page of a bucket's keys in byte order, from the folder tree itself.
+///
+/// The walk reads folders in key order (a folder sorts as its name plus `/`, so a depth-first
+/// walk yields keys in byte order) and stops at the first item past the page. Folders whose
+/// keys all lie before the marker, or outside the prefix, are never opened; a folder whose
+/// keys all roll up into one common prefix is opened only until one listable object proves the
+/// prefix non-empty. The cost of a page is the entries of the folders on its way, not the tree.
+///
+/// Only regular files reached without links are listed: links, FIFOs and devices are skipped,
+/// and so are names that are not keys (invalid UTF-8, control bytes) and Derive's temporary files.
+struct BucketListing {
+    let folder: ConfinedFolder
+    let prefix: [UInt8]
+    let delimiter: [UInt8]
+    /// Items must sort after this (ListObjects' marker, V2's start-after or token).
+    let marker: [UInt8]
+    let maxKeys: Int
+    /// Whether the caller may see a key (anonymous callers see public objects only).
+    let visible: (ObjectKey) -> Bool
+
+    enum Item {
+        case object(ObjectKey, FileStatus)
+        case commonPrefix([UInt8])
+
+        var bytes: [UInt8] {
+            switch self {
+            case .object(let key, _): return key.bytes
+            case .commonPrefix(let bytes): return bytes
+            }
+        }
+    }
+
+    struct Page {
+        var items: [Item] = []
+        var truncated = false
+    }
+
+    func list() -> Page {
+        var page = Page()
+        guard maxKeys > 0 else {
+            // OSS answers max-keys=0 with no items; whether more exist is not asked.
+            return page
+        }
+        walk([], &page)
+        return page
+    }
+
+    private static func less(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }
+
+    /// The common prefix every key starting with `path` rolls up to, if the delimiter occurs
+    /// after the listing's prefix within `path`.
+    private func rollUp(_ path: [UInt8]) -> [UInt8]? {
+        guard !delimiter.isEmpty, path.starts(with: prefix) else { return nil }
+        var index = prefix.count
+        while index + delimiter.count <= path.count {
+            if path[index..<(index + delimiter.count)].elementsEqual(delimiter) { return Array(path[..<(index + delimiter.count)]) }
+            index += 1
+        }
+        return nil
+    }
+
+    private func sortedEntries(_ folderPath: [UInt8]) -> [(bytes: [UInt8], entry: ConfinedFolder.ListedEntry)] {
+        let key = folderPath.last == UInt8(ascii: "/") ? Array(folderPath.dropLast()) : folderPath
+        let entries = folder.entries(in: key) ?? []
+        return entries.map { entry in (folderPath + entry.name + (entry.isFolder ? [UInt8(ascii: "/")] : []), entry) }
+            .sorted { Self.less($0.bytes, $1.bytes) }
+    }
+
+    /// Adds an item; false once the page is full (the item then only marks it truncated).
+    private func emit(_ item: Item, _ page: inout Page) -> Bool {
+        if page.items.count == maxKeys { page.truncated = true; return false }
+        page.items.append(item)
+        return true
+    }
+
+    private func listableKey(_ path: [UInt8]) -> ObjectKey? {
+        guard let key = try? ObjectKey(bytes: path), !ObjectService.isTemporary(key) else { return nil }
+        return key
+    }
+
+    /// Walks the folder at `folderPath` (empty or ending in `/`); false once the page is full.
+    @discardableResult
+    private func walk(_ folderPath: [UInt8], _ page: inout Page) -> Bool {
+        for (path, entry) in sortedEntries(folderPath) {
+            if entry.isFolder {
+                guard path.starts(with: prefix) || prefix.starts(with: path) else { continue }
+                // Every key below sorts before the marker: skip the folder unopened.
+                if Self.less(path, marker), !marker.starts(with: path) { continue }
+                if let common = rollUp(path) {
+                    guard Self.less(marker, common), page.items.last?.bytes != common else { continue }
+                    if containsListable(path) { guard emit(.commonPrefix(common), &page) else { return false } }
+                    continue
+                }
+                guard walk(path, &page) else { return false }
+            } else {
+                guard path.starts(with: prefix), let key = listableKey(path), let status = entry.status else { continue }
+                if let common = rollUp(path) {
+                    guard Self.less(marker, common), page.items.last?.bytes != common, visible(key) else { continue }
+                    guard emit(.commonPrefix(common), &page) else { return false }
+                    continue
+                }
+                guard Self.less(marker, path), visible(key) else { continue }
+                guard emit(.object(key, status), &page) else { return false }
+            }
+        }
+        return true
+    }
+
+    /// Whether the folder holds a key the caller may see: files first, in the file system's
+    /// order, stopping at the first; then the subfolders.
+    private func containsListable(_ folderPath: [UInt8]) -> Bool {
+        let key = Array(folderPath.dropLast())
+        var folders: [[UInt8]] = []
+        var found = false
+        folder.forEachEntry(in: key) { entry in
+            let path = folderPath + entry.name
+            if entry.isFolder {
+                folders.append(path + [UInt8(ascii: "/")])
+            } else if let key = listableKey(path), visible(key) {
+                found = true
+                return false
+            }
+            return true
+        }
+        return found || folders.contains { containsListable($0) }
+    }
+}

@@ -1,0 +1,163 @@
+import Confinement
+import Foundation
+import Manifest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Multipart uploads in progress, kept in the state folder (`serve-uploads/<upload id>/`),
+/// never in a bucket folder: a part is not an object until CompleteMultipartUpload assembles
+/// them. Every file is reached through a `ConfinedFolder` on that folder, and upload ids are
+/// checked to be 32 upper-case hex digits before they name anything.
+///
+/// Limits (documented in README): parts per upload, bytes per part (the server's body limit),
+/// bytes per upload, uploads open at once, and age (older uploads are removed by the next
+/// initiation or listing).
+final class MultipartStore: Sendable {
+    struct Limits: Sendable {
+        var maxParts = 10_000
+        var maxPartBytes: Int
+        var maxUploadBytes = 1024 * 1024 * 1024
+        var maxOpenUploads = 100
+        var maxAgeSeconds = 7 * 24 * 3600
+        /// OSS's smallest part but the last.
+        var minPartBytes = 100 * 1024
+    }
+
+    struct Info: Codable, Sendable {
+        var bucket: String
+        var key: String
+        var initiated: Int
+        /// The headers OSS stores, from the Initiate request (Content-Type, x-oss-meta-*, …).
+        var headers: [String: String]?
+    }
+
+    struct Part: Sendable {
+        var number: Int
+        var key: ObjectKey
+        var status: FileStatus
+    }
+
+    let root: String
+    let limits: Limits
+    let clock: @Sendable () -> Int
+
+    init(root: String, limits: Limits, clock: @escaping @Sendable () -> Int) {
+        self.root = root
+        self.limits = limits
+        self.clock = clock
+    }
+
+    static let infoName = "upload.json"
+
+    static func noSuchUpload() -> OSSErrorBody {
+        OSSErrorBody(status: 404, code: "NoSuchUpload",
+                     message: "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+                     ec: "0042-00000002")
+    }
+
+    func folder(create: Bool) -> ConfinedFolder? {
+        if create { try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
+        return try? ConfinedFolder(path: root)
+    }
+
+    static func isUploadId(_ text: String) -> Bool {
+        text.utf8.count == 32 && text.utf8.allSatisfy { (48...57).contains($0) || (65...70).contains($0) }
+    }
+
+    static func key(_ id: String, _ name: String) -> ObjectKey { try! ObjectKey(id + "/" + name) }
+
+    static func partName(_ number: Int) -> String { String(format: "part-%05d", number) }
+
+    /// Uploads open now (expired ones removed first), with their ids.
+    func openUploads() -> [(id: String, info: Info)] {
+        guard let folder = folder(create: false), let entries = folder.entries(in: []) else { return [] }
+        var uploads: [(String, Info)] = []
+        for entry in entries where !entry.isFolder {
+            // An append's staged body left by a killed server.
+            let name = String(decoding: entry.name, as: UTF8.self)
+            if name.hasPrefix("append-"), let status = entry.status, Int64(clock()) - status.mtime / 1_000_000_000 > Int64(limits.maxAgeSeconds),
+               let key = try? ObjectKey(name) {
+                _ = try? folder.removeFile(key)
+            }
+        }
+        for entry in entries where entry.isFolder {
+            let id = String(decoding: entry.name, as: UTF8.self)
+            guard Self.isUploadId(id), let info = try? info(id, folder: folder) else { continue }
+            if clock() - info.initiated > limits.maxAgeSeconds { remove(id); continue }
+            uploads.append((id, info))
+        }
+        return uploads
+    }
+
+    func initiate(bucket: Bucket, key: ObjectKey, headers: [String: String]) throws -> String {
+        guard openUploads().count < limits.maxOpenUploads else {
+            throw OSSErrorBody(status: 400, code: "TooManyUploads",
+                               message: "\(limits.maxOpenUploads) multipart uploads are open, the most derive serve keeps; complete or abort one (ListMultipartUploads names them).")
+        }
+        guard let folder = folder(create: true) else { throw OSSErrorBody.internalError }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for index in bytes.indices { bytes[index] = UInt8.random(in: 0 ... 255) }
+        let id = ObjectService.hex(bytes, uppercase: true)
+        let info = Info(bucket: bucket.name, key: key.string, initiated: clock(), headers: headers)
+        try folder.writeAtomically(try JSONEncoder().encode(info), to: Self.key(id, Self.infoName))
+        return id
+    }
+
+    private func info(_ id: String, folder: ConfinedFolder) throws -> Info {
+        guard Self.isUploadId(id), let data = try? folder.read(Self.key(id, Self.infoName), maxBytes: 64 * 1024),
+              let info = try? JSONDecoder().decode(Info.self, from: data) else { throw Self.noSuchUpload() }
+        return info
+    }
+
+    /// The upload `id`, which must be for `bucket` and `key` and not expired.
+    func info(_ id: String, bucket: Bucket, key: ObjectKey) throws -> Info {
+        guard let folder = folder(create: false) else { throw Self.noSuchUpload() }
+        let info = try info(id, folder: folder)
+        guard info.bucket == bucket.name, info.key == key.string else { throw Self.noSuchUpload() }
+        if clock() - info.initiated > limits.maxAgeSeconds { remove(id); throw Self.noSuchUpload() }
+        return info
+    }
+
+    /// The parts uploaded so far, by number.
+    func parts(_ id: String) -> [Part] {
+        guard let folder = folder(create: false), let entries = folder.entries(in: Array(id.utf8)) else { return [] }
+        var parts: [Part] = []
+        for entry in entries where !entry.isFolder {
+            let name = String(decoding: entry.name, as: UTF8.self)
+            guard name.hasPrefix("part-"), name.count == 10, let number = Int(name.dropFirst(5)), let status = entry.status else { continue }
+            parts.append(Part(number: number, key: Self.key(id, name), status: status))
+        }
+        return parts.sorted { $0.number < $1.number }
+    }
+
+    /// A temporary file for part `number`, after the limits that can be checked before the body.
+    func beginPart(_ id: String, number: Int, declared: Int?) throws -> TemporaryFile {
+        guard (1...limits.maxParts).contains(number) else {
+            throw OSSErrorBody.badRequest("partNumber must be from 1 to \(limits.maxParts); it was \(number).")
+        }
+        let existing = parts(id).filter { $0.number != number }.reduce(0) { $0 + Int($1.status.size) }
+        guard existing + (declared ?? 0) <= limits.maxUploadBytes else {
+            throw OSSErrorBody(status: 400, code: "EntityTooLarge",
+                               message: "The upload would exceed \(limits.maxUploadBytes) bytes, the most one multipart upload may hold in derive serve.")
+        }
+        guard let folder = folder(create: false) else { throw Self.noSuchUpload() }
+        return try folder.createTemporary(for: Self.key(id, Self.partName(number)))
+    }
+
+    func openPart(_ part: Part) throws -> Int32 {
+        guard let folder = folder(create: false) else { throw Self.noSuchUpload() }
+        return try folder.openForReading(part.key)
+    }
+
+    /// Removes the upload's files and folder: only the names it writes there, never recursively.
+    func remove(_ id: String) {
+        guard Self.isUploadId(id), let folder = folder(create: false) else { return }
+        for entry in folder.entries(in: Array(id.utf8)) ?? [] where !entry.isFolder {
+            let name = String(decoding: entry.name, as: UTF8.self)
+            guard name == Self.infoName || name.hasPrefix("part-") || ConfinedFolder.isTemporaryName(entry.name) else { continue }
+            _ = try? folder.removeFile(Self.key(id, name))
+        }
+        folder.removeEmptyFolder(try! ObjectKey(id))
+    }
+}

@@ -1,0 +1,281 @@
+import Access
+import Confinement
+import Crypto
+import Foundation
+import Manifest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// InitiateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload,
+/// AbortMultipartUpload, ListParts and ListMultipartUploads. Parts live in the state folder
+/// (`MultipartStore`) until Complete writes the object into its bucket in one rename.
+///
+/// Every step is authorised as the write it leads to (the target's effective ACL, and never a
+/// key the build owns), so a caller cannot stage parts it could not complete.
+extension ObjectService {
+    func uploadId(_ target: Target) throws -> String {
+        guard let id = Self.value(target.query, "uploadId"), !id.isEmpty else {
+            throw OSSErrorBody.badRequest("uploadId is missing.")
+        }
+        return id
+    }
+
+    func initiateMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+        try authorizeReplace(target.bucket, target.key, caller: caller)
+        guard Self.fitsFileSystem(target.key), !Self.isTemporary(target.key) else {
+            throw OSSErrorBody.invalidObjectName("the key cannot be a file here")
+        }
+        let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: ObjectMetadata.headers(from: request.headers))
+        return XMLReply("InitiateMultipartUploadResult") { xml in
+            xml.element("Bucket", target.bucket.name)
+            xml.element("Key", target.key.string)
+            xml.element("UploadId", id)
+        }.response(exchange)
+    }
+
+    func partNumber(_ target: Target) throws -> Int {
+        guard let text = Self.value(target.query, "partNumber"), let number = Int(text) else {
+            throw OSSErrorBody.badRequest("partNumber must be a number from 1 to \(multipart.limits.maxParts).")
+        }
+        return number
+    }
+
+    func uploadPart(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
+        try authorizeReplace(target.bucket, target.key, caller: caller)
+        let id = try uploadId(target)
+        let number = try partNumber(target)
+        _ = try multipart.info(id, bucket: target.bucket, key: target.key)
+        if request.headers["x-oss-copy-source"] != nil {
+            return .respond(try uploadPartCopy(request, id: id, number: number, caller: caller, exchange: exchange))
+        }
+        let headers = try BodyHeaders(request, maxBytes: multipart.limits.maxPartBytes)
+        let file = try multipart.beginPart(id, number: number, declared: headers.declared)
+        return .upload(headers.upload(file, exchange: exchange, key: target.key, maxBytes: multipart.limits.maxPartBytes,
+                                      folderGone: MultipartStore.noSuchUpload()) { [self] etag in
+            // Aborted or completed while the body streamed: the part has no upload to join.
+            guard (try? multipart.info(id, bucket: target.bucket, key: target.key)) != nil else {
+                multipart.remove(id)
+                return exchange.response(for: MultipartStore.noSuchUpload())
+            }
+            return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag), ("Content-Length", "0")],
+                                   payload: .data(Data()))
+        })
+    }
+
+    /// A part copied from an object (`x-oss-copy-source`, optional `x-oss-copy-source-range: bytes=a-b`).
+    func uploadPartCopy(_ request: ServiceRequest, id: String, number: Int, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+        let source = try openCopySource(request, caller: caller)
+        defer { close(source.fd) }
+        var info = stat()
+        guard fstat(source.fd, &info) == 0 else { throw OSSErrorBody.internalError }
+        let size = Int(info.st_size)
+        var range = 0..<size
+        if let header = request.headers["x-oss-copy-source-range"] {
+            let spec = header.trimmingCharacters(in: .whitespaces)
+            let bounds = spec.hasPrefix("bytes=") ? spec.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false) : []
+            guard bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]), first <= last, last < size else {
+                throw OSSErrorBody(status: 416, code: "InvalidRange", message: "x-oss-copy-source-range must be bytes=<first>-<last> within the source's \(size) bytes.")
+            }
+            range = first..<(last + 1)
+        }
+        guard range.count <= multipart.limits.maxPartBytes else {
+            throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "A part may hold at most \(multipart.limits.maxPartBytes) bytes in derive serve; copy a smaller range.")
+        }
+        let sourceETag = Self.etag(try digests.digests(of: source.fd, identity: source.bucket.path + "\0" + source.key.string).md5)
+        guard try checkCopyConditions(request, etag: sourceETag, modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000) else {
+            return Self.notModified(sourceETag, exchange: exchange)
+        }
+        let file = try multipart.beginPart(id, number: number, declared: range.count)
+        var md5 = Insecure.MD5()
+        try Self.copyBytes(from: source.fd, offset: range.lowerBound, length: range.count, into: file, md5: &md5)
+        try file.commit()
+        let etag = Self.etag(Array(md5.finalize()))
+        return XMLReply("CopyPartResult") { xml in
+            xml.element("LastModified", XMLReply.time(Int64(clock()) * 1_000_000_000))
+            xml.element("ETag", etag)
+        }.response(exchange, extra: [("ETag", etag)])
+    }
+
+    /// The ETag of a part (the quoted upper-case MD5 of its bytes) and its MD5.
+    func partDigest(_ part: MultipartStore.Part) throws -> [UInt8] {
+        let fd = try multipart.openPart(part)
+        defer { close(fd) }
+        return try digests.digests(of: fd, identity: multipart.root + "\0" + part.key.string).md5
+    }
+
+    func completeMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
+        try authorizeReplace(target.bucket, target.key, caller: caller)
+        let id = try uploadId(target)
+        let info = try multipart.info(id, bucket: target.bucket, key: target.key)
+        let completeAll = request.headers["x-oss-complete-all"]?.lowercased() == "yes"
+        let urlEncoded = Self.value(target.query, "encoding-type") == "url"
+        // 10 000 parts of about 100 bytes of XML each.
+        let limit = 2 * 1024 * 1024
+        return .needsBody(limit: limit, BodyContinuation { [self] body in
+            do {
+                guard body.count <= limit else {
+                    throw OSSErrorBody(status: 400, code: "MalformedXML", message: "The body is longer than \(limit) bytes.")
+                }
+                return .respond(try assemble(target, id: id, headers: info.headers ?? [:], body: body, completeAll: completeAll, urlEncoded: urlEncoded,
+                                             caller: caller, exchange: exchange))
+            } catch {
+                return .respond(exchange.response(for: error))
+            }
+        })
+    }
+
+    static func invalidPart(_ message: String) -> OSSErrorBody {
+        OSSErrorBody(status: 400, code: "InvalidPart", message: message, ec: "0042-00000311")
+    }
+
+    /// Checks the client's part list against the stored parts and writes the object: the parts
+    /// in order into a temporary file beside the target, renamed into place. The ETag is OSS's:
+    /// the MD5 of the parts' binary MD5s, then `-<count>`, upper-case hex in quotes.
+    func assemble(_ target: Target, id: String, headers: [String: String], body: Data, completeAll: Bool, urlEncoded: Bool, caller: String?,
+                  exchange: Exchange) throws -> ServiceResponse {
+        let stored = Dictionary(multipart.parts(id).map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
+        var chosen: [(MultipartStore.Part, [UInt8])] = []
+        if completeAll {
+            for number in stored.keys.sorted() { chosen.append((stored[number]!, try partDigest(stored[number]!))) }
+        } else {
+            let text = String(decoding: body, as: UTF8.self)
+            guard text.contains("<CompleteMultipartUpload>"), let blocks = XMLFields.blocks("Part", in: text) else {
+                throw OSSErrorBody(status: 400, code: "MalformedXML", message: "The body must be <CompleteMultipartUpload><Part><PartNumber>…</PartNumber><ETag>…</ETag></Part>…</CompleteMultipartUpload>.")
+            }
+            var previous = 0
+            for block in blocks {
+                guard let numberText = XMLFields.values("PartNumber", in: block)?.first, let number = Int(numberText.trimmingCharacters(in: .whitespaces)),
+                      let tag = XMLFields.values("ETag", in: block)?.first else {
+                    throw OSSErrorBody(status: 400, code: "MalformedXML", message: "Every <Part> needs a <PartNumber> and an <ETag>.")
+                }
+                guard number > previous else {
+                    throw OSSErrorBody(status: 400, code: "InvalidPartOrder", message: "The parts must be listed in ascending order of PartNumber.", ec: "0042-00000312")
+                }
+                previous = number
+                guard let part = stored[number] else { throw Self.invalidPart("Part \(number) was not uploaded.") }
+                let md5 = try partDigest(part)
+                let wanted = tag.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")).uppercased()
+                guard wanted == Self.hex(md5, uppercase: true) else { throw Self.invalidPart("The ETag of part \(number) is not \(tag).") }
+                chosen.append((part, md5))
+            }
+        }
+        guard !chosen.isEmpty else { throw Self.invalidPart("No part was named (or uploaded).") }
+        for (part, _) in chosen.dropLast() where Int(part.status.size) < multipart.limits.minPartBytes {
+            throw OSSErrorBody(status: 400, code: "EntityTooSmall",
+                               message: "Part \(part.number) is \(part.status.size) bytes; every part but the last must be at least \(multipart.limits.minPartBytes).",
+                               ec: "0042-00000310")
+        }
+        let total = chosen.reduce(0) { $0 + Int($1.0.status.size) }
+        guard total <= multipart.limits.maxUploadBytes else {
+            throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "The parts hold \(total) bytes; one upload may hold at most \(multipart.limits.maxUploadBytes).")
+        }
+        let file = try createFile(target.bucket, target.key, exchange: exchange)
+        var ignored = Insecure.MD5()
+        for (part, _) in chosen {
+            let fd = try multipart.openPart(part)
+            defer { close(fd) }
+            try Self.copyBytes(from: fd, offset: 0, length: Int(part.status.size), into: file, md5: &ignored)
+        }
+        try commit(file)
+        multipart.remove(id)
+        var combined = Insecure.MD5()
+        for (_, md5) in chosen { combined.update(data: md5) }
+        let etag = "\"" + Self.hex(combined.finalize(), uppercase: true) + "-\(chosen.count)\""
+        // Later GETs, HEADs and listings answer this ETag and the Initiate request's headers.
+        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
+            do {
+                try metadata.write(bucket: target.bucket.name, key: target.key, identity: identity,
+                                   metadata: ObjectMetadata(headers: headers, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
+            } catch {
+                exchange.log("recording the metadata of '\(target.key)' failed: \(error)")
+            }
+        }
+        let encode = Self.encoder(urlEncoded)
+        return XMLReply("CompleteMultipartUploadResult") { xml in
+            if urlEncoded { xml.element("EncodingType", "url") }
+            xml.element("Location", "http://\(exchange.host)/\(target.bucket.name)/\(Self.urlEncode(target.key.string))")
+            xml.element("Bucket", target.bucket.name)
+            xml.element("Key", encode(target.key.string))
+            xml.element("ETag", etag)
+        }.response(exchange, extra: [("ETag", etag)])
+    }
+
+    func abortMultipartUpload(_ target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+        try authorizeReplace(target.bucket, target.key, caller: caller)
+        let id = try uploadId(target)
+        _ = try multipart.info(id, bucket: target.bucket, key: target.key)
+        multipart.remove(id)
+        return ServiceResponse(status: 204, headers: [("x-oss-request-id", exchange.requestId), ("Content-Length", "0")], payload: .data(Data()))
+    }
+
+    func listParts(_ target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+        try authorizeReplace(target.bucket, target.key, caller: caller)
+        let id = try uploadId(target)
+        _ = try multipart.info(id, bucket: target.bucket, key: target.key)
+        let marker = Int(Self.value(target.query, "part-number-marker") ?? "") ?? 0
+        let maxParts = min(max(Int(Self.value(target.query, "max-parts") ?? "") ?? 1000, 1), 1000)
+        let after = multipart.parts(id).filter { $0.number > marker }
+        let page = Array(after.prefix(maxParts))
+        let truncated = after.count > page.count
+        var rows: [(MultipartStore.Part, String)] = []
+        for part in page { rows.append((part, Self.etag(try partDigest(part)))) }
+        return XMLReply("ListPartsResult") { xml in
+            xml.element("Bucket", target.bucket.name)
+            xml.element("Key", target.key.string)
+            xml.element("UploadId", id)
+            xml.element("PartNumberMarker", marker)
+            xml.element("NextPartNumberMarker", page.last?.number ?? marker)
+            xml.element("MaxParts", maxParts)
+            xml.element("IsTruncated", truncated ? "true" : "false")
+            for (part, etag) in rows {
+                xml.group("Part") { xml in
+                    xml.element("PartNumber", part.number)
+                    xml.element("LastModified", XMLReply.time(part.status.mtime))
+                    xml.element("ETag", etag)
+                    xml.element("Size", Int(part.status.size))
+                }
+            }
+        }.response(exchange)
+    }
+
+    /// The bucket's open uploads, by key then initiation time (every open upload fits one page:
+    /// at most `maxOpenUploads` exist).
+    func listMultipartUploads(_ bucket: Bucket, query: [OSSSignature.Parameter], caller: String?, exchange: Exchange) throws -> ServiceResponse {
+        guard caller != nil || bucket.acl == .publicReadWrite else {
+            throw OSSErrorBody.accessDenied("You have no right to list this bucket's uploads: the request is not signed.")
+        }
+        let prefix = Self.value(query, "prefix") ?? ""
+        let keyMarker = Self.value(query, "key-marker") ?? ""
+        let urlEncoded = Self.value(query, "encoding-type") == "url"
+        let maxUploads = min(max(Int(Self.value(query, "max-uploads") ?? "") ?? 1000, 1), 1000)
+        let uploads = multipart.openUploads()
+            .filter { $0.info.bucket == bucket.name && $0.info.key.hasPrefix(prefix) && Array(keyMarker.utf8).lexicographicallyPrecedes(Array($0.info.key.utf8)) }
+            .sorted { ($0.info.key, $0.info.initiated, $0.id) < ($1.info.key, $1.info.initiated, $1.id) }
+            .filter { upload in
+                guard caller == nil, let key = try? ObjectKey(upload.info.key) else { return true }
+                return authorizer.mayWrite(bucket, key, caller: nil)
+            }
+        let page = Array(uploads.prefix(maxUploads))
+        let encode = Self.encoder(urlEncoded)
+        return XMLReply("ListMultipartUploadsResult") { xml in
+            xml.element("Bucket", bucket.name)
+            if urlEncoded { xml.element("EncodingType", "url") }
+            xml.element("KeyMarker", encode(keyMarker))
+            xml.element("UploadIdMarker", Self.value(query, "upload-id-marker") ?? "")
+            xml.element("NextKeyMarker", encode(page.last?.info.key ?? ""))
+            xml.element("NextUploadIdMarker", page.last?.id ?? "")
+            xml.element("Delimiter", "")
+            xml.element("Prefix", encode(prefix))
+            xml.element("MaxUploads", maxUploads)
+            xml.element("IsTruncated", uploads.count > page.count ? "true" : "false")
+            for upload in page {
+                xml.group("Upload") { xml in
+                    xml.element("Key", encode(upload.info.key))
+                    xml.element("UploadId", upload.id)
+                    xml.element("Initiated", XMLReply.time(Int64(upload.info.initiated) * 1_000_000_000))
+                }
+            }
+        }.response(exchange)
+    }
+}

@@ -1,0 +1,150 @@
+import Access
+import Confinement
+import Crypto
+import Foundation
+import Manifest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// GetObjectAcl and CopyObject.
+extension ObjectService {
+    /// The object's ACL as OSS reports it: its own setting (`default` when it has none and the
+    /// bucket's ACL applies), or the effective ACL whenever that differs from what `default`
+    /// would mean (a built derivative, or an object made private because the build's record
+    /// cannot be read). One definition: `Authorizer`.
+    func objectACL(_ target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+        try authorizer.authorizeRead(target.bucket, target.key, caller: caller)
+        guard kind(target.bucket, target.key) == .file else { throw OSSErrorBody.noSuchKey(target.key.string) }
+        let own = authorizer.objectACLHeader(target.bucket, target.key)
+        let effective = authorizer.effectiveACL(target.bucket, target.key)
+        let grant: String
+        if own == "default" { grant = effective == target.bucket.acl ? "default" : effective.rawValue } else { grant = effective.rawValue }
+        return Self.aclPolicy(grant).response(exchange)
+    }
+
+    // MARK: Copying
+
+    /// Most bytes CopyObject copies (OSS's limit; larger objects need UploadPartCopy).
+    static let maxCopyBytes = 1024 * 1024 * 1024
+
+    /// `x-oss-copy-source: /bucket/key` (percent-encoded key) as a bucket of the manifest and a key.
+    func copySource(_ header: String) throws -> (Bucket, ObjectKey) {
+        var text = header
+        if let question = text.firstIndex(of: "?") { text = String(text[..<question]) }
+        guard let bytes = try? ObjectKey.percentDecode(Array(text.utf8)) else {
+            throw OSSErrorBody.badRequest("x-oss-copy-source has a malformed percent escape.")
+        }
+        let trimmed = bytes.first == UInt8(ascii: "/") ? Array(bytes.dropFirst()) : bytes
+        guard let slash = trimmed.firstIndex(of: UInt8(ascii: "/")) else {
+            throw OSSErrorBody.badRequest("x-oss-copy-source must be /<bucket>/<key>.")
+        }
+        let name = String(decoding: trimmed[..<slash], as: UTF8.self)
+        guard let bucket = manifest.bucket(named: name) else { throw OSSErrorBody.noSuchBucket(name) }
+        do { return (bucket, try ObjectKey(bytes: Array(trimmed[(slash + 1)...]))) } catch {
+            throw OSSErrorBody.invalidObjectName(error.description)
+        }
+    }
+
+    /// The copy source opened for reading after the caller was authorised to read it, as a GET
+    /// of it would be (a forbidden source answers like a forbidden GET).
+    func openCopySource(_ request: ServiceRequest, caller: String?) throws -> (bucket: Bucket, key: ObjectKey, fd: Int32) {
+        let (bucket, key) = try copySource(request.headers["x-oss-copy-source"] ?? "")
+        try authorizer.authorizeRead(bucket, key, caller: caller)
+        return (bucket, key, try open(bucket, key))
+    }
+
+    /// `x-oss-copy-source-if-*`: 412 PreconditionFailed for If-Match and If-Unmodified-Since,
+    /// 304 for If-None-Match and If-Modified-Since (returns false: nothing to copy), as OSS
+    /// answers CopyObject.
+    func checkCopyConditions(_ request: ServiceRequest, etag: String, modified: Int64) throws -> Bool {
+        let seconds = modified / 1_000_000_000
+        if let match = request.headers["x-oss-copy-source-if-match"], !Self.matches(match, etag) {
+            throw OSSErrorBody(status: 412, code: "PreconditionFailed", message: "x-oss-copy-source-if-match does not name the source's ETag.")
+        }
+        if let date = request.headers["x-oss-copy-source-if-unmodified-since"].flatMap(Self.httpDate), seconds > date {
+            throw OSSErrorBody(status: 412, code: "PreconditionFailed", message: "The source was modified after x-oss-copy-source-if-unmodified-since.")
+        }
+        if let noneMatch = request.headers["x-oss-copy-source-if-none-match"], Self.matches(noneMatch, etag) { return false }
+        if let date = request.headers["x-oss-copy-source-if-modified-since"].flatMap(Self.httpDate), seconds <= date { return false }
+        return true
+    }
+
+    /// An HTTP date (`Tue, 14 Nov 2023 22:13:20 GMT`) in Unix seconds; nil when invalid (ignored, as OSS does).
+    static func httpDate(_ text: String) -> Int64? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text).map { Int64($0.timeIntervalSince1970) }
+    }
+
+    /// Copies `length` bytes of `fd` from `offset` into `file`, updating `md5`.
+    static func copyBytes(from fd: Int32, offset: Int, length: Int, into file: TemporaryFile, md5: inout Insecure.MD5) throws {
+        let source = OpenFile(descriptor: dup(fd), offset: Int64(offset), length: length)
+        var position = 0
+        while position < length {
+            let piece = try source.read(at: position, count: 1 << 20)
+            guard !piece.isEmpty else { throw OSSErrorBody.internalError }
+            md5.update(data: piece)
+            try file.write(piece)
+            position += piece.count
+        }
+    }
+
+    func copyObject(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+        let directive = request.headers["x-oss-metadata-directive"]?.uppercased() ?? "COPY"
+        guard directive == "COPY" || directive == "REPLACE" else {
+            throw OSSErrorBody.badRequest("x-oss-metadata-directive must be COPY or REPLACE; it was '\(directive)'.")
+        }
+        let source = try openCopySource(request, caller: caller)
+        defer { close(source.fd) }
+        try authorizeReplace(target.bucket, target.key, caller: caller)
+        var info = stat()
+        guard fstat(source.fd, &info) == 0 else { throw OSSErrorBody.internalError }
+        let size = Int(info.st_size)
+        guard size <= Self.maxCopyBytes else {
+            throw OSSErrorBody(status: 400, code: "InvalidArgument",
+                               message: "The source is \(size) bytes; CopyObject copies at most \(Self.maxCopyBytes). Use UploadPartCopy (resumable_copy) for larger objects.")
+        }
+        let sourceETag = try etag(source.bucket, source.key, fd: source.fd)
+        guard try checkCopyConditions(request, etag: sourceETag, modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000) else {
+            return Self.notModified(sourceETag, exchange: exchange)
+        }
+        let file = try createFile(target.bucket, target.key, exchange: exchange)
+        var md5 = Insecure.MD5()
+        try Self.copyBytes(from: source.fd, offset: 0, length: size, into: file, md5: &md5)
+        try commit(file)
+        var etag = Self.etag(Array(md5.finalize()))
+        let modified = (try? folder(target.bucket))??.status(target.key)?.mtime ?? Int64(clock()) * 1_000_000_000
+        // The copy's metadata: the source's record (COPY), or the request's headers (REPLACE).
+        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
+            let to = (bucket: target.bucket.name, key: target.key)
+            do {
+                if directive == "REPLACE" {
+                    try metadata.write(bucket: to.bucket, key: to.key, identity: identity,
+                                       metadata: ObjectMetadata(headers: ObjectMetadata.headers(from: request.headers), etag: etag,
+                                                                lastModified: Int(identity.modified / 1_000_000_000)))
+                } else if let sourceIdentity = ObjectFileIdentity(descriptor: source.fd),
+                          try metadata.copy(from: (source.bucket.name, source.key), fromIdentity: sourceIdentity, to: to, identity: identity,
+                                            lastModified: Int(identity.modified / 1_000_000_000)) {
+                    etag = sourceETag
+                }
+            } catch {
+                exchange.log("recording the metadata of the copy '\(target.key)' failed: \(error)")
+            }
+        }
+        return XMLReply("CopyObjectResult") { xml in
+            xml.element("ETag", etag)
+            xml.element("LastModified", XMLReply.time(modified))
+        }.response(exchange, extra: [("ETag", etag)])
+    }
+
+    /// Moves a written file into place; a folder in the way is OSS's 400.
+    func commit(_ file: TemporaryFile) throws {
+        do { try file.commit() } catch {
+            if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
+            throw error
+        }
+    }
+}
