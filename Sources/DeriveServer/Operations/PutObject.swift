@@ -44,9 +44,10 @@ extension ObjectService {
         if forbidOverwrite, kind(target.bucket, target.key) == .file {
             throw OSSErrorBody.fileAlreadyExists
         }
-        let file = try createFile(target.bucket, target.key, exchange: exchange)
         // The stored headers and the ETag of the upload, recorded with the identity of the file written.
         let stored = ObjectMetadata.headers(from: request.headers)
+        try ObjectMetadata.checkLimits(stored)
+        let file = try createFile(target.bucket, target.key, exchange: exchange)
         let metadata = self.metadata, bucket = target.bucket.name, key = target.key
         return .upload(Upload(file: file, exchange: exchange, key: target.key, declared: declared, limit: min(declared ?? maxBodyBytes, maxBodyBytes),
                               expectedMD5: expectedMD5, expectedSHA256: expectedSHA256, replacing: !forbidOverwrite) { identity, etag in
