@@ -428,6 +428,14 @@ public final class TemporaryFile: @unchecked Sendable {
         if ownsFolder { close(folder) }
     }
 
+    /// The file's `stat` now (before `commit`: its identity once linked, when nothing is
+    /// written after it); nil once committed or discarded.
+    public func currentStatus() -> stat? {
+        guard fd >= 0 else { return nil }
+        var info = stat()
+        return fstat(fd, &info) == 0 ? info : nil
+    }
+
     /// Appends bytes.
     public func write(_ data: Data) throws(ConfinementError) {
         var failure: Int32?

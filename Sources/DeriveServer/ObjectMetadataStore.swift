@@ -90,14 +90,21 @@ public final class ObjectMetadataStore: Sendable {
         } else {
             queue = try DatabaseQueue(configuration: configuration)
         }
+        // One record per file identity at a key (not per key): an upload records its file's
+        // metadata before linking it, so a GET always finds the record of the file it opened
+        // even while PUTs race (#11 round 4). Older databases are carried over.
         try queue.write { db in
             try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS object_metadata (
+                CREATE TABLE IF NOT EXISTS object_records (
                     bucket TEXT NOT NULL, key BLOB NOT NULL,
                     device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL,
                     etag TEXT NOT NULL, last_modified INTEGER NOT NULL, headers TEXT NOT NULL,
-                    PRIMARY KEY (bucket, key))
+                    PRIMARY KEY (bucket, key, device, inode, size, modified))
                 """)
+            if try db.tableExists("object_metadata") {
+                try db.execute(sql: "INSERT OR IGNORE INTO object_records SELECT bucket, key, device, inode, size, modified, etag, last_modified, headers FROM object_metadata")
+                try db.execute(sql: "DROP TABLE object_metadata")
+            }
         }
     }
 
@@ -117,7 +124,10 @@ public final class ObjectMetadataStore: Sendable {
 
     private func lookUp(bucket: String, key: ObjectKey, identity: ObjectFileIdentity) -> ObjectMetadata? {
         let row = try? queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM object_metadata WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.bytes)])
+            try Row.fetchOne(db, sql: """
+                SELECT * FROM object_records WHERE bucket = ? AND key = ? AND device = ? AND inode = ? AND size = ? AND modified = ?
+                """, arguments: [bucket, Data(key.bytes), Int64(bitPattern: identity.device), Int64(bitPattern: identity.inode),
+                                 identity.size, identity.modified])
         }
         guard let row, let recorded = Self.identity(row), recorded == identity else { return nil }
         let headerText: String = row["headers"]
@@ -127,16 +137,39 @@ public final class ObjectMetadataStore: Sendable {
 
     /// Records `metadata` for the file `identity` now at `key` (replacing any record).
     public func write(bucket: String, key: ObjectKey, identity: ObjectFileIdentity, metadata: ObjectMetadata) throws {
+        try record(bucket: bucket, key: key, identity: identity, metadata: metadata, keepingOthers: false)
+    }
+
+    /// Records `metadata` for the file `identity` about to be linked at `key`, keeping the
+    /// records of other files (the one still there answers with its own until replaced);
+    /// `keepOnly` removes them once the file is in place.
+    public func record(bucket: String, key: ObjectKey, identity: ObjectFileIdentity, metadata: ObjectMetadata, keepingOthers: Bool = true) throws {
         let headers = String(decoding: try JSONEncoder().encode(metadata.headers), as: UTF8.self)
         forget(bucket, key)
         defer { forget(bucket, key) }
         try queue.write { db in
+            if !keepingOthers { try Self.deleteOthers(db, bucket, key, identity) }
             try db.execute(sql: """
-                INSERT OR REPLACE INTO object_metadata (bucket, key, device, inode, size, modified, etag, last_modified, headers)
+                INSERT OR REPLACE INTO object_records (bucket, key, device, inode, size, modified, etag, last_modified, headers)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [bucket, Data(key.bytes), Int64(bitPattern: identity.device), Int64(bitPattern: identity.inode),
                                  identity.size, identity.modified, metadata.etag, metadata.lastModified, headers])
         }
+    }
+
+    /// Removes the records of `key` for every file but `identity` (stale once it is in place).
+    public func keepOnly(bucket: String, key: ObjectKey, identity: ObjectFileIdentity) throws {
+        forget(bucket, key)
+        defer { forget(bucket, key) }
+        try queue.write { db in try Self.deleteOthers(db, bucket, key, identity) }
+    }
+
+    private static func deleteOthers(_ db: Database, _ bucket: String, _ key: ObjectKey, _ identity: ObjectFileIdentity) throws {
+        try db.execute(sql: """
+            DELETE FROM object_records WHERE bucket = ? AND key = ?
+                AND NOT (device = ? AND inode = ? AND size = ? AND modified = ?)
+            """, arguments: [bucket, Data(key.bytes), Int64(bitPattern: identity.device), Int64(bitPattern: identity.inode),
+                             identity.size, identity.modified])
     }
 
     /// Forgets `key` (its object was deleted or replaced without metadata).
@@ -144,7 +177,7 @@ public final class ObjectMetadataStore: Sendable {
         forget(bucket, key)
         defer { forget(bucket, key) }
         try queue.write { db in
-            try db.execute(sql: "DELETE FROM object_metadata WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.bytes)])
+            try db.execute(sql: "DELETE FROM object_records WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.bytes)])
         }
     }
 

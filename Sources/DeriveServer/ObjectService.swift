@@ -104,6 +104,12 @@ public struct ServerSettings: Sendable {
     /// Threads that render (libvips work), apart from the threads that read and write files:
     /// one core is left to answer plain requests.
     public var renderThreads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+    /// Connection timeouts, in seconds (see `ServeSettings`).
+    public var headTimeout = 30
+    public var idleTimeout = 60
+    public var bodyTimeout = 30
+    /// Most open connections; nil: `OpenConnections.derivedLimit()`.
+    public var maxConnections: Int?
 
     public init() {}
 
@@ -111,6 +117,10 @@ public struct ServerSettings: Sendable {
         self.init()
         cacheMaxBytes = manifest.serve.cacheMaxBytes
         renderQueue = manifest.serve.renderQueue
+        headTimeout = manifest.serve.headTimeout
+        idleTimeout = manifest.serve.idleTimeout
+        bodyTimeout = manifest.serve.bodyTimeout
+        maxConnections = manifest.serve.maxConnections
     }
 }
 

@@ -108,8 +108,16 @@ public struct DeriveHTTPServer: Sendable {
         // 1 023 bytes, a process chain too long); beyond these limits the bare 400 remains.
         let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: Self.maxRequestLineBytes,
                                                                       maxHeaderListSize: Self.maxHeadBytes)
+        // Stalled and idle connections are closed, and their number is bounded (ConnectionGuard).
+        let settings = service.settings
+        let connections = OpenConnections(limit: settings.maxConnections
+            ?? OpenConnections.derivedLimit(renderThreads: settings.renderThreads, ioThreads: ioThreads))
+        let timeouts = ConnectionTimeouts(head: .seconds(Int64(settings.headTimeout)), idle: .seconds(Int64(settings.idleTimeout)),
+                                          body: .seconds(Int64(settings.bodyTimeout)))
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts, connections: connections)],
+                                               httpDecoderConfiguration: decoder)
         let app = Application(responder: responder,
-                              server: .http1(configuration: .init(httpDecoderConfiguration: decoder)),
+                              server: .http1(configuration: http1),
                               configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Derive"),
                               onServerRunning: { channel in onReady(channel.localAddress?.port ?? 0) },
                               logger: logger)

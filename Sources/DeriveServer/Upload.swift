@@ -31,11 +31,17 @@ public final class Upload: Sendable {
     /// The answer when the target's folder vanished while the body streamed (an aborted
     /// multipart upload); nil: an internal error.
     let folderGone: OSSErrorBody?
+    /// Called with the file's identity and ETag just before it is linked at the key, under a
+    /// lock of that key held until `committed` returns: the metadata record exists before any
+    /// GET can open the file, and racing PUTs of one key never interleave record and link.
+    let prepared: (@Sendable (ObjectFileIdentity, String) -> Void)?
 
     init(file: TemporaryFile, exchange: Exchange, key: ObjectKey, declared: Int?, limit: Int, expectedMD5: [UInt8]?, expectedSHA256: String?,
-         replacing: Bool = true, committed: @escaping @Sendable (ObjectFileIdentity, String) -> Void = { _, _ in },
+         replacing: Bool = true, prepared: (@Sendable (ObjectFileIdentity, String) -> Void)? = nil,
+         committed: @escaping @Sendable (ObjectFileIdentity, String) -> Void = { _, _ in },
          completion: (@Sendable (String) -> ServiceResponse)? = nil, folderGone: OSSErrorBody? = nil) {
         self.replacing = replacing
+        self.prepared = prepared
         state = NIOLockedValueBox(State(file: file))
         self.exchange = exchange; self.key = key; self.declared = declared; self.limit = limit
         self.expectedMD5 = expectedMD5; self.expectedSHA256 = expectedSHA256
@@ -75,6 +81,8 @@ public final class Upload: Sendable {
 
     /// Checks the digests and moves the file into place; the answer to send.
     public func finish() -> ServiceResponse {
+        var linkLock: NIOLock?
+        defer { linkLock?.unlock() }
         let outcome: Result<(String, ObjectFileIdentity?), OSSErrorBody> = state.withLockedValue { state in
             defer { state.file = nil }
             if let failure = state.failure { return .failure(failure) }
@@ -94,6 +102,11 @@ public final class Upload: Sendable {
                 return .failure(OSSErrorBody(status: 403, code: "SignatureDoesNotMatch",
                                              message: "The x-oss-content-sha256 you signed does not match the SHA-256 of the body received.",
                                              ec: "0002-00000040"))
+            }
+            if let prepared, let status = file.currentStatus() {
+                linkLock = KeyLocks.shared.lock(for: key.bytes)
+                linkLock?.lock()
+                prepared(ObjectFileIdentity(status), ObjectService.etag(md5))
             }
             do { try file.commit(replacing: replacing) } catch {
                 file.discard()

@@ -425,13 +425,22 @@ struct LoadState {
 
     mutating func loadServe(_ node: YAMLNode) {
         guard let fields = mapping(node, "'serve'") else { return }
-        checkKeys(fields, allowed: ["cache_max_bytes", "render_queue"], context: "in 'serve'")
+        checkKeys(fields, allowed: ["cache_max_bytes", "render_queue", "head_timeout", "idle_timeout", "body_timeout", "max_connections"],
+                  context: "in 'serve'")
         for (key, value, _) in fields {
             switch key {
             case "cache_max_bytes":
                 if let number = int(value, "serve.cache_max_bytes", in: 0...Int(Int64.max / 4)) { serve.cacheMaxBytes = number }
             case "render_queue":
                 if let number = int(value, "serve.render_queue", in: 0...1_000_000) { serve.renderQueue = number }
+            case "head_timeout":
+                if let number = int(value, "serve.head_timeout", in: 1...3_600) { serve.headTimeout = number }
+            case "idle_timeout":
+                if let number = int(value, "serve.idle_timeout", in: 1...3_600) { serve.idleTimeout = number }
+            case "body_timeout":
+                if let number = int(value, "serve.body_timeout", in: 1...3_600) { serve.bodyTimeout = number }
+            case "max_connections":
+                if let number = int(value, "serve.max_connections", in: 1...1_000_000) { serve.maxConnections = number }
             default: break
             }
         }

@@ -181,6 +181,17 @@ public struct ServeSettings: Sendable, Hashable {
     /// Most renders waiting for a slot; beyond it requests get 503 SlowDown.
     public var renderQueue: Int
 
+    /// Seconds a client has to send a whole request head, from the connection's first byte
+    /// (or its opening); bytes trickling in do not extend it.
+    public var headTimeout: Int = 30
+    /// Seconds a kept-alive connection may sit idle between an answer and the next request.
+    public var idleTimeout: Int = 60
+    /// Seconds a request body may go without a byte before the connection is closed (the
+    /// upload is discarded).
+    public var bodyTimeout: Int = 30
+    /// Most open connections; nil: derived from the file descriptor limit (`RLIMIT_NOFILE`).
+    public var maxConnections: Int?
+
     public static let defaultCacheMaxBytes = 1 << 30
     public static let defaultRenderQueue = 64
 

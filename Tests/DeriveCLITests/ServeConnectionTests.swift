@@ -14,18 +14,19 @@ import Glibc
         let process = Process()
         var port: UInt16 = 0
 
-        init() throws {
+        /// `serve`: extra lines of the manifest's `serve:` block (indented by the caller).
+        init(serve: String = "") throws {
             folder = try CLI.temporaryFolder()
             for name in ["pubr", "prw"] {
                 try FileManager.default.createDirectory(at: folder.appendingPathComponent(name), withIntermediateDirectories: true)
             }
             try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("pubr/photo.jpg"))
-            try Data("""
+            try Data(("""
             version: 1
             buckets:
               pubr: {path: pubr, acl: public-read}
               prw: {path: prw, acl: public-read-write}
-            """.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+            """ + (serve.isEmpty ? "" : "\nserve:\n" + serve)).utf8).write(to: folder.appendingPathComponent("derive.yaml"))
             let out = folder.appendingPathComponent("serve.out")
             _ = FileManager.default.createFile(atPath: out.path, contents: nil)
             process.executableURL = CLI.executable

@@ -44,18 +44,27 @@ extension ObjectService {
         if forbidOverwrite, kind(target.bucket, target.key) == .file {
             throw OSSErrorBody.fileAlreadyExists
         }
-        let file = try createFile(target.bucket, target.key, exchange: exchange)
         // The stored headers and the ETag of the upload, recorded with the identity of the file written.
         let stored = ObjectMetadata.headers(from: request.headers)
+        try ObjectMetadata.checkLimits(stored)
+        let file = try createFile(target.bucket, target.key, exchange: exchange)
         let metadata = self.metadata, bucket = target.bucket.name, key = target.key
-        return .upload(Upload(file: file, exchange: exchange, key: target.key, declared: declared, limit: min(declared ?? maxBodyBytes, maxBodyBytes),
-                              expectedMD5: expectedMD5, expectedSHA256: expectedSHA256, replacing: !forbidOverwrite) { identity, etag in
+        // Recorded under the file's identity before it is linked, and the records of the files
+        // it replaced removed after: a GET always answers its file's own headers (#11 round 4).
+        let prepared: @Sendable (ObjectFileIdentity, String) -> Void = { identity, etag in
             do {
-                try metadata.write(bucket: bucket, key: key, identity: identity,
-                                   metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
+                try metadata.record(bucket: bucket, key: key, identity: identity,
+                                    metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
             } catch {
                 exchange.log("recording the metadata of '\(key)' failed: \(error)")
             }
-        })
+        }
+        let upload = Upload(file: file, exchange: exchange, key: target.key, declared: declared, limit: min(declared ?? maxBodyBytes, maxBodyBytes),
+                            expectedMD5: expectedMD5, expectedSHA256: expectedSHA256, replacing: !forbidOverwrite, prepared: prepared) { identity, _ in
+            do { try metadata.keepOnly(bucket: bucket, key: key, identity: identity) } catch {
+                exchange.log("removing stale metadata of '\(key)' failed: \(error)")
+            }
+        }
+        return .upload(upload)
     }
 }

@@ -83,11 +83,17 @@ public struct OSSOperation: Hashable, Sendable, CustomStringConvertible {
         "regions", "sequential", "inventoryId", "startTime", "endTime",
     ])
 
+    /// Sub-resource names in lower case, as OSS spells them: `?ACL` or `?Tagging` is taken as
+    /// `?acl` / `?tagging` (then answered by that operation), never as a plain GET or PUT.
+    static let subresourceSpellings: [String: String] = Dictionary(
+        subresources.map { ($0.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+
     /// The operation a request names. `hasBucket`/`hasKey`: whether the path (or the virtual
     /// host) names a bucket and a non-empty key; `query`: its query parameters as sent;
     /// `headers`: lowercased names.
     public static func classify(method: String, hasBucket: Bool, hasKey: Bool, query: [OSSSignature.Parameter],
                                 headers: [String: String]) -> OSSOperation {
+        let query = query.map { OSSSignature.Parameter(subresourceSpellings[$0.name.lowercased()] ?? $0.name, $0.value) }
         let names = Set(query.map(\.name))
         let found = query.map(\.name).filter { subresources.contains($0) }
         let copy = headers["x-oss-copy-source"] != nil
