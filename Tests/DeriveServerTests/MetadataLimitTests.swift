@@ -32,4 +32,19 @@ import Testing
         }
         #expect(ObjectSemanticsTests.put(f, "h.bin", Data("x".utf8), headers: ["content-type": "text/plain"]).status == 200)
     }
+
+    /// Every operation that stores a request's headers checks them as PutObject does.
+    @Test func appendMultipartAndCopyCheckTheLimitsToo() throws {
+        let f = try ServiceFixture()
+        try f.write("photos/src.txt", "source")
+        let huge = ["x-oss-meta-a": String(repeating: "v", count: 9 * 1024)]
+        let append = f.send("POST", "photos", "log.txt", query: [("append", nil), ("position", "0")], headers: huge, body: Data("x".utf8))
+        #expect(append.status == 400 && append.code == "InvalidArgument", "append: \(append.status) \(append.text)")
+        #expect(f.file("photos/log.txt") == nil)
+        let initiate = f.send("POST", "photos", "big.bin", query: [("uploads", nil)], headers: huge)
+        #expect(initiate.status == 400 && initiate.code == "InvalidArgument", "initiate: \(initiate.status) \(initiate.text)")
+        let copy = f.send("PUT", "photos", "copy.txt", headers: huge.merging(["x-oss-copy-source": "/photos/src.txt", "x-oss-metadata-directive": "REPLACE"]) { a, _ in a })
+        #expect(copy.status == 400 && copy.code == "InvalidArgument", "copy: \(copy.status) \(copy.text)")
+        #expect(f.file("photos/copy.txt") == nil)
+    }
 }

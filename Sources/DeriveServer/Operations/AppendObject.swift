@@ -45,6 +45,7 @@ extension ObjectService {
         }
         try authorizeReplace(target.bucket, target.key, caller: caller)
         let headers = try BodyHeaders(request, maxBytes: maxBodyBytes)
+        try ObjectMetadata.checkLimits(ObjectMetadata.headers(from: request.headers))
         _ = try checkAppend(target, position: position)
         guard position + (headers.declared ?? 0) <= Self.maxAppendableBytes else {
             throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "An appendable object may hold at most \(Self.maxAppendableBytes) bytes in derive serve.")

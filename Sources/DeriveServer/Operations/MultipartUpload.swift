@@ -26,7 +26,9 @@ extension ObjectService {
         guard Self.fitsFileSystem(target.key), !Self.isTemporary(target.key) else {
             throw OSSErrorBody.invalidObjectName("the key cannot be a file here")
         }
-        let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: ObjectMetadata.headers(from: request.headers))
+        let stored = ObjectMetadata.headers(from: request.headers)
+        try ObjectMetadata.checkLimits(stored)
+        let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: stored)
         return XMLReply("InitiateMultipartUploadResult") { xml in
             xml.element("Bucket", target.bucket.name)
             xml.element("Key", target.key.string)

@@ -97,6 +97,7 @@ extension ObjectService {
         guard directive == "COPY" || directive == "REPLACE" else {
             throw OSSErrorBody.badRequest("x-oss-metadata-directive must be COPY or REPLACE; it was '\(directive)'.")
         }
+        if directive == "REPLACE" { try ObjectMetadata.checkLimits(ObjectMetadata.headers(from: request.headers)) }
         let source = try openCopySource(request, caller: caller)
         defer { close(source.fd) }
         try authorizeReplace(target.bucket, target.key, caller: caller)
