@@ -113,7 +113,8 @@ public struct Builder: Sendable {
         // Outputs recorded but not in the plan (kept because their source could not be read) count too.
         let planned = Set(plan.items.map(\.output))
         let kept = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }.map(\.file)
-        let wanted = WantedIdentities(plan.wantedFiles.union(kept))
+        // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
+        let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles))
         let results = runJobs(work, wanted: wanted)
         for (item, result) in zip(work, results) {
             switch result {

@@ -93,7 +93,8 @@ enum PlanPrinter {
             case .update:
                 Swift.print("\(paint("~", "36")) \(item.output)  update record: \(item.reasons.joined(separator: "; "))")
             case .delete:
-                let only = plan.recordsOnly.contains(item.output) ? " (file already gone or changed: only its record is dropped)" : ""
+                let only = plan.recordsOnly.contains(item.output) && !item.reasons.contains(where: { $0.hasPrefix("kept: ") })
+                    ? " (file already gone or changed: only its record is dropped)" : ""
                 Swift.print("\(paint("-", "31")) \(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
                 if verbose { Swift.print("  \(item.output)  up to date\(item.adopted != nil ? " (from derive.lock)" : "")") }
@@ -248,7 +249,7 @@ struct BuildCommand: ParsableCommand {
         var parts = ["built \(report.built.count)"]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
-        if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) already gone") }
+        if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone, or kept as a source)") }
         if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
