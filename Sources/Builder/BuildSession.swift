@@ -190,6 +190,25 @@ public final class BuildSession: @unchecked Sendable {
     public func build(options: BuildOptions, renderer: () -> any DerivativeRenderer) throws -> BuildOutcome {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }
+        let stateFolder = FileIdentity.of(manifest.stateFolder)
+        let vanished = "the state folder \(manifest.stateFolder) was deleted or replaced during the build"
+        do {
+            let outcome = try build(options: options, renderer: renderer, held: held)
+            if let report = outcome.report, !report.succeeded, FileIdentity.of(manifest.stateFolder) != stateFolder {
+                // SQLite's own words ("attempt to write a readonly database") would only mislead.
+                throw PlanError(message: "\(vanished); run derive build again")
+            }
+            return outcome
+        } catch let error as PlanError where error.message.hasPrefix(vanished) {
+            throw error
+        } catch {
+            // SQLite's "attempt to write a readonly database" says nothing of why: the folder went.
+            guard FileIdentity.of(manifest.stateFolder) != stateFolder else { throw error }
+            throw PlanError(message: "\(vanished); run derive build again")
+        }
+    }
+
+    private func build(options: BuildOptions, renderer: () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
         let snapshot = NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
         let plan = try self.plan()
         guard plan.errors.isEmpty else { return BuildOutcome(plan: plan, report: nil) }

@@ -72,6 +72,17 @@ struct ControlFiles {
             }
         }
 
+        // The state folder must be makeable: its nearest existing ancestor is a folder
+        // (a manifest named `.derive` is where the default `.derive/<stem>` would go).
+        var existing = (manifest.stateFolder as NSString).deletingLastPathComponent
+        var info = stat()
+        while stat(existing, &info) != 0, existing != "/" { existing = (existing as NSString).deletingLastPathComponent }
+        if (info.st_mode & S_IFMT) != S_IFDIR {
+            diagnostics.error(locations.state ?? rootLocation,
+                              "the state folder \(display(manifest.stateFolder)) cannot be made: \(display(existing)) is a file, not a folder",
+                              hint: "set 'state:' to a folder of its own, or rename \(display(existing))")
+        }
+
         // The lock must not be inside the state folder: the build would write one over the other.
         // A state folder holding the manifest (`state: .`) is the user's folder, where only the
         // names of Derive's state files are taken.

@@ -221,6 +221,19 @@ struct BuildCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace files at output paths that Derive did not write (they are lost).")
     var overwrite = false
 
+    /// The most parallel jobs and the largest memory budget accepted (MiB: 1 TiB).
+    static let maxJobs = 1_024
+    static let maxMemoryMiB = 1 << 20
+
+    func validate() throws {
+        if let jobs, !(1...Self.maxJobs).contains(jobs) {
+            throw ValidationError("--jobs must be from 1 to \(Self.maxJobs), not \(jobs)")
+        }
+        if let memory, !(1...Self.maxMemoryMiB).contains(memory) {
+            throw ValidationError("--memory must be from 1 to \(Self.maxMemoryMiB) (MiB), not \(memory)")
+        }
+    }
+
     func run() throws {
         if !overwrite, let count = Workspace.unchanged(manifest) {
             print("Nothing to do: \(count) outputs up to date.")

@@ -142,3 +142,81 @@ import Glibc
         #expect(text(check.stdout).contains("5 outputs"), "\(text(check.stdout))")
     }
 }
+
+extension BuildSafetyRound5Tests {
+    // MARK: 5: the lock holds when the state folder is deleted and the manifest saved by rename
+
+    @Test func deletingTheStateFolderAndSavingTheManifestByRenameDoesNotBypassTheLock() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        // Slow enough renders that the first build is still running a second later.
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false).replacingOccurrences(of: "image/resize,w_32", with: "image/resize,w_1200/blur,r_40,s_40"))
+        let first = Process()
+        first.executableURL = CLI.executable
+        first.arguments = ["build", "--jobs", "1", "-q"]
+        first.currentDirectoryURL = project.root
+        first.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        first.standardError = errors
+        try first.run()
+        // Wait until the build holds its state folder, then remove it and replace the manifest.
+        for _ in 0..<100 where !project.exists(".derive/derive/build.lock") { usleep(20_000) }
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        let saved = project.url("saved.tmp")
+        try FileManager.default.copyItem(at: project.url("derive.yaml"), to: saved)
+        #expect(rename(saved.path, project.url("derive.yaml").path) == 0)
+        let firstWasRunning = first.isRunning
+        let second = try project.run(["build", "-q"])
+        let firstStillRunning = first.isRunning
+        first.waitUntilExit()
+        let firstErrors = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        if firstWasRunning && firstStillRunning {
+            #expect(second.status == 75, "the second build ran while the first held the lock: \(second.stderr)")
+        }
+        if first.terminationStatus != 0 {
+            // The first build lost its state: it says so, in words.
+            #expect(firstErrors.contains("was deleted or replaced during the build"), "\(firstErrors)")
+            #expect(!firstErrors.contains("SQLite error"), "\(firstErrors)")
+        }
+    }
+
+    // MARK: 6, 7, 10
+
+    @Test func onlyFilesThatParseAsManifestsAreSiblings() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive", "#!/bin/sh\n# runs derive with our buckets\nexec derive \"$@\"\n")
+        try project.write("derive.json", #"{"name": "x"}"#)
+        let validate = try project.run(["validate"])
+        #expect(validate.status == 0, "\(validate.stderr)")
+        // A real sibling still is one.
+        try project.write("derive.yml", Project.manifest(outPath: "out2", index: false))
+        let shared = try project.run(["validate"])
+        #expect(shared.status == 1)
+        #expect(shared.stderr.contains("would share the lock derive.lock and the state folder .derive/derive"), "\(shared.stderr)")
+    }
+
+    @Test func theSharedStateFolderIsNamedAsThisManifestUsesIt() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false).replacingOccurrences(of: "version: 1\n", with: "version: 1\nstate: .derive/derive.YAML\n"))
+        try project.write("derive.YAML", Project.manifest(outPath: "out2", index: false).replacingOccurrences(of: "version: 1\n", with: "version: 1\nlock: other.lock\nstate: .derive/derive.YAML\n"))
+        let validate = try project.run(["validate", "derive.yaml"])
+        #expect(validate.status == 1)
+        #expect(validate.stderr.contains("would share the state folder .derive/derive.YAML"), "\(validate.stderr)")
+    }
+
+    @Test func zeroJobsOrMemoryIsARangeErrorAndAManifestNamedDotDeriveIsInvalid() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let jobs = try project.run(["build", "--jobs", "0"])
+        #expect(jobs.status != 0 && jobs.stderr.contains("--jobs must be from 1 to"), "\(jobs.stderr)")
+        let memory = try project.run(["build", "--memory", "0"])
+        #expect(memory.status != 0 && memory.stderr.contains("--memory must be from 1 to"), "\(memory.stderr)")
+        try FileManager.default.copyItem(at: project.url("derive.yaml"), to: project.url(".derive"))
+        let build = try project.run(["build", ".derive"])
+        #expect(build.status == 1)
+        #expect(!build.stderr.contains("NSCocoaErrorDomain"), "\(build.stderr)")
+        #expect(build.stderr.contains("cannot be made"), "\(build.stderr)")
+    }
+}
