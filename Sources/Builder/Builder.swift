@@ -127,14 +127,7 @@ public struct Builder: Sendable {
         for failure in plan.failures { report.failed.append((failure.subject, failure.message)) }
 
         for item in plan.updates {
-            guard var record = item.recorded, let derivative = item.derivative else { continue }
-            record.rule = derivative.rule
-            record.source = derivative.source
-            record.style = derivative.style
-            record.matrix = derivative.matrix
-            record.acl = derivative.acl.rawValue
-            // The same real folder named by another path (a symbolic link): the record keeps its real path.
-            record.folder = RealFolder.of(derivative.outputFolder)
+            guard let record = Self.updatedRecord(item) else { continue }
             try store.updateOutput(record)
             report.updated.append(item.output)
         }
@@ -187,6 +180,20 @@ public struct Builder: Sendable {
         report.outputFiles = outputFiles.value
         report.seconds = Date().timeIntervalSince(started)
         return report
+    }
+
+    /// The record an `update` item leaves in the state (ACL, rule, style, matrix, source): one
+    /// definition for the build and for the plan's view of the lock and index it will write.
+    static func updatedRecord(_ item: PlanItem) -> OutputRecord? {
+        guard var record = item.recorded, let derivative = item.derivative else { return nil }
+        record.rule = derivative.rule
+        record.source = derivative.source
+        record.style = derivative.style
+        record.matrix = derivative.matrix
+        record.acl = derivative.acl.rawValue
+        // The same real folder named by another path (a symbolic link): the record keeps its real path.
+        record.folder = RealFolder.of(derivative.outputFolder)
+        return record
     }
 
     /// Runs the jobs on `options.jobs` threads; results come back in job order.

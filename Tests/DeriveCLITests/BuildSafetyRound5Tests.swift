@@ -220,3 +220,20 @@ extension BuildSafetyRound5Tests {
         #expect(build.stderr.contains("cannot be made"), "\(build.stderr)")
     }
 }
+
+extension BuildSafetyRound5Tests {
+    // MARK: 8: the plan names the control files the build writes
+
+    @Test func anACLOnlyChangeShowsTheIndexRewriteThatTheBuildDoes() throws {
+        let project = try Project(index: true)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: true)
+            .replacingOccurrences(of: "src: {path: src}", with: "src: {path: src, acl: public-read}"))
+        let plan = try project.run(["plan"])
+        #expect(text(plan.stdout).contains("to update"), "\(text(plan.stdout))")
+        #expect(text(plan.stdout).contains("rewrite out/index.json"), "\(text(plan.stdout))")
+        let build = try project.run(["build"])
+        #expect(text(build.stdout).contains("rewrote out/index.json"), "\(text(build.stdout))")
+    }
+}
