@@ -36,9 +36,13 @@ public final class BuildLock {
     /// or replacing the state folder under a running build (`rm -rf .derive`) does not let a
     /// second command on the same manifest in (it would lock a new folder).
     private let manifestLock: ManifestLock?
+    /// Keyed by the manifest's real path outside the project: holds when the state folder is
+    /// deleted and the manifest replaced by rename during one build.
+    private let pathLock: ManifestPathLock?
 
     /// `manifest`: the manifest whose build this is (nil only in tests that lock a bare folder).
     public init(folder: String, manifest: String? = nil) throws {
+        pathLock = try manifest.map { try ManifestPathLock(manifest: $0) }
         manifestLock = try manifest.map { try ManifestLock(manifest: $0, lockFile: folder + "/" + Self.fileName) }
         try StateOwnership.check(folder: folder)   // never write over, or later delete, a user's files
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -58,6 +58,7 @@ public final class BuildSession: @unchecked Sendable {
     /// The build state, opened on first use. A corrupt database is moved aside (see `movedAside`).
     public func store() throws -> StateStore {
         if let openedStore { return openedStore }
+        try refuseStateFilesOverControlFiles()   // SQLite never opens the manifest as its database or journal
         try StateOwnership.check(folder: manifest.stateFolder)   // a user's database is never migrated
         if readOnly {
             // `check` writes nothing: it plans against an in-memory copy and says what build would do.
@@ -69,6 +70,22 @@ public final class BuildSession: @unchecked Sendable {
         let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
         openedStore = store
         return store
+    }
+
+    /// Throws when a file Derive keeps in the state folder would be the manifest, an include, the
+    /// lock or the index (a manifest named `state.sqlite-wal` with `state: .`): checked before
+    /// SQLite opens anything there. Validation says the same; this holds for any caller.
+    func refuseStateFilesOverControlFiles() throws {
+        var controls = manifestFiles + manifest.files + [manifestPath, lockPath]
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { controls.append(bucket.path + "/" + index.path) }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder)) ?? []
+        for name in Set(StateFiles.files + names.filter(StateFiles.isReserved)).sorted() {
+            let path = manifest.stateFolder + "/" + name
+            guard let identity = FileIdentity.of(path) else { continue }
+            if let control = controls.first(where: { FileIdentity.of($0) == identity }) {
+                throw PlanError(message: "\(control) is where Derive keeps its state file \(name) (state folder \(manifest.stateFolder)); the build would open, overwrite or move it: rename the file, or set 'state:' to a folder of its own")
+            }
+        }
     }
 
     /// Where a corrupt state database (or one another manifest owns) was moved, when it was.
@@ -109,8 +126,7 @@ public final class BuildSession: @unchecked Sendable {
         let planner = try self.planner()
         var plan = try planner.plan()
         let claims = foreignClaims()
-        if !overwrite, !plan.adoptions.isEmpty { plan = refuseClaimedAdoptions(plan, claims: claims) }
-        if !plan.lockOrphans.isEmpty { plan = keepClaimedLockOrphans(plan, claims: claims) }
+        plan = refuseClaimedFileOperations(plan, claims: claims)
         let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
         plan.controlFiles += rewritesForDeletions(plan, planner: planner)
@@ -124,18 +140,27 @@ public final class BuildSession: @unchecked Sendable {
         ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
     }
 
-    /// Adoptions of files that another manifest's state records (a copied project sharing a
-    /// bucket folder outside its tree) become plan errors: two manifests never own one file.
-    func refuseClaimedAdoptions(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
+    /// Every planned file operation (a write: create, rebuild, update, adoption; or a delete) of a
+    /// file that another manifest's state records (a copied project sharing a bucket folder
+    /// outside its tree) is refused here, whatever its verdict: two manifests never own one file.
+    /// Writes and recorded deletes become plan errors; a deletion known only from the lock leaves
+    /// the file to its owner and drops it from this lock. `--overwrite` takes files over.
+    func refuseClaimedFileOperations(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
+        let operations = plan.items.filter { $0.kind != .upToDate || $0.adopted != nil }
+        guard !operations.isEmpty else { return plan }
         let files = claims.files
         guard !files.isEmpty else { return plan }
         var result = plan
         result.items = plan.items.filter { item in
-            guard item.adopted != nil, let file = item.derivative?.outputPath, let other = files.claimant(of: file) else { return true }
+            guard item.kind != .upToDate || item.adopted != nil,
+                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file) else { return true }
+            if item.kind == .delete, plan.lockOrphans.contains(item.output) { return false }
+            if overwrite { return true }
             result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
         }
+        result.lockOrphans = Set(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
         return result
     }
 
@@ -154,19 +179,6 @@ public final class BuildSession: @unchecked Sendable {
         }
     }
 
-    /// Lock orphans that another manifest's state records (a copied project sharing a bucket
-    /// folder outside its tree) are that manifest's files: not deleted, only dropped from this lock.
-    func keepClaimedLockOrphans(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
-        let files = claims.files
-        guard !files.isEmpty else { return plan }
-        var result = plan
-        result.items = plan.items.filter { item in
-            !(plan.lockOrphans.contains(item.output) && item.recorded.map { files.claimant(of: $0.file) != nil } == true)
-        }
-        result.lockOrphans = Set(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
-        return result
-    }
-
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
     public struct BuildOutcome {
         public var plan: Plan
@@ -178,6 +190,25 @@ public final class BuildSession: @unchecked Sendable {
     public func build(options: BuildOptions, renderer: () -> any DerivativeRenderer) throws -> BuildOutcome {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }
+        let stateFolder = FileIdentity.of(manifest.stateFolder)
+        let vanished = "the state folder \(manifest.stateFolder) was deleted or replaced during the build"
+        do {
+            let outcome = try build(options: options, renderer: renderer, held: held)
+            if let report = outcome.report, !report.succeeded, FileIdentity.of(manifest.stateFolder) != stateFolder {
+                // SQLite's own words ("attempt to write a readonly database") would only mislead.
+                throw PlanError(message: "\(vanished); run derive build again")
+            }
+            return outcome
+        } catch let error as PlanError where error.message.hasPrefix(vanished) {
+            throw error
+        } catch {
+            // SQLite's "attempt to write a readonly database" says nothing of why: the folder went.
+            guard FileIdentity.of(manifest.stateFolder) != stateFolder else { throw error }
+            throw PlanError(message: "\(vanished); run derive build again")
+        }
+    }
+
+    private func build(options: BuildOptions, renderer: () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
         let snapshot = NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
         let plan = try self.plan()
         guard plan.errors.isEmpty else { return BuildOutcome(plan: plan, report: nil) }
@@ -300,9 +331,11 @@ public final class BuildSession: @unchecked Sendable {
         var report = CleanReport()
         report.hadState = stateExisted && store.movedAside == nil
         let recorded = try store.allOutputs()
+        // Sources and control files of the manifest are never removed, whatever names them.
+        let protected = WantedIdentities(planner.protectedFiles(sources: planner.listedSources()))
         for record in recorded.values.sorted(by: { $0.path < $1.path }) {
             do {
-                switch try removal.removal(record, keeping: WantedIdentities([]), display: planner.display) {
+                switch try removal.removal(record, keeping: protected, display: planner.display) {
                 case .removed: report.removed += 1
                 case .forgotten: break
                 case .left(_, let message): report.left.append(message)
@@ -313,14 +346,27 @@ public final class BuildSession: @unchecked Sendable {
         }
         let lockData = try? planner.disk.read(lockPath)
         if let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName) {
-            if let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
+            if store.existed || !recorded.isEmpty {
+                // A state of this manifest says what Derive wrote: the lock adds nothing to delete.
+            } else if let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
                 // Outputs the lock vouches for that the state does not record: removed if their bytes
                 // still match, unless another manifest's state records the file (a copied project).
                 let claims = foreignClaims().files
                 for entry in lock.entries.values.sorted(by: { $0.path < $1.path }) where recorded[entry.path] == nil {
-                    guard let file = Builder.absolutePath(of: entry.path, in: manifest) else {
+                    let file: String
+                    switch LockFile.place(entry.path, in: manifest) {
+                    case .failure(let problem):
+                        report.left.append("\(planner.display(lockPath)) lists \(entry.path), but \(problem); nothing is removed for it")
+                        continue
+                    case .success(nil):
                         report.keptLock = true
                         report.left.append("\(entry.path): its bucket is no longer in the manifest, so it cannot be placed; \(planner.display(lockPath)) is kept")
+                        continue
+                    case .success(let placed?):
+                        file = placed.file
+                    }
+                    if protected.contains(file) {
+                        report.left.append("\(planner.display(file)) is listed in \(planner.display(lockPath)) but is a source or control file of this manifest; left in place")
                         continue
                     }
                     if let other = claims.claimant(of: file) {

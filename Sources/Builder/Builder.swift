@@ -113,7 +113,8 @@ public struct Builder: Sendable {
         // Outputs recorded but not in the plan (kept because their source could not be read) count too.
         let planned = Set(plan.items.map(\.output))
         let kept = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }.map(\.file)
-        let wanted = WantedIdentities(plan.wantedFiles.union(kept))
+        // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
+        let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles))
         let results = runJobs(work, wanted: wanted)
         for (item, result) in zip(work, results) {
             switch result {
@@ -126,14 +127,7 @@ public struct Builder: Sendable {
         for failure in plan.failures { report.failed.append((failure.subject, failure.message)) }
 
         for item in plan.updates {
-            guard var record = item.recorded, let derivative = item.derivative else { continue }
-            record.rule = derivative.rule
-            record.source = derivative.source
-            record.style = derivative.style
-            record.matrix = derivative.matrix
-            record.acl = derivative.acl.rawValue
-            // The same real folder named by another path (a symbolic link): the record keeps its real path.
-            record.folder = RealFolder.of(derivative.outputFolder)
+            guard let record = Self.updatedRecord(item) else { continue }
             try store.updateOutput(record)
             report.updated.append(item.output)
         }
@@ -186,6 +180,20 @@ public struct Builder: Sendable {
         report.outputFiles = outputFiles.value
         report.seconds = Date().timeIntervalSince(started)
         return report
+    }
+
+    /// The record an `update` item leaves in the state (ACL, rule, style, matrix, source): one
+    /// definition for the build and for the plan's view of the lock and index it will write.
+    static func updatedRecord(_ item: PlanItem) -> OutputRecord? {
+        guard var record = item.recorded, let derivative = item.derivative else { return nil }
+        record.rule = derivative.rule
+        record.source = derivative.source
+        record.style = derivative.style
+        record.matrix = derivative.matrix
+        record.acl = derivative.acl.rawValue
+        // The same real folder named by another path (a symbolic link): the record keeps its real path.
+        record.folder = RealFolder.of(derivative.outputFolder)
+        return record
     }
 
     /// Runs the jobs on `options.jobs` threads; results come back in job order.

@@ -34,6 +34,10 @@ struct ControlFileTargets {
         for item in plan?.adoptions ?? [] {
             if let record = Builder.adoptedRecord(item, digests: planner.digests, time: 0) { recorded[record.path] = record }
         }
+        // Updates (an ACL, a rule name) change the index as the build will write it.
+        for item in plan?.updates ?? [] {
+            if let record = Builder.updatedRecord(item) { recorded[record.path] = record }
+        }
         // Sorted by key, then looked up: sorting the records themselves copies large structs.
         let outputs = recorded.keys.sorted().map { recorded[$0]! }
         files = outputs.map(\.file)

@@ -24,6 +24,12 @@ public enum StateFiles {
     /// The files `clean` removes by name.
     public static var files: [String] { [database] + databaseJournals + [buildLock, witness] }
 
+    /// Whether a name directly in the state folder is reserved for Derive and SQLite: one of
+    /// Derive's, or any name starting with the database's (journals of moved-aside databases too).
+    public static func isReserved(_ name: String) -> Bool {
+        isDerives(name) || name.hasPrefix(database)
+    }
+
     /// Whether a name directly in the state folder is, or may become, one of Derive's.
     public static func isDerives(_ name: String) -> Bool {
         files.contains(name) || name == serveCache || name == objectMetadata || objectMetadataJournals.contains(name)

@@ -51,6 +51,38 @@ struct ControlFiles {
                               hint: "name another file with 'lock:'")
         }
 
+        // No manifest, include or index may be a file Derive keeps in the state folder (the
+        // database, its journals, a database moved aside, the build lock, the witness, the serve
+        // cache): SQLite would take it as its journal, a recovery would move it aside.
+        var named = controls.filter { !$0.isFolder && !$0.what.hasPrefix("the lock file") }
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) {
+            named.append(Control(what: "the index \(display(bucket.path + "/" + index.path))", path: bucket.path + "/" + index.path,
+                                 isFolder: false, location: locations.index))
+        }
+        let stateFolderPath = FileSystemPath(manifest: manifest.stateFolder)
+        let serveCache = FileSystemPath(manifest: manifest.stateFolder + "/" + StateFiles.serveCache)
+        for control in named {
+            let parent = FileSystemPath(manifest: (control.path as NSString).deletingLastPathComponent)
+            let path = FileSystemPath(manifest: control.path)
+            if (parent.sameFile(as: stateFolderPath) && StateFiles.isReserved((control.path as NSString).lastPathComponent))
+                || serveCache.contains(path) {
+                diagnostics.error(control.location ?? locations.state ?? rootLocation,
+                                  "\(control.what) has the name of a file Derive keeps in the state folder \(display(manifest.stateFolder)); the build would open, overwrite or move it",
+                                  hint: "rename the file, or set 'state:' to a folder of its own (the default is .derive/<manifest name>)")
+            }
+        }
+
+        // The state folder must be makeable: its nearest existing ancestor is a folder
+        // (a manifest named `.derive` is where the default `.derive/<stem>` would go).
+        var existing = (manifest.stateFolder as NSString).deletingLastPathComponent
+        var info = stat()
+        while stat(existing, &info) != 0, existing != "/" { existing = (existing as NSString).deletingLastPathComponent }
+        if (info.st_mode & S_IFMT) != S_IFDIR {
+            diagnostics.error(locations.state ?? rootLocation,
+                              "the state folder \(display(manifest.stateFolder)) cannot be made: \(display(existing)) is a file, not a folder",
+                              hint: "set 'state:' to a folder of its own, or rename \(display(existing))")
+        }
+
         // The lock must not be inside the state folder: the build would write one over the other.
         // A state folder holding the manifest (`state: .`) is the user's folder, where only the
         // names of Derive's state files are taken.

@@ -19,18 +19,17 @@ extension ControlFiles {
         }.sorted().map { folder + "/" + $0 }
     }
 
-    /// A regular file (through links) at one of those names. A file without an extension counts
-    /// only when it reads as a manifest (text, no NUL byte, naming `buckets`), so a program or notes file
-    /// called `derive` beside `derive.yaml` is not taken for one.
+    /// A regular file (through links) at one of those names that parses as a manifest: a YAML
+    /// (or JSON) mapping with `version` and `buckets`, `derivatives` or `include` at its top, so
+    /// a shell wrapper called `derive` or a `derive.json` of another tool is not taken for one.
     static func couldBeManifest(_ path: String) -> Bool {
         var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
-        guard (path as NSString).pathExtension.isEmpty else { return true }
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 65_536)) ?? Data()
-        guard !head.contains(0) else { return false }
-        return String(decoding: head, as: UTF8.self).contains("buckets")
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= 4 << 20 else { return false }
+        guard let data = FileManager.default.contents(atPath: path), !data.contains(0),
+              let node = try? YAMLLoader.load(data, file: path), case .mapping(let pairs) = node.kind else { return false }
+        // What the loader requires of a root manifest (`version`), and something to build.
+        let keys = Set(pairs.compactMap { $0.key.scalar })
+        return keys.contains("version") && !keys.isDisjoint(with: ["buckets", "derivatives", "include"])
     }
 }
 

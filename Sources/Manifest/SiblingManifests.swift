@@ -28,8 +28,17 @@ extension ControlFiles {
         }
         // A sibling that names its own lock and state (both) shares nothing with this manifest.
         if locations.lock == nil || locations.state == nil, let sibling = otherManifest(stem, in: folder, sharing: true) {
+            // Named as this manifest uses them, and only what is shared.
+            let theirs = Self.controlFiles(ofSibling: sibling)
+            var shared: [String] = []
+            if FileSystemPath(manifest: theirs.lock).sameFile(as: FileSystemPath(manifest: manifest.lockFile)) {
+                shared.append("the lock \(display(manifest.lockFile))")
+            }
+            if FileSystemPath(manifest: theirs.state).sameFile(as: FileSystemPath(manifest: manifest.stateFolder)) {
+                shared.append("the state folder \(display(manifest.stateFolder))")
+            }
             diagnostics.error(rootLocation,
-                              "\(display(root)) and \(display(sibling)) are in one folder and would share the lock \(stem).lock and the state folder .derive/\(stem)",
+                              "\(display(root)) and \(display(sibling)) are in one folder and would share \(shared.joined(separator: " and "))",
                               hint: "set both 'lock:' and 'state:' in \(name) to names of its own (e.g. lock: \(Self.ownName(name)).lock and state: .derive/\(Self.ownName(name))), or rename one of the manifests")
         }
         if let location = locations.lock {

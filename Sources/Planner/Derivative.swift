@@ -149,6 +149,8 @@ struct Expansion {
         var failedSources: Set<String>
         /// Outputs that could not be planned (a missing dependency): kept, not deleted.
         var blockedOutputs: Set<String>
+        /// Every file a rule's `from` takes as a source (absolute paths): never deleted or overwritten.
+        var sources: Set<String> = []
     }
 
     func derivatives() throws -> Result {
@@ -208,7 +210,8 @@ struct Expansion {
         }
         // Sorted by key, then looked up: sorting the derivatives themselves copies large structs.
         return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
-                      failedSources: failedSources, blockedOutputs: blockedOutputs)
+                      failedSources: failedSources, blockedOutputs: blockedOutputs,
+                      sources: Set(tasks.map { $0.sourceBucket.path + "/" + $0.key }))
     }
 
     func expand(_ task: Task) throws -> ([Derivative], [PlanFailure]) {

@@ -1,4 +1,6 @@
+import Confinement
 import Foundation
+import Manifest
 import ProcessLanguage
 
 /// The lock beside the manifest: what every output is (action key, digest, size, format), so a
@@ -120,6 +122,26 @@ public struct LockFile: Sendable, Hashable {
 
     /// A JSON string literal (the shared writer).
     public static func quote(_ text: String) -> String { JSONText.string(text) }
+
+    /// Where a lock entry's file is: its path parsed as `bucket/key`, the key validated on its
+    /// bytes as every object key is (no `.`, `..` or empty segments); nil when the bucket is not
+    /// in the manifest. A lock is untrusted input (a clone, a pull request): nothing it names is
+    /// touched unless this holds.
+    public struct PlacedEntry: Sendable { public var bucket: Bucket; public var file: String }
+    public struct BadPath: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+    public static func place(_ path: String, in manifest: Manifest) -> Result<PlacedEntry?, BadPath> {
+        guard let slash = path.firstIndex(of: "/") else { return .failure(BadPath(description: "its path '\(path)' is not bucket/key")) }
+        let key = path[path.index(after: slash)...]
+        do {
+            _ = try ObjectKey(fileName: Array(key.utf8))
+        } catch {
+            return .failure(BadPath(description: "its path '\(path)' is not a valid object key (\(error))"))
+        }
+        guard let bucket = manifest.bucket(named: String(path[..<slash])) else { return .success(nil) }
+        return .success(PlacedEntry(bucket: bucket, file: bucket.path + "/" + key))
+    }
 
     /// The lock beside the manifest: `derive.lock` for every manifest until per-manifest locks land.
     public static func path(forManifest manifest: String) -> String {

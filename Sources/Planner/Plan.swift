@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import ProcessLanguage
@@ -84,6 +85,9 @@ public struct Plan: Sendable {
     public var lockOrphans: Set<String> = []
     /// Deletions of files already gone or changed: only their records are dropped.
     public var recordsOnly: Set<String> = []
+    /// Files no build operation may delete or overwrite: the manifest's sources and control
+    /// files (manifest, includes, lock, index, state). Builder and `clean` keep them by identity.
+    public var protectedFiles: Set<String> = []
 
     public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: Set<String> = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
@@ -104,7 +108,7 @@ public struct Plan: Sendable {
         if count(.update) > 0 { text += "\(count(.update)) to update, " }
         let dropped = recordsOnly.intersection(deletions.map(\.output)).count
         text += "\(count(.delete) - dropped) to delete, "
-        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone or changed), " }
+        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone, changed, or now a source), " }
         text += "\(count(.upToDate)) up to date"
         let written = controlFiles.filter { $0.action == .write }.map(\.file)
         let removed = controlFiles.filter { $0.action == .remove }.map(\.file)
@@ -174,12 +178,22 @@ public struct Planner: Sendable {
         // Which record (if any) wrote each file: ownership is by file, not by output name.
         let owners = Dictionary(recorded.values.map { ($0.file, $0) }, uniquingKeysWith: { a, _ in a })
         let pending = try store.pendingWrites()
-        let expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
+        var expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
                                       knownOutputs: Set(recorded.keys)).derivatives()
+        // A recorded output the manifest no longer produces but a rule's `from` now matches is a
+        // source (a new rule reads the old outputs): planned again with it as one, never deleted.
+        let produced = Set(expansion.derivatives.map(\.output))
+        let nowSources = Set(recorded.keys.filter { !produced.contains($0) && isSource($0) })
+        if !nowSources.isEmpty {
+            expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
+                                      knownOutputs: Set(recorded.keys).subtracting(nowSources)).derivatives()
+        }
+        let protected = protectedFiles(sources: expansion.sources)
+        let protectedIdentities = WantedIdentities(protected)
         digests.prefetch(expansion.derivatives.map(\.outputPath))
         let planned = try parallelMap(expansion.derivatives) { derivative in
             try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath],
-                          pending: pending[derivative.outputPath])
+                          pending: pending[derivative.outputPath], protected: protectedIdentities)
         }
         var items: [PlanItem] = []
         var errors = expansion.errors
@@ -194,22 +208,61 @@ public struct Planner: Sendable {
             }
         }
         let wanted = Set(expansion.derivatives.map(\.output))
+        var keptAsProtected: Set<String> = []
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
             if expansion.failedSources.contains(record.source) || expansion.blockedOutputs.contains(output) { continue }
+            if !record.folder.isEmpty, protectedIdentities.contains(record.file) {
+                // The file is now a source (or a control file) of this manifest: kept, only its record goes.
+                keptAsProtected.insert(output)
+                let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source" : "a control file"
+                items.append(PlanItem(kind: .delete, output: output,
+                                      reasons: ["kept: \(display(record.file)) is now \(what) of this manifest; only its record as an output is dropped"],
+                                      derivative: nil, recorded: record, adopted: nil))
+                continue
+            }
             items.append(PlanItem(kind: .delete, output: output, reasons: ["no longer produced by the manifest"],
                                   derivative: nil, recorded: record, adopted: nil))
         }
-        let (lockOrphans, lockFailures) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion)
+        let (lockOrphans, lockFailures) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion,
+                                                      protected: protectedIdentities)
         items += lockOrphans
         items.sort { $0.output < $1.output }
         var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures,
                         wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
         plan.lockOrphans = Set(lockOrphans.map(\.output))
-        plan.recordsOnly = recordsOnly(items)
+        plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
+        plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
         plan.recorded = recorded
         return plan
+    }
+
+    /// Whether `output` (`bucket/key`) is matched by a rule's `from` in that bucket.
+    func isSource(_ output: String) -> Bool {
+        let bucket = String(output.prefix { $0 != "/" }), key = String(output.drop { $0 != "/" }.dropFirst())
+        return manifest.rules.contains { $0.sourceBucket == bucket && $0.includes(key) }
+    }
+
+    /// Every file a rule's `from` matches now (absolute paths), without reading any: for `clean`.
+    public func listedSources() -> Set<String> {
+        var sources: Set<String> = []
+        for rule in manifest.rules {
+            guard let bucket = manifest.bucket(named: rule.sourceBucket),
+                  let listing = disk.entries(inFolder: bucket.path, skipping: [manifest.stateFolder]) else { continue }
+            for key in listing.keys where rule.includes(key) { sources.insert(bucket.path + "/" + key) }
+        }
+        return sources
+    }
+
+    /// The files no build operation may delete or overwrite: `sources`, the manifest and its
+    /// includes, the lock, the index and the state files (absolute paths; compared by identity too).
+    public func protectedFiles(sources: Set<String>) -> Set<String> {
+        var files = sources
+        for file in manifest.files + [manifestPath, lockPath] { files.insert(URL(fileURLWithPath: file).standardizedFileURL.path) }
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { files.insert(bucket.path + "/" + index.path) }
+        for name in StateFiles.files { files.insert(manifest.stateFolder + "/" + name) }
+        return files
     }
 
     /// The manifest as its lock's first line names it: its path relative to the lock's folder
@@ -225,8 +278,13 @@ public struct Planner: Sendable {
 
     /// `pending`: the digest of the bytes a killed build was renaming to this file; what is there
     /// is Derive's only if it hashes to it.
-    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: String?) throws -> Result<PlanItem, PlanError> {
+    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: String?,
+              protected: WantedIdentities = WantedIdentities([])) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
+        // A source or a control file of this manifest is never written over, whatever vouches for its bytes.
+        if protected.contains(path) {
+            return .failure(PlanError(message: "\(display(path)) is a source or a control file (manifest, lock, index, state) of this manifest; \(derivative.output) may not be written over it: change the rule's 'to:'"))
+        }
         // The record of this output wrote this file when its folder is the same real folder.
         let owner = owner ?? recorded.flatMap { $0.file != path && FileIdentity.sameFolder($0.folder, derivative.outputFolder) ? $0 : nil }
         // One stat (through the digest cache) tells both whether the output exists and what it holds.

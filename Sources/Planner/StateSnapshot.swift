@@ -35,6 +35,6 @@ extension StateStore {
         if let owner, let recorded = try memory.read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }), recorded != owner {
             return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
         }
-        return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil), nil)
+        return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true), nil)
     }
 }

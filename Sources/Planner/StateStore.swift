@@ -96,6 +96,9 @@ public final class StateStore: Sendable {
     public let movedAside: String?
     /// Why it was moved (`corrupt`, or `owned by <manifest>`); nil when it was not.
     public let movedAsideReason: String?
+    /// Whether a state of this manifest was there when opened (not created now, nor replacing
+    /// one moved aside): then its records alone say what Derive wrote; the lock adds nothing.
+    public let existed: Bool
 
     public static let fileName = StateFiles.database
 
@@ -112,6 +115,8 @@ public final class StateStore: Sendable {
         self.folder = folder
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/" + Self.fileName
+        var info = stat()
+        let wasThere = lstat(path, &info) == 0 && info.st_size > 0
         var opened: DatabaseQueue
         var aside: String?
         var reason: String?
@@ -140,6 +145,7 @@ public final class StateStore: Sendable {
         queue = opened
         movedAside = aside
         movedAsideReason = reason
+        existed = wasThere && aside == nil
     }
 
     /// Renames the database (and its journal files) to `<path>.<suffix>-<time>`.
@@ -164,9 +170,9 @@ public final class StateStore: Sendable {
     }
 
     /// A store over an already opened database (the read-only copy `check` plans against).
-    init(queue: DatabaseQueue, folder: String, movedAside: String?, movedAsideReason: String?) {
+    init(queue: DatabaseQueue, folder: String, movedAside: String?, movedAsideReason: String?, existed: Bool = false) {
         self.queue = queue; self.folder = folder
-        self.movedAside = movedAside; self.movedAsideReason = movedAsideReason
+        self.movedAside = movedAside; self.movedAsideReason = movedAsideReason; self.existed = existed
     }
 
     /// A throwaway store for tests.
@@ -174,6 +180,7 @@ public final class StateStore: Sendable {
         folder = ""
         movedAside = nil
         movedAsideReason = nil
+        existed = false
         queue = try DatabaseQueue()
         try Self.migrator.migrate(queue)
     }

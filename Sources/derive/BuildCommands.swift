@@ -93,7 +93,8 @@ enum PlanPrinter {
             case .update:
                 Swift.print("\(paint("~", "36")) \(item.output)  update record: \(item.reasons.joined(separator: "; "))")
             case .delete:
-                let only = plan.recordsOnly.contains(item.output) ? " (file already gone or changed: only its record is dropped)" : ""
+                let only = plan.recordsOnly.contains(item.output) && !item.reasons.contains(where: { $0.hasPrefix("kept: ") })
+                    ? " (file already gone or changed: only its record is dropped)" : ""
                 Swift.print("\(paint("-", "31")) \(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
                 if verbose { Swift.print("  \(item.output)  up to date\(item.adopted != nil ? " (from derive.lock)" : "")") }
@@ -220,6 +221,19 @@ struct BuildCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace files at output paths that Derive did not write (they are lost).")
     var overwrite = false
 
+    /// The most parallel jobs and the largest memory budget accepted (MiB: 1 TiB).
+    static let maxJobs = 1_024
+    static let maxMemoryMiB = 1 << 20
+
+    func validate() throws {
+        if let jobs, !(1...Self.maxJobs).contains(jobs) {
+            throw ValidationError("--jobs must be from 1 to \(Self.maxJobs), not \(jobs)")
+        }
+        if let memory, !(1...Self.maxMemoryMiB).contains(memory) {
+            throw ValidationError("--memory must be from 1 to \(Self.maxMemoryMiB) (MiB), not \(memory)")
+        }
+    }
+
     func run() throws {
         if !overwrite, let count = Workspace.unchanged(manifest) {
             print("Nothing to do: \(count) outputs up to date.")
@@ -248,7 +262,7 @@ struct BuildCommand: ParsableCommand {
         var parts = ["built \(report.built.count)"]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
-        if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) already gone") }
+        if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone, or kept as a source)") }
         if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
