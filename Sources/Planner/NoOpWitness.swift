@@ -1,6 +1,9 @@
 import Confinement
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Manifest
 import ProcessLanguage
 
@@ -58,6 +61,11 @@ public struct NoOpWitness: Sendable {
         add("derive-noop-witness/4")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
+        // Where every bucket folder (and the state folder) leads now, and which folder that is: a
+        // link repointed to a copy with the same stats (hard links) must not pass for the old one.
+        for folder in inputs.manifest.buckets.map(\.path) + [inputs.manifest.stateFolder] {
+            add("folder " + folder + " -> " + folderIdentity(folder))
+        }
         for file in inputs.manifestFiles {
             // Read then stat: an edit between the two moves the stat, which the racy rule catches.
             guard let data = try? disk.read(file), let info = disk.stat(file) else { return nil }
@@ -77,6 +85,15 @@ public struct NoOpWitness: Sendable {
         paths += inputs.fontFiles.sorted()
         guard let latest = stats(paths, disk: disk, into: &hasher) else { return nil }
         return Snapshot(digest: ContentDigests.hex(hasher.finalize()), newest: max(newest, latest.newest), taken: taken)
+    }
+
+    /// The real path, device and inode of the folder at `path` (links followed), or "-".
+    static func folderIdentity(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return "-" }
+        defer { free(resolved) }
+        var info = stat()
+        guard stat(resolved, &info) == 0 else { return "-" }
+        return String(cString: resolved) + " " + String(info.st_dev) + " " + String(info.st_ino)
     }
 
     /// The output half, taken after the build: every output, the lock, the index and the state
