@@ -55,6 +55,15 @@ public final class BuildSession: @unchecked Sendable {
     /// witness holds, including the lock's digest); nil means "plan".
     public func unchanged() -> Int? { NoOpWitness.holds(witnessInputs, disk: bucketDisk) }
 
+    /// After `unchanged()` answered: saves the witness again when it held only by rehashing files
+    /// written within a second of it, so the next no-op stats them instead. Skipped when another
+    /// build holds the lock.
+    public func refreshWitness() {
+        guard let held = try? BuildLock(folder: manifest.stateFolder, manifest: manifestPath) else { return }
+        defer { withExtendedLifetime(held) {} }
+        NoOpWitness.refresh(witnessInputs, disk: bucketDisk)
+    }
+
     /// The build state, opened on first use. A corrupt database is moved aside (see `movedAside`).
     public func store() throws -> StateStore {
         if let openedStore { return openedStore }
@@ -218,15 +227,22 @@ public final class BuildSession: @unchecked Sendable {
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
         builder.plannedTargets = plan.adoptions.isEmpty ? plannedTargets : nil
         let report = try builder.build(plan)
-        saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles)
+        saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
+                    written: report.writtenDigests)
         return BuildOutcome(plan: plan, report: report)
     }
 
     /// Remembers (or forgets) that the state and outputs match the manifest.
-    func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool, outputs known: [String]? = nil) {
+    /// A racy file (written within the racy margin) is vouched for only with `written`'s digest
+    /// for it; without `written` every racy file leaves no witness, as a file of unknown bytes.
+    func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool, outputs known: [String]? = nil, written: WrittenDigests? = nil) {
         guard valid else { NoOpWitness.save(witnessInputs, snapshot: nil, outputs: [], disk: bucketDisk, valid: false); return }
         let outputs = known ?? ((try? store().allOutputs()) ?? [:]).values.map(\.file)
-        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid)
+        let stateFile = manifest.stateFolder + "/" + StateStore.fileName
+        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid, expected: { file in
+            // The state database has no recorded digest: its bytes are what this build left.
+            file == stateFile ? nil : (written?.digest(of: file) ?? "unknown")
+        })
     }
 
     /// For CI: every way the outputs, the state and the lock disagree with the manifest.

@@ -51,6 +51,8 @@ public struct BuildReport: Sendable {
     public var rewritten: [String] = []
     /// Every recorded output's file after the build (for the witness); nil when not known.
     public var outputFiles: [String]?
+    /// The digests the build recorded for those files, the lock and the index (for the witness).
+    public var writtenDigests: WrittenDigests?
     public var seconds: Double = 0
     /// The lock or the index could not be written (not derivatives: counted apart), full messages.
     public var controlErrors: [String] = []
@@ -70,6 +72,7 @@ public struct Builder: Sendable {
     public let manifestPath: String
     /// The recorded outputs' files as the last reconcile saw them.
     let outputFiles = Box<[String]?>(nil)
+    let writtenDigests = Box<WrittenDigests?>(nil)
     /// The lock and index the plan compared with (the session's), reused when the state did not change.
     var plannedTargets: ControlFileTargets?
 
@@ -178,6 +181,7 @@ public struct Builder: Sendable {
             report.controlErrors.append("\(planner.display(planner.lockPath)): \(error)")
         }
         report.outputFiles = outputFiles.value
+        report.writtenDigests = writtenDigests.value
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
@@ -300,6 +304,7 @@ public struct Builder: Sendable {
     public func reconcile(stateUnchangedSince plan: Plan? = nil) throws -> (left: (path: String, message: String)?, rewritten: [String]) {
         let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan)
         outputFiles.set(targets.files)
+        writtenDigests.set(WrittenDigests(targets))
         if let current = try? disk.read(planner.lockPath), !LockFile.isOurs(current, manifest: planner.manifestName) {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
         }
@@ -395,6 +400,30 @@ public struct OutputRemoval: Sendable {
 }
 
 /// A value set once while building and read after.
+/// What the lock and the state say each file Derive wrote should hold, looked up by file; the
+/// map is made on the first lookup, which only a build that wrote something recently makes.
+public final class WrittenDigests: @unchecked Sendable {
+    private let lock = NSLock()
+    private let targets: ControlFileTargets
+    private var byFile: [String: String]?
+
+    init(_ targets: ControlFileTargets) { self.targets = targets }
+
+    public func digest(of file: String) -> String? {
+        lock.withLock {
+            if byFile == nil {
+                var map: [String: String] = [:]
+                map.reserveCapacity(targets.recorded.count + 2)
+                for record in targets.recorded.values { map[record.file] = record.outputDigest }
+                map[targets.lockPath] = ContentDigests.digest(targets.lock)
+                if let index = targets.index { map[index.path] = ContentDigests.digest(index.data) }
+                byFile = map
+            }
+            return byFile?[file]
+        }
+    }
+}
+
 final class Box<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: T

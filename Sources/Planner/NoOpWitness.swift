@@ -1,6 +1,9 @@
 import Confinement
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Manifest
 import ProcessLanguage
 
@@ -11,9 +14,15 @@ import ProcessLanguage
 /// an edit made while the build runs does not hide in the witness; the outputs (every output
 /// file, the lock and the index) after the build. When the next run computes the same digest
 /// from what is on disk now, the plan is known to be empty without expanding rules or reading
-/// the state. Any difference (or a stat within the racy margin of the witness) falls back to
-/// the full plan. The lock's digest is kept too and checked, so the witness never vouches for
-/// a lock whose bytes changed.
+/// the state. Any difference falls back to the full plan. The lock's digest is kept too and
+/// checked, so the witness never vouches for a lock whose bytes changed.
+///
+/// Racy timestamps (git's rule): an input changed within the racy margin of the snapshot could
+/// change again in the same clock tick without its stat moving, so such a snapshot leaves no
+/// witness. Outputs the build itself just wrote are racy the same way; rather than waiting a
+/// second and planning again, the witness keeps their content digests (checked against what the
+/// build recorded) and the no-op check rehashes those few files. A build that changed
+/// something therefore leaves a witness the very next run can use.
 public struct NoOpWitness: Sendable {
     public static let fileName = StateFiles.witness
 
@@ -39,16 +48,24 @@ public struct NoOpWitness: Sendable {
     public struct Snapshot: Sendable {
         let digest: String
         let newest: Int64
+        /// When the stats began (ns): inputs changed within the racy margin before it are racy.
+        let taken: Int64
     }
 
     /// The inputs as they are now; nil when a manifest file cannot be read.
     public static func snapshot(_ inputs: Inputs, disk: any Disk) -> Snapshot? {
+        let taken = disk.now()
         var hasher = SHA256()
         var newest: Int64 = 0
         func add(_ text: String) { hasher.update(data: Data((JSONText.string(text) + "\n").utf8)) }
-        add("derive-noop-witness/3")
+        add("derive-noop-witness/4")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
+        // Where every bucket folder (and the state folder) leads now, and which folder that is: a
+        // link repointed to a copy with the same stats (hard links) must not pass for the old one.
+        for folder in inputs.manifest.buckets.map(\.path) + [inputs.manifest.stateFolder] {
+            add("folder " + folder + " -> " + folderIdentity(folder))
+        }
         for file in inputs.manifestFiles {
             // Read then stat: an edit between the two moves the stat, which the racy rule catches.
             guard let data = try? disk.read(file), let info = disk.stat(file) else { return nil }
@@ -67,12 +84,21 @@ public struct NoOpWitness: Sendable {
         }
         paths += inputs.fontFiles.sorted()
         guard let latest = stats(paths, disk: disk, into: &hasher) else { return nil }
-        return Snapshot(digest: ContentDigests.hex(hasher.finalize()), newest: max(newest, latest))
+        return Snapshot(digest: ContentDigests.hex(hasher.finalize()), newest: max(newest, latest.newest), taken: taken)
+    }
+
+    /// The real path, device and inode of the folder at `path` (links followed), or "-".
+    static func folderIdentity(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return "-" }
+        defer { free(resolved) }
+        var info = stat()
+        guard stat(resolved, &info) == 0 else { return "-" }
+        return String(cString: resolved) + " " + String(info.st_dev) + " " + String(info.st_ino)
     }
 
     /// The output half, taken after the build: every output, the lock, the index and the state
     /// database (a database garbled since is noticed and recovered by the full path).
-    static func outputs(_ inputs: Inputs, outputs: [String], disk: any Disk) -> (digest: String, newest: Int64, lock: String)? {
+    static func outputs(_ inputs: Inputs, outputs: [String], disk: any Disk) -> (digest: String, paths: [String], stats: [FileStat?], lock: String)? {
         var hasher = SHA256()
         var paths = outputs
         paths.append(inputs.lockPath)
@@ -80,15 +106,15 @@ public struct NoOpWitness: Sendable {
         if let index = inputs.manifest.index, let bucket = inputs.manifest.bucket(named: index.bucket) {
             paths.append(bucket.path + "/" + index.path)
         }
-        guard let newest = stats(paths, disk: disk, into: &hasher) else { return nil }
+        guard let seen = stats(paths, disk: disk, into: &hasher) else { return nil }
         let lock = (try? disk.read(inputs.lockPath)).map(ContentDigests.digest) ?? "-"
-        return (ContentDigests.hex(hasher.finalize()), newest, lock)
+        return (ContentDigests.hex(hasher.finalize()), paths, seen.stats, lock)
     }
 
     /// Stats `paths` on all cores, each core a run of neighbouring paths (so each folder is walked
     /// once), and hashes one line per path in order: its length-prefixed bytes and its stat.
-    /// Returns the newest change time seen.
-    private static func stats(_ paths: [String], disk: any Disk, into hasher: inout SHA256) -> Int64? {
+    /// Returns the stats and the newest change time seen.
+    private static func stats(_ paths: [String], disk: any Disk, into hasher: inout SHA256) -> (stats: [FileStat?], newest: Int64)? {
         let runs = max(1, min(ProcessInfo.processInfo.activeProcessorCount, paths.count / 1024))
         let size = (paths.count + runs - 1) / max(runs, 1)
         let ranges = (0..<runs).map { ($0 * size)..<min(paths.count, ($0 + 1) * size) }
@@ -111,11 +137,19 @@ public struct NoOpWitness: Sendable {
             if line.count > 60_000 { hasher.update(data: line); line.removeAll(keepingCapacity: true) }
         }
         hasher.update(data: line)
-        return newest
+        return (stats, newest)
     }
 
-    /// The number of outputs when the saved witness still holds (the plan would be empty), else nil.
-    public static func holds(_ inputs: Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Int? {
+    /// A saved witness as read back.
+    public struct Saved: Sendable {
+        var head: [String]
+        var recorded: Int64
+        public var outputs: [String]
+        /// Racy files' digests (written within the racy margin of saving), by file.
+        public var racy: [String: String]
+    }
+
+    public static func read(_ inputs: Inputs, disk: any Disk) -> Saved? {
         let path = inputs.manifest.stateFolder + "/" + fileName
         guard disk.stat(path) != nil, let data = try? disk.read(path) else { return nil }
         // Split on bytes: String's `split` over 40 000 lines showed in no-op profiles.
@@ -126,28 +160,90 @@ public struct NoOpWitness: Sendable {
         guard let recorded = Int64(head[3]) else { return nil }
         var outputs: [String] = []
         outputs.reserveCapacity(lines.count - 4)
+        var racy: [String: String] = [:]
         for line in lines.dropFirst(4) where !line.isEmpty {
+            if line.first == UInt8(ascii: "=") {
+                guard let (file, digest) = racyEntry(line) else { return nil }
+                racy[file] = digest
+                continue
+            }
             guard let output = unquote(line) else { return nil }
             outputs.append(output)
         }
-        guard let snapshot = snapshot(inputs, disk: disk), snapshot.digest == head[0],
-              let (digest, newest, lock) = Self.outputs(inputs, outputs: outputs, disk: disk),
-              digest == head[1], lock == head[2],
-              max(snapshot.newest, newest) < recorded - racyMargin else { return nil }
-        return outputs.count
+        return Saved(head: head, recorded: recorded, outputs: outputs, racy: racy)
+    }
+
+    /// The number of outputs when the saved witness still holds (the plan would be empty), else nil.
+    public static func holds(_ inputs: Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Int? {
+        guard let saved = read(inputs, disk: disk) else { return nil }
+        return holds(saved, inputs, disk: disk, racyMargin: racyMargin) ? saved.outputs.count : nil
+    }
+
+    private static func holds(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> Bool {
+        let (head, recorded, racy) = (saved.head, saved.recorded, saved.racy)
+        guard let snapshot = snapshot(inputs, disk: disk), snapshot.digest == head[0], snapshot.newest < recorded - racyMargin,
+              let now = Self.outputs(inputs, outputs: saved.outputs, disk: disk), now.digest == head[1], now.lock == head[2] else { return false }
+        // Same stats as when saved; those written within the racy margin of saving must still
+        // hold the bytes they held then (a change in the same clock tick keeps the stat).
+        for (file, stat) in zip(now.paths, now.stats) {
+            guard let stat, stat.changed >= recorded - racyMargin else { continue }
+            guard let digest = racy[file], let bytes = try? disk.read(file), ContentDigests.digest(bytes) == digest else { return false }
+        }
+        return true
+    }
+
+    /// After a no-op whose witness held through racy files' bytes, once the racy margin has
+    /// passed: the same witness saved again now, so later no-ops only stat (the state database,
+    /// rehashed while racy, is megabytes at 40 000 outputs). Call under the build lock.
+    public static func refresh(_ inputs: Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) {
+        guard let saved = read(inputs, disk: disk), !saved.racy.isEmpty, disk.now() > saved.recorded + racyMargin,
+              let snapshot = snapshot(inputs, disk: disk), snapshot.digest == saved.head[0],
+              holds(saved, inputs, disk: disk, racyMargin: racyMargin) else { return }
+        // Files racy now were racy then (a later change would have moved their stat): the
+        // witness vouches for them with the bytes it checked; any other leaves no witness.
+        save(inputs, snapshot: snapshot, outputs: saved.outputs, disk: disk, valid: true,
+             expected: { saved.racy[$0] ?? "unknown" }, racyMargin: racyMargin)
     }
 
     /// Records the witness after a build that left nothing stale (with the input snapshot taken
-    /// before it planned); removes it otherwise.
-    public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], disk: any Disk, valid: Bool) {
+    /// before it planned); removes it otherwise. `expected` gives the digest the build recorded
+    /// for a file it wrote (outputs, lock, index): a racy file must still hold those bytes.
+    public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], disk: any Disk, valid: Bool,
+                            expected: (String) -> String? = { _ in nil }, racyMargin: Int64 = 1_000_000_000) {
         let path = inputs.manifest.stateFolder + "/" + fileName
         let sorted = outputs.sorted()
-        guard valid, let snapshot, let (digest, _, lock) = Self.outputs(inputs, outputs: sorted, disk: disk) else {
+        let recorded = disk.now()
+        guard valid, let snapshot, snapshot.newest < snapshot.taken - racyMargin,
+              let now = Self.outputs(inputs, outputs: sorted, disk: disk),
+              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, disk: disk, expected: expected) else {
             try? disk.remove(path)
             return
         }
-        let text = ([snapshot.digest, digest, lock, String(disk.now())] + sorted.map(JSONText.string)).joined(separator: "\n") + "\n"
+        let text = ([snapshot.digest, now.digest, now.lock, String(recorded)] + sorted.map(JSONText.string) + racy)
+            .joined(separator: "\n") + "\n"
         _ = try? disk.writeAtomically(Data(text.utf8), to: path)
+    }
+
+    /// `=digest "file"` lines for the files changed at or after `since`; nil when one of them no
+    /// longer has the stat just taken, or differs from what the build recorded for it.
+    private static func racyDigests(_ paths: [String], _ stats: [FileStat?], since: Int64, disk: any Disk,
+                                    expected: (String) -> String?) -> [String]? {
+        var lines: [String] = []
+        for (file, stat) in zip(paths, stats) {
+            guard let stat, stat.changed >= since else { continue }
+            // Stat, read, stat: the bytes hashed are the ones that stat describes.
+            guard let bytes = try? disk.read(file), disk.stats([file]).first == .some(stat) else { return nil }
+            let digest = ContentDigests.digest(bytes)
+            if let wanted = expected(file), wanted != digest { return nil }
+            lines.append("=" + digest + " " + JSONText.string(file))
+        }
+        return lines
+    }
+
+    static func racyEntry(_ line: ArraySlice<UInt8>) -> (file: String, digest: String)? {
+        guard let space = line.firstIndex(of: 0x20), space > line.startIndex + 1,
+              let file = unquote(line[(space + 1)...]) else { return nil }
+        return (file, String(decoding: line[(line.startIndex + 1)..<space], as: UTF8.self))
     }
 
     static func unquote(_ line: ArraySlice<UInt8>) -> String? {

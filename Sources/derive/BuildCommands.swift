@@ -22,9 +22,12 @@ struct Workspace {
     /// The no-op fast path: when the manifest parses and the witness of the last clean build
     /// still holds, the number of outputs; nil means "do the full load and plan". Whole-manifest
     /// validation is skipped here because the witness covers every input it would look at.
-    static func unchanged(_ argument: ManifestArgument) -> Int? {
+    /// `refresh` (build only): a witness that held by rehashing just-written files is saved again.
+    static func unchanged(_ argument: ManifestArgument, refresh: Bool = false) -> Int? {
         guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return nil }
-        return workspace.session.unchanged()
+        let count = workspace.session.unchanged()
+        if refresh, count != nil { workspace.session.refreshWitness() }
+        return count
     }
 
     init(_ argument: ManifestArgument, crossChecks: Bool = true, quiet: Bool = false, overwrite: Bool = false) throws {
@@ -235,7 +238,7 @@ struct BuildCommand: ParsableCommand {
     }
 
     func run() throws {
-        if !overwrite, let count = Workspace.unchanged(manifest) {
+        if !overwrite, let count = Workspace.unchanged(manifest, refresh: true) {
             print("Nothing to do: \(count) outputs up to date.")
             return
         }

@@ -235,6 +235,87 @@ import ProcessLanguage
         #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
     }
 
+    /// Outputs written in the witness's own tick: vouched for by their bytes, so a witness is left
+    /// at once, and a same-size edit in that tick (which keeps the stat) is still noticed.
+    @Test func racyOutputsAreVouchedForByTheirBytes() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        let manifest = try fixture.manifest()
+        let records = try fixture.store.allOutputs().values
+        let outputs = records.compactMap { Builder.absolutePath(of: $0.path, in: manifest) }
+        let recorded = Dictionary(records.map { ($0.file, $0.outputDigest) }, uniquingKeysWith: { a, _ in a })
+        let output = fixture.path("site/a.thumb.jpg")
+        let bytes = try #require(fixture.disk.contents(output))
+        fixture.disk.put(output, bytes)   // rewritten now: racy, same bytes
+        let witnessInputs = try inputs(fixture)
+        let snapshot = NoOpWitness.snapshot(witnessInputs, disk: fixture.disk)
+        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: fixture.disk, valid: true, expected: { recorded[$0] })
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) != nil, "a racy output with its recorded bytes")
+
+        var edited = bytes
+        edited[edited.startIndex] ^= 0xFF
+        let stat = fixture.disk.stat(output)
+        fixture.disk.replaceKeepingStat(output, edited)   // same size, same tick: the stat does not move
+        #expect(fixture.disk.stat(output) == stat && fixture.disk.contents(output) == edited)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil, "a same-tick edit of a racy output")
+
+        // Saving over a racy output that does not hold what the build recorded leaves no witness.
+        fixture.disk.put(output, edited)
+        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: fixture.disk, valid: true, expected: { recorded[$0] })
+        #expect(!fixture.disk.exists(manifest.stateFolder + "/" + NoOpWitness.fileName))
+        fixture.disk.advance(seconds: 5)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+    }
+
+    /// Once the racy margin has passed, a witness that held by rehashing is saved again without
+    /// racy files; one whose racy file changed is not.
+    @Test func aRacyWitnessIsRefreshedOnlyWhileItHolds() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        let manifest = try fixture.manifest()
+        let records = try fixture.store.allOutputs().values
+        let outputs = records.compactMap { Builder.absolutePath(of: $0.path, in: manifest) }
+        let recorded = Dictionary(records.map { ($0.file, $0.outputDigest) }, uniquingKeysWith: { a, _ in a })
+        let output = fixture.path("site/a.thumb.jpg")
+        let bytes = try #require(fixture.disk.contents(output))
+        fixture.disk.put(output, bytes)
+        let witnessInputs = try inputs(fixture)
+        NoOpWitness.save(witnessInputs, snapshot: NoOpWitness.snapshot(witnessInputs, disk: fixture.disk), outputs: outputs,
+                         disk: fixture.disk, valid: true, expected: { recorded[$0] })
+        #expect(NoOpWitness.read(witnessInputs, disk: fixture.disk)?.racy.keys.sorted() == [output])
+        fixture.disk.advance(seconds: 5)
+        NoOpWitness.refresh(witnessInputs, disk: fixture.disk)
+        #expect(NoOpWitness.read(witnessInputs, disk: fixture.disk)?.racy.isEmpty == true)
+        #expect(NoOpWitness.holds(witnessInputs, disk: fixture.disk) != nil)
+
+        // Racy again, then edited in the same tick: refresh must not vouch for the edit.
+        fixture.disk.put(output, bytes)
+        NoOpWitness.save(witnessInputs, snapshot: NoOpWitness.snapshot(witnessInputs, disk: fixture.disk), outputs: outputs,
+                         disk: fixture.disk, valid: true, expected: { recorded[$0] })
+        var edited = bytes
+        edited[edited.startIndex] ^= 0xFF
+        fixture.disk.replaceKeepingStat(output, edited)
+        fixture.disk.advance(seconds: 5)
+        NoOpWitness.refresh(witnessInputs, disk: fixture.disk)
+        #expect(NoOpWitness.read(witnessInputs, disk: fixture.disk)?.racy.count == 1)
+        #expect(NoOpWitness.holds(witnessInputs, disk: fixture.disk) == nil)
+    }
+
+    /// An input changed in the snapshot's own tick could change again unseen: no witness, even
+    /// when the build took longer than the racy margin.
+    @Test func racyInputsLeaveNoWitness() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        let manifest = try fixture.manifest()
+        let outputs = try fixture.store.allOutputs().keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
+        fixture.disk.put(fixture.path("photos/a.jpg"), Data("B".utf8))
+        let witnessInputs = try inputs(fixture)
+        let snapshot = NoOpWitness.snapshot(witnessInputs, disk: fixture.disk)
+        fixture.disk.advance(seconds: 5)   // a long build
+        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: fixture.disk, valid: true)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+    }
+
     @Test func racyWitnessIsNotTrusted() throws {
         let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
         try fixture.build()
