@@ -58,8 +58,8 @@ public struct Limits: Sendable, Hashable {
         }
     }
 
-    /// The product of header numbers, saturated at `Int.max`: a GIF of 65535² frames announcing
-    /// a million of them is over every limit, not an overflow trap.
+    /// The product of header numbers, saturated at `Int.max`: a product past Int's range is over
+    /// every limit, not an overflow trap (defensive: libvips' sides are at most 10 million).
     static func product(_ factors: Int...) -> Int {
         var result = 1
         for factor in factors {

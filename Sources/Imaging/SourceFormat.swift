@@ -26,17 +26,16 @@ public enum SourceFormat: String, Sendable {
     /// Picks the format from the bytes and the loader libvips would use. Loaders outside this
     /// list (SVG, PDF, JPEG 2000, FITS, ...) are refused, so is ImageMagick for anything but BMP.
     static func detect(_ bytes: UnsafeRawBufferPointer) throws -> SourceFormat {
-        let unsupported = ProcessError(.badRequest, ec: "0040-00000005",
+        var unsupported = ProcessError(.badRequest, ec: "0040-00000005",
                                        "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)")
         guard bytes.count >= 2, let base = bytes.baseAddress else { throw unsupported }
-        guard let loaderPointer = dv_loader_for_buffer(base, bytes.count) else {
-            // libvips' TIFF and HEIF sniffers read past the signature: a cut file is not "another format".
-            if let name = signature(bytes) {
-                throw ProcessError(.badRequest, ec: "0040-00000005",
-                                   "the source starts like a \(name) file but cannot be read: it is damaged or cut short")
-            }
-            throw unsupported
+        // libvips' TIFF sniffer reads past the signature (a cut TIFF goes to ImageMagick or to
+        // no loader): a file that starts like an accepted format is damaged, not "another format".
+        if let name = signature(bytes) {
+            unsupported = ProcessError(.badRequest, ec: "0040-00000005",
+                                       "the source starts like a \(name) file but cannot be read: it is damaged or cut short")
         }
+        guard let loaderPointer = dv_loader_for_buffer(base, bytes.count) else { throw unsupported }
         let loader = String(cString: loaderPointer)
         switch loader {
         case "VipsForeignLoadJpegBuffer": return .jpeg

@@ -70,13 +70,14 @@ struct SaturatingEstimateTests {
     }
 }
 
-/// Header numbers multiply without trapping (a GIF may announce 65535² frames a million times).
+/// Header numbers multiply without trapping, whatever a header claims.
 struct SaturatingHeaderProductTests {
     @Test func productSaturates() {
-        #expect(Limits.product(65535, 65535, 1_000_000) == Int.max)
+        #expect(Limits.product(4_000_000_000, 4_000_000_000, 2) == Int.max)
+        #expect(Limits.product(Int.max / 2, 3) == Int.max)
         #expect(Limits.product(4000, 3000, 2) == 24_000_000)
         #expect(throws: ProcessError.self) {
-            try Limits.oss.checkSource(width: 65535, height: 65535, frames: 1_000_000, resizing: false)
+            try Limits.oss.checkSource(width: 4_000_000_000, height: 4_000_000_000, frames: 2, resizing: false)
         }
     }
 }
