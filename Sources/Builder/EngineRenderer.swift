@@ -14,7 +14,7 @@ public struct EngineRenderer: DerivativeRenderer {
     public init(limits: ManifestLimits, renderer: any ImageRenderer) {
         engine = Engine(limits: Limits(maxBytes: limits.bytes, maxSide: limits.side, maxPixels: limits.pixels,
                                        maxOutputSide: limits.outputSide, renderSeconds: limits.renderSeconds.map(Double.init),
-                                       maxWork: limits.work, maxMemory: limits.memory))
+                                       maxWork: limits.work, maxMemory: limits.memory, setBy: .manifest))
         self.renderer = renderer
     }
 

@@ -120,7 +120,7 @@ extension Engine {
             }
             let frames = format.canAnimate ? max(1, header.int("n-pages") ?? 1) : 1
             let pageHeight = frames > 1 ? (header.int("page-height") ?? header.height) : header.height
-            return max(1 << 20, header.width * pageHeight * frames * 4 * 2)
+            return max(1 << 20, Limits.product(header.width, pageHeight, frames, 4 * 2))
         }
     }
 

@@ -22,13 +22,19 @@ public struct Limits: Sendable, Hashable {
     public var maxMemory: Int = Limits.defaultMaxMemory
     /// Most frames of an animated source (libvips' GIF loader stops quietly past 4 097).
     public var maxFrames: Int = 4096
+    /// Where the user sets these limits, so messages name what they can change: the flags of
+    /// `derive process`, or the manifest's `limits:` keys (`derive build` and `serve`).
+    public var setBy: Setting = .flags
+
+    public enum Setting: UInt8, Sendable, Hashable { case flags, manifest }
 
     public static let defaultRenderSeconds: Double = 20
     public static let defaultMaxWork = 4_000_000_000
     public static let defaultMaxMemory = 384 << 20
 
     public init(maxBytes: Int? = nil, maxSide: Int? = nil, maxPixels: Int? = nil, maxOutputSide: Int? = nil,
-                renderSeconds: Double? = nil, maxWork: Int? = nil, maxMemory: Int? = nil) {
+                renderSeconds: Double? = nil, maxWork: Int? = nil, maxMemory: Int? = nil, setBy: Setting = .flags) {
+        self.setBy = setBy
         if let maxBytes { self.maxBytes = maxBytes }
         if let maxSide { self.maxSide = maxSide }
         if let maxPixels { self.maxPixels = maxPixels }
@@ -40,23 +46,47 @@ public struct Limits: Sendable, Hashable {
 
     public static let oss = Limits()
 
+    /// How to change the limit of manifest key `key` (`work`, `output_side`, ...) where these
+    /// limits come from: the flag, or the manifest key.
+    public func setting(_ key: String) -> String {
+        switch setBy {
+        case .manifest: return "limits: \(key) in the manifest"
+        case .flags:
+            let flags = ["bytes": "--max-bytes", "side": "--max-side", "pixels": "--max-pixels", "output_side": "--max-output-side",
+                         "work": "--max-work", "memory": "--max-memory", "render_seconds": "--render-seconds"]
+            return flags[key] ?? "limits: \(key)"
+        }
+    }
+
+    /// The product of header numbers, saturated at `Int.max`: a product past Int's range is over
+    /// every limit, not an overflow trap (defensive: libvips' sides are at most 10 million).
+    static func product(_ factors: Int...) -> Int {
+        var result = 1
+        for factor in factors {
+            let (next, overflow) = result.multipliedReportingOverflow(by: max(0, factor))
+            if overflow { return Int.max }
+            result = next
+        }
+        return result
+    }
+
     func checkBytes(_ count: Int) throws {
         guard count <= maxBytes else {
             throw ProcessError(.imageTooLarge,
-                               "the source is \(count) bytes; the limit is \(maxBytes) bytes (raise it with --max-bytes)")
+                               "the source is \(count) bytes; the limit is \(maxBytes) bytes (raise it with \(setting("bytes")))")
         }
     }
 
     func checkSource(width: Int, height: Int, frames: Int, resizing: Bool) throws {
-        let pixels = width * height * max(1, frames)
+        let pixels = Limits.product(width, height, max(1, frames))
         let ec = resizing ? "0040-00000009" : "0040-00000012"
         if width > maxSide || height > maxSide {
             throw ProcessError(.imageTooLarge, ec: ec,
-                               "the source is \(width)x\(height); each side may be at most \(maxSide) px (raise it with --max-side)")
+                               "the source is \(width)x\(height); each side may be at most \(maxSide) px (raise it with \(setting("side")))")
         }
         if pixels > maxPixels {
             throw ProcessError(.imageTooLarge, ec: ec,
-                               "the source has \(pixels) pixels (\(width)x\(height)\(frames > 1 ? "x\(frames) frames" : "")); the limit is \(maxPixels) (raise it with --max-pixels)")
+                               "the source has \(pixels) pixels (\(width)x\(height)\(frames > 1 ? "x\(frames) frames" : "")); the limit is \(maxPixels) (raise it with \(setting("pixels")))")
         }
     }
 
@@ -74,12 +104,12 @@ public struct Limits: Sendable, Hashable {
             ProcessError(.imageTooLarge, ec: "0040-00000012", "watermark: the image '\(key)' \(what)",
                          action: Watermark.name, parameter: "image")
         }
-        if bytes > maxBytes { throw refuse("is \(bytes) bytes; the limit is \(maxBytes) bytes (raise it with --max-bytes)") }
+        if bytes > maxBytes { throw refuse("is \(bytes) bytes; the limit is \(maxBytes) bytes (raise it with \(setting("bytes")))") }
         if width > maxSide || height > maxSide {
-            throw refuse("is \(width)x\(height); each side may be at most \(maxSide) px (raise it with --max-side)")
+            throw refuse("is \(width)x\(height); each side may be at most \(maxSide) px (raise it with \(setting("side")))")
         }
-        if width * height > maxPixels {
-            throw refuse("has \(width * height) pixels (\(width)x\(height)); the limit is \(maxPixels) (raise it with --max-pixels)")
+        if Limits.product(width, height) > maxPixels {
+            throw refuse("has \(Limits.product(width, height)) pixels (\(width)x\(height)); the limit is \(maxPixels) (raise it with \(setting("pixels")))")
         }
     }
 

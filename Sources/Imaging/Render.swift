@@ -146,6 +146,7 @@ struct Render {
                                        checksWhole: Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn),
                                        marks: marks.estimate(frames: animate ? frames : 1))
         // What can never succeed is refused before what costs too much, naming its cause.
+        if let impossible = estimate.neverSucceeds { throw impossible }
         for case .watermark(let mark) in drawn { try mark.checkTextFits() }
         try marks.checkEach(limits)
         try limits.checkEstimate(estimate, resizing: hasResize)

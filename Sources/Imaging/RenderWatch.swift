@@ -68,7 +68,7 @@ final class RenderWatch: @unchecked Sendable {
     }
 
     static func format(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+        seconds == seconds.rounded() && abs(seconds) < 1e15 ? String(Int(seconds)) : String(seconds)
     }
 
     /// Runs `body` with this watch current on the calling thread. A failure after the watch

@@ -26,10 +26,16 @@ public enum SourceFormat: String, Sendable {
     /// Picks the format from the bytes and the loader libvips would use. Loaders outside this
     /// list (SVG, PDF, JPEG 2000, FITS, ...) are refused, so is ImageMagick for anything but BMP.
     static func detect(_ bytes: UnsafeRawBufferPointer) throws -> SourceFormat {
-        let unsupported = ProcessError(.badRequest, ec: "0040-00000005",
+        var unsupported = ProcessError(.badRequest, ec: "0040-00000005",
                                        "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)")
-        guard bytes.count >= 2, let base = bytes.baseAddress,
-              let loaderPointer = dv_loader_for_buffer(base, bytes.count) else { throw unsupported }
+        guard bytes.count >= 2, let base = bytes.baseAddress else { throw unsupported }
+        // libvips' TIFF sniffer reads past the signature (a cut TIFF goes to ImageMagick or to
+        // no loader): a file that starts like an accepted format is damaged, not "another format".
+        if let name = signature(bytes) {
+            unsupported = ProcessError(.badRequest, ec: "0040-00000005",
+                                       "the source starts like a \(name) file but cannot be read: it is damaged or cut short")
+        }
+        guard let loaderPointer = dv_loader_for_buffer(base, bytes.count) else { throw unsupported }
         let loader = String(cString: loaderPointer)
         switch loader {
         case "VipsForeignLoadJpegBuffer": return .jpeg
@@ -50,5 +56,19 @@ public enum SourceFormat: String, Sendable {
         default:
             throw unsupported
         }
+    }
+
+    /// The accepted format whose signature the bytes start with, if any.
+    static func signature(_ bytes: UnsafeRawBufferPointer) -> String? {
+        func starts(_ prefix: [UInt8], at offset: Int = 0) -> Bool {
+            bytes.count >= offset + prefix.count && zip(bytes[offset..<(offset + prefix.count)], prefix).allSatisfy { $0 == $1 }
+        }
+        if starts([0xFF, 0xD8, 0xFF]) { return "JPEG" }
+        if starts([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "PNG" }
+        if starts(Array("GIF8".utf8)) { return "GIF" }
+        if starts(Array("RIFF".utf8)), starts(Array("WEBP".utf8), at: 8) { return "WebP" }
+        if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) { return "TIFF" }
+        if starts(Array("ftyp".utf8), at: 4) { return "HEIF" }
+        return nil
     }
 }

@@ -71,11 +71,11 @@ struct WatermarkObjects: ObjectResolver {
                              "watermark: the image '\(mark.key)' alone \(what) (use a smaller watermark image or raise it with \(flag))",
                              action: Watermark.name, parameter: "image")
             }
-            if one.work > Double(limits.maxWork) {
-                throw refuse("has a work estimate of \(Int(one.work)) units; the limit is \(limits.maxWork)", "--max-work")
+            if !(one.work <= Double(limits.maxWork)) {
+                throw refuse("has a work estimate of \(Limits.units(one.work)) units; the limit is \(limits.maxWork)", limits.setting("work"))
             }
-            if one.memory > Double(limits.maxMemory) {
-                throw refuse("would hold about \(Int(one.memory) >> 20) MiB of pixels; the limit is \(limits.maxMemory >> 20) MiB", "--max-memory")
+            if !(one.memory <= Double(limits.maxMemory)) {
+                throw refuse("would hold about \(Limits.units(one.memory / 1_048_576)) MiB of pixels; the limit is \(limits.maxMemory >> 20) MiB", limits.setting("memory"))
             }
         }
     }

@@ -10,6 +10,19 @@ import ProcessLanguage
 struct WorkEstimate: Equatable {
     var work: Double = 0
     var memory: Double = 0
+    /// The first action that can never succeed on the image as the chain shapes it (a rotate of
+    /// a side over 4096 px): refused before the cost, naming its cause.
+    var neverSucceeds: ProcessError?
+
+    /// Sides the estimate follows are capped here: past it every render is far over any limit,
+    /// and the products stay finite and fit an `Int` (30 × `rotate,45` grows a side 2^15 times).
+    static let sideCap = 1 << 31
+
+    /// A side as an `Int`, saturated at `sideCap` (NaN counts as too large).
+    static func side(_ value: Double) -> Int {
+        guard value < Double(sideCap) else { return sideCap }
+        return max(1, Int(value.rounded(.up)))
+    }
 
     /// Nanoseconds per pixel of 3 bands to decode, by source format.
     static func decodeWeight(_ format: SourceFormat) -> Double {
@@ -119,6 +132,7 @@ struct WorkEstimate: Equatable {
             estimate.work += n * pixels * 15
         }
         var first = true
+        var slack = 0
         for action in actions {
             let before = pixels
             if n > 1 { estimate.work += n * frameActionWeight }
@@ -128,13 +142,22 @@ struct WorkEstimate: Equatable {
                     // Shrink-on-load already happened: the geometry is that of the full-size source.
                     w = width; h = height
                 }
-                if let g = try? resize.geometry(sourceWidth: w, sourceHeight: h, neverEnlarge: format == .gif) {
+                do {
+                    let g = try resize.geometry(sourceWidth: w, sourceHeight: h, neverEnlarge: format == .gif)
                     w = g.width; h = g.height
-                }
+                } catch let error as ProcessError {
+                    // Exact sides (no arbitrary angle before it): drawing it fails the same way.
+                    if slack == 0, estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
+                } catch {}
                 let inputBands = first && !orients ? storedBands : 1
                 estimate.work += n * (min(before, sourcePixels) * 20 * inputBands + pixels * 40)
             case .crop(let crop):
-                if let r = try? crop.rectangle(imageWidth: w, imageHeight: h) { w = r.width; h = r.height }
+                do {
+                    let r = try crop.rectangle(imageWidth: w, imageHeight: h)
+                    w = r.width; h = r.height
+                } catch let error as ProcessError {
+                    if slack == 0, estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
+                } catch {}
                 estimate.work += n * pixels * 2
             case .indexCrop(let crop):
                 if let r = crop.rectangle(imageWidth: w, imageHeight: h) { w = r.width; h = r.height }
@@ -150,6 +173,11 @@ struct WorkEstimate: Equatable {
                 estimate.memory += pixels * 2
             case .rotate(let rotate):
                 guard rotate.degrees != 0 else { break }
+                // The sides followed here are exact but for rounding after arbitrary angles:
+                // refuse only what is over the rotate limit whatever that rounding was.
+                if estimate.neverSucceeds == nil, max(w, h) > Rotate.maxSourceSide + slack {
+                    estimate.neverSucceeds = Rotate.tooLarge(width: w, height: h, approximate: slack > 0)
+                }
                 if !animated { estimate.memory = max(estimate.memory, before * 4) }
                 if rotate.degrees % 90 == 0 {
                     if rotate.degrees % 180 != 0 { swap(&w, &h) }
@@ -158,7 +186,8 @@ struct WorkEstimate: Equatable {
                     let a = Double(rotate.degrees) * .pi / 180
                     let rw = abs(Double(w) * cos(a)) + abs(Double(h) * sin(a))
                     let rh = abs(Double(w) * sin(a)) + abs(Double(h) * cos(a))
-                    w = Int(rw.rounded(.up)); h = Int(rh.rounded(.up))
+                    w = side(rw); h = side(rh)
+                    slack += 2
                     estimate.work += n * pixels * 100
                 }
             case .blur(let blur):
@@ -198,13 +227,25 @@ struct WorkEstimate: Equatable {
 extension Limits {
     func checkEstimate(_ estimate: WorkEstimate, resizing: Bool) throws {
         let ec = resizing ? "0040-00000009" : "0040-00000012"
-        if estimate.work > Double(maxWork) {
+        // Saturating: an estimate past Int's range (or NaN) is just too large, never a trap.
+        if !(estimate.work <= Double(maxWork)) {
             throw ProcessError(.imageTooLarge, ec: ec,
-                               "the chain's work estimate for this image is \(Int(estimate.work)) units (about \(String(format: "%.1f", estimate.work / 1e9)) s); the limit is \(maxWork) (resize earlier in the chain, use a smaller image, or raise it with --max-work)")
+                               "the chain's work estimate for this image is \(Self.units(estimate.work)) units (about \(Self.seconds(estimate.work)) s); the limit is \(maxWork) (resize earlier in the chain, use a smaller image, or raise it with \(setting("work")))")
         }
-        if estimate.memory > Double(maxMemory) {
+        if !(estimate.memory <= Double(maxMemory)) {
             throw ProcessError(.imageTooLarge, ec: ec,
-                               "the chain would hold about \(Int(estimate.memory) >> 20) MiB of pixels for this image; the limit is \(maxMemory >> 20) MiB (resize earlier in the chain, use a smaller image, or raise it with --max-memory)")
+                               "the chain would hold about \(Self.units(estimate.memory / 1_048_576)) MiB of pixels for this image; the limit is \(maxMemory >> 20) MiB (resize earlier in the chain, use a smaller image, or raise it with \(setting("memory")))")
         }
+    }
+}
+
+extension Limits {
+    /// An estimate for a message: the integer when it fits an `Int`, else "more than" its maximum.
+    static func units(_ value: Double) -> String {
+        value < 9.0e18 ? String(Int(value.rounded(.down))) : "more than \(Int.max)"
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value.isFinite ? String(format: "%.1f", value / 1e9) : "more than 1e300"
     }
 }

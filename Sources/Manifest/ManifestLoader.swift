@@ -795,6 +795,11 @@ struct LoadState {
     }
 
     mutating func int(_ node: YAMLNode, _ what: String, in range: ClosedRange<Int>) -> Int? {
+        if case .scalar(let text, _) = node.kind, LimitNumber.isOutOfRange(text) {
+            let bound = text.hasPrefix("-") ? "at least \(range.lowerBound)" : "at most \(range.upperBound)"
+            diagnostics.error(node.location, "\(what) must be \(bound), got \(text)")
+            return nil
+        }
         guard case .scalar(let text, _) = node.kind, let value = LimitNumber.parse(text) else {
             diagnostics.error(node.location, "\(what) must be an integer, got \(node.scalar.map { "'\($0)'" } ?? node.kindName)")
             return nil

@@ -4,13 +4,23 @@
 /// NaN: both places accept exactly the same forms.
 public enum LimitNumber {
     public static func parse(_ text: String) -> Int? {
+        guard let digits = integerDigits(text), let value = Int(digits.filter { $0 != "_" }) else { return nil }
+        return text.first == "-" ? -value : value
+    }
+
+    /// True for text in the syntax whose value does not fit an `Int` (past ±9.2e18): a range
+    /// error ("must be at most …"), not "must be an integer".
+    public static func isOutOfRange(_ text: String) -> Bool {
+        integerDigits(text) != nil && parse(text) == nil
+    }
+
+    /// The digits (with `_`) of text in the syntax, without its sign; nil for other text.
+    private static func integerDigits(_ text: String) -> Substring? {
         var digits = Substring(text)
-        let negative = digits.first == "-"
-        if negative { digits = digits.dropFirst() }
+        if digits.first == "-" { digits = digits.dropFirst() }
         guard let first = digits.first, first.isASCII, first.isNumber, digits.last != "_",
               digits.allSatisfy({ ($0.isASCII && $0.isNumber) || $0 == "_" }),
-              !digits.contains("__"),
-              let value = Int(digits.filter { $0 != "_" }) else { return nil }
-        return negative ? -value : value
+              !digits.contains("__") else { return nil }
+        return digits
     }
 }

@@ -24,6 +24,7 @@ struct RenderRequest {
         writer.double(limits.renderSeconds)
         writer.int(limits.maxWork)
         writer.int(limits.maxMemory)
+        writer.byte(limits.setBy.rawValue)
         writer.int(memoryCap)
         writer.int(actions.count)
         for action in actions { writer.string(action) }
@@ -56,6 +57,8 @@ struct RenderRequest {
         limits = Limits(maxBytes: try reader.int(), maxSide: try reader.int(), maxPixels: try reader.int(),
                         maxOutputSide: try reader.int(), renderSeconds: try reader.double(), maxWork: try reader.int(),
                         maxMemory: try reader.int())
+        guard let setBy = Limits.Setting(rawValue: try reader.byte()) else { throw WireError("a render request names an unknown limit setting") }
+        limits.setBy = setBy
         memoryCap = try reader.int()
         let actionCount = try reader.int()
         guard (0...Pipeline.maxActions).contains(actionCount) else { throw WireError("a render request names \(actionCount) actions") }

@@ -120,7 +120,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
             replace()
             if cancellation?.isCancelled == true || isStopped { throw ProcessError.renderCancelled }
             var message = "the render worker \(ending) during this render; only this render failed, the next one gets a fresh worker"
-            if cap > 0 { message += " (a render that outgrows the worker's memory cap of \(cap >> 20) MB, limits: memory (--max-memory) plus \(memoryHeadroom >> 20) MB, ends this way too)" }
+            if cap > 0 { message += " (a render that outgrows the worker's memory cap of \(cap >> 20) MB, the memory limit (\(limits.setting("memory"))) plus \(memoryHeadroom >> 20) MB, ends this way too)" }
             throw ProcessError(.internalError, message)
         } catch {
             release(worker)

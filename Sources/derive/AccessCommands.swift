@@ -119,7 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
         // The manifest's limits, the render deadline and cost limits included (engine defaults otherwise).
         let limits = Limits(maxBytes: loaded.limits.bytes, maxSide: loaded.limits.side, maxPixels: loaded.limits.pixels,
                             maxOutputSide: loaded.limits.outputSide, renderSeconds: loaded.limits.renderSeconds.map(Double.init),
-                            maxWork: loaded.limits.work, maxMemory: loaded.limits.memory)
+                            maxWork: loaded.limits.work, maxMemory: loaded.limits.memory, setBy: .manifest)
         let service: ObjectService
         do {
             // Renders run in worker processes: a deadline, a disconnect or SIGTERM kills the worker.

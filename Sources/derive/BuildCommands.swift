@@ -30,13 +30,25 @@ struct Workspace {
         return count
     }
 
-    init(_ argument: ManifestArgument, crossChecks: Bool = true, quiet: Bool = false, overwrite: Bool = false) throws {
+    /// Why no workspace or plan could be made, for `plan --json` (the same words are on standard error).
+    final class FailureReasons {
+        struct Reason: Encodable { var file: String; var line: Int?; var column: Int?; var message: String }
+        var items: [Reason] = []
+    }
+
+    init(_ argument: ManifestArgument, crossChecks: Bool = true, quiet: Bool = false, overwrite: Bool = false,
+         reasons: FailureReasons? = nil) throws {
         let result = argument.load(crossChecks: crossChecks)
         if quiet {
             guard result.manifest != nil, !result.diagnostics.hasErrors else { throw ExitCode.failure }
         }
         if result.diagnostics.hasErrors { Output.printDiagnostics(result.diagnostics.sorted) }
         guard let manifest = result.manifest, !result.diagnostics.hasErrors else {
+            let errors = result.diagnostics.sorted.filter { $0.severity == .error }
+            reasons?.items += errors.map {
+                FailureReasons.Reason(file: $0.file, line: $0.line, column: $0.column, message: $0.message + ($0.hint.map { " (\($0))" } ?? ""))
+            }
+            if errors.isEmpty { reasons?.items.append(.init(file: argument.manifest, message: "the manifest is not valid")) }
             Output.writeStandardError("derive: error: \(argument.manifest) is not valid; run 'derive validate' for details\n")
             throw ExitCode.failure
         }
@@ -55,17 +67,19 @@ struct Workspace {
     }
 
     /// Runs `body` on the session, turning a state or planning failure into one message and exit 1.
-    func run<T>(_ what: String, _ body: (BuildSession) throws -> T) throws -> T {
+    func run<T>(_ what: String, reasons: FailureReasons? = nil, _ body: (BuildSession) throws -> T) throws -> T {
         do {
             let value = try body(session)
             reportRecovery()
             return value
         } catch let held as BuildLock.Held {
             Output.printError(held.description)
+            reasons?.items.append(.init(file: manifestPath, message: held.description))
             throw ExitCode(BuildLock.busyExitCode)
         } catch {
             reportRecovery()
             Output.printError("\(what) failed: \(error)")
+            reasons?.items.append(.init(file: manifestPath, message: "\(what) failed: \(error)"))
             throw ExitCode.failure
         }
     }
@@ -160,34 +174,37 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         var wrotePlan = false
-        guard json else { return try plan(wrotePlan: &wrotePlan) }
+        let reasons = Workspace.FailureReasons()
+        guard json else { return try plan(wrotePlan: &wrotePlan, reasons: reasons) }
         do {
-            try plan(wrotePlan: &wrotePlan)
+            try plan(wrotePlan: &wrotePlan, reasons: reasons)
         } catch {
             // A plan with errors was written as JSON already (its exit code stands).
             if wrotePlan { throw error }
             // JSON mode answers with JSON on standard output even when no plan could be made
-            // (the human message is on standard error); exit 1, as without --json.
+            // (the human message is on standard error too); exit 1, as without --json. The
+            // reasons carry where each problem is, as `derive validate --json` does.
             let message = (error as? ExitCode) != nil
-                ? "no plan could be made for \(manifest.manifest); the reason is on standard error"
+                ? "no plan could be made for \(manifest.manifest)"
                 : String(describing: error)
-            struct Failure: Encodable { var error: String; var exitCode: Int32 }
+            if (error as? ExitCode) == nil { reasons.items.append(.init(file: manifest.manifest, message: message)) }
+            struct Failure: Encodable { var error: String; var exitCode: Int32; var reasons: [Workspace.FailureReasons.Reason] }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try Output.writeStandardOutput(try encoder.encode(Failure(error: message, exitCode: 1)))
+            try Output.writeStandardOutput(try encoder.encode(Failure(error: message, exitCode: 1, reasons: reasons.items)))
             Swift.print()
             if (error as? ExitCode) == nil { Output.printError(message) }
             throw ExitCode.failure
         }
     }
 
-    private func plan(wrotePlan: inout Bool) throws {
+    private func plan(wrotePlan: inout Bool, reasons: Workspace.FailureReasons) throws {
         if !json, !verbose, !overwrite, let count = Workspace.unchanged(manifest) {
             print("No changes: \(count) outputs up to date.")
             return
         }
-        let workspace = try Workspace(manifest, overwrite: overwrite)
-        let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
+        let workspace = try Workspace(manifest, overwrite: overwrite, reasons: reasons)
+        let plan = try workspace.run("planning", reasons: reasons) { try $0.readOnlyPlan() }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         if json {
             try Output.writeStandardOutput(try PlanPrinter.json(plan))

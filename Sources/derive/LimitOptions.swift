@@ -5,9 +5,16 @@ import ProcessLanguage
 /// A limit flag's value, parsed exactly as the manifest's `limits:` values are (LimitNumber).
 struct LimitValue: ExpressibleByArgument {
     let value: Int
+    /// As written: a number past Int's range is kept saturated and named as written.
+    let text: String
     init?(argument: String) {
-        guard let value = LimitNumber.parse(argument) else { return nil }
-        self.value = value
+        if LimitNumber.isOutOfRange(argument) {
+            value = argument.hasPrefix("-") ? Int.min : Int.max
+        } else {
+            guard let value = LimitNumber.parse(argument) else { return nil }
+            self.value = value
+        }
+        text = argument
     }
 }
 
@@ -45,12 +52,12 @@ struct LimitOptions: ParsableArguments {
     mutating func validate() throws {
         for (flag, value) in [("--max-bytes", maxBytes), ("--max-side", maxSide), ("--max-pixels", maxPixels),
                               ("--max-output-side", maxOutputSide), ("--max-work", maxWork), ("--max-memory", maxMemory)] {
-            if let value = value?.value, !(1...Self.maxLimit).contains(value) {
-                throw ValidationError("\(flag) must be from 1 to \(Self.maxLimit), not \(value)")
+            if let value, !(1...Self.maxLimit).contains(value.value) {
+                throw ValidationError("\(flag) must be from 1 to \(Self.maxLimit), not \(value.text)")
             }
         }
-        if let seconds = renderSeconds?.value, !(0...Self.maxRenderSeconds).contains(seconds) {
-            throw ValidationError("--render-seconds must be a whole number of seconds from 0 (no deadline) to 86400, not \(seconds)")
+        if let seconds = renderSeconds, !(0...Self.maxRenderSeconds).contains(seconds.value) {
+            throw ValidationError("--render-seconds must be a whole number of seconds from 0 (no deadline) to 86400, not \(seconds.text)")
         }
     }
 

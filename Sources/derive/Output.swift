@@ -65,7 +65,9 @@ enum Output {
 
     static func read(_ path: String) throws -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ProcessError(.noSuchKey, ec: "0040-00000024", "\(path): no such file, or it cannot be read")
+            // The source itself missing is what serve answers for a missing object (EC 0026-00000001);
+            // 0040-00000024 is a processed object (a watermark) that does not exist.
+            throw ProcessError(.noSuchKey, ec: "0026-00000001", "\(path): no such file, or it cannot be read")
         }
         return data
     }

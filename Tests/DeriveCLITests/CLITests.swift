@@ -220,4 +220,24 @@ struct CLI {
         #expect((object?["error"] as? String)?.isEmpty == false && object?["exitCode"] as? Int == 1, "\(stdout)")
         #expect(!stdout.contains("Error:") && result.stderr.contains("not valid"), "\(stdout) \(result.stderr)")
     }
+
+    /// The JSON error object carries the reasons, each with its file, line and column (issue #10,
+    /// fifth attack, finding 6: a YAML syntax error said only "the reason is on standard error").
+    @Test func planJSONErrorCarriesTheReasons() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("version: 1\nbuckets: [\n".utf8).write(to: folder.appendingPathComponent("broken.yaml"))
+        let result = try CLI.run(["plan", "--json", "broken.yaml"], in: folder)
+        #expect(result.status == 1, "\(result.stderr)")
+        let stdout = String(decoding: result.stdout, as: UTF8.self)
+        let object = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+        let reasons = object?["reasons"] as? [[String: Any]] ?? []
+        #expect(!reasons.isEmpty, "\(stdout)")
+        for reason in reasons {
+            #expect((reason["file"] as? String)?.hasSuffix("broken.yaml") == true, "\(stdout)")
+            #expect((reason["line"] as? Int ?? 0) >= 1 && (reason["column"] as? Int ?? 0) >= 1, "\(stdout)")
+            #expect((reason["message"] as? String)?.isEmpty == false, "\(stdout)")
+        }
+        #expect(!stdout.contains("on standard error"), "\(stdout)")
+    }
 }

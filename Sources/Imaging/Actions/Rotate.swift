@@ -5,9 +5,7 @@ extension Rotate: FrameDrawing {
     func draw(_ image: VImage, _ context: DrawContext) throws -> VImage {
         if degrees == 0 { return image }
         if image.width > Self.maxSourceSide || image.height > Self.maxSourceSide {
-            throw ProcessError(.badRequest, ec: "0040-00000006",
-                               "Picture exceed the maximum allowable rotation range: rotate needs both sides at most \(Self.maxSourceSide) px, the image is \(image.width)x\(image.height); resize it first",
-                               action: Self.name)
+            throw Self.tooLarge(width: image.width, height: image.height, approximate: false)
         }
         if degrees % 90 == 0 {
             return try image.apply("rotate", action: Self.name) { dv_rot($0, $1, Int32(degrees / 90)) }
@@ -28,5 +26,13 @@ extension Rotate: FrameDrawing {
             dv_rotate($0, $1, Double(degrees), &background, Int32(background.count))
         }
         return try rotated.apply("rotate", action: Self.name) { dv_cast_uchar($0, $1) }
+    }
+
+    /// The image reaching a rotate is over its side limit (found when drawing, or before the
+    /// cost from the chain's geometry, where sides after arbitrary angles are `approximate`).
+    static func tooLarge(width: Int, height: Int, approximate: Bool) -> ProcessError {
+        ProcessError(.badRequest, ec: "0040-00000006",
+                     "Picture exceed the maximum allowable rotation range: rotate needs both sides at most \(maxSourceSide) px, the image \(approximate ? "would be about" : "is") \(width)x\(height) where it reaches rotate; resize it first",
+                     action: name)
     }
 }

@@ -49,27 +49,35 @@ extension Watermark: FrameDrawing {
     /// the size, and the 5% margin keeps hinting at the probe size from refusing text that fits
     /// (such text still fails with the same error when it is drawn).
     func checkTextFits() throws {
-        guard let words = text, let font = FontCatalog.fonts[self.font] else { return }
-        // No glyph is wider than about 1.5 em: shorter guesses cannot reach the limit.
-        guard Double(words.unicodeScalars.count) * Double(size) * 1.5 > Double(Self.maxTextSide) else { return }
+        guard let words = text, FontCatalog.fonts[self.font] != nil else { return }
+        // No glyph is wider than about 1.5 em, no line taller than about 2 em: shorter guesses
+        // cannot reach the limit either way.
+        let lines = words.unicodeScalars.filter { $0 == "\n" }.count + 1
+        guard Double(words.unicodeScalars.count) * Double(size) * 1.5 > Double(Self.maxTextSide)
+                || Double(lines) * Double(size) * 2 > Double(Self.maxTextSide) else { return }
         _ = try FontCatalog.file(for: self.font)
-        let probeSize = 50
-        let probe: VImage
-        do {
-            probe = try VImage.make("watermark text", action: Self.name) { dv_text($0, words, "\(font.family) \(probeSize)", 72) }
-        } catch {
-            return // drawing it reports the reason
-        }
-        let width = Double(probe.width) * Double(size) / Double(probeSize)
-        if width > Double(Self.maxTextSide) * 1.05 {
-            throw Self.textTooWide(size: size)
-        }
+        if let error = textTooLarge(margin: 1.05) { throw error }
     }
 
-    static func textTooWide(size: Int) -> ProcessError {
-        ProcessError(.invalidArgument, ec: "0040-00000259",
-                     "watermark: the text is too long to draw at size \(size) (a text mark can be at most \(Self.maxTextSide) px wide); use a smaller size_ or a shorter text_",
-                     action: Self.name, parameter: "size")
+    /// The side over Cairo's limit at this size, from a layout at a small probe size scaled up;
+    /// nil when neither is over `maxTextSide` × `margin` (or the probe cannot be laid out).
+    func textTooLarge(margin: Double) -> ProcessError? {
+        guard let words = text, let font = FontCatalog.fonts[self.font] else { return nil }
+        let probeSize = 50
+        guard let probe = try? VImage.make("watermark text", action: Self.name, {
+            dv_text($0, words, "\(font.family) \(probeSize)", 72)
+        }) else { return nil }
+        let scale = Double(size) / Double(probeSize)
+        let width = Double(probe.width) * scale, height = Double(probe.height) * scale
+        let limit = Double(Self.maxTextSide) * margin
+        guard width > limit || height > limit else { return nil }
+        return Self.textTooLarge(size: size, tall: height / Double(Self.maxTextSide) > width / Double(Self.maxTextSide))
+    }
+
+    static func textTooLarge(size: Int, tall: Bool) -> ProcessError {
+        let what = tall ? "has too many lines to draw at size \(size) (a text mark can be at most \(Self.maxTextSide) px tall); use a smaller size_ or fewer lines"
+                        : "is too long to draw at size \(size) (a text mark can be at most \(Self.maxTextSide) px wide); use a smaller size_ or a shorter text_"
+        return ProcessError(.invalidArgument, ec: "0040-00000259", "watermark: the text \(what)", action: Self.name, parameter: "size")
     }
 
     /// Text in `color` at `size` px with the font of `type`; `shadow` adds a black copy offset
@@ -89,8 +97,9 @@ extension Watermark: FrameDrawing {
             throw ProcessError(.invalidArgument, ec: "0040-00000257", "watermark: the text has nothing to draw in font '\(self.font)'",
                                action: Self.name, parameter: "text")
         } catch let error as ProcessError where error.code == .internalError && error.message.contains("too big") {
-            // Cairo draws at most 32767 px a side: 64 wide glyphs at size 1000 are more.
-            throw Self.textTooWide(size: size)
+            // Cairo draws at most 32767 px a side: 64 wide glyphs at size 1000 are more, so
+            // are 32 lines at size 1000 (the probe says which side).
+            throw textTooLarge(margin: 0) ?? Self.textTooLarge(size: size, tall: false)
         }
         var colour = try Self.solid(like: mask, rgb: Resize.rgb(color))
         colour = try VImage.make("watermark text", action: Self.name) { dv_bandjoin2(colour.pointer, mask.pointer, $0) }

@@ -113,7 +113,8 @@ public struct Resize: ProcessAction {
     public func geometry(sourceWidth W: Int, sourceHeight H: Int, mainWidth: Int? = nil,
                          mainHeight: Int? = nil, neverEnlarge: Bool = false) throws -> Geometry {
         let w = Double(W), h = Double(H)
-        func rounded(_ v: Double) -> Int { max(1, Int((v + 0.5).rounded(.down))) }
+        // Saturating: a side past 2^52 is over every limit anyway and must not trap.
+        func rounded(_ v: Double) -> Int { v < 0x1p52 ? max(1, Int((v + 0.5).rounded(.down))) : 1 << 52 }
         var boxW: Int?
         var boxH: Int?
         if let percent {
