@@ -29,6 +29,30 @@ import Testing
         #expect(checkedGets > 60)
     }
 
+    /// Attack (#11, round 6): a GET racing a CopyObject of the same key got the copy's bytes with
+    /// default headers (18 of 300). Copies, appends and completed multipart uploads record their
+    /// metadata before the link as PutObject does.
+    @Test func racingCopiesNeverServeABodyWithoutItsOwnHeaders() throws {
+        nonisolated(unsafe) let f = try Hostile.fixture()
+        for who in ["a", "b"] {
+            let body = Data(repeating: UInt8(ascii: who.unicodeScalars.first!), count: 300)
+            #expect(ObjectSemanticsTests.put(f, "copy-src-\(who).bin", body, headers: ["content-type": "text/x-\(who)", "x-oss-meta-who": who]).status == 200)
+        }
+        let gets = NIOLockedCounter()
+        for round in 0..<30 {
+            DispatchQueue.concurrentPerform(iterations: 3) { worker in
+                if worker < 2 {
+                    let who = ["a", "b"][(worker + round) % 2]
+                    let copy = ObjectSemanticsTests.put(f, "copy-target.bin", Data(), headers: ["x-oss-copy-source": "/prw/copy-src-\(who).bin"])
+                    #expect(copy.status == 200, "\(copy.status) \(copy.text)")
+                } else {
+                    for _ in 0..<10 { Self.check(f, "copy-target.bin", gets) }
+                }
+            }
+        }
+        #expect(gets.value > 30)
+    }
+
     static func check(_ f: ServiceFixture, _ key: String, _ gets: NIOLockedCounter) {
         let answer = ObjectSemanticsTests.get(f, key)
         guard answer.status == 200, let first = answer.body.first else { return }

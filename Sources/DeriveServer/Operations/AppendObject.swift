@@ -93,17 +93,12 @@ extension ObjectService {
             }
             close(old)
         }
-        try commit(file)
-        guard let folder = try folder(target.bucket), let status = folder.status(target.key) else { throw OSSErrorBody.internalError }
         let etag = Self.etag(Array(md5.finalize()))
-        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
-            do {
-                try metadata.write(bucket: target.bucket.name, key: target.key, identity: identity,
-                                   metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
-            } catch {
-                exchange.log("recording the metadata of '\(target.key)' failed: \(error)")
-            }
-        }
+        let kept = stored
+        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, record: { identity in
+            ObjectMetadata(headers: kept, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
+        }, link: { try commit(file) })
+        guard let folder = try folder(target.bucket), let status = folder.status(target.key) else { throw OSSErrorBody.internalError }
         let recorded = appendables.record(target.bucket, target.key, status) { [self] name, record in
             let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
             guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),

@@ -179,20 +179,15 @@ extension ObjectService {
             defer { close(fd) }
             try Self.copyBytes(from: fd, offset: 0, length: Int(part.status.size), into: file, md5: &ignored)
         }
-        try commit(file)
-        multipart.remove(id)
         var combined = Insecure.MD5()
         for (_, md5) in chosen { combined.update(data: md5) }
         let etag = "\"" + Self.hex(combined.finalize(), uppercase: true) + "-\(chosen.count)\""
         // Later GETs, HEADs and listings answer this ETag and the Initiate request's headers.
-        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
-            do {
-                try metadata.write(bucket: target.bucket.name, key: target.key, identity: identity,
-                                   metadata: ObjectMetadata(headers: headers, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
-            } catch {
-                exchange.log("recording the metadata of '\(target.key)' failed: \(error)")
-            }
-        }
+        let initiated = headers
+        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, record: { identity in
+            ObjectMetadata(headers: initiated, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
+        }, link: { try commit(file) })
+        multipart.remove(id)
         let encode = Self.encoder(urlEncoded)
         return XMLReply("CompleteMultipartUploadResult") { xml in
             if urlEncoded { xml.element("EncodingType", "url") }

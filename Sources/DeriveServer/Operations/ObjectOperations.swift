@@ -115,26 +115,23 @@ extension ObjectService {
         let file = try createFile(target.bucket, target.key, exchange: exchange)
         var md5 = Insecure.MD5()
         try Self.copyBytes(from: source.fd, offset: 0, length: size, into: file, md5: &md5)
-        try commit(file)
         var etag = Self.etag(Array(md5.finalize()))
-        let modified = (try? folder(target.bucket))??.status(target.key)?.mtime ?? Int64(clock()) * 1_000_000_000
-        // The copy's metadata: the source's record (COPY), or the request's headers (REPLACE).
-        if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
-            let to = (bucket: target.bucket.name, key: target.key)
-            do {
-                if directive == "REPLACE" {
-                    try metadata.write(bucket: to.bucket, key: to.key, identity: identity,
-                                       metadata: ObjectMetadata(headers: ObjectMetadata.headers(from: request.headers), etag: etag,
-                                                                lastModified: Int(identity.modified / 1_000_000_000)))
-                } else if let sourceIdentity = ObjectFileIdentity(descriptor: source.fd),
-                          try metadata.copy(from: (source.bucket.name, source.key), fromIdentity: sourceIdentity, to: to, identity: identity,
-                                            lastModified: Int(identity.modified / 1_000_000_000)) {
-                    etag = sourceETag
-                }
-            } catch {
-                exchange.log("recording the metadata of the copy '\(target.key)' failed: \(error)")
+        // The copy's metadata: the source's record (COPY), or the request's headers (REPLACE),
+        // recorded before the copy is linked.
+        let sourceRecord: ObjectMetadata? = directive == "REPLACE" ? nil
+            : ObjectFileIdentity(descriptor: source.fd).flatMap { metadata.read(bucket: source.bucket.name, key: source.key, identity: $0) }
+        if sourceRecord != nil { etag = sourceETag }
+        let copyETag = etag
+        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, record: { identity in
+            let lastModified = Int(identity.modified / 1_000_000_000)
+            if directive == "REPLACE" {
+                return ObjectMetadata(headers: ObjectMetadata.headers(from: request.headers), etag: copyETag, lastModified: lastModified)
             }
-        }
+            guard var copied = sourceRecord else { return nil }
+            copied.lastModified = lastModified
+            return copied
+        }, link: { try commit(file) })
+        let modified = (try? folder(target.bucket))??.status(target.key)?.mtime ?? Int64(clock()) * 1_000_000_000
         return XMLReply("CopyObjectResult") { xml in
             xml.element("ETag", etag)
             xml.element("LastModified", XMLReply.time(modified))
@@ -142,6 +139,33 @@ extension ObjectService {
     }
 
     /// Moves a written file into place; a folder in the way is OSS's 400.
+    /// Links `file` at `key` with its metadata recorded first, under the identity of the file
+    /// being linked and under the key's lock (as PutObject does), so a GET racing the write
+    /// answers the old file with its headers or the new one with its own, never the new bytes
+    /// with default headers. `record` gives the new file's metadata (nil: none, defaults apply);
+    /// `link` does the commit (callers map its errors). Returns the linked file's identity.
+    @discardableResult
+    func link(_ file: TemporaryFile, bucket: String, key: ObjectKey, exchange: Exchange,
+              record: (ObjectFileIdentity) -> ObjectMetadata?, link: () throws -> Void) throws -> ObjectFileIdentity? {
+        let keyLock = KeyLocks.shared.lock(for: key.bytes)
+        keyLock.lock()
+        defer { keyLock.unlock() }
+        if let status = file.currentStatus() {
+            let identity = ObjectFileIdentity(status)
+            if let metadata = record(identity) {
+                do { try self.metadata.record(bucket: bucket, key: key, identity: identity, metadata: metadata) } catch {
+                    exchange.log("recording the metadata of '\(key)' failed: \(error)")
+                }
+            }
+        }
+        try link()
+        guard let identity = file.committedStatus.map(ObjectFileIdentity.init) else { return nil }
+        do { try metadata.keepOnly(bucket: bucket, key: key, identity: identity) } catch {
+            exchange.log("removing stale metadata of '\(key)' failed: \(error)")
+        }
+        return identity
+    }
+
     func commit(_ file: TemporaryFile) throws {
         do { try file.commit() } catch {
             if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
