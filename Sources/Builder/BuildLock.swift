@@ -18,7 +18,7 @@ public final class BuildLock {
     private let descriptor: Int32
     /// The state folder itself, locked too: a folder cannot be unlinked while it holds files, so
     /// deleting `build.lock` mid-build does not let a second command in.
-    private let folderLock: FolderLock
+    private let folderLock: PathLock
     public let path: String
     public static let fileName = StateFiles.buildLock
     /// The exit status of a command that found the lock held (EX_TEMPFAIL: try again later).
@@ -35,7 +35,7 @@ public final class BuildLock {
     /// The manifest file, locked first: Derive never writes, replaces or deletes it, so deleting
     /// or replacing the state folder under a running build (`rm -rf .derive`) does not let a
     /// second command on the same manifest in (it would lock a new folder).
-    private let manifestLock: ManifestLock?
+    private let manifestLock: PathLock?
     /// Keyed by the manifest's real path outside the project: holds when the state folder is
     /// deleted and the manifest replaced by rename during one build.
     private let pathLock: ManifestPathLock?
@@ -43,11 +43,11 @@ public final class BuildLock {
     /// `manifest`: the manifest whose build this is (nil only in tests that lock a bare folder).
     public init(folder: String, manifest: String? = nil) throws {
         pathLock = try manifest.map { try ManifestPathLock(manifest: $0) }
-        manifestLock = try manifest.map { try ManifestLock(manifest: $0, lockFile: folder + "/" + Self.fileName) }
+        manifestLock = try manifest.map { try PathLock.manifest($0, lockFile: folder + "/" + Self.fileName) }
         try StateOwnership.check(folder: folder)   // never write over, or later delete, a user's files
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         path = folder + "/" + Self.fileName
-        folderLock = try FolderLock(folder: folder, lockFile: folder + "/" + Self.fileName)
+        folderLock = try PathLock.stateFolder(folder, lockFile: folder + "/" + Self.fileName)
         var attempts = 0
         while true {
             attempts += 1
