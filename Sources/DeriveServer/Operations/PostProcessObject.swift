@@ -44,7 +44,6 @@ extension ObjectService {
         let pipeline = try Pipeline.parse(chain, styles: manifest.catalogue.mapValues(\.process))
         let file = try createFile(destination, objectKey, exchange: exchange)
         let replyBucket = bucketName ?? ""
-        let metadata = self.metadata
         return try renderStep(source, pipeline: pipeline, caller: caller, exchange: exchange) { payload, contentType in
             let bytes: Data
             switch payload {
@@ -52,19 +51,18 @@ extension ObjectService {
             case .file(let cached): bytes = try cached.readAll()
             }
             try file.write(bytes)
-            do { try file.commit() } catch {
-                if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
-                if case ConfinementError.symbolicLink = error { throw OSSErrorBody.accessDenied("You have no right to write this object.") }
-                throw error
-            }
-            // OSS keeps the rendered format's Content-Type for a saved object.
-            if let identity = file.committedStatus.map(ObjectFileIdentity.init) {
-                let record = ObjectMetadata(headers: ["content-type": contentType], etag: ObjectService.etag(Array(Insecure.MD5.hash(data: bytes))),
-                                            lastModified: Int(identity.modified / 1_000_000_000))
-                do { try metadata.write(bucket: destination.name, key: objectKey, identity: identity, metadata: record) } catch {
-                    exchange.log("recording the metadata of '\(objectKey)' failed: \(error)")
+            // OSS keeps the rendered format's Content-Type for a saved object; recorded before
+            // the link, as for every write.
+            let etag = ObjectService.etag(Array(Insecure.MD5.hash(data: bytes)))
+            try self.link(file, bucket: destination.name, key: objectKey, exchange: exchange, record: { identity in
+                ObjectMetadata(headers: ["content-type": contentType], etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
+            }, link: {
+                do { try file.commit() } catch {
+                    if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
+                    if case ConfinementError.symbolicLink = error { throw OSSErrorBody.accessDenied("You have no right to write this object.") }
+                    throw error
                 }
-            }
+            })
             let reply = "{\"bucket\": \(JSONText.string(replyBucket)), \"fileSize\": \(bytes.count), \"object\": \(JSONText.string(objectKey.string)), \"status\": \"OK\"}"
             return ServiceResponse(status: 200, headers: [("Content-Type", "application/json"), ("x-oss-request-id", exchange.requestId)],
                                    payload: .data(Data(reply.utf8)))
