@@ -187,7 +187,7 @@ attempt('ObjectIteratorV2 over the same keys',
         lambda: [o.key for o in oss2.ObjectIteratorV2(drop, prefix='pg/', max_keys=1)],
         lambda keys: keys == ['pg/a b/y', 'pg/a%', 'pg/a+b'])
 attempt('header-signed response-content-disposition with spaces verifies',
-        lambda: photos.get_object('list/a.txt', params={'response-content-disposition': 'attachment; filename="a b.txt"'}),
+        lambda: photos.get_object('cats/kitten.jpg', params={'response-content-disposition': 'attachment; filename="a b.txt"'}),
         lambda r: r.headers.get('Content-Disposition') == 'attachment; filename="a b.txt"')
 # x-oss-forbid-overwrite on copy and on multipart complete.
 drop.put_object('fo/keep.txt', b'original')
