@@ -18,12 +18,6 @@ struct WorkEstimate: Equatable {
     /// and the products stay finite and fit an `Int` (30 × `rotate,45` grows a side 2^15 times).
     static let sideCap = 1 << 31
 
-    /// A side as an `Int`, saturated at `sideCap` (NaN counts as too large).
-    static func side(_ value: Double) -> Int {
-        guard value < Double(sideCap) else { return sideCap }
-        return max(1, Int(value.rounded(.up)))
-    }
-
     /// Nanoseconds per pixel of 3 bands to decode, by source format.
     static func decodeWeight(_ format: SourceFormat) -> Double {
         switch format {
@@ -132,7 +126,6 @@ struct WorkEstimate: Equatable {
             estimate.work += n * pixels * 15
         }
         var first = true
-        var slack = 0
         for action in actions {
             let before = pixels
             if n > 1 { estimate.work += n * frameActionWeight }
@@ -146,8 +139,8 @@ struct WorkEstimate: Equatable {
                     let g = try resize.geometry(sourceWidth: w, sourceHeight: h, neverEnlarge: format == .gif)
                     w = g.width; h = g.height
                 } catch let error as ProcessError {
-                    // Exact sides (no arbitrary angle before it): drawing it fails the same way.
-                    if slack == 0, estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
+                    // The walk's sides are exact: drawing it would fail the same way.
+                    if estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
                 } catch {}
                 let inputBands = first && !orients ? storedBands : 1
                 estimate.work += n * (min(before, sourcePixels) * 20 * inputBands + pixels * 40)
@@ -156,7 +149,7 @@ struct WorkEstimate: Equatable {
                     let r = try crop.rectangle(imageWidth: w, imageHeight: h)
                     w = r.width; h = r.height
                 } catch let error as ProcessError {
-                    if slack == 0, estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
+                    if estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
                 } catch {}
                 estimate.work += n * pixels * 2
             case .indexCrop(let crop):
@@ -173,23 +166,14 @@ struct WorkEstimate: Equatable {
                 estimate.memory += pixels * 2
             case .rotate(let rotate):
                 guard rotate.degrees != 0 else { break }
-                // The sides followed here are exact but for rounding after arbitrary angles:
-                // refuse only what is over the rotate limit whatever that rounding was.
-                if estimate.neverSucceeds == nil, max(w, h) > Rotate.maxSourceSide + slack {
-                    estimate.neverSucceeds = Rotate.tooLarge(width: w, height: h, approximate: slack > 0)
+                // The sides followed here are exact (libvips' own rounding, `Rotate.outputSize`):
+                // what is refused here would be refused when drawn, and nothing else is.
+                if estimate.neverSucceeds == nil, max(w, h) > Rotate.maxSourceSide {
+                    estimate.neverSucceeds = Rotate.tooLarge(width: w, height: h)
                 }
                 if !animated { estimate.memory = max(estimate.memory, before * 4) }
-                if rotate.degrees % 90 == 0 {
-                    if rotate.degrees % 180 != 0 { swap(&w, &h) }
-                    estimate.work += n * pixels * 15
-                } else {
-                    let a = Double(rotate.degrees) * .pi / 180
-                    let rw = abs(Double(w) * cos(a)) + abs(Double(h) * sin(a))
-                    let rh = abs(Double(w) * sin(a)) + abs(Double(h) * cos(a))
-                    w = side(rw); h = side(rh)
-                    slack += 2
-                    estimate.work += n * pixels * 100
-                }
+                (w, h) = Rotate.outputSize(width: w, height: h, degrees: rotate.degrees)
+                estimate.work += n * pixels * (rotate.degrees % 90 == 0 ? 15 : 100)
             case .blur(let blur):
                 let sigma = Double(blur.sigma), r = Double(blur.radius)
                 let minAmplitude = min(0.9, max(0.001, exp(-(r * r) / (2 * sigma * sigma))))
