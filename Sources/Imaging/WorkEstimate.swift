@@ -92,7 +92,8 @@ struct WorkEstimate: Equatable {
     static func of(actions: [Action], format: SourceFormat, width: Int, height: Int, bands: Int, frames: Int,
                    decodedWidth: Int, decodedHeight: Int, output: Format.Kind?, hasProfile: Bool,
                    orients: Bool, checkedFrames: Int = 0, checksWhole: Bool = false,
-                   marks: WorkEstimate = WorkEstimate()) -> WorkEstimate {
+                   marks: WorkEstimate = WorkEstimate(), mainWidth: Int? = nil, mainHeight: Int? = nil,
+                   checkMark: ((_ index: Int, _ mark: Watermark, _ width: Int, _ height: Int) -> ProcessError?)? = nil) -> WorkEstimate {
         var estimate = WorkEstimate()
         let n = Double(max(1, frames))
         let animated = frames > 1
@@ -126,7 +127,7 @@ struct WorkEstimate: Equatable {
             estimate.work += n * pixels * 15
         }
         var first = true
-        for action in actions {
+        for (index, action) in actions.enumerated() {
             let before = pixels
             if n > 1 { estimate.work += n * frameActionWeight }
             switch action {
@@ -136,7 +137,9 @@ struct WorkEstimate: Equatable {
                     w = width; h = height
                 }
                 do {
-                    let g = try resize.geometry(sourceWidth: w, sourceHeight: h, neverEnlarge: format == .gif)
+                    // `mainWidth`/`mainHeight`: a watermark's pre-process sizes `P_` by the main image.
+                    let g = try resize.geometry(sourceWidth: w, sourceHeight: h, mainWidth: mainWidth, mainHeight: mainHeight,
+                                                neverEnlarge: format == .gif)
                     w = g.width; h = g.height
                 } catch let error as ProcessError {
                     // The walk's sides are exact: drawing it would fail the same way.
@@ -184,6 +187,9 @@ struct WorkEstimate: Equatable {
             case .bright, .contrast:
                 estimate.work += n * pixels * 30
             case .watermark(let mark):
+                // The mark's own sub-pipeline (text rotate_, the image's pre-process) is checked
+                // where it stands, on the image as the chain shaped it.
+                if estimate.neverSucceeds == nil, let checkMark { estimate.neverSucceeds = checkMark(index, mark, w, h) }
                 // Compositing runs over the whole image; tiling draws the mark everywhere. Measured:
                 // `watermark,text_SGk,fill_1,size_1` ×8 on a 2000×1500 JPEG, 190 ns a pixel each
                 // (debug build). Text is laid out and drawn again on every frame.

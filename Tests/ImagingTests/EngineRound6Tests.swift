@@ -111,3 +111,51 @@ struct RotateGeometryTests {
                 "\(String(describing: error)) vs rendered \(first.width)x\(first.height)")
     }
 }
+
+/// Finding 2: a watermark's own sub-pipeline (text with `rotate_`, an image's pre-process) is
+/// checked for what can never succeed before any costing, and the message names the
+/// watermark (its position in the chain and its text or object key) and the limit.
+struct WatermarkNeverSucceedsTests {
+    static var tight: Limits {
+        var limits = Limits.oss
+        limits.maxWork = 1000
+        limits.maxMemory = 1000
+        return limits
+    }
+
+    @Test func rotatedTextOverTheRotateLimitIsRefusedFirst() throws {
+        let source = try Fixtures.quadrants(400, 300, as: .png)
+        let words = "Derive offline image processing, rotated"
+        let process = "image/resize,w_200/watermark,text_\(Base64URL.encode(words)),size_300,rotate_45"
+        for limits in [Self.tight, .oss] {
+            let error = EngineAttackTests.error(source, process, limits: limits)
+            #expect(error?.ec == "0040-00000006" && error?.parameter == "rotate", "\(String(describing: error))")
+            let message = error?.message ?? ""
+            #expect(message.contains("action 2") && message.contains(words) && message.contains("4096"), "\(message)")
+            #expect(!message.contains("max-work") && !message.contains("max-memory"), "\(message)")
+        }
+        // The same text at a size that fits still renders, turned.
+        let fits = try Engine().render(source, try Pipeline.parse("image/watermark,text_\(Base64URL.encode(words)),size_20,rotate_45"))
+        #expect(fits.width == 400 && fits.height == 300)
+    }
+
+    @Test func imagePreProcessThatCanNeverRotateIsRefusedFirst() throws {
+        let source = try Fixtures.quadrants(400, 300, as: .png)
+        let objects = MemoryObjects(objects: ["big.png": try Fixtures.solid(2900, 2900, Fixtures.blue, as: .png)])
+        let turned = Rotate.outputSize(width: 2900, height: 2900, degrees: 45)
+        let mark = Base64URL.encode("big.png?x-oss-process=image/rotate,45/rotate,45")
+        let process = "image/bright,10/format,png/watermark,image_\(mark),g_nw"
+        for limits in [Self.tight, .oss] {
+            let error = EngineAttackTests.error(source, process, limits: limits, resolver: objects)
+            #expect(error?.ec == "0040-00000006" && error?.action == "watermark", "\(String(describing: error))")
+            let message = error?.message ?? ""
+            #expect(message.contains("action 3") && message.contains("'big.png'") && message.contains("4096")
+                    && message.contains("\(turned.width)x\(turned.height)"), "\(message)")
+            #expect(!message.contains("max-work") && !message.contains("max-memory"), "\(message)")
+        }
+        // One rotate of the same object is within the limit: not refused for the rotate.
+        let once = Base64URL.encode("big.png?x-oss-process=image/resize,w_100/rotate,45/rotate,45")
+        let fine = EngineAttackTests.error(source, "image/watermark,image_\(once),g_nw", resolver: objects)
+        #expect(fine == nil, "\(String(describing: fine))")
+    }
+}
