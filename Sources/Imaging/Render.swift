@@ -155,7 +155,7 @@ struct Render {
         for case .watermark(let mark) in drawn { try mark.checkTextFits() }
         try marks.checkEach(limits)
         try limits.checkEstimate(estimate, resizing: hasResize)
-        try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+        try RenderWatch.checkCurrent(limits)
         if format == .jpeg {
             // libvips misses corruption a shrunk decode or a crop does not reach (README, corrupt input).
             try Integrity.checkJPEG(source)
@@ -273,7 +273,7 @@ struct Render {
             image = try orient(try Colour.toSRGB(image), plan)
         }
         for action in remaining {
-            try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+            try RenderWatch.checkCurrent(limits)
             if action.needsRandomAccess { image = try Render.materialize(image) }
             image = try action.drawing!.draw(image, context)
         }
@@ -296,7 +296,7 @@ struct Render {
         var frames: [VImage] = []
         frames.reserveCapacity(pages)
         for page in 0..<pages {
-            try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+            try RenderWatch.checkCurrent(limits)
             var frame = try srgb.apply("splitting frames") {
                 dv_extract_area($0, $1, 0, Int32(page * plan.pageHeight), Int32(srgb.width), Int32(plan.pageHeight))
             }

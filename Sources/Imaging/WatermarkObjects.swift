@@ -75,7 +75,7 @@ struct WatermarkObjects: ObjectResolver {
                 throw refuse("has a work estimate of \(Limits.units(one.work)) units; the limit is \(limits.maxWork)", limits.setting("work"))
             }
             if !(one.memory <= Double(limits.maxMemory)) {
-                throw refuse("would hold about \(Limits.units(one.memory / 1_048_576)) MiB of pixels; the limit is \(limits.maxMemory >> 20) MiB", limits.setting("memory"))
+                throw refuse("would hold about \(Limits.size(one.memory)) of pixels; the limit is \(Limits.size(Double(limits.maxMemory)))", limits.setting("memory"))
             }
         }
     }

@@ -224,7 +224,7 @@ extension Limits {
         }
         if !(estimate.memory <= Double(maxMemory)) {
             throw ProcessError(.imageTooLarge, ec: ec,
-                               "the chain would hold about \(Self.units(estimate.memory / 1_048_576)) MiB of pixels for this image; the limit is \(maxMemory >> 20) MiB (resize earlier in the chain, use a smaller image, or raise it with \(setting("memory")))")
+                               "the chain would hold about \(Self.size(estimate.memory)) of pixels for this image; the limit is \(Self.size(Double(maxMemory))) (resize earlier in the chain, use a smaller image, or raise it with \(setting("memory")))")
         }
     }
 }

@@ -159,3 +159,80 @@ struct WatermarkNeverSucceedsTests {
         #expect(fine == nil, "\(String(describing: fine))")
     }
 }
+
+/// Finding 3: every limit message names what raises it where the limits were set, sizes under
+/// 1 MiB are not "0 MiB", and README's limits table lists every cap the engine enforces.
+struct LimitMessagesRound6Tests {
+    /// The deadline names `limits: render_seconds in the manifest` for `derive build` and
+    /// `serve` (whose limits come from the manifest), the flag for `derive process`.
+    @Test func deadlineNamesWhereItIsSet() throws {
+        let source = try Fixtures.quadrants(1500, 1500, as: .png)
+        for setBy in [Limits.Setting.flags, .manifest] {
+            var limits = Limits.oss
+            limits.setBy = setBy
+            limits.renderSeconds = 0.000_001
+            let error = EngineAttackTests.error(source, "image/blur,r_10,s_10", limits: limits)
+            #expect(error?.code == .requestTimeout, "\(String(describing: error))")
+            let message = error?.message ?? ""
+            if setBy == .flags {
+                #expect(message.contains("--render-seconds") && !message.contains("manifest"), "\(message)")
+            } else {
+                #expect(message.contains("limits: render_seconds in the manifest") && !message.contains("--"), "\(message)")
+            }
+        }
+    }
+
+    /// The output side refusal names the flag or key; WebP's own 16 383 says it cannot be raised.
+    @Test func outputSideNamesWhereItIsSet() throws {
+        let source = try Fixtures.quadrants(400, 300, as: .png)
+        for setBy in [Limits.Setting.flags, .manifest] {
+            var limits = Limits.oss
+            limits.setBy = setBy
+            limits.maxOutputSide = 100
+            let error = EngineAttackTests.error(source, "image/resize,w_200", limits: limits)
+            #expect(error?.ec == "0040-00000007", "\(String(describing: error))")
+            let message = error?.message ?? ""
+            #expect(message.contains(setBy == .flags ? "--max-output-side" : "limits: output_side in the manifest"), "\(message)")
+        }
+        do {
+            try Limits.oss.checkOutput(width: 20_000, height: 10, format: .webp, resized: false)
+            Issue.record("a 20000 px WebP was accepted")
+        } catch let error as ProcessError {
+            #expect(error.message.contains("16383") && error.message.contains("WebP cannot hold more"), "\(error.message)")
+        }
+    }
+
+    /// A memory limit or estimate under 1 MiB is written in KiB or bytes, never "0 MiB".
+    @Test func smallSizesAreNotZeroMiB() throws {
+        #expect(Limits.size(1000) == "1000 bytes")
+        #expect(Limits.size(400 * 1024) == "400 KiB")
+        #expect(Limits.size(Double(384 << 20)) == "384 MiB")
+        var limits = Limits.oss
+        limits.maxMemory = 1000
+        let source = try Fixtures.quadrants(200, 100, as: .png)
+        let error = EngineAttackTests.error(source, "image/rotate,45", limits: limits)
+        let message = error?.message ?? ""
+        #expect(error?.code == .imageTooLarge && message.contains("the limit is 1000 bytes") && !message.contains("0 MiB"), "\(message)")
+    }
+
+    /// Every cap the engine enforces is in README's limits table, with its error code.
+    @Test func readmeListsEveryCap() throws {
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "## Limits and errors"))
+        let table = try #require(readme[start.upperBound...].components(separatedBy: "\n\n").first { $0.hasPrefix("| limit") })
+        func spaced(_ n: Int) -> String {
+            var digits = String(n), groups: [String] = []
+            while digits.count > 3 { groups.insert(String(digits.suffix(3)), at: 0); digits.removeLast(3) }
+            return ([digits] + groups).joined(separator: " ")
+        }
+        let caps: [(Int, String)] = [(Resize.maxArea, "0040-00000007"), (Resize.maxSide, "0040-00000007"), (16_383, "0040-00000007"),
+                                     (Rotate.maxSourceSide, "0040-00000006"), (Watermark.maxTextSide, "0040-00000259"),
+                                     (64, "0040-00000259"), (Pipeline.maxLength, "0017-00000288"), (Pipeline.maxActions, "0017-00000288"),
+                                     (Limits.oss.maxFrames, "0040-00000012"), (Limits.oss.maxOutputSide, "0040-00000007")]
+        for (cap, ec) in caps {
+            let row = table.components(separatedBy: "\n").first { $0.contains(spaced(cap)) && $0.contains(ec) }
+            #expect(row != nil, "README's limits table has no row with \(spaced(cap)) and \(ec)")
+        }
+    }
+}

@@ -197,7 +197,7 @@ extension Watermark: FrameDrawing {
                                     mainWidth: mainWidth, mainHeight: mainHeight, limits: context.limits)
             for action in mark.process?.actions ?? [] {
                 guard let drawing = action.drawing else { continue }
-                try RenderWatch.checkCurrent(seconds: context.limits.renderSeconds)
+                try RenderWatch.checkCurrent(context.limits)
                 if action.needsRandomAccess { picture = try Render.materialize(picture) }
                 picture = try drawing.draw(picture, inner)
             }
