@@ -91,7 +91,7 @@ public struct Engine: Sendable {
                        cancellation: RenderCancellation? = nil) throws -> RenderOutput {
         try limits.checkBytes(source.count)
         try Vips.start()
-        let watch = RenderWatch(seconds: limits.renderSeconds)
+        let watch = RenderWatch(limits: limits)
         cancellation?.register(watch)
         defer { cancellation?.unregister(watch) }
         return try watch.during {

@@ -70,6 +70,14 @@ public struct Limits: Sendable, Hashable {
         return result
     }
 
+    /// A byte count for a message: MiB, or KiB (or bytes) under 1 MiB, never "0 MiB".
+    static func size(_ bytes: Double) -> String {
+        if !(bytes < 9.0e18) { return "more than \(Int.max) bytes" }
+        if bytes >= 1_048_576 { return "\(Int((bytes / 1_048_576).rounded(.down))) MiB" }
+        if bytes >= 1024 { return "\(Int((bytes / 1024).rounded(.down))) KiB" }
+        return "\(Int(max(0, bytes).rounded(.down))) bytes"
+    }
+
     func checkBytes(_ count: Int) throws {
         guard count <= maxBytes else {
             throw ProcessError(.imageTooLarge,
@@ -119,8 +127,11 @@ public struct Limits: Sendable, Hashable {
         guard resized || format == .webp else { return }
         let limit = format == .webp ? (resized ? min(maxOutputSide, 16_383) : 16_383) : maxOutputSide
         if width > limit || height > limit {
+            // WebP's own 16 383 cannot be raised; the output side limit can.
+            let raise = limit < maxOutputSide ? "WebP cannot hold more; resize it first or choose another format"
+                                              : "resize it first, or raise it with \(setting("output_side"))"
             throw ProcessError(.imageTooLarge, ec: "0040-00000007",
-                               "the result is \(width)x\(height); each side of a \(format.rawValue) output may be at most \(limit) px")
+                               "the result is \(width)x\(height); each side of a \(format.rawValue) output may be at most \(limit) px (\(raise))")
         }
     }
 }

@@ -136,6 +136,8 @@ struct Render {
         let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format, resolver: marks, limits: limits)
         let averageHue = pipeline.actions.contains(where: { if case .averageHue = $0 { return true } else { return false } })
 
+        // Chain positions (1-based, as written) of the drawn actions, for messages about a watermark.
+        let chainPositions = answered.indices.filter { answered[$0].drawing != nil }.map { $0 + 1 }
         let plan = try DecodePlan(header: header, format: format, orient: orient && !animate, animate: animate,
                                   frames: frames, pageHeight: pageHeight, drawn: drawn)
         let estimate = WorkEstimate.of(actions: drawn, format: format, width: plan.displayWidth, height: plan.displayHeight,
@@ -144,13 +146,16 @@ struct Render {
                                        hasProfile: plan.hasProfile, orients: plan.orientation != 1,
                                        checkedFrames: format == .gif && !animate ? frames - 1 : 0,
                                        checksWhole: Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn),
-                                       marks: marks.estimate(frames: animate ? frames : 1))
+                                       marks: marks.estimate(frames: animate ? frames : 1),
+                                       checkMark: { index, mark, width, height in
+                                           marks.neverSucceeds(mark, position: chainPositions[index], mainWidth: width, mainHeight: height)
+                                       })
         // What can never succeed is refused before what costs too much, naming its cause.
         if let impossible = estimate.neverSucceeds { throw impossible }
         for case .watermark(let mark) in drawn { try mark.checkTextFits() }
         try marks.checkEach(limits)
         try limits.checkEstimate(estimate, resizing: hasResize)
-        try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+        try RenderWatch.checkCurrent(limits)
         if format == .jpeg {
             // libvips misses corruption a shrunk decode or a crop does not reach (README, corrupt input).
             try Integrity.checkJPEG(source)
@@ -268,7 +273,7 @@ struct Render {
             image = try orient(try Colour.toSRGB(image), plan)
         }
         for action in remaining {
-            try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+            try RenderWatch.checkCurrent(limits)
             if action.needsRandomAccess { image = try Render.materialize(image) }
             image = try action.drawing!.draw(image, context)
         }
@@ -291,7 +296,7 @@ struct Render {
         var frames: [VImage] = []
         frames.reserveCapacity(pages)
         for page in 0..<pages {
-            try RenderWatch.checkCurrent(seconds: limits.renderSeconds)
+            try RenderWatch.checkCurrent(limits)
             var frame = try srgb.apply("splitting frames") {
                 dv_extract_area($0, $1, 0, Int32(page * plan.pageHeight), Int32(srgb.width), Int32(plan.pageHeight))
             }

@@ -43,11 +43,11 @@ public final class RenderCancellation: Sendable {
 /// every image made on the rendering thread while the watch is current is watched.
 final class RenderWatch: @unchecked Sendable {
     private let pointer: OpaquePointer
-    let seconds: Double
+    let limits: Limits
 
-    init(seconds: Double) {
-        self.seconds = seconds
-        pointer = dv_watch_new(seconds)
+    init(limits: Limits) {
+        self.limits = limits
+        pointer = dv_watch_new(limits.renderSeconds)
     }
 
     deinit { dv_watch_unref(pointer) }
@@ -56,12 +56,12 @@ final class RenderWatch: @unchecked Sendable {
 
     /// The error to throw when the watch has fired, nil while it has not.
     var failure: ProcessError? {
-        Self.error(for: dv_watch_state(pointer), seconds: seconds)
+        Self.error(for: dv_watch_state(pointer), limits: limits)
     }
 
-    static func error(for state: Int32, seconds: Double) -> ProcessError? {
+    static func error(for state: Int32, limits: Limits) -> ProcessError? {
         switch state {
-        case 1: return .renderDeadline(seconds: seconds)
+        case 1: return .renderDeadline(limits)
         case 2: return .renderCancelled
         default: return nil
         }
@@ -87,16 +87,18 @@ final class RenderWatch: @unchecked Sendable {
     }
 
     /// Throws when the current thread's render is past its deadline or cancelled (between steps).
-    static func checkCurrent(seconds: Double) throws {
-        if let failure = error(for: dv_watch_current_state(), seconds: seconds) { throw failure }
+    static func checkCurrent(_ limits: Limits) throws {
+        if let failure = error(for: dv_watch_current_state(), limits: limits) { throw failure }
     }
 }
 
 extension ProcessError {
-    /// A render stopped at its deadline, in the engine or by killing its render worker.
-    public static func renderDeadline(seconds: Double) -> ProcessError {
+    /// A render stopped at its deadline, in the engine or by killing its render worker; the
+    /// message names what raises it where the limits were set (the flag of `derive process`,
+    /// the manifest's `limits: render_seconds` for `derive build` and `serve`).
+    public static func renderDeadline(_ limits: Limits) -> ProcessError {
         ProcessError(.requestTimeout,
-                     "the render took longer than its deadline of \(RenderWatch.format(seconds)) s and was stopped (raise it with --render-seconds or limits.render_seconds)")
+                     "the render took longer than its deadline of \(RenderWatch.format(limits.renderSeconds)) s and was stopped (raise it with \(limits.setting("render_seconds")))")
     }
 
     /// A render stopped because its `RenderCancellation` was cancelled.

@@ -75,9 +75,47 @@ struct WatermarkObjects: ObjectResolver {
                 throw refuse("has a work estimate of \(Limits.units(one.work)) units; the limit is \(limits.maxWork)", limits.setting("work"))
             }
             if !(one.memory <= Double(limits.maxMemory)) {
-                throw refuse("would hold about \(Limits.units(one.memory / 1_048_576)) MiB of pixels; the limit is \(limits.maxMemory >> 20) MiB", limits.setting("memory"))
+                throw refuse("would hold about \(Limits.size(one.memory)) of pixels; the limit is \(Limits.size(Double(limits.maxMemory)))", limits.setting("memory"))
             }
         }
+    }
+
+    /// What in watermark `mark` can never succeed, drawn on a `mainWidth`×`mainHeight` image at
+    /// chain position `position` (1-based): text too large to draw, a text mark over rotate's
+    /// side limit with `rotate_`, or an image whose pre-process fails on its exact geometry
+    /// (a rotate over 4 096 px, a crop outside it). The message names the watermark by position
+    /// and text or object key, and the limit; nil when nothing is known to fail.
+    func neverSucceeds(_ mark: Watermark, position: Int, mainWidth: Int, mainHeight: Int) -> ProcessError? {
+        if let text = mark.text {
+            let named = "watermark (action \(position), text '\(Self.excerpt(text))')"
+            do { try mark.checkTextFits() } catch var error as ProcessError {
+                error.message = named + error.message.dropFirst("watermark".count)
+                return error
+            } catch {}
+            if var error = mark.textTooLargeToRotate() {
+                error.message = named + error.message.dropFirst("watermark".count)
+                return error
+            }
+        }
+        guard let image = mark.image, let object = objects[image.key], let format = object.format else { return nil }
+        let drawn = (image.process?.actions ?? []).filter { $0.drawing != nil }
+        guard !drawn.isEmpty else { return nil }
+        let swaps = (5...8).contains(object.orientation)
+        let (w, h) = swaps ? (object.height, object.width) : (object.width, object.height)
+        let walk = WorkEstimate.of(actions: drawn, format: format, width: w, height: h, bands: object.bands,
+                                   frames: 1, decodedWidth: w, decodedHeight: h, output: nil,
+                                   hasProfile: object.hasProfile, orients: object.orientation != 1,
+                                   mainWidth: mainWidth, mainHeight: mainHeight)
+        guard var error = walk.neverSucceeds else { return nil }
+        error.message = "watermark (action \(position), image '\(image.key)'): its pre-process can never succeed: " + error.message
+        error.action = Watermark.name
+        error.parameter = "image"
+        return error
+    }
+
+    /// A watermark text as a message quotes it: the first 40 characters.
+    static func excerpt(_ text: String) -> String {
+        text.count <= 40 ? text : String(text.prefix(40)) + "…"
     }
 
     /// What one mark costs on one frame; nil for objects that are not images (refused later).

@@ -18,12 +18,6 @@ struct WorkEstimate: Equatable {
     /// and the products stay finite and fit an `Int` (30 × `rotate,45` grows a side 2^15 times).
     static let sideCap = 1 << 31
 
-    /// A side as an `Int`, saturated at `sideCap` (NaN counts as too large).
-    static func side(_ value: Double) -> Int {
-        guard value < Double(sideCap) else { return sideCap }
-        return max(1, Int(value.rounded(.up)))
-    }
-
     /// Nanoseconds per pixel of 3 bands to decode, by source format.
     static func decodeWeight(_ format: SourceFormat) -> Double {
         switch format {
@@ -98,7 +92,8 @@ struct WorkEstimate: Equatable {
     static func of(actions: [Action], format: SourceFormat, width: Int, height: Int, bands: Int, frames: Int,
                    decodedWidth: Int, decodedHeight: Int, output: Format.Kind?, hasProfile: Bool,
                    orients: Bool, checkedFrames: Int = 0, checksWhole: Bool = false,
-                   marks: WorkEstimate = WorkEstimate()) -> WorkEstimate {
+                   marks: WorkEstimate = WorkEstimate(), mainWidth: Int? = nil, mainHeight: Int? = nil,
+                   checkMark: ((_ index: Int, _ mark: Watermark, _ width: Int, _ height: Int) -> ProcessError?)? = nil) -> WorkEstimate {
         var estimate = WorkEstimate()
         let n = Double(max(1, frames))
         let animated = frames > 1
@@ -132,8 +127,7 @@ struct WorkEstimate: Equatable {
             estimate.work += n * pixels * 15
         }
         var first = true
-        var slack = 0
-        for action in actions {
+        for (index, action) in actions.enumerated() {
             let before = pixels
             if n > 1 { estimate.work += n * frameActionWeight }
             switch action {
@@ -143,11 +137,13 @@ struct WorkEstimate: Equatable {
                     w = width; h = height
                 }
                 do {
-                    let g = try resize.geometry(sourceWidth: w, sourceHeight: h, neverEnlarge: format == .gif)
+                    // `mainWidth`/`mainHeight`: a watermark's pre-process sizes `P_` by the main image.
+                    let g = try resize.geometry(sourceWidth: w, sourceHeight: h, mainWidth: mainWidth, mainHeight: mainHeight,
+                                                neverEnlarge: format == .gif)
                     w = g.width; h = g.height
                 } catch let error as ProcessError {
-                    // Exact sides (no arbitrary angle before it): drawing it fails the same way.
-                    if slack == 0, estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
+                    // The walk's sides are exact: drawing it would fail the same way.
+                    if estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
                 } catch {}
                 let inputBands = first && !orients ? storedBands : 1
                 estimate.work += n * (min(before, sourcePixels) * 20 * inputBands + pixels * 40)
@@ -156,7 +152,7 @@ struct WorkEstimate: Equatable {
                     let r = try crop.rectangle(imageWidth: w, imageHeight: h)
                     w = r.width; h = r.height
                 } catch let error as ProcessError {
-                    if slack == 0, estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
+                    if estimate.neverSucceeds == nil { estimate.neverSucceeds = error }
                 } catch {}
                 estimate.work += n * pixels * 2
             case .indexCrop(let crop):
@@ -173,23 +169,14 @@ struct WorkEstimate: Equatable {
                 estimate.memory += pixels * 2
             case .rotate(let rotate):
                 guard rotate.degrees != 0 else { break }
-                // The sides followed here are exact but for rounding after arbitrary angles:
-                // refuse only what is over the rotate limit whatever that rounding was.
-                if estimate.neverSucceeds == nil, max(w, h) > Rotate.maxSourceSide + slack {
-                    estimate.neverSucceeds = Rotate.tooLarge(width: w, height: h, approximate: slack > 0)
+                // The sides followed here are exact (libvips' own rounding, `Rotate.outputSize`):
+                // what is refused here would be refused when drawn, and nothing else is.
+                if estimate.neverSucceeds == nil, max(w, h) > Rotate.maxSourceSide {
+                    estimate.neverSucceeds = Rotate.tooLarge(width: w, height: h)
                 }
                 if !animated { estimate.memory = max(estimate.memory, before * 4) }
-                if rotate.degrees % 90 == 0 {
-                    if rotate.degrees % 180 != 0 { swap(&w, &h) }
-                    estimate.work += n * pixels * 15
-                } else {
-                    let a = Double(rotate.degrees) * .pi / 180
-                    let rw = abs(Double(w) * cos(a)) + abs(Double(h) * sin(a))
-                    let rh = abs(Double(w) * sin(a)) + abs(Double(h) * cos(a))
-                    w = side(rw); h = side(rh)
-                    slack += 2
-                    estimate.work += n * pixels * 100
-                }
+                (w, h) = Rotate.outputSize(width: w, height: h, degrees: rotate.degrees)
+                estimate.work += n * pixels * (rotate.degrees % 90 == 0 ? 15 : 100)
             case .blur(let blur):
                 let sigma = Double(blur.sigma), r = Double(blur.radius)
                 let minAmplitude = min(0.9, max(0.001, exp(-(r * r) / (2 * sigma * sigma))))
@@ -200,6 +187,9 @@ struct WorkEstimate: Equatable {
             case .bright, .contrast:
                 estimate.work += n * pixels * 30
             case .watermark(let mark):
+                // The mark's own sub-pipeline (text rotate_, the image's pre-process) is checked
+                // where it stands, on the image as the chain shaped it.
+                if estimate.neverSucceeds == nil, let checkMark { estimate.neverSucceeds = checkMark(index, mark, w, h) }
                 // Compositing runs over the whole image; tiling draws the mark everywhere. Measured:
                 // `watermark,text_SGk,fill_1,size_1` ×8 on a 2000×1500 JPEG, 190 ns a pixel each
                 // (debug build). Text is laid out and drawn again on every frame.
@@ -234,7 +224,7 @@ extension Limits {
         }
         if !(estimate.memory <= Double(maxMemory)) {
             throw ProcessError(.imageTooLarge, ec: ec,
-                               "the chain would hold about \(Self.units(estimate.memory / 1_048_576)) MiB of pixels for this image; the limit is \(maxMemory >> 20) MiB (resize earlier in the chain, use a smaller image, or raise it with \(setting("memory")))")
+                               "the chain would hold about \(Self.size(estimate.memory)) of pixels for this image; the limit is \(Self.size(Double(maxMemory))) (resize earlier in the chain, use a smaller image, or raise it with \(setting("memory")))")
         }
     }
 }

@@ -113,7 +113,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
             worker.stop()
             replace()
             if cancellation?.isCancelled == true || isStopped { throw ProcessError.renderCancelled }
-            throw ProcessError.renderDeadline(seconds: limits.renderSeconds)
+            throw ProcessError.renderDeadline(limits)
         } catch FrameChannel.Failure.closed {
             release(worker)
             let ending = worker.reap() ?? "ended"

@@ -50,7 +50,7 @@ final class RenderWorkerPoolTests: XCTestCase {
         let limits = Limits(renderSeconds: 1)
         let started = Date()
         XCTAssertThrowsError(try pool.render(source, try pipeline("image/format,heic"), limits: limits)) { error in
-            XCTAssertEqual(error as? ProcessError, ProcessError.renderDeadline(seconds: 1))
+            XCTAssertEqual(error as? ProcessError, ProcessError.renderDeadline(limits))
         }
         XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
         // The pool goes on with a fresh worker.

@@ -74,6 +74,37 @@ extension Watermark: FrameDrawing {
         return Self.textTooLarge(size: size, tall: height / Double(Self.maxTextSide) > width / Double(Self.maxTextSide))
     }
 
+    /// With `rotate_`, a text mark over rotate's side limit can never be drawn: refused before
+    /// the chain is costed. Its size comes from a layout at a small probe size scaled up (plus
+    /// the shadow's offset); within 5% of the limit, where hinting could decide, the text is
+    /// laid out at its real size when that is cheap (at most 16 M px) and that size decides.
+    func textTooLargeToRotate() -> ProcessError? {
+        guard rotate % 360 != 0, let words = text, let font = FontCatalog.fonts[self.font],
+              (try? FontCatalog.file(for: self.font)) != nil else { return nil }
+        func laidOut(_ points: Int) -> (width: Double, height: Double)? {
+            guard let mask = try? VImage.make("watermark text", action: Self.name, { dv_text($0, words, "\(font.family) \(points)", 72) }) else {
+                Vips.takeError()
+                return nil
+            }
+            return (Double(mask.width), Double(mask.height))
+        }
+        let probeSize = 50
+        guard let probe = laidOut(probeSize) else { return nil }
+        let offset = shadow > 0 ? Double(max(1, size / 20)) : 0
+        let scale = Double(size) / Double(probeSize)
+        var (width, height) = (probe.width * scale + offset, probe.height * scale + offset)
+        let limit = Double(Rotate.maxSourceSide)
+        if max(width, height) <= limit / 1.05 { return nil }
+        if max(width, height) <= limit * 1.05 {
+            guard width * height <= 16_000_000, let real = laidOut(size) else { return nil }
+            (width, height) = (real.width + offset, real.height + offset)
+            if max(width, height) <= limit { return nil }
+        }
+        return ProcessError(.badRequest, ec: "0040-00000006",
+                            "watermark: the text mark is about \(Int(width.rounded()))x\(Int(height.rounded())) px at size_\(size), and rotate_\(rotate) turns text marks of at most \(Rotate.maxSourceSide) px a side, so it can never be drawn (use a smaller size_, a shorter text_, or no rotate_)",
+                            action: Self.name, parameter: "rotate")
+    }
+
     static func textTooLarge(size: Int, tall: Bool) -> ProcessError {
         let what = tall ? "has too many lines to draw at size \(size) (a text mark can be at most \(Self.maxTextSide) px tall); use a smaller size_ or fewer lines"
                         : "is too long to draw at size \(size) (a text mark can be at most \(Self.maxTextSide) px wide); use a smaller size_ or a shorter text_"
@@ -166,7 +197,7 @@ extension Watermark: FrameDrawing {
                                     mainWidth: mainWidth, mainHeight: mainHeight, limits: context.limits)
             for action in mark.process?.actions ?? [] {
                 guard let drawing = action.drawing else { continue }
-                try RenderWatch.checkCurrent(seconds: context.limits.renderSeconds)
+                try RenderWatch.checkCurrent(context.limits)
                 if action.needsRandomAccess { picture = try Render.materialize(picture) }
                 picture = try drawing.draw(picture, inner)
             }
