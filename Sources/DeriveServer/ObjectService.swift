@@ -110,6 +110,12 @@ public struct ServerSettings: Sendable {
     public var bodyTimeout = 30
     /// Most open connections; nil: `OpenConnections.derivedLimit()`.
     public var maxConnections: Int?
+    /// Multipart uploads: open at once, bytes they hold together, hours before an unfinished one is removed.
+    public var multipartMaxUploads = 100
+    public var multipartMaxBytes = 4 << 30
+    public var multipartExpiryHours = 24
+    /// Folder entries one listing page may read (files and folders, as read).
+    public var listEntryBudget = 100_000
 
     public init() {}
 
@@ -121,6 +127,9 @@ public struct ServerSettings: Sendable {
         idleTimeout = manifest.serve.idleTimeout
         bodyTimeout = manifest.serve.bodyTimeout
         maxConnections = manifest.serve.maxConnections
+        multipartMaxUploads = manifest.serve.multipartMaxUploads
+        multipartMaxBytes = manifest.serve.multipartMaxBytes
+        multipartExpiryHours = manifest.serve.multipartExpiryHours
     }
 }
 
@@ -263,7 +272,12 @@ public final class ObjectService: Sendable {
         }
         appendables = AppendableObjects(file: manifest.stateFolder + "/" + StateFiles.serveAppendable)
         multipart = MultipartStore(root: manifest.stateFolder + "/" + StateFiles.serveUploads,
-                                   limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes), clock: clock)
+                                   limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes, maxOpenUploads: settings.multipartMaxUploads,
+                                                                 maxPendingBytes: settings.multipartMaxBytes,
+                                                                 maxAgeSeconds: settings.multipartExpiryHours * 3600),
+                                   clock: clock)
+        // Uploads abandoned while the server was down go now; later ones go with the periodic sweep.
+        multipart.sweep()
     }
 
     public var cacheFolder: String { cache.folder }
@@ -316,6 +330,7 @@ public final class ObjectService: Sendable {
                                 method: request.method, target: request.target, logger: logger)
         do {
             try SingleHeaders.check(request)
+            multipart.sweepIfDue()
             return try route(request, exchange)
         } catch {
             return .respond(exchange.response(for: error))
@@ -409,7 +424,7 @@ public final class ObjectService: Sendable {
                                    headers: request.headers)
         let caller = try verifier.authenticate(signed, now: clock())
         return try handler.begin(OperationRequest(service: self, request: request, operation: operation, bucket: bucket, key: resolved.key,
-                                                  query: resolved.query, caller: caller, exchange: exchange))
+                                                  query: OSSOperation.canonicalNames(resolved.query), caller: caller, exchange: exchange))
     }
 
     // MARK: Reading
