@@ -231,6 +231,8 @@ public final class ObjectService: Sendable {
     let multipart: MultipartStore
     /// One append at a time: each checks the length and rewrites the object.
     let appendLock = NIOLock()
+    /// Test hooks (empty when serving).
+    let hooks = ServiceHooks()
     /// Longest save-as body (the chain and target).
     static let maxSaveAsBody = 64 * 1024
 

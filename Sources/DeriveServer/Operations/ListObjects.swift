@@ -115,9 +115,10 @@ extension ObjectService {
     /// The object's ETag: the one its metadata recorded (an upload's; a multipart object's
     /// `-N` form), else the quoted upper-case MD5 of its bytes (hashed once per file version).
     func etag(_ bucket: Bucket, _ key: ObjectKey) throws -> String {
-        let fd = try open(bucket, key)
-        defer { close(fd) }
-        return try etag(bucket, key, fd: fd)
+        let opened = try openRecorded(bucket, key)
+        defer { close(opened.descriptor) }
+        if let record = opened.record { return record.etag }
+        return Self.etag(try digests.digests(of: opened.descriptor, identity: bucket.path + "\0" + key.string).md5)
     }
 
     func etag(_ bucket: Bucket, _ key: ObjectKey, fd: Int32) throws -> String {
