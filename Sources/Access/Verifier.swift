@@ -236,14 +236,51 @@ public struct Verifier: Sendable {
 }
 
 extension SignedRequest {
-    /// Decodes a raw query string (`a=b%2Fc&flag`) into parameters, keeping their order.
+    /// Decodes a raw query string (`a=b%2Fc&flag`) into parameters, keeping their order. The
+    /// one query decoder of the server (routing, listings, signatures V1 and V4): names and
+    /// values are `application/x-www-form-urlencoded`, so `+` is a space, as OSS reads them
+    /// (oss2 and ossfs send `prefix=tmp+x%2F` for "tmp x/"); a literal plus is `%2B`. A
+    /// component that does not decode to UTF-8 is kept as sent (`isWellFormedQuery` refuses it).
     public static func parseQuery(_ raw: String) -> [OSSSignature.Parameter] {
         guard !raw.isEmpty else { return [] }
         return raw.split(separator: "&", omittingEmptySubsequences: true).map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : nil
+            let name = decodeQueryComponent(parts[0]) ?? String(parts[0])
+            let value = parts.count > 1 ? (decodeQueryComponent(parts[1]) ?? String(parts[1])) : nil
             return OSSSignature.Parameter(name, value)
         }
+    }
+
+    /// Whether every name and value of `raw` decodes (escapes of two hex digits, UTF-8 text).
+    public static func isWellFormedQuery(_ raw: String) -> Bool {
+        raw.split(separator: "&").allSatisfy { pair in
+            pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).allSatisfy { decodeQueryComponent($0) != nil }
+        }
+    }
+
+    /// One form-encoded component: `+` is a space, `%XY` a byte; nil when an escape is
+    /// malformed or the bytes are not UTF-8.
+    public static func decodeQueryComponent(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        func hexValue(_ byte: UInt8?) -> UInt8? {
+            switch byte {
+            case let b? where b >= 0x30 && b <= 0x39: return b - 0x30
+            case let b? where b >= 0x41 && b <= 0x46: return b - 0x41 + 10
+            case let b? where b >= 0x61 && b <= 0x66: return b - 0x61 + 10
+            default: return nil
+            }
+        }
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = hexValue(iterator.next()), let low = hexValue(iterator.next()) else { return nil }
+                bytes.append(high << 4 | low)
+            default: bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 }

@@ -360,7 +360,11 @@ public final class ObjectService: Sendable {
     /// `Character`s. No bucket (`/`) and an empty key (`/bucket/`) are service and bucket requests.
     func resolve(_ request: ServiceRequest) throws -> ResolvedTarget {
         let parts = request.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let query = SignedRequest.parseQuery(parts.count > 1 ? String(parts[1]) : "")
+        let rawQuery = parts.count > 1 ? String(parts[1]) : ""
+        guard SignedRequest.isWellFormedQuery(rawQuery) else {
+            throw OSSErrorBody.badRequest("The query string has a malformed percent escape or text that is not UTF-8.", code: "InvalidArgument")
+        }
+        let query = SignedRequest.parseQuery(rawQuery)
         try SingleHeaders.check(query)
         let path: [UInt8]
         do { path = try ObjectKey.percentDecode(Array(parts[0].utf8)) } catch {
@@ -425,6 +429,8 @@ public final class ObjectService: Sendable {
         let signed = SignedRequest(method: request.method, bucket: bucket.name, key: resolved.key?.string ?? "", query: resolved.query,
                                    headers: request.headers)
         let caller = try verifier.authenticate(signed, now: clock())
+        // Handlers read sub-resources by OSS's spelling, whatever case was sent (`?UPLOADID=` is
+        // `uploadId`, as the classifier took it); the signature above used the names as sent.
         return try handler.begin(OperationRequest(service: self, request: request, operation: operation, bucket: bucket, key: resolved.key,
                                                   query: OSSOperation.canonicalNames(resolved.query), caller: caller, exchange: exchange))
     }

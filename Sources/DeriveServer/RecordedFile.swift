@@ -22,7 +22,8 @@ extension ObjectService {
     /// record is either still linked (written behind the server's back: defaults are right) or
     /// was replaced or deleted between the open and the lookup, its record possibly gone with
     /// it: that read opens the key again, as a read coming after the writer would. Never the
-    /// bytes of one write with default headers.
+    /// bytes of one write with default headers. GET, HEAD, GetObjectMeta, a listing's ETags and
+    /// CopyObject's source all read through here (without waiting for writers' locks).
     func openRecorded(_ bucket: Bucket, _ key: ObjectKey) throws -> RecordedFile {
         for _ in 0..<Self.maxReopens {
             let fd = try open(bucket, key)

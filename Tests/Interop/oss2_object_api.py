@@ -172,6 +172,42 @@ check('put_object_acl fails cleanly (ACLs are the manifest\'s), object intact', 
 e = error_of(lambda: photos.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ))
 check('put_bucket_acl fails cleanly', e is not None and e.status == 501 and photos.get_bucket_acl().acl == 'private', e)
 
+# Attack 7 (#12): oss2 sends a query's spaces as '+' (requests' form encoding): they must be spaces.
+drop.put_object('tmp x/1', b'1')
+drop.put_object('tmp+x/keep', b'keep')
+attempt('ObjectIterator + delete over "tmp x/" leaves "tmp+x/keep"',
+        lambda: [drop.delete_object(o.key) for o in oss2.ObjectIterator(drop, prefix='tmp x/')],
+        lambda r: drop.object_exists('tmp+x/keep') and not drop.object_exists('tmp x/1'))
+for key in ['pg/a b/y', 'pg/a%', 'pg/a+b']:
+    drop.put_object(key, b'x')
+attempt('ObjectIterator max_keys=1 (V1 markers) over "a b/y", "a%", "a+b"',
+        lambda: [o.key for o in oss2.ObjectIterator(drop, prefix='pg/', max_keys=1)],
+        lambda keys: keys == ['pg/a b/y', 'pg/a%', 'pg/a+b'])
+attempt('ObjectIteratorV2 over the same keys',
+        lambda: [o.key for o in oss2.ObjectIteratorV2(drop, prefix='pg/', max_keys=1)],
+        lambda keys: keys == ['pg/a b/y', 'pg/a%', 'pg/a+b'])
+attempt('header-signed response-content-disposition with spaces verifies',
+        lambda: photos.get_object('cats/kitten.jpg', params={'response-content-disposition': 'attachment; filename="a b.txt"'}),
+        lambda r: r.headers.get('Content-Disposition') == 'attachment; filename="a b.txt"')
+# x-oss-forbid-overwrite on copy and on multipart complete.
+drop.put_object('fo/keep.txt', b'original')
+drop.put_object('fo/other.txt', b'other')
+e = error_of(lambda: drop.copy_object('drop', 'fo/other.txt', 'fo/keep.txt', headers={'x-oss-forbid-overwrite': 'true'}))
+check('copy_object with x-oss-forbid-overwrite over an object -> 409 FileAlreadyExists, kept',
+      e is not None and e.status == 409 and e.code == 'FileAlreadyExists' and drop.get_object('fo/keep.txt').read() == b'original', e)
+upload = drop.init_multipart_upload('fo/late.txt').upload_id
+part = drop.upload_part('fo/late.txt', upload, 1, b'MP')
+drop.put_object('fo/late.txt', b'meanwhile')
+e = error_of(lambda: drop.complete_multipart_upload('fo/late.txt', upload, [oss2.models.PartInfo(1, part.etag)],
+                                                     headers={'x-oss-forbid-overwrite': 'true'}))
+check('complete_multipart_upload with x-oss-forbid-overwrite over an object -> 409, kept',
+      e is not None and e.status == 409 and drop.get_object('fo/late.txt').read() == b'meanwhile', e)
+# An appendable object says so on HEAD.
+drop.append_object('fo/ap.log', 0, b'abc')
+attempt('head_object of an appendable object: Appendable, next position',
+        lambda: drop.head_object('fo/ap.log'),
+        lambda r: r.object_type == 'Appendable' and r.headers.get('x-oss-next-append-position') == '3')
+
 failed = results.count(False)
 print('oss2 object API: %d calls checked, %d failed' % (len(results), failed))
 sys.exit(1 if failed else 0)

@@ -57,6 +57,21 @@ attempt('rm recursive', lambda: fs.rm('/photos/fs', recursive=True), lambda r: T
 fs.invalidate_cache()
 attempt('... and the folder is empty', lambda: fs.find('/photos/fs'), lambda names: len(names) == 0)
 
+# Attack 7 (#12): ossfs lists with '+' for spaces; rm, find and glob must touch the named keys only.
+write('/drop/fs7/tmp x/1', b'1')
+write('/drop/fs7/tmp+x/keep', b'keep')
+write('/drop/fs7/a b/y', b'y')
+fs.invalidate_cache()
+attempt('find lists keys with spaces and pluses', lambda: sorted(n.strip('/') for n in fs.find('/drop/fs7')),
+        lambda names: names == ['drop/fs7/a b/y', 'drop/fs7/tmp x/1', 'drop/fs7/tmp+x/keep'])
+attempt('glob under a folder with a space', lambda: [n.strip('/') for n in fs.glob('/drop/fs7/a b/*')],
+        lambda names: names == ['drop/fs7/a b/y'])
+attempt('rm recursive of "tmp x"', lambda: fs.rm('/drop/fs7/tmp x', recursive=True), lambda r: True)
+fs.invalidate_cache()
+attempt('... removes "tmp x/1" and keeps "tmp+x/keep"',
+        lambda: (fs.exists('/drop/fs7/tmp x/1'), read('/drop/fs7/tmp+x/keep')), lambda r: r == (False, b'keep'))
+fs.rm('/drop/fs7', recursive=True)
+
 failed = results.count(False)
 print('ossfs: %d calls checked, %d failed' % (len(results), failed))
 sys.exit(1 if failed else 0)

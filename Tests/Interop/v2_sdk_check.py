@@ -123,6 +123,19 @@ try:
 except Exception as e:  # noqa: BLE001
     check('presign', False, repr(e))
 
+# Attack 7 (#12): append_file reopens an existing appendable object from HEAD's next position.
+def append_twice():
+    with client.append_file('drop', 'v2-append.log') as f:
+        f.write(b'one ')
+    with client.append_file('drop', 'v2-append.log') as f:
+        f.write(b'two')
+    return client.get_object(oss.GetObjectRequest(bucket='drop', key='v2-append.log')).body.read()
+
+
+attempt('append_file on an existing appendable object', append_twice, lambda data: data == b'one two')
+attempt('head_object says Appendable', lambda: client.head_object(oss.HeadObjectRequest(bucket='drop', key='v2-append.log')),
+        lambda r: r.object_type == 'Appendable' and r.next_append_position == 7)
+
 failed = results.count(False)
 print('alibabacloud-oss-v2: %d calls checked, %d failed' % (len(results), failed))
 sys.exit(1 if failed else 0)

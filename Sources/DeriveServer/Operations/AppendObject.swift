@@ -65,10 +65,14 @@ extension ObjectService {
         })
     }
 
-    /// Under the append lock: the old bytes and the staged ones into a new file, renamed into place.
+    /// Under the append lock: the old bytes and the staged ones into a new file, renamed into
+    /// place under the key's lock only if the object is still the very file copied from (same
+    /// inode, size and time). Every writer of the key holds that lock, so a PUT, copy, complete
+    /// or DELETE that came in between wins and the append answers as OSS would after it
+    /// (ObjectNotAppendable or PositionNotEqualToLength): always one of the serial orders.
     func finishAppend(_ target: Target, position: Int, staged: ObjectKey, in uploads: ConfinedFolder, headers: [String: String],
                       exchange: Exchange) throws -> ServiceResponse {
-        let existing = try checkAppend(target, position: position)
+        _ = try checkAppend(target, position: position)
         let stagedFD = try uploads.openForReading(staged)
         defer { close(stagedFD) }
         var info = stat()
@@ -77,37 +81,57 @@ extension ObjectService {
         guard position + added <= Self.maxAppendableBytes else {
             throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "An appendable object may hold at most \(Self.maxAppendableBytes) bytes in derive serve.")
         }
+        // The object appended to, opened once: its identity is what the rename must still find,
+        // and its record gives the headers (those of the first append stay, as OSS keeps them).
+        // Opened and checked under the key's lock: the file, its record and whether it is
+        // appendable are then one state (a DELETE between them made the append answer
+        // ObjectNotAppendable rather than PositionNotEqualToLength).
+        var source: (fd: Int32, record: ObjectMetadata?)?
+        defer { if let source { close(source.fd) } }
+        let copied: ObjectFileIdentity? = try withKeyLock(target.key) {
+            if kind(target.bucket, target.key) == .file, let opened = try? openRecorded(target.bucket, target.key) {
+                source = (opened.descriptor, opened.record)
+            }
+            let copied = source.flatMap { ObjectFileIdentity(descriptor: $0.fd) }
+            if let copied {
+                let status = FileStatus(size: copied.size, mtime: copied.modified, ctime: 0, inode: copied.inode)
+                guard appendables.isAppendable(target.bucket, target.key, status) else { throw Self.notAppendable }
+                guard Int(copied.size) == position else { throw Self.positionNotEqual(Int(copied.size)) }
+            } else if position > 0 {
+                throw Self.positionNotEqual(0)
+            }
+            return copied
+        }
         let file = try createFile(target.bucket, target.key, exchange: exchange)
         var md5 = Insecure.MD5()
-        if existing != nil {
-            let old = try open(target.bucket, target.key)
-            defer { close(old) }
-            try Self.copyBytes(from: old, offset: 0, length: position, into: file, md5: &md5)
-        }
+        if let source { try Self.copyBytes(from: source.fd, offset: 0, length: position, into: file, md5: &md5) }
         try Self.copyBytes(from: stagedFD, offset: 0, length: added, into: file, md5: &md5)
-        // The headers of the first append stay with the object (OSS stores them once).
-        var stored = ObjectMetadata.headers(from: headers)
-        if existing != nil, let old = try? open(target.bucket, target.key) {
-            if let identity = ObjectFileIdentity(descriptor: old), let record = metadata.read(bucket: target.bucket.name, key: target.key, identity: identity) {
-                stored = record.headers
-            }
-            close(old)
-        }
+        let stored = source?.record?.headers ?? ObjectMetadata.headers(from: headers)
         let etag = Self.etag(Array(md5.finalize()))
-        let kept = stored
-        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, record: { identity in
-            ObjectMetadata(headers: kept, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
-        }, link: { try commit(file) })
-        guard let folder = try folder(target.bucket), let status = folder.status(target.key) else { throw OSSErrorBody.internalError }
-        let recorded = appendables.record(target.bucket, target.key, status) { [self] name, record in
-            let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
-                  let current = try? self.folder(bucket)?.status(key) else { return false }
-            return current.inode == record.inode && current.size == record.size
-        }
-        if !recorded { exchange.log("the table of appendable objects is full; '\(target.key)' will not take further appends") }
+        var next = position + added
+        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, verify: {
+            let now = try folder(target.bucket)?.status(target.key)
+            let current = now.map { ObjectFileIdentity(device: copied?.device ?? 0, inode: $0.inode, size: $0.size, modified: $0.mtime) }
+            guard current?.inode == copied?.inode, current?.size == copied?.size, current?.modified == copied?.modified else {
+                // Replaced or deleted since it was copied: answer as OSS would now.
+                _ = try checkAppend(target, position: position)
+                throw Self.positionNotEqual(Int(now?.size ?? 0))
+            }
+        }, record: { identity in
+            ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
+        }, link: { try commit(file) }, linked: { identity in
+            next = Int(identity.size)
+            let status = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
+            let recorded = appendables.record(target.bucket, target.key, status) { [self] name, record in
+                let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
+                      let current = try? self.folder(bucket)?.status(key) else { return false }
+                return current.inode == record.inode && current.size == record.size
+            }
+            if !recorded { exchange.log("the table of appendable objects is full; '\(target.key)' will not take further appends") }
+        })
         return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag),
-                                                      ("x-oss-next-append-position", String(status.size)), ("Content-Length", "0")],
+                                                      ("x-oss-next-append-position", String(next)), ("Content-Length", "0")],
                                payload: .data(Data()))
     }
 }

@@ -20,21 +20,20 @@ extension ObjectService {
     func deleteFile(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
         try authorizeReplace(bucket, key, caller: caller)
         guard !Self.isTemporary(key), Self.fitsFileSystem(key), let folder = try folder(bucket) else { return }
-        // Under the key's lock, as every writer links: a write linked between the unlink and
-        // the forgetting below would otherwise lose its record for good.
-        let keyLock = KeyLocks.shared.lock(for: key.bytes)
-        keyLock.lock()
-        defer { keyLock.unlock() }
-        do { try folder.removeFile(key) } catch {
-            switch error as? ConfinementError {
-            case .notFound, .symbolicLink, .notRegularFile, .notAFolder: return
-            default: throw error
+        // Under the key's lock, as every writer: an append that copied the object cannot link
+        // it back after the delete, nor a PUT's new record be forgotten with the old file's.
+        try withKeyLock(key) {
+            do { try folder.removeFile(key) } catch {
+                switch error as? ConfinementError {
+                case .notFound, .symbolicLink, .notRegularFile, .notAFolder: return
+                default: throw error
+                }
             }
-        }
-        hooks.run(hooks.removedForDelete, key)
-        appendables.forget(bucket, key)
-        do { try metadata.delete(bucket: bucket.name, key: key) } catch {
-            logger.error("forgetting the metadata of '\(key)' failed: \(error)")
+            hooks.run(hooks.removedForDelete, key)
+            appendables.forget(bucket, key)
+            do { try metadata.delete(bucket: bucket.name, key: key) } catch {
+                logger.error("forgetting the metadata of '\(key)' failed: \(error)")
+            }
         }
     }
 

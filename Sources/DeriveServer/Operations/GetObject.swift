@@ -75,9 +75,13 @@ extension ObjectService {
         let contentType = record?.headers["content-type"] ?? ContentTypes.forKey(target.key) ?? sniffed
         var headers: [(String, String)] = [("Content-Type", contentType)]
         for (name, value) in record?.orderedHeaders ?? [] where name != "content-type" { headers.append((name, value)) }
+        let identity = ObjectFileIdentity(info)
+        let type = objectType(target.bucket, target.key, FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode),
+                              etag: etag)
         headers += [("ETag", etag), ("Last-Modified", HTTPDate.string(lastModified)), ("Accept-Ranges", "bytes"),
-                    ("x-oss-object-type", "Normal"), ("x-oss-request-id", exchange.requestId),
+                    ("x-oss-object-type", type), ("x-oss-request-id", exchange.requestId),
                     ("x-oss-object-acl", authorizer.objectACLHeader(target.bucket, target.key))]
+        if type == "Appendable" { headers.append(("x-oss-next-append-position", String(size))) }
         headers = Self.overriding(headers, request: request)
         switch range {
         case .part(let start, let length):

@@ -95,7 +95,7 @@ extension ObjectService {
                 xml.element("Key", encode(key.string))
                 xml.element("LastModified", XMLReply.time(status.mtime))
                 xml.element("ETag", etag)
-                xml.element("Type", appendables.isAppendable(bucket, key, status) ? "Appendable" : etag.contains("-") ? "Multipart" : "Normal")
+                xml.element("Type", objectType(bucket, key, status, etag: etag))
                 xml.element("Size", Int(status.size))
                 xml.element("StorageClass", "Standard")
                 if owner {
@@ -119,6 +119,13 @@ extension ObjectService {
         defer { close(opened.descriptor) }
         if let record = opened.record { return record.etag }
         return Self.etag(try digests.digests(of: opened.descriptor, identity: bucket.path + "\0" + key.string).md5)
+    }
+
+    /// The object's type as OSS names it, the one answer of listings, HEAD and GET: Appendable
+    /// when AppendObject made this very file, Multipart when a completed upload did (its ETag is
+    /// `"…-N"`), else Normal.
+    func objectType(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus, etag: String) -> String {
+        appendables.isAppendable(bucket, key, status) ? "Appendable" : etag.contains("-") ? "Multipart" : "Normal"
     }
 
     func etag(_ bucket: Bucket, _ key: ObjectKey, fd: Int32) throws -> String {

@@ -28,6 +28,7 @@ extension ObjectService {
         }
         let stored = ObjectMetadata.headers(from: request.headers)
         try ObjectMetadata.checkLimits(stored)
+        try refuseOverwrite(request, target.bucket, target.key)
         let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: stored)
         return XMLReply("InitiateMultipartUploadResult") { xml in
             xml.element("Bucket", target.bucket.name)
@@ -142,7 +143,7 @@ extension ObjectService {
                 guard body.count <= limit else {
                     throw OSSErrorBody(status: 400, code: "MalformedXML", message: "The body is longer than \(limit) bytes.")
                 }
-                return .respond(try assemble(target, id: id, headers: info.headers ?? [:], body: body, completeAll: completeAll, urlEncoded: urlEncoded,
+                return .respond(try assemble(request, target, id: id, headers: info.headers ?? [:], body: body, completeAll: completeAll, urlEncoded: urlEncoded,
                                              caller: caller, exchange: exchange))
             } catch {
                 return .respond(exchange.response(for: error))
@@ -157,7 +158,7 @@ extension ObjectService {
     /// Checks the client's part list against the stored parts and writes the object: the parts
     /// in order into a temporary file beside the target, renamed into place. The ETag is OSS's:
     /// the MD5 of the parts' binary MD5s, then `-<count>`, upper-case hex in quotes.
-    func assemble(_ target: Target, id: String, headers: [String: String], body: Data, completeAll: Bool, urlEncoded: Bool, caller: String?,
+    func assemble(_ request: ServiceRequest, _ target: Target, id: String, headers: [String: String], body: Data, completeAll: Bool, urlEncoded: Bool, caller: String?,
                   exchange: Exchange) throws -> ServiceResponse {
         let stored = Dictionary(multipart.parts(id).map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
         var chosen: [OpenedPart] = []
@@ -206,9 +207,11 @@ extension ObjectService {
         let etag = "\"" + Self.hex(combined.finalize(), uppercase: true) + "-\(chosen.count)\""
         // Later GETs, HEADs and listings answer this ETag and the Initiate request's headers.
         let initiated = headers
-        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, record: { identity in
+        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, verify: {
+            try refuseOverwrite(request, target.bucket, target.key)
+        }, record: { identity in
             ObjectMetadata(headers: initiated, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
-        }, link: { try commit(file) })
+        }, link: { try commit(file, replacing: !Self.forbidsOverwrite(request)) })
         multipart.remove(id)
         let encode = Self.encoder(urlEncoded)
         return XMLReply("CompleteMultipartUploadResult") { xml in

@@ -30,8 +30,16 @@ extension ObjectService {
 
     /// `x-oss-copy-source: /bucket/key` (percent-encoded key) as a bucket of the manifest and a key.
     func copySource(_ header: String) throws -> (Bucket, ObjectKey) {
-        var text = header
-        if let question = text.firstIndex(of: "?") { text = String(text[..<question]) }
+        let text = header
+        if let question = text.firstIndex(of: "?") {
+            // OSS reads `?versionId=` here (a version: Derive keeps one per object) and nothing
+            // else; copying the plain object instead would copy something not asked for.
+            let query = SignedRequest.parseQuery(String(text[text.index(after: question)...]))
+            if query.contains(where: { $0.name == "versionId" }) {
+                throw OSSErrorBody.notImplemented(OSSOperation("CopyObject from a versionId"))
+            }
+            throw OSSErrorBody.badRequest("x-oss-copy-source names an object, /<bucket>/<key> with a percent-encoded key; '?\(query.map(\.name).joined(separator: "&"))' is not supported (to save a processed view, POST ?x-oss-process with sys/saveas).")
+        }
         guard let bytes = try? ObjectKey.percentDecode(Array(text.utf8)) else {
             throw OSSErrorBody.badRequest("x-oss-copy-source has a malformed percent escape.")
         }
@@ -98,9 +106,13 @@ extension ObjectService {
             throw OSSErrorBody.badRequest("x-oss-metadata-directive must be COPY or REPLACE; it was '\(directive)'.")
         }
         if directive == "REPLACE" { try ObjectMetadata.checkLimits(ObjectMetadata.headers(from: request.headers)) }
-        let source = try openCopySource(request, caller: caller)
+        let (sourceBucket, sourceKey) = try copySource(request.headers["x-oss-copy-source"] ?? "")
+        try authorizer.authorizeRead(sourceBucket, sourceKey, caller: caller)
+        let opened = try openRecorded(sourceBucket, sourceKey)
+        let source = (bucket: sourceBucket, key: sourceKey, fd: opened.descriptor)
         defer { close(source.fd) }
         try authorizeReplace(target.bucket, target.key, caller: caller)
+        try refuseOverwrite(request, target.bucket, target.key)
         var info = stat()
         guard fstat(source.fd, &info) == 0 else { throw OSSErrorBody.internalError }
         let size = Int(info.st_size)
@@ -108,7 +120,7 @@ extension ObjectService {
             throw OSSErrorBody(status: 400, code: "InvalidArgument",
                                message: "The source is \(size) bytes; CopyObject copies at most \(Self.maxCopyBytes). Use UploadPartCopy (resumable_copy) for larger objects.")
         }
-        let sourceETag = try etag(source.bucket, source.key, fd: source.fd)
+        let sourceETag = try opened.record?.etag ?? Self.etag(digests.digests(of: source.fd, identity: source.bucket.path + "\0" + source.key.string).md5)
         guard try checkCopyConditions(request, etag: sourceETag, modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000) else {
             return Self.notModified(sourceETag, exchange: exchange)
         }
@@ -118,11 +130,12 @@ extension ObjectService {
         var etag = Self.etag(Array(md5.finalize()))
         // The copy's metadata: the source's record (COPY), or the request's headers (REPLACE),
         // recorded before the copy is linked.
-        let sourceRecord: ObjectMetadata? = directive == "REPLACE" ? nil
-            : ObjectFileIdentity(descriptor: source.fd).flatMap { metadata.read(bucket: source.bucket.name, key: source.key, identity: $0) }
+        let sourceRecord: ObjectMetadata? = directive == "REPLACE" ? nil : opened.record
         if sourceRecord != nil { etag = sourceETag }
         let copyETag = etag
-        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, record: { identity in
+        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, verify: {
+            try refuseOverwrite(request, target.bucket, target.key)
+        }, record: { identity in
             let lastModified = Int(identity.modified / 1_000_000_000)
             if directive == "REPLACE" {
                 return ObjectMetadata(headers: ObjectMetadata.headers(from: request.headers), etag: copyETag, lastModified: lastModified)
@@ -130,7 +143,7 @@ extension ObjectService {
             guard var copied = sourceRecord else { return nil }
             copied.lastModified = lastModified
             return copied
-        }, link: { try commit(file) })
+        }, link: { try commit(file, replacing: !Self.forbidsOverwrite(request)) })
         let modified = (try? folder(target.bucket))??.status(target.key)?.mtime ?? Int64(clock()) * 1_000_000_000
         return XMLReply("CopyObjectResult") { xml in
             xml.element("ETag", etag)
@@ -138,36 +151,65 @@ extension ObjectService {
         }.response(exchange, extra: [("ETag", etag)])
     }
 
-    /// Moves a written file into place; a folder in the way is OSS's 400.
     /// Links `file` at `key` with its metadata recorded first, under the identity of the file
     /// being linked and under the key's lock (as PutObject does), so a GET racing the write
     /// answers the old file with its headers or the new one with its own, never the new bytes
-    /// with default headers. `record` gives the new file's metadata (nil: none, defaults apply);
-    /// `link` does the commit (callers map its errors). Returns the linked file's identity.
+    /// with default headers. Every writer of a key (put, append, copy, complete, delete,
+    /// save-as) holds that lock, so `verify` (run under it, before anything is recorded) sees
+    /// the key as the link will replace it: an append checks its source is still the object,
+    /// a forbid-overwrite write that no object exists. `record` gives the new file's metadata
+    /// (nil: none, defaults apply); `link` does the commit (callers map its errors); `linked`
+    /// runs under the lock after the commit. Returns the linked file's identity.
     @discardableResult
-    func link(_ file: TemporaryFile, bucket: String, key: ObjectKey, exchange: Exchange,
-              record: (ObjectFileIdentity) -> ObjectMetadata?, link: () throws -> Void) throws -> ObjectFileIdentity? {
+    func link(_ file: TemporaryFile, bucket: String, key: ObjectKey, exchange: Exchange, verify: () throws -> Void = {},
+              record: (ObjectFileIdentity) -> ObjectMetadata?, link: () throws -> Void,
+              linked: (ObjectFileIdentity) -> Void = { _ in }) throws -> ObjectFileIdentity? {
+        try withKeyLock(key) {
+            try verify()
+            if let status = file.currentStatus() {
+                let identity = ObjectFileIdentity(status)
+                if let metadata = record(identity) {
+                    do { try self.metadata.record(bucket: bucket, key: key, identity: identity, metadata: metadata) } catch {
+                        exchange.log("recording the metadata of '\(key)' failed: \(error)")
+                    }
+                }
+            }
+            try link()
+            guard let identity = file.committedStatus.map(ObjectFileIdentity.init) else { return nil }
+            do { try metadata.keepOnly(bucket: bucket, key: key, identity: identity) } catch {
+                exchange.log("removing stale metadata of '\(key)' failed: \(error)")
+            }
+            linked(identity)
+            return identity
+        }
+    }
+
+    /// Runs `body` holding the lock every writer of `key` takes.
+    func withKeyLock<Result>(_ key: ObjectKey, _ body: () throws -> Result) rethrows -> Result {
         let keyLock = KeyLocks.shared.lock(for: key.bytes)
         keyLock.lock()
         defer { keyLock.unlock() }
-        if let status = file.currentStatus() {
-            let identity = ObjectFileIdentity(status)
-            if let metadata = record(identity) {
-                do { try self.metadata.record(bucket: bucket, key: key, identity: identity, metadata: metadata) } catch {
-                    exchange.log("recording the metadata of '\(key)' failed: \(error)")
-                }
-            }
-        }
-        try link()
-        guard let identity = file.committedStatus.map(ObjectFileIdentity.init) else { return nil }
-        do { try metadata.keepOnly(bucket: bucket, key: key, identity: identity) } catch {
-            exchange.log("removing stale metadata of '\(key)' failed: \(error)")
-        }
-        return identity
+        return try body()
     }
 
-    func commit(_ file: TemporaryFile) throws {
-        do { try file.commit() } catch {
+    /// `x-oss-forbid-overwrite: true`: the one check of every writer that can replace a key
+    /// (PUT, copy, initiate and complete), 409 FileAlreadyExists when an object is there. Called
+    /// under the key's lock by the writers that link (race-free with Derive's writers); the
+    /// commit then links without replacing, so a file made behind the server's back is kept too.
+    func refuseOverwrite(_ request: ServiceRequest, _ bucket: Bucket, _ key: ObjectKey) throws {
+        guard Self.forbidsOverwrite(request), kind(bucket, key) == .file else { return }
+        throw OSSErrorBody.fileAlreadyExists
+    }
+
+    static func forbidsOverwrite(_ request: ServiceRequest) -> Bool {
+        request.headers["x-oss-forbid-overwrite"]?.trimmingCharacters(in: .whitespaces).lowercased() == "true"
+    }
+
+    /// Moves a written file into place (without replacing an object when `replacing` is false);
+    /// a folder in the way is OSS's 400.
+    func commit(_ file: TemporaryFile, replacing: Bool = true) throws {
+        do { try file.commit(replacing: replacing) } catch {
+            if case ConfinementError.alreadyExists = error { throw OSSErrorBody.fileAlreadyExists }
             if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
             throw error
         }

@@ -40,10 +40,8 @@ extension ObjectService {
         }
         // x-oss-forbid-overwrite: true refuses to replace an existing object: from the head, and
         // again when the upload is moved into place (an object written meanwhile is kept).
-        let forbidOverwrite = request.headers["x-oss-forbid-overwrite"]?.lowercased() == "true"
-        if forbidOverwrite, kind(target.bucket, target.key) == .file {
-            throw OSSErrorBody.fileAlreadyExists
-        }
+        let forbidOverwrite = Self.forbidsOverwrite(request)
+        try refuseOverwrite(request, target.bucket, target.key)
         // The stored headers and the ETag of the upload, recorded with the identity of the file written.
         let stored = ObjectMetadata.headers(from: request.headers)
         try ObjectMetadata.checkLimits(stored)

@@ -150,6 +150,8 @@ public struct OSSOperation: Hashable, Sendable, CustomStringConvertible {
                 if has("uploadId") { return .abortMultipartUpload }
                 if has("tagging") { return .deleteObjectTagging }
                 if let other = other(method) { return other }
+                // A delete of a processed view names no object: refused, never a delete of the source.
+                if has("x-oss-process") { return OSSOperation("DELETE ?x-oss-process") }
                 return .deleteObject
             case "OPTIONS":
                 return .optionObject
