@@ -436,6 +436,8 @@ public final class BuildSession: @unchecked Sendable {
         } else if !report.keptLock {
             try planner.disk.remove(lockPath)
         }
+        // derive serve's uploads in progress, render cache and appendable record, by their shapes.
+        report.left += ServeStateCleanup.remove(in: manifest.stateFolder)
         for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }

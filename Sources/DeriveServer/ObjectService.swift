@@ -110,6 +110,12 @@ public struct ServerSettings: Sendable {
     public var bodyTimeout = 30
     /// Most open connections; nil: `OpenConnections.derivedLimit()`.
     public var maxConnections: Int?
+    /// Multipart uploads: open at once, bytes they hold together, hours before an unfinished one is removed.
+    public var multipartMaxUploads = 100
+    public var multipartMaxBytes = 4 << 30
+    public var multipartExpiryHours = 24
+    /// Folder entries one listing page may read (files and folders, as read).
+    public var listEntryBudget = 100_000
 
     public init() {}
 
@@ -121,6 +127,9 @@ public struct ServerSettings: Sendable {
         idleTimeout = manifest.serve.idleTimeout
         bodyTimeout = manifest.serve.bodyTimeout
         maxConnections = manifest.serve.maxConnections
+        multipartMaxUploads = manifest.serve.multipartMaxUploads
+        multipartMaxBytes = manifest.serve.multipartMaxBytes
+        multipartExpiryHours = manifest.serve.multipartExpiryHours
     }
 }
 
@@ -222,6 +231,8 @@ public final class ObjectService: Sendable {
     let multipart: MultipartStore
     /// One append at a time: each checks the length and rewrites the object.
     let appendLock = NIOLock()
+    /// Test hooks (empty when serving).
+    let hooks = ServiceHooks()
     /// Longest save-as body (the chain and target).
     static let maxSaveAsBody = 64 * 1024
 
@@ -263,7 +274,12 @@ public final class ObjectService: Sendable {
         }
         appendables = AppendableObjects(file: manifest.stateFolder + "/" + StateFiles.serveAppendable)
         multipart = MultipartStore(root: manifest.stateFolder + "/" + StateFiles.serveUploads,
-                                   limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes), clock: clock)
+                                   limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes, maxOpenUploads: settings.multipartMaxUploads,
+                                                                 maxPendingBytes: settings.multipartMaxBytes,
+                                                                 maxAgeSeconds: settings.multipartExpiryHours * 3600),
+                                   clock: clock)
+        // Uploads abandoned while the server was down go now; later ones go with the periodic sweep.
+        multipart.sweep()
     }
 
     public var cacheFolder: String { cache.folder }
@@ -316,6 +332,7 @@ public final class ObjectService: Sendable {
                                 method: request.method, target: request.target, logger: logger)
         do {
             try SingleHeaders.check(request)
+            multipart.sweepIfDue()
             return try route(request, exchange)
         } catch {
             return .respond(exchange.response(for: error))
@@ -414,9 +431,8 @@ public final class ObjectService: Sendable {
         let caller = try verifier.authenticate(signed, now: clock())
         // Handlers read sub-resources by OSS's spelling, whatever case was sent (`?UPLOADID=` is
         // `uploadId`, as the classifier took it); the signature above used the names as sent.
-        let spelled = resolved.query.map { OSSSignature.Parameter(OSSOperation.subresourceSpellings[$0.name.lowercased()] ?? $0.name, $0.value) }
         return try handler.begin(OperationRequest(service: self, request: request, operation: operation, bucket: bucket, key: resolved.key,
-                                                  query: spelled, caller: caller, exchange: exchange))
+                                                  query: OSSOperation.canonicalNames(resolved.query), caller: caller, exchange: exchange))
     }
 
     // MARK: Reading

@@ -191,6 +191,13 @@ public struct ServeSettings: Sendable, Hashable {
     public var bodyTimeout: Int = 30
     /// Most open connections; nil: derived from the file descriptor limit (`RLIMIT_NOFILE`).
     public var maxConnections: Int?
+    /// Multipart uploads open at once, per server; one more Initiate is refused.
+    public var multipartMaxUploads: Int = 100
+    /// Bytes all open multipart uploads may hold together, per server.
+    public var multipartMaxBytes: Int = 4 << 30
+    /// Hours after its initiation an unfinished multipart upload is removed (at start-up and
+    /// by the server's periodic sweep).
+    public var multipartExpiryHours: Int = 24
 
     public static let defaultCacheMaxBytes = 1 << 30
     public static let defaultRenderQueue = 64

@@ -83,16 +83,24 @@ extension ObjectService {
         }
         // The object appended to, opened once: its identity is what the rename must still find,
         // and its record gives the headers (those of the first append stay, as OSS keeps them).
+        // Opened and checked under the key's lock: the file, its record and whether it is
+        // appendable are then one state (a DELETE between them made the append answer
+        // ObjectNotAppendable rather than PositionNotEqualToLength).
         var source: (fd: Int32, record: ObjectMetadata?)?
-        if kind(target.bucket, target.key) == .file { source = try? openRecorded(target.bucket, target.key) }
         defer { if let source { close(source.fd) } }
-        let copied = source.flatMap { ObjectFileIdentity(descriptor: $0.fd) }
-        if let copied {
-            let status = FileStatus(size: copied.size, mtime: copied.modified, ctime: 0, inode: copied.inode)
-            guard appendables.isAppendable(target.bucket, target.key, status) else { throw Self.notAppendable }
-            guard Int(copied.size) == position else { throw Self.positionNotEqual(Int(copied.size)) }
-        } else if position > 0 {
-            throw Self.positionNotEqual(0)
+        let copied: ObjectFileIdentity? = try withKeyLock(target.key) {
+            if kind(target.bucket, target.key) == .file, let opened = try? openRecorded(target.bucket, target.key) {
+                source = (opened.descriptor, opened.record)
+            }
+            let copied = source.flatMap { ObjectFileIdentity(descriptor: $0.fd) }
+            if let copied {
+                let status = FileStatus(size: copied.size, mtime: copied.modified, ctime: 0, inode: copied.inode)
+                guard appendables.isAppendable(target.bucket, target.key, status) else { throw Self.notAppendable }
+                guard Int(copied.size) == position else { throw Self.positionNotEqual(Int(copied.size)) }
+            } else if position > 0 {
+                throw Self.positionNotEqual(0)
+            }
+            return copied
         }
         let file = try createFile(target.bucket, target.key, exchange: exchange)
         var md5 = Insecure.MD5()

@@ -9,6 +9,12 @@ import Foundation
 /// keys all roll up into one common prefix is opened only until one listable object proves the
 /// prefix non-empty. The cost of a page is the entries of the folders on its way, not the tree.
 ///
+/// A page reads at most `budget` folder entries (files and folders, counted as they are read):
+/// a huge folder or a deep tree cannot make one request read everything. When the budget runs out
+/// the page ends with the items found so far, marked truncated (they are complete up to the last
+/// one, so the next page starts after it); a page that found nothing before the budget ran out
+/// cannot make progress and says so (`budgetExhausted`).
+///
 /// Only regular files reached without links are listed: links, FIFOs and devices are skipped,
 /// and so are names that are not keys (invalid UTF-8, control bytes) and Derive's temporary files.
 struct BucketListing {
@@ -20,6 +26,17 @@ struct BucketListing {
     let maxKeys: Int
     /// Whether the caller may see a key (anonymous callers see public objects only).
     let visible: (ObjectKey) -> Bool
+    /// Most folder entries one page may read.
+    var budget: Int = BucketListing.defaultBudget
+
+    static let defaultBudget = 100_000
+
+    /// Entries read so far (shared by the walk's recursive calls).
+    final class Counter {
+        var read = 0
+        var exhausted = false
+    }
+    private let counter = Counter()
 
     enum Item {
         case object(ObjectKey, FileStatus)
@@ -36,6 +53,10 @@ struct BucketListing {
     struct Page {
         var items: [Item] = []
         var truncated = false
+        /// The budget ran out before any item was found.
+        var budgetExhausted = false
+        /// Folder entries read for this page.
+        var entriesRead = 0
     }
 
     func list() -> Page {
@@ -45,6 +66,10 @@ struct BucketListing {
             return page
         }
         walk([], &page)
+        page.entriesRead = counter.read
+        if counter.exhausted {
+            if page.items.isEmpty { page.budgetExhausted = true } else { page.truncated = true }
+        }
         return page
     }
 
@@ -62,9 +87,23 @@ struct BucketListing {
         return nil
     }
 
-    private func sortedEntries(_ folderPath: [UInt8]) -> [(bytes: [UInt8], entry: ConfinedFolder.ListedEntry)] {
+    /// Counts one entry; false once the budget is spent.
+    private func spend() -> Bool {
+        guard counter.read < budget else { counter.exhausted = true; return false }
+        counter.read += 1
+        return true
+    }
+
+    /// The folder's entries in key order; nil when the budget ran out while reading it.
+    private func sortedEntries(_ folderPath: [UInt8]) -> [(bytes: [UInt8], entry: ConfinedFolder.ListedEntry)]? {
         let key = folderPath.last == UInt8(ascii: "/") ? Array(folderPath.dropLast()) : folderPath
-        let entries = folder.entries(in: key) ?? []
+        var entries: [ConfinedFolder.ListedEntry] = []
+        _ = folder.forEachEntry(in: key) { entry in
+            guard spend() else { return false }
+            entries.append(entry)
+            return true
+        }
+        if counter.exhausted { return nil }
         return entries.map { entry in (folderPath + entry.name + (entry.isFolder ? [UInt8(ascii: "/")] : []), entry) }
             .sorted { Self.less($0.bytes, $1.bytes) }
     }
@@ -84,14 +123,17 @@ struct BucketListing {
     /// Walks the folder at `folderPath` (empty or ending in `/`); false once the page is full.
     @discardableResult
     private func walk(_ folderPath: [UInt8], _ page: inout Page) -> Bool {
-        for (path, entry) in sortedEntries(folderPath) {
+        guard let entries = sortedEntries(folderPath) else { return false }
+        for (path, entry) in entries {
             if entry.isFolder {
                 guard path.starts(with: prefix) || prefix.starts(with: path) else { continue }
                 // Every key below sorts before the marker: skip the folder unopened.
                 if Self.less(path, marker), !marker.starts(with: path) { continue }
                 if let common = rollUp(path) {
                     guard Self.less(marker, common), page.items.last?.bytes != common else { continue }
-                    if containsListable(path) { guard emit(.commonPrefix(common), &page) else { return false } }
+                    let found = containsListable(path)
+                    if counter.exhausted { return false }
+                    if found { guard emit(.commonPrefix(common), &page) else { return false } }
                     continue
                 }
                 guard walk(path, &page) else { return false }
@@ -116,6 +158,7 @@ struct BucketListing {
         var folders: [[UInt8]] = []
         var found = false
         folder.forEachEntry(in: key) { entry in
+            guard spend() else { return false }
             let path = folderPath + entry.name
             if entry.isFolder {
                 folders.append(path + [UInt8(ascii: "/")])
@@ -125,6 +168,6 @@ struct BucketListing {
             }
             return true
         }
-        return found || folders.contains { containsListable($0) }
+        return found || (!counter.exhausted && folders.contains { !counter.exhausted && containsListable($0) })
     }
 }

@@ -29,6 +29,7 @@ extension ObjectService {
                 default: throw error
                 }
             }
+            hooks.run(hooks.removedForDelete, key)
             appendables.forget(bucket, key)
             do { try metadata.delete(bucket: bucket.name, key: key) } catch {
                 logger.error("forgetting the metadata of '\(key)' failed: \(error)")

@@ -56,13 +56,10 @@ extension ObjectService {
     /// range, and `response-*` overrides for signed requests.
     func plain(_ target: Target, request: OperationRequest, head: Bool) throws -> ServiceResponse {
         let exchange = request.exchange
-        let fd = try open(target.bucket, target.key)
-        var info = stat()
-        fstat(fd, &info)
+        let opened = try openRecorded(target.bucket, target.key)
+        let fd = opened.descriptor, info = opened.status, record = opened.record
         let size = Int(info.st_size)
         let file = OpenFile(descriptor: fd, length: size)
-        let identity = ObjectFileIdentity(info)
-        let record = metadata.read(bucket: target.bucket.name, key: target.key, identity: identity)
         let etag = try record?.etag ?? Self.etag(digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string).md5)
         let lastModified = record?.lastModified ?? Int(info.st_mtim.tv_sec)
         switch Conditions.evaluate(request.request.headers, etag: etag, lastModified: lastModified) {
@@ -78,6 +75,7 @@ extension ObjectService {
         let contentType = record?.headers["content-type"] ?? ContentTypes.forKey(target.key) ?? sniffed
         var headers: [(String, String)] = [("Content-Type", contentType)]
         for (name, value) in record?.orderedHeaders ?? [] where name != "content-type" { headers.append((name, value)) }
+        let identity = ObjectFileIdentity(info)
         let type = objectType(target.bucket, target.key, FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode),
                               etag: etag)
         headers += [("ETag", etag), ("Last-Modified", HTTPDate.string(lastModified)), ("Accept-Ranges", "bytes"),

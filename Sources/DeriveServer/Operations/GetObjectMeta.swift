@@ -9,11 +9,9 @@ struct GetObjectMeta: OperationHandler {
     func begin(_ request: OperationRequest) throws -> Step {
         let service = request.service, target = try request.target()
         try service.authorizer.authorizeRead(target.bucket, target.key, caller: request.caller)
-        let fd = try service.open(target.bucket, target.key)
+        let opened = try service.openRecorded(target.bucket, target.key)
+        let fd = opened.descriptor, info = opened.status, record = opened.record
         defer { close(fd) }
-        var info = stat()
-        fstat(fd, &info)
-        let record = service.metadata.read(bucket: target.bucket.name, key: target.key, identity: ObjectFileIdentity(info))
         let etag = try record?.etag
             ?? ObjectService.etag(service.digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string).md5)
         let lastModified = record?.lastModified ?? Int(info.st_mtim.tv_sec)

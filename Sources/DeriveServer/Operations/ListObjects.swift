@@ -52,11 +52,16 @@ extension ObjectService {
 
     func listing(_ bucket: Bucket, _ parameters: ListParameters, marker: String, caller: String?) throws -> BucketListing.Page {
         guard let folder = try folder(bucket) else { return BucketListing.Page() }
-        let listing = BucketListing(folder: folder, prefix: Array(parameters.prefix.utf8), delimiter: Array(parameters.delimiter.utf8),
+        var listing = BucketListing(folder: folder, prefix: Array(parameters.prefix.utf8), delimiter: Array(parameters.delimiter.utf8),
                                     marker: Array(marker.utf8), maxKeys: parameters.maxKeys) { [authorizer] key in
             authorizer.mayRead(bucket, key, caller: caller)
         }
-        return listing.list()
+        listing.budget = settings.listEntryBudget
+        let page = listing.list()
+        if page.budgetExhausted {
+            throw OSSErrorBody.badRequest("This page would read more than \(settings.listEntryBudget) folder entries before finding a key (a folder on its way holds too many entries); derive serve reads at most that many per listing request. Split the folder, or list below it with a prefix that avoids it.")
+        }
+        return page
     }
 
     /// `%XX` for every byte but unreserved ones and `/` (encoding-type=url).
@@ -110,9 +115,10 @@ extension ObjectService {
     /// The object's ETag: the one its metadata recorded (an upload's; a multipart object's
     /// `-N` form), else the quoted upper-case MD5 of its bytes (hashed once per file version).
     func etag(_ bucket: Bucket, _ key: ObjectKey) throws -> String {
-        let fd = try open(bucket, key)
-        defer { close(fd) }
-        return try etag(bucket, key, fd: fd)
+        let opened = try openRecorded(bucket, key)
+        defer { close(opened.descriptor) }
+        if let record = opened.record { return record.etag }
+        return Self.etag(try digests.digests(of: opened.descriptor, identity: bucket.path + "\0" + key.string).md5)
     }
 
     /// The object's type as OSS names it, the one answer of listings, HEAD and GET: Appendable

@@ -1,6 +1,7 @@
 import Confinement
 import Foundation
 import Manifest
+import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,15 +12,19 @@ import Glibc
 /// checked to be 32 upper-case hex digits before they name anything.
 ///
 /// Limits (documented in README): parts per upload, bytes per part (the server's body limit),
-/// bytes per upload, uploads open at once, and age (older uploads are removed by the next
-/// initiation or listing).
+/// bytes per upload, uploads open at once and bytes they hold together (`serve:
+/// multipart_max_uploads`, `multipart_max_bytes`), and age (`multipart_expiry_hours`: older
+/// uploads are removed at start-up, by the sweep every 10 minutes while requests come, and
+/// whenever one is looked up).
 final class MultipartStore: Sendable {
     struct Limits: Sendable {
         var maxParts = 10_000
         var maxPartBytes: Int
         var maxUploadBytes = 1024 * 1024 * 1024
         var maxOpenUploads = 100
-        var maxAgeSeconds = 7 * 24 * 3600
+        /// Bytes all open uploads' parts may hold together.
+        var maxPendingBytes = 4 << 30
+        var maxAgeSeconds = 24 * 3600
         /// OSS's smallest part but the last.
         var minPartBytes = 100 * 1024
     }
@@ -41,6 +46,12 @@ final class MultipartStore: Sendable {
     let root: String
     let limits: Limits
     let clock: @Sendable () -> Int
+    /// Initiations and part starts check and act under this lock, so racing requests cannot pass a
+    /// count limit together; the time of the last sweep.
+    private let admission = NIOLockedValueBox<Int>(0)
+
+    /// Seconds between sweeps of expired uploads (run by the next request after that).
+    static let sweepInterval = 600
 
     init(root: String, limits: Limits, clock: @escaping @Sendable () -> Int) {
         self.root = root
@@ -90,10 +101,31 @@ final class MultipartStore: Sendable {
         return uploads
     }
 
+    /// Removes expired uploads now (at start-up) and records the time.
+    func sweep() {
+        admission.withLockedValue { last in
+            last = clock()
+            _ = openUploads()
+        }
+    }
+
+    /// Removes expired uploads if the last sweep is `sweepInterval` old (cheap otherwise).
+    func sweepIfDue() {
+        admission.withLockedValue { last in
+            guard clock() - last >= Self.sweepInterval else { return }
+            last = clock()
+            _ = openUploads()
+        }
+    }
+
     func initiate(bucket: Bucket, key: ObjectKey, headers: [String: String]) throws -> String {
+        try admission.withLockedValue { _ in try create(bucket: bucket, key: key, headers: headers) }
+    }
+
+    private func create(bucket: Bucket, key: ObjectKey, headers: [String: String]) throws -> String {
         guard openUploads().count < limits.maxOpenUploads else {
             throw OSSErrorBody(status: 400, code: "TooManyUploads",
-                               message: "\(limits.maxOpenUploads) multipart uploads are open, the most derive serve keeps; complete or abort one (ListMultipartUploads names them).")
+                               message: "\(limits.maxOpenUploads) multipart uploads are open, the most this server keeps (serve: multipart_max_uploads); complete or abort one (ListMultipartUploads names them), or wait for unfinished ones to expire.")
         }
         guard let folder = folder(create: true) else { throw OSSErrorBody.internalError }
         var bytes = [UInt8](repeating: 0, count: 16)
@@ -133,6 +165,17 @@ final class MultipartStore: Sendable {
 
     /// A temporary file for part `number`, after the limits that can be checked before the body.
     func beginPart(_ id: String, number: Int, declared: Int?) throws -> TemporaryFile {
+        try admission.withLockedValue { _ in try startPart(id, number: number, declared: declared) }
+    }
+
+    /// Bytes held by the parts of every open upload (a part being replaced counts until it is).
+    func pendingBytes(excluding id: String, number: Int) -> Int {
+        openUploads().reduce(0) { total, upload in
+            total + parts(upload.id).reduce(0) { $0 + (upload.id == id && $1.number == number ? 0 : Int($1.status.size)) }
+        }
+    }
+
+    private func startPart(_ id: String, number: Int, declared: Int?) throws -> TemporaryFile {
         guard (1...limits.maxParts).contains(number) else {
             throw OSSErrorBody.badRequest("partNumber must be from 1 to \(limits.maxParts); it was \(number).")
         }
@@ -140,6 +183,10 @@ final class MultipartStore: Sendable {
         guard existing + (declared ?? 0) <= limits.maxUploadBytes else {
             throw OSSErrorBody(status: 400, code: "EntityTooLarge",
                                message: "The upload would exceed \(limits.maxUploadBytes) bytes, the most one multipart upload may hold in derive serve.")
+        }
+        guard pendingBytes(excluding: id, number: number) + (declared ?? 0) <= limits.maxPendingBytes else {
+            throw OSSErrorBody(status: 400, code: "EntityTooLarge",
+                               message: "Open multipart uploads would hold more than \(limits.maxPendingBytes) bytes, the most this server keeps (serve: multipart_max_bytes); complete or abort uploads (ListMultipartUploads names them), or wait for unfinished ones to expire.")
         }
         guard let folder = folder(create: false) else { throw Self.noSuchUpload() }
         return try folder.createTemporary(for: Self.key(id, Self.partName(number)))

@@ -107,6 +107,29 @@ extension ObjectService {
         return try digests.digests(of: fd, identity: multipart.root + "\0" + part.key.string).md5
     }
 
+    /// One part as Complete uses it: opened once, so the bytes whose MD5 was checked are the
+    /// bytes copied even when the part is uploaded again meanwhile (a re-upload renames a new
+    /// file over the name; this descriptor keeps the old one).
+    struct OpenedPart {
+        var number: Int
+        var fd: Int32
+        var size: Int
+        var md5: [UInt8]
+    }
+
+    func openForCompletion(_ part: MultipartStore.Part) throws -> OpenedPart {
+        let fd = try multipart.openPart(part)
+        do {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw OSSErrorBody.internalError }
+            let md5 = try digests.digests(of: fd, identity: multipart.root + "\0" + part.key.string).md5
+            return OpenedPart(number: part.number, fd: fd, size: Int(info.st_size), md5: md5)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
     func completeMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
         try authorizeReplace(target.bucket, target.key, caller: caller)
         let id = try uploadId(target)
@@ -138,9 +161,10 @@ extension ObjectService {
     func assemble(_ request: ServiceRequest, _ target: Target, id: String, headers: [String: String], body: Data, completeAll: Bool, urlEncoded: Bool, caller: String?,
                   exchange: Exchange) throws -> ServiceResponse {
         let stored = Dictionary(multipart.parts(id).map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
-        var chosen: [(MultipartStore.Part, [UInt8])] = []
+        var chosen: [OpenedPart] = []
+        defer { for part in chosen { close(part.fd) } }
         if completeAll {
-            for number in stored.keys.sorted() { chosen.append((stored[number]!, try partDigest(stored[number]!))) }
+            for number in stored.keys.sorted() { chosen.append(try openForCompletion(stored[number]!)) }
         } else {
             let text = String(decoding: body, as: UTF8.self)
             guard text.contains("<CompleteMultipartUpload>"), let blocks = XMLFields.blocks("Part", in: text) else {
@@ -157,31 +181,29 @@ extension ObjectService {
                 }
                 previous = number
                 guard let part = stored[number] else { throw Self.invalidPart("Part \(number) was not uploaded.") }
-                let md5 = try partDigest(part)
+                let opened = try openForCompletion(part)
+                chosen.append(opened)
                 let wanted = tag.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")).uppercased()
-                guard wanted == Self.hex(md5, uppercase: true) else { throw Self.invalidPart("The ETag of part \(number) is not \(tag).") }
-                chosen.append((part, md5))
+                guard wanted == Self.hex(opened.md5, uppercase: true) else { throw Self.invalidPart("The ETag of part \(number) is not \(tag).") }
             }
         }
         guard !chosen.isEmpty else { throw Self.invalidPart("No part was named (or uploaded).") }
-        for (part, _) in chosen.dropLast() where Int(part.status.size) < multipart.limits.minPartBytes {
+        for part in chosen.dropLast() where part.size < multipart.limits.minPartBytes {
             throw OSSErrorBody(status: 400, code: "EntityTooSmall",
-                               message: "Part \(part.number) is \(part.status.size) bytes; every part but the last must be at least \(multipart.limits.minPartBytes).",
+                               message: "Part \(part.number) is \(part.size) bytes; every part but the last must be at least \(multipart.limits.minPartBytes).",
                                ec: "0042-00000310")
         }
-        let total = chosen.reduce(0) { $0 + Int($1.0.status.size) }
+        let total = chosen.reduce(0) { $0 + $1.size }
         guard total <= multipart.limits.maxUploadBytes else {
             throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "The parts hold \(total) bytes; one upload may hold at most \(multipart.limits.maxUploadBytes).")
         }
         let file = try createFile(target.bucket, target.key, exchange: exchange)
         var ignored = Insecure.MD5()
-        for (part, _) in chosen {
-            let fd = try multipart.openPart(part)
-            defer { close(fd) }
-            try Self.copyBytes(from: fd, offset: 0, length: Int(part.status.size), into: file, md5: &ignored)
+        for part in chosen {
+            try Self.copyBytes(from: part.fd, offset: 0, length: part.size, into: file, md5: &ignored)
         }
         var combined = Insecure.MD5()
-        for (_, md5) in chosen { combined.update(data: md5) }
+        for part in chosen { combined.update(data: part.md5) }
         let etag = "\"" + Self.hex(combined.finalize(), uppercase: true) + "-\(chosen.count)\""
         // Later GETs, HEADs and listings answer this ETag and the Initiate request's headers.
         let initiated = headers
@@ -239,41 +261,88 @@ extension ObjectService {
         }.response(exchange)
     }
 
-    /// The bucket's open uploads, by key then initiation time (every open upload fits one page:
-    /// at most `maxOpenUploads` exist).
+    /// The bucket's open uploads as OSS pages them: by key, then by upload id (byte order), after
+    /// `key-marker` (with `upload-id-marker`: the marker key's uploads after that id, then later
+    /// keys; without it: keys after the marker), within `prefix`, keys holding `delimiter` after
+    /// the prefix rolled up into one common prefix, at most `max-uploads` items (uploads and
+    /// prefixes) per page. Every open upload is read (at most `maxOpenUploads` exist).
     func listMultipartUploads(_ bucket: Bucket, query: [OSSSignature.Parameter], caller: String?, exchange: Exchange) throws -> ServiceResponse {
         guard caller != nil || bucket.acl == .publicReadWrite else {
             throw OSSErrorBody.accessDenied("You have no right to list this bucket's uploads: the request is not signed.")
         }
         let prefix = Self.value(query, "prefix") ?? ""
+        let delimiter = Self.value(query, "delimiter") ?? ""
         let keyMarker = Self.value(query, "key-marker") ?? ""
+        let idMarker = keyMarker.isEmpty ? "" : (Self.value(query, "upload-id-marker") ?? "")
         let urlEncoded = Self.value(query, "encoding-type") == "url"
-        let maxUploads = min(max(Int(Self.value(query, "max-uploads") ?? "") ?? 1000, 1), 1000)
+        let maxText = Self.value(query, "max-uploads") ?? "1000"
+        guard let maxUploads = Int(maxText), (1...1000).contains(maxUploads) else {
+            throw OSSErrorBody.badRequest("max-uploads must be a number from 1 to 1000; it was '\(maxText)'.")
+        }
+        guard delimiter.utf8.count <= 1024, prefix.utf8.count <= 1024, keyMarker.utf8.count <= 1024, idMarker.utf8.count <= 1024 else {
+            throw OSSErrorBody.badRequest("prefix, delimiter, key-marker and upload-id-marker may hold at most 1024 bytes each.")
+        }
+        let before = { (a: String, b: String) in Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }
         let uploads = multipart.openUploads()
-            .filter { $0.info.bucket == bucket.name && $0.info.key.hasPrefix(prefix) && Array(keyMarker.utf8).lexicographicallyPrecedes(Array($0.info.key.utf8)) }
-            .sorted { ($0.info.key, $0.info.initiated, $0.id) < ($1.info.key, $1.info.initiated, $1.id) }
+            .filter { $0.info.bucket == bucket.name && $0.info.key.utf8.starts(with: prefix.utf8) }
             .filter { upload in
                 guard caller == nil, let key = try? ObjectKey(upload.info.key) else { return true }
                 return authorizer.mayWrite(bucket, key, caller: nil)
             }
-        let page = Array(uploads.prefix(maxUploads))
+            .sorted { $0.info.key == $1.info.key ? before($0.id, $1.id) : before($0.info.key, $1.info.key) }
+        // Items in order: an upload, or the common prefix its key rolls up into.
+        enum Item { case upload(String, MultipartStore.Info), common(String) }
+        var items: [Item] = []
+        for upload in uploads {
+            let key = upload.info.key
+            if !keyMarker.isEmpty {
+                if key == keyMarker {
+                    guard !idMarker.isEmpty, before(idMarker, upload.id) else { continue }
+                } else if !before(keyMarker, key) {
+                    continue
+                }
+            }
+            if !delimiter.isEmpty, let range = key.utf8.dropFirst(prefix.utf8.count).firstRange(of: delimiter.utf8) {
+                let common = String(decoding: key.utf8[..<range.upperBound], as: UTF8.self)
+                // A prefix handed out as the marker was listed on an earlier page.
+                guard common != keyMarker else { continue }
+                if case .common(let last)? = items.last, last == common { continue }
+                items.append(.common(common))
+                continue
+            }
+            items.append(.upload(upload.id, upload.info))
+        }
+        let page = Array(items.prefix(maxUploads))
+        let truncated = items.count > page.count
+        var nextKey = "", nextId = ""
+        if truncated, let last = page.last {
+            switch last {
+            case .upload(let id, let info): nextKey = info.key; nextId = id
+            case .common(let common): nextKey = common
+            }
+        }
         let encode = Self.encoder(urlEncoded)
         return XMLReply("ListMultipartUploadsResult") { xml in
             xml.element("Bucket", bucket.name)
             if urlEncoded { xml.element("EncodingType", "url") }
             xml.element("KeyMarker", encode(keyMarker))
-            xml.element("UploadIdMarker", Self.value(query, "upload-id-marker") ?? "")
-            xml.element("NextKeyMarker", encode(page.last?.info.key ?? ""))
-            xml.element("NextUploadIdMarker", page.last?.id ?? "")
-            xml.element("Delimiter", "")
+            xml.element("UploadIdMarker", idMarker)
+            xml.element("NextKeyMarker", encode(nextKey))
+            xml.element("NextUploadIdMarker", nextId)
+            xml.element("Delimiter", encode(delimiter))
             xml.element("Prefix", encode(prefix))
             xml.element("MaxUploads", maxUploads)
-            xml.element("IsTruncated", uploads.count > page.count ? "true" : "false")
-            for upload in page {
-                xml.group("Upload") { xml in
-                    xml.element("Key", encode(upload.info.key))
-                    xml.element("UploadId", upload.id)
-                    xml.element("Initiated", XMLReply.time(Int64(upload.info.initiated) * 1_000_000_000))
+            xml.element("IsTruncated", truncated ? "true" : "false")
+            for item in page {
+                switch item {
+                case .upload(let id, let info):
+                    xml.group("Upload") { xml in
+                        xml.element("Key", encode(info.key))
+                        xml.element("UploadId", id)
+                        xml.element("Initiated", XMLReply.time(Int64(info.initiated) * 1_000_000_000))
+                    }
+                case .common(let common):
+                    xml.group("CommonPrefixes") { xml in xml.element("Prefix", encode(common)) }
                 }
             }
         }.response(exchange)

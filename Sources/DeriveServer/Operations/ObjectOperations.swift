@@ -62,17 +62,6 @@ extension ObjectService {
         return (bucket, key, try open(bucket, key))
     }
 
-    /// The object opened with the metadata record of that very file (nil: none, defaults apply).
-    /// Both under the key's lock: a writer replacing the object links the new file and drops
-    /// the old file's record under that lock, so the record cannot vanish between the open and
-    /// the lookup (a copy racing a PUT of its source got the old bytes with default headers).
-    func openRecorded(_ bucket: Bucket, _ key: ObjectKey) throws -> (fd: Int32, record: ObjectMetadata?) {
-        try withKeyLock(key) {
-            let fd = try open(bucket, key)
-            return (fd, ObjectFileIdentity(descriptor: fd).flatMap { metadata.read(bucket: bucket.name, key: key, identity: $0) })
-        }
-    }
-
     /// `x-oss-copy-source-if-*`: 412 PreconditionFailed for If-Match and If-Unmodified-Since,
     /// 304 for If-None-Match and If-Modified-Since (returns false: nothing to copy), as OSS
     /// answers CopyObject.
@@ -120,7 +109,7 @@ extension ObjectService {
         let (sourceBucket, sourceKey) = try copySource(request.headers["x-oss-copy-source"] ?? "")
         try authorizer.authorizeRead(sourceBucket, sourceKey, caller: caller)
         let opened = try openRecorded(sourceBucket, sourceKey)
-        let source = (bucket: sourceBucket, key: sourceKey, fd: opened.fd)
+        let source = (bucket: sourceBucket, key: sourceKey, fd: opened.descriptor)
         defer { close(source.fd) }
         try authorizeReplace(target.bucket, target.key, caller: caller)
         try refuseOverwrite(request, target.bucket, target.key)

@@ -88,12 +88,19 @@ public struct OSSOperation: Hashable, Sendable, CustomStringConvertible {
     static let subresourceSpellings: [String: String] = Dictionary(
         subresources.map { ($0.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
 
+    /// The query with sub-resource names in OSS's spelling (`?UploadId=` is `?uploadId=`,
+    /// `?PartNumber=`/`?Position=` likewise): classification and every handler read the same names,
+    /// so a mixed-case name selects an operation and also supplies its value.
+    public static func canonicalNames(_ query: [OSSSignature.Parameter]) -> [OSSSignature.Parameter] {
+        query.map { OSSSignature.Parameter(subresourceSpellings[$0.name.lowercased()] ?? $0.name, $0.value) }
+    }
+
     /// The operation a request names. `hasBucket`/`hasKey`: whether the path (or the virtual
     /// host) names a bucket and a non-empty key; `query`: its query parameters as sent;
     /// `headers`: lowercased names.
     public static func classify(method: String, hasBucket: Bool, hasKey: Bool, query: [OSSSignature.Parameter],
                                 headers: [String: String]) -> OSSOperation {
-        let query = query.map { OSSSignature.Parameter(subresourceSpellings[$0.name.lowercased()] ?? $0.name, $0.value) }
+        let query = canonicalNames(query)
         let names = Set(query.map(\.name))
         let found = query.map(\.name).filter { subresources.contains($0) }
         let copy = headers["x-oss-copy-source"] != nil

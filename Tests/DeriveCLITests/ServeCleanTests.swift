@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+
+/// `derive clean` removes what `derive serve` wrote in the state folder (uploads in progress,
+/// render cache, appendable record), only in the shapes serve writes, never through a link or
+/// into a file serve did not write; `serve-metadata.sqlite` is kept (it describes uploaded
+/// objects, which stay).
+@Suite(.serialized) struct ServeCleanTests {
+    @Test func cleanRemovesServeFilesOnlyInTheirOwnShapes() throws {
+        let project = try BuildSafetyAttackTests.Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let state = project.url(".derive/derive")
+        let fm = FileManager.default
+        func put(_ path: String, _ text: String) throws {
+            let url = state.appendingPathComponent(path)
+            try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+        }
+        let upload = "0123456789ABCDEF0123456789ABCDEF", shared = "FEDCBA9876543210FEDCBA9876543210", linked = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        try put("serve-uploads/\(upload)/upload.json", "{}")
+        try put("serve-uploads/\(upload)/part-00001", "part")
+        try put("serve-uploads/\(upload)/.part-00002.123.456.derive-tmp", "tmp")
+        try put("serve-uploads/append-0011223344556677", "staged")
+        try put("serve-uploads/\(shared)/upload.json", "{}")
+        try put("serve-uploads/\(shared)/notes.txt", "a user's file")
+        let cacheKey = "ab" + String(repeating: "0", count: 62)
+        try put("serve-cache/ab/\(cacheKey)", "image/png 00\n")
+        try put("serve-appendable.json", "{\"b\\u0000k\":{\"inode\":1,\"size\":2}}")
+        try put("serve-metadata.sqlite", "kept")
+        // A link where an upload folder would be: never followed.
+        let outside = project.url("outside")
+        try fm.createDirectory(at: outside, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: outside.appendingPathComponent("upload.json"))
+        try Data("mine".utf8).write(to: outside.appendingPathComponent("part-00001"))
+        try fm.createSymbolicLink(atPath: state.appendingPathComponent("serve-uploads/\(linked)").path, withDestinationPath: outside.path)
+
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        func exists(_ path: String) -> Bool { fm.fileExists(atPath: state.appendingPathComponent(path).path) }
+        #expect(!exists("serve-uploads/\(upload)"))
+        #expect(!exists("serve-uploads/append-0011223344556677"))
+        #expect(!exists("serve-uploads/\(shared)/upload.json") && exists("serve-uploads/\(shared)/notes.txt"))
+        #expect(!exists("serve-cache"))
+        #expect(!exists("serve-appendable.json"))
+        #expect(exists("serve-metadata.sqlite"))
+        #expect(fm.fileExists(atPath: outside.appendingPathComponent("upload.json").path))
+        #expect(fm.fileExists(atPath: outside.appendingPathComponent("part-00001").path))
+        #expect(clean.stderr.contains(shared) || String(decoding: clean.stdout, as: UTF8.self).contains(shared), "\(clean.stderr)")
+    }
+
+    @Test func anAppendableRecordNotInServesFormatIsKept() throws {
+        let project = try BuildSafetyAttackTests.Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let file = project.url(".derive/derive/serve-appendable.json")
+        try Data("a user's notes".utf8).write(to: file)
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(FileManager.default.contents(atPath: file.path) == Data("a user's notes".utf8))
+    }
+}
