@@ -1,6 +1,7 @@
 import Confinement
 import Foundation
 import GRDB
+import Manifest
 
 /// Files another manifest's build state records: the state at `state.sqlite` when another
 /// manifest owns it (a copied project before its first build: what `plan` and `check` see, and
@@ -17,6 +18,8 @@ import GRDB
 /// there); after a whole workspace was copied (`cp -a W1 W2`, then `cp -a W2/proj W2/copy`) it is
 /// the copy of M beside G (`W2/proj`), whatever its own copied state still names; for the
 /// project's own copied outputs (inside its tree) it is this manifest, so they are adopted.
+/// Outside F itself, the manifest found at that place claims the file only when G is one of its
+/// bucket folders: two manifests side by side (`out/`, `site-out/`) never claim each other's folder.
 public enum ForeignClaims {
     /// Who a file belongs to, and why.
     public struct Claim: Sendable, Equatable {
@@ -43,6 +46,8 @@ public enum ForeignClaims {
         var written: [String: Set<Written>] = [:]
         /// This manifest (its absolute real path): never a claimant.
         var owner = ""
+        /// The bucket folders of the manifests found, read once.
+        var folders = BucketFolders()
         public var isEmpty: Bool { written.isEmpty }
 
         /// The manifest claiming `file`, the output `bucket/key` of this manifest; nil when none does.
@@ -50,12 +55,13 @@ public enum ForeignClaims {
             guard let slash = output.firstIndex(of: "/") else { return nil }
             let key = String(output[output.index(after: slash)...])
             guard let records = written[key], file.hasSuffix("/" + key) else { return nil }
-            return ForeignClaims.claimant(in: String(file.dropLast(key.count + 1)), among: records, owner: owner)
+            return ForeignClaims.claimant(in: String(file.dropLast(key.count + 1)), among: records, owner: owner, folders: folders)
         }
     }
 
     public static func files(stateFolder: String, owner: String) -> Files {
         var files = Files(owner: owner)
+        files.folders = BucketFolders()
         forEachForeignState(in: stateFolder, owner: owner) { other, db in
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs WHERE folder != ''") {
                 let path: String = row[0], folder: String = row[1]
@@ -77,13 +83,13 @@ public enum ForeignClaims {
             }
             return false
         }
-        return claimant(in: (path as NSString).deletingLastPathComponent, among: records, owner: owner)
+        return claimant(in: (path as NSString).deletingLastPathComponent, among: records, owner: owner, folders: BucketFolders())
     }
 
     /// The one rule: a file in `folder` that `records` say their owner wrote belongs to the
     /// manifest at the owner's place relative to the folder written to, taken from `folder`, when
     /// that manifest exists and is not `owner` (this manifest). First by name, so all agree.
-    static func claimant(in folder: String, among records: Set<Written>, owner: String) -> Claim? {
+    static func claimant(in folder: String, among records: Set<Written>, owner: String, folders: BucketFolders) -> Claim? {
         let here = RealFolder.of(folder)
         var claims: [Claim] = []
         for record in records {
@@ -92,6 +98,8 @@ public enum ForeignClaims {
             guard stat(place, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
             let manifest = realPath((place as NSString).standardizingPath)
             guard manifest != owner, manifest != realPath(owner) else { continue }
+            // Not the folder the record was written in: the manifest found must have it as a bucket.
+            guard here == record.folder || folders.of(manifest).contains(here) else { continue }
             claims.append(Claim(manifest: manifest, recordedOwner: manifest == record.owner ? nil : record.owner))
         }
         return claims.min { ($0.manifest, $0.recordedOwner ?? "") < ($1.manifest, $1.recordedOwner ?? "") }
@@ -127,6 +135,24 @@ public enum ForeignClaims {
                 return try body(other, db)
             }
             if stop == true { return }
+        }
+    }
+
+    /// The real folders of a manifest's buckets, loaded once per manifest (no cross checks:
+    /// nothing is listed); none when it does not load.
+    final class BucketFolders: @unchecked Sendable {
+        private let lock = NSLock()
+        private var loaded: [String: Set<String>] = [:]
+
+        func of(_ manifest: String) -> Set<String> {
+            lock.withLock {
+                if let known = loaded[manifest] { return known }
+                var loader = ManifestLoader()
+                loader.crossChecks = false
+                let folders = Set((loader.load(manifest).manifest?.buckets ?? []).map { RealFolder.of($0.path) })
+                loaded[manifest] = folders
+                return folders
+            }
         }
     }
 
