@@ -139,6 +139,11 @@ public final class BuildSession: @unchecked Sendable {
         let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
         plan.controlFiles += rewritesForDeletions(plan, planner: planner)
+        if !plan.errors.isEmpty {
+            // A plan with errors builds nothing: no lock or index is written or removed, so none
+            // is listed (what is blocked, or kept, is still said). The plan lists exactly what the build writes.
+            plan.controlFiles.removeAll { $0.action == .write || $0.action == .remove }
+        }
         plannedTargets = targets
         return plan
     }
