@@ -139,6 +139,11 @@ public final class BuildSession: @unchecked Sendable {
         let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
         plan.controlFiles += rewritesForDeletions(plan, planner: planner)
+        if !plan.errors.isEmpty {
+            // A plan with errors builds nothing: no lock or index is written or removed, so none
+            // is listed (what is blocked, or kept, is still said). The plan lists exactly what the build writes.
+            plan.controlFiles.removeAll { $0.action == .write || $0.action == .remove }
+        }
         plannedTargets = targets
         return plan
     }
@@ -162,7 +167,7 @@ public final class BuildSession: @unchecked Sendable {
         var result = plan
         result.items = plan.items.filter { item in
             guard item.kind != .upToDate || item.adopted != nil,
-                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file) else { return true }
+                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file, output: item.output) else { return true }
             if item.kind == .delete, plan.lockOrphans.contains(item.output) { return false }
             if overwrite { return true }
             result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
@@ -173,8 +178,8 @@ public final class BuildSession: @unchecked Sendable {
         return result
     }
 
-    static func claimedMessage(planner: Planner?, file: String, other: String) -> String {
-        "\(planner?.display(file) ?? file) is an output of \(other) (its build state says so), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
+    static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim) -> String {
+        "\(planner?.display(file) ?? file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
     }
 
     /// The lock and the index list every output: deleting one rewrites them, though the state
@@ -385,8 +390,8 @@ public final class BuildSession: @unchecked Sendable {
                         report.left.append("\(planner.display(file)) is listed in \(planner.display(lockPath)) but is a source or control file of this manifest; left in place")
                         continue
                     }
-                    if let other = claims.claimant(of: file) {
-                        report.left.append("\(planner.display(file)) is an output of \(other), not of this manifest; left in place")
+                    if let other = claims.claimant(of: file, output: entry.path) {
+                        report.left.append("\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
                         continue
                     }
                     let existed = planner.disk.exists(file)
@@ -421,7 +426,7 @@ public final class BuildSession: @unchecked Sendable {
             } else if let lock, IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
                 // What Derive writes for the lock, unless another manifest's state records it (a copied project).
                 if let other = foreignClaims().index(file) {
-                    report.left.append("\(planner.display(file)) is the index of \(other), not of this manifest; left in place")
+                    report.left.append("\(planner.display(file)) is the index of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
                 } else {
                     _ = try planner.disk.remove(file, ifDigest: ContentDigests.digest(data))
                 }

@@ -42,6 +42,12 @@ public struct BuildReport: Sendable {
     public var deleted: [String] = []
     /// Orphans whose file was already gone: only their record was dropped.
     public var forgotten: [String] = []
+    /// Old outputs whose file is now a source (or control file) of the manifest: kept, record dropped.
+    public var kept: [String] = []
+    /// Old copies deleted where a rebuilt output's bucket folder used to lead (a repointed link).
+    public var deletedOldCopies: [String] = []
+    /// Control files removed (an old index, no longer wanted), as displayed.
+    public var removed: [String] = []
     public var adopted: [String] = []
     /// Records updated without rendering (an ACL or rule name changed).
     public var updated: [String] = []
@@ -121,9 +127,13 @@ public struct Builder: Sendable {
         let results = runJobs(work, wanted: wanted)
         for (item, result) in zip(work, results) {
             switch result {
-            case .success(let left):
+            case .success(let old):
                 report.built.append(item.output)
-                if let left { report.left.append(left) }
+                switch old?.outcome {
+                case .removed: report.deletedOldCopies.append(old!.file)
+                case .left(let path, let message): report.left.append((path, message))
+                case .forgotten, nil: break
+                }
             case .failure(let error): report.failed.append((item.output, "\(error)"))
             }
         }
@@ -148,6 +158,7 @@ public struct Builder: Sendable {
                 // Only files actually deleted count as deleted; the others are reported as what they are.
                 switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wanted, display: planner.display) {
                 case .removed: report.deleted.append(item.output)
+                case .forgotten where plan.kept.contains(item.output): report.kept.append(item.output)
                 case .forgotten: report.forgotten.append(item.output)
                 case .left(let path, let message): report.left.append((path, message))
                 }
@@ -175,6 +186,7 @@ public struct Builder: Sendable {
             let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil)
             if let left = reconciled.left { report.left.append(left) }
             report.rewritten = reconciled.rewritten
+            report.removed = reconciled.removed
         } catch let error as IndexError {
             report.controlErrors.append(error.message)   // labelled with the index path, not a derivative
         } catch {
@@ -201,7 +213,7 @@ public struct Builder: Sendable {
     }
 
     /// Runs the jobs on `options.jobs` threads; results come back in job order.
-    func runJobs(_ work: [PlanItem], wanted: WantedIdentities) -> [Result<(path: String, message: String)?, Error>] {
+    func runJobs(_ work: [PlanItem], wanted: WantedIdentities) -> [Result<OldCopy?, Error>] {
         guard !work.isEmpty else { return [] }
         let progress = Progress(total: work.count, quiet: options.quiet)
         let budget = MemoryBudget(capacity: options.memoryBudget)
@@ -227,8 +239,11 @@ public struct Builder: Sendable {
         return state.results
     }
 
-    /// Renders and writes one output; returns a file left in place (an old location that was modified).
-    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities) throws -> (path: String, message: String)? {
+    /// An output's file where its bucket folder used to lead, and what became of it.
+    typealias OldCopy = (file: String, outcome: OutputRemoval.Outcome)
+
+    /// Renders and writes one output; returns what became of its old copy (the bucket's folder moved).
+    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities) throws -> OldCopy? {
         guard let derivative = item.derivative else { return nil }
         let source = try disk.read(derivative.sourcePath)
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.
@@ -262,7 +277,7 @@ public struct Builder: Sendable {
         // Not when the old path reaches the file just written (the same folder through a link).
         if let old = item.recorded, old.file != derivative.outputPath,
            FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
-            return try removeOwned(old, keeping: wanted)
+            return (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display))
         }
         return nil
     }
@@ -301,7 +316,7 @@ public struct Builder: Sendable {
     /// still the one Derive wrote. Returns an old index left because it was changed, and the
     /// files written or removed.
     @discardableResult
-    public func reconcile(stateUnchangedSince plan: Plan? = nil) throws -> (left: (path: String, message: String)?, rewritten: [String]) {
+    public func reconcile(stateUnchangedSince plan: Plan? = nil) throws -> (left: (path: String, message: String)?, rewritten: [String], removed: [String]) {
         let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan)
         outputFiles.set(targets.files)
         writtenDigests.set(WrittenDigests(targets))
@@ -311,9 +326,13 @@ public struct Builder: Sendable {
         var rewritten: [String] = []
         if try writeIfChanged(targets.lock, to: targets.lockPath) { rewritten.append(planner.display(targets.lockPath)) }
         var left: (path: String, message: String)?
+        var removed: [String] = []
         for (path, digest) in targets.written where path != targets.index?.path {
+            let existed = disk.exists(path)
             if try !disk.remove(path, ifDigest: digest) {
                 left = (path, "\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
+            } else if existed {
+                removed.append(planner.display(path))
             }
             try store.setControlFile(path, digest: nil)
         }
@@ -334,7 +353,7 @@ public struct Builder: Sendable {
             }
             if recorded[key] != digest { try store.setControlFile(key, digest: digest) }
         }
-        return (left, rewritten.sorted())
+        return (left, rewritten.sorted(), removed.sorted())
     }
 
     /// The lock's line for a recorded output.
@@ -437,7 +456,7 @@ final class JobState: @unchecked Sendable {
     private let lock = NSLock()
     private var cursor = 0
     private let count: Int
-    private(set) var results: [Result<(path: String, message: String)?, Error>]
+    private(set) var results: [Result<Builder.OldCopy?, Error>]
 
     init(count: Int) {
         self.count = count
@@ -452,5 +471,5 @@ final class JobState: @unchecked Sendable {
         }
     }
 
-    func store(_ result: Result<(path: String, message: String)?, Error>, at index: Int) { lock.withLock { results[index] = result } }
+    func store(_ result: Result<Builder.OldCopy?, Error>, at index: Int) { lock.withLock { results[index] = result } }
 }

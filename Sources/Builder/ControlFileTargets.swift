@@ -83,7 +83,7 @@ struct ControlFileTargets {
         case adoptable
         /// Derive's index, but another manifest's state records it (a copied project sharing
         /// the bucket folder): that manifest's file.
-        case claimed(by: String)
+        case claimed(by: ForeignClaims.Claim)
         /// Anything else: a user's file, or an index edited by hand.
         case notOurs
     }
@@ -114,8 +114,8 @@ struct ControlFileTargets {
         }
     }
 
-    static func claimedIndexReason(_ other: String) -> String {
-        "is the index of \(other) (its build state says so), not of this manifest; give this manifest an index path of its own, or pass --overwrite to take the file over"
+    static func claimedIndexReason(_ other: ForeignClaims.Claim) -> String {
+        "is the index of \(other.manifest) (\(other.reason)), not of this manifest; give this manifest an index path of its own, or pass --overwrite to take the file over"
     }
 
     /// How the files on disk differ from the targets. A lock that is not Derive's is a plan error

@@ -1,57 +1,124 @@
 import Confinement
 import Foundation
 import GRDB
+import Manifest
 
 /// Files another manifest's build state records: the state at `state.sqlite` when another
 /// manifest owns it (a copied project before its first build: what `plan` and `check` see, and
-/// what `build` moves aside) and the states moved aside as "owned by another manifest", whose
-/// manifest still exists. A bucket folder outside the project tree (`path: ../shared-out`) is
-/// reached by the copy and the original alike; the copy must not adopt, delete or clean the
-/// original's outputs or index just because its copied lock vouches for their bytes. One
-/// definition for `plan`, `check`, `build` and `clean`, so they agree.
+/// what `build` moves aside) and the states moved aside as "owned by another manifest". A bucket
+/// folder outside the project tree (`path: ../shared-out`) is reached by the copy and the original
+/// alike; the copy must not adopt, delete or clean the original's outputs or index just because
+/// its copied lock vouches for their bytes. One definition for `plan`, `check`, `build` and
+/// `clean`, so they agree.
+///
+/// A claim is evaluated where the files are now, not where they were written: a record says
+/// "manifest M wrote `key` in folder F", which fixes where M lies relative to F (`../proj/derive.yaml`).
+/// A file with that key in folder G belongs to the manifest at that same place relative to G,
+/// when one is there and it is not this manifest. In F itself that is M (the original, still
+/// there); after a whole workspace was copied (`cp -a W1 W2`, then `cp -a W2/proj W2/copy`) it is
+/// the copy of M beside G (`W2/proj`), whatever its own copied state still names; for the
+/// project's own copied outputs (inside its tree) it is this manifest, so they are adopted.
+/// Outside F itself, the manifest found at that place claims the file only when G is one of its
+/// bucket folders: two manifests side by side (`out/`, `site-out/`) never claim each other's folder.
 public enum ForeignClaims {
-    /// Output file (in the real folder it was written to) → the manifest claiming it.
-    public struct Files: Sendable {
-        public var claims: [String: String] = [:]
-        public var isEmpty: Bool { claims.isEmpty }
+    /// Who a file belongs to, and why.
+    public struct Claim: Sendable, Equatable {
+        /// The manifest the file belongs to (absolute real path).
+        public var manifest: String
+        /// The manifest the claiming state names, when that is not `manifest` (a copy of it).
+        public var recordedOwner: String?
 
-        /// The manifest claiming `file`, looked up by its path and by its real folder's path.
-        public func claimant(of file: String) -> String? {
-            if let other = claims[file] { return other }
-            guard let slash = file.lastIndex(of: "/") else { return nil }
-            return claims[RealFolder.of(String(file[..<slash])) + String(file[slash...])]
+        /// Why: for messages ("… is an output of M (WHY), not of this manifest").
+        public var reason: String {
+            guard let recordedOwner else { return "its build state says so" }
+            return "its files were copied from \(recordedOwner), whose build state, copied too, records them at the same place beside that manifest"
+        }
+    }
+
+    /// A record of another manifest's state: it wrote a file in `folder`, and `owner` names it.
+    struct Written: Sendable, Hashable {
+        var folder: String
+        var owner: String
+    }
+
+    /// Output files other manifests' states record, by key (the path inside its bucket folder).
+    public struct Files: Sendable {
+        var written: [String: Set<Written>] = [:]
+        /// This manifest (its absolute real path): never a claimant.
+        var owner = ""
+        /// The bucket folders of the manifests found, read once.
+        var folders = BucketFolders()
+        public var isEmpty: Bool { written.isEmpty }
+
+        /// The manifest claiming `file`, the output `bucket/key` of this manifest; nil when none does.
+        public func claimant(of file: String, output: String) -> Claim? {
+            guard let slash = output.firstIndex(of: "/") else { return nil }
+            let key = String(output[output.index(after: slash)...])
+            guard let records = written[key], file.hasSuffix("/" + key) else { return nil }
+            return ForeignClaims.claimant(in: String(file.dropLast(key.count + 1)), among: records, owner: owner, folders: folders)
         }
     }
 
     public static func files(stateFolder: String, owner: String) -> Files {
-        var files = Files()
+        var files = Files(owner: owner)
+        files.folders = BucketFolders()
         forEachForeignState(in: stateFolder, owner: owner) { other, db in
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs WHERE folder != ''") {
                 let path: String = row[0], folder: String = row[1]
-                files.claims[folder + "/" + String(path.drop { $0 != "/" }.dropFirst())] = other
+                files.written[String(path.drop { $0 != "/" }.dropFirst()), default: []].insert(Written(folder: folder, owner: other))
             }
             return false
         }
         return files
     }
 
-    /// The manifest whose state records `path` as a file it wrote besides outputs (its index),
-    /// compared by real path; nil when none does.
-    public static func controlFile(_ path: String, stateFolder: String, owner: String) -> String? {
-        let real = realPath(path)
-        var claimant: String?
+    /// The manifest whose state records a file of `path`'s name, written besides outputs (its
+    /// index), at the place that makes it `path` now; nil when none does.
+    public static func controlFile(_ path: String, stateFolder: String, owner: String) -> Claim? {
+        let name = (path as NSString).lastPathComponent
+        var records = Set<Written>()
         forEachForeignState(in: stateFolder, owner: owner) { other, db in
-            let paths = try String.fetchAll(db, sql: "SELECT path FROM controlFiles")
-            guard paths.contains(where: { $0 == path || realPath($0) == real }) else { return false }
-            claimant = other
-            return true
+            for written in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") where (written as NSString).lastPathComponent == name {
+                records.insert(Written(folder: RealFolder.of((written as NSString).deletingLastPathComponent), owner: other))
+            }
+            return false
         }
-        return claimant
+        return claimant(in: (path as NSString).deletingLastPathComponent, among: records, owner: owner, folders: BucketFolders())
+    }
+
+    /// The one rule: a file in `folder` that `records` say their owner wrote belongs to the
+    /// manifest at the owner's place relative to the folder written to, taken from `folder`, when
+    /// that manifest exists and is not `owner` (this manifest). First by name, so all agree.
+    static func claimant(in folder: String, among records: Set<Written>, owner: String, folders: BucketFolders) -> Claim? {
+        let here = RealFolder.of(folder)
+        var claims: [Claim] = []
+        for record in records {
+            let place = (here as NSString).appendingPathComponent(relativePath(from: record.folder, to: record.owner))
+            var info = stat()
+            guard stat(place, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            let manifest = realPath((place as NSString).standardizingPath)
+            guard manifest != owner, manifest != realPath(owner) else { continue }
+            // Not the folder the record was written in: the manifest found must have it as a bucket.
+            guard here == record.folder || folders.of(manifest).contains(here) else { continue }
+            claims.append(Claim(manifest: manifest, recordedOwner: manifest == record.owner ? nil : record.owner))
+        }
+        return claims.min { ($0.manifest, $0.recordedOwner ?? "") < ($1.manifest, $1.recordedOwner ?? "") }
+    }
+
+    /// `file` relative to `folder`, both absolute (`/w/shared`, `/w/proj/derive.yaml` →
+    /// `../proj/derive.yaml`), by their components: no file system involved.
+    static func relativePath(from folder: String, to file: String) -> String {
+        let from = URL(fileURLWithPath: folder).standardizedFileURL.pathComponents
+        let to = URL(fileURLWithPath: file).standardizedFileURL.pathComponents
+        var common = 0
+        while common < min(from.count, to.count - 1), from[common] == to[common] { common += 1 }
+        return (Array(repeating: "..", count: from.count - common) + to[common...]).joined(separator: "/")
     }
 
     /// Opens the state and each moved-aside foreign state read-only, in name order, and gives
-    /// `body` its owner when that is another manifest that still exists, and a database; `body`
-    /// returns true to stop. States that cannot be read claim nothing.
+    /// `body` its owner when that is another manifest (which may have moved or gone: its records
+    /// are placed where they are now), and a database; `body` returns true to stop. States that
+    /// cannot be read claim nothing.
     static func forEachForeignState(in stateFolder: String, owner: String, _ body: (String, Database) throws -> Bool) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: stateFolder) else { return }
         let prefix = StateFiles.movedAsidePrefixes.first { $0.hasSuffix("foreign-") }!
@@ -64,11 +131,28 @@ public enum ForeignClaims {
             guard let queue = try? DatabaseQueue(path: stateFolder + "/" + name, configuration: configuration) else { continue }
             defer { try? queue.close() }
             let stop = try? queue.read { db -> Bool in
-                guard let other = try String.fetchOne(db, sql: "SELECT manifest FROM owner"), other != owner,
-                      FileManager.default.fileExists(atPath: other) else { return false }
+                guard let other = try String.fetchOne(db, sql: "SELECT manifest FROM owner"), other != owner else { return false }
                 return try body(other, db)
             }
             if stop == true { return }
+        }
+    }
+
+    /// The real folders of a manifest's buckets, loaded once per manifest (no cross checks:
+    /// nothing is listed); none when it does not load.
+    final class BucketFolders: @unchecked Sendable {
+        private let lock = NSLock()
+        private var loaded: [String: Set<String>] = [:]
+
+        func of(_ manifest: String) -> Set<String> {
+            lock.withLock {
+                if let known = loaded[manifest] { return known }
+                var loader = ManifestLoader()
+                loader.crossChecks = false
+                let folders = Set((loader.load(manifest).manifest?.buckets ?? []).map { RealFolder.of($0.path) })
+                loaded[manifest] = folders
+                return folders
+            }
         }
     }
 
@@ -86,7 +170,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     public let owner: String
     private let lock = NSLock()
     private var loadedFiles: ForeignClaims.Files?
-    private var indexes: [String: String?] = [:]
+    private var indexes: [String: ForeignClaims.Claim?] = [:]
 
     public init(stateFolder: String, owner: String) {
         self.stateFolder = stateFolder
@@ -104,7 +188,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     }
 
     /// The manifest whose state records `path` as its index; nil when none does.
-    public func index(_ path: String) -> String? {
+    public func index(_ path: String) -> ForeignClaims.Claim? {
         lock.withLock {
             if let known = indexes[path] { return known }
             let other = ForeignClaims.controlFile(path, stateFolder: stateFolder, owner: owner)

@@ -85,6 +85,10 @@ public struct Plan: Sendable {
     public var lockOrphans: Set<String> = []
     /// Deletions of files already gone or changed: only their records are dropped.
     public var recordsOnly: Set<String> = []
+    /// Old outputs whose file stays: now a source (or a control file) of this manifest, or reached
+    /// through a symbolic link, which Derive never follows. Only the record as an output (or the
+    /// lock's entry) is dropped. Shown and counted as kept, never as a delete; the build agrees.
+    public var kept: Set<String> = []
     /// Files no build operation may delete or overwrite: the manifest's sources and control
     /// files (manifest, includes, lock, index, state). Builder and `clean` keep them by identity.
     public var protectedFiles: Set<String> = []
@@ -106,9 +110,11 @@ public struct Plan: Sendable {
     public var summary: String {
         var text = "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, "
         if count(.update) > 0 { text += "\(count(.update)) to update, " }
-        let dropped = recordsOnly.intersection(deletions.map(\.output)).count
-        text += "\(count(.delete) - dropped) to delete, "
-        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone, changed, or now a source), " }
+        let keeps = kept.intersection(deletions.map(\.output)).count
+        let dropped = recordsOnly.subtracting(kept).intersection(deletions.map(\.output)).count
+        text += "\(count(.delete) - dropped - keeps) to delete, "
+        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone or changed), " }
+        if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
         let written = controlFiles.filter { $0.action == .write }.map(\.file)
         let removed = controlFiles.filter { $0.action == .remove }.map(\.file)
@@ -217,7 +223,7 @@ public struct Planner: Sendable {
                 keptAsProtected.insert(output)
                 let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source" : "a control file"
                 items.append(PlanItem(kind: .delete, output: output,
-                                      reasons: ["kept: \(display(record.file)) is now \(what) of this manifest; only its record as an output is dropped"],
+                                      reasons: ["\(display(record.file)) is now \(what) of this manifest: the file stays, only its record as an output is dropped"],
                                       derivative: nil, recorded: record, adopted: nil))
                 continue
             }
@@ -227,11 +233,22 @@ public struct Planner: Sendable {
         let (lockOrphans, lockFailures) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion,
                                                       protected: protectedIdentities)
         items += lockOrphans
+        // An orphan whose path leads through a symbolic link below its folder: never followed, so
+        // the file (wherever the link leads) is kept and said so, not called gone or changed.
+        for (index, item) in items.enumerated() where item.kind == .delete && !keptAsProtected.contains(item.output) {
+            guard let record = item.recorded, !record.folder.isEmpty,
+                  let link = SymbolicLinks.first(on: record.file, below: record.folder) else { continue }
+            keptAsProtected.insert(item.output)
+            items[index] = PlanItem(kind: .delete, output: item.output,
+                                    reasons: ["\(display(record.file)) leads through a symbolic link (\(display(link))), which Derive does not follow: whatever it leads to is kept, only the record as an output is dropped"],
+                                    derivative: nil, recorded: record, adopted: nil)
+        }
         items.sort { $0.output < $1.output }
         var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures,
                         wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
         plan.lockOrphans = Set(lockOrphans.map(\.output))
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
+        plan.kept = keptAsProtected
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
         plan.recorded = recorded

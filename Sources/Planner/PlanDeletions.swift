@@ -15,3 +15,21 @@ extension Planner {
         return result
     }
 }
+
+/// Where a path leads through a symbolic link: for saying why a file is kept. Derive reaches
+/// files with `O_NOFOLLOW` from the bucket folder and never follows one; this only names it.
+public enum SymbolicLinks {
+    /// The first symbolic link on `file`'s path below `folder` (`/p/out/link` for
+    /// `/p/out/link/a.jpg` below `/p/out`), the file itself included; nil when there is none.
+    public static func first(on file: String, below folder: String) -> String? {
+        guard file.hasPrefix(folder + "/") else { return nil }
+        var path = folder
+        for component in file.dropFirst(folder.count + 1).split(separator: "/") {
+            path += "/" + component
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return nil }
+            if (info.st_mode & S_IFMT) == S_IFLNK { return path }
+        }
+        return nil
+    }
+}

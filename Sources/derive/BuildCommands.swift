@@ -109,9 +109,11 @@ enum PlanPrinter {
                 Swift.print("\(paint("~", "33")) \(item.output)  rebuild: \(item.reasons.joined(separator: "; "))")
             case .update:
                 Swift.print("\(paint("~", "36")) \(item.output)  update record: \(item.reasons.joined(separator: "; "))")
+            case .delete where plan.kept.contains(item.output):
+                // Not a deletion: the file stays (the build says "kept N in place" too).
+                Swift.print("\(paint("=", "36")) \(item.output)  kept: \(item.reasons.joined(separator: "; "))")
             case .delete:
-                let only = plan.recordsOnly.contains(item.output) && !item.reasons.contains(where: { $0.hasPrefix("kept: ") })
-                    ? " (file already gone or changed: only its record is dropped)" : ""
+                let only = plan.recordsOnly.contains(item.output) ? " (file already gone or changed: only its record is dropped)" : ""
                 Swift.print("\(paint("-", "31")) \(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
                 if verbose { Swift.print("  \(item.output)  up to date\(item.adopted != nil ? " (from derive.lock)" : "")") }
@@ -140,12 +142,12 @@ enum PlanPrinter {
         struct Control: Encodable { var file: String; var action: String; var reason: String }
         struct Report: Encodable { var items: [Item]; var controlFiles: [Control]; var errors: [String]; var summary: Summary }
         let report = Report(
-            items: plan.items.map { Item(kind: $0.kind.rawValue, output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
+            items: plan.items.map { Item(kind: plan.kept.contains($0.output) ? "keep" : $0.kind.rawValue, output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
                                          recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey) },
             controlFiles: plan.controlFiles.map { Control(file: $0.file, action: $0.action.rawValue, reason: $0.reason) },
             errors: plan.errors.map(\.message) + plan.failures.map { "\($0.subject): \($0.message)" }
                 + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
-            summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: plan.count(.delete), upToDate: plan.count(.upToDate)))
+            summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: plan.count(.delete) - plan.kept.count, upToDate: plan.count(.upToDate)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(report)
@@ -229,11 +231,12 @@ struct BuildCommand: ParsableCommand {
 
     @OptionGroup var manifest: ManifestArgument
 
-    @Option(name: .shortAndLong, help: "Parallel jobs (default: the CPUs this process may use).")
-    var jobs: Int?
+    // Unconditional, as the limit flags: `--jobs -1` is a value (then a range error), not a flag.
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Parallel jobs, 1 to 1024 (default: the CPUs this process may use).")
+    var jobs: LimitValue?
 
-    @Option(name: .long, help: "Memory budget for concurrent renders, in MiB (default: half the machine, at most 8 GiB).")
-    var memory: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Memory budget for concurrent renders, in MiB, 1 to 1048576 (default: half the machine, at most 8 GiB).")
+    var memory: LimitValue?
 
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
@@ -246,11 +249,11 @@ struct BuildCommand: ParsableCommand {
     static let maxMemoryMiB = 1 << 20
 
     func validate() throws {
-        if let jobs, !(1...Self.maxJobs).contains(jobs) {
-            throw ValidationError("--jobs must be from 1 to \(Self.maxJobs), not \(jobs)")
+        if let jobs, !(1...Self.maxJobs).contains(jobs.value) {
+            throw ValidationError("--jobs must be from 1 to \(Self.maxJobs), not \(jobs.text)")
         }
-        if let memory, !(1...Self.maxMemoryMiB).contains(memory) {
-            throw ValidationError("--memory must be from 1 to \(Self.maxMemoryMiB) (MiB), not \(memory)")
+        if let memory, !(1...Self.maxMemoryMiB).contains(memory.value) {
+            throw ValidationError("--memory must be from 1 to \(Self.maxMemoryMiB) (MiB), not \(memory.text)")
         }
     }
 
@@ -260,7 +263,7 @@ struct BuildCommand: ParsableCommand {
             return
         }
         let workspace = try Workspace(manifest, overwrite: overwrite)
-        let options = BuildOptions(jobs: jobs, memoryBudget: memory.map { $0 << 20 }, quiet: quiet)
+        let options = BuildOptions(jobs: jobs?.value, memoryBudget: memory.map { $0.value << 20 }, quiet: quiet)
         let limits = workspace.manifest.limits
         let workers = try Workers.pool(size: options.jobs)
         defer { workers.shutdown() }
@@ -282,8 +285,13 @@ struct BuildCommand: ParsableCommand {
         var parts = ["built \(report.built.count)"]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
-        if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone, or kept as a source)") }
+        if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone)") }
+        if !report.kept.isEmpty { parts.append("kept \(report.kept.count) in place (only the output record is dropped)") }
+        if !report.deletedOldCopies.isEmpty {
+            parts.append("deleted \(report.deletedOldCopies.count) old cop\(report.deletedOldCopies.count == 1 ? "y" : "ies") where the bucket folder used to be")
+        }
         if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
+        if !report.removed.isEmpty { parts.append("removed \(report.removed.joined(separator: ", "))") }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
         if !report.controlErrors.isEmpty { parts.append("lock or index not written") }
