@@ -12,9 +12,10 @@ struct InitCommand: ParsableCommand {
     )
 
     @Argument(help: "The folder of images, below the current folder (default: images).")
-    var folder: String = "images"
+    var dir: String = "images"
 
     func run() throws {
+        let folder = dir
         let manifest = "derive.yaml"
         var info = stat()
         if lstat(manifest, &info) == 0 {

@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import Imaging
 import ProcessLanguage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Issue #13 (first half), end to end through the `derive` executable: CLI conventions
 /// (--version, init, schema, completion scripts), list-form styles, fontconfig families and
@@ -212,5 +215,53 @@ import ProcessLanguage
         for w in [50, 60, 70] {
             #expect(verbose.stderr.contains("  site/IMG_1-\(w).jpg: "), "\(verbose.stderr)")
         }
+    }
+
+    /// A built site previewed over real HTTP: `derive serve` prints the website's address, the
+    /// index answers `/site/` as text/html, a missing page the error document with 404, JSON and
+    /// WebP their own types.
+    @Test func aWebsiteBucketIsBrowsableOverHTTP() throws {
+        let folder = try Self.project(["site/index.html": "text:<!doctype html><title>home</title>", "site/404.html": "text:lost",
+                                       "site/derive-index.json": "text:{}", "site/img/a.webp": "text:RIFF0000WEBP"], manifest: """
+        version: 1
+        buckets:
+          site:
+            path: site
+            acl: public-read
+            website: {index: index.html, error: 404.html}
+        """)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("serve.out")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["serve", "--port", "0"]
+        process.currentDirectoryURL = folder
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        var address: String?
+        let deadline = Date().addingTimeInterval(30)
+        while address == nil, Date() < deadline, process.isRunning {
+            let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"Website site: http://127\.0\.0\.1:[0-9]+/site/"#, options: .regularExpression) {
+                address = String(text[range].dropFirst("Website site: ".count))
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let url = try #require(address, "no website line: \((try? String(contentsOf: out, encoding: .utf8)) ?? "")")
+        let port = try #require(UInt16(url.split(separator: ":")[2].split(separator: "/")[0]))
+        let connection = try ServeConnectionTests.Connection(port: port)
+        connection.send(ServeConnectionTests.get("/site/"))
+        let home = try #require(connection.response())
+        #expect(home.status == 200 && home.headers["content-type"] == "text/html" && String(decoding: home.body, as: UTF8.self).contains("home"))
+        connection.send(ServeConnectionTests.get("/site/missing.html"))
+        let missing = try #require(connection.response())
+        #expect(missing.status == 404 && String(decoding: missing.body, as: UTF8.self) == "lost")
+        connection.send(ServeConnectionTests.get("/site/derive-index.json"))
+        #expect(connection.response()?.headers["content-type"] == "application/json")
+        connection.send(ServeConnectionTests.get("/site/img/a.webp"))
+        #expect(connection.response()?.headers["content-type"] == "image/webp")
     }
 }
