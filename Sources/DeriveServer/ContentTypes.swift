@@ -12,6 +12,10 @@ enum ContentTypes {
         "pdf": "application/pdf", "zip": "application/zip", "gz": "application/gzip", "tar": "application/x-tar",
         "wasm": "application/wasm", "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "otf": "font/otf",
         "mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime", "mp3": "audio/mpeg", "wav": "audio/wav", "ogg": "audio/ogg",
+        // What static sites add (#13): source maps, web app manifests, feeds, captions.
+        "map": "application/json", "webmanifest": "application/manifest+json", "apng": "image/apng", "xhtml": "application/xhtml+xml",
+        "rss": "application/rss+xml", "atom": "application/atom+xml", "vtt": "text/vtt", "yaml": "application/yaml", "yml": "application/yaml",
+        "jsonld": "application/ld+json", "eot": "application/vnd.ms-fontobject", "avifs": "image/avif-sequence",
     ]
 
     /// The type for `key` by its extension (case-insensitive), nil when unknown.

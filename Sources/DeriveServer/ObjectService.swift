@@ -353,6 +353,8 @@ public final class ObjectService: Sendable {
         var bucket: Bucket?
         var key: ObjectKey?
         var query: [OSSSignature.Parameter]
+        /// A GET or HEAD of `folder/` in a website bucket: the folder's bytes with the `/`.
+        var websiteFolder: [UInt8]? = nil
     }
 
     /// Bucket and key from the request target, before the operation is known. The path is
@@ -387,12 +389,44 @@ public final class ObjectService: Sendable {
         if bucketName.isEmpty { return ResolvedTarget(bucket: nil, key: nil, query: query) }
         guard let bucket = manifest.bucket(named: bucketName) else { throw OSSErrorBody.noSuchBucket(bucketName) }
         if keyBytes.isEmpty { return ResolvedTarget(bucket: bucket, key: nil, query: query) }
+        if bucket.website != nil, request.method == "GET" || request.method == "HEAD", keyBytes.last == slash {
+            return ResolvedTarget(bucket: bucket, key: nil, query: query, websiteFolder: keyBytes)
+        }
         do {
             return ResolvedTarget(bucket: bucket, key: try ObjectKey(bytes: keyBytes), query: query)
         } catch {
             throw OSSErrorBody.invalidObjectName(error.description)
         }
     }
+    /// Static website hosting (OSS): an anonymous GET or HEAD of the bucket root (no
+    /// sub-resource: a signed one lists the bucket) or of `folder/` reads the index document
+    /// below it. Nil: the request is not a website request. Authorisation is the handler's, as
+    /// for any object.
+    func websiteIndex(_ resolved: ResolvedTarget, bucket: Bucket, caller: String?, method: String) throws -> (key: ObjectKey, operation: OSSOperation)? {
+        let operation: OSSOperation = method == "HEAD" ? .headObject : .getObject
+        if let folder = resolved.websiteFolder {
+            // A signed request names `folder/` itself, which is not an object key.
+            guard caller == nil, let website = bucket.website,
+                  let key = try? ObjectKey(bytes: folder + Array(website.index.utf8)) else {
+                throw OSSErrorBody.invalidObjectName(ObjectKey.Problem.trailingSlash.description)
+            }
+            return (key, operation)
+        }
+        guard caller == nil, resolved.key == nil, resolved.query.isEmpty, method == "GET" || method == "HEAD",
+              let website = bucket.website, let key = try? ObjectKey(website.index) else { return nil }
+        return (key, operation)
+    }
+
+    /// The website's error document for an anonymous reader of a missing key, with status 404;
+    /// nil when the bucket has none or the caller may not read it (then NoSuchKey stands).
+    func websiteErrorPage(_ bucket: Bucket, request: OperationRequest, head: Bool) -> ServiceResponse? {
+        guard request.caller == nil, let name = bucket.website?.error, let key = try? ObjectKey(name),
+              (try? authorizer.authorizeRead(bucket, key, caller: nil)) != nil,
+              let page = try? plain(Target(bucket: bucket, key: key, query: []), request: request, head: head),
+              page.status == 200 else { return nil }
+        return ServiceResponse(status: 404, headers: page.headers, payload: page.payload)
+    }
+
     /// The bucket's folder, opened once; nil while it does not exist.
     func folder(_ bucket: Bucket, create: Bool = false) throws -> ConfinedFolder? {
         if let open = folders.withLockedValue({ $0[bucket.name] }) { return open }
@@ -421,17 +455,26 @@ public final class ObjectService: Sendable {
     /// authentication: nothing is read or written either way, and no body byte is consumed).
     func route(_ request: ServiceRequest, _ exchange: Exchange) throws -> Step {
         let resolved = try resolve(request)
-        let operation = OSSOperation.classify(method: request.method, hasBucket: resolved.bucket != nil, hasKey: resolved.key != nil,
+        var operation = OSSOperation.classify(method: request.method, hasBucket: resolved.bucket != nil,
+                                              hasKey: resolved.key != nil || resolved.websiteFolder != nil,
                                               query: resolved.query, headers: request.headers)
-        guard let handler = OperationHandlers.all[operation], let bucket = resolved.bucket else {
+        guard var handler = OperationHandlers.all[operation], let bucket = resolved.bucket else {
             throw OSSErrorBody.notImplemented(operation)
         }
-        let signed = SignedRequest(method: request.method, bucket: bucket.name, key: resolved.key?.string ?? "", query: resolved.query,
+        let writtenKey = resolved.key?.string ?? resolved.websiteFolder.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let signed = SignedRequest(method: request.method, bucket: bucket.name, key: writtenKey, query: resolved.query,
                                    headers: request.headers)
         let caller = try verifier.authenticate(signed, now: clock())
+        var key = resolved.key
+        if let index = try websiteIndex(resolved, bucket: bucket, caller: caller, method: request.method),
+           let indexHandler = OperationHandlers.all[index.operation] {
+            key = index.key
+            operation = index.operation
+            handler = indexHandler
+        }
         // Handlers read sub-resources by OSS's spelling, whatever case was sent (`?UPLOADID=` is
         // `uploadId`, as the classifier took it); the signature above used the names as sent.
-        return try handler.begin(OperationRequest(service: self, request: request, operation: operation, bucket: bucket, key: resolved.key,
+        return try handler.begin(OperationRequest(service: self, request: request, operation: operation, bucket: bucket, key: key,
                                                   query: OSSOperation.canonicalNames(resolved.query), caller: caller, exchange: exchange))
     }
 

@@ -6,15 +6,17 @@ import ProcessLanguage
 /// diagnostic with its file:line:column instead of stopping at the first.
 public struct ManifestLoader {
     public static let currentVersion = 1
-    static let topLevelKeys = ["version", "include", "buckets", "styles", "derivatives", "region",
-                               "access_keys", "limits", "index", "state", "lock", "serve"]
-    static let includableKeys = ["version", "include", "buckets", "styles", "derivatives"]
+    static let topLevelKeys = ManifestSchema.topLevel.names
+    static let includableKeys = ManifestSchema.includable
 
     public var lister: any ObjectLister
     public var budget = YAMLBudget()
     /// Whole-manifest checks that list the buckets (leak guard, empty rules, collisions). A
     /// caller that already knows the inputs are unchanged since a validated run may skip them.
     public var crossChecks = true
+    /// Whether a font family is installed (fontconfig, from the engine): watermark fonts other
+    /// than the seven OSS names are checked with it. Nil: not checked here (rendering reports).
+    public var fontInstalled: (@Sendable (String) -> Bool)?
 
     public init(lister: any ObjectLister = DiskObjectLister()) {
         self.lister = lister
@@ -31,6 +33,7 @@ public struct ManifestLoader {
     /// parsed at all; otherwise it holds every part that was valid.
     public func load(_ path: String) -> Result {
         var state = LoadState()
+        state.fontInstalled = fontInstalled
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let display = path
         state.loadRoot(file: absolute, display: display, budget: budget)
@@ -102,6 +105,7 @@ struct LoadState {
     var stateNode: YAMLNode?
     var lockNode: YAMLNode?
     var serve = ServeSettings()
+    var fontInstalled: (@Sendable (String) -> Bool)?
     var ruleOutlines: [RuleOutline] = []
     var controlLocations = ControlLocations()
     /// The root manifest's folder: includes are read below it only, never through a link.
@@ -221,7 +225,8 @@ struct LoadState {
             diagnostics.error(here, "\(display) is not a Derive manifest: it must be a YAML mapping with keys such as \(allowed.prefix(5).joined(separator: ", "))")
             return
         }
-        guard let entries = mapping(root, "the manifest") else { return }
+        // `x-` keys are the author's (anchors to reuse with `*name`), ignored as Compose does.
+        guard let entries = mapping(root, "the manifest")?.filter({ !$0.key.hasPrefix(ManifestSchema.extensionPrefix) }) else { return }
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
         checkKeys(entries, allowed: allowed,
                   context: isRoot ? "at the top of the manifest" : "in an included file (only version, include, buckets, styles and derivatives)")
@@ -291,7 +296,7 @@ struct LoadState {
                 continue
             }
             guard let fields = mapping(value, "bucket '\(name)'") else { continue }
-            checkKeys(fields, allowed: ["path", "acl", "objects", "style_delimiters"], context: "in bucket '\(name)'")
+            checkKeys(fields, allowed: ManifestSchema.bucket.names, context: "in bucket '\(name)'")
             guard let pathNode = fields.first(where: { $0.key == "path" })?.value else {
                 diagnostics.error(value.location, "bucket '\(name)' needs a 'path' (a folder relative to this file)")
                 continue
@@ -308,7 +313,7 @@ struct LoadState {
                 if case .sequence(let list) = objectsNode.kind {
                     for item in list {
                         guard let rule = mapping(item, "an object ACL rule") else { continue }
-                        checkKeys(rule, allowed: ["match", "acl"], context: "in an object ACL rule")
+                        checkKeys(rule, allowed: ManifestSchema.objectRule.names, context: "in an object ACL rule")
                         guard let matchNode = rule.first(where: { $0.key == "match" })?.value,
                               let pattern = string(matchNode, "match") else {
                             diagnostics.error(item.location, "an object ACL rule needs 'match' (a glob such as \"press/**\")")
@@ -338,8 +343,13 @@ struct LoadState {
                     }
                 }
             }
+            var website: Website?
+            if let websiteNode = fields.first(where: { $0.key == "website" })?.value {
+                website = self.website(websiteNode, bucket: name)
+            }
             buckets.append(Bucket(name: name, declaredPath: declared, path: absolute, acl: acl, objects: objects,
-                                  styleDelimiters: delimiters, location: keyNode.location, pathLocation: pathNode.location))
+                                  styleDelimiters: delimiters, location: keyNode.location, pathLocation: pathNode.location,
+                                  website: website))
         }
     }
 
@@ -358,12 +368,21 @@ struct LoadState {
         }
         // Parse after all names are known is not needed: a style may not name another style.
         for (name, value, _) in styleNodes where !styles.contains(where: { $0.name == name }) {
+            if case .sequence = value.kind {
+                // The list form: compiled to the OSS string, errors at the item or value that caused them.
+                guard let compiled = StyleList.compile(value, style: name, into: &diagnostics) else { continue }
+                guard let pipeline = listProcess(compiled, style: name) else { continue }
+                checkFonts(pipeline, at: value, context: "style '\(name)'")
+                styles.append(Style(name: name, process: compiled.text, pipeline: pipeline, location: value.location))
+                continue
+            }
             guard let text = string(value, "style '\(name)'") else { continue }
             if text.hasPrefix("style/") {
                 diagnostics.error(value.location, "style '\(name)' names another style ('\(text)'); write the image/ chain itself")
                 continue
             }
             guard let pipeline = process(text, at: value, context: "style '\(name)'") else { continue }
+            checkFonts(pipeline, at: value, context: "style '\(name)'")
             styles.append(Style(name: name, process: text, pipeline: pipeline, location: value.location))
         }
         // Names that failed to parse are still known (so rules naming them are not also errors).
@@ -381,7 +400,7 @@ struct LoadState {
                 diagnostics.error(keyNode.location, "an access key secret is written into the manifest; remove '\(key)' and name an environment variable with 'secret_env' instead")
             }
             checkKeys(fields.filter { !["secret", "secret_key", "access_key_secret", "key_secret"].contains($0.key) },
-                      allowed: ["id", "secret_env"], context: "in an access key")
+                      allowed: ManifestSchema.accessKey.names, context: "in an access key")
             guard let idNode = fields.first(where: { $0.key == "id" })?.value, let id = string(idNode, "id"), !id.isEmpty else {
                 diagnostics.error(item.location, "an access key needs 'id'")
                 continue
@@ -405,8 +424,7 @@ struct LoadState {
 
     mutating func loadLimits(_ node: YAMLNode) {
         guard let fields = mapping(node, "'limits'") else { return }
-        checkKeys(fields, allowed: ["bytes", "side", "pixels", "output_side", "render_seconds", "work", "memory"],
-                  context: "in 'limits'")
+        checkKeys(fields, allowed: ManifestSchema.limits.names, context: "in 'limits'")
         for (key, value, _) in fields {
             // A deadline over a day would overflow the render timers: one day is the documented maximum.
             let number = int(value, "limits.\(key)", in: key == "render_seconds" ? 0...86_400 : 1...Int(Int64.max / 4))
@@ -425,9 +443,7 @@ struct LoadState {
 
     mutating func loadServe(_ node: YAMLNode) {
         guard let fields = mapping(node, "'serve'") else { return }
-        checkKeys(fields, allowed: ["cache_max_bytes", "render_queue", "head_timeout", "idle_timeout", "body_timeout", "max_connections",
-                                      "multipart_max_uploads", "multipart_max_bytes", "multipart_expiry_hours"],
-                  context: "in 'serve'")
+        checkKeys(fields, allowed: ManifestSchema.serve.names, context: "in 'serve'")
         for (key, value, _) in fields {
             switch key {
             case "cache_max_bytes":
@@ -515,7 +531,7 @@ struct LoadState {
 
     mutating func rule(_ node: YAMLNode, knownStyles: Set<String>, catalogue: [String: Style]) -> RuleSyntax? {
         guard let fields = mapping(node, "a derivative rule") else { return nil }
-        checkKeys(fields, allowed: ["name", "from", "exclude", "styles", "process", "matrix", "to", "acl"], context: "in a derivative rule")
+        checkKeys(fields, allowed: ManifestSchema.rule.names, context: "in a derivative rule")
         func field(_ key: String) -> YAMLNode? { fields.first { $0.key == key }?.value }
         var ok = true
         let name = field("name").flatMap { string($0, "name") }
@@ -631,6 +647,7 @@ struct LoadState {
                     }
                     if let pipeline = try? Pipeline.parse(expanded, styles: catalogue.mapValues(\.process)) {
                         recipes.append((values, pipeline))
+                        if reported.insert("fonts").inserted { checkFonts(pipeline, at: processNode, context: "the process of \(label)") }
                     } else if let error = processError(expanded, catalogue: catalogue) {
                         recipes.append((values, nil))
                         if reported.insert(error.message).inserted {

@@ -48,6 +48,8 @@ public struct Bucket: Sendable, Hashable {
     public var location: SourceLocation
     /// Where `path:` was written (errors about the folder point there).
     public var pathLocation: SourceLocation
+    /// OSS static website hosting for `derive serve` (nil: off).
+    public var website: Website? = nil
 
     /// The effective ACL of one object: the first matching override, `default` being the bucket's.
     public func effectiveACL(of key: String) -> BucketACL {
@@ -63,6 +65,21 @@ public struct Bucket: Sendable, Hashable {
     public static func isValidName(_ name: String) -> Bool {
         (3...63).contains(name.count) && name.first != "-" && name.last != "-"
             && name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
+    }
+}
+
+/// A bucket's static website hosting (OSS `PutBucketWebsite`, as `derive serve` applies it):
+/// anonymous GETs of the bucket root or of a key ending in `/` get the index document below it,
+/// and of a missing key the error document with status 404. ACLs apply to both documents.
+public struct Website: Sendable, Hashable {
+    /// A file name (no `/`), e.g. `index.html`.
+    public var index: String
+    /// An object key, e.g. `404.html`; nil: missing keys answer NoSuchKey as usual.
+    public var error: String?
+
+    public init(index: String, error: String? = nil) {
+        self.index = index
+        self.error = error
     }
 }
 

@@ -137,6 +137,10 @@ struct ServeCommand: AsyncParsableCommand {
         try await DeriveHTTPServer(service: service, host: host, port: port).run { bound in
             // Written unbuffered: scripts wait for this line to learn the port.
             _ = try? Output.writeStandardOutput(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
+            // Website buckets: the address to open in a browser (the final '/' keeps relative links inside).
+            for bucket in loaded.buckets where bucket.website != nil {
+                _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): http://\(host):\(bound)/\(bucket.name)/\n".utf8))
+            }
         }
     }
 }

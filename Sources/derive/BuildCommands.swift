@@ -244,6 +244,9 @@ struct BuildCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace files at output paths that Derive did not write (they are lost).")
     var overwrite = false
 
+    @Flag(name: .shortAndLong, help: "List every output that failed, not only one line per source.")
+    var verbose = false
+
     /// The most parallel jobs and the largest memory budget accepted (MiB: 1 TiB).
     static let maxJobs = 1_024
     static let maxMemoryMiB = 1 << 20
@@ -275,7 +278,12 @@ struct BuildCommand: ParsableCommand {
             for error in plan.errors { Output.printError(error.message) }
             throw ExitCode.failure
         }
-        for failure in report.failed { Output.printError("\(failure.output): \(failure.message)") }
+        // One line per bad source (with how many derivatives it cost); each output with --verbose.
+        var sources: [String: String] = [:]
+        for item in plan.items { if let source = item.derivative?.source ?? item.recorded?.source { sources[item.output] = source } }
+        for line in FailureGroups.lines(FailureGroups.group(report.failed, sourceOf: { sources[$0] }), verbose: verbose) {
+            if line.hasPrefix("  ") { Output.writeStandardError(line + "\n") } else { Output.printError(line) }
+        }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty {

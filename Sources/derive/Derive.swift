@@ -5,8 +5,9 @@ struct Derive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "derive",
         abstract: "Build image derivatives with the Alibaba Cloud OSS image-processing language.",
+        version: Versions.text,
         subcommands: [ProcessCommand.self, InfoCommand.self, ValidateCommand.self, StylesCommand.self, PlanCommand.self,
                       BuildCommand.self, CheckCommand.self, ExplainCommand.self, CleanCommand.self, SignCommand.self,
-                      ServeCommand.self]
+                      ServeCommand.self, InitCommand.self, SchemaCommand.self]
     )
 }

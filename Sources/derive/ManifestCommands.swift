@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import Manifest
 
 /// Loads a manifest and prints its diagnostics; shared by the manifest commands.
@@ -10,6 +11,8 @@ struct ManifestArgument: ParsableArguments {
     func load(crossChecks: Bool = true) -> ManifestLoader.Result {
         var loader = ManifestLoader()
         loader.crossChecks = crossChecks
+        // Watermark fonts beyond the seven OSS names must be installed fontconfig families.
+        loader.fontInstalled = { FontCatalog.isInstalled(family: $0) }
         return loader.load(manifest)
     }
 }

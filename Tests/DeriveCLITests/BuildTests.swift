@@ -194,8 +194,12 @@ struct DemoCopy {
         try bytes.prefix(bytes.count / 3).write(to: broken)
         let result = try demo.run(["build", demo.manifest, "--quiet"])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("previews/preview/broken.png"))
+        // One line for the source (#13: errors grouped by source), each output with --verbose.
+        #expect(result.stderr.contains("derive: error: samples/broken.jpg: ") && result.stderr.contains(", 2 derivatives not built"), "\(result.stderr)")
+        #expect(!result.stderr.contains("previews/preview/broken.png"))
         #expect(String(decoding: result.stdout, as: UTF8.self).contains("built 35"))
+        let verbose = try demo.run(["build", demo.manifest, "--quiet", "--verbose"])
+        #expect(verbose.status == 1 && verbose.stderr.contains("  previews/preview/broken.png: "), "\(verbose.stderr)")
         #expect(!FileManager.default.fileExists(atPath: demo.root.appendingPathComponent(".build/demo/previews/preview/broken.png").path))
     }
 }

@@ -34,7 +34,13 @@ struct GetObject: OperationHandler {
                 return ServiceResponse(status: 200, headers: ObjectService.overriding(answer.headers, request: request), payload: answer.payload)
             }
         }
-        return .respond(try service.plain(target, request: request, head: head))
+        do {
+            return .respond(try service.plain(target, request: request, head: head))
+        } catch let error as OSSErrorBody where error.code == "NoSuchKey" {
+            // A website bucket answers a missing key with its error document (404).
+            guard let page = service.websiteErrorPage(target.bucket, request: request, head: head) else { throw error }
+            return .respond(page)
+        }
     }
 }
 

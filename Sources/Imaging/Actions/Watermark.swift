@@ -49,7 +49,7 @@ extension Watermark: FrameDrawing {
     /// the size, and the 5% margin keeps hinting at the probe size from refusing text that fits
     /// (such text still fails with the same error when it is drawn).
     func checkTextFits() throws {
-        guard let words = text, FontCatalog.fonts[self.font] != nil else { return }
+        guard let words = text, FontCatalog.family(for: self.font) != nil else { return }
         // No glyph is wider than about 1.5 em, no line taller than about 2 em: shorter guesses
         // cannot reach the limit either way.
         let lines = words.unicodeScalars.filter { $0 == "\n" }.count + 1
@@ -62,10 +62,10 @@ extension Watermark: FrameDrawing {
     /// The side over Cairo's limit at this size, from a layout at a small probe size scaled up;
     /// nil when neither is over `maxTextSide` × `margin` (or the probe cannot be laid out).
     func textTooLarge(margin: Double) -> ProcessError? {
-        guard let words = text, let font = FontCatalog.fonts[self.font] else { return nil }
         let probeSize = 50
+        guard let words = text, let description = FontCatalog.description(for: self.font, size: probeSize) else { return nil }
         guard let probe = try? VImage.make("watermark text", action: Self.name, {
-            dv_text($0, words, "\(font.family) \(probeSize)", 72)
+            dv_text($0, words, description, 72)
         }) else { return nil }
         let scale = Double(size) / Double(probeSize)
         let width = Double(probe.width) * scale, height = Double(probe.height) * scale
@@ -114,12 +114,11 @@ extension Watermark: FrameDrawing {
     /// Text in `color` at `size` px with the font of `type`; `shadow` adds a black copy offset
     /// by size/20 px (at least 1) at that opacity; `rotate` turns the whole, clockwise.
     func textImage(_ words: String) throws -> VImage {
-        guard let font = FontCatalog.fonts[self.font] else {
+        guard let description = FontCatalog.description(for: self.font, size: size) else {
             throw ProcessError(.invalidArgument, ec: "0040-00000250", "watermark: unknown font '\(self.font)'", action: Self.name, parameter: "type")
         }
         _ = try FontCatalog.file(for: self.font)
         // Pango sizes are points; at 72 dpi a point is a pixel.
-        let description = "\(font.family) \(size)"
         let mask: VImage
         do {
             mask = try VImage.make("watermark text", action: Self.name) { dv_text($0, words, description, 72) }

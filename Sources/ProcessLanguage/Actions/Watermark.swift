@@ -73,9 +73,10 @@ public struct Watermark: ProcessAction {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250",
                                    "watermark: parameter 'type' is not base64url-encoded", parameter: "type")
             }
-            guard Self.fonts.contains(decoded) else {
+            guard Self.fonts.contains(decoded) || Self.isFamilyName(decoded) else {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250",
-                                   "watermark: unknown font '\(decoded)'; use one of \(Self.fonts.joined(separator: ", "))", parameter: "type")
+                                   "watermark: unknown font '\(decoded)'; use one of \(Self.fonts.joined(separator: ", ")) or an installed font family (fc-list : family)",
+                                   parameter: "type")
             }
             font = decoded
         }
@@ -104,6 +105,14 @@ public struct Watermark: ProcessAction {
         if text == nil, image == nil {
             throw ProcessError(.missingArgument, "watermark: give text_ (base64url text) or image_ (base64url object key)")
         }
+    }
+
+    /// Besides the seven OSS names, `type` may name a fontconfig family (Derive's extension, for
+    /// manifests): 1-64 bytes of letters, digits, spaces and `-_.'`, so the name can never be
+    /// read as a fontconfig pattern or a Pango size or style.
+    public static func isFamilyName(_ name: String) -> Bool {
+        (1...64).contains(name.utf8.count) && name.first != " " && name.last != " "
+            && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" || $0 == "_" || $0 == "." || $0 == "'" }
     }
 
     static func mark(_ decoded: String) throws -> Mark {

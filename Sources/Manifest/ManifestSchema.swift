@@ -1,0 +1,196 @@
+import Foundation
+import ProcessLanguage
+
+/// The shape of a manifest value, as far as a JSON Schema can say it (ranges, names, choices);
+/// what it cannot say (globs, process strings, paths inside buckets) `derive validate` checks.
+public indirect enum SchemaShape: Sendable {
+    case string(pattern: String? = nil)
+    case choice([String])
+    /// An integer in the limit-number syntax (README, "Limits and errors"): a YAML integer, or
+    /// a string of digits with `_` between them.
+    case integer(ClosedRange<Int>)
+    case constant(Int)
+    case list(SchemaShape, minItems: Int = 0)
+    /// One value or a list of them (`include: a.yaml` or `include: [a.yaml, b.yaml]`).
+    case oneOrList(SchemaShape)
+    /// A mapping with known keys only (besides `x-` keys at the top level).
+    case object([SchemaField], required: [String] = [], extensions: Bool = false)
+    /// A mapping of free names (buckets, styles, matrix variables) to one shape.
+    case map(SchemaShape, namePattern: String? = nil)
+    case anyOf([SchemaShape])
+    /// A style written as a list of actions (`- resize: {w: 400}`).
+    case actionList
+}
+
+/// One key of a mapping: the parser accepts exactly the keys these tables name.
+public struct SchemaField: Sendable {
+    public var name: String
+    public var shape: SchemaShape
+    public var description: String
+
+    public init(_ name: String, _ shape: SchemaShape, _ description: String) {
+        self.name = name
+        self.shape = shape
+        self.description = description
+    }
+}
+
+/// Every key of the manifest and the shape of its value. `ManifestLoader` checks keys against
+/// these tables and `derive schema` prints them as JSON Schema, so the two cannot drift apart.
+public enum ManifestSchema {
+    static let bucketName = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+    static let styleName = "^[A-Za-z0-9_.-]{1,63}$"
+    static let limitRange = 1...Int(Int64.max / 4)
+    static let acls = BucketACL.allCases.map(\.rawValue)
+
+    public static let objectRule: [SchemaField] = [
+        SchemaField("match", .string(), "A glob of object keys, e.g. \"press/**\"."),
+        SchemaField("acl", .choice(ObjectACL.allCases.map(\.rawValue)), "The ACL of the matching objects; the first matching rule wins."),
+    ]
+
+    public static let website: [SchemaField] = [
+        SchemaField("index", .string(pattern: "^[^/]+$"), "The index document served for / and for keys ending in / (OSS static website hosting)."),
+        SchemaField("error", .string(), "The object served with status 404 when a key is missing."),
+    ]
+
+    public static let bucket: [SchemaField] = [
+        SchemaField("path", .string(), "The bucket's folder, relative to the file that declares it."),
+        SchemaField("acl", .choice(acls), "The bucket ACL (default private)."),
+        SchemaField("objects", .list(.object(objectRule, required: ["match", "acl"])), "Object ACL overrides; the first match wins."),
+        SchemaField("style_delimiters", .oneOrList(.choice(["-", "_", "/", "!"])), "Delimiters enabled for key<d>style URLs in derive serve."),
+        SchemaField("website", .object(website, required: ["index"]), "Static website hosting for derive serve: index and error documents."),
+    ]
+
+    public static let rule: [SchemaField] = [
+        SchemaField("name", .string(), "The rule's name (shown in plans and errors)."),
+        SchemaField("from", .string(pattern: "^[^/]+/.+"), "bucket/glob of the sources, e.g. photos/**/*.jpg."),
+        SchemaField("exclude", .oneOrList(.string()), "Globs of sources to leave out."),
+        SchemaField("styles", .oneOrList(.string(pattern: styleName)), "Style names from the catalogue."),
+        SchemaField("process", .string(), "An image/ chain; may use matrix variables such as {w}."),
+        SchemaField("matrix", .map(.list(.anyOf([.string(), .integer(Int.min...Int.max)]), minItems: 1), namePattern: "^[A-Za-z_][A-Za-z0-9_]*$"),
+                    "Variables and their values; every combination is built."),
+        SchemaField("to", .string(pattern: "^[^/]+/.+"), "bucket/path template of the outputs, e.g. site/img/{name}.{style}.{ext}."),
+        SchemaField("acl", .choice(acls), "The ACL recorded for the outputs."),
+    ]
+
+    public static let accessKey: [SchemaField] = [
+        SchemaField("id", .string(), "The access key id."),
+        SchemaField("secret_env", .string(pattern: "^[A-Za-z_][A-Za-z0-9_]*$"), "The environment variable that holds the secret."),
+    ]
+
+    public static let limits: [SchemaField] = [
+        SchemaField("bytes", .integer(limitRange), "Largest source file, in bytes."),
+        SchemaField("side", .integer(limitRange), "Longest source side, in pixels."),
+        SchemaField("pixels", .integer(limitRange), "Most source pixels."),
+        SchemaField("output_side", .integer(limitRange), "Longest output side, in pixels."),
+        SchemaField("render_seconds", .integer(0...86_400), "Deadline of one render in seconds (0: none)."),
+        SchemaField("work", .integer(limitRange), "Largest work estimate of one render."),
+        SchemaField("memory", .integer(limitRange), "Largest memory estimate of one render, in bytes."),
+    ]
+
+    public static let serve: [SchemaField] = [
+        SchemaField("cache_max_bytes", .integer(0...Int(Int64.max / 4)), "Render cache size in bytes."),
+        SchemaField("render_queue", .integer(0...1_000_000), "Renders that may wait for a slot."),
+        SchemaField("head_timeout", .integer(1...3_600), "Seconds to send a whole request head."),
+        SchemaField("idle_timeout", .integer(1...3_600), "Seconds a kept-alive connection may idle."),
+        SchemaField("body_timeout", .integer(1...3_600), "Seconds a request body may go without a byte."),
+        SchemaField("max_connections", .integer(1...1_000_000), "Most open connections."),
+        SchemaField("multipart_max_uploads", .integer(0...100_000), "Multipart uploads open at once."),
+        SchemaField("multipart_max_bytes", .integer(0...Int(Int64.max / 4)), "Bytes held by open multipart uploads."),
+        SchemaField("multipart_expiry_hours", .integer(1...87_600), "Hours after which an abandoned multipart upload is removed."),
+    ]
+
+    /// Keys an included file may hold.
+    public static let includable = ["version", "include", "buckets", "styles", "derivatives"]
+
+    public static let topLevel: [SchemaField] = [
+        SchemaField("version", .constant(ManifestLoader.currentVersion), "The manifest format version."),
+        SchemaField("include", .oneOrList(.string()), "Manifest files to read too, relative to this one."),
+        SchemaField("buckets", .map(.object(bucket, required: ["path"]), namePattern: bucketName), "Folders served and written as OSS buckets."),
+        SchemaField("styles", .map(.anyOf([.string(), .actionList]), namePattern: styleName),
+                    "Named recipes: an image/ chain, or a list of actions with plain values."),
+        SchemaField("derivatives", .list(.object(rule, required: ["from", "to"])), "The derivative rules."),
+        SchemaField("region", .string(pattern: "^[a-z0-9-]+$"), "The OSS region derive serve reports."),
+        SchemaField("access_keys", .list(.object(accessKey, required: ["id", "secret_env"])), "Access keys derive serve accepts."),
+        SchemaField("limits", .object(limits), "Overrides of the engine's limits."),
+        SchemaField("index", .string(pattern: "^[^/]+/.+"), "bucket/path of the output index for site generators."),
+        SchemaField("state", .string(), "The state folder."),
+        SchemaField("lock", .string(), "The lock file."),
+        SchemaField("serve", .object(serve), "Settings of derive serve."),
+    ]
+
+    /// Top-level keys starting with this are the author's own (YAML anchors), ignored as in
+    /// Compose files.
+    public static let extensionPrefix = "x-"
+
+    /// The manifest's JSON Schema (draft 2020-12), pretty-printed with sorted keys.
+    public static func json() -> Data {
+        let root = jsonObject(.object(topLevel, required: ["version"], extensions: true), description: nil)
+        var document: [String: Any] = [
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://derive.invalid/manifest.schema.json",
+            "title": "Derive manifest",
+            "description": "A Derive manifest (derive.yaml). Generated by `derive schema` from the tables the manifest loader checks keys against.",
+        ]
+        document.merge(root) { $1 }
+        return (try? JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+    }
+
+    static func jsonObject(_ shape: SchemaShape, description: String?) -> [String: Any] {
+        var node: [String: Any]
+        switch shape {
+        case .string(let pattern):
+            node = ["type": "string"]
+            if let pattern { node["pattern"] = pattern }
+        case .choice(let values):
+            node = ["enum": values]
+        case .integer(let range):
+            var number: [String: Any] = ["type": "integer"]
+            if range.lowerBound != Int.min { number["minimum"] = range.lowerBound }
+            if range.upperBound != Int.max { number["maximum"] = range.upperBound }
+            let digits: [String: Any] = ["type": "string", "pattern": "^-?[0-9]+(_[0-9]+)*$"]
+            node = ["anyOf": [number, digits] as [[String: Any]]]
+        case .constant(let value):
+            node = ["const": value]
+        case .list(let item, let minItems):
+            node = ["type": "array", "items": jsonObject(item, description: nil)]
+            if minItems > 0 { node["minItems"] = minItems }
+        case .oneOrList(let item):
+            let one = jsonObject(item, description: nil)
+            let many: [String: Any] = ["type": "array", "items": one]
+            node = ["anyOf": [one, many] as [[String: Any]]]
+        case .object(let fields, let required, let extensions):
+            var properties: [String: Any] = [:]
+            for field in fields { properties[field.name] = jsonObject(field.shape, description: field.description) }
+            node = ["type": "object", "properties": properties, "additionalProperties": false]
+            if !required.isEmpty { node["required"] = required }
+            if extensions {
+                let ignored: [String: Any] = ["description": "Ignored: for YAML anchors (&name) reused with *name or <<: *name."]
+                node["patternProperties"] = ["^" + extensionPrefix: ignored] as [String: Any]
+            }
+        case .map(let value, let namePattern):
+            node = ["type": "object", "additionalProperties": jsonObject(value, description: nil)]
+            if let namePattern { node["propertyNames"] = ["pattern": namePattern] as [String: Any] }
+        case .anyOf(let shapes):
+            node = ["anyOf": shapes.map { jsonObject($0, description: nil) }]
+        case .actionList:
+            let scalar: [String: Any] = ["type": ["string", "integer", "number", "boolean"]]
+            let null: [String: Any] = ["type": "null"]
+            let parameters: [String: Any] = ["type": "object", "additionalProperties": scalar]
+            let bare: [String: Any] = ["enum": Action.names]
+            let action: [String: Any] = [
+                "type": "object", "minProperties": 1, "maxProperties": 1,
+                "propertyNames": ["enum": Action.names] as [String: Any],
+                "additionalProperties": ["anyOf": [scalar, null, parameters] as [[String: Any]]] as [String: Any],
+            ]
+            node = ["type": "array", "minItems": 1, "items": ["anyOf": [bare, action] as [[String: Any]]] as [String: Any]]
+        }
+        if let description { node["description"] = description }
+        return node
+    }
+}
+
+extension Array where Element == SchemaField {
+    /// The keys, in the order written.
+    public var names: [String] { map(\.name) }
+}
