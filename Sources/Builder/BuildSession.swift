@@ -462,3 +462,10 @@ struct NothingToRender: DerivativeRenderer {
     }
     func memoryEstimate(_ source: Data) -> Int { 0 }
 }
+
+extension BuildSession {
+    /// The pictures of one source (`bucket/key`) from recorded outputs: what `derive html` prints.
+    public func pictures(of source: String, records: [String: OutputRecord]) -> [Picture] {
+        Picture.sets(records.values.filter { $0.source == source }.sorted { $0.path < $1.path }, manifest: manifest)
+    }
+}

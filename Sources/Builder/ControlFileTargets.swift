@@ -47,7 +47,8 @@ struct ControlFileTargets {
         let manifest = planner.manifest
         self.manifest = manifest
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
-            index = (bucket.path + "/" + declared.path, IndexWriter.json(outputs, manifest: manifest, indexBucket: declared.bucket))
+            index = (bucket.path + "/" + declared.path,
+                     IndexWriter.json(outputs, manifest: manifest, sourceSizes: Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests)))
         } else {
             index = nil
         }
@@ -67,6 +68,17 @@ struct ControlFileTargets {
         vouchingLock = planner.lock
         overwrite = planner.overwrite
         self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
+    }
+
+    /// The displayed sizes of the outputs' sources, as read with their digests.
+    static func sourceSizes(_ outputs: [OutputRecord], manifest: Manifest, digests: ContentDigests) -> [String: SourceSize] {
+        var sizes: [String: SourceSize] = [:]
+        for source in Set(outputs.map(\.source)) {
+            guard let bucket = manifest.bucket(named: IndexWriter.bucket(source)),
+                  let record = digests.record(for: bucket.path + "/" + IndexWriter.key(source)), record.width > 0, record.height > 0 else { continue }
+            sizes[source] = SourceSize(width: record.width, height: record.height)
+        }
+        return sizes
     }
 
     /// What the file at the index path is, compared with what the state says it must hold.

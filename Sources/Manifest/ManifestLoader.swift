@@ -291,7 +291,7 @@ struct LoadState {
                 continue
             }
             guard let fields = mapping(value, "bucket '\(name)'") else { continue }
-            checkKeys(fields, allowed: ["path", "acl", "objects", "style_delimiters"], context: "in bucket '\(name)'")
+            checkKeys(fields, allowed: ["path", "acl", "objects", "style_delimiters", "url"], context: "in bucket '\(name)'")
             guard let pathNode = fields.first(where: { $0.key == "path" })?.value else {
                 diagnostics.error(value.location, "bucket '\(name)' needs a 'path' (a folder relative to this file)")
                 continue
@@ -338,8 +338,16 @@ struct LoadState {
                     }
                 }
             }
+            var url: String?
+            if let urlNode = fields.first(where: { $0.key == "url" })?.value, let text = string(urlNode, "url") {
+                if let problem = Bucket.urlProblem(text) {
+                    diagnostics.error(urlNode.location, "bucket '\(name)': url '\(text)' \(problem)")
+                } else {
+                    url = text
+                }
+            }
             buckets.append(Bucket(name: name, declaredPath: declared, path: absolute, acl: acl, objects: objects,
-                                  styleDelimiters: delimiters, location: keyNode.location, pathLocation: pathNode.location))
+                                  styleDelimiters: delimiters, location: keyNode.location, pathLocation: pathNode.location, url: url))
         }
     }
 

@@ -16,15 +16,22 @@ public struct FileRecord: Codable, Sendable, Hashable, FetchableRecord, Persista
     public var recorded: Int64
     /// Status-change time (ns): moves on an edit that restores size and mtime.
     public var ctime: Int64
+    /// Displayed size from the header (the planner collapses derivatives a narrow source makes
+    /// identical), 0 when not an image it reads, -1 when never read (a record from before).
+    public var width: Int
+    public var height: Int
 
-    public init(path: String, size: Int64, mtime: Int64, inode: Int64, digest: String, format: String, recorded: Int64, ctime: Int64 = 0) {
+    public init(path: String, size: Int64, mtime: Int64, inode: Int64, digest: String, format: String, recorded: Int64, ctime: Int64 = 0,
+                width: Int = 0, height: Int = 0) {
         self.path = path; self.size = size; self.mtime = mtime; self.inode = inode
         self.digest = digest; self.format = format; self.recorded = recorded; self.ctime = ctime
+        self.width = width; self.height = height
     }
 
     /// Decodes by column position (no Codable): state tables are read whole on every plan.
     public init(row: Row) {
-        self.init(path: row[0], size: row[1], mtime: row[2], inode: row[3], digest: row[4], format: row[5], recorded: row[6], ctime: row[7])
+        self.init(path: row[0], size: row[1], mtime: row[2], inode: row[3], digest: row[4], format: row[5], recorded: row[6], ctime: row[7],
+                  width: row[8], height: row[9])
     }
 }
 
@@ -239,12 +246,19 @@ public final class StateStore: Sendable {
             // is Derive's only if it hashes to it.
             try db.alter(table: "pendingWrites") { t in t.add(column: "digest", .text).notNull().defaults(to: "") }
         }
+        migrator.registerMigration("v4") { db in
+            // Sources' displayed sizes, read with the digest: -1 marks a record from before (read again once).
+            try db.alter(table: "files") { t in
+                t.add(column: "width", .integer).notNull().defaults(to: -1)
+                t.add(column: "height", .integer).notNull().defaults(to: -1)
+            }
+        }
         return migrator
     }
 
     public func allFiles() throws -> [String: FileRecord] {
         try queue.read { db in
-            Dictionary(try FileRecord.fetchAll(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime FROM files")
+            Dictionary(try FileRecord.fetchAll(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files")
                 .map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }

@@ -6,7 +6,7 @@ struct Derive: AsyncParsableCommand {
         commandName: "derive",
         abstract: "Build image derivatives with the Alibaba Cloud OSS image-processing language.",
         subcommands: [ProcessCommand.self, InfoCommand.self, ValidateCommand.self, StylesCommand.self, PlanCommand.self,
-                      BuildCommand.self, CheckCommand.self, ExplainCommand.self, CleanCommand.self, SignCommand.self,
+                      BuildCommand.self, CheckCommand.self, ExplainCommand.self, HtmlCommand.self, CleanCommand.self, SignCommand.self,
                       ServeCommand.self]
     )
 }
