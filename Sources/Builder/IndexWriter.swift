@@ -11,7 +11,32 @@ import ProcessLanguage
 enum IndexWriter {
     static let version = 2
 
-    static func json(_ outputs: [OutputRecord], manifest: Manifest, sourceSizes: [String: SourceSize]) -> Data {
+    /// A source's placeholder: a data URI and a ThumbHash (base64); either may be empty.
+    struct Placeholder: Equatable {
+        var image: String
+        var thumbhash: String
+    }
+
+    /// What an index file says of each source besides its outputs (colour, placeholder): after
+    /// the state is lost, an index Derive wrote keeps them (they were adopted with it) instead of
+    /// rendering them again.
+    static func summaries(_ data: Data?) -> (colours: [String: String], placeholders: [String: Placeholder]) {
+        guard let data, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              object["version"] as? Int == version, let sources = object["sources"] as? [String: Any] else { return ([:], [:]) }
+        var colours: [String: String] = [:]
+        var placeholders: [String: Placeholder] = [:]
+        for (source, value) in sources {
+            guard let entry = value as? [String: Any] else { continue }
+            if let colour = entry["color"] as? String { colours[source] = colour }
+            if let placeholder = entry["placeholder"] as? [String: Any] {
+                placeholders[source] = Placeholder(image: placeholder["src"] as? String ?? "", thumbhash: placeholder["thumbhash"] as? String ?? "")
+            }
+        }
+        return (colours, placeholders)
+    }
+
+    static func json(_ outputs: [OutputRecord], manifest: Manifest, sourceSizes: [String: SourceSize], sourceColours: [String: String] = [:],
+                     placeholders: [String: Placeholder] = [:]) -> Data {
         var sources: [String: [OutputRecord]] = [:]
         for output in outputs { sources[output.source, default: []].append(output) }
         var lines: [String] = ["{", "  \"version\": \(version),", "  \"sources\": {"]
@@ -21,6 +46,13 @@ enum IndexWriter {
             lines.append("    \(quote(source)): {")
             if let size = sourceSizes[source] {
                 lines.append("      \"width\": \(size.width), \"height\": \(size.height),")
+            }
+            if let colour = sourceColours[source] { lines.append("      \"color\": \(quote(colour)),") }
+            if let placeholder = placeholders[source] {
+                var fields: [String] = []
+                if !placeholder.image.isEmpty { fields.append("\"src\": \(quote(placeholder.image))") }
+                if !placeholder.thumbhash.isEmpty { fields.append("\"thumbhash\": \(quote(placeholder.thumbhash))") }
+                lines.append("      \"placeholder\": {\(fields.joined(separator: ", "))},")
             }
             lines.append("      \"derivatives\": [")
             for (position, record) in records.enumerated() {

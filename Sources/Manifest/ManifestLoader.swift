@@ -516,7 +516,7 @@ struct LoadState {
 
     mutating func rule(_ node: YAMLNode, knownStyles: Set<String>, catalogue: [String: Style]) -> RuleSyntax? {
         guard let fields = mapping(node, "a derivative rule") else { return nil }
-        checkKeys(fields, allowed: ["name", "from", "exclude", "styles", "process", "matrix", "to", "acl"], context: "in a derivative rule")
+        checkKeys(fields, allowed: ["name", "from", "exclude", "styles", "process", "matrix", "to", "acl", "placeholder"], context: "in a derivative rule")
         func field(_ key: String) -> YAMLNode? { fields.first { $0.key == key }?.value }
         var ok = true
         let name = field("name").flatMap { string($0, "name") }
@@ -700,9 +700,20 @@ struct LoadState {
             targetBucket: targetBucket.isEmpty ? nil : targetBucket, to: template, toLocation: toLocation, toOffset: toOffset,
             hasExplicitACL: field("acl") != nil, watermarkKeys: watermarks,
             outputPatterns: template.map { OutputPatterns.of($0, from: fromGlob, recipes: recipes) } ?? []))
+        var placeholder = false
+        if let placeholderNode = field("placeholder"), let text = string(placeholderNode, "placeholder") {
+            switch text {
+            case "true": placeholder = true
+            case "false": placeholder = false
+            default:
+                diagnostics.error(placeholderNode.location, "'placeholder' must be true or false, got '\(text)'")
+                ok = false
+            }
+        }
         guard ok, let fromGlob, let recipe, let template else { return nil }
         return RuleSyntax(rule: Rule(name: name, location: node.location, sourceBucket: sourceBucket, from: fromGlob, exclude: exclude,
-                                     recipe: recipe, matrix: matrix, targetBucket: targetBucket, to: template, acl: acl),
+                                     recipe: recipe, matrix: matrix, targetBucket: targetBucket, to: template, acl: acl,
+                                     placeholder: placeholder),
                           toLocation: toLocation, toOffset: toOffset, processLocation: processLocation)
     }
 

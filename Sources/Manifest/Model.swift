@@ -128,6 +128,12 @@ public struct Rule: Sendable, Hashable {
     public var targetBucket: String
     public var to: PathTemplate
     public var acl: BucketACL?
+    /// `placeholder: true`: the index carries a tiny blurred image (a data URI) and a ThumbHash of
+    /// each source of this rule.
+    public var placeholder: Bool = false
+
+    /// The name plans and records use: `name`, else where the rule is.
+    public var planName: String { name ?? "rule at \(location.file):\(location.line)" }
 
     /// `name`, or where the rule was written.
     public var label: String {

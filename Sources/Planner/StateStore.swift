@@ -253,7 +253,49 @@ public final class StateStore: Sendable {
                 t.add(column: "height", .integer).notNull().defaults(to: -1)
             }
         }
+        migrator.registerMigration("v5") { db in
+            // Each source's dominant colour (OSS's average-hue answer) by content digest, for the index.
+            try db.create(table: "sourceColours") { t in
+                t.primaryKey("digest", .text)
+                t.column("colour", .text).notNull()
+            }
+            // Each source's placeholder (a data URI and a ThumbHash) by content digest, for the index.
+            try db.create(table: "placeholders") { t in
+                t.primaryKey("digest", .text)
+                t.column("image", .text).notNull()
+                t.column("thumbhash", .text).notNull()
+            }
+        }
         return migrator
+    }
+
+    /// Dominant colours (`#rrggbb`) by source digest.
+    public func sourceColours() throws -> [String: String] {
+        try queue.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT digest, colour FROM sourceColours").map { ($0[0] as String, $0[1] as String) },
+                       uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// Placeholders (data URI, ThumbHash in base64) by source digest; empty strings: none could be made.
+    public func placeholders() throws -> [String: (image: String, thumbhash: String)] {
+        try queue.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT digest, image, thumbhash FROM placeholders")
+                .map { ($0[0] as String, (image: $0[1] as String, thumbhash: $0[2] as String)) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    public func savePlaceholder(digest: String, image: String, thumbhash: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO placeholders (digest, image, thumbhash) VALUES (?, ?, ?)",
+                           arguments: [digest, image, thumbhash])
+        }
+    }
+
+    public func saveSourceColour(digest: String, colour: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO sourceColours (digest, colour) VALUES (?, ?)", arguments: [digest, colour])
+        }
     }
 
     public func allFiles() throws -> [String: FileRecord] {

@@ -25,6 +25,26 @@ import Imaging
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("portrait-1280.avif").path))
         #expect(String(decoding: try demo.run(["build", manifest]).stdout, as: UTF8.self).contains("Nothing to do"))
 
+        // The index gives each source's dominant colour: what `derive process … average-hue` answers.
+        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("derive-index.json"))) as? [String: Any]
+        let landscape = (index?["sources"] as? [String: Any])?["samples/landscape.jpg"] as? [String: Any]
+        let hue = try demo.run(["process", demo.root.appendingPathComponent("Samples/landscape.jpg").path, "average-hue"])
+        let answer = try JSONSerialization.jsonObject(with: hue.stdout) as? [String: String]
+        let rgb = try #require(answer?["RGB"])
+        #expect(landscape?["color"] as? String == "#" + rgb.dropFirst(2).lowercased(), "\(String(describing: landscape?["color"])) vs \(rgb)")
+
+        // The placeholder: a WebP data URI at most 32 px a side, and a ThumbHash of a landscape image.
+        let placeholder = try #require(landscape?["placeholder"] as? [String: String])
+        let uri = try #require(placeholder["src"])
+        #expect(uri.hasPrefix("data:image/webp;base64,"))
+        let webp = try #require(Data(base64Encoded: String(uri.dropFirst("data:image/webp;base64,".count))))
+        let tiny = try Raster.decode(webp)
+        #expect(tiny.width == 32 && tiny.height == 21, "\(tiny.width)x\(tiny.height)")
+        let thumbhash = try #require(placeholder["thumbhash"])
+        let hash = try #require(Data(base64Encoded: thumbhash))
+        #expect(hash.count >= 10 && hash[4] & 0x80 != 0, "a landscape hash has its landscape bit set")
+        #expect(hash[2] & 0x80 == 0, "an opaque JPEG has no alpha")
+
         let pageURL = demo.root.appendingPathComponent("Samples/site/index.html")
         let page = try String(contentsOf: pageURL, encoding: .utf8)
         for (source, alt) in Self.pictures {

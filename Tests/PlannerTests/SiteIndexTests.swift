@@ -17,7 +17,28 @@ func pngHeader(_ width: Int, _ height: Int, tag: String = "") -> Data {
 /// Outputs as wide as the chain's `resize,w_N` (never wider than the source), so the index's
 /// widths are real; the bytes name the pipeline and the source.
 struct SizingRenderer: DerivativeRenderer {
+    var hues: Box? = nil
+
+    final class Box: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        var value: Int { lock.withLock { count } }
+        func add() { lock.withLock { count += 1 } }
+    }
+
     func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered {
+        if case .averageHue = pipeline.actions.last {
+            hues?.add()
+            // A colour from the source's bytes: sources that differ have different colours.
+            let hex = String(ContentDigests.digest(source).prefix(6)).uppercased()
+            return Rendered(bytes: Data("{\"RGB\": \"0x\(hex)\"}".utf8), width: 0, height: 0, format: "json")
+        }
+        if pipeline.canonical == (try Pipeline.parse(Placeholder.pixels)).canonical {
+            return Rendered(bytes: bmp24(32, 24, ThumbHashTests.gradient), width: 32, height: 24, format: "bmp")
+        }
+        if pipeline.canonical == (try Pipeline.parse(Placeholder.image)).canonical {
+            return Rendered(bytes: Data("tiny \(ContentDigests.digest(source).prefix(8))".utf8), width: 32, height: 16, format: "webp")
+        }
         let size = ImageHeader.size(source) ?? (width: 1000, height: 500)
         var width = size.width
         for case .resize(let resize) in pipeline.actions { if let w = resize.width, w < width { width = w } }
@@ -57,8 +78,8 @@ extension Project {
     }
 
     @discardableResult
-    func buildSized() throws -> BuildSession.BuildOutcome {
-        try session().build(options: BuildOptions(jobs: 2, quiet: true)) { SizingRenderer() }
+    func buildSized(_ renderer: SizingRenderer = SizingRenderer()) throws -> BuildSession.BuildOutcome {
+        try session().build(options: BuildOptions(jobs: 2, quiet: true)) { renderer }
     }
 
     func index(_ relative: String) throws -> [String: Any] {
@@ -92,6 +113,8 @@ func picture(_ index: [String: Any], _ source: String, _ name: String) -> [Strin
         let index = try project.index("site/derive-index.json")
         #expect(index["version"] as? Int == 2)
         #expect(entry(index, "photos/narrow.png")?["width"] as? Int == 300 && entry(index, "photos/narrow.png")?["height"] as? Int == 150)
+        // The dominant colour: the engine's average-hue answer for the source, as #rrggbb.
+        #expect(entry(index, "photos/narrow.png")?["color"] as? String == "#" + ContentDigests.digest(pngHeader(300, 150)).prefix(6))
         let hero = try #require(picture(index, "photos/narrow.png", "hero"))
         let formats = try #require(hero["formats"] as? [[String: Any]])
         #expect(formats.map { $0["format"] as? String } == ["avif", "webp", "jpg"])
@@ -136,6 +159,64 @@ func picture(_ index: [String: Any], _ source: String, _ name: String) -> [Strin
         try project.buildSized()
         #expect(project.read("site/a-400.jpg") == "edited by hand")
         #expect(!project.exists("site/a-400.webp"))
+    }
+
+    @Test func theDominantColourIsRenderedOncePerSourceContent() throws {
+        let project = try Project(heroManifest + "index: site/derive-index.json\n")
+        try project.writeData("photos/a.png", pngHeader(300, 150))
+        try project.writeData("photos/b.png", pngHeader(600, 300))
+        let renderer = SizingRenderer(hues: SizingRenderer.Box())
+        try project.buildSized(renderer)
+        #expect(renderer.hues?.value == 2)
+        try project.buildSized(renderer)
+        #expect(renderer.hues?.value == 2, "a no-op renders no colour")
+        try project.writeData("photos/b.png", pngHeader(600, 300, tag: "new"))
+        try project.buildSized(renderer)
+        #expect(renderer.hues?.value == 3)
+        let index = try project.index("site/derive-index.json")
+        #expect(entry(index, "photos/b.png")?["color"] as? String == "#" + ContentDigests.digest(pngHeader(600, 300, tag: "new")).prefix(6))
+        #expect(try project.check().problems == [])
+        // Without an index no colour is rendered.
+        let plain = try Project(heroManifest)
+        try plain.writeData("photos/a.png", pngHeader(300, 150))
+        let counted = SizingRenderer(hues: SizingRenderer.Box())
+        try plain.buildSized(counted)
+        #expect(counted.hues?.value == 0)
+    }
+
+    @Test func placeholdersAreInlinedForRulesThatAskForThem() throws {
+        let yaml = heroManifest.replacingOccurrences(of: "    to: site/{name}-{w}.{f}\n", with: "    to: site/{name}-{w}.{f}\n    placeholder: true\n") + """
+          - name: plain
+            from: photos/other-*.gif
+            process: image/resize,w_50
+            to: site/plain/{name}.png
+        index: site/derive-index.json
+
+        """
+        let project = try Project(yaml)
+        try project.writeData("photos/a.png", pngHeader(300, 150))
+        try project.writeData("photos/other-b.gif", pngHeader(80, 40))
+        let outcome = try project.buildSized()
+        #expect(outcome.plan.errors.isEmpty, "\(outcome.plan.errors)")
+        let index = try project.index("site/derive-index.json")
+        let placeholder = try #require(entry(index, "photos/a.png")?["placeholder"] as? [String: String])
+        #expect(placeholder["src"] == "data:image/webp;base64," + Data("tiny \(ContentDigests.digest(pngHeader(300, 150)).prefix(8))".utf8).base64EncodedString())
+        #expect(placeholder["thumbhash"] == "XRgODZpwd4eBiIiHiHiIh3iACPeI")   // the gradient's reference hash (ThumbHashTests)
+        #expect(entry(index, "photos/other-b.gif")?["placeholder"] == nil, "only rules with placeholder: true")
+        #expect(entry(index, "photos/other-b.gif")?["color"] != nil)
+        // A no-op renders nothing, and the index survives a lost state (adopted, placeholders and all).
+        let renderer = SizingRenderer(hues: SizingRenderer.Box())
+        try project.buildSized(renderer)
+        #expect(renderer.hues?.value == 0)
+        let bytes = try #require(project.read("site/derive-index.json"))
+        try project.remove(".derive")
+        let adopted = try project.buildSized()
+        #expect(adopted.plan.errors.isEmpty && adopted.report?.built.isEmpty == true, "\(adopted.plan.errors)")
+        #expect(project.read("site/derive-index.json") == bytes)
+        // A bad value is a validation error at its line.
+        try project.write("derive.yaml", yaml.replacingOccurrences(of: "placeholder: true", with: "placeholder: blurry"))
+        let result = ManifestLoader().load(project.manifestPath)
+        #expect(result.diagnostics.errors.contains { $0.message.contains("'placeholder' must be true or false, got 'blurry'") }, "\(result.diagnostics.errors)")
     }
 
     @Test func bucketURLsAndAnIndexInAnotherBucket() throws {
