@@ -75,6 +75,9 @@ public struct Builder: Sendable {
     let writtenDigests = Box<WrittenDigests?>(nil)
     /// The lock and index the plan compared with (the session's), reused when the state did not change.
     var plannedTargets: ControlFileTargets?
+    /// What renders sources' colours and placeholders when `renderer` is not to be used (nothing
+    /// is stale); nil: `renderer`.
+    var summaryRenderer: (any DerivativeRenderer)?
 
     public init(planner: Planner, manifestPath: String, renderer: any DerivativeRenderer, options: BuildOptions) {
         self.planner = planner
@@ -228,8 +231,7 @@ public struct Builder: Sendable {
                 }
             }
         }
-        // A build with nothing to render never starts the engine: what is missing waits for one that does.
-        guard !(renderer is NothingToRender) else { return }
+        let renderer = summaryRenderer ?? self.renderer
         let withPlaceholder = Set(planner.manifest.rules.filter(\.placeholder).map(\.planName))
         var wanted: [String: (path: String, bucketPath: String, colour: Bool, placeholder: Bool)] = [:]
         for record in try store.allOutputs().values where !record.sourceDigest.isEmpty {
