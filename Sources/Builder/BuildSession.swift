@@ -201,7 +201,7 @@ public final class BuildSession: @unchecked Sendable {
 
     /// Plans and builds under the state's lock. `renderer` is called only when something is to
     /// be rendered (a no-op never starts libvips).
-    public func build(options: BuildOptions, renderer: () -> any DerivativeRenderer) throws -> BuildOutcome {
+    public func build(options: BuildOptions, renderer: @escaping () -> any DerivativeRenderer) throws -> BuildOutcome {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }
         let stateFolder = FileIdentity.of(manifest.stateFolder)
@@ -222,14 +222,18 @@ public final class BuildSession: @unchecked Sendable {
         }
     }
 
-    private func build(options: BuildOptions, renderer: () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
+    private func build(options: BuildOptions, renderer: @escaping () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
         let snapshot = NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
         let plan = try self.plan()
         guard plan.errors.isEmpty else { return BuildOutcome(plan: plan, report: nil) }
         let planner = try self.planner()
-        let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : renderer()
+        // The engine starts only when something is rendered: a stale output, or a source's
+        // colour or placeholder the state and the index lack (`Builder.recordSourceSummaries`).
+        let engine = LazyRenderer(renderer)
+        let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : engine
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
+        builder.summaryRenderer = engine
         builder.plannedTargets = plan.adoptions.isEmpty ? plannedTargets : nil
         let report = try builder.build(plan)
         saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
@@ -463,9 +467,40 @@ public final class BuildSession: @unchecked Sendable {
 }
 
 /// Stands in when there is nothing to render, so libvips is never loaded.
+/// The renderer made on first use (the CLI's starts worker processes and libvips).
+final class LazyRenderer: DerivativeRenderer, @unchecked Sendable {
+    private let lock = NSLock()
+    private let make: () -> any DerivativeRenderer
+    private var made: (any DerivativeRenderer)?
+
+    init(_ make: @escaping () -> any DerivativeRenderer) { self.make = make }
+
+    private var current: any DerivativeRenderer {
+        lock.withLock {
+            if let made { return made }
+            let renderer = make()
+            made = renderer
+            return renderer
+        }
+    }
+
+    func render(_ source: Data, _ pipeline: ProcessLanguage.Pipeline, bucketPath: String) throws -> Rendered {
+        try current.render(source, pipeline, bucketPath: bucketPath)
+    }
+
+    func memoryEstimate(_ source: Data) -> Int { current.memoryEstimate(source) }
+}
+
 struct NothingToRender: DerivativeRenderer {
     func render(_ source: Data, _ pipeline: ProcessLanguage.Pipeline, bucketPath: String) throws -> Rendered {
         throw DiskError("nothing should be rendered")
     }
     func memoryEstimate(_ source: Data) -> Int { 0 }
+}
+
+extension BuildSession {
+    /// The pictures of one source (`bucket/key`) from recorded outputs: what `derive html` prints.
+    public func pictures(of source: String, records: [String: OutputRecord]) -> [Picture] {
+        Picture.sets(records.values.filter { $0.source == source }.sorted { $0.path < $1.path }, manifest: manifest)
+    }
 }

@@ -81,6 +81,9 @@ public struct Builder: Sendable {
     let writtenDigests = Box<WrittenDigests?>(nil)
     /// The lock and index the plan compared with (the session's), reused when the state did not change.
     var plannedTargets: ControlFileTargets?
+    /// What renders sources' colours and placeholders when `renderer` is not to be used (nothing
+    /// is stale); nil: `renderer`.
+    var summaryRenderer: (any DerivativeRenderer)?
 
     public init(planner: Planner, manifestPath: String, renderer: any DerivativeRenderer, options: BuildOptions) {
         self.planner = planner
@@ -178,6 +181,7 @@ public struct Builder: Sendable {
                 }
             }
         }
+        if planner.manifest.index != nil { try recordSourceSummaries(adopted: plan.adoptions) }
         // This process is alive: what it did not record, it did not write (or wrote and reports).
         try store.clearAllPendingWrites()
         do {
@@ -210,6 +214,81 @@ public struct Builder: Sendable {
         // The same real folder named by another path (a symbolic link): the record keeps its real path.
         record.folder = RealFolder.of(derivative.outputFolder)
         return record
+    }
+
+    /// What the index says of each recorded source besides its outputs, rendered by the engine
+    /// like any derivative, once per source content (by digest) and kept in the state:
+    /// - its dominant colour: OSS's `average-hue` answer;
+    /// - for sources of a rule with `placeholder: true`, a tiny blurred image
+    ///   (`Placeholder.image`) and a ThumbHash of the source drawn within 100x100 (`Placeholder.pixels`).
+    /// One that cannot be made is recorded as empty, so it is not tried again; a source that
+    /// cannot be read now, or changed since it was planned, is left for the next build.
+    func recordSourceSummaries(adopted: [PlanItem]) throws {
+        var colours = try store.sourceColours()
+        var placeholders = try store.placeholders()
+        // Outputs adopted from the lock (the state was lost): the index Derive wrote for them
+        // keeps each source's colour and placeholder, so a fresh clone renders nothing.
+        if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {
+            let kept = IndexWriter.summaries(try? disk.read(bucket.path + "/" + declared.path))
+            for item in adopted {
+                guard let derivative = item.derivative else { continue }
+                let digest = derivative.components.sourceDigest
+                if colours[digest] == nil, let colour = kept.colours[derivative.source] {
+                    colours[digest] = colour
+                    try store.saveSourceColour(digest: digest, colour: colour)
+                }
+                if placeholders[digest] == nil, let placeholder = kept.placeholders[derivative.source] {
+                    placeholders[digest] = (placeholder.image, placeholder.thumbhash)
+                    try store.savePlaceholder(digest: digest, image: placeholder.image, thumbhash: placeholder.thumbhash)
+                }
+            }
+        }
+        let renderer = summaryRenderer ?? self.renderer
+        let withPlaceholder = Set(planner.manifest.rules.filter(\.placeholder).map(\.planName))
+        var wanted: [String: (path: String, bucketPath: String, colour: Bool, placeholder: Bool)] = [:]
+        for record in try store.allOutputs().values where !record.sourceDigest.isEmpty {
+            let colour = colours[record.sourceDigest] == nil
+            let placeholder = withPlaceholder.contains(record.rule) && placeholders[record.sourceDigest] == nil
+            guard colour || placeholder, let bucket = planner.manifest.bucket(named: IndexWriter.bucket(record.source)) else { continue }
+            let known = wanted[record.sourceDigest]
+            wanted[record.sourceDigest] = (bucket.path + "/" + IndexWriter.key(record.source), bucket.path, colour,
+                                           placeholder || (known?.placeholder ?? false))
+        }
+        guard !wanted.isEmpty, let averageHue = try? Pipeline.parse("image/average-hue"),
+              let image = try? Pipeline.parse(Placeholder.image), let pixels = try? Pipeline.parse(Placeholder.pixels) else { return }
+        let jobs = wanted.keys.sorted().map { (digest: $0, source: wanted[$0]!) }
+        let made = Box<[String: (colour: String?, placeholder: (image: String, thumbhash: String)?)]>([:])
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { index in
+            let (digest, source) = jobs[index]
+            guard let data = try? disk.read(source.path), ContentDigests.digest(data) == digest else { return }
+            var colour: String?
+            var placeholder: (image: String, thumbhash: String)?
+            if source.colour {
+                let answer = try? renderer.render(data, averageHue, bucketPath: source.bucketPath)
+                colour = answer.flatMap { Self.colour(averageHue: $0.bytes) } ?? ""
+            }
+            if source.placeholder {
+                let small = try? renderer.render(data, image, bucketPath: source.bucketPath)
+                let drawn = (try? renderer.render(data, pixels, bucketPath: source.bucketPath)).flatMap { BMPPixels.rgba($0.bytes) }
+                let hash = drawn.flatMap { ThumbHash.encode(width: $0.width, height: $0.height, rgba: $0.rgba) }
+                placeholder = (small.map { "data:image/webp;base64," + $0.bytes.base64EncodedString() } ?? "",
+                               hash.map { Data($0).base64EncodedString() } ?? "")
+            }
+            made.update { $0[digest] = (colour, placeholder) }
+        }
+        for (digest, result) in made.value {
+            if let colour = result.colour { try store.saveSourceColour(digest: digest, colour: colour) }
+            if let placeholder = result.placeholder {
+                try store.savePlaceholder(digest: digest, image: placeholder.image, thumbhash: placeholder.thumbhash)
+            }
+        }
+    }
+
+    /// `#rrggbb` from an `average-hue` answer (`{"RGB": "0xRRGGBB"}`), or nil.
+    static func colour(averageHue data: Data) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let rgb = object["RGB"] as? String,
+              rgb.hasPrefix("0x"), rgb.count == 8, rgb.dropFirst(2).allSatisfy(\.isHexDigit) else { return nil }
+        return "#" + rgb.dropFirst(2).lowercased()
     }
 
     /// Runs the jobs on `options.jobs` threads; results come back in job order.
@@ -449,6 +528,7 @@ final class Box<T>: @unchecked Sendable {
     init(_ value: T) { stored = value }
     var value: T { lock.withLock { stored } }
     func set(_ value: T) { lock.withLock { stored = value } }
+    func update(_ change: (inout T) -> Void) { lock.withLock { change(&stored) } }
 }
 
 /// Work distribution and results shared by the worker threads.

@@ -47,7 +47,29 @@ struct ControlFileTargets {
         let manifest = planner.manifest
         self.manifest = manifest
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
-            index = (bucket.path + "/" + declared.path, IndexWriter.json(outputs, manifest: manifest, indexBucket: declared.bucket))
+            let path = bucket.path + "/" + declared.path
+            let knownColours = try planner.store.sourceColours(), knownPlaceholders = try planner.store.placeholders()
+            var colours = Self.sourceColours(outputs, known: knownColours)
+            var placeholders = Self.placeholders(outputs, manifest: manifest, known: knownPlaceholders)
+            // Sources the state has no colour or placeholder for at all (it was lost): the index
+            // on disk keeps its own, as the build adopts them (`Builder.recordSourceSummaries`).
+            let colourKnown = Set(outputs.filter { knownColours[$0.sourceDigest] != nil }.map(\.source))
+            let placeholderKnown = Set(outputs.filter { knownPlaceholders[$0.sourceDigest] != nil }.map(\.source))
+            if outputs.contains(where: { !colourKnown.contains($0.source) || !placeholderKnown.contains($0.source) }) {
+                let kept = IndexWriter.summaries(try? planner.disk.read(path))
+                let sources = Set(outputs.map(\.source))
+                for (source, colour) in kept.colours where sources.contains(source) && !colourKnown.contains(source) && colours[source] == nil {
+                    colours[source] = colour
+                }
+                let wanting = Set(manifest.rules.filter(\.placeholder).map(\.planName))
+                let withPlaceholderRule = Set(outputs.filter { wanting.contains($0.rule) }.map(\.source))
+                for (source, placeholder) in kept.placeholders
+                where withPlaceholderRule.contains(source) && !placeholderKnown.contains(source) && placeholders[source] == nil {
+                    placeholders[source] = placeholder
+                }
+            }
+            index = (path, IndexWriter.json(outputs, manifest: manifest, sourceSizes: Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests),
+                                            sourceColours: colours, placeholders: placeholders))
         } else {
             index = nil
         }
@@ -67,6 +89,41 @@ struct ControlFileTargets {
         vouchingLock = planner.lock
         overwrite = planner.overwrite
         self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
+    }
+
+    /// The displayed sizes of the outputs' sources, as read with their digests.
+    static func sourceSizes(_ outputs: [OutputRecord], manifest: Manifest, digests: ContentDigests) -> [String: SourceSize] {
+        var sizes: [String: SourceSize] = [:]
+        for source in Set(outputs.map(\.source)) {
+            guard let bucket = manifest.bucket(named: IndexWriter.bucket(source)),
+                  let record = digests.record(for: bucket.path + "/" + IndexWriter.key(source)), record.width > 0, record.height > 0 else { continue }
+            sizes[source] = SourceSize(width: record.width, height: record.height)
+        }
+        return sizes
+    }
+
+    /// The sources' dominant colours, by the digest their outputs were made from (the first
+    /// output by path with a known colour).
+    static func sourceColours(_ outputs: [OutputRecord], known: [String: String]) -> [String: String] {
+        var colours: [String: String] = [:]
+        for record in outputs where colours[record.source] == nil {
+            if let colour = known[record.sourceDigest], !colour.isEmpty { colours[record.source] = colour }
+        }
+        return colours
+    }
+
+    /// The placeholders of the sources of rules with `placeholder: true`, by the digest their
+    /// outputs were made from.
+    static func placeholders(_ outputs: [OutputRecord], manifest: Manifest,
+                             known: [String: (image: String, thumbhash: String)]) -> [String: IndexWriter.Placeholder] {
+        let rules = Set(manifest.rules.filter(\.placeholder).map(\.planName))
+        var result: [String: IndexWriter.Placeholder] = [:]
+        for record in outputs where result[record.source] == nil && rules.contains(record.rule) {
+            if let made = known[record.sourceDigest], !(made.image.isEmpty && made.thumbhash.isEmpty) {
+                result[record.source] = IndexWriter.Placeholder(image: made.image, thumbhash: made.thumbhash)
+            }
+        }
+        return result
     }
 
     /// What the file at the index path is, compared with what the state says it must hold.

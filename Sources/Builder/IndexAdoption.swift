@@ -15,11 +15,21 @@ enum IndexAdoption {
         var vouched = lock?.entries ?? [:]
         for (path, record) in recorded where vouched[path] == nil { vouched[path] = Builder.lockEntry(record) }
         guard !vouched.isEmpty || lock != nil, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              object["version"] as? Int == 1, let sources = object["sources"] as? [String: Any] else { return false }
+              let version = object["version"] as? Int, version == 1 || version == IndexWriter.version,
+              let sources = object["sources"] as? [String: Any] else { return false }
         var records: [OutputRecord] = []
+        // Source sizes are not in the lock: taken from the index itself (they vouch for no file).
+        var sizes: [String: SourceSize] = [:]
+        var colours: [String: String] = [:]
+        var placeholders: [String: IndexWriter.Placeholder] = [:]
         var seen: Set<String> = []
         for (source, value) in sources {
             guard let entry = value as? [String: Any], let derivatives = entry["derivatives"] as? [[String: Any]] else { return false }
+            if let width = entry["width"] as? Int, let height = entry["height"] as? Int { sizes[source] = SourceSize(width: width, height: height) }
+            if let colour = entry["color"] as? String { colours[source] = colour }
+            if let placeholder = entry["placeholder"] as? [String: Any] {
+                placeholders[source] = IndexWriter.Placeholder(image: placeholder["src"] as? String ?? "", thumbhash: placeholder["thumbhash"] as? String ?? "")
+            }
             for item in derivatives {
                 guard let path = item["path"] as? String, let rule = item["rule"] as? String, let width = item["width"] as? Int,
                       let height = item["height"] as? Int, let format = item["format"] as? String, let bytes = item["bytes"] as? Int,
@@ -34,7 +44,8 @@ enum IndexAdoption {
                                             format: format, builtAt: 0, folder: ""))
             }
         }
-        return IndexWriter.json(records, manifest: manifest, indexBucket: indexBucket) == data
+        return version == 1 ? IndexWriter.legacyJSON(records, manifest: manifest, indexBucket: indexBucket) == data
+            : IndexWriter.json(records, manifest: manifest, sourceSizes: sizes, sourceColours: colours, placeholders: placeholders) == data
     }
 }
 

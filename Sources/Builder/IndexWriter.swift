@@ -4,10 +4,120 @@ import Manifest
 import Planner
 import ProcessLanguage
 
-/// The JSON index for site generators: per source, its derivatives (path, size, format, bytes,
-/// style or matrix values) and, for matrix rules with a width variable, ready `srcset` strings.
+/// The JSON index for site generators. Version 2 (`json`): per source, its displayed size, its
+/// derivatives (path, key, URL, size, format, bytes, ACL, style or matrix values) and one
+/// `picture` per rule (and style): a `srcset` per format and ready HTML. Version 1 (`legacyJSON`)
+/// is kept only to recognise an index older Derive wrote (adoption from the lock).
 enum IndexWriter {
-    static func json(_ outputs: [OutputRecord], manifest: Manifest, indexBucket: String) -> Data {
+    static let version = 2
+
+    /// A source's placeholder: a data URI and a ThumbHash (base64); either may be empty.
+    struct Placeholder: Equatable {
+        var image: String
+        var thumbhash: String
+    }
+
+    /// What an index file says of each source besides its outputs (colour, placeholder): after
+    /// the state is lost, an index Derive wrote keeps them (they were adopted with it) instead of
+    /// rendering them again.
+    static func summaries(_ data: Data?) -> (colours: [String: String], placeholders: [String: Placeholder]) {
+        guard let data, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              object["version"] as? Int == version, let sources = object["sources"] as? [String: Any] else { return ([:], [:]) }
+        var colours: [String: String] = [:]
+        var placeholders: [String: Placeholder] = [:]
+        for (source, value) in sources {
+            guard let entry = value as? [String: Any] else { continue }
+            if let colour = entry["color"] as? String { colours[source] = colour }
+            if let placeholder = entry["placeholder"] as? [String: Any] {
+                placeholders[source] = Placeholder(image: placeholder["src"] as? String ?? "", thumbhash: placeholder["thumbhash"] as? String ?? "")
+            }
+        }
+        return (colours, placeholders)
+    }
+
+    static func json(_ outputs: [OutputRecord], manifest: Manifest, sourceSizes: [String: SourceSize], sourceColours: [String: String] = [:],
+                     placeholders: [String: Placeholder] = [:]) -> Data {
+        var sources: [String: [OutputRecord]] = [:]
+        for output in outputs { sources[output.source, default: []].append(output) }
+        var lines: [String] = ["{", "  \"version\": \(version),", "  \"sources\": {"]
+        let sorted = sources.keys.sorted()
+        for (index, source) in sorted.enumerated() {
+            let records = sources[source]!.sorted { $0.path < $1.path }
+            lines.append("    \(quote(source)): {")
+            if let size = sourceSizes[source] {
+                lines.append("      \"width\": \(size.width), \"height\": \(size.height),")
+            }
+            if let colour = sourceColours[source] { lines.append("      \"color\": \(quote(colour)),") }
+            if let placeholder = placeholders[source] {
+                var fields: [String] = []
+                if !placeholder.image.isEmpty { fields.append("\"src\": \(quote(placeholder.image))") }
+                if !placeholder.thumbhash.isEmpty { fields.append("\"thumbhash\": \(quote(placeholder.thumbhash))") }
+                lines.append("      \"placeholder\": {\(fields.joined(separator: ", "))},")
+            }
+            lines.append("      \"derivatives\": [")
+            for (position, record) in records.enumerated() {
+                var fields = ["\"path\": \(quote(record.path))", "\"key\": \(quote(key(record.path)))",
+                              "\"bucket\": \(quote(bucket(record.path)))", "\"url\": \(quote(url(record.path, manifest: manifest)))",
+                              "\"rule\": \(quote(record.rule))"]
+                if let style = record.style { fields.append("\"style\": \(quote(style))") }
+                if !record.matrix.isEmpty {
+                    let values = matrix(record.matrix).map { "\(quote($0.0)): \(quote($0.1))" }.joined(separator: ", ")
+                    fields.append("\"matrix\": {\(values)}")
+                }
+                fields += ["\"width\": \(record.width)", "\"height\": \(record.height)",
+                           "\"format\": \(quote(record.format))", "\"bytes\": \(record.size)", "\"acl\": \(quote(record.acl))"]
+                lines.append("        {" + fields.joined(separator: ", ") + "}" + (position < records.count - 1 ? "," : ""))
+            }
+            lines.append("      ],")
+            let pictures = Picture.sets(records, manifest: manifest)
+            lines.append("      \"pictures\": {" + (pictures.isEmpty ? "}" : ""))
+            for (position, picture) in pictures.enumerated() {
+                lines.append("        \(quote(picture.name)): {")
+                var head = ["\"rule\": \(quote(picture.rule))"]
+                if let style = picture.style { head.append("\"style\": \(quote(style))") }
+                lines.append("          " + head.joined(separator: ", ") + ",")
+                lines.append("          \"formats\": [")
+                for (at, group) in picture.formats.enumerated() {
+                    let candidates = group.candidates.map {
+                        "{\"url\": \(quote($0.url)), \"width\": \($0.width), \"height\": \($0.height), \"bytes\": \($0.bytes)}"
+                    }.joined(separator: ", ")
+                    lines.append("            {\"format\": \(quote(group.format)), \"type\": \(quote(group.type)), \"srcset\": \(quote(group.srcset)), "
+                                 + "\"candidates\": [\(candidates)]}" + (at < picture.formats.count - 1 ? "," : ""))
+                }
+                lines.append("          ],")
+                let img = picture.img
+                lines.append("          \"img\": {\"src\": \(quote(img.url)), \"width\": \(img.width), \"height\": \(img.height), \"format\": \(quote(picture.fallback.format)), \"srcset\": \(quote(picture.fallback.srcset))},")
+                lines.append("          \"sizes\": \(quote(picture.defaultSizes)),")
+                lines.append("          \"html\": \(quote(picture.html()))")
+                lines.append("        }" + (position < pictures.count - 1 ? "," : ""))
+            }
+            if !pictures.isEmpty { lines.append("      }") }
+            lines.append("    }" + (index < sorted.count - 1 ? "," : ""))
+        }
+        lines.append("  }")
+        lines.append("}")
+        return Data((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+    /// The output's address: the bucket's `url:` plus `/` and the key, else `/` and the key (the
+    /// bucket's folder served as the site's root); the key percent-encoded so it is one `srcset`
+    /// word and a safe attribute value.
+    static func url(_ path: String, manifest: Manifest) -> String {
+        let base = manifest.bucket(named: bucket(path))?.url ?? ""
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/" + encode(key(path))
+    }
+
+    static let plain = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/!$()*+;=:@".utf8)
+
+    static func encode(_ key: String) -> String {
+        var result = ""
+        for byte in key.utf8 {
+            if plain.contains(byte) { result.unicodeScalars.append(Unicode.Scalar(byte)) } else { result += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2) }
+        }
+        return result
+    }
+
+    static func legacyJSON(_ outputs: [OutputRecord], manifest: Manifest, indexBucket: String) -> Data {
         var sources: [String: [OutputRecord]] = [:]
         for output in outputs { sources[output.source, default: []].append(output) }
         var lines: [String] = ["{", "  \"version\": 1,", "  \"sources\": {"]

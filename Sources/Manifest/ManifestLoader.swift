@@ -347,9 +347,17 @@ struct LoadState {
             if let websiteNode = fields.first(where: { $0.key == "website" })?.value {
                 website = self.website(websiteNode, bucket: name)
             }
+            var url: String?
+            if let urlNode = fields.first(where: { $0.key == "url" })?.value, let text = string(urlNode, "url") {
+                if let problem = Bucket.urlProblem(text) {
+                    diagnostics.error(urlNode.location, "bucket '\(name)': url '\(text)' \(problem)")
+                } else {
+                    url = text
+                }
+            }
             buckets.append(Bucket(name: name, declaredPath: declared, path: absolute, acl: acl, objects: objects,
                                   styleDelimiters: delimiters, location: keyNode.location, pathLocation: pathNode.location,
-                                  website: website))
+                                  website: website, url: url))
         }
     }
 
@@ -716,9 +724,20 @@ struct LoadState {
             targetBucket: targetBucket.isEmpty ? nil : targetBucket, to: template, toLocation: toLocation, toOffset: toOffset,
             hasExplicitACL: field("acl") != nil, watermarkKeys: watermarks,
             outputPatterns: template.map { OutputPatterns.of($0, from: fromGlob, recipes: recipes) } ?? []))
+        var placeholder = false
+        if let placeholderNode = field("placeholder"), let text = string(placeholderNode, "placeholder") {
+            switch text {
+            case "true": placeholder = true
+            case "false": placeholder = false
+            default:
+                diagnostics.error(placeholderNode.location, "'placeholder' must be true or false, got '\(text)'")
+                ok = false
+            }
+        }
         guard ok, let fromGlob, let recipe, let template else { return nil }
         return RuleSyntax(rule: Rule(name: name, location: node.location, sourceBucket: sourceBucket, from: fromGlob, exclude: exclude,
-                                     recipe: recipe, matrix: matrix, targetBucket: targetBucket, to: template, acl: acl),
+                                     recipe: recipe, matrix: matrix, targetBucket: targetBucket, to: template, acl: acl,
+                                     placeholder: placeholder),
                           toLocation: toLocation, toOffset: toOffset, processLocation: processLocation)
     }
 

@@ -6,6 +6,8 @@ import ProcessLanguage
 public indirect enum SchemaShape: Sendable {
     case string(pattern: String? = nil)
     case choice([String])
+    /// `true` or `false` (YAML booleans; the loader reads them as the words).
+    case boolean
     /// An integer in the limit-number syntax (README, "Limits and errors"): a YAML integer, or
     /// a string of digits with `_` between them.
     case integer(ClosedRange<Int>)
@@ -59,6 +61,7 @@ public enum ManifestSchema {
         SchemaField("objects", .list(.object(objectRule, required: ["match", "acl"])), "Object ACL overrides; the first match wins."),
         SchemaField("style_delimiters", .oneOrList(.choice(["-", "_", "/", "!"])), "Delimiters enabled for key<d>style URLs in derive serve."),
         SchemaField("website", .object(website, required: ["index"]), "Static website hosting for derive serve: index and error documents."),
+        SchemaField("url", .string(), "The public base URL of the bucket's root (https://…, /path, ./ or ../): index paths become URLs."),
     ]
 
     public static let rule: [SchemaField] = [
@@ -71,6 +74,7 @@ public enum ManifestSchema {
                     "Variables and their values; every combination is built."),
         SchemaField("to", .string(pattern: "^[^/]+/.+"), "bucket/path template of the outputs, e.g. site/img/{name}.{style}.{ext}."),
         SchemaField("acl", .choice(acls), "The ACL recorded for the outputs."),
+        SchemaField("placeholder", .boolean, "Inline a tiny blurred image and a ThumbHash per source in the index."),
     ]
 
     public static let accessKey: [SchemaField] = [
@@ -144,6 +148,8 @@ public enum ManifestSchema {
             if let pattern { node["pattern"] = pattern }
         case .choice(let values):
             node = ["enum": values]
+        case .boolean:
+            node = ["anyOf": [["type": "boolean"], ["enum": ["true", "false"]]] as [[String: Any]]]
         case .integer(let range):
             var number: [String: Any] = ["type": "integer"]
             if range.lowerBound != Int.min { number["minimum"] = range.lowerBound }

@@ -50,6 +50,24 @@ public struct Bucket: Sendable, Hashable {
     public var pathLocation: SourceLocation
     /// OSS static website hosting for `derive serve` (nil: off).
     public var website: Website? = nil
+    /// The public base URL of the bucket's root (`url:`), e.g. `https://cdn.example.com/img` or
+    /// `/img`: the index writes each output's address as this plus `/` and its key.
+    public var url: String? = nil
+
+    /// Why a `url:` cannot be used, or nil: it must be an http(s) URL, a path from the site's
+    /// root (`/img`) or from the page (`.`, `./img`, `../img`), at most 2048 characters, without
+    /// spaces, quotes, `<`, `>`, `,`, `?` or `#` (it is written into `srcset` and HTML attributes,
+    /// where those break or change meaning).
+    public static func urlProblem(_ text: String) -> String? {
+        guard ["https://", "http://", "/", "./", "../"].contains(where: { text.hasPrefix($0) }) || text == "." || text == ".." else {
+            return "must start with https://, http://, / (a path from the site's root), or ./ or ../ (a path from the page)"
+        }
+        guard text.utf8.count <= 2048 else { return "is longer than 2048 bytes" }
+        if let bad = text.unicodeScalars.first(where: { $0.value <= 0x20 || $0.value == 0x7F || "\"'<>,?#\\`".unicodeScalars.contains($0) }) {
+            return "contains \(bad.value <= 0x20 ? "a space or control character" : "'\(bad)'"); percent-encode it"
+        }
+        return nil
+    }
 
     /// The effective ACL of one object: the first matching override, `default` being the bucket's.
     public func effectiveACL(of key: String) -> BucketACL {
@@ -127,6 +145,12 @@ public struct Rule: Sendable, Hashable {
     public var targetBucket: String
     public var to: PathTemplate
     public var acl: BucketACL?
+    /// `placeholder: true`: the index carries a tiny blurred image (a data URI) and a ThumbHash of
+    /// each source of this rule.
+    public var placeholder: Bool = false
+
+    /// The name plans and records use: `name`, else where the rule is.
+    public var planName: String { name ?? "rule at \(location.file):\(location.line)" }
 
     /// `name`, or where the rule was written.
     public var label: String {
@@ -146,6 +170,10 @@ public struct Rule: Sendable, Hashable {
         public var style: String?
         public var values: [String: String]
         public var pipeline: Pipeline
+
+        public init(style: String?, values: [String: String], pipeline: Pipeline) {
+            self.style = style; self.values = values; self.pipeline = pipeline
+        }
     }
 
     /// Expands styles × matrix into pipelines, resolving styles in `catalogue`.

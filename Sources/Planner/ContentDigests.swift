@@ -11,10 +11,15 @@ public final class ContentDigests: @unchecked Sendable {
         public var digest: String
         /// Format sniffed from the bytes: `jpg`, `png`, `gif`, `webp`, `tiff`, `heic`, `avif`, `bmp`, or "".
         public var format: String
+        /// Displayed size from the header (`ImageHeader`), 0 when unknown.
+        public var width: Int
+        public var height: Int
 
-        public init(digest: String, format: String) {
+        public init(digest: String, format: String, width: Int = 0, height: Int = 0) {
             self.digest = digest
             self.format = format
+            self.width = width
+            self.height = height
         }
     }
 
@@ -52,11 +57,13 @@ public final class ContentDigests: @unchecked Sendable {
         let early = lock.withLock { prefetched.removeValue(forKey: path) }
         guard let stat = early ?? disk.stat(path) else { return nil }
         if let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
-           known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin {
-            return Content(digest: known.digest, format: known.format)
+           known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
+           known.width >= 0 || !ImageHeader.sized.contains(known.format) {
+            return Content(digest: known.digest, format: known.format, width: max(0, known.width), height: max(0, known.height))
         }
         let data = try disk.read(path)
-        let content = Content(digest: Self.digest(data), format: Self.sniff(data))
+        let size = ImageHeader.size(data)
+        let content = Content(digest: Self.digest(data), format: Self.sniff(data), width: size?.width ?? 0, height: size?.height ?? 0)
         remember(path, stat: stat, content: content)
         return content
     }
@@ -64,7 +71,8 @@ public final class ContentDigests: @unchecked Sendable {
     /// Records a digest already known (an output just written), so it is not read again.
     public func remember(_ path: String, stat: FileStat, content: Content) {
         let record = FileRecord(path: path, size: stat.size, mtime: stat.mtime, inode: Int64(bitPattern: stat.inode),
-                                digest: content.digest, format: content.format, recorded: disk.now(), ctime: stat.ctime)
+                                digest: content.digest, format: content.format, recorded: disk.now(), ctime: stat.ctime,
+                                width: content.width, height: content.height)
         lock.withLock {
             cache[path] = record
             pending[path] = record

@@ -236,7 +236,9 @@ struct Expansion {
         let engine = task.engine
         var derivatives: [Derivative] = []
         var errors: [PlanFailure] = []
-        variants: for (index, variant) in task.variants.enumerated() {
+        let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
+        variants: for index in task.variants.indices {
+            guard let (variant, canonical) = narrowed[index] else { continue }
             var ext = sourceExtension
             if let format = variant.pipeline.outputFormat, format != .gif || content.format == "gif" {
                 ext = format.fileExtension
@@ -270,7 +272,7 @@ struct Expansion {
                     }
                 }
             }
-            let components = Components(engine: engine, pipeline: task.canonicals[index], sourceDigest: content.digest,
+            let components = Components(engine: engine, pipeline: canonical, sourceDigest: content.digest,
                                         dependencies: dependencies.joined(separator: ","), encoder: identity.encoder)
             derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
                                           outputFolder: task.targetBucket.path, rule: task.ruleName,
@@ -281,6 +283,51 @@ struct Expansion {
                                           sourceFormat: content.format, components: components, actionKey: components.actionKey))
         }
         return (derivatives, errors)
+    }
+
+    /// The variants as planned for a source `sourceWidth` px wide (0: unknown), by index; nil for one
+    /// another stands for. A `resize,w_N` (lfit or mfit, `limit_1`, width only, before any other
+    /// pixel action) with N at or above the source's width draws the source at its own width, so
+    /// variants that differ only in such an N would write byte-identical files under several names
+    /// (`-960.avif` and `-1600.avif`, both 900 px): the first stands for all, with the width set to
+    /// the source's in its pipeline and in each matrix value that named it (`-900.avif`). Outputs
+    /// no longer planned are orphans like any other.
+    static func narrowed(_ variants: [Rule.Variant], canonicals: [String], sourceWidth: Int) -> [(Rule.Variant, String)?] {
+        var result: [(Rule.Variant, String)?] = zip(variants, canonicals).map { ($0, $1) }
+        guard sourceWidth > 0 else { return result }
+        var seen: Set<String> = []
+        for (index, variant) in variants.enumerated() {
+            guard let width = coveredWidth(variant.pipeline, sourceWidth: sourceWidth) else { continue }
+            let actions = variant.pipeline.actions.map { action -> Action in
+                guard case .resize(var resize) = action else { return action }
+                resize.width = sourceWidth
+                return .resize(resize)
+            }
+            let pipeline = Pipeline(actions: actions, warnings: variant.pipeline.warnings, style: variant.pipeline.style)
+            var values = variant.values
+            for (name, value) in values where value == String(width) { values[name] = String(sourceWidth) }
+            let key = [variant.style ?? "", pipeline.canonical] + values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            guard seen.insert(key.joined(separator: "\u{0}")).inserted else { result[index] = nil; continue }
+            result[index] = (Rule.Variant(style: variant.style, values: values, pipeline: pipeline), pipeline.canonical)
+        }
+        return result
+    }
+
+    /// N when the pipeline starts (encoder settings aside) with a `resize,w_N` that leaves a
+    /// source `sourceWidth` wide at its own width; nil otherwise.
+    static func coveredWidth(_ pipeline: Pipeline, sourceWidth: Int) -> Int? {
+        for action in pipeline.actions {
+            switch action {
+            case .format, .quality, .interlace: continue
+            case .autoOrient(let orient): if orient.enabled { continue } else { return nil }
+            case .resize(let resize):
+                guard resize.limit, resize.mode == .lfit || resize.mode == .mfit, let width = resize.width, resize.height == nil,
+                      resize.long == nil, resize.short == nil, width >= sourceWidth else { return nil }
+                return width
+            default: return nil
+            }
+        }
+        return nil
     }
 
     /// Why reading `path` fails, in the disk's words.

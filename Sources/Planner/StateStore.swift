@@ -16,15 +16,22 @@ public struct FileRecord: Codable, Sendable, Hashable, FetchableRecord, Persista
     public var recorded: Int64
     /// Status-change time (ns): moves on an edit that restores size and mtime.
     public var ctime: Int64
+    /// Displayed size from the header (the planner collapses derivatives a narrow source makes
+    /// identical), 0 when not an image it reads, -1 when never read (a record from before).
+    public var width: Int
+    public var height: Int
 
-    public init(path: String, size: Int64, mtime: Int64, inode: Int64, digest: String, format: String, recorded: Int64, ctime: Int64 = 0) {
+    public init(path: String, size: Int64, mtime: Int64, inode: Int64, digest: String, format: String, recorded: Int64, ctime: Int64 = 0,
+                width: Int = 0, height: Int = 0) {
         self.path = path; self.size = size; self.mtime = mtime; self.inode = inode
         self.digest = digest; self.format = format; self.recorded = recorded; self.ctime = ctime
+        self.width = width; self.height = height
     }
 
     /// Decodes by column position (no Codable): state tables are read whole on every plan.
     public init(row: Row) {
-        self.init(path: row[0], size: row[1], mtime: row[2], inode: row[3], digest: row[4], format: row[5], recorded: row[6], ctime: row[7])
+        self.init(path: row[0], size: row[1], mtime: row[2], inode: row[3], digest: row[4], format: row[5], recorded: row[6], ctime: row[7],
+                  width: row[8], height: row[9])
     }
 }
 
@@ -239,12 +246,61 @@ public final class StateStore: Sendable {
             // is Derive's only if it hashes to it.
             try db.alter(table: "pendingWrites") { t in t.add(column: "digest", .text).notNull().defaults(to: "") }
         }
+        migrator.registerMigration("v4") { db in
+            // Sources' displayed sizes, read with the digest: -1 marks a record from before (read again once).
+            try db.alter(table: "files") { t in
+                t.add(column: "width", .integer).notNull().defaults(to: -1)
+                t.add(column: "height", .integer).notNull().defaults(to: -1)
+            }
+        }
+        migrator.registerMigration("v5") { db in
+            // Each source's dominant colour (OSS's average-hue answer) by content digest, for the index.
+            try db.create(table: "sourceColours") { t in
+                t.primaryKey("digest", .text)
+                t.column("colour", .text).notNull()
+            }
+            // Each source's placeholder (a data URI and a ThumbHash) by content digest, for the index.
+            try db.create(table: "placeholders") { t in
+                t.primaryKey("digest", .text)
+                t.column("image", .text).notNull()
+                t.column("thumbhash", .text).notNull()
+            }
+        }
         return migrator
+    }
+
+    /// Dominant colours (`#rrggbb`) by source digest.
+    public func sourceColours() throws -> [String: String] {
+        try queue.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT digest, colour FROM sourceColours").map { ($0[0] as String, $0[1] as String) },
+                       uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// Placeholders (data URI, ThumbHash in base64) by source digest; empty strings: none could be made.
+    public func placeholders() throws -> [String: (image: String, thumbhash: String)] {
+        try queue.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT digest, image, thumbhash FROM placeholders")
+                .map { ($0[0] as String, (image: $0[1] as String, thumbhash: $0[2] as String)) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    public func savePlaceholder(digest: String, image: String, thumbhash: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO placeholders (digest, image, thumbhash) VALUES (?, ?, ?)",
+                           arguments: [digest, image, thumbhash])
+        }
+    }
+
+    public func saveSourceColour(digest: String, colour: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO sourceColours (digest, colour) VALUES (?, ?)", arguments: [digest, colour])
+        }
     }
 
     public func allFiles() throws -> [String: FileRecord] {
         try queue.read { db in
-            Dictionary(try FileRecord.fetchAll(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime FROM files")
+            Dictionary(try FileRecord.fetchAll(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files")
                 .map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }

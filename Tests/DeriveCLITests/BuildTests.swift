@@ -62,7 +62,13 @@ struct DemoCopy {
         #expect(corner.filter { $0[0] > 180 && $0[1] < 140 }.count > 100)
         let index = try JSONSerialization.jsonObject(with: Data(contentsOf: demo.site.appendingPathComponent("derive-index.json"))) as? [String: Any]
         let landscape = (index?["sources"] as? [String: Any])?["samples/landscape.jpg"] as? [String: Any]
-        #expect((landscape?["srcset"] as? [String: String])?["srcset"] == "srcset/landscape-320.webp 320w, srcset/landscape-640.webp 640w, srcset/landscape-960.webp 960w")
+        let srcset = (landscape?["pictures"] as? [String: Any])?["srcset"] as? [String: Any]
+        let webp = (srcset?["formats"] as? [[String: Any]])?.first
+        #expect(webp?["srcset"] as? String == "/srcset/landscape-320.webp 320w, /srcset/landscape-640.webp 640w, /srcset/landscape-960.webp 960w")
+        #expect(landscape?["width"] as? Int == 1200 && landscape?["height"] as? Int == 800)
+        // portrait.jpg is 800 px wide: its 960 px member is one output at 800 px, not a copy.
+        #expect(FileManager.default.fileExists(atPath: demo.site.appendingPathComponent("srcset/portrait-800.webp").path))
+        #expect(!FileManager.default.fileExists(atPath: demo.site.appendingPathComponent("srcset/portrait-960.webp").path))
     }
 
     @Test func noOpBuildNeverStartsLibvips() throws {

@@ -45,7 +45,7 @@ import Planner
     @Test func anEditedIndexIsInThePlanAndTheCheckAndLeftAlone() throws {
         let project = try settledProject()
         let index = try #require(project.read("site/index.json"))
-        let edited = index.replacingOccurrences(of: "\"version\": 1", with: "\"version\": 2")
+        let edited = index.replacingOccurrences(of: "\"version\": 2", with: "\"version\": 3")
         #expect(edited != index)
         try project.write("site/index.json", edited)
         #expect(try project.session().unchanged() == nil)

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Builder
+import Foundation
+
+struct HtmlCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "html",
+        abstract: "Print the <picture> HTML of one source's built outputs (per format srcset, sizes, width and height)."
+    )
+
+    @Argument(help: "The source: bucket/key, or its file path.")
+    var source: String
+
+    @Option(name: .long, help: "The rule (or rule/style) whose outputs to use, when the source has several.")
+    var rule: String?
+
+    @Option(name: .long, help: "The sizes attribute (default: full width up to the widest output).")
+    var sizes: String?
+
+    @Option(name: .long, help: "The alt text (escaped; default empty, for a decorative image).")
+    var alt: String = ""
+
+    @Option(name: .long, help: "The manifest file.")
+    var manifest: String = "derive.yaml"
+
+    func run() throws {
+        var argument = ManifestArgument()
+        argument.manifest = manifest
+        let workspace = try Workspace(argument)
+        let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
+        var key = source
+        let absolute = URL(fileURLWithPath: source).standardizedFileURL.path
+        for bucket in workspace.manifest.buckets where absolute.hasPrefix(bucket.path + "/") {
+            key = bucket.name + "/" + absolute.dropFirst(bucket.path.count + 1)
+        }
+        let pictures = workspace.session.pictures(of: key, records: plan.recorded)
+        guard !pictures.isEmpty else {
+            Output.printError("\(source) has no built image outputs in \(manifest); run 'derive build' first (or check the source's bucket/key)")
+            throw ExitCode.failure
+        }
+        let chosen = rule.map { wanted in pictures.filter { $0.name == wanted || $0.rule == wanted } } ?? pictures
+        guard chosen.count == 1, let picture = chosen.first else {
+            let names = pictures.map(\.name).joined(separator: ", ")
+            Output.printError(rule == nil || !chosen.isEmpty
+                ? "\(source) has several pictures (\(names)); choose one with --rule"
+                : "\(source) has no picture for rule '\(rule!)'; it has: \(names)")
+            throw ExitCode.failure
+        }
+        print(picture.html(sizes: sizes, alt: alt))
+    }
+}
