@@ -114,6 +114,9 @@ public struct ServerSettings: Sendable {
     public var multipartMaxUploads = 100
     public var multipartMaxBytes = 4 << 30
     public var multipartExpiryHours = 24
+    /// Of those, what uploads initiated by anonymous callers may use (signed callers keep the rest).
+    public var multipartMaxAnonymousUploads = 20
+    public var multipartMaxAnonymousBytes = 1 << 30
     /// Folder entries one listing page may read (files and folders, as read).
     public var listEntryBudget = 100_000
 
@@ -130,6 +133,8 @@ public struct ServerSettings: Sendable {
         multipartMaxUploads = manifest.serve.multipartMaxUploads
         multipartMaxBytes = manifest.serve.multipartMaxBytes
         multipartExpiryHours = manifest.serve.multipartExpiryHours
+        multipartMaxAnonymousUploads = manifest.serve.multipartMaxAnonymousUploads
+        multipartMaxAnonymousBytes = manifest.serve.multipartMaxAnonymousBytes
     }
 }
 
@@ -275,7 +280,8 @@ public final class ObjectService: Sendable {
         appendables = AppendableObjects(file: manifest.stateFolder + "/" + StateFiles.serveAppendable)
         multipart = MultipartStore(root: manifest.stateFolder + "/" + StateFiles.serveUploads,
                                    limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes, maxOpenUploads: settings.multipartMaxUploads,
-                                                                 maxPendingBytes: settings.multipartMaxBytes,
+                                                                 maxAnonymousUploads: settings.multipartMaxAnonymousUploads,
+                                                                 maxPendingBytes: settings.multipartMaxBytes, maxAnonymousBytes: settings.multipartMaxAnonymousBytes,
                                                                  maxAgeSeconds: settings.multipartExpiryHours * 3600),
                                    clock: clock)
         // Uploads abandoned while the server was down go now; later ones go with the periodic sweep.

@@ -426,7 +426,8 @@ struct LoadState {
     mutating func loadServe(_ node: YAMLNode) {
         guard let fields = mapping(node, "'serve'") else { return }
         checkKeys(fields, allowed: ["cache_max_bytes", "render_queue", "head_timeout", "idle_timeout", "body_timeout", "max_connections",
-                                      "multipart_max_uploads", "multipart_max_bytes", "multipart_expiry_hours"],
+                                      "multipart_max_uploads", "multipart_max_bytes", "multipart_expiry_hours",
+                                      "multipart_max_anonymous_uploads", "multipart_max_anonymous_bytes"],
                   context: "in 'serve'")
         for (key, value, _) in fields {
             switch key {
@@ -446,6 +447,10 @@ struct LoadState {
                 if let number = int(value, "serve.multipart_max_uploads", in: 0...100_000) { serve.multipartMaxUploads = number }
             case "multipart_max_bytes":
                 if let number = int(value, "serve.multipart_max_bytes", in: 0...Int(Int64.max / 4)) { serve.multipartMaxBytes = number }
+            case "multipart_max_anonymous_uploads":
+                if let number = int(value, "serve.multipart_max_anonymous_uploads", in: 0...100_000) { serve.multipartMaxAnonymousUploads = number }
+            case "multipart_max_anonymous_bytes":
+                if let number = int(value, "serve.multipart_max_anonymous_bytes", in: 0...Int(Int64.max / 4)) { serve.multipartMaxAnonymousBytes = number }
             case "multipart_expiry_hours":
                 if let number = int(value, "serve.multipart_expiry_hours", in: 1...87_600) { serve.multipartExpiryHours = number }
             default: break
