@@ -114,8 +114,14 @@ public struct ServerSettings: Sendable {
     public var multipartMaxUploads = 100
     public var multipartMaxBytes = 4 << 30
     public var multipartExpiryHours = 24
+    /// Of those, what uploads initiated by anonymous callers may use (signed callers keep the rest).
+    public var multipartMaxAnonymousUploads = 20
+    public var multipartMaxAnonymousBytes = 1 << 30
     /// Folder entries one listing page may read (files and folders, as read).
     public var listEntryBudget = 100_000
+    /// Listings that may walk folders at once; one more is 503 SlowDown. Fewer than the I/O
+    /// threads (4), so listings can never hold every thread plain GETs and HEADs need.
+    public var listConcurrency = 2
 
     public init() {}
 
@@ -130,6 +136,8 @@ public struct ServerSettings: Sendable {
         multipartMaxUploads = manifest.serve.multipartMaxUploads
         multipartMaxBytes = manifest.serve.multipartMaxBytes
         multipartExpiryHours = manifest.serve.multipartExpiryHours
+        multipartMaxAnonymousUploads = manifest.serve.multipartMaxAnonymousUploads
+        multipartMaxAnonymousBytes = manifest.serve.multipartMaxAnonymousBytes
     }
 }
 
@@ -231,6 +239,8 @@ public final class ObjectService: Sendable {
     let multipart: MultipartStore
     /// One append at a time: each checks the length and rewrites the object.
     let appendLock = NIOLock()
+    /// Admission of listings (`ServerSettings.listConcurrency` at once).
+    let listingGate: RenderGate
     /// Test hooks (empty when serving).
     let hooks = ServiceHooks()
     /// Longest save-as body (the chain and target).
@@ -260,6 +270,7 @@ public final class ObjectService: Sendable {
         self.authorizer = Authorizer(recorded: recorded)
         self.cache = RenderCache(folder: cacheFolder, maxBytes: settings.cacheMaxBytes)
         self.gate = RenderGate(capacity: settings.renderThreads + settings.renderQueue)
+        self.listingGate = RenderGate(capacity: settings.listConcurrency)
         self.logger = logger
         self.clock = clock
         if let metadata {
@@ -275,7 +286,8 @@ public final class ObjectService: Sendable {
         appendables = AppendableObjects(file: manifest.stateFolder + "/" + StateFiles.serveAppendable)
         multipart = MultipartStore(root: manifest.stateFolder + "/" + StateFiles.serveUploads,
                                    limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes, maxOpenUploads: settings.multipartMaxUploads,
-                                                                 maxPendingBytes: settings.multipartMaxBytes,
+                                                                 maxAnonymousUploads: settings.multipartMaxAnonymousUploads,
+                                                                 maxPendingBytes: settings.multipartMaxBytes, maxAnonymousBytes: settings.multipartMaxAnonymousBytes,
                                                                  maxAgeSeconds: settings.multipartExpiryHours * 3600),
                                    clock: clock)
         // Uploads abandoned while the server was down go now; later ones go with the periodic sweep.
@@ -304,6 +316,9 @@ public final class ObjectService: Sendable {
 
     /// Renders since start (cache hits do not count), for tests.
     public var renders: Int { requestCounter.renders }
+
+    /// Listings walking folders now.
+    public var listingsInFlight: Int { listingGate.inFlight }
 
     /// Renders admitted and not yet finished.
     public var rendersInFlight: Int { gate.inFlight }

@@ -10,6 +10,13 @@ final class ServiceHooks: Sendable {
     /// A delete removed the file and has not forgotten its records yet.
     let removedForDelete = NIOLockedValueBox<KeyHook?>(nil)
 
+    /// A listing was admitted and has not started its walk.
+    let listingAdmitted = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
+
+    func run(_ hook: NIOLockedValueBox<(@Sendable () -> Void)?>) {
+        if let hook = hook.withLockedValue({ $0 }) { hook() }
+    }
+
     func run(_ hook: NIOLockedValueBox<KeyHook?>, _ key: ObjectKey) {
         if let hook = hook.withLockedValue({ $0 }) { hook(key) }
     }

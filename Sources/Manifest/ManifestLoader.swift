@@ -470,6 +470,10 @@ struct LoadState {
                 if let number = int(value, "serve.multipart_max_uploads", in: 0...100_000) { serve.multipartMaxUploads = number }
             case "multipart_max_bytes":
                 if let number = int(value, "serve.multipart_max_bytes", in: 0...Int(Int64.max / 4)) { serve.multipartMaxBytes = number }
+            case "multipart_max_anonymous_uploads":
+                if let number = int(value, "serve.multipart_max_anonymous_uploads", in: 0...100_000) { serve.multipartMaxAnonymousUploads = number }
+            case "multipart_max_anonymous_bytes":
+                if let number = int(value, "serve.multipart_max_anonymous_bytes", in: 0...Int(Int64.max / 4)) { serve.multipartMaxAnonymousBytes = number }
             case "multipart_expiry_hours":
                 if let number = int(value, "serve.multipart_expiry_hours", in: 1...87_600) { serve.multipartExpiryHours = number }
             default: break

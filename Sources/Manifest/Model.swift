@@ -243,6 +243,9 @@ public struct ServeSettings: Sendable, Hashable {
     /// Hours after its initiation an unfinished multipart upload is removed (at start-up and
     /// by the server's periodic sweep).
     public var multipartExpiryHours: Int = 24
+    /// Of the uploads and bytes above, what uploads initiated by anonymous callers may use.
+    public var multipartMaxAnonymousUploads: Int = 20
+    public var multipartMaxAnonymousBytes: Int = 1 << 30
 
     public static let defaultCacheMaxBytes = 1 << 30
     public static let defaultRenderQueue = 64

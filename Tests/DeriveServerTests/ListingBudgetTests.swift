@@ -1,5 +1,6 @@
 import Confinement
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 @testable import DeriveServer
 
@@ -62,5 +63,37 @@ import Testing
         let f = try ServiceFixture(settings: settings)
         let answer = f.send("GET", "photos", query: [("prefix", "cats/")])
         #expect(answer.status == 400 && answer.code == "InvalidArgument" && answer.text.contains("entries"), "\(answer.text)")
+    }
+
+    /// Attack 7, finding 4: four anonymous listings held every I/O thread and a plain GET waited
+    /// 47 s. At most `listConcurrency` listings walk at once; one more is 503 SlowDown at once,
+    /// and a GET is answered while the admitted ones are still inside their walk (ordering
+    /// from the service's own counter, not from seconds).
+    @Test func listingsBeyondTheirConcurrencyAreRefusedAndGetsStillAnswer() throws {
+        var settings = ServerSettings()
+        settings.listConcurrency = 2
+        nonisolated(unsafe) let f = try ServiceFixture(settings: settings)
+        let release = DispatchSemaphore(value: 0)
+        f.service.hooks.listingAdmitted.withLockedValue { $0 = { release.wait() } }
+        let answers = NIOLockedValueBox<[Int]>([])
+        let group = DispatchGroup()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                let status = f.send("GET", "photos", query: [("max-keys", "1")]).status
+                answers.withLockedValue { $0.append(status) }
+            }
+        }
+        while f.service.listingsInFlight < 2 { usleep(1_000) }
+        let third = f.send("GET", "photos", query: [("max-keys", "1")])
+        #expect(third.status == 503 && third.code == "SlowDown", "\(third.text)")
+        let get = f.send("GET", "photos", "press/p.jpg")
+        #expect(get.status == 200)
+        #expect(f.service.listingsInFlight == 2 && answers.withLockedValue { $0.isEmpty })
+        release.signal(); release.signal()
+        group.wait()
+        f.service.hooks.listingAdmitted.withLockedValue { $0 = nil }
+        #expect(answers.withLockedValue { $0 } == [200, 200])
+        #expect(f.service.listingsInFlight == 0)
+        #expect(f.send("GET", "photos", query: [("max-keys", "1")]).status == 200)
     }
 }

@@ -29,6 +29,36 @@ import Testing
         #expect(third.status == 400 && third.code == "TooManyUploads" && third.text.contains("multipart_max_uploads"), "\(third.text)")
     }
 
+    /// Attack 7, finding 5: 100 anonymous Initiates in a public-read-write bucket used up the
+    /// server-wide cap, and every multipart upload failed for 7 days, signed ones included.
+    /// Anonymous uploads have their own, smaller budgets (count and bytes); signed ones keep the rest.
+    @Test func anonymousUploadsCannotUseUpTheBudgetOfSignedOnes() throws {
+        var settings = ServerSettings()
+        settings.multipartMaxUploads = 4
+        settings.multipartMaxAnonymousUploads = 2
+        settings.multipartMaxBytes = 400_000
+        settings.multipartMaxAnonymousBytes = 150_000
+        let f = try ServiceFixture(settings: settings)
+        func anonymous(_ key: String) -> ServiceResponse { f.send("POST", "drop", key, query: [("uploads", nil)], signed: false) }
+        let a = try #require(anonymous("a.bin").values("UploadId").first)
+        #expect(anonymous("b.bin").status == 200)
+        let third = anonymous("c.bin")
+        #expect(third.status == 400 && third.code == "TooManyUploads" && third.text.contains("multipart_max_anonymous_uploads"), "\(third.text)")
+        // Signed callers keep their headroom, in a private bucket and in the same public one.
+        let s = try #require(Self.initiate(f, "s.bin").values("UploadId").first)
+        #expect(Self.initiate(f, "t.bin", bucket: "drop").status == 200)
+        #expect(Self.initiate(f, "u.bin").code == "TooManyUploads")
+        // Bytes: anonymous uploads' parts together at most their budget; signed ones keep the rest.
+        func anonymousPart(_ number: Int, _ count: Int) -> ServiceResponse {
+            f.send("PUT", "drop", "a.bin", query: [("partNumber", String(number)), ("uploadId", a)],
+                   headers: ["content-length": String(count)], body: Data(repeating: 7, count: count), signed: false)
+        }
+        #expect(anonymousPart(1, 100_000).status == 200)
+        let over = anonymousPart(2, 60_000)
+        #expect(over.status == 400 && over.code == "EntityTooLarge" && over.text.contains("multipart_max_anonymous_bytes"), "\(over.text)")
+        #expect(Self.part(f, "s.bin", s, 1, Data(repeating: 1, count: 250_000)).status == 200)
+    }
+
     @Test func bytesHeldByOpenUploadsAreBoundedPerServer() throws {
         var settings = ServerSettings()
         settings.multipartMaxBytes = 150_000

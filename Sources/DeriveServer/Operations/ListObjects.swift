@@ -52,6 +52,14 @@ extension ObjectService {
 
     func listing(_ bucket: Bucket, _ parameters: ListParameters, marker: String, caller: String?) throws -> BucketListing.Page {
         guard let folder = try folder(bucket) else { return BucketListing.Page() }
+        // A walk may read many entries: only `listConcurrency` run at once, so listings never
+        // take every I/O thread from plain GETs (four anonymous listings starved them for 47 s).
+        guard let ticket = listingGate.admit() else {
+            throw OSSErrorBody(status: 503, code: "SlowDown",
+                               message: "\(settings.listConcurrency) listings are running, the most this server runs at once; retry later.")
+        }
+        defer { ticket.release() }
+        hooks.run(hooks.listingAdmitted)
         var listing = BucketListing(folder: folder, prefix: Array(parameters.prefix.utf8), delimiter: Array(parameters.delimiter.utf8),
                                     marker: Array(marker.utf8), maxKeys: parameters.maxKeys) { [authorizer] key in
             authorizer.mayRead(bucket, key, caller: caller)

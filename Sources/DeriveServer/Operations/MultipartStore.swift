@@ -22,8 +22,13 @@ final class MultipartStore: Sendable {
         var maxPartBytes: Int
         var maxUploadBytes = 1024 * 1024 * 1024
         var maxOpenUploads = 100
+        /// Of those, uploads anonymous callers initiated (a public-read-write bucket): smaller,
+        /// so anonymous callers can never use up what signed ones need.
+        var maxAnonymousUploads = 20
         /// Bytes all open uploads' parts may hold together.
         var maxPendingBytes = 4 << 30
+        /// Of those, bytes held by the parts of anonymous uploads.
+        var maxAnonymousBytes = 1 << 30
         var maxAgeSeconds = 24 * 3600
         /// OSS's smallest part but the last.
         var minPartBytes = 100 * 1024
@@ -35,6 +40,8 @@ final class MultipartStore: Sendable {
         var initiated: Int
         /// The headers OSS stores, from the Initiate request (Content-Type, x-oss-meta-*, …).
         var headers: [String: String]?
+        /// Initiated by an unsigned request (its parts count against the anonymous budgets).
+        var anonymous: Bool?
     }
 
     struct Part: Sendable {
@@ -118,12 +125,17 @@ final class MultipartStore: Sendable {
         }
     }
 
-    func initiate(bucket: Bucket, key: ObjectKey, headers: [String: String]) throws -> String {
-        try admission.withLockedValue { _ in try create(bucket: bucket, key: key, headers: headers) }
+    func initiate(bucket: Bucket, key: ObjectKey, headers: [String: String], anonymous: Bool) throws -> String {
+        try admission.withLockedValue { _ in try create(bucket: bucket, key: key, headers: headers, anonymous: anonymous) }
     }
 
-    private func create(bucket: Bucket, key: ObjectKey, headers: [String: String]) throws -> String {
-        guard openUploads().count < limits.maxOpenUploads else {
+    private func create(bucket: Bucket, key: ObjectKey, headers: [String: String], anonymous: Bool) throws -> String {
+        let open = openUploads()
+        if anonymous, open.filter({ $0.info.anonymous == true }).count >= min(limits.maxAnonymousUploads, limits.maxOpenUploads) {
+            throw OSSErrorBody(status: 400, code: "TooManyUploads",
+                               message: "\(limits.maxAnonymousUploads) multipart uploads initiated without a signature are open, the most this server keeps for anonymous callers (serve: multipart_max_anonymous_uploads); complete or abort one, wait for unfinished ones to expire, or sign the request.")
+        }
+        guard open.count < limits.maxOpenUploads else {
             throw OSSErrorBody(status: 400, code: "TooManyUploads",
                                message: "\(limits.maxOpenUploads) multipart uploads are open, the most this server keeps (serve: multipart_max_uploads); complete or abort one (ListMultipartUploads names them), or wait for unfinished ones to expire.")
         }
@@ -131,7 +143,7 @@ final class MultipartStore: Sendable {
         var bytes = [UInt8](repeating: 0, count: 16)
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0 ... 255) }
         let id = ObjectService.hex(bytes, uppercase: true)
-        let info = Info(bucket: bucket.name, key: key.string, initiated: clock(), headers: headers)
+        let info = Info(bucket: bucket.name, key: key.string, initiated: clock(), headers: headers, anonymous: anonymous)
         try folder.writeAtomically(try JSONEncoder().encode(info), to: Self.key(id, Self.infoName))
         return id
     }
@@ -168,9 +180,10 @@ final class MultipartStore: Sendable {
         try admission.withLockedValue { _ in try startPart(id, number: number, declared: declared) }
     }
 
-    /// Bytes held by the parts of every open upload (a part being replaced counts until it is).
-    func pendingBytes(excluding id: String, number: Int) -> Int {
-        openUploads().reduce(0) { total, upload in
+    /// Bytes held by the parts of every open upload (a part being replaced counts until it is);
+    /// `anonymousOnly`: of the uploads anonymous callers initiated.
+    func pendingBytes(excluding id: String, number: Int, anonymousOnly: Bool = false) -> Int {
+        openUploads().filter { !anonymousOnly || $0.info.anonymous == true }.reduce(0) { total, upload in
             total + parts(upload.id).reduce(0) { $0 + (upload.id == id && $1.number == number ? 0 : Int($1.status.size)) }
         }
     }
@@ -189,6 +202,11 @@ final class MultipartStore: Sendable {
                                message: "Open multipart uploads would hold more than \(limits.maxPendingBytes) bytes, the most this server keeps (serve: multipart_max_bytes); complete or abort uploads (ListMultipartUploads names them), or wait for unfinished ones to expire.")
         }
         guard let folder = folder(create: false) else { throw Self.noSuchUpload() }
+        if (try? info(id, folder: folder))?.anonymous == true,
+           pendingBytes(excluding: id, number: number, anonymousOnly: true) + (declared ?? 0) > limits.maxAnonymousBytes {
+            throw OSSErrorBody(status: 400, code: "EntityTooLarge",
+                               message: "Open multipart uploads initiated without a signature would hold more than \(limits.maxAnonymousBytes) bytes, the most this server keeps for anonymous callers (serve: multipart_max_anonymous_bytes); complete or abort uploads, or sign the requests.")
+        }
         return try folder.createTemporary(for: Self.key(id, Self.partName(number)))
     }
 

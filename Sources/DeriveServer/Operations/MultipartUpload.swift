@@ -29,7 +29,7 @@ extension ObjectService {
         let stored = ObjectMetadata.headers(from: request.headers)
         try ObjectMetadata.checkLimits(stored)
         try refuseOverwrite(request, target.bucket, target.key)
-        let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: stored)
+        let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: stored, anonymous: caller == nil)
         return XMLReply("InitiateMultipartUploadResult") { xml in
             xml.element("Bucket", target.bucket.name)
             xml.element("Key", target.key.string)
