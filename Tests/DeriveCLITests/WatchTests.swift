@@ -32,13 +32,13 @@ final class WatchSession: @unchecked Sendable {
         """
     }
 
-    init(width: Int = 64) throws {
+    init(width: Int = 64, quiet: Bool = true) throws {
         root = try CLI.temporaryFolder()
         try FileManager.default.createDirectory(at: root.appendingPathComponent("photos/src"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: sources.appendingPathComponent("a.jpg"))
         try Data(Self.manifestText(width: width).utf8).write(to: manifest)
         process.executableURL = CLI.executable
-        process.arguments = ["build", "--watch", "--quiet", manifest.path]
+        process.arguments = ["build", "--watch"] + (quiet ? ["--quiet"] : []) + [manifest.path]
         process.currentDirectoryURL = root
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -150,6 +150,28 @@ final class WatchSession: @unchecked Sendable {
         // No temporary file left anywhere.
         let left = FileManager.default.enumerator(atPath: watch.root.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".derive-tmp") }
         #expect(left == [])
+    }
+
+    @Test func sigtermDuringARebuildExitsZeroAndLeavesNoHalfWrittenOutput() throws {
+        let watch = try WatchSession(quiet: false)
+        defer { watch.remove() }
+        #expect(watch.waitForLines(1), "\(watch.standardError)")
+        // Enough large renders that the signal lands while some are in progress.
+        try Data(WatchSession.manifestText(width: 64).replacingOccurrences(of: "resize,w_64", with: "resize,w_2400,limit_0/blur,r_20,s_20").utf8).write(to: watch.manifest)
+        for number in 0..<8 {
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: watch.sources.appendingPathComponent("c\(number).jpg"))
+        }
+        #expect(watch.wait { watch.standardError.contains("/9") }, "\(watch.standardError)")
+        #expect(watch.terminate() == 0, "\(watch.lines) \(watch.standardError)")
+        let left = FileManager.default.enumerator(atPath: watch.root.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".derive-tmp") }
+        #expect(left == [])
+        // Every output there is whole, and the next build finishes the job.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: watch.outputs.path)) ?? [] {
+            #expect(watch.size(name) != nil, "\(name) is not a whole image")
+        }
+        let again = try CLI.run(["build", "--quiet", watch.manifest.path], in: watch.root)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try CLI.run(["check", watch.manifest.path], in: watch.root).status == 0)
     }
 
     @Test func itsOwnOutputsNeverTriggerARebuild() throws {
