@@ -260,16 +260,42 @@ struct BuildCommand: ParsableCommand {
         }
     }
 
+    @Flag(name: .long, help: "After the build, watch the manifest and the source folders and rebuild on every change (Ctrl-C stops).")
+    var watch = false
+
     func run() throws {
+        if watch {
+            try WatchMode(command: self).run()
+            return
+        }
         if !overwrite, let count = Workspace.unchanged(manifest, refresh: true) {
             print("Nothing to do: \(count) outputs up to date.")
             return
         }
+        let workers = try Workers.pool(size: BuildOptions(jobs: jobs?.value).jobs)
+        defer { workers.shutdown() }
+        let result = try buildOnce(workers: workers, fastPath: false)
+        print(result.summary)
+        if !result.succeeded { throw ExitCode.failure }
+    }
+
+    /// What one build did: the summary line, whether it succeeded, and the files its outputs,
+    /// lock and index are at (nil when it did not get that far, or took the no-op fast path).
+    struct Result {
+        var summary: String
+        var succeeded: Bool
+        var writtenFiles: [String]?
+        var workspace: Workspace?
+    }
+
+    /// Plans and builds once with `workers`; errors are printed and thrown as exit codes, as `build` always did.
+    func buildOnce(workers: RenderWorkerPool, fastPath: Bool) throws -> Result {
+        if fastPath, let count = Workspace.unchanged(manifest, refresh: true) {
+            return Result(summary: "Nothing to do: \(count) outputs up to date.", succeeded: true)
+        }
         let workspace = try Workspace(manifest, overwrite: overwrite)
         let options = BuildOptions(jobs: jobs?.value, memoryBudget: memory.map { $0.value << 20 }, quiet: quiet)
         let limits = workspace.manifest.limits
-        let workers = try Workers.pool(size: options.jobs)
-        defer { workers.shutdown() }
         let outcome = try workspace.run("build") { session in
             try session.build(options: options) { EngineRenderer(limits: limits, renderer: workers) }
         }
@@ -277,6 +303,13 @@ struct BuildCommand: ParsableCommand {
         guard let report = outcome.report else {
             for error in plan.errors { Output.printError(error.message) }
             throw ExitCode.failure
+        }
+        var written = report.outputFiles
+        if written != nil {
+            written?.append(workspace.session.lockPath)
+            if let index = workspace.manifest.index, let bucket = workspace.manifest.bucket(named: index.bucket) {
+                written?.append(bucket.path + "/" + index.path)
+            }
         }
         // One line per bad source (with how many derivatives it cost); each output with --verbose.
         var sources: [String: String] = [:]
@@ -287,8 +320,7 @@ struct BuildCommand: ParsableCommand {
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty {
-            print("Nothing to do: \(plan.count(.upToDate)) outputs up to date.")
-            return
+            return Result(summary: "Nothing to do: \(plan.count(.upToDate)) outputs up to date.", succeeded: true, writtenFiles: written, workspace: workspace)
         }
         var parts = ["built \(report.built.count)"]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
@@ -304,8 +336,8 @@ struct BuildCommand: ParsableCommand {
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
         if !report.controlErrors.isEmpty { parts.append("lock or index not written") }
         parts.append("\(plan.count(.upToDate) - report.adopted.count) up to date")
-        print(parts.joined(separator: ", ") + String(format: " in %.2f s.", report.seconds))
-        if !report.succeeded { throw ExitCode.failure }
+        return Result(summary: parts.joined(separator: ", ") + String(format: " in %.2f s.", report.seconds), succeeded: report.succeeded,
+                      writtenFiles: written, workspace: workspace)
     }
 }
 

@@ -1,0 +1,136 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Linux inotify over a bounded set of folders: folders watched recursively (new subfolders are
+/// added as they appear) and folders watched alone (a manifest's folder). Reports changed paths.
+final class FolderWatcher {
+    struct Event {
+        var path: String
+        var isFolder: Bool
+        /// Created or moved in (a new subfolder is watched at once).
+        var appeared: Bool
+        /// Moved in or out, or the watch queue overflowed: always counts as a change.
+        var moved: Bool
+    }
+
+    struct LimitError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The most folders one watch follows: each costs one inotify watch of the user's
+    /// `fs.inotify.max_user_watches` (often 8192 to 65536), shared with editors and other tools.
+    static let maxWatches = 8_192
+
+    let descriptor: Int32
+    private var folders: [Int32: (path: String, recursive: Bool)] = [:]
+    /// Folders never watched nor reported (the state folder).
+    private let skipped: [String]
+    var skippedFolders: [String] { skipped }
+    /// What the watch mode asked this watcher to follow.
+    var watched: WatchMode.Watched?
+    private static let mask: UInt32 = UInt32(IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
+                                             | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+    init(skipping skipped: [String]) throws {
+        descriptor = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        guard descriptor >= 0 else {
+            throw LimitError(description: "cannot start watching: inotify_init1 failed (\(String(cString: strerror(errno)))); raise fs.inotify.max_user_instances or stop other watchers")
+        }
+        self.skipped = skipped
+    }
+
+    deinit { close(descriptor) }
+
+    var count: Int { folders.count }
+
+    /// Forgets every watch (the manifest changed what is read); `watch` adds them again.
+    func reset() {
+        for wd in folders.keys { inotify_rm_watch(descriptor, wd) }
+        folders = [:]
+    }
+
+    func isSkipped(_ path: String) -> Bool {
+        skipped.contains { path == $0 || path.hasPrefix($0 + "/") }
+    }
+
+    /// Watches `folder` (and, when `recursive`, every folder below it, symbolic links not followed).
+    func watch(_ folder: String, recursive: Bool) throws {
+        guard !isSkipped(folder) else { return }
+        try add(folder, recursive: recursive)
+        guard recursive else { return }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names.sorted() {
+            let path = folder + "/" + name
+            var info = stat()
+            if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { try watch(path, recursive: true) }
+        }
+    }
+
+    private func add(_ folder: String, recursive: Bool) throws {
+        if folders.count >= Self.maxWatches, !folders.values.contains(where: { $0.path == folder }) {
+            throw LimitError(description: "more than \(Self.maxWatches) folders to watch (at \(folder)); watch mode follows at most \(Self.maxWatches): narrow the source buckets, or build without --watch")
+        }
+        let wd = inotify_add_watch(descriptor, folder, Self.mask)
+        guard wd >= 0 else {
+            let error = errno
+            if error == ENOSPC {
+                throw LimitError(description: "the system's inotify watch limit is reached at \(folder) (\(folders.count) watched by this build); raise it with 'sudo sysctl fs.inotify.max_user_watches=524288' (fs.inotify.max_user_watches), or watch fewer folders")
+            }
+            if error == ENOENT || error == ENOTDIR { return }   // gone since it was listed
+            throw LimitError(description: "cannot watch \(folder): \(String(cString: strerror(error)))")
+        }
+        let recursive = recursive || (folders[wd]?.recursive ?? false)
+        folders[wd] = (folder, recursive)
+    }
+
+    /// Reads the events waiting now (none when there are none). New subfolders of recursive
+    /// folders are watched before this returns, and reported with every file already in them.
+    func read() throws -> [Event] {
+        var events: [Event] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            var offset = 0
+            while offset + 16 <= count {
+                let (wd, mask, length) = buffer.withUnsafeBytes { raw -> (Int32, UInt32, Int) in
+                    (raw.loadUnaligned(fromByteOffset: offset, as: Int32.self), raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
+                     Int(raw.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)))
+                }
+                let nameBytes = buffer[(offset + 16)..<min(count, offset + 16 + length)].prefix { $0 != 0 }
+                offset += 16 + length
+                if mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                    events.append(Event(path: "(many files)", isFolder: true, appeared: false, moved: true))
+                    continue
+                }
+                if mask & UInt32(IN_IGNORED) != 0 { folders[wd] = nil; continue }
+                guard let folder = folders[wd] else { continue }
+                if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF) != 0 {
+                    events.append(Event(path: folder.path, isFolder: true, appeared: false, moved: mask & UInt32(IN_MOVE_SELF) != 0))
+                    continue
+                }
+                let path = folder.path + "/" + String(decoding: nameBytes, as: UTF8.self)
+                if isSkipped(path) { continue }
+                let isFolder = mask & UInt32(IN_ISDIR) != 0
+                let appeared = mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0
+                let moved = mask & UInt32(IN_MOVED_FROM | IN_MOVED_TO) != 0
+                events.append(Event(path: path, isFolder: isFolder, appeared: appeared, moved: moved))
+                if isFolder, appeared, folder.recursive {
+                    try watch(path, recursive: true)
+                    // Files written before the watch existed.
+                    if let enumerator = FileManager.default.enumerator(atPath: path) {
+                        for case let name as String in enumerator {
+                            var info = stat()
+                            guard lstat(path + "/" + name, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR else { continue }
+                            events.append(Event(path: path + "/" + name, isFolder: false, appeared: true, moved: false))
+                        }
+                    }
+                }
+            }
+        }
+        return events
+    }
+}

@@ -1,0 +1,226 @@
+import ArgumentParser
+import Builder
+import Confinement
+import Foundation
+import RenderWorkers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `derive build --watch`: builds, then rebuilds whenever the manifest, an include or a file in a
+/// folder the rules read changes. The build lock is held only while building, so a `derive build`
+/// run by hand while watch is idle works (and one during a rebuild is refused as always).
+struct WatchMode {
+    let command: BuildCommand
+
+    /// A burst of events (an editor's save, a copy of many files) ends after this much quiet.
+    static let quiet: Double = 0.2
+    /// A stream of changes that never goes quiet still rebuilds this often.
+    static let longestWait: Double = 2
+    /// How soon a rebuild the lock refused is tried again.
+    static let retryAfter: Double = 1
+
+    /// What the watch follows, from the last manifest that loaded.
+    struct Watched: Equatable {
+        var manifestFiles: Set<String>
+        var sourceRoots: [String]
+        var skipped: [String]
+        var folders: [String] { Array(Set(manifestFiles.map { ($0 as NSString).deletingLastPathComponent })).sorted() }
+    }
+
+    func run() throws {
+        // Ctrl-C and SIGTERM: renders in progress are cancelled (their outputs are written
+        // atomically, so none is half written), and the loop ends with status 0.
+        let stop = StopSignal()
+        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs).jobs)
+        defer { workers.shutdown() }
+        var signalSources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                stop.set()
+                workers.shutdown()
+            }
+            source.resume()
+            signalSources.append(source)
+        }
+        defer { signalSources.forEach { $0.cancel() } }
+
+        var written: Set<String> = []
+        var watched = Watched(manifestFiles: [Self.real(command.manifest.manifest)], sourceRoots: [], skipped: [])
+        var first = true
+        var changed: [String] = []
+        var watcher: FolderWatcher?
+        while true {
+            let started = Date()
+            let outcome = attempt(workers: workers)
+            if stop.isSet { return }
+            if let files = outcome.result?.writtenFiles { written.formUnion(files.map(Self.real)) }
+            if let workspace = outcome.result?.workspace { watched = Self.watched(workspace) }
+            do {
+                if watcher == nil || watcher?.skippedFolders != watched.skipped || outcome.result?.workspace != nil && watcher?.watched != watched {
+                    let fresh = try FolderWatcher(skipping: watched.skipped)
+                    for root in watched.sourceRoots { try fresh.watch(root, recursive: true) }
+                    for folder in watched.folders { try fresh.watch(folder, recursive: false) }
+                    fresh.watched = watched
+                    watcher = fresh
+                }
+            } catch {
+                Output.printError("\(error)")
+                throw ExitCode.failure
+            }
+            let what = first ? "" : Self.describe(changed) + ": "
+            let seconds = String(format: "%.2f s", Date().timeIntervalSince(started))
+            switch outcome {
+            case .built(let result):
+                Self.say("\(what)\(result.summary)\(result.succeeded ? "" : " (errors above)")\(first ? " Watching \(watcher?.count ?? 0) folders (Ctrl-C stops)." : "")")
+            case .refused:
+                Self.say("\(what)another derive command holds the lock; trying again in \(Int(Self.retryAfter)) s")
+            case .failed:
+                Self.say("\(what)not built (errors above, \(seconds)); the previous outputs stay. Watching.")
+            }
+            first = false
+            guard let next = try waitForChanges(watcher!, watched: watched, written: written, stop: stop,
+                                                retry: outcome.isRefused ? Self.retryAfter : nil) else { return }
+            changed = next
+        }
+    }
+
+    enum Outcome {
+        case built(BuildCommand.Result)
+        case refused
+        case failed
+        var result: BuildCommand.Result? { if case .built(let result) = self { return result } else { return nil } }
+        var isRefused: Bool { if case .refused = self { return true } else { return false } }
+    }
+
+    private func attempt(workers: RenderWorkerPool) -> Outcome {
+        do {
+            return .built(try command.buildOnce(workers: workers, fastPath: false))
+        } catch let code as ExitCode where code.rawValue == BuildLock.busyExitCode {
+            return .refused
+        } catch {
+            return .failed
+        }
+    }
+
+    /// Waits for the next burst of relevant changes and returns their paths; nil when stopped.
+    private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: Set<String>, stop: StopSignal,
+                                retry: Double?) throws -> [String]? {
+        var changed: [String] = []
+        var firstChange: Date?
+        let retryAt = retry.map { Date().addingTimeInterval($0) }
+        while true {
+            var timeout: Int32 = -1
+            if let firstChange {
+                let left = min(Self.quiet, Self.longestWait - Date().timeIntervalSince(firstChange))
+                timeout = Int32(max(0, left) * 1000)
+            } else if let retryAt {
+                timeout = Int32(max(0, retryAt.timeIntervalSinceNow) * 1000)
+            }
+            var descriptors = [pollfd(fd: watcher.descriptor, events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: stop.descriptor, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&descriptors, 2, timeout)
+            if stop.isSet { return nil }
+            if ready < 0, errno == EINTR { continue }
+            if ready == 0 {
+                if !changed.isEmpty { return changed }
+                if retryAt != nil { return ["(retry after the lock)"] }
+                continue
+            }
+            do {
+                for event in try watcher.read() where Self.isRelevant(event, watched: watched, written: written) {
+                    if !changed.contains(event.path) { changed.append(event.path) }
+                    if firstChange == nil { firstChange = Date() }
+                }
+            } catch {
+                Output.printError("\(error)")
+                throw ExitCode.failure
+            }
+            if let firstChange, Date().timeIntervalSince(firstChange) >= Self.longestWait { return changed }
+        }
+    }
+
+    /// A change the build did not make to a file the manifest or the rules read.
+    static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: Set<String>) -> Bool {
+        if event.isFolder && !event.moved { return false }   // its files are reported one by one
+        if event.moved && event.path == "(many files)" { return true }
+        let name = (event.path as NSString).lastPathComponent
+        if name.hasPrefix("."), name.hasSuffix(ConfinedFolder.temporaryMarker) { return false }   // an atomic write in progress
+        if written.contains(event.path) { return false }
+        // An O_TMPFILE output closed before its link: the kernel names it `#<inode>`.
+        if name.hasPrefix("#"), name.dropFirst().allSatisfy(\.isNumber), !FileManager.default.fileExists(atPath: event.path) { return false }
+        if watched.manifestFiles.contains(event.path) { return true }
+        return watched.sourceRoots.contains { event.path.hasPrefix($0 + "/") }
+    }
+
+    static func watched(_ workspace: Workspace) -> Watched {
+        let manifest = workspace.manifest
+        var roots: [String] = []
+        for rule in manifest.rules {
+            if let bucket = manifest.bucket(named: rule.sourceBucket) { roots.append(real(bucket.path)) }
+        }
+        let state = real(manifest.stateFolder)
+        var skipped = [state]
+        // The `.derive` folder holds every manifest's state: none of it is a source.
+        let parent = (state as NSString).deletingLastPathComponent
+        if (parent as NSString).lastPathComponent == ".derive" { skipped.append(parent) }
+        let files = Set((manifest.files + [workspace.manifestPath]).map(real))
+        return Watched(manifestFiles: files, sourceRoots: Array(Set(roots)).sorted(), skipped: skipped.sorted())
+    }
+
+    /// The path with its folder's symbolic links resolved (the file itself may be gone), as inotify reports it.
+    static func real(_ path: String) -> String {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let folder = (absolute as NSString).deletingLastPathComponent
+        guard let resolved = realpath(folder, nil) else { return absolute }
+        defer { free(resolved) }
+        let base = String(cString: resolved)
+        return (base == "/" ? "" : base) + "/" + (absolute as NSString).lastPathComponent
+    }
+
+    /// "photos/a.jpg changed", "photos/a.jpg and 2 more changed": a file that still exists is
+    /// named first (an editor's swap file, saved and renamed away, is only counted).
+    static func describe(_ changed: [String]) -> String {
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).resolvingSymlinksInPath().path
+        let existing = changed.filter { FileManager.default.fileExists(atPath: $0) }
+        let shown = (existing + changed).first.map { $0.hasPrefix(cwd + "/") ? String($0.dropFirst(cwd.count + 1)) : $0 } ?? "?"
+        return changed.count > 1 ? "\(shown) and \(changed.count - 1) more changed" : "\(shown) changed"
+    }
+
+    /// One line per build, with the time, flushed at once (standard output may be a pipe).
+    static func say(_ line: String) {
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        print(String(format: "[%02d:%02d:%02d] ", parts.tm_hour, parts.tm_min, parts.tm_sec) + line)
+        fflush(nil)   // every stream: standard output may be a pipe
+    }
+}
+
+/// Set once by SIGINT or SIGTERM; its descriptor becomes readable then, to wake `poll`.
+final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    let descriptor: Int32
+    private let writeEnd: Int32
+
+    init() {
+        var ends: [Int32] = [-1, -1]
+        _ = pipe(&ends)
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC); _ = fcntl(end, F_SETFL, O_NONBLOCK) }
+        descriptor = ends[0]
+        writeEnd = ends[1]
+    }
+
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+
+    func set() {
+        lock.lock()
+        stopped = true
+        lock.unlock()
+        var one: UInt8 = 1
+        _ = write(writeEnd, &one, 1)
+    }
+}
