@@ -32,7 +32,7 @@ struct WatchMode {
         // Ctrl-C and SIGTERM: renders in progress are cancelled (their outputs are written
         // atomically, so none is half written), and the loop ends with status 0.
         let stop = StopSignal()
-        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs).jobs)
+        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs?.value).jobs)
         defer { workers.shutdown() }
         var signalSources: [any DispatchSourceSignal] = []
         for number in [SIGINT, SIGTERM] {
