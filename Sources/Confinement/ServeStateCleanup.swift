@@ -26,29 +26,59 @@ public enum ServeStateCleanup {
     }
 
     /// `serve-uploads/<32 upper-case hex>/{upload.json, part-NNNNN, temporaries}` and staged
-    /// appends `serve-uploads/append-<16 hex>` (and their temporaries).
+    /// appends `serve-uploads/append-<16 hex>` (and their temporaries). An upload folder goes
+    /// only when its upload.json parses as serve's record (or is gone); parts, temporaries and
+    /// staged appends only as regular files with one link.
     static func removeUploads(_ path: String) -> [String] {
         guard let folder = try? ConfinedFolder(path: path), let entries = folder.entries(in: []) else { return [] }
         var left: [String] = []
         for entry in entries {
             let name = String(decoding: entry.name, as: UTF8.self)
             if entry.isFolder, isHex(entry.name, count: 32, upper: true) {
+                // A folder whose upload.json is not serve's record is not serve's upload: kept whole.
+                if let record = try? ObjectKey(name + "/upload.json"), folder.kind(record) != nil,
+                   (try? folder.removeFile(record, if: isUploadRecord)) != true {
+                    left.append("\(path)/\(name) is kept: its upload.json is not derive serve's record of an upload")
+                    continue
+                }
                 for inner in folder.entries(in: entry.name) ?? [] where !inner.isFolder {
                     let innerName = String(decoding: inner.name, as: UTF8.self)
                     let isPart = innerName.hasPrefix("part-") && innerName.utf8.count == 10 && innerName.utf8.dropFirst(5).allSatisfy { (48...57).contains($0) }
-                    guard innerName == "upload.json" || isPart || ConfinedFolder.isTemporaryName(inner.name),
+                    guard isPart || ConfinedFolder.isTemporaryName(inner.name),
                           let key = try? ObjectKey(name + "/" + innerName) else { continue }
-                    _ = try? folder.removeFile(key)
+                    _ = try? folder.removeFile(key, if: hasOneLink)
                 }
                 if let key = try? ObjectKey(name), !folder.removeEmptyFolder(key) {
                     left.append("\(path)/\(name) is kept: it holds files derive serve does not write there")
                 }
             } else if !entry.isFolder, isStagedAppend(name) || ConfinedFolder.isTemporaryName(entry.name), let key = try? ObjectKey(name) {
-                _ = try? folder.removeFile(key)
+                if (try? folder.removeFile(key, if: hasOneLink)) != true {
+                    left.append("\(path)/\(name) is kept: it is not a file derive serve staged (a regular file with one link)")
+                }
             }
         }
         if rmdir(path) != 0, errno == ENOTEMPTY { left.append("\(path) is kept: it holds files derive serve does not write there") }
         return left
+    }
+
+    /// Serve creates its parts and staged appends with one name; a file with another name (a
+    /// hard link) is someone's and is kept.
+    static func hasOneLink(_ fd: Int32) -> Bool {
+        var info = stat()
+        return fstat(fd, &info) == 0 && info.st_nlink == 1
+    }
+
+    /// `upload.json` as serve writes it: a JSON object with the upload's bucket, key and time.
+    static func isUploadRecord(_ fd: Int32) -> Bool {
+        struct Record: Decodable { var bucket: String; var key: String; var initiated: Int }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while data.count <= 64 * 1024 {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        return (try? JSONDecoder().decode(Record.self, from: data)) != nil
     }
 
     static func isStagedAppend(_ name: String) -> Bool {

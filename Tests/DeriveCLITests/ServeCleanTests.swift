@@ -18,11 +18,12 @@ import Testing
             try Data(text.utf8).write(to: url)
         }
         let upload = "0123456789ABCDEF0123456789ABCDEF", shared = "FEDCBA9876543210FEDCBA9876543210", linked = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-        try put("serve-uploads/\(upload)/upload.json", "{}")
+        let record = "{\"bucket\":\"b\",\"key\":\"k\",\"initiated\":1}"
+        try put("serve-uploads/\(upload)/upload.json", record)
         try put("serve-uploads/\(upload)/part-00001", "part")
         try put("serve-uploads/\(upload)/.part-00002.123.456.derive-tmp", "tmp")
         try put("serve-uploads/append-0011223344556677", "staged")
-        try put("serve-uploads/\(shared)/upload.json", "{}")
+        try put("serve-uploads/\(shared)/upload.json", record)
         try put("serve-uploads/\(shared)/notes.txt", "a user's file")
         let cacheKey = "ab" + String(repeating: "0", count: 62)
         try put("serve-cache/ab/\(cacheKey)", "image/png 00\n")
@@ -58,5 +59,31 @@ import Testing
         let clean = try project.run(["clean"])
         #expect(clean.status == 0, "\(clean.stderr)")
         #expect(FileManager.default.contents(atPath: file.path) == Data("a user's notes".utf8))
+    }
+
+    /// Attack 8 finding 4: a file with only serve's name is not serve's. An upload.json that does
+    /// not parse as serve's record keeps its folder; a staged append or part with a second link
+    /// (someone's hard link) is kept; each is named.
+    @Test func filesWithOnlyServesNamesAreKept() throws {
+        let project = try BuildSafetyAttackTests.Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let state = project.url(".derive/derive")
+        let fm = FileManager.default
+        let uploads = state.appendingPathComponent("serve-uploads")
+        let notAnUpload = "0123456789ABCDEF0123456789ABCDEF"
+        try fm.createDirectory(at: uploads.appendingPathComponent(notAnUpload), withIntermediateDirectories: true)
+        try Data("user".utf8).write(to: uploads.appendingPathComponent("\(notAnUpload)/upload.json"))
+        try Data("mine".utf8).write(to: uploads.appendingPathComponent("\(notAnUpload)/part-00001"))
+        let mine = project.url("mine.txt")
+        try Data("a user's file".utf8).write(to: mine)
+        try fm.linkItem(at: mine, to: uploads.appendingPathComponent("append-abc"))
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        let said = clean.stderr + String(decoding: clean.stdout, as: UTF8.self)
+        #expect(fm.contents(atPath: uploads.appendingPathComponent("\(notAnUpload)/upload.json").path) == Data("user".utf8))
+        #expect(fm.contents(atPath: uploads.appendingPathComponent("\(notAnUpload)/part-00001").path) == Data("mine".utf8))
+        #expect(fm.contents(atPath: uploads.appendingPathComponent("append-abc").path) == Data("a user's file".utf8))
+        #expect(said.contains(notAnUpload) && said.contains("append-abc"), "\(said)")
     }
 }

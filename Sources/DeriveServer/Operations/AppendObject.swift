@@ -109,27 +109,40 @@ extension ObjectService {
         let stored = source?.record?.headers ?? ObjectMetadata.headers(from: headers)
         let etag = Self.etag(Array(md5.finalize()))
         var next = position + added
-        try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, verify: {
-            let now = try folder(target.bucket)?.status(target.key)
-            let current = now.map { ObjectFileIdentity(device: copied?.device ?? 0, inode: $0.inode, size: $0.size, modified: $0.mtime) }
-            guard current?.inode == copied?.inode, current?.size == copied?.size, current?.modified == copied?.modified else {
-                // Replaced or deleted since it was copied: answer as OSS would now.
-                _ = try checkAppend(target, position: position)
-                throw Self.positionNotEqual(Int(now?.size ?? 0))
-            }
-        }, record: { identity in
-            ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
-        }, link: { try commit(file) }, linked: { identity in
-            next = Int(identity.size)
-            let status = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
-            let recorded = appendables.record(target.bucket, target.key, status) { [self] name, record in
-                let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
-                guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
-                      let current = try? self.folder(bucket)?.status(key) else { return false }
-                return current.inode == record.inode && current.size == record.size
-            }
-            if !recorded { exchange.log("the table of appendable objects is full; '\(target.key)' will not take further appends") }
-        })
+        // The new file is appendable before its link, and the replaced one stays so a moment
+        // after: a reader that opened either never calls the object Normal.
+        let replaced = copied.map { FileStatus(size: $0.size, mtime: $0.modified, ctime: 0, inode: $0.inode) }
+        var announced: FileStatus?
+        do {
+            try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, verify: {
+                let now = try folder(target.bucket)?.status(target.key)
+                let current = now.map { ObjectFileIdentity(device: copied?.device ?? 0, inode: $0.inode, size: $0.size, modified: $0.mtime) }
+                guard current?.inode == copied?.inode, current?.size == copied?.size, current?.modified == copied?.modified else {
+                    // Replaced or deleted since it was copied: answer as OSS would now.
+                    _ = try checkAppend(target, position: position)
+                    throw Self.positionNotEqual(Int(now?.size ?? 0))
+                }
+            }, record: { identity in
+                let status = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
+                appendables.announce(target.bucket, target.key, status)
+                announced = status
+                return ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
+            }, link: { try commit(file) }, linked: { identity in
+                next = Int(identity.size)
+                let status = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
+                defer { appendables.retire(target.bucket, target.key, linked: status, replaced: replaced) }
+                let recorded = appendables.record(target.bucket, target.key, status) { [self] name, record in
+                    let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
+                          let current = try? self.folder(bucket)?.status(key) else { return false }
+                    return current.inode == record.inode && current.size == record.size
+                }
+                if !recorded { exchange.log("the table of appendable objects is full; '\(target.key)' will not take further appends") }
+            })
+        } catch {
+            if let announced { appendables.withdraw(target.bucket, target.key, announced) }
+            throw error
+        }
         return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag),
                                                       ("x-oss-next-append-position", String(next)), ("Content-Length", "0")],
                                payload: .data(Data()))

@@ -14,6 +14,19 @@ import Glibc
 /// Every step is authorised as the write it leads to (the target's effective ACL, and never a
 /// key the build owns), so a caller cannot stage parts it could not complete.
 extension ObjectService {
+    /// Locks per upload id (striped), apart from the object keys' locks: Complete, Abort and a
+    /// part's start and end of one upload run one at a time, each checking under the lock that
+    /// the upload still exists. So exactly one of racing Completes and Aborts wins and the others
+    /// answer 404 NoSuchUpload. Order: an upload's lock, then its key's lock (Complete's link).
+    static let uploadLocks = KeyLocks()
+
+    func serialised<T>(_ id: String, _ body: () throws -> T) rethrows -> T {
+        let lock = Self.uploadLocks.lock(for: Array(id.utf8))
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
     func uploadId(_ target: Target) throws -> String {
         guard let id = Self.value(target.query, "uploadId"), !id.isEmpty else {
             throw OSSErrorBody.badRequest("uploadId is missing.")
@@ -50,14 +63,18 @@ extension ObjectService {
         let number = try partNumber(target)
         _ = try multipart.info(id, bucket: target.bucket, key: target.key)
         if request.headers["x-oss-copy-source"] != nil {
-            return .respond(try uploadPartCopy(request, id: id, number: number, caller: caller, exchange: exchange))
+            return .respond(try uploadPartCopy(request, target: target, id: id, number: number, caller: caller, exchange: exchange))
         }
         let headers = try BodyHeaders(request, maxBytes: multipart.limits.maxPartBytes)
-        let file = try multipart.beginPart(id, number: number, declared: headers.declared)
+        let file = try serialised(id) {
+            _ = try multipart.info(id, bucket: target.bucket, key: target.key)
+            return try multipart.beginPart(id, number: number, declared: headers.declared)
+        }
         return .upload(headers.upload(file, exchange: exchange, key: target.key, maxBytes: multipart.limits.maxPartBytes,
                                       folderGone: MultipartStore.noSuchUpload()) { [self] etag in
             // Aborted or completed while the body streamed: the part has no upload to join.
-            guard (try? multipart.info(id, bucket: target.bucket, key: target.key)) != nil else {
+            // (Under the upload's lock: a Complete under way finishes first, without this part.)
+            guard (try? serialised(id, { try multipart.info(id, bucket: target.bucket, key: target.key) })) != nil else {
                 multipart.remove(id)
                 return exchange.response(for: MultipartStore.noSuchUpload())
             }
@@ -67,7 +84,7 @@ extension ObjectService {
     }
 
     /// A part copied from an object (`x-oss-copy-source`, optional `x-oss-copy-source-range: bytes=a-b`).
-    func uploadPartCopy(_ request: ServiceRequest, id: String, number: Int, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+    func uploadPartCopy(_ request: ServiceRequest, target: Target, id: String, number: Int, caller: String?, exchange: Exchange) throws -> ServiceResponse {
         let source = try openCopySource(request, caller: caller)
         defer { close(source.fd) }
         var info = stat()
@@ -89,10 +106,19 @@ extension ObjectService {
         guard try checkCopyConditions(request, etag: sourceETag, modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000) else {
             return Self.notModified(sourceETag, exchange: exchange)
         }
-        let file = try multipart.beginPart(id, number: number, declared: range.count)
+        let file = try serialised(id) {
+            _ = try multipart.info(id, bucket: target.bucket, key: target.key)
+            return try multipart.beginPart(id, number: number, declared: range.count)
+        }
         var md5 = Insecure.MD5()
         try Self.copyBytes(from: source.fd, offset: range.lowerBound, length: range.count, into: file, md5: &md5)
-        try file.commit()
+        // Completed or aborted while the bytes were copied: the part has no upload to join.
+        let committed = Result { try file.commit() }
+        guard (try? serialised(id, { try multipart.info(id, bucket: target.bucket, key: target.key) })) != nil else {
+            multipart.remove(id)
+            throw MultipartStore.noSuchUpload()
+        }
+        _ = try committed.get()
         let etag = Self.etag(Array(md5.finalize()))
         return XMLReply("CopyPartResult") { xml in
             xml.element("LastModified", XMLReply.time(Int64(clock()) * 1_000_000_000))
@@ -133,7 +159,7 @@ extension ObjectService {
     func completeMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
         try authorizeReplace(target.bucket, target.key, caller: caller)
         let id = try uploadId(target)
-        let info = try multipart.info(id, bucket: target.bucket, key: target.key)
+        _ = try multipart.info(id, bucket: target.bucket, key: target.key)
         let completeAll = request.headers["x-oss-complete-all"]?.lowercased() == "yes"
         let urlEncoded = Self.value(target.query, "encoding-type") == "url"
         // 10 000 parts of about 100 bytes of XML each.
@@ -143,8 +169,13 @@ extension ObjectService {
                 guard body.count <= limit else {
                     throw OSSErrorBody(status: 400, code: "MalformedXML", message: "The body is longer than \(limit) bytes.")
                 }
-                return .respond(try assemble(request, target, id: id, headers: info.headers ?? [:], body: body, completeAll: completeAll, urlEncoded: urlEncoded,
-                                             caller: caller, exchange: exchange))
+                // The upload is looked up again under its lock: an Abort or another Complete may
+                // have finished while the body came.
+                return .respond(try serialised(id) {
+                    let info = try multipart.info(id, bucket: target.bucket, key: target.key)
+                    return try assemble(request, target, id: id, headers: info.headers ?? [:], body: body, completeAll: completeAll, urlEncoded: urlEncoded,
+                                        caller: caller, exchange: exchange)
+                })
             } catch {
                 return .respond(exchange.response(for: error))
             }
@@ -226,8 +257,10 @@ extension ObjectService {
     func abortMultipartUpload(_ target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
         try authorizeReplace(target.bucket, target.key, caller: caller)
         let id = try uploadId(target)
-        _ = try multipart.info(id, bucket: target.bucket, key: target.key)
-        multipart.remove(id)
+        try serialised(id) {
+            _ = try multipart.info(id, bucket: target.bucket, key: target.key)
+            multipart.remove(id)
+        }
         return ServiceResponse(status: 204, headers: [("x-oss-request-id", exchange.requestId), ("Content-Length", "0")], payload: .data(Data()))
     }
 

@@ -35,7 +35,8 @@ extension ObjectService {
             // OSS reads `?versionId=` here (a version: Derive keeps one per object) and nothing
             // else; copying the plain object instead would copy something not asked for.
             let query = SignedRequest.parseQuery(String(text[text.index(after: question)...]))
-            if query.contains(where: { $0.name == "versionId" }) {
+            // Sub-resource names are read in any case, as everywhere else.
+            if query.contains(where: { $0.name.lowercased() == "versionid" }) {
                 throw OSSErrorBody.notImplemented(OSSOperation("CopyObject from a versionId"))
             }
             throw OSSErrorBody.badRequest("x-oss-copy-source names an object, /<bucket>/<key> with a percent-encoded key; '?\(query.map(\.name).joined(separator: "&"))' is not supported (to save a processed view, POST ?x-oss-process with sys/saveas).")
