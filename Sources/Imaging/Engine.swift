@@ -115,6 +115,8 @@ extension Engine {
         guard (try? Vips.start()) != nil else { return 64 << 20 }
         return source.withUnsafeBytes { raw -> Int in
             guard let format = try? SourceFormat.detect(raw),
+                  // Too many WebP frames is refused by the render; do not read them here.
+                  format != .webp || (WebPChunks.frameCount(raw) ?? 0) <= limits.maxFrames,
                   let header = try? VImage.make("reading the image header", { dv_header(raw.baseAddress, raw.count, $0) }) else {
                 return 16 << 20
             }

@@ -75,7 +75,8 @@ public struct Limits: Sendable, Hashable {
         if !(bytes < 9.0e18) { return "more than \(Int.max) bytes" }
         if bytes >= 1_048_576 { return "\(Int((bytes / 1_048_576).rounded(.down))) MiB" }
         if bytes >= 1024 { return "\(Int((bytes / 1024).rounded(.down))) KiB" }
-        return "\(Int(max(0, bytes).rounded(.down))) bytes"
+        let count = Int(max(0, bytes).rounded(.down))
+        return count == 1 ? "1 byte" : "\(count) bytes"
     }
 
     func checkBytes(_ count: Int) throws {

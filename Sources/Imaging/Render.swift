@@ -70,12 +70,16 @@ struct Render {
 
     func run() throws -> RenderOutput {
         let format = try SourceFormat.detect(source)
+        let hasResize = pipeline.actions.contains { if case .resize = $0 { return true } else { return false } }
+        // libvips opens an animated WebP by reading all its frames: count and cap them first.
+        if format == .webp, let webpFrames = WebPChunks.frameCount(source) {
+            try limits.checkFrames(webpFrames, resizing: hasResize)
+        }
         let header = try Render.decoding {
             try VImage.make("reading the image header") { dv_header(source.baseAddress, source.count, $0) }
         }
         let frames = format.canAnimate ? max(1, header.int("n-pages") ?? 1) : 1
         let pageHeight = frames > 1 ? (header.int("page-height") ?? header.height) : header.height
-        let hasResize = pipeline.actions.contains { if case .resize = $0 { return true } else { return false } }
         try limits.checkSource(width: header.width, height: pageHeight, frames: frames, resizing: hasResize)
         try Integrity.checkHeader(source, format: format, width: header.width, height: header.height)
         if format == .gif {

@@ -31,6 +31,11 @@ struct WatermarkObjects: ObjectResolver {
         let data = try resolver.object(key)
         try limits.checkWatermark(key, bytes: data.count, width: 0, height: 0)
         return try data.withUnsafeBytes { raw -> Object in
+            // libvips opens an animated WebP by reading all its frames: cap them first.
+            if let frames = WebPChunks.frameCount(raw), frames > limits.maxFrames {
+                throw ProcessError(.imageTooLarge, ec: "0040-00000012",
+                                   "watermark image '\(key)': it has \(frames) frames; the limit is \(limits.maxFrames)")
+            }
             guard let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format),
                   let header = try? VImage.make("reading the watermark header", { dv_header(raw.baseAddress, raw.count, $0) }) else {
                 Vips.takeError()
