@@ -115,7 +115,7 @@ public final class BuildSession: @unchecked Sendable {
         if let openedDisk { return openedDisk }
         // And the folders of the index files it recorded (an old index is removed there).
         let recorded = try store().recordedFolders() + store().controlFiles().keys.map { ($0 as NSString).deletingLastPathComponent }
-        let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path) + recorded)
+        let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), recorded: recorded)
         openedDisk = disk
         return disk
     }
@@ -139,13 +139,22 @@ public final class BuildSession: @unchecked Sendable {
         let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
         plan.controlFiles += rewritesForDeletions(plan, planner: planner)
-        if !plan.errors.isEmpty {
+        if let link = symbolicLinkControlFile(planner: planner) { plan.errors.append(PlanError(message: link)) }
+        if plan.refusesBuild {
             // A plan with errors builds nothing: no lock or index is written or removed, so none
             // is listed (what is blocked, or kept, is still said). The plan lists exactly what the build writes.
             plan.controlFiles.removeAll { $0.action == .write || $0.action == .remove }
         }
         plannedTargets = targets
         return plan
+    }
+
+    /// The error for a lock that is a symbolic link: the build would replace the link by a file.
+    /// (An index that is a link is a user's file, blocked by `ControlFileTargets`.)
+    func symbolicLinkControlFile(planner: Planner) -> String? {
+        var info = stat()
+        guard lstat(lockPath, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK else { return nil }
+        return "\(planner.display(lockPath)) is a symbolic link; Derive writes its lock by replacing the file and never replaces a link: make it a regular file, or set 'lock:' to where it points"
     }
 
     /// What other manifests' states claim, read once per plan (after `store()` moved a foreign
@@ -225,7 +234,7 @@ public final class BuildSession: @unchecked Sendable {
     private func build(options: BuildOptions, renderer: @escaping () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
         let snapshot = NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
         let plan = try self.plan()
-        guard plan.errors.isEmpty else { return BuildOutcome(plan: plan, report: nil) }
+        guard !plan.refusesBuild else { return BuildOutcome(plan: plan, report: nil) }   // the decision plan shows
         let planner = try self.planner()
         // The engine starts only when something is rendered: a stale output, or a source's
         // colour or placeholder the state and the index lack (`Builder.recordSourceSummaries`).

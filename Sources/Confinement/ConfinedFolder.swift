@@ -74,6 +74,29 @@ public final class ConfinedFolder: Sendable {
         self.descriptor = fd
     }
 
+    /// Opens the folder at `path`, a real path (no link in it when it was recorded), from `/`
+    /// one component at a time with `O_NOFOLLOW`: a component that became a symbolic link since
+    /// is refused, never followed.
+    public init(realPath path: String) throws(ConfinementError) {
+        var current = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard current >= 0 else { throw Self.error(errno, "/") }
+        var walked = ""
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            walked += "/" + component
+            guard component != ".", component != ".." else { close(current); throw .notFound(path) }
+            let next = openat(current, String(component), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = errno
+            var info = stat()
+            let isLink = next < 0 && fstatat(current, String(component), &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+            close(current)
+            if isLink { throw .symbolicLink(walked) }
+            guard next >= 0 else { throw Self.error(code, walked) }
+            current = next
+        }
+        self.path = path
+        self.descriptor = current
+    }
+
     deinit { close(descriptor) }
 
     // MARK: Reading

@@ -87,12 +87,27 @@ public struct RealDisk: Disk {
     static let temporaryMarker = ConfinedFolder.temporaryMarker
     private let lister = DiskObjectLister()
     private let roots: [String]
+    /// The roots that are recorded folders, not buckets: opened without following any link.
+    private let recordedRoots: Set<String>
     private let folders = OpenFolders()
 
-    /// `roots`: folders whose contents are reached only without following links.
-    public init(confiningTo roots: [String] = []) {
-        // Longest first, so a bucket nested in another is walked from its own folder.
-        self.roots = Set(roots.map { RealDisk.standard($0) }).sorted { $0.count > $1.count }
+    /// `roots`: the buckets' folders, whose contents are reached only without following links
+    /// (the folder itself as the manifest names it). `recorded`: real folders the state recorded
+    /// files in (an old bucket's folder, an index's folder); a path below a bucket is always
+    /// walked from that bucket, so a recorded folder only serves paths outside every bucket, and
+    /// is itself opened component by component without following links (it was a real path).
+    public init(confiningTo roots: [String] = [], recorded: [String] = []) {
+        let buckets = Set(roots.map { RealDisk.standard($0) })
+        let others = Set(recorded.map { RealDisk.standard($0) }).subtracting(buckets)
+        // Buckets before recorded folders; longest first, so a bucket nested in another is
+        // walked from its own folder.
+        self.roots = buckets.sorted { $0.count > $1.count } + others.sorted { $0.count > $1.count }
+        recordedRoots = others
+    }
+
+    /// The confined folder for a root: a bucket opened as named, a recorded folder without links.
+    private func openRoot(_ root: String, create: Bool) throws -> ConfinedFolder {
+        recordedRoots.contains(root) ? try folders.recordedFolder(root) : try folders.folder(root, create: create)
     }
 
     static func standard(_ path: String) -> String {
@@ -123,7 +138,7 @@ public struct RealDisk: Disk {
 
     public func stat(_ path: String) -> FileStat? {
         if let (root, key) = confined(path) {
-            return (try? folders.folder(root, create: false))?.status(key).map(FileStat.init)
+            return (try? openRoot(root, create: false))?.status(key).map(FileStat.init)
         }
         guard let info = posixStat(path), (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
@@ -144,7 +159,7 @@ public struct RealDisk: Disk {
             }
         }
         for (root, group) in groups {
-            guard let folder = try? folders.folder(root, create: false) else { continue }
+            guard let folder = try? openRoot(root, create: false) else { continue }
             for (index, status) in zip(group.indices, folder.statuses(group.keys)) { results[index] = status.map(FileStat.init) }
         }
         return results
@@ -152,7 +167,7 @@ public struct RealDisk: Disk {
 
     public func exists(_ path: String) -> Bool {
         if let (root, key) = confined(path) {
-            guard let folder = try? folders.folder(root, create: false) else { return false }
+            guard let folder = try? openRoot(root, create: false) else { return false }
             return folder.kind(key) != nil
         }
         return posixStat(path, follow: false) != nil
@@ -161,7 +176,7 @@ public struct RealDisk: Disk {
     public func read(_ path: String) throws -> Data {
         if let (root, key) = confined(path) {
             do {
-                return try folders.folder(root, create: false).read(key)
+                return try openRoot(root, create: false).read(key)
             } catch {
                 throw DiskError("cannot read \(path): \(error)")
             }
@@ -177,7 +192,7 @@ public struct RealDisk: Disk {
         let (folder, key): (ConfinedFolder, ObjectKey)
         let rootPath: String
         if let (root, confinedKey) = confined(path) {
-            do { folder = try folders.folder(root, create: true) } catch { throw DiskError("cannot open the bucket folder \(root): \(error)") }
+            do { folder = try openRoot(root, create: true) } catch { throw DiskError("cannot open the bucket folder \(root): \(error)") }
             key = confinedKey
             rootPath = root
         } else {
@@ -194,7 +209,7 @@ public struct RealDisk: Disk {
     public func remove(_ path: String, ifDigest digest: String) throws -> Bool {
         let (folder, key): (ConfinedFolder, ObjectKey)
         if let (root, confinedKey) = confined(path) {
-            guard let opened = try? folders.folder(root, create: false) else { return true }
+            guard let opened = try? openRoot(root, create: false) else { return true }
             (folder, key) = (opened, confinedKey)
         } else {
             guard posixStat(path, follow: false) != nil else { return true }
@@ -224,7 +239,7 @@ public struct RealDisk: Disk {
     public func remove(_ path: String) throws {
         guard posixStat(path, follow: false) != nil else { return }
         if let (root, key) = confined(path) {
-            do { try folders.folder(root, create: false).removeFile(key) } catch { throw DiskError("cannot remove \(path): \(error)") }
+            do { try openRoot(root, create: false).removeFile(key) } catch { throw DiskError("cannot remove \(path): \(error)") }
             return
         }
         guard unlink(path) == 0 else { throw DiskError("cannot remove \(path): \(String(cString: strerror(errno)))") }
@@ -233,14 +248,14 @@ public struct RealDisk: Disk {
     @discardableResult
     public func removeEmptyFolder(_ path: String) -> Bool {
         if let (root, key) = confined(path) {
-            return (try? folders.folder(root, create: false))?.removeEmptyFolder(key) ?? false
+            return (try? openRoot(root, create: false))?.removeEmptyFolder(key) ?? false
         }
         return false
     }
 
     public func removeStaleTemporaries(in folder: String, named names: Set<String>) {
         if let (root, key) = confined(folder) {
-            (try? folders.folder(root, create: false))?.removeStaleTemporaries(in: key, named: names)
+            (try? openRoot(root, create: false))?.removeStaleTemporaries(in: key, named: names)
         } else if let opened = try? folders.folder(RealDisk.standard(folder), create: false) {
             opened.removeStaleTemporaries(in: nil, named: names)
         }
@@ -271,6 +286,15 @@ final class OpenFolders: @unchecked Sendable {
         if create { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
         let folder = try ConfinedFolder(path: path)
         lock.withLock { open[path] = folder }
+        return folder
+    }
+
+    /// A recorded real folder, opened from `/` one component at a time without following links.
+    func recordedFolder(_ path: String) throws -> ConfinedFolder {
+        let name = "\u{0}recorded:" + path
+        if let known = lock.withLock({ open[name] }) { return known }
+        let folder = try ConfinedFolder(realPath: path)
+        lock.withLock { open[name] = folder }
         return folder
     }
 }

@@ -106,6 +106,9 @@ public struct Plan: Sendable {
     public var hasChanges: Bool { items.contains { $0.kind != .upToDate } || controlFiles.contains { $0.action != .blocked } }
     /// Control files a build cannot write (a user's file at the index path): the build fails on them.
     public var blockedControlFiles: [ControlFileChange] { controlFiles.filter { $0.action == .blocked } }
+    /// Whether a build refuses this plan as a whole (writes no output, lock or index): an error,
+    /// or a control file it may not write. `plan` counts the same as errors; one decision for both.
+    public var refusesBuild: Bool { !errors.isEmpty || controlFiles.contains { $0.action == .blocked } }
 
     public var summary: String {
         var text = "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, "
@@ -307,6 +310,11 @@ public struct Planner: Sendable {
         // One stat (through the digest cache) tells both whether the output exists and what it holds.
         let onDisk = try? digests.content(of: path)
         let exists = onDisk != nil || disk.exists(path)
+        // A missing output whose folder is now a symbolic link: the build would refuse to write
+        // through it, so the plan says so (and a plan with errors builds nothing).
+        if !exists, let link = SymbolicLinks.first(on: path, below: derivative.outputFolder) {
+            return .failure(PlanError(message: "\(display(path)) leads through a symbolic link (\(display(link))), which Derive never follows inside a bucket; remove the link (or make it a folder) so \(derivative.output) can be written"))
+        }
         // Ownership: a file may be replaced only if it holds bytes Derive recorded for this path
         // (in the state, or in the lock of a fresh clone).
         var replaces: String?

@@ -302,6 +302,8 @@ struct BuildCommand: ParsableCommand {
         let plan = outcome.plan
         guard let report = outcome.report else {
             for error in plan.errors { Output.printError(error.message) }
+            for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
+            Output.printError("nothing was built: a plan with errors builds nothing (see derive plan)")
             throw ExitCode.failure
         }
         var written = report.outputFiles
