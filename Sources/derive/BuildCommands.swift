@@ -30,6 +30,16 @@ struct Workspace {
         return count
     }
 
+    /// `bucket/key` for a command-line argument that is either a file path inside a bucket's
+    /// folder or already `bucket/key` (explain and html take both).
+    func key(ofPathOrKey argument: String) -> String {
+        let absolute = URL(fileURLWithPath: argument).standardizedFileURL.path
+        for bucket in manifest.buckets.reversed() where absolute.hasPrefix(bucket.path + "/") {
+            return bucket.name + "/" + absolute.dropFirst(bucket.path.count + 1)
+        }
+        return argument
+    }
+
     /// Why no workspace or plan could be made, for `plan --json` (the same words are on standard error).
     final class FailureReasons {
         struct Reason: Encodable { var file: String; var line: Int?; var column: Int?; var message: String }
@@ -386,11 +396,7 @@ struct ExplainCommand: ParsableCommand {
         argument.manifest = manifest
         let workspace = try Workspace(argument)
         let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
-        var key = output
-        let absolute = URL(fileURLWithPath: output).standardizedFileURL.path
-        for bucket in workspace.manifest.buckets where absolute.hasPrefix(bucket.path + "/") {
-            key = bucket.name + "/" + absolute.dropFirst(bucket.path.count + 1)
-        }
+        let key = workspace.key(ofPathOrKey: output)
         guard let item = plan.items.first(where: { $0.output == key }) else {
             Output.printError("\(output) is not an output of \(manifest)")
             let close = plan.items.map(\.output).filter { $0.hasSuffix((key as NSString).lastPathComponent) }.prefix(3)

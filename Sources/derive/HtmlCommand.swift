@@ -28,11 +28,7 @@ struct HtmlCommand: ParsableCommand {
         argument.manifest = manifest
         let workspace = try Workspace(argument)
         let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
-        var key = source
-        let absolute = URL(fileURLWithPath: source).standardizedFileURL.path
-        for bucket in workspace.manifest.buckets where absolute.hasPrefix(bucket.path + "/") {
-            key = bucket.name + "/" + absolute.dropFirst(bucket.path.count + 1)
-        }
+        let key = workspace.key(ofPathOrKey: source)
         let pictures = workspace.session.pictures(of: key, records: plan.recorded)
         guard !pictures.isEmpty else {
             Output.printError("\(source) has no built image outputs in \(manifest); run 'derive build' first (or check the source's bucket/key)")
