@@ -10,14 +10,6 @@ import Glibc
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
-    func contents(_ folder: URL) throws -> [String: Data] {
-        var result: [String: Data] = [:]
-        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
-            result[name] = try Data(contentsOf: folder.appendingPathComponent(name))
-        }
-        return result
-    }
-
     func copy(_ from: URL, to: URL) throws {
         let cp = Process()
         cp.executableURL = URL(fileURLWithPath: "/bin/cp")
