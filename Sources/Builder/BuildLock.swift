@@ -48,11 +48,18 @@ public final class BuildLock {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         path = folder + "/" + Self.fileName
         folderLock = try PathLock.stateFolder(folder, lockFile: folder + "/" + Self.fileName)
+        // Written before the file is opened: a command killed at any point never leaves an empty
+        // lock file behind (an empty `build.lock` beside no state database may be anyone's, and is
+        // refused by the next build).
+        let host = ProcessInfo.processInfo.hostName
+        let text = "pid \(getpid()) on \(host), since \(ISO8601DateFormatter().string(from: Date()))\n"
         var attempts = 0
         while true {
             attempts += 1
-            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            Self.createFilled(path, with: text)
+            let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
             guard fd >= 0 else {
+                if errno == ENOENT, attempts < 5 { continue }   // removed by `clean` since it was made
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path): \(String(cString: strerror(errno)))"])
             }
             guard lockExclusively(fd) else {
@@ -71,10 +78,32 @@ public final class BuildLock {
             close(fd)
             if attempts >= 5 { throw Held(holder: "a process that keeps replacing \(path)", path: path) }
         }
-        let host = ProcessInfo.processInfo.hostName
-        let text = "pid \(getpid()) on \(host), since \(ISO8601DateFormatter().string(from: Date()))\n"
-        _ = ftruncate(descriptor, 0)
+        // The new line over the old, then the old tail cut: the file never reads empty.
         _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+        _ = ftruncate(descriptor, off_t(text.utf8.count))
+    }
+
+    /// Creates the lock file at `path`, if there is none, already holding `text`: an unnamed file
+    /// (`O_TMPFILE`) is filled and then linked into place, which fails harmlessly when another
+    /// command made one first. Without `O_TMPFILE` the file is created exclusively and filled at once.
+    private static func createFilled(_ path: String, with text: String) {
+        var info = stat()
+        guard lstat(path, &info) != 0, errno == ENOENT else { return }
+        let folder = (path as NSString).deletingLastPathComponent
+        #if os(Linux)
+        let anonymous = open(folder, 0o20000000 | O_DIRECTORY | O_WRONLY | O_CLOEXEC, 0o644)   // O_TMPFILE
+        if anonymous >= 0 {
+            defer { close(anonymous) }
+            let length = text.utf8.count
+            guard text.withCString({ write(anonymous, $0, length) }) == length else { return }
+            _ = linkat(AT_FDCWD, "/proc/self/fd/\(anonymous)", AT_FDCWD, path, AT_SYMLINK_FOLLOW)
+            return
+        }
+        #endif
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
     }
 
     /// The holder's line stays after release (closing drops the lock): the file stays

@@ -176,6 +176,45 @@ struct DemoCopy {
         #expect(check.status == 0, "\(String(decoding: check.stdout, as: UTF8.self))")
     }
 
+    /// A build killed while it takes the lock never leaves an empty `build.lock` (which, beside no
+    /// state database, the next build must refuse as possibly a user's file).
+    @Test func aBuildKilledAtItsStartNeverLeavesAnEmptyLock() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        let lock = demo.state.appendingPathComponent("build.lock").path
+        for delay in stride(from: 0, through: 180_000, by: 12_000) {
+            try? FileManager.default.removeItem(at: demo.state)
+            let process = Process()
+            process.executableURL = CLI.executable
+            process.arguments = ["build", demo.manifest, "--quiet"]
+            process.currentDirectoryURL = demo.root
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32(delay))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if let data = FileManager.default.contents(atPath: lock) {
+                #expect(data.starts(with: Data("pid ".utf8)), "after a kill at \(delay / 1000) ms: \(data.count) bytes")
+            }
+        }
+        let final = try demo.run(["build", demo.manifest, "--quiet"])
+        #expect(final.status == 0, "\(final.stderr)")
+    }
+
+    /// Taking a lock whose old holder's line was longer leaves exactly the new holder's line.
+    @Test func aLockOverALongerLineHoldsExactlyTheNewLine() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("build.lock").path
+        try Data(("pid 1 on " + String(repeating: "h", count: 300) + ", since 2020-01-01T00:00:00Z\n").utf8).write(to: URL(fileURLWithPath: path))
+        let lock = try BuildLock(folder: folder.path)
+        let text = String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+        #expect(text.hasPrefix("pid \(getpid()) on "))
+        #expect(text.hasSuffix("Z\n") && text.filter { $0 == "\n" }.count == 1 && !text.contains("hhhh"), "\(text)")
+        withExtendedLifetime(lock) {}
+    }
+
     @Test func cleanRemovesOnlyWhatItBuilt() throws {
         let demo = try DemoCopy()
         defer { demo.remove() }
