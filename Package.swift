@@ -40,15 +40,20 @@ let package = Package(
         // Keys as bytes and file access below a folder that never follows a link out of it.
         .target(name: "Confinement"),
         .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML", "Confinement"]),
-        .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim", "Confinement"]),
+        // The engine's pure types (limits, outputs, resolvers, header probe): no libvips, so that
+        // derive, which renders only through derive-render-worker, does not link it.
+        .target(name: "ImagingCore", dependencies: ["ProcessLanguage", "Confinement"]),
+        .target(name: "Imaging", dependencies: ["ImagingCore", "ProcessLanguage", "CVipsShim", "Confinement"]),
         // A pool of derive-render-worker processes fed over socket pairs: deadlines by SIGKILL,
         // crashes confined to one render, a memory cap per worker.
-        .target(name: "RenderWorkers", dependencies: ["Imaging", "ProcessLanguage", "Confinement"]),
-        .executableTarget(name: "derive-render-worker", dependencies: ["RenderWorkers"]),
+        // The worker's loop takes its engine from the executable, so this module links no libvips.
+        .target(name: "RenderWorkers", dependencies: ["ImagingCore", "ProcessLanguage", "Confinement"]),
+        .executableTarget(name: "derive-render-worker", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage"]),
         .target(
             name: "Planner",
             dependencies: [
-                "Manifest", "ProcessLanguage", "Confinement",
+                // ImagingCore for SourceHeader, the sources' displayed size (no libvips).
+                "Manifest", "ProcessLanguage", "Confinement", "ImagingCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -60,7 +65,7 @@ let package = Package(
         .target(
             name: "DeriveServer",
             dependencies: [
-                "Access", "Imaging", "Manifest", "ProcessLanguage", "Confinement",
+                "Access", "ImagingCore", "Manifest", "ProcessLanguage", "Confinement",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -74,11 +79,12 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .target(name: "Builder", dependencies: ["Planner", "Imaging", "RenderWorkers", "Manifest", "ProcessLanguage", "Confinement"]),
+        .target(name: "Builder", dependencies: ["Planner", "ImagingCore", "RenderWorkers", "Manifest", "ProcessLanguage", "Confinement"]),
         .executableTarget(
             name: "derive",
             dependencies: [
-                "ProcessLanguage", "Imaging", "Manifest", "Planner", "Builder", "Access", "DeriveServer", "RenderWorkers",
+                // Never Imaging: libvips is loaded by derive-render-worker only (DeriveCLITests checks with ldd).
+                "ProcessLanguage", "ImagingCore", "Manifest", "Planner", "Builder", "Access", "DeriveServer", "RenderWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

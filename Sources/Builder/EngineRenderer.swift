@@ -1,6 +1,6 @@
 import Confinement
 import Foundation
-import Imaging
+import ImagingCore
 import Manifest
 import ProcessLanguage
 
@@ -8,23 +8,24 @@ import ProcessLanguage
 /// processes (one per job) so that a deadline is enforced by killing the worker and a crash
 /// fails one derivative, never the build.
 public struct EngineRenderer: DerivativeRenderer {
-    public let engine: Engine
+    public let limits: Limits
     public let renderer: any ImageRenderer
 
     public init(limits: ManifestLimits, renderer: any ImageRenderer) {
-        engine = Engine(limits: Limits(maxBytes: limits.bytes, maxSide: limits.side, maxPixels: limits.pixels,
-                                       maxOutputSide: limits.outputSide, renderSeconds: limits.renderSeconds.map(Double.init),
-                                       maxWork: limits.work, maxMemory: limits.memory, setBy: .manifest))
+        self.limits = Limits(maxBytes: limits.bytes, maxSide: limits.side, maxPixels: limits.pixels,
+                             maxOutputSide: limits.outputSide, renderSeconds: limits.renderSeconds.map(Double.init),
+                             maxWork: limits.work, maxMemory: limits.memory, setBy: .manifest)
         self.renderer = renderer
     }
 
     public func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered {
-        let output = try renderer.render(source, pipeline, limits: engine.limits, resolver: ConfinedResolver(root: bucketPath),
+        let output = try renderer.render(source, pipeline, limits: limits, resolver: ConfinedResolver(root: bucketPath),
                                          cancellation: nil)
         return Rendered(bytes: output.bytes, width: output.width, height: output.height, format: output.fileExtension)
     }
 
-    public func memoryEstimate(_ source: Data) -> Int { engine.memoryEstimate(source) }
+    /// From the header, read here without libvips (derive does not load it).
+    public func memoryEstimate(_ source: Data) -> Int { SourceHeader.memoryEstimate(source) }
 }
 
 /// Watermark objects read from the source bucket's folder without following any link below it.

@@ -1,5 +1,4 @@
 import Foundation
-import Imaging
 import Manifest
 import Planner
 import ProcessLanguage

@@ -2,7 +2,7 @@ import Access
 import Confinement
 import Crypto
 import Foundation
-import Imaging
+import ImagingCore
 import Logging
 import Manifest
 import NIOConcurrencyHelpers
@@ -219,7 +219,7 @@ final class RenderGate: Sendable {
 public final class ObjectService: Sendable {
     public let manifest: Manifest
     public let verifier: Verifier
-    public let engine: Engine
+    public let engine: any EngineDescription
     /// Where renders run (render workers in `derive serve`), with `engine`'s limits.
     public let renderer: any ImageRenderer
     public let maxBodyBytes: Int
@@ -247,7 +247,8 @@ public final class ObjectService: Sendable {
     static let maxSaveAsBody = 64 * 1024
 
     /// Fails when the cache folder lies inside a bucket folder (a request could then write entries).
-    public init(manifest: Manifest, verifier: Verifier, engine: Engine, renderer: any ImageRenderer = InProcessRenderer(),
+    /// Without `renderer`, renders run in this process when `engine` is loaded here (tests).
+    public init(manifest: Manifest, verifier: Verifier, engine: any EngineDescription, renderer: (any ImageRenderer)? = nil,
                 cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
                 settings: ServerSettings = ServerSettings(), recorded: any RecordedOutputs = NoRecordedOutputs(),
                 metadata: ObjectMetadataStore? = nil,
@@ -264,6 +265,9 @@ public final class ObjectService: Sendable {
         self.manifest = manifest
         self.verifier = verifier
         self.engine = engine
+        guard let renderer = renderer ?? engine.inProcessRenderer else {
+            throw ServeSetupError(message: "no renderer: derive serve renders in render workers (derive-render-worker)")
+        }
         self.renderer = renderer
         self.maxBodyBytes = maxBodyBytes
         self.settings = settings
@@ -548,7 +552,7 @@ public final class ObjectService: Sendable {
         let marks = try authorizer.authorizeWatermarks(pipeline, bucket: bucket, caller: caller) { kind(bucket, $0) == .file }
         let sourceFD = try open(bucket, target.key)
         let source = OpenFile(descriptor: sourceFD, length: 0)
-        var parts = [Engine.version, Engine.encoderSettings, pipeline.canonical,
+        var parts = [engine.identity, pipeline.canonical,
                      try digests.digests(of: sourceFD, identity: bucket.path + "\0" + target.key.string).sha256]
         for mark in marks {
             let fd = try open(bucket, mark)
@@ -557,7 +561,7 @@ public final class ObjectService: Sendable {
         }
         for case .font(let name) in pipeline.dependencies {
             // The font file's identity (path, size, mtime): a replaced font invalidates entries.
-            let file = (try? FontCatalog.file(for: name)) ?? "missing"
+            let file = engine.fontFile(name) ?? "missing"
             let attributes = try? FileManager.default.attributesOfItem(atPath: file)
             let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
             let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0

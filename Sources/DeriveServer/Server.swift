@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import HummingbirdCore
-import Imaging
+import ImagingCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore

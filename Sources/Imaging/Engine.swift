@@ -2,46 +2,6 @@ import CVipsShim
 import Foundation
 import ProcessLanguage
 
-/// What a render produced: encoded image bytes, or a JSON answer (`info`, `average-hue`).
-public struct RenderOutput: Sendable {
-    public enum Kind: Sendable, Hashable {
-        case image(Format.Kind)
-        case json
-    }
-
-    public var kind: Kind
-    public var bytes: Data
-    /// Size of the image (of one frame when animated); 0 for JSON answers.
-    public var width: Int
-    public var height: Int
-    public var frames: Int
-    /// Pixels the decoder produced (one frame): with shrink-on-load, far fewer than the source has.
-    public var decodedPixels: Int = 0
-
-    public init(kind: Kind, bytes: Data, width: Int, height: Int, frames: Int, decodedPixels: Int = 0) {
-        self.kind = kind
-        self.bytes = bytes
-        self.width = width
-        self.height = height
-        self.frames = frames
-        self.decodedPixels = decodedPixels
-    }
-
-    public var contentType: String {
-        switch kind {
-        case .image(let format): return format.mimeType
-        case .json: return "application/json"
-        }
-    }
-
-    public var fileExtension: String {
-        switch kind {
-        case .image(let format): return format.fileExtension
-        case .json: return "json"
-        }
-    }
-}
-
 /// Renders `x-oss-process` pipelines with libvips.
 ///
 /// Every call is synchronous and uses one libvips thread: callers that want throughput run
@@ -128,4 +88,10 @@ extension Engine {
 
     /// The encoder settings that are not in pipelines; part of every fingerprint.
     public static let encoderSettings = "default-quality=\(Encoder.defaultQuality);strip=1;png-compression=6;heif-effort=0;heic-preset=ultrafast;heif-bitdepth=8;jpeg-optimize=1;tiff=deflate"
+}
+
+extension Engine: EngineDescription {
+    public var identity: String { Engine.version + " " + Engine.encoderSettings }
+    public func fontFile(_ type: String) -> String? { try? FontCatalog.file(for: type) }
+    public var inProcessRenderer: (any ImageRenderer)? { InProcessRenderer() }
 }

@@ -1,4 +1,5 @@
 import Crypto
+import ImagingCore
 import Foundation
 
 /// Content digests through a stat cache keyed by path, size, mtime and ctime (ns) and inode, with git's
@@ -11,7 +12,7 @@ public final class ContentDigests: @unchecked Sendable {
         public var digest: String
         /// Format sniffed from the bytes: `jpg`, `png`, `gif`, `webp`, `tiff`, `heic`, `avif`, `bmp`, or "".
         public var format: String
-        /// Displayed size from the header (`ImageHeader`), 0 when unknown.
+        /// Displayed size from the header (`SourceHeader.displayedSize`), 0 when unknown.
         public var width: Int
         public var height: Int
 
@@ -58,11 +59,11 @@ public final class ContentDigests: @unchecked Sendable {
         guard let stat = early ?? disk.stat(path) else { return nil }
         if let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
            known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
-           known.width >= 0 || !ImageHeader.sized.contains(known.format) {
+           known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format) {
             return Content(digest: known.digest, format: known.format, width: max(0, known.width), height: max(0, known.height))
         }
         let data = try disk.read(path)
-        let size = ImageHeader.size(data)
+        let size = SourceHeader.displayedSize(data)
         let content = Content(digest: Self.digest(data), format: Self.sniff(data), width: size?.width ?? 0, height: size?.height ?? 0)
         remember(path, stat: stat, content: content)
         return content

@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import ImagingCore
 import ProcessLanguage
 
 /// What the parent sends for one render: everything as bytes, so the worker touches no file.
@@ -140,22 +140,34 @@ enum RenderReply {
 }
 
 /// The worker's first frame: who it is, so a worker from another build is refused at once.
+/// Started with `--describe`, the worker also sends its full `EngineReport` and exits.
 struct WorkerHello {
     /// `Engine.version` inside the worker (render version and every codec library's version):
-    /// outputs are recorded with the parent's, so both must agree.
+    /// outputs are recorded with the version derive planned with, so both must agree.
     var engineVersion: String
+    var report: EngineReport?
 
     func encoded() -> Data {
         var writer = WireWriter()
         writer.string(engineVersion)
+        writer.optionalString(report.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) })
         return writer.data
     }
 
-    init(engineVersion: String) { self.engineVersion = engineVersion }
+    init(engineVersion: String, report: EngineReport? = nil) {
+        self.engineVersion = engineVersion
+        self.report = report
+    }
 
     init(_ payload: Data) throws {
         var reader = WireReader(payload)
         engineVersion = try reader.string()
+        if let text = try reader.optionalString() {
+            do { report = try JSONDecoder().decode(EngineReport.self, from: Data(text.utf8)) } catch {
+                throw WireError("the worker's engine report cannot be read: \(error)")
+            }
+        }
+        guard reader.atEnd else { throw WireError("a hello has bytes after its fields") }
     }
 }
 

@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import ImagingCore
 import ProcessLanguage
 #if canImport(Glibc)
 import Glibc
@@ -37,14 +37,34 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
     private var free: Int
     private var busy: Set<pid_t> = []
     private var stopped = false
-    private let engineVersion = Engine.version
+    /// The engine every worker must report (guarded by `condition`): the one derive planned
+    /// with, or else the first worker's, so that all renders of the pool agree.
+    private var engineVersion: String?
 
     /// Finds the worker executable (`WorkerLocation`) unless given; throws when it is missing.
-    /// Workers start when first needed.
-    public init(size: Int, executable: String? = nil) throws {
+    /// Workers start when first needed. `expectedEngineVersion`: the engine the caller's
+    /// fingerprints record (`EngineReport.version`); a worker that reports another is refused.
+    public init(size: Int, executable: String? = nil, expectedEngineVersion: String? = nil) throws {
         self.size = max(1, size)
         self.executable = try executable ?? WorkerLocation.find()
+        engineVersion = expectedEngineVersion
         free = self.size
+    }
+
+    /// Starts the worker with `--describe` and returns its engine report (one process, which
+    /// exits at once). `environment` replaces the worker's (tests: a copied libvips); the report's
+    /// fonts include those of `fontTypes` that are installed.
+    public static func describe(executable: String? = nil, environment: [String: String]? = nil,
+                                fontTypes: [String] = []) throws -> EngineReport {
+        let path = try executable ?? WorkerLocation.find()
+        let arguments = [RenderWorkerMain.describeArgument] + fontTypes.flatMap { [RenderWorkerMain.fontArgument, $0] }
+        let worker = try WorkerProcess.launch(path, expectedEngineVersion: nil, arguments: arguments,
+                                              environment: environment)
+        worker.stop()
+        guard let report = worker.hello.report else {
+            throw WorkerError.launch("the render worker \(path) did not describe its engine: it comes from another build of Derive; install derive and derive-render-worker together")
+        }
+        return report
     }
 
     deinit { shutdown() }
@@ -130,6 +150,12 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         }
     }
 
+    private var expectedVersion: String? {
+        condition.lock()
+        defer { condition.unlock() }
+        return engineVersion
+    }
+
     private var isStopped: Bool {
         condition.lock()
         defer { condition.unlock() }
@@ -165,8 +191,9 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
 
     /// Starts a worker and counts it as busy (its slot is already taken).
     private func launch() throws -> WorkerProcess {
-        let worker = try WorkerProcess.launch(executable, expectedEngineVersion: engineVersion)
+        let worker = try WorkerProcess.launch(executable, expectedEngineVersion: expectedVersion)
         condition.lock()
+        if engineVersion == nil { engineVersion = worker.hello.engineVersion }
         busy.insert(worker.pid)
         let late = stopped
         condition.unlock()
@@ -207,7 +234,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
             condition.lock(); free += 1; condition.signal(); condition.unlock()
             return
         }
-        let executable = executable, engineVersion = engineVersion
+        let executable = executable, engineVersion = expectedVersion
         Thread.detachNewThread { [self] in
             let fresh = try? WorkerProcess.launch(executable, expectedEngineVersion: engineVersion)
             condition.lock()

@@ -1,17 +1,33 @@
 import Foundation
-import Imaging
+import ImagingCore
 import ProcessLanguage
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The loop of `derive-render-worker`: greet, then render requests from fd 3 one at a time
-/// until the parent closes its end. The executable's main is one call to `run()`.
+/// until the parent closes its end. The executable's main is one call to `run(engine:)`, with
+/// Imaging's engine (this module does not link libvips). Started with `--describe`, the worker
+/// greets with its full `EngineReport` and exits; each `--font TYPE` after it adds that
+/// watermark type's font file to the report (derive links no fontconfig to ask itself).
 public enum RenderWorkerMain {
     /// The worker's CPU priority: when renders and a server's event loop compete, the loop wins.
     static let niceness: Int32 = 10
 
-    public static func run() -> Never {
+    public static let describeArgument = "--describe"
+    public static let fontArgument = "--font"
+
+    /// The values of every `--font TYPE` pair among `arguments`.
+    static func fontTypes(_ arguments: [String]) -> [String] {
+        var types: [String] = []
+        var index = 0
+        while index + 1 < arguments.count {
+            if arguments[index] == fontArgument { types.append(arguments[index + 1]); index += 2 } else { index += 1 }
+        }
+        return types
+    }
+
+    public static func run(engine: WorkerEngine) -> Never {
         // Threads libvips starts later inherit the nice value of this (only) thread.
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
         // Swift's crash handler would spend seconds writing a backtrace (and ignores a SIGSEGV
@@ -20,8 +36,16 @@ public enum RenderWorkerMain {
         closeInheritedDescriptors()
         watchParent()
         let channel = FrameChannel(fd: 3)
-        do { try channel.send(WorkerHello(engineVersion: Engine.version).encoded()) } catch { exit(2) }
-        _ = try? Engine.vectorised()   // starts libvips before the first request
+        if CommandLine.arguments.dropFirst().contains(describeArgument) {
+            engine.start()   // libvips' modules are mapped once it has started
+            var report = engine.describe(fontTypes(Array(CommandLine.arguments.dropFirst())))
+            report.mappedFiles = EngineReport.mappedSharedObjects()
+            report.libvipsFile = report.mappedFiles.first { URL(fileURLWithPath: $0).lastPathComponent.hasPrefix("libvips.so") } ?? ""
+            do { try channel.send(WorkerHello(engineVersion: engine.version(), report: report).encoded()) } catch { exit(2) }
+            exit(0)
+        }
+        do { try channel.send(WorkerHello(engineVersion: engine.version()).encoded()) } catch { exit(2) }
+        engine.start()   // starts libvips before the first request
         while true {
             let payload: Data?
             do { payload = try channel.receive(slice: 3600) } catch { exit(3) }
@@ -31,8 +55,7 @@ public enum RenderWorkerMain {
                 let request = try RenderRequest(payload)
                 capMemory(request.memoryCap)
                 let pipeline = try request.pipeline()
-                let output = try Engine(limits: request.limits).render(request.source, pipeline,
-                                                                       resolver: PreparedObjects(objects: request.objects))
+                let output = try engine.render(request.source, pipeline, request.limits, PreparedObjects(objects: request.objects))
                 reply = .output(output)
             } catch let error as ProcessError {
                 reply = .failure(error)

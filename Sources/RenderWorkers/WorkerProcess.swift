@@ -9,6 +9,8 @@ import Glibc
 final class WorkerProcess: @unchecked Sendable {
     let pid: pid_t
     let channel: FrameChannel
+    /// The worker's first frame.
+    private(set) var hello = WorkerHello(engineVersion: "")
     private var reaped = false
 
     private init(pid: pid_t, fd: Int32) {
@@ -17,7 +19,10 @@ final class WorkerProcess: @unchecked Sendable {
     }
 
     /// Starts the executable at `path` and waits for its hello frame (at most `timeout` s).
-    static func launch(_ path: String, expectedEngineVersion: String, timeout: Double = 30) throws -> WorkerProcess {
+    /// `expectedEngineVersion` nil accepts any engine; `environment` replaces the worker's
+    /// (default: derive's own).
+    static func launch(_ path: String, expectedEngineVersion: String?, arguments: [String] = [],
+                       environment: [String: String]? = nil, timeout: Double = 30) throws -> WorkerProcess {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw WorkerError.launch("cannot make a socket pair: \(String(cString: strerror(errno)))")
@@ -40,10 +45,17 @@ final class WorkerProcess: @unchecked Sendable {
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for case let pointer? in argv { free(pointer) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { for case let pointer? in envp ?? [] { free(pointer) } }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        let status: Int32
+        if let envp {
+            status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        } else {
+            status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        }
         guard status == 0 else {
             close(pair[0])
             throw WorkerError.launch("cannot start the render worker \(path): \(String(cString: strerror(status)))")
@@ -55,9 +67,10 @@ final class WorkerProcess: @unchecked Sendable {
                 throw FrameChannel.Failure.closed
             }
             let hello = try WorkerHello(payload)
-            guard hello.engineVersion == expectedEngineVersion else {
-                throw WorkerError.launch("the render worker \(path) renders with '\(hello.engineVersion)', derive with '\(expectedEngineVersion)': they come from different builds; install them together")
+            if let expectedEngineVersion, hello.engineVersion != expectedEngineVersion {
+                throw WorkerError.launch("the render worker \(path) renders with '\(hello.engineVersion)', but derive planned with '\(expectedEngineVersion)': the worker or a library changed since (or they come from different builds; install them together); run the command again")
             }
+            worker.hello = hello
         } catch let error as WorkerError {
             worker.stop()
             throw error

@@ -1,4 +1,22 @@
+import Foundation
+import Imaging
+import ProcessLanguage
 import RenderWorkers
 
-// A render worker: renders requests from its parent (derive) over fd 3, one at a time.
-RenderWorkerMain.run()
+// A render worker: renders requests from its parent (derive) over fd 3, one at a time. The
+// engine (libvips) is linked here only: derive reaches it through this process.
+RenderWorkerMain.run(engine: WorkerEngine(
+    version: { Engine.version },
+    start: { _ = try? Engine.vectorised() },
+    describe: { fontTypes in
+        var fonts: [String: String] = [:]
+        for type in Array(FontCatalog.fonts.keys) + fontTypes { fonts[type] = try? FontCatalog.file(for: type) }
+        return EngineReport(version: Engine.version, renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion,
+                            encoderSettings: Engine.encoderSettings,
+                            libraries: Engine.libraryVersions.map { EngineReport.Library(name: $0.name, version: $0.version) },
+                            fonts: fonts)
+    },
+    render: { source, pipeline, limits, resolver in
+        try Engine(limits: limits).render(source, pipeline, resolver: resolver)
+    }
+))

@@ -3,7 +3,7 @@ import ArgumentParser
 import Builder
 import DeriveServer
 import Foundation
-import Imaging
+import ImagingCore
 import RenderWorkers
 import Manifest
 import NIOConcurrencyHelpers
@@ -124,8 +124,9 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             // Renders run in worker processes: a deadline, a disconnect or SIGTERM kills the worker.
             let settings = ServerSettings(loaded)
-            service = try ObjectService(manifest: loaded, verifier: verifier, engine: Engine(limits: limits),
-                                        renderer: try RenderWorkerPool(size: settings.renderThreads),
+            let engine = try EngineIdentityCache.lookup()
+            service = try ObjectService(manifest: loaded, verifier: verifier, engine: DescribedEngine(limits: limits, found: engine),
+                                        renderer: try RenderWorkerPool(size: settings.renderThreads, expectedEngineVersion: engine.report.version),
                                         cacheFolder: loaded.stateFolder + "/serve-cache", settings: ServerSettings(loaded),
                                         recorded: BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded))
         } catch {
@@ -143,6 +144,16 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// The engine as its render worker described it (`EngineIdentityCache`): cache keys record the
+/// same engine identity as build fingerprints, without libvips in this process.
+struct DescribedEngine: EngineDescription {
+    let limits: Limits
+    let found: EngineIdentityCache.Found
+
+    var identity: String { found.identity.engine + " " + found.identity.encoder }
+    func fontFile(_ type: String) -> String? { found.fonts.file(type) }
 }
 
 /// The builder's state store as the server's record of built outputs and their rule's ACL.

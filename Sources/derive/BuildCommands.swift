@@ -1,7 +1,6 @@
 import ArgumentParser
 import Builder
 import Foundation
-import Imaging
 import Manifest
 import Planner
 import RenderWorkers
@@ -13,11 +12,19 @@ struct Workspace {
     let manifest: Manifest
     let session: BuildSession
 
-    static var identity: EngineIdentity {
-        EngineIdentity(renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion, encoder: Engine.encoderSettings,
-                       libraries: Dictionary(Engine.libraryVersions.map { ($0.name, $0.version) }, uniquingKeysWith: { first, _ in first }),
-                       fontFile: { try? FontCatalog.file(for: $0) })
+    /// The engine as the render worker describes it (from the on-disk cache when neither the
+    /// worker nor a library it maps changed): derive never loads libvips itself.
+    static let engineLookup: Result<EngineIdentityCache.Found, any Error> = Result { try EngineIdentityCache.lookup() }
+
+    static func engine() throws -> EngineIdentityCache.Found {
+        do { return try engineLookup.get() } catch {
+            Output.printError("cannot learn the render engine's identity: \(error)")
+            throw ExitCode.failure
+        }
     }
+
+    /// The engine this workspace plans with; renders must come from a worker reporting the same.
+    let engine: EngineIdentityCache.Found
 
     /// The no-op fast path: when the manifest parses and the witness of the last clean build
     /// still holds, the number of outputs; nil means "do the full load and plan". Whole-manifest
@@ -64,16 +71,18 @@ struct Workspace {
         }
         manifestPath = argument.manifest
         self.manifest = manifest
+        engine = try Self.engine()
+        let identity = engine.identity
         var fonts: Set<String> = []
         for rule in manifest.rules {
             for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
                 for case .font(let name) in variant.pipeline.dependencies {
-                    if let file = try? FontCatalog.file(for: name) { fonts.insert(file) }
+                    if let file = identity.fontFile(name) { fonts.insert(file) }
                 }
             }
         }
         session = BuildSession(manifestPath: argument.manifest, manifest: manifest, manifestFiles: result.files,
-                               identity: Self.identity, fontFiles: fonts.sorted(), overwrite: overwrite)
+                               identity: identity, fontFiles: fonts.sorted(), overwrite: overwrite)
     }
 
     /// Runs `body` on the session, turning a state or planning failure into one message and exit 1.
@@ -282,7 +291,8 @@ struct BuildCommand: ParsableCommand {
             print("Nothing to do: \(count) outputs up to date.")
             return
         }
-        let workers = try Workers.pool(size: BuildOptions(jobs: jobs?.value).jobs)
+        // Workers must report the engine the plan fingerprints with (the worker's description).
+        let workers = try Workers.pool(size: BuildOptions(jobs: jobs?.value).jobs, expectedEngineVersion: Workspace.engine().report.version)
         defer { workers.shutdown() }
         let result = try buildOnce(workers: workers, fastPath: false)
         print(result.summary)

@@ -5,9 +5,20 @@ struct Derive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "derive",
         abstract: "Build image derivatives with the Alibaba Cloud OSS image-processing language.",
-        version: Versions.text,
+        // Only derive's own version here: `main` answers `derive --version` (libvips' version
+        // included, from the render worker's description) so that no other command asks.
+        version: "derive \(Versions.derive)",
         subcommands: [ProcessCommand.self, InfoCommand.self, ValidateCommand.self, StylesCommand.self, PlanCommand.self,
                       BuildCommand.self, CheckCommand.self, ExplainCommand.self, HtmlCommand.self, CleanCommand.self, SignCommand.self,
                       ServeCommand.self, InitCommand.self, SchemaCommand.self]
     )
+
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["--version"] {
+            print(Versions.text)
+            return
+        }
+        await main(arguments)
+    }
 }

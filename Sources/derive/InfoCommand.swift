@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
-import Imaging
+import ImagingCore
 import ProcessLanguage
+import RenderWorkers
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +17,11 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let result = try Engine(limits: limitOptions.limits).info(try Output.read(input))
+            let source = try Output.read(input)
+            // In a render worker, like every other render: derive does not load libvips.
+            let workers = try Workers.pool(size: 1)
+            defer { workers.shutdown() }
+            let result = try workers.render(source, Pipeline(actions: [.info(Info())]), limits: limitOptions.limits)
             try Output.writeStandardOutput(result.bytes + Data("\n".utf8))
         } catch let error as ProcessError {
             Output.printError(Output.describe(error, input: input))

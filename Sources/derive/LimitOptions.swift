@@ -1,5 +1,5 @@
 import ArgumentParser
-import Imaging
+import ImagingCore
 import ProcessLanguage
 
 /// A limit flag's value, parsed exactly as the manifest's `limits:` values are (LimitNumber).

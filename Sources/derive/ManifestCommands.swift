@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Imaging
 import Manifest
 
 /// Loads a manifest and prints its diagnostics; shared by the manifest commands.
@@ -11,8 +10,9 @@ struct ManifestArgument: ParsableArguments {
     func load(crossChecks: Bool = true) -> ManifestLoader.Result {
         var loader = ManifestLoader()
         loader.crossChecks = crossChecks
-        // Watermark fonts beyond the seven OSS names must be installed fontconfig families.
-        loader.fontInstalled = { FontCatalog.isInstalled(family: $0) }
+        // Watermark fonts beyond the seven OSS names must be installed fontconfig families, as
+        // the render worker finds them (derive links no fontconfig).
+        loader.fontInstalled = { family in (try? Workspace.engineLookup.get())?.fonts.file(family) != nil }
         return loader.load(manifest)
     }
 }

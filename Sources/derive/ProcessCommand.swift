@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Imaging
+import ImagingCore
 import ProcessLanguage
 import RenderWorkers
 

@@ -32,7 +32,8 @@ struct WatchMode {
         // Ctrl-C and SIGTERM: renders in progress are cancelled (their outputs are written
         // atomically, so none is half written), and the loop ends with status 0.
         let stop = StopSignal()
-        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs?.value).jobs)
+        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs?.value).jobs,
+                                       expectedEngineVersion: Workspace.engine().report.version)
         defer { workers.shutdown() }
         var signalSources: [any DispatchSourceSignal] = []
         for number in [SIGINT, SIGTERM] {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Builder
+import ImagingCore
 import Manifest
 import Planner
 import ProcessLanguage
@@ -39,7 +40,7 @@ struct SizingRenderer: DerivativeRenderer {
         if pipeline.canonical == (try Pipeline.parse(Placeholder.image)).canonical {
             return Rendered(bytes: Data("tiny \(ContentDigests.digest(source).prefix(8))".utf8), width: 32, height: 16, format: "webp")
         }
-        let size = ImageHeader.size(source) ?? (width: 1000, height: 500)
+        let size = SourceHeader.displayedSize(source) ?? (width: 1000, height: 500)
         var width = size.width
         for case .resize(let resize) in pipeline.actions { if let w = resize.width, w < width { width = w } }
         let height = max(1, (size.height * width + size.width / 2) / size.width)
@@ -284,7 +285,7 @@ func picture(_ index: [String: Any], _ source: String, _ name: String) -> [Strin
             .appendingPathComponent("Samples")
         func size(_ name: String) throws -> [Int]? {
             let data = try Data(contentsOf: samples.appendingPathComponent(name))
-            return ImageHeader.size(data).map { [$0.width, $0.height] }
+            return SourceHeader.displayedSize(data).map { [$0.width, $0.height] }
         }
         #expect(try size("landscape.jpg") == [1200, 800])
         #expect(try size("portrait.jpg") == [800, 1200])
@@ -297,12 +298,12 @@ func picture(_ index: [String: Any], _ source: String, _ name: String) -> [Strin
         func riff(_ chunk: String, _ payload: [UInt8]) -> Data {
             Data(Array("RIFF".utf8) + [0, 0, 0, 0] + Array("WEBP".utf8) + Array(chunk.utf8) + [0, 0, 0, 0] + payload + [UInt8](repeating: 0, count: 16))
         }
-        #expect(ImageHeader.size(riff("VP8 ", [0, 0, 0, 0x9D, 0x01, 0x2A, 0x2C, 0x01, 0xC8, 0x00])).map { [$0.width, $0.height] } == [300, 200])
+        #expect(SourceHeader.displayedSize(riff("VP8 ", [0, 0, 0, 0x9D, 0x01, 0x2A, 0x2C, 0x01, 0xC8, 0x00])).map { [$0.width, $0.height] } == [300, 200])
         let bits = UInt32(299) | UInt32(199) << 14
-        #expect(ImageHeader.size(riff("VP8L", [0x2F, UInt8(bits & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 24)]))
+        #expect(SourceHeader.displayedSize(riff("VP8L", [0x2F, UInt8(bits & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 24)]))
                 .map { [$0.width, $0.height] } == [300, 200])
-        #expect(ImageHeader.size(riff("VP8X", [0, 0, 0, 0, 0x2B, 0x01, 0x00, 0xC7, 0x00, 0x00])).map { [$0.width, $0.height] } == [300, 200])
-        #expect(ImageHeader.size(Data("not an image".utf8)) == nil)
-        #expect(ImageHeader.size(Data([0xFF, 0xD8, 0xFF, 0xE1, 0x00])) == nil)
+        #expect(SourceHeader.displayedSize(riff("VP8X", [0, 0, 0, 0, 0x2B, 0x01, 0x00, 0xC7, 0x00, 0x00])).map { [$0.width, $0.height] } == [300, 200])
+        #expect(SourceHeader.displayedSize(Data("not an image".utf8)) == nil)
+        #expect(SourceHeader.displayedSize(Data([0xFF, 0xD8, 0xFF, 0xE1, 0x00])) == nil)
     }
 }

@@ -24,12 +24,13 @@ let package = Package(
         .target(name: "ProcessLanguage"),
         .target(name: "Confinement"),
         .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML", "Confinement"]),
-        .target(name: "Imaging", dependencies: ["ProcessLanguage", "CVipsShim", "Confinement"]),
+        .target(name: "ImagingCore", dependencies: ["ProcessLanguage", "Confinement"]),
+        .target(name: "Imaging", dependencies: ["ImagingCore", "ProcessLanguage", "CVipsShim", "Confinement"]),
         .target(name: "Access", dependencies: ["Manifest", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "DeriveServer",
             dependencies: [
-                "Access", "Imaging", "Manifest", "ProcessLanguage", "Confinement",
+                "Access", "ImagingCore", "Manifest", "ProcessLanguage", "Confinement",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -60,7 +60,7 @@ public struct Limits: Sendable, Hashable {
 
     /// The product of header numbers, saturated at `Int.max`: a product past Int's range is over
     /// every limit, not an overflow trap (defensive: libvips' sides are at most 10 million).
-    static func product(_ factors: Int...) -> Int {
+    package static func product(_ factors: Int...) -> Int {
         var result = 1
         for factor in factors {
             let (next, overflow) = result.multipliedReportingOverflow(by: max(0, factor))
@@ -71,7 +71,7 @@ public struct Limits: Sendable, Hashable {
     }
 
     /// A byte count for a message: MiB, or KiB (or bytes) under 1 MiB, never "0 MiB".
-    static func size(_ bytes: Double) -> String {
+    package static func size(_ bytes: Double) -> String {
         if !(bytes < 9.0e18) { return "more than \(Int.max) bytes" }
         if bytes >= 1_048_576 { return "\(Int((bytes / 1_048_576).rounded(.down))) MiB" }
         if bytes >= 1024 { return "\(Int((bytes / 1024).rounded(.down))) KiB" }
@@ -79,14 +79,14 @@ public struct Limits: Sendable, Hashable {
         return count == 1 ? "1 byte" : "\(count) bytes"
     }
 
-    func checkBytes(_ count: Int) throws {
+    package func checkBytes(_ count: Int) throws {
         guard count <= maxBytes else {
             throw ProcessError(.imageTooLarge,
                                "the source is \(count) bytes; the limit is \(maxBytes) bytes (raise it with \(setting("bytes")))")
         }
     }
 
-    func checkSource(width: Int, height: Int, frames: Int, resizing: Bool) throws {
+    package func checkSource(width: Int, height: Int, frames: Int, resizing: Bool) throws {
         let pixels = Limits.product(width, height, max(1, frames))
         let ec = resizing ? "0040-00000009" : "0040-00000012"
         if width > maxSide || height > maxSide {
@@ -99,7 +99,7 @@ public struct Limits: Sendable, Hashable {
         }
     }
 
-    func checkFrames(_ frames: Int, resizing: Bool) throws {
+    package func checkFrames(_ frames: Int, resizing: Bool) throws {
         if frames > maxFrames {
             throw ProcessError(.imageTooLarge, ec: resizing ? "0040-00000009" : "0040-00000012",
                                "the source has \(frames) frames; the limit is \(maxFrames)")
@@ -108,7 +108,7 @@ public struct Limits: Sendable, Hashable {
 
     /// A watermark image is a source too: the same byte, side and pixel limits, checked from its
     /// header before it is decoded.
-    func checkWatermark(_ key: String, bytes: Int, width: Int, height: Int) throws {
+    package func checkWatermark(_ key: String, bytes: Int, width: Int, height: Int) throws {
         func refuse(_ what: String) -> ProcessError {
             ProcessError(.imageTooLarge, ec: "0040-00000012", "watermark: the image '\(key)' \(what)",
                          action: Watermark.name, parameter: "image")
@@ -124,7 +124,7 @@ public struct Limits: Sendable, Hashable {
 
     /// The output side cap applies to resize results (spec §4.1) and to WebP, whose format
     /// cannot hold more than 16 383 px a side; other outputs keep the source's size.
-    func checkOutput(width: Int, height: Int, format: Format.Kind, resized: Bool) throws {
+    package func checkOutput(width: Int, height: Int, format: Format.Kind, resized: Bool) throws {
         guard resized || format == .webp else { return }
         let limit = format == .webp ? (resized ? min(maxOutputSide, 16_383) : 16_383) : maxOutputSide
         if width > limit || height > limit {

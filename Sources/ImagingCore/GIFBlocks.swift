@@ -10,7 +10,7 @@ public enum GIFBlocks {
         data.withUnsafeBytes { frameCount(UnsafeRawBufferPointer($0)) }
     }
 
-    static func frameCount(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    package static func frameCount(_ bytes: UnsafeRawBufferPointer) -> Int? {
         let count = bytes.count
         guard count >= 13, bytes[0] == 0x47, bytes[1] == 0x49, bytes[2] == 0x46 else { return nil }
         var offset = 13

@@ -12,7 +12,7 @@ public enum WebPChunks {
         data.withUnsafeBytes { frameCount(UnsafeRawBufferPointer($0)) }
     }
 
-    static func frameCount(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    package static func frameCount(_ bytes: UnsafeRawBufferPointer) -> Int? {
         let count = bytes.count
         guard count >= 12,
               bytes[0] == 0x52, bytes[1] == 0x49, bytes[2] == 0x46, bytes[3] == 0x46,   // RIFF

@@ -1,0 +1,252 @@
+import Foundation
+
+/// An image's size and frame count read from its bytes, without libvips: what the build needs
+/// before a render to reserve memory, and the planner's displayed size of a source, in processes
+/// that do not load the engine (the one header reader outside libvips).
+/// Formats whose header is not parsed here (or a damaged header) give nil; the caller then
+/// assumes a fixed size, as the engine's own estimate does for a header it cannot read.
+public struct SourceHeader: Sendable, Hashable {
+    /// The stored size (before any EXIF orientation).
+    public var width: Int
+    public var height: Int
+    /// Frames of an animation (GIF, WebP); 1 for every other format.
+    public var frames: Int
+    /// A JPEG's EXIF orientation (1 to 8), which the engine applies by default; 1 elsewhere.
+    public var orientation: Int
+
+    public init(width: Int, height: Int, frames: Int, orientation: Int = 1) {
+        self.width = width
+        self.height = height
+        self.frames = frames
+        self.orientation = orientation
+    }
+
+    /// Formats whose displayed size `displayedSize` knows (orientation included): the planner
+    /// reads every other format's size as unknown.
+    public static let displayedFormats: Set<String> = ["jpg", "png", "gif", "webp"]
+
+    /// The size the engine shows by default: EXIF orientations 5 to 8 swap the sides. Nil for
+    /// formats outside `displayedFormats`, a header it cannot read, or a zero side.
+    public static func displayedSize(_ data: Data) -> (width: Int, height: Int)? {
+        guard let header = read(data), header.width > 0, header.height > 0 else { return nil }
+        let kind: String? = data.withUnsafeBytes { raw in
+            let bytes = Bytes(raw)
+            if bytes.matches(0, [0xFF, 0xD8, 0xFF]) { return "jpg" }
+            if bytes.matches(0, [0x89, 0x50, 0x4E, 0x47]) { return "png" }
+            if bytes.matches(0, Array("GIF8".utf8)) { return "gif" }
+            if bytes.matches(0, Array("RIFF".utf8)), bytes.matches(8, Array("WEBP".utf8)) { return "webp" }
+            return nil
+        }
+        guard let kind, displayedFormats.contains(kind) else { return nil }
+        return (5...8).contains(header.orientation) ? (header.height, header.width) : (header.width, header.height)
+    }
+
+    /// Roughly how many bytes rendering `source` may hold at once: decoded pixels of every frame
+    /// at 4 bytes, twice for an intermediate copy (the engine's estimate, from this header).
+    public static func memoryEstimate(_ source: Data) -> Int {
+        guard let header = read(source) else { return 16 << 20 }
+        return max(1 << 20, product(header.width, header.height, header.frames, 4 * 2))
+    }
+
+    /// The header of a JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC or AVIF; nil for anything else.
+    public static func read(_ data: Data) -> SourceHeader? {
+        data.withUnsafeBytes { read(Bytes($0)) }
+    }
+
+    static func read(_ bytes: Bytes) -> SourceHeader? {
+        if bytes.matches(0, [0xFF, 0xD8, 0xFF]) { return jpeg(bytes) }
+        if bytes.matches(0, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return png(bytes) }
+        if bytes.matches(0, Array("GIF8".utf8)) { return gif(bytes) }
+        if bytes.matches(0, Array("RIFF".utf8)), bytes.matches(8, Array("WEBP".utf8)) { return webp(bytes) }
+        if bytes.matches(0, Array("BM".utf8)) { return bmp(bytes) }
+        if bytes.matches(0, [0x49, 0x49, 0x2A, 0x00]) { return tiff(bytes, little: true) }
+        if bytes.matches(0, [0x4D, 0x4D, 0x00, 0x2A]) { return tiff(bytes, little: false) }
+        if bytes.matches(4, Array("ftyp".utf8)) { return heif(bytes) }
+        return nil
+    }
+
+    /// The product of header numbers, saturated at `Int.max` (a product past Int's range is
+    /// over every limit, not an overflow trap).
+    static func product(_ factors: Int...) -> Int {
+        var result = 1
+        for factor in factors {
+            let (next, overflow) = result.multipliedReportingOverflow(by: max(0, factor))
+            if overflow { return Int.max }
+            result = next
+        }
+        return result
+    }
+
+    /// Bounds-checked reads: a short or damaged header gives nil, never a trap.
+    struct Bytes {
+        let raw: UnsafeRawBufferPointer
+        init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+        var count: Int { raw.count }
+
+        func matches(_ offset: Int, _ expected: [UInt8]) -> Bool {
+            guard offset >= 0, offset + expected.count <= raw.count else { return false }
+            for (index, byte) in expected.enumerated() where raw[offset + index] != byte { return false }
+            return true
+        }
+
+        func u8(_ offset: Int) -> Int? {
+            offset >= 0 && offset < raw.count ? Int(raw[offset]) : nil
+        }
+
+        func u16(_ offset: Int, little: Bool) -> Int? {
+            guard let a = u8(offset), let b = u8(offset + 1) else { return nil }
+            return little ? a | b << 8 : a << 8 | b
+        }
+
+        func u24le(_ offset: Int) -> Int? {
+            guard let a = u8(offset), let b = u8(offset + 1), let c = u8(offset + 2) else { return nil }
+            return a | b << 8 | c << 16
+        }
+
+        func u32(_ offset: Int, little: Bool) -> Int? {
+            guard let low = u16(offset + (little ? 0 : 2), little: little),
+                  let high = u16(offset + (little ? 2 : 0), little: little) else { return nil }
+            return high << 16 | low
+        }
+
+        func u64be(_ offset: Int) -> Int? {
+            guard let high = u32(offset, little: false), let low = u32(offset + 4, little: false), high < 1 << 31 else { return nil }
+            return high << 32 | low
+        }
+
+        func tag(_ offset: Int) -> String? {
+            guard offset >= 0, offset + 4 <= raw.count else { return nil }
+            return String(decoding: raw[offset..<offset + 4], as: UTF8.self)
+        }
+    }
+
+    /// The first start-of-frame marker (SOF0–SOF15 but DHT, JPG and DAC) gives the size; an
+    /// EXIF segment before it, the orientation.
+    static func jpeg(_ bytes: Bytes) -> SourceHeader? {
+        var offset = 2
+        var orientation = 1
+        while offset + 4 <= bytes.count {
+            guard bytes.u8(offset) == 0xFF, let marker = bytes.u8(offset + 1) else { return nil }
+            if marker == 0xFF { offset += 1; continue }   // fill byte
+            if marker == 0x01 || (0xD0...0xD8).contains(marker) { offset += 2; continue }   // no length
+            guard let length = bytes.u16(offset + 2, little: false), length >= 2 else { return nil }
+            if marker == 0xE1, bytes.matches(offset + 4, [0x45, 0x78, 0x69, 0x66, 0, 0]),   // "Exif\0\0"
+               let found = exifOrientation(bytes, tiff: offset + 10, end: min(bytes.count, offset + 2 + length)) {
+                orientation = found
+            }
+            if (0xC0...0xCF).contains(marker), marker != 0xC4, marker != 0xC8, marker != 0xCC {
+                guard let height = bytes.u16(offset + 5, little: false), let width = bytes.u16(offset + 7, little: false) else { return nil }
+                return SourceHeader(width: width, height: height, frames: 1, orientation: orientation)
+            }
+            offset += 2 + length
+        }
+        return nil
+    }
+
+    /// Tag 0x0112 of IFD0 in the TIFF structure at `tiff`, read no further than `end`; nil when
+    /// absent, damaged or outside 1...8.
+    static func exifOrientation(_ bytes: Bytes, tiff: Int, end: Int) -> Int? {
+        guard tiff + 8 <= end, let order = bytes.u8(tiff), order == 0x49 || order == 0x4D else { return nil }
+        let little = order == 0x49
+        func u16(_ at: Int) -> Int? { at + 2 <= end ? bytes.u16(at, little: little) : nil }
+        func u32(_ at: Int) -> Int? { at + 4 <= end ? bytes.u32(at, little: little) : nil }
+        guard let directory = u32(tiff + 4), let count = u16(tiff + directory) else { return nil }
+        for entry in 0..<min(count, 256) {
+            let at = tiff + directory + 2 + entry * 12
+            guard let tag = u16(at) else { return nil }
+            if tag == 0x0112 { return u16(at + 8).flatMap { (1...8).contains($0) ? $0 : nil } }
+        }
+        return nil
+    }
+
+    static func png(_ bytes: Bytes) -> SourceHeader? {
+        guard bytes.tag(12) == "IHDR", let width = bytes.u32(16, little: false), let height = bytes.u32(20, little: false) else { return nil }
+        return SourceHeader(width: width, height: height, frames: 1)
+    }
+
+    /// The logical screen's size and the number of images (every frame is decoded at that size).
+    static func gif(_ bytes: Bytes) -> SourceHeader? {
+        guard let width = bytes.u16(6, little: true), let height = bytes.u16(8, little: true) else { return nil }
+        let frames = GIFBlocks.frameCount(bytes.raw) ?? 1   // cut short: libvips decodes what is there
+        return SourceHeader(width: width, height: height, frames: max(1, frames))
+    }
+
+    /// VP8X holds the canvas of extended files; animations count their ANMF chunks.
+    static func webp(_ bytes: Bytes) -> SourceHeader? {
+        guard let chunk = bytes.tag(12) else { return nil }
+        switch chunk {
+        case "VP8X":
+            guard let width = bytes.u24le(24), let height = bytes.u24le(27) else { return nil }
+            let frames = WebPChunks.frameCount(bytes.raw) ?? 0
+            return SourceHeader(width: width + 1, height: height + 1, frames: max(1, frames))
+        case "VP8 ":
+            guard let width = bytes.u16(26, little: true), let height = bytes.u16(28, little: true) else { return nil }
+            return SourceHeader(width: width & 0x3FFF, height: height & 0x3FFF, frames: 1)
+        case "VP8L":
+            guard bytes.u8(20) == 0x2F, let bits = bytes.u32(21, little: true) else { return nil }
+            return SourceHeader(width: (bits & 0x3FFF) + 1, height: ((bits >> 14) & 0x3FFF) + 1, frames: 1)
+        default:
+            return nil
+        }
+    }
+
+    static func bmp(_ bytes: Bytes) -> SourceHeader? {
+        guard let size = bytes.u32(14, little: true) else { return nil }
+        if size == 12 {
+            guard let width = bytes.u16(18, little: true), let height = bytes.u16(20, little: true) else { return nil }
+            return SourceHeader(width: width, height: height, frames: 1)
+        }
+        guard let width = bytes.u32(18, little: true), let height = bytes.u32(22, little: true) else { return nil }
+        let signedHeight = height >= 1 << 31 ? (1 << 32) - height : height   // top-down rows
+        return SourceHeader(width: width, height: signedHeight, frames: 1)
+    }
+
+    /// The first image file directory's ImageWidth (256) and ImageLength (257).
+    static func tiff(_ bytes: Bytes, little: Bool) -> SourceHeader? {
+        guard let directory = bytes.u32(4, little: little), let entries = bytes.u16(directory, little: little) else { return nil }
+        var width: Int?, height: Int?
+        for index in 0..<entries {
+            let entry = directory + 2 + index * 12
+            guard let tag = bytes.u16(entry, little: little), let type = bytes.u16(entry + 2, little: little) else { return nil }
+            guard tag == 256 || tag == 257 else { continue }
+            let value = type == 3 ? bytes.u16(entry + 8, little: little) : bytes.u32(entry + 8, little: little)
+            if tag == 256 { width = value } else { height = value }
+        }
+        guard let width, let height else { return nil }
+        return SourceHeader(width: width, height: height, frames: 1)
+    }
+
+    /// HEIC and AVIF: the largest image spatial extent ('ispe') among the item properties, which
+    /// is the full image's (a grid's tiles are smaller; a rotation swaps sides, not the area).
+    static func heif(_ bytes: Bytes) -> SourceHeader? {
+        var best: SourceHeader?
+        func walk(_ start: Int, _ end: Int, depth: Int) {
+            var offset = start
+            while offset + 8 <= end, depth < 4 {
+                guard var size = bytes.u32(offset, little: false), let type = bytes.tag(offset + 4) else { return }
+                var header = 8
+                if size == 1 {
+                    guard let large = bytes.u64be(offset + 8) else { return }
+                    size = large
+                    header = 16
+                } else if size == 0 {
+                    size = end - offset
+                }
+                guard size >= header, offset + size <= end else { return }
+                switch type {
+                case "meta": walk(offset + header + 4, offset + size, depth: depth + 1)   // a full box
+                case "iprp", "ipco": walk(offset + header, offset + size, depth: depth + 1)
+                case "ispe":
+                    if let width = bytes.u32(offset + header + 4, little: false), let height = bytes.u32(offset + header + 8, little: false),
+                       product(width, height) > product(best?.width ?? 0, best?.height ?? 0) {
+                        best = SourceHeader(width: width, height: height, frames: 1)
+                    }
+                default: break
+                }
+                offset += size
+            }
+        }
+        walk(0, bytes.count, depth: 0)
+        return best
+    }
+}
