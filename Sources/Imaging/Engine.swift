@@ -10,8 +10,9 @@ public struct Engine: Sendable {
     /// Bumped whenever the same pipeline on the same source may produce different bytes
     /// (2: liborc turned off, which changes resampling results slightly; 3: ICC transform to the
     /// sRGB profile, shrink-on-load leaving twice the target, streaming decode; 4: HEIC at x265's
-    /// ultrafast preset through libheif, AVIF at aom speed 9, watermark images streamed).
-    public static let renderVersion = "4"
+    /// ultrafast preset through libheif, AVIF at aom speed 9, watermark images streamed; 5:
+    /// average-hue samples through a resize to 128 px, shrunk on load).
+    public static let renderVersion = "5"
 
     public var limits: Limits
 

@@ -109,11 +109,13 @@ struct Render {
         // Actions run left to right (spec §1.3): average-hue answers for the image as it is where
         // it stands, so what follows it is not drawn.
         let answered = pipeline.actions.prefix { if case .averageHue = $0 { return false } else { return true } }
-        let drawn = answered.filter { $0.drawing != nil }
+        let averageHue = answered.count < pipeline.actions.count
+        var drawn = answered.filter { $0.drawing != nil }
         let percentOnGIF = format == .gif && drawn.contains {
             if case .resize(let r) = $0 { return r.percent != nil } else { return false }
         }
-        let animate = frames > 1 && (output == .gif || output == .webp) && !percentOnGIF
+        // average-hue answers for the first frame: an animation is read as a still.
+        let animate = !averageHue && frames > 1 && (output == .gif || output == .webp) && !percentOnGIF
         if format == .gif, drawn.contains(where: { if case .roundedCorners = $0 { return true } else { return false } }) {
             throw ProcessError(.badRequest,
                                "rounded-corners: not supported for GIF sources, whatever the output format (as in OSS); convert the GIF to a PNG object first (derive process image.gif format,png -o image.png) and apply rounded-corners to that",
@@ -138,7 +140,12 @@ struct Render {
         let marks = try WatermarkObjects(imageMarks.compactMap { if case .watermark(let m) = $0 { return m.image } else { return nil } },
                                          resolver: resolver, limits: limits)
         let context = DrawContext(outputHasAlpha: output.hasAlpha, source: format, resolver: marks, limits: limits)
-        let averageHue = pipeline.actions.contains(where: { if case .averageHue = $0 { return true } else { return false } })
+        if averageHue {
+            // average-hue samples the image at most 128 px a side: as a resize, so that it is
+            // costed as one and, opening the chain, shrinks JPEG and WebP on load and scales the
+            // stored bands (a 15 800² 1-bit PNG was made RGB at full size, then sampled, uncosted).
+            drawn.append(AverageHueAnswer.sampling)
+        }
 
         // Chain positions (1-based, as written) of the drawn actions, for messages about a watermark.
         let chainPositions = answered.indices.filter { answered[$0].drawing != nil }.map { $0 + 1 }
@@ -178,7 +185,9 @@ struct Render {
 
         if averageHue {
             // Decoding is lazy: reading the pixels is where a corrupt source fails.
-            return try Render.decoding { try AverageHueAnswer.output(images[0]) }
+            var answer = try Render.decoding { try AverageHueAnswer.output(images[0]) }
+            answer.decodedPixels = decodedPixels
+            return answer
         }
 
         let first = images[0]

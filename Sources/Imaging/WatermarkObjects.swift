@@ -34,7 +34,8 @@ struct WatermarkObjects: ObjectResolver {
             // libvips opens an animated WebP by reading all its frames: cap them first.
             if let frames = WebPChunks.frameCount(raw), frames > limits.maxFrames {
                 throw ProcessError(.imageTooLarge, ec: "0040-00000012",
-                                   "watermark image '\(key)': it has \(frames) frames; the limit is \(limits.maxFrames)")
+                                   "watermark image '\(key)': it has \(frames) frames; the limit is \(limits.maxFrames)",
+                                   action: Watermark.name, parameter: "image")
             }
             guard let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format),
                   let header = try? VImage.make("reading the watermark header", { dv_header(raw.baseAddress, raw.count, $0) }) else {

@@ -70,13 +70,22 @@ public struct Limits: Sendable, Hashable {
         return result
     }
 
-    /// A byte count for a message: MiB, or KiB (or bytes) under 1 MiB, never "0 MiB".
+    /// A byte count for a message: MiB from 1 MiB, KiB from 1 KiB, else bytes; a whole number
+    /// of the unit as such ("1 MiB"), anything else with one decimal rounded down ("1023.9 KiB"
+    /// for 1 MiB − 1 byte, "1.9 MiB" for 2 MiB − 1 byte), so no value prints as a boundary it
+    /// does not reach, and none loses more than a tenth of its unit.
     package static func size(_ bytes: Double) -> String {
         if !(bytes < 9.0e18) { return "more than \(Int.max) bytes" }
-        if bytes >= 1_048_576 { return "\(Int((bytes / 1_048_576).rounded(.down))) MiB" }
-        if bytes >= 1024 { return "\(Int((bytes / 1024).rounded(.down))) KiB" }
-        let count = Int(max(0, bytes).rounded(.down))
-        return count == 1 ? "1 byte" : "\(count) bytes"
+        let count = max(0, bytes)
+        if count < 1024 {
+            let whole = Int(count.rounded(.down))
+            return whole == 1 ? "1 byte" : "\(whole) bytes"
+        }
+        let (unit, name) = count < 1_048_576 ? (1024.0, "KiB") : (1_048_576.0, "MiB")
+        let value = count / unit
+        if value == value.rounded(.down) { return "\(Int(value)) \(name)" }
+        let tenths = Int((value * 10).rounded(.down))
+        return "\(tenths / 10).\(tenths % 10) \(name)"
     }
 
     package func checkBytes(_ count: Int) throws {

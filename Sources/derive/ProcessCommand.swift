@@ -52,7 +52,11 @@ struct ProcessCommand: ParsableCommand {
                 destination = "\(name).derived.\(result.fileExtension)"
             }
             try Output.write(result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes, to: destination)
-            if destination != "-" {
+            if destination != "-", result.kind == .json {
+                // A JSON answer has no size or frames: say which answer it is (info wins, as in the engine).
+                let answer = pipeline.actions.contains { if case .info = $0 { return true } else { return false } } ? "info" : "average-hue"
+                Output.writeStandardError("\(destination): \(answer) answer (JSON) \(result.bytes.count) bytes\n")
+            } else if destination != "-" {
                 Output.writeStandardError("\(destination): \(result.width)x\(result.height) \(result.fileExtension)\(result.frames > 1 ? " \(result.frames) frames" : "") \(result.bytes.count) bytes\n")
             }
         } catch let error as ProcessError {

@@ -6,9 +6,20 @@ import ProcessLanguage
 /// hue of the image; keep the "salient" pixels, whose hue is more than 30° away from it; answer
 /// the mean colour of those (of all pixels when none qualifies). Grey pixels (saturation under
 /// 10 %) have no hue and count only in that fallback; transparent pixels are ignored.
-/// It is computed on a copy at most 128 px wide or high, which changes the mean very little.
+/// It is computed on a copy at most 128 px wide or high, which changes the mean very little:
+/// the render draws `sampling` last (an opening resize when nothing comes before average-hue,
+/// with shrink-on-load), so the sample is costed and read like any resize.
 enum AverageHueAnswer {
     static let salientDegrees = 30.0
+    static let sampleSide = 128
+
+    /// `resize,m_lfit,w_128,h_128` (limit_1: a smaller image is taken as it is).
+    static let sampling: Action = {
+        guard case .resize(let resize)? = try? Pipeline.parse("image/resize,m_lfit,w_\(sampleSide),h_\(sampleSide)").actions.first else {
+            preconditionFailure("the sampling resize parses")
+        }
+        return .resize(resize)
+    }()
 
     static func output(_ image: VImage) throws -> RenderOutput {
         let rgb = try sample(image)
@@ -20,8 +31,8 @@ enum AverageHueAnswer {
     static func sample(_ image: VImage) throws -> (pixels: [UInt8], bands: Int) {
         var small = image
         let longest = max(image.width, image.height)
-        if longest > 128 {
-            let scale = 128.0 / Double(longest)
+        if longest > sampleSide {   // the sampling resize ran (a guard: it always does)
+            let scale = Double(sampleSide) / Double(longest)
             small = try image.apply("sampling") { dv_resize($0, $1, scale, scale) }
         }
         return (try small.bytes(), small.bands)

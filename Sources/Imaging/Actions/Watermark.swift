@@ -46,8 +46,9 @@ extension Watermark: FrameDrawing {
     /// Refuses text that can never be drawn (wider than Cairo's 32767 px at this size) before
     /// the chain is costed, so the answer is EC 0040-00000259, not "raise --max-work". Text
     /// that may be too wide is laid out once at a small probe size and scaled: widths grow with
-    /// the size, and the 5% margin keeps hinting at the probe size from refusing text that fits
-    /// (such text still fails with the same error when it is drawn).
+    /// the size. Within 5 % of the limit, where hinting at the probe size could decide either
+    /// way, the text is laid out at its real size and that decides, so what passes here is
+    /// drawn and what drawing would refuse is refused here.
     func checkTextFits() throws {
         guard let words = text, FontCatalog.family(for: self.font) != nil else { return }
         // No glyph is wider than about 1.5 em, no line taller than about 2 em: shorter guesses
@@ -57,6 +58,21 @@ extension Watermark: FrameDrawing {
                 || Double(lines) * Double(size) * 2 > Double(Self.maxTextSide) else { return }
         _ = try FontCatalog.file(for: self.font)
         if let error = textTooLarge(margin: 1.05) { throw error }
+        if textTooLarge(margin: 1 / 1.05) != nil, let error = textTooLargeWhenLaidOut() { throw error }
+    }
+
+    /// The real layout's verdict: Cairo refuses a surface over 32767 px a side at once.
+    func textTooLargeWhenLaidOut() -> ProcessError? {
+        guard let words = text, let description = FontCatalog.description(for: self.font, size: size) else { return nil }
+        do {
+            _ = try VImage.make("watermark text", action: Self.name) { dv_text($0, words, description, 72) }
+            return nil
+        } catch let error as ProcessError where error.code == .internalError && error.message.contains("too big") {
+            return textTooLarge(margin: 0) ?? Self.textTooLarge(size: size, tall: false)
+        } catch {
+            Vips.takeError()
+            return nil   // drawing says what else is wrong
+        }
     }
 
     /// The side over Cairo's limit at this size, from a layout at a small probe size scaled up;
@@ -77,7 +93,7 @@ extension Watermark: FrameDrawing {
     /// With `rotate_`, a text mark over rotate's side limit can never be drawn: refused before
     /// the chain is costed. Its size comes from a layout at a small probe size scaled up (plus
     /// the shadow's offset); within 5% of the limit, where hinting could decide, the text is
-    /// laid out at its real size when that is cheap (at most 16 M px) and that size decides.
+    /// laid out at its real size (at most about 4 300 px a side there) and that size decides.
     func textTooLargeToRotate() -> ProcessError? {
         guard rotate % 360 != 0, let words = text, let font = FontCatalog.fonts[self.font],
               (try? FontCatalog.file(for: self.font)) != nil else { return nil }
@@ -96,7 +112,7 @@ extension Watermark: FrameDrawing {
         let limit = Double(Rotate.maxSourceSide)
         if max(width, height) <= limit / 1.05 { return nil }
         if max(width, height) <= limit * 1.05 {
-            guard width * height <= 16_000_000, let real = laidOut(size) else { return nil }
+            guard let real = laidOut(size) else { return nil }
             (width, height) = (real.width + offset, real.height + offset)
             if max(width, height) <= limit { return nil }
         }
