@@ -117,7 +117,8 @@ public struct ServerSettings: Sendable {
     /// Of those, what uploads initiated by anonymous callers may use (signed callers keep the rest).
     public var multipartMaxAnonymousUploads = 20
     public var multipartMaxAnonymousBytes = 1 << 30
-    /// Folder entries one listing page may read (files and folders, as read).
+    /// Units one listing page may spend (`serve: list_max_entries`): folder entries read (files
+    /// and folders, as read) and keys walked past that the caller may not see.
     public var listEntryBudget = 100_000
     /// Listings that may walk folders at once (`serve: list_max_concurrent`); one more is 503
     /// SlowDown. Fewer than the I/O threads (4), so listings can never hold every thread plain
@@ -140,6 +141,7 @@ public struct ServerSettings: Sendable {
         multipartMaxAnonymousUploads = manifest.serve.multipartMaxAnonymousUploads
         multipartMaxAnonymousBytes = manifest.serve.multipartMaxAnonymousBytes
         listConcurrency = manifest.serve.listMaxConcurrent
+        listEntryBudget = manifest.serve.listMaxEntries
     }
 }
 

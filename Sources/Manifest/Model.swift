@@ -250,6 +250,10 @@ public struct ServeSettings: Sendable, Hashable {
     /// SlowDown. At most 3: fewer than serve's 4 I/O threads, so plain GETs always have one.
     public var listMaxConcurrent: Int = 2
     public static let listConcurrencyRange = 1...3
+    /// Units one listing page may spend: folder entries read, plus keys walked past that the
+    /// caller may not see. Past it the page ends truncated (or 400 when it examined no key).
+    public var listMaxEntries: Int = 100_000
+    public static let listEntriesRange = 10...100_000_000
 
     public static let defaultCacheMaxBytes = 1 << 30
     public static let defaultRenderQueue = 64

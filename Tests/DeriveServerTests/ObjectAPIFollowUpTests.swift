@@ -174,6 +174,11 @@ import Testing
             #expect(result.diagnostics.errors.contains { $0.message.contains("list_max_concurrent") }, "\(bad)")
         }
         #expect(ManifestSchema.serve.contains { $0.name == "list_max_concurrent" })
+        // And the page budget: serve: list_max_entries.
+        try Data("version: 1\nbuckets:\n  b: {path: b, acl: public-read}\nserve:\n  list_max_entries: 500\n".utf8)
+            .write(to: folder.appendingPathComponent("derive.yaml"))
+        let budget = try #require(ManifestLoader().load(folder.appendingPathComponent("derive.yaml").path).manifest)
+        #expect(ServerSettings(budget).listEntryBudget == 500 && ServerSettings(one).listEntryBudget == 100_000)
         // With 1, a second listing while one walks is 503 SlowDown naming the key.
         var settings = ServerSettings()
         settings.listConcurrency = 1

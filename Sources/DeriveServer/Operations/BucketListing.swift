@@ -13,8 +13,8 @@ import Foundation
 /// they are read) and one more per key it examines but may not show (a private key an anonymous
 /// caller walks past), so a huge folder, a deep tree or a run of hidden keys cannot make one
 /// request read or check everything. When the budget runs out the page ends truncated at
-/// `resume`, the last key it examined (shown or hidden): every key up to it was listed or is
-/// hidden, so the next page starts after it. A page that examined no key before the budget ran
+/// `resume`, the last key it examined (shown or hidden), or the end of the last folder it walked
+/// whole: every key up to it was listed or is hidden, so the next page starts after it. A page that examined no key before the budget ran
 /// out cannot make progress and says so (`budgetExhausted`). A cancelled walk (its client left)
 /// stops at the next entry.
 ///
@@ -43,6 +43,8 @@ struct BucketListing {
         var cancelled = false
         /// The greatest key examined so far (listed or hidden); the walk goes in key order.
         var examined: [UInt8]?
+        /// Whether a hidden key was walked past since the last item.
+        var hiddenSinceItem = false
     }
     private let counter = Counter()
 
@@ -85,7 +87,11 @@ struct BucketListing {
         page.entriesRead = counter.read
         page.cancelled = counter.cancelled
         if counter.exhausted, !counter.cancelled {
-            if let examined = counter.examined {
+            if let last = page.items.last, !counter.hiddenSinceItem {
+                // Nothing hidden after the last item: resume there (a plain key for ListObjects).
+                page.truncated = true
+                page.resume = last.bytes
+            } else if let examined = counter.examined {
                 page.truncated = true
                 page.resume = examined
             } else {
@@ -98,6 +104,10 @@ struct BucketListing {
     }
 
     private static func less(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }
+
+    /// A byte no key holds (never in UTF-8): `folder/` + `end` sorts after every key below the
+    /// folder and before its next sibling. Such a position only travels sealed (`ListingTokens`).
+    static let end: UInt8 = 0xFF
 
     /// The common prefix every key starting with `path` rolls up to, if the delimiter occurs
     /// after the listing's prefix within `path`.
@@ -124,6 +134,7 @@ struct BucketListing {
     private func skipHidden(_ path: [UInt8]) -> Bool {
         guard spend() else { return false }
         counter.examined = path
+        counter.hiddenSinceItem = true
         return true
     }
 
@@ -146,6 +157,7 @@ struct BucketListing {
         if page.items.count == maxKeys { page.truncated = true; return false }
         page.items.append(item)
         counter.examined = item.bytes
+        counter.hiddenSinceItem = false
         return true
     }
 
@@ -161,8 +173,9 @@ struct BucketListing {
         for (path, entry) in entries {
             if entry.isFolder {
                 guard path.starts(with: prefix) || prefix.starts(with: path) else { continue }
-                // Every key below sorts before the marker: skip the folder unopened.
-                if Self.less(path, marker), !marker.starts(with: path) { continue }
+                // Every key below sorts before the marker: skip the folder unopened (also when the
+                // marker is the end of this very folder, see `walk`).
+                if Self.less(path, marker), !marker.starts(with: path) || marker.starts(with: path + [Self.end]) { continue }
                 if let common = rollUp(path) {
                     guard Self.less(marker, common), page.items.last?.bytes != common else { continue }
                     let found = containsListable(path)
@@ -171,6 +184,9 @@ struct BucketListing {
                     continue
                 }
                 guard walk(path, &page) else { return false }
+                // Every key below was listed or walked past: a page that runs out of budget later
+                // resumes after the whole folder, without reading it again.
+                counter.examined = path + [Self.end]
             } else {
                 guard path.starts(with: prefix), let key = listableKey(path), let status = entry.status else { continue }
                 if let common = rollUp(path) {

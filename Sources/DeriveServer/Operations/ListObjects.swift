@@ -89,7 +89,7 @@ extension ObjectService {
         let page = listing.list()
         if page.cancelled { throw Self.listingCancelled }
         if page.budgetExhausted {
-            throw OSSErrorBody.badRequest("This page would read more than \(settings.listEntryBudget) folder entries before finding a key (a folder on its way holds too many entries); derive serve reads at most that many per listing request. Split the folder, or list below it with a prefix that avoids it.")
+            throw OSSErrorBody.badRequest("This page would read more than \(settings.listEntryBudget) folder entries before finding a key (a folder on its way holds too many entries); derive serve reads at most that many per listing request (serve: list_max_entries). Split the folder, or list below it with a prefix that avoids it.")
         }
         return page
     }
