@@ -117,10 +117,12 @@ public struct ServerSettings: Sendable {
     /// Of those, what uploads initiated by anonymous callers may use (signed callers keep the rest).
     public var multipartMaxAnonymousUploads = 20
     public var multipartMaxAnonymousBytes = 1 << 30
-    /// Folder entries one listing page may read (files and folders, as read).
+    /// Units one listing page may spend (`serve: list_max_entries`): folder entries read (files
+    /// and folders, as read) and keys walked past that the caller may not see.
     public var listEntryBudget = 100_000
-    /// Listings that may walk folders at once; one more is 503 SlowDown. Fewer than the I/O
-    /// threads (4), so listings can never hold every thread plain GETs and HEADs need.
+    /// Listings that may walk folders at once (`serve: list_max_concurrent`); one more is 503
+    /// SlowDown. Fewer than the I/O threads (4), so listings can never hold every thread plain
+    /// GETs and HEADs need.
     public var listConcurrency = 2
 
     public init() {}
@@ -138,6 +140,8 @@ public struct ServerSettings: Sendable {
         multipartExpiryHours = manifest.serve.multipartExpiryHours
         multipartMaxAnonymousUploads = manifest.serve.multipartMaxAnonymousUploads
         multipartMaxAnonymousBytes = manifest.serve.multipartMaxAnonymousBytes
+        listConcurrency = manifest.serve.listMaxConcurrent
+        listEntryBudget = manifest.serve.listMaxEntries
     }
 }
 
@@ -151,6 +155,28 @@ public enum Step: Sendable {
     case upload(Upload)
     /// A save-as: collect at most `limit` bytes of body, then `continue` decides.
     case needsBody(limit: Int, BodyContinuation)
+    /// File work that may read many entries (listings): run on the I/O pool, stopped as soon as
+    /// its client disconnects.
+    case work(WorkJob)
+}
+
+/// Blocking file work whose answer only its client wants: cancelled when the client goes away,
+/// it stops at its next step (a listing: the next folder entry) and answers an error nobody reads.
+public final class WorkJob: Sendable {
+    private let work: @Sendable (WorkCancellation) -> ServiceResponse
+    public let cancellation = WorkCancellation()
+
+    init(work: @escaping @Sendable (WorkCancellation) -> ServiceResponse) { self.work = work }
+
+    public func run() -> ServiceResponse { work(cancellation) }
+}
+
+/// Set once, read at every step of the work.
+public final class WorkCancellation: Sendable {
+    private let cancelled = NIOLockedValueBox(false)
+    public init() {}
+    public func cancel() { cancelled.withLockedValue { $0 = true } }
+    public var isCancelled: Bool { cancelled.withLockedValue { $0 } }
 }
 
 /// A step that needs the (small) request body.
@@ -241,6 +267,8 @@ public final class ObjectService: Sendable {
     let appendLock = NIOLock()
     /// Admission of listings (`ServerSettings.listConcurrency` at once).
     let listingGate: RenderGate
+    /// Seals where truncated listings resume (a key the caller may not see stays unnamed).
+    let listingTokens = ListingTokens()
     /// Test hooks (empty when serving).
     let hooks = ServiceHooks()
     /// Longest save-as body (the chain and target).
@@ -332,6 +360,7 @@ public final class ObjectService: Sendable {
         switch begin(request) {
         case .respond(let response): return response
         case .render(let job): return job.run()
+        case .work(let job): return job.run()
         case .upload(let upload):
             upload.write(request.body)
             return upload.finish()
@@ -339,6 +368,7 @@ public final class ObjectService: Sendable {
             switch next.continue(request.body.prefix(limit)) {
             case .respond(let response): return response
             case .render(let job): return job.run()
+            case .work(let job): return job.run()
             default: return ServiceResponse(status: 500, headers: [], payload: .data(Data()))
             }
         }

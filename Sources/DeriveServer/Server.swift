@@ -68,6 +68,11 @@ public struct DeriveHTTPServer: Sendable {
                     Self.lowerPriority()
                     return job.run()
                 }
+            case .work(let job):
+                // A listing stops at its next folder entry once its client is gone.
+                let watch = try await DisconnectWatch.on(context.channel) { job.cancellation.cancel() }
+                defer { watch.cancel() }
+                reply = try await io.runIfActive { job.run() }
             case .upload(let upload):
                 // A client stalled mid-body must not hold shutdown up: at SIGTERM its connection
                 // is closed, the body stream ends in an error and the unnamed file is dropped.

@@ -476,6 +476,10 @@ struct LoadState {
                 if let number = int(value, "serve.multipart_max_anonymous_bytes", in: 0...Int(Int64.max / 4)) { serve.multipartMaxAnonymousBytes = number }
             case "multipart_expiry_hours":
                 if let number = int(value, "serve.multipart_expiry_hours", in: 1...87_600) { serve.multipartExpiryHours = number }
+            case "list_max_entries":
+                if let number = int(value, "serve.list_max_entries", in: ServeSettings.listEntriesRange) { serve.listMaxEntries = number }
+            case "list_max_concurrent":
+                if let number = int(value, "serve.list_max_concurrent", in: ServeSettings.listConcurrencyRange) { serve.listMaxConcurrent = number }
             default: break
             }
         }

@@ -246,6 +246,14 @@ public struct ServeSettings: Sendable, Hashable {
     /// Of the uploads and bytes above, what uploads initiated by anonymous callers may use.
     public var multipartMaxAnonymousUploads: Int = 20
     public var multipartMaxAnonymousBytes: Int = 1 << 30
+    /// Listings (ListObjects, ListObjectsV2) that may walk folders at once; one more is 503
+    /// SlowDown. At most 3: fewer than serve's 4 I/O threads, so plain GETs always have one.
+    public var listMaxConcurrent: Int = 2
+    public static let listConcurrencyRange = 1...3
+    /// Units one listing page may spend: folder entries read, plus keys walked past that the
+    /// caller may not see. Past it the page ends truncated (or 400 when it examined no key).
+    public var listMaxEntries: Int = 100_000
+    public static let listEntriesRange = 10...100_000_000
 
     public static let defaultCacheMaxBytes = 1 << 30
     public static let defaultRenderQueue = 64

@@ -32,10 +32,17 @@ import Testing
         #expect(first.entriesRead <= 1_000)
         #expect(first.truncated && !first.budgetExhausted)
         #expect(first.items.map { String(decoding: $0.bytes, as: UTF8.self) } == (0..<10).map { "a/\($0).txt" }.sorted())
-        // The next page starts after the last item; b/ alone is over the budget: no progress.
+        // The next page starts after the last item: it finishes a/ and resumes after its end
+        // (a position no key holds, so only a sealed token carries it); from there b/ alone is
+        // over the budget: no progress.
         let marker = String(decoding: try #require(first.items.last).bytes, as: UTF8.self)
         let second = try Self.listing(root, marker: marker, budget: 1_000).list()
-        #expect(second.entriesRead <= 1_000 && second.budgetExhausted && second.items.isEmpty)
+        #expect(second.entriesRead <= 1_000 && second.truncated && second.items.isEmpty && second.resume == Array("a/".utf8) + [0xFF])
+        var third = try Self.listing(root, budget: 1_000)
+        third = BucketListing(folder: third.folder, prefix: [], delimiter: [], marker: try #require(second.resume), maxKeys: 100) { _ in true }
+        third.budget = 1_000
+        let stuck = third.list()
+        #expect(stuck.entriesRead <= 1_000 && stuck.budgetExhausted && stuck.items.isEmpty)
         // With the default budget the same folder lists in order, reading it once.
         let whole = try Self.listing(root, marker: marker, budget: BucketListing.defaultBudget).list()
         #expect(whole.items.count == 100 && String(decoding: whole.items[0].bytes, as: UTF8.self) == "b/000000.txt")

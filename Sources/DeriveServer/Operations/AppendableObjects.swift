@@ -17,6 +17,12 @@ final class AppendableObjects: Sendable {
 
     /// Most appendable objects remembered; entries whose files changed are dropped first.
     static let maxEntries = 10_000
+    /// Most transient versions kept in memory (all keys together). Appends run one at a time and
+    /// a replaced version lives `retiredSeconds`, so far fewer are alive; past the bound the
+    /// oldest go first. Losing one only lets a read racing an append call the object Normal for
+    /// that moment: the saved record (memory and `serve-appendable.json`) stays the truth for
+    /// appends and for every later read.
+    static let maxTransient = 1_024
 
     let file: String?
     private let records: NIOLockedValueBox<[String: Record]>
@@ -28,23 +34,52 @@ final class AppendableObjects: Sendable {
     struct Transient: Hashable { var inode: UInt64; var size: Int64; var mtime: Int64; var until: Int }
     private let transient = NIOLockedValueBox<[String: [Transient]]>([:])
     static let retiredSeconds = 10
-    static func now() -> Int { Int(Date().timeIntervalSince1970) }
+    let clock: @Sendable () -> Int
 
-    init(file: String?) {
+    init(file: String?, clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) {
         self.file = file
+        self.clock = clock
         var loaded: [String: Record] = [:]
         if let file, let data = try? ConfinedFolder.readRegularFile(atPath: file, maxBytes: 16 << 20),
            let decoded = try? JSONDecoder().decode([String: Record].self, from: data) {
-            loaded = decoded
+            // A file written by hand (or by another program) may hold more than the bound: the
+            // first `maxEntries` names in byte order are kept, the others are normal objects.
+            loaded = decoded.count <= Self.maxEntries ? decoded
+                : Dictionary(uniqueKeysWithValues: decoded.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+                    .prefix(Self.maxEntries).map { ($0.key, $0.value) })
         }
         records = NIOLockedValueBox(loaded)
+    }
+
+    /// Entries in memory now (tests).
+    var counts: (records: Int, transient: Int) {
+        (records.withLockedValue { $0.count }, transient.withLockedValue { $0.values.reduce(0) { $0 + $1.count } })
+    }
+
+    /// Drops expired versions of every key, then the oldest beyond `maxTransient` (the table's
+    /// lock is held by the caller).
+    private static func prune(_ table: inout [String: [Transient]], now: Int) {
+        for (name, entries) in table {
+            let live = entries.filter { $0.until >= now }
+            table[name] = live.isEmpty ? nil : (live.count == entries.count ? entries : live)
+        }
+        var count = table.values.reduce(0) { $0 + $1.count }
+        guard count > maxTransient else { return }
+        // Retired versions first, soonest to expire first; announced ones (until .max) last.
+        // Down to three quarters of the bound, so the sort is paid once per many appends.
+        let ordered = table.flatMap { name, entries in entries.map { (name, $0) } }.sorted { $0.1.until < $1.1.until }
+        for (name, entry) in ordered where count > maxTransient * 3 / 4 {
+            table[name]?.removeAll { $0 == entry }
+            if table[name]?.isEmpty == true { table[name] = nil }
+            count -= 1
+        }
     }
 
     static func name(_ bucket: Bucket, _ key: ObjectKey) -> String { bucket.name + "\0" + key.string }
 
     func isAppendable(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus) -> Bool {
         if let record = records.withLockedValue({ $0[Self.name(bucket, key)] }), record.inode == status.inode, record.size == status.size { return true }
-        let now = Self.now()
+        let now = clock()
         return transient.withLockedValue { $0[Self.name(bucket, key)] ?? [] }.contains {
             $0.inode == status.inode && $0.size == status.size && $0.mtime == status.mtime && $0.until >= now
         }
@@ -53,17 +88,24 @@ final class AppendableObjects: Sendable {
     /// An append's new file, before its link (called under the key's lock).
     func announce(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus) {
         let entry = Transient(inode: status.inode, size: status.size, mtime: status.mtime, until: Int.max)
-        transient.withLockedValue { $0[Self.name(bucket, key), default: []].append(entry) }
+        let now = clock()
+        transient.withLockedValue { table in
+            table[Self.name(bucket, key), default: []].append(entry)
+            Self.prune(&table, now: now)
+        }
     }
 
     /// After the link (under the key's lock): the saved record now names the linked file; the
     /// replaced one stays valid for `retiredSeconds`.
     func retire(_ bucket: Bucket, _ key: ObjectKey, linked: FileStatus, replaced: FileStatus?) {
-        let now = Self.now()
+        let now = clock()
         transient.withLockedValue { table in
             var entries = (table[Self.name(bucket, key)] ?? []).filter { $0.until >= now && !($0.inode == linked.inode && $0.size == linked.size) }
             if let replaced { entries.append(Transient(inode: replaced.inode, size: replaced.size, mtime: replaced.mtime, until: now + Self.retiredSeconds)) }
             table[Self.name(bucket, key)] = entries.isEmpty ? nil : entries
+            // Other keys' expired versions too: a key appended once and never again kept its
+            // retired version for ever.
+            Self.prune(&table, now: now)
         }
     }
 

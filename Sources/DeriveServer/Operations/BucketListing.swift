@@ -9,11 +9,14 @@ import Foundation
 /// keys all roll up into one common prefix is opened only until one listable object proves the
 /// prefix non-empty. The cost of a page is the entries of the folders on its way, not the tree.
 ///
-/// A page reads at most `budget` folder entries (files and folders, counted as they are read):
-/// a huge folder or a deep tree cannot make one request read everything. When the budget runs out
-/// the page ends with the items found so far, marked truncated (they are complete up to the last
-/// one, so the next page starts after it); a page that found nothing before the budget ran out
-/// cannot make progress and says so (`budgetExhausted`).
+/// A page spends at most `budget` units: one per folder entry read (files and folders, counted as
+/// they are read) and one more per key it examines but may not show (a private key an anonymous
+/// caller walks past), so a huge folder, a deep tree or a run of hidden keys cannot make one
+/// request read or check everything. When the budget runs out the page ends truncated at
+/// `resume`, the last key it examined (shown or hidden), or the end of the last folder it walked
+/// whole: every key up to it was listed or is hidden, so the next page starts after it. A page that examined no key before the budget ran
+/// out cannot make progress and says so (`budgetExhausted`). A cancelled walk (its client left)
+/// stops at the next entry.
 ///
 /// Only regular files reached without links are listed: links, FIFOs and devices are skipped,
 /// and so are names that are not keys (invalid UTF-8, control bytes) and Derive's temporary files.
@@ -26,8 +29,10 @@ struct BucketListing {
     let maxKeys: Int
     /// Whether the caller may see a key (anonymous callers see public objects only).
     let visible: (ObjectKey) -> Bool
-    /// Most folder entries one page may read.
+    /// Most units (entries read, hidden keys examined) one page may spend.
     var budget: Int = BucketListing.defaultBudget
+    /// Whether the walk should stop now (its client disconnected).
+    var cancelled: () -> Bool = { false }
 
     static let defaultBudget = 100_000
 
@@ -35,6 +40,11 @@ struct BucketListing {
     final class Counter {
         var read = 0
         var exhausted = false
+        var cancelled = false
+        /// The greatest key examined so far (listed or hidden); the walk goes in key order.
+        var examined: [UInt8]?
+        /// Whether a hidden key was walked past since the last item.
+        var hiddenSinceItem = false
     }
     private let counter = Counter()
 
@@ -53,10 +63,18 @@ struct BucketListing {
     struct Page {
         var items: [Item] = []
         var truncated = false
-        /// The budget ran out before any item was found.
+        /// The budget ran out before any key was examined.
         var budgetExhausted = false
-        /// Folder entries read for this page.
+        /// Units spent for this page (entries read and hidden keys examined).
         var entriesRead = 0
+        /// Where the next page starts when truncated: the last item, or (the budget ran out) the
+        /// last key examined, which may be one the caller may not see.
+        var resume: [UInt8]?
+        /// Its client went away; the page is incomplete.
+        var cancelled = false
+
+        /// Whether `resume` names an item of this page (else a key the page does not show).
+        var resumesAtLastItem: Bool { resume != nil && resume == items.last?.bytes }
     }
 
     func list() -> Page {
@@ -67,13 +85,29 @@ struct BucketListing {
         }
         walk([], &page)
         page.entriesRead = counter.read
-        if counter.exhausted {
-            if page.items.isEmpty { page.budgetExhausted = true } else { page.truncated = true }
+        page.cancelled = counter.cancelled
+        if counter.exhausted, !counter.cancelled {
+            if let last = page.items.last, !counter.hiddenSinceItem {
+                // Nothing hidden after the last item: resume there (a plain key for ListObjects).
+                page.truncated = true
+                page.resume = last.bytes
+            } else if let examined = counter.examined {
+                page.truncated = true
+                page.resume = examined
+            } else {
+                page.budgetExhausted = true
+            }
+        } else if page.truncated {
+            page.resume = page.items.last?.bytes
         }
         return page
     }
 
     private static func less(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }
+
+    /// A byte no key holds (never in UTF-8): `folder/` + `end` sorts after every key below the
+    /// folder and before its next sibling. Such a position only travels sealed (`ListingTokens`).
+    static let end: UInt8 = 0xFF
 
     /// The common prefix every key starting with `path` rolls up to, if the delimiter occurs
     /// after the listing's prefix within `path`.
@@ -87,10 +121,20 @@ struct BucketListing {
         return nil
     }
 
-    /// Counts one entry; false once the budget is spent.
+    /// Counts one unit; false once the budget is spent or the walk was cancelled.
     private func spend() -> Bool {
+        if cancelled() { counter.cancelled = true; counter.exhausted = true; return false }
         guard counter.read < budget else { counter.exhausted = true; return false }
         counter.read += 1
+        return true
+    }
+
+    /// A key the caller may not see, walked past: charged one unit, and the next page may start
+    /// after it. False once the budget is spent (the key then counts as not examined).
+    private func skipHidden(_ path: [UInt8]) -> Bool {
+        guard spend() else { return false }
+        counter.examined = path
+        counter.hiddenSinceItem = true
         return true
     }
 
@@ -112,6 +156,8 @@ struct BucketListing {
     private func emit(_ item: Item, _ page: inout Page) -> Bool {
         if page.items.count == maxKeys { page.truncated = true; return false }
         page.items.append(item)
+        counter.examined = item.bytes
+        counter.hiddenSinceItem = false
         return true
     }
 
@@ -127,8 +173,9 @@ struct BucketListing {
         for (path, entry) in entries {
             if entry.isFolder {
                 guard path.starts(with: prefix) || prefix.starts(with: path) else { continue }
-                // Every key below sorts before the marker: skip the folder unopened.
-                if Self.less(path, marker), !marker.starts(with: path) { continue }
+                // Every key below sorts before the marker: skip the folder unopened (also when the
+                // marker is the end of this very folder, see `walk`).
+                if Self.less(path, marker), !marker.starts(with: path) || marker.starts(with: path + [Self.end]) { continue }
                 if let common = rollUp(path) {
                     guard Self.less(marker, common), page.items.last?.bytes != common else { continue }
                     let found = containsListable(path)
@@ -137,14 +184,27 @@ struct BucketListing {
                     continue
                 }
                 guard walk(path, &page) else { return false }
+                // Every key below was listed or walked past: a page that runs out of budget later
+                // resumes after the whole folder, without reading it again.
+                counter.examined = path + [Self.end]
             } else {
                 guard path.starts(with: prefix), let key = listableKey(path), let status = entry.status else { continue }
                 if let common = rollUp(path) {
-                    guard Self.less(marker, common), page.items.last?.bytes != common, visible(key) else { continue }
+                    guard Self.less(marker, common), Self.less(marker, path), page.items.last?.bytes != common else { continue }
+                    guard visible(key) else {
+                        // Charged, but not a place to resume: a marker inside the prefix would
+                        // hide the whole prefix from the next page.
+                        guard spend() else { return false }
+                        continue
+                    }
                     guard emit(.commonPrefix(common), &page) else { return false }
                     continue
                 }
-                guard Self.less(marker, path), visible(key) else { continue }
+                guard Self.less(marker, path) else { continue }
+                guard visible(key) else {
+                    guard skipHidden(path) else { return false }
+                    continue
+                }
                 guard emit(.object(key, status), &page) else { return false }
             }
         }

@@ -50,24 +50,46 @@ extension ObjectService {
         }
     }
 
-    func listing(_ bucket: Bucket, _ parameters: ListParameters, marker: String, caller: String?) throws -> BucketListing.Page {
-        guard let folder = try folder(bucket) else { return BucketListing.Page() }
+    /// Admits a listing (at most `listConcurrency` walk at once; one more is 503 SlowDown at once,
+    /// before reading anything) and hands its walk to a job the HTTP front cancels when the
+    /// client disconnects: the walk then stops at its next folder entry.
+    func listingStep(_ request: OperationRequest, _ answer: @escaping @Sendable (WorkCancellation) throws -> ServiceResponse) throws -> Step {
         // A walk may read many entries: only `listConcurrency` run at once, so listings never
         // take every I/O thread from plain GETs (four anonymous listings starved them for 47 s).
         guard let ticket = listingGate.admit() else {
             throw OSSErrorBody(status: 503, code: "SlowDown",
-                               message: "\(settings.listConcurrency) listings are running, the most this server runs at once; retry later.")
+                               message: "\(settings.listConcurrency) listings are running, the most this server runs at once (serve: list_max_concurrent); retry later.")
         }
-        defer { ticket.release() }
-        hooks.run(hooks.listingAdmitted)
+        let exchange = request.exchange, head = request.request.method == "HEAD"
+        return .work(WorkJob { [self] cancellation in
+            defer { ticket.release() }
+            hooks.run(hooks.listingAdmitted)
+            do {
+                var response = try answer(cancellation)
+                if head { response.payload = .data(Data()) }
+                return response
+            } catch {
+                return exchange.response(for: error)
+            }
+        })
+    }
+
+    static let listingCancelled = OSSErrorBody(status: 503, code: "SlowDown",
+                                               message: "The listing was cancelled: the client disconnected or the server is stopping.")
+
+    /// One page after `marker` (a position: a key, or where a sealed token resumes).
+    func listing(_ bucket: Bucket, _ parameters: ListParameters, marker: [UInt8], caller: String?, cancellation: WorkCancellation) throws -> BucketListing.Page {
+        guard let folder = try folder(bucket) else { return BucketListing.Page() }
         var listing = BucketListing(folder: folder, prefix: Array(parameters.prefix.utf8), delimiter: Array(parameters.delimiter.utf8),
-                                    marker: Array(marker.utf8), maxKeys: parameters.maxKeys) { [authorizer] key in
+                                    marker: marker, maxKeys: parameters.maxKeys) { [authorizer] key in
             authorizer.mayRead(bucket, key, caller: caller)
         }
         listing.budget = settings.listEntryBudget
+        listing.cancelled = { cancellation.isCancelled }
         let page = listing.list()
+        if page.cancelled { throw Self.listingCancelled }
         if page.budgetExhausted {
-            throw OSSErrorBody.badRequest("This page would read more than \(settings.listEntryBudget) folder entries before finding a key (a folder on its way holds too many entries); derive serve reads at most that many per listing request. Split the folder, or list below it with a prefix that avoids it.")
+            throw OSSErrorBody.badRequest("This page would read more than \(settings.listEntryBudget) folder entries before finding a key (a folder on its way holds too many entries); derive serve reads at most that many per listing request (serve: list_max_entries). Split the folder, or list below it with a prefix that avoids it.")
         }
         return page
     }
@@ -143,58 +165,71 @@ extension ObjectService {
         return Self.etag(try digests.digests(of: fd, identity: bucket.path + "\0" + key.string).md5)
     }
 
-    func listObjects(_ bucket: Bucket, query: [OSSSignature.Parameter], caller: String?, exchange: Exchange) throws -> ServiceResponse {
+    /// ListObjects. `NextMarker` is the page's last item, as OSS gives it; when the page ended
+    /// on its budget past keys the caller may not see, it is a sealed resume marker instead
+    /// (`derive-resume.…`: OSS's clients send NextMarker back unread), so no private name leaks.
+    func listObjects(_ request: OperationRequest) throws -> Step {
+        let bucket = request.bucket, caller = request.caller, query = request.query, exchange = request.exchange
         try authorizeList(bucket, caller: caller)
         let parameters = try Self.listParameters(query)
         let marker = Self.value(query, "marker") ?? ""
-        let page = try listing(bucket, parameters, marker: marker, caller: caller)
-        let encode = Self.encoder(parameters.urlEncoded)
-        return XMLReply("ListBucketResult") { xml in
-            xml.element("Name", bucket.name)
-            xml.element("Prefix", encode(parameters.prefix))
-            xml.element("Marker", encode(marker))
-            xml.element("MaxKeys", parameters.maxKeys)
-            xml.element("Delimiter", encode(parameters.delimiter))
-            if parameters.urlEncoded { xml.element("EncodingType", "url") }
-            xml.element("IsTruncated", page.truncated ? "true" : "false")
-            if page.truncated, let last = page.items.last {
-                xml.element("NextMarker", encode(String(decoding: last.bytes, as: UTF8.self)))
+        let position = listingTokens.position(ofMarker: marker, bucket: bucket.name)
+        return try listingStep(request) { [self] cancellation in
+            let page = try listing(bucket, parameters, marker: position, caller: caller, cancellation: cancellation)
+            let encode = Self.encoder(parameters.urlEncoded)
+            var nextMarker: String?
+            if page.truncated, let resume = page.resume {
+                nextMarker = page.resumesAtLastItem ? encode(String(decoding: resume, as: UTF8.self))
+                    : try listingTokens.marker(bucket: bucket.name, position: resume)
             }
-            writeContents(&xml, page, bucket: bucket, encode: encode, owner: true)
-        }.response(exchange)
+            return XMLReply("ListBucketResult") { xml in
+                xml.element("Name", bucket.name)
+                xml.element("Prefix", encode(parameters.prefix))
+                xml.element("Marker", encode(marker))
+                xml.element("MaxKeys", parameters.maxKeys)
+                xml.element("Delimiter", encode(parameters.delimiter))
+                if parameters.urlEncoded { xml.element("EncodingType", "url") }
+                xml.element("IsTruncated", page.truncated ? "true" : "false")
+                if let nextMarker { xml.element("NextMarker", nextMarker) }
+                writeContents(&xml, page, bucket: bucket, encode: encode, owner: true)
+            }.response(exchange)
+        }
     }
 
-    func listObjectsV2(_ bucket: Bucket, query: [OSSSignature.Parameter], caller: String?, exchange: Exchange) throws -> ServiceResponse {
+    /// ListObjectsV2. The continuation token is always sealed (`ListingTokens`).
+    func listObjectsV2(_ request: OperationRequest) throws -> Step {
+        let bucket = request.bucket, caller = request.caller, query = request.query, exchange = request.exchange
         try authorizeList(bucket, caller: caller)
         let parameters = try Self.listParameters(query)
         let startAfter = Self.value(query, "start-after") ?? ""
         // oss2 sends an empty token on the first page.
         let token = Self.value(query, "continuation-token").flatMap { $0.isEmpty ? nil : $0 }
-        var marker = startAfter
+        var marker = Array(startAfter.utf8)
         if let token {
-            // The token is the last item of the previous page, base64: opaque to clients.
-            guard let data = Base64URL.decode(token), let last = String(validating: Array(data), as: UTF8.self) else {
-                throw OSSErrorBody.badRequest("The continuation-token is not one this server gave.", code: "InvalidArgument")
+            guard let resume = listingTokens.open(token, bucket: bucket.name) else {
+                throw OSSErrorBody.badRequest("The continuation-token is not one this server gave (tokens do not survive a restart of derive serve; list again from the start).",
+                                              code: "InvalidArgument")
             }
-            if Array(marker.utf8).lexicographicallyPrecedes(Array(last.utf8)) { marker = last }
+            if marker.lexicographicallyPrecedes(resume) { marker = resume }
         }
         let fetchOwner = Self.value(query, "fetch-owner") == "true"
-        let page = try listing(bucket, parameters, marker: marker, caller: caller)
-        let encode = Self.encoder(parameters.urlEncoded)
-        return XMLReply("ListBucketResult") { xml in
-            xml.element("Name", bucket.name)
-            xml.element("Prefix", encode(parameters.prefix))
-            if !startAfter.isEmpty { xml.element("StartAfter", encode(startAfter)) }
-            if let token { xml.element("ContinuationToken", token) }
-            xml.element("MaxKeys", parameters.maxKeys)
-            xml.element("Delimiter", encode(parameters.delimiter))
-            if parameters.urlEncoded { xml.element("EncodingType", "url") }
-            xml.element("IsTruncated", page.truncated ? "true" : "false")
-            if page.truncated, let last = page.items.last {
-                xml.element("NextContinuationToken", Base64URL.encode(Data(last.bytes)))
-            }
-            xml.element("KeyCount", page.items.count)
-            writeContents(&xml, page, bucket: bucket, encode: encode, owner: fetchOwner)
-        }.response(exchange)
+        return try listingStep(request) { [self, marker] cancellation in
+            let page = try listing(bucket, parameters, marker: marker, caller: caller, cancellation: cancellation)
+            let encode = Self.encoder(parameters.urlEncoded)
+            let next = try page.truncated ? page.resume.map { try listingTokens.seal(bucket: bucket.name, position: $0) } : nil
+            return XMLReply("ListBucketResult") { xml in
+                xml.element("Name", bucket.name)
+                xml.element("Prefix", encode(parameters.prefix))
+                if !startAfter.isEmpty { xml.element("StartAfter", encode(startAfter)) }
+                if let token { xml.element("ContinuationToken", token) }
+                xml.element("MaxKeys", parameters.maxKeys)
+                xml.element("Delimiter", encode(parameters.delimiter))
+                if parameters.urlEncoded { xml.element("EncodingType", "url") }
+                xml.element("IsTruncated", page.truncated ? "true" : "false")
+                if let next { xml.element("NextContinuationToken", next) }
+                xml.element("KeyCount", page.items.count)
+                writeContents(&xml, page, bucket: bucket, encode: encode, owner: fetchOwner)
+            }.response(exchange)
+        }
     }
 }

@@ -42,6 +42,8 @@ final class MultipartStore: Sendable {
         var headers: [String: String]?
         /// Initiated by an unsigned request (its parts count against the anonymous budgets).
         var anonymous: Bool?
+        /// The Initiate request's `x-oss-forbid-overwrite: true`, kept for Complete.
+        var forbidOverwrite: Bool?
     }
 
     struct Part: Sendable {
@@ -87,8 +89,9 @@ final class MultipartStore: Sendable {
 
     static func partName(_ number: Int) -> String { String(format: "part-%05d", number) }
 
-    /// Uploads open now (expired ones removed first), with their ids.
-    func openUploads() -> [(id: String, info: Info)] {
+    /// Uploads open now (expired ones removed first), with their ids; `stop` ends the reading
+    /// early (a listing whose client left).
+    func openUploads(stop: () -> Bool = { false }) -> [(id: String, info: Info)] {
         guard let folder = folder(create: false), let entries = folder.entries(in: []) else { return [] }
         var uploads: [(String, Info)] = []
         for entry in entries where !entry.isFolder {
@@ -100,6 +103,7 @@ final class MultipartStore: Sendable {
             }
         }
         for entry in entries where entry.isFolder {
+            if stop() { break }
             let id = String(decoding: entry.name, as: UTF8.self)
             guard Self.isUploadId(id), let info = try? info(id, folder: folder) else { continue }
             if clock() - info.initiated > limits.maxAgeSeconds { remove(id); continue }
@@ -125,11 +129,11 @@ final class MultipartStore: Sendable {
         }
     }
 
-    func initiate(bucket: Bucket, key: ObjectKey, headers: [String: String], anonymous: Bool) throws -> String {
-        try admission.withLockedValue { _ in try create(bucket: bucket, key: key, headers: headers, anonymous: anonymous) }
+    func initiate(bucket: Bucket, key: ObjectKey, headers: [String: String], anonymous: Bool, forbidOverwrite: Bool = false) throws -> String {
+        try admission.withLockedValue { _ in try create(bucket: bucket, key: key, headers: headers, anonymous: anonymous, forbidOverwrite: forbidOverwrite) }
     }
 
-    private func create(bucket: Bucket, key: ObjectKey, headers: [String: String], anonymous: Bool) throws -> String {
+    private func create(bucket: Bucket, key: ObjectKey, headers: [String: String], anonymous: Bool, forbidOverwrite: Bool) throws -> String {
         let open = openUploads()
         if anonymous, open.filter({ $0.info.anonymous == true }).count >= min(limits.maxAnonymousUploads, limits.maxOpenUploads) {
             throw OSSErrorBody(status: 400, code: "TooManyUploads",
@@ -143,7 +147,8 @@ final class MultipartStore: Sendable {
         var bytes = [UInt8](repeating: 0, count: 16)
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0 ... 255) }
         let id = ObjectService.hex(bytes, uppercase: true)
-        let info = Info(bucket: bucket.name, key: key.string, initiated: clock(), headers: headers, anonymous: anonymous)
+        let info = Info(bucket: bucket.name, key: key.string, initiated: clock(), headers: headers, anonymous: anonymous,
+                        forbidOverwrite: forbidOverwrite ? true : nil)
         try folder.writeAtomically(try JSONEncoder().encode(info), to: Self.key(id, Self.infoName))
         return id
     }

@@ -42,7 +42,8 @@ extension ObjectService {
         let stored = ObjectMetadata.headers(from: request.headers)
         try ObjectMetadata.checkLimits(stored)
         try refuseOverwrite(request, target.bucket, target.key)
-        let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: stored, anonymous: caller == nil)
+        let id = try multipart.initiate(bucket: target.bucket, key: target.key, headers: stored, anonymous: caller == nil,
+                                        forbidOverwrite: Self.forbidsOverwrite(request))
         return XMLReply("InitiateMultipartUploadResult") { xml in
             xml.element("Bucket", target.bucket.name)
             xml.element("Key", target.key.string)
@@ -173,8 +174,9 @@ extension ObjectService {
                 // have finished while the body came.
                 return .respond(try serialised(id) {
                     let info = try multipart.info(id, bucket: target.bucket, key: target.key)
-                    return try assemble(request, target, id: id, headers: info.headers ?? [:], body: body, completeAll: completeAll, urlEncoded: urlEncoded,
-                                        caller: caller, exchange: exchange)
+                    return try assemble(request, target, id: id, headers: info.headers ?? [:],
+                                        forbidOverwrite: Self.forbidsOverwrite(request, initiated: info.forbidOverwrite == true),
+                                        body: body, completeAll: completeAll, urlEncoded: urlEncoded, caller: caller, exchange: exchange)
                 })
             } catch {
                 return .respond(exchange.response(for: error))
@@ -189,8 +191,8 @@ extension ObjectService {
     /// Checks the client's part list against the stored parts and writes the object: the parts
     /// in order into a temporary file beside the target, renamed into place. The ETag is OSS's:
     /// the MD5 of the parts' binary MD5s, then `-<count>`, upper-case hex in quotes.
-    func assemble(_ request: ServiceRequest, _ target: Target, id: String, headers: [String: String], body: Data, completeAll: Bool, urlEncoded: Bool, caller: String?,
-                  exchange: Exchange) throws -> ServiceResponse {
+    func assemble(_ request: ServiceRequest, _ target: Target, id: String, headers: [String: String], forbidOverwrite: Bool, body: Data,
+                  completeAll: Bool, urlEncoded: Bool, caller: String?, exchange: Exchange) throws -> ServiceResponse {
         let stored = Dictionary(multipart.parts(id).map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
         var chosen: [OpenedPart] = []
         defer { for part in chosen { close(part.fd) } }
@@ -239,10 +241,10 @@ extension ObjectService {
         // Later GETs, HEADs and listings answer this ETag and the Initiate request's headers.
         let initiated = headers
         try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, verify: {
-            try refuseOverwrite(request, target.bucket, target.key)
+            if forbidOverwrite, kind(target.bucket, target.key) == .file { throw OSSErrorBody.fileAlreadyExists }
         }, record: { identity in
             ObjectMetadata(headers: initiated, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
-        }, link: { try commit(file, replacing: !Self.forbidsOverwrite(request)) })
+        }, link: { try commit(file, replacing: !forbidOverwrite) })
         multipart.remove(id)
         let encode = Self.encoder(urlEncoded)
         return XMLReply("CompleteMultipartUploadResult") { xml in
@@ -264,8 +266,15 @@ extension ObjectService {
         return ServiceResponse(status: 204, headers: [("x-oss-request-id", exchange.requestId), ("Content-Length", "0")], payload: .data(Data()))
     }
 
-    func listParts(_ target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
+    /// ListParts' checks, from the request head.
+    func checkListParts(_ target: Target, caller: String?) throws {
         try authorizeReplace(target.bucket, target.key, caller: caller)
+        _ = try multipart.info(try uploadId(target), bucket: target.bucket, key: target.key)
+    }
+
+    /// The parts of one upload (at most 1 000 per page, each hashed once per version; stopped
+    /// between parts when the client left).
+    func listParts(_ target: Target, exchange: Exchange, cancellation: WorkCancellation) throws -> ServiceResponse {
         let id = try uploadId(target)
         _ = try multipart.info(id, bucket: target.bucket, key: target.key)
         let marker = Int(Self.value(target.query, "part-number-marker") ?? "") ?? 0
@@ -274,7 +283,10 @@ extension ObjectService {
         let page = Array(after.prefix(maxParts))
         let truncated = after.count > page.count
         var rows: [(MultipartStore.Part, String)] = []
-        for part in page { rows.append((part, Self.etag(try partDigest(part)))) }
+        for part in page {
+            if cancellation.isCancelled { throw Self.listingCancelled }
+            rows.append((part, Self.etag(try partDigest(part))))
+        }
         return XMLReply("ListPartsResult") { xml in
             xml.element("Bucket", target.bucket.name)
             xml.element("Key", target.key.string)
@@ -299,10 +311,15 @@ extension ObjectService {
     /// keys; without it: keys after the marker), within `prefix`, keys holding `delimiter` after
     /// the prefix rolled up into one common prefix, at most `max-uploads` items (uploads and
     /// prefixes) per page. Every open upload is read (at most `maxOpenUploads` exist).
-    func listMultipartUploads(_ bucket: Bucket, query: [OSSSignature.Parameter], caller: String?, exchange: Exchange) throws -> ServiceResponse {
+    func checkListUploads(_ bucket: Bucket, caller: String?) throws {
         guard caller != nil || bucket.acl == .publicReadWrite else {
             throw OSSErrorBody.accessDenied("You have no right to list this bucket's uploads: the request is not signed.")
         }
+    }
+
+    func listMultipartUploads(_ bucket: Bucket, query: [OSSSignature.Parameter], caller: String?, exchange: Exchange,
+                              cancellation: WorkCancellation) throws -> ServiceResponse {
+        try checkListUploads(bucket, caller: caller)
         let prefix = Self.value(query, "prefix") ?? ""
         let delimiter = Self.value(query, "delimiter") ?? ""
         let keyMarker = Self.value(query, "key-marker") ?? ""
@@ -316,7 +333,9 @@ extension ObjectService {
             throw OSSErrorBody.badRequest("prefix, delimiter, key-marker and upload-id-marker may hold at most 1024 bytes each.")
         }
         let before = { (a: String, b: String) in Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }
-        let uploads = multipart.openUploads()
+        let open = multipart.openUploads { cancellation.isCancelled }
+        if cancellation.isCancelled { throw Self.listingCancelled }
+        let uploads = open
             .filter { $0.info.bucket == bucket.name && $0.info.key.utf8.starts(with: prefix.utf8) }
             .filter { upload in
                 guard caller == nil, let key = try? ObjectKey(upload.info.key) else { return true }

@@ -10,18 +10,30 @@ extension OperationRequest {
         if request.method == "HEAD" { response.payload = .data(Data()) }
         return .respond(response)
     }
+
+    /// A job that answers `body`'s response (without the body for a HEAD), or its error.
+    func work(_ body: @escaping @Sendable (WorkCancellation) throws -> ServiceResponse) -> Step {
+        let exchange = self.exchange, head = request.method == "HEAD"
+        return .work(WorkJob { cancellation in
+            do {
+                var response = try body(cancellation)
+                if head { response.payload = .data(Data()) }
+                return response
+            } catch {
+                return exchange.response(for: error)
+            }
+        })
+    }
 }
 
+/// ListObjects and ListObjectsV2 walk folders: a job on the I/O pool, cancelled when the client
+/// leaves (a HEAD of the bucket lists too, and gets the status and headers only).
 struct ListObjects: OperationHandler {
-    func begin(_ r: OperationRequest) throws -> Step {
-        r.answer(try r.service.listObjects(r.bucket, query: r.query, caller: r.caller, exchange: r.exchange))
-    }
+    func begin(_ r: OperationRequest) throws -> Step { try r.service.listObjects(r) }
 }
 
 struct ListObjectsV2: OperationHandler {
-    func begin(_ r: OperationRequest) throws -> Step {
-        r.answer(try r.service.listObjectsV2(r.bucket, query: r.query, caller: r.caller, exchange: r.exchange))
-    }
+    func begin(_ r: OperationRequest) throws -> Step { try r.service.listObjectsV2(r) }
 }
 
 struct GetBucketInfo: OperationHandler {
@@ -90,12 +102,19 @@ struct AbortMultipartUpload: OperationHandler {
     }
 }
 
+/// ListParts and ListMultipartUploads: jobs that stop when the client leaves (ListParts may
+/// hash up to 1 000 parts; ListMultipartUploads reads every open upload's record).
 struct ListParts: OperationHandler {
-    func begin(_ r: OperationRequest) throws -> Step { r.answer(try r.service.listParts(try r.target(), caller: r.caller, exchange: r.exchange)) }
+    func begin(_ r: OperationRequest) throws -> Step {
+        let target = try r.target()
+        try r.service.checkListParts(target, caller: r.caller)
+        return r.work { try r.service.listParts(target, exchange: r.exchange, cancellation: $0) }
+    }
 }
 
 struct ListMultipartUploads: OperationHandler {
     func begin(_ r: OperationRequest) throws -> Step {
-        r.answer(try r.service.listMultipartUploads(r.bucket, query: r.query, caller: r.caller, exchange: r.exchange))
+        try r.service.checkListUploads(r.bucket, caller: r.caller)
+        return r.work { try r.service.listMultipartUploads(r.bucket, query: r.query, caller: r.caller, exchange: r.exchange, cancellation: $0) }
     }
 }

@@ -206,6 +206,15 @@ extension ObjectService {
         request.headers["x-oss-forbid-overwrite"]?.trimmingCharacters(in: .whitespaces).lowercased() == "true"
     }
 
+    /// CompleteMultipartUpload: its own `x-oss-forbid-overwrite` when it sends one (`true` or
+    /// `false`, as OSS reads it on Complete), else the Initiate request's. An Initiate with the
+    /// header names the object the upload will write, and oss2's `resumable_upload` sends the
+    /// caller's headers on Initiate only: without this its forbid-overwrite would be lost.
+    static func forbidsOverwrite(_ request: ServiceRequest, initiated: Bool) -> Bool {
+        guard let value = request.headers["x-oss-forbid-overwrite"] else { return initiated }
+        return value.trimmingCharacters(in: .whitespaces).lowercased() == "true"
+    }
+
     /// Moves a written file into place (without replacing an object when `replacing` is false);
     /// a folder in the way is OSS's 400.
     func commit(_ file: TemporaryFile, replacing: Bool = true) throws {
