@@ -16,6 +16,8 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
     case permissionDenied(String)
     /// A commit that may not replace found something at the key.
     case alreadyExists(String)
+    /// A FIFO, socket or device stands at the key: never opened, replaced or removed.
+    case specialFile(String)
     /// Any other system error, with `strerror`'s words.
     case system(String, String)
 
@@ -27,6 +29,7 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
         case .notAFolder(let key): return "'\(key)' lies under a file, not a folder"
         case .permissionDenied(let key): return "permission denied reading or writing '\(key)'"
         case .alreadyExists(let key): return "'\(key)' already exists"
+        case .specialFile(let key): return "'\(key)' is a FIFO, socket or device, which Derive never replaces"
         case .system(let key, let reason): return "'\(key)': \(reason)"
         }
     }
@@ -95,6 +98,21 @@ public final class ConfinedFolder: Sendable {
         }
         self.path = path
         self.descriptor = current
+    }
+
+    /// Opens the folder `name` directly in `parent` with `O_NOFOLLOW | O_DIRECTORY`: a symbolic
+    /// link there is refused (`symbolicLink`), never followed, wherever it points.
+    public init(subfolder name: String, of parent: ConfinedFolder) throws(ConfinementError) {
+        let display = parent.path + "/" + name
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else { throw .notFound(display) }
+        let fd = openat(parent.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if Self.isLink(parent.descriptor, name) { throw .symbolicLink(display) }
+            throw Self.error(code, display)
+        }
+        self.path = display
+        self.descriptor = fd
     }
 
     deinit { close(descriptor) }
@@ -209,14 +227,15 @@ public final class ConfinedFolder: Sendable {
     /// dies. It gets its temporary name only at `commit`, for the instant between link and rename.
     ///
     /// With `keepingLinks`, a symbolic link at `key` itself is never replaced: refused here and
-    /// again at `commit` (a link made while the body was written). Serve's writes use it; the
-    /// builder's own outputs do not need it (the planner decides what it may replace).
+    /// again at `commit` (a link made while the body was written); nor is a FIFO, socket or
+    /// device (a user's, as a link is). Serve's writes use it; the builder's own outputs do not
+    /// need it (the planner decides what it may replace).
     public func createTemporary(for key: ObjectKey, keepingLinks: Bool = false) throws(ConfinementError) -> TemporaryFile {
         var created: [String] = []
         let (parent, name) = try walkToParent(key, create: true, created: &created)
-        if keepingLinks, Self.isLink(parent, name) {
+        if keepingLinks, let kept = Self.keptEntry(parent, name, key: key.string) {
             if parent != descriptor { close(parent) }
-            throw .symbolicLink(key.string)
+            throw kept
         }
         let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: 0 ... .max))\(Self.temporaryMarker)"
         #if os(Linux)
@@ -240,6 +259,18 @@ public final class ConfinedFolder: Sendable {
     static func isLink(_ parent: Int32, _ name: String) -> Bool {
         var info = stat()
         return fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// Why `name` in `parent` must not be replaced by a write that keeps links: it is a link,
+    /// or a FIFO, socket or device. Nil for a regular file, a folder or nothing.
+    static func keptEntry(_ parent: Int32, _ name: String, key: String) -> ConfinementError? {
+        var info = stat()
+        guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK: return .symbolicLink(key)
+        case S_IFREG, S_IFDIR: return nil
+        default: return .specialFile(key)
+        }
     }
 
     #if os(Linux)
@@ -491,7 +522,7 @@ public final class TemporaryFile: @unchecked Sendable {
         precondition(!finished, "a temporary file is committed or discarded once")
         // A link made while the body was written (the window left is between this check and
         // the rename below: a writer racing the server inside the bucket folder).
-        if keepingLinks, ConfinedFolder.isLink(folder, finalName) { discard(); throw .symbolicLink(key) }
+        if keepingLinks, let kept = ConfinedFolder.keptEntry(folder, finalName, key: key) { discard(); throw kept }
         if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
         if anonymous {
             // Give the unnamed file its temporary name (AT_EMPTY_PATH needs a capability; the

@@ -15,6 +15,38 @@ extension ConfinedFolder {
         public var status: FileStatus?
     }
 
+    /// Every entry directly in the folder itself, links, FIFOs, sockets and devices included,
+    /// each with its kind (never followed), for a caller that must name what it leaves;
+    /// nil when it cannot be read.
+    public func allEntries() -> [(name: [UInt8], kind: EntryKind)]? {
+        let fd = openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        guard let directory = fdopendir(fd) else { close(fd); return nil }
+        defer { closedir(directory) }
+        let directoryFD = dirfd(directory)
+        var found: [(name: [UInt8], kind: EntryKind)] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            if name == [0x2E] || name == [0x2E, 0x2E] || name.isEmpty { continue }
+            var info = stat()
+            let status = name.withUnsafeBufferPointer { buffer -> Int32 in
+                buffer.withMemoryRebound(to: CChar.self) { chars in
+                    var text = Array(chars)
+                    text.append(0)
+                    return fstatat(directoryFD, text, &info, AT_SYMLINK_NOFOLLOW)
+                }
+            }
+            guard status == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: found.append((name, .file))
+            case S_IFDIR: found.append((name, .folder))
+            case S_IFLNK: found.append((name, .symbolicLink))
+            default: found.append((name, .other))
+            }
+        }
+        return found
+    }
+
     /// The regular files and folders directly in the folder at `folderKey` (empty: the top),
     /// unsorted. Links, devices, FIFOs and sockets are left out; nil when the folder cannot be
     /// reached without following a link (or does not exist).

@@ -9,15 +9,20 @@ import Glibc
 /// removed, one file at a time through `ConfinedFolder` (never through a link, never
 /// recursively); a folder goes only once that leaves it empty. Anything else is left and named.
 ///
+/// Every folder is opened from its parent's descriptor with `O_NOFOLLOW | O_DIRECTORY`, the
+/// state folder's own `serve-cache` and `serve-uploads` too: a link there (to a cache two
+/// projects share, say) is kept and named, and nothing where it points is touched.
+///
 /// `serve-metadata.sqlite` is kept: it holds the headers of objects uploaded through serve, and
 /// those objects stay in their buckets after `clean`.
 public enum ServeStateCleanup {
     /// Removes serve's files from `stateFolder`; returns what was left, with why.
     public static func remove(in stateFolder: String) -> [String] {
+        guard let state = try? ConfinedFolder(path: stateFolder) else { return [] }
         var left: [String] = []
-        left += removeUploads(stateFolder + "/" + StateFiles.serveUploads)
-        left += removeCache(stateFolder + "/" + StateFiles.serveCache)
-        left += removeAppendable(stateFolder + "/" + StateFiles.serveAppendable)
+        left += removeUploads(in: state)
+        left += removeCache(in: state)
+        left += removeAppendable(in: state)
         return left
     }
 
@@ -25,40 +30,111 @@ public enum ServeStateCleanup {
         name.count == count && name.allSatisfy { (48...57).contains($0) || (upper ? (65...70).contains($0) : (97...102).contains($0)) }
     }
 
+    /// What an entry clean keeps is, in the words of its message.
+    static func describe(_ kind: ConfinedFolder.EntryKind) -> String {
+        switch kind {
+        case .symbolicLink: return "a symbolic link, which clean never follows (nothing where it points was touched)"
+        case .other: return "a FIFO, socket or device"
+        case .folder: return "a folder derive serve does not write there"
+        case .file: return "a file derive serve does not write there"
+        }
+    }
+
+    /// Names of kept entries, for one message: the first five and how many more.
+    static func names(_ kept: [String]) -> String {
+        let sorted = kept.sorted()
+        return sorted.prefix(5).joined(separator: ", ") + (sorted.count > 5 ? " and \(sorted.count - 5) more" : "")
+    }
+
+    /// Serve's folder `name` in the state folder, opened from the state folder's descriptor
+    /// without following a link; whatever else stands there is kept and named in `left`.
+    static func openServeFolder(_ name: String, in state: ConfinedFolder, left: inout [String]) -> ConfinedFolder? {
+        let path = state.path + "/" + name
+        guard let key = try? ObjectKey(name), let kind = state.kind(key) else { return nil }
+        guard kind == .folder else {
+            var what = describe(kind)
+            if kind == .symbolicLink, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
+                what = "a symbolic link to \(target), which clean never follows (nothing there was touched)"
+            } else if kind == .file {
+                what = "a file, not the folder derive serve writes"
+            }
+            left.append("\(path) is kept: it is \(what)")
+            return nil
+        }
+        do { return try ConfinedFolder(subfolder: name, of: state) } catch {
+            // Replaced by a link (or removed) since it was looked at.
+            if case .notFound = error { return nil }
+            left.append("\(path) is kept: \(error)")
+            return nil
+        }
+    }
+
+    /// Removes the folder `name` of `parent` when it is empty; otherwise `kept` names why not.
+    static func removeFolder(_ name: String, of parent: ConfinedFolder, kept: [String], left: inout [String]) {
+        guard let key = try? ObjectKey(name), !parent.removeEmptyFolder(key), parent.kind(key) == .folder else { return }
+        let path = parent.path + "/" + name
+        left.append(kept.isEmpty ? "\(path) is kept: entries were added to it while clean ran"
+                                 : "\(path) is kept: it holds \(names(kept)), which derive serve does not write there (a link, or a file with a second name, is never removed)")
+    }
+
     /// `serve-uploads/<32 upper-case hex>/{upload.json, part-NNNNN, temporaries}` and staged
     /// appends `serve-uploads/append-<16 hex>` (and their temporaries). An upload folder goes
     /// only when its upload.json parses as serve's record (or is gone); parts, temporaries and
-    /// staged appends only as regular files with one link.
-    static func removeUploads(_ path: String) -> [String] {
-        guard let folder = try? ConfinedFolder(path: path), let entries = folder.entries(in: []) else { return [] }
+    /// staged appends only as regular files with one link. Every entry kept is named.
+    static func removeUploads(in state: ConfinedFolder) -> [String] {
         var left: [String] = []
-        for entry in entries {
-            let name = String(decoding: entry.name, as: UTF8.self)
-            if entry.isFolder, isHex(entry.name, count: 32, upper: true) {
-                // A folder whose upload.json is not serve's record is not serve's upload: kept whole.
-                if let record = try? ObjectKey(name + "/upload.json"), folder.kind(record) != nil,
-                   (try? folder.removeFile(record, if: isUploadRecord)) != true {
-                    left.append("\(path)/\(name) is kept: its upload.json is not derive serve's record of an upload")
+        guard let uploads = openServeFolder(StateFiles.serveUploads, in: state, left: &left), let entries = uploads.allEntries() else { return left }
+        let before = left.count
+        for (bytes, kind) in entries {
+            let name = String(decoding: bytes, as: UTF8.self)
+            let path = uploads.path + "/" + name
+            switch kind {
+            case .folder where isHex(bytes, count: 32, upper: true):
+                if let kept = removeUpload(name, in: uploads) { left.append(kept) }
+            case .folder:
+                left.append("\(path) is kept: it is not an upload of derive serve (serve names its uploads with 32 upper-case hex digits)")
+            case .file where isStagedAppend(name) || ConfinedFolder.isTemporaryName(bytes):
+                guard let key = try? ObjectKey(name), (try? uploads.removeFile(key, if: hasOneLink)) == true else {
+                    left.append("\(path) is kept: it is not a file derive serve staged (a regular file with one link)")
                     continue
                 }
-                for inner in folder.entries(in: entry.name) ?? [] where !inner.isFolder {
-                    let innerName = String(decoding: inner.name, as: UTF8.self)
-                    let isPart = innerName.hasPrefix("part-") && innerName.utf8.count == 10 && innerName.utf8.dropFirst(5).allSatisfy { (48...57).contains($0) }
-                    guard isPart || ConfinedFolder.isTemporaryName(inner.name),
-                          let key = try? ObjectKey(name + "/" + innerName) else { continue }
-                    _ = try? folder.removeFile(key, if: hasOneLink)
-                }
-                if let key = try? ObjectKey(name), !folder.removeEmptyFolder(key) {
-                    left.append("\(path)/\(name) is kept: it holds files derive serve does not write there")
-                }
-            } else if !entry.isFolder, isStagedAppend(name) || ConfinedFolder.isTemporaryName(entry.name), let key = try? ObjectKey(name) {
-                if (try? folder.removeFile(key, if: hasOneLink)) != true {
-                    left.append("\(path)/\(name) is kept: it is not a file derive serve staged (a regular file with one link)")
-                }
+            case .file, .symbolicLink, .other:
+                left.append("\(path) is kept: it is \(describe(kind))")
             }
         }
-        if rmdir(path) != 0, errno == ENOTEMPTY { left.append("\(path) is kept: it holds files derive serve does not write there") }
+        if left.count == before, let key = try? ObjectKey(StateFiles.serveUploads), !state.removeEmptyFolder(key), state.kind(key) == .folder {
+            left.append("\(uploads.path) is kept: entries were added to it while clean ran")
+        } else if left.count > before, let key = try? ObjectKey(StateFiles.serveUploads) {
+            _ = state.removeEmptyFolder(key)
+        }
         return left
+    }
+
+    /// One upload folder; nil when it went, else why it is kept.
+    static func removeUpload(_ name: String, in uploads: ConfinedFolder) -> String? {
+        let path = uploads.path + "/" + name
+        guard let upload = try? ConfinedFolder(subfolder: name, of: uploads), let inner = upload.allEntries() else {
+            return "\(path) is kept: it could not be opened without following a link"
+        }
+        // A folder whose upload.json is not serve's record is not serve's upload: kept whole.
+        let record = try! ObjectKey("upload.json")
+        if upload.kind(record) != nil, (try? upload.removeFile(record, if: isUploadRecord)) != true {
+            return "\(path) is kept: its upload.json is not derive serve's record of an upload"
+        }
+        var kept: [String] = []
+        for (bytes, kind) in inner {
+            let innerName = String(decoding: bytes, as: UTF8.self)
+            if innerName == "upload.json", kind == .file { continue }   // removed above
+            let isPart = innerName.hasPrefix("part-") && innerName.utf8.count == 10 && innerName.utf8.dropFirst(5).allSatisfy { (48...57).contains($0) }
+            guard kind == .file, isPart || ConfinedFolder.isTemporaryName(bytes), let key = try? ObjectKey(innerName),
+                  (try? upload.removeFile(key, if: hasOneLink)) == true else {
+                kept.append(kind == .symbolicLink ? innerName + " (a symbolic link)" : innerName)
+                continue
+            }
+        }
+        var left: [String] = []
+        removeFolder(name, of: uploads, kept: kept, left: &left)
+        return left.first
     }
 
     /// Serve creates its parts and staged appends with one name; a file with another name (a
@@ -87,33 +163,43 @@ public enum ServeStateCleanup {
         return !rest.isEmpty && rest.count <= 64 && rest.allSatisfy { (48...57).contains($0) || (97...102).contains($0) || (65...70).contains($0) }
     }
 
-    /// `serve-cache/<2 hex>/<64 hex>` entries (and their temporaries).
-    static func removeCache(_ path: String) -> [String] {
-        guard let folder = try? ConfinedFolder(path: path), let entries = folder.entries(in: []) else { return [] }
+    /// `serve-cache/<2 hex>/<64 hex>` entries (and their temporaries). Every entry kept is named.
+    static func removeCache(in state: ConfinedFolder) -> [String] {
         var left: [String] = []
-        for entry in entries where entry.isFolder && isHex(entry.name, count: 2, upper: false) {
-            let prefix = String(decoding: entry.name, as: UTF8.self)
-            for inner in folder.entries(in: entry.name) ?? [] where !inner.isFolder {
-                guard (isHex(inner.name, count: 64, upper: false) && inner.name.starts(with: entry.name)) || ConfinedFolder.isTemporaryName(inner.name),
-                      let key = try? ObjectKey(prefix + "/" + String(decoding: inner.name, as: UTF8.self)) else { continue }
-                _ = try? folder.removeFile(key)
+        guard let cache = openServeFolder(StateFiles.serveCache, in: state, left: &left), let entries = cache.allEntries() else { return left }
+        for (bytes, kind) in entries {
+            let prefix = String(decoding: bytes, as: UTF8.self)
+            guard kind == .folder, isHex(bytes, count: 2, upper: false) else {
+                left.append("\(cache.path)/\(prefix) is kept: it is \(describe(kind))")
+                continue
             }
-            if let key = try? ObjectKey(prefix), !folder.removeEmptyFolder(key) {
-                left.append("\(path)/\(prefix) is kept: it holds files derive serve does not write there")
+            guard let folder = try? ConfinedFolder(subfolder: prefix, of: cache), let inner = folder.allEntries() else {
+                left.append("\(cache.path)/\(prefix) is kept: it could not be opened without following a link")
+                continue
             }
+            var kept: [String] = []
+            for (innerBytes, innerKind) in inner {
+                let innerName = String(decoding: innerBytes, as: UTF8.self)
+                guard innerKind == .file, (isHex(innerBytes, count: 64, upper: false) && innerBytes.starts(with: bytes)) || ConfinedFolder.isTemporaryName(innerBytes),
+                      let key = try? ObjectKey(innerName), (try? folder.removeFile(key)) == true else {
+                    kept.append(innerKind == .symbolicLink ? innerName + " (a symbolic link)" : innerName)
+                    continue
+                }
+            }
+            removeFolder(prefix, of: cache, kept: kept, left: &left)
         }
-        if rmdir(path) != 0, errno == ENOTEMPTY { left.append("\(path) is kept: it holds files derive serve does not write there") }
+        if let key = try? ObjectKey(StateFiles.serveCache) { _ = state.removeEmptyFolder(key) }
         return left
     }
 
-    /// The appendable record, only when it is what serve writes: a JSON object of
-    /// `{"inode": …, "size": …}` records.
-    static func removeAppendable(_ path: String) -> [String] {
-        let folderPath = (path as NSString).deletingLastPathComponent
-        guard let folder = try? ConfinedFolder(path: folderPath), let key = try? ObjectKey(StateFiles.serveAppendable),
-              folder.kind(key) != nil else { return [] }
+    /// The appendable record, only when it is what serve writes: a regular file holding a JSON
+    /// object of `{"inode": …, "size": …}` records.
+    static func removeAppendable(in state: ConfinedFolder) -> [String] {
+        let path = state.path + "/" + StateFiles.serveAppendable
+        guard let key = try? ObjectKey(StateFiles.serveAppendable), let kind = state.kind(key) else { return [] }
+        guard kind == .file else { return ["\(path) is kept: it is \(describe(kind))"] }
         struct Record: Decodable { var inode: UInt64; var size: Int64 }
-        let removed = (try? folder.removeFile(key) { fd in
+        let removed = (try? state.removeFile(key) { fd in
             var data = Data()
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
             while data.count <= 16 << 20 {

@@ -534,7 +534,7 @@ public final class ObjectService: Sendable {
         guard !Self.isTemporary(key), let folder = try folder(bucket), Self.fitsFileSystem(key) else { throw OSSErrorBody.noSuchKey(key.string) }
         do { return try folder.openForReading(key) } catch {
             switch error {
-            case .notFound, .symbolicLink, .notRegularFile, .notAFolder: throw OSSErrorBody.noSuchKey(key.string)
+            case .notFound, .symbolicLink, .notRegularFile, .notAFolder, .specialFile: throw OSSErrorBody.noSuchKey(key.string)
             case .permissionDenied, .system, .alreadyExists: throw error
             }
         }
@@ -639,6 +639,9 @@ public final class ObjectService: Sendable {
         guard !Self.isTemporary(key) else {
             throw OSSErrorBody.invalidObjectName("names of the form .<name>.<pid>.<number>.derive-tmp are Derive's temporary files, never objects")
         }
+        // Every writer comes here: the build's keys are refused again, whoever asks, whatever
+        // the operation checked from the head (one rule for PUT, save-as, copy, complete, append).
+        guard !authorizer.isBuildOwned(bucket, key) else { throw Authorizer.ownedByBuild(key) }
         guard let folder = try folder(bucket, create: true) else { throw OSSErrorBody.internalError }
         if folder.kind(key) == .folder {
             throw OSSErrorBody.invalidObjectName("'\(key)' is a folder of other objects here, so it cannot also be an object")
@@ -647,7 +650,7 @@ public final class ObjectService: Sendable {
             switch error {
             case .notAFolder, .notRegularFile:
                 throw OSSErrorBody.invalidObjectName("a part of '\(key)' before its last '/' is an object, so it cannot be a folder")
-            case .symbolicLink:
+            case .symbolicLink, .specialFile:
                 // Refused like a forbidden path: the answer must not reveal the bucket's layout.
                 throw OSSErrorBody.accessDenied("You have no right to write this object.")
             default:

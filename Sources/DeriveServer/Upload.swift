@@ -113,8 +113,8 @@ public final class Upload: Sendable {
                 if case ConfinementError.alreadyExists = error { return .failure(.fileAlreadyExists) }
                 if case ConfinementError.notRegularFile = error { return .failure(.invalidObjectName("a folder of objects already has this name")) }
                 if case ConfinementError.notFound = error, let folderGone { return .failure(folderGone) }
-                // A link made at the key while the body was written: never replaced (see createFile).
-                if case ConfinementError.symbolicLink = error { return .failure(.accessDenied("You have no right to write this object.")) }
+                // A link (or FIFO) made at the key while the body was written: never replaced (see createFile).
+                if let kept = ObjectService.keptAtKey(error) { return .failure(kept) }
                 exchange.log("committing the upload of '\(key)' failed: \(error)")
                 return .failure(.internalError)
             }

@@ -452,6 +452,7 @@ struct LoadState {
     mutating func loadServe(_ node: YAMLNode) {
         guard let fields = mapping(node, "'serve'") else { return }
         checkKeys(fields, allowed: ManifestSchema.serve.names, context: "in 'serve'")
+        var anonymousUploads: (Int, YAMLNode)?, anonymousBytes: (Int, YAMLNode)?
         for (key, value, _) in fields {
             switch key {
             case "cache_max_bytes":
@@ -471,9 +472,15 @@ struct LoadState {
             case "multipart_max_bytes":
                 if let number = int(value, "serve.multipart_max_bytes", in: 0...Int(Int64.max / 4)) { serve.multipartMaxBytes = number }
             case "multipart_max_anonymous_uploads":
-                if let number = int(value, "serve.multipart_max_anonymous_uploads", in: 0...100_000) { serve.multipartMaxAnonymousUploads = number }
+                if let number = int(value, "serve.multipart_max_anonymous_uploads", in: 0...100_000) {
+                    serve.multipartMaxAnonymousUploads = number
+                    anonymousUploads = (number, value)
+                }
             case "multipart_max_anonymous_bytes":
-                if let number = int(value, "serve.multipart_max_anonymous_bytes", in: 0...Int(Int64.max / 4)) { serve.multipartMaxAnonymousBytes = number }
+                if let number = int(value, "serve.multipart_max_anonymous_bytes", in: 0...Int(Int64.max / 4)) {
+                    serve.multipartMaxAnonymousBytes = number
+                    anonymousBytes = (number, value)
+                }
             case "multipart_expiry_hours":
                 if let number = int(value, "serve.multipart_expiry_hours", in: 1...87_600) { serve.multipartExpiryHours = number }
             case "list_max_entries":
@@ -482,6 +489,25 @@ struct LoadState {
                 if let number = int(value, "serve.list_max_concurrent", in: ServeSettings.listConcurrencyRange) { serve.listMaxConcurrent = number }
             default: break
             }
+        }
+        // Anonymous callers' share of the multipart budgets stays below the totals, so signed
+        // callers always keep some (attack 9: `multipart_max_uploads: 8` alone left anonymous
+        // callers 20 of 8 slots). Set explicitly at or above its total: an error naming both;
+        // left out: a fifth of the uploads and a quarter of the bytes, at most the defaults.
+        let defaults = ServeSettings()
+        if let (number, node) = anonymousUploads {
+            if number > 0, number >= serve.multipartMaxUploads {
+                diagnostics.error(node.location, "serve.multipart_max_anonymous_uploads (\(number)) must be smaller than serve.multipart_max_uploads (\(serve.multipartMaxUploads)), so that signed callers always keep uploads of their own (0 refuses anonymous multipart uploads)")
+            }
+        } else {
+            serve.multipartMaxAnonymousUploads = min(defaults.multipartMaxAnonymousUploads, serve.multipartMaxUploads / 5)
+        }
+        if let (number, node) = anonymousBytes {
+            if number > 0, number >= serve.multipartMaxBytes {
+                diagnostics.error(node.location, "serve.multipart_max_anonymous_bytes (\(number)) must be smaller than serve.multipart_max_bytes (\(serve.multipartMaxBytes)), so that signed callers always keep room of their own (0 refuses anonymous parts)")
+            }
+        } else {
+            serve.multipartMaxAnonymousBytes = min(defaults.multipartMaxAnonymousBytes, serve.multipartMaxBytes / 4)
         }
     }
 

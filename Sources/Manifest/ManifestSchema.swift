@@ -102,8 +102,8 @@ public enum ManifestSchema {
         SchemaField("multipart_max_uploads", .integer(0...100_000), "Multipart uploads open at once."),
         SchemaField("multipart_max_bytes", .integer(0...Int(Int64.max / 4)), "Bytes held by open multipart uploads."),
         SchemaField("multipart_expiry_hours", .integer(1...87_600), "Hours after which an abandoned multipart upload is removed."),
-        SchemaField("multipart_max_anonymous_uploads", .integer(0...100_000), "Multipart uploads anonymous callers may hold open at once."),
-        SchemaField("multipart_max_anonymous_bytes", .integer(0...Int(Int64.max / 4)), "Bytes anonymous callers' open multipart uploads may hold."),
+        SchemaField("multipart_max_anonymous_uploads", .integer(0...100_000), "Multipart uploads anonymous callers may hold open at once: below multipart_max_uploads (default 20, or a fifth of a smaller total)."),
+        SchemaField("multipart_max_anonymous_bytes", .integer(0...Int(Int64.max / 4)), "Bytes anonymous callers' open multipart uploads may hold: below multipart_max_bytes (default 1 GiB, or a quarter of a smaller total)."),
         SchemaField("list_max_entries", .integer(ServeSettings.listEntriesRange), "Folder entries read plus hidden keys walked past per listing page."),
         SchemaField("list_max_concurrent", .integer(ServeSettings.listConcurrencyRange), "Listings that may walk folders at once (fewer than the 4 I/O threads)."),
     ]

@@ -86,4 +86,75 @@ import Testing
         #expect(fm.contents(atPath: uploads.appendingPathComponent("append-abc").path) == Data("a user's file".utf8))
         #expect(said.contains(notAnUpload) && said.contains("append-abc"), "\(said)")
     }
+
+    /// Attack 9, finding 1: `serve-cache` or `serve-uploads` a symbolic link to another folder
+    /// (a cache two projects share): clean deleted serve-shaped files there. Now each is opened
+    /// from the state folder without following links; the link is kept and named as a link.
+    @Test func aLinkAtServeCacheOrServeUploadsIsNeverFollowed() throws {
+        let project = try BuildSafetyAttackTests.Project()
+        defer { project.remove() }
+        let fm = FileManager.default
+        let state = project.url(".derive/derive")
+        try fm.createDirectory(at: state, withIntermediateDirectories: true)
+        let cacheKey = "ab" + String(repeating: "0", count: 62)
+        let victim = project.url("victim")
+        try fm.createDirectory(at: victim.appendingPathComponent("ab"), withIntermediateDirectories: true)
+        try Data("precious".utf8).write(to: victim.appendingPathComponent("ab/\(cacheKey)"))
+        try fm.createSymbolicLink(atPath: state.appendingPathComponent("serve-cache").path, withDestinationPath: victim.path)
+        let upload = "ABCDEF0123456789ABCDEF0123456789"
+        let outsideUploads = project.url("outside-up")
+        try fm.createDirectory(at: outsideUploads.appendingPathComponent(upload), withIntermediateDirectories: true)
+        try Data("{\"bucket\":\"b\",\"key\":\"k\",\"initiated\":1}".utf8).write(to: outsideUploads.appendingPathComponent("\(upload)/upload.json"))
+        try Data("part".utf8).write(to: outsideUploads.appendingPathComponent("\(upload)/part-00001"))
+        try Data("staged".utf8).write(to: outsideUploads.appendingPathComponent("append-00ff"))
+        try fm.createSymbolicLink(atPath: state.appendingPathComponent("serve-uploads").path, withDestinationPath: outsideUploads.path)
+
+        for round in 0..<2 {   // with no build state, then after a build
+            if round == 1 { #expect(try project.run(["build", "-q"]).status == 0) }
+            let clean = try project.run(["clean"])
+            #expect(clean.status == 0, "\(clean.stderr)")
+            let said = clean.stderr + String(decoding: clean.stdout, as: UTF8.self)
+            #expect(fm.contents(atPath: victim.appendingPathComponent("ab/\(cacheKey)").path) == Data("precious".utf8), "round \(round)")
+            #expect(fm.fileExists(atPath: outsideUploads.appendingPathComponent("\(upload)/upload.json").path), "round \(round)")
+            #expect(fm.fileExists(atPath: outsideUploads.appendingPathComponent("\(upload)/part-00001").path), "round \(round)")
+            #expect(fm.fileExists(atPath: outsideUploads.appendingPathComponent("append-00ff").path), "round \(round)")
+            #expect((try? fm.destinationOfSymbolicLink(atPath: state.appendingPathComponent("serve-cache").path)) == victim.path)
+            #expect((try? fm.destinationOfSymbolicLink(atPath: state.appendingPathComponent("serve-uploads").path)) == outsideUploads.path)
+            #expect(said.contains("serve-cache is kept: it is a symbolic link") && said.contains("serve-uploads is kept: it is a symbolic link"), "\(said)")
+        }
+    }
+
+    /// Attack 9, finding 9: every entry clean keeps is named: a folder that is not an upload,
+    /// a link named like a staged append, a link inside an upload folder or the cache.
+    @Test func everyKeptEntryIsNamed() throws {
+        let project = try BuildSafetyAttackTests.Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let fm = FileManager.default
+        let state = project.url(".derive/derive")
+        let uploads = state.appendingPathComponent("serve-uploads")
+        try fm.createDirectory(at: uploads.appendingPathComponent("MYUPLOAD"), withIntermediateDirectories: true)
+        try Data("{\"my\":\"data\"}".utf8).write(to: uploads.appendingPathComponent("MYUPLOAD/upload.json"))
+        let mine = project.url("mine.txt")
+        try Data("a user's file".utf8).write(to: mine)
+        try fm.createSymbolicLink(atPath: uploads.appendingPathComponent("append-00ff").path, withDestinationPath: mine.path)
+        let upload = "0123456789ABCDEF0123456789ABCDEF"
+        try fm.createDirectory(at: uploads.appendingPathComponent(upload), withIntermediateDirectories: true)
+        try Data("{\"bucket\":\"b\",\"key\":\"k\",\"initiated\":1}".utf8).write(to: uploads.appendingPathComponent("\(upload)/upload.json"))
+        try fm.createSymbolicLink(atPath: uploads.appendingPathComponent("\(upload)/part-00001").path, withDestinationPath: mine.path)
+        try fm.createDirectory(at: state.appendingPathComponent("serve-cache/ab"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: state.appendingPathComponent("serve-cache/ab/ab" + String(repeating: "1", count: 62)).path, withDestinationPath: mine.path)
+        try fm.createSymbolicLink(atPath: state.appendingPathComponent("serve-appendable.json").path, withDestinationPath: mine.path)
+
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        let said = clean.stderr + String(decoding: clean.stdout, as: UTF8.self)
+        #expect(said.contains("serve-uploads/MYUPLOAD is kept"), "\(said)")
+        #expect(said.contains("serve-uploads/append-00ff is kept: it is a symbolic link"), "\(said)")
+        #expect(said.contains("serve-uploads/\(upload) is kept: it holds part-00001 (a symbolic link)"), "\(said)")
+        #expect(said.contains("serve-cache/ab is kept: it holds ab111"), "\(said)")
+        #expect(said.contains("serve-appendable.json is kept: it is a symbolic link"), "\(said)")
+        #expect(fm.contents(atPath: mine.path) == Data("a user's file".utf8))
+        #expect(fm.fileExists(atPath: uploads.appendingPathComponent("MYUPLOAD/upload.json").path))
+    }
 }

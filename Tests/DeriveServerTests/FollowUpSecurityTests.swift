@@ -142,7 +142,8 @@ import Testing
     // MARK: 7. Other writes
 
     /// A built output is the builder's: never overwritten anonymously, even where its ACL
-    /// (inherited from a public-read-write source) would allow it. Signed callers may.
+    /// (inherited from a public-read-write source) would allow it. Nor by a signed caller
+    /// (issue #12: "refused, derive build owns them"; attack 9 finding 5).
     @Test func builtOutputsAreNotWrittenAnonymously() throws {
         let f = try Hostile.fixture(recorded: Recorded(acls: ["prw/out/thumb.jpg": .publicReadWrite]))
         try FileManager.default.createDirectory(at: f.buckets.appendingPathComponent("prw/out"), withIntermediateDirectories: true)
@@ -153,7 +154,9 @@ import Testing
         #expect(try String(contentsOf: f.buckets.appendingPathComponent("prw/out/thumb.jpg"), encoding: .utf8) == "built")
         #expect(f.get("/prw/other.txt", method: "PUT", body: Data("fine".utf8)).status == 200)
         let signed = f.v1Headers(method: "PUT", bucket: "prw", key: "out/thumb.jpg")
-        #expect(f.get("/prw/out/thumb.jpg", method: "PUT", headers: signed, body: Data("owner".utf8)).status == 200)
+        let owner = f.get("/prw/out/thumb.jpg", method: "PUT", headers: signed, body: Data("owner".utf8))
+        #expect(owner.status == 403 && owner.text.contains("output of derive build"), "\(owner.text)")
+        #expect(try String(contentsOf: f.buckets.appendingPathComponent("prw/out/thumb.jpg"), encoding: .utf8) == "built")
     }
 
     /// Sub-resources of other operations never fall through to a plain PUT or GET: a signed

@@ -105,6 +105,29 @@ attempt('copy_object across buckets (signed)', lambda: drop.copy_object('photos'
         lambda r: drop.get_object('from-photos.jpg').read() == kitten)
 e = error_of(lambda: pubr.copy_object('photos', 'cats/kitten.jpg', 'private/photo.jpg'))
 check('copy_object onto a built derivative -> 403', e is not None and e.status == 403, e)
+# Attack 9: a signed put_object or save-as over a build output is refused like every other writer.
+e = error_of(lambda: pubr.put_object('private/photo.jpg', b'evil'))
+check('signed put_object onto a built derivative -> 403, kept', e is not None and e.status == 403
+      and open(os.path.join(WORK, 'pubr', 'private', 'photo.jpg'), 'rb').read() == built, e)
+saveas_target = oss2.utils.b64encode_as_string('private/photo.jpg').replace('=', '').replace('+', '-').replace('/', '_')
+e = error_of(lambda: pubr.process_object('photo.jpg', 'image/resize,w_10|sys/saveas,o_' + saveas_target))
+check('signed save-as onto a built derivative -> 403, kept', e is not None and e.status == 403
+      and open(os.path.join(WORK, 'pubr', 'private', 'photo.jpg'), 'rb').read() == built, e)
+# Headers asking for what the manifest declares (or serve cannot do) are refused, nothing written.
+e = error_of(lambda: drop.put_object('payroll.csv', b'alice,100000', headers={'x-oss-object-acl': 'private'}))
+check('put_object with x-oss-object-acl: private in a public-read-write bucket -> 501, not written',
+      e is not None and e.status == 501 and not drop.object_exists('payroll.csv'), e)
+e = error_of(lambda: drop.put_object('payroll.csv', b'x', headers={'x-oss-object-acl': 'bogus'}))
+check('put_object with x-oss-object-acl: bogus -> 400 InvalidArgument', e is not None and e.status == 400 and e.code == 'InvalidArgument', e)
+e = error_of(lambda: drop.put_object('tagged.txt', b'x', headers={'x-oss-tagging': 'a=b'}))
+check('put_object with x-oss-tagging -> 501', e is not None and e.status == 501 and not drop.object_exists('tagged.txt'), e)
+e = error_of(lambda: drop.put_object('kms.txt', b'x', headers={'x-oss-server-side-encryption': 'KMS'}))
+check('put_object with server-side encryption -> 501', e is not None and e.status == 501 and not drop.object_exists('kms.txt'), e)
+e = error_of(lambda: drop.put_object('cold.txt', b'x', headers={'x-oss-storage-class': 'Archive'}))
+check('put_object with storage class Archive -> 501', e is not None and e.status == 501 and not drop.object_exists('cold.txt'), e)
+attempt('put_object with storage class Standard and x-oss-object-acl: default -> 200',
+        lambda: drop.put_object('standard.txt', b'x', headers={'x-oss-storage-class': 'Standard', 'x-oss-object-acl': 'default'}),
+        lambda r: r.status == 200 and drop.get_object('standard.txt').read() == b'x')
 e = error_of(lambda: photos.copy_object('photos', 'cats/nope.jpg', 'copies/n.jpg'))
 check('copy_object of a missing source -> 404 NoSuchKey', e is not None and e.status == 404 and e.code == 'NoSuchKey', e)
 

@@ -56,6 +56,10 @@ attempt('put_object', lambda: client.put_object(oss.PutObjectRequest(bucket='pho
         lambda r: r.status_code == 200 and r.etag == '"%s"' % hashlib.md5(body).hexdigest().upper())
 attempt('get_object', lambda: client.get_object(oss.GetObjectRequest(bucket='photos', key='v2/hello.txt')),
         lambda r: r.body.read() == body)
+# Attack 9: acl='private' on a put into a public-read-write bucket was 200 and the object public.
+e = error_of(lambda: client.put_object(oss.PutObjectRequest(bucket='drop', key='v2/payroll.csv', body=b'alice,100000', acl='private')))
+check('put_object with acl=private in a public-read-write bucket -> 501', e is not None and status_of(e) == 501, repr(e))
+check('... and nothing was written', not client.is_object_exist(bucket='drop', key='v2/payroll.csv'))
 attempt('get_object with process', lambda: client.get_object(oss.GetObjectRequest(bucket='photos', key='cats/kitten.jpg',
                                                                                  process='image/resize,w_64/format,png')),
         lambda r: r.body.read()[:4] == b'\x89PNG')

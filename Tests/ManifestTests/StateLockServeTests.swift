@@ -80,3 +80,28 @@ import Testing
         #expect(huge.has(3, 17, "serve.render_queue must be at most 1000000"), "\(huge.lines)")
     }
 }
+
+/// Attack 9, finding 8: an anonymous multipart cap at or above the total let anonymous callers
+/// take every slot. Set explicitly, it is an error naming both keys; left out, it follows the
+/// total (a fifth of the uploads, a quarter of the bytes, at most 20 and 1 GiB).
+@Suite struct AnonymousMultipartCapTests {
+    @Test func anExplicitAnonymousCapAtOrAboveTheTotalIsAnError() throws {
+        let uploads = try Workspace().load(yaml: "version: 1\nserve:\n  multipart_max_uploads: 8\n  multipart_max_anonymous_uploads: 8\n")
+        #expect(uploads.has(4, 36, "serve.multipart_max_anonymous_uploads (8) must be smaller than serve.multipart_max_uploads (8)"), "\(uploads.lines)")
+        let bytes = try Workspace().load(yaml: "version: 1\nserve:\n  multipart_max_anonymous_bytes: 5_000_000_000\n")
+        #expect(bytes.has(3, 34, "serve.multipart_max_anonymous_bytes (5000000000) must be smaller than serve.multipart_max_bytes (4294967296)"), "\(bytes.lines)")
+        // 0 turns anonymous multipart uploads off, whatever the total.
+        let off = try Workspace().load(yaml: "version: 1\nserve:\n  multipart_max_uploads: 0\n  multipart_max_anonymous_uploads: 0\n")
+        #expect(off.lines == [], "\(off.lines)")
+        let fine = try Workspace().load(yaml: "version: 1\nserve:\n  multipart_max_uploads: 8\n  multipart_max_anonymous_uploads: 7\n")
+        #expect(fine.lines == [] && fine.manifest?.serve.multipartMaxAnonymousUploads == 7, "\(fine.lines)")
+    }
+
+    @Test func aDefaultAnonymousCapFollowsASmallerTotal() throws {
+        let manifest = try #require(try Workspace().load(yaml: "version: 1\nserve:\n  multipart_max_uploads: 8\n  multipart_max_bytes: 1_000_000\n").manifest)
+        #expect(manifest.serve.multipartMaxAnonymousUploads == 1)
+        #expect(manifest.serve.multipartMaxAnonymousBytes == 250_000)
+        let defaults = try #require(try Workspace().load(yaml: "version: 1\n").manifest)
+        #expect(defaults.serve.multipartMaxAnonymousUploads == 20 && defaults.serve.multipartMaxAnonymousBytes == 1 << 30)
+    }
+}

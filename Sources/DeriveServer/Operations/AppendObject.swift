@@ -43,7 +43,7 @@ extension ObjectService {
         guard let text = Self.value(target.query, "position"), let position = Int(text), position >= 0 else {
             throw OSSErrorBody.badRequest("AppendObject needs position=<the object's current length>.")
         }
-        try authorizeReplace(target.bucket, target.key, caller: caller)
+        try authorizeObjectWrite(request.headers, target.bucket, target.key, caller: caller)
         let headers = try BodyHeaders(request, maxBytes: maxBodyBytes)
         try ObjectMetadata.checkLimits(ObjectMetadata.headers(from: request.headers))
         _ = try checkAppend(target, position: position)

@@ -25,7 +25,7 @@ extension ObjectService {
         try withKeyLock(key) {
             do { try folder.removeFile(key) } catch {
                 switch error as? ConfinementError {
-                case .notFound, .symbolicLink, .notRegularFile, .notAFolder: return
+                case .notFound, .symbolicLink, .notRegularFile, .notAFolder, .specialFile: return
                 default: throw error
                 }
             }

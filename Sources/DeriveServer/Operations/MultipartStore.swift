@@ -135,9 +135,12 @@ final class MultipartStore: Sendable {
 
     private func create(bucket: Bucket, key: ObjectKey, headers: [String: String], anonymous: Bool, forbidOverwrite: Bool) throws -> String {
         let open = openUploads()
-        if anonymous, open.filter({ $0.info.anonymous == true }).count >= min(limits.maxAnonymousUploads, limits.maxOpenUploads) {
+        // Below the total whatever the settings say (the manifest's validation refuses more):
+        // signed callers always keep a slot.
+        let anonymousCap = min(limits.maxAnonymousUploads, max(limits.maxOpenUploads - 1, 0))
+        if anonymous, open.filter({ $0.info.anonymous == true }).count >= anonymousCap {
             throw OSSErrorBody(status: 400, code: "TooManyUploads",
-                               message: "\(limits.maxAnonymousUploads) multipart uploads initiated without a signature are open, the most this server keeps for anonymous callers (serve: multipart_max_anonymous_uploads); complete or abort one, wait for unfinished ones to expire, or sign the request.")
+                               message: "\(anonymousCap) multipart uploads initiated without a signature are open, the most this server keeps for anonymous callers (serve: multipart_max_anonymous_uploads); complete or abort one, wait for unfinished ones to expire, or sign the request.")
         }
         guard open.count < limits.maxOpenUploads else {
             throw OSSErrorBody(status: 400, code: "TooManyUploads",

@@ -35,7 +35,7 @@ extension ObjectService {
     }
 
     func initiateMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
-        try authorizeReplace(target.bucket, target.key, caller: caller)
+        try authorizeObjectWrite(request.headers, target.bucket, target.key, caller: caller)
         guard Self.fitsFileSystem(target.key), !Self.isTemporary(target.key) else {
             throw OSSErrorBody.invalidObjectName("the key cannot be a file here")
         }
@@ -158,7 +158,7 @@ extension ObjectService {
     }
 
     func completeMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
-        try authorizeReplace(target.bucket, target.key, caller: caller)
+        try authorizeObjectWrite(request.headers, target.bucket, target.key, caller: caller)
         let id = try uploadId(target)
         _ = try multipart.info(id, bucket: target.bucket, key: target.key)
         let completeAll = request.headers["x-oss-complete-all"]?.lowercased() == "yes"
@@ -169,6 +169,11 @@ extension ObjectService {
             do {
                 guard body.count <= limit else {
                     throw OSSErrorBody(status: 400, code: "MalformedXML", message: "The body is longer than \(limit) bytes.")
+                }
+                // OSS refuses a part list together with complete-all: the caller would get parts it did not name.
+                guard !completeAll || body.isEmpty else {
+                    throw OSSErrorBody(status: 400, code: "InvalidArgument",
+                                       message: "x-oss-complete-all: yes completes the upload with every part uploaded; it takes no body, and this request has one (\(body.count) bytes). Send either the header or the part list.")
                 }
                 // The upload is looked up again under its lock: an Abort or another Complete may
                 // have finished while the body came.

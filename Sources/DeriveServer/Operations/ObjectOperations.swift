@@ -112,7 +112,7 @@ extension ObjectService {
         let opened = try openRecorded(sourceBucket, sourceKey)
         let source = (bucket: sourceBucket, key: sourceKey, fd: opened.descriptor)
         defer { close(source.fd) }
-        try authorizeReplace(target.bucket, target.key, caller: caller)
+        try authorizeObjectWrite(request.headers, target.bucket, target.key, caller: caller)
         try refuseOverwrite(request, target.bucket, target.key)
         var info = stat()
         guard fstat(source.fd, &info) == 0 else { throw OSSErrorBody.internalError }
@@ -221,7 +221,18 @@ extension ObjectService {
         do { try file.commit(replacing: replacing) } catch {
             if case ConfinementError.alreadyExists = error { throw OSSErrorBody.fileAlreadyExists }
             if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
+            if let kept = Self.keptAtKey(error) { throw kept }
             throw error
+        }
+    }
+
+    /// A link, FIFO, socket or device at the key (or made there while the bytes were written)
+    /// is never replaced: refused like a forbidden path, without naming what is there (the
+    /// answer must not reveal the bucket's layout).
+    static func keptAtKey(_ error: Error) -> OSSErrorBody? {
+        switch error as? ConfinementError {
+        case .symbolicLink, .specialFile: return .accessDenied("You have no right to write this object.")
+        default: return nil
         }
     }
 }

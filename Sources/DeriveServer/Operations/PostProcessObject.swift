@@ -10,9 +10,10 @@ import ProcessLanguage
 struct PostProcessObject: OperationHandler {
     func begin(_ request: OperationRequest) throws -> Step {
         let service = request.service, source = try request.target(), caller = request.caller, exchange = request.exchange
+        let headers = request.request.headers
         try service.authorizer.authorizeRead(source.bucket, source.key, caller: caller)
         return .needsBody(limit: ObjectService.maxSaveAsBody, BodyContinuation { body in
-            do { return try service.saveAs(body, source: source, caller: caller, exchange: exchange) } catch {
+            do { return try service.saveAs(body, source: source, headers: headers, caller: caller, exchange: exchange) } catch {
                 return .respond(exchange.response(for: error))
             }
         })
@@ -21,7 +22,7 @@ struct PostProcessObject: OperationHandler {
 
 extension ObjectService {
     /// `POST /key?x-oss-process` with `x-oss-process=<chain>|sys/saveas,o_<b64 key>[,b_<b64 bucket>]`.
-    func saveAs(_ raw: Data, source: Target, caller: String?, exchange: Exchange) throws -> Step {
+    func saveAs(_ raw: Data, source: Target, headers: [String: String], caller: String?, exchange: Exchange) throws -> Step {
         var body = String(decoding: raw, as: UTF8.self)
         if body.contains("%7C") || body.contains("%7c") { body = body.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? body }
         if body.hasPrefix("x-oss-process=") { body.removeFirst("x-oss-process=".count) }
@@ -40,7 +41,7 @@ extension ObjectService {
         guard let destination = bucketName.map({ manifest.bucket(named: $0) }) ?? source.bucket else {
             throw OSSErrorBody.noSuchBucket(bucketName ?? "")
         }
-        try authorizer.authorizeWrite(destination, objectKey, caller: caller)
+        try authorizeObjectWrite(headers, destination, objectKey, caller: caller)
         let pipeline = try Pipeline.parse(chain, styles: manifest.catalogue.mapValues(\.process))
         let file = try createFile(destination, objectKey, exchange: exchange)
         let replyBucket = bucketName ?? ""
@@ -59,7 +60,7 @@ extension ObjectService {
             }, link: {
                 do { try file.commit() } catch {
                     if case ConfinementError.notRegularFile = error { throw OSSErrorBody.invalidObjectName("a folder of objects already has this name") }
-                    if case ConfinementError.symbolicLink = error { throw OSSErrorBody.accessDenied("You have no right to write this object.") }
+                    if let kept = ObjectService.keptAtKey(error) { throw kept }
                     throw error
                 }
             })

@@ -15,7 +15,7 @@ extension ObjectService {
     /// Checks a PUT before its body: caller, effective ACL of the target, declared length,
     /// digest headers, and that the key can be a file (not under an object, not a folder).
     func beginUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
-        try authorizer.authorizeWrite(target.bucket, target.key, caller: caller)
+        try authorizeObjectWrite(request.headers, target.bucket, target.key, caller: caller)
         // The declared length (absent for a chunked body, or a whole body given to `handle`).
         var declared: Int?
         if let header = request.headers["content-length"] {
