@@ -275,6 +275,21 @@ import Glibc
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: victim.path)) ?? ["?"]).isEmpty)
     }
 
+    /// An index that cannot be written (its folder is a user's file): the error names the index,
+    /// not derive.lock, and the outputs still count as built.
+    @Test func anIndexWriteErrorIsNamedAsTheIndex() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("out/f", "a user's file where the index's folder would be\n")
+        try project.write("derive.yaml", Self.manifest(index: "out/f/index.json"))
+        let build = try project.run(["build"])
+        #expect(build.status == 1, "\(text(build.stdout)) \(build.stderr)")
+        #expect(build.stderr.contains("error: out/f/index.json: cannot write"), "\(build.stderr)")
+        #expect(!build.stderr.contains("derive.lock:"), "\(build.stderr)")
+        #expect(text(build.stdout).contains("lock or index not written"), "\(text(build.stdout))")
+        #expect(try String(contentsOf: project.url("out/f"), encoding: .utf8).hasPrefix("a user's file"))
+    }
+
     /// A user's symbolic link where Derive wrote the index: clean keeps it, says so, exits 0.
     @Test func cleanKeepsAUsersLinkAtTheIndexPath() throws {
         let project = try Project(index: false)
