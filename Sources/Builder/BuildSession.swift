@@ -137,8 +137,9 @@ public final class BuildSession: @unchecked Sendable {
         let claims = foreignClaims()
         plan = refuseClaimedFileOperations(plan, claims: claims)
         let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
+        // The lock and index as the build will leave them (its deletions, renders, adoptions and
+        // updates included), compared with the files on disk.
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
-        plan.controlFiles += rewritesForDeletions(plan, planner: planner)
         if let link = symbolicLinkControlFile(planner: planner) { plan.errors.append(PlanError(message: link)) }
         if plan.refusesBuild {
             // A plan with errors builds nothing: no lock or index is written or removed, so none
@@ -191,17 +192,6 @@ public final class BuildSession: @unchecked Sendable {
         "\(planner?.display(file) ?? file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
     }
 
-    /// The lock and the index list every output: deleting one rewrites them, though the state
-    /// (which still records it) says they are current, so the plan names them too.
-    func rewritesForDeletions(_ plan: Plan, planner: Planner) -> [ControlFileChange] {
-        guard !plan.deletions.isEmpty else { return [] }
-        var paths = [lockPath]
-        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { paths.append(bucket.path + "/" + index.path) }
-        return paths.filter { path in planner.disk.exists(path) && !plan.controlFiles.contains { $0.path == path } }.map {
-            ControlFileChange(file: planner.display($0), path: $0, action: .write, reason: "lists outputs the build deletes")
-        }
-    }
-
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
     public struct BuildOutcome {
         public var plan: Plan
@@ -244,6 +234,7 @@ public final class BuildSession: @unchecked Sendable {
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
         builder.summaryRenderer = engine
         builder.plannedTargets = plan.adoptions.isEmpty ? plannedTargets : nil
+        builder.plannedWrites = Set(plan.controlFiles.filter { $0.action == .write }.map(\.path))
         let report = try builder.build(plan)
         saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
                     written: report.writtenDigests)
@@ -277,7 +268,9 @@ public final class BuildSession: @unchecked Sendable {
         var problems = plan.errors.map(\.message)
         problems += plan.failures.map { "\($0.subject): \($0.message)" }
         for item in plan.items where item.kind != .upToDate {
-            problems.append("\(item.output): \(item.kind.rawValue)\(item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))")
+            // An old output kept in place (now a source, or behind a link) is not deleted: said as kept.
+            let kind = item.kind == .delete && plan.kept.contains(item.output) ? "kept" : item.kind.rawValue
+            problems.append("\(item.output): \(kind)\(item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))")
         }
         // The lock must list exactly the outputs, with the digests they have.
         let lockName = planner.display(lockPath)
@@ -300,7 +293,9 @@ public final class BuildSession: @unchecked Sendable {
                     problems.append("\(item.output): the file differs from \(lockName)")
                 }
             }
-            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path) {
+            // One line per output: a lock entry the plan already names (a deletion, kept or not) is not said twice.
+            let planned = Set(plan.items.map(\.output))
+            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path) && !planned.contains(path) {
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {
@@ -324,16 +319,7 @@ public final class BuildSession: @unchecked Sendable {
     /// the recorded outputs it keeps, plus those it adopts from the lock.
     func expectedLock(_ plan: Plan) throws -> Data? {
         guard plan.work.isEmpty else { return nil }
-        var entries = try store().allOutputs()
-        for item in plan.deletions { entries.removeValue(forKey: item.output) }
-        let planner = try self.planner()
-        for item in plan.adoptions {
-            guard let derivative = item.derivative, var entry = item.adopted else { continue }
-            if entry.format.isEmpty { entry.format = planner.digests.record(for: derivative.outputPath)?.format ?? "" }
-            entries[item.output] = Builder.record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width,
-                                                  height: entry.height, format: entry.format, time: 0)
-        }
-        return Data(LockFile(entries: entries.values.map(Builder.lockEntry), manifest: planner.manifestName).text.utf8)
+        return plannedTargets?.lock   // the plan's view: its deletions, adoptions and updates applied
     }
 
     /// What `clean` removed and what it left.
@@ -347,6 +333,8 @@ public final class BuildSession: @unchecked Sendable {
         public var keptLock = false
         /// A usable build state was there (not missing, nor moved aside as corrupt or another manifest's).
         public var hadState = false
+        /// Old indexes removed that only the lock recorded (no state), as displayed.
+        public var removedControlFiles: [String] = []
     }
 
     /// Removes the outputs Derive wrote (only files still holding the recorded bytes, in the folder
@@ -424,9 +412,36 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(lockPath)) is not a valid lock and no state records the outputs; it is kept so they are not orphaned")
             }
         }
-        for (path, digest) in try store.controlFiles() {
-            if try !planner.disk.remove(path, ifDigest: digest) {
-                report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
+        for (path, digest) in try store.controlFiles().sorted(by: { $0.key < $1.key }) {
+            do {
+                if try !planner.disk.remove(path, ifDigest: digest) {
+                    report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
+                }
+            } catch where !FileKind.isRegularFile(path) {
+                // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.
+                report.left.append("\(planner.display(path)) is not the file Derive wrote as the index (\(FileKind.describe(path))); left in place")
+            } catch {
+                report.problems.append("\(planner.display(path)) could not be removed (\(error)); left in place")
+            }
+        }
+        if !store.existed, try store.controlFiles().isEmpty, let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName),
+           let recorded = LockFile.parse(String(decoding: lockData, as: UTF8.self))?.index,
+           case .success(let placed?) = LockFile.place(recorded.path, in: manifest),
+           placed.file != manifest.index.flatMap({ index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } }),
+           planner.disk.exists(placed.file) {
+            // No state: the index the lock records at another path (`index:` moved) is removed
+            // like the lock's outputs, only while it holds the bytes the lock records.
+            let file = placed.file
+            if protected.contains(file) {
+                report.left.append("\(planner.display(file)) is named as the index in \(planner.display(lockPath)) but is a source or control file of this manifest; left in place")
+            } else if let other = foreignClaims().index(file) {
+                report.left.append("\(planner.display(file)) is the index of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
+            } else if !FileKind.isRegularFile(file) {
+                report.left.append("\(planner.display(file)) is not the file Derive wrote as the index (\(FileKind.describe(file))); left in place")
+            } else if try planner.disk.remove(file, ifDigest: recorded.digest) {
+                report.removedControlFiles.append(planner.display(file))
+            } else {
+                report.left.append("\(planner.display(file)) was the index (\(planner.display(lockPath)) records it), but its bytes are not the ones Derive wrote there; left in place")
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,

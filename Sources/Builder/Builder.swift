@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Manifest
 import Planner
 import ProcessLanguage
@@ -81,6 +84,9 @@ public struct Builder: Sendable {
     let writtenDigests = Box<WrittenDigests?>(nil)
     /// The lock and index the plan compared with (the session's), reused when the state did not change.
     var plannedTargets: ControlFileTargets?
+    /// The control files the plan listed to write: written even when their bytes come out the
+    /// same (the plan could not know them before rendering), so the build does what it showed.
+    var plannedWrites: Set<String> = []
     /// What renders sources' colours and placeholders when `renderer` is not to be used (nothing
     /// is stale); nil: `renderer`.
     var summaryRenderer: (any DerivativeRenderer)?
@@ -193,6 +199,8 @@ public struct Builder: Sendable {
             report.removed = reconciled.removed
         } catch let error as IndexError {
             report.controlErrors.append(error.message)   // labelled with the index path, not a derivative
+            report.rewritten = error.rewritten.sorted()   // what was done before it is still said
+            report.removed = error.removed.sorted()
         } catch {
             report.controlErrors.append("\(planner.display(planner.lockPath)): \(error)")
         }
@@ -403,17 +411,28 @@ public struct Builder: Sendable {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
         }
         var rewritten: [String] = []
-        if try writeIfChanged(targets.lock, to: targets.lockPath) { rewritten.append(planner.display(targets.lockPath)) }
+        if try writeIfChanged(targets.lock, to: targets.lockPath, force: plannedWrites.contains(targets.lockPath)) {
+            rewritten.append(planner.display(targets.lockPath))
+        }
         var left: (path: String, message: String)?
         var removed: [String] = []
-        for (path, digest) in targets.written where path != targets.index?.path {
+        var failure: IndexError?
+        for (path, digest) in targets.written.sorted(by: { $0.key < $1.key }) where path != targets.index?.path {
             let existed = disk.exists(path)
-            if try !disk.remove(path, ifDigest: digest) {
-                left = (path, "\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
-            } else if existed {
-                removed.append(planner.display(path))
+            do {
+                if try !disk.remove(path, ifDigest: digest) {
+                    left = (path, targets.oldIndexLeft(path, display: planner.display))
+                } else if existed {
+                    removed.append(planner.display(path))
+                }
+                try store.setControlFile(path, digest: nil)
+            } catch where !FileKind.isRegularFile(path) {
+                // A link, a folder (a user's, since Derive wrote a file there): not Derive's file any more.
+                left = (path, "\(planner.display(path)) is not the file Derive wrote as the index (\(FileKind.describe(path))); left in place")
+                try store.setControlFile(path, digest: nil)
+            } catch {
+                failure = failure ?? IndexError(message: "\(planner.display(path)): Derive's old index could not be removed (\(error)); left in place", path: planner.display(path))
             }
-            try store.setControlFile(path, digest: nil)
         }
         if let (indexPath, data) = targets.index {
             let digest = ContentDigests.digest(data)
@@ -421,9 +440,14 @@ public struct Builder: Sendable {
             // recovered state) when they are what it writes for the lock's outputs, unless another
             // manifest's state records it; the plan showed the same refusal.
             if let refusal = targets.indexRefusal(targets.indexStatus(disk: disk), display: planner.display) {
-                throw IndexError(message: refusal, path: planner.display(indexPath))
+                throw IndexError(message: refusal, path: planner.display(indexPath), removed: removed, rewritten: rewritten)
             }
-            if try writeIfChanged(data, to: indexPath) { rewritten.append(planner.display(indexPath)) }
+            do {
+                if try writeIfChanged(data, to: indexPath, force: plannedWrites.contains(indexPath)) { rewritten.append(planner.display(indexPath)) }
+            } catch {
+                // Named as the index, not the lock; what was removed or written before is still said.
+                throw IndexError(message: "\(planner.display(indexPath)): \(error)", path: planner.display(indexPath), removed: removed, rewritten: rewritten)
+            }
             // Recorded in its real folder; a record of it under another spelling is replaced.
             let key = ControlFileTargets.recordKey(indexPath)
             let recorded = try store.controlFiles()
@@ -431,6 +455,10 @@ public struct Builder: Sendable {
                 try store.setControlFile(path, digest: nil)
             }
             if recorded[key] != digest { try store.setControlFile(key, digest: digest) }
+        }
+        if var failure {
+            failure.removed = removed; failure.rewritten = rewritten
+            throw failure
         }
         return (left, rewritten.sorted(), removed.sorted())
     }
@@ -445,8 +473,8 @@ public struct Builder: Sendable {
     public func writeLockAndIndex() throws { try reconcile() }
 
     /// Whether it wrote.
-    func writeIfChanged(_ data: Data, to path: String) throws -> Bool {
-        if disk.stat(path) != nil, (try? disk.read(path)) == data { return false }
+    func writeIfChanged(_ data: Data, to path: String, force: Bool = false) throws -> Bool {
+        if !force, disk.stat(path) != nil, (try? disk.read(path)) == data { return false }
         try disk.writeAtomically(data, to: path)
         return true
     }
@@ -494,6 +522,26 @@ public struct OutputRemoval: Sendable {
             folder = (folder as NSString).deletingLastPathComponent
         }
         return .removed
+    }
+}
+
+/// What is at a path, not following a link: for saying why a file is left.
+enum FileKind {
+    static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// `a symbolic link`, `a folder`, …
+    static func describe(_ path: String) -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return "missing" }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return "a regular file"
+        case S_IFLNK: return "a symbolic link"
+        case S_IFDIR: return "a folder"
+        default: return "not a regular file"
+        }
     }
 }
 

@@ -12,10 +12,24 @@ struct ControlFileTargets {
     let index: (path: String, data: Data)?
     /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
     let written: [String: String]
+    /// Old indexes known only from the lock's first line (no state): kept unless their bytes
+    /// are exactly the ones the lock records.
+    let writtenFromLock: Set<String>
     /// Every recorded output's file: what the witness stats.
     let files: [String]
     /// The outputs recorded (with the plan's adoptions): they vouch for an index too.
     let recorded: [String: OutputRecord]
+    /// Every output the state, the lock's adoptions and updates vouch for before this plan's
+    /// deletions and renders: an index listing some of them is Derive's.
+    private let vouching: [String: OutputRecord]
+    /// Outputs the plan renders under an action key nothing vouches for yet: their bytes are known
+    /// only after rendering, so the lock (and the index, which lists their sizes) are rewritten.
+    let renderedAnew: [String]
+    /// A planned output's source lacks the colour or placeholder the index lists: rendered by the
+    /// build, so the index (and the lock, which records its digest) are written then.
+    let summariesPending: Bool
+    /// What the plan changes in the outputs, said as the reason the lock and index are rewritten.
+    private let planChanges: String?
     /// What decides whether an index with no record of writing it is Derive's (adoption from
     /// the lock), and whether `--overwrite` replaces a user's file there.
     private let vouchingLock: LockFile?
@@ -38,12 +52,43 @@ struct ControlFileTargets {
         for item in plan?.updates ?? [] {
             if let record = Builder.updatedRecord(item) { recorded[record.path] = record }
         }
+        self.vouching = recorded
+        // For a plan: the records as the build will leave them, so the plan lists exactly the
+        // lock and index the build writes. Deletions (deleted, kept in place, already gone) drop
+        // their records. A create or rebuild under an action key the state (or, with no record,
+        // the lock) already vouches for renders those same bytes again (outputs are
+        // deterministic); any other makes bytes not known before rendering, so both files change.
+        var renderedAnew: [String] = []
+        if let plan {
+            for item in plan.deletions { recorded[item.output] = nil }
+            for item in plan.work {
+                guard let derivative = item.derivative else { continue }
+                let known: (digest: String, bytes: Int64, width: Int, height: Int, format: String)?
+                if let old = item.recorded {
+                    known = old.actionKey == derivative.actionKey && !old.format.isEmpty
+                        ? (old.outputDigest, old.size, old.width, old.height, old.format) : nil
+                } else if let entry = planner.lock?.entries[item.output], entry.actionKey == derivative.actionKey, !entry.format.isEmpty {
+                    known = (entry.digest, entry.bytes, entry.width, entry.height, entry.format)
+                } else {
+                    known = nil
+                }
+                if let known {
+                    recorded[item.output] = Builder.record(derivative, digest: known.digest, size: known.bytes, width: known.width,
+                                                           height: known.height, format: known.format, time: 0)
+                } else {
+                    renderedAnew.append(item.output)
+                }
+            }
+            planChanges = Self.describe(plan)
+        } else {
+            planChanges = nil
+        }
+        self.renderedAnew = renderedAnew
         // Sorted by key, then looked up: sorting the records themselves copies large structs.
         let outputs = recorded.keys.sorted().map { recorded[$0]! }
         files = outputs.map(\.file)
         self.recorded = recorded
         lockPath = planner.lockPath
-        lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry), manifest: planner.manifestName).utf8)
         let manifest = planner.manifest
         self.manifest = manifest
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
@@ -70,9 +115,28 @@ struct ControlFileTargets {
             }
             index = (path, IndexWriter.json(outputs, manifest: manifest, sourceSizes: Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests),
                                             sourceColours: colours, placeholders: placeholders))
+            // A planned output's source with a colour or placeholder neither the state nor the
+            // index on disk has: the build renders it (`Builder.recordSourceSummaries`), so the
+            // index's bytes, and the digest the lock records of them, are known only then.
+            // (Sources that cannot be read now have no planned output and are left for later.)
+            if let plan {
+                let planned = Set(plan.items.filter { $0.kind != .delete }.map(\.output))
+                let wanting = Set(manifest.rules.filter(\.placeholder).map(\.planName))
+                summariesPending = outputs.contains { record in
+                    planned.contains(record.path) && !record.sourceDigest.isEmpty
+                        && ((!colourKnown.contains(record.source) && colours[record.source] == nil)
+                            || (wanting.contains(record.rule) && !placeholderKnown.contains(record.source) && placeholders[record.source] == nil))
+                }
+            } else {
+                summariesPending = false
+            }
         } else {
             index = nil
+            summariesPending = false
         }
+        // The lock names the index written with it, so a build without the state still finds it.
+        lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry), manifest: planner.manifestName,
+                                  index: Self.lockIndex(manifest: manifest, index: index)).utf8)
         // The index is recorded in the real folder it was written to (links resolved). One
         // recorded there, or under another spelling of the same file (the manifest or its bucket
         // reached through a symbolic link), is the current index; one in another real folder
@@ -85,10 +149,51 @@ struct ControlFileTargets {
                 written[current] = written[current] ?? digest
             }
         }
+        if !planner.store.existed, written.isEmpty, let old = try Self.oldIndexFromLock(planner: planner, current: index?.path, claims: claims) {
+            // No state of this manifest (lost, corrupt, a fresh clone): the lock says where the
+            // index was written and what it held; one left at another path is Derive's old index.
+            written[old.file] = old.digest
+            writtenFromLock = [old.file]
+        } else {
+            writtenFromLock = []
+        }
         self.written = written
         vouchingLock = planner.lock
         overwrite = planner.overwrite
         self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
+    }
+
+    /// `3 created, 1 deleted, 2 kept in place`: what a plan changes in the outputs the lock and
+    /// the index list; nil when it changes none.
+    static func describe(_ plan: Plan) -> String? {
+        let deletions = Set(plan.deletions.map(\.output))
+        let kept = plan.kept.intersection(deletions).count
+        let dropped = plan.recordsOnly.subtracting(plan.kept).intersection(deletions).count
+        let parts = [(plan.count(.create), "created"), (plan.count(.rebuild), "rebuilt"), (plan.count(.update), "updated"),
+                     (deletions.count - kept - dropped, "deleted"), (dropped, "dropped (file gone or changed)"),
+                     (kept, "kept in place (record dropped)"), (plan.adoptions.count, "adopted from the lock")]
+            .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
+    }
+
+    /// What the lock records of the index written with it: `bucket/path` and the digest.
+    static func lockIndex(manifest: Manifest, index: (path: String, data: Data)?) -> LockFile.Index? {
+        guard let index, let declared = manifest.index else { return nil }
+        return LockFile.Index(path: declared.bucket + "/" + declared.path, digest: ContentDigests.digest(index.data))
+    }
+
+    /// The index the lock on disk records at another place than the current one, placed in a
+    /// bucket of the manifest like any lock entry (the lock is untrusted input: a bad path, a
+    /// bucket no longer in the manifest, a source or control file of the manifest, or a file
+    /// another manifest's state claims is never a deletion). Nil when there is none.
+    static func oldIndexFromLock(planner: Planner, current: String?, claims: ForeignClaimLookup?) throws -> (file: String, digest: String)? {
+        guard let recorded = planner.lock?.index, case .success(let placed?) = LockFile.place(recorded.path, in: planner.manifest) else { return nil }
+        let file = placed.file
+        guard file != current, !(current.map { FileIdentity.sameFile(file, $0) } ?? false), planner.disk.exists(file) else { return nil }
+        if WantedIdentities(planner.protectedFiles(sources: planner.listedSources())).contains(file) { return nil }
+        let claims = claims ?? ForeignClaimLookup(stateFolder: planner.manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
+        if claims.index(file) != nil || claims.files.claimant(of: file, output: recorded.path) != nil { return nil }
+        return (file, recorded.digest)
     }
 
     /// The displayed sizes of the outputs' sources, as read with their digests.
@@ -143,11 +248,20 @@ struct ControlFileTargets {
         case claimed(by: ForeignClaims.Claim)
         /// Anything else: a user's file, or an index edited by hand.
         case notOurs
+        /// Missing, and its path leads through a symbolic link inside the bucket (the link named):
+        /// never written through, with or without `--overwrite`.
+        case throughLink(String)
     }
 
     func indexStatus(disk: any Disk) -> IndexStatus {
         guard let index else { return .missing }
-        guard disk.exists(index.path) else { return .missing }
+        guard disk.exists(index.path) else {
+            if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket),
+               let link = SymbolicLinks.first(on: index.path, below: bucket.path) {
+                return .throughLink(link)
+            }
+            return .missing
+        }
         let data = try? disk.read(index.path)
         let current = data.map(ContentDigests.digest)
         if current == ContentDigests.digest(index.data) { return .current }
@@ -155,7 +269,7 @@ struct ControlFileTargets {
         // Derive's bytes for outputs the lock or the state vouch for, even with a record of other
         // bytes: what a build racing another, or killed between the lock and the index, leaves.
         guard let data, let declared = manifest.index,
-              IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket, recorded: recorded)
+              IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket, recorded: vouching)
         else { return .notOurs }
         if let other = claims.index(index.path) { return .claimed(by: other) }
         return .adoptable
@@ -163,12 +277,18 @@ struct ControlFileTargets {
 
     /// The error a build gives (and a plan shows) for an index it may not write; nil when it may.
     func indexRefusal(_ status: IndexStatus, display: (String) -> String) -> String? {
-        guard let index, !overwrite else { return nil }
+        guard let index else { return nil }
+        if case .throughLink(let link) = status { return "\(display(index.path)) \(Self.throughLinkReason(link, display: display))" }
+        guard !overwrite else { return nil }
         switch status {
         case .claimed(let other): return "\(display(index.path)) \(Self.claimedIndexReason(other))"
         case .notOurs: return Self.notOurIndex(display(index.path))
         default: return nil
         }
+    }
+
+    static func throughLinkReason(_ link: String, display: (String) -> String) -> String {
+        "leads through a symbolic link (\(display(link))), which Derive never follows inside a bucket; remove the link (or make it a folder) so the index can be written"
     }
 
     static func claimedIndexReason(_ other: ForeignClaims.Claim) -> String {
@@ -182,24 +302,30 @@ struct ControlFileTargets {
         func change(_ path: String, _ action: ControlFileChange.Action, _ reason: String) {
             changes.append(ControlFileChange(file: display(path), path: path, action: action, reason: reason))
         }
+        // Why the lock or the index changes when the plan's outputs are the cause.
+        let withPlan = planChanges.map { "lists the outputs this build changes (\($0))" }
         if !disk.exists(lockPath) {
             change(lockPath, .write, "missing")
-        } else if let current = try? disk.read(lockPath), LockFile.isDeriveLock(current), current != lock {
-            change(lockPath, .write, "differs from the build state")
+        } else if let current = try? disk.read(lockPath), LockFile.isDeriveLock(current), current != lock || !renderedAnew.isEmpty || summariesPending {
+            change(lockPath, .write, withPlan ?? (summariesPending ? Self.pendingReason : "differs from the build state"))
         }
         for (path, digest) in written.sorted(by: { $0.key < $1.key }) where path != index?.path && disk.exists(path) {
             let current = (try? disk.read(path)).map(ContentDigests.digest)
             if current == digest {
                 change(path, .remove, "Derive's old index" + (index.map { ", now at \(display($0.path))," } ?? "") + " is no longer wanted")
             } else {
-                change(path, .keep, "Derive's old index was changed since it was written; it is left in place")
+                change(path, .keep, oldIndexKept(path, display: display))
             }
         }
         if let index {
             switch indexStatus(disk: disk) {
             case .missing: change(index.path, .write, "missing")
-            case .current: break   // right bytes not yet recorded (a fresh clone's committed index) change no file
-            case .recorded: change(index.path, .write, "differs from the build state")
+            case .current:
+                // Right bytes (not yet recorded: a fresh clone's committed index change no file),
+                // unless outputs rendered anew change the sizes it lists.
+                if !renderedAnew.isEmpty { change(index.path, .write, withPlan ?? "lists outputs this build renders") }
+                else if summariesPending { change(index.path, .write, Self.pendingReason) }
+            case .recorded: change(index.path, .write, withPlan ?? "differs from the build state")
             case .adoptable: change(index.path, .write, "Derive's index for the lock's outputs; differs from the build state")
             case .claimed(let other):
                 if overwrite { change(index.path, .write, "the index of \(other); --overwrite replaces it") }
@@ -207,9 +333,25 @@ struct ControlFileTargets {
             case .notOurs:
                 if overwrite { change(index.path, .write, "not written by Derive as the index; --overwrite replaces it") }
                 else { change(index.path, .blocked, Self.notOurIndexReason) }
+            case .throughLink(let link):
+                change(index.path, .blocked, Self.throughLinkReason(link, display: display))
             }
         }
         return changes
+    }
+
+    /// Why an old index is left in place: its bytes are not the ones Derive wrote there.
+    func oldIndexKept(_ path: String, display: (String) -> String) -> String {
+        if writtenFromLock.contains(path) {
+            return "was the index (\(display(lockPath)) records it), but its bytes are not the ones Derive wrote there (a user's file, or edited since); it is left in place"
+        }
+        return "Derive's old index was changed since it was written; it is left in place"
+    }
+
+    /// The build's warning for an old index it left in place.
+    func oldIndexLeft(_ path: String, display: (String) -> String) -> String {
+        if writtenFromLock.contains(path) { return "\(display(path)) \(oldIndexKept(path, display: display))" }
+        return "\(display(path)) was changed since Derive wrote it as the index; left in place"
     }
 
     /// How the state records a file Derive wrote besides outputs: in its real folder (links
@@ -218,6 +360,8 @@ struct ControlFileTargets {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return RealFolder.of(String(path[..<slash])) + String(path[slash...])
     }
+
+    static let pendingReason = "the build renders a source's colour or placeholder the index lists (the state lost it); the lock records the index's digest"
 
     static let notOurIndexReason = "exists and was not written by Derive as the index (or was edited since); move it or pass --overwrite"
     static func notOurIndex(_ display: String) -> String { "\(display) \(notOurIndexReason)" }

@@ -53,5 +53,8 @@ enum IndexAdoption {
 struct IndexError: Error, CustomStringConvertible {
     var message: String
     var path: String
+    /// Control files removed or written before the error (an old index, the lock), as displayed.
+    var removed: [String] = []
+    var rewritten: [String] = []
     var description: String { message }
 }

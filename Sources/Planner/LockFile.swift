@@ -10,7 +10,7 @@ import ProcessLanguage
 /// object with the same keys in the same order, so a diff shows one line per changed output and
 /// any key (spaces, newlines, quotes, non-ASCII) round-trips through JSON's escapes:
 ///
-///     {"format":"derive.lock/2","note":"one output per line; written by derive build, do not edit"}
+///     {"format":"derive.lock/2","manifest":"site.yaml","index":"site/index.json","indexDigest":"…","note":"…"}
 ///     {"path":"site/thumbs/a b.jpg","actionKey":"…","digest":"…","width":240,"height":160,"bytes":9120,"format":"jpg"}
 public struct LockFile: Sendable, Hashable {
     public struct Entry: Sendable, Hashable, Codable {
@@ -29,30 +29,49 @@ public struct LockFile: Sendable, Hashable {
         }
     }
 
+    /// The index the build wrote with this lock: its `bucket/path` and the digest of its bytes.
+    /// Kept in the lock (not only in the state) so that, with the state lost, a build still finds
+    /// an index left at an old path when `index:` moved, and deletes it only while it holds
+    /// exactly those bytes.
+    public struct Index: Sendable, Hashable {
+        public var path: String
+        public var digest: String
+        public init(path: String, digest: String) { self.path = path; self.digest = digest }
+    }
+
     public var entries: [String: Entry]
     /// The file name of the manifest that owns the lock, named in the first line: a lock naming
     /// another manifest is that manifest's (`lock:` pointing at a neighbour's lock) and is never
     /// overwritten or deleted. Nil in locks written before it was kept.
     public var manifest: String?
+    /// The index written with the lock (first line); nil without `index:` or in older locks.
+    public var index: Index?
 
-    public init(entries: [Entry], manifest: String? = nil) {
+    public init(entries: [Entry], manifest: String? = nil, index: Index? = nil) {
         self.entries = Dictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { _, b in b })
         self.manifest = manifest
+        self.index = index
     }
 
     public static let formatName = "derive.lock/2"
     public static let header = #"{"format":"derive.lock/2","note":"one output per line; written by derive build, do not edit"}"#
 
-    public var text: String { Self.text(sorted: entries.keys.sorted().map { entries[$0]! }, manifest: manifest) }
+    public var text: String { Self.text(sorted: entries.keys.sorted().map { entries[$0]! }, manifest: manifest, index: index) }
 
-    /// The first line: the format, and the manifest that owns the lock when known.
-    public static func header(manifest: String?) -> String {
-        manifest.map { #"{"format":"derive.lock/2","manifest":"# + Self.quote($0) + #","note":"one output per line; written by derive build, do not edit"}"# } ?? Self.header
+    /// The first line: the format, the manifest that owns the lock when known, and the index
+    /// written with it when there is one.
+    public static func header(manifest: String?, index: Index? = nil) -> String {
+        guard manifest != nil || index != nil else { return Self.header }
+        var fields = [#""format":"derive.lock/2""#]
+        if let manifest { fields.append(#""manifest":"# + Self.quote(manifest)) }
+        if let index { fields.append(#""index":"# + Self.quote(index.path) + #","indexDigest":"# + Self.quote(index.digest)) }
+        fields.append(#""note":"one output per line; written by derive build, do not edit""#)
+        return "{" + fields.joined(separator: ",") + "}"
     }
 
     /// The lock's text for entries already sorted by path (one per path).
-    public static func text(sorted: [Entry], manifest: String?) -> String {
-        var lines = [Self.header(manifest: manifest)]
+    public static func text(sorted: [Entry], manifest: String?, index: Index? = nil) -> String {
+        var lines = [Self.header(manifest: manifest, index: index)]
         lines.reserveCapacity(sorted.count + 1)
         for entry in sorted {
             lines.append("{\"path\":\(Self.quote(entry.path)),\"actionKey\":\(Self.quote(entry.actionKey)),\"digest\":\(Self.quote(entry.digest)),"
@@ -75,7 +94,14 @@ public struct LockFile: Sendable, Hashable {
             entries.append(entry)
         }
         guard text.hasSuffix("\n") else { return nil }
-        return LockFile(entries: entries, manifest: owner(Data(first.utf8)))
+        return LockFile(entries: entries, manifest: owner(Data(first.utf8)), index: index(Data(first.utf8)))
+    }
+
+    /// The index a lock's first line records, nil when it records none.
+    static func index(_ firstLine: Data) -> Index? {
+        guard let object = try? JSONSerialization.jsonObject(with: firstLine) as? [String: Any],
+              let path = object["index"] as? String, let digest = object["indexDigest"] as? String else { return nil }
+        return Index(path: path, digest: digest)
     }
 
     /// Whether a file is a Derive lock (its first line is a `derive.lock/...` header, of any

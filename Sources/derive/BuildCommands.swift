@@ -462,7 +462,8 @@ struct CleanCommand: ParsableCommand {
         let report = try workspace.run("clean") { try $0.clean() }
         for left in report.left { Output.printWarning(left) }
         for problem in report.problems { Output.printError(problem) }
-        print("Removed \(report.removed) outputs\(report.hadState ? " and the build state" : " (there was no usable build state)")\(report.keptLock ? " (\((workspace.session.lockPath as NSString).lastPathComponent) kept)" : "").")
+        let oldIndexes = report.removedControlFiles.isEmpty ? "" : ", the old index \(report.removedControlFiles.joined(separator: ", "))"
+        print("Removed \(report.removed) outputs\(oldIndexes)\(report.hadState ? " and the build state" : " (there was no usable build state)")\(report.keptLock ? " (\((workspace.session.lockPath as NSString).lastPathComponent) kept)" : "").")
         if !report.problems.isEmpty { throw ExitCode.failure }
     }
 }
