@@ -374,6 +374,7 @@ public final class BuildSession: @unchecked Sendable {
                 // Outputs the lock vouches for that the state does not record: removed if their bytes
                 // still match, unless another manifest's state records the file (a copied project).
                 let claims = foreignClaims().files
+                let ruleOutputs = RuleOutputs(manifest)
                 for entry in lock.entries.values.sorted(by: { $0.path < $1.path }) where recorded[entry.path] == nil {
                     let file: String
                     switch LockFile.place(entry.path, in: manifest) {
@@ -389,6 +390,10 @@ public final class BuildSession: @unchecked Sendable {
                     }
                     if protected.contains(file) {
                         report.left.append("\(planner.display(file)) is listed in \(planner.display(lockPath)) but is a source or control file of this manifest; left in place")
+                        continue
+                    }
+                    if let refusal = planner.lockMayAuthorise(entry, rules: ruleOutputs) {
+                        report.left.append("\(planner.display(lockPath)) lists \(entry.path), but \(refusal); nothing is removed for it")
                         continue
                     }
                     if let other = claims.claimant(of: file, output: entry.path) {

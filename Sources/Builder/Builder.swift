@@ -351,7 +351,16 @@ public struct Builder: Sendable {
         let outputDigest = ContentDigests.digest(rendered.bytes)
         // A build killed after the rename leaves a file Derive may replace, but only these bytes.
         try store.addPendingWrite(derivative.outputPath, digest: outputDigest)
-        let created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath)
+        // A create moves the file into place only if the path is still free at that instant
+        // (link, never rename): a file someone made since the check above is kept, not replaced.
+        // Only a rebuild over Derive's own digest-checked file replaces.
+        let created: [String]
+        do {
+            created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath, replacing: item.replaces != nil)
+        } catch let error as DiskError where error.appeared {
+            try? store.clearPendingWrites([derivative.outputPath])
+            throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
+        }
         try store.addCreatedFolders(created)
         guard let stat = disk.stat(derivative.outputPath) else { throw DiskError("\(derivative.outputPath) vanished after writing") }
         planner.digests.remember(derivative.outputPath, stat: stat,

@@ -206,13 +206,15 @@ public final class ConfinedFolder: Sendable {
 
     /// Writes `data` at `key` durably and atomically: a temporary file beside the target,
     /// `fsync`, `rename`, then `fsync` of the folder. Missing folders are created (never through
-    /// a link); the keys of the folders created are returned, outermost first.
+    /// a link); the keys of the folders created are returned, outermost first. With
+    /// `replacing: false`, anything at `key` when the file is moved into place is kept
+    /// (`alreadyExists`): nothing that appeared since the caller looked is ever replaced.
     @discardableResult
-    public func writeAtomically(_ data: Data, to key: ObjectKey, durable: Bool = true) throws -> [String] {
+    public func writeAtomically(_ data: Data, to key: ObjectKey, durable: Bool = true, replacing: Bool = true) throws -> [String] {
         let file = try createTemporary(for: key)
         do {
             try file.write(data)
-            return try file.commit(durable: durable)
+            return try file.commit(durable: durable, replacing: replacing)
         } catch {
             file.discard()
             throw error

@@ -40,8 +40,10 @@ public protocol Disk: ObjectLister {
     /// Writes `data` to a temporary file beside `path`, fsyncs it, renames it into place and
     /// fsyncs the folder, creating folders as needed; a crash leaves either the old file or the
     /// new one. Returns the folders it created (absolute, outermost first).
+    /// With `replacing: false` (a create), a file that appeared at `path` meanwhile is kept and
+    /// the write fails with `DiskError.appeared` (the check and the move are one atomic step).
     @discardableResult
-    func writeAtomically(_ data: Data, to path: String) throws -> [String]
+    func writeAtomically(_ data: Data, to path: String, replacing: Bool) throws -> [String]
     /// Removes the regular file at `path` only if its bytes hash to `digest` (checked on the
     /// open file). False when something else is there; true when removed or already gone.
     func remove(_ path: String, ifDigest digest: String) throws -> Bool
@@ -58,12 +60,19 @@ public protocol Disk: ObjectLister {
 }
 
 extension Disk {
+    @discardableResult
+    public func writeAtomically(_ data: Data, to path: String) throws -> [String] {
+        try writeAtomically(data, to: path, replacing: true)
+    }
+
     public func stats(_ paths: [String]) -> [FileStat?] { paths.map { stat($0) } }
 }
 
 public struct DiskError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// Set when a create found something at its path at the moment of the move (kept).
+    public var appeared = false
+    public init(_ description: String, appeared: Bool = false) { self.description = description; self.appeared = appeared }
 }
 
 /// `stat(2)`/`lstat(2)`, outside any type that has its own `stat` method.
@@ -188,7 +197,7 @@ public struct RealDisk: Disk {
     }
 
     @discardableResult
-    public func writeAtomically(_ data: Data, to path: String) throws -> [String] {
+    public func writeAtomically(_ data: Data, to path: String, replacing: Bool) throws -> [String] {
         let (folder, key): (ConfinedFolder, ObjectKey)
         let rootPath: String
         if let (root, confinedKey) = confined(path) {
@@ -200,7 +209,9 @@ public struct RealDisk: Disk {
             rootPath = folder.path
         }
         do {
-            return try folder.writeAtomically(data, to: key).map { rootPath + "/" + $0 }
+            return try folder.writeAtomically(data, to: key, replacing: replacing).map { rootPath + "/" + $0 }
+        } catch ConfinementError.alreadyExists {
+            throw DiskError("cannot write \(path): a file appeared there while building", appeared: true)
         } catch {
             throw DiskError("cannot write \(path): \(error)")
         }
@@ -306,6 +317,13 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
     private var clock: Int64 = 1_700_000_000_000_000_000
     private var nextInode: UInt64 = 1
     public private(set) var reads: [String] = []
+    /// Runs at the start of every `writeAtomically` (a test's way into the instant between the
+    /// builder's last check and its write).
+    public var beforeWrite: ((String) -> Void)? {
+        get { lock.withLock { hook } }
+        set { lock.withLock { hook = newValue } }
+    }
+    private var hook: ((String) -> Void)?
 
     public init() {}
 
@@ -353,7 +371,11 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
     }
 
     @discardableResult
-    public func writeAtomically(_ data: Data, to path: String) throws -> [String] { put(path, data); return [] }
+    public func writeAtomically(_ data: Data, to path: String, replacing: Bool) throws -> [String] {
+        beforeWrite?(path)
+        if !replacing, exists(path) { throw DiskError("cannot write \(path): a file appeared there while building", appeared: true) }
+        put(path, data); return []
+    }
 
     public func remove(_ path: String, ifDigest digest: String) throws -> Bool {
         lock.withLock {

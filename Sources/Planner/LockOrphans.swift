@@ -1,5 +1,6 @@
 import Foundation
 import Manifest
+import ProcessLanguage
 
 extension Planner {
     /// Outputs the lock vouches for that the state does not record and the manifest no longer
@@ -10,13 +11,16 @@ extension Planner {
     ///
     /// The lock is untrusted input: it authorises deletions only when no state of this manifest
     /// exists (a fresh clone); each entry must name a valid key (`LockFile.place`) in a bucket of
-    /// the manifest, and never a source or a control file of the manifest.
+    /// the manifest, and never a source or a control file of the manifest; and it must be a path
+    /// one of the manifest's rules could have written (`lockMayAuthorise`), else it is ignored and
+    /// reported: a hostile lock line never reaches a file in a bucket no rule writes to.
     func lockOrphans(wanted: Set<String>, recorded: [String: OutputRecord], expansion: Expansion.Result,
                      protected: WantedIdentities) -> (items: [PlanItem], failures: [PlanFailure]) {
         guard !store.existed, recorded.isEmpty else { return ([], []) }
         guard let lock, expansion.failedSources.isEmpty, expansion.blockedOutputs.isEmpty,
               let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName) else { return ([], []) }
         var items: [PlanItem] = [], failures: [PlanFailure] = []
+        let ruleOutputs = RuleOutputs(manifest)
         for entry in lock.entries.values where !wanted.contains(entry.path) && recorded[entry.path] == nil {
             let bucketName = String(entry.path.prefix { $0 != "/" })
             let bucket: Bucket
@@ -31,6 +35,10 @@ extension Planner {
                 }
                 bucket = placed.bucket
                 if protected.contains(placed.file) { continue }   // a source or control file: never the lock's to delete
+                if let refusal = lockMayAuthorise(entry, rules: ruleOutputs) {
+                    failures.append(PlanFailure(subject: entry.path, message: "in \(display(lockPath)) but \(refusal); it is ignored (nothing is deleted) and the build rewrites the lock"))
+                    continue
+                }
             }
             let record = OutputRecord(path: entry.path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "",
                                       sourceDigest: "", dependencies: "", encoder: "", actionKey: entry.actionKey, acl: "",
@@ -41,5 +49,31 @@ extension Planner {
                                   derivative: nil, recorded: record, adopted: nil))
         }
         return (items, failures)
+    }
+}
+
+extension Planner {
+    /// Why a lock entry may not authorise deleting its file, or nil when it may: its bucket is one
+    /// some rule writes to, its key matches a rule's `to:` shape, its format is an output format
+    /// named by the key's extension. (The digest check at deletion stays: the bytes must be those.)
+    public func lockMayAuthorise(_ entry: LockFile.Entry, rules: RuleOutputs) -> String? {
+        let slash = entry.path.firstIndex(of: "/")!
+        let bucket = String(entry.path[..<slash]), key = String(entry.path[entry.path.index(after: slash)...])
+        guard rules.buckets.contains(bucket) else { return "no rule writes into bucket '\(bucket)', so Derive cannot have written it" }
+        guard rules.mayProduce(bucket: bucket, key: key) else { return "no rule's to: template gives that path, so Derive cannot have written it" }
+        guard let format = Format.Kind(rawValue: entry.format) else { return "its format '\(entry.format)' is not an output format" }
+        let ext = (key.split(separator: "/").last.map(String.init) ?? key).split(separator: ".", omittingEmptySubsequences: false)
+        let fileExtension = ext.count > 1 ? ext.last!.lowercased() : ""
+        guard Self.extensions(of: format).contains(fileExtension) else { return "its extension does not name its format '\(entry.format)'" }
+        return nil
+    }
+
+    static func extensions(of format: Format.Kind) -> Set<String> {
+        switch format {
+        case .jpg: return ["jpg", "jpeg"]
+        case .tiff: return ["tiff", "tif"]
+        case .heic: return ["heic", "heif"]
+        default: return [format.fileExtension]
+        }
     }
 }

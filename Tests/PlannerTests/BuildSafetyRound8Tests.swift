@@ -1,0 +1,121 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Builder
+import Manifest
+import Planner
+import ProcessLanguage
+
+/// The eighth attack on build safety (issue 9): a file created in the instant between the
+/// builder's ownership check and its write, and a hostile lock with no state.
+@Suite(.serialized) struct BuildSafetyRound8Tests {
+    // MARK: F1: a create never replaces a file that appeared during the build
+
+    @Test func aCreateNeverReplacesAFileThatAppearsJustBeforeTheMove() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A", "b.jpg": "B"])
+        let target = fixture.path("site/a.thumb.jpg")
+        // The user's file lands after the builder's last look and before its move (the race window).
+        fixture.disk.beforeWrite = { path in
+            if path == target { fixture.disk.put(path, Data("USERDATA".utf8)) }
+        }
+        let (_, report) = try fixture.build()
+        #expect(fixture.disk.contents(target) == Data("USERDATA".utf8), "the user's file was replaced")
+        let failure = report.failed.first { $0.output == "site/a.thumb.jpg" }
+        #expect(failure?.message.contains("appeared while building") == true, "\(report.failed)")
+        #expect(!report.built.contains("site/a.thumb.jpg"))
+        #expect(report.built.contains("site/b.thumb.jpg"), "the rest builds: \(report.built)")
+        // The next build still refuses it (it is the user's file, not Derive's).
+        fixture.disk.beforeWrite = nil
+        let again = try fixture.plan()
+        #expect(again.errors.contains { $0.message.contains("site/a.thumb.jpg") && $0.message.contains("not written by Derive") }, "\(again.errors)")
+    }
+
+    @Test func twoManifestsRacingIntoOneFolderTheLoserReportsAndNeverOverwrites() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        let target = fixture.path("site/a.hero.webp")
+        let winner = Data("another manifest's output".utf8)
+        fixture.disk.beforeWrite = { path in if path == target { fixture.disk.put(path, winner) } }
+        let (_, report) = try fixture.build()
+        #expect(fixture.disk.contents(target) == winner)
+        #expect(report.failed.contains { $0.output == "site/a.hero.webp" && $0.message.contains("kept") }, "\(report.failed)")
+    }
+
+    @Test func aRebuildOverDerivesOwnFileStillReplacesIt() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        let before = fixture.disk.contents(fixture.path("site/a.thumb.jpg"))
+        try fixture.setManifest(photosAndSite.replacingOccurrences(of: "w_200", with: "w_300"))
+        let (_, report) = try fixture.build()
+        #expect(report.failed.isEmpty, "\(report.failed)")
+        #expect(report.built.contains("site/a.thumb.jpg"))
+        #expect(fixture.disk.contents(fixture.path("site/a.thumb.jpg")) != before)
+    }
+
+    // MARK: F2: with no state, a lock line authorises deleting only what a rule could have written
+
+    /// A lock line for `path` vouching for the bytes `text`.
+    static func lockLine(_ path: String, _ text: String, format: String = "jpg") -> String {
+        #"{"path":"\#(path)","actionKey":"\#(String(repeating: "0", count: 64))","digest":"\#(ContentDigests.digest(Data(text.utf8)))","width":1,"height":1,"bytes":\#(text.utf8.count),"format":"\#(format)"}"#
+    }
+
+    /// Builds, loses the state (a fresh clone), then appends hostile lines to the lock.
+    func freshCloneWithHostileLock(_ lines: [(path: String, file: String, text: String, format: String)]) throws -> Project {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
+        try project.build()
+        try FileManager.default.removeItem(atPath: project.path(".derive"))
+        var lock = project.read("derive.lock") ?? ""
+        for line in lines {
+            try project.write(line.file, line.text)
+            lock += Self.lockLine(line.path, line.text, format: line.format) + "\n"
+        }
+        try project.write("derive.lock", lock)
+        return project
+    }
+
+    @Test func aHostileLockNeverDeletesAFileNoRuleCouldHaveWritten() throws {
+        let project = try freshCloneWithHostileLock([
+            ("photos/notes.txt", "photos/notes.txt", "my notes\n", "jpg"),            // a source-only bucket
+            ("site/upload.bin", "site/upload.bin", "user upload\n", "jpg"),           // no rule's to: shape
+            ("site/c.thumb.txt", "site/c.thumb.txt", "text\n", "jpg"),                // wrong extension
+            ("site/d.thumb.jpg", "site/d.thumb.jpg", "not an output\n", "json"),      // not an output format
+        ])
+        let plan = try project.plan()
+        #expect(plan.items.filter { $0.kind == .delete }.isEmpty, "\(plan.items.filter { $0.kind == .delete }.map(\.output))")
+        for path in ["photos/notes.txt", "site/upload.bin", "site/c.thumb.txt", "site/d.thumb.jpg"] {
+            #expect(plan.failures.contains { $0.subject == path && $0.message.contains("ignored") }, "\(path): \(plan.failures)")
+        }
+        #expect(plan.failures.contains { $0.message.contains("no rule writes into bucket 'photos'") }, "\(plan.failures)")
+        // A session's plan opens the state: lose it again so the build sees a fresh clone too.
+        try FileManager.default.removeItem(atPath: project.path(".derive"))
+        let outcome = try project.build()
+        #expect(outcome.report?.deleted.isEmpty == true, "\(String(describing: outcome.report?.deleted))")
+        #expect(project.read("photos/notes.txt") == "my notes\n")
+        #expect(project.read("site/upload.bin") == "user upload\n")
+        #expect(project.read("site/c.thumb.txt") == "text\n")
+        #expect(project.read("site/d.thumb.jpg") == "not an output\n")
+        #expect(project.exists("site/a.thumb.jpg"))
+    }
+
+    @Test func cleanInAFreshCloneNeverDeletesAFileNoRuleCouldHaveWritten() throws {
+        let project = try freshCloneWithHostileLock([
+            ("photos/notes.txt", "photos/notes.txt", "my notes\n", "jpg"),
+            ("site/upload.bin", "site/upload.bin", "user upload\n", "jpg"),
+        ])
+        let report = try project.session().clean()
+        #expect(project.read("photos/notes.txt") == "my notes\n")
+        #expect(project.read("site/upload.bin") == "user upload\n")
+        #expect(report.left.contains { $0.contains("photos/notes.txt") && $0.contains("nothing is removed") }, "\(report.left)")
+        #expect(!project.exists("site/a.thumb.jpg"), "Derive's own outputs still go")
+    }
+
+    @Test func aFreshCloneStillDeletesAnOutputWhoseSourceWentAway() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
+        try project.build()
+        try FileManager.default.removeItem(atPath: project.path(".derive"))
+        try project.remove("photos/b.jpg")
+        let outcome = try project.build()
+        #expect(!project.exists("site/b.thumb.jpg"), "\(outcome.plan.items.map { "\($0.kind) \($0.output)" }) \(outcome.plan.failures) \(String(describing: outcome.report?.left)) \(String(describing: outcome.report?.failed))")
+    }
+}
