@@ -280,6 +280,7 @@ import Glibc
     @Test func anIndexWriteErrorIsNamedAsTheIndex() throws {
         let project = try Project(index: false)
         defer { project.remove() }
+        try FileManager.default.createDirectory(at: project.url("out"), withIntermediateDirectories: true)
         try project.write("out/f", "a user's file where the index's folder would be\n")
         try project.write("derive.yaml", Self.manifest(index: "out/f/index.json"))
         let build = try project.run(["build"])

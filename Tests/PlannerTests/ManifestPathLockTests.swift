@@ -21,22 +21,30 @@ import Builder
     @Test func racingHoldersNeverBothHoldAndNoFileIsLeft() throws {
         let folder = try privateFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let state = NSLock()
-        nonisolated(unsafe) var holding = 0, most = 0, taken = 0, refused = 0
-        let deadline = Date().addingTimeInterval(3)
-        DispatchQueue.concurrentPerform(iterations: 6) { _ in
-            for _ in 0..<400 where Date() < deadline {
-                do {
-                    let lock = try ManifestPathLock(manifest: "/nonexistent/project/derive.yaml", folder: folder)
-                    state.withLock { holding += 1; most = max(most, holding); taken += 1 }
-                    usleep(UInt32.random(in: 0...200))
-                    state.withLock { holding -= 1 }
-                    withExtendedLifetime(lock) {}
-                } catch {
-                    state.withLock { refused += 1 }
+        let counts = HolderCounts()
+        // Real threads (not the shared pool, which a busy test run may serialise), each holding
+        // for up to a millisecond, so the attempts overlap whatever else the machine runs.
+        let done = DispatchGroup()
+        for _ in 0..<6 {
+            done.enter()
+            Thread.detachNewThread {
+                defer { done.leave() }
+                for _ in 0..<150 {
+                    do {
+                        let lock = try ManifestPathLock(manifest: "/nonexistent/project/derive.yaml", folder: folder)
+                        counts.update { $0.holding += 1; $0.most = max($0.most, $0.holding); $0.taken += 1 }
+                        usleep(UInt32.random(in: 100...1000))
+                        counts.update { $0.holding -= 1 }
+                        withExtendedLifetime(lock) {}
+                    } catch {
+                        counts.update { $0.refused += 1 }
+                        usleep(UInt32.random(in: 0...300))
+                    }
                 }
             }
         }
+        done.wait()
+        let (most, taken, refused) = counts.update { ($0.most, $0.taken, $0.refused) }
         #expect(most == 1, "two holders at once")
         #expect(taken > 0 && refused > 0, "taken \(taken), refused \(refused): the race did not happen")
         #expect(contents(folder).isEmpty, "left: \(contents(folder))")
@@ -75,4 +83,13 @@ import Builder
         #expect(throws: BuildLock.Held.self) { try ManifestPathLock(manifest: "/nowhere/a.yaml", folder: folder) }
         withExtendedLifetime(second) {}
     }
+}
+
+/// Holders counted across threads.
+final class HolderCounts: @unchecked Sendable {
+    struct Counts { var holding = 0, most = 0, taken = 0, refused = 0 }
+    private let lock = NSLock()
+    private var counts = Counts()
+    @discardableResult
+    func update<T>(_ change: (inout Counts) -> T) -> T { lock.withLock { change(&counts) } }
 }
