@@ -300,7 +300,10 @@ public final class BuildSession: @unchecked Sendable {
                     problems.append("\(item.output): the file differs from \(lockName)")
                 }
             }
-            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path) {
+            // An output whose input failed (a missing watermark object) is produced, it just failed: reported above.
+            let failedOutputs = Set(plan.failures.map(\.subject))
+            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path)
+                && !failedOutputs.contains(path) {
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {

@@ -163,7 +163,10 @@ struct ControlFileTargets {
 
     /// The error a build gives (and a plan shows) for an index it may not write; nil when it may.
     func indexRefusal(_ status: IndexStatus, display: (String) -> String) -> String? {
-        guard let index, !overwrite else { return nil }
+        guard let index else { return nil }
+        // A link is never replaced, with or without --overwrite: that option is not offered for it.
+        if case .notOurs = status, Self.isSymbolicLink(index.path) { return "\(display(index.path)) \(Self.linkedIndexReason)" }
+        guard !overwrite else { return nil }
         switch status {
         case .claimed(let other): return "\(display(index.path)) \(Self.claimedIndexReason(other))"
         case .notOurs: return Self.notOurIndex(display(index.path))
