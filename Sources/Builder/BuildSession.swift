@@ -293,9 +293,12 @@ public final class BuildSession: @unchecked Sendable {
                     problems.append("\(item.output): the file differs from \(lockName)")
                 }
             }
-            // One line per output: a lock entry the plan already names (a deletion, kept or not) is not said twice.
+            // One line per output: a lock entry the plan already names (a deletion, kept or not) is not
+            // said twice; an output whose input failed (a missing watermark object) is reported above.
             let planned = Set(plan.items.map(\.output))
-            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path) && !planned.contains(path) {
+            let failedOutputs = Set(plan.failures.map(\.subject))
+            for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path)
+                && !planned.contains(path) && !failedOutputs.contains(path) {
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {
@@ -320,6 +323,21 @@ public final class BuildSession: @unchecked Sendable {
     func expectedLock(_ plan: Plan) throws -> Data? {
         guard plan.work.isEmpty else { return nil }
         return plannedTargets?.lock   // the plan's view: its deletions, adoptions and updates applied
+    }
+
+    /// The folder of the bucket a lock entry's path names (the manifest's, for `clean`).
+    private func placed(_ file: String, bucketOf path: String) -> String {
+        manifest.bucket(named: String(path.prefix { $0 != "/" }))?.path ?? (file as NSString).deletingLastPathComponent
+    }
+
+    /// The first symbolic link on `path` below the bucket folder holding it, if any.
+    private func linkOnPath(_ path: String) -> String? {
+        for bucket in manifest.buckets {
+            for folder in Set([bucket.path, RealFolder.of(bucket.path)]) where path.hasPrefix(folder + "/") {
+                if let link = SymbolicLinks.first(on: path, below: folder) { return link }
+            }
+        }
+        return nil
     }
 
     /// What `clean` removed and what it left.
@@ -356,6 +374,12 @@ public final class BuildSession: @unchecked Sendable {
         // Sources and control files of the manifest are never removed, whatever names them.
         let protected = WantedIdentities(planner.protectedFiles(sources: planner.listedSources()))
         for record in recorded.values.sorted(by: { $0.path < $1.path }) {
+            // Never followed: the output is left, named, and the lock kept as its record (exit 1).
+            if !record.folder.isEmpty, let link = SymbolicLinks.first(on: record.file, below: record.folder) {
+                report.keptLock = true
+                report.problems.append("\(planner.display(record.file)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place, and \(planner.display(lockPath)) is kept as its record")
+                continue
+            }
             do {
                 switch try removal.removal(record, keeping: protected, display: planner.display) {
                 case .removed: report.removed += 1
@@ -400,6 +424,11 @@ public final class BuildSession: @unchecked Sendable {
                         report.left.append("\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
                         continue
                     }
+                    if let link = SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) {
+                        report.keptLock = true
+                        report.problems.append("\(planner.display(file)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place, and \(planner.display(lockPath)) is kept as its record")
+                        continue
+                    }
                     let existed = planner.disk.exists(file)
                     do {
                         if try planner.disk.remove(file, ifDigest: entry.digest) {
@@ -418,6 +447,11 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         for (path, digest) in try store.controlFiles().sorted(by: { $0.key < $1.key }) {
+            if let link = linkOnPath(path) {
+                // Derive's index may be behind the link: not removed through it, and said (exit 1, as for outputs).
+                report.problems.append("\(planner.display(path)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; the index there is left in place")
+                continue
+            }
             do {
                 if try !planner.disk.remove(path, ifDigest: digest) {
                     report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index; left in place")

@@ -279,6 +279,8 @@ struct ControlFileTargets {
     func indexRefusal(_ status: IndexStatus, display: (String) -> String) -> String? {
         guard let index else { return nil }
         if case .throughLink(let link) = status { return "\(display(index.path)) \(Self.throughLinkReason(link, display: display))" }
+        // A link is never replaced, with or without --overwrite: that option is not offered for it.
+        if case .notOurs = status, Self.isSymbolicLink(index.path) { return "\(display(index.path)) \(Self.linkedIndexReason)" }
         guard !overwrite else { return nil }
         switch status {
         case .claimed(let other): return "\(display(index.path)) \(Self.claimedIndexReason(other))"
@@ -330,6 +332,9 @@ struct ControlFileTargets {
             case .claimed(let other):
                 if overwrite { change(index.path, .write, "the index of \(other); --overwrite replaces it") }
                 else { change(index.path, .blocked, Self.claimedIndexReason(other)) }
+            case .notOurs where Self.isSymbolicLink(index.path):
+                // --overwrite would not help: Derive never replaces a link, so it is not offered.
+                change(index.path, .blocked, Self.linkedIndexReason)
             case .notOurs:
                 if overwrite { change(index.path, .write, "not written by Derive as the index; --overwrite replaces it") }
                 else { change(index.path, .blocked, Self.notOurIndexReason) }
@@ -365,4 +370,10 @@ struct ControlFileTargets {
 
     static let notOurIndexReason = "exists and was not written by Derive as the index (or was edited since); move it or pass --overwrite"
     static func notOurIndex(_ display: String) -> String { "\(display) \(notOurIndexReason)" }
+    static let linkedIndexReason = "is a symbolic link, not an index Derive wrote; Derive never writes through nor replaces a link (--overwrite does not change that): remove the link or make it a regular file"
+
+    static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
 }

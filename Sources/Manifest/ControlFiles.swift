@@ -72,6 +72,23 @@ struct ControlFiles {
             }
         }
 
+        // A symbolic link to nothing where the state folder (or a folder on its way) would be:
+        // nothing can be made there (mkdir fails with EEXIST), so say it here, by name.
+        var probe = manifest.stateFolder
+        var entry = stat(), target = stat()
+        while !probe.isEmpty, probe != "/" {
+            if lstat(probe, &entry) == 0 {
+                if (entry.st_mode & S_IFMT) == S_IFLNK, stat(probe, &target) != 0 {
+                    let destination = (try? FileManager.default.destinationOfSymbolicLink(atPath: probe)) ?? "?"
+                    diagnostics.error(locations.state ?? rootLocation,
+                                      "the state folder \(display(manifest.stateFolder)) cannot be made: \(display(probe)) is a symbolic link to \(destination), which does not exist",
+                                      hint: "remove the link, make the folder it points to, or set 'state:' to a folder of its own")
+                }
+                break
+            }
+            probe = (probe as NSString).deletingLastPathComponent
+        }
+
         // The state folder must be makeable: its nearest existing ancestor is a folder
         // (a manifest named `.derive` is where the default `.derive/<stem>` would go).
         var existing = (manifest.stateFolder as NSString).deletingLastPathComponent

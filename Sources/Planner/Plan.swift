@@ -60,7 +60,8 @@ public struct ControlFileChange: Sendable, Hashable {
         switch action {
         case .write: return "\(file): \(reason); derive build rewrites it"
         case .remove: return "\(file): \(reason); derive build removes it"
-        case .keep, .blocked: return "\(file): \(reason)"
+        case .keep: return "\(file): \(reason)"
+        case .blocked: return "\(file) \(reason)"   // the reason reads on from the file ("… exists and was not written …")
         }
     }
 }

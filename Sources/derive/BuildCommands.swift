@@ -146,10 +146,16 @@ enum PlanPrinter {
             case .blocked: break   // printed as an error
             }
         }
-        // With errors, never "No changes": the words agree with the exit code (1).
-        let errors = plan.errors.count + plan.failures.count + plan.blockedControlFiles.count
+        // With errors or failures, never "No changes": the words agree with the exit code (1).
+        // Errors stop the whole build; a failure (one bad input) fails only its own outputs.
+        let errors = plan.errors.count + plan.blockedControlFiles.count
+        let failures = plan.failures.count
+        let summary = plan.summary.prefix(1).lowercased() + plan.summary.dropFirst()
         if errors > 0 {
-            Swift.print("\(errors) error\(errors == 1 ? "" : "s") (above) to fix before a build can finish; \(plan.summary.prefix(1).lowercased() + plan.summary.dropFirst())")
+            let also = failures > 0 ? " and \(failures) failure\(failures == 1 ? "" : "s")" : ""
+            Swift.print("\(errors) error\(errors == 1 ? "" : "s")\(also) (above) to fix: a build refuses to start and builds nothing; \(summary)")
+        } else if failures > 0 {
+            Swift.print("\(failures) failure\(failures == 1 ? "" : "s") (above): \(failures == 1 ? "its" : "their") outputs fail, a build builds everything else (exit 1); \(summary)")
         } else {
             Swift.print(plan.hasChanges ? plan.summary : "No changes: \(plan.count(.upToDate)) outputs up to date.")
         }
@@ -159,13 +165,15 @@ enum PlanPrinter {
         struct Item: Encodable { var kind: String; var output: String; var reasons: [String]; var source: String?; var recipe: String?; var actionKey: String? }
         struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var upToDate: Int }
         struct Control: Encodable { var file: String; var action: String; var reason: String }
-        struct Report: Encodable { var items: [Item]; var controlFiles: [Control]; var errors: [String]; var summary: Summary }
+        struct Failure: Encodable { var subject: String; var message: String }
+        struct Report: Encodable { var items: [Item]; var controlFiles: [Control]; var errors: [String]; var failures: [Failure]; var summary: Summary }
         let report = Report(
             items: plan.items.map { Item(kind: plan.kept.contains($0.output) ? "keep" : $0.kind.rawValue, output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
                                          recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey) },
             controlFiles: plan.controlFiles.map { Control(file: $0.file, action: $0.action.rawValue, reason: $0.reason) },
-            errors: plan.errors.map(\.message) + plan.failures.map { "\($0.subject): \($0.message)" }
-                + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
+            // errors: the build refuses and writes nothing; failures: only those outputs fail.
+            errors: plan.errors.map(\.message) + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
+            failures: plan.failures.map { Failure(subject: $0.subject, message: $0.message) },
             summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: plan.count(.delete) - plan.kept.count, upToDate: plan.count(.upToDate)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

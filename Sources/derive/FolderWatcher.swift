@@ -68,6 +68,13 @@ final class FolderWatcher {
         }
     }
 
+    /// Watches `folder` alone when the limit leaves room; silently skipped otherwise (or when
+    /// it is gone): what only helps notice a change made by hand.
+    func watchIfRoom(_ folder: String) {
+        guard !isSkipped(folder), folders.count < Self.maxWatches - 1 else { return }
+        try? add(folder, recursive: false)
+    }
+
     private func add(_ folder: String, recursive: Bool) throws {
         if folders.count >= Self.maxWatches, !folders.values.contains(where: { $0.path == folder }) {
             throw LimitError(description: "more than \(Self.maxWatches) folders to watch (at \(folder)); watch mode follows at most \(Self.maxWatches): narrow the source buckets, or build without --watch")

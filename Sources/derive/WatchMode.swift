@@ -25,7 +25,11 @@ struct WatchMode {
         var manifestFiles: Set<String>
         var sourceRoots: [String]
         var skipped: [String]
-        var folders: [String] { Array(Set(manifestFiles.map { ($0 as NSString).deletingLastPathComponent })).sorted() }
+        /// Watched alone: the manifest files' folders, and each source root's parent (a root
+        /// replaced by another folder, or created, is seen there).
+        var folders: [String] {
+            Array(Set((Array(manifestFiles) + sourceRoots).map { ($0 as NSString).deletingLastPathComponent })).sorted()
+        }
     }
 
     func run() throws {
@@ -48,7 +52,9 @@ struct WatchMode {
         }
         defer { signalSources.forEach { $0.cancel() } }
 
-        var written: Set<String> = []
+        // Every file a build wrote (outputs, lock, index) with what it was when that build ended:
+        // an event on one is the build's own write unless the file is no longer that (changed by hand).
+        var written: [String: FileState] = [:]
         var watched = Watched(manifestFiles: [Self.real(command.manifest.manifest)], sourceRoots: [], skipped: [])
         var first = true
         var changed: [String] = []
@@ -57,15 +63,22 @@ struct WatchMode {
             let started = Date()
             let outcome = attempt(workers: workers)
             if stop.isSet { return }
-            if let files = outcome.result?.writtenFiles { written.formUnion(files.map(Self.real)) }
+            let wrote = Set((outcome.result?.writtenFiles ?? []).map(Self.real))
+            for file in Set(written.keys).union(wrote) {
+                let now = FileState.of(file)
+                // A file this build wrote that is gone already was removed by hand during the build:
+                // its deletion event (read after this) must still count.
+                written[file] = now == .absent && wrote.contains(file) ? .removedWhileBuilding : now
+            }
             if let workspace = outcome.result?.workspace { watched = Self.watched(workspace) }
             do {
                 if watcher == nil || watcher?.skippedFolders != watched.skipped || outcome.result?.workspace != nil && watcher?.watched != watched {
-                    let fresh = try FolderWatcher(skipping: watched.skipped)
-                    for root in watched.sourceRoots { try fresh.watch(root, recursive: true) }
-                    for folder in watched.folders { try fresh.watch(folder, recursive: false) }
-                    fresh.watched = watched
-                    watcher = fresh
+                    watcher = try Self.makeWatcher(watched)
+                }
+                // The folders holding the outputs, the lock and the index: a file there deleted or
+                // changed by hand is a change too (best effort within the watch limit).
+                for folder in Set(written.keys.map { ($0 as NSString).deletingLastPathComponent }).sorted() {
+                    watcher?.watchIfRoom(folder)
                 }
             } catch {
                 Output.printError("\(error)")
@@ -85,6 +98,38 @@ struct WatchMode {
             guard let next = try waitForChanges(watcher!, watched: watched, written: written, stop: stop,
                                                 retry: outcome.isRefused ? Self.retryAfter : nil) else { return }
             changed = next
+            // A source root replaced (moved away, removed, made again): the old watches follow the
+            // old folder's inode, so watch the folder now at that path before building.
+            if next.contains(where: { watched.sourceRoots.contains($0) }) {
+                do { watcher = try Self.makeWatcher(watched) } catch {
+                    Output.printError("\(error)")
+                    throw ExitCode.failure
+                }
+            }
+        }
+    }
+
+    static func makeWatcher(_ watched: Watched) throws -> FolderWatcher {
+        let fresh = try FolderWatcher(skipping: watched.skipped)
+        for root in watched.sourceRoots { try fresh.watch(root, recursive: true) }
+        for folder in watched.folders { try fresh.watch(folder, recursive: false) }
+        fresh.watched = watched
+        return fresh
+    }
+
+    /// What a file is (links not followed): changed content, a new file or none at all differ.
+    enum FileState: Equatable {
+        case absent
+        /// Never equal to what is found: any event on the file is a change.
+        case removedWhileBuilding
+        case present(device: UInt64, inode: UInt64, size: Int64, mtime: Int64, ctime: Int64)
+
+        static func of(_ path: String) -> FileState {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return .absent }
+            return .present(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                            mtime: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                            ctime: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))
         }
     }
 
@@ -107,7 +152,7 @@ struct WatchMode {
     }
 
     /// Waits for the next burst of relevant changes and returns their paths; nil when stopped.
-    private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: Set<String>, stop: StopSignal,
+    private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: [String: FileState], stop: StopSignal,
                                 retry: Double?) throws -> [String]? {
         var changed: [String] = []
         var firstChange: Date?
@@ -143,13 +188,16 @@ struct WatchMode {
         }
     }
 
-    /// A change the build did not make to a file the manifest or the rules read.
-    static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: Set<String>) -> Bool {
+    /// A change the build did not make to a file the manifest or the rules read, to a source
+    /// root itself, or to a file a build wrote (an output, the lock, the index) that is no longer
+    /// what that build left.
+    static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: [String: FileState]) -> Bool {
+        if watched.sourceRoots.contains(event.path) { return true }   // the bucket folder itself made, moved or removed
         if event.isFolder && !event.moved { return false }   // its files are reported one by one
         if event.moved && event.path == "(many files)" { return true }
         let name = (event.path as NSString).lastPathComponent
         if name.hasPrefix("."), name.hasSuffix(ConfinedFolder.temporaryMarker) { return false }   // an atomic write in progress
-        if written.contains(event.path) { return false }
+        if let left = written[event.path] { return FileState.of(event.path) != left }
         // An O_TMPFILE output closed before its link: the kernel names it `#<inode>`.
         if name.hasPrefix("#"), name.dropFirst().allSatisfy(\.isNumber), !FileManager.default.fileExists(atPath: event.path) { return false }
         if watched.manifestFiles.contains(event.path) { return true }

@@ -32,11 +32,12 @@ final class WatchSession: @unchecked Sendable {
         """
     }
 
-    init(width: Int = 64, quiet: Bool = true) throws {
+    /// `manifestText` replaces the default manifest (sources stay in photos/src, outputs are expected in photos/out).
+    init(width: Int = 64, quiet: Bool = true, manifestText: String? = nil) throws {
         root = try CLI.temporaryFolder()
         try FileManager.default.createDirectory(at: root.appendingPathComponent("photos/src"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: sources.appendingPathComponent("a.jpg"))
-        try Data(Self.manifestText(width: width).utf8).write(to: manifest)
+        try Data((manifestText ?? Self.manifestText(width: width)).utf8).write(to: manifest)
         process.executableURL = CLI.executable
         process.arguments = ["build", "--watch"] + (quiet ? ["--quiet"] : []) + [manifest.path]
         process.currentDirectoryURL = root

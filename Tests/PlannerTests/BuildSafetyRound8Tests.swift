@@ -118,4 +118,24 @@ import ProcessLanguage
         let outcome = try project.build()
         #expect(!project.exists("site/b.thumb.jpg"), "\(outcome.plan.items.map { "\($0.kind) \($0.output)" }) \(outcome.plan.failures) \(String(describing: outcome.report?.left)) \(String(describing: outcome.report?.failed))")
     }
+
+    // MARK: F7: check's words
+
+    @Test func checkDoesNotCallAnOutputWhoseWatermarkFailedNotProduced() throws {
+        let project = try Project(DependencyTests.manifest, files: ["photos/a.jpg": "A", "photos/marks/logo.png": "L1"])
+        try project.build()
+        try project.remove("photos/marks/logo.png")
+        let problems = try project.check().problems
+        #expect(problems.contains { $0.hasPrefix("site/a.hero.webp: the watermark object 'marks/logo.png' does not exist") }, "\(problems)")
+        #expect(!problems.contains { $0.contains("not produced by the manifest") }, "\(problems)")
+    }
+
+    @Test func checkNamesAUsersIndexOnceAsASentence() throws {
+        let project = try Project(siteManifest + "index: site/index.json\n", files: ["photos/a.jpg": "A"])
+        try project.build()
+        try project.write("site/index.json", "mine")
+        let problems = try project.check().problems
+        #expect(problems.contains { $0.hasPrefix("site/index.json exists and was not written by Derive") }, "\(problems)")
+        #expect(!problems.contains { $0.contains("index.json: exists") }, "\(problems)")
+    }
 }

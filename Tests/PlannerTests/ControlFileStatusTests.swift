@@ -51,7 +51,7 @@ import Planner
         #expect(try project.session().unchanged() == nil)
         let plan = try project.plan()
         #expect(plan.blockedControlFiles.map(\.file) == ["site/index.json"], "\(plan.controlFiles)")
-        #expect(try project.check().problems.contains { $0.hasPrefix("site/index.json: exists and was not written by Derive") })
+        #expect(try project.check().problems.contains { $0.hasPrefix("site/index.json exists and was not written by Derive") })
         // A plan with errors builds nothing (round 7 #2): refused before rendering, the index named.
         let outcome = try project.build()
         #expect(outcome.report == nil)
