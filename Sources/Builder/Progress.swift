@@ -31,7 +31,8 @@ final class Progress: @unchecked Sendable {
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             } else if Date().timeIntervalSince(lastLine) >= 2 || done == total {
                 lastLine = Date()
-                FileHandle.standardError.write(Data("built \(done)/\(total)\(failed > 0 ? ", \(failed) failed" : "")\n".utf8))
+                // Outputs that failed were not built: "built 0/1, 1 failed", never "built 1/1, 1 failed".
+                FileHandle.standardError.write(Data("built \(done - failed)/\(total)\(failed > 0 ? ", \(failed) failed" : "")\n".utf8))
             }
         }
     }

@@ -72,9 +72,22 @@ struct Render {
         let format = try SourceFormat.detect(source)
         let hasResize = pipeline.actions.contains { if case .resize = $0 { return true } else { return false } }
         // libvips opens an animated WebP by reading all its frames: count and cap them first.
-        if format == .webp, let webpFrames = WebPChunks.frameCount(source) {
-            try limits.checkFrames(webpFrames, resizing: hasResize)
+        var webpFrames = 0
+        if format == .webp, let count = WebPChunks.frameCount(source) {
+            try limits.checkFrames(count, resizing: hasResize)
+            webpFrames = count
         }
+        // Derive's own box walk judges a HEIF's structure before libheif seeks through it.
+        if format == .heic || format == .avif, let problem = HEIFStructure.problem(source) {
+            throw Integrity.corrupt(problem)
+        }
+        // What the loader itself holds or reads (a BMP's ImageMagick decode, a WebP canvas, an
+        // interlaced PNG, a TIFF's directory chain), checked before libvips reads the header.
+        let footprint = try LoaderFootprint.check(source, format: format, limits: limits, resizing: hasResize)
+        if webpFrames > 1, let width = footprint.width, let height = footprint.height {
+            try limits.checkSource(width: width, height: height, frames: webpFrames, resizing: hasResize)
+        }
+        try limits.checkBeforeHeader(footprint, resizing: hasResize)
         let header = try Render.decoding {
             try VImage.make("reading the image header") { dv_header(source.baseAddress, source.count, $0) }
         }
@@ -151,7 +164,7 @@ struct Render {
         let chainPositions = answered.indices.filter { answered[$0].drawing != nil }.map { $0 + 1 }
         let plan = try DecodePlan(header: header, format: format, orient: orient && !animate, animate: animate,
                                   frames: frames, pageHeight: pageHeight, drawn: drawn)
-        let estimate = WorkEstimate.of(actions: drawn, format: format, width: plan.displayWidth, height: plan.displayHeight,
+        let chainEstimate = WorkEstimate.of(actions: drawn, format: format, width: plan.displayWidth, height: plan.displayHeight,
                                        bands: header.bands, frames: animate ? frames : 1, decodedWidth: plan.decodedWidth,
                                        decodedHeight: plan.decodedHeight, output: averageHue ? nil : output,
                                        hasProfile: plan.hasProfile, orients: plan.orientation != 1,
@@ -161,6 +174,9 @@ struct Render {
                                        checkMark: { index, mark, width, height in
                                            marks.neverSucceeds(mark, position: chainPositions[index], mainWidth: width, mainHeight: height)
                                        })
+        var estimate = chainEstimate
+        estimate.work += footprint.work
+        estimate.memory += footprint.memory(shrink: plan.shrink)
         // What can never succeed is refused before what costs too much, naming its cause.
         if let impossible = estimate.neverSucceeds { throw impossible }
         for case .watermark(let mark) in drawn { try mark.checkTextFits() }
@@ -194,6 +210,7 @@ struct Render {
         // The output side cap is for resize results (a resize that limit_1 skipped made none).
         let resized = hasResize && (first.width != plan.displayWidth || first.height != plan.displayHeight)
         try limits.checkOutput(width: first.width, height: first.height, format: output, resized: resized)
+        try limits.checkEncoder(width: first.width, height: first.height, format: output)
         var image = first
         if images.count > 1 {
             image = try joinFrames(images, header: header)

@@ -37,6 +37,19 @@ struct WatermarkObjects: ObjectResolver {
                                    "watermark image '\(key)': it has \(frames) frames; the limit is \(limits.maxFrames)",
                                    action: Watermark.name, parameter: "image")
             }
+            // What the loader holds or reads (a BMP's whole ImageMagick decode, a WebP canvas),
+            // checked from the file's own header before libvips reads it, as for sources.
+            if let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format) {
+                do {
+                    let footprint = try LoaderFootprint.check(raw, format: format, limits: limits, resizing: false)
+                    try limits.checkBeforeHeader(footprint, resizing: false)
+                } catch var error as ProcessError {
+                    error.message = "watermark image '\(key)': " + error.message.replacingOccurrences(of: "the source ", with: "it ")
+                    error.action = Watermark.name
+                    error.parameter = "image"
+                    throw error
+                }
+            }
             guard let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format),
                   let header = try? VImage.make("reading the watermark header", { dv_header(raw.baseAddress, raw.count, $0) }) else {
                 Vips.takeError()

@@ -69,6 +69,16 @@ struct WorkEstimate: Equatable {
     /// `resize,w_1` about 0.8 ms per action per frame (debug build).
     static let frameActionWeight: Double = 800_000
 
+    /// Work per mask pixel computed in Swift (a square root and a coverage per pixel) and per
+    /// pixel masked by `circle` and `rounded-corners` (the alpha split, multiplied and joined
+    /// again). Measured with Tests/Benchmarks/calibrate-actions (CPU time, debug build): the
+    /// earlier 80 and 40 a pixel left 32 × `rounded-corners,r_400` 19 times and 32 × `circle`
+    /// 7 times under their real cost.
+    static let maskPixelWeight: Double = 150
+    static let circlePixelWeight: Double = 80
+    static let roundedPixelWeight: Double = 150
+    static let animatedWebPExtraWeight: Double = 400
+
     /// Work of drawing a text mark (Pango layout, raster, colour, alpha), per pixel of the mark:
     /// drawn again on every frame. Its pixels are guessed from the text's length and size
     /// (a glyph is about size × size; rotation grows the box).
@@ -161,11 +171,14 @@ struct WorkEstimate: Equatable {
             case .circle(let circle):
                 let r = circle.effectiveRadius(imageWidth: w, imageHeight: h)
                 w = 2 * r + 1; h = w
-                // Measured: `circle,r_4096` ×32 on a 2000×1500 JPEG, 72 ns a pixel each (debug build).
-                estimate.work += n * pixels * 80
+                // The disc mask is computed in Swift for every pixel of the square, then applied
+                // by libvips (Tests/Benchmarks/calibrate-actions).
+                estimate.work += n * pixels * (circlePixelWeight + maskPixelWeight)
                 estimate.memory += pixels * 2
-            case .roundedCorners:
-                estimate.work += n * pixels * 40
+            case .roundedCorners(let corners):
+                // A full-size mask (filled, then four corners computed in Swift), applied by libvips.
+                let r = Double(min(corners.radius, min(w, h) / 2))
+                estimate.work += n * (pixels * roundedPixelWeight + 4 * r * r * maskPixelWeight)
                 estimate.memory += pixels * 2
             case .rotate(let rotate):
                 guard rotate.degrees != 0 else { break }
@@ -205,6 +218,9 @@ struct WorkEstimate: Equatable {
         colour()
         if let output {
             estimate.work += n * pixels * encodeWeight(output)
+            // libwebp's animation encoder compares every frame with the previous one and tries
+            // several encodings of each (calibrate-actions: a 12-frame 800×800 noise GIF to WebP).
+            if animated, output == .webp { estimate.work += n * pixels * animatedWebPExtraWeight }
             if animated { estimate.memory += n * pixels * 4 }
             // These encoders take the whole image in memory, after Derive decoded it into memory.
             if [.webp, .heic, .avif, .gif, .bmp].contains(output) { estimate.memory += n * pixels * 4 * 2 }
@@ -220,7 +236,7 @@ extension Limits {
         // Saturating: an estimate past Int's range (or NaN) is just too large, never a trap.
         if !(estimate.work <= Double(maxWork)) {
             throw ProcessError(.imageTooLarge, ec: ec,
-                               "the chain's work estimate for this image is \(Self.units(estimate.work)) units (about \(Self.seconds(estimate.work)) s); the limit is \(maxWork) (resize earlier in the chain, use a smaller image, or raise it with \(setting("work")))")
+                               "the chain's work estimate for this image is \(Self.units(estimate.work)) units (\(Self.seconds(estimate.work))); the limit is \(maxWork) (resize earlier in the chain, use a smaller image, or raise it with \(setting("work")))")
         }
         if !(estimate.memory <= Double(maxMemory)) {
             throw ProcessError(.imageTooLarge, ec: ec,
@@ -236,6 +252,8 @@ extension Limits {
     }
 
     static func seconds(_ value: Double) -> String {
-        value.isFinite ? String(format: "%.1f", value / 1e9) : "more than 1e300"
+        guard value.isFinite else { return "more than 1e300 s" }
+        // Never "about 0.0 s": a tiny estimate refused by a tiny limit says how tiny.
+        return value < 0.05e9 ? "under 0.1 s" : "about " + String(format: "%.1f", value / 1e9) + " s"
     }
 }

@@ -49,6 +49,8 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         self.executable = try executable ?? WorkerLocation.find()
         engineVersion = expectedEngineVersion
         free = self.size
+        // Temporary folders of workers whose derive was killed before it could remove them.
+        WorkerTemporaryFolder.sweep()
     }
 
     /// Starts the worker with `--describe` and returns its engine report (one process, which

@@ -73,11 +73,22 @@ public enum RenderWorkerMain {
         for case let fd? in open.map({ Int32($0) }) where fd > 3 { close(fd) }
     }
 
-    /// A worker whose parent died (killed mid-render) exits instead of rendering on for nobody.
+    /// A worker whose parent died (killed mid-render, or ended by SIGTERM) exits at once instead
+    /// of rendering on for nobody, and removes its temporary folder, which the parent can no
+    /// longer remove: the parent's end of fd 3 closes when it dies, which `poll` reports at once
+    /// (a change of parent is the fallback check, every 20 ms).
     static func watchParent() {
         let parent = getppid()
+        let folder = ProcessInfo.processInfo.environment[WorkerTemporaryFolder.environmentVariable]
         Thread.detachNewThread {
-            while getppid() == parent { usleep(250_000) }
+            // POLLRDHUP (Linux, 0x2000) is behind _GNU_SOURCE, which Swift's Glibc does not expose.
+            let peerClosed: Int16 = 0x2000
+            var watched = pollfd(fd: 3, events: peerClosed, revents: 0)
+            while getppid() == parent {
+                let ready = poll(&watched, 1, 20)
+                if ready > 0, watched.revents & (peerClosed | Int16(POLLHUP | POLLERR | POLLNVAL)) != 0 { break }
+            }
+            if let folder, !folder.isEmpty { WorkerTemporaryFolder.removeTree(folder) }
             _exit(0)
         }
     }

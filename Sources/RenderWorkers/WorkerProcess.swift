@@ -11,11 +11,14 @@ final class WorkerProcess: @unchecked Sendable {
     let channel: FrameChannel
     /// The worker's first frame.
     private(set) var hello = WorkerHello(engineVersion: "")
+    /// Its private temporary folder, removed once it has ended.
+    let temporary: WorkerTemporaryFolder
     private var reaped = false
 
-    private init(pid: pid_t, fd: Int32) {
+    private init(pid: pid_t, fd: Int32, temporary: WorkerTemporaryFolder) {
         self.pid = pid
         channel = FrameChannel(fd: fd)
+        self.temporary = temporary
     }
 
     /// Starts the executable at `path` and waits for its hello frame (at most `timeout` s).
@@ -28,6 +31,11 @@ final class WorkerProcess: @unchecked Sendable {
             throw WorkerError.launch("cannot make a socket pair: \(String(cString: strerror(errno)))")
         }
         defer { close(pair[1]) }
+        let temporary: WorkerTemporaryFolder
+        do { temporary = try WorkerTemporaryFolder.create() } catch {
+            close(pair[0])
+            throw error
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -47,20 +55,21 @@ final class WorkerProcess: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for case let pointer? in argv { free(pointer) } }
-        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil] }
-        defer { for case let pointer? in envp ?? [] { free(pointer) } }
-        var pid: pid_t = 0
-        let status: Int32
-        if let envp {
-            status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        } else {
-            status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        // `environment` (default: derive's own) with every temporary path in the worker's folder.
+        let workerEnvironment: [String: String] = temporary.environment(from: environment ?? ProcessInfo.processInfo.environment)
+        var envp: [UnsafeMutablePointer<CChar>?] = workerEnvironment.keys.sorted().map { key -> UnsafeMutablePointer<CChar>? in
+            strdup(key + "=" + (workerEnvironment[key] ?? ""))
         }
+        envp.append(nil)
+        defer { for case let pointer? in envp { free(pointer) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard status == 0 else {
             close(pair[0])
+            temporary.remove()
             throw WorkerError.launch("cannot start the render worker \(path): \(String(cString: strerror(status)))")
         }
-        let worker = WorkerProcess(pid: pid, fd: pair[0])
+        let worker = WorkerProcess(pid: pid, fd: pair[0], temporary: temporary)
         let started = Date()
         do {
             guard let payload = try worker.channel.receive(interrupt: { Date().timeIntervalSince(started) > timeout }) else {
@@ -99,6 +108,8 @@ final class WorkerProcess: @unchecked Sendable {
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return "could not be waited for (\(String(cString: strerror(errno))))" }
         }
+        // The worker has ended: nothing writes into its folder any more.
+        temporary.remove()
         return Self.describe(status)
     }
 

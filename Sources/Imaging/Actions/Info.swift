@@ -19,6 +19,10 @@ struct ImageInfo {
             guard !tag.isEmpty, let text = header.text(name) else { continue }
             result[tag] = Self.rawValue(text)
         }
+        // A TIFF's orientation is a tag of its own, not EXIF: shown as the render applies it.
+        if result["Orientation"] == nil, let orientation = header.int("orientation"), (2...8).contains(orientation) {
+            result["Orientation"] = String(orientation)
+        }
         result["FileSize"] = String(byteCount)
         result["Format"] = format.outputFormat.rawValue
         result["FrameCount"] = String(frames)

@@ -18,9 +18,12 @@ extension RoundedCorners: FrameDrawing {
                 let dx = r - (Double(cx) + 0.5)
                 let coverage = r - (dx * dx + dy * dy).squareRoot() + 0.5
                 let value = UInt8(max(0, min(1, coverage)) * 255 + 0.5)
-                for (x, y) in [(cx, cy), (width - 1 - cx, cy), (cx, height - 1 - cy), (width - 1 - cx, height - 1 - cy)] {
-                    mask[y * width + x] = value
-                }
+                // The four corners, written directly (a literal array of them allocated per pixel).
+                let top = cy * width, bottom = (height - 1 - cy) * width
+                mask[top + cx] = value
+                mask[top + width - 1 - cx] = value
+                mask[bottom + cx] = value
+                mask[bottom + width - 1 - cx] = value
             }
         }
         return mask
