@@ -3,8 +3,10 @@ import ProcessLanguage
 extension Limits {
     /// Sizes an encoder cannot write, whatever the limits say (README, limits table), checked
     /// before encoding like WebP's 16 383: BMP is written by ImageMagick, which takes at most
-    /// 16 000 px a side (policy.xml); HEIC's x265 encoder refuses a side under 8 px when the
-    /// other passes 8 192 (measured with libheif 1.15: 1×8193, 8193×1 and 16383×1 fail).
+    /// 16 000 px a side (policy.xml); HEIC's encoder (libheif with x265 at "ultrafast") refuses
+    /// very long thin images: measured, 1×4500, 16×4500, 24×8193, 31×16000 and 8193×1 fail while
+    /// 1×4097, 8×4200, 32×8193, 32×16383 and 9000×400 encode. Refused: a side under 32 px with
+    /// the other over 4 096 (a few sizes just over 4 096 that would encode are refused too).
     func checkEncoder(width: Int, height: Int, format: Format.Kind) throws {
         switch format {
         case .bmp:
@@ -24,6 +26,10 @@ extension Limits {
     }
 
     static func heicSizeProblem(width: Int, height: Int) -> String? {
-        nil
+        guard min(width, height) < heicMinShortSide, max(width, height) > heicMaxLongSideWhenThin else { return nil }
+        return "a heic output with a side over \(heicMaxLongSideWhenThin) px needs the other side to be at least \(heicMinShortSide) px (the HEVC encoder refuses thinner images)"
     }
+
+    static let heicMinShortSide = 32
+    static let heicMaxLongSideWhenThin = 4096
 }

@@ -71,13 +71,15 @@ struct WorkEstimate: Equatable {
 
     /// Work per mask pixel computed in Swift (a square root and a coverage per pixel) and per
     /// pixel masked by `circle` and `rounded-corners` (the alpha split, multiplied and joined
-    /// again). Measured with Tests/Benchmarks/calibrate-actions (CPU time, debug build): the
-    /// earlier 80 and 40 a pixel left 32 × `rounded-corners,r_400` 19 times and 32 × `circle`
-    /// 7 times under their real cost.
-    static let maskPixelWeight: Double = 150
-    static let circlePixelWeight: Double = 80
-    static let roundedPixelWeight: Double = 150
-    static let animatedWebPExtraWeight: Double = 400
+    /// again). Measured with Tests/Benchmarks/calibrate-actions (CPU time of derive and its
+    /// worker, debug build, 32 actions on a 900×600 JPEG): rounded-corners 13 ns a pixel plus
+    /// 32 ns a corner-mask pixel, circle 70 to 80 ns a pixel of its square. The attack's
+    /// 19× underestimate of 32 × `rounded-corners,r_400` was the mask loop allocating an array
+    /// for every corner pixel (fixed); the weights keep a margin over the measurements.
+    static let maskPixelWeight: Double = 50
+    static let circlePixelWeight: Double = 60
+    static let roundedPixelWeight: Double = 40
+    static let animatedWebPExtraWeight: Double = 100
 
     /// Work of drawing a text mark (Pango layout, raster, colour, alpha), per pixel of the mark:
     /// drawn again on every frame. Its pixels are guessed from the text's length and size
@@ -219,7 +221,8 @@ struct WorkEstimate: Equatable {
         if let output {
             estimate.work += n * pixels * encodeWeight(output)
             // libwebp's animation encoder compares every frame with the previous one and tries
-            // several encodings of each (calibrate-actions: a 12-frame 800×800 noise GIF to WebP).
+            // several encodings of each (calibrate-actions: a 12-frame 800×800 noise GIF to WebP
+            // took 2.6 s of CPU, the estimate without this 2.1 s).
             if animated, output == .webp { estimate.work += n * pixels * animatedWebPExtraWeight }
             if animated { estimate.memory += n * pixels * 4 }
             // These encoders take the whole image in memory, after Derive decoded it into memory.

@@ -150,8 +150,13 @@ struct LoaderFootprintTests {
         #expect(Date().timeIntervalSince(started) < 1.0)
         #expect(error?.code == .imageTooLarge, "\(String(describing: error))")
         #expect(error?.message.contains("corrupt") == false)
-        #expect(error?.message.contains("--max-memory") == true, "\(String(describing: error?.message))")
-        // Work too, when memory is raised (about 8 s of ImageMagick).
+        #expect(error?.message.contains("--max-work") == true, "\(String(describing: error?.message))")
+        // Memory too (ImageMagick's cache and libvips' copy: 1.2 GB), when work is raised.
+        var raisedWork = Limits()
+        raisedWork.maxWork = 1 << 50
+        let memory = Self.refusal(bomb, "image/resize,w_200", limits: raisedWork)
+        #expect(memory?.code == .imageTooLarge && memory?.message.contains("--max-memory") == true, "\(String(describing: memory?.message))")
+        // Work alone, when memory is raised (about 8 s of ImageMagick).
         var raised = Limits()
         raised.maxMemory = 4 << 30
         let work = Self.refusal(bomb, "image/resize,w_200", limits: raised)
@@ -178,6 +183,14 @@ struct LoaderFootprintTests {
         let error = Self.refusal(tall, "image/format,bmp")
         #expect(error?.code == .imageTooLarge && error?.ec == "0040-00000007", "\(String(describing: error))")
         #expect(error?.message.contains("16000") == true)
+        // HEIC: very long thin results are refused before x265 fails on them.
+        let thin = try Fixtures.solid(1, 8193, Fixtures.red, as: .png)
+        let heic = Self.refusal(thin, "image/format,heic")
+        #expect(heic?.code == .imageTooLarge && heic?.ec == "0040-00000007", "\(String(describing: heic))")
+        let wide = try Fixtures.solid(8193, 1, Fixtures.red, as: .png)
+        #expect(Self.refusal(wide, "image/format,heic")?.ec == "0040-00000007")
+        let encodes = try Engine().render(try Fixtures.solid(32, 8193, Fixtures.red, as: .png), try Pipeline.parse("image/format,heic"))
+        #expect(encodes.width == 32 && encodes.height == 8193)
         let fits = try Fixtures.solid(30, 16_000, Fixtures.red, as: .png)
         let out = try Engine().render(fits, try Pipeline.parse("image/format,bmp"))
         #expect(out.height == 16_000)

@@ -100,7 +100,7 @@ final class WorkerTemporaryFolderTests: XCTestCase {
         let other = "\(base)/someone-else.\(ended.processIdentifier).44"
         for folder in [dead, alive, other] {
             try FileManager.default.createDirectory(atPath: folder + "/inner", withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: folder + "/magick-XYZ", contents: Data(count: 10))
+            _ = FileManager.default.createFile(atPath: folder + "/magick-XYZ", contents: Data(count: 10))
         }
         WorkerTemporaryFolder.sweep(base: base)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
