@@ -1,4 +1,7 @@
 import Confinement
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Manifest
 import NIOConcurrencyHelpers
@@ -258,6 +261,38 @@ import Testing
         table.retire(bucket, last, linked: status(10_001), replaced: status(10_000))
         #expect(table.counts.transient == 1)
         #expect(table.isAppendable(bucket, last, status(10_000)))
+    }
+
+    /// Attack 9, finding 3: past 10 000 appendable objects an append answered 200 and made an
+    /// object that could not be appended to. It is now refused before anything is written.
+    @Test func aFullTableRefusesANewAppendableObjectBeforeWriting() throws {
+        let f = try ServiceFixture()
+        let folder = f.folder.appendingPathComponent("drop/full")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var records: [String: AppendableObjects.Record] = [:]
+        for n in 0..<AppendableObjects.maxEntries {
+            let path = folder.appendingPathComponent("\(n)").path
+            _ = FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
+            var info = stat()
+            stat(path, &info)
+            records["drop\0full/\(n)"] = AppendableObjects.Record(inode: UInt64(info.st_ino), size: 1)
+        }
+        try FileManager.default.createDirectory(atPath: f.service.manifest.stateFolder, withIntermediateDirectories: true)
+        try JSONEncoder().encode(records).write(to: URL(fileURLWithPath: f.service.manifest.stateFolder + "/" + StateFiles.serveAppendable))
+        let now = f.now
+        let service = try MultipartBoundsTests.service(f, clock: { now })
+        func append(_ key: String, _ position: Int) -> ServiceResponse {
+            service.handle(ServiceRequest(method: "POST", target: "/drop/\(key)?append&position=\(position)", headers: ["host": "127.0.0.1:9000"],
+                                          body: Data("y".utf8)))
+        }
+        let refused = append("new.txt", 0)
+        #expect(refused.status == 400 && refused.text.contains("appendable objects"), "\(refused.status) \(refused.text)")
+        #expect(f.file("drop/new.txt") == nil)
+        // An existing appendable object still takes appends; a freed slot takes a new one.
+        #expect(append("full/7", 1).status == 200)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("8"))
+        #expect(append("new.txt", 0).status == 200)
+        #expect(append("new.txt", 1).status == 200 && f.file("drop/new.txt") == Data("yy".utf8))
     }
 
     @Test func aHandWrittenAppendableFileBeyondTheBoundIsCut() throws {

@@ -28,6 +28,7 @@ extension ObjectService {
                                             message: "The object is not appendable: it was not created by AppendObject.", ec: "0026-00000015")
 
     /// Where the object stands for an append at `position`: its current size (nil: no object).
+    /// A new appendable object needs room in the table (else it could not take a second append).
     func checkAppend(_ target: Target, position: Int) throws -> FileStatus? {
         let status = try folder(target.bucket)?.status(target.key)
         if let status {
@@ -35,8 +36,19 @@ extension ObjectService {
             guard Int(status.size) == position else { throw Self.positionNotEqual(Int(status.size)) }
         } else {
             guard position == 0 else { throw Self.positionNotEqual(0) }
+            guard appendables.hasRoom(for: target.bucket, target.key, stillValid: stillAppendable) else {
+                throw OSSErrorBody.badRequest("derive serve remembers at most \(AppendableObjects.maxEntries) appendable objects and that many exist; nothing was written. Delete (or overwrite with a PUT) appendable objects you no longer append to.")
+            }
         }
         return status
+    }
+
+    /// Whether a saved record still describes the file at its key (else its slot is free).
+    func stillAppendable(_ name: String, _ record: AppendableObjects.Record) -> Bool {
+        let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
+              let current = try? folder(bucket)?.status(key) else { return false }
+        return current.inode == record.inode && current.size == record.size
     }
 
     func appendObject(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
@@ -131,12 +143,7 @@ extension ObjectService {
                 next = Int(identity.size)
                 let status = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
                 defer { appendables.retire(target.bucket, target.key, linked: status, replaced: replaced) }
-                let recorded = appendables.record(target.bucket, target.key, status) { [self] name, record in
-                    let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
-                    guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
-                          let current = try? self.folder(bucket)?.status(key) else { return false }
-                    return current.inode == record.inode && current.size == record.size
-                }
+                let recorded = appendables.record(target.bucket, target.key, status, stillValid: stillAppendable)
                 if !recorded { exchange.log("the table of appendable objects is full; '\(target.key)' will not take further appends") }
             })
         } catch {

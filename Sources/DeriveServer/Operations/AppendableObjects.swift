@@ -117,6 +117,21 @@ final class AppendableObjects: Sendable {
         }
     }
 
+    /// Whether the object at `key` can be recorded: it is already, or the table has room once
+    /// entries whose files changed are dropped. Checked by an append before it writes anything
+    /// (appends run one at a time, so the room is still there when it records).
+    func hasRoom(for bucket: Bucket, _ key: ObjectKey, stillValid: (String, Record) -> Bool) -> Bool {
+        records.withLockedValue { records in
+            if records[Self.name(bucket, key)] != nil || records.count < Self.maxEntries { return true }
+            let live = records.filter { stillValid($0.key, $0.value) }
+            if live.count < records.count {
+                records = live
+                save(records)
+            }
+            return records.count < Self.maxEntries
+        }
+    }
+
     /// Records the object's current file; false when the table is full of live entries.
     func record(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus, stillValid: (String, Record) -> Bool) -> Bool {
         // Saved under the lock: two saves never land in the wrong order.

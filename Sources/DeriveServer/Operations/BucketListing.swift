@@ -14,9 +14,9 @@ import Foundation
 /// caller walks past), so a huge folder, a deep tree or a run of hidden keys cannot make one
 /// request read or check everything. When the budget runs out the page ends truncated at
 /// `resume`, the last key it examined (shown or hidden), or the end of the last folder it walked
-/// whole: every key up to it was listed or is hidden, so the next page starts after it. A page that examined no key before the budget ran
-/// out cannot make progress and says so (`budgetExhausted`). A cancelled walk (its client left)
-/// stops at the next entry.
+/// whole: every key up to it was listed or is hidden, so the next page starts after it. A page
+/// that examined no key and finished no folder before the budget ran out cannot make progress
+/// and says so (`budgetExhausted`). A cancelled walk (its client left) stops at the next entry.
 ///
 /// Only regular files reached without links are listed: links, FIFOs and devices are skipped,
 /// and so are names that are not keys (invalid UTF-8, control bytes) and Derive's temporary files.
@@ -67,8 +67,9 @@ struct BucketListing {
         var budgetExhausted = false
         /// Units spent for this page (entries read and hidden keys examined).
         var entriesRead = 0
-        /// Where the next page starts when truncated: the last item, or (the budget ran out) the
-        /// last key examined, which may be one the caller may not see.
+        /// Where the next page starts when truncated: the last item, or (the budget ran out past
+        /// hidden keys) the last key examined, which the caller may not see, or the end of a
+        /// folder walked whole (not a key at all).
         var resume: [UInt8]?
         /// Its client went away; the page is incomplete.
         var cancelled = false
