@@ -57,7 +57,7 @@ extension Planner {
     /// some rule writes to, its key matches a rule's `to:` shape, its format is an output format
     /// named by the key's extension. (The digest check at deletion stays: the bytes must be those.)
     public func lockMayAuthorise(_ entry: LockFile.Entry, rules: RuleOutputs) -> String? {
-        let slash = entry.path.firstIndex(of: "/")!
+        guard let slash = entry.path.firstIndex(of: "/") else { return "its path '\(entry.path)' is not bucket/key" }
         let bucket = String(entry.path[..<slash]), key = String(entry.path[entry.path.index(after: slash)...])
         guard rules.buckets.contains(bucket) else { return "no rule writes into bucket '\(bucket)', so Derive cannot have written it" }
         guard rules.mayProduce(bucket: bucket, key: key) else { return "no rule's to: template gives that path, so Derive cannot have written it" }
