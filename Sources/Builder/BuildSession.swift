@@ -447,8 +447,9 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         for (path, digest) in try store.controlFiles().sorted(by: { $0.key < $1.key }) {
-            if let link = linkOnPath(path) {
-                // Derive's index may be behind the link: not removed through it, and said (exit 1, as for outputs).
+            if let link = linkOnPath((path as NSString).deletingLastPathComponent) {
+                // Derive's index may be behind a linked folder: not removed through it, and said (exit 1,
+                // as for outputs). A link at the index path itself is the user's: kept below, exit 0.
                 report.problems.append("\(planner.display(path)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; the index there is left in place")
                 continue
             }
