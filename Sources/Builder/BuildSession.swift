@@ -478,6 +478,8 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(file)) is the index of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
             } else if !FileKind.isRegularFile(file) {
                 report.left.append("\(planner.display(file)) is not the file Derive wrote as the index (\(FileKind.describe(file))); left in place")
+            } else if !ControlFileTargets.isDerivesOldIndex(file, recordedPath: recorded.path, planner: planner) {
+                report.left.append("\(planner.display(file)) is named as the old index in \(planner.display(lockPath)) but does not hold an index Derive writes for that lock's outputs; left in place")
             } else if try planner.disk.remove(file, ifDigest: recorded.digest) {
                 report.removedControlFiles.append(planner.display(file))
             } else {

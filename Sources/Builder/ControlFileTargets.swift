@@ -193,7 +193,19 @@ struct ControlFileTargets {
         if WantedIdentities(planner.protectedFiles(sources: planner.listedSources())).contains(file) { return nil }
         let claims = claims ?? ForeignClaimLookup(stateFolder: planner.manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
         if claims.index(file) != nil || claims.files.claimant(of: file, output: recorded.path) != nil { return nil }
-        return (file, recorded.digest)
+        // Not an index Derive writes for the lock: still listed, with a digest no file has, so
+        // it is kept and named like an edited old index, never deleted.
+        return (file, isDerivesOldIndex(file, recordedPath: recorded.path, planner: planner) ? recorded.digest : "-")
+    }
+
+    /// The lock's first line is untrusted too: a file it names as the old index is Derive's only
+    /// when it is a `.json` file whose bytes are exactly an index Derive writes for the lock's
+    /// own outputs (what the build that wrote that lock wrote beside it). A user's file, whatever
+    /// digest the line gives, is never that.
+    static func isDerivesOldIndex(_ file: String, recordedPath: String, planner: Planner) -> Bool {
+        guard file.hasSuffix(".json"), let data = try? planner.disk.read(file) else { return false }
+        return IndexAdoption.isDerives(data, lock: planner.lock, manifest: planner.manifest,
+                                       indexBucket: String(recordedPath.prefix { $0 != "/" }))
     }
 
     /// The displayed sizes of the outputs' sources, as read with their digests.

@@ -42,7 +42,16 @@ final class PathLock {
 
     /// The state folder's lock, taken before `build.lock`, naming the holder from that file.
     static func stateFolder(_ folder: String, lockFile: String) throws -> PathLock {
-        try PathLock(folder, folder: true) { _ in
+        // A state folder the user made a symbolic link (to another disk, say) is theirs to name:
+        // the real folder is the one locked. Only its last component is resolved here; the lock is
+        // still taken on a folder, never a file.
+        var info = stat()
+        var locked = folder
+        if lstat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK, let real = realpath(folder, nil) {
+            locked = String(cString: real)
+            free(real)
+        }
+        return try PathLock(locked, folder: true) { _ in
             let holder = (FileManager.default.contents(atPath: lockFile).map { String(decoding: $0.prefix(512), as: UTF8.self) } ?? "")
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             return holder.isEmpty ? "a process holding the state folder \(folder); its \(BuildLock.fileName) was deleted" : holder

@@ -102,4 +102,23 @@ import Glibc
             #expect(!all.contains("NSCocoaErrorDomain"), "\(command): \(all)")
         }
     }
+
+    /// Round 10: a state folder the user made a symbolic link to a real folder (another disk, say)
+    /// works like the default `.derive` as a link: build, check, clean, the state in the real folder.
+    @Test func aStateFolderThatIsALinkToAFolderWorks() throws {
+        let project = try Project()
+        defer { project.remove() }
+        try FileManager.default.createDirectory(at: project.url("real-state"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: project.url("stlink").path, withDestinationPath: "real-state")
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: true) + "state: stlink\n")
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
+        #expect(!build.stderr.contains("NSCocoaErrorDomain"), "\(build.stderr)")
+        #expect(project.exists("real-state/state.sqlite"))
+        #expect(try project.run(["check"]).status == 0)
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0, "\(text(clean.stdout)) \(clean.stderr)")
+        var info = stat()
+        #expect(lstat(project.url("stlink").path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK, "the user's link is kept")
+    }
 }

@@ -72,6 +72,38 @@ import Glibc
         #expect(check.status == 0, "\(text(check.stdout)) \(check.stderr)")
     }
 
+    /// Round 10, N1: the lock's first line is untrusted. A fresh clone whose lock names a user's
+    /// file (in a source bucket, or any bucket) as the old index, with that file's true digest,
+    /// deletes nothing: plan, build and clean keep it.
+    @Test(arguments: ["src/notes.txt", "out/uploads/contract.json", "meta/data.json"])
+    func aLockNamingAUsersFileAsItsOldIndexDeletesNothing(_ victim: String) throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Self.manifest(index: "out/index.json"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try FileManager.default.createDirectory(at: project.url(victim).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try project.write(victim, "{\"mine\": true}\n")
+        let bytes = try Data(contentsOf: project.url(victim))
+        func inject() throws {
+            var lock = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).components(separatedBy: "\n")
+            var header = try lockHeader(project)
+            header["index"] = victim
+            header["indexDigest"] = SHA256Hex.of(bytes)
+            lock[0] = String(decoding: try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]), as: UTF8.self)
+            try lock.joined(separator: "\n").write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
+        }
+        try inject()
+        let plan = try project.run(["plan"])
+        #expect(!text(plan.stdout).contains("remove \(victim)"), "\(text(plan.stdout))")
+        _ = try project.run(["build"])
+        #expect(try Data(contentsOf: project.url(victim)) == bytes, "the build deleted a user's file the lock named")
+        try? FileManager.default.removeItem(at: project.url(".derive"))
+        try inject()
+        _ = try project.run(["clean"])
+        #expect(try Data(contentsOf: project.url(victim)) == bytes, "clean deleted a user's file the lock named")
+    }
+
     /// The same with a user's file at the old index path (the old index edited, or replaced): kept and said.
     @Test func aUsersFileAtTheOldIndexPathIsKeptAndReported() throws {
         let project = try Project(index: false)

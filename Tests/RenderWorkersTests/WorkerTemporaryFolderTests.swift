@@ -57,9 +57,14 @@ final class WorkerTemporaryFolderTests: XCTestCase {
             }
         }
         watching.start()
+        var code: ProcessError.Code?
         XCTAssertThrowsError(try pool.render(bomb, try Pipeline.parse("image/resize,w_200"), limits: limits)) { error in
-            XCTAssertEqual((error as? ProcessError)?.code, .requestTimeout, "\(error)")
+            code = (error as? ProcessError)?.code
         }
+        // On a quiet machine ImageMagick may reach its own disk cap ("cache resources exhausted")
+        // before the deadline: then the worker lives on (its folder too) until the pool ends it.
+        XCTAssert(code == .requestTimeout || code == .badRequest, "\(String(describing: code))")
+        if code != .requestTimeout { pool.shutdown() }
         seen.finish()
         let (folders, magick) = seen.result
         XCTAssertFalse(folders.isEmpty, "the worker had no folder of its own")
