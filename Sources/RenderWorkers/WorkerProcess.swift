@@ -63,7 +63,15 @@ final class WorkerProcess: @unchecked Sendable {
         envp.append(nil)
         defer { for case let pointer? in envp { free(pointer) } }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        var status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        // ETXTBSY: a worker binary just written (installed, copied) is still open for writing in
+        // some process forked meanwhile; that descriptor closes at its exec, within milliseconds.
+        var waits = 0
+        while status == ETXTBSY, waits < 50 {
+            waits += 1
+            usleep(10_000)
+            status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        }
         guard status == 0 else {
             close(pair[0])
             temporary.remove()
