@@ -345,7 +345,7 @@ public struct Builder: Sendable {
         if !planner.overwrite, disk.exists(derivative.outputPath) {
             let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
             guard let current, current == item.replaces else {
-                throw DiskError("\(planner.display(derivative.outputPath)) appeared or changed while building and was not written by Derive; move it or pass --overwrite")
+                throw DiskError("\(planner.display(derivative.outputPath)) appeared or changed while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
             }
         }
         let outputDigest = ContentDigests.digest(rendered.bytes)
