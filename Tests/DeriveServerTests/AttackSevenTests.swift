@@ -83,7 +83,7 @@ extension ServiceFixture {
     @Test func anAppendRacingADeleteNeverBringsTheObjectBack() throws {
         nonisolated(unsafe) let f = try ServiceFixture()
         var refused = 0
-        for round in 0..<16 {
+        for round in 0..<48 {
             let key = "race/del\(round).bin"
             let size = Self.appendable(f, key)
             nonisolated(unsafe) var appended = ServiceResponse(status: 0, headers: [], payload: .data(Data()))
@@ -92,7 +92,7 @@ extension ServiceFixture {
                 if worker == 0 {
                     appended = f.append("drop", key, position: size, Data("TAIL".utf8), signed: false)
                 } else {
-                    usleep(UInt32(200 * (round % 8)))
+                    usleep(UInt32(250 * (round % 16)))   // spread over an append's length, whatever its speed
                     deleted = f.send("DELETE", "drop", key, signed: false)
                 }
             }
