@@ -1,5 +1,6 @@
 import Foundation
 import ProcessLanguage
+import ImagingCore
 
 /// What libvips' loader itself costs for a source, read from the file's own header bytes before
 /// libvips opens it. Some loaders hold the whole image however the chain streams, and some do it
@@ -43,11 +44,11 @@ struct LoaderFootprint: Equatable {
     /// Reads the footprint of `source` in `format`; throws the limits' errors for what is over
     /// them (side, pixels, pages, memory), before any pixel or header read by libvips.
     static func check(_ source: UnsafeRawBufferPointer, format: SourceFormat, limits: Limits, resizing: Bool) throws -> LoaderFootprint {
-        let bytes = HeaderBytes(source)
+        let bytes = SourceHeader.Bytes(source)
         var footprint = LoaderFootprint()
         switch format {
         case .bmp:
-            guard let header = bytes.bmp() else { break }
+            guard bytes.matches(0, "BM"), let header = SourceHeader.bmp(bytes) else { break }
             footprint.width = header.width
             footprint.height = header.height
             try limits.checkSource(width: header.width, height: header.height, frames: 1, resizing: resizing)
@@ -108,53 +109,9 @@ extension Limits {
     }
 }
 
-/// Bounds-checked reads of a file's header bytes: a short or damaged header gives nil (libvips
-/// then judges the file), never a trap.
-struct HeaderBytes {
-    let raw: UnsafeRawBufferPointer
-    init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
-
-    func u8(_ offset: Int) -> Int? { offset >= 0 && offset < raw.count ? Int(raw[offset]) : nil }
-
-    func u16(_ offset: Int, little: Bool) -> Int? {
-        guard let a = u8(offset), let b = u8(offset + 1) else { return nil }
-        return little ? a | b << 8 : a << 8 | b
-    }
-
-    func u24le(_ offset: Int) -> Int? {
-        guard let a = u8(offset), let b = u8(offset + 1), let c = u8(offset + 2) else { return nil }
-        return a | b << 8 | c << 16
-    }
-
-    func u32(_ offset: Int, little: Bool) -> Int? {
-        guard let low = u16(offset + (little ? 0 : 2), little: little),
-              let high = u16(offset + (little ? 2 : 0), little: little) else { return nil }
-        return high << 16 | low
-    }
-
-    func u64(_ offset: Int, little: Bool) -> Int? {
-        guard let low = u32(offset + (little ? 0 : 4), little: little),
-              let high = u32(offset + (little ? 4 : 0), little: little), high < 1 << 31 else { return nil }
-        return high << 32 | low
-    }
-
-    func matches(_ offset: Int, _ text: String) -> Bool {
-        let expected = Array(text.utf8)
-        guard offset >= 0, offset + expected.count <= raw.count else { return false }
-        return expected.indices.allSatisfy { raw[offset + $0] == expected[$0] }
-    }
-
-    /// A BMP's size (BITMAPCOREHEADER or BITMAPINFOHEADER and later; a negative height is top-down).
-    func bmp() -> (width: Int, height: Int)? {
-        guard matches(0, "BM"), let dibSize = u32(14, little: true) else { return nil }
-        if dibSize == 12 {
-            guard let w = u16(18, little: true), let h = u16(20, little: true) else { return nil }
-            return (w, h)
-        }
-        guard dibSize >= 40, let w = u32(18, little: true), let h = u32(22, little: true) else { return nil }
-        let width = Int(Int32(truncatingIfNeeded: w)), height = Int(Int32(truncatingIfNeeded: h))
-        return (abs(width), abs(height))
-    }
+/// The footprint's readings of headers, on ImagingCore's bounds-checked bytes.
+extension SourceHeader.Bytes {
+    func matches(_ offset: Int, _ text: String) -> Bool { matches(offset, Array(text.utf8)) }
 
     /// A PNG's IHDR: size, channels per colour type, bit depth, Adam7 interlacing.
     func png() -> (width: Int, height: Int, channels: Int, bitDepth: Int, interlaced: Bool)? {

@@ -77,44 +77,48 @@ public struct SourceHeader: Sendable, Hashable {
         return result
     }
 
-    /// Bounds-checked reads: a short or damaged header gives nil, never a trap.
-    struct Bytes {
-        let raw: UnsafeRawBufferPointer
-        init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
-        var count: Int { raw.count }
+    /// Bounds-checked reads: a short or damaged header gives nil, never a trap. Shared with the
+    /// engine's loader footprint (Imaging), which reads more of the same headers.
+    public struct Bytes {
+        public let raw: UnsafeRawBufferPointer
+        public init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+        public var count: Int { raw.count }
 
-        func matches(_ offset: Int, _ expected: [UInt8]) -> Bool {
+        public func matches(_ offset: Int, _ expected: [UInt8]) -> Bool {
             guard offset >= 0, offset + expected.count <= raw.count else { return false }
             for (index, byte) in expected.enumerated() where raw[offset + index] != byte { return false }
             return true
         }
 
-        func u8(_ offset: Int) -> Int? {
+        public func u8(_ offset: Int) -> Int? {
             offset >= 0 && offset < raw.count ? Int(raw[offset]) : nil
         }
 
-        func u16(_ offset: Int, little: Bool) -> Int? {
+        public func u16(_ offset: Int, little: Bool) -> Int? {
             guard let a = u8(offset), let b = u8(offset + 1) else { return nil }
             return little ? a | b << 8 : a << 8 | b
         }
 
-        func u24le(_ offset: Int) -> Int? {
+        public func u24le(_ offset: Int) -> Int? {
             guard let a = u8(offset), let b = u8(offset + 1), let c = u8(offset + 2) else { return nil }
             return a | b << 8 | c << 16
         }
 
-        func u32(_ offset: Int, little: Bool) -> Int? {
+        public func u32(_ offset: Int, little: Bool) -> Int? {
             guard let low = u16(offset + (little ? 0 : 2), little: little),
                   let high = u16(offset + (little ? 2 : 0), little: little) else { return nil }
             return high << 16 | low
         }
 
-        func u64be(_ offset: Int) -> Int? {
-            guard let high = u32(offset, little: false), let low = u32(offset + 4, little: false), high < 1 << 31 else { return nil }
+        public func u64be(_ offset: Int) -> Int? { u64(offset, little: false) }
+
+        public func u64(_ offset: Int, little: Bool) -> Int? {
+            guard let low = u32(offset + (little ? 0 : 4), little: little),
+                  let high = u32(offset + (little ? 4 : 0), little: little), high < 1 << 31 else { return nil }
             return high << 32 | low
         }
 
-        func tag(_ offset: Int) -> String? {
+        public func tag(_ offset: Int) -> String? {
             guard offset >= 0, offset + 4 <= raw.count else { return nil }
             return String(decoding: raw[offset..<offset + 4], as: UTF8.self)
         }
@@ -190,7 +194,7 @@ public struct SourceHeader: Sendable, Hashable {
         }
     }
 
-    static func bmp(_ bytes: Bytes) -> SourceHeader? {
+    public static func bmp(_ bytes: Bytes) -> SourceHeader? {
         guard let size = bytes.u32(14, little: true) else { return nil }
         if size == 12 {
             guard let width = bytes.u16(18, little: true), let height = bytes.u16(20, little: true) else { return nil }

@@ -1,3 +1,4 @@
+import ImagingCore
 import Foundation
 import Testing
 @testable import Imaging
@@ -240,7 +241,7 @@ struct LoaderFootprintTests {
         // And the interlaced one renders with the default limits.
         let rendered = try Engine().render(png, try Pipeline.parse("image/resize,w_100"))
         #expect(rendered.width == 100 && rendered.height == 100)
-        #expect(png.withUnsafeBytes { HeaderBytes($0).png()?.interlaced } == true)
+        #expect(png.withUnsafeBytes { SourceHeader.Bytes($0).png()?.interlaced } == true)
     }
 
     /// Finding 4b: a TIFF's directory chain is counted with a bounded walk before libvips reads
@@ -252,13 +253,13 @@ struct LoaderFootprintTests {
         let error = Self.refusal(chain, "image/format,png")
         #expect(Date().timeIntervalSince(started) < 1.0, "took \(Date().timeIntervalSince(started)) s")
         #expect(error?.code == .imageTooLarge && error?.message.contains("pages") == true, "\(String(describing: error))")
-        let counted = chain.withUnsafeBytes { HeaderBytes($0).tiffPages(upTo: 100_000) }
+        let counted = chain.withUnsafeBytes { SourceHeader.Bytes($0).tiffPages(upTo: 100_000) }
         #expect(counted == 60_000)
         // A loop in the chain ends the walk.
         var looped = [UInt8](Bombs.tiffChain(3))
         let lastNext = looped.count - 4
         looped.replaceSubrange(lastNext..<looped.count, with: Bombs.le32(10))
-        #expect(Data(looped).withUnsafeBytes { HeaderBytes($0).tiffPages(upTo: 100) } == 3)
+        #expect(Data(looped).withUnsafeBytes { SourceHeader.Bytes($0).tiffPages(upTo: 100) } == 3)
         // The page walk is part of the estimate: 4 096 pages with --max-work just under it.
         let most = Bombs.tiffChain(4096)
         var limits = Limits()
