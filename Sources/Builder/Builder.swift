@@ -133,11 +133,15 @@ public struct Builder: Sendable {
         let kept = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }.map(\.file)
         // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
         let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles))
-        let results = runJobs(work, wanted: wanted)
+        let results = runJobs(work, wanted: wanted, recorded: plan.recorded)
+        // Where each built output went: a `{hash}` output's name is known only after rendering.
+        var written: [String: (output: String, path: String)] = [:]
         for (item, result) in zip(work, results) {
             switch result {
-            case .success(let old):
-                report.built.append(item.output)
+            case .success(let done):
+                report.built.append(done.output)
+                written[item.output] = (done.output, done.path)
+                let old = done.old
                 switch old?.outcome {
                 case .removed: report.deletedOldCopies.append(old!.file)
                 case .left(let path, let message): report.left.append((path, message))
@@ -161,11 +165,16 @@ public struct Builder: Sendable {
             report.adopted.append(item.output)
         }
 
-        for item in plan.deletions {
+        // A `{hash}` output written under a name an orphan of this plan had (the same bytes under a
+        // new action key) replaced that orphan's file and record: it is no orphan any more.
+        let renamed = Set(written.filter { $0.key != $0.value.output }.map(\.value.output))
+        let wantedAfterWork = renamed.isEmpty ? wanted
+            : WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles).union(written.values.map(\.path)))
+        for item in plan.deletions where !renamed.contains(item.output) {
             guard let record = item.recorded else { continue }
             do {
                 // Only files actually deleted count as deleted; the others are reported as what they are.
-                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wanted, display: planner.display) {
+                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wantedAfterWork, display: planner.display) {
                 case .removed: report.deleted.append(item.output)
                 case .forgotten where plan.kept.contains(item.output): report.kept.append(item.output)
                 case .forgotten: report.forgotten.append(item.output)
@@ -182,7 +191,7 @@ public struct Builder: Sendable {
         if !plan.deletions.isEmpty || plan.work.contains(where: { item in item.recorded.map { $0.file != item.derivative?.outputPath } ?? false }) {
             let failed = Set(report.failed.map(\.output))
             for item in plan.items where item.kind != .delete && !failed.contains(item.output) {
-                if let path = item.derivative?.outputPath, disk.stat(path) == nil {
+                if let path = written[item.output]?.path ?? item.derivative?.outputPath, disk.stat(path) == nil {
                     report.failed.append((item.output, "\(planner.display(path)) is missing after the build; run derive build again"))
                 }
             }
@@ -300,7 +309,7 @@ public struct Builder: Sendable {
     }
 
     /// Runs the jobs on `options.jobs` threads; results come back in job order.
-    func runJobs(_ work: [PlanItem], wanted: WantedIdentities) -> [Result<OldCopy?, Error>] {
+    func runJobs(_ work: [PlanItem], wanted: WantedIdentities, recorded: [String: OutputRecord] = [:]) -> [Result<Done, Error>] {
         guard !work.isEmpty else { return [] }
         let progress = Progress(total: work.count, quiet: options.quiet)
         let budget = MemoryBudget(capacity: options.memoryBudget)
@@ -310,7 +319,7 @@ public struct Builder: Sendable {
             done.enter()
             let thread = Thread {
                 while let index = state.next() {
-                    let result = Result { try self.run(work[index], budget: budget, wanted: wanted) }
+                    let result = Result { try self.run(work[index], budget: budget, wanted: wanted, recorded: recorded) }
                     state.store(result, at: index)
                     // `result` holds an optional: success with nil is still success.
                     let succeeded: Bool
@@ -329,26 +338,51 @@ public struct Builder: Sendable {
     /// An output's file where its bucket folder used to lead, and what became of it.
     typealias OldCopy = (file: String, outcome: OutputRemoval.Outcome)
 
-    /// Renders and writes one output; returns what became of its old copy (the bucket's folder moved).
-    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities) throws -> OldCopy? {
-        guard let derivative = item.derivative else { return nil }
-        let source = try disk.read(derivative.sourcePath)
+    /// One output written: its name and file (a `{hash}` output's, named after its bytes) and what
+    /// became of its old copy (the bucket's folder moved, or the old hashed name).
+    struct Done: Sendable {
+        var output: String
+        var path: String
+        var old: OldCopy?
+    }
+
+    /// Renders and writes one output. `recorded`: the plan's records, which say whether a file
+    /// already at a `{hash}` output's name is one Derive wrote with those bytes.
+    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities, recorded: [String: OutputRecord] = [:]) throws -> Done {
+        guard let planned = item.derivative else { throw DiskError("\(item.output): nothing to build") }
+        let source = try disk.read(planned.sourcePath)
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.
         let digest = ContentDigests.digest(source)
-        guard digest == derivative.components.sourceDigest else {
-            throw DiskError("\(derivative.source) changed while building; run the build again")
+        guard digest == planned.components.sourceDigest else {
+            throw DiskError("\(planned.source) changed while building; run the build again")
         }
         let cost = budget.acquire(renderer.memoryEstimate(source))
         defer { budget.release(cost) }
-        let rendered = try renderer.render(source, derivative.pipeline, bucketPath: derivative.bucketPath)
+        let rendered = try renderer.render(source, planned.pipeline, bucketPath: planned.bucketPath)
+        let outputDigest = ContentDigests.digest(rendered.bytes)
+        // `{hash}` named after the bytes. A name other than the planned one was not checked by the
+        // plan: it must be free, or hold the bytes Derive recorded for that name (an orphan of this
+        // plan with the same bytes, or the lock's entry in a fresh clone), digest-checked now.
+        let derivative = planned.named(digest: outputDigest)
+        var replaces = item.replaces
+        if derivative.outputPath != planned.outputPath {
+            replaces = nil
+            if disk.exists(derivative.outputPath) {
+                let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
+                let vouched = recorded[derivative.output]?.outputDigest ?? planner.lock?.entries[derivative.output]?.digest
+                guard let current, current == vouched || planner.overwrite else {
+                    throw DiskError("\(planner.display(derivative.outputPath)) exists and was not written by Derive (or was changed since); \(planned.output) may not replace it: move it or pass --overwrite")
+                }
+                replaces = current
+            }
+        }
         // Ownership again at the moment of writing: the file there must still be the one planned for.
         if !planner.overwrite, disk.exists(derivative.outputPath) {
             let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
-            guard let current, current == item.replaces else {
+            guard let current, current == replaces else {
                 throw DiskError("\(planner.display(derivative.outputPath)) appeared or changed while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
             }
         }
-        let outputDigest = ContentDigests.digest(rendered.bytes)
         // A build killed after the rename leaves a file Derive may replace, but only these bytes.
         try store.addPendingWrite(derivative.outputPath, digest: outputDigest)
         // A create moves the file into place only if the path is still free at that instant
@@ -356,7 +390,7 @@ public struct Builder: Sendable {
         // Only a rebuild over Derive's own digest-checked file replaces.
         let created: [String]
         do {
-            created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath, replacing: item.replaces != nil)
+            created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath, replacing: replaces != nil)
         } catch let error as DiskError where error.appeared {
             try? store.clearPendingWrites([derivative.outputPath])
             throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
@@ -371,11 +405,14 @@ public struct Builder: Sendable {
         try store.recordOutput(record, file: file)
         // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
         // Not when the old path reaches the file just written (the same folder through a link).
+        var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
         if let old = item.recorded, old.file != derivative.outputPath,
            FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
-            return (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display))
+            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display))
         }
-        return nil
+        // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
+        if let old = item.recorded, old.path != derivative.output { try store.removeOutputs([old.path]) }
+        return done
     }
 
     /// The record an adopted output gets: the lock's entry for the planned derivative.
@@ -593,7 +630,7 @@ final class JobState: @unchecked Sendable {
     private let lock = NSLock()
     private var cursor = 0
     private let count: Int
-    private(set) var results: [Result<Builder.OldCopy?, Error>]
+    private(set) var results: [Result<Builder.Done, Error>]
 
     init(count: Int) {
         self.count = count
@@ -608,5 +645,5 @@ final class JobState: @unchecked Sendable {
         }
     }
 
-    func store(_ result: Result<Builder.OldCopy?, Error>, at index: Int) { lock.withLock { results[index] = result } }
+    func store(_ result: Result<Builder.Done, Error>, at index: Int) { lock.withLock { results[index] = result } }
 }

@@ -38,6 +38,9 @@ enum IndexWriter {
                      placeholders: [String: Placeholder] = [:]) -> Data {
         var sources: [String: [OutputRecord]] = [:]
         for output in outputs { sources[output.source, default: []].append(output) }
+        // Rules whose `to:` has `{hash}`, by the name their records carry.
+        var templates: [String: PathTemplate] = [:]
+        for rule in manifest.rules where rule.to.hashLength != nil { templates[rule.planName] = rule.to }
         var lines: [String] = ["{", "  \"version\": \(version),", "  \"sources\": {"]
         let sorted = sources.keys.sorted()
         for (index, source) in sorted.enumerated() {
@@ -58,6 +61,7 @@ enum IndexWriter {
                 var fields = ["\"path\": \(quote(record.path))", "\"key\": \(quote(key(record.path)))",
                               "\"bucket\": \(quote(bucket(record.path)))", "\"url\": \(quote(url(record.path, manifest: manifest)))",
                               "\"rule\": \(quote(record.rule))"]
+                if let logical = logicalKey(record, templates: templates) { fields.append("\"logical\": \(quote(logical))") }
                 if let style = record.style { fields.append("\"style\": \(quote(style))") }
                 if !record.matrix.isEmpty {
                     let values = matrix(record.matrix).map { "\(quote($0.0)): \(quote($0.1))" }.joined(separator: ", ")
@@ -96,6 +100,15 @@ enum IndexWriter {
         lines.append("  }")
         lines.append("}")
         return Data((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+    /// A `{hash}` output's key with its hash shown as the placeholder (`img/lake.{hash}.webp`):
+    /// the logical name a page looks the output up by; nil for other outputs.
+    static func logicalKey(_ record: OutputRecord, templates: [String: PathTemplate]) -> String? {
+        guard let template = templates[record.rule], let length = template.hashLength, record.outputDigest.count >= length else { return nil }
+        let key = key(record.path)
+        guard let found = key.range(of: String(record.outputDigest.prefix(length)), options: .backwards) else { return nil }
+        return key.replacingCharacters(in: found, with: template.hashPlaceholder)
     }
 
     /// The output's address: the bucket's `url:` plus `/` and the key, else `/` and the key (the

@@ -4,8 +4,19 @@ import ProcessLanguage
 
 /// Writes the final image in the chosen format, without metadata.
 enum Encoder {
-    /// Quality used when the chain has no `quality` action (OSS does not publish its own).
-    static let defaultQuality = 85
+    /// Quality used when the chain has no `quality` action, per output format (OSS does not
+    /// publish its own). JPEG (and TIFF's JPEG-free deflate ignores it) stays at 85; WebP and AVIF
+    /// are calibrated on the corpus (Tests/Benchmarks/calibrate-quality, quality-table.md) to the
+    /// lowest quality whose SSIM is at least JPEG 85's on every photo, which makes them smaller.
+    /// HEIC (x265 at its fastest preset) keeps 85. Changing any bumps `Engine.renderVersion`.
+    static let defaultQualities: [Format.Kind: Int] = [.jpg: 85, .webp: 75, .avif: 50, .heic: 85, .tiff: 85]
+
+    static func defaultQuality(for format: Format.Kind) -> Int { defaultQualities[format] ?? 85 }
+
+    /// `jpg:85,webp:…`: the defaults as the encoder settings of every fingerprint name them.
+    static var defaultQualitySettings: String {
+        defaultQualities.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
+    }
 
     static func encode(_ image: VImage, as format: Format.Kind, quality: Int, interlace: Bool) throws -> Data {
         var buffer: UnsafeMutableRawPointer?

@@ -11,8 +11,9 @@ public struct Engine: Sendable {
     /// (2: liborc turned off, which changes resampling results slightly; 3: ICC transform to the
     /// sRGB profile, shrink-on-load leaving twice the target, streaming decode; 4: HEIC at x265's
     /// ultrafast preset through libheif, AVIF at aom speed 9, watermark images streamed; 5:
-    /// average-hue samples through a resize to 128 px, shrunk on load).
-    public static let renderVersion = "5"
+    /// average-hue samples through a resize to 128 px, shrunk on load; 6: default quality per
+    /// output format, WebP and AVIF calibrated below JPEG's bytes at its SSIM).
+    public static let renderVersion = "6"
 
     public var limits: Limits
 
@@ -88,7 +89,7 @@ extension Engine {
     }
 
     /// The encoder settings that are not in pipelines; part of every fingerprint.
-    public static let encoderSettings = "default-quality=\(Encoder.defaultQuality);strip=1;png-compression=6;heif-effort=0;heic-preset=ultrafast;heif-bitdepth=8;jpeg-optimize=1;tiff=deflate"
+    public static let encoderSettings = "default-quality=\(Encoder.defaultQualitySettings);strip=1;png-compression=6;heif-effort=0;heic-preset=ultrafast;heif-bitdepth=8;jpeg-optimize=1;tiff=deflate"
 }
 
 extension Engine: EngineDescription {

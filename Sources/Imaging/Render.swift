@@ -225,7 +225,7 @@ struct Render {
             image = try Render.materialize(image)
         }
         let sourceQuality = format == .jpeg && output == .jpg ? JPEGQuality.estimate(source) : nil
-        let encoderQuality = quality?.encoderQuality(sourceQuality: sourceQuality) ?? Encoder.defaultQuality
+        let encoderQuality = quality?.encoderQuality(sourceQuality: sourceQuality) ?? Encoder.defaultQuality(for: output)
         let bytes = try Encoder.encode(image, as: output, quality: encoderQuality, interlace: interlace)
         return RenderOutput(kind: .image(output), bytes: bytes, width: first.width, height: first.height,
                             frames: images.count, decodedPixels: decodedPixels)

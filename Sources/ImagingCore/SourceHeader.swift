@@ -23,7 +23,9 @@ public struct SourceHeader: Sendable, Hashable {
 
     /// Formats whose displayed size `displayedSize` knows (orientation included): the planner
     /// reads every other format's size as unknown.
-    public static let displayedFormats: Set<String> = ["jpg", "png", "gif", "webp"]
+    public static let displayedFormats: Set<String> = ["jpg", "png", "gif", "webp", "tiff", "bmp", "heic", "avif"]
+    /// Those read since render version 6 (sizes cached as unknown before are read again once).
+    public static let laterDisplayedFormats: Set<String> = ["tiff", "bmp", "heic", "avif"]
 
     /// The size the engine shows by default: EXIF orientations 5 to 8 swap the sides. Nil for
     /// formats outside `displayedFormats`, a header it cannot read, or a zero side.
@@ -35,6 +37,9 @@ public struct SourceHeader: Sendable, Hashable {
             if bytes.matches(0, [0x89, 0x50, 0x4E, 0x47]) { return "png" }
             if bytes.matches(0, Array("GIF8".utf8)) { return "gif" }
             if bytes.matches(0, Array("RIFF".utf8)), bytes.matches(8, Array("WEBP".utf8)) { return "webp" }
+            if bytes.matches(0, Array("BM".utf8)) { return "bmp" }
+            if bytes.matches(0, [0x49, 0x49, 0x2A, 0x00]) || bytes.matches(0, [0x4D, 0x4D, 0x00, 0x2A]) { return "tiff" }
+            if bytes.matches(4, Array("ftyp".utf8)) { return "heic" }
             return nil
         }
         guard let kind, displayedFormats.contains(kind) else { return nil }
@@ -208,22 +213,28 @@ public struct SourceHeader: Sendable, Hashable {
     /// The first image file directory's ImageWidth (256) and ImageLength (257).
     static func tiff(_ bytes: Bytes, little: Bool) -> SourceHeader? {
         guard let directory = bytes.u32(4, little: little), let entries = bytes.u16(directory, little: little) else { return nil }
-        var width: Int?, height: Int?
-        for index in 0..<entries {
+        var width: Int?, height: Int?, orientation = 1
+        for index in 0..<min(entries, 4096) {
             let entry = directory + 2 + index * 12
             guard let tag = bytes.u16(entry, little: little), let type = bytes.u16(entry + 2, little: little) else { return nil }
-            guard tag == 256 || tag == 257 else { continue }
+            guard tag == 256 || tag == 257 || tag == 274 else { continue }
             let value = type == 3 ? bytes.u16(entry + 8, little: little) : bytes.u32(entry + 8, little: little)
-            if tag == 256 { width = value } else { height = value }
+            switch tag {
+            case 256: width = value
+            case 257: height = value
+            default: if let value, (1...8).contains(value) { orientation = value }   // Orientation, which libvips applies as for JPEG
+            }
         }
         guard let width, let height else { return nil }
-        return SourceHeader(width: width, height: height, frames: 1)
+        return SourceHeader(width: width, height: height, frames: 1, orientation: orientation)
     }
 
     /// HEIC and AVIF: the largest image spatial extent ('ispe') among the item properties, which
     /// is the full image's (a grid's tiles are smaller; a rotation swaps sides, not the area).
     static func heif(_ bytes: Bytes) -> SourceHeader? {
         var best: SourceHeader?
+        // An 'irot' of a quarter or three quarters turn (libheif applies it when decoding) swaps the sides.
+        var turned = false
         func walk(_ start: Int, _ end: Int, depth: Int) {
             var offset = start
             while offset + 8 <= end, depth < 4 {
@@ -245,12 +256,16 @@ public struct SourceHeader: Sendable, Hashable {
                        product(width, height) > product(best?.width ?? 0, best?.height ?? 0) {
                         best = SourceHeader(width: width, height: height, frames: 1)
                     }
+                case "irot":
+                    if let angle = bytes.u8(offset + header), angle & 1 == 1 { turned = true }
                 default: break
                 }
                 offset += size
             }
         }
         walk(0, bytes.count, depth: 0)
+        // Orientation 6 (a quarter turn) is how `displayedSize` swaps sides; the engine's memory estimate ignores it.
+        if turned { best?.orientation = 6 }
         return best
     }
 }

@@ -2,17 +2,28 @@
 ///
 /// Variables: `{key}` (the source key), `{dir}` (its folder, empty at the top), `{name}` (file
 /// name without extension), `{ext}` (the output format's extension), `{style}` (the style name,
-/// for `styles:` rules) and the rule's matrix variables.
+/// for `styles:` rules), the rule's matrix variables, and `{hash}` / `{hash:N}`: the first N
+/// (default 10) hex digits of the output's SHA-256, known only once it is rendered.
 public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     public enum Part: Sendable, Hashable {
         case literal(String)
         case variable(String)
     }
 
-    public static let builtins = ["key", "dir", "name", "ext", "style"]
+    public static let builtins = ["key", "dir", "name", "ext", "style", "hash"]
+
+    /// `{hash}` gives this many hex digits; `{hash:N}` takes N from this range.
+    public static let defaultHashLength = 10
+    public static let hashLengths = 4...64
 
     public let text: String
     public let parts: [Part]
+    /// How many hex digits `{hash}` stands for; nil when the template has none (at most one).
+    public let hashLength: Int?
+    /// `{hash}` or `{hash:N}` as written: how the name is shown before the output exists.
+    public var hashPlaceholder: String {
+        hashLength.map { $0 == Self.defaultHashLength && !text.contains("{hash:") ? "{hash}" : "{hash:\($0)}" } ?? ""
+    }
 
     public var description: String { text }
 
@@ -30,6 +41,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         let scalars = Array(text.unicodeScalars)
         var parts: [Part] = []
         var literal = String.UnicodeScalarView()
+        var hashLength: Int?
         var index = 0
         while index < scalars.count {
             let scalar = scalars[index]
@@ -39,6 +51,18 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
                 }
                 var name = ""
                 name.unicodeScalars.append(contentsOf: scalars[(index + 1)..<close])
+                if name == "hash" || name.hasPrefix("hash:") {
+                    guard hashLength == nil else {
+                        throw Problem(offset: index, message: "'{hash}' may appear only once in '\(text)'", hint: nil)
+                    }
+                    let digits = name.dropFirst("hash:".count)
+                    let length = name == "hash" ? Self.defaultHashLength : (digits.allSatisfy(\.isASCII) ? Int(digits) : nil)
+                    guard let length, Self.hashLengths.contains(length) else {
+                        throw Problem(offset: index, message: "'{\(name)}': the hash length must be from \(Self.hashLengths.lowerBound) to \(Self.hashLengths.upperBound) hex digits, as in '{hash:8}'", hint: nil)
+                    }
+                    hashLength = length
+                    name = "hash"
+                }
                 guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "_" }) else {
                     throw Problem(offset: index, message: "'{\(name)}' is not a variable name", hint: nil)
                 }
@@ -54,6 +78,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         }
         if !literal.isEmpty { parts.append(.literal(String(literal))) }
         self.parts = parts
+        self.hashLength = hashLength
     }
 
     public var variables: [String] {
@@ -62,7 +87,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// Offset of variable `name` in the text (in scalars), for diagnostics.
     public func offset(of name: String) -> Int {
-        let needle = Array("{\(name)}".unicodeScalars), scalars = Array(text.unicodeScalars)
+        let needle = Array((name == "hash" && hashLength != nil ? hashPlaceholder : "{\(name)}").unicodeScalars), scalars = Array(text.unicodeScalars)
         guard needle.count <= scalars.count else { return 0 }
         for start in 0...(scalars.count - needle.count) where scalars[start..<(start + needle.count)].elementsEqual(needle) {
             return start

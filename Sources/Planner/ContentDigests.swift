@@ -59,7 +59,9 @@ public final class ContentDigests: @unchecked Sendable {
         guard let stat = early ?? disk.stat(path) else { return nil }
         if let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
            known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
-           known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format) {
+           known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
+           // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
+           !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)) {
             return Content(digest: known.digest, format: known.format, width: max(0, known.width), height: max(0, known.height))
         }
         let data = try disk.read(path)
@@ -71,9 +73,10 @@ public final class ContentDigests: @unchecked Sendable {
 
     /// Records a digest already known (an output just written), so it is not read again.
     public func remember(_ path: String, stat: FileStat, content: Content) {
+        let unknown = content.width == 0 && content.height == 0 && SourceHeader.laterDisplayedFormats.contains(content.format)
         let record = FileRecord(path: path, size: stat.size, mtime: stat.mtime, inode: Int64(bitPattern: stat.inode),
                                 digest: content.digest, format: content.format, recorded: disk.now(), ctime: stat.ctime,
-                                width: content.width, height: content.height)
+                                width: content.width, height: unknown ? -2 : content.height)
         lock.withLock {
             cache[path] = record
             pending[path] = record

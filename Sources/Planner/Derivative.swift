@@ -66,6 +66,21 @@ public struct Components: Sendable, Hashable {
     }
 }
 
+/// Where `{hash}` stands in an output's key: the key is `prefix`, the first `length` hex digits
+/// of the output's SHA-256, then `suffix`. Until it is rendered, the output is named with the
+/// placeholder as written (`site/img/lake.{hash}.webp`).
+public struct HashedName: Sendable, Hashable {
+    public var prefix: String
+    public var suffix: String
+    public var length: Int
+    public var placeholder: String
+
+    /// The key for an output whose SHA-256 (hex) is `digest`.
+    public func key(digest: String) -> String { prefix + digest.prefix(length) + suffix }
+    /// The key before rendering, with the placeholder.
+    public var logicalKey: String { prefix + placeholder + suffix }
+}
+
 /// One output the manifest asks for: a rule applied to one source with one recipe.
 public struct Derivative: Sendable, Hashable {
     /// `bucket/key` of the output.
@@ -88,6 +103,19 @@ public struct Derivative: Sendable, Hashable {
     public let components: Components
     /// `components.actionKey`, computed once.
     public let actionKey: String
+    /// Set when the rule's `to:` has `{hash}`: `output` is then the recorded file's name (an up-to-date
+    /// output), or the logical name with the placeholder until rendering names it.
+    public var hashed: HashedName?
+
+    /// With `{hash}` resolved for bytes whose SHA-256 is `digest`; unchanged without `{hash}`.
+    public func named(digest: String) -> Derivative {
+        guard let hashed else { return self }
+        var named = self
+        let key = hashed.key(digest: digest)
+        named.output = String(output.prefix { $0 != "/" }) + "/" + key
+        named.outputPath = outputFolder + "/" + key
+        return named
+    }
 
     /// `name=value` pairs joined by `,`, sorted: how matrix values are stored.
     public var matrix: String {
@@ -249,7 +277,20 @@ struct Expansion {
             values["name"] = stem
             values["ext"] = ext
             if let style = variant.style { values["style"] = style }
-            let outputKey = task.rule.to.render(values)
+            // `{hash}` is known only after rendering: rendered as NUL (never in a key) and split there.
+            var hashed: HashedName?
+            let outputKey: String
+            if let length = task.rule.to.hashLength {
+                values["hash"] = "\u{0}"
+                let marked = task.rule.to.render(values)
+                let cut = marked.firstIndex(of: "\u{0}") ?? marked.endIndex
+                let name = HashedName(prefix: String(marked[..<cut]), suffix: String(marked[cut...].dropFirst()),
+                                      length: length, placeholder: task.rule.to.hashPlaceholder)
+                hashed = name
+                outputKey = name.logicalKey
+            } else {
+                outputKey = task.rule.to.render(values)
+            }
             let output = "\(task.targetBucket.name)/\(outputKey)"
             var dependencies: [String] = []
             for dependency in variant.pipeline.dependencies {
@@ -274,13 +315,15 @@ struct Expansion {
             }
             let components = Components(engine: engine, pipeline: canonical, sourceDigest: content.digest,
                                         dependencies: dependencies.joined(separator: ","), encoder: identity.encoder)
-            derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
+            var derivative = Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
                                           outputFolder: task.targetBucket.path, rule: task.ruleName,
                                           source: "\(task.sourceBucket.name)/\(key)", sourcePath: sourcePath,
                                           bucketPath: task.sourceBucket.path, style: variant.style,
                                           values: variant.values, pipeline: variant.pipeline,
                                           acl: task.rule.acl ?? task.sourceBucket.effectiveACL(of: key),
-                                          sourceFormat: content.format, components: components, actionKey: components.actionKey))
+                                          sourceFormat: content.format, components: components, actionKey: components.actionKey)
+            derivative.hashed = hashed
+            derivatives.append(derivative)
         }
         return (derivatives, errors)
     }

@@ -198,6 +198,7 @@ public struct Planner: Sendable {
             expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
                                       knownOutputs: Set(recorded.keys).subtracting(nowSources)).derivatives()
         }
+        let superseded = resolveHashedNames(&expansion.derivatives, recorded: recorded)
         let protected = protectedFiles(sources: expansion.sources)
         let protectedIdentities = WantedIdentities(protected)
         digests.prefetch(expansion.derivatives.map(\.outputPath))
@@ -231,7 +232,8 @@ public struct Planner: Sendable {
                                       derivative: nil, recorded: record, adopted: nil))
                 continue
             }
-            items.append(PlanItem(kind: .delete, output: output, reasons: ["no longer produced by the manifest"],
+            let reason = superseded[output].map { "replaced by a new \($0) (its bytes, and so its name, change)" } ?? "no longer produced by the manifest"
+            items.append(PlanItem(kind: .delete, output: output, reasons: [reason],
                                   derivative: nil, recorded: record, adopted: nil))
         }
         let (lockOrphans, lockFailures) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion,
@@ -257,6 +259,58 @@ public struct Planner: Sendable {
         plan.erroredOutputs = erroredOutputs
         plan.recorded = recorded
         return plan
+    }
+
+    /// Names each `{hash}` derivative after the output the state (or, in a fresh clone, the lock)
+    /// recorded for it under the same action key: its bytes, and so its name, are known without
+    /// rendering, so an up-to-date output plans as one and a no-op stays a no-op. The others keep
+    /// the logical name (`lake.{hash}.webp`) and are created; the records they replace (same
+    /// logical name, another action key) are returned, output → logical name, to say why they go.
+    func resolveHashedNames(_ derivatives: inout [Derivative], recorded: [String: OutputRecord]) -> [String: String] {
+        let lengths = Set(derivatives.compactMap { $0.hashed?.length })
+        guard !lengths.isEmpty else { return [:] }
+        // A recorded path with its own digest's first N hex taken out (at each place it occurs),
+        // keyed with N: what the logical name's prefix and suffix must join to.
+        struct Known { var path: String; var actionKey: String }
+        var byLogical: [String: [Known]] = [:]
+        func learn(_ path: String, digest: String, actionKey: String) {
+            for length in lengths where digest.count >= length {
+                let hex = String(digest.prefix(length))
+                var search = path.startIndex..<path.endIndex
+                while let found = path.range(of: hex, range: search) {
+                    let logical = String(path[..<found.lowerBound]) + "\u{0}" + String(path[found.upperBound...]) + "\u{0}\(length)"
+                    byLogical[logical, default: []].append(Known(path: path, actionKey: actionKey))
+                    search = found.upperBound..<path.endIndex
+                }
+            }
+        }
+        for (path, record) in recorded { learn(path, digest: record.outputDigest, actionKey: record.actionKey) }
+        var superseded: [String: String] = [:]
+        var taken: Set<String> = []
+        func resolve(_ index: Int) -> Bool {
+            guard let hashed = derivatives[index].hashed, derivatives[index].output.hasSuffix(hashed.logicalKey) else { return true }
+            let bucket = String(derivatives[index].output.prefix { $0 != "/" })
+            let candidates = byLogical[bucket + "/" + hashed.prefix + "\u{0}" + hashed.suffix + "\u{0}\(hashed.length)"] ?? []
+            var resolved = false
+            if let match = candidates.first(where: { $0.actionKey == derivatives[index].actionKey && !taken.contains($0.path) }) {
+                taken.insert(match.path)
+                derivatives[index].output = match.path
+                derivatives[index].outputPath = derivatives[index].outputFolder + "/" + String(match.path.drop { $0 != "/" }.dropFirst())
+                resolved = true
+            }
+            for other in candidates where other.path != derivatives[index].output && recorded[other.path] != nil {
+                superseded[other.path] = bucket + "/" + hashed.logicalKey
+            }
+            return resolved
+        }
+        let unresolved = derivatives.indices.filter { !resolve($0) }
+        // Outputs the state does not know: a fresh clone's lock vouches for them (read only then).
+        if !unresolved.isEmpty, let lock {
+            byLogical = [:]
+            for (path, entry) in lock.entries where recorded[path] == nil { learn(path, digest: entry.digest, actionKey: entry.actionKey) }
+            for index in unresolved { _ = resolve(index) }
+        }
+        return superseded
     }
 
     /// Whether `output` (`bucket/key`) is matched by a rule's `from` in that bucket.
