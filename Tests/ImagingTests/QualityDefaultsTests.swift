@@ -15,7 +15,7 @@ struct QualityDefaultsTests {
         let source = try Fixtures.sample("landscape.jpg")
         // A PNG source: `Q` is absolute, never capped by a source JPEG's own quality.
         let png = try Self.bytes(source, "image/resize,w_480/format,png")
-        for (format, quality) in [("webp", 75), ("avif", 50), ("jpg", 85)] {
+        for (format, quality) in [("webp", 85), ("avif", 70), ("jpg", 85)] {
             let implicit = try Self.bytes(png, "image/format,\(format)")
             #expect(implicit == (try Self.bytes(png, "image/quality,Q_\(quality)/format,\(format)")), "\(format) default is q\(quality)")
             if quality != 85 {
@@ -44,7 +44,7 @@ struct QualityDefaultsTests {
     }
 
     @Test func theEncoderSettingsNameEveryDefaultAndTheRenderVersionMoved() {
-        #expect(Engine.encoderSettings.contains("default-quality=avif:50,heic:85,jpg:85,tiff:85,webp:75;"), "\(Engine.encoderSettings)")
+        #expect(Engine.encoderSettings.contains("default-quality=avif:70,heic:85,jpg:85,tiff:85,webp:85;"), "\(Engine.encoderSettings)")
         #expect(Engine.renderVersion == "6")
     }
 }
