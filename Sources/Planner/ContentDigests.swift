@@ -27,7 +27,8 @@ public final class ContentDigests: @unchecked Sendable {
     private let disk: any Disk
     private let lock = NSLock()
     private var cache: [String: FileRecord]
-    private var pending: [String: FileRecord] = [:]
+    /// Paths remembered since the last `takePending` (their records are in `cache`).
+    private var pending: Set<String> = []
     /// Stats taken in one batch ahead of `content(of:)`, each used once.
     private var prefetched: [String: FileStat?] = [:]
     public let racyMargin: Int64
@@ -79,7 +80,7 @@ public final class ContentDigests: @unchecked Sendable {
                                 width: content.width, height: unknown ? -2 : content.height)
         lock.withLock {
             cache[path] = record
-            pending[path] = record
+            pending.insert(path)
         }
     }
 
@@ -88,7 +89,7 @@ public final class ContentDigests: @unchecked Sendable {
     /// Cache entries learned since the last call, for the state store.
     public func takePending() -> [FileRecord] {
         lock.withLock {
-            let records = Array(pending.values)
+            let records = pending.compactMap { cache[$0] }
             pending.removeAll()
             return records
         }

@@ -82,39 +82,104 @@ public struct HashedName: Sendable, Hashable {
 }
 
 /// One output the manifest asks for: a rule applied to one source with one recipe.
-public struct Derivative: Sendable, Hashable {
+/// A compact record (plans hold 200 000 of them): a class, so the expansion, its merge by
+/// output, the sorted list and every plan item share one object; what it shares with other
+/// derivatives is held by reference, once per recipe (folders, rule, style, pipeline, engine)
+/// and once per source (its name, path, format and digest). Only its output's names, its
+/// dependencies and its action key are its own.
+public final class Derivative: Sendable, Hashable {
+    /// What the derivatives of one rule and one recipe share.
+    final class Recipe: Sendable {
+        let outputFolder: String
+        let rule: String
+        let bucketPath: String
+        let style: String?
+        let values: [String: String]
+        let pipeline: Pipeline
+        let canonical: String
+        let engine: String
+        let encoder: String
+
+        init(outputFolder: String, rule: String, bucketPath: String, style: String?, values: [String: String], pipeline: Pipeline,
+             canonical: String, engine: String, encoder: String) {
+            self.outputFolder = outputFolder; self.rule = rule; self.bucketPath = bucketPath; self.style = style
+            self.values = values; self.pipeline = pipeline; self.canonical = canonical; self.engine = engine; self.encoder = encoder
+        }
+    }
+
+    /// What the derivatives of one source share.
+    final class Origin: Sendable {
+        let source: String
+        let sourcePath: String
+        let format: String
+        let digest: String
+
+        init(source: String, sourcePath: String, format: String, digest: String) {
+            self.source = source; self.sourcePath = sourcePath; self.format = format; self.digest = digest
+        }
+    }
+
     /// `bucket/key` of the output.
-    public var output: String
-    public var outputPath: String
-    /// The target bucket's folder now: recorded with the output, so it is deleted there later.
-    public var outputFolder: String
-    public var rule: String
-    /// `bucket/key` of the source.
-    public var source: String
-    public var sourcePath: String
-    /// The source bucket's folder, where watermark images are read.
-    public var bucketPath: String
-    public var style: String?
-    /// The matrix values, e.g. `["w": "320"]`.
-    public var values: [String: String]
-    public var pipeline: Pipeline
-    public var acl: BucketACL
-    public var sourceFormat: String
-    public let components: Components
+    public let output: String
+    public let outputPath: String
     /// `components.actionKey`, computed once.
     public let actionKey: String
+    public let acl: BucketACL
     /// Set when the rule's `to:` has `{hash}`: `output` is then the recorded file's name (an up-to-date
     /// output), or the logical name with the placeholder until rendering names it.
-    public var hashed: HashedName?
+    public let hashed: HashedName?
+    private let dependencies: String
+    private let made: Recipe
+    private let origin: Origin
+
+    /// The target bucket's folder now: recorded with the output, so it is deleted there later.
+    public var outputFolder: String { made.outputFolder }
+    public var rule: String { made.rule }
+    /// `bucket/key` of the source.
+    public var source: String { origin.source }
+    public var sourcePath: String { origin.sourcePath }
+    /// The source bucket's folder, where watermark images are read.
+    public var bucketPath: String { made.bucketPath }
+    public var style: String? { made.style }
+    /// The matrix values, e.g. `["w": "320"]`.
+    public var values: [String: String] { made.values }
+    public var pipeline: Pipeline { made.pipeline }
+    public var sourceFormat: String { origin.format }
+    public var components: Components {
+        Components(engine: made.engine, pipeline: made.canonical, sourceDigest: origin.digest, dependencies: dependencies,
+                   encoder: made.encoder)
+    }
+
+    init(output: String, outputPath: String, recipe: Recipe, origin: Origin, acl: BucketACL, dependencies: String,
+         hashed: HashedName? = nil) {
+        self.output = output; self.outputPath = outputPath; self.made = recipe; self.origin = origin
+        self.acl = acl; self.dependencies = dependencies; self.hashed = hashed
+        actionKey = Components(engine: recipe.engine, pipeline: recipe.canonical, sourceDigest: origin.digest,
+                               dependencies: dependencies, encoder: recipe.encoder).actionKey
+    }
+
+    /// The same derivative under another output name (a `{hash}` name resolved); shares its recipe and source.
+    public func renamed(output: String, outputPath: String) -> Derivative {
+        Derivative(output: output, outputPath: outputPath, recipe: made, origin: origin, acl: acl, dependencies: dependencies,
+                   hashed: hashed)
+    }
 
     /// With `{hash}` resolved for bytes whose SHA-256 is `digest`; unchanged without `{hash}`.
     public func named(digest: String) -> Derivative {
         guard let hashed else { return self }
-        var named = self
         let key = hashed.key(digest: digest)
-        named.output = String(output.prefix { $0 != "/" }) + "/" + key
-        named.outputPath = outputFolder + "/" + key
-        return named
+        return renamed(output: String(output.prefix { $0 != "/" }) + "/" + key, outputPath: outputFolder + "/" + key)
+    }
+
+    public static func == (a: Derivative, b: Derivative) -> Bool {
+        a === b || (a.output == b.output && a.outputPath == b.outputPath && a.outputFolder == b.outputFolder && a.rule == b.rule
+            && a.source == b.source && a.sourcePath == b.sourcePath && a.bucketPath == b.bucketPath && a.style == b.style
+            && a.values == b.values && a.pipeline == b.pipeline && a.acl == b.acl && a.sourceFormat == b.sourceFormat
+            && a.components == b.components && a.actionKey == b.actionKey && a.hashed == b.hashed)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(output); hasher.combine(outputPath); hasher.combine(actionKey)
     }
 
     /// `name=value` pairs joined by `,`, sorted: how matrix values are stored.
@@ -156,17 +221,54 @@ struct Expansion {
     /// Outputs the state knows about: never taken as sources.
     let knownOutputs: Set<String>
 
-    /// One source under one rule: the unit of work planned in parallel.
-    struct Task: Sendable {
+    /// What every source of one rule shares: held once per rule, so a task is a reference and a key.
+    final class RuleContext: Sendable {
         let rule: Rule
         let ruleName: String
         let sourceBucket: Bucket
         let targetBucket: Bucket
-        let key: String
         let variants: [Rule.Variant]
         let canonicals: [String]
         /// The engine identity's text, built once per plan (it showed in profiles per source).
         let engine: String
+        /// Each variant as its derivatives share it (by index), unless a narrow source changes it.
+        let recipes: [Derivative.Recipe]
+
+        init(rule: Rule, ruleName: String, sourceBucket: Bucket, targetBucket: Bucket, variants: [Rule.Variant],
+             canonicals: [String], engine: String, encoder: String) {
+            self.rule = rule; self.ruleName = ruleName; self.sourceBucket = sourceBucket; self.targetBucket = targetBucket
+            self.variants = variants; self.canonicals = canonicals; self.engine = engine
+            recipes = zip(variants, canonicals).map { variant, canonical in
+                Derivative.Recipe(outputFolder: targetBucket.path, rule: ruleName, bucketPath: sourceBucket.path, style: variant.style,
+                                  values: variant.values, pipeline: variant.pipeline, canonical: canonical, engine: engine, encoder: encoder)
+            }
+        }
+
+        /// The shared recipe of variant `index`, or a new one when narrowing changed it for a source.
+        func recipe(_ index: Int, variant: Rule.Variant, canonical: String) -> Derivative.Recipe {
+            let shared = recipes[index]
+            if canonical == shared.canonical, variant.style == shared.style, variant.values == shared.values, variant.pipeline == shared.pipeline {
+                return shared
+            }
+            return Derivative.Recipe(outputFolder: shared.outputFolder, rule: shared.rule, bucketPath: shared.bucketPath, style: variant.style,
+                                     values: variant.values, pipeline: variant.pipeline, canonical: canonical, engine: shared.engine,
+                                     encoder: shared.encoder)
+        }
+    }
+
+    /// One source under one rule: the unit of work planned in parallel.
+    struct Task: Sendable {
+        let context: RuleContext
+        let key: String
+        /// The source's absolute path, made once and shared by the stat cache, the derivatives and `sources`.
+        let path: String
+        var rule: Rule { context.rule }
+        var ruleName: String { context.ruleName }
+        var sourceBucket: Bucket { context.sourceBucket }
+        var targetBucket: Bucket { context.targetBucket }
+        var variants: [Rule.Variant] { context.variants }
+        var canonicals: [String] { context.canonicals }
+        var engine: String { context.engine }
     }
 
     struct Result {
@@ -208,12 +310,13 @@ struct Expansion {
             let variants = try rule.variants(catalogue: catalogue)
             let canonicals = variants.map(\.pipeline.canonical)
             let ruleName = rule.name ?? "rule at \(rule.location.file):\(rule.location.line)"
+            let context = RuleContext(rule: rule, ruleName: ruleName, sourceBucket: sourceBucket, targetBucket: targetBucket,
+                                      variants: variants, canonicals: canonicals, engine: engine, encoder: identity.encoder)
             for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
-                tasks.append(Task(rule: rule, ruleName: ruleName, sourceBucket: sourceBucket, targetBucket: targetBucket,
-                                  key: key, variants: variants, canonicals: canonicals, engine: engine))
+                tasks.append(Task(context: context, key: key, path: sourceBucket.path + "/" + key))
             }
         }
-        digests.prefetch(tasks.map { $0.sourceBucket.path + "/" + $0.key })
+        digests.prefetch(tasks.map(\.path))
         let expanded = try parallelMap(tasks) { task in try self.expand(task) }
 
         // Merged in task order, so which of two colliding derivatives is named first is stable.
@@ -239,12 +342,12 @@ struct Expansion {
         // Sorted by key, then looked up: sorting the derivatives themselves copies large structs.
         return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
                       failedSources: failedSources, blockedOutputs: blockedOutputs,
-                      sources: Set(tasks.map { $0.sourceBucket.path + "/" + $0.key }))
+                      sources: Set(tasks.map(\.path)))
     }
 
     func expand(_ task: Task) throws -> ([Derivative], [PlanFailure]) {
         let key = task.key
-        let sourcePath = task.sourceBucket.path + "/" + key
+        let sourcePath = task.path
         let source = "\(task.sourceBucket.name)/\(key)"
         let found: ContentDigests.Content?
         do {
@@ -261,7 +364,7 @@ struct Expansion {
         let stem = (name as NSString).deletingPathExtension
         let folder = (key as NSString).deletingLastPathComponent
         let sourceExtension = content.format.isEmpty ? (name as NSString).pathExtension.lowercased() : content.format
-        let engine = task.engine
+        let origin = Derivative.Origin(source: source, sourcePath: sourcePath, format: content.format, digest: content.digest)
         var derivatives: [Derivative] = []
         var errors: [PlanFailure] = []
         let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
@@ -313,17 +416,10 @@ struct Expansion {
                     }
                 }
             }
-            let components = Components(engine: engine, pipeline: canonical, sourceDigest: content.digest,
-                                        dependencies: dependencies.joined(separator: ","), encoder: identity.encoder)
-            var derivative = Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
-                                          outputFolder: task.targetBucket.path, rule: task.ruleName,
-                                          source: "\(task.sourceBucket.name)/\(key)", sourcePath: sourcePath,
-                                          bucketPath: task.sourceBucket.path, style: variant.style,
-                                          values: variant.values, pipeline: variant.pipeline,
+            derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
+                                          recipe: task.context.recipe(index, variant: variant, canonical: canonical), origin: origin,
                                           acl: task.rule.acl ?? task.sourceBucket.effectiveACL(of: key),
-                                          sourceFormat: content.format, components: components, actionKey: components.actionKey)
-            derivative.hashed = hashed
-            derivatives.append(derivative)
+                                          dependencies: dependencies.joined(separator: ","), hashed: hashed))
         }
         return (derivatives, errors)
     }

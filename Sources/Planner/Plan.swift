@@ -19,16 +19,26 @@ public final class PlanItem: Sendable {
     /// The wanted derivative (nil for deletes).
     public let derivative: Derivative?
     /// What the state recorded (nil for creates).
-    public let recorded: OutputRecord?
+    public var recorded: OutputRecord? { history?.recorded }
     /// An up-to-date output known only from the lock (a fresh clone): the build records it.
-    public let adopted: LockFile.Entry?
+    public var adopted: LockFile.Entry? { history?.adopted }
     /// The digest of the file the write may replace (one Derive wrote); nil: the path must be free.
     public let replaces: String?
+    /// The record and the lock entry, held apart: both are large values, and a plan from scratch
+    /// (200 000 creates) has neither, so its items stay small.
+    private let history: History?
+
+    private final class History: Sendable {
+        let recorded: OutputRecord?
+        let adopted: LockFile.Entry?
+        init(recorded: OutputRecord?, adopted: LockFile.Entry?) { self.recorded = recorded; self.adopted = adopted }
+    }
 
     public init(kind: Kind, output: String, reasons: [String], derivative: Derivative?, recorded: OutputRecord?,
                 adopted: LockFile.Entry?, replaces: String? = nil) {
         self.kind = kind; self.output = output; self.reasons = reasons
-        self.derivative = derivative; self.recorded = recorded; self.adopted = adopted; self.replaces = replaces
+        self.derivative = derivative; self.replaces = replaces
+        history = recorded == nil && adopted == nil ? nil : History(recorded: recorded, adopted: adopted)
     }
 }
 
@@ -186,7 +196,8 @@ public struct Planner: Sendable {
     public func plan() throws -> Plan {
         let recorded = try store.allOutputs()
         // Which record (if any) wrote each file: ownership is by file, not by output name.
-        let owners = Dictionary(recorded.values.map { ($0.file, $0) }, uniquingKeysWith: { a, _ in a })
+        // File → output name (not a copy of the record: a state of 200 000 outputs is read once).
+        let owners = Dictionary(recorded.values.map { ($0.file, $0.path) }, uniquingKeysWith: { a, _ in a })
         let pending = try store.pendingWrites()
         var expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
                                       knownOutputs: Set(recorded.keys)).derivatives()
@@ -203,7 +214,7 @@ public struct Planner: Sendable {
         let protectedIdentities = WantedIdentities(protected)
         digests.prefetch(expansion.derivatives.map(\.outputPath))
         let planned = try parallelMap(expansion.derivatives) { derivative in
-            try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath],
+            try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },
                           pending: pending[derivative.outputPath], protected: protectedIdentities)
         }
         var items: [PlanItem] = []
@@ -294,8 +305,9 @@ public struct Planner: Sendable {
             var resolved = false
             if let match = candidates.first(where: { $0.actionKey == derivatives[index].actionKey && !taken.contains($0.path) }) {
                 taken.insert(match.path)
-                derivatives[index].output = match.path
-                derivatives[index].outputPath = derivatives[index].outputFolder + "/" + String(match.path.drop { $0 != "/" }.dropFirst())
+                derivatives[index] = derivatives[index].renamed(
+                    output: match.path,
+                    outputPath: derivatives[index].outputFolder + "/" + String(match.path.drop { $0 != "/" }.dropFirst()))
                 resolved = true
             }
             for other in candidates where other.path != derivatives[index].output && recorded[other.path] != nil {

@@ -300,17 +300,37 @@ public final class StateStore: Sendable {
 
     public func allFiles() throws -> [String: FileRecord] {
         try queue.read { db in
-            Dictionary(try FileRecord.fetchAll(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files")
-                .map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            var result: [String: FileRecord] = [:]
+            var intern = StringInterner()
+            let rows = try Row.fetchCursor(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files")
+            while let row = try rows.next() {
+                var record = FileRecord(row: row)
+                record.format = intern(record.format)
+                if result[record.path] == nil { result[record.path] = record }
+            }
+            return result
         }
     }
 
     public func allOutputs() throws -> [String: OutputRecord] {
         try queue.read { db in
-            Dictionary(try OutputRecord.fetchAll(db, sql: """
+            var result: [String: OutputRecord] = [:]
+            var intern = StringInterner()
+            let rows = try Row.fetchCursor(db, sql: """
                 SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
                        actionKey, acl, outputDigest, size, width, height, format, builtAt, folder FROM outputs
-                """).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+                """)
+            while let row = try rows.next() {
+                var record = OutputRecord(row: row)
+                // Columns most rows repeat share one buffer each (the engine text alone is hundreds of bytes).
+                record.rule = intern(record.rule); record.style = record.style.map { intern($0) }
+                record.matrix = intern(record.matrix); record.engine = intern(record.engine)
+                record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
+                record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
+                record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
+                if result[record.path] == nil { result[record.path] = record }
+            }
+            return result
         }
     }
 
@@ -427,5 +447,16 @@ public final class StateStore: Sendable {
         try queue.write { db in
             _ = try FileRecord.deleteAll(db, keys: paths)
         }
+    }
+}
+
+/// Equal strings read from many rows made to share one buffer: a state of 200 000 outputs holds
+/// a handful of distinct engines, pipelines and folders, each read once per row otherwise.
+struct StringInterner {
+    private var known: Set<String> = []
+
+    mutating func callAsFunction(_ text: String) -> String {
+        guard text.utf8.count > 15 else { return text }   // stored inline in the String itself
+        return known.insert(text).memberAfterInsert
     }
 }
