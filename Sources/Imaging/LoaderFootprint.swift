@@ -49,6 +49,9 @@ struct LoaderFootprint: Equatable {
     /// Work a TIFF directory costs libvips to count (CPU time of `vipsheader` on a chain of 20 000
     /// 1×1 pages: 23 µs a page), for each of the header read, the decode and the checks.
     static let tiffPageWeight: Double = 25_000 * 3
+    /// Bytes a pixel an interlaced PNG's render holds besides libpng's whole image: an 8-bit
+    /// RGBA copy (measured 3.5 a pixel for a 16-bit RGBA one rendered to JPEG).
+    static let interlacedCopyBytesPerPixel: Double = 4
     /// Bytes a decoded pixel of a still WebP costs libvips' loader at its scale: two RGBA frames
     /// (its header read's and its load's, both alive during the decode) and the sequential
     /// copy. Measured (peak private data, `Tests/Benchmarks/bench-limits`): 12000² lossy at
@@ -88,7 +91,11 @@ struct LoaderFootprint: Equatable {
             footprint.width = header.width
             footprint.height = header.height
             try limits.checkSource(width: header.width, height: header.height, frames: 1, resizing: resizing)
-            footprint.memory = Double(header.width) * Double(header.height) * Double(header.channels) * Double(header.bitDepth > 8 ? 2 : 1)
+            // libpng's whole image at its stored bands and depth, and an 8-bit RGBA copy of it
+            // on the way out. Measured (bench-limits): a 7000² 16-bit RGBA interlaced PNG peaked
+            // at 584 MB of private data with format,jpg (11.5 a pixel), costed 8 a pixel before.
+            footprint.memory = Double(header.width) * Double(header.height)
+                * (Double(header.channels) * Double(header.bitDepth > 8 ? 2 : 1) + interlacedCopyBytesPerPixel)
         case .webp:
             guard let header = SourceHeader.WebPHeader(bytes) else { break }
             footprint.width = header.width

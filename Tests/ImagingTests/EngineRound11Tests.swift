@@ -98,4 +98,18 @@ import ProcessLanguage
         let corrupt = ProcessError(.badRequest, ec: "0040-00000005", "the source image is corrupt or truncated: webp2vips: unable to read pixels")
         #expect(ResourceExhaustion.error(for: corrupt, limits: .oss) == nil)
     }
+
+    /// Interlaced PNGs are decoded whole at their stored depth, then copied to 8-bit RGBA: a
+    /// 7000² 16-bit RGBA one (costed 373.8 MiB, 8 bytes a pixel) peaked at 584 MB of private
+    /// data rendered to JPEG. It is costed 12 bytes a pixel, over the default 384 MiB.
+    @Test func a16BitInterlacedPNGIsCostedWithItsCopy() throws {
+        let png = Bombs.interlacedPNG(300, 200, depth: 16)
+        let footprint = try png.withUnsafeBytes { try LoaderFootprint.check($0, format: .png, limits: .oss, resizing: false) }
+        #expect(footprint.memory == 60_000 * 12)
+        let eight = Bombs.interlacedPNG(300, 200, depth: 8)
+        let smaller = try eight.withUnsafeBytes { try LoaderFootprint.check($0, format: .png, limits: .oss, resizing: false) }
+        #expect(smaller.memory == 60_000 * 8)
+        // 7000² at 12 bytes: 560.7 MiB, refused by default (a render of it passed 500 MB).
+        #expect(7000.0 * 7000 * 12 > Double(Limits.defaultMaxMemory))
+    }
 }
