@@ -45,6 +45,52 @@ int dv_header(const void *buf, size_t len, VipsImage **out) {
     return *out ? 0 : -1;
 }
 
+static void *dv_copy_field(VipsImage *image, const char *name, GValue *value, void *a) {
+    (void) image;
+    // Built-in fields (width, bands, ...) are the new image's own; only metadata moves.
+    if (vips_image_get_typeof((VipsImage *) a, name) == 0) vips_image_set((VipsImage *) a, name, value);
+    return NULL;
+}
+
+// A still WebP's header read at `scale`: libwebp's loader allocates its RGBA frame (4 bytes a
+// pixel at the scale) while reading the header and keeps it as long as the header image lives,
+// so the header is read small and its metadata moved onto a pixel-less image of the stored
+// `width`x`height` (what the file's VP8X/VP8/VP8L header says, read by Derive beforehand).
+int dv_header_scaled(const void *buf, size_t len, double scale, int width, int height, VipsImage **out) {
+    VipsImage *small = vips_image_new_from_buffer(buf, len, "", "scale", scale,
+                                                  "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    if (!small) return -1;
+    VipsImage *image = vips_image_new();
+    vips_image_init_fields(image, width, height, small->Bands, small->BandFmt, small->Coding,
+                           small->Type, small->Xres, small->Yres);
+    vips_image_map(small, dv_copy_field, image);
+    g_object_unref(small);
+    *out = image;
+    return 0;
+}
+
+static void dv_free_memory(VipsImage *image, void *memory) {
+    (void) image;
+    g_free(memory);
+}
+
+// Evaluates `in` into one buffer and wraps it in an image that references nothing upstream:
+// the loader behind `in` (and what it holds, such as ImageMagick's pixel cache) can go as soon
+// as the caller drops `in`. The buffer is freed when the new image closes.
+int dv_detach(VipsImage *in, VipsImage **out) {
+    size_t size = 0;
+    void *memory = vips_image_write_to_memory(in, &size);
+    if (!memory) return -1;
+    VipsImage *image = vips_image_new_from_memory(memory, size, in->Xsize, in->Ysize, in->Bands, in->BandFmt);
+    if (!image) {
+        g_free(memory);
+        return -1;
+    }
+    g_signal_connect(image, "postclose", G_CALLBACK(dv_free_memory), memory);
+    *out = image;
+    return 0;
+}
+
 int dv_load(const void *buf, size_t len, int all_pages, int fail_on, VipsImage **out) {
     if (all_pages)
         *out = vips_image_new_from_buffer(buf, len, "", "n", -1, "fail_on", fail_on,

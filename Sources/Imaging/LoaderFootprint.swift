@@ -7,13 +7,18 @@ import ImagingCore
 /// while reading the header, so these are checked before `dv_header`:
 /// - BMP goes through ImageMagick, whose header step decodes the whole image into its pixel
 ///   cache (about 10 bytes a pixel at Q16), which libvips then copies (4 more);
-/// - WebP: libwebp decodes a whole frame at once (4 bytes a pixel); an animation's canvas is
-///   allocated when the header is read;
+/// - WebP: libvips' loader allocates its RGBA frame while reading the header (at the load's
+///   scale) and keeps it while the image lives; libwebp decodes a lossless (VP8L) image, and a
+///   lossy one's alpha plane, whole whatever the scale; an animation's canvas is allocated when
+///   the header is read. A still's header is therefore read at a tiny scale (`headerScale`);
 /// - an interlaced (Adam7) PNG is decoded whole, at its stored bands and bit depth;
 /// - TIFF: libvips reads every directory (page) of the chain to count them, for every open.
 struct LoaderFootprint: Equatable {
-    /// Bytes the loader allocates at once besides what the chain holds.
+    /// Bytes the loader allocates at once besides what the chain holds, whatever the decode scale.
     var memory: Double = 0
+    /// Bytes the loader allocates at a full-size decode that shrink on load divides (a WebP's
+    /// RGBA frames at the scale it decodes).
+    var scaledMemory: Double = 0
     /// Work (units of `WorkEstimate`) the loader spends besides streaming the pixels the chain reads.
     var work: Double = 0
     /// Pages (TIFF directories) counted; 1 when not paged.
@@ -24,22 +29,43 @@ struct LoaderFootprint: Equatable {
     /// What the loader allocates while libvips reads the header (an animated WebP's canvas, a
     /// BMP's whole ImageMagick decode): checked before the header is read.
     var allocatedAtHeader: Double = 0
-    /// Whether the loader holds a scaled frame (WebP decodes at the shrink-on-load scale).
-    var scalesWithShrink = false
+    /// The scale a still WebP's header is read at (its frame allocated at that scale), nil to
+    /// read it at full size.
+    var headerScale: Double?
 
     /// ImageMagick's side limit (policy.xml, and `WorkerTemporaryFolder`'s environment): a BMP
     /// source or output with a longer side cannot be read or written.
     static let imageMagickMaxSide = 16_000
-    /// Bytes a pixel a BMP render holds: ImageMagick's Q16 pixel cache (a 8000×8000 8-bit BMP
-    /// made a 640 MB cache file: 10), libvips' copy (4) and the render's own (measured: a worker
-    /// rendering a 5000×5000 RLE BMP peaked at 584 MB, 23 a pixel with its idle 19 MB).
-    static let bmpBytesPerPixel: Double = 20
+    /// Bytes a pixel a BMP decode holds: ImageMagick's Q16 pixel cache (a 8000×8000 8-bit BMP
+    /// made a 640 MB cache file: 10) and libvips' reading of it. The header image, whose read
+    /// holds a whole decode too, is dropped before the pixels are decoded (it was not: a
+    /// 4400² RLE BMP peaked at 464 MB, a 4470² one as a watermark at 616 MB). Measured since
+    /// (`Tests/Benchmarks/bench-limits`): 4400² 274 MB peak RSS, 262 MB private data, with the
+    /// worker's own 19 MB: 12.5 a pixel.
+    static let bmpBytesPerPixel: Double = 13
     /// Work a pixel of ImageMagick's BMP decode (CPU time of `vipsheader` on a 3000×3000 RLE and
     /// a 24-bit BMP: 35 to 50 ns a pixel), done once for the header and once more for the pixels.
     static let bmpDecodeWeight: Double = 60
     /// Work a TIFF directory costs libvips to count (CPU time of `vipsheader` on a chain of 20 000
     /// 1×1 pages: 23 µs a page), for each of the header read, the decode and the checks.
     static let tiffPageWeight: Double = 25_000 * 3
+    /// Bytes a pixel an interlaced PNG's render holds besides libpng's whole image: an 8-bit
+    /// RGBA copy (measured 3.5 a pixel for a 16-bit RGBA one rendered to JPEG).
+    static let interlacedCopyBytesPerPixel: Double = 4
+    /// Bytes a decoded pixel of a still WebP costs libvips' loader at its scale: two RGBA frames
+    /// (its header read's and its load's, both alive during the decode) and the sequential
+    /// copy. Measured (peak private data, `Tests/Benchmarks/bench-limits`): 12000² lossy at
+    /// scale 1 2.1 GB (14.6 a pixel with the 3-band result), at 1/8 66 MB; 4000² 301 MB.
+    static let webpFrameBytesPerPixel: Double = 14
+    /// Bytes a source pixel of a lossy WebP's alpha costs, at any scale: libwebp decodes the
+    /// ALPH plane whole (1 byte) through a VP8L decoder holding the whole plane again (1 byte,
+    /// or 4 when the alpha stream is not palette-coded). Measured: a 4000² gradient alpha
+    /// 5.75 a pixel over the same image without alpha, a 12000² flat one 2.05.
+    static let webpAlphaBytesPerPixel: Double = 6
+    /// Bytes a source pixel of a lossless WebP costs, at any scale: libwebp's VP8L decoder
+    /// holds the whole ARGB image (4) before scaling. Measured: 4000² noise 5.2 a pixel at
+    /// scale 1, 3.3 at 1/8.
+    static let webpLosslessBytesPerPixel: Double = 5
 
     /// Reads the footprint of `source` in `format`; throws the limits' errors for what is over
     /// them (side, pixels, pages, memory), before any pixel or header read by libvips.
@@ -65,22 +91,29 @@ struct LoaderFootprint: Equatable {
             footprint.width = header.width
             footprint.height = header.height
             try limits.checkSource(width: header.width, height: header.height, frames: 1, resizing: resizing)
-            footprint.memory = Double(header.width) * Double(header.height) * Double(header.channels) * Double(header.bitDepth > 8 ? 2 : 1)
+            // libpng's whole image at its stored bands and depth, and an 8-bit RGBA copy of it
+            // on the way out. Measured (bench-limits): a 7000² 16-bit RGBA interlaced PNG peaked
+            // at 584 MB of private data with format,jpg (11.5 a pixel), costed 8 a pixel before.
+            footprint.memory = Double(header.width) * Double(header.height)
+                * (Double(header.channels) * Double(header.bitDepth > 8 ? 2 : 1) + interlacedCopyBytesPerPixel)
         case .webp:
-            guard let header = bytes.webp() else { break }
+            guard let header = SourceHeader.WebPHeader(bytes) else { break }
             footprint.width = header.width
             footprint.height = header.height
+            try limits.checkSource(width: header.width, height: header.height, frames: 1, resizing: resizing)
+            let pixels = Double(header.width) * Double(header.height)
             if header.animated {
                 // The canvas is allocated (4 bytes a pixel) while libvips reads the header, and
                 // again for every frame it composes.
-                try limits.checkSource(width: header.width, height: header.height, frames: 1, resizing: resizing)
-                footprint.allocatedAtHeader = Double(header.width) * Double(header.height) * 4
+                footprint.allocatedAtHeader = pixels * 4
                 footprint.memory = footprint.allocatedAtHeader * 2
             } else {
-                try limits.checkSource(width: header.width, height: header.height, frames: 1, resizing: resizing)
-                footprint.memory = Double(header.width) * Double(header.height) * 4
-                // Lossy frames decode at the shrink-on-load scale; lossless ones whole.
-                footprint.scalesWithShrink = !header.lossless
+                // Frames at the decode's scale; VP8L data and a lossy alpha plane whole.
+                footprint.scaledMemory = pixels * webpFrameBytesPerPixel
+                footprint.memory = pixels * (header.lossless ? webpLosslessBytesPerPixel : header.alpha ? webpAlphaBytesPerPixel : 0)
+                // The header read allocates a frame too: read it with about 8 px on the short side.
+                let shortSide = Double(max(1, min(header.width, header.height)))
+                footprint.headerScale = shortSide > 8 ? 8 / shortSide : nil
             }
         case .tiff:
             guard let pages = bytes.tiffPages(upTo: limits.maxFrames + 1) else { break }
@@ -98,14 +131,15 @@ struct LoaderFootprint: Equatable {
 
     /// The loader's memory for a decode shrunk by `shrink` (WebP decodes at the reduced size).
     func memory(shrink: Int) -> Double {
-        scalesWithShrink && shrink > 1 ? memory / Double(shrink * shrink) : memory
+        memory + scaledMemory / Double(max(1, shrink) * max(1, shrink))
     }
 }
 
 extension Limits {
-    /// What a loader spends while libvips reads the header is refused before it reads it.
+    /// What a loader spends while libvips reads the header, and what it will hold whatever the
+    /// chain's shrink, is refused before libvips reads the header.
     func checkBeforeHeader(_ footprint: LoaderFootprint, resizing: Bool) throws {
-        try checkEstimate(WorkEstimate(work: footprint.work, memory: footprint.allocatedAtHeader), resizing: resizing)
+        try checkEstimate(WorkEstimate(work: footprint.work, memory: max(footprint.allocatedAtHeader, footprint.memory)), resizing: resizing)
     }
 }
 
@@ -127,33 +161,6 @@ extension SourceHeader.Bytes {
         default: return nil
         }
         return (w, h, channels, depth, interlace == 1)
-    }
-
-    /// A WebP's canvas (VP8X) or frame size (VP8, VP8L) and whether it is animated.
-    func webp() -> (width: Int, height: Int, animated: Bool, lossless: Bool)? {
-        guard matches(0, "RIFF"), matches(8, "WEBP") else { return nil }
-        if matches(12, "VP8X") {
-            guard let flags = u8(20), let w = u24le(24), let h = u24le(27) else { return nil }
-            // A still's image chunk follows VP8X (after ICCP, ALPH...): the first VP8 or VP8L.
-            var offset = 30, lossless = false
-            while let size = u32(offset + 4, little: true), offset < 1 << 16 {
-                if matches(offset, "VP8L") { lossless = true; break }
-                if matches(offset, "VP8 ") || matches(offset, "ANMF") { break }
-                offset += 8 + size + (size & 1)
-            }
-            return (w + 1, h + 1, flags & 0x02 != 0, lossless)
-        }
-        if matches(12, "VP8L") {
-            guard u8(20) == 0x2F, let a = u8(21), let b = u8(22), let c = u8(23), let d = u8(24) else { return nil }
-            let bits = a | b << 8 | c << 16 | d << 24
-            return ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, false, true)
-        }
-        if matches(12, "VP8 ") {
-            guard u8(23) == 0x9D, u8(24) == 0x01, u8(25) == 0x2A,
-                  let w = u16(26, little: true), let h = u16(28, little: true) else { return nil }
-            return (w & 0x3FFF, h & 0x3FFF, false, false)
-        }
-        return nil
     }
 
     /// How many directories (pages) a TIFF's chain has, counted up to `cap` (then `cap`): each

@@ -88,9 +88,9 @@ struct Render {
             try limits.checkSource(width: width, height: height, frames: webpFrames, resizing: hasResize)
         }
         try limits.checkBeforeHeader(footprint, resizing: hasResize)
-        let header = try Render.decoding {
-            try VImage.make("reading the image header") { dv_header(source.baseAddress, source.count, $0) }
-        }
+        // Dropped before the decode (below): ImageMagick's header read (BMP) holds the whole
+        // decoded image for as long as the header image lives.
+        var header: VImage! = try Render.decoding { try Render.readHeader(source, footprint, "reading the image header") }
         let frames = format.canAnimate ? max(1, header.int("n-pages") ?? 1) : 1
         let pageHeight = frames > 1 ? (header.int("page-height") ?? header.height) : header.height
         try limits.checkSource(width: header.width, height: pageHeight, frames: frames, resizing: hasResize)
@@ -195,6 +195,8 @@ struct Render {
             try Integrity.checkEveryFrame(source, format: format)
         }
 
+        let timing = FrameTiming(loop: header.int("loop"), delays: header.intArray("delay"))
+        header = nil
         let (images, decodedPixels) = animate
             ? try decodeAnimation(plan: plan, drawn: drawn, context: context)
             : try decodeStill(plan: plan, drawn: drawn, context: context)
@@ -213,7 +215,7 @@ struct Render {
         try limits.checkEncoder(width: first.width, height: first.height, format: output)
         var image = first
         if images.count > 1 {
-            image = try joinFrames(images, header: header)
+            image = try joinFrames(images, timing: timing)
         }
         if !output.hasAlpha, image.hasAlpha {
             image = try Alpha.flatten(image)
@@ -352,6 +354,15 @@ struct Render {
 
     static func corrupt(_ detail: String) -> ProcessError { Integrity.corrupt(detail) }
 
+    /// The header of `source` as libvips reads it; a still WebP's is read at the footprint's
+    /// tiny scale (libvips' loader allocates a frame while reading it) and given its stored size.
+    static func readHeader(_ source: UnsafeRawBufferPointer, _ footprint: LoaderFootprint, _ what: String) throws -> VImage {
+        if let scale = footprint.headerScale, let width = footprint.width, let height = footprint.height {
+            return try VImage.make(what) { dv_header_scaled(source.baseAddress, source.count, scale, Int32(width), Int32(height), $0) }
+        }
+        return try VImage.make(what) { dv_header(source.baseAddress, source.count, $0) }
+    }
+
     /// A source libvips cannot read is the caller's bad input, not a server fault.
     static func decoding<T>(_ body: () throws -> T) throws -> T {
         do {
@@ -365,7 +376,13 @@ struct Render {
     }
 
     /// Stacks frames back into one tall image with libvips' animation metadata.
-    private func joinFrames(_ frames: [VImage], header: VImage) throws -> VImage {
+    /// An animation's loop count and frame delays, read from the header.
+    struct FrameTiming {
+        let loop: Int?
+        let delays: [Int]?
+    }
+
+    private func joinFrames(_ frames: [VImage], timing: FrameTiming) throws -> VImage {
         var pointers: [UnsafeMutablePointer<VipsImage>?] = frames.map { $0.pointer }
         let joined = try VImage.make("joining frames") { out in
             pointers.withUnsafeMutableBufferPointer { dv_arrayjoin_vertical($0.baseAddress, Int32(frames.count), out) }
@@ -373,8 +390,8 @@ struct Render {
         let result = try joined.apply("setting animation metadata") { dv_copy($0, $1) }
         vips_image_set_int(result.pointer, "page-height", Int32(frames[0].height))
         vips_image_set_int(result.pointer, "n-pages", Int32(frames.count))
-        if let loop = header.int("loop") { vips_image_set_int(result.pointer, "loop", Int32(loop)) }
-        if var delays = header.intArray("delay"), delays.count >= frames.count {
+        if let loop = timing.loop { vips_image_set_int(result.pointer, "loop", Int32(loop)) }
+        if var delays = timing.delays, delays.count >= frames.count {
             delays = Array(delays.prefix(frames.count))
             var values = delays.map { Int32($0) }
             values.withUnsafeMutableBufferPointer {

@@ -43,6 +43,10 @@ final class RenderWatch: CancellableRender, @unchecked Sendable {
             return result
         } catch {
             if let failure { Vips.takeError(); throw failure }
+            // Memory or ImageMagick's caps running out is a limit, never a corrupt source.
+            if let processError = error as? ProcessError, let exhausted = ResourceExhaustion.error(for: processError, limits: limits) {
+                throw exhausted
+            }
             throw error
         }
     }

@@ -13,6 +13,8 @@ struct WatermarkObjects: ObjectResolver {
         let format: SourceFormat?
         let width: Int, height: Int, bands: Int
         let hasProfile: Bool, orientation: Int
+        /// What libvips' loader holds decoding it at full size (`LoaderFootprint`).
+        var loaderMemory: Double = 0
     }
 
     private let objects: [String: Object]
@@ -39,9 +41,10 @@ struct WatermarkObjects: ObjectResolver {
             }
             // What the loader holds or reads (a BMP's whole ImageMagick decode, a WebP canvas),
             // checked from the file's own header before libvips reads it, as for sources.
+            var footprint = LoaderFootprint()
             if let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format) {
                 do {
-                    let footprint = try LoaderFootprint.check(raw, format: format, limits: limits, resizing: false)
+                    footprint = try LoaderFootprint.check(raw, format: format, limits: limits, resizing: false)
                     try limits.checkBeforeHeader(footprint, resizing: false)
                 } catch var error as ProcessError {
                     error.message = "watermark image '\(key)': " + error.message.replacingOccurrences(of: "the source ", with: "it ")
@@ -51,14 +54,15 @@ struct WatermarkObjects: ObjectResolver {
                 }
             }
             guard let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format),
-                  let header = try? VImage.make("reading the watermark header", { dv_header(raw.baseAddress, raw.count, $0) }) else {
+                  let header = try? Render.readHeader(raw, footprint, "reading the watermark header") else {
                 Vips.takeError()
                 return Object(data: data, format: nil, width: 0, height: 0, bands: 0, hasProfile: false, orientation: 1)
             }
             try limits.checkWatermark(key, bytes: data.count, width: header.width, height: header.height)
             try Watermark.namingCorruption(key) { try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height) }
             return Object(data: data, format: format, width: header.width, height: header.height, bands: header.bands,
-                          hasProfile: header.fieldNames.contains("icc-profile-data"), orientation: header.int("orientation") ?? 1)
+                          hasProfile: header.fieldNames.contains("icc-profile-data"), orientation: header.int("orientation") ?? 1,
+                          loaderMemory: footprint.memory(shrink: 1))
         }
     }
 
@@ -146,10 +150,11 @@ struct WatermarkObjects: ObjectResolver {
         var one = WorkEstimate.of(actions: drawn, format: format, width: w, height: h, bands: object.bands,
                                   frames: 1, decodedWidth: w, decodedHeight: h, output: nil,
                                   hasProfile: object.hasProfile, orients: object.orientation != 1)
-        // Held in memory decoded, then copied out as bytes and back, with an alpha band.
+        // What its loader holds while it decodes (a BMP's ImageMagick cache, a WebP's frames),
+        // then the decoded RGBA copy the mark is drawn from (4 bytes a pixel), held to the end.
         let pixels = Double(object.width) * Double(object.height)
         one.work += pixels * 20
-        one.memory += pixels * 4 * 2
+        one.memory += object.loaderMemory + pixels * 4
         return one
     }
 }

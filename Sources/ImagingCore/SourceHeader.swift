@@ -182,20 +182,58 @@ public struct SourceHeader: Sendable, Hashable {
 
     /// VP8X holds the canvas of extended files; animations count their ANMF chunks.
     static func webp(_ bytes: Bytes) -> SourceHeader? {
-        guard let chunk = bytes.tag(12) else { return nil }
-        switch chunk {
-        case "VP8X":
-            guard let width = bytes.u24le(24), let height = bytes.u24le(27) else { return nil }
-            let frames = WebPChunks.frameCount(bytes.raw) ?? 0
-            return SourceHeader(width: width + 1, height: height + 1, frames: max(1, frames))
-        case "VP8 ":
-            guard let width = bytes.u16(26, little: true), let height = bytes.u16(28, little: true) else { return nil }
-            return SourceHeader(width: width & 0x3FFF, height: height & 0x3FFF, frames: 1)
-        case "VP8L":
-            guard bytes.u8(20) == 0x2F, let bits = bytes.u32(21, little: true) else { return nil }
-            return SourceHeader(width: (bits & 0x3FFF) + 1, height: ((bits >> 14) & 0x3FFF) + 1, frames: 1)
-        default:
-            return nil
+        guard let header = WebPHeader(bytes) else { return nil }
+        return SourceHeader(width: header.width, height: header.height, frames: max(1, header.frames))
+    }
+
+    /// What a WebP's RIFF header says, parsed once for the size (here) and for what libwebp's
+    /// decode holds (the engine's loader footprint).
+    public struct WebPHeader: Sendable, Hashable {
+        /// The canvas (VP8X) or the frame (VP8, VP8L).
+        public var width: Int
+        public var height: Int
+        /// ANMF chunks (0 for a still).
+        public var frames: Int
+        /// VP8X's animation flag.
+        public var animated: Bool
+        /// The still's image data is VP8L (libwebp decodes it whole, whatever the scale).
+        public var lossless: Bool
+        /// VP8X's alpha flag (a lossy still's ALPH plane is decoded at full size).
+        public var alpha: Bool
+
+        public init?(_ bytes: Bytes) {
+            guard bytes.matches(0, Array("RIFF".utf8)), bytes.matches(8, Array("WEBP".utf8)), let chunk = bytes.tag(12) else { return nil }
+            switch chunk {
+            case "VP8X":
+                guard let flags = bytes.u8(20), let w = bytes.u24le(24), let h = bytes.u24le(27) else { return nil }
+                // A still's image chunk follows VP8X (after ICCP, ALPH...): the first VP8 or VP8L.
+                var offset = 30, lossless = false
+                while offset < 1 << 16, let size = bytes.u32(offset + 4, little: true) {
+                    if bytes.matches(offset, Array("VP8L".utf8)) { lossless = true; break }
+                    if bytes.matches(offset, Array("VP8 ".utf8)) || bytes.matches(offset, Array("ANMF".utf8)) { break }
+                    offset += 8 + size + (size & 1)
+                }
+                self.init(width: w + 1, height: h + 1, frames: WebPChunks.frameCount(bytes.raw) ?? 0,
+                          animated: flags & 0x02 != 0, lossless: lossless, alpha: flags & 0x10 != 0)
+            case "VP8 ":
+                guard let w = bytes.u16(26, little: true), let h = bytes.u16(28, little: true) else { return nil }
+                self.init(width: w & 0x3FFF, height: h & 0x3FFF, frames: 0, animated: false, lossless: false, alpha: false)
+            case "VP8L":
+                guard bytes.u8(20) == 0x2F, let bits = bytes.u32(21, little: true) else { return nil }
+                self.init(width: (bits & 0x3FFF) + 1, height: ((bits >> 14) & 0x3FFF) + 1, frames: 0, animated: false,
+                          lossless: true, alpha: bits >> 28 & 1 == 1)
+            default:
+                return nil
+            }
+        }
+
+        public init(width: Int, height: Int, frames: Int, animated: Bool, lossless: Bool, alpha: Bool) {
+            self.width = width
+            self.height = height
+            self.frames = frames
+            self.animated = animated
+            self.lossless = lossless
+            self.alpha = alpha
         }
     }
 

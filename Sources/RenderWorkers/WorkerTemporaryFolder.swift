@@ -1,4 +1,5 @@
 import Foundation
+import ImagingCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,19 +16,8 @@ import Glibc
 struct WorkerTemporaryFolder: Sendable {
     static let prefix = "derive-worker."
 
-    /// ImageMagick's caps in the worker, below Debian's policy.xml (256 MiB memory, 1 GiB disk,
-    /// 16 000 px a side, which policy.xml also sets: an environment value cannot raise them).
-    /// BMP sources and outputs are checked against `ImageMagickLimits` before ImageMagick runs,
-    /// so these only back the estimate up.
-    static let imageMagickEnvironment: [String: String] = [
-        "MAGICK_MEMORY_LIMIT": "256MiB",
-        "MAGICK_MAP_LIMIT": "512MiB",
-        "MAGICK_DISK_LIMIT": "1GiB",
-        "MAGICK_AREA_LIMIT": "128MP",
-        "MAGICK_WIDTH_LIMIT": "16000",
-        "MAGICK_HEIGHT_LIMIT": "16000",
-        "MAGICK_THREAD_LIMIT": "1",
-    ]
+    /// ImageMagick's caps in the worker (`ImageMagickCaps`, which the engine names when they run out).
+    static let imageMagickEnvironment = ImageMagickCaps.environment
 
     let path: String
 

@@ -15,6 +15,8 @@ void dv_strfreev(char **strings);
 
 const char *dv_loader_for_buffer(const void *buf, size_t len);
 int dv_header(const void *buf, size_t len, VipsImage **out);
+int dv_detach(VipsImage *in, VipsImage **out);
+int dv_header_scaled(const void *buf, size_t len, double scale, int width, int height, VipsImage **out);
 int dv_load(const void *buf, size_t len, int all_pages, int fail_on, VipsImage **out);
 int dv_load_shrunk(const void *buf, size_t len, int jpeg_shrink, double webp_scale, int fail_on,
                    VipsImage **out);

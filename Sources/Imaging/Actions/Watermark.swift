@@ -191,11 +191,15 @@ extension Watermark: FrameDrawing {
             }
             // Checked like a source (also before the render, with its cost): limits, header
             // claims, the whole JPEG data, the loader's fail_on.
-            let header = try Render.decoding {
-                try VImage.make("reading the watermark header") { dv_header(raw.baseAddress, raw.count, $0) }
-            }
-            try context.limits.checkWatermark(mark.key, bytes: raw.count, width: header.width, height: header.height)
-            try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height)
+            // The header is dropped before the decode: ImageMagick's header read (BMP) holds
+            // the whole decoded image (10 bytes a pixel) for as long as it lives.
+            let orientation: Int? = try {
+                let footprint = try LoaderFootprint.check(raw, format: format, limits: context.limits, resizing: false)
+                let header = try Render.decoding { try Render.readHeader(raw, footprint, "reading the watermark header") }
+                try context.limits.checkWatermark(mark.key, bytes: raw.count, width: header.width, height: header.height)
+                try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height)
+                return header.int("orientation")
+            }()
             if format == .jpeg { try Integrity.checkJPEG(raw) }
             // Streamed like the main image, so every step is under the render's deadline (a
             // random-access load decodes the whole file in a step the deadline cannot stop).
@@ -204,7 +208,7 @@ extension Watermark: FrameDrawing {
                     dv_load_stream(raw.baseAddress, raw.count, 0, 1, 1, 1.0, Render.failOn(format), $0)
                 }
             }
-            if let orientation = header.int("orientation"), (2...8).contains(orientation) {
+            if let orientation, (2...8).contains(orientation) {
                 picture = try Orientation.apply(try Render.materialize(picture), orientation)
             }
             picture = try Alpha.ensureAlpha(try Colour.toSRGB(picture))
@@ -216,9 +220,11 @@ extension Watermark: FrameDrawing {
                 if action.needsRandomAccess { picture = try Render.materialize(picture) }
                 picture = try drawing.draw(picture, inner)
             }
-            // Force the pixels now: `raw` is only valid inside this closure.
-            return try VImage.fromBytes(try picture.bytes(), width: picture.width, height: picture.height, bands: picture.bands)
-                .apply("watermark image", action: Self.name) { dv_copy_srgb($0, $1) }
+            // Force the pixels now, into one buffer that references nothing upstream: `raw` is
+            // only valid inside this closure, and the loader (ImageMagick's cache) goes with it.
+            let pixels = try picture.apply("watermark image", action: Self.name) { dv_cast_uchar($0, $1) }
+                .apply("watermark image", action: Self.name) { dv_detach($0, $1) }
+            return try pixels.apply("watermark image", action: Self.name) { dv_copy_srgb($0, $1) }
         } }
     }
 
