@@ -229,6 +229,15 @@ struct Expansion {
             guard disk.exists(sourcePath) else { return ([], []) }
             return ([], [PlanFailure(subject: source, message: "cannot read the source: \(Self.readError(disk, sourcePath))")])
         }
+        // What the build would refuse, seen from the bytes read for the digest: the source fails
+        // here, as it would there, and its outputs are kept as they are.
+        let unbuilt = ", \(task.variants.count) derivative\(task.variants.count == 1 ? "" : "s") not built"
+        if content.format.isEmpty {
+            return ([], [PlanFailure(subject: source, message: "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)" + unbuilt)])
+        }
+        if let truncation = content.truncation {
+            return ([], [PlanFailure(subject: source, message: "the source image is corrupt or truncated: \(truncation)" + unbuilt)])
+        }
         let name = (key as NSString).lastPathComponent
         let stem = (name as NSString).deletingPathExtension
         let folder = (key as NSString).deletingLastPathComponent
