@@ -223,6 +223,15 @@ public final class BuildSession: @unchecked Sendable {
 
     private func build(options: BuildOptions, renderer: @escaping () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
         let snapshot = NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
+        if openedStore == nil, StateStore.wouldMoveAside(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath)) {
+            // Another manifest's (or a corrupt) state is moved aside only by a build that runs: a
+            // refused one plans against an empty snapshot and leaves it where it is.
+            readOnly = true
+            let dryRun = try self.plan()
+            guard !dryRun.refusesBuild else { return BuildOutcome(plan: dryRun, report: nil) }
+            readOnly = false
+            openedStore = nil; openedPlanner = nil; openedDisk = nil; stateNote = nil
+        }
         let plan = try self.plan()
         guard !plan.refusesBuild else { return BuildOutcome(plan: plan, report: nil) }   // the decision plan shows
         let planner = try self.planner()
@@ -337,7 +346,9 @@ public final class BuildSession: @unchecked Sendable {
                 if let link = SymbolicLinks.first(on: path, below: folder) { return link }
             }
         }
-        return nil
+        // A folder no bucket names now (the bucket moved), replaced by a link: found from the project's folder.
+        let project = RealFolder.of((lockPath as NSString).deletingLastPathComponent)
+        return SymbolicLinks.first(on: path, below: project)
     }
 
     /// What `clean` removed and what it left.
@@ -375,7 +386,7 @@ public final class BuildSession: @unchecked Sendable {
         let protected = WantedIdentities(planner.protectedFiles(sources: planner.listedSources()))
         for record in recorded.values.sorted(by: { $0.path < $1.path }) {
             // Never followed: the output is left, named, and the lock kept as its record (exit 1).
-            if !record.folder.isEmpty, let link = SymbolicLinks.first(on: record.file, below: record.folder) {
+            if !record.folder.isEmpty, let link = SymbolicLinks.first(on: record.file, from: record.folder) {
                 report.keptLock = true
                 report.problems.append("\(planner.display(record.file)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place, and \(planner.display(lockPath)) is kept as its record")
                 continue
@@ -398,7 +409,7 @@ public final class BuildSession: @unchecked Sendable {
                 // Outputs the lock vouches for that the state does not record: removed if their bytes
                 // still match, unless another manifest's state records the file (a copied project).
                 let claims = foreignClaims().files
-                let ruleOutputs = RuleOutputs(manifest)
+                let ruleOutputs = LockableOutputs(manifest)
                 for entry in lock.entries.values.sorted(by: { $0.path < $1.path }) where recorded[entry.path] == nil {
                     let file: String
                     switch LockFile.place(entry.path, in: manifest) {

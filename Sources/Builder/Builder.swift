@@ -464,6 +464,11 @@ public struct Builder: Sendable {
         var removed: [String] = []
         var failure: IndexError?
         for (path, digest) in targets.written.sorted(by: { $0.key < $1.key }) where path != targets.index?.path {
+            if let link = targets.linkToOldIndex(path) {
+                left = (path, "\(planner.display(path)) (Derive's old index) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place")
+                try store.setControlFile(path, digest: nil)
+                continue
+            }
             let existed = disk.exists(path)
             do {
                 if try !disk.remove(path, ifDigest: digest) {
@@ -554,6 +559,10 @@ public struct OutputRemoval: Sendable {
         // Records from before the folder was kept cannot be placed safely: they are only forgotten.
         // A file that is also a wanted output (by path, or by device+inode through a link) stays.
         guard !record.folder.isEmpty, !wanted.contains(file) else { return .forgotten }
+        if let link = SymbolicLinks.first(on: file, from: record.folder) {
+            // The folder it was written to is now reached through a link (or is one): never followed.
+            return .left(path: file, message: "\(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow; left in place")
+        }
         let existed = disk.exists(file)
         guard try disk.remove(file, ifDigest: record.outputDigest) else {
             return .left(path: file, message: "\(display(file)) was changed since Derive wrote it; left in place")

@@ -323,7 +323,12 @@ struct ControlFileTargets {
         } else if let current = try? disk.read(lockPath), LockFile.isDeriveLock(current), current != lock || !renderedAnew.isEmpty || summariesPending {
             change(lockPath, .write, withPlan ?? (summariesPending ? Self.pendingReason : "differs from the build state"))
         }
-        for (path, digest) in written.sorted(by: { $0.key < $1.key }) where path != index?.path && disk.exists(path) {
+        for path in written.keys.sorted() where path != index?.path {
+            if let link = linkToOldIndex(path) {
+                change(path, .keep, "Derive's old index leads through a symbolic link (\(display(link))), which Derive does not follow; it is kept")
+            }
+        }
+        for (path, digest) in written.sorted(by: { $0.key < $1.key }) where path != index?.path && disk.exists(path) && linkToOldIndex(path) == nil {
             let current = (try? disk.read(path)).map(ContentDigests.digest)
             if current == digest {
                 change(path, .remove, "Derive's old index" + (index.map { ", now at \(display($0.path))," } ?? "") + " is no longer wanted")
@@ -355,6 +360,13 @@ struct ControlFileTargets {
             }
         }
         return changes
+    }
+
+    /// A symbolic link on the folders leading to an old index, below the lock's folder (a bucket
+    /// folder replaced by a link since the index was written there); nil when there is none.
+    func linkToOldIndex(_ path: String) -> String? {
+        let project = RealFolder.of((lockPath as NSString).deletingLastPathComponent)
+        return SymbolicLinks.first(on: (path as NSString).deletingLastPathComponent, below: project)
     }
 
     /// Why an old index is left in place: its bytes are not the ones Derive wrote there.

@@ -79,10 +79,25 @@ struct ControlFiles {
         while !probe.isEmpty, probe != "/" {
             if lstat(probe, &entry) == 0 {
                 if (entry.st_mode & S_IFMT) == S_IFLNK, stat(probe, &target) != 0 {
+                    let loop = errno == ELOOP
                     let destination = (try? FileManager.default.destinationOfSymbolicLink(atPath: probe)) ?? "?"
+                    if loop {
+                        diagnostics.error(locations.state ?? rootLocation,
+                                          "the state folder \(display(manifest.stateFolder)) cannot be made: \(display(probe)) is a symbolic link to \(destination), which leads back to itself (a loop of links)",
+                                          hint: "remove the link, or set 'state:' to a folder of its own")
+                    } else {
+                        diagnostics.error(locations.state ?? rootLocation,
+                                          "the state folder \(display(manifest.stateFolder)) cannot be made: \(display(probe)) is a symbolic link to \(destination), which does not exist",
+                                          hint: "remove the link, make the folder it points to, or set 'state:' to a folder of its own")
+                    }
+                } else if probe == manifest.stateFolder, stat(probe, &target) == 0, (target.st_mode & S_IFMT) != S_IFDIR {
+                    // The state folder itself is a file, or a link to one: SQLite cannot live there.
+                    let what = (entry.st_mode & S_IFMT) == S_IFLNK
+                        ? "a symbolic link to \((try? FileManager.default.destinationOfSymbolicLink(atPath: probe)) ?? "?"), which is a file"
+                        : "a file"
                     diagnostics.error(locations.state ?? rootLocation,
-                                      "the state folder \(display(manifest.stateFolder)) cannot be made: \(display(probe)) is a symbolic link to \(destination), which does not exist",
-                                      hint: "remove the link, make the folder it points to, or set 'state:' to a folder of its own")
+                                      "the state folder \(display(manifest.stateFolder)) is not a folder: it is \(what)",
+                                      hint: "set 'state:' to a folder of its own (the default is .derive/<manifest name>), or move the file")
                 }
                 break
             }

@@ -10,12 +10,7 @@ enum OutputPatterns {
 
     static func of(_ template: PathTemplate, from: Glob?,
                    recipes: [(values: [String: String], pipeline: Pipeline?)]) -> [LoosePattern] {
-        let keyAlternatives: [[LoosePattern.Item]]
-        if let from, from.alternatives.count <= maxKeyAlternatives {
-            keyAlternatives = from.loose.map(\.items)
-        } else {
-            keyAlternatives = [[.run(.any)]]
-        }
+        let keys = keyAlternatives(from)
         var cases = recipes
         if cases.isEmpty || cases.count > maxRecipes { cases = [([:], nil)] }
         var result: [LoosePattern] = []
@@ -24,25 +19,40 @@ enum OutputPatterns {
             // {ext}: the pipeline's format, except gif (kept only for gif sources), else any format.
             var extensions = Format.Kind.allCases.map(\.fileExtension)
             if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
-            var alternatives: [[LoosePattern.Item]] = [[]]
-            for part in template.parts {
-                let choices: [[LoosePattern.Item]]
-                switch part {
-                case .literal(let text): choices = [LoosePattern.literal(text)]
-                case .variable("key"): choices = keyAlternatives
-                case .variable("dir"): choices = [[.run(.any)]]
-                case .variable("ext"): choices = extensions.map(LoosePattern.literal)
-                case .variable(let name):
-                    if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [[.run(.segment)]] }
-                }
-                alternatives = alternatives.flatMap { head in choices.map { head + $0 } }
-            }
-            for items in alternatives {
-                let pattern = LoosePattern(normalized(items))
-                if seen.insert(pattern).inserted { result.append(pattern) }
+            for pattern in of(template, keyAlternatives: keys, values: values, extensions: extensions)
+            where seen.insert(pattern).inserted {
+                result.append(pattern)
             }
         }
         return result
+    }
+
+    /// The patterns of one recipe (`values` substituted) with `{ext}` one of `extensions`.
+    static func of(_ template: PathTemplate, from: Glob?, values: [String: String], extensions: [String]) -> [LoosePattern] {
+        of(template, keyAlternatives: keyAlternatives(from), values: values, extensions: extensions)
+    }
+
+    static func keyAlternatives(_ from: Glob?) -> [[LoosePattern.Item]] {
+        if let from, from.alternatives.count <= maxKeyAlternatives { return from.loose.map(\.items) }
+        return [[.run(.any)]]
+    }
+
+    static func of(_ template: PathTemplate, keyAlternatives: [[LoosePattern.Item]], values: [String: String],
+                   extensions: [String]) -> [LoosePattern] {
+        var alternatives: [[LoosePattern.Item]] = [[]]
+        for part in template.parts {
+            let choices: [[LoosePattern.Item]]
+            switch part {
+            case .literal(let text): choices = [LoosePattern.literal(text)]
+            case .variable("key"): choices = keyAlternatives
+            case .variable("dir"): choices = [[.run(.any)]]
+            case .variable("ext"): choices = extensions.map(LoosePattern.literal)
+            case .variable(let name):
+                if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [[.run(.segment)]] }
+            }
+            alternatives = alternatives.flatMap { head in choices.map { head + $0 } }
+        }
+        return alternatives.map { LoosePattern(normalized($0)) }
     }
 
     /// As `PathTemplate.render` does: doubled and leading slashes go; a slash after "any

@@ -15,12 +15,16 @@ public final class ContentDigests: @unchecked Sendable {
         /// Displayed size from the header (`SourceHeader.displayedSize`), 0 when unknown.
         public var width: Int
         public var height: Int
+        /// Why the bytes are cut short, when a cheap check proves it (`SourceEnd`); such a file is
+        /// read again on every plan rather than remembered (width -2 in its record).
+        public var truncation: String?
 
-        public init(digest: String, format: String, width: Int = 0, height: Int = 0) {
+        public init(digest: String, format: String, width: Int = 0, height: Int = 0, truncation: String? = nil) {
             self.digest = digest
             self.format = format
             self.width = width
             self.height = height
+            self.truncation = truncation
         }
     }
 
@@ -60,14 +64,15 @@ public final class ContentDigests: @unchecked Sendable {
         guard let stat = early ?? disk.stat(path) else { return nil }
         if let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
            known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
-           known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
+           known.width != Self.truncatedWidth, known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
            // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
            !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)) {
             return Content(digest: known.digest, format: known.format, width: max(0, known.width), height: max(0, known.height))
         }
         let data = try disk.read(path)
         let size = SourceHeader.displayedSize(data)
-        let content = Content(digest: Self.digest(data), format: Self.sniff(data), width: size?.width ?? 0, height: size?.height ?? 0)
+        let content = Content(digest: Self.digest(data), format: Self.sniff(data), width: size?.width ?? 0, height: size?.height ?? 0,
+                              truncation: SourceEnd.truncation(data))
         remember(path, stat: stat, content: content)
         return content
     }
@@ -77,12 +82,16 @@ public final class ContentDigests: @unchecked Sendable {
         let unknown = content.width == 0 && content.height == 0 && SourceHeader.laterDisplayedFormats.contains(content.format)
         let record = FileRecord(path: path, size: stat.size, mtime: stat.mtime, inode: Int64(bitPattern: stat.inode),
                                 digest: content.digest, format: content.format, recorded: disk.now(), ctime: stat.ctime,
-                                width: content.width, height: unknown ? -2 : content.height)
+                                width: content.truncation == nil ? content.width : Self.truncatedWidth,
+                                height: unknown ? -2 : content.height)
         lock.withLock {
             cache[path] = record
             pending.insert(path)
         }
     }
+
+    /// The width recorded for a file cut short: never a cache hit, so it is checked again.
+    static let truncatedWidth = -2
 
     public func record(for path: String) -> FileRecord? { lock.withLock { cache[path] } }
 

@@ -18,13 +18,19 @@ public struct EngineIdentity: Sendable, Hashable {
     /// plan names it.
     public var libraries: [String: String]
 
+    /// Whether the engine refuses a source that is no image or is provably cut short (Derive's
+    /// does): then the planner fails such a source as the build would, from the bytes it reads for
+    /// the digest. False only for a stand-in renderer that draws any bytes (the planner's tests).
+    public var refusesNonImages: Bool
+
     public init(renderVersion: String, libvips: String, encoder: String, libraries: [String: String] = [:],
-                fontFile: @escaping @Sendable (String) -> String? = { _ in nil }) {
+                fontFile: @escaping @Sendable (String) -> String? = { _ in nil }, refusesNonImages: Bool = true) {
         self.renderVersion = renderVersion
         self.libvips = libvips
         self.encoder = encoder
         self.libraries = libraries
         self.fontFile = fontFile
+        self.refusesNonImages = refusesNonImages
     }
 
     public static func == (a: EngineIdentity, b: EngineIdentity) -> Bool {
@@ -359,6 +365,15 @@ struct Expansion {
             // Listed but not a regular file reachable inside the bucket (a link, say): say why.
             guard disk.exists(sourcePath) else { return ([], []) }
             return ([], [PlanFailure(subject: source, message: "cannot read the source: \(Self.readError(disk, sourcePath))")])
+        }
+        // What the build would refuse, seen from the bytes read for the digest: the source fails
+        // here, as it would there, and its outputs are kept as they are.
+        let unbuilt = ", \(task.variants.count) derivative\(task.variants.count == 1 ? "" : "s") not built"
+        if identity.refusesNonImages, content.format.isEmpty {
+            return ([], [PlanFailure(subject: source, message: "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)" + unbuilt)])
+        }
+        if identity.refusesNonImages, let truncation = content.truncation {
+            return ([], [PlanFailure(subject: source, message: "the source image is corrupt or truncated: \(truncation)" + unbuilt)])
         }
         let name = (key as NSString).lastPathComponent
         let stem = (name as NSString).deletingPathExtension

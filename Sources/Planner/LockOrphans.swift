@@ -20,7 +20,7 @@ extension Planner {
         guard let lock, expansion.failedSources.isEmpty, expansion.blockedOutputs.isEmpty,
               let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName) else { return ([], []) }
         var items: [PlanItem] = [], failures: [PlanFailure] = []
-        let ruleOutputs = RuleOutputs(manifest)
+        let ruleOutputs = LockableOutputs(manifest)
         for entry in lock.entries.values where !wanted.contains(entry.path) && recorded[entry.path] == nil {
             let bucketName = String(entry.path.prefix { $0 != "/" })
             let bucket: Bucket
@@ -54,14 +54,21 @@ extension Planner {
 
 extension Planner {
     /// Why a lock entry may not authorise deleting its file, or nil when it may: its bucket is one
-    /// some rule writes to, its key matches a rule's `to:` shape, its format is an output format
-    /// named by the key's extension. (The digest check at deletion stays: the bytes must be those.)
-    public func lockMayAuthorise(_ entry: LockFile.Entry, rules: RuleOutputs) -> String? {
+    /// some rule writes to, its key matches a rule's `to:` shape, its format is one that rule
+    /// writes for that style (its `format,` action, else the formats of the sources its `from:`
+    /// names) and the key's extension names it. (The digest check at deletion stays: the bytes
+    /// must be those.)
+    public func lockMayAuthorise(_ entry: LockFile.Entry, rules: LockableOutputs) -> String? {
         guard let slash = entry.path.firstIndex(of: "/") else { return "its path '\(entry.path)' is not bucket/key" }
         let bucket = String(entry.path[..<slash]), key = String(entry.path[entry.path.index(after: slash)...])
         guard rules.buckets.contains(bucket) else { return "no rule writes into bucket '\(bucket)', so Derive cannot have written it" }
-        guard rules.mayProduce(bucket: bucket, key: key) else { return "no rule's to: template gives that path, so Derive cannot have written it" }
+        let written = rules.formatsOfShape(bucket: bucket, key: key)
+        guard !written.isEmpty else { return "no rule's to: template gives that path, so Derive cannot have written it" }
         guard let format = Format.Kind(rawValue: entry.format) else { return "its format '\(entry.format)' is not an output format" }
+        guard rules.formats(bucket: bucket, key: key).contains(format) else {
+            let names = written.map(\.rawValue).sorted().joined(separator: ", ")
+            return "no rule whose to: template gives that path writes \(entry.format) there (only \(names)), so Derive cannot have written it"
+        }
         let ext = (key.split(separator: "/").last.map(String.init) ?? key).split(separator: ".", omittingEmptySubsequences: false)
         let fileExtension = ext.count > 1 ? ext.last!.lowercased() : ""
         guard Self.extensions(of: format).contains(fileExtension) else { return "its extension does not name its format '\(entry.format)'" }

@@ -419,6 +419,10 @@ public struct Planner: Sendable {
             let now = RealFolder.of(derivative.outputFolder)
             let spelt = now == derivative.outputFolder ? "" : " (\(display(derivative.outputFolder)))"
             reasons.insert("bucket folder moved: \(display(recorded.folder)) → \(display(now))\(spelt)", at: 0)
+            if let link = SymbolicLinks.first(on: recorded.file, from: recorded.folder) {
+                // The old folder's path now leads elsewhere: what is there is not followed, so kept.
+                reasons.append("the old copy \(display(recorded.file)) leads through a symbolic link (\(display(link))), which Derive does not follow; it is kept")
+            }
         } else if !exists {
             reasons.insert("output missing", at: 0)
         } else if onDisk?.digest != recorded.outputDigest {

@@ -32,4 +32,12 @@ public enum SymbolicLinks {
         }
         return nil
     }
+
+    /// As `first(on:below:)`, `folder` itself included: a bucket folder that was replaced by a
+    /// link after Derive wrote into it (`mv out elsewhere; ln -s elsewhere out`).
+    public static func first(on file: String, from folder: String) -> String? {
+        var info = stat()
+        if lstat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK { return folder }
+        return first(on: file, below: folder)
+    }
 }

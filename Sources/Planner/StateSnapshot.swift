@@ -37,4 +37,26 @@ extension StateStore {
         }
         return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true), nil)
     }
+
+    /// Whether opening the state for `owner` would move it aside: it records another manifest
+    /// as its owner, or SQLite calls it corrupt or not a database. Read-only and cheap (the owner
+    /// row only): a build then plans against an empty snapshot first and moves nothing when that
+    /// plan refuses the build. Damage only a full check finds is left to `init(folder:owner:)`.
+    public static func wouldMoveAside(folder: String, owner: String) -> Bool {
+        let path = folder + "/" + fileName
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_size > 0 else { return false }
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let file = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? file.close() }
+            let recorded = try file.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
+            return recorded != nil && recorded != owner
+        } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
+            return true
+        } catch {
+            return false
+        }
+    }
 }

@@ -241,7 +241,7 @@ struct PlanCommand: ParsableCommand {
             wrotePlan = true
         } else {
             for error in plan.errors { Output.printError(error.message) }
-            for failure in plan.failures { Output.printError("\(failure.subject): \(failure.message)") }
+            for failure in plan.failures { Output.printFailure("\(failure.subject): \(failure.message)") }
             for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
             PlanPrinter.print(plan, verbose: verbose)
         }

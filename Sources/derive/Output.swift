@@ -81,6 +81,11 @@ enum Output {
         for diagnostic in diagnostics { writeStandardError(diagnostic.description + "\n") }
     }
 
+    /// An input that fails only its own outputs (plan's failures): not an error that refuses the build.
+    static func printFailure(_ message: String) {
+        writeStandardError("derive: failure: " + message + "\n")
+    }
+
     static func printWarning(_ message: String) {
         writeStandardError("derive: warning: " + message + "\n")
     }

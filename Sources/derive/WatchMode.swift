@@ -25,10 +25,33 @@ struct WatchMode {
         var manifestFiles: Set<String>
         var sourceRoots: [String]
         var skipped: [String]
-        /// Watched alone: the manifest files' folders, and each source root's parent (a root
-        /// replaced by another folder, or created, is seen there).
+        /// The folders between the project folder (the manifest's) and each source root, the
+        /// roots included: one of them replaced, removed or made again (`rm -rf media`, a `git
+        /// checkout` or an rsync that swaps `media/` above `media/src`) replaces the root.
+        var sourceChain: Set<String> = []
+        /// Watched alone: the manifest files' folders, each source root's parent and every folder
+        /// of the chain above it (a root replaced by another folder, or created, is seen there).
         var folders: [String] {
-            Array(Set((Array(manifestFiles) + sourceRoots).map { ($0 as NSString).deletingLastPathComponent })).sorted()
+            let parents = (Array(manifestFiles) + sourceRoots + Array(sourceChain)).map { ($0 as NSString).deletingLastPathComponent }
+            return Array(Set(parents)).sorted()
+        }
+
+        /// Whether a change at `path` replaces or removes a source root (or makes one).
+        func replacesASourceRoot(_ path: String) -> Bool {
+            sourceRoots.contains(path) || sourceChain.contains(path)
+        }
+
+        /// The root itself and each folder above it, up to (not including) `project` when the root
+        /// lies below it; just the root otherwise.
+        static func chain(of root: String, below project: String) -> [String] {
+            guard root.hasPrefix(project + "/") else { return [root] }
+            var chain: [String] = []
+            var folder = root
+            while folder.hasPrefix(project + "/") {
+                chain.append(folder)
+                folder = (folder as NSString).deletingLastPathComponent
+            }
+            return chain
         }
     }
 
@@ -98,9 +121,9 @@ struct WatchMode {
             guard let next = try waitForChanges(watcher!, watched: watched, written: written, stop: stop,
                                                 retry: outcome.isRefused ? Self.retryAfter : nil) else { return }
             changed = next
-            // A source root replaced (moved away, removed, made again): the old watches follow the
-            // old folder's inode, so watch the folder now at that path before building.
-            if next.contains(where: { watched.sourceRoots.contains($0) }) {
+            // A source root replaced (moved away, removed, made again, or a folder above it): the old
+            // watches follow the old folder's inode, so watch the folder now at that path before building.
+            if next.contains(where: watched.replacesASourceRoot) {
                 do { watcher = try Self.makeWatcher(watched) } catch {
                     Output.printError("\(error)")
                     throw ExitCode.failure
@@ -192,7 +215,7 @@ struct WatchMode {
     /// root itself, or to a file a build wrote (an output, the lock, the index) that is no longer
     /// what that build left.
     static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: [String: FileState]) -> Bool {
-        if watched.sourceRoots.contains(event.path) { return true }   // the bucket folder itself made, moved or removed
+        if watched.replacesASourceRoot(event.path) { return true }   // the bucket folder (or one above it) made, moved or removed
         if event.isFolder && !event.moved { return false }   // its files are reported one by one
         if event.moved && event.path == "(many files)" { return true }
         let name = (event.path as NSString).lastPathComponent
@@ -216,7 +239,9 @@ struct WatchMode {
         let parent = (state as NSString).deletingLastPathComponent
         if (parent as NSString).lastPathComponent == ".derive" { skipped.append(parent) }
         let files = Set((manifest.files + [workspace.manifestPath]).map(real))
-        return Watched(manifestFiles: files, sourceRoots: Array(Set(roots)).sorted(), skipped: skipped.sorted())
+        let project = (real(workspace.manifestPath) as NSString).deletingLastPathComponent
+        let chain = Set(roots.flatMap { Watched.chain(of: $0, below: project) })
+        return Watched(manifestFiles: files, sourceRoots: Array(Set(roots)).sorted(), skipped: skipped.sorted(), sourceChain: chain)
     }
 
     /// The path with its folder's symbolic links resolved (the file itself may be gone), as inotify reports it.

@@ -246,7 +246,8 @@ struct DemoCopy {
         #expect(!result.stderr.contains("previews/preview/broken.png"))
         #expect(String(decoding: result.stdout, as: UTF8.self).contains("built 35"))
         let verbose = try demo.run(["build", demo.manifest, "--quiet", "--verbose"])
-        #expect(verbose.status == 1 && verbose.stderr.contains("  previews/preview/broken.png: "), "\(verbose.stderr)")
+        // Cut short, it fails when planned (round 11, N5): one line for the source, counting its outputs.
+        #expect(verbose.status == 1 && verbose.stderr.contains("samples/broken.jpg: the source image is corrupt or truncated: "), "\(verbose.stderr)")
         #expect(!FileManager.default.fileExists(atPath: demo.root.appendingPathComponent(".build/demo/previews/preview/broken.png").path))
     }
 }

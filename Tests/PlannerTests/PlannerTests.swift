@@ -181,7 +181,7 @@ import ProcessLanguage
         let fixture = try Fixture(Self.manifest, sources: ["a.jpg": "A", "marks/logo.png": "L1"])
         let fontPath = fixture.path("fonts/zenhei.ttc")
         fixture.disk.put(fontPath, Data("font v1".utf8))
-        fixture.identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85", fontFile: { _ in fontPath })
+        fixture.identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85", fontFile: { _ in fontPath }, refusesNonImages: false)
         try fixture.build()
         fixture.disk.put(fontPath, Data("font v2".utf8))
         fixture.disk.advance(seconds: 5)

@@ -30,7 +30,8 @@ final class RecordingRenderer: DerivativeRenderer, @unchecked Sendable {
 final class Project {
     let root: URL
     let renderer = RecordingRenderer()
-    var identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85")
+    /// Sources here are text the stand-in renderer draws: not judged as images.
+    var identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85", refusesNonImages: false)
     var manifestName = "derive.yaml"
 
     init(_ yaml: String, files: [String: String] = [:]) throws {

@@ -24,7 +24,8 @@ final class Fixture {
     let folder: URL
     let disk = MemoryDisk()
     let store: StateStore
-    var identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85")
+    /// Sources here are text the stand-in renderer draws: not judged as images.
+    var identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85", refusesNonImages: false)
 
     init(_ yaml: String, sources: [String: String]) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-plan-\(UUID().uuidString)")

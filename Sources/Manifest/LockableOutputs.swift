@@ -1,0 +1,90 @@
+import ProcessLanguage
+
+/// What each rule can write, as (key pattern, format) pairs per bucket: the planner's choice of
+/// format for every style and matrix value (the style's `format,` action, else the source's own
+/// format, read from the extensions the rule's `from:` names). A line of an untrusted lock may
+/// authorise deleting its file only when its key and format are such a pair: a JPEG-only rule
+/// never vouches for a `.png` in its output folder.
+public struct LockableOutputs: Sendable {
+    /// One style and matrix value of a rule: the paths it gives with `{ext}` any format (its
+    /// shape), and with `{ext}` each format it writes.
+    struct Variant: Sendable {
+        var shape: [LoosePattern]
+        var byFormat: [Format.Kind: [LoosePattern]]
+    }
+
+    let variants: [String: [Variant]]
+
+    public init(_ manifest: Manifest) {
+        var variants: [String: [Variant]] = [:]
+        let anyExtension = Format.Kind.allCases.map(\.fileExtension)
+        for rule in manifest.rules {
+            let sourceFormats = Self.sourceFormats(of: rule.from)
+            var recipes = ((try? rule.variants(catalogue: manifest.catalogue)) ?? []).map { variant -> (values: [String: String], formats: Set<Format.Kind>) in
+                var values = variant.values
+                if let style = variant.style { values["style"] = style }
+                // format,gif on a non-GIF source keeps the source's format: the same set either way.
+                if let format = variant.pipeline.outputFormat, format != .gif { return (values, [format]) }
+                return (values, sourceFormats)
+            }
+            // A recipe that does not expand, or too many to list: values unknown, any format.
+            if recipes.isEmpty || recipes.count > OutputPatterns.maxRecipes { recipes = [([:], Set(Format.Kind.allCases))] }
+            for (values, formats) in recipes {
+                var byFormat: [Format.Kind: [LoosePattern]] = [:]
+                for format in formats {
+                    byFormat[format] = OutputPatterns.of(rule.to, from: rule.from, values: values, extensions: [format.fileExtension])
+                }
+                let shape = OutputPatterns.of(rule.to, from: rule.from, values: values, extensions: anyExtension)
+                variants[rule.targetBucket, default: []].append(Variant(shape: shape, byFormat: byFormat))
+            }
+        }
+        self.variants = variants
+    }
+
+    /// Buckets some rule writes into.
+    public var buckets: Set<String> { Set(variants.keys) }
+
+    /// The formats the manifest's rules may write under `key` of `bucket` (empty: none).
+    public func formats(bucket: String, key: String) -> Set<Format.Kind> {
+        var result: Set<Format.Kind> = []
+        for variant in variants[bucket] ?? [] {
+            for (format, patterns) in variant.byFormat where patterns.contains(where: { $0.matches(key) }) { result.insert(format) }
+        }
+        return result
+    }
+
+    /// The formats written by the rules whose `to:` gives `key`'s shape whatever its extension
+    /// (empty: no rule's template gives that path at all).
+    public func formatsOfShape(bucket: String, key: String) -> Set<Format.Kind> {
+        var result: Set<Format.Kind> = []
+        for variant in variants[bucket] ?? [] where variant.shape.contains(where: { $0.matches(key) }) {
+            result.formUnion(variant.byFormat.keys)
+        }
+        return result
+    }
+
+    /// The source formats a `from:` glob can pick, from the extension each alternative ends
+    /// with; an alternative whose extension is not literal (`*`, `**`, `*.[jJ]pg`) or names no
+    /// image format leaves every format possible (sources are recognised by content).
+    public static func sourceFormats(of glob: Glob) -> Set<Format.Kind> {
+        var result: Set<Format.Kind> = []
+        for alternative in glob.alternatives {
+            let name = alternative.split(separator: "/", omittingEmptySubsequences: false).last ?? []
+            guard let dot = name.lastIndex(of: "."), dot + 1 < name.endIndex,
+                  !name[(dot + 1)...].contains(where: { "*?[]{}".unicodeScalars.contains($0) }) else { return Set(Format.Kind.allCases) }
+            var ext = ""
+            ext.unicodeScalars.append(contentsOf: name[(dot + 1)...])
+            guard let formats = byExtension[ext.lowercased()] else { return Set(Format.Kind.allCases) }
+            result.formUnion(formats)
+        }
+        return result
+    }
+
+    static let byExtension: [String: Set<Format.Kind>] = [
+        "jpg": [.jpg], "jpeg": [.jpg], "jpe": [.jpg], "jfif": [.jpg],
+        "png": [.png], "gif": [.gif], "webp": [.webp], "bmp": [.bmp], "dib": [.bmp],
+        "tif": [.tiff], "tiff": [.tiff],
+        // One container: the brand inside, not the name, says HEVC or AV1.
+        "heic": [.heic, .avif], "heif": [.heic, .avif], "hif": [.heic, .avif], "avif": [.heic, .avif],
+    ]
+}
