@@ -99,7 +99,8 @@ let package = Package(
         // Depends on the worker executable so that `swift test` builds it before the tests run.
         .testTarget(name: "RenderWorkersTests", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage", "derive-render-worker"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
-        .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "RenderWorkers", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement"]),
+        .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "RenderWorkers", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement",
+                                                             .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage", "Access",
                                                              .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -37,15 +37,23 @@ enum Conditions {
     }
 }
 
-/// A single byte range (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`) as OSS answers it: a
-/// header it cannot parse, or several ranges, is ignored (the whole object, 200); an end past the
-/// object is clamped; a start at or past the end is 416 InvalidRange.
+/// A single byte range (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`) as OSS answers it. A header
+/// it cannot parse, or several ranges, is ignored (the whole object, 200). A range outside the
+/// object (a first or last byte at or past its end, a suffix longer than it) is ignored too, as
+/// OSS does by default; with `x-oss-range-behavior: standard` (what the V2 SDK's downloader
+/// sends) it is RFC 9110's: an end past the object is clamped, a start at or past it is 416
+/// InvalidRange.
 enum ByteRange: Equatable {
     case whole
     case part(start: Int, length: Int)
     case unsatisfiable
 
-    static func parse(_ header: String?, size: Int) -> ByteRange {
+    /// Whether the request asked for RFC 9110's handling of ranges outside the object.
+    static func isStandard(_ header: String?) -> Bool {
+        header?.trimmingCharacters(in: .whitespaces).lowercased() == "standard"
+    }
+
+    static func parse(_ header: String?, size: Int, standard: Bool = false) -> ByteRange {
         guard let header else { return .whole }
         let text = header.trimmingCharacters(in: .whitespaces)
         guard text.lowercased().hasPrefix("bytes=") else { return .whole }
@@ -58,6 +66,7 @@ enum ByteRange: Equatable {
         }
         if first.isEmpty {
             guard let suffix = number(last), suffix > 0 else { return .whole }
+            guard standard || suffix <= size else { return .whole }
             guard size > 0 else { return .unsatisfiable }
             let length = min(suffix, size)
             return .part(start: size - length, length: length)
@@ -68,9 +77,10 @@ enum ByteRange: Equatable {
             end = size - 1
         } else {
             guard let value = number(last), value >= start else { return .whole }
+            guard standard || value < size else { return .whole }
             end = min(value, size - 1)
         }
-        guard start < size else { return .unsatisfiable }
+        guard start < size else { return standard ? .unsatisfiable : .whole }
         return .part(start: start, length: end - start + 1)
     }
 }

@@ -25,6 +25,13 @@ public struct OSSErrorBody: Error, Sendable {
         OSSErrorBody(status: 403, code: "AccessDenied", message: message, ec: "0003-00000001")
     }
 
+    /// A write onto a key that holds a link, FIFO, socket or device (or reaches it through a
+    /// link): refused without naming what is there (the answer must not reveal the bucket's
+    /// layout), and without suggesting an ACL the caller could fix (attack 10, E).
+    static let keptAtKey = OSSErrorBody(status: 403, code: "AccessDenied",
+                                        message: "derive serve does not write this key: the bucket folder holds something at its path that is not an object it may replace (this is not about the object's ACL). Nothing was written.",
+                                        ec: "0003-00000001")
+
     static func badRequest(_ message: String, code: String = "InvalidArgument") -> OSSErrorBody {
         OSSErrorBody(status: 400, code: code, message: message)
     }

@@ -71,7 +71,8 @@ public struct ObjectMetadata: Sendable, Equatable {
 ///
 /// The API other operations use: `read`, `write`, `delete`, `copy`.
 public final class ObjectMetadataStore: Sendable {
-    private let queue: DatabaseQueue
+    /// Also holds the appendable objects' table (`AppendableObjects`).
+    let queue: DatabaseQueue
     /// What the database answered for a (bucket, key) and the file identity asked about, so a
     /// GET of an unchanged file does not query SQLite (the queue serialises every reader).
     /// Trusted only for the same identity; emptied when it grows past `maxCached` entries.
@@ -81,12 +82,20 @@ public final class ObjectMetadataStore: Sendable {
     private let maxCached = 100_000
 
     /// Opens (creating) the database at `path`; nil path: in memory (tests).
+    ///
+    /// Write-ahead logging with `synchronous = FULL`: a commit is one append to the WAL and one
+    /// `fsync`, and once `write` returns the record survives a crash of the process or of the
+    /// machine. Writers record a file before they link it (an upload's metadata, an append's
+    /// next version), so the record is on disk before the file it names is at its key.
     public init(path: String?) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         if let path {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            configuration.journalMode = .wal
             queue = try DatabaseQueue(path: path, configuration: configuration)
+            // GRDB's WAL set-up chooses NORMAL, which may lose the last commits at a power cut.
+            try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         } else {
             queue = try DatabaseQueue(configuration: configuration)
         }

@@ -117,6 +117,9 @@ public struct ServerSettings: Sendable {
     /// Of those, what uploads initiated by anonymous callers may use (signed callers keep the rest).
     public var multipartMaxAnonymousUploads = 20
     public var multipartMaxAnonymousBytes = 1 << 30
+    /// Appendable objects remembered, and how many of them anonymous callers may create.
+    public var appendableMaxObjects = ServeSettings.defaultAppendableMaxObjects
+    public var appendableMaxAnonymous = ServeSettings.defaultAppendableMaxObjects / 2
     /// Units one listing page may spend (`serve: list_max_entries`): folder entries read (files
     /// and folders, as read) and keys walked past that the caller may not see.
     public var listEntryBudget = 100_000
@@ -140,6 +143,8 @@ public struct ServerSettings: Sendable {
         multipartExpiryHours = manifest.serve.multipartExpiryHours
         multipartMaxAnonymousUploads = manifest.serve.multipartMaxAnonymousUploads
         multipartMaxAnonymousBytes = manifest.serve.multipartMaxAnonymousBytes
+        appendableMaxObjects = manifest.serve.appendableMaxObjects
+        appendableMaxAnonymous = manifest.serve.appendableMaxAnonymous
         listConcurrency = manifest.serve.listMaxConcurrent
         listEntryBudget = manifest.serve.listMaxEntries
     }
@@ -315,7 +320,10 @@ public final class ObjectService: Sendable {
                 self.metadata = try ObjectMetadataStore(path: nil)
             }
         }
-        appendables = AppendableObjects(file: manifest.stateFolder + "/" + StateFiles.serveAppendable)
+        appendables = try AppendableObjects(store: self.metadata, legacyFile: manifest.stateFolder + "/" + StateFiles.serveAppendable,
+                                            limits: AppendableObjects.Limits(total: settings.appendableMaxObjects,
+                                                                             anonymous: settings.appendableMaxAnonymous),
+                                            clock: clock)
         multipart = MultipartStore(root: manifest.stateFolder + "/" + StateFiles.serveUploads,
                                    limits: MultipartStore.Limits(maxPartBytes: maxBodyBytes, maxOpenUploads: settings.multipartMaxUploads,
                                                                  maxAnonymousUploads: settings.multipartMaxAnonymousUploads,
@@ -324,6 +332,7 @@ public final class ObjectService: Sendable {
                                    clock: clock)
         // Uploads abandoned while the server was down go now; later ones go with the periodic sweep.
         multipart.sweep()
+        logAppendableStartup()
     }
 
     public var cacheFolder: String { cache.folder }
@@ -652,7 +661,7 @@ public final class ObjectService: Sendable {
                 throw OSSErrorBody.invalidObjectName("a part of '\(key)' before its last '/' is an object, so it cannot be a folder")
             case .symbolicLink, .specialFile:
                 // Refused like a forbidden path: the answer must not reveal the bucket's layout.
-                throw OSSErrorBody.accessDenied("You have no right to write this object.")
+                throw OSSErrorBody.keptAtKey
             default:
                 throw error
             }

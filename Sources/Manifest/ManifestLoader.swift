@@ -452,7 +452,7 @@ struct LoadState {
     mutating func loadServe(_ node: YAMLNode) {
         guard let fields = mapping(node, "'serve'") else { return }
         checkKeys(fields, allowed: ManifestSchema.serve.names, context: "in 'serve'")
-        var anonymousUploads: (Int, YAMLNode)?, anonymousBytes: (Int, YAMLNode)?
+        var anonymousUploads: (Int, YAMLNode)?, anonymousBytes: (Int, YAMLNode)?, anonymousAppendables: (Int, YAMLNode)?
         for (key, value, _) in fields {
             switch key {
             case "cache_max_bytes":
@@ -481,6 +481,13 @@ struct LoadState {
                     serve.multipartMaxAnonymousBytes = number
                     anonymousBytes = (number, value)
                 }
+            case "appendable_max_objects":
+                if let number = int(value, "serve.appendable_max_objects", in: 0...1_000_000) { serve.appendableMaxObjects = number }
+            case "appendable_max_anonymous":
+                if let number = int(value, "serve.appendable_max_anonymous", in: 0...1_000_000) {
+                    serve.appendableMaxAnonymous = number
+                    anonymousAppendables = (number, value)
+                }
             case "multipart_expiry_hours":
                 if let number = int(value, "serve.multipart_expiry_hours", in: 1...87_600) { serve.multipartExpiryHours = number }
             case "list_max_entries":
@@ -508,6 +515,14 @@ struct LoadState {
             }
         } else {
             serve.multipartMaxAnonymousBytes = min(defaults.multipartMaxAnonymousBytes, serve.multipartMaxBytes / 4)
+        }
+        // The same for appendable objects (attack 10, B): left out, half of the total.
+        if let (number, node) = anonymousAppendables {
+            if number > 0, number >= serve.appendableMaxObjects {
+                diagnostics.error(node.location, "serve.appendable_max_anonymous (\(number)) must be smaller than serve.appendable_max_objects (\(serve.appendableMaxObjects)), so that signed callers always keep appendable objects of their own (0 refuses new appendable objects to anonymous callers)")
+            }
+        } else {
+            serve.appendableMaxAnonymous = serve.appendableMaxObjects / 2
         }
     }
 

@@ -104,6 +104,8 @@ public enum ManifestSchema {
         SchemaField("multipart_expiry_hours", .integer(1...87_600), "Hours after which an abandoned multipart upload is removed."),
         SchemaField("multipart_max_anonymous_uploads", .integer(0...100_000), "Multipart uploads anonymous callers may hold open at once: below multipart_max_uploads (default 20, or a fifth of a smaller total)."),
         SchemaField("multipart_max_anonymous_bytes", .integer(0...Int(Int64.max / 4)), "Bytes anonymous callers' open multipart uploads may hold: below multipart_max_bytes (default 1 GiB, or a quarter of a smaller total)."),
+        SchemaField("appendable_max_objects", .integer(0...1_000_000), "Appendable objects remembered (AppendObject); one more new one is refused."),
+        SchemaField("appendable_max_anonymous", .integer(0...1_000_000), "Appendable objects anonymous callers may create: below appendable_max_objects (default half of it)."),
         SchemaField("list_max_entries", .integer(ServeSettings.listEntriesRange), "Folder entries read plus hidden keys walked past per listing page."),
         SchemaField("list_max_concurrent", .integer(ServeSettings.listConcurrencyRange), "Listings that may walk folders at once (fewer than the 4 I/O threads)."),
     ]

@@ -246,6 +246,11 @@ public struct ServeSettings: Sendable, Hashable {
     /// Of the uploads and bytes above, what uploads initiated by anonymous callers may use.
     public var multipartMaxAnonymousUploads: Int = 20
     public var multipartMaxAnonymousBytes: Int = 1 << 30
+    /// Appendable objects `derive serve` remembers (one more new one is refused), and of them
+    /// how many anonymous callers may create (below the total: signed callers keep the rest).
+    public var appendableMaxObjects: Int = ServeSettings.defaultAppendableMaxObjects
+    public var appendableMaxAnonymous: Int = ServeSettings.defaultAppendableMaxObjects / 2
+    public static let defaultAppendableMaxObjects = 10_000
     /// Listings (ListObjects, ListObjectsV2) that may walk folders at once; one more is 503
     /// SlowDown. At most 3: fewer than serve's 4 I/O threads, so plain GETs always have one.
     public var listMaxConcurrent: Int = 2

@@ -245,20 +245,20 @@ import Testing
     @Test func transientVersionsOfAppendableObjectsAreBounded() throws {
         final class Clock: @unchecked Sendable { var now = 1_000 }
         let clock = Clock()
-        let table = AppendableObjects(file: nil, clock: { clock.now })
+        let table = try AppendableObjects(store: ObjectMetadataStore(path: nil), legacyFile: nil, clock: { clock.now })
         let bucket = try #require(try ServiceFixture().service.manifest.bucket(named: "drop"))
         func status(_ n: Int) -> FileStatus { FileStatus(size: Int64(n), mtime: Int64(n), ctime: 0, inode: UInt64(n)) }
         // Every key appended twice: each leaves its replaced version behind.
         for n in 0..<3_000 {
             let key = try ObjectKey("k\(n)")
-            table.announce(bucket, key, status(2 * n + 1))
-            table.retire(bucket, key, linked: status(2 * n + 1), replaced: status(2 * n))
+            try table.prepare(bucket, key, next: status(2 * n + 1), creating: false, anonymous: false)
+            try table.commit(bucket, key, linked: status(2 * n + 1), replaced: status(2 * n), anonymous: false)
         }
         #expect(table.counts.transient <= AppendableObjects.maxTransient, "\(table.counts.transient)")
         // Once they expired, the next append leaves its own version only.
         clock.now += AppendableObjects.retiredSeconds + 1
         let last = try ObjectKey("last")
-        table.retire(bucket, last, linked: status(10_001), replaced: status(10_000))
+        try table.commit(bucket, last, linked: status(10_001), replaced: status(10_000), anonymous: false)
         #expect(table.counts.transient == 1)
         #expect(table.isAppendable(bucket, last, status(10_000)))
     }
@@ -269,13 +269,13 @@ import Testing
         let f = try ServiceFixture()
         let folder = f.folder.appendingPathComponent("drop/full")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var records: [String: AppendableObjects.Record] = [:]
-        for n in 0..<AppendableObjects.maxEntries {
+        var records: [String: AppendableObjects.LegacyRecord] = [:]
+        for n in 0..<AppendableObjects.Limits().total {
             let path = folder.appendingPathComponent("\(n)").path
             _ = FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
             var info = stat()
             stat(path, &info)
-            records["drop\0full/\(n)"] = AppendableObjects.Record(inode: UInt64(info.st_ino), size: 1)
+            records["drop\0full/\(n)"] = AppendableObjects.LegacyRecord(inode: UInt64(info.st_ino), size: 1)
         }
         try FileManager.default.createDirectory(atPath: f.service.manifest.stateFolder, withIntermediateDirectories: true)
         try JSONEncoder().encode(records).write(to: URL(fileURLWithPath: f.service.manifest.stateFolder + "/" + StateFiles.serveAppendable))
@@ -291,16 +291,18 @@ import Testing
         // An existing appendable object still takes appends; a freed slot takes a new one.
         #expect(append("full/7", 1).status == 200)
         try FileManager.default.removeItem(at: folder.appendingPathComponent("8"))
-        #expect(append("new.txt", 0).status == 200)
+        // Signed: the carried-over records count as anonymous, so their share is full (attack 10, B).
+        #expect(f.sendTo(service, "POST", "drop", "new.txt", query: [("append", nil), ("position", "0")], body: Data("y".utf8)).status == 200)
         #expect(append("new.txt", 1).status == 200 && f.file("drop/new.txt") == Data("yy".utf8))
     }
 
     @Test func aHandWrittenAppendableFileBeyondTheBoundIsCut() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("derive-appendable-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: file) }
-        var records: [String: AppendableObjects.Record] = [:]
-        for n in 0..<(AppendableObjects.maxEntries + 50) { records["b\0k\(n)"] = AppendableObjects.Record(inode: UInt64(n), size: 1) }
+        var records: [String: AppendableObjects.LegacyRecord] = [:]
+        let total = AppendableObjects.Limits().total
+        for n in 0..<(total + 50) { records["b\0k\(n)"] = AppendableObjects.LegacyRecord(inode: UInt64(n), size: 1) }
         try JSONEncoder().encode(records).write(to: file)
-        #expect(AppendableObjects(file: file.path).counts.records == AppendableObjects.maxEntries)
+        #expect(try AppendableObjects(store: ObjectMetadataStore(path: nil), legacyFile: file.path).counts.records == total)
     }
 }

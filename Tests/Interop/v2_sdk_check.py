@@ -65,6 +65,17 @@ attempt('get_object with process', lambda: client.get_object(oss.GetObjectReques
         lambda r: r.body.read()[:4] == b'\x89PNG')
 attempt('head_object', lambda: client.head_object(oss.HeadObjectRequest(bucket='photos', key='v2/hello.txt')),
         lambda r: r.content_length == len(body))
+# Ranges outside the object (attack 10): ignored as OSS does, or RFC 9110's answers with range_behavior='standard'.
+attempt('get_object with a range past the end -> the whole object (200)',
+        lambda: client.get_object(oss.GetObjectRequest(bucket='photos', key='v2/hello.txt', range_header='bytes=100-200')),
+        lambda r: r.status_code == 200 and r.body.read() == body)
+e = error_of(lambda: client.get_object(oss.GetObjectRequest(bucket='photos', key='v2/hello.txt', range_header='bytes=100-200',
+                                                             range_behavior='standard')))
+check("get_object with a range past the end and range_behavior='standard' -> 416", e is not None and status_of(e) == 416, repr(e))
+attempt("get_object with a range ending past the end and range_behavior='standard' -> 206, clamped",
+        lambda: client.get_object(oss.GetObjectRequest(bucket='photos', key='v2/hello.txt', range_header='bytes=6-200',
+                                                       range_behavior='standard')),
+        lambda r: r.status_code == 206 and r.body.read() == body[6:])
 
 for index in range(5):
     client.put_object(oss.PutObjectRequest(bucket='photos', key='v2/page/%d.txt' % index, body=b'x' * index))

@@ -28,16 +28,23 @@ extension ObjectService {
                                             message: "The object is not appendable: it was not created by AppendObject.", ec: "0026-00000015")
 
     /// Where the object stands for an append at `position`: its current size (nil: no object).
-    /// A new appendable object needs room in the table (else it could not take a second append).
-    func checkAppend(_ target: Target, position: Int) throws -> FileStatus? {
+    /// A new appendable object needs room in the table (else it could not take a second append),
+    /// and, created by an anonymous caller, room in the anonymous share (so anonymous callers
+    /// can never take every slot signed callers need).
+    func checkAppend(_ target: Target, position: Int, anonymous: Bool) throws -> FileStatus? {
         let status = try folder(target.bucket)?.status(target.key)
         if let status {
             guard appendables.isAppendable(target.bucket, target.key, status) else { throw Self.notAppendable }
             guard Int(status.size) == position else { throw Self.positionNotEqual(Int(status.size)) }
         } else {
             guard position == 0 else { throw Self.positionNotEqual(0) }
-            guard appendables.hasRoom(for: target.bucket, target.key, stillValid: stillAppendable) else {
-                throw OSSErrorBody.badRequest("derive serve remembers at most \(AppendableObjects.maxEntries) appendable objects and that many exist; nothing was written. Delete (or overwrite with a PUT) appendable objects you no longer append to.")
+            let limits = appendables.limits
+            switch appendables.room(for: target.bucket, target.key, anonymous: anonymous, stillValid: stillAppendable) {
+            case .available: break
+            case .full:
+                throw OSSErrorBody.badRequest("derive serve remembers at most \(limits.total) appendable objects (serve: appendable_max_objects) and that many exist; nothing was written. Delete (or overwrite with a PUT) appendable objects you no longer append to.")
+            case .anonymousFull:
+                throw OSSErrorBody.badRequest("derive serve keeps at most \(limits.anonymous) appendable objects created without a signature (serve: appendable_max_anonymous) and that many exist; nothing was written. Sign the request, or delete appendable objects you no longer append to.")
             }
         }
         return status
@@ -48,7 +55,32 @@ extension ObjectService {
         let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
         guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
               let current = try? folder(bucket)?.status(key) else { return false }
-        return current.inode == record.inode && current.size == record.size
+        return record.describes(current)
+    }
+
+    /// The file at a key now, for settling interrupted appends at start-up.
+    func currentStatus(bucket name: String, key: ObjectKey) -> FileStatus? {
+        guard let bucket = manifest.bucket(named: name) else { return nil }
+        return try? folder(bucket)?.status(key)
+    }
+
+    /// Start-up of the appendable table, in the log: a record file carried over, records cut past
+    /// the bound (those objects are normal now), appends a stop interrupted and how they settled.
+    func logAppendableStartup() {
+        let startup = appendables.startup
+        if startup.migrated > 0 {
+            logger.notice("carried \(startup.migrated) appendable objects over from \(StateFiles.serveAppendable) into \(StateFiles.objectMetadata)")
+        }
+        if let problem = startup.legacyProblem { logger.warning("\(problem)") }
+        if !startup.cut.isEmpty {
+            let names = startup.cut.prefix(5).map { "'\($0.replacingOccurrences(of: "\0", with: "/"))'" }.joined(separator: ", ")
+            logger.warning("\(startup.cut.count) appendable objects past the bound of \(appendables.limits.total) (serve: appendable_max_objects) were dropped at start, the last in byte order: they are normal objects now and an append to one answers ObjectNotAppendable (\(names)\(startup.cut.count > 5 ? ", …" : ""))")
+        }
+        do {
+            for line in try appendables.recover(status: currentStatus) { logger.notice("appendable \(line)") }
+        } catch {
+            logger.error("settling interrupted appends failed: \(error); they are settled at the next start")
+        }
     }
 
     func appendObject(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> Step {
@@ -58,7 +90,7 @@ extension ObjectService {
         try authorizeObjectWrite(request.headers, target.bucket, target.key, caller: caller)
         let headers = try BodyHeaders(request, maxBytes: maxBodyBytes)
         try ObjectMetadata.checkLimits(ObjectMetadata.headers(from: request.headers))
-        _ = try checkAppend(target, position: position)
+        _ = try checkAppend(target, position: position, anonymous: caller == nil)
         guard position + (headers.declared ?? 0) <= Self.maxAppendableBytes else {
             throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "An appendable object may hold at most \(Self.maxAppendableBytes) bytes in derive serve.")
         }
@@ -70,7 +102,9 @@ extension ObjectService {
         return .upload(headers.upload(file, exchange: exchange, key: target.key, maxBytes: maxBodyBytes) { [self] _ in
             defer { _ = try? uploads.removeFile(staged) }
             do {
-                return try appendLock.withLock { try finishAppend(target, position: position, staged: staged, in: uploads, headers: request.headers, exchange: exchange) }
+                return try appendLock.withLock {
+                    try finishAppend(target, position: position, staged: staged, in: uploads, headers: request.headers, anonymous: caller == nil, exchange: exchange)
+                }
             } catch {
                 return exchange.response(for: error)
             }
@@ -83,8 +117,8 @@ extension ObjectService {
     /// or DELETE that came in between wins and the append answers as OSS would after it
     /// (ObjectNotAppendable or PositionNotEqualToLength): always one of the serial orders.
     func finishAppend(_ target: Target, position: Int, staged: ObjectKey, in uploads: ConfinedFolder, headers: [String: String],
-                      exchange: Exchange) throws -> ServiceResponse {
-        _ = try checkAppend(target, position: position)
+                      anonymous: Bool, exchange: Exchange) throws -> ServiceResponse {
+        _ = try checkAppend(target, position: position, anonymous: anonymous)
         let stagedFD = try uploads.openForReading(staged)
         defer { close(stagedFD) }
         var info = stat()
@@ -121,33 +155,40 @@ extension ObjectService {
         let stored = source?.record?.headers ?? ObjectMetadata.headers(from: headers)
         let etag = Self.etag(Array(md5.finalize()))
         var next = position + added
-        // The new file is appendable before its link, and the replaced one stays so a moment
-        // after: a reader that opened either never calls the object Normal.
+        // The new file is recorded as the row's next version (on disk) before its link, and the
+        // replaced one stays appendable a moment after: a reader that opened either never calls
+        // the object Normal, and a stop at any point leaves record and bytes in agreement (the
+        // crash story is in AppendableObjects).
         let replaced = copied.map { FileStatus(size: $0.size, mtime: $0.modified, ctime: 0, inode: $0.inode) }
-        var announced: FileStatus?
+        var prepared: FileStatus?
         do {
             try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, verify: {
                 let now = try folder(target.bucket)?.status(target.key)
                 let current = now.map { ObjectFileIdentity(device: copied?.device ?? 0, inode: $0.inode, size: $0.size, modified: $0.mtime) }
                 guard current?.inode == copied?.inode, current?.size == copied?.size, current?.modified == copied?.modified else {
                     // Replaced or deleted since it was copied: answer as OSS would now.
-                    _ = try checkAppend(target, position: position)
+                    _ = try checkAppend(target, position: position, anonymous: anonymous)
                     throw Self.positionNotEqual(Int(now?.size ?? 0))
                 }
+                guard let info = file.currentStatus() else { throw OSSErrorBody.internalError }
+                let identity = ObjectFileIdentity(info)
+                let next = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
+                do { try appendables.prepare(target.bucket, target.key, next: next, creating: copied == nil, anonymous: anonymous) } catch {
+                    exchange.log("recording the next version of appendable '\(target.key)' failed: \(error)")
+                    throw OSSErrorBody.internalError
+                }
+                prepared = next
             }, record: { identity in
-                let status = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
-                appendables.announce(target.bucket, target.key, status)
-                announced = status
-                return ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
+                ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
             }, link: { try commit(file) }, linked: { identity in
                 next = Int(identity.size)
                 let status = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
-                defer { appendables.retire(target.bucket, target.key, linked: status, replaced: replaced) }
-                let recorded = appendables.record(target.bucket, target.key, status, stillValid: stillAppendable)
-                if !recorded { exchange.log("the table of appendable objects is full; '\(target.key)' will not take further appends") }
+                do { try appendables.commit(target.bucket, target.key, linked: status, replaced: replaced, anonymous: anonymous) } catch {
+                    exchange.log("recording appendable '\(target.key)' failed: \(error); the next start settles it from the file at the key")
+                }
             })
         } catch {
-            if let announced { appendables.withdraw(target.bucket, target.key, announced) }
+            if let prepared { appendables.withdraw(target.bucket, target.key, prepared) }
             throw error
         }
         return ServiceResponse(status: 200, headers: [("x-oss-request-id", exchange.requestId), ("ETag", etag),

@@ -1,30 +1,65 @@
 import Confinement
 import Foundation
+import GRDB
 import Manifest
 import NIOConcurrencyHelpers
 
 /// Which objects were created by AppendObject, so a later append may continue them and an
-/// append to a normal object answers ObjectNotAppendable, as OSS does. Kept in the state
-/// folder (`serve-appendable.json`), never in a bucket folder.
+/// append to a normal object answers ObjectNotAppendable, as OSS does. Kept in serve's metadata
+/// database (`serve-metadata.sqlite`, table `appendable_objects`, one row per key), never in a
+/// bucket folder; the rows are mirrored in memory, so a read or a listing never queries SQLite.
 ///
-/// An entry names the file version it describes (inode and size): a PUT, copy or multipart
-/// upload over the key replaces the file, and the object is then normal again without any hook.
+/// A row names the file version it describes (inode, size, modification time): a PUT, copy or
+/// multipart upload over the key replaces the file, and the object is then normal again without
+/// any hook.
+///
+/// **Crash story.** An append records the file it is about to link as the row's *next* version
+/// (committed, `fsync`ed: the database runs WAL with `synchronous = FULL`) before it renames the
+/// file over the key, and makes it the row's version after. A stop at any moment leaves:
+/// - before that commit: the old file and its row (the new bytes were an unnamed file, gone);
+/// - between the commit and the rename: the old file, its row and a next version nothing holds;
+/// - between the rename and the last update: the new file, named by the row's next version.
+/// At start-up every row with a next version is settled against the file at its key: it becomes
+/// the version when the key holds it, and is dropped otherwise. So the record and the bytes
+/// always agree: the object is appendable at the length of the bytes it holds.
 final class AppendableObjects: Sendable {
-    struct Record: Codable, Hashable {
+    struct Record: Hashable, Sendable {
+        var inode: UInt64
+        var size: Int64
+        /// Nanoseconds since 1970; nil for records carried over from `serve-appendable.json`,
+        /// which did not keep it.
+        var modified: Int64?
+        /// Created by an anonymous caller (counted against `Limits.anonymous`).
+        var anonymous: Bool
+
+        func describes(_ status: FileStatus) -> Bool {
+            inode == status.inode && size == status.size && (modified == nil || modified == status.mtime)
+        }
+    }
+
+    /// The record file of earlier versions (`serve-appendable.json`), carried over once.
+    struct LegacyRecord: Codable, Hashable {
         var inode: UInt64
         var size: Int64
     }
 
-    /// Most appendable objects remembered; entries whose files changed are dropped first.
-    static let maxEntries = 10_000
+    /// How many appendable objects are remembered (`serve: appendable_max_objects`) and how many
+    /// of them anonymous callers may create (`serve: appendable_max_anonymous`).
+    struct Limits: Sendable {
+        var total: Int = 10_000
+        var anonymous: Int = 5_000
+    }
+
+    enum Room: Equatable { case available, full, anonymousFull }
+
     /// Most transient versions kept in memory (all keys together). Appends run one at a time and
     /// a replaced version lives `retiredSeconds`, so far fewer are alive; past the bound the
     /// oldest go first. Losing one only lets a read racing an append call the object Normal for
-    /// that moment: the saved record (memory and `serve-appendable.json`) stays the truth for
-    /// appends and for every later read.
+    /// that moment: the saved record stays the truth for appends and for every later read.
     static let maxTransient = 1_024
 
-    let file: String?
+    let limits: Limits
+    private let database: DatabaseQueue
     private let records: NIOLockedValueBox<[String: Record]>
 
     /// Versions of a key that readers may hold besides the saved one, kept in memory only: the
@@ -36,25 +71,151 @@ final class AppendableObjects: Sendable {
     static let retiredSeconds = 10
     let clock: @Sendable () -> Int
 
-    init(file: String?, clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) {
-        self.file = file
+    /// What start-up did, for the server's log: records carried over from the JSON file (and
+    /// whether it was removed), and the names cut because they were past `limits.total`.
+    struct Startup: Sendable {
+        var migrated = 0
+        var legacyProblem: String?
+        var cut: [String] = []
+    }
+    let startup: Startup
+
+    /// Opens the table in `store`'s database, carrying over `legacyFile` when there is one.
+    init(store: ObjectMetadataStore, legacyFile: String?, limits: Limits = Limits(),
+         clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) throws {
+        self.database = store.queue
+        self.limits = limits
         self.clock = clock
+        var startup = Startup()
+        try database.write { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS appendable_objects (
+                    bucket TEXT NOT NULL, key BLOB NOT NULL,
+                    inode INTEGER, size INTEGER, modified INTEGER,
+                    next_inode INTEGER, next_size INTEGER, next_modified INTEGER,
+                    anonymous INTEGER NOT NULL,
+                    PRIMARY KEY (bucket, key))
+                """)
+        }
+        if let legacyFile { startup = try Self.migrate(legacyFile, into: database) }
         var loaded: [String: Record] = [:]
-        if let file, let data = try? ConfinedFolder.readRegularFile(atPath: file, maxBytes: 16 << 20),
-           let decoded = try? JSONDecoder().decode([String: Record].self, from: data) {
-            // A file written by hand (or by another program) may hold more than the bound: the
-            // first `maxEntries` names in byte order are kept, the others are normal objects.
-            loaded = decoded.count <= Self.maxEntries ? decoded
-                : Dictionary(uniqueKeysWithValues: decoded.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
-                    .prefix(Self.maxEntries).map { ($0.key, $0.value) })
+        try database.read { db in
+            for row in try Row.fetchAll(db, sql: "SELECT bucket, key, inode, size, modified, anonymous FROM appendable_objects WHERE inode IS NOT NULL") {
+                guard let name = Self.name(row) else { continue }
+                let inode: Int64 = row["inode"], size: Int64 = row["size"]
+                loaded[name] = Record(inode: UInt64(bitPattern: inode), size: size, modified: row["modified"], anonymous: row["anonymous"])
+            }
+        }
+        // More than the bound (a lowered `appendable_max_objects`, a long legacy file): the first
+        // names in byte order are kept, the others become normal objects, and the log says so.
+        if loaded.count > limits.total {
+            let ordered = loaded.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            startup.cut = Array(ordered[limits.total...])
+            for name in startup.cut { loaded[name] = nil }
+            try Self.delete(startup.cut, from: database)
         }
         records = NIOLockedValueBox(loaded)
+        self.startup = startup
+    }
+
+    /// Reads `serve-appendable.json` into the table (its records count as anonymous: who created
+    /// them is unknown), then removes it, so it is carried over once.
+    private static func migrate(_ file: String, into database: DatabaseQueue) throws -> Startup {
+        var startup = Startup()
+        guard FileManager.default.fileExists(atPath: file) || (try? FileManager.default.destinationOfSymbolicLink(atPath: file)) != nil else { return startup }
+        guard let data = try? ConfinedFolder.readRegularFile(atPath: file, maxBytes: 64 << 20),
+              let decoded = try? JSONDecoder().decode([String: LegacyRecord].self, from: data) else {
+            startup.legacyProblem = "\(file) is not derive serve's record of appendable objects (a regular JSON file); it was left as it is and not read"
+            return startup
+        }
+        try database.write { db in
+            for (name, record) in decoded {
+                let parts = name.split(separator: "\0", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2, let key = try? ObjectKey(String(parts[1])) else { continue }
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO appendable_objects (bucket, key, inode, size, anonymous) VALUES (?, ?, ?, ?, 1)
+                    """, arguments: [String(parts[0]), Data(key.bytes), Int64(bitPattern: record.inode), record.size])
+                startup.migrated += 1
+            }
+        }
+        // Committed: the file is no longer the truth. Removed by name in the state folder,
+        // only as the regular file just read.
+        let folder = (file as NSString).deletingLastPathComponent, name = (file as NSString).lastPathComponent
+        do {
+            let state = try ConfinedFolder(path: folder)
+            _ = try state.removeFile(ObjectKey(name))
+        } catch {
+            startup.legacyProblem = "\(file) was carried over into the database but could not be removed (\(error)); remove it by hand"
+        }
+        return startup
+    }
+
+    /// Settles the rows an interrupted append left (see the crash story): the next version
+    /// becomes the version when the key holds it, and is dropped otherwise. `status` is the file
+    /// at a key now (nil: none). Returns one line per settled row, for the log.
+    func recover(status: (String, ObjectKey) -> FileStatus?) throws -> [String] {
+        var settled: [String] = []
+        try database.write { db in
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM appendable_objects WHERE next_inode IS NOT NULL") {
+                let bucket: String = row["bucket"], keyBytes: Data = row["key"]
+                guard let key = try? ObjectKey(bytes: Array(keyBytes)) else { continue }
+                let nextInode: Int64 = row["next_inode"], nextSize: Int64 = row["next_size"], nextModified: Int64 = row["next_modified"]
+                let next = Record(inode: UInt64(bitPattern: nextInode), size: nextSize, modified: nextModified, anonymous: row["anonymous"])
+                let current = status(bucket, key)
+                let arguments: StatementArguments = [bucket, keyBytes]
+                if let current, next.describes(current) {
+                    try db.execute(sql: """
+                        UPDATE appendable_objects SET inode = next_inode, size = next_size, modified = next_modified,
+                            next_inode = NULL, next_size = NULL, next_modified = NULL WHERE bucket = ? AND key = ?
+                        """, arguments: arguments)
+                    records.withLockedValue { $0[Self.name(bucket, key)] = next }
+                    settled.append("'\(key)' in bucket '\(bucket)': an append stopped after its file was linked; the object is appendable at \(nextSize) bytes")
+                } else if (row["inode"] as Int64?) == nil {
+                    try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: arguments)
+                    settled.append("'\(key)' in bucket '\(bucket)': the first append stopped before its file was linked; there is no object")
+                } else {
+                    try db.execute(sql: "UPDATE appendable_objects SET next_inode = NULL, next_size = NULL, next_modified = NULL WHERE bucket = ? AND key = ?",
+                                   arguments: arguments)
+                    settled.append("'\(key)' in bucket '\(bucket)': an append stopped before its file was linked; the object keeps its earlier bytes")
+                }
+            }
+        }
+        return settled
+    }
+
+    private static func name(_ row: Row) -> String? {
+        let bucket: String = row["bucket"], keyBytes: Data = row["key"]
+        guard let key = try? ObjectKey(bytes: Array(keyBytes)) else { return nil }
+        return name(bucket, key)
+    }
+
+    static func name(_ bucket: Bucket, _ key: ObjectKey) -> String { name(bucket.name, key) }
+    static func name(_ bucket: String, _ key: ObjectKey) -> String { bucket + "\0" + key.string }
+
+    /// A memory name split back into bucket and key bytes.
+    private static func parts(_ name: String) -> (String, Data)? {
+        let parts = name.split(separator: "\0", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        return (String(parts[0]), Data(parts[1].utf8))
+    }
+
+    private static func delete(_ names: [String], from database: DatabaseQueue) throws {
+        guard !names.isEmpty else { return }
+        try database.write { db in
+            for name in names {
+                guard let (bucket, key) = parts(name) else { continue }
+                try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: [bucket, key])
+            }
+        }
     }
 
     /// Entries in memory now (tests).
     var counts: (records: Int, transient: Int) {
         (records.withLockedValue { $0.count }, transient.withLockedValue { $0.values.reduce(0) { $0 + $1.count } })
     }
+
+    /// The saved record of a key (tests).
+    func record(_ bucket: Bucket, _ key: ObjectKey) -> Record? { records.withLockedValue { $0[Self.name(bucket, key)] } }
 
     /// Drops expired versions of every key, then the oldest beyond `maxTransient` (the table's
     /// lock is held by the caller).
@@ -75,19 +236,56 @@ final class AppendableObjects: Sendable {
         }
     }
 
-    static func name(_ bucket: Bucket, _ key: ObjectKey) -> String { bucket.name + "\0" + key.string }
-
     func isAppendable(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus) -> Bool {
-        if let record = records.withLockedValue({ $0[Self.name(bucket, key)] }), record.inode == status.inode, record.size == status.size { return true }
+        if let record = records.withLockedValue({ $0[Self.name(bucket, key)] }), record.describes(status) { return true }
         let now = clock()
         return transient.withLockedValue { $0[Self.name(bucket, key)] ?? [] }.contains {
             $0.inode == status.inode && $0.size == status.size && $0.mtime == status.mtime && $0.until >= now
         }
     }
 
-    /// An append's new file, before its link (called under the key's lock).
-    func announce(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus) {
-        let entry = Transient(inode: status.inode, size: status.size, mtime: status.mtime, until: Int.max)
+    /// Whether the object at `key` can be recorded: it is already, or the table has room (and,
+    /// for an anonymous caller, the anonymous share has) once entries whose files changed are
+    /// dropped. Checked by an append before it writes anything (appends run one at a time, so
+    /// the room is still there when it records).
+    func room(for bucket: Bucket, _ key: ObjectKey, anonymous: Bool, stillValid: (String, Record) -> Bool) -> Room {
+        func answer(_ records: [String: Record]) -> Room {
+            if records.count >= limits.total { return .full }
+            if anonymous, records.values.reduce(0, { $0 + ($1.anonymous ? 1 : 0) }) >= limits.anonymous { return .anonymousFull }
+            return .available
+        }
+        var dropped: [String] = []
+        let room = records.withLockedValue { records -> Room in
+            if records[Self.name(bucket, key)] != nil { return .available }
+            guard answer(records) != .available else { return .available }
+            let live = records.filter { stillValid($0.key, $0.value) }
+            if live.count < records.count {
+                dropped = records.keys.filter { live[$0] == nil }
+                records = live
+            }
+            return answer(records)
+        }
+        do { try Self.delete(dropped, from: database) } catch {
+            // The rows stay: their files changed, so they describe nothing; the next prune retries.
+        }
+        return room
+    }
+
+    /// Before an append links `next` at `key` (under the key's lock): the row names it as the
+    /// next version, committed to disk. `creating`: the key holds no object (any row is stale
+    /// and is replaced). Throws when the database cannot record it: nothing is linked then.
+    func prepare(_ bucket: Bucket, _ key: ObjectKey, next: FileStatus, creating: Bool, anonymous: Bool) throws {
+        try database.write { db in
+            if creating {
+                try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: [bucket.name, Data(key.bytes)])
+            }
+            try db.execute(sql: """
+                INSERT INTO appendable_objects (bucket, key, next_inode, next_size, next_modified, anonymous) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (bucket, key) DO UPDATE SET next_inode = excluded.next_inode, next_size = excluded.next_size,
+                    next_modified = excluded.next_modified
+                """, arguments: [bucket.name, Data(key.bytes), Int64(bitPattern: next.inode), next.size, next.mtime, anonymous])
+        }
+        let entry = Transient(inode: next.inode, size: next.size, mtime: next.mtime, until: Int.max)
         let now = clock()
         transient.withLockedValue { table in
             table[Self.name(bucket, key), default: []].append(entry)
@@ -95,67 +293,53 @@ final class AppendableObjects: Sendable {
         }
     }
 
-    /// After the link (under the key's lock): the saved record now names the linked file; the
-    /// replaced one stays valid for `retiredSeconds`.
-    func retire(_ bucket: Bucket, _ key: ObjectKey, linked: FileStatus, replaced: FileStatus?) {
+    /// After the link (under the key's lock): the row's version is the linked file; the
+    /// replaced one stays valid for readers `retiredSeconds`. A failed update is settled at the
+    /// next start (the row still names the linked file as its next version).
+    func commit(_ bucket: Bucket, _ key: ObjectKey, linked: FileStatus, replaced: FileStatus?, anonymous: Bool) throws {
+        let name = Self.name(bucket, key)
         let now = clock()
+        records.withLockedValue { records in
+            records[name] = Record(inode: linked.inode, size: linked.size, modified: linked.mtime,
+                                   anonymous: records[name]?.anonymous ?? anonymous)
+        }
         transient.withLockedValue { table in
-            var entries = (table[Self.name(bucket, key)] ?? []).filter { $0.until >= now && !($0.inode == linked.inode && $0.size == linked.size) }
+            var entries = (table[name] ?? []).filter { $0.until >= now && !($0.inode == linked.inode && $0.size == linked.size) }
             if let replaced { entries.append(Transient(inode: replaced.inode, size: replaced.size, mtime: replaced.mtime, until: now + Self.retiredSeconds)) }
-            table[Self.name(bucket, key)] = entries.isEmpty ? nil : entries
+            table[name] = entries.isEmpty ? nil : entries
             // Other keys' expired versions too: a key appended once and never again kept its
             // retired version for ever.
             Self.prune(&table, now: now)
         }
+        try database.write { db in
+            try db.execute(sql: """
+                UPDATE appendable_objects SET inode = ?, size = ?, modified = ?, next_inode = NULL, next_size = NULL, next_modified = NULL
+                WHERE bucket = ? AND key = ?
+                """, arguments: [Int64(bitPattern: linked.inode), linked.size, linked.mtime, bucket.name, Data(key.bytes)])
+        }
     }
 
-    /// An announced file that was not linked.
+    /// A prepared file that was not linked.
     func withdraw(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus) {
         transient.withLockedValue { table in
             let entries = (table[Self.name(bucket, key)] ?? []).filter { !($0.inode == status.inode && $0.size == status.size && $0.mtime == status.mtime) }
             table[Self.name(bucket, key)] = entries.isEmpty ? nil : entries
         }
-    }
-
-    /// Whether the object at `key` can be recorded: it is already, or the table has room once
-    /// entries whose files changed are dropped. Checked by an append before it writes anything
-    /// (appends run one at a time, so the room is still there when it records).
-    func hasRoom(for bucket: Bucket, _ key: ObjectKey, stillValid: (String, Record) -> Bool) -> Bool {
-        records.withLockedValue { records in
-            if records[Self.name(bucket, key)] != nil || records.count < Self.maxEntries { return true }
-            let live = records.filter { stillValid($0.key, $0.value) }
-            if live.count < records.count {
-                records = live
-                save(records)
-            }
-            return records.count < Self.maxEntries
+        // Left in the row, it would be settled at the next start; cleared now when possible.
+        try? database.write { db in
+            try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ? AND inode IS NULL", arguments: [bucket.name, Data(key.bytes)])
+            try db.execute(sql: "UPDATE appendable_objects SET next_inode = NULL, next_size = NULL, next_modified = NULL WHERE bucket = ? AND key = ?",
+                           arguments: [bucket.name, Data(key.bytes)])
         }
     }
 
-    /// Records the object's current file; false when the table is full of live entries.
-    func record(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus, stillValid: (String, Record) -> Bool) -> Bool {
-        // Saved under the lock: two saves never land in the wrong order.
-        records.withLockedValue { records in
-            if records[Self.name(bucket, key)] == nil, records.count >= Self.maxEntries {
-                records = records.filter { stillValid($0.key, $0.value) }
-                if records.count >= Self.maxEntries { return false }
-            }
-            records[Self.name(bucket, key)] = Record(inode: status.inode, size: status.size)
-            save(records)
-            return true
-        }
-    }
-
-    func forget(_ bucket: Bucket, _ key: ObjectKey) {
+    /// The object at `key` was deleted (under the key's lock). The database is written only
+    /// when the key had a record: deleting normal objects costs no commit here.
+    func forget(_ bucket: Bucket, _ key: ObjectKey) throws {
         transient.withLockedValue { _ = $0.removeValue(forKey: Self.name(bucket, key)) }
-        records.withLockedValue { records in
-            if records.removeValue(forKey: Self.name(bucket, key)) != nil { save(records) }
+        guard records.withLockedValue({ $0.removeValue(forKey: Self.name(bucket, key)) }) != nil else { return }
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: [bucket.name, Data(key.bytes)])
         }
-    }
-
-    private func save(_ records: [String: Record]) {
-        guard let file, let data = try? JSONEncoder().encode(records) else { return }
-        try? FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try? data.write(to: URL(fileURLWithPath: file), options: .atomic)
     }
 }

@@ -30,7 +30,9 @@ extension ObjectService {
                 }
             }
             hooks.run(hooks.removedForDelete, key)
-            appendables.forget(bucket, key)
+            do { try appendables.forget(bucket, key) } catch {
+                logger.error("forgetting appendable '\(key)' failed: \(error)")
+            }
             do { try metadata.delete(bucket: bucket.name, key: key) } catch {
                 logger.error("forgetting the metadata of '\(key)' failed: \(error)")
             }

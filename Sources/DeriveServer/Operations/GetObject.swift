@@ -75,7 +75,8 @@ extension ObjectService {
                                                           ("x-oss-request-id", exchange.requestId)], payload: .data(Data()))
         case .proceed: break
         }
-        let range = head ? .whole : ByteRange.parse(request.header("range"), size: size)
+        let range = head ? .whole : ByteRange.parse(request.header("range"), size: size,
+                                                    standard: ByteRange.isStandard(request.header("x-oss-range-behavior")))
         if range == .unsatisfiable { throw OSSErrorBody.invalidRange(size: size) }
         let sniffed = Self.contentType(try file.read(at: 0, count: 12))
         let contentType = record?.headers["content-type"] ?? ContentTypes.forKey(target.key) ?? sniffed

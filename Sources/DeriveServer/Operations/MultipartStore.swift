@@ -140,7 +140,7 @@ final class MultipartStore: Sendable {
         let anonymousCap = min(limits.maxAnonymousUploads, max(limits.maxOpenUploads - 1, 0))
         if anonymous, open.filter({ $0.info.anonymous == true }).count >= anonymousCap {
             throw OSSErrorBody(status: 400, code: "TooManyUploads",
-                               message: "\(anonymousCap) multipart uploads initiated without a signature are open, the most this server keeps for anonymous callers (serve: multipart_max_anonymous_uploads); complete or abort one, wait for unfinished ones to expire, or sign the request.")
+                               message: "\(anonymousCap) multipart upload\(anonymousCap == 1 ? "" : "s") initiated without a signature \(anonymousCap == 1 ? "is" : "are") open, the most this server keeps for anonymous callers (serve: multipart_max_anonymous_uploads); complete or abort one, wait for unfinished ones to expire, or sign the request.")
         }
         guard open.count < limits.maxOpenUploads else {
             throw OSSErrorBody(status: 400, code: "TooManyUploads",

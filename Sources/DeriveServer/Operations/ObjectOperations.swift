@@ -231,7 +231,7 @@ extension ObjectService {
     /// answer must not reveal the bucket's layout).
     static func keptAtKey(_ error: Error) -> OSSErrorBody? {
         switch error as? ConfinementError {
-        case .symbolicLink, .specialFile: return .accessDenied("You have no right to write this object.")
+        case .symbolicLink, .specialFile: return .keptAtKey
         default: return nil
         }
     }
