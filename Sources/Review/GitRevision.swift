@@ -60,6 +60,12 @@ public struct GitRevision: Sendable {
         }
         let hash = String(fields[2])
         guard hash.allSatisfy(\.isHexDigit) else { throw Failure("\(path): git listed an entry Derive cannot read at \(name)") }
+        // The size first: a blob over the limit is refused without reading it.
+        let sizeText = try Self.run(["cat-file", "-s", hash], in: folder, maxBytes: 64)
+        guard let size = Int(String(decoding: sizeText, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw Failure("\(path): git gave no size at \(name)")
+        }
+        guard size <= maxBytes else { throw Failure("\(path) at \(name) is \(size) bytes, larger than \(maxBytes) bytes, the limit for a manifest") }
         return try Self.run(["show", hash], in: folder, maxBytes: maxBytes, what: "\(path) at \(name)")
     }
 
@@ -113,7 +119,9 @@ public struct GitRevision: Sendable {
             if chunk.isEmpty { break }
             data.append(chunk)
             if data.count > maxBytes {
+                // Stop reading; closing our end makes git's next write fail, so it exits.
                 tooLarge = true
+                try? out.fileHandleForReading.close()
                 process.terminate()
                 break
             }

@@ -85,6 +85,8 @@ public struct ReviewRenderer: Sendable {
             return x != y ? x > y : a.title < b.title
         }
         result.rendered = true
+        // Renders may have learnt old bytes the state did not know (no build yet).
+        result.totals.bytesBefore = result.entries.reduce(Int64(0)) { $0 + ($1.bytesBefore ?? 0) }
         result.totals.bytesAfter = result.entries.reduce(Int64(0)) { $0 + ($1.bytesAfter ?? 0) }
         return result
     }
