@@ -96,7 +96,7 @@ public enum ReviewHTML {
         </style></head><body>
         <h1>derive diff <code>\(escape(review.manifest))</code>: \(escape(review.before)) → \(escape(review.after))</h1>
         <div class="summary" id="summary">
-        <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted; bytes \(t.bytesBefore) → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
+        <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted; bytes\(t.sampledOutputs.map { " of the \($0) rendered outputs (--sample)" } ?? "") \(t.bytesBefore) → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
 
         """
         if !review.styles.isEmpty {

@@ -79,6 +79,9 @@ public struct Review: Sendable, Codable, Equatable {
         public var bytesBefore: Int64 = 0
         /// Nil when nothing was rendered.
         public var bytesAfter: Int64?
+        /// How many outputs were rendered when `--sample` left some out: both byte totals are
+        /// then over those outputs only, so they compare like with like. Nil: all (or none).
+        public var sampledOutputs: Int?
     }
 
     public var isEmpty: Bool { styles.isEmpty && rules.isEmpty && groups.isEmpty }

@@ -85,9 +85,13 @@ public struct ReviewRenderer: Sendable {
             return x != y ? x > y : a.title < b.title
         }
         result.rendered = true
-        // Renders may have learnt old bytes the state did not know (no build yet).
-        result.totals.bytesBefore = result.entries.reduce(Int64(0)) { $0 + ($1.bytesBefore ?? 0) }
-        result.totals.bytesAfter = result.entries.reduce(Int64(0)) { $0 + ($1.bytesAfter ?? 0) }
+        // Renders may have learnt old bytes the state did not know (no build yet). With a sample,
+        // both totals cover the rendered outputs only.
+        let renderedOutputs = Set(jobs.map { review.groups[$0.group].entries[$0.entry].output })
+        let counted = result.entries.filter { renderedOutputs.contains($0.output) }
+        if counted.count < result.entries.count { result.totals.sampledOutputs = counted.count }
+        result.totals.bytesBefore = counted.reduce(Int64(0)) { $0 + ($1.bytesBefore ?? 0) }
+        result.totals.bytesAfter = counted.reduce(Int64(0)) { $0 + ($1.bytesAfter ?? 0) }
         return result
     }
 

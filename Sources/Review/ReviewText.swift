@@ -60,7 +60,9 @@ public enum ReviewText {
             }
         }
         let t = review.totals
-        var total = "Total: \(t.created) created, \(t.rebuilt) rebuilt, \(t.deleted) deleted; bytes \(t.bytesBefore) → "
+        var total = "Total: \(t.created) created, \(t.rebuilt) rebuilt, \(t.deleted) deleted; "
+        total += t.sampledOutputs.map { "bytes of the \($0) rendered (--sample) " } ?? "bytes "
+        total += "\(t.bytesBefore) → "
         total += t.bytesAfter.map { "\($0)\(percent(t.bytesBefore, $0))" } ?? "not rendered"
         lines.append(total + ".")
         return lines.joined(separator: "\n") + "\n"

@@ -396,6 +396,28 @@ struct DiffCLITests {
         #expect((totals?["bytesBefore"] as? NSNumber)?.intValue == (entry?["bytesBefore"] as? NSNumber)?.intValue)
     }
 
+    /// `--sample 1`: one output per group, the same one on every run; totals over those only.
+    @Test func sampleIsDeterministicPerGroup() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        try repository.change(commit: false)
+        func sampled() throws -> (rendered: [String], totals: [String: Any]) {
+            let result = try repository.run(["diff", "--renders", repository.folder.appendingPathComponent("report").path, "--sample", "1", "--json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let object = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+            let entries = (object?["groups"] as? [[String: Any]] ?? []).flatMap { $0["entries"] as? [[String: Any]] ?? [] }
+            #expect(entries.count == 4)
+            let rendered = entries.filter { $0["newImage"] != nil || $0["oldImage"] != nil }.compactMap { $0["output"] as? String }.sorted()
+            return (rendered, object?["totals"] as? [String: Any] ?? [:])
+        }
+        let first = try sampled(), second = try sampled()
+        #expect(first.rendered.count == 3)   // thumb: 1 of 2; new: 1; old: 1
+        #expect(first.rendered == second.rendered)
+        #expect(first.totals["sampledOutputs"] as? Int == 3)
+        let bad = try repository.run(["diff", "--sample", "0"])
+        #expect(bad.status == 64)
+    }
+
     @Test func reportFolderInsideABucketIsRefused() throws {
         let repository = try DiffRepository()
         defer { repository.remove() }
