@@ -29,7 +29,7 @@ public struct ReviewRenderer: Sendable {
 
     /// Refuses a report folder inside (or equal to) any bucket of either side, by real path.
     public static func checkOutsideBuckets(_ folder: String, manifests: [Manifest]) throws {
-        let report = realPath(folder) ?? URL(fileURLWithPath: folder).standardizedFileURL.path
+        let report = resolved(folder)
         for manifest in manifests {
             for bucket in manifest.buckets {
                 let path = realPath(bucket.path) ?? bucket.path
@@ -38,6 +38,18 @@ public struct ReviewRenderer: Sendable {
                 }
             }
         }
+    }
+
+    /// The real path of `path`, or of its nearest existing ancestor with the rest appended (a
+    /// report folder not made yet, reached through a link into a bucket, is still caught).
+    static func resolved(_ path: String) -> String {
+        var head = URL(fileURLWithPath: path).standardizedFileURL.path
+        var tail: [String] = []
+        while realPath(head) == nil, head != "/" {
+            tail.insert((head as NSString).lastPathComponent, at: 0)
+            head = (head as NSString).deletingLastPathComponent
+        }
+        return ([realPath(head) ?? head] + tail).joined(separator: "/").replacingOccurrences(of: "//", with: "/")
     }
 
     static func realPath(_ path: String) -> String? {
@@ -61,6 +73,12 @@ public struct ReviewRenderer: Sendable {
         do { try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true) } catch {
             throw Failure(description: "cannot create the report folder \(images): \(error)")
         }
+        // An `images` link left in the report folder could lead into a bucket: refused.
+        var info = stat()
+        guard lstat(images, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw Failure(description: "\(images) is not a folder (a symbolic link?); derive diff writes renders only into a real folder: remove it")
+        }
+        try ReviewRenderer.checkOutsideBuckets(images, manifests: [before.manifest, after.manifest])
         var jobs: [(group: Int, entry: Int)] = []
         for (g, group) in review.groups.enumerated() {
             let chosen = Self.sample(group.entries.map(\.output), sample)

@@ -426,6 +426,21 @@ struct DiffCLITests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("is inside bucket 'photos'"))
         #expect(!FileManager.default.fileExists(atPath: repository.folder.appendingPathComponent("src/report").path))
+        // Through a link to the bucket, to a folder not made yet.
+        try FileManager.default.createSymbolicLink(atPath: repository.folder.appendingPathComponent("photolink").path, withDestinationPath: "src")
+        let linked = try repository.run(["diff", "--renders", "photolink/new/report"])
+        #expect(linked.status == 1)
+        #expect(linked.stderr.contains("is inside bucket 'photos'"))
+        #expect(!FileManager.default.fileExists(atPath: repository.folder.appendingPathComponent("src/new").path))
+        // An `images` link in the report folder that leads into the bucket.
+        let report = repository.folder.appendingPathComponent("report")
+        try FileManager.default.createDirectory(at: report, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: report.appendingPathComponent("images").path, withDestinationPath: "../src")
+        let imagesLink = try repository.run(["diff", "--renders", "report"])
+        #expect(imagesLink.status == 1)
+        #expect(imagesLink.stderr.contains("is not a folder (a symbolic link?)"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: repository.folder.appendingPathComponent("src").path).sorted()
+                == ["landscape.jpg", "logo-alpha.png", "portrait.jpg"])
     }
 
     @Test func badRevisionsAreClearErrors() throws {
