@@ -80,11 +80,14 @@ let package = Package(
             ]
         ),
         .target(name: "Builder", dependencies: ["Planner", "ImagingCore", "RenderWorkers", "Manifest", "ProcessLanguage", "Confinement"]),
+        // `derive diff`: two revisions of a manifest planned, rendered and compared for review.
+        .target(name: "Review", dependencies: ["Builder", "Planner", "Manifest", "ImagingCore", "ProcessLanguage", "Confinement",
+                                               .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "derive",
             dependencies: [
                 // Never Imaging: libvips is loaded by derive-render-worker only (DeriveCLITests checks with ldd).
-                "ProcessLanguage", "ImagingCore", "Manifest", "Planner", "Builder", "Access", "DeriveServer", "RenderWorkers",
+                "ProcessLanguage", "ImagingCore", "Manifest", "Planner", "Builder", "Access", "DeriveServer", "RenderWorkers", "Review",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -98,6 +101,7 @@ let package = Package(
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         // Depends on the worker executable so that `swift test` builds it before the tests run.
         .testTarget(name: "RenderWorkersTests", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage", "derive-render-worker"]),
+        .testTarget(name: "ReviewTests", dependencies: ["Review", "Planner", "Manifest", "ProcessLanguage"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "RenderWorkers", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement",
                                                              .product(name: "GRDB", package: "GRDB.swift")]),

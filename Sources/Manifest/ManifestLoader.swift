@@ -17,6 +17,11 @@ public struct ManifestLoader {
     /// Whether a font family is installed (fontconfig, from the engine): watermark fonts other
     /// than the seven OSS names are checked with it. Nil: not checked here (rendering reports).
     public var fontInstalled: (@Sendable (String) -> Bool)?
+    /// Reads the root manifest and its includes from elsewhere than the disk (`derive diff` reads
+    /// them from a git revision): given the path relative to the root manifest's folder (the
+    /// root's own file name for the root) and the byte limit, which the reader must enforce.
+    /// Nil: read from the disk. The text is checked as strictly either way.
+    public var fileReader: (@Sendable (_ relativePath: String, _ maxBytes: Int) throws -> Data)?
 
     public init(lister: any ObjectLister = DiskObjectLister()) {
         self.lister = lister
@@ -34,6 +39,7 @@ public struct ManifestLoader {
     public func load(_ path: String) -> Result {
         var state = LoadState()
         state.fontInstalled = fontInstalled
+        state.fileReader = fileReader
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let display = path
         state.loadRoot(file: absolute, display: display, budget: budget)
@@ -113,6 +119,7 @@ struct LoadState {
     var rootFolderPath = ""
     /// Loaded files in order (the root first), absolute.
     var fileOrder: [String] = []
+    var fileReader: (@Sendable (_ relativePath: String, _ maxBytes: Int) throws -> Data)?
 
     // MARK: Files and includes
 
@@ -120,6 +127,17 @@ struct LoadState {
     mutating func loadRoot(file: String, display: String, budget: YAMLBudget) {
         let here = SourceLocation(file: display, line: 1, column: 1)
         let data: Data
+        if let fileReader {
+            do {
+                data = try fileReader(URL(fileURLWithPath: file).lastPathComponent, budget.maxBytes)
+            } catch {
+                diagnostics.error(here, "cannot read manifest \(display): \(error)")
+                return
+            }
+            rootFolderPath = URL(fileURLWithPath: file).deletingLastPathComponent().path
+            parse(data, file: file, folderKey: "", display: display, here: here, isRoot: true, budget: budget)
+            return
+        }
         do {
             data = try ConfinedFolder.readRegularFile(atPath: file, maxBytes: budget.maxBytes)
         } catch {
@@ -173,6 +191,17 @@ struct LoadState {
             return
         }
         if loadedFiles.contains(file) { return }
+        if let fileReader {
+            let data: Data
+            do {
+                data = try fileReader(key.string, budget.maxBytes)
+            } catch {
+                diagnostics.error(here, "cannot read manifest \(display): \(error)")
+                return
+            }
+            parse(data, file: file, folderKey: segments.dropLast().joined(separator: "/"), display: display, here: here, isRoot: false, budget: budget)
+            return
+        }
         guard let rootFolder else {
             diagnostics.error(here, "cannot read manifest \(display): the manifest's folder cannot be opened")
             return

@@ -1,0 +1,140 @@
+import Foundation
+
+/// `--fail-on 'ssim<0.98,bytes>+10%'`: conditions that fail a review (exit 1 in CI).
+public struct Gates: Sendable, Equatable {
+    public enum Condition: Sendable, Equatable, CustomStringConvertible {
+        /// An output's SSIM (old against new) below this.
+        case ssimBelow(Double)
+        /// An output that grows by more than this percentage.
+        case bytesGrowth(Double)
+        /// An output larger than this many bytes.
+        case bytesAbove(Int64)
+        /// The changed outputs together growing by more than this percentage.
+        case totalGrowth(Double)
+
+        public var description: String {
+            switch self {
+            case .ssimBelow(let x): return "ssim<\(x)"
+            case .bytesGrowth(let x): return "bytes>+\(Self.number(x))%"
+            case .bytesAbove(let x): return "bytes>\(x)"
+            case .totalGrowth(let x): return "total>+\(Self.number(x))%"
+            }
+        }
+
+        static func number(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
+
+        /// Whether renders are needed to decide it (all of them: bytes after and SSIM come from renders).
+        public var needsRenders: Bool { true }
+    }
+
+    public var conditions: [Condition]
+
+    public struct ParseError: Error, CustomStringConvertible { public var description: String }
+
+    /// Comma-separated: `ssim<0.98`, `bytes>+10%`, `bytes>200000` (or `200k`, `2m`), `total>+5%`.
+    public init(_ text: String) throws {
+        var conditions: [Condition] = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            func bad() -> ParseError {
+                ParseError(description: "--fail-on: cannot read '\(part)'; write ssim<0.98, bytes>+10%, bytes>200k or total>+5%, separated by commas")
+            }
+            if part.hasPrefix("ssim<") {
+                guard let value = Double(part.dropFirst(5)), value > 0, value <= 1 else { throw bad() }
+                conditions.append(.ssimBelow(value))
+            } else if part.hasPrefix("bytes>+"), part.hasSuffix("%") {
+                guard let value = Double(part.dropFirst(7).dropLast()), value >= 0, value.isFinite else { throw bad() }
+                conditions.append(.bytesGrowth(value))
+            } else if part.hasPrefix("total>+"), part.hasSuffix("%") {
+                guard let value = Double(part.dropFirst(7).dropLast()), value >= 0, value.isFinite else { throw bad() }
+                conditions.append(.totalGrowth(value))
+            } else if part.hasPrefix("bytes>") {
+                var digits = String(part.dropFirst(6)).lowercased()
+                var scale: Int64 = 1
+                if digits.hasSuffix("k") { scale = 1000; digits.removeLast() } else if digits.hasSuffix("m") { scale = 1_000_000; digits.removeLast() }
+                guard let value = Int64(digits), value >= 0, value < Int64.max / scale else { throw bad() }
+                conditions.append(.bytesAbove(value * scale))
+            } else {
+                throw bad()
+            }
+        }
+        guard !conditions.isEmpty else { throw ParseError(description: "--fail-on: no condition given") }
+        self.conditions = conditions
+    }
+
+    /// Marks every output that crosses a condition; the total's failures apart. Returns how many failed.
+    public func apply(to review: inout Review) -> (outputs: Int, total: [String]) {
+        var failed = 0
+        for g in review.groups.indices {
+            for e in review.groups[g].entries.indices {
+                var entry = review.groups[g].entries[e]
+                entry.gateFailures = []
+                for condition in conditions {
+                    switch condition {
+                    case .ssimBelow(let limit):
+                        if let ssim = entry.ssim, ssim < limit { entry.gateFailures.append(String(format: "ssim %.4f < %@", ssim, Condition.number(limit))) }
+                    case .bytesGrowth(let limit):
+                        if entry.kind == .rebuilt, let before = entry.bytesBefore, let after = entry.bytesAfter, before > 0 {
+                            let growth = (Double(after) - Double(before)) / Double(before) * 100
+                            if growth > limit { entry.gateFailures.append(String(format: "bytes +%.1f%% > +%@%%", growth, Condition.number(limit))) }
+                        }
+                    case .bytesAbove(let limit):
+                        if let after = entry.bytesAfter, after > limit { entry.gateFailures.append("bytes \(after) > \(limit)") }
+                    case .totalGrowth: break
+                    }
+                }
+                if !entry.gateFailures.isEmpty { failed += 1 }
+                review.groups[g].entries[e] = entry
+            }
+        }
+        var total: [String] = []
+        for case .totalGrowth(let limit) in conditions {
+            if let after = review.totals.bytesAfter, review.totals.bytesBefore > 0 {
+                let growth = (Double(after) - Double(review.totals.bytesBefore)) / Double(review.totals.bytesBefore) * 100
+                if growth > limit { total.append(String(format: "total bytes +%.1f%% > +%@%%", growth, Condition.number(limit))) }
+            }
+        }
+        return (failed, total)
+    }
+}
+
+/// JUnit XML for CI systems: one test case per changed output, failed when it crossed a gate.
+public enum JUnitReport {
+    public static func xml(_ review: Review, totalFailures: [String]) -> String {
+        let entries = review.groups.flatMap { group in group.entries.map { (group, $0) } }
+        let failures = entries.filter { !$0.1.gateFailures.isEmpty }.count + (totalFailures.isEmpty ? 0 : 1)
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        xml += "<testsuites name=\"derive diff\" tests=\"\(entries.count + 1)\" failures=\"\(failures)\">\n"
+        xml += "  <testsuite name=\"\(escape("derive diff \(review.manifest): \(review.before) → \(review.after)"))\" tests=\"\(entries.count + 1)\" failures=\"\(failures)\">\n"
+        for (group, entry) in entries {
+            var detail = "\(entry.kind.rawValue)"
+            if let ssim = entry.ssim { detail += String(format: ", SSIM %.4f", ssim) }
+            detail += ", " + ReviewText.bytes(entry, rendered: review.rendered)
+            xml += "    <testcase classname=\"\(escape(group.title))\" name=\"\(escape(entry.output))\">\n"
+            if !entry.gateFailures.isEmpty {
+                xml += "      <failure message=\"\(escape(entry.gateFailures.joined(separator: "; ")))\">\(escape(detail))</failure>\n"
+            }
+            xml += "      <system-out>\(escape(detail))</system-out>\n    </testcase>\n"
+        }
+        xml += "    <testcase classname=\"totals\" name=\"total bytes\">\n"
+        if !totalFailures.isEmpty { xml += "      <failure message=\"\(escape(totalFailures.joined(separator: "; ")))\"/>\n" }
+        xml += "    </testcase>\n  </testsuite>\n</testsuites>\n"
+        return xml
+    }
+
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default:
+                // XML 1.0 cannot carry most control characters at all.
+                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" { out += "\u{FFFD}" } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,153 @@
+import Builder
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Manifest
+import Planner
+import ProcessLanguage
+
+/// One side of a review: a manifest as it was (or is) and the outputs the planner expands it to.
+public struct ReviewSide: Sendable {
+    public var manifest: Manifest
+    /// Output (`bucket/key`) → the derivative that makes it.
+    public var derivatives: [String: Derivative]
+    /// The build state's records (output → record), read-only.
+    public var recorded: [String: OutputRecord]
+
+    /// Plans `manifest` with the existing planner, read-only: no state folder is created, nothing
+    /// is moved aside, no lock is taken, nothing is written into a bucket.
+    public init(manifest: Manifest, manifestPath: String, files: [String], identity: EngineIdentity, fontFiles: [String] = []) throws {
+        let session = BuildSession(manifestPath: manifestPath, manifest: manifest, manifestFiles: files, identity: identity, fontFiles: fontFiles)
+        let plan = try session.readOnlyPlan()
+        self.manifest = manifest
+        var derivatives: [String: Derivative] = [:]
+        for item in plan.items { if let derivative = item.derivative { derivatives[derivative.output] = derivative } }
+        self.derivatives = derivatives
+        self.recorded = plan.recorded
+    }
+
+    public init(manifest: Manifest, derivatives: [Derivative], recorded: [String: OutputRecord] = [:]) {
+        self.manifest = manifest
+        self.derivatives = Dictionary(derivatives.map { ($0.output, $0) }, uniquingKeysWith: { a, _ in a })
+        self.recorded = recorded
+    }
+}
+
+/// Compares two sides: styles and rules by their canonical recipes, outputs by action key (the
+/// same source, recipe and engine give the same key, so a refactor that compiles to the same
+/// canonical pipelines changes nothing).
+public enum ReviewDiff {
+    public static func review(before: ReviewSide, after: ReviewSide, beforeName: String, afterName: String, manifest: String) -> Review {
+        let styles = styleChanges(before.manifest, after.manifest)
+        let rules = ruleChanges(before.manifest, after.manifest)
+        var groups: [String: Review.Group] = [:]
+        var totals = Review.Totals()
+        func add(_ entry: Review.Entry, _ derivative: Derivative) {
+            let style = derivative.style.map { "style '\($0)'" } ?? (derivative.values.isEmpty ? nil : derivative.matrix)
+            let key = derivative.rule + "\u{0}" + (style ?? "")
+            groups[key, default: Review.Group(rule: derivative.rule, style: style, entries: [])].entries.append(entry)
+        }
+        let outputs = Set(before.derivatives.keys).union(after.derivatives.keys).sorted()
+        for output in outputs {
+            let old = before.derivatives[output], new = after.derivatives[output]
+            let bytesBefore = old.flatMap { bytesOnRecord(output, derivative: $0, recorded: after.recorded) }
+            let sizeBefore = after.recorded[output].flatMap { record in old.map { record.actionKey == $0.actionKey } == true
+                ? Review.Size(width: record.width, height: record.height) : nil }
+            switch (old, new) {
+            case (nil, let new?):
+                totals.created += 1
+                add(Review.Entry(kind: .created, output: output, source: new.source, before: nil, after: new.pipeline.canonical), new)
+            case (let old?, nil):
+                totals.deleted += 1
+                totals.bytesBefore += bytesBefore ?? 0
+                add(Review.Entry(kind: .deleted, output: output, source: old.source, before: old.pipeline.canonical, after: nil,
+                                 bytesBefore: bytesBefore, sizeBefore: sizeBefore), old)
+            case (let old?, let new?) where old.actionKey != new.actionKey:
+                totals.rebuilt += 1
+                totals.bytesBefore += bytesBefore ?? 0
+                add(Review.Entry(kind: .rebuilt, output: output, source: new.source, before: old.pipeline.canonical,
+                                 after: new.pipeline.canonical, bytesBefore: bytesBefore, sizeBefore: sizeBefore), new)
+            default:
+                continue
+            }
+        }
+        let ordered = groups.keys.sorted().compactMap { groups[$0] }
+        return Review(before: beforeName, after: afterName, manifest: manifest, styles: styles, rules: rules, groups: ordered,
+                      totals: totals, rendered: false)
+    }
+
+    /// The old output's size: the state's record when it was made by the old recipe, else the
+    /// file's size when one is there; nil when neither is known.
+    static func bytesOnRecord(_ output: String, derivative: Derivative, recorded: [String: OutputRecord]) -> Int64? {
+        if let record = recorded[output], record.actionKey == derivative.actionKey { return record.size }
+        var info = stat()
+        guard lstat(derivative.outputPath, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int64(info.st_size)
+    }
+
+    static func styleChanges(_ before: Manifest, _ after: Manifest) -> [Review.StyleChange] {
+        let old = Dictionary(before.styles.map { ($0.name, $0.pipeline.canonical) }, uniquingKeysWith: { a, _ in a })
+        let new = Dictionary(after.styles.map { ($0.name, $0.pipeline.canonical) }, uniquingKeysWith: { a, _ in a })
+        var changes: [Review.StyleChange] = []
+        for name in Set(old.keys).union(new.keys).sorted() {
+            switch (old[name], new[name]) {
+            case (nil, let added?): changes.append(.init(kind: .added, name: name, before: nil, after: added))
+            case (let removed?, nil): changes.append(.init(kind: .removed, name: name, before: removed, after: nil))
+            case (let a?, let b?) where a != b: changes.append(.init(kind: .changed, name: name, before: a, after: b))
+            default: break
+            }
+        }
+        return changes
+    }
+
+    /// A rule's recipe as canonical lines: where it reads, where it writes, what it renders.
+    static func outline(_ rule: Rule, _ manifest: Manifest) -> [String: String] {
+        var lines: [String: String] = [:]
+        lines["from"] = rule.sourceBucket + "/" + rule.from.pattern + (rule.exclude.isEmpty ? "" : " (exclude " + rule.exclude.map(\.pattern).joined(separator: ", ") + ")")
+        lines["to"] = rule.targetBucket + "/" + rule.to.text
+        lines["acl"] = rule.acl?.rawValue ?? "inherited"
+        switch rule.recipe {
+        case .styles(let names):
+            // A style's own change is listed under styles; here only which styles the rule uses.
+            lines["styles"] = names.joined(separator: ", ")
+        case .process:
+            for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
+                var label = "process"
+                if !variant.values.isEmpty {
+                    label += " (" + variant.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") + ")"
+                }
+                lines[label] = variant.pipeline.canonical
+            }
+        }
+        if !rule.matrix.isEmpty {
+            lines["matrix"] = rule.matrix.map { "\($0.name): [\($0.values.joined(separator: ", "))]" }.joined(separator: "; ")
+        }
+        return lines
+    }
+
+    static func ruleChanges(_ before: Manifest, _ after: Manifest) -> [Review.RuleChange] {
+        let old = Dictionary(before.rules.map { ($0.planName, $0) }, uniquingKeysWith: { a, _ in a })
+        let new = Dictionary(after.rules.map { ($0.planName, $0) }, uniquingKeysWith: { a, _ in a })
+        var changes: [Review.RuleChange] = []
+        for name in Set(old.keys).union(new.keys).sorted() {
+            switch (old[name], new[name]) {
+            case (nil, let rule?):
+                let lines = outline(rule, after)
+                changes.append(.init(kind: .added, name: name, changes: lines.keys.sorted().map { "\($0): \(lines[$0]!)" }))
+            case (let rule?, nil):
+                let lines = outline(rule, before)
+                changes.append(.init(kind: .removed, name: name, changes: lines.keys.sorted().map { "\($0): \(lines[$0]!)" }))
+            case (let a?, let b?):
+                let x = outline(a, before), y = outline(b, after)
+                var lines: [String] = []
+                for key in Set(x.keys).union(y.keys).sorted() where x[key] != y[key] {
+                    lines.append("\(key): \(x[key] ?? "(none)") → \(y[key] ?? "(none)")")
+                }
+                if !lines.isEmpty { changes.append(.init(kind: .changed, name: name, changes: lines)) }
+            default: break
+            }
+        }
+        return changes
+    }
+}

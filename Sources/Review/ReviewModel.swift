@@ -1,0 +1,89 @@
+import Foundation
+
+/// What a manifest change does, as `derive diff` reports it (text, JSON, HTML, JUnit all read this).
+public struct Review: Sendable, Codable, Equatable {
+    /// `HEAD`, or `REV1`.
+    public var before: String
+    /// `working tree`, or `REV2`.
+    public var after: String
+    public var manifest: String
+    public var styles: [StyleChange]
+    public var rules: [RuleChange]
+    /// Changed outputs grouped by rule and style, in a stable order (worst first once compared).
+    public var groups: [Group]
+    public var totals: Totals
+    /// Whether renders were made (bytes after and SSIM are known).
+    public var rendered: Bool
+
+    public struct StyleChange: Sendable, Codable, Equatable {
+        public enum Kind: String, Sendable, Codable { case added, removed, changed }
+        public var kind: Kind
+        public var name: String
+        public var before: String?
+        public var after: String?
+    }
+
+    public struct RuleChange: Sendable, Codable, Equatable {
+        public enum Kind: String, Sendable, Codable { case added, removed, changed }
+        public var kind: Kind
+        public var name: String
+        /// What changed, one line each (`to: a/{name}.jpg → b/{name}.jpg`, `style 'thumb': …`).
+        public var changes: [String]
+    }
+
+    public struct Group: Sendable, Codable, Equatable {
+        public var rule: String
+        /// The style, or the matrix values, or nil for a rule's own `process`.
+        public var style: String?
+        public var entries: [Entry]
+
+        /// `rule 'gallery', style 'thumb'`.
+        public var title: String { "rule '\(rule)'" + (style.map { ", \($0)" } ?? "") }
+    }
+
+    public struct Entry: Sendable, Codable, Equatable {
+        public enum Kind: String, Sendable, Codable { case created, rebuilt, deleted }
+        public var kind: Kind
+        /// `bucket/key` of the output.
+        public var output: String
+        public var source: String
+        /// Canonical pipelines (nil on the side that has none).
+        public var before: String?
+        public var after: String?
+        public var bytesBefore: Int64?
+        public var bytesAfter: Int64?
+        public var sizeBefore: Size?
+        public var sizeAfter: Size?
+        /// SSIM of the old and the new render (1 = identical); nil when not compared.
+        public var ssim: Double?
+        /// Report-relative paths of the renders and the heat map.
+        public var oldImage: String?
+        public var newImage: String?
+        public var heatMap: String?
+        /// Why a render or a comparison is missing (a failed render, a source that cannot be read).
+        public var note: String?
+        /// Gates this output crossed (`ssim 0.91 < 0.98`).
+        public var gateFailures: [String] = []
+    }
+
+    public struct Size: Sendable, Codable, Equatable, CustomStringConvertible {
+        public var width: Int
+        public var height: Int
+        public var description: String { "\(width)x\(height)" }
+    }
+
+    public struct Totals: Sendable, Codable, Equatable {
+        public var created = 0
+        public var rebuilt = 0
+        public var deleted = 0
+        public var bytesBefore: Int64 = 0
+        /// Nil when nothing was rendered.
+        public var bytesAfter: Int64?
+        /// How many outputs were rendered when `--sample` left some out: both byte totals are
+        /// then over those outputs only, so they compare like with like. Nil: all (or none).
+        public var sampledOutputs: Int?
+    }
+
+    public var isEmpty: Bool { styles.isEmpty && rules.isEmpty && groups.isEmpty }
+    public var entries: [Entry] { groups.flatMap(\.entries) }
+}

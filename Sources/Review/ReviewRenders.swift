@@ -1,0 +1,204 @@
+import Builder
+import Confinement
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import ImagingCore
+import Manifest
+import Planner
+import ProcessLanguage
+
+/// Renders both sides of each changed output into a report folder (never a bucket), compares
+/// them and fills in bytes after, sizes and SSIM; entries are then sorted worst first.
+public struct ReviewRenderer: Sendable {
+    public let renderer: any ImageRenderer
+    /// The report folder; images go to `images/` inside it.
+    public let folder: String
+    /// At most this many outputs rendered per group (a deterministic sample); nil: all.
+    public let sample: Int?
+    /// The longest side the two images are compared at (both are scaled to the new one's shape).
+    public static let compareSide = 512
+
+    public init(renderer: any ImageRenderer, folder: String, sample: Int?) {
+        self.renderer = renderer; self.folder = folder; self.sample = sample
+    }
+
+    public struct Failure: Error, CustomStringConvertible { public var description: String }
+
+    /// Refuses a report folder inside (or equal to) any bucket of either side, by real path.
+    public static func checkOutsideBuckets(_ folder: String, manifests: [Manifest]) throws {
+        let report = resolved(folder)
+        for manifest in manifests {
+            for bucket in manifest.buckets {
+                let path = realPath(bucket.path) ?? bucket.path
+                if report == path || report.hasPrefix(path + "/") {
+                    throw Failure(description: "the report folder \(folder) is inside bucket '\(bucket.name)' (\(bucket.path)); derive diff never writes into a bucket: choose a folder outside it")
+                }
+            }
+        }
+    }
+
+    /// The real path of `path`, or of its nearest existing ancestor with the rest appended (a
+    /// report folder not made yet, reached through a link into a bucket, is still caught).
+    static func resolved(_ path: String) -> String {
+        var head = URL(fileURLWithPath: path).standardizedFileURL.path
+        var tail: [String] = []
+        while realPath(head) == nil, head != "/" {
+            tail.insert((head as NSString).lastPathComponent, at: 0)
+            head = (head as NSString).deletingLastPathComponent
+        }
+        return ([realPath(head) ?? head] + tail).joined(separator: "/").replacingOccurrences(of: "//", with: "/")
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// The sample of a group: outputs ordered by the SHA-256 of their name, the first `n`. The
+    /// same outputs are picked on every run and a new source does not reshuffle the others.
+    public static func sample(_ outputs: [String], _ n: Int?) -> Set<String> {
+        guard let n, n < outputs.count else { return Set(outputs) }
+        let ordered = outputs.map { ($0, SHA256.hash(data: Data($0.utf8)).map { String(format: "%02x", $0) }.joined()) }
+            .sorted { $0.1 < $1.1 }
+        return Set(ordered.prefix(max(0, n)).map(\.0))
+    }
+
+    public func render(_ review: Review, before: ReviewSide, after: ReviewSide) throws -> Review {
+        try ReviewRenderer.checkOutsideBuckets(folder, manifests: [before.manifest, after.manifest])
+        let images = folder + "/images"
+        do { try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true) } catch {
+            throw Failure(description: "cannot create the report folder \(images): \(error)")
+        }
+        // An `images` link left in the report folder could lead into a bucket: refused.
+        var info = stat()
+        guard lstat(images, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw Failure(description: "\(images) is not a folder (a symbolic link?); derive diff writes renders only into a real folder: remove it")
+        }
+        try ReviewRenderer.checkOutsideBuckets(images, manifests: [before.manifest, after.manifest])
+        var jobs: [(group: Int, entry: Int)] = []
+        for (g, group) in review.groups.enumerated() {
+            let chosen = Self.sample(group.entries.map(\.output), sample)
+            for (e, entry) in group.entries.enumerated() where chosen.contains(entry.output) { jobs.append((g, e)) }
+        }
+        let work = jobs
+        let results = Locked([Int: Review.Entry]())
+        let oldRenderer = EngineRenderer(limits: before.manifest.limits, renderer: renderer)
+        let newRenderer = EngineRenderer(limits: after.manifest.limits, renderer: renderer)
+        DispatchQueue.concurrentPerform(iterations: work.count) { index in
+            let (g, e) = work[index]
+            var entry = review.groups[g].entries[e]
+            self.renderEntry(&entry, number: index + 1, before: before, after: after, old: oldRenderer, new: newRenderer)
+            results.update { $0[index] = entry }
+        }
+        var result = review
+        let rendered = results.value
+        for (index, job) in jobs.enumerated() { if let entry = rendered[index] { result.groups[job.group].entries[job.entry] = entry } }
+        for g in result.groups.indices { result.groups[g].entries.sort(by: Self.worstFirst) }
+        result.groups.sort { a, b in
+            let x = a.entries.first.map { Self.badness($0) } ?? 0, y = b.entries.first.map { Self.badness($0) } ?? 0
+            return x != y ? x > y : a.title < b.title
+        }
+        result.rendered = true
+        // Renders may have learnt old bytes the state did not know (no build yet). With a sample,
+        // both totals cover the rendered outputs only.
+        let renderedOutputs = Set(jobs.map { review.groups[$0.group].entries[$0.entry].output })
+        let counted = result.entries.filter { renderedOutputs.contains($0.output) }
+        if counted.count < result.entries.count { result.totals.sampledOutputs = counted.count }
+        result.totals.bytesBefore = counted.reduce(Int64(0)) { $0 + ($1.bytesBefore ?? 0) }
+        result.totals.bytesAfter = counted.reduce(Int64(0)) { $0 + ($1.bytesAfter ?? 0) }
+        return result
+    }
+
+    /// How different: 1 - SSIM; a created or deleted output sorts after compared ones.
+    static func badness(_ entry: Review.Entry) -> Double { entry.ssim.map { 1 - $0 } ?? -1 }
+
+    static func worstFirst(_ a: Review.Entry, _ b: Review.Entry) -> Bool {
+        let x = badness(a), y = badness(b)
+        return x != y ? x > y : a.output < b.output
+    }
+
+    func renderEntry(_ entry: inout Review.Entry, number: Int, before: ReviewSide, after: ReviewSide,
+                     old: EngineRenderer, new: EngineRenderer) {
+        let stem = String(format: "%04d", number)
+        var notes: [String] = []
+        var oldImage: Rendered?, newImage: Rendered?
+        if entry.kind != .created, let derivative = before.derivatives[entry.output] {
+            do {
+                oldImage = try builtOutput(derivative, recorded: after.recorded[entry.output]) ?? renderDerivative(derivative, old)
+            } catch { notes.append("old render failed: \(error)") }
+        }
+        if entry.kind != .deleted, let derivative = after.derivatives[entry.output] {
+            do { newImage = try renderDerivative(derivative, new) } catch { notes.append("new render failed: \(error)") }
+        }
+        if let oldImage {
+            entry.oldImage = "images/\(stem)-old.\(oldImage.format)"
+            entry.sizeBefore = .init(width: oldImage.width, height: oldImage.height)
+            entry.bytesBefore = entry.bytesBefore ?? Int64(oldImage.bytes.count)
+            write(oldImage.bytes, entry.oldImage!, notes: &notes)
+        }
+        if let newImage {
+            entry.newImage = "images/\(stem)-new.\(newImage.format)"
+            entry.sizeAfter = .init(width: newImage.width, height: newImage.height)
+            entry.bytesAfter = Int64(newImage.bytes.count)
+            write(newImage.bytes, entry.newImage!, notes: &notes)
+        }
+        if let oldImage, let newImage {
+            do {
+                let (similarity, heat) = try compare(oldImage, newImage)
+                entry.ssim = (similarity.ssim * 1_000_000).rounded() / 1_000_000
+                entry.heatMap = "images/\(stem)-heat.png"
+                write(PNGWriter.encode(heat), entry.heatMap!, notes: &notes)
+            } catch { notes.append("not compared: \(error)") }
+        }
+        if !notes.isEmpty { entry.note = notes.joined(separator: "; ") }
+    }
+
+    func write(_ bytes: Data, _ relative: String, notes: inout [String]) {
+        let path = folder + "/" + relative
+        unlink(path)   // never write through a link left in the report folder
+        if !FileManager.default.createFile(atPath: path, contents: bytes) { notes.append("cannot write \(path)") }
+    }
+
+    /// The output as built, when the state recorded it under the old recipe's action key and the
+    /// file still holds the recorded bytes (digest checked): no render needed.
+    func builtOutput(_ derivative: Derivative, recorded: OutputRecord?) throws -> Rendered? {
+        guard let recorded, recorded.actionKey == derivative.actionKey,
+              let bytes = try? ConfinedFolder.readRegularFile(atPath: derivative.outputPath, maxBytes: 1 << 30),
+              ContentDigests.digest(bytes) == recorded.outputDigest else { return nil }
+        return Rendered(bytes: bytes, width: recorded.width, height: recorded.height, format: recorded.format)
+    }
+
+    func renderDerivative(_ derivative: Derivative, _ engine: EngineRenderer) throws -> Rendered {
+        let key = try ObjectKey(String(derivative.source.dropFirst(derivative.source.prefix { $0 != "/" }.count + 1)))
+        let source = try ConfinedFolder(path: derivative.bucketPath).read(key, maxBytes: engine.limits.maxBytes)
+        return try engine.render(source, derivative.pipeline, bucketPath: derivative.bucketPath)
+    }
+
+    /// Both images scaled by the render worker to the new one's shape (at most `compareSide`) as
+    /// BMP, then compared in Swift.
+    func compare(_ old: Rendered, _ new: Rendered) throws -> (Similarity, RGBPixels) {
+        let scale = min(1, Double(Self.compareSide) / Double(max(new.width, new.height, 1)))
+        let width = max(8, Int((Double(new.width) * scale).rounded())), height = max(8, Int((Double(new.height) * scale).rounded()))
+        let pipeline = try Pipeline.parse("image/resize,m_fixed,w_\(width),h_\(height),limit_0/format,bmp")
+        func pixels(_ image: Rendered) throws -> RGBPixels {
+            let output = try renderer.render(image.bytes, pipeline, limits: Limits(), resolver: NoObjects(), cancellation: nil)
+            return try RGBPixels.bmp(output.bytes)
+        }
+        let a = try pixels(old), b = try pixels(new)
+        let similarity = try Similarity(a, b)
+        return (similarity, similarity.heatMap(width: a.width, height: a.height))
+    }
+}
+
+/// A value shared by the render threads.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import Builder
+import Foundation
+import Manifest
+import Planner
+import Review
+
+/// `derive diff [REV] [MANIFEST]`: what a manifest change does to the outputs, for review.
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Review a manifest change against a git revision: outputs created, rebuilt and deleted, with renders, SSIM and gates."
+    )
+
+    @Argument(help: "The revision to compare with (default HEAD, against the working tree), or REV1..REV2.")
+    var revision: String = "HEAD"
+
+    @Argument(help: "The manifest file (default: derive.yaml in the current folder).")
+    var manifest: String = "derive.yaml"
+
+    @Flag(name: .long, help: "Print the review as JSON.")
+    var json = false
+
+    @Flag(name: .customLong("color"), help: "Colour the text even when standard output is not a terminal.")
+    var colour = false
+
+    @Option(name: .long, help: "Render old and new into DIR/images, compare them, and write DIR/index.html.")
+    var html: String?
+
+    @Option(name: .long, help: "Render old and new into DIR/images and compare them (without an HTML page).")
+    var renders: String?
+
+    @Option(name: .long, help: "Render at most N outputs per rule and style (a deterministic sample).")
+    var sample: Int?
+
+    @Option(name: .long, help: "Fail (exit 1) when a change crosses these, e.g. 'ssim<0.98,bytes>+10%'.")
+    var failOn: String?
+
+    @Option(name: .long, help: "Write the result as JUnit XML to FILE.")
+    var junit: String?
+
+    @Option(name: .shortAndLong, help: "Render workers (default: the CPUs this process may use).")
+    var jobs: Int?
+
+    func validate() throws {
+        if let sample, sample < 1 || sample > 1_000_000 { throw ValidationError("--sample must be from 1 to 1000000, not \(sample)") }
+        if let jobs, jobs < 1 || jobs > 1024 { throw ValidationError("--jobs must be from 1 to 1024, not \(jobs)") }
+        if let failOn { do { _ = try Gates(failOn) } catch { throw ValidationError("\(error)") } }
+        if html != nil, renders != nil, html != renders { throw ValidationError("--html and --renders name two folders; give one") }
+    }
+
+    func run() throws {
+        let folder = URL(fileURLWithPath: manifest).standardizedFileURL.deletingLastPathComponent().path
+        let (beforeName, afterName): (String, String?)
+        if let range = revision.range(of: "..") {
+            beforeName = String(revision[..<range.lowerBound])
+            afterName = String(revision[range.upperBound...])
+        } else {
+            beforeName = revision
+            afterName = nil
+        }
+        let engine = try Workspace.engine()
+        let beforeSide = try side(revision: beforeName, folder: folder, engine: engine)
+        let afterSide = try side(revision: afterName, folder: folder, engine: engine)
+        var review = ReviewDiff.review(before: beforeSide, after: afterSide, beforeName: beforeName,
+                                       afterName: afterName ?? "working tree", manifest: manifest)
+        let gates = try failOn.map { try Gates($0) }
+        var temporary: String?
+        defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
+        if let reportFolder = html ?? renders ?? (gates != nil ? makeTemporary(&temporary) : nil), !review.groups.isEmpty {
+            let workers = try Workers.pool(size: BuildOptions(jobs: jobs).jobs, expectedEngineVersion: engine.report.version)
+            defer { workers.shutdown() }
+            do {
+                review = try ReviewRenderer(renderer: workers, folder: reportFolder, sample: sample)
+                    .render(review, before: beforeSide, after: afterSide)
+            } catch {
+                Output.printError("\(error)")
+                throw ExitCode.failure
+            }
+        }
+        var failedOutputs = 0, totalFailures: [String] = []
+        if let gates { (failedOutputs, totalFailures) = gates.apply(to: &review) }
+        if let html {
+            do { try ReviewHTML.write(review, folder: html) } catch {
+                Output.printError("cannot write the report in \(html): \(error)")
+                throw ExitCode.failure
+            }
+        }
+        if let junit { try Output.write(Data(JUnitReport.xml(review, totalFailures: totalFailures).utf8), to: junit) }
+        if json {
+            try Output.writeStandardOutput(try ReviewText.json(review) + Data("\n".utf8))
+        } else {
+            let paint = colour || (isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+            var text = ReviewText.text(review, colour: paint)
+            for failure in totalFailures { text += "FAIL \(failure)\n" }
+            if let html { text += "Report: \(html)/index.html\n" }
+            try Output.writeStandardOutput(Data(text.utf8))
+        }
+        if failedOutputs > 0 || !totalFailures.isEmpty {
+            Output.writeStandardError("derive: \(failedOutputs) output\(failedOutputs == 1 ? "" : "s") crossed --fail-on '\(failOn ?? "")'\(totalFailures.isEmpty ? "" : ", and the total did")\n")
+            throw ExitCode.failure
+        }
+    }
+
+    func makeTemporary(_ slot: inout String?) -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("derive-diff-\(UUID().uuidString)").path
+        slot = path
+        return path
+    }
+
+    /// The manifest at `revision` (nil: the working tree), planned read-only.
+    func side(revision: String?, folder: String, engine: EngineIdentityCache.Found) throws -> ReviewSide {
+        var loader = ManifestLoader()
+        loader.fontInstalled = { family in engine.fonts.file(family) != nil }
+        let label = revision.map { "\(manifest) at \($0)" } ?? manifest
+        if let revision {
+            do { loader.fileReader = try GitRevision(revision, folder: folder).fileReader } catch {
+                Output.printError("\(error)")
+                throw ExitCode.failure
+            }
+        }
+        let result = loader.load(manifest)
+        guard let loaded = result.manifest, !result.diagnostics.hasErrors else {
+            Output.printDiagnostics(result.diagnostics.sorted)
+            Output.printError("\(label) is not valid; fix it (or, for the working tree, run 'derive validate')")
+            throw ExitCode.failure
+        }
+        do {
+            return try ReviewSide(manifest: loaded, manifestPath: manifest, files: result.files, identity: engine.identity)
+        } catch {
+            Output.printError("planning \(label) failed: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}

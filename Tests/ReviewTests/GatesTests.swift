@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+@testable import Review
+
+@Suite struct GatesTests {
+    static func review(ssim: Double?, before: Int64?, after: Int64?, kind: Review.Entry.Kind = .rebuilt) -> Review {
+        let entry = Review.Entry(kind: kind, output: "site/a.jpg", source: "photos/a.jpg", before: "image/resize,w_1", after: "image/resize,w_2",
+                                 bytesBefore: before, bytesAfter: after, ssim: ssim)
+        return Review(before: "HEAD", after: "working tree", manifest: "derive.yaml", styles: [], rules: [],
+                      groups: [.init(rule: "r", style: nil, entries: [entry])],
+                      totals: .init(created: 0, rebuilt: 1, deleted: 0, bytesBefore: before ?? 0, bytesAfter: after), rendered: true)
+    }
+
+    @Test func parsesEveryForm() throws {
+        #expect(try Gates("ssim<0.98,bytes>+10%").conditions == [.ssimBelow(0.98), .bytesGrowth(10)])
+        #expect(try Gates(" bytes>200k , total>+5% ,bytes>2m").conditions == [.bytesAbove(200_000), .totalGrowth(5), .bytesAbove(2_000_000)])
+        for bad in ["", "ssim<2", "ssim>0.9", "bytes>+ten%", "bytes>-5", "size>1", ",", "bytes>99999999999999999999m"] {
+            #expect(throws: Gates.ParseError.self, "\(bad)") { try Gates(bad) }
+        }
+    }
+
+    @Test func ssimFiresStrictlyBelowTheThreshold() throws {
+        let gates = try Gates("ssim<0.98")
+        var at = Self.review(ssim: 0.98, before: 100, after: 100)
+        #expect(gates.apply(to: &at).outputs == 0)
+        var below = Self.review(ssim: 0.9799, before: 100, after: 100)
+        #expect(gates.apply(to: &below).outputs == 1)
+        #expect(below.entries[0].gateFailures == ["ssim 0.9799 < 0.98"])
+        var unknown = Self.review(ssim: nil, before: 100, after: 100, kind: .created)
+        #expect(gates.apply(to: &unknown).outputs == 0)
+    }
+
+    @Test func bytesGrowthFiresStrictlyAboveThePercentage() throws {
+        let gates = try Gates("bytes>+10%")
+        var at = Self.review(ssim: 1, before: 1000, after: 1100)
+        #expect(gates.apply(to: &at).outputs == 0)
+        var above = Self.review(ssim: 1, before: 1000, after: 1101)
+        #expect(gates.apply(to: &above).outputs == 1)
+        #expect(above.entries[0].gateFailures == ["bytes +10.1% > +10%"])
+        // A created output has no old size to grow from.
+        var created = Self.review(ssim: nil, before: nil, after: 5000, kind: .created)
+        #expect(gates.apply(to: &created).outputs == 0)
+    }
+
+    @Test func absoluteAndTotalLimits() throws {
+        var review = Self.review(ssim: 1, before: 1000, after: 2001)
+        let result = try Gates("bytes>2k,total>+100%").apply(to: &review)
+        #expect(result.outputs == 1)
+        #expect(result.total == ["total bytes +100.1% > +100%"])
+        var under = Self.review(ssim: 1, before: 1000, after: 2000)
+        let none = try Gates("bytes>2k,total>+100%").apply(to: &under)
+        #expect(none.outputs == 0 && none.total.isEmpty)
+    }
+
+    @Test func junitEscapesAndCountsFailures() throws {
+        var review = Self.review(ssim: 0.5, before: 10, after: 20)
+        review.groups[0].entries[0].output = "site/a&<\"b\u{1}.jpg"
+        let total = try Gates("ssim<0.9").apply(to: &review).total
+        let xml = JUnitReport.xml(review, totalFailures: total)
+        #expect(xml.contains("name=\"site/a&amp;&lt;&quot;b\u{FFFD}.jpg\""))
+        #expect(xml.contains("<testsuites name=\"derive diff\" tests=\"2\" failures=\"1\">"))
+        #expect(xml.contains("<failure message=\"ssim 0.5000 &lt; 0.9\">"))
+    }
+}
