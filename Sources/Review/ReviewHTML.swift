@@ -1,3 +1,4 @@
+import Builder
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -15,20 +16,8 @@ public enum ReviewHTML {
         }
     }
 
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
+    /// HTML escaping: the index's `<picture>` markup and this page escape alike.
+    public static func escape(_ text: String) -> String { Picture.escape(text) }
 
     /// A relative path the report wrote itself (`images/0001-old.jpg`), percent-encoded for an attribute.
     static func link(_ path: String) -> String {

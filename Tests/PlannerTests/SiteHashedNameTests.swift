@@ -97,7 +97,7 @@ extension Project {
         try project.build()
         let before = project.files(in: "site")
         // A new engine identity (a render version bump) whose bytes come out the same.
-        project.identity = EngineIdentity(renderVersion: "2", libvips: "8.14.1", encoder: "q85")
+        project.identity = EngineIdentity(renderVersion: "2", libvips: "8.14.1", encoder: "q85", refusesNonImages: false)
         let plan = try project.plan()
         #expect(plan.count(.create) == 2 && plan.count(.delete) == 2, "\(plan.summary)")
         let report = try #require(try project.build().report)
