@@ -79,9 +79,12 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .target(name: "Builder", dependencies: ["Planner", "ImagingCore", "RenderWorkers", "Manifest", "ProcessLanguage", "Confinement"]),
+        // SSIM, heat maps and the small BMP/PNG codecs they need, in Swift (no libvips): for
+        // `derive diff` and the build's `min_ssim` budget.
+        .target(name: "ImageSimilarity", dependencies: ["ProcessLanguage"]),
+        .target(name: "Builder", dependencies: ["ImageSimilarity", "Planner", "ImagingCore", "RenderWorkers", "Manifest", "ProcessLanguage", "Confinement"]),
         // `derive diff`: two revisions of a manifest planned, rendered and compared for review.
-        .target(name: "Review", dependencies: ["Builder", "Planner", "Manifest", "ImagingCore", "ProcessLanguage", "Confinement",
+        .target(name: "Review", dependencies: ["ImageSimilarity", "Builder", "Planner", "Manifest", "ImagingCore", "ProcessLanguage", "Confinement",
                                                .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "derive",
@@ -101,7 +104,7 @@ let package = Package(
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         // Depends on the worker executable so that `swift test` builds it before the tests run.
         .testTarget(name: "RenderWorkersTests", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage", "derive-render-worker"]),
-        .testTarget(name: "ReviewTests", dependencies: ["Review", "Planner", "Manifest", "ProcessLanguage"]),
+        .testTarget(name: "ReviewTests", dependencies: ["ImageSimilarity", "Review", "Planner", "Manifest", "ProcessLanguage"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "RenderWorkers", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement",
                                                              .product(name: "GRDB", package: "GRDB.swift")]),

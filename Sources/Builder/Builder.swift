@@ -359,6 +359,9 @@ public struct Builder: Sendable {
         let cost = budget.acquire(renderer.memoryEstimate(source))
         defer { budget.release(cost) }
         let rendered = try renderer.render(source, planned.pipeline, bucketPath: planned.bucketPath)
+        // A render over its rule's budget fails here, before anything is written.
+        try OutputBudget.enforce(OutputBudget.budget(of: planned, in: planner.manifest), derivative: planned, rendered: rendered,
+                                 source: source, renderer: renderer)
         let outputDigest = ContentDigests.digest(rendered.bytes)
         // `{hash}` named after the bytes. A name other than the planned one was not checked by the
         // plan: it must be free, or hold the bytes Derive recorded for that name (an orphan of this

@@ -812,11 +812,39 @@ struct LoadState {
                 ok = false
             }
         }
+        var budget: RuleBudget?
+        if let budgetNode = field("budget") {
+            budget = ruleBudget(budgetNode, label: label)
+            if budget == nil { ok = false }
+        }
         guard ok, let fromGlob, let recipe, let template else { return nil }
         return RuleSyntax(rule: Rule(name: name, location: node.location, sourceBucket: sourceBucket, from: fromGlob, exclude: exclude,
                                      recipe: recipe, matrix: matrix, targetBucket: targetBucket, to: template, acl: acl,
-                                     placeholder: placeholder),
+                                     placeholder: placeholder, budget: budget),
                           toLocation: toLocation, toOffset: toOffset, processLocation: processLocation)
+    }
+
+    /// A rule's `budget:` mapping; nil (with diagnostics) when any part of it is wrong.
+    mutating func ruleBudget(_ node: YAMLNode, label: String) -> RuleBudget? {
+        guard let fields = mapping(node, "'budget' of \(label)") else { return nil }
+        let before = diagnostics.errors.count
+        checkKeys(fields, allowed: ManifestSchema.budget.names, context: "in the budget of \(label)")
+        var budget = RuleBudget()
+        for (key, value, _) in fields {
+            switch key {
+            case "max_bytes": budget.maxBytes = int(value, "budget.max_bytes", in: 1...Int(Int64.max / 4)).map(Int64.init)
+            case "max_total_bytes": budget.maxTotalBytes = int(value, "budget.max_total_bytes", in: 1...Int(Int64.max / 4)).map(Int64.init)
+            case "min_ssim":
+                if case .scalar(let text, _) = value.kind, let number = Double(text), number.isFinite, number >= 0, number <= 1 {
+                    budget.minSSIM = number
+                } else {
+                    diagnostics.error(value.location, "budget.min_ssim must be a number from 0 to 1 (1: identical to the lossless reference), got \(value.scalar.map { "'\($0)'" } ?? value.kindName)")
+                }
+            default: break
+            }
+        }
+        if fields.isEmpty { diagnostics.error(node.location, "the budget of \(label) is empty; give max_bytes, max_total_bytes or min_ssim") }
+        return diagnostics.errors.count == before ? budget : nil
     }
 
     // MARK: Process strings

@@ -12,6 +12,8 @@ public indirect enum SchemaShape: Sendable {
     /// a string of digits with `_` between them.
     case integer(ClosedRange<Int>)
     case constant(Int)
+    /// A decimal number in this range (`min_ssim: 0.95`).
+    case number(ClosedRange<Double>)
     case list(SchemaShape, minItems: Int = 0)
     /// One value or a list of them (`include: a.yaml` or `include: [a.yaml, b.yaml]`).
     case oneOrList(SchemaShape)
@@ -64,6 +66,12 @@ public enum ManifestSchema {
         SchemaField("url", .string(), "The public base URL of the bucket's root (https://…, /path, ./ or ../): index paths become URLs."),
     ]
 
+    public static let budget: [SchemaField] = [
+        SchemaField("max_bytes", .integer(limitRange), "Largest output of this rule, in bytes: a larger render fails and is not written."),
+        SchemaField("max_total_bytes", .integer(limitRange), "Most bytes all outputs of this rule may take together."),
+        SchemaField("min_ssim", .number(0...1), "Lowest SSIM of an output against a lossless reference render of the same geometry."),
+    ]
+
     public static let rule: [SchemaField] = [
         SchemaField("name", .string(), "The rule's name (shown in plans and errors)."),
         SchemaField("from", .string(pattern: "^[^/]+/.+"), "bucket/glob of the sources, e.g. photos/**/*.jpg."),
@@ -75,6 +83,7 @@ public enum ManifestSchema {
         SchemaField("to", .string(pattern: "^[^/]+/.+"), "bucket/path template of the outputs, e.g. site/img/{name}.{style}.{ext}."),
         SchemaField("acl", .choice(acls), "The ACL recorded for the outputs."),
         SchemaField("placeholder", .boolean, "Inline a tiny blurred image and a ThumbHash per source in the index."),
+        SchemaField("budget", .object(budget), "Byte and quality budgets of the outputs, enforced by build, check and diff --fail-on."),
     ]
 
     public static let accessKey: [SchemaField] = [
@@ -164,6 +173,8 @@ public enum ManifestSchema {
             node = ["anyOf": [number, digits] as [[String: Any]]]
         case .constant(let value):
             node = ["const": value]
+        case .number(let range):
+            node = ["type": "number", "minimum": range.lowerBound, "maximum": range.upperBound]
         case .list(let item, let minItems):
             node = ["type": "array", "items": jsonObject(item, description: nil)]
             if minItems > 0 { node["minItems"] = minItems }

@@ -127,6 +127,28 @@ public struct MatrixVariable: Sendable, Hashable {
     }
 }
 
+/// A rule's `budget:`. An output over `maxBytes`, or below `minSSIM` against a lossless
+/// reference render of the same geometry, fails its build; `maxTotalBytes` bounds the rule's
+/// outputs together. Budgets are checks, not recipe: they are not part of action keys.
+public struct RuleBudget: Sendable, Hashable {
+    public var maxBytes: Int64?
+    public var maxTotalBytes: Int64?
+    public var minSSIM: Double?
+
+    public init(maxBytes: Int64? = nil, maxTotalBytes: Int64? = nil, minSSIM: Double? = nil) {
+        self.maxBytes = maxBytes; self.maxTotalBytes = maxTotalBytes; self.minSSIM = minSSIM
+    }
+
+    /// `max_bytes 20000, min_ssim 0.95`, for messages.
+    public var description: String {
+        var parts: [String] = []
+        if let maxBytes { parts.append("max_bytes \(maxBytes)") }
+        if let maxTotalBytes { parts.append("max_total_bytes \(maxTotalBytes)") }
+        if let minSSIM { parts.append("min_ssim \(minSSIM)") }
+        return parts.joined(separator: ", ")
+    }
+}
+
 /// A derivative rule: which sources, which recipe(s), where outputs go.
 public struct Rule: Sendable, Hashable {
     public enum Recipe: Sendable, Hashable {
@@ -148,6 +170,8 @@ public struct Rule: Sendable, Hashable {
     /// `placeholder: true`: the index carries a tiny blurred image (a data URI) and a ThumbHash of
     /// each source of this rule.
     public var placeholder: Bool = false
+    /// `budget:`: limits on the outputs' bytes and quality (nil: none).
+    public var budget: RuleBudget?
 
     /// The name plans and records use: `name`, else where the rule is.
     public var planName: String { name ?? "rule at \(location.file):\(location.line)" }

@@ -60,6 +60,8 @@ public struct Review: Sendable, Codable, Equatable {
         public var oldImage: String?
         public var newImage: String?
         public var heatMap: String?
+        /// SSIM of the new render against its lossless reference, when its rule has `budget.min_ssim`.
+        public var referenceSSIM: Double?
         /// Why a render or a comparison is missing (a failed render, a source that cannot be read).
         public var note: String?
         /// Gates this output crossed (`ssim 0.91 < 0.98`).

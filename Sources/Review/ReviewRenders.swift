@@ -5,6 +5,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import ImageSimilarity
 import ImagingCore
 import Manifest
 import Planner
@@ -19,7 +20,7 @@ public struct ReviewRenderer: Sendable {
     /// At most this many outputs rendered per group (a deterministic sample); nil: all.
     public let sample: Int?
     /// The longest side the two images are compared at (both are scaled to the new one's shape).
-    public static let compareSide = 512
+    public static let compareSide = ImageComparison.compareSide
 
     public init(renderer: any ImageRenderer, folder: String, sample: Int?) {
         self.renderer = renderer; self.folder = folder; self.sample = sample
@@ -146,10 +147,19 @@ public struct ReviewRenderer: Sendable {
             entry.bytesAfter = Int64(newImage.bytes.count)
             write(newImage.bytes, entry.newImage!, notes: &notes)
         }
+        // The rule's min_ssim budget is judged against a lossless reference, as the build does.
+        if let newImage, let derivative = after.derivatives[entry.output],
+           OutputBudget.budget(of: derivative, in: after.manifest)?.minSSIM != nil {
+            do {
+                let source = try readSource(derivative, new)
+                entry.referenceSSIM = try OutputBudget.similarity(newImage.bytes, width: newImage.width, height: newImage.height,
+                                                                  source: source, derivative: derivative, renderer: new)
+            } catch { notes.append("not compared with its reference: \(error)") }
+        }
         if let oldImage, let newImage {
             do {
                 let (similarity, heat) = try compare(oldImage, newImage)
-                entry.ssim = (similarity.ssim * 1_000_000).rounded() / 1_000_000
+                entry.ssim = ImageComparison.rounded(similarity.ssim)
                 entry.heatMap = "images/\(stem)-heat.png"
                 write(PNGWriter.encode(heat), entry.heatMap!, notes: &notes)
             } catch { notes.append("not compared: \(error)") }
@@ -173,24 +183,19 @@ public struct ReviewRenderer: Sendable {
     }
 
     func renderDerivative(_ derivative: Derivative, _ engine: EngineRenderer) throws -> Rendered {
-        let key = try ObjectKey(String(derivative.source.dropFirst(derivative.source.prefix { $0 != "/" }.count + 1)))
-        let source = try ConfinedFolder(path: derivative.bucketPath).read(key, maxBytes: engine.limits.maxBytes)
-        return try engine.render(source, derivative.pipeline, bucketPath: derivative.bucketPath)
+        try engine.render(readSource(derivative, engine), derivative.pipeline, bucketPath: derivative.bucketPath)
     }
 
-    /// Both images scaled by the render worker to the new one's shape (at most `compareSide`) as
-    /// BMP, then compared in Swift.
+    func readSource(_ derivative: Derivative, _ engine: EngineRenderer) throws -> Data {
+        let key = try ObjectKey(String(derivative.source.dropFirst(derivative.source.prefix { $0 != "/" }.count + 1)))
+        return try ConfinedFolder(path: derivative.bucketPath).read(key, maxBytes: engine.limits.maxBytes)
+    }
+
+    /// Both images scaled by the render worker to the new one's shape as BMP, compared in Swift.
     func compare(_ old: Rendered, _ new: Rendered) throws -> (Similarity, RGBPixels) {
-        let scale = min(1, Double(Self.compareSide) / Double(max(new.width, new.height, 1)))
-        let width = max(8, Int((Double(new.width) * scale).rounded())), height = max(8, Int((Double(new.height) * scale).rounded()))
-        let pipeline = try Pipeline.parse("image/resize,m_fixed,w_\(width),h_\(height),limit_0/format,bmp")
-        func pixels(_ image: Rendered) throws -> RGBPixels {
-            let output = try renderer.render(image.bytes, pipeline, limits: Limits(), resolver: NoObjects(), cancellation: nil)
-            return try RGBPixels.bmp(output.bytes)
+        try ImageComparison.compare(old.bytes, new.bytes, secondWidth: new.width, secondHeight: new.height) { bytes, pipeline in
+            try renderer.render(bytes, pipeline, limits: Limits(), resolver: NoObjects(), cancellation: nil).bytes
         }
-        let a = try pixels(old), b = try pixels(new)
-        let similarity = try Similarity(a, b)
-        return (similarity, similarity.heatMap(width: a.width, height: a.height))
     }
 }
 

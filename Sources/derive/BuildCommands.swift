@@ -349,7 +349,10 @@ struct BuildCommand: ParsableCommand {
         }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
-        if !plan.hasChanges, report.succeeded, report.adopted.isEmpty {
+        // Budgets of what was built before (a lowered max_bytes) and of rules' totals.
+        let breaches = BudgetAudit.afterBuild(workspace)
+        for breach in breaches { Output.printError("budget: \(breach)") }
+        if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty {
             return Result(summary: "Nothing to do: \(plan.count(.upToDate)) outputs up to date.", succeeded: true, writtenFiles: written, workspace: workspace)
         }
         var parts = ["built \(report.built.count)"]
@@ -365,8 +368,9 @@ struct BuildCommand: ParsableCommand {
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
         if !report.controlErrors.isEmpty { parts.append("lock or index not written") }
+        if !breaches.isEmpty { parts.append("\(breaches.count) budget breach\(breaches.count == 1 ? "" : "es")") }
         parts.append("\(plan.count(.upToDate) - report.adopted.count) up to date")
-        return Result(summary: parts.joined(separator: ", ") + String(format: " in %.2f s.", report.seconds), succeeded: report.succeeded,
+        return Result(summary: parts.joined(separator: ", ") + String(format: " in %.2f s.", report.seconds), succeeded: report.succeeded && breaches.isEmpty,
                       writtenFiles: written, workspace: workspace)
     }
 }
@@ -379,14 +383,18 @@ struct CheckCommand: ParsableCommand {
 
     @OptionGroup var manifest: ManifestArgument
 
+    @Option(name: .shortAndLong, help: "Render workers for the min_ssim budgets (default: the CPUs this process may use).")
+    var jobs: Int?
+
     func run() throws {
-        if let count = Workspace.unchanged(manifest) {
+        if let count = Workspace.unchanged(manifest), !BudgetAudit.hasBudgets(manifest) {
             print("Up to date: \(count) outputs match the manifest and the lock.")
             return
         }
         let workspace = try Workspace(manifest)
-        let result = try workspace.run("check") { try $0.check() }
+        var result = try workspace.run("check") { try $0.check() }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
+        result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
         for problem in result.problems { print(problem) }
         if result.problems.isEmpty {
             print("Up to date: \(result.upToDate) outputs match the manifest and the lock.")

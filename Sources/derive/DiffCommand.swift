@@ -79,7 +79,13 @@ struct DiffCommand: ParsableCommand {
             }
         }
         var failedOutputs = 0, totalFailures: [String] = []
-        if let gates { (failedOutputs, totalFailures) = gates.apply(to: &review) }
+        if let gates {
+            (failedOutputs, totalFailures) = gates.apply(to: &review)
+            // The rules' budgets gate a change too (README, "Budgets").
+            let budgets = BudgetGates.apply(to: &review, after: afterSide)
+            failedOutputs += budgets.outputs
+            totalFailures += budgets.total
+        }
         if let html {
             do { try ReviewHTML.write(review, folder: html) } catch {
                 Output.printError("cannot write the report in \(html): \(error)")

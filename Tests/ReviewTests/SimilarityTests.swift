@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Review
+@testable import ImageSimilarity
 
 @Suite struct SimilarityTests {
     /// A gradient with a square, so windows have structure.

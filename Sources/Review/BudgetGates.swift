@@ -1,0 +1,44 @@
+import Builder
+import Foundation
+import Manifest
+
+/// The rules' `budget:` as gates of `derive diff --fail-on`: a change that makes an output
+/// cross its rule's budget (in the new revision) fails the review as a crossed condition does.
+public enum BudgetGates {
+    /// Adds budget failures to the entries (after `Gates.apply`); returns the outputs newly
+    /// failed and the rules whose totals are over `max_total_bytes`.
+    public static func apply(to review: inout Review, after: ReviewSide) -> (outputs: Int, total: [String]) {
+        var failed = 0
+        var changedBytes: [String: Int64] = [:]   // output → bytes after, for the totals
+        for g in review.groups.indices {
+            for e in review.groups[g].entries.indices {
+                var entry = review.groups[g].entries[e]
+                if let bytes = entry.bytesAfter { changedBytes[entry.output] = bytes }
+                guard entry.kind != .deleted, let derivative = after.derivatives[entry.output],
+                      let budget = OutputBudget.budget(of: derivative, in: after.manifest) else { continue }
+                let before = entry.gateFailures.count
+                if let maxBytes = budget.maxBytes, let bytes = entry.bytesAfter, bytes > maxBytes {
+                    entry.gateFailures.append("budget: bytes \(bytes) > max_bytes \(maxBytes)")
+                }
+                if let minSSIM = budget.minSSIM, let ssim = entry.referenceSSIM, ssim < minSSIM {
+                    entry.gateFailures.append(String(format: "budget: SSIM %.4f against the lossless reference < min_ssim %@", ssim, "\(minSSIM)"))
+                }
+                if before == 0, !entry.gateFailures.isEmpty { failed += 1 }
+                review.groups[g].entries[e] = entry
+            }
+        }
+        // A rule's total after the change: the new renders, and the recorded sizes of the
+        // outputs the change leaves alone. Unknown sizes (no render, no record) are not counted.
+        var totals: [String: Int64] = [:]
+        for (output, derivative) in after.derivatives {
+            let bytes = changedBytes[output] ?? after.recorded[output].flatMap { $0.actionKey == derivative.actionKey ? $0.size : nil }
+            totals[derivative.rule, default: 0] += bytes ?? 0
+        }
+        var total: [String] = []
+        for rule in after.manifest.rules {
+            guard let limit = rule.budget?.maxTotalBytes, let bytes = totals[rule.planName], bytes > limit else { continue }
+            total.append("budget: rule '\(rule.planName)' takes \(bytes) bytes, over max_total_bytes \(limit)")
+        }
+        return (failed, total)
+    }
+}

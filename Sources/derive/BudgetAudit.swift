@@ -1,0 +1,38 @@
+import Builder
+import Foundation
+import Manifest
+
+/// The rules' `budget:` checked over what the state records, for `build` and `check`.
+enum BudgetAudit {
+    /// Whether the manifest (loaded quietly) gives any rule a budget: then `check` may not take
+    /// its no-plan fast path, since an up-to-date output can breach a lowered budget.
+    static func hasBudgets(_ argument: ManifestArgument) -> Bool {
+        guard let manifest = argument.load(crossChecks: false).manifest else { return true }
+        return manifest.rules.contains { $0.budget != nil }
+    }
+
+    /// After a build: max_bytes of outputs built before and max_total_bytes (renders judged
+    /// min_ssim as they were made; `check` re-judges recorded ones).
+    static func afterBuild(_ workspace: Workspace) -> [String] {
+        guard workspace.manifest.rules.contains(where: { $0.budget?.maxBytes != nil || $0.budget?.maxTotalBytes != nil }) else { return [] }
+        do {
+            let plan = try workspace.session.readOnlyPlan()
+            return OutputBudget.audit(plan, manifest: workspace.manifest, renderer: nil)
+        } catch {
+            return ["budgets not checked: \(error)"]
+        }
+    }
+
+    /// For `check`: every budget, min_ssim included (reference renders in workers; nothing is written).
+    static func forCheck(_ workspace: Workspace, jobs: Int?) throws -> [String] {
+        guard workspace.manifest.rules.contains(where: { $0.budget != nil }) else { return [] }
+        let plan = try workspace.run("checking budgets") { try $0.readOnlyPlan() }
+        guard workspace.manifest.rules.contains(where: { $0.budget?.minSSIM != nil }) else {
+            return OutputBudget.audit(plan, manifest: workspace.manifest, renderer: nil)
+        }
+        let workers = try Workers.pool(size: BuildOptions(jobs: jobs).jobs, expectedEngineVersion: workspace.engine.report.version)
+        defer { workers.shutdown() }
+        return OutputBudget.audit(plan, manifest: workspace.manifest,
+                                  renderer: EngineRenderer(limits: workspace.manifest.limits, renderer: workers))
+    }
+}
