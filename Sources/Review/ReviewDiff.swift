@@ -120,6 +120,7 @@ public enum ReviewDiff {
                 lines[label] = variant.pipeline.canonical
             }
         }
+        if let budget = rule.budget { lines["budget"] = budget.description }
         if !rule.matrix.isEmpty {
             lines["matrix"] = rule.matrix.map { "\($0.name): [\($0.values.joined(separator: ", "))]" }.joined(separator: "; ")
         }
