@@ -111,6 +111,7 @@ struct LoadState {
     var stateNode: YAMLNode?
     var lockNode: YAMLNode?
     var serve = ServeSettings()
+    var catalogNode: YAMLNode?
     var fontInstalled: (@Sendable (String) -> Bool)?
     var ruleOutlines: [RuleOutline] = []
     var controlLocations = ControlLocations()
@@ -307,6 +308,7 @@ struct LoadState {
             case "state": stateNode = node
             case "lock": lockNode = node
             case "serve": loadServe(node)
+            case "catalog": catalogNode = node
             default: break
             }
         }
@@ -478,6 +480,29 @@ struct LoadState {
         }
     }
 
+    /// `catalog: {samples: [bucket/key, ...]}`: the sources `derive catalog` applies every style to.
+    mutating func loadCatalog(_ node: YAMLNode) -> [String] {
+        guard let fields = mapping(node, "'catalog'") else { return [] }
+        checkKeys(fields, allowed: ManifestSchema.catalog.names, context: "in 'catalog'")
+        guard let list = fields.first(where: { $0.key == "samples" })?.value else { return [] }
+        guard case .sequence(let items) = list.kind else {
+            diagnostics.error(list.location, "'catalog.samples' must be a list of bucket/key, got \(list.kindName)")
+            return []
+        }
+        if items.count > ManifestSchema.maxCatalogSamples {
+            diagnostics.error(list.location, "'catalog.samples' lists \(items.count) sources; at most \(ManifestSchema.maxCatalogSamples)")
+            return []
+        }
+        var samples: [String] = []
+        for item in items {
+            guard let text = string(item, "a catalog sample"), let (bucket, key) = bucketPath(text, at: item, what: "catalog.samples") else { continue }
+            let sample = bucket + "/" + key
+            if samples.contains(sample) { diagnostics.error(item.location, "catalog sample '\(sample)' is listed twice"); continue }
+            samples.append(sample)
+        }
+        return samples
+    }
+
     mutating func loadServe(_ node: YAMLNode) {
         guard let fields = mapping(node, "'serve'") else { return }
         checkKeys(fields, allowed: ManifestSchema.serve.names, context: "in 'serve'")
@@ -610,9 +635,13 @@ struct LoadState {
         controlLocations.state = stateNode?.location
         controlLocations.lock = lockNode?.location
         controlLocations.index = indexNode?.location
-        return Manifest(file: display, version: version ?? ManifestLoader.currentVersion, buckets: buckets, styles: styles,
+        // Read once the buckets are known (a sample names one).
+        let catalogSamples = catalogNode.map { loadCatalog($0) } ?? []
+        var manifest = Manifest(file: display, version: version ?? ManifestLoader.currentVersion, buckets: buckets, styles: styles,
                         rules: ruleSyntax.map(\.rule), region: region, accessKeys: accessKeys, limits: limits,
                         index: index, stateFolder: stateFolder, lockFile: lockFile, files: fileOrder, serve: serve)
+        manifest.catalogSamples = catalogSamples
+        return manifest
     }
 
     mutating func rule(_ node: YAMLNode, knownStyles: Set<String>, catalogue: [String: Style]) -> RuleSyntax? {

@@ -119,6 +119,13 @@ public enum ManifestSchema {
         SchemaField("list_max_concurrent", .integer(ServeSettings.listConcurrencyRange), "Listings that may walk folders at once (fewer than the 4 I/O threads)."),
     ]
 
+    /// The most sources `catalog.samples` may list (each costs one render per style).
+    public static let maxCatalogSamples = 100
+
+    public static let catalog: [SchemaField] = [
+        SchemaField("samples", .list(.string(pattern: "^[^/]+/.+")), "bucket/key of the sources every style is applied to (default: the first source of each rule)."),
+    ]
+
     /// Keys an included file may hold.
     public static let includable = ["version", "include", "buckets", "styles", "derivatives"]
 
@@ -136,6 +143,7 @@ public enum ManifestSchema {
         SchemaField("state", .string(), "The state folder."),
         SchemaField("lock", .string(), "The lock file."),
         SchemaField("serve", .object(serve), "Settings of derive serve."),
+        SchemaField("catalog", .object(catalog), "The contact sheet of derive catalog."),
     ]
 
     /// Top-level keys starting with this are the author's own (YAML anchors), ignored as in

@@ -314,6 +314,9 @@ public struct Manifest: Sendable {
     /// Every manifest file read (the root first, then includes), absolute.
     public var files: [String]
     public var serve: ServeSettings
+    /// `catalog.samples`: the sources (`bucket/key`) `derive catalog` applies every style to;
+    /// empty: the first source of each rule.
+    public var catalogSamples: [String] = []
 
     public func bucket(named name: String) -> Bucket? { buckets.first { $0.name == name } }
 

@@ -35,10 +35,27 @@ public struct ReviewRenderer: Sendable {
             for bucket in manifest.buckets {
                 let path = realPath(bucket.path) ?? bucket.path
                 if report == path || report.hasPrefix(path + "/") {
-                    throw Failure(description: "the report folder \(folder) is inside bucket '\(bucket.name)' (\(bucket.path)); derive diff never writes into a bucket: choose a folder outside it")
+                    throw Failure(description: "the report folder \(folder) is inside bucket '\(bucket.name)' (\(bucket.path)); derive never writes a report into a bucket: choose a folder outside it")
                 }
             }
         }
+    }
+
+    /// `folder/images`, made if needed, for a report's renders: refused when the report folder
+    /// or `images` is inside a bucket of `manifests` (by real path) or `images` is not a real
+    /// folder (a link left there could lead into a bucket). `derive diff` and `derive catalog`.
+    public static func imagesFolder(in folder: String, manifests: [Manifest]) throws -> String {
+        try checkOutsideBuckets(folder, manifests: manifests)
+        let images = folder + "/images"
+        do { try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true) } catch {
+            throw Failure(description: "cannot create the report folder \(images): \(error)")
+        }
+        var info = stat()
+        guard lstat(images, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw Failure(description: "\(images) is not a folder (a symbolic link?); derive writes renders only into a real folder: remove it")
+        }
+        try checkOutsideBuckets(images, manifests: manifests)
+        return images
     }
 
     /// The real path of `path`, or of its nearest existing ancestor with the rest appended (a
@@ -69,17 +86,7 @@ public struct ReviewRenderer: Sendable {
     }
 
     public func render(_ review: Review, before: ReviewSide, after: ReviewSide) throws -> Review {
-        try ReviewRenderer.checkOutsideBuckets(folder, manifests: [before.manifest, after.manifest])
-        let images = folder + "/images"
-        do { try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true) } catch {
-            throw Failure(description: "cannot create the report folder \(images): \(error)")
-        }
-        // An `images` link left in the report folder could lead into a bucket: refused.
-        var info = stat()
-        guard lstat(images, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw Failure(description: "\(images) is not a folder (a symbolic link?); derive diff writes renders only into a real folder: remove it")
-        }
-        try ReviewRenderer.checkOutsideBuckets(images, manifests: [before.manifest, after.manifest])
+        _ = try Self.imagesFolder(in: folder, manifests: [before.manifest, after.manifest])
         var jobs: [(group: Int, entry: Int)] = []
         for (g, group) in review.groups.enumerated() {
             let chosen = Self.sample(group.entries.map(\.output), sample)

@@ -1,0 +1,173 @@
+import Builder
+import Confinement
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Manifest
+import Planner
+
+/// `derive catalog`: every style of the catalogue applied to a set of sample sources, as a
+/// contact sheet (text, JSON, or one self-contained HTML page with the renders beside it).
+public struct Catalog: Sendable, Codable, Equatable {
+    public var manifest: String
+    /// `bucket/key` of each sample, in order.
+    public var samples: [String]
+    /// Where the samples came from: `catalog.samples`, or the first source of each rule.
+    public var samplesFrom: String
+    public var styles: [StyleRow]
+    /// Total bytes of all renders.
+    public var bytes: Int64
+
+    public struct StyleRow: Sendable, Codable, Equatable {
+        public var name: String
+        public var canonical: String
+        public var cells: [Cell]
+    }
+
+    public struct Cell: Sendable, Codable, Equatable {
+        public var sample: String
+        public var width: Int?
+        public var height: Int?
+        public var format: String?
+        public var bytes: Int64?
+        /// Report-relative path of the render (with `--html` only).
+        public var image: String?
+        /// Why there is no render (a failed render, a source that cannot be read).
+        public var note: String?
+    }
+
+    /// The samples: `catalog.samples` when given, else the first source (in key order) of each
+    /// rule, each once, from the read-only plan.
+    public static func samples(_ manifest: Manifest, derivatives: [Derivative]) -> (samples: [String], from: String) {
+        if !manifest.catalogSamples.isEmpty { return (manifest.catalogSamples, "catalog.samples") }
+        var first: [String: String] = [:]
+        for derivative in derivatives where first[derivative.rule].map({ derivative.source < $0 }) ?? true {
+            first[derivative.rule] = derivative.source
+        }
+        var samples: [String] = []
+        for rule in manifest.rules { if let source = first[rule.planName], !samples.contains(source) { samples.append(source) } }
+        return (samples, "the first source of each rule")
+    }
+
+    /// Renders every style on every sample with `renderer` (on worker threads). With `folder`,
+    /// writes the renders into `folder/images` (never a bucket); otherwise keeps nothing.
+    public static func make(_ manifest: Manifest, manifestName: String, samples: [String], from: String,
+                            renderer: any DerivativeRenderer, folder: String?) throws -> Catalog {
+        let images = try folder.map { try ReviewRenderer.imagesFolder(in: $0, manifests: [manifest]) }
+        let styles = manifest.styles.sorted { $0.name < $1.name }
+        var jobs: [(style: Int, sample: Int)] = []
+        for s in styles.indices { for n in samples.indices { jobs.append((s, n)) } }
+        // Each sample is read once, confined to its bucket.
+        var sources: [Int: Result<(data: Data, bucketPath: String), Error>] = [:]
+        for (n, sample) in samples.enumerated() { sources[n] = Result { try read(sample, manifest) } }
+        let work = jobs, loaded = sources
+        let results = Locked([Int: Cell]())
+        DispatchQueue.concurrentPerform(iterations: work.count) { index in
+            let (s, n) = work[index]
+            var cell = Cell(sample: samples[n])
+            do {
+                let source = try loaded[n]!.get()
+                let rendered = try renderer.render(source.data, styles[s].pipeline, bucketPath: source.bucketPath)
+                cell.width = rendered.width; cell.height = rendered.height
+                cell.format = rendered.format; cell.bytes = Int64(rendered.bytes.count)
+                if let images {
+                    let name = String(format: "%03d-%03d.%@", s + 1, n + 1, rendered.format)
+                    let path = images + "/" + name
+                    unlink(path)   // never write through a link left there
+                    if FileManager.default.createFile(atPath: path, contents: rendered.bytes) { cell.image = "images/" + name } else { cell.note = "cannot write \(path)" }
+                }
+            } catch { cell.note = "\(error)" }
+            results.update { $0[index] = cell }
+        }
+        let cells = results.value
+        var rows = styles.map { StyleRow(name: $0.name, canonical: $0.pipeline.canonical, cells: []) }
+        for (index, job) in jobs.enumerated() { rows[job.style].cells.append(cells[index] ?? Cell(sample: samples[job.sample])) }
+        let total = rows.flatMap(\.cells).reduce(Int64(0)) { $0 + ($1.bytes ?? 0) }
+        return Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: rows, bytes: total)
+    }
+
+    static func read(_ sample: String, _ manifest: Manifest) throws -> (data: Data, bucketPath: String) {
+        let slash = sample.firstIndex(of: "/") ?? sample.endIndex
+        let bucketName = String(sample[..<slash])
+        guard let bucket = manifest.bucket(named: bucketName), slash < sample.endIndex else {
+            throw ReviewRenderer.Failure(description: "\(sample): no bucket '\(bucketName)' in the manifest")
+        }
+        let key = try ObjectKey(String(sample[sample.index(after: slash)...]))
+        let limit = manifest.limits.bytes ?? (256 << 20)
+        return (try ConfinedFolder(path: bucket.path).read(key, maxBytes: limit), bucket.path)
+    }
+
+    // MARK: Text
+
+    public func text() -> String {
+        var out = "derive catalog \(manifest): \(styles.count) style\(styles.count == 1 ? "" : "s") × \(samples.count) sample\(samples.count == 1 ? "" : "s") (\(samplesFrom))\n"
+        for row in styles {
+            out += "style '\(row.name)': \(row.canonical)\n"
+            for cell in row.cells {
+                if let width = cell.width, let height = cell.height, let bytes = cell.bytes {
+                    out += "  \(cell.sample)  \(width)x\(height) \(cell.format ?? "?")  \(bytes) bytes\(cell.image.map { "  \($0)" } ?? "")\n"
+                } else {
+                    out += "  \(cell.sample)  failed: \(cell.note ?? "no render")\n"
+                }
+            }
+        }
+        out += "Total: \(styles.count * samples.count) renders, \(bytes) bytes.\n"
+        return out
+    }
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    // MARK: HTML
+
+    /// `folder/index.html`: one self-contained page (relative links, inline style, no script).
+    public func writeHTML(folder: String) throws {
+        let path = folder + "/index.html"
+        unlink(path)   // never write through a link
+        guard FileManager.default.createFile(atPath: path, contents: Data(html().utf8)) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+    }
+
+    public func html() -> String {
+        let e = ReviewHTML.escape
+        var page = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Style catalogue: \(e(manifest))</title>
+        <style>
+        body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+        table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:.5em;vertical-align:top;background:#fff}
+        th{text-align:left}td img{display:block;max-width:240px;max-height:240px;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}
+        code{font-size:12px;word-break:break-all}.meta{color:#555;font-size:12px}.fail{color:#b00}
+        </style></head><body>
+        <h1>Style catalogue</h1>
+        <p>\(e(manifest)): \(styles.count) style\(styles.count == 1 ? "" : "s") × \(samples.count) sample\(samples.count == 1 ? "" : "s") (\(e(samplesFrom))), \(bytes) bytes in all.</p>
+        <table><thead><tr><th>Style</th>
+        """
+        for sample in samples { page += "<th><code>\(e(sample))</code></th>" }
+        page += "</tr></thead><tbody>\n"
+        for row in styles {
+            page += "<tr id=\"style-\(e(row.name))\"><th>\(e(row.name))<br><code>\(e(row.canonical))</code></th>"
+            for cell in row.cells {
+                page += "<td>"
+                if let image = cell.image {
+                    page += "<img src=\"\(ReviewHTML.link(image))\" alt=\"\(e(row.name)) of \(e(cell.sample))\">"
+                }
+                if let width = cell.width, let height = cell.height, let bytes = cell.bytes {
+                    page += "<div class=\"meta\">\(width)×\(height) \(e(cell.format ?? "")) · \(bytes) bytes</div>"
+                } else {
+                    page += "<div class=\"fail\">\(e(cell.note ?? "no render"))</div>"
+                }
+                page += "</td>"
+            }
+            page += "</tr>\n"
+        }
+        page += "</tbody></table>\n</body></html>\n"
+        return page
+    }
+}
