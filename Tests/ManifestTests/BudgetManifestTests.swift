@@ -56,3 +56,43 @@ import Testing
         #expect((ssim["minimum"] as? NSNumber)?.doubleValue == 0 && (ssim["maximum"] as? NSNumber)?.doubleValue == 1)
     }
 }
+
+/// `catalog: {samples: [...]}`: read at the top level only, each sample a declared bucket.
+@Suite struct CatalogManifestTests {
+    static let base = """
+    version: 1
+    buckets:
+      photos: {path: photos}
+      site: {path: site}
+
+    """
+
+    @Test func samplesAreRead() throws {
+        let result = try Workspace().load(yaml: Self.base + "catalog:\n  samples: [photos/a.jpg, photos/press/b.jpg]\n")
+        #expect(result.lines.isEmpty, "\(result.lines)")
+        #expect(result.manifest?.catalogSamples == ["photos/a.jpg", "photos/press/b.jpg"])
+        #expect(try Workspace().load(yaml: Self.base).manifest?.catalogSamples == [])
+    }
+
+    @Test func badCatalogsAreClearErrors() throws {
+        let cases: [(String, String)] = [
+            ("catalog:\n  samples: [nowhere/a.jpg]\n", "unknown bucket 'nowhere' in 'catalog.samples'"),
+            ("catalog:\n  samples: photos/a.jpg\n", "'catalog.samples' must be a list of bucket/key"),
+            ("catalog:\n  sample: [photos/a.jpg]\n", "sample"),
+            ("catalog:\n  samples: [photos/a.jpg, photos/a.jpg]\n", "is listed twice"),
+        ]
+        for (yaml, message) in cases {
+            let result = try Workspace().load(yaml: Self.base + yaml)
+            #expect(result.diagnostics.hasErrors, "\(yaml)")
+            #expect(result.lines.contains { $0.contains(message) }, "\(yaml): \(result.lines)")
+        }
+        let many = "catalog:\n  samples: [" + (0...ManifestSchema.maxCatalogSamples).map { "photos/\($0).jpg" }.joined(separator: ", ") + "]\n"
+        #expect(try Workspace().load(yaml: Self.base + many).lines.contains { $0.contains("at most \(ManifestSchema.maxCatalogSamples)") })
+    }
+
+    @Test func theSchemaDescribesTheCatalog() throws {
+        let schema = try #require(try JSONSerialization.jsonObject(with: ManifestSchema.json()) as? [String: Any])
+        let catalog = try #require((schema["properties"] as? [String: Any])?["catalog"] as? [String: Any])
+        #expect(Set((catalog["properties"] as? [String: Any])?.keys.map { $0 } ?? []) == ["samples"])
+    }
+}
