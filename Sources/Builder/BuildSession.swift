@@ -428,7 +428,13 @@ public final class BuildSession: @unchecked Sendable {
                         continue
                     }
                     if let refusal = planner.lockMayAuthorise(entry, rules: ruleOutputs) {
-                        report.left.append("\(planner.display(lockPath)) lists \(entry.path), but \(refusal); nothing is removed for it")
+                        // Still the bytes the lock records: the lock is kept as that file's record (exit 1).
+                        if let bytes = try? planner.disk.read(file), ContentDigests.digest(bytes) == entry.digest {
+                            report.keptLock = true
+                            report.problems.append("\(planner.display(file)) is listed in \(planner.display(lockPath)) with its bytes, but \(refusal); left in place, and \(planner.display(lockPath)) is kept as its record (delete the file by hand if it is not wanted, then run derive clean again)")
+                        } else {
+                            report.left.append("\(planner.display(lockPath)) lists \(entry.path), but \(refusal); nothing is removed for it")
+                        }
                         continue
                     }
                     if let other = claims.claimant(of: file, output: entry.path) {
