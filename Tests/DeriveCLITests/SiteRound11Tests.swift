@@ -154,6 +154,17 @@ import Glibc
         #expect(site.files("out").isEmpty)
     }
 
+    // MARK: L5: html refuses an empty sizes and control characters
+
+    @Test func htmlRefusesAnEmptySizesAndControlCharacters() throws {
+        let site = try Site([:], manifest: nil)
+        defer { site.remove() }
+        let empty = try site.run(["html", "photos/a.jpg", "--sizes", ""])
+        #expect(empty.status != 0 && empty.stderr.contains("--sizes is empty"), "\(empty.stderr)")
+        let control = try site.run(["html", "photos/a.jpg", "--alt", "a\u{1}b"])
+        #expect(control.status != 0 && control.stderr.contains("--alt contains a control character"), "\(control.stderr)")
+    }
+
     // MARK: F3, F5: the manifest derive init writes
 
     @Test func initBuildsWhenTwoImagesShareAStem() throws {
