@@ -14,6 +14,8 @@ public struct LockableOutputs: Sendable {
     }
 
     let variants: [String: [Variant]]
+    /// Outputs named after a source's own width (`sample-290.webp` for w 480).
+    let sourceWidths: SourceWidthOutputs
 
     public init(_ manifest: Manifest) {
         var variants: [String: [Variant]] = [:]
@@ -39,6 +41,7 @@ public struct LockableOutputs: Sendable {
             }
         }
         self.variants = variants
+        sourceWidths = SourceWidthOutputs(manifest)
     }
 
     /// Buckets some rule writes into.
@@ -50,7 +53,7 @@ public struct LockableOutputs: Sendable {
         for variant in variants[bucket] ?? [] {
             for (format, patterns) in variant.byFormat where patterns.contains(where: { $0.matches(key) }) { result.insert(format) }
         }
-        return result
+        return result.union(sourceWidths.formats(bucket: bucket, key: key, anyExtension: false))
     }
 
     /// The formats written by the rules whose `to:` gives `key`'s shape whatever its extension
@@ -60,7 +63,7 @@ public struct LockableOutputs: Sendable {
         for variant in variants[bucket] ?? [] where variant.shape.contains(where: { $0.matches(key) }) {
             result.formUnion(variant.byFormat.keys)
         }
-        return result
+        return result.isEmpty ? sourceWidths.formats(bucket: bucket, key: key, anyExtension: true) : result
     }
 
     /// The source formats a `from:` glob can pick, from the extension each alternative ends

@@ -832,7 +832,10 @@ struct LoadState {
             hasExplicitACL: field("acl") != nil, watermarkKeys: watermarks,
             outputPatterns: template.map { OutputPatterns.of($0, from: fromGlob, recipes: recipes) } ?? []))
         var placeholder = false
-        if let placeholderNode = field("placeholder"), let text = string(placeholderNode, "placeholder") {
+        if let placeholderNode = field("placeholder"), placeholderNode.isNull {
+            diagnostics.error(placeholderNode.location, "'placeholder' must be true or false, got null")
+            ok = false
+        } else if let placeholderNode = field("placeholder"), let text = string(placeholderNode, "placeholder") {
             switch text {
             case "true": placeholder = true
             case "false": placeholder = false

@@ -59,8 +59,19 @@ public struct Bucket: Sendable, Hashable {
     /// spaces, quotes, `<`, `>`, `,`, `?` or `#` (it is written into `srcset` and HTML attributes,
     /// where those break or change meaning).
     public static func urlProblem(_ text: String) -> String? {
-        guard ["https://", "http://", "/", "./", "../"].contains(where: { text.hasPrefix($0) }) || text == "." || text == ".." else {
+        // Schemes are case-insensitive (`HTTPS://`); `//host` is another host's address, not a path.
+        let lowered = text.lowercased()
+        let scheme = ["https://", "http://"].first { lowered.hasPrefix($0) }
+        guard scheme != nil || ["/", "./", "../"].contains(where: { text.hasPrefix($0) }) || text == "." || text == ".." else {
             return "must start with https://, http://, / (a path from the site's root), or ./ or ../ (a path from the page)"
+        }
+        let rest = text.dropFirst(scheme?.count ?? 0)
+        if scheme == nil, text.hasPrefix("//") {
+            return "starts with //, which browsers read as another host (a protocol-relative URL); write https://host/... or one / for a path from the site's root"
+        }
+        if rest.contains("//") { return "has an empty folder (//); write each / once" }
+        if scheme != nil, rest.prefix(while: { $0 != "/" }).contains("@") {
+            return "names a user or password (user@host); addresses written into pages may not carry credentials"
         }
         guard text.utf8.count <= 2048 else { return "is longer than 2048 bytes" }
         if let bad = text.unicodeScalars.first(where: { $0.value <= 0x20 || $0.value == 0x7F || "\"'<>,?#\\`".unicodeScalars.contains($0) }) {

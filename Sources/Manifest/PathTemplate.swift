@@ -56,7 +56,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
                         throw Problem(offset: index, message: "'{hash}' may appear only once in '\(text)'", hint: nil)
                     }
                     let digits = name.dropFirst("hash:".count)
-                    let length = name == "hash" ? Self.defaultHashLength : (digits.allSatisfy(\.isASCII) ? Int(digits) : nil)
+                    let length = name == "hash" ? Self.defaultHashLength : (digits.allSatisfy { $0.isASCII && $0.isNumber } && digits.first != "0" ? Int(digits) : nil)
                     guard let length, Self.hashLengths.contains(length) else {
                         throw Problem(offset: index, message: "'{\(name)}': the hash length must be from \(Self.hashLengths.lowerBound) to \(Self.hashLengths.upperBound) hex digits, as in '{hash:8}'", hint: nil)
                     }

@@ -327,6 +327,7 @@ struct Expansion {
 
         // Merged in task order, so which of two colliding derivatives is named first is stable.
         var byOutput: [String: Derivative] = [:]
+        var byHashedShape: [String: Derivative] = [:]
         var errors: [PlanError] = []
         var failures: [PlanFailure] = []
         var failedSources: Set<String> = []
@@ -341,6 +342,16 @@ struct Expansion {
                 if let other = byOutput[derivative.output] {
                     errors.append(PlanError(message: "\(derivative.output) would be written twice: by \(other.recipe) from \(other.source) and by \(derivative.recipe) from \(derivative.source); give them different 'to' paths"))
                     continue
+                }
+                // `{hash}` and `{hash:10}` between the same text: one name whenever the bytes agree.
+                if let hashed = derivative.hashed {
+                    let bucket = derivative.output.prefix { $0 != "/" }
+                    let shape = "\(bucket)/\(hashed.prefix)\u{0}\(hashed.length)\u{0}\(hashed.suffix)"
+                    if let other = byHashedShape[shape] {
+                        errors.append(PlanError(message: "\(bucket)/\(hashed.prefix){hash:\(hashed.length)}\(hashed.suffix) would be written twice when their bytes agree: by \(other.recipe) from \(other.source) (\(other.output)) and by \(derivative.recipe) from \(derivative.source) (\(derivative.output)); give them different 'to' paths"))
+                        continue
+                    }
+                    byHashedShape[shape] = derivative
                 }
                 byOutput[derivative.output] = derivative
             }
@@ -467,21 +478,11 @@ struct Expansion {
         return result
     }
 
-    /// N when the pipeline starts (encoder settings aside) with a `resize,w_N` that leaves a
-    /// source `sourceWidth` wide at its own width; nil otherwise.
+    /// N when the pipeline's leading `resize,w_N` (`Pipeline.sourceWidthResize`) leaves a source
+    /// `sourceWidth` wide at its own width; nil otherwise.
     static func coveredWidth(_ pipeline: Pipeline, sourceWidth: Int) -> Int? {
-        for action in pipeline.actions {
-            switch action {
-            case .format, .quality, .interlace: continue
-            case .autoOrient(let orient): if orient.enabled { continue } else { return nil }
-            case .resize(let resize):
-                guard resize.limit, resize.mode == .lfit || resize.mode == .mfit, let width = resize.width, resize.height == nil,
-                      resize.long == nil, resize.short == nil, width >= sourceWidth else { return nil }
-                return width
-            default: return nil
-            }
-        }
-        return nil
+        guard let width = pipeline.sourceWidthResize, width >= sourceWidth else { return nil }
+        return width
     }
 
     /// Why reading `path` fails, in the disk's words.

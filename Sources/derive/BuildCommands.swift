@@ -479,7 +479,7 @@ struct CleanCommand: ParsableCommand {
         for left in report.left { Output.printWarning(left) }
         for problem in report.problems { Output.printError(problem) }
         let oldIndexes = report.removedControlFiles.isEmpty ? "" : ", the old index \(report.removedControlFiles.joined(separator: ", "))"
-        print("Removed \(report.removed) outputs\(oldIndexes)\(report.hadState ? " and the build state" : " (there was no usable build state)")\(report.keptLock ? " (\((workspace.session.lockPath as NSString).lastPathComponent) kept)" : "").")
+        print("Removed \(report.removed) output\(report.removed == 1 ? "" : "s")\(oldIndexes)\(report.hadState ? " and the build state" : " (there was no usable build state)")\(report.keptLock ? " (\((workspace.session.lockPath as NSString).lastPathComponent) kept)" : "").")
         if !report.problems.isEmpty { throw ExitCode.failure }
     }
 }

@@ -24,6 +24,15 @@ struct HtmlCommand: ParsableCommand {
     var manifest: String = "derive.yaml"
 
     func run() throws {
+        // An empty sizes is no sizes (browsers then assume 100vw silently); control characters
+        // are not text a page can show.
+        if let sizes, sizes.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw CLIError("--sizes is empty; leave it out for the default (full width up to the widest output), or give a sizes list such as '(min-width: 60em) 50vw, 100vw'")
+        }
+        for (name, value) in [("--alt", alt), ("--sizes", sizes ?? "")]
+        where value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw CLIError("\(name) contains a control character; give plain text")
+        }
         var argument = ManifestArgument()
         argument.manifest = manifest
         let workspace = try Workspace(argument)

@@ -49,8 +49,12 @@ struct InitCommand: ParsableCommand {
         guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
             throw CLIError("cannot write \(manifest): \(String(cString: strerror(errno)))")
         }
-        let total = found.values.reduce(0, +)
-        print("Wrote \(manifest) for \(total) image\(total == 1 ? "" : "s") in \(folder). Next: derive plan, then derive build.")
+        let total = found.total
+        // The page the website shows: written once, never over a file there.
+        let page = StarterManifest.outputFolder + "/" + StarterManifest.pageName
+        let pageNote = StarterManifest.writePage(page) ? " and \(page)" : ""
+        print("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder). "
+              + "Next: derive build, then derive serve and open the Website address it prints.")
     }
 }
 
@@ -62,33 +66,52 @@ enum StarterManifest {
     /// Files looked at before the scan stops (a home folder is not a photo folder).
     static let maxFiles = 100_000
 
-    /// Image extensions as written (`JPG` and `jpg` are different globs) → count.
-    static func scan(_ folder: String) -> [String: Int] {
+    /// What the scan found: image extensions as written (`JPG` and `jpg` are different globs) →
+    /// count, and whether two images of one folder share a name but for the extension
+    /// (`IMG_0001.JPG` and `IMG_0001.HEIC`), whose outputs `{name}` alone would name alike.
+    struct Found {
         var counts: [String: Int] = [:]
+        var stemsCollide = false
+        var isEmpty: Bool { counts.isEmpty }
+        var total: Int { counts.values.reduce(0, +) }
+    }
+
+    static func scan(_ folder: String) -> Found {
+        var found = Found()
         guard let walker = FileManager.default.enumerator(at: URL(fileURLWithPath: folder), includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey],
-                                                          options: [.skipsHiddenFiles]) else { return counts }
+                                                          options: [.skipsHiddenFiles]) else { return found }
         var seen = 0
+        var stems: Set<String> = []
         for case let url as URL in walker {
             seen += 1
             if seen > maxFiles { break }
             let values = try? url.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
             guard values?.isRegularFile == true, values?.isSymbolicLink != true else { continue }
             let ext = url.pathExtension
-            if extensions.contains(ext.lowercased()) { counts[ext, default: 0] += 1 }
+            guard extensions.contains(ext.lowercased()) else { continue }
+            found.counts[ext, default: 0] += 1
+            // Case-folded: `a.jpg` and `A.png` collide on a case-insensitive disk.
+            if !stems.insert(url.deletingPathExtension().path.lowercased()).inserted { found.stemsCollide = true }
         }
-        return counts
+        return found
     }
 
-    static func text(_ found: [String: Int], images: String) -> String {
+    static func text(_ found: Found, images: String) -> String {
         // A path YAML reads back as written (quoted, with quotes and backslashes escaped).
         let path = "\"" + images.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        let exts = found.keys.sorted()
+        let exts = found.counts.keys.sorted()
         let glob = exts.count == 1 ? "*.\(exts[0])" : "*.{\(exts.joined(separator: ","))}"
-        let summary = exts.map { "\(found[$0]!) \($0)" }.joined(separator: ", ")
+        let summary = exts.map { "\(found.counts[$0]!) \($0)" }.joined(separator: ", ")
+        // `{key}` keeps the source's extension in the name, where two sources share a stem.
+        let named = found.stemsCollide ? "{key}" : "{dir}/{name}"
+        let namedNote = found.stemsCollide
+            ? "\n          # Two images share a name but for the extension, so outputs are named by {key} (with it)."
+            : ""
         return """
         # Derive manifest written by `derive init` for the images in \(images) (\(summary)).
-        # Next: `derive validate` checks it, `derive plan` shows what a build would do, `derive build`
-        # renders, `derive serve` previews. Editors can complete and check it with `derive schema`.
+        # Next: `derive build` renders, `derive serve` previews (open the Website address it prints:
+        # _site/index.html shows every picture). `derive validate` checks this file, `derive plan`
+        # shows what a build would do; editors complete and check it with `derive schema`.
         version: 1
 
         buckets:
@@ -97,38 +120,92 @@ enum StarterManifest {
             path: \(path)
             acl: private
           # Where the derivatives go, beside this file (the first build creates the folder).
-          # Public: anyone may read them.
+          # Public: anyone may read them. Publish _site/ as your site (or copy its files into it).
           site:
             path: \(outputFolder)
             acl: public-read
+            url: .                        # addresses in the index, from _site/index.html (or https://cdn.example.com/img)
+            website: {index: \(pageName)}  # `derive serve` answers /site/ with _site/\(pageName)
 
         # Named recipes in the OSS image-processing language (README, "The process language"):
         # a string, or a list of actions with plain values (Derive writes the OSS string).
         styles:
-          thumb: image/resize,m_fill,w_320,h_320/quality,q_80
+          thumb: image/resize,m_fill,w_320,h_320/quality,q_80/format,webp
           large:
             - resize: {w: 1600}
-            - quality: {q: 82}
+            - format: webp
 
         derivatives:
-          # A square thumbnail and a large copy of every image, in the same folders as the originals.
+          # A square thumbnail and a large copy of every image, as WebP (browsers show it, whatever
+          # the source's format). {hash} names each file by its bytes: a changed file gets a new
+          # name, so it can be cached for ever; the old one is deleted.\(namedNote)
           - name: thumbnails
             from: images/**/\(glob)
             styles: [thumb, large]
-            to: site/{dir}/{name}.{style}.{ext}
+            to: site/\(named).{style}.{hash}.webp
             acl: public-read              # the sources are private: publishing their derivatives is deliberate
-          # WebP at three widths, for srcset.
+          # A <picture> per image: AVIF and WebP <source>s and a JPEG <img> at three widths (a
+          # narrower image is drawn once, at its own width), and a tiny blurred placeholder.
+          # `derive html images/KEY` prints it; the index below holds it for every image.
           - name: responsive
             from: images/**/\(glob)
-            process: image/resize,w_{w}/format,webp
+            process: image/resize,w_{w}/format,{f}
             matrix:
               w: [480, 960, 1600]
-            to: site/{dir}/{name}-{w}.webp
+              f: [avif, webp, jpg]
+            to: site/\(named)-{w}.{hash}.{f}
             acl: public-read
+            placeholder: true
 
-        # Every output by source, for site generators (README, "derive build").
+        # Every output by source, with each picture's HTML, for site generators and _site/index.html
+        # (README, "The index and responsive images").
         index: site/derive-index.json
 
         """
+    }
+
+    static let pageName = "index.html"
+
+    /// A page that shows every picture of the index (it reads derive-index.json when it loads),
+    /// each over its placeholder: `derive serve` shows it as the website's index.
+    static let page = """
+        <!doctype html>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Derive preview</title>
+        <style>body{font:16px system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em}
+        figure{margin:0 0 2em}img{max-width:100%;height:auto;background-size:cover}</style>
+        <h1>Derive preview</h1>
+        <p>Written by <code>derive init</code> (Derive never changes it). Each picture is the index's
+        <code>html</code>, over its placeholder.</p>
+        <main id="pictures"></main>
+        <script>
+        fetch("derive-index.json").then(r => r.json()).then(index => {
+          const main = document.getElementById("pictures");
+          for (const [source, entry] of Object.entries(index.sources || {})) {
+            const picture = (entry.pictures || {}).responsive;
+            if (!picture) continue;
+            const figure = document.createElement("figure");
+            figure.innerHTML = picture.html;
+            const img = figure.querySelector("img");
+            if (img && entry.placeholder) img.style.backgroundImage = "url(" + entry.placeholder.src + ")";
+            const caption = document.createElement("figcaption");
+            caption.textContent = source;
+            figure.append(caption);
+            main.append(figure);
+          }
+        });
+        </script>
+
+        """
+
+    /// Writes the preview page at `path` unless a file (or anything) is there; whether it did.
+    static func writePage(_ path: String) -> Bool {
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let bytes = Array(page.utf8)
+        return bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count
     }
 }

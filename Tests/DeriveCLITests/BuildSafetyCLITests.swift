@@ -29,7 +29,7 @@ import Testing
         #expect(build.status == 0, "\(build.stderr)")
         let clean = try CLI.run(["clean"], in: root)
         #expect(clean.status == 0, "\(clean.stderr)")
-        #expect(text(clean.stdout).contains("Removed 1 outputs"))
+        #expect(text(clean.stdout).contains("Removed 1 output") && !text(clean.stdout).contains("Removed 1 outputs"), "\(text(clean.stdout))")
         for kept in ["derive.yaml", "notes.txt", "src/landscape.jpg"] {
             #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(kept).path), "\(kept) was removed")
         }

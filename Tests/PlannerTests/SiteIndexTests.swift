@@ -280,6 +280,32 @@ func picture(_ index: [String: Any], _ source: String, _ name: String) -> [Strin
         }
     }
 
+    /// Round 11 (static), L1 and L7: another host (`//host`), a doubled `/`, credentials are
+    /// refused; an upper-case scheme is a scheme. `{hash:+8}`, `{hash:04}` and
+    /// `placeholder: null` are refused, the last as the boolean it is.
+    @Test func urlRefusesOtherHostsDoubledSlashesAndCredentials() throws {
+        for (url, words) in [("//evil.example/x", "another host"), ("/img//", "//"), ("https://cdn.example.com//img", "//"),
+                             ("https://user:pw@cdn.example.com/x", "user or password")] {
+            let project = try Project(heroManifest.replacingOccurrences(of: "    path: site\n", with: "    path: site\n    url: '\(url)'\n"))
+            let result = ManifestLoader().load(project.manifestPath)
+            #expect(result.diagnostics.errors.contains { $0.message.contains("url '\(url)'") && $0.message.contains(words) }, "\(url): \(result.diagnostics.errors)")
+        }
+        for url in ["HTTPS://cdn.example.com/img", "https://cdn.example.com/a@b/img"] {
+            let project = try Project(heroManifest.replacingOccurrences(of: "    path: site\n", with: "    path: site\n    url: '\(url)'\n"))
+            try project.writeData("photos/a.png", pngHeader(10, 10))
+            let errors = ManifestLoader().load(project.manifestPath).diagnostics.errors
+            #expect(errors.isEmpty, "\(url): \(errors)")
+        }
+        for (to, words) in [("site/{name}-{w}.{hash:+8}.{f}", "hash length"), ("site/{name}-{w}.{hash:04}.{f}", "hash length")] {
+            let project = try Project(heroManifest.replacingOccurrences(of: "site/{name}-{w}.{f}", with: to))
+            let errors = ManifestLoader().load(project.manifestPath).diagnostics.errors
+            #expect(errors.contains { $0.message.contains(words) }, "\(to): \(errors)")
+        }
+        let project = try Project(heroManifest.replacingOccurrences(of: "    to: site/{name}-{w}.{f}\n", with: "    to: site/{name}-{w}.{f}\n    placeholder: null\n"))
+        let errors = ManifestLoader().load(project.manifestPath).diagnostics.errors
+        #expect(errors.contains { $0.message.contains("'placeholder' must be true or false, got null") }, "\(errors)")
+    }
+
     @Test func headersGiveTheDisplayedSize() throws {
         let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Samples")
