@@ -44,3 +44,24 @@ import ProcessLanguage
         #expect(try Engine().render(Self.bmp(width: 100, height: -100), try Pipeline.parse("image/resize,w_10")).width == 10)
     }
 }
+
+/// Issue #10, round 11 (F4b): a BMP watermark refused from its header speaks of the mark, and
+/// never advises resizing earlier in the chain (which does not shrink the mark's decode).
+@Suite struct WatermarkRefusalWordingTests {
+    @Test func aBMPMarkRefusedFromItsHeaderNamesTheMark() throws {
+        let bucket = FileManager.default.temporaryDirectory.appendingPathComponent("mark-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: bucket, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: bucket) }
+        try NegativeBMPWidthTests.bmp(width: 6000, height: 6000).write(to: bucket.appendingPathComponent("m.bmp"))
+        let source = try Engine().render(NegativeBMPWidthTests.bmp(width: 100, height: 100), try Pipeline.parse("image/format,png")).bytes
+        let key = Data("m.bmp".utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        do {
+            _ = try Engine().render(source, try Pipeline.parse("image/watermark,image_\(key)"), resolver: FolderResolver(root: bucket.path))
+            Issue.record("rendered a 6000x6000 BMP mark under the default memory limit")
+        } catch let error as ProcessError {
+            #expect(error.code == .imageTooLarge && error.ec == "0040-00000012", "\(error)")
+            #expect(error.message.hasPrefix("watermark image 'm.bmp': "), "\(error.message)")
+            #expect(!error.message.contains("resize earlier in the chain") && !error.message.contains("the chain"), "\(error.message)")
+        }
+    }
+}
