@@ -574,6 +574,8 @@ final class LazyRenderer: DerivativeRenderer, @unchecked Sendable {
     }
 
     func memoryEstimate(_ source: Data) -> Int { current.memoryEstimate(source) }
+    var maxSourceBytes: Int { current.maxSourceBytes }
+    func sourceTooLarge(_ size: Int) -> any Error { current.sourceTooLarge(size) }
 }
 
 struct NothingToRender: DerivativeRenderer {

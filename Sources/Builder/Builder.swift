@@ -24,6 +24,15 @@ public protocol DerivativeRenderer: Sendable {
     func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered
     /// Bytes the render may hold at once, estimated from the header.
     func memoryEstimate(_ source: Data) -> Int
+    /// The largest source read (the byte limit): a larger one is refused from its size, unread.
+    var maxSourceBytes: Int { get }
+    /// The refusal of a source of `size` bytes, over `maxSourceBytes`.
+    func sourceTooLarge(_ size: Int) -> any Error
+}
+
+extension DerivativeRenderer {
+    public var maxSourceBytes: Int { Int.max }
+    public func sourceTooLarge(_ size: Int) -> any Error { DiskError("the source is \(size) bytes, over the limit") }
 }
 
 public struct BuildOptions: Sendable {
@@ -350,7 +359,11 @@ public struct Builder: Sendable {
     /// already at a `{hash}` output's name is one Derive wrote with those bytes.
     func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities, recorded: [String: OutputRecord] = [:]) throws -> Done {
         guard let planned = item.derivative else { throw DiskError("\(item.output): nothing to build") }
-        let source = try disk.read(planned.sourcePath)
+        let source: Data
+        do { source = try disk.read(planned.sourcePath, maxBytes: renderer.maxSourceBytes) } catch let error as DiskError {
+            if let size = error.tooLargeSize { throw renderer.sourceTooLarge(size) }
+            throw error
+        }
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.
         let digest = ContentDigests.digest(source)
         guard digest == planned.components.sourceDigest else {

@@ -19,9 +19,16 @@ public struct EngineRenderer: DerivativeRenderer {
     }
 
     public func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered {
-        let output = try renderer.render(source, pipeline, limits: limits, resolver: ConfinedResolver(root: bucketPath),
+        let output = try renderer.render(source, pipeline, limits: limits, resolver: ConfinedResolver(root: bucketPath, limits: limits),
                                          cancellation: nil)
         return Rendered(bytes: output.bytes, width: output.width, height: output.height, format: output.fileExtension)
+    }
+
+    public var maxSourceBytes: Int { limits.maxBytes }
+
+    public func sourceTooLarge(_ size: Int) -> any Error {
+        do { try limits.checkBytes(size) } catch { return error }
+        return ProcessError(.imageTooLarge, "the source is over \(limits.maxBytes) bytes")
     }
 
     /// From the header, read here without libvips (derive does not load it).
@@ -31,6 +38,8 @@ public struct EngineRenderer: DerivativeRenderer {
 /// Watermark objects read from the source bucket's folder without following any link below it.
 struct ConfinedResolver: ObjectResolver {
     let root: String
+    /// An object over the byte limit is refused from its size (ImageTooLarge), never read.
+    let limits: Limits
 
     func object(_ key: String) throws -> Data {
         let objectKey: ObjectKey
@@ -39,7 +48,11 @@ struct ConfinedResolver: ObjectResolver {
                                action: "watermark", parameter: "image")
         }
         do {
-            return try ConfinedFolder(path: root).read(objectKey)
+            return try ConfinedFolder(path: root).read(objectKey, maxBytes: limits.maxBytes)
+        } catch ConfinementError.tooLarge(_, let size, _) {
+            try limits.checkWatermark(key, bytes: size, width: 0, height: 0)
+            throw ProcessError(.imageTooLarge, ec: "0040-00000012", "watermark: the image '\(key)' is over \(limits.maxBytes) bytes",
+                               action: "watermark", parameter: "image")
         } catch {
             throw ProcessError(.watermarkError, ec: "0040-00000024", "watermark: the object \(error)", action: "watermark", parameter: "image")
         }

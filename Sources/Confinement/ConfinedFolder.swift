@@ -18,6 +18,9 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
     case alreadyExists(String)
     /// A FIFO, socket or device stands at the key: never opened, replaced or removed.
     case specialFile(String)
+    /// The file holds more than the reader's limit: refused from `fstat` before any byte is read
+    /// (or, for a file that grew meanwhile, at the first byte past the limit).
+    case tooLarge(String, size: Int, limit: Int)
     /// Any other system error, with `strerror`'s words.
     case system(String, String)
 
@@ -30,6 +33,7 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
         case .permissionDenied(let key): return "permission denied reading or writing '\(key)'"
         case .alreadyExists(let key): return "'\(key)' already exists"
         case .specialFile(let key): return "'\(key)' is a FIFO, socket or device, which Derive never replaces"
+        case .tooLarge(let key, let size, let limit): return "'\(key)': the file is \(size) bytes; the limit is \(limit)"
         case .system(let key, let reason): return "'\(key)': \(reason)"
         }
     }
@@ -426,11 +430,16 @@ public final class ConfinedFolder: Sendable {
         }
     }
 
+    /// Reads the whole regular file `fd`, never more than `maxBytes` + 1 bytes: the size from
+    /// `fstat` is checked before the first read, and a file that grows while read is cut at the
+    /// byte past the limit and refused, so memory stays bounded by the limit whatever the file.
     static func readAll(_ fd: Int32, key: String, maxBytes: Int) throws(ConfinementError) -> Data {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw error(errno, key) }
-        guard Int(info.st_size) <= maxBytes else { throw .system(key, "the file is \(info.st_size) bytes; the limit is \(maxBytes)") }
-        var data = Data(count: Int(info.st_size))
+        guard Int(info.st_size) <= maxBytes else { throw .tooLarge(key, size: Int(info.st_size), limit: maxBytes) }
+        // One byte more than the file announced (capped by the limit + 1) shows a file that grew.
+        let wanted = Int(info.st_size) < maxBytes ? Int(info.st_size) + 1 : maxBytes.addingReportingOverflow(1).overflow ? maxBytes : maxBytes + 1
+        var data = Data(count: wanted)
         var filled = 0
         let failure: Int32? = data.withUnsafeMutableBytes { raw -> Int32? in
             while filled < raw.count {
@@ -442,8 +451,10 @@ public final class ConfinedFolder: Sendable {
             return nil
         }
         if let failure { throw error(failure, key) }
-        // A file that shrank while being read is returned as it was read.
-        if filled < data.count { data.removeSubrange(filled...) }
+        if filled > maxBytes { throw .tooLarge(key, size: filled, limit: maxBytes) }
+        // A file that grew within the limit stops at the size announced; one that shrank while
+        // being read is returned as it was read.
+        data.removeSubrange(min(filled, Int(info.st_size))...)
         return data
     }
 }

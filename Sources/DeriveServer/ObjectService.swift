@@ -544,7 +544,7 @@ public final class ObjectService: Sendable {
         do { return try folder.openForReading(key) } catch {
             switch error {
             case .notFound, .symbolicLink, .notRegularFile, .notAFolder, .specialFile: throw OSSErrorBody.noSuchKey(key.string)
-            case .permissionDenied, .system, .alreadyExists: throw error
+            case .permissionDenied, .system, .alreadyExists, .tooLarge: throw error
             }
         }
     }
@@ -611,7 +611,7 @@ public final class ObjectService: Sendable {
             return .respond(try answer(.file(hit.body), hit.contentType))
         }
         guard let ticket = gate.admit() else { throw OSSErrorBody.slowDown }
-        let resolver = ConfinedResolver(folder: try folder(bucket), allowed: Set(marks), maxBytes: engine.limits.maxBytes)
+        let resolver = ConfinedResolver(folder: try folder(bucket), allowed: Set(marks), limits: engine.limits)
         return .render(RenderJob(ticket: ticket) { [self] cancellation in
             do {
                 guard !cancellation.isCancelled else {
@@ -706,14 +706,19 @@ public struct ServeSetupError: Error, CustomStringConvertible {
 struct ConfinedResolver: ObjectResolver {
     let folder: ConfinedFolder?
     let allowed: Set<ObjectKey>
-    let maxBytes: Int
+    let limits: Limits
 
     func object(_ name: String) throws -> Data {
-        guard let key = try? ObjectKey(name), allowed.contains(key), let folder,
-              let data = try? folder.read(key, maxBytes: maxBytes) else {
+        guard let key = try? ObjectKey(name), allowed.contains(key), let folder else { throw Authorizer.missingWatermark(name) }
+        do {
+            return try folder.read(key, maxBytes: limits.maxBytes)
+        } catch ConfinementError.tooLarge(_, let size, _) {
+            // The caller may read it: its size is the answer, not "does not exist".
+            try limits.checkWatermark(name, bytes: size, width: 0, height: 0)
+            throw Authorizer.missingWatermark(name)
+        } catch {
             throw Authorizer.missingWatermark(name)
         }
-        return data
     }
 }
 

@@ -47,7 +47,12 @@ struct WatermarkObjects: ObjectResolver {
                     footprint = try LoaderFootprint.check(raw, format: format, limits: limits, resizing: false)
                     try limits.checkBeforeHeader(footprint, resizing: false)
                 } catch var error as ProcessError {
-                    error.message = "watermark image '\(key)': " + error.message.replacingOccurrences(of: "the source ", with: "it ")
+                    // Its own words, not the chain's: resizing the chain does not shrink a mark's decode.
+                    let own = error.message.replacingOccurrences(of: "the source ", with: "it ")
+                        .replacingOccurrences(of: "the chain would hold", with: "decoding it would hold")
+                        .replacingOccurrences(of: "the chain's work estimate for this image", with: "its decode's work estimate")
+                        .replacingOccurrences(of: "resize earlier in the chain, use a smaller image", with: "use a smaller watermark image")
+                    error.message = "watermark image '\(key)': " + own
                     error.action = Watermark.name
                     error.parameter = "image"
                     throw error

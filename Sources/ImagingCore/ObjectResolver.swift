@@ -13,12 +13,14 @@ public protocol ObjectResolver: Sendable {
 /// followed out of it (or anywhere).
 public struct FolderResolver: ObjectResolver {
     public let root: String
-    /// Largest object read, in bytes (the source limit's default).
-    public var maxBytes: Int
+    /// The render's limits: an object is refused over `maxBytes` before it is read.
+    public var limits: Limits
+    /// Largest object read, in bytes (the source limit).
+    public var maxBytes: Int { limits.maxBytes }
 
-    public init(root: String, maxBytes: Int = Limits.oss.maxBytes) {
+    public init(root: String, limits: Limits = .oss) {
         self.root = root
-        self.maxBytes = maxBytes
+        self.limits = limits
     }
 
     public func object(_ key: String) throws -> Data {
@@ -31,6 +33,9 @@ public struct FolderResolver: ObjectResolver {
         }
         do {
             return try ConfinedFolder(path: root).read(objectKey, maxBytes: maxBytes)
+        } catch ConfinementError.tooLarge(_, let size, _) {
+            try limits.checkWatermark(key, bytes: size, width: 0, height: 0)
+            throw failure(nil, "the object '\(key)' is over \(maxBytes) bytes")
         } catch ConfinementError.notFound {
             throw failure("0040-00000024", "the object '\(key)' does not exist in the bucket")
         } catch let error as ConfinementError {

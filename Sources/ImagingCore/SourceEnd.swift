@@ -50,13 +50,22 @@ public enum SourceEnd {
         return "the JPEG has no end-of-image marker after its image data (it was cut short)"
     }
 
+    /// A chunk type as a message may print it: letters and digits as they are, any other byte
+    /// as `\xNN` (a damaged file's type held NULs, printed raw).
+    static func printable(_ bytes: SourceHeader.Bytes, at offset: Int) -> String {
+        (offset..<offset + 4).compactMap { bytes.u8($0) }.map { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                ? String(UnicodeScalar(UInt8(byte))) : String(format: "\\x%02X", byte)
+        }.joined()
+    }
+
     static func png(_ bytes: SourceHeader.Bytes) -> String? {
         var offset = 8
         while offset + 8 <= bytes.count {
             guard let length = bytes.u32(offset, little: false), let type = bytes.tag(offset + 4) else { return nil }
             if type == "IEND" { return nil }
             let (next, overflow) = offset.addingReportingOverflow(12 + length)
-            if overflow || next > bytes.count { return "the PNG's \(type) chunk runs past the end of the file (it was cut short)" }
+            if overflow || next > bytes.count { return "the PNG's \(Self.printable(bytes, at: offset + 4)) chunk runs past the end of the file (it was cut short)" }
             offset = next
         }
         return offset == bytes.count ? nil : "the PNG ends inside a chunk header (it was cut short)"

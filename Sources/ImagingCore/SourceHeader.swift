@@ -244,6 +244,9 @@ public struct SourceHeader: Sendable, Hashable {
             return SourceHeader(width: width, height: height, frames: 1)
         }
         guard let width = bytes.u32(18, little: true), let height = bytes.u32(22, little: true) else { return nil }
+        // A negative width means nothing (only a negative height does: top-down rows): a damaged
+        // header, for the integrity check to name, not a 4 294 967 196 px side.
+        guard width < 1 << 31 else { return nil }
         let signedHeight = height >= 1 << 31 ? (1 << 32) - height : height   // top-down rows
         return SourceHeader(width: width, height: signedHeight, frames: 1)
     }

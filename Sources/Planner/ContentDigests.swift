@@ -69,13 +69,28 @@ public final class ContentDigests: @unchecked Sendable {
            !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)) {
             return Content(digest: known.digest, format: known.format, width: max(0, known.width), height: max(0, known.height))
         }
-        let data = try disk.read(path)
-        let size = SourceHeader.displayedSize(data)
-        let content = Content(digest: Self.digest(data), format: Self.sniff(data), width: size?.width ?? 0, height: size?.height ?? 0,
+        let content: Content
+        if stat.size > Self.wholeReadLimit {
+            // Far over any source limit: hashed in pieces, never held whole; the size from the
+            // head alone (most formats put it first), no end check. The render refuses it by size.
+            let (digest, head) = try disk.digestAndHead(path, headBytes: Self.headBytes)
+            let size = SourceHeader.displayedSize(head)
+            content = Content(digest: digest, format: Self.sniff(head), width: size?.width ?? 0, height: size?.height ?? 0)
+        } else {
+            let data = try disk.read(path)
+            let size = SourceHeader.displayedSize(data)
+            content = Content(digest: Self.digest(data), format: Self.sniff(data), width: size?.width ?? 0, height: size?.height ?? 0,
                               truncation: SourceEnd.truncation(data))
+        }
         remember(path, stat: stat, content: content)
         return content
     }
+
+    /// Files larger than this are hashed in 64 KiB pieces instead of read whole (the default
+    /// source limit is 20 MiB; a 600 MB file in a bucket cost the plan 650 MB).
+    static let wholeReadLimit: Int64 = 64 << 20
+    /// The bytes of a streamed file kept for its format and header size.
+    static let headBytes = 1 << 20
 
     /// Records a digest already known (an output just written), so it is not read again.
     public func remember(_ path: String, stat: FileStat, content: Content) {

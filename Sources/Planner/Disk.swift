@@ -37,6 +37,10 @@ public protocol Disk: ObjectLister {
     /// Whether anything (a file, a folder, a link) is at `path`, links not followed.
     func exists(_ path: String) -> Bool
     func read(_ path: String) throws -> Data
+    /// `read`, refusing a file over `maxBytes` (`DiskError.tooLargeSize` set) before reading it.
+    func read(_ path: String, maxBytes: Int) throws -> Data
+    /// The file's SHA-256 digest and its first `headBytes` bytes, the file never held whole.
+    func digestAndHead(_ path: String, headBytes: Int) throws -> (digest: String, head: Data)
     /// Writes `data` to a temporary file beside `path`, fsyncs it, renames it into place and
     /// fsyncs the folder, creating folders as needed; a crash leaves either the old file or the
     /// new one. Returns the folders it created (absolute, outermost first).
@@ -66,13 +70,35 @@ extension Disk {
     }
 
     public func stats(_ paths: [String]) -> [FileStat?] { paths.map { stat($0) } }
+
+    /// `read`, refusing a file over `maxBytes` (`DiskError.tooLarge`). A disk in memory reads it whole.
+    public func read(_ path: String, maxBytes: Int) throws -> Data {
+        let data = try read(path)
+        guard data.count <= maxBytes else { throw DiskError.tooLarge(path, size: data.count, limit: maxBytes) }
+        return data
+    }
+
+    /// The SHA-256 digest of the file at `path` and its first `headBytes` bytes. A disk in memory
+    /// reads it whole.
+    public func digestAndHead(_ path: String, headBytes: Int) throws -> (digest: String, head: Data) {
+        let data = try read(path)
+        return (ContentDigests.digest(data), data.prefix(headBytes))
+    }
 }
 
 public struct DiskError: Error, CustomStringConvertible, Sendable {
     public var description: String
     /// Set when a create found something at its path at the moment of the move (kept).
     public var appeared = false
+    /// The size of a file refused for being over a reader's limit (never read).
+    public var tooLargeSize: Int?
     public init(_ description: String, appeared: Bool = false) { self.description = description; self.appeared = appeared }
+
+    static func tooLarge(_ path: String, size: Int, limit: Int) -> DiskError {
+        var error = DiskError("cannot read \(path): the file is \(size) bytes; the limit is \(limit)")
+        error.tooLargeSize = size
+        return error
+    }
 }
 
 /// `stat(2)`/`lstat(2)`, outside any type that has its own `stat` method.
@@ -182,18 +208,47 @@ public struct RealDisk: Disk {
         return posixStat(path, follow: false) != nil
     }
 
-    public func read(_ path: String) throws -> Data {
-        if let (root, key) = confined(path) {
-            do {
-                return try openRoot(root, create: false).read(key)
-            } catch {
-                throw DiskError("cannot read \(path): \(error)")
+    public func read(_ path: String) throws -> Data { try read(path, maxBytes: Int.max) }
+
+    /// Refuses a file over `maxBytes` from its size, before reading a byte, and reads at most
+    /// `maxBytes` + 1 bytes of one that grows meanwhile.
+    public func read(_ path: String, maxBytes: Int) throws -> Data {
+        do {
+            if let (root, key) = confined(path) { return try openRoot(root, create: false).read(key, maxBytes: maxBytes) }
+            return try ConfinedFolder.readRegularFile(atPath: path, maxBytes: maxBytes)
+        } catch ConfinementError.tooLarge(_, let size, let limit) {
+            throw DiskError.tooLarge(path, size: size, limit: limit)
+        } catch {
+            throw DiskError("cannot read \(path): \(error)")
+        }
+    }
+
+    /// Streams the file through SHA-256 in 64 KiB pieces: a file of any size costs 64 KiB.
+    public func digestAndHead(_ path: String, headBytes: Int) throws -> (digest: String, head: Data) {
+        let fd: Int32
+        do {
+            if let (root, key) = confined(path) {
+                fd = try openRoot(root, create: false).openForReading(key)
+            } else {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+                guard fd >= 0 else { throw DiskError("cannot read \(path): \(String(cString: strerror(errno)))") }
+                var info = Glibc.stat()
+                guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { close(fd); throw DiskError("cannot read \(path): not a regular file") }
+                _ = fcntl(fd, F_SETFL, O_RDONLY)
             }
+        } catch let error as DiskError { throw error } catch { throw DiskError("cannot read \(path): \(error)") }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var head = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if count < 0 { if errno == EINTR { continue }; throw DiskError("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if count == 0 { break }
+            hasher.update(data: buffer[0..<count])
+            if head.count < headBytes { head.append(contentsOf: buffer[0..<min(count, headBytes - head.count)]) }
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DiskError("cannot read \(path)")
-        }
-        return data
+        return (ContentDigests.hex(hasher.finalize()), head)
     }
 
     @discardableResult

@@ -74,6 +74,14 @@ struct RenderRequest {
         guard reader.atEnd else { throw WireError("a render request has bytes after its fields") }
     }
 
+    /// The source's and objects' bytes, which the worker holds for the whole render.
+    var heldBytes: Int {
+        objects.reduce(source.count) { total, object in
+            if case .success(let data) = object.result { return total + data.count }
+            return total
+        }
+    }
+
     /// The pipeline the parent sent, parsed action by action.
     func pipeline() throws -> Pipeline {
         var parsed: [Action] = []

@@ -92,6 +92,8 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
 
     public func render(_ source: Data, _ pipeline: Pipeline, limits: Limits, resolver: any ObjectResolver = NoObjects(),
                        cancellation: RenderCancellation? = nil) throws -> RenderOutput {
+        // Refused by size before anything is sent: a worker never receives more than the limit.
+        try limits.checkBytes(source.count)
         var objects: [(key: String, result: Result<Data, ProcessError>)] = []
         for case .object(let key) in pipeline.dependencies {
             do { objects.append((key, .success(try resolver.object(key)))) } catch let error as ProcessError {
@@ -105,6 +107,9 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         let cap = limits.maxMemory > 0 ? limits.maxMemory.addingReportingOverflow(memoryHeadroom).overflow ? 0 : limits.maxMemory + memoryHeadroom : 0
         let request = RenderRequest(limits: limits, memoryCap: cap, actions: pipeline.actions.map(\.canonical),
                                     objects: objects, source: source).encoded()
+        guard request.count <= Wire.maxPayload else {
+            throw ProcessError(.imageTooLarge, "the source and its watermark images are \(request.count) bytes; a render worker takes at most \(Wire.maxPayload) bytes (lower \(limits.setting("bytes")))")
+        }
         var worker = try checkOut(cancellation)
         let started = Date()
         do {

@@ -47,13 +47,13 @@ public enum RenderWorkerMain {
         do { try channel.send(WorkerHello(engineVersion: engine.version()).encoded()) } catch { exit(2) }
         engine.start()   // starts libvips before the first request
         while true {
-            let payload: Data?
-            do { payload = try channel.receive(slice: 3600) } catch { exit(3) }
-            guard let payload else { exit(0) }
             let reply: RenderReply
             do {
-                let request = try RenderRequest(payload)
-                capMemory(request.memoryCap)
+                let request = try nextRequest(channel)
+                // The cap bounds what the render adds: the bytes it was sent are held on top (a
+                // 300 MB source under a raised byte limit aborted the worker in GSlice).
+                let raised = request.memoryCap.addingReportingOverflow(request.heldBytes)
+                capMemory(request.memoryCap > 0 && !raised.overflow ? raised.partialValue : 0)
                 let pipeline = try request.pipeline()
                 let output = try engine.render(request.source, pipeline, request.limits, PreparedObjects(objects: request.objects))
                 reply = .output(output)
@@ -64,6 +64,15 @@ public enum RenderWorkerMain {
             }
             do { try channel.send(reply.encoded()) } catch { exit(4) }
         }
+    }
+
+    /// The next request; the frame's bytes are freed once decoded (only the request's copy of
+    /// the source stays). Exits when the parent closed its end or the channel failed.
+    static func nextRequest(_ channel: FrameChannel) throws -> RenderRequest {
+        let payload: Data?
+        do { payload = try channel.receive(slice: 3600) } catch { exit(3) }
+        guard let payload else { exit(0) }
+        return try RenderRequest(payload)
     }
 
     /// Descriptors the parent left open without close-on-exec (a server's sockets, open

@@ -17,7 +17,7 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let source = try Output.read(input)
+            let source = try Output.read(input, limits: limitOptions.limits)
             // In a render worker, like every other render: derive does not load libvips.
             let workers = try Workers.pool(size: 1)
             defer { workers.shutdown() }

@@ -1,7 +1,9 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import ImagingCore
 import Manifest
 import Planner
 import ProcessLanguage
@@ -63,13 +65,19 @@ enum Output {
         }
     }
 
-    static func read(_ path: String) throws -> Data {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    /// The source file at `path`, refused over `limits.maxBytes` from its size before any byte is
+    /// read (a 600 MB file costs nothing), and never read past the limit.
+    static func read(_ path: String, limits: Limits) throws -> Data {
+        do {
+            return try ConfinedFolder.readRegularFile(atPath: path, maxBytes: limits.maxBytes)
+        } catch .tooLarge(_, let size, _) {
+            try limits.checkBytes(size)
+            throw ProcessError(.imageTooLarge, "the source is over \(limits.maxBytes) bytes")
+        } catch {
             // The source itself missing is what serve answers for a missing object (EC 0026-00000001);
             // 0040-00000024 is a processed object (a watermark) that does not exist.
             throw ProcessError(.noSuchKey, ec: "0026-00000001", "\(path): no such file, or it cannot be read")
         }
-        return data
     }
 
     static func printError(_ message: String) {

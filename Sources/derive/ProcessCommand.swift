@@ -37,8 +37,8 @@ struct ProcessCommand: ParsableCommand {
             if let output, output != "-" { try Output.checkReplaceable(output) }   // before any render
             let pipeline = try Pipeline.parse(text)
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
-            let source = try Output.read(input)
-            let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0) } ?? NoObjects()
+            let source = try Output.read(input, limits: limitOptions.limits)
+            let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0, limits: limitOptions.limits) } ?? NoObjects()
             let workers = try Workers.pool(size: 1)
             defer { workers.shutdown() }
             let result = try workers.render(source, pipeline, limits: limitOptions.limits, resolver: resolver)

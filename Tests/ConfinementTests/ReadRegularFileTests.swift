@@ -22,3 +22,26 @@ import Testing
         #expect(throws: ConfinementError.self) { try ConfinedFolder.readRegularFile(atPath: box.secret, maxBytes: 3) }
     }
 }
+
+/// Issue #10, round 11: a file over the reader's limit is refused from `fstat`, unread, with
+/// its size (the 600 MB source was read whole before the 20 MB limit refused it).
+@Suite struct BoundedReadTests {
+    @Test func aFileOverTheLimitIsRefusedWithItsSize() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bounded-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("big.bin").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        #expect(truncate(path, 600 << 20) == 0)
+        #expect(throws: ConfinementError.tooLarge(path, size: 600 << 20, limit: 1000)) {
+            try ConfinedFolder.readRegularFile(atPath: path, maxBytes: 1000)
+        }
+        let key = try ObjectKey("big.bin")
+        #expect(throws: ConfinementError.tooLarge("big.bin", size: 600 << 20, limit: 1000)) {
+            try ConfinedFolder(path: folder.path).read(key, maxBytes: 1000)
+        }
+        // At the limit exactly: read whole.
+        #expect(truncate(path, 1000) == 0)
+        #expect(try ConfinedFolder.readRegularFile(atPath: path, maxBytes: 1000).count == 1000)
+    }
+}

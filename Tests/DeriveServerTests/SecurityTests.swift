@@ -169,10 +169,25 @@ extension ServiceFixture {
         #expect(response.code == "WatermarkError")
     }
 
+    /// A readable watermark object over the byte limit is ImageTooLarge EC 0040-00000012 naming
+    /// it and the limit (it was "does not exist", EC 0040-00000024), refused from its size.
+    @Test func anOversizedWatermarkIsImageTooLargeNotMissing() throws {
+        let f = try Hostile.fixture()
+        let big = f.buckets.appendingPathComponent("pubr/w25.png")
+        try FileManager.default.copyItem(at: f.buckets.appendingPathComponent("pubr/logo.png"), to: big)
+        let handle = try FileHandle(forWritingTo: big)
+        try handle.truncate(atOffset: 25 << 20)
+        try handle.close()
+        let response = f.get("/pubr/photo.jpg?x-oss-process=" + Hostile.query(Self.stamp("w25.png")))
+        #expect(response.status == 400 && response.code == "ImageTooLarge", "\(response.text)")
+        #expect(response.text.contains("0040-00000012"), "\(response.text)")
+        #expect(response.text.contains("watermark: the image 'w25.png' is 26214400 bytes; the limit is 20971520 bytes"), "\(response.text)")
+    }
+
     @Test func theResolverRefusesKeysThatWereNotAuthorised() throws {
         let f = try Hostile.fixture()
         let folder = try ConfinedFolder(path: f.folder.path)
-        let resolver = ConfinedResolver(folder: folder, allowed: [], maxBytes: 1 << 20)
+        let resolver = ConfinedResolver(folder: folder, allowed: [], limits: Limits(maxBytes: 1 << 20))
         #expect(throws: ProcessError.self) { try resolver.object("derive.yaml") }
     }
 }
