@@ -54,11 +54,18 @@ public final class BuildSession: @unchecked Sendable {
     /// The number of outputs when nothing can have changed since the last clean build (the
     /// witness holds, including the lock's digest); nil means "plan".
     public func unchanged() -> Int? {
+        answeredByTouch = false
         if let count = NoOpWitness.holds(witnessInputs, disk: bucketDisk) { return count }
         guard incrementalPlans else { return nil }
         // Only some inputs' stats moved, their bytes as the last plan read them: its result stands.
-        return TouchedInputs.check(witnessInputs, disk: bucketDisk)?.outputs
+        let count = TouchedInputs.check(witnessInputs, disk: bucketDisk)?.outputs
+        answeredByTouch = count != nil
+        return count
     }
+
+    /// Whether the last `unchanged()` answered through the touched-only path (so `refreshWitness`
+    /// refreshes that, and a plain no-op pays for no second check).
+    private var answeredByTouch = false
 
     /// Whether the incremental paths (touched-only) may answer; `DERIVE_INCREMENTAL=0` turns
     /// them off (every changed witness then takes the full plan), for measuring and for doubt.
@@ -70,9 +77,10 @@ public final class BuildSession: @unchecked Sendable {
     public func refreshWitness() {
         guard let held = try? BuildLock(folder: manifest.stateFolder, manifest: manifestPath) else { return }
         defer { withExtendedLifetime(held) {} }
-        NoOpWitness.refresh(witnessInputs, disk: bucketDisk)
-        if incrementalPlans, NoOpWitness.holds(witnessInputs, disk: bucketDisk) == nil, let store = try? store() {
+        if answeredByTouch, let store = try? store() {
             TouchedInputs.refresh(witnessInputs, disk: bucketDisk, store: store)
+        } else {
+            NoOpWitness.refresh(witnessInputs, disk: bucketDisk)
         }
     }
 
