@@ -53,7 +53,23 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The number of outputs when nothing can have changed since the last clean build (the
     /// witness holds, including the lock's digest); nil means "plan".
-    public func unchanged() -> Int? { NoOpWitness.holds(witnessInputs, disk: bucketDisk) }
+    public func unchanged() -> Int? {
+        answeredByTouch = false
+        if let count = NoOpWitness.holds(witnessInputs, disk: bucketDisk) { return count }
+        guard incrementalPlans else { return nil }
+        // Only some inputs' stats moved, their bytes as the last plan read them: its result stands.
+        let count = TouchedInputs.check(witnessInputs, disk: bucketDisk)?.outputs
+        answeredByTouch = count != nil
+        return count
+    }
+
+    /// Whether the last `unchanged()` answered through the touched-only path (so `refreshWitness`
+    /// refreshes that, and a plain no-op pays for no second check).
+    private var answeredByTouch = false
+
+    /// Whether the incremental paths (touched-only) may answer; `DERIVE_INCREMENTAL=0` turns
+    /// them off (every changed witness then takes the full plan), for measuring and for doubt.
+    public var incrementalPlans = ProcessInfo.processInfo.environment["DERIVE_INCREMENTAL"] != "0"
 
     /// After `unchanged()` answered: saves the witness again when it held only by rehashing files
     /// written within a second of it, so the next no-op stats them instead. Skipped when another
@@ -61,7 +77,11 @@ public final class BuildSession: @unchecked Sendable {
     public func refreshWitness() {
         guard let held = try? BuildLock(folder: manifest.stateFolder, manifest: manifestPath) else { return }
         defer { withExtendedLifetime(held) {} }
-        NoOpWitness.refresh(witnessInputs, disk: bucketDisk)
+        if answeredByTouch, let store = try? store() {
+            TouchedInputs.refresh(witnessInputs, disk: bucketDisk, store: store)
+        } else {
+            NoOpWitness.refresh(witnessInputs, disk: bucketDisk)
+        }
     }
 
     /// The build state, opened on first use. A corrupt database is moved aside (see `movedAside`).
@@ -257,9 +277,16 @@ public final class BuildSession: @unchecked Sendable {
         guard valid else { NoOpWitness.save(witnessInputs, snapshot: nil, outputs: [], disk: bucketDisk, valid: false); return }
         let outputs = known ?? ((try? store().allOutputs()) ?? [:]).values.map(\.file)
         let stateFile = manifest.stateFolder + "/" + StateStore.fileName
+        let digests = openedPlanner?.digests
         NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid, expected: { file in
             // The state database has no recorded digest: its bytes are what this build left.
             file == stateFile ? nil : (written?.digest(of: file) ?? "unknown")
+        }, inputDigest: { file, stat in
+            // The digest this plan used, when its record is of exactly the stat the snapshot took.
+            guard let record = digests?.record(for: file), record.size == stat.size, record.mtime == stat.mtime,
+                  record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode),
+                  stat.changed < record.recorded - (digests?.racyMargin ?? 0) else { return nil }
+            return record.digest
         })
     }
 

@@ -8,6 +8,8 @@ public enum StateFiles {
     public static let databaseJournals = journalSuffixes.map { database + $0 }
     public static let buildLock = "build.lock"
     public static let witness = "noop-witness"
+    /// The witness's record of each input file's stat and content digest (the touched-only path).
+    public static let witnessInputs = "noop-witness.inputs"
     /// The folder `derive serve` caches renders in.
     public static let serveCache = "serve-cache"
     /// `derive serve`'s multipart uploads in progress (parts until CompleteMultipartUpload).
@@ -22,7 +24,7 @@ public enum StateFiles {
     public static let movedAsidePrefixes = ["state.sqlite.corrupt-", "state.sqlite.foreign-"]
 
     /// The files `clean` removes by name.
-    public static var files: [String] { [database] + databaseJournals + [buildLock, witness] }
+    public static var files: [String] { [database] + databaseJournals + [buildLock, witness, witnessInputs] }
 
     /// Whether a name directly in the state folder is reserved for Derive and SQLite: one of
     /// Derive's, or any name starting with the database's (journals of moved-aside databases too).

@@ -50,14 +50,27 @@ public struct NoOpWitness: Sendable {
         let newest: Int64
         /// When the stats began (ns): inputs changed within the racy margin before it are racy.
         let taken: Int64
+        /// Everything the digest covers except the stats of the bucket objects and fonts (their
+        /// paths included): equal when only those stats moved (`TouchedInputs`).
+        let shape: String
+        /// The bucket objects and fonts, in order, with their stats when taken.
+        let files: [String]
+        let stats: [FileStat?]
+
+        /// Whether an input changed within the racy margin before the snapshot.
+        func isRacy(_ racyMargin: Int64) -> Bool { newest >= taken - racyMargin }
     }
 
     /// The inputs as they are now; nil when a manifest file cannot be read.
     public static func snapshot(_ inputs: Inputs, disk: any Disk) -> Snapshot? {
         let taken = disk.now()
         var hasher = SHA256()
+        var shape = SHA256()
         var newest: Int64 = 0
-        func add(_ text: String) { hasher.update(data: Data((JSONText.string(text) + "\n").utf8)) }
+        func add(_ text: String) {
+            let line = Data((JSONText.string(text) + "\n").utf8)
+            hasher.update(data: line); shape.update(data: line)
+        }
         add("derive-noop-witness/4")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
@@ -71,6 +84,9 @@ public struct NoOpWitness: Sendable {
             guard let data = try? disk.read(file), let info = disk.stat(file) else { return nil }
             add(file)
             hasher.update(data: data)
+            shape.update(data: data)
+            // A manifest file touched (same bytes) takes the full plan: its stat is part of the shape.
+            shape.update(data: Data("\n\(info.size) \(info.mtime) \(info.ctime) \(info.inode)\n".utf8))
             newest = max(newest, info.changed)
         }
         var paths: [String] = []
@@ -83,8 +99,10 @@ public struct NoOpWitness: Sendable {
             for other in listing?.others ?? [] { add("not a file: " + bucket.path + "/" + other.key) }
         }
         paths += inputs.fontFiles.sorted()
+        for path in paths { shape.update(data: Data("\(path.utf8.count) \(path)\n".utf8)) }
         guard let latest = stats(paths, disk: disk, into: &hasher) else { return nil }
-        return Snapshot(digest: ContentDigests.hex(hasher.finalize()), newest: max(newest, latest.newest), taken: taken)
+        return Snapshot(digest: ContentDigests.hex(hasher.finalize()), newest: max(newest, latest.newest), taken: taken,
+                        shape: ContentDigests.hex(shape.finalize()), files: paths, stats: latest.stats)
     }
 
     /// The real path, device and inode of the folder at `path` (links followed), or "-".
@@ -180,9 +198,15 @@ public struct NoOpWitness: Sendable {
     }
 
     private static func holds(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> Bool {
+        guard let snapshot = snapshot(inputs, disk: disk), snapshot.digest == saved.head[0], snapshot.newest < saved.recorded - racyMargin
+        else { return false }
+        return outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin)
+    }
+
+    /// Whether the output half (outputs, lock, index, state database) is as the witness saw it.
+    static func outputsHold(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> Bool {
         let (head, recorded, racy) = (saved.head, saved.recorded, saved.racy)
-        guard let snapshot = snapshot(inputs, disk: disk), snapshot.digest == head[0], snapshot.newest < recorded - racyMargin,
-              let now = Self.outputs(inputs, outputs: saved.outputs, disk: disk), now.digest == head[1], now.lock == head[2] else { return false }
+        guard let now = Self.outputs(inputs, outputs: saved.outputs, disk: disk), now.digest == head[1], now.lock == head[2] else { return false }
         // Same stats as when saved; those written within the racy margin of saving must still
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
         for (file, stat) in zip(now.paths, now.stats) {
@@ -201,26 +225,33 @@ public struct NoOpWitness: Sendable {
               holds(saved, inputs, disk: disk, racyMargin: racyMargin) else { return }
         // Files racy now were racy then (a later change would have moved their stat): the
         // witness vouches for them with the bytes it checked; any other leaves no witness.
+        let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
         save(inputs, snapshot: snapshot, outputs: saved.outputs, disk: disk, valid: true,
-             expected: { saved.racy[$0] ?? "unknown" }, racyMargin: racyMargin)
+             expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] }, racyMargin: racyMargin)
     }
 
     /// Records the witness after a build that left nothing stale (with the input snapshot taken
     /// before it planned); removes it otherwise. `expected` gives the digest the build recorded
     /// for a file it wrote (outputs, lock, index): a racy file must still hold those bytes.
+    /// `inputDigest` gives the content digest the plan used for an input file with the stat
+    /// the snapshot took (nil when unknown): kept beside the witness for `TouchedInputs`.
     public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], disk: any Disk, valid: Bool,
-                            expected: (String) -> String? = { _ in nil }, racyMargin: Int64 = 1_000_000_000) {
+                            expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
+                            racyMargin: Int64 = 1_000_000_000) {
         let path = inputs.manifest.stateFolder + "/" + fileName
         let sorted = outputs.sorted()
         let recorded = disk.now()
-        guard valid, let snapshot, snapshot.newest < snapshot.taken - racyMargin,
+        guard valid, let snapshot, !snapshot.isRacy(racyMargin),
               let now = Self.outputs(inputs, outputs: sorted, disk: disk),
               let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, disk: disk, expected: expected) else {
             try? disk.remove(path)
+            TouchedInputs.remove(inputs, disk: disk)
             return
         }
         let text = ([snapshot.digest, now.digest, now.lock, String(recorded)] + sorted.map(JSONText.string) + racy)
             .joined(separator: "\n") + "\n"
+        // The inputs' record first: a witness without its record only loses the touched-only path.
+        TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, digest: inputDigest)
         _ = try? disk.writeAtomically(Data(text.utf8), to: path)
     }
 

@@ -29,6 +29,10 @@ public enum StateOwnership {
         if let data = FileManager.default.contents(atPath: witness), !isWitness(data) {
             throw PlanError(message: "\(witness) exists and is not Derive's witness; it is left alone: set 'state:' to a folder of its own, or move it")
         }
+        let inputs = folder + "/" + StateFiles.witnessInputs
+        if let data = FileManager.default.contents(atPath: inputs), !data.starts(with: Data(TouchedInputs.header.utf8)) {
+            throw PlanError(message: "\(inputs) exists and is not Derive's record of the witness's inputs; it is left alone: set 'state:' to a folder of its own, or move it")
+        }
     }
 
     /// Tables not Derive's in an existing SQLite database; nil when there is no readable database

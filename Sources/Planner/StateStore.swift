@@ -312,6 +312,14 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// The stat cache's row for one file, read by key.
+    public func file(at path: String) throws -> FileRecord? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files WHERE path = ?",
+                             arguments: [path]).map(FileRecord.init(row:))
+        }
+    }
+
     public func allOutputs() throws -> [String: OutputRecord] {
         try queue.read { db in
             var result: [String: OutputRecord] = [:]

@@ -1,0 +1,134 @@
+import Confinement
+import Foundation
+import ProcessLanguage
+
+/// The touched-only path (issue 15): when the witness fails only because some source files' (or
+/// fonts') stats moved while their bytes are the ones the last plan read, that plan's result
+/// stands, so the answer is "nothing to do" without expanding rules or reading the state.
+///
+/// Beside the witness, a record of every input file the snapshot stats: its stat then and the
+/// content digest the plan used for it. It is read only when the witness fails. The path is
+/// taken only when everything else the witness covers is as it was (manifest files' bytes and
+/// stats, engine identity, folder identities, the listing's names, the outputs, lock, index and
+/// state database), and each file whose stat moved is the same file (inode) of the same size,
+/// rehashed to the recorded digest. Anything else falls back to the full plan.
+public enum TouchedInputs {
+    public static let fileName = StateFiles.witnessInputs
+    /// The first line; `StateOwnership` recognises Derive's file by it.
+    public static let header = "derive-witness-inputs/1"
+
+    /// What the record says, when it belongs to the witness saved now.
+    struct Recorded {
+        var shape: String
+        var recorded: Int64
+        var files: [String]
+        var stats: [FileStat?]
+        var digests: [String: String]
+    }
+
+    /// What the check found: the witness's output count and the files whose stat moved.
+    public struct Found: Sendable {
+        public let outputs: Int
+        /// Touched files (same bytes) with their stats now.
+        public let touched: [String: FileStat]
+        let snapshot: NoOpWitness.Snapshot
+        let saved: NoOpWitness.Saved
+        let digests: [String: String]
+    }
+
+    static func path(_ inputs: NoOpWitness.Inputs) -> String { inputs.manifest.stateFolder + "/" + fileName }
+
+    static func remove(_ inputs: NoOpWitness.Inputs, disk: any Disk) {
+        if disk.stat(path(inputs)) != nil { try? disk.remove(path(inputs)) }
+    }
+
+    /// Written before the witness it belongs to (named by the snapshot digest and saving time).
+    static func save(_ inputs: NoOpWitness.Inputs, snapshot: NoOpWitness.Snapshot, recorded: Int64, disk: any Disk,
+                     digest: (String, FileStat) -> String?) {
+        var text = header + "\n" + snapshot.digest + "\n" + String(recorded) + "\n" + snapshot.shape + "\n"
+        text.reserveCapacity(snapshot.files.count * 160)
+        for (file, stat) in zip(snapshot.files, snapshot.stats) {
+            if let stat {
+                text += (digest(file, stat) ?? "-") + " \(stat.size) \(stat.mtime) \(stat.ctime) \(stat.inode) "
+            } else {
+                text += "- - - - - "
+            }
+            text += JSONText.string(file) + "\n"
+        }
+        _ = try? disk.writeAtomically(Data(text.utf8), to: path(inputs))
+    }
+
+    /// The record, when it belongs to `saved`; nil otherwise or when garbled.
+    static func readRecorded(_ inputs: NoOpWitness.Inputs, saved: NoOpWitness.Saved, disk: any Disk) -> Recorded? {
+        guard disk.stat(path(inputs)) != nil, let data = try? disk.read(path(inputs)) else { return nil }
+        let lines = [UInt8](data).split(separator: 0x0A, omittingEmptySubsequences: true)
+        guard lines.count >= 4 else { return nil }
+        let head = lines.prefix(4).map { String(decoding: $0, as: UTF8.self) }
+        guard head[0] == header, head[1] == saved.head[0], Int64(head[2]) == saved.recorded else { return nil }
+        var result = Recorded(shape: head[3], recorded: saved.recorded, files: [], stats: [], digests: [:])
+        result.files.reserveCapacity(lines.count - 4)
+        for line in lines.dropFirst(4) {
+            // `digest size mtime ctime inode "path"`: five fields, then the quoted path.
+            var fields: [String] = []
+            var rest = line[...]
+            while fields.count < 5, let space = rest.firstIndex(of: 0x20) {
+                fields.append(String(decoding: rest[rest.startIndex..<space], as: UTF8.self))
+                rest = rest[(space + 1)...]
+            }
+            guard fields.count == 5, let file = NoOpWitness.unquote(rest) else { return nil }
+            result.files.append(file)
+            if fields[1] == "-" {
+                result.stats.append(nil)
+                continue
+            }
+            guard let size = Int64(fields[1]), let mtime = Int64(fields[2]), let ctime = Int64(fields[3]),
+                  let inode = UInt64(fields[4]) else { return nil }
+            result.stats.append(FileStat(size: size, mtime: mtime, inode: inode, ctime: ctime))
+            if fields[0] != "-" { result.digests[file] = fields[0] }
+        }
+        return result
+    }
+
+    /// The output count when only input stats moved and every moved file holds the bytes the last
+    /// plan read; nil means "plan".
+    public static func check(_ inputs: NoOpWitness.Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Found? {
+        guard let saved = NoOpWitness.read(inputs, disk: disk), let recorded = readRecorded(inputs, saved: saved, disk: disk),
+              let snapshot = NoOpWitness.snapshot(inputs, disk: disk), snapshot.shape == recorded.shape,
+              snapshot.files == recorded.files, snapshot.stats.count == recorded.stats.count,
+              NoOpWitness.outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin) else { return nil }
+        var touched: [String: FileStat] = [:]
+        for (index, file) in snapshot.files.enumerated() {
+            let old = recorded.stats[index], now = snapshot.stats[index]
+            if old == nil, now == nil { continue }   // a font missing then and now
+            if let old, old == now, old.changed < recorded.recorded - racyMargin { continue }
+            // A touch only: the same file, the same size, the bytes the plan read (stat, read, stat).
+            guard let old, let now, old.inode == now.inode, old.size == now.size, let digest = recorded.digests[file],
+                  let bytes = try? disk.read(file), disk.stats([file]).first == .some(now),
+                  ContentDigests.digest(bytes) == digest else { return nil }
+            if old != now { touched[file] = now }
+        }
+        return Found(outputs: saved.outputs.count, touched: touched, snapshot: snapshot, saved: saved, digests: recorded.digests)
+    }
+
+    /// After a touched-only answer, under the build lock: the stat cache learns the touched
+    /// files' new stats (rows read by key) and the witness is saved again with them, so the next
+    /// run is a plain no-op. A snapshot with racy inputs changes nothing (the old witness and
+    /// its record still answer through this path).
+    public static func refresh(_ inputs: NoOpWitness.Inputs, disk: any Disk, store: StateStore, racyMargin: Int64 = 1_000_000_000) {
+        guard let found = check(inputs, disk: disk, racyMargin: racyMargin), !found.touched.isEmpty,
+              !found.snapshot.isRacy(racyMargin) else { return }
+        let now = disk.now()
+        var rows: [FileRecord] = []
+        for (file, stat) in found.touched.sorted(by: { $0.key < $1.key }) {
+            guard var row = try? store.file(at: file), row.digest == found.digests[file] else { continue }
+            row.size = stat.size; row.mtime = stat.mtime; row.ctime = stat.ctime
+            row.inode = Int64(bitPattern: stat.inode); row.recorded = now
+            rows.append(row)
+        }
+        do { try store.saveFiles(rows) } catch { return }
+        let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
+        NoOpWitness.save(inputs, snapshot: found.snapshot, outputs: found.saved.outputs, disk: disk, valid: true,
+                         expected: { $0 == stateFile ? nil : (found.saved.racy[$0] ?? "unknown") },
+                         inputDigest: { file, _ in found.digests[file] }, racyMargin: racyMargin)
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Builder
+import Manifest
+import Planner
+import ProcessLanguage
+
+/// A deterministic generator (SplitMix64), so a failing sequence can be replayed from its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The handbook's rule for fast paths: the incremental planner (the witness, then the
+/// touched-only path) and the full planner, run on the same tree after each step of a seeded
+/// random sequence of edits, must give the same plan: when the fast path answers "nothing to
+/// do, N up to date", the full plan from scratch has exactly N items, all up to date, no
+/// control-file change, no error and no failure, and `check` finds nothing. Then the project
+/// is built (and the witness refreshed, as the CLI does) and the sequence goes on.
+@Suite(.serialized) struct IncrementalPlanEquivalenceTests {
+    /// The project as the sequence has shaped it so far.
+    final class Tree {
+        let project: Project
+        var width = 200
+        var pattern = "{dir}/{name}.{style}.{ext}"
+        var sources = ["photos/a.jpg", "photos/b.jpg", "photos/trip/c.jpg"]
+        var counter = 0
+
+        init() throws {
+            project = try Project("", files: ["photos/a.jpg": "A", "photos/b.jpg": "BB", "photos/trip/c.jpg": "CCC",
+                                              "photos/logo.png": "LOGO", "photos/notes.txt": "not a source"])
+            try writeManifest()
+        }
+
+        var manifest: String {
+            let mark = "image/resize,w_100/watermark,image_\(Base64URL.encode("logo.png"))"
+            return """
+            version: 1
+            buckets:
+              photos:
+                path: photos
+              site:
+                path: site
+            styles:
+              thumb: image/resize,w_\(width)
+              marked: \(mark)
+            derivatives:
+              - name: gallery
+                from: photos/**/*.jpg
+                styles: [thumb, marked]
+                to: site/\(pattern)
+            index: site/index.json
+
+            """
+        }
+
+        func writeManifest() throws { try project.write("derive.yaml", manifest) }
+
+        /// Every regular file below `site/` but the index (relative to the project).
+        func outputs() -> [String] {
+            let base = project.path("site")
+            guard let walk = FileManager.default.enumerator(atPath: base) else { return [] }
+            var found: [String] = []
+            for case let relative as String in walk where relative != "index.json" {
+                var info = stat()
+                if lstat(base + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { found.append("site/" + relative) }
+            }
+            return found.sorted()
+        }
+    }
+
+    static let changes = ["nothing", "touch a source", "rewrite a source with its own bytes", "edit a source",
+                          "edit a source keeping its size", "add a source", "remove a source", "rename a source",
+                          "touch the watermark object", "edit the watermark object", "touch a file no rule reads",
+                          "change a style", "change a rule", "delete an output", "edit an output", "touch an output",
+                          "edit the lock", "delete the lock", "edit the index", "delete the index", "touch the manifest",
+                          "change the engine identity"]
+
+    /// Applies one change; returns what puts the tree back in a buildable shape, if anything.
+    static func apply(_ change: String, to tree: Tree, random: inout SeededGenerator) throws -> (() throws -> Void)? {
+        let project = tree.project
+        func pick(_ list: [String]) -> String? { list.isEmpty ? nil : list[Int(random.next() % UInt64(list.count))] }
+        switch change {
+        case "nothing": break
+        case "touch a source", "touch the watermark object", "touch a file no rule reads":
+            let file = change == "touch a source" ? pick(tree.sources) : change == "touch the watermark object" ? "photos/logo.png" : "photos/notes.txt"
+            if let file { _ = utimes(project.path(file), nil) }
+        case "rewrite a source with its own bytes":
+            // Written in place: the same inode, a new mtime and ctime.
+            if let file = pick(tree.sources), let bytes = project.read(file) { try project.write(file, bytes) }
+        case "edit a source":
+            tree.counter += 1
+            if let file = pick(tree.sources) { try project.write(file, "edited \(tree.counter)") }
+        case "edit a source keeping its size":
+            if let file = pick(tree.sources), let bytes = project.read(file), !bytes.isEmpty {
+                let flipped = String(bytes.map { $0 == "Z" ? "Y" : "Z" })
+                try project.write(file, flipped)
+            }
+        case "add a source":
+            tree.counter += 1
+            let file = "photos/new\(tree.counter).jpg"
+            try project.write(file, "N\(tree.counter)")
+            tree.sources.append(file)
+        case "remove a source":
+            if tree.sources.count > 1, let file = pick(tree.sources) {
+                try project.remove(file)
+                tree.sources.removeAll { $0 == file }
+            }
+        case "rename a source":
+            if let file = pick(tree.sources) {
+                tree.counter += 1
+                let renamed = "photos/renamed\(tree.counter).jpg"
+                try FileManager.default.moveItem(atPath: project.path(file), toPath: project.path(renamed))
+                tree.sources = tree.sources.map { $0 == file ? renamed : $0 }
+            }
+        case "edit the watermark object":
+            tree.counter += 1
+            try project.write("photos/logo.png", "LOGO \(tree.counter)")
+        case "change a style":
+            tree.width = tree.width == 200 ? 201 : 200
+            try tree.writeManifest()
+        case "change a rule":
+            tree.pattern = tree.pattern == "{dir}/{name}.{style}.{ext}" ? "{dir}/{name}-{style}.{ext}" : "{dir}/{name}.{style}.{ext}"
+            try tree.writeManifest()
+        case "delete an output":
+            if let file = pick(tree.outputs()) { try project.remove(file) }
+        case "edit an output":
+            // A file Derive wrote, changed by hand: the plan refuses it; the repair moves it away.
+            if let file = pick(tree.outputs()) {
+                try project.write(file, (project.read(file) ?? "") + " by hand")
+                return { try? project.remove(file) }
+            }
+        case "touch an output":
+            if let file = pick(tree.outputs()) { _ = utimes(project.path(file), nil) }
+        case "edit the lock": try project.write("derive.lock", (project.read("derive.lock") ?? "") + "\n")
+        case "delete the lock": if project.exists("derive.lock") { try project.remove("derive.lock") }
+        case "edit the index":
+            if project.exists("site/index.json") {
+                try project.write("site/index.json", (project.read("site/index.json") ?? "") + " ")
+                return { try? project.remove("site/index.json") }
+            }
+        case "delete the index": if project.exists("site/index.json") { try project.remove("site/index.json") }
+        case "touch the manifest": _ = utimes(project.path("derive.yaml"), nil)
+        case "change the engine identity":
+            project.identity.renderVersion = project.identity.renderVersion == "1" ? "2" : "1"
+        default: Issue.record("unknown change \(change)")
+        }
+        return nil
+    }
+
+    /// Compares the incremental answer with the full plan on the same tree; returns whether the
+    /// touched-only path (not the plain witness) answered.
+    @discardableResult
+    static func compare(_ tree: Tree, step: Int, change: String) throws -> Bool {
+        let session = try tree.project.session()
+        #expect(session.incrementalPlans)
+        let witness = NoOpWitness.holds(session.witnessInputs, disk: RealDisk(confiningTo: session.manifest.buckets.map(\.path)))
+        let fast = session.unchanged()
+        // The full planner, from scratch (a session that never looks at the witness).
+        let plan = try tree.project.plan()
+        guard let fast else { return false }
+        let context = "step \(step) (\(change)): the fast path says nothing to do (\(fast) up to date)"
+        #expect(plan.items.count == fast, "\(context); the full plan has \(plan.items.count) items")
+        let changed = plan.items.filter { $0.kind != .upToDate }.map { "\($0.output) \($0.kind.rawValue) \($0.reasons)" }
+        #expect(changed.isEmpty, "\(context); the full plan is \(changed)")
+        #expect(plan.controlFiles.isEmpty, "\(context); control files \(plan.controlFiles)")
+        #expect(plan.errors.isEmpty && plan.failures.isEmpty, "\(context); \(plan.errors) \(plan.failures)")
+        let check = try tree.project.check()
+        #expect(check.problems.isEmpty, "\(context); check finds \(check.problems)")
+        return witness == nil
+    }
+
+    @Test(arguments: [UInt64(15), 1_515])
+    func incrementalAndFullPlansAgreeOverARandomSequence(seed: UInt64) throws {
+        var random = SeededGenerator(seed: seed)
+        let tree = try Tree()
+        try tree.project.build()
+        tree.project.settle()
+        try tree.project.build()
+        var touchedAnswers = 0
+        var fastAnswers = 0
+        for step in 1...64 {
+            let change = Self.changes[Int(random.next() % UInt64(Self.changes.count))]
+            let repair = try Self.apply(change, to: tree, random: &random)
+            // Mostly settled (so witnesses are saved); sometimes racy.
+            if random.next() % 4 != 0 { tree.project.settle() }
+            let session = try tree.project.session()
+            if session.unchanged() != nil { fastAnswers += 1 }
+            if try Self.compare(tree, step: step, change: change) { touchedAnswers += 1 }
+            // The CLI refreshes a witness that answered; the answer must still agree after it.
+            if session.unchanged() != nil {
+                session.refreshWitness()
+                try Self.compare(tree, step: step, change: change + ", refreshed")
+            }
+            try repair?()
+            try tree.project.build()
+            try Self.compare(tree, step: step, change: change + ", built")
+        }
+        // The sequence exercises the fast paths, not only the full plan.
+        #expect(fastAnswers >= 5, "only \(fastAnswers) fast answers")
+        #expect(touchedAnswers >= 2, "only \(touchedAnswers) touched-only answers")
+    }
+
+    @Test func aTouchedSourceIsANoOpThatRefreshesTheStatCache() throws {
+        let tree = try Tree()
+        try tree.project.build()
+        tree.project.settle()
+        try tree.project.build()
+        tree.project.settle()
+        _ = utimes(tree.project.path("photos/a.jpg"), nil)
+        tree.project.settle()
+        let session = try tree.project.session()
+        let inputs = session.witnessInputs
+        let disk = RealDisk(confiningTo: session.manifest.buckets.map(\.path))
+        #expect(NoOpWitness.holds(inputs, disk: disk) == nil)
+        let found = try #require(TouchedInputs.check(inputs, disk: disk))
+        #expect(Array(found.touched.keys) == [tree.project.path("photos/a.jpg")])
+        #expect(session.unchanged() == 6)
+        session.refreshWitness()
+        // Saved again with the new stat: a plain no-op now, and the full plan reads nothing.
+        #expect(NoOpWitness.holds(inputs, disk: disk) == 6)
+        let store = try StateStore(folder: session.manifest.stateFolder, owner: BuildSession.ownerName(tree.project.manifestPath))
+        let row = try #require(try store.file(at: tree.project.path("photos/a.jpg")))
+        let stat = try #require(disk.stat(tree.project.path("photos/a.jpg")))
+        #expect(row.mtime == stat.mtime && row.ctime == stat.ctime)
+        // Turned off, the same touch takes the full plan.
+        _ = utimes(tree.project.path("photos/b.jpg"), nil)
+        tree.project.settle()
+        let off = try tree.project.session()
+        off.incrementalPlans = false
+        #expect(off.unchanged() == nil)
+        #expect(try tree.project.session().unchanged() == 6)
+    }
+
+    @Test func anEditKeepingSizeAndInodeIsNotTakenForATouch() throws {
+        let tree = try Tree()
+        try tree.project.build()
+        tree.project.settle()
+        try tree.project.build()
+        tree.project.settle()
+        try tree.project.write("photos/a.jpg", "Z")   // same size, same inode, other bytes
+        tree.project.settle()
+        #expect(try tree.project.session().unchanged() == nil)
+        #expect(try tree.project.plan().work.count == 2)
+    }
+}
