@@ -53,3 +53,86 @@ import Glibc
         #expect((text(clean.stdout) + clean.stderr).contains(victim) && clean.stderr.contains("delete it by hand"), "\(clean.stderr)")
     }
 }
+
+extension BuildSafetyRound12Tests {
+    /// Builds `manifest`, removes the state (a fresh clone), writes a user's file at each path
+    /// and adds a lock line for it with its true digest; returns each file's bytes.
+    func freshCloneWithUserFiles(_ project: Project, manifest: String, _ entries: [(path: String, format: String)]) throws -> [String: Data] {
+        try project.write("derive.yaml", manifest)
+        let first = try project.run(["build", "-q"])
+        #expect(first.status == 0, "\(first.stderr)")
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        var bytes: [String: Data] = [:]
+        for (path, _) in entries {
+            try FileManager.default.createDirectory(at: project.url(path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            bytes[path] = Data("user's \(path)\n".utf8)
+            try bytes[path]!.write(to: project.url(path))
+        }
+        try BuildSafetyRound11Tests().injectLock(project, entries)
+        return bytes
+    }
+
+    // MARK: A2: a {hash:N} slot holds exactly N lowercase hex digits, the file's own SHA-256's first N
+
+    static let hashed = """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        derivatives:
+          - name: m
+            from: src/*.jpg
+            process: image/resize,w_{w}/format,{f}
+            matrix: {w: [40, 60], f: [webp, jpg]}
+            to: out/img/{name}-{w}.{hash:8}.{f}
+
+        """
+
+    @Test func lockLinesInAHashSlotMustHoldTheFilesOwnDigest() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let users = [("out/img/u-40.zzzzzzzz.jpg", "jpg"), ("out/img/u-40.0123abc.jpg", "jpg"), ("out/img/u-40.0123abcd0123.jpg", "jpg"),
+                     ("out/img/u-40.holiday-photo.jpg", "jpg"), ("out/img/u-40.x.y.jpg", "jpg"), ("out/img/u-40.0123ABCD.webp", "webp"),
+                     ("out/img/u-40.0123abcd.jpg", "jpg")]   // hex of the right length, but not the file's digest
+        let bytes = try freshCloneWithUserFiles(project, manifest: Self.hashed, users)
+        let plan = try project.run(["plan"])
+        let planText = text(plan.stdout) + plan.stderr
+        for (path, _) in users {
+            #expect(!planText.contains("- \(path)"), "\(planText)")
+            #expect(planText.contains("\(path): in derive.lock but"), "\(path) not named: \(planText)")
+        }
+        let build = try project.run(["build"])
+        for (path, _) in users { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "\(path) deleted: \(text(build.stdout))") }
+        // Derive's own hashed outputs still count: a source removed in a fresh clone deletes them.
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try FileManager.default.removeItem(at: project.url("src/cmyk.jpg"))
+        let hashedOutputs = try FileManager.default.contentsOfDirectory(atPath: project.url("out/img").path).filter { $0.hasPrefix("cmyk-") }
+        #expect(hashedOutputs.count == 4, "\(hashedOutputs)")
+        let again = try project.run(["build"])
+        #expect(again.status == 0, "\(text(again.stdout)) \(again.stderr)")
+        for name in hashedOutputs { #expect(!project.exists("out/img/\(name)"), "\(name) left: \(text(again.stdout)) \(again.stderr)") }
+    }
+
+    // MARK: A4: a {name} (or {key}) no source can give: empty, or starting with a dot
+
+    @Test func lockLinesForDotNamesNoSourceCanGiveAreRefused() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let manifest = BuildSafetyRound7Tests.manifest(outputs: "out/sub", index: "out/sub/index.json")
+        let keyed = manifest.replacingOccurrences(of: "to: out/sub/{name}.{ext}", with: "to: out/sub/{name}.{ext}\n  - name: k\n    from: src/*.jpg\n    process: image/resize,w_20\n    to: out/k/{key}")
+        let users = [("out/sub/._a1.jpg", "jpg"), ("out/sub/.jpg", "jpg"), ("out/k/.hid.jpg", "jpg"), ("out/k/._x.jpg", "jpg")]
+        let bytes = try freshCloneWithUserFiles(project, manifest: keyed, users)
+        let plan = try project.run(["plan"])
+        let planText = text(plan.stdout) + plan.stderr
+        for (path, _) in users {
+            #expect(!planText.contains("- \(path)"), "\(planText)")
+            #expect(planText.contains("\(path): in derive.lock but"), "\(path) not named: \(planText)")
+        }
+        _ = try project.run(["build"])
+        for (path, _) in users { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "build deleted \(path)") }
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try BuildSafetyRound11Tests().injectLock(project, users)
+        _ = try project.run(["clean"])
+        for (path, _) in users { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "clean deleted \(path)") }
+    }
+}
