@@ -524,7 +524,8 @@ public final class BuildSession: @unchecked Sendable {
         for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
-        if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY,
+        // ENOTDIR: `state:` is a symbolic link to the folder (left, as the user's), whose files are named the same.
+        if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY || errno == ENOTDIR,
            let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder), !names.isEmpty {
             // Kept, and said why: what is left there is not a state file clean removes by name
             // (a state moved aside, serve's cache, a user's file in a shared folder).

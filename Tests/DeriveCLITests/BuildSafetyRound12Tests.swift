@@ -136,3 +136,37 @@ extension BuildSafetyRound12Tests {
         for (path, _) in users { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "clean deleted \(path)") }
     }
 }
+
+extension BuildSafetyRound12Tests {
+    // MARK: A5: build prints a bad source as plan does, `derive: failure:`
+
+    @Test func buildPrintsPerSourceFailuresAsPlanDoes() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("src/txt.jpg", "not an image\n")
+        let plan = try project.run(["plan"])
+        #expect(plan.stderr.contains("derive: failure: src/txt.jpg: "), "\(plan.stderr)")
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 1)
+        #expect(build.stderr.contains("derive: failure: src/txt.jpg: "), "\(build.stderr)")
+        #expect(!build.stderr.contains("derive: error: src/txt.jpg"), "\(build.stderr)")
+    }
+}
+
+extension BuildSafetyRound12Tests {
+    /// `state: st` with `st` a link to a folder holding a user's file: clean names the file it keeps.
+    @Test func cleanThroughALinkedStateNamesAUsersFileItKeeps() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try FileManager.default.createDirectory(at: project.url("real"), withIntermediateDirectories: true)
+        #expect(symlink("real", project.url("st").path) == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false).replacingOccurrences(of: "derivatives:", with: "state: st\nderivatives:"))
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        try project.write("real/user.txt", "mine\n")
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(clean.stderr.contains("user.txt"), "the kept file is not named: \(text(clean.stdout)) \(clean.stderr)")
+        #expect(project.exists("real/user.txt"))
+    }
+}
