@@ -515,8 +515,8 @@ public final class BuildSession: @unchecked Sendable {
            case .success(let placed?) = LockFile.place(recorded.path, in: manifest),
            placed.file != manifest.index.flatMap({ index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } }),
            planner.disk.exists(placed.file) {
-            // No state: the index the lock records at another path (`index:` moved) is removed
-            // like the lock's outputs, only while it holds the bytes the lock records.
+            // No state: the index the lock records at another path (`index:` moved) is kept and
+            // named: only that untrusted line says Derive wrote it (a user's copy has its bytes).
             let file = placed.file
             if protected.contains(file) {
                 report.left.append("\(planner.display(file)) is named as the index in \(planner.display(lockPath)) but is a source or control file of this manifest; left in place")
@@ -524,12 +524,9 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(file)) is the index of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
             } else if !FileKind.isRegularFile(file) {
                 report.left.append("\(planner.display(file)) is not the file Derive wrote as the index (\(FileKind.describe(file))); left in place")
-            } else if !ControlFileTargets.isDerivesOldIndex(file, recordedPath: recorded.path, planner: planner) {
-                report.left.append("\(planner.display(file)) is named as the old index in \(planner.display(lockPath)) but does not hold an index Derive writes for that lock's outputs; left in place")
-            } else if try planner.disk.remove(file, ifDigest: recorded.digest) {
-                report.removedControlFiles.append(planner.display(file))
             } else {
-                report.left.append("\(planner.display(file)) was the index (\(planner.display(lockPath)) records it), but its bytes are not the ones Derive wrote there; left in place")
+                let holdsIndex = ControlFileTargets.isDerivesOldIndex(file, recordedPath: recorded.path, planner: planner)
+                report.left.append("\(planner.display(file)) " + ControlFileTargets.lockOnlyOldIndexKept(file, holdsIndex: holdsIndex, lock: planner.display(lockPath), display: planner.display))
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
@@ -562,7 +559,8 @@ public final class BuildSession: @unchecked Sendable {
         for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
-        if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY,
+        // ENOTDIR: `state:` is a symbolic link to the folder (left, as the user's), whose files are named the same.
+        if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY || errno == ENOTDIR,
            let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder), !names.isEmpty {
             // Kept, and said why: what is left there is not a state file clean removes by name
             // (a state moved aside, serve's cache, a user's file in a shared folder).

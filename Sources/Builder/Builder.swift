@@ -479,6 +479,13 @@ public struct Builder: Sendable {
         var left: (path: String, message: String)?
         var removed: [String] = []
         var failure: IndexError?
+        for (path, holdsIndex) in targets.writtenFromLock.sorted(by: { $0.key < $1.key }) {
+            if let link = targets.linkToOldIndex(path) {
+                left = (path, "\(planner.display(path)) (Derive's old index) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place")
+                continue
+            }
+            left = (path, "\(planner.display(path)) " + ControlFileTargets.lockOnlyOldIndexKept(path, holdsIndex: holdsIndex, lock: planner.display(targets.lockPath), display: planner.display))
+        }
         for (path, digest) in targets.written.sorted(by: { $0.key < $1.key }) where path != targets.index?.path {
             if let link = targets.linkToOldIndex(path) {
                 left = (path, "\(planner.display(path)) (Derive's old index) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place")

@@ -12,9 +12,10 @@ struct ControlFileTargets {
     let index: (path: String, data: Data)?
     /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
     let written: [String: String]
-    /// Old indexes known only from the lock's first line (no state): kept unless their bytes
-    /// are exactly the ones the lock records.
-    let writtenFromLock: Set<String>
+    /// An old index known only from the lock's first line (no state): never deleted, since
+    /// nothing but that untrusted line says Derive wrote it (a user's copy of the index has the
+    /// same bytes); kept and named. True when it holds an index Derive writes for the lock.
+    let writtenFromLock: [String: Bool]
     /// Every recorded output's file: what the witness stats.
     let files: [String]
     /// The outputs recorded (with the plan's adoptions): they vouch for an index too.
@@ -152,10 +153,9 @@ struct ControlFileTargets {
         if !planner.store.existed, written.isEmpty, let old = try Self.oldIndexFromLock(planner: planner, current: index?.path, claims: claims) {
             // No state of this manifest (lost, corrupt, a fresh clone): the lock says where the
             // index was written and what it held; one left at another path is Derive's old index.
-            written[old.file] = old.digest
-            writtenFromLock = [old.file]
+            writtenFromLock = [old.file: old.holdsIndex]
         } else {
-            writtenFromLock = []
+            writtenFromLock = [:]
         }
         self.written = written
         vouchingLock = planner.lock
@@ -186,16 +186,14 @@ struct ControlFileTargets {
     /// bucket of the manifest like any lock entry (the lock is untrusted input: a bad path, a
     /// bucket no longer in the manifest, a source or control file of the manifest, or a file
     /// another manifest's state claims is never a deletion). Nil when there is none.
-    static func oldIndexFromLock(planner: Planner, current: String?, claims: ForeignClaimLookup?) throws -> (file: String, digest: String)? {
+    static func oldIndexFromLock(planner: Planner, current: String?, claims: ForeignClaimLookup?) throws -> (file: String, holdsIndex: Bool)? {
         guard let recorded = planner.lock?.index, case .success(let placed?) = LockFile.place(recorded.path, in: planner.manifest) else { return nil }
         let file = placed.file
         guard file != current, !(current.map { FileIdentity.sameFile(file, $0) } ?? false), planner.disk.exists(file) else { return nil }
         if WantedIdentities(planner.protectedFiles(sources: planner.listedSources())).contains(file) { return nil }
         let claims = claims ?? ForeignClaimLookup(stateFolder: planner.manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
         if claims.index(file) != nil || claims.files.claimant(of: file, output: recorded.path) != nil { return nil }
-        // Not an index Derive writes for the lock: still listed, with a digest no file has, so
-        // it is kept and named like an edited old index, never deleted.
-        return (file, isDerivesOldIndex(file, recordedPath: recorded.path, planner: planner) ? recorded.digest : "-")
+        return (file, isDerivesOldIndex(file, recordedPath: recorded.path, planner: planner))
     }
 
     /// The lock's first line is untrusted too: a file it names as the old index is Derive's only
@@ -323,6 +321,13 @@ struct ControlFileTargets {
         } else if let current = try? disk.read(lockPath), LockFile.isDeriveLock(current), current != lock || !renderedAnew.isEmpty || summariesPending {
             change(lockPath, .write, withPlan ?? (summariesPending ? Self.pendingReason : "differs from the build state"))
         }
+        for (path, holdsIndex) in writtenFromLock.sorted(by: { $0.key < $1.key }) {
+            if let link = linkToOldIndex(path) {
+                change(path, .keep, "Derive's old index leads through a symbolic link (\(display(link))), which Derive does not follow; it is kept")
+                continue
+            }
+            change(path, .keep, Self.lockOnlyOldIndexKept(path, holdsIndex: holdsIndex, lock: display(lockPath), display: display))
+        }
         for path in written.keys.sorted() where path != index?.path {
             if let link = linkToOldIndex(path) {
                 change(path, .keep, "Derive's old index leads through a symbolic link (\(display(link))), which Derive does not follow; it is kept")
@@ -371,16 +376,22 @@ struct ControlFileTargets {
 
     /// Why an old index is left in place: its bytes are not the ones Derive wrote there.
     func oldIndexKept(_ path: String, display: (String) -> String) -> String {
-        if writtenFromLock.contains(path) {
-            return "was the index (\(display(lockPath)) records it), but its bytes are not the ones Derive wrote there (a user's file, or edited since); it is left in place"
-        }
-        return "Derive's old index was changed since it was written; it is left in place"
+        "Derive's old index was changed since it was written; it is left in place"
     }
 
     /// The build's warning for an old index it left in place.
     func oldIndexLeft(_ path: String, display: (String) -> String) -> String {
-        if writtenFromLock.contains(path) { return "\(display(path)) \(oldIndexKept(path, display: display))" }
-        return "\(display(path)) was changed since Derive wrote it as the index; left in place"
+        "\(display(path)) was changed since Derive wrote it as the index; left in place"
+    }
+
+    /// Why an old index only the lock names (no state) is kept, and how to remove it: said the
+    /// same by plan, build and clean. `holdsIndex`: its bytes are an index Derive writes for the
+    /// lock's outputs (still no proof: a copy of the index has them too).
+    static func lockOnlyOldIndexKept(_ path: String, holdsIndex: Bool, lock: String, display: (String) -> String) -> String {
+        let why = holdsIndex
+            ? "and holds an index Derive writes for that lock's outputs, but no build state records that Derive wrote it (a copy of the index has the same bytes)"
+            : "but does not hold an index Derive writes for that lock's outputs (a user's file, or edited since)"
+        return "is named as the old index by \(lock) \(why); it is kept: if it is Derive's old index, delete it by hand (rm \(display(path)))"
     }
 
     /// How the state records a file Derive wrote besides outputs: in its real folder (links

@@ -47,23 +47,29 @@ public struct LockableOutputs: Sendable {
     /// Buckets some rule writes into.
     public var buckets: Set<String> { Set(variants.keys) }
 
-    /// The formats the manifest's rules may write under `key` of `bucket` (empty: none).
-    public func formats(bucket: String, key: String) -> Set<Format.Kind> {
+    /// The formats the manifest's rules may write under `key` of `bucket` (empty: none) for an
+    /// output whose SHA-256 is `digest` (a `{hash:N}` slot must hold its first N digits).
+    public func formats(bucket: String, key: String, digest: String? = nil) -> Set<Format.Kind> {
         var result: Set<Format.Kind> = []
         for variant in variants[bucket] ?? [] {
-            for (format, patterns) in variant.byFormat where patterns.contains(where: { $0.matches(key) }) { result.insert(format) }
+            for (format, patterns) in variant.byFormat where patterns.contains(where: { Self.bound($0, digest).matches(key) }) { result.insert(format) }
         }
         return result.union(sourceWidths.formats(bucket: bucket, key: key, anyExtension: false))
     }
 
     /// The formats written by the rules whose `to:` gives `key`'s shape whatever its extension
-    /// (empty: no rule's template gives that path at all).
-    public func formatsOfShape(bucket: String, key: String) -> Set<Format.Kind> {
+    /// (empty: no rule's template gives that path at all), for an output whose SHA-256 is
+    /// `digest` when one is given.
+    public func formatsOfShape(bucket: String, key: String, digest: String? = nil) -> Set<Format.Kind> {
         var result: Set<Format.Kind> = []
-        for variant in variants[bucket] ?? [] where variant.shape.contains(where: { $0.matches(key) }) {
+        for variant in variants[bucket] ?? [] where variant.shape.contains(where: { Self.bound($0, digest).matches(key) }) {
             result.formUnion(variant.byFormat.keys)
         }
         return result.isEmpty ? sourceWidths.formats(bucket: bucket, key: key, anyExtension: true) : result
+    }
+
+    static func bound(_ pattern: LoosePattern, _ digest: String?) -> LoosePattern {
+        digest.map { pattern.binding(hash: $0) } ?? pattern
     }
 
     /// The source formats a `from:` glob can pick, from the extension each alternative ends

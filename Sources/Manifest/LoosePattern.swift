@@ -9,12 +9,28 @@ struct LoosePattern: Hashable, Sendable {
         case segment
         /// Any scalar.
         case any
+        /// A lowercase hex digit (`{hash:N}` gives N of them).
+        case hexDigit
+        /// The first scalar of a file or folder name the source listing keeps (not `.`, not `/`).
+        case listedStart
 
         func overlaps(_ other: Class) -> Bool {
             switch (self, other) {
-            case (.any, _), (_, .any), (.segment, .segment): return true
+            case (.any, _), (_, .any): return true
             case (.scalar(let a), .scalar(let b)): return a == b
-            case (.scalar(let c), .segment), (.segment, .scalar(let c)): return c != "/"
+            case (.scalar(let c), let wide), (let wide, .scalar(let c)): return wide.admits(c)
+            default: return true   // segment, hexDigit and listedStart share the hex digits
+            }
+        }
+
+        /// Whether `c` is one of this class's scalars (not for `.scalar`: equality).
+        func admits(_ c: Unicode.Scalar) -> Bool {
+            switch self {
+            case .any: return true
+            case .segment: return c != "/"
+            case .hexDigit: return ("0"..."9").contains(c) || ("a"..."f").contains(c)
+            case .listedStart: return c != "/" && sourceListingKeeps(String(c))
+            case .scalar(let s): return s == c
             }
         }
     }
@@ -97,6 +113,20 @@ struct LoosePattern: Hashable, Sendable {
     /// Whether `key` matches.
     func matches(_ key: String) -> Bool {
         intersects(LoosePattern(LoosePattern.literal(key)))
+    }
+
+    /// This pattern with each run of hex digits (a `{hash:N}` slot) bound to the first digits of
+    /// `digest`: the only name Derive writes for an output with those bytes.
+    func binding(hash digest: String) -> LoosePattern {
+        let digits = Array(digest.unicodeScalars)
+        var result: [Item] = []
+        var position = 0
+        for item in items {
+            guard item == .one(.hexDigit) else { position = 0; result.append(item); continue }
+            result.append(position < digits.count ? .one(.scalar(digits[position])) : item)
+            position += 1
+        }
+        return LoosePattern(result)
     }
 
     /// This pattern below `folder` (a key prefix such as `sub`): `sub/` + items.

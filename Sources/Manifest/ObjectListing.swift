@@ -16,6 +16,11 @@ public protocol ObjectLister: Sendable {
     func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])?
 }
 
+/// Whether the source listing keeps a file or folder of this name: names starting with `.` are
+/// skipped (hidden files, AppleDouble `._x`, a sync tool's state). The one definition: the lock's
+/// shape check reads it too, so a lock line never vouches for a name no source can give.
+public func sourceListingKeeps(_ name: some StringProtocol) -> Bool { !name.hasPrefix(".") }
+
 extension ObjectLister {
     public func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])? {
         keys(inFolder: folder, skipping: skipping).map { ($0, []) }
@@ -46,7 +51,7 @@ public struct DiskObjectLister: ObjectLister {
             while let entry = readdir(directory) {
                 let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
                 let name = String(decoding: bytes, as: UTF8.self)
-                if name.hasPrefix(".") { continue }
+                if !sourceListingKeeps(name) { continue }
                 // A name that is not UTF-8 cannot be a key: reported (escaped), never skipped silently.
                 if String(validating: bytes, as: UTF8.self) == nil {
                     others.append((prefix + Self.escaped(bytes), Self.notUTF8))

@@ -33,8 +33,34 @@ enum OutputPatterns {
     }
 
     static func keyAlternatives(_ from: Glob?) -> [[LoosePattern.Item]] {
-        if let from, from.alternatives.count <= maxKeyAlternatives { return from.loose.map(\.items) }
+        if let from, from.alternatives.count <= maxKeyAlternatives { return from.loose.flatMap { listed($0.items) } }
         return [[.run(.any)]]
+    }
+
+    /// A `from` alternative narrowed to the keys the source listing keeps: each folder or file
+    /// name starts with a scalar `sourceListingKeeps` allows. A `*` starting a name is either
+    /// empty or starts with one; `?` and classes there become one; a literal `.` there leaves
+    /// no key at all. (`**` spans names and is left as it is: still a superset.)
+    static func listed(_ items: [LoosePattern.Item]) -> [[LoosePattern.Item]] {
+        let narrowed = listed(items[...], atStart: true)
+        // Many `*`s starting names: each doubles the alternatives; past a few, the plain superset.
+        return narrowed.count > maxKeyAlternatives ? [items] : narrowed
+    }
+
+    static func listed(_ items: ArraySlice<LoosePattern.Item>, atStart: Bool) -> [[LoosePattern.Item]] {
+        guard let first = items.first else { return [[]] }
+        let rest = items.dropFirst()
+        func then(_ head: [LoosePattern.Item], atStart: Bool) -> [[LoosePattern.Item]] { listed(rest, atStart: atStart).map { head + $0 } }
+        let slash = first == .one(.scalar("/"))
+        guard atStart else { return then([first], atStart: slash) }
+        switch first {
+        case .one(.scalar(let c)) where !slash && !LoosePattern.Class.listedStart.admits(c): return []
+        case .one(.segment): return then([.one(.listedStart)], atStart: false)
+        case .run(.segment):
+            // Empty (the name starts with what follows), or a listed scalar and more.
+            return listed(rest, atStart: true) + then([.one(.listedStart), .run(.segment)], atStart: false)
+        default: return then([first], atStart: slash)
+        }
     }
 
     static func of(_ template: PathTemplate, keyAlternatives: [[LoosePattern.Item]], values: [String: String],
@@ -45,8 +71,12 @@ enum OutputPatterns {
             switch part {
             case .literal(let text): choices = [LoosePattern.literal(text)]
             case .variable("key"): choices = keyAlternatives
-            case .variable("dir"): choices = [[.run(.any)]]
+            // A source's folders and name: never empty (the folders may be none), never starting
+            // with a name the listing skips.
+            case .variable("dir"): choices = [[], [.one(.listedStart), .run(.any)]]
+            case .variable("name"): choices = [[.one(.listedStart), .run(.segment)]]
             case .variable("ext"): choices = extensions.map(LoosePattern.literal)
+            case .variable("hash"): choices = [Array(repeating: .one(.hexDigit), count: template.hashLength ?? PathTemplate.defaultHashLength)]
             case .variable(let name):
                 if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [[.run(.segment)]] }
             }

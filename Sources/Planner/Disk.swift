@@ -454,7 +454,7 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
             let prefix = folder.hasSuffix("/") ? folder : folder + "/"
             let keys = files.keys.filter { path in path.hasPrefix(prefix) && !skipping.contains { path.hasPrefix($0 + "/") } }
                 .map { String($0.dropFirst(prefix.count)) }
-                .filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") } }
+                .filter { $0.split(separator: "/").allSatisfy(sourceListingKeeps) }
             return keys.isEmpty && !files.keys.contains(where: { $0.hasPrefix(prefix) }) ? nil : keys.sorted()
         }
     }

@@ -62,10 +62,18 @@ extension Planner {
         guard let slash = entry.path.firstIndex(of: "/") else { return "its path '\(entry.path)' is not bucket/key" }
         let bucket = String(entry.path[..<slash]), key = String(entry.path[entry.path.index(after: slash)...])
         guard rules.buckets.contains(bucket) else { return "no rule writes into bucket '\(bucket)', so Derive cannot have written it" }
-        let written = rules.formatsOfShape(bucket: bucket, key: key)
-        guard !written.isEmpty else { return "no rule's to: template gives that path, so Derive cannot have written it" }
+        guard !rules.formatsOfShape(bucket: bucket, key: key).isEmpty else {
+            // A name no source gives: the listing skips it, so no {name} or {key} is one.
+            let skipped = key.split(separator: "/").first { !sourceListingKeeps($0) }
+            return "no rule's to: template gives that path" + (skipped.map { " (no source's name is like '\($0)': the planner skips names starting with '.')" } ?? "")
+                + ", so Derive cannot have written it"
+        }
+        let written = rules.formatsOfShape(bucket: bucket, key: key, digest: entry.digest)
+        guard !written.isEmpty else {
+            return "its {hash} part is not the start of its own SHA-256 (\(entry.digest.prefix(12))…), the only name Derive gives those bytes, so Derive cannot have written it"
+        }
         guard let format = Format.Kind(rawValue: entry.format) else { return "its format '\(entry.format)' is not an output format" }
-        guard rules.formats(bucket: bucket, key: key).contains(format) else {
+        guard rules.formats(bucket: bucket, key: key, digest: entry.digest).contains(format) else {
             let names = written.map(\.rawValue).sorted().joined(separator: ", ")
             return "no rule whose to: template gives that path writes \(entry.format) there (only \(names)), so Derive cannot have written it"
         }

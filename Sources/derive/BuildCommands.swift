@@ -347,7 +347,8 @@ struct BuildCommand: ParsableCommand {
         var sources: [String: String] = [:]
         for item in plan.items { if let source = item.derivative?.source ?? item.recorded?.source { sources[item.output] = source } }
         for line in FailureGroups.lines(FailureGroups.group(report.failed, sourceOf: { sources[$0] }), verbose: verbose) {
-            if line.hasPrefix("  ") { Output.writeStandardError(line + "\n") } else { Output.printError(line) }
+            // As plan prints them: a bad input fails its own outputs and refuses nothing else.
+            if line.hasPrefix("  ") { Output.writeStandardError(line + "\n") } else { Output.printFailure(line) }
         }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }

@@ -85,7 +85,9 @@ final class FolderWatcher {
             if error == ENOSPC {
                 throw LimitError(description: "the system's inotify watch limit is reached at \(folder) (\(folders.count) watched by this build); raise it with 'sudo sysctl fs.inotify.max_user_watches=524288' (fs.inotify.max_user_watches), or watch fewer folders")
             }
-            if error == ENOENT || error == ENOTDIR { return }   // gone since it was listed
+            // Gone since it was listed, or for a moment a loop of links (ELOOP): like a missing
+            // folder, the build names it and the watch on the folder above sees it come back.
+            if error == ENOENT || error == ENOTDIR || error == ELOOP { return }
             throw LimitError(description: "cannot watch \(folder): \(String(cString: strerror(error)))")
         }
         let recursive = recursive || (folders[wd]?.recursive ?? false)

@@ -242,7 +242,7 @@ struct DemoCopy {
         let result = try demo.run(["build", demo.manifest, "--quiet"])
         #expect(result.status == 1)
         // One line for the source (#13: errors grouped by source), each output with --verbose.
-        #expect(result.stderr.contains("derive: error: samples/broken.jpg: ") && result.stderr.contains(", 2 derivatives not built"), "\(result.stderr)")
+        #expect(result.stderr.contains("derive: failure: samples/broken.jpg: ") && result.stderr.contains(", 2 derivatives not built"), "\(result.stderr)")
         #expect(!result.stderr.contains("previews/preview/broken.png"))
         #expect(String(decoding: result.stdout, as: UTF8.self).contains("built 35"))
         let verbose = try demo.run(["build", demo.manifest, "--quiet", "--verbose"])
