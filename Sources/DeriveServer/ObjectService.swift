@@ -592,11 +592,11 @@ public final class ObjectService: Sendable {
         let sourceFD = try open(bucket, target.key)
         let source = OpenFile(descriptor: sourceFD, length: 0)
         var parts = [engine.identity, pipeline.canonical,
-                     try digests.digests(of: sourceFD, identity: bucket.path + "\0" + target.key.string).sha256]
+                     try digests.digests(of: sourceFD, identity: DigestCache.identity(bucket.path, target.key)).sha256]
         for mark in marks {
             let fd = try open(bucket, mark)
             defer { close(fd) }
-            parts.append("object:\(mark.string)=\(try digests.digests(of: fd, identity: bucket.path + "\0" + mark.string).sha256)")
+            parts.append("object:\(mark.string)=\(try digests.digests(of: fd, identity: DigestCache.identity(bucket.path, mark)).sha256)")
         }
         for case .font(let name) in pipeline.dependencies {
             // The font file's identity (path, size, mtime): a replaced font invalidates entries.

@@ -103,7 +103,7 @@ extension ObjectService {
         guard range.count <= multipart.limits.maxPartBytes else {
             throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "A part may hold at most \(multipart.limits.maxPartBytes) bytes in derive serve; copy a smaller range.")
         }
-        let sourceETag = Self.etag(try digests.digests(of: source.fd, identity: source.bucket.path + "\0" + source.key.string).md5)
+        let sourceETag = Self.etag(try digests.digests(of: source.fd, identity: DigestCache.identity(source.bucket.path, source.key)).md5)
         guard try checkCopyConditions(request, etag: sourceETag, modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000) else {
             return Self.notModified(sourceETag, exchange: exchange)
         }
@@ -131,7 +131,7 @@ extension ObjectService {
     func partDigest(_ part: MultipartStore.Part) throws -> [UInt8] {
         let fd = try multipart.openPart(part)
         defer { close(fd) }
-        return try digests.digests(of: fd, identity: multipart.root + "\0" + part.key.string).md5
+        return try digests.digests(of: fd, identity: DigestCache.identity(multipart.root, part.key)).md5
     }
 
     /// One part as Complete uses it: opened once, so the bytes whose MD5 was checked are the
@@ -149,7 +149,7 @@ extension ObjectService {
         do {
             var info = stat()
             guard fstat(fd, &info) == 0 else { throw OSSErrorBody.internalError }
-            let md5 = try digests.digests(of: fd, identity: multipart.root + "\0" + part.key.string).md5
+            let md5 = try digests.digests(of: fd, identity: DigestCache.identity(multipart.root, part.key)).md5
             return OpenedPart(number: part.number, fd: fd, size: Int(info.st_size), md5: md5)
         } catch {
             close(fd)
