@@ -153,3 +153,122 @@ import Testing
         #expect(f.file("drop/t.txt") == nil)
     }
 }
+
+/// Attack 11, findings 3–5: serve's state files are its own; one server per state folder.
+@Suite struct AttackElevenStateTests {
+    static func metadataPath(_ f: ServiceFixture) -> String { f.service.manifest.stateFolder + "/" + StateFiles.objectMetadata }
+
+    /// A foreign database (journal mode delete, one table of its own) beside the fixture.
+    static func foreignDatabase(_ f: ServiceFixture) throws -> String {
+        let path = f.folder.appendingPathComponent("other.db").path
+        try DatabaseQueue(path: path).write { try $0.execute(sql: "CREATE TABLE accounts(id, bal); INSERT INTO accounts VALUES (1, 100)") }
+        return path
+    }
+
+    static func tables(_ path: String) throws -> [String] {
+        try DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
+    }
+
+    static func startFails(_ f: ServiceFixture) -> String? {
+        do { _ = try AttackTenTests.restart(f); return nil } catch { return "\(error)" }
+    }
+
+    static func replaceMetadata(_ f: ServiceFixture, _ make: (String) throws -> Void) throws {
+        let path = metadataPath(f)
+        for name in [path] + StateFiles.journalSuffixes.map({ path + $0 }) { try? FileManager.default.removeItem(atPath: name) }
+        try make(path)
+    }
+
+    @Test func aLinkToAnotherDatabaseIsRefusedAndLeftAsItIs() throws {
+        let f = try ServiceFixture()
+        let other = try Self.foreignDatabase(f)
+        try Self.replaceMetadata(f) { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: other) }
+        let message = try #require(Self.startFails(f))
+        #expect(message.contains(Self.metadataPath(f)) && message.contains("symbolic link"), "\(message)")
+        #expect(try Self.tables(other) == ["accounts"])
+        #expect(try DatabaseQueue(path: other).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "delete")
+    }
+
+    @Test func aForeignDatabaseInPlaceIsNeverAdopted() throws {
+        let f = try ServiceFixture()
+        let other = try Self.foreignDatabase(f)
+        try Self.replaceMetadata(f) { try FileManager.default.copyItem(atPath: other, toPath: $0) }
+        let message = try #require(Self.startFails(f))
+        #expect(message.contains(Self.metadataPath(f)) && message.contains("accounts") && message.contains("not derive serve's"), "\(message)")
+        #expect(try Self.tables(Self.metadataPath(f)) == ["accounts"])
+        #expect(try DatabaseQueue(path: Self.metadataPath(f)).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "delete")
+        // Another application's stamp, even with no table.
+        try Self.replaceMetadata(f) { path in try DatabaseQueue(path: path).writeWithoutTransaction { try $0.execute(sql: "PRAGMA application_id = 42") } }
+        let stamped = try #require(Self.startFails(f))
+        #expect(stamped.contains("application_id 42"), "\(stamped)")
+    }
+
+    @Test func aFileThatIsNotADatabaseStopsTheStart() throws {
+        let f = try ServiceFixture()
+        try Self.replaceMetadata(f) { try Data("hello, not sqlite\n".utf8).write(to: URL(fileURLWithPath: $0)) }
+        let message = try #require(Self.startFails(f))
+        #expect(message.contains(Self.metadataPath(f)) && message.contains("not an SQLite database"), "\(message)")
+        #expect(FileManager.default.contents(atPath: Self.metadataPath(f)) == Data("hello, not sqlite\n".utf8))
+    }
+
+    @Test func aWrongLayoutIsAClearError() throws {
+        let f = try ServiceFixture()
+        try Self.replaceMetadata(f) { path in try DatabaseQueue(path: path).write { try $0.execute(sql: "CREATE TABLE appendable_objects(x)") } }
+        let message = try #require(Self.startFails(f))
+        #expect(message.contains("appendable_objects") && message.contains("missing: anonymous, bucket") && !message.contains("SQLite error"), "\(message)")
+    }
+
+    @Test func anEmptyFileOrAnEarlierServesDatabaseIsOpenedAndStamped() throws {
+        let f = try ServiceFixture()
+        try Self.replaceMetadata(f) { _ = FileManager.default.createFile(atPath: $0, contents: Data()) }
+        #expect(Self.startFails(f) == nil)
+        func stamp() throws -> (Int32, Int)? {
+            try DatabaseQueue(path: Self.metadataPath(f)).read { db in
+                (try Int32.fetchOne(db, sql: "PRAGMA application_id")!, try Int.fetchOne(db, sql: "PRAGMA user_version")!)
+            }
+        }
+        #expect(try stamp()?.0 == MetadataDatabaseOwnership.applicationID)
+        // A database an earlier serve made (no stamp, only serve's tables) is carried on.
+        try Self.replaceMetadata(f) { path in
+            try DatabaseQueue(path: path).write { try $0.execute(sql: "CREATE TABLE object_records (bucket TEXT NOT NULL, key BLOB NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL, etag TEXT NOT NULL, last_modified INTEGER NOT NULL, headers TEXT NOT NULL, PRIMARY KEY (bucket, key, device, inode, size, modified))") }
+        }
+        #expect(Self.startFails(f) == nil)
+        #expect(try stamp()?.0 == MetadataDatabaseOwnership.applicationID && stamp()?.1 == MetadataDatabaseOwnership.schemaVersion)
+        // Restarted on its own stamped database.
+        #expect(Self.startFails(f) == nil)
+    }
+
+    @Test func aSecondServerOnTheStateFolderIsRefused() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let first = try ServeLock(stateFolder: folder.path)
+        #expect(throws: ServeLock.Held.self) { _ = try ServeLock(stateFolder: folder.path) }
+        do { _ = try ServeLock(stateFolder: folder.path) } catch {
+            #expect("\(error)".contains("another derive serve (pid \(getpid()))") && "\(error)".contains(StateFiles.serveLock), "\(error)")
+        }
+        // clean keeps a held lock, and removes it once released.
+        #expect(ServeStateCleanup.remove(in: folder.path).contains { $0.contains("a derive serve is running") })
+        withExtendedLifetime(first) {}
+        _ = consume first
+        #expect(ServeStateCleanup.remove(in: folder.path).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/" + StateFiles.serveLock))
+        _ = try ServeLock(stateFolder: folder.path)
+    }
+
+    @Test func stagedAppendsAStopLeftAreRemovedAtStart() throws {
+        let f = try ServiceFixture()
+        #expect(AttackTenTests.append(f.service, "log", 0, "x", fixture: f).status == 200)   // makes serve-uploads
+        let uploads = f.service.manifest.stateFolder + "/" + StateFiles.serveUploads
+        try Data("orphan".utf8).write(to: URL(fileURLWithPath: uploads + "/append-ab739948a63287b8"))
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: uploads + "/append-0000000000000001"))
+        try FileManager.default.linkItem(atPath: uploads + "/append-0000000000000001", toPath: f.folder.appendingPathComponent("second-name").path)
+        try Data("other".utf8).write(to: URL(fileURLWithPath: uploads + "/notes.txt"))
+        let log = CapturedLog()
+        _ = try AttackTenTests.restart(f, logger: log.logger)
+        #expect(!FileManager.default.fileExists(atPath: uploads + "/append-ab739948a63287b8"))
+        #expect(FileManager.default.fileExists(atPath: uploads + "/append-0000000000000001"), "a file with a second name is not serve's to remove")
+        #expect(FileManager.default.fileExists(atPath: uploads + "/notes.txt"))
+        let lines = log.lines.withLockedValue { $0 }
+        #expect(lines.contains { $0.contains("removed 1 staged append") && $0.contains("append-ab739948a63287b8") }, "\(lines)")
+    }
+}
