@@ -95,6 +95,20 @@ import Testing
         #expect(f.get("/drop/\(Self.nfc)?partNumber=1&uploadId=\(id)", method: "PUT", body: Data("x".utf8)).status == 200)
     }
 
+    /// ListMultipartUploads orders and resumes by bytes: a key-marker naming one spelling does
+    /// not skip the other's uploads (the NFD key sorts first in bytes).
+    @Test func aKeyMarkerDoesNotSkipTheOtherSpellingsUploads() throws {
+        let f = try ServiceFixture()
+        #expect(f.get("/drop/\(Self.nfc)?uploads", method: "POST").status == 200)
+        #expect(f.get("/drop/\(Self.nfd)?uploads", method: "POST").status == 200)
+        let all = f.get("/drop/?uploads")
+        #expect(all.status == 200, "\(all.text)")
+        #expect(all.text.components(separatedBy: "<Upload>").count == 3, "\(all.text)")
+        let after = f.get("/drop/?uploads&key-marker=\(Self.nfd)")
+        #expect(after.status == 200 && after.text.components(separatedBy: "<Upload>").count == 2, "\(after.text)")
+        #expect(after.text.contains("<Key>caf\u{E9}</Key>"), "\(after.text)")
+    }
+
     /// The digest cache names files by bytes too: two spellings never share an entry.
     @Test func theDigestCacheNamesFilesByBytes() {
         let a = DigestCache.identity("/b", try! ObjectKey("caf\u{E9}")), b = DigestCache.identity("/b", try! ObjectKey("cafe\u{301}"))
