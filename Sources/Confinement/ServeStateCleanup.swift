@@ -23,7 +23,24 @@ public enum ServeStateCleanup {
         left += removeUploads(in: state)
         left += removeCache(in: state)
         left += removeAppendable(in: state)
+        left += removeServeLock(in: state)
         return left
+    }
+
+    /// `serve.lock`, only when no serve holds it (clean takes the lock to check) and it is a
+    /// regular file with one link: removing a held one would let a second serve in.
+    static func removeServeLock(in state: ConfinedFolder) -> [String] {
+        guard let key = try? ObjectKey(StateFiles.serveLock), let kind = state.kind(key) else { return [] }
+        let path = state.path + "/" + StateFiles.serveLock
+        guard kind == .file else { return ["\(path) is kept: it is \(describe(kind))"] }
+        var held = false
+        let removed = (try? state.removeFile(key) { fd in
+            guard hasOneLink(fd) else { return false }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { held = true; return false }
+            return true
+        }) == true
+        if removed { return [] }
+        return [held ? "\(path) is kept: a derive serve is running on this state folder" : "\(path) is kept: it is not a file derive serve wrote (a regular file with one link)"]
     }
 
     static func isHex(_ name: [UInt8], count: Int, upper: Bool) -> Bool {
@@ -155,6 +172,19 @@ public enum ServeStateCleanup {
             data.append(contentsOf: buffer[0..<count])
         }
         return (try? JSONDecoder().decode(Record.self, from: data)) != nil
+    }
+
+    /// At serve's start (under `serve.lock`, so no other serve is appending): the staged appends
+    /// (`append-<hex>`, regular files with one link) a stopped serve left in `uploads`. Returns the
+    /// names removed; anything else is left alone.
+    public static func removeStagedAppends(in uploads: ConfinedFolder) -> [String] {
+        var removed: [String] = []
+        for (bytes, kind) in uploads.allEntries() ?? [] where kind == .file {
+            let name = String(decoding: bytes, as: UTF8.self)
+            guard isStagedAppend(name), let key = try? ObjectKey(name), (try? uploads.removeFile(key, if: hasOneLink)) == true else { continue }
+            removed.append(name)
+        }
+        return removed.sorted()
     }
 
     static func isStagedAppend(_ name: String) -> Bool {

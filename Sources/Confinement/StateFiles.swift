@@ -14,6 +14,8 @@ public enum StateFiles {
     public static let serveCache = "serve-cache"
     /// `derive serve`'s multipart uploads in progress (parts until CompleteMultipartUpload).
     public static let serveUploads = "serve-uploads"
+    /// Held (flock) by a running `derive serve`, so a second one on the state folder refuses to start.
+    public static let serveLock = "serve.lock"
     /// `derive serve`'s record of the objects AppendObject created.
     public static let serveAppendable = "serve-appendable.json"
     /// `derive serve`'s object metadata (Content-Type, x-oss-meta-*, ETag of uploads): its own
@@ -35,6 +37,6 @@ public enum StateFiles {
     /// Whether a name directly in the state folder is, or may become, one of Derive's.
     public static func isDerives(_ name: String) -> Bool {
         files.contains(name) || name == serveCache || name == objectMetadata || objectMetadataJournals.contains(name)
-            || name == serveUploads || name == serveAppendable || movedAsidePrefixes.contains { name.hasPrefix($0) }
+            || name == serveUploads || name == serveAppendable || name == serveLock || movedAsidePrefixes.contains { name.hasPrefix($0) }
     }
 }

@@ -13,15 +13,19 @@ import Glibc
 final class DigestCache: Sendable {
     struct Digests: Sendable { var sha256: String; var md5: [UInt8] }
     private struct Entry { var status: FileStatus; var digests: Digests; var recorded: Int64 }
-    private let state = NIOLockedValueBox<(entries: [String: Entry], reads: Int)>(([:], 0))
+    private let state = NIOLockedValueBox<(entries: [[UInt8]: Entry], reads: Int)>(([:], 0))
     /// Bounds the memory of the table: it is emptied when it grows past this many files.
     private let maxEntries = 100_000
 
     /// How many times a file was read to hash it.
     var hashes: Int { state.withLockedValue { $0.reads } }
 
+    /// The name of `key` below `folder` in the table: bytes, never a Swift `String` (whose `==`
+    /// is canonical equivalence, while the file system tells `caf\u{E9}` from `cafe\u{301}`).
+    static func identity(_ folder: String, _ key: ObjectKey) -> [UInt8] { Array(folder.utf8) + [0] + key.bytes }
+
     /// The digests of the open regular file `fd`, known by `identity` (its bucket folder and key).
-    func digests(of fd: Int32, identity: String) throws -> Digests {
+    func digests(of fd: Int32, identity: [UInt8]) throws -> Digests {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw OpenFile.FileReadError(code: errno) }
         let status = FileStatus(size: Int64(info.st_size),

@@ -87,17 +87,33 @@ public final class ObjectMetadataStore: Sendable {
     /// `fsync`, and once `write` returns the record survives a crash of the process or of the
     /// machine. Writers record a file before they link it (an upload's metadata, an append's
     /// next version), so the record is on disk before the file it names is at its key.
+    ///
+    /// Only serve's own database is opened: a symbolic link at `path` (or at its journals), a
+    /// file that is not an SQLite database, a database another application stamped, or one with
+    /// tables serve does not know is refused with a `MetadataDatabaseError` naming it, before
+    /// anything is written to it (attack 11, finding 3). A new or empty file is stamped serve's.
     public init(path: String?) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        var stamp = false
         if let path {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            stamp = try MetadataDatabaseOwnership.check(path)
             configuration.journalMode = .wal
             queue = try DatabaseQueue(path: path, configuration: configuration)
+            // Opened by name: what is there now must still be the regular file just checked.
+            try MetadataDatabaseOwnership.checkNotLinked(path)
             // GRDB's WAL set-up chooses NORMAL, which may lose the last commits at a power cut.
             try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         } else {
             queue = try DatabaseQueue(configuration: configuration)
+            stamp = true
+        }
+        if stamp {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA application_id = \(MetadataDatabaseOwnership.applicationID)")
+                try db.execute(sql: "PRAGMA user_version = \(MetadataDatabaseOwnership.schemaVersion)")
+            }
         }
         // One record per file identity at a key (not per key): an upload records its file's
         // metadata before linking it, so a GET always finds the record of the file it opened
@@ -215,5 +231,91 @@ public final class ObjectMetadataStore: Sendable {
         guard let device: Int64 = row["device"], let inode: Int64 = row["inode"], let size: Int64 = row["size"],
               let modified: Int64 = row["modified"] else { return nil }
         return ObjectFileIdentity(device: UInt64(bitPattern: device), inode: UInt64(bitPattern: inode), size: size, modified: modified)
+    }
+}
+
+/// A `serve-metadata.sqlite` serve will not open: the message says what is there and what to do.
+public struct MetadataDatabaseError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Whether the file at a metadata database's path is serve's own (checked before SQLite opens
+/// it, so neither WAL mode nor a table is ever added to another application's database).
+enum MetadataDatabaseOwnership {
+    /// `PRAGMA application_id` of serve's database ("DrSv"), set at creation.
+    static let applicationID: Int32 = 0x4472_5376
+    /// `PRAGMA user_version`: the layout below.
+    static let schemaVersion = 1
+    /// Serve's tables and the columns each must have (`object_metadata`: the layout before #11
+    /// round 4, carried over then dropped).
+    static let tables: [String: Set<String>] = [
+        "object_records": ["bucket", "key", "device", "inode", "size", "modified", "etag", "last_modified", "headers"],
+        "object_metadata": ["bucket", "key", "device", "inode", "size", "modified", "etag", "last_modified", "headers"],
+        "appendable_objects": ["bucket", "key", "inode", "size", "modified", "next_inode", "next_size", "next_modified", "anonymous"],
+    ]
+
+    static func refuse(_ path: String, _ what: String) -> MetadataDatabaseError {
+        MetadataDatabaseError(message: "\(path) \(what); derive serve opens, creates or changes only its own object metadata database there. Move that file away (serve then starts a new, empty one) or use another state folder (state: in the manifest).")
+    }
+
+    /// Refuses a symbolic link (or anything but a regular file) at `path` or its journals.
+    static func checkNotLinked(_ path: String) throws {
+        for name in [path] + StateFiles.journalSuffixes.map({ path + $0 }) {
+            var info = stat()
+            guard lstat(name, &info) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFLNK { throw refuse(name, "is a symbolic link") }
+            if (info.st_mode & S_IFMT) != S_IFREG { throw refuse(name, "is not a regular file") }
+        }
+    }
+
+    /// Checks the file at `path` (nothing there or an empty file: a new database). Returns
+    /// whether it must be stamped serve's: new, or made by a version that did not stamp it.
+    static func check(_ path: String) throws -> Bool {
+        try checkNotLinked(path)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return true }
+            throw refuse(path, "cannot be read (\(String(cString: strerror(errno))))")
+        }
+        var header = [UInt8](repeating: 0, count: 100)
+        let count = pread(fd, &header, header.count, 0)
+        close(fd)
+        if count == 0 { return true }
+        guard count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
+            throw refuse(path, "is not an SQLite database")
+        }
+        // The header's big-endian fields: user_version at 60, application_id at 68.
+        func field(_ at: Int) -> Int32 { Int32(bitPattern: header[at..<at + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) }
+        let application = field(68), version = Int(field(60))
+        if application != 0 && application != applicationID {
+            throw refuse(path, "is another application's SQLite database (application_id \(application))")
+        }
+        // Read-write but only read: a read-only connection cannot open a WAL database whose
+        // `-shm` is gone (serve's own after a clean stop). Nothing is written before the verdict.
+        let found: [String: Set<String>]
+        do {
+            found = try DatabaseQueue(path: path).read { db in
+                var found: [String: Set<String>] = [:]
+                for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'") {
+                    found[table] = Set(try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { $0["name"] as String })
+                }
+                return found
+            }
+        } catch {
+            throw refuse(path, "cannot be read as an SQLite database (\(error))")
+        }
+        let foreign = found.keys.filter { tables[$0] == nil }.sorted()
+        if !foreign.isEmpty {
+            throw refuse(path, "holds tables that are not derive serve's (\(foreign.joined(separator: ", ")))")
+        }
+        if application == applicationID, version > schemaVersion {
+            throw refuse(path, "was written by a newer derive serve (layout \(version); this one knows \(schemaVersion))")
+        }
+        for (table, columns) in found.sorted(by: { $0.key < $1.key }) where !tables[table]!.isSubset(of: columns) {
+            let missing = tables[table]!.subtracting(columns).sorted().joined(separator: ", ")
+            throw refuse(path, "has a table \(table) without derive serve's columns (missing: \(missing))")
+        }
+        return application == 0
     }
 }

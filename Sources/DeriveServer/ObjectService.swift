@@ -314,10 +314,12 @@ public final class ObjectService: Sendable {
             self.metadata = metadata
         } else {
             let path = manifest.stateFolder + "/" + StateFiles.objectMetadata
-            do { self.metadata = try ObjectMetadataStore(path: path) } catch {
-                // Serving goes on; uploads' headers are then kept until the server stops only.
-                logger.error("cannot open the object metadata database \(path) (\(error)); object headers are kept in memory until the server stops")
-                self.metadata = try ObjectMetadataStore(path: nil)
+            // Not memory-only when it cannot be opened: appendability and headers would then be
+            // lost at the next start, and only the log would say so. Serve does not start.
+            do { self.metadata = try ObjectMetadataStore(path: path) } catch let error as MetadataDatabaseError {
+                throw ServeSetupError(message: error.message)
+            } catch {
+                throw ServeSetupError(message: "cannot open the object metadata database \(path) (\(error)). Move that file away (serve then starts a new, empty one) or use another state folder.")
             }
         }
         appendables = try AppendableObjects(store: self.metadata, legacyFile: manifest.stateFolder + "/" + StateFiles.serveAppendable,
@@ -332,6 +334,13 @@ public final class ObjectService: Sendable {
                                    clock: clock)
         // Uploads abandoned while the server was down go now; later ones go with the periodic sweep.
         multipart.sweep()
+        // Bodies of appends a stop interrupted (each request removes its own when it ends).
+        if let uploads = multipart.folder(create: false) {
+            let removed = ServeStateCleanup.removeStagedAppends(in: uploads)
+            if !removed.isEmpty {
+                logger.notice("removed \(removed.count) staged append bodies a stopped server left in \(uploads.path) (\(removed.prefix(5).joined(separator: ", "))\(removed.count > 5 ? ", …" : ""))")
+            }
+        }
         logAppendableStartup()
     }
 
@@ -592,11 +601,11 @@ public final class ObjectService: Sendable {
         let sourceFD = try open(bucket, target.key)
         let source = OpenFile(descriptor: sourceFD, length: 0)
         var parts = [engine.identity, pipeline.canonical,
-                     try digests.digests(of: sourceFD, identity: bucket.path + "\0" + target.key.string).sha256]
+                     try digests.digests(of: sourceFD, identity: DigestCache.identity(bucket.path, target.key)).sha256]
         for mark in marks {
             let fd = try open(bucket, mark)
             defer { close(fd) }
-            parts.append("object:\(mark.string)=\(try digests.digests(of: fd, identity: bucket.path + "\0" + mark.string).sha256)")
+            parts.append("object:\(mark.string)=\(try digests.digests(of: fd, identity: DigestCache.identity(bucket.path, mark)).sha256)")
         }
         for case .font(let name) in pipeline.dependencies {
             // The font file's identity (path, size, mtime): a replaced font invalidates entries.

@@ -121,7 +121,10 @@ struct ServeCommand: AsyncParsableCommand {
                             maxOutputSide: loaded.limits.outputSide, renderSeconds: loaded.limits.renderSeconds.map(Double.init),
                             maxWork: loaded.limits.work, maxMemory: loaded.limits.memory, setBy: .manifest)
         let service: ObjectService
+        let serveLock: ServeLock
         do {
+            // One server per state folder, taken before anything in it is opened or cleaned up.
+            serveLock = try ServeLock(stateFolder: loaded.stateFolder)
             // Renders run in worker processes: a deadline, a disconnect or SIGTERM kills the worker.
             let settings = ServerSettings(loaded)
             let engine = try EngineIdentityCache.lookup()
@@ -143,6 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
                 _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): http://\(host):\(bound)/\(bucket.name)/\n".utf8))
             }
         }
+        withExtendedLifetime(serveLock) {}
     }
 }
 

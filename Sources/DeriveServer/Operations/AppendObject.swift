@@ -51,9 +51,8 @@ extension ObjectService {
     }
 
     /// Whether a saved record still describes the file at its key (else its slot is free).
-    func stillAppendable(_ name: String, _ record: AppendableObjects.Record) -> Bool {
-        let parts = name.split(separator: "\0", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let bucket = manifest.bucket(named: parts[0]), let key = try? ObjectKey(parts[1]),
+    func stillAppendable(_ name: AppendableObjects.Name, _ record: AppendableObjects.Record) -> Bool {
+        guard let bucket = manifest.bucket(named: name.bucketName), let key = name.objectKey,
               let current = try? folder(bucket)?.status(key) else { return false }
         return record.describes(current)
     }
@@ -74,7 +73,7 @@ extension ObjectService {
         if let problem = startup.legacyProblem { logger.warning("\(problem)") }
         if !startup.cut.isEmpty {
             let names = startup.cut.prefix(5).map { "'\($0.replacingOccurrences(of: "\0", with: "/"))'" }.joined(separator: ", ")
-            logger.warning("\(startup.cut.count) appendable objects past the bound of \(appendables.limits.total) (serve: appendable_max_objects) were dropped at start, the last in byte order: they are normal objects now and an append to one answers ObjectNotAppendable (\(names)\(startup.cut.count > 5 ? ", …" : ""))")
+            logger.warning("\(startup.cut.count) appendable objects past the bound of \(appendables.limits.total) (serve: appendable_max_objects) were dropped at start (rows of anonymous callers first, then the last in byte order): they are normal objects now and an append to one answers ObjectNotAppendable (\(names)\(startup.cut.count > 5 ? ", …" : ""))")
         }
         do {
             for line in try appendables.recover(status: currentStatus) { logger.notice("appendable \(line)") }

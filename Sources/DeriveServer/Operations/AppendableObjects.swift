@@ -58,16 +58,89 @@ final class AppendableObjects: Sendable {
     /// that moment: the saved record stays the truth for appends and for every later read.
     static let maxTransient = 1_024
 
+    /// A key of the in-memory tables: the bucket's and the key's bytes. Never a Swift `String`,
+    /// whose `==` is canonical equivalence (`caf\u{E9}` == `cafe\u{301}`) while the file system
+    /// and the database rows tell the two apart (attack 11, finding 1).
+    struct Name: Hashable, Sendable {
+        var bucket: [UInt8]
+        var key: [UInt8]
+        init(_ bucket: String, _ key: ObjectKey) { self.bucket = Array(bucket.utf8); self.key = key.bytes }
+        var bucketName: String { String(decoding: bucket, as: UTF8.self) }
+        var objectKey: ObjectKey? { try? ObjectKey(bytes: key) }
+        /// `bucket\0key`, for the log and tests.
+        var text: String { bucketName + "\0" + String(decoding: key, as: UTF8.self) }
+        var ordering: [UInt8] { bucket + [0] + key }
+    }
+
+    /// The saved records in memory, with what a refusal needs in O(1): the anonymous count is
+    /// kept on every change, and `order` (every name once, swap-removed) lets a refusal look at a
+    /// bounded batch of rows for stale ones (`sweepBatch`), going round the table over refusals.
+    struct Table {
+        private(set) var records: [Name: Record] = [:]
+        private var order: [Name] = []
+        private var position: [Name: Int] = [:]
+        private(set) var anonymous = 0
+        private var cursor = 0
+
+        var count: Int { records.count }
+        subscript(name: Name) -> Record? { records[name] }
+
+        mutating func set(_ name: Name, _ record: Record) {
+            if let old = records[name] {
+                if old.anonymous { anonymous -= 1 }
+            } else {
+                position[name] = order.count
+                order.append(name)
+            }
+            records[name] = record
+            if record.anonymous { anonymous += 1 }
+        }
+
+        @discardableResult
+        mutating func remove(_ name: Name) -> Record? {
+            guard let old = records.removeValue(forKey: name) else { return nil }
+            if old.anonymous { anonymous -= 1 }
+            if let index = position.removeValue(forKey: name) {
+                let last = order.removeLast()
+                if index < order.count { order[index] = last; position[last] = index }
+            }
+            return old
+        }
+
+        /// Looks at up to `limit` rows from where the last sweep stopped; returns the names
+        /// `isStale` says no longer describe their file, removed.
+        mutating func sweep(limit: Int, isStale: (Name, Record) -> Bool) -> [Name] {
+            var dropped: [Name] = []
+            var examined = 0
+            while examined < limit, !order.isEmpty {
+                if cursor >= order.count { cursor = 0 }
+                let name = order[cursor]
+                if let record = records[name], isStale(name, record) {
+                    remove(name)
+                    dropped.append(name)
+                } else {
+                    cursor += 1
+                }
+                examined += 1
+            }
+            return dropped
+        }
+    }
+
+    /// Rows a refusal examines for stale ones (a stat each): a refused append costs at most this
+    /// many, whatever the table's size. Over refusals the sweep goes round the whole table.
+    static let sweepBatch = 64
+
     let limits: Limits
     private let database: DatabaseQueue
-    private let records: NIOLockedValueBox<[String: Record]>
+    private let records: NIOLockedValueBox<Table>
 
     /// Versions of a key that readers may hold besides the saved one, kept in memory only: the
     /// append's new file, announced before its link (as its metadata is), and the file it
     /// replaced, kept a few seconds after (a reader that opened it before the link looks it up
     /// after). Matched by inode, size and modification time.
     struct Transient: Hashable { var inode: UInt64; var size: Int64; var mtime: Int64; var until: Int }
-    private let transient = NIOLockedValueBox<[String: [Transient]]>([:])
+    private let transient = NIOLockedValueBox<[Name: [Transient]]>([:])
     static let retiredSeconds = 10
     let clock: @Sendable () -> Int
 
@@ -98,7 +171,7 @@ final class AppendableObjects: Sendable {
                 """)
         }
         if let legacyFile { startup = try Self.migrate(legacyFile, into: database) }
-        var loaded: [String: Record] = [:]
+        var loaded: [Name: Record] = [:]
         try database.read { db in
             for row in try Row.fetchAll(db, sql: "SELECT bucket, key, inode, size, modified, anonymous FROM appendable_objects WHERE inode IS NOT NULL") {
                 guard let name = Self.name(row) else { continue }
@@ -106,15 +179,21 @@ final class AppendableObjects: Sendable {
                 loaded[name] = Record(inode: UInt64(bitPattern: inode), size: size, modified: row["modified"], anonymous: row["anonymous"])
             }
         }
-        // More than the bound (a lowered `appendable_max_objects`, a long legacy file): the first
-        // names in byte order are kept, the others become normal objects, and the log says so.
+        // More than the bound (a lowered `appendable_max_objects`, a long legacy file): rows of
+        // signed callers are kept before anonymous ones, each in byte order; the others become
+        // normal objects, and the log says so.
+        var table = Table()
         if loaded.count > limits.total {
-            let ordered = loaded.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-            startup.cut = Array(ordered[limits.total...])
-            for name in startup.cut { loaded[name] = nil }
-            try Self.delete(startup.cut, from: database)
+            let ordered = loaded.sorted { a, b in
+                a.value.anonymous != b.value.anonymous ? !a.value.anonymous : a.key.ordering.lexicographicallyPrecedes(b.key.ordering)
+            }.map(\.key)
+            let cut = Array(ordered[limits.total...])
+            startup.cut = cut.map(\.text)
+            for name in cut { loaded[name] = nil }
+            try Self.delete(cut, from: database)
         }
-        records = NIOLockedValueBox(loaded)
+        for (name, record) in loaded { table.set(name, record) }
+        records = NIOLockedValueBox(table)
         self.startup = startup
     }
 
@@ -168,7 +247,7 @@ final class AppendableObjects: Sendable {
                         UPDATE appendable_objects SET inode = next_inode, size = next_size, modified = next_modified,
                             next_inode = NULL, next_size = NULL, next_modified = NULL WHERE bucket = ? AND key = ?
                         """, arguments: arguments)
-                    records.withLockedValue { $0[Self.name(bucket, key)] = next }
+                    records.withLockedValue { $0.set(Name(bucket, key), next) }
                     settled.append("'\(key)' in bucket '\(bucket)': an append stopped after its file was linked; the object is appendable at \(nextSize) bytes")
                 } else if (row["inode"] as Int64?) == nil {
                     try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: arguments)
@@ -183,28 +262,19 @@ final class AppendableObjects: Sendable {
         return settled
     }
 
-    private static func name(_ row: Row) -> String? {
+    private static func name(_ row: Row) -> Name? {
         let bucket: String = row["bucket"], keyBytes: Data = row["key"]
         guard let key = try? ObjectKey(bytes: Array(keyBytes)) else { return nil }
-        return name(bucket, key)
+        return Name(bucket, key)
     }
 
-    static func name(_ bucket: Bucket, _ key: ObjectKey) -> String { name(bucket.name, key) }
-    static func name(_ bucket: String, _ key: ObjectKey) -> String { bucket + "\0" + key.string }
+    static func name(_ bucket: Bucket, _ key: ObjectKey) -> Name { Name(bucket.name, key) }
 
-    /// A memory name split back into bucket and key bytes.
-    private static func parts(_ name: String) -> (String, Data)? {
-        let parts = name.split(separator: "\0", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
-        return (String(parts[0]), Data(parts[1].utf8))
-    }
-
-    private static func delete(_ names: [String], from database: DatabaseQueue) throws {
+    private static func delete(_ names: [Name], from database: DatabaseQueue) throws {
         guard !names.isEmpty else { return }
         try database.write { db in
             for name in names {
-                guard let (bucket, key) = parts(name) else { continue }
-                try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: [bucket, key])
+                try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: [name.bucketName, Data(name.key)])
             }
         }
     }
@@ -214,12 +284,15 @@ final class AppendableObjects: Sendable {
         (records.withLockedValue { $0.count }, transient.withLockedValue { $0.values.reduce(0) { $0 + $1.count } })
     }
 
+    /// Anonymous records in memory now (tests): the kept count.
+    var anonymousCount: Int { records.withLockedValue { $0.anonymous } }
+
     /// The saved record of a key (tests).
     func record(_ bucket: Bucket, _ key: ObjectKey) -> Record? { records.withLockedValue { $0[Self.name(bucket, key)] } }
 
     /// Drops expired versions of every key, then the oldest beyond `maxTransient` (the table's
     /// lock is held by the caller).
-    private static func prune(_ table: inout [String: [Transient]], now: Int) {
+    private static func prune(_ table: inout [Name: [Transient]], now: Int) {
         for (name, entries) in table {
             let live = entries.filter { $0.until >= now }
             table[name] = live.isEmpty ? nil : (live.count == entries.count ? entries : live)
@@ -245,30 +318,30 @@ final class AppendableObjects: Sendable {
     }
 
     /// Whether the object at `key` can be recorded: it is already, or the table has room (and,
-    /// for an anonymous caller, the anonymous share has) once entries whose files changed are
-    /// dropped. Checked by an append before it writes anything (appends run one at a time, so
-    /// the room is still there when it records).
-    func room(for bucket: Bucket, _ key: ObjectKey, anonymous: Bool, stillValid: (String, Record) -> Bool) -> Room {
-        func answer(_ records: [String: Record]) -> Room {
-            if records.count >= limits.total { return .full }
-            if anonymous, records.values.reduce(0, { $0 + ($1.anonymous ? 1 : 0) }) >= limits.anonymous { return .anonymousFull }
+    /// for an anonymous caller, the anonymous share has). Both counts are kept, so the answer is
+    /// O(1); when there is no room, a bounded batch of rows (`sweepBatch`) is checked for files
+    /// that changed (replaced, deleted on disk) and those rows are dropped, never the whole table.
+    /// Checked by an append before it writes anything (appends run one at a time, so the room is
+    /// still there when it records).
+    func room(for bucket: Bucket, _ key: ObjectKey, anonymous: Bool, stillValid: (Name, Record) -> Bool) -> Room {
+        let limits = self.limits
+        func answer(_ table: Table) -> Room {
+            if table.count >= limits.total { return .full }
+            if anonymous, table.anonymous >= limits.anonymous { return .anonymousFull }
             return .available
         }
-        var dropped: [String] = []
-        let room = records.withLockedValue { records -> Room in
-            if records[Self.name(bucket, key)] != nil { return .available }
-            guard answer(records) != .available else { return .available }
-            let live = records.filter { stillValid($0.key, $0.value) }
-            if live.count < records.count {
-                dropped = records.keys.filter { live[$0] == nil }
-                records = live
-            }
-            return answer(records)
+        // A row whose next version is announced is being appended to: never stale (the
+        // transient lock is only ever taken inside the records lock, never the other way).
+        func announced(_ name: Name) -> Bool { transient.withLockedValue { $0[name]?.contains { $0.until == .max } ?? false } }
+        return records.withLockedValue { table -> Room in
+            if table[Self.name(bucket, key)] != nil { return .available }
+            guard answer(table) != .available else { return .available }
+            let dropped = table.sweep(limit: Self.sweepBatch) { name, record in !announced(name) && !stillValid(name, record) }
+            // Under the lock, so a new row of the same key cannot be written in between. A
+            // failed delete leaves rows describing changed files: they describe nothing.
+            try? Self.delete(dropped, from: database)
+            return answer(table)
         }
-        do { try Self.delete(dropped, from: database) } catch {
-            // The rows stay: their files changed, so they describe nothing; the next prune retries.
-        }
-        return room
     }
 
     /// Before an append links `next` at `key` (under the key's lock): the row names it as the
@@ -300,8 +373,8 @@ final class AppendableObjects: Sendable {
         let name = Self.name(bucket, key)
         let now = clock()
         records.withLockedValue { records in
-            records[name] = Record(inode: linked.inode, size: linked.size, modified: linked.mtime,
-                                   anonymous: records[name]?.anonymous ?? anonymous)
+            records.set(name, Record(inode: linked.inode, size: linked.size, modified: linked.mtime,
+                                     anonymous: records[name]?.anonymous ?? anonymous))
         }
         transient.withLockedValue { table in
             var entries = (table[name] ?? []).filter { $0.until >= now && !($0.inode == linked.inode && $0.size == linked.size) }
@@ -337,7 +410,7 @@ final class AppendableObjects: Sendable {
     /// when the key had a record: deleting normal objects costs no commit here.
     func forget(_ bucket: Bucket, _ key: ObjectKey) throws {
         transient.withLockedValue { _ = $0.removeValue(forKey: Self.name(bucket, key)) }
-        guard records.withLockedValue({ $0.removeValue(forKey: Self.name(bucket, key)) }) != nil else { return }
+        guard records.withLockedValue({ $0.remove(Self.name(bucket, key)) }) != nil else { return }
         try database.write { db in
             try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: [bucket.name, Data(key.bytes)])
         }

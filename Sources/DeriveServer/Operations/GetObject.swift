@@ -66,7 +66,7 @@ extension ObjectService {
         let fd = opened.descriptor, info = opened.status, record = opened.record
         let size = Int(info.st_size)
         let file = OpenFile(descriptor: fd, length: size)
-        let etag = try record?.etag ?? Self.etag(digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string).md5)
+        let etag = try record?.etag ?? Self.etag(digests.digests(of: fd, identity: DigestCache.identity(target.bucket.path, target.key)).md5)
         let lastModified = record?.lastModified ?? Int(info.st_mtim.tv_sec)
         switch Conditions.evaluate(request.request.headers, etag: etag, lastModified: lastModified) {
         case .preconditionFailed: throw OSSErrorBody.preconditionFailed

@@ -13,7 +13,7 @@ struct GetObjectMeta: OperationHandler {
         let fd = opened.descriptor, info = opened.status, record = opened.record
         defer { close(fd) }
         let etag = try record?.etag
-            ?? ObjectService.etag(service.digests.digests(of: fd, identity: target.bucket.path + "\0" + target.key.string).md5)
+            ?? ObjectService.etag(service.digests.digests(of: fd, identity: DigestCache.identity(target.bucket.path, target.key)).md5)
         let lastModified = record?.lastModified ?? Int(info.st_mtim.tv_sec)
         return .respond(ServiceResponse(status: 200, headers: [("ETag", etag), ("Content-Length", String(info.st_size)),
                                                                ("Last-Modified", HTTPDate.string(lastModified)),

@@ -148,7 +148,7 @@ extension ObjectService {
         let opened = try openRecorded(bucket, key)
         defer { close(opened.descriptor) }
         if let record = opened.record { return record.etag }
-        return Self.etag(try digests.digests(of: opened.descriptor, identity: bucket.path + "\0" + key.string).md5)
+        return Self.etag(try digests.digests(of: opened.descriptor, identity: DigestCache.identity(bucket.path, key)).md5)
     }
 
     /// The object's type as OSS names it, the one answer of listings, HEAD and GET: Appendable
@@ -162,7 +162,7 @@ extension ObjectService {
         if let identity = ObjectFileIdentity(descriptor: fd), let record = metadata.read(bucket: bucket.name, key: key, identity: identity) {
             return record.etag
         }
-        return Self.etag(try digests.digests(of: fd, identity: bucket.path + "\0" + key.string).md5)
+        return Self.etag(try digests.digests(of: fd, identity: DigestCache.identity(bucket.path, key)).md5)
     }
 
     /// ListObjects. `NextMarker` is the page's last item, as OSS gives it; when the page ended

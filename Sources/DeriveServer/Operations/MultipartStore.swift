@@ -166,7 +166,8 @@ final class MultipartStore: Sendable {
     func info(_ id: String, bucket: Bucket, key: ObjectKey) throws -> Info {
         guard let folder = folder(create: false) else { throw Self.noSuchUpload() }
         let info = try info(id, folder: folder)
-        guard info.bucket == bucket.name, info.key == key.string else { throw Self.noSuchUpload() }
+        // Bytes, not `String ==` (canonical equivalence would let `cafe\u{301}` finish `caf\u{E9}`).
+        guard info.bucket == bucket.name, Array(info.key.utf8) == key.bytes else { throw Self.noSuchUpload() }
         if clock() - info.initiated > limits.maxAgeSeconds { remove(id); throw Self.noSuchUpload() }
         return info
     }

@@ -103,7 +103,7 @@ extension ObjectService {
         guard range.count <= multipart.limits.maxPartBytes else {
             throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "A part may hold at most \(multipart.limits.maxPartBytes) bytes in derive serve; copy a smaller range.")
         }
-        let sourceETag = Self.etag(try digests.digests(of: source.fd, identity: source.bucket.path + "\0" + source.key.string).md5)
+        let sourceETag = Self.etag(try digests.digests(of: source.fd, identity: DigestCache.identity(source.bucket.path, source.key)).md5)
         guard try checkCopyConditions(request, etag: sourceETag, modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000) else {
             return Self.notModified(sourceETag, exchange: exchange)
         }
@@ -131,7 +131,7 @@ extension ObjectService {
     func partDigest(_ part: MultipartStore.Part) throws -> [UInt8] {
         let fd = try multipart.openPart(part)
         defer { close(fd) }
-        return try digests.digests(of: fd, identity: multipart.root + "\0" + part.key.string).md5
+        return try digests.digests(of: fd, identity: DigestCache.identity(multipart.root, part.key)).md5
     }
 
     /// One part as Complete uses it: opened once, so the bytes whose MD5 was checked are the
@@ -149,7 +149,7 @@ extension ObjectService {
         do {
             var info = stat()
             guard fstat(fd, &info) == 0 else { throw OSSErrorBody.internalError }
-            let md5 = try digests.digests(of: fd, identity: multipart.root + "\0" + part.key.string).md5
+            let md5 = try digests.digests(of: fd, identity: DigestCache.identity(multipart.root, part.key)).md5
             return OpenedPart(number: part.number, fd: fd, size: Int(info.st_size), md5: md5)
         } catch {
             close(fd)
@@ -338,6 +338,9 @@ extension ObjectService {
             throw OSSErrorBody.badRequest("prefix, delimiter, key-marker and upload-id-marker may hold at most 1024 bytes each.")
         }
         let before = { (a: String, b: String) in Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }
+        // Keys are bytes: `String ==` is canonical equivalence (`caf\u{E9}` == `cafe\u{301}`), which
+        // would make the order inconsistent and a marker skip another key's uploads.
+        let same = { (a: String, b: String) in a.utf8.elementsEqual(b.utf8) }
         let open = multipart.openUploads { cancellation.isCancelled }
         if cancellation.isCancelled { throw Self.listingCancelled }
         let uploads = open
@@ -346,14 +349,14 @@ extension ObjectService {
                 guard caller == nil, let key = try? ObjectKey(upload.info.key) else { return true }
                 return authorizer.mayWrite(bucket, key, caller: nil)
             }
-            .sorted { $0.info.key == $1.info.key ? before($0.id, $1.id) : before($0.info.key, $1.info.key) }
+            .sorted { same($0.info.key, $1.info.key) ? before($0.id, $1.id) : before($0.info.key, $1.info.key) }
         // Items in order: an upload, or the common prefix its key rolls up into.
         enum Item { case upload(String, MultipartStore.Info), common(String) }
         var items: [Item] = []
         for upload in uploads {
             let key = upload.info.key
             if !keyMarker.isEmpty {
-                if key == keyMarker {
+                if same(key, keyMarker) {
                     guard !idMarker.isEmpty, before(idMarker, upload.id) else { continue }
                 } else if !before(keyMarker, key) {
                     continue
@@ -362,8 +365,8 @@ extension ObjectService {
             if !delimiter.isEmpty, let range = key.utf8.dropFirst(prefix.utf8.count).firstRange(of: delimiter.utf8) {
                 let common = String(decoding: key.utf8[..<range.upperBound], as: UTF8.self)
                 // A prefix handed out as the marker was listed on an earlier page.
-                guard common != keyMarker else { continue }
-                if case .common(let last)? = items.last, last == common { continue }
+                guard !same(common, keyMarker) else { continue }
+                if case .common(let last)? = items.last, same(last, common) { continue }
                 items.append(.common(common))
                 continue
             }

@@ -121,7 +121,7 @@ extension ObjectService {
             throw OSSErrorBody(status: 400, code: "InvalidArgument",
                                message: "The source is \(size) bytes; CopyObject copies at most \(Self.maxCopyBytes). Use UploadPartCopy (resumable_copy) for larger objects.")
         }
-        let sourceETag = try opened.record?.etag ?? Self.etag(digests.digests(of: source.fd, identity: source.bucket.path + "\0" + source.key.string).md5)
+        let sourceETag = try opened.record?.etag ?? Self.etag(digests.digests(of: source.fd, identity: DigestCache.identity(source.bucket.path, source.key)).md5)
         guard try checkCopyConditions(request, etag: sourceETag, modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000) else {
             return Self.notModified(sourceETag, exchange: exchange)
         }

@@ -36,12 +36,13 @@ enum WriteHeaders {
             let asked = wanted == .default ? bucketACL : BucketACL(rawValue: wanted.rawValue)
             guard asked == effectiveACL else { throw ObjectService.aclInManifest("the object (asked with x-oss-object-acl: \(value))") }
         }
-        if let tagging = headers["x-oss-tagging"], !tagging.trimmingCharacters(in: .whitespaces).isEmpty {
+        // Present is asked, whatever the value: an empty one answers as any other (attack 11, 6).
+        if headers["x-oss-tagging"] != nil {
             throw OSSErrorBody(status: 501, code: "NotImplemented",
                                message: "derive serve does not implement object tagging (x-oss-tagging, like the ?tagging sub-resource); nothing was written.")
         }
         for name in encryptionHeaders {
-            if let value = headers[name], !value.trimmingCharacters(in: .whitespaces).isEmpty {
+            if let value = headers[name] {
                 throw OSSErrorBody(status: 501, code: "NotImplemented",
                                    message: "derive serve does not encrypt objects (\(name): \(value)); it stores them as sent, so it refuses rather than pretend. Nothing was written.")
             }
