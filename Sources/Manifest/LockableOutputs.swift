@@ -54,7 +54,7 @@ public struct LockableOutputs: Sendable {
         for variant in variants[bucket] ?? [] {
             for (format, patterns) in variant.byFormat where patterns.contains(where: { Self.bound($0, digest).matches(key) }) { result.insert(format) }
         }
-        return result.union(sourceWidths.formats(bucket: bucket, key: key, anyExtension: false))
+        return result.union(sourceWidths.formats(bucket: bucket, key: key, anyExtension: false, digest: digest))
     }
 
     /// The formats written by the rules whose `to:` gives `key`'s shape whatever its extension
@@ -65,7 +65,7 @@ public struct LockableOutputs: Sendable {
         for variant in variants[bucket] ?? [] where variant.shape.contains(where: { Self.bound($0, digest).matches(key) }) {
             result.formUnion(variant.byFormat.keys)
         }
-        return result.isEmpty ? sourceWidths.formats(bucket: bucket, key: key, anyExtension: true) : result
+        return result.isEmpty ? sourceWidths.formats(bucket: bucket, key: key, anyExtension: true, digest: digest) : result
     }
 
     static func bound(_ pattern: LoosePattern, _ digest: String?) -> LoosePattern {

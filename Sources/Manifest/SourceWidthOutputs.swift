@@ -42,7 +42,7 @@ struct SourceWidthOutputs: Sendable {
 
     /// The formats such an output under `key` of `bucket` may have (`anyExtension`: whatever the
     /// key's extension says, as `LockableOutputs.formatsOfShape`); empty when none gives it.
-    func formats(bucket: String, key: String, anyExtension: Bool) -> Set<Format.Kind> {
+    func formats(bucket: String, key: String, anyExtension: Bool, digest: String? = nil) -> Set<Format.Kind> {
         guard let candidates = variants[bucket], !candidates.isEmpty else { return [] }
         let widths = Self.numbers(in: key)
         var result: Set<Format.Kind> = []
@@ -53,7 +53,7 @@ struct SourceWidthOutputs: Sendable {
                 for format in variant.formats where !result.contains(format) {
                     let extensions = anyExtension ? Format.Kind.allCases.map(\.fileExtension) : [format.fileExtension]
                     if OutputPatterns.of(variant.template, from: variant.from, values: values, extensions: extensions)
-                        .contains(where: { $0.matches(key) }) {
+                        .contains(where: { LockableOutputs.bound($0, digest).matches(key) }) {
                         result.insert(format)
                     }
                 }
