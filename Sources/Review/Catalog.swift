@@ -54,7 +54,7 @@ public struct Catalog: Sendable, Codable, Equatable {
     /// writes the renders into `folder/images` (never a bucket); otherwise keeps nothing.
     public static func make(_ manifest: Manifest, manifestName: String, samples: [String], from: String,
                             renderer: any DerivativeRenderer, folder: String?) throws -> Catalog {
-        let images = try folder.map { try ReviewRenderer.imagesFolder(in: $0, manifests: [manifest]) }
+        let report = try folder.map { try ReportFolder.claim($0, manifests: [manifest]) }
         let styles = manifest.styles.sorted { $0.name < $1.name }
         var jobs: [(style: Int, sample: Int)] = []
         for s in styles.indices { for n in samples.indices { jobs.append((s, n)) } }
@@ -71,11 +71,9 @@ public struct Catalog: Sendable, Codable, Equatable {
                 let rendered = try renderer.render(source.data, styles[s].pipeline, bucketPath: source.bucketPath)
                 cell.width = rendered.width; cell.height = rendered.height
                 cell.format = rendered.format; cell.bytes = Int64(rendered.bytes.count)
-                if let images {
-                    let name = String(format: "%03d-%03d.%@", s + 1, n + 1, rendered.format)
-                    let path = images + "/" + name
-                    unlink(path)   // never write through a link left there
-                    if FileManager.default.createFile(atPath: path, contents: rendered.bytes) { cell.image = "images/" + name } else { cell.note = "cannot write \(path)" }
+                if let report {
+                    let name = "images/" + String(format: "%03d-%03d.%@", s + 1, n + 1, rendered.format)
+                    do { try report.write(rendered.bytes, to: name); cell.image = name } catch { cell.note = "\(error)" }
                 }
             } catch { cell.note = "\(error)" }
             results.update { $0[index] = cell }
@@ -125,12 +123,8 @@ public struct Catalog: Sendable, Codable, Equatable {
     // MARK: HTML
 
     /// `folder/index.html`: one self-contained page (relative links, inline style, no script).
-    public func writeHTML(folder: String) throws {
-        let path = folder + "/index.html"
-        unlink(path)   // never write through a link
-        guard FileManager.default.createFile(atPath: path, contents: Data(html().utf8)) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
+    public func writeHTML(folder: String, manifests: [Manifest]) throws {
+        try ReportFolder.claim(folder, manifests: manifests).write(Data(html().utf8), to: "index.html")
     }
 
     public func html() -> String {

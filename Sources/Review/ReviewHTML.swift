@@ -1,5 +1,6 @@
 import Builder
 import Foundation
+import Manifest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,13 +8,9 @@ import Glibc
 /// The review as one self-contained page (`index.html` beside `images/`): no network, relative
 /// links only, styles and script inline. Grouped by rule and style, worst first.
 public enum ReviewHTML {
-    public static func write(_ review: Review, folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let path = folder + "/index.html"
-        unlink(path)   // never write through a link
-        guard FileManager.default.createFile(atPath: path, contents: Data(page(review).utf8)) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
+    /// `folder/index.html`, under the report folder's ownership rule (`ReportFolder`).
+    public static func write(_ review: Review, folder: String, manifests: [Manifest]) throws {
+        try ReportFolder.claim(folder, manifests: manifests).write(Data(page(review).utf8), to: "index.html")
     }
 
     /// HTML escaping: the index's `<picture>` markup and this page escape alike.

@@ -41,23 +41,6 @@ public struct ReviewRenderer: Sendable {
         }
     }
 
-    /// `folder/images`, made if needed, for a report's renders: refused when the report folder
-    /// or `images` is inside a bucket of `manifests` (by real path) or `images` is not a real
-    /// folder (a link left there could lead into a bucket). `derive diff` and `derive catalog`.
-    public static func imagesFolder(in folder: String, manifests: [Manifest]) throws -> String {
-        try checkOutsideBuckets(folder, manifests: manifests)
-        let images = folder + "/images"
-        do { try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true) } catch {
-            throw Failure(description: "cannot create the report folder \(images): \(error)")
-        }
-        var info = stat()
-        guard lstat(images, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw Failure(description: "\(images) is not a folder (a symbolic link?); derive writes renders only into a real folder: remove it")
-        }
-        try checkOutsideBuckets(images, manifests: manifests)
-        return images
-    }
-
     /// The real path of `path`, or of its nearest existing ancestor with the rest appended (a
     /// report folder not made yet, reached through a link into a bucket, is still caught).
     static func resolved(_ path: String) -> String {
@@ -86,7 +69,7 @@ public struct ReviewRenderer: Sendable {
     }
 
     public func render(_ review: Review, before: ReviewSide, after: ReviewSide) throws -> Review {
-        _ = try Self.imagesFolder(in: folder, manifests: [before.manifest, after.manifest])
+        let report = try ReportFolder.claim(folder, manifests: [before.manifest, after.manifest])
         var jobs: [(group: Int, entry: Int)] = []
         for (g, group) in review.groups.enumerated() {
             let chosen = Self.sample(group.entries.map(\.output), sample)
@@ -99,7 +82,7 @@ public struct ReviewRenderer: Sendable {
         DispatchQueue.concurrentPerform(iterations: work.count) { index in
             let (g, e) = work[index]
             var entry = review.groups[g].entries[e]
-            self.renderEntry(&entry, number: index + 1, before: before, after: after, old: oldRenderer, new: newRenderer)
+            self.renderEntry(&entry, number: index + 1, before: before, after: after, old: oldRenderer, new: newRenderer, report: report)
             results.update { $0[index] = entry }
         }
         var result = review
@@ -130,7 +113,7 @@ public struct ReviewRenderer: Sendable {
     }
 
     func renderEntry(_ entry: inout Review.Entry, number: Int, before: ReviewSide, after: ReviewSide,
-                     old: EngineRenderer, new: EngineRenderer) {
+                     old: EngineRenderer, new: EngineRenderer, report: ReportFolder) {
         let stem = String(format: "%04d", number)
         var notes: [String] = []
         var oldImage: Rendered?, newImage: Rendered?
@@ -146,13 +129,13 @@ public struct ReviewRenderer: Sendable {
             entry.oldImage = "images/\(stem)-old.\(oldImage.format)"
             entry.sizeBefore = .init(width: oldImage.width, height: oldImage.height)
             entry.bytesBefore = entry.bytesBefore ?? Int64(oldImage.bytes.count)
-            write(oldImage.bytes, entry.oldImage!, notes: &notes)
+            write(oldImage.bytes, entry.oldImage!, report, notes: &notes)
         }
         if let newImage {
             entry.newImage = "images/\(stem)-new.\(newImage.format)"
             entry.sizeAfter = .init(width: newImage.width, height: newImage.height)
             entry.bytesAfter = Int64(newImage.bytes.count)
-            write(newImage.bytes, entry.newImage!, notes: &notes)
+            write(newImage.bytes, entry.newImage!, report, notes: &notes)
         }
         // The rule's min_ssim budget is judged against a lossless reference, as the build does.
         if let newImage, let derivative = after.derivatives[entry.output],
@@ -168,16 +151,14 @@ public struct ReviewRenderer: Sendable {
                 let (similarity, heat) = try compare(oldImage, newImage)
                 entry.ssim = ImageComparison.rounded(similarity.ssim)
                 entry.heatMap = "images/\(stem)-heat.png"
-                write(PNGWriter.encode(heat), entry.heatMap!, notes: &notes)
+                write(PNGWriter.encode(heat), entry.heatMap!, report, notes: &notes)
             } catch { notes.append("not compared: \(error)") }
         }
         if !notes.isEmpty { entry.note = notes.joined(separator: "; ") }
     }
 
-    func write(_ bytes: Data, _ relative: String, notes: inout [String]) {
-        let path = folder + "/" + relative
-        unlink(path)   // never write through a link left in the report folder
-        if !FileManager.default.createFile(atPath: path, contents: bytes) { notes.append("cannot write \(path)") }
+    func write(_ bytes: Data, _ relative: String, _ report: ReportFolder, notes: inout [String]) {
+        do { try report.write(bytes, to: relative) } catch { notes.append("\(error)") }
     }
 
     /// The output as built, when the state recorded it under the old recipe's action key and the

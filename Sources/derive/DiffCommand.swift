@@ -87,7 +87,7 @@ struct DiffCommand: ParsableCommand {
             totalFailures += budgets.total
         }
         if let html {
-            do { try ReviewHTML.write(review, folder: html) } catch {
+            do { try ReviewHTML.write(review, folder: html, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
                 Output.printError("cannot write the report in \(html): \(error)")
                 throw ExitCode.failure
             }

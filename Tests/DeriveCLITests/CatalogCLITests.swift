@@ -123,6 +123,35 @@ struct CatalogProject {
                 == ["landscape.jpg", "logo-alpha.png", "portrait.jpg"])
     }
 
+    /// Ownership of a report folder: a folder holding a user's files (and no record of Derive's)
+    /// is refused and left as it was; a report folder Derive made is rewritten; a user's file put
+    /// at a name the report writes, or a report file edited by hand, is kept and named.
+    @Test func aReportNeverReplacesAUsersFile() throws {
+        let project = try CatalogProject()
+        defer { project.remove() }
+        let site = project.folder.appendingPathComponent("docs")
+        try FileManager.default.createDirectory(at: site, withIntermediateDirectories: true)
+        try Data("my page".utf8).write(to: site.appendingPathComponent("index.html"))
+        let refused = try project.run(["catalog", "--html", "docs"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("already holds files Derive did not write (index.html)"), "\(refused.stderr)")
+        #expect(try String(contentsOf: site.appendingPathComponent("index.html"), encoding: .utf8) == "my page")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: site.path) == ["index.html"])
+
+        let report = project.folder.appendingPathComponent("sheet")
+        #expect(try project.run(["catalog", "--html", "sheet"]).status == 0)
+        #expect(try project.run(["catalog", "--html", "sheet"]).status == 0, "a report folder Derive made is Derive's to rewrite")
+        let first = report.appendingPathComponent("images/001-001.png")
+        try FileManager.default.removeItem(at: first)
+        try Data("a user's file".utf8).write(to: first)
+        try Data("edited".utf8).write(to: report.appendingPathComponent("index.html"))
+        let kept = try project.run(["catalog", "--html", "sheet"])
+        #expect(kept.status == 1)
+        #expect(try String(contentsOf: first, encoding: .utf8) == "a user's file")
+        #expect(try String(contentsOf: report.appendingPathComponent("index.html"), encoding: .utf8) == "edited")
+        #expect(kept.stderr.contains("index.html exists and is not a file this report wrote; it is kept"), "\(kept.stderr)")
+    }
+
     /// A sample that is not a source it may read: a manifest error, or a failed cell and exit 1.
     @Test func badSamplesAreClearErrors() throws {
         let unknownBucket = try CatalogProject(CatalogProject.manifest + "catalog:\n  samples: [nowhere/a.jpg]\n")
