@@ -1,4 +1,5 @@
 import Foundation
+import ProcessLanguage
 
 /// An OSS error answer (spec §4.2): XML body, status, `x-oss-request-id` and `x-oss-ec`.
 public struct OSSErrorBody: Error, Sendable {
@@ -74,26 +75,9 @@ public struct OSSErrorBody: Error, Sendable {
                                        message: "Too many image renders are queued. Please reduce your request rate and retry later.",
                                        ec: "0044-00000001")
 
-    /// Text as XML character data: markup characters escaped, and every character XML 1.0 does
-    /// not allow (control characters such as NUL and ESC, U+FFFE, U+FFFF) replaced by U+FFFD, so
-    /// the body stays well-formed whatever a key or parameter held. Tab, LF and CR are kept: XML
-    /// allows them, and a StringToSign is lines.
-    static func xmlText(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
-            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
-            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
-            case "\"": out.append(contentsOf: "&quot;".unicodeScalars)
-            default:
-                let value = scalar.value
-                let allowed = !((value < 0x20 && value != 0x09 && value != 0x0A && value != 0x0D) || (0x7F...0x9F).contains(value) || value == 0xFFFE || value == 0xFFFF)
-                out.append(allowed ? scalar : "\u{FFFD}")
-            }
-        }
-        return String(out)
-    }
+    /// Text as XML character data (`XMLText`, the one escaper): the body stays well-formed
+    /// whatever a key or parameter held.
+    static func xmlText(_ text: String) -> String { XMLText.escaped(text) }
 
     func xml(requestId: String, hostId: String) -> String {
         let escape = Self.xmlText

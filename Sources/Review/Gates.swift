@@ -1,4 +1,5 @@
 import Foundation
+import ProcessLanguage
 
 /// `--fail-on 'ssim<0.98,bytes>+10%'`: conditions that fail a review (exit 1 in CI).
 public struct Gates: Sendable, Equatable {
@@ -121,20 +122,5 @@ public enum JUnitReport {
         return xml
     }
 
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default:
-                // XML 1.0 cannot carry most control characters at all.
-                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" { out += "\u{FFFD}" } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out
-    }
+    public static func escape(_ text: String) -> String { XMLText.escaped(text) }
 }

@@ -1,0 +1,25 @@
+/// The one XML text writer: OSS's XML answers (the server) and the JUnit report (`derive diff
+/// --junit`) escape with it, so both stay well-formed whatever a key or a message holds.
+public enum XMLText {
+    /// `text` as XML character data or a double-quoted attribute value: `&`, `<`, `>` and `"`
+    /// escaped, and every character XML 1.0 does not allow (control characters such as NUL and
+    /// ESC, C1 controls, U+FFFE, U+FFFF) replaced by U+FFFD. Tab, LF and CR are kept: XML allows
+    /// them, and a StringToSign is lines.
+    public static func escaped(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
+            case "\"": out.append(contentsOf: "&quot;".unicodeScalars)
+            default:
+                let value = scalar.value
+                let allowed = !((value < 0x20 && value != 0x09 && value != 0x0A && value != 0x0D) || (0x7F...0x9F).contains(value)
+                    || value == 0xFFFE || value == 0xFFFF)
+                out.append(allowed ? scalar : "\u{FFFD}")
+            }
+        }
+        return String(out)
+    }
+}
