@@ -88,18 +88,28 @@ struct Render {
             try limits.checkSource(width: width, height: height, frames: webpFrames, resizing: hasResize)
         }
         try limits.checkBeforeHeader(footprint, resizing: hasResize)
-        // Dropped before the decode (below): ImageMagick's header read (BMP) holds the whole
-        // decoded image for as long as the header image lives.
-        var header: VImage! = try Render.decoding { try Render.readHeader(source, footprint, "reading the image header") }
-        let frames = format.canAnimate ? max(1, header.int("n-pages") ?? 1) : 1
-        let pageHeight = frames > 1 ? (header.int("page-height") ?? header.height) : header.height
-        try limits.checkSource(width: header.width, height: pageHeight, frames: frames, resizing: hasResize)
-        try Integrity.checkHeader(source, format: format, width: header.width, height: header.height)
+        // A BMP's facts come from its own header (ImageMagick's header read decodes the whole
+        // image): it is decoded once, after every check. `info` reports what libvips reads.
+        let answersInfo = pipeline.actions.contains { if case .info = $0 { return true } else { return false } }
+        var header: VImage?
+        let facts: ImageFacts
+        if format == .bmp, !answersInfo, let own = ImageFacts.bmp(source) {
+            facts = own
+        } else {
+            // Dropped before the decode (below): ImageMagick's header read holds the whole image.
+            let read = try Render.decoding { try Render.readHeader(source, footprint, "reading the image header") }
+            header = read
+            facts = ImageFacts(read)
+        }
+        let frames = format.canAnimate ? max(1, facts.pages ?? 1) : 1
+        let pageHeight = frames > 1 ? (facts.pageHeight ?? facts.height) : facts.height
+        try limits.checkSource(width: facts.width, height: pageHeight, frames: frames, resizing: hasResize)
+        try Integrity.checkHeader(source, format: format, width: facts.width, height: facts.height)
         if format == .gif {
             try Integrity.checkFrames(source, announced: frames, limits: limits, resizing: hasResize)
         }
 
-        if pipeline.actions.contains(where: { if case .info = $0 { return true } else { return false } }) {
+        if answersInfo, let header {
             return try ImageInfo(header: header, format: format, byteCount: source.count, frames: frames).output()
         }
 
@@ -162,10 +172,10 @@ struct Render {
 
         // Chain positions (1-based, as written) of the drawn actions, for messages about a watermark.
         let chainPositions = answered.indices.filter { answered[$0].drawing != nil }.map { $0 + 1 }
-        let plan = try DecodePlan(header: header, format: format, orient: orient && !animate, animate: animate,
+        let plan = try DecodePlan(header: facts, format: format, orient: orient && !animate, animate: animate,
                                   frames: frames, pageHeight: pageHeight, drawn: drawn)
         let chainEstimate = WorkEstimate.of(actions: drawn, format: format, width: plan.displayWidth, height: plan.displayHeight,
-                                       bands: header.bands, frames: animate ? frames : 1, decodedWidth: plan.decodedWidth,
+                                       bands: facts.bands, frames: animate ? frames : 1, decodedWidth: plan.decodedWidth,
                                        decodedHeight: plan.decodedHeight, output: averageHue ? nil : output,
                                        hasProfile: plan.hasProfile, orients: plan.orientation != 1,
                                        checkedFrames: format == .gif && !animate ? frames - 1 : 0,
@@ -195,7 +205,7 @@ struct Render {
             try Integrity.checkEveryFrame(source, format: format)
         }
 
-        let timing = FrameTiming(loop: header.int("loop"), delays: header.intArray("delay"))
+        let timing = FrameTiming(loop: facts.loop, delays: facts.delays)
         header = nil
         let (images, decodedPixels) = animate
             ? try decodeAnimation(plan: plan, drawn: drawn, context: context)
@@ -248,17 +258,17 @@ struct Render {
         var decodedWidth: Int { (displayWidth + shrink - 1) / shrink }
         var decodedHeight: Int { (displayHeight + shrink - 1) / shrink }
 
-        init(header: VImage, format: SourceFormat, orient: Bool, animate: Bool, frames: Int,
+        init(header: ImageFacts, format: SourceFormat, orient: Bool, animate: Bool, frames: Int,
              pageHeight: Int, drawn: [Action]) throws {
             self.format = format
             self.frames = frames
             self.pageHeight = pageHeight
-            let stored = header.int("orientation") ?? 1
+            let stored = header.orientation ?? 1
             orientation = orient && (1...8).contains(stored) ? stored : 1
             let swaps = (5...8).contains(orientation)
             displayWidth = swaps ? pageHeight : header.width
             displayHeight = swaps ? header.width : pageHeight
-            hasProfile = header.fieldNames.contains("icc-profile-data")
+            hasProfile = header.hasProfile
             var shrink = 1
             if !animate, format == .jpeg || format == .webp, case .resize(let resize)? = drawn.first {
                 let geometry = try resize.geometry(sourceWidth: displayWidth, sourceHeight: displayHeight)
@@ -284,6 +294,10 @@ struct Render {
             }
         }
         let decodedPixels = image.width * image.height
+        if plan.format == .bmp, image.width != plan.displayWidth || image.height != plan.displayHeight {
+            // Planned from the BMP's own header: ImageMagick must decode that size.
+            throw Render.corrupt("the BMP header says \(plan.displayWidth)x\(plan.displayHeight) but \(image.width)x\(image.height) decodes")
+        }
         var remaining = drawn[...]
         if case .resize(let resize)? = drawn.first {
             let geometry = try resize.geometry(sourceWidth: plan.displayWidth, sourceHeight: plan.displayHeight,

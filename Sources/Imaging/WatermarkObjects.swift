@@ -58,15 +58,17 @@ struct WatermarkObjects: ObjectResolver {
                     throw error
                 }
             }
+            // A BMP's from its own header: ImageMagick runs only when the mark is drawn, after
+            // the render's estimate has counted it.
             guard let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format),
-                  let header = try? Render.readHeader(raw, footprint, "reading the watermark header") else {
+                  let header = try? ImageFacts.read(raw, format: format, footprint: footprint, "reading the watermark header") else {
                 Vips.takeError()
                 return Object(data: data, format: nil, width: 0, height: 0, bands: 0, hasProfile: false, orientation: 1)
             }
             try limits.checkWatermark(key, bytes: data.count, width: header.width, height: header.height)
-            try Watermark.namingCorruption(key) { try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height) }
+            try Watermark.namingCorruption(key, limits: limits) { try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height) }
             return Object(data: data, format: format, width: header.width, height: header.height, bands: header.bands,
-                          hasProfile: header.fieldNames.contains("icc-profile-data"), orientation: header.int("orientation") ?? 1,
+                          hasProfile: header.hasProfile, orientation: header.orientation ?? 1,
                           loaderMemory: footprint.memory(shrink: 1))
         }
     }

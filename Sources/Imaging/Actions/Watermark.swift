@@ -179,7 +179,7 @@ extension Watermark: FrameDrawing {
     /// rounded-corners, rotate).
     func objectImage(_ mark: Mark, mainWidth: Int, mainHeight: Int, context: DrawContext) throws -> VImage {
         let data = try context.resolver.object(mark.key)
-        return try Self.namingCorruption(mark.key) { try data.withUnsafeBytes { raw -> VImage in
+        return try Self.namingCorruption(mark.key, limits: context.limits) { try data.withUnsafeBytes { raw -> VImage in
             let format: SourceFormat
             do { format = try SourceFormat.detect(raw) } catch {
                 throw ProcessError(.watermarkError, ec: "0040-00000027", "watermark: '\(mark.key)' is not an image in a format watermarks accept (JPG, PNG, BMP, WebP, TIFF)",
@@ -191,15 +191,12 @@ extension Watermark: FrameDrawing {
             }
             // Checked like a source (also before the render, with its cost): limits, header
             // claims, the whole JPEG data, the loader's fail_on.
-            // The header is dropped before the decode: ImageMagick's header read (BMP) holds
-            // the whole decoded image (10 bytes a pixel) for as long as it lives.
-            let orientation: Int? = try {
-                let footprint = try LoaderFootprint.check(raw, format: format, limits: context.limits, resizing: false)
-                let header = try Render.decoding { try Render.readHeader(raw, footprint, "reading the watermark header") }
-                try context.limits.checkWatermark(mark.key, bytes: raw.count, width: header.width, height: header.height)
-                try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height)
-                return header.int("orientation")
-            }()
+            // A BMP's facts come from its own header: ImageMagick decodes it once, below.
+            let footprint = try LoaderFootprint.check(raw, format: format, limits: context.limits, resizing: false)
+            let header = try Render.decoding { try ImageFacts.read(raw, format: format, footprint: footprint, "reading the watermark header") }
+            try context.limits.checkWatermark(mark.key, bytes: raw.count, width: header.width, height: header.height)
+            try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height)
+            let orientation = header.orientation
             if format == .jpeg { try Integrity.checkJPEG(raw) }
             // Streamed like the main image, so every step is under the render's deadline (a
             // random-access load decodes the whole file in a step the deadline cannot stop).
@@ -207,6 +204,9 @@ extension Watermark: FrameDrawing {
                 try VImage.make("decoding the watermark image") {
                     dv_load_stream(raw.baseAddress, raw.count, 0, 1, 1, 1.0, Render.failOn(format), $0)
                 }
+            }
+            if format == .bmp, picture.width != header.width || picture.height != header.height {
+                throw Render.corrupt("the BMP header says \(header.width)x\(header.height) but \(picture.width)x\(picture.height) decodes")
             }
             if let orientation, (2...8).contains(orientation) {
                 picture = try Orientation.apply(try Render.materialize(picture), orientation)
@@ -233,10 +233,18 @@ extension Watermark: FrameDrawing {
 
     /// A corrupt watermark object is reported under its own key, not as the source image. Its
     /// pixels are read lazily, so a read failure (an internal error) is its corruption too.
-    static func namingCorruption<T>(_ key: String, _ body: () throws -> T) throws -> T {
+    /// Running out of memory or of ImageMagick's caps decoding it is its size, named the same way.
+    static func namingCorruption<T>(_ key: String, limits: Limits, _ body: () throws -> T) throws -> T {
         do {
             return try Render.decoding(body)
         } catch var error as ProcessError where error.ec == "0040-00000005" {
+            if var exhausted = ResourceExhaustion.error(for: error, limits: limits) {
+                exhausted.message = "watermark image '\(key)': " + exhausted.message
+                    .replacingOccurrences(of: "use a smaller image, resize earlier in the chain, or raise", with: "use a smaller watermark image or raise")
+                exhausted.action = name
+                exhausted.parameter = "image"
+                throw exhausted
+            }
             let prefix = "the source image is corrupt or truncated"
             if error.message.hasPrefix(prefix) {
                 error.message = "the watermark image '\(key)' is corrupt or truncated" + error.message.dropFirst(prefix.count)
