@@ -21,6 +21,9 @@ public struct DeriveHTTPServer: Sendable {
     public let port: Int
     /// Threads for file work (never blocked by renders).
     public var ioThreads = 4
+    /// Runs right before the process exits at SIGTERM or SIGINT (ends the render workers and
+    /// removes their temporary folders); it may run twice, concurrently.
+    public var beforeExit: @Sendable () -> Void = {}
 
     public init(service: ObjectService, host: String = "127.0.0.1", port: Int = 8080) {
         self.service = service
@@ -128,11 +131,13 @@ public struct DeriveHTTPServer: Sendable {
                               logger: logger)
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: app),
-                       .init(service: ShutdownWatchdog(inFlight: inFlight) { running.cancelAll(); bodies.closeAll() }, successTerminationBehavior: .ignore)],
+                       .init(service: ShutdownWatchdog(inFlight: inFlight, beforeExit: beforeExit) { running.cancelAll(); bodies.closeAll() }, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // In-flight answers get half a second; a render still inside libvips is cut off by the watchdog
         // (no cancellation timeout: ServiceLifecycle's would crash the process with a backtrace).
         configuration.maximumGracefulShutdownDuration = .milliseconds(500)
+        // The process ends either here or in the watchdog's `_exit`, whichever comes first.
+        defer { beforeExit() }
         try await ServiceGroup(configuration: configuration).run()
     }
 
@@ -237,6 +242,7 @@ final class InFlight: Sendable {
 /// and 1 s later whatever still runs (well inside the 2 s promise).
 struct ShutdownWatchdog: Service {
     let inFlight: InFlight
+    let beforeExit: @Sendable () -> Void
     let onShutdown: @Sendable () -> Void
     /// The longest wait for requests in flight.
     static let cutoff: Double = 1
@@ -244,10 +250,11 @@ struct ShutdownWatchdog: Service {
     func run() async throws {
         try? await gracefulShutdown()
         onShutdown()
-        let inFlight = self.inFlight
+        let inFlight = self.inFlight, beforeExit = self.beforeExit
         Thread.detachNewThread {
             let deadline = Date().addingTimeInterval(Self.cutoff)
             while inFlight.current > 0, Date() < deadline { usleep(5_000) }
+            beforeExit()
             _exit(0)
         }
     }

@@ -83,6 +83,12 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         for worker in waiting { worker.stop() }
     }
 
+    /// Removes the temporary folders of every worker this process started; for a process that
+    /// is about to exit, after `shutdown` (other pools' workers would lose theirs).
+    public static func removeTemporaryFolders() {
+        WorkerTemporaryFolder.removeOwn()
+    }
+
     /// Processes started and alive now (tests).
     public var workerIDs: [pid_t] {
         condition.lock()

@@ -41,10 +41,10 @@ public enum RenderWorkerMain {
             var report = engine.describe(fontTypes(Array(CommandLine.arguments.dropFirst())))
             report.mappedFiles = EngineReport.mappedSharedObjects()
             report.libvipsFile = report.mappedFiles.first { URL(fileURLWithPath: $0).lastPathComponent.hasPrefix("libvips.so") } ?? ""
-            do { try channel.send(WorkerHello(engineVersion: engine.version(), report: report).encoded()) } catch { exit(2) }
-            exit(0)
+            do { try channel.send(WorkerHello(engineVersion: engine.version(), report: report).encoded()) } catch { leave(2) }
+            leave(0)
         }
-        do { try channel.send(WorkerHello(engineVersion: engine.version()).encoded()) } catch { exit(2) }
+        do { try channel.send(WorkerHello(engineVersion: engine.version()).encoded()) } catch { leave(2) }
         engine.start()   // starts libvips before the first request
         while true {
             let reply: RenderReply
@@ -62,7 +62,7 @@ public enum RenderWorkerMain {
             } catch {
                 reply = .failure(ProcessError(.internalError, "the render worker could not read its request: \(error)"))
             }
-            do { try channel.send(reply.encoded()) } catch { exit(4) }
+            do { try channel.send(reply.encoded()) } catch { leave(4) }
         }
     }
 
@@ -70,8 +70,8 @@ public enum RenderWorkerMain {
     /// the source stays). Exits when the parent closed its end or the channel failed.
     static func nextRequest(_ channel: FrameChannel) throws -> RenderRequest {
         let payload: Data?
-        do { payload = try channel.receive(slice: 3600) } catch { exit(3) }
-        guard let payload else { exit(0) }
+        do { payload = try channel.receive(slice: 3600) } catch { leave(3) }
+        guard let payload else { leave(0) }
         return try RenderRequest(payload)
     }
 
@@ -82,13 +82,24 @@ public enum RenderWorkerMain {
         for case let fd? in open.map({ Int32($0) }) where fd > 3 { close(fd) }
     }
 
+    /// The worker's own temporary folder (the parent removes it too once it has reaped the worker).
+    static let temporaryFolder = ProcessInfo.processInfo.environment[WorkerTemporaryFolder.environmentVariable]
+
+    /// Ends the worker, its temporary folder removed first: on every exit path, since a parent
+    /// that ends without reaping it (serve at SIGTERM) cannot remove it (the main thread saw
+    /// the socket close and exited before the watching thread had removed it).
+    static func leave(_ status: Int32) -> Never {
+        if let folder = temporaryFolder, !folder.isEmpty { WorkerTemporaryFolder.removeTree(folder) }
+        exit(status)
+    }
+
     /// A worker whose parent died (killed mid-render, or ended by SIGTERM) exits at once instead
     /// of rendering on for nobody, and removes its temporary folder, which the parent can no
     /// longer remove: the parent's end of fd 3 closes when it dies, which `poll` reports at once
     /// (a change of parent is the fallback check, every 20 ms).
     static func watchParent() {
         let parent = getppid()
-        let folder = ProcessInfo.processInfo.environment[WorkerTemporaryFolder.environmentVariable]
+        let folder = temporaryFolder
         Thread.detachNewThread {
             // POLLRDHUP (Linux, 0x2000) is behind _GNU_SOURCE, which Swift's Glibc does not expose.
             let peerClosed: Int16 = 0x2000

@@ -71,6 +71,19 @@ struct WorkerTemporaryFolder: Sendable {
         }
     }
 
+    /// Removes the folders of every worker this process started, at its exit (`derive serve`
+    /// at SIGTERM or SIGINT): one whose worker was killed just before, or raced its own exit,
+    /// would stay until the next `derive` swept it.
+    static func removeOwn(base: String = WorkerTemporaryFolder.base()) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: base) else { return }
+        for entry in entries where entry.hasPrefix("\(prefix)\(getpid()).") {
+            var status = stat()
+            let path = base + "/" + entry
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == getuid() else { continue }
+            removeTree(path)
+        }
+    }
+
     /// Removes the folders of workers whose parent is no longer running (it was killed before
     /// it could remove them). Only folders owned by this user, named as `create` names them.
     static func sweep(base: String = WorkerTemporaryFolder.base()) {

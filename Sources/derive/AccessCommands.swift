@@ -122,14 +122,16 @@ struct ServeCommand: AsyncParsableCommand {
                             maxWork: loaded.limits.work, maxMemory: loaded.limits.memory, setBy: .manifest)
         let service: ObjectService
         let serveLock: ServeLock
+        let workers: RenderWorkerPool
         do {
             // One server per state folder, taken before anything in it is opened or cleaned up.
             serveLock = try ServeLock(stateFolder: loaded.stateFolder)
             // Renders run in worker processes: a deadline, a disconnect or SIGTERM kills the worker.
             let settings = ServerSettings(loaded)
             let engine = try EngineIdentityCache.lookup()
+            workers = try RenderWorkerPool(size: settings.renderThreads, expectedEngineVersion: engine.report.version)
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: DescribedEngine(limits: limits, found: engine),
-                                        renderer: try RenderWorkerPool(size: settings.renderThreads, expectedEngineVersion: engine.report.version),
+                                        renderer: workers,
                                         cacheFolder: loaded.stateFolder + "/serve-cache", settings: ServerSettings(loaded),
                                         recorded: BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded))
         } catch {
@@ -138,7 +140,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let buckets = loaded.buckets.map(\.name).joined(separator: ", ")
         let host = self.host
-        try await DeriveHTTPServer(service: service, host: host, port: port).run { bound in
+        var server = DeriveHTTPServer(service: service, host: host, port: port)
+        // At SIGTERM or SIGINT: workers ended and every worker folder of this process removed
+        // (an idle worker's folder was left behind once in a while).
+        server.beforeExit = {
+            workers.shutdown()
+            RenderWorkerPool.removeTemporaryFolders()
+        }
+        try await server.run { bound in
             // Written unbuffered: scripts wait for this line to learn the port.
             _ = try? Output.writeStandardOutput(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
             // Website buckets: the address to open in a browser (the final '/' keeps relative links inside).

@@ -136,3 +136,25 @@ private final class Seen: @unchecked Sendable {
     /// Every new folder seen, and those ImageMagick wrote its pixel cache into.
     var result: (Set<String>, Set<String>) { lock.withLock { (folders, spilled) } }
 }
+
+/// Attack 11, F4f: an idle worker whose parent ended (`derive serve` at SIGTERM exits without
+/// reaping its idle workers) left its empty folder: the worker's main thread saw the socket
+/// close and exited before its watching thread removed the folder. Every exit path of the
+/// worker removes it now.
+final class WorkerFolderOnParentEndTests: XCTestCase {
+    func testAWorkerWhoseParentEndsRemovesItsFolder() throws {
+        let path = try WorkerLocation.find()
+        var workers: [WorkerProcess] = []
+        for _ in 0..<6 { workers.append(try WorkerProcess.launch(path, expectedEngineVersion: nil)) }
+        // The parent's end closes as when it dies; it neither kills nor reaps nor removes.
+        for worker in workers { close(worker.channel.fd) }
+        var left: [String] = []
+        for worker in workers {
+            var status: Int32 = 0
+            while waitpid(worker.pid, &status, 0) < 0, errno == EINTR {}
+            if FileManager.default.fileExists(atPath: worker.temporary.path) { left.append(worker.temporary.path) }
+            worker.temporary.remove()
+        }
+        XCTAssertEqual(left, [], "folders left by workers whose parent ended")
+    }
+}
