@@ -49,6 +49,10 @@ public enum RenderWorkerMain {
         while true {
             let reply: RenderReply
             do {
+                // The last render's cap is lifted first: receiving holds the frame and its decoded
+                // copy at once (twice a raised byte limit's source), which the cap of a render
+                // of that size did not leave room for (every other large render died in SIGILL).
+                capMemory(0)
                 let request = try nextRequest(channel)
                 // The cap bounds what the render adds: the bytes it was sent are held on top (a
                 // 300 MB source under a raised byte limit aborted the worker in GSlice).
