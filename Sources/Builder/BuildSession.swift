@@ -530,7 +530,8 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
-           let data = try? planner.disk.read(bucket.path + "/" + index.path) {
+           let data = IndexAdoption.read(bucket.path + "/" + index.path, disk: planner.disk,
+                                         outputs: lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }?.entries.count ?? 0) {
             // An index without a record (no usable state): every way it is kept is said, never silent.
             let file = bucket.path + "/" + index.path
             let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
@@ -548,6 +549,12 @@ public final class BuildSession: @unchecked Sendable {
             } else {
                 report.left.append("\(planner.display(file)) is not known to be Derive's (no build state records it, no lock vouches for it); left in place")
             }
+        }
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
+           let size = planner.disk.stat(bucket.path + "/" + index.path)?.size,
+           size > Int64(IndexAdoption.maxBytes(outputs: lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }?.entries.count ?? 0)) {
+            // Not read (an index of the lock's outputs is never that large): kept, and said.
+            report.left.append("\(planner.display(bucket.path + "/" + index.path)) is larger than any index Derive writes for \(planner.display(lockPath)) (\(size) bytes); left in place")
         }
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))

@@ -255,7 +255,8 @@ public struct Builder: Sendable {
         // Outputs adopted from the lock (the state was lost): the index Derive wrote for them
         // keeps each source's colour and placeholder, so a fresh clone renders nothing.
         if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {
-            let kept = IndexWriter.summaries(try? disk.read(bucket.path + "/" + declared.path))
+            let kept = IndexWriter.summaries(IndexAdoption.read(bucket.path + "/" + declared.path, disk: disk,
+                                                                outputs: adopted.count + (planner.lock?.entries.count ?? 0)))
             for item in adopted {
                 guard let derivative = item.derivative else { continue }
                 let digest = derivative.components.sourceDigest
@@ -548,7 +549,8 @@ public struct Builder: Sendable {
 
     /// Whether it wrote.
     func writeIfChanged(_ data: Data, to path: String, force: Bool = false) throws -> Bool {
-        if !force, disk.stat(path) != nil, (try? disk.read(path)) == data { return false }
+        // Read no more than `data` holds: a larger file differs (and costs no memory).
+        if !force, disk.stat(path) != nil, (try? disk.read(path, maxBytes: data.count)) == data { return false }
         try disk.writeAtomically(data, to: path)
         return true
     }

@@ -102,7 +102,7 @@ struct ControlFileTargets {
             let colourKnown = Set(outputs.filter { knownColours[$0.sourceDigest] != nil }.map(\.source))
             let placeholderKnown = Set(outputs.filter { knownPlaceholders[$0.sourceDigest] != nil }.map(\.source))
             if outputs.contains(where: { !colourKnown.contains($0.source) || !placeholderKnown.contains($0.source) }) {
-                let kept = IndexWriter.summaries(try? planner.disk.read(path))
+                let kept = IndexWriter.summaries(IndexAdoption.read(path, disk: planner.disk, outputs: outputs.count + (planner.lock?.entries.count ?? 0)))
                 let sources = Set(outputs.map(\.source))
                 for (source, colour) in kept.colours where sources.contains(source) && !colourKnown.contains(source) && colours[source] == nil {
                     colours[source] = colour
@@ -201,7 +201,7 @@ struct ControlFileTargets {
     /// own outputs (what the build that wrote that lock wrote beside it). A user's file, whatever
     /// digest the line gives, is never that.
     static func isDerivesOldIndex(_ file: String, recordedPath: String, planner: Planner) -> Bool {
-        guard file.hasSuffix(".json"), let data = try? planner.disk.read(file) else { return false }
+        guard file.hasSuffix(".json"), let data = IndexAdoption.read(file, disk: planner.disk, outputs: planner.lock?.entries.count ?? 0) else { return false }
         return IndexAdoption.isDerives(data, lock: planner.lock, manifest: planner.manifest,
                                        indexBucket: String(recordedPath.prefix { $0 != "/" }))
     }
@@ -272,13 +272,15 @@ struct ControlFileTargets {
             }
             return .missing
         }
-        let data = try? disk.read(index.path)
-        let current = data.map(ContentDigests.digest)
+        // Hashed streaming: a user's large file at the index path costs no memory.
+        let current = try? disk.digestAndHead(index.path, headBytes: 0).digest
         if current == ContentDigests.digest(index.data) { return .current }
         if current != nil, current == written[index.path] { return .recorded }
         // Derive's bytes for outputs the lock or the state vouch for, even with a record of other
         // bytes: what a build racing another, or killed between the lock and the index, leaves.
-        guard let data, let declared = manifest.index,
+        // Read only up to the size such an index can have.
+        guard current != nil, let data = IndexAdoption.read(index.path, disk: disk, outputs: vouching.count + (vouchingLock?.entries.count ?? 0)),
+              let declared = manifest.index,
               IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket, recorded: vouching)
         else { return .notOurs }
         if let other = claims.index(index.path) { return .claimed(by: other) }
@@ -334,7 +336,7 @@ struct ControlFileTargets {
             }
         }
         for (path, digest) in written.sorted(by: { $0.key < $1.key }) where path != index?.path && disk.exists(path) && linkToOldIndex(path) == nil {
-            let current = (try? disk.read(path)).map(ContentDigests.digest)
+            let current = try? disk.digestAndHead(path, headBytes: 0).digest
             if current == digest {
                 change(path, .remove, "Derive's old index" + (index.map { ", now at \(display($0.path))," } ?? "") + " is no longer wanted")
             } else {

@@ -10,6 +10,19 @@ import Planner
 /// outputs; it is rebuilt from the lock rather than refused. Anything else is a user's file and
 /// is left alone.
 enum IndexAdoption {
+    /// The most bytes an index Derive writes for `outputs` outputs can hold: 1 MiB plus 64 KiB an
+    /// output (a derivative's line, its picture entries and HTML, its source's key, colour and
+    /// placeholder take a few KiB at most). A file named as the index (the lock's first line is
+    /// untrusted; the index path may hold a user's file) is read only up to that: a larger one is
+    /// not Derive's index and costs no memory.
+    static func maxBytes(outputs: Int) -> Int { (1 << 20) + max(0, outputs) * (64 << 10) }
+
+    /// The file at `path` when it is at most `maxBytes(outputs:)` long; nil when larger (refused
+    /// from its size, before reading) or unreadable.
+    static func read(_ path: String, disk: any Disk, outputs: Int) -> Data? {
+        try? disk.read(path, maxBytes: maxBytes(outputs: outputs))
+    }
+
     static func isDerives(_ data: Data, lock: LockFile?, manifest: Manifest, indexBucket: String,
                           recorded: [String: OutputRecord] = [:]) -> Bool {
         var vouched = lock?.entries ?? [:]

@@ -1,0 +1,100 @@
+import Builder
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The thirteenth round on build safety (issue 9, attack 12's B1, W1 to W3 and K), end to end
+/// through the binary.
+@Suite(.serialized) struct BuildSafetyRound13Tests {
+    typealias Project = BuildSafetyAttackTests.Project
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    /// Runs `derive` under `/usr/bin/time` and returns its result and its peak resident memory in
+    /// KiB; nil when that tool is missing (the test is skipped then).
+    func runMeasured(_ project: Project, _ arguments: [String]) throws -> (result: CLI.Result, peakKiB: Int)? {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/time") else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
+        process.arguments = ["-f", "peak-rss-kib %M", CLI.executable.path] + arguments
+        process.currentDirectoryURL = project.root
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let line = stderr.components(separatedBy: "\n").last { $0.hasPrefix("peak-rss-kib ") } ?? ""
+        guard let peak = Int(line.dropFirst("peak-rss-kib ".count)) else { return nil }
+        return (CLI.Result(status: process.terminationStatus, stdout: stdout, stderr: stderr), peak)
+    }
+
+    /// A sparse file of `bytes` zeros at `path` (no disk space used; reading it costs its size).
+    func sparseFile(_ project: Project, _ path: String, bytes: UInt64) throws {
+        let url = project.url(path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.truncate(atOffset: bytes)
+        try handle.close()
+    }
+
+    /// Rewrites the lock's first line to name `path` as the old index with `digest` (not checked).
+    func pointLockHeader(_ project: Project, at path: String, digest: String) throws {
+        var lines = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).components(separatedBy: "\n")
+        lines[0] = lines[0].replacingOccurrences(of: #""index":"[^"]*","indexDigest":"[0-9a-f]*""#,
+                                                 with: #""index":"\#(path)","indexDigest":"\#(digest)""#, options: .regularExpression)
+        #expect(lines[0].contains(path), "\(lines[0])")
+        try lines.joined(separator: "\n").write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
+    }
+
+    static let bigFile: UInt64 = 400 << 20
+    /// Far below the 400 MiB a whole read costs, far above what the binary needs otherwise.
+    static let peakLimitKiB = 200 << 10
+
+    // MARK: B1: a file named as the index is never read whole into memory
+
+    /// A hostile lock header names a user's 400 MiB file as the old index (fresh clone): plan,
+    /// check, build and clean keep it, name it, and never load it.
+    @Test func aHugeFileTheLockNamesAsTheOldIndexIsNotReadIntoMemory() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", BuildSafetyRound8Tests.manifest(index: "out/index.json"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try sparseFile(project, "meta/big.json", bytes: Self.bigFile)
+        for command in [["plan"], ["check"], ["build"], ["clean"]] {
+            try? FileManager.default.removeItem(at: project.url(".derive"))   // a fresh clone
+            if command == ["clean"] { #expect(try project.run(["build", "-q"]).status == 0); try FileManager.default.removeItem(at: project.url(".derive")) }
+            try pointLockHeader(project, at: "meta/big.json", digest: String(repeating: "0", count: 64))
+            guard let (result, peak) = try runMeasured(project, command) else { return }
+            #expect(peak < Self.peakLimitKiB, "\(command): \(peak) KiB: the file the lock names as the old index was read whole")
+            if command != ["check"] {
+                #expect((text(result.stdout) + result.stderr).contains("meta/big.json"), "\(command): \(text(result.stdout)) \(result.stderr)")
+            }
+            #expect(try FileManager.default.attributesOfItem(atPath: project.url("meta/big.json").path)[.size] as? UInt64 == Self.bigFile)
+        }
+    }
+
+    /// A user's 400 MiB file at the manifest's index path, with a state and without: plan and
+    /// build refuse it (not Derive's index) without loading it; clean keeps it and says so.
+    @Test(arguments: [true, false])
+    func aHugeFileAtTheIndexPathIsNotReadIntoMemory(withState: Bool) throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", BuildSafetyRound8Tests.manifest(index: "out/index.json"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url("out/index.json"))
+        try sparseFile(project, "out/index.json", bytes: Self.bigFile)
+        for command in [["plan"], ["build"], ["check"], ["clean"]] {
+            if !withState { try? FileManager.default.removeItem(at: project.url(".derive")) }
+            guard let (result, peak) = try runMeasured(project, command) else { return }
+            #expect(peak < Self.peakLimitKiB, "\(command): \(peak) KiB: the file at the index path was read whole")
+            let said = text(result.stdout) + result.stderr
+            #expect(said.contains("out/index.json"), "\(command): \(said)")
+            if command != ["clean"] { #expect(said.contains("not written by Derive"), "\(command): \(said)") }
+            #expect(try FileManager.default.attributesOfItem(atPath: project.url("out/index.json").path)[.size] as? UInt64 == Self.bigFile)
+        }
+    }
+}
