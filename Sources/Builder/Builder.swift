@@ -1,4 +1,5 @@
 import Foundation
+import ImagingCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -266,7 +267,9 @@ public struct Builder: Sendable {
     /// cannot be read now, or changed since it was planned, is left for the next build.
     func recordSourceSummaries(adopted: [PlanItem]) throws {
         var colours = try store.sourceColours()
-        var placeholders = try store.placeholders()
+        // A placeholder an older Derive made of an animation (every frame, kilobytes inlined in
+        // every page) is made again, as a still.
+        var placeholders = try store.placeholders().filter { !Placeholder.isAnimated($0.value.image) }
         // Outputs adopted from the lock (the state was lost): the index Derive wrote for them
         // keeps each source's colour and placeholder, so a fresh clone renders nothing.
         if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {
@@ -278,7 +281,7 @@ public struct Builder: Sendable {
                     colours[digest] = colour
                     try store.saveSourceColour(digest: digest, colour: colour)
                 }
-                if placeholders[digest] == nil, let placeholder = kept.placeholders[derivative.source] {
+                if placeholders[digest] == nil, let placeholder = kept.placeholders[derivative.source], !Placeholder.isAnimated(placeholder.image) {
                     placeholders[digest] = (placeholder.image, placeholder.thumbhash)
                     try store.savePlaceholder(digest: digest, image: placeholder.image, thumbhash: placeholder.thumbhash)
                 }
@@ -296,7 +299,8 @@ public struct Builder: Sendable {
                                            placeholder || (known?.placeholder ?? false))
         }
         guard !wanted.isEmpty, let averageHue = try? Pipeline.parse("image/average-hue"),
-              let image = try? Pipeline.parse(Placeholder.image), let pixels = try? Pipeline.parse(Placeholder.pixels) else { return }
+              let image = try? Pipeline.parse(Placeholder.image), let pixels = try? Pipeline.parse(Placeholder.pixels),
+              let firstFrame = try? Pipeline.parse(Placeholder.firstFrame), let stillImage = try? Pipeline.parse(Placeholder.stillImage) else { return }
         let jobs = wanted.keys.sorted().map { (digest: $0, source: wanted[$0]!) }
         let made = Box<[String: (colour: String?, placeholder: (image: String, thumbhash: String)?)]>([:])
         DispatchQueue.concurrentPerform(iterations: jobs.count) { index in
@@ -309,7 +313,10 @@ public struct Builder: Sendable {
                 colour = answer.flatMap { Self.colour(averageHue: $0.bytes) } ?? ""
             }
             if source.placeholder {
-                let small = try? renderer.render(data, image, bucketPath: source.bucketPath)
+                // An animation (GIF, WebP) is drawn from its first frame: a still PNG, then the placeholder.
+                let small = (SourceHeader.read(data)?.frames ?? 1) > 1
+                    ? (try? renderer.render(data, firstFrame, bucketPath: source.bucketPath)).flatMap { try? renderer.render($0.bytes, stillImage, bucketPath: source.bucketPath) }
+                    : try? renderer.render(data, image, bucketPath: source.bucketPath)
                 let drawn = (try? renderer.render(data, pixels, bucketPath: source.bucketPath)).flatMap { BMPPixels.rgba($0.bytes) }
                 let hash = drawn.flatMap { ThumbHash.encode(width: $0.width, height: $0.height, rgba: $0.rgba) }
                 placeholder = (small.map { "data:image/webp;base64," + $0.bytes.base64EncodedString() } ?? "",
