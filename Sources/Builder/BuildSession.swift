@@ -622,4 +622,17 @@ extension BuildSession {
     public func pictures(of source: String, records: [String: OutputRecord]) -> [Picture] {
         Picture.sets(records.values.filter { $0.source == source }.sorted { $0.path < $1.path }, manifest: manifest)
     }
+
+    /// The pictures of one source as a build of `plan` would leave them recorded without
+    /// rendering: the state's records and, in a fresh clone (no state), the lock's entries the
+    /// plan adopts, so `html` answers there as it does after a no-op build.
+    public func pictures(of source: String, plan: Plan) -> [Picture] {
+        var records = plan.recorded
+        if let digests = openedPlanner?.digests {
+            for item in plan.adoptions where records[item.output] == nil {
+                if let record = Builder.adoptedRecord(item, digests: digests, time: 0) { records[item.output] = record }
+            }
+        }
+        return pictures(of: source, records: records)
+    }
 }

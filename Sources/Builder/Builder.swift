@@ -1,4 +1,5 @@
 import Foundation
+import ImagingCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,7 +76,11 @@ public struct BuildReport: Sendable {
     /// The lock or the index could not be written (not derivatives: counted apart), full messages.
     public var controlErrors: [String] = []
 
-    public var succeeded: Bool { failed.isEmpty && controlErrors.isEmpty }
+    /// Why the build wrote nothing at all: a `{hash}` output's name, known from its bytes, is
+    /// another output's (full messages). Nothing was written, deleted or recorded.
+    public var refusals: [String] = []
+
+    public var succeeded: Bool { failed.isEmpty && controlErrors.isEmpty && refusals.isEmpty }
 }
 
 /// Applies a plan: renders stale derivatives on worker threads (outside Swift's cooperative
@@ -139,10 +144,21 @@ public struct Builder: Sendable {
         // is the same folder, and nothing a plan wants is ever deleted as an orphan or old copy.
         // Outputs recorded but not in the plan (kept because their source could not be read) count too.
         let planned = Set(plan.items.map(\.output))
-        let kept = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }.map(\.file)
+        let keptRecords = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }
+        let kept = keptRecords.map(\.file)
         // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
         let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles))
-        let results = runJobs(work, wanted: wanted, recorded: plan.recorded)
+        let progress = Progress(total: work.count, quiet: options.quiet)
+        // `{hash}` outputs are rendered first: their names come from their bytes, and a name that
+        // is another output's refuses the whole build before anything is written.
+        let prerendered = prerender(work, progress: progress)
+        let refusals = coincidingNames(plan, prerendered: prerendered, kept: keptRecords.map(\.path))
+        guard refusals.isEmpty else {
+            report.refusals = refusals
+            report.seconds = Date().timeIntervalSince(started)
+            return report
+        }
+        let results = runJobs(work, wanted: wanted, recorded: plan.recorded, prerendered: prerendered, progress: progress)
         // Where each built output went: a `{hash}` output's name is known only after rendering.
         var written: [String: (output: String, path: String)] = [:]
         for (item, result) in zip(work, results) {
@@ -251,7 +267,9 @@ public struct Builder: Sendable {
     /// cannot be read now, or changed since it was planned, is left for the next build.
     func recordSourceSummaries(adopted: [PlanItem]) throws {
         var colours = try store.sourceColours()
-        var placeholders = try store.placeholders()
+        // A placeholder an older Derive made of an animation (every frame, kilobytes inlined in
+        // every page) is made again, as a still.
+        var placeholders = try store.placeholders().filter { !Placeholder.isAnimated($0.value.image) }
         // Outputs adopted from the lock (the state was lost): the index Derive wrote for them
         // keeps each source's colour and placeholder, so a fresh clone renders nothing.
         if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {
@@ -264,7 +282,7 @@ public struct Builder: Sendable {
                     colours[digest] = colour
                     try store.saveSourceColour(digest: digest, colour: colour)
                 }
-                if placeholders[digest] == nil, let placeholder = kept.placeholders[derivative.source] {
+                if placeholders[digest] == nil, let placeholder = kept.placeholders[derivative.source], !Placeholder.isAnimated(placeholder.image) {
                     placeholders[digest] = (placeholder.image, placeholder.thumbhash)
                     try store.savePlaceholder(digest: digest, image: placeholder.image, thumbhash: placeholder.thumbhash)
                 }
@@ -282,7 +300,8 @@ public struct Builder: Sendable {
                                            placeholder || (known?.placeholder ?? false))
         }
         guard !wanted.isEmpty, let averageHue = try? Pipeline.parse("image/average-hue"),
-              let image = try? Pipeline.parse(Placeholder.image), let pixels = try? Pipeline.parse(Placeholder.pixels) else { return }
+              let image = try? Pipeline.parse(Placeholder.image), let pixels = try? Pipeline.parse(Placeholder.pixels),
+              let firstFrame = try? Pipeline.parse(Placeholder.firstFrame), let stillImage = try? Pipeline.parse(Placeholder.stillImage) else { return }
         let jobs = wanted.keys.sorted().map { (digest: $0, source: wanted[$0]!) }
         let made = Box<[String: (colour: String?, placeholder: (image: String, thumbhash: String)?)]>([:])
         DispatchQueue.concurrentPerform(iterations: jobs.count) { index in
@@ -295,7 +314,10 @@ public struct Builder: Sendable {
                 colour = answer.flatMap { Self.colour(averageHue: $0.bytes) } ?? ""
             }
             if source.placeholder {
-                let small = try? renderer.render(data, image, bucketPath: source.bucketPath)
+                // An animation (GIF, WebP) is drawn from its first frame: a still PNG, then the placeholder.
+                let small = (SourceHeader.read(data)?.frames ?? 1) > 1
+                    ? (try? renderer.render(data, firstFrame, bucketPath: source.bucketPath)).flatMap { try? renderer.render($0.bytes, stillImage, bucketPath: source.bucketPath) }
+                    : try? renderer.render(data, image, bucketPath: source.bucketPath)
                 let drawn = (try? renderer.render(data, pixels, bucketPath: source.bucketPath)).flatMap { BMPPixels.rgba($0.bytes) }
                 let hash = drawn.flatMap { ThumbHash.encode(width: $0.width, height: $0.height, rgba: $0.rgba) }
                 placeholder = (small.map { "data:image/webp;base64," + $0.bytes.base64EncodedString() } ?? "",
@@ -318,23 +340,22 @@ public struct Builder: Sendable {
         return "#" + rgb.dropFirst(2).lowercased()
     }
 
-    /// Runs the jobs on `options.jobs` threads; results come back in job order.
-    func runJobs(_ work: [PlanItem], wanted: WantedIdentities, recorded: [String: OutputRecord] = [:]) -> [Result<Done, Error>] {
-        guard !work.isEmpty else { return [] }
-        let progress = Progress(total: work.count, quiet: options.quiet)
+    /// Runs `job` for each of `items` on `options.jobs` threads (outside Swift's cooperative
+    /// pool); results come back in item order. `finished` says whether an item counts as done on
+    /// the progress line now (nil: not yet).
+    func parallel<T: Sendable>(_ items: [PlanItem], progress: Progress, finished: @escaping @Sendable (Result<T, Error>) -> Bool?,
+                               _ job: @escaping @Sendable (PlanItem, MemoryBudget) throws -> T) -> [Result<T, Error>] {
+        guard !items.isEmpty else { return [] }
         let budget = MemoryBudget(capacity: options.memoryBudget)
-        let state = JobState(count: work.count)
+        let state = JobState<T>(count: items.count)
         let done = DispatchGroup()
-        for _ in 0..<min(options.jobs, work.count) {
+        for _ in 0..<min(options.jobs, items.count) {
             done.enter()
             let thread = Thread {
                 while let index = state.next() {
-                    let result = Result { try self.run(work[index], budget: budget, wanted: wanted, recorded: recorded) }
+                    let result = Result { try job(items[index], budget) }
                     state.store(result, at: index)
-                    // `result` holds an optional: success with nil is still success.
-                    let succeeded: Bool
-                    if case .success = result { succeeded = true } else { succeeded = false }
-                    progress.finished(work[index].output, ok: succeeded)
+                    if let ok = finished(result) { progress.finished(items[index].output, ok: ok) }
                 }
                 done.leave()
             }
@@ -343,6 +364,76 @@ public struct Builder: Sendable {
         }
         done.wait()
         return state.results
+    }
+
+    /// The work's `{hash}` outputs rendered, by index in `work`, each named after its bytes. The
+    /// bytes are held for writing up to a quarter of the memory budget (at most 1 GiB); past
+    /// that only the digest is, and the output is rendered again when written (and must come
+    /// out the same).
+    func prerender(_ work: [PlanItem], progress: Progress) -> [Int: Result<Prerendered, Error>] {
+        let indices = work.indices.filter { work[$0].derivative?.hashed != nil }
+        guard !indices.isEmpty else { return [:] }
+        let held = ByteAllowance(min(options.memoryBudget / 4, 1 << 30))
+        let results = parallel(indices.map { work[$0] }, progress: progress, finished: { (result: Result<Prerendered, Error>) -> Bool? in
+            if case .failure = result { return false } else { return nil }   // a success counts when written
+        }) { item, budget in
+            let (planned, rendered, digest) = try self.render(item, budget: budget)
+            return Prerendered(derivative: planned.named(digest: digest), digest: digest,
+                               rendered: held.take(rendered.bytes.count) ? rendered : nil)
+        }
+        return Dictionary(uniqueKeysWithValues: zip(indices, results))
+    }
+
+    /// The refusals of `{hash}` names that are another output's: another planned output (a
+    /// literal `to:`, an up-to-date output, another `{hash}` name resolved now), or a recorded
+    /// output kept as it is. The name of an orphan this plan deletes is free (the same bytes under
+    /// a new action key take it over).
+    func coincidingNames(_ plan: Plan, prerendered: [Int: Result<Prerendered, Error>], kept: [String]) -> [String] {
+        guard !prerendered.isEmpty else { return [] }
+        let work = plan.work
+        let hashedWork = Set(prerendered.keys.map { ObjectIdentifier(work[$0]) })
+        var owners: [String: String] = [:]
+        func who(_ derivative: Derivative?, _ fallback: String) -> String {
+            derivative.map { "\($0.recipe) from \($0.source)" } ?? fallback
+        }
+        for item in plan.items where item.kind != .delete && !hashedWork.contains(ObjectIdentifier(item)) {
+            owners[item.output] = who(item.derivative, item.output)
+        }
+        for path in kept { owners[path] = owners[path] ?? "the recorded output \(path) (its source could not be read)" }
+        var refusals: [String] = []
+        for index in prerendered.keys.sorted() {
+            guard case .success(let done) = prerendered[index]! else { continue }
+            let name = done.derivative.output
+            let mine = "\(who(done.derivative, name)) (its {hash} name, from the bytes it renders)"
+            if let other = owners[name] {
+                refusals.append("\(name) would be written twice: by \(other) and by \(mine); give them different 'to' paths")
+            } else {
+                owners[name] = mine
+            }
+        }
+        return refusals
+    }
+
+    /// Renders and writes the work; results come back in work order. A prerendered `{hash}`
+    /// output is written from its held bytes (or rendered again); one whose render failed is not run again.
+    func runJobs(_ work: [PlanItem], wanted: WantedIdentities, recorded: [String: OutputRecord] = [:],
+                 prerendered: [Int: Result<Prerendered, Error>] = [:], progress: Progress? = nil) -> [Result<Done, Error>] {
+        let progress = progress ?? Progress(total: work.count, quiet: options.quiet)
+        var results = Array(repeating: Result<Done, Error>.failure(DiskError("not run")), count: work.count)
+        var remaining: [Int] = []
+        for index in work.indices {
+            if case .failure(let error) = prerendered[index] { results[index] = .failure(error) } else { remaining.append(index) }
+        }
+        // By item identity: the job is given the item, not its index in `work`.
+        var rendered: [ObjectIdentifier: Prerendered] = [:]
+        for (index, result) in prerendered { if case .success(let done) = result { rendered[ObjectIdentifier(work[index])] = done } }
+        let written = parallel(remaining.map { work[$0] }, progress: progress, finished: { (result: Result<Done, Error>) -> Bool? in
+            if case .success = result { return true } else { return false }
+        }) { [rendered] item, budget in
+            try self.run(item, budget: budget, wanted: wanted, recorded: recorded, prerendered: rendered[ObjectIdentifier(item)])
+        }
+        for (index, result) in zip(remaining, written) { results[index] = result }
+        return results
     }
 
     /// An output's file where its bucket folder used to lead, and what became of it.
@@ -358,7 +449,33 @@ public struct Builder: Sendable {
 
     /// Renders and writes one output. `recorded`: the plan's records, which say whether a file
     /// already at a `{hash}` output's name is one Derive wrote with those bytes.
-    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities, recorded: [String: OutputRecord] = [:]) throws -> Done {
+    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities, recorded: [String: OutputRecord] = [:],
+             prerendered: Prerendered? = nil) throws -> Done {
+        let planned: Derivative, rendered: Rendered, outputDigest: String
+        if let prerendered, let held = prerendered.rendered {
+            guard let derivative = item.derivative else { throw DiskError("\(item.output): nothing to build") }
+            (planned, rendered, outputDigest) = (derivative, held, prerendered.digest)
+        } else {
+            (planned, rendered, outputDigest) = try render(item, budget: budget)
+            // Rendered again (its bytes were not held): the name the refusal check saw must hold.
+            if let prerendered, prerendered.digest != outputDigest {
+                throw DiskError("\(planned.output) came out with other bytes when rendered a second time (its {hash} name was checked with the first); nothing was written for it, run derive build again")
+            }
+        }
+        return try write(item, planned: planned, rendered: rendered, outputDigest: outputDigest, wanted: wanted, recorded: recorded)
+    }
+
+    /// A `{hash}` output rendered before anything is written: its name (from its bytes), their
+    /// digest, and the bytes when they were held.
+    struct Prerendered: Sendable {
+        var derivative: Derivative
+        var digest: String
+        var rendered: Rendered?
+    }
+
+    /// Reads the item's source (it must still be the planned bytes) and renders it within its
+    /// rule's output budget: the derivative as planned, the bytes and their digest.
+    func render(_ item: PlanItem, budget: MemoryBudget) throws -> (Derivative, Rendered, String) {
         guard let planned = item.derivative else { throw DiskError("\(item.output): nothing to build") }
         let source: Data
         do { source = try disk.read(planned.sourcePath, maxBytes: renderer.maxSourceBytes) } catch let error as DiskError {
@@ -376,7 +493,13 @@ public struct Builder: Sendable {
         // A render over its rule's budget fails here, before anything is written.
         try OutputBudget.enforce(OutputBudget.budget(of: planned, in: planner.manifest), derivative: planned, rendered: rendered,
                                  source: source, renderer: renderer)
-        let outputDigest = ContentDigests.digest(rendered.bytes)
+        return (planned, rendered, ContentDigests.digest(rendered.bytes))
+    }
+
+    /// Writes one rendered output under its name (a `{hash}` output's from its bytes), checking
+    /// ownership at that moment, and records it.
+    func write(_ item: PlanItem, planned: Derivative, rendered: Rendered, outputDigest: String, wanted: WantedIdentities,
+               recorded: [String: OutputRecord]) throws -> Done {
         // `{hash}` named after the bytes. A name other than the planned one was not checked by the
         // plan: it must be free, or hold the bytes Derive recorded for that name (an orphan of this
         // plan with the same bytes, or the lock's entry in a fresh clone), digest-checked now.
@@ -660,11 +783,11 @@ final class Box<T>: @unchecked Sendable {
 }
 
 /// Work distribution and results shared by the worker threads.
-final class JobState: @unchecked Sendable {
+final class JobState<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var cursor = 0
     private let count: Int
-    private(set) var results: [Result<Builder.Done, Error>]
+    private(set) var results: [Result<T, Error>]
 
     init(count: Int) {
         self.count = count
@@ -679,5 +802,20 @@ final class JobState: @unchecked Sendable {
         }
     }
 
-    func store(_ result: Result<Builder.Done, Error>, at index: Int) { lock.withLock { results[index] = result } }
+    func store(_ result: Result<T, Error>, at index: Int) { lock.withLock { results[index] = result } }
+}
+
+/// Bytes that may still be taken from a fixed allowance (rendered outputs held in memory).
+final class ByteAllowance: @unchecked Sendable {
+    private let lock = NSLock()
+    private var left: Int
+    init(_ bytes: Int) { left = bytes }
+    /// Takes `count` bytes if that many are left.
+    func take(_ count: Int) -> Bool {
+        lock.withLock {
+            guard count <= left else { return false }
+            left -= count
+            return true
+        }
+    }
 }

@@ -36,6 +36,9 @@ enum IndexAdoption {
         var colours: [String: String] = [:]
         var placeholders: [String: IndexWriter.Placeholder] = [:]
         var seen: Set<String> = []
+        // The logical names as the index gives them: written under the `to:` of then (`{hash}`
+        // before the rule said `{hash:8}`), which today's manifest would write otherwise.
+        var logicals: [String: String] = [:]
         for (source, value) in sources {
             guard let entry = value as? [String: Any], let derivatives = entry["derivatives"] as? [[String: Any]] else { return false }
             if let width = entry["width"] as? Int, let height = entry["height"] as? Int { sizes[source] = SourceSize(width: width, height: height) }
@@ -47,6 +50,7 @@ enum IndexAdoption {
                 guard let path = item["path"] as? String, let rule = item["rule"] as? String, let width = item["width"] as? Int,
                       let height = item["height"] as? Int, let format = item["format"] as? String, let bytes = item["bytes"] as? Int,
                       let acl = item["acl"] as? String, seen.insert(path).inserted else { return false }
+                if let logical = item["logical"] as? String { logicals[path] = logical }
                 let matrix = (item["matrix"] as? [String: String])?.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") ?? ""
                 // Each output must be vouched for, with that size, dimensions and format.
                 guard let locked = vouched[path], locked.bytes == Int64(bytes), locked.width == width, locked.height == height,
@@ -58,7 +62,8 @@ enum IndexAdoption {
             }
         }
         return version == 1 ? IndexWriter.legacyJSON(records, manifest: manifest, indexBucket: indexBucket) == data
-            : IndexWriter.json(records, manifest: manifest, sourceSizes: sizes, sourceColours: colours, placeholders: placeholders) == data
+            : IndexWriter.json(records, manifest: manifest, sourceSizes: sizes, sourceColours: colours, placeholders: placeholders,
+                               logicals: logicals) == data
     }
 }
 

@@ -35,7 +35,7 @@ enum IndexWriter {
     }
 
     static func json(_ outputs: [OutputRecord], manifest: Manifest, sourceSizes: [String: SourceSize], sourceColours: [String: String] = [:],
-                     placeholders: [String: Placeholder] = [:]) -> Data {
+                     placeholders: [String: Placeholder] = [:], logicals: [String: String]? = nil) -> Data {
         var sources: [String: [OutputRecord]] = [:]
         for output in outputs { sources[output.source, default: []].append(output) }
         // Rules whose `to:` has `{hash}`, by the name their records carry.
@@ -61,7 +61,10 @@ enum IndexWriter {
                 var fields = ["\"path\": \(quote(record.path))", "\"key\": \(quote(key(record.path)))",
                               "\"bucket\": \(quote(bucket(record.path)))", "\"url\": \(quote(url(record.path, manifest: manifest)))",
                               "\"rule\": \(quote(record.rule))"]
-                if let logical = logicalKey(record, templates: templates) { fields.append("\"logical\": \(quote(logical))") }
+                // `logicals`: an index read back says its own (written under an earlier `to:`).
+                if let logical = logicals.map({ $0[record.path] }) ?? logicalKey(record, templates: templates) {
+                    fields.append("\"logical\": \(quote(logical))")
+                }
                 if let style = record.style { fields.append("\"style\": \(quote(style))") }
                 if !record.matrix.isEmpty {
                     let values = matrix(record.matrix).map { "\(quote($0.0)): \(quote($0.1))" }.joined(separator: ", ")

@@ -1,4 +1,5 @@
 import Foundation
+import ImagingCore
 
 /// ThumbHash (Evan Wallace's image placeholder format), the encoder, from its published
 /// description: the image (at most 100x100, RGBA) composited over its average colour, turned into
@@ -146,4 +147,16 @@ public enum Placeholder {
     public static let image = "image/resize,m_lfit,w_32,h_32/blur,r_3,s_2/quality,q_60/format,webp"
     /// At most 100 px a side as uncompressed pixels: what the ThumbHash is computed from.
     public static let pixels = "image/resize,m_lfit,w_100,h_100/format,bmp"
+    /// An animation's placeholder in two steps: its first frame at most 32 px a side as a still
+    /// PNG (a PNG is never animated), then `stillImage` of that: `image`'s result for the first
+    /// frame, where `image` itself would keep every frame.
+    public static let firstFrame = "image/resize,m_lfit,w_32,h_32/format,png"
+    public static let stillImage = "image/blur,r_3,s_2/quality,q_60/format,webp"
+
+    /// Whether a placeholder's data URI holds an animated WebP (what Derive made of animations before).
+    static func isAnimated(_ dataURI: String) -> Bool {
+        let prefix = "data:image/webp;base64,"
+        guard dataURI.hasPrefix(prefix), let bytes = Data(base64Encoded: String(dataURI.dropFirst(prefix.count))) else { return false }
+        return (WebPChunks.frameCount(bytes) ?? 0) > 0
+    }
 }

@@ -12,8 +12,9 @@ public struct Engine: Sendable {
     /// sRGB profile, shrink-on-load leaving twice the target, streaming decode; 4: HEIC at x265's
     /// ultrafast preset through libheif, AVIF at aom speed 9, watermark images streamed; 5:
     /// average-hue samples through a resize to 128 px, shrunk on load; 6: default quality per
-    /// output format, WebP and AVIF calibrated below JPEG's bytes at its SSIM).
-    public static let renderVersion = "6"
+    /// output format, WebP and AVIF calibrated below JPEG's bytes at its SSIM; 7: a JPEG from a
+    /// JPEG without `quality` capped at the source's estimated quality, as `quality,Q_` is).
+    public static let renderVersion = "7"
 
     public var limits: Limits
 

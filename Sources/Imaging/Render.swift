@@ -237,7 +237,10 @@ struct Render {
             image = try Render.materialize(image)
         }
         let sourceQuality = format == .jpeg && output == .jpg ? JPEGQuality.estimate(source) : nil
-        let encoderQuality = quality?.encoderQuality(sourceQuality: sourceQuality) ?? Encoder.defaultQuality(for: output)
+        // Without `quality`, a JPEG from a JPEG is never written above the source's own quality,
+        // as `quality,Q_` caps it: more would spend bytes no explicit quality could reach.
+        let encoderQuality = quality?.encoderQuality(sourceQuality: sourceQuality)
+            ?? min(Encoder.defaultQuality(for: output), sourceQuality ?? Int.max)
         let bytes = try Encoder.encode(image, as: output, quality: encoderQuality, interlace: interlace)
         return RenderOutput(kind: .image(output), bytes: bytes, width: first.width, height: first.height,
                             frames: images.count, decodedPixels: decodedPixels)

@@ -16,6 +16,8 @@ public struct LockableOutputs: Sendable {
     let variants: [String: [Variant]]
     /// Outputs named after a source's own width (`sample-290.webp` for w 480).
     let sourceWidths: SourceWidthOutputs
+    /// The `to:` and `from:` of each rule whose `to:` has `{hash}`, by target bucket.
+    let hashedRules: [String: [(to: PathTemplate, from: Glob)]]
 
     public init(_ manifest: Manifest) {
         var variants: [String: [Variant]] = [:]
@@ -42,6 +44,40 @@ public struct LockableOutputs: Sendable {
         }
         self.variants = variants
         sourceWidths = SourceWidthOutputs(manifest)
+        var hashed: [String: [(to: PathTemplate, from: Glob)]] = [:]
+        for rule in manifest.rules where rule.to.hashLength != nil { hashed[rule.targetBucket, default: []].append((rule.to, rule.from)) }
+        hashedRules = hashed
+    }
+
+    /// Whether `key` of `bucket` is a name a `{hash}` rule of the manifest gives with some style
+    /// and matrix values and some hash length, not only today's: an earlier shape of the manifest
+    /// (a width or a style since dropped, `{hash}` since `{hash:8}`), known in a fresh clone only
+    /// from its lock line. Its hash slot must hold the first digits of `digest` (the file's own
+    /// SHA-256, which the deletion checks again) and its extension must name `format`: a name no
+    /// file of a user has by chance, the one Derive gives those bytes.
+    public func givesHashedName(bucket: String, key: String, digest: String, format: Format.Kind) -> Bool {
+        guard let rules = hashedRules[bucket], !rules.isEmpty else { return false }
+        let name = key.split(separator: "/").last.map(String.init) ?? key
+        guard let dot = name.lastIndex(of: "."), Self.fileExtensions(of: format).contains(name[name.index(after: dot)...].lowercased()) else { return false }
+        let extensions = Array(Self.fileExtensions(of: format))
+        for length in PathTemplate.hashLengths where digest.count >= length && key.contains(digest.prefix(length)) {
+            for rule in rules {
+                let patterns = OutputPatterns.of(rule.to, keyAlternatives: OutputPatterns.keyAlternatives(rule.from), values: [:],
+                                                 extensions: extensions, hashLength: length)
+                if patterns.contains(where: { $0.binding(hash: digest).matches(key) }) { return true }
+            }
+        }
+        return false
+    }
+
+    /// The extensions a file of `format` may have.
+    static func fileExtensions(of format: Format.Kind) -> Set<String> {
+        switch format {
+        case .jpg: return ["jpg", "jpeg"]
+        case .tiff: return ["tiff", "tif"]
+        case .heic: return ["heic", "heif"]
+        default: return [format.fileExtension]
+        }
     }
 
     /// Buckets some rule writes into.

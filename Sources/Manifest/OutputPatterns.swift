@@ -64,7 +64,7 @@ enum OutputPatterns {
     }
 
     static func of(_ template: PathTemplate, keyAlternatives: [[LoosePattern.Item]], values: [String: String],
-                   extensions: [String]) -> [LoosePattern] {
+                   extensions: [String], hashLength: Int? = nil) -> [LoosePattern] {
         var alternatives: [[LoosePattern.Item]] = [[]]
         for part in template.parts {
             let choices: [[LoosePattern.Item]]
@@ -76,7 +76,7 @@ enum OutputPatterns {
             case .variable("dir"): choices = [[], [.one(.listedStart), .run(.any)]]
             case .variable("name"): choices = [[.one(.listedStart), .run(.segment)]]
             case .variable("ext"): choices = extensions.map(LoosePattern.literal)
-            case .variable("hash"): choices = [Array(repeating: .one(.hexDigit), count: template.hashLength ?? PathTemplate.defaultHashLength)]
+            case .variable("hash"): choices = [Array(repeating: .one(.hexDigit), count: hashLength ?? template.hashLength ?? PathTemplate.defaultHashLength)]
             case .variable(let name):
                 if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [[.run(.segment)]] }
             }

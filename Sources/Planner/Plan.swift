@@ -210,6 +210,7 @@ public struct Planner: Sendable {
                                       knownOutputs: Set(recorded.keys).subtracting(nowSources)).derivatives()
         }
         let superseded = resolveHashedNames(&expansion.derivatives, recorded: recorded)
+        expansion.errors += Self.refuseCoincidingNames(&expansion.derivatives)
         let protected = protectedFiles(sources: expansion.sources)
         let protectedIdentities = WantedIdentities(protected)
         digests.prefetch(expansion.derivatives.map(\.outputPath))
@@ -270,6 +271,26 @@ public struct Planner: Sendable {
         plan.erroredOutputs = erroredOutputs
         plan.recorded = recorded
         return plan
+    }
+
+    /// A `{hash}` name resolved from the record (its bytes are known) that equals another
+    /// output's name, a literal `to:` or another rule's hashed name: one file for two outputs.
+    /// Refused as a literal collision is; the second is dropped from the plan.
+    static func refuseCoincidingNames(_ derivatives: inout [Derivative]) -> [PlanError] {
+        var byOutput: [String: Derivative] = [:]
+        var errors: [PlanError] = []
+        var kept: [Derivative] = []
+        for derivative in derivatives {
+            if let other = byOutput[derivative.output] {
+                let hashed = [other, derivative].filter { $0.hashed != nil }.map { "\($0.recipe) from \($0.source)" }
+                errors.append(PlanError(message: "\(derivative.output) would be written twice: by \(other.recipe) from \(other.source) and by \(derivative.recipe) from \(derivative.source) (the {hash} name of \(hashed.joined(separator: " and ")), from its bytes); give them different 'to' paths"))
+                continue
+            }
+            byOutput[derivative.output] = derivative
+            kept.append(derivative)
+        }
+        if !errors.isEmpty { derivatives = kept }
+        return errors
     }
 
     /// Names each `{hash}` derivative after the output the state (or, in a fresh clone, the lock)

@@ -336,6 +336,11 @@ struct BuildCommand: ParsableCommand {
             Output.printError("nothing was built: a plan with errors builds nothing (see derive plan)")
             throw ExitCode.failure
         }
+        if !report.refusals.isEmpty {
+            for refusal in report.refusals { Output.printError(refusal) }
+            Output.printError("nothing was built: a {hash} name is known only once its output is rendered, and one came out as another output's name; no output, lock or index was written")
+            throw ExitCode.failure
+        }
         var written = report.outputFiles
         if written != nil {
             written?.append(workspace.session.lockPath)

@@ -38,7 +38,7 @@ struct HtmlCommand: ParsableCommand {
         let workspace = try Workspace(argument)
         let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
         let key = workspace.key(ofPathOrKey: source)
-        let pictures = workspace.session.pictures(of: key, records: plan.recorded)
+        let pictures = workspace.session.pictures(of: key, plan: plan)
         guard !pictures.isEmpty else {
             Output.printError("\(source) has no built image outputs in \(manifest); run 'derive build' first (or check the source's bucket/key)")
             throw ExitCode.failure

@@ -35,9 +35,14 @@ struct InitCommand: ParsableCommand {
         if images == here + "/" + StarterManifest.outputFolder {
             throw CLIError("\(folder) is where derive init puts the outputs; keep the images in another folder")
         }
-        let found = StarterManifest.scan(folder)
+        // A link to a folder is followed here, once: its images are looked for where it leads, and
+        // the manifest names the link, which the build reads the bucket through (links inside
+        // the folder are not followed, as the build does not).
+        var link = info
+        let isLink = lstat(folder, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
+        let found = StarterManifest.scan(isLink ? images : folder)
         guard !found.isEmpty else {
-            throw CLIError("found no images in \(folder) (looked for \(StarterManifest.extensions.joined(separator: ", ")) files, "
+            throw CLIError("found no images in \(folder)\(isLink ? " (a symbolic link to \(images), followed)" : "") (looked for \(StarterManifest.extensions.joined(separator: ", ")) files, "
                            + "outside hidden folders); add some and run derive init again")
         }
         let text = StarterManifest.text(found, images: folder)
@@ -53,7 +58,8 @@ struct InitCommand: ParsableCommand {
         // The page the website shows: written once, never over a file there.
         let page = StarterManifest.outputFolder + "/" + StarterManifest.pageName
         let pageNote = StarterManifest.writePage(page) ? " and \(page)" : ""
-        print("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder). "
+        let linkNote = isLink ? " (a symbolic link to \(images))" : ""
+        print("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder)\(linkNote). "
               + "Next: derive build, then derive serve and open the Website address it prints.")
     }
 }

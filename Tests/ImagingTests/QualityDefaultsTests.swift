@@ -45,7 +45,22 @@ struct QualityDefaultsTests {
 
     @Test func theEncoderSettingsNameEveryDefaultAndTheRenderVersionMoved() {
         #expect(Engine.encoderSettings.contains("default-quality=avif:70,heic:85,jpg:85,tiff:85,webp:85;"), "\(Engine.encoderSettings)")
-        #expect(Engine.renderVersion == "6")
+        #expect(Engine.renderVersion == "7")
+    }
+
+    /// Attack 11 L2: a JPEG from a JPEG of lower quality was written at 85 without `quality`,
+    /// bigger than any `quality,Q_` (capped at the source's quality) can give.
+    @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus is not present"))
+    func aJPEGFromALowerQualityJPEGIsNotWrittenAboveTheSourcesQuality() throws {
+        let source = try Fixtures.corpusFile("exif-orientation-examples/Landscape_1.jpg")   // saved at about q73
+        let implicit = try Self.bytes(source, "image/resize,w_600/format,jpg")
+        let capped = try Self.bytes(source, "image/resize,w_600/quality,Q_85/format,jpg")
+        #expect(implicit == capped, "default \(implicit.count) bytes, Q_85 \(capped.count)")
+        #expect(implicit.count <= (try Self.bytes(source, "image/resize,w_600/quality,Q_100/format,jpg")).count)
+        // A source above 85 keeps 85.
+        let png = try Self.bytes(try Fixtures.sample("landscape.jpg"), "image/resize,w_480/format,png")
+        let high = try Self.bytes(png, "image/quality,Q_95/format,jpg")
+        #expect(try Self.bytes(high, "image/format,jpg") == (try Self.bytes(high, "image/quality,Q_85/format,jpg")))
     }
 }
 

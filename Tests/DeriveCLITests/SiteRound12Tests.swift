@@ -1,0 +1,274 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue #13, attack round 11 (what was left) and round 12: `{hash}` names that coincide with
+/// another output's name at build time (F2), `html` in a fresh clone (L4), placeholders of
+/// animated sources (L3), the default JPEG quality of JPEG sources (L2), `init` on a link (L6).
+@Suite(.serialized) struct SiteRound12Tests {
+    typealias Site = SiteRound11Tests.Site
+    static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    /// Rule `a` names its WebP after its bytes; `b` (when given) writes `literal` by name.
+    static func hashedAnd(literal: String?) -> String {
+        var text = """
+            version: 1
+            buckets:
+              photos: {path: photos}
+              img: {path: out, acl: public-read}
+            derivatives:
+              - {name: a, from: "photos/*.jpg", process: "image/format,webp", to: "img/{name}.{hash}.webp", acl: public-read}
+
+            """
+        if let literal {
+            text += "  - {name: b, from: \"photos/*.jpg\", process: \"image/resize,w_20/format,webp\", to: \"img/\(literal)\", acl: public-read}\n"
+        }
+        return text + "index: img/index.json\n"
+    }
+
+    /// The name rule `a` gives sample.jpg (learnt by building it alone, then forgotten).
+    static func hashedName(_ site: Site) throws -> String {
+        try site.write(hashedAnd(literal: nil))
+        let build = try site.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        let name = site.files("out").first { $0.hasSuffix(".webp") } ?? ""
+        #expect(name.hasPrefix("sample.") && name.count == "sample.0123456789.webp".count, "\(site.files("out"))")
+        return name
+    }
+
+    // MARK: F2: a resolved {hash} name equal to another output's name
+
+    @Test func aHashedNameEqualToAnotherRulesLiteralNameIsRefusedBeforeAnythingIsWritten() throws {
+        let site = try Site(["photos/sample.jpg": "orientation-1.jpg"], manifest: nil)
+        defer { site.remove() }
+        let name = try Self.hashedName(site)
+        for path in ["out", ".derive", "derive.lock"] { try FileManager.default.removeItem(at: site.url(path)) }
+        try site.write(Self.hashedAnd(literal: name))
+        let plan = try site.run(["plan", "--detailed-exitcode"])
+        #expect(plan.status == 2, "the plan cannot know the hashed name yet: \(Self.text(plan.stdout)) \(plan.stderr)")
+        let build = try site.run(["build"])
+        #expect(build.status != 0, "\(Self.text(build.stdout))")
+        #expect(build.stderr.contains("would be written twice") && build.stderr.contains(name), "\(build.stderr)")
+        #expect(build.stderr.contains("nothing was built"), "\(build.stderr)")
+        #expect(site.files("out").isEmpty, "written before the refusal: \(site.files("out"))")
+        #expect(!site.exists("derive.lock") || !site.lock().contains(name))
+        // Never a tree called clean afterwards.
+        #expect(try site.run(["build"]).status != 0)
+        #expect(try site.run(["check"]).status != 0)
+        #expect(try site.run(["plan", "--detailed-exitcode"]).status != 0)
+    }
+
+    @Test func aLiteralNameEqualToABuiltHashedNameIsRefusedAndTheHashedFileKept() throws {
+        let site = try Site(["photos/sample.jpg": "orientation-1.jpg"], manifest: nil)
+        defer { site.remove() }
+        let name = try Self.hashedName(site)
+        let before = try Data(contentsOf: site.url("out/" + name))
+        let lock = site.lock()
+        try site.write(Self.hashedAnd(literal: name))
+        for _ in 0..<2 {
+            let build = try site.run(["build"])
+            #expect(build.status != 0, "\(Self.text(build.stdout))")
+            #expect(build.stderr.contains("would be written twice") && build.stderr.contains(name), "\(build.stderr)")
+            #expect(try Data(contentsOf: site.url("out/" + name)) == before)
+            #expect(site.lock() == lock, "the lock changed: \(site.lock())")
+        }
+        let check = try site.run(["check"])
+        #expect(check.status != 0, "\(Self.text(check.stdout))")
+        let plan = try site.run(["plan", "-v", "--detailed-exitcode"])
+        #expect(plan.status == 1 && plan.stderr.contains("would be written twice"), "\(Self.text(plan.stdout)) \(plan.stderr)")
+    }
+
+    @Test func aHashedNameEqualToAUsersFileKeepsTheFileAndSaysSo() throws {
+        let site = try Site(["photos/sample.jpg": "orientation-1.jpg"], manifest: nil)
+        defer { site.remove() }
+        let name = try Self.hashedName(site)
+        for path in ["out", ".derive", "derive.lock"] { try FileManager.default.removeItem(at: site.url(path)) }
+        try FileManager.default.createDirectory(at: site.url("out"), withIntermediateDirectories: true)
+        let mine = Data("the user's own file\n".utf8)
+        try mine.write(to: site.url("out/" + name))
+        let build = try site.run(["build"])
+        #expect(build.status != 0, "\(Self.text(build.stdout))")
+        #expect(build.stderr.contains(name) && build.stderr.contains("not written by Derive"), "\(build.stderr)")
+        #expect(try Data(contentsOf: site.url("out/" + name)) == mine)
+        #expect(try site.run(["check"]).status != 0)
+        #expect(try site.run(["build"]).status != 0, "a second build called the tree clean")
+        #expect(try Data(contentsOf: site.url("out/" + name)) == mine)
+    }
+
+    // MARK: L4: html in a fresh clone
+
+    @Test func htmlInAFreshCloneAnswersAsAfterANoOpBuild() throws {
+        let manifest = """
+            version: 1
+            buckets:
+              photos: {path: photos}
+              img: {path: out, acl: public-read}
+            derivatives:
+              - name: hero
+                from: "photos/*.jpg"
+                process: "image/resize,w_{w}/format,{f}"
+                matrix: {w: [100, 200], f: [webp, jpg]}
+                to: "img/{name}-{w}.{hash}.{f}"
+                acl: public-read
+            index: img/index.json
+            """
+        let site = try Site(["photos/sample.jpg": "orientation-1.jpg"], manifest: manifest)
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let built = try site.run(["html", "photos/sample.jpg"])
+        #expect(built.status == 0 && Self.text(built.stdout).contains("<picture>"), "\(built.stderr)")
+        try site.freshClone()
+        let plan = try site.run(["plan", "--detailed-exitcode"])
+        #expect(plan.status == 0, "\(Self.text(plan.stdout))")
+        let fresh = try site.run(["html", "photos/sample.jpg"])
+        #expect(fresh.status == 0, "\(fresh.stderr)")
+        #expect(Self.text(fresh.stdout) == Self.text(built.stdout))
+        // Still nothing written by html: the next build adopts, as before.
+        #expect(try site.run(["build", "-q"]).status == 0)
+        #expect(try site.run(["html", "photos/sample.jpg"]).stdout == built.stdout)
+    }
+
+    // MARK: L3: an animation's placeholder is a still of its first frame
+
+    @Test func theAnimatedSourcesPlaceholderIsAStillOfItsFirstFrame() throws {
+        let manifest = """
+            version: 1
+            buckets:
+              photos: {path: photos}
+              img: {path: out, acl: public-read}
+            derivatives:
+              - {name: a, from: "photos/*", process: "image/resize,w_20/format,webp", to: "img/{name}.webp", placeholder: true, acl: public-read}
+            index: img/index.json
+            """
+        let site = try Site(["photos/spinner.gif": "spinner.gif", "photos/still.jpg": "orientation-1.jpg"], manifest: manifest)
+        defer { site.remove() }
+        let build = try site.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: site.url("out/index.json"))) as? [String: Any]
+        let sources = index?["sources"] as? [String: Any] ?? [:]
+        for source in ["photos/spinner.gif", "photos/still.jpg"] {
+            let placeholder = (sources[source] as? [String: Any])?["placeholder"] as? [String: Any]
+            let uri = placeholder?["src"] as? String ?? ""
+            #expect(uri.hasPrefix("data:image/webp;base64,"), "\(source): \(uri)")
+            let bytes = Data(base64Encoded: String(uri.dropFirst("data:image/webp;base64,".count))) ?? Data()
+            #expect(!bytes.isEmpty && bytes.count <= 400, "\(source): \(bytes.count) bytes")
+            #expect(bytes.range(of: Data("ANMF".utf8)) == nil && bytes.range(of: Data("ANIM".utf8)) == nil, "\(source): an animated placeholder")
+            #expect((placeholder?["thumbhash"] as? String ?? "").count == 28 || source.hasSuffix(".gif"), "\(source)")
+        }
+        // The still is the first frame drawn small: a 32 px wide WebP of the 160x120 spinner.
+        let gif = ((sources["photos/spinner.gif"] as? [String: Any])?["placeholder"] as? [String: Any])?["src"] as? String ?? ""
+        let webp = Data(base64Encoded: String(gif.dropFirst("data:image/webp;base64,".count))) ?? Data()
+        let out = site.url("p.webp")
+        try webp.write(to: out)
+        let info = try site.run(["info", out.path])
+        #expect(Self.text(info.stdout).contains("\"ImageWidth\": {\"value\": \"32\"}") && Self.text(info.stdout).contains("\"ImageHeight\": {\"value\": \"24\"}"), "\(Self.text(info.stdout))")
+    }
+
+    // MARK: L6: init on a link to a folder
+
+    @Test func initFollowsALinkToAFolderAndTheManifestBuilds() throws {
+        let site = try Site(["realpics/a.jpg": "orientation-1.jpg"], manifest: nil)
+        defer { site.remove() }
+        try FileManager.default.createSymbolicLink(atPath: site.url("linkpics").path, withDestinationPath: "realpics")
+        let made = try site.run(["init", "linkpics"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(Self.text(made.stdout).contains("symbolic link"), "\(Self.text(made.stdout))")
+        let text = (try? String(contentsOf: site.url("derive.yaml"), encoding: .utf8)) ?? ""
+        #expect(text.contains("path: \"linkpics\"") && text.contains("1 jpg"), "\(text)")
+        let build = try site.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(site.files("_site").contains { $0.hasPrefix("a-") && $0.hasSuffix(".webp") }, "\(site.files("_site"))")
+        // An empty folder behind the link says the link was followed.
+        let empty = try Site([:], manifest: nil)
+        defer { empty.remove() }
+        try FileManager.default.createDirectory(at: empty.url("nothing"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: empty.url("link").path, withDestinationPath: "nothing")
+        let none = try empty.run(["init", "link"])
+        #expect(none.status != 0 && none.stderr.contains("symbolic link"), "\(none.stderr)")
+    }
+
+    // MARK: attack 12 N1: a fresh clone builds an edited manifest: the old {hash} outputs go
+
+    static func shaped(widths: String, styles: String = "[thumb, large]", hash: String = "{hash}") -> String {
+        """
+        version: 1
+        buckets:
+          photos: {path: photos}
+          site: {path: _site, acl: public-read}
+        styles:
+          thumb: image/resize,w_40/format,webp
+          large: image/resize,w_80/format,webp
+        derivatives:
+          - name: hero
+            from: "photos/*.jpg"
+            process: "image/resize,w_{w}/format,{f}"
+            matrix: {w: [\(widths)], f: [webp, jpg]}
+            to: "site/{name}-{w}.\(hash).{f}"
+            acl: public-read
+          - name: thumbs
+            from: "photos/*.jpg"
+            styles: \(styles)
+            to: "site/{name}.{style}.\(hash).webp"
+            acl: public-read
+        index: site/index.json
+        """
+    }
+
+    static func expectClean(_ site: Site, _ context: String) throws {
+        let again = try site.run(["build"])
+        #expect(again.status == 0 && Self.text(again.stdout).contains("Nothing to do"), "\(context): \(Self.text(again.stdout)) \(again.stderr)")
+        let check = try site.run(["check"])
+        #expect(check.status == 0, "\(context): \(Self.text(check.stdout))")
+        // Every file in the published folder is in the lock (no unrecorded leftovers).
+        let lock = site.lock()
+        for file in site.files("_site") where file != "index.json" {
+            #expect(lock.contains("site/" + file), "\(context): \(file) is left with no record")
+        }
+    }
+
+    @Test func aFreshCloneDeletesTheHashedOutputsOfADroppedWidth() throws {
+        let site = try Site(["photos/p.jpg": "landscape.jpg"], manifest: Self.shaped(widths: "100, 200"))
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let old = site.files("_site").filter { $0.hasPrefix("p-200.") }
+        #expect(old.count == 2, "\(site.files("_site"))")
+        try site.freshClone()
+        try site.write(Self.shaped(widths: "100"))
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(!build.stderr.contains("cannot have written"), "\(build.stderr)")
+        for file in old { #expect(!site.exists("_site/" + file), "\(file) left on disk") }
+        try Self.expectClean(site, "dropped width")
+    }
+
+    @Test func aFreshCloneDeletesTheHashedOutputsOfADroppedStyle() throws {
+        let site = try Site(["photos/p.jpg": "landscape.jpg"], manifest: Self.shaped(widths: "100"))
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let old = site.files("_site").filter { $0.hasPrefix("p.large.") }
+        #expect(old.count == 1, "\(site.files("_site"))")
+        try site.freshClone()
+        try site.write(Self.shaped(widths: "100", styles: "[thumb]"))
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(build.stderr)")
+        for file in old { #expect(!site.exists("_site/" + file), "\(file) left on disk") }
+        try Self.expectClean(site, "dropped style")
+    }
+
+    @Test func aFreshCloneDeletesTheOldOutputsWhenTheHashLengthChanges() throws {
+        let site = try Site(["photos/p.jpg": "landscape.jpg"], manifest: Self.shaped(widths: "100"))
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let old = site.files("_site").filter { $0 != "index.json" }
+        #expect(old.count == 4, "\(old)")
+        try site.freshClone()
+        try site.write(Self.shaped(widths: "100", hash: "{hash:8}"))
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(build.stderr)")
+        for file in old { #expect(!site.exists("_site/" + file), "\(file) left on disk") }
+        #expect(site.files("_site").filter { $0 != "index.json" }.count == 4, "\(site.files("_site"))")
+        try Self.expectClean(site, "hash length")
+    }
+}
