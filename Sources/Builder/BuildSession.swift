@@ -67,7 +67,7 @@ public final class BuildSession: @unchecked Sendable {
     /// refreshes that, and a plain no-op pays for no second check).
     private var answeredByTouch = false
 
-    /// Whether the incremental paths (touched-only) may answer; `DERIVE_INCREMENTAL=0` turns
+    /// Whether the incremental paths (touched-only, edited sources) may answer; `DERIVE_INCREMENTAL=0` turns
     /// them off (every changed witness then takes the full plan), for measuring and for doubt.
     public var incrementalPlans = ProcessInfo.processInfo.environment["DERIVE_INCREMENTAL"] != "0"
 
@@ -153,7 +153,13 @@ public final class BuildSession: @unchecked Sendable {
     /// tree) refused: one evaluation for `plan`, `check` and `build`, so all three agree.
     public func plan() throws -> Plan {
         let planner = try self.planner()
-        var plan = try planner.plan()
+        var plan: Plan
+        if let quick = try editedSourcesPlan(planner) {
+            plan = quick
+        } else {
+            lastPlanPath = .full
+            plan = try planner.plan()
+        }
         let claims = foreignClaims()
         plan = refuseClaimedFileOperations(plan, claims: claims)
         let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
@@ -167,6 +173,29 @@ public final class BuildSession: @unchecked Sendable {
             plan.controlFiles.removeAll { $0.action == .write || $0.action == .remove }
         }
         plannedTargets = targets
+        return plan
+    }
+
+    /// How the last `plan()` was made.
+    public enum PlanPath: Sendable, Equatable {
+        /// Every rule expanded, every record and output compared.
+        case full
+        /// Only the derivatives of this many edited files planned again (`Planner.plan(edited:)`).
+        case editedSources(Int)
+    }
+
+    public private(set) var lastPlanPath = PlanPath.full
+
+    /// The edited-source plan, when the witness fails only because some sources' bytes changed
+    /// (no font among them) and the planner can answer from the records for the rest; nil: plan in full.
+    private func editedSourcesPlan(_ planner: Planner) throws -> Plan? {
+        guard incrementalPlans, let found = TouchedInputs.changes(witnessInputs, disk: bucketDisk), !found.edited.isEmpty,
+              Set(fontFiles).isDisjoint(with: found.edited.keys),
+              // Touched files too: read again as the full plan does, so the stat cache learns their stats.
+              let plan = try planner.plan(edited: Set(found.edited.keys).union(found.touched.keys), stats: found.stats,
+                                          outputFiles: found.outputFiles)
+        else { return nil }
+        lastPlanPath = .editedSources(found.edited.count)
         return plan
     }
 

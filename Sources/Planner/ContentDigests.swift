@@ -62,13 +62,7 @@ public final class ContentDigests: @unchecked Sendable {
     public func content(of path: String) throws -> Content? {
         let early = lock.withLock { prefetched.removeValue(forKey: path) }
         guard let stat = early ?? disk.stat(path) else { return nil }
-        if let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
-           known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
-           known.width != Self.truncatedWidth, known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
-           // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
-           !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)) {
-            return Content(digest: known.digest, format: known.format, width: max(0, known.width), height: max(0, known.height))
-        }
+        if let known = cached(path, stat: stat) { return known }
         let content: Content
         if stat.size > Self.wholeReadLimit {
             // Far over any source limit: hashed in pieces, never held whole; the size from the
@@ -84,6 +78,17 @@ public final class ContentDigests: @unchecked Sendable {
         }
         remember(path, stat: stat, content: content)
         return content
+    }
+
+    /// What the cache knows of `path` when it has exactly that stat and may be trusted without
+    /// reading the file (what `content(of:)` answers without reading); nil when it must be read.
+    public func cached(_ path: String, stat: FileStat) -> Content? {
+        guard let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
+              known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
+              known.width != Self.truncatedWidth, known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
+              // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
+              !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)) else { return nil }
+        return Content(digest: known.digest, format: known.format, width: max(0, known.width), height: max(0, known.height))
     }
 
     /// Files larger than this are hashed in 64 KiB pieces instead of read whole (the default

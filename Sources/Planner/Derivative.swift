@@ -156,12 +156,14 @@ public final class Derivative: Sendable, Hashable {
                    encoder: made.encoder)
     }
 
+    /// `actionKey`: the key already known for exactly these components (a record of them that
+    /// a clean build left, `EditedSources`); computed otherwise.
     init(output: String, outputPath: String, recipe: Recipe, origin: Origin, acl: BucketACL, dependencies: String,
-         hashed: HashedName? = nil) {
+         hashed: HashedName? = nil, actionKey known: String? = nil) {
         self.output = output; self.outputPath = outputPath; self.made = recipe; self.origin = origin
         self.acl = acl; self.dependencies = dependencies; self.hashed = hashed
-        actionKey = Components(engine: recipe.engine, pipeline: recipe.canonical, sourceDigest: origin.digest,
-                               dependencies: dependencies, encoder: recipe.encoder).actionKey
+        actionKey = known ?? Components(engine: recipe.engine, pipeline: recipe.canonical, sourceDigest: origin.digest,
+                                        dependencies: dependencies, encoder: recipe.encoder).actionKey
     }
 
     /// The same derivative under another output name (a `{hash}` name resolved); shares its recipe and source.

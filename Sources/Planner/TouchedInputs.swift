@@ -31,9 +31,16 @@ public enum TouchedInputs {
         public let outputs: Int
         /// Touched files (same bytes) with their stats now.
         public let touched: [String: FileStat]
+        /// Edited files (other bytes, or another file at the path) with their stats now: empty
+        /// for the touched-only path; what `EditedSources` plans again.
+        public let edited: [String: FileStat]
+        /// Every input file the snapshot stat'ed, with its stat now (nil: missing).
+        public var stats: [String: FileStat?] { Dictionary(zip(snapshot.files, snapshot.stats), uniquingKeysWith: { a, _ in a }) }
         let snapshot: NoOpWitness.Snapshot
         let saved: NoOpWitness.Saved
         let digests: [String: String]
+        /// The outputs' files the witness lists (every recorded output's, when it was saved).
+        public var outputFiles: [String] { saved.outputs }
     }
 
     static func path(_ inputs: NoOpWitness.Inputs) -> String { inputs.manifest.stateFolder + "/" + fileName }
@@ -92,22 +99,37 @@ public enum TouchedInputs {
     /// The output count when only input stats moved and every moved file holds the bytes the last
     /// plan read; nil means "plan".
     public static func check(_ inputs: NoOpWitness.Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Found? {
+        guard let found = changes(inputs, disk: disk, racyMargin: racyMargin), found.edited.isEmpty else { return nil }
+        return found
+    }
+
+    /// The input files that moved since the witness, when nothing else it covers did (the same
+    /// listing, manifest files, engine, folders, outputs, lock, index and state database):
+    /// those holding the bytes the last plan read (touched) and those that do not (edited: other
+    /// bytes, or another file put in its place). Nil when anything else changed, or a moved file
+    /// was missing then or now, or its recorded digest is unknown: the full plan.
+    public static func changes(_ inputs: NoOpWitness.Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Found? {
         guard let saved = NoOpWitness.read(inputs, disk: disk), let recorded = readRecorded(inputs, saved: saved, disk: disk),
               let snapshot = NoOpWitness.snapshot(inputs, disk: disk), snapshot.shape == recorded.shape,
               snapshot.files == recorded.files, snapshot.stats.count == recorded.stats.count,
               NoOpWitness.outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin) else { return nil }
         var touched: [String: FileStat] = [:]
+        var edited: [String: FileStat] = [:]
         for (index, file) in snapshot.files.enumerated() {
             let old = recorded.stats[index], now = snapshot.stats[index]
             if old == nil, now == nil { continue }   // a font missing then and now
             if let old, old == now, old.changed < recorded.recorded - racyMargin { continue }
+            guard let old, let now, let digest = recorded.digests[file] else { return nil }
             // A touch only: the same file, the same size, the bytes the plan read (stat, read, stat).
-            guard let old, let now, old.inode == now.inode, old.size == now.size, let digest = recorded.digests[file],
-                  let bytes = try? disk.read(file), disk.stats([file]).first == .some(now),
-                  ContentDigests.digest(bytes) == digest else { return nil }
-            if old != now { touched[file] = now }
+            if old.inode == now.inode, old.size == now.size, let bytes = try? disk.read(file), disk.stats([file]).first == .some(now),
+               ContentDigests.digest(bytes) == digest {
+                if old != now { touched[file] = now }
+                continue
+            }
+            edited[file] = now
         }
-        return Found(outputs: saved.outputs.count, touched: touched, snapshot: snapshot, saved: saved, digests: recorded.digests)
+        return Found(outputs: saved.outputs.count, touched: touched, edited: edited, snapshot: snapshot, saved: saved,
+                     digests: recorded.digests)
     }
 
     /// After a touched-only answer, under the build lock: the stat cache learns the touched

@@ -33,6 +33,8 @@ final class Project {
     /// Sources here are text the stand-in renderer draws: not judged as images.
     var identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85", refusesNonImages: false)
     var manifestName = "derive.yaml"
+    /// Whether sessions may take the incremental paths (`DERIVE_INCREMENTAL=0` when false).
+    var incremental = true
 
     init(_ yaml: String, files: [String: String] = [:]) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-safety-\(UUID().uuidString)")
@@ -68,8 +70,10 @@ final class Project {
         guard let manifest = result.manifest, !result.diagnostics.hasErrors else {
             throw PlanError(message: "manifest errors: \(result.diagnostics.errors)")
         }
-        return BuildSession(manifestPath: manifestPath, manifest: manifest, manifestFiles: result.files, identity: identity,
-                            overwrite: overwrite)
+        let session = BuildSession(manifestPath: manifestPath, manifest: manifest, manifestFiles: result.files, identity: identity,
+                                   overwrite: overwrite)
+        session.incrementalPlans = incremental
+        return session
     }
 
     @discardableResult

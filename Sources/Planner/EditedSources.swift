@@ -1,0 +1,163 @@
+import Foundation
+import Manifest
+
+/// The edited-source path (issue 15): when the witness of a clean build fails only because some
+/// source files' bytes changed (`TouchedInputs.changes`: the same listing, manifest files,
+/// engine, folders and fonts; every output, the lock, the index and the state as the build left
+/// them), only those sources' derivatives, and every source of a rule whose watermark object is
+/// among the edited files, are expanded and fingerprinted again. Every other derivative is
+/// rebuilt from its record: the clean build recorded exactly what its expansion gives (same
+/// recipe, source digest, dependencies and action key), and its output is on disk with the
+/// recorded bytes (the witness stat'ed it), so it is up to date.
+///
+/// The path answers only when the edit changes no output's name or existence: every derivative
+/// expanded again must be one a record names, and every record must be produced. A new or
+/// dropped output (a source now narrower than a width, another format), a source that now
+/// fails, a `{hash}` rule, a pending write, or anything unexpected in a record gives nil: the
+/// full plan decides. `IncrementalPlanEquivalenceTests` runs both paths after each edit.
+extension Planner {
+    /// The plan when only `edited` files' bytes changed since the witness; `stats` are the input
+    /// files' stats the witness check took (sources unchanged since are not stat'ed again).
+    /// Nil: take the full plan.
+    public func plan(edited: Set<String>, stats: [String: FileStat?], outputFiles: [String]) throws -> Plan? {
+        guard !manifest.rules.contains(where: { $0.to.hashLength != nil }), try store.pendingWrites().isEmpty else { return nil }
+        let recorded = try store.allOutputs()
+        // The state is the one the witness saw: every recorded output's file, and no other.
+        guard recorded.count == outputFiles.count, Set(recorded.values.map(\.file)) == Set(outputFiles) else { return nil }
+        let expansion = Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity, knownOutputs: Set(recorded.keys))
+        guard let found = try expansion.derivatives(editing: edited, recorded: recorded, stats: stats) else { return nil }
+        let protected = protectedFiles(sources: found.result.sources)
+        let protectedIdentities = WantedIdentities(protected)
+        // File → output name, for the derivatives planned again only.
+        let again = Set(found.again.map(\.outputPath))
+        var owners: [String: String] = [:]
+        for record in recorded.values where again.contains(record.file) && owners[record.file] == nil { owners[record.file] = record.path }
+        var items: [PlanItem] = []
+        items.reserveCapacity(recorded.count)
+        for derivative in found.again {
+            switch try item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },
+                            pending: nil, protected: protectedIdentities) {
+            case .success(let item): items.append(item)
+            case .failure: return nil   // an error: the full plan says it, with all the others
+            }
+        }
+        for derivative in found.kept {
+            guard let record = recorded[derivative.output] else { return nil }
+            items.append(PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative, recorded: record,
+                                  adopted: nil, replaces: record.outputDigest))
+        }
+        if let data = try? disk.read(lockPath), !LockFile.isOurs(data, manifest: manifestName) { return nil }
+        items.sort { $0.output < $1.output }
+        var plan = Plan(items: items, errors: [], failures: [], wantedFiles: Set(found.result.derivatives.map(\.outputPath)))
+        plan.protectedFiles = protected
+        plan.recorded = recorded
+        return plan
+    }
+}
+
+extension Expansion {
+    /// The derivatives planned again (edited sources, rules whose watermark object was edited)
+    /// and those rebuilt from their records; nil when the edit reaches further (see `Planner.plan(edited:)`).
+    struct Edited {
+        var result: Result
+        var again: [Derivative]
+        var kept: [Derivative]
+    }
+
+    func derivatives(editing edited: Set<String>, recorded: [String: OutputRecord], stats: [String: FileStat?]) throws -> Edited? {
+        // Each source's records under each rule: what its derivatives were.
+        var bySource: [String: [OutputRecord]] = [:]
+        for record in recorded.values { bySource[record.rule + "\u{0}" + record.source, default: []].append(record) }
+        var tasks: [Task] = []
+        var kept: [Derivative] = []
+        var sources: Set<String> = []
+        var listings: [String: (keys: [String], others: [(key: String, kind: String)])] = [:]
+        let catalogue = manifest.catalogue
+        let engine = identity.engine
+        for rule in manifest.rules {
+            guard let sourceBucket = manifest.bucket(named: rule.sourceBucket),
+                  let targetBucket = manifest.bucket(named: rule.targetBucket) else { continue }
+            let listing: (keys: [String], others: [(key: String, kind: String)])
+            if let listed = listings[sourceBucket.name] {
+                listing = listed
+            } else {
+                listing = disk.entries(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? ([], [])
+                listings[sourceBucket.name] = listing
+            }
+            // An entry the rule names that is not a regular file fails: the full plan says so.
+            guard !listing.others.contains(where: { rule.includes($0.key) }) else { return nil }
+            let variants = try rule.variants(catalogue: catalogue)
+            let canonicals = variants.map(\.pipeline.canonical)
+            let ruleName = rule.name ?? "rule at \(rule.location.file):\(rule.location.line)"
+            let context = RuleContext(rule: rule, ruleName: ruleName, sourceBucket: sourceBucket, targetBucket: targetBucket,
+                                      variants: variants, canonicals: canonicals, engine: engine, encoder: identity.encoder)
+            // A rule drawing an edited watermark object is planned again whole.
+            let objects = variants.flatMap { variant in
+                variant.pipeline.dependencies.compactMap { dependency -> String? in
+                    if case .object(let key) = dependency { return sourceBucket.path + "/" + key }
+                    return nil
+                }
+            }
+            let whole = objects.contains { edited.contains($0) }
+            for key in listing.keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
+                let task = Task(context: context, key: key, path: sourceBucket.path + "/" + key)
+                sources.insert(task.path)
+                if whole || edited.contains(task.path) {
+                    tasks.append(task)
+                } else {
+                    guard let stat = stats[task.path] ?? nil,
+                          let derivatives = rebuilt(task, records: bySource[ruleName + "\u{0}\(sourceBucket.name)/\(key)"] ?? [], stat: stat)
+                    else { return nil }
+                    kept += derivatives
+                }
+            }
+        }
+        // Planned again exactly as the full plan does; they must name outputs the records name.
+        var again: [Derivative] = []
+        for (derivatives, failures) in try parallelMap(tasks, { task in try self.expand(task) }) {
+            guard failures.isEmpty else { return nil }
+            again += derivatives
+        }
+        var seen: Set<String> = []
+        seen.reserveCapacity(recorded.count)
+        for derivative in kept + again {
+            // Written twice, or an output no record names (a create): the full plan says why.
+            guard seen.insert(derivative.output).inserted, recorded[derivative.output] != nil else { return nil }
+        }
+        // Every record produced again: nothing is deleted.
+        guard seen.count == recorded.count else { return nil }
+        let all = (kept + again).sorted { $0.output < $1.output }
+        let result = Result(derivatives: all, errors: [], failures: [], failedSources: [], blockedOutputs: [], sources: sources)
+        return Edited(result: result, again: again, kept: kept)
+    }
+
+    /// The derivatives of an unchanged source, from the records its clean build left: the
+    /// variants as `expand` narrows them for the source's recorded width, each matched to the one
+    /// record of the same style, matrix and pipeline, whose source digest, engine, encoder, rule
+    /// and ACL are what expanding would give. Nil when any does not match (the full plan).
+    func rebuilt(_ task: Task, records: [OutputRecord], stat: FileStat) -> [Derivative]? {
+        // What `content(of:)` answers without reading: the file is the one the cache describes.
+        guard let content = digests.cached(task.path, stat: stat), !(identity.refusesNonImages && content.format.isEmpty) else { return nil }
+        let source = "\(task.sourceBucket.name)/\(task.key)"
+        let origin = Derivative.Origin(source: source, sourcePath: task.path, format: content.format, digest: content.digest)
+        let acl = task.rule.acl ?? task.sourceBucket.effectiveACL(of: task.key)
+        let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
+        var derivatives: [Derivative] = []
+        for index in task.variants.indices {
+            guard let (variant, canonical) = narrowed[index] else { continue }
+            let matrix = variant.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            let matches = records.filter { $0.style == variant.style && $0.matrix == matrix && $0.pipeline == canonical }
+            guard matches.count == 1, let record = matches.first, record.sourceDigest == content.digest, record.engine == task.engine,
+                  record.encoder == identity.encoder, record.acl == acl.rawValue, record.source == source, record.rule == task.ruleName,
+                  record.bucket == task.targetBucket.name
+            else { return nil }
+            let key = record.key
+            derivatives.append(Derivative(output: record.path, outputPath: task.targetBucket.path + "/" + key,
+                                          recipe: task.context.recipe(index, variant: variant, canonical: canonical), origin: origin,
+                                          acl: acl, dependencies: record.dependencies, hashed: nil, actionKey: record.actionKey))
+        }
+        // Every record of this source under this rule is one of its variants'.
+        guard derivatives.count == records.count else { return nil }
+        return derivatives
+    }
+}
