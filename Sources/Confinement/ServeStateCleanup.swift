@@ -17,30 +17,36 @@ import Glibc
 /// those objects stay in their buckets after `clean`.
 public enum ServeStateCleanup {
     /// Removes serve's files from `stateFolder`; returns what was left, with why.
+    ///
+    /// Under `serve.lock` (`ServeLockFile`, created when absent and removed at the end): while a
+    /// serve holds it, its uploads in progress, render cache and records are all kept and the
+    /// message says so (attack 12, finding 2: clean deleted a running serve's uploads), and no
+    /// serve starts while clean removes them.
     public static func remove(in stateFolder: String) -> [String] {
         guard let state = try? ConfinedFolder(path: stateFolder) else { return [] }
         var left: [String] = []
+        let lock: ServeLockFile?
+        do { lock = try ServeLockFile(folder: stateFolder, note: " (derive clean)") } catch let failure as ServeLockFile.Failure {
+            switch failure {
+            case .held(let holder, _):
+                let present = [StateFiles.serveUploads, StateFiles.serveCache, StateFiles.serveAppendable].filter {
+                    (try? ObjectKey($0)).flatMap { state.kind($0) } != nil
+                }
+                let what = present.isEmpty ? "" : " (kept: \(present.joined(separator: ", ")))"
+                return ["\(state.path)/\(StateFiles.serveLock) is kept, and so are serve's uploads in progress, render cache and records\(what): a derive serve is running on this state folder (\(holder)); stop it and run clean again to remove them"]
+            case .notDerives:
+                // No serve can run with that file there (it refuses it too): the rest is removed.
+                left.append("\(failure)")
+                lock = nil
+            }
+        } catch {
+            return ["\(error)"]
+        }
         left += removeUploads(in: state)
         left += removeCache(in: state)
         left += removeAppendable(in: state)
-        left += removeServeLock(in: state)
+        lock?.remove()
         return left
-    }
-
-    /// `serve.lock`, only when no serve holds it (clean takes the lock to check) and it is a
-    /// regular file with one link: removing a held one would let a second serve in.
-    static func removeServeLock(in state: ConfinedFolder) -> [String] {
-        guard let key = try? ObjectKey(StateFiles.serveLock), let kind = state.kind(key) else { return [] }
-        let path = state.path + "/" + StateFiles.serveLock
-        guard kind == .file else { return ["\(path) is kept: it is \(describe(kind))"] }
-        var held = false
-        let removed = (try? state.removeFile(key) { fd in
-            guard hasOneLink(fd) else { return false }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { held = true; return false }
-            return true
-        }) == true
-        if removed { return [] }
-        return [held ? "\(path) is kept: a derive serve is running on this state folder" : "\(path) is kept: it is not a file derive serve wrote (a regular file with one link)"]
     }
 
     static func isHex(_ name: [UInt8], count: Int, upper: Bool) -> Bool {

@@ -80,6 +80,10 @@ public final class ObjectMetadataStore: Sendable {
     private let cache = NIOLockedValueBox<(entries: [CacheKey: (identity: ObjectFileIdentity, metadata: ObjectMetadata?)], generation: Int)>(([:], 0))
     private struct CacheKey: Hashable { var bucket: String; var key: [UInt8] }
     private let maxCached = 100_000
+    /// The database file as checked (nil: in memory), kept open in `DatabasePins` while the store lives.
+    private let pinned: DatabasePins.File?
+
+    deinit { if let pinned { DatabasePins.release(pinned) } }
 
     /// Opens (creating) the database at `path`; nil path: in memory (tests).
     ///
@@ -88,31 +92,56 @@ public final class ObjectMetadataStore: Sendable {
     /// machine. Writers record a file before they link it (an upload's metadata, an append's
     /// next version), so the record is on disk before the file it names is at its key.
     ///
-    /// Only serve's own database is opened: a symbolic link at `path` (or at its journals), a
-    /// file that is not an SQLite database, a database another application stamped, or one with
-    /// tables serve does not know is refused with a `MetadataDatabaseError` naming it, before
-    /// anything is written to it (attack 11, finding 3). A new or empty file is stamped serve's.
+    /// Only serve's own database is opened: a symbolic link or a hard link at `path` (or at its
+    /// journals), a file that is not an SQLite database, a database another application
+    /// stamped, one with tables serve does not know, or a foreign one with a journal SQLite would
+    /// replay is refused with a `MetadataDatabaseError` naming it, before anything is written to
+    /// it (attacks 11 and 12). A new or empty file is stamped serve's.
+    ///
+    /// The file is checked through a descriptor of its own (opened with `O_NOFOLLOW`, created
+    /// when absent, kept open while the store lives), and SQLite must then be found holding that
+    /// same inode: the layout checks run on SQLite's own connection, inside one read transaction,
+    /// and the lock SQLite takes for it must be on the checked file (an OFD lock probe through
+    /// the descriptor). A file swapped in between the check and SQLite's open is refused.
     public init(path: String?) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         var stamp = false
         if let path {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            stamp = try MetadataDatabaseOwnership.check(path)
-            configuration.journalMode = .wal
-            queue = try DatabaseQueue(path: path, configuration: configuration)
-            // Opened by name: what is there now must still be the regular file just checked.
-            try MetadataDatabaseOwnership.checkNotLinked(path)
-            // GRDB's WAL set-up chooses NORMAL, which may lose the last commits at a power cut.
-            try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+            let checked = try MetadataDatabaseOwnership.open(path)
+            do {
+                // Journal mode untouched until the file is known to be serve's (WAL is set below).
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                stamp = try MetadataDatabaseOwnership.verify(queue, checked: checked, path: path)
+                self.queue = queue
+                pinned = checked.file
+            } catch let error as MetadataDatabaseError {
+                DatabasePins.release(checked.file)
+                throw error
+            } catch {
+                DatabasePins.release(checked.file)
+                throw MetadataDatabaseOwnership.refuse(path, "cannot be read as an SQLite database (\(error))")
+            }
         } else {
+            pinned = nil
             queue = try DatabaseQueue(configuration: configuration)
             stamp = true
         }
         if stamp {
+            // Before WAL on a new file: the stamp is then in the main file, never only in a log.
             try queue.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA application_id = \(MetadataDatabaseOwnership.applicationID)")
                 try db.execute(sql: "PRAGMA user_version = \(MetadataDatabaseOwnership.schemaVersion)")
+            }
+        }
+        if path != nil {
+            try queue.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                // NORMAL may lose the last commits at a power cut.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                // An earlier serve's database stamped now: the stamp goes to the main file too.
+                if stamp { _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
             }
         }
         // One record per file identity at a key (not per key): an upload records its file's
@@ -259,63 +288,170 @@ enum MetadataDatabaseOwnership {
         MetadataDatabaseError(message: "\(path) \(what); derive serve opens, creates or changes only its own object metadata database there. Move that file away (serve then starts a new, empty one) or use another state folder (state: in the manifest).")
     }
 
-    /// Refuses a symbolic link (or anything but a regular file) at `path` or its journals.
-    static func checkNotLinked(_ path: String) throws {
-        for name in [path] + StateFiles.journalSuffixes.map({ path + $0 }) {
+    /// The database file as checked: its descriptor (pinned: release `file` when done), identity,
+    /// and the stamp its header holds.
+    struct Checked {
+        var descriptor: Int32
+        var device: UInt64
+        var inode: UInt64
+        var application: Int32
+        var version: Int
+        var file: DatabasePins.File { DatabasePins.File(device: device, inode: inode) }
+    }
+
+    /// Refuses what is not a regular file with one name at the journal names, `fstatat` in the
+    /// state folder held open; returns the sizes of those present.
+    static func checkJournals(_ folder: Int32, _ path: String) throws -> [String: Int64] {
+        var sizes: [String: Int64] = [:]
+        let name = (path as NSString).lastPathComponent
+        for suffix in StateFiles.journalSuffixes {
             var info = stat()
-            guard lstat(name, &info) == 0 else { continue }
-            if (info.st_mode & S_IFMT) == S_IFLNK { throw refuse(name, "is a symbolic link") }
-            if (info.st_mode & S_IFMT) != S_IFREG { throw refuse(name, "is not a regular file") }
+            guard fstatat(folder, name + suffix, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            try checkShape(path + suffix, info)
+            sizes[suffix] = Int64(info.st_size)
+        }
+        return sizes
+    }
+
+    /// A symbolic link, anything but a regular file, or a file with a second name (a hard link
+    /// to a user's file, or another project's database through `cp -al`) is not serve's.
+    static func checkShape(_ name: String, _ info: stat) throws {
+        if (info.st_mode & S_IFMT) == S_IFLNK { throw refuse(name, "is a symbolic link") }
+        if (info.st_mode & S_IFMT) != S_IFREG { throw refuse(name, "is not a regular file") }
+        if info.st_nlink != 1 {
+            throw refuse(name, "has another name too (a hard link, \(info.st_nlink) names: a copy made with cp -al or rsync --link-dest shares it with another project)")
         }
     }
 
-    /// Checks the file at `path` (nothing there or an empty file: a new database). Returns
-    /// whether it must be stamped serve's: new, or made by a version that did not stamp it.
-    static func check(_ path: String) throws -> Bool {
-        try checkNotLinked(path)
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+    /// Opens the file at `path` (creating an empty one when there is none) without following a
+    /// link, from the state folder's descriptor, and checks its shape, its header, and its
+    /// journals; nothing is written to an existing file.
+    static func open(_ path: String) throws -> Checked {
+        let folderPath = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+        let folder = Glibc.open(folderPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard folder >= 0 else { throw refuse(folderPath, "cannot be opened (\(String(cString: strerror(errno))))") }
+        defer { close(folder) }
+        let journals = try checkJournals(folder, path)
+        var fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        if fd < 0, errno == ENOENT { fd = openat(folder, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644) }
         guard fd >= 0 else {
-            if errno == ENOENT { return true }
+            var info = stat()
+            if errno == ELOOP || (fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK) {
+                throw refuse(path, "is a symbolic link")
+            }
             throw refuse(path, "cannot be read (\(String(cString: strerror(errno))))")
         }
-        var header = [UInt8](repeating: 0, count: 100)
-        let count = pread(fd, &header, header.count, 0)
-        close(fd)
-        if count == 0 { return true }
-        guard count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
-            throw refuse(path, "is not an SQLite database")
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)   // no identity: not pinned (nothing of this process can hold a lock on it)
+            throw refuse(path, "cannot be read (\(reason))")
         }
-        // The header's big-endian fields: user_version at 60, application_id at 68.
-        func field(_ at: Int) -> Int32 { Int32(bitPattern: header[at..<at + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) }
-        let application = field(68), version = Int(field(60))
-        if application != 0 && application != applicationID {
-            throw refuse(path, "is another application's SQLite database (application_id \(application))")
-        }
-        // Read-write but only read: a read-only connection cannot open a WAL database whose
-        // `-shm` is gone (serve's own after a clean stop). Nothing is written before the verdict.
-        let found: [String: Set<String>]
+        let file = DatabasePins.pin(fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         do {
-            found = try DatabaseQueue(path: path).read { db in
-                var found: [String: Set<String>] = [:]
-                for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'") {
-                    found[table] = Set(try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { $0["name"] as String })
+            try checkShape(path, info)
+            var header = [UInt8](repeating: 0, count: 100)
+            let count = pread(fd, &header, header.count, 0)
+            var checked = Checked(descriptor: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), application: 0, version: 0)
+            if count > 0 {
+                guard count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else { throw refuse(path, "is not an SQLite database") }
+                // The header's big-endian fields: user_version at 60, application_id at 68.
+                func field(_ at: Int) -> Int32 { Int32(bitPattern: header[at..<at + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) }
+                checked.application = field(68)
+                checked.version = Int(field(60))
+                if checked.application != 0 && checked.application != applicationID {
+                    throw refuse(path, "is another application's SQLite database (application_id \(checked.application))")
                 }
-                return found
             }
+            // SQLite replays a write-ahead log or a hot journal as it opens (a write): only for
+            // a file stamped serve's, whose log is serve's own (attack 12, finding 5).
+            if checked.application != applicationID, let hot = ["-wal", "-journal"].first(where: { (journals[$0] ?? 0) > 0 }) {
+                throw refuse(path, "is not stamped derive serve's and has a \(hot == "-wal" ? "write-ahead log" : "rollback journal") (\(path + hot)) SQLite would apply to it on opening")
+            }
+            return checked
         } catch {
-            throw refuse(path, "cannot be read as an SQLite database (\(error))")
+            DatabasePins.release(file)
+            throw error
+        }
+    }
+
+    /// On serve's connection, in one read transaction: SQLite holds a lock on the file checked
+    /// (not on one swapped in since), and the file's tables and columns are serve's. Returns
+    /// whether it must be stamped serve's: new, or made by a version that did not stamp it.
+    static func verify(_ queue: DatabaseQueue, checked: Checked, path: String) throws -> Bool {
+        let (found, held) = try queue.inDatabase { db -> ([String: Set<String>], Bool) in
+            try db.execute(sql: "BEGIN DEFERRED")
+            defer { try? db.execute(sql: "COMMIT") }
+            var found: [String: Set<String>] = [:]
+            for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'") {
+                found[table] = Set(try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { $0["name"] as String })
+            }
+            return (found, sqliteHoldsLock(on: checked.descriptor))
+        }
+        var named = stat()
+        guard held, lstat(path, &named) == 0, UInt64(named.st_dev) == checked.device, UInt64(named.st_ino) == checked.inode else {
+            throw refuse(path, "was replaced while derive serve opened it (SQLite does not hold the file that was checked)")
         }
         let foreign = found.keys.filter { tables[$0] == nil }.sorted()
         if !foreign.isEmpty {
             throw refuse(path, "holds tables that are not derive serve's (\(foreign.joined(separator: ", ")))")
         }
-        if application == applicationID, version > schemaVersion {
-            throw refuse(path, "was written by a newer derive serve (layout \(version); this one knows \(schemaVersion))")
+        if checked.application == applicationID, checked.version > schemaVersion {
+            throw refuse(path, "was written by a newer derive serve (layout \(checked.version); this one knows \(schemaVersion))")
         }
         for (table, columns) in found.sorted(by: { $0.key < $1.key }) where !tables[table]!.isSubset(of: columns) {
             let missing = tables[table]!.subtracting(columns).sorted().joined(separator: ", ")
             throw refuse(path, "has a table \(table) without derive serve's columns (missing: \(missing))")
         }
-        return application == 0
+        return checked.application == 0
+    }
+
+    /// Whether some lock SQLite takes for a reader (its SHARED range: 510 bytes from
+    /// 0x40000002) is held on the file open at `fd`. An open-file-description lock probe
+    /// (`F_OFD_GETLK`) sees this process's own record locks, which a plain `F_GETLK` would not.
+    static func sqliteHoldsLock(on fd: Int32) -> Bool {
+        var probe = Glibc.flock()
+        probe.l_type = Int16(F_WRLCK)
+        probe.l_whence = Int16(SEEK_SET)
+        probe.l_start = 0x4000_0002
+        probe.l_len = 510
+        probe.l_pid = 0
+        let F_OFD_GETLK: Int32 = 36
+        guard fcntl(fd, F_OFD_GETLK, &probe) == 0 else { return false }
+        return probe.l_type != Int16(F_UNLCK)
+    }
+}
+
+/// Descriptors this process opened on metadata database files, by file, closed only when the
+/// last store using a file is gone. Closing any descriptor of a file drops every POSIX record
+/// lock the process holds on it, SQLite's included: a store's descriptor closed while another
+/// store's connection is open on the same file (two services on one state folder in tests, a
+/// refused start beside a running one) would silently unlock that connection.
+enum DatabasePins {
+    struct File: Hashable, Sendable { var device: UInt64; var inode: UInt64 }
+    private static let table = NIOLockedValueBox<[File: (users: Int, descriptors: [Int32])]>([:])
+
+    /// Keeps `fd` open for one more user of its file; returns the file.
+    static func pin(_ fd: Int32, device: UInt64, inode: UInt64) -> File {
+        let file = File(device: device, inode: inode)
+        table.withLockedValue { table in
+            var entry = table[file] ?? (0, [])
+            entry.users += 1
+            entry.descriptors.append(fd)
+            table[file] = entry
+        }
+        return file
+    }
+
+    /// One user of `file` is done; its descriptors are closed when it was the last.
+    static func release(_ file: File) {
+        let closing: [Int32] = table.withLockedValue { table in
+            guard var entry = table[file] else { return [] }
+            entry.users -= 1
+            if entry.users > 0 { table[file] = entry; return [] }
+            table[file] = nil
+            return entry.descriptors
+        }
+        for fd in closing { close(fd) }
     }
 }

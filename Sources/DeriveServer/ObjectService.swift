@@ -338,7 +338,7 @@ public final class ObjectService: Sendable {
         if let uploads = multipart.folder(create: false) {
             let removed = ServeStateCleanup.removeStagedAppends(in: uploads)
             if !removed.isEmpty {
-                logger.notice("removed \(removed.count) staged append bodies a stopped server left in \(uploads.path) (\(removed.prefix(5).joined(separator: ", "))\(removed.count > 5 ? ", …" : ""))")
+                logger.notice("removed \(removed.count) staged append \(removed.count == 1 ? "body" : "bodies") a stopped server left in \(uploads.path) (\(removed.prefix(5).joined(separator: ", "))\(removed.count > 5 ? ", …" : ""))")
             }
         }
         logAppendableStartup()

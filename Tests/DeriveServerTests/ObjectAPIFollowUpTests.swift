@@ -288,8 +288,11 @@ import Testing
         let refused = append("new.txt", 0)
         #expect(refused.status == 400 && refused.text.contains("appendable objects"), "\(refused.status) \(refused.text)")
         #expect(f.file("drop/new.txt") == nil)
-        // An existing appendable object still takes appends; a freed slot takes a new one.
-        #expect(append("full/7", 1).status == 200)
+        // An existing appendable object still takes appends; a freed slot takes a new one. (The
+        // carried rows are anonymous: cut to their share at start, the first names in byte order
+        // kept, attack 12, finding 4.)
+        #expect(append("full/1", 1).status == 200)
+        #expect(append("full/7", 1).status == 409)
         try FileManager.default.removeItem(at: folder.appendingPathComponent("8"))
         // Signed: the carried-over records count as anonymous, so their share is full (attack 10, B).
         // Each refusal looks at a bounded batch of rows (attack 11, 2): the stale row is found
@@ -309,6 +312,7 @@ import Testing
         let total = AppendableObjects.Limits().total
         for n in 0..<(total + 50) { records["b\0k\(n)"] = AppendableObjects.LegacyRecord(inode: UInt64(n), size: 1) }
         try JSONEncoder().encode(records).write(to: file)
-        #expect(try AppendableObjects(store: ObjectMetadataStore(path: nil), legacyFile: file.path).counts.records == total)
+        // Legacy rows count as anonymous: cut to the anonymous share (attack 12, finding 4).
+        #expect(try AppendableObjects(store: ObjectMetadataStore(path: nil), legacyFile: file.path).counts.records == AppendableObjects.Limits().anonymous)
     }
 }

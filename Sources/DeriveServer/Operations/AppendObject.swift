@@ -65,15 +65,19 @@ extension ObjectService {
 
     /// Start-up of the appendable table, in the log: a record file carried over, records cut past
     /// the bound (those objects are normal now), appends a stop interrupted and how they settled.
+    /// `1 thing`, `2 things`.
+    static func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
+
     func logAppendableStartup() {
         let startup = appendables.startup
         if startup.migrated > 0 {
-            logger.notice("carried \(startup.migrated) appendable objects over from \(StateFiles.serveAppendable) into \(StateFiles.objectMetadata)")
+            logger.notice("carried \(Self.count(startup.migrated, "appendable object")) over from \(StateFiles.serveAppendable) into \(StateFiles.objectMetadata)")
         }
         if let problem = startup.legacyProblem { logger.warning("\(problem)") }
         if !startup.cut.isEmpty {
-            let names = startup.cut.prefix(5).map { "'\($0.replacingOccurrences(of: "\0", with: "/"))'" }.joined(separator: ", ")
-            logger.warning("\(startup.cut.count) appendable objects past the bound of \(appendables.limits.total) (serve: appendable_max_objects) were dropped at start (rows of anonymous callers first, then the last in byte order): they are normal objects now and an append to one answers ObjectNotAppendable (\(names)\(startup.cut.count > 5 ? ", …" : ""))")
+            let names = startup.cut.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+            let limits = appendables.limits
+            logger.warning("\(Self.count(startup.cut.count, "appendable object")) past the bounds (serve: appendable_max_objects \(limits.total), appendable_max_anonymous \(limits.anonymous)) were dropped at start (rows of signed callers are kept first, rows of anonymous callers only up to their share, each in byte order): they are normal objects now and an append to one answers ObjectNotAppendable (\(names)\(startup.cut.count > 5 ? ", …" : ""))")
         }
         do {
             for line in try appendables.recover(status: currentStatus) { logger.notice("appendable \(line)") }

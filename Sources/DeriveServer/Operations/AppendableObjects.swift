@@ -67,8 +67,11 @@ final class AppendableObjects: Sendable {
         init(_ bucket: String, _ key: ObjectKey) { self.bucket = Array(bucket.utf8); self.key = key.bytes }
         var bucketName: String { String(decoding: bucket, as: UTF8.self) }
         var objectKey: ObjectKey? { try? ObjectKey(bytes: key) }
-        /// `bucket\0key`, for the log and tests.
+        /// `bucket\0key`, for tests.
         var text: String { bucketName + "\0" + String(decoding: key, as: UTF8.self) }
+        /// `bucket/key` for the log, bytes outside printable ASCII percent-encoded: two
+        /// spellings of one word (NFC, NFD) read differently.
+        var shown: String { bucketName + "/" + AppendableObjects.shown(key) }
         var ordering: [UInt8] { bucket + [0] + key }
     }
 
@@ -179,16 +182,21 @@ final class AppendableObjects: Sendable {
                 loaded[name] = Record(inode: UInt64(bitPattern: inode), size: size, modified: row["modified"], anonymous: row["anonymous"])
             }
         }
-        // More than the bound (a lowered `appendable_max_objects`, a long legacy file): rows of
-        // signed callers are kept before anonymous ones, each in byte order; the others become
-        // normal objects, and the log says so.
+        // More than the bounds (a lowered `appendable_max_objects` or `appendable_max_anonymous`,
+        // a long legacy file): rows of signed callers are kept first, anonymous ones only up to
+        // their share (attack 12, finding 4: else signed callers found no slot), each in byte
+        // order; the others become normal objects, and the log says so.
         var table = Table()
-        if loaded.count > limits.total {
-            let ordered = loaded.sorted { a, b in
-                a.value.anonymous != b.value.anonymous ? !a.value.anonymous : a.key.ordering.lexicographicallyPrecedes(b.key.ordering)
-            }.map(\.key)
-            let cut = Array(ordered[limits.total...])
-            startup.cut = cut.map(\.text)
+        let anonymousRows = loaded.values.filter(\.anonymous).count
+        if loaded.count > limits.total || anonymousRows > limits.anonymous {
+            func ordered(_ anonymous: Bool) -> [Name] {
+                loaded.filter { $0.value.anonymous == anonymous }.map(\.key).sorted { $0.ordering.lexicographicallyPrecedes($1.ordering) }
+            }
+            let signed = ordered(false), anonymous = ordered(true)
+            let keptSigned = min(signed.count, limits.total)
+            let keptAnonymous = min(anonymous.count, limits.anonymous, limits.total - keptSigned)
+            let cut = Array(signed[keptSigned...]) + Array(anonymous[keptAnonymous...])
+            startup.cut = cut.map(\.shown)
             for name in cut { loaded[name] = nil }
             try Self.delete(cut, from: database)
         }
@@ -203,18 +211,18 @@ final class AppendableObjects: Sendable {
         var startup = Startup()
         guard FileManager.default.fileExists(atPath: file) || (try? FileManager.default.destinationOfSymbolicLink(atPath: file)) != nil else { return startup }
         guard let data = try? ConfinedFolder.readRegularFile(atPath: file, maxBytes: 64 << 20),
-              let decoded = try? JSONDecoder().decode([String: LegacyRecord].self, from: data) else {
+              let decoded = LegacyFile.entries(Array(data)) else {
             startup.legacyProblem = "\(file) is not derive serve's record of appendable objects (a regular JSON file); it was left as it is and not read"
             return startup
         }
         try database.write { db in
             for (name, record) in decoded {
-                let parts = name.split(separator: "\0", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2, let key = try? ObjectKey(String(parts[1])) else { continue }
+                guard let split = name.firstIndex(of: 0), let key = try? ObjectKey(bytes: Array(name[(split + 1)...])) else { continue }
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO appendable_objects (bucket, key, inode, size, anonymous) VALUES (?, ?, ?, ?, 1)
-                    """, arguments: [String(parts[0]), Data(key.bytes), Int64(bitPattern: record.inode), record.size])
-                startup.migrated += 1
+                    """, arguments: [String(decoding: name[..<split], as: UTF8.self), Data(key.bytes), Int64(bitPattern: record.inode), record.size])
+                // Only rows added count (a key the table already has keeps its row).
+                if db.changesCount > 0 { startup.migrated += 1 }
             }
         }
         // Committed: the file is no longer the truth. Removed by name in the state folder,
@@ -227,6 +235,84 @@ final class AppendableObjects: Sendable {
             startup.legacyProblem = "\(file) was carried over into the database but could not be removed (\(error)); remove it by hand"
         }
         return startup
+    }
+
+    /// `serve-appendable.json` read with its names as bytes: a `[String: …]` dictionary merges
+    /// names Swift calls equal (`caf\u{E9}`, `cafe\u{301}`), two objects on disk.
+    enum LegacyFile {
+        /// The file's `{"bucket\u0000key": {"inode": …, "size": …}, …}` entries in order; nil
+        /// when it is not that shape.
+        static func entries(_ bytes: [UInt8]) -> [([UInt8], LegacyRecord)]? {
+            var at = 0
+            func skipSpace() { while at < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[at]) { at += 1 } }
+            func take(_ byte: UInt8) -> Bool {
+                skipSpace()
+                guard at < bytes.count, bytes[at] == byte else { return false }
+                at += 1
+                return true
+            }
+            func hex4() -> UInt32? {
+                guard at + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16) else { return nil }
+                at += 4
+                return value
+            }
+            /// A string's bytes, escapes decoded, the rest kept byte for byte.
+            func string() -> [UInt8]? {
+                guard take(0x22) else { return nil }
+                var out: [UInt8] = []
+                while at < bytes.count {
+                    let byte = bytes[at]
+                    at += 1
+                    switch byte {
+                    case 0x22: return out
+                    case 0x5C:
+                        guard at < bytes.count else { return nil }
+                        let escape = bytes[at]
+                        at += 1
+                        switch escape {
+                        case 0x22, 0x5C, 0x2F: out.append(escape)
+                        case 0x62: out.append(8)
+                        case 0x66: out.append(12)
+                        case 0x6E: out.append(10)
+                        case 0x72: out.append(13)
+                        case 0x74: out.append(9)
+                        case 0x75:
+                            guard var value = hex4() else { return nil }
+                            if (0xD800..<0xDC00).contains(value) {
+                                guard at + 1 < bytes.count, bytes[at] == 0x5C, bytes[at + 1] == 0x75 else { return nil }
+                                at += 2
+                                guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
+                                value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                            }
+                            guard let scalar = Unicode.Scalar(value) else { return nil }
+                            out += Array(String(Character(scalar)).utf8)
+                        default: return nil
+                        }
+                    default: out.append(byte)
+                    }
+                }
+                return nil
+            }
+            /// A record object's bytes (no strings with braces in it: the names are `inode`, `size`).
+            func record() -> LegacyRecord? {
+                guard take(0x7B) else { return nil }
+                let start = at - 1
+                while at < bytes.count, bytes[at] != 0x7D { at += 1 }
+                guard at < bytes.count else { return nil }
+                at += 1
+                return try? JSONDecoder().decode(LegacyRecord.self, from: Data(bytes[start..<at]))
+            }
+            var entries: [([UInt8], LegacyRecord)] = []
+            guard take(0x7B) else { return nil }
+            if take(0x7D) { skipSpace(); return at == bytes.count ? entries : nil }
+            repeat {
+                guard let name = string(), take(0x3A), let value = record() else { return nil }
+                entries.append((name, value))
+            } while take(0x2C)
+            guard take(0x7D) else { return nil }
+            skipSpace()
+            return at == bytes.count ? entries : nil
+        }
     }
 
     /// Settles the rows an interrupted append left (see the crash story): the next version
@@ -248,18 +334,27 @@ final class AppendableObjects: Sendable {
                             next_inode = NULL, next_size = NULL, next_modified = NULL WHERE bucket = ? AND key = ?
                         """, arguments: arguments)
                     records.withLockedValue { $0.set(Name(bucket, key), next) }
-                    settled.append("'\(key)' in bucket '\(bucket)': an append stopped after its file was linked; the object is appendable at \(nextSize) bytes")
+                    settled.append("'\(Self.shown(key.bytes))' in bucket '\(bucket)': an append stopped after its file was linked; the object is appendable at \(nextSize) bytes")
                 } else if (row["inode"] as Int64?) == nil {
                     try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: arguments)
-                    settled.append("'\(key)' in bucket '\(bucket)': the first append stopped before its file was linked; there is no object")
+                    settled.append("'\(Self.shown(key.bytes))' in bucket '\(bucket)': the first append stopped before its file was linked; there is no object")
                 } else {
                     try db.execute(sql: "UPDATE appendable_objects SET next_inode = NULL, next_size = NULL, next_modified = NULL WHERE bucket = ? AND key = ?",
                                    arguments: arguments)
-                    settled.append("'\(key)' in bucket '\(bucket)': an append stopped before its file was linked; the object keeps its earlier bytes")
+                    settled.append("'\(Self.shown(key.bytes))' in bucket '\(bucket)': an append stopped before its file was linked; the object keeps its earlier bytes")
                 }
             }
         }
         return settled
+    }
+
+    /// A key for the log: printable ASCII as it is, every other byte (and `%`) as `%XX`.
+    static func shown(_ bytes: [UInt8]) -> String {
+        var text = ""
+        for byte in bytes {
+            if (0x20..<0x7F).contains(byte), byte != 0x25 { text.unicodeScalars.append(Unicode.Scalar(byte)) } else { text += String(format: "%%%02X", byte) }
+        }
+        return text
     }
 
     private static func name(_ row: Row) -> Name? {
