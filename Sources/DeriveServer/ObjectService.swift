@@ -532,6 +532,13 @@ public final class ObjectService: Sendable {
         let signed = SignedRequest(method: request.method, bucket: bucket.name, key: writtenKey, query: resolved.query,
                                    headers: request.headers)
         let caller = try verifier.authenticate(signed, now: clock())
+        // `/site` (path style, no final slash) on a website bucket: the index page's relative
+        // addresses would resolve from the server's root, so the browser is sent to `/site/`, as
+        // web servers send a folder's address.
+        if caller == nil, bucket.website != nil, resolved.key == nil, resolved.websiteFolder == nil, resolved.query.isEmpty,
+           request.method == "GET" || request.method == "HEAD", request.target == "/" + bucket.name {
+            return .respond(ServiceResponse(status: 301, headers: [("Location", "/\(bucket.name)/")], payload: .data(Data())))
+        }
         var key = resolved.key
         if let index = try websiteIndex(resolved, bucket: bucket, caller: caller, method: request.method),
            let indexHandler = OperationHandlers.all[index.operation] {

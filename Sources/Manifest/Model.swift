@@ -70,12 +70,28 @@ public struct Bucket: Sendable, Hashable {
             return "starts with //, which browsers read as another host (a protocol-relative URL); write https://host/... or one / for a path from the site's root"
         }
         if rest.contains("//") { return "has an empty folder (//); write each / once" }
-        if scheme != nil, rest.prefix(while: { $0 != "/" }).contains("@") {
+        let host = rest.prefix(while: { $0 != "/" })
+        if scheme != nil, host.contains("@") {
             return "names a user or password (user@host); addresses written into pages may not carry credentials"
+        }
+        // `https:///x` has no host (browsers take `x` for it); a port is 1 to 65535.
+        if scheme != nil, host.isEmpty || host.hasPrefix(":") { return "has no host after the scheme; write https://host/..." }
+        // The port follows the last `:` (after the `]` of an IPv6 address such as `[::1]:8080`).
+        let afterAddress = host.hasPrefix("[") ? host[(host.firstIndex(of: "]") ?? host.endIndex)...].dropFirst() : host
+        if scheme != nil, let colon = afterAddress.lastIndex(of: ":") {
+            let port = afterAddress[afterAddress.index(after: colon)...]
+            guard port.allSatisfy({ $0.isASCII && $0.isNumber }), !port.hasPrefix("0"), let number = Int(port), (1...65535).contains(number) else {
+                return "has port '\(port)', which is not a number from 1 to 65535"
+            }
         }
         guard text.utf8.count <= 2048 else { return "is longer than 2048 bytes" }
         if let bad = text.unicodeScalars.first(where: { $0.value <= 0x20 || $0.value == 0x7F || "\"'<>,?#\\`".unicodeScalars.contains($0) }) {
             return "contains \(bad.value <= 0x20 ? "a space or control character" : "'\(bad)'"); percent-encode it"
+        }
+        // Invisible in a manifest, and part of every address all the same (U+200B, U+00A0, U+2028).
+        let invisible: Set<Unicode.GeneralCategory> = [.format, .control, .spaceSeparator, .lineSeparator, .paragraphSeparator]
+        if let bad = text.unicodeScalars.first(where: { invisible.contains($0.properties.generalCategory) }) {
+            return "contains U+\(String(bad.value, radix: 16, uppercase: true)), an invisible character or space; percent-encode it"
         }
         return nil
     }

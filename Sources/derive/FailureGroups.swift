@@ -38,7 +38,8 @@ enum FailureGroups {
             let count = group.failures.count
             let isOwnSubject = count == 1 && group.failures[0].output == group.subject
             var line = "\(group.subject): \(group.message)"
-            if !isOwnSubject { line += ", \(count) derivative\(count == 1 ? "" : "s") not built" }
+            // A source's own failure already says how many derivatives it cost (the planner's words).
+            if !isOwnSubject, !group.message.hasSuffix(" not built") { line += ", \(count) derivative\(count == 1 ? "" : "s") not built" }
             lines.append(line)
             if verbose, !isOwnSubject {
                 for failure in group.failures { lines.append("  \(failure.output): \(failure.message)") }

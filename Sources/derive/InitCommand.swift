@@ -30,7 +30,7 @@ struct InitCommand: ParsableCommand {
         let images = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
         if here == images || here.hasPrefix(images.hasSuffix("/") ? images : images + "/") {
             throw CLIError("\(folder) holds the current folder, where derive.yaml, its lock and state go; a bucket may not hold them. "
-                           + "Run derive init in the folder above, naming this one (e.g. cd .. && derive init \((images as NSString).lastPathComponent))")
+                           + "Run derive init in the folder that holds \(folder), naming it (cd \((images as NSString).deletingLastPathComponent) && derive init \((images as NSString).lastPathComponent))")
         }
         if images == here + "/" + StarterManifest.outputFolder {
             throw CLIError("\(folder) is where derive init puts the outputs; keep the images in another folder")
@@ -57,9 +57,11 @@ struct InitCommand: ParsableCommand {
         let total = found.total
         // The page the website shows: written once, never over a file there.
         let page = StarterManifest.outputFolder + "/" + StarterManifest.pageName
-        let pageNote = StarterManifest.writePage(page) ? " and \(page)" : ""
+        let pageWritten = StarterManifest.writePage(page)
+        let pageNote = pageWritten ? " and \(page)" : ""
         let linkNote = isLink ? " (a symbolic link to \(images))" : ""
         print("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder)\(linkNote). "
+              + (pageWritten ? "" : "\(page) was not written: something is there already (a file, a folder or a link), left as it is. ")
               + "Next: derive build, then derive serve and open the Website address it prints.")
     }
 }

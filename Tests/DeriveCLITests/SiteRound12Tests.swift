@@ -271,4 +271,44 @@ import Glibc
         #expect(site.files("_site").filter { $0 != "index.json" }.count == 4, "\(site.files("_site"))")
         try Self.expectClean(site, "hash length")
     }
+
+    // MARK: attack 12 N5: messages
+
+    @Test func aBadSourceSaysHowManyDerivativesItCostOnce() throws {
+        let manifest = """
+            version: 1
+            buckets:
+              photos: {path: photos}
+              site: {path: _site, acl: public-read}
+            derivatives:
+              - {name: r, from: "photos/*.jpg", process: "image/resize,w_{w}/format,webp", matrix: {w: [10, 20]}, to: "site/{name}-{w}.webp", acl: public-read}
+            """
+        let site = try Site(["photos/good.jpg": "orientation-1.jpg"], manifest: manifest)
+        defer { site.remove() }
+        try Data().write(to: site.url("photos/empty.jpg"))
+        let build = try site.run(["build"])
+        #expect(build.status != 0)
+        let line = build.stderr.split(separator: "\n").first { $0.contains("photos/empty.jpg") }.map(String.init) ?? ""
+        #expect(line.components(separatedBy: "derivatives not built").count == 2, "\(build.stderr)")
+    }
+
+    @Test func initsHintNamesTheFolderThatHoldsTheImages() throws {
+        let site = try Site(["I6/proj/a.jpg": "orientation-1.jpg"], manifest: nil)
+        defer { site.remove() }
+        let refused = try CLI.run(["init", ".."], in: site.url("I6/proj"))
+        #expect(refused.status != 0)
+        let holder = site.url("I6").resolvingSymlinksInPath().deletingLastPathComponent().path
+        #expect(refused.stderr.contains("cd \(holder) && derive init I6"), "\(refused.stderr)")
+    }
+
+    @Test func initSaysWhenItLeftThePageAlone() throws {
+        let site = try Site(["images/a.jpg": "orientation-1.jpg"], manifest: nil)
+        defer { site.remove() }
+        try FileManager.default.createDirectory(at: site.url("_site"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: site.url("_site/index.html").path, withDestinationPath: "/nonexistent/page.html")
+        let made = try site.run(["init"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(Self.text(made.stdout).contains("_site/index.html was not written"), "\(Self.text(made.stdout))")
+        #expect(!FileManager.default.fileExists(atPath: "/nonexistent/page.html"))
+    }
 }

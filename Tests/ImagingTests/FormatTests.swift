@@ -74,7 +74,7 @@ import ProcessLanguage
         #expect(try quality("image/quality,Q_95") == 80)     // never above the source
         #expect(try quality("image/quality,Q_60") == 60)
         #expect(try quality("image/quality,q_50,Q_70") == 70) // Q wins
-        #expect(try quality("image/resize,w_100") == 85)     // the default
+        #expect(try quality("image/resize,w_100") == 80)     // the default (85), never above the source either
         let webp = try Fixtures.render(source, "image/quality,q_30/format,webp").0.bytes.count
         let webpHigh = try Fixtures.render(source, "image/quality,q_90/format,webp").0.bytes.count
         #expect(webp < webpHigh)
