@@ -135,4 +135,23 @@ import ProcessLanguage
         let error = try #require(EngineAttackTests.error(nul, "image/resize,w_10"))
         #expect(error.ec == "0040-00000005" && error.message.contains("\\x00\\x00\\x00\\x00 chunk runs past the end"), "\(error)")
     }
+
+    /// G2: one render sends its worker at most 1 GiB, but that cap was checked after the whole
+    /// source had been read (`--max-bytes 2000000000`, a 1.2 GB file: 28 s, 2.5 GB). A byte
+    /// limit over it is the cap, so the file's size refuses it before any read, saying that
+    /// no flag raises it.
+    @Test func aByteLimitOverWhatOneRenderTakesIsThatCap() throws {
+        var limits = Limits(maxBytes: 2_000_000_000)
+        #expect(limits.maxBytes == Limits.renderBytes)
+        do {
+            try limits.checkBytes(1_200_000_000)
+            Issue.record("a 1.2 GB source passed the byte check")
+        } catch let error as ProcessError {
+            #expect(error.code == .imageTooLarge && error.message.contains("one render takes at most") && !error.message.contains("raise it"), "\(error)")
+        }
+        limits.maxBytes = Int.max
+        #expect(limits.maxBytes == Limits.renderBytes)
+        limits.maxBytes = 1000
+        #expect(throws: ProcessError.self) { try limits.checkWatermark("w.png", bytes: 1001, width: 1, height: 1) }
+    }
 }
