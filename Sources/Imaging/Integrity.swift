@@ -1,12 +1,20 @@
 import CVipsShim
 import Foundation
 import ProcessLanguage
+import ImagingCore
 
 /// Checks that refuse corrupt sources before or besides decoding (README, "Corrupt input").
 /// Decoding itself fails on libvips' `fail_on` (see `Render.failOn(_:)`).
 enum Integrity {
     static func corrupt(_ detail: String) -> ProcessError {
         ProcessError(.badRequest, ec: "0040-00000005", "the source image is corrupt or truncated: " + detail)
+    }
+
+    /// A PNG whose chunks run past its end, refused before libpng reads it, as `plan` and `build`
+    /// refuse it (`SourceEnd`): a cut inside a chunk after the image data rendered in `process`
+    /// and `serve`, and a damaged chunk type made libpng fail with no reason given.
+    static func checkEnd(_ source: UnsafeRawBufferPointer, format: SourceFormat) throws {
+        if format == .png, let cut = SourceEnd.pngTruncation(source) { throw corrupt(cut) }
     }
 
     /// Header claims the bytes cannot back:

@@ -70,6 +70,7 @@ struct Render {
 
     func run() throws -> RenderOutput {
         let format = try SourceFormat.detect(source)
+        try Integrity.checkEnd(source, format: format)
         let hasResize = pipeline.actions.contains { if case .resize = $0 { return true } else { return false } }
         // libvips opens an animated WebP by reading all its frames: count and cap them first.
         var webpFrames = 0

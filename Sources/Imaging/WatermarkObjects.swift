@@ -43,6 +43,7 @@ struct WatermarkObjects: ObjectResolver {
             // checked from the file's own header before libvips reads it, as for sources.
             var footprint = LoaderFootprint()
             if let format = try? SourceFormat.detect(raw), Watermark.imageFormats.contains(format) {
+                try Watermark.namingCorruption(key, limits: limits) { try Integrity.checkEnd(raw, format: format) }
                 do {
                     footprint = try LoaderFootprint.check(raw, format: format, limits: limits, resizing: false)
                     try limits.checkBeforeHeader(footprint, resizing: false)

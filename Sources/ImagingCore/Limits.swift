@@ -3,8 +3,15 @@ import ProcessLanguage
 /// Source and output limits, checked from the header before any pixel is decoded.
 /// The defaults are OSS's (spec §4.1).
 public struct Limits: Sendable, Hashable {
-    /// Largest source object, in bytes.
-    public var maxBytes: Int = 20 * 1024 * 1024
+    /// Largest source object, in bytes; at most `renderBytes`, whatever is set.
+    public var maxBytes: Int = 20 * 1024 * 1024 {
+        didSet { maxBytes = min(maxBytes, Limits.renderBytes) }
+    }
+    /// What one render may send its worker: the source and its watermark images travel in one
+    /// message of at most 1 GiB (`Wire`), less room for the rest of the request. A larger byte
+    /// limit is this one, so a file over it is refused from its size before it is read (a
+    /// 1.2 GB source was read whole, 2.5 GB of memory, before the message's cap refused it).
+    public static let renderBytes = (1 << 30) - (1 << 20)
     /// Largest source side, in pixels.
     public var maxSide: Int = 30_000
     /// Largest source pixel count, frames included.
@@ -35,7 +42,7 @@ public struct Limits: Sendable, Hashable {
     public init(maxBytes: Int? = nil, maxSide: Int? = nil, maxPixels: Int? = nil, maxOutputSide: Int? = nil,
                 renderSeconds: Double? = nil, maxWork: Int? = nil, maxMemory: Int? = nil, setBy: Setting = .flags) {
         self.setBy = setBy
-        if let maxBytes { self.maxBytes = maxBytes }
+        if let maxBytes { self.maxBytes = min(maxBytes, Limits.renderBytes) }
         if let maxSide { self.maxSide = maxSide }
         if let maxPixels { self.maxPixels = maxPixels }
         if let maxOutputSide { self.maxOutputSide = maxOutputSide }
@@ -90,9 +97,15 @@ public struct Limits: Sendable, Hashable {
 
     package func checkBytes(_ count: Int) throws {
         guard count <= maxBytes else {
-            throw ProcessError(.imageTooLarge,
-                               "the source is \(count) bytes; the limit is \(maxBytes) bytes (raise it with \(setting("bytes")))")
+            throw ProcessError(.imageTooLarge, "the source is \(count) bytes; the limit is \(maxBytes) bytes (\(raiseBytes))")
         }
+    }
+
+    /// How to get past the byte limit: raise it, unless it is at the render's own cap already.
+    var raiseBytes: String {
+        maxBytes >= Limits.renderBytes
+            ? "one render takes at most \(Limits.renderBytes) bytes of source and watermark images, whatever \(setting("bytes")) says: use a smaller file"
+            : "raise it with \(setting("bytes"))"
     }
 
     package func checkSource(width: Int, height: Int, frames: Int, resizing: Bool) throws {
@@ -122,7 +135,7 @@ public struct Limits: Sendable, Hashable {
             ProcessError(.imageTooLarge, ec: "0040-00000012", "watermark: the image '\(key)' \(what)",
                          action: Watermark.name, parameter: "image")
         }
-        if bytes > maxBytes { throw refuse("is \(bytes) bytes; the limit is \(maxBytes) bytes (raise it with \(setting("bytes")))") }
+        if bytes > maxBytes { throw refuse("is \(bytes) bytes; the limit is \(maxBytes) bytes (\(raiseBytes))") }
         if width > maxSide || height > maxSide {
             throw refuse("is \(width)x\(height); each side may be at most \(maxSide) px (raise it with \(setting("side")))")
         }

@@ -11,7 +11,12 @@ import Foundation
 public enum SourceEnd {
     /// Why the source is cut short, or nil when no cheap check proves it.
     public static func truncation(_ data: Data) -> String? {
-        data.withUnsafeBytes { raw in
+        data.withUnsafeBytes { truncation($0) }
+    }
+
+    /// The same, on bytes in memory (the engine's own check before a decoder reads them).
+    public static func truncation(_ raw: UnsafeRawBufferPointer) -> String? {
+        do {
             let bytes = SourceHeader.Bytes(raw)
             if bytes.matches(0, [0xFF, 0xD8, 0xFF]) { return jpeg(bytes) }
             if bytes.matches(0, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return png(bytes) }
@@ -24,6 +29,13 @@ public enum SourceEnd {
             }
             return nil
         }
+    }
+
+    /// A PNG whose chunks run past its end, else nil (also for what is not a PNG).
+    public static func pngTruncation(_ raw: UnsafeRawBufferPointer) -> String? {
+        let bytes = SourceHeader.Bytes(raw)
+        guard bytes.matches(0, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else { return nil }
+        return png(bytes)
     }
 
     static func jpeg(_ bytes: SourceHeader.Bytes) -> String? {

@@ -106,4 +106,52 @@ import ProcessLanguage
         #expect(error.message.contains("watermark image 'huge.bmp'") && error.message.contains("MAGICK_"), "\(error)")
         #expect(error.action == "watermark" && error.parameter == "image")
     }
+
+    /// A valid 40×30 PNG cut 10 bytes into a 100-byte tEXt chunk after its image data (IEND gone).
+    static func cutAfterImageData() throws -> Data {
+        let png = try Fixtures.solid(40, 30, Fixtures.red, as: .png)
+        #expect(png.suffix(8).prefix(4) == Data("IEND".utf8))
+        return png.dropLast(12) + Data(Bombs.be32(100) + Array("tEXt".utf8) + Array("Comment\0abc".utf8.prefix(10)))
+    }
+
+    /// G3: a PNG cut inside a chunk after its image data rendered in `process`, `serve` and as a
+    /// watermark, while `plan` and `build` called it corrupt: the engine walks the chunks too.
+    @Test func aPNGCutAfterItsImageDataIsCorruptEverywhere() throws {
+        let cut = try Self.cutAfterImageData()
+        #expect(SourceEnd.truncation(cut) != nil)
+        let error = try #require(EngineAttackTests.error(cut, "image/resize,w_10"))
+        #expect(error.ec == "0040-00000005" && error.message.contains("tEXt chunk runs past the end"), "\(error)")
+        let marks = MemoryObjects(objects: ["cut.png": cut])
+        let mark = try #require(EngineAttackTests.error(try Fixtures.solid(64, 64, Fixtures.green, as: .jpg),
+                                                        "image/watermark,image_\(Self.key("cut.png"))", resolver: marks))
+        #expect(mark.ec == "0040-00000005" && mark.message.contains("cut.png") && mark.message.contains("runs past the end"), "\(mark)")
+    }
+
+    /// G4a: a PNG whose IHDR is followed by a chunk with a NUL type running past the end got
+    /// "reading the image header failed: " with no reason; it says what plan says.
+    @Test func aPNGChunkPastTheEndIsNamedBeforeLibpngReadsIt() throws {
+        let png = try Fixtures.solid(40, 30, Fixtures.red, as: .png)
+        let nul = png.prefix(33) + Data(Bombs.be32(1000) + [0, 0, 0, 0] + [UInt8](repeating: 7, count: 20))
+        let error = try #require(EngineAttackTests.error(nul, "image/resize,w_10"))
+        #expect(error.ec == "0040-00000005" && error.message.contains("\\x00\\x00\\x00\\x00 chunk runs past the end"), "\(error)")
+    }
+
+    /// G2: one render sends its worker at most 1 GiB, but that cap was checked after the whole
+    /// source had been read (`--max-bytes 2000000000`, a 1.2 GB file: 28 s, 2.5 GB). A byte
+    /// limit over it is the cap, so the file's size refuses it before any read, saying that
+    /// no flag raises it.
+    @Test func aByteLimitOverWhatOneRenderTakesIsThatCap() throws {
+        var limits = Limits(maxBytes: 2_000_000_000)
+        #expect(limits.maxBytes == Limits.renderBytes)
+        do {
+            try limits.checkBytes(1_200_000_000)
+            Issue.record("a 1.2 GB source passed the byte check")
+        } catch let error as ProcessError {
+            #expect(error.code == .imageTooLarge && error.message.contains("one render takes at most") && !error.message.contains("raise it"), "\(error)")
+        }
+        limits.maxBytes = Int.max
+        #expect(limits.maxBytes == Limits.renderBytes)
+        limits.maxBytes = 1000
+        #expect(throws: ProcessError.self) { try limits.checkWatermark("w.png", bytes: 1001, width: 1, height: 1) }
+    }
 }

@@ -191,6 +191,7 @@ extension Watermark: FrameDrawing {
             }
             // Checked like a source (also before the render, with its cost): limits, header
             // claims, the whole JPEG data, the loader's fail_on.
+            try Integrity.checkEnd(raw, format: format)
             // A BMP's facts come from its own header: ImageMagick decodes it once, below.
             let footprint = try LoaderFootprint.check(raw, format: format, limits: context.limits, resizing: false)
             let header = try Render.decoding { try ImageFacts.read(raw, format: format, footprint: footprint, "reading the watermark header") }
