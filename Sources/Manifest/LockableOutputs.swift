@@ -11,7 +11,27 @@ public struct LockableOutputs: Sendable {
     struct Variant: Sendable {
         var shape: [LoosePattern]
         var byFormat: [Format.Kind: [LoosePattern]]
+        /// Its template's own text (literals, style and matrix values) starts a name with `.`
+        /// (`to: out/.thumbs/{name}.{ext}`): only then may one of its paths hold such a name,
+        /// since `{key}`, `{dir}` and `{name}` come from sources, whose names never start so.
+        var dotNames: Bool
     }
+
+    /// Whether `template` with `values` (and any source) gives a folder or file name starting with `.`.
+    static func givesDotNames(_ template: PathTemplate, values: [String: String]) -> Bool {
+        var text = ""
+        for part in template.parts {
+            switch part {
+            case .literal(let literal): text += literal
+            // A source's parts never start a name with a dot; a value not known is taken as text that does not either.
+            case .variable(let name): text += values[name] ?? "x"
+            }
+        }
+        return text.split(separator: "/").contains { !sourceListingKeeps($0) }
+    }
+
+    /// Whether a key holds a name the source listing skips (`.git`, `._a1.jpg`).
+    static func hasDotName(_ key: String) -> Bool { key.split(separator: "/").contains { !sourceListingKeeps($0) } }
 
     let variants: [String: [Variant]]
     /// Outputs named after a source's own width (`sample-290.webp` for w 480).
@@ -39,7 +59,8 @@ public struct LockableOutputs: Sendable {
                     byFormat[format] = OutputPatterns.of(rule.to, from: rule.from, values: values, extensions: [format.fileExtension])
                 }
                 let shape = OutputPatterns.of(rule.to, from: rule.from, values: values, extensions: anyExtension)
-                variants[rule.targetBucket, default: []].append(Variant(shape: shape, byFormat: byFormat))
+                variants[rule.targetBucket, default: []].append(Variant(shape: shape, byFormat: byFormat,
+                                                                        dotNames: Self.givesDotNames(rule.to, values: values)))
             }
         }
         self.variants = variants
@@ -87,7 +108,8 @@ public struct LockableOutputs: Sendable {
     /// output whose SHA-256 is `digest` (a `{hash:N}` slot must hold its first N digits).
     public func formats(bucket: String, key: String, digest: String? = nil) -> Set<Format.Kind> {
         var result: Set<Format.Kind> = []
-        for variant in variants[bucket] ?? [] {
+        let dotted = Self.hasDotName(key)
+        for variant in variants[bucket] ?? [] where !dotted || variant.dotNames {
             for (format, patterns) in variant.byFormat where patterns.contains(where: { Self.bound($0, digest).matches(key) }) { result.insert(format) }
         }
         return result.union(sourceWidths.formats(bucket: bucket, key: key, anyExtension: false, digest: digest))
@@ -98,7 +120,8 @@ public struct LockableOutputs: Sendable {
     /// `digest` when one is given.
     public func formatsOfShape(bucket: String, key: String, digest: String? = nil) -> Set<Format.Kind> {
         var result: Set<Format.Kind> = []
-        for variant in variants[bucket] ?? [] where variant.shape.contains(where: { Self.bound($0, digest).matches(key) }) {
+        let dotted = Self.hasDotName(key)
+        for variant in variants[bucket] ?? [] where (!dotted || variant.dotNames) && variant.shape.contains(where: { Self.bound($0, digest).matches(key) }) {
             result.formUnion(variant.byFormat.keys)
         }
         return result.isEmpty ? sourceWidths.formats(bucket: bucket, key: key, anyExtension: true, digest: digest) : result

@@ -63,8 +63,24 @@ enum OutputPatterns {
         }
     }
 
+    /// The folders (`{dir}`) a source matching the key alternative `key` can have: `photos/*.jpg`
+    /// gives `photos`; a key with no folder gives only the empty `{dir}`; nil where the alternative
+    /// does not say (a `**` in the name): then any listed folders. (`{name}` stays one listed name:
+    /// a lock from before `from:` was narrowed still vouches for the outputs it no longer makes.)
+    static func dir(_ key: [LoosePattern.Item]) -> [LoosePattern.Item]? {
+        let slash = LoosePattern.Item.one(.scalar("/"))
+        guard let last = key.lastIndex(of: slash) else { return key.contains(.run(.any)) ? nil : [] }
+        return key[(last + 1)...].contains(.run(.any)) ? nil : Array(key[..<last])
+    }
+
     static func of(_ template: PathTemplate, keyAlternatives: [[LoosePattern.Item]], values: [String: String],
                    extensions: [String], hashLength: Int? = nil) -> [LoosePattern] {
+        // {dir} as sources the `from:` keys can give: a folder no `from:` reaches never is one.
+        let anyFolders: [[LoosePattern.Item]] = [[], [.one(.listedStart), .run(.any)]]
+        var dirs: [[LoosePattern.Item]] = []
+        for key in keyAlternatives {
+            for choice in dir(key).map({ [$0] }) ?? anyFolders where !dirs.contains(choice) { dirs.append(choice) }
+        }
         var alternatives: [[LoosePattern.Item]] = [[]]
         for part in template.parts {
             let choices: [[LoosePattern.Item]]
@@ -73,7 +89,7 @@ enum OutputPatterns {
             case .variable("key"): choices = keyAlternatives
             // A source's folders and name: never empty (the folders may be none), never starting
             // with a name the listing skips.
-            case .variable("dir"): choices = [[], [.one(.listedStart), .run(.any)]]
+            case .variable("dir"): choices = dirs
             case .variable("name"): choices = [[.one(.listedStart), .run(.segment)]]
             case .variable("ext"): choices = extensions.map(LoosePattern.literal)
             case .variable("hash"): choices = [Array(repeating: .one(.hexDigit), count: hashLength ?? template.hashLength ?? PathTemplate.defaultHashLength)]

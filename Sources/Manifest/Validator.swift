@@ -4,6 +4,18 @@ import ProcessLanguage
 /// Checks that need the whole manifest and the bucket listings: output collisions, the
 /// private-to-public leak guard, rules that match nothing, and folders that do not exist.
 struct Validator {
+
+    /// Why a bucket folder cannot be listed, as said to the user: a loop of symbolic links (ELOOP)
+    /// is not a missing folder, nor is a link to nothing or a file.
+    static func whyNotAFolder(_ path: String) -> String {
+        var info = stat()
+        if stat(path, &info) == 0 { return (info.st_mode & S_IFMT) == S_IFDIR ? "cannot be read" : "is not a folder" }
+        switch errno {
+        case ELOOP: return "leads back to itself (a loop of symbolic links)"
+        case ENOENT where lstat(path, &info) == 0: return "is a symbolic link to nothing (its target does not exist)"
+        default: return "does not exist"
+        }
+    }
     let manifest: Manifest
     let rules: [RuleSyntax]
     /// Every rule, also those with errors: the leak guard reports alongside them.
@@ -24,7 +36,7 @@ struct Validator {
             let rule = syntax.rule
             guard let source = manifest.bucket(named: rule.sourceBucket) else { continue }
             guard let sourceKeys = keys(rule.sourceBucket) else {
-                diagnostics.error(rule.location, "rule \(rule.label) reads bucket '\(source.name)', whose folder \(source.declaredPath) does not exist")
+                diagnostics.error(rule.location, "rule \(rule.label) reads bucket '\(source.name)', whose folder \(source.declaredPath) \(Self.whyNotAFolder(source.path))")
                 continue
             }
             if let target = manifest.bucket(named: rule.targetBucket), target.acl == .publicReadWrite {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Builder
 import Confinement
 import Foundation
+import Manifest
 import RenderWorkers
 #if canImport(Glibc)
 import Glibc
@@ -29,16 +30,48 @@ struct WatchMode {
         /// roots included: one of them replaced, removed or made again (`rm -rf media`, a `git
         /// checkout` or an rsync that swaps `media/` above `media/src`) replaces the root.
         var sourceChain: Set<String> = []
+        /// Every path met while resolving each bucket's and the state folder's path as written,
+        /// link by link (`media` → `../photos` → `photos/src`): a link above a bucket (or in a
+        /// chain of links to it) pointed elsewhere moves the bucket, though no folder changed.
+        var linkChain: Set<String> = []
         /// Watched alone: the manifest files' folders, each source root's parent and every folder
-        /// of the chain above it (a root replaced by another folder, or created, is seen there).
+        /// of the chains above it (a root replaced by another folder, or created, is seen there).
         var folders: [String] {
-            let parents = (Array(manifestFiles) + sourceRoots + Array(sourceChain)).map { ($0 as NSString).deletingLastPathComponent }
+            let parents = (Array(manifestFiles) + sourceRoots + Array(sourceChain) + Array(linkChain)).map { ($0 as NSString).deletingLastPathComponent }
             return Array(Set(parents)).sorted()
         }
 
-        /// Whether a change at `path` replaces or removes a source root (or makes one).
+        /// Whether a change at `path` replaces or removes a source root (or makes one), or points
+        /// a link on the way to a bucket elsewhere.
         func replacesASourceRoot(_ path: String) -> Bool {
-            sourceRoots.contains(path) || sourceChain.contains(path)
+            sourceRoots.contains(path) || sourceChain.contains(path) || linkChain.contains(path)
+        }
+
+        /// The paths met resolving `path` (absolute) one component and one link at a time: each
+        /// link below `project`, and every folder or link reached through a link (which may lead
+        /// anywhere). At most 40 links are followed (a loop stops there). Plain folders before the
+        /// first link are the chains' own (watched as folders that hold sources or outputs).
+        static func resolution(of path: String, below project: String) -> [String] {
+            var pending = path.split(separator: "/").map(String.init)
+            var current = ""
+            var steps: [String] = []
+            var hops = 0
+            while !pending.isEmpty {
+                let name = pending.removeFirst()
+                if name.isEmpty || name == "." { continue }
+                if name == ".." { current = (current as NSString).deletingLastPathComponent; if current == "/" { current = "" }; continue }
+                let next = current + "/" + name
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let length = readlink(next, &buffer, buffer.count - 1)
+                if hops > 0 || (length > 0 && next.hasPrefix(project + "/")) { steps.append(next) }
+                guard length > 0 else { current = next; continue }
+                hops += 1
+                if hops > 40 { break }
+                let target = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                pending = target.split(separator: "/").map(String.init) + pending
+                if target.hasPrefix("/") { current = "" }
+            }
+            return steps
         }
 
         /// The root itself and each folder above it, up to (not including) `project` when the root
@@ -78,9 +111,13 @@ struct WatchMode {
         // Every file a build wrote (outputs, lock, index) with what it was when that build ended:
         // an event on one is the build's own write unless the file is no longer that (changed by hand).
         var written: [String: FileState] = [:]
+        var writtenFolders: [String: FolderState] = [:]
+        let project = (Self.real(command.manifest.manifest) as NSString).deletingLastPathComponent
         var watched = Watched(manifestFiles: [Self.real(command.manifest.manifest)], sourceRoots: [], skipped: [])
         var first = true
         var changed: [String] = []
+        /// Changes seen before the next wait (read from a watcher replaced after a build).
+        var carried: [String] = []
         var watcher: FolderWatcher?
         while true {
             let started = Date()
@@ -93,14 +130,32 @@ struct WatchMode {
                 // its deletion event (read after this) must still count.
                 written[file] = now == .absent && wrote.contains(file) ? .removedWhileBuilding : now
             }
-            if let workspace = outcome.result?.workspace { watched = Self.watched(workspace) }
+            // A failed build still follows what the manifest names (a bucket missing at start).
+            let fresh = outcome.result?.workspace.map(Self.watched) ?? (outcome.isFailed ? watchedAfterFailure() : nil)
+            if let fresh { watched = fresh }
+            // The folders from the manifest's down to each file the builds wrote, as they are now: one
+            // moved away, removed or replaced (by a link, a loop) takes those files with it.
+            writtenFolders = [:]
+            for file in written.keys {
+                for folder in Watched.chain(of: (file as NSString).deletingLastPathComponent, below: project) where folder != project {
+                    writtenFolders[folder] = FolderState.of(folder)
+                }
+            }
             do {
-                if watcher == nil || watcher?.skippedFolders != watched.skipped || outcome.result?.workspace != nil && watcher?.watched != watched {
+                if watcher == nil || watcher?.skippedFolders != watched.skipped || fresh != nil && watcher?.watched != watched {
+                    // Changes made during the build wait in the old watcher: read them before it goes.
+                    let old = watcher
                     watcher = try Self.makeWatcher(watched)
+                    for event in (try old?.read()) ?? [] where Self.isRelevant(event, watched: watched, written: written, writtenFolders: writtenFolders) {
+                        if !carried.contains(event.path) { carried.append(event.path) }
+                    }
                 }
                 // The folders holding the outputs, the lock and the index: a file there deleted or
                 // changed by hand is a change too (best effort within the watch limit).
                 for folder in Set(written.keys.map { ($0 as NSString).deletingLastPathComponent }).sorted() {
+                    watcher?.watchIfRoom(folder)
+                }
+                for folder in Set(writtenFolders.keys.map { ($0 as NSString).deletingLastPathComponent }).sorted() {
                     watcher?.watchIfRoom(folder)
                 }
             } catch {
@@ -118,12 +173,14 @@ struct WatchMode {
                 Self.say("\(what)not built (errors above, \(seconds)); the previous outputs stay. Watching.")
             }
             first = false
-            guard let next = try waitForChanges(watcher!, watched: watched, written: written, stop: stop,
+            let pending = carried
+            carried = []
+            guard let next = try waitForChanges(watcher!, watched: watched, written: written, writtenFolders: writtenFolders, pending: pending, stop: stop,
                                                 retry: outcome.isRefused ? Self.retryAfter : nil) else { return }
             changed = next
             // A source root replaced (moved away, removed, made again, or a folder above it): the old
             // watches follow the old folder's inode, so watch the folder now at that path before building.
-            if next.contains(where: watched.replacesASourceRoot) {
+            if next.contains(where: { watched.replacesASourceRoot($0) || writtenFolders[$0] != nil }) {
                 do { watcher = try Self.makeWatcher(watched) } catch {
                     Output.printError("\(error)")
                     throw ExitCode.failure
@@ -156,12 +213,25 @@ struct WatchMode {
         }
     }
 
+    /// Which folder (or link, or nothing) is at a path, links not followed.
+    enum FolderState: Equatable {
+        case absent
+        case present(device: UInt64, inode: UInt64, mode: UInt32)
+
+        static func of(_ path: String) -> FolderState {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return .absent }
+            return .present(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), mode: UInt32(info.st_mode & S_IFMT))
+        }
+    }
+
     enum Outcome {
         case built(BuildCommand.Result)
         case refused
         case failed
         var result: BuildCommand.Result? { if case .built(let result) = self { return result } else { return nil } }
         var isRefused: Bool { if case .refused = self { return true } else { return false } }
+        var isFailed: Bool { if case .failed = self { return true } else { return false } }
     }
 
     private func attempt(workers: RenderWorkerPool) -> Outcome {
@@ -175,10 +245,11 @@ struct WatchMode {
     }
 
     /// Waits for the next burst of relevant changes and returns their paths; nil when stopped.
-    private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: [String: FileState], stop: StopSignal,
+    private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: [String: FileState],
+                                writtenFolders: [String: FolderState], pending: [String] = [], stop: StopSignal,
                                 retry: Double?) throws -> [String]? {
-        var changed: [String] = []
-        var firstChange: Date?
+        var changed: [String] = pending
+        var firstChange: Date? = pending.isEmpty ? nil : Date()
         let retryAt = retry.map { Date().addingTimeInterval($0) }
         while true {
             var timeout: Int32 = -1
@@ -199,7 +270,7 @@ struct WatchMode {
                 continue
             }
             do {
-                for event in try watcher.read() where Self.isRelevant(event, watched: watched, written: written) {
+                for event in try watcher.read() where Self.isRelevant(event, watched: watched, written: written, writtenFolders: writtenFolders) {
                     if !changed.contains(event.path) { changed.append(event.path) }
                     if firstChange == nil { firstChange = Date() }
                 }
@@ -214,8 +285,12 @@ struct WatchMode {
     /// A change the build did not make to a file the manifest or the rules read, to a source
     /// root itself, or to a file a build wrote (an output, the lock, the index) that is no longer
     /// what that build left.
-    static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: [String: FileState]) -> Bool {
+    static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: [String: FileState],
+                           writtenFolders: [String: FolderState] = [:]) -> Bool {
         if watched.replacesASourceRoot(event.path) { return true }   // the bucket folder (or one above it) made, moved or removed
+        // A folder holding what a build wrote, moved away, removed or replaced: not the build's own
+        // change (it made and left that very folder).
+        if let left = writtenFolders[event.path] { return FolderState.of(event.path) != left }
         if event.isFolder && !event.moved { return false }   // its files are reported one by one
         if event.moved && event.path == "(many files)" { return true }
         let name = (event.path as NSString).lastPathComponent
@@ -228,7 +303,10 @@ struct WatchMode {
     }
 
     static func watched(_ workspace: Workspace) -> Watched {
-        let manifest = workspace.manifest
+        watched(workspace.manifest, manifestPath: workspace.manifestPath)
+    }
+
+    static func watched(_ manifest: Manifest, manifestPath: String) -> Watched {
         var roots: [String] = []
         for rule in manifest.rules {
             if let bucket = manifest.bucket(named: rule.sourceBucket) { roots.append(real(bucket.path)) }
@@ -238,10 +316,21 @@ struct WatchMode {
         // The `.derive` folder holds every manifest's state: none of it is a source.
         let parent = (state as NSString).deletingLastPathComponent
         if (parent as NSString).lastPathComponent == ".derive" { skipped.append(parent) }
-        let files = Set((manifest.files + [workspace.manifestPath]).map(real))
-        let project = (real(workspace.manifestPath) as NSString).deletingLastPathComponent
+        let files = Set((manifest.files + [manifestPath]).map(real))
+        let project = (real(manifestPath) as NSString).deletingLastPathComponent
         let chain = Set(roots.flatMap { Watched.chain(of: $0, below: project) })
-        return Watched(manifestFiles: files, sourceRoots: Array(Set(roots)).sorted(), skipped: skipped.sorted(), sourceChain: chain)
+        let spelled = (manifest.buckets.map(\.path) + [manifest.stateFolder]).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let links = Set(spelled.flatMap { Watched.resolution(of: $0, below: project) }).subtracting(skipped)
+        return Watched(manifestFiles: files, sourceRoots: Array(Set(roots)).sorted(), skipped: skipped.sorted(), sourceChain: chain, linkChain: links)
+    }
+
+    /// What the manifest says to watch when the build failed before making a workspace (a source
+    /// bucket missing at start, or a loop of links): its bucket folders are followed from the
+    /// start, so their coming back is seen; nil when the manifest does not load at all.
+    func watchedAfterFailure() -> Watched? {
+        let loaded = command.manifest.load(crossChecks: false)
+        guard let manifest = loaded.manifest else { return nil }
+        return Self.watched(manifest, manifestPath: command.manifest.manifest)
     }
 
     /// The path with its folder's symbolic links resolved (the file itself may be gone), as inotify reports it.

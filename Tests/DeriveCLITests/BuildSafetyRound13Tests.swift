@@ -98,3 +98,93 @@ import Glibc
         }
     }
 }
+
+extension BuildSafetyRound13Tests {
+    /// A manifest whose rule `t` reads `from` and writes `to`, no index.
+    static func lockManifest(from: String, to: String) -> String {
+        """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        derivatives:
+          - name: t
+            from: \(from)
+            process: image/resize,w_20
+            to: \(to)
+
+        """
+    }
+
+    /// Lock lines for `user` (files no source can give) keep them through plan, build and clean;
+    /// lock lines for `stale` (what a source could give: Derive's old outputs in a fresh clone)
+    /// still delete them.
+    func lockLines(from: String, to: String, user: [String], stale: [String]) throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let entries = (user + stale).map { (path: $0, format: "jpg") }
+        let bytes = try BuildSafetyRound12Tests().freshCloneWithUserFiles(project, manifest: Self.lockManifest(from: from, to: to), entries)
+        let plan = try project.run(["plan"])
+        let planned = text(plan.stdout) + plan.stderr
+        for path in user {
+            #expect(planned.contains("\(path): in derive.lock but"), "\(path) not named: \(planned)")
+        }
+        let build = try project.run(["build"])
+        for path in user { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "build deleted \(path): \(text(build.stdout))") }
+        for path in stale { #expect(!project.exists(path), "Derive's stale \(path) was kept: \(text(build.stdout)) \(build.stderr)") }
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try BuildSafetyRound11Tests().injectLock(project, user.map { (path: $0, format: "jpg") })
+        _ = try project.run(["clean"])
+        for path in user { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "clean deleted \(path)") }
+    }
+
+    // MARK: K: `**` and {key} never vouch for a name starting with a dot
+
+    @Test func lockLinesForDotNamesThroughDoubleStarAreRefused() throws {
+        try lockLines(from: "src/**/*.jpg", to: "out/k/{key}",
+                      user: ["out/k/.y.jpg", "out/k/.g/z.jpg", "out/k/sub/.w.jpg", "out/k/sub/.hid/x.jpg"],
+                      stale: ["out/k/old.jpg", "out/k/sub/deeper/old.jpg"])
+    }
+
+    // MARK: leftover: a {dir} line only where a source the rule's from: matches can be
+
+    /// `from: src/*.jpg` has no folders: `{dir}` is always empty, so a line naming a file in a
+    /// folder of the output bucket is a user's file; one at the top is Derive's stale output.
+    @Test func aDirLineInAFolderNoFromReachesIsKept() throws {
+        try lockLines(from: "src/*.jpg", to: "out/{dir}/{name}.{ext}",
+                      user: ["out/userfolder/x.jpg", "out/a/b/c.jpg"], stale: ["out/old.jpg"])
+    }
+
+    /// `from: src/photos/*.jpg`: `{dir}` is exactly `photos`.
+    @Test func aDirLineOutsideTheFromFolderIsKept() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try FileManager.default.createDirectory(at: project.url("src/photos"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: project.url("src/landscape.jpg"), to: project.url("src/photos/landscape.jpg"))
+        let user = ["out/other/x.jpg", "out/x.jpg", "out/photos/sub/x.jpg"], stale = ["out/photos/old.jpg"]
+        let entries = (user + stale).map { (path: $0, format: "jpg") }
+        let bytes = try BuildSafetyRound12Tests().freshCloneWithUserFiles(project, manifest: Self.lockManifest(from: "src/photos/*.jpg", to: "out/{dir}/{name}.{ext}"), entries)
+        let build = try project.run(["build"])
+        for path in user { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "build deleted \(path): \(text(build.stdout))") }
+        for path in stale { #expect(!project.exists(path), "Derive's stale \(path) was kept: \(text(build.stdout)) \(build.stderr)") }
+        #expect(project.exists("out/photos/landscape.jpg"))
+    }
+}
+
+extension BuildSafetyRound13Tests {
+    // MARK: L1: a source bucket that is a loop of links, or a link to nothing, is said as such
+
+    @Test(arguments: [("src", "leads back to itself (a loop of symbolic links)"), ("nowhere", "is a symbolic link to nothing")])
+    func aSourceBucketThatIsABadLinkIsNamedForWhatItIs(_ target: String, _ said: String) throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try FileManager.default.moveItem(at: project.url("src"), to: project.url("src.x"))
+        try FileManager.default.createSymbolicLink(atPath: project.url("src").path, withDestinationPath: target)
+        for command in [["validate"], ["plan"]] {
+            let result = try project.run(command)
+            #expect(result.status != 0)
+            let text = text(result.stdout) + result.stderr
+            #expect(text.contains("whose folder src \(said)"), "\(command): \(text)")
+        }
+    }
+}

@@ -180,7 +180,7 @@ import Testing
 
         derivatives:
           - name: state
-            from: photos/press/*.jpg
+            from: photos/**/*.jpg
             process: image/resize,w_10
             to: site/{dir}/{name}.{ext}
           - name: lock
@@ -192,6 +192,21 @@ import Testing
         """)
         #expect(result.has(16, 14, "outputs of rule 'state' may land inside the state folder site/state"), "\(result.lines)")
         #expect(result.has(20, 14, "outputs of rule 'lock' may overwrite the lock file site/derive.lock"), "\(result.lines)")
+    }
+
+    /// `{dir}` is the folder of a key the rule's `from:` matches: `press/*.jpg` gives only `press`,
+    /// so `site/{dir}/…` never lands in `site/state`.
+    @Test func aDirFromAFixedFolderCannotLandInTheStateFolder() throws {
+        let result = try workspace().load(yaml: baseBuckets + """
+
+        derivatives:
+          - name: state
+            from: photos/press/*.jpg
+            process: image/resize,w_10
+            to: site/{dir}/{name}.{ext}
+        state: site/state
+        """)
+        #expect(!result.lines.joined().contains("may land inside the state folder"), "\(result.lines)")
     }
 
     @Test func outputsOverTheManifestAreErrors() throws {
