@@ -202,6 +202,6 @@ struct CatalogProject {
         let text = String(decoding: failed.stdout, as: UTF8.self)
         #expect(text.contains("  photos/missing.jpg  failed: "), "\(text)")
         #expect(text.contains("  photos/../derive.yaml  failed: "), "\(text)")
-        #expect(failed.stderr.contains("4 renders of the catalogue failed"))
+        #expect(failed.stderr.contains("6 renders of the catalogue failed"))
     }
 }

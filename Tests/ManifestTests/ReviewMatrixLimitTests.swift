@@ -29,18 +29,20 @@ import Testing
         let result = try Workspace().load(yaml: Self.manifest("      w: [\(values)]\n      h: [1]"))
         // A guard against the hang, not a timing goal: before the fix this took over 120 s.
         #expect(ContinuousClock.now - started < .seconds(20))
-        #expect(result.manifest == nil)
+        #expect(result.manifest?.rules.isEmpty ?? true)
+        // The refusal, then the variables the refused list would have declared ({w}, {h}).
         let errors = result.lines.filter { $0.contains("error") }
-        #expect(errors.count == 1, "\(result.lines)")
-        #expect(errors.first?.contains("matrix variable 'w' has 100000 values") == true, "\(errors)")
-        #expect(errors.first?.contains("over 1000 combinations") == true)
+        let refusal = errors.filter { $0.contains("matrix variable 'w' has 100000 values") }
+        #expect(refusal.count == 1, "\(result.lines)")
+        #expect(refusal.first?.contains("over 1000 combinations") == true)
+        #expect(errors.count <= 4, "\(errors)")
     }
 
     /// Each list short enough, their product too large: the product is refused, as before.
     @Test func aMatrixWhoseProductIsTooLargeIsRefused() throws {
         let forty = "[" + (1...40).map(String.init).joined(separator: ",") + "]"
         let result = try Workspace().load(yaml: Self.manifest("      w: \(forty)\n      h: \(forty)"))
-        #expect(result.manifest == nil)
+        #expect(result.manifest?.rules.isEmpty ?? true)
         #expect(result.lines.contains { $0.contains("matrix variable 'h' has 40 values") }, "\(result.lines)")
         let fine = try Workspace().load(yaml: Self.manifest("      w: [1, 2, 2]\n      h: \(forty)"))
         #expect(fine.manifest?.rules.first?.matrix.map(\.values.count) == [2, 40], "\(fine.lines)")
