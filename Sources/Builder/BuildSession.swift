@@ -84,6 +84,14 @@ public final class BuildSession: @unchecked Sendable {
         }
     }
 
+    /// Forgets the witness: a build whose outputs breach a budget is not clean, so the next run
+    /// must plan (and report the breach again) instead of answering "nothing to do".
+    public func forgetWitness() {
+        guard let held = try? BuildLock(folder: manifest.stateFolder, manifest: manifestPath) else { return }
+        defer { withExtendedLifetime(held) {} }
+        saveWitness(snapshot: nil, valid: false)
+    }
+
     /// The build state, opened on first use. A corrupt database is moved aside (see `movedAside`).
     public func store() throws -> StateStore {
         if let openedStore { return openedStore }

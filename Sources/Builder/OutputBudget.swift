@@ -58,8 +58,9 @@ public enum OutputBudget {
     /// Every breach among the recorded outputs the plan still wants: up-to-date outputs over
     /// `max_bytes` (built before the budget was lowered), rules whose recorded outputs together
     /// are over `max_total_bytes`, and, with a renderer, up-to-date outputs below `min_ssim`
-    /// (the file is read, digest-checked, and compared). Stale outputs are the build's to judge.
-    public static func audit(_ plan: Plan, manifest: Manifest, renderer: (any DerivativeRenderer)?) -> [String] {
+    /// (the file is read, digest-checked, and compared) except those in `judged` (rendered and
+    /// judged by the build that just ran). Stale outputs are the build's to judge.
+    public static func audit(_ plan: Plan, manifest: Manifest, renderer: (any DerivativeRenderer)?, judged: Set<String> = []) -> [String] {
         var breaches: [String] = []
         var totals: [String: Int64] = [:]
         for item in plan.items where item.kind != .delete {
@@ -70,7 +71,7 @@ public enum OutputBudget {
             if let maxBytes = budget.maxBytes, record.size > maxBytes {
                 breaches.append("\(item.output): \(record.size) bytes, over the budget max_bytes \(maxBytes) of rule '\(derivative.rule)'")
             }
-            if let minSSIM = budget.minSSIM, let renderer {
+            if let minSSIM = budget.minSSIM, let renderer, !judged.contains(item.output) {
                 do {
                     let output = try ConfinedFolder.readRegularFile(atPath: derivative.outputPath, maxBytes: 1 << 30)
                     guard ContentDigests.digest(output) == record.outputDigest else { continue }   // stale: check reports it already

@@ -6,6 +6,8 @@ import ProcessLanguage
 /// diagnostic with its file:line:column instead of stopping at the first.
 public struct ManifestLoader {
     public static let currentVersion = 1
+    /// A rule's matrix gives at most this many combinations (outputs per source and style).
+    public static let maxMatrixCombinations = 1000
     static let topLevelKeys = ManifestSchema.topLevel.names
     static let includableKeys = ManifestSchema.includable
 
@@ -694,7 +696,14 @@ struct LoadState {
                     diagnostics.error(valuesNode.location, "matrix variable '\(variable)' needs a non-empty list of values, e.g. [320, 640]")
                     ok = false; continue
                 }
+                // Refused before the values are read: a list longer than the whole limit
+                // cannot fit, and reading it cost time the limit is meant to bound.
+                guard list.count <= ManifestLoader.maxMatrixCombinations / combinations else {
+                    diagnostics.error(valuesNode.location, "matrix variable '\(variable)' has \(list.count) values; with the variables before it the matrix would make over \(ManifestLoader.maxMatrixCombinations) combinations, the most allowed per rule")
+                    ok = false; combinations = 0; break
+                }
                 var values: [String] = []
+                var seen = Set<String>()
                 for item in list {
                     guard let value = string(item, "a matrix value") else { ok = false; continue }
                     // On bytes: as Characters, "../" followed by a combining mark has no "/".
@@ -703,14 +712,14 @@ struct LoadState {
                         diagnostics.error(item.location, "matrix value '\(value)' cannot be empty or contain '/' or ','")
                         ok = false; continue
                     }
-                    if values.contains(value) { diagnostics.warning(item.location, "matrix value '\(value)' is listed twice") ; continue }
+                    if !seen.insert(value).inserted { diagnostics.warning(item.location, "matrix value '\(value)' is listed twice") ; continue }
                     values.append(value)
                 }
                 combinations *= max(1, values.count)
                 matrix.append(MatrixVariable(name: variable, values: values))
             }
-            if combinations > 1000 {
-                diagnostics.error(matrixNode.location, "the matrix makes \(combinations) combinations; at most 1000 are allowed per rule")
+            if combinations > ManifestLoader.maxMatrixCombinations {
+                diagnostics.error(matrixNode.location, "the matrix makes \(combinations) combinations; at most \(ManifestLoader.maxMatrixCombinations) are allowed per rule")
                 ok = false
             }
         }

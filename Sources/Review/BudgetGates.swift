@@ -14,7 +14,7 @@ public enum BudgetGates {
             for e in review.groups[g].entries.indices {
                 var entry = review.groups[g].entries[e]
                 if let bytes = entry.bytesAfter { changedBytes[entry.output] = bytes }
-                guard entry.kind != .deleted, let derivative = after.derivatives[entry.output],
+                guard entry.kind != .deleted, entry.kind != .failed, let derivative = after.derivatives[entry.output],
                       let budget = OutputBudget.budget(of: derivative, in: after.manifest) else { continue }
                 let before = entry.gateFailures.count
                 if let maxBytes = budget.maxBytes, let bytes = entry.bytesAfter, bytes > maxBytes {

@@ -6,6 +6,7 @@ import Glibc
 #endif
 import Manifest
 import Planner
+import ProcessLanguage
 
 /// `derive catalog`: every style of the catalogue applied to a set of sample sources, as a
 /// contact sheet (text, JSON, or one self-contained HTML page with the renders beside it).
@@ -19,11 +20,24 @@ public struct Catalog: Sendable, Codable, Equatable {
     /// Total bytes of all renders.
     public var bytes: Int64
 
+    /// A named style, or a rule's own `process:` recipe (one row per matrix combination).
     public struct StyleRow: Sendable, Codable, Equatable {
+        /// `thumb`; for a rule's recipe, `rule 'logos'` or `rule 'hero' (w=320)`.
         public var name: String
         public var canonical: String
         public var cells: [Cell]
+        /// The rule whose `process:` this is; nil for a named style.
+        public var rule: String?
+        /// The pipeline rendered (not encoded).
+        var pipeline: Pipeline? = nil
+
+        enum CodingKeys: String, CodingKey { case name, canonical, cells, rule }
     }
+
+    /// Rows of one rule's `process:` at most (a matrix may make 1000); the rest are counted.
+    public static let maxRowsPerRule = 24
+    /// Matrix combinations of rules left out by `maxRowsPerRule`.
+    public var rowsLeftOut: Int = 0
 
     public struct Cell: Sendable, Codable, Equatable {
         public var sample: String
@@ -55,20 +69,33 @@ public struct Catalog: Sendable, Codable, Equatable {
     public static func make(_ manifest: Manifest, manifestName: String, samples: [String], from: String,
                             renderer: any DerivativeRenderer, folder: String?) throws -> Catalog {
         let report = try folder.map { try ReportFolder.claim($0, manifests: [manifest]) }
-        let styles = manifest.styles.sorted { $0.name < $1.name }
+        // Named styles by name, then each rule's own `process:` (inline recipes are the
+        // catalogue too), in manifest order.
+        var styles = manifest.styles.sorted { $0.name < $1.name }
+            .map { StyleRow(name: $0.name, canonical: $0.pipeline.canonical, cells: [], pipeline: $0.pipeline) }
+        var leftOut = 0
+        for rule in manifest.rules {
+            guard case .process = rule.recipe, let variants = try? rule.variants(catalogue: manifest.catalogue) else { continue }
+            for variant in variants.prefix(maxRowsPerRule) {
+                let values = variant.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                styles.append(StyleRow(name: "rule '\(rule.planName)'" + (values.isEmpty ? "" : " (\(values))"),
+                                       canonical: variant.pipeline.canonical, cells: [], rule: rule.planName, pipeline: variant.pipeline))
+            }
+            leftOut += max(0, variants.count - maxRowsPerRule)
+        }
         var jobs: [(style: Int, sample: Int)] = []
         for s in styles.indices { for n in samples.indices { jobs.append((s, n)) } }
         // Each sample is read once, confined to its bucket.
         var sources: [Int: Result<(data: Data, bucketPath: String), Error>] = [:]
         for (n, sample) in samples.enumerated() { sources[n] = Result { try read(sample, manifest) } }
-        let work = jobs, loaded = sources
+        let work = jobs, loaded = sources, rows = styles
         let results = Locked([Int: Cell]())
         DispatchQueue.concurrentPerform(iterations: work.count) { index in
             let (s, n) = work[index]
             var cell = Cell(sample: samples[n])
             do {
                 let source = try loaded[n]!.get()
-                let rendered = try renderer.render(source.data, styles[s].pipeline, bucketPath: source.bucketPath)
+                let rendered = try renderer.render(source.data, rows[s].pipeline!, bucketPath: source.bucketPath)
                 cell.width = rendered.width; cell.height = rendered.height
                 cell.format = rendered.format; cell.bytes = Int64(rendered.bytes.count)
                 if let report {
@@ -79,10 +106,10 @@ public struct Catalog: Sendable, Codable, Equatable {
             results.update { $0[index] = cell }
         }
         let cells = results.value
-        var rows = styles.map { StyleRow(name: $0.name, canonical: $0.pipeline.canonical, cells: []) }
-        for (index, job) in jobs.enumerated() { rows[job.style].cells.append(cells[index] ?? Cell(sample: samples[job.sample])) }
-        let total = rows.flatMap(\.cells).reduce(Int64(0)) { $0 + ($1.bytes ?? 0) }
-        return Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: rows, bytes: total)
+        var filled = rows
+        for (index, job) in jobs.enumerated() { filled[job.style].cells.append(cells[index] ?? Cell(sample: samples[job.sample])) }
+        let total = filled.flatMap(\.cells).reduce(Int64(0)) { $0 + ($1.bytes ?? 0) }
+        return Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: filled, bytes: total, rowsLeftOut: leftOut)
     }
 
     static func read(_ sample: String, _ manifest: Manifest) throws -> (data: Data, bucketPath: String) {
@@ -99,9 +126,9 @@ public struct Catalog: Sendable, Codable, Equatable {
     // MARK: Text
 
     public func text() -> String {
-        var out = "derive catalog \(manifest): \(styles.count) style\(styles.count == 1 ? "" : "s") × \(samples.count) sample\(samples.count == 1 ? "" : "s") (\(samplesFrom))\n"
+        var out = "derive catalog \(manifest): \(rowsText) × \(samples.count) sample\(samples.count == 1 ? "" : "s") (\(samplesFrom))\n"
         for row in styles {
-            out += "style '\(row.name)': \(row.canonical)\n"
+            out += (row.rule == nil ? "style '\(row.name)'" : row.name) + ": \(row.canonical)\n"
             for cell in row.cells {
                 if let width = cell.width, let height = cell.height, let bytes = cell.bytes {
                     out += "  \(cell.sample)  \(width)x\(height) \(cell.format ?? "?")  \(bytes) bytes\(cell.image.map { "  \($0)" } ?? "")\n"
@@ -110,8 +137,19 @@ public struct Catalog: Sendable, Codable, Equatable {
                 }
             }
         }
-        out += "Total: \(styles.count * samples.count) renders, \(bytes) bytes.\n"
+        let cells = styles.flatMap(\.cells)
+        let failed = cells.filter { $0.bytes == nil }.count
+        out += "Total: \(cells.count - failed) renders\(failed > 0 ? ", \(failed) failed" : ""), \(bytes) bytes.\n"
+        if rowsLeftOut > 0 { out += "Left out: \(rowsLeftOut) matrix combination\(rowsLeftOut == 1 ? "" : "s") of rules beyond the first \(Self.maxRowsPerRule) of each.\n" }
         return out
+    }
+
+    /// `2 styles and 1 rule recipe`.
+    var rowsText: String {
+        let named = styles.filter { $0.rule == nil }.count, recipes = styles.count - named
+        var text = "\(named) style\(named == 1 ? "" : "s")"
+        if recipes > 0 { text += " and \(recipes) rule recipe\(recipes == 1 ? "" : "s")" }
+        return text
     }
 
     public func json() throws -> Data {
@@ -140,7 +178,7 @@ public struct Catalog: Sendable, Codable, Equatable {
         code{font-size:12px;word-break:break-all}.meta{color:#555;font-size:12px}.fail{color:#b00}
         </style></head><body>
         <h1>Style catalogue</h1>
-        <p>\(e(manifest)): \(styles.count) style\(styles.count == 1 ? "" : "s") × \(samples.count) sample\(samples.count == 1 ? "" : "s") (\(e(samplesFrom))), \(bytes) bytes in all.</p>
+        <p>\(e(manifest)): \(rowsText) × \(samples.count) sample\(samples.count == 1 ? "" : "s") (\(e(samplesFrom))), \(bytes) bytes in all.</p>
         <table><thead><tr><th>Style</th>
         """
         for sample in samples { page += "<th><code>\(e(sample))</code></th>" }

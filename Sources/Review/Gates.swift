@@ -69,6 +69,8 @@ public struct Gates: Sendable, Equatable {
             for e in review.groups[g].entries.indices {
                 var entry = review.groups[g].entries[e]
                 entry.gateFailures = []
+                // An output the change breaks fails whatever the conditions: the build would fail it.
+                if let failure = entry.failure { entry.gateFailures.append("fails to build: \(failure)") }
                 for condition in conditions {
                     switch condition {
                     case .ssimBelow(let limit):
@@ -89,9 +91,13 @@ public struct Gates: Sendable, Equatable {
         }
         var total: [String] = []
         for case .totalGrowth(let limit) in conditions {
+            let estimated = review.totals.estimated ? " (estimated from a sample)" : ""
             if let after = review.totals.bytesAfter, review.totals.bytesBefore > 0 {
                 let growth = (Double(after) - Double(review.totals.bytesBefore)) / Double(review.totals.bytesBefore) * 100
-                if growth > limit { total.append(String(format: "total bytes +%.1f%% > +%@%%", growth, Condition.number(limit))) }
+                if growth > limit { total.append(String(format: "total bytes +%.1f%% > +%@%%%@", growth, Condition.number(limit), estimated)) }
+            } else if let after = review.totals.bytesAfter, after > 0 {
+                // From nothing to something is growth beyond any percentage.
+                total.append("total bytes 0 → \(after) (all new) > +\(Condition.number(limit))%\(estimated)")
             }
         }
         return (failed, total)
@@ -108,6 +114,7 @@ public enum JUnitReport {
         xml += "  <testsuite name=\"\(escape("derive diff \(review.manifest): \(review.before) → \(review.after)"))\" tests=\"\(entries.count + 1)\" failures=\"\(failures)\">\n"
         for (group, entry) in entries {
             var detail = "\(entry.kind.rawValue)"
+            if let failure = entry.failure { detail += ", fails to build: \(failure)" }
             if let ssim = entry.ssim { detail += String(format: ", SSIM %.4f", ssim) }
             detail += ", " + ReviewText.bytes(entry, rendered: review.rendered)
             xml += "    <testcase classname=\"\(escape(group.title))\" name=\"\(escape(entry.output))\">\n"

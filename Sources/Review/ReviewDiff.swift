@@ -14,6 +14,8 @@ public struct ReviewSide: Sendable {
     public var derivatives: [String: Derivative]
     /// The build state's records (output → record), read-only.
     public var recorded: [String: OutputRecord]
+    /// Sources and outputs the planner already knows the build would fail (subject → why).
+    public var failures: [PlanFailure] = []
 
     /// Plans `manifest` with the existing planner, read-only: no state folder is created, nothing
     /// is moved aside, no lock is taken, nothing is written into a bucket.
@@ -25,6 +27,7 @@ public struct ReviewSide: Sendable {
         for item in plan.items { if let derivative = item.derivative { derivatives[derivative.output] = derivative } }
         self.derivatives = derivatives
         self.recorded = plan.recorded
+        self.failures = plan.failures
     }
 
     public init(manifest: Manifest, derivatives: [Derivative], recorded: [String: OutputRecord] = [:]) {
@@ -48,16 +51,54 @@ public enum ReviewDiff {
             let key = derivative.rule + "\u{0}" + (style ?? "")
             groups[key, default: Review.Group(rule: derivative.rule, style: style, entries: [])].entries.append(entry)
         }
-        let outputs = Set(before.derivatives.keys).union(after.derivatives.keys).sorted()
+        // Outputs the new revision cannot make (a missing watermark, an unreadable source): the
+        // build fails them and keeps their files, so they are failures, never deletions. Those
+        // that failed the same way before are not this change's doing.
+        let oldFailures = Set(before.failures.map { $0.subject + "\u{0}" + $0.message })
+        let newFailures = after.failures.filter { !oldFailures.contains($0.subject + "\u{0}" + $0.message) }
+        var failing: [String: String] = [:]   // old output → why the new revision cannot make it
+        var unplaced: [PlanFailure] = []
+        var goneBySource: [String: [Derivative]] = [:]   // old outputs the new side lacks, by source
+        for (output, derivative) in before.derivatives where after.derivatives[output] == nil {
+            goneBySource[derivative.source, default: []].append(derivative)
+        }
+        for failure in newFailures {
+            var outputs = goneBySource[failure.subject] ?? []
+            if let derivative = before.derivatives[failure.subject], after.derivatives[failure.subject] == nil { outputs.append(derivative) }
+            if outputs.isEmpty { unplaced.append(failure) }
+            for derivative in outputs { failing[derivative.output] = failure.message }
+        }
+        // `{hash}` names change with the bytes: an output that is only old and one that is only
+        // new, of the same rule, source, style and matrix values, are one output rebuilt.
+        func identity(_ d: Derivative) -> String { [d.rule, d.source, d.style ?? "", d.matrix].joined(separator: "\u{0}") }
+        var onlyNew: [String: Derivative] = [:]
+        for (output, derivative) in after.derivatives where before.derivatives[output] == nil {
+            onlyNew[identity(derivative)] = derivative
+        }
+        var renamed: [String: String] = [:]   // new output → old output
+        for (output, derivative) in before.derivatives where after.derivatives[output] == nil && failing[output] == nil {
+            if let new = onlyNew[identity(derivative)], new.actionKey != derivative.actionKey, new.hashed != nil || derivative.hashed != nil {
+                renamed[new.output] = output
+            }
+        }
+        let renamedOld = Set(renamed.values)
+        let outputs = Set(before.derivatives.keys).union(after.derivatives.keys).subtracting(renamedOld).sorted()
         for output in outputs {
-            let old = before.derivatives[output], new = after.derivatives[output]
-            let bytesBefore = old.flatMap { bytesOnRecord(output, derivative: $0, recorded: after.recorded) }
-            let sizeBefore = after.recorded[output].flatMap { record in old.map { record.actionKey == $0.actionKey } == true
+            let oldName = renamed[output] ?? output
+            let old = before.derivatives[oldName], new = after.derivatives[output]
+            let bytesBefore = old.flatMap { bytesOnRecord(oldName, derivative: $0, recorded: after.recorded) }
+            let sizeBefore = after.recorded[oldName].flatMap { record in old.map { record.actionKey == $0.actionKey } == true
                 ? Review.Size(width: record.width, height: record.height) : nil }
             switch (old, new) {
             case (nil, let new?):
                 totals.created += 1
                 add(Review.Entry(kind: .created, output: output, source: new.source, before: nil, after: new.pipeline.canonical), new)
+            case (let old?, nil) where failing[output] != nil:
+                totals.failed += 1
+                var entry = Review.Entry(kind: .failed, output: output, source: old.source, before: old.pipeline.canonical, after: nil,
+                                         bytesBefore: bytesBefore, sizeBefore: sizeBefore)
+                entry.failure = failing[output]
+                add(entry, old)
             case (let old?, nil):
                 totals.deleted += 1
                 totals.bytesBefore += bytesBefore ?? 0
@@ -66,21 +107,66 @@ public enum ReviewDiff {
             case (let old?, let new?) where old.actionKey != new.actionKey:
                 totals.rebuilt += 1
                 totals.bytesBefore += bytesBefore ?? 0
-                add(Review.Entry(kind: .rebuilt, output: output, source: new.source, before: old.pipeline.canonical,
-                                 after: new.pipeline.canonical, bytesBefore: bytesBefore, sizeBefore: sizeBefore), new)
+                var entry = Review.Entry(kind: .rebuilt, output: output, source: new.source, before: old.pipeline.canonical,
+                                         after: new.pipeline.canonical, bytesBefore: bytesBefore, sizeBefore: sizeBefore)
+                if oldName != output { entry.outputBefore = oldName }
+                add(entry, new)
             default:
                 continue
             }
         }
+        for failure in unplaced {
+            totals.failed += 1
+            var entry = Review.Entry(kind: .failed, output: failure.subject, source: failure.subject, before: nil, after: nil)
+            entry.failure = failure.message
+            groups["\u{0}", default: Review.Group(rule: "", style: nil, entries: [])].entries.append(entry)
+        }
         let ordered = groups.keys.sorted().compactMap { groups[$0] }
-        return Review(before: beforeName, after: afterName, manifest: manifest, styles: styles, rules: rules, groups: ordered,
-                      totals: totals, rendered: false)
+        return Review(before: beforeName, after: afterName, manifest: manifest, buckets: bucketChanges(before.manifest, after.manifest),
+                      styles: styles, rules: rules, groups: ordered, totals: totals, rendered: false)
     }
 
-    /// The old output's size: the state's record when it was made by the old recipe, else the
-    /// file's size when one is there; nil when neither is known.
+    /// A bucket's settings as lines: where its folder is, who may read it, its object ACLs.
+    static func outline(_ bucket: Bucket) -> [String: String] {
+        var lines = ["path": bucket.path, "acl": bucket.acl.rawValue]
+        if !bucket.objects.isEmpty {
+            lines["objects"] = bucket.objects.map { "\($0.match.pattern): \($0.acl.rawValue)" }.joined(separator: ", ")
+        }
+        if let website = bucket.website { lines["website"] = "index \(website.index)" + (website.error.map { ", error \($0)" } ?? "") }
+        if let url = bucket.url { lines["url"] = url }
+        return lines
+    }
+
+    /// Buckets added, removed or changed (a moved folder moves every output; a bucket made
+    /// public-read publishes them), as rule changes are listed.
+    static func bucketChanges(_ before: Manifest, _ after: Manifest) -> [Review.RuleChange] {
+        let old = Dictionary(before.buckets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let new = Dictionary(after.buckets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var changes: [Review.RuleChange] = []
+        for name in Set(old.keys).union(new.keys).sorted() {
+            switch (old[name], new[name]) {
+            case (nil, let bucket?):
+                let lines = outline(bucket)
+                changes.append(.init(kind: .added, name: name, changes: lines.keys.sorted().map { "\($0): \(lines[$0]!)" }))
+            case (let bucket?, nil):
+                let lines = outline(bucket)
+                changes.append(.init(kind: .removed, name: name, changes: lines.keys.sorted().map { "\($0): \(lines[$0]!)" }))
+            case (let a?, let b?):
+                let x = outline(a), y = outline(b)
+                let lines = Set(x.keys).union(y.keys).sorted().filter { x[$0] != y[$0] }.map { "\($0): \(x[$0] ?? "(none)") → \(y[$0] ?? "(none)")" }
+                if !lines.isEmpty { changes.append(.init(kind: .changed, name: name, changes: lines)) }
+            default: break
+            }
+        }
+        return changes
+    }
+
+    /// The old output's size: the state's record when it was made by the old recipe; the file's
+    /// size when the state has no record of it; nil otherwise. A record under another action
+    /// key means the file on disk is not the old recipe's (built with the new one, to look),
+    /// so its size says nothing of "before": the old render tells it.
     static func bytesOnRecord(_ output: String, derivative: Derivative, recorded: [String: OutputRecord]) -> Int64? {
-        if let record = recorded[output], record.actionKey == derivative.actionKey { return record.size }
+        if let record = recorded[output] { return record.actionKey == derivative.actionKey ? record.size : nil }
         var info = stat()
         guard lstat(derivative.outputPath, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         return Int64(info.st_size)

@@ -68,7 +68,7 @@ public enum ReviewHTML {
         .card{background:#fff;border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.8em}
         .card.fail{border-color:#c00;box-shadow:0 0 0 2px #fcc}
         .kind{font-weight:bold;text-transform:uppercase;font-size:.8em;padding:.1em .4em;border-radius:3px;background:#eee}
-        .created{background:#dfd}.deleted{background:#fdd}.rebuilt{background:#ffd}
+        .created{background:#dfd}.deleted{background:#fdd}.rebuilt{background:#ffd}.failed{background:#f99}
         .row{display:flex;gap:1em;flex-wrap:wrap;align-items:flex-start}
         figure{margin:0}figcaption{font-size:.85em;color:#555}
         figure img{max-width:320px;max-height:320px;border:1px solid #ccc;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}
@@ -82,9 +82,17 @@ public enum ReviewHTML {
         </style></head><body>
         <h1>derive diff <code>\(escape(review.manifest))</code>: \(escape(review.before)) → \(escape(review.after))</h1>
         <div class="summary" id="summary">
-        <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted; bytes\(t.sampledOutputs.map { " of the \($0) rendered outputs (--sample)" } ?? "") \(t.bytesBefore) → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
+        <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted\(t.failed > 0 ? ", <b class=\"gate\">\(t.failed)</b> failing" : ""); bytes\(t.sampledOutputs.map { t.estimated ? " (estimated from the \($0) rendered outputs, --sample)" : " (\($0) rendered, --sample)" } ?? "") \(t.bytesBefore) → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
 
         """
+        if !review.buckets.isEmpty {
+            html += "<h3>Buckets</h3><table>\n"
+            for bucket in review.buckets {
+                html += "<tr><td><span class=\"kind\">\(bucket.kind.rawValue)</span></td><td>\(escape(bucket.name))</td><td>"
+                html += bucket.changes.map { "<code>\(escape($0))</code>" }.joined(separator: "<br>") + "</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
         if !review.styles.isEmpty {
             html += "<h3>Styles</h3><table>\n"
             for style in review.styles {
@@ -112,14 +120,15 @@ public enum ReviewHTML {
             for entry in group.entries {
                 number += 1
                 html += "<div class=\"card\(entry.gateFailures.isEmpty ? "" : " fail")\" id=\"o\(number)\">\n"
-                html += "<p><span class=\"kind \(entry.kind.rawValue)\">\(entry.kind.rawValue)</span> <b>\(escape(entry.output))</b> from \(escape(entry.source))"
+                html += "<p><span class=\"kind \(entry.kind.rawValue)\">\(entry.kind.rawValue)</span> \(entry.outputBefore.map { "\(escape($0)) → " } ?? "")<b>\(escape(entry.output))</b> from \(escape(entry.source))"
                 if let ssim = entry.ssim { html += String(format: " — SSIM <b class=\"ssim\">%.4f</b>", ssim) }
                 html += "</p>\n<table>"
                 if let before = entry.before { html += "<tr><td>before</td><td>\(highlighted(before, against: entry.after))</td></tr>" }
                 if let after = entry.after { html += "<tr><td>after</td><td>\(highlighted(after, against: entry.before))</td></tr>" }
-                html += "<tr><td>bytes</td><td>\(bytes(entry.bytesBefore)) → \(entry.kind == .deleted ? "—" : entry.bytesAfter.map { "\($0) bytes\(ReviewText.percent(entry.bytesBefore, $0))" } ?? "not rendered")</td></tr>"
+                html += "<tr><td>bytes</td><td>\(bytes(entry.bytesBefore)) → \(entry.kind == .deleted || entry.kind == .failed ? "—" : entry.bytesAfter.map { "\($0) bytes\(ReviewText.percent(entry.bytesBefore, $0))" } ?? "not rendered")</td></tr>"
                 html += "<tr><td>size</td><td>\(entry.sizeBefore.map { $0.description } ?? "—") → \(entry.sizeAfter.map { $0.description } ?? "—")</td></tr>"
                 html += "</table>\n"
+                if let failure = entry.failure { html += "<p class=\"gate\">fails to build: \(escape(failure))</p>\n" }
                 for failure in entry.gateFailures { html += "<p class=\"gate\">FAIL \(escape(failure))</p>\n" }
                 if let note = entry.note { html += "<p class=\"note\">\(escape(note))</p>\n" }
                 html += "<div class=\"row\">\n"

@@ -7,6 +7,8 @@ public struct Review: Sendable, Codable, Equatable {
     /// `working tree`, or `REV2`.
     public var after: String
     public var manifest: String
+    /// Buckets added, removed or changed (path, ACL, object ACLs, website, url).
+    public var buckets: [RuleChange] = []
     public var styles: [StyleChange]
     public var rules: [RuleChange]
     /// Changed outputs grouped by rule and style, in a stable order (worst first once compared).
@@ -37,15 +39,18 @@ public struct Review: Sendable, Codable, Equatable {
         public var style: String?
         public var entries: [Entry]
 
-        /// `rule 'gallery', style 'thumb'`.
-        public var title: String { "rule '\(rule)'" + (style.map { ", \($0)" } ?? "") }
+        /// `rule 'gallery', style 'thumb'`; outputs of no known rule (a source that cannot be read).
+        public var title: String { rule.isEmpty ? "failures of no known rule" : "rule '\(rule)'" + (style.map { ", \($0)" } ?? "") }
     }
 
     public struct Entry: Sendable, Codable, Equatable {
-        public enum Kind: String, Sendable, Codable { case created, rebuilt, deleted }
+        /// `failed`: the new revision cannot make it (the build fails it and keeps the old file).
+        public enum Kind: String, Sendable, Codable { case created, rebuilt, deleted, failed }
         public var kind: Kind
-        /// `bucket/key` of the output.
+        /// `bucket/key` of the output (the new name when both sides have one).
         public var output: String
+        /// The old name, when it differs (`{hash}` names change with the bytes).
+        public var outputBefore: String?
         public var source: String
         /// Canonical pipelines (nil on the side that has none).
         public var before: String?
@@ -64,6 +69,8 @@ public struct Review: Sendable, Codable, Equatable {
         public var referenceSSIM: Double?
         /// Why a render or a comparison is missing (a failed render, a source that cannot be read).
         public var note: String?
+        /// Why the new revision cannot make it: the planner's reason, or the new render's error.
+        public var failure: String?
         /// Gates this output crossed (`ssim 0.91 < 0.98`).
         public var gateFailures: [String] = []
     }
@@ -78,14 +85,19 @@ public struct Review: Sendable, Codable, Equatable {
         public var created = 0
         public var rebuilt = 0
         public var deleted = 0
+        /// Outputs the new revision cannot make (not counted in the bytes).
+        public var failed = 0
         public var bytesBefore: Int64 = 0
         /// Nil when nothing was rendered.
         public var bytesAfter: Int64?
         /// How many outputs were rendered when `--sample` left some out: both byte totals are
         /// then over those outputs only, so they compare like with like. Nil: all (or none).
         public var sampledOutputs: Int?
+        /// With `--sample`: the byte totals are estimates, each group's unrendered outputs
+        /// counted at the mean of its rendered ones.
+        public var estimated: Bool = false
     }
 
-    public var isEmpty: Bool { styles.isEmpty && rules.isEmpty && groups.isEmpty }
+    public var isEmpty: Bool { buckets.isEmpty && styles.isEmpty && rules.isEmpty && groups.isEmpty }
     public var entries: [Entry] { groups.flatMap(\.entries) }
 }

@@ -28,15 +28,20 @@ public struct ReviewRenderer: Sendable {
 
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
-    /// Refuses a report folder inside (or equal to) any bucket of either side, by real path.
-    public static func checkOutsideBuckets(_ folder: String, manifests: [Manifest]) throws {
+    /// Refuses a report folder (or file) inside (or equal to) any bucket or the state folder of
+    /// either side, by real path.
+    public static func checkOutsideBuckets(_ folder: String, manifests: [Manifest], what: String = "the report folder") throws {
         let report = resolved(folder)
+        func inside(_ folder: String) -> Bool {
+            let path = realPath(folder) ?? folder
+            return report == path || report.hasPrefix(path + "/")
+        }
         for manifest in manifests {
-            for bucket in manifest.buckets {
-                let path = realPath(bucket.path) ?? bucket.path
-                if report == path || report.hasPrefix(path + "/") {
-                    throw Failure(description: "the report folder \(folder) is inside bucket '\(bucket.name)' (\(bucket.path)); derive never writes a report into a bucket: choose a folder outside it")
-                }
+            for bucket in manifest.buckets where inside(bucket.path) {
+                throw Failure(description: "\(what) \(folder) is inside bucket '\(bucket.name)' (\(bucket.path)); derive never writes a report into a bucket: choose a folder outside it")
+            }
+            if inside(manifest.stateFolder) {
+                throw Failure(description: "\(what) \(folder) is inside the state folder \(manifest.stateFolder); derive keeps only its build state there: choose a folder outside it")
             }
         }
     }
@@ -94,14 +99,40 @@ public struct ReviewRenderer: Sendable {
             return x != y ? x > y : a.title < b.title
         }
         result.rendered = true
-        // Renders may have learnt old bytes the state did not know (no build yet). With a sample,
-        // both totals cover the rendered outputs only.
+        // Renders may have learnt old bytes the state did not know (no build yet).
         let renderedOutputs = Set(jobs.map { review.groups[$0.group].entries[$0.entry].output })
-        let counted = result.entries.filter { renderedOutputs.contains($0.output) }
-        if counted.count < result.entries.count { result.totals.sampledOutputs = counted.count }
-        result.totals.bytesBefore = counted.reduce(Int64(0)) { $0 + ($1.bytesBefore ?? 0) }
-        result.totals.bytesAfter = counted.reduce(Int64(0)) { $0 + ($1.bytesAfter ?? 0) }
+        if renderedOutputs.count < result.entries.count { result.totals.sampledOutputs = renderedOutputs.count }
+        let (before, after, estimated) = Self.totals(result.groups, rendered: renderedOutputs)
+        result.totals.bytesBefore = before
+        result.totals.bytesAfter = after
+        result.totals.estimated = estimated
         return result
+    }
+
+    /// Bytes before and after over every output the change touches, failures left out (they
+    /// have no "after"). An output `--sample` did not render counts at the mean of its group's
+    /// rendered outputs of the same kind, so a sample neither drops a group nor lets one
+    /// created output weigh as much as a whole rebuilt style. Estimated: whether any was.
+    static func totals(_ groups: [Review.Group], rendered: Set<String>) -> (before: Int64, after: Int64, estimated: Bool) {
+        var before: Int64 = 0, after: Int64 = 0, estimated = false
+        for group in groups {
+            for kind in [Review.Entry.Kind.created, .rebuilt, .deleted] {
+                let entries = group.entries.filter { $0.kind == kind && $0.failure == nil }
+                func sum(_ value: (Review.Entry) -> Int64?) -> Int64 {
+                    let known = entries.compactMap(value)
+                    let left = entries.filter { value($0) == nil && !rendered.contains($0.output) }.count
+                    var total = known.reduce(0, +)
+                    if left > 0, !known.isEmpty {
+                        total += total / Int64(known.count) * Int64(left)
+                        estimated = true
+                    }
+                    return total
+                }
+                if kind != .created { before += sum(\.bytesBefore) }
+                if kind != .deleted { after += sum(\.bytesAfter) }
+            }
+        }
+        return (before, after, estimated)
     }
 
     /// How different: 1 - SSIM; a created or deleted output sorts after compared ones.
@@ -117,13 +148,17 @@ public struct ReviewRenderer: Sendable {
         let stem = String(format: "%04d", number)
         var notes: [String] = []
         var oldImage: Rendered?, newImage: Rendered?
-        if entry.kind != .created, let derivative = before.derivatives[entry.output] {
+        let oldName = entry.outputBefore ?? entry.output
+        if entry.kind != .created, let derivative = before.derivatives[oldName] {
             do {
-                oldImage = try builtOutput(derivative, recorded: after.recorded[entry.output]) ?? renderDerivative(derivative, old)
+                oldImage = try builtOutput(derivative, recorded: after.recorded[oldName]) ?? renderDerivative(derivative, old)
             } catch { notes.append("old render failed: \(error)") }
         }
-        if entry.kind != .deleted, let derivative = after.derivatives[entry.output] {
-            do { newImage = try renderDerivative(derivative, new) } catch { notes.append("new render failed: \(error)") }
+        if entry.kind != .deleted, entry.kind != .failed, let derivative = after.derivatives[entry.output] {
+            do { newImage = try renderDerivative(derivative, new) } catch {
+                // The build would fail this output too: a failure of the change, not a note.
+                entry.failure = "the new render failed: \(error)"
+            }
         }
         if let oldImage {
             entry.oldImage = "images/\(stem)-old.\(oldImage.format)"

@@ -9,70 +9,98 @@ public enum ReviewText {
             switch kind {
             case "added", "created": return paint("+", "32")
             case "removed", "deleted": return paint("-", "31")
+            case "failed": return paint("!", "31")
             default: return paint("~", "33")
             }
         }
-        var lines = ["derive diff \(review.manifest): \(review.before) → \(review.after)"]
+        var lines = [clean("derive diff \(review.manifest): \(review.before) → \(review.after)")]
         if review.isEmpty {
             lines.append("No changes: the two revisions render the same outputs.")
             return lines.joined(separator: "\n") + "\n"
+        }
+        if !review.buckets.isEmpty {
+            lines.append("Buckets:")
+            for bucket in review.buckets {
+                lines.append("  \(sign(bucket.kind.rawValue)) bucket '\(clean(bucket.name))' \(bucket.kind.rawValue)")
+                for change in bucket.changes { lines.append("      \(clean(change))") }
+            }
         }
         if !review.styles.isEmpty {
             lines.append("Styles:")
             for style in review.styles {
                 switch style.kind {
-                case .added: lines.append("  \(sign("added")) \(style.name): \(style.after ?? "")")
-                case .removed: lines.append("  \(sign("removed")) \(style.name): \(style.before ?? "")")
-                case .changed: lines.append("  \(sign("changed")) \(style.name): \(Planner.pipelineChangeText(style.before ?? "", style.after ?? ""))")
+                case .added: lines.append("  \(sign("added")) \(clean(style.name)): \(clean(style.after ?? ""))")
+                case .removed: lines.append("  \(sign("removed")) \(clean(style.name)): \(clean(style.before ?? ""))")
+                case .changed: lines.append("  \(sign("changed")) \(clean(style.name)): \(clean(Planner.pipelineChangeText(style.before ?? "", style.after ?? "")))")
                 }
             }
         }
         if !review.rules.isEmpty {
             lines.append("Rules:")
             for rule in review.rules {
-                lines.append("  \(sign(rule.kind.rawValue)) rule '\(rule.name)' \(rule.kind.rawValue)")
-                for change in rule.changes { lines.append("      \(change)") }
+                lines.append("  \(sign(rule.kind.rawValue)) rule '\(clean(rule.name))' \(rule.kind.rawValue)")
+                for change in rule.changes { lines.append("      \(clean(change))") }
             }
         }
         if !review.groups.isEmpty { lines.append("Outputs:") }
         for group in review.groups {
-            let counts = [Review.Entry.Kind.created, .rebuilt, .deleted].compactMap { kind -> String? in
+            let counts = [Review.Entry.Kind.created, .rebuilt, .deleted, .failed].compactMap { kind -> String? in
                 let n = group.entries.filter { $0.kind == kind }.count
                 return n == 0 ? nil : "\(n) \(kind.rawValue)"
             }
-            let before = group.entries.reduce(Int64(0)) { $0 + ($1.bytesBefore ?? 0) }
-            var head = "  \(group.title): \(counts.joined(separator: ", ")); bytes \(before)"
-            if review.rendered { head += " → \(group.entries.reduce(Int64(0)) { $0 + ($1.bytesAfter ?? 0) })" }
+            let counted = group.entries.filter { $0.failure == nil }
+            let before = counted.reduce(Int64(0)) { $0 + ($1.bytesBefore ?? 0) }
+            var head = "  \(clean(group.title)): \(counts.joined(separator: ", ")); bytes \(before)"
+            if review.rendered { head += " → \(counted.reduce(Int64(0)) { $0 + ($1.bytesAfter ?? 0) })" }
             lines.append(head)
             for entry in group.entries {
-                var line = "    \(sign(entry.kind.rawValue)) \(entry.output)  "
+                var line = "    \(sign(entry.kind.rawValue)) \(clean(entry.outputBefore.map { "\($0) → " } ?? ""))\(clean(entry.output))  "
                 switch entry.kind {
-                case .created: line += "\(entry.after ?? "")"
-                case .deleted: line += "\(entry.before ?? "")"
-                case .rebuilt: line += Planner.pipelineChangeText(entry.before ?? "", entry.after ?? "")
+                case .created: line += clean(entry.after ?? "")
+                case .deleted, .failed: line += clean(entry.before ?? "")
+                case .rebuilt: line += clean(Planner.pipelineChangeText(entry.before ?? "", entry.after ?? ""))
                 }
+                if let failure = entry.failure, entry.gateFailures.isEmpty { line += "  " + paint("fails to build: \(clean(failure))", "31") }
                 line += "  " + bytes(entry, rendered: review.rendered)
                 if let size = sizes(entry) { line += "  " + size }
                 if let ssim = entry.ssim { line += String(format: "  SSIM %.4f", ssim) }
-                if let note = entry.note { line += "  (\(note))" }
-                for failure in entry.gateFailures { line += "  " + paint("FAIL \(failure)", "31") }
+                if let note = entry.note { line += "  (\(clean(note)))" }
+                for failure in entry.gateFailures { line += "  " + paint("FAIL \(clean(failure))", "31") }
                 lines.append(line)
             }
         }
         let t = review.totals
-        var total = "Total: \(t.created) created, \(t.rebuilt) rebuilt, \(t.deleted) deleted; "
-        total += t.sampledOutputs.map { "bytes of the \($0) rendered (--sample) " } ?? "bytes "
+        var total = "Total: \(t.created) created, \(t.rebuilt) rebuilt, \(t.deleted) deleted"
+        total += t.failed > 0 ? ", \(t.failed) failing; " : "; "
+        if let sampled = t.sampledOutputs {
+            total += t.estimated ? "bytes (estimated from the \(sampled) rendered, --sample) " : "bytes (\(sampled) rendered, --sample) "
+        } else {
+            total += "bytes "
+        }
         total += "\(t.bytesBefore) → "
         total += t.bytesAfter.map { "\($0)\(percent(t.bytesBefore, $0))" } ?? "not rendered"
         lines.append(total + ".")
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// `text` with control characters (ESC, BEL, …) shown as `\u{1B}`: a hostile file name
+    /// must not retitle or recolour the reviewer's terminal.
+    public static func clean(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) { result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" } else { result.unicodeScalars.append(scalar) }
+        }
+        return result
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) }
+
     static func bytes(_ entry: Review.Entry, rendered: Bool) -> String {
         let before = entry.bytesBefore.map(String.init) ?? (entry.kind == .created ? "none" : "unknown")
         let after: String
         switch entry.kind {
-        case .deleted: after = "none"
+        case .deleted, .failed: after = "none"
         default: after = entry.bytesAfter.map { "\($0)" + percent(entry.bytesBefore, $0) } ?? "not rendered"
         }
         return "bytes \(before) → \(after)"

@@ -11,13 +11,16 @@ enum BudgetAudit {
         return manifest.rules.contains { $0.budget != nil }
     }
 
-    /// After a build: max_bytes of outputs built before and max_total_bytes (renders judged
-    /// min_ssim as they were made; `check` re-judges recorded ones).
-    static func afterBuild(_ workspace: Workspace) -> [String] {
-        guard workspace.manifest.rules.contains(where: { $0.budget?.maxBytes != nil || $0.budget?.maxTotalBytes != nil }) else { return [] }
+    /// After a build: max_bytes of outputs built before, max_total_bytes, and min_ssim of the
+    /// outputs this build did not render (`built`: those it judged as it made them) — a raised
+    /// min_ssim fails `build` as a lowered max_bytes does. Runs only when the build planned: a
+    /// no-op answered by the witness has nothing to judge, since a build with a breach leaves none.
+    static func afterBuild(_ workspace: Workspace, renderer: any DerivativeRenderer, built: [String]) -> [String] {
+        guard workspace.manifest.rules.contains(where: { $0.budget != nil }) else { return [] }
         do {
             let plan = try workspace.session.readOnlyPlan()
-            return OutputBudget.audit(plan, manifest: workspace.manifest, renderer: nil)
+            let ssim = workspace.manifest.rules.contains { $0.budget?.minSSIM != nil }
+            return OutputBudget.audit(plan, manifest: workspace.manifest, renderer: ssim ? renderer : nil, judged: Set(built))
         } catch {
             return ["budgets not checked: \(error)"]
         }

@@ -358,8 +358,10 @@ struct BuildCommand: ParsableCommand {
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
         // Budgets of what was built before (a lowered max_bytes) and of rules' totals.
-        let breaches = BudgetAudit.afterBuild(workspace)
+        let breaches = BudgetAudit.afterBuild(workspace, renderer: EngineRenderer(limits: limits, renderer: workers), built: report.built)
         for breach in breaches { Output.printError("budget: \(breach)") }
+        // Not clean: the next build plans and reports the breach again (no "nothing to do").
+        if !breaches.isEmpty { workspace.session.forgetWitness() }
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty {
             return Result(summary: "Nothing to do: \(plan.count(.upToDate)) outputs up to date.", succeeded: true, writtenFiles: written, workspace: workspace)
         }

@@ -65,6 +65,13 @@ struct DiffCommand: ParsableCommand {
         var review = ReviewDiff.review(before: beforeSide, after: afterSide, beforeName: beforeName,
                                        afterName: afterName ?? "working tree", manifest: manifest)
         let gates = try failOn.map { try Gates($0) }
+        if let junit {
+            // Before any render: a refused path fails fast.
+            do { try JUnitFile.check(junit, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
+                Output.printError("\(error)")
+                throw ExitCode.failure
+            }
+        }
         var temporary: String?
         defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
         if let reportFolder = html ?? renders ?? (gates != nil ? makeTemporary(&temporary) : nil), !review.groups.isEmpty {
@@ -92,7 +99,12 @@ struct DiffCommand: ParsableCommand {
                 throw ExitCode.failure
             }
         }
-        if let junit { try Output.write(Data(JUnitReport.xml(review, totalFailures: totalFailures).utf8), to: junit) }
+        if let junit {
+            do { try JUnitFile.write(JUnitReport.xml(review, totalFailures: totalFailures), to: junit, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
+                Output.printError("\(error)")
+                throw ExitCode.failure
+            }
+        }
         if json {
             try Output.writeStandardOutput(try ReviewText.json(review) + Data("\n".utf8))
         } else {

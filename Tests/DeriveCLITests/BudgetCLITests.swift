@@ -114,6 +114,42 @@ struct BudgetProject {
         try project.write("{max_total_bytes: \(total)}", process: "image/resize,m_fill,w_120,h_80/quality,q_20")
         #expect(try project.run(["check"]).status == 0)
     }
+
+    /// A budget tightened with nothing else changed: the first build plans (the manifest's bytes
+    /// changed) and reports the breach; the next one must not answer "nothing to do" from the
+    /// witness the first left behind (it did: exit 0). Raising min_ssim fails build too, not
+    /// only check. With the budgets met again, the fast path answers as before.
+    @Test func budgetsHoldOnTheNoOpFastPath() throws {
+        let process = "image/resize,m_fill,w_120,h_80/quality,q_20"
+        let project = try BudgetProject("{max_bytes: 10_000_000}", process: process)
+        defer { project.remove() }
+        #expect(try project.run(["build", "--quiet"]).status == 0)
+        let size = max(project.size("landscape.jpg"), project.size("portrait.jpg"))
+        // Past the racy margin, so builds leave a witness the next run may use.
+        func settle() { Thread.sleep(forTimeInterval: 1.2) }
+        settle()
+        let idle = try project.run(["build"])
+        #expect(idle.status == 0 && String(decoding: idle.stdout, as: UTF8.self).hasPrefix("Nothing to do"))
+
+        for budget in ["{max_bytes: \(size - 1)}", "{min_ssim: 0.999}"] {
+            try project.write(budget, process: process)
+            settle()
+            for run in ["slow path (the manifest changed)", "fast path (nothing changed since)"] {
+                let build = try project.run(["build"])
+                #expect(build.status == 1, "\(budget), \(run): \(String(decoding: build.stdout, as: UTF8.self))")
+                #expect(build.stderr.contains("budget: site/"), "\(budget), \(run): \(build.stderr)")
+                #expect(try project.run(["check"]).status == 1, "\(budget), \(run)")
+                settle()
+            }
+        }
+        try project.write("{max_bytes: 10_000_000, min_ssim: 0.1}", process: process)
+        settle()
+        #expect(try project.run(["build"]).status == 0)
+        settle()
+        let again = try project.run(["build"])
+        #expect(again.status == 0 && String(decoding: again.stdout, as: UTF8.self).hasPrefix("Nothing to do"))
+        #expect(try project.run(["check"]).status == 0)
+    }
 }
 
 @Suite(.serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))

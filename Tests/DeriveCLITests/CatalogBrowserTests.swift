@@ -30,7 +30,7 @@ struct CatalogBrowserTests {
         let json = String(rest[..<(rest.firstIndex(of: "\"") ?? rest.endIndex)]).replacingOccurrences(of: "&quot;", with: "\"")
         let found = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         // 2 styles × 2 samples.
-        #expect(found["images"] as? Int == 4)
+        #expect(found["images"] as? Int == 6)   // (2 styles + 1 rule recipe) × 2 samples
         #expect((found["broken"] as? [Any])?.isEmpty == true, "\(found)")
         #expect((found["errors"] as? [Any])?.isEmpty == true, "\(found)")
         let shot = project.folder.appendingPathComponent("catalog.png")

@@ -50,14 +50,17 @@ struct CatalogProject {
         #expect(result.status == 0, "\(result.stderr)")
         let text = String(decoding: result.stdout, as: UTF8.self)
         let lines = text.split(separator: "\n").map(String.init)
-        #expect(lines.first == "derive catalog derive.yaml: 2 styles × 2 samples (the first source of each rule)")
+        #expect(lines.first == "derive catalog derive.yaml: 2 styles and 1 rule recipe × 2 samples (the first source of each rule)")
         #expect(lines[1] == "style 'square': image/resize,m_fill,w_50,h_50,limit_1,color_FFFFFF/format,png")
         #expect(lines[2].hasPrefix("  photos/landscape.jpg  50x50 png  ") && lines[2].hasSuffix(" bytes"), "\(text)")
         #expect(lines[3].hasPrefix("  photos/logo-alpha.png  50x50 png  "), "\(text)")
         #expect(lines[4] == "style 'thumb': image/resize,m_fill,w_120,h_80,limit_1,color_FFFFFF/quality,q_80")
         #expect(lines[5].hasPrefix("  photos/landscape.jpg  120x80 jpg  "), "\(text)")
         #expect(lines[6].hasPrefix("  photos/logo-alpha.png  120x80 png  "), "\(text)")
-        #expect(lines[7].hasPrefix("Total: 4 renders, ") && lines.count == 8)
+        // A rule's own `process:` is part of the catalogue too.
+        #expect(lines[7] == "rule 'logos': image/resize,m_lfit,w_40,limit_1,color_FFFFFF")
+        #expect(lines[8].hasPrefix("  photos/landscape.jpg  40x") && lines[9].hasPrefix("  photos/logo-alpha.png  40x40 png  "), "\(text)")
+        #expect(lines[10].hasPrefix("Total: 6 renders, ") && lines.count == 11, "\(text)")
         let names = try FileManager.default.contentsOfDirectory(atPath: project.folder.path).sorted()
         #expect(names == ["derive.yaml", "src"])
     }
@@ -72,10 +75,11 @@ struct CatalogProject {
         #expect(object["samples"] as? [String] == ["photos/portrait.jpg"])
         #expect(object["samplesFrom"] as? String == "catalog.samples")
         let styles = try #require(object["styles"] as? [[String: Any]])
-        #expect(styles.map { $0["name"] as? String } == ["square", "thumb"])
+        #expect(styles.map { $0["name"] as? String } == ["square", "thumb", "rule 'logos'"])
+        #expect(styles.map { $0["rule"] as? String } == [nil, nil, "logos"])
         let cells = styles.flatMap { $0["cells"] as? [[String: Any]] ?? [] }
-        #expect(cells.count == 2)
-        let thumb = try #require(cells.last)
+        #expect(cells.count == 3)
+        let thumb = cells[1]
         #expect(thumb["width"] as? Int == 120 && thumb["height"] as? Int == 80 && thumb["format"] as? String == "jpg")
         #expect(thumb["image"] == nil)
         let sum = cells.reduce(0) { $0 + (($1["bytes"] as? Int) ?? 0) }
@@ -92,7 +96,7 @@ struct CatalogProject {
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
         let cells = (object["styles"] as? [[String: Any]] ?? []).flatMap { $0["cells"] as? [[String: Any]] ?? [] }
-        #expect(cells.count == 4)
+        #expect(cells.count == 6)
         for cell in cells {
             let image = try #require(cell["image"] as? String)
             let bytes = try Data(contentsOf: report.appendingPathComponent(image))
@@ -121,6 +125,36 @@ struct CatalogProject {
         #expect(imagesLink.stderr.contains("is not a folder (a symbolic link?)"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: project.folder.appendingPathComponent("src").path).sorted()
                 == ["landscape.jpg", "logo-alpha.png", "portrait.jpg"])
+    }
+
+    /// Inline recipes with a matrix: one row per combination (at most 24 per rule, the rest
+    /// counted); failed renders are counted apart from renders (attack 12, L2).
+    @Test func ruleRecipesWithAMatrixAndFailedRenders() throws {
+        let project = try CatalogProject("""
+        version: 1
+        buckets:
+          photos: {path: src}
+          site: {path: out}
+        styles:
+          marked: image/resize,w_60/watermark,image_bm9wZS5wbmc
+        derivatives:
+          - name: widths
+            from: photos/landscape.jpg
+            process: image/resize,w_{w}
+            matrix:
+              w: [\((1...30).map(String.init).joined(separator: ", "))]
+            to: site/{name}-{w}.jpg
+
+        """)
+        defer { project.remove() }
+        let result = try project.run(["catalog"])
+        #expect(result.status == 1)   // the watermark object is missing
+        let text = String(decoding: result.stdout, as: UTF8.self)
+        #expect(text.hasPrefix("derive catalog derive.yaml: 1 style and 24 rule recipes × 1 sample"), "\(text)")
+        #expect(text.contains("rule 'widths' (w=7): image/resize,m_lfit,w_7,limit_1,color_FFFFFF\n  photos/landscape.jpg  7x"), "\(text)")
+        #expect(!text.contains("(w=25)"))
+        #expect(text.contains("Total: 24 renders, 1 failed, "), "\(text)")
+        #expect(text.contains("Left out: 6 matrix combinations of rules beyond the first 24 of each."), "\(text)")
     }
 
     /// Ownership of a report folder: a folder holding a user's files (and no record of Derive's)
@@ -168,6 +202,6 @@ struct CatalogProject {
         let text = String(decoding: failed.stdout, as: UTF8.self)
         #expect(text.contains("  photos/missing.jpg  failed: "), "\(text)")
         #expect(text.contains("  photos/../derive.yaml  failed: "), "\(text)")
-        #expect(failed.stderr.contains("4 renders of the catalogue failed"))
+        #expect(failed.stderr.contains("6 renders of the catalogue failed"))
     }
 }

@@ -181,6 +181,9 @@ struct DiffCLITests {
         {
           "after" : "HEAD",
           "before" : "HEAD~1",
+          "buckets" : [
+
+          ],
           "groups" : [
             {
               "entries" : [
@@ -288,6 +291,8 @@ struct DiffCLITests {
             "bytesBefore" : \(landscape + portrait + logo),
             "created" : 1,
             "deleted" : 1,
+            "estimated" : false,
+            "failed" : 0,
             "rebuilt" : 2
           }
         }

@@ -62,3 +62,46 @@ import Testing
         #expect(xml.contains("<failure message=\"ssim 0.5000 &lt; 0.9\">"))
     }
 }
+
+/// Attack 12 (review): broken outputs fail every gate, a total from nothing fails, sampled
+/// totals are estimates over every output, control characters are escaped in text.
+@Suite struct GatesAttack12Tests {
+    @Test func anOutputTheChangeBreaksFailsAnyGate() throws {
+        var review = GatesTests.review(ssim: nil, before: 100, after: nil, kind: .failed)
+        review.groups[0].entries[0].failure = "the watermark object 'nope.png' does not exist"
+        let result = try Gates("ssim<0.1").apply(to: &review)
+        #expect(result.outputs == 1)
+        #expect(review.entries[0].gateFailures == ["fails to build: the watermark object 'nope.png' does not exist"])
+        #expect(JUnitReport.xml(review, totalFailures: result.total).contains("failures=\"1\""))
+    }
+
+    @Test func totalFromNothingFails() throws {
+        var review = GatesTests.review(ssim: nil, before: nil, after: 4621, kind: .created)
+        review.totals.bytesBefore = 0
+        #expect(try Gates("total>+5%").apply(to: &review).total == ["total bytes 0 → 4621 (all new) > +5%"])
+        var empty = GatesTests.review(ssim: nil, before: nil, after: 0, kind: .created)
+        empty.totals.bytesBefore = 0
+        #expect(try Gates("total>+5%").apply(to: &empty).total.isEmpty)
+    }
+
+    /// Four rebuilt outputs known before, one rendered after: the other three count at its size.
+    @Test func sampledTotalsFillEachGroupAtItsMean() {
+        func entry(_ name: String, _ kind: Review.Entry.Kind, before: Int64?, after: Int64?) -> Review.Entry {
+            Review.Entry(kind: kind, output: name, source: "photos/" + name, before: nil, after: nil, bytesBefore: before, bytesAfter: after)
+        }
+        let big = Review.Group(rule: "big", style: nil, entries: (1...4).map { entry("b\($0)", .rebuilt, before: 1000, after: $0 == 1 ? 1500 : nil) })
+        let new = Review.Group(rule: "new", style: nil, entries: [entry("n1", .created, before: nil, after: 200), entry("n2", .created, before: nil, after: nil)])
+        let broken = Review.Group(rule: "broken", style: nil, entries: [{ var e = entry("x", .rebuilt, before: 9999, after: nil); e.failure = "no"; return e }()])
+        let totals = ReviewRenderer.totals([big, new, broken], rendered: ["b1", "n1"])
+        #expect(totals.before == 4000)
+        #expect(totals.after == 4 * 1500 + 2 * 200)
+        #expect(totals.estimated)
+        let exact = ReviewRenderer.totals([big], rendered: ["b1", "b2", "b3", "b4"])
+        #expect(exact.estimated == false)
+    }
+
+    @Test func textEscapesControlCharacters() {
+        #expect(ReviewText.clean("a\u{1B}]0;x\u{07}b\u{9B}c") == "a\\u{1B}]0;x\\u{7}b\\u{9B}c")
+        #expect(ReviewText.clean("plain → é") == "plain → é")
+    }
+}
