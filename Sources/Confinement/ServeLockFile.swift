@@ -11,8 +11,38 @@ import Glibc
 /// to a user's file, attack 12, finding 1) holding nothing or one holder line `pid N` (what
 /// Derive writes there). Anything else is refused and left as it is. The holder line is only
 /// ever shown once it has that shape, so no byte of a foreign file reaches a terminal.
+///
+/// The state folder is held a second way too: a lock on a name is gone once someone removes
+/// `serve.lock` by hand, and a second serve or a clean would then get in beside the running
+/// serve (attack 13, N2). An abstract Unix socket named by the folder's device and inode is
+/// bound while the lock is held: no file name can remove it, and it goes with the process. (Not
+/// `flock` on the folder's descriptor: builds hold that one, and serve and build run together.)
 public final class ServeLockFile: Sendable {
     public let descriptor: Int32
+    /// The socket bound for the state folder.
+    let folderSocket: Int32
+
+    /// Binds the abstract socket of the folder whose identity is given; the descriptor, or -1 with errno set.
+    static func bindFolderSocket(device: UInt64, inode: UInt64) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let name = Array("derive-serve-state-\(device)-\(inode)".utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw[0] = 0   // abstract: no file
+            for (index, byte) in name.enumerated() { raw[index + 1] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0 else {
+            let saved = errno
+            close(fd)
+            errno = saved
+            return -1
+        }
+        return fd
+    }
     public let path: String
 
     public enum Failure: Error, CustomStringConvertible {
@@ -88,7 +118,16 @@ public final class ServeLockFile: Sendable {
             // The file locked must still be the one at the path (clean unlinks it when done).
             var named = stat()
             if fstat(fd, &info) == 0, lstat(path, &named) == 0, info.st_ino == named.st_ino, info.st_dev == named.st_dev, info.st_nlink == 1 {
+                var folderInfo = stat()
+                let held = stat(folder, &folderInfo) == 0 ? Self.bindFolderSocket(device: UInt64(folderInfo.st_dev), inode: UInt64(folderInfo.st_ino)) : -1
+                guard held >= 0 else {
+                    let busy = errno == EADDRINUSE, reason = String(cString: strerror(errno))
+                    close(fd)
+                    if busy { throw .held(holder: "a process whose serve.lock was removed while it ran", path: path) }
+                    throw .notDerives(path: folder, reason: "cannot be locked (\(reason))")
+                }
                 descriptor = fd
+                folderSocket = held
                 break
             }
             close(fd)
@@ -107,5 +146,8 @@ public final class ServeLockFile: Sendable {
         }
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        close(folderSocket)
+    }
 }

@@ -162,6 +162,13 @@ public final class ObjectMetadataStore: Sendable {
         }
     }
 
+    /// Copies the write-ahead log into the main file and empties the log (at serve's stop), so
+    /// the one file the README names holds every record (attack 13, N4).
+    public func checkpoint() {
+        guard pinned != nil else { return }
+        _ = try? queue.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+    }
+
     /// The record of `key` when it still describes the file whose identity is given.
     public func read(bucket: String, key: ObjectKey, identity: ObjectFileIdentity) -> ObjectMetadata? {
         let cacheKey = CacheKey(bucket: bucket, key: key.bytes)
@@ -284,8 +291,13 @@ enum MetadataDatabaseOwnership {
         "appendable_objects": ["bucket", "key", "inode", "size", "modified", "next_inode", "next_size", "next_modified", "anonymous"],
     ]
 
-    static func refuse(_ path: String, _ what: String) -> MetadataDatabaseError {
-        MetadataDatabaseError(message: "\(path) \(what); derive serve opens, creates or changes only its own object metadata database there. Move that file away (serve then starts a new, empty one) or use another state folder (state: in the manifest).")
+    /// `journal`: the refusal is about a journal, or a log that holds part of the database, so
+    /// moving one file away alone would drop records or leave the others (attack 13, N6).
+    static func refuse(_ path: String, _ what: String, journal: Bool = false) -> MetadataDatabaseError {
+        let advice = journal
+            ? "Move the database and its -wal, -shm and -journal files away together (serve then starts a new, empty one) or use another state folder (state: in the manifest)."
+            : "Move that file away (serve then starts a new, empty one) or use another state folder (state: in the manifest)."
+        return MetadataDatabaseError(message: "\(path) \(what); derive serve opens, creates or changes only its own object metadata database there. \(advice)")
     }
 
     /// The database file as checked: its descriptor (pinned: release `file` when done), identity,
@@ -307,7 +319,7 @@ enum MetadataDatabaseOwnership {
         for suffix in StateFiles.journalSuffixes {
             var info = stat()
             guard fstatat(folder, name + suffix, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            try checkShape(path + suffix, info)
+            try checkShape(path + suffix, info, journal: true)
             sizes[suffix] = Int64(info.st_size)
         }
         return sizes
@@ -315,11 +327,11 @@ enum MetadataDatabaseOwnership {
 
     /// A symbolic link, anything but a regular file, or a file with a second name (a hard link
     /// to a user's file, or another project's database through `cp -al`) is not serve's.
-    static func checkShape(_ name: String, _ info: stat) throws {
-        if (info.st_mode & S_IFMT) == S_IFLNK { throw refuse(name, "is a symbolic link") }
-        if (info.st_mode & S_IFMT) != S_IFREG { throw refuse(name, "is not a regular file") }
+    static func checkShape(_ name: String, _ info: stat, journal: Bool = false) throws {
+        if (info.st_mode & S_IFMT) == S_IFLNK { throw refuse(name, "is a symbolic link", journal: journal) }
+        if (info.st_mode & S_IFMT) != S_IFREG { throw refuse(name, "is not a regular file", journal: journal) }
         if info.st_nlink != 1 {
-            throw refuse(name, "has another name too (a hard link, \(info.st_nlink) names: a copy made with cp -al or rsync --link-dest shares it with another project)")
+            throw refuse(name, "has another name too (a hard link, \(info.st_nlink) names: a copy made with cp -al or rsync --link-dest shares it with another project)", journal: journal)
         }
     }
 
@@ -365,8 +377,13 @@ enum MetadataDatabaseOwnership {
             }
             // SQLite replays a write-ahead log or a hot journal as it opens (a write): only for
             // a file stamped serve's, whose log is serve's own (attack 12, finding 5).
-            if checked.application != applicationID, let hot = ["-wal", "-journal"].first(where: { (journals[$0] ?? 0) > 0 }) {
-                throw refuse(path, "is not stamped derive serve's and has a \(hot == "-wal" ? "write-ahead log" : "rollback journal") (\(path + hot)) SQLite would apply to it on opening")
+            if checked.application != applicationID, (journals["-journal"] ?? 0) > 0 {
+                throw refuse(path, "is not stamped derive serve's and has a rollback journal (\(path)-journal) SQLite would apply to it on opening", journal: true)
+            }
+            // An earlier serve's database stopped before a checkpoint (the usual state, attack
+            // 13, N1): its log is checked on a private copy, never applied to the file.
+            if checked.application != applicationID, let log = journals["-wal"], log > 0 {
+                try inspectLog(folder: folder, name: name, path: path, bytes: log + Int64(info.st_size))
             }
             return checked
         } catch {
@@ -375,22 +392,73 @@ enum MetadataDatabaseOwnership {
         }
     }
 
+    /// Most bytes (database and log) copied to check an unstamped database's log.
+    static let maxInspectedBytes: Int64 = 256 << 20
+
+    /// Applies the write-ahead log of an unstamped database to a private copy (a folder of this
+    /// process's own, removed after) and refuses it when the copy holds another application's
+    /// stamp or tables that are not serve's; an earlier serve's database passes and is opened.
+    static func inspectLog(folder: Int32, name: String, path: String, bytes: Int64) throws {
+        let log = path + "-wal"
+        guard bytes <= maxInspectedBytes else {
+            throw refuse(path, "is not stamped derive serve's and has a write-ahead log (\(log)) too large to check (\(bytes) bytes, limit \(maxInspectedBytes)); if it is an earlier serve's, apply the log with: sqlite3 \(path) 'PRAGMA wal_checkpoint(TRUNCATE)'", journal: true)
+        }
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-check-\(UUID().uuidString)")
+        do {
+            try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw refuse(path, "has a write-ahead log (\(log)) that cannot be checked (\(error))", journal: true)
+        }
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let copy = temporary.appendingPathComponent("copy.sqlite").path
+        let (application, found): (Int32, [String])
+        do {
+            for suffix in ["", "-wal"] {
+                let fd = openat(folder, name + suffix, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+                guard fd >= 0 else { throw MetadataDatabaseError(message: String(cString: strerror(errno))) }
+                let bytes = try FileHandle(fileDescriptor: fd, closeOnDealloc: true).readToEnd() ?? Data()
+                guard FileManager.default.createFile(atPath: copy + suffix, contents: bytes) else {
+                    throw MetadataDatabaseError(message: "cannot write \(copy + suffix)")
+                }
+            }
+            let queue = try DatabaseQueue(path: copy)
+            (application, found) = try queue.read { db in
+                (try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
+            }
+        } catch {
+            throw refuse(path, "has a write-ahead log (\(log)) that cannot be checked (\(error))", journal: true)
+        }
+        if application != 0 && application != applicationID {
+            throw refuse(path, "is another application's SQLite database (application_id \(application), in its write-ahead log \(log))", journal: true)
+        }
+        let foreign = found.filter { tables[$0] == nil }.sorted()
+        if !foreign.isEmpty {
+            throw refuse(path, "holds tables that are not derive serve's (\(foreign.joined(separator: ", "))), in its write-ahead log (\(log))", journal: true)
+        }
+    }
+
     /// On serve's connection, in one read transaction: SQLite holds a lock on the file checked
     /// (not on one swapped in since), and the file's tables and columns are serve's. Returns
     /// whether it must be stamped serve's: new, or made by a version that did not stamp it.
     static func verify(_ queue: DatabaseQueue, checked: Checked, path: String) throws -> Bool {
-        let (found, held) = try queue.inDatabase { db -> ([String: Set<String>], Bool) in
+        let (found, held, application) = try queue.inDatabase { db -> ([String: Set<String>], Bool, Int32) in
             try db.execute(sql: "BEGIN DEFERRED")
             defer { try? db.execute(sql: "COMMIT") }
             var found: [String: Set<String>] = [:]
             for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'") {
                 found[table] = Set(try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { $0["name"] as String })
             }
-            return (found, sqliteHoldsLock(on: checked.descriptor))
+            // The stamp as the log leaves it (the header checked before may predate the log).
+            let application = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+            return (found, sqliteHoldsLock(on: checked.descriptor), application)
         }
         var named = stat()
         guard held, lstat(path, &named) == 0, UInt64(named.st_dev) == checked.device, UInt64(named.st_ino) == checked.inode else {
             throw refuse(path, "was replaced while derive serve opened it (SQLite does not hold the file that was checked)")
+        }
+        if application != 0 && application != applicationID {
+            throw refuse(path, "is another application's SQLite database (application_id \(application))")
         }
         let foreign = found.keys.filter { tables[$0] == nil }.sorted()
         if !foreign.isEmpty {
@@ -403,7 +471,7 @@ enum MetadataDatabaseOwnership {
             let missing = tables[table]!.subtracting(columns).sorted().joined(separator: ", ")
             throw refuse(path, "has a table \(table) without derive serve's columns (missing: \(missing))")
         }
-        return checked.application == 0
+        return application != applicationID
     }
 
     /// Whether some lock SQLite takes for a reader (its SHARED range: 510 bytes from

@@ -143,7 +143,10 @@ struct ServeCommand: AsyncParsableCommand {
         var server = DeriveHTTPServer(service: service, host: host, port: port)
         // At SIGTERM or SIGINT: workers ended and every worker folder of this process removed
         // (an idle worker's folder was left behind once in a while).
+        // The metadata log is checkpointed: the main file alone then holds every record.
+        let metadata = service.metadata
         server.beforeExit = {
+            metadata.checkpoint()
             workers.shutdown()
             RenderWorkerPool.removeTemporaryFolders()
         }
