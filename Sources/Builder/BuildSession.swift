@@ -610,7 +610,7 @@ public final class BuildSession: @unchecked Sendable {
             // (a state moved aside, serve's cache, a user's file in a shared folder).
             let sorted = names.sorted()
             let shown = sorted.prefix(5).joined(separator: ", ") + (sorted.count > 5 ? " and \(sorted.count - 5) more" : "")
-            report.left.append("\(planner.display(manifest.stateFolder)) is kept: it still holds \(shown), which clean does not remove")
+            report.left.append("\(planner.display(manifest.stateFolder)) is kept: it still holds \(shown), which clean did not remove this time (the lines above say why)")
         }
         // The default state parent (`.derive/` beside the manifest) goes too when that leaves it empty.
         let parent = (manifest.stateFolder as NSString).deletingLastPathComponent
