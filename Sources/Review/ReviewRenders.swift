@@ -92,7 +92,16 @@ public struct ReviewRenderer: Sendable {
         }
         var result = review
         let rendered = results.value
-        for (index, job) in jobs.enumerated() { if let entry = rendered[index] { result.groups[job.group].entries[job.entry] = entry } }
+        for (index, job) in jobs.enumerated() {
+            guard let entry = rendered[index] else { continue }
+            let was = result.groups[job.group].entries[job.entry].kind
+            if was != entry.kind {
+                // A new render that fails (over the limits): the build fails it, so it is failed.
+                if was == .created { result.totals.created -= 1 } else if was == .rebuilt { result.totals.rebuilt -= 1 }
+                if entry.kind == .failed { result.totals.failed += 1 }
+            }
+            result.groups[job.group].entries[job.entry] = entry
+        }
         for g in result.groups.indices { result.groups[g].entries.sort(by: Self.worstFirst) }
         result.groups.sort { a, b in
             let x = a.entries.first.map { Self.badness($0) } ?? 0, y = b.entries.first.map { Self.badness($0) } ?? 0
@@ -194,6 +203,7 @@ public struct ReviewRenderer: Sendable {
             do { newImage = try renderDerivative(derivative, new) } catch {
                 // The build would fail this output too: a failure of the change, not a note.
                 entry.failure = "the new render failed: \(error)"
+                entry.kind = .failed
             }
         }
         if let oldImage {
