@@ -94,7 +94,7 @@ public struct Gates: Sendable, Equatable {
             let t = review.totals
             var estimated = t.estimated ? " (estimated from a sample)" : ""
             var before = t.bytesBefore, after = t.bytesAfter
-            if t.estimated, !t.estimateTrusted, let subset = t.renderedBytesBefore {
+            if t.estimated, t.estimateTrusted == false, let subset = t.renderedBytesBefore {
                 // No estimate to trust: judge the rendered outputs' own ratio, and say so.
                 estimated = " (the rendered sample's own ratio: an output of unknown size was not rendered, so no estimated total can be trusted)"
                 before = subset; after = t.renderedBytesAfter

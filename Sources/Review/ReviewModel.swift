@@ -98,7 +98,7 @@ public struct Review: Sendable, Codable, Equatable {
         public var estimated: Bool = false
         /// False when some unrendered output's size could not be estimated (unknown before size,
         /// nothing rendered in its group): a gate then judges the rendered outputs' own ratio.
-        public var estimateTrusted: Bool = true
+        public var estimateTrusted: Bool?
         /// With an estimate: the bytes of the rendered outputs alone.
         public var renderedBytesBefore: Int64?
         public var renderedBytesAfter: Int64?

@@ -89,7 +89,7 @@ public enum ReviewText {
         }
         total += "\(t.bytesBefore) → "
         total += t.bytesAfter.map { "\($0)\(percent(t.bytesBefore, $0))" } ?? "not rendered"
-        if t.estimated, !t.estimateTrusted, let before = t.renderedBytesBefore, let after = t.renderedBytesAfter {
+        if t.estimated, t.estimateTrusted == false, let before = t.renderedBytesBefore, let after = t.renderedBytesAfter {
             total += "; no estimate can be trusted (an output of unknown size was not rendered): the rendered ones alone \(before) → \(after)\(percent(before, after))"
         }
         lines.append(total + ".")
