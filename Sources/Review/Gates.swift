@@ -91,11 +91,18 @@ public struct Gates: Sendable, Equatable {
         }
         var total: [String] = []
         for case .totalGrowth(let limit) in conditions {
-            let estimated = review.totals.estimated ? " (estimated from a sample)" : ""
-            if let after = review.totals.bytesAfter, review.totals.bytesBefore > 0 {
-                let growth = (Double(after) - Double(review.totals.bytesBefore)) / Double(review.totals.bytesBefore) * 100
+            let t = review.totals
+            var estimated = t.estimated ? " (estimated from a sample)" : ""
+            var before = t.bytesBefore, after = t.bytesAfter
+            if t.estimated, t.estimateTrusted == false, let subset = t.renderedBytesBefore {
+                // No estimate to trust: judge the rendered outputs' own ratio, and say so.
+                estimated = " (the rendered sample's own ratio: an output of unknown size was not rendered, so no estimated total can be trusted)"
+                before = subset; after = t.renderedBytesAfter
+            }
+            if let after, before > 0 {
+                let growth = (Double(after) - Double(before)) / Double(before) * 100
                 if growth > limit { total.append(String(format: "total bytes +%.1f%% > +%@%%%@", growth, Condition.number(limit), estimated)) }
-            } else if let after = review.totals.bytesAfter, after > 0 {
+            } else if let after, after > 0 {
                 // From nothing to something is growth beyond any percentage.
                 total.append("total bytes 0 → \(after) (all new) > +\(Condition.number(limit))%\(estimated)")
             }

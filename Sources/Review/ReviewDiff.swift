@@ -62,9 +62,19 @@ public enum ReviewDiff {
         for (output, derivative) in before.derivatives where after.derivatives[output] == nil {
             goneBySource[derivative.source, default: []].append(derivative)
         }
+        // A `{hash}` output that fails is named with its placeholder (`site/a.thumb.{hash}.jpg`):
+        // its old file is the gone output of the same name pattern.
+        var goneByLogicalName: [String: [Derivative]] = [:]
+        for derivatives in goneBySource.values {
+            for derivative in derivatives {
+                guard let hashed = derivative.hashed, let slash = derivative.output.firstIndex(of: "/") else { continue }
+                goneByLogicalName[derivative.output[..<slash] + "/" + hashed.logicalKey, default: []].append(derivative)
+            }
+        }
         for failure in newFailures {
             var outputs = goneBySource[failure.subject] ?? []
             if let derivative = before.derivatives[failure.subject], after.derivatives[failure.subject] == nil { outputs.append(derivative) }
+            outputs += goneByLogicalName[failure.subject] ?? []
             if outputs.isEmpty { unplaced.append(failure) }
             for derivative in outputs { failing[derivative.output] = failure.message }
         }

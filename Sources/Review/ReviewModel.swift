@@ -93,9 +93,15 @@ public struct Review: Sendable, Codable, Equatable {
         /// How many outputs were rendered when `--sample` left some out: both byte totals are
         /// then over those outputs only, so they compare like with like. Nil: all (or none).
         public var sampledOutputs: Int?
-        /// With `--sample`: the byte totals are estimates, each group's unrendered outputs
-        /// counted at the mean of its rendered ones.
+        /// With `--sample`: the byte totals are estimates, each unrendered output counted at its
+        /// own before size times its group's sampled after/before ratio (created ones: the mean).
         public var estimated: Bool = false
+        /// False when some unrendered output's size could not be estimated (unknown before size,
+        /// nothing rendered in its group): a gate then judges the rendered outputs' own ratio.
+        public var estimateTrusted: Bool?
+        /// With an estimate: the bytes of the rendered outputs alone.
+        public var renderedBytesBefore: Int64?
+        public var renderedBytesAfter: Int64?
     }
 
     public var isEmpty: Bool { buckets.isEmpty && styles.isEmpty && rules.isEmpty && groups.isEmpty }

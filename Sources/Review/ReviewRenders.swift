@@ -92,7 +92,16 @@ public struct ReviewRenderer: Sendable {
         }
         var result = review
         let rendered = results.value
-        for (index, job) in jobs.enumerated() { if let entry = rendered[index] { result.groups[job.group].entries[job.entry] = entry } }
+        for (index, job) in jobs.enumerated() {
+            guard let entry = rendered[index] else { continue }
+            let was = result.groups[job.group].entries[job.entry].kind
+            if was != entry.kind {
+                // A new render that fails (over the limits): the build fails it, so it is failed.
+                if was == .created { result.totals.created -= 1 } else if was == .rebuilt { result.totals.rebuilt -= 1 }
+                if entry.kind == .failed { result.totals.failed += 1 }
+            }
+            result.groups[job.group].entries[job.entry] = entry
+        }
         for g in result.groups.indices { result.groups[g].entries.sort(by: Self.worstFirst) }
         result.groups.sort { a, b in
             let x = a.entries.first.map { Self.badness($0) } ?? 0, y = b.entries.first.map { Self.badness($0) } ?? 0
@@ -102,37 +111,73 @@ public struct ReviewRenderer: Sendable {
         // Renders may have learnt old bytes the state did not know (no build yet).
         let renderedOutputs = Set(jobs.map { review.groups[$0.group].entries[$0.entry].output })
         if renderedOutputs.count < result.entries.count { result.totals.sampledOutputs = renderedOutputs.count }
-        let (before, after, estimated) = Self.totals(result.groups, rendered: renderedOutputs)
-        result.totals.bytesBefore = before
-        result.totals.bytesAfter = after
-        result.totals.estimated = estimated
+        let estimate = Self.totals(result.groups, rendered: renderedOutputs)
+        result.totals.bytesBefore = estimate.before
+        result.totals.bytesAfter = estimate.after
+        result.totals.estimated = estimate.estimated
+        if estimate.estimated {
+            result.totals.estimateTrusted = estimate.trusted
+            result.totals.renderedBytesBefore = estimate.renderedBefore
+            result.totals.renderedBytesAfter = estimate.renderedAfter
+        }
         return result
     }
 
+    /// The byte totals of a review, exact or (with `--sample`) estimated.
+    struct Estimate {
+        var before: Int64 = 0, after: Int64 = 0
+        /// Whether an unrendered output was counted by estimate.
+        var estimated = false
+        /// False when an unrendered output's size could not be estimated from its own bytes
+        /// (unknown before size, or no rendered output in its group to scale by).
+        var trusted = true
+        /// The rendered outputs alone, both sides known: what a gate judges an untrusted estimate by.
+        var renderedBefore: Int64 = 0, renderedAfter: Int64 = 0
+    }
+
     /// Bytes before and after over every output the change touches, failures left out (they
-    /// have no "after"). An output `--sample` did not render counts at the mean of its group's
-    /// rendered outputs of the same kind, so a sample neither drops a group nor lets one
-    /// created output weigh as much as a whole rebuilt style. Estimated: whether any was.
-    static func totals(_ groups: [Review.Group], rendered: Set<String>) -> (before: Int64, after: Int64, estimated: Bool) {
-        var before: Int64 = 0, after: Int64 = 0, estimated = false
+    /// have no "after"). A rebuilt output `--sample` did not render counts at its own before
+    /// size times its group's sampled after/before ratio: a sample that happens to hold a small
+    /// image does not make the whole group look small. Created outputs (no before) count at the
+    /// mean of their group's rendered ones.
+    static func totals(_ groups: [Review.Group], rendered: Set<String>) -> Estimate {
+        var t = Estimate()
+        func mean(_ values: [Int64]) -> Int64? { values.isEmpty ? nil : values.reduce(0, +) / Int64(values.count) }
         for group in groups {
+            let counted = group.entries.filter { $0.failure == nil }
+            for entry in counted where rendered.contains(entry.output) {
+                if entry.kind != .created { t.renderedBefore += entry.bytesBefore ?? 0 }
+                if entry.kind != .deleted { t.renderedAfter += entry.bytesAfter ?? 0 }
+            }
+            let sampled = counted.filter { $0.kind == .rebuilt && $0.bytesAfter != nil && ($0.bytesBefore ?? 0) > 0 }
+            let sampledBefore = sampled.reduce(Int64(0)) { $0 + $1.bytesBefore! }
+            let ratio = sampledBefore > 0 ? Double(sampled.reduce(Int64(0)) { $0 + $1.bytesAfter! }) / Double(sampledBefore) : nil
             for kind in [Review.Entry.Kind.created, .rebuilt, .deleted] {
-                let entries = group.entries.filter { $0.kind == kind && $0.failure == nil }
-                func sum(_ value: (Review.Entry) -> Int64?) -> Int64 {
-                    let known = entries.compactMap(value)
-                    let left = entries.filter { value($0) == nil && !rendered.contains($0.output) }.count
-                    var total = known.reduce(0, +)
-                    if left > 0, !known.isEmpty {
-                        total += total / Int64(known.count) * Int64(left)
-                        estimated = true
+                let entries = counted.filter { $0.kind == kind }
+                let meanBefore = mean(entries.compactMap(\.bytesBefore)), meanAfter = mean(entries.compactMap(\.bytesAfter))
+                for entry in entries {
+                    let left = !rendered.contains(entry.output)
+                    if kind != .created {
+                        if let before = entry.bytesBefore { t.before += before } else if left {
+                            t.estimated = true; t.trusted = false; t.before += meanBefore ?? 0
+                        }
                     }
-                    return total
+                    guard kind != .deleted else { continue }
+                    if let after = entry.bytesAfter { t.after += after; continue }
+                    guard left else { continue }
+                    t.estimated = true
+                    if kind == .rebuilt, let before = entry.bytesBefore, let ratio {
+                        t.after += Int64((Double(before) * ratio).rounded())
+                    } else if let meanAfter {
+                        t.after += meanAfter
+                        if kind == .rebuilt { t.trusted = false }
+                    } else {
+                        t.trusted = false
+                    }
                 }
-                if kind != .created { before += sum(\.bytesBefore) }
-                if kind != .deleted { after += sum(\.bytesAfter) }
             }
         }
-        return (before, after, estimated)
+        return t
     }
 
     /// How different: 1 - SSIM; a created or deleted output sorts after compared ones.
@@ -158,6 +203,7 @@ public struct ReviewRenderer: Sendable {
             do { newImage = try renderDerivative(derivative, new) } catch {
                 // The build would fail this output too: a failure of the change, not a note.
                 entry.failure = "the new render failed: \(error)"
+                entry.kind = .failed
             }
         }
         if let oldImage {

@@ -48,10 +48,20 @@ public enum ReviewText {
                 let n = group.entries.filter { $0.kind == kind }.count
                 return n == 0 ? nil : "\(n) \(kind.rawValue)"
             }
-            let counted = group.entries.filter { $0.failure == nil }
-            let before = counted.reduce(Int64(0)) { $0 + ($1.bytesBefore ?? 0) }
-            var head = "  \(clean(group.title)): \(counts.joined(separator: ", ")); bytes \(before)"
-            if review.rendered { head += " → \(counted.reduce(Int64(0)) { $0 + ($1.bytesAfter ?? 0) })" }
+            var counted = group.entries.filter { $0.failure == nil }
+            var which = ""
+            if review.rendered, review.totals.sampledOutputs != nil,
+               counted.contains(where: { $0.kind != .deleted && $0.bytesAfter == nil }) {
+                // --sample left some out: the line shows the rendered outputs only, like with like.
+                counted = counted.filter { $0.kind != .deleted && $0.bytesAfter != nil }
+                which = " of the \(counted.count) rendered"
+            }
+            let before = counted.reduce(Int64(0)) { $0 + ($1.kind == .created ? 0 : $1.bytesBefore ?? 0) }
+            var head = "  \(clean(group.title)): \(counts.joined(separator: ", ")); bytes\(which) \(before)"
+            if review.rendered {
+                let after = counted.reduce(Int64(0)) { $0 + ($1.kind == .deleted ? 0 : $1.bytesAfter ?? 0) }
+                head += " → \(after)\(which.isEmpty ? "" : percent(before, after))"
+            }
             lines.append(head)
             for entry in group.entries {
                 var line = "    \(sign(entry.kind.rawValue)) \(clean(entry.outputBefore.map { "\($0) → " } ?? ""))\(clean(entry.output))  "
@@ -79,6 +89,9 @@ public enum ReviewText {
         }
         total += "\(t.bytesBefore) → "
         total += t.bytesAfter.map { "\($0)\(percent(t.bytesBefore, $0))" } ?? "not rendered"
+        if t.estimated, t.estimateTrusted == false, let before = t.renderedBytesBefore, let after = t.renderedBytesAfter {
+            total += "; no estimate can be trusted (an output of unknown size was not rendered): the rendered ones alone \(before) → \(after)\(percent(before, after))"
+        }
         lines.append(total + ".")
         return lines.joined(separator: "\n") + "\n"
     }

@@ -103,6 +103,38 @@ struct DiffAttack12Tests {
         let heroes = Self.entries(try Self.object(tooLarge)).filter { ($0["output"] as? String)?.contains(".hero.") == true }
         #expect(heroes.count == 2)
         #expect(heroes.allSatisfy { ($0["failure"] as? String)?.hasPrefix("the new render failed") == true && ($0["gateFailures"] as? [String])?.isEmpty == false })
+        // N3: such an output is failed, not rebuilt, and counted so.
+        #expect(heroes.allSatisfy { $0["kind"] as? String == "failed" }, "\(heroes)")
+        let tooLargeTotals = try Self.object(tooLarge)["totals"] as? [String: Any]
+        #expect(tooLargeTotals?["failed"] as? Int == 2, "\(String(describing: tooLargeTotals))")
+    }
+
+    /// N2: with `{hash}` in `to:`, an output the new recipe cannot build was listed apart
+    /// (`failures of no known rule`) and its old file as deleted; the build keeps it.
+    @Test func hashedOutputsThatFailArePairedWithTheirOldFiles() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        try repository.write("derive.yaml", DiffRepository.manifestOne.replacingOccurrences(of: "to: site/{name}.{style}.{ext}", with: "to: site/{name}.{style}.{hash}.{ext}"))
+        try repository.git("add", "-A")
+        try repository.git("commit", "-qm", "hashed")
+        #expect(try repository.run(["build", "--quiet"]).status == 0)
+        try repository.write("styles.yaml", DiffRepository.stylesOne.replacingOccurrences(
+            of: "quality,q_80", with: "quality,q_80/watermark,image_bm9wZS5wbmc"))
+        let result = try repository.run(["diff", "--fail-on", "ssim<0.5", "--json"])
+        #expect(result.status == 1, "\(result.stderr)")
+        let object = try Self.object(result)
+        let entries = Self.entries(object)
+        #expect(!entries.contains { $0["kind"] as? String == "deleted" }, "\(entries)")
+        let failed = entries.filter { $0["kind"] as? String == "failed" }
+        #expect(failed.count == 2, "\(entries)")
+        for entry in failed {
+            #expect((entry["output"] as? String)?.range(of: #"^site/\w+\.thumb\.[0-9a-f]+\.jpg$"#, options: .regularExpression) != nil, "\(entry)")
+            #expect((entry["before"] as? String)?.contains("q_80") == true, "\(entry)")
+        }
+        let totals = object["totals"] as? [String: Any]
+        #expect(totals?["failed"] as? Int == 2 && totals?["deleted"] as? Int == 0, "\(String(describing: totals))")
+        let text = String(decoding: try repository.run(["diff"]).stdout, as: UTF8.self)
+        #expect(!text.contains("failures of no known rule"), "\(text)")
     }
 
     /// M3: with `{hash}` in output names (as `derive init` writes), a style change showed as

@@ -84,6 +84,44 @@ import Testing
         #expect(try Gates("total>+5%").apply(to: &empty).total.isEmpty)
     }
 
+    /// Six rebuilt outputs that all grow by 15 %, the one sampled a tiny one: each unrendered
+    /// output is estimated from its own before size, so the total grows by 15 %, not -93 %.
+    @Test func sampledTotalsScaleEachBeforeByTheSampledRatio() throws {
+        func entry(_ name: String, before: Int64, after: Int64?) -> Review.Entry {
+            Review.Entry(kind: .rebuilt, output: name, source: "photos/" + name, before: nil, after: nil, bytesBefore: before, bytesAfter: after)
+        }
+        let group = Review.Group(rule: "g", style: "thumb", entries: [entry("tiny", before: 400, after: 460)]
+            + (1...5).map { entry("b\($0)", before: 8000, after: nil) })
+        let totals = ReviewRenderer.totals([group], rendered: ["tiny"])
+        #expect(totals.before == 40400)
+        #expect(totals.after == 46460)
+        #expect(totals.estimated && totals.trusted)
+        var review = GatesTests.review(ssim: nil, before: 1, after: 1)
+        review.groups = [group]
+        review.rendered = true
+        review.totals.bytesBefore = totals.before; review.totals.bytesAfter = totals.after
+        review.totals.estimated = true; review.totals.sampledOutputs = 1
+        #expect(try Gates("total>+5%").apply(to: &review).total == ["total bytes +15.0% > +5% (estimated from a sample)"])
+        // The group line says it shows the rendered outputs only.
+        #expect(ReviewText.text(review, colour: false).contains("rule 'g', thumb: 6 rebuilt; bytes of the 1 rendered 400 → 460 (+15.0%)"))
+    }
+
+    /// An unrendered output of unknown size: no estimate can be trusted, the gate judges the
+    /// rendered outputs' own ratio and says so.
+    @Test func untrustedEstimateJudgesTheRenderedSubset() throws {
+        let sampled = Review.Entry(kind: .rebuilt, output: "a", source: "photos/a", before: nil, after: nil, bytesBefore: 1000, bytesAfter: 1200)
+        let unknown = Review.Entry(kind: .rebuilt, output: "b", source: "photos/b", before: nil, after: nil, bytesBefore: nil, bytesAfter: nil)
+        let totals = ReviewRenderer.totals([.init(rule: "g", style: nil, entries: [sampled, unknown])], rendered: ["a"])
+        #expect(totals.estimated && !totals.trusted)
+        #expect(totals.renderedBefore == 1000 && totals.renderedAfter == 1200)
+        var review = GatesTests.review(ssim: nil, before: 1, after: 1)
+        review.totals.bytesBefore = 1; review.totals.bytesAfter = 1
+        review.totals.estimated = true; review.totals.estimateTrusted = false
+        review.totals.renderedBytesBefore = 1000; review.totals.renderedBytesAfter = 1200
+        #expect(try Gates("total>+5%").apply(to: &review).total
+                == ["total bytes +20.0% > +5% (the rendered sample's own ratio: an output of unknown size was not rendered, so no estimated total can be trusted)"])
+    }
+
     /// Four rebuilt outputs known before, one rendered after: the other three count at its size.
     @Test func sampledTotalsFillEachGroupAtItsMean() {
         func entry(_ name: String, _ kind: Review.Entry.Kind, before: Int64?, after: Int64?) -> Review.Entry {
