@@ -24,7 +24,7 @@ public final class ServeLock: Sendable {
 
     public init(stateFolder: String) throws {
         try FileManager.default.createDirectory(atPath: stateFolder, withIntermediateDirectories: true)
-        do { file = try ServeLockFile(folder: stateFolder) } catch let failure as ServeLockFile.Failure {
+        do { file = try ServeLockFile(folder: stateFolder) } catch let failure {  // typed throws: always a ServeLockFile.Failure
             switch failure {
             case .held(let holder, let path): throw Held(holder: holder, path: path)
             case .notDerives: throw ServeSetupError(message: "\(failure) derive serve locks the state folder with that file.")
