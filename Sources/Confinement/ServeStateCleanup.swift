@@ -26,7 +26,7 @@ public enum ServeStateCleanup {
         guard let state = try? ConfinedFolder(path: stateFolder) else { return [] }
         var left: [String] = []
         let lock: ServeLockFile?
-        do { lock = try ServeLockFile(folder: stateFolder, note: " (derive clean)") } catch let failure as ServeLockFile.Failure {
+        do { lock = try ServeLockFile(folder: stateFolder, note: ServeLockFile.cleanNote) } catch let failure as ServeLockFile.Failure {
             switch failure {
             case .held(let holder, _):
                 let present = [StateFiles.serveUploads, StateFiles.serveCache, StateFiles.serveAppendable].filter {
