@@ -41,6 +41,31 @@ import Testing
         #expect(Self.text(victim) == "victim\n" && FileManager.default.fileExists(atPath: state + "/" + StateFiles.serveLock))
     }
 
+    /// A symbolic link at serve.lock (to a user's file, or dangling): never followed, written,
+    /// created through, or removed, by serve or by clean.
+    @Test func aSymbolicLinkAtServeLockIsRefusedAndItsTargetKept() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let state = folder.appendingPathComponent("state").path, lock = state + "/" + StateFiles.serveLock
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let victim = folder.appendingPathComponent("victim").path, absent = folder.appendingPathComponent("absent").path
+        try Data("victim\n".utf8).write(to: URL(fileURLWithPath: victim))
+        for target in [victim, absent] {
+            try? FileManager.default.removeItem(atPath: lock)
+            try FileManager.default.createSymbolicLink(atPath: lock, withDestinationPath: target)
+            do {
+                _ = try ServeLock(stateFolder: state)
+                Issue.record("a symbolic link at serve.lock was opened (to \(target))")
+            } catch {
+                #expect("\(error)".contains("symbolic link") && "\(error)".contains(StateFiles.serveLock), "\(error)")
+            }
+            let left = ServeStateCleanup.remove(in: state)
+            #expect(left.contains { $0.contains("symbolic link") }, "\(left)")
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: lock)) == target)
+            #expect(Self.text(victim) == "victim\n" && !FileManager.default.fileExists(atPath: absent))
+        }
+    }
+
     @Test func aForeignFileAtServeLockIsNotOverwrittenNorShown() throws {
         let folder = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
