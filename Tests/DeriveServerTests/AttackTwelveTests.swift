@@ -310,7 +310,10 @@ import Testing
         #expect(parsed?[0].0 == Array("a\0caf\u{E9}".utf8) && parsed?[1].0 == Array("a\0cafe\u{301}".utf8) && parsed?[2].0 == Array("a\0😀".utf8))
         #expect(parsed?[1].1 == AppendableObjects.LegacyRecord(inode: 4, size: 3))
         #expect(AppendableObjects.LegacyFile.entries(Array("{}".utf8))?.isEmpty == true)
-        for bad in ["", "[]", "{\"a\":1}", "{\"a\":{\"inode\":1}}", "{\"a\":{\"inode\":1,\"size\":2}", "{\"a\\q\":{\"inode\":1,\"size\":2}}"] {
+        for bad in ["", "[]", "{\"a\":1}", "{\"a\":{\"inode\":1}}", "{\"a\":{\"inode\":1,\"size\":2}", "{\"a\\q\":{\"inode\":1,\"size\":2}}",
+                    // Cut short, lone surrogates, trailing bytes: refused, never a crash.
+                    "{", "{\"a", "{\"a\\", "{\"a\\u00", "{\"a\\ud800\":{\"inode\":1,\"size\":2}}", "{\"a\\udc00\":{\"inode\":1,\"size\":2}}",
+                    "{\"a\\ud83d\\u0041\":{\"inode\":1,\"size\":2}}", "{} x", "{\"a\":{\"inode\":1,\"size\":2},}", String(repeating: "{", count: 100_000)] {
             #expect(AppendableObjects.LegacyFile.entries(Array(bad.utf8)) == nil, "\(bad)")
         }
     }
