@@ -436,9 +436,10 @@ public final class ConfinedFolder: Sendable {
     static func readAll(_ fd: Int32, key: String, maxBytes: Int) throws(ConfinementError) -> Data {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw error(errno, key) }
-        guard Int(info.st_size) <= maxBytes else { throw .tooLarge(key, size: Int(info.st_size), limit: maxBytes) }
-        // One byte more than the file announced (capped by the limit + 1) shows a file that grew.
-        let wanted = Int(info.st_size) < maxBytes ? Int(info.st_size) + 1 : maxBytes.addingReportingOverflow(1).overflow ? maxBytes : maxBytes + 1
+        let size = Int(info.st_size)
+        guard size <= maxBytes else { throw .tooLarge(key, size: size, limit: maxBytes) }
+        // One byte more than the file announced (so at most the limit + 1) shows a file that grew.
+        let wanted = size == .max ? size : size + 1
         var data = Data(count: wanted)
         var filled = 0
         let failure: Int32? = data.withUnsafeMutableBytes { raw -> Int32? in
@@ -454,7 +455,7 @@ public final class ConfinedFolder: Sendable {
         if filled > maxBytes { throw .tooLarge(key, size: filled, limit: maxBytes) }
         // A file that grew within the limit stops at the size announced; one that shrank while
         // being read is returned as it was read.
-        data.removeSubrange(min(filled, Int(info.st_size))...)
+        data.removeSubrange(min(filled, size)...)
         return data
     }
 }

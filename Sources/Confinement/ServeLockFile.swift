@@ -59,11 +59,14 @@ public final class ServeLockFile: Sendable {
         }
     }
 
-    /// The holder line Derive writes: `pid N`, then optionally ` (derive clean)`.
+    /// The note `derive clean` writes after its pid (serve writes none).
+    public static let cleanNote = " (derive clean)"
+
+    /// The holder line Derive writes: `pid N`, then optionally `cleanNote`.
     public static func isHolderLine(_ bytes: [UInt8]) -> Bool {
         var text = bytes
         if text.last == 10 { text.removeLast() }
-        let prefix = Array("pid ".utf8), suffix = Array(" (derive clean)".utf8)
+        let prefix = Array("pid ".utf8), suffix = Array(cleanNote.utf8)
         guard text.starts(with: prefix) else { return false }
         var digits = Array(text.dropFirst(prefix.count))
         if digits.count > suffix.count, Array(digits.suffix(suffix.count)) == suffix { digits.removeLast(suffix.count) }
@@ -78,7 +81,7 @@ public final class ServeLockFile: Sendable {
     }
 
     /// Opens (creating it when absent) and locks `serve.lock` in `folder`, then writes
-    /// `pid <this process><note>` in it. `note`: "" for serve, " (derive clean)" for clean.
+    /// `pid <this process><note>` in it. `note`: "" for serve, `cleanNote` for clean.
     public init(folder: String, note: String = "") throws(Failure) {
         path = folder + "/" + StateFiles.serveLock
         var attempts = 0

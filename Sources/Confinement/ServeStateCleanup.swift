@@ -26,7 +26,7 @@ public enum ServeStateCleanup {
         guard let state = try? ConfinedFolder(path: stateFolder) else { return [] }
         var left: [String] = []
         let lock: ServeLockFile?
-        do { lock = try ServeLockFile(folder: stateFolder, note: " (derive clean)") } catch let failure as ServeLockFile.Failure {
+        do { lock = try ServeLockFile(folder: stateFolder, note: ServeLockFile.cleanNote) } catch let failure {  // typed throws: always a ServeLockFile.Failure
             switch failure {
             case .held(let holder, _):
                 let present = [StateFiles.serveUploads, StateFiles.serveCache, StateFiles.serveAppendable].filter {
@@ -39,8 +39,6 @@ public enum ServeStateCleanup {
                 left.append("\(failure)")
                 lock = nil
             }
-        } catch {
-            return ["\(error)"]
         }
         left += removeUploads(in: state)
         left += removeCache(in: state)
@@ -117,7 +115,7 @@ public enum ServeStateCleanup {
             case .folder:
                 left.append("\(path) is kept: it is not an upload of derive serve (serve names its uploads with 32 upper-case hex digits)")
             case .file where isStagedAppend(name) || ConfinedFolder.isTemporaryName(bytes):
-                guard let key = try? ObjectKey(name), (try? uploads.removeFile(key, if: hasOneLink)) == true else {
+                guard removeStagedFile(name, in: uploads) else {
                     left.append("\(path) is kept: it is not a file derive serve staged (a regular file with one link)")
                     continue
                 }
@@ -187,10 +185,17 @@ public enum ServeStateCleanup {
         var removed: [String] = []
         for (bytes, kind) in uploads.allEntries() ?? [] where kind == .file {
             let name = String(decoding: bytes, as: UTF8.self)
-            guard isStagedAppend(name), let key = try? ObjectKey(name), (try? uploads.removeFile(key, if: hasOneLink)) == true else { continue }
+            guard isStagedAppend(name), removeStagedFile(name, in: uploads) else { continue }
             removed.append(name)
         }
         return removed.sorted()
+    }
+
+    /// Removes `name` from `uploads` when it is a regular file with one link (what serve
+    /// stages there); whether it went.
+    static func removeStagedFile(_ name: String, in uploads: ConfinedFolder) -> Bool {
+        guard let key = try? ObjectKey(name) else { return false }
+        return (try? uploads.removeFile(key, if: hasOneLink)) == true
     }
 
     static func isStagedAppend(_ name: String) -> Bool {

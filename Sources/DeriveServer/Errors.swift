@@ -75,12 +75,9 @@ public struct OSSErrorBody: Error, Sendable {
                                        message: "Too many image renders are queued. Please reduce your request rate and retry later.",
                                        ec: "0044-00000001")
 
-    /// Text as XML character data (`XMLText`, the one escaper): the body stays well-formed
-    /// whatever a key or parameter held.
-    static func xmlText(_ text: String) -> String { XMLText.escaped(text) }
-
     func xml(requestId: String, hostId: String) -> String {
-        let escape = Self.xmlText
+        // `XMLText`, the one escaper: the body stays well-formed whatever a key or parameter held.
+        let escape = XMLText.escaped
         var lines = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<Error>",
                      "  <Code>\(escape(code))</Code>", "  <Message>\(escape(message))</Message>",
                      "  <RequestId>\(escape(requestId))</RequestId>", "  <HostId>\(escape(hostId))</HostId>"]

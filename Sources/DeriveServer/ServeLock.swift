@@ -15,8 +15,8 @@ public final class ServeLock: Sendable {
         public var holder: String
         public var path: String
         public var description: String {
-            if holder.hasSuffix(" (derive clean)") {
-                return "derive clean (\(holder.dropLast(" (derive clean)".count))) is removing serve's files from this state folder (\(path) is locked); start serve again when it has finished"
+            if holder.hasSuffix(ServeLockFile.cleanNote) {
+                return "derive clean (\(holder.dropLast(ServeLockFile.cleanNote.count))) is removing serve's files from this state folder (\(path) is locked); start serve again when it has finished"
             }
             return "another derive serve (\(holder)) uses this state folder (\(path) is locked); stop it, or give this manifest another state folder (state:)"
         }

@@ -132,7 +132,7 @@ struct ServeCommand: AsyncParsableCommand {
             workers = try RenderWorkerPool(size: settings.renderThreads, expectedEngineVersion: engine.report.version)
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: DescribedEngine(limits: limits, found: engine),
                                         renderer: workers,
-                                        cacheFolder: loaded.stateFolder + "/serve-cache", settings: ServerSettings(loaded),
+                                        cacheFolder: loaded.stateFolder + "/serve-cache", settings: settings,
                                         recorded: BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded))
         } catch {
             Output.printError("derive serve will not start: \(error)")

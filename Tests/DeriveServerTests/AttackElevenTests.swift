@@ -278,11 +278,17 @@ import Testing
         try Data("mine".utf8).write(to: URL(fileURLWithPath: uploads + "/append-0000000000000001"))
         try FileManager.default.linkItem(atPath: uploads + "/append-0000000000000001", toPath: f.folder.appendingPathComponent("second-name").path)
         try Data("other".utf8).write(to: URL(fileURLWithPath: uploads + "/notes.txt"))
+        // A symbolic link with a staged append's name, to a user's file: neither it nor its target goes.
+        let victim = f.folder.appendingPathComponent("victim.txt").path
+        try Data("victim".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createSymbolicLink(atPath: uploads + "/append-00000000000000ff", withDestinationPath: victim)
         let log = CapturedLog()
         _ = try AttackTenTests.restart(f, logger: log.logger)
         #expect(!FileManager.default.fileExists(atPath: uploads + "/append-ab739948a63287b8"))
         #expect(FileManager.default.fileExists(atPath: uploads + "/append-0000000000000001"), "a file with a second name is not serve's to remove")
         #expect(FileManager.default.fileExists(atPath: uploads + "/notes.txt"))
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: uploads + "/append-00000000000000ff")) == victim, "a symbolic link is not serve's to remove")
+        #expect(FileManager.default.contents(atPath: victim) == Data("victim".utf8))
         let lines = log.lines.withLockedValue { $0 }
         #expect(lines.contains { $0.contains("removed 1 staged append") && $0.contains("append-ab739948a63287b8") }, "\(lines)")
     }

@@ -41,6 +41,31 @@ import Testing
         #expect(Self.text(victim) == "victim\n" && FileManager.default.fileExists(atPath: state + "/" + StateFiles.serveLock))
     }
 
+    /// A symbolic link at serve.lock (to a user's file, or dangling): never followed, written,
+    /// created through, or removed, by serve or by clean.
+    @Test func aSymbolicLinkAtServeLockIsRefusedAndItsTargetKept() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let state = folder.appendingPathComponent("state").path, lock = state + "/" + StateFiles.serveLock
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let victim = folder.appendingPathComponent("victim").path, absent = folder.appendingPathComponent("absent").path
+        try Data("victim\n".utf8).write(to: URL(fileURLWithPath: victim))
+        for target in [victim, absent] {
+            try? FileManager.default.removeItem(atPath: lock)
+            try FileManager.default.createSymbolicLink(atPath: lock, withDestinationPath: target)
+            do {
+                _ = try ServeLock(stateFolder: state)
+                Issue.record("a symbolic link at serve.lock was opened (to \(target))")
+            } catch {
+                #expect("\(error)".contains("symbolic link") && "\(error)".contains(StateFiles.serveLock), "\(error)")
+            }
+            let left = ServeStateCleanup.remove(in: state)
+            #expect(left.contains { $0.contains("symbolic link") }, "\(left)")
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: lock)) == target)
+            #expect(Self.text(victim) == "victim\n" && !FileManager.default.fileExists(atPath: absent))
+        }
+    }
+
     @Test func aForeignFileAtServeLockIsNotOverwrittenNorShown() throws {
         let folder = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -285,7 +310,10 @@ import Testing
         #expect(parsed?[0].0 == Array("a\0caf\u{E9}".utf8) && parsed?[1].0 == Array("a\0cafe\u{301}".utf8) && parsed?[2].0 == Array("a\0😀".utf8))
         #expect(parsed?[1].1 == AppendableObjects.LegacyRecord(inode: 4, size: 3))
         #expect(AppendableObjects.LegacyFile.entries(Array("{}".utf8))?.isEmpty == true)
-        for bad in ["", "[]", "{\"a\":1}", "{\"a\":{\"inode\":1}}", "{\"a\":{\"inode\":1,\"size\":2}", "{\"a\\q\":{\"inode\":1,\"size\":2}}"] {
+        for bad in ["", "[]", "{\"a\":1}", "{\"a\":{\"inode\":1}}", "{\"a\":{\"inode\":1,\"size\":2}", "{\"a\\q\":{\"inode\":1,\"size\":2}}",
+                    // Cut short, lone surrogates, trailing bytes: refused, never a crash.
+                    "{", "{\"a", "{\"a\\", "{\"a\\u00", "{\"a\\ud800\":{\"inode\":1,\"size\":2}}", "{\"a\\udc00\":{\"inode\":1,\"size\":2}}",
+                    "{\"a\\ud83d\\u0041\":{\"inode\":1,\"size\":2}}", "{} x", "{\"a\":{\"inode\":1,\"size\":2},}", String(repeating: "{", count: 100_000)] {
             #expect(AppendableObjects.LegacyFile.entries(Array(bad.utf8)) == nil, "\(bad)")
         }
     }

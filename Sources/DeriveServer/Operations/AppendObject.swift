@@ -63,11 +63,11 @@ extension ObjectService {
         return try? folder(bucket)?.status(key)
     }
 
-    /// Start-up of the appendable table, in the log: a record file carried over, records cut past
-    /// the bound (those objects are normal now), appends a stop interrupted and how they settled.
     /// `1 thing`, `2 things`.
     static func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
 
+    /// Start-up of the appendable table, in the log: a record file carried over, records cut past
+    /// the bound (those objects are normal now), appends a stop interrupted and how they settled.
     func logAppendableStartup() {
         let startup = appendables.startup
         if startup.migrated > 0 {

@@ -67,8 +67,6 @@ final class AppendableObjects: Sendable {
         init(_ bucket: String, _ key: ObjectKey) { self.bucket = Array(bucket.utf8); self.key = key.bytes }
         var bucketName: String { String(decoding: bucket, as: UTF8.self) }
         var objectKey: ObjectKey? { try? ObjectKey(bytes: key) }
-        /// `bucket\0key`, for tests.
-        var text: String { bucketName + "\0" + String(decoding: key, as: UTF8.self) }
         /// `bucket/key` for the log, bytes outside printable ASCII percent-encoded: two
         /// spellings of one word (NFC, NFD) read differently.
         var shown: String { bucketName + "/" + AppendableObjects.shown(key) }

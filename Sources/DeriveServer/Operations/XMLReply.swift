@@ -1,4 +1,5 @@
 import Foundation
+import ProcessLanguage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +17,7 @@ struct XMLReply {
     }
 
     mutating func element(_ name: String, _ value: String) {
-        lines.append("<\(name)>\(OSSErrorBody.xmlText(value))</\(name)>")
+        lines.append("<\(name)>\(XMLText.escaped(value))</\(name)>")
     }
 
     mutating func element(_ name: String, _ value: Int) { element(name, String(value)) }
