@@ -126,7 +126,8 @@ public enum ReviewHTML {
                 html += "<tr><td>bytes</td><td>\(bytes(entry.bytesBefore)) → \(entry.kind == .deleted || entry.kind == .failed ? "—" : entry.bytesAfter.map { "\($0) bytes\(ReviewText.percent(entry.bytesBefore, $0))" } ?? "not rendered")</td></tr>"
                 html += "<tr><td>size</td><td>\(entry.sizeBefore.map { $0.description } ?? "—") → \(entry.sizeAfter.map { $0.description } ?? "—")</td></tr>"
                 html += "</table>\n"
-                if let failure = entry.failure { html += "<p class=\"gate\">fails to build: \(escape(failure))</p>\n" }
+                // With gates applied the failure is already the first gate failure: said once.
+                if let failure = entry.failure, entry.gateFailures.isEmpty { html += "<p class=\"gate\">fails to build: \(escape(failure))</p>\n" }
                 for failure in entry.gateFailures { html += "<p class=\"gate\">FAIL \(escape(failure))</p>\n" }
                 if let note = entry.note { html += "<p class=\"note\">\(escape(note))</p>\n" }
                 html += "<div class=\"row\">\n"
