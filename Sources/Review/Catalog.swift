@@ -85,9 +85,10 @@ public struct Catalog: Sendable, Codable, Equatable {
         }
         var jobs: [(style: Int, sample: Int)] = []
         for s in styles.indices { for n in samples.indices { jobs.append((s, n)) } }
-        // Each sample is read once, confined to its bucket.
+        // Each sample is read once, confined to its bucket, up to the renderer's byte limit (a
+        // larger one is refused from its size, unread, as the build does).
         var sources: [Int: Result<(data: Data, bucketPath: String), Error>] = [:]
-        for (n, sample) in samples.enumerated() { sources[n] = Result { try read(sample, manifest) } }
+        for (n, sample) in samples.enumerated() { sources[n] = Result { try read(sample, manifest, maxBytes: renderer.maxSourceBytes) } }
         let work = jobs, loaded = sources, rows = styles
         let results = Locked([Int: Cell]())
         DispatchQueue.concurrentPerform(iterations: work.count) { index in
@@ -112,15 +113,14 @@ public struct Catalog: Sendable, Codable, Equatable {
         return Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: filled, bytes: total, rowsLeftOut: leftOut)
     }
 
-    static func read(_ sample: String, _ manifest: Manifest) throws -> (data: Data, bucketPath: String) {
+    static func read(_ sample: String, _ manifest: Manifest, maxBytes: Int) throws -> (data: Data, bucketPath: String) {
         let slash = sample.firstIndex(of: "/") ?? sample.endIndex
         let bucketName = String(sample[..<slash])
         guard let bucket = manifest.bucket(named: bucketName), slash < sample.endIndex else {
             throw ReviewRenderer.Failure(description: "\(sample): no bucket '\(bucketName)' in the manifest")
         }
         let key = try ObjectKey(String(sample[sample.index(after: slash)...]))
-        let limit = manifest.limits.bytes ?? (256 << 20)
-        return (try ConfinedFolder(path: bucket.path).read(key, maxBytes: limit), bucket.path)
+        return (try ConfinedFolder(path: bucket.path).read(key, maxBytes: maxBytes), bucket.path)
     }
 
     // MARK: Text
