@@ -19,8 +19,6 @@ public struct ReviewRenderer: Sendable {
     public let folder: String
     /// At most this many outputs rendered per group (a deterministic sample); nil: all.
     public let sample: Int?
-    /// The longest side the two images are compared at (both are scaled to the new one's shape).
-    public static let compareSide = ImageComparison.compareSide
 
     public init(renderer: any ImageRenderer, folder: String, sample: Int?) {
         self.renderer = renderer; self.folder = folder; self.sample = sample
