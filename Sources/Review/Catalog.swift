@@ -137,12 +137,14 @@ public struct Catalog: Sendable, Codable, Equatable {
                 }
             }
         }
-        let cells = styles.flatMap(\.cells)
-        let failed = cells.filter { $0.bytes == nil }.count
+        let cells = styles.flatMap(\.cells), failed = failedRenders
         out += "Total: \(cells.count - failed) renders\(failed > 0 ? ", \(failed) failed" : ""), \(bytes) bytes.\n"
         if rowsLeftOut > 0 { out += "Left out: \(rowsLeftOut) matrix combination\(rowsLeftOut == 1 ? "" : "s") of rules beyond the first \(Self.maxRowsPerRule) of each.\n" }
         return out
     }
+
+    /// Cells with no render (a style that cannot render a sample, a sample that cannot be read).
+    public var failedRenders: Int { styles.reduce(0) { $0 + $1.cells.filter { $0.bytes == nil }.count } }
 
     /// `2 styles and 1 rule recipe`.
     var rowsText: String {

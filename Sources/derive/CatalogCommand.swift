@@ -55,7 +55,7 @@ struct CatalogCommand: ParsableCommand {
             try Output.writeStandardOutput(Data(text.utf8))
         }
         // A style that cannot render a sample is a broken catalogue entry: exit 1 after the report.
-        let failed = catalog.styles.flatMap(\.cells).filter { $0.bytes == nil }.count
+        let failed = catalog.failedRenders
         if failed > 0 {
             Output.writeStandardError("derive: \(failed) render\(failed == 1 ? "" : "s") of the catalogue failed\n")
             throw ExitCode.failure
