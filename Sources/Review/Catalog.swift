@@ -65,7 +65,8 @@ public struct Catalog: Sendable, Codable, Equatable {
     }
 
     /// Renders every style on every sample with `renderer` (on worker threads). With `folder`,
-    /// writes the renders into `folder/images` (never a bucket); otherwise keeps nothing.
+    /// writes the renders into `folder/images` and the page `folder/index.html` (never a
+    /// bucket; the folder is claimed once); otherwise keeps nothing.
     public static func make(_ manifest: Manifest, manifestName: String, samples: [String], from: String,
                             renderer: any DerivativeRenderer, folder: String?) throws -> Catalog {
         let report = try folder.map { try ReportFolder.claim($0, manifests: [manifest]) }
@@ -110,7 +111,9 @@ public struct Catalog: Sendable, Codable, Equatable {
         var filled = rows
         for (index, job) in jobs.enumerated() { filled[job.style].cells.append(cells[index] ?? Cell(sample: samples[job.sample])) }
         let total = filled.flatMap(\.cells).reduce(Int64(0)) { $0 + ($1.bytes ?? 0) }
-        return Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: filled, bytes: total, rowsLeftOut: leftOut)
+        let catalog = Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: filled, bytes: total, rowsLeftOut: leftOut)
+        try report?.write(Data(catalog.html().utf8), to: "index.html")
+        return catalog
     }
 
     static func read(_ sample: String, _ manifest: Manifest, maxBytes: Int) throws -> (data: Data, bucketPath: String) {
@@ -162,11 +165,7 @@ public struct Catalog: Sendable, Codable, Equatable {
 
     // MARK: HTML
 
-    /// `folder/index.html`: one self-contained page (relative links, inline style, no script).
-    public func writeHTML(folder: String, manifests: [Manifest]) throws {
-        try ReportFolder.claim(folder, manifests: manifests).write(Data(html().utf8), to: "index.html")
-    }
-
+    /// The page `index.html`: self-contained (relative links, inline style, no script).
     public func html() -> String {
         let e = ReviewHTML.escape
         var page = """

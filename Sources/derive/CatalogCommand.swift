@@ -42,7 +42,6 @@ struct CatalogCommand: ParsableCommand {
         do {
             catalog = try Catalog.make(loaded, manifestName: manifest.manifest, samples: samples.samples, from: samples.from,
                                        renderer: EngineRenderer(limits: loaded.limits, renderer: workers), folder: html)
-            if let html { try catalog.writeHTML(folder: html, manifests: [loaded]) }
         } catch {
             Output.printError("\(error)")
             throw ExitCode.failure
