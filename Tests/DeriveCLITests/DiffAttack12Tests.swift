@@ -220,6 +220,22 @@ struct DiffAttack12Tests {
         #expect((object["buckets"] as? [[String: Any]])?.first?["name"] as? String == "site")
     }
 
+    /// `--junit` naming a symbolic link (to a user's file) is refused: neither the link nor its
+    /// target is replaced.
+    @Test func junitRefusesALink() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        try repository.change(commit: false)
+        try repository.write("notes.txt", "mine\n")
+        let link = repository.folder.appendingPathComponent("junit.xml").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "notes.txt")
+        let result = try repository.run(["diff", "--junit", "junit.xml"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is not a regular file (a folder, link or device)"), "\(result.stderr)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "notes.txt")
+        #expect(try String(contentsOf: repository.folder.appendingPathComponent("notes.txt"), encoding: .utf8) == "mine\n")
+    }
+
     /// A bucket added lists all its settings, one removed lists what it had.
     @Test func bucketsAddedAndRemovedAreListed() throws {
         let repository = try DiffRepository()
