@@ -65,7 +65,8 @@ public struct Catalog: Sendable, Codable, Equatable {
     }
 
     /// Renders every style on every sample with `renderer` (on worker threads). With `folder`,
-    /// writes the renders into `folder/images` (never a bucket); otherwise keeps nothing.
+    /// writes the renders into `folder/images` and the page `folder/index.html` (never a
+    /// bucket; the folder is claimed once); otherwise keeps nothing.
     public static func make(_ manifest: Manifest, manifestName: String, samples: [String], from: String,
                             renderer: any DerivativeRenderer, folder: String?) throws -> Catalog {
         let report = try folder.map { try ReportFolder.claim($0, manifests: [manifest]) }
@@ -85,9 +86,10 @@ public struct Catalog: Sendable, Codable, Equatable {
         }
         var jobs: [(style: Int, sample: Int)] = []
         for s in styles.indices { for n in samples.indices { jobs.append((s, n)) } }
-        // Each sample is read once, confined to its bucket.
+        // Each sample is read once, confined to its bucket, up to the renderer's byte limit (a
+        // larger one is refused from its size, unread, as the build does).
         var sources: [Int: Result<(data: Data, bucketPath: String), Error>] = [:]
-        for (n, sample) in samples.enumerated() { sources[n] = Result { try read(sample, manifest) } }
+        for (n, sample) in samples.enumerated() { sources[n] = Result { try read(sample, manifest, maxBytes: renderer.maxSourceBytes) } }
         let work = jobs, loaded = sources, rows = styles
         let results = Locked([Int: Cell]())
         DispatchQueue.concurrentPerform(iterations: work.count) { index in
@@ -109,18 +111,19 @@ public struct Catalog: Sendable, Codable, Equatable {
         var filled = rows
         for (index, job) in jobs.enumerated() { filled[job.style].cells.append(cells[index] ?? Cell(sample: samples[job.sample])) }
         let total = filled.flatMap(\.cells).reduce(Int64(0)) { $0 + ($1.bytes ?? 0) }
-        return Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: filled, bytes: total, rowsLeftOut: leftOut)
+        let catalog = Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: filled, bytes: total, rowsLeftOut: leftOut)
+        try report?.write(Data(catalog.html().utf8), to: "index.html")
+        return catalog
     }
 
-    static func read(_ sample: String, _ manifest: Manifest) throws -> (data: Data, bucketPath: String) {
+    static func read(_ sample: String, _ manifest: Manifest, maxBytes: Int) throws -> (data: Data, bucketPath: String) {
         let slash = sample.firstIndex(of: "/") ?? sample.endIndex
         let bucketName = String(sample[..<slash])
         guard let bucket = manifest.bucket(named: bucketName), slash < sample.endIndex else {
             throw ReviewRenderer.Failure(description: "\(sample): no bucket '\(bucketName)' in the manifest")
         }
         let key = try ObjectKey(String(sample[sample.index(after: slash)...]))
-        let limit = manifest.limits.bytes ?? (256 << 20)
-        return (try ConfinedFolder(path: bucket.path).read(key, maxBytes: limit), bucket.path)
+        return (try ConfinedFolder(path: bucket.path).read(key, maxBytes: maxBytes), bucket.path)
     }
 
     // MARK: Text
@@ -137,12 +140,14 @@ public struct Catalog: Sendable, Codable, Equatable {
                 }
             }
         }
-        let cells = styles.flatMap(\.cells)
-        let failed = cells.filter { $0.bytes == nil }.count
+        let cells = styles.flatMap(\.cells), failed = failedRenders
         out += "Total: \(cells.count - failed) renders\(failed > 0 ? ", \(failed) failed" : ""), \(bytes) bytes.\n"
         if rowsLeftOut > 0 { out += "Left out: \(rowsLeftOut) matrix combination\(rowsLeftOut == 1 ? "" : "s") of rules beyond the first \(Self.maxRowsPerRule) of each.\n" }
         return out
     }
+
+    /// Cells with no render (a style that cannot render a sample, a sample that cannot be read).
+    public var failedRenders: Int { styles.reduce(0) { $0 + $1.cells.filter { $0.bytes == nil }.count } }
 
     /// `2 styles and 1 rule recipe`.
     var rowsText: String {
@@ -160,11 +165,7 @@ public struct Catalog: Sendable, Codable, Equatable {
 
     // MARK: HTML
 
-    /// `folder/index.html`: one self-contained page (relative links, inline style, no script).
-    public func writeHTML(folder: String, manifests: [Manifest]) throws {
-        try ReportFolder.claim(folder, manifests: manifests).write(Data(html().utf8), to: "index.html")
-    }
-
+    /// The page `index.html`: self-contained (relative links, inline style, no script).
     public func html() -> String {
         let e = ReviewHTML.escape
         var page = """

@@ -155,12 +155,10 @@ public enum ReviewDiff {
         var changes: [Review.RuleChange] = []
         for name in Set(old.keys).union(new.keys).sorted() {
             switch (old[name], new[name]) {
-            case (nil, let bucket?):
+            case (nil, let bucket?), (let bucket?, nil):
                 let lines = outline(bucket)
-                changes.append(.init(kind: .added, name: name, changes: lines.keys.sorted().map { "\($0): \(lines[$0]!)" }))
-            case (let bucket?, nil):
-                let lines = outline(bucket)
-                changes.append(.init(kind: .removed, name: name, changes: lines.keys.sorted().map { "\($0): \(lines[$0]!)" }))
+                changes.append(.init(kind: new[name] == nil ? .removed : .added, name: name,
+                                     changes: lines.keys.sorted().map { "\($0): \(lines[$0]!)" }))
             case (let a?, let b?):
                 let x = outline(a), y = outline(b)
                 let lines = Set(x.keys).union(y.keys).sorted().filter { x[$0] != y[$0] }.map { "\($0): \(x[$0] ?? "(none)") → \(y[$0] ?? "(none)")" }

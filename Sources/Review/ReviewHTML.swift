@@ -53,6 +53,18 @@ public enum ReviewHTML {
 
     static func bytes(_ value: Int64?) -> String { value.map { "\($0) bytes" } ?? "—" }
 
+    /// A titled table of changed buckets or rules: kind, name, and each change as code; empty
+    /// when nothing changed.
+    static func changeTable(_ title: String, _ rows: [(kind: String, name: String, changes: [String])]) -> String {
+        guard !rows.isEmpty else { return "" }
+        var html = "<h3>\(title)</h3><table>\n"
+        for row in rows {
+            html += "<tr><td><span class=\"kind\">\(row.kind)</span></td><td>\(escape(row.name))</td><td>"
+            html += row.changes.map { "<code>\(escape($0))</code>" }.joined(separator: "<br>") + "</td></tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
     static func page(_ review: Review) -> String {
         let t = review.totals
         let failures = review.entries.filter { !$0.gateFailures.isEmpty }.count
@@ -85,14 +97,7 @@ public enum ReviewHTML {
         <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted\(t.failed > 0 ? ", <b class=\"gate\">\(t.failed)</b> failing" : ""); bytes\(t.sampledOutputs.map { t.estimated ? " (estimated from the \($0) rendered outputs, --sample)" : " (\($0) rendered, --sample)" } ?? "") \(t.bytesBefore) → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
 
         """
-        if !review.buckets.isEmpty {
-            html += "<h3>Buckets</h3><table>\n"
-            for bucket in review.buckets {
-                html += "<tr><td><span class=\"kind\">\(bucket.kind.rawValue)</span></td><td>\(escape(bucket.name))</td><td>"
-                html += bucket.changes.map { "<code>\(escape($0))</code>" }.joined(separator: "<br>") + "</td></tr>\n"
-            }
-            html += "</table>\n"
-        }
+        html += changeTable("Buckets", review.buckets.map { ($0.kind.rawValue, $0.name, $0.changes) })
         if !review.styles.isEmpty {
             html += "<h3>Styles</h3><table>\n"
             for style in review.styles {
@@ -104,14 +109,7 @@ public enum ReviewHTML {
             }
             html += "</table>\n"
         }
-        if !review.rules.isEmpty {
-            html += "<h3>Rules</h3><table>\n"
-            for rule in review.rules {
-                html += "<tr><td><span class=\"kind\">\(rule.kind.rawValue)</span></td><td>\(escape(rule.name))</td><td>"
-                html += rule.changes.map { "<code>\(escape($0))</code>" }.joined(separator: "<br>") + "</td></tr>\n"
-            }
-            html += "</table>\n"
-        }
+        html += changeTable("Rules", review.rules.map { ($0.kind.rawValue, $0.name, $0.changes) })
         if review.isEmpty { html += "<p>No changes: the two revisions render the same outputs.</p>\n" }
         html += "</div>\n"
         var number = 0
@@ -128,7 +126,8 @@ public enum ReviewHTML {
                 html += "<tr><td>bytes</td><td>\(bytes(entry.bytesBefore)) → \(entry.kind == .deleted || entry.kind == .failed ? "—" : entry.bytesAfter.map { "\($0) bytes\(ReviewText.percent(entry.bytesBefore, $0))" } ?? "not rendered")</td></tr>"
                 html += "<tr><td>size</td><td>\(entry.sizeBefore.map { $0.description } ?? "—") → \(entry.sizeAfter.map { $0.description } ?? "—")</td></tr>"
                 html += "</table>\n"
-                if let failure = entry.failure { html += "<p class=\"gate\">fails to build: \(escape(failure))</p>\n" }
+                // With gates applied the failure is already the first gate failure: said once.
+                if let failure = entry.failure, entry.gateFailures.isEmpty { html += "<p class=\"gate\">fails to build: \(escape(failure))</p>\n" }
                 for failure in entry.gateFailures { html += "<p class=\"gate\">FAIL \(escape(failure))</p>\n" }
                 if let note = entry.note { html += "<p class=\"note\">\(escape(note))</p>\n" }
                 html += "<div class=\"row\">\n"

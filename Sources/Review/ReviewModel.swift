@@ -90,8 +90,8 @@ public struct Review: Sendable, Codable, Equatable {
         public var bytesBefore: Int64 = 0
         /// Nil when nothing was rendered.
         public var bytesAfter: Int64?
-        /// How many outputs were rendered when `--sample` left some out: both byte totals are
-        /// then over those outputs only, so they compare like with like. Nil: all (or none).
+        /// How many outputs were rendered when `--sample` left some out (the byte totals then
+        /// count the others by estimate, see `estimated`). Nil: all (or none).
         public var sampledOutputs: Int?
         /// With `--sample`: the byte totals are estimates, each unrendered output counted at its
         /// own before size times its group's sampled after/before ratio (created ones: the mean).

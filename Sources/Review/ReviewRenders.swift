@@ -19,8 +19,6 @@ public struct ReviewRenderer: Sendable {
     public let folder: String
     /// At most this many outputs rendered per group (a deterministic sample); nil: all.
     public let sample: Int?
-    /// The longest side the two images are compared at (both are scaled to the new one's shape).
-    public static let compareSide = ImageComparison.compareSide
 
     public init(renderer: any ImageRenderer, folder: String, sample: Int?) {
         self.renderer = renderer; self.folder = folder; self.sample = sample
@@ -199,8 +197,13 @@ public struct ReviewRenderer: Sendable {
                 oldImage = try builtOutput(derivative, recorded: after.recorded[oldName]) ?? renderDerivative(derivative, old)
             } catch { notes.append("old render failed: \(error)") }
         }
+        var newSource: Data?   // kept for the min_ssim reference: the source is read once
         if entry.kind != .deleted, entry.kind != .failed, let derivative = after.derivatives[entry.output] {
-            do { newImage = try renderDerivative(derivative, new) } catch {
+            do {
+                let source = try readSource(derivative, new)
+                newSource = source
+                newImage = try new.render(source, derivative.pipeline, bucketPath: derivative.bucketPath)
+            } catch {
                 // The build would fail this output too: a failure of the change, not a note.
                 entry.failure = "the new render failed: \(error)"
                 entry.kind = .failed
@@ -219,10 +222,9 @@ public struct ReviewRenderer: Sendable {
             write(newImage.bytes, entry.newImage!, report, notes: &notes)
         }
         // The rule's min_ssim budget is judged against a lossless reference, as the build does.
-        if let newImage, let derivative = after.derivatives[entry.output],
+        if let newImage, let source = newSource, let derivative = after.derivatives[entry.output],
            OutputBudget.budget(of: derivative, in: after.manifest)?.minSSIM != nil {
             do {
-                let source = try readSource(derivative, new)
                 entry.referenceSSIM = try OutputBudget.similarity(newImage.bytes, width: newImage.width, height: newImage.height,
                                                                   source: source, derivative: derivative, renderer: new)
             } catch { notes.append("not compared with its reference: \(error)") }

@@ -42,7 +42,6 @@ struct CatalogCommand: ParsableCommand {
         do {
             catalog = try Catalog.make(loaded, manifestName: manifest.manifest, samples: samples.samples, from: samples.from,
                                        renderer: EngineRenderer(limits: loaded.limits, renderer: workers), folder: html)
-            if let html { try catalog.writeHTML(folder: html, manifests: [loaded]) }
         } catch {
             Output.printError("\(error)")
             throw ExitCode.failure
@@ -55,7 +54,7 @@ struct CatalogCommand: ParsableCommand {
             try Output.writeStandardOutput(Data(text.utf8))
         }
         // A style that cannot render a sample is a broken catalogue entry: exit 1 after the report.
-        let failed = catalog.styles.flatMap(\.cells).filter { $0.bytes == nil }.count
+        let failed = catalog.failedRenders
         if failed > 0 {
             Output.writeStandardError("derive: \(failed) render\(failed == 1 ? "" : "s") of the catalogue failed\n")
             throw ExitCode.failure

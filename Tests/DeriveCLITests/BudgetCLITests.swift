@@ -180,4 +180,24 @@ struct BudgetDiffTests {
         // The budget's own change is listed under the rule.
         #expect(String(decoding: pass.stdout, as: UTF8.self).contains("budget: (none) → max_bytes 10000000"), "\(String(decoding: pass.stdout, as: UTF8.self))")
     }
+
+    /// min_ssim gates a review as it gates the build: a change to a q_5 thumbnail is judged
+    /// against its lossless reference (rendered from the source the review read) and fails.
+    @Test func failOnConsidersMinSSIM() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        try repository.change(commit: false)
+        let manifest = DiffRepository.manifestTwo.replacingOccurrences(of: "    to: site/{name}.{style}.{ext}\n",
+                                                                    with: "    to: site/{name}.{style}.{ext}\n    budget: {min_ssim: 0.97}\n")
+        let styles = DiffRepository.stylesTwo.replacingOccurrences(of: "q_95", with: "q_5")
+        #expect(manifest != DiffRepository.manifestTwo && styles != DiffRepository.stylesTwo)
+        try repository.write("derive.yaml", manifest)
+        try repository.write("styles.yaml", styles)
+        let fail = try repository.run(["diff", "--fail-on", "ssim<0.01"])
+        let text = String(decoding: fail.stdout, as: UTF8.self)
+        #expect(fail.status == 1, "\(fail.stderr)")
+        #expect(text.contains("FAIL budget: SSIM 0."), "\(text)")
+        #expect(text.contains("against the lossless reference < min_ssim 0.97"), "\(text)")
+        #expect(!text.contains("not compared with its reference"), "\(text)")
+    }
 }

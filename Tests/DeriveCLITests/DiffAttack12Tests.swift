@@ -220,6 +220,39 @@ struct DiffAttack12Tests {
         #expect((object["buckets"] as? [[String: Any]])?.first?["name"] as? String == "site")
     }
 
+    /// `--junit` naming a symbolic link (to a user's file) is refused: neither the link nor its
+    /// target is replaced.
+    @Test func junitRefusesALink() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        try repository.change(commit: false)
+        try repository.write("notes.txt", "mine\n")
+        let link = repository.folder.appendingPathComponent("junit.xml").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "notes.txt")
+        let result = try repository.run(["diff", "--junit", "junit.xml"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is not a regular file (a folder, link or device)"), "\(result.stderr)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "notes.txt")
+        #expect(try String(contentsOf: repository.folder.appendingPathComponent("notes.txt"), encoding: .utf8) == "mine\n")
+    }
+
+    /// A bucket added lists all its settings, one removed lists what it had.
+    @Test func bucketsAddedAndRemovedAreListed() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        let extra = DiffRepository.manifestOne.replacingOccurrences(of: "site: {path: out, acl: public-read}",
+                                                                    with: "site: {path: out, acl: public-read}\n  spare: {path: spare, acl: private}")
+        #expect(extra != DiffRepository.manifestOne)
+        try repository.write("derive.yaml", extra)
+        let added = String(decoding: try repository.run(["diff"]).stdout, as: UTF8.self)
+        #expect(added.contains("Buckets:\n  + bucket 'spare' added\n      acl: private\n      path: "), "\(added)")
+        try repository.git("add", "-A")
+        try repository.git("commit", "-qm", "spare")
+        try repository.write("derive.yaml", DiffRepository.manifestOne)
+        let removed = String(decoding: try repository.run(["diff"]).stdout, as: UTF8.self)
+        #expect(removed.contains("Buckets:\n  - bucket 'spare' removed\n      acl: private\n      path: "), "\(removed)")
+    }
+
     /// L1: a source named with terminal escapes (a window title, a colour) was printed raw.
     @Test func controlCharactersInNamesAreShownEscaped() throws {
         let repository = try DiffRepository()

@@ -73,6 +73,14 @@ import Testing
         #expect(result.outputs == 1)
         #expect(review.entries[0].gateFailures == ["fails to build: the watermark object 'nope.png' does not exist"])
         #expect(JUnitReport.xml(review, totalFailures: result.total).contains("failures=\"1\""))
+        // The page and the text say the failure once, as a gate failure here and on its own without gates.
+        func count(_ text: String) -> Int { text.components(separatedBy: "fails to build: the watermark").count - 1 }
+        #expect(count(ReviewHTML.page(review)) == 1)
+        #expect(count(ReviewText.text(review, colour: false)) == 1)
+        var ungated = review
+        ungated.groups[0].entries[0].gateFailures = []
+        #expect(count(ReviewHTML.page(ungated)) == 1)
+        #expect(count(ReviewText.text(ungated, colour: false)) == 1)
     }
 
     @Test func totalFromNothingFails() throws {
