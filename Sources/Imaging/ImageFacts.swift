@@ -54,6 +54,13 @@ struct ImageFacts: Equatable {
                           orientation: 1, hasProfile: embedsProfile, pages: 1)
     }
 
+    /// A BMP costed from its own header must decode at the size that header gave (ImageMagick
+    /// reads the file its own way): else it is corrupt, refused before its pixels are drawn.
+    static func checkDecodedSize(_ image: VImage, format: SourceFormat, width: Int, height: Int) throws {
+        guard format == .bmp, image.width != width || image.height != height else { return }
+        throw Render.corrupt("the BMP header says \(width)x\(height) but \(image.width)x\(image.height) decodes")
+    }
+
     /// The facts of `source` in `format`: a BMP's from its own header, anything else's (and a
     /// BMP whose header Derive cannot read) from libvips' header read, at the footprint's scale.
     static func read(_ source: UnsafeRawBufferPointer, format: SourceFormat, footprint: LoaderFootprint, _ what: String) throws -> ImageFacts {

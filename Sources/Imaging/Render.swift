@@ -298,10 +298,7 @@ struct Render {
             }
         }
         let decodedPixels = image.width * image.height
-        if plan.format == .bmp, image.width != plan.displayWidth || image.height != plan.displayHeight {
-            // Planned from the BMP's own header: ImageMagick must decode that size.
-            throw Render.corrupt("the BMP header says \(plan.displayWidth)x\(plan.displayHeight) but \(image.width)x\(image.height) decodes")
-        }
+        try ImageFacts.checkDecodedSize(image, format: plan.format, width: plan.displayWidth, height: plan.displayHeight)
         var remaining = drawn[...]
         if case .resize(let resize)? = drawn.first {
             let geometry = try resize.geometry(sourceWidth: plan.displayWidth, sourceHeight: plan.displayHeight,

@@ -14,21 +14,19 @@ public enum SourceEnd {
         data.withUnsafeBytes { truncation($0) }
     }
 
-    /// The same, on bytes in memory (the engine's own check before a decoder reads them).
-    public static func truncation(_ raw: UnsafeRawBufferPointer) -> String? {
-        do {
-            let bytes = SourceHeader.Bytes(raw)
-            if bytes.matches(0, [0xFF, 0xD8, 0xFF]) { return jpeg(bytes) }
-            if bytes.matches(0, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return png(bytes) }
-            if bytes.matches(0, Array("GIF8".utf8)) {
-                return GIFBlocks.frameCount(raw) == nil ? "the GIF's blocks end before its trailer (it was cut short or damaged)" : nil
-            }
-            if bytes.matches(0, Array("RIFF".utf8)), bytes.matches(8, Array("WEBP".utf8)), let size = bytes.u32(4, little: true),
-               size + 8 > bytes.count {
-                return "the WebP says \(size + 8) bytes but the file has \(bytes.count) (it was cut short)"
-            }
-            return nil
+    /// The same, on bytes in memory.
+    static func truncation(_ raw: UnsafeRawBufferPointer) -> String? {
+        let bytes = SourceHeader.Bytes(raw)
+        if bytes.matches(0, [0xFF, 0xD8, 0xFF]) { return jpeg(bytes) }
+        if bytes.matches(0, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return png(bytes) }
+        if bytes.matches(0, Array("GIF8".utf8)) {
+            return GIFBlocks.frameCount(raw) == nil ? "the GIF's blocks end before its trailer (it was cut short or damaged)" : nil
         }
+        if bytes.matches(0, Array("RIFF".utf8)), bytes.matches(8, Array("WEBP".utf8)), let size = bytes.u32(4, little: true),
+           size + 8 > bytes.count {
+            return "the WebP says \(size + 8) bytes but the file has \(bytes.count) (it was cut short)"
+        }
+        return nil
     }
 
     /// A PNG whose chunks run past its end, else nil (also for what is not a PNG).

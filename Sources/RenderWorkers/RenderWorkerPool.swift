@@ -109,20 +109,18 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
                                                            action: Watermark.name, parameter: "image"))))
             }
         }
-        // The source and the marks travel in one message: refused before it is built (each
+        // Saturating: a limit near Int.max means "no cap", never an overflow trap.
+        let cap = limits.maxMemory > 0 ? limits.maxMemory.addingReportingOverflow(memoryHeadroom).overflow ? 0 : limits.maxMemory + memoryHeadroom : 0
+        let unencoded = RenderRequest(limits: limits, memoryCap: cap, actions: pipeline.actions.map(\.canonical),
+                                      objects: objects, source: source)
+        // The source and the marks travel in one message: refused before it is encoded (each
         // alone was checked against the byte limit, which is at most `Limits.renderBytes`).
-        let held = objects.reduce(source.count) { total, object in
-            if case .success(let data) = object.result { return total + data.count }
-            return total
-        }
+        let held = unencoded.heldBytes
         guard held <= Limits.renderBytes else {
             throw ProcessError(.imageTooLarge, ec: "0040-00000012",
                                "the source and its watermark images are \(held) bytes together; one render takes at most \(Limits.renderBytes) bytes of them (use smaller files or fewer watermark images)")
         }
-        // Saturating: a limit near Int.max means "no cap", never an overflow trap.
-        let cap = limits.maxMemory > 0 ? limits.maxMemory.addingReportingOverflow(memoryHeadroom).overflow ? 0 : limits.maxMemory + memoryHeadroom : 0
-        let request = RenderRequest(limits: limits, memoryCap: cap, actions: pipeline.actions.map(\.canonical),
-                                    objects: objects, source: source).encoded()
+        let request = unencoded.encoded()
         guard request.count <= Wire.maxPayload else {
             throw ProcessError(.imageTooLarge, ec: "0040-00000012",
                                "the render request is \(request.count) bytes; a render worker takes at most \(Wire.maxPayload) bytes (use smaller files)")

@@ -136,8 +136,9 @@ struct WatchMode {
             // The folders from the manifest's down to each file the builds wrote, as they are now: one
             // moved away, removed or replaced (by a link, a loop) takes those files with it.
             writtenFolders = [:]
-            for file in written.keys {
-                for folder in Watched.chain(of: (file as NSString).deletingLastPathComponent, below: project) where folder != project {
+            // Each folder once (thousands of outputs share a few), each looked at once.
+            for parent in Set(written.keys.map { ($0 as NSString).deletingLastPathComponent }) {
+                for folder in Watched.chain(of: parent, below: project) where folder != project && writtenFolders[folder] == nil {
                     writtenFolders[folder] = FolderState.of(folder)
                 }
             }

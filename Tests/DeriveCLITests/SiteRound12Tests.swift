@@ -311,4 +311,17 @@ import Glibc
         #expect(Self.text(made.stdout).contains("_site/index.html was not written"), "\(Self.text(made.stdout))")
         #expect(!FileManager.default.fileExists(atPath: "/nonexistent/page.html"))
     }
+
+    @Test func initLeavesAUsersOwnPageByteForByte() throws {
+        let site = try Site(["images/a.jpg": "orientation-1.jpg"], manifest: nil)
+        defer { site.remove() }
+        try FileManager.default.createDirectory(at: site.url("_site"), withIntermediateDirectories: true)
+        let own = Data("<!doctype html><p>my own page</p>\n".utf8)
+        try own.write(to: site.url("_site/index.html"))
+        let made = try site.run(["init"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(try Data(contentsOf: site.url("_site/index.html")) == own, "init wrote over the user's page")
+        #expect(Self.text(made.stdout).contains("_site/index.html was not written"), "\(Self.text(made.stdout))")
+        #expect(!Self.text(made.stdout).contains("Wrote derive.yaml and _site/index.html"), "\(Self.text(made.stdout))")
+    }
 }

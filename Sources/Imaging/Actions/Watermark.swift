@@ -206,9 +206,7 @@ extension Watermark: FrameDrawing {
                     dv_load_stream(raw.baseAddress, raw.count, 0, 1, 1, 1.0, Render.failOn(format), $0)
                 }
             }
-            if format == .bmp, picture.width != header.width || picture.height != header.height {
-                throw Render.corrupt("the BMP header says \(header.width)x\(header.height) but \(picture.width)x\(picture.height) decodes")
-            }
+            try ImageFacts.checkDecodedSize(picture, format: format, width: header.width, height: header.height)
             if let orientation, (2...8).contains(orientation) {
                 picture = try Orientation.apply(try Render.materialize(picture), orientation)
             }
