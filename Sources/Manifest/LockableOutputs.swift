@@ -91,8 +91,8 @@ public struct LockableOutputs: Sendable {
         return false
     }
 
-    /// The extensions a file of `format` may have.
-    static func fileExtensions(of format: Format.Kind) -> Set<String> {
+    /// The extensions a file of `format` may have (a lock line's and a `{hash}` name's).
+    public static func fileExtensions(of format: Format.Kind) -> Set<String> {
         switch format {
         case .jpg: return ["jpg", "jpeg"]
         case .tiff: return ["tiff", "tif"]

@@ -291,23 +291,49 @@ struct Expansion {
         var sources: Set<String> = []
     }
 
-    func derivatives() throws -> Result {
-        var tasks: [Task] = []
-        var listings: [String: (keys: [String], others: [(key: String, kind: String)])] = [:]
-        // Entries a rule's pattern names that are not regular files: each fails its own derivatives.
-        var notFiles: [PlanFailure] = []
-        let catalogue = manifest.catalogue
-        let engine = identity.engine
-        for rule in manifest.rules {
+    /// Each rule's context and its source bucket's listing, as the full and the edited-source
+    /// expansions both take them: every bucket listed once, the catalogue and engine made once.
+    struct RuleScopes {
+        typealias Listing = (keys: [String], others: [(key: String, kind: String)])
+        private let expansion: Expansion
+        private let catalogue: [String: Style]
+        private let engine: String
+        private var listings: [String: Listing] = [:]
+
+        init(_ expansion: Expansion) {
+            self.expansion = expansion
+            catalogue = expansion.manifest.catalogue
+            engine = expansion.identity.engine
+        }
+
+        /// Nil when the rule names a bucket the manifest does not declare (the validator says so).
+        mutating func scope(of rule: Rule) throws -> (listing: Listing, context: RuleContext)? {
+            let manifest = expansion.manifest
             guard let sourceBucket = manifest.bucket(named: rule.sourceBucket),
-                  let targetBucket = manifest.bucket(named: rule.targetBucket) else { continue }
-            let listing: (keys: [String], others: [(key: String, kind: String)])
+                  let targetBucket = manifest.bucket(named: rule.targetBucket) else { return nil }
+            let listing: Listing
             if let listed = listings[sourceBucket.name] {
                 listing = listed
             } else {
-                listing = disk.entries(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? ([], [])
+                listing = expansion.disk.entries(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? ([], [])
                 listings[sourceBucket.name] = listing
             }
+            let variants = try rule.variants(catalogue: catalogue)
+            let context = RuleContext(rule: rule, ruleName: rule.planName, sourceBucket: sourceBucket, targetBucket: targetBucket,
+                                      variants: variants, canonicals: variants.map(\.pipeline.canonical), engine: engine,
+                                      encoder: expansion.identity.encoder)
+            return (listing, context)
+        }
+    }
+
+    func derivatives() throws -> Result {
+        var tasks: [Task] = []
+        var scopes = RuleScopes(self)
+        // Entries a rule's pattern names that are not regular files: each fails its own derivatives.
+        var notFiles: [PlanFailure] = []
+        for rule in manifest.rules {
+            guard let (listing, context) = try scopes.scope(of: rule) else { continue }
+            let sourceBucket = context.sourceBucket
             let keys = listing.keys
             for other in listing.others where rule.includes(other.key) {
                 notFiles.append(PlanFailure(subject: "\(sourceBucket.name)/\(other.key)",
@@ -315,11 +341,6 @@ struct Expansion {
                                                 ? "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
                                                 : "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"))
             }
-            let variants = try rule.variants(catalogue: catalogue)
-            let canonicals = variants.map(\.pipeline.canonical)
-            let ruleName = rule.name ?? "rule at \(rule.location.file):\(rule.location.line)"
-            let context = RuleContext(rule: rule, ruleName: ruleName, sourceBucket: sourceBucket, targetBucket: targetBucket,
-                                      variants: variants, canonicals: canonicals, engine: engine, encoder: identity.encoder)
             for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
                 tasks.append(Task(context: context, key: key, path: sourceBucket.path + "/" + key))
             }

@@ -238,17 +238,10 @@ public struct RealDisk: Disk {
             }
         } catch let error as DiskError { throw error } catch { throw DiskError("cannot read \(path): \(error)") }
         defer { close(fd) }
-        var hasher = SHA256()
-        var head = Data()
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 { if errno == EINTR { continue }; throw DiskError("cannot read \(path): \(String(cString: strerror(errno)))") }
-            if count == 0 { break }
-            hasher.update(data: buffer[0..<count])
-            if head.count < headBytes { head.append(contentsOf: buffer[0..<min(count, headBytes - head.count)]) }
+        guard let result = Self.digestAndHead(of: fd, headBytes: headBytes) else {
+            throw DiskError("cannot read \(path): \(String(cString: strerror(errno)))")
         }
-        return (ContentDigests.hex(hasher.finalize()), head)
+        return result
     }
 
     @discardableResult
@@ -290,16 +283,22 @@ public struct RealDisk: Disk {
     }
 
     /// SHA-256 of an open file's bytes, read from its descriptor.
-    static func digest(of fd: Int32) -> String? {
+    static func digest(of fd: Int32) -> String? { digestAndHead(of: fd, headBytes: 0)?.digest }
+
+    /// SHA-256 of an open file's bytes, read from its descriptor in 64 KiB pieces, and its first
+    /// `headBytes` bytes; nil on a read error (`errno` says which).
+    static func digestAndHead(of fd: Int32, headBytes: Int) -> (digest: String, head: Data)? {
         var hasher = SHA256()
+        var head = Data()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
             if count < 0 { if errno == EINTR { continue }; return nil }
             if count == 0 { break }
             hasher.update(data: buffer[0..<count])
+            if head.count < headBytes { head.append(contentsOf: buffer[0..<min(count, headBytes - head.count)]) }
         }
-        return ContentDigests.hex(hasher.finalize())
+        return (ContentDigests.hex(hasher.finalize()), head)
     }
 
     public func remove(_ path: String) throws {

@@ -71,28 +71,14 @@ extension Expansion {
         var tasks: [Task] = []
         var kept: [Derivative] = []
         var sources: Set<String> = []
-        var listings: [String: (keys: [String], others: [(key: String, kind: String)])] = [:]
-        let catalogue = manifest.catalogue
-        let engine = identity.engine
+        var scopes = RuleScopes(self)
         for rule in manifest.rules {
-            guard let sourceBucket = manifest.bucket(named: rule.sourceBucket),
-                  let targetBucket = manifest.bucket(named: rule.targetBucket) else { continue }
-            let listing: (keys: [String], others: [(key: String, kind: String)])
-            if let listed = listings[sourceBucket.name] {
-                listing = listed
-            } else {
-                listing = disk.entries(inFolder: sourceBucket.path, skipping: [manifest.stateFolder]) ?? ([], [])
-                listings[sourceBucket.name] = listing
-            }
+            guard let (listing, context) = try scopes.scope(of: rule) else { continue }
+            let sourceBucket = context.sourceBucket
             // An entry the rule names that is not a regular file fails: the full plan says so.
             guard !listing.others.contains(where: { rule.includes($0.key) }) else { return nil }
-            let variants = try rule.variants(catalogue: catalogue)
-            let canonicals = variants.map(\.pipeline.canonical)
-            let ruleName = rule.name ?? "rule at \(rule.location.file):\(rule.location.line)"
-            let context = RuleContext(rule: rule, ruleName: ruleName, sourceBucket: sourceBucket, targetBucket: targetBucket,
-                                      variants: variants, canonicals: canonicals, engine: engine, encoder: identity.encoder)
             // A rule drawing an edited watermark object is planned again whole.
-            let objects = variants.flatMap { variant in
+            let objects = context.variants.flatMap { variant in
                 variant.pipeline.dependencies.compactMap { dependency -> String? in
                     if case .object(let key) = dependency { return sourceBucket.path + "/" + key }
                     return nil
@@ -106,7 +92,7 @@ extension Expansion {
                     tasks.append(task)
                 } else {
                     guard let stat = stats[task.path] ?? nil,
-                          let derivatives = rebuilt(task, records: bySource[ruleName + "\u{0}\(sourceBucket.name)/\(key)"] ?? [], stat: stat)
+                          let derivatives = rebuilt(task, records: bySource[context.ruleName + "\u{0}\(sourceBucket.name)/\(key)"] ?? [], stat: stat)
                     else { return nil }
                     kept += derivatives
                 }

@@ -84,16 +84,7 @@ extension Planner {
         }
         let ext = (key.split(separator: "/").last.map(String.init) ?? key).split(separator: ".", omittingEmptySubsequences: false)
         let fileExtension = ext.count > 1 ? ext.last!.lowercased() : ""
-        guard Self.extensions(of: format).contains(fileExtension) else { return "its extension does not name its format '\(entry.format)'" }
+        guard LockableOutputs.fileExtensions(of: format).contains(fileExtension) else { return "its extension does not name its format '\(entry.format)'" }
         return nil
-    }
-
-    static func extensions(of format: Format.Kind) -> Set<String> {
-        switch format {
-        case .jpg: return ["jpg", "jpeg"]
-        case .tiff: return ["tiff", "tif"]
-        case .heic: return ["heic", "heif"]
-        default: return [format.fileExtension]
-        }
     }
 }

@@ -294,7 +294,7 @@ struct SeededGenerator: RandomNumberGenerator {
             for tree in [fast, full] {
                 let cli = try tree.project.session()
                 if cli.unchanged() != nil { cli.refreshWitness(); continue }
-                try cli.build(options: BuildOptions(jobs: 2, quiet: true)) { tree.project.renderer }
+                _ = try cli.build(options: BuildOptions(jobs: 2, quiet: true)) { tree.project.renderer }
             }
             let (a, b) = (Self.files(fast.project), Self.files(full.project))
             let differing = Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
