@@ -75,7 +75,7 @@ public enum OutputBudget {
                 do {
                     let output = try ConfinedFolder.readRegularFile(atPath: derivative.outputPath, maxBytes: 1 << 30)
                     guard ContentDigests.digest(output) == record.outputDigest else { continue }   // stale: check reports it already
-                    let source = try ConfinedFolder.readRegularFile(atPath: derivative.sourcePath, maxBytes: 1 << 30)
+                    let source = try ConfinedFolder.readRegularFile(atPath: derivative.sourcePath, maxBytes: min(renderer.maxSourceBytes, 1 << 30))
                     let ssim = try similarity(output, width: record.width, height: record.height, source: source,
                                               derivative: derivative, renderer: renderer)
                     if ssim < minSSIM {

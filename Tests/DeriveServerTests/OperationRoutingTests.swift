@@ -25,7 +25,7 @@ import Testing
         let root = f.buckets.path
         for case let path as String in FileManager.default.enumerator(atPath: root)! {
             var isFolder: ObjCBool = false
-            FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isFolder)
+            _ = FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isFolder)
             files[path] = isFolder.boolValue ? Data("<folder>".utf8) : try Data(contentsOf: URL(fileURLWithPath: root + "/" + path))
         }
         return files
