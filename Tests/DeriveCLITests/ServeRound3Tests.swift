@@ -213,7 +213,10 @@ import Glibc
         let seconds = Date().timeIntervalSince(start)
         withExtendedLifetime(connection) {}
         print("idle SIGTERM exit after \(before): \(Int(seconds * 1000)) ms")
-        #expect(seconds < 0.5, "idle exit took \(seconds) s")
+        // An idle server exits at once; one that waits for a request it thinks is in flight is cut
+        // off only after the watchdog's 1 s (`ShutdownWatchdog.cutoff`). Tens of ms when quiet,
+        // 0.69 s seen at load 19: the bound is the cutoff, not a timing goal.
+        #expect(seconds < 1, "idle exit took \(seconds) s: it waited for the cutoff")
     }
 }
 

@@ -62,8 +62,9 @@ import Glibc
         while Self.running(worker), Date().timeIntervalSince(killed) < 5 { usleep(5_000) }
         let gone = Date().timeIntervalSince(killed)
         process.waitUntilExit()
-        // README: within about 50 ms; loose here for a loaded 2-core machine (1.4–1.9 s before).
-        #expect(gone < 0.5, "the worker ran on for \(gone) s after SIGTERM")
+        // README: within about 50 ms; loose here for a loaded 2-core machine (1.4–1.9 s before the
+        // fix; 0.5 s was crossed once at load 20, so the bound sits between the two).
+        #expect(gone < 1, "the worker ran on for \(gone) s after SIGTERM")
         #expect(!FileManager.default.fileExists(atPath: target))
         usleep(100_000)
         for name in folders {
