@@ -479,9 +479,30 @@ public final class ObjectService: Sendable {
             }
             return (key, operation)
         }
-        guard caller == nil, resolved.key == nil, resolved.query.isEmpty, method == "GET" || method == "HEAD",
+        guard caller == nil, resolved.key == nil, Self.isPageQuery(resolved.query), method == "GET" || method == "HEAD",
               let website = bucket.website, let key = try? ObjectKey(website.index) else { return nil }
         return (key, operation)
+    }
+
+    /// Query names a ListObjects or ListObjectsV2 call reads (any case).
+    static let listingParameters: Set<String> = ["prefix", "marker", "max-keys", "delimiter", "encoding-type", "list-type",
+                                                 "continuation-token", "start-after", "fetch-owner"]
+
+    /// Whether an anonymous GET of a website's root with this query is a page address (`?utm_source=`,
+    /// a cache-buster: the index document, as a web server answers) rather than a bucket call: none of
+    /// its names is a listing parameter, a sub-resource or an `x-oss-` / `response-` parameter.
+    static func isPageQuery(_ query: [OSSSignature.Parameter]) -> Bool {
+        query.allSatisfy { parameter in
+            let name = parameter.name.lowercased()
+            return !listingParameters.contains(name) && OSSOperation.subresourceSpellings[name] == nil
+                && !name.hasPrefix("x-oss-") && !name.hasPrefix("response-")
+        }
+    }
+
+    /// The request target's path and raw query (nil without `?`).
+    static func splitTarget(_ target: String) -> (path: Substring, query: Substring?) {
+        guard let mark = target.firstIndex(of: "?") else { return (target[...], nil) }
+        return (target[..<mark], target[target.index(after: mark)...])
     }
 
     /// The website's error document for an anonymous reader of a missing key, with status 404;
@@ -535,9 +556,11 @@ public final class ObjectService: Sendable {
         // `/site` (path style, no final slash) on a website bucket: the index page's relative
         // addresses would resolve from the server's root, so the browser is sent to `/site/`, as
         // web servers send a folder's address.
-        if caller == nil, bucket.website != nil, resolved.key == nil, resolved.websiteFolder == nil, resolved.query.isEmpty,
-           request.method == "GET" || request.method == "HEAD", request.target == "/" + bucket.name {
-            return .respond(ServiceResponse(status: 301, headers: [("Location", "/\(bucket.name)/")], payload: .data(Data())))
+        let (path, rawQuery) = Self.splitTarget(request.target)
+        if caller == nil, bucket.website != nil, resolved.key == nil, resolved.websiteFolder == nil, Self.isPageQuery(resolved.query),
+           request.method == "GET" || request.method == "HEAD", path == "/" + bucket.name {
+            let location = "/\(bucket.name)/" + (rawQuery.map { "?" + $0 } ?? "")
+            return .respond(ServiceResponse(status: 301, headers: [("Location", location)], payload: .data(Data())))
         }
         var key = resolved.key
         if let index = try websiteIndex(resolved, bucket: bucket, caller: caller, method: request.method),

@@ -60,6 +60,29 @@ import Testing
         #expect(head.status == 200 && head.header("Content-Length") == "13")
     }
 
+    /// Attack 14 (static) M1: a page address with a query (`?utm_source=`, a cache-buster) is still
+    /// the page, as on a web server; it listed the bucket as XML. A query that names a listing
+    /// parameter or a sub-resource is still that call.
+    @Test func aQueryOnThePageAddressStillServesThePage() throws {
+        let f = try Self.fixture()
+        for target in ["/site/?utm_source=mail", "/site/?v=2&x", "/site/?utm_source=a%20b"] {
+            let page = f.get(target)
+            #expect(page.status == 200 && page.text == "<h1>home</h1>", "\(target): \(page.status) \(page.text.prefix(120))")
+        }
+        let host = f.get("/?utm_source=mail", headers: ["host": "site.localhost:9000"])
+        #expect(host.status == 200 && host.text == "<h1>home</h1>", "\(host.status) \(host.text.prefix(120))")
+        let blog = f.get("/site/blog/?v=2")
+        #expect(blog.status == 200 && blog.text == "<h1>blog</h1>", "\(blog.status) \(blog.text.prefix(120))")
+        let bare = f.get("/site?utm_source=mail")
+        #expect(bare.status == 301 && bare.header("Location") == "/site/?utm_source=mail", "\(bare.status) \(bare.headers)")
+        // Listing parameters and sub-resources keep their meaning.
+        for target in ["/site/?prefix=blog/", "/site/?list-type=2", "/site/?max-keys=1", "/site/?Prefix=blog/"] {
+            let listing = f.get(target)
+            #expect(listing.text.contains("<ListBucketResult"), "\(target): \(listing.status) \(listing.text.prefix(120))")
+        }
+        #expect(!f.get("/site/?acl").text.contains("<h1>home</h1>"))
+    }
+
     @Test func missingKeysGetTheErrorDocumentWith404() throws {
         let f = try Self.fixture()
         let missing = f.get("/site/nope.html")
