@@ -153,7 +153,7 @@ struct ControlFileTargets {
                 written[current] = written[current] ?? digest
             }
         }
-        if !planner.store.existed, written.isEmpty, let old = try Self.oldIndexFromLock(planner: planner, current: index?.path, claims: claims) {
+        if !planner.store.existed, written.isEmpty, let old = try Self.oldIndexFromLock(planner: planner, current: index?.path, outputs: Set(files), claims: claims) {
             // No state of this manifest (lost, corrupt, a fresh clone): the lock says where the
             // index was written and what it held; one left at another path is Derive's old index.
             writtenFromLock = [old.file: old.holdsIndex]
@@ -189,10 +189,13 @@ struct ControlFileTargets {
     /// bucket of the manifest like any lock entry (the lock is untrusted input: a bad path, a
     /// bucket no longer in the manifest, a source or control file of the manifest, or a file
     /// another manifest's state claims is never a deletion). Nil when there is none.
-    static func oldIndexFromLock(planner: Planner, current: String?, claims: ForeignClaimLookup?) throws -> (file: String, holdsIndex: Bool)? {
+    static func oldIndexFromLock(planner: Planner, current: String?, outputs: Set<String>, claims: ForeignClaimLookup?) throws -> (file: String, holdsIndex: Bool)? {
         guard let recorded = planner.lock?.index, case .success(let placed?) = LockFile.place(recorded.path, in: planner.manifest) else { return nil }
         let file = placed.file
         guard file != current, !(current.map { FileIdentity.sameFile(file, $0) } ?? false), planner.disk.exists(file) else { return nil }
+        // Never an index: an output this build lists (it adopts or builds it) or a folder, so
+        // neither is named with advice to delete it by hand.
+        if outputs.contains(file) || FileKind.describe(file) == "a folder" { return nil }
         if WantedIdentities(planner.protectedFiles(sources: planner.listedSources())).contains(file) { return nil }
         let claims = claims ?? ForeignClaimLookup(stateFolder: planner.manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
         if claims.index(file) != nil || claims.files.claimant(of: file, output: recorded.path) != nil { return nil }

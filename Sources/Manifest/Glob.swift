@@ -83,6 +83,25 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the class written `[set]` (`[abc]`, `[a-z]`, `[!a]`, `[^a]`) admits `c`.
+    static func classAdmits(_ set: [Unicode.Scalar], _ c: Unicode.Scalar) -> Bool {
+        var set = set
+        let negate = set.first == "!" || set.first == "^"
+        if negate { set.removeFirst() }
+        var found = false
+        var k = 0
+        while k < set.count {
+            if k + 2 < set.count, set[k + 1] == "-" {
+                if set[k] <= c, c <= set[k + 2] { found = true }
+                k += 3
+            } else {
+                if set[k] == c { found = true }
+                k += 1
+            }
+        }
+        return found != negate
+    }
+
     /// Backtracking match; `**` crosses `/`, `*` and `?` do not. `**/` also matches no folder.
     static func match(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int) -> Bool {
         var i = i, j = j
@@ -121,21 +140,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
                 i += 1; j += 1
             case "[":
                 guard j < s.count, s[j] != "/", let close = p[(i + 1)...].firstIndex(of: "]") else { return false }
-                var set = Array(p[(i + 1)..<close])
-                let negate = set.first == "!" || set.first == "^"
-                if negate { set.removeFirst() }
-                var found = false
-                var k = 0
-                while k < set.count {
-                    if k + 2 < set.count, set[k + 1] == "-" {
-                        if set[k] <= s[j], s[j] <= set[k + 2] { found = true }
-                        k += 3
-                    } else {
-                        if set[k] == s[j] { found = true }
-                        k += 1
-                    }
-                }
-                guard found != negate else { return false }
+                guard classAdmits(Array(p[(i + 1)..<close]), s[j]) else { return false }
                 i = close + 1; j += 1
             default:
                 guard j < s.count, p[i] == s[j] else { return false }

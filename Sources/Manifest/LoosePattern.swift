@@ -13,13 +13,19 @@ struct LoosePattern: Hashable, Sendable {
         case hexDigit
         /// The first scalar of a file or folder name the source listing keeps (not `.`, not `/`).
         case listedStart
+        /// A scalar a style name may hold (ASCII letters, digits, `_`, `-`, `.`: `StyleName`).
+        case styleName
+        /// A scalar a matrix value may hold (anything but `/` and `,`: the manifest loader's rule).
+        case matrixValue
+        /// A glob's class, as written between `[` and `]` (never `/`).
+        case bracket([Unicode.Scalar])
 
         func overlaps(_ other: Class) -> Bool {
             switch (self, other) {
             case (.any, _), (_, .any): return true
             case (.scalar(let a), .scalar(let b)): return a == b
             case (.scalar(let c), let wide), (let wide, .scalar(let c)): return wide.admits(c)
-            default: return true   // segment, hexDigit and listedStart share the hex digits
+            default: return true   // the wide classes share the hex digits
             }
         }
 
@@ -30,6 +36,9 @@ struct LoosePattern: Hashable, Sendable {
             case .segment: return c != "/"
             case .hexDigit: return ("0"..."9").contains(c) || ("a"..."f").contains(c)
             case .listedStart: return c != "/" && sourceListingKeeps(String(c))
+            case .styleName: return c.isASCII && (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "_-.".unicodeScalars.contains(c))
+            case .matrixValue: return c != "/" && c != ","
+            case .bracket(let set): return c != "/" && Glob.classAdmits(set, c)
             case .scalar(let s): return s == c
             }
         }
@@ -65,7 +74,7 @@ struct LoosePattern: Hashable, Sendable {
             } else if c == "?" {
                 items.append(.one(.segment))
             } else if c == "[", let close = pattern[(index + 1)...].firstIndex(of: "]") {
-                items.append(.one(.segment))
+                items.append(.one(.bracket(Array(pattern[(index + 1)..<close]))))
                 index = close
             } else {
                 items.append(.one(.scalar(c)))

@@ -39,7 +39,8 @@ enum OutputPatterns {
 
     /// A `from` alternative narrowed to the keys the source listing keeps: each folder or file
     /// name starts with a scalar `sourceListingKeeps` allows. A `*` starting a name is either
-    /// empty or starts with one; `?` and classes there become one; a literal `.` there leaves
+    /// empty or starts with one (never empty as a whole name); `?` there becomes one, a class stays
+    /// itself; a literal `.` there leaves
     /// no key at all. (`**` spans names and is left as it is: still a superset.)
     static func listed(_ items: [LoosePattern.Item]) -> [[LoosePattern.Item]] {
         let narrowed = listed(items[...], atStart: true)
@@ -57,8 +58,10 @@ enum OutputPatterns {
         case .one(.scalar(let c)) where !slash && !LoosePattern.Class.listedStart.admits(c): return []
         case .one(.segment): return then([.one(.listedStart)], atStart: false)
         case .run(.segment):
-            // Empty (the name starts with what follows), or a listed scalar and more.
-            return listed(rest, atStart: true) + then([.one(.listedStart), .run(.segment)], atStart: false)
+            // Empty (the name starts with what follows), or a listed scalar and more; never empty
+            // when it is the whole name (`*/`: a key has no empty folder name).
+            let wholeName = rest.isEmpty || rest.first == .one(.scalar("/"))
+            return (wholeName ? [] : listed(rest, atStart: true)) + then([.one(.listedStart), .run(.segment)], atStart: false)
         default: return then([first], atStart: slash)
         }
     }
@@ -73,8 +76,24 @@ enum OutputPatterns {
         return key[(last + 1)...].contains(.run(.any)) ? nil : Array(key[..<last])
     }
 
+    /// What a `{hash}` slot stands for: the template's own length, another one, or any length
+    /// a template may give.
+    enum HashSlot {
+        case template
+        case length(Int)
+        case anyLength
+    }
+
+    /// A style or matrix variable with no value given: `anyValues` makes it any value the
+    /// manifest's syntax allows for it (an earlier manifest's), else any text within a folder.
+    static func unknownValue(_ name: String, anyValues: Bool) -> [LoosePattern.Item] {
+        guard anyValues else { return [.run(.segment)] }
+        let scalar: LoosePattern.Class = name == "style" ? .styleName : .matrixValue
+        return [.one(scalar), .run(scalar)]
+    }
+
     static func of(_ template: PathTemplate, keyAlternatives: [[LoosePattern.Item]], values: [String: String],
-                   extensions: [String], hashLength: Int? = nil) -> [LoosePattern] {
+                   extensions: [String], hash: HashSlot = .template, anyValues: Bool = false) -> [LoosePattern] {
         // {dir} as sources the `from:` keys can give: a folder no `from:` reaches never is one.
         let anyFolders: [[LoosePattern.Item]] = [[], [.one(.listedStart), .run(.any)]]
         var dirs: [[LoosePattern.Item]] = []
@@ -92,9 +111,14 @@ enum OutputPatterns {
             case .variable("dir"): choices = dirs
             case .variable("name"): choices = [[.one(.listedStart), .run(.segment)]]
             case .variable("ext"): choices = extensions.map(LoosePattern.literal)
-            case .variable("hash"): choices = [Array(repeating: .one(.hexDigit), count: hashLength ?? template.hashLength ?? PathTemplate.defaultHashLength)]
+            case .variable("hash"):
+                switch hash {
+                case .template: choices = [Array(repeating: .one(.hexDigit), count: template.hashLength ?? PathTemplate.defaultHashLength)]
+                case .length(let length): choices = [Array(repeating: .one(.hexDigit), count: length)]
+                case .anyLength: choices = [Array(repeating: .one(.hexDigit), count: PathTemplate.hashLengths.lowerBound) + [.run(.hexDigit)]]
+                }
             case .variable(let name):
-                if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [[.run(.segment)]] }
+                if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [unknownValue(name, anyValues: anyValues)] }
             }
             alternatives = alternatives.flatMap { head in choices.map { head + $0 } }
         }

@@ -54,37 +54,29 @@ extension Planner {
 
 extension Planner {
     /// Why a lock entry may not authorise deleting its file, or nil when it may: its bucket is one
-    /// some rule writes to, its key matches a rule's `to:` shape, its format is one that rule
-    /// writes for that style (its `format,` action, else the formats of the sources its `from:`
-    /// names) and the key's extension names it. (The digest check at deletion stays: the bytes
-    /// must be those.)
+    /// some rule writes to and one rule's `to:` template gives its path, with `{style}` and the
+    /// matrix variables standing for any value the manifest's syntax allows (a width, a format
+    /// or a style since dropped), a `{hash}` slot of any length holding the first digits of its
+    /// own SHA-256, and the key's extension naming its format (`LockableOutputs`). One rule for
+    /// `{hash}` names and plain ones; the digest check at deletion stays: the bytes must be those.
     public func lockMayAuthorise(_ entry: LockFile.Entry, rules: LockableOutputs) -> String? {
         guard let slash = entry.path.firstIndex(of: "/") else { return "its path '\(entry.path)' is not bucket/key" }
         let bucket = String(entry.path[..<slash]), key = String(entry.path[entry.path.index(after: slash)...])
         guard rules.buckets.contains(bucket) else { return "no rule writes into bucket '\(bucket)', so Derive cannot have written it" }
-        // A `{hash}` name of an earlier shape of the manifest (a matrix value or style since
-        // dropped, another hash length): its own digest in its name vouches for it.
-        if let format = Format.Kind(rawValue: entry.format), rules.givesHashedName(bucket: bucket, key: key, digest: entry.digest, format: format) {
+        guard let format = Format.Kind(rawValue: entry.format) else { return "its format '\(entry.format)' is not an output format" }
+        switch rules.verdict(bucket: bucket, key: key, digest: entry.digest, format: format) {
+        case .written:
             return nil
-        }
-        guard !rules.formatsOfShape(bucket: bucket, key: key).isEmpty else {
+        case .noTemplate(let skipped):
             // A name no source gives: the listing skips it, so no {name} or {key} is one.
-            let skipped = key.split(separator: "/").first { !sourceListingKeeps($0) }
             return "no rule's to: template gives that path" + (skipped.map { " (no source's name is like '\($0)': the planner skips names starting with '.')" } ?? "")
                 + ", so Derive cannot have written it"
-        }
-        let written = rules.formatsOfShape(bucket: bucket, key: key, digest: entry.digest)
-        guard !written.isEmpty else {
+        case .extensionNotFormat:
+            return "its extension does not name its format '\(entry.format)', so Derive cannot have written it"
+        case .notItsHash:
             return "its {hash} part is not the start of its own SHA-256 (\(entry.digest.prefix(12))…), the only name Derive gives those bytes, so Derive cannot have written it"
+        case .notForFormat:
+            return "no rule's to: template gives that path to a \(entry.format) file, so Derive cannot have written it"
         }
-        guard let format = Format.Kind(rawValue: entry.format) else { return "its format '\(entry.format)' is not an output format" }
-        guard rules.formats(bucket: bucket, key: key, digest: entry.digest).contains(format) else {
-            let names = written.map(\.rawValue).sorted().joined(separator: ", ")
-            return "no rule whose to: template gives that path writes \(entry.format) there (only \(names)), so Derive cannot have written it"
-        }
-        let ext = (key.split(separator: "/").last.map(String.init) ?? key).split(separator: ".", omittingEmptySubsequences: false)
-        let fileExtension = ext.count > 1 ? ext.last!.lowercased() : ""
-        guard LockableOutputs.fileExtensions(of: format).contains(fileExtension) else { return "its extension does not name its format '\(entry.format)'" }
-        return nil
     }
 }

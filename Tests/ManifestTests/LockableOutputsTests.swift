@@ -3,7 +3,9 @@ import ProcessLanguage
 import Testing
 @testable import Manifest
 
-/// Round 11, N2: the formats a lock line may claim are those its rule writes for that style.
+/// Which lock lines a fresh clone may take as Derive's old outputs: a path one rule's `to:` can
+/// give with `{style}` and the matrix variables standing for any value the syntax allows, `{hash}`
+/// of any length holding the file's own digest, the extension naming the line's format.
 struct LockableOutputsTests {
     func outputs(_ rules: String, styles: String = "") throws -> LockableOutputs {
         let workspace = try Workspace()
@@ -20,79 +22,106 @@ struct LockableOutputsTests {
         return LockableOutputs(manifest)
     }
 
-    /// Round 11 (static), F1: an output named after the source's own width (`s-290.webp` for w
-    /// 480) is one the planner could have written; a width at or above the largest value, text,
-    /// a leading zero, or a chain whose resize does not see the displayed width are not.
-    @Test func aSourceWidthBelowTheMatrixValueIsLockable() throws {
+    static let digest = "19d468d1ab" + String(repeating: "0", count: 54)
+
+    func written(_ rules: LockableOutputs, _ key: String, _ format: Format.Kind, digest: String = digest) -> Bool {
+        rules.verdict(bucket: "out", key: key, digest: digest, format: format) == .written
+    }
+
+    /// Round 13 (static), N1: a width, a format or a style since dropped, any source width, a
+    /// variable's value the syntax allows; never a value it does not allow, nor another shape.
+    @Test func styleAndMatrixVariablesStandForAnyValueTheSyntaxAllows() throws {
         let rules = try outputs("""
               - name: r
                 from: src/*.jpg
-                process: image/resize,w_{w}/format,webp
-                matrix: {w: [480, 960]}
-                to: out/{name}-{w}.{hash}.webp
-              - name: stored
-                from: src/*.jpg
-                process: image/resize,w_{w}/auto-orient,0/format,webp
-                matrix: {w: [480]}
-                to: out/stored/{name}-{w}.webp
-            """)
-        #expect(rules.formats(bucket: "out", key: "s-290.19d468d1ab.webp") == [.webp])
-        #expect(rules.formatsOfShape(bucket: "out", key: "s-290.19d468d1ab.webp") == [.webp])
-        #expect(rules.formats(bucket: "out", key: "s-959.19d468d1ab.webp") == [.webp])
-        #expect(rules.formats(bucket: "out", key: "s-960.19d468d1ab.webp") == [.webp], "a matrix value itself")
-        #expect(rules.formats(bucket: "out", key: "s-961.19d468d1ab.webp").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "s-2000.19d468d1ab.webp").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "s-0290.19d468d1ab.webp").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "s-abc.19d468d1ab.webp").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "s-290.19d468d1ab.jpg").isEmpty)
-        #expect(rules.formatsOfShape(bucket: "out", key: "s-abc.19d468d1ab.webp").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "stored/s-480.webp") == [.webp])
-        #expect(rules.formats(bucket: "out", key: "stored/s-290.webp").isEmpty, "auto-orient,0: never collapsed")
-    }
-
-    @Test func aJPEGOnlyRuleWritesOnlyJPEG() throws {
-        let rules = try outputs("""
-              - name: t
+                process: image/resize,w_{w}/format,{f}
+                matrix: {w: [480], f: [webp]}
+                to: out/r/{name}-{w}.{f}
+              - name: s
                 from: src/*.jpg
                 styles: [a]
-                to: out/{style}/{name}.{ext}
-            """, styles: "styles:\n  a: image/resize,w_130\n  b: image/resize,w_20/format,webp\n")
-        #expect(rules.formats(bucket: "out", key: "a/user.jpg") == [.jpg])
-        #expect(rules.formats(bucket: "out", key: "a/user.png").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "a/user.webp").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "b/user.webp").isEmpty, "style b is not in the rule")
+                to: out/s/{name}.{style}.{ext}
+            """, styles: "styles:\n  a: image/resize,w_130\n")
+        #expect(written(rules, "r/x-480.webp", .webp))
+        #expect(written(rules, "r/x-1600.webp", .webp), "a width since dropped")
+        #expect(written(rules, "r/x-290.webp", .webp), "a source's own width")
+        #expect(written(rules, "r/x-480.avif", .avif), "a format since dropped")
+        #expect(written(rules, "r/x-big one.jpg", .jpg), "a matrix value may hold spaces")
+        #expect(!written(rules, "r/x-480.avif", .webp), "the extension must name the format")
+        #expect(!written(rules, "r/x.webp", .webp), "no '-' and width: another shape")
+        #expect(!written(rules, "r/sub/x-480.webp", .webp), "a matrix value never holds '/'")
+        #expect(!written(rules, "r/x-4,8.webp", .webp), "a matrix value never holds ','")
+        #expect(written(rules, "s/x.large.webp", .webp), "a style since dropped, in its own format")
+        #expect(!written(rules, "s/x.lar ge.jpg", .jpg), "a style name never holds a space")
+        #expect(!written(rules, "s/x.jpg", .jpg), "no style: another shape")
+        #expect(rules.verdict(bucket: "out", key: "t/x.jpg", digest: Self.digest, format: .jpg) == .noTemplate(skipped: nil))
+        #expect(rules.verdict(bucket: "src", key: "x.jpg", digest: Self.digest, format: .jpg) == .noTemplate(skipped: nil))
+        #expect(rules.verdict(bucket: "out", key: "s/x.a.png", digest: Self.digest, format: .jpg) == .extensionNotFormat)
+        #expect(rules.verdict(bucket: "out", key: "s/._x.a.jpg", digest: Self.digest, format: .jpg) == .noTemplate(skipped: "._x.a.jpg"))
     }
 
-    @Test func aFormatActionNamesTheOnlyFormatAndExtensionsPickSourceFormats() throws {
+    /// `{hash}` lines: one rule with plain lines; the slot holds the file's own digest, any length.
+    @Test func aHashSlotHoldsTheFilesOwnDigestAtAnyLength() throws {
         let rules = try outputs("""
-              - name: w
-                from: src/*.{jpg,PNG}
-                styles: [a, b]
-                to: out/{style}/{name}.{ext}
-              - name: any
-                from: src/**
-                process: image/resize,w_10
-                to: out/any/{name}.{ext}
+              - name: h
+                from: src/*.jpg
+                process: image/resize,w_{w}/format,webp
+                matrix: {w: [480]}
+                to: out/{name}-{w}.{hash:8}.webp
+            """)
+        #expect(written(rules, "x-480.19d468d1.webp", .webp))
+        #expect(written(rules, "x-960.19d468d1ab.webp", .webp), "{hash} before {hash:8}, a width since dropped")
+        #expect(rules.verdict(bucket: "out", key: "x-480.0123abcd.webp", digest: Self.digest, format: .webp) == .notItsHash)
+        #expect(rules.verdict(bucket: "out", key: "x-480.holiday.webp", digest: Self.digest, format: .webp) == .noTemplate(skipped: nil))
+    }
+
+    /// `{ext}` is the extension the planner writes; a literal extension is its own.
+    @Test func extIsThePlannersExtension() throws {
+        let rules = try outputs("""
+              - name: e
+                from: src/*.tif
+                process: image/resize,w_20
+                to: out/e/{name}.{ext}
               - name: fixed
                 from: src/*.jpg
-                styles: [b]
-                to: out/fixed/{name}.jpg
-            """, styles: "styles:\n  a: image/resize,w_130\n  b: image/resize,w_20/format,webp\n")
-        #expect(rules.formats(bucket: "out", key: "a/x.png") == [.png])
-        #expect(rules.formats(bucket: "out", key: "a/x.jpg") == [.jpg])
-        #expect(rules.formats(bucket: "out", key: "a/x.webp").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "b/x.webp") == [.webp])
-        #expect(rules.formats(bucket: "out", key: "b/x.jpg").isEmpty)
-        #expect(rules.formats(bucket: "out", key: "any/x.tiff") == [.tiff], "sources recognised by content: any format")
-        #expect(rules.formats(bucket: "out", key: "fixed/x.jpg") == [.webp], "the key's name does not decide the format")
+                process: image/resize,w_20
+                to: out/fixed/{name}.jpeg
+            """)
+        #expect(written(rules, "e/x.tiff", .tiff))
+        #expect(rules.verdict(bucket: "out", key: "e/x.tif", digest: Self.digest, format: .tiff) == .noTemplate(skipped: nil), "{ext} writes tiff")
+        #expect(written(rules, "fixed/x.jpeg", .jpg))
+        #expect(rules.verdict(bucket: "out", key: "fixed/x.jpeg", digest: Self.digest, format: .webp) == .extensionNotFormat)
     }
 
-    @Test func sourceFormatsFollowTheGlobsExtensions() throws {
-        #expect(LockableOutputs.sourceFormats(of: try Glob("src/*.jpeg")) == [.jpg])
-        #expect(LockableOutputs.sourceFormats(of: try Glob("**/*.{gif,tif}")) == [.gif, .tiff])
-        #expect(LockableOutputs.sourceFormats(of: try Glob("src/*.[jJ]pg")) == Set(Format.Kind.allCases))
-        #expect(LockableOutputs.sourceFormats(of: try Glob("src/*")) == Set(Format.Kind.allCases))
-        #expect(LockableOutputs.sourceFormats(of: try Glob("src/*.raw")) == Set(Format.Kind.allCases))
-        #expect(LockableOutputs.sourceFormats(of: try Glob("src/*.heic")) == [.heic, .avif])
+    /// Attack 14's D1: a `*` that is a whole folder name is one folder, never none; a class
+    /// admits only its scalars. `{dir}` gives exactly the folders `from:` can match.
+    @Test func dirIsExactlyTheFoldersFromCanMatch() throws {
+        let rules = try outputs("""
+              - name: one
+                from: src/*/*.jpg
+                process: image/resize,w_20
+                to: out/one/{dir}/{name}.{ext}
+              - name: two
+                from: src/*/*/*.jpg
+                process: image/resize,w_20
+                to: out/two/{dir}/{name}.{ext}
+              - name: x
+                from: src/*/x/*.jpg
+                process: image/resize,w_20
+                to: out/x/{dir}/{name}.{ext}
+              - name: class
+                from: src/[pq]*/*.jpg
+                process: image/resize,w_20
+                to: out/class/{dir}/{name}.{ext}
+            """)
+        #expect(written(rules, "one/photos/u.jpg", .jpg))
+        #expect(!written(rules, "one/u.jpg", .jpg), "a '*' folder is never none")
+        #expect(!written(rules, "one/a/b/u.jpg", .jpg), "a '*' folder is one folder")
+        #expect(written(rules, "two/a/b/u.jpg", .jpg))
+        #expect(!written(rules, "two/u.jpg", .jpg) && !written(rules, "two/p/u.jpg", .jpg))
+        #expect(written(rules, "x/p/x/u.jpg", .jpg))
+        #expect(!written(rules, "x/x/u.jpg", .jpg))
+        #expect(written(rules, "class/pics/u.jpg", .jpg) && written(rules, "class/q/u.jpg", .jpg))
+        #expect(!written(rules, "class/x/u.jpg", .jpg), "the class admits only p and q")
     }
 }

@@ -1,0 +1,298 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue #13, attack 12's N1 (issue #9's lock-line rule): in a fresh clone the lock is the record
+/// of what Derive wrote. A lock line whose file still has its digest and whose path one rule's
+/// `to:` can give, with `{style}` and the matrix variables standing for any value the syntax
+/// allows, is Derive's old output, `{hash}` name or plain: plan names its deletion, build deletes
+/// it, clean removes it, and the tree is then clean. Anything else is kept, as before.
+@Suite(.serialized) struct LockOwnershipRound13Tests {
+    typealias Site = SiteRound11Tests.Site
+    static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    /// One rule `r` from `images/*.jpg` into bucket `site` (`_site/`), with an index.
+    static func manifest(process: String? = nil, styles: [String]? = nil, matrix: String? = nil, to: String) -> String {
+        var rule = "  - name: r\n    from: images/*.jpg\n"
+        if let process { rule += "    process: \(process)\n" }
+        if let styles { rule += "    styles: [\(styles.joined(separator: ", "))]\n" }
+        if let matrix { rule += "    matrix: {\(matrix)}\n" }
+        rule += "    to: \(to)\n    acl: public-read\n"
+        return """
+            version: 1
+            buckets:
+              images: {path: images}
+              site: {path: _site, acl: public-read}
+            styles:
+              thumb: image/resize,w_40
+              large: image/resize,w_80/format,webp
+            index: site/derive-index.json
+            derivatives:
+
+            """ + rule
+    }
+
+    /// A manifest edit built in a fresh clone: `before`, `after`, and the files of `_site/` after it.
+    struct Edit: CustomTestStringConvertible, Sendable {
+        var name: String
+        var before: String
+        var after: String
+        var gone: [String]
+        var left: [String]
+        var testDescription: String { name }
+    }
+
+    static let edits: [Edit] = [
+        Edit(name: "a matrix value dropped",
+             before: manifest(process: "image/resize,w_{w}/format,webp", matrix: "w: [40, 60]", to: "site/{name}-{w}.webp"),
+             after: manifest(process: "image/resize,w_{w}/format,webp", matrix: "w: [40]", to: "site/{name}-{w}.webp"),
+             gone: ["a-60.webp", "b-60.webp"], left: ["a-40.webp", "b-40.webp"]),
+        Edit(name: "a format dropped from the matrix",
+             before: manifest(process: "image/resize,w_40/format,{f}", matrix: "f: [webp, png]", to: "site/{name}.{f}"),
+             after: manifest(process: "image/resize,w_40/format,{f}", matrix: "f: [webp]", to: "site/{name}.{f}"),
+             gone: ["a.png", "b.png"], left: ["a.webp", "b.webp"]),
+        Edit(name: "a style dropped",
+             before: manifest(styles: ["thumb", "large"], to: "site/{name}.{style}.{ext}"),
+             after: manifest(styles: ["thumb"], to: "site/{name}.{style}.{ext}"),
+             gone: ["a.large.webp", "b.large.webp"], left: ["a.thumb.jpg", "b.thumb.jpg"]),
+        // The samples are 300 px wide: w 480 wrote them at their own width, `a-300.webp`.
+        Edit(name: "a {w} list narrowed",
+             before: manifest(process: "image/resize,w_{w}/format,webp", matrix: "w: [100, 480]", to: "site/{name}-{w}.webp"),
+             after: manifest(process: "image/resize,w_{w}/format,webp", matrix: "w: [100]", to: "site/{name}-{w}.webp"),
+             gone: ["a-300.webp", "b-300.webp"], left: ["a-100.webp", "b-100.webp"]),
+        Edit(name: "the to: shape changed",
+             before: manifest(process: "image/resize,w_40/format,webp", to: "site/{name}-w40.webp"),
+             after: manifest(process: "image/resize,w_{size}/format,webp", matrix: "size: [60]", to: "site/{name}-w{size}.webp"),
+             gone: ["a-w40.webp", "b-w40.webp"], left: ["a-w60.webp", "b-w60.webp"]),
+    ]
+
+    static func site(_ manifest: String) throws -> Site {
+        let site = try Site(["images/a.jpg": "orientation-1.jpg", "images/b.jpg": "orientation-2.jpg"], manifest: manifest)
+        let build = try site.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        return site
+    }
+
+    /// The tree is clean and only `left` (and the index) is in `_site/`.
+    static func expectClean(_ site: Site, left: [String], _ comment: String) throws {
+        #expect(site.files("_site") == (left + ["derive-index.json"]).sorted(), "\(comment): \(site.files("_site"))")
+        let plan = try site.run(["plan", "--detailed-exitcode"])
+        #expect(plan.status == 0, "\(comment): \(text(plan.stdout)) \(plan.stderr)")
+        let check = try site.run(["check"])
+        #expect(check.status == 0, "\(comment): \(text(check.stdout)) \(check.stderr)")
+        let again = try site.run(["build"])
+        #expect(again.status == 0 && text(again.stdout).contains("Nothing to do"), "\(comment): \(text(again.stdout)) \(again.stderr)")
+    }
+
+    // MARK: the old outputs of an edit built in a fresh clone are deleted, plain names as {hash} ones
+
+    @Test(arguments: edits) func aFreshCloneBuildDeletesTheOldOutputsOfAnEdit(_ edit: Edit) throws {
+        let site = try Self.site(edit.before)
+        defer { site.remove() }
+        #expect(site.files("_site") == (edit.gone + edit.left + ["derive-index.json"]).sorted() || edit.name.contains("shape"), "\(site.files("_site"))")
+        try site.freshClone()
+        try site.write(edit.after)
+        let plan = try site.run(["plan"])
+        let planText = Self.text(plan.stdout) + plan.stderr
+        for name in edit.gone {
+            #expect(planText.contains("- site/\(name)  delete: no longer produced by the manifest (known from derive.lock)"), "\(name): \(planText)")
+        }
+        #expect(!planText.contains("cannot have written"), "\(planText)")
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(Self.text(build.stdout)) \(build.stderr)")
+        #expect(Self.text(build.stdout).contains("deleted \(edit.gone.count)"), "\(Self.text(build.stdout)) \(build.stderr)")
+        for name in edit.gone { #expect(!site.lock().contains(name), "\(name) still in the lock") }
+        try Self.expectClean(site, left: edit.left, edit.name)
+    }
+
+    @Test(arguments: edits) func cleanInAFreshCloneRemovesTheOldOutputsOfAnEdit(_ edit: Edit) throws {
+        let site = try Self.site(edit.before)
+        defer { site.remove() }
+        try site.freshClone()
+        try site.write(edit.after)
+        let clean = try site.run(["clean"])
+        #expect(clean.status == 0, "\(Self.text(clean.stdout)) \(clean.stderr)")
+        for name in edit.gone + edit.left { #expect(!site.exists("_site/\(name)"), "clean left \(name): \(Self.text(clean.stdout)) \(clean.stderr)") }
+        #expect(!site.exists("derive.lock"), "\(Self.text(clean.stdout)) \(clean.stderr)")
+    }
+
+    // MARK: the hostile side: what is not the lock's own output is kept
+
+    /// A lock line whose file was edited (not its digest), a user's file at a name the template
+    /// gives but not in the lock, lines in a source bucket, outside every template, or whose
+    /// extension does not name their format: all kept, the named ones named.
+    @Test func whatIsNotDerivesOldOutputIsKept() throws {
+        let edit = Self.edits[0]
+        let site = try Self.site(edit.before)
+        defer { site.remove() }
+        try site.freshClone()
+        try Data("edited by hand\n".utf8).write(to: site.url("_site/a-60.webp"))
+        try Data("a user's file\n".utf8).write(to: site.url("_site/user-60.webp"))
+        try FileManager.default.createDirectory(at: site.url("_site/notes"), withIntermediateDirectories: true)
+        // (lock path, format, file): a source bucket, outside every template, an extension not the format's.
+        let hostile = [("images/mine.webp", "webp", "images/mine.webp"), ("site/notes/plan.webp", "webp", "_site/notes/plan.webp"),
+                       ("site/c-60.webp", "jpg", "_site/c-60.webp")]
+        for (_, _, file) in hostile { try Data("user's \(file)\n".utf8).write(to: site.url(file)) }
+        try Self.addLockLines(site, hostile)
+        try site.write(edit.after)
+        let plan = try site.run(["plan"])
+        let planText = Self.text(plan.stdout) + plan.stderr
+        #expect(planText.contains("- site/b-60.webp  delete"), "\(planText)")
+        #expect(planText.contains("images/mine.webp: in derive.lock but no rule writes into bucket 'images'"), "\(planText)")
+        #expect(planText.contains("site/notes/plan.webp: in derive.lock but no rule's to: template gives that path"), "\(planText)")
+        #expect(planText.contains("site/c-60.webp: in derive.lock but its extension does not name its format 'jpg'"), "\(planText)")
+        let build = try site.run(["build"])
+        let buildText = Self.text(build.stdout) + build.stderr
+        #expect(buildText.contains("_site/a-60.webp was changed since Derive wrote it"), "\(buildText)")
+        #expect(!site.exists("_site/b-60.webp"), "\(buildText)")
+        #expect(try String(contentsOf: site.url("_site/a-60.webp"), encoding: .utf8) == "edited by hand\n")
+        #expect(try String(contentsOf: site.url("_site/user-60.webp"), encoding: .utf8) == "a user's file\n")
+        for (_, _, file) in hostile { #expect(try String(contentsOf: site.url(file), encoding: .utf8) == "user's \(file)\n", "\(file) deleted: \(buildText)") }
+    }
+
+    /// `clean` agrees: the edited file and the lines no template gives are left, and named.
+    @Test func cleanKeepsWhatIsNotDerivesOldOutput() throws {
+        let edit = Self.edits[0]
+        let site = try Self.site(edit.before)
+        defer { site.remove() }
+        try site.freshClone()
+        try Data("edited by hand\n".utf8).write(to: site.url("_site/a-60.webp"))
+        try Data("a user's file\n".utf8).write(to: site.url("_site/user-60.webp"))
+        try FileManager.default.createDirectory(at: site.url("_site/notes"), withIntermediateDirectories: true)
+        try Data("user's plan\n".utf8).write(to: site.url("_site/notes/plan.webp"))
+        try Self.addLockLines(site, [("site/notes/plan.webp", "webp", "_site/notes/plan.webp")])
+        try site.write(edit.after)
+        let clean = try site.run(["clean"])
+        let cleanText = Self.text(clean.stdout) + clean.stderr
+        #expect(!site.exists("_site/b-60.webp") && !site.exists("_site/a-40.webp"), "\(cleanText)")
+        #expect(cleanText.contains("_site/a-60.webp was changed since Derive wrote it"), "\(cleanText)")
+        #expect(cleanText.contains("no rule's to: template gives that path"), "\(cleanText)")
+        #expect(try String(contentsOf: site.url("_site/a-60.webp"), encoding: .utf8) == "edited by hand\n")
+        #expect(try String(contentsOf: site.url("_site/user-60.webp"), encoding: .utf8) == "a user's file\n")
+        #expect(try String(contentsOf: site.url("_site/notes/plan.webp"), encoding: .utf8) == "user's plan\n")
+    }
+
+    /// A symbolic link at an old output's name is never followed: its target is kept and the
+    /// record dropped; a hard link loses only the bucket's name. Plain names as `{hash}` ones.
+    @Test(arguments: ["site/{name}-{w}.webp", "site/{name}-{w}.{hash:8}.webp"])
+    func linksAtAnOldOutputsNameAreHandledAsForHashedNames(_ to: String) throws {
+        let process = "image/resize,w_{w}/format,webp"
+        let site = try Self.site(Self.manifest(process: process, matrix: "w: [40, 60]", to: to))
+        defer { site.remove() }
+        let a = try #require(site.files("_site").first { $0.hasPrefix("a-60") })
+        let b = try #require(site.files("_site").first { $0.hasPrefix("b-60") })
+        let aBytes = try Data(contentsOf: site.url("_site/" + a)), bBytes = try Data(contentsOf: site.url("_site/" + b))
+        try aBytes.write(to: site.url("mine-a.webp"))
+        try FileManager.default.removeItem(at: site.url("_site/" + a))
+        try FileManager.default.createSymbolicLink(atPath: site.url("_site/" + a).path, withDestinationPath: "../mine-a.webp")
+        try FileManager.default.linkItem(at: site.url("_site/" + b), to: site.url("keep-b.webp"))
+        try site.freshClone()
+        try site.write(Self.manifest(process: process, matrix: "w: [40]", to: to))
+        let plan = try site.run(["plan"])
+        let planText = Self.text(plan.stdout) + plan.stderr
+        #expect(planText.contains("= site/\(a)  kept: _site/\(a) leads through a symbolic link"), "\(planText)")
+        #expect(planText.contains("- site/\(b)  delete: no longer produced by the manifest"), "\(planText)")
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(Self.text(build.stdout)) \(build.stderr)")
+        #expect(Self.text(build.stdout).contains("deleted 1"), "\(Self.text(build.stdout))")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: site.url("_site/" + a).path)) == "../mine-a.webp")
+        #expect(try Data(contentsOf: site.url("mine-a.webp")) == aBytes)
+        #expect(!site.exists("_site/" + b))
+        #expect(try Data(contentsOf: site.url("keep-b.webp")) == bBytes)
+        #expect(!site.lock().contains(a) && !site.lock().contains(b))
+        #expect(try site.run(["check"]).status == 0)
+    }
+
+    /// Appends a lock line for each (bucket path, format, file) with the file's true digest.
+    static func addLockLines(_ site: Site, _ entries: [(path: String, format: String, file: String)]) throws {
+        var lines = site.lock().split(separator: "\n").map(String.init)
+        for (path, format, file) in entries {
+            let data = try Data(contentsOf: site.url(file))
+            lines.append(#"{"path":"\#(path)","actionKey":"00","digest":"\#(SHA256Hex.of(data))","width":1,"height":1,"bytes":\#(data.count),"format":"\#(format)"}"#)
+        }
+        try Data(([lines[0]] + lines.dropFirst().sorted()).joined(separator: "\n").appending("\n").utf8).write(to: site.url("derive.lock"))
+    }
+}
+
+/// Issue #9, attack 12's L1 (messages): a lock header whose `index` names an output the build
+/// lists, or a folder, is not an old index: nothing advises deleting it by hand.
+@Suite(.serialized) struct BuildSafetyRound13MessagesTests {
+    typealias Project = BuildSafetyAttackTests.Project
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    /// Rewrites the lock's first line to name `path` as the old index (with `digest`).
+    func pointLockHeader(_ project: Project, at path: String, digest: String) throws {
+        var lines = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).components(separatedBy: "\n")
+        lines[0] = lines[0].replacingOccurrences(of: #""index":"[^"]*","indexDigest":"[0-9a-f]*""#,
+                                                 with: #""index":"\#(path)","indexDigest":"\#(digest)""#, options: .regularExpression)
+        #expect(lines[0].contains(path), "\(lines[0])")
+        try lines.joined(separator: "\n").write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
+    }
+
+    @Test(arguments: ["out/landscape.jpg", "out/sub"]) func aLockHeaderNamingAnOutputOrAFolderAdvisesNoRemoval(_ named: String) throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.createDirectory(at: project.url("out/sub"), withIntermediateDirectories: true)
+        try Data("mine\n".utf8).write(to: project.url("out/sub/notes.txt"))
+        try FileManager.default.removeItem(at: project.url(".derive"))   // a fresh clone
+        let digest = named == "out/sub" ? String(repeating: "0", count: 64) : SHA256Hex.of(try Data(contentsOf: project.url(named)))
+        try pointLockHeader(project, at: named, digest: digest)
+        let plan = try project.run(["plan"])
+        let planText = text(plan.stdout) + plan.stderr
+        #expect(!planText.contains("rm \(named)") && !planText.contains("! \(named)  keep"), "\(planText)")
+        let build = try project.run(["build"])
+        let buildText = text(build.stdout) + build.stderr
+        #expect(build.status == 0, "\(buildText)")
+        #expect(!buildText.contains("rm \(named)") && !buildText.contains("delete it by hand"), "\(buildText)")
+        #expect(project.exists(named) && project.exists("out/sub/notes.txt"))
+        #expect(try project.run(["check"]).status == 0)
+    }
+}
+
+/// Attack 14's D1: a lock line vouched for by `{dir}` only for folders `from:` can match.
+@Suite(.serialized) struct LockOwnershipDirTests {
+    typealias Site = SiteRound11Tests.Site
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    static func manifest(from: String) -> String {
+        """
+        version: 1
+        buckets:
+          images: {path: images}
+          site: {path: _site}
+        derivatives:
+          - name: t
+            from: "\(from)"
+            process: image/resize,w_20
+            to: site/{dir}/{name}.{ext}
+
+        """
+    }
+
+    /// (from:, a user's file the rule cannot write, with a lock line stating its digest)
+    @Test(arguments: [("images/*/*.jpg", "_site/u.jpg"), ("images/*/*/*.jpg", "_site/p/u.jpg"), ("images/*/x/*.jpg", "_site/x/u.jpg"),
+                      ("images/[pq]*/*.jpg", "_site/x/u.jpg")])
+    func aLockLineForAFolderFromCannotMatchIsKept(_ from: String, _ victim: String) throws {
+        let site = try Site(["images/photos/x/a.jpg": "orientation-1.jpg", "images/photos/a.jpg": "orientation-2.jpg"], manifest: Self.manifest(from: from))
+        defer { site.remove() }
+        let build = try site.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        try site.freshClone()
+        try FileManager.default.createDirectory(at: site.url(victim).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("orientation-3.jpg"), to: site.url(victim))
+        let bytes = try Data(contentsOf: site.url(victim))
+        try LockOwnershipRound13Tests.addLockLines(site, [("site" + victim.dropFirst("_site".count), "jpg", victim)])
+        let plan = try site.run(["plan"])
+        let planText = text(plan.stdout) + plan.stderr
+        #expect(planText.contains("\(victim.replacingOccurrences(of: "_site", with: "site")): in derive.lock but no rule's to: template gives that path"), "\(planText)")
+        _ = try site.run(["build"])
+        #expect(try Data(contentsOf: site.url(victim)) == bytes, "build deleted \(victim)")
+        try LockOwnershipRound13Tests.addLockLines(site, [("site" + victim.dropFirst("_site".count), "jpg", victim)])
+        try? site.freshClone()
+        _ = try site.run(["clean"])
+        #expect(try Data(contentsOf: site.url(victim)) == bytes, "clean deleted \(victim)")
+    }
+}
