@@ -245,6 +245,14 @@ public final class BuildSession: @unchecked Sendable {
         return result
     }
 
+    /// The index file clean judges against the lock (no state): read only within the limits of
+    /// `IndexAdoption.read` (a file over 1 MiB only when the lock's header records its digest).
+    static func lockedIndex(_ file: String, disk: any Disk, lockData: Data?) -> Data? {
+        let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
+        return IndexAdoption.read(file, disk: disk, trusted: 0, lockLines: lock?.entries.count ?? 0,
+                                  digests: IndexAdoption.recordedDigests(lock: lock))
+    }
+
     static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim) -> String {
         "\(planner?.display(file) ?? file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
     }
@@ -567,8 +575,7 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
-           let data = IndexAdoption.read(bucket.path + "/" + index.path, disk: planner.disk,
-                                         outputs: lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }?.entries.count ?? 0) {
+           let data = Self.lockedIndex(bucket.path + "/" + index.path, disk: planner.disk, lockData: lockData) {
             // An index without a record (no usable state): every way it is kept is said, never silent.
             let file = bucket.path + "/" + index.path
             let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
@@ -589,9 +596,9 @@ public final class BuildSession: @unchecked Sendable {
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
            let size = planner.disk.stat(bucket.path + "/" + index.path)?.size,
-           size > Int64(IndexAdoption.maxBytes(outputs: lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }?.entries.count ?? 0)) {
+           size > Int64(IndexAdoption.maxBytes(outputs: 0)), Self.lockedIndex(bucket.path + "/" + index.path, disk: planner.disk, lockData: lockData) == nil {
             // Not read (an index of the lock's outputs is never that large): kept, and said.
-            report.left.append("\(planner.display(bucket.path + "/" + index.path)) is larger than any index Derive writes for \(planner.display(lockPath)) (\(size) bytes); left in place")
+            report.left.append("\(planner.display(bucket.path + "/" + index.path)) is larger than any index Derive writes for \(planner.display(lockPath)) (\(size) bytes), or is not the index it records; left in place")
         }
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))

@@ -119,6 +119,8 @@ public struct Builder: Sendable {
         let started = Date()
         var report = BuildReport()
         let work = plan.work
+        // Records naming a place outside their bucket were named by the plan: dropped, nothing walked.
+        try store.removeOutputs(plan.ignoredRecords)
 
         // Folders where a killed build may have left temporary files: only dead writers' are
         // removed, and only those for a planned or recorded output's name in that folder.
@@ -222,8 +224,10 @@ public struct Builder: Sendable {
             }
         }
         if planner.manifest.index != nil { try recordSourceSummaries(adopted: plan.adoptions) }
-        // This process is alive: what it did not record, it did not write (or wrote and reports).
-        try store.clearAllPendingWrites()
+        // This process is alive: what it did not record, it did not write, except a file renamed
+        // into place whose record then failed (a full disk: attack 14's DF). A note whose file
+        // holds exactly the noted bytes is kept, so the next build knows the file as Derive's.
+        try clearPendingWritesNotOnDisk()
         do {
             // A plan that changed nothing in the state still holds its records: no second read.
             let unchanged = work.isEmpty && plan.updates.isEmpty && plan.adoptions.isEmpty && plan.deletions.isEmpty
@@ -258,6 +262,17 @@ public struct Builder: Sendable {
         return record
     }
 
+    /// Drops the notes of writes whose file does not hold the noted bytes (never renamed into
+    /// place, or replaced since); keeps the others (renamed, then not recorded).
+    func clearPendingWritesNotOnDisk() throws {
+        let pending = try store.pendingWrites()
+        guard !pending.isEmpty else { return }
+        let stale = pending.filter { path, digest in
+            digest.isEmpty || disk.stat(path) == nil || (try? disk.digestAndHead(path, headBytes: 0).digest) != digest
+        }
+        if stale.count == pending.count { try store.clearAllPendingWrites() } else { try store.clearPendingWrites(Array(stale.keys)) }
+    }
+
     /// What the index says of each recorded source besides its outputs, rendered by the engine
     /// like any derivative, once per source content (by digest) and kept in the state:
     /// - its dominant colour: OSS's `average-hue` answer;
@@ -273,8 +288,8 @@ public struct Builder: Sendable {
         // Outputs adopted from the lock (the state was lost): the index Derive wrote for them
         // keeps each source's colour and placeholder, so a fresh clone renders nothing.
         if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {
-            let kept = IndexWriter.summaries(IndexAdoption.read(bucket.path + "/" + declared.path, disk: disk,
-                                                                outputs: adopted.count + (planner.lock?.entries.count ?? 0)))
+            // Only from the very index the lock records writing: an edited one lends nothing.
+            let kept = IndexAdoption.keptSummaries(bucket.path + "/" + declared.path, disk: disk, trusted: adopted.count, lock: planner.lock)
             for item in adopted {
                 guard let derivative = item.derivative else { continue }
                 let digest = derivative.components.sourceDigest
@@ -530,7 +545,13 @@ public struct Builder: Sendable {
         // Only a rebuild over Derive's own digest-checked file replaces.
         let created: [String]
         do {
-            created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath, replacing: replaces != nil)
+            // A rebuild checks the file it displaces, in the move itself: one swapped in after
+            // the check above is moved back, never replaced.
+            if let replaces, !planner.overwrite {
+                created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath, replacingOnly: replaces)
+            } else {
+                created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath, replacing: replaces != nil)
+            }
         } catch let error as DiskError where error.appeared {
             try? store.clearPendingWrites([derivative.outputPath])
             throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
@@ -593,11 +614,13 @@ public struct Builder: Sendable {
         let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan)
         outputFiles.set(targets.files)
         writtenDigests.set(WrittenDigests(targets))
-        if let current = try? disk.read(planner.lockPath), !LockFile.isOurs(current, manifest: planner.manifestName) {
+        let currentLock = try? disk.read(planner.lockPath)
+        if let current = currentLock, !LockFile.isOurs(current, manifest: planner.manifestName) {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
         }
         var rewritten: [String] = []
-        if try writeIfChanged(targets.lock, to: targets.lockPath, force: plannedWrites.contains(targets.lockPath)) {
+        if try writeIfChanged(targets.lock, to: targets.lockPath, force: plannedWrites.contains(targets.lockPath),
+                              replacingOnly: currentLock.map(ContentDigests.digest) ?? Self.nothing) {
             rewritten.append(planner.display(targets.lockPath))
         }
         var left: (path: String, message: String)?
@@ -637,11 +660,16 @@ public struct Builder: Sendable {
             // Derive's when it wrote these bytes, or (no record of writing it: a fresh clone, a
             // recovered state) when they are what it writes for the lock's outputs, unless another
             // manifest's state records it; the plan showed the same refusal.
-            if let refusal = targets.indexRefusal(targets.indexStatus(disk: disk), display: planner.display) {
+            let (status, seen) = targets.indexStatusAndDigest(disk: disk)
+            if let refusal = targets.indexRefusal(status, display: planner.display) {
                 throw IndexError(message: refusal, path: planner.display(indexPath), removed: removed, rewritten: rewritten)
             }
             do {
-                if try writeIfChanged(data, to: indexPath, force: plannedWrites.contains(indexPath)) { rewritten.append(planner.display(indexPath)) }
+                // Replaced only if it still holds the bytes just judged (checked in the move).
+                if try writeIfChanged(data, to: indexPath, force: plannedWrites.contains(indexPath),
+                                      replacingOnly: planner.overwrite ? nil : seen ?? Self.nothing) {
+                    rewritten.append(planner.display(indexPath))
+                }
             } catch {
                 // Named as the index, not the lock; what was removed or written before is still said.
                 throw IndexError(message: "\(planner.display(indexPath)): \(error)", path: planner.display(indexPath), removed: removed, rewritten: rewritten)
@@ -670,13 +698,26 @@ public struct Builder: Sendable {
     /// Kept for callers that rewrite both: the same as `reconcile`.
     public func writeLockAndIndex() throws { try reconcile() }
 
-    /// Whether it wrote.
-    func writeIfChanged(_ data: Data, to path: String, force: Bool = false) throws -> Bool {
+    /// Whether it wrote. `replacingOnly`: the digest of the file the caller judged replaceable
+    /// (`nothing`: no file was there, so the write only creates); checked on the file the move
+    /// displaces, so one swapped in since is kept.
+    func writeIfChanged(_ data: Data, to path: String, force: Bool = false, replacingOnly digest: String? = nil) throws -> Bool {
         // Read no more than `data` holds: a larger file differs (and costs no memory).
         if !force, disk.stat(path) != nil, (try? disk.read(path, maxBytes: data.count)) == data { return false }
-        try disk.writeAtomically(data, to: path)
+        if let digest {
+            do {
+                try disk.writeAtomically(data, to: path, replacingOnly: digest)
+            } catch let error as DiskError where error.appeared {
+                throw DiskError("\(planner.display(path)) appeared or changed while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
+            }
+        } else {
+            try disk.writeAtomically(data, to: path)
+        }
         return true
     }
+
+    /// A digest no file has: "replace only this" with it means "create only".
+    static let nothing = String(repeating: "-", count: 64)
 }
 
 /// Removal of recorded outputs, shared by orphan deletion and `clean`.

@@ -41,6 +41,8 @@ struct ControlFileTargets {
     private let overwrite: Bool
     /// Other manifests' states: an index one of them records is theirs, not adopted here.
     private let claims: ForeignClaimLookup
+    /// What the state and the sources say the index holds (nil without a state).
+    private let known: IndexAdoption.KnownFields?
 
     /// `adopting`: a plan whose adoptions (outputs a fresh clone's lock vouches for) count as
     /// recorded, as they will be once the build records them.
@@ -49,6 +51,7 @@ struct ControlFileTargets {
     /// built, updated, adopted or deleted since), else from the state.
     init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil, claims: ForeignClaimLookup? = nil) throws {
         var recorded = try (plan ?? planned)?.recorded ?? planner.store.allOutputs()
+        let stateRecords = recorded
         for item in plan?.adoptions ?? [] {
             if let record = Builder.adoptedRecord(item, digests: planner.digests, time: 0) { recorded[record.path] = record }
         }
@@ -100,12 +103,21 @@ struct ControlFileTargets {
             let knownColours = try planner.store.sourceColours(), knownPlaceholders = try planner.store.placeholders()
             var colours = Self.sourceColours(outputs, known: knownColours)
             var placeholders = Self.placeholders(outputs, manifest: manifest, known: knownPlaceholders)
+            let sizes = Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests)
+            // With a state: what it and the sources say the index holds, to tell a hand edit.
+            if planner.store.existed {
+                known = IndexAdoption.KnownFields(colours: colours, placeholders: placeholders, sizes: sizes,
+                                                  acls: stateRecords.mapValues(\.acl))
+            } else {
+                known = nil
+            }
             // Sources the state has no colour or placeholder for at all (it was lost): the index
             // on disk keeps its own, as the build adopts them (`Builder.recordSourceSummaries`).
             let colourKnown = Set(outputs.filter { knownColours[$0.sourceDigest] != nil }.map(\.source))
             let placeholderKnown = Set(outputs.filter { knownPlaceholders[$0.sourceDigest] != nil }.map(\.source))
             if outputs.contains(where: { !colourKnown.contains($0.source) || !placeholderKnown.contains($0.source) }) {
-                let kept = IndexWriter.summaries(IndexAdoption.read(path, disk: planner.disk, outputs: outputs.count + (planner.lock?.entries.count ?? 0)))
+                let recordedDigest = try planner.store.controlFiles()[Self.recordKey(path)]
+                let kept = IndexAdoption.keptSummaries(path, disk: planner.disk, trusted: outputs.count, lock: planner.lock, state: recordedDigest)
                 let sources = Set(outputs.map(\.source))
                 for (source, colour) in kept.colours where sources.contains(source) && !colourKnown.contains(source) && colours[source] == nil {
                     colours[source] = colour
@@ -117,7 +129,7 @@ struct ControlFileTargets {
                     placeholders[source] = placeholder
                 }
             }
-            index = (path, IndexWriter.json(outputs, manifest: manifest, sourceSizes: Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests),
+            index = (path, IndexWriter.json(outputs, manifest: manifest, sourceSizes: sizes,
                                             sourceColours: colours, placeholders: placeholders))
             // A planned output's source with a colour or placeholder neither the state nor the
             // index on disk has: the build renders it (`Builder.recordSourceSummaries`), so the
@@ -137,6 +149,7 @@ struct ControlFileTargets {
         } else {
             index = nil
             summariesPending = false
+            known = nil
         }
         // The lock names the index written with it, so a build without the state still finds it.
         lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry), manifest: planner.manifestName,
@@ -207,7 +220,9 @@ struct ControlFileTargets {
     /// own outputs (what the build that wrote that lock wrote beside it). A user's file, whatever
     /// digest the line gives, is never that.
     static func isDerivesOldIndex(_ file: String, recordedPath: String, planner: Planner) -> Bool {
-        guard file.hasSuffix(".json"), let data = IndexAdoption.read(file, disk: planner.disk, outputs: planner.lock?.entries.count ?? 0) else { return false }
+        guard file.hasSuffix(".json"),
+              let data = IndexAdoption.read(file, disk: planner.disk, trusted: 0, lockLines: planner.lock?.entries.count ?? 0,
+                                            digests: IndexAdoption.recordedDigests(lock: planner.lock)) else { return false }
         return IndexAdoption.isDerives(data, lock: planner.lock, manifest: planner.manifest,
                                        indexBucket: String(recordedPath.prefix { $0 != "/" }))
     }
@@ -269,25 +284,35 @@ struct ControlFileTargets {
         case throughLink(String)
     }
 
-    func indexStatus(disk: any Disk) -> IndexStatus {
-        guard let index else { return .missing }
+    func indexStatus(disk: any Disk) -> IndexStatus { indexStatusAndDigest(disk: disk).status }
+
+    /// The status and the digest of the file judged (nil: nothing there, or unreadable).
+    func indexStatusAndDigest(disk: any Disk) -> (status: IndexStatus, digest: String?) {
+        guard let index else { return (.missing, nil) }
         guard disk.exists(index.path) else {
             if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket),
                let link = SymbolicLinks.first(on: index.path, below: bucket.path) {
-                return .throughLink(link)
+                return (.throughLink(link), nil)
             }
-            return .missing
+            return (.missing, nil)
         }
         // Hashed streaming: a user's large file at the index path costs no memory.
         let current = try? disk.digestAndHead(index.path, headBytes: 0).digest
+        return (indexStatus(current: current, disk: disk), current)
+    }
+
+    private func indexStatus(current: String?, disk: any Disk) -> IndexStatus {
+        guard let index else { return .missing }
         if current == ContentDigests.digest(index.data) { return .current }
         if current != nil, current == written[index.path] { return .recorded }
         // Derive's bytes for outputs the lock or the state vouch for, even with a record of other
         // bytes: what a build racing another, or killed between the lock and the index, leaves.
         // Read only up to the size such an index can have.
-        guard current != nil, let data = IndexAdoption.read(index.path, disk: disk, outputs: vouching.count + (vouchingLock?.entries.count ?? 0)),
+        guard current != nil,
+              let data = IndexAdoption.read(index.path, disk: disk, trusted: vouching.count, lockLines: vouchingLock?.entries.count ?? 0,
+                                            digests: IndexAdoption.recordedDigests(lock: vouchingLock, state: written[index.path])),
               let declared = manifest.index,
-              IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket, recorded: vouching)
+              IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket, recorded: vouching, known: known)
         else { return .notOurs }
         if let other = claims.index(index.path) { return .claimed(by: other) }
         return .adoptable

@@ -17,14 +17,57 @@ enum IndexAdoption {
     /// not Derive's index and costs no memory.
     static func maxBytes(outputs: Int) -> Int { (1 << 20) + max(0, outputs) * (64 << 10) }
 
-    /// The file at `path` when it is at most `maxBytes(outputs:)` long; nil when larger (refused
-    /// from its size, before reading) or unreadable.
-    static func read(_ path: String, disk: any Disk, outputs: Int) -> Data? {
-        try? disk.read(path, maxBytes: maxBytes(outputs: outputs))
+    /// The file at `path`, read whole only when an index Derive writes can be that large:
+    /// - at most `maxBytes(outputs: trusted)`, where `trusted` counts outputs whose files are
+    ///   known (the state's records, the plan's adoptions: each a real file with its digest);
+    /// - or, larger, at most `maxBytes(outputs: trusted + lockLines)` and its SHA-256, streamed
+    ///   first (no memory), is one Derive recorded for the index (`digests`: the state's record,
+    ///   the lock header's `indexDigest`). The lock's lines are untrusted: thousands of them
+    ///   (rejected ones too) raised the cap for any file; now they count only for the bytes the
+    ///   lock itself says were written beside it.
+    /// Nil when larger, refused by digest (not Derive's index: kept, never read whole), or unreadable.
+    static func read(_ path: String, disk: any Disk, trusted: Int, lockLines: Int, digests: Set<String>) -> Data? {
+        let small = maxBytes(outputs: trusted)
+        if let data = try? disk.read(path, maxBytes: small) { return data }
+        guard let size = disk.stat(path)?.size, size > Int64(small), size <= Int64(maxBytes(outputs: trusted + lockLines)),
+              !digests.isEmpty, let digest = try? disk.digestAndHead(path, headBytes: 0).digest, digests.contains(digest),
+              let data = try? disk.read(path, maxBytes: maxBytes(outputs: trusted + lockLines)),
+              ContentDigests.digest(data) == digest else { return nil }
+        return data
+    }
+
+    /// The digests Derive recorded for an index: the lock header's and the state's.
+    static func recordedDigests(lock: LockFile?, state: String? = nil) -> Set<String> {
+        Set([lock?.index?.digest, state].compactMap { $0 })
+    }
+
+    /// The colours and placeholders an index on disk lists, taken (adopted) only when the file is
+    /// exactly the index Derive recorded writing (its digest is the lock header's or the state's):
+    /// an index edited since (a hand edit, a bad merge: attack 14's IX) lends nothing, so those
+    /// summaries are rendered again instead of a wrong colour being called up to date.
+    static func keptSummaries(_ path: String, disk: any Disk, trusted: Int, lock: LockFile?, state: String? = nil)
+        -> (colours: [String: String], placeholders: [String: IndexWriter.Placeholder]) {
+        let digests = recordedDigests(lock: lock, state: state)
+        guard !digests.isEmpty, let digest = try? disk.digestAndHead(path, headBytes: 0).digest, digests.contains(digest),
+              let data = read(path, disk: disk, trusted: trusted, lockLines: lock?.entries.count ?? 0, digests: digests),
+              ContentDigests.digest(data) == digest else { return ([:], [:]) }
+        return IndexWriter.summaries(data)
+    }
+
+    /// What the state and the sources say an index must hold besides the lock's lines: with a
+    /// state, a hand edit of a source's `color`, `width`/`height`, placeholder or a derivative's
+    /// `acl` makes the index differ from every index Derive writes, so it is left in place and
+    /// reported, never silently rewritten. Fields nothing knows are taken from the index.
+    struct KnownFields {
+        var colours: [String: String] = [:]
+        var placeholders: [String: IndexWriter.Placeholder] = [:]
+        var sizes: [String: SourceSize] = [:]
+        /// ACLs by output `bucket/key`.
+        var acls: [String: String] = [:]
     }
 
     static func isDerives(_ data: Data, lock: LockFile?, manifest: Manifest, indexBucket: String,
-                          recorded: [String: OutputRecord] = [:]) -> Bool {
+                          recorded: [String: OutputRecord] = [:], known: KnownFields? = nil) -> Bool {
         var vouched = lock?.entries ?? [:]
         for (path, record) in recorded where vouched[path] == nil { vouched[path] = Builder.lockEntry(record) }
         guard !vouched.isEmpty || lock != nil, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -46,6 +89,10 @@ enum IndexAdoption {
             if let placeholder = entry["placeholder"] as? [String: Any] {
                 placeholders[source] = IndexWriter.Placeholder(image: placeholder["src"] as? String ?? "", thumbhash: placeholder["thumbhash"] as? String ?? "")
             }
+            // What is known replaces what the index says: an edited value no longer round-trips.
+            if let size = known?.sizes[source] { sizes[source] = size }
+            if let colour = known?.colours[source] { colours[source] = colour }
+            if let placeholder = known?.placeholders[source] { placeholders[source] = placeholder }
             for item in derivatives {
                 guard let path = item["path"] as? String, let rule = item["rule"] as? String, let width = item["width"] as? Int,
                       let height = item["height"] as? Int, let format = item["format"] as? String, let bytes = item["bytes"] as? Int,
@@ -57,7 +104,7 @@ enum IndexAdoption {
                       locked.format.isEmpty || locked.format == format else { return false }
                 records.append(OutputRecord(path: path, rule: rule, source: source, style: item["style"] as? String, matrix: matrix,
                                             engine: "", pipeline: "", sourceDigest: "", dependencies: "", encoder: "", actionKey: "",
-                                            acl: acl, outputDigest: locked.digest, size: Int64(bytes), width: width, height: height,
+                                            acl: known?.acls[path] ?? acl, outputDigest: locked.digest, size: Int64(bytes), width: width, height: height,
                                             format: format, builtAt: 0, folder: ""))
             }
         }

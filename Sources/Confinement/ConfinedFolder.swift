@@ -213,11 +213,18 @@ public final class ConfinedFolder: Sendable {
     /// a link); the keys of the folders created are returned, outermost first. With
     /// `replacing: false`, anything at `key` when the file is moved into place is kept
     /// (`alreadyExists`): nothing that appeared since the caller looked is ever replaced.
+    ///
+    /// With `replacingOnly`, a file at `key` is replaced only when the check approves its bytes
+    /// *after* it was moved out of the way (`renameat2(RENAME_EXCHANGE)`): a file put there
+    /// between the caller's last look and the move is moved back, never lost (`alreadyExists`).
+    /// Nothing at `key`: the file is created there only if the name is still free.
     @discardableResult
-    public func writeAtomically(_ data: Data, to key: ObjectKey, durable: Bool = true, replacing: Bool = true) throws -> [String] {
+    public func writeAtomically(_ data: Data, to key: ObjectKey, durable: Bool = true, replacing: Bool = true,
+                                replacingOnly approve: ((Int32) -> Bool)? = nil) throws -> [String] {
         let file = try createTemporary(for: key)
         do {
             try file.write(data)
+            if let approve { return try file.commit(durable: durable, replacingOnly: approve) }
             return try file.commit(durable: durable, replacing: replacing)
         } catch {
             file.discard()
@@ -572,11 +579,119 @@ public final class TemporaryFile: @unchecked Sendable {
         return createdFolders
     }
 
+    /// Moves the file into place over a file the caller owns, checked after the move, with no
+    /// window between check and move: the two are exchanged (`RENAME_EXCHANGE`), then the file
+    /// displaced (now at the temporary name) is opened and `approve` reads it. Approved: it is
+    /// removed. Refused (a user's file put there since the caller's last check, a link, a
+    /// folder): the two are exchanged back and the write fails with `alreadyExists`; if the
+    /// name changed again meanwhile, the displaced file is moved to a name of its own beside it
+    /// (`<name>.kept-<pid>-<n>`), never removed, and the error says where. Nothing at the
+    /// name: created only if it is still free (a hard link, as `replacing: false`).
+    @discardableResult
+    public func commit(durable: Bool = true, replacingOnly approve: (Int32) -> Bool) throws(ConfinementError) -> [String] {
+        precondition(!finished, "a temporary file is committed or discarded once")
+        if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+        if anonymous {
+            var linked = linkat(fd, "", folder, temporaryName, 0x1000 /* AT_EMPTY_PATH */)
+            if linked != 0 { linked = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, temporaryName, AT_SYMLINK_FOLLOW) }
+            guard linked == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+            anonymous = false
+        }
+        var ours = stat()
+        guard fstat(fd, &ours) == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+        committedStatus = ours
+        close(fd)
+        fd = -1
+        let exchanged = Renaming.exchange(folder, temporaryName, folder, finalName)
+        let code = errno
+        if exchanged != 0 {
+            // Nothing there any more: a create, which keeps anything that appears meanwhile.
+            // No RENAME_EXCHANGE here (a file system without it): refused rather than raced.
+            finished = true
+            if code == ENOENT { return try linkInPlace(durable: durable) }
+            unlinkat(folder, temporaryName, 0)
+            throw ConfinedFolder.error(code, key)
+        }
+        finished = true
+        // The displaced file now has the temporary name: read through a descriptor, so what is
+        // approved is what is removed (the name must still be that file when it goes).
+        let displaced = openat(folder, temporaryName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        var info = stat()
+        let approved = displaced >= 0 && fstat(displaced, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+            && info.st_ino != ours.st_ino && approve(displaced)
+        if displaced >= 0 { close(displaced) }
+        if approved {
+            var now = stat()
+            if fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev {
+                unlinkat(folder, temporaryName, 0)
+            }
+            if durable { fsync(folder) }
+            return createdFolders
+        }
+        // Not the caller's file: it goes back to its name, and the new file (now at the
+        // temporary name again) is removed; anything else found there is kept under a new name.
+        var back = Renaming.exchange(folder, temporaryName, folder, finalName)
+        if back != 0 && errno == ENOENT { back = Renaming.rename(folder, temporaryName, folder, finalName, flags: Renaming.noReplace) }
+        var now = stat()
+        if back == 0, fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == ours.st_ino, now.st_dev == ours.st_dev {
+            unlinkat(folder, temporaryName, 0)
+        } else if back == 0 && fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) != 0 {
+            // Gone already: nothing to keep.
+        } else {
+            let kept = keepAside()
+            if durable { fsync(folder) }
+            throw .system(key, "a file appeared there while it was being replaced; it was kept" + (kept.map { " as '\($0)'" } ?? ""))
+        }
+        if durable { fsync(folder) }
+        throw .alreadyExists(key)
+    }
+
+    /// The temporary name holds a file that is not Derive's: moved to a name that is not a
+    /// temporary one (a later run would remove that), beside the target. Returns its name.
+    private func keepAside() -> String? {
+        for attempt in 0..<100 {
+            let name = "\(finalName).kept-\(getpid())-\(attempt)"
+            if Renaming.rename(folder, temporaryName, folder, name, flags: Renaming.noReplace) == 0 { return name }
+            if errno != EEXIST { break }
+        }
+        return nil
+    }
+
+    /// Hard-links the temporary name at the target (fails if the name is taken), then removes the
+    /// temporary name.
+    private func linkInPlace(durable: Bool) throws(ConfinementError) -> [String] {
+        let linked = linkat(folder, temporaryName, folder, finalName, 0)
+        let code = errno
+        unlinkat(folder, temporaryName, 0)
+        guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
+        if durable { fsync(folder) }
+        return createdFolders
+    }
+
     /// Removes the temporary file; nothing is moved into place.
     public func discard() {
         guard !finished else { return }
         finished = true
         if fd >= 0 { close(fd); fd = -1 }
         if !anonymous { unlinkat(folder, temporaryName, 0) }
+    }
+}
+
+/// `renameat2(2)`, which Glibc's module does not export: looked up once by name in the C library.
+enum Renaming {
+    static let noReplace: UInt32 = 1
+    static let exchangeFlag: UInt32 = 2
+    private typealias Function = @convention(c) (Int32, UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, UInt32) -> Int32
+
+    /// -1 with `errno` set (`ENOSYS` when the C library has no `renameat2`).
+    static func rename(_ fromFolder: Int32, _ from: String, _ toFolder: Int32, _ to: String, flags: UInt32) -> Int32 {
+        guard let symbol = dlsym(nil, "renameat2") else { errno = ENOSYS; return -1 }
+        let function = unsafeBitCast(symbol, to: Function.self)
+        return function(fromFolder, from, toFolder, to, flags)
+    }
+
+    /// Swaps two names atomically (both must exist).
+    static func exchange(_ fromFolder: Int32, _ from: String, _ toFolder: Int32, _ to: String) -> Int32 {
+        rename(fromFolder, from, toFolder, to, flags: exchangeFlag)
     }
 }

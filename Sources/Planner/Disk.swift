@@ -48,6 +48,12 @@ public protocol Disk: ObjectLister {
     /// the write fails with `DiskError.appeared` (the check and the move are one atomic step).
     @discardableResult
     func writeAtomically(_ data: Data, to path: String, replacing: Bool) throws -> [String]
+    /// `writeAtomically` over a file Derive owns: the file at `path` is replaced only when its
+    /// bytes hash to `digest`, checked on the file displaced by the move itself (an atomic
+    /// exchange), so a file put there after the caller's last check is moved back, not lost
+    /// (`DiskError.appeared`). Nothing at `path`: created only if the name is still free.
+    @discardableResult
+    func writeAtomically(_ data: Data, to path: String, replacingOnly digest: String) throws -> [String]
     /// Removes the regular file at `path` only if its bytes hash to `digest` (checked on the
     /// open file). False when something else is there; true when removed or already gone.
     func remove(_ path: String, ifDigest digest: String) throws -> Bool
@@ -265,6 +271,28 @@ public struct RealDisk: Disk {
         }
     }
 
+    @discardableResult
+    public func writeAtomically(_ data: Data, to path: String, replacingOnly digest: String) throws -> [String] {
+        let (folder, key): (ConfinedFolder, ObjectKey)
+        let rootPath: String
+        if let (root, confinedKey) = confined(path) {
+            do { folder = try openRoot(root, create: true) } catch { throw DiskError("cannot open the bucket folder \(root): \(error)") }
+            key = confinedKey
+            rootPath = root
+        } else {
+            (folder, key) = try parentFolder(of: path, create: true)
+            rootPath = folder.path
+        }
+        do {
+            return try folder.writeAtomically(data, to: key, replacingOnly: { fd in Self.digest(of: fd) == digest })
+                .map { rootPath + "/" + $0 }
+        } catch ConfinementError.alreadyExists {
+            throw DiskError("cannot write \(path): a file appeared there while building", appeared: true)
+        } catch {
+            throw DiskError("cannot write \(path): \(error)")
+        }
+    }
+
     public func remove(_ path: String, ifDigest digest: String) throws -> Bool {
         let (folder, key): (ConfinedFolder, ObjectKey)
         if let (root, confinedKey) = confined(path) {
@@ -428,6 +456,17 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
     public func writeAtomically(_ data: Data, to path: String, replacing: Bool) throws -> [String] {
         beforeWrite?(path)
         if !replacing, exists(path) { throw DiskError("cannot write \(path): a file appeared there while building", appeared: true) }
+        put(path, data); return []
+    }
+
+    @discardableResult
+    public func writeAtomically(_ data: Data, to path: String, replacingOnly digest: String) throws -> [String] {
+        beforeWrite?(path)
+        try lock.withLock {
+            if let file = files[path], ContentDigests.digest(file.data) != digest {
+                throw DiskError("cannot write \(path): a file appeared there while building", appeared: true)
+            }
+        }
         put(path, data); return []
     }
 

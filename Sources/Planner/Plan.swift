@@ -94,6 +94,9 @@ public struct Plan: Sendable {
     public var recorded: [String: OutputRecord] = [:]
     /// Deletions known only from the lock (no state recorded them): outputs the manifest no longer produces.
     public var lockOrphans: Set<String> = []
+    /// State records whose path or folder is not trusted (`OutputRecord.placeProblem`): named as
+    /// failures, never walked; the build drops them.
+    public var ignoredRecords: [String] = []
     /// Deletions of files already gone or changed: only their records are dropped.
     public var recordsOnly: Set<String> = []
     /// Old outputs whose file stays: now a source (or a control file) of this manifest, or reached
@@ -262,8 +265,14 @@ public struct Planner: Sendable {
                                     derivative: nil, recorded: record, adopted: nil)
         }
         items.sort { $0.output < $1.output }
-        var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures,
+        // State rows naming a place outside their bucket (`..`, an absolute key): never walked.
+        let ignored = (try? store.ignoredOutputs()) ?? [:]
+        let stateFailures = ignored.keys.sorted().map { path in
+            PlanFailure(subject: path, message: "in the build state but \(ignored[path]!); the record is ignored (nothing is read or deleted there) and the build drops it")
+        }
+        var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures + stateFailures,
                         wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
+        plan.ignoredRecords = ignored.keys.sorted()
         plan.lockOrphans = Set(lockOrphans.map(\.output))
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
         plan.kept = keptAsProtected

@@ -91,6 +91,17 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
 
     /// The file written: the key below the folder recorded at write time.
     public var file: String { folder + "/" + key }
+
+    /// Why this record's place cannot be trusted, or nil: its key must be a valid key (no `.`,
+    /// `..` or empty segment, not absolute) and its folder an absolute path with no `.` or `..`
+    /// component, the rules lock lines follow. The state is a file on disk (committed by
+    /// mistake, or in a shared `state:` folder): a row naming `out/../../victim` is never walked.
+    public var placeProblem: String? {
+        if bucket.isEmpty || !path.contains("/") { return "its path '\(path)' names no bucket and key" }
+        do { _ = try ObjectKey(fileName: Array(key.utf8)) } catch { return "its key '\(key)' is not a valid key (\(error))" }
+        if !folder.isEmpty, let problem = StateStore.absolutePathProblem(folder) { return "its folder '\(folder)' \(problem)" }
+        return nil
+    }
 }
 
 /// The build state: an SQLite database (GRDB) in the manifest's state folder.
@@ -312,6 +323,33 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Output records `allOutputs` leaves out because their place is not trusted
+    /// (`OutputRecord.placeProblem`): path → why. The plan names each; nothing is deleted.
+    public func ignoredOutputs() throws -> [String: String] {
+        try queue.read { db in
+            var result: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs") {
+                let path: String = row[0], folder: String = row[1]
+                let probe = OutputRecord(path: path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "", sourceDigest: "",
+                                         dependencies: "", encoder: "", actionKey: "", acl: "", outputDigest: "", size: 0, width: 0,
+                                         height: 0, format: "", builtAt: 0, folder: folder)
+                if let problem = probe.placeProblem { result[path] = problem }
+            }
+            return result
+        }
+    }
+
+    /// Why `path` (read from the state) is not a plain absolute path, or nil: it must start with
+    /// `/` and have no `.`, `..` or empty component.
+    public static func absolutePathProblem(_ path: String) -> String? {
+        guard path.hasPrefix("/") else { return "is not an absolute path" }
+        let components = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+        if path != "/", components.contains(where: { $0.isEmpty || $0.elementsEqual([0x2E]) || $0.elementsEqual([0x2E, 0x2E]) }) {
+            return "has a '.', '..' or empty component"
+        }
+        return nil
+    }
+
     /// The stat cache's row for one file, read by key.
     public func file(at path: String) throws -> FileRecord? {
         try queue.read { db in
@@ -336,7 +374,7 @@ public final class StateStore: Sendable {
                 record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
                 record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
                 record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
-                if result[record.path] == nil { result[record.path] = record }
+                if result[record.path] == nil, record.placeProblem == nil { result[record.path] = record }
             }
             return result
         }
@@ -424,7 +462,7 @@ public final class StateStore: Sendable {
     }
 
     public func createdFolders() throws -> Set<String> {
-        try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT path FROM createdFolders")) }
+        try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT path FROM createdFolders").filter { Self.absolutePathProblem($0) == nil }) }
     }
 
     public func forgetCreatedFolder(_ path: String) throws {
@@ -435,7 +473,11 @@ public final class StateStore: Sendable {
     public func controlFiles() throws -> [String: String] {
         try queue.read { db in
             var result: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM controlFiles") { result[row[0]] = row[1] }
+            // A path with `..` (or relative) is never Derive's index: ignored, so nothing is removed there.
+            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM controlFiles") {
+                let path: String = row[0]
+                if Self.absolutePathProblem(path) == nil { result[path] = row[1] }
+            }
             return result
         }
     }

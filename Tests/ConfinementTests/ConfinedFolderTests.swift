@@ -162,3 +162,78 @@ struct Sandbox {
         #expect(try String(contentsOfFile: box.secret, encoding: .utf8) == "secret")
     }
 }
+
+/// Attack 14's R1: a rebuild's move is its own ownership check. The file displaced by the move
+/// (an atomic exchange) is what the check reads, so a user's file put there after the caller's
+/// last look goes back to its name with its bytes.
+@Suite struct ReplacingOnlyTests {
+    func names(_ folder: String) throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: folder).sorted() }
+
+    @Test func aFileTheCheckRefusesIsMovedBackWithItsBytes() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        var looked: Data?
+        #expect(throws: ConfinementError.alreadyExists("sub/a.txt")) {
+            try folder.writeAtomically(Data("derive".utf8), to: try ObjectKey("sub/a.txt"), replacingOnly: { fd in
+                var buffer = [UInt8](repeating: 0, count: 64)
+                let count = read(fd, &buffer, 64)
+                looked = Data(buffer[0..<max(0, count)])
+                return false
+            })
+        }
+        #expect(looked == Data("inside".utf8), "the check reads the file the move displaced")
+        #expect(try folder.read(try ObjectKey("sub/a.txt")) == Data("inside".utf8))
+        #expect(try names(box.bucket + "/sub") == ["a.txt"], "no temporary file is left")
+    }
+
+    @Test func aFileTheCheckApprovesIsReplaced() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        try folder.writeAtomically(Data("derive".utf8), to: try ObjectKey("sub/a.txt"), replacingOnly: { _ in true })
+        #expect(try folder.read(try ObjectKey("sub/a.txt")) == Data("derive".utf8))
+        #expect(try names(box.bucket + "/sub") == ["a.txt"])
+    }
+
+    @Test func nothingThereIsACreateAndAFolderIsKept() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        var asked = false
+        try folder.writeAtomically(Data("new".utf8), to: try ObjectKey("sub/new.txt"), replacingOnly: { _ in asked = true; return true })
+        #expect(!asked)
+        #expect(try folder.read(try ObjectKey("sub/new.txt")) == Data("new".utf8))
+        // A folder (or a link) displaced by the move is never approved: it goes back.
+        try FileManager.default.createDirectory(atPath: box.bucket + "/sub/dir", withIntermediateDirectories: true)
+        try Data("kept".utf8).write(to: URL(fileURLWithPath: box.bucket + "/sub/dir/inner.txt"))
+        try box.link("sub/link.txt", to: box.secret)
+        #expect(throws: ConfinementError.alreadyExists("sub/dir")) {
+            try folder.writeAtomically(Data("x".utf8), to: try ObjectKey("sub/dir"), replacingOnly: { _ in true })
+        }
+        #expect(throws: ConfinementError.alreadyExists("sub/link.txt")) {
+            try folder.writeAtomically(Data("x".utf8), to: try ObjectKey("sub/link.txt"), replacingOnly: { _ in true })
+        }
+        #expect(try String(contentsOfFile: box.bucket + "/sub/dir/inner.txt", encoding: .utf8) == "kept")
+        #expect(folder.kind(try ObjectKey("sub/link.txt")) == .symbolicLink)
+        #expect(try names(box.bucket + "/sub") == ["a.txt", "dir", "link.txt", "new.txt"])
+    }
+
+    /// The name changes again while the check reads: what the exchange back brings out is not the
+    /// new file, so it is kept under a name of its own, never removed.
+    @Test func aFileSwappedInDuringTheCheckIsKeptAside() throws {
+        let box = try Sandbox()
+        let folder = try ConfinedFolder(path: box.bucket)
+        try Data("second user file".utf8).write(to: URL(fileURLWithPath: box.bucket + "/sub/other.txt"))
+        #expect(throws: (any Error).self) {
+            try folder.writeAtomically(Data("derive".utf8), to: try ObjectKey("sub/a.txt"), replacingOnly: { _ in
+                // Another writer renames its file over the name just filled.
+                rename(box.bucket + "/sub/other.txt", box.bucket + "/sub/a.txt")
+                return false
+            })
+        }
+        let left = try names(box.bucket + "/sub")
+        var contents: [String] = []
+        for name in left { contents.append(try String(contentsOfFile: box.bucket + "/sub/" + name, encoding: .utf8)) }
+        #expect(contents.contains("inside"), "\(left) \(contents)")
+        #expect(contents.contains("second user file"), "\(left) \(contents)")
+        #expect(!left.contains { $0.hasSuffix(".derive-tmp") }, "\(left)")
+    }
+}
