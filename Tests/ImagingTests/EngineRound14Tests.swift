@@ -141,6 +141,15 @@ import Testing
         #expect(LoaderFootprint.heifMemory(.png, width: 9000, height: 9000, bands: 3) == 0)
     }
 
+    /// E4a: a progressive JPEG's "Insufficient memory (case 4)" came with only the engine's lead
+    /// before it, which the ImageTooLarge message then quoted: "(the source image is corrupt or truncated: ...)".
+    @Test func runningOutOfMemoryNeverQuotesCorrupt() throws {
+        let memory = ProcessError(.badRequest, ec: "0040-00000005", "the source image is corrupt or truncated: Insufficient memory (case 4)")
+        let mapped = try #require(ResourceExhaustion.error(for: memory, limits: .oss))
+        #expect(mapped.message.hasPrefix("the render ran out of memory inside libvips (Insufficient memory (case 4)); the memory limit is 384 MiB"), "\(mapped)")
+        #expect(!mapped.message.contains("corrupt"), "\(mapped)")
+    }
+
     /// `vips black m.avif[compression=av1,effort=0] 9000 9000 --bands 3` (attack 14's m.avif).
     static let blackAVIF9000 = [
         "AAAAHGZ0eXBhdmlmAAAAAGF2aWZtaWYxbWlhZgAAASttZXRhAAAAAAAAACFoZGxyAAAAAAAAAABwaWN0AAAAAAAAAAAAAAAAAAAA",
