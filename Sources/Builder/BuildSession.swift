@@ -652,6 +652,12 @@ final class LazyRenderer: DerivativeRenderer, @unchecked Sendable {
     func memoryEstimate(_ source: Data) -> Int { current.memoryEstimate(source) }
     var maxSourceBytes: Int { current.maxSourceBytes }
     func sourceTooLarge(_ size: Int) -> any Error { current.sourceTooLarge(size) }
+    func maxSourceBytes(_ pipeline: ProcessLanguage.Pipeline, bucketPath: String) throws -> Int {
+        try current.maxSourceBytes(pipeline, bucketPath: bucketPath)
+    }
+    func sourceTooLarge(_ size: Int, name: String, pipeline: ProcessLanguage.Pipeline, bucketPath: String) -> any Error {
+        current.sourceTooLarge(size, name: name, pipeline: pipeline, bucketPath: bucketPath)
+    }
 }
 
 struct NothingToRender: DerivativeRenderer {

@@ -29,11 +29,18 @@ public protocol DerivativeRenderer: Sendable {
     var maxSourceBytes: Int { get }
     /// The refusal of a source of `size` bytes, over `maxSourceBytes`.
     func sourceTooLarge(_ size: Int) -> any Error
+    /// The largest source `pipeline` reads: `maxSourceBytes`, less what its watermark images
+    /// (sized from their files, unread) take of one render; throws for a mark refused from its size.
+    func maxSourceBytes(_ pipeline: Pipeline, bucketPath: String) throws -> Int
+    /// The refusal of the source `name` of `size` bytes, over `maxSourceBytes(pipeline, ...)`.
+    func sourceTooLarge(_ size: Int, name: String, pipeline: Pipeline, bucketPath: String) -> any Error
 }
 
 extension DerivativeRenderer {
     public var maxSourceBytes: Int { Int.max }
     public func sourceTooLarge(_ size: Int) -> any Error { DiskError("the source is \(size) bytes, over the limit") }
+    public func maxSourceBytes(_ pipeline: Pipeline, bucketPath: String) throws -> Int { maxSourceBytes }
+    public func sourceTooLarge(_ size: Int, name: String, pipeline: Pipeline, bucketPath: String) -> any Error { sourceTooLarge(size) }
 }
 
 public struct BuildOptions: Sendable {
@@ -493,8 +500,12 @@ public struct Builder: Sendable {
     func render(_ item: PlanItem, budget: MemoryBudget) throws -> (Derivative, Rendered, String) {
         guard let planned = item.derivative else { throw DiskError("\(item.output): nothing to build") }
         let source: Data
-        do { source = try disk.read(planned.sourcePath, maxBytes: renderer.maxSourceBytes) } catch let error as DiskError {
-            if let size = error.tooLargeSize { throw renderer.sourceTooLarge(size) }
+        // Bounded by what fits one render beside the watermark images, all sized before any is read.
+        let maxBytes = try renderer.maxSourceBytes(planned.pipeline, bucketPath: planned.bucketPath)
+        do { source = try disk.read(planned.sourcePath, maxBytes: maxBytes) } catch let error as DiskError {
+            if let size = error.tooLargeSize {
+                throw renderer.sourceTooLarge(size, name: planned.source, pipeline: planned.pipeline, bucketPath: planned.bucketPath)
+            }
             throw error
         }
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.

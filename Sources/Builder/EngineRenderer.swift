@@ -31,6 +31,19 @@ public struct EngineRenderer: DerivativeRenderer {
         return ProcessError(.imageTooLarge, "the source is over \(limits.maxBytes) bytes")
     }
 
+    public func maxSourceBytes(_ pipeline: Pipeline, bucketPath: String) throws -> Int {
+        try inputs(pipeline, bucketPath: bucketPath).maxSourceBytes
+    }
+
+    public func sourceTooLarge(_ size: Int, name: String, pipeline: Pipeline, bucketPath: String) -> any Error {
+        do { return try inputs(pipeline, bucketPath: bucketPath).sourceRefusal(name, bytes: size) } catch { return error }
+    }
+
+    /// The render's watermark images, sized from their files (nothing read).
+    private func inputs(_ pipeline: Pipeline, bucketPath: String) throws -> RenderInputs {
+        try RenderInputs(pipeline, resolver: ConfinedResolver(root: bucketPath, limits: limits), limits: limits)
+    }
+
     /// From the header, read here without libvips (derive does not load it).
     public func memoryEstimate(_ source: Data) -> Int { SourceHeader.memoryEstimate(source) }
 }
@@ -56,5 +69,10 @@ struct ConfinedResolver: ObjectResolver {
         } catch {
             throw ProcessError(.watermarkError, ec: "0040-00000024", "watermark: the object \(error)", action: "watermark", parameter: "image")
         }
+    }
+
+    func objectSize(_ key: String) -> Int? {
+        guard let objectKey = try? ObjectKey(key), let folder = try? ConfinedFolder(path: root) else { return nil }
+        return folder.status(objectKey).map { Int($0.size) }
     }
 }

@@ -630,6 +630,13 @@ public final class ObjectService: Sendable {
         let marks = try authorizer.authorizeWatermarks(pipeline, bucket: bucket, caller: caller) { kind(bucket, $0) == .file }
         let sourceFD = try open(bucket, target.key)
         let source = OpenFile(descriptor: sourceFD, length: 0)
+        // The source and its marks, sized from their files, must fit one render before any of
+        // them is read or hashed (a 600 MB source with a 500 MB mark: 29 s and 2.3 GB, then 400).
+        let resolver = ConfinedResolver(folder: try folder(bucket), allowed: Set(marks), limits: engine.limits)
+        let inputs = try RenderInputs(pipeline, resolver: resolver, limits: engine.limits)
+        var status = stat()
+        guard fstat(sourceFD, &status) == 0 else { throw OpenFile.FileReadError(code: errno) }
+        try inputs.checkSource(target.key.string, bytes: Int(status.st_size))
         var parts = [engine.identity, pipeline.canonical,
                      try digests.digests(of: sourceFD, identity: DigestCache.identity(bucket.path, target.key)).sha256]
         for mark in marks {
@@ -650,13 +657,12 @@ public final class ObjectService: Sendable {
             return .respond(try answer(.file(hit.body), hit.contentType))
         }
         guard let ticket = gate.admit() else { throw OSSErrorBody.slowDown }
-        let resolver = ConfinedResolver(folder: try folder(bucket), allowed: Set(marks), limits: engine.limits)
         return .render(RenderJob(ticket: ticket) { [self] cancellation in
             do {
                 guard !cancellation.isCancelled else {
                     throw OSSErrorBody(status: 503, code: "SlowDown", message: "The render was cancelled: the client disconnected or the server is stopping.")
                 }
-                let bytes = try Self.readSource(source.descriptor, key: target.key, limit: engine.limits.maxBytes)
+                let bytes = try Self.readSource(source.descriptor, key: target.key, inputs: inputs)
                 let output = try renderer.render(bytes, pipeline, limits: engine.limits, resolver: resolver, cancellation: cancellation)
                 requestCounter.rendered()
                 cache.store(actionKey, contentType: output.contentType, bytes: output.bytes)
@@ -667,13 +673,12 @@ public final class ObjectService: Sendable {
         })
     }
 
-    /// The source's bytes for libvips (which needs them in memory), refusing more than `limit`.
-    static func readSource(_ fd: Int32, key: ObjectKey, limit: Int) throws -> Data {
+    /// The source's bytes for libvips (which needs them in memory), refusing more than fits one
+    /// render beside its marks (checked again: it may have grown since it was sized).
+    static func readSource(_ fd: Int32, key: ObjectKey, inputs: RenderInputs) throws -> Data {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw OpenFile.FileReadError(code: errno) }
-        guard Int(info.st_size) <= limit else {
-            throw ProcessError(.imageTooLarge, "the source is \(info.st_size) bytes; the limit is \(limit) bytes")
-        }
+        guard Int(info.st_size) <= inputs.maxSourceBytes else { throw inputs.sourceRefusal(key.string, bytes: Int(info.st_size)) }
         return try OpenFile(descriptor: dup(fd), length: Int(info.st_size)).readAll()
     }
 
@@ -758,6 +763,11 @@ struct ConfinedResolver: ObjectResolver {
         } catch {
             throw Authorizer.missingWatermark(name)
         }
+    }
+
+    func objectSize(_ name: String) -> Int? {
+        guard let key = try? ObjectKey(name), allowed.contains(key), let folder else { return nil }
+        return folder.status(key).map { Int($0.size) }
     }
 }
 

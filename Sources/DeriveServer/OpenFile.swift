@@ -44,6 +44,7 @@ public final class OpenFile: Sendable {
     /// The whole range (tests and small answers).
     public func readAll() throws -> Data {
         var data = Data()
+        data.reserveCapacity(length)   // grown piece by piece, a large source was copied as it grew
         while data.count < length {
             let piece = try read(at: data.count, count: 1 << 20)
             if piece.isEmpty { break }

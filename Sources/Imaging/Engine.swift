@@ -57,10 +57,13 @@ public struct Engine: Sendable {
         let watch = RenderWatch(limits: limits)
         cancellation?.register(watch)
         defer { cancellation?.unregister(watch) }
+        // What libvips reads: without an oversized PNG eXIf chunk (`PNGExif`); `info` still
+        // reports the object's own size.
+        let decodable = PNGExif.withoutOversized(source) ?? source
         return try watch.during {
-            try source.withUnsafeBytes { raw in
+            try decodable.withUnsafeBytes { raw in
                 // libvips reads `raw` lazily: everything, encoding included, happens inside this closure.
-                try Render(source: raw, pipeline: pipeline, limits: limits, resolver: resolver).run()
+                try Render(source: raw, pipeline: pipeline, limits: limits, resolver: resolver, fileSize: source.count).run()
             }
         }
     }

@@ -67,6 +67,19 @@ struct LoaderFootprint: Equatable {
     /// scale 1, 3.3 at 1/8.
     static let webpLosslessBytesPerPixel: Double = 5
 
+    /// Bytes a pixel libheif holds decoding a HEIC or AVIF, per band: it decodes the whole image
+    /// whatever the chain streams or shrinks (no shrink on load), into planes and then an
+    /// interleaved copy that libvips reads. Measured: a 9000² 3-band AVIF rendering `resize,w_10`
+    /// peaked at 578 MB (vipsthumbnail) and 597 MB in the worker, 7.1 a pixel; the chain's
+    /// estimate, which streams, was 3 KiB, so the decode ran out of the worker's cap.
+    static let heifBytesPerBandPixel: Double = 2.7
+
+    /// What libheif holds for a `width`×`height` HEIC or AVIF of `bands` bands (0 for other formats).
+    static func heifMemory(_ format: SourceFormat, width: Int, height: Int, bands: Int) -> Double {
+        guard format == .heic || format == .avif else { return 0 }
+        return Double(width) * Double(height) * Double(max(3, bands)) * heifBytesPerBandPixel
+    }
+
     /// Reads the footprint of `source` in `format`; throws the limits' errors for what is over
     /// them (side, pixels, pages, memory), before any pixel or header read by libvips.
     static func check(_ source: UnsafeRawBufferPointer, format: SourceFormat, limits: Limits, resizing: Bool) throws -> LoaderFootprint {

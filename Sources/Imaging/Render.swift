@@ -55,6 +55,8 @@ struct Render {
     let pipeline: Pipeline
     let limits: Limits
     let resolver: any ObjectResolver
+    /// The object's size, when `source` is not all of it (an oversized PNG eXIf left out).
+    var fileSize: Int?
 
     /// libvips' "fail_on" for loaders other than JPEG: truncated and corrupt files are errors,
     /// never grey-filled output.
@@ -111,7 +113,7 @@ struct Render {
         }
 
         if answersInfo, let header {
-            return try ImageInfo(header: header, format: format, byteCount: source.count, frames: frames).output()
+            return try ImageInfo(header: header, format: format, byteCount: fileSize ?? source.count, frames: frames).output()
         }
 
         // Encoder settings and auto-orient are global; the last of each wins.
@@ -188,6 +190,7 @@ struct Render {
         var estimate = chainEstimate
         estimate.work += footprint.work
         estimate.memory += footprint.memory(shrink: plan.shrink)
+        estimate.memory += LoaderFootprint.heifMemory(format, width: facts.width, height: facts.height, bands: facts.bands)
         // What can never succeed is refused before what costs too much, naming its cause.
         if let impossible = estimate.neverSucceeds { throw impossible }
         for case .watermark(let mark) in drawn { try mark.checkTextFits() }

@@ -33,9 +33,13 @@ enum ResourceExhaustion {
         return nil
     }
 
-    /// The library's own words: what follows the engine's "corrupt or truncated: ..." lead.
+    /// The library's own words: what follows the engine's "corrupt or truncated: ..." lead, which
+    /// is never repeated (a progressive JPEG's "Insufficient memory (case 4)" read "ran out of
+    /// memory inside libvips (the source image is corrupt or truncated: ...)").
     static func detail(_ message: String) -> String {
-        let parts = message.components(separatedBy: ": ")
-        return parts.count > 2 ? parts.suffix(2).joined(separator: ": ") : message
+        let lead = "corrupt or truncated: "
+        let words = message.range(of: lead).map { String(message[$0.upperBound...]) } ?? message
+        let parts = words.components(separatedBy: ": ")
+        return parts.count > 2 ? parts.suffix(2).joined(separator: ": ") : words
     }
 }

@@ -30,8 +30,10 @@ struct WatermarkObjects: ObjectResolver {
     }
 
     private static func read(_ key: String, resolver: any ObjectResolver, limits: Limits) throws -> Object {
-        let data = try resolver.object(key)
-        try limits.checkWatermark(key, bytes: data.count, width: 0, height: 0)
+        let read = try resolver.object(key)
+        try limits.checkWatermark(key, bytes: read.count, width: 0, height: 0)
+        // As for a source: an oversized PNG eXIf chunk is left out of what libvips reads.
+        let data = PNGExif.withoutOversized(read) ?? read
         return try data.withUnsafeBytes { raw -> Object in
             // libvips opens an animated WebP by reading all its frames: cap them first.
             if let frames = WebPChunks.frameCount(raw), frames > limits.maxFrames {
@@ -66,11 +68,12 @@ struct WatermarkObjects: ObjectResolver {
                 Vips.takeError()
                 return Object(data: data, format: nil, width: 0, height: 0, bands: 0, hasProfile: false, orientation: 1)
             }
-            try limits.checkWatermark(key, bytes: data.count, width: header.width, height: header.height)
+            try limits.checkWatermark(key, bytes: read.count, width: header.width, height: header.height)
             try Watermark.namingCorruption(key, limits: limits) { try Integrity.checkHeader(raw, format: format, width: header.width, height: header.height) }
             return Object(data: data, format: format, width: header.width, height: header.height, bands: header.bands,
                           hasProfile: header.hasProfile, orientation: header.orientation ?? 1,
-                          loaderMemory: footprint.memory(shrink: 1))
+                          loaderMemory: footprint.memory(shrink: 1)
+                            + LoaderFootprint.heifMemory(format, width: header.width, height: header.height, bands: header.bands))
         }
     }
 

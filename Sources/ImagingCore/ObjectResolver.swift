@@ -5,6 +5,13 @@ import ProcessLanguage
 /// Where a pipeline reads other objects of the bucket (watermark images).
 public protocol ObjectResolver: Sendable {
     func object(_ key: String) throws -> Data
+    /// The object's size from its file, nothing read (`RenderInputs` checks a render's inputs
+    /// together with it); nil when unknown, or when there is no such object.
+    func objectSize(_ key: String) -> Int?
+}
+
+extension ObjectResolver {
+    public func objectSize(_ key: String) -> Int? { nil }
 }
 
 /// Objects are files below a folder (`derive process --bucket-root DIR`, a manifest's bucket),
@@ -43,6 +50,11 @@ public struct FolderResolver: ObjectResolver {
         } catch {
             throw failure(nil, "the object '\(key)' cannot be read: \(error)")
         }
+    }
+
+    public func objectSize(_ key: String) -> Int? {
+        guard let objectKey = try? ObjectKey(key), let folder = try? ConfinedFolder(path: root) else { return nil }
+        return folder.status(objectKey).map { Int($0.size) }
     }
 }
 

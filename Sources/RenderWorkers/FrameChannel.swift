@@ -16,9 +16,12 @@ struct FrameChannel {
         case system(String)
     }
 
-    func send(_ payload: Data) throws {
-        try write(Wire.header(payloadLength: payload.count))
-        try write(payload)
+    func send(_ payload: Data) throws { try send(parts: [payload]) }
+
+    /// One frame whose payload is `parts` one after the other, never joined in memory.
+    func send(parts: [Data]) throws {
+        try write(Wire.header(payloadLength: parts.reduce(0) { $0 + $1.count }))
+        for part in parts { try write(part) }
     }
 
     private func write(_ data: Data) throws {

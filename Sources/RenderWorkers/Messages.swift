@@ -15,8 +15,18 @@ struct RenderRequest {
     var objects: [(key: String, result: Result<Data, ProcessError>)]
     var source: Data
 
-    func encoded() -> Data {
+    /// The payload in pieces, to be sent one after the other as one frame: the source and the marks are
+    /// pieces of their own, shared with the caller's bytes rather than copied into one message
+    /// (a raised-limit source was held twice by the parent, once as itself and once encoded).
+    func encodedParts() -> [Data] {
+        var parts: [Data] = []
         var writer = WireWriter()
+        func blob(_ data: Data) {
+            writer.int(data.count)
+            parts.append(writer.data)
+            parts.append(data)
+            writer = WireWriter()
+        }
         writer.int(limits.maxBytes)
         writer.int(limits.maxSide)
         writer.int(limits.maxPixels)
@@ -34,14 +44,14 @@ struct RenderRequest {
             switch result {
             case .success(let data):
                 writer.byte(0)
-                writer.bytes(data)
+                blob(data)
             case .failure(let error):
                 writer.byte(1)
                 error.write(to: &writer)
             }
         }
-        writer.bytes(source)
-        return writer.data
+        blob(source)
+        return parts
     }
 
     init(limits: Limits, memoryCap: Int, actions: [String], objects: [(key: String, result: Result<Data, ProcessError>)], source: Data) {
@@ -52,26 +62,44 @@ struct RenderRequest {
         self.source = source
     }
 
-    init(_ payload: Data) throws {
+    /// Decodes `payload`, which becomes the source: the fields before it are cut off in place, so
+    /// the worker never holds the source twice (the frame, then the request's copy of it).
+    init(taking payload: inout Data) throws {
+        let fields = try Self.fields(of: payload)
+        limits = fields.limits
+        memoryCap = fields.memoryCap
+        actions = fields.actions
+        objects = fields.objects
+        // The reader is gone: `payload` is the frame's only owner, so this moves the source's
+        // bytes to the front of the same buffer instead of copying them to a new one.
+        payload.removeSubrange(payload.startIndex..<fields.sourceStart)
+        source = payload
+        payload = Data()
+    }
+
+    /// Every field but the source, and where the source's bytes start (it is the last field).
+    private static func fields(of payload: Data) throws
+        -> (limits: Limits, memoryCap: Int, actions: [String], objects: [(key: String, result: Result<Data, ProcessError>)], sourceStart: Int) {
         var reader = WireReader(payload)
-        limits = Limits(maxBytes: try reader.int(), maxSide: try reader.int(), maxPixels: try reader.int(),
-                        maxOutputSide: try reader.int(), renderSeconds: try reader.double(), maxWork: try reader.int(),
-                        maxMemory: try reader.int())
+        var limits = Limits(maxBytes: try reader.int(), maxSide: try reader.int(), maxPixels: try reader.int(),
+                            maxOutputSide: try reader.int(), renderSeconds: try reader.double(), maxWork: try reader.int(),
+                            maxMemory: try reader.int())
         guard let setBy = Limits.Setting(rawValue: try reader.byte()) else { throw WireError("a render request names an unknown limit setting") }
         limits.setBy = setBy
-        memoryCap = try reader.int()
+        let memoryCap = try reader.int()
         let actionCount = try reader.int()
         guard (0...Pipeline.maxActions).contains(actionCount) else { throw WireError("a render request names \(actionCount) actions") }
-        actions = try (0..<actionCount).map { _ in try reader.string() }
+        let actions = try (0..<actionCount).map { _ in try reader.string() }
         let objectCount = try reader.int()
         guard (0...64).contains(objectCount) else { throw WireError("a render request carries \(objectCount) objects") }
-        objects = try (0..<objectCount).map { _ in
+        let objects: [(key: String, result: Result<Data, ProcessError>)] = try (0..<objectCount).map { _ in
             let key = try reader.string()
             if try reader.byte() == 0 { return (key, .success(try reader.bytes())) }
             return (key, .failure(try ProcessError.read(from: &reader)))
         }
-        source = try reader.bytes()
+        let sourceStart = try reader.skipBytes()
         guard reader.atEnd else { throw WireError("a render request has bytes after its fields") }
+        return (limits, memoryCap, actions, objects, sourceStart)
     }
 
     /// The source's and objects' bytes, which the worker holds for the whole render.

@@ -98,8 +98,9 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
 
     public func render(_ source: Data, _ pipeline: Pipeline, limits: Limits, resolver: any ObjectResolver = NoObjects(),
                        cancellation: RenderCancellation? = nil) throws -> RenderOutput {
-        // Refused by size before anything is sent: a worker never receives more than the limit.
-        try limits.checkBytes(source.count)
+        // Refused by size before anything is sent or any mark is read: a worker never receives
+        // more than the limit, nor more than one render takes (the marks sized from their files).
+        try RenderInputs(pipeline, resolver: resolver, limits: limits).checkSource(nil, bytes: source.count)
         var objects: [(key: String, result: Result<Data, ProcessError>)] = []
         for case .object(let key) in pipeline.dependencies {
             do { objects.append((key, .success(try resolver.object(key)))) } catch let error as ProcessError {
@@ -120,22 +121,24 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
             throw ProcessError(.imageTooLarge, ec: "0040-00000012",
                                "the source and its watermark images are \(held) bytes together; one render takes at most \(Limits.renderBytes) bytes of them (use smaller files or fewer watermark images)")
         }
-        let request = unencoded.encoded()
-        guard request.count <= Wire.maxPayload else {
+        // In pieces: the source and the marks are sent from the caller's bytes, not copied into one message.
+        let request = unencoded.encodedParts()
+        let requestBytes = request.reduce(0) { $0 + $1.count }
+        guard requestBytes <= Wire.maxPayload else {
             throw ProcessError(.imageTooLarge, ec: "0040-00000012",
-                               "the render request is \(request.count) bytes; a render worker takes at most \(Wire.maxPayload) bytes (use smaller files)")
+                               "the render request is \(requestBytes) bytes; a render worker takes at most \(Wire.maxPayload) bytes (use smaller files)")
         }
         var worker = try checkOut(cancellation)
         let started = Date()
         do {
             do {
-                try worker.channel.send(request)
+                try worker.channel.send(parts: request)
             } catch FrameChannel.Failure.closed {
                 // It ended between renders (killed from outside): not this render's doing.
                 release(worker)
                 _ = worker.reap()
                 worker = try launch()
-                try worker.channel.send(request)
+                try worker.channel.send(parts: request)
             }
             let deadline = limits.renderSeconds > 0 ? limits.renderSeconds + grace : .infinity
             let payload = try worker.channel.receive(slice: pollSlice) {

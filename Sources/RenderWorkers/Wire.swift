@@ -104,6 +104,14 @@ struct WireReader {
 
     mutating func bytes() throws -> Data { Data(try take(try int())) }
 
+    /// Passes over a byte field without copying it; returns where its bytes start.
+    mutating func skipBytes() throws -> Int {
+        let count = try int()
+        let start = position
+        _ = try take(count)
+        return start
+    }
+
     mutating func string() throws -> String {
         guard let text = String(data: try bytes(), encoding: .utf8) else { throw WireError("a render worker string is not UTF-8") }
         return text

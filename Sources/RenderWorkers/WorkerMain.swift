@@ -70,13 +70,15 @@ public enum RenderWorkerMain {
         }
     }
 
-    /// The next request; the frame's bytes are freed once decoded (only the request's copy of
-    /// the source stays). Exits when the parent closed its end or the channel failed.
+    /// The next request; the frame's buffer becomes the request's source (held once). Exits
+    /// when the parent closed its end or the channel failed.
     static func nextRequest(_ channel: FrameChannel) throws -> RenderRequest {
-        let payload: Data?
-        do { payload = try channel.receive(slice: 3600) } catch { leave(3) }
-        guard let payload else { leave(0) }
-        return try RenderRequest(payload)
+        var payload: Data
+        do {
+            guard let received = try channel.receive(slice: 3600) else { leave(0) }
+            payload = received
+        } catch { leave(3) }
+        return try RenderRequest(taking: &payload)
     }
 
     /// Descriptors the parent left open without close-on-exec (a server's sockets, open

@@ -68,11 +68,16 @@ enum Output {
     /// The source file at `path`, refused over `limits.maxBytes` from its size before any byte is
     /// read (a 600 MB file costs nothing), and never read past the limit.
     static func read(_ path: String, limits: Limits) throws -> Data {
+        try read(path, inputs: RenderInputs(Pipeline(actions: []), resolver: NoObjects(), limits: limits))
+    }
+
+    /// The source file at `path`, refused from its size when it is over the byte limit or does
+    /// not fit one render beside the watermark images `inputs` sized.
+    static func read(_ path: String, inputs: RenderInputs) throws -> Data {
         do {
-            return try ConfinedFolder.readRegularFile(atPath: path, maxBytes: limits.maxBytes)
+            return try ConfinedFolder.readRegularFile(atPath: path, maxBytes: inputs.maxSourceBytes)
         } catch .tooLarge(_, let size, _) {
-            try limits.checkBytes(size)
-            throw ProcessError(.imageTooLarge, "the source is over \(limits.maxBytes) bytes")
+            throw inputs.sourceRefusal(path, bytes: size)
         } catch {
             // The source itself missing is what serve answers for a missing object (EC 0026-00000001);
             // 0040-00000024 is a processed object (a watermark) that does not exist.

@@ -37,8 +37,10 @@ struct ProcessCommand: ParsableCommand {
             if let output, output != "-" { try Output.checkReplaceable(output) }   // before any render
             let pipeline = try Pipeline.parse(text)
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
-            let source = try Output.read(input, limits: limitOptions.limits)
             let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0, limits: limitOptions.limits) } ?? NoObjects()
+            // The watermark images are sized first: the source is read only if it fits one render beside them.
+            let inputs = try RenderInputs(pipeline, resolver: resolver, limits: limitOptions.limits)
+            let source = try Output.read(input, inputs: inputs)
             let workers = try Workers.pool(size: 1)
             defer { workers.shutdown() }
             let result = try workers.render(source, pipeline, limits: limitOptions.limits, resolver: resolver)
