@@ -6,15 +6,16 @@ import Manifest
 /// cross its rule's budget (in the new revision) fails the review as a crossed condition does.
 public enum BudgetGates {
     /// Adds budget failures to the entries (after `Gates.apply`); returns the outputs newly
-    /// failed and the rules whose totals are over `max_total_bytes`.
-    public static func apply(to review: inout Review, after: ReviewSide) -> (outputs: Int, total: [String]) {
-        var failed = 0
+    /// failed, those over budget, and the rules whose totals are over `max_total_bytes`.
+    /// A `budget` entry (unchanged, judged when rendered) already carries its breach.
+    public static func apply(to review: inout Review, after: ReviewSide) -> Gates.Outcome {
+        var outcome = Gates.Outcome()
         var changedBytes: [String: Int64] = [:]   // output → bytes after, for the totals
         for g in review.groups.indices {
             for e in review.groups[g].entries.indices {
                 var entry = review.groups[g].entries[e]
                 if let bytes = entry.bytesAfter { changedBytes[entry.output] = bytes }
-                guard entry.kind != .deleted, entry.kind != .failed, let derivative = after.derivatives[entry.output],
+                guard entry.kind != .deleted, entry.kind != .failed, entry.kind != .budget, let derivative = after.derivatives[entry.output],
                       let budget = OutputBudget.budget(of: derivative, in: after.manifest) else { continue }
                 let before = entry.gateFailures.count
                 if let maxBytes = budget.maxBytes, let bytes = entry.bytesAfter, bytes > maxBytes {
@@ -23,7 +24,8 @@ public enum BudgetGates {
                 if let minSSIM = budget.minSSIM, let ssim = entry.referenceSSIM, ssim < minSSIM {
                     entry.gateFailures.append(String(format: "budget: SSIM %.4f against the lossless reference < min_ssim %@", ssim, "\(minSSIM)"))
                 }
-                if before == 0, !entry.gateFailures.isEmpty { failed += 1 }
+                if entry.gateFailures.count > before { outcome.overBudget += 1 }
+                if before == 0, !entry.gateFailures.isEmpty { outcome.outputs += 1 }
                 review.groups[g].entries[e] = entry
             }
         }
@@ -39,6 +41,7 @@ public enum BudgetGates {
             guard let limit = rule.budget?.maxTotalBytes, let bytes = totals[rule.planName], bytes > limit else { continue }
             total.append("budget: rule '\(rule.planName)' takes \(bytes) bytes, over max_total_bytes \(limit)")
         }
-        return (failed, total)
+        outcome.budgetTotal = total
+        return outcome
     }
 }

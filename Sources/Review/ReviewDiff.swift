@@ -47,7 +47,7 @@ public enum ReviewDiff {
         var groups: [String: Review.Group] = [:]
         var totals = Review.Totals()
         func add(_ entry: Review.Entry, _ derivative: Derivative) {
-            let style = derivative.style.map { "style '\($0)'" } ?? (derivative.values.isEmpty ? nil : derivative.matrix)
+            let style = groupStyle(derivative)
             let key = derivative.rule + "\u{0}" + (style ?? "")
             groups[key, default: Review.Group(rule: derivative.rule, style: style, entries: [])].entries.append(entry)
         }
@@ -134,6 +134,12 @@ public enum ReviewDiff {
         let ordered = groups.keys.sorted().compactMap { groups[$0] }
         return Review(before: beforeName, after: afterName, manifest: manifest, buckets: bucketChanges(before.manifest, after.manifest),
                       styles: styles, rules: rules, groups: ordered, totals: totals, rendered: false)
+    }
+
+    /// What a group is named by besides its rule: the style, or the matrix values, or nil for a
+    /// rule's own `process`.
+    static func groupStyle(_ derivative: Derivative) -> String? {
+        derivative.style.map { "style '\($0)'" } ?? (derivative.values.isEmpty ? nil : derivative.matrix)
     }
 
     /// A bucket's settings as lines: where its folder is, who may read it, its object ACLs.

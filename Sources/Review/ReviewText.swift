@@ -9,7 +9,7 @@ public enum ReviewText {
             switch kind {
             case "added", "created": return paint("+", "32")
             case "removed", "deleted": return paint("-", "31")
-            case "failed": return paint("!", "31")
+            case "failed", "budget": return paint("!", "31")
             default: return paint("~", "33")
             }
         }
@@ -44,9 +44,9 @@ public enum ReviewText {
         }
         if !review.groups.isEmpty { lines.append("Outputs:") }
         for group in review.groups {
-            let counts = [Review.Entry.Kind.created, .rebuilt, .deleted, .failed].compactMap { kind -> String? in
+            let counts = [Review.Entry.Kind.created, .rebuilt, .deleted, .failed, .budget].compactMap { kind -> String? in
                 let n = group.entries.filter { $0.kind == kind }.count
-                return n == 0 ? nil : "\(n) \(kind.rawValue)"
+                return n == 0 ? nil : "\(n) \(kind == .budget ? "over budget" : kind.rawValue)"
             }
             var counted = group.entries.filter { $0.failure == nil }
             var which = ""
@@ -67,10 +67,12 @@ public enum ReviewText {
                 var line = "    \(sign(entry.kind.rawValue)) \(clean(entry.outputBefore.map { "\($0) → " } ?? ""))\(clean(entry.output))  "
                 switch entry.kind {
                 case .created: line += clean(entry.after ?? "")
-                case .deleted, .failed: line += clean(entry.before ?? "")
+                case .deleted, .failed, .budget: line += clean(entry.before ?? "")
                 case .rebuilt: line += clean(Planner.pipelineChangeText(entry.before ?? "", entry.after ?? ""))
                 }
-                if let failure = entry.failure, entry.gateFailures.isEmpty { line += "  " + paint("fails to build: \(clean(failure))", "31") }
+                if let failure = entry.failure, entry.gateFailures.isEmpty {
+                    line += "  " + paint(entry.kind == .budget ? clean(failure) : "fails to build: \(clean(failure))", "31")
+                }
                 line += "  " + bytes(entry, rendered: review.rendered)
                 if let size = sizes(entry) { line += "  " + size }
                 if let ssim = entry.ssim { line += String(format: "  SSIM %.4f", ssim) }
@@ -81,7 +83,9 @@ public enum ReviewText {
         }
         let t = review.totals
         var total = "Total: \(t.created) created, \(t.rebuilt) rebuilt, \(t.deleted) deleted"
-        total += t.failed > 0 ? ", \(t.failed) failing; " : "; "
+        if t.failed > 0 { total += ", \(t.failed) failing" }
+        if t.budget > 0 { total += ", \(t.budget) over budget" }
+        total += "; "
         if let sampled = t.sampledOutputs {
             total += t.estimated ? "bytes (estimated from the \(sampled) rendered, --sample) " : "bytes (\(sampled) rendered, --sample) "
         } else {
@@ -114,6 +118,7 @@ public enum ReviewText {
         let after: String
         switch entry.kind {
         case .deleted, .failed: after = "none"
+        case .budget: return "bytes \(entry.bytesAfter.map(String.init) ?? "unknown") (unchanged)"
         default: after = entry.bytesAfter.map { "\($0)" + percent(entry.bytesBefore, $0) } ?? "not rendered"
         }
         return "bytes \(before) → \(after)"

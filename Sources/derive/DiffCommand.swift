@@ -74,7 +74,9 @@ struct DiffCommand: ParsableCommand {
         }
         var temporary: String?
         defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
-        if let reportFolder = html ?? renders ?? (gates != nil ? makeTemporary(&temporary) : nil), !review.groups.isEmpty {
+        // A budget the change lowers is judged over the outputs it leaves alone: renders are made for them too.
+        let worthRendering = !review.groups.isEmpty || !UnchangedBudgets.candidates(before: beforeSide, after: afterSide).isEmpty
+        if worthRendering, let reportFolder = html ?? renders ?? (gates != nil ? makeTemporary(&temporary) : nil) {
             let workers = try Workers.pool(size: BuildOptions(jobs: jobs).jobs, expectedEngineVersion: engine.report.version)
             defer { workers.shutdown() }
             do {
@@ -85,14 +87,12 @@ struct DiffCommand: ParsableCommand {
                 throw ExitCode.failure
             }
         }
-        var failedOutputs = 0, totalFailures: [String] = []
+        var outcome = Gates.Outcome()
         if let gates {
-            (failedOutputs, totalFailures) = gates.apply(to: &review)
             // The rules' budgets gate a change too (README, "Budgets").
-            let budgets = BudgetGates.apply(to: &review, after: afterSide)
-            failedOutputs += budgets.outputs
-            totalFailures += budgets.total
+            outcome = gates.apply(to: &review) + BudgetGates.apply(to: &review, after: afterSide)
         }
+        let totalFailures = outcome.total + outcome.budgetTotal
         if let html {
             do { try ReviewHTML.write(review, folder: html, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
                 Output.printError("cannot write the report in \(html): \(error)")
@@ -114,8 +114,8 @@ struct DiffCommand: ParsableCommand {
             if let html { text += "Report: \(html)/index.html\n" }
             try Output.writeStandardOutput(Data(text.utf8))
         }
-        if failedOutputs > 0 || !totalFailures.isEmpty {
-            Output.writeStandardError("derive: \(failedOutputs) output\(failedOutputs == 1 ? "" : "s") crossed --fail-on '\(failOn ?? "")'\(totalFailures.isEmpty ? "" : ", and the total did")\n")
+        if let gates, outcome.outputs > 0 || !totalFailures.isEmpty {
+            Output.writeStandardError("derive: \(gates.summary(outcome))\n")
             throw ExitCode.failure
         }
     }

@@ -288,6 +288,7 @@ struct DiffCLITests {
             }
           ],
           "totals" : {
+            "budget" : 0,
             "bytesBefore" : \(landscape + portrait + logo),
             "created" : 1,
             "deleted" : 1,
