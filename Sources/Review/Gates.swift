@@ -98,6 +98,7 @@ public struct Gates: Sendable, Equatable {
                 Self.markBuildFailure(&entry, &outcome)
                 // The conditions judge what the change does to an output; a `budget` one is unchanged.
                 if entry.kind == .budget {
+                    if !entry.gateFailures.isEmpty { outcome.outputs += 1 }
                     review.groups[g].entries[e] = entry
                     continue
                 }
@@ -125,7 +126,7 @@ public struct Gates: Sendable, Equatable {
         for case .totalGrowth(let limit) in conditions {
             let t = review.totals
             var estimated = t.estimated ? " (estimated from a sample)" : ""
-            var before = t.bytesBefore, after = t.bytesAfter
+            var before = t.bytesBefore ?? 0, after = t.bytesAfter
             if t.estimated, t.estimateTrusted == false, let subset = t.renderedBytesBefore {
                 // No estimate to trust: judge the rendered outputs' own ratio, and say so.
                 estimated = " (the rendered sample's own ratio: an output of unknown size was not rendered, so no estimated total can be trusted)"
@@ -154,7 +155,6 @@ public struct Gates: Sendable, Equatable {
             entry.gateFailures.append("fails to build: \(failure)")
             outcome.failingToBuild += 1
         }
-        outcome.outputs += 1
     }
 
     /// Marks only the outputs the build would fail (for `--junit` without `--fail-on`).
@@ -164,6 +164,7 @@ public struct Gates: Sendable, Equatable {
             for e in review.groups[g].entries.indices {
                 review.groups[g].entries[e].gateFailures = []
                 markBuildFailure(&review.groups[g].entries[e], &outcome)
+                if !review.groups[g].entries[e].gateFailures.isEmpty { outcome.outputs += 1 }
             }
         }
         return outcome

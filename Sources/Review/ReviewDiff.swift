@@ -105,18 +105,18 @@ public enum ReviewDiff {
                 add(Review.Entry(kind: .created, output: output, source: new.source, before: nil, after: new.pipeline.canonical), new)
             case (let old?, nil) where failing[output] != nil:
                 totals.failed += 1
-                var entry = Review.Entry(kind: .failed, output: output, source: old.source, before: old.pipeline.canonical, after: nil,
-                                         bytesBefore: bytesBefore, sizeBefore: sizeBefore)
+                var entry = Review.Entry(kind: .failed, output: output, source: old.source, before: old.pipeline.canonical,
+                                         after: newRecipe(of: old, in: after.manifest), bytesBefore: bytesBefore, sizeBefore: sizeBefore)
                 entry.failure = failing[output]
                 add(entry, old)
             case (let old?, nil):
                 totals.deleted += 1
-                totals.bytesBefore += bytesBefore ?? 0
+                totals.bytesBefore = bytesBefore.flatMap { bytes in totals.bytesBefore.map { $0 + bytes } }
                 add(Review.Entry(kind: .deleted, output: output, source: old.source, before: old.pipeline.canonical, after: nil,
                                  bytesBefore: bytesBefore, sizeBefore: sizeBefore), old)
             case (let old?, let new?) where old.actionKey != new.actionKey:
                 totals.rebuilt += 1
-                totals.bytesBefore += bytesBefore ?? 0
+                totals.bytesBefore = bytesBefore.flatMap { bytes in totals.bytesBefore.map { $0 + bytes } }
                 var entry = Review.Entry(kind: .rebuilt, output: output, source: new.source, before: old.pipeline.canonical,
                                          after: new.pipeline.canonical, bytesBefore: bytesBefore, sizeBefore: sizeBefore)
                 if oldName != output { entry.outputBefore = oldName }
@@ -134,6 +134,14 @@ public enum ReviewDiff {
         let ordered = groups.keys.sorted().compactMap { groups[$0] }
         return Review(before: beforeName, after: afterName, manifest: manifest, buckets: bucketChanges(before.manifest, after.manifest),
                       styles: styles, rules: rules, groups: ordered, totals: totals, rendered: false)
+    }
+
+    /// The recipe the new revision gives an old output it cannot make (the same rule, style and
+    /// matrix values), so a failure shows what it failed to render.
+    static func newRecipe(of old: Derivative, in manifest: Manifest) -> String? {
+        guard let rule = manifest.rules.first(where: { $0.planName == old.rule }),
+              let variants = try? rule.variants(catalogue: manifest.catalogue) else { return nil }
+        return variants.first { $0.style == old.style && $0.values == old.values }?.pipeline.canonical
     }
 
     /// What a group is named by besides its rule: the style, or the matrix values, or nil for a

@@ -94,7 +94,7 @@ public enum ReviewHTML {
         </style></head><body>
         <h1>derive diff <code>\(escape(review.manifest))</code>: \(escape(review.before)) → \(escape(review.after))</h1>
         <div class="summary" id="summary">
-        <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted\(t.failed > 0 ? ", <b class=\"gate\">\(t.failed)</b> failing" : "")\(t.budget > 0 ? ", <b class=\"gate\">\(t.budget)</b> over budget" : ""); bytes\(t.sampledOutputs.map { t.estimated ? " (estimated from the \($0) rendered outputs, --sample)" : " (\($0) rendered, --sample)" } ?? "") \(t.bytesBefore) → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
+        <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted\(t.failed > 0 ? ", <b class=\"gate\">\(t.failed)</b> failing" : "")\(t.budget > 0 ? ", <b class=\"gate\">\(t.budget)</b> over budget" : ""); bytes\(t.sampledOutputs.map { t.estimated ? " (estimated from the \($0) rendered outputs, --sample)" : " (\($0) rendered, --sample)" } ?? "") \(t.bytesBefore.map(String.init) ?? "unknown") → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
 
         """
         html += changeTable("Buckets", review.buckets.map { ($0.kind.rawValue, $0.name, $0.changes) })

@@ -92,7 +92,9 @@ public struct Review: Sendable, Codable, Equatable {
         public var failed = 0
         /// Unchanged outputs over their rule's changed budget (not counted in the bytes: they do not change).
         public var budget = 0
-        public var bytesBefore: Int64 = 0
+        /// Nil when unknown: an output the change rebuilds or deletes whose old size nothing
+        /// tells (no record, no file, no render).
+        public var bytesBefore: Int64? = 0
         /// Nil when nothing was rendered.
         public var bytesAfter: Int64?
         /// How many outputs were rendered when `--sample` left some out (the byte totals then

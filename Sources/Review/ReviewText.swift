@@ -57,7 +57,9 @@ public enum ReviewText {
                 which = " of the \(counted.count) rendered"
             }
             let before = counted.reduce(Int64(0)) { $0 + ($1.kind == .created ? 0 : $1.bytesBefore ?? 0) }
-            var head = "  \(clean(group.title)): \(counts.joined(separator: ", ")); bytes\(which) \(before)"
+            // Without renders an old size nothing records is unknown: so is the group's sum.
+            let unknown = !review.rendered && counted.contains { $0.kind != .created && $0.bytesBefore == nil }
+            var head = "  \(clean(group.title)): \(counts.joined(separator: ", ")); bytes\(which) \(unknown ? "unknown" : "\(before)")"
             if review.rendered {
                 let after = counted.reduce(Int64(0)) { $0 + ($1.kind == .deleted ? 0 : $1.bytesAfter ?? 0) }
                 head += " → \(after)\(which.isEmpty ? "" : percent(before, after))"
@@ -67,7 +69,10 @@ public enum ReviewText {
                 var line = "    \(sign(entry.kind.rawValue)) \(clean(entry.outputBefore.map { "\($0) → " } ?? ""))\(clean(entry.output))  "
                 switch entry.kind {
                 case .created: line += clean(entry.after ?? "")
-                case .deleted, .failed, .budget: line += clean(entry.before ?? "")
+                case .failed where entry.before != nil && entry.after != nil:
+                    // What it had, and what the new revision fails to make.
+                    line += clean(Planner.pipelineChangeText(entry.before!, entry.after!))
+                case .deleted, .failed, .budget: line += clean(entry.before ?? entry.after ?? "")
                 case .rebuilt: line += clean(Planner.pipelineChangeText(entry.before ?? "", entry.after ?? ""))
                 }
                 if let failure = entry.failure, entry.gateFailures.isEmpty {
@@ -91,7 +96,7 @@ public enum ReviewText {
         } else {
             total += "bytes "
         }
-        total += "\(t.bytesBefore) → "
+        total += "\(t.bytesBefore.map(String.init) ?? "unknown") → "
         total += t.bytesAfter.map { "\($0)\(percent(t.bytesBefore, $0))" } ?? "not rendered"
         if t.estimated, t.estimateTrusted == false, let before = t.renderedBytesBefore, let after = t.renderedBytesAfter {
             total += "; no estimate can be trusted (an output of unknown size was not rendered): the rendered ones alone \(before) → \(after)\(percent(before, after))"
@@ -111,7 +116,14 @@ public enum ReviewText {
         return result
     }
 
-    static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) }
+    /// C0 and C1 controls, and the bidirectional controls (U+202E and its kin reorder what
+    /// the reader sees) and line separators.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0..<0x20, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
 
     static func bytes(_ entry: Review.Entry, rendered: Bool) -> String {
         let before = entry.bytesBefore.map(String.init) ?? (entry.kind == .created ? "none" : "unknown")

@@ -46,6 +46,9 @@ struct DiffCommand: ParsableCommand {
         if let sample, sample < 1 || sample > 1_000_000 { throw ValidationError("--sample must be from 1 to 1000000, not \(sample)") }
         if let jobs, jobs < 1 || jobs > 1024 { throw ValidationError("--jobs must be from 1 to 1024, not \(jobs)") }
         if let failOn { do { _ = try Gates(failOn) } catch { throw ValidationError("\(error)") } }
+        for (option, value) in [("--junit", junit), ("--html", html), ("--renders", renders)] where value?.isEmpty == true {
+            throw ValidationError("\(option) needs a path, for example \(option == "--junit" ? "report/junit.xml" : "report")")
+        }
         if html != nil, renders != nil, html != renders { throw ValidationError("--html and --renders name two folders; give one") }
     }
 
@@ -67,7 +70,7 @@ struct DiffCommand: ParsableCommand {
         let gates = try failOn.map { try Gates($0) }
         if let junit {
             // Before any render: a refused path fails fast.
-            do { try JUnitFile.check(junit, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
+            do { try JUnitFile.check(junit, manifests: [beforeSide.manifest, afterSide.manifest], reportFolder: html ?? renders) } catch {
                 Output.printError("\(error)")
                 throw ExitCode.failure
             }
@@ -91,6 +94,9 @@ struct DiffCommand: ParsableCommand {
         if let gates {
             // The rules' budgets gate a change too (README, "Budgets").
             outcome = gates.apply(to: &review) + BudgetGates.apply(to: &review, after: afterSide)
+        } else if junit != nil {
+            // Without conditions the JUnit report still fails what the build would fail.
+            _ = Gates.buildFailures(in: &review)
         }
         let totalFailures = outcome.total + outcome.budgetTotal
         if let html {

@@ -132,4 +132,115 @@ struct DiffAttack13Tests {
         #expect(crossed.stderr.contains("2 outputs crossed --fail-on 'ssim<0.999'"), "\(crossed.stderr)")
         #expect(!crossed.stderr.contains("fail to build") && !crossed.stderr.contains("budget"), "\(crossed.stderr)")
     }
+
+    /// N5: `--junit` naming one of the report's own files (`--html rep --junit rep/index.html`)
+    /// was caught only after the report was written, blaming a file derive had just made. It is
+    /// refused before anything is written; `rep/junit.xml` (the README's CI line) is fine.
+    @Test func junitCollidingWithTheReportIsRefusedFirst() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        try repository.change(commit: false)
+        for junit in ["rep/index.html", "rep/images/0001-old.jpg", "rep/.derive-report", "rep/images"] {
+            let result = try repository.run(["diff", "--html", "rep", "--junit", junit, "--fail-on", "ssim<0.01"])
+            #expect(result.status == 1, "\(junit): \(result.stderr)")
+            #expect(result.stderr.contains("is one of the report's own files"), "\(junit): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: repository.folder.appendingPathComponent("rep").path), "\(junit)")
+        }
+        let fine = try repository.run(["diff", "--html", "rep", "--junit", "rep/junit.xml", "--fail-on", "ssim<0.01"])
+        #expect(fine.status == 0, "\(fine.stderr)")
+        #expect(FileManager.default.fileExists(atPath: repository.folder.appendingPathComponent("rep/junit.xml").path))
+    }
+
+    /// N5: `--junit ''` was an I/O error (exit 1); it is a usage error (64).
+    @Test func emptyJUnitPathIsAUsageError() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        let result = try repository.run(["diff", "--junit", ""])
+        #expect(result.status == 64, "\(result.status) \(result.stderr)")
+        #expect(result.stderr.contains("--junit"), "\(result.stderr)")
+    }
+
+    /// N5: without `--fail-on`, an output the change cannot build was a passing JUnit test case.
+    /// It fails there (the build would fail it); the exit status stays 0 without `--fail-on`.
+    /// The `!` line shows the new recipe too, not only the old one.
+    @Test func junitWithoutFailOnFailsWhatTheBuildWouldFail() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        try repository.write("styles.yaml", DiffRepository.stylesOne.replacingOccurrences(
+            of: "quality,q_80", with: "quality,q_80/watermark,image_bm9wZS5wbmc"))   // nope.png is not in the bucket
+        let junit = repository.folder.appendingPathComponent("junit.xml").path
+        let result = try repository.run(["diff", "--junit", junit])
+        #expect(result.status == 0, "\(result.stderr)")
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("failures=\"2\""), "\(xml)")
+        #expect(xml.contains("<failure message=\"fails to build: the watermark object"), "\(xml)")
+        let text = String(decoding: result.stdout, as: UTF8.self)
+        let line = text.split(separator: "\n").first { $0.contains("! site/landscape.thumb.jpg") }.map(String.init) ?? ""
+        #expect(line.contains("/quality,q_80 → ") && line.contains("/watermark,") && line.contains("image_bm9wZS5wbmc"), "\(text)")
+    }
+
+    /// N5: without renders the totals said `bytesBefore: 0` while every entry's was unknown.
+    @Test func unknownBytesBeforeIsUnknownInTheTotals() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        try repository.change(commit: false)   // never built: no old bytes are known
+        let object = try DiffAttack12Tests.object(repository.run(["diff", "--json"]))
+        let totals = try #require(object["totals"] as? [String: Any])
+        #expect(totals["bytesBefore"] is NSNull || totals["bytesBefore"] == nil, "\(totals)")
+        let text = String(decoding: try repository.run(["diff"]).stdout, as: UTF8.self)
+        #expect(text.contains("; bytes unknown → not rendered."), "\(text)")
+        // Built at the first commit: every old size is on record, and the total is a number again.
+        try repository.write("derive.yaml", DiffRepository.manifestOne)
+        try repository.write("styles.yaml", DiffRepository.stylesOne)
+        #expect(try repository.run(["build", "--quiet"]).status == 0)
+        try repository.change(commit: false)
+        let built = try DiffAttack12Tests.object(repository.run(["diff", "--json"]))
+        #expect(((built["totals"] as? [String: Any])?["bytesBefore"] as? NSNumber)?.intValue ?? 0 > 0)
+    }
+
+    /// N5: a right-to-left override (U+202E) in a name was printed raw: it reorders what the
+    /// reviewer reads. Bidi controls are escaped like C0 controls.
+    @Test func bidiControlsInNamesAreShownEscaped() throws {
+        let repository = try DiffRepository()
+        defer { repository.remove() }
+        let hostile = "a\u{202E}gnp.exe\u{2066}.png"
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("logo-alpha.png"), to: repository.folder.appendingPathComponent("src/" + hostile))
+        try repository.change(commit: false)
+        let result = try repository.run(["diff"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = String(decoding: result.stdout, as: UTF8.self)
+        #expect(!text.unicodeScalars.contains { $0.value == 0x202E || $0.value == 0x2066 }, "\(text)")
+        #expect(text.contains("a\\u{202E}gnp.exe\\u{2066}"), "\(text)")
+    }
+}
+
+/// N5: `derive catalog` printed matrix values raw (terminal escapes, bidi overrides) and said a
+/// catalogue of rule recipes only was empty.
+@Suite(.serialized) struct CatalogAttack13Tests {
+    @Test func rowLabelsAreEscaped() throws {
+        let project = try CatalogProject("""
+        version: 1
+        buckets:
+          photos: {path: src}
+          site: {path: out}
+        derivatives:
+          - name: tagged
+            from: photos/*.png
+            matrix: {tag: ["a\\e]0;PWNED\\a\\e[31m", "b\\u202Ec"]}
+            process: image/resize,w_{w}
+            to: site/{tag}/{name}.png
+
+        """.replacingOccurrences(of: "w_{w}", with: "w_40"))
+        defer { project.remove() }
+        let result = try project.run(["catalog"])
+        let text = String(decoding: result.stdout, as: UTF8.self)
+        #expect(result.status == 0, "\(result.stderr) \(text)")
+        #expect(!result.stdout.contains(0x1B) && !result.stdout.contains(0x07), "\(text)")
+        #expect(!text.unicodeScalars.contains { $0.value == 0x202E }, "\(text)")
+        #expect(text.contains("\\u{1B}]0;PWNED\\u{7}\\u{1B}[31m"), "\(text)")
+        #expect(text.contains("b\\u{202E}c"), "\(text)")
+        // Two rule recipes and no `styles:`: not an empty catalogue.
+        #expect(!result.stderr.contains("the catalogue is empty"), "\(result.stderr)")
+        #expect(text.hasPrefix("derive catalog derive.yaml: 0 styles and 2 rule recipes"), "\(text)")
+    }
 }
