@@ -16,6 +16,9 @@ public struct ReviewSide: Sendable {
     public var recorded: [String: OutputRecord]
     /// Sources and outputs the planner already knows the build would fail (subject → why).
     public var failures: [PlanFailure] = []
+    /// Outputs whose file is not the one Derive wrote (edited by hand, a user's file): the plan
+    /// has an error and the build refuses to start, but the review still judges them (output → why).
+    public var planErrors: [String: String] = [:]
 
     /// Plans `manifest` with the existing planner, read-only: no state folder is created, nothing
     /// is moved aside, no lock is taken, nothing is written into a bucket.
@@ -25,6 +28,10 @@ public struct ReviewSide: Sendable {
         self.manifest = manifest
         var derivatives: [String: Derivative] = [:]
         for item in plan.items { if let derivative = item.derivative { derivatives[derivative.output] = derivative } }
+        for (derivative, error) in plan.errored where derivatives[derivative.output] == nil {
+            derivatives[derivative.output] = derivative
+            planErrors[derivative.output] = error.message
+        }
         self.derivatives = derivatives
         self.recorded = plan.recorded
         self.failures = plan.failures
@@ -47,6 +54,10 @@ public enum ReviewDiff {
         var groups: [String: Review.Group] = [:]
         var totals = Review.Totals()
         func add(_ entry: Review.Entry, _ derivative: Derivative) {
+            var entry = entry
+            if entry.kind != .deleted, let error = after.planErrors[entry.output] {
+                entry.note = "derive build refuses to start until this is resolved: \(error)"
+            }
             let style = groupStyle(derivative)
             let key = derivative.rule + "\u{0}" + (style ?? "")
             groups[key, default: Review.Group(rule: derivative.rule, style: style, entries: [])].entries.append(entry)
@@ -76,7 +87,10 @@ public enum ReviewDiff {
             if let derivative = before.derivatives[failure.subject], after.derivatives[failure.subject] == nil { outputs.append(derivative) }
             outputs += goneByLogicalName[failure.subject] ?? []
             if outputs.isEmpty { unplaced.append(failure) }
-            for derivative in outputs { failing[derivative.output] = failure.message }
+            // Only an output the new revision still tries to make (its rule, style and matrix
+            // values remain) fails; one it no longer makes is deleted, even when the lock of a
+            // fresh clone names it (a removed rule's output, a dropped style).
+            for derivative in outputs where newRecipe(of: derivative, in: after.manifest) != nil { failing[derivative.output] = failure.message }
         }
         // `{hash}` names change with the bytes: an output that is only old and one that is only
         // new, of the same rule, source, style and matrix values, are one output rebuilt.

@@ -9,8 +9,9 @@ import Glibc
 /// links only, styles and script inline. Grouped by rule and style, worst first.
 public enum ReviewHTML {
     /// `folder/index.html`, under the report folder's ownership rule (`ReportFolder`).
-    public static func write(_ review: Review, folder: String, manifests: [Manifest]) throws {
-        try ReportFolder.claim(folder, manifests: manifests).write(Data(page(review).utf8), to: "index.html")
+    /// `totalFailures`: the total's and the rules' `max_total_bytes` failures, said in the summary.
+    public static func write(_ review: Review, folder: String, manifests: [Manifest], totalFailures: [String] = []) throws {
+        try ReportFolder.claim(folder, manifests: manifests).write(Data(page(review, totalFailures: totalFailures).utf8), to: "index.html")
     }
 
     /// HTML escaping: the index's `<picture>` markup and this page escape alike.
@@ -65,7 +66,7 @@ public enum ReviewHTML {
         return html + "</table>\n"
     }
 
-    static func page(_ review: Review) -> String {
+    static func page(_ review: Review, totalFailures: [String] = []) -> String {
         let t = review.totals
         let failures = review.entries.filter { !$0.gateFailures.isEmpty }.count
         var html = """
@@ -97,6 +98,8 @@ public enum ReviewHTML {
         <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted\(t.failed > 0 ? ", <b class=\"gate\">\(t.failed)</b> failing" : "")\(t.budget > 0 ? ", <b class=\"gate\">\(t.budget)</b> over budget" : ""); bytes\(t.sampledOutputs.map { t.estimated ? " (estimated from the \($0) rendered outputs, --sample)" : " (\($0) rendered, --sample)" } ?? "") \(t.bytesBefore.map(String.init) ?? "unknown") → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
 
         """
+        // Why CI failed when no single output did: the total gate, a rule over max_total_bytes.
+        for failure in totalFailures { html += "<p class=\"gate\">FAIL \(escape(failure))</p>\n" }
         html += changeTable("Buckets", review.buckets.map { ($0.kind.rawValue, $0.name, $0.changes) })
         if !review.styles.isEmpty {
             html += "<h3>Styles</h3><table>\n"

@@ -255,7 +255,7 @@ public struct ReviewRenderer: Sendable {
                 write(PNGWriter.encode(heat), entry.heatMap!, report, notes: &notes)
             } catch { notes.append("not compared: \(error)") }
         }
-        if !notes.isEmpty { entry.note = notes.joined(separator: "; ") }
+        if !notes.isEmpty { entry.note = ([entry.note].compactMap { $0 } + notes).joined(separator: "; ") }
     }
 
     func write(_ bytes: Data, _ relative: String, _ report: ReportFolder, notes: inout [String]) {

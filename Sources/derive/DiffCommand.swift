@@ -100,7 +100,7 @@ struct DiffCommand: ParsableCommand {
         }
         let totalFailures = outcome.total + outcome.budgetTotal
         if let html {
-            do { try ReviewHTML.write(review, folder: html, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
+            do { try ReviewHTML.write(review, folder: html, manifests: [beforeSide.manifest, afterSide.manifest], totalFailures: totalFailures) } catch {
                 Output.printError("cannot write the report in \(html): \(error)")
                 throw ExitCode.failure
             }
