@@ -55,6 +55,15 @@ public enum OutputBudget {
         }
     }
 
+    /// SSIM of an output as built (its file's bytes) against its lossless reference, the
+    /// source read inside the renderer's source limit: how `audit` judges an up-to-date output
+    /// and how `derive diff` judges one a change leaves alone under a raised `min_ssim`.
+    public static func similarity(ofBuilt output: Data, width: Int, height: Int, derivative: Derivative,
+                                  renderer: any DerivativeRenderer) throws -> Double {
+        let source = try ConfinedFolder.readRegularFile(atPath: derivative.sourcePath, maxBytes: min(renderer.maxSourceBytes, 1 << 30))
+        return try similarity(output, width: width, height: height, source: source, derivative: derivative, renderer: renderer)
+    }
+
     /// Every breach among the recorded outputs the plan still wants: up-to-date outputs over
     /// `max_bytes` (built before the budget was lowered), rules whose recorded outputs together
     /// are over `max_total_bytes`, and, with a renderer, up-to-date outputs below `min_ssim`
@@ -75,8 +84,7 @@ public enum OutputBudget {
                 do {
                     let output = try ConfinedFolder.readRegularFile(atPath: derivative.outputPath, maxBytes: 1 << 30)
                     guard ContentDigests.digest(output) == record.outputDigest else { continue }   // stale: check reports it already
-                    let source = try ConfinedFolder.readRegularFile(atPath: derivative.sourcePath, maxBytes: min(renderer.maxSourceBytes, 1 << 30))
-                    let ssim = try similarity(output, width: record.width, height: record.height, source: source,
+                    let ssim = try similarity(ofBuilt: output, width: record.width, height: record.height,
                                               derivative: derivative, renderer: renderer)
                     if ssim < minSSIM {
                         breaches.append("\(item.output): SSIM \(String(format: "%.4f", ssim)) against a lossless reference, below the budget min_ssim \(minSSIM) of rule '\(derivative.rule)'")

@@ -90,6 +90,8 @@ public struct Plan: Sendable {
     /// Outputs whose planning failed with an error (a file Derive did not write, or that was
     /// changed, at their path): wanted, but neither up to date nor buildable.
     public var erroredOutputs: Set<String> = []
+    /// The derivatives of `erroredOutputs`, each with its error (a review still judges them).
+    public var errored: [(derivative: Derivative, error: PlanError)] = []
     /// The state's records the plan was made from (output → record).
     public var recorded: [String: OutputRecord] = [:]
     /// Deletions known only from the lock (no state recorded them): outputs the manifest no longer produces.
@@ -227,10 +229,11 @@ public struct Planner: Sendable {
             errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath), data: data)))
         }
         var erroredOutputs: Set<String> = []
+        var errored: [(derivative: Derivative, error: PlanError)] = []
         for (derivative, result) in zip(expansion.derivatives, planned) {
             switch result {
             case .success(let item): items.append(item)
-            case .failure(let error): errors.append(error); erroredOutputs.insert(derivative.output)
+            case .failure(let error): errors.append(error); erroredOutputs.insert(derivative.output); errored.append((derivative, error))
             }
         }
         let wanted = Set(expansion.derivatives.map(\.output))
@@ -278,6 +281,7 @@ public struct Planner: Sendable {
         plan.kept = keptAsProtected
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
+        plan.errored = errored
         plan.recorded = recorded
         return plan
     }

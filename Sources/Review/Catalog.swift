@@ -129,14 +129,16 @@ public struct Catalog: Sendable, Codable, Equatable {
     // MARK: Text
 
     public func text() -> String {
-        var out = "derive catalog \(manifest): \(rowsText) × \(samples.count) sample\(samples.count == 1 ? "" : "s") (\(samplesFrom))\n"
+        // Names, matrix values and messages with control characters escaped, as `derive diff` does.
+        let clean = ReviewText.clean
+        var out = "derive catalog \(clean(manifest)): \(rowsText) × \(samples.count) sample\(samples.count == 1 ? "" : "s") (\(samplesFrom))\n"
         for row in styles {
-            out += (row.rule == nil ? "style '\(row.name)'" : row.name) + ": \(row.canonical)\n"
+            out += clean(row.rule == nil ? "style '\(row.name)'" : row.name) + ": \(clean(row.canonical))\n"
             for cell in row.cells {
                 if let width = cell.width, let height = cell.height, let bytes = cell.bytes {
-                    out += "  \(cell.sample)  \(width)x\(height) \(cell.format ?? "?")  \(bytes) bytes\(cell.image.map { "  \($0)" } ?? "")\n"
+                    out += "  \(clean(cell.sample))  \(width)x\(height) \(clean(cell.format ?? "?"))  \(bytes) bytes\(cell.image.map { "  \(clean($0))" } ?? "")\n"
                 } else {
-                    out += "  \(cell.sample)  failed: \(cell.note ?? "no render")\n"
+                    out += "  \(clean(cell.sample))  failed: \(clean(cell.note ?? "no render"))\n"
                 }
             }
         }

@@ -62,15 +62,47 @@ public struct Gates: Sendable, Equatable {
         self.conditions = conditions
     }
 
-    /// Marks every output that crosses a condition; the total's failures apart. Returns how many failed.
-    public func apply(to review: inout Review) -> (outputs: Int, total: [String]) {
-        var failed = 0
+    /// What gates found: how many outputs failed, the totals' failures, and, for the summary,
+    /// how many outputs failed each way (an output is counted under every way it failed).
+    public struct Outcome: Sendable, Equatable {
+        /// Outputs with a failure of any kind.
+        public var outputs = 0
+        /// Failures of the total (`total>+5%`).
+        public var total: [String] = []
+        /// Rules whose outputs together are over `max_total_bytes`.
+        public var budgetTotal: [String] = []
+        /// Outputs the new revision cannot build.
+        public var failingToBuild = 0
+        /// Outputs over their rule's budget (changed ones, or unchanged under a changed budget).
+        public var overBudget = 0
+        /// Outputs that crossed a `--fail-on` condition.
+        public var crossed = 0
+
+        public init() {}
+
+        public static func + (a: Outcome, b: Outcome) -> Outcome {
+            var sum = a
+            sum.outputs += b.outputs; sum.total += b.total; sum.budgetTotal += b.budgetTotal
+            sum.failingToBuild += b.failingToBuild; sum.overBudget += b.overBudget; sum.crossed += b.crossed
+            return sum
+        }
+    }
+
+    /// Marks every output that crosses a condition; the total's failures apart.
+    public func apply(to review: inout Review) -> Outcome {
+        var outcome = Outcome()
         for g in review.groups.indices {
             for e in review.groups[g].entries.indices {
                 var entry = review.groups[g].entries[e]
                 entry.gateFailures = []
-                // An output the change breaks fails whatever the conditions: the build would fail it.
-                if let failure = entry.failure { entry.gateFailures.append("fails to build: \(failure)") }
+                Self.markBuildFailure(&entry, &outcome)
+                // The conditions judge what the change does to an output; a `budget` one is unchanged.
+                if entry.kind == .budget {
+                    if !entry.gateFailures.isEmpty { outcome.outputs += 1 }
+                    review.groups[g].entries[e] = entry
+                    continue
+                }
+                let before = entry.gateFailures.count
                 for condition in conditions {
                     switch condition {
                     case .ssimBelow(let limit):
@@ -85,7 +117,8 @@ public struct Gates: Sendable, Equatable {
                     case .totalGrowth: break
                     }
                 }
-                if !entry.gateFailures.isEmpty { failed += 1 }
+                if entry.gateFailures.count > before { outcome.crossed += 1 }
+                if !entry.gateFailures.isEmpty { outcome.outputs += 1 }
                 review.groups[g].entries[e] = entry
             }
         }
@@ -93,7 +126,7 @@ public struct Gates: Sendable, Equatable {
         for case .totalGrowth(let limit) in conditions {
             let t = review.totals
             var estimated = t.estimated ? " (estimated from a sample)" : ""
-            var before = t.bytesBefore, after = t.bytesAfter
+            var before = t.bytesBefore ?? 0, after = t.bytesAfter
             if t.estimated, t.estimateTrusted == false, let subset = t.renderedBytesBefore {
                 // No estimate to trust: judge the rendered outputs' own ratio, and say so.
                 estimated = " (the rendered sample's own ratio: an output of unknown size was not rendered, so no estimated total can be trusted)"
@@ -107,7 +140,53 @@ public struct Gates: Sendable, Equatable {
                 total.append("total bytes 0 → \(after) (all new) > +\(Condition.number(limit))%\(estimated)")
             }
         }
-        return (failed, total)
+        outcome.total = total
+        return outcome
+    }
+
+    /// An output the change breaks fails whatever the conditions, as the build fails it: one
+    /// it cannot make, or one left as it is over its rule's changed budget.
+    static func markBuildFailure(_ entry: inout Review.Entry, _ outcome: inout Outcome) {
+        guard let failure = entry.failure else { return }
+        if entry.kind == .budget {
+            entry.gateFailures.append(failure)
+            outcome.overBudget += 1
+        } else {
+            entry.gateFailures.append("fails to build: \(failure)")
+            outcome.failingToBuild += 1
+        }
+    }
+
+    /// Marks only the outputs the build would fail (for `--junit` without `--fail-on`).
+    public static func buildFailures(in review: inout Review) -> Outcome {
+        var outcome = Outcome()
+        for g in review.groups.indices {
+            for e in review.groups[g].entries.indices {
+                review.groups[g].entries[e].gateFailures = []
+                markBuildFailure(&review.groups[g].entries[e], &outcome)
+                if !review.groups[g].entries[e].gateFailures.isEmpty { outcome.outputs += 1 }
+            }
+        }
+        return outcome
+    }
+
+    /// The stderr line: each kind of failure named with how many outputs failed it.
+    public func summary(_ outcome: Outcome) -> String {
+        func outputs(_ n: Int) -> String { "\(n) output\(n == 1 ? "" : "s")" }
+        var parts: [String] = []
+        if outcome.failingToBuild > 0 { parts.append("\(outputs(outcome.failingToBuild)) fail\(outcome.failingToBuild == 1 ? "s" : "") to build") }
+        if outcome.overBudget > 0 { parts.append("\(outputs(outcome.overBudget)) over \(outcome.overBudget == 1 ? "its" : "their") rule's budget") }
+        if outcome.crossed > 0 {
+            let named = conditions.filter { if case .totalGrowth = $0 { return false } else { return true } }.map(\.description).joined(separator: ",")
+            parts.append("\(outputs(outcome.crossed)) crossed --fail-on '\(named)'")
+        }
+        if !outcome.total.isEmpty {
+            let named = conditions.filter { if case .totalGrowth = $0 { return true } else { return false } }.map(\.description).joined(separator: ",")
+            parts.append("the total crossed --fail-on '\(named)'")
+        }
+        let rules = outcome.budgetTotal.count
+        if rules > 0 { parts.append("\(rules) rule\(rules == 1 ? "" : "s") over max_total_bytes") }
+        return parts.joined(separator: ", ")
     }
 }
 
@@ -121,7 +200,7 @@ public enum JUnitReport {
         xml += "  <testsuite name=\"\(escape("derive diff \(review.manifest): \(review.before) → \(review.after)"))\" tests=\"\(entries.count + 1)\" failures=\"\(failures)\">\n"
         for (group, entry) in entries {
             var detail = "\(entry.kind.rawValue)"
-            if let failure = entry.failure { detail += ", fails to build: \(failure)" }
+            if let failure = entry.failure { detail += entry.kind == .budget ? ", \(failure)" : ", fails to build: \(failure)" }
             if let ssim = entry.ssim { detail += String(format: ", SSIM %.4f", ssim) }
             detail += ", " + ReviewText.bytes(entry, rendered: review.rendered)
             xml += "    <testcase classname=\"\(escape(group.title))\" name=\"\(escape(entry.output))\">\n"

@@ -21,9 +21,18 @@ public enum JUnitFile {
         }
     }
 
-    /// Whether `path` may take the report (checked again when writing).
-    public static func check(_ path: String, manifests: [Manifest]) throws {
+    /// Whether `path` may take the report (checked again when writing); with `reportFolder`
+    /// (`--html`/`--renders DIR`), never one of that report's own files, refused before anything
+    /// is written.
+    public static func check(_ path: String, manifests: [Manifest], reportFolder: String? = nil) throws {
         try ReviewRenderer.checkOutsideBuckets(path, manifests: manifests, what: "the JUnit file")
+        if let reportFolder {
+            let report = ReviewRenderer.resolved(reportFolder), junit = ReviewRenderer.resolved(path)
+            let own = [report, report + "/index.html", report + "/" + ReportFolder.recordName, report + "/images"]
+            if own.contains(junit) || junit.hasPrefix(report + "/images/") {
+                throw Failure(description: "--junit \(path) is one of the report's own files in \(reportFolder) (index.html, \(ReportFolder.recordName), images/); choose another name, for example \(reportFolder)/junit.xml")
+            }
+        }
         var info = stat()
         if lstat(path, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFREG else {

@@ -16,6 +16,9 @@ public struct ReviewSide: Sendable {
     public var recorded: [String: OutputRecord]
     /// Sources and outputs the planner already knows the build would fail (subject → why).
     public var failures: [PlanFailure] = []
+    /// Outputs whose file is not the one Derive wrote (edited by hand, a user's file): the plan
+    /// has an error and the build refuses to start, but the review still judges them (output → why).
+    public var planErrors: [String: String] = [:]
 
     /// Plans `manifest` with the existing planner, read-only: no state folder is created, nothing
     /// is moved aside, no lock is taken, nothing is written into a bucket.
@@ -25,6 +28,10 @@ public struct ReviewSide: Sendable {
         self.manifest = manifest
         var derivatives: [String: Derivative] = [:]
         for item in plan.items { if let derivative = item.derivative { derivatives[derivative.output] = derivative } }
+        for (derivative, error) in plan.errored where derivatives[derivative.output] == nil {
+            derivatives[derivative.output] = derivative
+            planErrors[derivative.output] = error.message
+        }
         self.derivatives = derivatives
         self.recorded = plan.recorded
         self.failures = plan.failures
@@ -47,7 +54,11 @@ public enum ReviewDiff {
         var groups: [String: Review.Group] = [:]
         var totals = Review.Totals()
         func add(_ entry: Review.Entry, _ derivative: Derivative) {
-            let style = derivative.style.map { "style '\($0)'" } ?? (derivative.values.isEmpty ? nil : derivative.matrix)
+            var entry = entry
+            if entry.kind != .deleted, let error = after.planErrors[entry.output] {
+                entry.note = "derive build refuses to start until this is resolved: \(error)"
+            }
+            let style = groupStyle(derivative)
             let key = derivative.rule + "\u{0}" + (style ?? "")
             groups[key, default: Review.Group(rule: derivative.rule, style: style, entries: [])].entries.append(entry)
         }
@@ -76,7 +87,10 @@ public enum ReviewDiff {
             if let derivative = before.derivatives[failure.subject], after.derivatives[failure.subject] == nil { outputs.append(derivative) }
             outputs += goneByLogicalName[failure.subject] ?? []
             if outputs.isEmpty { unplaced.append(failure) }
-            for derivative in outputs { failing[derivative.output] = failure.message }
+            // Only an output the new revision still tries to make (its rule, style and matrix
+            // values remain) fails; one it no longer makes is deleted, even when the lock of a
+            // fresh clone names it (a removed rule's output, a dropped style).
+            for derivative in outputs where newRecipe(of: derivative, in: after.manifest) != nil { failing[derivative.output] = failure.message }
         }
         // `{hash}` names change with the bytes: an output that is only old and one that is only
         // new, of the same rule, source, style and matrix values, are one output rebuilt.
@@ -105,18 +119,18 @@ public enum ReviewDiff {
                 add(Review.Entry(kind: .created, output: output, source: new.source, before: nil, after: new.pipeline.canonical), new)
             case (let old?, nil) where failing[output] != nil:
                 totals.failed += 1
-                var entry = Review.Entry(kind: .failed, output: output, source: old.source, before: old.pipeline.canonical, after: nil,
-                                         bytesBefore: bytesBefore, sizeBefore: sizeBefore)
+                var entry = Review.Entry(kind: .failed, output: output, source: old.source, before: old.pipeline.canonical,
+                                         after: newRecipe(of: old, in: after.manifest), bytesBefore: bytesBefore, sizeBefore: sizeBefore)
                 entry.failure = failing[output]
                 add(entry, old)
             case (let old?, nil):
                 totals.deleted += 1
-                totals.bytesBefore += bytesBefore ?? 0
+                totals.bytesBefore = bytesBefore.flatMap { bytes in totals.bytesBefore.map { $0 + bytes } }
                 add(Review.Entry(kind: .deleted, output: output, source: old.source, before: old.pipeline.canonical, after: nil,
                                  bytesBefore: bytesBefore, sizeBefore: sizeBefore), old)
             case (let old?, let new?) where old.actionKey != new.actionKey:
                 totals.rebuilt += 1
-                totals.bytesBefore += bytesBefore ?? 0
+                totals.bytesBefore = bytesBefore.flatMap { bytes in totals.bytesBefore.map { $0 + bytes } }
                 var entry = Review.Entry(kind: .rebuilt, output: output, source: new.source, before: old.pipeline.canonical,
                                          after: new.pipeline.canonical, bytesBefore: bytesBefore, sizeBefore: sizeBefore)
                 if oldName != output { entry.outputBefore = oldName }
@@ -134,6 +148,20 @@ public enum ReviewDiff {
         let ordered = groups.keys.sorted().compactMap { groups[$0] }
         return Review(before: beforeName, after: afterName, manifest: manifest, buckets: bucketChanges(before.manifest, after.manifest),
                       styles: styles, rules: rules, groups: ordered, totals: totals, rendered: false)
+    }
+
+    /// The recipe the new revision gives an old output it cannot make (the same rule, style and
+    /// matrix values), so a failure shows what it failed to render.
+    static func newRecipe(of old: Derivative, in manifest: Manifest) -> String? {
+        guard let rule = manifest.rules.first(where: { $0.planName == old.rule }),
+              let variants = try? rule.variants(catalogue: manifest.catalogue) else { return nil }
+        return variants.first { $0.style == old.style && $0.values == old.values }?.pipeline.canonical
+    }
+
+    /// What a group is named by besides its rule: the style, or the matrix values, or nil for a
+    /// rule's own `process`.
+    static func groupStyle(_ derivative: Derivative) -> String? {
+        derivative.style.map { "style '\($0)'" } ?? (derivative.values.isEmpty ? nil : derivative.matrix)
     }
 
     /// A bucket's settings as lines: where its folder is, who may read it, its object ACLs.

@@ -9,8 +9,9 @@ import Glibc
 /// links only, styles and script inline. Grouped by rule and style, worst first.
 public enum ReviewHTML {
     /// `folder/index.html`, under the report folder's ownership rule (`ReportFolder`).
-    public static func write(_ review: Review, folder: String, manifests: [Manifest]) throws {
-        try ReportFolder.claim(folder, manifests: manifests).write(Data(page(review).utf8), to: "index.html")
+    /// `totalFailures`: the total's and the rules' `max_total_bytes` failures, said in the summary.
+    public static func write(_ review: Review, folder: String, manifests: [Manifest], totalFailures: [String] = []) throws {
+        try ReportFolder.claim(folder, manifests: manifests).write(Data(page(review, totalFailures: totalFailures).utf8), to: "index.html")
     }
 
     /// HTML escaping: the index's `<picture>` markup and this page escape alike.
@@ -65,7 +66,7 @@ public enum ReviewHTML {
         return html + "</table>\n"
     }
 
-    static func page(_ review: Review) -> String {
+    static func page(_ review: Review, totalFailures: [String] = []) -> String {
         let t = review.totals
         let failures = review.entries.filter { !$0.gateFailures.isEmpty }.count
         var html = """
@@ -80,7 +81,7 @@ public enum ReviewHTML {
         .card{background:#fff;border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.8em}
         .card.fail{border-color:#c00;box-shadow:0 0 0 2px #fcc}
         .kind{font-weight:bold;text-transform:uppercase;font-size:.8em;padding:.1em .4em;border-radius:3px;background:#eee}
-        .created{background:#dfd}.deleted{background:#fdd}.rebuilt{background:#ffd}.failed{background:#f99}
+        .created{background:#dfd}.deleted{background:#fdd}.rebuilt{background:#ffd}.failed{background:#f99}.budget{background:#f99}
         .row{display:flex;gap:1em;flex-wrap:wrap;align-items:flex-start}
         figure{margin:0}figcaption{font-size:.85em;color:#555}
         figure img{max-width:320px;max-height:320px;border:1px solid #ccc;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}
@@ -94,9 +95,11 @@ public enum ReviewHTML {
         </style></head><body>
         <h1>derive diff <code>\(escape(review.manifest))</code>: \(escape(review.before)) → \(escape(review.after))</h1>
         <div class="summary" id="summary">
-        <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted\(t.failed > 0 ? ", <b class=\"gate\">\(t.failed)</b> failing" : ""); bytes\(t.sampledOutputs.map { t.estimated ? " (estimated from the \($0) rendered outputs, --sample)" : " (\($0) rendered, --sample)" } ?? "") \(t.bytesBefore) → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
+        <p><b>\(t.created)</b> created, <b>\(t.rebuilt)</b> rebuilt, <b>\(t.deleted)</b> deleted\(t.failed > 0 ? ", <b class=\"gate\">\(t.failed)</b> failing" : "")\(t.budget > 0 ? ", <b class=\"gate\">\(t.budget)</b> over budget" : ""); bytes\(t.sampledOutputs.map { t.estimated ? " (estimated from the \($0) rendered outputs, --sample)" : " (\($0) rendered, --sample)" } ?? "") \(t.bytesBefore.map(String.init) ?? "unknown") → \(t.bytesAfter.map(String.init) ?? "not rendered")\(t.bytesAfter.map { ReviewText.percent(t.bytesBefore, $0) } ?? "")\(failures > 0 ? "; <span class=\"gate\">\(failures) output\(failures == 1 ? "" : "s") crossed a gate</span>" : "")</p>
 
         """
+        // Why CI failed when no single output did: the total gate, a rule over max_total_bytes.
+        for failure in totalFailures { html += "<p class=\"gate\">FAIL \(escape(failure))</p>\n" }
         html += changeTable("Buckets", review.buckets.map { ($0.kind.rawValue, $0.name, $0.changes) })
         if !review.styles.isEmpty {
             html += "<h3>Styles</h3><table>\n"
@@ -123,11 +126,13 @@ public enum ReviewHTML {
                 html += "</p>\n<table>"
                 if let before = entry.before { html += "<tr><td>before</td><td>\(highlighted(before, against: entry.after))</td></tr>" }
                 if let after = entry.after { html += "<tr><td>after</td><td>\(highlighted(after, against: entry.before))</td></tr>" }
-                html += "<tr><td>bytes</td><td>\(bytes(entry.bytesBefore)) → \(entry.kind == .deleted || entry.kind == .failed ? "—" : entry.bytesAfter.map { "\($0) bytes\(ReviewText.percent(entry.bytesBefore, $0))" } ?? "not rendered")</td></tr>"
+                html += entry.kind == .budget ? "<tr><td>bytes</td><td>\(bytes(entry.bytesAfter)) (unchanged)</td></tr>" : "<tr><td>bytes</td><td>\(bytes(entry.bytesBefore)) → \(entry.kind == .deleted || entry.kind == .failed ? "—" : entry.bytesAfter.map { "\($0) bytes\(ReviewText.percent(entry.bytesBefore, $0))" } ?? "not rendered")</td></tr>"
                 html += "<tr><td>size</td><td>\(entry.sizeBefore.map { $0.description } ?? "—") → \(entry.sizeAfter.map { $0.description } ?? "—")</td></tr>"
                 html += "</table>\n"
                 // With gates applied the failure is already the first gate failure: said once.
-                if let failure = entry.failure, entry.gateFailures.isEmpty { html += "<p class=\"gate\">fails to build: \(escape(failure))</p>\n" }
+                if let failure = entry.failure, entry.gateFailures.isEmpty {
+                    html += "<p class=\"gate\">\(entry.kind == .budget ? "" : "fails to build: ")\(escape(failure))</p>\n"
+                }
                 for failure in entry.gateFailures { html += "<p class=\"gate\">FAIL \(escape(failure))</p>\n" }
                 if let note = entry.note { html += "<p class=\"note\">\(escape(note))</p>\n" }
                 html += "<div class=\"row\">\n"

@@ -45,7 +45,9 @@ public struct Review: Sendable, Codable, Equatable {
 
     public struct Entry: Sendable, Codable, Equatable {
         /// `failed`: the new revision cannot make it (the build fails it and keeps the old file).
-        public enum Kind: String, Sendable, Codable { case created, rebuilt, deleted, failed }
+        /// `budget`: an output the change leaves as it is, over its rule's changed budget (a
+        /// lowered `max_bytes`, a raised `min_ssim`): the build fails it too.
+        public enum Kind: String, Sendable, Codable { case created, rebuilt, deleted, failed, budget }
         public var kind: Kind
         /// `bucket/key` of the output (the new name when both sides have one).
         public var output: String
@@ -69,7 +71,8 @@ public struct Review: Sendable, Codable, Equatable {
         public var referenceSSIM: Double?
         /// Why a render or a comparison is missing (a failed render, a source that cannot be read).
         public var note: String?
-        /// Why the new revision cannot make it: the planner's reason, or the new render's error.
+        /// Why the new revision cannot make it: the planner's reason, or the new render's error;
+        /// for a `budget` entry, which budget it breaches (`budget lowered: 14975 B > max_bytes 5000`).
         public var failure: String?
         /// Gates this output crossed (`ssim 0.91 < 0.98`).
         public var gateFailures: [String] = []
@@ -87,7 +90,11 @@ public struct Review: Sendable, Codable, Equatable {
         public var deleted = 0
         /// Outputs the new revision cannot make (not counted in the bytes).
         public var failed = 0
-        public var bytesBefore: Int64 = 0
+        /// Unchanged outputs over their rule's changed budget (not counted in the bytes: they do not change).
+        public var budget = 0
+        /// Nil when unknown: an output the change rebuilds or deletes whose old size nothing
+        /// tells (no record, no file, no render).
+        public var bytesBefore: Int64? = 0
         /// Nil when nothing was rendered.
         public var bytesAfter: Int64?
         /// How many outputs were rendered when `--sample` left some out (the byte totals then

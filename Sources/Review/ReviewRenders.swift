@@ -88,7 +88,25 @@ public struct ReviewRenderer: Sendable {
             self.renderEntry(&entry, number: index + 1, before: before, after: after, old: oldRenderer, new: newRenderer, report: report)
             results.update { $0[index] = entry }
         }
+        // Outputs the change leaves alone under a changed budget: judged like the build, every one.
+        let unchanged = UnchangedBudgets.candidates(before: before, after: after)
+        let judged = Locked([Int: Review.Entry]())
+        DispatchQueue.concurrentPerform(iterations: unchanged.count) { index in
+            guard let entry = self.judgeUnchanged(unchanged[index], number: work.count + index + 1, before: before, after: after,
+                                                  engine: newRenderer, report: report) else { return }
+            judged.update { $0[index] = entry }
+        }
         var result = review
+        for (index, derivative) in unchanged.enumerated() {
+            guard let entry = judged.value[index] else { continue }
+            let style = ReviewDiff.groupStyle(derivative)
+            if let g = result.groups.firstIndex(where: { $0.rule == derivative.rule && $0.style == style }) {
+                result.groups[g].entries.append(entry)
+            } else {
+                result.groups.append(Review.Group(rule: derivative.rule, style: style, entries: [entry]))
+            }
+            result.totals.budget += 1
+        }
         let rendered = results.value
         for (index, job) in jobs.enumerated() {
             guard let entry = rendered[index] else { continue }
@@ -108,7 +126,7 @@ public struct ReviewRenderer: Sendable {
         result.rendered = true
         // Renders may have learnt old bytes the state did not know (no build yet).
         let renderedOutputs = Set(jobs.map { review.groups[$0.group].entries[$0.entry].output })
-        if renderedOutputs.count < result.entries.count { result.totals.sampledOutputs = renderedOutputs.count }
+        if renderedOutputs.count < result.entries.filter({ $0.kind != .budget }).count { result.totals.sampledOutputs = renderedOutputs.count }
         let estimate = Self.totals(result.groups, rendered: renderedOutputs)
         result.totals.bytesBefore = estimate.before
         result.totals.bytesAfter = estimate.after
@@ -237,7 +255,7 @@ public struct ReviewRenderer: Sendable {
                 write(PNGWriter.encode(heat), entry.heatMap!, report, notes: &notes)
             } catch { notes.append("not compared: \(error)") }
         }
-        if !notes.isEmpty { entry.note = notes.joined(separator: "; ") }
+        if !notes.isEmpty { entry.note = ([entry.note].compactMap { $0 } + notes).joined(separator: "; ") }
     }
 
     func write(_ bytes: Data, _ relative: String, _ report: ReportFolder, notes: inout [String]) {

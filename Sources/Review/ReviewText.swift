@@ -9,7 +9,7 @@ public enum ReviewText {
             switch kind {
             case "added", "created": return paint("+", "32")
             case "removed", "deleted": return paint("-", "31")
-            case "failed": return paint("!", "31")
+            case "failed", "budget": return paint("!", "31")
             default: return paint("~", "33")
             }
         }
@@ -44,9 +44,9 @@ public enum ReviewText {
         }
         if !review.groups.isEmpty { lines.append("Outputs:") }
         for group in review.groups {
-            let counts = [Review.Entry.Kind.created, .rebuilt, .deleted, .failed].compactMap { kind -> String? in
+            let counts = [Review.Entry.Kind.created, .rebuilt, .deleted, .failed, .budget].compactMap { kind -> String? in
                 let n = group.entries.filter { $0.kind == kind }.count
-                return n == 0 ? nil : "\(n) \(kind.rawValue)"
+                return n == 0 ? nil : "\(n) \(kind == .budget ? "over budget" : kind.rawValue)"
             }
             var counted = group.entries.filter { $0.failure == nil }
             var which = ""
@@ -57,7 +57,9 @@ public enum ReviewText {
                 which = " of the \(counted.count) rendered"
             }
             let before = counted.reduce(Int64(0)) { $0 + ($1.kind == .created ? 0 : $1.bytesBefore ?? 0) }
-            var head = "  \(clean(group.title)): \(counts.joined(separator: ", ")); bytes\(which) \(before)"
+            // Without renders an old size nothing records is unknown: so is the group's sum.
+            let unknown = !review.rendered && counted.contains { $0.kind != .created && $0.bytesBefore == nil }
+            var head = "  \(clean(group.title)): \(counts.joined(separator: ", ")); bytes\(which) \(unknown ? "unknown" : "\(before)")"
             if review.rendered {
                 let after = counted.reduce(Int64(0)) { $0 + ($1.kind == .deleted ? 0 : $1.bytesAfter ?? 0) }
                 head += " → \(after)\(which.isEmpty ? "" : percent(before, after))"
@@ -67,10 +69,15 @@ public enum ReviewText {
                 var line = "    \(sign(entry.kind.rawValue)) \(clean(entry.outputBefore.map { "\($0) → " } ?? ""))\(clean(entry.output))  "
                 switch entry.kind {
                 case .created: line += clean(entry.after ?? "")
-                case .deleted, .failed: line += clean(entry.before ?? "")
+                case .failed where entry.before != nil && entry.after != nil:
+                    // What it had, and what the new revision fails to make.
+                    line += clean(Planner.pipelineChangeText(entry.before!, entry.after!))
+                case .deleted, .failed, .budget: line += clean(entry.before ?? entry.after ?? "")
                 case .rebuilt: line += clean(Planner.pipelineChangeText(entry.before ?? "", entry.after ?? ""))
                 }
-                if let failure = entry.failure, entry.gateFailures.isEmpty { line += "  " + paint("fails to build: \(clean(failure))", "31") }
+                if let failure = entry.failure, entry.gateFailures.isEmpty {
+                    line += "  " + paint(entry.kind == .budget ? clean(failure) : "fails to build: \(clean(failure))", "31")
+                }
                 line += "  " + bytes(entry, rendered: review.rendered)
                 if let size = sizes(entry) { line += "  " + size }
                 if let ssim = entry.ssim { line += String(format: "  SSIM %.4f", ssim) }
@@ -81,13 +88,15 @@ public enum ReviewText {
         }
         let t = review.totals
         var total = "Total: \(t.created) created, \(t.rebuilt) rebuilt, \(t.deleted) deleted"
-        total += t.failed > 0 ? ", \(t.failed) failing; " : "; "
+        if t.failed > 0 { total += ", \(t.failed) failing" }
+        if t.budget > 0 { total += ", \(t.budget) over budget" }
+        total += "; "
         if let sampled = t.sampledOutputs {
             total += t.estimated ? "bytes (estimated from the \(sampled) rendered, --sample) " : "bytes (\(sampled) rendered, --sample) "
         } else {
             total += "bytes "
         }
-        total += "\(t.bytesBefore) → "
+        total += "\(t.bytesBefore.map(String.init) ?? "unknown") → "
         total += t.bytesAfter.map { "\($0)\(percent(t.bytesBefore, $0))" } ?? "not rendered"
         if t.estimated, t.estimateTrusted == false, let before = t.renderedBytesBefore, let after = t.renderedBytesAfter {
             total += "; no estimate can be trusted (an output of unknown size was not rendered): the rendered ones alone \(before) → \(after)\(percent(before, after))"
@@ -107,13 +116,21 @@ public enum ReviewText {
         return result
     }
 
-    static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) }
+    /// C0 and C1 controls, and the bidirectional controls (U+202E and its kin reorder what
+    /// the reader sees) and line separators.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0..<0x20, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
 
     static func bytes(_ entry: Review.Entry, rendered: Bool) -> String {
         let before = entry.bytesBefore.map(String.init) ?? (entry.kind == .created ? "none" : "unknown")
         let after: String
         switch entry.kind {
         case .deleted, .failed: after = "none"
+        case .budget: return "bytes \(entry.bytesAfter.map(String.init) ?? "unknown") (unchanged)"
         default: after = entry.bytesAfter.map { "\($0)" + percent(entry.bytesBefore, $0) } ?? "not rendered"
         }
         return "bytes \(before) → \(after)"

@@ -34,7 +34,9 @@ struct CatalogCommand: ParsableCommand {
             let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
             samples = Catalog.samples(loaded, derivatives: plan.items.compactMap(\.derivative))
         }
-        if loaded.styles.isEmpty { Output.printWarning("\(manifest.manifest) has no styles: the catalogue is empty") }
+        // Rules with their own `process:` are the catalogue too: empty only without either.
+        let recipes = loaded.rules.contains { if case .process = $0.recipe { return true } else { return false } }
+        if loaded.styles.isEmpty, !recipes { Output.printWarning("\(manifest.manifest) has no styles and no rule recipes: the catalogue is empty") }
         if samples.samples.isEmpty { Output.printWarning("no sample sources: add catalog: {samples: [bucket/key]} or a rule with sources") }
         let workers = try Workers.pool(size: BuildOptions(jobs: jobs).jobs, expectedEngineVersion: workspace.engine.report.version)
         defer { workers.shutdown() }

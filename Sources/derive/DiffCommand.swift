@@ -46,6 +46,9 @@ struct DiffCommand: ParsableCommand {
         if let sample, sample < 1 || sample > 1_000_000 { throw ValidationError("--sample must be from 1 to 1000000, not \(sample)") }
         if let jobs, jobs < 1 || jobs > 1024 { throw ValidationError("--jobs must be from 1 to 1024, not \(jobs)") }
         if let failOn { do { _ = try Gates(failOn) } catch { throw ValidationError("\(error)") } }
+        for (option, value) in [("--junit", junit), ("--html", html), ("--renders", renders)] where value?.isEmpty == true {
+            throw ValidationError("\(option) needs a path, for example \(option == "--junit" ? "report/junit.xml" : "report")")
+        }
         if html != nil, renders != nil, html != renders { throw ValidationError("--html and --renders name two folders; give one") }
     }
 
@@ -67,14 +70,16 @@ struct DiffCommand: ParsableCommand {
         let gates = try failOn.map { try Gates($0) }
         if let junit {
             // Before any render: a refused path fails fast.
-            do { try JUnitFile.check(junit, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
+            do { try JUnitFile.check(junit, manifests: [beforeSide.manifest, afterSide.manifest], reportFolder: html ?? renders) } catch {
                 Output.printError("\(error)")
                 throw ExitCode.failure
             }
         }
         var temporary: String?
         defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
-        if let reportFolder = html ?? renders ?? (gates != nil ? makeTemporary(&temporary) : nil), !review.groups.isEmpty {
+        // A budget the change lowers is judged over the outputs it leaves alone: renders are made for them too.
+        let worthRendering = !review.groups.isEmpty || !UnchangedBudgets.candidates(before: beforeSide, after: afterSide).isEmpty
+        if worthRendering, let reportFolder = html ?? renders ?? (gates != nil ? makeTemporary(&temporary) : nil) {
             let workers = try Workers.pool(size: BuildOptions(jobs: jobs).jobs, expectedEngineVersion: engine.report.version)
             defer { workers.shutdown() }
             do {
@@ -85,16 +90,17 @@ struct DiffCommand: ParsableCommand {
                 throw ExitCode.failure
             }
         }
-        var failedOutputs = 0, totalFailures: [String] = []
+        var outcome = Gates.Outcome()
         if let gates {
-            (failedOutputs, totalFailures) = gates.apply(to: &review)
             // The rules' budgets gate a change too (README, "Budgets").
-            let budgets = BudgetGates.apply(to: &review, after: afterSide)
-            failedOutputs += budgets.outputs
-            totalFailures += budgets.total
+            outcome = gates.apply(to: &review) + BudgetGates.apply(to: &review, after: afterSide)
+        } else if junit != nil {
+            // Without conditions the JUnit report still fails what the build would fail.
+            _ = Gates.buildFailures(in: &review)
         }
+        let totalFailures = outcome.total + outcome.budgetTotal
         if let html {
-            do { try ReviewHTML.write(review, folder: html, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
+            do { try ReviewHTML.write(review, folder: html, manifests: [beforeSide.manifest, afterSide.manifest], totalFailures: totalFailures) } catch {
                 Output.printError("cannot write the report in \(html): \(error)")
                 throw ExitCode.failure
             }
@@ -114,8 +120,8 @@ struct DiffCommand: ParsableCommand {
             if let html { text += "Report: \(html)/index.html\n" }
             try Output.writeStandardOutput(Data(text.utf8))
         }
-        if failedOutputs > 0 || !totalFailures.isEmpty {
-            Output.writeStandardError("derive: \(failedOutputs) output\(failedOutputs == 1 ? "" : "s") crossed --fail-on '\(failOn ?? "")'\(totalFailures.isEmpty ? "" : ", and the total did")\n")
+        if let gates, outcome.outputs > 0 || !totalFailures.isEmpty {
+            Output.writeStandardError("derive: \(gates.summary(outcome))\n")
             throw ExitCode.failure
         }
     }

@@ -149,14 +149,14 @@ struct DiffCLITests {
               process: image/resize,m_lfit,w_50,limit_1,color_FFFFFF
               to: site/old/{name}.png
         Outputs:
-          rule 'gallery', style 'thumb': 2 rebuilt; bytes 0
+          rule 'gallery', style 'thumb': 2 rebuilt; bytes unknown
             ~ site/landscape.thumb.jpg  quality,q_80 → quality,q_95  bytes unknown → not rendered
             ~ site/portrait.thumb.jpg  quality,q_80 → quality,q_95  bytes unknown → not rendered
           rule 'new': 1 created; bytes 0
             + site/new/logo-alpha.webp  image/resize,m_lfit,w_60,limit_1,color_FFFFFF/format,webp  bytes none → not rendered
-          rule 'old': 1 deleted; bytes 0
+          rule 'old': 1 deleted; bytes unknown
             - site/old/logo-alpha.png  image/resize,m_lfit,w_50,limit_1,color_FFFFFF  bytes unknown → none
-        Total: 1 created, 2 rebuilt, 1 deleted; bytes 0 → not rendered.
+        Total: 1 created, 2 rebuilt, 1 deleted; bytes unknown → not rendered.
 
         """
         #expect(String(decoding: result.stdout, as: UTF8.self) == expected)
@@ -288,6 +288,7 @@ struct DiffCLITests {
             }
           ],
           "totals" : {
+            "budget" : 0,
             "bytesBefore" : \(landscape + portrait + logo),
             "created" : 1,
             "deleted" : 1,
