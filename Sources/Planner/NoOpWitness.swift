@@ -107,7 +107,7 @@ public struct NoOpWitness: Sendable {
         var chunks: [(Data, inDigest: Bool)] = []
         var newest: Int64 = 0
         func add(_ text: String) { chunks.append((Data((JSONText.string(text) + "\n").utf8), true)) }
-        add("derive-noop-witness/4")
+        add("derive-noop-witness/5")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
         // Where every bucket folder (and the state folder) leads now, and which folder that is: a
@@ -167,12 +167,16 @@ public struct NoOpWitness: Sendable {
         var newest: Int64 = 0
         var line: [UInt8] = []
         line.reserveCapacity(1 << 16)
-        func number<T: BinaryInteger>(_ value: T) { line.append(contentsOf: String(value).utf8); line.append(0x20) }
+        // Eight little-endian bytes per number, not its decimal text: 60 000 conversions to
+        // text showed in the no-op profile at 10 000 outputs. Fixed width keeps lines unambiguous.
+        func number(_ value: Int64) { withUnsafeBytes(of: value.littleEndian) { line.append(contentsOf: $0) } }
+        func number(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { line.append(contentsOf: $0) } }
         for (path, info) in zip(paths, stats) {
-            number(path.utf8.count)
+            number(Int64(path.utf8.count))
             line.append(contentsOf: path.utf8)
             line.append(0x20)
             if let info {
+                line.append(UInt8(ascii: "s"))   // a stat follows ("-": missing), so no line reads as another
                 number(info.size); number(info.mtime); number(info.ctime); number(info.inode)
                 newest = max(newest, info.changed)
             } else {
