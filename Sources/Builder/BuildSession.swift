@@ -52,36 +52,47 @@ public final class BuildSession: @unchecked Sendable {
     private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path)) }
 
     /// The number of outputs when nothing can have changed since the last clean build (the
-    /// witness holds, including the lock's digest); nil means "plan".
-    public func unchanged() -> Int? {
-        answeredByTouch = false
-        if let count = NoOpWitness.holds(witnessInputs, disk: bucketDisk) { return count }
-        guard incrementalPlans else { return nil }
-        // Only some inputs' stats moved, their bytes as the last plan read them: its result stands.
-        let count = TouchedInputs.check(witnessInputs, disk: bucketDisk)?.outputs
-        answeredByTouch = count != nil
-        return count
+    /// witness holds, including the lock's digest, or only inputs' stats moved with their bytes
+    /// as the last plan read them); nil means "plan".
+    public func unchanged() -> Int? { witnessCheck().unchanged }
+
+    /// The witness check of this command: taken once (one stat pass), or taken over from the
+    /// CLI's no-op check (`adopt`); the plan and the build use the same answer and snapshot.
+    public func witnessCheck() -> WitnessCheck {
+        if let heldCheck { return heldCheck }
+        let taken = WitnessCheck.take(witnessInputs, disk: bucketDisk, incremental: incrementalPlans)
+        witnessChecksTaken += 1
+        heldCheck = taken
+        return taken
     }
 
-    /// Whether the last `unchanged()` answered through the touched-only path (so `refreshWitness`
-    /// refreshes that, and a plain no-op pays for no second check).
-    private var answeredByTouch = false
+    private var heldCheck: WitnessCheck?
+    /// How many times this session stat'ed its inputs for the witness (tests: one pass per command).
+    public private(set) var witnessChecksTaken = 0
+
+    /// Takes over the witness check another session of the same command made (the CLI's no-op
+    /// check runs before the full manifest load), when it fits this session: the same inputs
+    /// (manifest bytes and stats, engine, fonts, folders), the same incremental setting, and no
+    /// build since. Returns whether it was taken; otherwise this session checks on its own.
+    @discardableResult
+    public func adopt(_ other: WitnessCheck) -> Bool {
+        guard heldCheck == nil, other.incremental == incrementalPlans, other.fits(witnessInputs, disk: bucketDisk) else { return false }
+        heldCheck = other
+        return true
+    }
 
     /// Whether the incremental paths (touched-only, edited sources) may answer; `DERIVE_INCREMENTAL=0` turns
     /// them off (every changed witness then takes the full plan), for measuring and for doubt.
     public var incrementalPlans = ProcessInfo.processInfo.environment["DERIVE_INCREMENTAL"] != "0"
 
     /// After `unchanged()` answered: saves the witness again when it held only by rehashing files
-    /// written within a second of it, so the next no-op stats them instead. Skipped when another
-    /// build holds the lock.
+    /// written within a second of it, or through touched files, so the next no-op only stats.
+    /// Skipped when another build holds the lock; a plain no-op takes no lock at all.
     public func refreshWitness() {
-        guard let held = try? BuildLock(folder: manifest.stateFolder, manifest: manifestPath) else { return }
+        let check = witnessCheck()
+        guard check.needsRefresh, let held = try? BuildLock(folder: manifest.stateFolder, manifest: manifestPath) else { return }
         defer { withExtendedLifetime(held) {} }
-        if answeredByTouch, let store = try? store() {
-            TouchedInputs.refresh(witnessInputs, disk: bucketDisk, store: store)
-        } else {
-            NoOpWitness.refresh(witnessInputs, disk: bucketDisk)
-        }
+        check.refresh(witnessInputs, disk: bucketDisk, store: { try? self.store() })
     }
 
     /// Forgets the witness: a build whose outputs breach a budget is not clean, so the next run
@@ -197,7 +208,7 @@ public final class BuildSession: @unchecked Sendable {
     /// The edited-source plan, when the witness fails only because some sources' bytes changed
     /// (no font among them) and the planner can answer from the records for the rest; nil: plan in full.
     private func editedSourcesPlan(_ planner: Planner) throws -> Plan? {
-        guard incrementalPlans, let found = TouchedInputs.changes(witnessInputs, disk: bucketDisk), !found.edited.isEmpty,
+        guard incrementalPlans, let found = witnessCheck().found, !found.edited.isEmpty,
               Set(fontFiles).isDisjoint(with: found.edited.keys),
               // Touched files too: read again as the full plan does, so the stat cache learns their stats.
               let plan = try planner.plan(edited: Set(found.edited.keys).union(found.touched.keys), stats: found.stats,
@@ -287,7 +298,10 @@ public final class BuildSession: @unchecked Sendable {
     }
 
     private func build(options: BuildOptions, renderer: @escaping () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
-        let snapshot = NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
+        // Under the lock: a check taken before it (the CLI's) stands only if no build ran since.
+        if let heldCheck, !heldCheck.isCurrent(witnessInputs, disk: bucketDisk) { self.heldCheck = nil }
+        // The snapshot before planning is the check's: one stat pass per command.
+        let snapshot = witnessCheck().snapshot ?? NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
         if openedStore == nil, StateStore.wouldMoveAside(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath)) {
             // Another manifest's (or a corrupt) state is moved aside only by a build that runs: a
             // refused one plans against an empty snapshot and leaves it where it is.

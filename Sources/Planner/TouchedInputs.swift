@@ -109,10 +109,20 @@ public enum TouchedInputs {
     /// bytes, or another file put in its place). Nil when anything else changed, or a moved file
     /// was missing then or now, or its recorded digest is unknown: the full plan.
     public static func changes(_ inputs: NoOpWitness.Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Found? {
-        guard let saved = NoOpWitness.read(inputs, disk: disk), let recorded = readRecorded(inputs, saved: saved, disk: disk),
-              let snapshot = NoOpWitness.snapshot(inputs, disk: disk), snapshot.shape == recorded.shape,
-              snapshot.files == recorded.files, snapshot.stats.count == recorded.stats.count,
-              NoOpWitness.outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin) else { return nil }
+        guard let saved = NoOpWitness.read(inputs, disk: disk), let snapshot = NoOpWitness.snapshot(inputs, disk: disk) else { return nil }
+        var outputsHold: Bool?
+        return changes(inputs, saved: saved, snapshot: snapshot, disk: disk, racyMargin: racyMargin) {
+            if outputsHold == nil { outputsHold = NoOpWitness.outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin) }
+            return outputsHold ?? false
+        }
+    }
+
+    /// `changes` from a witness already read and a snapshot already taken (`WitnessCheck`: one
+    /// stat pass per command); `outputsHold` says whether the witness's output half holds.
+    static func changes(_ inputs: NoOpWitness.Inputs, saved: NoOpWitness.Saved, snapshot: NoOpWitness.Snapshot, disk: any Disk,
+                        racyMargin: Int64, outputsHold: () -> Bool) -> Found? {
+        guard let recorded = readRecorded(inputs, saved: saved, disk: disk), snapshot.shape == recorded.shape,
+              snapshot.files == recorded.files, snapshot.stats.count == recorded.stats.count, outputsHold() else { return nil }
         var touched: [String: FileStat] = [:]
         var edited: [String: FileStat] = [:]
         for (index, file) in snapshot.files.enumerated() {
@@ -139,8 +149,13 @@ public enum TouchedInputs {
     /// run is a plain no-op. A snapshot with racy inputs changes nothing (the old witness and
     /// its record still answer through this path).
     public static func refresh(_ inputs: NoOpWitness.Inputs, disk: any Disk, store: StateStore, racyMargin: Int64 = 1_000_000_000) {
-        guard let found = check(inputs, disk: disk, racyMargin: racyMargin), !found.touched.isEmpty,
-              !found.snapshot.isRacy(racyMargin) else { return }
+        refresh(inputs, found: check(inputs, disk: disk, racyMargin: racyMargin), disk: disk, store: store, racyMargin: racyMargin)
+    }
+
+    /// `refresh` with the answer a `WitnessCheck` already found (the caller checked, under the
+    /// build lock, that no build changed the state since).
+    static func refresh(_ inputs: NoOpWitness.Inputs, found: Found?, disk: any Disk, store: StateStore, racyMargin: Int64) {
+        guard let found, found.edited.isEmpty, !found.touched.isEmpty, !found.snapshot.isRacy(racyMargin) else { return }
         let now = disk.now()
         var rows: [FileRecord] = []
         for (file, stat) in found.touched.sorted(by: { $0.key < $1.key }) {

@@ -30,11 +30,13 @@ struct Workspace {
     /// still holds, the number of outputs; nil means "do the full load and plan". Whole-manifest
     /// validation is skipped here because the witness covers every input it would look at.
     /// `refresh` (build only): a witness that held by rehashing just-written files is saved again.
-    static func unchanged(_ argument: ManifestArgument, refresh: Bool = false) -> Int? {
-        guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return nil }
+    /// `check`: the answer with its stat pass, which the workspace that plans takes over
+    /// (`init(witness:)`) instead of stat'ing every input again.
+    static func unchanged(_ argument: ManifestArgument, refresh: Bool = false) -> (count: Int?, check: WitnessCheck?) {
+        guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return (nil, nil) }
         let count = workspace.session.unchanged()
         if refresh, count != nil { workspace.session.refreshWitness() }
-        return count
+        return (count, workspace.session.witnessCheck())
     }
 
     /// `bucket/key` for a command-line argument that is either a file path inside a bucket's
@@ -54,7 +56,7 @@ struct Workspace {
     }
 
     init(_ argument: ManifestArgument, crossChecks: Bool = true, quiet: Bool = false, overwrite: Bool = false,
-         reasons: FailureReasons? = nil) throws {
+         reasons: FailureReasons? = nil, witness: WitnessCheck? = nil) throws {
         let result = argument.load(crossChecks: crossChecks)
         if quiet {
             guard result.manifest != nil, !result.diagnostics.hasErrors else { throw ExitCode.failure }
@@ -83,6 +85,8 @@ struct Workspace {
         }
         session = BuildSession(manifestPath: argument.manifest, manifest: manifest, manifestFiles: result.files,
                                identity: identity, fontFiles: fonts.sorted(), overwrite: overwrite)
+        // The no-op check's stat pass, when it was made from these same inputs.
+        if let witness { session.adopt(witness) }
     }
 
     /// Runs `body` on the session, turning a state or planning failure into one message and exit 1.
@@ -228,11 +232,12 @@ struct PlanCommand: ParsableCommand {
     }
 
     private func plan(wrotePlan: inout Bool, reasons: Workspace.FailureReasons) throws {
-        if !json, !verbose, !overwrite, let count = Workspace.unchanged(manifest) {
+        let noOp: (count: Int?, check: WitnessCheck?) = !json && !verbose && !overwrite ? Workspace.unchanged(manifest) : (nil, nil)
+        if let count = noOp.count {
             print("No changes: \(count) outputs up to date.")
             return
         }
-        let workspace = try Workspace(manifest, overwrite: overwrite, reasons: reasons)
+        let workspace = try Workspace(manifest, overwrite: overwrite, reasons: reasons, witness: noOp.check)
         let plan = try workspace.run("planning", reasons: reasons) { try $0.readOnlyPlan() }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         if json {
@@ -295,14 +300,15 @@ struct BuildCommand: ParsableCommand {
             try WatchMode(command: self).run()
             return
         }
-        if !overwrite, let count = Workspace.unchanged(manifest, refresh: true) {
+        let noOp: (count: Int?, check: WitnessCheck?) = overwrite ? (nil, nil) : Workspace.unchanged(manifest, refresh: true)
+        if let count = noOp.count {
             print("Nothing to do: \(count) outputs up to date.")
             return
         }
         // Workers must report the engine the plan fingerprints with (the worker's description).
         let workers = try Workers.pool(size: BuildOptions(jobs: jobs?.value).jobs, expectedEngineVersion: Workspace.engine().report.version)
         defer { workers.shutdown() }
-        let result = try buildOnce(workers: workers, fastPath: false)
+        let result = try buildOnce(workers: workers, fastPath: false, witness: noOp.check)
         print(result.summary)
         if !result.succeeded { throw ExitCode.failure }
     }
@@ -317,13 +323,17 @@ struct BuildCommand: ParsableCommand {
     }
 
     /// Plans and builds once with `workers`; errors are printed and thrown as exit codes, as `build` always did.
-    func buildOnce(workers: RenderWorkerPool, fastPath: Bool) throws -> Result {
-        if fastPath, let count = Workspace.unchanged(manifest, refresh: true) {
-            return Result(summary: "Nothing to do: \(count) outputs up to date.", succeeded: true)
+    /// `witness`: the no-op check this command already made (its stat pass is not repeated).
+    func buildOnce(workers: RenderWorkerPool, fastPath: Bool, witness: WitnessCheck? = nil) throws -> Result {
+        var witness = witness
+        if fastPath {
+            let noOp = Workspace.unchanged(manifest, refresh: true)
+            if let count = noOp.count { return Result(summary: "Nothing to do: \(count) outputs up to date.", succeeded: true) }
+            witness = noOp.check
         }
         // The summary's time is the whole build's, planning (hashing the sources) included.
         let started = Date()
-        let workspace = try Workspace(manifest, overwrite: overwrite)
+        let workspace = try Workspace(manifest, overwrite: overwrite, witness: witness)
         let options = BuildOptions(jobs: jobs?.value, memoryBudget: memory.map { $0.value << 20 }, quiet: quiet)
         let limits = workspace.manifest.limits
         let outcome = try workspace.run("build") { session in
@@ -398,11 +408,12 @@ struct CheckCommand: ParsableCommand {
     var jobs: Int?
 
     func run() throws {
-        if let count = Workspace.unchanged(manifest), !BudgetAudit.hasBudgets(manifest) {
+        let noOp = Workspace.unchanged(manifest)
+        if let count = noOp.count, !BudgetAudit.hasBudgets(manifest) {
             print("Up to date: \(count) outputs match the manifest and the lock.")
             return
         }
-        let workspace = try Workspace(manifest)
+        let workspace = try Workspace(manifest, witness: noOp.check)
         var result = try workspace.run("check") { try $0.check() }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }

@@ -264,6 +264,7 @@ struct SeededGenerator: RandomNumberGenerator {
         fast.project.settle()
         for tree in [fast, full] { try tree.project.build() }
         var editedAnswers = 0
+        var editedBuilds = 0
         for step in 1...64 {
             let change = Self.editHeavyChanges[Int(random.next() % UInt64(Self.editHeavyChanges.count))]
             var twin = random
@@ -290,11 +291,16 @@ struct SeededGenerator: RandomNumberGenerator {
             }
             try repairFast?()
             try repairFull?()
-            // The builds, each as the CLI runs it: a no-op answer first, else plan and build.
+            // The builds, each as the CLI runs it: a no-op answer first, else a second session
+            // that takes the check's stat pass over (when it fits), plans and builds.
             for tree in [fast, full] {
                 let cli = try tree.project.session()
                 if cli.unchanged() != nil { cli.refreshWitness(); continue }
-                _ = try cli.build(options: BuildOptions(jobs: 2, quiet: true)) { tree.project.renderer }
+                let builder = try tree.project.session()
+                let adopted = builder.adopt(cli.witnessCheck())
+                _ = try builder.build(options: BuildOptions(jobs: 2, quiet: true)) { tree.project.renderer }
+                #expect(builder.witnessChecksTaken == (adopted ? 0 : 1), "\(context): the build stat'ed its inputs again")
+                if tree === fast, adopted, case .editedSources = builder.lastPlanPath { editedBuilds += 1 }
             }
             let (a, b) = (Self.files(fast.project), Self.files(full.project))
             let differing = Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
@@ -302,6 +308,7 @@ struct SeededGenerator: RandomNumberGenerator {
             try Self.compare(fast, step: step, change: change + ", built")
         }
         #expect(editedAnswers >= 5, "seed \(seed): the edited-source path answered only \(editedAnswers) times")
+        #expect(editedBuilds >= 5, "seed \(seed): only \(editedBuilds) builds took the edited-source path with the no-op check's stat pass")
     }
 
     @Test func aTouchedSourceIsANoOpThatRefreshesTheStatCache() throws {

@@ -1,0 +1,105 @@
+import Confinement
+import Foundation
+
+/// One stat pass per command (issue 15): the witness and its record are read once, the inputs
+/// stat'ed once (the snapshot) and the outputs once, and the answer serves every later step of
+/// the command: the no-op answer, the touched-only answer and its refresh, the edited-source
+/// plan, and the snapshot the build saves its witness with. The CLI's no-op check runs in a
+/// session of its own; the session that plans takes the check over (`BuildSession.adopt`) only
+/// when it planned from the same inputs (`NoOpWitness.Snapshot.inputsKey`).
+///
+/// Safety: the snapshot is the build's "before planning" snapshot, as ninja stats once before it
+/// builds. A file changed after it is not hidden: the witness saved after the build holds the
+/// older stat, so the next run sees the change and rebuilds. Under the build lock the check is
+/// used only if no other build changed the state since (`isCurrent`).
+public struct WitnessCheck: Sendable {
+    /// The inputs as stat'ed; nil when there was no witness to compare with (or a manifest file
+    /// could not be read): the build takes its own snapshot then.
+    public let snapshot: NoOpWitness.Snapshot?
+    /// The output count when the witness holds outright.
+    public let held: Int?
+    /// What moved, when only input files did: touched (same bytes) and edited files. Nil when
+    /// anything else changed, when the witness held, or with the incremental paths off.
+    public let found: TouchedInputs.Found?
+    /// Whether the incremental paths were asked for (`DERIVE_INCREMENTAL`).
+    public let incremental: Bool
+    /// The witness as read.
+    let saved: NoOpWitness.Saved?
+    /// The witness, its record and the state database (with its journal) as stat'ed before
+    /// anything was read: another build changes at least one of them.
+    let stateFiles: [FileStat?]
+
+    /// The number of outputs when there is nothing to do: the witness holds, or only inputs'
+    /// stats moved and each holds the bytes the last plan read.
+    public var unchanged: Int? { held ?? found.flatMap { $0.edited.isEmpty ? $0.outputs : nil } }
+
+    /// Whether the answer is the touched-only path's (its refresh saves the witness again).
+    public var answeredByTouch: Bool { held == nil && unchanged != nil }
+
+    static func stateFilePaths(_ inputs: NoOpWitness.Inputs) -> [String] {
+        let folder = inputs.manifest.stateFolder + "/"
+        return [folder + StateFiles.witness, folder + StateFiles.witnessInputs, folder + StateFiles.database,
+                folder + StateFiles.database + "-wal"]
+    }
+
+    /// Reads the witness, takes the snapshot and decides, once.
+    public static func take(_ inputs: NoOpWitness.Inputs, disk: any Disk, incremental: Bool,
+                            racyMargin: Int64 = 1_000_000_000) -> WitnessCheck {
+        let stateFiles = disk.stats(stateFilePaths(inputs))
+        guard let saved = NoOpWitness.read(inputs, disk: disk), let snapshot = NoOpWitness.snapshot(inputs, disk: disk) else {
+            return WitnessCheck(snapshot: nil, held: nil, found: nil, incremental: incremental, saved: nil, stateFiles: stateFiles)
+        }
+        // The output half is stat'ed at most once, whichever path asks first.
+        var outputsHold: Bool?
+        func outputs() -> Bool {
+            if outputsHold == nil { outputsHold = NoOpWitness.outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin) }
+            return outputsHold ?? false
+        }
+        if snapshot.digest == saved.head[0], snapshot.newest < saved.recorded - racyMargin, outputs() {
+            return WitnessCheck(snapshot: snapshot, held: saved.outputs.count, found: nil, incremental: incremental, saved: saved,
+                                stateFiles: stateFiles)
+        }
+        let found = incremental
+            ? TouchedInputs.changes(inputs, saved: saved, snapshot: snapshot, disk: disk, racyMargin: racyMargin, outputsHold: outputs)
+            : nil
+        return WitnessCheck(snapshot: snapshot, held: nil, found: found, incremental: incremental, saved: saved, stateFiles: stateFiles)
+    }
+
+    /// Whether the state (witness, record, database) is as this check read it: no build ran
+    /// since. Under the build lock, a check that is not current is taken again.
+    public func isCurrent(_ inputs: NoOpWitness.Inputs, disk: any Disk) -> Bool {
+        disk.stats(Self.stateFilePaths(inputs)) == stateFiles
+    }
+
+    /// Whether a session with `inputs` may use this check taken by another session of the same
+    /// command: the same manifest bytes (and stats), engine, folders, fonts, lock and manifest
+    /// paths, none of the manifest files changed within the racy margin (an edit in the same
+    /// clock tick keeps its stat), and the state as the check read it.
+    public func fits(_ inputs: NoOpWitness.Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Bool {
+        guard let snapshot else { return isCurrent(inputs, disk: disk) }
+        guard snapshot.manifestNewest < snapshot.taken - racyMargin, let key = NoOpWitness.inputsKey(inputs, disk: disk),
+              key == snapshot.inputsKey else { return false }
+        return isCurrent(inputs, disk: disk)
+    }
+
+    /// Whether refreshing after this answer would write anything: a touched-only answer with
+    /// touched files, or a witness that held through racy files' bytes. A plain no-op takes no lock.
+    public var needsRefresh: Bool {
+        if answeredByTouch { return !(found?.touched.isEmpty ?? true) }
+        return held != nil && !(saved?.racy.isEmpty ?? true)
+    }
+
+    /// After this check answered "nothing to do", under the build lock: the witness saved again
+    /// (`TouchedInputs.refresh`, `NoOpWitness.refresh`) from what the check read, when no build
+    /// changed the state since; otherwise from a check taken again.
+    public func refresh(_ inputs: NoOpWitness.Inputs, disk: any Disk, store: () -> StateStore?, racyMargin: Int64 = 1_000_000_000) {
+        guard needsRefresh else { return }
+        let check = isCurrent(inputs, disk: disk) ? self : Self.take(inputs, disk: disk, incremental: incremental, racyMargin: racyMargin)
+        if check.answeredByTouch {
+            guard let store = store() else { return }
+            TouchedInputs.refresh(inputs, found: check.found, disk: disk, store: store, racyMargin: racyMargin)
+        } else if check.held != nil, let saved = check.saved {
+            NoOpWitness.refresh(inputs, saved: saved, disk: disk, racyMargin: racyMargin)
+        }
+    }
+}
