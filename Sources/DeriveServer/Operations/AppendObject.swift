@@ -177,8 +177,7 @@ extension ObjectService {
                 let identity = ObjectFileIdentity(info)
                 let next = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
                 do { try appendables.prepare(target.bucket, target.key, next: next, creating: copied == nil, anonymous: anonymous) } catch {
-                    exchange.log("recording the next version of appendable '\(target.key)' failed: \(error)")
-                    throw OSSErrorBody.internalError
+                    throw metadataNotRecorded(error, "the append", key: target.key, exchange: exchange)
                 }
                 prepared = next
             }, record: { identity in
