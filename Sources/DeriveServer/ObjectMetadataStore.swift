@@ -389,10 +389,10 @@ enum MetadataDatabaseOwnership {
 
     /// `journal`: the refusal is about a journal, or a log that holds part of the database, so
     /// moving one file away alone would drop records or leave the others (attack 13, N6).
-    static func refuse(_ path: String, _ what: String, journal: Bool = false) -> MetadataDatabaseError {
-        let advice = journal
+    static func refuse(_ path: String, _ what: String, journal: Bool = false, advice given: String? = nil) -> MetadataDatabaseError {
+        let advice = given ?? (journal
             ? "Move the database and its -wal, -shm and -journal files away together (serve then starts a new, empty one) or use another state folder (state: in the manifest)."
-            : "Move that file away (serve then starts a new, empty one) or use another state folder (state: in the manifest)."
+            : "Move that file away (serve then starts a new, empty one) or use another state folder (state: in the manifest).")
         return MetadataDatabaseError(message: "\(path) \(what); derive serve opens, creates or changes only its own object metadata database there. \(advice)")
     }
 
@@ -440,6 +440,7 @@ enum MetadataDatabaseOwnership {
         guard folder >= 0 else { throw refuse(folderPath, "cannot be opened (\(String(cString: strerror(errno))))") }
         defer { close(folder) }
         let journals = try checkJournals(folder, path)
+        sweepChecks()
         var fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         if fd < 0, errno == ENOENT { fd = openat(folder, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644) }
         guard fd >= 0 else {
@@ -477,9 +478,13 @@ enum MetadataDatabaseOwnership {
                 throw refuse(path, "is not stamped derive serve's and has a rollback journal (\(path)-journal) SQLite would apply to it on opening", journal: true)
             }
             // An earlier serve's database stopped before a checkpoint (the usual state, attack
-            // 13, N1): its log is checked on a private copy, never applied to the file.
-            if checked.application != applicationID, let log = journals["-wal"], log > 0 {
-                try inspectLog(folder: folder, name: name, path: path, bytes: log + Int64(info.st_size))
+            // 13, N1): its log is checked on a private copy, never applied to the file. A
+            // stamped one's log too (a foreign stamp or table written into it, attack 14, F4),
+            // unless it is past the copy's limit: a stamped file is serve's, and its log is
+            // opened as it is then.
+            if let log = journals["-wal"], log > 0,
+               checked.application != applicationID || log + Int64(info.st_size) <= maxInspectedBytes {
+                try inspectLog(folder: folder, name: name, path: path, bytes: log + Int64(info.st_size), database: fd)
             }
             return checked
         } catch {
@@ -494,25 +499,43 @@ enum MetadataDatabaseOwnership {
     /// Applies the write-ahead log of an unstamped database to a private copy (a folder of this
     /// process's own, removed after) and refuses it when the copy holds another application's
     /// stamp or tables that are not serve's; an earlier serve's database passes and is opened.
-    static func inspectLog(folder: Int32, name: String, path: String, bytes: Int64) throws {
+    /// `database`: the pinned descriptor of the file, read through (opening and closing another
+    /// descriptor of it would drop the SQLite locks of a store this process has open on it).
+    static func inspectLog(folder: Int32, name: String, path: String, bytes: Int64, database: Int32) throws {
         let log = path + "-wal"
         guard bytes <= maxInspectedBytes else {
             throw refuse(path, "is not stamped derive serve's and has a write-ahead log (\(log)) too large to check (\(bytes) bytes, limit \(maxInspectedBytes)); if it is an earlier serve's, apply the log with: sqlite3 \(path) 'PRAGMA wal_checkpoint(TRUNCATE)'", journal: true)
         }
-        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-check-\(UUID().uuidString)")
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("\(checkPrefix)\(getpid())-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw refuse(path, "has a write-ahead log (\(log)) that cannot be checked (\(error))", journal: true)
+            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+            throw refuse(path, "has a write-ahead log (\(log)) that is checked on a private copy in the temporary folder, and \(temporary.deletingLastPathComponent().path) cannot hold one (\(reason))",
+                         advice: "Set TMPDIR to a writable folder with room for the database and its log, and start serve again; the database was not changed.")
         }
         defer { try? FileManager.default.removeItem(at: temporary) }
         let copy = temporary.appendingPathComponent("copy.sqlite").path
         let (application, found): (Int32, [String])
         do {
             for suffix in ["", "-wal"] {
-                let fd = openat(folder, name + suffix, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-                guard fd >= 0 else { throw MetadataDatabaseError(message: String(cString: strerror(errno))) }
-                let bytes = try FileHandle(fileDescriptor: fd, closeOnDealloc: true).readToEnd() ?? Data()
+                let bytes: Data
+                if suffix.isEmpty {
+                    var read = Data(), chunk = [UInt8](repeating: 0, count: 1 << 16)
+                    while true {
+                        let count = pread(database, &chunk, chunk.count, off_t(read.count))
+                        if count < 0, errno == EINTR { continue }
+                        guard count >= 0 else { throw MetadataDatabaseError(message: String(cString: strerror(errno))) }
+                        if count == 0 { break }
+                        read.append(contentsOf: chunk[0..<count])
+                    }
+                    bytes = read
+                } else {
+                    // SQLite locks the database and -shm, never the log: this descriptor may close.
+                    let fd = openat(folder, name + suffix, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+                    guard fd >= 0 else { throw MetadataDatabaseError(message: String(cString: strerror(errno))) }
+                    bytes = try FileHandle(fileDescriptor: fd, closeOnDealloc: true).readToEnd() ?? Data()
+                }
                 guard FileManager.default.createFile(atPath: copy + suffix, contents: bytes) else {
                     throw MetadataDatabaseError(message: "cannot write \(copy + suffix)")
                 }
@@ -531,6 +554,31 @@ enum MetadataDatabaseOwnership {
         let foreign = found.filter { tables[$0] == nil }.sorted()
         if !foreign.isEmpty {
             throw refuse(path, "holds tables that are not derive serve's (\(foreign.joined(separator: ", "))), in its write-ahead log (\(log))", journal: true)
+        }
+    }
+
+    /// The private copies' folders in the temporary folder: `<prefix><pid>-<UUID>`.
+    static let checkPrefix = "derive-serve-check-"
+
+    /// Removes the private copies a stopped process left (a `kill -9` during the check, attack
+    /// 14, F6): folders of this user whose process is gone, and folders of versions that did
+    /// not name their process once an hour old. Each start sweeps them.
+    static func sweepChecks() {
+        let temporary = FileManager.default.temporaryDirectory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporary.path) else { return }
+        for name in names where name.hasPrefix(checkPrefix) {
+            let url = temporary.appendingPathComponent(name)
+            var info = stat()
+            guard lstat(url.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid() else { continue }
+            let rest = name.dropFirst(checkPrefix.count)
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            let stale: Bool
+            if let pid = Int32(digits), rest.dropFirst(digits.count).first == "-" {
+                stale = pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+            } else {
+                stale = time(nil) - info.st_mtim.tv_sec > 3600
+            }
+            if stale { try? FileManager.default.removeItem(at: url) }
         }
     }
 

@@ -209,4 +209,62 @@ import Testing
         #expect(store.checkpoint() == nil)
         #expect(AttackThirteenTests.recordsInMainFile(path) == 1)
     }
+
+    // MARK: F4. A stamped database's log is checked before SQLite applies it.
+
+    @Test func aStampedDatabaseWithAForeignStampInItsLogIsRefusedUnchanged() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack14-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("state/" + StateFiles.objectMetadata).path
+        let other = folder.appendingPathComponent("base/" + StateFiles.objectMetadata).path
+        do { _ = try ObjectMetadataStore(path: other) }   // serve's, stamped, closed
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        for (name, sql) in [("stamp", "PRAGMA application_id = 1234"), ("table", "CREATE TABLE accounts(x); INSERT INTO accounts VALUES ('secret')")] {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: path + "-wal")
+            try? FileManager.default.removeItem(atPath: path + "-shm")
+            let copy = folder.appendingPathComponent("w-\(name).sqlite").path
+            try FileManager.default.copyItem(atPath: other, toPath: copy)
+            let writer = try DatabaseQueue(path: copy)
+            try writer.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                try db.execute(sql: sql)
+            }
+            try FileManager.default.copyItem(atPath: copy, toPath: path)
+            try FileManager.default.copyItem(atPath: copy + "-wal", toPath: path + "-wal")
+            let main = FileManager.default.contents(atPath: path)
+            do {
+                _ = try ObjectMetadataStore(path: path)
+                Issue.record("a stamped database with a foreign \(name) in its log was opened")
+            } catch {
+                #expect("\(error)".contains("write-ahead log") && "\(error)".contains("-wal, -shm and -journal files away together"), "\(error)")
+                #expect("\(error)".contains(name == "stamp" ? "application_id 1234" : "accounts"), "\(error)")
+            }
+            #expect(FileManager.default.contents(atPath: path) == main)
+            #expect((FileManager.default.contents(atPath: path + "-wal")?.count ?? 0) > 0)
+            withExtendedLifetime(writer) {}
+        }
+        // A stamped database with serve's own log opens (a serve killed before its checkpoint).
+        let own = try ObjectMetadataStore(path: other)
+        withExtendedLifetime(own) {}
+    }
+
+    // MARK: F6. A private copy left by a killed start is swept at the next start.
+
+    @Test func leftPrivateCopiesOfGoneProcessesAreSwept() throws {
+        let temporary = FileManager.default.temporaryDirectory
+        let gone = temporary.appendingPathComponent(MetadataDatabaseOwnership.checkPrefix + "2147483000-\(UUID().uuidString)")
+        let mine = temporary.appendingPathComponent(MetadataDatabaseOwnership.checkPrefix + "\(getpid())-\(UUID().uuidString)")
+        for url in [gone, mine] {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
+            try Data("x".utf8).write(to: url.appendingPathComponent("copy.sqlite"))
+        }
+        defer { try? FileManager.default.removeItem(at: mine) }
+        let folder = temporary.appendingPathComponent("derive-attack14-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try ObjectMetadataStore(path: folder.appendingPathComponent("state/" + StateFiles.objectMetadata).path)
+        #expect(!FileManager.default.fileExists(atPath: gone.path))
+        #expect(FileManager.default.fileExists(atPath: mine.path))
+    }
 }
