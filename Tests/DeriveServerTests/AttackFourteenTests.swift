@@ -1,4 +1,3 @@
-import Confinement
 import Crypto
 #if canImport(Glibc)
 import Glibc
@@ -7,6 +6,7 @@ import Foundation
 import GRDB
 import ProcessLanguage
 import Testing
+@testable import Confinement
 @testable import DeriveServer
 
 /// Attack 14 on `derive serve` (issue #12): a write whose metadata cannot be recorded (another
@@ -266,5 +266,38 @@ import Testing
         _ = try ObjectMetadataStore(path: folder.appendingPathComponent("state/" + StateFiles.objectMetadata).path)
         #expect(!FileManager.default.fileExists(atPath: gone.path))
         #expect(FileManager.default.fileExists(atPath: mine.path))
+    }
+
+    // MARK: F5, F7. Messages say what is known.
+
+    @Test func aSquattedLockSocketIsNamedHonestly() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack14-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var info = stat()
+        #expect(stat(folder.path, &info) == 0)
+        // Another program binds the name (any local user can): no derive runs, serve.lock is free.
+        let squatter = ServeLockFile.bindFolderSocket(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        #expect(squatter >= 0)
+        defer { close(squatter) }
+        do {
+            _ = try ServeLock(stateFolder: folder.path)
+            Issue.record("serve started beside a bound lock socket")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("another process holds this state folder's lock socket") && text.contains("ss -xlp")
+                    && text.contains("derive-serve-state-\(info.st_dev)-\(info.st_ino)") && !text.contains("is locked)"), "\(text)")
+        }
+    }
+
+    @Test func appendRefusalsSayWhy() throws {
+        var settings = ServerSettings()
+        settings.appendableMaxAnonymous = 0
+        let f = try ServiceFixture(settings: settings)
+        let anonymous = f.send("POST", "drop", "an", query: [("append", nil), ("position", "0")], body: Data("x".utf8), signed: false)
+        #expect(anonymous.status == 400 && anonymous.text.contains("appendable_max_anonymous is 0") && !anonymous.text.contains("that many exist"), "\(anonymous.text)")
+        #expect(f.send("PUT", "drop", "n", body: Data("x".utf8)).status == 200)
+        let normal = f.send("POST", "drop", "n", query: [("append", nil), ("position", "1")], body: Data("y".utf8))
+        #expect(normal.code == "ObjectNotAppendable" && normal.text.contains("no longer keeps it appendable"), "\(normal.text)")
     }
 }
