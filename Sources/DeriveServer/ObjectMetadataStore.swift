@@ -42,9 +42,20 @@ public struct ObjectMetadata: Sendable, Equatable {
     public var etag: String
     /// Seconds since 1970 (the `Last-Modified` answered).
     public var lastModified: Int
+    /// The upper-case hex MD5 of the bytes when the ETag is not that MD5 (a multipart object's
+    /// `-N` form, a copy of one): what a record is checked against to follow its file to a new
+    /// inode (a copied or restored project, attack 14, F2). Nil: the ETag is the MD5.
+    public var contentMD5: String?
 
-    public init(headers: [String: String] = [:], etag: String, lastModified: Int) {
-        self.headers = headers; self.etag = etag; self.lastModified = lastModified
+    public init(headers: [String: String] = [:], etag: String, lastModified: Int, contentMD5: String? = nil) {
+        self.headers = headers; self.etag = etag; self.lastModified = lastModified; self.contentMD5 = contentMD5
+    }
+
+    /// The MD5 of the bytes this record describes (upper-case hex), when known.
+    public var bytesMD5: String? {
+        if let contentMD5 { return contentMD5 }
+        let hex = etag.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        return hex.count == 32 && hex.allSatisfy(\.isHexDigit) ? hex.uppercased() : nil
     }
 
     /// The headers OSS stores from a PutObject request (besides `x-oss-meta-*`).
@@ -82,6 +93,12 @@ public final class ObjectMetadataStore: Sendable {
     private let maxCached = 100_000
     /// The database file as checked (nil: in memory), kept open in `DatabasePins` while the store lives.
     private let pinned: DatabasePins.File?
+    /// The database file (nil: in memory), named in errors.
+    public let path: String?
+    /// Seconds a write waits for another program's write lock on the database.
+    public static let busyTimeout: TimeInterval = 5
+    /// This store's wait (`busyTimeout` unless a test shortens it).
+    public let busyWait: TimeInterval
 
     deinit { if let pinned { DatabasePins.release(pinned) } }
 
@@ -103,9 +120,14 @@ public final class ObjectMetadataStore: Sendable {
     /// same inode: the layout checks run on SQLite's own connection, inside one read transaction,
     /// and the lock SQLite takes for it must be on the checked file (an OFD lock probe through
     /// the descriptor). A file swapped in between the check and SQLite's open is refused.
-    public init(path: String?) throws {
+    ///
+    /// `busyTimeout`: how long a write waits for another program holding the database's write
+    /// lock before it fails (the write is then refused, `ObjectService.metadataNotRecorded`).
+    public init(path: String?, busyTimeout: TimeInterval = ObjectMetadataStore.busyTimeout) throws {
+        self.path = path
+        busyWait = busyTimeout
         var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
+        configuration.busyMode = .timeout(busyTimeout)
         var stamp = false
         if let path {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -155,6 +177,10 @@ public final class ObjectMetadataStore: Sendable {
                     etag TEXT NOT NULL, last_modified INTEGER NOT NULL, headers TEXT NOT NULL,
                     PRIMARY KEY (bucket, key, device, inode, size, modified))
                 """)
+            // The bytes' MD5 when the ETag is not it (attack 14, F2); NULL in older rows.
+            if try !db.columns(in: "object_records").contains(where: { $0.name == "content_md5" }) {
+                try db.execute(sql: "ALTER TABLE object_records ADD COLUMN content_md5 TEXT")
+            }
             if try db.tableExists("object_metadata") {
                 try db.execute(sql: "INSERT OR IGNORE INTO object_records SELECT bucket, key, device, inode, size, modified, etag, last_modified, headers FROM object_metadata")
                 try db.execute(sql: "DROP TABLE object_metadata")
@@ -164,10 +190,27 @@ public final class ObjectMetadataStore: Sendable {
 
     /// Copies the write-ahead log into the main file and empties the log (at serve's stop), so
     /// the one file the README names holds every record (attack 13, N4).
-    public func checkpoint() {
-        guard pinned != nil else { return }
-        _ = try? queue.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+    ///
+    /// Waits at most `checkpointWait` for readers (another program reading the file), so the stop
+    /// keeps its 2-second promise (attack 14, F3); returns a warning when the log could not be
+    /// folded in: the records are then in the main file *and* its `-wal`, which must stay together.
+    @discardableResult
+    public func checkpoint(wait: TimeInterval = ObjectMetadataStore.checkpointWait) -> String? {
+        guard let path = pinned.map({ _ in self.path ?? "" }) else { return nil }
+        do {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA busy_timeout = \(Int(wait * 1000))")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Int(busyWait * 1000))") }
+                try db.checkpoint(.truncate)
+            }
+            return nil
+        } catch {
+            return "the metadata log \(path)-wal could not be folded into \(path) at this stop (\(error); another program is probably reading the database): the records are safe in the two files together. Keep \(path) and its -wal (and -shm) together when copying it; the next start folds the log in."
+        }
     }
+
+    /// Longest wait for other programs' readers at serve's stop.
+    public static let checkpointWait: TimeInterval = 0.5
 
     /// The record of `key` when it still describes the file whose identity is given.
     public func read(bucket: String, key: ObjectKey, identity: ObjectFileIdentity) -> ObjectMetadata? {
@@ -193,7 +236,7 @@ public final class ObjectMetadataStore: Sendable {
         guard let row, let recorded = Self.identity(row), recorded == identity else { return nil }
         let headerText: String = row["headers"]
         let headers = (try? JSONDecoder().decode([String: String].self, from: Data(headerText.utf8))) ?? [:]
-        return ObjectMetadata(headers: headers, etag: row["etag"], lastModified: row["last_modified"])
+        return ObjectMetadata(headers: headers, etag: row["etag"], lastModified: row["last_modified"], contentMD5: row["content_md5"])
     }
 
     /// Records `metadata` for the file `identity` now at `key` (replacing any record).
@@ -211,10 +254,10 @@ public final class ObjectMetadataStore: Sendable {
         try queue.write { db in
             if !keepingOthers { try Self.deleteOthers(db, bucket, key, identity) }
             try db.execute(sql: """
-                INSERT OR REPLACE INTO object_records (bucket, key, device, inode, size, modified, etag, last_modified, headers)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO object_records (bucket, key, device, inode, size, modified, etag, last_modified, headers, content_md5)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [bucket, Data(key.bytes), Int64(bitPattern: identity.device), Int64(bitPattern: identity.inode),
-                                 identity.size, identity.modified, metadata.etag, metadata.lastModified, headers])
+                                 identity.size, identity.modified, metadata.etag, metadata.lastModified, headers, metadata.contentMD5])
         }
     }
 
@@ -233,12 +276,16 @@ public final class ObjectMetadataStore: Sendable {
                              identity.size, identity.modified])
     }
 
-    /// Forgets `key` (its object was deleted or replaced without metadata).
-    public func delete(bucket: String, key: ObjectKey) throws {
+    /// Forgets `key` (its object was deleted or replaced without metadata). `alongWith` runs in
+    /// the same transaction, after the records are deleted (so once the database's write lock is
+    /// held): a delete removes its file there, and a database another program holds locked
+    /// then refuses the delete before anything is removed (attack 14, F1).
+    public func delete(bucket: String, key: ObjectKey, alongWith: (Database) throws -> Void = { _ in }) throws {
         forget(bucket, key)
         defer { forget(bucket, key) }
         try queue.write { db in
             try db.execute(sql: "DELETE FROM object_records WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.bytes)])
+            try alongWith(db)
         }
     }
 
@@ -254,6 +301,55 @@ public final class ObjectMetadataStore: Sendable {
         metadata.lastModified = lastModified
         try write(bucket: to.bucket, key: to.key, identity: identity, metadata: metadata)
         return true
+    }
+
+    /// A record as stored, with the identity of the file it was written for.
+    public struct StoredRecord: Sendable {
+        public var bucket: String
+        public var key: ObjectKey
+        public var identity: ObjectFileIdentity
+        public var metadata: ObjectMetadata
+    }
+
+    /// Every record, grouped by nothing (start-up's check of moved files).
+    public func allRecords() throws -> [StoredRecord] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM object_records").compactMap { row -> StoredRecord? in
+                let keyBytes: Data = row["key"]
+                guard let key = try? ObjectKey(bytes: Array(keyBytes)), let identity = Self.identity(row) else { return nil }
+                let headerText: String = row["headers"]
+                let headers = (try? JSONDecoder().decode([String: String].self, from: Data(headerText.utf8))) ?? [:]
+                return StoredRecord(bucket: row["bucket"], key: key, identity: identity,
+                                    metadata: ObjectMetadata(headers: headers, etag: row["etag"], lastModified: row["last_modified"],
+                                                             contentMD5: row["content_md5"]))
+            }
+        }
+    }
+
+    /// Moves records (and the appendable row of the same file) from the identity they were
+    /// written for to the file now at their key, in one transaction: `moves` are files whose
+    /// key, size and bytes match the record but whose inode changed (a copied project).
+    public func rebind(_ moves: [(bucket: String, key: ObjectKey, from: ObjectFileIdentity, to: ObjectFileIdentity)]) throws {
+        guard !moves.isEmpty else { return }
+        defer { cache.withLockedValue { $0.entries.removeAll(); $0.generation += 1 } }
+        try queue.write { db in
+            for move in moves {
+                let key = Data(move.key.bytes)
+                try db.execute(sql: """
+                    UPDATE OR REPLACE object_records SET device = ?, inode = ?, modified = ?
+                    WHERE bucket = ? AND key = ? AND device = ? AND inode = ? AND size = ? AND modified = ?
+                    """, arguments: [Int64(bitPattern: move.to.device), Int64(bitPattern: move.to.inode), move.to.modified,
+                                     move.bucket, key, Int64(bitPattern: move.from.device), Int64(bitPattern: move.from.inode),
+                                     move.from.size, move.from.modified])
+                if try db.tableExists("appendable_objects") {
+                    try db.execute(sql: """
+                        UPDATE appendable_objects SET inode = ?, modified = ?
+                        WHERE bucket = ? AND key = ? AND inode = ? AND size = ? AND (modified IS NULL OR modified = ?) AND next_inode IS NULL
+                        """, arguments: [Int64(bitPattern: move.to.inode), move.to.modified, move.bucket, key,
+                                         Int64(bitPattern: move.from.inode), move.from.size, move.from.modified])
+                }
+            }
+        }
     }
 
     private func forget(_ bucket: String, _ key: ObjectKey) {
@@ -293,10 +389,10 @@ enum MetadataDatabaseOwnership {
 
     /// `journal`: the refusal is about a journal, or a log that holds part of the database, so
     /// moving one file away alone would drop records or leave the others (attack 13, N6).
-    static func refuse(_ path: String, _ what: String, journal: Bool = false) -> MetadataDatabaseError {
-        let advice = journal
+    static func refuse(_ path: String, _ what: String, journal: Bool = false, advice given: String? = nil) -> MetadataDatabaseError {
+        let advice = given ?? (journal
             ? "Move the database and its -wal, -shm and -journal files away together (serve then starts a new, empty one) or use another state folder (state: in the manifest)."
-            : "Move that file away (serve then starts a new, empty one) or use another state folder (state: in the manifest)."
+            : "Move that file away (serve then starts a new, empty one) or use another state folder (state: in the manifest).")
         return MetadataDatabaseError(message: "\(path) \(what); derive serve opens, creates or changes only its own object metadata database there. \(advice)")
     }
 
@@ -344,6 +440,7 @@ enum MetadataDatabaseOwnership {
         guard folder >= 0 else { throw refuse(folderPath, "cannot be opened (\(String(cString: strerror(errno))))") }
         defer { close(folder) }
         let journals = try checkJournals(folder, path)
+        sweepChecks()
         var fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         if fd < 0, errno == ENOENT { fd = openat(folder, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644) }
         guard fd >= 0 else {
@@ -381,9 +478,13 @@ enum MetadataDatabaseOwnership {
                 throw refuse(path, "is not stamped derive serve's and has a rollback journal (\(path)-journal) SQLite would apply to it on opening", journal: true)
             }
             // An earlier serve's database stopped before a checkpoint (the usual state, attack
-            // 13, N1): its log is checked on a private copy, never applied to the file.
-            if checked.application != applicationID, let log = journals["-wal"], log > 0 {
-                try inspectLog(folder: folder, name: name, path: path, bytes: log + Int64(info.st_size))
+            // 13, N1): its log is checked on a private copy, never applied to the file. A
+            // stamped one's log too (a foreign stamp or table written into it, attack 14, F4),
+            // unless it is past the copy's limit: a stamped file is serve's, and its log is
+            // opened as it is then.
+            if let log = journals["-wal"], log > 0,
+               checked.application != applicationID || log + Int64(info.st_size) <= maxInspectedBytes {
+                try inspectLog(folder: folder, name: name, path: path, bytes: log + Int64(info.st_size), database: fd)
             }
             return checked
         } catch {
@@ -398,25 +499,43 @@ enum MetadataDatabaseOwnership {
     /// Applies the write-ahead log of an unstamped database to a private copy (a folder of this
     /// process's own, removed after) and refuses it when the copy holds another application's
     /// stamp or tables that are not serve's; an earlier serve's database passes and is opened.
-    static func inspectLog(folder: Int32, name: String, path: String, bytes: Int64) throws {
+    /// `database`: the pinned descriptor of the file, read through (opening and closing another
+    /// descriptor of it would drop the SQLite locks of a store this process has open on it).
+    static func inspectLog(folder: Int32, name: String, path: String, bytes: Int64, database: Int32) throws {
         let log = path + "-wal"
         guard bytes <= maxInspectedBytes else {
             throw refuse(path, "is not stamped derive serve's and has a write-ahead log (\(log)) too large to check (\(bytes) bytes, limit \(maxInspectedBytes)); if it is an earlier serve's, apply the log with: sqlite3 \(path) 'PRAGMA wal_checkpoint(TRUNCATE)'", journal: true)
         }
-        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-check-\(UUID().uuidString)")
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("\(checkPrefix)\(getpid())-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw refuse(path, "has a write-ahead log (\(log)) that cannot be checked (\(error))", journal: true)
+            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+            throw refuse(path, "has a write-ahead log (\(log)) that is checked on a private copy in the temporary folder, and \(temporary.deletingLastPathComponent().path) cannot hold one (\(reason))",
+                         advice: "Set TMPDIR to a writable folder with room for the database and its log, and start serve again; the database was not changed.")
         }
         defer { try? FileManager.default.removeItem(at: temporary) }
         let copy = temporary.appendingPathComponent("copy.sqlite").path
         let (application, found): (Int32, [String])
         do {
             for suffix in ["", "-wal"] {
-                let fd = openat(folder, name + suffix, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-                guard fd >= 0 else { throw MetadataDatabaseError(message: String(cString: strerror(errno))) }
-                let bytes = try FileHandle(fileDescriptor: fd, closeOnDealloc: true).readToEnd() ?? Data()
+                let bytes: Data
+                if suffix.isEmpty {
+                    var read = Data(), chunk = [UInt8](repeating: 0, count: 1 << 16)
+                    while true {
+                        let count = pread(database, &chunk, chunk.count, off_t(read.count))
+                        if count < 0, errno == EINTR { continue }
+                        guard count >= 0 else { throw MetadataDatabaseError(message: String(cString: strerror(errno))) }
+                        if count == 0 { break }
+                        read.append(contentsOf: chunk[0..<count])
+                    }
+                    bytes = read
+                } else {
+                    // SQLite locks the database and -shm, never the log: this descriptor may close.
+                    let fd = openat(folder, name + suffix, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+                    guard fd >= 0 else { throw MetadataDatabaseError(message: String(cString: strerror(errno))) }
+                    bytes = try FileHandle(fileDescriptor: fd, closeOnDealloc: true).readToEnd() ?? Data()
+                }
                 guard FileManager.default.createFile(atPath: copy + suffix, contents: bytes) else {
                     throw MetadataDatabaseError(message: "cannot write \(copy + suffix)")
                 }
@@ -435,6 +554,31 @@ enum MetadataDatabaseOwnership {
         let foreign = found.filter { tables[$0] == nil }.sorted()
         if !foreign.isEmpty {
             throw refuse(path, "holds tables that are not derive serve's (\(foreign.joined(separator: ", "))), in its write-ahead log (\(log))", journal: true)
+        }
+    }
+
+    /// The private copies' folders in the temporary folder: `<prefix><pid>-<UUID>`.
+    static let checkPrefix = "derive-serve-check-"
+
+    /// Removes the private copies a stopped process left (a `kill -9` during the check, attack
+    /// 14, F6): folders of this user whose process is gone, and folders of versions that did
+    /// not name their process once an hour old. Each start sweeps them.
+    static func sweepChecks() {
+        let temporary = FileManager.default.temporaryDirectory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporary.path) else { return }
+        for name in names where name.hasPrefix(checkPrefix) {
+            let url = temporary.appendingPathComponent(name)
+            var info = stat()
+            guard lstat(url.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid() else { continue }
+            let rest = name.dropFirst(checkPrefix.count)
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            let stale: Bool
+            if let pid = Int32(digits), rest.dropFirst(digits.count).first == "-" {
+                stale = pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+            } else {
+                stale = time(nil) - info.st_mtim.tv_sec > 3600
+            }
+            if stale { try? FileManager.default.removeItem(at: url) }
         }
     }
 

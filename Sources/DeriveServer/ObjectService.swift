@@ -322,6 +322,8 @@ public final class ObjectService: Sendable {
                 throw ServeSetupError(message: "cannot open the object metadata database \(path) (\(error)). Move that file away (serve then starts a new, empty one) or use another state folder.")
             }
         }
+        // Before the appendable rows are loaded: a copied project's records follow their files (F2).
+        MovedRecords.rebind(self.metadata, buckets: manifest.buckets, logger: logger)
         appendables = try AppendableObjects(store: self.metadata, legacyFile: manifest.stateFolder + "/" + StateFiles.serveAppendable,
                                             limits: AppendableObjects.Limits(total: settings.appendableMaxObjects,
                                                                              anonymous: settings.appendableMaxAnonymous),

@@ -132,7 +132,8 @@ public struct DeriveHTTPServer: Sendable {
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: app),
                        .init(service: ShutdownWatchdog(inFlight: inFlight, beforeExit: beforeExit) { running.cancelAll(); bodies.closeAll() }, successTerminationBehavior: .ignore)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // SIGHUP too (a closed terminal): the same stop, checkpoint included (attack 14, F3).
+            gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger)
         // In-flight answers get half a second; a render still inside libvips is cut off by the watchdog
         // (no cancellation timeout: ServiceLifecycle's would crash the process with a backtrace).
         configuration.maximumGracefulShutdownDuration = .milliseconds(500)

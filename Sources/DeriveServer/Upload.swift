@@ -34,10 +34,12 @@ public final class Upload: Sendable {
     /// Called with the file's identity and ETag just before it is linked at the key, under a
     /// lock of that key held until `committed` returns: the metadata record exists before any
     /// GET can open the file, and racing PUTs of one key never interleave record and link.
-    let prepared: (@Sendable (ObjectFileIdentity, String) -> Void)?
+    /// When it throws (the record could not be saved) nothing is linked and its error is the
+    /// answer: the object keeps its bytes and headers (attack 14, F1).
+    let prepared: (@Sendable (ObjectFileIdentity, String) throws -> Void)?
 
     init(file: TemporaryFile, exchange: Exchange, key: ObjectKey, declared: Int?, limit: Int, expectedMD5: [UInt8]?, expectedSHA256: String?,
-         replacing: Bool = true, prepared: (@Sendable (ObjectFileIdentity, String) -> Void)? = nil,
+         replacing: Bool = true, prepared: (@Sendable (ObjectFileIdentity, String) throws -> Void)? = nil,
          committed: @escaping @Sendable (ObjectFileIdentity, String) -> Void = { _, _ in },
          completion: (@Sendable (String) -> ServiceResponse)? = nil, folderGone: OSSErrorBody? = nil) {
         self.replacing = replacing
@@ -106,7 +108,10 @@ public final class Upload: Sendable {
             if let prepared, let status = file.currentStatus() {
                 linkLock = KeyLocks.shared.lock(for: key.bytes)
                 linkLock?.lock()
-                prepared(ObjectFileIdentity(status), ObjectService.etag(md5))
+                do { try prepared(ObjectFileIdentity(status), ObjectService.etag(md5)) } catch {
+                    file.discard()
+                    return .failure(error as? OSSErrorBody ?? .internalError)
+                }
             }
             do { try file.commit(replacing: replacing) } catch {
                 file.discard()

@@ -141,12 +141,12 @@ struct ServeCommand: AsyncParsableCommand {
         let buckets = loaded.buckets.map(\.name).joined(separator: ", ")
         let host = self.host
         var server = DeriveHTTPServer(service: service, host: host, port: port)
-        // At SIGTERM or SIGINT: workers ended and every worker folder of this process removed
+        // At SIGTERM, SIGINT or SIGHUP: workers ended and every worker folder of this process removed
         // (an idle worker's folder was left behind once in a while).
         // The metadata log is checkpointed: the main file alone then holds every record.
         let metadata = service.metadata
         server.beforeExit = {
-            metadata.checkpoint()
+            if let warning = metadata.checkpoint() { Output.printError("warning: \(warning)") }
             workers.shutdown()
             RenderWorkerPool.removeTemporaryFolders()
         }

@@ -111,7 +111,7 @@ import Testing
             _ = try ServeLock(stateFolder: state)
             Issue.record("a second serve started after serve.lock was removed")
         } catch {
-            #expect("\(error)".contains("another derive serve"), "\(error)")
+            #expect("\(error)".contains("another process holds this state folder's lock socket"), "\(error)")
         }
         let left = ServeStateCleanup.remove(in: state)
         #expect(left.contains { $0.contains("a derive serve is running") }, "\(left)")

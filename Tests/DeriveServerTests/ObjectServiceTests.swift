@@ -1,4 +1,5 @@
 import Access
+import Confinement
 import Foundation
 import Imaging
 import Logging
@@ -46,9 +47,17 @@ final class ServiceFixture {
          files: [String: String] = ["photos/cats/kitten.jpg": "landscape.jpg", "photos/press/p.jpg": "portrait.jpg",
                                     "photos/logo.png": "logo-alpha.png", "drop/.keep": "text:", "site/.keep": "text:"],
          recorded: any RecordedOutputs = NoRecordedOutputs(), settings: ServerSettings = ServerSettings(), cacheFolder: String? = nil,
-         logger: Logger = Logger(label: "test")) throws {
+         logger: Logger = Logger(label: "test"), metadataBusyTimeout: TimeInterval? = nil, copying: URL? = nil) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-\(UUID().uuidString)")
-        for (path, source) in files {
+        // `copying`: a copy of that fixture's folder, as `cp -a` makes it (new inodes; attack 14, F2).
+        if let copying {
+            let cp = Process()
+            cp.executableURL = URL(fileURLWithPath: "/bin/cp")
+            cp.arguments = ["-a", copying.path, folder.path]
+            try cp.run()
+            cp.waitUntilExit()
+        }
+        for (path, source) in copying == nil ? files : [:] {
             let url = folder.appendingPathComponent(path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             if source.hasPrefix("text:") {
@@ -61,9 +70,13 @@ final class ServiceFixture {
         let result = ManifestLoader().load(folder.appendingPathComponent("derive.yaml").path)
         let manifest = try #require(result.manifest, "\(result.diagnostics)")
         let now = self.now
+        // A shorter wait for another program's lock on the metadata database (attack 14, F1).
+        let metadata = try metadataBusyTimeout.map {
+            try ObjectMetadataStore(path: manifest.stateFolder + "/" + StateFiles.objectMetadata, busyTimeout: $0)
+        }
         service = try ObjectService(manifest: manifest, verifier: Verifier(keys: ["AKIDEXAMPLE": "secret"], region: "cn-hangzhou"),
                                     engine: Engine(), cacheFolder: cacheFolder ?? folder.appendingPathComponent("cache").path, maxBodyBytes: 1_000_000,
-                                    settings: settings, recorded: recorded, logger: logger, clock: { now })
+                                    settings: settings, recorded: recorded, metadata: metadata, logger: logger, clock: { now })
     }
 
     deinit { try? FileManager.default.removeItem(at: folder) }

@@ -25,7 +25,7 @@ extension ObjectService {
     }
 
     static let notAppendable = OSSErrorBody(status: 409, code: "ObjectNotAppendable",
-                                            message: "The object is not appendable: it was not created by AppendObject.", ec: "0026-00000015")
+                                            message: "The object is not appendable: it was not created by AppendObject, or it was replaced since (a PUT, copy or multipart upload), or derive serve no longer keeps it appendable (rows past serve: appendable_max_objects or appendable_max_anonymous are dropped at start, and the log names them).", ec: "0026-00000015")
 
     /// Where the object stands for an append at `position`: its current size (nil: no object).
     /// A new appendable object needs room in the table (else it could not take a second append),
@@ -43,6 +43,8 @@ extension ObjectService {
             case .available: break
             case .full:
                 throw OSSErrorBody.badRequest("derive serve remembers at most \(limits.total) appendable objects (serve: appendable_max_objects) and that many exist; nothing was written. Delete (or overwrite with a PUT) appendable objects you no longer append to.")
+            case .anonymousFull where limits.anonymous == 0:
+                throw OSSErrorBody.badRequest("derive serve does not create appendable objects for requests without a signature here (serve: appendable_max_anonymous is 0); nothing was written. Sign the request.")
             case .anonymousFull:
                 throw OSSErrorBody.badRequest("derive serve keeps at most \(limits.anonymous) appendable objects created without a signature (serve: appendable_max_anonymous) and that many exist; nothing was written. Sign the request, or delete appendable objects you no longer append to.")
             }
@@ -177,8 +179,7 @@ extension ObjectService {
                 let identity = ObjectFileIdentity(info)
                 let next = FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode)
                 do { try appendables.prepare(target.bucket, target.key, next: next, creating: copied == nil, anonymous: anonymous) } catch {
-                    exchange.log("recording the next version of appendable '\(target.key)' failed: \(error)")
-                    throw OSSErrorBody.internalError
+                    throw metadataNotRecorded(error, "the append", key: target.key, exchange: exchange)
                 }
                 prepared = next
             }, record: { identity in

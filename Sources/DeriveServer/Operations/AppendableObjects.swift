@@ -499,13 +499,21 @@ final class AppendableObjects: Sendable {
         }
     }
 
-    /// The object at `key` was deleted (under the key's lock). The database is written only
-    /// when the key had a record: deleting normal objects costs no commit here.
+    /// The object at `key` is being deleted (under the key's lock), in the delete's transaction
+    /// `db`: its row goes with the object's records, or stays when the delete is refused.
+    func forget(_ bucket: Bucket, _ key: ObjectKey, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: [bucket.name, Data(key.bytes)])
+    }
+
+    /// Both steps in a transaction of their own.
     func forget(_ bucket: Bucket, _ key: ObjectKey) throws {
+        try database.write { db in try forget(bucket, key, in: db) }
+        forgotten(bucket, key)
+    }
+
+    /// The object at `key` was deleted (after `forget(_:_:in:)` committed): the memory follows.
+    func forgotten(_ bucket: Bucket, _ key: ObjectKey) {
         transient.withLockedValue { _ = $0.removeValue(forKey: Self.name(bucket, key)) }
-        guard records.withLockedValue({ $0.remove(Self.name(bucket, key)) }) != nil else { return }
-        try database.write { db in
-            try db.execute(sql: "DELETE FROM appendable_objects WHERE bucket = ? AND key = ?", arguments: [bucket.name, Data(key.bytes)])
-        }
+        records.withLockedValue { _ = $0.remove(Self.name(bucket, key)) }
     }
 }

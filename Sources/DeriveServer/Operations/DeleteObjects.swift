@@ -22,20 +22,31 @@ extension ObjectService {
         guard !Self.isTemporary(key), Self.fitsFileSystem(key), let folder = try folder(bucket) else { return }
         // Under the key's lock, as every writer: an append that copied the object cannot link
         // it back after the delete, nor a PUT's new record be forgotten with the old file's.
+        // The file is removed inside the transaction that forgets its records (and appendable
+        // row): when another program holds the database locked, the delete is refused and the
+        // object keeps its bytes and headers (attack 14, F1). A missing key costs no commit.
         try withKeyLock(key) {
-            do { try folder.removeFile(key) } catch {
+            func ignored(_ error: Error) -> Bool {
                 switch error as? ConfinementError {
-                case .notFound, .symbolicLink, .notRegularFile, .notAFolder, .specialFile: return
-                default: throw error
+                case .notFound, .symbolicLink, .notRegularFile, .notAFolder, .specialFile: return true
+                default: return false
                 }
             }
+            guard folder.status(key) != nil else { return }
+            var removed = false
+            do {
+                try metadata.delete(bucket: bucket.name, key: key) { db in
+                    try appendables.forget(bucket, key, in: db)
+                    do { try folder.removeFile(key); removed = true } catch { if !ignored(error) { throw error } }
+                }
+            } catch let error as ConfinementError {
+                throw error
+            } catch {
+                throw Self.metadataNotRecorded(error, "the delete", key: key, store: metadata) { logger.error("\($0)") }
+            }
+            guard removed else { return }
+            appendables.forgotten(bucket, key)
             hooks.run(hooks.removedForDelete, key)
-            do { try appendables.forget(bucket, key) } catch {
-                logger.error("forgetting appendable '\(key)' failed: \(error)")
-            }
-            do { try metadata.delete(bucket: bucket.name, key: key) } catch {
-                logger.error("forgetting the metadata of '\(key)' failed: \(error)")
-            }
         }
     }
 

@@ -236,10 +236,12 @@ extension ObjectService {
             throw OSSErrorBody(status: 400, code: "EntityTooLarge", message: "The parts hold \(total) bytes; one upload may hold at most \(multipart.limits.maxUploadBytes).")
         }
         let file = try createFile(target.bucket, target.key, exchange: exchange)
-        var ignored = Insecure.MD5()
+        var bytesMD5 = Insecure.MD5()
         for part in chosen {
-            try Self.copyBytes(from: part.fd, offset: 0, length: part.size, into: file, md5: &ignored)
+            try Self.copyBytes(from: part.fd, offset: 0, length: part.size, into: file, md5: &bytesMD5)
         }
+        // Kept with the record: its `-N` ETag is not the bytes' MD5 (attack 14, F2).
+        let contentMD5 = Self.hex(bytesMD5.finalize(), uppercase: true)
         var combined = Insecure.MD5()
         for part in chosen { combined.update(data: part.md5) }
         let etag = "\"" + Self.hex(combined.finalize(), uppercase: true) + "-\(chosen.count)\""
@@ -248,7 +250,7 @@ extension ObjectService {
         try link(file, bucket: target.bucket.name, key: target.key, exchange: exchange, verify: {
             if forbidOverwrite, kind(target.bucket, target.key) == .file { throw OSSErrorBody.fileAlreadyExists }
         }, record: { identity in
-            ObjectMetadata(headers: initiated, etag: etag, lastModified: Int(identity.modified / 1_000_000_000))
+            ObjectMetadata(headers: initiated, etag: etag, lastModified: Int(identity.modified / 1_000_000_000), contentMD5: contentMD5)
         }, link: { try commit(file, replacing: !forbidOverwrite) })
         multipart.remove(id)
         let encode = Self.encoder(urlEncoded)

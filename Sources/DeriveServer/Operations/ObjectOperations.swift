@@ -128,7 +128,8 @@ extension ObjectService {
         let file = try createFile(target.bucket, target.key, exchange: exchange)
         var md5 = Insecure.MD5()
         try Self.copyBytes(from: source.fd, offset: 0, length: size, into: file, md5: &md5)
-        var etag = Self.etag(Array(md5.finalize()))
+        let bytesMD5 = Array(md5.finalize())
+        var etag = Self.etag(bytesMD5)
         // The copy's metadata: the source's record (COPY), or the request's headers (REPLACE),
         // recorded before the copy is linked.
         let sourceRecord: ObjectMetadata? = directive == "REPLACE" ? nil : opened.record
@@ -143,6 +144,9 @@ extension ObjectService {
             }
             guard var copied = sourceRecord else { return nil }
             copied.lastModified = lastModified
+            // The source's ETag (a `-N` one is not the bytes' MD5): the bytes' MD5 kept with it (F2).
+            let hex = Self.hex(bytesMD5, uppercase: true)
+            copied.contentMD5 = copied.etag.contains(hex) ? nil : hex
             return copied
         }, link: { try commit(file, replacing: !Self.forbidsOverwrite(request)) })
         let modified = (try? folder(target.bucket))??.status(target.key)?.mtime ?? Int64(clock()) * 1_000_000_000
@@ -160,7 +164,9 @@ extension ObjectService {
     /// the key as the link will replace it: an append checks its source is still the object,
     /// a forbid-overwrite write that no object exists. `record` gives the new file's metadata
     /// (nil: none, defaults apply); `link` does the commit (callers map its errors); `linked`
-    /// runs under the lock after the commit. Returns the linked file's identity.
+    /// runs under the lock after the commit. A record that cannot be saved throws (503 when
+    /// another program holds the database locked) and discards `file`: nothing is replaced.
+    /// Returns the linked file's identity.
     @discardableResult
     func link(_ file: TemporaryFile, bucket: String, key: ObjectKey, exchange: Exchange, verify: () throws -> Void = {},
               record: (ObjectFileIdentity) -> ObjectMetadata?, link: () throws -> Void,
@@ -170,8 +176,10 @@ extension ObjectService {
             if let status = file.currentStatus() {
                 let identity = ObjectFileIdentity(status)
                 if let metadata = record(identity) {
+                    // Not saved: nothing is linked, the object keeps its bytes and headers (attack 14, F1).
                     do { try self.metadata.record(bucket: bucket, key: key, identity: identity, metadata: metadata) } catch {
-                        exchange.log("recording the metadata of '\(key)' failed: \(error)")
+                        file.discard()
+                        throw metadataNotRecorded(error, "the write", key: key, exchange: exchange)
                     }
                 }
             }

@@ -49,12 +49,13 @@ extension ObjectService {
         let metadata = self.metadata, bucket = target.bucket.name, key = target.key
         // Recorded under the file's identity before it is linked, and the records of the files
         // it replaced removed after: a GET always answers its file's own headers (#11 round 4).
-        let prepared: @Sendable (ObjectFileIdentity, String) -> Void = { identity, etag in
+        // A record that cannot be saved refuses the PUT: the object is not replaced (attack 14, F1).
+        let prepared: @Sendable (ObjectFileIdentity, String) throws -> Void = { identity, etag in
             do {
                 try metadata.record(bucket: bucket, key: key, identity: identity,
                                     metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
             } catch {
-                exchange.log("recording the metadata of '\(key)' failed: \(error)")
+                throw ObjectService.metadataNotRecorded(error, "the upload", key: key, store: metadata, log: exchange.log)
             }
         }
         let upload = Upload(file: file, exchange: exchange, key: target.key, declared: declared, limit: min(declared ?? maxBodyBytes, maxBodyBytes),
