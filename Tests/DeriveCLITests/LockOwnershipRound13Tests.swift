@@ -296,3 +296,52 @@ import Glibc
         #expect(try Data(contentsOf: site.url(victim)) == bytes, "clean deleted \(victim)")
     }
 }
+
+/// Attack 14 (static) H1: in a fresh clone, a `{hash}` rule whose `to:` moved (a new folder, another
+/// separator, `{hash}` removed) left every old hashed output unrecorded and the tree called clean: a
+/// lock line whose file name holds at least 8 hex digits of its own SHA-256, with the file still
+/// holding those bytes, in a bucket a rule writes, is Derive's old output whatever today's template.
+@Suite(.serialized) struct LockOwnershipHashedMovesTests {
+    typealias Site = SiteRound11Tests.Site
+    static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+    static let before = LockOwnershipRound13Tests.manifest(process: "image/resize,w_40/format,webp", to: "site/{name}.{hash}.webp")
+
+    @Test(arguments: ["site/img/{name}.{hash}.webp", "site/{name}_{hash}.webp", "site/{name}.webp"])
+    func aMovedHashedTemplateDeletesTheOldOutputsInAFreshClone(_ moved: String) throws {
+        let site = try LockOwnershipRound13Tests.site(Self.before)
+        defer { site.remove() }
+        let old = site.files("_site").filter { $0.hasSuffix(".webp") }
+        #expect(old.count == 2, "\(old)")
+        try site.freshClone()
+        try site.write(LockOwnershipRound13Tests.manifest(process: "image/resize,w_40/format,webp", to: moved))
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(moved): \(Self.text(build.stdout)) \(build.stderr)")
+        #expect(Self.text(build.stdout).contains("deleted 2"), "\(moved): \(Self.text(build.stdout)) \(build.stderr)")
+        for name in old { #expect(!site.exists("_site/\(name)"), "\(moved): \(name) left behind") }
+        let check = try site.run(["check"])
+        #expect(check.status == 0, "\(moved): \(Self.text(check.stdout)) \(check.stderr)")
+    }
+
+    /// The same names are kept when their file no longer holds the lock's bytes, and a 4-digit hash
+    /// (one chance in 65 536 of naming any file) vouches only through today's template.
+    @Test func aMovedHashedNameIsKeptWhenItsBytesChangedOrItsHashIsShort() throws {
+        let site = try LockOwnershipRound13Tests.site(Self.before)
+        defer { site.remove() }
+        let old = site.files("_site").filter { $0.hasSuffix(".webp") }.sorted()
+        try #require(old.count == 2)
+        try site.freshClone()
+        try Data("a user's edit".utf8).write(to: site.root.appendingPathComponent("_site/\(old[0])"))
+        try site.write(LockOwnershipRound13Tests.manifest(process: "image/resize,w_40/format,webp", to: "site/img/{name}.{hash}.webp"))
+        _ = try site.run(["build"])
+        #expect(site.exists("_site/\(old[0])"), "an edited file was deleted")
+        #expect(!site.exists("_site/\(old[1])"))
+
+        let short = try LockOwnershipRound13Tests.site(LockOwnershipRound13Tests.manifest(process: "image/resize,w_40/format,webp", to: "site/{name}.{hash:4}.webp"))
+        defer { short.remove() }
+        let shortOld = short.files("_site").filter { $0.hasSuffix(".webp") }
+        try short.freshClone()
+        try short.write(LockOwnershipRound13Tests.manifest(process: "image/resize,w_40/format,webp", to: "site/img/{name}.{hash:4}.webp"))
+        _ = try short.run(["build"])
+        for name in shortOld { #expect(short.exists("_site/\(name)"), "a 4-digit hash vouched for \(name) outside its template") }
+    }
+}
