@@ -252,27 +252,20 @@ public struct RealDisk: Disk {
 
     @discardableResult
     public func writeAtomically(_ data: Data, to path: String, replacing: Bool) throws -> [String] {
-        let (folder, key): (ConfinedFolder, ObjectKey)
-        let rootPath: String
-        if let (root, confinedKey) = confined(path) {
-            do { folder = try openRoot(root, create: true) } catch { throw DiskError("cannot open the bucket folder \(root): \(error)") }
-            key = confinedKey
-            rootPath = root
-        } else {
-            (folder, key) = try parentFolder(of: path, create: true)
-            rootPath = folder.path
-        }
-        do {
-            return try folder.writeAtomically(data, to: key, replacing: replacing).map { rootPath + "/" + $0 }
-        } catch ConfinementError.alreadyExists {
-            throw DiskError("cannot write \(path): a file appeared there while building", appeared: true)
-        } catch {
-            throw DiskError("cannot write \(path): \(error)")
-        }
+        try write(to: path) { folder, key in try folder.writeAtomically(data, to: key, replacing: replacing) }
     }
 
     @discardableResult
     public func writeAtomically(_ data: Data, to path: String, replacingOnly digest: String) throws -> [String] {
+        try write(to: path) { folder, key in
+            try folder.writeAtomically(data, to: key, replacingOnly: { fd in Self.digest(of: fd) == digest })
+        }
+    }
+
+    /// Opens the folder `path` is written in (its bucket's, confined, or its parent's), runs `write`
+    /// there and returns the folders it created as paths; a file that appeared at the name is
+    /// `appeared`.
+    private func write(to path: String, _ write: (ConfinedFolder, ObjectKey) throws -> [String]) throws -> [String] {
         let (folder, key): (ConfinedFolder, ObjectKey)
         let rootPath: String
         if let (root, confinedKey) = confined(path) {
@@ -284,8 +277,7 @@ public struct RealDisk: Disk {
             rootPath = folder.path
         }
         do {
-            return try folder.writeAtomically(data, to: key, replacingOnly: { fd in Self.digest(of: fd) == digest })
-                .map { rootPath + "/" + $0 }
+            return try write(folder, key).map { rootPath + "/" + $0 }
         } catch ConfinementError.alreadyExists {
             throw DiskError("cannot write \(path): a file appeared there while building", appeared: true)
         } catch {
