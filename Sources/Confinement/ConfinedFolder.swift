@@ -545,14 +545,7 @@ public final class TemporaryFile: @unchecked Sendable {
         // the rename below: a writer racing the server inside the bucket folder).
         if keepingLinks, let kept = ConfinedFolder.keptEntry(folder, finalName, key: key) { discard(); throw kept }
         if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
-        if anonymous {
-            // Give the unnamed file its temporary name (AT_EMPTY_PATH needs a capability; the
-            // /proc link does not), then rename it over the target as a named one would be.
-            var linked = linkat(fd, "", folder, temporaryName, 0x1000 /* AT_EMPTY_PATH */)
-            if linked != 0 { linked = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, temporaryName, AT_SYMLINK_FOLLOW) }
-            guard linked == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
-            anonymous = false
-        }
+        try nameTheUnnamedFile()
         var info = stat()
         if fstat(fd, &info) == 0 { committedStatus = info }
         close(fd)
@@ -579,6 +572,16 @@ public final class TemporaryFile: @unchecked Sendable {
         return createdFolders
     }
 
+    /// Gives an unnamed (O_TMPFILE) file its temporary name, so it can be renamed or linked into
+    /// place as a named one would be (AT_EMPTY_PATH needs a capability; the /proc link does not).
+    private func nameTheUnnamedFile() throws(ConfinementError) {
+        guard anonymous else { return }
+        var linked = linkat(fd, "", folder, temporaryName, 0x1000 /* AT_EMPTY_PATH */)
+        if linked != 0 { linked = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, temporaryName, AT_SYMLINK_FOLLOW) }
+        guard linked == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+        anonymous = false
+    }
+
     /// Moves the file into place over a file the caller owns, checked after the move, with no
     /// window between check and move: the two are exchanged (`RENAME_EXCHANGE`), then the file
     /// displaced (now at the temporary name) is opened and `approve` reads it. Approved: it is
@@ -591,12 +594,7 @@ public final class TemporaryFile: @unchecked Sendable {
     public func commit(durable: Bool = true, replacingOnly approve: (Int32) -> Bool) throws(ConfinementError) -> [String] {
         precondition(!finished, "a temporary file is committed or discarded once")
         if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
-        if anonymous {
-            var linked = linkat(fd, "", folder, temporaryName, 0x1000 /* AT_EMPTY_PATH */)
-            if linked != 0 { linked = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, temporaryName, AT_SYMLINK_FOLLOW) }
-            guard linked == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
-            anonymous = false
-        }
+        try nameTheUnnamedFile()
         var ours = stat()
         guard fstat(fd, &ours) == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
         committedStatus = ours
