@@ -79,11 +79,6 @@ public struct LockableOutputs: Sendable {
         }
         let name = key.split(separator: "/").last.map(String.init) ?? key
         let fileExtension = name.lastIndex(of: ".").map { name[name.index(after: $0)...].lowercased() } ?? ""
-        // A name holding its own bytes' digest (8 hex digits or more) is a `{hash}` name Derive gave
-        // them, whatever today's template: a `to:` that moved or dropped `{hash}` (attack 14 H1).
-        if shaped.isEmpty, !candidates.isEmpty, Self.namesItsOwnDigest(name, digest: digest) {
-            return Self.fileExtensions(of: format).contains(fileExtension) ? .written : .extensionNotFormat
-        }
         guard !shaped.isEmpty else { return .noTemplate(skipped: dotted.map(String.init)) }
         guard Self.fileExtensions(of: format).contains(fileExtension) else { return .extensionNotFormat }
         let extensions = [format.fileExtension]
@@ -100,27 +95,6 @@ public struct LockableOutputs: Sendable {
             }
         }
         return shaped.contains { $0.to.hashLength != nil } ? .notItsHash : .notForFormat
-    }
-
-    /// The fewest hex digits of a file's own SHA-256 that vouch for its name without a template
-    /// (4 digits would name one file in 65 536 by chance; 8, one in four billion).
-    static let selfHashDigits = 8
-
-    /// Whether a run of hex digits in `name`, as long as it runs and at least `selfHashDigits`
-    /// long, is the start of `digest`.
-    static func namesItsOwnDigest(_ name: String, digest: String) -> Bool {
-        let bytes = Array(name.utf8), wanted = Array(digest.utf8)
-        func isHex(_ byte: UInt8) -> Bool { (48...57).contains(byte) || (97...102).contains(byte) }
-        var start = 0
-        while start < bytes.count {
-            guard isHex(bytes[start]) else { start += 1; continue }
-            var end = start
-            while end < bytes.count, isHex(bytes[end]) { end += 1 }
-            let run = bytes[start..<end]
-            if run.count >= selfHashDigits, run.count <= wanted.count, run.elementsEqual(wanted[0..<run.count]) { return true }
-            start = end
-        }
-        return false
     }
 
     /// The extensions a file of `format` may have (a lock line's and a `{hash}` name's).

@@ -53,6 +53,9 @@ enum OutputPatterns {
         let rest = items.dropFirst()
         func then(_ head: [LoosePattern.Item], atStart: Bool) -> [[LoosePattern.Item]] { listed(rest, atStart: atStart).map { head + $0 } }
         let slash = first == .one(.scalar("/"))
+        // A key has no empty folder or file name: an alternative with `//`, a leading or a trailing
+        // `/` (`src/{,sub}/*.jpg` gives `src//*.jpg`) matches no key at all.
+        if slash, atStart || rest.isEmpty { return [] }
         guard atStart else { return then([first], atStart: slash) }
         switch first {
         case .one(.scalar(let c)) where !slash && !LoosePattern.Class.listedStart.admits(c): return []
@@ -67,13 +70,18 @@ enum OutputPatterns {
     }
 
     /// The folders (`{dir}`) a source matching the key alternative `key` can have: `photos/*.jpg`
-    /// gives `photos`; a key with no folder gives only the empty `{dir}`; nil where the alternative
-    /// does not say (a `**` in the name): then any listed folders. (`{name}` stays one listed name:
-    /// a lock from before `from:` was narrowed still vouches for the outputs it no longer makes.)
-    static func dir(_ key: [LoosePattern.Item]) -> [LoosePattern.Item]? {
+    /// gives `photos`; a key with no folder gives only the empty `{dir}`; `photos/**/*.jpg` gives
+    /// `photos` and any listed folders below it (the folders before a `**` stay: attack 15 D1); nil
+    /// where the alternative does not say (a `**` before any folder): then any listed folders.
+    /// (`{name}` stays one listed name: a lock from before `from:` was narrowed still vouches for
+    /// the outputs it no longer makes.)
+    static func dir(_ key: [LoosePattern.Item]) -> [[LoosePattern.Item]]? {
         let slash = LoosePattern.Item.one(.scalar("/"))
-        guard let last = key.lastIndex(of: slash) else { return key.contains(.run(.any)) ? nil : [] }
-        return key[(last + 1)...].contains(.run(.any)) ? nil : Array(key[..<last])
+        guard let last = key.lastIndex(of: slash) else { return key.contains(.run(.any)) ? nil : [[]] }
+        let folders = Array(key[..<last])
+        guard key[(last + 1)...].contains(.run(.any)) else { return [folders] }
+        // The `**` after the last `/` may stand for no folder, or for folders below `folders`.
+        return [folders, folders + [slash, .one(.listedStart), .run(.any)]]
     }
 
     /// What a `{hash}` slot stands for: the template's own length, another one, or any length
@@ -98,7 +106,7 @@ enum OutputPatterns {
         let anyFolders: [[LoosePattern.Item]] = [[], [.one(.listedStart), .run(.any)]]
         var dirs: [[LoosePattern.Item]] = []
         for key in keyAlternatives {
-            for choice in dir(key).map({ [$0] }) ?? anyFolders where !dirs.contains(choice) { dirs.append(choice) }
+            for choice in dir(key) ?? anyFolders where !dirs.contains(choice) { dirs.append(choice) }
         }
         var alternatives: [[LoosePattern.Item]] = [[]]
         for part in template.parts {
