@@ -81,7 +81,9 @@ public struct LockFile: Sendable, Hashable {
     }
 
     /// Parses a lock; nil when any line is not a valid entry (a truncated or hand-edited lock is
-    /// not trusted at all: the next build rewrites it from the state).
+    /// not trusted at all: the next build rewrites it from the state). A last line without its
+    /// newline is whole when it parses (an editor or a merge drops that newline; a cut inside a
+    /// line leaves JSON that does not parse).
     public static func parse(_ text: String) -> LockFile? {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
         guard let first = lines.first, isHeader(first) else { return nil }
@@ -93,7 +95,6 @@ public struct LockFile: Sendable, Hashable {
             guard let entry = try? decoder.decode(Entry.self, from: Data(line.utf8)) else { return nil }
             entries.append(entry)
         }
-        guard text.hasSuffix("\n") else { return nil }
         return LockFile(entries: entries, manifest: owner(Data(first.utf8)), index: index(Data(first.utf8)))
     }
 
