@@ -444,6 +444,8 @@ struct Expansion {
         let origin = Derivative.Origin(source: source, sourcePath: sourcePath, format: content.format, digest: content.digest)
         var derivatives: [Derivative] = []
         var errors: [PlanFailure] = []
+        var unservable: (character: Unicode.Scalar, output: String)?
+        var unservableCount = 0
         let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
         variants: for index in task.variants.indices {
             guard let (variant, canonical) = narrowed[index] else { continue }
@@ -472,6 +474,12 @@ struct Expansion {
                 outputKey = task.rule.to.render(values)
             }
             let output = "\(task.targetBucket.name)/\(outputKey)"
+            // A key with a control character is one `derive serve` refuses (`ObjectKey`): not built.
+            if let control = Self.controlCharacter(in: outputKey) {
+                unservable = unservable ?? (control, output)
+                unservableCount += 1
+                continue variants
+            }
             var dependencies: [String] = []
             for dependency in variant.pipeline.dependencies {
                 switch dependency {
@@ -498,7 +506,29 @@ struct Expansion {
                                           acl: task.rule.acl ?? task.sourceBucket.effectiveACL(of: key),
                                           dependencies: dependencies.joined(separator: ","), hashed: hashed))
         }
+        if let (character, output) = unservable {
+            errors.append(PlanFailure(subject: source, message: Self.unservableMessage(character, output: output), derivatives: unservableCount))
+        }
         return (derivatives, errors)
+    }
+
+    /// The first control character (C0 or DEL) in `key`: `ObjectKey` refuses it, so `derive serve`
+    /// could never answer for an output of that name (OSS's own rules would store it; Derive's
+    /// serve does not, and a browser strips tabs and newlines from any URL it is given).
+    static func controlCharacter(in key: String) -> Unicode.Scalar? {
+        key.unicodeScalars.first { $0.value < 0x20 || $0.value == 0x7F }
+    }
+
+    static func unservableMessage(_ character: Unicode.Scalar, output: String) -> String {
+        let names: [UInt32: String] = [0x09: "a tab", 0x0A: "a line feed", 0x0D: "a carriage return"]
+        let hex = String(character.value, radix: 16, uppercase: true)
+        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        var shown = ""
+        for scalar in output.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F { shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" } else { shown.unicodeScalars.append(scalar) }
+        }
+        return "its outputs' names would hold \(names[character.value] ?? "a control character") (\(code)), as in \(shown); derive serve refuses "
+            + "keys with control characters, so the built site could not serve them: rename the source, or exclude it in 'exclude:'"
     }
 
     /// The variants as planned for a source `sourceWidth` px wide (0: unknown), by index; nil for one
