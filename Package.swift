@@ -98,7 +98,7 @@ let package = Package(
         ),
         .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
         .testTarget(name: "ConfinementTests", dependencies: ["Confinement"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage", "ImageSimilarity"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),

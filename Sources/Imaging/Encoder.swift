@@ -14,9 +14,46 @@ enum Encoder {
 
     static func defaultQuality(for format: Format.Kind) -> Int { defaultQualities[format] ?? 85 }
 
+    /// WebP and AVIF defaults for a JPEG source saved below JPEG's default (85), whose JPEG
+    /// default is capped at its own quality (so its JPEG fallback is smaller than one at 85): rows
+    /// of (source quality, WebP, AVIF) calibrated by `Tests/Benchmarks/calibrate-quality --low`
+    /// (quality-table-low.md): photos re-saved at each level, and at each the lowest quality whose
+    /// mean SSIM is at least the capped JPEG's, with fewer bytes. Linear between rows and from
+    /// the top row up to (85, 85, 70); below the lowest row, scaled down with the source's quality.
+    /// Changing any bumps `Engine.renderVersion`.
+    static let lowSourceQualities: [(source: Int, webp: Int, avif: Int)] = [(50, 45, 50), (60, 55, 55), (70, 70, 55), (80, 80, 65)]
+
+    /// The quality a chain without `quality` is encoded at, given the estimated quality of a JPEG
+    /// source (nil: not a JPEG, or not estimated). JPEG: its default, at most the source's; WebP
+    /// and AVIF: from `lowSourceQualities` when the source is below JPEG's default; else the format's default.
+    static func defaultQuality(for format: Format.Kind, jpegSourceQuality source: Int?) -> Int {
+        let standing = defaultQuality(for: format), jpeg = defaultQuality(for: .jpg)
+        switch format {
+        case .jpg:
+            return min(standing, source ?? Int.max)
+        case .webp, .avif:
+            guard let source, source < jpeg else { return standing }
+            let rows = lowSourceQualities.map { ($0.source, format == .webp ? $0.webp : $0.avif) } + [(jpeg, standing)]
+            // Integer arithmetic, rounding halves up: the calibration script computes the same.
+            guard source > rows[0].0 else { return max(1, (rows[0].1 * source * 2 + rows[0].0) / (2 * rows[0].0)) }
+            for (low, high) in zip(rows, rows.dropFirst()) where source <= high.0 {
+                let span = high.0 - low.0
+                return low.1 + ((high.1 - low.1) * (source - low.0) * 2 + span) / (2 * span)
+            }
+            return standing
+        default:
+            return standing
+        }
+    }
+
     /// `jpg:85,webp:…`: the defaults as the encoder settings of every fingerprint name them.
     static var defaultQualitySettings: String {
         defaultQualities.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
+    }
+
+    /// `50:45/50,…`: the rows of `lowSourceQualities` (source: WebP/AVIF), as fingerprints name them.
+    static var lowSourceQualitySettings: String {
+        lowSourceQualities.map { "\($0.source):\($0.webp)/\($0.avif)" }.joined(separator: ",")
     }
 
     static func encode(_ image: VImage, as format: Format.Kind, quality: Int, interlace: Bool) throws -> Data {

@@ -13,8 +13,10 @@ public struct Engine: Sendable {
     /// ultrafast preset through libheif, AVIF at aom speed 9, watermark images streamed; 5:
     /// average-hue samples through a resize to 128 px, shrunk on load; 6: default quality per
     /// output format, WebP and AVIF calibrated below JPEG's bytes at its SSIM; 7: a JPEG from a
-    /// JPEG without `quality` capped at the source's estimated quality, as `quality,Q_` is).
-    public static let renderVersion = "7"
+    /// JPEG without `quality` capped at the source's estimated quality, as `quality,Q_` is; 8: WebP
+    /// and AVIF from a JPEG saved below 85 without `quality` at a quality that follows the source's,
+    /// `Encoder.lowSourceQualities`).
+    public static let renderVersion = "8"
 
     public var limits: Limits
 
@@ -93,7 +95,7 @@ extension Engine {
     }
 
     /// The encoder settings that are not in pipelines; part of every fingerprint.
-    public static let encoderSettings = "default-quality=\(Encoder.defaultQualitySettings);strip=1;png-compression=6;heif-effort=0;heic-preset=ultrafast;heif-bitdepth=8;jpeg-optimize=1;tiff=deflate"
+    public static let encoderSettings = "default-quality=\(Encoder.defaultQualitySettings);low-source-quality=\(Encoder.lowSourceQualitySettings);strip=1;png-compression=6;heif-effort=0;heic-preset=ultrafast;heif-bitdepth=8;jpeg-optimize=1;tiff=deflate"
 }
 
 extension Engine: EngineDescription {

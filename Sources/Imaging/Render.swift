@@ -240,11 +240,14 @@ struct Render {
             // input fails, Tests/leak-check).
             image = try Render.materialize(image)
         }
-        let sourceQuality = format == .jpeg && output == .jpg ? JPEGQuality.estimate(source) : nil
+        let jpegSourceQuality = format == .jpeg ? JPEGQuality.estimate(source) : nil
+        // An explicit `quality` is relative to (and capped at) the source's only for JPEG output.
+        let sourceQuality = output == .jpg ? jpegSourceQuality : nil
         // Without `quality`, a JPEG from a JPEG is never written above the source's own quality,
-        // as `quality,Q_` caps it: more would spend bytes no explicit quality could reach.
+        // as `quality,Q_` caps it: more would spend bytes no explicit quality could reach; WebP and
+        // AVIF from a JPEG below 85 follow it down, so they stay smaller than that JPEG.
         let encoderQuality = quality?.encoderQuality(sourceQuality: sourceQuality)
-            ?? min(Encoder.defaultQuality(for: output), sourceQuality ?? Int.max)
+            ?? Encoder.defaultQuality(for: output, jpegSourceQuality: jpegSourceQuality)
         let bytes = try Encoder.encode(image, as: output, quality: encoderQuality, interlace: interlace)
         return RenderOutput(kind: .image(output), bytes: bytes, width: first.width, height: first.height,
                             frames: images.count, decodedPixels: decodedPixels)

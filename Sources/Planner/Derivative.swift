@@ -210,7 +210,13 @@ public struct PlanFailure: Sendable, Hashable {
     /// The output (`bucket/key`) or, when no output name is known, the source.
     public var subject: String
     public var message: String
-    public init(subject: String, message: String) { self.subject = subject; self.message = message }
+    /// How many derivatives a failed source costs, over every rule that takes it (0: an output's
+    /// own failure). The planner merges a source's failures under all rules into one and ends its
+    /// message with the total ("…, 4 derivatives not built").
+    public var derivatives: Int
+    public init(subject: String, message: String, derivatives: Int = 0) {
+        self.subject = subject; self.message = message; self.derivatives = derivatives
+    }
 }
 
 /// A problem that stops a plan: two derivatives writing one path, a file Derive did not write.
@@ -339,7 +345,8 @@ struct Expansion {
                 notFiles.append(PlanFailure(subject: "\(sourceBucket.name)/\(other.key)",
                                             message: other.kind == DiskObjectLister.notUTF8
                                                 ? "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
-                                                : "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"))
+                                                : "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'",
+                                            derivatives: context.variants.count))
             }
             for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
                 tasks.append(Task(context: context, key: key, path: sourceBucket.path + "/" + key))
@@ -355,11 +362,26 @@ struct Expansion {
         var failures: [PlanFailure] = []
         var failedSources: Set<String> = []
         var blockedOutputs: Set<String> = []
-        for failure in notFiles where failedSources.insert(failure.subject).inserted { failures.append(failure) }
+        // A source fails once, whatever number of rules take it: one failure, their derivatives summed.
+        var sourceFailure: [String: Int] = [:]
+        func sourceFailed(_ failure: PlanFailure) {
+            if let at = sourceFailure[failure.subject] {
+                failures[at].derivatives += failure.derivatives
+            } else {
+                sourceFailure[failure.subject] = failures.count
+                failures.append(failure)
+                failedSources.insert(failure.subject)
+            }
+        }
+        for failure in notFiles { sourceFailed(failure) }
         for (task, (derivatives, taskFailures)) in zip(tasks, expanded) {
             for failure in taskFailures {
-                failures.append(failure)
-                if failure.subject == "\(task.sourceBucket.name)/\(task.key)" { failedSources.insert(failure.subject) } else { blockedOutputs.insert(failure.subject) }
+                if failure.subject == "\(task.sourceBucket.name)/\(task.key)" {
+                    sourceFailed(failure)
+                } else {
+                    failures.append(failure)
+                    blockedOutputs.insert(failure.subject)
+                }
             }
             for derivative in derivatives {
                 if let other = byOutput[derivative.output] {
@@ -379,6 +401,10 @@ struct Expansion {
                 byOutput[derivative.output] = derivative
             }
         }
+        for index in failures.indices where failures[index].derivatives > 0 {
+            let count = failures[index].derivatives
+            failures[index].message += ", \(count) derivative\(count == 1 ? "" : "s") not built"
+        }
         // Sorted by key, then looked up: sorting the derivatives themselves copies large structs.
         return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
                       failedSources: failedSources, blockedOutputs: blockedOutputs,
@@ -389,25 +415,27 @@ struct Expansion {
         let key = task.key
         let sourcePath = task.path
         let source = "\(task.sourceBucket.name)/\(key)"
+        // A source that fails costs every derivative of this rule (the count is added when merged).
+        let all = task.variants.count
         let found: ContentDigests.Content?
         do {
             found = try digests.content(of: sourcePath)
         } catch {
-            return ([], [PlanFailure(subject: source, message: "cannot read the source: \(error)")])
+            return ([], [PlanFailure(subject: source, message: "cannot read the source: \(error)", derivatives: all)])
         }
         guard let content = found else {
             // Listed but not a regular file reachable inside the bucket (a link, say): say why.
             guard disk.exists(sourcePath) else { return ([], []) }
-            return ([], [PlanFailure(subject: source, message: "cannot read the source: \(Self.readError(disk, sourcePath))")])
+            return ([], [PlanFailure(subject: source, message: "cannot read the source: \(Self.readError(disk, sourcePath))", derivatives: all)])
         }
         // What the build would refuse, seen from the bytes read for the digest: the source fails
         // here, as it would there, and its outputs are kept as they are.
-        let unbuilt = ", \(task.variants.count) derivative\(task.variants.count == 1 ? "" : "s") not built"
         if identity.refusesNonImages, content.format.isEmpty {
-            return ([], [PlanFailure(subject: source, message: "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)" + unbuilt)])
+            return ([], [PlanFailure(subject: source, message: "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)",
+                                     derivatives: all)])
         }
         if identity.refusesNonImages, let truncation = content.truncation {
-            return ([], [PlanFailure(subject: source, message: "the source image is corrupt or truncated: \(truncation)" + unbuilt)])
+            return ([], [PlanFailure(subject: source, message: "the source image is corrupt or truncated: \(truncation)", derivatives: all)])
         }
         let name = (key as NSString).lastPathComponent
         let stem = (name as NSString).deletingPathExtension
@@ -416,6 +444,8 @@ struct Expansion {
         let origin = Derivative.Origin(source: source, sourcePath: sourcePath, format: content.format, digest: content.digest)
         var derivatives: [Derivative] = []
         var errors: [PlanFailure] = []
+        var unservable: (character: Unicode.Scalar, output: String)?
+        var unservableCount = 0
         let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
         variants: for index in task.variants.indices {
             guard let (variant, canonical) = narrowed[index] else { continue }
@@ -444,6 +474,12 @@ struct Expansion {
                 outputKey = task.rule.to.render(values)
             }
             let output = "\(task.targetBucket.name)/\(outputKey)"
+            // A key with a control character is one `derive serve` refuses (`ObjectKey`): not built.
+            if let control = Self.controlCharacter(in: outputKey) {
+                unservable = unservable ?? (control, output)
+                unservableCount += 1
+                continue variants
+            }
             var dependencies: [String] = []
             for dependency in variant.pipeline.dependencies {
                 switch dependency {
@@ -470,7 +506,29 @@ struct Expansion {
                                           acl: task.rule.acl ?? task.sourceBucket.effectiveACL(of: key),
                                           dependencies: dependencies.joined(separator: ","), hashed: hashed))
         }
+        if let (character, output) = unservable {
+            errors.append(PlanFailure(subject: source, message: Self.unservableMessage(character, output: output), derivatives: unservableCount))
+        }
         return (derivatives, errors)
+    }
+
+    /// The first control character (C0 or DEL) in `key`: `ObjectKey` refuses it, so `derive serve`
+    /// could never answer for an output of that name (OSS's own rules would store it; Derive's
+    /// serve does not, and a browser strips tabs and newlines from any URL it is given).
+    static func controlCharacter(in key: String) -> Unicode.Scalar? {
+        key.unicodeScalars.first { $0.value < 0x20 || $0.value == 0x7F }
+    }
+
+    static func unservableMessage(_ character: Unicode.Scalar, output: String) -> String {
+        let names: [UInt32: String] = [0x09: "a tab", 0x0A: "a line feed", 0x0D: "a carriage return"]
+        let hex = String(character.value, radix: 16, uppercase: true)
+        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        var shown = ""
+        for scalar in output.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F { shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" } else { shown.unicodeScalars.append(scalar) }
+        }
+        return "its outputs' names would hold \(names[character.value] ?? "a control character") (\(code)), as in \(shown); derive serve refuses "
+            + "keys with control characters, so the built site could not serve them: rename the source, or exclude it in 'exclude:'"
     }
 
     /// The variants as planned for a source `sourceWidth` px wide (0: unknown), by index; nil for one

@@ -138,6 +138,8 @@ extension Expansion {
                   record.bucket == task.targetBucket.name
             else { return nil }
             let key = record.key
+            // A name serve refuses fails in the full plan (an older Derive built it).
+            guard Self.controlCharacter(in: key) == nil else { return nil }
             derivatives.append(Derivative(output: record.path, outputPath: task.targetBucket.path + "/" + key,
                                           recipe: task.context.recipe(index, variant: variant, canonical: canonical), origin: origin,
                                           acl: acl, dependencies: record.dependencies, hashed: nil, actionKey: record.actionKey))

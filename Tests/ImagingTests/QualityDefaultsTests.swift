@@ -45,7 +45,8 @@ struct QualityDefaultsTests {
 
     @Test func theEncoderSettingsNameEveryDefaultAndTheRenderVersionMoved() {
         #expect(Engine.encoderSettings.contains("default-quality=avif:70,heic:85,jpg:85,tiff:85,webp:85;"), "\(Engine.encoderSettings)")
-        #expect(Engine.renderVersion == "7")
+        #expect(Engine.encoderSettings.contains(";low-source-quality=50:45/50,60:55/55,70:70/55,80:80/65;"), "\(Engine.encoderSettings)")
+        #expect(Engine.renderVersion == "8")
     }
 
     /// Attack 11 L2: a JPEG from a JPEG of lower quality was written at 85 without `quality`,
