@@ -112,12 +112,21 @@ public final class BuildSession: @unchecked Sendable {
             // `check` writes nothing: it plans against an in-memory copy and says what build would do.
             let (store, note) = try StateStore.readOnlySnapshot(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
             stateNote = note
+            store.confine(to: recordPlaces)
             openedStore = store
             return store
         }
         let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+        store.confine(to: recordPlaces)
         openedStore = store
         return store
+    }
+
+    /// Where the state's records may lead: their own bucket's folder, a moved bucket's old folder
+    /// inside the manifest's folder, an old index in a bucket or the manifest's folder.
+    var recordPlaces: RecordPlaces {
+        RecordPlaces(manifestPath: manifestPath, buckets: manifest.buckets.map { ($0.name, $0.path) },
+                     outputBuckets: LockableOutputs(manifest).buckets.union(manifest.index.map { [$0.bucket] } ?? []))
     }
 
     /// Throws when a file Derive keeps in the state folder would be the manifest, an include, the
@@ -486,6 +495,11 @@ public final class BuildSession: @unchecked Sendable {
             } catch {
                 report.problems.append("\(planner.display(record.file)) could not be removed (\(error)); left in place")
             }
+        }
+        // Records leading outside their bucket and the manifest's folder: named, nothing removed there.
+        let ignored = try store.ignoredOutputs().merging(store.ignoredControlFiles()) { first, _ in first }
+        for (path, why) in ignored.sorted(by: { $0.key < $1.key }) {
+            report.left.append("\(planner.display(path)): in the build state but \(why); the record is ignored (nothing is read or removed there)")
         }
         let lockData = try? planner.disk.read(lockPath)
         if let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName) {

@@ -128,6 +128,7 @@ public struct Builder: Sendable {
         let work = plan.work
         // Records naming a place outside their bucket were named by the plan: dropped, nothing walked.
         try store.removeOutputs(plan.ignoredRecords)
+        for path in plan.ignoredControlFiles { try store.setControlFile(path, digest: nil) }
 
         // Folders where a killed build may have left temporary files: only dead writers' are
         // removed, and only those for a planned or recorded output's name in that folder.

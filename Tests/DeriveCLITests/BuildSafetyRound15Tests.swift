@@ -1,0 +1,135 @@
+import Builder
+import Foundation
+import GRDB
+import Planner
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The fifteenth round on build safety (issue 9, attack 15's F4, F1 and F2), end to end through
+/// the binary.
+@Suite(.serialized) struct BuildSafetyRound15Tests {
+    typealias Project = BuildSafetyAttackTests.Project
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    /// The project's state database, opened for a hand edit.
+    func state(_ project: Project) throws -> DatabaseQueue {
+        let state = try #require(FileManager.default.enumerator(atPath: project.url(".derive").path)?.allObjects
+            .compactMap { $0 as? String }.first { $0.hasSuffix("state.sqlite") })
+        return try DatabaseQueue(path: project.url(".derive/" + state).path)
+    }
+
+    /// A folder beside the project (outside every bucket and the manifest's folder) holding a
+    /// user's copy of `out/landscape.jpg` (a backup), a copy of the index and a note.
+    struct Victim {
+        let folder: URL
+        let copy: Data, index: Data?, notes = Data("the user's notes\n".utf8)
+        init(_ project: Project) throws {
+            folder = project.root.deletingLastPathComponent().appendingPathComponent("victim-" + project.root.lastPathComponent)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            copy = try Data(contentsOf: project.url("out/landscape.jpg"))
+            try copy.write(to: folder.appendingPathComponent("landscape.jpg"))
+            index = try? Data(contentsOf: project.url("out/index.json"))
+            if let index { try index.write(to: folder.appendingPathComponent("index.json")) }
+            try notes.write(to: folder.appendingPathComponent("notes.txt"))
+        }
+        var real: String { RealFolder.of(folder.path) }
+        func remove() { try? FileManager.default.removeItem(at: folder) }
+        /// Every file is still there with its bytes.
+        func intact() -> Bool {
+            (try? Data(contentsOf: folder.appendingPathComponent("landscape.jpg"))) == copy
+                && (index == nil || (try? Data(contentsOf: folder.appendingPathComponent("index.json"))) == index)
+                && (try? Data(contentsOf: folder.appendingPathComponent("notes.txt"))) == notes
+        }
+    }
+
+    // MARK: F4: state records with a folder outside the manifest's places are never followed
+
+    /// Attack 15's case A: one output's recorded folder set to the victim folder, the rule's `to:`
+    /// moved so the record is an orphan. Before the fix, build deleted the victim's copy there.
+    @Test func anOrphanRecordedInAFolderOutsideTheProjectIsNotDeletedThere() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let victim = try Victim(project)
+        defer { victim.remove() }
+        try state(project).write { db in
+            try db.execute(sql: "UPDATE outputs SET folder = ? WHERE path = 'out/landscape.jpg'", arguments: [victim.real])
+        }
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false)
+            .replacingOccurrences(of: "to: out/{name}.{ext}", with: "to: out/u/{name}.{ext}"))
+        let plan = try project.run(["plan"])
+        let planned = text(plan.stdout) + plan.stderr
+        #expect(planned.contains("out/landscape.jpg") && planned.contains("ignored"), "\(planned)")
+        #expect(!planned.contains(victim.real + "/landscape.jpg  delete"), "\(planned)")
+        let build = try project.run(["build"])
+        let built = text(build.stdout) + build.stderr
+        #expect(built.contains("out/landscape.jpg") && built.contains("ignored"), "\(built)")
+        #expect(victim.intact(), "a file outside every bucket and the manifest's folder was deleted: \(built)")
+        // The record is dropped: the next build is clean and still touches nothing there.
+        let again = try project.run(["build", "-q"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(victim.intact())
+    }
+
+    /// Case E: every record's folder set to the victim folder, then `clean`.
+    @Test func cleanDoesNotFollowRecordsIntoAFolderOutsideTheProject() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let victim = try Victim(project)
+        defer { victim.remove() }
+        try state(project).write { db in try db.execute(sql: "UPDATE outputs SET folder = ?", arguments: [victim.real]) }
+        let clean = try project.run(["clean"])
+        let said = text(clean.stdout) + clean.stderr
+        #expect(victim.intact(), "clean deleted a file outside the project: \(said)")
+        #expect(said.contains("out/landscape.jpg") && said.contains("ignored"), "\(said)")
+    }
+
+    /// Cases B and B2: the index's record pointed at a file in the victim folder with that file's
+    /// digest (a copy of the index; any file), with `index:` unchanged and moved.
+    @Test(arguments: [("index.json", false), ("notes.txt", true), ("index.json", true)])
+    func anIndexRecordOutsideEveryBucketIsNotRemoved(name: String, moveIndex: Bool) throws {
+        let project = try Project(index: true)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let victim = try Victim(project)
+        defer { victim.remove() }
+        let target = victim.real + "/" + name
+        let digest = ContentDigests.digest(try Data(contentsOf: URL(fileURLWithPath: target)))
+        try state(project).write { db in
+            try db.execute(sql: "UPDATE controlFiles SET path = ?, digest = ?", arguments: [target, digest])
+        }
+        if moveIndex {
+            try project.write("derive.yaml", Project.manifest(outPath: "out", index: true)
+                .replacingOccurrences(of: "index: out/index.json", with: "index: out/index2.json"))
+        }
+        let plan = try project.run(["plan"])
+        let planned = text(plan.stdout) + plan.stderr
+        #expect(!planned.contains("remove:"), "\(planned)")
+        #expect(planned.contains(target) && planned.contains("ignored"), "\(planned)")
+        let build = try project.run(["build"])
+        let built = text(build.stdout) + build.stderr
+        #expect(victim.intact(), "a file outside every bucket was removed as Derive's old index: \(built)")
+        #expect(built.contains(target) && built.contains("ignored"), "\(built)")
+        let clean = try project.run(["clean"])
+        #expect(victim.intact(), "clean removed a file outside every bucket: \(text(clean.stdout)) \(clean.stderr)")
+    }
+
+    /// The legitimate move stays: a bucket moved inside the manifest's folder (`out` → `out2`)
+    /// still has its old copies deleted where they were written.
+    @Test func aBucketMovedInsideTheProjectStillDeletesItsOldCopies() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out2", index: false))
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(text(build.stdout).contains("deleted 5 old copies"), "\(text(build.stdout))")
+        for name in project.outputs {
+            #expect(!project.exists("out/\(name)"))
+            #expect(project.exists("out2/\(name)"))
+        }
+    }
+}
