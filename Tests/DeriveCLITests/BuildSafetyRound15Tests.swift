@@ -132,4 +132,63 @@ import Glibc
             #expect(project.exists("out2/\(name)"))
         }
     }
+
+    // MARK: F1: a file moved onto Derive's temporary name is never left there, nor swept
+
+    /// Every regular file below `folder` whose bytes are `wanted`.
+    func files(holding wanted: Data, below folder: URL) -> [String] {
+        let walker = FileManager.default.enumerator(atPath: folder.path)
+        var found: [String] = []
+        while let name = walker?.nextObject() as? String {
+            if (try? Data(contentsOf: folder.appendingPathComponent(name))) == wanted { found.append(name) }
+        }
+        return found
+    }
+
+    /// A pid no process has.
+    func deadPID() -> Int32 {
+        var dead: Int32 = 4_000_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        return dead
+    }
+
+    /// Attack 15's F1, made deterministic: the test hook exchanges the user's file with the
+    /// temporary name right after the displaced old output was approved (what the attacker's
+    /// swapper did under strace). Before the fix the build said "built" and exited 0 with the
+    /// user's file left under Derive's temporary name, and the next build deleted it unread.
+    @Test func aFileMovedOntoTheTemporaryNameAfterTheExchangeIsKeptAndNamed() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let user = Data("USER PRECIOUS\n".utf8)
+        try user.write(to: project.url("user.jpg"))
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false, width: 31))
+        let build = try CLI.run(["build"], in: project.root,
+                                environment: ["DERIVE_TEST_AFTER_APPROVAL": "landscape.jpg=" + project.url("user.jpg").path])
+        let said = text(build.stdout) + build.stderr
+        #expect(build.status == 1, "\(said)")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: project.url("out").path).filter { $0.hasPrefix("landscape.jpg.kept-") }
+        #expect(kept.count == 1, "\(kept)")
+        #expect(kept.allSatisfy { said.contains($0) }, "the error names the kept file: \(said)")
+        #expect(files(holding: user, below: project.url("out")) == kept, "\(files(holding: user, below: project.root))")
+        // The next builds never remove it.
+        for _ in 0..<2 { _ = try project.run(["build", "-q"]) }
+        #expect(!files(holding: user, below: project.root).isEmpty, "the user's file was deleted")
+    }
+
+    /// The sweep case: a user's file at an output's temporary name of a dead writer survives
+    /// builds (before the fix, any dead writer's temporary of an output's name was removed unread).
+    @Test func aUsersFileAtADeadWritersTemporaryNameSurvivesBuilds() throws {
+        let project = try Project(index: true)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let dead = deadPID()
+        let user = Data("USER PRECIOUS\n".utf8)
+        let names = ["out/.landscape.jpg.\(dead).5.derive-tmp", "out/.index.json.\(dead).6.derive-tmp", ".derive.lock.\(dead).7.derive-tmp"]
+        for name in names { try user.write(to: project.url(name)) }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: true, width: 31))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        for name in names { #expect((try? Data(contentsOf: project.url(name))) == user, "\(name) was removed") }
+    }
 }
