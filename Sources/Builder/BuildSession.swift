@@ -267,9 +267,9 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The index file clean judges against the lock (no state): read only within the limits of
     /// `IndexAdoption.read` (a file over 1 MiB only when the lock's header records its digest).
-    static func lockedIndex(_ file: String, disk: any Disk, lockData: Data?) -> Data? {
+    static func lockedIndex(_ file: String, planner: Planner, lockData: Data?) -> Data? {
         let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
-        return IndexAdoption.read(file, disk: disk, trusted: 0, lockLines: lock?.entries.count ?? 0,
+        return IndexAdoption.read(file, disk: planner.disk, trusted: 0, lockLines: { planner.presentVouchedLines(lock) },
                                   digests: IndexAdoption.recordedDigests(lock: lock))
     }
 
@@ -603,7 +603,7 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
-           let data = Self.lockedIndex(bucket.path + "/" + index.path, disk: planner.disk, lockData: lockData) {
+           let data = Self.lockedIndex(bucket.path + "/" + index.path, planner: planner, lockData: lockData) {
             // An index without a record (no usable state): every way it is kept is said, never silent.
             let file = bucket.path + "/" + index.path
             let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
@@ -624,7 +624,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
            let size = planner.disk.stat(bucket.path + "/" + index.path)?.size,
-           size > Int64(IndexAdoption.maxBytes(outputs: 0)), Self.lockedIndex(bucket.path + "/" + index.path, disk: planner.disk, lockData: lockData) == nil {
+           size > Int64(IndexAdoption.maxBytes(outputs: 0)), Self.lockedIndex(bucket.path + "/" + index.path, planner: planner, lockData: lockData) == nil {
             // Not read (an index of the lock's outputs is never that large): kept, and said.
             report.left.append("\(planner.display(bucket.path + "/" + index.path)) is larger than any index Derive writes for \(planner.display(lockPath)) (\(size) bytes), or is not the index it records; left in place")
         }

@@ -318,7 +318,7 @@ public struct Builder: Sendable {
         // keeps each source's colour and placeholder, so a fresh clone renders nothing.
         if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {
             // Only from the very index the lock records writing: an edited one lends nothing.
-            let kept = IndexAdoption.keptSummaries(bucket.path + "/" + declared.path, disk: disk, trusted: adopted.count, lock: planner.lock)
+            let kept = IndexAdoption.keptSummaries(bucket.path + "/" + declared.path, disk: disk, trusted: adopted.count, lock: planner.lock, planner: planner)
             for item in adopted {
                 guard let derivative = item.derivative else { continue }
                 let digest = derivative.components.sourceDigest

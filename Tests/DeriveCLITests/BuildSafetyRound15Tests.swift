@@ -191,4 +191,49 @@ import Glibc
         #expect(try project.run(["build", "-q"]).status == 0)
         for name in names { #expect((try? Data(contentsOf: project.url(name))) == user, "\(name) was removed") }
     }
+
+    // MARK: F2: lock lines Derive itself rejects do not raise the index read cap
+
+    /// SHA-256 of a (large, sparse) file, by `sha256sum`: hashing 600 MB in a debug build is slow.
+    func sha256sum(_ url: URL) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        process.arguments = [url.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(String(decoding: data, as: UTF8.self).prefix(64))
+    }
+
+    /// Attack 15's F2: a fresh clone whose `out/index.json` is a 600 MB (sparse) file, the lock's
+    /// first line stating its SHA-256 as `indexDigest`, and 12 000 padding lines each of which
+    /// `plan` itself rejects (a `.jpg` name with format `webp`). The padding raised the read cap to
+    /// 1 MiB + 64 KiB a line, and plan, check and build read the file whole (977 MB peak). Now only
+    /// lines Derive may have written whose file is there with that digest count (here: the 5
+    /// real outputs). Peak memory is polled from /proc/<pid>/status (VmHWM).
+    @Test func rejectedLockLinesDoNotLetAHugeIndexBeRead() throws {
+        let round13 = BuildSafetyRound13Tests()
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", BuildSafetyRound8Tests.manifest(index: "out/index.json"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try FileManager.default.removeItem(at: project.url("out/index.json"))
+        try round13.sparseFile(project, "out/index.json", bytes: BuildSafetyRound14Tests.hugeFile)
+        try round13.pointLockHeader(project, at: "out/index.json", digest: try sha256sum(project.url("out/index.json")))
+        let lines = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).split(separator: "\n").map(String.init)
+        var entries = Array(lines.dropFirst())
+        for i in 0..<12_000 {
+            entries.append(#"{"path":"out/pad\#(String(format: "%05ld", i)).jpg","actionKey":"\#(String(repeating: "0", count: 64))","digest":"\#(String(format: "%064lx", i))","width":10,"height":10,"bytes":100,"format":"webp"}"#)
+        }
+        try ([lines[0]] + entries.sorted()).joined(separator: "\n").appending("\n").write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
+        for command in [["plan"], ["check"], ["build"]] {
+            let (result, peak) = try round13.runMeasured(project, command)
+            #expect(peak > 0)
+            #expect(peak < BuildSafetyRound13Tests.peakLimitKiB, "\(command): \(peak) KiB: the file at the index path was read whole (\(text(result.stdout)) \(result.stderr.prefix(400)))")
+            #expect(try FileManager.default.attributesOfItem(atPath: project.url("out/index.json").path)[.size] as? UInt64 == BuildSafetyRound14Tests.hugeFile)
+        }
+    }
 }
