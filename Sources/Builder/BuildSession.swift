@@ -497,9 +497,16 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         // Records leading outside their bucket and the manifest's folder: named, nothing removed there.
-        let ignored = try store.ignoredOutputs().merging(store.ignoredControlFiles()) { first, _ in first }
+        let ignoredOutputs = try store.ignoredOutputs()
+        let ignored = ignoredOutputs.merging(try store.ignoredControlFiles()) { first, _ in first }
         for (path, why) in ignored.sorted(by: { $0.key < $1.key }) {
             report.left.append("\(planner.display(path)): in the build state but \(why); the record is ignored (nothing is read or removed there)")
+        }
+        // The outputs those rows stood for are still in the bucket: the lock stays as their record
+        // (the next clean, with no state, removes them there by it; a build adopts them).
+        if !ignoredOutputs.isEmpty, let lockData = try? planner.disk.read(lockPath), LockFile.isOurs(lockData, manifest: planner.manifestName) {
+            report.keptLock = true
+            report.left.append("\(planner.display(lockPath)) is kept: the build state's records of \(ignoredOutputs.count) output\(ignoredOutputs.count == 1 ? "" : "s") were ignored, so the lock is their record (run derive clean again to remove them where the lock places them)")
         }
         let lockData = try? planner.disk.read(lockPath)
         if let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName) {

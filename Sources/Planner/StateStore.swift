@@ -120,10 +120,17 @@ public final class StateStore: Sendable {
 
     /// Why `record` may not be followed: its key or folder is malformed, or its folder is not a
     /// place the manifest gives.
-    func problem(_ record: OutputRecord) -> String? {
+    /// `known`: answers by folder and bucket already given in this read (a state of 200 000
+    /// outputs has a handful of folders; a moved bucket's folder would be stat'ed for each row).
+    func problem(_ record: OutputRecord, known: inout [String: String?]) -> String? {
         if let problem = record.placeProblem { return problem }
         guard !record.folder.isEmpty, let places else { return nil }
-        return places.problem(outputFolder: record.folder, bucket: record.bucket)
+        let bucket = record.bucket
+        let place = record.folder + "\u{0}" + bucket
+        if let answer = known[place] { return answer }
+        let answer = places.problem(outputFolder: record.folder, bucket: bucket)
+        known[place] = .some(answer)
+        return answer
     }
 
     /// Where a corrupt database, or one another manifest owns, was moved before this one was
@@ -341,16 +348,17 @@ public final class StateStore: Sendable {
     }
 
     /// Output records `allOutputs` leaves out because their place is not trusted
-    /// (`OutputRecord.placeProblem`): path → why. The plan names each; nothing is deleted.
+    /// (`OutputRecord.placeProblem`, or a folder `places` does not give): path → why. The plan names each; nothing is deleted.
     public func ignoredOutputs() throws -> [String: String] {
         try queue.read { db in
             var result: [String: String] = [:]
+            var known: [String: String?] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs") {
                 let path: String = row[0], folder: String = row[1]
                 let probe = OutputRecord(path: path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "", sourceDigest: "",
                                          dependencies: "", encoder: "", actionKey: "", acl: "", outputDigest: "", size: 0, width: 0,
                                          height: 0, format: "", builtAt: 0, folder: folder)
-                if let problem = problem(probe) { result[path] = problem }
+                if let problem = problem(probe, known: &known) { result[path] = problem }
             }
             return result
         }
@@ -379,6 +387,7 @@ public final class StateStore: Sendable {
         try queue.read { db in
             var result: [String: OutputRecord] = [:]
             var intern = StringInterner()
+            var known: [String: String?] = [:]
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
                        actionKey, acl, outputDigest, size, width, height, format, builtAt, folder FROM outputs
@@ -391,7 +400,7 @@ public final class StateStore: Sendable {
                 record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
                 record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
                 record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
-                if result[record.path] == nil, problem(record) == nil { result[record.path] = record }
+                if result[record.path] == nil, problem(record, known: &known) == nil { result[record.path] = record }
             }
             return result
         }

@@ -85,6 +85,12 @@ import Glibc
         let said = text(clean.stdout) + clean.stderr
         #expect(victim.intact(), "clean deleted a file outside the project: \(said)")
         #expect(said.contains("out/landscape.jpg") && said.contains("ignored"), "\(said)")
+        // The outputs in the bucket stay Derive's: the lock is kept as their record, so the next
+        // clean (no state now) removes them there, and still nothing outside.
+        #expect(project.exists("derive.lock"), "the lock went with outputs no record could place: \(said)")
+        let again = try project.run(["clean"])
+        #expect(!project.exists("out/landscape.jpg"), "\(text(again.stdout)) \(again.stderr)")
+        #expect(victim.intact())
     }
 
     /// Cases B and B2: the index's record pointed at a file in the victim folder with that file's
