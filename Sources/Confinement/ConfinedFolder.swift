@@ -564,7 +564,8 @@ public final class TemporaryFile: @unchecked Sendable {
             let linked = linkat(folder, temporaryName, folder, finalName, 0)
             let code = errno
             finished = true
-            unlinkat(folder, temporaryName, 0)
+            TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
+            if let ours = committedStatus { try dropTemporaryName(ours: ours, durable: durable) } else { unlinkat(folder, temporaryName, 0) }
             guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
             if durable { fsync(folder) }
             return createdFolders
@@ -629,7 +630,7 @@ public final class TemporaryFile: @unchecked Sendable {
             && info.st_ino != ours.st_ino && approve(displaced)
         if displaced >= 0 { close(displaced) }
         if approved {
-            TestHooks.afterApproval(folder: folder, temporaryName: temporaryName, finalName: finalName)
+            TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
             // The approved file goes only if the name is still that file (device and inode as
             // read through the descriptor above). Anything else there now was moved onto the
             // temporary name since: not Derive's, so it is kept under a name of its own (a later
@@ -682,10 +683,27 @@ public final class TemporaryFile: @unchecked Sendable {
     private func linkInPlace(durable: Bool) throws(ConfinementError) -> [String] {
         let linked = linkat(folder, temporaryName, folder, finalName, 0)
         let code = errno
-        unlinkat(folder, temporaryName, 0)
+        TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
+        if let ours = committedStatus { try dropTemporaryName(ours: ours, durable: durable) } else { unlinkat(folder, temporaryName, 0) }
         guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
         if durable { fsync(folder) }
         return createdFolders
+    }
+
+    /// Removes the temporary name when it is still the file Derive made (`ours`: device and inode
+    /// from its descriptor), never by the name alone: a file moved onto the name after the link
+    /// is not Derive's, so it is kept under a name of its own and the write fails naming it.
+    private func dropTemporaryName(ours: stat, durable: Bool) throws(ConfinementError) {
+        var now = stat()
+        guard fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        if now.st_ino == ours.st_ino, now.st_dev == ours.st_dev {
+            unlinkat(folder, temporaryName, 0)
+            return
+        }
+        let kept = keepAside()
+        if durable { fsync(folder) }
+        throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' while the new file was being linked into place; it is not Derive's, so it was kept"
+                      + (kept.map { " as '\($0)'" } ?? " there") + " (look at the kept file, then build again)")
     }
 
     /// Removes the temporary file; nothing is moved into place.
@@ -700,19 +718,20 @@ public final class TemporaryFile: @unchecked Sendable {
 /// Hooks for tests into instants no test can reach by timing. Inert unless the process was
 /// started with the variable set (never in production).
 enum TestHooks {
-    /// `DERIVE_TEST_AFTER_APPROVAL=<name>=<path>`: once, when the old file displaced from `<name>`
-    /// was approved and is about to be removed, the file at `<path>` is exchanged with the
-    /// temporary name (what a sync tool renaming its file there at that instant does).
-    private static let afterApprovalTarget: (name: String, path: String)? = {
-        guard let value = ProcessInfo.processInfo.environment["DERIVE_TEST_AFTER_APPROVAL"],
+    /// `DERIVE_TEST_ONTO_TEMPORARY=<name>=<path>`: once, when the new file for `<name>` is in
+    /// place and the temporary name is about to go (the approved old file an exchange displaced
+    /// is there, or the new file's second name after a link), the file at `<path>` is exchanged
+    /// with the temporary name (what a sync tool renaming its file there at that instant does).
+    private static let ontoTemporaryTarget: (name: String, path: String)? = {
+        guard let value = ProcessInfo.processInfo.environment["DERIVE_TEST_ONTO_TEMPORARY"],
               let equals = value.firstIndex(of: "=") else { return nil }
         return (String(value[..<equals]), String(value[value.index(after: equals)...]))
     }()
     private static let fired = NSLock()
     nonisolated(unsafe) private static var done = false
 
-    static func afterApproval(folder: Int32, temporaryName: String, finalName: String) {
-        guard let target = afterApprovalTarget, target.name == finalName else { return }
+    static func ontoTemporary(folder: Int32, temporaryName: String, finalName: String) {
+        guard let target = ontoTemporaryTarget, target.name == finalName else { return }
         let first = fired.withLock { () -> Bool in defer { done = true }; return !done }
         guard first else { return }
         _ = Renaming.exchange(AT_FDCWD, target.path, folder, temporaryName)

@@ -170,7 +170,7 @@ import Glibc
         try user.write(to: project.url("user.jpg"))
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: false, width: 31))
         let build = try CLI.run(["build"], in: project.root,
-                                environment: ["DERIVE_TEST_AFTER_APPROVAL": "landscape.jpg=" + project.url("user.jpg").path])
+                                environment: ["DERIVE_TEST_ONTO_TEMPORARY": "landscape.jpg=" + project.url("user.jpg").path])
         let said = text(build.stdout) + build.stderr
         #expect(build.status == 1, "\(said)")
         let kept = try FileManager.default.contentsOfDirectory(atPath: project.url("out").path).filter { $0.hasPrefix("landscape.jpg.kept-") }
@@ -180,6 +180,25 @@ import Glibc
         // The next builds never remove it.
         for _ in 0..<2 { _ = try project.run(["build", "-q"]) }
         #expect(!files(holding: user, below: project.root).isEmpty, "the user's file was deleted")
+    }
+
+    /// The same instant for a create: the new file is hard-linked at its name, then its temporary
+    /// name is removed by name. Before the fix a user's file moved onto that name in between was
+    /// deleted (the user's bytes were gone); now it is kept as `<name>.kept-<pid>-<n>` and named.
+    @Test func aFileMovedOntoTheTemporaryNameOfACreateIsKeptAndNamed() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let user = Data("USER PRECIOUS\n".utf8)
+        try user.write(to: project.url("user.jpg"))
+        let build = try CLI.run(["build"], in: project.root,
+                                environment: ["DERIVE_TEST_ONTO_TEMPORARY": "landscape.jpg=" + project.url("user.jpg").path])
+        let said = text(build.stdout) + build.stderr
+        #expect(!files(holding: user, below: project.root).isEmpty, "the user's file was deleted: \(said)")
+        #expect(build.status == 1, "\(said)")
+        let kept = (try? FileManager.default.contentsOfDirectory(atPath: project.url("out").path))?.filter { $0.hasPrefix("landscape.jpg.kept-") } ?? []
+        #expect(kept.count == 1 && kept.allSatisfy { said.contains($0) }, "\(kept) \(said)")
+        for _ in 0..<2 { _ = try project.run(["build", "-q"]) }
+        #expect(!files(holding: user, below: project.root).isEmpty, "the user's file was deleted by a later build")
     }
 
     /// The sweep case: a user's file at an output's temporary name of a dead writer survives
