@@ -112,12 +112,21 @@ public final class BuildSession: @unchecked Sendable {
             // `check` writes nothing: it plans against an in-memory copy and says what build would do.
             let (store, note) = try StateStore.readOnlySnapshot(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
             stateNote = note
+            store.confine(to: recordPlaces)
             openedStore = store
             return store
         }
         let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+        store.confine(to: recordPlaces)
         openedStore = store
         return store
+    }
+
+    /// Where the state's records may lead: their own bucket's folder, a moved bucket's old folder
+    /// inside the manifest's folder, an old index in a bucket or the manifest's folder.
+    var recordPlaces: RecordPlaces {
+        RecordPlaces(manifestPath: manifestPath, buckets: manifest.buckets.map { ($0.name, $0.path) },
+                     outputBuckets: LockableOutputs(manifest).buckets.union(manifest.index.map { [$0.bucket] } ?? []))
     }
 
     /// Throws when a file Derive keeps in the state folder would be the manifest, an include, the
@@ -258,9 +267,9 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The index file clean judges against the lock (no state): read only within the limits of
     /// `IndexAdoption.read` (a file over 1 MiB only when the lock's header records its digest).
-    static func lockedIndex(_ file: String, disk: any Disk, lockData: Data?) -> Data? {
+    static func lockedIndex(_ file: String, planner: Planner, lockData: Data?) -> Data? {
         let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
-        return IndexAdoption.read(file, disk: disk, trusted: 0, lockLines: lock?.entries.count ?? 0,
+        return IndexAdoption.read(file, disk: planner.disk, trusted: 0, lockLines: { planner.presentVouchedLines(lock) },
                                   digests: IndexAdoption.recordedDigests(lock: lock))
     }
 
@@ -487,6 +496,18 @@ public final class BuildSession: @unchecked Sendable {
                 report.problems.append("\(planner.display(record.file)) could not be removed (\(error)); left in place")
             }
         }
+        // Records leading outside their bucket and the manifest's folder: named, nothing removed there.
+        let ignoredOutputs = try store.ignoredOutputs()
+        let ignored = ignoredOutputs.merging(try store.ignoredControlFiles()) { first, _ in first }
+        for (path, why) in ignored.sorted(by: { $0.key < $1.key }) {
+            report.left.append("\(planner.display(path)): in the build state but \(why); the record is ignored (nothing is read or removed there)")
+        }
+        // The outputs those rows stood for are still in the bucket: the lock stays as their record
+        // (the next clean, with no state, removes them there by it; a build adopts them).
+        if !ignoredOutputs.isEmpty, let lockData = try? planner.disk.read(lockPath), LockFile.isOurs(lockData, manifest: planner.manifestName) {
+            report.keptLock = true
+            report.left.append("\(planner.display(lockPath)) is kept: the build state's records of \(ignoredOutputs.count) output\(ignoredOutputs.count == 1 ? "" : "s") were ignored, so the lock is their record (run derive clean again to remove them where the lock places them)")
+        }
         let lockData = try? planner.disk.read(lockPath)
         if let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName) {
             if store.existed || !recorded.isEmpty {
@@ -589,7 +610,7 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
-           let data = Self.lockedIndex(bucket.path + "/" + index.path, disk: planner.disk, lockData: lockData) {
+           let data = Self.lockedIndex(bucket.path + "/" + index.path, planner: planner, lockData: lockData) {
             // An index without a record (no usable state): every way it is kept is said, never silent.
             let file = bucket.path + "/" + index.path
             let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
@@ -610,7 +631,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
            let size = planner.disk.stat(bucket.path + "/" + index.path)?.size,
-           size > Int64(IndexAdoption.maxBytes(outputs: 0)), Self.lockedIndex(bucket.path + "/" + index.path, disk: planner.disk, lockData: lockData) == nil {
+           size > Int64(IndexAdoption.maxBytes(outputs: 0)), Self.lockedIndex(bucket.path + "/" + index.path, planner: planner, lockData: lockData) == nil {
             // Not read (an index of the lock's outputs is never that large): kept, and said.
             report.left.append("\(planner.display(bucket.path + "/" + index.path)) is larger than any index Derive writes for \(planner.display(lockPath)) (\(size) bytes), or is not the index it records; left in place")
         }

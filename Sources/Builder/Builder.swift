@@ -128,24 +128,46 @@ public struct Builder: Sendable {
         let work = plan.work
         // Records naming a place outside their bucket were named by the plan: dropped, nothing walked.
         try store.removeOutputs(plan.ignoredRecords)
+        for path in plan.ignoredControlFiles { try store.setControlFile(path, digest: nil) }
 
         // Folders where a killed build may have left temporary files: only dead writers' are
-        // removed, and only those for a planned or recorded output's name in that folder.
+        // removed, only those for a planned or recorded output's name in that folder, and only
+        // when the bytes are Derive's for that name: the new bytes a write noted (pending), or
+        // the recorded bytes it displaced. A user's file moved onto such a name stays.
         var folders: [String: Set<String>] = [:]
+        var digests: [String: Set<String>] = [:]
+        let pending = try store.pendingWrites()
         for item in plan.items {
             for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
                 // On bytes: NSString's path methods showed in profiles over 40 000 paths.
                 guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
                 folders[String(path[..<slash]), default: []].insert(String(path[path.utf8.index(after: slash)...]))
+                if let noted = pending[path], !noted.isEmpty { digests[path, default: []].insert(noted) }
+                if let recorded = item.recorded, recorded.file == path || path == item.derivative?.outputPath {
+                    digests[path, default: []].insert(recorded.outputDigest)
+                }
             }
         }
-        // The lock's and the index's own temporaries too (`.derive.lock.PID.N.derive-tmp`).
+        // The lock's and the index's own temporaries too (`.derive.lock.PID.N.derive-tmp`): theirs
+        // are the bytes at the name now (a copy of them loses nothing) or the index's recorded ones.
         var controls = [planner.lockPath]
         if let index = planner.manifest.index, let bucket = planner.manifest.bucket(named: index.bucket) { controls.append(bucket.path + "/" + index.path) }
+        let recordedControls = try store.controlFiles()
         for path in controls {
             folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
         }
-        for (folder, names) in folders { disk.removeStaleTemporaries(in: folder, named: names) }
+        let disk = self.disk
+        for (folder, names) in folders {
+            disk.removeStaleTemporaries(in: folder, named: names) { name in
+                let path = folder + "/" + name
+                var allowed = digests[path] ?? []
+                if controls.contains(path) {
+                    if let recorded = recordedControls[ControlFileTargets.recordKey(path)] { allowed.insert(recorded) }
+                    if let now = try? disk.digestAndHead(path, headBytes: 0).digest { allowed.insert(now) }
+                }
+                return allowed
+            }
+        }
         // Sources hashed while planning are remembered even if rendering fails.
         try store.saveFiles(planner.digests.takePending())
 
@@ -296,7 +318,7 @@ public struct Builder: Sendable {
         // keeps each source's colour and placeholder, so a fresh clone renders nothing.
         if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {
             // Only from the very index the lock records writing: an edited one lends nothing.
-            let kept = IndexAdoption.keptSummaries(bucket.path + "/" + declared.path, disk: disk, trusted: adopted.count, lock: planner.lock)
+            let kept = IndexAdoption.keptSummaries(bucket.path + "/" + declared.path, disk: disk, trusted: adopted.count, lock: planner.lock, planner: planner)
             for item in adopted {
                 guard let derivative = item.derivative else { continue }
                 let digest = derivative.components.sourceDigest

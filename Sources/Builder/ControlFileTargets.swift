@@ -117,7 +117,7 @@ struct ControlFileTargets {
             let placeholderKnown = Set(outputs.filter { knownPlaceholders[$0.sourceDigest] != nil }.map(\.source))
             if outputs.contains(where: { !colourKnown.contains($0.source) || !placeholderKnown.contains($0.source) }) {
                 let recordedDigest = try planner.store.controlFiles()[Self.recordKey(path)]
-                let kept = IndexAdoption.keptSummaries(path, disk: planner.disk, trusted: outputs.count, lock: planner.lock, state: recordedDigest)
+                let kept = IndexAdoption.keptSummaries(path, disk: planner.disk, trusted: outputs.count, lock: planner.lock, state: recordedDigest, planner: planner)
                 let sources = Set(outputs.map(\.source))
                 for (source, colour) in kept.colours where sources.contains(source) && !colourKnown.contains(source) && colours[source] == nil {
                     colours[source] = colour
@@ -221,7 +221,7 @@ struct ControlFileTargets {
     /// digest the line gives, is never that.
     static func isDerivesOldIndex(_ file: String, recordedPath: String, planner: Planner) -> Bool {
         guard file.hasSuffix(".json"),
-              let data = IndexAdoption.read(file, disk: planner.disk, trusted: 0, lockLines: planner.lock?.entries.count ?? 0,
+              let data = IndexAdoption.read(file, disk: planner.disk, trusted: 0, lockLines: { planner.presentVouchedLines(planner.lock) },
                                             digests: IndexAdoption.recordedDigests(lock: planner.lock)) else { return false }
         return IndexAdoption.isDerives(data, lock: planner.lock, manifest: planner.manifest,
                                        indexBucket: String(recordedPath.prefix { $0 != "/" }))
@@ -309,7 +309,7 @@ struct ControlFileTargets {
         // bytes: what a build racing another, or killed between the lock and the index, leaves.
         // Read only up to the size such an index can have.
         guard current != nil,
-              let data = IndexAdoption.read(index.path, disk: disk, trusted: vouching.count, lockLines: vouchingLock?.entries.count ?? 0,
+              let data = IndexAdoption.read(index.path, disk: disk, trusted: vouching.count, lockLines: { lockSource.presentVouchedLines(vouchingLock) },
                                             digests: IndexAdoption.recordedDigests(lock: vouchingLock, state: written[index.path])),
               let declared = manifest.index,
               IndexAdoption.isDerives(data, lock: vouchingLock, manifest: manifest, indexBucket: declared.bucket, recorded: vouching, known: known)

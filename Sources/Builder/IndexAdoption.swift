@@ -23,15 +23,18 @@ enum IndexAdoption {
     /// - or, larger, at most `maxBytes(outputs: trusted + lockLines)` and its SHA-256, streamed
     ///   first (no memory), is one Derive recorded for the index (`digests`: the state's record,
     ///   the lock header's `indexDigest`). The lock's lines are untrusted: thousands of them
-    ///   (rejected ones too) raised the cap for any file; now they count only for the bytes the
-    ///   lock itself says were written beside it.
+    ///   (rejected ones too) raised the cap for any file; they count only for the bytes the
+    ///   lock itself says were written beside it, and only lines that stand for an output that
+    ///   is there (`Planner.presentVouchedLines`: Derive may have written it, and the file holds
+    ///   the line's digest), counted only when a file that large is in question.
     /// Nil when larger, refused by digest (not Derive's index: kept, never read whole), or unreadable.
-    static func read(_ path: String, disk: any Disk, trusted: Int, lockLines: Int, digests: Set<String>) -> Data? {
+    static func read(_ path: String, disk: any Disk, trusted: Int, lockLines: () -> Int, digests: Set<String>) -> Data? {
         let small = maxBytes(outputs: trusted)
         if let data = try? disk.read(path, maxBytes: small) { return data }
-        guard let size = disk.stat(path)?.size, size > Int64(small), size <= Int64(maxBytes(outputs: trusted + lockLines)),
-              !digests.isEmpty, let digest = try? disk.digestAndHead(path, headBytes: 0).digest, digests.contains(digest),
-              let data = try? disk.read(path, maxBytes: maxBytes(outputs: trusted + lockLines)),
+        guard let size = disk.stat(path)?.size, size > Int64(small), !digests.isEmpty else { return nil }
+        let limit = maxBytes(outputs: trusted + lockLines())
+        guard size <= Int64(limit), let digest = try? disk.digestAndHead(path, headBytes: 0).digest, digests.contains(digest),
+              let data = try? disk.read(path, maxBytes: limit),
               ContentDigests.digest(data) == digest else { return nil }
         return data
     }
@@ -45,11 +48,11 @@ enum IndexAdoption {
     /// exactly the index Derive recorded writing (its digest is the lock header's or the state's):
     /// an index edited since (a hand edit, a bad merge: attack 14's IX) lends nothing, so those
     /// summaries are rendered again instead of a wrong colour being called up to date.
-    static func keptSummaries(_ path: String, disk: any Disk, trusted: Int, lock: LockFile?, state: String? = nil)
+    static func keptSummaries(_ path: String, disk: any Disk, trusted: Int, lock: LockFile?, state: String? = nil, planner: Planner)
         -> (colours: [String: String], placeholders: [String: IndexWriter.Placeholder]) {
         let digests = recordedDigests(lock: lock, state: state)
         guard !digests.isEmpty, let digest = try? disk.digestAndHead(path, headBytes: 0).digest, digests.contains(digest),
-              let data = read(path, disk: disk, trusted: trusted, lockLines: lock?.entries.count ?? 0, digests: digests),
+              let data = read(path, disk: disk, trusted: trusted, lockLines: { planner.presentVouchedLines(lock) }, digests: digests),
               ContentDigests.digest(data) == digest else { return ([:], [:]) }
         return IndexWriter.summaries(data)
     }

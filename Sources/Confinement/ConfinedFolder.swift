@@ -340,9 +340,13 @@ public final class ConfinedFolder: Sendable {
 
     /// Removes temporary files (`*.derive-tmp`) left in the folder at `folderKey` (nil: the top)
     /// by processes that are no longer running, and only those of the file names in `names` (a
-    /// user's file that merely looks like a temporary is not Derive's). Returns the names removed.
+    /// user's file that merely looks like a temporary is not Derive's), each only when `approve`
+    /// accepts its open descriptor (for the name it was written for): the name alone proves
+    /// nothing, a user's file may have been moved onto it. The file removed is the one approved
+    /// (device and inode checked again just before). Returns the names removed.
     @discardableResult
-    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: Set<String>) -> [String] {
+    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: Set<String>,
+                                       if approve: (_ writtenName: String, _ fd: Int32) -> Bool) -> [String] {
         let fd: Int32
         if let folderKey {
             guard let (parent, name) = try? walkToParent(folderKey, create: false) else { return [] }
@@ -361,6 +365,12 @@ public final class ConfinedFolder: Sendable {
             guard name.hasPrefix("."), name.hasSuffix(Self.temporaryMarker), let pid = Self.writerPID(name),
                   let written = Self.writtenName(name), names.contains(written),
                   kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+            guard file >= 0 else { continue }
+            defer { close(file) }
+            var info = stat(), now = stat()
+            guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, approve(written, file),
+                  fstatat(fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev else { continue }
             if unlinkat(fd, name, 0) == 0 { removed.append(name) }
         }
         return removed
@@ -554,7 +564,8 @@ public final class TemporaryFile: @unchecked Sendable {
             let linked = linkat(folder, temporaryName, folder, finalName, 0)
             let code = errno
             finished = true
-            unlinkat(folder, temporaryName, 0)
+            TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
+            if let ours = committedStatus { try dropTemporaryName(ours: ours, durable: durable) } else { unlinkat(folder, temporaryName, 0) }
             guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
             if durable { fsync(folder) }
             return createdFolders
@@ -619,9 +630,21 @@ public final class TemporaryFile: @unchecked Sendable {
             && info.st_ino != ours.st_ino && approve(displaced)
         if displaced >= 0 { close(displaced) }
         if approved {
+            TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
+            // The approved file goes only if the name is still that file (device and inode as
+            // read through the descriptor above). Anything else there now was moved onto the
+            // temporary name since: not Derive's, so it is kept under a name of its own (a later
+            // sweep would look at a temporary name) and the write fails naming it.
             var now = stat()
-            if fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev {
-                unlinkat(folder, temporaryName, 0)
+            if fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0 {
+                if now.st_ino == info.st_ino, now.st_dev == info.st_dev {
+                    unlinkat(folder, temporaryName, 0)
+                } else {
+                    let kept = keepAside()
+                    if durable { fsync(folder) }
+                    throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' while the old file was being replaced; it is not Derive's, so it was kept"
+                                  + (kept.map { " as '\($0)'" } ?? " there") + " (the new file is in place; look at the kept file, then build again)")
+                }
             }
             if durable { fsync(folder) }
             return createdFolders
@@ -660,10 +683,27 @@ public final class TemporaryFile: @unchecked Sendable {
     private func linkInPlace(durable: Bool) throws(ConfinementError) -> [String] {
         let linked = linkat(folder, temporaryName, folder, finalName, 0)
         let code = errno
-        unlinkat(folder, temporaryName, 0)
+        TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
+        if let ours = committedStatus { try dropTemporaryName(ours: ours, durable: durable) } else { unlinkat(folder, temporaryName, 0) }
         guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
         if durable { fsync(folder) }
         return createdFolders
+    }
+
+    /// Removes the temporary name when it is still the file Derive made (`ours`: device and inode
+    /// from its descriptor), never by the name alone: a file moved onto the name after the link
+    /// is not Derive's, so it is kept under a name of its own and the write fails naming it.
+    private func dropTemporaryName(ours: stat, durable: Bool) throws(ConfinementError) {
+        var now = stat()
+        guard fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        if now.st_ino == ours.st_ino, now.st_dev == ours.st_dev {
+            unlinkat(folder, temporaryName, 0)
+            return
+        }
+        let kept = keepAside()
+        if durable { fsync(folder) }
+        throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' while the new file was being linked into place; it is not Derive's, so it was kept"
+                      + (kept.map { " as '\($0)'" } ?? " there") + " (look at the kept file, then build again)")
     }
 
     /// Removes the temporary file; nothing is moved into place.
@@ -672,6 +712,29 @@ public final class TemporaryFile: @unchecked Sendable {
         finished = true
         if fd >= 0 { close(fd); fd = -1 }
         if !anonymous { unlinkat(folder, temporaryName, 0) }
+    }
+}
+
+/// Hooks for tests into instants no test can reach by timing. Inert unless the process was
+/// started with the variable set (never in production).
+enum TestHooks {
+    /// `DERIVE_TEST_ONTO_TEMPORARY=<name>=<path>`: once, when the new file for `<name>` is in
+    /// place and the temporary name is about to go (the approved old file an exchange displaced
+    /// is there, or the new file's second name after a link), the file at `<path>` is exchanged
+    /// with the temporary name (what a sync tool renaming its file there at that instant does).
+    private static let ontoTemporaryTarget: (name: String, path: String)? = {
+        guard let value = ProcessInfo.processInfo.environment["DERIVE_TEST_ONTO_TEMPORARY"],
+              let equals = value.firstIndex(of: "=") else { return nil }
+        return (String(value[..<equals]), String(value[value.index(after: equals)...]))
+    }()
+    private static let fired = NSLock()
+    nonisolated(unsafe) private static var done = false
+
+    static func ontoTemporary(folder: Int32, temporaryName: String, finalName: String) {
+        guard let target = ontoTemporaryTarget, target.name == finalName else { return }
+        let first = fired.withLock { () -> Bool in defer { done = true }; return !done }
+        guard first else { return }
+        _ = Renaming.exchange(AT_FDCWD, target.path, folder, temporaryName)
     }
 }
 

@@ -62,9 +62,10 @@ public protocol Disk: ObjectLister {
     /// Removes the folder at `path` only if it is empty; never recursive.
     @discardableResult
     func removeEmptyFolder(_ path: String) -> Bool
-    /// Removes temporary files that dead processes left in `folder`.
-    /// Removes dead writers' temporaries in `folder` for the file names in `names` only.
-    func removeStaleTemporaries(in folder: String, named names: Set<String>)
+    /// Removes dead writers' temporaries in `folder` for the file names in `names` only, each only
+    /// when its bytes hash to a digest `digests` gives for that name (what Derive noted or
+    /// recorded writing there): never by its name alone, which anyone can move a file onto.
+    func removeStaleTemporaries(in folder: String, named names: Set<String>, digests: (String) -> Set<String>)
     /// Current time in nanoseconds since 1970.
     func now() -> Int64
 }
@@ -338,11 +339,15 @@ public struct RealDisk: Disk {
         return false
     }
 
-    public func removeStaleTemporaries(in folder: String, named names: Set<String>) {
+    public func removeStaleTemporaries(in folder: String, named names: Set<String>, digests: (String) -> Set<String>) {
+        let approve = { (name: String, fd: Int32) -> Bool in
+            let allowed = digests(name)
+            return !allowed.isEmpty && Self.digest(of: fd).map(allowed.contains) == true
+        }
         if let (root, key) = confined(folder) {
-            (try? openRoot(root, create: false))?.removeStaleTemporaries(in: key, named: names)
+            (try? openRoot(root, create: false))?.removeStaleTemporaries(in: key, named: names, if: approve)
         } else if let opened = try? folders.folder(RealDisk.standard(folder), create: false) {
-            opened.removeStaleTemporaries(in: nil, named: names)
+            opened.removeStaleTemporaries(in: nil, named: names, if: approve)
         }
     }
 
@@ -475,7 +480,7 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
 
     public func removeEmptyFolder(_ path: String) -> Bool { false }
 
-    public func removeStaleTemporaries(in folder: String, named names: Set<String>) {}
+    public func removeStaleTemporaries(in folder: String, named names: Set<String>, digests: (String) -> Set<String>) {}
 
     public func now() -> Int64 { lock.withLock { clock } }
 

@@ -99,6 +99,9 @@ public struct Plan: Sendable {
     /// State records whose path or folder is not trusted (`OutputRecord.placeProblem`): named as
     /// failures, never walked; the build drops them.
     public var ignoredRecords: [String] = []
+    /// Control file records (old indexes) outside every place the manifest gives: named as
+    /// failures, dropped by the build, never removed.
+    public var ignoredControlFiles: [String] = []
     /// Deletions of files already gone or changed: only their records are dropped.
     public var recordsOnly: Set<String> = []
     /// Old outputs whose file stays: now a source (or a control file) of this manifest, or reached
@@ -273,9 +276,15 @@ public struct Planner: Sendable {
         let stateFailures = ignored.keys.sorted().map { path in
             PlanFailure(subject: path, message: "in the build state but \(ignored[path]!); the record is ignored (nothing is read or deleted there) and the build drops it")
         }
-        var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures + stateFailures,
+        // An index record outside every bucket and the manifest's folder: never removed there.
+        let ignoredControls = (try? store.ignoredControlFiles()) ?? [:]
+        let controlFailures = ignoredControls.keys.sorted().map { path in
+            PlanFailure(subject: path, message: "in the build state as Derive's old index but \(ignoredControls[path]!); the record is ignored (nothing is read or removed there) and the build drops it")
+        }
+        var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures + stateFailures + controlFailures,
                         wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
         plan.ignoredRecords = ignored.keys.sorted()
+        plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockOrphans = Set(lockOrphans.map(\.output))
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
         plan.kept = keptAsProtected

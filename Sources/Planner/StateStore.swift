@@ -108,6 +108,30 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
 public final class StateStore: Sendable {
     public let queue: DatabaseQueue
     public let folder: String
+    /// Where records may lead (set by the session from the manifest): nil, none is checked
+    /// beyond `placeProblem` (tests of the store alone).
+    private let placesBox = PlacesBox()
+
+    /// Confines every record this store hands out to the places the manifest gives: a record
+    /// leading elsewhere is left out of `allOutputs()`, `recordedFolders()` and `controlFiles()`
+    /// and named by `ignoredOutputs()` and `ignoredControlFiles()`.
+    public func confine(to places: RecordPlaces) { placesBox.set(places) }
+    public var places: RecordPlaces? { placesBox.get() }
+
+    /// Why `record` may not be followed: its key or folder is malformed, or its folder is not a
+    /// place the manifest gives.
+    /// `known`: answers by folder and bucket already given in this read (a state of 200 000
+    /// outputs has a handful of folders; a moved bucket's folder would be stat'ed for each row).
+    func problem(_ record: OutputRecord, known: inout [String: String?]) -> String? {
+        if let problem = record.placeProblem { return problem }
+        guard !record.folder.isEmpty, let places else { return nil }
+        let bucket = record.bucket
+        let place = record.folder + "\u{0}" + bucket
+        if let answer = known[place] { return answer }
+        let answer = places.problem(outputFolder: record.folder, bucket: bucket)
+        known[place] = .some(answer)
+        return answer
+    }
 
     /// Where a corrupt database, or one another manifest owns, was moved before this one was
     /// started afresh.
@@ -324,16 +348,17 @@ public final class StateStore: Sendable {
     }
 
     /// Output records `allOutputs` leaves out because their place is not trusted
-    /// (`OutputRecord.placeProblem`): path → why. The plan names each; nothing is deleted.
+    /// (`OutputRecord.placeProblem`, or a folder `places` does not give): path → why. The plan names each; nothing is deleted.
     public func ignoredOutputs() throws -> [String: String] {
         try queue.read { db in
             var result: [String: String] = [:]
+            var known: [String: String?] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs") {
                 let path: String = row[0], folder: String = row[1]
                 let probe = OutputRecord(path: path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "", sourceDigest: "",
                                          dependencies: "", encoder: "", actionKey: "", acl: "", outputDigest: "", size: 0, width: 0,
                                          height: 0, format: "", builtAt: 0, folder: folder)
-                if let problem = probe.placeProblem { result[path] = problem }
+                if let problem = problem(probe, known: &known) { result[path] = problem }
             }
             return result
         }
@@ -362,6 +387,7 @@ public final class StateStore: Sendable {
         try queue.read { db in
             var result: [String: OutputRecord] = [:]
             var intern = StringInterner()
+            var known: [String: String?] = [:]
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
                        actionKey, acl, outputDigest, size, width, height, format, builtAt, folder FROM outputs
@@ -374,7 +400,7 @@ public final class StateStore: Sendable {
                 record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
                 record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
                 record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
-                if result[record.path] == nil, record.placeProblem == nil { result[record.path] = record }
+                if result[record.path] == nil, problem(record, known: &known) == nil { result[record.path] = record }
             }
             return result
         }
@@ -458,7 +484,18 @@ public final class StateStore: Sendable {
 
     /// The bucket folders outputs were written to.
     public func recordedFolders() throws -> [String] {
-        try queue.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT folder FROM outputs WHERE folder != ''") }
+        try queue.read { db in
+            // Each folder with the buckets written to it (by the bucket name before the path's first '/').
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT DISTINCT folder, substr(path, 1, instr(path, '/') - 1) FROM outputs WHERE folder != ''
+                """)
+            var folders: [String] = []
+            for row in rows {
+                let folder: String = row[0], bucket: String = row[1]
+                if !folders.contains(folder), places?.problem(outputFolder: folder, bucket: bucket) == nil { folders.append(folder) }
+            }
+            return folders
+        }
     }
 
     public func createdFolders() throws -> Set<String> {
@@ -476,7 +513,20 @@ public final class StateStore: Sendable {
             // A path with `..` (or relative) is never Derive's index: ignored, so nothing is removed there.
             for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM controlFiles") {
                 let path: String = row[0]
-                if Self.absolutePathProblem(path) == nil { result[path] = row[1] }
+                if Self.absolutePathProblem(path) == nil, places?.problem(controlFile: path) == nil { result[path] = row[1] }
+            }
+            return result
+        }
+    }
+
+    /// Control file records `controlFiles()` leaves out because they lead outside every place
+    /// the manifest gives, path → why.
+    public func ignoredControlFiles() throws -> [String: String] {
+        guard let places else { return [:] }
+        return try queue.read { db in
+            var result: [String: String] = [:]
+            for path in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") where Self.absolutePathProblem(path) == nil {
+                if let problem = places.problem(controlFile: path) { result[path] = problem }
             }
             return result
         }
@@ -498,6 +548,14 @@ public final class StateStore: Sendable {
             _ = try FileRecord.deleteAll(db, keys: paths)
         }
     }
+}
+
+/// The store's places, set once the manifest is known, read from any thread.
+final class PlacesBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var places: RecordPlaces?
+    func set(_ value: RecordPlaces) { lock.withLock { places = value } }
+    func get() -> RecordPlaces? { lock.withLock { places } }
 }
 
 /// Equal strings read from many rows made to share one buffer: a state of 200 000 outputs holds

@@ -134,9 +134,16 @@ struct Sandbox {
         // Not an output's name: a user's file that only looks like a temporary (hostile tester B.4).
         let foreign = ".notes.txt.999999999.7\(ConfinedFolder.temporaryMarker)"
         try Data().write(to: URL(fileURLWithPath: box.bucket + "/sub/" + foreign))
-        #expect(folder.removeStaleTemporaries(in: try ObjectKey("sub"), named: ["x.jpg", "y.jpg"]) == [dead])
+        // A dead writer's temporary of an output's name that the check refuses (a user's file moved there).
+        let refused = ".z.jpg.999999999.7\(ConfinedFolder.temporaryMarker)"
+        try Data("user".utf8).write(to: URL(fileURLWithPath: box.bucket + "/sub/" + refused))
+        var asked: [String] = []
+        #expect(folder.removeStaleTemporaries(in: try ObjectKey("sub"), named: ["x.jpg", "y.jpg", "z.jpg"],
+                                              if: { name, _ in asked.append(name); return name == "x.jpg" }) == [dead])
+        #expect(asked.sorted() == ["x.jpg", "z.jpg"])
         #expect(FileManager.default.fileExists(atPath: box.bucket + "/sub/" + alive))
         #expect(FileManager.default.fileExists(atPath: box.bucket + "/sub/" + foreign))
+        #expect(FileManager.default.fileExists(atPath: box.bucket + "/sub/" + refused))
     }
 
     @Test func aFifoDoesNotBlockAReader() throws {

@@ -357,7 +357,11 @@ import Glibc
         while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
         let stale = [".derive.lock.\(dead).17.derive-tmp", "out/.index.json.\(dead).9.derive-tmp"]
         let kept = [".derive.lock.\(getpid()).1.derive-tmp", "out/.other.json.\(dead).9.derive-tmp", ".notes.\(dead).1.derive-tmp"]
-        for name in stale + kept { try Data("x".utf8).write(to: project.url(name)) }
+        // Derive's bytes (copies of the lock and the index as they are): removed. A user's bytes
+        // at such a name are kept (attack 15's F1; BuildSafetyRound15Tests).
+        try Data(contentsOf: project.url("derive.lock")).write(to: project.url(stale[0]))
+        try Data(contentsOf: project.url("out/index.json")).write(to: project.url(stale[1]))
+        for name in kept { try Data("x".utf8).write(to: project.url(name)) }
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: true, width: 31))
         #expect(try project.run(["build", "-q"]).status == 0)
         for name in stale { #expect(!project.exists(name), "\(name) was left") }

@@ -49,12 +49,28 @@ import ProcessLanguage
     @Test func aBuildRemovesOnlyDeadTemporariesOfItsOwnOutputs() throws {
         // A dead-PID name that is not an output's is a user's file (hostile tester B.4).
         let project = try Project(siteManifest, files: ["photos/a.jpg": "A",
-                                                        "site/.notes.txt.999999999.7.derive-tmp": "mine",
-                                                        "site/.a.thumb.jpg.999999999.7.derive-tmp": "half"])
+                                                        "site/.notes.txt.999999999.7.derive-tmp": "mine"])
+        try project.build()
+        // Derive's bytes for the output (an old copy an exchange displaced) at a dead writer's name.
+        try FileManager.default.copyItem(atPath: project.path("site/a.thumb.jpg"), toPath: project.path("site/.a.thumb.jpg.999999999.7.derive-tmp"))
+        try project.write("photos/a.jpg", "A2")
         try project.build()
         #expect(project.read("site/.notes.txt.999999999.7.derive-tmp") == "mine")
         #expect(!project.exists("site/.a.thumb.jpg.999999999.7.derive-tmp"))
         #expect(project.exists("site/a.thumb.jpg"))
+    }
+
+    /// Attack 15's F1: a user's file at an output's temporary name of a dead writer (moved there
+    /// after the exchange) was deleted unread by the next build. The name proves nothing: only
+    /// Derive's bytes for that name are removed.
+    @Test func aUsersFileAtADeadWritersTemporaryNameIsKept() throws {
+        let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
+        try project.build()
+        try project.write("site/.a.thumb.jpg.4194301.77.derive-tmp", "the user's draft")
+        try project.build()
+        try project.write("photos/a.jpg", "A2")
+        try project.build()
+        #expect(project.read("site/.a.thumb.jpg.4194301.77.derive-tmp") == "the user's draft")
     }
 
     @Test func aUsersDatabaseAtTheStatePathIsNeitherMigratedNorDeleted() throws {
@@ -462,7 +478,8 @@ import ProcessLanguage
         let project = try Project(siteManifest, files: ["photos/a.jpg": "A"])
         try project.build()
         // A pid far above any running process (pid_max is at most 2^22).
-        try project.write("site/.a.thumb.jpg.4194301.77.derive-tmp", "half")
+        // What a killed exchange leaves: the displaced old output, Derive's recorded bytes.
+        try FileManager.default.copyItem(atPath: project.path("site/a.thumb.jpg"), toPath: project.path("site/.a.thumb.jpg.4194301.77.derive-tmp"))
         try project.write("photos/a.jpg", "A2")
         try project.build()
         #expect(!project.exists("site/.a.thumb.jpg.4194301.77.derive-tmp"))
