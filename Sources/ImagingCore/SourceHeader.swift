@@ -11,7 +11,8 @@ public struct SourceHeader: Sendable, Hashable {
     public var height: Int
     /// Frames of an animation (GIF, WebP); 1 for every other format.
     public var frames: Int
-    /// A JPEG's EXIF orientation (1 to 8), which the engine applies by default; 1 elsewhere.
+    /// The EXIF orientation (1 to 8) the engine applies by default: a JPEG's, a TIFF's, a PNG's
+    /// eXIf and a still WebP's EXIF chunk (a HEIF quarter turn reads as 6); 1 elsewhere.
     public var orientation: Int
 
     public init(width: Int, height: Int, frames: Int, orientation: Int = 1) {
@@ -163,14 +164,57 @@ public struct SourceHeader: Sendable, Hashable {
         for entry in 0..<min(count, 256) {
             let at = tiff + directory + 2 + entry * 12
             guard let tag = u16(at) else { return nil }
-            if tag == 0x0112 { return u16(at + 8).flatMap { (1...8).contains($0) ? $0 : nil } }
+            // libexif reads a LONG orientation as well as the SHORT the standard asks for.
+            if tag == 0x0112 { return (u16(at + 2) == 4 ? u32(at + 8) : u16(at + 8)).flatMap { (1...8).contains($0) ? $0 : nil } }
         }
         return nil
     }
 
     static func png(_ bytes: Bytes) -> SourceHeader? {
         guard bytes.tag(12) == "IHDR", let width = bytes.u32(16, little: false), let height = bytes.u32(20, little: false) else { return nil }
-        return SourceHeader(width: width, height: height, frames: 1)
+        return SourceHeader(width: width, height: height, frames: 1, orientation: pngOrientation(bytes) ?? 1)
+    }
+
+    /// The largest PNG eXIf chunk the engine lets libvips read (`PNGExif` leaves larger ones out).
+    public static let pngExifLimit = 65_536
+
+    /// The orientation in a PNG's eXIf chunk, as the engine applies it: libpng reads the chunks
+    /// before the first IDAT (an eXIf after it is not read), keeps the first eXIf whose data
+    /// opens with a TIFF byte order ("II" or "MM"; a duplicate is ignored), and an eXIf over
+    /// `pngExifLimit` bytes never reaches it. The walk follows the chunks' lengths, bounded by
+    /// the bytes; nil when there is none or it holds no orientation in 1...8.
+    static func pngOrientation(_ bytes: Bytes) -> Int? {
+        var offset = 8
+        while offset + 12 <= bytes.count, let length = bytes.u32(offset, little: false), let type = bytes.tag(offset + 4) {
+            let end = offset + 12 + length
+            if type == "IDAT" || type == "IEND" || end > bytes.count { return nil }
+            if type == "eXIf", length <= pngExifLimit, let order = bytes.u8(offset + 8), order == 0x49 || order == 0x4D,
+               bytes.u8(offset + 9) == order {
+                return exifOrientation(bytes, tiff: offset + 8, end: offset + 8 + length)
+            }
+            offset = end
+        }
+        return nil
+    }
+
+    /// The orientation in a WebP's EXIF chunk, as libvips reads it through libwebp's demuxer:
+    /// only in an extended file (VP8X) whose EXIF flag is set, the first EXIF chunk, with or
+    /// without an "Exif\0\0" prefix (no size limit: libvips reads it whole). The walk follows
+    /// the chunks' sizes, bounded by the bytes. An animation is drawn without its orientation
+    /// (the engine orients stills), so it gives nil too.
+    static func webpOrientation(_ bytes: Bytes) -> Int? {
+        guard bytes.tag(12) == "VP8X", let flags = bytes.u8(20), flags & 0x08 != 0, flags & 0x02 == 0 else { return nil }
+        var offset = 30
+        while offset + 8 <= bytes.count, let size = bytes.u32(offset + 4, little: true), let type = bytes.tag(offset) {
+            let end = offset + 8 + size
+            guard end <= bytes.count else { return nil }
+            if type == "EXIF" {
+                let prefixed = bytes.matches(offset + 8, [0x45, 0x78, 0x69, 0x66, 0, 0])   // "Exif\0\0"
+                return exifOrientation(bytes, tiff: offset + 8 + (prefixed ? 6 : 0), end: end)
+            }
+            offset = end + (size & 1)
+        }
+        return nil
     }
 
     /// The logical screen's size and the number of images (every frame is decoded at that size).
@@ -183,7 +227,8 @@ public struct SourceHeader: Sendable, Hashable {
     /// VP8X holds the canvas of extended files; animations count their ANMF chunks.
     static func webp(_ bytes: Bytes) -> SourceHeader? {
         guard let header = WebPHeader(bytes) else { return nil }
-        return SourceHeader(width: header.width, height: header.height, frames: max(1, header.frames))
+        return SourceHeader(width: header.width, height: header.height, frames: max(1, header.frames),
+                            orientation: webpOrientation(bytes) ?? 1)
     }
 
     /// What a WebP's RIFF header says, parsed once for the size (here) and for what libwebp's

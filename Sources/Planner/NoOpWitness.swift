@@ -107,7 +107,9 @@ public struct NoOpWitness: Sendable {
         var chunks: [(Data, inDigest: Bool)] = []
         var newest: Int64 = 0
         func add(_ text: String) { chunks.append((Data((JSONText.string(text) + "\n").utf8), true)) }
-        add("derive-noop-witness/5")
+        // 6: PNG and WebP sizes read with their EXIF orientation (attack 15 M8): the first run
+        // after upgrading plans once, so sources cached at their stored size are read again.
+        add("derive-noop-witness/6")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
         // Where every bucket folder (and the state folder) leads now, and which folder that is: a

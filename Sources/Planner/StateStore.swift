@@ -301,6 +301,11 @@ public final class StateStore: Sendable {
                 t.column("thumbhash", .text).notNull()
             }
         }
+        migrator.registerMigration("v6") { db in
+            // PNG and WebP sizes recorded before the header reader applied their EXIF orientation
+            // (attack 15 M8: a rotated PNG or WebP was planned at its stored size): read again once.
+            try db.execute(sql: "UPDATE files SET width = -1, height = -1 WHERE format IN ('png', 'webp')")
+        }
         return migrator
     }
 
