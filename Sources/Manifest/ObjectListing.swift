@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -41,7 +42,7 @@ public struct DiskObjectLister: ObjectLister {
         let root = URL(fileURLWithPath: folder).standardizedFileURL.path
         var info = stat()
         guard stat(root, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
-        let skipped = Set(skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+        let skipped = PathSet(skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
         var keys: [String] = []
         var others: [(key: String, kind: String)] = []
         var pending: [(path: String, key: String)] = [(root, "")]
@@ -82,7 +83,7 @@ public struct DiskObjectLister: ObjectLister {
                 }
             }
         }
-        return (keys.sorted(), others.sorted { $0.key < $1.key })
+        return (keys.sortedByBytes(), others.sorted { PathKey.ordered($0.key, $1.key) })
     }
 
     /// What an entry whose name is not valid UTF-8 is, in `others`.

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import ProcessLanguage
@@ -180,8 +181,10 @@ public final class Derivative: Sendable, Hashable {
     }
 
     public static func == (a: Derivative, b: Derivative) -> Bool {
-        a === b || (a.output == b.output && a.outputPath == b.outputPath && a.outputFolder == b.outputFolder && a.rule == b.rule
-            && a.source == b.source && a.sourcePath == b.sourcePath && a.bucketPath == b.bucketPath && a.style == b.style
+        // Paths by their bytes (`PathKey`): `café.jpg` in NFC and in NFD are two files.
+        a === b || (PathKey.same(a.output, b.output) && PathKey.same(a.outputPath, b.outputPath)
+            && PathKey.same(a.outputFolder, b.outputFolder) && a.rule == b.rule
+            && PathKey.same(a.source, b.source) && PathKey.same(a.sourcePath, b.sourcePath) && PathKey.same(a.bucketPath, b.bucketPath) && a.style == b.style
             && a.values == b.values && a.pipeline == b.pipeline && a.acl == b.acl && a.sourceFormat == b.sourceFormat
             && a.components == b.components && a.actionKey == b.actionKey && a.hashed == b.hashed)
     }
@@ -227,7 +230,7 @@ struct Expansion {
     let digests: ContentDigests
     let identity: EngineIdentity
     /// Outputs the state knows about: never taken as sources.
-    let knownOutputs: Set<String>
+    let knownOutputs: PathSet
 
     /// What every source of one rule shares: held once per rule, so a task is a reference and a key.
     final class RuleContext: Sendable {
@@ -284,11 +287,11 @@ struct Expansion {
         var errors: [PlanError]
         var failures: [PlanFailure]
         /// Sources that could not be read: their recorded outputs are kept, not deleted.
-        var failedSources: Set<String>
+        var failedSources: PathSet
         /// Outputs that could not be planned (a missing dependency): kept, not deleted.
-        var blockedOutputs: Set<String>
+        var blockedOutputs: PathSet
         /// Every file a rule's `from` takes as a source (absolute paths): never deleted or overwritten.
-        var sources: Set<String> = []
+        var sources: PathSet = []
     }
 
     /// Each rule's context and its source bucket's listing, as the full and the edited-source
@@ -349,17 +352,17 @@ struct Expansion {
         let expanded = try parallelMap(tasks) { task in try self.expand(task) }
 
         // Merged in task order, so which of two colliding derivatives is named first is stable.
-        var byOutput: [String: Derivative] = [:]
-        var byHashedShape: [String: Derivative] = [:]
+        var byOutput: PathDictionary<Derivative> = [:]
+        var byHashedShape: PathDictionary<Derivative> = [:]
         var errors: [PlanError] = []
         var failures: [PlanFailure] = []
-        var failedSources: Set<String> = []
-        var blockedOutputs: Set<String> = []
+        var failedSources: PathSet = []
+        var blockedOutputs: PathSet = []
         for failure in notFiles where failedSources.insert(failure.subject).inserted { failures.append(failure) }
         for (task, (derivatives, taskFailures)) in zip(tasks, expanded) {
             for failure in taskFailures {
                 failures.append(failure)
-                if failure.subject == "\(task.sourceBucket.name)/\(task.key)" { failedSources.insert(failure.subject) } else { blockedOutputs.insert(failure.subject) }
+                if PathKey.same(failure.subject, "\(task.sourceBucket.name)/\(task.key)") { failedSources.insert(failure.subject) } else { blockedOutputs.insert(failure.subject) }
             }
             for derivative in derivatives {
                 if let other = byOutput[derivative.output] {
@@ -382,7 +385,7 @@ struct Expansion {
         // Sorted by key, then looked up: sorting the derivatives themselves copies large structs.
         return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
                       failedSources: failedSources, blockedOutputs: blockedOutputs,
-                      sources: Set(tasks.map(\.path)))
+                      sources: PathSet(tasks.map(\.path)))
     }
 
     func expand(_ task: Task) throws -> ([Derivative], [PlanFailure]) {

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import ProcessLanguage
@@ -14,7 +15,7 @@ extension Planner {
     /// the manifest, and never a source or a control file of the manifest; and it must be a path
     /// one of the manifest's rules could have written (`lockMayAuthorise`), else it is ignored and
     /// reported: a hostile lock line never reaches a file in a bucket no rule writes to.
-    func lockOrphans(wanted: Set<String>, recorded: [String: OutputRecord], expansion: Expansion.Result,
+    func lockOrphans(wanted: PathSet, recorded: PathDictionary<OutputRecord>, expansion: Expansion.Result,
                      protected: WantedIdentities) -> (items: [PlanItem], failures: [PlanFailure]) {
         guard !store.existed, recorded.isEmpty else { return ([], []) }
         guard let lock, expansion.failedSources.isEmpty, expansion.blockedOutputs.isEmpty,

@@ -309,9 +309,9 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func allFiles() throws -> [String: FileRecord] {
+    public func allFiles() throws -> PathDictionary<FileRecord> {
         try queue.read { db in
-            var result: [String: FileRecord] = [:]
+            var result: PathDictionary<FileRecord> = [:]
             var intern = StringInterner()
             let rows = try Row.fetchCursor(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files")
             while let row = try rows.next() {
@@ -325,9 +325,9 @@ public final class StateStore: Sendable {
 
     /// Output records `allOutputs` leaves out because their place is not trusted
     /// (`OutputRecord.placeProblem`): path → why. The plan names each; nothing is deleted.
-    public func ignoredOutputs() throws -> [String: String] {
+    public func ignoredOutputs() throws -> PathDictionary<String> {
         try queue.read { db in
-            var result: [String: String] = [:]
+            var result: PathDictionary<String> = [:]
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs") {
                 let path: String = row[0], folder: String = row[1]
                 let probe = OutputRecord(path: path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "", sourceDigest: "",
@@ -358,9 +358,9 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func allOutputs() throws -> [String: OutputRecord] {
+    public func allOutputs() throws -> PathDictionary<OutputRecord> {
         try queue.read { db in
-            var result: [String: OutputRecord] = [:]
+            var result: PathDictionary<OutputRecord> = [:]
             var intern = StringInterner()
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
@@ -406,10 +406,10 @@ public final class StateStore: Sendable {
 
     /// Files a build was renaming into place but did not record (left by a killed build), path →
     /// digest of the bytes it wrote. Rows from before the digest was kept have an empty digest.
-    public func pendingWrites() throws -> [String: String] {
+    public func pendingWrites() throws -> PathDictionary<String> {
         try queue.read { db in
-            var result: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM pendingWrites") { result[row[0]] = row[1] }
+            var result: PathDictionary<String> = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM pendingWrites") { result[row[0] as String] = row[1] }
             return result
         }
     }
@@ -461,8 +461,8 @@ public final class StateStore: Sendable {
         try queue.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT folder FROM outputs WHERE folder != ''") }
     }
 
-    public func createdFolders() throws -> Set<String> {
-        try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT path FROM createdFolders").filter { Self.absolutePathProblem($0) == nil }) }
+    public func createdFolders() throws -> PathSet {
+        try queue.read { db in PathSet(try String.fetchAll(db, sql: "SELECT path FROM createdFolders").filter { Self.absolutePathProblem($0) == nil }) }
     }
 
     public func forgetCreatedFolder(_ path: String) throws {
@@ -470,9 +470,9 @@ public final class StateStore: Sendable {
     }
 
     /// Control files (the index) Derive wrote, path → digest.
-    public func controlFiles() throws -> [String: String] {
+    public func controlFiles() throws -> PathDictionary<String> {
         try queue.read { db in
-            var result: [String: String] = [:]
+            var result: PathDictionary<String> = [:]
             // A path with `..` (or relative) is never Derive's index: ignored, so nothing is removed there.
             for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM controlFiles") {
                 let path: String = row[0]
@@ -502,8 +502,9 @@ public final class StateStore: Sendable {
 
 /// Equal strings read from many rows made to share one buffer: a state of 200 000 outputs holds
 /// a handful of distinct engines, pipelines and folders, each read once per row otherwise.
+/// Equal by bytes (`PathKey`): a folder spelled NFD is never replaced by its NFC twin.
 struct StringInterner {
-    private var known: Set<String> = []
+    private var known: PathSet = []
 
     mutating func callAsFunction(_ text: String) -> String {
         guard text.utf8.count > 15 else { return text }   // stored inline in the String itself

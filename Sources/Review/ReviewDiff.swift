@@ -1,3 +1,4 @@
+import Confinement
 import Builder
 import Foundation
 #if canImport(Glibc)
@@ -13,7 +14,7 @@ public struct ReviewSide: Sendable {
     /// Output (`bucket/key`) → the derivative that makes it.
     public var derivatives: [String: Derivative]
     /// The build state's records (output → record), read-only.
-    public var recorded: [String: OutputRecord]
+    public var recorded: PathDictionary<OutputRecord>
     /// Sources and outputs the planner already knows the build would fail (subject → why).
     public var failures: [PlanFailure] = []
     /// Outputs whose file is not the one Derive wrote (edited by hand, a user's file): the plan
@@ -37,7 +38,7 @@ public struct ReviewSide: Sendable {
         self.failures = plan.failures
     }
 
-    public init(manifest: Manifest, derivatives: [Derivative], recorded: [String: OutputRecord] = [:]) {
+    public init(manifest: Manifest, derivatives: [Derivative], recorded: PathDictionary<OutputRecord> = [:]) {
         self.manifest = manifest
         self.derivatives = Dictionary(derivatives.map { ($0.output, $0) }, uniquingKeysWith: { a, _ in a })
         self.recorded = recorded
@@ -201,7 +202,7 @@ public enum ReviewDiff {
     /// size when the state has no record of it; nil otherwise. A record under another action
     /// key means the file on disk is not the old recipe's (built with the new one, to look),
     /// so its size says nothing of "before": the old render tells it.
-    static func bytesOnRecord(_ output: String, derivative: Derivative, recorded: [String: OutputRecord]) -> Int64? {
+    static func bytesOnRecord(_ output: String, derivative: Derivative, recorded: PathDictionary<OutputRecord>) -> Int64? {
         if let record = recorded[output] { return record.actionKey == derivative.actionKey ? record.size : nil }
         var info = stat()
         guard lstat(derivative.outputPath, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
