@@ -257,6 +257,41 @@ import Glibc
         }
     }
 
+    /// A key that starts with a combining mark (`src/\u{301}mark.jpg`): `/` and the mark are one
+    /// `Character`, so splitting `bucket/key` on characters found no `/` at all. Split on bytes,
+    /// the output round-trips through the state, the lock, the index, adoption, check and clean.
+    @Test func aKeyStartingWithACombiningMarkRoundTrips() throws {
+        let mark = "\u{301}mark"
+        let project = try Project(sources: [(mark + ".jpg", "landscape.jpg"), ("plain.jpg", "cmyk.jpg")])
+        defer { project.cleanUp() }
+        let build = try project.run(["build"])
+        #expect(build.status == 0 && text(build.stdout).contains("built 2,"), "\(text(build.stdout)) \(build.stderr)")
+        let output = try #require(project.read("out/" + mark + ".jpg"))
+        let lock = try #require(project.read("derive.lock"))
+        #expect(occurrences("\"path\":\"out/\(mark).jpg\"", in: lock) == 1, "\(text(lock))")
+        let index = try #require(project.read("out/index.json"))
+        #expect(occurrences("\"src/\(mark).jpg\": {", in: index) == 1, "\(text(index))")
+        #expect(occurrences("\"key\": \"\(mark).jpg\"", in: index) == 1 && occurrences("\"bucket\": \"out\"", in: index) == 2, "\(text(index))")
+        let check = try project.run(["check"])
+        #expect(check.status == 0, "\(text(check.stdout)) \(check.stderr)")
+        let again = try project.run(["build"])
+        #expect(again.status == 0 && text(again.stdout).contains("Nothing to do"), "\(text(again.stdout)) \(again.stderr)")
+        // A fresh clone adopts it.
+        try FileManager.default.removeItem(at: project.root.appendingPathComponent(".derive"))
+        let adopted = try project.run(["build"])
+        #expect(adopted.status == 0 && text(adopted.stdout).contains("built 0, adopted 2 from derive.lock"), "\(text(adopted.stdout)) \(adopted.stderr)")
+        #expect(project.read("derive.lock") == lock && project.read("out/index.json") == index && project.read("out/" + mark + ".jpg") == output)
+        #expect(try project.run(["check"]).status == 0)
+        // Its source gone: its output goes, the other stays.
+        project.remove("src/" + mark + ".jpg")
+        let deleted = try project.run(["build"])
+        #expect(deleted.status == 0 && text(deleted.stdout).contains("deleted 1,"), "\(text(deleted.stdout)) \(deleted.stderr)")
+        #expect(!project.exists("out/" + mark + ".jpg") && project.exists("out/plain.jpg"))
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0 && text(clean.stdout).contains("Removed 1 output"), "\(text(clean.stdout)) \(clean.stderr)")
+        #expect(project.names(in: "out").isEmpty)
+    }
+
     /// A lock line vouches for its own name only: in a fresh clone whose source and output were
     /// renamed to the other spelling (the NFD file holds the bytes the NFC line records), the NFD
     /// file is not Derive's output and is not adopted as one.
