@@ -422,7 +422,7 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The folder of the bucket a lock entry's path names (the manifest's, for `clean`).
     private func placed(_ file: String, bucketOf path: String) -> String {
-        manifest.bucket(named: String(path.prefix { $0 != "/" }))?.path ?? (file as NSString).deletingLastPathComponent
+        manifest.bucket(named: PathKey.bucket(of: path))?.path ?? (file as NSString).deletingLastPathComponent
     }
 
     /// The first symbolic link on `path` below the bucket folder holding it, if any.
@@ -516,7 +516,7 @@ public final class BuildSession: @unchecked Sendable {
                     if let refusal = planner.lockMayAuthorise(entry, rules: ruleOutputs) {
                         // In a bucket rules write to and still the bytes the lock records (an output of an
                         // older manifest, say): the lock is kept as that file's record (exit 1).
-                        let bucket = String(entry.path.prefix { $0 != "/" })
+                        let bucket = PathKey.bucket(of: entry.path)
                         if ruleOutputs.buckets.contains(bucket), let bytes = try? planner.disk.read(file), ContentDigests.digest(bytes) == entry.digest {
                             report.keptLock = true
                             report.problems.append("\(planner.display(file)) is listed in \(planner.display(lockPath)) with its bytes, but \(refusal); nothing is removed for it, and \(planner.display(lockPath)) is kept as its record (delete the file by hand if it is not wanted, then run derive clean again)")

@@ -132,7 +132,7 @@ public struct Builder: Sendable {
 
         // Folders where a killed build may have left temporary files: only dead writers' are
         // removed, and only those for a planned or recorded output's name in that folder.
-        var folders: PathDictionary<Set<String>> = [:]
+        var folders: PathDictionary<PathSet> = [:]
         for item in plan.items {
             for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
                 // On bytes: NSString's path methods showed in profiles over 40 000 paths.
@@ -606,8 +606,8 @@ public struct Builder: Sendable {
 
     /// The file of a recorded `bucket/key` in the bucket's current folder, if the bucket still exists.
     public static func absolutePath(of output: String, in manifest: Manifest) -> String? {
-        guard let slash = output.firstIndex(of: "/"), let bucket = manifest.bucket(named: String(output[..<slash])) else { return nil }
-        return bucket.path + "/" + output[output.index(after: slash)...]
+        guard let (name, key) = PathKey.split(output), let bucket = manifest.bucket(named: name) else { return nil }
+        return bucket.path + "/" + key
     }
 
     /// Removes a recorded output's file if its bytes are still the ones recorded, in the folder it

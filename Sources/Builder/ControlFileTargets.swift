@@ -225,7 +225,7 @@ struct ControlFileTargets {
               let data = IndexAdoption.read(file, disk: planner.disk, trusted: 0, lockLines: planner.lock?.entries.count ?? 0,
                                             digests: IndexAdoption.recordedDigests(lock: planner.lock)) else { return false }
         return IndexAdoption.isDerives(data, lock: planner.lock, manifest: planner.manifest,
-                                       indexBucket: String(recordedPath.prefix { $0 != "/" }))
+                                       indexBucket: PathKey.bucket(of: recordedPath))
     }
 
     /// The displayed sizes of the outputs' sources, as read with their digests.
@@ -431,8 +431,8 @@ struct ControlFileTargets {
     /// How the state records a file Derive wrote besides outputs: in its real folder (links
     /// resolved), so a bucket whose link is pointed elsewhere leaves the record where the file is.
     static func recordKey(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return path }
-        return RealFolder.of(String(path[..<slash])) + String(path[slash...])
+        guard let (folder, name) = PathKey.splitLast(path) else { return path }
+        return RealFolder.of(folder) + "/" + name
     }
 
     static let pendingReason = "the build renders a source's colour or placeholder the index lists (the state lost it); the lock records the index's digest"

@@ -172,8 +172,8 @@ enum IndexWriter {
         return Data((lines.joined(separator: "\n") + "\n").utf8)
     }
 
-    static func bucket(_ path: String) -> String { String(path.prefix { $0 != "/" }) }
-    static func key(_ path: String) -> String { String(path.drop { $0 != "/" }.dropFirst()) }
+    static func bucket(_ path: String) -> String { PathKey.bucket(of: path) }
+    static func key(_ path: String) -> String { PathKey.key(of: path) }
 
     static func matrix(_ text: String) -> [(String, String)] {
         text.split(separator: ",").compactMap { pair in

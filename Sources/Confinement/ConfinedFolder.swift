@@ -342,7 +342,7 @@ public final class ConfinedFolder: Sendable {
     /// by processes that are no longer running, and only those of the file names in `names` (a
     /// user's file that merely looks like a temporary is not Derive's). Returns the names removed.
     @discardableResult
-    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: Set<String>) -> [String] {
+    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: PathSet) -> [String] {
         let fd: Int32
         if let folderKey {
             guard let (parent, name) = try? walkToParent(folderKey, create: false) else { return [] }

@@ -150,3 +150,33 @@ public struct PathDictionary<Value>: Sequence, ExpressibleByDictionaryLiteral {
 extension PathDictionary: Sendable where Value: Sendable {}
 extension PathDictionary: Equatable where Value: Equatable {}
 extension PathDictionary: Hashable where Value: Hashable {}
+
+extension PathKey {
+    /// `bucket/key` split at its first `/` byte; nil without one. Never on `Character`s: a `/`
+    /// followed by a combining mark (`out/\u{301}mark.jpg`) is one `Character`, which is not `/`.
+    public static func split(_ path: String) -> (bucket: String, key: String)? {
+        let bytes = path.utf8
+        guard let slash = bytes.firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        return (String(decoding: bytes[..<slash], as: UTF8.self), String(decoding: bytes[bytes.index(after: slash)...], as: UTF8.self))
+    }
+
+    /// The bucket of `bucket/key` (all of it without a `/`).
+    public static func bucket(of path: String) -> String { split(path)?.bucket ?? path }
+
+    /// The key of `bucket/key` (empty without a `/`).
+    public static func key(of path: String) -> String { split(path)?.key ?? "" }
+
+    /// A path split at its last `/` byte into its folder and its name; nil without one.
+    public static func splitLast(_ path: String) -> (folder: String, name: String)? {
+        let bytes = path.utf8
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        return (String(decoding: bytes[..<slash], as: UTF8.self), String(decoding: bytes[bytes.index(after: slash)...], as: UTF8.self))
+    }
+
+    /// `path` below `folder` (`folder/…`, by bytes): the rest after the `/`, or nil.
+    public static func below(_ folder: String, _ path: String) -> String? {
+        let prefix = Array((folder + "/").utf8)
+        guard path.utf8.count > prefix.count, path.utf8.starts(with: prefix) else { return nil }
+        return String(decoding: path.utf8.dropFirst(prefix.count), as: UTF8.self)
+    }
+}

@@ -20,7 +20,8 @@ public protocol ObjectLister: Sendable {
 /// Whether the source listing keeps a file or folder of this name: names starting with `.` are
 /// skipped (hidden files, AppleDouble `._x`, a sync tool's state). The one definition: the lock's
 /// shape check reads it too, so a lock line never vouches for a name no source can give.
-public func sourceListingKeeps(_ name: some StringProtocol) -> Bool { !name.hasPrefix(".") }
+/// On bytes: `.` followed by a combining mark is one `Character`, but the name still starts with `.`.
+public func sourceListingKeeps(_ name: some StringProtocol) -> Bool { name.utf8.first != UInt8(ascii: ".") }
 
 extension ObjectLister {
     public func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])? {

@@ -177,7 +177,7 @@ public final class Derivative: Sendable, Hashable {
     public func named(digest: String) -> Derivative {
         guard let hashed else { return self }
         let key = hashed.key(digest: digest)
-        return renamed(output: String(output.prefix { $0 != "/" }) + "/" + key, outputPath: outputFolder + "/" + key)
+        return renamed(output: PathKey.bucket(of: output) + "/" + key, outputPath: outputFolder + "/" + key)
     }
 
     public static func == (a: Derivative, b: Derivative) -> Bool {
@@ -371,7 +371,7 @@ struct Expansion {
                 }
                 // `{hash}` and `{hash:10}` between the same text: one name whenever the bytes agree.
                 if let hashed = derivative.hashed {
-                    let bucket = derivative.output.prefix { $0 != "/" }
+                    let bucket = PathKey.bucket(of: derivative.output)
                     let shape = "\(bucket)/\(hashed.prefix)\u{0}\(hashed.length)\u{0}\(hashed.suffix)"
                     if let other = byHashedShape[shape] {
                         errors.append(PlanError(message: "\(bucket)/\(hashed.prefix){hash:\(hashed.length)}\(hashed.suffix) would be written twice when their bytes agree: by \(other.recipe) from \(other.source) (\(other.output)) and by \(derivative.recipe) from \(derivative.source) (\(derivative.output)); give them different 'to' paths"))

@@ -64,7 +64,7 @@ public protocol Disk: ObjectLister {
     func removeEmptyFolder(_ path: String) -> Bool
     /// Removes temporary files that dead processes left in `folder`.
     /// Removes dead writers' temporaries in `folder` for the file names in `names` only.
-    func removeStaleTemporaries(in folder: String, named names: Set<String>)
+    func removeStaleTemporaries(in folder: String, named names: PathSet)
     /// Current time in nanoseconds since 1970.
     func now() -> Int64
 }
@@ -338,7 +338,7 @@ public struct RealDisk: Disk {
         return false
     }
 
-    public func removeStaleTemporaries(in folder: String, named names: Set<String>) {
+    public func removeStaleTemporaries(in folder: String, named names: PathSet) {
         if let (root, key) = confined(folder) {
             (try? openRoot(root, create: false))?.removeStaleTemporaries(in: key, named: names)
         } else if let opened = try? folders.folder(RealDisk.standard(folder), create: false) {
@@ -475,7 +475,7 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
 
     public func removeEmptyFolder(_ path: String) -> Bool { false }
 
-    public func removeStaleTemporaries(in folder: String, named names: Set<String>) {}
+    public func removeStaleTemporaries(in folder: String, named names: PathSet) {}
 
     public func now() -> Int64 { lock.withLock { clock } }
 

@@ -52,8 +52,7 @@ public enum ForeignClaims {
 
         /// The manifest claiming `file`, the output `bucket/key` of this manifest; nil when none does.
         public func claimant(of file: String, output: String) -> Claim? {
-            guard let slash = output.firstIndex(of: "/") else { return nil }
-            let key = String(output[output.index(after: slash)...])
+            guard let key = PathKey.split(output)?.key else { return nil }
             guard let records = written[key], file.utf8.reversed().starts(with: ("/" + key).utf8.reversed()) else { return nil }
             return ForeignClaims.claimant(in: String(decoding: file.utf8.dropLast(key.utf8.count + 1), as: UTF8.self), among: records, owner: owner, folders: folders)
         }
@@ -65,7 +64,7 @@ public enum ForeignClaims {
         forEachForeignState(in: stateFolder, owner: owner) { other, db in
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs WHERE folder != ''") {
                 let path: String = row[0], folder: String = row[1]
-                files.written[String(path.drop { $0 != "/" }.dropFirst()), default: []].insert(Written(folder: folder, owner: other))
+                files.written[PathKey.key(of: path), default: []].insert(Written(folder: folder, owner: other))
             }
             return false
         }

@@ -158,14 +158,13 @@ public struct LockFile: Sendable, Hashable {
         public var description: String
     }
     public static func place(_ path: String, in manifest: Manifest) -> Result<PlacedEntry?, BadPath> {
-        guard let slash = path.firstIndex(of: "/") else { return .failure(BadPath(description: "its path '\(path)' is not bucket/key")) }
-        let key = path[path.index(after: slash)...]
+        guard let (bucketName, key) = PathKey.split(path) else { return .failure(BadPath(description: "its path '\(path)' is not bucket/key")) }
         do {
             _ = try ObjectKey(fileName: Array(key.utf8))
         } catch {
             return .failure(BadPath(description: "its path '\(path)' is not a valid object key (\(error))"))
         }
-        guard let bucket = manifest.bucket(named: String(path[..<slash])) else { return .success(nil) }
+        guard let bucket = manifest.bucket(named: bucketName) else { return .success(nil) }
         return .success(PlacedEntry(bucket: bucket, file: bucket.path + "/" + key))
     }
 

@@ -333,15 +333,16 @@ public struct Planner: Sendable {
         var superseded: PathDictionary<String> = [:]
         var taken: PathSet = []
         func resolve(_ index: Int) -> Bool {
-            guard let hashed = derivatives[index].hashed, derivatives[index].output.hasSuffix(hashed.logicalKey) else { return true }
-            let bucket = String(derivatives[index].output.prefix { $0 != "/" })
+            guard let hashed = derivatives[index].hashed,
+                  derivatives[index].output.utf8.reversed().starts(with: hashed.logicalKey.utf8.reversed()) else { return true }
+            let bucket = PathKey.bucket(of: derivatives[index].output)
             let candidates = byLogical[bucket + "/" + hashed.prefix + "\u{0}" + hashed.suffix + "\u{0}\(hashed.length)"] ?? []
             var resolved = false
             if let match = candidates.first(where: { $0.actionKey == derivatives[index].actionKey && !taken.contains($0.path) }) {
                 taken.insert(match.path)
                 derivatives[index] = derivatives[index].renamed(
                     output: match.path,
-                    outputPath: derivatives[index].outputFolder + "/" + String(match.path.drop { $0 != "/" }.dropFirst()))
+                    outputPath: derivatives[index].outputFolder + "/" + PathKey.key(of: match.path))
                 resolved = true
             }
             for other in candidates where !PathKey.same(other.path, derivatives[index].output) && recorded[other.path] != nil {
@@ -361,7 +362,7 @@ public struct Planner: Sendable {
 
     /// Whether `output` (`bucket/key`) is matched by a rule's `from` in that bucket.
     func isSource(_ output: String) -> Bool {
-        let bucket = String(output.prefix { $0 != "/" }), key = String(output.drop { $0 != "/" }.dropFirst())
+        let bucket = PathKey.bucket(of: output), key = PathKey.key(of: output)
         return manifest.rules.contains { $0.sourceBucket == bucket && $0.includes(key) }
     }
 

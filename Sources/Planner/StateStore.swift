@@ -86,8 +86,8 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
     }
 
     /// The bucket name and key of `path`.
-    public var bucket: String { String(path.prefix { $0 != "/" }) }
-    public var key: String { String(path.drop { $0 != "/" }.dropFirst()) }
+    public var bucket: String { PathKey.bucket(of: path) }
+    public var key: String { PathKey.key(of: path) }
 
     /// The file written: the key below the folder recorded at write time.
     public var file: String { folder + "/" + key }
@@ -97,7 +97,7 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
     /// component, the rules lock lines follow. The state is a file on disk (committed by
     /// mistake, or in a shared `state:` folder): a row naming `out/../../victim` is never walked.
     public var placeProblem: String? {
-        if bucket.isEmpty || !path.contains("/") { return "its path '\(path)' names no bucket and key" }
+        if bucket.isEmpty || PathKey.split(path) == nil { return "its path '\(path)' names no bucket and key" }
         do { _ = try ObjectKey(fileName: Array(key.utf8)) } catch { return "its key '\(key)' is not a valid key (\(error))" }
         if !folder.isEmpty, let problem = StateStore.absolutePathProblem(folder) { return "its folder '\(folder)' \(problem)" }
         return nil

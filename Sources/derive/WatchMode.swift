@@ -23,28 +23,28 @@ struct WatchMode {
 
     /// What the watch follows, from the last manifest that loaded.
     struct Watched: Equatable {
-        var manifestFiles: Set<String>
+        var manifestFiles: PathSet
         var sourceRoots: [String]
         var skipped: [String]
         /// The folders between the project folder (the manifest's) and each source root, the
         /// roots included: one of them replaced, removed or made again (`rm -rf media`, a `git
         /// checkout` or an rsync that swaps `media/` above `media/src`) replaces the root.
-        var sourceChain: Set<String> = []
+        var sourceChain: PathSet = []
         /// Every path met while resolving each bucket's and the state folder's path as written,
         /// link by link (`media` → `../photos` → `photos/src`): a link above a bucket (or in a
         /// chain of links to it) pointed elsewhere moves the bucket, though no folder changed.
-        var linkChain: Set<String> = []
+        var linkChain: PathSet = []
         /// Watched alone: the manifest files' folders, each source root's parent and every folder
         /// of the chains above it (a root replaced by another folder, or created, is seen there).
         var folders: [String] {
             let parents = (Array(manifestFiles) + sourceRoots + Array(sourceChain) + Array(linkChain)).map { ($0 as NSString).deletingLastPathComponent }
-            return Array(Set(parents)).sorted()
+            return PathSet(parents).sorted()
         }
 
         /// Whether a change at `path` replaces or removes a source root (or makes one), or points
         /// a link on the way to a bucket elsewhere.
         func replacesASourceRoot(_ path: String) -> Bool {
-            sourceRoots.contains(path) || sourceChain.contains(path) || linkChain.contains(path)
+            sourceRoots.contains { PathKey.same($0, path) } || sourceChain.contains(path) || linkChain.contains(path)
         }
 
         /// The paths met resolving `path` (absolute) one component and one link at a time: each
@@ -317,12 +317,12 @@ struct WatchMode {
         // The `.derive` folder holds every manifest's state: none of it is a source.
         let parent = (state as NSString).deletingLastPathComponent
         if (parent as NSString).lastPathComponent == ".derive" { skipped.append(parent) }
-        let files = Set((manifest.files + [manifestPath]).map(real))
+        let files = PathSet((manifest.files + [manifestPath]).map(real))
         let project = (real(manifestPath) as NSString).deletingLastPathComponent
-        let chain = Set(roots.flatMap { Watched.chain(of: $0, below: project) })
+        let chain = PathSet(roots.flatMap { Watched.chain(of: $0, below: project) })
         let spelled = (manifest.buckets.map(\.path) + [manifest.stateFolder]).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let links = Set(spelled.flatMap { Watched.resolution(of: $0, below: project) }).subtracting(skipped)
-        return Watched(manifestFiles: files, sourceRoots: Array(Set(roots)).sorted(), skipped: skipped.sorted(), sourceChain: chain, linkChain: links)
+        let links = PathSet(spelled.flatMap { Watched.resolution(of: $0, below: project) }).subtracting(skipped)
+        return Watched(manifestFiles: files, sourceRoots: PathSet(roots).sorted(), skipped: skipped.sortedByBytes(), sourceChain: chain, linkChain: links)
     }
 
     /// What the manifest says to watch when the build failed before making a workspace (a source
