@@ -292,6 +292,22 @@ import Glibc
         #expect(project.names(in: "out").isEmpty)
     }
 
+    /// Two corrupt sources, one name in two spellings: each fails its own derivatives, each is
+    /// named on its own line (grouped by bytes, not merged into one source with two failures).
+    @Test func twoFailingSpellingsAreReportedApart() throws {
+        let project = try Project(sources: [("plain.jpg", "landscape.jpg")])
+        defer { project.cleanUp() }
+        let truncated = try Data(contentsOf: CLI.samples.appendingPathComponent("landscape.jpg")).prefix(300)
+        try project.write("src/" + Self.nfc + ".jpg", truncated)
+        try project.write("src/" + Self.nfd + ".jpg", truncated + Data([0xFF]))
+        let build = try project.run(["build"])
+        #expect(build.status == 1 && text(build.stdout).contains("built 1,"), "\(text(build.stdout)) \(build.stderr)")
+        let stderr = Data(build.stderr.utf8)
+        #expect(occurrences("src/\(Self.nfc).jpg: ", in: stderr) == 1, "\(build.stderr)")
+        #expect(occurrences("src/\(Self.nfd).jpg: ", in: stderr) == 1, "\(build.stderr)")
+        #expect(!build.stderr.contains("2 derivatives"), "\(build.stderr)")
+    }
+
     /// A lock line vouches for its own name only: in a fresh clone whose source and output were
     /// renamed to the other spelling (the NFD file holds the bytes the NFC line records), the NFD
     /// file is not Derive's output and is not adopted as one.
