@@ -308,6 +308,24 @@ import Glibc
         #expect(!build.stderr.contains("2 derivatives"), "\(build.stderr)")
     }
 
+    /// `derive diff` reviews both spellings: two outputs rebuilt, each named once (the review's
+    /// maps keyed by output merged them into one).
+    @Test func aReviewListsBothSpellings() throws {
+        guard DiffRepository.gitFound else { return }
+        let project = try Project(sources: [(Self.nfc + ".jpg", "landscape.jpg"), (Self.nfd + ".jpg", "orientation-1.jpg")])
+        defer { project.cleanUp() }
+        let repository = DiffRepository(existing: project.root)
+        try repository.git("init", "-q", ".")
+        try repository.git("add", "-A")
+        try repository.git("commit", "-qm", "one")
+        try project.write("derive.yaml", Data(Self.manifest.replacingOccurrences(of: "w_32", with: "w_40").utf8))
+        let diff = try project.run(["diff"])
+        #expect(diff.status == 0, "\(diff.stderr)")
+        #expect(text(diff.stdout).contains("2 rebuilt"), "\(text(diff.stdout))")
+        #expect(occurrences("~ out/\(Self.nfc).jpg ", in: diff.stdout) == 1, "\(text(diff.stdout))")
+        #expect(occurrences("~ out/\(Self.nfd).jpg ", in: diff.stdout) == 1, "\(text(diff.stdout))")
+    }
+
     /// A lock line vouches for its own name only: in a fresh clone whose source and output were
     /// renamed to the other spelling (the NFD file holds the bytes the NFC line records), the NFD
     /// file is not Derive's output and is not adopted as one.
