@@ -218,9 +218,9 @@ public final class BuildSession: @unchecked Sendable {
     /// (no font among them) and the planner can answer from the records for the rest; nil: plan in full.
     private func editedSourcesPlan(_ planner: Planner) throws -> Plan? {
         guard incrementalPlans, let found = witnessCheck().found, !found.edited.isEmpty,
-              Set(fontFiles).isDisjoint(with: found.edited.keys),
+              found.edited.keys.isDisjoint(with: fontFiles),
               // Touched files too: read again as the full plan does, so the stat cache learns their stats.
-              let plan = try planner.plan(edited: Set(found.edited.keys).union(found.touched.keys), stats: found.stats,
+              let plan = try planner.plan(edited: found.edited.keys.union(found.touched.keys), stats: found.stats,
                                           outputFiles: found.outputFiles)
         else { return nil }
         lastPlanPath = .editedSources(found.edited.count)
@@ -261,7 +261,7 @@ public final class BuildSession: @unchecked Sendable {
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
         }
-        result.lockOrphans = Set(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
+        result.lockOrphans = PathSet(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
         return result
     }
 
@@ -331,7 +331,7 @@ public final class BuildSession: @unchecked Sendable {
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
         builder.summaryRenderer = engine
         builder.plannedTargets = plan.adoptions.isEmpty ? plannedTargets : nil
-        builder.plannedWrites = Set(plan.controlFiles.filter { $0.action == .write }.map(\.path))
+        builder.plannedWrites = PathSet(plan.controlFiles.filter { $0.action == .write }.map(\.path))
         let report = try builder.build(plan)
         saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
                     written: report.writtenDigests)
@@ -348,7 +348,7 @@ public final class BuildSession: @unchecked Sendable {
         let digests = openedPlanner?.digests
         NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid, expected: { file in
             // The state database has no recorded digest: its bytes are what this build left.
-            file == stateFile ? nil : (written?.digest(of: file) ?? "unknown")
+            PathKey.same(file, stateFile) ? nil : (written?.digest(of: file) ?? "unknown")
         }, inputDigest: { file, stat in
             // The digest this plan used, when its record is of exactly the stat the snapshot took.
             guard let record = digests?.record(for: file), record.size == stat.size, record.mtime == stat.mtime,
@@ -382,9 +382,9 @@ public final class BuildSession: @unchecked Sendable {
         let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
         let wanted = plan.items.filter { $0.kind != .delete }
         if let lock {
-            let wantedOutputs = Set(wanted.map(\.output))
+            let wantedOutputs = PathSet(wanted.map(\.output))
             // Every output the state records must have exactly the entry a build would write.
-            for record in try store().allOutputs().values.sorted(by: { $0.path < $1.path }) where wantedOutputs.contains(record.path) {
+            for record in try store().allOutputs().values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where wantedOutputs.contains(record.path) {
                 if let entry = lock.entries[record.path], entry != Builder.lockEntry(record) {
                     problems.append("\(record.path): its \(lockName) entry differs from the build state; run derive build")
                 }
@@ -399,8 +399,8 @@ public final class BuildSession: @unchecked Sendable {
             }
             // One line per output: a lock entry the plan already names (a deletion, kept or not) is not
             // said twice; an output whose input failed (a missing watermark object) is reported above.
-            let planned = Set(plan.items.map(\.output))
-            let failedOutputs = Set(plan.failures.map(\.subject))
+            let planned = PathSet(plan.items.map(\.output))
+            let failedOutputs = PathSet(plan.failures.map(\.subject))
             for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path)
                 && !planned.contains(path) && !failedOutputs.contains(path) {
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
@@ -412,7 +412,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         // Anything else that differs in the lock's bytes (order, the header), and the index.
         let lockReported = problems.contains { $0.hasPrefix(lockName + " ") || $0.contains(": its \(lockName) entry") || $0.contains(" \(lockName)") }
-        for change in plan.controlFiles where !(change.path == lockPath && lockReported) {
+        for change in plan.controlFiles where !(PathKey.same(change.path, lockPath) && lockReported) {
             problems.append(change.problem)
         }
         if problems.isEmpty, let lockData, let expected = try expectedLock(plan), lockData != expected {
@@ -431,13 +431,13 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The folder of the bucket a lock entry's path names (the manifest's, for `clean`).
     private func placed(_ file: String, bucketOf path: String) -> String {
-        manifest.bucket(named: String(path.prefix { $0 != "/" }))?.path ?? (file as NSString).deletingLastPathComponent
+        manifest.bucket(named: PathKey.bucket(of: path))?.path ?? (file as NSString).deletingLastPathComponent
     }
 
     /// The first symbolic link on `path` below the bucket folder holding it, if any.
     private func linkOnPath(_ path: String) -> String? {
         for bucket in manifest.buckets {
-            for folder in Set([bucket.path, RealFolder.of(bucket.path)]) where path.hasPrefix(folder + "/") {
+            for folder in PathSet([bucket.path, RealFolder.of(bucket.path)]) where path.utf8.starts(with: (folder + "/").utf8) {
                 if let link = SymbolicLinks.first(on: path, below: folder) { return link }
             }
         }
@@ -479,7 +479,7 @@ public final class BuildSession: @unchecked Sendable {
         let recorded = try store.allOutputs()
         // Sources and control files of the manifest are never removed, whatever names them.
         let protected = WantedIdentities(planner.protectedFiles(sources: planner.listedSources()))
-        for record in recorded.values.sorted(by: { $0.path < $1.path }) {
+        for record in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
             // Never followed: the output is left, named, and the lock kept as its record (exit 1).
             if !record.folder.isEmpty, let link = SymbolicLinks.first(on: record.file, from: record.folder) {
                 report.keptLock = true
@@ -517,7 +517,7 @@ public final class BuildSession: @unchecked Sendable {
                 // still match, unless another manifest's state records the file (a copied project).
                 let claims = foreignClaims().files
                 let ruleOutputs = LockableOutputs(manifest)
-                for entry in lock.entries.values.sorted(by: { $0.path < $1.path }) where recorded[entry.path] == nil {
+                for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
                     let file: String
                     switch LockFile.place(entry.path, in: manifest) {
                     case .failure(let problem):
@@ -537,7 +537,7 @@ public final class BuildSession: @unchecked Sendable {
                     if let refusal = planner.lockMayAuthorise(entry, rules: ruleOutputs) {
                         // In a bucket rules write to and still the bytes the lock records (an output of an
                         // older manifest, say): the lock is kept as that file's record (exit 1).
-                        let bucket = String(entry.path.prefix { $0 != "/" })
+                        let bucket = PathKey.bucket(of: entry.path)
                         if ruleOutputs.buckets.contains(bucket), let bytes = try? planner.disk.read(file), ContentDigests.digest(bytes) == entry.digest {
                             report.keptLock = true
                             report.problems.append("\(planner.display(file)) is listed in \(planner.display(lockPath)) with its bytes, but \(refusal); nothing is removed for it, and \(planner.display(lockPath)) is kept as its record (delete the file by hand if it is not wanted, then run derive clean again)")
@@ -572,7 +572,7 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(lockPath)) is not a valid lock and no state records the outputs; it is kept so they are not orphaned")
             }
         }
-        for (path, digest) in try store.controlFiles().sorted(by: { $0.key < $1.key }) {
+        for (path, digest) in try store.controlFiles().sortedByKey() {
             if let link = linkOnPath((path as NSString).deletingLastPathComponent) {
                 // Derive's index may be behind a linked folder: not removed through it, and said (exit 1,
                 // as for outputs). A link at the index path itself is the user's: kept below, exit 0.
@@ -593,7 +593,7 @@ public final class BuildSession: @unchecked Sendable {
         if !store.existed, try store.controlFiles().isEmpty, let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName),
            let recorded = LockFile.parse(String(decoding: lockData, as: UTF8.self))?.index,
            case .success(let placed?) = LockFile.place(recorded.path, in: manifest),
-           placed.file != manifest.index.flatMap({ index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } }),
+           !PathKey.same(placed.file, manifest.index.flatMap({ index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } }) ?? ""),
            planner.disk.exists(placed.file) {
             // No state: the index the lock records at another path (`index:` moved) is kept and
             // named: only that untrusted line says Derive wrote it (a user's copy has its bytes).
@@ -704,8 +704,8 @@ struct NothingToRender: DerivativeRenderer {
 
 extension BuildSession {
     /// The pictures of one source (`bucket/key`) from recorded outputs: what `derive html` prints.
-    public func pictures(of source: String, records: [String: OutputRecord]) -> [Picture] {
-        Picture.sets(records.values.filter { $0.source == source }.sorted { $0.path < $1.path }, manifest: manifest)
+    public func pictures(of source: String, records: PathDictionary<OutputRecord>) -> [Picture] {
+        Picture.sets(records.values.filter { PathKey.same($0.source, source) }.sorted { PathKey.ordered($0.path, $1.path) }, manifest: manifest)
     }
 
     /// The pictures of one source as a build of `plan` would leave them recorded without

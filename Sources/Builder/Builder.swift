@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import ImagingCore
 #if canImport(Glibc)
@@ -107,7 +108,7 @@ public struct Builder: Sendable {
     var plannedTargets: ControlFileTargets?
     /// The control files the plan listed to write: written even when their bytes come out the
     /// same (the plan could not know them before rendering), so the build does what it showed.
-    var plannedWrites: Set<String> = []
+    var plannedWrites: PathSet = []
     /// What renders sources' colours and placeholders when `renderer` is not to be used (nothing
     /// is stale); nil: `renderer`.
     var summaryRenderer: (any DerivativeRenderer)?
@@ -134,8 +135,8 @@ public struct Builder: Sendable {
         // removed, only those for a planned or recorded output's name in that folder, and only
         // when the bytes are Derive's for that name: the new bytes a write noted (pending), or
         // the recorded bytes it displaced. A user's file moved onto such a name stays.
-        var folders: [String: Set<String>] = [:]
-        var digests: [String: Set<String>] = [:]
+        var folders: PathDictionary<PathSet> = [:]
+        var digests: PathDictionary<Set<String>> = [:]
         let pending = try store.pendingWrites()
         for item in plan.items {
             for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
@@ -174,7 +175,7 @@ public struct Builder: Sendable {
         // Wanted outputs by path and by device+inode: a bucket reached through a symbolic link
         // is the same folder, and nothing a plan wants is ever deleted as an orphan or old copy.
         // Outputs recorded but not in the plan (kept because their source could not be read) count too.
-        let planned = Set(plan.items.map(\.output))
+        let planned = PathSet(plan.items.map(\.output))
         let keptRecords = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }
         let kept = keptRecords.map(\.file)
         // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
@@ -191,7 +192,7 @@ public struct Builder: Sendable {
         }
         let results = runJobs(work, wanted: wanted, recorded: plan.recorded, prerendered: prerendered, progress: progress)
         // Where each built output went: a `{hash}` output's name is known only after rendering.
-        var written: [String: (output: String, path: String)] = [:]
+        var written: PathDictionary<(output: String, path: String)> = [:]
         for (item, result) in zip(work, results) {
             switch result {
             case .success(let done):
@@ -223,7 +224,7 @@ public struct Builder: Sendable {
 
         // A `{hash}` output written under a name an orphan of this plan had (the same bytes under a
         // new action key) replaced that orphan's file and record: it is no orphan any more.
-        let renamed = Set(written.filter { $0.key != $0.value.output }.map(\.value.output))
+        let renamed = PathSet(written.filter { !PathKey.same($0.key, $0.value.output) }.map(\.value.output))
         let wantedAfterWork = renamed.isEmpty ? wanted
             : WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles).union(written.values.map(\.path)))
         for item in plan.deletions where !renamed.contains(item.output) {
@@ -244,8 +245,8 @@ public struct Builder: Sendable {
         try store.saveFiles(planner.digests.takePending())
         // Never report success with an output missing: whatever the deletions did, every output
         // built, kept or adopted must still be there.
-        if !plan.deletions.isEmpty || plan.work.contains(where: { item in item.recorded.map { $0.file != item.derivative?.outputPath } ?? false }) {
-            let failed = Set(report.failed.map(\.output))
+        if !plan.deletions.isEmpty || plan.work.contains(where: { item in item.recorded.map { !PathKey.same($0.file, item.derivative?.outputPath ?? "") } ?? false }) {
+            let failed = PathSet(report.failed.map(\.output))
             for item in plan.items where item.kind != .delete && !failed.contains(item.output) {
                 if let path = written[item.output]?.path ?? item.derivative?.outputPath, disk.stat(path) == nil {
                     report.failed.append((item.output, "\(planner.display(path)) is missing after the build; run derive build again"))
@@ -266,8 +267,8 @@ public struct Builder: Sendable {
             report.removed = reconciled.removed
         } catch let error as IndexError {
             report.controlErrors.append(error.message)   // labelled with the index path, not a derivative
-            report.rewritten = error.rewritten.sorted()   // what was done before it is still said
-            report.removed = error.removed.sorted()
+            report.rewritten = error.rewritten.sortedByBytes()   // what was done before it is still said
+            report.removed = error.removed.sortedByBytes()
         } catch {
             report.controlErrors.append("\(planner.display(planner.lockPath)): \(error)")
         }
@@ -299,7 +300,7 @@ public struct Builder: Sendable {
         let stale = pending.filter { path, digest in
             digest.isEmpty || disk.stat(path) == nil || (try? disk.digestAndHead(path, headBytes: 0).digest) != digest
         }
-        if stale.count == pending.count { try store.clearAllPendingWrites() } else { try store.clearPendingWrites(Array(stale.keys)) }
+        if stale.count == pending.count { try store.clearAllPendingWrites() } else { try store.clearPendingWrites(stale.keys.sorted()) }
     }
 
     /// What the index says of each recorded source besides its outputs, rendered by the engine
@@ -436,7 +437,7 @@ public struct Builder: Sendable {
         guard !prerendered.isEmpty else { return [] }
         let work = plan.work
         let hashedWork = Set(prerendered.keys.map { ObjectIdentifier(work[$0]) })
-        var owners: [String: String] = [:]
+        var owners: PathDictionary<String> = [:]
         func who(_ derivative: Derivative?, _ fallback: String) -> String {
             derivative.map { "\($0.recipe) from \($0.source)" } ?? fallback
         }
@@ -460,7 +461,7 @@ public struct Builder: Sendable {
 
     /// Renders and writes the work; results come back in work order. A prerendered `{hash}`
     /// output is written from its held bytes (or rendered again); one whose render failed is not run again.
-    func runJobs(_ work: [PlanItem], wanted: WantedIdentities, recorded: [String: OutputRecord] = [:],
+    func runJobs(_ work: [PlanItem], wanted: WantedIdentities, recorded: PathDictionary<OutputRecord> = [:],
                  prerendered: [Int: Result<Prerendered, Error>] = [:], progress: Progress? = nil) -> [Result<Done, Error>] {
         let progress = progress ?? Progress(total: work.count, quiet: options.quiet)
         var results = Array(repeating: Result<Done, Error>.failure(DiskError("not run")), count: work.count)
@@ -493,7 +494,7 @@ public struct Builder: Sendable {
 
     /// Renders and writes one output. `recorded`: the plan's records, which say whether a file
     /// already at a `{hash}` output's name is one Derive wrote with those bytes.
-    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities, recorded: [String: OutputRecord] = [:],
+    func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities, recorded: PathDictionary<OutputRecord> = [:],
              prerendered: Prerendered? = nil) throws -> Done {
         let planned: Derivative, rendered: Rendered, outputDigest: String
         if let prerendered, let held = prerendered.rendered {
@@ -547,13 +548,13 @@ public struct Builder: Sendable {
     /// Writes one rendered output under its name (a `{hash}` output's from its bytes), checking
     /// ownership at that moment, and records it.
     func write(_ item: PlanItem, planned: Derivative, rendered: Rendered, outputDigest: String, wanted: WantedIdentities,
-               recorded: [String: OutputRecord]) throws -> Done {
+               recorded: PathDictionary<OutputRecord>) throws -> Done {
         // `{hash}` named after the bytes. A name other than the planned one was not checked by the
         // plan: it must be free, or hold the bytes Derive recorded for that name (an orphan of this
         // plan with the same bytes, or the lock's entry in a fresh clone), digest-checked now.
         let derivative = planned.named(digest: outputDigest)
         var replaces = item.replaces
-        if derivative.outputPath != planned.outputPath {
+        if !PathKey.same(derivative.outputPath, planned.outputPath) {
             replaces = nil
             if disk.exists(derivative.outputPath) {
                 let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
@@ -600,12 +601,12 @@ public struct Builder: Sendable {
         // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
         // Not when the old path reaches the file just written (the same folder through a link).
         var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
-        if let old = item.recorded, old.file != derivative.outputPath,
+        if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
            FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
             done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display))
         }
         // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
-        if let old = item.recorded, old.path != derivative.output { try store.removeOutputs([old.path]) }
+        if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
         return done
     }
 
@@ -627,8 +628,8 @@ public struct Builder: Sendable {
 
     /// The file of a recorded `bucket/key` in the bucket's current folder, if the bucket still exists.
     public static func absolutePath(of output: String, in manifest: Manifest) -> String? {
-        guard let slash = output.firstIndex(of: "/"), let bucket = manifest.bucket(named: String(output[..<slash])) else { return nil }
-        return bucket.path + "/" + output[output.index(after: slash)...]
+        guard let (name, key) = PathKey.split(output), let bucket = manifest.bucket(named: name) else { return nil }
+        return bucket.path + "/" + key
     }
 
     /// Removes a recorded output's file if its bytes are still the ones recorded, in the folder it
@@ -659,14 +660,14 @@ public struct Builder: Sendable {
         var left: (path: String, message: String)?
         var removed: [String] = []
         var failure: IndexError?
-        for (path, holdsIndex) in targets.writtenFromLock.sorted(by: { $0.key < $1.key }) {
+        for (path, holdsIndex) in targets.writtenFromLock.sortedByKey() {
             if let link = targets.linkToOldIndex(path) {
                 left = (path, "\(planner.display(path)) (Derive's old index) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place")
                 continue
             }
             left = (path, "\(planner.display(path)) " + ControlFileTargets.lockOnlyOldIndexKept(path, holdsIndex: holdsIndex, lock: planner.display(targets.lockPath), display: planner.display))
         }
-        for (path, digest) in targets.written.sorted(by: { $0.key < $1.key }) where path != targets.index?.path {
+        for (path, digest) in targets.written.sortedByKey() where !PathKey.same(path, targets.index?.path ?? "") {
             if let link = targets.linkToOldIndex(path) {
                 left = (path, "\(planner.display(path)) (Derive's old index) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place")
                 try store.setControlFile(path, digest: nil)
@@ -710,7 +711,7 @@ public struct Builder: Sendable {
             // Recorded in its real folder; a record of it under another spelling is replaced.
             let key = ControlFileTargets.recordKey(indexPath)
             let recorded = try store.controlFiles()
-            for (path, _) in recorded where path != key && (path == indexPath || FileIdentity.sameFile(path, indexPath)) {
+            for (path, _) in recorded where !PathKey.same(path, key) && (PathKey.same(path, indexPath) || FileIdentity.sameFile(path, indexPath)) {
                 try store.setControlFile(path, digest: nil)
             }
             if recorded[key] != digest { try store.setControlFile(key, digest: digest) }
@@ -719,7 +720,7 @@ public struct Builder: Sendable {
             failure.removed = removed; failure.rewritten = rewritten
             throw failure
         }
-        return (left, rewritten.sorted(), removed.sorted())
+        return (left, rewritten.sortedByBytes(), removed.sortedByBytes())
     }
 
     /// The lock's line for a recorded output.
@@ -793,7 +794,7 @@ public struct OutputRemoval: Sendable {
         try store.removeFiles([file])
         let created = try store.createdFolders()
         var folder = (file as NSString).deletingLastPathComponent
-        while folder.count > record.folder.count, folder.hasPrefix(record.folder + "/"), created.contains(folder),
+        while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8), created.contains(folder),
               disk.removeEmptyFolder(folder) {
             try store.forgetCreatedFolder(folder)
             folder = (folder as NSString).deletingLastPathComponent
@@ -828,15 +829,14 @@ enum FileKind {
 public final class WrittenDigests: @unchecked Sendable {
     private let lock = NSLock()
     private let targets: ControlFileTargets
-    private var byFile: [String: String]?
+    private var byFile: PathDictionary<String>?
 
     init(_ targets: ControlFileTargets) { self.targets = targets }
 
     public func digest(of file: String) -> String? {
         lock.withLock {
             if byFile == nil {
-                var map: [String: String] = [:]
-                map.reserveCapacity(targets.recorded.count + 2)
+                var map: PathDictionary<String> = [:]
                 for record in targets.recorded.values { map[record.file] = record.outputDigest }
                 map[targets.lockPath] = ContentDigests.digest(targets.lock)
                 if let index = targets.index { map[index.path] = ContentDigests.digest(index.data) }

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import Planner
@@ -11,18 +12,18 @@ struct ControlFileTargets {
     /// The index's file and bytes, when the manifest has one.
     let index: (path: String, data: Data)?
     /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
-    let written: [String: String]
+    let written: PathDictionary<String>
     /// An old index known only from the lock's first line (no state): never deleted, since
     /// nothing but that untrusted line says Derive wrote it (a user's copy of the index has the
     /// same bytes); kept and named. True when it holds an index Derive writes for the lock.
-    let writtenFromLock: [String: Bool]
+    let writtenFromLock: PathDictionary<Bool>
     /// Every recorded output's file: what the witness stats.
     let files: [String]
     /// The outputs recorded (with the plan's adoptions): they vouch for an index too.
-    let recorded: [String: OutputRecord]
+    let recorded: PathDictionary<OutputRecord>
     /// Every output the state, the lock's adoptions and updates vouch for before this plan's
     /// deletions and renders: an index listing some of them is Derive's.
-    private let vouching: [String: OutputRecord]
+    private let vouching: PathDictionary<OutputRecord>
     /// Outputs the plan renders under an action key nothing vouches for yet: their bytes are known
     /// only after rendering, so the lock (and the index, which lists their sizes) are rewritten.
     let renderedAnew: [String]
@@ -113,17 +114,17 @@ struct ControlFileTargets {
             }
             // Sources the state has no colour or placeholder for at all (it was lost): the index
             // on disk keeps its own, as the build adopts them (`Builder.recordSourceSummaries`).
-            let colourKnown = Set(outputs.filter { knownColours[$0.sourceDigest] != nil }.map(\.source))
-            let placeholderKnown = Set(outputs.filter { knownPlaceholders[$0.sourceDigest] != nil }.map(\.source))
+            let colourKnown = PathSet(outputs.filter { knownColours[$0.sourceDigest] != nil }.map(\.source))
+            let placeholderKnown = PathSet(outputs.filter { knownPlaceholders[$0.sourceDigest] != nil }.map(\.source))
             if outputs.contains(where: { !colourKnown.contains($0.source) || !placeholderKnown.contains($0.source) }) {
                 let recordedDigest = try planner.store.controlFiles()[Self.recordKey(path)]
                 let kept = IndexAdoption.keptSummaries(path, disk: planner.disk, trusted: outputs.count, lock: planner.lock, state: recordedDigest, planner: planner)
-                let sources = Set(outputs.map(\.source))
+                let sources = PathSet(outputs.map(\.source))
                 for (source, colour) in kept.colours where sources.contains(source) && !colourKnown.contains(source) && colours[source] == nil {
                     colours[source] = colour
                 }
                 let wanting = Set(manifest.rules.filter(\.placeholder).map(\.planName))
-                let withPlaceholderRule = Set(outputs.filter { wanting.contains($0.rule) }.map(\.source))
+                let withPlaceholderRule = PathSet(outputs.filter { wanting.contains($0.rule) }.map(\.source))
                 for (source, placeholder) in kept.placeholders
                 where withPlaceholderRule.contains(source) && !placeholderKnown.contains(source) && placeholders[source] == nil {
                     placeholders[source] = placeholder
@@ -136,7 +137,7 @@ struct ControlFileTargets {
             // index's bytes, and the digest the lock records of them, are known only then.
             // (Sources that cannot be read now have no planned output and are left for later.)
             if let plan {
-                let planned = Set(plan.items.filter { $0.kind != .delete }.map(\.output))
+                let planned = PathSet(plan.items.filter { $0.kind != .delete }.map(\.output))
                 let wanting = Set(manifest.rules.filter(\.placeholder).map(\.planName))
                 summariesPending = outputs.contains { record in
                     planned.contains(record.path) && !record.sourceDigest.isEmpty
@@ -161,12 +162,12 @@ struct ControlFileTargets {
         var written = try planner.store.controlFiles()
         if let current = index?.path {
             let key = Self.recordKey(current)
-            for (path, digest) in written where path != current && (path == key || FileIdentity.sameFile(path, current)) {
+            for (path, digest) in written where !PathKey.same(path, current) && (PathKey.same(path, key) || FileIdentity.sameFile(path, current)) {
                 written[path] = nil
                 written[current] = written[current] ?? digest
             }
         }
-        if !planner.store.existed, written.isEmpty, let old = try Self.oldIndexFromLock(planner: planner, current: index?.path, outputs: Set(files), claims: claims) {
+        if !planner.store.existed, written.isEmpty, let old = try Self.oldIndexFromLock(planner: planner, current: index?.path, outputs: PathSet(files), claims: claims) {
             // No state of this manifest (lost, corrupt, a fresh clone): the lock says where the
             // index was written and what it held; one left at another path is Derive's old index.
             writtenFromLock = [old.file: old.holdsIndex]
@@ -182,7 +183,7 @@ struct ControlFileTargets {
     /// `3 created, 1 deleted, 2 kept in place`: what a plan changes in the outputs the lock and
     /// the index list; nil when it changes none.
     static func describe(_ plan: Plan) -> String? {
-        let deletions = Set(plan.deletions.map(\.output))
+        let deletions = PathSet(plan.deletions.map(\.output))
         let kept = plan.kept.intersection(deletions).count
         let dropped = plan.recordsOnly.subtracting(plan.kept).intersection(deletions).count
         let parts = [(plan.count(.create), "created"), (plan.count(.rebuild), "rebuilt"), (plan.count(.update), "updated"),
@@ -202,10 +203,10 @@ struct ControlFileTargets {
     /// bucket of the manifest like any lock entry (the lock is untrusted input: a bad path, a
     /// bucket no longer in the manifest, a source or control file of the manifest, or a file
     /// another manifest's state claims is never a deletion). Nil when there is none.
-    static func oldIndexFromLock(planner: Planner, current: String?, outputs: Set<String>, claims: ForeignClaimLookup?) throws -> (file: String, holdsIndex: Bool)? {
+    static func oldIndexFromLock(planner: Planner, current: String?, outputs: PathSet, claims: ForeignClaimLookup?) throws -> (file: String, holdsIndex: Bool)? {
         guard let recorded = planner.lock?.index, case .success(let placed?) = LockFile.place(recorded.path, in: planner.manifest) else { return nil }
         let file = placed.file
-        guard file != current, !(current.map { FileIdentity.sameFile(file, $0) } ?? false), planner.disk.exists(file) else { return nil }
+        guard !PathKey.same(file, current ?? ""), !(current.map { FileIdentity.sameFile(file, $0) } ?? false), planner.disk.exists(file) else { return nil }
         // Never an index: an output this build lists (it adopts or builds it) or a folder, so
         // neither is named with advice to delete it by hand.
         if outputs.contains(file) || FileKind.describe(file) == "a folder" { return nil }
@@ -224,13 +225,13 @@ struct ControlFileTargets {
               let data = IndexAdoption.read(file, disk: planner.disk, trusted: 0, lockLines: { planner.presentVouchedLines(planner.lock) },
                                             digests: IndexAdoption.recordedDigests(lock: planner.lock)) else { return false }
         return IndexAdoption.isDerives(data, lock: planner.lock, manifest: planner.manifest,
-                                       indexBucket: String(recordedPath.prefix { $0 != "/" }))
+                                       indexBucket: PathKey.bucket(of: recordedPath))
     }
 
     /// The displayed sizes of the outputs' sources, as read with their digests.
-    static func sourceSizes(_ outputs: [OutputRecord], manifest: Manifest, digests: ContentDigests) -> [String: SourceSize] {
-        var sizes: [String: SourceSize] = [:]
-        for source in Set(outputs.map(\.source)) {
+    static func sourceSizes(_ outputs: [OutputRecord], manifest: Manifest, digests: ContentDigests) -> PathDictionary<SourceSize> {
+        var sizes: PathDictionary<SourceSize> = [:]
+        for source in PathSet(outputs.map(\.source)) {
             guard let bucket = manifest.bucket(named: IndexWriter.bucket(source)),
                   let record = digests.record(for: bucket.path + "/" + IndexWriter.key(source)), record.width > 0, record.height > 0 else { continue }
             sizes[source] = SourceSize(width: record.width, height: record.height)
@@ -240,8 +241,8 @@ struct ControlFileTargets {
 
     /// The sources' dominant colours, by the digest their outputs were made from (the first
     /// output by path with a known colour).
-    static func sourceColours(_ outputs: [OutputRecord], known: [String: String]) -> [String: String] {
-        var colours: [String: String] = [:]
+    static func sourceColours(_ outputs: [OutputRecord], known: [String: String]) -> PathDictionary<String> {
+        var colours: PathDictionary<String> = [:]
         for record in outputs where colours[record.source] == nil {
             if let colour = known[record.sourceDigest], !colour.isEmpty { colours[record.source] = colour }
         }
@@ -251,9 +252,9 @@ struct ControlFileTargets {
     /// The placeholders of the sources of rules with `placeholder: true`, by the digest their
     /// outputs were made from.
     static func placeholders(_ outputs: [OutputRecord], manifest: Manifest,
-                             known: [String: (image: String, thumbhash: String)]) -> [String: IndexWriter.Placeholder] {
+                             known: [String: (image: String, thumbhash: String)]) -> PathDictionary<IndexWriter.Placeholder> {
         let rules = Set(manifest.rules.filter(\.placeholder).map(\.planName))
-        var result: [String: IndexWriter.Placeholder] = [:]
+        var result: PathDictionary<IndexWriter.Placeholder> = [:]
         for record in outputs where result[record.source] == nil && rules.contains(record.rule) {
             if let made = known[record.sourceDigest], !(made.image.isEmpty && made.thumbhash.isEmpty) {
                 result[record.source] = IndexWriter.Placeholder(image: made.image, thumbhash: made.thumbhash)
@@ -354,19 +355,19 @@ struct ControlFileTargets {
         } else if let current = try? disk.read(lockPath), LockFile.isDeriveLock(current), current != lock || !renderedAnew.isEmpty || summariesPending {
             change(lockPath, .write, withPlan ?? (summariesPending ? Self.pendingReason : "differs from the build state"))
         }
-        for (path, holdsIndex) in writtenFromLock.sorted(by: { $0.key < $1.key }) {
+        for (path, holdsIndex) in writtenFromLock.sortedByKey() {
             if let link = linkToOldIndex(path) {
                 change(path, .keep, "Derive's old index leads through a symbolic link (\(display(link))), which Derive does not follow; it is kept")
                 continue
             }
             change(path, .keep, Self.lockOnlyOldIndexKept(path, holdsIndex: holdsIndex, lock: display(lockPath), display: display))
         }
-        for path in written.keys.sorted() where path != index?.path {
+        for path in written.keys.sorted() where !PathKey.same(path, index?.path ?? "") {
             if let link = linkToOldIndex(path) {
                 change(path, .keep, "Derive's old index leads through a symbolic link (\(display(link))), which Derive does not follow; it is kept")
             }
         }
-        for (path, digest) in written.sorted(by: { $0.key < $1.key }) where path != index?.path && disk.exists(path) && linkToOldIndex(path) == nil {
+        for (path, digest) in written.sortedByKey() where !PathKey.same(path, index?.path ?? "") && disk.exists(path) && linkToOldIndex(path) == nil {
             let current = try? disk.digestAndHead(path, headBytes: 0).digest
             if current == digest {
                 change(path, .remove, "Derive's old index" + (index.map { ", now at \(display($0.path))," } ?? "") + " is no longer wanted")
@@ -430,8 +431,8 @@ struct ControlFileTargets {
     /// How the state records a file Derive wrote besides outputs: in its real folder (links
     /// resolved), so a bucket whose link is pointed elsewhere leaves the record where the file is.
     static func recordKey(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return path }
-        return RealFolder.of(String(path[..<slash])) + String(path[slash...])
+        guard let (folder, name) = PathKey.splitLast(path) else { return path }
+        return RealFolder.of(folder) + "/" + name
     }
 
     static let pendingReason = "the build renders a source's colour or placeholder the index lists (the state lost it); the lock records the index's digest"

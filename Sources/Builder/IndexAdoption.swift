@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import Planner
@@ -49,7 +50,7 @@ enum IndexAdoption {
     /// an index edited since (a hand edit, a bad merge: attack 14's IX) lends nothing, so those
     /// summaries are rendered again instead of a wrong colour being called up to date.
     static func keptSummaries(_ path: String, disk: any Disk, trusted: Int, lock: LockFile?, state: String? = nil, planner: Planner)
-        -> (colours: [String: String], placeholders: [String: IndexWriter.Placeholder]) {
+        -> (colours: PathDictionary<String>, placeholders: PathDictionary<IndexWriter.Placeholder>) {
         let digests = recordedDigests(lock: lock, state: state)
         guard !digests.isEmpty, let digest = try? disk.digestAndHead(path, headBytes: 0).digest, digests.contains(digest),
               let data = read(path, disk: disk, trusted: trusted, lockLines: { planner.presentVouchedLines(lock) }, digests: digests),
@@ -62,50 +63,52 @@ enum IndexAdoption {
     /// `acl` makes the index differ from every index Derive writes, so it is left in place and
     /// reported, never silently rewritten. Fields nothing knows are taken from the index.
     struct KnownFields {
-        var colours: [String: String] = [:]
-        var placeholders: [String: IndexWriter.Placeholder] = [:]
-        var sizes: [String: SourceSize] = [:]
+        var colours: PathDictionary<String> = [:]
+        var placeholders: PathDictionary<IndexWriter.Placeholder> = [:]
+        var sizes: PathDictionary<SourceSize> = [:]
         /// ACLs by output `bucket/key`.
-        var acls: [String: String] = [:]
+        var acls: PathDictionary<String> = [:]
     }
 
     static func isDerives(_ data: Data, lock: LockFile?, manifest: Manifest, indexBucket: String,
-                          recorded: [String: OutputRecord] = [:], known: KnownFields? = nil) -> Bool {
+                          recorded: PathDictionary<OutputRecord> = [:], known: KnownFields? = nil) -> Bool {
         var vouched = lock?.entries ?? [:]
         for (path, record) in recorded where vouched[path] == nil { vouched[path] = Builder.lockEntry(record) }
-        guard !vouched.isEmpty || lock != nil, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let version = object["version"] as? Int, version == 1 || version == IndexWriter.version,
-              let sources = object["sources"] as? [String: Any] else { return false }
+        // Members kept with their keys' bytes (`IndexJSON`): two sources one `String` would call
+        // equal (NFC and NFD) are two entries, as Derive wrote them.
+        guard !vouched.isEmpty || lock != nil, let object = IndexJSON.parse(data),
+              let version = object["version"]?.int, version == 1 || version == IndexWriter.version,
+              let sources = object["sources"]?.members else { return false }
         var records: [OutputRecord] = []
         // Source sizes are not in the lock: taken from the index itself (they vouch for no file).
-        var sizes: [String: SourceSize] = [:]
-        var colours: [String: String] = [:]
-        var placeholders: [String: IndexWriter.Placeholder] = [:]
-        var seen: Set<String> = []
+        var sizes: PathDictionary<SourceSize> = [:]
+        var colours: PathDictionary<String> = [:]
+        var placeholders: PathDictionary<IndexWriter.Placeholder> = [:]
+        var seen: PathSet = []
         // The logical names as the index gives them: written under the `to:` of then (`{hash}`
         // before the rule said `{hash:8}`), which today's manifest would write otherwise.
-        var logicals: [String: String] = [:]
-        for (source, value) in sources {
-            guard let entry = value as? [String: Any], let derivatives = entry["derivatives"] as? [[String: Any]] else { return false }
-            if let width = entry["width"] as? Int, let height = entry["height"] as? Int { sizes[source] = SourceSize(width: width, height: height) }
-            if let colour = entry["color"] as? String { colours[source] = colour }
-            if let placeholder = entry["placeholder"] as? [String: Any] {
-                placeholders[source] = IndexWriter.Placeholder(image: placeholder["src"] as? String ?? "", thumbhash: placeholder["thumbhash"] as? String ?? "")
+        var logicals: PathDictionary<String> = [:]
+        for (source, entry) in sources {
+            guard entry.members != nil, let derivatives = entry["derivatives"]?.array else { return false }
+            if let width = entry["width"]?.int, let height = entry["height"]?.int { sizes[source] = SourceSize(width: width, height: height) }
+            if let colour = entry["color"]?.string { colours[source] = colour }
+            if let placeholder = entry["placeholder"], placeholder.members != nil {
+                placeholders[source] = IndexWriter.Placeholder(image: placeholder["src"]?.string ?? "", thumbhash: placeholder["thumbhash"]?.string ?? "")
             }
             // What is known replaces what the index says: an edited value no longer round-trips.
             if let size = known?.sizes[source] { sizes[source] = size }
             if let colour = known?.colours[source] { colours[source] = colour }
             if let placeholder = known?.placeholders[source] { placeholders[source] = placeholder }
             for item in derivatives {
-                guard let path = item["path"] as? String, let rule = item["rule"] as? String, let width = item["width"] as? Int,
-                      let height = item["height"] as? Int, let format = item["format"] as? String, let bytes = item["bytes"] as? Int,
-                      let acl = item["acl"] as? String, seen.insert(path).inserted else { return false }
-                if let logical = item["logical"] as? String { logicals[path] = logical }
-                let matrix = (item["matrix"] as? [String: String])?.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") ?? ""
+                guard item.members != nil, let path = item["path"]?.string, let rule = item["rule"]?.string, let width = item["width"]?.int,
+                      let height = item["height"]?.int, let format = item["format"]?.string, let bytes = item["bytes"]?.int,
+                      let acl = item["acl"]?.string, seen.insert(path).inserted else { return false }
+                if let logical = item["logical"]?.string { logicals[path] = logical }
+                let matrix = item["matrix"]?.stringFields?.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") ?? ""
                 // Each output must be vouched for, with that size, dimensions and format.
                 guard let locked = vouched[path], locked.bytes == Int64(bytes), locked.width == width, locked.height == height,
                       locked.format.isEmpty || locked.format == format else { return false }
-                records.append(OutputRecord(path: path, rule: rule, source: source, style: item["style"] as? String, matrix: matrix,
+                records.append(OutputRecord(path: path, rule: rule, source: source, style: item["style"]?.string, matrix: matrix,
                                             engine: "", pipeline: "", sourceDigest: "", dependencies: "", encoder: "", actionKey: "",
                                             acl: known?.acls[path] ?? acl, outputDigest: locked.digest, size: Int64(bytes), width: width, height: height,
                                             format: format, builtAt: 0, folder: ""))

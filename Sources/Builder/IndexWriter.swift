@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import Planner
@@ -19,24 +20,24 @@ enum IndexWriter {
     /// What an index file says of each source besides its outputs (colour, placeholder): after
     /// the state is lost, an index Derive wrote keeps them (they were adopted with it) instead of
     /// rendering them again.
-    static func summaries(_ data: Data?) -> (colours: [String: String], placeholders: [String: Placeholder]) {
-        guard let data, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              object["version"] as? Int == version, let sources = object["sources"] as? [String: Any] else { return ([:], [:]) }
-        var colours: [String: String] = [:]
-        var placeholders: [String: Placeholder] = [:]
-        for (source, value) in sources {
-            guard let entry = value as? [String: Any] else { continue }
-            if let colour = entry["color"] as? String { colours[source] = colour }
-            if let placeholder = entry["placeholder"] as? [String: Any] {
-                placeholders[source] = Placeholder(image: placeholder["src"] as? String ?? "", thumbhash: placeholder["thumbhash"] as? String ?? "")
+    static func summaries(_ data: Data?) -> (colours: PathDictionary<String>, placeholders: PathDictionary<Placeholder>) {
+        guard let data, let object = IndexJSON.parse(data), object["version"]?.int == version,
+              let sources = object["sources"]?.members else { return ([:], [:]) }
+        var colours: PathDictionary<String> = [:]
+        var placeholders: PathDictionary<Placeholder> = [:]
+        for (source, entry) in sources {
+            guard entry.members != nil else { continue }
+            if let colour = entry["color"]?.string { colours[source] = colour }
+            if let placeholder = entry["placeholder"], placeholder.members != nil {
+                placeholders[source] = Placeholder(image: placeholder["src"]?.string ?? "", thumbhash: placeholder["thumbhash"]?.string ?? "")
             }
         }
         return (colours, placeholders)
     }
 
-    static func json(_ outputs: [OutputRecord], manifest: Manifest, sourceSizes: [String: SourceSize], sourceColours: [String: String] = [:],
-                     placeholders: [String: Placeholder] = [:], logicals: [String: String]? = nil) -> Data {
-        var sources: [String: [OutputRecord]] = [:]
+    static func json(_ outputs: [OutputRecord], manifest: Manifest, sourceSizes: PathDictionary<SourceSize>, sourceColours: PathDictionary<String> = [:],
+                     placeholders: PathDictionary<Placeholder> = [:], logicals: PathDictionary<String>? = nil) -> Data {
+        var sources: PathDictionary<[OutputRecord]> = [:]
         for output in outputs { sources[output.source, default: []].append(output) }
         // Rules whose `to:` has `{hash}`, by the name their records carry.
         var templates: [String: PathTemplate] = [:]
@@ -44,7 +45,7 @@ enum IndexWriter {
         var lines: [String] = ["{", "  \"version\": \(version),", "  \"sources\": {"]
         let sorted = sources.keys.sorted()
         for (index, source) in sorted.enumerated() {
-            let records = sources[source]!.sorted { $0.path < $1.path }
+            let records = sources[source]!.sorted { PathKey.ordered($0.path, $1.path) }
             lines.append("    \(quote(source)): {")
             if let size = sourceSizes[source] {
                 lines.append("      \"width\": \(size.width), \"height\": \(size.height),")
@@ -133,12 +134,12 @@ enum IndexWriter {
     }
 
     static func legacyJSON(_ outputs: [OutputRecord], manifest: Manifest, indexBucket: String) -> Data {
-        var sources: [String: [OutputRecord]] = [:]
+        var sources: PathDictionary<[OutputRecord]> = [:]
         for output in outputs { sources[output.source, default: []].append(output) }
         var lines: [String] = ["{", "  \"version\": 1,", "  \"sources\": {"]
         let sorted = sources.keys.sorted()
         for (index, source) in sorted.enumerated() {
-            let records = sources[source]!.sorted { $0.path < $1.path }
+            let records = sources[source]!.sorted { PathKey.ordered($0.path, $1.path) }
             lines.append("    \(quote(source)): {")
             lines.append("      \"derivatives\": [")
             for (position, record) in records.enumerated() {
@@ -171,8 +172,8 @@ enum IndexWriter {
         return Data((lines.joined(separator: "\n") + "\n").utf8)
     }
 
-    static func bucket(_ path: String) -> String { String(path.prefix { $0 != "/" }) }
-    static func key(_ path: String) -> String { String(path.drop { $0 != "/" }.dropFirst()) }
+    static func bucket(_ path: String) -> String { PathKey.bucket(of: path) }
+    static func key(_ path: String) -> String { PathKey.key(of: path) }
 
     static func matrix(_ text: String) -> [(String, String)] {
         text.split(separator: ",").compactMap { pair in

@@ -69,7 +69,7 @@ public enum OutputBudget {
     /// are over `max_total_bytes`, and, with a renderer, up-to-date outputs below `min_ssim`
     /// (the file is read, digest-checked, and compared) except those in `judged` (rendered and
     /// judged by the build that just ran). Stale outputs are the build's to judge.
-    public static func audit(_ plan: Plan, manifest: Manifest, renderer: (any DerivativeRenderer)?, judged: Set<String> = []) -> [String] {
+    public static func audit(_ plan: Plan, manifest: Manifest, renderer: (any DerivativeRenderer)?, judged: PathSet = []) -> [String] {
         var breaches: [String] = []
         var totals: [String: Int64] = [:]
         for item in plan.items where item.kind != .delete {

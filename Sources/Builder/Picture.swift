@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import Planner
@@ -105,7 +106,7 @@ public struct Picture: Sendable, Hashable {
             let formats = webFormats.compactMap { web -> FormatGroup? in
                 var seen: Set<Int> = []
                 let candidates = members.filter { $0.format == web.format }
-                    .sorted { ($0.width, $0.path) < ($1.width, $1.path) }
+                    .sorted { $0.width != $1.width ? $0.width < $1.width : PathKey.ordered($0.path, $1.path) }
                     .filter { seen.insert($0.width).inserted }
                     .map { Candidate(url: IndexWriter.url($0.path, manifest: manifest), width: $0.width, height: $0.height, bytes: $0.size) }
                 return candidates.isEmpty ? nil : FormatGroup(format: web.format, type: web.type, candidates: candidates)

@@ -345,7 +345,7 @@ public final class ConfinedFolder: Sendable {
     /// nothing, a user's file may have been moved onto it. The file removed is the one approved
     /// (device and inode checked again just before). Returns the names removed.
     @discardableResult
-    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: Set<String>,
+    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: PathSet,
                                        if approve: (_ writtenName: String, _ fd: Int32) -> Bool) -> [String] {
         let fd: Int32
         if let folderKey {

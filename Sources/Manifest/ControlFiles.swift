@@ -290,7 +290,7 @@ struct FileSystemPath {
 
     func sameFile(as other: FileSystemPath) -> Bool {
         if let a = identity, let b = other.identity { return a == b }
-        return real == other.real
+        return PathKey.same(real, other.real)
     }
 
     /// Whether `other` is this folder or lies below it: by real path, or (bind mounts, case-

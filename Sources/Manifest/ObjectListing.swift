@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,8 @@ public protocol ObjectLister: Sendable {
 /// Whether the source listing keeps a file or folder of this name: names starting with `.` are
 /// skipped (hidden files, AppleDouble `._x`, a sync tool's state). The one definition: the lock's
 /// shape check reads it too, so a lock line never vouches for a name no source can give.
-public func sourceListingKeeps(_ name: some StringProtocol) -> Bool { !name.hasPrefix(".") }
+/// On bytes: `.` followed by a combining mark is one `Character`, but the name still starts with `.`.
+public func sourceListingKeeps(_ name: some StringProtocol) -> Bool { name.utf8.first != UInt8(ascii: ".") }
 
 extension ObjectLister {
     public func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])? {
@@ -41,7 +43,7 @@ public struct DiskObjectLister: ObjectLister {
         let root = URL(fileURLWithPath: folder).standardizedFileURL.path
         var info = stat()
         guard stat(root, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
-        let skipped = Set(skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+        let skipped = PathSet(skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
         var keys: [String] = []
         var others: [(key: String, kind: String)] = []
         var pending: [(path: String, key: String)] = [(root, "")]
@@ -82,7 +84,7 @@ public struct DiskObjectLister: ObjectLister {
                 }
             }
         }
-        return (keys.sorted(), others.sorted { $0.key < $1.key })
+        return (keys.sortedByBytes(), others.sorted { PathKey.ordered($0.key, $1.key) })
     }
 
     /// What an entry whose name is not valid UTF-8 is, in `others`.

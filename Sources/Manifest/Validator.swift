@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import ProcessLanguage
 
@@ -106,7 +107,7 @@ struct Validator {
     /// sources can overlap. Collisions between different sources are found when planning.
     func checkCollisions(into diagnostics: inout Diagnostics) {
         struct Output { let syntax: RuleSyntax; let label: String; let tokens: [PathTemplate.Part] }
-        var outputs: [String: [Output]] = [:]
+        var outputs: PathDictionary<[Output]> = [:]
         let catalogue = manifest.catalogue
         for syntax in rules {
             let rule = syntax.rule
@@ -129,7 +130,7 @@ struct Validator {
             }
         }
         var reported: Set<String> = []
-        for (_, group) in outputs.sorted(by: { $0.key < $1.key }) where group.count > 1 {
+        for (_, group) in outputs.sortedByKey() where group.count > 1 {
             for i in 0..<group.count {
                 for j in (i + 1)..<group.count {
                     let a = group[i], b = group[j]

@@ -1,3 +1,4 @@
+import Confinement
 import Crypto
 import ImagingCore
 import Foundation
@@ -30,14 +31,14 @@ public final class ContentDigests: @unchecked Sendable {
 
     private let disk: any Disk
     private let lock = NSLock()
-    private var cache: [String: FileRecord]
+    private var cache: PathDictionary<FileRecord>
     /// Paths remembered since the last `takePending` (their records are in `cache`).
-    private var pending: Set<String> = []
+    private var pending: PathSet = []
     /// Stats taken in one batch ahead of `content(of:)`, each used once.
-    private var prefetched: [String: FileStat?] = [:]
+    private var prefetched: PathDictionary<FileStat?> = [:]
     public let racyMargin: Int64
 
-    public init(disk: any Disk, cache: [String: FileRecord], racyMargin: Int64 = 1_000_000_000) {
+    public init(disk: any Disk, cache: PathDictionary<FileRecord>, racyMargin: Int64 = 1_000_000_000) {
         self.disk = disk
         self.cache = cache
         self.racyMargin = racyMargin

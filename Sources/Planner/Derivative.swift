@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import ProcessLanguage
@@ -176,12 +177,14 @@ public final class Derivative: Sendable, Hashable {
     public func named(digest: String) -> Derivative {
         guard let hashed else { return self }
         let key = hashed.key(digest: digest)
-        return renamed(output: String(output.prefix { $0 != "/" }) + "/" + key, outputPath: outputFolder + "/" + key)
+        return renamed(output: PathKey.bucket(of: output) + "/" + key, outputPath: outputFolder + "/" + key)
     }
 
     public static func == (a: Derivative, b: Derivative) -> Bool {
-        a === b || (a.output == b.output && a.outputPath == b.outputPath && a.outputFolder == b.outputFolder && a.rule == b.rule
-            && a.source == b.source && a.sourcePath == b.sourcePath && a.bucketPath == b.bucketPath && a.style == b.style
+        // Paths by their bytes (`PathKey`): `café.jpg` in NFC and in NFD are two files.
+        a === b || (PathKey.same(a.output, b.output) && PathKey.same(a.outputPath, b.outputPath)
+            && PathKey.same(a.outputFolder, b.outputFolder) && a.rule == b.rule
+            && PathKey.same(a.source, b.source) && PathKey.same(a.sourcePath, b.sourcePath) && PathKey.same(a.bucketPath, b.bucketPath) && a.style == b.style
             && a.values == b.values && a.pipeline == b.pipeline && a.acl == b.acl && a.sourceFormat == b.sourceFormat
             && a.components == b.components && a.actionKey == b.actionKey && a.hashed == b.hashed)
     }
@@ -233,7 +236,7 @@ struct Expansion {
     let digests: ContentDigests
     let identity: EngineIdentity
     /// Outputs the state knows about: never taken as sources.
-    let knownOutputs: Set<String>
+    let knownOutputs: PathSet
 
     /// What every source of one rule shares: held once per rule, so a task is a reference and a key.
     final class RuleContext: Sendable {
@@ -290,11 +293,11 @@ struct Expansion {
         var errors: [PlanError]
         var failures: [PlanFailure]
         /// Sources that could not be read: their recorded outputs are kept, not deleted.
-        var failedSources: Set<String>
+        var failedSources: PathSet
         /// Outputs that could not be planned (a missing dependency): kept, not deleted.
-        var blockedOutputs: Set<String>
+        var blockedOutputs: PathSet
         /// Every file a rule's `from` takes as a source (absolute paths): never deleted or overwritten.
-        var sources: Set<String> = []
+        var sources: PathSet = []
     }
 
     /// Each rule's context and its source bucket's listing, as the full and the edited-source
@@ -356,14 +359,14 @@ struct Expansion {
         let expanded = try parallelMap(tasks) { task in try self.expand(task) }
 
         // Merged in task order, so which of two colliding derivatives is named first is stable.
-        var byOutput: [String: Derivative] = [:]
-        var byHashedShape: [String: Derivative] = [:]
+        var byOutput: PathDictionary<Derivative> = [:]
+        var byHashedShape: PathDictionary<Derivative> = [:]
         var errors: [PlanError] = []
         var failures: [PlanFailure] = []
-        var failedSources: Set<String> = []
-        var blockedOutputs: Set<String> = []
+        var failedSources: PathSet = []
+        var blockedOutputs: PathSet = []
         // A source fails once, whatever number of rules take it: one failure, their derivatives summed.
-        var sourceFailure: [String: Int] = [:]
+        var sourceFailure: PathDictionary<Int> = [:]
         func sourceFailed(_ failure: PlanFailure) {
             if let at = sourceFailure[failure.subject] {
                 failures[at].derivatives += failure.derivatives
@@ -376,7 +379,7 @@ struct Expansion {
         for failure in notFiles { sourceFailed(failure) }
         for (task, (derivatives, taskFailures)) in zip(tasks, expanded) {
             for failure in taskFailures {
-                if failure.subject == "\(task.sourceBucket.name)/\(task.key)" {
+                if PathKey.same(failure.subject, "\(task.sourceBucket.name)/\(task.key)") {
                     sourceFailed(failure)
                 } else {
                     failures.append(failure)
@@ -390,7 +393,7 @@ struct Expansion {
                 }
                 // `{hash}` and `{hash:10}` between the same text: one name whenever the bytes agree.
                 if let hashed = derivative.hashed {
-                    let bucket = derivative.output.prefix { $0 != "/" }
+                    let bucket = PathKey.bucket(of: derivative.output)
                     let shape = "\(bucket)/\(hashed.prefix)\u{0}\(hashed.length)\u{0}\(hashed.suffix)"
                     if let other = byHashedShape[shape] {
                         errors.append(PlanError(message: "\(bucket)/\(hashed.prefix){hash:\(hashed.length)}\(hashed.suffix) would be written twice when their bytes agree: by \(other.recipe) from \(other.source) (\(other.output)) and by \(derivative.recipe) from \(derivative.source) (\(derivative.output)); give them different 'to' paths"))
@@ -408,7 +411,7 @@ struct Expansion {
         // Sorted by key, then looked up: sorting the derivatives themselves copies large structs.
         return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
                       failedSources: failedSources, blockedOutputs: blockedOutputs,
-                      sources: Set(tasks.map(\.path)))
+                      sources: PathSet(tasks.map(\.path)))
     }
 
     func expand(_ task: Task) throws -> ([Derivative], [PlanFailure]) {

@@ -65,7 +65,7 @@ public protocol Disk: ObjectLister {
     /// Removes dead writers' temporaries in `folder` for the file names in `names` only, each only
     /// when its bytes hash to a digest `digests` gives for that name (what Derive noted or
     /// recorded writing there): never by its name alone, which anyone can move a file onto.
-    func removeStaleTemporaries(in folder: String, named names: Set<String>, digests: (String) -> Set<String>)
+    func removeStaleTemporaries(in folder: String, named names: PathSet, digests: (String) -> Set<String>)
     /// Current time in nanoseconds since 1970.
     func now() -> Int64
 }
@@ -130,7 +130,7 @@ public struct RealDisk: Disk {
     private let lister = DiskObjectLister()
     private let roots: [String]
     /// The roots that are recorded folders, not buckets: opened without following any link.
-    private let recordedRoots: Set<String>
+    private let recordedRoots: PathSet
     private let folders = OpenFolders()
 
     /// `roots`: the buckets' folders, whose contents are reached only without following links
@@ -139,11 +139,11 @@ public struct RealDisk: Disk {
     /// walked from that bucket, so a recorded folder only serves paths outside every bucket, and
     /// is itself opened component by component without following links (it was a real path).
     public init(confiningTo roots: [String] = [], recorded: [String] = []) {
-        let buckets = Set(roots.map { RealDisk.standard($0) })
-        let others = Set(recorded.map { RealDisk.standard($0) }).subtracting(buckets)
+        let buckets = PathSet(roots.map { RealDisk.standard($0) })
+        let others = PathSet(recorded.map { RealDisk.standard($0) }).subtracting(buckets)
         // Buckets before recorded folders; longest first, so a bucket nested in another is
         // walked from its own folder.
-        self.roots = buckets.sorted { $0.count > $1.count } + others.sorted { $0.count > $1.count }
+        self.roots = buckets.sorted().sorted { $0.utf8.count > $1.utf8.count } + others.sorted().sorted { $0.utf8.count > $1.utf8.count }
         recordedRoots = others
     }
 
@@ -191,7 +191,7 @@ public struct RealDisk: Disk {
     public func stats(_ paths: [String]) -> [FileStat?] {
         // Confined paths grouped by root (in order within each), each group stat'ed in one walk.
         var results = [FileStat?](repeating: nil, count: paths.count)
-        var groups: [String: (indices: [Int], keys: [ObjectKey])] = [:]
+        var groups: PathDictionary<(indices: [Int], keys: [ObjectKey])> = [:]
         for (index, path) in paths.enumerated() {
             if let (root, key) = confined(path) {
                 groups[root, default: ([], [])].indices.append(index)
@@ -339,7 +339,7 @@ public struct RealDisk: Disk {
         return false
     }
 
-    public func removeStaleTemporaries(in folder: String, named names: Set<String>, digests: (String) -> Set<String>) {
+    public func removeStaleTemporaries(in folder: String, named names: PathSet, digests: (String) -> Set<String>) {
         let approve = { (name: String, fd: Int32) -> Bool in
             let allowed = digests(name)
             return !allowed.isEmpty && Self.digest(of: fd).map(allowed.contains) == true
@@ -369,7 +369,7 @@ public struct RealDisk: Disk {
 /// Bucket folders opened once per process and shared by the worker threads.
 final class OpenFolders: @unchecked Sendable {
     private let lock = NSLock()
-    private var open: [String: ConfinedFolder] = [:]
+    private var open: PathDictionary<ConfinedFolder> = [:]
 
     func folder(_ path: String, create: Bool) throws -> ConfinedFolder {
         if let known = lock.withLock({ open[path] }) { return known }
@@ -392,7 +392,7 @@ final class OpenFolders: @unchecked Sendable {
 /// An in-memory disk for tests: files, a clock, and counters of what was read.
 public final class MemoryDisk: Disk, @unchecked Sendable {
     private let lock = NSLock()
-    private var files: [String: (data: Data, stat: FileStat)] = [:]
+    private var files: PathDictionary<(data: Data, stat: FileStat)> = [:]
     private var clock: Int64 = 1_700_000_000_000_000_000
     private var nextInode: UInt64 = 1
     public private(set) var reads: [String] = []
@@ -480,7 +480,7 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
 
     public func removeEmptyFolder(_ path: String) -> Bool { false }
 
-    public func removeStaleTemporaries(in folder: String, named names: Set<String>, digests: (String) -> Set<String>) {}
+    public func removeStaleTemporaries(in folder: String, named names: PathSet, digests: (String) -> Set<String>) {}
 
     public func now() -> Int64 { lock.withLock { clock } }
 
@@ -490,7 +490,7 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
             let keys = files.keys.filter { path in path.hasPrefix(prefix) && !skipping.contains { path.hasPrefix($0 + "/") } }
                 .map { String($0.dropFirst(prefix.count)) }
                 .filter { $0.split(separator: "/").allSatisfy(sourceListingKeeps) }
-            return keys.isEmpty && !files.keys.contains(where: { $0.hasPrefix(prefix) }) ? nil : keys.sorted()
+            return keys.isEmpty && !files.keys.contains(where: { $0.hasPrefix(prefix) }) ? nil : keys.sortedByBytes()
         }
     }
 }

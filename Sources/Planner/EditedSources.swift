@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 
@@ -19,18 +20,18 @@ extension Planner {
     /// The plan when only `edited` files' bytes changed since the witness; `stats` are the input
     /// files' stats the witness check took (sources unchanged since are not stat'ed again).
     /// Nil: take the full plan.
-    public func plan(edited: Set<String>, stats: [String: FileStat?], outputFiles: [String]) throws -> Plan? {
+    public func plan(edited: PathSet, stats: PathDictionary<FileStat?>, outputFiles: [String]) throws -> Plan? {
         guard !manifest.rules.contains(where: { $0.to.hashLength != nil }), try store.pendingWrites().isEmpty else { return nil }
         let recorded = try store.allOutputs()
         // The state is the one the witness saw: every recorded output's file, and no other.
-        guard recorded.count == outputFiles.count, Set(recorded.values.map(\.file)) == Set(outputFiles) else { return nil }
-        let expansion = Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity, knownOutputs: Set(recorded.keys))
+        guard recorded.count == outputFiles.count, PathSet(recorded.values.map(\.file)) == PathSet(outputFiles) else { return nil }
+        let expansion = Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity, knownOutputs: recorded.keys)
         guard let found = try expansion.derivatives(editing: edited, recorded: recorded, stats: stats) else { return nil }
         let protected = protectedFiles(sources: found.result.sources)
         let protectedIdentities = WantedIdentities(protected)
         // File → output name, for the derivatives planned again only.
-        let again = Set(found.again.map(\.outputPath))
-        var owners: [String: String] = [:]
+        let again = PathSet(found.again.map(\.outputPath))
+        var owners: PathDictionary<String> = [:]
         for record in recorded.values where again.contains(record.file) && owners[record.file] == nil { owners[record.file] = record.path }
         var items: [PlanItem] = []
         items.reserveCapacity(recorded.count)
@@ -47,8 +48,8 @@ extension Planner {
                                   adopted: nil, replaces: record.outputDigest))
         }
         if let data = try? disk.read(lockPath), !LockFile.isOurs(data, manifest: manifestName) { return nil }
-        items.sort { $0.output < $1.output }
-        var plan = Plan(items: items, errors: [], failures: [], wantedFiles: Set(found.result.derivatives.map(\.outputPath)))
+        items.sort { PathKey.ordered($0.output, $1.output) }
+        var plan = Plan(items: items, errors: [], failures: [], wantedFiles: PathSet(found.result.derivatives.map(\.outputPath)))
         plan.protectedFiles = protected
         plan.recorded = recorded
         return plan
@@ -64,13 +65,13 @@ extension Expansion {
         var kept: [Derivative]
     }
 
-    func derivatives(editing edited: Set<String>, recorded: [String: OutputRecord], stats: [String: FileStat?]) throws -> Edited? {
+    func derivatives(editing edited: PathSet, recorded: PathDictionary<OutputRecord>, stats: PathDictionary<FileStat?>) throws -> Edited? {
         // Each source's records under each rule: what its derivatives were.
-        var bySource: [String: [OutputRecord]] = [:]
+        var bySource: PathDictionary<[OutputRecord]> = [:]
         for record in recorded.values { bySource[record.rule + "\u{0}" + record.source, default: []].append(record) }
         var tasks: [Task] = []
         var kept: [Derivative] = []
-        var sources: Set<String> = []
+        var sources: PathSet = []
         var scopes = RuleScopes(self)
         for rule in manifest.rules {
             guard let (listing, context) = try scopes.scope(of: rule) else { continue }
@@ -104,15 +105,14 @@ extension Expansion {
             guard failures.isEmpty else { return nil }
             again += derivatives
         }
-        var seen: Set<String> = []
-        seen.reserveCapacity(recorded.count)
+        var seen: PathSet = []
         for derivative in kept + again {
             // Written twice, or an output no record names (a create): the full plan says why.
             guard seen.insert(derivative.output).inserted, recorded[derivative.output] != nil else { return nil }
         }
         // Every record produced again: nothing is deleted.
         guard seen.count == recorded.count else { return nil }
-        let all = (kept + again).sorted { $0.output < $1.output }
+        let all = (kept + again).sorted { PathKey.ordered($0.output, $1.output) }
         let result = Result(derivatives: all, errors: [], failures: [], failedSources: [], blockedOutputs: [], sources: sources)
         return Edited(result: result, again: again, kept: kept)
     }
@@ -134,7 +134,7 @@ extension Expansion {
             let matrix = variant.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             let matches = records.filter { $0.style == variant.style && $0.matrix == matrix && $0.pipeline == canonical }
             guard matches.count == 1, let record = matches.first, record.sourceDigest == content.digest, record.engine == task.engine,
-                  record.encoder == identity.encoder, record.acl == acl.rawValue, record.source == source, record.rule == task.ruleName,
+                  record.encoder == identity.encoder, record.acl == acl.rawValue, PathKey.same(record.source, source), record.rule == task.ruleName,
                   record.bucket == task.targetBucket.name
             else { return nil }
             let key = record.key

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -21,14 +22,14 @@ public struct FileIdentity: Hashable, Sendable {
     /// Whether two paths name one file: the same path, or the same name in one folder (by device
     /// and inode), so a file not yet (or no longer) there still compares.
     public static func sameFile(_ a: String, _ b: String) -> Bool {
-        if a == b { return true }
+        if PathKey.same(a, b) { return true }
         let x = a as NSString, y = b as NSString
-        return x.lastPathComponent == y.lastPathComponent && sameFolder(x.deletingLastPathComponent, y.deletingLastPathComponent)
+        return PathKey.same(x.lastPathComponent, y.lastPathComponent) && sameFolder(x.deletingLastPathComponent, y.deletingLastPathComponent)
     }
 
     /// Whether two folders are one: the same path, or the same device and inode.
     public static func sameFolder(_ a: String, _ b: String) -> Bool {
-        if a == b { return true }
+        if PathKey.same(a, b) { return true }
         guard let x = of(a), let y = of(b) else { return false }
         return x == y
     }
@@ -38,11 +39,11 @@ public struct FileIdentity: Hashable, Sendable {
 /// when something is about to be deleted: a deletion never removes a file that is also a
 /// wanted output reached through another path.
 public final class WantedIdentities: @unchecked Sendable {
-    private let files: Set<String>
+    private let files: PathSet
     private let lock = NSLock()
     private var identities: Set<FileIdentity>?
 
-    public init(_ files: Set<String>) { self.files = files }
+    public init(_ files: PathSet) { self.files = files }
 
     /// Whether `path` is, by path or by device and inode, one of the wanted files.
     public func contains(_ path: String) -> Bool {

@@ -43,7 +43,7 @@ public enum ForeignClaims {
 
     /// Output files other manifests' states record, by key (the path inside its bucket folder).
     public struct Files: Sendable {
-        var written: [String: Set<Written>] = [:]
+        var written: PathDictionary<Set<Written>> = [:]
         /// This manifest (its absolute real path): never a claimant.
         var owner = ""
         /// The bucket folders of the manifests found, read once.
@@ -52,10 +52,9 @@ public enum ForeignClaims {
 
         /// The manifest claiming `file`, the output `bucket/key` of this manifest; nil when none does.
         public func claimant(of file: String, output: String) -> Claim? {
-            guard let slash = output.firstIndex(of: "/") else { return nil }
-            let key = String(output[output.index(after: slash)...])
-            guard let records = written[key], file.hasSuffix("/" + key) else { return nil }
-            return ForeignClaims.claimant(in: String(file.dropLast(key.count + 1)), among: records, owner: owner, folders: folders)
+            guard let key = PathKey.split(output)?.key else { return nil }
+            guard let records = written[key], file.utf8.reversed().starts(with: ("/" + key).utf8.reversed()) else { return nil }
+            return ForeignClaims.claimant(in: String(decoding: file.utf8.dropLast(key.utf8.count + 1), as: UTF8.self), among: records, owner: owner, folders: folders)
         }
     }
 
@@ -65,7 +64,7 @@ public enum ForeignClaims {
         forEachForeignState(in: stateFolder, owner: owner) { other, db in
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs WHERE folder != ''") {
                 let path: String = row[0], folder: String = row[1]
-                files.written[String(path.drop { $0 != "/" }.dropFirst()), default: []].insert(Written(folder: folder, owner: other))
+                files.written[PathKey.key(of: path), default: []].insert(Written(folder: folder, owner: other))
             }
             return false
         }
@@ -78,7 +77,7 @@ public enum ForeignClaims {
         let name = (path as NSString).lastPathComponent
         var records = Set<Written>()
         forEachForeignState(in: stateFolder, owner: owner) { other, db in
-            for written in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") where (written as NSString).lastPathComponent == name {
+            for written in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") where PathKey.same((written as NSString).lastPathComponent, name) {
                 records.insert(Written(folder: RealFolder.of((written as NSString).deletingLastPathComponent), owner: other))
             }
             return false
@@ -97,12 +96,14 @@ public enum ForeignClaims {
             var info = stat()
             guard stat(place, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
             let manifest = realPath((place as NSString).standardizingPath)
-            guard manifest != owner, manifest != realPath(owner) else { continue }
+            guard !PathKey.same(manifest, owner), !PathKey.same(manifest, realPath(owner)) else { continue }
             // Not the folder the record was written in: the manifest found must have it as a bucket.
-            guard here == record.folder || folders.of(manifest).contains(here) else { continue }
-            claims.append(Claim(manifest: manifest, recordedOwner: manifest == record.owner ? nil : record.owner))
+            guard PathKey.same(here, record.folder) || folders.of(manifest).contains(here) else { continue }
+            claims.append(Claim(manifest: manifest, recordedOwner: PathKey.same(manifest, record.owner) ? nil : record.owner))
         }
-        return claims.min { ($0.manifest, $0.recordedOwner ?? "") < ($1.manifest, $1.recordedOwner ?? "") }
+        return claims.min { a, b in
+            PathKey.same(a.manifest, b.manifest) ? PathKey.ordered(a.recordedOwner ?? "", b.recordedOwner ?? "") : PathKey.ordered(a.manifest, b.manifest)
+        }
     }
 
     /// `file` relative to `folder`, both absolute (`/w/shared`, `/w/proj/derive.yaml` →
@@ -142,14 +143,14 @@ public enum ForeignClaims {
     /// nothing is listed); none when it does not load.
     final class BucketFolders: @unchecked Sendable {
         private let lock = NSLock()
-        private var loaded: [String: Set<String>] = [:]
+        private var loaded: PathDictionary<PathSet> = [:]
 
-        func of(_ manifest: String) -> Set<String> {
+        func of(_ manifest: String) -> PathSet {
             lock.withLock {
                 if let known = loaded[manifest] { return known }
                 var loader = ManifestLoader()
                 loader.crossChecks = false
-                let folders = Set((loader.load(manifest).manifest?.buckets ?? []).map { RealFolder.of($0.path) })
+                let folders = PathSet((loader.load(manifest).manifest?.buckets ?? []).map { RealFolder.of($0.path) })
                 loaded[manifest] = folders
                 return folders
             }
@@ -170,7 +171,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     public let owner: String
     private let lock = NSLock()
     private var loadedFiles: ForeignClaims.Files?
-    private var indexes: [String: ForeignClaims.Claim?] = [:]
+    private var indexes: PathDictionary<ForeignClaims.Claim?> = [:]
 
     public init(stateFolder: String, owner: String) {
         self.stateFolder = stateFolder

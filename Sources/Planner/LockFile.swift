@@ -39,7 +39,7 @@ public struct LockFile: Sendable, Hashable {
         public init(path: String, digest: String) { self.path = path; self.digest = digest }
     }
 
-    public var entries: [String: Entry]
+    public var entries: PathDictionary<Entry>
     /// The file name of the manifest that owns the lock, named in the first line: a lock naming
     /// another manifest is that manifest's (`lock:` pointing at a neighbour's lock) and is never
     /// overwritten or deleted. Nil in locks written before it was kept.
@@ -48,7 +48,7 @@ public struct LockFile: Sendable, Hashable {
     public var index: Index?
 
     public init(entries: [Entry], manifest: String? = nil, index: Index? = nil) {
-        self.entries = Dictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { _, b in b })
+        self.entries = PathDictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { _, b in b })
         self.manifest = manifest
         self.index = index
     }
@@ -159,14 +159,13 @@ public struct LockFile: Sendable, Hashable {
         public var description: String
     }
     public static func place(_ path: String, in manifest: Manifest) -> Result<PlacedEntry?, BadPath> {
-        guard let slash = path.firstIndex(of: "/") else { return .failure(BadPath(description: "its path '\(path)' is not bucket/key")) }
-        let key = path[path.index(after: slash)...]
+        guard let (bucketName, key) = PathKey.split(path) else { return .failure(BadPath(description: "its path '\(path)' is not bucket/key")) }
         do {
             _ = try ObjectKey(fileName: Array(key.utf8))
         } catch {
             return .failure(BadPath(description: "its path '\(path)' is not a valid object key (\(error))"))
         }
-        guard let bucket = manifest.bucket(named: String(path[..<slash])) else { return .success(nil) }
+        guard let bucket = manifest.bucket(named: bucketName) else { return .success(nil) }
         return .success(PlacedEntry(bucket: bucket, file: bucket.path + "/" + key))
     }
 

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Manifest
 import ProcessLanguage
@@ -14,7 +15,7 @@ extension Planner {
     /// the manifest, and never a source or a control file of the manifest; and it must be a path
     /// one of the manifest's rules could have written (`lockMayAuthorise`), else it is ignored and
     /// reported: a hostile lock line never reaches a file in a bucket no rule writes to.
-    func lockOrphans(wanted: Set<String>, recorded: [String: OutputRecord], expansion: Expansion.Result,
+    func lockOrphans(wanted: PathSet, recorded: PathDictionary<OutputRecord>, expansion: Expansion.Result,
                      protected: WantedIdentities) -> (items: [PlanItem], failures: [PlanFailure]) {
         guard !store.existed, recorded.isEmpty else { return ([], []) }
         guard let lock, expansion.failedSources.isEmpty, expansion.blockedOutputs.isEmpty,
@@ -22,7 +23,7 @@ extension Planner {
         var items: [PlanItem] = [], failures: [PlanFailure] = []
         let ruleOutputs = LockableOutputs(manifest)
         for entry in lock.entries.values where !wanted.contains(entry.path) && recorded[entry.path] == nil {
-            let bucketName = String(entry.path.prefix { $0 != "/" })
+            let bucketName = PathKey.bucket(of: entry.path)
             let bucket: Bucket
             switch LockFile.place(entry.path, in: manifest) {
             case .failure(let problem):
@@ -60,8 +61,7 @@ extension Planner {
     /// own SHA-256, and the key's extension naming its format (`LockableOutputs`). One rule for
     /// `{hash}` names and plain ones; the digest check at deletion stays: the bytes must be those.
     public func lockMayAuthorise(_ entry: LockFile.Entry, rules: LockableOutputs) -> String? {
-        guard let slash = entry.path.firstIndex(of: "/") else { return "its path '\(entry.path)' is not bucket/key" }
-        let bucket = String(entry.path[..<slash]), key = String(entry.path[entry.path.index(after: slash)...])
+        guard let (bucket, key) = PathKey.split(entry.path) else { return "its path '\(entry.path)' is not bucket/key" }
         guard rules.buckets.contains(bucket) else { return "no rule writes into bucket '\(bucket)', so Derive cannot have written it" }
         guard let format = Format.Kind(rawValue: entry.format) else { return "its format '\(entry.format)' is not an output format" }
         switch rules.verdict(bucket: bucket, key: key, digest: entry.digest, format: format) {

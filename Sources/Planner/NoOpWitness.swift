@@ -197,7 +197,7 @@ public struct NoOpWitness: Sendable {
         var recorded: Int64
         public var outputs: [String]
         /// Racy files' digests (written within the racy margin of saving), by file.
-        public var racy: [String: String]
+        public var racy: PathDictionary<String>
     }
 
     public static func read(_ inputs: Inputs, disk: any Disk) -> Saved? {
@@ -211,7 +211,7 @@ public struct NoOpWitness: Sendable {
         guard let recorded = Int64(head[3]) else { return nil }
         var outputs: [String] = []
         outputs.reserveCapacity(lines.count - 4)
-        var racy: [String: String] = [:]
+        var racy: PathDictionary<String> = [:]
         for line in lines.dropFirst(4) where !line.isEmpty {
             if line.first == UInt8(ascii: "=") {
                 guard let (file, digest) = racyEntry(line) else { return nil }
@@ -279,7 +279,7 @@ public struct NoOpWitness: Sendable {
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             racyMargin: Int64 = 1_000_000_000) {
         let path = inputs.manifest.stateFolder + "/" + fileName
-        let sorted = outputs.sorted()
+        let sorted = outputs.sortedByBytes()
         let recorded = disk.now()
         guard valid, let snapshot, !snapshot.isRacy(racyMargin),
               let now = Self.outputs(inputs, outputs: sorted, disk: disk),

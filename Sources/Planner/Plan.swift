@@ -84,18 +84,18 @@ public struct Plan: Sendable {
     /// Inputs that fail only their own outputs; the build goes on and exits 1.
     public var failures: [PlanFailure] = []
     /// Files the plan's outputs occupy: never removed as orphans, whatever record names them.
-    public var wantedFiles: Set<String> = []
+    public var wantedFiles: PathSet = []
     /// The lock and the index where they differ from the state (set by the build session).
     public var controlFiles: [ControlFileChange] = []
     /// Outputs whose planning failed with an error (a file Derive did not write, or that was
     /// changed, at their path): wanted, but neither up to date nor buildable.
-    public var erroredOutputs: Set<String> = []
+    public var erroredOutputs: PathSet = []
     /// The derivatives of `erroredOutputs`, each with its error (a review still judges them).
     public var errored: [(derivative: Derivative, error: PlanError)] = []
     /// The state's records the plan was made from (output → record).
-    public var recorded: [String: OutputRecord] = [:]
+    public var recorded: PathDictionary<OutputRecord> = [:]
     /// Deletions known only from the lock (no state recorded them): outputs the manifest no longer produces.
-    public var lockOrphans: Set<String> = []
+    public var lockOrphans: PathSet = []
     /// State records whose path or folder is not trusted (`OutputRecord.placeProblem`): named as
     /// failures, never walked; the build drops them.
     public var ignoredRecords: [String] = []
@@ -103,16 +103,16 @@ public struct Plan: Sendable {
     /// failures, dropped by the build, never removed.
     public var ignoredControlFiles: [String] = []
     /// Deletions of files already gone or changed: only their records are dropped.
-    public var recordsOnly: Set<String> = []
+    public var recordsOnly: PathSet = []
     /// Old outputs whose file stays: now a source (or a control file) of this manifest, or reached
     /// through a symbolic link, which Derive never follows. Only the record as an output (or the
     /// lock's entry) is dropped. Shown and counted as kept, never as a delete; the build agrees.
-    public var kept: Set<String> = []
+    public var kept: PathSet = []
     /// Files no build operation may delete or overwrite: the manifest's sources and control
     /// files (manifest, includes, lock, index, state). Builder and `clean` keep them by identity.
-    public var protectedFiles: Set<String> = []
+    public var protectedFiles: PathSet = []
 
-    public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: Set<String> = []) {
+    public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: PathSet = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
     }
 
@@ -205,17 +205,17 @@ public struct Planner: Sendable {
         let recorded = try store.allOutputs()
         // Which record (if any) wrote each file: ownership is by file, not by output name.
         // File → output name (not a copy of the record: a state of 200 000 outputs is read once).
-        let owners = Dictionary(recorded.values.map { ($0.file, $0.path) }, uniquingKeysWith: { a, _ in a })
+        let owners = PathDictionary(recorded.values.map { ($0.file, $0.path) }, uniquingKeysWith: { a, _ in a })
         let pending = try store.pendingWrites()
         var expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
-                                      knownOutputs: Set(recorded.keys)).derivatives()
+                                      knownOutputs: recorded.keys).derivatives()
         // A recorded output the manifest no longer produces but a rule's `from` now matches is a
         // source (a new rule reads the old outputs): planned again with it as one, never deleted.
-        let produced = Set(expansion.derivatives.map(\.output))
-        let nowSources = Set(recorded.keys.filter { !produced.contains($0) && isSource($0) })
+        let produced = PathSet(expansion.derivatives.map(\.output))
+        let nowSources = recorded.keys.filter { !produced.contains($0) && isSource($0) }
         if !nowSources.isEmpty {
             expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
-                                      knownOutputs: Set(recorded.keys).subtracting(nowSources)).derivatives()
+                                      knownOutputs: recorded.keys.subtracting(nowSources)).derivatives()
         }
         let superseded = resolveHashedNames(&expansion.derivatives, recorded: recorded)
         expansion.errors += Self.refuseCoincidingNames(&expansion.derivatives)
@@ -231,7 +231,7 @@ public struct Planner: Sendable {
         if let data = try? disk.read(lockPath), !LockFile.isOurs(data, manifest: manifestName) {
             errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath), data: data)))
         }
-        var erroredOutputs: Set<String> = []
+        var erroredOutputs: PathSet = []
         var errored: [(derivative: Derivative, error: PlanError)] = []
         for (derivative, result) in zip(expansion.derivatives, planned) {
             switch result {
@@ -239,8 +239,8 @@ public struct Planner: Sendable {
             case .failure(let error): errors.append(error); erroredOutputs.insert(derivative.output); errored.append((derivative, error))
             }
         }
-        let wanted = Set(expansion.derivatives.map(\.output))
-        var keptAsProtected: Set<String> = []
+        let wanted = PathSet(expansion.derivatives.map(\.output))
+        var keptAsProtected: PathSet = []
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
             if expansion.failedSources.contains(record.source) || expansion.blockedOutputs.contains(output) { continue }
@@ -270,7 +270,7 @@ public struct Planner: Sendable {
                                     reasons: ["\(display(record.file)) leads through a symbolic link (\(display(link))), which Derive does not follow: whatever it leads to is kept, only the record as an output is dropped"],
                                     derivative: nil, recorded: record, adopted: nil)
         }
-        items.sort { $0.output < $1.output }
+        items.sort { PathKey.ordered($0.output, $1.output) }
         // State rows naming a place outside their bucket (`..`, an absolute key): never walked.
         let ignored = (try? store.ignoredOutputs()) ?? [:]
         let stateFailures = ignored.keys.sorted().map { path in
@@ -282,10 +282,10 @@ public struct Planner: Sendable {
             PlanFailure(subject: path, message: "in the build state as Derive's old index but \(ignoredControls[path]!); the record is ignored (nothing is read or removed there) and the build drops it")
         }
         var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures + stateFailures + controlFailures,
-                        wantedFiles: Set(expansion.derivatives.map(\.outputPath)))
+                        wantedFiles: PathSet(expansion.derivatives.map(\.outputPath)))
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
-        plan.lockOrphans = Set(lockOrphans.map(\.output))
+        plan.lockOrphans = PathSet(lockOrphans.map(\.output))
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
         plan.kept = keptAsProtected
         plan.protectedFiles = protected
@@ -299,7 +299,7 @@ public struct Planner: Sendable {
     /// output's name, a literal `to:` or another rule's hashed name: one file for two outputs.
     /// Refused as a literal collision is; the second is dropped from the plan.
     static func refuseCoincidingNames(_ derivatives: inout [Derivative]) -> [PlanError] {
-        var byOutput: [String: Derivative] = [:]
+        var byOutput: PathDictionary<Derivative> = [:]
         var errors: [PlanError] = []
         var kept: [Derivative] = []
         for derivative in derivatives {
@@ -320,13 +320,13 @@ public struct Planner: Sendable {
     /// rendering, so an up-to-date output plans as one and a no-op stays a no-op. The others keep
     /// the logical name (`lake.{hash}.webp`) and are created; the records they replace (same
     /// logical name, another action key) are returned, output → logical name, to say why they go.
-    func resolveHashedNames(_ derivatives: inout [Derivative], recorded: [String: OutputRecord]) -> [String: String] {
+    func resolveHashedNames(_ derivatives: inout [Derivative], recorded: PathDictionary<OutputRecord>) -> PathDictionary<String> {
         let lengths = Set(derivatives.compactMap { $0.hashed?.length })
         guard !lengths.isEmpty else { return [:] }
         // A recorded path with its own digest's first N hex taken out (at each place it occurs),
         // keyed with N: what the logical name's prefix and suffix must join to.
         struct Known { var path: String; var actionKey: String }
-        var byLogical: [String: [Known]] = [:]
+        var byLogical: PathDictionary<[Known]> = [:]
         func learn(_ path: String, digest: String, actionKey: String) {
             for length in lengths where digest.count >= length {
                 let hex = String(digest.prefix(length))
@@ -339,21 +339,22 @@ public struct Planner: Sendable {
             }
         }
         for (path, record) in recorded { learn(path, digest: record.outputDigest, actionKey: record.actionKey) }
-        var superseded: [String: String] = [:]
-        var taken: Set<String> = []
+        var superseded: PathDictionary<String> = [:]
+        var taken: PathSet = []
         func resolve(_ index: Int) -> Bool {
-            guard let hashed = derivatives[index].hashed, derivatives[index].output.hasSuffix(hashed.logicalKey) else { return true }
-            let bucket = String(derivatives[index].output.prefix { $0 != "/" })
+            guard let hashed = derivatives[index].hashed,
+                  derivatives[index].output.utf8.reversed().starts(with: hashed.logicalKey.utf8.reversed()) else { return true }
+            let bucket = PathKey.bucket(of: derivatives[index].output)
             let candidates = byLogical[bucket + "/" + hashed.prefix + "\u{0}" + hashed.suffix + "\u{0}\(hashed.length)"] ?? []
             var resolved = false
             if let match = candidates.first(where: { $0.actionKey == derivatives[index].actionKey && !taken.contains($0.path) }) {
                 taken.insert(match.path)
                 derivatives[index] = derivatives[index].renamed(
                     output: match.path,
-                    outputPath: derivatives[index].outputFolder + "/" + String(match.path.drop { $0 != "/" }.dropFirst()))
+                    outputPath: derivatives[index].outputFolder + "/" + PathKey.key(of: match.path))
                 resolved = true
             }
-            for other in candidates where other.path != derivatives[index].output && recorded[other.path] != nil {
+            for other in candidates where !PathKey.same(other.path, derivatives[index].output) && recorded[other.path] != nil {
                 superseded[other.path] = bucket + "/" + hashed.logicalKey
             }
             return resolved
@@ -370,13 +371,13 @@ public struct Planner: Sendable {
 
     /// Whether `output` (`bucket/key`) is matched by a rule's `from` in that bucket.
     func isSource(_ output: String) -> Bool {
-        let bucket = String(output.prefix { $0 != "/" }), key = String(output.drop { $0 != "/" }.dropFirst())
+        let bucket = PathKey.bucket(of: output), key = PathKey.key(of: output)
         return manifest.rules.contains { $0.sourceBucket == bucket && $0.includes(key) }
     }
 
     /// Every file a rule's `from` matches now (absolute paths), without reading any: for `clean`.
-    public func listedSources() -> Set<String> {
-        var sources: Set<String> = []
+    public func listedSources() -> PathSet {
+        var sources: PathSet = []
         for rule in manifest.rules {
             guard let bucket = manifest.bucket(named: rule.sourceBucket),
                   let listing = disk.entries(inFolder: bucket.path, skipping: [manifest.stateFolder]) else { continue }
@@ -387,7 +388,7 @@ public struct Planner: Sendable {
 
     /// The files no build operation may delete or overwrite: `sources`, the manifest and its
     /// includes, the lock, the index and the state files (absolute paths; compared by identity too).
-    public func protectedFiles(sources: Set<String>) -> Set<String> {
+    public func protectedFiles(sources: PathSet) -> PathSet {
         var files = sources
         for file in manifest.files + [manifestPath, lockPath] { files.insert(URL(fileURLWithPath: file).standardizedFileURL.path) }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { files.insert(bucket.path + "/" + index.path) }
@@ -416,7 +417,7 @@ public struct Planner: Sendable {
             return .failure(PlanError(message: "\(display(path)) is a source or a control file (manifest, lock, index, state) of this manifest; \(derivative.output) may not be written over it: change the rule's 'to:'"))
         }
         // The record of this output wrote this file when its folder is the same real folder.
-        let owner = owner ?? recorded.flatMap { $0.file != path && FileIdentity.sameFolder($0.folder, derivative.outputFolder) ? $0 : nil }
+        let owner = owner ?? recorded.flatMap { !PathKey.same($0.file, path) && FileIdentity.sameFolder($0.folder, derivative.outputFolder) ? $0 : nil }
         // One stat (through the digest cache) tells both whether the output exists and what it holds.
         let onDisk = try? digests.content(of: path)
         let exists = onDisk != nil || disk.exists(path)
@@ -456,7 +457,7 @@ public struct Planner: Sendable {
         var reasons = Self.reasons(old: recorded, new: derivative)
         // A bucket named by another path that reaches the same folder (a symbolic link) has not
         // moved: the file system decides, never the path string.
-        let sameFolder = recorded.file == path || FileIdentity.sameFolder(recorded.folder, derivative.outputFolder)
+        let sameFolder = PathKey.same(recorded.file, path) || FileIdentity.sameFolder(recorded.folder, derivative.outputFolder)
         if !sameFolder {
             // Named by real folders (the path a link now leads to, then the link as spelt).
             let now = RealFolder.of(derivative.outputFolder)
@@ -489,7 +490,7 @@ public struct Planner: Sendable {
         if old.rule != new.rule { changes.append("rule '\(old.rule)' → '\(new.rule)'") }
         if old.style != new.style { changes.append("style name \(old.style ?? "none") → \(new.style ?? "none")") }
         if old.matrix != new.matrix { changes.append("matrix \(old.matrix) → \(new.matrix)") }
-        if old.source != new.source { changes.append("source \(old.source) → \(new.source)") }
+        if !PathKey.same(old.source, new.source) { changes.append("source \(old.source) → \(new.source)") }
         return changes
     }
 

@@ -1,11 +1,12 @@
+import Confinement
 import Foundation
 
 extension Planner {
     /// Deletions whose file is already gone or no longer holds the recorded bytes: the build only
     /// drops their records (a changed file is left in place), so the plan must not count them as
     /// files to delete.
-    func recordsOnly(_ items: [PlanItem]) -> Set<String> {
-        var result: Set<String> = []
+    func recordsOnly(_ items: [PlanItem]) -> PathSet {
+        var result: PathSet = []
         for item in items where item.kind == .delete {
             guard let record = item.recorded, !record.folder.isEmpty else { continue }
             if !disk.exists(record.file) || (try? digests.content(of: record.file))?.digest != record.outputDigest {
@@ -22,10 +23,11 @@ public enum SymbolicLinks {
     /// The first symbolic link on `file`'s path below `folder` (`/p/out/link` for
     /// `/p/out/link/a.jpg` below `/p/out`), the file itself included; nil when there is none.
     public static func first(on file: String, below folder: String) -> String? {
-        guard file.hasPrefix(folder + "/") else { return nil }
+        // On bytes: a `/` followed by a combining mark is one `Character`, not a `/`.
+        guard let rest = PathKey.below(folder, file) else { return nil }
         var path = folder
-        for component in file.dropFirst(folder.count + 1).split(separator: "/") {
-            path += "/" + component
+        for component in rest.utf8.split(separator: UInt8(ascii: "/")) {
+            path += "/" + String(decoding: component, as: UTF8.self)
             var info = stat()
             guard lstat(path, &info) == 0 else { return nil }
             if (info.st_mode & S_IFMT) == S_IFLNK { return path }

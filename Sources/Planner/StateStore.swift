@@ -86,8 +86,8 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
     }
 
     /// The bucket name and key of `path`.
-    public var bucket: String { String(path.prefix { $0 != "/" }) }
-    public var key: String { String(path.drop { $0 != "/" }.dropFirst()) }
+    public var bucket: String { PathKey.bucket(of: path) }
+    public var key: String { PathKey.key(of: path) }
 
     /// The file written: the key below the folder recorded at write time.
     public var file: String { folder + "/" + key }
@@ -97,7 +97,7 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
     /// component, the rules lock lines follow. The state is a file on disk (committed by
     /// mistake, or in a shared `state:` folder): a row naming `out/../../victim` is never walked.
     public var placeProblem: String? {
-        if bucket.isEmpty || !path.contains("/") { return "its path '\(path)' names no bucket and key" }
+        if bucket.isEmpty || PathKey.split(path) == nil { return "its path '\(path)' names no bucket and key" }
         do { _ = try ObjectKey(fileName: Array(key.utf8)) } catch { return "its key '\(key)' is not a valid key (\(error))" }
         if !folder.isEmpty, let problem = StateStore.absolutePathProblem(folder) { return "its folder '\(folder)' \(problem)" }
         return nil
@@ -338,9 +338,9 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func allFiles() throws -> [String: FileRecord] {
+    public func allFiles() throws -> PathDictionary<FileRecord> {
         try queue.read { db in
-            var result: [String: FileRecord] = [:]
+            var result: PathDictionary<FileRecord> = [:]
             var intern = StringInterner()
             let rows = try Row.fetchCursor(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files")
             while let row = try rows.next() {
@@ -354,9 +354,9 @@ public final class StateStore: Sendable {
 
     /// Output records `allOutputs` leaves out because their place is not trusted
     /// (`OutputRecord.placeProblem`, or a folder `places` does not give): path → why. The plan names each; nothing is deleted.
-    public func ignoredOutputs() throws -> [String: String] {
+    public func ignoredOutputs() throws -> PathDictionary<String> {
         try queue.read { db in
-            var result: [String: String] = [:]
+            var result: PathDictionary<String> = [:]
             var known: [String: String?] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs") {
                 let path: String = row[0], folder: String = row[1]
@@ -388,9 +388,9 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func allOutputs() throws -> [String: OutputRecord] {
+    public func allOutputs() throws -> PathDictionary<OutputRecord> {
         try queue.read { db in
-            var result: [String: OutputRecord] = [:]
+            var result: PathDictionary<OutputRecord> = [:]
             var intern = StringInterner()
             var known: [String: String?] = [:]
             let rows = try Row.fetchCursor(db, sql: """
@@ -437,10 +437,10 @@ public final class StateStore: Sendable {
 
     /// Files a build was renaming into place but did not record (left by a killed build), path →
     /// digest of the bytes it wrote. Rows from before the digest was kept have an empty digest.
-    public func pendingWrites() throws -> [String: String] {
+    public func pendingWrites() throws -> PathDictionary<String> {
         try queue.read { db in
-            var result: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM pendingWrites") { result[row[0]] = row[1] }
+            var result: PathDictionary<String> = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM pendingWrites") { result[row[0] as String] = row[1] }
             return result
         }
     }
@@ -503,8 +503,8 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func createdFolders() throws -> Set<String> {
-        try queue.read { db in Set(try String.fetchAll(db, sql: "SELECT path FROM createdFolders").filter { Self.absolutePathProblem($0) == nil }) }
+    public func createdFolders() throws -> PathSet {
+        try queue.read { db in PathSet(try String.fetchAll(db, sql: "SELECT path FROM createdFolders").filter { Self.absolutePathProblem($0) == nil }) }
     }
 
     public func forgetCreatedFolder(_ path: String) throws {
@@ -512,9 +512,9 @@ public final class StateStore: Sendable {
     }
 
     /// Control files (the index) Derive wrote, path → digest.
-    public func controlFiles() throws -> [String: String] {
+    public func controlFiles() throws -> PathDictionary<String> {
         try queue.read { db in
-            var result: [String: String] = [:]
+            var result: PathDictionary<String> = [:]
             // A path with `..` (or relative) is never Derive's index: ignored, so nothing is removed there.
             for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM controlFiles") {
                 let path: String = row[0]
@@ -565,8 +565,9 @@ final class PlacesBox: @unchecked Sendable {
 
 /// Equal strings read from many rows made to share one buffer: a state of 200 000 outputs holds
 /// a handful of distinct engines, pipelines and folders, each read once per row otherwise.
+/// Equal by bytes (`PathKey`): a folder spelled NFD is never replaced by its NFC twin.
 struct StringInterner {
-    private var known: Set<String> = []
+    private var known: PathSet = []
 
     mutating func callAsFunction(_ text: String) -> String {
         guard text.utf8.count > 15 else { return text }   // stored inline in the String itself

@@ -23,22 +23,22 @@ public enum TouchedInputs {
         var recorded: Int64
         var files: [String]
         var stats: [FileStat?]
-        var digests: [String: String]
+        var digests: PathDictionary<String>
     }
 
     /// What the check found: the witness's output count and the files whose stat moved.
     public struct Found: Sendable {
         public let outputs: Int
         /// Touched files (same bytes) with their stats now.
-        public let touched: [String: FileStat]
+        public let touched: PathDictionary<FileStat>
         /// Edited files (other bytes, or another file at the path) with their stats now: empty
         /// for the touched-only path; what `EditedSources` plans again.
-        public let edited: [String: FileStat]
+        public let edited: PathDictionary<FileStat>
         /// Every input file the snapshot stat'ed, with its stat now (nil: missing).
-        public var stats: [String: FileStat?] { Dictionary(zip(snapshot.files, snapshot.stats), uniquingKeysWith: { a, _ in a }) }
+        public var stats: PathDictionary<FileStat?> { PathDictionary(zip(snapshot.files, snapshot.stats), uniquingKeysWith: { a, _ in a }) }
         let snapshot: NoOpWitness.Snapshot
         let saved: NoOpWitness.Saved
-        let digests: [String: String]
+        let digests: PathDictionary<String>
         /// The outputs' files the witness lists (every recorded output's, when it was saved).
         public var outputFiles: [String] { saved.outputs }
     }
@@ -122,9 +122,9 @@ public enum TouchedInputs {
     static func changes(_ inputs: NoOpWitness.Inputs, saved: NoOpWitness.Saved, snapshot: NoOpWitness.Snapshot, disk: any Disk,
                         racyMargin: Int64, outputsHold: () -> Bool) -> Found? {
         guard let recorded = readRecorded(inputs, saved: saved, disk: disk), snapshot.shape == recorded.shape,
-              snapshot.files == recorded.files, snapshot.stats.count == recorded.stats.count, outputsHold() else { return nil }
-        var touched: [String: FileStat] = [:]
-        var edited: [String: FileStat] = [:]
+              snapshot.files.elementsEqual(recorded.files, by: PathKey.same), snapshot.stats.count == recorded.stats.count, outputsHold() else { return nil }
+        var touched: PathDictionary<FileStat> = [:]
+        var edited: PathDictionary<FileStat> = [:]
         for (index, file) in snapshot.files.enumerated() {
             let old = recorded.stats[index], now = snapshot.stats[index]
             if old == nil, now == nil { continue }   // a font missing then and now
@@ -158,7 +158,7 @@ public enum TouchedInputs {
         guard let found, found.edited.isEmpty, !found.touched.isEmpty, !found.snapshot.isRacy(racyMargin) else { return }
         let now = disk.now()
         var rows: [FileRecord] = []
-        for (file, stat) in found.touched.sorted(by: { $0.key < $1.key }) {
+        for (file, stat) in found.touched.sortedByKey() {
             guard var row = try? store.file(at: file), row.digest == found.digests[file] else { continue }
             row.size = stat.size; row.mtime = stat.mtime; row.ctime = stat.ctime
             row.inode = Int64(bitPattern: stat.inode); row.recorded = now

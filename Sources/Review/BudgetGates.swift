@@ -1,4 +1,5 @@
 import Builder
+import Confinement
 import Foundation
 import Manifest
 
@@ -10,7 +11,7 @@ public enum BudgetGates {
     /// A `budget` entry (unchanged, judged when rendered) already carries its breach.
     public static func apply(to review: inout Review, after: ReviewSide) -> Gates.Outcome {
         var outcome = Gates.Outcome()
-        var changedBytes: [String: Int64] = [:]   // output → bytes after, for the totals
+        var changedBytes: PathDictionary<Int64> = [:]   // output → bytes after, for the totals
         for g in review.groups.indices {
             for e in review.groups[g].entries.indices {
                 var entry = review.groups[g].entries[e]

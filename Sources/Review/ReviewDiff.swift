@@ -1,3 +1,4 @@
+import Confinement
 import Builder
 import Foundation
 #if canImport(Glibc)
@@ -11,14 +12,14 @@ import ProcessLanguage
 public struct ReviewSide: Sendable {
     public var manifest: Manifest
     /// Output (`bucket/key`) → the derivative that makes it.
-    public var derivatives: [String: Derivative]
+    public var derivatives: PathDictionary<Derivative>
     /// The build state's records (output → record), read-only.
-    public var recorded: [String: OutputRecord]
+    public var recorded: PathDictionary<OutputRecord>
     /// Sources and outputs the planner already knows the build would fail (subject → why).
     public var failures: [PlanFailure] = []
     /// Outputs whose file is not the one Derive wrote (edited by hand, a user's file): the plan
     /// has an error and the build refuses to start, but the review still judges them (output → why).
-    public var planErrors: [String: String] = [:]
+    public var planErrors: PathDictionary<String> = [:]
 
     /// Plans `manifest` with the existing planner, read-only: no state folder is created, nothing
     /// is moved aside, no lock is taken, nothing is written into a bucket.
@@ -26,7 +27,7 @@ public struct ReviewSide: Sendable {
         let session = BuildSession(manifestPath: manifestPath, manifest: manifest, manifestFiles: files, identity: identity, fontFiles: fontFiles)
         let plan = try session.readOnlyPlan()
         self.manifest = manifest
-        var derivatives: [String: Derivative] = [:]
+        var derivatives: PathDictionary<Derivative> = [:]
         for item in plan.items { if let derivative = item.derivative { derivatives[derivative.output] = derivative } }
         for (derivative, error) in plan.errored where derivatives[derivative.output] == nil {
             derivatives[derivative.output] = derivative
@@ -37,9 +38,9 @@ public struct ReviewSide: Sendable {
         self.failures = plan.failures
     }
 
-    public init(manifest: Manifest, derivatives: [Derivative], recorded: [String: OutputRecord] = [:]) {
+    public init(manifest: Manifest, derivatives: [Derivative], recorded: PathDictionary<OutputRecord> = [:]) {
         self.manifest = manifest
-        self.derivatives = Dictionary(derivatives.map { ($0.output, $0) }, uniquingKeysWith: { a, _ in a })
+        self.derivatives = PathDictionary(derivatives.map { ($0.output, $0) }, uniquingKeysWith: { a, _ in a })
         self.recorded = recorded
     }
 }
@@ -65,21 +66,21 @@ public enum ReviewDiff {
         // Outputs the new revision cannot make (a missing watermark, an unreadable source): the
         // build fails them and keeps their files, so they are failures, never deletions. Those
         // that failed the same way before are not this change's doing.
-        let oldFailures = Set(before.failures.map { $0.subject + "\u{0}" + $0.message })
+        let oldFailures = PathSet(before.failures.map { $0.subject + "\u{0}" + $0.message })
         let newFailures = after.failures.filter { !oldFailures.contains($0.subject + "\u{0}" + $0.message) }
-        var failing: [String: String] = [:]   // old output → why the new revision cannot make it
+        var failing: PathDictionary<String> = [:]   // old output → why the new revision cannot make it
         var unplaced: [PlanFailure] = []
-        var goneBySource: [String: [Derivative]] = [:]   // old outputs the new side lacks, by source
+        var goneBySource: PathDictionary<[Derivative]> = [:]   // old outputs the new side lacks, by source
         for (output, derivative) in before.derivatives where after.derivatives[output] == nil {
             goneBySource[derivative.source, default: []].append(derivative)
         }
         // A `{hash}` output that fails is named with its placeholder (`site/a.thumb.{hash}.jpg`):
         // its old file is the gone output of the same name pattern.
-        var goneByLogicalName: [String: [Derivative]] = [:]
+        var goneByLogicalName: PathDictionary<[Derivative]> = [:]
         for derivatives in goneBySource.values {
             for derivative in derivatives {
-                guard let hashed = derivative.hashed, let slash = derivative.output.firstIndex(of: "/") else { continue }
-                goneByLogicalName[derivative.output[..<slash] + "/" + hashed.logicalKey, default: []].append(derivative)
+                guard let hashed = derivative.hashed, let bucket = PathKey.split(derivative.output)?.bucket else { continue }
+                goneByLogicalName[bucket + "/" + hashed.logicalKey, default: []].append(derivative)
             }
         }
         for failure in newFailures {
@@ -95,18 +96,18 @@ public enum ReviewDiff {
         // `{hash}` names change with the bytes: an output that is only old and one that is only
         // new, of the same rule, source, style and matrix values, are one output rebuilt.
         func identity(_ d: Derivative) -> String { [d.rule, d.source, d.style ?? "", d.matrix].joined(separator: "\u{0}") }
-        var onlyNew: [String: Derivative] = [:]
+        var onlyNew: PathDictionary<Derivative> = [:]
         for (output, derivative) in after.derivatives where before.derivatives[output] == nil {
             onlyNew[identity(derivative)] = derivative
         }
-        var renamed: [String: String] = [:]   // new output → old output
+        var renamed: PathDictionary<String> = [:]   // new output → old output
         for (output, derivative) in before.derivatives where after.derivatives[output] == nil && failing[output] == nil {
             if let new = onlyNew[identity(derivative)], new.actionKey != derivative.actionKey, new.hashed != nil || derivative.hashed != nil {
                 renamed[new.output] = output
             }
         }
-        let renamedOld = Set(renamed.values)
-        let outputs = Set(before.derivatives.keys).union(after.derivatives.keys).subtracting(renamedOld).sorted()
+        let renamedOld = PathSet(renamed.values)
+        let outputs = before.derivatives.keys.union(after.derivatives.keys).subtracting(renamedOld).sorted()
         for output in outputs {
             let oldName = renamed[output] ?? output
             let old = before.derivatives[oldName], new = after.derivatives[output]
@@ -133,7 +134,7 @@ public enum ReviewDiff {
                 totals.bytesBefore = bytesBefore.flatMap { bytes in totals.bytesBefore.map { $0 + bytes } }
                 var entry = Review.Entry(kind: .rebuilt, output: output, source: new.source, before: old.pipeline.canonical,
                                          after: new.pipeline.canonical, bytesBefore: bytesBefore, sizeBefore: sizeBefore)
-                if oldName != output { entry.outputBefore = oldName }
+                if !PathKey.same(oldName, output) { entry.outputBefore = oldName }
                 add(entry, new)
             default:
                 continue
@@ -201,7 +202,7 @@ public enum ReviewDiff {
     /// size when the state has no record of it; nil otherwise. A record under another action
     /// key means the file on disk is not the old recipe's (built with the new one, to look),
     /// so its size says nothing of "before": the old render tells it.
-    static func bytesOnRecord(_ output: String, derivative: Derivative, recorded: [String: OutputRecord]) -> Int64? {
+    static func bytesOnRecord(_ output: String, derivative: Derivative, recorded: PathDictionary<OutputRecord>) -> Int64? {
         if let record = recorded[output] { return record.actionKey == derivative.actionKey ? record.size : nil }
         var info = stat()
         guard lstat(derivative.outputPath, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }

@@ -64,11 +64,11 @@ public struct ReviewRenderer: Sendable {
 
     /// The sample of a group: outputs ordered by the SHA-256 of their name, the first `n`. The
     /// same outputs are picked on every run and a new source does not reshuffle the others.
-    public static func sample(_ outputs: [String], _ n: Int?) -> Set<String> {
-        guard let n, n < outputs.count else { return Set(outputs) }
+    public static func sample(_ outputs: [String], _ n: Int?) -> PathSet {
+        guard let n, n < outputs.count else { return PathSet(outputs) }
         let ordered = outputs.map { ($0, SHA256.hash(data: Data($0.utf8)).map { String(format: "%02x", $0) }.joined()) }
             .sorted { $0.1 < $1.1 }
-        return Set(ordered.prefix(max(0, n)).map(\.0))
+        return PathSet(ordered.prefix(max(0, n)).map(\.0))
     }
 
     public func render(_ review: Review, before: ReviewSide, after: ReviewSide) throws -> Review {
@@ -125,7 +125,7 @@ public struct ReviewRenderer: Sendable {
         }
         result.rendered = true
         // Renders may have learnt old bytes the state did not know (no build yet).
-        let renderedOutputs = Set(jobs.map { review.groups[$0.group].entries[$0.entry].output })
+        let renderedOutputs = PathSet(jobs.map { review.groups[$0.group].entries[$0.entry].output })
         if renderedOutputs.count < result.entries.filter({ $0.kind != .budget }).count { result.totals.sampledOutputs = renderedOutputs.count }
         let estimate = Self.totals(result.groups, rendered: renderedOutputs)
         result.totals.bytesBefore = estimate.before
@@ -156,7 +156,7 @@ public struct ReviewRenderer: Sendable {
     /// size times its group's sampled after/before ratio: a sample that happens to hold a small
     /// image does not make the whole group look small. Created outputs (no before) count at the
     /// mean of their group's rendered ones.
-    static func totals(_ groups: [Review.Group], rendered: Set<String>) -> Estimate {
+    static func totals(_ groups: [Review.Group], rendered: PathSet) -> Estimate {
         var t = Estimate()
         func mean(_ values: [Int64]) -> Int64? { values.isEmpty ? nil : values.reduce(0, +) / Int64(values.count) }
         for group in groups {

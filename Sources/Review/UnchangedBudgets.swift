@@ -1,4 +1,5 @@
 import Builder
+import Confinement
 import Foundation
 import Manifest
 import Planner
@@ -20,7 +21,7 @@ public enum UnchangedBudgets {
         guard !changed.isEmpty else { return [] }
         return after.derivatives.values.filter { derivative in
             changed[derivative.rule] != nil && before.derivatives[derivative.output]?.actionKey == derivative.actionKey
-        }.sorted { $0.output < $1.output }
+        }.sorted { PathKey.ordered($0.output, $1.output) }
     }
 
     /// Why `bytes` and `ssim` breach `budget`, worded against the old budget `was`; empty when

@@ -2,6 +2,7 @@ import Access
 import ArgumentParser
 import Builder
 import DeriveServer
+import Confinement
 import Foundation
 import ImagingCore
 import RenderWorkers
@@ -76,11 +77,10 @@ struct SignCommand: ParsableCommand {
             Output.printError("no usable access key: declare access_keys in \(manifest) and set their secret_env variables")
             throw ExitCode.failure
         }
-        guard let slash = object.firstIndex(of: "/"), loaded.bucket(named: String(object[..<slash])) != nil else {
+        guard let (bucket, key) = PathKey.split(object), loaded.bucket(named: bucket) != nil else {
             Output.printError("'\(object)' must be bucket/key with a bucket of \(manifest)")
             throw ExitCode.failure
         }
-        let bucket = String(object[..<slash]), key = String(object[object.index(after: slash)...])
         if let style, loaded.catalogue[style] == nil {
             Output.printError("unknown style '\(style)' (see derive styles \(manifest))")
             throw ExitCode.failure

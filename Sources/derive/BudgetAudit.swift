@@ -1,3 +1,4 @@
+import Confinement
 import Builder
 import Foundation
 import Manifest
@@ -20,7 +21,7 @@ enum BudgetAudit {
         do {
             let plan = try workspace.session.readOnlyPlan()
             let ssim = workspace.manifest.rules.contains { $0.budget?.minSSIM != nil }
-            return OutputBudget.audit(plan, manifest: workspace.manifest, renderer: ssim ? renderer : nil, judged: Set(built))
+            return OutputBudget.audit(plan, manifest: workspace.manifest, renderer: ssim ? renderer : nil, judged: PathSet(built))
         } catch {
             return ["budgets not checked: \(error)"]
         }

@@ -1,3 +1,4 @@
+import Confinement
 import ArgumentParser
 import Builder
 import Foundation
@@ -359,7 +360,7 @@ struct BuildCommand: ParsableCommand {
             }
         }
         // One line per bad source (with how many derivatives it cost); each output with --verbose.
-        var sources: [String: String] = [:]
+        var sources: PathDictionary<String> = [:]
         for item in plan.items { if let source = item.derivative?.source ?? item.recorded?.source { sources[item.output] = source } }
         for line in FailureGroups.lines(FailureGroups.group(report.failed, sourceOf: { sources[$0] }), verbose: verbose) {
             // As plan prints them: a bad input fails its own outputs and refuses nothing else.
@@ -445,7 +446,7 @@ struct ExplainCommand: ParsableCommand {
         let workspace = try Workspace(argument)
         let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
         let key = workspace.key(ofPathOrKey: output)
-        guard let item = plan.items.first(where: { $0.output == key }) else {
+        guard let item = plan.items.first(where: { PathKey.same($0.output, key) }) else {
             Output.printError("\(output) is not an output of \(manifest)")
             let close = plan.items.map(\.output).filter { $0.hasSuffix((key as NSString).lastPathComponent) }.prefix(3)
             if !close.isEmpty { Output.writeStandardError("did you mean: \(close.joined(separator: ", "))?\n") }

@@ -1,4 +1,6 @@
-/// Build failures grouped by source: one corrupt photo with twelve recipes is one line
+import Confinement
+
+/// Build failures grouped by source (by its bytes: `café.jpg` in NFC and in NFD are two): one corrupt photo with twelve recipes is one line
 /// ("photos/IMG_1.jpg: …, 12 derivatives not built"), not twelve; `--verbose` adds each output.
 enum FailureGroups {
     struct Group {
@@ -18,7 +20,7 @@ enum FailureGroups {
     /// Groups in the order their first failure came.
     static func group(_ failed: [(output: String, message: String)], sourceOf: (String) -> String?) -> [Group] {
         var groups: [Group] = []
-        var index: [String: Int] = [:]
+        var index: PathDictionary<Int> = [:]
         for failure in failed {
             let subject = sourceOf(failure.output) ?? failure.output
             if let at = index[subject] {
@@ -36,7 +38,7 @@ enum FailureGroups {
         var lines: [String] = []
         for group in groups {
             let count = group.failures.count
-            let isOwnSubject = count == 1 && group.failures[0].output == group.subject
+            let isOwnSubject = count == 1 && PathKey.same(group.failures[0].output, group.subject)
             var line = "\(group.subject): \(group.message)"
             // A source's own failure already says how many derivatives it cost (the planner's words).
             if !isOwnSubject, !group.message.hasSuffix(" not built") { line += ", \(count) derivative\(count == 1 ? "" : "s") not built" }

@@ -23,28 +23,28 @@ struct WatchMode {
 
     /// What the watch follows, from the last manifest that loaded.
     struct Watched: Equatable {
-        var manifestFiles: Set<String>
+        var manifestFiles: PathSet
         var sourceRoots: [String]
         var skipped: [String]
         /// The folders between the project folder (the manifest's) and each source root, the
         /// roots included: one of them replaced, removed or made again (`rm -rf media`, a `git
         /// checkout` or an rsync that swaps `media/` above `media/src`) replaces the root.
-        var sourceChain: Set<String> = []
+        var sourceChain: PathSet = []
         /// Every path met while resolving each bucket's and the state folder's path as written,
         /// link by link (`media` → `../photos` → `photos/src`): a link above a bucket (or in a
         /// chain of links to it) pointed elsewhere moves the bucket, though no folder changed.
-        var linkChain: Set<String> = []
+        var linkChain: PathSet = []
         /// Watched alone: the manifest files' folders, each source root's parent and every folder
         /// of the chains above it (a root replaced by another folder, or created, is seen there).
         var folders: [String] {
             let parents = (Array(manifestFiles) + sourceRoots + Array(sourceChain) + Array(linkChain)).map { ($0 as NSString).deletingLastPathComponent }
-            return Array(Set(parents)).sorted()
+            return PathSet(parents).sorted()
         }
 
         /// Whether a change at `path` replaces or removes a source root (or makes one), or points
         /// a link on the way to a bucket elsewhere.
         func replacesASourceRoot(_ path: String) -> Bool {
-            sourceRoots.contains(path) || sourceChain.contains(path) || linkChain.contains(path)
+            sourceRoots.contains { PathKey.same($0, path) } || sourceChain.contains(path) || linkChain.contains(path)
         }
 
         /// The paths met resolving `path` (absolute) one component and one link at a time: each
@@ -110,8 +110,8 @@ struct WatchMode {
 
         // Every file a build wrote (outputs, lock, index) with what it was when that build ended:
         // an event on one is the build's own write unless the file is no longer that (changed by hand).
-        var written: [String: FileState] = [:]
-        var writtenFolders: [String: FolderState] = [:]
+        var written: PathDictionary<FileState> = [:]
+        var writtenFolders: PathDictionary<FolderState> = [:]
         let project = (Self.real(command.manifest.manifest) as NSString).deletingLastPathComponent
         var watched = Watched(manifestFiles: [Self.real(command.manifest.manifest)], sourceRoots: [], skipped: [])
         var first = true
@@ -123,8 +123,8 @@ struct WatchMode {
             let started = Date()
             let outcome = attempt(workers: workers)
             if stop.isSet { return }
-            let wrote = Set((outcome.result?.writtenFiles ?? []).map(Self.real))
-            for file in Set(written.keys).union(wrote) {
+            let wrote = PathSet((outcome.result?.writtenFiles ?? []).map(Self.real))
+            for file in written.keys.union(wrote) {
                 let now = FileState.of(file)
                 // A file this build wrote that is gone already was removed by hand during the build:
                 // its deletion event (read after this) must still count.
@@ -137,8 +137,8 @@ struct WatchMode {
             // moved away, removed or replaced (by a link, a loop) takes those files with it.
             writtenFolders = [:]
             // Each folder once (thousands of outputs share a few), each looked at once.
-            for parent in Set(written.keys.map { ($0 as NSString).deletingLastPathComponent }) {
-                for folder in Watched.chain(of: parent, below: project) where folder != project && writtenFolders[folder] == nil {
+            for parent in PathSet(written.keys.map { ($0 as NSString).deletingLastPathComponent }) {
+                for folder in Watched.chain(of: parent, below: project) where !PathKey.same(folder, project) && writtenFolders[folder] == nil {
                     writtenFolders[folder] = FolderState.of(folder)
                 }
             }
@@ -153,10 +153,10 @@ struct WatchMode {
                 }
                 // The folders holding the outputs, the lock and the index: a file there deleted or
                 // changed by hand is a change too (best effort within the watch limit).
-                for folder in Set(written.keys.map { ($0 as NSString).deletingLastPathComponent }).sorted() {
+                for folder in PathSet(written.keys.map { ($0 as NSString).deletingLastPathComponent }).sorted() {
                     watcher?.watchIfRoom(folder)
                 }
-                for folder in Set(writtenFolders.keys.map { ($0 as NSString).deletingLastPathComponent }).sorted() {
+                for folder in PathSet(writtenFolders.keys.map { ($0 as NSString).deletingLastPathComponent }).sorted() {
                     watcher?.watchIfRoom(folder)
                 }
             } catch {
@@ -246,8 +246,8 @@ struct WatchMode {
     }
 
     /// Waits for the next burst of relevant changes and returns their paths; nil when stopped.
-    private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: [String: FileState],
-                                writtenFolders: [String: FolderState], pending: [String] = [], stop: StopSignal,
+    private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: PathDictionary<FileState>,
+                                writtenFolders: PathDictionary<FolderState>, pending: [String] = [], stop: StopSignal,
                                 retry: Double?) throws -> [String]? {
         var changed: [String] = pending
         var firstChange: Date? = pending.isEmpty ? nil : Date()
@@ -286,8 +286,8 @@ struct WatchMode {
     /// A change the build did not make to a file the manifest or the rules read, to a source
     /// root itself, or to a file a build wrote (an output, the lock, the index) that is no longer
     /// what that build left.
-    static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: [String: FileState],
-                           writtenFolders: [String: FolderState] = [:]) -> Bool {
+    static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: PathDictionary<FileState>,
+                           writtenFolders: PathDictionary<FolderState> = [:]) -> Bool {
         if watched.replacesASourceRoot(event.path) { return true }   // the bucket folder (or one above it) made, moved or removed
         // A folder holding what a build wrote, moved away, removed or replaced: not the build's own
         // change (it made and left that very folder).
@@ -317,12 +317,12 @@ struct WatchMode {
         // The `.derive` folder holds every manifest's state: none of it is a source.
         let parent = (state as NSString).deletingLastPathComponent
         if (parent as NSString).lastPathComponent == ".derive" { skipped.append(parent) }
-        let files = Set((manifest.files + [manifestPath]).map(real))
+        let files = PathSet((manifest.files + [manifestPath]).map(real))
         let project = (real(manifestPath) as NSString).deletingLastPathComponent
-        let chain = Set(roots.flatMap { Watched.chain(of: $0, below: project) })
+        let chain = PathSet(roots.flatMap { Watched.chain(of: $0, below: project) })
         let spelled = (manifest.buckets.map(\.path) + [manifest.stateFolder]).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let links = Set(spelled.flatMap { Watched.resolution(of: $0, below: project) }).subtracting(skipped)
-        return Watched(manifestFiles: files, sourceRoots: Array(Set(roots)).sorted(), skipped: skipped.sorted(), sourceChain: chain, linkChain: links)
+        let links = PathSet(spelled.flatMap { Watched.resolution(of: $0, below: project) }).subtracting(skipped)
+        return Watched(manifestFiles: files, sourceRoots: PathSet(roots).sorted(), skipped: skipped.sortedByBytes(), sourceChain: chain, linkChain: links)
     }
 
     /// What the manifest says to watch when the build failed before making a workspace (a source

@@ -67,6 +67,9 @@ struct DiffRepository {
         try git("commit", "-qm", "one")
     }
 
+    /// A repository at a folder another test made (its `git` only).
+    init(existing folder: URL) { self.folder = folder }
+
     func write(_ name: String, _ text: String) throws {
         try Data(text.utf8).write(to: folder.appendingPathComponent(name))
     }

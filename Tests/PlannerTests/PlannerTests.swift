@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Testing
 import Builder
@@ -134,7 +135,7 @@ import ProcessLanguage
         let digests = ContentDigests(disk: disk, cache: [:])
         _ = try digests.content(of: "/f")
         // The entry was taken in the tick the file was written: it is not trusted.
-        let cache = Dictionary(uniqueKeysWithValues: digests.takePending().map { ($0.path, $0) })
+        let cache = PathDictionary(uniqueKeysWithValues: digests.takePending().map { ($0.path, $0) })
         disk.put("/f", Data("two".utf8))
         let racy = ContentDigests(disk: disk, cache: cache)
         #expect(try racy.content(of: "/f")?.digest == ContentDigests.digest(Data("two".utf8)))
@@ -142,7 +143,7 @@ import ProcessLanguage
         disk.advance(seconds: 5)
         let settled = ContentDigests(disk: disk, cache: [:])
         _ = try settled.content(of: "/f")
-        let trusted = ContentDigests(disk: disk, cache: Dictionary(uniqueKeysWithValues: settled.takePending().map { ($0.path, $0) }))
+        let trusted = ContentDigests(disk: disk, cache: PathDictionary(uniqueKeysWithValues: settled.takePending().map { ($0.path, $0) }))
         disk.resetReads()
         #expect(try trusted.content(of: "/f")?.digest == ContentDigests.digest(Data("two".utf8)))
         #expect(disk.reads.isEmpty)
