@@ -498,8 +498,9 @@ public final class BuildSession: @unchecked Sendable {
         }
         // Records leading outside their bucket and the manifest's folder: named, nothing removed there.
         let ignoredOutputs = try store.ignoredOutputs()
-        let ignored = ignoredOutputs.merging(try store.ignoredControlFiles()) { first, _ in first }
-        for (path, why) in ignored.sorted(by: { $0.key < $1.key }) {
+        var ignored = ignoredOutputs
+        for (path, why) in try store.ignoredControlFiles() where ignored[path] == nil { ignored[path] = why }
+        for (path, why) in ignored.sortedByKey() {
             report.left.append("\(planner.display(path)): in the build state but \(why); the record is ignored (nothing is read or removed there)")
         }
         // The outputs those rows stood for are still in the bucket: the lock stays as their record
