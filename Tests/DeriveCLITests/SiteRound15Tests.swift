@@ -1,0 +1,90 @@
+import Foundation
+import Planner
+import Testing
+
+/// The fifteenth round on static sites (issue 13, attack 15's static M1/M3/M5/L4/L6 and build F3),
+/// end to end through the binary.
+@Suite(.serialized) struct SiteRound15Tests {
+    typealias Project = BuildSafetyAttackTests.Project
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    // MARK: M1 / F3: a colour or placeholder adopted from an index is only one of Derive's shape
+
+    static let placeholderManifest = """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        index: out/index.json
+        derivatives:
+          - name: thumbs
+            from: src/*.jpg
+            process: image/resize,w_32
+            to: out/{name}.{ext}
+            placeholder: true
+
+        """
+
+    /// Attack 15's static M1 and build F3: a pull request edits a source's `color`, placeholder
+    /// `src` or `thumbhash` in the index and sets the lock's `indexDigest` to the edited file's
+    /// SHA-256 (both come from the clone, so the digest proves nothing). A fresh clone adopted the
+    /// value, re-emitted it as Derive's (a site template prints `color | safeCSS`, `src | safeURL`)
+    /// and kept it in the state for good; `check` said up to date. Now a value not exactly of the
+    /// shape Derive writes is rendered again and the index rewritten with Derive's value.
+    @Test(arguments: [
+        (##""color": "#[0-9a-f]{6}""##, ##""color": "red;background:url(https://evil.example/track)""##),
+        (##""color": "#[0-9a-f]{6}""##, ##""color": "#63\"><script>alert(1)</script>""##),
+        (##""color": "#[0-9a-f]{6}""##, ##""color": "#ABCDEF""##),
+        (##""src": "data:image/webp;base64,[^"]*""##, ##""src": "data:image/svg+xml,<svg onload=alert(1)/>""##),
+        (##""src": "data:image/webp;base64,[^"]*""##, ##""src": "data:image/webp;base64,AAAA""##),
+        (##""src": "data:image/webp;base64,[^"]*""##, ##""src": "data:image/webp;base64,UklGRg==\"><script>x</script>""##),
+        (##""thumbhash": "[^"]*""##, ##""thumbhash": "\"><script>alert(1)</script>""##),
+        (##""thumbhash": "[^"]*""##, ##""thumbhash": "\##(String(repeating: "A", count: 56))""##),
+    ])
+    func aFreshCloneDoesNotAdoptASummaryDeriveDoesNotWrite(edit: (pattern: String, replacement: String)) throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Self.placeholderManifest)
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let original = try Data(contentsOf: project.url("out/index.json"))
+        #expect(text(original).contains("\"thumbhash\""), "\(text(original))")
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        // The pull request: the index edited, and the lock's first line naming the edited bytes.
+        let index = text(original)
+        let range = try #require(index.range(of: edit.pattern, options: .regularExpression), "no \(edit.pattern)")
+        let edited = Data(index.replacingCharacters(in: range, with: edit.replacement).utf8)
+        #expect(try JSONSerialization.jsonObject(with: edited) is [String: Any])
+        try edited.write(to: project.url("out/index.json"))
+        var lock = try String(contentsOf: project.url("derive.lock"), encoding: .utf8)
+        let digest = try #require(lock.range(of: #""indexDigest":"[0-9a-f]{64}""#, options: .regularExpression))
+        lock.replaceSubrange(digest, with: #""indexDigest":"\#(ContentDigests.digest(edited))""#)
+        try lock.write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
+
+        let check = try project.run(["check"])
+        #expect(check.status != 0, "an index with a value Derive never writes is not up to date: \(text(check.stdout))")
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        let rebuilt = try Data(contentsOf: project.url("out/index.json"))
+        #expect(!text(rebuilt).contains(edit.replacement), "the planted value was kept: \(text(rebuilt))")
+        #expect(rebuilt == original, "the index is not Derive's again: \(text(rebuilt))")
+        let after = try project.run(["check"])
+        #expect(after.status == 0, "\(text(after.stdout)) \(after.stderr)")
+    }
+
+    /// The values Derive renders itself are still adopted as they are: a fresh clone of an
+    /// untouched project renders nothing and its index stays byte for byte.
+    @Test func aFreshCloneStillAdoptsDerivesOwnSummaries() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Self.placeholderManifest)
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let original = try Data(contentsOf: project.url("out/index.json"))
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        let check = try project.run(["check"])
+        #expect(check.status == 0, "\(text(check.stdout)) \(check.stderr)")
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(text(build.stdout).hasPrefix("built 0,"), "\(text(build.stdout))")
+        #expect(try Data(contentsOf: project.url("out/index.json")) == original)
+    }
+}
