@@ -87,4 +87,62 @@ import Testing
         #expect(text(build.stdout).hasPrefix("built 0,"), "\(text(build.stdout))")
         #expect(try Data(contentsOf: project.url("out/index.json")) == original)
     }
+
+    // MARK: M3: `derive init DIR` escapes DIR for YAML
+
+    /// A folder of one sample image named `name`, below a fresh temporary folder.
+    func imagesFolder(_ name: String, files: [String] = ["landscape.jpg"]) throws -> URL {
+        let root = try CLI.temporaryFolder()
+        let folder = root.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for file in files {
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent(file))
+        }
+        return root
+    }
+
+    /// Attack 15's static M3: a folder name with a line break (LF, CR, and the line breaks
+    /// libyaml knows beside them: U+0085, U+2028, U+2029) was written raw into a comment (cut
+    /// there: the rest became YAML, `region: injected` a top-level key) and folded into a space
+    /// in the `path:` scalar. Now the manifest validates and its bucket is that very folder.
+    @Test(arguments: ["nl\nname", "cr\rname", "nel\u{85}name", "ls\u{2028}name", "ps\u{2029}name",
+                      "p\nregion: injected\n#", "tab\tand \"quote\" \\ back", "bell\u{7}\u{1B}[31m"])
+    func initEscapesTheFolderNameForYAML(name: String) throws {
+        let root = try imagesFolder(name)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let initialised = try CLI.run(["init", name], in: root)
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        let manifest = try String(contentsOf: root.appendingPathComponent("derive.yaml"), encoding: .utf8)
+        #expect(!manifest.contains("region: injected\n"), "\(manifest)")
+        let validate = try CLI.run(["validate"], in: root)
+        #expect(validate.status == 0, "\(text(validate.stdout)) \(validate.stderr)\n\(manifest)")
+        #expect(!validate.stderr.contains("warning"), "\(validate.stderr)")
+        // The bucket is the folder: the plan finds its image (a folded name matches nothing).
+        let plan = try CLI.run(["plan"], in: root)
+        #expect(plan.status == 0 || plan.status == 2, "\(plan.stderr)")
+        #expect(text(plan.stdout).contains("landscape"), "\(text(plan.stdout)) \(plan.stderr)")
+    }
+
+    /// The injecting name builds as written (README: "It builds as written").
+    @Test func initWithALineBreakInTheFolderNameBuilds() throws {
+        let name = "p\nregion: injected\n#"
+        let root = try imagesFolder(name)
+        defer { try? FileManager.default.removeItem(at: root) }
+        #expect(try CLI.run(["init", name], in: root).status == 0)
+        let build = try CLI.run(["build", "-q"], in: root)
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(try CLI.run(["check"], in: root).status == 0)
+    }
+
+    /// The note for two images sharing a stem sits with the other comments of the rule list (it
+    /// was indented ten spaces, under the previous comment's text).
+    @Test func initsNoteOnSharedNamesIsIndentedLikeItsNeighbours() throws {
+        let root = try imagesFolder("photos", files: ["a.jpg", "a.png"])
+        defer { try? FileManager.default.removeItem(at: root) }
+        #expect(try CLI.run(["init", "photos"], in: root).status == 0)
+        let manifest = try String(contentsOf: root.appendingPathComponent("derive.yaml"), encoding: .utf8)
+        let line = try #require(manifest.split(separator: "\n").first { $0.contains("Two images share a name") })
+        #expect(line.hasPrefix("  # Two images"), "\(line)")
+        #expect(try CLI.run(["validate"], in: root).status == 0)
+    }
 }
