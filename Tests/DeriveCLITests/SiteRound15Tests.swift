@@ -145,4 +145,111 @@ import Testing
         #expect(line.hasPrefix("  # Two images"), "\(line)")
         #expect(try CLI.run(["validate"], in: root).status == 0)
     }
+
+    // MARK: M5: rule names are names, not free text
+
+    static func twoRules(secondName: String) -> String {
+        """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        styles:
+          thumb: image/resize,w_50/format,webp
+        index: out/index.json
+        derivatives:
+          - name: g
+            from: src/*.jpg
+            styles: [thumb]
+            to: out/a/{name}.{style}.{ext}
+          - name: \(secondName)
+            from: src/*.jpg
+            process: image/resize,w_{w}/format,jpg
+            matrix: {w: [80, 120]}
+            to: out/b/{name}-{w}.jpg
+
+        """
+    }
+
+    /// Attack 15's static M5: a rule named `g/thumb` and rule `g`'s style `thumb` shared the
+    /// index's picture key `g/thumb`: one `<picture>` whose sources were two rules' images.
+    /// Rule names are now limited as style names are (1-63 letters, digits, `_`, `-`, `.`), with
+    /// an error at the name.
+    @Test(arguments: ["\"g/thumb\"", "\"\"", "\"<script>\"", "\"x\\u0000y\"", "\"a b\"", "\"x\\u202Ey\"", String(repeating: "r", count: 64)])
+    func aRuleNameOutsideTheStyleNameCharactersIsRefused(name: String) throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Self.twoRules(secondName: name))
+        let validate = try project.run(["validate"])
+        #expect(validate.status != 0, "\(name) validated: \(text(validate.stdout))")
+        #expect(validate.stderr.contains("derive.yaml:13:") && validate.stderr.contains("rule name"), "\(validate.stderr)")
+        #expect(!validate.stderr.unicodeScalars.contains { $0.value == 0 || $0.value == 0x202E }, "\(validate.stderr)")
+        #expect(try project.run(["build", "-q"]).status != 0)
+        #expect(!project.exists("out/index.json"))
+    }
+
+    /// The names that stay valid: the style-name characters, up to 63 of them.
+    @Test func ruleNamesOfStyleNameCharactersStayValid() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Self.twoRules(secondName: "g_thumb-2.x" + String(repeating: "r", count: 52)))
+        let validate = try project.run(["validate"])
+        #expect(validate.status == 0, "\(validate.stderr)")
+    }
+
+    // MARK: L4: a numeric matrix value is written as its number
+
+    /// Attack 15's static L4: `0800` beside `800` built two files of the same bytes (and `0800`
+    /// was not narrowed to a narrower source's width). Such a value is refused at its place.
+    @Test(arguments: ["[320, 800, 0800]", "[0800]", "[\"0320\"]", "[00]"])
+    func aNumericMatrixValueWithALeadingZeroIsRefused(values: String) throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", """
+            version: 1
+            buckets:
+              src: {path: src}
+              out: {path: out}
+            derivatives:
+              - name: r
+                from: src/*.jpg
+                process: image/resize,w_{w}
+                matrix:
+                  w: \(values)
+                to: out/{name}-{w}.{ext}
+
+            """)
+        let validate = try project.run(["validate"])
+        #expect(validate.status != 0, "\(values) validated")
+        #expect(validate.stderr.contains("derive.yaml:10:") && validate.stderr.contains("leading zero"), "\(validate.stderr)")
+        #expect(try project.run(["build", "-q"]).status != 0)
+    }
+
+    /// `0` itself, and values that are not numbers (`007x`), stay valid.
+    @Test func zeroAndNonNumericValuesStayValid() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", """
+            version: 1
+            buckets:
+              src: {path: src}
+              out: {path: out}
+            derivatives:
+              - name: r
+                from: src/*.jpg
+                process: image/resize,w_{w}/rotate,{r}
+                matrix:
+                  w: [320]
+                  r: [0, 90]
+                to: out/{name}-{w}-{r}.{ext}
+              - name: s
+                from: src/*.jpg
+                process: image/resize,w_32
+                matrix: {tag: [007x, a0]}
+                to: out/{name}-{tag}.{ext}
+
+            """)
+        let validate = try project.run(["validate"])
+        #expect(validate.status == 0, "\(validate.stderr)")
+    }
 }
