@@ -252,4 +252,37 @@ import Testing
         let validate = try project.run(["validate"])
         #expect(validate.status == 0, "\(validate.stderr)")
     }
+
+    // MARK: L6: the committed demo locks are what the demo writes
+
+    /// Attack 15's static L6: README's demo rewrote `Manifests/site.lock` and `page.lock` (they
+    /// were from an older render version), dirtying the tree, and a fresh clone's `check` found
+    /// 37 problems. Now a copy of `Samples/` and `Manifests/` (locks included) built as README's
+    /// demo builds it plans no deletion, checks clean, and leaves both locks byte for byte as
+    /// committed. When a render version changes, `.ci/demo-locks` writes them again.
+    @Test func theDemoLeavesTheCommittedLocksAsTheyAre() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let project = CLI.samples.deletingLastPathComponent()
+        for folder in ["Samples", "Manifests"] {
+            try FileManager.default.copyItem(at: project.appendingPathComponent(folder), to: root.appendingPathComponent(folder))
+        }
+        for manifest in ["site", "page"] {
+            let path = "Manifests/\(manifest).yaml"
+            let plan = try CLI.run(["plan", path], in: root)
+            #expect(plan.status == 0, "\(plan.stderr)")
+            #expect(text(plan.stdout).contains(" 0 to delete,") && !text(plan.stdout).contains("\n- "),
+                    "the committed \(manifest).lock names outputs the demo no longer writes: \(text(plan.stdout))")
+            let build = try CLI.run(["build", path], in: root)
+            #expect(build.status == 0, "\(build.stderr)")
+            #expect(!text(build.stdout).contains("forgot"), "the committed \(manifest).lock is stale: \(text(build.stdout))")
+        }
+        for manifest in ["site", "page"] {
+            let check = try CLI.run(["check", "Manifests/\(manifest).yaml"], in: root)
+            #expect(check.status == 0, "\(manifest): \(text(check.stdout)) \(check.stderr)")
+            let committed = try Data(contentsOf: project.appendingPathComponent("Manifests/\(manifest).lock"))
+            let written = try Data(contentsOf: root.appendingPathComponent("Manifests/\(manifest).lock"))
+            #expect(written == committed, "Manifests/\(manifest).lock differs from what the demo writes: run .ci/demo-locks")
+        }
+    }
 }
