@@ -285,4 +285,47 @@ import Testing
             #expect(written == committed, "Manifests/\(manifest).lock differs from what the demo writes: run .ci/demo-locks")
         }
     }
+
+    // MARK: L7: smaller items
+
+    /// Attack 15's static L7: `--alt` took U+202E (RIGHT-TO-LEFT OVERRIDE), which makes the page
+    /// show other text than the attribute holds; only C0/C1 controls were refused.
+    @Test(arguments: ["a\u{202E}gpj.exe", "x\u{2066}y", "line\u{2028}break", "mark\u{200F}"])
+    func htmlRefusesBidirectionalControlsInAlt(alt: String) throws {
+        let project = try Project(index: true)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let html = try project.run(["html", "src/landscape.jpg", "--alt", alt])
+        #expect(html.status == 1, "\(text(html.stdout))")
+        #expect(html.stderr.contains("--alt") && html.stderr.contains("bidirectional"), "\(html.stderr)")
+        // Plain text, emoji with joiners included, is still a picture's alt.
+        let plain = try project.run(["html", "src/landscape.jpg", "--alt", "A family 👨\u{200D}👩\u{200D}👧 on a hill"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(text(plain.stdout).contains("alt=\"A family 👨\u{200D}👩\u{200D}👧 on a hill\""), "\(text(plain.stdout))")
+    }
+
+    /// A list style's `watermark: {text: ""}` said "parameter 'text' is not base64url-encoded UTF-8
+    /// text", though the user wrote plain text: now it says the text is empty, at the value.
+    @Test func anEmptyWatermarkTextInAListStyleSaysItIsEmpty() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", """
+            version: 1
+            buckets:
+              src: {path: src}
+              out: {path: out}
+            styles:
+              stamped:
+                - watermark: {text: ""}
+            derivatives:
+              - from: src/*.jpg
+                styles: [stamped]
+                to: out/{name}.{ext}
+
+            """)
+        let validate = try project.run(["validate"])
+        #expect(validate.status != 0)
+        #expect(validate.stderr.contains("derive.yaml:7:") && validate.stderr.contains("'text' of 'watermark'")
+                && validate.stderr.contains("is empty") && !validate.stderr.contains("base64url"), "\(validate.stderr)")
+    }
 }
