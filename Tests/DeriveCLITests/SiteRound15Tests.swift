@@ -88,6 +88,22 @@ import Testing
         #expect(try Data(contentsOf: project.url("out/index.json")) == original)
     }
 
+    /// Found with M1's state test: `index:` added to a built tree (a no-op build but for the
+    /// colours) wrote an index without them, and `check` then called the lock and the index
+    /// stale until a second build. One build now leaves the tree clean.
+    @Test func addingAnIndexToABuiltTreeTakesOneBuild() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: true))
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        let index = try String(contentsOf: project.url("out/index.json"), encoding: .utf8)
+        #expect(index.contains("\"color\": \"#"), "\(index)")
+        let check = try project.run(["check"])
+        #expect(check.status == 0, "\(text(check.stdout)) \(check.stderr)")
+    }
+
     // MARK: M3: `derive init DIR` escapes DIR for YAML
 
     /// A folder of one sample image named `name`, below a fresh temporary folder.
