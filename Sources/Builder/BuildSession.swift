@@ -330,7 +330,11 @@ public final class BuildSession: @unchecked Sendable {
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
         builder.summaryRenderer = engine
-        builder.plannedTargets = plan.adoptions.isEmpty ? plannedTargets : nil
+        // The plan's targets hold no colour or placeholder still to be rendered: with one pending
+        // (`index:` just added to a built tree, a state value not of Derive's shape) the lock and
+        // index are made after `recordSourceSummaries`, or a no-op build wrote an index without
+        // the colour and `check` then called both stale.
+        builder.plannedTargets = plan.adoptions.isEmpty && plannedTargets?.summariesPending != true ? plannedTargets : nil
         builder.plannedWrites = PathSet(plan.controlFiles.filter { $0.action == .write }.map(\.path))
         let report = try builder.build(plan)
         saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,

@@ -311,10 +311,11 @@ public struct Builder: Sendable {
     /// One that cannot be made is recorded as empty, so it is not tried again; a source that
     /// cannot be read now, or changed since it was planned, is left for the next build.
     func recordSourceSummaries(adopted: [PlanItem]) throws {
-        var colours = try store.sourceColours()
+        // A value not of Derive's shape (adopted by an older Derive from a planted index) is made again.
+        var colours = SummaryShape.recorded(colours: try store.sourceColours())
         // A placeholder an older Derive made of an animation (every frame, kilobytes inlined in
         // every page) is made again, as a still.
-        var placeholders = try store.placeholders().filter { !Placeholder.isAnimated($0.value.image) }
+        var placeholders = SummaryShape.recorded(placeholders: try store.placeholders()).filter { !Placeholder.isAnimated($0.value.image) }
         // Outputs adopted from the lock (the state was lost): the index Derive wrote for them
         // keeps each source's colour and placeholder, so a fresh clone renders nothing.
         if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {

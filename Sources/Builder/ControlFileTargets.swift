@@ -101,7 +101,8 @@ struct ControlFileTargets {
         self.manifest = manifest
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
             let path = bucket.path + "/" + declared.path
-            let knownColours = try planner.store.sourceColours(), knownPlaceholders = try planner.store.placeholders()
+            let knownColours = SummaryShape.recorded(colours: try planner.store.sourceColours())
+            let knownPlaceholders = SummaryShape.recorded(placeholders: try planner.store.placeholders())
             var colours = Self.sourceColours(outputs, known: knownColours)
             var placeholders = Self.placeholders(outputs, manifest: manifest, known: knownPlaceholders)
             let sizes = Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests)

@@ -48,14 +48,19 @@ enum IndexAdoption {
     /// The colours and placeholders an index on disk lists, taken (adopted) only when the file is
     /// exactly the index Derive recorded writing (its digest is the lock header's or the state's):
     /// an index edited since (a hand edit, a bad merge: attack 14's IX) lends nothing, so those
-    /// summaries are rendered again instead of a wrong colour being called up to date.
+    /// summaries are rendered again instead of a wrong colour being called up to date. And only
+    /// values of the shape Derive writes (`SummaryShape`): the lock's `indexDigest` comes from the
+    /// clone as the index does, so an edit of both (attack 15's M1/F3) proves nothing; any other
+    /// value is rendered again.
     static func keptSummaries(_ path: String, disk: any Disk, trusted: Int, lock: LockFile?, state: String? = nil, planner: Planner)
         -> (colours: PathDictionary<String>, placeholders: PathDictionary<IndexWriter.Placeholder>) {
         let digests = recordedDigests(lock: lock, state: state)
         guard !digests.isEmpty, let digest = try? disk.digestAndHead(path, headBytes: 0).digest, digests.contains(digest),
               let data = read(path, disk: disk, trusted: trusted, lockLines: { planner.presentVouchedLines(lock) }, digests: digests),
               ContentDigests.digest(data) == digest else { return ([:], [:]) }
-        return IndexWriter.summaries(data)
+        let summaries = IndexWriter.summaries(data)
+        return (summaries.colours.filter { SummaryShape.isColour($0.value) },
+                summaries.placeholders.filter { SummaryShape.isPlaceholder(image: $0.value.image, thumbhash: $0.value.thumbhash) })
     }
 
     /// What the state and the sources say an index must hold besides the lock's lines: with a

@@ -18,6 +18,14 @@ enum ContentTypes {
         "jsonld": "application/ld+json", "eot": "application/vnd.ms-fontobject", "avifs": "image/avif-sequence",
     ]
 
+    /// The type of a file no upload described (a build's output, a site's page, a file put in
+    /// the bucket's folder): as `forKey`, a `text/` type with `; charset=utf-8`, or a browser
+    /// reads a page without `<meta charset>` as windows-1252 (attack 15's L7). An uploaded
+    /// object keeps the type OSS gives it (`forKey`).
+    static func forFile(_ key: ObjectKey) -> String? {
+        forKey(key).map { $0.hasPrefix("text/") ? $0 + "; charset=utf-8" : $0 }
+    }
+
     /// The type for `key` by its extension (case-insensitive), nil when unknown.
     static func forKey(_ key: ObjectKey) -> String? {
         let name = String(decoding: key.segments.last ?? [], as: UTF8.self)

@@ -398,7 +398,7 @@ struct LoadState {
         guard let entries = mapping(node, "'styles'") else { return }
         for (name, value, keyNode) in entries {
             if !StyleName.isValid(name) {
-                diagnostics.error(keyNode.location, "style name '\(name)' is invalid: use 1-63 letters, digits, '_', '-' or '.'")
+                diagnostics.error(keyNode.location, "style name '\(Self.shown(name))' is invalid: use 1-63 letters, digits, '_', '-' or '.'")
                 continue
             }
             if let existing = styleNodes.first(where: { $0.name == name }) {
@@ -652,7 +652,14 @@ struct LoadState {
         func field(_ key: String) -> YAMLNode? { fields.first { $0.key == key }?.value }
         var ok = true
         let name = field("name").flatMap { string($0, "name") }
-        let label = name.map { "rule '\($0)'" } ?? "the rule at line \(node.location.line)"
+        // The index keys a rule's pictures `rule/style` and plans print the name: a name is a
+        // style name's characters, so `g/thumb` cannot be rule `g`'s style `thumb` (attack 15's M5).
+        if let name, let nameNode = field("name"), !StyleName.isValid(name) {
+            diagnostics.error(nameNode.location, "rule name '\(Self.shown(name))' is invalid: use 1-63 letters, digits, '_', '-' or '.' "
+                              + "(the index keys the rule's pictures as rule/style)")
+            ok = false
+        }
+        let label = name.map { "rule '\(Self.shown($0))'" } ?? "the rule at line \(node.location.line)"
 
         var sourceBucket = "", fromGlob: Glob?
         if let fromNode = field("from") {
@@ -710,6 +717,15 @@ struct LoadState {
                     let bytes = Array(value.utf8)
                     if bytes.isEmpty || bytes.contains(UInt8(ascii: "/")) || bytes.contains(UInt8(ascii: ",")) || bytes == [0x2E, 0x2E] {
                         diagnostics.error(item.location, "matrix value '\(value)' cannot be empty or contain '/' or ','")
+                        ok = false; continue
+                    }
+                    // `0800` beside `800` named two files of the same bytes, and was never taken as a
+                    // width to narrow to the source's (attack 15's L4): a number is written as one.
+                    if bytes.count > 1, bytes[0] == UInt8(ascii: "0"), bytes.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
+                        let digits = value.drop { $0 == "0" }
+                        let number = digits.isEmpty ? "0" : String(digits)
+                        diagnostics.error(item.location, "matrix value '\(value)' is a number with a leading zero; write it as \(number) "
+                                          + "(the value names the outputs: '\(value)' and '\(number)' would name two files of the same bytes)")
                         ok = false; continue
                     }
                     if !seen.insert(value).inserted { diagnostics.warning(item.location, "matrix value '\(value)' is listed twice") ; continue }
@@ -1043,5 +1059,21 @@ struct LoadState {
             return nil
         }
         return (bucket, rest)
+    }
+}
+
+extension LoadState {
+    /// A name as a message shows it: controls, format characters (U+202E reorders what the reader
+    /// sees) and line separators as `\u{…}`, so an error names what is really there.
+    static func shown(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator:
+                result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }

@@ -73,7 +73,7 @@ public enum ManifestSchema {
     ]
 
     public static let rule: [SchemaField] = [
-        SchemaField("name", .string(), "The rule's name (shown in plans and errors)."),
+        SchemaField("name", .string(pattern: styleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-63 of A-Z a-z 0-9 _ . -"),
         SchemaField("from", .string(pattern: "^[^/]+/.+"), "bucket/glob of the sources, e.g. photos/**/*.jpg."),
         SchemaField("exclude", .oneOrList(.string()), "Globs of sources to leave out."),
         SchemaField("styles", .oneOrList(.string(pattern: styleName)), "Style names from the catalogue."),

@@ -90,6 +90,11 @@ struct StyleList {
                         }
                         parameters[key] = parameterValue.location
                         if encoded[name]?.contains(key) == true {
+                            // Written plain: an empty one is empty text, not bad base64url (attack 15's L7).
+                            guard !raw.isEmpty else {
+                                diagnostics.error(parameterValue.location, "parameter '\(key)' of '\(name)' in \(context) is empty; write it as plain text, e.g. \(key): \(key == "text" ? "\"© 2026 Lake Studio\"" : key == "type" ? "\"DejaVu Sans\"" : "logo.png")")
+                                ok = false; continue
+                            }
                             items.append(key + "_" + Base64URL.encode(raw))
                         } else {
                             guard let word = plainWord(yamlValue(raw), at: parameterValue, what: "parameter '\(key)' of '\(name)'",

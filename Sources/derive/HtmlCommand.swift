@@ -23,6 +23,13 @@ struct HtmlCommand: ParsableCommand {
     @Option(name: .long, help: "The manifest file.")
     var manifest: String = "derive.yaml"
 
+    static func isBidiOrSeparator(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
+
     func run() throws {
         // An empty sizes is no sizes (browsers then assume 100vw silently); control characters
         // are not text a page can show.
@@ -32,6 +39,15 @@ struct HtmlCommand: ParsableCommand {
         for (name, value) in [("--alt", alt), ("--sizes", sizes ?? "")]
         where value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw CLIError("\(name) contains a control character; give plain text")
+        }
+        // A bidirectional control (U+202E reverses what follows) or a line separator makes the
+        // page show other text than the attribute holds (attack 15's L7); joiners and variation
+        // selectors (emoji) stay.
+        for (name, value) in [("--alt", alt), ("--sizes", sizes ?? "")] {
+            if let bad = value.unicodeScalars.first(where: Self.isBidiOrSeparator) {
+                throw CLIError("\(name) contains U+\(String(bad.value, radix: 16, uppercase: true)), a bidirectional control or line separator; "
+                               + "give plain text (set the direction with the page's dir attribute)")
+            }
         }
         var argument = ManifestArgument()
         argument.manifest = manifest

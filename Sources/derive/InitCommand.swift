@@ -105,18 +105,18 @@ enum StarterManifest {
     }
 
     static func text(_ found: Found, images: String) -> String {
-        // A path YAML reads back as written (quoted, with quotes and backslashes escaped).
-        let path = "\"" + images.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        // A path YAML reads back as written; the comment shows the same escapes, on one line.
+        let path = "\"" + yamlEscaped(images) + "\""
         let exts = found.counts.keys.sorted()
         let glob = exts.count == 1 ? "*.\(exts[0])" : "*.{\(exts.joined(separator: ","))}"
         let summary = exts.map { "\(found.counts[$0]!) \($0)" }.joined(separator: ", ")
         // `{key}` keeps the source's extension in the name, where two sources share a stem.
         let named = found.stemsCollide ? "{key}" : "{dir}/{name}"
         let namedNote = found.stemsCollide
-            ? "\n          # Two images share a name but for the extension, so outputs are named by {key} (with it)."
+            ? "\n  # Two images share a name but for the extension, so outputs are named by {key} (with it)."
             : ""
         return """
-        # Derive manifest written by `derive init` for the images in \(images) (\(summary)).
+        # Derive manifest written by `derive init` for the images in \(yamlEscaped(images)) (\(summary)).
         # Next: `derive build` renders, `derive serve` previews (open the Website address it prints:
         # _site/index.html shows every picture). `derive validate` checks this file, `derive plan`
         # shows what a build would do; editors complete and check it with `derive schema`.
@@ -173,6 +173,32 @@ enum StarterManifest {
     }
 
     static let pageName = "index.html"
+
+    /// `text` escaped for a YAML double-quoted scalar: `\\` and `"`, and every character YAML
+    /// would fold into a space or refuse there, or that would end a comment: the line breaks
+    /// (LF, CR, U+0085, U+2028, U+2029: attack 15's M3, where a folder name `p\nregion: x\n#`
+    /// wrote a top-level key), the other C0 and C1 controls, DEL and the byte order mark. The
+    /// result has no line break, so it also fits in a comment, where it reads the same.
+    static func yamlEscaped(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": result += "\\\\"
+            case "\"": result += "\\\""
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case "\u{85}": result += "\\N"
+            case "\u{2028}": result += "\\L"
+            case "\u{2029}": result += "\\P"
+            case "\u{0}"..."\u{1F}", "\u{7F}"..."\u{9F}", "\u{FEFF}":
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
 
     /// A page that shows every picture of the index (it reads derive-index.json when it loads),
     /// each over its placeholder: `derive serve` shows it as the website's index.

@@ -261,7 +261,7 @@ import Glibc
         let connection = try ServeConnectionTests.Connection(port: port)
         connection.send(ServeConnectionTests.get("/site/"))
         let home = try #require(connection.response())
-        #expect(home.status == 200 && home.headers["content-type"] == "text/html" && String(decoding: home.body, as: UTF8.self).contains("home"))
+        #expect(home.status == 200 && home.headers["content-type"] == "text/html; charset=utf-8" && String(decoding: home.body, as: UTF8.self).contains("home"))
         connection.send(ServeConnectionTests.get("/site/missing.html"))
         let missing = try #require(connection.response())
         #expect(missing.status == 404 && String(decoding: missing.body, as: UTF8.self) == "lost")

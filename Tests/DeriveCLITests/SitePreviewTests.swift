@@ -113,7 +113,7 @@ final class ServeSession {
         let serve = try ServeSession(in: server)
         defer { serve.stop() }
         let home = try serve.get("/demo/Samples/site/")
-        #expect(home.status == 200 && home.headers["content-type"] == "text/html", "\(home.status) \(home.headers)")
+        #expect(home.status == 200 && home.headers["content-type"] == "text/html; charset=utf-8", "\(home.status) \(home.headers)")
 
         let browser = Process()
         browser.executableURL = URL(fileURLWithPath: chromium)

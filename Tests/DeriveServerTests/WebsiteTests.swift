@@ -46,7 +46,7 @@ import Testing
         let f = try Self.fixture()
         let root = f.get("/site/")
         #expect(root.status == 200 && root.text == "<h1>home</h1>", "\(root.status) \(root.text)")
-        #expect(root.header("Content-Type") == "text/html")
+        #expect(root.header("Content-Type") == "text/html; charset=utf-8")
         // Attack 12 N4: without the final slash the page's relative addresses break: redirected.
         let bare = f.get("/site")
         #expect(bare.status == 301 && bare.header("Location") == "/site/", "\(bare.status) \(bare.headers)")
@@ -87,7 +87,7 @@ import Testing
         let f = try Self.fixture()
         let missing = f.get("/site/nope.html")
         #expect(missing.status == 404 && missing.text == "<h1>lost</h1>", "\(missing.status) \(missing.text)")
-        #expect(missing.header("Content-Type") == "text/html")
+        #expect(missing.header("Content-Type") == "text/html; charset=utf-8")
         let folder = f.get("/site/empty/")
         #expect(folder.status == 404 && folder.text == "<h1>lost</h1>")
         // Without an error document: OSS's NoSuchKey.
@@ -113,16 +113,16 @@ import Testing
     /// Files a build writes carry no upload metadata: the type comes from the extension.
     @Test func everyCommonTypeIsServedByExtension() throws {
         let expected = [
-            "a.html": "text/html", "a.htm": "text/html", "a.css": "text/css", "a.js": "application/javascript",
+            "a.html": "text/html; charset=utf-8", "a.htm": "text/html; charset=utf-8", "a.css": "text/css; charset=utf-8", "a.js": "application/javascript",
             "a.mjs": "application/javascript", "a.json": "application/json", "a.map": "application/json",
             "a.webmanifest": "application/manifest+json", "a.svg": "image/svg+xml", "a.avif": "image/avif",
             "a.heic": "image/heic", "a.heif": "image/heif", "a.webp": "image/webp", "a.jpg": "image/jpeg", "a.jpeg": "image/jpeg",
             "a.png": "image/png", "a.apng": "image/apng", "a.gif": "image/gif", "a.ico": "image/x-icon", "a.jxl": "image/jxl",
             "a.tif": "image/tiff", "a.bmp": "image/bmp", "a.woff": "font/woff", "a.woff2": "font/woff2", "a.ttf": "font/ttf",
-            "a.otf": "font/otf", "a.txt": "text/plain", "a.md": "text/markdown", "a.csv": "text/csv", "a.xml": "application/xml",
+            "a.otf": "font/otf", "a.txt": "text/plain; charset=utf-8", "a.md": "text/markdown; charset=utf-8", "a.csv": "text/csv; charset=utf-8", "a.xml": "application/xml",
             "a.rss": "application/rss+xml", "a.atom": "application/atom+xml", "a.pdf": "application/pdf", "a.wasm": "application/wasm",
-            "a.mp4": "video/mp4", "a.webm": "video/webm", "a.vtt": "text/vtt", "a.yaml": "application/yaml", "a.yml": "application/yaml",
-            "A.HTML": "text/html", "a.unknown": "application/octet-stream",
+            "a.mp4": "video/mp4", "a.webm": "video/webm", "a.vtt": "text/vtt; charset=utf-8", "a.yaml": "application/yaml", "a.yml": "application/yaml",
+            "A.HTML": "text/html; charset=utf-8", "a.unknown": "application/octet-stream",
         ]
         var files: [String: String] = [:]
         for name in expected.keys { files["plain/" + name] = "text:x" }

@@ -27,6 +27,15 @@ struct SizingRenderer: DerivativeRenderer {
         func add() { lock.withLock { count += 1 } }
     }
 
+    /// The placeholder this renderer draws: a RIFF/WEBP container holding a tag of the source, of
+    /// the shape Derive adopts from an index (`SummaryShape`), as the engine's WebP is.
+    static func tinyWebP(_ source: Data) -> Data {
+        func le32(_ value: Int) -> Data { Data((0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }) }
+        let payload = Data("tiny \(ContentDigests.digest(source).prefix(9))".utf8)   // even: no padding byte
+        let chunk = Data("VP8 ".utf8) + le32(payload.count) + payload
+        return Data("RIFF".utf8) + le32(4 + chunk.count) + Data("WEBP".utf8) + chunk
+    }
+
     func render(_ source: Data, _ pipeline: Pipeline, bucketPath: String) throws -> Rendered {
         if case .averageHue = pipeline.actions.last {
             hues?.add()
@@ -38,7 +47,7 @@ struct SizingRenderer: DerivativeRenderer {
             return Rendered(bytes: bmp24(32, 24, ThumbHashTests.gradient), width: 32, height: 24, format: "bmp")
         }
         if pipeline.canonical == (try Pipeline.parse(Placeholder.image)).canonical {
-            return Rendered(bytes: Data("tiny \(ContentDigests.digest(source).prefix(8))".utf8), width: 32, height: 16, format: "webp")
+            return Rendered(bytes: Self.tinyWebP(source), width: 32, height: 16, format: "webp")
         }
         let size = SourceHeader.displayedSize(source) ?? (width: 1000, height: 500)
         var width = size.width
@@ -185,6 +194,32 @@ func picture(_ index: [String: Any], _ source: String, _ name: String) -> [Strin
         #expect(counted.hues?.value == 0)
     }
 
+    /// Attack 15's M1/F3 left states holding what an older Derive adopted from a planted index
+    /// (`red;background:url(…)` as a colour, the index saying the same, recorded as Derive's).
+    /// A state value not of Derive's shape is made again: the index is not up to date, and the
+    /// build renders the colour and rewrites it.
+    @Test func aStateColourNotOfDerivesShapeIsRenderedAgain() throws {
+        let project = try Project(heroManifest + "index: site/derive-index.json\n")
+        try project.writeData("photos/a.png", pngHeader(300, 150))
+        try project.buildSized()
+        let good = try #require(project.read("site/derive-index.json"))
+        let colour = try #require(entry(try project.index("site/derive-index.json"), "photos/a.png")?["color"] as? String)
+        let planted = "red;background:url(https://evil.example/t)"
+        let poisoned = good.replacingOccurrences(of: "\"\(colour)\"", with: "\"\(planted)\"")
+        try project.write("site/derive-index.json", poisoned)
+        let session = try project.session()
+        let store = try StateStore(folder: session.manifest.stateFolder, owner: BuildSession.ownerName(project.manifestPath))
+        try store.saveSourceColour(digest: ContentDigests.digest(pngHeader(300, 150)), colour: planted)
+        let indexRecord = try #require(try store.controlFiles().keys.first { $0.hasSuffix("derive-index.json") })
+        try store.setControlFile(indexRecord, digest: ContentDigests.digest(Data(poisoned.utf8)))
+        #expect(try project.check().problems != [], "a planted colour in the state is not up to date")
+        let renderer = SizingRenderer(hues: SizingRenderer.Box())
+        try project.buildSized(renderer)
+        #expect(renderer.hues?.value == 1)
+        #expect(project.read("site/derive-index.json") == good)
+        #expect(try project.check().problems == [])
+    }
+
     @Test func placeholdersAreInlinedForRulesThatAskForThem() throws {
         let yaml = heroManifest.replacingOccurrences(of: "    to: site/{name}-{w}.{f}\n", with: "    to: site/{name}-{w}.{f}\n    placeholder: true\n") + """
           - name: plain
@@ -201,7 +236,7 @@ func picture(_ index: [String: Any], _ source: String, _ name: String) -> [Strin
         #expect(outcome.plan.errors.isEmpty, "\(outcome.plan.errors)")
         let index = try project.index("site/derive-index.json")
         let placeholder = try #require(entry(index, "photos/a.png")?["placeholder"] as? [String: String])
-        #expect(placeholder["src"] == "data:image/webp;base64," + Data("tiny \(ContentDigests.digest(pngHeader(300, 150)).prefix(8))".utf8).base64EncodedString())
+        #expect(placeholder["src"] == "data:image/webp;base64," + SizingRenderer.tinyWebP(pngHeader(300, 150)).base64EncodedString())
         #expect(placeholder["thumbhash"] == "XRgODZpwd4eBiIiHiHiIh3iACPeI")   // the gradient's reference hash (ThumbHashTests)
         #expect(entry(index, "photos/other-b.gif")?["placeholder"] == nil, "only rules with placeholder: true")
         #expect(entry(index, "photos/other-b.gif")?["color"] != nil)

@@ -79,7 +79,8 @@ extension ObjectService {
                                                     standard: ByteRange.isStandard(request.header("x-oss-range-behavior")))
         if range == .unsatisfiable { throw OSSErrorBody.invalidRange(size: size) }
         let sniffed = Self.contentType(try file.read(at: 0, count: 12))
-        let contentType = record?.headers["content-type"] ?? ContentTypes.forKey(target.key) ?? sniffed
+        let byName = record == nil ? ContentTypes.forFile(target.key) : ContentTypes.forKey(target.key)
+        let contentType = record?.headers["content-type"] ?? byName ?? sniffed
         var headers: [(String, String)] = [("Content-Type", contentType)]
         for (name, value) in record?.orderedHeaders ?? [] where name != "content-type" { headers.append((name, value)) }
         let identity = ObjectFileIdentity(info)
