@@ -129,6 +129,35 @@ import Testing
         #expect(patched.identity.engine != first.identity.engine)
     }
 
+    /// The cache file holds the whole report: read back, it is the worker's answer field for
+    /// field. A file in another format (the JSON of earlier versions), cut short or with bytes
+    /// after its end asks the worker again, and the answer replaces it.
+    @Test func theCacheFileRoundTripsAndAnythingElseAsksAgain() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cache = folder.appendingPathComponent("cache")
+        var environment = ProcessInfo.processInfo.environment
+        environment[EngineIdentityCache.environmentVariable] = cache.path
+        let asked = try EngineIdentityCache.lookup(executable: Self.worker, environment: environment)
+        #expect(!asked.fromCache)
+        let cached = try EngineIdentityCache.lookup(executable: Self.worker, environment: environment)
+        #expect(cached.fromCache)
+        #expect(cached.report == asked.report)
+        #expect(cached.report.mappedFiles.count > 10 && !cached.report.fonts.isEmpty && !cached.report.libraries.isEmpty)
+        #expect(cached.libvipsDigest == asked.libvipsDigest)
+        #expect(cached.identity == asked.identity)
+
+        let names = try FileManager.default.contentsOfDirectory(atPath: cache.path)
+        #expect(names.count == 1, "\(names)")
+        let file = cache.appendingPathComponent(try #require(names.first))
+        let bytes = try Data(contentsOf: file)
+        for garbled in [bytes.prefix(bytes.count / 2), Data("{\"format\":1,\"stamps\":[]}".utf8), bytes + Data("1\n".utf8)] {
+            try garbled.write(to: file)
+            #expect(try !EngineIdentityCache.lookup(executable: Self.worker, environment: environment).fromCache)
+            #expect(try EngineIdentityCache.lookup(executable: Self.worker, environment: environment).fromCache)
+        }
+    }
+
     /// Any library the worker maps counts, not only libvips; so does the worker itself.
     @Test func aChangedWorkerOrLibraryAsksAgain() throws {
         let folder = try CLI.temporaryFolder()
