@@ -1,6 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Release executables carry the Swift runtime, Foundation and its ICU data inside them: loading
+// and relocating about 20 shared Swift libraries at every start cost more process time than a
+// 2 000-output no-op build's own work (issue 15). Release only: `swift test` links the executable
+// targets' objects into a test bundle beside XCTest, which uses the shared runtime, and one
+// process must not hold two copies of it.
+// The executable module is compiled with the flag too: against the static Foundation module,
+// its object names what the static Foundation needs (CoreFoundation, the ICU data, ...) to link.
+let staticSwiftRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+let staticSwiftRuntimeImports: [SwiftSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+
 let package = Package(
     name: "Derive",
     platforms: [.macOS(.v13)],
@@ -48,7 +58,8 @@ let package = Package(
         // crashes confined to one render, a memory cap per worker.
         // The worker's loop takes its engine from the executable, so this module links no libvips.
         .target(name: "RenderWorkers", dependencies: ["ImagingCore", "ProcessLanguage", "Confinement"]),
-        .executableTarget(name: "derive-render-worker", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage"]),
+        .executableTarget(name: "derive-render-worker", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage"],
+                          swiftSettings: staticSwiftRuntimeImports, linkerSettings: staticSwiftRuntime),
         .target(
             name: "Planner",
             dependencies: [
@@ -94,7 +105,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: staticSwiftRuntimeImports,
+            linkerSettings: staticSwiftRuntime
         ),
         .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
         .testTarget(name: "ConfinementTests", dependencies: ["Confinement"]),

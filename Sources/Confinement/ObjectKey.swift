@@ -57,13 +57,18 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
     /// "IMG\t1.jpg"); Derive's lock and index escape them. Still no `.`, `..` or empty segments.
     public init(fileName bytes: [UInt8]) throws(Problem) {
         guard !bytes.isEmpty else { throw .empty }
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw .invalidUTF8 }
+        // ASCII is valid UTF-8: only other names pay for building a String to validate (every
+        // source and output of a no-op build comes here; 6 % of its instructions at 2 000).
+        guard bytes.allSatisfy({ $0 < 0x80 }) || String(validating: bytes, as: UTF8.self) != nil else { throw .invalidUTF8 }
         guard !bytes.contains(0) else { throw .controlCharacter }
         guard bytes.first != UInt8(ascii: "/") else { throw .leadingSlash }
         guard bytes.last != UInt8(ascii: "/") else { throw .trailingSlash }
-        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
-            if segment.isEmpty { throw .emptySegment }
-            if segment.elementsEqual([0x2E]) || segment.elementsEqual([0x2E, 0x2E]) { throw .dotSegment }
+        // The segments in order, without an array of them: empty, "." and ".." are refused.
+        var start = 0
+        for end in 0...bytes.count where end == bytes.count || bytes[end] == UInt8(ascii: "/") {
+            if end == start { throw .emptySegment }
+            if end - start <= 2, bytes[start..<end].allSatisfy({ $0 == 0x2E }) { throw .dotSegment }
+            start = end + 1
         }
         self.bytes = bytes
     }

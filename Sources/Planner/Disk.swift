@@ -129,6 +129,8 @@ public struct RealDisk: Disk {
     static let temporaryMarker = ConfinedFolder.temporaryMarker
     private let lister = DiskObjectLister()
     private let roots: [String]
+    /// Each root's UTF-8 bytes, in the order of `roots`.
+    private let rootBytes: [[UInt8]]
     /// The roots that are recorded folders, not buckets: opened without following any link.
     private let recordedRoots: PathSet
     private let folders = OpenFolders()
@@ -144,6 +146,7 @@ public struct RealDisk: Disk {
         // Buckets before recorded folders; longest first, so a bucket nested in another is
         // walked from its own folder.
         self.roots = buckets.sorted().sorted { $0.utf8.count > $1.utf8.count } + others.sorted().sorted { $0.utf8.count > $1.utf8.count }
+        rootBytes = self.roots.map { Array($0.utf8) }
         recordedRoots = others
     }
 
@@ -159,13 +162,18 @@ public struct RealDisk: Disk {
 
     /// The root holding `path` and the key below it, when `path` lies under a root.
     private func confined(_ path: String) -> (root: String, key: ObjectKey)? {
-        // On bytes: Foundation's `hasPrefix` on String showed in no-op profiles.
-        for root in roots where path.utf8.count > root.utf8.count + 1 && path.utf8.starts(with: root.utf8) {
-            let rest = path.utf8.dropFirst(root.utf8.count)
-            guard rest.first == UInt8(ascii: "/"), let key = try? ObjectKey(fileName: Array(rest.dropFirst())) else { continue }
-            return (root, key)
+        // On contiguous bytes with memcmp: Foundation's `hasPrefix`, then `utf8.starts(with:)`
+        // (15 % of a 2 000-output no-op's instructions, every output and source comes here), showed
+        // in no-op profiles.
+        var path = path
+        return path.withUTF8 { bytes -> (root: String, key: ObjectKey)? in
+            for (root, prefix) in zip(roots, rootBytes) where bytes.count > prefix.count + 1 && bytes[prefix.count] == UInt8(ascii: "/") {
+                guard prefix.isEmpty || prefix.withUnsafeBufferPointer({ memcmp($0.baseAddress!, bytes.baseAddress!, prefix.count) == 0 }),
+                      let key = try? ObjectKey(fileName: Array(bytes[(prefix.count + 1)...])) else { continue }
+                return (root, key)
+            }
+            return nil
         }
-        return nil
     }
 
     /// The confined folder for a path outside every root: its parent folder (only the last

@@ -56,4 +56,21 @@ import Testing
         #expect(throws: ObjectKey.Problem.emptySegment) { try ObjectKey(fileName: Array("a//b".utf8)) }
         #expect(throws: ObjectKey.Problem.controlCharacter) { try ObjectKey(bytes: Array("a\tb".utf8)) }
     }
+
+    /// File names are checked in one walk over the bytes (every source and output of a no-op
+    /// build is): every segment, the first and the last included, and UTF-8 beyond ASCII.
+    @Test func fileNameSegmentsAndEncodingAreCheckedEverywhere() throws {
+        for dots in [".", "..", "./a", "../a", "a/.", "a/..", "a/./b", "a/b/../c"] {
+            #expect(throws: ObjectKey.Problem.dotSegment, "\(dots)") { try ObjectKey(fileName: Array(dots.utf8)) }
+        }
+        for name in ["...", ".a", "a.", "..a/b", "a/...", "a/b..", "\u{E9}t\u{E9}/\u{5199}\u{771F}.jpg", "a"] {
+            #expect(try ObjectKey(fileName: Array(name.utf8)).string == name)
+        }
+        #expect(throws: ObjectKey.Problem.emptySegment) { try ObjectKey(fileName: Array("a/b//c".utf8)) }
+        #expect(throws: ObjectKey.Problem.leadingSlash) { try ObjectKey(fileName: Array("/a".utf8)) }
+        #expect(throws: ObjectKey.Problem.trailingSlash) { try ObjectKey(fileName: Array("a/".utf8)) }
+        #expect(throws: ObjectKey.Problem.empty) { try ObjectKey(fileName: []) }
+        #expect(throws: ObjectKey.Problem.invalidUTF8) { try ObjectKey(fileName: [0x61, 0xFF, 0x62]) }
+        #expect(throws: ObjectKey.Problem.invalidUTF8) { try ObjectKey(fileName: [0x61, 0xC3]) }   // cut short
+    }
 }

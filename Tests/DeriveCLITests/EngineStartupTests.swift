@@ -30,6 +30,50 @@ import Testing
         #expect(try Self.ldd(Self.worker).contains("libvips"))
     }
 
+    /// The same rule as the dynamic loader lived it, not as ldd reads the file: release builds
+    /// carry the Swift runtime inside the executables (Package.swift), and a library opened at
+    /// run time (dlopen) never shows in ldd's list. ld.so's record of a build that renders
+    /// through the worker names libvips in the worker's process and never in derive's.
+    @Test func aBuildLoadsLibvipsInTheWorkerOnly() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"),
+                                         to: folder.appendingPathComponent("src/a.jpg"))
+        try Data("""
+            version: 1
+            buckets:
+              src: {path: src}
+              out: {path: out}
+            styles:
+              small: image/resize,w_16
+            derivatives:
+              - from: src/*.jpg
+                styles: [small]
+                to: out/{name}.{style}.{ext}
+
+            """.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+        let trace = folder.appendingPathComponent("loader")   // ld.so writes loader.<pid> per process
+        let result = try CLI.run(["build", "derive.yaml", "--quiet"], in: folder,
+                                 environment: ["LD_DEBUG": "files", "LD_DEBUG_OUTPUT": trace.path, "DERIVE_ENGINE_CACHE": "off"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/a.small.jpg").path))
+
+        var records: [String: String] = [:]   // the program each record's libraries were needed by
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasPrefix("loader.") {
+            let text = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            for program in [CLI.executable.path, Self.worker] where text.contains("needed by \(program) ") {
+                records[program, default: ""] += text
+            }
+        }
+        let derive = try #require(records[CLI.executable.path], "no loader record for derive")
+        let worker = try #require(records[Self.worker], "no loader record for the worker")
+        for library in ["libvips", "libheif", "libjpeg", "libpango", "libMagick", "libfontconfig"] {
+            #expect(!derive.contains(library), "derive loaded \(library)")
+        }
+        #expect(worker.contains("libvips"))
+    }
+
     @Test func versionAndHelpNeedNoWorker() throws {
         let missing = ["DERIVE_RENDER_WORKER": "/nonexistent/derive-render-worker"]
         let version = try CLI.run(["--version"], environment: missing)
@@ -83,6 +127,35 @@ import Testing
         #expect(!patched.fromCache)
         #expect(patched.identity != first.identity)
         #expect(patched.identity.engine != first.identity.engine)
+    }
+
+    /// The cache file holds the whole report: read back, it is the worker's answer field for
+    /// field. A file in another format (the JSON of earlier versions), cut short or with bytes
+    /// after its end asks the worker again, and the answer replaces it.
+    @Test func theCacheFileRoundTripsAndAnythingElseAsksAgain() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cache = folder.appendingPathComponent("cache")
+        var environment = ProcessInfo.processInfo.environment
+        environment[EngineIdentityCache.environmentVariable] = cache.path
+        let asked = try EngineIdentityCache.lookup(executable: Self.worker, environment: environment)
+        #expect(!asked.fromCache)
+        let cached = try EngineIdentityCache.lookup(executable: Self.worker, environment: environment)
+        #expect(cached.fromCache)
+        #expect(cached.report == asked.report)
+        #expect(cached.report.mappedFiles.count > 10 && !cached.report.fonts.isEmpty && !cached.report.libraries.isEmpty)
+        #expect(cached.libvipsDigest == asked.libvipsDigest)
+        #expect(cached.identity == asked.identity)
+
+        let names = try FileManager.default.contentsOfDirectory(atPath: cache.path)
+        #expect(names.count == 1, "\(names)")
+        let file = cache.appendingPathComponent(try #require(names.first))
+        let bytes = try Data(contentsOf: file)
+        for garbled in [bytes.prefix(bytes.count / 2), Data("{\"format\":1,\"stamps\":[]}".utf8), bytes + Data("1\n".utf8)] {
+            try garbled.write(to: file)
+            #expect(try !EngineIdentityCache.lookup(executable: Self.worker, environment: environment).fromCache)
+            #expect(try EngineIdentityCache.lookup(executable: Self.worker, environment: environment).fromCache)
+        }
     }
 
     /// Any library the worker maps counts, not only libvips; so does the worker itself.
