@@ -129,6 +129,14 @@ public final class BuildSession: @unchecked Sendable {
                      outputBuckets: LockableOutputs(manifest).buckets.union(manifest.index.map { [$0.bucket] } ?? []))
     }
 
+    /// Throws when the lock is larger than `LockFile.maxBytes`, from its size alone: every command
+    /// reads the lock whole (a 300 MB one cost 1.2 GB and 54 s: attack 15's F6). The file is left.
+    func refuseOversizedLock() throws {
+        var info = stat()
+        guard stat(lockPath, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) > LockFile.maxBytes else { return }
+        throw PlanError(message: "\(lockPath) is \(info.st_size) bytes, over the limit of \(LockFile.maxBytes) bytes (128 MiB) for a lock; nothing was read: restore it from version control, or delete it and run derive build (the build state in \(manifest.stateFolder) writes it again)")
+    }
+
     /// Throws when a file Derive keeps in the state folder would be the manifest, an include, the
     /// lock or the index (a manifest named `state.sqlite-wal` with `state: .`): checked before
     /// SQLite opens anything there. Validation says the same; this holds for any caller.
@@ -170,6 +178,7 @@ public final class BuildSession: @unchecked Sendable {
 
     public func planner() throws -> Planner {
         if let openedPlanner { return openedPlanner }
+        try refuseOversizedLock()
         let planner = try Planner(manifest: manifest, manifestPath: manifestPath, disk: try disk(), store: try store(),
                                   identity: identity, lockPath: lockPath, overwrite: overwrite)
         openedPlanner = planner

@@ -80,6 +80,10 @@ public struct LockFile: Sendable, Hashable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The largest lock Derive reads (about 500 000 outputs at ~250 bytes a line): a larger file is
+    /// refused from its size before a byte is read (`BuildSession.refuseOversizedLock`).
+    public static let maxBytes = 128 << 20
+
     /// Parses a lock; nil when any line is not a valid entry (a truncated or hand-edited lock is
     /// not trusted at all: the next build rewrites it from the state). A last line without its
     /// newline is whole when it parses (an editor or a merge drops that newline; a cut inside a

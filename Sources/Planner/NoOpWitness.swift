@@ -154,7 +154,7 @@ public struct NoOpWitness: Sendable {
             paths.append(bucket.path + "/" + index.path)
         }
         guard let seen = stats(paths, disk: disk, into: &hasher) else { return nil }
-        let lock = (try? disk.read(inputs.lockPath)).map(ContentDigests.digest) ?? "-"
+        let lock = (try? disk.read(inputs.lockPath, maxBytes: LockFile.maxBytes)).map(ContentDigests.digest) ?? "-"
         return (ContentDigests.hex(hasher.finalize()), paths, seen.stats, lock)
     }
 

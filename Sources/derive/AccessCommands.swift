@@ -214,7 +214,9 @@ struct BuiltOutputs: RecordedOutputs {
     /// Whether the lock lists `bucket/key`. Read at each call (a build rewrites it); a lock
     /// that does not parse lists nothing, the rules' patterns still guard their outputs.
     func lockLists(bucket: String, key: String) -> Bool {
-        guard let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
+        var info = stat()
+        guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes,
+              let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
               let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return false }
         return lock.entries[bucket + "/" + key] != nil
     }
