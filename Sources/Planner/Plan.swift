@@ -393,6 +393,14 @@ public struct Planner: Sendable {
         for file in manifest.files + [manifestPath, lockPath] { files.insert(URL(fileURLWithPath: file).standardizedFileURL.path) }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { files.insert(bucket.path + "/" + index.path) }
         for name in StateFiles.files { files.insert(manifest.stateFolder + "/" + name) }
+        // Watermark objects the rules draw are inputs as sources are (attack 16 V6: a lock line
+        // deleted one in a fresh clone and every later build failed).
+        for rule in manifest.rules {
+            guard let bucket = manifest.bucket(named: rule.sourceBucket) else { continue }
+            for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
+                for case .object(let key) in variant.pipeline.dependencies { files.insert(bucket.path + "/" + key) }
+            }
+        }
         return files
     }
 
