@@ -89,7 +89,12 @@ public struct LockFile: Sendable, Hashable {
     /// newline is whole when it parses (an editor or a merge drops that newline; a cut inside a
     /// line leaves JSON that does not parse).
     public static func parse(_ text: String) -> LockFile? {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        // Split on the byte, a trailing CR dropped: "\r\n" is one Character, so a lock git wrote
+        // with CRLF (`core.autocrlf`) was one line to `split(separator: "\n")` (attack 16 V5).
+        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).compactMap { line -> Substring? in
+            let bytes = line.last == UInt8(ascii: "\r") ? line.dropLast() : line[...]
+            return bytes.isEmpty ? nil : Substring(String(decoding: bytes, as: UTF8.self))
+        }
         guard let first = lines.first, isHeader(first) else { return nil }
         lines.removeFirst()
         let decoder = JSONDecoder()

@@ -27,6 +27,23 @@ import Testing
         #expect(after.status == 0, "\(text(after.stdout)) \(after.stderr)")
     }
 
+    /// Attack 16 V5: a lock whose lines git wrote with CRLF (`core.autocrlf`) was dropped whole
+    /// (`"\r\n"` is one Character, so splitting on `"\n"` found one line). Lines split on the byte.
+    @Test func aLockWithCRLFLineEndingsIsStillTheLock() throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let lock = try Data(contentsOf: project.url("derive.lock"))
+        var crlf = Data()
+        for byte in lock { if byte == UInt8(ascii: "\n") { crlf.append(UInt8(ascii: "\r")) }; crlf.append(byte) }
+        try crlf.write(to: project.url("derive.lock"))
+        try FileManager.default.removeItem(at: project.url(".derive"))   // a fresh clone
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
+        #expect(!(text(build.stdout) + build.stderr).contains("not written by Derive"), "\(text(build.stdout)) \(build.stderr)")
+        #expect(try Data(contentsOf: project.url("derive.lock")) == lock, "the lock lost its lines")
+    }
+
     /// A lock cut inside a line is still not trusted (nothing of it is adopted).
     @Test func aLockCutInsideALineIsNotTrusted() throws {
         let project = try Project()
