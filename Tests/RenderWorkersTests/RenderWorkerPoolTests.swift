@@ -46,8 +46,12 @@ final class RenderWorkerPoolTests: XCTestCase {
     /// deadline). The worker is killed instead.
     func testHEICEncodeOfNoiseStopsAtTheDeadline() throws {
         let pool = try RenderWorkerPool(size: 1)
-        let source = try Sources.noise(2048)
-        let limits = Limits(renderSeconds: 1)
+        // 3072² (9.4 MP): with the ultrafast preset 2048² took about 1.06 s, too close to the 1 s
+        // deadline to be stopped every time; this takes over twice that.
+        let source = try Sources.noise(3072)
+        var limits = Limits(renderSeconds: 1)
+        limits.maxWork = 100_000_000_000
+        limits.maxMemory = 4_000_000_000
         let started = Date()
         XCTAssertThrowsError(try pool.render(source, try pipeline("image/format,heic"), limits: limits)) { error in
             XCTAssertEqual(error as? ProcessError, ProcessError.renderDeadline(limits))
