@@ -213,6 +213,25 @@ public final class BuildSession: @unchecked Sendable {
         return plan
     }
 
+    /// When the plan's index needs sources' colours or placeholders the state lacks (a fresh
+    /// clone: the index's own are never taken), renders them with `summaries` into the state
+    /// (for `check` and `plan`, read-only: their in-memory copy; `build` says `intoState`) and
+    /// compares the lock and the index again, so the plan says exactly what the build changes
+    /// and the build writes either file only when it does.
+    func renderingSummaries(_ plan: Plan, summaries: (() throws -> any DerivativeRenderer)?, intoState: Bool = false) throws -> Plan {
+        guard let summaries, readOnly || intoState, !plan.refusesBuild, let targets = plannedTargets, targets.summariesPending else { return plan }
+        let planner = try self.planner()
+        var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: NothingToRender(), options: BuildOptions())
+        builder.summaryRenderer = try summaries()
+        try builder.recordSourceSummaries(records: Array(targets.recorded.values))
+        var plan = plan
+        let rendered = try ControlFileTargets(planner: planner, adopting: plan, claims: foreignClaims())
+        plan.controlFiles = rendered.changes(disk: planner.disk, display: planner.display)
+        if plan.refusesBuild { plan.controlFiles.removeAll { $0.action == .write || $0.action == .remove } }
+        plannedTargets = rendered
+        return plan
+    }
+
     /// How the last `plan()` was made.
     public enum PlanPath: Sendable, Equatable {
         /// Every rule expanded, every record and output compared.
@@ -329,12 +348,13 @@ public final class BuildSession: @unchecked Sendable {
             readOnly = false
             openedStore = nil; openedPlanner = nil; openedDisk = nil; stateNote = nil
         }
-        let plan = try self.plan()
+        // The engine starts only when something is rendered: a stale output, or a source's
+        // colour or placeholder the state lacks (`Builder.recordSourceSummaries`), rendered
+        // before the lock and the index are compared (a fresh clone writes neither when they match).
+        let engine = LazyRenderer(renderer)
+        let plan = try renderingSummaries(self.plan(), summaries: { engine }, intoState: true)
         guard !plan.refusesBuild else { return BuildOutcome(plan: plan, report: nil) }   // the decision plan shows
         let planner = try self.planner()
-        // The engine starts only when something is rendered: a stale output, or a source's
-        // colour or placeholder the state and the index lack (`Builder.recordSourceSummaries`).
-        let engine = LazyRenderer(renderer)
         let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : engine
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
@@ -377,10 +397,13 @@ public final class BuildSession: @unchecked Sendable {
         public var upToDate: Int
     }
 
-    public func check() throws -> CheckResult {
+    /// `summaries`: what renders the sources' colours and placeholders the state lacks (a fresh
+    /// clone: the index's own are never taken), into check's in-memory state, so the index on
+    /// disk is compared with the values a build writes. Nil: such an index is said to be rewritten.
+    public func check(summaries: (() throws -> any DerivativeRenderer)? = nil) throws -> CheckResult {
         if let count = unchanged() { return CheckResult(problems: [], upToDate: count) }
         if openedStore == nil { readOnly = true }
-        let plan = try self.plan()
+        let plan = try renderingSummaries(self.plan(), summaries: summaries)
         let planner = try self.planner()
         var problems = plan.errors.map(\.message)
         problems += plan.failures.map { "\($0.subject): \($0.message)" }
@@ -408,6 +431,9 @@ public final class BuildSession: @unchecked Sendable {
                 if entry.actionKey != derivative.actionKey { problems.append("\(item.output): \(lockName) has another action key") }
                 else if let digest = try planner.digests.content(of: derivative.outputPath)?.digest, digest != entry.digest {
                     problems.append("\(item.output): the file differs from \(lockName)")
+                } else if let measured = item.adopted, Self.stated(entry, as: measured) != measured {
+                    // Adopted with the file's own numbers (verify 16's M6): the line is corrected by the next build.
+                    problems.append("\(item.output): \(lockName) says \(Self.describe(Self.stated(entry, as: measured))), the file is \(Self.describe(measured)); run derive build")
                 }
             }
             // One line per output: a lock entry the plan already names (a deletion, kept or not) is not
@@ -433,6 +459,19 @@ public final class BuildSession: @unchecked Sendable {
             problems.append("\(lockName) is not exactly what derive build writes (lines reordered, repeated or reformatted?); run derive build")
         }
         return CheckResult(problems: problems, upToDate: plan.count(.upToDate))
+    }
+
+    /// A lock line as compared with the file's numbers: a line of an older lock that gives no
+    /// format (it is filled in by a build) is not called false for that.
+    static func stated(_ entry: LockFile.Entry, as measured: LockFile.Entry) -> LockFile.Entry {
+        var stated = entry
+        if stated.format.isEmpty { stated.format = measured.format }
+        return stated
+    }
+
+    /// `100x67 webp, 1234 bytes`: a lock line's numbers, as `check` names them.
+    static func describe(_ entry: LockFile.Entry) -> String {
+        "\(entry.width)x\(entry.height) \(entry.format), \(entry.bytes) byte\(entry.bytes == 1 ? "" : "s")"
     }
 
     /// The bytes of the lock a build would write after `plan` (which must have nothing to render):

@@ -253,7 +253,7 @@ public struct Builder: Sendable {
                 }
             }
         }
-        if planner.manifest.index != nil { try recordSourceSummaries(adopted: plan.adoptions) }
+        if planner.manifest.index != nil { try recordSourceSummaries() }
         // This process is alive: what it did not record, it did not write, except a file renamed
         // into place whose record then failed (a full disk: attack 14's DF). A note whose file
         // holds exactly the noted bytes is kept, so the next build knows the file as Derive's.
@@ -310,34 +310,23 @@ public struct Builder: Sendable {
     ///   (`Placeholder.image`) and a ThumbHash of the source drawn within 100x100 (`Placeholder.pixels`).
     /// One that cannot be made is recorded as empty, so it is not tried again; a source that
     /// cannot be read now, or changed since it was planned, is left for the next build.
-    func recordSourceSummaries(adopted: [PlanItem]) throws {
+    ///
+    /// With the state lost (a fresh clone), nothing is taken from the index on disk: it comes
+    /// from the clone, with the lock's `indexDigest` (an edit of both proves nothing: verify 16's
+    /// V4), so each source's summaries are rendered again, small (`AverageHueAnswer.sampling`,
+    /// the placeholders' 32 and 100 px draws, shrink-on-load), and the index rewritten where they differ.
+    /// `records`: the outputs whose sources are summarised (nil: the state's; `check` passes the
+    /// plan's, adoptions included, into its in-memory state).
+    func recordSourceSummaries(records: [OutputRecord]? = nil) throws {
         // A value not of Derive's shape (adopted by an older Derive from a planted index) is made again.
-        var colours = SummaryShape.recorded(colours: try store.sourceColours())
+        let colours = SummaryShape.recorded(colours: try store.sourceColours())
         // A placeholder an older Derive made of an animation (every frame, kilobytes inlined in
         // every page) is made again, as a still.
-        var placeholders = SummaryShape.recorded(placeholders: try store.placeholders()).filter { !Placeholder.isAnimated($0.value.image) }
-        // Outputs adopted from the lock (the state was lost): the index Derive wrote for them
-        // keeps each source's colour and placeholder, so a fresh clone renders nothing.
-        if !adopted.isEmpty, let declared = planner.manifest.index, let bucket = planner.manifest.bucket(named: declared.bucket) {
-            // Only from the very index the lock records writing: an edited one lends nothing.
-            let kept = IndexAdoption.keptSummaries(bucket.path + "/" + declared.path, disk: disk, trusted: adopted.count, lock: planner.lock, planner: planner)
-            for item in adopted {
-                guard let derivative = item.derivative else { continue }
-                let digest = derivative.components.sourceDigest
-                if colours[digest] == nil, let colour = kept.colours[derivative.source] {
-                    colours[digest] = colour
-                    try store.saveSourceColour(digest: digest, colour: colour)
-                }
-                if placeholders[digest] == nil, let placeholder = kept.placeholders[derivative.source], !Placeholder.isAnimated(placeholder.image) {
-                    placeholders[digest] = (placeholder.image, placeholder.thumbhash)
-                    try store.savePlaceholder(digest: digest, image: placeholder.image, thumbhash: placeholder.thumbhash)
-                }
-            }
-        }
+        let placeholders = SummaryShape.recorded(placeholders: try store.placeholders()).filter { !Placeholder.isAnimated($0.value.image) }
         let renderer = summaryRenderer ?? self.renderer
         let withPlaceholder = Set(planner.manifest.rules.filter(\.placeholder).map(\.planName))
         var wanted: [String: (path: String, bucketPath: String, colour: Bool, placeholder: Bool)] = [:]
-        for record in try store.allOutputs().values where !record.sourceDigest.isEmpty {
+        for record in try records ?? Array(store.allOutputs().values) where !record.sourceDigest.isEmpty {
             let colour = colours[record.sourceDigest] == nil
             let placeholder = withPlaceholder.contains(record.rule) && placeholders[record.sourceDigest] == nil
             guard colour || placeholder, let bucket = planner.manifest.bucket(named: IndexWriter.bucket(record.source)) else { continue }

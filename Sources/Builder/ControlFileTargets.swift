@@ -103,8 +103,8 @@ struct ControlFileTargets {
             let path = bucket.path + "/" + declared.path
             let knownColours = SummaryShape.recorded(colours: try planner.store.sourceColours())
             let knownPlaceholders = SummaryShape.recorded(placeholders: try planner.store.placeholders())
-            var colours = Self.sourceColours(outputs, known: knownColours)
-            var placeholders = Self.placeholders(outputs, manifest: manifest, known: knownPlaceholders)
+            let colours = Self.sourceColours(outputs, known: knownColours)
+            let placeholders = Self.placeholders(outputs, manifest: manifest, known: knownPlaceholders)
             let sizes = Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests)
             // With a state: what it and the sources say the index holds, to tell a hand edit.
             if planner.store.existed {
@@ -113,28 +113,15 @@ struct ControlFileTargets {
             } else {
                 known = nil
             }
-            // Sources the state has no colour or placeholder for at all (it was lost): the index
-            // on disk keeps its own, as the build adopts them (`Builder.recordSourceSummaries`).
+            // Sources the state has no colour or placeholder for at all (it was lost, a fresh
+            // clone): the index on disk lends none (it and the lock's `indexDigest` both come from
+            // the clone: verify 16's V4); `build`, `plan` and `check` render them before comparing
+            // (`BuildSession.renderingSummaries`).
             let colourKnown = PathSet(outputs.filter { knownColours[$0.sourceDigest] != nil }.map(\.source))
             let placeholderKnown = PathSet(outputs.filter { knownPlaceholders[$0.sourceDigest] != nil }.map(\.source))
-            if outputs.contains(where: { !colourKnown.contains($0.source) || !placeholderKnown.contains($0.source) }) {
-                let recordedDigest = try planner.store.controlFiles()[Self.recordKey(path)]
-                let kept = IndexAdoption.keptSummaries(path, disk: planner.disk, trusted: outputs.count, lock: planner.lock, state: recordedDigest, planner: planner)
-                let sources = PathSet(outputs.map(\.source))
-                for (source, colour) in kept.colours where sources.contains(source) && !colourKnown.contains(source) && colours[source] == nil {
-                    colours[source] = colour
-                }
-                let wanting = Set(manifest.rules.filter(\.placeholder).map(\.planName))
-                let withPlaceholderRule = PathSet(outputs.filter { wanting.contains($0.rule) }.map(\.source))
-                for (source, placeholder) in kept.placeholders
-                where withPlaceholderRule.contains(source) && !placeholderKnown.contains(source) && placeholders[source] == nil {
-                    placeholders[source] = placeholder
-                }
-            }
             index = (path, IndexWriter.json(outputs, manifest: manifest, sourceSizes: sizes,
                                             sourceColours: colours, placeholders: placeholders))
-            // A planned output's source with a colour or placeholder neither the state nor the
-            // index on disk has: the build renders it (`Builder.recordSourceSummaries`), so the
+            // A planned output's source with a colour or placeholder the state lacks: the build renders it (`Builder.recordSourceSummaries`), so the
             // index's bytes, and the digest the lock records of them, are known only then.
             // (Sources that cannot be read now have no planned output and are left for later.)
             if let plan {

@@ -45,24 +45,6 @@ enum IndexAdoption {
         Set([lock?.index?.digest, state].compactMap { $0 })
     }
 
-    /// The colours and placeholders an index on disk lists, taken (adopted) only when the file is
-    /// exactly the index Derive recorded writing (its digest is the lock header's or the state's):
-    /// an index edited since (a hand edit, a bad merge: attack 14's IX) lends nothing, so those
-    /// summaries are rendered again instead of a wrong colour being called up to date. And only
-    /// values of the shape Derive writes (`SummaryShape`): the lock's `indexDigest` comes from the
-    /// clone as the index does, so an edit of both (attack 15's M1/F3) proves nothing; any other
-    /// value is rendered again.
-    static func keptSummaries(_ path: String, disk: any Disk, trusted: Int, lock: LockFile?, state: String? = nil, planner: Planner)
-        -> (colours: PathDictionary<String>, placeholders: PathDictionary<IndexWriter.Placeholder>) {
-        let digests = recordedDigests(lock: lock, state: state)
-        guard !digests.isEmpty, let digest = try? disk.digestAndHead(path, headBytes: 0).digest, digests.contains(digest),
-              let data = read(path, disk: disk, trusted: trusted, lockLines: { planner.presentVouchedLines(lock) }, digests: digests),
-              ContentDigests.digest(data) == digest else { return ([:], [:]) }
-        let summaries = IndexWriter.summaries(data)
-        return (summaries.colours.filter { SummaryShape.isColour($0.value) },
-                summaries.placeholders.filter { SummaryShape.isPlaceholder(image: $0.value.image, thumbhash: $0.value.thumbhash) })
-    }
-
     /// What the state and the sources say an index must hold besides the lock's lines: with a
     /// state, a hand edit of a source's `color`, `width`/`height`, placeholder or a derivative's
     /// `acl` makes the index differ from every index Derive writes, so it is left in place and
@@ -77,11 +59,13 @@ enum IndexAdoption {
 
     static func isDerives(_ data: Data, lock: LockFile?, manifest: Manifest, indexBucket: String,
                           recorded: PathDictionary<OutputRecord> = [:], known: KnownFields? = nil) -> Bool {
-        var vouched = lock?.entries ?? [:]
-        for (path, record) in recorded where vouched[path] == nil { vouched[path] = Builder.lockEntry(record) }
+        let vouched = lock?.entries ?? [:]
+        // What the state records, or the plan adopts as measured from the file (a lock line's
+        // numbers are the clone's: an index listing the file's true size is Derive's too).
+        let measured = recorded.mapValues(Builder.lockEntry)
         // Members kept with their keys' bytes (`IndexJSON`): two sources one `String` would call
         // equal (NFC and NFD) are two entries, as Derive wrote them.
-        guard !vouched.isEmpty || lock != nil, let object = IndexJSON.parse(data),
+        guard !vouched.isEmpty || !measured.isEmpty || lock != nil, let object = IndexJSON.parse(data),
               let version = object["version"]?.int, version == 1 || version == IndexWriter.version,
               let sources = object["sources"]?.members else { return false }
         var records: [OutputRecord] = []
@@ -111,8 +95,9 @@ enum IndexAdoption {
                 if let logical = item["logical"]?.string { logicals[path] = logical }
                 let matrix = item["matrix"]?.stringFields?.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") ?? ""
                 // Each output must be vouched for, with that size, dimensions and format.
-                guard let locked = vouched[path], locked.bytes == Int64(bytes), locked.width == width, locked.height == height,
-                      locked.format.isEmpty || locked.format == format else { return false }
+                guard let locked = [vouched[path], measured[path]].compactMap({ $0 }).first(where: {
+                    $0.bytes == Int64(bytes) && $0.width == width && $0.height == height && ($0.format.isEmpty || $0.format == format)
+                }) else { return false }
                 records.append(OutputRecord(path: path, rule: rule, source: source, style: item["style"]?.string, matrix: matrix,
                                             engine: "", pipeline: "", sourceDigest: "", dependencies: "", encoder: "", actionKey: "",
                                             acl: known?.acls[path] ?? acl, outputDigest: locked.digest, size: Int64(bytes), width: width, height: height,

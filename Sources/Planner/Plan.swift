@@ -452,11 +452,19 @@ public struct Planner: Sendable {
             }
         }
         guard let recorded else {
-            // Not in the state: a fresh clone whose lock vouches for the file is up to date.
+            // Not in the state: a fresh clone whose lock vouches for the file (its digest) is up to
+            // date. The line's other numbers come from the clone too (a hand-resolved merge, a pull
+            // request): what is adopted is what the file itself says (verify 16's M6).
             if exists, let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey,
-               onDisk?.digest == entry.digest {
-                return .success(PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative,
-                                         recorded: nil, adopted: entry, replaces: replaces))
+               let onDisk, onDisk.digest == entry.digest {
+                if let measured = Self.measured(entry, content: onDisk, size: digests.record(for: path)?.size ?? disk.stat(path)?.size,
+                                                imagesOnly: identity.refusesNonImages) {
+                    return .success(PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative,
+                                             recorded: nil, adopted: measured, replaces: replaces))
+                }
+                return .success(PlanItem(kind: .create, output: derivative.output,
+                                         reasons: ["\(display(path)) is vouched for by the lock but its image header cannot be read; rendered again"],
+                                         derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
             }
             return .success(PlanItem(kind: .create, output: derivative.output,
                                      reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "")] : [],
@@ -489,6 +497,25 @@ public struct Planner: Sendable {
         }
         return .success(PlanItem(kind: .rebuild, output: derivative.output, reasons: reasons,
                                  derivative: derivative, recorded: recorded, adopted: nil, replaces: replaces))
+    }
+
+    /// The lock line `entry` of a file holding its digest, with the numbers the file itself gives:
+    /// its size (`size`, from `stat`), and its format and width and height from its header, read
+    /// with its digest (`content`; outputs carry no orientation, so the displayed size is the
+    /// stored one). A file that is no image is a JSON answer (`info`, `average-hue`: 0x0), unless
+    /// the engine draws no images (`imagesOnly` false: the tests' stand-in, whose outputs are text).
+    /// Nil when the size is unknown or the file is an image whose header gives no size: not adopted.
+    public static func measured(_ entry: LockFile.Entry, content: ContentDigests.Content, size: Int64?, imagesOnly: Bool = true) -> LockFile.Entry? {
+        guard let size else { return nil }
+        var measured = entry
+        measured.bytes = size
+        if content.format.isEmpty {
+            if imagesOnly { (measured.format, measured.width, measured.height) = ("json", 0, 0) }
+        } else {
+            guard content.width > 0, content.height > 0 else { return nil }
+            (measured.format, measured.width, measured.height) = (content.format, content.width, content.height)
+        }
+        return measured
     }
 
     /// Fields of the record outside the action key that differ: updated without rendering.

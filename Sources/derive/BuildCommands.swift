@@ -239,7 +239,11 @@ struct PlanCommand: ParsableCommand {
             return
         }
         let workspace = try Workspace(manifest, overwrite: overwrite, reasons: reasons, witness: noOp.check)
-        let plan = try workspace.run("planning", reasons: reasons) { try $0.readOnlyPlan() }
+        // In a fresh clone the plan renders the sources' colours and placeholders (small renders)
+        // to know whether the index changes, as the build will: it lists exactly what the build writes.
+        let summaries = SummaryWorkers(jobs: nil, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
+        defer { summaries.shutdown() }
+        let plan = try workspace.run("planning", reasons: reasons) { try $0.readOnlyPlan(summaries: summaries.renderer) }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         if json {
             try Output.writeStandardOutput(try PlanPrinter.json(plan))
@@ -415,7 +419,11 @@ struct CheckCommand: ParsableCommand {
             return
         }
         let workspace = try Workspace(manifest, witness: noOp.check)
-        var result = try workspace.run("check") { try $0.check() }
+        // Workers start only for sources whose colour or placeholder the state lacks (a fresh
+        // clone): check renders them to compare the index with what a build writes.
+        let summaries = SummaryWorkers(jobs: jobs, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
+        defer { summaries.shutdown() }
+        var result = try workspace.run("check") { try $0.check(summaries: summaries.renderer) }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
         for problem in result.problems { print(problem) }
