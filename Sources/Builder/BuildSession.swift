@@ -417,6 +417,11 @@ public final class BuildSession: @unchecked Sendable {
             let failedOutputs = PathSet(plan.failures.map(\.subject))
             for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path)
                 && !planned.contains(path) && !failedOutputs.contains(path) {
+                if let source = plan.heldBySource[path] {
+                    // Still produced by the manifest: its source could not be read (named above), so it is kept as built.
+                    problems.append("\(path): kept as built and not checked: its source \(source) could not be read")
+                    continue
+                }
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {

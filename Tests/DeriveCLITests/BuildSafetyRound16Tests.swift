@@ -222,4 +222,43 @@ import Glibc
         for name in project.outputs { #expect(project.exists("outB/t/\(name)")) }
     }
 
+    // MARK: F7: messages
+
+    /// Attack 15's F7: a source that cannot be read keeps its outputs as built; `check` said they
+    /// were "in derive.lock but not produced by the manifest". (A folder at the source's name:
+    /// the same failure as mode 000, which root reads anyway.)
+    @Test func checkSaysAnUnreadableSourcesOutputsAreKeptNotUnproduced() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false, width: 30))
+        try FileManager.default.removeItem(at: project.url("src/landscape.jpg"))
+        try FileManager.default.createDirectory(at: project.url("src/landscape.jpg"), withIntermediateDirectories: true)
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 1, "\(build.stderr)")
+        #expect(project.exists("out/landscape.jpg"))
+        let check = try project.run(["check"])
+        let said = text(check.stdout) + check.stderr
+        #expect(check.status == 1)
+        #expect(!said.contains("out/landscape.jpg: in derive.lock but not produced by the manifest"), "\(said)")
+        #expect(said.contains("out/landscape.jpg") && said.contains("src/landscape.jpg could not be read"), "\(said)")
+    }
+
+    /// Attack 15's F7: a watermark object reached through a linked folder was reported as "does
+    /// not exist"; it is there, behind a link Derive does not follow.
+    @Test func aWatermarkObjectBehindALinkedFolderIsNamedAsSuch() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let outside = project.url("outside")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("logo-alpha.png"), to: outside.appendingPathComponent("logo.png"))
+        try FileManager.default.createSymbolicLink(atPath: project.url("src/wm").path, withDestinationPath: "../outside")
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false)
+            .replacingOccurrences(of: "process: image/resize,w_32", with: "process: image/resize,w_32/watermark,image_d20vbG9nby5wbmc"))
+        let build = try project.run(["build"])
+        let said = text(build.stdout) + build.stderr
+        #expect(build.status == 1)
+        #expect(said.contains("symbolic link") && said.contains("'wm'"), "\(said)")
+        #expect(!said.contains("does not exist"), "\(said)")
+    }
 }
