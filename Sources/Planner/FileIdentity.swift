@@ -33,6 +33,12 @@ public struct FileIdentity: Hashable, Sendable {
         return lstat(path, &info) == 0
     }
 
+    /// Whether `path` itself is a symbolic link.
+    public static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
     /// As stored in the state (SQLite integers are signed).
     public var stored: (device: Int64, inode: Int64) { (Int64(bitPattern: device), Int64(bitPattern: inode)) }
     public init(stored device: Int64, _ inode: Int64) { self.device = UInt64(bitPattern: device); self.inode = UInt64(bitPattern: inode) }

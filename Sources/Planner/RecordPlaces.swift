@@ -69,7 +69,9 @@ public struct RecordPlaces: Sendable {
             return "its folder '\(folder)' is not the folder Derive wrote to (\(which)): another folder is at that path now (its device and inode differ from those recorded)"
         }
         // Nothing there any more: nothing can be read or deleted; the record is only forgotten.
-        if !FileIdentity.anythingAt(folder) { return nil }
+        // A link there now (`mv out elsewhere; ln -s elsewhere out`): never followed; each file is
+        // named as behind a link where it would be deleted (plan, build and clean say so).
+        if !FileIdentity.anythingAt(folder) || FileIdentity.isSymbolicLink(folder) { return nil }
         return "its folder '\(folder)' is not the folder Derive wrote to (\(which)): what is at that path now is not a folder"
     }
 
@@ -82,7 +84,9 @@ public struct RecordPlaces: Sendable {
             return "it is not a .json file, so no 'index:' Derive wrote there could have named it"
         }
         for (real, spelt) in buckets.values where Self.below(folder, real) || Self.below(folder, spelt) { return nil }
-        for (recorded, identity) in recordedFolders where Self.below(folder, recorded) && FileIdentity.ofFolder(recorded) == identity {
+        // (A link now at the recorded folder is never followed: the old index is named as behind it.)
+        for (recorded, identity) in recordedFolders
+        where Self.below(folder, recorded) && (FileIdentity.ofFolder(recorded) == identity || FileIdentity.isSymbolicLink(recorded)) {
             return nil
         }
         return "it lies in no bucket's folder (nor in a folder Derive recorded using as a bucket's), where Derive never writes an index"
