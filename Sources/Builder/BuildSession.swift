@@ -122,11 +122,12 @@ public final class BuildSession: @unchecked Sendable {
         return store
     }
 
-    /// Where the state's records may lead: their own bucket's folder, a moved bucket's old folder
-    /// inside the manifest's folder, an old index in a bucket or the manifest's folder.
+    /// Where the state's records may lead: their own bucket's folder, a bucket's earlier folder
+    /// Derive recorded (still the same folder), an old index a `.json` file in a bucket.
     var recordPlaces: RecordPlaces {
         RecordPlaces(manifestPath: manifestPath, buckets: manifest.buckets.map { ($0.name, $0.path) },
-                     outputBuckets: LockableOutputs(manifest).buckets.union(manifest.index.map { [$0.bucket] } ?? []))
+                     outputBuckets: LockableOutputs(manifest).buckets.union(manifest.index.map { [$0.bucket] } ?? []),
+                     index: manifest.index.flatMap { index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } })
     }
 
     /// Throws when the lock is larger than `LockFile.maxBytes`, from its size alone: every command
@@ -416,6 +417,11 @@ public final class BuildSession: @unchecked Sendable {
             let failedOutputs = PathSet(plan.failures.map(\.subject))
             for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path)
                 && !planned.contains(path) && !failedOutputs.contains(path) {
+                if let source = plan.heldBySource[path] {
+                    // Still produced by the manifest: its source could not be read (named above), so it is kept as built.
+                    problems.append("\(path): kept as built and not checked: its source \(source) could not be read")
+                    continue
+                }
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {

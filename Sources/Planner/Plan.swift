@@ -90,6 +90,9 @@ public struct Plan: Sendable {
     /// Outputs whose planning failed with an error (a file Derive did not write, or that was
     /// changed, at their path): wanted, but neither up to date nor buildable.
     public var erroredOutputs: PathSet = []
+    /// Recorded outputs kept as built because their source could not be read this time, output →
+    /// source (`bucket/key`): `check` says so instead of calling them no longer produced.
+    public var heldBySource: PathDictionary<String> = [:]
     /// The derivatives of `erroredOutputs`, each with its error (a review still judges them).
     public var errored: [(derivative: Derivative, error: PlanError)] = []
     /// The state's records the plan was made from (output → record).
@@ -241,9 +244,11 @@ public struct Planner: Sendable {
         }
         let wanted = PathSet(expansion.derivatives.map(\.output))
         var keptAsProtected: PathSet = []
+        var heldBySource: PathDictionary<String> = [:]
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
-            if expansion.failedSources.contains(record.source) || expansion.blockedOutputs.contains(output) { continue }
+            if expansion.failedSources.contains(record.source) { heldBySource[output] = record.source; continue }
+            if expansion.blockedOutputs.contains(output) { continue }
             if !record.folder.isEmpty, protectedIdentities.contains(record.file) {
                 // The file is now a source (or a control file) of this manifest: kept, only its record goes.
                 keptAsProtected.insert(output)
@@ -290,6 +295,7 @@ public struct Planner: Sendable {
         plan.kept = keptAsProtected
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
+        plan.heldBySource = heldBySource
         plan.errored = errored
         plan.recorded = recorded
         return plan
