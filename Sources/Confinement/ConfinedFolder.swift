@@ -560,11 +560,12 @@ public final class TemporaryFile: @unchecked Sendable {
         if fstat(fd, &info) == 0 { committedStatus = info }
         close(fd)
         fd = -1
+        TestHooks.ontoTemporary(.beforeInstall, folder: folder, temporaryName: temporaryName, finalName: finalName)
         if !replacing {
             let linked = linkat(folder, temporaryName, folder, finalName, 0)
             let code = errno
             finished = true
-            TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
+            TestHooks.ontoTemporary(.installed, folder: folder, temporaryName: temporaryName, finalName: finalName)
             if let ours = committedStatus { try dropTemporaryName(ours: ours, durable: durable) } else { unlinkat(folder, temporaryName, 0) }
             guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
             if durable { fsync(folder) }
@@ -611,6 +612,7 @@ public final class TemporaryFile: @unchecked Sendable {
         committedStatus = ours
         close(fd)
         fd = -1
+        TestHooks.ontoTemporary(.beforeInstall, folder: folder, temporaryName: temporaryName, finalName: finalName)
         let exchanged = Renaming.exchange(folder, temporaryName, folder, finalName)
         let code = errno
         if exchanged != 0 {
@@ -630,7 +632,7 @@ public final class TemporaryFile: @unchecked Sendable {
             && info.st_ino != ours.st_ino && approve(displaced)
         if displaced >= 0 { close(displaced) }
         if approved {
-            TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
+            TestHooks.ontoTemporary(.installed, folder: folder, temporaryName: temporaryName, finalName: finalName)
             // The approved file goes only if the name is still that file (device and inode as
             // read through the descriptor above). Anything else there now was moved onto the
             // temporary name since: not Derive's, so it is kept under a name of its own (a later
@@ -638,6 +640,7 @@ public final class TemporaryFile: @unchecked Sendable {
             var now = stat()
             if fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0 {
                 if now.st_ino == info.st_ino, now.st_dev == info.st_dev {
+                    TestHooks.ontoTemporary(.removing, folder: folder, temporaryName: temporaryName, finalName: finalName)
                     unlinkat(folder, temporaryName, 0)
                 } else {
                     let kept = keepAside()
@@ -683,7 +686,7 @@ public final class TemporaryFile: @unchecked Sendable {
     private func linkInPlace(durable: Bool) throws(ConfinementError) -> [String] {
         let linked = linkat(folder, temporaryName, folder, finalName, 0)
         let code = errno
-        TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
+        TestHooks.ontoTemporary(.installed, folder: folder, temporaryName: temporaryName, finalName: finalName)
         if let ours = committedStatus { try dropTemporaryName(ours: ours, durable: durable) } else { unlinkat(folder, temporaryName, 0) }
         guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
         if durable { fsync(folder) }
@@ -697,6 +700,7 @@ public final class TemporaryFile: @unchecked Sendable {
         var now = stat()
         guard fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0 else { return }
         if now.st_ino == ours.st_ino, now.st_dev == ours.st_dev {
+            TestHooks.ontoTemporary(.removing, folder: folder, temporaryName: temporaryName, finalName: finalName)
             unlinkat(folder, temporaryName, 0)
             return
         }
@@ -718,20 +722,36 @@ public final class TemporaryFile: @unchecked Sendable {
 /// Hooks for tests into instants no test can reach by timing. Inert unless the process was
 /// started with the variable set (never in production).
 enum TestHooks {
-    /// `DERIVE_TEST_ONTO_TEMPORARY=<name>=<path>`: once, when the new file for `<name>` is in
-    /// place and the temporary name is about to go (the approved old file an exchange displaced
-    /// is there, or the new file's second name after a link), the file at `<path>` is exchanged
+    /// The instants a test can pick.
+    enum Instant: String {
+        /// The new file has its temporary name and is about to be moved (or linked) into place.
+        case beforeInstall = "before-install"
+        /// The new file is in place and the temporary name is about to go (the approved old file
+        /// an exchange displaced is there, or the new file's second name after a link).
+        case installed
+        /// A name is about to be unlinked, its identity already checked.
+        case removing
+    }
+
+    /// `DERIVE_TEST_ONTO_TEMPORARY=<name>[@<instant>]=<path>`: once, at that instant (`installed`
+    /// when none is given) of the write of the file `<name>`, the file at `<path>` is exchanged
     /// with the temporary name (what a sync tool renaming its file there at that instant does).
-    private static let ontoTemporaryTarget: (name: String, path: String)? = {
+    private static let ontoTemporaryTarget: (name: String, instant: Instant, path: String)? = {
         guard let value = ProcessInfo.processInfo.environment["DERIVE_TEST_ONTO_TEMPORARY"],
               let equals = value.firstIndex(of: "=") else { return nil }
-        return (String(value[..<equals]), String(value[value.index(after: equals)...]))
+        var name = String(value[..<equals])
+        var instant = Instant.installed
+        if let at = name.lastIndex(of: "@"), let picked = Instant(rawValue: String(name[name.index(after: at)...])) {
+            instant = picked
+            name = String(name[..<at])
+        }
+        return (name, instant, String(value[value.index(after: equals)...]))
     }()
     private static let fired = NSLock()
     nonisolated(unsafe) private static var done = false
 
-    static func ontoTemporary(folder: Int32, temporaryName: String, finalName: String) {
-        guard let target = ontoTemporaryTarget, target.name == finalName else { return }
+    static func ontoTemporary(_ instant: Instant = .installed, folder: Int32, temporaryName: String, finalName: String) {
+        guard let target = ontoTemporaryTarget, target.name == finalName, target.instant == instant else { return }
         let first = fired.withLock { () -> Bool in defer { done = true }; return !done }
         guard first else { return }
         _ = Renaming.exchange(AT_FDCWD, target.path, folder, temporaryName)
