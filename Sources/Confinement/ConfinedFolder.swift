@@ -664,9 +664,11 @@ public final class TemporaryFile: @unchecked Sendable {
             // its own. Derive's new file is where that file came from; it is not touched there.
             let back = Renaming.exchange(folder, temporaryName, folder, finalName)
             var kept: String?
-            if back == 0, case .kept(let name) = dispose(temporaryName, expected: ours, holding: fd) { kept = name }
+            let disposal = back == 0 ? dispose(temporaryName, expected: ours, holding: fd) : .gone
+            if case .kept(let name) = disposal { kept = name }
             if durable { fsync(folder) }
             guard back == 0 else { throw .system(key, Self.installedForeign(temporaryName, finalName)) }
+            if case .removedAnother(let name) = disposal { throw removedAnother(name) }
             throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' just before the new file was moved into place; it is not Derive's, so it was not installed: it was kept"
                           + (kept.map { " as '\($0)'" } ?? "") + " and '\(finalName)' still holds the old file (look at the kept file, then build again)")
         }
@@ -709,9 +711,9 @@ public final class TemporaryFile: @unchecked Sendable {
                 if durable { fsync(folder) }
                 throw .system(key, "a file was moved onto '\(fresh)' (where Derive had moved the old file to remove it); it is not Derive's, so it was kept"
                               + (name.map { " as '\($0)'" } ?? "") + " (the new file is in place; look at the kept file, then build again)")
-            case .removedAnother:
+            case .removedAnother(let name):
                 if durable { fsync(folder) }
-                throw .system(key, "a file was moved onto '\(fresh)' (where Derive had moved the old file to remove it) at the instant it was removed, and was removed in its place; Derive's old file is where that file came from")
+                throw removedAnother(name)
             }
         }
         // Not the caller's file: it goes back to its name, and the new file (now at the fresh
@@ -720,7 +722,11 @@ public final class TemporaryFile: @unchecked Sendable {
         if back != 0 && errno == ENOENT { back = Renaming.rename(folder, fresh, folder, finalName, flags: Renaming.noReplace) }
         var kept: String?
         if back == 0 {
-            if case .kept(let name) = dispose(fresh, expected: ours, holding: fd) { kept = name ?? fresh }
+            switch dispose(fresh, expected: ours, holding: fd) {
+            case .kept(let name): kept = name ?? fresh
+            case .removedAnother(let name): if durable { fsync(folder) }; throw removedAnother(name)
+            case .removed, .gone: break
+            }
         } else {
             kept = keepAside(fresh) ?? fresh
         }
@@ -745,6 +751,13 @@ public final class TemporaryFile: @unchecked Sendable {
         return .failed("no free name")
     }
 
+    /// A file moved onto the name Derive was removing its own file by, between the check and the
+    /// unlink, was removed in its place (Derive's own file kept its other name): said, since it
+    /// cannot be undone.
+    private func removedAnother(_ name: String) -> ConfinementError {
+        .system(key, "a file was moved onto '\(name)' at the instant Derive removed its own file by that name (after moving it there and checking it), and was removed in its place; Derive's file is where that file came from")
+    }
+
     /// What became of a name `dispose` was asked to remove.
     private enum Disposal {
         /// It was the expected file, and that file lost the name.
@@ -755,8 +768,8 @@ public final class TemporaryFile: @unchecked Sendable {
         case kept(String?)
         /// The name was unlinked but the expected file still has all its names: a file moved
         /// onto the name between the check and the unlink was removed instead (reported, since
-        /// it cannot be undone).
-        case removedAnother
+        /// it cannot be undone). With the name unlinked.
+        case removedAnother(String)
     }
 
     /// Removes the name `name` only when it holds the file `expected` (device and inode), and never
@@ -780,7 +793,7 @@ public final class TemporaryFile: @unchecked Sendable {
         TestHooks.ontoTemporary(.removing, folder: folder, temporaryName: temporaryName, finalName: finalName)
         guard unlinkat(folder, fresh, 0) == 0 else { return errno == ENOENT ? .gone : .kept(fresh) }
         var after = stat()
-        if counted, fstat(holding, &after) == 0, after.st_nlink >= links.st_nlink { return .removedAnother }
+        if counted, fstat(holding, &after) == 0, after.st_nlink >= links.st_nlink { return .removedAnother(fresh) }
         return .removed
     }
 
@@ -809,7 +822,9 @@ public final class TemporaryFile: @unchecked Sendable {
         }
         TestHooks.ontoTemporary(.installed, folder: folder, temporaryName: temporaryName, finalName: finalName)
         var kept: String??
-        if !anonymous, case .kept(let name) = dispose(temporaryName, expected: ours, holding: fd) { kept = .some(name) }
+        let disposal = anonymous ? .gone : dispose(temporaryName, expected: ours, holding: fd)
+        if case .kept(let name) = disposal { kept = .some(name) }
+        if case .removedAnother(let name) = disposal { throw removedAnother(name) }
         guard code == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
         if durable { fsync(folder) }
         if linkedByName, !holds(finalName, ours) { throw .system(key, Self.installedForeign(temporaryName, finalName)) }
