@@ -326,6 +326,7 @@ public final class ConfinedFolder: Sendable {
         guard fstatat(parent, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev else {
             return false
         }
+        TestHooks.ontoTemporary(.removing, folder: parent, temporaryName: name, finalName: name)
         guard unlinkat(parent, name, 0) == 0 else { throw Self.error(errno, key.string) }
         return true
     }

@@ -69,4 +69,34 @@ import Testing
         let check = try project.run(["check"])
         #expect(check.status == 0, "\(text(check.stdout)) \(check.stderr)")
     }
+
+    /// The same unlink by a checked name, where Derive removes a file it wrote that no write
+    /// replaces: the old index after `index:` moved, and an orphan output after `to:` moved. The
+    /// test hook exchanges the user's file with the file's own name after its bytes and identity
+    /// were checked, before the unlink: before the fix the user's file was unlinked and lost.
+    /// Now the file leaves its name for a fresh one before it is checked, and only that is
+    /// unlinked: the user's file is never removed, and the build goes on.
+    @Test(arguments: [("index.json", "out/index.json"), ("landscape.jpg", "out/landscape.jpg")])
+    func aFileMovedOntoAnOldFileAsItIsRemovedIsKept(name: String, path: String) throws {
+        let project = try Project(index: true)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: true)
+            .replacingOccurrences(of: "index: out/index.json", with: "index: out/index2.json")
+            .replacingOccurrences(of: "to: out/{name}.{ext}", with: "to: out/u/{name}.{ext}"))
+        let user = Data("USER PRECIOUS \(name)\n".utf8)
+        try user.write(to: project.url("user.jpg"))
+        let build = try CLI.run(["build"], in: project.root,
+                                environment: ["DERIVE_TEST_ONTO_TEMPORARY": "\(name)@removing=" + project.url("user.jpg").path])
+        let said = text(build.stdout) + build.stderr
+        let holding = files(holding: user, below: project.root)
+        #expect(!holding.isEmpty, "the user's file was deleted: \(said)")
+        if build.status == 0 {
+            #expect(holding == ["user.jpg"], "the build succeeded, but the user's file is at \(holding): \(said)")
+            #expect(!project.exists(path), "Derive's old file was left: \(said)")
+        } else {
+            #expect(build.status == 1, "\(said)")
+            #expect(holding.allSatisfy { said.contains(($0 as NSString).lastPathComponent) }, "\(holding): \(said)")
+        }
+    }
 }
