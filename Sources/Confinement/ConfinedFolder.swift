@@ -311,8 +311,14 @@ public final class ConfinedFolder: Sendable {
 
     /// Removes the regular file at `key` if `shouldRemove` approves its open descriptor (a digest
     /// check, say). Returns false when the check refused. Never removes folders or links.
+    ///
+    /// `viaFreshName` (the builder's removals of files it wrote): the name the check passed on is
+    /// never unlinked. The file first leaves it for a fresh name of its own (`RENAME_NOREPLACE`),
+    /// is checked there to be the file approved, and only that name is unlinked; a file moved onto
+    /// the key between the check and the move is put back (false), or, when the key is taken
+    /// again, kept beside it as `<name>.kept-<pid>-<n>` and named in the error.
     @discardableResult
-    public func removeFile(_ key: ObjectKey, if shouldRemove: (Int32) throws -> Bool = { _ in true }) throws -> Bool {
+    public func removeFile(_ key: ObjectKey, if shouldRemove: (Int32) throws -> Bool = { _ in true }, viaFreshName: Bool = false) throws -> Bool {
         let (parent, name) = try walkToParent(key, create: false)
         defer { if parent != descriptor { close(parent) } }
         let fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
@@ -321,6 +327,20 @@ public final class ConfinedFolder: Sendable {
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ConfinementError.notRegularFile(key.string) }
         guard try shouldRemove(fd) else { return false }
+        if viaFreshName {
+            let removal = Self.removeVerified(parent, name, expected: info, holding: fd, base: name, putBack: true) {
+                TestHooks.ontoTemporary(.removing, folder: parent, temporaryName: name, finalName: name)
+            }
+            switch removal {
+            case .removed, .gone: return true
+            case .putBack: return false
+            case .kept(let kept):
+                throw ConfinementError.system(key.string, "a file was moved onto it while Derive was removing its own file there; it is not Derive's, so it was kept"
+                                              + (kept.map { " as '\($0)'" } ?? "") + " (look at it, then build again)")
+            case .removedAnother(let fresh):
+                throw ConfinementError.system(key.string, Self.removedAnotherMessage(fresh))
+            }
+        }
         // The name must still be the file that was checked.
         var now = stat()
         guard fstatat(parent, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev else {
@@ -372,7 +392,8 @@ public final class ConfinedFolder: Sendable {
             var info = stat(), now = stat()
             guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, approve(written, file),
                   fstatat(fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev else { continue }
-            if unlinkat(fd, name, 0) == 0 { removed.append(name) }
+            // Removed by a fresh name it is moved to first, never by the name just checked.
+            if case .removed = Self.removeVerified(fd, name, expected: info, holding: file, base: written, putBack: true) { removed.append(name) }
         }
         return removed
     }
@@ -389,6 +410,84 @@ public final class ConfinedFolder: Sendable {
         let parts = temporaryName.dropLast(temporaryMarker.count).split(separator: ".")
         guard parts.count >= 3, let pid = pid_t(parts[parts.count - 2]), pid > 0 else { return nil }
         return pid
+    }
+
+    /// Where a name went when moved to a fresh name of its own.
+    enum FreshName { case moved(String), gone, failed(String) }
+
+    /// Moves `name` in `folder` to a fresh name nothing has (`RENAME_NOREPLACE`), in the shape of
+    /// a temporary name for `base`, so a process killed before the removal leaves a file the next
+    /// build's sweep checks like any other temporary.
+    static func moveToFreshName(_ folder: Int32, _ name: String, base: String) -> FreshName {
+        for _ in 0..<16 {
+            let fresh = ".\(base).\(getpid()).\(UInt32.random(in: 0 ... .max))\(temporaryMarker)"
+            if Renaming.rename(folder, name, folder, fresh, flags: Renaming.noReplace) == 0 { return .moved(fresh) }
+            if errno == ENOENT { return .gone }
+            if errno != EEXIST { return .failed(String(cString: strerror(errno))) }
+        }
+        return .failed("no free name")
+    }
+
+    /// A file that is not Derive's, at `name`: moved to a name that is not a temporary one (a later
+    /// run would look at that), `<base>.kept-<pid>-<n>` beside it. Returns that name.
+    static func keepAside(_ folder: Int32, _ name: String, base: String) -> String? {
+        for attempt in 0..<100 {
+            let kept = "\(base).kept-\(getpid())-\(attempt)"
+            if Renaming.rename(folder, name, folder, kept, flags: Renaming.noReplace) == 0 { return kept }
+            if errno != EEXIST { break }
+        }
+        return nil
+    }
+
+    /// What became of a name removed only while it was a given file.
+    enum Removal {
+        /// It was the expected file, and that file lost the name.
+        case removed
+        /// Nothing was there.
+        case gone
+        /// Something else was there: kept under the name given (nil: left where it was).
+        case kept(String?)
+        /// Something else was there: moved back to the name it had.
+        case putBack
+        /// The fresh name (given) was unlinked but the expected file still has all its names: a
+        /// file moved onto it between the check and the unlink was removed instead (reported,
+        /// since it cannot be undone).
+        case removedAnother(String)
+    }
+
+    /// Removes the name `name` in `folder` only while it holds the file `expected` (device and
+    /// inode), and never by a name whose identity was checked before: the name is first moved to a
+    /// fresh name of its own (`RENAME_NOREPLACE`: nothing there is replaced), and what is checked
+    /// and then unlinked is that fresh name, which existed for no one before. Anything else found
+    /// there is moved back to `name` (`putBack`, when that is free) or kept as
+    /// `<base>.kept-<pid>-<n>`. `holding`, an open descriptor of the expected file, tells
+    /// afterwards whether it was that file that lost the name.
+    static func removeVerified(_ folder: Int32, _ name: String, expected: stat, holding: Int32, base: String, putBack: Bool,
+                               beforeUnlink: () -> Void = {}) -> Removal {
+        let fresh: String
+        switch moveToFreshName(folder, name, base: base) {
+        case .moved(let moved): fresh = moved
+        case .gone: return .gone
+        case .failed: return .kept(nil)
+        }
+        var now = stat()
+        guard fstatat(folder, fresh, &now, AT_SYMLINK_NOFOLLOW) == 0 else { return .gone }
+        guard now.st_ino == expected.st_ino, now.st_dev == expected.st_dev else {
+            if putBack, Renaming.rename(folder, fresh, folder, name, flags: Renaming.noReplace) == 0 { return .putBack }
+            return .kept(keepAside(folder, fresh, base: base) ?? fresh)
+        }
+        var links = stat()
+        let counted = holding >= 0 && fstat(holding, &links) == 0
+        beforeUnlink()
+        guard unlinkat(folder, fresh, 0) == 0 else { return errno == ENOENT ? .gone : .kept(fresh) }
+        var after = stat()
+        if counted, fstat(holding, &after) == 0, after.st_nlink >= links.st_nlink { return .removedAnother(fresh) }
+        return .removed
+    }
+
+    /// The message for `Removal.removedAnother`.
+    static func removedAnotherMessage(_ fresh: String) -> String {
+        "a file was moved onto '\(fresh)' at the instant Derive removed its own file by that name (after moving it there and checking it), and was removed in its place; Derive's file is where that file came from"
     }
 
     // MARK: Walking
@@ -705,7 +804,7 @@ public final class TemporaryFile: @unchecked Sendable {
             && info.st_ino == before.st_ino && info.st_dev == before.st_dev && info.st_ino != ours.st_ino && approve(displaced)
         if approved {
             switch dispose(fresh, expected: info, holding: displaced) {
-            case .removed, .gone:
+            case .removed, .gone, .putBack:
                 if durable { fsync(folder) }
                 return createdFolders
             case .kept(let name):
@@ -726,7 +825,7 @@ public final class TemporaryFile: @unchecked Sendable {
             switch dispose(fresh, expected: ours, holding: fd) {
             case .kept(let name): kept = name ?? fresh
             case .removedAnother(let name): if durable { fsync(folder) }; throw removedAnother(name)
-            case .removed, .gone: break
+            case .removed, .gone, .putBack: break
             }
         } else {
             kept = keepAside(fresh) ?? fresh
@@ -736,77 +835,20 @@ public final class TemporaryFile: @unchecked Sendable {
         throw .alreadyExists(key)
     }
 
-    /// Where a name went when moved to a fresh name of its own.
-    private enum FreshName { case moved(String), gone, failed(String) }
+    private func moveToFreshName(_ name: String) -> ConfinedFolder.FreshName {
+        ConfinedFolder.moveToFreshName(folder, name, base: finalName)
+    }
 
-    /// Moves `name` to a fresh name beside the target that nothing has (`RENAME_NOREPLACE`), in
-    /// the shape of a temporary name, so a build killed before the removal leaves a file the
-    /// next build's sweep checks like any other temporary.
-    private func moveToFreshName(_ name: String) -> FreshName {
-        for _ in 0..<16 {
-            let fresh = ".\(finalName).\(getpid()).\(UInt32.random(in: 0 ... .max))\(ConfinedFolder.temporaryMarker)"
-            if Renaming.rename(folder, name, folder, fresh, flags: Renaming.noReplace) == 0 { return .moved(fresh) }
-            if errno == ENOENT { return .gone }
-            if errno != EEXIST { return .failed(String(cString: strerror(errno))) }
+    private func keepAside(_ name: String) -> String? { ConfinedFolder.keepAside(folder, name, base: finalName) }
+
+    private func removedAnother(_ name: String) -> ConfinementError { .system(key, ConfinedFolder.removedAnotherMessage(name)) }
+
+    /// `ConfinedFolder.removeVerified` of a name beside the target: anything else found there is
+    /// kept as `<name>.kept-<pid>-<n>` (never put back onto a temporary name).
+    private func dispose(_ name: String, expected: stat, holding: Int32) -> ConfinedFolder.Removal {
+        ConfinedFolder.removeVerified(folder, name, expected: expected, holding: holding, base: finalName, putBack: false) {
+            TestHooks.ontoTemporary(.removing, folder: folder, temporaryName: temporaryName, finalName: finalName)
         }
-        return .failed("no free name")
-    }
-
-    /// A file moved onto the name Derive was removing its own file by, between the check and the
-    /// unlink, was removed in its place (Derive's own file kept its other name): said, since it
-    /// cannot be undone.
-    private func removedAnother(_ name: String) -> ConfinementError {
-        .system(key, "a file was moved onto '\(name)' at the instant Derive removed its own file by that name (after moving it there and checking it), and was removed in its place; Derive's file is where that file came from")
-    }
-
-    /// What became of a name `dispose` was asked to remove.
-    private enum Disposal {
-        /// It was the expected file, and that file lost the name.
-        case removed
-        /// Nothing was there.
-        case gone
-        /// Something else was there: kept under the name given (nil: left where it was).
-        case kept(String?)
-        /// The name was unlinked but the expected file still has all its names: a file moved
-        /// onto the name between the check and the unlink was removed instead (reported, since
-        /// it cannot be undone). With the name unlinked.
-        case removedAnother(String)
-    }
-
-    /// Removes the name `name` only when it holds the file `expected` (device and inode), and never
-    /// by a name whose identity was checked before it got there: the name is first moved to a
-    /// fresh name of its own (`RENAME_NOREPLACE`: nothing there is replaced), and what is checked
-    /// and then unlinked is that fresh name, which existed for no one before. Anything else
-    /// found is kept under `<name>.kept-<pid>-<n>`. `holding`, an open descriptor of the expected
-    /// file, tells afterwards whether it was that file that lost the name.
-    private func dispose(_ name: String, expected: stat, holding: Int32) -> Disposal {
-        let fresh: String
-        switch moveToFreshName(name) {
-        case .moved(let moved): fresh = moved
-        case .gone: return .gone
-        case .failed: return .kept(nil)
-        }
-        var now = stat()
-        guard fstatat(folder, fresh, &now, AT_SYMLINK_NOFOLLOW) == 0 else { return .gone }
-        guard now.st_ino == expected.st_ino, now.st_dev == expected.st_dev else { return .kept(keepAside(fresh) ?? fresh) }
-        var links = stat()
-        let counted = holding >= 0 && fstat(holding, &links) == 0
-        TestHooks.ontoTemporary(.removing, folder: folder, temporaryName: temporaryName, finalName: finalName)
-        guard unlinkat(folder, fresh, 0) == 0 else { return errno == ENOENT ? .gone : .kept(fresh) }
-        var after = stat()
-        if counted, fstat(holding, &after) == 0, after.st_nlink >= links.st_nlink { return .removedAnother(fresh) }
-        return .removed
-    }
-
-    /// A file that is not Derive's, at `name`: moved to a name that is not a temporary one (a later
-    /// run would look at that), beside the target. Returns its name.
-    private func keepAside(_ name: String) -> String? {
-        for attempt in 0..<100 {
-            let kept = "\(finalName).kept-\(getpid())-\(attempt)"
-            if Renaming.rename(folder, name, folder, kept, flags: Renaming.noReplace) == 0 { return kept }
-            if errno != EEXIST { break }
-        }
-        return nil
     }
 
     /// Hard-links the file at the key from its descriptor (fails if the name is taken), then
