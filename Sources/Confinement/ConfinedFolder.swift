@@ -328,8 +328,9 @@ public final class ConfinedFolder: Sendable {
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ConfinementError.notRegularFile(key.string) }
         guard try shouldRemove(fd) else { return false }
         if viaFreshName {
-            let removal = Self.removeVerified(parent, name, expected: info, holding: fd, base: name, putBack: true) {
+            let removal = Self.removeVerified(parent, name, expected: info, holding: fd, base: name, putBack: true) { fresh in
                 TestHooks.ontoTemporary(.removing, folder: parent, temporaryName: name, finalName: name)
+                TestHooks.ontoTemporary(.unlinking, folder: parent, temporaryName: fresh, finalName: name)
             }
             switch removal {
             case .removed, .gone: return true
@@ -463,7 +464,7 @@ public final class ConfinedFolder: Sendable {
     /// `<base>.kept-<pid>-<n>`. `holding`, an open descriptor of the expected file, tells
     /// afterwards whether it was that file that lost the name.
     static func removeVerified(_ folder: Int32, _ name: String, expected: stat, holding: Int32, base: String, putBack: Bool,
-                               beforeUnlink: () -> Void = {}) -> Removal {
+                               beforeUnlink: (_ fresh: String) -> Void = { _ in }) -> Removal {
         let fresh: String
         switch moveToFreshName(folder, name, base: base) {
         case .moved(let moved): fresh = moved
@@ -478,7 +479,7 @@ public final class ConfinedFolder: Sendable {
         }
         var links = stat()
         let counted = holding >= 0 && fstat(holding, &links) == 0
-        beforeUnlink()
+        beforeUnlink(fresh)
         guard unlinkat(folder, fresh, 0) == 0 else { return errno == ENOENT ? .gone : .kept(fresh) }
         var after = stat()
         if counted, fstat(holding, &after) == 0, after.st_nlink >= links.st_nlink { return .removedAnother(fresh) }
@@ -846,8 +847,9 @@ public final class TemporaryFile: @unchecked Sendable {
     /// `ConfinedFolder.removeVerified` of a name beside the target: anything else found there is
     /// kept as `<name>.kept-<pid>-<n>` (never put back onto a temporary name).
     private func dispose(_ name: String, expected: stat, holding: Int32) -> ConfinedFolder.Removal {
-        ConfinedFolder.removeVerified(folder, name, expected: expected, holding: holding, base: finalName, putBack: false) {
+        ConfinedFolder.removeVerified(folder, name, expected: expected, holding: holding, base: finalName, putBack: false) { fresh in
             TestHooks.ontoTemporary(.removing, folder: folder, temporaryName: temporaryName, finalName: finalName)
+            TestHooks.ontoTemporary(.unlinking, folder: folder, temporaryName: fresh, finalName: finalName)
         }
     }
 
@@ -901,6 +903,10 @@ enum TestHooks {
         case installed
         /// A name is about to be unlinked, its identity already checked.
         case removing
+        /// The same instant, but the exchange is with the name about to be unlinked (the fresh
+        /// name Derive moved its file to), not the temporary name: the one instant no system call
+        /// closes, which Derive reports.
+        case unlinking
     }
 
     /// `DERIVE_TEST_ONTO_TEMPORARY=<name>[@<instant>]=<path>`: once, at that instant (`installed`

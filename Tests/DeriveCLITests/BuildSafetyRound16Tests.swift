@@ -99,4 +99,23 @@ import Testing
             #expect(holding.allSatisfy { said.contains(($0 as NSString).lastPathComponent) }, "\(holding): \(said)")
         }
     }
+
+    /// The one instant left: a file exchanged onto the fresh name Derive moved its old lock to,
+    /// between the check there and the unlink. No system call unlinks "only this inode", so the
+    /// user's file is removed; but Derive's old file still has its other name, which the
+    /// descriptor's link count shows, and the build fails naming the name instead of saying
+    /// "rewrote derive.lock". (Before round 16 there was no such name and no such report.)
+    @Test func aFileRemovedInThePlaceOfDerivesOwnIsReported() throws {
+        let project = try Project(index: true)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: true, width: 31))
+        try Data("USER FILE\n".utf8).write(to: project.url("user.jpg"))
+        let build = try CLI.run(["build"], in: project.root,
+                                environment: ["DERIVE_TEST_ONTO_TEMPORARY": "derive.lock@unlinking=" + project.url("user.jpg").path])
+        let said = text(build.stdout) + build.stderr
+        #expect(build.status == 1, "\(said)")
+        #expect(said.contains("was removed in its place") && said.contains(".derive.lock."), "\(said)")
+        #expect(!said.contains("rewrote derive.lock"), "\(said)")
+    }
 }
