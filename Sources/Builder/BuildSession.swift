@@ -159,12 +159,10 @@ public final class BuildSession: @unchecked Sendable {
     /// Why it was moved: `corrupt` or `owned by <manifest>`.
     public var movedAsideReason: String? { openedStore?.movedAsideReason }
 
-    /// The name a state records for its owner: the manifest's absolute real path.
+    /// The name a state records for its owner (`StateOwner`): the manifest's absolute path with
+    /// its folders' links resolved, its own name kept.
     public static func ownerName(_ manifestPath: String) -> String {
-        let absolute = URL(fileURLWithPath: manifestPath).standardizedFileURL.path
-        guard let resolved = realpath(absolute, nil) else { return absolute }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        StateOwner.name(manifestPath)
     }
 
     /// The disk confined to the buckets' folders and to every folder an output was written to.

@@ -207,7 +207,7 @@ public final class StateStore: Sendable {
         }
         if let owner {
             let recorded = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
-            if let recorded, recorded != owner {
+            if let recorded, !StateOwner.isSame(recorded: recorded, owner: owner) {
                 try opened.close()
                 aside = try Self.moveAside(path, suffix: "foreign", error: nil)
                 reason = "owned by \(recorded)"
