@@ -361,6 +361,34 @@ import ProcessLanguage
         #expect(!fixture.disk.exists(witnessFile))
     }
 
+    /// The lock is read again only while it is racy: a settled lock with the stat the witness
+    /// took holds the bytes it hashed (the rule every other file is trusted by); a same-tick edit
+    /// of a racy lock, which keeps its stat, is noticed.
+    @Test func theLockIsReadAgainOnlyWhileRacy() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        let manifest = try fixture.manifest()
+        let outputs = try fixture.store.allOutputs().keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
+        let lock = try inputs(fixture).lockPath
+        let bytes = try #require(fixture.disk.contents(lock))
+        try save(fixture)   // settled
+        fixture.disk.resetReads()
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) != nil)
+        #expect(!fixture.disk.reads.contains(lock), "a settled lock was read again")
+
+        fixture.disk.put(lock, bytes)   // rewritten now, same bytes: racy
+        let witnessInputs = try inputs(fixture)
+        NoOpWitness.save(witnessInputs, snapshot: NoOpWitness.snapshot(witnessInputs, disk: fixture.disk), outputs: outputs,
+                         disk: fixture.disk, valid: true, expected: { $0 == lock ? ContentDigests.digest(bytes) : nil })
+        fixture.disk.resetReads()
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) != nil)
+        #expect(fixture.disk.reads.contains(lock), "a racy lock was not read again")
+        var edited = bytes
+        edited[edited.startIndex] ^= 0xFF
+        fixture.disk.replaceKeepingStat(lock, edited)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil, "a same-tick edit of a racy lock")
+    }
+
     @Test func racyWitnessIsNotTrusted() throws {
         let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
         try fixture.build()
