@@ -18,7 +18,9 @@ import ProcessLanguage
 /// checked, so the witness never vouches for a lock whose bytes changed.
 ///
 /// Racy timestamps (git's rule): an input changed within the racy margin of the snapshot could
-/// change again in the same clock tick without its stat moving, so such a snapshot leaves no
+/// change again in the same clock tick without its stat moving, so the witness keeps the digest
+/// the plan used for it (checked against its bytes when saving) and the no-op check rehashes it
+/// while it is racy; a racy manifest file, or a racy input the plan did not hash, leaves no
 /// witness. Outputs the build itself just wrote are racy the same way; rather than waiting a
 /// second and planning again, the witness keeps their content digests (checked against what the
 /// build recorded) and the no-op check rehashes those few files. A build that changed
