@@ -364,6 +364,11 @@ public final class BuildSession: @unchecked Sendable {
                   record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode),
                   stat.changed < record.recorded - (digests?.racyMargin ?? 0) else { return nil }
             return record.digest
+        }, planDigest: { file, stat in
+            // The same, hashed within the racy margin too: the witness checks it against the bytes now.
+            guard let record = digests?.record(for: file), record.size == stat.size, record.mtime == stat.mtime,
+                  record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode) else { return nil }
+            return record.digest
         })
     }
 
