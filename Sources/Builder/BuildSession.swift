@@ -122,11 +122,12 @@ public final class BuildSession: @unchecked Sendable {
         return store
     }
 
-    /// Where the state's records may lead: their own bucket's folder, a moved bucket's old folder
-    /// inside the manifest's folder, an old index in a bucket or the manifest's folder.
+    /// Where the state's records may lead: their own bucket's folder, a bucket's earlier folder
+    /// Derive recorded (still the same folder), an old index a `.json` file in a bucket.
     var recordPlaces: RecordPlaces {
         RecordPlaces(manifestPath: manifestPath, buckets: manifest.buckets.map { ($0.name, $0.path) },
-                     outputBuckets: LockableOutputs(manifest).buckets.union(manifest.index.map { [$0.bucket] } ?? []))
+                     outputBuckets: LockableOutputs(manifest).buckets.union(manifest.index.map { [$0.bucket] } ?? []),
+                     index: manifest.index.flatMap { index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } })
     }
 
     /// Throws when the lock is larger than `LockFile.maxBytes`, from its size alone: every command
@@ -158,12 +159,10 @@ public final class BuildSession: @unchecked Sendable {
     /// Why it was moved: `corrupt` or `owned by <manifest>`.
     public var movedAsideReason: String? { openedStore?.movedAsideReason }
 
-    /// The name a state records for its owner: the manifest's absolute real path.
+    /// The name a state records for its owner (`StateOwner`): the manifest's absolute path with
+    /// its folders' links resolved, its own name kept.
     public static func ownerName(_ manifestPath: String) -> String {
-        let absolute = URL(fileURLWithPath: manifestPath).standardizedFileURL.path
-        guard let resolved = realpath(absolute, nil) else { return absolute }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        StateOwner.name(manifestPath)
     }
 
     /// The disk confined to the buckets' folders and to every folder an output was written to.
@@ -272,8 +271,7 @@ public final class BuildSession: @unchecked Sendable {
     /// Every planned file operation (a write: create, rebuild, update, adoption; or a delete) of a
     /// file that another manifest's state records (a copied project sharing a bucket folder
     /// outside its tree) is refused here, whatever its verdict: two manifests never own one file.
-    /// Writes and recorded deletes become plan errors; a deletion known only from the lock leaves
-    /// the file to its owner and drops it from this lock. `--overwrite` takes files over.
+    /// Writes and recorded deletes become plan errors. `--overwrite` takes files over.
     func refuseClaimedFileOperations(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
         let operations = plan.items.filter { $0.kind != .upToDate || $0.adopted != nil }
         guard !operations.isEmpty else { return plan }
@@ -283,13 +281,11 @@ public final class BuildSession: @unchecked Sendable {
         result.items = plan.items.filter { item in
             guard item.kind != .upToDate || item.adopted != nil,
                   let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file, output: item.output) else { return true }
-            if item.kind == .delete, plan.lockOrphans.contains(item.output) { return false }
             if overwrite { return true }
             result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
         }
-        result.lockOrphans = PathSet(result.items.filter { plan.lockOrphans.contains($0.output) }.map(\.output))
         return result
     }
 
@@ -388,6 +384,11 @@ public final class BuildSession: @unchecked Sendable {
                   record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode),
                   stat.changed < record.recorded - (digests?.racyMargin ?? 0) else { return nil }
             return record.digest
+        }, planDigest: { file, stat in
+            // The same, hashed within the racy margin too: the witness checks it against the bytes now.
+            guard let record = digests?.record(for: file), record.size == stat.size, record.mtime == stat.mtime,
+                  record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode) else { return nil }
+            return record.digest
         })
     }
 
@@ -395,6 +396,9 @@ public final class BuildSession: @unchecked Sendable {
     public struct CheckResult {
         public var problems: [String]
         public var upToDate: Int
+        /// Lock lines for outputs the manifest does not produce, with no state (a fresh clone):
+        /// named, not problems (the build leaves the files and drops the lines; exit 0).
+        public var left: [LockLeft] = []
     }
 
     /// `summaries`: what renders the sources' colours and placeholders the state lacks (a fresh
@@ -440,8 +444,14 @@ public final class BuildSession: @unchecked Sendable {
             // said twice; an output whose input failed (a missing watermark object) is reported above.
             let planned = PathSet(plan.items.map(\.output))
             let failedOutputs = PathSet(plan.failures.map(\.subject))
+            let left = PathSet(plan.lockLeft.map(\.output))
             for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path)
-                && !planned.contains(path) && !failedOutputs.contains(path) {
+                && !planned.contains(path) && !failedOutputs.contains(path) && !left.contains(path) {
+                if let source = plan.heldBySource[path] {
+                    // Still produced by the manifest: its source could not be read (named above), so it is kept as built.
+                    problems.append("\(path): kept as built and not checked: its source \(source) could not be read")
+                    continue
+                }
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {
@@ -451,14 +461,24 @@ public final class BuildSession: @unchecked Sendable {
         }
         // Anything else that differs in the lock's bytes (order, the header), and the index.
         let lockReported = problems.contains { $0.hasPrefix(lockName + " ") || $0.contains(": its \(lockName) entry") || $0.contains(" \(lockName)") }
-        for change in plan.controlFiles where !(PathKey.same(change.path, lockPath) && lockReported) {
+        // Without a state, lines the manifest does not produce are only named (the build drops
+        // them): a lock that differs by those lines alone is up to date (attack 16's V3).
+        let onlyLeftLines = lockData.map { lockDiffersOnlyByLeftLines($0, plan: plan) } ?? false
+        for change in plan.controlFiles where !(PathKey.same(change.path, lockPath) && (lockReported || onlyLeftLines)) {
             problems.append(change.problem)
         }
-        if problems.isEmpty, let lockData, let expected = try expectedLock(plan), lockData != expected {
+        if problems.isEmpty, !onlyLeftLines, let lockData, let expected = try expectedLock(plan), lockData != expected {
             // Lines swapped, repeated, blank, respaced, an extra key: build would rewrite it, so it is not up to date.
             problems.append("\(lockName) is not exactly what derive build writes (lines reordered, repeated or reformatted?); run derive build")
         }
-        return CheckResult(problems: problems, upToDate: plan.count(.upToDate))
+        return CheckResult(problems: problems, upToDate: plan.count(.upToDate), left: plan.lockLeft)
+    }
+
+    /// Whether `lockData` is the lock a build writes after `plan` once the lines of `plan.lockLeft`
+    /// are taken out (byte for byte otherwise: reordered or reformatted lines still differ).
+    func lockDiffersOnlyByLeftLines(_ lockData: Data, plan: Plan) -> Bool {
+        guard !plan.lockLeft.isEmpty, let expected = try? expectedLock(plan) else { return false }
+        return LockFile.dropping(PathSet(plan.lockLeft.map(\.output)), from: lockData) == expected
     }
 
     /// A lock line as compared with the file's numbers: a line of an older lock that gives no
@@ -484,6 +504,15 @@ public final class BuildSession: @unchecked Sendable {
     /// The folder of the bucket a lock entry's path names (the manifest's, for `clean`).
     private func placed(_ file: String, bucketOf path: String) -> String {
         manifest.bucket(named: PathKey.bucket(of: path))?.path ?? (file as NSString).deletingLastPathComponent
+    }
+
+    /// The outputs today's manifest produces (`bucket/key`, `{hash}` names as the lock resolves
+    /// them), those whose file the plan refuses (edited since) included: the only lock lines
+    /// `clean` may act on without a state (each still digest-checked at removal). Empty when no
+    /// plan can be made: then nothing is removed on the lock's word.
+    static func producedOutputs(_ planner: Planner) -> PathSet {
+        guard let plan = try? planner.plan() else { return [] }
+        return PathSet(plan.items.filter { $0.kind != .delete }.map(\.output)).union(plan.erroredOutputs)
     }
 
     /// The first symbolic link on `path` below the bucket folder holding it, if any.
@@ -566,36 +595,34 @@ public final class BuildSession: @unchecked Sendable {
             if store.existed || !recorded.isEmpty {
                 // A state of this manifest says what Derive wrote: the lock adds nothing to delete.
             } else if let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
-                // Outputs the lock vouches for that the state does not record: removed if their bytes
-                // still match, unless another manifest's state records the file (a copied project).
+                // Outputs the lock vouches for that the state does not record: removed only at paths
+                // today's manifest writes (the outputs a build adopts) and only if their bytes still
+                // match the line, unless another manifest's state records the file (a copied
+                // project). Any other line is named and its file left: without a state, Derive
+                // deletes nothing on the lock's word (attack 16's H2, V7).
                 let claims = foreignClaims().files
-                let ruleOutputs = LockableOutputs(manifest)
+                let wanted = Self.producedOutputs(planner)
+                let lockName = planner.display(lockPath)
                 for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
                     let file: String
                     switch LockFile.place(entry.path, in: manifest) {
                     case .failure(let problem):
-                        report.left.append("\(planner.display(lockPath)) lists \(entry.path), but \(problem); nothing is removed for it")
+                        report.left.append("\(lockName) lists \(entry.path), but \(problem); nothing is removed for it")
                         continue
                     case .success(nil):
-                        report.keptLock = true
-                        report.left.append("\(entry.path): its bucket is no longer in the manifest, so it cannot be placed; \(planner.display(lockPath)) is kept")
+                        report.left.append("\(entry.path)  left: in \(lockName), but its bucket '\(PathKey.bucket(of: entry.path))' is no longer in the manifest; "
+                                           + "Derive deletes nothing on the lock's word — remove the file yourself if it is yours to remove")
                         continue
                     case .success(let placed?):
                         file = placed.file
                     }
                     if protected.contains(file) {
-                        report.left.append("\(planner.display(file)) is listed in \(planner.display(lockPath)) but is a source or control file of this manifest; left in place")
+                        report.left.append("\(planner.display(file)) is listed in \(lockName) but is a source or control file of this manifest; left in place")
                         continue
                     }
-                    if let refusal = planner.lockMayAuthorise(entry, rules: ruleOutputs) {
-                        // In a bucket rules write to and still the bytes the lock records (an output of an
-                        // older manifest, say): the lock is kept as that file's record (exit 1).
-                        let bucket = PathKey.bucket(of: entry.path)
-                        if ruleOutputs.buckets.contains(bucket), let bytes = try? planner.disk.read(file), ContentDigests.digest(bytes) == entry.digest {
-                            report.keptLock = true
-                            report.problems.append("\(planner.display(file)) is listed in \(planner.display(lockPath)) with its bytes, but \(refusal); nothing is removed for it, and \(planner.display(lockPath)) is kept as its record (delete the file by hand if it is not wanted, then run derive clean again)")
-                        } else {
-                            report.left.append("\(planner.display(lockPath)) lists \(entry.path), but \(refusal); nothing is removed for it")
+                    guard wanted.contains(entry.path) else {
+                        if planner.disk.exists(file) || SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) != nil {
+                            report.left.append("\(entry.path)  " + LockLeft.leftMessage(lock: lockName))
                         }
                         continue
                     }
@@ -605,7 +632,7 @@ public final class BuildSession: @unchecked Sendable {
                     }
                     if let link = SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) {
                         report.keptLock = true
-                        report.problems.append("\(planner.display(file)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place, and \(planner.display(lockPath)) is kept as its record")
+                        report.problems.append("\(planner.display(file)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place, and \(lockName) is kept as its record")
                         continue
                     }
                     let existed = planner.disk.exists(file)

@@ -243,6 +243,9 @@ public struct Builder: Sendable {
             }
         }
         try store.saveFiles(planner.digests.takePending())
+        // The buckets' folders as Derive used them (device and inode): the only earlier folders a
+        // record may lead to once a bucket moves.
+        try store.noteBucketFolders()
         // Never report success with an output missing: whatever the deletions did, every output
         // built, kept or adopted must still be there.
         if !plan.deletions.isEmpty || plan.work.contains(where: { item in item.recorded.map { !PathKey.same($0.file, item.derivative?.outputPath ?? "") } ?? false }) {
@@ -777,14 +780,32 @@ public struct OutputRemoval: Sendable {
             return .left(path: file, message: "\(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow; left in place")
         }
         let existed = disk.exists(file)
+        let created = try store.createdFolderIdentities()
+        if existed {
+            // The folder it was written to must still be one the record may lead to (asked again:
+            // the folder at that path may have been replaced since the plan).
+            if let problem = try store.problem(record) {
+                return .left(path: file, message: "\(display(file)): \(problem); left in place")
+            }
+            // A folder Derive created on the way that is not the one there now (the user moved
+            // Derive's away and made a new one): nothing in it is Derive's.
+            var folder = (file as NSString).deletingLastPathComponent
+            while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8) {
+                if case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) != identity {
+                    return .left(path: file, message: "\(display(folder)) is not the folder Derive created there (another folder is at that path now); \(display(file)) is left in place")
+                }
+                folder = (folder as NSString).deletingLastPathComponent
+            }
+        }
         guard try disk.remove(file, ifDigest: record.outputDigest) else {
             return .left(path: file, message: "\(display(file)) was changed since Derive wrote it; left in place")
         }
         guard existed else { return .forgotten }
         try store.removeFiles([file])
-        let created = try store.createdFolders()
+        // Only folders Derive created, still the ones it created, and only when empty.
         var folder = (file as NSString).deletingLastPathComponent
-        while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8), created.contains(folder),
+        while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8),
+              case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity,
               disk.removeEmptyFolder(folder) {
             try store.forgetCreatedFolder(folder)
             folder = (folder as NSString).deletingLastPathComponent

@@ -311,8 +311,14 @@ public final class ConfinedFolder: Sendable {
 
     /// Removes the regular file at `key` if `shouldRemove` approves its open descriptor (a digest
     /// check, say). Returns false when the check refused. Never removes folders or links.
+    ///
+    /// `viaFreshName` (the builder's removals of files it wrote): the name the check passed on is
+    /// never unlinked. The file first leaves it for a fresh name of its own (`RENAME_NOREPLACE`),
+    /// is checked there to be the file approved, and only that name is unlinked; a file moved onto
+    /// the key between the check and the move is put back (false), or, when the key is taken
+    /// again, kept beside it as `<name>.kept-<pid>-<n>` and named in the error.
     @discardableResult
-    public func removeFile(_ key: ObjectKey, if shouldRemove: (Int32) throws -> Bool = { _ in true }) throws -> Bool {
+    public func removeFile(_ key: ObjectKey, if shouldRemove: (Int32) throws -> Bool = { _ in true }, viaFreshName: Bool = false) throws -> Bool {
         let (parent, name) = try walkToParent(key, create: false)
         defer { if parent != descriptor { close(parent) } }
         let fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
@@ -321,11 +327,27 @@ public final class ConfinedFolder: Sendable {
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ConfinementError.notRegularFile(key.string) }
         guard try shouldRemove(fd) else { return false }
+        if viaFreshName {
+            let removal = Self.removeVerified(parent, name, expected: info, holding: fd, base: name, putBack: true) { fresh in
+                TestHooks.ontoTemporary(.removing, folder: parent, temporaryName: name, finalName: name)
+                TestHooks.ontoTemporary(.unlinking, folder: parent, temporaryName: fresh, finalName: name)
+            }
+            switch removal {
+            case .removed, .gone: return true
+            case .putBack: return false
+            case .kept(let kept):
+                throw ConfinementError.system(key.string, "a file was moved onto it while Derive was removing its own file there; it is not Derive's, so it was kept"
+                                              + (kept.map { " as '\($0)'" } ?? "") + " (look at it, then build again)")
+            case .removedAnother(let fresh):
+                throw ConfinementError.system(key.string, Self.removedAnotherMessage(fresh))
+            }
+        }
         // The name must still be the file that was checked.
         var now = stat()
         guard fstatat(parent, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev else {
             return false
         }
+        TestHooks.ontoTemporary(.removing, folder: parent, temporaryName: name, finalName: name)
         guard unlinkat(parent, name, 0) == 0 else { throw Self.error(errno, key.string) }
         return true
     }
@@ -371,7 +393,8 @@ public final class ConfinedFolder: Sendable {
             var info = stat(), now = stat()
             guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, approve(written, file),
                   fstatat(fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev else { continue }
-            if unlinkat(fd, name, 0) == 0 { removed.append(name) }
+            // Removed by a fresh name it is moved to first, never by the name just checked.
+            if case .removed = Self.removeVerified(fd, name, expected: info, holding: file, base: written, putBack: true) { removed.append(name) }
         }
         return removed
     }
@@ -388,6 +411,84 @@ public final class ConfinedFolder: Sendable {
         let parts = temporaryName.dropLast(temporaryMarker.count).split(separator: ".")
         guard parts.count >= 3, let pid = pid_t(parts[parts.count - 2]), pid > 0 else { return nil }
         return pid
+    }
+
+    /// Where a name went when moved to a fresh name of its own.
+    enum FreshName { case moved(String), gone, failed(String) }
+
+    /// Moves `name` in `folder` to a fresh name nothing has (`RENAME_NOREPLACE`), in the shape of
+    /// a temporary name for `base`, so a process killed before the removal leaves a file the next
+    /// build's sweep checks like any other temporary.
+    static func moveToFreshName(_ folder: Int32, _ name: String, base: String) -> FreshName {
+        for _ in 0..<16 {
+            let fresh = ".\(base).\(getpid()).\(UInt32.random(in: 0 ... .max))\(temporaryMarker)"
+            if Renaming.rename(folder, name, folder, fresh, flags: Renaming.noReplace) == 0 { return .moved(fresh) }
+            if errno == ENOENT { return .gone }
+            if errno != EEXIST { return .failed(String(cString: strerror(errno))) }
+        }
+        return .failed("no free name")
+    }
+
+    /// A file that is not Derive's, at `name`: moved to a name that is not a temporary one (a later
+    /// run would look at that), `<base>.kept-<pid>-<n>` beside it. Returns that name.
+    static func keepAside(_ folder: Int32, _ name: String, base: String) -> String? {
+        for attempt in 0..<100 {
+            let kept = "\(base).kept-\(getpid())-\(attempt)"
+            if Renaming.rename(folder, name, folder, kept, flags: Renaming.noReplace) == 0 { return kept }
+            if errno != EEXIST { break }
+        }
+        return nil
+    }
+
+    /// What became of a name removed only while it was a given file.
+    enum Removal {
+        /// It was the expected file, and that file lost the name.
+        case removed
+        /// Nothing was there.
+        case gone
+        /// Something else was there: kept under the name given (nil: left where it was).
+        case kept(String?)
+        /// Something else was there: moved back to the name it had.
+        case putBack
+        /// The fresh name (given) was unlinked but the expected file still has all its names: a
+        /// file moved onto it between the check and the unlink was removed instead (reported,
+        /// since it cannot be undone).
+        case removedAnother(String)
+    }
+
+    /// Removes the name `name` in `folder` only while it holds the file `expected` (device and
+    /// inode), and never by a name whose identity was checked before: the name is first moved to a
+    /// fresh name of its own (`RENAME_NOREPLACE`: nothing there is replaced), and what is checked
+    /// and then unlinked is that fresh name, which existed for no one before. Anything else found
+    /// there is moved back to `name` (`putBack`, when that is free) or kept as
+    /// `<base>.kept-<pid>-<n>`. `holding`, an open descriptor of the expected file, tells
+    /// afterwards whether it was that file that lost the name.
+    static func removeVerified(_ folder: Int32, _ name: String, expected: stat, holding: Int32, base: String, putBack: Bool,
+                               beforeUnlink: (_ fresh: String) -> Void = { _ in }) -> Removal {
+        let fresh: String
+        switch moveToFreshName(folder, name, base: base) {
+        case .moved(let moved): fresh = moved
+        case .gone: return .gone
+        case .failed: return .kept(nil)
+        }
+        var now = stat()
+        guard fstatat(folder, fresh, &now, AT_SYMLINK_NOFOLLOW) == 0 else { return .gone }
+        guard now.st_ino == expected.st_ino, now.st_dev == expected.st_dev else {
+            if putBack, Renaming.rename(folder, fresh, folder, name, flags: Renaming.noReplace) == 0 { return .putBack }
+            return .kept(keepAside(folder, fresh, base: base) ?? fresh)
+        }
+        var links = stat()
+        let counted = holding >= 0 && fstat(holding, &links) == 0
+        beforeUnlink(fresh)
+        guard unlinkat(folder, fresh, 0) == 0 else { return errno == ENOENT ? .gone : .kept(fresh) }
+        var after = stat()
+        if counted, fstat(holding, &after) == 0, after.st_nlink >= links.st_nlink { return .removedAnother(fresh) }
+        return .removed
+    }
+
+    /// The message for `Removal.removedAnother`.
+    static func removedAnotherMessage(_ fresh: String) -> String {
+        "a file was moved onto '\(fresh)' at the instant Derive removed its own file by that name (after moving it there and checking it), and was removed in its place; Derive's file is where that file came from"
     }
 
     // MARK: Walking
@@ -546,8 +647,13 @@ public final class TemporaryFile: @unchecked Sendable {
 
     /// Moves the file into place (after `fsync` of the file, and of the folder after the rename
     /// when `durable`). Returns the folders created for it. With `replacing: false`, nothing
-    /// at the key is replaced: the file is hard-linked there (which fails atomically when the
-    /// name is taken, `alreadyExists`) and its temporary name removed.
+    /// at the key is replaced: the file is hard-linked there from its own descriptor (which
+    /// fails atomically when the name is taken, `alreadyExists`), so it never has a temporary name
+    /// anyone could move a file onto.
+    ///
+    /// With `replacing: true` the file is renamed over the key, then the key is checked to hold
+    /// the file written: a file moved onto the temporary name just before the rename took the
+    /// key instead; it is left there (it is not Derive's) and the write fails saying so.
     @discardableResult
     public func commit(durable: Bool = true, replacing: Bool = true) throws(ConfinementError) -> [String] {
         precondition(!finished, "a temporary file is committed or discarded once")
@@ -555,183 +661,273 @@ public final class TemporaryFile: @unchecked Sendable {
         // the rename below: a writer racing the server inside the bucket folder).
         if keepingLinks, let kept = ConfinedFolder.keptEntry(folder, finalName, key: key) { discard(); throw kept }
         if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+        var ours = stat()
+        guard fstat(fd, &ours) == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+        committedStatus = ours
+        defer { closeDescriptor() }
+        if !replacing { return try linkInPlace(ours: ours, durable: durable) }
         try nameTheUnnamedFile()
-        var info = stat()
-        if fstat(fd, &info) == 0 { committedStatus = info }
-        close(fd)
-        fd = -1
-        if !replacing {
-            let linked = linkat(folder, temporaryName, folder, finalName, 0)
-            let code = errno
-            finished = true
-            TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
-            if let ours = committedStatus { try dropTemporaryName(ours: ours, durable: durable) } else { unlinkat(folder, temporaryName, 0) }
-            guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
-            if durable { fsync(folder) }
-            return createdFolders
-        }
+        TestHooks.ontoTemporary(.beforeInstall, folder: folder, temporaryName: temporaryName, finalName: finalName)
         // The target must not be a folder or a link: renameat would replace a link, never follow it,
         // but a folder in the way is the caller's error to report.
         guard renameat(folder, temporaryName, folder, finalName) == 0 else {
             let code = errno
             finished = true
-            unlinkat(folder, temporaryName, 0)
+            _ = dispose(temporaryName, expected: ours, holding: fd)
             throw code == EISDIR || code == ENOTEMPTY ? .notRegularFile(key) : ConfinedFolder.error(code, key)
         }
         finished = true
+        guard holds(finalName, ours) else {
+            if durable { fsync(folder) }
+            throw .system(key, Self.installedForeign(temporaryName, finalName))
+        }
         if durable { fsync(folder) }
         return createdFolders
     }
 
-    /// Gives an unnamed (O_TMPFILE) file its temporary name, so it can be renamed or linked into
-    /// place as a named one would be (AT_EMPTY_PATH needs a capability; the /proc link does not).
+    /// The message for a file that took the key because it was moved onto the temporary name
+    /// just before the rename (it replaced what was there; Derive's new file is where it came from).
+    static func installedForeign(_ temporaryName: String, _ finalName: String) -> String {
+        "a file was moved onto Derive's temporary name '\(temporaryName)' just before the new file was moved into place, so '\(finalName)' now holds that file, which Derive did not write; it was left there (look at it, then build again)"
+    }
+
+    /// Whether `name` is the file `expected` (device and inode, not following a link).
+    private func holds(_ name: String, _ expected: stat) -> Bool {
+        var now = stat()
+        return fstatat(folder, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == expected.st_ino && now.st_dev == expected.st_dev
+    }
+
+    /// Links the open file at `name` from its descriptor (never from a name): 0, or the `errno`.
+    /// AT_EMPTY_PATH needs a capability; the /proc link does not.
+    private func linkDescriptor(as name: String) -> Int32 {
+        if linkat(fd, "", folder, name, 0x1000 /* AT_EMPTY_PATH */) == 0 { return 0 }
+        if errno == EEXIST { return EEXIST }
+        if linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, name, AT_SYMLINK_FOLLOW) == 0 { return 0 }
+        return errno
+    }
+
+    /// Gives an unnamed (O_TMPFILE) file its temporary name, so it can be exchanged into place as
+    /// a named one would be.
     private func nameTheUnnamedFile() throws(ConfinementError) {
         guard anonymous else { return }
-        var linked = linkat(fd, "", folder, temporaryName, 0x1000 /* AT_EMPTY_PATH */)
-        if linked != 0 { linked = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, temporaryName, AT_SYMLINK_FOLLOW) }
-        guard linked == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
+        let code = linkDescriptor(as: temporaryName)
+        guard code == 0 else { discard(); throw ConfinedFolder.error(code, key) }
         anonymous = false
     }
 
+    private func closeDescriptor() {
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
     /// Moves the file into place over a file the caller owns, checked after the move, with no
-    /// window between check and move: the two are exchanged (`RENAME_EXCHANGE`), then the file
-    /// displaced (now at the temporary name) is opened and `approve` reads it. Approved: it is
-    /// removed. Refused (a user's file put there since the caller's last check, a link, a
-    /// folder): the two are exchanged back and the write fails with `alreadyExists`; if the
-    /// name changed again meanwhile, the displaced file is moved to a name of its own beside it
-    /// (`<name>.kept-<pid>-<n>`), never removed, and the error says where. Nothing at the
-    /// name: created only if it is still free (a hard link, as `replacing: false`).
+    /// window between check and move: the two are exchanged (`RENAME_EXCHANGE`). Then:
+    /// - the key must hold the file written: a file moved onto the temporary name before the
+    ///   exchange took the key instead; the two are exchanged back and that file is kept as
+    ///   `<name>.kept-<pid>-<n>` (never installed, never removed), and the write fails naming it;
+    /// - the file displaced leaves the temporary name for a fresh name of its own
+    ///   (`RENAME_NOREPLACE`) before anything is checked, so nothing moved onto the temporary name
+    ///   from then on can be removed; it is checked there to be the file that was at the key and
+    ///   read through a descriptor for `approve`. Approved: removed (`dispose`). Refused (a
+    ///   user's file put at the key since the caller's last check, a link, a folder): exchanged
+    ///   back to its name and the write fails with `alreadyExists`. Not the file that was at the
+    ///   key (moved onto the temporary name after the exchange): kept as `<name>.kept-<pid>-<n>`,
+    ///   and the write fails naming it.
+    /// Nothing at the key: created only if it is still free (a hard link, as `replacing: false`).
     @discardableResult
     public func commit(durable: Bool = true, replacingOnly approve: (Int32) -> Bool) throws(ConfinementError) -> [String] {
         precondition(!finished, "a temporary file is committed or discarded once")
         if durable, fsync(fd) != 0 { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
-        try nameTheUnnamedFile()
         var ours = stat()
         guard fstat(fd, &ours) == 0 else { let code = errno; discard(); throw ConfinedFolder.error(code, key) }
         committedStatus = ours
-        close(fd)
-        fd = -1
+        defer { closeDescriptor() }
+        try nameTheUnnamedFile()
+        // What the exchange should displace: the file at the key now. One put there in between is
+        // not this file, so it is never approved below.
+        var before = stat()
+        let hadFile = fstatat(folder, finalName, &before, AT_SYMLINK_NOFOLLOW) == 0
+        TestHooks.ontoTemporary(.beforeInstall, folder: folder, temporaryName: temporaryName, finalName: finalName)
         let exchanged = Renaming.exchange(folder, temporaryName, folder, finalName)
         let code = errno
         if exchanged != 0 {
             // Nothing there any more: a create, which keeps anything that appears meanwhile.
             // No RENAME_EXCHANGE here (a file system without it): refused rather than raced.
             finished = true
-            if code == ENOENT { return try linkInPlace(durable: durable) }
-            unlinkat(folder, temporaryName, 0)
+            if code == ENOENT { return try linkInPlace(ours: ours, durable: durable) }
+            _ = dispose(temporaryName, expected: ours, holding: fd)
             throw ConfinedFolder.error(code, key)
         }
         finished = true
-        // The displaced file now has the temporary name: read through a descriptor, so what is
-        // approved is what is removed (the name must still be that file when it goes).
-        let displaced = openat(folder, temporaryName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        var info = stat()
-        let approved = displaced >= 0 && fstat(displaced, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-            && info.st_ino != ours.st_ino && approve(displaced)
-        if displaced >= 0 { close(displaced) }
-        if approved {
-            TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
-            // The approved file goes only if the name is still that file (device and inode as
-            // read through the descriptor above). Anything else there now was moved onto the
-            // temporary name since: not Derive's, so it is kept under a name of its own (a later
-            // sweep would look at a temporary name) and the write fails naming it.
-            var now = stat()
-            if fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0 {
-                if now.st_ino == info.st_ino, now.st_dev == info.st_dev {
-                    unlinkat(folder, temporaryName, 0)
-                } else {
-                    let kept = keepAside()
-                    if durable { fsync(folder) }
-                    throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' while the old file was being replaced; it is not Derive's, so it was kept"
-                                  + (kept.map { " as '\($0)'" } ?? " there") + " (the new file is in place; look at the kept file, then build again)")
-                }
-            }
+        // The key must hold the file written now.
+        guard holds(finalName, ours) else {
+            // A file moved onto the temporary name before the exchange was moved into place instead:
+            // exchanged back (the key gets what the exchange displaced), then kept under a name of
+            // its own. Derive's new file is where that file came from; it is not touched there.
+            let back = Renaming.exchange(folder, temporaryName, folder, finalName)
+            var kept: String?
+            let disposal = back == 0 ? dispose(temporaryName, expected: ours, holding: fd) : .gone
+            if case .kept(let name) = disposal { kept = name }
+            if durable { fsync(folder) }
+            guard back == 0 else { throw .system(key, Self.installedForeign(temporaryName, finalName)) }
+            if case .removedAnother(let name) = disposal { throw removedAnother(name) }
+            throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' just before the new file was moved into place; it is not Derive's, so it was not installed: it was kept"
+                          + (kept.map { " as '\($0)'" } ?? "") + " and '\(finalName)' still holds the old file (look at the kept file, then build again)")
+        }
+        TestHooks.ontoTemporary(.installed, folder: folder, temporaryName: temporaryName, finalName: finalName)
+        // The displaced file leaves the temporary name before it is looked at.
+        let fresh: String
+        switch moveToFreshName(temporaryName) {
+        case .moved(let name): fresh = name
+        case .gone:
+            // Moved away by someone else: nothing of the displaced file is Derive's to remove.
             if durable { fsync(folder) }
             return createdFolders
-        }
-        // Not the caller's file: it goes back to its name, and the new file (now at the
-        // temporary name again) is removed; anything else found there is kept under a new name.
-        var back = Renaming.exchange(folder, temporaryName, folder, finalName)
-        if back != 0 && errno == ENOENT { back = Renaming.rename(folder, temporaryName, folder, finalName, flags: Renaming.noReplace) }
-        var now = stat()
-        if back == 0, fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == ours.st_ino, now.st_dev == ours.st_dev {
-            unlinkat(folder, temporaryName, 0)
-        } else if back == 0 && fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) != 0 {
-            // Gone already: nothing to keep.
-        } else {
-            let kept = keepAside()
+        case .failed(let reason):
             if durable { fsync(folder) }
-            throw .system(key, "a file appeared there while it was being replaced; it was kept" + (kept.map { " as '\($0)'" } ?? ""))
+            throw .system(key, "the old file could not be moved away from Derive's temporary name '\(temporaryName)' (\(reason)); it was left there (the new file is in place)")
+        }
+        var displacedStatus = stat()
+        let wasThere = hadFile && fstatat(folder, fresh, &displacedStatus, AT_SYMLINK_NOFOLLOW) == 0
+            && displacedStatus.st_ino == before.st_ino && displacedStatus.st_dev == before.st_dev
+        guard wasThere else {
+            // Not the file that was at the key: moved onto the temporary name after the exchange.
+            // Not Derive's, so kept under a name of its own, and the write fails naming it.
+            let kept = keepAside(fresh)
+            if durable { fsync(folder) }
+            throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' while the old file was being replaced; it is not Derive's, so it was kept"
+                          + (kept.map { " as '\($0)'" } ?? " as '\(fresh)'") + " (the new file is in place; look at the kept file, then build again)")
+        }
+        // Read through a descriptor, so what is approved is what is removed (checked again there).
+        let displaced = openat(folder, fresh, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        defer { if displaced >= 0 { close(displaced) } }
+        var info = stat()
+        let approved = displaced >= 0 && fstat(displaced, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+            && info.st_ino == before.st_ino && info.st_dev == before.st_dev && info.st_ino != ours.st_ino && approve(displaced)
+        if approved {
+            switch dispose(fresh, expected: info, holding: displaced) {
+            case .removed, .gone, .putBack:
+                if durable { fsync(folder) }
+                return createdFolders
+            case .kept(let name):
+                if durable { fsync(folder) }
+                throw .system(key, "a file was moved onto '\(fresh)' (where Derive had moved the old file to remove it); it is not Derive's, so it was kept"
+                              + (name.map { " as '\($0)'" } ?? "") + " (the new file is in place; look at the kept file, then build again)")
+            case .removedAnother(let name):
+                if durable { fsync(folder) }
+                throw removedAnother(name)
+            }
+        }
+        // Not the caller's file: it goes back to its name, and the new file (now at the fresh
+        // name) is removed when it is still Derive's; anything else found there is kept.
+        var back = Renaming.exchange(folder, fresh, folder, finalName)
+        if back != 0 && errno == ENOENT { back = Renaming.rename(folder, fresh, folder, finalName, flags: Renaming.noReplace) }
+        var kept: String?
+        if back == 0 {
+            switch dispose(fresh, expected: ours, holding: fd) {
+            case .kept(let name): kept = name ?? fresh
+            case .removedAnother(let name): if durable { fsync(folder) }; throw removedAnother(name)
+            case .removed, .gone, .putBack: break
+            }
+        } else {
+            kept = keepAside(fresh) ?? fresh
         }
         if durable { fsync(folder) }
+        if let kept { throw .system(key, "a file appeared there while it was being replaced; it was kept as '\(kept)'") }
         throw .alreadyExists(key)
     }
 
-    /// The temporary name holds a file that is not Derive's: moved to a name that is not a
-    /// temporary one (a later run would remove that), beside the target. Returns its name.
-    private func keepAside() -> String? {
-        for attempt in 0..<100 {
-            let name = "\(finalName).kept-\(getpid())-\(attempt)"
-            if Renaming.rename(folder, temporaryName, folder, name, flags: Renaming.noReplace) == 0 { return name }
-            if errno != EEXIST { break }
-        }
-        return nil
+    private func moveToFreshName(_ name: String) -> ConfinedFolder.FreshName {
+        ConfinedFolder.moveToFreshName(folder, name, base: finalName)
     }
 
-    /// Hard-links the temporary name at the target (fails if the name is taken), then removes the
-    /// temporary name.
-    private func linkInPlace(durable: Bool) throws(ConfinementError) -> [String] {
-        let linked = linkat(folder, temporaryName, folder, finalName, 0)
-        let code = errno
-        TestHooks.ontoTemporary(folder: folder, temporaryName: temporaryName, finalName: finalName)
-        if let ours = committedStatus { try dropTemporaryName(ours: ours, durable: durable) } else { unlinkat(folder, temporaryName, 0) }
-        guard linked == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
+    private func keepAside(_ name: String) -> String? { ConfinedFolder.keepAside(folder, name, base: finalName) }
+
+    private func removedAnother(_ name: String) -> ConfinementError { .system(key, ConfinedFolder.removedAnotherMessage(name)) }
+
+    /// `ConfinedFolder.removeVerified` of a name beside the target: anything else found there is
+    /// kept as `<name>.kept-<pid>-<n>` (never put back onto a temporary name).
+    private func dispose(_ name: String, expected: stat, holding: Int32) -> ConfinedFolder.Removal {
+        ConfinedFolder.removeVerified(folder, name, expected: expected, holding: holding, base: finalName, putBack: false) { fresh in
+            TestHooks.ontoTemporary(.removing, folder: folder, temporaryName: temporaryName, finalName: finalName)
+            TestHooks.ontoTemporary(.unlinking, folder: folder, temporaryName: fresh, finalName: finalName)
+        }
+    }
+
+    /// Hard-links the file at the key from its descriptor (fails if the name is taken), then
+    /// removes its temporary name, if it has one, when that is still the file (`dispose`): a file
+    /// moved onto the temporary name is kept under a name of its own and the write fails naming it.
+    private func linkInPlace(ours: stat, durable: Bool) throws(ConfinementError) -> [String] {
+        finished = true
+        var code = linkDescriptor(as: finalName)
+        var linkedByName = false
+        if code != 0, code != EEXIST, !anonymous {
+            // No way to link a descriptor here (no /proc): the temporary name, checked after.
+            code = linkat(folder, temporaryName, folder, finalName, 0) == 0 ? 0 : errno
+            linkedByName = code == 0
+        }
+        TestHooks.ontoTemporary(.installed, folder: folder, temporaryName: temporaryName, finalName: finalName)
+        var kept: String??
+        let disposal = anonymous ? .gone : dispose(temporaryName, expected: ours, holding: fd)
+        if case .kept(let name) = disposal { kept = .some(name) }
+        if case .removedAnother(let name) = disposal { throw removedAnother(name) }
+        guard code == 0 else { throw code == EEXIST ? .alreadyExists(key) : ConfinedFolder.error(code, key) }
         if durable { fsync(folder) }
+        if linkedByName, !holds(finalName, ours) { throw .system(key, Self.installedForeign(temporaryName, finalName)) }
+        if let kept {
+            throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' while the new file was being linked into place; it is not Derive's, so it was kept"
+                          + (kept.map { " as '\($0)'" } ?? " there") + " (look at the kept file, then build again)")
+        }
         return createdFolders
     }
 
-    /// Removes the temporary name when it is still the file Derive made (`ours`: device and inode
-    /// from its descriptor), never by the name alone: a file moved onto the name after the link
-    /// is not Derive's, so it is kept under a name of its own and the write fails naming it.
-    private func dropTemporaryName(ours: stat, durable: Bool) throws(ConfinementError) {
-        var now = stat()
-        guard fstatat(folder, temporaryName, &now, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-        if now.st_ino == ours.st_ino, now.st_dev == ours.st_dev {
-            unlinkat(folder, temporaryName, 0)
-            return
-        }
-        let kept = keepAside()
-        if durable { fsync(folder) }
-        throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' while the new file was being linked into place; it is not Derive's, so it was kept"
-                      + (kept.map { " as '\($0)'" } ?? " there") + " (look at the kept file, then build again)")
-    }
-
-    /// Removes the temporary file; nothing is moved into place.
+    /// Removes the temporary file; nothing is moved into place. A named one goes only while its
+    /// name is still this file (`dispose`); anything moved onto the name is kept.
     public func discard() {
         guard !finished else { return }
         finished = true
-        if fd >= 0 { close(fd); fd = -1 }
-        if !anonymous { unlinkat(folder, temporaryName, 0) }
+        var ours = stat()
+        if !anonymous, fd >= 0, fstat(fd, &ours) == 0 { _ = dispose(temporaryName, expected: ours, holding: fd) }
+        closeDescriptor()
     }
 }
 
 /// Hooks for tests into instants no test can reach by timing. Inert unless the process was
 /// started with the variable set (never in production).
 enum TestHooks {
-    /// `DERIVE_TEST_ONTO_TEMPORARY=<name>=<path>`: once, when the new file for `<name>` is in
-    /// place and the temporary name is about to go (the approved old file an exchange displaced
-    /// is there, or the new file's second name after a link), the file at `<path>` is exchanged
+    /// The instants a test can pick.
+    enum Instant: String {
+        /// The new file has its temporary name and is about to be moved (or linked) into place.
+        case beforeInstall = "before-install"
+        /// The new file is in place and the temporary name is about to go (the approved old file
+        /// an exchange displaced is there, or the new file's second name after a link).
+        case installed
+        /// A name is about to be unlinked, its identity already checked.
+        case removing
+        /// The same instant, but the exchange is with the name about to be unlinked (the fresh
+        /// name Derive moved its file to), not the temporary name: the one instant no system call
+        /// closes, which Derive reports.
+        case unlinking
+    }
+
+    /// `DERIVE_TEST_ONTO_TEMPORARY=<name>[@<instant>]=<path>`: once, at that instant (`installed`
+    /// when none is given) of the write of the file `<name>`, the file at `<path>` is exchanged
     /// with the temporary name (what a sync tool renaming its file there at that instant does).
-    private static let ontoTemporaryTarget: (name: String, path: String)? = {
+    private static let ontoTemporaryTarget: (name: String, instant: Instant, path: String)? = {
         guard let value = ProcessInfo.processInfo.environment["DERIVE_TEST_ONTO_TEMPORARY"],
               let equals = value.firstIndex(of: "=") else { return nil }
-        return (String(value[..<equals]), String(value[value.index(after: equals)...]))
+        var name = String(value[..<equals])
+        var instant = Instant.installed
+        if let at = name.lastIndex(of: "@"), let picked = Instant(rawValue: String(name[name.index(after: at)...])) {
+            instant = picked
+            name = String(name[..<at])
+        }
+        return (name, instant, String(value[value.index(after: equals)...]))
     }()
     private static let fired = NSLock()
     nonisolated(unsafe) private static var done = false
 
-    static func ontoTemporary(folder: Int32, temporaryName: String, finalName: String) {
-        guard let target = ontoTemporaryTarget, target.name == finalName else { return }
+    static func ontoTemporary(_ instant: Instant = .installed, folder: Int32, temporaryName: String, finalName: String) {
+        guard let target = ontoTemporaryTarget, target.name == finalName, target.instant == instant else { return }
         let first = fired.withLock { () -> Bool in defer { done = true }; return !done }
         guard first else { return }
         _ = Renaming.exchange(AT_FDCWD, target.path, folder, temporaryName)

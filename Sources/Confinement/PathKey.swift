@@ -107,13 +107,16 @@ public struct PathDictionary<Value>: Sequence, ExpressibleByDictionaryLiteral {
         storage = try Dictionary(pairs.lazy.map { (PathKey($0.0), $0.1) }, uniquingKeysWith: combine)
     }
 
+    // `_modify`, not `set`: `groups[root, default: []].append(x)` then mutates the value in
+    // place. With get/set it copied the whole value on every append: `RealDisk.stats` grouping
+    // 2 000 paths cost 250 M instructions, two thirds of a 2 000-output no-op (issue 15).
     public subscript(path: String) -> Value? {
         get { storage[PathKey(path)] }
-        set { storage[PathKey(path)] = newValue }
+        _modify { yield &storage[PathKey(path)] }
     }
     public subscript(path: String, default value: @autoclosure () -> Value) -> Value {
         get { storage[PathKey(path), default: value()] }
-        set { storage[PathKey(path), default: value()] = newValue }
+        _modify { yield &storage[PathKey(path), default: value()] }
     }
 
     public var count: Int { storage.count }

@@ -75,6 +75,12 @@ public struct OSSErrorBody: Error, Sendable {
                                        message: "Too many image renders are queued. Please reduce your request rate and retry later.",
                                        ec: "0044-00000001")
 
+    /// A followed manifest that changed and no longer loads (`ServedManifest`).
+    static func manifestUnavailable(_ reason: String) -> OSSErrorBody {
+        OSSErrorBody(status: 503, code: "ServiceUnavailable",
+                     message: "derive serve refuses requests until its manifest loads again: \(reason)")
+    }
+
     func xml(requestId: String, hostId: String) -> String {
         // `XMLText`, the one escaper: the body stays well-formed whatever a key or parameter held.
         let escape = XMLText.escaped

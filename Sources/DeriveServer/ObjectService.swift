@@ -248,14 +248,21 @@ final class RenderGate: Sendable {
 /// reached through a `ConfinedFolder`, so a key can never leave its bucket. Rendered results are
 /// cached on disk by action key in a bounded cache; a hit never touches libvips.
 public final class ObjectService: Sendable {
-    public let manifest: Manifest
-    public let verifier: Verifier
+    /// The manifest and keys as of the request being handled: a followed manifest
+    /// (`ServedManifest`, `derive serve`) is reloaded when its files change.
+    public var manifest: Manifest { configuration.manifest }
+    public var verifier: Verifier { configuration.verifier }
+    var authorizer: Authorizer { configuration.authorizer }
+    var configuration: ServedConfiguration { followed?.configuration ?? fixed }
+    /// The configuration given at start (tests), or the first a followed manifest loaded.
+    private let fixed: ServedConfiguration
+    /// The manifest `derive serve` follows; nil: `fixed` for good.
+    public let followed: ServedManifest?
     public let engine: any EngineDescription
     /// Where renders run (render workers in `derive serve`), with `engine`'s limits.
     public let renderer: any ImageRenderer
     public let maxBodyBytes: Int
     public let settings: ServerSettings
-    let authorizer: Authorizer
     let cache: RenderCache
     let gate: RenderGate
     let logger: Logger
@@ -284,7 +291,7 @@ public final class ObjectService: Sendable {
     public init(manifest: Manifest, verifier: Verifier, engine: any EngineDescription, renderer: (any ImageRenderer)? = nil,
                 cacheFolder: String, maxBodyBytes: Int = 20 * 1024 * 1024,
                 settings: ServerSettings = ServerSettings(), recorded: any RecordedOutputs = NoRecordedOutputs(),
-                metadata: ObjectMetadataStore? = nil,
+                metadata: ObjectMetadataStore? = nil, followed: ServedManifest? = nil,
                 logger: Logger = Logger(label: "derive.serve"),
                 clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) throws {
         // Control files inside a bucket could be replaced by a PUT: refuse to serve them.
@@ -295,8 +302,8 @@ public final class ObjectService: Sendable {
             }
         }
         try? FileManager.default.createDirectory(atPath: cacheFolder, withIntermediateDirectories: true)
-        self.manifest = manifest
-        self.verifier = verifier
+        self.fixed = followed?.configuration ?? ServedConfiguration(manifest: manifest, verifier: verifier, recorded: recorded)
+        self.followed = followed
         self.engine = engine
         guard let renderer = renderer ?? engine.inProcessRenderer else {
             throw ServeSetupError(message: "no renderer: derive serve renders in render workers (derive-render-worker)")
@@ -304,7 +311,6 @@ public final class ObjectService: Sendable {
         self.renderer = renderer
         self.maxBodyBytes = maxBodyBytes
         self.settings = settings
-        self.authorizer = Authorizer(recorded: recorded)
         self.cache = RenderCache(folder: cacheFolder, maxBytes: settings.cacheMaxBytes)
         self.gate = RenderGate(capacity: settings.renderThreads + settings.renderQueue)
         self.listingGate = RenderGate(capacity: settings.listConcurrency)
@@ -400,6 +406,11 @@ public final class ObjectService: Sendable {
         let exchange = Exchange(requestId: requestCounter.nextId(), host: request.headers["host"] ?? "localhost",
                                 method: request.method, target: request.target, logger: logger)
         do {
+            // A manifest that changed is loaded again first; one that no longer loads refuses
+            // every request (its old ACLs are never applied again).
+            if let followed, case .failure(let unavailable) = followed.current() {
+                throw OSSErrorBody.manifestUnavailable(unavailable.description)
+            }
             try SingleHeaders.check(request)
             multipart.sweepIfDue()
             return try route(request, exchange)
@@ -519,12 +530,13 @@ public final class ObjectService: Sendable {
 
     /// The bucket's folder, opened once; nil while it does not exist.
     func folder(_ bucket: Bucket, create: Bool = false) throws -> ConfinedFolder? {
-        if let open = folders.withLockedValue({ $0[bucket.name] }) { return open }
+        // Keyed by the folder's path: a reloaded manifest may point a bucket elsewhere.
+        if let open = folders.withLockedValue({ $0[bucket.path] }) { return open }
         if create { try FileManager.default.createDirectory(atPath: bucket.path, withIntermediateDirectories: true) }
         guard let opened = try? ConfinedFolder(path: bucket.path) else { return nil }
         return folders.withLockedValue { folders in
-            if let open = folders[bucket.name] { return open }
-            folders[bucket.name] = opened
+            if let open = folders[bucket.path] { return open }
+            folders[bucket.path] = opened
             return opened
         }
     }

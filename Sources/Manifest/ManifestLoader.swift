@@ -652,11 +652,12 @@ struct LoadState {
         func field(_ key: String) -> YAMLNode? { fields.first { $0.key == key }?.value }
         var ok = true
         let name = field("name").flatMap { string($0, "name") }
-        // The index keys a rule's pictures `rule/style` and plans print the name: a name is a
-        // style name's characters, so `g/thumb` cannot be rule `g`'s style `thumb` (attack 15's M5).
-        if let name, let nameNode = field("name"), !StyleName.isValid(name) {
-            diagnostics.error(nameNode.location, "rule name '\(Self.shown(name))' is invalid: use 1-63 letters, digits, '_', '-' or '.' "
-                              + "(the index keys the rule's pictures as rule/style)")
+        // The index keys a rule's pictures `rule/style` and plans print the name: no `/`, so
+        // `g/thumb` cannot be rule `g`'s style `thumb` (attack 15's M5), and nothing that prints
+        // as another name (controls, bidi); spaces and accents are fine (attack 16's V8).
+        if let name, let nameNode = field("name"), let problem = RuleName.problem(name) {
+            diagnostics.error(nameNode.location, "rule name '\(Self.shown(name))' is invalid: \(problem); a rule name is 1-\(RuleName.maxScalars) "
+                              + "characters other than '/', control and bidirectional characters")
             ok = false
         }
         let label = name.map { "rule '\(Self.shown($0))'" } ?? "the rule at line \(node.location.line)"
@@ -827,6 +828,17 @@ struct LoadState {
                     for variable in matrix where !parsed.variables.contains(variable.name) && variable.values.count > 1 {
                         diagnostics.error(toNode.location.advanced(by: toOffset),
                                           "matrix variable '\(variable.name)' is not used in 'to', so its outputs would overwrite each other; add {\(variable.name)}")
+                        ok = false
+                    }
+                    // The collision check runs on the paths before any bytes exist, where every
+                    // `{hash}` is the same placeholder: without {name} or {key}, two sources'
+                    // outputs are one path (attack 15/16's L5). Refused here, once, at `{hash}`.
+                    if parsed.variables.contains("hash"), !parsed.variables.contains("name"), !parsed.variables.contains("key"),
+                       let fromGlob, fromGlob.pattern.unicodeScalars.contains(where: { "*?[{".unicodeScalars.contains($0) }) {
+                        diagnostics.error(toNode.location.advanced(by: toOffset + parsed.offset(of: "hash")),
+                                          "{hash} alone does not name each source's outputs apart: 'from' may match several sources, "
+                                          + "and outputs are told apart by path before their bytes are known",
+                                          hint: "add {name} or {key}, e.g. \(targetBucket)/{name}.{hash}.{ext}")
                         ok = false
                     }
                     template = parsed

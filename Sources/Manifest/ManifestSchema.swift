@@ -44,7 +44,15 @@ public struct SchemaField: Sendable {
 public enum ManifestSchema {
     static let bucketName = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
     static let styleName = "^[A-Za-z0-9_.-]{1,63}$"
+    /// `RuleName`: no `/`, control, separator or bidi character, 1-128 scalars, not `rule at …`.
+    static let ruleName = "^(?!rule at )[^/\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]{1,\(RuleName.maxScalars)}$"
     static let limitRange = 1...Int(Int64.max / 4)
+    /// `Bucket.urlProblem` as far as a pattern can say it: https:// or http:// with a host (and a
+    /// port 1-99999; the loader also checks ≤ 65535) and no user, or a path from `/` (not `//`),
+    /// `./` or `../`; no empty folder (`//`), space, quote, `<>,?#\\` or backquote.
+    static let bucketURL = #"^(?:[Hh][Tt][Tt][Pp][Ss]?://(?:\[[0-9A-Fa-f:.]+\]|[^/@:\s"'<>,?#\\`\[\]]+)(?::[1-9][0-9]{0,4})?(?=/|$)|(?=/(?!/))|(?=\.\.?(?:/|$)))(?!.*//)[^\s"'<>,?#\\`]*$"#
+    /// bucket/template; `{hash:N}` only with N in 4-64 and at most one `{hash}`.
+    static let toTemplate = #"^(?!.*\{hash:(?!(?:[4-9]|[1-5][0-9]|6[0-4])\}))(?!.*\{hash(?::[0-9]+)?\}.*\{hash(?::[0-9]+)?\})[^/]+/.+"#
     static let acls = BucketACL.allCases.map(\.rawValue)
 
     public static let objectRule: [SchemaField] = [
@@ -63,7 +71,7 @@ public enum ManifestSchema {
         SchemaField("objects", .list(.object(objectRule, required: ["match", "acl"])), "Object ACL overrides; the first match wins."),
         SchemaField("style_delimiters", .oneOrList(.choice(["-", "_", "/", "!"])), "Delimiters enabled for key<d>style URLs in derive serve."),
         SchemaField("website", .object(website, required: ["index"]), "Static website hosting for derive serve: index and error documents."),
-        SchemaField("url", .string(), "The public base URL of the bucket's root (https://…, /path, ./ or ../): index paths become URLs."),
+        SchemaField("url", .string(pattern: bucketURL), "The public base URL of the bucket's root (https://…, /path, ./ or ../): index paths become URLs."),
     ]
 
     public static let budget: [SchemaField] = [
@@ -73,14 +81,16 @@ public enum ManifestSchema {
     ]
 
     public static let rule: [SchemaField] = [
-        SchemaField("name", .string(pattern: styleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-63 of A-Z a-z 0-9 _ . -"),
+        SchemaField("name", .string(pattern: ruleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-128 characters but '/', control and bidirectional characters, not starting with 'rule at '."),
         SchemaField("from", .string(pattern: "^[^/]+/.+"), "bucket/glob of the sources, e.g. photos/**/*.jpg."),
         SchemaField("exclude", .oneOrList(.string()), "Globs of sources to leave out."),
         SchemaField("styles", .oneOrList(.string(pattern: styleName)), "Style names from the catalogue."),
         SchemaField("process", .string(), "An image/ chain; may use matrix variables such as {w}."),
-        SchemaField("matrix", .map(.list(.anyOf([.string(), .integer(Int.min...Int.max)]), minItems: 1), namePattern: "^[A-Za-z_][A-Za-z0-9_]*$"),
+        // A value is used as its text: numbers (1.5) and booleans (true) are values too.
+        SchemaField("matrix", .map(.list(.anyOf([.string(), .integer(Int.min...Int.max), .number(-Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude),
+                                                  .boolean]), minItems: 1), namePattern: "^[A-Za-z_][A-Za-z0-9_]*$"),
                     "Variables and their values; every combination is built."),
-        SchemaField("to", .string(pattern: "^[^/]+/.+"), "bucket/path template of the outputs, e.g. site/img/{name}.{style}.{ext}."),
+        SchemaField("to", .string(pattern: toTemplate), "bucket/path template of the outputs, e.g. site/img/{name}.{style}.{ext}."),
         SchemaField("acl", .choice(acls), "The ACL recorded for the outputs."),
         SchemaField("placeholder", .boolean, "Inline a tiny blurred image and a ThumbHash per source in the index."),
         SchemaField("budget", .object(budget), "Byte and quality budgets of the outputs, enforced by build, check and diff --fail-on."),
@@ -180,7 +190,8 @@ public enum ManifestSchema {
             let digits: [String: Any] = ["type": "string", "pattern": "^-?[0-9]+(_[0-9]+)*$"]
             node = ["anyOf": [number, digits] as [[String: Any]]]
         case .constant(let value):
-            node = ["const": value]
+            // The loader reads integers in the limit-number syntax: `version: "1"` is 1 too.
+            node = ["anyOf": [["const": value], ["const": String(value)]] as [[String: Any]]]
         case .number(let range):
             node = ["type": "number", "minimum": range.lowerBound, "maximum": range.upperBound]
         case .list(let item, let minItems):

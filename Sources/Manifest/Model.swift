@@ -351,3 +351,39 @@ public struct Manifest: Sendable {
         Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 }
+
+/// What a rule's `name` may be: any printable text of 1-128 characters (Unicode scalars) but `/`,
+/// control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
+/// controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), which would make a name
+/// show as another. `hero image` and `héro` are names. The index keys a rule's pictures
+/// `rule/style` and style names have no `/`, so the key splits one way only; `rule at …` is what
+/// an unnamed rule is called, so no name starts with it. The JSON Schema says the same
+/// (`ManifestSchema.ruleName`).
+public enum RuleName {
+    public static let maxScalars = 128
+    public static let unnamedPrefix = "rule at "
+
+    public static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2F, 0x2028, 0x2029, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
+
+    /// Why `name` is refused, nil when it is a name.
+    public static func problem(_ name: String) -> String? {
+        let scalars = name.unicodeScalars
+        if scalars.isEmpty { return "it is empty" }
+        if scalars.count > maxScalars { return "it is longer than \(maxScalars) characters" }
+        if scalars.contains("/") { return "it holds '/' (the index keys the rule's pictures as rule/style)" }
+        if let bad = scalars.first(where: isForbidden) {
+            return "it holds the control or bidirectional character U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(4))"
+        }
+        if name.hasPrefix(unnamedPrefix) { return "names starting with '\(unnamedPrefix)' are how unnamed rules are shown" }
+        return nil
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}

@@ -491,8 +491,16 @@ struct Expansion {
                     if let digest = (try? digests.content(of: objectPath))?.digest {
                         dependencies.append("object:\(objectKey)=\(digest)")
                     } else {
-                        let why = disk.exists(objectPath) ? "cannot be read (\(Self.readError(disk, objectPath)))" : "does not exist"
-                        errors.append(PlanFailure(subject: output, message: "the watermark object '\(objectKey)' \(why) in bucket '\(task.sourceBucket.name)'"))
+                        let message: String
+                        if let link = SymbolicLinks.first(on: objectPath, below: task.sourceBucket.path) {
+                            // Not "does not exist": it is there, behind a link Derive does not follow (attack 15's F7).
+                            let linkKey = PathKey.below(task.sourceBucket.path, link) ?? link
+                            message = "the watermark object '\(objectKey)' in bucket '\(task.sourceBucket.name)' is or passes through a symbolic link ('\(linkKey)'), which Derive never follows inside a bucket: make it a file (or a folder) of the bucket"
+                        } else {
+                            let why = disk.exists(objectPath) ? "cannot be read (\(Self.readError(disk, objectPath)))" : "does not exist"
+                            message = "the watermark object '\(objectKey)' \(why) in bucket '\(task.sourceBucket.name)'"
+                        }
+                        errors.append(PlanFailure(subject: output, message: message))
                         continue variants
                     }
                 case .font(let font):

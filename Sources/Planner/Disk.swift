@@ -305,7 +305,7 @@ public struct RealDisk: Disk {
         }
         guard folder.kind(key) != nil else { return true }
         do {
-            return try folder.removeFile(key, if: { fd in Self.digest(of: fd) == digest })
+            return try folder.removeFile(key, if: { fd in Self.digest(of: fd) == digest }, viaFreshName: true)
         } catch {
             throw DiskError("cannot remove \(path): \(error)")
         }

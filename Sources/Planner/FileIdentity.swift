@@ -19,6 +19,31 @@ public struct FileIdentity: Hashable, Sendable {
         return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
+    /// The identity of the folder at `path` itself, a link not followed; nil when no folder is
+    /// there (nothing, a file, a symbolic link). What a state records of a folder Derive used.
+    public static func ofFolder(_ path: String) -> FileIdentity? {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    /// Whether anything (a file, a folder, a link) is at `path`.
+    public static func anythingAt(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// Whether `path` itself is a symbolic link.
+    public static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// As stored in the state (SQLite integers are signed).
+    public var stored: (device: Int64, inode: Int64) { (Int64(bitPattern: device), Int64(bitPattern: inode)) }
+    public init(stored device: Int64, _ inode: Int64) { self.device = UInt64(bitPattern: device); self.inode = UInt64(bitPattern: inode) }
+    public init(device: UInt64, inode: UInt64) { self.device = device; self.inode = inode }
+
     /// Whether two paths name one file: the same path, or the same name in one folder (by device
     /// and inode), so a file not yet (or no longer) there still compares.
     public static func sameFile(_ a: String, _ b: String) -> Bool {

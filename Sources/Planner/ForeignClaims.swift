@@ -132,7 +132,7 @@ public enum ForeignClaims {
             guard let queue = try? DatabaseQueue(path: stateFolder + "/" + name, configuration: configuration) else { continue }
             defer { try? queue.close() }
             let stop = try? queue.read { db -> Bool in
-                guard let other = try String.fetchOne(db, sql: "SELECT manifest FROM owner"), other != owner else { return false }
+                guard let other = try String.fetchOne(db, sql: "SELECT manifest FROM owner"), !StateOwner.isSame(recorded: other, owner: owner) else { return false }
                 return try body(other, db)
             }
             if stop == true { return }

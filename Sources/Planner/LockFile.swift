@@ -107,6 +107,18 @@ public struct LockFile: Sendable, Hashable {
         return LockFile(entries: entries, manifest: owner(Data(first.utf8)), index: index(Data(first.utf8)))
     }
 
+    /// `data` with the entry lines for `paths` taken out, every other byte kept (what a lock
+    /// differing only by those lines is compared as). A line that is not an entry is kept.
+    public static func dropping(_ paths: PathSet, from data: Data) -> Data {
+        let decoder = JSONDecoder()
+        var kept: [Data.SubSequence] = []
+        for (number, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            if number > 0, let entry = try? decoder.decode(Entry.self, from: Data(line)), paths.contains(entry.path) { continue }
+            kept.append(line)
+        }
+        return Data(kept.joined(separator: [UInt8(ascii: "\n")]))
+    }
+
     /// The index a lock's first line records, nil when it records none.
     static func index(_ firstLine: Data) -> Index? {
         guard let object = try? JSONSerialization.jsonObject(with: firstLine) as? [String: Any],

@@ -4,57 +4,47 @@ import Manifest
 import ProcessLanguage
 
 extension Planner {
-    /// Outputs the lock vouches for that the state does not record and the manifest no longer
-    /// produces (the manifest changed in a fresh clone, or after the state was lost): deletions,
-    /// digest-checked against the lock's entry in the folder its bucket names, so they are never
-    /// left on disk unrecorded. None while a source could not be read (its outputs are unknown);
-    /// an entry whose bucket is gone from the manifest cannot be placed and is reported.
-    ///
-    /// The lock is untrusted input: it authorises deletions only when no state of this manifest
-    /// exists (a fresh clone); each entry must name a valid key (`LockFile.place`) in a bucket of
-    /// the manifest, and never a source or a control file of the manifest; and it must be a path
-    /// one of the manifest's rules could have written (`lockMayAuthorise`), else it is ignored and
-    /// reported: a hostile lock line never reaches a file in a bucket no rule writes to.
+    /// The lock's lines for outputs the state does not record and the manifest does not produce
+    /// today (the manifest changed in a fresh clone, the state was lost, or a line was added by
+    /// hand or by a pull request): never deletions. Without a state the lock is the only witness
+    /// that Derive wrote a file, and anyone who can edit a pull request can edit it, so Derive
+    /// deletes nothing on its word (issue #13's H2: a line stating a user's image's digest, at a
+    /// path a rule's `to:` could give, deleted it). Each line is named once, as left in place (or
+    /// as dropped, when no file is there), and the rewritten lock drops it; a source or control
+    /// file of the manifest is not named. None while a source could not be read (its outputs are
+    /// unknown). Lines for paths the manifest writes today are adopted (`item(for:)`), digest-checked.
     func lockOrphans(wanted: PathSet, recorded: PathDictionary<OutputRecord>, expansion: Expansion.Result,
-                     protected: WantedIdentities) -> (items: [PlanItem], failures: [PlanFailure]) {
-        guard !store.existed, recorded.isEmpty else { return ([], []) }
+                     protected: WantedIdentities) -> [LockLeft] {
+        guard !store.existed, recorded.isEmpty else { return [] }
         guard let lock, expansion.failedSources.isEmpty, expansion.blockedOutputs.isEmpty,
-              let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName) else { return ([], []) }
-        var items: [PlanItem] = [], failures: [PlanFailure] = []
-        let ruleOutputs = LockableOutputs(manifest)
+              let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName) else { return [] }
+        var left: [LockLeft] = []
+        let lockName = display(lockPath)
         for entry in lock.entries.values where !wanted.contains(entry.path) && recorded[entry.path] == nil {
-            let bucketName = PathKey.bucket(of: entry.path)
-            let bucket: Bucket
             switch LockFile.place(entry.path, in: manifest) {
             case .failure(let problem):
-                failures.append(PlanFailure(subject: entry.path, message: "in \(display(lockPath)) but \(problem); it is ignored (nothing is deleted) and the build rewrites the lock"))
-                continue
-            case .success(let placed):
-                guard let placed else {
-                    failures.append(PlanFailure(subject: entry.path, message: "in \(display(lockPath)) but its bucket '\(bucketName)' is no longer in the manifest, so it cannot be placed; delete the file by hand if it is not wanted"))
-                    continue
-                }
-                bucket = placed.bucket
-                if protected.contains(placed.file) { continue }   // a source or control file: never the lock's to delete
-                if let refusal = lockMayAuthorise(entry, rules: ruleOutputs) {
-                    failures.append(PlanFailure(subject: entry.path, message: "in \(display(lockPath)) but \(refusal); it is ignored (nothing is deleted) and the build rewrites the lock"))
-                    continue
+                left.append(LockLeft(output: entry.path, message: "ignored: in \(lockName), but \(problem); the build drops the line", present: false))
+            case .success(nil):
+                left.append(LockLeft(output: entry.path, message: "left: in \(lockName), but its bucket '\(PathKey.bucket(of: entry.path))' is no longer in the manifest; "
+                                     + "Derive deletes nothing on the lock's word — remove the file yourself if it is yours to remove", present: true))
+            case .success(let placed?):
+                if protected.contains(placed.file) { continue }   // a source or control file: the manifest's own
+                // A link on the way (never followed) counts as something there: it is left too.
+                if disk.exists(placed.file) || SymbolicLinks.first(on: placed.file, below: placed.bucket.path) != nil {
+                    left.append(LockLeft(output: entry.path, message: LockLeft.leftMessage(lock: lockName), present: true))
+                } else {
+                    left.append(LockLeft(output: entry.path, message: "dropped: in \(lockName), but not produced by the manifest and no file is there; the build drops the line", present: false))
                 }
             }
-            let record = OutputRecord(path: entry.path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "",
-                                      sourceDigest: "", dependencies: "", encoder: "", actionKey: entry.actionKey, acl: "",
-                                      outputDigest: entry.digest, size: entry.bytes, width: entry.width, height: entry.height,
-                                      format: entry.format, builtAt: 0, folder: bucket.path)
-            items.append(PlanItem(kind: .delete, output: entry.path,
-                                  reasons: ["no longer produced by the manifest (known from \(display(lockPath)))"],
-                                  derivative: nil, recorded: record, adopted: nil))
         }
-        return (items, failures)
+        return left.sorted { PathKey.ordered($0.output, $1.output) }
     }
 }
 
 extension Planner {
-    /// Why a lock entry may not authorise deleting its file, or nil when it may: its bucket is one
+    /// Why a lock entry cannot stand for an output Derive wrote, or nil when it may (it authorises
+    /// no deletion: without a state nothing is deleted on the lock's word; `presentVouchedLines`
+    /// counts the lines that pass, to bound the index a fresh clone reads): its bucket is one
     /// some rule writes to and one rule's `to:` template gives its path, with `{style}` and the
     /// matrix variables standing for any value the manifest's syntax allows (a width, a format
     /// or a style since dropped), a `{hash}` slot of any length holding the first digits of its

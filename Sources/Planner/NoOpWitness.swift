@@ -18,7 +18,9 @@ import ProcessLanguage
 /// checked, so the witness never vouches for a lock whose bytes changed.
 ///
 /// Racy timestamps (git's rule): an input changed within the racy margin of the snapshot could
-/// change again in the same clock tick without its stat moving, so such a snapshot leaves no
+/// change again in the same clock tick without its stat moving, so the witness keeps the digest
+/// the plan used for it (checked against its bytes when saving) and the no-op check rehashes it
+/// while it is racy; a racy manifest file, or a racy input the plan did not hash, leaves no
 /// witness. Outputs the build itself just wrote are racy the same way; rather than waiting a
 /// second and planning again, the witness keeps their content digests (checked against what the
 /// build recorded) and the no-op check rehashes those few files. A build that changed
@@ -144,8 +146,10 @@ public struct NoOpWitness: Sendable {
     }
 
     /// The output half, taken after the build: every output, the lock, the index and the state
-    /// database (a database garbled since is noticed and recovered by the full path).
-    static func outputs(_ inputs: Inputs, outputs: [String], disk: any Disk) -> (digest: String, paths: [String], stats: [FileStat?], lock: String)? {
+    /// database (a database garbled since is noticed and recovered by the full path). The lock's
+    /// digest is nil when `hashLock` says, from the lock's stat just taken, it need not be read.
+    static func outputs(_ inputs: Inputs, outputs: [String], disk: any Disk,
+                        hashLock: (FileStat?) -> Bool = { _ in true }) -> (digest: String, paths: [String], stats: [FileStat?], lock: String?)? {
         var hasher = SHA256()
         var paths = outputs
         paths.append(inputs.lockPath)
@@ -154,6 +158,7 @@ public struct NoOpWitness: Sendable {
             paths.append(bucket.path + "/" + index.path)
         }
         guard let seen = stats(paths, disk: disk, into: &hasher) else { return nil }
+        guard hashLock(seen.stats[outputs.count]) else { return (ContentDigests.hex(hasher.finalize()), paths, seen.stats, nil) }
         let lock = (try? disk.read(inputs.lockPath, maxBytes: LockFile.maxBytes)).map(ContentDigests.digest) ?? "-"
         return (ContentDigests.hex(hasher.finalize()), paths, seen.stats, lock)
     }
@@ -231,15 +236,34 @@ public struct NoOpWitness: Sendable {
     }
 
     private static func holds(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> Bool {
-        guard let snapshot = snapshot(inputs, disk: disk), snapshot.digest == saved.head[0], snapshot.newest < saved.recorded - racyMargin
-        else { return false }
+        guard let snapshot = snapshot(inputs, disk: disk), snapshot.digest == saved.head[0],
+              inputsHold(saved, snapshot, disk: disk, racyMargin: racyMargin) else { return false }
         return outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin)
+    }
+
+    /// Whether the input half, whose digest matched, may be trusted: no manifest file changed
+    /// within the racy margin of saving, and every input file that did holds the bytes the
+    /// witness vouched for (read again: a change in the same clock tick keeps the stat).
+    static func inputsHold(_ saved: Saved, _ snapshot: Snapshot, disk: any Disk, racyMargin: Int64) -> Bool {
+        let since = saved.recorded - racyMargin
+        guard snapshot.manifestNewest < since else { return false }
+        guard snapshot.newest >= since else { return true }
+        for (file, stat) in zip(snapshot.files, snapshot.stats) {
+            guard let stat, stat.changed >= since else { continue }
+            guard let digest = saved.racy[file], let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest
+            else { return false }
+        }
+        return true
     }
 
     /// Whether the output half (outputs, lock, index, state database) is as the witness saw it.
     static func outputsHold(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> Bool {
         let (head, recorded, racy) = (saved.head, saved.recorded, saved.racy)
-        guard let now = Self.outputs(inputs, outputs: saved.outputs, disk: disk), now.digest == head[1], now.lock == head[2] else { return false }
+        // The lock's bytes are read again only when it changed within the racy margin of saving:
+        // otherwise the same stat (the digest covers it) means the bytes the witness hashed,
+        // as for every other file (a lock re-hashed on every no-op showed in its profile).
+        guard let now = Self.outputs(inputs, outputs: saved.outputs, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
+              now.digest == head[1], (now.lock ?? head[2]) == head[2] else { return false }
         // Same stats as when saved; those written within the racy margin of saving must still
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
         for (file, stat) in zip(now.paths, now.stats) {
@@ -267,7 +291,8 @@ public struct NoOpWitness: Sendable {
         // witness vouches for them with the bytes it checked; any other leaves no witness.
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
         save(inputs, snapshot: snapshot, outputs: saved.outputs, disk: disk, valid: true,
-             expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] }, racyMargin: racyMargin)
+             expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
+             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, racyMargin: racyMargin)
     }
 
     /// Records the witness after a build that left nothing stale (with the input snapshot taken
@@ -275,24 +300,49 @@ public struct NoOpWitness: Sendable {
     /// for a file it wrote (outputs, lock, index): a racy file must still hold those bytes.
     /// `inputDigest` gives the content digest the plan used for an input file with the stat
     /// the snapshot took (nil when unknown): kept beside the witness for `TouchedInputs`.
+    /// `planDigest` gives it even for a file the plan hashed within the racy margin (its record
+    /// is not trusted later): such an input, changed in the snapshot's own tick, is vouched for
+    /// by its bytes, read again now (after `recorded`) and equal to what the plan used, so a
+    /// build started right after an edit leaves a witness at once (issue 15). A racy manifest
+    /// file, or a racy input the plan did not hash, leaves no witness.
     public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], disk: any Disk, valid: Bool,
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
+                            planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             racyMargin: Int64 = 1_000_000_000) {
         let path = inputs.manifest.stateFolder + "/" + fileName
         let sorted = outputs.sortedByBytes()
         let recorded = disk.now()
-        guard valid, let snapshot, !snapshot.isRacy(racyMargin),
+        guard valid, let snapshot, snapshot.manifestNewest < snapshot.taken - racyMargin,
+              let vouched = racyInputDigests(snapshot, since: snapshot.taken - racyMargin, disk: disk, planDigest: planDigest),
               let now = Self.outputs(inputs, outputs: sorted, disk: disk),
               let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, disk: disk, expected: expected) else {
             try? disk.remove(path)
             TouchedInputs.remove(inputs, disk: disk)
             return
         }
-        let text = ([snapshot.digest, now.digest, now.lock, String(recorded)] + sorted.map(JSONText.string) + racy)
+        let inputLines = vouched.sortedByKey().map { "=" + $0.value + " " + JSONText.string($0.key) }
+        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + sorted.map(JSONText.string) + inputLines + racy)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.
-        TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, digest: inputDigest)
+        TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, digest: { vouched[$0] ?? inputDigest($0, $1) })
         _ = try? disk.writeAtomically(Data(text.utf8), to: path)
+    }
+
+    /// The digests of the input files changed at or after `since`, each the digest the plan used
+    /// for it with the snapshot's stat and what its bytes hash to now (stat, hash, stat: the
+    /// bytes are the ones that stat describes); nil when one is unknown to the plan or differs.
+    private static func racyInputDigests(_ snapshot: Snapshot, since: Int64, disk: any Disk,
+                                         planDigest: (String, FileStat) -> String?) -> PathDictionary<String>? {
+        var digests: PathDictionary<String> = [:]
+        guard snapshot.newest >= since else { return digests }
+        for (file, stat) in zip(snapshot.files, snapshot.stats) {
+            guard let stat, stat.changed >= since else { continue }
+            guard let wanted = planDigest(file, stat), disk.stats([file]).first == .some(stat),
+                  let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, disk.stats([file]).first == .some(stat),
+                  hashed == wanted else { return nil }
+            digests[file] = wanted
+        }
+        return digests
     }
 
     /// `=digest "file"` lines for the files changed at or after `since`; nil when one of them no

@@ -76,6 +76,29 @@ public struct ControlFileChange: Sendable, Hashable {
     }
 }
 
+/// A lock line for an output the manifest does not produce, with no build state recording it (a
+/// fresh clone): the lock alone never proves that Derive wrote a file, so it is left, named once.
+public struct LockLeft: Sendable, Hashable {
+    /// `bucket/key`, as the lock names it.
+    public var output: String
+    /// `left: …`, `dropped: …` or `ignored: …`: what happens and why.
+    public var message: String
+    /// Whether a file (or a bucket no longer in the manifest) may be there: it is left in place.
+    public var present: Bool
+
+    public init(output: String, message: String, present: Bool) {
+        self.output = output; self.message = message; self.present = present
+    }
+
+    /// What plan, build, check and clean say of a file only the lock names.
+    public static func leftMessage(lock: String) -> String {
+        "left: known only from \(lock) (no build state); Derive deletes nothing on the lock's word — remove it yourself if it is yours to remove"
+    }
+
+    /// `= site/x.jpg  left: …`: one line, as plan prints it.
+    public var line: String { "= \(output)  \(message)" }
+}
+
 /// The diff between the manifest and what was built, in a stable order.
 public struct Plan: Sendable {
     public var items: [PlanItem]
@@ -90,12 +113,16 @@ public struct Plan: Sendable {
     /// Outputs whose planning failed with an error (a file Derive did not write, or that was
     /// changed, at their path): wanted, but neither up to date nor buildable.
     public var erroredOutputs: PathSet = []
+    /// Recorded outputs kept as built because their source could not be read this time, output →
+    /// source (`bucket/key`): `check` says so instead of calling them no longer produced.
+    public var heldBySource: PathDictionary<String> = [:]
     /// The derivatives of `erroredOutputs`, each with its error (a review still judges them).
     public var errored: [(derivative: Derivative, error: PlanError)] = []
     /// The state's records the plan was made from (output → record).
     public var recorded: PathDictionary<OutputRecord> = [:]
-    /// Deletions known only from the lock (no state recorded them): outputs the manifest no longer produces.
-    public var lockOrphans: PathSet = []
+    /// The lock's lines for outputs the manifest does not produce, with no state recording them (a
+    /// fresh clone): never deleted, named once, dropped from the rewritten lock (`lockOrphans`).
+    public var lockLeft: [LockLeft] = []
     /// State records whose path or folder is not trusted (`OutputRecord.placeProblem`): named as
     /// failures, never walked; the build drops them.
     public var ignoredRecords: [String] = []
@@ -138,6 +165,8 @@ public struct Plan: Sendable {
         if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone or changed), " }
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
+        let left = lockLeft.filter(\.present).count
+        if left > 0 { text += ", \(left) left in place (known only from the lock)" }
         let written = controlFiles.filter { $0.action == .write }.map(\.file)
         let removed = controlFiles.filter { $0.action == .remove }.map(\.file)
         if !written.isEmpty { text += "; rewrite \(written.joined(separator: ", "))" }
@@ -241,9 +270,11 @@ public struct Planner: Sendable {
         }
         let wanted = PathSet(expansion.derivatives.map(\.output))
         var keptAsProtected: PathSet = []
+        var heldBySource: PathDictionary<String> = [:]
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
-            if expansion.failedSources.contains(record.source) || expansion.blockedOutputs.contains(output) { continue }
+            if expansion.failedSources.contains(record.source) { heldBySource[output] = record.source; continue }
+            if expansion.blockedOutputs.contains(output) { continue }
             if !record.folder.isEmpty, protectedIdentities.contains(record.file) {
                 // The file is now a source (or a control file) of this manifest: kept, only its record goes.
                 keptAsProtected.insert(output)
@@ -257,9 +288,7 @@ public struct Planner: Sendable {
             items.append(PlanItem(kind: .delete, output: output, reasons: [reason],
                                   derivative: nil, recorded: record, adopted: nil))
         }
-        let (lockOrphans, lockFailures) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion,
-                                                      protected: protectedIdentities)
-        items += lockOrphans
+        let lockLeft = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
         // An orphan whose path leads through a symbolic link below its folder: never followed, so
         // the file (wherever the link leads) is kept and said so, not called gone or changed.
         for (index, item) in items.enumerated() where item.kind == .delete && !keptAsProtected.contains(item.output) {
@@ -281,15 +310,16 @@ public struct Planner: Sendable {
         let controlFailures = ignoredControls.keys.sorted().map { path in
             PlanFailure(subject: path, message: "in the build state as Derive's old index but \(ignoredControls[path]!); the record is ignored (nothing is read or removed there) and the build drops it")
         }
-        var plan = Plan(items: items, errors: errors, failures: expansion.failures + lockFailures + stateFailures + controlFailures,
+        var plan = Plan(items: items, errors: errors, failures: expansion.failures + stateFailures + controlFailures,
                         wantedFiles: PathSet(expansion.derivatives.map(\.outputPath)))
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
-        plan.lockOrphans = PathSet(lockOrphans.map(\.output))
+        plan.lockLeft = lockLeft
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
         plan.kept = keptAsProtected
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
+        plan.heldBySource = heldBySource
         plan.errored = errored
         plan.recorded = recorded
         return plan

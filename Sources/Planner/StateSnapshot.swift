@@ -32,7 +32,7 @@ extension StateStore {
             return try empty("the build state \(path) cannot be read without writing (\(error)); derive build would recover it; checked against the lock alone")
         }
         try migrator.migrate(memory)
-        if let owner, let recorded = try memory.read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }), recorded != owner {
+        if let owner, let recorded = try memory.read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }), !StateOwner.isSame(recorded: recorded, owner: owner) {
             return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
         }
         return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true), nil)
@@ -52,7 +52,7 @@ extension StateStore {
             let file = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? file.close() }
             let recorded = try file.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
-            return recorded != nil && recorded != owner
+            return recorded.map { !StateOwner.isSame(recorded: $0, owner: owner) } ?? false
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             return true
         } catch {

@@ -122,15 +122,51 @@ public final class StateStore: Sendable {
     /// place the manifest gives.
     /// `known`: answers by folder and bucket already given in this read (a state of 200 000
     /// outputs has a handful of folders; a moved bucket's folder would be stat'ed for each row).
-    func problem(_ record: OutputRecord, known: inout [String: String?]) -> String? {
+    /// `identities`: the bucket folders the state recorded (`bucketFolderIdentities`).
+    func problem(_ record: OutputRecord, known: inout [String: String?], identities: [String: FileIdentity]) -> String? {
         if let problem = record.placeProblem { return problem }
         guard !record.folder.isEmpty, let places else { return nil }
         let bucket = record.bucket
         let place = record.folder + "\u{0}" + bucket
         if let answer = known[place] { return answer }
-        let answer = places.problem(outputFolder: record.folder, bucket: bucket)
+        let answer = places.problem(outputFolder: record.folder, bucket: bucket, recorded: identities[place])
         known[place] = .some(answer)
         return answer
+    }
+
+    /// Why `record` may not be followed now (asked again just before a file is deleted: the
+    /// folder at the recorded path may have been replaced since the plan), or nil.
+    public func problem(_ record: OutputRecord) throws -> String? {
+        var known: [String: String?] = [:]
+        let identities = try queue.read { db in try Self.bucketFolderIdentities(db) }
+        return problem(record, known: &known, identities: identities)
+    }
+
+    /// The folders recorded as buckets' folders, `folder NUL bucket` → device and inode then.
+    static func bucketFolderIdentities(_ db: Database) throws -> [String: FileIdentity] {
+        var result: [String: FileIdentity] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT bucket, folder, device, inode FROM bucketFolders") {
+            result[(row[1] as String) + "\u{0}" + (row[0] as String)] = FileIdentity(stored: row[2], row[3])
+        }
+        return result
+    }
+
+    /// Records the device and inode of the folders of the buckets rules write to now (those
+    /// that exist), each as that bucket's: the only earlier folders a record may later lead to.
+    /// Writes nothing when every one is recorded as it is (a no-op build leaves the database as it was).
+    public func noteBucketFolders() throws {
+        guard let places else { return }
+        let now = places.currentOutputFolders.compactMap { entry in FileIdentity.ofFolder(entry.folder).map { (entry.bucket, entry.folder, $0) } }
+        guard !now.isEmpty else { return }
+        let recorded = try queue.read { db in try Self.bucketFolderIdentities(db) }
+        let changed = now.filter { recorded[$0.1 + "\u{0}" + $0.0] != $0.2 }
+        guard !changed.isEmpty else { return }
+        try queue.write { db in
+            for (bucket, folder, identity) in changed {
+                try db.execute(sql: "INSERT OR REPLACE INTO bucketFolders (bucket, folder, device, inode) VALUES (?, ?, ?, ?)",
+                               arguments: [bucket, folder, identity.stored.device, identity.stored.inode])
+            }
+        }
     }
 
     /// Where a corrupt database, or one another manifest owns, was moved before this one was
@@ -171,7 +207,7 @@ public final class StateStore: Sendable {
         }
         if let owner {
             let recorded = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
-            if let recorded, recorded != owner {
+            if let recorded, !StateOwner.isSame(recorded: recorded, owner: owner) {
                 try opened.close()
                 aside = try Self.moveAside(path, suffix: "foreign", error: nil)
                 reason = "owned by \(recorded)"
@@ -306,6 +342,24 @@ public final class StateStore: Sendable {
             // (attack 15 M8: a rotated PNG or WebP was planned at its stored size): read again once.
             try db.execute(sql: "UPDATE files SET width = -1, height = -1 WHERE format IN ('png', 'webp')")
         }
+        migrator.registerMigration("v7") { db in
+            // The folders Derive used as each bucket's folder, with their device and inode then: a
+            // record's folder that is not its bucket's folder now is followed only when it is one of
+            // these and still the same folder (verify 16's V1, attack 15's F8).
+            try db.create(table: "bucketFolders") { t in
+                t.column("bucket", .text).notNull()
+                t.column("folder", .text).notNull()
+                t.column("device", .integer).notNull()
+                t.column("inode", .integer).notNull()
+                t.primaryKey(["bucket", "folder"])
+            }
+            // Each folder Derive created, with its device and inode then (0, 0: from before they were
+            // kept): a new folder the user made at that path is not Derive's (verify 16's V2).
+            try db.alter(table: "createdFolders") { t in
+                t.add(column: "device", .integer).notNull().defaults(to: 0)
+                t.add(column: "inode", .integer).notNull().defaults(to: 0)
+            }
+        }
         return migrator
     }
 
@@ -358,12 +412,13 @@ public final class StateStore: Sendable {
         try queue.read { db in
             var result: PathDictionary<String> = [:]
             var known: [String: String?] = [:]
+            let identities = try Self.bucketFolderIdentities(db)
             for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs") {
                 let path: String = row[0], folder: String = row[1]
                 let probe = OutputRecord(path: path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "", sourceDigest: "",
                                          dependencies: "", encoder: "", actionKey: "", acl: "", outputDigest: "", size: 0, width: 0,
                                          height: 0, format: "", builtAt: 0, folder: folder)
-                if let problem = problem(probe, known: &known) { result[path] = problem }
+                if let problem = problem(probe, known: &known, identities: identities) { result[path] = problem }
             }
             return result
         }
@@ -393,6 +448,7 @@ public final class StateStore: Sendable {
             var result: PathDictionary<OutputRecord> = [:]
             var intern = StringInterner()
             var known: [String: String?] = [:]
+            let identities = try Self.bucketFolderIdentities(db)
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
                        actionKey, acl, outputDigest, size, width, height, format, builtAt, folder FROM outputs
@@ -405,7 +461,7 @@ public final class StateStore: Sendable {
                 record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
                 record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
                 record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
-                if result[record.path] == nil, problem(record, known: &known) == nil { result[record.path] = record }
+                if result[record.path] == nil, problem(record, known: &known, identities: identities) == nil { result[record.path] = record }
             }
             return result
         }
@@ -483,7 +539,12 @@ public final class StateStore: Sendable {
     public func addCreatedFolders(_ paths: [String]) throws {
         guard !paths.isEmpty else { return }
         try queue.write { db in
-            for path in paths { try db.execute(sql: "INSERT OR IGNORE INTO createdFolders (path) VALUES (?)", arguments: [path]) }
+            for path in paths {
+                // Its identity now, just after Derive made it; replaced when Derive made it again.
+                let identity: (device: Int64, inode: Int64) = FileIdentity.ofFolder(path)?.stored ?? (device: 0, inode: 0)
+                try db.execute(sql: "INSERT OR REPLACE INTO createdFolders (path, device, inode) VALUES (?, ?, ?)",
+                               arguments: [path, identity.device, identity.inode])
+            }
         }
     }
 
@@ -495,9 +556,13 @@ public final class StateStore: Sendable {
                 SELECT DISTINCT folder, substr(path, 1, instr(path, '/') - 1) FROM outputs WHERE folder != ''
                 """)
             var folders: [String] = []
+            let identities = try Self.bucketFolderIdentities(db)
             for row in rows {
                 let folder: String = row[0], bucket: String = row[1]
-                if !folders.contains(folder), places?.problem(outputFolder: folder, bucket: bucket) == nil { folders.append(folder) }
+                if !folders.contains(folder),
+                   places?.problem(outputFolder: folder, bucket: bucket, recorded: identities[folder + "\u{0}" + bucket]) == nil {
+                    folders.append(folder)
+                }
             }
             return folders
         }
@@ -505,6 +570,29 @@ public final class StateStore: Sendable {
 
     public func createdFolders() throws -> PathSet {
         try queue.read { db in PathSet(try String.fetchAll(db, sql: "SELECT path FROM createdFolders").filter { Self.absolutePathProblem($0) == nil }) }
+    }
+
+    /// The folders Derive created, each with its device and inode when created (nil: a record
+    /// from before they were kept).
+    public func createdFolderIdentities() throws -> PathDictionary<FileIdentity?> {
+        try queue.read { db in
+            var result: PathDictionary<FileIdentity?> = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, device, inode FROM createdFolders") {
+                let path: String = row[0], device: Int64 = row[1], inode: Int64 = row[2]
+                guard Self.absolutePathProblem(path) == nil else { continue }
+                result[path] = .some(device == 0 && inode == 0 ? nil : FileIdentity(stored: device, inode))
+            }
+            return result
+        }
+    }
+
+    /// The folders recorded as buckets' folders (any bucket), folder → device and inode then.
+    static func recordedBucketFolders(_ db: Database) throws -> [String: FileIdentity] {
+        var result: [String: FileIdentity] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT folder, device, inode FROM bucketFolders") {
+            result[row[0] as String] = FileIdentity(stored: row[1], row[2])
+        }
+        return result
     }
 
     public func forgetCreatedFolder(_ path: String) throws {
@@ -516,9 +604,10 @@ public final class StateStore: Sendable {
         try queue.read { db in
             var result: PathDictionary<String> = [:]
             // A path with `..` (or relative) is never Derive's index: ignored, so nothing is removed there.
+            let folders = places == nil ? [:] : try Self.recordedBucketFolders(db)
             for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM controlFiles") {
                 let path: String = row[0]
-                if Self.absolutePathProblem(path) == nil, places?.problem(controlFile: path) == nil { result[path] = row[1] }
+                if Self.absolutePathProblem(path) == nil, places?.problem(controlFile: path, recordedFolders: folders) == nil { result[path] = row[1] }
             }
             return result
         }
@@ -530,8 +619,9 @@ public final class StateStore: Sendable {
         guard let places else { return [:] }
         return try queue.read { db in
             var result: [String: String] = [:]
+            let folders = try Self.recordedBucketFolders(db)
             for path in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") where Self.absolutePathProblem(path) == nil {
-                if let problem = places.problem(controlFile: path) { result[path] = problem }
+                if let problem = places.problem(controlFile: path, recordedFolders: folders) { result[path] = problem }
             }
             return result
         }

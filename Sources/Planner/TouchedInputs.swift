@@ -146,8 +146,8 @@ public enum TouchedInputs {
 
     /// After a touched-only answer, under the build lock: the stat cache learns the touched
     /// files' new stats (rows read by key) and the witness is saved again with them, so the next
-    /// run is a plain no-op. A snapshot with racy inputs changes nothing (the old witness and
-    /// its record still answer through this path).
+    /// run is a plain no-op. Racy inputs are vouched for by their bytes (`NoOpWitness.save`);
+    /// when one cannot be, no witness is left and the next run plans.
     public static func refresh(_ inputs: NoOpWitness.Inputs, disk: any Disk, store: StateStore, racyMargin: Int64 = 1_000_000_000) {
         refresh(inputs, found: check(inputs, disk: disk, racyMargin: racyMargin), disk: disk, store: store, racyMargin: racyMargin)
     }
@@ -155,7 +155,7 @@ public enum TouchedInputs {
     /// `refresh` with the answer a `WitnessCheck` already found (the caller checked, under the
     /// build lock, that no build changed the state since).
     static func refresh(_ inputs: NoOpWitness.Inputs, found: Found?, disk: any Disk, store: StateStore, racyMargin: Int64) {
-        guard let found, found.edited.isEmpty, !found.touched.isEmpty, !found.snapshot.isRacy(racyMargin) else { return }
+        guard let found, found.edited.isEmpty, !found.touched.isEmpty else { return }
         let now = disk.now()
         var rows: [FileRecord] = []
         for (file, stat) in found.touched.sortedByKey() {
@@ -168,6 +168,7 @@ public enum TouchedInputs {
         let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         NoOpWitness.save(inputs, snapshot: found.snapshot, outputs: found.saved.outputs, disk: disk, valid: true,
                          expected: { $0 == stateFile ? nil : (found.saved.racy[$0] ?? "unknown") },
-                         inputDigest: { file, _ in found.digests[file] }, racyMargin: racyMargin)
+                         inputDigest: { file, _ in found.digests[file] }, planDigest: { file, _ in found.digests[file] },
+                         racyMargin: racyMargin)
     }
 }

@@ -55,7 +55,7 @@ public struct WitnessCheck: Sendable {
             if outputsHold == nil { outputsHold = NoOpWitness.outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin) }
             return outputsHold ?? false
         }
-        if snapshot.digest == saved.head[0], snapshot.newest < saved.recorded - racyMargin, outputs() {
+        if snapshot.digest == saved.head[0], NoOpWitness.inputsHold(saved, snapshot, disk: disk, racyMargin: racyMargin), outputs() {
             return WitnessCheck(snapshot: snapshot, held: saved.outputs.count, found: nil, incremental: incremental, saved: saved,
                                 stateFiles: stateFiles)
         }

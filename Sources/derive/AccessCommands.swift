@@ -130,10 +130,19 @@ struct ServeCommand: AsyncParsableCommand {
             let settings = ServerSettings(loaded)
             let engine = try EngineIdentityCache.lookup()
             workers = try RenderWorkerPool(size: settings.renderThreads, expectedEngineVersion: engine.report.version)
+            let recorded = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+            let cacheFolder = loaded.stateFolder + "/serve-cache"
+            // The manifest is followed while serving: an edit (a bucket made private, a website
+            // removed, a bucket added) applies to the next request, without a restart.
+            let path = manifest.manifest
+            let followed = ServedManifest(initial: ServedConfiguration(manifest: loaded, verifier: verifier, recorded: recorded),
+                                          rootPath: path, cacheFolder: cacheFolder) {
+                try Self.reload(path)
+            }
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: DescribedEngine(limits: limits, found: engine),
                                         renderer: workers,
-                                        cacheFolder: loaded.stateFolder + "/serve-cache", settings: settings,
-                                        recorded: BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded))
+                                        cacheFolder: cacheFolder, settings: settings,
+                                        recorded: recorded, followed: followed)
         } catch {
             Output.printError("derive serve will not start: \(error)")
             throw ExitCode.failure
@@ -159,6 +168,21 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         withExtendedLifetime(serveLock) {}
+    }
+
+    /// The manifest loaded again for a running server, with its keys and records; its errors
+    /// (file:line:column) as the reason it is refused. `serve:` and `limits:` keep their start-up
+    /// values (README: restart serve for those).
+    static func reload(_ path: String) throws -> ServedConfiguration {
+        var argument = ManifestArgument()
+        argument.manifest = path
+        let result = argument.load()
+        guard let manifest = result.manifest, !result.diagnostics.hasErrors else {
+            let errors = result.diagnostics.sorted.filter { $0.severity == .error }.prefix(3).map(\.description)
+            throw ServedManifest.Unavailable(errors.isEmpty ? "\(path) is not a valid manifest" : errors.joined(separator: "; "))
+        }
+        return ServedConfiguration(manifest: manifest, verifier: Verifier(keys: AccessKeys.load(manifest), region: manifest.region),
+                                   recorded: BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest))
     }
 }
 
@@ -261,7 +285,7 @@ struct BuiltOutputs: RecordedOutputs {
             (try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
              try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key]))
         }
-        guard recordedOwner == owner else {
+        guard let recordedOwner, StateOwner.isSame(recorded: recordedOwner, owner: owner) else {
             if guarded() {
                 throw Unavailable(description: recordedOwner.map { "the build state in \(stateFolder) belongs to \($0), not \(owner); run derive build" }
                                   ?? "the build state in \(stateFolder) records no owner; run derive build")

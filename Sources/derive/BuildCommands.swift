@@ -143,6 +143,8 @@ enum PlanPrinter {
                 if verbose { Swift.print("  \(item.output)  up to date\(item.adopted != nil ? " (from derive.lock)" : "")") }
             }
         }
+        // Lock lines no state records, for outputs the manifest does not produce: never deleted.
+        for left in plan.lockLeft { Swift.print("\(paint("=", "36")) \(left.output)  \(left.message)") }
         for change in plan.controlFiles {
             switch change.action {
             case .write: Swift.print("\(paint("~", "33")) \(change.file)  rewrite: \(change.reason)")
@@ -171,10 +173,12 @@ enum PlanPrinter {
         struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var upToDate: Int }
         struct Control: Encodable { var file: String; var action: String; var reason: String }
         struct Failure: Encodable { var subject: String; var message: String }
-        struct Report: Encodable { var items: [Item]; var controlFiles: [Control]; var errors: [String]; var failures: [Failure]; var summary: Summary }
+        struct Left: Encodable { var output: String; var message: String }
+        struct Report: Encodable { var items: [Item]; var left: [Left]; var controlFiles: [Control]; var errors: [String]; var failures: [Failure]; var summary: Summary }
         let report = Report(
             items: plan.items.map { Item(kind: plan.kept.contains($0.output) ? "keep" : $0.kind.rawValue, output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
                                          recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey) },
+            left: plan.lockLeft.map { Left(output: $0.output, message: $0.message) },
             controlFiles: plan.controlFiles.map { Control(file: $0.file, action: $0.action.rawValue, reason: $0.reason) },
             // errors: the build refuses and writes nothing; failures: only those outputs fail.
             errors: plan.errors.map(\.message) + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
@@ -372,6 +376,8 @@ struct BuildCommand: ParsableCommand {
         }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
+        // Named once: files only the lock (no state) names, left in place; their lines are dropped.
+        for left in plan.lockLeft { print(left.line) }
         // Budgets of what was built before (a lowered max_bytes) and of rules' totals.
         let breaches = BudgetAudit.afterBuild(workspace, renderer: EngineRenderer(limits: limits, renderer: workers), built: report.built)
         for breach in breaches { Output.printError("budget: \(breach)") }
@@ -385,6 +391,8 @@ struct BuildCommand: ParsableCommand {
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
         if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone)") }
         if !report.kept.isEmpty { parts.append("kept \(report.kept.count) in place (only the output record is dropped)") }
+        let leftInPlace = plan.lockLeft.filter(\.present).count
+        if leftInPlace > 0 { parts.append("left \(leftInPlace) in place (known only from \((workspace.session.lockPath as NSString).lastPathComponent))") }
         if !report.deletedOldCopies.isEmpty {
             parts.append("deleted \(report.deletedOldCopies.count) old cop\(report.deletedOldCopies.count == 1 ? "y" : "ies") where the bucket folder used to be")
         }
@@ -426,6 +434,7 @@ struct CheckCommand: ParsableCommand {
         var result = try workspace.run("check") { try $0.check(summaries: summaries.renderer) }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
+        for left in result.left { print(left.line) }
         for problem in result.problems { print(problem) }
         if result.problems.isEmpty {
             print("Up to date: \(result.upToDate) outputs match the manifest and the lock.")

@@ -74,6 +74,16 @@ struct WatchMode {
             return steps
         }
 
+        /// Each link met resolving the file `path` and the file it leads to (nothing when no link
+        /// is on the way): an edit of a linked manifest's target, or a link pointed elsewhere.
+        static func links(of path: String) -> [String] {
+            var info = stat()
+            let links = resolution(of: path, below: "").filter { lstat($0, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK }
+            guard !links.isEmpty, let resolved = realpath(path, nil) else { return links }
+            defer { free(resolved) }
+            return links + [String(cString: resolved)]
+        }
+
         /// The root itself and each folder above it, up to (not including) `project` when the root
         /// lies below it; just the root otherwise.
         static func chain(of root: String, below project: String) -> [String] {
@@ -113,7 +123,8 @@ struct WatchMode {
         var written: PathDictionary<FileState> = [:]
         var writtenFolders: PathDictionary<FolderState> = [:]
         let project = (Self.real(command.manifest.manifest) as NSString).deletingLastPathComponent
-        var watched = Watched(manifestFiles: [Self.real(command.manifest.manifest)], sourceRoots: [], skipped: [])
+        let root = Self.real(command.manifest.manifest)
+        var watched = Watched(manifestFiles: PathSet([root] + Watched.links(of: root)), sourceRoots: [], skipped: [])
         var first = true
         var changed: [String] = []
         /// Changes seen before the next wait (read from a watcher replaced after a build).
@@ -317,7 +328,10 @@ struct WatchMode {
         // The `.derive` folder holds every manifest's state: none of it is a source.
         let parent = (state as NSString).deletingLastPathComponent
         if (parent as NSString).lastPathComponent == ".derive" { skipped.append(parent) }
-        let files = PathSet((manifest.files + [manifestPath]).map(real))
+        // A manifest file that is a link (a dotfiles or stow checkout) is edited at its target:
+        // every link on the way to each file and where it leads are watched too (attack 15/16's M7).
+        let spelledFiles = (manifest.files + [manifestPath]).map(real)
+        let files = PathSet(spelledFiles + spelledFiles.flatMap(Watched.links))
         let project = (real(manifestPath) as NSString).deletingLastPathComponent
         let chain = PathSet(roots.flatMap { Watched.chain(of: $0, below: project) })
         let spelled = (manifest.buckets.map(\.path) + [manifest.stateFolder]).map { URL(fileURLWithPath: $0).standardizedFileURL.path }

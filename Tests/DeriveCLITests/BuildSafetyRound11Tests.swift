@@ -42,9 +42,9 @@ import Glibc
         try injectLock(project, users)
         let plan = try project.run(["plan"])
         let planText = text(plan.stdout) + plan.stderr
-        #expect(planText.contains("out/user.png: in derive.lock but its extension does not name its format 'jpg'"), "\(planText)")
-        #expect(planText.contains("out/user.webp: in derive.lock but its extension does not name its format 'png'"), "\(planText)")
-        #expect(planText.contains("out/user.PNG: in derive.lock but no rule's to: template gives that path"), "{ext} is lowercase: \(planText)")
+        // Without a state, no line authorises a deletion (attack 16's H2): each is named as left, exit 0.
+        #expect(plan.status == 0, "\(planText)")
+        for (path, _) in users { #expect(planText.contains("= \(path)  left: known only from derive.lock"), "\(planText)") }
         #expect(!planText.contains("- out/user"), "\(planText)")
         let build = try project.run(["build"])
         #expect(!text(build.stdout).contains("removed") && !text(build.stdout).contains("deleted"), "\(text(build.stdout))")
@@ -53,7 +53,7 @@ import Glibc
         try injectLock(project, users)
         try? FileManager.default.removeItem(at: project.url(".derive"))
         let clean = try project.run(["clean"])
-        #expect((text(clean.stdout) + clean.stderr).contains("its extension does not name its format 'jpg'"), "\(text(clean.stdout)) \(clean.stderr)")
+        #expect(clean.status == 0 && (text(clean.stdout) + clean.stderr).contains("out/user.png  left: known only from derive.lock"), "\(text(clean.stdout)) \(clean.stderr)")
         for (path, _) in users { #expect(project.exists(path), "clean removed \(path)") }
     }
 }

@@ -99,18 +99,22 @@ extension BuildSafetyRound12Tests {
         let planText = text(plan.stdout) + plan.stderr
         for (path, _) in users {
             #expect(!planText.contains("- \(path)"), "\(planText)")
-            #expect(planText.contains("\(path): in derive.lock but"), "\(path) not named: \(planText)")
+            #expect(planText.contains("= \(path)  left: known only from derive.lock"), "\(path) not named: \(planText)")
         }
         let build = try project.run(["build"])
         for (path, _) in users { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "\(path) deleted: \(text(build.stdout))") }
-        // Derive's own hashed outputs still count: a source removed in a fresh clone deletes them.
+        // Derive's own hashed outputs of a source removed in a fresh clone are known only from the
+        // lock too: left and named (attack 16's H2: the lock alone deletes nothing).
         try FileManager.default.removeItem(at: project.url(".derive"))
         try FileManager.default.removeItem(at: project.url("src/cmyk.jpg"))
         let hashedOutputs = try FileManager.default.contentsOfDirectory(atPath: project.url("out/img").path).filter { $0.hasPrefix("cmyk-") }
         #expect(hashedOutputs.count == 4, "\(hashedOutputs)")
         let again = try project.run(["build"])
         #expect(again.status == 0, "\(text(again.stdout)) \(again.stderr)")
-        for name in hashedOutputs { #expect(!project.exists("out/img/\(name)"), "\(name) left: \(text(again.stdout)) \(again.stderr)") }
+        for name in hashedOutputs {
+            #expect(project.exists("out/img/\(name)"), "\(name) deleted: \(text(again.stdout)) \(again.stderr)")
+            #expect(text(again.stdout).contains("= out/img/\(name)  left: known only from derive.lock"), "\(name) not named: \(text(again.stdout))")
+        }
     }
 
     // MARK: A4: a {name} (or {key}) no source can give: empty, or starting with a dot
@@ -126,7 +130,7 @@ extension BuildSafetyRound12Tests {
         let planText = text(plan.stdout) + plan.stderr
         for (path, _) in users {
             #expect(!planText.contains("- \(path)"), "\(planText)")
-            #expect(planText.contains("\(path): in derive.lock but"), "\(path) not named: \(planText)")
+            #expect(planText.contains("= \(path)  left: known only from derive.lock"), "\(path) not named: \(planText)")
         }
         _ = try project.run(["build"])
         for (path, _) in users { #expect(try Data(contentsOf: project.url(path)) == bytes[path], "build deleted \(path)") }

@@ -15,23 +15,28 @@ import Glibc
 
     // MARK: 1: outputs adopted from the lock that the manifest no longer produces
 
-    @Test func outputsTheManifestDropsAfterAdoptionAreDeletedNotForgotten() throws {
+    /// Attack 16's H2: without a state the lock alone deletes nothing, so the outputs a fresh
+    /// clone's manifest no longer produces are left, named once, and dropped from the lock.
+    @Test func outputsTheManifestDropsInAFreshCloneAreLeftAndNamed() throws {
         let project = try Project()
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
         try FileManager.default.removeItem(at: project.url(".derive"))
         try project.write("derive.yaml", Self.manifest(from: "src/landscape.jpg"))
         let plan = try project.run(["plan"])
-        #expect(text(plan.stdout).contains("4 to delete"), "\(text(plan.stdout))")
+        let dropped = project.outputs.filter { $0 != "landscape.jpg" }
+        #expect(plan.status == 0 && text(plan.stdout).contains("0 to delete") && text(plan.stdout).contains("\(dropped.count) left in place"), "\(text(plan.stdout))")
         let build = try project.run(["build"])
         #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
         #expect(project.exists("out/landscape.jpg"))
-        for name in project.outputs where name != "landscape.jpg" {
-            #expect(!project.exists("out/\(name)"), "\(name) left on disk unrecorded")
+        for name in dropped {
+            #expect(project.exists("out/\(name)"), "\(name) deleted on the lock's word")
+            #expect(text(build.stdout).contains("= out/\(name)  left: known only from derive.lock"), "\(text(build.stdout))")
         }
         let check = try project.run(["check"])
         #expect(check.status == 0, "\(text(check.stdout))")
-        // Back to the glob: everything is built again, nothing is refused as a user's file.
+        // Removed by hand, as the message says; back to the glob: everything is built again.
+        for name in dropped { try FileManager.default.removeItem(at: project.url("out/\(name)")) }
         try project.write("derive.yaml", Self.manifest(from: "src/*.jpg"))
         let again = try project.run(["build", "-q"])
         #expect(again.status == 0, "\(again.stderr)")
@@ -47,7 +52,9 @@ import Glibc
         let build = try project.run(["build"])
         #expect(project.exists("out/cmyk.jpg"), "a changed file is never deleted")
         #expect((text(build.stdout) + build.stderr).contains("cmyk.jpg"), "\(text(build.stdout)) \(build.stderr)")
-        #expect(!project.exists("out/orientation-1.jpg"))
+        // Without a state, an unchanged old output is left too (attack 16's H2), and named.
+        #expect(project.exists("out/orientation-1.jpg"))
+        #expect(text(build.stdout).contains("= out/orientation-1.jpg  left: known only from derive.lock"), "\(text(build.stdout))")
     }
 
     // MARK: 2: a copied project sharing a bucket folder outside its tree

@@ -20,12 +20,13 @@ struct CLI {
 
     struct Result { var status: Int32; var stdout: Data; var stderr: String }
 
-    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:]) throws -> Result {
+    /// `executable`: another program than derive (python3 for the schema checks).
+    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:], executable: String? = nil) throws -> Result {
         let process = Process()
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
-        process.executableURL = executable
+        process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? Self.executable
         process.arguments = arguments
         if let folder { process.currentDirectoryURL = folder }
         let out = Pipe(), err = Pipe()

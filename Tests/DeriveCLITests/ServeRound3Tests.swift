@@ -56,7 +56,8 @@ import Glibc
                 try FileManager.default.createDirectory(at: folder.appendingPathComponent(name), withIntermediateDirectories: true)
             }
             try Data(ServeRound3Tests.yaml.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
-            manifest = try #require(ManifestLoader().load(folder.appendingPathComponent("derive.yaml").path).manifest)
+            let loaded: Manifest = try #require(ManifestLoader().load(folder.appendingPathComponent("derive.yaml").path).manifest)
+            manifest = loaded
             for path in ["b/priv/secret.jpg", "b/ovr/t/secret.jpg", "b/pub/pub.jpg", "b/out/t/pub.jpg", "b/out/src.jpg"] {
                 try FileManager.default.copyItem(at: ServeRound3Tests.samples.appendingPathComponent("portrait.jpg"),
                                                  to: folder.appendingPathComponent(path))

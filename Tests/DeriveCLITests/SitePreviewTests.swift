@@ -12,14 +12,20 @@ final class ServeSession {
     let port: UInt16
 
     /// Runs `derive serve` in `folder` (its `derive.yaml`) and waits for the address it prints.
-    init(in folder: URL, manifest: String? = nil) throws {
+    /// `errors`: a file for its standard error (its log), else none.
+    init(in folder: URL, manifest: String? = nil, errors: URL? = nil) throws {
         out = folder.appendingPathComponent("serve.out")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         process.executableURL = CLI.executable
         process.arguments = ["serve", "--port", "0"] + (manifest.map { [$0] } ?? [])
         process.currentDirectoryURL = folder
         process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = FileHandle.nullDevice
+        if let errors {
+            _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: errors)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         var found: UInt16?
         let deadline = Date().addingTimeInterval(60)

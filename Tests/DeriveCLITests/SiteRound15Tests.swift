@@ -189,9 +189,11 @@ import Testing
 
     /// Attack 15's static M5: a rule named `g/thumb` and rule `g`'s style `thumb` shared the
     /// index's picture key `g/thumb`: one `<picture>` whose sources were two rules' images.
-    /// Rule names are now limited as style names are (1-63 letters, digits, `_`, `-`, `.`), with
-    /// an error at the name.
-    @Test(arguments: ["\"g/thumb\"", "\"\"", "\"<script>\"", "\"x\\u0000y\"", "\"a b\"", "\"x\\u202Ey\"", String(repeating: "r", count: 64)])
+    /// A `/`, an empty name, a control or bidirectional character, more than 128 characters, or
+    /// the unnamed rules' `rule at …` is refused with an error at the name (attack 16's V8 kept
+    /// spaces and accents valid: `ruleNamesWithSpacesAndAccentsStayValid`).
+    @Test(arguments: ["\"g/thumb\"", "\"\"", "\"x\\u0000y\"", "\"x\\u202Ey\"", "\"x\\u2066y\"", "\"x\\u0085y\"",
+                      String(repeating: "r", count: 129), "\"rule at derive.yaml:9\""])
     func aRuleNameOutsideTheStyleNameCharactersIsRefused(name: String) throws {
         let project = try Project(index: false)
         defer { project.remove() }
@@ -211,6 +213,26 @@ import Testing
         try project.write("derive.yaml", Self.twoRules(secondName: "g_thumb-2.x" + String(repeating: "r", count: 52)))
         let validate = try project.run(["validate"])
         #expect(validate.status == 0, "\(validate.stderr)")
+    }
+
+    /// Attack 16's V8: the M5 limit refused names that had been valid (`hero image`, `héro`).
+    /// Any printable name without `/` is a name again; it keys its picture in the index and
+    /// `derive html --rule` finds it.
+    @Test(arguments: ["hero image", "héro", "\"<b>2026 & co\"", "Photos (large) · 2×", String(repeating: "é", count: 128)])
+    func ruleNamesWithSpacesAndAccentsStayValid(name: String) throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Self.twoRules(secondName: name))
+        let validate = try project.run(["validate"])
+        #expect(validate.status == 0, "\(name): \(validate.stderr)")
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        let key = name.hasPrefix("\"") ? String(name.dropFirst().dropLast()) : name
+        let index = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: project.url("out/index.json"))) as? [String: Any])
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: index), as: UTF8.self)
+        #expect(json.contains(key), "the index keys the picture by the rule's name: \(json.prefix(400))")
+        let html = try project.run(["html", "src/landscape.jpg", "--rule", key])
+        #expect(html.status == 0 && text(html.stdout).contains("<picture"), "\(html.stderr)")
     }
 
     // MARK: L4: a numeric matrix value is written as its number

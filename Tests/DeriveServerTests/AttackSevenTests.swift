@@ -63,10 +63,14 @@ extension ServiceFixture {
             nonisolated(unsafe) var appended = ServiceResponse(status: 0, headers: [], payload: .data(Data()))
             nonisolated(unsafe) var put = appended
             DispatchQueue.concurrentPerform(iterations: 2) { worker in
+                // Both orders, whatever the machine's load: in odd rounds the append starts
+                // late, so the PUT usually takes the key first (on a loaded machine the append,
+                // started first, won all 16 rounds and the test proved nothing).
                 if worker == 0 {
+                    if round % 2 == 1 { usleep(UInt32(2_000 * (round % 4 + 1))) }
                     appended = f.append("drop", key, position: size, Data("TAIL".utf8), signed: false)
                 } else {
-                    usleep(UInt32(200 * (round % 8)))
+                    if round % 2 == 0 { usleep(UInt32(200 * (round % 8))) }
                     put = f.send("PUT", "drop", key, body: Data("NEWDATA".utf8), signed: false)
                 }
             }
@@ -89,10 +93,13 @@ extension ServiceFixture {
             nonisolated(unsafe) var appended = ServiceResponse(status: 0, headers: [], payload: .data(Data()))
             nonisolated(unsafe) var deleted = appended
             DispatchQueue.concurrentPerform(iterations: 2) { worker in
+                // Both orders, whatever the machine's load: every third round the append starts
+                // late, so the delete usually comes first.
                 if worker == 0 {
+                    if round % 3 == 2 { usleep(UInt32(2_000 * (round % 4 + 1))) }
                     appended = f.append("drop", key, position: size, Data("TAIL".utf8), signed: false)
                 } else {
-                    usleep(UInt32(250 * (round % 16)))   // spread over an append's length, whatever its speed
+                    if round % 3 != 2 { usleep(UInt32(250 * (round % 16))) }   // spread over an append's length, whatever its speed
                     deleted = f.send("DELETE", "drop", key, signed: false)
                 }
             }

@@ -38,6 +38,7 @@ styles:
     - auto-orient
 derivatives:
   - {from: photos/*.jpg, styles: [hero], to: "site/{name}.webp", acl: public-read}
+  - {name: hero image, from: photos/*.jpg, process: "image/resize,w_{w}", matrix: {w: [1.5, true, 80]}, to: "site/{name}-{w}.{hash:8}.jpg"}
 limits: {bytes: 10_000_000, render_seconds: 30}
 """
 report(not list(validator.iter_errors(yaml.safe_load(good))), "schema accepts list styles, x- anchors and website")
@@ -55,6 +56,9 @@ bad = {
     "a limit out of range": "version: 1\nlimits: {render_seconds: 100000}\n",
     "an unknown action in a list style": "version: 1\nstyles:\n  s:\n    - rezise: {w: 1}\n",
     "two actions in one list item": "version: 1\nstyles:\n  s:\n    - {resize: {w: 1}, format: png}\n",
+    "a rule name with a slash": "version: 1\nderivatives:\n  - {name: g/thumb, from: a/*.jpg, to: b/x}\n",
+    "a protocol-relative url": "version: 1\nbuckets:\n  site: {path: s, url: //evil.example}\n",
+    "a hash of 3 digits": "version: 1\nderivatives:\n  - {from: a/*.jpg, to: \"b/{name}.{hash:3}.jpg\"}\n",
 }
 for what, text in bad.items():
     report(bool(list(validator.iter_errors(yaml.safe_load(text)))), "schema rejects " + what)

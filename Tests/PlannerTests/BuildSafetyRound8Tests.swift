@@ -83,10 +83,12 @@ import ProcessLanguage
         ])
         let plan = try project.plan()
         #expect(plan.items.filter { $0.kind == .delete }.isEmpty, "\(plan.items.filter { $0.kind == .delete }.map(\.output))")
+        // Without a state nothing is deleted on the lock's word (attack 16's H2): each is named as
+        // left, none is a failure (V3).
+        #expect(plan.failures.isEmpty, "\(plan.failures)")
         for path in ["photos/notes.txt", "site/upload.bin", "site/c.thumb.txt", "site/d.thumb.jpg"] {
-            #expect(plan.failures.contains { $0.subject == path && $0.message.contains("ignored") }, "\(path): \(plan.failures)")
+            #expect(plan.lockLeft.contains { $0.output == path && $0.present && $0.message.hasPrefix("left: known only from derive.lock") }, "\(path): \(plan.lockLeft)")
         }
-        #expect(plan.failures.contains { $0.message.contains("no rule writes into bucket 'photos'") }, "\(plan.failures)")
         // A session's plan opens the state: lose it again so the build sees a fresh clone too.
         try FileManager.default.removeItem(atPath: project.path(".derive"))
         let outcome = try project.build()
@@ -106,17 +108,29 @@ import ProcessLanguage
         let report = try project.session().clean()
         #expect(project.read("photos/notes.txt") == "my notes\n")
         #expect(project.read("site/upload.bin") == "user upload\n")
-        #expect(report.left.contains { $0.contains("photos/notes.txt") && $0.contains("nothing is removed") }, "\(report.left)")
+        #expect(report.left.contains { $0.contains("photos/notes.txt  left: known only from derive.lock") }, "\(report.left)")
+        #expect(report.problems.isEmpty, "\(report.problems)")
         #expect(!project.exists("site/a.thumb.jpg"), "Derive's own outputs still go")
     }
 
-    @Test func aFreshCloneStillDeletesAnOutputWhoseSourceWentAway() throws {
+    /// Attack 16's H2: without a state the lock alone deletes nothing, even Derive's own old
+    /// output: left, named, and its line dropped from the lock; with the state it is deleted.
+    @Test func aFreshCloneLeavesAnOutputWhoseSourceWentAway() throws {
         let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
         try project.build()
         try FileManager.default.removeItem(atPath: project.path(".derive"))
         try project.remove("photos/b.jpg")
         let outcome = try project.build()
-        #expect(!project.exists("site/b.thumb.jpg"), "\(outcome.plan.items.map { "\($0.kind) \($0.output)" }) \(outcome.plan.failures) \(String(describing: outcome.report?.left)) \(String(describing: outcome.report?.failed))")
+        #expect(project.exists("site/b.thumb.jpg"), "\(outcome.plan.items.map { "\($0.kind) \($0.output)" })")
+        #expect(outcome.plan.lockLeft.map(\.output) == ["site/b.thumb.jpg"], "\(outcome.plan.lockLeft)")
+        #expect(outcome.report?.succeeded == true && !(project.read("derive.lock") ?? "").contains("b.thumb.jpg"))
+        // With a state, its record decides: an output whose source goes is deleted.
+        try project.remove("site/b.thumb.jpg")
+        try project.write("photos/b.jpg", "B")
+        try project.build()
+        try project.remove("photos/b.jpg")
+        try project.build()
+        #expect(!project.exists("site/b.thumb.jpg"))
     }
 
     // MARK: F7: check's words

@@ -238,7 +238,7 @@ struct SeededGenerator: RandomNumberGenerator {
         lines += plan.controlFiles.map { "control \($0.path) \($0.action.rawValue) \($0.reason)" }
         lines.append("wanted \(plan.wantedFiles.sorted())")
         lines.append("protected \(plan.protectedFiles.sorted())")
-        lines.append("errored \(plan.erroredOutputs.sorted()) lock orphans \(plan.lockOrphans.sorted())")
+        lines.append("errored \(plan.erroredOutputs.sorted()) lock left \(plan.lockLeft.map(\.output).sorted())")
         lines.append("records only \(plan.recordsOnly.sorted()) kept \(plan.kept.sorted())")
         lines.append("recorded \(plan.recorded.keys.sorted())")
         return lines

@@ -317,6 +317,78 @@ import ProcessLanguage
         #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
     }
 
+    /// An input changed in the snapshot's own tick that the plan hashed (a build started right
+    /// after an edit, issue 15): vouched for by its bytes, read again when saving, so a witness is
+    /// left at once; any edit of it in that tick, before saving or after, is noticed.
+    @Test func racyInputsThePlanHashedAreVouchedForByTheirBytes() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        let manifest = try fixture.manifest()
+        let outputs = try fixture.store.allOutputs().keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
+        let source = fixture.path("photos/a.jpg")
+        let planned = ContentDigests.digest(Data("B".utf8))
+        let witnessFile = manifest.stateFolder + "/" + NoOpWitness.fileName
+        func saveNow() throws {
+            let witnessInputs = try inputs(fixture)
+            NoOpWitness.save(witnessInputs, snapshot: NoOpWitness.snapshot(witnessInputs, disk: fixture.disk), outputs: outputs,
+                             disk: fixture.disk, valid: true, planDigest: { file, _ in file == source ? planned : nil })
+        }
+
+        fixture.disk.put(source, Data("B".utf8))   // edited in the snapshot's own tick
+        try saveNow()
+        #expect(NoOpWitness.read(try inputs(fixture), disk: fixture.disk)?.racy.keys.sorted() == [source])
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) != nil, "a racy input holding the bytes the plan read")
+        fixture.disk.replaceKeepingStat(source, Data("C".utf8))   // same size, same tick: the stat does not move
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil, "a same-tick edit after saving")
+        fixture.disk.advance(seconds: 5)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil, "a same-tick edit after saving, checked later")
+
+        // Edited in that tick after the plan read it, before saving: no witness.
+        fixture.disk.put(source, Data("B".utf8))
+        let witnessInputs = try inputs(fixture)
+        let snapshot = NoOpWitness.snapshot(witnessInputs, disk: fixture.disk)
+        fixture.disk.replaceKeepingStat(source, Data("D".utf8))
+        fixture.disk.advance(seconds: 5)   // a long build
+        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: fixture.disk, valid: true,
+                         planDigest: { file, _ in file == source ? planned : nil })
+        #expect(!fixture.disk.exists(witnessFile))
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil)
+
+        // A racy manifest file leaves no witness: the plan parsed it, the snapshot read it again.
+        fixture.disk.put(source, Data("B".utf8))
+        fixture.disk.put(fixture.manifestPath, try #require(fixture.disk.contents(fixture.manifestPath)))
+        try saveNow()
+        #expect(!fixture.disk.exists(witnessFile))
+    }
+
+    /// The lock is read again only while it is racy: a settled lock with the stat the witness
+    /// took holds the bytes it hashed (the rule every other file is trusted by); a same-tick edit
+    /// of a racy lock, which keeps its stat, is noticed.
+    @Test func theLockIsReadAgainOnlyWhileRacy() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
+        try fixture.build()
+        let manifest = try fixture.manifest()
+        let outputs = try fixture.store.allOutputs().keys.compactMap { Builder.absolutePath(of: $0, in: manifest) }
+        let lock = try inputs(fixture).lockPath
+        let bytes = try #require(fixture.disk.contents(lock))
+        try save(fixture)   // settled
+        fixture.disk.resetReads()
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) != nil)
+        #expect(!fixture.disk.reads.contains(lock), "a settled lock was read again")
+
+        fixture.disk.put(lock, bytes)   // rewritten now, same bytes: racy
+        let witnessInputs = try inputs(fixture)
+        NoOpWitness.save(witnessInputs, snapshot: NoOpWitness.snapshot(witnessInputs, disk: fixture.disk), outputs: outputs,
+                         disk: fixture.disk, valid: true, expected: { $0 == lock ? ContentDigests.digest(bytes) : nil })
+        fixture.disk.resetReads()
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) != nil)
+        #expect(fixture.disk.reads.contains(lock), "a racy lock was not read again")
+        var edited = bytes
+        edited[edited.startIndex] ^= 0xFF
+        fixture.disk.replaceKeepingStat(lock, edited)
+        #expect(NoOpWitness.holds(try inputs(fixture), disk: fixture.disk) == nil, "a same-tick edit of a racy lock")
+    }
+
     @Test func racyWitnessIsNotTrusted() throws {
         let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A"])
         try fixture.build()

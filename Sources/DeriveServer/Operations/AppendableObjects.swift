@@ -402,11 +402,17 @@ final class AppendableObjects: Sendable {
         }
     }
 
+    /// Both tables are read under the records lock, as `commit` changes them under it: read one
+    /// after the other, a reader of the replaced file could find the record already moved on and
+    /// the retired version not yet added (a HEAD racing appends answered Normal, under load).
     func isAppendable(_ bucket: Bucket, _ key: ObjectKey, _ status: FileStatus) -> Bool {
-        if let record = records.withLockedValue({ $0[Self.name(bucket, key)] }), record.describes(status) { return true }
+        let name = Self.name(bucket, key)
         let now = clock()
-        return transient.withLockedValue { $0[Self.name(bucket, key)] ?? [] }.contains {
-            $0.inode == status.inode && $0.size == status.size && $0.mtime == status.mtime && $0.until >= now
+        return records.withLockedValue { records in
+            if let record = records[name], record.describes(status) { return true }
+            return transient.withLockedValue { $0[name] ?? [] }.contains {
+                $0.inode == status.inode && $0.size == status.size && $0.mtime == status.mtime && $0.until >= now
+            }
         }
     }
 
@@ -465,17 +471,19 @@ final class AppendableObjects: Sendable {
     func commit(_ bucket: Bucket, _ key: ObjectKey, linked: FileStatus, replaced: FileStatus?, anonymous: Bool) throws {
         let name = Self.name(bucket, key)
         let now = clock()
+        // One step for readers (`isAppendable` reads both under the records lock): the record
+        // moves to the linked file and the replaced one becomes a retired version together.
         records.withLockedValue { records in
             records.set(name, Record(inode: linked.inode, size: linked.size, modified: linked.mtime,
                                      anonymous: records[name]?.anonymous ?? anonymous))
-        }
-        transient.withLockedValue { table in
-            var entries = (table[name] ?? []).filter { $0.until >= now && !($0.inode == linked.inode && $0.size == linked.size) }
-            if let replaced { entries.append(Transient(inode: replaced.inode, size: replaced.size, mtime: replaced.mtime, until: now + Self.retiredSeconds)) }
-            table[name] = entries.isEmpty ? nil : entries
-            // Other keys' expired versions too: a key appended once and never again kept its
-            // retired version for ever.
-            Self.prune(&table, now: now)
+            transient.withLockedValue { table in
+                var entries = (table[name] ?? []).filter { $0.until >= now && !($0.inode == linked.inode && $0.size == linked.size) }
+                if let replaced { entries.append(Transient(inode: replaced.inode, size: replaced.size, mtime: replaced.mtime, until: now + Self.retiredSeconds)) }
+                table[name] = entries.isEmpty ? nil : entries
+                // Other keys' expired versions too: a key appended once and never again kept its
+                // retired version for ever.
+                Self.prune(&table, now: now)
+            }
         }
         try database.write { db in
             try db.execute(sql: """

@@ -1,0 +1,216 @@
+import Access
+import Crypto
+import Foundation
+import Logging
+import Manifest
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What serve answers with: the manifest, the keys it accepts and the builder's records of its
+/// outputs. Swapped as one when the manifest changes.
+public struct ServedConfiguration: Sendable {
+    public let manifest: Manifest
+    public let verifier: Verifier
+    let authorizer: Authorizer
+
+    public init(manifest: Manifest, verifier: Verifier, recorded: any RecordedOutputs) {
+        self.manifest = manifest
+        self.verifier = verifier
+        self.authorizer = Authorizer(recorded: recorded)
+    }
+}
+
+/// The manifest a running `derive serve` follows (attack 15's static M4: a bucket made private
+/// in the manifest kept answering anonymously until a restart).
+///
+/// Before each request the manifest's files are looked at: the root as given, each include, and
+/// every link on the way to each (their identity, size and times, by `lstat` and `stat`: no read),
+/// and at most every `digestInterval` seconds their bytes are hashed too (an edit within one
+/// timestamp tick that keeps the size). When anything differs the manifest is loaded again and
+/// the new buckets, ACLs, websites, styles and keys apply to that very request. A manifest that no
+/// longer loads (or now puts a control file in a bucket, or moves the state folder) is never
+/// answered from the old copy: every request is refused with 503 and the reason, and the log
+/// says it, until the manifest loads again.
+public final class ServedManifest: Sendable {
+    public typealias Loader = @Sendable () throws -> ServedConfiguration
+
+    /// Why serve refuses requests now.
+    public struct Unavailable: Error, Sendable, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    let rootPath: String
+    let load: Loader
+    let logger: Logger
+    let digestInterval: Double
+    /// Start-up values a reload cannot change (the serve lock, caches and databases are there).
+    let stateFolder: String
+    let cacheFolder: String
+
+    struct State {
+        var current: Result<ServedConfiguration, Unavailable>
+        /// The last configuration that loaded (what requests already admitted run with).
+        var lastGood: ServedConfiguration
+        var files: [String]
+        var fingerprint: [FileFingerprint]
+        var digest: [UInt8]
+        var digestCheckedAt: Double
+    }
+    private let state: NIOLockedValueBox<State>
+
+    /// A file (or link) as `lstat` sees it and, followed, as `stat` does.
+    struct FileFingerprint: Equatable {
+        var path: String
+        var link: [Int64]?
+        var target: [Int64]?
+
+        /// A folder on the way (a link's target folder) counts by identity only: its times change
+        /// with every file made in it (a build's lock), which is no change of the manifest.
+        static func numbers(_ info: stat) -> [Int64] {
+            if (info.st_mode & S_IFMT) == S_IFDIR { return [Int64(bitPattern: UInt64(info.st_dev)), Int64(bitPattern: UInt64(info.st_ino)), Int64(info.st_mode)] }
+            return [Int64(bitPattern: UInt64(info.st_dev)), Int64(bitPattern: UInt64(info.st_ino)), Int64(info.st_mode), Int64(info.st_size),
+             Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec), Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+        }
+
+        static func of(_ path: String) -> FileFingerprint {
+            var info = stat()
+            let link = lstat(path, &info) == 0 ? numbers(info) : nil
+            let target = stat(path, &info) == 0 ? numbers(info) : nil
+            return FileFingerprint(path: path, link: link, target: target)
+        }
+    }
+
+    /// `initial`: the configuration serve starts with, loaded from `rootPath` (as given on the
+    /// command line); `load` loads it again (and throws `Unavailable` with the loader's errors).
+    public init(initial: ServedConfiguration, rootPath: String, cacheFolder: String, logger: Logger = Logger(label: "derive.serve"),
+                digestInterval: Double = 1, load: @escaping Loader) {
+        self.rootPath = rootPath
+        self.load = load
+        self.logger = logger
+        self.digestInterval = digestInterval
+        self.stateFolder = initial.manifest.stateFolder
+        self.cacheFolder = cacheFolder
+        let files = Self.watchedFiles(root: rootPath, manifest: initial.manifest)
+        state = NIOLockedValueBox(State(current: .success(initial), lastGood: initial, files: files,
+                                        fingerprint: files.map(FileFingerprint.of), digest: Self.digest(files),
+                                        digestCheckedAt: Self.now()))
+    }
+
+    /// The configuration last loaded, without looking at the files.
+    public var configuration: ServedConfiguration { state.withLockedValue { $0.lastGood } }
+
+    /// The configuration for a request that starts now: loaded again first when the manifest's
+    /// files changed; `Unavailable` while the manifest does not load.
+    public func current() -> Result<ServedConfiguration, Unavailable> {
+        state.withLockedValue { state in
+            let fingerprint = state.files.map(FileFingerprint.of)
+            var changed = fingerprint != state.fingerprint
+            let now = Self.now()
+            var digest = state.digest
+            if !changed, now - state.digestCheckedAt >= digestInterval {
+                digest = Self.digest(state.files)
+                state.digestCheckedAt = now
+                changed = digest != state.digest
+            }
+            guard changed else { return state.current }
+            reload(&state, now: now)
+            return state.current
+        }
+    }
+
+    private func reload(_ state: inout State, now: Double) {
+        let wasBroken: Bool
+        if case .failure = state.current { wasBroken = true } else { wasBroken = false }
+        do {
+            let fresh = try load()
+            try accept(fresh)
+            state.current = .success(fresh)
+            state.lastGood = fresh
+            state.files = Self.watchedFiles(root: rootPath, manifest: fresh.manifest)
+            logger.notice("the manifest \(rootPath) changed: reloaded (buckets \(fresh.manifest.buckets.map(\.name).joined(separator: ", ")))\(wasBroken ? "; serving again" : "")")
+        } catch {
+            let reason = "\(error)"
+            if case .failure(let old) = state.current, old.description == reason {
+                // Still the same fault: no new log line for every edit that keeps it.
+            } else {
+                logger.error("the manifest \(rootPath) changed and does not load any more; every request is answered 503 until it does: \(reason)")
+            }
+            state.current = .failure(Unavailable(reason))
+            // Also follow the root as given (an include may be what broke).
+            state.files = Array(Set(state.files + [rootPath])).sorted()
+        }
+        state.fingerprint = state.files.map(FileFingerprint.of)
+        state.digest = Self.digest(state.files)
+        state.digestCheckedAt = now
+    }
+
+    /// What a reload may not change while serve runs.
+    private func accept(_ fresh: ServedConfiguration) throws {
+        let manifest = fresh.manifest
+        guard manifest.stateFolder == stateFolder else {
+            throw Unavailable("the manifest now names the state folder \(manifest.stateFolder), not \(stateFolder) as when derive serve started; restart derive serve to use it")
+        }
+        let controls = [("the manifest", manifest.file), ("the state folder", manifest.stateFolder), ("the serve cache folder", cacheFolder)]
+        for bucket in manifest.buckets {
+            for (what, path) in controls where ObjectService.isInside(path, bucket.path) {
+                throw Unavailable("\(what) \(path) is inside the folder of bucket '\(bucket.name)' (\(bucket.path)), where requests could write it; move the bucket's path or the file")
+            }
+        }
+    }
+
+    /// The manifest's files (the root as given, then the loader's), each with every link and
+    /// link target met on the way to it.
+    static func watchedFiles(root: String, manifest: Manifest) -> [String] {
+        var paths: [String] = []
+        for file in [root] + manifest.files {
+            let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
+            paths.append(absolute)
+            paths += linkSteps(absolute)
+        }
+        var seen: Set<String> = []
+        return paths.filter { seen.insert($0).inserted }
+    }
+
+    /// Each link met resolving `path` component by component, and where each leads (at most 40 links).
+    static func linkSteps(_ path: String) -> [String] {
+        var pending = path.split(separator: "/").map(String.init)
+        var current = ""
+        var steps: [String] = []
+        var hops = 0
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name.isEmpty || name == "." { continue }
+            if name == ".." { current = (current as NSString).deletingLastPathComponent; if current == "/" { current = "" }; continue }
+            let next = current + "/" + name
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let length = readlink(next, &buffer, buffer.count - 1)
+            if hops > 0 || length > 0 { steps.append(next) }
+            guard length > 0 else { current = next; continue }
+            hops += 1
+            if hops > 40 { break }
+            let target = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            pending = target.split(separator: "/").map(String.init) + pending
+            if target.hasPrefix("/") { current = "" }
+        }
+        return steps
+    }
+
+    /// SHA-256 of the files' bytes in order (a missing or unreadable file counts as a marker).
+    static func digest(_ files: [String]) -> [UInt8] {
+        var hash = SHA256()
+        for file in files {
+            if let data = FileManager.default.contents(atPath: file) {
+                hash.update(data: Data("\(data.count):".utf8))
+                hash.update(data: data)
+            } else {
+                hash.update(data: Data("-:".utf8))
+            }
+        }
+        return Array(hash.finalize())
+    }
+
+    static func now() -> Double { Date().timeIntervalSince1970 }
+}
