@@ -9,6 +9,11 @@ public protocol RecordedOutputs: Sendable {
     /// output. A failed lookup throws, and the object is then treated as private.
     func recordedACL(bucket: String, key: String) throws -> BucketACL?
 
+    /// The recorded output `key` of `bucket` with the rule (its plan name) and source
+    /// (`bucket/key`) it was built by and from, or nil when that key is not a recorded output.
+    /// Without them (`rule` nil) the recorded ACL stands alone.
+    func recordedOutput(bucket: String, key: String) throws -> RecordedOutput?
+
     /// Whether `key` of `bucket` is (or may become) a derivative: a rule of the manifest may
     /// write it, or the lock lists it. Such a key is never written anonymously.
     func isDerivative(bucket: String, key: String) -> Bool
@@ -16,6 +21,21 @@ public protocol RecordedOutputs: Sendable {
 
 extension RecordedOutputs {
     public func isDerivative(bucket: String, key: String) -> Bool { false }
+
+    public func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
+        try recordedACL(bucket: bucket, key: key).map { RecordedOutput(acl: $0, rule: nil, source: "") }
+    }
+}
+
+/// What the build recorded of one output: its ACL, and the rule and source it came from.
+public struct RecordedOutput: Sendable, Hashable {
+    public var acl: BucketACL
+    public var rule: String?
+    public var source: String
+
+    public init(acl: BucketACL, rule: String?, source: String) {
+        self.acl = acl; self.rule = rule; self.source = source
+    }
 }
 
 /// No builder state (serving buckets nothing was built into).
@@ -29,21 +49,46 @@ public struct NoRecordedOutputs: RecordedOutputs {
 /// the PUT target.
 struct Authorizer: Sendable {
     let recorded: any RecordedOutputs
+    /// The manifest in force (serve reloads it when it changes).
+    let manifest: Manifest?
 
-    /// The recorded output ACL when `key` is a built output of `bucket`, else the bucket's
-    /// object-ACL rules (first match, `default` meaning the bucket's ACL). When the record cannot
-    /// be read the object is private: failing closed never publishes a private output.
+    init(recorded: any RecordedOutputs, manifest: Manifest? = nil) {
+        self.recorded = recorded
+        self.manifest = manifest
+    }
+
+    /// For a built output of `bucket`, the more private of the ACL the build recorded and the one
+    /// the manifest in force gives it (`Manifest.derivativeACL`: its rule's `acl:`, else its
+    /// source's ACL; a rule gone or renamed: the bucket's object ACL for the key), so a rule or a
+    /// source made private applies at once and one made public waits for the build that records
+    /// it (attack 17's N6). Else the bucket's object-ACL rules (first match, `default` meaning the
+    /// bucket's ACL). When the record cannot be read the object is private: failing closed never
+    /// publishes a private output.
     func effectiveACL(_ bucket: Bucket, _ key: ObjectKey) -> BucketACL {
         do {
-            return try recorded.recordedACL(bucket: bucket.name, key: key.string) ?? bucket.effectiveACL(of: key.string)
+            guard let output = try recorded.recordedOutput(bucket: bucket.name, key: key.string) else {
+                return bucket.effectiveACL(of: key.string)
+            }
+            return builtACL(output, bucket, key) ?? output.acl
         } catch {
             return .private
         }
     }
 
+    /// The ACL the manifest in force leaves a built output, or nil when the record says nothing
+    /// of its rule (or there is no manifest).
+    private func builtACL(_ output: RecordedOutput, _ bucket: Bucket, _ key: ObjectKey) -> BucketACL? {
+        guard let rule = output.rule, let manifest else { return nil }
+        let now = manifest.derivativeACL(rule: rule, source: output.source) ?? bucket.effectiveACL(of: key.string)
+        return .morePrivate(output.acl, now)
+    }
+
     /// The value of `x-oss-object-acl` for the object: its own setting, `default` when it has none.
+    /// A built output's is its effective ACL (the same definition as `effectiveACL`).
     func objectACLHeader(_ bucket: Bucket, _ key: ObjectKey) -> String {
-        if let acl = try? recorded.recordedACL(bucket: bucket.name, key: key.string) { return acl.rawValue }
+        if let output = try? recorded.recordedOutput(bucket: bucket.name, key: key.string) {
+            return (builtACL(output, bucket, key) ?? output.acl).rawValue
+        }
         return bucket.objects.first { $0.match.matches(key.string) }?.acl.rawValue ?? "default"
     }
 

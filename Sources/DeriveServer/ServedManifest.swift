@@ -18,7 +18,7 @@ public struct ServedConfiguration: Sendable {
     public init(manifest: Manifest, verifier: Verifier, recorded: any RecordedOutputs) {
         self.manifest = manifest
         self.verifier = verifier
-        self.authorizer = Authorizer(recorded: recorded)
+        self.authorizer = Authorizer(recorded: recorded, manifest: manifest)
     }
 }
 

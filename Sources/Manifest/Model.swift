@@ -8,6 +8,18 @@ public enum BucketACL: String, Sendable, Hashable, CaseIterable, Codable {
     case publicReadWrite = "public-read-write"
 
     public var isPublic: Bool { self != .private }
+
+    /// How far it opens: private 0, public-read 1, public-read-write 2.
+    var openness: Int {
+        switch self {
+        case .private: return 0
+        case .publicRead: return 1
+        case .publicReadWrite: return 2
+        }
+    }
+
+    /// The more private of two ACLs.
+    public static func morePrivate(_ a: BucketACL, _ b: BucketACL) -> BucketACL { a.openness <= b.openness ? a : b }
 }
 
 /// An object's ACL: `default` means the bucket's.
@@ -213,6 +225,14 @@ public struct Rule: Sendable, Hashable {
         from.matches(key) && !exclude.contains { $0.matches(key) }
     }
 
+    /// The ACL of a derivative this rule writes of `sourceKey` of `sourceBucket`: the rule's
+    /// `acl:`, else the source object's effective ACL. The one definition: the build records it
+    /// with each output, and serve applies it from the manifest in force
+    /// (`Manifest.derivativeACL(rule:source:)`).
+    public func derivativeACL(sourceBucket: Bucket, sourceKey: String) -> BucketACL {
+        acl ?? sourceBucket.effectiveACL(of: sourceKey)
+    }
+
     /// Every combination of matrix values, in declaration order (one empty combination without a matrix).
     public var matrixCombinations: [[String: String]] { MatrixVariable.combinations(matrix) }
 
@@ -346,6 +366,17 @@ public struct Manifest: Sendable {
     public var catalogSamples: [String] = []
 
     public func bucket(named name: String) -> Bucket? { buckets.first { $0.name == name } }
+
+    /// The ACL this manifest gives a derivative the build recorded as written by the rule named
+    /// `rule` (its plan name) from `source` (`bucket/key`): `Rule.derivativeACL` of that rule now,
+    /// or nil when no rule has that name any more or the source's bucket is gone. A running
+    /// serve answers built outputs from the more private of this and the ACL the build recorded
+    /// (attack 17's N6: a rule's `acl:` made private kept its outputs public until a build).
+    public func derivativeACL(rule name: String, source: String) -> BucketACL? {
+        guard let slash = source.firstIndex(of: "/"), let rule = rules.first(where: { $0.planName == name }),
+              let bucket = bucket(named: String(source[..<slash])) else { return nil }
+        return rule.derivativeACL(sourceBucket: bucket, sourceKey: String(source[source.index(after: slash)...]))
+    }
 
     public var catalogue: [String: Style] {
         Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })

@@ -246,6 +246,12 @@ struct BuiltOutputs: RecordedOutputs {
     }
 
     func recordedACL(bucket: String, key: String) throws -> BucketACL? {
+        try recordedOutput(bucket: bucket, key: key)?.acl
+    }
+
+    /// The record of the output with its rule and source, so serve applies the manifest in force
+    /// to its ACL (`Authorizer.effectiveACL`).
+    func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
         // Asked only when the state cannot answer (it reads the lock).
         func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
         let path = stateFolder + "/" + StateStore.fileName
@@ -281,9 +287,14 @@ struct BuiltOutputs: RecordedOutputs {
         }
         // The owner is read with the record, in one transaction: a build of another manifest may
         // take the state over while serve runs.
-        let (recordedOwner, acl) = try store.queue.read { db in
-            (try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
-             try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key]))
+        let (recordedOwner, record) = try store.queue.read { db -> (String?, [String?]?) in
+            let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner")
+            let row = try Row.fetchOne(db, sql: "SELECT acl, rule, source FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])
+            let values: [String?]? = row.map { row in
+                let acl: String? = row["acl"], rule: String? = row["rule"], source: String? = row["source"]
+                return [acl, rule, source]
+            }
+            return (owner, values)
         }
         guard let recordedOwner, StateOwner.isSame(recorded: recordedOwner, owner: owner) else {
             if guarded() {
@@ -292,7 +303,8 @@ struct BuiltOutputs: RecordedOutputs {
             }
             return nil
         }
+        guard let record, record.count == 3 else { return nil }
         // An unreadable value is private: a record never widens access by accident.
-        return acl.map { BucketACL(rawValue: $0) ?? .private }
+        return RecordedOutput(acl: record[0].flatMap { BucketACL(rawValue: $0) } ?? .private, rule: record[1], source: record[2] ?? "")
     }
 }
