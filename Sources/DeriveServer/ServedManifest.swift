@@ -1,4 +1,5 @@
 import Access
+import Confinement
 import Crypto
 import Foundation
 import Logging
@@ -198,14 +199,20 @@ public final class ServedManifest: Sendable {
         return steps
     }
 
-    /// SHA-256 of the files' bytes in order (a missing or unreadable file counts as a marker).
-    static func digest(_ files: [String]) -> [UInt8] {
+    /// SHA-256 of the files' bytes in order (a missing or unreadable file, a folder or a FIFO
+    /// counts as a marker). A file over the loader's size limit (`YAMLBudget.maxBytes`) is not
+    /// read (attack 17's N7: 202 MB hashed at each request): it cannot load whatever it holds,
+    /// and its size and times are in the fingerprint.
+    static func digest(_ files: [String], maxBytes: Int = YAMLBudget().maxBytes) -> [UInt8] {
         var hash = SHA256()
         for file in files {
-            if let data = FileManager.default.contents(atPath: file) {
+            do {
+                let data = try ConfinedFolder.readRegularFile(atPath: file, maxBytes: maxBytes)
                 hash.update(data: Data("\(data.count):".utf8))
                 hash.update(data: data)
-            } else {
+            } catch .tooLarge(_, size: let size, limit: _) {
+                hash.update(data: Data("over-limit \(size):".utf8))
+            } catch {
                 hash.update(data: Data("-:".utf8))
             }
         }
