@@ -121,6 +121,13 @@ public final class ConfinedFolder: Sendable {
 
     deinit { close(descriptor) }
 
+    /// The folder held open, as `fstat` sees it (device and inode tell whether it is still the
+    /// folder at `path`); nil when `fstat` fails.
+    public var heldStatus: FileStatus? {
+        var info = stat()
+        return fstat(descriptor, &info) == 0 ? FileStatus(info) : nil
+    }
+
     // MARK: Reading
 
     /// Reads the regular file a user named by path (links followed: the user chose the path),

@@ -75,11 +75,19 @@ public struct OSSErrorBody: Error, Sendable {
                                        message: "Too many image renders are queued. Please reduce your request rate and retry later.",
                                        ec: "0044-00000001")
 
-    /// A followed manifest that changed and no longer loads (`ServedManifest`).
-    static func manifestUnavailable(_ reason: String) -> OSSErrorBody {
-        OSSErrorBody(status: 503, code: "ServiceUnavailable",
-                     message: "derive serve refuses requests until its manifest loads again: \(reason)")
-    }
+    /// A bucket's folder was replaced while the request ran (after the manifest was checked):
+    /// the next request loads the manifest again for the folder now there.
+    static let bucketFolderChanged = OSSErrorBody(
+        status: 503, code: "ServiceUnavailable",
+        message: "a bucket folder was replaced while this request ran; retry")
+
+    /// A followed manifest that changed and no longer loads (`ServedManifest`). The body says
+    /// only that: the loader's errors may name a private bucket's keys and absolute folders
+    /// (attack 17's N2), and any client, anonymous ones included, gets this answer. Serve's log
+    /// has the errors.
+    static let manifestUnavailable = OSSErrorBody(
+        status: 503, code: "ServiceUnavailable",
+        message: "derive serve refuses requests: its manifest changed and does not load; see serve's log for the errors")
 
     func xml(requestId: String, hostId: String) -> String {
         // `XMLText`, the one escaper: the body stays well-formed whatever a key or parameter held.

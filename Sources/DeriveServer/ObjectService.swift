@@ -408,8 +408,8 @@ public final class ObjectService: Sendable {
         do {
             // A manifest that changed is loaded again first; one that no longer loads refuses
             // every request (its old ACLs are never applied again).
-            if let followed, case .failure(let unavailable) = followed.current() {
-                throw OSSErrorBody.manifestUnavailable(unavailable.description)
+            if let followed, case .failure = followed.current() {
+                throw OSSErrorBody.manifestUnavailable
             }
             try SingleHeaders.check(request)
             multipart.sweepIfDue()
@@ -528,14 +528,35 @@ public final class ObjectService: Sendable {
         return ServiceResponse(status: 404, headers: page.headers, payload: page.payload)
     }
 
-    /// The bucket's folder, opened once; nil while it does not exist.
+    /// The bucket's folder: the one at its path now (links on the way followed, as build does),
+    /// nil while there is none. Kept open while it is still the folder at the path: each call
+    /// compares the held folder's device and inode with what `stat` finds at the path now and
+    /// opens the path again when they differ (attack 17's N1/N1b: the folder opened at start was
+    /// served after `rm -rf site` and a build, after a blue/green link swap, and after
+    /// `mv site drafts; mkdir site` with `drafts` declared private, until a restart).
+    ///
+    /// With a followed manifest the folder must also be the one the manifest in force was
+    /// loaded with (`ServedManifest.validatedFolder`, which reloads when a bucket folder
+    /// changes, so the loader's overlap and control-file checks saw it): one swapped in between
+    /// is refused (503), never served.
     func folder(_ bucket: Bucket, create: Bool = false) throws -> ConfinedFolder? {
+        if create, !FileManager.default.fileExists(atPath: bucket.path) {
+            try FileManager.default.createDirectory(atPath: bucket.path, withIntermediateDirectories: true)
+        }
+        var info = stat()
+        guard stat(bucket.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        let now = (device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        func same(_ status: FileStatus?) -> Bool { status.map { $0.device == now.device && $0.inode == now.inode } ?? false }
+        if let expected = followed?.validatedFolder(bucket.path), !same(expected) {
+            throw OSSErrorBody.bucketFolderChanged
+        }
         // Keyed by the folder's path: a reloaded manifest may point a bucket elsewhere.
-        if let open = folders.withLockedValue({ $0[bucket.path] }) { return open }
-        if create { try FileManager.default.createDirectory(atPath: bucket.path, withIntermediateDirectories: true) }
+        if let open = folders.withLockedValue({ $0[bucket.path] }), same(open.heldStatus) { return open }
         guard let opened = try? ConfinedFolder(path: bucket.path) else { return nil }
+        // Replaced again between the stat and the open: not the folder checked.
+        guard same(opened.heldStatus) else { throw OSSErrorBody.bucketFolderChanged }
         return folders.withLockedValue { folders in
-            if let open = folders[bucket.path] { return open }
+            if let open = folders[bucket.path], same(open.heldStatus) { return open }
             folders[bucket.path] = opened
             return opened
         }

@@ -29,11 +29,18 @@ public struct ServedConfiguration: Sendable {
 /// Before each request the manifest's files are looked at: the root as given, each include, and
 /// every link on the way to each (their identity, size and times, by `lstat` and `stat`: no read),
 /// and at most every `digestInterval` seconds their bytes are hashed too (an edit within one
-/// timestamp tick that keeps the size). When anything differs the manifest is loaded again and
-/// the new buckets, ACLs, websites, styles and keys apply to that very request. A manifest that no
-/// longer loads (or now puts a control file in a bucket, or moves the state folder) is never
-/// answered from the old copy: every request is refused with 503 and the reason, and the log
-/// says it, until the manifest loads again.
+/// timestamp tick that keeps the size; a file over the loader's size limit is not read: its
+/// size already says it does not load). Each bucket's folder is looked at the same way (the
+/// folder now at its path, links on the way followed, by device and inode, and each link met):
+/// a folder replaced (`rm -rf site` and a build, `mv site drafts; mkdir site`, a blue/green
+/// `ln -sfn v2 site`) loads the manifest again too, so the loader's checks (buckets that share
+/// files, control files in a bucket) apply to the folders now there, and `ObjectService` answers
+/// from the folder the load saw (`validatedFolder`), never from one it opened earlier. When
+/// anything differs the manifest is loaded again and the new buckets, ACLs, websites, styles and
+/// keys apply to that very request. A manifest that no longer loads (or now puts a control file
+/// in a bucket, or moves the state folder) is never answered from the old copy: every request is
+/// refused with 503 (saying only that it does not load: the loader's errors may name private
+/// keys and folders) and the log says why, until the manifest loads again.
 public final class ServedManifest: Sendable {
     public typealias Loader = @Sendable () throws -> ServedConfiguration
 
@@ -56,6 +63,9 @@ public final class ServedManifest: Sendable {
         /// The last configuration that loaded (what requests already admitted run with).
         var lastGood: ServedConfiguration
         var files: [String]
+        /// The bucket folders' paths and every link on the way to each (identity only).
+        var folders: [String]
+        /// Of `files` then `folders`, in order.
         var fingerprint: [FileFingerprint]
         var digest: [UInt8]
         var digestCheckedAt: Double
@@ -95,9 +105,22 @@ public final class ServedManifest: Sendable {
         self.stateFolder = initial.manifest.stateFolder
         self.cacheFolder = cacheFolder
         let files = Self.watchedFiles(root: rootPath, manifest: initial.manifest)
-        state = NIOLockedValueBox(State(current: .success(initial), lastGood: initial, files: files,
-                                        fingerprint: files.map(FileFingerprint.of), digest: Self.digest(files),
+        let folders = Self.watchedFolders(initial.manifest)
+        state = NIOLockedValueBox(State(current: .success(initial), lastGood: initial, files: files, folders: folders,
+                                        fingerprint: (files + folders).map(FileFingerprint.of), digest: Self.digest(files),
                                         digestCheckedAt: Self.now()))
+    }
+
+    /// The identity (device, inode) of the folder at `path` (a bucket's) as the configuration in
+    /// force was checked with: nil when nothing was there then or `path` is no bucket folder of it.
+    /// A folder opened at that path that is not this one was swapped since: never served.
+    public func validatedFolder(_ path: String) -> FileStatus? {
+        let path = URL(fileURLWithPath: path).standardizedFileURL.path
+        return state.withLockedValue { state in
+            guard let index = state.folders.firstIndex(of: path),
+                  let target = state.fingerprint[state.files.count + index].target, target.count >= 2 else { return nil }
+            return FileStatus(size: 0, mtime: 0, ctime: 0, inode: UInt64(bitPattern: target[1]), device: UInt64(bitPattern: target[0]))
+        }
     }
 
     /// The configuration last loaded, without looking at the files.
@@ -107,7 +130,7 @@ public final class ServedManifest: Sendable {
     /// files changed; `Unavailable` while the manifest does not load.
     public func current() -> Result<ServedConfiguration, Unavailable> {
         state.withLockedValue { state in
-            let fingerprint = state.files.map(FileFingerprint.of)
+            let fingerprint = (state.files + state.folders).map(FileFingerprint.of)
             var changed = fingerprint != state.fingerprint
             let now = Self.now()
             var digest = state.digest
@@ -117,12 +140,18 @@ public final class ServedManifest: Sendable {
                 changed = digest != state.digest
             }
             guard changed else { return state.current }
-            reload(&state, now: now)
+            reload(&state, now: now, observed: fingerprint)
             return state.current
         }
     }
 
-    private func reload(_ state: inout State, now: Double) {
+    /// `observed`: the fingerprint of `state.files + state.folders` taken before loading. What the
+    /// new watch list shares with it keeps the value seen before the load: a change made while
+    /// the loader ran then differs at the next request and loads again (the load may not have
+    /// seen it).
+    private func reload(_ state: inout State, now: Double, observed: [FileFingerprint]) {
+        var before: [String: FileFingerprint] = [:]
+        for entry in observed where before[entry.path] == nil { before[entry.path] = entry }
         let wasBroken: Bool
         if case .failure = state.current { wasBroken = true } else { wasBroken = false }
         do {
@@ -131,6 +160,7 @@ public final class ServedManifest: Sendable {
             state.current = .success(fresh)
             state.lastGood = fresh
             state.files = Self.watchedFiles(root: rootPath, manifest: fresh.manifest)
+            state.folders = Self.watchedFolders(fresh.manifest)
             logger.notice("the manifest \(rootPath) changed: reloaded (buckets \(fresh.manifest.buckets.map(\.name).joined(separator: ", ")))\(wasBroken ? "; serving again" : "")")
         } catch {
             let reason = "\(error)"
@@ -143,7 +173,7 @@ public final class ServedManifest: Sendable {
             // Also follow the root as given (an include may be what broke).
             state.files = Array(Set(state.files + [rootPath])).sorted()
         }
-        state.fingerprint = state.files.map(FileFingerprint.of)
+        state.fingerprint = (state.files + state.folders).map { before[$0] ?? FileFingerprint.of($0) }
         state.digest = Self.digest(state.files)
         state.digestCheckedAt = now
     }
@@ -168,6 +198,19 @@ public final class ServedManifest: Sendable {
         var paths: [String] = []
         for file in [root] + manifest.files {
             let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
+            paths.append(absolute)
+            paths += linkSteps(absolute)
+        }
+        var seen: Set<String> = []
+        return paths.filter { seen.insert($0).inserted }
+    }
+
+    /// Each bucket's folder (absolute, as the loader gives it), then each link met on the way to
+    /// one and where it leads: a folder replaced or a link pointed elsewhere changes their identity.
+    static func watchedFolders(_ manifest: Manifest) -> [String] {
+        var paths: [String] = []
+        for bucket in manifest.buckets {
+            let absolute = URL(fileURLWithPath: bucket.path).standardizedFileURL.path
             paths.append(absolute)
             paths += linkSteps(absolute)
         }
