@@ -540,10 +540,11 @@ public final class ObjectService: Sendable {
     /// changes, so the loader's overlap and control-file checks saw it): one swapped in between
     /// is refused (503), never served.
     func folder(_ bucket: Bucket, create: Bool = false) throws -> ConfinedFolder? {
-        if create, !FileManager.default.fileExists(atPath: bucket.path) {
+        var info = stat()
+        if create, !(stat(bucket.path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR) {
+            // A file in the way fails here, with the file system's reason (logged as an internal error).
             try FileManager.default.createDirectory(atPath: bucket.path, withIntermediateDirectories: true)
         }
-        var info = stat()
         guard stat(bucket.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
         let now = (device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         func same(_ status: FileStatus?) -> Bool { status.map { $0.device == now.device && $0.inode == now.inode } ?? false }
