@@ -347,8 +347,51 @@ public struct Manifest: Sendable {
 
     public func bucket(named name: String) -> Bucket? { buckets.first { $0.name == name } }
 
+    /// The index's effective ACL, the one an anonymous GET of it meets (`derive serve` and OSS
+    /// alike): its bucket's first matching `objects:` rule, else the bucket's ACL. Nil without an
+    /// index (or with an unknown bucket, an error of its own).
+    public var indexACL: BucketACL? {
+        guard let index, let bucket = bucket(named: index.bucket) else { return nil }
+        return bucket.effectiveACL(of: index.path)
+    }
+
     public var catalogue: [String: Style] {
         Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+extension Rule {
+    /// The ACL of this rule's output of the source `key` of `source`: the rule's `acl:`, else
+    /// the source's effective ACL (a derivative is as private as what it is made of). One
+    /// definition: the build records it, `derive serve` answers by it, and the public-index
+    /// guard (`PublicIndex`) checks it.
+    public func outputACL(source: Bucket, key: String) -> BucketACL { acl ?? source.effectiveACL(of: key) }
+}
+
+/// An index anonymous readers may fetch lists only what they may read (attack 17's N4). For
+/// each output the index names its source's bucket/key, width, height, dominant colour and
+/// placeholder (a tiny blurred picture of it: a derivative as much as the output) and the
+/// output's address. So when the index's effective ACL is public, every output it lists must
+/// be public too (`Rule.outputACL`): a private output would publish its source's name and a
+/// blurred copy of the picture. A rule's explicit `acl: public-read` publishes its derivatives
+/// of private sources on purpose (as the leak guard allows), and the index entry with them.
+/// Checked when the manifest loads (each rule whose outputs may be private) and again when the
+/// build writes the index (each record it would list), with the same words.
+public enum PublicIndex {
+    /// `public-read (bucket 'site')`: the index's effective ACL and what gives it.
+    public static func readable(_ manifest: Manifest, acl: BucketACL) -> String {
+        guard let index = manifest.index else { return acl.rawValue }
+        return acl.rawValue + (manifest.bucket(named: index.bucket)?.acl == acl ? " (bucket '\(index.bucket)')" : " (an 'objects:' rule of bucket '\(index.bucket)')")
+    }
+
+    /// What anyone could read from a public index listing private outputs.
+    public static let exposed = "anyone could read their sources' names, sizes, colours and placeholder images and the outputs' addresses"
+
+    /// How to fix it: the index private (site generators read it from the disk), or the outputs public.
+    public static func hint(_ manifest: Manifest) -> String {
+        guard let index = manifest.index else { return "" }
+        return "make the index private: put it in a private bucket, or {match: \"\(index.path)\", acl: private} first in the objects: of bucket '\(index.bucket)' "
+            + "(site generators read it from the disk); or publish these outputs with acl: public-read on their rule"
     }
 }
 

@@ -50,6 +50,7 @@ struct Validator {
             }
         }
         for outline in outlines { leakGuard(outline, keys: keys, into: &diagnostics) }
+        publicIndexGuard(keys: keys, into: &diagnostics)
         checkCollisions(into: &diagnostics)
     }
 
@@ -81,6 +82,31 @@ struct Validator {
             diagnostics.error(outline.location,
                               "rule \(outline.label) stamps private watermark objects of bucket '\(source.name)' (\(shown(privateMarks))) into \(destination)",
                               hint: hint)
+        }
+    }
+
+    /// An index anonymous readers may fetch lists no private output (`PublicIndex`, attack 17's
+    /// N4): each rule whose outputs are private, by its `acl:` or by the private sources they
+    /// inherit theirs from, is an error at the rule.
+    func publicIndexGuard(keys: (String) -> [String]?, into diagnostics: inout Diagnostics) {
+        guard let indexACL = manifest.indexACL, indexACL.isPublic else { return }
+        guard let declared = manifest.index else { return }
+        let index = "the index \(declared.bucket)/\(declared.path), which lists every output, is \(PublicIndex.readable(manifest, acl: indexACL))"
+        for syntax in rules {
+            let rule = syntax.rule
+            if let acl = rule.acl {
+                guard !acl.isPublic else { continue }
+                diagnostics.error(rule.location, "rule \(rule.label) writes private outputs (its acl: \(acl.rawValue)), and \(index): \(PublicIndex.exposed)",
+                                  hint: PublicIndex.hint(manifest))
+                continue
+            }
+            guard let source = manifest.bucket(named: rule.sourceBucket), let sourceKeys = keys(rule.sourceBucket) else { continue }
+            let hidden = sourceKeys.filter { rule.includes($0) && !rule.outputACL(source: source, key: $0).isPublic }
+            guard !hidden.isEmpty else { continue }
+            let shown = hidden.prefix(3).joined(separator: ", ") + (hidden.count > 3 ? " and \(hidden.count - 3) more" : "")
+            diagnostics.error(rule.location,
+                              "rule \(rule.label) writes derivatives of private objects of bucket '\(source.name)' (\(shown)), private as their sources are, and \(index): \(PublicIndex.exposed)",
+                              hint: PublicIndex.hint(manifest))
         }
     }
 

@@ -514,7 +514,7 @@ struct Expansion {
             }
             derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
                                           recipe: task.context.recipe(index, variant: variant, canonical: canonical), origin: origin,
-                                          acl: task.rule.acl ?? task.sourceBucket.effectiveACL(of: key),
+                                          acl: task.rule.outputACL(source: task.sourceBucket, key: key),
                                           dependencies: dependencies.joined(separator: ","), hashed: hashed))
         }
         if let (character, output) = unservable {

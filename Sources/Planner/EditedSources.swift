@@ -126,7 +126,7 @@ extension Expansion {
         guard let content = digests.cached(task.path, stat: stat), !(identity.refusesNonImages && content.format.isEmpty) else { return nil }
         let source = "\(task.sourceBucket.name)/\(task.key)"
         let origin = Derivative.Origin(source: source, sourcePath: task.path, format: content.format, digest: content.digest)
-        let acl = task.rule.acl ?? task.sourceBucket.effectiveACL(of: task.key)
+        let acl = task.rule.outputACL(source: task.sourceBucket, key: task.key)
         let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
         var derivatives: [Derivative] = []
         for index in task.variants.indices {

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// Issue #13 after attack 17 (static): a public index listed a private bucket's sources, their
+/// colours and blurred placeholders (N4); invisible characters in rule names and the unquoted
+/// name lists of `derive html` (L1); `objects:` rules silently overridden by a rule's `acl:` (L2).
+@Suite(.serialized) struct SiteRound17Tests {
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    /// Attack 17's N4 layout: pub (public-read), priv (private: a passport scan), site
+    /// (public-read) holding the index; rule `internal` keeps its outputs private.
+    final class Layout {
+        let root: URL
+        init(internalACL: String = "acl: private", site: String = "{path: site, acl: public-read, url: /site}") throws {
+            root = try CLI.temporaryFolder()
+            for folder in ["pub", "priv", "site"] {
+                try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+            }
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("pub/lake.jpg"))
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: root.appendingPathComponent("priv/ceo-passport-scan.jpg"))
+            try write(internalACL: internalACL, site: site)
+        }
+        deinit { try? FileManager.default.removeItem(at: root) }
+
+        func write(internalACL: String, site: String) throws {
+            try Data("""
+            version: 1
+            buckets:
+              pub: {path: pub, acl: public-read}
+              priv: {path: priv, acl: private}
+              site: \(site)
+            derivatives:
+              - name: gallery
+                from: pub/*.jpg
+                process: image/resize,w_40/format,webp
+                to: site/g/{name}.{hash}.webp
+                placeholder: true
+              - name: internal
+                from: priv/*.jpg
+                process: image/resize,w_40/format,webp
+                to: site/internal/{name}.{hash}.webp
+                \(internalACL)
+                placeholder: true
+            index: site/index.json
+
+            """.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        }
+        func run(_ arguments: [String]) throws -> CLI.Result { try CLI.run(arguments, in: root) }
+        func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path) }
+        func read(_ path: String) -> String? { (try? Data(contentsOf: root.appendingPathComponent(path))).map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    // MARK: N4: a public index lists only public outputs
+
+    /// The attack's manifest validated and built, and the public index carried the private
+    /// scan's key, colour and a blurred WebP of it. validate, plan and build now refuse it at the
+    /// rule (file:line:column, the index and its ACL, how to fix), and nothing is written.
+    @Test func aPublicIndexListingAPrivateRuleIsRefused() throws {
+        let layout = try Layout()
+        let validate = try layout.run(["validate"])
+        #expect(validate.status != 0)
+        #expect(validate.stderr.contains("derive.yaml:12:5: error: rule 'internal' writes private outputs (its acl: private), and the index site/index.json, which lists every output, is public-read (bucket 'site')"),
+                "\(validate.stderr)")
+        #expect(validate.stderr.contains("placeholder images"), "\(validate.stderr)")
+        #expect(try layout.run(["plan"]).status != 0)
+        let build = try layout.run(["build", "-q"])
+        #expect(build.status != 0)
+        #expect(build.stderr.contains("rule 'internal' writes private outputs"), "\(build.stderr)")
+        #expect(!layout.exists("site/index.json"))
+        #expect(!layout.exists("site/internal"))
+    }
+
+    /// Either fix from the hint builds: the index made private by an `objects:` rule (it lists
+    /// the private scan, and stays private), or the rule's outputs published (`acl: public-read`).
+    @Test(arguments: [("acl: private", "{path: site, acl: public-read, url: /site, objects: [{match: index.json, acl: private}]}"),
+                      ("acl: public-read", "{path: site, acl: public-read, url: /site}")])
+    func eitherFixBuilds(internalACL: String, site: String) throws {
+        let layout = try Layout(internalACL: internalACL, site: site)
+        let build = try layout.run(["build", "-q"])
+        #expect(build.status == 0, "\(build.stderr)")
+        let index = try #require(layout.read("site/index.json"))
+        #expect(index.contains("priv/ceo-passport-scan.jpg"))
+        #expect(try layout.run(["check"]).status == 0)
+    }
+}

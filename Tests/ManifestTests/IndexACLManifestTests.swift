@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+@testable import Manifest
+
+/// Attack 17 (static): a public index listed a private bucket's sources (N4), `objects:` rules
+/// over a rule's outputs were silently overridden (L2), and rule names could hold invisible
+/// characters (L1).
+@Suite struct IndexACLManifestTests {
+    /// pub (public-read), priv (private), site (public-read) holding the index; `rules` follow.
+    static func manifest(_ rules: String, site: String = "{path: site, acl: public-read, url: /site}", index: String = "site/index.json") -> String {
+        """
+        version: 1
+        buckets:
+          pub: {path: pub, acl: public-read}
+          priv: {path: priv, acl: private}
+          site: \(site)
+        derivatives:
+        \(rules)
+        index: \(index)
+
+        """
+    }
+
+    static let gallery = """
+          - name: gallery
+            from: pub/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/g/{name}.{hash}.webp
+            placeholder: true
+        """
+
+    static let objects = ["pub": ["lake.jpg"], "priv": ["ceo-passport-scan.jpg", "payroll.jpg"], "site": []]
+
+    // MARK: N4: a public index lists only public outputs
+
+    /// Attack 17's N4 as written: rule `internal`'s outputs are private (`acl: private`), yet the
+    /// public-read index listed their sources' names, colours and blurred placeholders. An error
+    /// at the rule, naming the index and its ACL, with both fixes.
+    @Test func aPrivateRuleBesideAPublicIndexIsRefused() throws {
+        let result = try Workspace().load(yaml: Self.manifest(Self.gallery + """
+
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/internal/{name}.{hash}.webp
+            acl: private
+            placeholder: true
+        """), objects: Self.objects)
+        #expect(result.has(12, 5, "rule 'internal' writes private outputs (its acl: private), and the index site/index.json, which lists every output, is public-read (bucket 'site'): anyone could read their sources' names, sizes, colours and placeholder images"), "\(result.lines)")
+        #expect(result.has(12, 5, "{match: \"index.json\", acl: private} first in the objects: of bucket 'site'"), "\(result.lines)")
+        #expect(result.has(12, 5, "acl: public-read on their rule"), "\(result.lines)")
+        #expect(result.diagnostics.errors.count == 1, "\(result.lines)")
+    }
+
+    /// Without `acl:` the outputs take their sources' ACL: private sources make private outputs,
+    /// which a public index may not list either (the keys are named, as the leak guard does).
+    /// Their target is private here, so the leak guard has nothing to say.
+    @Test func derivativesOfPrivateSourcesBesideAPublicIndexAreRefused() throws {
+        let result = try Workspace().load(yaml: Self.manifest("""
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: drafts/{name}.webp
+        """, index: "site/index.json").replacingOccurrences(of: "  site: ", with: "  drafts: {path: drafts}\n  site: "),
+            objects: Self.objects)
+        #expect(result.has(8, 5, "rule 'internal' writes derivatives of private objects of bucket 'priv' (ceo-passport-scan.jpg, payroll.jpg), private as their sources are, and the index site/index.json, which lists every output, is public-read (bucket 'site')"), "\(result.lines)")
+        #expect(result.diagnostics.errors.count == 1, "\(result.lines)")
+    }
+
+    /// What stays valid: public outputs (a public source, or an explicit `acl: public-read`,
+    /// which publishes derivatives of private sources on purpose, placeholders with them), and
+    /// any outputs beside an index that is private (its bucket, or an `objects:` rule).
+    @Test(arguments: [
+        ("explicit public-read", "    acl: public-read\n", "{path: site, acl: public-read}", "site/index.json"),
+        ("private index bucket", "    acl: private\n", "{path: site, acl: public-read}", "data/index.json"),
+        ("objects rule", "    acl: private\n", "{path: site, acl: public-read, objects: [{match: index.json, acl: private}]}", "site/index.json"),
+        ("private site", "    acl: private\n", "{path: site, acl: private}", "site/index.json"),
+    ])
+    func publicOutputsOrAPrivateIndexStayValid(what: String, acl: String, site: String, index: String) throws {
+        let yaml = Self.manifest(Self.gallery + """
+
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/internal/{name}.{hash}.webp
+        \(acl)
+        """, site: site, index: index).replacingOccurrences(of: "  site: ", with: "  data: {path: data}\n  site: ")
+        let result = try Workspace().load(yaml: yaml, objects: Self.objects)
+        #expect(!result.diagnostics.hasErrors, "\(what): \(result.lines)")
+    }
+
+    /// The index's ACL is its effective one: an `objects:` rule that makes it public in a private
+    /// bucket counts (and is named as what makes it public); one in a public-read-write bucket
+    /// is refused for that too.
+    @Test func anIndexMadePublicByAnObjectsRuleCounts() throws {
+        let result = try Workspace().load(yaml: Self.manifest(Self.gallery + """
+
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/internal/{name}.webp
+            acl: private
+        """, site: "{path: site, acl: private, objects: [{match: \"*.json\", acl: public-read}]}"), objects: Self.objects)
+        #expect(result.has(12, 5, "is public-read (an 'objects:' rule of bucket 'site')"), "\(result.lines)")
+        let writable = try Workspace().load(yaml: Self.manifest(Self.gallery + """
+
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/internal/{name}.webp
+            acl: private
+        """, site: "{path: site, acl: public-read-write}"), objects: Self.objects)
+        #expect(writable.has(12, 5, "is public-read-write (bucket 'site')"), "\(writable.lines)")
+        #expect(writable.diagnostics.errors.contains { $0.message.contains("anyone could overwrite it") }, "\(writable.lines)")
+    }
+}
