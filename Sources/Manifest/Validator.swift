@@ -51,6 +51,7 @@ struct Validator {
         }
         for outline in outlines { leakGuard(outline, keys: keys, into: &diagnostics) }
         publicIndexGuard(keys: keys, into: &diagnostics)
+        overriddenObjectRules(keys: keys, into: &diagnostics)
         checkCollisions(into: &diagnostics)
     }
 
@@ -107,6 +108,43 @@ struct Validator {
             diagnostics.error(rule.location,
                               "rule \(rule.label) writes derivatives of private objects of bucket '\(source.name)' (\(shown)), private as their sources are, and \(index): \(PublicIndex.exposed)",
                               hint: PublicIndex.hint(manifest))
+        }
+    }
+
+    /// A built output's ACL is its rule's `acl:`, else its source's (`Rule.outputACL`), never
+    /// the target bucket's `objects:` rules: one that matches a rule's outputs and says another
+    /// ACL would be silently overridden (attack 17's L2), so it is a warning at that objects
+    /// rule. Objects rules apply first match first: one behind a rule that covers the outputs
+    /// is not named.
+    func overriddenObjectRules(keys: (String) -> [String]?, into diagnostics: inout Diagnostics) {
+        var warned: Set<String> = []
+        for syntax in rules {
+            let rule = syntax.rule
+            guard let target = manifest.bucket(named: rule.targetBucket), !target.objects.isEmpty,
+                  let outline = outlines.first(where: { $0.location == rule.location }) else { continue }
+            // What the outputs get instead, and how to say it.
+            let given: Set<BucketACL>
+            let wins: String
+            if let acl = rule.acl {
+                given = [acl]
+                wins = "whose acl: \(acl.rawValue) wins"
+            } else {
+                guard let source = manifest.bucket(named: rule.sourceBucket), let sourceKeys = keys(rule.sourceBucket) else { continue }
+                given = Set(sourceKeys.filter(rule.includes).map { rule.outputACL(source: source, key: $0) })
+                wins = "which take their source's ACL (\(given.map(\.rawValue).sorted().joined(separator: ", "))) in bucket '\(source.name)'"
+            }
+            let outputs = outline.outputPatterns.isEmpty ? [LoosePattern([.run(.any)])] : outline.outputPatterns
+            for output in outputs {
+                for objectRule in target.objects where objectRule.match.loose.contains(where: { $0.intersects(output) }) {
+                    let said = objectRule.acl.resolved(bucket: target.acl)
+                    if given.contains(where: { $0 != said }), warned.insert("\(objectRule.location) \(rule.label)").inserted {
+                        diagnostics.warning(objectRule.location,
+                                            "objects rule '\(objectRule.match)' (\(said.rawValue)) of bucket '\(target.name)' matches outputs of rule \(rule.label), \(wins): an objects rule never sets a built output's ACL",
+                                            hint: "set the rule's acl: instead, or narrow the objects rule's match")
+                    }
+                    if objectRule.match.loose.contains(where: { output.isCovered(by: $0) }) { break }
+                }
+            }
         }
     }
 

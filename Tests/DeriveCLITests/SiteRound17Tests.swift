@@ -82,4 +82,18 @@ import Testing
         #expect(index.contains("priv/ceo-passport-scan.jpg"))
         #expect(try layout.run(["check"]).status == 0)
     }
+
+    // MARK: L2
+
+    /// Attack 17's L2 as written: validate is valid but warns at the objects rule.
+    @Test func anObjectsRuleOverriddenByTheRulesACLIsNamedByValidate() throws {
+        let layout = try Layout(internalACL: "acl: public-read",
+                                site: "{path: site, acl: public-read, objects: [{match: \"internal/*.webp\", acl: private}, {match: notes.txt, acl: private}]}")
+        let validate = try layout.run(["validate"])
+        #expect(validate.status == 0, "\(validate.stderr)")
+        #expect(validate.stderr.contains("derive.yaml:5:50: warning: objects rule 'internal/*.webp' (private) of bucket 'site' matches outputs of rule 'internal', whose acl: public-read wins"),
+                "\(validate.stderr)")
+        #expect(validate.stderr.contains("set the rule's acl: instead"), "\(validate.stderr)")
+        #expect(!validate.stderr.contains("notes.txt"), "\(validate.stderr)")
+    }
 }

@@ -113,4 +113,64 @@ import Testing
         #expect(writable.has(12, 5, "is public-read-write (bucket 'site')"), "\(writable.lines)")
         #expect(writable.diagnostics.errors.contains { $0.message.contains("anyone could overwrite it") }, "\(writable.lines)")
     }
+
+    // MARK: L2: objects rules never set a built output's ACL
+
+    /// Attack 17's L2: `objects: [{match: "*.webp", acl: private}]` in the target bucket looked as
+    /// if it hid rule `pic`'s outputs, but the rule's `acl: public-read` wins. A warning at the
+    /// objects rule; none for one that says the same as the rule or matches none of its outputs,
+    /// nor for one behind an earlier rule that covers the outputs.
+    @Test func anObjectsRuleOverriddenByTheRulesACLIsAWarning() throws {
+        let result = try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          src: {path: src}
+          site:
+            path: site
+            acl: public-read
+            objects:
+              - {match: "notes.txt", acl: private}
+              - {match: "*.webp", acl: private}
+              - {match: "thumbs/**", acl: public-read}
+              - {match: "thumbs/*.webp", acl: private}
+        derivatives:
+          - name: pic
+            from: src/*.jpg
+            process: image/resize,w_100/format,webp
+            to: site/{name}.webp
+            acl: public-read
+          - name: same
+            from: src/*.jpg
+            process: image/resize,w_50/format,webp
+            to: site/thumbs/{name}.webp
+            acl: public-read
+
+        """, objects: ["src": ["landscape.jpg"]])
+        #expect(result.has(9, 9, "objects rule '*.webp' (private) of bucket 'site' matches outputs of rule 'pic', whose acl: public-read wins", severity: .warning), "\(result.lines)")
+        #expect(result.has(9, 9, "set the rule's acl: instead", severity: .warning), "\(result.lines)")
+        // `thumbs/**` says what rule `same` says and covers its outputs, so `thumbs/*.webp` after it never applies.
+        #expect(!result.lines.contains { $0.contains("notes.txt") || $0.contains("thumbs/") || $0.contains("'same'") }, "\(result.lines)")
+        #expect(!result.diagnostics.hasErrors, "\(result.lines)")
+    }
+
+    /// Without `acl:`, outputs take their source's ACL: an objects rule that says otherwise is
+    /// named with that ACL.
+    @Test func anObjectsRuleOverriddenByTheSourcesACLIsAWarning() throws {
+        let result = try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          pub: {path: pub, acl: public-read}
+          site:
+            path: site
+            acl: public-read
+            objects: [{match: "**", acl: private}]
+        derivatives:
+          - name: pic
+            from: pub/*.jpg
+            process: image/resize,w_100/format,webp
+            to: site/{name}.webp
+
+        """, objects: ["pub": ["landscape.jpg"]])
+        #expect(result.has(7, 15, "objects rule '**' (private) of bucket 'site' matches outputs of rule 'pic', which take their source's ACL (public-read) in bucket 'pub'", severity: .warning), "\(result.lines)")
+    }
 }
