@@ -96,4 +96,67 @@ import Testing
         #expect(validate.stderr.contains("set the rule's acl: instead"), "\(validate.stderr)")
         #expect(!validate.stderr.contains("notes.txt"), "\(validate.stderr)")
     }
+
+    // MARK: L1
+
+    /// Attack 17's L1: `derive html` listed names unquoted (`has several pictures ( sp , e2, xy,
+    /// x​y, é)`), where `, ` could be part of a name. They are quoted and escaped as validate
+    /// quotes them.
+    @Test func htmlQuotesTheNamesItLists() throws {
+        let project = try BuildSafetyAttackTests.Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        derivatives:
+          - name: "a, b"
+            from: src/landscape.jpg
+            process: image/resize,w_40/format,webp
+            to: out/a/{name}.webp
+          - name: "hero image"
+            from: src/landscape.jpg
+            process: image/resize,w_40/format,webp
+            to: out/h/{name}.webp
+        index: out/index.json
+
+        """)
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let several = try project.run(["html", "src/landscape.jpg"])
+        #expect(several.status != 0)
+        #expect(several.stderr.contains("has several pictures ('a, b', 'hero image'); choose one with --rule"), "\(several.stderr)")
+        let unknown = try project.run(["html", "src/landscape.jpg", "--rule", "x\u{200B}y"])
+        #expect(unknown.stderr.contains("has no picture for rule 'x\\u{200B}y'; it has: 'a, b', 'hero image'"), "\(unknown.stderr)")
+    }
+
+    /// The rule names L1 refuses, and the ones that stay, agree between validate and the JSON
+    /// Schema (Python's jsonschema, as `SiteRound16Tests.theSchemaAndValidateAgree`).
+    @Test func theSchemaAndValidateAgreeOnRuleNames() throws {
+        let probe = try CLI.run(["python3", "-c", "import jsonschema, yaml"], executable: "/usr/bin/env")
+        guard probe.status == 0 else { return }   // no Python jsonschema here: CI's interop job runs schema_check.py
+        let project = try BuildSafetyAttackTests.Project(index: false)
+        defer { project.remove() }
+        try CLI.run(["schema"]).stdout.write(to: project.url("schema.json"))
+        let names: [(String, Bool)] = [
+            ("x\\u200By", false), ("x\\u200Dy", false), ("x\\u2060y", false), ("\\uFEFFxy", false), ("x\\u00ADy", false),
+            ("x\\u00A0y", false), ("x\\u3000y", false), (" sp", false), ("sp ", false), ("x\\U000E0041y", false), ("x\\U0001D173y", false),
+            ("hero image", true), ("héro", true), ("a, b", true), ("x\\U0001F600y", true), ("Photos (large) · 2×", true), ("a  b", true),
+        ]
+        var disagreements: [String] = []
+        for (name, valid) in names {
+            try project.write("derive.yaml", SiteRound16Tests.manifest(to: "out/{name}.webp", name: "\"\(name)\""))
+            let validate = try project.run(["validate"])
+            let checked = try CLI.run(["python3", "-c", """
+                import json, sys, yaml, jsonschema
+                schema = json.load(open(sys.argv[1]))
+                document = yaml.safe_load(open(sys.argv[2], encoding="utf-8"))
+                sys.exit(1 if list(jsonschema.Draft202012Validator(schema).iter_errors(document)) else 0)
+                """, project.url("schema.json").path, project.url("derive.yaml").path], executable: "/usr/bin/env")
+            if (validate.status == 0) != valid || (checked.status == 0) != valid {
+                disagreements.append("\(name): expected \(valid ? "valid" : "refused"); derive \(validate.status == 0 ? "accepts" : "refuses"), the schema \(checked.status == 0 ? "accepts" : "refuses") \(validate.stderr)")
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.joined(separator: "\n"))")
+    }
 }

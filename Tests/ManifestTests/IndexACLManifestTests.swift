@@ -173,4 +173,42 @@ import Testing
         """, objects: ["pub": ["landscape.jpg"]])
         #expect(result.has(7, 15, "objects rule '**' (private) of bucket 'site' matches outputs of rule 'pic', which take their source's ACL (public-read) in bucket 'pub'", severity: .warning), "\(result.lines)")
     }
+
+    // MARK: L1: invisible characters in rule names
+
+    /// Attack 17's L1: `xy` and `x<U+200B>y` were two rules that print alike; so were ` sp ` and
+    /// `sp`. Format characters (Cf), spaces other than U+0020 and a space at either end are
+    /// refused like the controls, with the character shown as an escape.
+    @Test(arguments: [("x\\u200By", "U+200B"), ("x\\u200Dy", "U+200D"), ("x\\u2060y", "U+2060"), ("\\uFEFFxy", "U+FEFF"),
+                      ("x\\u00ADy", "U+00AD"), ("x\\u00A0y", "U+00A0"), ("x\\u3000y", "U+3000"), ("x\\u202Fy", "U+202F"),
+                      (" sp", "starts or ends with a space"), ("sp ", "starts or ends with a space"), ("x\\U000E0041y", "U+E0041")])
+    func invisibleCharactersInRuleNamesAreRefused(name: String, said: String) throws {
+        let result = try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        derivatives:
+          - name: "\(name)"
+            from: src/*.jpg
+            process: image/resize,w_100
+            to: out/{name}.{ext}
+
+        """, objects: ["src": ["a.jpg"]])
+        #expect(result.has(6, 11, "rule name '"), "\(result.lines)")
+        #expect(result.has(6, 11, said), "\(result.lines)")
+        #expect(!result.lines.joined().unicodeScalars.contains { $0.properties.generalCategory == .format }, "\(result.lines)")
+    }
+
+    /// The schema's table of refused characters is exactly what `RuleName` refuses, scalar by
+    /// scalar (a newer Unicode in Swift moves a character into Cf: this names it).
+    @Test func theSchemasRuleNameTableIsTheLoadersRule() {
+        var differing: [String] = []
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let inTable = ManifestSchema.ruleNameForbidden.contains { $0.contains(value) }
+            if inTable != RuleName.isForbidden(scalar) { differing.append("U+" + String(value, radix: 16, uppercase: true)) }
+        }
+        #expect(differing.isEmpty, "\(differing.prefix(20))")
+    }
 }
