@@ -44,6 +44,9 @@ struct ControlFileTargets {
     private let claims: ForeignClaimLookup
     /// What the state and the sources say the index holds (nil without a state).
     private let known: IndexAdoption.KnownFields?
+    /// Why the index may not be written: it is public and would list private outputs
+    /// (`PublicIndex`); said after the index's path. Nil when it may.
+    let publicIndexLeak: String?
 
     /// `adopting`: a plan whose adoptions (outputs a fresh clone's lock vouches for) count as
     /// recorded, as they will be once the build records them.
@@ -67,6 +70,8 @@ struct ControlFileTargets {
         // the lock) already vouches for renders those same bytes again (outputs are
         // deterministic); any other makes bytes not known before rendering, so both files change.
         var renderedAnew: [String] = []
+        // Those outputs too go into the index once rendered, with the ACL the plan gives them.
+        var anew: [OutputRecord] = []
         if let plan {
             for item in plan.deletions { recorded[item.output] = nil }
             for item in plan.work {
@@ -85,6 +90,7 @@ struct ControlFileTargets {
                                                            height: known.height, format: known.format, time: 0)
                 } else {
                     renderedAnew.append(item.output)
+                    anew.append(Builder.record(derivative, digest: "", size: 0, width: 0, height: 0, format: "", time: 0))
                 }
             }
             planChanges = Self.describe(plan)
@@ -99,6 +105,7 @@ struct ControlFileTargets {
         lockPath = planner.lockPath
         let manifest = planner.manifest
         self.manifest = manifest
+        publicIndexLeak = Self.publicIndexLeak(outputs + anew, manifest: manifest)
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
             let path = bucket.path + "/" + declared.path
             let knownColours = SummaryShape.recorded(colours: try planner.store.sourceColours())
@@ -307,9 +314,24 @@ struct ControlFileTargets {
         return .adoptable
     }
 
+    /// Why a public index may not list `outputs` (attack 17's N4: the load-time check's words,
+    /// for the records the build would write into it): nil when the index is private or every
+    /// output is public. A recorded ACL that does not parse counts as private, as serve reads it.
+    static func publicIndexLeak(_ outputs: [OutputRecord], manifest: Manifest) -> String? {
+        guard let indexACL = manifest.indexACL, indexACL.isPublic else { return nil }
+        let hidden = outputs.filter { !(BucketACL(rawValue: $0.acl) ?? .private).isPublic }.sorted { PathKey.ordered($0.path, $1.path) }
+        guard !hidden.isEmpty else { return nil }
+        let shown = hidden.prefix(3).map { "\($0.path) of rule '\($0.rule)', from \($0.source)" }.joined(separator: "; ")
+            + (hidden.count > 3 ? "; and \(hidden.count - 3) more" : "")
+        return "is not written: it is \(PublicIndex.readable(manifest, acl: indexACL)) and would list private outputs (\(shown)): "
+            + "\(PublicIndex.exposed); \(PublicIndex.hint(manifest))"
+    }
+
     /// The error a build gives (and a plan shows) for an index it may not write; nil when it may.
     func indexRefusal(_ status: IndexStatus, display: (String) -> String) -> String? {
         guard let index else { return nil }
+        // Not for --overwrite to lift: the index would publish what the manifest keeps private.
+        if let publicIndexLeak { return "\(display(index.path)) \(publicIndexLeak)" }
         if case .throughLink(let link) = status { return "\(display(index.path)) \(Self.throughLinkReason(link, display: display))" }
         // A link is never replaced, with or without --overwrite: that option is not offered for it.
         if case .notOurs = status, Self.isSymbolicLink(index.path) { return "\(display(index.path)) \(Self.linkedIndexReason)" }
@@ -363,7 +385,9 @@ struct ControlFileTargets {
                 change(path, .keep, oldIndexKept(path, display: display))
             }
         }
-        if let index {
+        if let index, let publicIndexLeak {
+            change(index.path, .blocked, publicIndexLeak)
+        } else if let index {
             switch indexStatus(disk: disk) {
             case .missing: change(index.path, .write, "missing")
             case .current:

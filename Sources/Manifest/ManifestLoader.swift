@@ -656,8 +656,9 @@ struct LoadState {
         // `g/thumb` cannot be rule `g`'s style `thumb` (attack 15's M5), and nothing that prints
         // as another name (controls, bidi); spaces and accents are fine (attack 16's V8).
         if let name, let nameNode = field("name"), let problem = RuleName.problem(name) {
-            diagnostics.error(nameNode.location, "rule name '\(Self.shown(name))' is invalid: \(problem); a rule name is 1-\(RuleName.maxScalars) "
-                              + "characters other than '/', control and bidirectional characters")
+            diagnostics.error(nameNode.location, "rule name '\(RuleName.shown(name))' is invalid: \(problem); a rule name is 1-\(RuleName.maxScalars) "
+                              + "characters other than '/', control, invisible format (bidirectional, zero-width) and separator characters, "
+                              + "with plain spaces (U+0020) only, none at either end")
             ok = false
         }
         let label = name.map { "rule '\(Self.shown($0))'" } ?? "the rule at line \(node.location.line)"

@@ -44,8 +44,30 @@ public struct SchemaField: Sendable {
 public enum ManifestSchema {
     static let bucketName = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
     static let styleName = "^[A-Za-z0-9_.-]{1,63}$"
-    /// `RuleName`: no `/`, control, separator or bidi character, 1-128 scalars, not `rule at …`.
-    static let ruleName = "^(?!rule at )[^/\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]{1,\(RuleName.maxScalars)}$"
+    /// `RuleName`: 1-128 scalars but those of `ruleNameForbidden`, no space at either end, not
+    /// `rule at …`.
+    static let ruleName = "^(?!rule at )(?! )(?!.* $)[^" + ruleNameForbidden.map(characterClass).joined() + "]{1,\(RuleName.maxScalars)}$"
+    /// The scalars `RuleName.isForbidden` refuses (Unicode 15.0: C0, DEL and C1 controls, `/`,
+    /// format characters (Cf), line and paragraph separators, spaces but U+0020), as ranges.
+    /// `SiteRound17Tests` compares them with Swift's Unicode tables, scalar by scalar.
+    static let ruleNameForbidden: [ClosedRange<UInt32>] = [
+        0x0000...0x001F, 0x002F...0x002F, 0x007F...0x00A0, 0x00AD...0x00AD, 0x0600...0x0605, 0x061C...0x061C, 0x06DD...0x06DD,
+        0x070F...0x070F, 0x0890...0x0891, 0x08E2...0x08E2, 0x1680...0x1680, 0x180E...0x180E, 0x2000...0x200F, 0x2028...0x202F,
+        0x205F...0x2064, 0x2066...0x206F, 0x3000...0x3000, 0xFEFF...0xFEFF, 0xFFF9...0xFFFB, 0x110BD...0x110BD, 0x110CD...0x110CD,
+        0x13430...0x1343F, 0x1BCA0...0x1BCA3, 0x1D173...0x1D17A, 0xE0001...0xE0001, 0xE0020...0xE007F,
+    ]
+
+    /// One range of a regular expression's character class: `\u0600-\u0605` in the Basic
+    /// Multilingual Plane; beyond it the characters themselves (JSON Schema's ECMA-262 patterns
+    /// and Python's `re` read those alike, neither reads the other's escape for them).
+    static func characterClass(_ range: ClosedRange<UInt32>) -> String {
+        func one(_ value: UInt32) -> String {
+            if value > 0xFFFF, let scalar = Unicode.Scalar(value) { return String(Character(scalar)) }
+            let hex = String(value, radix: 16, uppercase: true)
+            return "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        }
+        return range.count == 1 ? one(range.lowerBound) : one(range.lowerBound) + "-" + one(range.upperBound)
+    }
     static let limitRange = 1...Int(Int64.max / 4)
     /// `Bucket.urlProblem` as far as a pattern can say it: https:// or http:// with a host (and a
     /// port 1-99999; the loader also checks ≤ 65535) and no user, or a path from `/` (not `//`),
@@ -81,7 +103,7 @@ public enum ManifestSchema {
     ]
 
     public static let rule: [SchemaField] = [
-        SchemaField("name", .string(pattern: ruleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-128 characters but '/', control and bidirectional characters, not starting with 'rule at '."),
+        SchemaField("name", .string(pattern: ruleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-128 characters but '/', control, invisible format (bidirectional, zero-width) and separator characters, spaces other than U+0020 and a space at either end; not starting with 'rule at '."),
         SchemaField("from", .string(pattern: "^[^/]+/.+"), "bucket/glob of the sources, e.g. photos/**/*.jpg."),
         SchemaField("exclude", .oneOrList(.string()), "Globs of sources to leave out."),
         SchemaField("styles", .oneOrList(.string(pattern: styleName)), "Style names from the catalogue."),

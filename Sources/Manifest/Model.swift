@@ -378,25 +378,74 @@ public struct Manifest: Sendable {
         return rule.derivativeACL(sourceBucket: bucket, sourceKey: String(source[source.index(after: slash)...]))
     }
 
+    /// The index's effective ACL, the one an anonymous GET of it meets (`derive serve` and OSS
+    /// alike): its bucket's first matching `objects:` rule, else the bucket's ACL. Nil without an
+    /// index (or with an unknown bucket, an error of its own).
+    public var indexACL: BucketACL? {
+        guard let index, let bucket = bucket(named: index.bucket) else { return nil }
+        return bucket.effectiveACL(of: index.path)
+    }
+
     public var catalogue: [String: Style] {
         Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 }
 
+
+/// An index anonymous readers may fetch lists only what they may read (attack 17's N4). For
+/// each output the index names its source's bucket/key, width, height, dominant colour and
+/// placeholder (a tiny blurred picture of it: a derivative as much as the output) and the
+/// output's address. So when the index's effective ACL is public, every output it lists must
+/// be public too (`Rule.derivativeACL`): a private output would publish its source's name and a
+/// blurred copy of the picture. A rule's explicit `acl: public-read` publishes its derivatives
+/// of private sources on purpose (as the leak guard allows), and the index entry with them.
+/// Checked when the manifest loads (each rule whose outputs may be private) and again when the
+/// build writes the index (each record it would list), with the same words.
+public enum PublicIndex {
+    /// `public-read (bucket 'site')`: the index's effective ACL and what gives it.
+    public static func readable(_ manifest: Manifest, acl: BucketACL) -> String {
+        guard let index = manifest.index else { return acl.rawValue }
+        return acl.rawValue + (manifest.bucket(named: index.bucket)?.acl == acl ? " (bucket '\(index.bucket)')" : " (an 'objects:' rule of bucket '\(index.bucket)')")
+    }
+
+    /// What anyone could read from a public index listing private outputs.
+    public static let exposed = "anyone could read their sources' names, sizes, colours and placeholder images and the outputs' addresses"
+
+    /// How to fix it: the index private (site generators read it from the disk), or the outputs public.
+    public static func hint(_ manifest: Manifest) -> String {
+        guard let index = manifest.index else { return "" }
+        return "make the index private: put it in a private bucket, or {match: \"\(index.path)\", acl: private} first in the objects: of bucket '\(index.bucket)' "
+            + "(site generators read it from the disk); or publish these outputs with acl: public-read on their rule"
+    }
+}
+
 /// What a rule's `name` may be: any printable text of 1-128 characters (Unicode scalars) but `/`,
-/// control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
-/// controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), which would make a name
-/// show as another. `hero image` and `héro` are names. The index keys a rule's pictures
-/// `rule/style` and style names have no `/`, so the key splits one way only; `rule at …` is what
-/// an unnamed rule is called, so no name starts with it. The JSON Schema says the same
-/// (`ManifestSchema.ruleName`).
+/// control characters (C0, DEL, C1), format characters (Unicode category Cf: the bidirectional
+/// controls such as U+202E, which would make a name show as another, and the invisible ones such
+/// as U+200B-U+200D, U+2060, U+FEFF, U+00AD), line and paragraph separators, spaces other than
+/// U+0020 (U+00A0, U+3000, …), and a space at either end: `xy` and `x<U+200B>y`, or `sp` and
+/// ` sp `, would print alike (attack 17's L1). `hero image` and `héro` are names. The index
+/// keys a rule's pictures `rule/style` and style names have no `/`, so the key splits one way
+/// only; `rule at …` is what an unnamed rule is called, so no name starts with it. The JSON
+/// Schema says the same (`ManifestSchema.ruleName`, whose table a test compares with these
+/// Unicode categories).
 public enum RuleName {
     public static let maxScalars = 128
     public static let unnamedPrefix = "rule at "
 
     public static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar == "/" { return true }
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: return true
+        case .spaceSeparator: return scalar != " "
+        default: return false
+        }
+    }
+
+    /// U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069: format characters that reorder text.
+    static func isBidirectional(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x2F, 0x2028, 0x2029, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
         default: return false
         }
     }
@@ -408,10 +457,38 @@ public enum RuleName {
         if scalars.count > maxScalars { return "it is longer than \(maxScalars) characters" }
         if scalars.contains("/") { return "it holds '/' (the index keys the rule's pictures as rule/style)" }
         if let bad = scalars.first(where: isForbidden) {
-            return "it holds the control or bidirectional character U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(4))"
+            let code = "U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(4))"
+            switch bad.properties.generalCategory {
+            case .format where isBidirectional(bad): return "it holds the bidirectional control character \(code)"
+            case .format: return "it holds the invisible format character \(code)"
+            case .spaceSeparator: return "it holds the space character \(code), which looks like a plain space (write U+0020)"
+            default: return "it holds the control or separator character \(code)"
+            }
         }
+        if scalars.first == " " || scalars.last == " " { return "it starts or ends with a space" }
         if name.hasPrefix(unnamedPrefix) { return "names starting with '\(unnamedPrefix)' are how unnamed rules are shown" }
         return nil
+    }
+
+    /// `'a', 'x\u{200B}y'`: names as messages show them, quoted, with invisible characters
+    /// written as escapes (a list of names stays readable whatever they hold: `a, b` is one name).
+    public static func quoted(_ names: [String]) -> String {
+        names.map { "'\(shown($0))'" }.joined(separator: ", ")
+    }
+
+    /// `name` with control, format and separator characters written as `\u{…}`.
+    public static func shown(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator:
+                result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            case .spaceSeparator where scalar != " ":
+                result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }
 

@@ -50,6 +50,8 @@ struct Validator {
             }
         }
         for outline in outlines { leakGuard(outline, keys: keys, into: &diagnostics) }
+        publicIndexGuard(keys: keys, into: &diagnostics)
+        overriddenObjectRules(keys: keys, into: &diagnostics)
         checkCollisions(into: &diagnostics)
     }
 
@@ -81,6 +83,68 @@ struct Validator {
             diagnostics.error(outline.location,
                               "rule \(outline.label) stamps private watermark objects of bucket '\(source.name)' (\(shown(privateMarks))) into \(destination)",
                               hint: hint)
+        }
+    }
+
+    /// An index anonymous readers may fetch lists no private output (`PublicIndex`, attack 17's
+    /// N4): each rule whose outputs are private, by its `acl:` or by the private sources they
+    /// inherit theirs from, is an error at the rule.
+    func publicIndexGuard(keys: (String) -> [String]?, into diagnostics: inout Diagnostics) {
+        guard let indexACL = manifest.indexACL, indexACL.isPublic else { return }
+        guard let declared = manifest.index else { return }
+        let index = "the index \(declared.bucket)/\(declared.path), which lists every output, is \(PublicIndex.readable(manifest, acl: indexACL))"
+        for syntax in rules {
+            let rule = syntax.rule
+            if let acl = rule.acl {
+                guard !acl.isPublic else { continue }
+                diagnostics.error(rule.location, "rule \(rule.label) writes private outputs (its acl: \(acl.rawValue)), and \(index): \(PublicIndex.exposed)",
+                                  hint: PublicIndex.hint(manifest))
+                continue
+            }
+            guard let source = manifest.bucket(named: rule.sourceBucket), let sourceKeys = keys(rule.sourceBucket) else { continue }
+            let hidden = sourceKeys.filter { rule.includes($0) && !rule.derivativeACL(sourceBucket: source, sourceKey: $0).isPublic }
+            guard !hidden.isEmpty else { continue }
+            let shown = hidden.prefix(3).joined(separator: ", ") + (hidden.count > 3 ? " and \(hidden.count - 3) more" : "")
+            diagnostics.error(rule.location,
+                              "rule \(rule.label) writes derivatives of private objects of bucket '\(source.name)' (\(shown)), private as their sources are, and \(index): \(PublicIndex.exposed)",
+                              hint: PublicIndex.hint(manifest))
+        }
+    }
+
+    /// A built output's ACL is its rule's `acl:`, else its source's (`Rule.derivativeACL`), never
+    /// the target bucket's `objects:` rules: one that matches a rule's outputs and says another
+    /// ACL would be silently overridden (attack 17's L2), so it is a warning at that objects
+    /// rule. Objects rules apply first match first: one behind a rule that covers the outputs
+    /// is not named.
+    func overriddenObjectRules(keys: (String) -> [String]?, into diagnostics: inout Diagnostics) {
+        var warned: Set<String> = []
+        for syntax in rules {
+            let rule = syntax.rule
+            guard let target = manifest.bucket(named: rule.targetBucket), !target.objects.isEmpty,
+                  let outline = outlines.first(where: { $0.location == rule.location }) else { continue }
+            // What the outputs get instead, and how to say it.
+            let given: Set<BucketACL>
+            let wins: String
+            if let acl = rule.acl {
+                given = [acl]
+                wins = "whose acl: \(acl.rawValue) wins"
+            } else {
+                guard let source = manifest.bucket(named: rule.sourceBucket), let sourceKeys = keys(rule.sourceBucket) else { continue }
+                given = Set(sourceKeys.filter(rule.includes).map { rule.derivativeACL(sourceBucket: source, sourceKey: $0) })
+                wins = "which take their source's ACL (\(given.map(\.rawValue).sorted().joined(separator: ", "))) in bucket '\(source.name)'"
+            }
+            let outputs = outline.outputPatterns.isEmpty ? [LoosePattern([.run(.any)])] : outline.outputPatterns
+            for output in outputs {
+                for objectRule in target.objects where objectRule.match.loose.contains(where: { $0.intersects(output) }) {
+                    let said = objectRule.acl.resolved(bucket: target.acl)
+                    if given.contains(where: { $0 != said }), warned.insert("\(objectRule.location) \(rule.label)").inserted {
+                        diagnostics.warning(objectRule.location,
+                                            "objects rule '\(objectRule.match)' (\(said.rawValue)) of bucket '\(target.name)' matches outputs of rule \(rule.label), \(wins): an objects rule never sets a built output's ACL",
+                                            hint: "set the rule's acl: instead, or narrow the objects rule's match")
+                    }
+                    if objectRule.match.loose.contains(where: { output.isCovered(by: $0) }) { break }
+                }
+            }
         }
     }
 

@@ -111,7 +111,10 @@ public struct NoOpWitness: Sendable {
         func add(_ text: String) { chunks.append((Data((JSONText.string(text) + "\n").utf8), true)) }
         // 6: PNG and WebP sizes read with their EXIF orientation (attack 15 M8): the first run
         // after upgrading plans once, so sources cached at their stored size are read again.
-        add("derive-noop-witness/6")
+        // 7: a public index may list no private output (attack 17's N4), a check of the full
+        // load the fast path skips: the first run after upgrading loads and plans in full, so a
+        // manifest built before that rule is refused instead of called "Nothing to do".
+        add("derive-noop-witness/7")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
         // Where every bucket folder (and the state folder) leads now, and which folder that is: a

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Builder
 import Foundation
+import Manifest
 
 struct HtmlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,10 +62,11 @@ struct HtmlCommand: ParsableCommand {
         }
         let chosen = rule.map { wanted in pictures.filter { $0.name == wanted || $0.rule == wanted } } ?? pictures
         guard chosen.count == 1, let picture = chosen.first else {
-            let names = pictures.map(\.name).joined(separator: ", ")
+            // Quoted and escaped as validate shows names: `a, b` is one name, U+200B is seen.
+            let names = RuleName.quoted(pictures.map(\.name))
             Output.printError(rule == nil || !chosen.isEmpty
                 ? "\(source) has several pictures (\(names)); choose one with --rule"
-                : "\(source) has no picture for rule '\(rule!)'; it has: \(names)")
+                : "\(source) has no picture for rule '\(RuleName.shown(rule!))'; it has: \(names)")
             throw ExitCode.failure
         }
         print(picture.html(sizes: sizes, alt: alt))

@@ -1,0 +1,214 @@
+import Foundation
+import Testing
+@testable import Manifest
+
+/// Attack 17 (static): a public index listed a private bucket's sources (N4), `objects:` rules
+/// over a rule's outputs were silently overridden (L2), and rule names could hold invisible
+/// characters (L1).
+@Suite struct IndexACLManifestTests {
+    /// pub (public-read), priv (private), site (public-read) holding the index; `rules` follow.
+    static func manifest(_ rules: String, site: String = "{path: site, acl: public-read, url: /site}", index: String = "site/index.json") -> String {
+        """
+        version: 1
+        buckets:
+          pub: {path: pub, acl: public-read}
+          priv: {path: priv, acl: private}
+          site: \(site)
+        derivatives:
+        \(rules)
+        index: \(index)
+
+        """
+    }
+
+    static let gallery = """
+          - name: gallery
+            from: pub/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/g/{name}.{hash}.webp
+            placeholder: true
+        """
+
+    static let objects = ["pub": ["lake.jpg"], "priv": ["ceo-passport-scan.jpg", "payroll.jpg"], "site": []]
+
+    // MARK: N4: a public index lists only public outputs
+
+    /// Attack 17's N4 as written: rule `internal`'s outputs are private (`acl: private`), yet the
+    /// public-read index listed their sources' names, colours and blurred placeholders. An error
+    /// at the rule, naming the index and its ACL, with both fixes.
+    @Test func aPrivateRuleBesideAPublicIndexIsRefused() throws {
+        let result = try Workspace().load(yaml: Self.manifest(Self.gallery + """
+
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/internal/{name}.{hash}.webp
+            acl: private
+            placeholder: true
+        """), objects: Self.objects)
+        #expect(result.has(12, 5, "rule 'internal' writes private outputs (its acl: private), and the index site/index.json, which lists every output, is public-read (bucket 'site'): anyone could read their sources' names, sizes, colours and placeholder images"), "\(result.lines)")
+        #expect(result.has(12, 5, "{match: \"index.json\", acl: private} first in the objects: of bucket 'site'"), "\(result.lines)")
+        #expect(result.has(12, 5, "acl: public-read on their rule"), "\(result.lines)")
+        #expect(result.diagnostics.errors.count == 1, "\(result.lines)")
+    }
+
+    /// Without `acl:` the outputs take their sources' ACL: private sources make private outputs,
+    /// which a public index may not list either (the keys are named, as the leak guard does).
+    /// Their target is private here, so the leak guard has nothing to say.
+    @Test func derivativesOfPrivateSourcesBesideAPublicIndexAreRefused() throws {
+        let result = try Workspace().load(yaml: Self.manifest("""
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: drafts/{name}.webp
+        """, index: "site/index.json").replacingOccurrences(of: "  site: ", with: "  drafts: {path: drafts}\n  site: "),
+            objects: Self.objects)
+        #expect(result.has(8, 5, "rule 'internal' writes derivatives of private objects of bucket 'priv' (ceo-passport-scan.jpg, payroll.jpg), private as their sources are, and the index site/index.json, which lists every output, is public-read (bucket 'site')"), "\(result.lines)")
+        #expect(result.diagnostics.errors.count == 1, "\(result.lines)")
+    }
+
+    /// What stays valid: public outputs (a public source, or an explicit `acl: public-read`,
+    /// which publishes derivatives of private sources on purpose, placeholders with them), and
+    /// any outputs beside an index that is private (its bucket, or an `objects:` rule).
+    @Test(arguments: [
+        ("explicit public-read", "    acl: public-read\n", "{path: site, acl: public-read}", "site/index.json"),
+        ("private index bucket", "    acl: private\n", "{path: site, acl: public-read}", "data/index.json"),
+        ("objects rule", "    acl: private\n", "{path: site, acl: public-read, objects: [{match: index.json, acl: private}]}", "site/index.json"),
+        ("private site", "    acl: private\n", "{path: site, acl: private}", "site/index.json"),
+    ])
+    func publicOutputsOrAPrivateIndexStayValid(what: String, acl: String, site: String, index: String) throws {
+        let yaml = Self.manifest(Self.gallery + """
+
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/internal/{name}.{hash}.webp
+        \(acl)
+        """, site: site, index: index).replacingOccurrences(of: "  site: ", with: "  data: {path: data}\n  site: ")
+        let result = try Workspace().load(yaml: yaml, objects: Self.objects)
+        #expect(!result.diagnostics.hasErrors, "\(what): \(result.lines)")
+    }
+
+    /// The index's ACL is its effective one: an `objects:` rule that makes it public in a private
+    /// bucket counts (and is named as what makes it public); one in a public-read-write bucket
+    /// is refused for that too.
+    @Test func anIndexMadePublicByAnObjectsRuleCounts() throws {
+        let result = try Workspace().load(yaml: Self.manifest(Self.gallery + """
+
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/internal/{name}.webp
+            acl: private
+        """, site: "{path: site, acl: private, objects: [{match: \"*.json\", acl: public-read}]}"), objects: Self.objects)
+        #expect(result.has(12, 5, "is public-read (an 'objects:' rule of bucket 'site')"), "\(result.lines)")
+        let writable = try Workspace().load(yaml: Self.manifest(Self.gallery + """
+
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/internal/{name}.webp
+            acl: private
+        """, site: "{path: site, acl: public-read-write}"), objects: Self.objects)
+        #expect(writable.has(12, 5, "is public-read-write (bucket 'site')"), "\(writable.lines)")
+        #expect(writable.diagnostics.errors.contains { $0.message.contains("anyone could overwrite it") }, "\(writable.lines)")
+    }
+
+    // MARK: L2: objects rules never set a built output's ACL
+
+    /// Attack 17's L2: `objects: [{match: "*.webp", acl: private}]` in the target bucket looked as
+    /// if it hid rule `pic`'s outputs, but the rule's `acl: public-read` wins. A warning at the
+    /// objects rule; none for one that says the same as the rule or matches none of its outputs,
+    /// nor for one behind an earlier rule that covers the outputs.
+    @Test func anObjectsRuleOverriddenByTheRulesACLIsAWarning() throws {
+        let result = try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          src: {path: src}
+          site:
+            path: site
+            acl: public-read
+            objects:
+              - {match: "notes.txt", acl: private}
+              - {match: "*.webp", acl: private}
+              - {match: "thumbs/**", acl: public-read}
+              - {match: "thumbs/*.webp", acl: private}
+        derivatives:
+          - name: pic
+            from: src/*.jpg
+            process: image/resize,w_100/format,webp
+            to: site/{name}.webp
+            acl: public-read
+          - name: same
+            from: src/*.jpg
+            process: image/resize,w_50/format,webp
+            to: site/thumbs/{name}.webp
+            acl: public-read
+
+        """, objects: ["src": ["landscape.jpg"]])
+        #expect(result.has(9, 9, "objects rule '*.webp' (private) of bucket 'site' matches outputs of rule 'pic', whose acl: public-read wins", severity: .warning), "\(result.lines)")
+        #expect(result.has(9, 9, "set the rule's acl: instead", severity: .warning), "\(result.lines)")
+        // `thumbs/**` says what rule `same` says and covers its outputs, so `thumbs/*.webp` after it never applies.
+        #expect(!result.lines.contains { $0.contains("notes.txt") || $0.contains("thumbs/") || $0.contains("'same'") }, "\(result.lines)")
+        #expect(!result.diagnostics.hasErrors, "\(result.lines)")
+    }
+
+    /// Without `acl:`, outputs take their source's ACL: an objects rule that says otherwise is
+    /// named with that ACL.
+    @Test func anObjectsRuleOverriddenByTheSourcesACLIsAWarning() throws {
+        let result = try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          pub: {path: pub, acl: public-read}
+          site:
+            path: site
+            acl: public-read
+            objects: [{match: "**", acl: private}]
+        derivatives:
+          - name: pic
+            from: pub/*.jpg
+            process: image/resize,w_100/format,webp
+            to: site/{name}.webp
+
+        """, objects: ["pub": ["landscape.jpg"]])
+        #expect(result.has(7, 15, "objects rule '**' (private) of bucket 'site' matches outputs of rule 'pic', which take their source's ACL (public-read) in bucket 'pub'", severity: .warning), "\(result.lines)")
+    }
+
+    // MARK: L1: invisible characters in rule names
+
+    /// Attack 17's L1: `xy` and `x<U+200B>y` were two rules that print alike; so were ` sp ` and
+    /// `sp`. Format characters (Cf), spaces other than U+0020 and a space at either end are
+    /// refused like the controls, with the character shown as an escape.
+    @Test(arguments: [("x\\u200By", "U+200B"), ("x\\u200Dy", "U+200D"), ("x\\u2060y", "U+2060"), ("\\uFEFFxy", "U+FEFF"),
+                      ("x\\u00ADy", "U+00AD"), ("x\\u00A0y", "U+00A0"), ("x\\u3000y", "U+3000"), ("x\\u202Fy", "U+202F"),
+                      (" sp", "starts or ends with a space"), ("sp ", "starts or ends with a space"), ("x\\U000E0041y", "U+E0041")])
+    func invisibleCharactersInRuleNamesAreRefused(name: String, said: String) throws {
+        let result = try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        derivatives:
+          - name: "\(name)"
+            from: src/*.jpg
+            process: image/resize,w_100
+            to: out/{name}.{ext}
+
+        """, objects: ["src": ["a.jpg"]])
+        #expect(result.has(6, 11, "rule name '"), "\(result.lines)")
+        #expect(result.has(6, 11, said), "\(result.lines)")
+        #expect(!result.lines.joined().unicodeScalars.contains { $0.properties.generalCategory == .format }, "\(result.lines)")
+    }
+
+    /// The schema's table of refused characters is exactly what `RuleName` refuses, scalar by
+    /// scalar (a newer Unicode in Swift moves a character into Cf: this names it).
+    @Test func theSchemasRuleNameTableIsTheLoadersRule() {
+        var differing: [String] = []
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let inTable = ManifestSchema.ruleNameForbidden.contains { $0.contains(value) }
+            if inTable != RuleName.isForbidden(scalar) { differing.append("U+" + String(value, radix: 16, uppercase: true)) }
+        }
+        #expect(differing.isEmpty, "\(differing.prefix(20))")
+    }
+}
