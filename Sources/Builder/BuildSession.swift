@@ -652,7 +652,18 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(lockPath)) is not a valid lock and no state records the outputs; it is kept so they are not orphaned")
             }
         }
+        let controlIdentities = try store.controlFileIdentities()
+        let currentIndex = manifest.index.flatMap { index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } }
         for (path, digest) in try store.controlFiles().sortedByKey() {
+            // The file Derive wrote (device and inode) is required; a record from before they were
+            // kept is trusted only at the index's path now (which a build writes anyway), never
+            // at another path the record alone names (attack 17's N7).
+            let identity = controlIdentities[path] ?? nil
+            let isCurrent = currentIndex.map { PathKey.same(path, $0) || PathKey.same(path, ControlFileTargets.recordKey($0)) } ?? false
+            if identity == nil, !isCurrent {
+                if planner.disk.exists(path) { report.left.append("\(planner.display(path)) " + ControlFileTargets.unprovenOldIndexReason) }
+                continue
+            }
             if let link = linkOnPath((path as NSString).deletingLastPathComponent) {
                 // Derive's index may be behind a linked folder: not removed through it, and said (exit 1,
                 // as for outputs). A link at the index path itself is the user's: kept below, exit 0.
@@ -660,8 +671,8 @@ public final class BuildSession: @unchecked Sendable {
                 continue
             }
             do {
-                if try !planner.disk.remove(path, ifDigest: digest) {
-                    report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
+                if try !planner.disk.remove(path, ifDigest: digest, identity: identity) {
+                    report.left.append("\(planner.display(path)) was changed or replaced since Derive wrote it as the index (its bytes, or its device and inode, are not the ones recorded); left in place")
                 }
             } catch where !FileKind.isRegularFile(path) {
                 // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.

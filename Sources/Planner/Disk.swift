@@ -57,6 +57,9 @@ public protocol Disk: ObjectLister {
     /// Removes the regular file at `path` only if its bytes hash to `digest` (checked on the
     /// open file). False when something else is there; true when removed or already gone.
     func remove(_ path: String, ifDigest digest: String) throws -> Bool
+    /// `remove(_:ifDigest:)` that also requires the open file to be `identity` (its device and
+    /// inode as Derive recorded them when it wrote the file); nil: the digest alone.
+    func remove(_ path: String, ifDigest digest: String, identity: FileIdentity?) throws -> Bool
     /// Removes a file Derive owns by name (its witness, a state file).
     func remove(_ path: String) throws
     /// Removes the folder at `path` only if it is empty; never recursive.
@@ -295,6 +298,10 @@ public struct RealDisk: Disk {
     }
 
     public func remove(_ path: String, ifDigest digest: String) throws -> Bool {
+        try remove(path, ifDigest: digest, identity: nil)
+    }
+
+    public func remove(_ path: String, ifDigest digest: String, identity: FileIdentity?) throws -> Bool {
         let (folder, key): (ConfinedFolder, ObjectKey)
         if let (root, confinedKey) = confined(path) {
             guard let opened = try? openRoot(root, create: false) else { return true }
@@ -305,7 +312,13 @@ public struct RealDisk: Disk {
         }
         guard folder.kind(key) != nil else { return true }
         do {
-            return try folder.removeFile(key, if: { fd in Self.digest(of: fd) == digest }, viaFreshName: true)
+            return try folder.removeFile(key, if: { fd in
+                if let identity {
+                    var info = Glibc.stat()
+                    guard fstat(fd, &info) == 0, FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) == identity else { return false }
+                }
+                return Self.digest(of: fd) == digest
+            }, viaFreshName: true)
         } catch {
             throw DiskError("cannot remove \(path): \(error)")
         }
@@ -482,6 +495,11 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
             files.removeValue(forKey: path)
             return true
         }
+    }
+
+    /// The in-memory disk has no device or inode: the digest alone decides.
+    public func remove(_ path: String, ifDigest digest: String, identity: FileIdentity?) throws -> Bool {
+        try remove(path, ifDigest: digest)
     }
 
     public func remove(_ path: String) throws { _ = lock.withLock { files.removeValue(forKey: path) } }

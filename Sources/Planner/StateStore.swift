@@ -360,6 +360,22 @@ public final class StateStore: Sendable {
                 t.add(column: "inode", .integer).notNull().defaults(to: 0)
             }
         }
+        migrator.registerMigration("v8") { db in
+            // The index's own device and inode when Derive wrote it (0, 0: from before they were
+            // kept): an old index is removed only when it is still that file (attack 17's N7).
+            try db.alter(table: "controlFiles") { t in
+                t.add(column: "device", .integer).notNull().defaults(to: 0)
+                t.add(column: "inode", .integer).notNull().defaults(to: 0)
+            }
+            // Each output file's own device and inode when Derive installed it, by `bucket/key`: an
+            // output is deleted or replaced only while it is still that file (attack 17's N3: a
+            // folder re-created by the user gets the old inode number back; its files do not).
+            try db.create(table: "outputFiles") { t in
+                t.primaryKey("path", .text)
+                t.column("device", .integer).notNull()
+                t.column("inode", .integer).notNull()
+            }
+        }
         return migrator
     }
 
@@ -476,11 +492,39 @@ public final class StateStore: Sendable {
 
     /// Records a built output (after its file was renamed into place) with its file digest, in one
     /// transaction that also clears its pending write.
-    public func recordOutput(_ record: OutputRecord, file: FileRecord?) throws {
+    /// `identity`: the output file's own device and inode as Derive installed it (nil: not known,
+    /// e.g. the in-memory disk): what a later deletion requires of the file at that path.
+    public func recordOutput(_ record: OutputRecord, file: FileRecord?, identity: FileIdentity? = nil) throws {
         try queue.write { db in
             try record.save(db)
             try file?.save(db)
             try db.execute(sql: "DELETE FROM pendingWrites WHERE path = ?", arguments: [record.file])
+            if let identity {
+                try db.execute(sql: "INSERT OR REPLACE INTO outputFiles (path, device, inode) VALUES (?, ?, ?)",
+                               arguments: [record.path, identity.stored.device, identity.stored.inode])
+            } else {
+                try db.execute(sql: "DELETE FROM outputFiles WHERE path = ?", arguments: [record.path])
+            }
+        }
+    }
+
+    /// The device and inode each output file had when Derive installed it, by `bucket/key`.
+    /// An output missing here was recorded before they were kept (or adopted where none could be read).
+    public func outputIdentities() throws -> PathDictionary<FileIdentity> {
+        try queue.read { db in
+            var result: PathDictionary<FileIdentity> = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, device, inode FROM outputFiles") {
+                result[row[0] as String] = FileIdentity(stored: row[1], row[2])
+            }
+            return result
+        }
+    }
+
+    /// The device and inode of one output's file when Derive installed it, nil when not recorded.
+    public func outputIdentity(_ path: String) throws -> FileIdentity? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT device, inode FROM outputFiles WHERE path = ?", arguments: [path])
+                .map { FileIdentity(stored: $0[0], $0[1]) }
         }
     }
 
@@ -520,6 +564,7 @@ public final class StateStore: Sendable {
         guard !paths.isEmpty else { return }
         try queue.write { db in
             _ = try OutputRecord.deleteAll(db, keys: paths)
+            for path in paths { try db.execute(sql: "DELETE FROM outputFiles WHERE path = ?", arguments: [path]) }
         }
     }
 
@@ -627,10 +672,26 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func setControlFile(_ path: String, digest: String?) throws {
+    /// The device and inode of each control file (the index) when Derive wrote it, path → identity;
+    /// nil for a record from before they were kept.
+    public func controlFileIdentities() throws -> PathDictionary<FileIdentity?> {
+        try queue.read { db in
+            var result: PathDictionary<FileIdentity?> = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, device, inode FROM controlFiles") {
+                let device: Int64 = row[1], inode: Int64 = row[2]
+                result[row[0] as String] = .some(device == 0 && inode == 0 ? nil : FileIdentity(stored: device, inode))
+            }
+            return result
+        }
+    }
+
+    /// `identity`: the file's own device and inode as Derive wrote it (nil: not known).
+    public func setControlFile(_ path: String, digest: String?, identity: FileIdentity? = nil) throws {
         try queue.write { db in
             if let digest {
-                try db.execute(sql: "INSERT OR REPLACE INTO controlFiles (path, digest) VALUES (?, ?)", arguments: [path, digest])
+                let stored = identity?.stored ?? (device: 0, inode: 0)
+                try db.execute(sql: "INSERT OR REPLACE INTO controlFiles (path, digest, device, inode) VALUES (?, ?, ?, ?)",
+                               arguments: [path, digest, stored.device, stored.inode])
             } else {
                 try db.execute(sql: "DELETE FROM controlFiles WHERE path = ?", arguments: [path])
             }
