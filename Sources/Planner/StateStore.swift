@@ -212,18 +212,60 @@ public final class StateStore: Sendable {
                 aside = try Self.moveAside(path, suffix: "foreign", error: nil)
                 reason = "owned by \(recorded)"
                 opened = try Self.open(path)
+            } else if let why = try Self.unboundReason(opened, database: path) {
+                // Records this user's Derive did not write (a committed or unpacked `.derive/`, rows
+                // edited in): not followed, whatever they say (attack 17's N4).
+                try opened.close()
+                aside = try Self.moveAside(path, suffix: "foreign", error: nil)
+                reason = why
+                opened = try Self.open(path)
             }
-            if recorded != owner {
+            let now = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
+            if now != owner {
                 try opened.write { db in
                     try db.execute(sql: "DELETE FROM owner")
                     try db.execute(sql: "INSERT INTO owner (manifest) VALUES (?)", arguments: [owner])
                 }
             }
         }
+        if owner != nil { Self.bind(opened, database: path) }
         queue = opened
         movedAside = aside
         movedAsideReason = reason
         existed = wasThere && aside == nil
+    }
+
+    /// Why the state at `database` is not this user's (it has records, and the token it holds is
+    /// not the one the user keeps for it, or it has none), nil when it is or has nothing to trust.
+    static func unboundReason(_ queue: DatabaseQueue, database: String) throws -> String? {
+        let (records, token) = try queue.read { db -> (Bool, String?) in
+            // (A database opened read-only may predate some tables.)
+            let records = try ["outputs", "controlFiles", "bucketFolders", "createdFolders", "pendingWrites", "outputFiles"].contains { table in
+                try db.tableExists(table) && (try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table))") ?? false)
+            }
+            return (records, try db.tableExists("binding") ? try String.fetchOne(db, sql: "SELECT token FROM binding") : nil)
+        }
+        guard records else { return nil }
+        let held = StateBinding.held(forState: database)
+        if let token, token == held { return nil }
+        let keeper = StateBinding.file(forState: database) ?? "(no HOME nor XDG_STATE_HOME)"
+        return token == nil
+            ? "not bound to this user (it holds no token: made by another Derive, or from before 0.14), so its records are not trusted (the user's tokens are in \(keeper))"
+            : "not bound to this user (its token is not the one kept in \(keeper): made by another user's Derive, copied or planted in the project), so its records are not trusted"
+    }
+
+    /// Gives the state a token if it has none, and keeps it as this user's. A token that cannot be
+    /// kept (no writable home) leaves the state unbound: the next build treats it as foreign (safe).
+    static func bind(_ queue: DatabaseQueue, database: String) {
+        // Read first: a state already bound is not written (a no-op build leaves it as it was).
+        let known = try? queue.read { db in try String.fetchOne(db, sql: "SELECT token FROM binding") }
+        guard let token = known ?? (try? queue.write({ db -> String in
+            if let token = try String.fetchOne(db, sql: "SELECT token FROM binding") { return token }
+            let token = StateBinding.newToken()
+            try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [token])
+            return token
+        })) else { return }
+        if StateBinding.held(forState: database) != token { try? StateBinding.hold(token, forState: database) }
     }
 
     /// Renames the database (and its journal files) to `<path>.<suffix>-<time>`.
@@ -375,6 +417,9 @@ public final class StateStore: Sendable {
                 t.column("device", .integer).notNull()
                 t.column("inode", .integer).notNull()
             }
+            // The state's token (one row): the user whose Derive made the state holds the same token
+            // outside every project (`StateBinding`); a state whose token they do not hold is foreign.
+            try db.create(table: "binding") { t in t.column("token", .text).notNull() }
         }
         return migrator
     }

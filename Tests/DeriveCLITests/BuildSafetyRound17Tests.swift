@@ -247,4 +247,125 @@ import Glibc
         #expect(again.status == 0, "\(again.stderr)")
         for name in project.outputs { #expect(!project.exists("outB/\(name)"), "\(text(again.stdout))") }
     }
+
+    // MARK: N4: a build state is trusted only when this user holds its token
+
+    /// Another user's folder of state tokens (`XDG_STATE_HOME`): a state built with it is one
+    /// this test's user did not make (a `.derive/` committed to a repository, a tarball).
+    static func otherUser() throws -> (environment: [String: String], folder: URL) {
+        let folder = try CLI.temporaryFolder()
+        return (["XDG_STATE_HOME": folder.path], folder)
+    }
+
+    /// Forges the rows attack 17's N4 added: `docs/` recorded as the bucket `out`'s earlier
+    /// folder (its real device and inode) and an output record of `docs/notes.txt` with its digest.
+    func forgeDocsRows(_ project: Project, notes: Data) throws {
+        let docs = RealFolder.of(project.url("docs").path)
+        let identity = try #require(Self.identity(docs))
+        try state(project).write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO bucketFolders (bucket, folder, device, inode) VALUES ('out', ?, ?, ?)",
+                           arguments: [docs, identity.device, identity.inode])
+            try db.execute(sql: """
+                INSERT INTO outputs SELECT 'out/notes.txt', rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies,
+                       encoder, actionKey, acl, ?, ?, width, height, format, builtAt, ? FROM outputs LIMIT 1
+                """, arguments: [ContentDigests.digest(notes), notes.count, docs])
+            if try db.tableExists("outputFiles") {
+                let file = try #require(Self.identity(docs + "/notes.txt"))
+                try db.execute(sql: "INSERT OR REPLACE INTO outputFiles (path, device, inode) VALUES ('out/notes.txt', ?, ?)",
+                               arguments: [file.device, file.inode])
+            }
+        }
+    }
+
+    /// Attack 17's N4, as a planted state: the project comes with a `.derive/` another user's
+    /// Derive made (its owner row naming this very manifest), holding forged rows that vouch for
+    /// the user's unique `docs/notes.txt`. Before the fix, build deleted it.
+    @Test func aPlantedStateWithForgedRowsDeletesNothing() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let other = try Self.otherUser()
+        defer { try? FileManager.default.removeItem(at: other.folder) }
+        #expect(try CLI.run(["build", "-q"], in: project.root, environment: other.environment).status == 0)
+        try FileManager.default.createDirectory(at: project.url("docs"), withIntermediateDirectories: true)
+        let notes = Data("my unique notes\n".utf8)
+        try notes.write(to: project.url("docs/notes.txt"))
+        try forgeDocsRows(project, notes: notes)
+        let build = try project.run(["build"])
+        let built = text(build.stdout) + build.stderr
+        #expect((try? Data(contentsOf: project.url("docs/notes.txt"))) == notes, "docs/notes.txt was deleted on a planted state's word: \(built)")
+        #expect(build.status == 0, "\(built)")
+        #expect(built.contains("moved it to"), "the foreign state is not named: \(built)")
+        for name in project.outputs { #expect(project.exists("out/\(name)")) }
+        // The user's own state from then on: a second build is a no-op, check agrees.
+        let again = try project.run(["build"])
+        #expect(again.status == 0 && !(text(again.stdout) + again.stderr).contains("moved it to"), "\(text(again.stdout)) \(again.stderr)")
+        #expect(try project.run(["check"]).status == 0)
+    }
+
+    /// N4, clean: a planted state whose records all lead to `docs/` (recorded as the bucket's
+    /// earlier folder, with its device and inode, and `docs/t` as a folder Derive created).
+    /// Before the fix, clean deleted the copies in `docs/t` and the folder.
+    @Test func cleanWithAPlantedStateDeletesNothingOutsideTheBucket() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let other = try Self.otherUser()
+        defer { try? FileManager.default.removeItem(at: other.folder) }
+        try project.write("derive.yaml", Self.subfolderManifest("out"))
+        #expect(try CLI.run(["build", "-q"], in: project.root, environment: other.environment).status == 0)
+        try FileManager.default.createDirectory(at: project.url("docs/t"), withIntermediateDirectories: true)
+        for name in project.outputs { try FileManager.default.copyItem(at: project.url("out/t/\(name)"), to: project.url("docs/t/\(name)")) }
+        let docs = RealFolder.of(project.url("docs").path)
+        let docsIdentity = try #require(Self.identity(docs)), tIdentity = try #require(Self.identity(docs + "/t"))
+        try state(project).write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO bucketFolders (bucket, folder, device, inode) VALUES ('out', ?, ?, ?)",
+                           arguments: [docs, docsIdentity.device, docsIdentity.inode])
+            try db.execute(sql: "INSERT OR REPLACE INTO createdFolders (path, device, inode) VALUES (?, ?, ?)",
+                           arguments: [docs + "/t", tIdentity.device, tIdentity.inode])
+            try db.execute(sql: "UPDATE outputs SET folder = ?", arguments: [docs])
+            if try db.tableExists("outputFiles") {
+                for name in project.outputs {
+                    let file = try #require(Self.identity(docs + "/t/" + name))
+                    try db.execute(sql: "UPDATE outputFiles SET device = ?, inode = ? WHERE path = ?", arguments: [file.device, file.inode, "out/t/" + name])
+                }
+            }
+        }
+        let clean = try project.run(["clean"])
+        let said = text(clean.stdout) + clean.stderr
+        for name in project.outputs { #expect(project.exists("docs/t/\(name)"), "clean deleted the user's docs/t/\(name): \(said)") }
+    }
+
+    /// A state with records but no token at all (its token row removed, or from before tokens
+    /// were kept) is not trusted either: moved aside, nothing deleted on its word.
+    @Test func aStateWithoutATokenIsForeign() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.createDirectory(at: project.url("docs"), withIntermediateDirectories: true)
+        let notes = Data("my unique notes\n".utf8)
+        try notes.write(to: project.url("docs/notes.txt"))
+        try forgeDocsRows(project, notes: notes)
+        try state(project).write { db in
+            if try db.tableExists("binding") { try db.execute(sql: "DELETE FROM binding") }
+        }
+        let build = try project.run(["build"])
+        let built = text(build.stdout) + build.stderr
+        #expect((try? Data(contentsOf: project.url("docs/notes.txt"))) == notes, "\(built)")
+        #expect(built.contains("moved it to"), "\(built)")
+    }
+
+    /// The user's own state: a second build under the same user trusts it (a bucket move deletes
+    /// Derive's old copies), and the token is kept outside the project, under `XDG_STATE_HOME`.
+    @Test func theUsersOwnStateIsTrustedAndItsTokenIsKeptOutsideTheProject() throws {
+        let project = try Project(index: false, outPath: "outA")
+        defer { project.remove() }
+        let user = try Self.otherUser()
+        defer { try? FileManager.default.removeItem(at: user.folder) }
+        #expect(try CLI.run(["build", "-q"], in: project.root, environment: user.environment).status == 0)
+        let tokens = (try? FileManager.default.contentsOfDirectory(atPath: user.folder.appendingPathComponent("derive/states").path)) ?? []
+        #expect(tokens.count == 1, "\(tokens)")
+        try project.write("derive.yaml", Project.manifest(outPath: "outB", index: false))
+        let build = try CLI.run(["build"], in: project.root, environment: user.environment)
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(text(build.stdout).contains("deleted 5 old copies"), "\(text(build.stdout)) \(build.stderr)")
+    }
 }
