@@ -49,7 +49,10 @@ public final class BuildSession: @unchecked Sendable {
     }
 
     /// The disk before the state is read: confined to the buckets' folders.
-    private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path)) }
+    private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), project: projectFolder) }
+
+    /// The manifest's folder: no folder is made while it is gone (a project moved during a build).
+    var projectFolder: String { URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path }
 
     /// The number of outputs when nothing can have changed since the last clean build (the
     /// witness holds, including the lock's digest, or only inputs' stats moved with their bytes
@@ -170,7 +173,7 @@ public final class BuildSession: @unchecked Sendable {
         if let openedDisk { return openedDisk }
         // And the folders of the index files it recorded (an old index is removed there).
         let recorded = try store().recordedFolders() + store().controlFiles().keys.map { ($0 as NSString).deletingLastPathComponent }
-        let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), recorded: recorded)
+        let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), recorded: recorded, project: projectFolder)
         openedDisk = disk
         return disk
     }
@@ -572,6 +575,10 @@ public final class BuildSession: @unchecked Sendable {
                 case .removed: report.removed += 1
                 case .forgotten: break
                 case .left(_, let message): report.left.append(message)
+                case .deferred(_, let message):
+                    // Never followed: the output is left, and the lock kept as its record (exit 1).
+                    report.keptLock = true
+                    report.problems.append(message + "; \(planner.display(lockPath)) is kept as its record")
                 }
             } catch {
                 report.problems.append("\(planner.display(record.file)) could not be removed (\(error)); left in place")
@@ -672,7 +679,7 @@ public final class BuildSession: @unchecked Sendable {
             }
             do {
                 if try !planner.disk.remove(path, ifDigest: digest, identity: identity) {
-                    report.left.append("\(planner.display(path)) was changed or replaced since Derive wrote it as the index (its bytes, or its device and inode, are not the ones recorded); left in place")
+                    report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
                 }
             } catch where !FileKind.isRegularFile(path) {
                 // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.

@@ -201,7 +201,7 @@ public struct Builder: Sendable {
                 let old = done.old
                 switch old?.outcome {
                 case .removed: report.deletedOldCopies.append(old!.file)
-                case .left(let path, let message): report.left.append((path, message))
+                case .left(let path, let message), .deferred(let path, let message): report.left.append((path, message))
                 case .forgotten, nil: break
                 }
             case .failure(let error): report.failed.append((item.output, "\(error)"))
@@ -233,13 +233,15 @@ public struct Builder: Sendable {
             guard let record = item.recorded else { continue }
             do {
                 // Only files actually deleted count as deleted; the others are reported as what they are.
+                var keepRecord = false
                 switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wantedAfterWork, display: planner.display) {
                 case .removed: report.deleted.append(item.output)
                 case .forgotten where plan.kept.contains(item.output): report.kept.append(item.output)
                 case .forgotten: report.forgotten.append(item.output)
                 case .left(let path, let message): report.left.append((path, message))
+                case .deferred(let path, let message): report.left.append((path, message)); keepRecord = true
                 }
-                try store.removeOutputs([item.output])
+                if !keepRecord { try store.removeOutputs([item.output]) }
             } catch {
                 report.failed.append((item.output, "\(error)"))
             }
@@ -781,11 +783,17 @@ public struct OutputRemoval: Sendable {
         case forgotten
         /// The file was changed since Derive wrote it: left in place.
         case left(path: String, message: String)
+        /// A symbolic link (or something not a folder) is on the path of the folder Derive wrote
+        /// to, perhaps only for a moment: left in place, and its record kept so the next build
+        /// tries again (attack 17's N6: a transient link dropped the records of files still there).
+        case deferred(path: String, message: String)
     }
 
     public func remove(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String) throws -> (path: String, message: String)? {
-        if case .left(let path, let message) = try removal(record, keeping: wanted, display: display) { return (path, message) }
-        return nil
+        switch try removal(record, keeping: wanted, display: display) {
+        case .left(let path, let message), .deferred(let path, let message): return (path, message)
+        case .removed, .forgotten: return nil
+        }
     }
 
     /// `identity`: the device and inode recorded for the file, when read already (the record was
@@ -798,7 +806,7 @@ public struct OutputRemoval: Sendable {
         guard !record.folder.isEmpty, !wanted.contains(file) else { return .forgotten }
         if let link = SymbolicLinks.first(on: file, from: record.folder) {
             // The folder it was written to is now reached through a link (or is one): never followed.
-            return .left(path: file, message: "\(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow; left in place")
+            return .deferred(path: file, message: "\(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow; left in place, its record kept (tried again next build)")
         }
         let existed = disk.exists(file)
         let created = try store.createdFolderIdentities()
@@ -813,6 +821,10 @@ public struct OutputRemoval: Sendable {
             var folder = (file as NSString).deletingLastPathComponent
             while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8) {
                 if case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) != identity {
+                    if FileIdentity.ofFolder(folder) == nil {
+                        // A link or a file where Derive's folder was (moved aside for a moment?): tried again next build.
+                        return .deferred(path: file, message: "\(display(folder)) is not the folder Derive created there (\(FileKind.describe(folder)) is at that path now); \(display(file)) is left in place, its record kept (tried again next build)")
+                    }
                     return .left(path: file, message: "\(display(folder)) is not the folder Derive created there (another folder is at that path now); \(display(file)) is left in place")
                 }
                 folder = (folder as NSString).deletingLastPathComponent
@@ -832,7 +844,14 @@ public struct OutputRemoval: Sendable {
         guard try disk.remove(file, ifDigest: record.outputDigest, identity: identity) else {
             return .left(path: file, message: "\(display(file)) was changed since Derive wrote it; left in place")
         }
-        guard existed else { return .forgotten }
+        guard existed else {
+            // Not seen, yet something may be there behind a link or a folder swapped in for a
+            // moment: never "already gone" then; the record stays for the next build.
+            if SymbolicLinks.first(on: file, from: record.folder) != nil || FileIdentity.anythingAt(file) {
+                return .deferred(path: file, message: "\(display(file)) could not be reached where Derive wrote it (a symbolic link or another folder was on its path); left in place, its record kept (tried again next build)")
+            }
+            return .forgotten
+        }
         try store.removeFiles([file])
         // Only folders Derive created, still the ones it created, and only when empty.
         var folder = (file as NSString).deletingLastPathComponent

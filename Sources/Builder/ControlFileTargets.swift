@@ -419,7 +419,7 @@ struct ControlFileTargets {
 
     /// The build's warning for an old index it left in place.
     func oldIndexLeft(_ path: String, display: (String) -> String) -> String {
-        "\(display(path)) was changed or replaced since Derive wrote it as the index (its bytes, or its device and inode, are not the ones recorded); left in place"
+        "\(display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place"
     }
 
     /// Why an old index only the lock names (no state) is kept, and how to remove it: said the

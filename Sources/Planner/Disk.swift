@@ -136,14 +136,19 @@ public struct RealDisk: Disk {
     private let rootBytes: [[UInt8]]
     /// The roots that are recorded folders, not buckets: opened without following any link.
     private let recordedRoots: PathSet
-    private let folders = OpenFolders()
+    private let folders: OpenFolders
 
     /// `roots`: the buckets' folders, whose contents are reached only without following links
     /// (the folder itself as the manifest names it). `recorded`: real folders the state recorded
     /// files in (an old bucket's folder, an index's folder); a path below a bucket is always
     /// walked from that bucket, so a recorded folder only serves paths outside every bucket, and
     /// is itself opened component by component without following links (it was a real path).
-    public init(confiningTo roots: [String] = [], recorded: [String] = []) {
+    ///
+    /// `project`: the manifest's folder. Given, no folder is ever made while it is not there: a
+    /// project moved or deleted during a build is not created again, empty, at its old path
+    /// (attack 17's N5: the lock's write made `mm/` again).
+    public init(confiningTo roots: [String] = [], recorded: [String] = [], project: String? = nil) {
+        folders = OpenFolders(project: project)
         let buckets = PathSet(roots.map { RealDisk.standard($0) })
         let others = PathSet(recorded.map { RealDisk.standard($0) }).subtracting(buckets)
         // Buckets before recorded folders; longest first, so a bucket nested in another is
@@ -184,7 +189,7 @@ public struct RealDisk: Disk {
     private func parentFolder(of path: String, create: Bool) throws -> (ConfinedFolder, ObjectKey) {
         let url = URL(fileURLWithPath: path)
         let parent = url.deletingLastPathComponent().path
-        if create { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        if create { try folders.make(parent) }
         guard let key = try? ObjectKey(fileName: Array(url.lastPathComponent.utf8)) else { throw DiskError("\(path): not a file name") }
         do { return (try folders.folder(parent, create: false), key) } catch { throw DiskError("cannot open \(parent): \(error)") }
     }
@@ -391,10 +396,26 @@ public struct RealDisk: Disk {
 final class OpenFolders: @unchecked Sendable {
     private let lock = NSLock()
     private var open: PathDictionary<ConfinedFolder> = [:]
+    /// The manifest's folder: nothing is made while it is gone (nil: no such check).
+    private let project: String?
+
+    init(project: String? = nil) { self.project = project }
+
+    /// Makes the folder `path` and any missing folder above it, unless the project's folder is
+    /// gone (moved or deleted while building): then nothing is made.
+    func make(_ path: String) throws {
+        var isFolder: ObjCBool = false
+        if let project, !(FileManager.default.fileExists(atPath: project, isDirectory: &isFolder) && isFolder.boolValue) {
+            // Nothing is made at all when the folder is already there: only a missing one is refused.
+            if FileManager.default.fileExists(atPath: path) { return }
+            throw DiskError("cannot make the folder \(path): the project folder \(project) is gone (moved or deleted during the build); nothing is written at its old path: run derive build again where the project is now")
+        }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
 
     func folder(_ path: String, create: Bool) throws -> ConfinedFolder {
         if let known = lock.withLock({ open[path] }) { return known }
-        if create { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        if create { try make(path) }
         let folder = try ConfinedFolder(path: path)
         lock.withLock { open[path] = folder }
         return folder

@@ -368,4 +368,34 @@ import Glibc
         #expect(build.status == 0, "\(build.stderr)")
         #expect(text(build.stdout).contains("deleted 5 old copies"), "\(text(build.stdout)) \(build.stderr)")
     }
+
+    // MARK: N6: a link seen for a moment keeps the records
+
+    /// Attack 17's N6: Derive's `out/t` replaced by a symbolic link (to the same files, moved
+    /// aside) while a build deletes its orphans. Before the fix, the records were dropped for
+    /// good (files said "already gone" or left, then nobody's); now they are kept, and once
+    /// `out/t` is the real folder again the next build deletes the orphans.
+    @Test func aTransientLinkAtAnOutputFolderKeepsTheRecords() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Self.subfolderManifest("out"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.moveItem(at: project.url("out/t"), to: project.url("out/t.real"))
+        try FileManager.default.createSymbolicLink(atPath: project.url("out/t").path, withDestinationPath: "t.real")
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false)
+            .replacingOccurrences(of: "to: out/{name}.{ext}", with: "to: out/u/{name}.{ext}"))
+        let build = try project.run(["build"])
+        let built = text(build.stdout) + build.stderr
+        #expect(!built.contains("already gone"), "\(built)")
+        #expect(built.contains("symbolic link") && built.contains("record kept"), "\(built)")
+        for name in project.outputs { #expect(project.exists("out/t.real/\(name)")) }
+        let kept = try state(project).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outputs WHERE path LIKE 'out/t/%'") }
+        #expect(kept == project.outputs.count, "the records of files still there were dropped: \(built)")
+        // The link goes, the real folder is back: the next build deletes Derive's orphans.
+        try FileManager.default.removeItem(at: project.url("out/t"))
+        try FileManager.default.moveItem(at: project.url("out/t.real"), to: project.url("out/t"))
+        let again = try project.run(["build"])
+        #expect(again.status == 0, "\(again.stderr)")
+        for name in project.outputs { #expect(!project.exists("out/t/\(name)"), "\(text(again.stdout)) \(again.stderr)") }
+    }
 }
