@@ -49,7 +49,10 @@ public final class BuildSession: @unchecked Sendable {
     }
 
     /// The disk before the state is read: confined to the buckets' folders.
-    private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path)) }
+    private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), project: projectFolder) }
+
+    /// The manifest's folder: no folder is made while it is gone (a project moved during a build).
+    var projectFolder: String { URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path }
 
     /// The number of outputs when nothing can have changed since the last clean build (the
     /// witness holds, including the lock's digest, or only inputs' stats moved with their bytes
@@ -170,7 +173,7 @@ public final class BuildSession: @unchecked Sendable {
         if let openedDisk { return openedDisk }
         // And the folders of the index files it recorded (an old index is removed there).
         let recorded = try store().recordedFolders() + store().controlFiles().keys.map { ($0 as NSString).deletingLastPathComponent }
-        let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), recorded: recorded)
+        let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), recorded: recorded, project: projectFolder)
         openedDisk = disk
         return disk
     }
@@ -572,6 +575,10 @@ public final class BuildSession: @unchecked Sendable {
                 case .removed: report.removed += 1
                 case .forgotten: break
                 case .left(_, let message): report.left.append(message)
+                case .deferred(_, let message):
+                    // Never followed: the output is left, and the lock kept as its record (exit 1).
+                    report.keptLock = true
+                    report.problems.append(message + "; \(planner.display(lockPath)) is kept as its record")
                 }
             } catch {
                 report.problems.append("\(planner.display(record.file)) could not be removed (\(error)); left in place")
@@ -652,7 +659,18 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(lockPath)) is not a valid lock and no state records the outputs; it is kept so they are not orphaned")
             }
         }
+        let controlIdentities = try store.controlFileIdentities()
+        let currentIndex = manifest.index.flatMap { index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } }
         for (path, digest) in try store.controlFiles().sortedByKey() {
+            // The file Derive wrote (device and inode) is required; a record from before they were
+            // kept is trusted only at the index's path now (which a build writes anyway), never
+            // at another path the record alone names (attack 17's N7).
+            let identity = controlIdentities[path] ?? nil
+            let isCurrent = currentIndex.map { PathKey.same(path, $0) || PathKey.same(path, ControlFileTargets.recordKey($0)) } ?? false
+            if identity == nil, !isCurrent {
+                if planner.disk.exists(path) { report.left.append("\(planner.display(path)) " + ControlFileTargets.unprovenOldIndexReason) }
+                continue
+            }
             if let link = linkOnPath((path as NSString).deletingLastPathComponent) {
                 // Derive's index may be behind a linked folder: not removed through it, and said (exit 1,
                 // as for outputs). A link at the index path itself is the user's: kept below, exit 0.
@@ -660,8 +678,8 @@ public final class BuildSession: @unchecked Sendable {
                 continue
             }
             do {
-                if try !planner.disk.remove(path, ifDigest: digest) {
-                    report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index; left in place")
+                if try !planner.disk.remove(path, ifDigest: digest, identity: identity) {
+                    report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
                 }
             } catch where !FileKind.isRegularFile(path) {
                 // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.

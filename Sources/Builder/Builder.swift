@@ -201,7 +201,7 @@ public struct Builder: Sendable {
                 let old = done.old
                 switch old?.outcome {
                 case .removed: report.deletedOldCopies.append(old!.file)
-                case .left(let path, let message): report.left.append((path, message))
+                case .left(let path, let message), .deferred(let path, let message): report.left.append((path, message))
                 case .forgotten, nil: break
                 }
             case .failure(let error): report.failed.append((item.output, "\(error)"))
@@ -218,7 +218,9 @@ public struct Builder: Sendable {
         for item in plan.adoptions {
             guard let derivative = item.derivative, disk.stat(derivative.outputPath) != nil,
                   let record = Self.adoptedRecord(item, digests: planner.digests, time: disk.now()) else { continue }
-            try store.recordOutput(record, file: nil)
+            // The file at the bucket's current folder the lock vouches for (what a build may
+            // replace there anyway): its device and inode from now on.
+            try store.recordOutput(record, file: nil, identity: FileIdentity.ofRegularFile(derivative.outputPath))
             report.adopted.append(item.output)
         }
 
@@ -231,13 +233,15 @@ public struct Builder: Sendable {
             guard let record = item.recorded else { continue }
             do {
                 // Only files actually deleted count as deleted; the others are reported as what they are.
+                var keepRecord = false
                 switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wantedAfterWork, display: planner.display) {
                 case .removed: report.deleted.append(item.output)
                 case .forgotten where plan.kept.contains(item.output): report.kept.append(item.output)
                 case .forgotten: report.forgotten.append(item.output)
                 case .left(let path, let message): report.left.append((path, message))
+                case .deferred(let path, let message): report.left.append((path, message)); keepRecord = true
                 }
-                try store.removeOutputs([item.output])
+                if !keepRecord { try store.removeOutputs([item.output]) }
             } catch {
                 report.failed.append((item.output, "\(error)"))
             }
@@ -590,13 +594,18 @@ public struct Builder: Sendable {
         let record = Self.record(derivative, digest: outputDigest, size: Int64(rendered.bytes.count), width: rendered.width,
                                  height: rendered.height, format: rendered.format, time: disk.now())
         let file = planner.digests.record(for: derivative.outputPath)
-        try store.recordOutput(record, file: file)
+        // The old file's device and inode, read before the new record (same `bucket/key`) replaces them.
+        let oldIdentity: FileIdentity?? = try item.recorded.map { try store.outputIdentity($0.path) }
+        // With the file's own device and inode: a later deletion requires this very file, not a
+        // copy of its bytes in a folder that took the old one's inode number (attack 17's N3).
+        try store.recordOutput(record, file: file, identity: FileIdentity.ofRegularFile(derivative.outputPath))
         // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
         // Not when the old path reaches the file just written (the same folder through a link).
         var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
         if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
            FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
-            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display))
+            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
+                                                                                         identity: oldIdentity ?? nil))
         }
         // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
         if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
@@ -667,8 +676,14 @@ public struct Builder: Sendable {
                 continue
             }
             let existed = disk.exists(path)
+            guard let identity = targets.oldIndexIdentity(path) else {
+                // A record from before Derive kept which file it wrote: a copy would pass the digest.
+                if existed { left = (path, "\(planner.display(path)) " + ControlFileTargets.unprovenOldIndexReason) }
+                try store.setControlFile(path, digest: nil)
+                continue
+            }
             do {
-                if try !disk.remove(path, ifDigest: digest) {
+                if try !disk.remove(path, ifDigest: digest, identity: identity) {
                     left = (path, targets.oldIndexLeft(path, display: planner.display))
                 } else if existed {
                     removed.append(planner.display(path))
@@ -707,7 +722,12 @@ public struct Builder: Sendable {
             for (path, _) in recorded where !PathKey.same(path, key) && (PathKey.same(path, indexPath) || FileIdentity.sameFile(path, indexPath)) {
                 try store.setControlFile(path, digest: nil)
             }
-            if recorded[key] != digest { try store.setControlFile(key, digest: digest) }
+            // With the file's own device and inode: an old index is removed only while it is this file.
+            let identity = FileIdentity.ofRegularFile(indexPath)
+            let identities = try store.controlFileIdentities()
+            if recorded[key] != digest || (identities[key] ?? nil) != identity {
+                try store.setControlFile(key, digest: digest, identity: identity)
+            }
         }
         if var failure {
             failure.removed = removed; failure.rewritten = rewritten
@@ -763,21 +783,30 @@ public struct OutputRemoval: Sendable {
         case forgotten
         /// The file was changed since Derive wrote it: left in place.
         case left(path: String, message: String)
+        /// A symbolic link (or something not a folder) is on the path of the folder Derive wrote
+        /// to, perhaps only for a moment: left in place, and its record kept so the next build
+        /// tries again (attack 17's N6: a transient link dropped the records of files still there).
+        case deferred(path: String, message: String)
     }
 
     public func remove(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String) throws -> (path: String, message: String)? {
-        if case .left(let path, let message) = try removal(record, keeping: wanted, display: display) { return (path, message) }
-        return nil
+        switch try removal(record, keeping: wanted, display: display) {
+        case .left(let path, let message), .deferred(let path, let message): return (path, message)
+        case .removed, .forgotten: return nil
+        }
     }
 
-    public func removal(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String) throws -> Outcome {
+    /// `identity`: the device and inode recorded for the file, when read already (the record was
+    /// replaced since); nil: read from the state now.
+    public func removal(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String,
+                        identity recordedIdentity: FileIdentity?? = nil) throws -> Outcome {
         let file = record.file
         // Records from before the folder was kept cannot be placed safely: they are only forgotten.
         // A file that is also a wanted output (by path, or by device+inode through a link) stays.
         guard !record.folder.isEmpty, !wanted.contains(file) else { return .forgotten }
         if let link = SymbolicLinks.first(on: file, from: record.folder) {
             // The folder it was written to is now reached through a link (or is one): never followed.
-            return .left(path: file, message: "\(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow; left in place")
+            return .deferred(path: file, message: "\(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow; left in place, its record kept (tried again next build)")
         }
         let existed = disk.exists(file)
         let created = try store.createdFolderIdentities()
@@ -792,15 +821,37 @@ public struct OutputRemoval: Sendable {
             var folder = (file as NSString).deletingLastPathComponent
             while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8) {
                 if case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) != identity {
+                    if FileIdentity.ofFolder(folder) == nil {
+                        // A link or a file where Derive's folder was (moved aside for a moment?): tried again next build.
+                        return .deferred(path: file, message: "\(display(folder)) is not the folder Derive created there (\(FileKind.describe(folder)) is at that path now); \(display(file)) is left in place, its record kept (tried again next build)")
+                    }
                     return .left(path: file, message: "\(display(folder)) is not the folder Derive created there (another folder is at that path now); \(display(file)) is left in place")
                 }
                 folder = (folder as NSString).deletingLastPathComponent
             }
         }
-        guard try disk.remove(file, ifDigest: record.outputDigest) else {
+        // The file Derive installed (device and inode), not only its bytes: a copy in a folder
+        // that took the old folder's inode number is the user's (attack 17's N3). A record from
+        // before they were kept is followed only in the bucket's folder now (today's rule there).
+        let identity: FileIdentity?
+        if let recordedIdentity { identity = recordedIdentity } else { identity = try store.outputIdentity(record.path) }
+        if identity == nil, existed, let places = store.places, !places.isCurrentFolder(record.folder, bucket: record.bucket) {
+            return .left(path: file, message: "\(display(file)) is recorded by a build state from before Derive recorded which file it wrote (device and inode), outside its bucket's folder now, so nothing proves it is not a copy; left in place (delete it by hand if it is Derive's old copy)")
+        }
+        if let identity, existed, let now = FileIdentity.ofRegularFile(file), now != identity {
+            return .left(path: file, message: "\(display(file)) is not the file Derive wrote there (its device and inode differ: a copy, or a file put there since); left in place")
+        }
+        guard try disk.remove(file, ifDigest: record.outputDigest, identity: identity) else {
             return .left(path: file, message: "\(display(file)) was changed since Derive wrote it; left in place")
         }
-        guard existed else { return .forgotten }
+        guard existed else {
+            // Not seen, yet something may be there behind a link or a folder swapped in for a
+            // moment: never "already gone" then; the record stays for the next build.
+            if SymbolicLinks.first(on: file, from: record.folder) != nil || FileIdentity.anythingAt(file) {
+                return .deferred(path: file, message: "\(display(file)) could not be reached where Derive wrote it (a symbolic link or another folder was on its path); left in place, its record kept (tried again next build)")
+            }
+            return .forgotten
+        }
         try store.removeFiles([file])
         // Only folders Derive created, still the ones it created, and only when empty.
         var folder = (file as NSString).deletingLastPathComponent

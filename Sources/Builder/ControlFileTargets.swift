@@ -13,6 +13,9 @@ struct ControlFileTargets {
     let index: (path: String, data: Data)?
     /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
     let written: PathDictionary<String>
+    /// The device and inode each index record says Derive wrote (nil: a record from before they
+    /// were kept). An old index is removed only while it is still that file (attack 17's N7).
+    let writtenIdentities: PathDictionary<FileIdentity?>
     /// An old index known only from the lock's first line (no state): never deleted, since
     /// nothing but that untrusted line says Derive wrote it (a user's copy of the index has the
     /// same bytes); kept and named. True when it holds an index Derive writes for the lock.
@@ -170,6 +173,7 @@ struct ControlFileTargets {
             writtenFromLock = [:]
         }
         self.written = written
+        writtenIdentities = try planner.store.controlFileIdentities()
         lockSource = planner
         overwrite = planner.overwrite
         self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
@@ -379,7 +383,11 @@ struct ControlFileTargets {
         }
         for (path, digest) in written.sortedByKey() where !PathKey.same(path, index?.path ?? "") && disk.exists(path) && linkToOldIndex(path) == nil {
             let current = try? disk.digestAndHead(path, headBytes: 0).digest
-            if current == digest {
+            guard let identity = oldIndexIdentity(path) else {
+                change(path, .keep, Self.unprovenOldIndexReason)
+                continue
+            }
+            if current == digest, FileIdentity.ofRegularFile(path) == identity {
                 change(path, .remove, "Derive's old index" + (index.map { ", now at \(display($0.path))," } ?? "") + " is no longer wanted")
             } else {
                 change(path, .keep, oldIndexKept(path, display: display))
@@ -420,6 +428,14 @@ struct ControlFileTargets {
         return SymbolicLinks.first(on: (path as NSString).deletingLastPathComponent, below: project)
     }
 
+    /// The device and inode recorded for an old index, nil when the record has none.
+    func oldIndexIdentity(_ path: String) -> FileIdentity? {
+        writtenIdentities[path] ?? nil
+    }
+
+    /// Why an old index recorded without its device and inode is left in place.
+    static let unprovenOldIndexReason = "is recorded as Derive's old index by a build state from before Derive recorded which file it wrote (device and inode), so nothing proves this file is that one (a copy has the same bytes); it is left in place: delete it by hand if it is Derive's old index"
+
     /// Why an old index is left in place: its bytes are not the ones Derive wrote there.
     func oldIndexKept(_ path: String, display: (String) -> String) -> String {
         "Derive's old index was changed since it was written; it is left in place"
@@ -427,7 +443,7 @@ struct ControlFileTargets {
 
     /// The build's warning for an old index it left in place.
     func oldIndexLeft(_ path: String, display: (String) -> String) -> String {
-        "\(display(path)) was changed since Derive wrote it as the index; left in place"
+        "\(display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place"
     }
 
     /// Why an old index only the lock names (no state) is kept, and how to remove it: said the

@@ -57,6 +57,9 @@ public protocol Disk: ObjectLister {
     /// Removes the regular file at `path` only if its bytes hash to `digest` (checked on the
     /// open file). False when something else is there; true when removed or already gone.
     func remove(_ path: String, ifDigest digest: String) throws -> Bool
+    /// `remove(_:ifDigest:)` that also requires the open file to be `identity` (its device and
+    /// inode as Derive recorded them when it wrote the file); nil: the digest alone.
+    func remove(_ path: String, ifDigest digest: String, identity: FileIdentity?) throws -> Bool
     /// Removes a file Derive owns by name (its witness, a state file).
     func remove(_ path: String) throws
     /// Removes the folder at `path` only if it is empty; never recursive.
@@ -133,14 +136,19 @@ public struct RealDisk: Disk {
     private let rootBytes: [[UInt8]]
     /// The roots that are recorded folders, not buckets: opened without following any link.
     private let recordedRoots: PathSet
-    private let folders = OpenFolders()
+    private let folders: OpenFolders
 
     /// `roots`: the buckets' folders, whose contents are reached only without following links
     /// (the folder itself as the manifest names it). `recorded`: real folders the state recorded
     /// files in (an old bucket's folder, an index's folder); a path below a bucket is always
     /// walked from that bucket, so a recorded folder only serves paths outside every bucket, and
     /// is itself opened component by component without following links (it was a real path).
-    public init(confiningTo roots: [String] = [], recorded: [String] = []) {
+    ///
+    /// `project`: the manifest's folder. Given, no folder is ever made while it is not there: a
+    /// project moved or deleted during a build is not created again, empty, at its old path
+    /// (attack 17's N5: the lock's write made `mm/` again).
+    public init(confiningTo roots: [String] = [], recorded: [String] = [], project: String? = nil) {
+        folders = OpenFolders(project: project)
         let buckets = PathSet(roots.map { RealDisk.standard($0) })
         let others = PathSet(recorded.map { RealDisk.standard($0) }).subtracting(buckets)
         // Buckets before recorded folders; longest first, so a bucket nested in another is
@@ -181,7 +189,7 @@ public struct RealDisk: Disk {
     private func parentFolder(of path: String, create: Bool) throws -> (ConfinedFolder, ObjectKey) {
         let url = URL(fileURLWithPath: path)
         let parent = url.deletingLastPathComponent().path
-        if create { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        if create { try folders.make(parent) }
         guard let key = try? ObjectKey(fileName: Array(url.lastPathComponent.utf8)) else { throw DiskError("\(path): not a file name") }
         do { return (try folders.folder(parent, create: false), key) } catch { throw DiskError("cannot open \(parent): \(error)") }
     }
@@ -295,6 +303,10 @@ public struct RealDisk: Disk {
     }
 
     public func remove(_ path: String, ifDigest digest: String) throws -> Bool {
+        try remove(path, ifDigest: digest, identity: nil)
+    }
+
+    public func remove(_ path: String, ifDigest digest: String, identity: FileIdentity?) throws -> Bool {
         let (folder, key): (ConfinedFolder, ObjectKey)
         if let (root, confinedKey) = confined(path) {
             guard let opened = try? openRoot(root, create: false) else { return true }
@@ -305,7 +317,13 @@ public struct RealDisk: Disk {
         }
         guard folder.kind(key) != nil else { return true }
         do {
-            return try folder.removeFile(key, if: { fd in Self.digest(of: fd) == digest }, viaFreshName: true)
+            return try folder.removeFile(key, if: { fd in
+                if let identity {
+                    var info = Glibc.stat()
+                    guard fstat(fd, &info) == 0, FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) == identity else { return false }
+                }
+                return Self.digest(of: fd) == digest
+            }, viaFreshName: true)
         } catch {
             throw DiskError("cannot remove \(path): \(error)")
         }
@@ -378,10 +396,26 @@ public struct RealDisk: Disk {
 final class OpenFolders: @unchecked Sendable {
     private let lock = NSLock()
     private var open: PathDictionary<ConfinedFolder> = [:]
+    /// The manifest's folder: nothing is made while it is gone (nil: no such check).
+    private let project: String?
+
+    init(project: String? = nil) { self.project = project }
+
+    /// Makes the folder `path` and any missing folder above it, unless the project's folder is
+    /// gone (moved or deleted while building): then nothing is made.
+    func make(_ path: String) throws {
+        var isFolder: ObjCBool = false
+        if let project, !(FileManager.default.fileExists(atPath: project, isDirectory: &isFolder) && isFolder.boolValue) {
+            // Nothing is made at all when the folder is already there: only a missing one is refused.
+            if FileManager.default.fileExists(atPath: path) { return }
+            throw DiskError("cannot make the folder \(path): the project folder \(project) is gone (moved or deleted during the build); nothing is written at its old path: run derive build again where the project is now")
+        }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
 
     func folder(_ path: String, create: Bool) throws -> ConfinedFolder {
         if let known = lock.withLock({ open[path] }) { return known }
-        if create { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        if create { try make(path) }
         let folder = try ConfinedFolder(path: path)
         lock.withLock { open[path] = folder }
         return folder
@@ -482,6 +516,11 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
             files.removeValue(forKey: path)
             return true
         }
+    }
+
+    /// The in-memory disk has no device or inode: the digest alone decides.
+    public func remove(_ path: String, ifDigest digest: String, identity: FileIdentity?) throws -> Bool {
+        try remove(path, ifDigest: digest)
     }
 
     public func remove(_ path: String) throws { _ = lock.withLock { files.removeValue(forKey: path) } }

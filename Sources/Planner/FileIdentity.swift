@@ -27,6 +27,14 @@ public struct FileIdentity: Hashable, Sendable {
         return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
+    /// The identity of the regular file at `path` itself, a link not followed; nil when no
+    /// regular file is there. What a state records of a file Derive wrote.
+    public static func ofRegularFile(_ path: String) -> FileIdentity? {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
     /// Whether anything (a file, a folder, a link) is at `path`.
     public static func anythingAt(_ path: String) -> Bool {
         var info = stat()

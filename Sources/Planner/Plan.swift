@@ -290,13 +290,14 @@ public struct Planner: Sendable {
         }
         let lockLeft = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
         // An orphan whose path leads through a symbolic link below its folder: never followed, so
-        // the file (wherever the link leads) is kept and said so, not called gone or changed.
+        // the file (wherever the link leads) is kept and said so, not called gone or changed; the
+        // build keeps its record (the link may be there only for a moment: attack 17's N6).
         for (index, item) in items.enumerated() where item.kind == .delete && !keptAsProtected.contains(item.output) {
             guard let record = item.recorded, !record.folder.isEmpty,
                   let link = SymbolicLinks.first(on: record.file, below: record.folder) else { continue }
             keptAsProtected.insert(item.output)
             items[index] = PlanItem(kind: .delete, output: item.output,
-                                    reasons: ["\(display(record.file)) leads through a symbolic link (\(display(link))), which Derive does not follow: whatever it leads to is kept, only the record as an output is dropped"],
+                                    reasons: ["\(display(record.file)) leads through a symbolic link (\(display(link))), which Derive does not follow: whatever it leads to is kept, and so is its record (tried again by the next build, once the link is gone)"],
                                     derivative: nil, recorded: record, adopted: nil)
         }
         items.sort { PathKey.ordered($0.output, $1.output) }

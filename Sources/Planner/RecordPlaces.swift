@@ -11,8 +11,9 @@ import Foundation
 ///   that bucket's folder when Derive used it, with the device and inode recorded then (a bucket
 ///   that moved or was removed; nothing there any more is fine too: nothing is read or deleted);
 /// - a control file (an old index) must be where an `index:` could have named it: a `.json`
-///   file below a bucket's folder now, or below a folder recorded as a bucket's that is still
-///   the same folder (or the index's path now).
+///   file below the folder of a bucket Derive writes to now (never one rules only read), or
+///   below a folder recorded as a bucket's that is still the same folder (or the index's path
+///   now); and it is removed only while it is still the file Derive wrote (device and inode).
 ///
 /// Anything else (`docs/` beside the buckets, `notes.txt`, `/home/user/backup`, a new folder the
 /// user made at an old bucket path) is ignored and named, never read or deleted. What this
@@ -24,6 +25,8 @@ public struct RecordPlaces: Sendable {
     private let buckets: [String: (real: String, spelt: String)]
     /// The real folders of the buckets rules write to.
     private let outputFolders: Set<String>
+    /// The names of the buckets rules write to (and the index's).
+    private let outputBuckets: Set<String>
     /// The buckets rules write to (and the index's), by name and real folder now.
     public let currentOutputFolders: [(bucket: String, folder: String)]
     /// The index's file now, as spelt and real: whatever its name, its record is followed.
@@ -39,6 +42,7 @@ public struct RecordPlaces: Sendable {
         }
         self.buckets = known
         outputFolders = Set(outputBuckets.compactMap { known[$0]?.real })
+        self.outputBuckets = outputBuckets
         currentOutputFolders = outputBuckets.sorted().compactMap { name in known[name].map { (bucket: name, folder: $0.real) } }
         if let index {
             let spelt = URL(fileURLWithPath: index).standardizedFileURL.path
@@ -83,12 +87,23 @@ public struct RecordPlaces: Sendable {
         guard path.lowercased().hasSuffix(".json") else {
             return "it is not a .json file, so no 'index:' Derive wrote there could have named it"
         }
-        for (real, spelt) in buckets.values where Self.below(folder, real) || Self.below(folder, spelt) { return nil }
+        // Only a bucket Derive writes to (the index's, or one rules write to): a bucket rules only
+        // read (the sources') never held an index unless an `index:` named it, and then its folder
+        // was recorded as that bucket's (below) (attack 17's N7: `src/meta.json` was removed).
+        for (name, place) in buckets where outputBuckets.contains(name) && (Self.below(folder, place.real) || Self.below(folder, place.spelt)) {
+            return nil
+        }
         // (A link now at the recorded folder is never followed: the old index is named as behind it.)
         for (recorded, identity) in recordedFolders
         where Self.below(folder, recorded) && (FileIdentity.ofFolder(recorded) == identity || FileIdentity.isSymbolicLink(recorded)) {
             return nil
         }
-        return "it lies in no bucket's folder (nor in a folder Derive recorded using as a bucket's), where Derive never writes an index"
+        return "it lies in no folder of a bucket Derive writes to (nor in a folder Derive recorded using as one), where Derive never writes an index"
+    }
+
+    /// Whether `folder` is `bucket`'s folder now (by real path, as spelt, or by device and inode).
+    public func isCurrentFolder(_ folder: String, bucket: String) -> Bool {
+        guard let own = buckets[bucket] else { return false }
+        return folder == own.real || folder == own.spelt || FileIdentity.sameFolder(folder, own.real)
     }
 }

@@ -35,6 +35,9 @@ extension StateStore {
         if let owner, let recorded = try memory.read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }), !StateOwner.isSame(recorded: recorded, owner: owner) {
             return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
         }
+        if owner != nil, let why = try unboundReason(memory, database: path) {
+            return try empty("the build state \(path) is \(why); derive build would move it aside and rebuild it from the lock and the outputs")
+        }
         return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true), nil)
     }
 
@@ -52,7 +55,9 @@ extension StateStore {
             let file = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? file.close() }
             let recorded = try file.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
-            return recorded.map { !StateOwner.isSame(recorded: $0, owner: owner) } ?? false
+            if recorded.map({ !StateOwner.isSame(recorded: $0, owner: owner) }) ?? false { return true }
+            // A state this user's Derive did not make (attack 17's N4) is moved aside too.
+            return try unboundReason(file, database: path) != nil
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             return true
         } catch {

@@ -212,18 +212,60 @@ public final class StateStore: Sendable {
                 aside = try Self.moveAside(path, suffix: "foreign", error: nil)
                 reason = "owned by \(recorded)"
                 opened = try Self.open(path)
+            } else if let why = try Self.unboundReason(opened, database: path) {
+                // Records this user's Derive did not write (a committed or unpacked `.derive/`, rows
+                // edited in): not followed, whatever they say (attack 17's N4).
+                try opened.close()
+                aside = try Self.moveAside(path, suffix: "foreign", error: nil)
+                reason = why
+                opened = try Self.open(path)
             }
-            if recorded != owner {
+            let now = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
+            if now != owner {
                 try opened.write { db in
                     try db.execute(sql: "DELETE FROM owner")
                     try db.execute(sql: "INSERT INTO owner (manifest) VALUES (?)", arguments: [owner])
                 }
             }
         }
+        if owner != nil { Self.bind(opened, database: path) }
         queue = opened
         movedAside = aside
         movedAsideReason = reason
         existed = wasThere && aside == nil
+    }
+
+    /// Why the state at `database` is not this user's (it has records, and the token it holds is
+    /// not the one the user keeps for it, or it has none), nil when it is or has nothing to trust.
+    static func unboundReason(_ queue: DatabaseQueue, database: String) throws -> String? {
+        let (records, token) = try queue.read { db -> (Bool, String?) in
+            // (A database opened read-only may predate some tables.)
+            let records = try ["outputs", "controlFiles", "bucketFolders", "createdFolders", "pendingWrites", "outputFiles"].contains { table in
+                try db.tableExists(table) && (try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table))") ?? false)
+            }
+            return (records, try db.tableExists("binding") ? try String.fetchOne(db, sql: "SELECT token FROM binding") : nil)
+        }
+        guard records else { return nil }
+        let held = StateBinding.held(forState: database)
+        if let token, token == held { return nil }
+        let keeper = StateBinding.file(forState: database) ?? "(no HOME nor XDG_STATE_HOME)"
+        return token == nil
+            ? "not bound to this user (it holds no token: made by another Derive, or from before 0.14), so its records are not trusted (the user's tokens are in \(keeper))"
+            : "not bound to this user (its token is not the one kept in \(keeper): made by another user's Derive, copied or planted in the project), so its records are not trusted"
+    }
+
+    /// Gives the state a token if it has none, and keeps it as this user's. A token that cannot be
+    /// kept (no writable home) leaves the state unbound: the next build treats it as foreign (safe).
+    static func bind(_ queue: DatabaseQueue, database: String) {
+        // Read first: a state already bound is not written (a no-op build leaves it as it was).
+        let known = try? queue.read { db in try String.fetchOne(db, sql: "SELECT token FROM binding") }
+        guard let token = known ?? (try? queue.write({ db -> String in
+            if let token = try String.fetchOne(db, sql: "SELECT token FROM binding") { return token }
+            let token = StateBinding.newToken()
+            try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [token])
+            return token
+        })) else { return }
+        if StateBinding.held(forState: database) != token { try? StateBinding.hold(token, forState: database) }
     }
 
     /// Renames the database (and its journal files) to `<path>.<suffix>-<time>`.
@@ -360,6 +402,25 @@ public final class StateStore: Sendable {
                 t.add(column: "inode", .integer).notNull().defaults(to: 0)
             }
         }
+        migrator.registerMigration("v8") { db in
+            // The index's own device and inode when Derive wrote it (0, 0: from before they were
+            // kept): an old index is removed only when it is still that file (attack 17's N7).
+            try db.alter(table: "controlFiles") { t in
+                t.add(column: "device", .integer).notNull().defaults(to: 0)
+                t.add(column: "inode", .integer).notNull().defaults(to: 0)
+            }
+            // Each output file's own device and inode when Derive installed it, by `bucket/key`: an
+            // output is deleted or replaced only while it is still that file (attack 17's N3: a
+            // folder re-created by the user gets the old inode number back; its files do not).
+            try db.create(table: "outputFiles") { t in
+                t.primaryKey("path", .text)
+                t.column("device", .integer).notNull()
+                t.column("inode", .integer).notNull()
+            }
+            // The state's token (one row): the user whose Derive made the state holds the same token
+            // outside every project (`StateBinding`); a state whose token they do not hold is foreign.
+            try db.create(table: "binding") { t in t.column("token", .text).notNull() }
+        }
         return migrator
     }
 
@@ -476,11 +537,39 @@ public final class StateStore: Sendable {
 
     /// Records a built output (after its file was renamed into place) with its file digest, in one
     /// transaction that also clears its pending write.
-    public func recordOutput(_ record: OutputRecord, file: FileRecord?) throws {
+    /// `identity`: the output file's own device and inode as Derive installed it (nil: not known,
+    /// e.g. the in-memory disk): what a later deletion requires of the file at that path.
+    public func recordOutput(_ record: OutputRecord, file: FileRecord?, identity: FileIdentity? = nil) throws {
         try queue.write { db in
             try record.save(db)
             try file?.save(db)
             try db.execute(sql: "DELETE FROM pendingWrites WHERE path = ?", arguments: [record.file])
+            if let identity {
+                try db.execute(sql: "INSERT OR REPLACE INTO outputFiles (path, device, inode) VALUES (?, ?, ?)",
+                               arguments: [record.path, identity.stored.device, identity.stored.inode])
+            } else {
+                try db.execute(sql: "DELETE FROM outputFiles WHERE path = ?", arguments: [record.path])
+            }
+        }
+    }
+
+    /// The device and inode each output file had when Derive installed it, by `bucket/key`.
+    /// An output missing here was recorded before they were kept (or adopted where none could be read).
+    public func outputIdentities() throws -> PathDictionary<FileIdentity> {
+        try queue.read { db in
+            var result: PathDictionary<FileIdentity> = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, device, inode FROM outputFiles") {
+                result[row[0] as String] = FileIdentity(stored: row[1], row[2])
+            }
+            return result
+        }
+    }
+
+    /// The device and inode of one output's file when Derive installed it, nil when not recorded.
+    public func outputIdentity(_ path: String) throws -> FileIdentity? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT device, inode FROM outputFiles WHERE path = ?", arguments: [path])
+                .map { FileIdentity(stored: $0[0], $0[1]) }
         }
     }
 
@@ -520,6 +609,7 @@ public final class StateStore: Sendable {
         guard !paths.isEmpty else { return }
         try queue.write { db in
             _ = try OutputRecord.deleteAll(db, keys: paths)
+            for path in paths { try db.execute(sql: "DELETE FROM outputFiles WHERE path = ?", arguments: [path]) }
         }
     }
 
@@ -627,10 +717,26 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func setControlFile(_ path: String, digest: String?) throws {
+    /// The device and inode of each control file (the index) when Derive wrote it, path → identity;
+    /// nil for a record from before they were kept.
+    public func controlFileIdentities() throws -> PathDictionary<FileIdentity?> {
+        try queue.read { db in
+            var result: PathDictionary<FileIdentity?> = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, device, inode FROM controlFiles") {
+                let device: Int64 = row[1], inode: Int64 = row[2]
+                result[row[0] as String] = .some(device == 0 && inode == 0 ? nil : FileIdentity(stored: device, inode))
+            }
+            return result
+        }
+    }
+
+    /// `identity`: the file's own device and inode as Derive wrote it (nil: not known).
+    public func setControlFile(_ path: String, digest: String?, identity: FileIdentity? = nil) throws {
         try queue.write { db in
             if let digest {
-                try db.execute(sql: "INSERT OR REPLACE INTO controlFiles (path, digest) VALUES (?, ?)", arguments: [path, digest])
+                let stored = identity?.stored ?? (device: 0, inode: 0)
+                try db.execute(sql: "INSERT OR REPLACE INTO controlFiles (path, digest, device, inode) VALUES (?, ?, ?, ?)",
+                               arguments: [path, digest, stored.device, stored.inode])
             } else {
                 try db.execute(sql: "DELETE FROM controlFiles WHERE path = ?", arguments: [path])
             }

@@ -111,7 +111,9 @@ struct Workspace {
     /// Says once that a corrupt state database was moved aside.
     func reportRecovery() {
         if let aside = session.movedAside {
-            let why = session.movedAsideReason.map { $0 == "corrupt" ? "was corrupt" : "is " + $0 + ", not this manifest" } ?? "was corrupt"
+            let why = session.movedAsideReason.map { reason in
+                reason == "corrupt" ? "was corrupt" : reason.hasPrefix("owned by") ? "is " + reason + ", not this manifest" : "is " + reason
+            } ?? "was corrupt"
             // Recovered, not failed: a warning (the command's own status says whether it worked).
             Output.printWarning("the build state \(why); moved it to \(aside) and rebuilt it from \(session.lockPath) and the outputs")
         }

@@ -7,6 +7,9 @@ import Access
 /// Runs the built `derive` executable as a user would.
 struct CLI {
     static let executable: URL = {
+        _ = userStateHome   // every derive run, however spawned, keeps its tokens there
+        // Another build of derive (an older release, to see a new test fail on it).
+        if let other = ProcessInfo.processInfo.environment["DERIVE_TEST_BINARY"], !other.isEmpty { return URL(fileURLWithPath: other) }
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0])
         var folder = testBinary.deletingLastPathComponent()
         while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("derive").path), folder.path != "/" {
@@ -23,9 +26,9 @@ struct CLI {
     /// `executable`: another program than derive (python3 for the schema checks).
     static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:], executable: String? = nil) throws -> Result {
         let process = Process()
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
+        // Build states' tokens go to a folder of this test run, never the user's own (CI runs as root).
+        process.environment = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": userStateHome.path]) { $1 }
+            .merging(environment) { $1 }
         process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? Self.executable
         process.arguments = arguments
         if let folder { process.currentDirectoryURL = folder }
@@ -38,6 +41,14 @@ struct CLI {
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr, as: UTF8.self))
     }
+
+    /// `XDG_STATE_HOME` for every derive this test process runs: where it keeps its build states' tokens.
+    static let userStateHome: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-cli-state-home-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        setenv("XDG_STATE_HOME", url.path, 1)   // inherited by derive runs not made by `run`
+        return url
+    }()
 
     static func temporaryFolder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-cli-\(UUID().uuidString)")

@@ -36,7 +36,17 @@ final class Project {
     /// Whether sessions may take the incremental paths (`DERIVE_INCREMENTAL=0` when false).
     var incremental = true
 
+    /// `XDG_STATE_HOME` of this test process: build states' tokens (`StateBinding`) go there,
+    /// never to the user's own `~/.local/state` (CI runs as root).
+    static let userStateHome: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("derive-planner-state-home-\(ProcessInfo.processInfo.processIdentifier)").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        setenv("XDG_STATE_HOME", path, 1)
+        return path
+    }()
+
     init(_ yaml: String, files: [String: String] = [:]) throws {
+        _ = Self.userStateHome
         root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-safety-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try write(manifestName, yaml)
