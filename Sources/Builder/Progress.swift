@@ -35,7 +35,7 @@ final class Progress: @unchecked Sendable {
             } else if Date().timeIntervalSince(lastLine) >= 2 || done == total {
                 lastLine = Date()
                 // Outputs that failed were not built: "built 0/1, 1 failed", never "built 1/1, 1 failed".
-                FileHandle.standardError.write(Data("\(verb) \(done - failed)/\(total)\(failed > 0 ? ", \(failed) failed" : "")\n".utf8))
+                FileHandle.standardError.write(Data("\(verb) \(done - failed)/\(total)\(failed == 0 ? "" : verb == "built" ? ", \(failed) failed" : ", \(failed) not \(verb)")\n".utf8))
             }
         }
     }

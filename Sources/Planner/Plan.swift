@@ -473,7 +473,7 @@ public struct Planner: Sendable {
         // Ownership: a file may be replaced only if it holds bytes Derive recorded for this path
         // (in the state, or in the lock of a fresh clone).
         var replaces: String?
-        // Without a record, a lock line vouches for the file at its path only when the file is
+        // A lock line (a fresh clone's only record) vouches for the file at its path only when it is
         // what the line says: its digest, and (for a line of another action key, which is not
         // adopted but written over) its header's format, width and height (attack 17's N1 B).
         // A file `--verify` rendered again and found other bytes in is vouched for by nothing.
@@ -486,7 +486,8 @@ public struct Planner: Sendable {
         } == true
         if exists {
             let digest = onDisk?.digest
-            if let digest, owner?.outputDigest == digest || lockVouches {
+            // A record adopted on a lock line's word vouches no more than the line (`--verify-all`).
+            if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches {
                 replaces = digest
             } else if let digest, overwrite || (pending == digest && !digest.isEmpty) {
                 replaces = digest
@@ -538,7 +539,8 @@ public struct Planner: Sendable {
         } else if onDisk?.digest != recorded.outputDigest {
             reasons.insert("output modified on disk", at: 0)
         } else if let distrust {
-            // Recorded as Derive's, yet not what the rule renders now (`--verify`): rendered again.
+            // Recorded, yet not what the rule renders now (`--verify-all`): rendered again, which
+            // the ownership check above allowed only with --overwrite.
             reasons.insert(distrust, at: 0)
         }
         if reasons.isEmpty {

@@ -163,6 +163,26 @@ import Testing
         #expect(try project.run(["check", "--verify-all"]).status == 0)
     }
 
+    /// A forged output a plain build adopted is recorded in the state on the lock's word alone:
+    /// `--verify-all` renders recorded outputs too, names it, and the build still refuses to
+    /// write over it without --overwrite (Derive recorded those bytes but never wrote them).
+    @Test func verifyAllNamesAForgedOutputAPlainBuildAdopted() throws {
+        let project = try freshClone(hashed: false)
+        defer { project.remove() }
+        let forged = try forge(project, hashed: false)
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let verify = try project.run(["check", "--verify"])
+        #expect(verify.status == 0 && text(verify.stdout).contains("verified 0 outputs"), "nothing is adopted now: \(text(verify.stdout))")
+        let check = try project.run(["check", "--verify-all"])
+        #expect(check.status == 1)
+        #expect(text(check.stdout).contains("out/landscape-100.webp  differs from what rule 'pic' renders from src/landscape.jpg"), "\(text(check.stdout))")
+        #expect(text(check.stdout).contains("verified 1 output "), "\(text(check.stdout))")
+        let build = try project.run(["build", "--verify-all"])
+        #expect(build.status == 1, "\(text(build.stdout))")
+        #expect(build.stderr.contains("out/landscape-100.webp exists and was not written by Derive: it differs from what rule 'pic' renders"), "\(build.stderr)")
+        #expect(try Data(contentsOf: project.url("out/landscape-100.webp")) == forged.bytes)
+    }
+
     /// An untouched fresh clone verifies: every adopted output renders to its file's bytes.
     @Test func anUntouchedFreshCloneVerifies() throws {
         let project = try freshClone(hashed: true, index: true)
