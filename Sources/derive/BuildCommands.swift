@@ -357,8 +357,11 @@ struct BuildCommand: ParsableCommand {
         let plan = outcome.plan
         let verification = outcome.verification
         // Each file found other than what its rule renders: not Derive's (the plan says what became of it).
+        let leftByLock = PathSet(plan.lockLeft.map(\.output))
         for mismatch in verification?.mismatches ?? [] {
-            Output.printWarning("\(mismatch.line) (rendered again by --verify): not Derive's output; \(overwrite ? "replaced (--overwrite)" : "it is not overwritten or deleted without --overwrite")")
+            let fate = leftByLock.contains(mismatch.output) ? "left in place (the true output is written under the {hash} name of its own bytes)"
+                : overwrite ? "rendered over (--overwrite)" : "not overwritten without --overwrite"
+            Output.printWarning("\(mismatch.line) (rendered again by --verify): not Derive's output; \(fate)")
         }
         for failure in verification?.failures ?? [] { Output.printFailure("\(failure.output): \(failure.message)") }
         guard let report = outcome.report else {
@@ -435,7 +438,7 @@ extension BuildCommand {
     /// The one line a fresh clone's `build` and `check` print without `--verify`.
     static func unverified(_ count: Int, lock: String) -> String {
         let name = (lock as NSString).lastPathComponent
-        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(name) vouches for their bytes; derive check --verify renders them again)"
+        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(name) vouches for \(count == 1 ? "its" : "their") bytes; derive check --verify renders \(count == 1 ? "it" : "them") again)"
     }
 }
 
