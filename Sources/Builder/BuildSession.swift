@@ -193,7 +193,7 @@ public final class BuildSession: @unchecked Sendable {
     public func plan() throws -> Plan {
         let planner = try self.planner()
         var plan: Plan
-        if let quick = try editedSourcesPlan(planner) {
+        if planner.distrusted.isEmpty, let quick = try editedSourcesPlan(planner) {
             plan = quick
         } else {
             lastPlanPath = .full
@@ -308,17 +308,41 @@ public final class BuildSession: @unchecked Sendable {
     public struct BuildOutcome {
         public var plan: Plan
         public var report: BuildReport?
+        /// What `--verify` rendered again before planning the build (nil without it).
+        public var verification: Verification?
+    }
+
+    /// `--verify`: render the outputs the plan adopts from the lock (every up-to-date output with
+    /// `all`) again and compare their bytes with their files.
+    public struct VerifyRequest {
+        public var all: Bool
+        public var options: BuildOptions
+        public var renderer: () throws -> any DerivativeRenderer
+        public init(all: Bool, options: BuildOptions, renderer: @escaping () throws -> any DerivativeRenderer) {
+            self.all = all; self.options = options; self.renderer = renderer
+        }
+    }
+
+    /// Renders `plan`'s adopted (or, with `all`, up-to-date) outputs again with the request's renderer.
+    func verify(_ plan: Plan, _ request: VerifyRequest) throws -> Verification {
+        let items = Verification.candidates(plan, all: request.all)
+        guard !items.isEmpty else { return Verification() }
+        let builder = Builder(planner: try planner(), manifestPath: manifestPath, renderer: try request.renderer(), options: request.options)
+        return builder.verify(items)
     }
 
     /// Plans and builds under the state's lock. `renderer` is called only when something is to
     /// be rendered (a no-op never starts libvips).
-    public func build(options: BuildOptions, renderer: @escaping () -> any DerivativeRenderer) throws -> BuildOutcome {
+    /// `verify`: render the outputs adopted from the lock (every up-to-date one with `all`) again
+    /// first; one whose file holds other bytes is planned as not Derive's (`Planner.distrusted`).
+    public func build(options: BuildOptions, verify: Bool = false, verifyAll: Bool = false,
+                      renderer: @escaping () -> any DerivativeRenderer) throws -> BuildOutcome {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }
         let stateFolder = FileIdentity.of(manifest.stateFolder)
         let vanished = "the state folder \(manifest.stateFolder) was deleted or replaced during the build"
         do {
-            let outcome = try build(options: options, renderer: renderer, held: held)
+            let outcome = try build(options: options, verify: verify || verifyAll ? verifyAll : nil, renderer: renderer, held: held)
             if let report = outcome.report, !report.succeeded, FileIdentity.of(manifest.stateFolder) != stateFolder {
                 // SQLite's own words ("attempt to write a readonly database") would only mislead.
                 throw PlanError(message: "\(vanished); run derive build again")
@@ -333,7 +357,8 @@ public final class BuildSession: @unchecked Sendable {
         }
     }
 
-    private func build(options: BuildOptions, renderer: @escaping () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
+    /// `verifyAll`: nil, no verification; false, the adopted outputs; true, every up-to-date one.
+    private func build(options: BuildOptions, verify verifyAll: Bool?, renderer: @escaping () -> any DerivativeRenderer, held: BuildLock) throws -> BuildOutcome {
         // Under the lock: a check taken before it (the CLI's) stands only if no build ran since.
         if let heldCheck, !heldCheck.isCurrent(witnessInputs, disk: bucketDisk) { self.heldCheck = nil }
         // The snapshot before planning is the check's: one stat pass per command.
@@ -351,8 +376,22 @@ public final class BuildSession: @unchecked Sendable {
         // colour or placeholder the state lacks (`Builder.recordSourceSummaries`), rendered
         // before the lock and the index are compared (a fresh clone writes neither when they match).
         let engine = LazyRenderer(renderer)
-        let plan = try renderingSummaries(self.plan(), summaries: { engine }, intoState: true)
-        guard !plan.refusesBuild else { return BuildOutcome(plan: plan, report: nil) }   // the decision plan shows
+        var plan = try self.plan()
+        var verification: Verification?
+        if let verifyAll, !plan.refusesBuild {
+            // Rendered again before anything is written: a file whose bytes differ was not written
+            // by Derive, whatever the lock says, so the plan is made again without its line's word.
+            let found = try verify(plan, VerifyRequest(all: verifyAll, options: options, renderer: { engine }))
+            verification = found
+            if !found.mismatches.isEmpty {
+                openedPlanner?.distrusted = PathDictionary(found.mismatches.map {
+                    ($0.output, "it \($0.message) (derive build --verify rendered it again)")
+                }, uniquingKeysWith: { a, _ in a })
+                plan = try self.plan()
+            }
+        }
+        plan = try renderingSummaries(plan, summaries: { engine }, intoState: true)
+        guard !plan.refusesBuild else { return BuildOutcome(plan: plan, report: nil, verification: verification) }   // the decision plan shows
         let planner = try self.planner()
         let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : engine
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
@@ -367,7 +406,7 @@ public final class BuildSession: @unchecked Sendable {
         let report = try builder.build(plan)
         saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
                     written: report.writtenDigests)
-        return BuildOutcome(plan: plan, report: report)
+        return BuildOutcome(plan: plan, report: report, verification: verification)
     }
 
     /// Remembers (or forgets) that the state and outputs match the manifest.
@@ -402,17 +441,27 @@ public final class BuildSession: @unchecked Sendable {
         /// Lock lines for outputs the manifest does not produce, with no state (a fresh clone):
         /// named, not problems (the build leaves the files and drops the lines; exit 0).
         public var left: [LockLeft] = []
+        /// Outputs a build would adopt from the lock on its word (no `--verify`): a fresh clone's.
+        public var adoptedUnverified = 0
+        /// What `--verify` rendered again (nil without it).
+        public var verification: Verification?
     }
 
     /// `summaries`: what renders the sources' colours and placeholders the state lacks (a fresh
     /// clone: the index's own are never taken), into check's in-memory state, so the index on
     /// disk is compared with the values a build writes. Nil: such an index is said to be rewritten.
-    public func check(summaries: (() throws -> any DerivativeRenderer)? = nil) throws -> CheckResult {
-        if let count = unchanged() { return CheckResult(problems: [], upToDate: count) }
+    /// `verify`: render outputs again and name each whose file differs (`--verify`).
+    public func check(summaries: (() throws -> any DerivativeRenderer)? = nil, verify: VerifyRequest? = nil) throws -> CheckResult {
+        if verify == nil, let count = unchanged() { return CheckResult(problems: [], upToDate: count) }
         if openedStore == nil { readOnly = true }
         let plan = try renderingSummaries(self.plan(), summaries: summaries)
         let planner = try self.planner()
         var problems = plan.errors.map(\.message)
+        let verification = try verify.map { try self.verify(plan, $0) }
+        if let verification {
+            problems += verification.mismatches.map(\.line)
+            problems += verification.failures.map { "\($0.output): \($0.message)" }
+        }
         problems += plan.failures.map { "\($0.subject): \($0.message)" }
         for item in plan.items where item.kind != .upToDate {
             // An old output kept in place (now a source, or behind a link) is not deleted: said as kept.
@@ -474,7 +523,8 @@ public final class BuildSession: @unchecked Sendable {
             // Lines swapped, repeated, blank, respaced, an extra key: build would rewrite it, so it is not up to date.
             problems.append("\(lockName) is not exactly what derive build writes (lines reordered, repeated or reformatted?); run derive build")
         }
-        return CheckResult(problems: problems, upToDate: plan.count(.upToDate), left: plan.lockLeft)
+        return CheckResult(problems: problems, upToDate: plan.count(.upToDate), left: plan.lockLeft,
+                           adoptedUnverified: verification == nil ? plan.adoptions.count : 0, verification: verification)
     }
 
     /// Whether `lockData` is the lock a build writes after `plan` once the lines of `plan.lockLeft`
@@ -640,6 +690,16 @@ public final class BuildSession: @unchecked Sendable {
                     if let link = SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) {
                         report.keptLock = true
                         report.problems.append("\(planner.display(file)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place, and \(lockName) is kept as its record")
+                        continue
+                    }
+                    // The digest alone is the clone's word: the file's header must give the line's
+                    // format, width and height too (attack 17's N1 C), or the file is left.
+                    if let content = try? planner.digests.content(of: file), content.digest == entry.digest,
+                       !Planner.headerAgrees(entry, content: content, imagesOnly: planner.identity.refusesNonImages) {
+                        let header = Planner.measured(entry, content: content, size: entry.bytes, imagesOnly: planner.identity.refusesNonImages)
+                            .map { "\($0.width)x\($0.height) \($0.format)" } ?? "no readable image header"
+                        report.left.append("\(planner.display(file)) has the digest \(lockName) gives, but its header says \(header), the line \(entry.width)x\(entry.height) \(entry.format): "
+                                           + "left in place (without a build state Derive removes a file only when its header and digest are its lock line's)")
                         continue
                     }
                     let existed = planner.disk.exists(file)

@@ -9,9 +9,12 @@ final class Progress: @unchecked Sendable {
     private var done = 0
     private var failed = 0
     private var lastLine: Date = .distantPast
+    /// What a finished item was: `built`, or `verified` (`--verify`'s renders).
+    private let verb: String
 
-    init(total: Int, quiet: Bool) {
+    init(total: Int, quiet: Bool, verb: String = "built") {
         self.total = total
+        self.verb = verb
         self.quiet = quiet || total == 0
         self.terminal = isatty(STDERR_FILENO) == 1
     }
@@ -32,7 +35,7 @@ final class Progress: @unchecked Sendable {
             } else if Date().timeIntervalSince(lastLine) >= 2 || done == total {
                 lastLine = Date()
                 // Outputs that failed were not built: "built 0/1, 1 failed", never "built 1/1, 1 failed".
-                FileHandle.standardError.write(Data("built \(done - failed)/\(total)\(failed > 0 ? ", \(failed) failed" : "")\n".utf8))
+                FileHandle.standardError.write(Data("\(verb) \(done - failed)/\(total)\(failed == 0 ? "" : verb == "built" ? ", \(failed) failed" : ", \(failed) not \(verb)")\n".utf8))
             }
         }
     }

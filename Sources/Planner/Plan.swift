@@ -212,6 +212,10 @@ public struct Planner: Sendable {
     /// Whether files Derive did not write may be replaced (`--overwrite`).
     public let overwrite: Bool
     private let lockText: LockText
+    /// Outputs whose file `--verify` rendered again and found other bytes in (output → why): their
+    /// lock line vouches for nothing, so they are neither adopted nor replaced on its word (the
+    /// file is a user's: `--overwrite` replaces it), and a `{hash}` name is not resolved from it.
+    public var distrusted: PathDictionary<String> = [:]
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
@@ -394,7 +398,9 @@ public struct Planner: Sendable {
         // Outputs the state does not know: a fresh clone's lock vouches for them (read only then).
         if !unresolved.isEmpty, let lock {
             byLogical = [:]
-            for (path, entry) in lock.entries where recorded[path] == nil { learn(path, digest: entry.digest, actionKey: entry.actionKey) }
+            for (path, entry) in lock.entries where recorded[path] == nil && distrusted[path] == nil {
+                learn(path, digest: entry.digest, actionKey: entry.actionKey)
+            }
             for index in unresolved { _ = resolve(index) }
         }
         return superseded
@@ -468,14 +474,28 @@ public struct Planner: Sendable {
         // Ownership: a file may be replaced only if it holds bytes Derive recorded for this path
         // (in the state, or in the lock of a fresh clone).
         var replaces: String?
+        // A lock line (a fresh clone's only record) vouches for the file at its path only when it is
+        // what the line says: its digest, and (for a line of another action key, which is not
+        // adopted but written over) its header's format, width and height (attack 17's N1 B).
+        // A file `--verify` rendered again and found other bytes in is vouched for by nothing.
+        let distrust = distrusted[derivative.output]
+        let lockVouches = distrust == nil && onDisk.flatMap { content in
+            lock?.entries[derivative.output].map { entry in
+                entry.digest == content.digest
+                    && (entry.actionKey == derivative.actionKey || Self.headerAgrees(entry, content: content, imagesOnly: identity.refusesNonImages))
+            }
+        } == true
         if exists {
             let digest = onDisk?.digest
-            if let digest, owner?.outputDigest == digest || lock?.entries[derivative.output]?.digest == digest {
+            // A record adopted on a lock line's word vouches no more than the line (`--verify-all`).
+            if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches {
                 replaces = digest
             } else if let digest, overwrite || (pending == digest && !digest.isEmpty) {
                 replaces = digest
             } else if onDisk == nil {
                 return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (a folder or a symbolic link); move it so \(derivative.output) can be written"))
+            } else if let distrust {
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
             } else {
@@ -486,7 +506,7 @@ public struct Planner: Sendable {
             // Not in the state: a fresh clone whose lock vouches for the file (its digest) is up to
             // date. The line's other numbers come from the clone too (a hand-resolved merge, a pull
             // request): what is adopted is what the file itself says (verify 16's M6).
-            if exists, let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey,
+            if exists, distrust == nil, let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey,
                let onDisk, onDisk.digest == entry.digest {
                 if let measured = Self.measured(entry, content: onDisk, size: digests.record(for: path)?.size ?? disk.stat(path)?.size,
                                                 imagesOnly: identity.refusesNonImages) {
@@ -497,8 +517,9 @@ public struct Planner: Sendable {
                                          reasons: ["\(display(path)) is vouched for by the lock but its image header cannot be read; rendered again"],
                                          derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
             }
+            let why = distrust.map { "; \($0)" } ?? ""
             return .success(PlanItem(kind: .create, output: derivative.output,
-                                     reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "")] : [],
+                                     reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "") + why] : [],
                                      derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
         }
         var reasons = Self.reasons(old: recorded, new: derivative)
@@ -518,6 +539,10 @@ public struct Planner: Sendable {
             reasons.insert("output missing", at: 0)
         } else if onDisk?.digest != recorded.outputDigest {
             reasons.insert("output modified on disk", at: 0)
+        } else if let distrust {
+            // Recorded, yet not what the rule renders now (`--verify-all`): rendered again, which
+            // the ownership check above allowed only with --overwrite.
+            reasons.insert(distrust, at: 0)
         }
         if reasons.isEmpty {
             // A folder named through a link is no change at all: the record keeps its name for it
@@ -547,6 +572,13 @@ public struct Planner: Sendable {
             (measured.format, measured.width, measured.height) = (content.format, content.width, content.height)
         }
         return measured
+    }
+
+    /// Whether the file's header (`content`, read with its digest) gives the lock line's format,
+    /// width and height (a line of an older lock that gives no format is not called false for that).
+    public static func headerAgrees(_ entry: LockFile.Entry, content: ContentDigests.Content, imagesOnly: Bool = true) -> Bool {
+        guard let measured = measured(entry, content: content, size: entry.bytes, imagesOnly: imagesOnly) else { return false }
+        return (entry.format.isEmpty || entry.format == measured.format) && entry.width == measured.width && entry.height == measured.height
     }
 
     /// Fields of the record outside the action key that differ: updated without rendering.

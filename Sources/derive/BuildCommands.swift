@@ -303,6 +303,12 @@ struct BuildCommand: ParsableCommand {
         }
     }
 
+    @Flag(name: .long, help: "Before building, render the outputs adopted from the lock again (a fresh clone's) and treat one whose file differs as not Derive's.")
+    var verify = false
+
+    @Flag(name: .long, help: "As --verify, for every up-to-date output.")
+    var verifyAll = false
+
     @Flag(name: .long, help: "After the build, watch the manifest and the source folders and rebuild on every change (Ctrl-C stops).")
     var watch = false
 
@@ -311,7 +317,7 @@ struct BuildCommand: ParsableCommand {
             try WatchMode(command: self).run()
             return
         }
-        let noOp: (count: Int?, check: WitnessCheck?) = overwrite ? (nil, nil) : Workspace.unchanged(manifest, refresh: true)
+        let noOp: (count: Int?, check: WitnessCheck?) = overwrite || verify || verifyAll ? (nil, nil) : Workspace.unchanged(manifest, refresh: true)
         if let count = noOp.count {
             print("Nothing to do: \(count) outputs up to date.")
             return
@@ -348,9 +354,18 @@ struct BuildCommand: ParsableCommand {
         let options = BuildOptions(jobs: jobs?.value, memoryBudget: memory.map { $0.value << 20 }, quiet: quiet)
         let limits = workspace.manifest.limits
         let outcome = try workspace.run("build") { session in
-            try session.build(options: options) { EngineRenderer(limits: limits, renderer: workers) }
+            try session.build(options: options, verify: verify, verifyAll: verifyAll) { EngineRenderer(limits: limits, renderer: workers) }
         }
         let plan = outcome.plan
+        let verification = outcome.verification
+        // Each file found other than what its rule renders: not Derive's (the plan says what became of it).
+        let leftByLock = PathSet(plan.lockLeft.map(\.output))
+        for mismatch in verification?.mismatches ?? [] {
+            let fate = leftByLock.contains(mismatch.output) ? "left in place (the true output is written under the {hash} name of its own bytes)"
+                : overwrite ? "rendered over (--overwrite)" : "not overwritten without --overwrite"
+            Output.printWarning("\(mismatch.line) (rendered again by --verify): not Derive's output; \(fate)")
+        }
+        for failure in verification?.failures ?? [] { Output.printFailure("\(failure.output): \(failure.message)") }
         guard let report = outcome.report else {
             for error in plan.errors { Output.printError(error.message) }
             for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
@@ -385,7 +400,8 @@ struct BuildCommand: ParsableCommand {
         for breach in breaches { Output.printError("budget: \(breach)") }
         // Not clean: the next build plans and reports the breach again (no "nothing to do").
         if !breaches.isEmpty { workspace.session.forgetWitness() }
-        if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty {
+        let verifyFailed = !(verification?.failures.isEmpty ?? true)
+        if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty, verification == nil {
             return Result(summary: "Nothing to do: \(plan.count(.upToDate)) outputs up to date.", succeeded: true, writtenFiles: written, workspace: workspace)
         }
         var parts = ["built \(report.built.count)"]
@@ -404,10 +420,27 @@ struct BuildCommand: ParsableCommand {
         if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
         if !report.controlErrors.isEmpty { parts.append("lock or index not written") }
         if !breaches.isEmpty { parts.append("\(breaches.count) budget breach\(breaches.count == 1 ? "" : "es")") }
+        if let verification {
+            parts.append("verified \(verification.verified.count)" + (verification.mismatches.isEmpty ? "" : " (\(verification.mismatches.count) differed)")
+                         + (verifyFailed ? " (\(verification.failures.count) could not be rendered)" : ""))
+        }
         parts.append("\(plan.count(.upToDate) - report.adopted.count) up to date")
-        return Result(summary: parts.joined(separator: ", ") + String(format: " in %.2f s.", Date().timeIntervalSince(started)),
-                      succeeded: report.succeeded && breaches.isEmpty,
+        var summary = parts.joined(separator: ", ") + String(format: " in %.2f s.", Date().timeIntervalSince(started))
+        if verification == nil, !report.adopted.isEmpty {
+            // A fresh clone: the lock's word for those files' bytes was taken (README, "Fresh clones").
+            summary += "\n\(Self.unverified(report.adopted.count, lock: workspace.session.lockPath))"
+        }
+        return Result(summary: summary,
+                      succeeded: report.succeeded && breaches.isEmpty && !verifyFailed,
                       writtenFiles: written, workspace: workspace)
+    }
+}
+
+extension BuildCommand {
+    /// The one line a fresh clone's `build` and `check` print without `--verify`.
+    static func unverified(_ count: Int, lock: String) -> String {
+        let name = (lock as NSString).lastPathComponent
+        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(name) vouches for \(count == 1 ? "its" : "their") bytes; derive check --verify renders \(count == 1 ? "it" : "them") again)"
     }
 }
 
@@ -419,11 +452,18 @@ struct CheckCommand: ParsableCommand {
 
     @OptionGroup var manifest: ManifestArgument
 
-    @Option(name: .shortAndLong, help: "Render workers for the min_ssim budgets (default: the CPUs this process may use).")
+    @Option(name: .shortAndLong, help: "Render workers for --verify and the min_ssim budgets (default: the CPUs this process may use).")
     var jobs: Int?
 
+    @Flag(name: .long, help: "Render the outputs adopted from the lock (a fresh clone's) again and name each whose file differs.")
+    var verify = false
+
+    @Flag(name: .long, help: "As --verify, for every up-to-date output.")
+    var verifyAll = false
+
     func run() throws {
-        let noOp = Workspace.unchanged(manifest)
+        let verifying = verify || verifyAll
+        let noOp: (count: Int?, check: WitnessCheck?) = verifying ? (nil, nil) : Workspace.unchanged(manifest)
         if let count = noOp.count, !BudgetAudit.hasBudgets(manifest) {
             print("Up to date: \(count) outputs match the manifest and the lock.")
             return
@@ -433,11 +473,18 @@ struct CheckCommand: ParsableCommand {
         // clone): check renders them to compare the index with what a build writes.
         let summaries = SummaryWorkers(jobs: jobs, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
         defer { summaries.shutdown() }
-        var result = try workspace.run("check") { try $0.check(summaries: summaries.renderer) }
+        // The same workers, deadline and budgets as build's renders, `jobs` of them in parallel.
+        let request = verifying ? BuildSession.VerifyRequest(all: verifyAll, options: BuildOptions(jobs: jobs), renderer: summaries.renderer) : nil
+        var result = try workspace.run("check") { try $0.check(summaries: summaries.renderer, verify: request) }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
         for left in result.left { print(left.line) }
         for problem in result.problems { print(problem) }
+        if result.adoptedUnverified > 0 { print(BuildCommand.unverified(result.adoptedUnverified, lock: workspace.session.lockPath)) }
+        if let verification = result.verification {
+            let count = verification.verified.count
+            print("verified \(count) output\(count == 1 ? "" : "s") by rendering \(count == 1 ? "it" : "them") again in \(String(format: "%.2f", verification.seconds)) s")
+        }
         if result.problems.isEmpty {
             print("Up to date: \(result.upToDate) outputs match the manifest and the lock.")
         } else {
