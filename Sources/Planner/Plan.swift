@@ -274,6 +274,11 @@ public struct Planner: Sendable {
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
             if expansion.failedSources.contains(record.source) { heldBySource[output] = record.source; continue }
+            // So are those of a source below a folder that is now a link or cannot be read.
+            if expansion.failedFolders.contains(where: { record.source.utf8.starts(with: ($0 + "/").utf8) }) {
+                heldBySource[output] = record.source
+                continue
+            }
             if expansion.blockedOutputs.contains(output) { continue }
             if !record.folder.isEmpty, protectedIdentities.contains(record.file) {
                 // The file is now a source (or a control file) of this manifest: kept, only its record goes.
