@@ -165,6 +165,9 @@ public struct Plan: Sendable {
         if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone or changed), " }
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
+        // Recorded outputs neither planned nor deleted: their source (or its folder) could not be read.
+        let held = heldBySource.count
+        if held > 0 { text += ", \(held) kept as built (\(held == 1 ? "its source" : "their sources") could not be read)" }
         let left = lockLeft.filter(\.present).count
         if left > 0 { text += ", \(left) left in place (known only from the lock)" }
         let written = controlFiles.filter { $0.action == .write }.map(\.file)

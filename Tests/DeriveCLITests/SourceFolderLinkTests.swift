@@ -69,6 +69,10 @@ import Glibc
         #expect(!result.text.contains("Up to date"), "\(result.text)")
         #expect(project.exists("out/photos/a.jpg"), "the output of a source behind the link was deleted: \(result.text)")
         #expect(project.exists("out/keep/b.jpg"))
+        if command != "check" {
+            // The summary says what happened to it (the summary wording of session 26).
+            #expect(result.text.contains(command == "plan" ? "1 kept as built (its source could not be read)" : "kept 1 as built (its source could not be read)"), "\(result.text)")
+        }
         if command == "build" {
             // Again: still named, still kept; the lock still lists the kept output.
             let again = try project.run(["build"])
