@@ -150,6 +150,73 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         return j == s.count
     }
 
+    /// Whether some key below the folder `folder` (`folder/…`) could match: whether a listing
+    /// for this pattern would descend into it. (A folder Derive cannot enter, a link to one, is
+    /// then named instead of passed over in silence.)
+    public func mayMatchBelow(_ folder: String) -> Bool {
+        let text = Array((folder + "/").unicodeScalars)
+        return alternatives.contains { p in Glob.prefixMatch(p, 0, text, 0) { i in i < p.count } }
+    }
+
+    /// Whether every key below the folder `folder` matches (`folder/**`, `**/folder/**`): an
+    /// `exclude:` that takes the whole folder away.
+    public func matchesEverythingBelow(_ folder: String) -> Bool {
+        let text = Array((folder + "/").unicodeScalars)
+        return alternatives.contains { p in
+            Glob.prefixMatch(p, 0, text, 0) { i in
+                let rest = p[i...]
+                return rest.elementsEqual(["*", "*"] as [Unicode.Scalar]) || rest.elementsEqual(["*", "*", "/", "*"] as [Unicode.Scalar])
+            }
+        }
+    }
+
+    /// Matches `s` as the beginning of a key: when all of `s` is consumed, `accept` decides on
+    /// the position of the pattern left for the rest of the key (`**` and `*` may also go on
+    /// into it). The same rules as `match`: `**` crosses `/`, `*`, `?` and classes do not.
+    static func prefixMatch(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int, _ accept: (Int) -> Bool) -> Bool {
+        if j == s.count { return accept(i) }
+        guard i < p.count else { return false }
+        switch p[i] {
+        case "*":
+            if i + 1 < p.count, p[i + 1] == "*" {
+                // `**` takes any part of the rest of `s` (and may go on past it).
+                var next = i + 2
+                if next < p.count, p[next] == "/" {
+                    next += 1
+                    if prefixMatch(p, next, s, j, accept) { return true }
+                    var k = j
+                    while k < s.count {
+                        if s[k] == "/", prefixMatch(p, next, s, k + 1, accept) { return true }
+                        k += 1
+                    }
+                    return accept(i)
+                }
+                var k = j
+                while k < s.count {
+                    if prefixMatch(p, next, s, k, accept) { return true }
+                    k += 1
+                }
+                return accept(i) || accept(next)
+            }
+            var k = j
+            while k < s.count {
+                if prefixMatch(p, i + 1, s, k, accept) { return true }
+                if s[k] == "/" { return false }
+                k += 1
+            }
+            return accept(i) || accept(i + 1)
+        case "?":
+            guard s[j] != "/" else { return false }
+            return prefixMatch(p, i + 1, s, j + 1, accept)
+        case "[":
+            guard s[j] != "/", let close = p[(i + 1)...].firstIndex(of: "]"), classAdmits(Array(p[(i + 1)..<close]), s[j]) else { return false }
+            return prefixMatch(p, close + 1, s, j + 1, accept)
+        default:
+            guard p[i] == s[j] else { return false }
+            return prefixMatch(p, i + 1, s, j + 1, accept)
+        }
+    }
+
     /// Whether some key could match both patterns (an over-approximation: classes count as any
     /// scalar but `/`): used to decide whether two rules can see the same source.
     public func mayOverlap(_ other: Glob) -> Bool {

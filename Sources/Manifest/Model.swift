@@ -233,6 +233,12 @@ public struct Rule: Sendable, Hashable {
         acl ?? sourceBucket.effectiveACL(of: sourceKey)
     }
 
+    /// Whether the rule's pattern would take files below the folder `folder` (a key of the
+    /// source bucket) as sources, unless an `exclude:` takes the whole folder away.
+    public func descends(into folder: String) -> Bool {
+        from.mayMatchBelow(folder) && !exclude.contains { $0.matchesEverythingBelow(folder) }
+    }
+
     /// Every combination of matrix values, in declaration order (one empty combination without a matrix).
     public var matrixCombinations: [[String: String]] { MatrixVariable.combinations(matrix) }
 

@@ -48,7 +48,12 @@ public struct DiskObjectLister: ObjectLister {
         var others: [(key: String, kind: String)] = []
         var pending: [(path: String, key: String)] = [(root, "")]
         while let (path, prefix) = pending.popLast() {
-            guard let directory = opendir(path) else { continue }
+            guard let directory = opendir(path) else {
+                // A folder below the bucket that cannot be read (no permission): its files are
+                // not listed, so it is named, never passed over as if it were empty.
+                if !prefix.isEmpty { others.append((String(prefix.dropLast()), Self.unreadable(errno))) }
+                continue
+            }
             defer { closedir(directory) }
             while let entry = readdir(directory) {
                 let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
@@ -65,12 +70,12 @@ public struct DiskObjectLister: ObjectLister {
                     var childInfo = stat()
                     let followed = type == UInt8(DT_LNK) ? stat(child, &childInfo) : lstat(child, &childInfo)
                     guard followed == 0 else {
-                        if type == UInt8(DT_LNK) { others.append((prefix + name, "a symbolic link to nothing")) }
+                        if type == UInt8(DT_LNK) { others.append((prefix + name, Self.linkToNothing)) }
                         continue
                     }
                     let mode = childInfo.st_mode & S_IFMT
                     if mode == S_IFREG { type = UInt8(DT_REG) } else if mode == S_IFDIR, type != UInt8(DT_LNK) { type = UInt8(DT_DIR) } else {
-                        others.append((prefix + name, mode == S_IFDIR ? "a symbolic link to a folder" : Self.kind(mode)))
+                        others.append((prefix + name, mode == S_IFDIR ? Self.linkToFolder : Self.kind(mode)))
                         continue
                     }
                 }
@@ -85,6 +90,23 @@ public struct DiskObjectLister: ObjectLister {
             }
         }
         return (keys.sortedByBytes(), others.sorted { PathKey.ordered($0.key, $1.key) })
+    }
+
+    /// What a symbolic link to a folder is, in `others` (never followed).
+    public static let linkToFolder = "a symbolic link to a folder"
+    /// What a symbolic link to nothing (or a loop of links) is, in `others`.
+    public static let linkToNothing = "a symbolic link to nothing"
+    public static let unreadablePrefix = "a folder Derive cannot read"
+
+    /// What a folder `opendir` refuses is, in `others`, with the system's reason.
+    public static func unreadable(_ code: Int32) -> String { "\(unreadablePrefix) (\(String(cString: strerror(code))))" }
+
+    /// Whether an entry of this kind may stand for files the listing could not see below it:
+    /// a link to a folder (or to nothing, or a loop), or a folder that cannot be read. A rule
+    /// whose pattern would descend into it fails it, and the outputs of sources that were below
+    /// it are kept (when in doubt, never delete).
+    public static func hidesFiles(_ kind: String) -> Bool {
+        kind == linkToFolder || kind == linkToNothing || kind.hasPrefix(unreadablePrefix)
     }
 
     /// What an entry whose name is not valid UTF-8 is, in `others`.

@@ -296,6 +296,9 @@ struct Expansion {
         var failedSources: PathSet
         /// Outputs that could not be planned (a missing dependency): kept, not deleted.
         var blockedOutputs: PathSet
+        /// Folders (`bucket/key`) a rule's pattern would descend into that are symbolic links
+        /// or cannot be read: the recorded outputs of sources below them are kept, not deleted.
+        var failedFolders: [String] = []
         /// Every file a rule's `from` takes as a source (absolute paths): never deleted or overwritten.
         var sources: PathSet = []
     }
@@ -340,16 +343,26 @@ struct Expansion {
         var scopes = RuleScopes(self)
         // Entries a rule's pattern names that are not regular files: each fails its own derivatives.
         var notFiles: [PlanFailure] = []
+        var failedFolders: [String] = []
         for rule in manifest.rules {
             guard let (listing, context) = try scopes.scope(of: rule) else { continue }
             let sourceBucket = context.sourceBucket
             let keys = listing.keys
-            for other in listing.others where rule.includes(other.key) {
-                notFiles.append(PlanFailure(subject: "\(sourceBucket.name)/\(other.key)",
-                                            message: other.kind == DiskObjectLister.notUTF8
-                                                ? "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
-                                                : "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'",
-                                            derivatives: context.variants.count))
+            for other in listing.others {
+                let subject = "\(sourceBucket.name)/\(other.key)"
+                let named = rule.includes(other.key)
+                let hiding = DiskObjectLister.hidesFiles(other.kind) && rule.descends(into: other.key)
+                guard named || hiding else { continue }
+                if hiding, !failedFolders.contains(subject) { failedFolders.append(subject) }
+                let message: String
+                if other.kind == DiskObjectLister.notUTF8 {
+                    message = "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
+                } else if hiding, !named || other.kind == DiskObjectLister.linkToFolder {
+                    message = Self.hiddenFilesMessage(other.key, kind: other.kind)
+                } else {
+                    message = "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"
+                }
+                notFiles.append(PlanFailure(subject: subject, message: message, derivatives: named ? context.variants.count : 0))
             }
             for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
                 tasks.append(Task(context: context, key: key, path: sourceBucket.path + "/" + key))
@@ -410,8 +423,18 @@ struct Expansion {
         }
         // Sorted by key, then looked up: sorting the derivatives themselves copies large structs.
         return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
-                      failedSources: failedSources, blockedOutputs: blockedOutputs,
+                      failedSources: failedSources, blockedOutputs: blockedOutputs, failedFolders: failedFolders,
                       sources: PathSet(tasks.map(\.path)))
+    }
+
+    /// Why a folder a rule's pattern would descend into gives no sources (a symbolic link, a
+    /// folder that cannot be read), and what to do.
+    static func hiddenFilesMessage(_ key: String, kind: String) -> String {
+        let what = kind == DiskObjectLister.linkToFolder ? "is a symbolic link (to a folder), which Derive never follows inside a bucket"
+            : kind == DiskObjectLister.linkToNothing ? "is a symbolic link to nothing, which Derive never follows inside a bucket"
+            : "is \(kind)"
+        let fix = kind.hasPrefix("a symbolic link") ? "put the folder itself there" : "make it readable"
+        return "\(what); its files are not sources, and the outputs of sources that were below it are kept: \(fix), or exclude it in 'exclude:' (\(key)/**)"
     }
 
     func expand(_ task: Task) throws -> ([Derivative], [PlanFailure]) {

@@ -531,6 +531,21 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
 
     public func now() -> Int64 { lock.withLock { clock } }
 
+    /// Folders listed as `kind` (a link to a folder, a folder that cannot be read) instead of
+    /// with their files, as `DiskObjectLister` lists them.
+    private var hidden: [(folder: String, kind: String)] = []
+
+    /// Lists the folder at `path` as `kind` from now on: its files are not keys.
+    public func hide(_ path: String, as kind: String) { lock.withLock { hidden.append((path, kind)) } }
+
+    public func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])? {
+        guard let keys = keys(inFolder: folder, skipping: skipping) else { return nil }
+        let prefix = folder.hasSuffix("/") ? folder : folder + "/"
+        let shown = lock.withLock { hidden.filter { $0.folder.hasPrefix(prefix) } }
+            .map { (key: String($0.folder.dropFirst(prefix.count)), kind: $0.kind) }
+        return (keys.filter { key in !shown.contains { key.hasPrefix($0.key + "/") } }, shown)
+    }
+
     public func keys(inFolder folder: String, skipping: [String]) -> [String]? {
         lock.withLock {
             let prefix = folder.hasSuffix("/") ? folder : folder + "/"

@@ -77,7 +77,9 @@ extension Expansion {
             guard let (listing, context) = try scopes.scope(of: rule) else { continue }
             let sourceBucket = context.sourceBucket
             // An entry the rule names that is not a regular file fails: the full plan says so.
-            guard !listing.others.contains(where: { rule.includes($0.key) }) else { return nil }
+            guard !listing.others.contains(where: { other in
+                rule.includes(other.key) || (DiskObjectLister.hidesFiles(other.kind) && rule.descends(into: other.key))
+            }) else { return nil }
             // A rule drawing an edited watermark object is planned again whole.
             let objects = context.variants.flatMap { variant in
                 variant.pipeline.dependencies.compactMap { dependency -> String? in

@@ -87,7 +87,10 @@ public struct NoOpWitness: Sendable {
             for key in listing?.keys ?? [] { paths.append(bucket.path + "/" + key) }
             // Entries that are not files (a folder, a FIFO) may fail derivatives: their names count.
             for other in listing?.others ?? [] {
-                let line = Data((JSONText.string("not a file: " + bucket.path + "/" + other.key) + "\n").utf8)
+                // With its kind when it is not a plain folder: a folder replaced by a link to one
+                // (or made unreadable) keeps its name but not its meaning.
+                let kind = other.kind == "a folder" ? "" : " (" + other.kind + ")"
+                let line = Data((JSONText.string("not a file: " + bucket.path + "/" + other.key + kind) + "\n").utf8)
                 hasher.update(data: line); shape.update(data: line)
             }
         }

@@ -165,6 +165,9 @@ public struct Plan: Sendable {
         if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone or changed), " }
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
+        // Recorded outputs neither planned nor deleted: their source (or its folder) could not be read.
+        let held = heldBySource.count
+        if held > 0 { text += ", \(held) kept as built (\(held == 1 ? "its source" : "their sources") could not be read)" }
         let left = lockLeft.filter(\.present).count
         if left > 0 { text += ", \(left) left in place (known only from the lock)" }
         let written = controlFiles.filter { $0.action == .write }.map(\.file)
@@ -278,6 +281,11 @@ public struct Planner: Sendable {
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
             if expansion.failedSources.contains(record.source) { heldBySource[output] = record.source; continue }
+            // So are those of a source below a folder that is now a link or cannot be read.
+            if expansion.failedFolders.contains(where: { record.source.utf8.starts(with: ($0 + "/").utf8) }) {
+                heldBySource[output] = record.source
+                continue
+            }
             if expansion.blockedOutputs.contains(output) { continue }
             if !record.folder.isEmpty, protectedIdentities.contains(record.file) {
                 // The file is now a source (or a control file) of this manifest: kept, only its record goes.

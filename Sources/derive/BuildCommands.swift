@@ -158,13 +158,21 @@ enum PlanPrinter {
         // With errors or failures, never "No changes": the words agree with the exit code (1).
         // Errors stop the whole build; a failure (one bad input) fails only its own outputs.
         let errors = plan.errors.count + plan.blockedControlFiles.count
-        let failures = plan.failures.count
+        // State records the plan ignores are failures for the exit status (once: the build drops
+        // them), but nothing of theirs fails to build: counted as what they are.
+        let ignored = plan.ignoredRecords.count + plan.ignoredControlFiles.count
+        let failures = plan.failures.count - ignored
         let summary = plan.summary.prefix(1).lowercased() + plan.summary.dropFirst()
+        let ignoredText = "\(ignored) build-state record\(ignored == 1 ? "" : "s") ignored"
         if errors > 0 {
-            let also = failures > 0 ? " and \(failures) failure\(failures == 1 ? "" : "s")" : ""
+            var also = failures > 0 ? " and \(failures) failure\(failures == 1 ? "" : "s")" : ""
+            if ignored > 0 { also += (failures > 0 ? ", " : " and ") + ignoredText }
             Swift.print("\(errors) error\(errors == 1 ? "" : "s")\(also) (above) to fix: a build refuses to start and builds nothing; \(summary)")
         } else if failures > 0 {
-            Swift.print("\(failures) failure\(failures == 1 ? "" : "s") (above): \(failures == 1 ? "its" : "their") outputs fail, a build builds everything else (exit 1); \(summary)")
+            let also = ignored > 0 ? "; \(ignoredText) (above): the build drops \(ignored == 1 ? "it" : "them")" : ""
+            Swift.print("\(failures) failure\(failures == 1 ? "" : "s") (above): \(failures == 1 ? "its" : "their") outputs fail, a build builds everything else (exit 1)\(also); \(summary)")
+        } else if ignored > 0 {
+            Swift.print("\(ignoredText) (above): nothing is read or deleted there, and the build drops \(ignored == 1 ? "it" : "them") (exit 1 until then); \(summary)")
         } else {
             Swift.print(plan.hasChanges ? plan.summary : "No changes: \(plan.count(.upToDate)) outputs up to date.")
         }
@@ -387,10 +395,16 @@ struct BuildCommand: ParsableCommand {
         // One line per bad source (with how many derivatives it cost); each output with --verbose.
         var sources: PathDictionary<String> = [:]
         for item in plan.items { if let source = item.derivative?.source ?? item.recorded?.source { sources[item.output] = source } }
-        for line in FailureGroups.lines(FailureGroups.group(report.failed, sourceOf: { sources[$0] }), verbose: verbose) {
+        // Ignored state records are named by their own path, not grouped under the source an
+        // output of that name has today (which was built: nothing of theirs failed).
+        let ignoredRecords = PathSet(plan.ignoredRecords + plan.ignoredControlFiles)
+        let failed = report.failed.filter { !ignoredRecords.contains($0.output) }
+        let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
+        for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
             // As plan prints them: a bad input fails its own outputs and refuses nothing else.
             if line.hasPrefix("  ") { Output.writeStandardError(line + "\n") } else { Output.printFailure(line) }
         }
+        for record in ignored { Output.printFailure("\(record.output): \(record.message)") }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
         // Named once: files only the lock (no state) names, left in place; their lines are dropped.
@@ -417,7 +431,10 @@ struct BuildCommand: ParsableCommand {
         if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
         if !report.removed.isEmpty { parts.append("removed \(report.removed.joined(separator: ", "))") }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
-        if !report.failed.isEmpty { parts.append("\(report.failed.count) failed") }
+        if !failed.isEmpty { parts.append("\(failed.count) failed") }
+        if !ignored.isEmpty { parts.append("\(ignored.count) build-state record\(ignored.count == 1 ? "" : "s") ignored (dropped)") }
+        let held = plan.heldBySource.count
+        if held > 0 { parts.append("kept \(held) as built (\(held == 1 ? "its source" : "their sources") could not be read)") }
         if !report.controlErrors.isEmpty { parts.append("lock or index not written") }
         if !breaches.isEmpty { parts.append("\(breaches.count) budget breach\(breaches.count == 1 ? "" : "es")") }
         if let verification {
