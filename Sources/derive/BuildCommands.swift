@@ -3,6 +3,7 @@ import ArgumentParser
 import Builder
 import Foundation
 import Manifest
+import NIOConcurrencyHelpers
 import Planner
 import RenderWorkers
 import ProcessLanguage
@@ -33,11 +34,33 @@ struct Workspace {
     /// `refresh` (build only): a witness that held by rehashing just-written files is saved again.
     /// `check`: the answer with its stat pass, which the workspace that plans takes over
     /// (`init(witness:)`) instead of stat'ing every input again.
-    static func unchanged(_ argument: ManifestArgument, refresh: Bool = false) -> (count: Int?, check: WitnessCheck?) {
+    /// The check kept by `keep` is taken over (once) instead of checking again.
+    static func unchanged(_ argument: ManifestArgument, refresh: Bool = false) -> NoOpCheck {
+        if let kept = takeKept(argument, refresh: refresh) { return kept }
         guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return (nil, nil) }
         let count = workspace.session.unchanged()
         if refresh, count != nil { workspace.session.refreshWitness() }
         return (count, workspace.session.witnessCheck())
+    }
+
+    /// A no-op check: the output count when nothing is to do, and the check with its stat pass.
+    typealias NoOpCheck = (count: Int?, check: WitnessCheck?)
+
+    /// The check `NoOpShortcut` made and did not answer from, for the command ArgumentParser
+    /// runs next with the same manifest (its own no-op step takes it over).
+    private static let kept = NIOLockedValueBox<(manifest: String, refresh: Bool, noOp: NoOpCheck)?>(nil)
+
+    static func keep(_ noOp: NoOpCheck, for argument: ManifestArgument, refresh: Bool) {
+        guard noOp.check != nil else { return }
+        kept.withLockedValue { $0 = (argument.manifest, refresh, noOp) }
+    }
+
+    private static func takeKept(_ argument: ManifestArgument, refresh: Bool) -> NoOpCheck? {
+        kept.withLockedValue { value in
+            defer { value = nil }
+            guard let held = value, held.refresh == refresh, PathKey.same(held.manifest, argument.manifest) else { return nil }
+            return held.noOp
+        }
     }
 
     /// `bucket/key` for a command-line argument that is either a file path inside a bucket's
@@ -174,7 +197,7 @@ enum PlanPrinter {
         } else if ignored > 0 {
             Swift.print("\(ignoredText) (above): nothing is read or deleted there, and the build drops \(ignored == 1 ? "it" : "them") (exit 1 until then); \(summary)")
         } else {
-            Swift.print(plan.hasChanges ? plan.summary : "No changes: \(plan.count(.upToDate)) outputs up to date.")
+            Swift.print(plan.hasChanges ? plan.summary : PlanCommand.noChanges(plan.count(.upToDate)))
         }
     }
 
@@ -246,13 +269,22 @@ struct PlanCommand: ParsableCommand {
         }
     }
 
+    /// The no-op step (`NoOpShortcut`'s too): the words when nothing is to do, and the check made.
+    static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
+        let noOp = Workspace.unchanged(manifest)
+        return (noOp.count.map(noChanges), noOp)
+    }
+
+    static func noChanges(_ count: Int) -> String { "No changes: \(count) outputs up to date." }
+
     private func plan(wrotePlan: inout Bool, reasons: Workspace.FailureReasons) throws {
-        let noOp: (count: Int?, check: WitnessCheck?) = !json && !verbose && !overwrite ? Workspace.unchanged(manifest) : (nil, nil)
-        if let count = noOp.count {
-            print("No changes: \(count) outputs up to date.")
+        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil))
+        if !json && !verbose && !overwrite { noOp = Self.noOp(manifest) }
+        if let answer = noOp.answer {
+            print(answer)
             return
         }
-        let workspace = try Workspace(manifest, overwrite: overwrite, reasons: reasons, witness: noOp.check)
+        let workspace = try Workspace(manifest, overwrite: overwrite, reasons: reasons, witness: noOp.check.check)
         // In a fresh clone the plan renders the sources' colours and placeholders (small renders)
         // to know whether the index changes, as the build will: it lists exactly what the build writes.
         let summaries = SummaryWorkers(jobs: nil, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
@@ -325,18 +357,28 @@ struct BuildCommand: ParsableCommand {
             try WatchMode(command: self).run()
             return
         }
-        let noOp: (count: Int?, check: WitnessCheck?) = overwrite || verify || verifyAll ? (nil, nil) : Workspace.unchanged(manifest, refresh: true)
-        if let count = noOp.count {
-            print("Nothing to do: \(count) outputs up to date.")
+        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil))
+        if !(overwrite || verify || verifyAll) { noOp = Self.noOp(manifest) }
+        if let answer = noOp.answer {
+            print(answer)
             return
         }
         // Workers must report the engine the plan fingerprints with (the worker's description).
         let workers = try Workers.pool(size: BuildOptions(jobs: jobs?.value).jobs, expectedEngineVersion: Workspace.engine().report.version)
         defer { workers.shutdown() }
-        let result = try buildOnce(workers: workers, fastPath: false, witness: noOp.check)
+        let result = try buildOnce(workers: workers, fastPath: false, witness: noOp.check.check)
         print(result.summary)
         if !result.succeeded { throw ExitCode.failure }
     }
+
+    /// The no-op step (`NoOpShortcut`'s too): the words when nothing is to do, and the check
+    /// made. A witness that held by rehashing just-written files is saved again.
+    static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
+        let noOp = Workspace.unchanged(manifest, refresh: true)
+        return (noOp.count.map(nothingToDo), noOp)
+    }
+
+    static func nothingToDo(_ count: Int) -> String { "Nothing to do: \(count) outputs up to date." }
 
     /// What one build did: the summary line, whether it succeeded, and the files its outputs,
     /// lock and index are at (nil when it did not get that far, or took the no-op fast path).
@@ -352,9 +394,9 @@ struct BuildCommand: ParsableCommand {
     func buildOnce(workers: RenderWorkerPool, fastPath: Bool, witness: WitnessCheck? = nil) throws -> Result {
         var witness = witness
         if fastPath {
-            let noOp = Workspace.unchanged(manifest, refresh: true)
-            if let count = noOp.count { return Result(summary: "Nothing to do: \(count) outputs up to date.", succeeded: true) }
-            witness = noOp.check
+            let noOp = Self.noOp(manifest)
+            if let answer = noOp.answer { return Result(summary: answer, succeeded: true) }
+            witness = noOp.check.check
         }
         // The summary's time is the whole build's, planning (hashing the sources) included.
         let started = Date()
@@ -416,7 +458,7 @@ struct BuildCommand: ParsableCommand {
         if !breaches.isEmpty { workspace.session.forgetWitness() }
         let verifyFailed = !(verification?.failures.isEmpty ?? true)
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty, verification == nil {
-            return Result(summary: "Nothing to do: \(plan.count(.upToDate)) outputs up to date.", succeeded: true, writtenFiles: written, workspace: workspace)
+            return Result(summary: Self.nothingToDo(plan.count(.upToDate)), succeeded: true, writtenFiles: written, workspace: workspace)
         }
         var parts = ["built \(report.built.count)"]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
@@ -478,14 +520,26 @@ struct CheckCommand: ParsableCommand {
     @Flag(name: .long, help: "As --verify, for every up-to-date output.")
     var verifyAll = false
 
+    /// The no-op step (`NoOpShortcut`'s too): the words when nothing is to do, and the check
+    /// made. With budgets, check judges them even on a no-op (an up-to-date output can breach a
+    /// lowered budget).
+    static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
+        let noOp = Workspace.unchanged(manifest)
+        guard let count = noOp.count, !BudgetAudit.hasBudgets(manifest) else { return (nil, noOp) }
+        return (upToDate(count), noOp)
+    }
+
+    static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }
+
     func run() throws {
+        // --verify renders again whatever the witness says: no no-op answer.
         let verifying = verify || verifyAll
-        let noOp: (count: Int?, check: WitnessCheck?) = verifying ? (nil, nil) : Workspace.unchanged(manifest)
-        if let count = noOp.count, !BudgetAudit.hasBudgets(manifest) {
-            print("Up to date: \(count) outputs match the manifest and the lock.")
+        let noOp: (answer: String?, check: Workspace.NoOpCheck) = verifying ? (nil, (nil, nil)) : Self.noOp(manifest)
+        if let answer = noOp.answer {
+            print(answer)
             return
         }
-        let workspace = try Workspace(manifest, witness: noOp.check)
+        let workspace = try Workspace(manifest, witness: noOp.check.check)
         // Workers start only for sources whose colour or placeholder the state lacks (a fresh
         // clone): check renders them to compare the index with what a build writes.
         let summaries = SummaryWorkers(jobs: jobs, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
@@ -503,7 +557,7 @@ struct CheckCommand: ParsableCommand {
             print("verified \(count) output\(count == 1 ? "" : "s") by rendering \(count == 1 ? "it" : "them") again in \(String(format: "%.2f", verification.seconds)) s")
         }
         if result.problems.isEmpty {
-            print("Up to date: \(result.upToDate) outputs match the manifest and the lock.")
+            print(Self.upToDate(result.upToDate))
         } else {
             Output.writeStandardError("derive check: \(result.problems.count) problem\(result.problems.count == 1 ? "" : "s")\n")
             throw ExitCode.failure

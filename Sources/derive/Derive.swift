@@ -19,6 +19,11 @@ struct Derive: AsyncParsableCommand {
             print(Versions.text)
             return
         }
+        // A no-op plan, build or check is answered before ArgumentParser (issue 15).
+        if let answer = NoOpShortcut.answer(arguments) {
+            print(answer)
+            return
+        }
         await main(arguments)
     }
 }

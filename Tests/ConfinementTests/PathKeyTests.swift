@@ -44,4 +44,44 @@ import Testing
         #expect(PathDictionary([(Self.nfc, 1), (Self.nfd, 2)], uniquingKeysWith: { a, _ in a }).sortedByKey().map(\.value) == [2, 1])
         #expect(PathKey.ordered("a/b", "a/b.jpg") && !PathKey.ordered("a/b", "a/b"))
     }
+
+    /// `same`, `ordered` and `sortedByBytes` compare by memcmp (issue 15): they must answer as
+    /// the element-by-element definitions do, on every pair of a corpus made to cross their edges
+    /// (empty, proper prefixes, NUL and bytes above 0x7F where signedness would matter, the
+    /// 15/16-byte edge between small and heap strings, long shared prefixes, both spellings of
+    /// é), and the memcmp path must be the one taken.
+    @Test func memcmpOrderAgreesWithTheByteByByteDefinition() {
+        var corpus = ["", "a", "b", "a/b", "a/b.jpg", "a/b/", "a\u{0}", "a\u{0}b", "\u{7F}", "\u{80}", "\u{FF}", "\u{10FFFF}", "🙂",
+                      Self.nfc, Self.nfd, "out/caf", "out/cafe", "out/café/x", "A", "Z", "z"]
+        let small = String(repeating: "x", count: 15), large = String(repeating: "x", count: 16)
+        corpus += [small, large, small + "a", large + "a", small + "\u{E9}", String(large.dropLast()) + "\u{E9}"]
+        let prefix = "photos/" + String(repeating: "d/", count: 40)
+        corpus += [prefix, prefix + "s1.jpg", prefix + "s10.jpg", prefix + "s2.jpg", prefix + "s1.jpg\u{301}", prefix + "S1.jpg"]
+        // Pseudo-random names from pieces that collide often (seeded: the same corpus every run).
+        let pieces = ["a", "b", "/", "\u{0}", "\u{7F}", "\u{E9}", "e\u{301}", "\u{10000}", "photos/d1/"]
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<250 { corpus.append((0..<next(12)).map { _ in pieces[next(pieces.count)] }.joined()) }
+        // A substring's copy and a string built by appending: other storage than the literals.
+        corpus += corpus.prefix(30).map { String(decoding: Array($0.utf8), as: UTF8.self) }
+        corpus += corpus.prefix(30).map { var s = String(); s.append(contentsOf: Substring($0)); return s }
+
+        var disagreements: [String] = [], slowPaths = 0
+        for a in corpus {
+            for b in corpus {
+                if PathKey.compare(a, b) == nil { slowPaths += 1 }
+                if PathKey.ordered(a, b) != PathKey.orderedSlowly(a, b) || PathKey.same(a, b) != PathKey.sameSlowly(a, b)
+                    || (PathKey(a) < PathKey(b)) != PathKey.orderedSlowly(a, b) || (PathKey(a) == PathKey(b)) != PathKey.sameSlowly(a, b) {
+                    disagreements.append("\(Array(a.utf8)) vs \(Array(b.utf8))")
+                }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(5))")
+        #expect(slowPaths == 0, "the memcmp path must be the one taken for native strings")
+        #expect(corpus.sortedByBytes().map { Array($0.utf8) } == corpus.sorted(by: PathKey.orderedSlowly).map { Array($0.utf8) })
+        #expect(corpus.reversed().sortedByBytes().map { Array($0.utf8) } == corpus.reversed().sorted(by: PathKey.orderedSlowly).map { Array($0.utf8) })
+    }
 }
