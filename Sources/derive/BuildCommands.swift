@@ -534,7 +534,8 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         // --verify renders again whatever the witness says: no no-op answer.
         let verifying = verify || verifyAll
-        let noOp: (answer: String?, check: Workspace.NoOpCheck) = verifying ? (nil, (nil, nil)) : Self.noOp(manifest)
+        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil))
+        if !verifying { noOp = Self.noOp(manifest) }
         if let answer = noOp.answer {
             print(answer)
             return
