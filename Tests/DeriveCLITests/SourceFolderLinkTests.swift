@@ -149,9 +149,16 @@ import Glibc
         let project = try Project()
         defer { chmod(project.url("src/photos").path, 0o755); project.remove() }
         let asRoot = geteuid() == 0
+        // `nobody` keeps its build states' tokens in a folder of its own (it cannot write the
+        // test's): else each run finds the state unbound to it and starts afresh.
+        let nobodysStateHome = FileManager.default.temporaryDirectory.appendingPathComponent("derive-nobody-state-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: nobodysStateHome, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: nobodysStateHome) }
+        if asRoot { #expect(chown(nobodysStateHome.path, 65534, 65534) == 0) }
         func run(_ arguments: [String]) throws -> (status: Int32, text: String) {
             guard asRoot else { return try project.run(arguments) }
-            let result = try CLI.run(["--reuid=65534", "--regid=65534", "--clear-groups", CLI.executable.path] + arguments,
+            let result = try CLI.run(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "XDG_STATE_HOME=\(nobodysStateHome.path)",
+                                      CLI.executable.path] + arguments,
                                      in: project.root, executable: Self.setpriv)
             return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
         }
