@@ -56,7 +56,11 @@ public enum StateBinding {
         guard let folder = folder(), let file = file(forState: database) else {
             throw PlanError(message: "no folder to keep the build state's token in: set HOME or XDG_STATE_HOME")
         }
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw PlanError(message: "cannot create \(folder) (for the build state's token): \((error as NSError).localizedDescription)")
+        }
         let text = "token \(token)\nstate \(key(forState: database).path)\n"
         let temporary = file + ".\(getpid()).tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {

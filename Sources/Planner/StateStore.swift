@@ -265,7 +265,16 @@ public final class StateStore: Sendable {
             try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [token])
             return token
         })) else { return }
-        if StateBinding.held(forState: database) != token { try? StateBinding.hold(token, forState: database) }
+        guard StateBinding.held(forState: database) != token else { return }
+        do {
+            try StateBinding.hold(token, forState: database)
+        } catch {
+            // Not silent: without its token kept, every later build finds this state unbound and
+            // starts afresh from the lock (old outputs left in place, no no-op answer).
+            let message = "derive: warning: \(error) — so the next build will not trust this build state and will start again from "
+                + "derive.lock (old outputs are left in place, and nothing is ever 'up to date' at once); set XDG_STATE_HOME or HOME to a folder you can write\n"
+            FileHandle.standardError.write(Data(message.utf8))
+        }
     }
 
     /// Renames the database (and its journal files) to `<path>.<suffix>-<time>`.

@@ -277,6 +277,16 @@ import Glibc
         }
     }
 
+    /// A token that cannot be kept (no writable XDG_STATE_HOME) is said, with the fix: else every
+    /// build silently starts afresh from the lock (found by the lead after the merge).
+    @Test func aTokenThatCannotBeKeptIsSaid() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let build = try CLI.run(["build", "-q"], in: project.root, environment: ["XDG_STATE_HOME": "/proc/derive-no-such-folder"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(build.stderr.contains("build state's token") && build.stderr.contains("set XDG_STATE_HOME or HOME to a folder you can write"), "\(build.stderr)")
+    }
+
     /// Attack 17's N4, as a planted state: the project comes with a `.derive/` another user's
     /// Derive made (its owner row naming this very manifest), holding forged rows that vouch for
     /// the user's unique `docs/notes.txt`. Before the fix, build deleted it.
