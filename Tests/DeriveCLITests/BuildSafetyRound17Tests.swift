@@ -29,6 +29,17 @@ import Glibc
         try db.columns(in: "controlFiles").contains { $0.name == "device" }
     }
 
+    /// Writes a user's file at `relative` (in a bucket) and points the index's state record at it,
+    /// with its digest, as a tampered `.derive/` would (attack 17's N7); returns the file's bytes.
+    func pointTheIndexRecord(_ project: Project, at relative: String, holding bytes: Data) throws -> Data {
+        try bytes.write(to: project.url(relative))
+        let target = RealFolder.of(project.url((relative as NSString).deletingLastPathComponent).path) + "/" + (relative as NSString).lastPathComponent
+        try state(project).write { db in
+            try db.execute(sql: "UPDATE controlFiles SET path = ?, digest = ?", arguments: [target, ContentDigests.digest(bytes)])
+        }
+        return bytes
+    }
+
     // MARK: N7: an old index is removed only when it is the file Derive wrote (device and inode)
 
     /// Attack 17's N7: the index's record pointed at a user's `src/meta.json` (in the SOURCE
@@ -37,12 +48,7 @@ import Glibc
         let project = try Project(index: true)
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
-        let mine = Data("{\"mine\":1}\n".utf8)
-        try mine.write(to: project.url("src/meta.json"))
-        let target = RealFolder.of(project.url("src").path) + "/meta.json"
-        try state(project).write { db in
-            try db.execute(sql: "UPDATE controlFiles SET path = ?, digest = ?", arguments: [target, ContentDigests.digest(mine)])
-        }
+        let mine = try pointTheIndexRecord(project, at: "src/meta.json", holding: Data("{\"mine\":1}\n".utf8))
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: true)
             .replacingOccurrences(of: "index: out/index.json", with: "index: out/index2.json"))
         let build = try project.run(["build"])
@@ -80,12 +86,7 @@ import Glibc
         let project = try Project(index: true)
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
-        let mine = Data("{\"data\":2}\n".utf8)
-        try mine.write(to: project.url("out/data.json"))
-        let target = RealFolder.of(project.url("out").path) + "/data.json"
-        try state(project).write { db in
-            try db.execute(sql: "UPDATE controlFiles SET path = ?, digest = ?", arguments: [target, ContentDigests.digest(mine)])
-        }
+        let mine = try pointTheIndexRecord(project, at: "out/data.json", holding: Data("{\"data\":2}\n".utf8))
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: true)
             .replacingOccurrences(of: "index: out/index.json", with: "index: out/index2.json"))
         let build = try project.run(["build"])
@@ -96,16 +97,11 @@ import Glibc
 
     /// N7, clean: the index's record at `src/meta.json` and at `out/data.json`, nothing else changed.
     @Test func cleanDoesNotRemoveUsersJSONFilesRecordedAsTheIndex() throws {
-        for (file, bucket) in [("src/meta.json", "src"), ("out/data.json", "out")] {
+        for file in ["src/meta.json", "out/data.json"] {
             let project = try Project(index: true)
             defer { project.remove() }
             #expect(try project.run(["build", "-q"]).status == 0)
-            let mine = Data("{\"mine\":3}\n".utf8)
-            try mine.write(to: project.url(file))
-            let target = RealFolder.of(project.url(bucket).path) + "/" + (file as NSString).lastPathComponent
-            try state(project).write { db in
-                try db.execute(sql: "UPDATE controlFiles SET path = ?, digest = ?", arguments: [target, ContentDigests.digest(mine)])
-            }
+            let mine = try pointTheIndexRecord(project, at: file, holding: Data("{\"mine\":3}\n".utf8))
             let clean = try project.run(["clean"])
             #expect((try? Data(contentsOf: project.url(file))) == mine, "clean removed \(file) as the index: \(text(clean.stdout)) \(clean.stderr)")
         }
