@@ -49,9 +49,10 @@ public struct DiskObjectLister: ObjectLister {
         var pending: [(path: String, key: String)] = [(root, "")]
         while let (path, prefix) = pending.popLast() {
             guard let directory = opendir(path) else {
-                // A folder below the bucket that cannot be read (no permission): its files are
-                // not listed, so it is named, never passed over as if it were empty.
-                if !prefix.isEmpty { others.append((String(prefix.dropLast()), Self.unreadable(errno))) }
+                // A folder that cannot be read (no permission), the bucket's own included (its
+                // key is ""): its files are not listed, so it is named, never passed over as if
+                // it were empty.
+                others.append((String(prefix.dropLast()), Self.unreadable(errno)))
                 continue
             }
             defer { closedir(directory) }

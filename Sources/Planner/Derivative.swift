@@ -349,9 +349,10 @@ struct Expansion {
             let sourceBucket = context.sourceBucket
             let keys = listing.keys
             for other in listing.others {
-                let subject = "\(sourceBucket.name)/\(other.key)"
-                let named = rule.includes(other.key)
-                let hiding = DiskObjectLister.hidesFiles(other.kind) && rule.descends(into: other.key)
+                // The key "" is the bucket's own folder: every rule reading the bucket descends into it.
+                let subject = other.key.isEmpty ? sourceBucket.name : "\(sourceBucket.name)/\(other.key)"
+                let named = !other.key.isEmpty && rule.includes(other.key)
+                let hiding = DiskObjectLister.hidesFiles(other.kind) && (other.key.isEmpty || rule.descends(into: other.key))
                 guard named || hiding else { continue }
                 if hiding, !failedFolders.contains(subject) { failedFolders.append(subject) }
                 let message: String
@@ -434,6 +435,8 @@ struct Expansion {
             : kind == DiskObjectLister.linkToNothing ? "is a symbolic link to nothing, which Derive never follows inside a bucket"
             : "is \(kind)"
         let fix = kind.hasPrefix("a symbolic link") ? "put the folder itself there" : "make it readable"
+        // The bucket's own folder cannot be excluded: only made readable.
+        guard !key.isEmpty else { return "\(what); its files are not sources, and the outputs of sources that were in it are kept: \(fix)" }
         return "\(what); its files are not sources, and the outputs of sources that were below it are kept: \(fix), or exclude it in 'exclude:' (\(key)/**)"
     }
 
