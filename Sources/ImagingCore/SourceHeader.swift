@@ -51,7 +51,13 @@ public struct SourceHeader: Sendable, Hashable {
     /// at 4 bytes, twice for an intermediate copy (the engine's estimate, from this header).
     public static func memoryEstimate(_ source: Data) -> Int {
         guard let header = read(source) else { return 16 << 20 }
-        return max(1 << 20, product(header.width, header.height, header.frames, 4 * 2))
+        // A HEIF decoder allocates its coded size (odd sides padded), more than the clean aperture.
+        let coded = source.withUnsafeBytes { raw -> SourceHeader? in
+            let bytes = Bytes(raw)
+            return bytes.matches(4, Array("ftyp".utf8)) ? heifCoded(bytes) : nil
+        }
+        let (width, height) = coded.map { (max($0.width, header.width), max($0.height, header.height)) } ?? (header.width, header.height)
+        return max(1 << 20, product(width, height, header.frames, 4 * 2))
     }
 
     /// The header of a JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC or AVIF; nil for anything else.
@@ -315,13 +321,63 @@ public struct SourceHeader: Sendable, Hashable {
         return SourceHeader(width: width, height: height, frames: 1, orientation: orientation)
     }
 
-    /// HEIC and AVIF: the largest image spatial extent ('ispe') among the item properties, which
-    /// is the full image's (a grid's tiles are smaller; a rotation swaps sides, not the area).
+    /// HEIC and AVIF: the size libheif decodes. The primary item (`pitm`) names its properties
+    /// in `ipma`: its spatial extent (`ispe`, the coded size: HEVC pads odd sides to even), a
+    /// clean aperture (`clap`, which crops to the real size: a 333-high image is coded 334 high)
+    /// and a rotation (`irot`: a quarter or three quarters turn swaps the sides). Without a
+    /// primary item or its associations, the largest `ispe` (a grid's tiles are smaller).
     static func heif(_ bytes: Bytes) -> SourceHeader? {
+        var boxes = HEIFBoxes()
+        boxes.walk(bytes, 0, bytes.count, depth: 0)
+        if let primary = boxes.primary, let indices = boxes.associations[primary] {
+            let properties = indices.compactMap { $0 >= 1 && $0 <= boxes.properties.count ? boxes.properties[$0 - 1] : nil }
+            if let extent = properties.lazy.compactMap({ if case .extent(let w, let h) = $0 { return (w, h) } else { return nil } }).first {
+                var (width, height) = extent
+                var turned = false
+                // In the order listed, as libheif applies them: a crop then a turn, or the reverse.
+                for property in properties {
+                    switch property {
+                    case .aperture(let w, let h) where w >= 1 && h >= 1 && w <= width && h <= height: (width, height) = (w, h)
+                    case .rotation(let quarter) where quarter: turned.toggle(); (width, height) = (height, width)
+                    default: break
+                    }
+                }
+                // Stored size, before the turn (orientation 6 is how `displayedSize` swaps sides).
+                return turned ? SourceHeader(width: height, height: width, frames: 1, orientation: 6)
+                    : SourceHeader(width: width, height: height, frames: 1)
+            }
+        }
         var best: SourceHeader?
-        // An 'irot' of a quarter or three quarters turn (libheif applies it when decoding) swaps the sides.
-        var turned = false
-        func walk(_ start: Int, _ end: Int, depth: Int) {
+        for case .extent(let width, let height) in boxes.properties
+        where product(width, height) > product(best?.width ?? 0, best?.height ?? 0) {
+            best = SourceHeader(width: width, height: height, frames: 1)
+        }
+        if boxes.properties.contains(where: { if case .rotation(true) = $0 { return true } else { return false } }) { best?.orientation = 6 }
+        return best
+    }
+
+    /// The coded size of a HEIF image: the largest `ispe`, before any clean aperture. What the
+    /// decoder allocates, so the memory estimate never falls short of it.
+    static func heifCoded(_ bytes: Bytes) -> SourceHeader? {
+        var boxes = HEIFBoxes()
+        boxes.walk(bytes, 0, bytes.count, depth: 0)
+        var best: SourceHeader?
+        for case .extent(let width, let height) in boxes.properties
+        where product(width, height) > product(best?.width ?? 0, best?.height ?? 0) {
+            best = SourceHeader(width: width, height: height, frames: 1)
+        }
+        return best
+    }
+
+    /// The boxes of a HEIF file's `meta` that give its size: the primary item, the item
+    /// properties in order (1-based in `ipma`), and which properties each item has.
+    struct HEIFBoxes {
+        enum Property { case extent(Int, Int), aperture(Int, Int), rotation(Bool), other }
+        var primary: Int?
+        var properties: [Property] = []
+        var associations: [Int: [Int]] = [:]
+
+        mutating func walk(_ bytes: Bytes, _ start: Int, _ end: Int, depth: Int) {
             var offset = start
             while offset + 8 <= end, depth < 4 {
                 guard var size = bytes.u32(offset, little: false), let type = bytes.tag(offset + 4) else { return }
@@ -334,24 +390,67 @@ public struct SourceHeader: Sendable, Hashable {
                     size = end - offset
                 }
                 guard size >= header, offset + size <= end else { return }
+                let body = offset + header
                 switch type {
-                case "meta": walk(offset + header + 4, offset + size, depth: depth + 1)   // a full box
-                case "iprp", "ipco": walk(offset + header, offset + size, depth: depth + 1)
-                case "ispe":
-                    if let width = bytes.u32(offset + header + 4, little: false), let height = bytes.u32(offset + header + 8, little: false),
-                       product(width, height) > product(best?.width ?? 0, best?.height ?? 0) {
-                        best = SourceHeader(width: width, height: height, frames: 1)
-                    }
-                case "irot":
-                    if let angle = bytes.u8(offset + header), angle & 1 == 1 { turned = true }
+                case "meta": walk(bytes, body + 4, offset + size, depth: depth + 1)   // a full box
+                case "iprp": walk(bytes, body, offset + size, depth: depth + 1)
+                case "ipco": properties(bytes, body, offset + size)
+                case "pitm":
+                    // A full box: version 0 has a 16-bit item id, later ones 32 bits.
+                    primary = bytes.u8(body) == 0 ? bytes.u16(body + 4, little: false) : bytes.u32(body + 4, little: false)
+                case "ipma": associate(bytes, body, offset + size)
                 default: break
                 }
                 offset += size
             }
         }
-        walk(0, bytes.count, depth: 0)
-        // Orientation 6 (a quarter turn) is how `displayedSize` swaps sides; the engine's memory estimate ignores it.
-        if turned { best?.orientation = 6 }
-        return best
+
+        /// Every property of `ipco` in order, so `ipma`'s indices find them.
+        mutating func properties(_ bytes: Bytes, _ start: Int, _ end: Int) {
+            var offset = start
+            while offset + 8 <= end, properties.count < 4096 {
+                guard let size = bytes.u32(offset, little: false), size >= 8, offset + size <= end, let type = bytes.tag(offset + 4) else { return }
+                let body = offset + 8
+                switch type {
+                case "ispe":
+                    if let width = bytes.u32(body + 4, little: false), let height = bytes.u32(body + 8, little: false) {
+                        properties.append(.extent(width, height))
+                    } else { properties.append(.other) }
+                case "clap":
+                    // Width and height as fractions (numerator, denominator), rounded as libheif does.
+                    if let wn = bytes.u32(body, little: false), let wd = bytes.u32(body + 4, little: false),
+                       let hn = bytes.u32(body + 8, little: false), let hd = bytes.u32(body + 12, little: false), wd > 0, hd > 0 {
+                        properties.append(.aperture((wn + wd / 2) / wd, (hn + hd / 2) / hd))
+                    } else { properties.append(.other) }
+                case "irot": properties.append(.rotation((bytes.u8(body) ?? 0) & 1 == 1))
+                default: properties.append(.other)
+                }
+                offset += size
+            }
+        }
+
+        /// `ipma`: for each item, the 1-based indices of its properties (7 or 15 bits).
+        mutating func associate(_ bytes: Bytes, _ start: Int, _ end: Int) {
+            guard let version = bytes.u8(start), let flags = bytes.u8(start + 3), let count = bytes.u32(start + 4, little: false) else { return }
+            var offset = start + 8
+            for _ in 0..<min(count, 65536) {
+                guard let item = version < 1 ? bytes.u16(offset, little: false) : bytes.u32(offset, little: false) else { return }
+                offset += version < 1 ? 2 : 4
+                guard let associated = bytes.u8(offset) else { return }
+                offset += 1
+                var indices: [Int] = []
+                for _ in 0..<associated {
+                    if flags & 1 == 1 {
+                        guard let value = bytes.u16(offset, little: false) else { return }
+                        indices.append(value & 0x7FFF); offset += 2
+                    } else {
+                        guard let value = bytes.u8(offset) else { return }
+                        indices.append(value & 0x7F); offset += 1
+                    }
+                    guard offset <= end else { return }
+                }
+                associations[item] = indices
+            }
+        }
     }
 }

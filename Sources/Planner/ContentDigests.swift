@@ -88,9 +88,15 @@ public final class ContentDigests: @unchecked Sendable {
               known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
               known.width != Self.truncatedWidth, known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
               // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
-              !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)) else { return nil }
+              !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)),
+              // HEIF sizes read before the clean aperture was applied (a 333-high image read 334): read again once.
+              !(known.format == "heic" && known.recorded < Self.heifApertureRead) else { return nil }
         return Content(digest: known.digest, format: known.format, width: max(0, known.width), height: max(0, known.height))
     }
+
+    /// When HEIF sizes began to be read through the primary item's clean aperture (2026-12-03
+    /// 00:00 UTC, ns): a size cached before may be the coded size, so it is read again once.
+    static let heifApertureRead: Int64 = 1_796_256_000 * 1_000_000_000
 
     /// Files larger than this are hashed in 64 KiB pieces instead of read whole (the default
     /// source limit is 20 MiB; a 600 MB file in a bucket cost the plan 650 MB).

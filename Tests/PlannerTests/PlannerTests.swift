@@ -149,6 +149,30 @@ import ProcessLanguage
         #expect(disk.reads.isEmpty)
     }
 
+    /// Attack 18's S4: HEIF sizes were read from the coded extent (a 333-high image read 334).
+    /// A size cached before the reader applied the clean aperture (2026-12-03) is read again
+    /// once; one cached after is trusted without reading, as any other.
+    @Test func heifSizesCachedBeforeTheApertureReaderAreReadAgain() throws {
+        let disk = MemoryDisk()
+        var bytes = Data([0, 0, 0, 24]) + Data("ftypheic".utf8)
+        bytes += Data(count: 12)
+        disk.put("/p.heic", bytes)
+        disk.advance(seconds: 1_796_256_000 - 1_700_000_000 + 86_400)
+        let stat = try #require(disk.stat("/p.heic"))
+        func record(recorded: Int64) -> FileRecord {
+            FileRecord(path: "/p.heic", size: stat.size, mtime: stat.mtime, inode: Int64(bitPattern: stat.inode),
+                       digest: ContentDigests.digest(bytes), format: "heic", recorded: recorded, ctime: stat.ctime, width: 78, height: 64)
+        }
+        for (recorded, read) in [(Int64(1_796_256_000 - 60) * 1_000_000_000, true), (Int64(1_796_256_000 + 60) * 1_000_000_000, false)] {
+            let digests = ContentDigests(disk: disk, cache: ["/p.heic": record(recorded: recorded)])
+            disk.resetReads()
+            let content = try #require(try digests.content(of: "/p.heic"))
+            #expect(disk.reads.isEmpty == !read, "recorded \(recorded)")
+            #expect(content.format == "heic")
+            #expect(read ? content.width == 0 : content.width == 78, "recorded \(recorded)")
+        }
+    }
+
     @Test func pipelineChangeReasons() {
         #expect(Planner.pipelineChangeText("image/resize,m_lfit,w_200,limit_1/quality,q_80", "image/resize,m_lfit,w_240,limit_1/quality,q_80") == "resize,w_200 → resize,w_240")
         #expect(Planner.pipelineChangeText("image/resize,w_1", "image/resize,w_1/format,png") == "resize,w_1 → resize,w_1/format,png")
