@@ -407,6 +407,16 @@ enum MetadataDatabaseOwnership {
         var file: DatabasePins.File { DatabasePins.File(device: device, inode: inode) }
     }
 
+    /// Whether the rollback journal `name` (in `folder`, not followed) starts with a non-zero
+    /// byte, as SQLite requires of a journal it rolls back; one that cannot be read counts as hot.
+    static func hotJournal(_ folder: Int32, _ name: String) -> Bool {
+        let fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var first: UInt8 = 0
+        return pread(fd, &first, 1, 0) != 1 || first != 0
+    }
+
     /// Refuses what is not a regular file with one name at the journal names, `fstatat` in the
     /// state folder held open; returns the sizes of those present.
     static func checkJournals(_ folder: Int32, _ path: String) throws -> [String: Int64] {
@@ -474,7 +484,12 @@ enum MetadataDatabaseOwnership {
             }
             // SQLite replays a write-ahead log or a hot journal as it opens (a write): only for
             // a file stamped serve's, whose log is serve's own (attack 12, finding 5).
-            if checked.application != applicationID, (journals["-journal"] ?? 0) > 0 {
+            // SQLite applies a journal only to a database with pages whose journal starts with a
+            // non-zero byte (else it is not hot: ignored, or deleted for an empty database). An
+            // empty file beside a zeroed journal is a serve stopped while creating it (attack 18,
+            // K1): nothing can be rolled into it, so it is opened as a new database.
+            if checked.application != applicationID, (journals["-journal"] ?? 0) > 0, info.st_size > 0,
+               hotJournal(folder, name + "-journal") {
                 throw refuse(path, "is not stamped derive serve's and has a rollback journal (\(path)-journal) SQLite would apply to it on opening", journal: true)
             }
             // An earlier serve's database stopped before a checkpoint (the usual state, attack
