@@ -32,8 +32,12 @@ struct InitCommand: ParsableCommand {
             throw CLIError("\(folder) holds the current folder, where derive.yaml, its lock and state go; a bucket may not hold them. "
                            + "Run derive init in the folder that holds \(folder), naming it (cd \((images as NSString).deletingLastPathComponent) && derive init \((images as NSString).lastPathComponent))")
         }
-        if images == here + "/" + StarterManifest.outputFolder {
-            throw CLIError("\(folder) is where derive init puts the outputs; keep the images in another folder")
+        // The outputs' folder (through a link too) may neither be the images' folder nor hold it:
+        // the two buckets would share files and the manifest would not validate.
+        let outputs = URL(fileURLWithPath: here + "/" + StarterManifest.outputFolder).resolvingSymlinksInPath().path
+        if images == outputs || images.hasPrefix(outputs + "/") {
+            let what = images == outputs ? "is" : "is inside \(StarterManifest.outputFolder),"
+            throw CLIError("\(folder) \(what) where derive init puts the outputs; keep the images in another folder")
         }
         // A link to a folder is followed here, once: its images are looked for where it leads, and
         // the manifest names the link, which the build reads the bucket through (links inside

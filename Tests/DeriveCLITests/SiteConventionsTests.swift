@@ -102,6 +102,22 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: empty.appendingPathComponent("derive.yaml").path))
     }
 
+    /// Attack 18's I2: `derive init _site/photos` (images kept inside the output folder) wrote a
+    /// manifest whose buckets overlap and that did not validate, plus `_site/index.html`; only
+    /// `_site` itself was refused. Any folder inside `_site`, through a link too, is refused
+    /// before anything is written.
+    @Test func initRefusesAFolderInsideTheOutputFolder() throws {
+        let folder = try Self.project(["_site/photos/a.jpg": "landscape.jpg", "_site/b.jpg": "portrait.jpg"])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("pics").path, withDestinationPath: "_site/photos")
+        for dir in ["_site/photos", "_site", "pics", "./_site/photos/"] {
+            let result = try CLI.run(["init", dir], in: folder)
+            #expect(result.status == 1 && result.stderr.contains("where derive init puts the outputs; keep the images in another folder"), "\(dir): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("derive.yaml").path), "\(dir)")
+            #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("_site/index.html").path), "\(dir)")
+        }
+    }
+
     static let stringStyle = "  stamp: image/resize,w_200/watermark,text_" + Base64URL.encode("© 2026 Lake Studio") + ",size_24,g_se/format,webp\n"
     static let listStyle = """
       stamp:
