@@ -22,6 +22,12 @@ public final class PlanItem: Sendable {
     public var recorded: OutputRecord? { history?.recorded }
     /// An up-to-date output known only from the lock (a fresh clone): the build records it.
     public var adopted: LockFile.Entry? { history?.adopted }
+    /// An output whose file nothing but a lock line vouches for: adopted by this plan, or adopted
+    /// by an earlier build and marked so in the state (`OutputRecord.adopted`), and neither
+    /// rendered nor verified since. `--verify` renders these again; `check` and `plan` count them.
+    public var isUnverifiedAdoption: Bool {
+        (kind == .upToDate || kind == .update) && derivative != nil && (adopted != nil || recorded?.adopted == true)
+    }
     /// The digest of the file the write may replace (one Derive wrote); nil: the path must be free.
     public let replaces: String?
     /// The record and the lock entry, held apart: both are large values, and a plan from scratch
@@ -148,6 +154,8 @@ public struct Plan: Sendable {
     public var updates: [PlanItem] { items.filter { $0.kind == .update } }
     public var deletions: [PlanItem] { items.filter { $0.kind == .delete } }
     public var adoptions: [PlanItem] { items.filter { $0.adopted != nil } }
+    /// How many outputs only a lock line vouches for (`PlanItem.isUnverifiedAdoption`).
+    public var adoptedUnverified: Int { items.reduce(0) { $0 + ($1.isUnverifiedAdoption ? 1 : 0) } }
     /// Whether a build would change anything: an output, a record, the lock or the index.
     public var hasChanges: Bool { items.contains { $0.kind != .upToDate } || controlFiles.contains { $0.action != .blocked } }
     /// Control files a build cannot write (a user's file at the index path): the build fails on them.
