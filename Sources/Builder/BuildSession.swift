@@ -511,6 +511,11 @@ public final class BuildSession: @unchecked Sendable {
                     problems.append("\(path): kept as built and not checked: its source \(source) could not be read")
                     continue
                 }
+                if plan.heldLockLines[path] != nil {
+                    // Known only from the lock, while a source (or its folder) could not be read: the line is kept.
+                    problems.append("\(path): kept in \(lockName) as built and not checked: a source or source folder could not be read (named above)")
+                    continue
+                }
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {

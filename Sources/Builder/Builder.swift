@@ -283,7 +283,7 @@ public struct Builder: Sendable {
         do {
             // A plan that changed nothing in the state still holds its records: no second read.
             let unchanged = work.isEmpty && plan.updates.isEmpty && plan.adoptions.isEmpty && plan.deletions.isEmpty
-            let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil)
+            let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil, held: plan.heldLockLines)
             if let left = reconciled.left { report.left.append(left) }
             report.rewritten = reconciled.rewritten
             report.removed = reconciled.removed
@@ -663,8 +663,9 @@ public struct Builder: Sendable {
     /// still the one Derive wrote. Returns an old index left because it was changed, and the
     /// files written or removed.
     @discardableResult
-    public func reconcile(stateUnchangedSince plan: Plan? = nil) throws -> (left: (path: String, message: String)?, rewritten: [String], removed: [String]) {
-        let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan)
+    public func reconcile(stateUnchangedSince plan: Plan? = nil, held: PathDictionary<LockFile.Entry> = [:]) throws
+        -> (left: (path: String, message: String)?, rewritten: [String], removed: [String]) {
+        let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan, held: held)
         outputFiles.set(targets.files)
         writtenDigests.set(WrittenDigests(targets))
         let currentLock = try? disk.read(planner.lockPath)

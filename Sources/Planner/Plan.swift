@@ -122,6 +122,9 @@ public struct Plan: Sendable {
     /// Recorded outputs kept as built because their source could not be read this time, output →
     /// source (`bucket/key`): `check` says so instead of calling them no longer produced.
     public var heldBySource: PathDictionary<String> = [:]
+    /// Lock lines no state records, for outputs the manifest does not produce while a source
+    /// could not be read: kept in the rewritten lock as they are (`Planner.heldLockLines`).
+    public var heldLockLines: PathDictionary<LockFile.Entry> = [:]
     /// The derivatives of `erroredOutputs`, each with its error (a review still judges them).
     public var errored: [(derivative: Derivative, error: PlanError)] = []
     /// The state's records the plan was made from (output → record).
@@ -174,7 +177,7 @@ public struct Plan: Sendable {
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
         // Recorded outputs neither planned nor deleted: their source (or its folder) could not be read.
-        let held = heldBySource.count
+        let held = heldBySource.count + heldLockLines.count
         if held > 0 { text += ", \(held) kept as built (\(held == 1 ? "its source" : "their sources") could not be read)" }
         let left = lockLeft.filter(\.present).count
         if left > 0 { text += ", \(left) left in place (known only from the lock)" }
@@ -309,6 +312,7 @@ public struct Planner: Sendable {
                                   derivative: nil, recorded: record, adopted: nil))
         }
         let lockLeft = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
+        let heldLines = heldLockLines(wanted: wanted, recorded: recorded, held: heldBySource, expansion: expansion, protected: protectedIdentities)
         // An orphan whose path leads through a symbolic link below its folder: never followed, so
         // the file (wherever the link leads) is kept and said so, not called gone or changed; the
         // build keeps its record (the link may be there only for a moment: attack 17's N6).
@@ -341,6 +345,7 @@ public struct Planner: Sendable {
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
         plan.heldBySource = heldBySource
+        plan.heldLockLines = heldLines
         plan.errored = errored
         plan.recorded = recorded
         return plan

@@ -490,7 +490,7 @@ struct BuildCommand: ParsableCommand {
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !failed.isEmpty { parts.append("\(failed.count) failed") }
         if !ignored.isEmpty { parts.append("\(ignored.count) build-state record\(ignored.count == 1 ? "" : "s") ignored (dropped)") }
-        let held = plan.heldBySource.count
+        let held = plan.heldBySource.count + plan.heldLockLines.count
         if held > 0 { parts.append("kept \(held) as built (\(held == 1 ? "its source" : "their sources") could not be read)") }
         if !report.controlErrors.isEmpty { parts.append("lock or index not written") }
         if !breaches.isEmpty { parts.append("\(breaches.count) budget breach\(breaches.count == 1 ? "" : "es")") }
