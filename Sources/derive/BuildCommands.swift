@@ -173,7 +173,8 @@ enum PlanPrinter {
                 let only = plan.recordsOnly.contains(item.output) ? " (file already gone or changed: only its record is dropped)" : ""
                 Swift.print("\(paint("-", "31")) \(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
-                if verbose { Swift.print("  \(item.output)  up to date\(item.adopted != nil ? " (from derive.lock)" : "")") }
+                // Adopted by this plan, or by an earlier build and still marked: the lock's word.
+                if verbose { Swift.print("  \(item.output)  up to date\(item.isUnverifiedAdoption ? " (from derive.lock)" : "")") }
             }
         }
         // Lock lines no state records, for outputs the manifest does not produce: never deleted.
@@ -608,7 +609,7 @@ struct ExplainCommand: ParsableCommand {
         }
         let status: String
         switch item.kind {
-        case .upToDate: status = item.adopted != nil ? "up to date (vouched for by derive.lock)" : "up to date"
+        case .upToDate: status = item.isUnverifiedAdoption ? "up to date (vouched for by derive.lock)" : "up to date"
         case .create: status = "will be created" + (item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))
         case .rebuild: status = "will be rebuilt: " + item.reasons.joined(separator: "; ")
         case .update: status = "up to date; its record will be updated: " + item.reasons.joined(separator: "; ")

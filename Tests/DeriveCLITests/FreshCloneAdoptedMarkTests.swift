@@ -96,6 +96,21 @@ import Testing
         #expect(verify.status == 0 && text(verify.stdout).contains("verified 1 output "), "only the adopted one: \(text(verify.stdout))")
     }
 
+    /// `explain` and `plan -v` name a record still marked as the lock's word, as they name an
+    /// adoption of this plan; once `build --verify` proved it, it is plainly up to date.
+    @Test func explainAndVerbosePlanNameAMarkedRecord() throws {
+        let project = try clone.freshClone(hashed: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let explain = try project.run(["explain", "out/landscape-100.webp"])
+        #expect(text(explain.stdout).hasPrefix("out/landscape-100.webp: up to date (vouched for by derive.lock)"), "\(text(explain.stdout)) \(explain.stderr)")
+        let plan = try project.run(["plan", "-v"])
+        #expect(text(plan.stdout).contains("out/landscape-100.webp  up to date (from derive.lock)"), "\(text(plan.stdout))")
+        #expect(try project.run(["build", "--verify"]).status == 0)
+        #expect(text(try project.run(["explain", "out/landscape-100.webp"]).stdout).hasPrefix("out/landscape-100.webp: up to date\n"))
+        #expect(!text(try project.run(["plan", "-v"]).stdout).contains("derive.lock"))
+    }
+
     /// A state from 0.13 (schema v8, no mark) still loads: its records are ordinary ones, nothing
     /// is rendered again, and the next build keeps working.
     @Test func aStateFromBeforeTheMarkLoads() throws {
