@@ -403,21 +403,25 @@ public final class BuildSession: @unchecked Sendable {
         // the colour and `check` then called both stale.
         builder.plannedTargets = plan.adoptions.isEmpty && plannedTargets?.summariesPending != true ? plannedTargets : nil
         builder.plannedWrites = PathSet(plan.controlFiles.filter { $0.action == .write }.map(\.path))
+        builder.verified = PathSet(verification?.verified ?? [])
         let report = try builder.build(plan)
         saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
-                    written: report.writtenDigests)
+                    written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified)
         return BuildOutcome(plan: plan, report: report, verification: verification)
     }
 
     /// Remembers (or forgets) that the state and outputs match the manifest.
     /// A racy file (written within the racy margin) is vouched for only with `written`'s digest
     /// for it; without `written` every racy file leaves no witness, as a file of unknown bytes.
-    func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool, outputs known: [String]? = nil, written: WrittenDigests? = nil) {
+    /// `adoptedUnverified`: how many outputs the state marks as adopted from the lock unverified,
+    /// kept with the witness so a no-op answer says so too.
+    func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool, outputs known: [String]? = nil, written: WrittenDigests? = nil,
+                     adoptedUnverified: Int = 0) {
         guard valid else { NoOpWitness.save(witnessInputs, snapshot: nil, outputs: [], disk: bucketDisk, valid: false); return }
         let outputs = known ?? ((try? store().allOutputs()) ?? [:]).values.map(\.file)
         let stateFile = manifest.stateFolder + "/" + StateStore.fileName
         let digests = openedPlanner?.digests
-        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid, expected: { file in
+        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid, adoptedUnverified: adoptedUnverified, expected: { file in
             // The state database has no recorded digest: its bytes are what this build left.
             PathKey.same(file, stateFile) ? nil : (written?.digest(of: file) ?? "unknown")
         }, inputDigest: { file, stat in
@@ -441,7 +445,8 @@ public final class BuildSession: @unchecked Sendable {
         /// Lock lines for outputs the manifest does not produce, with no state (a fresh clone):
         /// named, not problems (the build leaves the files and drops the lines; exit 0).
         public var left: [LockLeft] = []
-        /// Outputs a build would adopt from the lock on its word (no `--verify`): a fresh clone's.
+        /// Outputs only a lock line vouches for (no `--verify`): those a build would adopt (a fresh
+        /// clone's), and those an earlier plain build adopted and nothing rendered or verified since.
         public var adoptedUnverified = 0
         /// What `--verify` rendered again (nil without it).
         public var verification: Verification?
@@ -452,7 +457,9 @@ public final class BuildSession: @unchecked Sendable {
     /// disk is compared with the values a build writes. Nil: such an index is said to be rewritten.
     /// `verify`: render outputs again and name each whose file differs (`--verify`).
     public func check(summaries: (() throws -> any DerivativeRenderer)? = nil, verify: VerifyRequest? = nil) throws -> CheckResult {
-        if verify == nil, let count = unchanged() { return CheckResult(problems: [], upToDate: count) }
+        if verify == nil, let count = unchanged() {
+            return CheckResult(problems: [], upToDate: count, adoptedUnverified: witnessCheck().adoptedUnverified)
+        }
         if openedStore == nil { readOnly = true }
         let plan = try renderingSummaries(self.plan(), summaries: summaries)
         let planner = try self.planner()
@@ -504,6 +511,11 @@ public final class BuildSession: @unchecked Sendable {
                     problems.append("\(path): kept as built and not checked: its source \(source) could not be read")
                     continue
                 }
+                if plan.heldLockLines[path] != nil {
+                    // Known only from the lock, while a source (or its folder) could not be read: the line is kept.
+                    problems.append("\(path): kept in \(lockName) as built and not checked: a source or source folder could not be read (named above)")
+                    continue
+                }
                 problems.append("\(path): in \(lockName) but not produced by the manifest")
             }
         } else if lockData != nil {
@@ -524,7 +536,7 @@ public final class BuildSession: @unchecked Sendable {
             problems.append("\(lockName) is not exactly what derive build writes (lines reordered, repeated or reformatted?); run derive build")
         }
         return CheckResult(problems: problems, upToDate: plan.count(.upToDate), left: plan.lockLeft,
-                           adoptedUnverified: verification == nil ? plan.adoptions.count : 0, verification: verification)
+                           adoptedUnverified: verification == nil ? plan.adoptedUnverified : 0, verification: verification)
     }
 
     /// Whether `lockData` is the lock a build writes after `plan` once the lines of `plan.lockLeft`

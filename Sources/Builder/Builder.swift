@@ -70,6 +70,9 @@ public struct BuildReport: Sendable {
     /// Control files removed (an old index, no longer wanted), as displayed.
     public var removed: [String] = []
     public var adopted: [String] = []
+    /// Outputs the state still marks as adopted from the lock unverified after this build (adopted
+    /// now without `--verify`, or by an earlier plain build and neither rendered nor verified since).
+    public var adoptedUnverified = 0
     /// Records updated without rendering (an ACL or rule name changed).
     public var updated: [String] = []
     /// Files Derive wrote once but that were changed since: left in place, no longer recorded.
@@ -112,6 +115,9 @@ public struct Builder: Sendable {
     /// What renders sources' colours and placeholders when `renderer` is not to be used (nothing
     /// is stale); nil: `renderer`.
     var summaryRenderer: (any DerivativeRenderer)?
+    /// Outputs `--verify` rendered again before this build and found holding exactly those bytes:
+    /// adopted (or marked adopted) ones among them are recorded as verified.
+    public var verified: PathSet = []
 
     public init(planner: Planner, manifestPath: String, renderer: any DerivativeRenderer, options: BuildOptions) {
         self.planner = planner
@@ -210,19 +216,28 @@ public struct Builder: Sendable {
         for failure in plan.failures { report.failed.append((failure.subject, failure.message)) }
 
         for item in plan.updates {
-            guard let record = Self.updatedRecord(item) else { continue }
+            guard var record = Self.updatedRecord(item) else { continue }
+            // The adopted mark stays with the record (no render), unless `--verify` just proved the file.
+            if verified.contains(item.output) { record.adopted = false }
             try store.updateOutput(record)
             report.updated.append(item.output)
         }
 
         for item in plan.adoptions {
             guard let derivative = item.derivative, disk.stat(derivative.outputPath) != nil,
-                  let record = Self.adoptedRecord(item, digests: planner.digests, time: disk.now()) else { continue }
+                  var record = Self.adoptedRecord(item, digests: planner.digests, time: disk.now()) else { continue }
+            // Marked as adopted on the lock's word until a render or `--verify` proves its bytes.
+            record.adopted = !verified.contains(item.output)
             // The file at the bucket's current folder the lock vouches for (what a build may
             // replace there anyway): its device and inode from now on.
             try store.recordOutput(record, file: nil, identity: FileIdentity.ofRegularFile(derivative.outputPath))
             report.adopted.append(item.output)
+            if record.adopted { report.adoptedUnverified += 1 }
         }
+        // Outputs an earlier plain build adopted: `--verify` proved some; the others stay marked.
+        let marked = plan.items.filter { $0.adopted == nil && $0.isUnverifiedAdoption }
+        try store.markVerified(marked.map(\.output).filter { verified.contains($0) })
+        report.adoptedUnverified += marked.count { !verified.contains($0.output) }
 
         // A `{hash}` output written under a name an orphan of this plan had (the same bytes under a
         // new action key) replaced that orphan's file and record: it is no orphan any more.
@@ -268,7 +283,7 @@ public struct Builder: Sendable {
         do {
             // A plan that changed nothing in the state still holds its records: no second read.
             let unchanged = work.isEmpty && plan.updates.isEmpty && plan.adoptions.isEmpty && plan.deletions.isEmpty
-            let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil)
+            let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil, held: plan.heldLockLines)
             if let left = reconciled.left { report.left.append(left) }
             report.rewritten = reconciled.rewritten
             report.removed = reconciled.removed
@@ -612,11 +627,13 @@ public struct Builder: Sendable {
         return done
     }
 
-    /// The record an adopted output gets: the lock's entry for the planned derivative.
+    /// The record an adopted output gets: the lock's entry for the planned derivative, marked adopted.
     static func adoptedRecord(_ item: PlanItem, digests: ContentDigests, time: Int64) -> OutputRecord? {
         guard let derivative = item.derivative, let entry = item.adopted else { return nil }
         let format = entry.format.isEmpty ? (digests.record(for: derivative.outputPath)?.format ?? "") : entry.format
-        return record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width, height: entry.height, format: format, time: time)
+        var adopted = record(derivative, digest: entry.digest, size: entry.bytes, width: entry.width, height: entry.height, format: format, time: time)
+        adopted.adopted = true
+        return adopted
     }
 
     static func record(_ derivative: Derivative, digest: String, size: Int64, width: Int, height: Int, format: String, time: Int64) -> OutputRecord {
@@ -646,8 +663,9 @@ public struct Builder: Sendable {
     /// still the one Derive wrote. Returns an old index left because it was changed, and the
     /// files written or removed.
     @discardableResult
-    public func reconcile(stateUnchangedSince plan: Plan? = nil) throws -> (left: (path: String, message: String)?, rewritten: [String], removed: [String]) {
-        let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan)
+    public func reconcile(stateUnchangedSince plan: Plan? = nil, held: PathDictionary<LockFile.Entry> = [:]) throws
+        -> (left: (path: String, message: String)?, rewritten: [String], removed: [String]) {
+        let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan, held: held)
         outputFiles.set(targets.files)
         writtenDigests.set(WrittenDigests(targets))
         let currentLock = try? disk.read(planner.lockPath)

@@ -56,7 +56,10 @@ struct ControlFileTargets {
     ///
     /// The records come from the plan when it was made from the state as it still is (nothing
     /// built, updated, adopted or deleted since), else from the state.
-    init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil, claims: ForeignClaimLookup? = nil) throws {
+    /// `held`: lock lines kept as they are while a source could not be read (`Plan.heldLockLines`;
+    /// the plan's own when a plan is given).
+    init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil, claims: ForeignClaimLookup? = nil,
+         held: PathDictionary<LockFile.Entry> = [:]) throws {
         var recorded = try (plan ?? planned)?.recorded ?? planner.store.allOutputs()
         let stateRecords = recorded
         for item in plan?.adoptions ?? [] {
@@ -151,7 +154,15 @@ struct ControlFileTargets {
             known = nil
         }
         // The lock names the index written with it, so a build without the state still finds it.
-        lock = Data(LockFile.text(sorted: outputs.map(Builder.lockEntry), manifest: planner.manifestName,
+        // Lines kept while a source could not be read go in as they were, in the lock's order.
+        let heldLines = ((plan ?? planned)?.heldLockLines ?? held).sortedByKey().map(\.value).filter { recorded[$0.path] == nil }
+        var entries = outputs.map(Builder.lockEntry)
+        if !heldLines.isEmpty {
+            var all = PathDictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            for line in heldLines { all[line.path] = line }
+            entries = all.keys.sorted().map { all[$0]! }
+        }
+        lock = Data(LockFile.text(sorted: entries, manifest: planner.manifestName,
                                   index: Self.lockIndex(manifest: manifest, index: index)).utf8)
         // The index is recorded in the real folder it was written to (links resolved). One
         // recorded there, or under another spelling of the same file (the manifest or its bucket

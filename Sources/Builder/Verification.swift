@@ -23,11 +23,11 @@ public struct Verification: Sendable {
 
     public init() {}
 
-    /// The outputs `--verify` renders again in `plan`: those adopted from the lock, or every
-    /// up-to-date output with `all`. Outputs the plan renders anyway are not verified (they are
-    /// written from a render).
+    /// The outputs `--verify` renders again in `plan`: those only a lock line vouches for (adopted
+    /// now, or by an earlier plain build and still marked so), or every up-to-date output with
+    /// `all`. Outputs the plan renders anyway are not verified (they are written from a render).
     public static func candidates(_ plan: Plan, all: Bool) -> [PlanItem] {
-        plan.items.filter { $0.kind == .upToDate && $0.derivative != nil && (all || $0.adopted != nil) }
+        plan.items.filter { $0.isUnverifiedAdoption || (all && $0.kind == .upToDate && $0.derivative != nil) }
     }
 
     /// What a mismatch says about `derivative`'s file.

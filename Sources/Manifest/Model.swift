@@ -434,10 +434,35 @@ public enum PublicIndex {
 /// keys a rule's pictures `rule/style` and style names have no `/`, so the key splits one way
 /// only; `rule at …` is what an unnamed rule is called, so no name starts with it. The JSON
 /// Schema says the same (`ManifestSchema.ruleName`, whose table a test compares with these
-/// Unicode categories).
+/// Unicode categories). One format character is a name's when it joins two emoji: U+200D
+/// (ZERO WIDTH JOINER) right after a pictograph (Extended_Pictographic, maybe with U+FE0F or a
+/// skin tone after it) and right before one, as in `👩‍💻 desk`, `👩🏽‍💻` or `🏳️‍🌈`; anywhere else
+/// (`x<U+200D>y`) it is refused like the others.
 public enum RuleName {
     public static let maxScalars = 128
     public static let unnamedPrefix = "rule at "
+
+    /// What may stand between a pictograph and the U+200D that joins it to the next: U+FE0F
+    /// (emoji presentation) and the skin tones U+1F3FB-U+1F3FF.
+    static let joinModifiers: [ClosedRange<UInt32>] = [0xFE0F...0xFE0F, 0x1F3FB...0x1F3FF]
+
+    static func isJoinModifier(_ scalar: Unicode.Scalar) -> Bool { joinModifiers.contains { $0.contains(scalar.value) } }
+
+    /// Whether `scalar` is a pictograph U+200D may join (`ManifestSchema.ruleNamePictographs`).
+    public static func isPictograph(_ scalar: Unicode.Scalar) -> Bool {
+        let value = scalar.value
+        guard value >= 0xA9 else { return false }
+        return ManifestSchema.ruleNamePictographs.contains { $0.contains(value) }
+    }
+
+    /// Whether the scalar at `index` is a U+200D joining two emoji: a pictograph before it (maybe
+    /// followed by join modifiers) and one right after it.
+    static func joinsEmoji(_ scalars: [Unicode.Scalar], at index: Int) -> Bool {
+        guard scalars[index] == "\u{200D}", index + 1 < scalars.count, isPictograph(scalars[index + 1]) else { return false }
+        var before = index - 1
+        while before >= 0, isJoinModifier(scalars[before]) { before -= 1 }
+        return before >= 0 && isPictograph(scalars[before])
+    }
 
     public static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
         if scalar == "/" { return true }
@@ -462,10 +487,13 @@ public enum RuleName {
         if scalars.isEmpty { return "it is empty" }
         if scalars.count > maxScalars { return "it is longer than \(maxScalars) characters" }
         if scalars.contains("/") { return "it holds '/' (the index keys the rule's pictures as rule/style)" }
-        if let bad = scalars.first(where: isForbidden) {
+        let list = Array(scalars)
+        if let at = list.indices.first(where: { isForbidden(list[$0]) && !joinsEmoji(list, at: $0) }) {
+            let bad = list[at]
             let code = "U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(4))"
             switch bad.properties.generalCategory {
             case .format where isBidirectional(bad): return "it holds the bidirectional control character \(code)"
+            case .format where bad == "\u{200D}": return "it holds the invisible format character \(code) where it joins no two emoji (it may stand only right between two, as in an emoji ZWJ sequence)"
             case .format: return "it holds the invisible format character \(code)"
             case .spaceSeparator: return "it holds the space character \(code), which looks like a plain space (write U+0020)"
             default: return "it holds the control or separator character \(code)"
@@ -482,7 +510,8 @@ public enum RuleName {
         names.map { "'\(shown($0))'" }.joined(separator: ", ")
     }
 
-    /// `name` with control, format and separator characters written as `\u{…}`.
+    /// `name` with control, format and separator characters written as `\u{…}` (a U+200D joining
+    /// two emoji too: on a terminal that draws no such sequence, `👩‍💻` and `👩💻` look alike).
     public static func shown(_ text: String) -> String {
         var result = ""
         for scalar in text.unicodeScalars {

@@ -42,6 +42,31 @@ extension Planner {
 }
 
 extension Planner {
+    /// The lock's lines kept as they are while a source could not be read: lines for outputs the
+    /// state does not record and the manifest does not produce now, which an output of a source
+    /// below an unreadable folder (a link, mode 000) may be. With no state (a fresh clone whose
+    /// source folder is a link at its first build) such a line is the only record that Derive
+    /// wrote the file; dropping it made the folder's return refuse the kept output as "not
+    /// written by Derive". Kept, the return adopts the file when it is the line's (digest and
+    /// action key) and replaces it when its digest and header are (a stale line), as for any
+    /// fresh clone; any other file is refused. Only lines `lockMayAuthorise` accepts (a rule's
+    /// `to:` gives that path), in a bucket of the manifest, not naming a source or control file.
+    func heldLockLines(wanted: PathSet, recorded: PathDictionary<OutputRecord>, held: PathDictionary<String>,
+                       expansion: Expansion.Result, protected: WantedIdentities) -> PathDictionary<LockFile.Entry> {
+        guard !expansion.failedSources.isEmpty || !expansion.failedFolders.isEmpty || !expansion.blockedOutputs.isEmpty,
+              let lock, let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName) else { return [:] }
+        let rules = LockableOutputs(manifest)
+        var kept: PathDictionary<LockFile.Entry> = [:]
+        for entry in lock.entries.values where !wanted.contains(entry.path) && recorded[entry.path] == nil && held[entry.path] == nil {
+            guard case .success(let placed?) = LockFile.place(entry.path, in: manifest), !protected.contains(placed.file),
+                  lockMayAuthorise(entry, rules: rules) == nil else { continue }
+            kept[entry.path] = entry
+        }
+        return kept
+    }
+}
+
+extension Planner {
     /// Why a lock entry cannot stand for an output Derive wrote, or nil when it may (it authorises
     /// no deletion: without a state nothing is deleted on the lock's word; `presentVouchedLines`
     /// counts the lines that pass, to bound the index a fresh clone reads): its bucket is one

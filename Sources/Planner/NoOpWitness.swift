@@ -209,6 +209,9 @@ public struct NoOpWitness: Sendable {
         public var outputs: [String]
         /// Racy files' digests (written within the racy margin of saving), by file.
         public var racy: PathDictionary<String>
+        /// How many outputs the state marked as adopted from the lock unverified when saved
+        /// (an `!adopted N` line): the no-op answer says so, as the full plan does.
+        public var adoptedUnverified = 0
     }
 
     public static func read(_ inputs: Inputs, disk: any Disk) -> Saved? {
@@ -223,7 +226,15 @@ public struct NoOpWitness: Sendable {
         var outputs: [String] = []
         outputs.reserveCapacity(lines.count - 4)
         var racy: PathDictionary<String> = [:]
+        var adopted = 0
         for line in lines.dropFirst(4) where !line.isEmpty {
+            if line.first == UInt8(ascii: "!") {
+                // `!adopted N` (an older Derive reads no such line: it plans, which is safe).
+                guard line.starts(with: Array(adoptedPrefix.utf8)),
+                      let count = Int(String(decoding: line.dropFirst(adoptedPrefix.utf8.count), as: UTF8.self)), count > 0 else { return nil }
+                adopted = count
+                continue
+            }
             if line.first == UInt8(ascii: "=") {
                 guard let (file, digest) = racyEntry(line) else { return nil }
                 racy[file] = digest
@@ -232,8 +243,10 @@ public struct NoOpWitness: Sendable {
             guard let output = unquote(line) else { return nil }
             outputs.append(output)
         }
-        return Saved(head: head, recorded: recorded, outputs: outputs, racy: racy)
+        return Saved(head: head, recorded: recorded, outputs: outputs, racy: racy, adoptedUnverified: adopted)
     }
+
+    static let adoptedPrefix = "!adopted "
 
     /// The number of outputs when the saved witness still holds (the plan would be empty), else nil.
     public static func holds(_ inputs: Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Int? {
@@ -296,7 +309,7 @@ public struct NoOpWitness: Sendable {
         // Files racy now were racy then (a later change would have moved their stat): the
         // witness vouches for them with the bytes it checked; any other leaves no witness.
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
-        save(inputs, snapshot: snapshot, outputs: saved.outputs, disk: disk, valid: true,
+        save(inputs, snapshot: snapshot, outputs: saved.outputs, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
              expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
              planDigest: { path, _ in saved.racy[path] ?? digests[path] }, racyMargin: racyMargin)
     }
@@ -311,7 +324,8 @@ public struct NoOpWitness: Sendable {
     /// by its bytes, read again now (after `recorded`) and equal to what the plan used, so a
     /// build started right after an edit leaves a witness at once (issue 15). A racy manifest
     /// file, or a racy input the plan did not hash, leaves no witness.
-    public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], disk: any Disk, valid: Bool,
+    /// `adoptedUnverified`: outputs the state marks as adopted from the lock unverified (`Saved`).
+    public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], disk: any Disk, valid: Bool, adoptedUnverified: Int = 0,
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             racyMargin: Int64 = 1_000_000_000) {
@@ -327,7 +341,8 @@ public struct NoOpWitness: Sendable {
             return
         }
         let inputLines = vouched.sortedByKey().map { "=" + $0.value + " " + JSONText.string($0.key) }
-        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + sorted.map(JSONText.string) + inputLines + racy)
+        let adopted = adoptedUnverified > 0 ? [adoptedPrefix + String(adoptedUnverified)] : []
+        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + sorted.map(JSONText.string) + inputLines + racy + adopted)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.
         TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, digest: { vouched[$0] ?? inputDigest($0, $1) })

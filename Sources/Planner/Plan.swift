@@ -22,6 +22,12 @@ public final class PlanItem: Sendable {
     public var recorded: OutputRecord? { history?.recorded }
     /// An up-to-date output known only from the lock (a fresh clone): the build records it.
     public var adopted: LockFile.Entry? { history?.adopted }
+    /// An output whose file nothing but a lock line vouches for: adopted by this plan, or adopted
+    /// by an earlier build and marked so in the state (`OutputRecord.adopted`), and neither
+    /// rendered nor verified since. `--verify` renders these again; `check` and `plan` count them.
+    public var isUnverifiedAdoption: Bool {
+        (kind == .upToDate || kind == .update) && derivative != nil && (adopted != nil || recorded?.adopted == true)
+    }
     /// The digest of the file the write may replace (one Derive wrote); nil: the path must be free.
     public let replaces: String?
     /// The record and the lock entry, held apart: both are large values, and a plan from scratch
@@ -116,6 +122,9 @@ public struct Plan: Sendable {
     /// Recorded outputs kept as built because their source could not be read this time, output →
     /// source (`bucket/key`): `check` says so instead of calling them no longer produced.
     public var heldBySource: PathDictionary<String> = [:]
+    /// Lock lines no state records, for outputs the manifest does not produce while a source
+    /// could not be read: kept in the rewritten lock as they are (`Planner.heldLockLines`).
+    public var heldLockLines: PathDictionary<LockFile.Entry> = [:]
     /// The derivatives of `erroredOutputs`, each with its error (a review still judges them).
     public var errored: [(derivative: Derivative, error: PlanError)] = []
     /// The state's records the plan was made from (output → record).
@@ -148,6 +157,8 @@ public struct Plan: Sendable {
     public var updates: [PlanItem] { items.filter { $0.kind == .update } }
     public var deletions: [PlanItem] { items.filter { $0.kind == .delete } }
     public var adoptions: [PlanItem] { items.filter { $0.adopted != nil } }
+    /// How many outputs only a lock line vouches for (`PlanItem.isUnverifiedAdoption`).
+    public var adoptedUnverified: Int { items.reduce(0) { $0 + ($1.isUnverifiedAdoption ? 1 : 0) } }
     /// Whether a build would change anything: an output, a record, the lock or the index.
     public var hasChanges: Bool { items.contains { $0.kind != .upToDate } || controlFiles.contains { $0.action != .blocked } }
     /// Control files a build cannot write (a user's file at the index path): the build fails on them.
@@ -166,7 +177,7 @@ public struct Plan: Sendable {
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
         // Recorded outputs neither planned nor deleted: their source (or its folder) could not be read.
-        let held = heldBySource.count
+        let held = heldBySource.count + heldLockLines.count
         if held > 0 { text += ", \(held) kept as built (\(held == 1 ? "its source" : "their sources") could not be read)" }
         let left = lockLeft.filter(\.present).count
         if left > 0 { text += ", \(left) left in place (known only from the lock)" }
@@ -301,6 +312,7 @@ public struct Planner: Sendable {
                                   derivative: nil, recorded: record, adopted: nil))
         }
         let lockLeft = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
+        let heldLines = heldLockLines(wanted: wanted, recorded: recorded, held: heldBySource, expansion: expansion, protected: protectedIdentities)
         // An orphan whose path leads through a symbolic link below its folder: never followed, so
         // the file (wherever the link leads) is kept and said so, not called gone or changed; the
         // build keeps its record (the link may be there only for a moment: attack 17's N6).
@@ -333,6 +345,7 @@ public struct Planner: Sendable {
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
         plan.heldBySource = heldBySource
+        plan.heldLockLines = heldLines
         plan.errored = errored
         plan.recorded = recorded
         return plan

@@ -66,11 +66,16 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
     public var height: Int
     public var format: String
     public var builtAt: Int64
+    /// Adopted from a lock line on its word (a fresh clone's plain build), not yet rendered
+    /// again: `--verify` renders it again; a render or a verification clears it (state v9).
+    public var adopted: Bool
 
     public init(path: String, rule: String, source: String, style: String?, matrix: String, engine: String, pipeline: String,
                 sourceDigest: String, dependencies: String, encoder: String, actionKey: String, acl: String,
-                outputDigest: String, size: Int64, width: Int, height: Int, format: String, builtAt: Int64, folder: String) {
+                outputDigest: String, size: Int64, width: Int, height: Int, format: String, builtAt: Int64, folder: String,
+                adopted: Bool = false) {
         self.folder = folder
+        self.adopted = adopted
         self.path = path; self.rule = rule; self.source = source; self.style = style; self.matrix = matrix
         self.engine = engine; self.pipeline = pipeline; self.sourceDigest = sourceDigest; self.dependencies = dependencies
         self.encoder = encoder; self.actionKey = actionKey; self.acl = acl; self.outputDigest = outputDigest
@@ -82,7 +87,7 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
         self.init(path: row[0], rule: row[1], source: row[2], style: row[3], matrix: row[4], engine: row[5], pipeline: row[6],
                   sourceDigest: row[7], dependencies: row[8], encoder: row[9], actionKey: row[10], acl: row[11],
                   outputDigest: row[12], size: row[13], width: row[14], height: row[15], format: row[16], builtAt: row[17],
-                  folder: row[18])
+                  folder: row[18], adopted: row[19])
     }
 
     /// The bucket name and key of `path`.
@@ -430,6 +435,13 @@ public final class StateStore: Sendable {
             // outside every project (`StateBinding`); a state whose token they do not hold is foreign.
             try db.create(table: "binding") { t in t.column("token", .text).notNull() }
         }
+        migrator.registerMigration("v9") { db in
+            // Outputs adopted from a lock line on its word alone (a fresh clone's plain build),
+            // kept marked until rendered again: `--verify` renders them, `check` and `plan` count
+            // them. Records of a state from before (0.13, v8) are not marked: nothing says which
+            // were adopted.
+            try db.alter(table: "outputs") { t in t.add(column: "adopted", .boolean).notNull().defaults(to: false) }
+        }
         return migrator
     }
 
@@ -521,7 +533,7 @@ public final class StateStore: Sendable {
             let identities = try Self.bucketFolderIdentities(db)
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
-                       actionKey, acl, outputDigest, size, width, height, format, builtAt, folder FROM outputs
+                       actionKey, acl, outputDigest, size, width, height, format, builtAt, folder, adopted FROM outputs
                 """)
             while let row = try rows.next() {
                 var record = OutputRecord(row: row)
@@ -619,6 +631,14 @@ public final class StateStore: Sendable {
         try queue.write { db in
             _ = try OutputRecord.deleteAll(db, keys: paths)
             for path in paths { try db.execute(sql: "DELETE FROM outputFiles WHERE path = ?", arguments: [path]) }
+        }
+    }
+
+    /// Clears the adopted mark of `paths`: their files were rendered again and held the same bytes.
+    public func markVerified(_ paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try queue.write { db in
+            for path in paths { try db.execute(sql: "UPDATE outputs SET adopted = 0 WHERE path = ? AND adopted != 0", arguments: [path]) }
         }
     }
 

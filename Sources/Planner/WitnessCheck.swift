@@ -28,10 +28,16 @@ public struct WitnessCheck: Sendable {
     /// The witness, its record and the state database (with its journal) as stat'ed before
     /// anything was read: another build changes at least one of them.
     let stateFiles: [FileStat?]
+    /// The lock the witness covers (named in the no-op answer's line about adopted outputs).
+    public var lockPath: String = ""
 
     /// The number of outputs when there is nothing to do: the witness holds, or only inputs'
     /// stats moved and each holds the bytes the last plan read.
     public var unchanged: Int? { held ?? found.flatMap { $0.edited.isEmpty ? $0.outputs : nil } }
+
+    /// How many outputs the state marked as adopted from the lock unverified when the witness
+    /// was saved: what a no-op answer says besides the count (`unchanged`).
+    public var adoptedUnverified: Int { saved?.adoptedUnverified ?? 0 }
 
     /// Whether the answer is the touched-only path's (its refresh saves the witness again).
     public var answeredByTouch: Bool { held == nil && unchanged != nil }
@@ -47,7 +53,7 @@ public struct WitnessCheck: Sendable {
                             racyMargin: Int64 = 1_000_000_000) -> WitnessCheck {
         let stateFiles = disk.stats(stateFilePaths(inputs))
         guard let saved = NoOpWitness.read(inputs, disk: disk), let snapshot = NoOpWitness.snapshot(inputs, disk: disk) else {
-            return WitnessCheck(snapshot: nil, held: nil, found: nil, incremental: incremental, saved: nil, stateFiles: stateFiles)
+            return WitnessCheck(snapshot: nil, held: nil, found: nil, incremental: incremental, saved: nil, stateFiles: stateFiles, lockPath: inputs.lockPath)
         }
         // The output half is stat'ed at most once, whichever path asks first.
         var outputsHold: Bool?
@@ -57,12 +63,12 @@ public struct WitnessCheck: Sendable {
         }
         if snapshot.digest == saved.head[0], NoOpWitness.inputsHold(saved, snapshot, disk: disk, racyMargin: racyMargin), outputs() {
             return WitnessCheck(snapshot: snapshot, held: saved.outputs.count, found: nil, incremental: incremental, saved: saved,
-                                stateFiles: stateFiles)
+                                stateFiles: stateFiles, lockPath: inputs.lockPath)
         }
         let found = incremental
             ? TouchedInputs.changes(inputs, saved: saved, snapshot: snapshot, disk: disk, racyMargin: racyMargin, outputsHold: outputs)
             : nil
-        return WitnessCheck(snapshot: snapshot, held: nil, found: found, incremental: incremental, saved: saved, stateFiles: stateFiles)
+        return WitnessCheck(snapshot: snapshot, held: nil, found: found, incremental: incremental, saved: saved, stateFiles: stateFiles, lockPath: inputs.lockPath)
     }
 
     /// Whether the state (witness, record, database) is as this check read it: no build ran

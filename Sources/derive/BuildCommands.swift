@@ -46,6 +46,13 @@ struct Workspace {
     /// A no-op check: the output count when nothing is to do, and the check with its stat pass.
     typealias NoOpCheck = (count: Int?, check: WitnessCheck?)
 
+    /// The line a no-op answer adds when the state marks outputs as adopted from the lock
+    /// unverified (the witness keeps their number), as the full plan says it; nil when none is.
+    static func unverifiedLine(_ noOp: NoOpCheck) -> String? {
+        guard let check = noOp.check, check.adoptedUnverified > 0 else { return nil }
+        return BuildCommand.unverified(check.adoptedUnverified, lock: check.lockPath)
+    }
+
     /// The check `NoOpShortcut` made and did not answer from, for the command ArgumentParser
     /// runs next with the same manifest (its own no-op step takes it over).
     private static let kept = NIOLockedValueBox<(manifest: String, refresh: Bool, noOp: NoOpCheck)?>(nil)
@@ -146,7 +153,8 @@ struct Workspace {
 }
 
 enum PlanPrinter {
-    static func print(_ plan: Plan, verbose: Bool) {
+    /// `lock`: the lock's path, named in the line about outputs only it vouches for.
+    static func print(_ plan: Plan, verbose: Bool, lock: String) {
         let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
         for item in plan.items {
@@ -165,7 +173,8 @@ enum PlanPrinter {
                 let only = plan.recordsOnly.contains(item.output) ? " (file already gone or changed: only its record is dropped)" : ""
                 Swift.print("\(paint("-", "31")) \(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
-                if verbose { Swift.print("  \(item.output)  up to date\(item.adopted != nil ? " (from derive.lock)" : "")") }
+                // Adopted by this plan, or by an earlier build and still marked: the lock's word.
+                if verbose { Swift.print("  \(item.output)  up to date\(item.isUnverifiedAdoption ? " (from derive.lock)" : "")") }
             }
         }
         // Lock lines no state records, for outputs the manifest does not produce: never deleted.
@@ -199,11 +208,13 @@ enum PlanPrinter {
         } else {
             Swift.print(plan.hasChanges ? plan.summary : PlanCommand.noChanges(plan.count(.upToDate)))
         }
+        // Outputs only a lock line vouches for (adopted by this plan's build, or by an earlier one).
+        if plan.adoptedUnverified > 0 { Swift.print(BuildCommand.unverified(plan.adoptedUnverified, lock: lock)) }
     }
 
     static func json(_ plan: Plan) throws -> Data {
         struct Item: Encodable { var kind: String; var output: String; var reasons: [String]; var source: String?; var recipe: String?; var actionKey: String? }
-        struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var upToDate: Int }
+        struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var upToDate: Int; var adoptedUnverified: Int }
         struct Control: Encodable { var file: String; var action: String; var reason: String }
         struct Failure: Encodable { var subject: String; var message: String }
         struct Left: Encodable { var output: String; var message: String }
@@ -216,7 +227,8 @@ enum PlanPrinter {
             // errors: the build refuses and writes nothing; failures: only those outputs fail.
             errors: plan.errors.map(\.message) + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
             failures: plan.failures.map { Failure(subject: $0.subject, message: $0.message) },
-            summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: plan.count(.delete) - plan.kept.count, upToDate: plan.count(.upToDate)))
+            summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: plan.count(.delete) - plan.kept.count, upToDate: plan.count(.upToDate),
+                             adoptedUnverified: plan.adoptedUnverified))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(report)
@@ -272,7 +284,8 @@ struct PlanCommand: ParsableCommand {
     /// The no-op step (`NoOpShortcut`'s too): the words when nothing is to do, and the check made.
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest)
-        return (noOp.count.map(noChanges), noOp)
+        let note = Workspace.unverifiedLine(noOp).map { "\n" + $0 } ?? ""
+        return (noOp.count.map { noChanges($0) + note }, noOp)
     }
 
     static func noChanges(_ count: Int) -> String { "No changes: \(count) outputs up to date." }
@@ -299,7 +312,7 @@ struct PlanCommand: ParsableCommand {
             for error in plan.errors { Output.printError(error.message) }
             for failure in plan.failures { Output.printFailure("\(failure.subject): \(failure.message)") }
             for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
-            PlanPrinter.print(plan, verbose: verbose)
+            PlanPrinter.print(plan, verbose: verbose, lock: workspace.session.lockPath)
         }
         if !plan.errors.isEmpty || !plan.failures.isEmpty || !plan.blockedControlFiles.isEmpty { throw ExitCode.failure }
         if detailedExitcode, plan.hasChanges { throw ExitCode(2) }
@@ -375,7 +388,8 @@ struct BuildCommand: ParsableCommand {
     /// made. A witness that held by rehashing just-written files is saved again.
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest, refresh: true)
-        return (noOp.count.map(nothingToDo), noOp)
+        let note = Workspace.unverifiedLine(noOp).map { "\n" + $0 } ?? ""
+        return (noOp.count.map { nothingToDo($0) + note }, noOp)
     }
 
     static func nothingToDo(_ count: Int) -> String { "Nothing to do: \(count) outputs up to date." }
@@ -457,8 +471,10 @@ struct BuildCommand: ParsableCommand {
         // Not clean: the next build plans and reports the breach again (no "nothing to do").
         if !breaches.isEmpty { workspace.session.forgetWitness() }
         let verifyFailed = !(verification?.failures.isEmpty ?? true)
+        // Outputs the state still marks as adopted from the lock unverified (now or by an earlier build).
+        let unverified = report.adoptedUnverified > 0 ? "\n" + Self.unverified(report.adoptedUnverified, lock: workspace.session.lockPath) : ""
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty, verification == nil {
-            return Result(summary: Self.nothingToDo(plan.count(.upToDate)), succeeded: true, writtenFiles: written, workspace: workspace)
+            return Result(summary: Self.nothingToDo(plan.count(.upToDate)) + unverified, succeeded: true, writtenFiles: written, workspace: workspace)
         }
         var parts = ["built \(report.built.count)"]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
@@ -475,7 +491,7 @@ struct BuildCommand: ParsableCommand {
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         if !failed.isEmpty { parts.append("\(failed.count) failed") }
         if !ignored.isEmpty { parts.append("\(ignored.count) build-state record\(ignored.count == 1 ? "" : "s") ignored (dropped)") }
-        let held = plan.heldBySource.count
+        let held = plan.heldBySource.count + plan.heldLockLines.count
         if held > 0 { parts.append("kept \(held) as built (\(held == 1 ? "its source" : "their sources") could not be read)") }
         if !report.controlErrors.isEmpty { parts.append("lock or index not written") }
         if !breaches.isEmpty { parts.append("\(breaches.count) budget breach\(breaches.count == 1 ? "" : "es")") }
@@ -484,11 +500,8 @@ struct BuildCommand: ParsableCommand {
                          + (verifyFailed ? " (\(verification.failures.count) could not be rendered)" : ""))
         }
         parts.append("\(plan.count(.upToDate) - report.adopted.count) up to date")
-        var summary = parts.joined(separator: ", ") + String(format: " in %.2f s.", Date().timeIntervalSince(started))
-        if verification == nil, !report.adopted.isEmpty {
-            // A fresh clone: the lock's word for those files' bytes was taken (README, "Fresh clones").
-            summary += "\n\(Self.unverified(report.adopted.count, lock: workspace.session.lockPath))"
-        }
+        // A fresh clone: the lock's word for those files' bytes was taken (README, "Fresh clones").
+        let summary = parts.joined(separator: ", ") + String(format: " in %.2f s.", Date().timeIntervalSince(started)) + unverified
         return Result(summary: summary,
                       succeeded: report.succeeded && breaches.isEmpty && !verifyFailed,
                       writtenFiles: written, workspace: workspace)
@@ -496,10 +509,13 @@ struct BuildCommand: ParsableCommand {
 }
 
 extension BuildCommand {
-    /// The one line a fresh clone's `build` and `check` print without `--verify`.
+    /// The one line `build`, `plan` and `check` print (without `--verify`) while outputs only the
+    /// lock vouches for are recorded or to be adopted: a fresh clone's, until verified or rendered.
     static func unverified(_ count: Int, lock: String) -> String {
         let name = (lock as NSString).lastPathComponent
-        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(name) vouches for \(count == 1 ? "its" : "their") bytes; derive check --verify renders \(count == 1 ? "it" : "them") again)"
+        let them = count == 1 ? "it" : "them"
+        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(name) vouches for \(count == 1 ? "its" : "their") bytes; "
+            + "derive check --verify renders \(them) again, derive build --verify also records \(them) as verified)"
     }
 }
 
@@ -526,7 +542,8 @@ struct CheckCommand: ParsableCommand {
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest)
         guard let count = noOp.count, !BudgetAudit.hasBudgets(manifest) else { return (nil, noOp) }
-        return (upToDate(count), noOp)
+        // As the full check prints them: the unverified line, then the verdict.
+        return ((Workspace.unverifiedLine(noOp).map { $0 + "\n" } ?? "") + upToDate(count), noOp)
     }
 
     static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }
@@ -592,7 +609,7 @@ struct ExplainCommand: ParsableCommand {
         }
         let status: String
         switch item.kind {
-        case .upToDate: status = item.adopted != nil ? "up to date (vouched for by derive.lock)" : "up to date"
+        case .upToDate: status = item.isUnverifiedAdoption ? "up to date (vouched for by derive.lock)" : "up to date"
         case .create: status = "will be created" + (item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))
         case .rebuild: status = "will be rebuilt: " + item.reasons.joined(separator: "; ")
         case .update: status = "up to date; its record will be updated: " + item.reasons.joined(separator: "; ")

@@ -142,6 +142,9 @@ import Testing
             ("x\\u200By", false), ("x\\u200Dy", false), ("x\\u2060y", false), ("\\uFEFFxy", false), ("x\\u00ADy", false),
             ("x\\u00A0y", false), ("x\\u3000y", false), (" sp", false), ("sp ", false), ("x\\U000E0041y", false), ("x\\U0001D173y", false),
             ("hero image", true), ("héro", true), ("a, b", true), ("x\\U0001F600y", true), ("Photos (large) · 2×", true), ("a  b", true),
+            ("\\U0001F469\\u200D\\U0001F4BB desk", true), ("\\U0001F469\\U0001F3FD\\u200D\\U0001F4BB", true), ("\\U0001F3F3\\uFE0F\\u200D\\U0001F308", true),
+            ("\\U0001F468\\u200D\\U0001F469\\u200D\\U0001F467", true), ("x\\u200D\\U0001F4BB", false), ("\\U0001F469\\u200Dy", false),
+            ("\\U0001F469\\u200D", false), ("\\U0001F469\\u200D\\u200D\\U0001F4BB", false), ("x\\uFE0F\\u200D\\U0001F4BB", false), ("xy\\n", false),
         ]
         var disagreements: [String] = []
         for (name, valid) in names {

@@ -92,6 +92,61 @@ import Glibc
         #expect(check.status == 0, "\(check.text)")
     }
 
+    /// A fresh clone (no state) whose source folder is already a link at its first build: the
+    /// rule fails there and the outputs are kept, and so are their lines in derive.lock (they were
+    /// dropped: the lock is written from the state, which had no record of them), so when the
+    /// folder comes back the build adopts the output the lock vouches for instead of refusing
+    /// "exists and was not written by Derive".
+    @Test func aFreshCloneWhoseSourceFolderIsALinkAdoptsItsOutputsWhenTheFolderComesBack() throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let output = try Data(contentsOf: project.url("out/photos/a.jpg"))
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try project.moveAndLinkBack()
+        for _ in 0..<2 {
+            let build = try project.run(["build"])
+            #expect(build.status == 1 && build.text.contains(Self.named), "\(build.text)")
+            #expect(!build.text.contains("no longer produced") && !build.text.contains("deleted"), "\(build.text)")
+            #expect(try Data(contentsOf: project.url("out/photos/a.jpg")) == output)
+            let lock = try String(contentsOf: project.url("derive.lock"), encoding: .utf8)
+            #expect(lock.contains("\"out/photos/a.jpg\""), "the kept output's line was dropped: \(lock)")
+        }
+        let check = try project.run(["check"])
+        #expect(check.status == 1 && check.text.contains(Self.named), "\(check.text)")
+        #expect(!check.text.contains("not produced by the manifest"), "\(check.text)")
+        try FileManager.default.removeItem(at: project.url("src/photos"))
+        #expect(rename(project.url("moved/photos").path, project.url("src/photos").path) == 0)
+        let back = try project.run(["build"])
+        #expect(back.status == 0, "\(back.text)")
+        #expect(!back.text.contains("was not written by Derive") && back.text.hasPrefix("built 0,"), "\(back.text)")
+        #expect(back.text.contains("adopted 1 from derive.lock"), "\(back.text)")
+        #expect(try Data(contentsOf: project.url("out/photos/a.jpg")) == output)
+        let clean = try project.run(["check"])
+        #expect(clean.status == 0, "\(clean.text)")
+        // Both: out/keep/b.jpg at the first build, out/photos/a.jpg now.
+        #expect(clean.text.contains("2 outputs adopted from derive.lock unverified"), "\(clean.text)")
+    }
+
+    /// The same return when the file was replaced meanwhile by one that is not the lock line's
+    /// (another picture): never written over, refused as a user's file.
+    @Test func aFileThatIsNotTheKeptLinesIsNotOverwrittenWhenTheFolderComesBack() throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try project.moveAndLinkBack()
+        #expect(try project.run(["build", "-q"]).status == 1)
+        let users = try Data(contentsOf: project.url("out/keep/b.jpg"))
+        try users.write(to: project.url("out/photos/a.jpg"))
+        try FileManager.default.removeItem(at: project.url("src/photos"))
+        #expect(rename(project.url("moved/photos").path, project.url("src/photos").path) == 0)
+        let back = try project.run(["build"])
+        #expect(back.status == 1, "\(back.text)")
+        #expect(back.text.contains("out/photos/a.jpg exists and was not written by Derive"), "\(back.text)")
+        #expect(try Data(contentsOf: project.url("out/photos/a.jpg")) == users)
+    }
+
     /// A photo folder linked in (`ln -s ../ext src/more`): named, nothing built from it, the rest
     /// built; removing the link makes the build clean again.
     @Test func aFolderLinkedIntoTheBucketIsNamed() throws {

@@ -181,7 +181,11 @@ import Testing
     /// refused like the controls, with the character shown as an escape.
     @Test(arguments: [("x\\u200By", "U+200B"), ("x\\u200Dy", "U+200D"), ("x\\u2060y", "U+2060"), ("\\uFEFFxy", "U+FEFF"),
                       ("x\\u00ADy", "U+00AD"), ("x\\u00A0y", "U+00A0"), ("x\\u3000y", "U+3000"), ("x\\u202Fy", "U+202F"),
-                      (" sp", "starts or ends with a space"), ("sp ", "starts or ends with a space"), ("x\\U000E0041y", "U+E0041")])
+                      (" sp", "starts or ends with a space"), ("sp ", "starts or ends with a space"), ("x\\U000E0041y", "U+E0041"),
+                      // U+200D joins two emoji only: not after a letter, before one, at an end, twice, or after a lone U+FE0F.
+                      ("x\\u200D\\U0001F4BB", "U+200D"), ("\\U0001F469\\u200Dy", "U+200D"), ("\\U0001F469\\u200D", "U+200D"),
+                      ("\\u200D\\U0001F4BB", "U+200D"), ("\\U0001F469\\u200D\\u200D\\U0001F4BB", "U+200D"),
+                      ("x\\uFE0F\\u200D\\U0001F4BB", "U+200D"), ("\\U0001F469 \\u200D\\U0001F4BB", "U+200D")])
     func invisibleCharactersInRuleNamesAreRefused(name: String, said: String) throws {
         let result = try Workspace().load(yaml: """
         version: 1
@@ -198,6 +202,44 @@ import Testing
         #expect(result.has(6, 11, "rule name '"), "\(result.lines)")
         #expect(result.has(6, 11, said), "\(result.lines)")
         #expect(!result.lines.joined().unicodeScalars.contains { $0.properties.generalCategory == .format }, "\(result.lines)")
+    }
+
+    /// Emoji ZWJ sequences are names: U+200D between two pictographs (Extended_Pictographic),
+    /// the first of them maybe with a skin tone or U+FE0F (`👩🏽‍💻`, `🏳️‍🌈`, `❤️‍🔥`).
+    @Test(arguments: ["\\U0001F469\\u200D\\U0001F4BB desk", "\\U0001F469\\U0001F3FD\\u200D\\U0001F4BB", "\\U0001F3F3\\uFE0F\\u200D\\U0001F308",
+                      "\\U0001F468\\u200D\\U0001F469\\u200D\\U0001F467 family", "\\u2764\\uFE0F\\u200D\\U0001F525", "a \\U0001F9D1\\u200D\\U0001F373 b"])
+    func emojiJoinedByZeroWidthJoinerAreRuleNames(name: String) throws {
+        let result = try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        derivatives:
+          - name: "\(name)"
+            from: src/*.jpg
+            process: image/resize,w_100
+            to: out/{name}.{ext}
+
+        """, objects: ["src": ["a.jpg"]])
+        #expect(!result.diagnostics.hasErrors, "\(result.lines)")
+    }
+
+    /// The schema's table of pictographs U+200D may join is exactly the scalars Swift's own
+    /// Unicode data joins into one Character that way (grapheme rule GB11: a pictograph, U+200D,
+    /// a pictograph), scalar by scalar; and RuleName's rule is that table.
+    @Test func theSchemasRuleNamePictographTableIsSwifts() {
+        var differing: [String] = []
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            var joined = String(), afterLetter = String("a\u{200D}")
+            joined.unicodeScalars.append(contentsOf: [scalar, "\u{200D}", scalar])
+            afterLetter.unicodeScalars.append(scalar)
+            // One Character only by GB11 (not because the scalar extends whatever precedes it).
+            let swifts = joined.count == 1 && afterLetter.count == 2
+            let inTable = ManifestSchema.ruleNamePictographs.contains { $0.contains(value) }
+            if inTable != swifts || RuleName.isPictograph(scalar) != swifts { differing.append("U+" + String(value, radix: 16, uppercase: true)) }
+        }
+        #expect(differing.isEmpty, "\(differing.count): \(differing.prefix(20))")
     }
 
     /// The schema's table of refused characters is exactly what `RuleName` refuses, scalar by
