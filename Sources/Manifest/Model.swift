@@ -465,10 +465,23 @@ public enum RuleName {
     }
 
     public static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar == "/" { return true }
+        if scalar == "/" || isInvisible(scalar) { return true }
         switch scalar.properties.generalCategory {
         case .control, .format, .lineSeparator, .paragraphSeparator: return true
         case .spaceSeparator: return scalar != " "
+        default: return false
+        }
+    }
+
+    /// Characters that show nothing but are not format characters (attack 18, L1b): the
+    /// combining grapheme joiner, Hangul and halfwidth fillers, Khmer inherent vowels, the blank
+    /// Braille pattern, and the unassigned default-ignorable code points. Variation selectors
+    /// (U+FE0F after an emoji, Mongolian and ideographic ones) change the character before them
+    /// and stay allowed.
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x034F, 0x115F...0x1160, 0x17B4...0x17B5, 0x2065, 0x2800, 0x3164, 0xFFA0, 0xFFF0...0xFFF8,
+             0xE0000, 0xE0002...0xE001F, 0xE0080...0xE00FF, 0xE01F0...0xE0FFF: return true
         default: return false
         }
     }
@@ -491,6 +504,7 @@ public enum RuleName {
         if let at = list.indices.first(where: { isForbidden(list[$0]) && !joinsEmoji(list, at: $0) }) {
             let bad = list[at]
             let code = "U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(4))"
+            if isInvisible(bad) { return "it holds the invisible character \(code)" }
             switch bad.properties.generalCategory {
             case .format where isBidirectional(bad): return "it holds the bidirectional control character \(code)"
             case .format where bad == "\u{200D}": return "it holds the invisible format character \(code) where it joins no two emoji (it may stand only right between two, as in an emoji ZWJ sequence)"

@@ -242,6 +242,23 @@ import Testing
         #expect(differing.isEmpty, "\(differing.count): \(differing.prefix(20))")
     }
 
+    /// Attack 18's L1b: characters that show nothing but are not format characters (the
+    /// combining grapheme joiner U+034F, Hangul fillers U+115F, U+3164, U+FFA0, the blank Braille
+    /// pattern U+2800) passed; they are refused by name. Variation selectors stay allowed:
+    /// U+FE0F after an emoji, a Mongolian free variation selector after its letter.
+    @Test func invisibleFillersAreRefusedInRuleNames() {
+        for scalar in ["\u{034F}", "\u{115F}", "\u{1160}", "\u{17B4}", "\u{3164}", "\u{FFA0}", "\u{2800}", "\u{E0000}", "\u{E0FFF}"] as [Unicode.Scalar] {
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+            let problem = RuleName.problem("a" + String(Character(scalar)) + "b")
+            #expect(problem == "it holds the invisible character \(code)", "\(code): \(problem ?? "accepted")")
+            #expect(RuleName.problem(String(Character(scalar))) != nil, "\(code) alone")
+        }
+        for name in ["\u{2764}\u{FE0F} love", "\u{1F469}\u{1F3FD}\u{200D}\u{1F4BB} desk", "\u{1820}\u{180B}", "\u{845B}\u{E0100}", "caf\u{00E9}", "ᄀ한"] {
+            #expect(RuleName.problem(name) == nil, "\(name.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+    }
+
     /// The schema's table of refused characters is exactly what `RuleName` refuses, scalar by
     /// scalar (a newer Unicode in Swift moves a character into Cf: this names it).
     @Test func theSchemasRuleNameTableIsTheLoadersRule() {
