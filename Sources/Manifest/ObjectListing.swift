@@ -56,16 +56,22 @@ public struct DiskObjectLister: ObjectLister {
             }
             defer { closedir(directory) }
             while let entry = readdir(directory) {
-                let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
-                let name = String(decoding: bytes, as: UTF8.self)
+                // The name decoded once (validated, else repaired) straight from `d_name`.
+                let (valid, name) = withUnsafeBytes(of: entry.pointee.d_name) { raw -> (Bool, String) in
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[..<(raw.firstIndex(of: 0) ?? raw.endIndex)])
+                    if let valid = String(validating: bytes, as: UTF8.self) { return (true, valid) }
+                    return (false, String(decoding: bytes, as: UTF8.self))
+                }
                 if !sourceListingKeeps(name) { continue }
                 // A name that is not UTF-8 cannot be a key: reported (escaped), never skipped silently.
-                if String(validating: bytes, as: UTF8.self) == nil {
+                if !valid {
+                    let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
                     others.append((prefix + Self.escaped(bytes), Self.notUTF8))
                     continue
                 }
-                let child = path + "/" + name
                 var type = entry.pointee.d_type
+                // Its path, only for what needs one (a stat, a folder to walk): not per file.
+                var child: String { path + "/" + name }
                 if type == UInt8(DT_UNKNOWN) || type == UInt8(DT_LNK) {
                     var childInfo = stat()
                     let followed = type == UInt8(DT_LNK) ? stat(child, &childInfo) : lstat(child, &childInfo)
