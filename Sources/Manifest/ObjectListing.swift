@@ -43,7 +43,8 @@ public struct DiskObjectLister: ObjectLister {
         let root = URL(fileURLWithPath: folder).standardizedFileURL.path
         var info = stat()
         guard stat(root, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
-        let skipped = PathSet(skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+        // A short list (the state folder), compared by bytes as a `PathSet` would, without one.
+        let skipped = skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         var keys: [String] = []
         var others: [(key: String, kind: String)] = []
         var pending: [(path: String, key: String)] = [(root, "")]
@@ -86,7 +87,7 @@ public struct DiskObjectLister: ObjectLister {
                     }
                 }
                 if type == UInt8(DT_DIR) {
-                    if !skipped.contains(child) { pending.append((child, prefix + name + "/")) }
+                    if !skipped.contains(where: { PathKey.same($0, child) }) { pending.append((child, prefix + name + "/")) }
                     others.append((prefix + name, "a folder"))
                 } else if type == UInt8(DT_REG) {
                     keys.append(prefix + name)
