@@ -178,18 +178,29 @@ public final class ConfinedFolder: Sendable {
     /// stats tens of thousands of files in a few hundred folders): the same confinement, a
     /// third of the system calls.
     public func statuses(_ keys: [ObjectKey]) -> [FileStatus?] {
-        var parents: [ArraySlice<UInt8>: Int32] = [:]   // folder key → descriptor (-1: unreachable)
-        defer { for fd in parents.values where fd >= 0 && fd != descriptor { close(fd) } }
+        // The folder of the run of keys being stated and its descriptor (-1: unreachable). The
+        // callers' keys come in runs of one folder (sorted, or grouped by folder), so a folder is
+        // walked once per run: no dictionary of folders, no hash of each key's folder (a runtime
+        // conformance lookup and a hash per key in the no-op profile, issue 15). Keys that
+        // alternate between folders walk once per key, as `status` does.
+        var current: (folder: ArraySlice<UInt8>, fd: Int32)?
+        defer { if let current, current.fd >= 0, current.fd != descriptor { close(current.fd) } }
+        var name: [CChar] = []
         return keys.map { key in
             let bytes = key.bytes[...]
-            let folder = bytes.lastIndex(of: UInt8(ascii: "/")).map { bytes[..<$0] } ?? bytes[bytes.startIndex..<bytes.startIndex]
-            let name = String(decoding: key.segments.last ?? [], as: UTF8.self)
+            let slash = bytes.lastIndex(of: UInt8(ascii: "/"))
+            let folder = slash.map { bytes[..<$0] } ?? bytes[bytes.startIndex..<bytes.startIndex]
+            // The last segment (as `key.segments.last`), NUL-terminated for fstatat: no String.
+            name.removeAll(keepingCapacity: true)
+            for byte in bytes[(slash.map { bytes.index(after: $0) } ?? bytes.startIndex)...] { name.append(CChar(bitPattern: byte)) }
+            name.append(0)
             let parent: Int32
-            if let known = parents[folder] {
-                parent = known
+            if let current, current.folder == folder {
+                parent = current.fd
             } else {
+                if let current, current.fd >= 0, current.fd != descriptor { close(current.fd) }
                 parent = (try? walkToParent(key, create: false))?.0 ?? -1
-                parents[folder] = parent
+                current = (folder, parent)
             }
             var info = stat()
             guard parent >= 0, fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }

@@ -8,7 +8,7 @@ public struct ManifestLoader {
     public static let currentVersion = 1
     /// A rule's matrix gives at most this many combinations (outputs per source and style).
     public static let maxMatrixCombinations = 1000
-    static let topLevelKeys = ManifestSchema.topLevel.names
+    static let topLevelKeys = ManifestSchema.topLevelNames
     static let includableKeys = ManifestSchema.includable
 
     public var lister: any ObjectLister
@@ -329,7 +329,7 @@ struct LoadState {
                 continue
             }
             guard let fields = mapping(value, "bucket '\(name)'") else { continue }
-            checkKeys(fields, allowed: ManifestSchema.bucket.names, context: "in bucket '\(name)'")
+            checkKeys(fields, allowed: ManifestSchema.bucketNames, context: "in bucket '\(name)'")
             guard let pathNode = fields.first(where: { $0.key == "path" })?.value else {
                 diagnostics.error(value.location, "bucket '\(name)' needs a 'path' (a folder relative to this file)")
                 continue
@@ -648,7 +648,7 @@ struct LoadState {
 
     mutating func rule(_ node: YAMLNode, knownStyles: Set<String>, catalogue: [String: Style]) -> RuleSyntax? {
         guard let fields = mapping(node, "a derivative rule") else { return nil }
-        checkKeys(fields, allowed: ManifestSchema.rule.names, context: "in a derivative rule")
+        checkKeys(fields, allowed: ManifestSchema.ruleNames, context: "in a derivative rule")
         func field(_ key: String) -> YAMLNode? { fields.first { $0.key == key }?.value }
         var ok = true
         let name = field("name").flatMap { string($0, "name") }

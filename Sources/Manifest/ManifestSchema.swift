@@ -200,6 +200,15 @@ public enum ManifestSchema {
         SchemaField("samples", .list(.string(pattern: "^[^/]+/.+")), "bucket/key of the sources every style is applied to (default: the first source of each rule)."),
     ]
 
+    /// The names of `topLevel`, `bucket` and `rule`, the keys the loader checks every manifest
+    /// against. Written out: the tables themselves build every pattern and description (the
+    /// rule name's character class among them), a fortieth of a 2 000-output no-op whose
+    /// manifest only needs the names (issue 15). `ManifestSchemaNamesTests` pins them to the tables.
+    public static let topLevelNames = ["version", "include", "buckets", "styles", "derivatives", "region", "access_keys", "limits", "index",
+                                       "state", "lock", "serve", "catalog"]
+    public static let bucketNames = ["path", "acl", "objects", "style_delimiters", "website", "url"]
+    public static let ruleNames = ["name", "from", "exclude", "styles", "process", "matrix", "to", "acl", "placeholder", "budget"]
+
     /// Keys an included file may hold.
     public static let includable = ["version", "include", "buckets", "styles", "derivatives"]
 

@@ -43,7 +43,8 @@ public struct DiskObjectLister: ObjectLister {
         let root = URL(fileURLWithPath: folder).standardizedFileURL.path
         var info = stat()
         guard stat(root, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
-        let skipped = PathSet(skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+        // A short list (the state folder), compared by bytes as a `PathSet` would, without one.
+        let skipped = skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         var keys: [String] = []
         var others: [(key: String, kind: String)] = []
         var pending: [(path: String, key: String)] = [(root, "")]
@@ -57,16 +58,22 @@ public struct DiskObjectLister: ObjectLister {
             }
             defer { closedir(directory) }
             while let entry = readdir(directory) {
-                let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
-                let name = String(decoding: bytes, as: UTF8.self)
+                // The name decoded once (validated, else repaired) straight from `d_name`.
+                let (valid, name) = withUnsafeBytes(of: entry.pointee.d_name) { raw -> (Bool, String) in
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[..<(raw.firstIndex(of: 0) ?? raw.endIndex)])
+                    if let valid = String(validating: bytes, as: UTF8.self) { return (true, valid) }
+                    return (false, String(decoding: bytes, as: UTF8.self))
+                }
                 if !sourceListingKeeps(name) { continue }
                 // A name that is not UTF-8 cannot be a key: reported (escaped), never skipped silently.
-                if String(validating: bytes, as: UTF8.self) == nil {
+                if !valid {
+                    let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
                     others.append((prefix + Self.escaped(bytes), Self.notUTF8))
                     continue
                 }
-                let child = path + "/" + name
                 var type = entry.pointee.d_type
+                // Its path, only for what needs one (a stat, a folder to walk): not per file.
+                var child: String { path + "/" + name }
                 if type == UInt8(DT_UNKNOWN) || type == UInt8(DT_LNK) {
                     var childInfo = stat()
                     let followed = type == UInt8(DT_LNK) ? stat(child, &childInfo) : lstat(child, &childInfo)
@@ -81,7 +88,7 @@ public struct DiskObjectLister: ObjectLister {
                     }
                 }
                 if type == UInt8(DT_DIR) {
-                    if !skipped.contains(child) { pending.append((child, prefix + name + "/")) }
+                    if !skipped.contains(where: { PathKey.same($0, child) }) { pending.append((child, prefix + name + "/")) }
                     others.append((prefix + name, "a folder"))
                 } else if type == UInt8(DT_REG) {
                     keys.append(prefix + name)

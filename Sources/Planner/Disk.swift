@@ -149,13 +149,34 @@ public struct RealDisk: Disk {
     /// (attack 17's N5: the lock's write made `mm/` again).
     public init(confiningTo roots: [String] = [], recorded: [String] = [], project: String? = nil) {
         folders = OpenFolders(project: project)
-        let buckets = PathSet(roots.map { RealDisk.standard($0) })
-        let others = PathSet(recorded.map { RealDisk.standard($0) }).subtracting(buckets)
-        // Buckets before recorded folders; longest first, so a bucket nested in another is
-        // walked from its own folder.
-        self.roots = buckets.sorted().sorted { $0.utf8.count > $1.utf8.count } + others.sorted().sorted { $0.utf8.count > $1.utf8.count }
+        let order = Self.rootOrder(roots.map { RealDisk.standard($0) }, recorded: recorded.map { RealDisk.standard($0) })
+        self.roots = order.roots
         rootBytes = self.roots.map { Array($0.utf8) }
-        recordedRoots = others
+        recordedRoots = order.recorded.isEmpty ? PathSet() : PathSet(order.recorded)
+    }
+
+    /// The roots in the order they are tried, and the recorded folders among them: buckets
+    /// before recorded folders (a bucket is never also a recorded one), each once by its bytes;
+    /// longest first, so a bucket nested in another is walked from its own folder, and in byte
+    /// order among equal lengths. Sorted arrays rather than sets: the `PathSet`s took a runtime
+    /// conformance lookup each in every command's start (issue 15). `rootOrderSlowly` is the
+    /// definition (`RealDiskStatsTests` compares them).
+    static func rootOrder(_ buckets: [String], recorded: [String]) -> (roots: [String], recorded: [String]) {
+        func unique(_ paths: [String]) -> [String] {
+            var kept: [String] = []
+            for path in paths.sortedByBytes() where kept.last.map({ !PathKey.same($0, path) }) ?? true { kept.append(path) }
+            return kept
+        }
+        let buckets = unique(buckets)
+        let others = recorded.isEmpty ? [] : unique(recorded).filter { path in !buckets.contains { PathKey.same($0, path) } }
+        return (buckets.sorted { $0.utf8.count > $1.utf8.count } + others.sorted { $0.utf8.count > $1.utf8.count }, others)
+    }
+
+    /// `rootOrder` as it was defined on `PathSet`s.
+    static func rootOrderSlowly(_ buckets: [String], recorded: [String]) -> (roots: [String], recorded: [String]) {
+        let buckets = PathSet(buckets)
+        let others = PathSet(recorded).subtracting(buckets)
+        return (buckets.sorted().sorted { $0.utf8.count > $1.utf8.count } + others.sorted().sorted { $0.utf8.count > $1.utf8.count }, others.sorted())
     }
 
     /// The confined folder for a root: a bucket opened as named, a recorded folder without links.

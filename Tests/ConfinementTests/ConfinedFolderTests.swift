@@ -44,6 +44,33 @@ struct Sandbox {
         #expect(batch.map { $0?.size } == [6, nil, 2, nil, nil, nil, nil, nil])
     }
 
+    /// `statuses` walks a folder once per run of keys in it and keeps only that run's
+    /// descriptor: keys in runs, alternating, nested, at the top, through a missing folder and
+    /// through a link must answer as `status` does key by key, and no folder below the bucket
+    /// may stay open afterwards (issue 15).
+    @Test func statusesInRunsAndAlternationsAgreeAndCloseEveryFolder() throws {
+        let box = try Sandbox()
+        let manager = FileManager.default
+        for folder in ["sub/deep", "other", "other/deep"] { try manager.createDirectory(atPath: box.bucket + "/" + folder, withIntermediateDirectories: true) }
+        for file in ["top.txt", "sub/deep/x.txt", "other/o.txt", "other/deep/y.txt"] {
+            try Data(file.utf8).write(to: URL(fileURLWithPath: box.bucket + "/" + file))
+        }
+        try box.link("linked", to: box.top + "/bucket/other")
+        let folder = try ConfinedFolder(path: box.bucket)
+        let names = ["sub/a.txt", "sub/a.txt", "sub/missing.txt", "other/o.txt", "sub/a.txt", "top.txt", "other/o.txt", "other/deep/y.txt",
+                     "other/o.txt", "sub/deep/x.txt", "sub/deep/x.txt", "nope/x.txt", "nope/y.txt", "linked/o.txt", "linked/o.txt",
+                     "sub/a.txt", "top.txt", "top.txt", "other", "sub/deep", "other/deep/y.txt"]
+        let keys = try names.map { try ObjectKey($0) }
+        let batch = folder.statuses(keys)
+        #expect(batch == keys.map { folder.status($0) })
+        #expect(batch.map { $0 != nil } == names.map { ["sub/a.txt", "other/o.txt", "top.txt", "other/deep/y.txt", "sub/deep/x.txt"].contains($0) })
+        #expect(folder.statuses([]) == [])
+        // Every descriptor `statuses` opened is closed: none of this process leads below the bucket.
+        let below = (realpath(box.bucket, nil).map { resolved in defer { free(resolved) }; return String(cString: resolved) } ?? box.bucket) + "/"
+        let open = try manager.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { try? manager.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0) }
+        #expect(!open.contains { $0.hasPrefix(below) }, "\(open.filter { $0.hasPrefix(below) })")
+    }
+
     @Test func neverFollowsALinkOutOfTheFolder() throws {
         let box = try Sandbox()
         try box.link("leak.txt", to: box.secret)

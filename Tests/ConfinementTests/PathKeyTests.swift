@@ -45,6 +45,32 @@ import Testing
         #expect(PathKey.ordered("a/b", "a/b.jpg") && !PathKey.ordered("a/b", "a/b"))
     }
 
+    /// `sortedByBytes` settles most comparisons on each path's first 16 bytes as two numbers
+    /// (issue 15): it must give the byte order itself at that window's edges (paths that end
+    /// inside it against ones with NUL bytes there, equal first 8 or 16 bytes, bytes above 0x7F
+    /// in either half, multi-byte scalars across the 8th and 16th byte), whatever the order given.
+    @Test func prefixKeyedSortAgreesWithByteOrder() {
+        var corpus = ["", "\u{0}", "\u{0}\u{0}", "a", "a\u{0}", "a\u{0}\u{0}b", "ab", "abcdefg", "abcdefgh", "abcdefgh\u{0}", "abcdefghi",
+                      "abcdefg\u{E9}", "abcdefg\u{7F}", "abcdefgh\u{FF}", "abcdefghijklmno", "abcdefghijklmnop", "abcdefghijklmnop\u{0}",
+                      "abcdefghijklmnopq", "abcdefghijklmno\u{E9}", "abcdefghijklmnoq", "abcdefghijklmnpa", "\u{E9}", "\u{FF}a", "\u{10FFFF}",
+                      "out/d1/s1.a.jpg", "out/d1/s1.b.jpg", "out/d10/s1.a.jpg", "out/d1/s10.a.jpg", "out/d1/s1.a.jpg\u{301}", "out/d1/s1.\u{E9}.jpg"]
+        let pieces = ["a", "b", "/", "\u{0}", "\u{7F}", "\u{80}", "\u{E9}", "\u{10000}", "out/d1/", "abcdefg"]
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<600 { corpus.append((0..<next(8)).map { _ in pieces[next(pieces.count)] }.joined()) }
+        corpus += corpus.prefix(40)   // duplicates
+        let expected = corpus.sorted(by: PathKey.orderedSlowly).map { Array($0.utf8) }
+        var shuffled = corpus
+        for index in shuffled.indices.reversed() { shuffled.swapAt(index, next(index + 1)) }
+        for order in [corpus, Array(corpus.reversed()), shuffled, corpus.sorted(by: PathKey.orderedSlowly)] {
+            #expect(order.sortedByBytes().map { Array($0.utf8) } == expected)
+        }
+        #expect([String]().sortedByBytes().isEmpty && ["x"].sortedByBytes() == ["x"])
+    }
+
     /// `same`, `ordered` and `sortedByBytes` compare by memcmp (issue 15): they must answer as
     /// the element-by-element definitions do, on every pair of a corpus made to cross their edges
     /// (empty, proper prefixes, NUL and bytes above 0x7F where signedness would matter, the
