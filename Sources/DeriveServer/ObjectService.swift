@@ -528,6 +528,24 @@ public final class ObjectService: Sendable {
         return ServiceResponse(status: 404, headers: page.headers, payload: page.payload)
     }
 
+    /// Whether `opened` (the folder just opened for `bucket`) is the folder of another bucket of
+    /// the manifest in force, lies inside one, or holds one: by device and inode, walking up
+    /// from each descriptor (`ConfinedFolder.lineage`). Asked when a folder is opened, not per
+    /// request (a few `openat` and `fstat` per bucket).
+    func sharesFiles(_ bucket: Bucket, _ opened: ConfinedFolder) -> Bool {
+        let mine = opened.lineage
+        guard let me = mine.first else { return true }
+        func same(_ a: FileStatus, _ b: FileStatus) -> Bool { a.device == b.device && a.inode == b.inode }
+        for other in configuration.manifest.buckets where other.name != bucket.name {
+            // No folder there: it shares nothing.
+            guard let theirs = try? ConfinedFolder(path: other.path) else { continue }
+            let line = theirs.lineage
+            guard let them = line.first else { return true }
+            if mine.contains(where: { same($0, them) }) || line.contains(where: { same($0, me) }) { return true }
+        }
+        return false
+    }
+
     /// The bucket's folder: the one at its path now (links on the way followed, as build does),
     /// nil while there is none. Kept open while it is still the folder at the path: each call
     /// compares the held folder's device and inode with what `stat` finds at the path now and
@@ -556,6 +574,10 @@ public final class ObjectService: Sendable {
         guard let opened = try? ConfinedFolder(path: bucket.path) else { return nil }
         // Replaced again between the stat and the open: not the folder checked.
         guard same(opened.heldStatus) else { throw OSSErrorBody.bucketFolderChanged }
+        // The folder opened itself, whatever the manifest's checks saw (attack 18's R1: a link
+        // flipped away and back while the manifest loaded left a folder inside a private bucket
+        // taken for checked): never another bucket's folder, inside one, or holding one.
+        guard !sharesFiles(bucket, opened) else { throw OSSErrorBody.bucketFolderChanged }
         return folders.withLockedValue { folders in
             if let open = folders[bucket.path], same(open.heldStatus) { return open }
             folders[bucket.path] = opened
