@@ -519,11 +519,17 @@ public final class ObjectService: Sendable {
     }
 
     /// The website's error document for an anonymous reader of a missing key, with status 404;
-    /// nil when the bucket has none or the caller may not read it (then NoSuchKey stands).
+    /// nil when the bucket has none or the caller may not read it (then NoSuchKey stands). The
+    /// request's `Range` and conditions were for the missing key, which has none: the document is
+    /// answered whole (attack 18's L4: a media element's `Range` got the XML NoSuchKey).
     func websiteErrorPage(_ bucket: Bucket, request: OperationRequest, head: Bool) -> ServiceResponse? {
+        var whole = request.request
+        whole.headers = whole.headers.filter { name, _ in name != "range" && name != "x-oss-range-behavior" && !name.hasPrefix("if-") }
+        let document = OperationRequest(service: request.service, request: whole, operation: request.operation, bucket: request.bucket,
+                                        key: request.key, query: request.query, caller: request.caller, exchange: request.exchange)
         guard request.caller == nil, let name = bucket.website?.error, let key = try? ObjectKey(name),
               (try? authorizer.authorizeRead(bucket, key, caller: nil)) != nil,
-              let page = try? plain(Target(bucket: bucket, key: key, query: []), request: request, head: head),
+              let page = try? plain(Target(bucket: bucket, key: key, query: []), request: document, head: head),
               page.status == 200 else { return nil }
         return ServiceResponse(status: 404, headers: page.headers, payload: page.payload)
     }
