@@ -331,10 +331,17 @@ struct ControlFileTargets {
 
     /// Why a public index may not list `outputs` (attack 17's N4: the load-time check's words,
     /// for the records the build would write into it): nil when the index is private or every
-    /// output is public. A recorded ACL that does not parse counts as private, as serve reads it.
+    /// output is public. Each output's ACL is the one serve answers it with (`EffectiveACL`: its
+    /// record, its rule now, and every rule whose output template gives its key); a recorded ACL
+    /// that does not parse counts as private, as serve reads it.
     static func publicIndexLeak(_ outputs: [OutputRecord], manifest: Manifest) -> String? {
-        guard let indexACL = manifest.indexACL, indexACL.isPublic else { return nil }
-        let hidden = outputs.filter { !(BucketACL(rawValue: $0.acl) ?? .private).isPublic }.sorted { PathKey.ordered($0.path, $1.path) }
+        let acls = EffectiveACL(manifest)
+        guard let indexACL = acls.indexACL, indexACL.isPublic else { return nil }
+        let hidden = outputs.filter { record in
+            let built = EffectiveACL.Built(acl: BucketACL(rawValue: record.acl) ?? .private, rule: record.rule, source: record.source)
+            guard let bucket = manifest.bucket(named: record.bucket) else { return !built.acl.isPublic }
+            return !acls.of(bucket, key: record.key, built: built).isPublic
+        }.sorted { PathKey.ordered($0.path, $1.path) }
         guard !hidden.isEmpty else { return nil }
         let shown = hidden.prefix(3).map { "\($0.path) of rule '\($0.rule)', from \($0.source)" }.joined(separator: "; ")
             + (hidden.count > 3 ? "; and \(hidden.count - 3) more" : "")

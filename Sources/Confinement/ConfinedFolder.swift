@@ -121,6 +121,30 @@ public final class ConfinedFolder: Sendable {
 
     deinit { close(descriptor) }
 
+    /// The identity of this folder and of each folder above it up to the root, found from the
+    /// descriptor (`..`, never a path): where the folder held is now, whatever links led to it.
+    /// At most 256 levels; empty when the folder cannot be looked at.
+    public var lineage: [FileStatus] {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return [] }
+        var result = [FileStatus(info)]
+        var current = dup(descriptor)
+        guard current >= 0 else { return result }
+        defer { close(current) }
+        for _ in 0..<256 {
+            let parent = openat(current, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard parent >= 0 else { break }
+            close(current)
+            current = parent
+            guard fstat(current, &info) == 0 else { break }
+            let status = FileStatus(info)
+            // The root is its own parent.
+            if let last = result.last, last.device == status.device, last.inode == status.inode { break }
+            result.append(status)
+        }
+        return result
+    }
+
     /// The folder held open, as `fstat` sees it (device and inode tell whether it is still the
     /// folder at `path`); nil when `fstat` fails.
     public var heldStatus: FileStatus? {

@@ -17,10 +17,15 @@ public protocol RecordedOutputs: Sendable {
     /// Whether `key` of `bucket` is (or may become) a derivative: a rule of the manifest may
     /// write it, or the lock lists it. Such a key is never written anonymously.
     func isDerivative(bucket: String, key: String) -> Bool
+
+    /// Whether the lock lists `key` of `bucket` (asked for keys the state does not record: a
+    /// line no rule's template gives is an output of a rule gone, private until a build).
+    func lockLists(bucket: String, key: String) -> Bool
 }
 
 extension RecordedOutputs {
     public func isDerivative(bucket: String, key: String) -> Bool { false }
+    public func lockLists(bucket: String, key: String) -> Bool { false }
 
     public func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
         try recordedACL(bucket: bucket, key: key).map { RecordedOutput(acl: $0, rule: nil, source: "") }
@@ -44,52 +49,52 @@ public struct NoRecordedOutputs: RecordedOutputs {
     public func recordedACL(bucket: String, key: String) -> BucketACL? { nil }
 }
 
-/// Who may read and write which object. One definition of the effective object ACL, used for
-/// every object a request touches: the source, each watermark object, the save-as target and
-/// the PUT target.
+/// Who may read and write which object. One definition of the effective object ACL
+/// (`EffectiveACL`, in the manifest's module: the build and the index guard use it too), used
+/// for every object a request touches: the source, each watermark object, the save-as target,
+/// the PUT target, each key of a listing, and a website's index and error documents.
 struct Authorizer: Sendable {
     let recorded: any RecordedOutputs
     /// The manifest in force (serve reloads it when it changes).
     let manifest: Manifest?
+    /// The manifest's rules' output templates, compiled once per manifest load.
+    let acls: EffectiveACL?
 
     init(recorded: any RecordedOutputs, manifest: Manifest? = nil) {
         self.recorded = recorded
         self.manifest = manifest
+        self.acls = manifest.map(EffectiveACL.init)
     }
 
-    /// For a built output of `bucket`, the more private of the ACL the build recorded and the one
-    /// the manifest in force gives it (`Manifest.derivativeACL`: its rule's `acl:`, else its
-    /// source's ACL; a rule gone or renamed: the bucket's object ACL for the key), so a rule or a
-    /// source made private applies at once and one made public waits for the build that records
-    /// it (attack 17's N6). Else the bucket's object-ACL rules (first match, `default` meaning the
-    /// bucket's ACL). When the record cannot be read the object is private: failing closed never
-    /// publishes a private output.
+    /// `EffectiveACL.of`: for a built output the more private of the ACL the build recorded and
+    /// the one the manifest in force gives it (attack 17's N6); for any key a rule's output
+    /// template can give, at most that rule's derivative ACL, recorded or not, state or no state
+    /// (attack 18's F1/F1b: a private rule's output "left in place" by a build, its record gone,
+    /// was served with its public bucket's ACL); a key only the lock names that no rule writes:
+    /// private; else the bucket's object-ACL rules. When the record cannot be read the object is
+    /// private: failing closed never publishes a private output.
     func effectiveACL(_ bucket: Bucket, _ key: ObjectKey) -> BucketACL {
         do {
-            guard let output = try recorded.recordedOutput(bucket: bucket.name, key: key.string) else {
-                return bucket.effectiveACL(of: key.string)
-            }
-            return builtACL(output, bucket, key) ?? output.acl
+            let output = try recorded.recordedOutput(bucket: bucket.name, key: key.string)
+            guard let acls else { return output?.acl ?? bucket.effectiveACL(of: key.string) }
+            let built = output.map { EffectiveACL.Built(acl: $0.acl, rule: $0.rule, source: $0.source) }
+            let listed = output == nil && recorded.lockLists(bucket: bucket.name, key: key.string)
+            return acls.of(bucket, key: key.string, built: built, lockListed: listed)
         } catch {
             return .private
         }
     }
 
-    /// The ACL the manifest in force leaves a built output, or nil when the record says nothing
-    /// of its rule (or there is no manifest).
-    private func builtACL(_ output: RecordedOutput, _ bucket: Bucket, _ key: ObjectKey) -> BucketACL? {
-        guard let rule = output.rule, let manifest else { return nil }
-        let now = manifest.derivativeACL(rule: rule, source: output.source) ?? bucket.effectiveACL(of: key.string)
-        return .morePrivate(output.acl, now)
-    }
-
     /// The value of `x-oss-object-acl` for the object: its own setting, `default` when it has none.
-    /// A built output's is its effective ACL (the same definition as `effectiveACL`).
+    /// A built output's, or a key a rule or the lock says is a derivative, is its effective ACL
+    /// (the same definition as `effectiveACL`).
     func objectACLHeader(_ bucket: Bucket, _ key: ObjectKey) -> String {
-        if let output = try? recorded.recordedOutput(bucket: bucket.name, key: key.string) {
-            return (builtACL(output, bucket, key) ?? output.acl).rawValue
-        }
-        return bucket.objects.first { $0.match.matches(key.string) }?.acl.rawValue ?? "default"
+        let own = bucket.objects.first { $0.match.matches(key.string) }?.acl
+        let derivative = (try? recorded.recordedOutput(bucket: bucket.name, key: key.string)) != nil
+            || !(acls?.writingRules(bucket: bucket.name, key: key.string).isEmpty ?? true)
+        let effective = effectiveACL(bucket, key)
+        if derivative || effective != (own?.resolved(bucket: bucket.acl) ?? bucket.acl) { return effective.rawValue }
+        return own?.rawValue ?? "default"
     }
 
     /// A signed request (any valid key of the manifest) may read everything; an anonymous one

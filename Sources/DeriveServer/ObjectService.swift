@@ -519,13 +519,37 @@ public final class ObjectService: Sendable {
     }
 
     /// The website's error document for an anonymous reader of a missing key, with status 404;
-    /// nil when the bucket has none or the caller may not read it (then NoSuchKey stands).
+    /// nil when the bucket has none or the caller may not read it (then NoSuchKey stands). The
+    /// request's `Range` and conditions were for the missing key, which has none: the document is
+    /// answered whole (attack 18's L4: a media element's `Range` got the XML NoSuchKey).
     func websiteErrorPage(_ bucket: Bucket, request: OperationRequest, head: Bool) -> ServiceResponse? {
+        var whole = request.request
+        whole.headers = whole.headers.filter { name, _ in name != "range" && name != "x-oss-range-behavior" && !name.hasPrefix("if-") }
+        let document = OperationRequest(service: request.service, request: whole, operation: request.operation, bucket: request.bucket,
+                                        key: request.key, query: request.query, caller: request.caller, exchange: request.exchange)
         guard request.caller == nil, let name = bucket.website?.error, let key = try? ObjectKey(name),
               (try? authorizer.authorizeRead(bucket, key, caller: nil)) != nil,
-              let page = try? plain(Target(bucket: bucket, key: key, query: []), request: request, head: head),
+              let page = try? plain(Target(bucket: bucket, key: key, query: []), request: document, head: head),
               page.status == 200 else { return nil }
         return ServiceResponse(status: 404, headers: page.headers, payload: page.payload)
+    }
+
+    /// Whether `opened` (the folder just opened for `bucket`) is the folder of another bucket of
+    /// the manifest in force, lies inside one, or holds one: by device and inode, walking up
+    /// from each descriptor (`ConfinedFolder.lineage`). Asked when a folder is opened, not per
+    /// request (a few `openat` and `fstat` per bucket).
+    func sharesFiles(_ bucket: Bucket, _ opened: ConfinedFolder) -> Bool {
+        let mine = opened.lineage
+        guard let me = mine.first else { return true }
+        func same(_ a: FileStatus, _ b: FileStatus) -> Bool { a.device == b.device && a.inode == b.inode }
+        for other in configuration.manifest.buckets where other.name != bucket.name {
+            // No folder there: it shares nothing.
+            guard let theirs = try? ConfinedFolder(path: other.path) else { continue }
+            let line = theirs.lineage
+            guard let them = line.first else { return true }
+            if mine.contains(where: { same($0, them) }) || line.contains(where: { same($0, me) }) { return true }
+        }
+        return false
     }
 
     /// The bucket's folder: the one at its path now (links on the way followed, as build does),
@@ -556,6 +580,10 @@ public final class ObjectService: Sendable {
         guard let opened = try? ConfinedFolder(path: bucket.path) else { return nil }
         // Replaced again between the stat and the open: not the folder checked.
         guard same(opened.heldStatus) else { throw OSSErrorBody.bucketFolderChanged }
+        // The folder opened itself, whatever the manifest's checks saw (attack 18's R1: a link
+        // flipped away and back while the manifest loaded left a folder inside a private bucket
+        // taken for checked): never another bucket's folder, inside one, or holding one.
+        guard !sharesFiles(bucket, opened) else { throw OSSErrorBody.bucketFolderChanged }
         return folders.withLockedValue { folders in
             if let open = folders[bucket.path], same(open.heldStatus) { return open }
             folders[bucket.path] = opened

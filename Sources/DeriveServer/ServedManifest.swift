@@ -155,8 +155,26 @@ public final class ServedManifest: Sendable {
         let wasBroken: Bool
         if case .failure = state.current { wasBroken = true } else { wasBroken = false }
         do {
-            let fresh = try load()
+            var fresh = try load()
             try accept(fresh)
+            // Paths the fresh manifest adds (a bucket added in the same edit as a folder swap, a
+            // new include) were not looked at before this load: their fingerprint taken now might
+            // be of a folder swapped in after the loader checked the one it saw, and would be
+            // taken for checked until the next change. So they are looked at now and the manifest
+            // loaded again, its checks seeing at least what was looked at (at most twice more; a
+            // list still growing then is marked unseen, so the next request loads again).
+            for attempt in 0...2 {
+                let added = (Self.watchedFiles(root: rootPath, manifest: fresh.manifest) + Self.watchedFolders(fresh.manifest))
+                    .filter { before[$0] == nil }
+                guard !added.isEmpty else { break }
+                guard attempt < 2 else {
+                    for path in added { before[path] = FileFingerprint(path: path, link: nil, target: Self.unseen) }
+                    break
+                }
+                for path in added { before[path] = FileFingerprint.of(path) }
+                fresh = try load()
+                try accept(fresh)
+            }
             state.current = .success(fresh)
             state.lastGood = fresh
             state.files = Self.watchedFiles(root: rootPath, manifest: fresh.manifest)
@@ -177,6 +195,10 @@ public final class ServedManifest: Sendable {
         state.digest = Self.digest(state.files)
         state.digestCheckedAt = now
     }
+
+    /// The fingerprint of a path no load has looked at: no folder has it, so `validatedFolder`
+    /// matches nothing (503 for that bucket) and the next request loads again.
+    static let unseen: [Int64] = [-1, -1, -1]
 
     /// What a reload may not change while serve runs.
     private func accept(_ fresh: ServedConfiguration) throws {

@@ -385,12 +385,10 @@ public struct Manifest: Sendable {
     }
 
     /// The index's effective ACL, the one an anonymous GET of it meets (`derive serve` and OSS
-    /// alike): its bucket's first matching `objects:` rule, else the bucket's ACL. Nil without an
-    /// index (or with an unknown bucket, an error of its own).
-    public var indexACL: BucketACL? {
-        guard let index, let bucket = bucket(named: index.bucket) else { return nil }
-        return bucket.effectiveACL(of: index.path)
-    }
+    /// alike): `EffectiveACL`, i.e. its bucket's first matching `objects:` rule, else the bucket's
+    /// ACL, and never more public than a rule whose output template gives its key. Nil without
+    /// an index (or with an unknown bucket, an error of its own).
+    public var indexACL: BucketACL? { EffectiveACL(self).indexACL }
 
     public var catalogue: [String: Style] {
         Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })

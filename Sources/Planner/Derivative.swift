@@ -100,6 +100,9 @@ public struct HashedName: Sendable, Hashable {
     public func key(digest: String) -> String { prefix + digest.prefix(length) + suffix }
     /// The key before rendering, with the placeholder.
     public var logicalKey: String { prefix + placeholder + suffix }
+    /// A key of this shape (zeros for the digest), for what depends on the shape only: which
+    /// rules' output templates give it (`EffectiveACL.derivative`).
+    public var sampleKey: String { prefix + String(repeating: "0", count: length) + suffix }
 }
 
 /// One output the manifest asks for: a rule applied to one source with one recipe.
@@ -264,9 +267,12 @@ struct Expansion {
         let engine: String
         /// Each variant as its derivatives share it (by index), unless a narrow source changes it.
         let recipes: [Derivative.Recipe]
+        /// The manifest's one definition of ACLs (compiled once per plan): each output's ACL.
+        let acls: EffectiveACL
 
         init(rule: Rule, ruleName: String, sourceBucket: Bucket, targetBucket: Bucket, variants: [Rule.Variant],
-             canonicals: [String], engine: String, encoder: String) {
+             canonicals: [String], engine: String, encoder: String, acls: EffectiveACL) {
+            self.acls = acls
             self.rule = rule; self.ruleName = ruleName; self.sourceBucket = sourceBucket; self.targetBucket = targetBucket
             self.variants = variants; self.canonicals = canonicals; self.engine = engine
             recipes = zip(variants, canonicals).map { variant, canonical in
@@ -324,11 +330,13 @@ struct Expansion {
         private let expansion: Expansion
         private let catalogue: [String: Style]
         private let engine: String
+        private let acls: EffectiveACL
         private var listings: [String: Listing] = [:]
 
         init(_ expansion: Expansion) {
             self.expansion = expansion
             catalogue = expansion.manifest.catalogue
+            acls = EffectiveACL(expansion.manifest)
             engine = expansion.identity.engine
         }
 
@@ -347,7 +355,7 @@ struct Expansion {
             let variants = try rule.variants(catalogue: catalogue)
             let context = RuleContext(rule: rule, ruleName: rule.planName, sourceBucket: sourceBucket, targetBucket: targetBucket,
                                       variants: variants, canonicals: variants.map(\.pipeline.canonical), engine: engine,
-                                      encoder: expansion.identity.encoder)
+                                      encoder: expansion.identity.encoder, acls: acls)
             return (listing, context)
         }
     }
@@ -554,7 +562,8 @@ struct Expansion {
             }
             derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
                                           recipe: task.context.recipe(index, variant: variant, canonical: canonical), origin: origin,
-                                          acl: task.rule.derivativeACL(sourceBucket: task.sourceBucket, sourceKey: key),
+                                          acl: task.context.acls.derivative(task.rule, sourceBucket: task.sourceBucket, sourceKey: key,
+                                                                            outputKey: hashed?.sampleKey ?? outputKey),
                                           dependencies: dependencies.joined(separator: ","), hashed: hashed))
         }
         if let (character, output) = unservable {

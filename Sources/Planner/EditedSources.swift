@@ -128,7 +128,7 @@ extension Expansion {
         guard let content = digests.cached(task.path, stat: stat), !(identity.refusesNonImages && content.format.isEmpty) else { return nil }
         let source = "\(task.sourceBucket.name)/\(task.key)"
         let origin = Derivative.Origin(source: source, sourcePath: task.path, format: content.format, digest: content.digest)
-        let acl = task.rule.derivativeACL(sourceBucket: task.sourceBucket, sourceKey: task.key)
+        let ruleACL = task.rule.derivativeACL(sourceBucket: task.sourceBucket, sourceKey: task.key)
         let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
         var derivatives: [Derivative] = []
         for index in task.variants.indices {
@@ -136,7 +136,8 @@ extension Expansion {
             let matrix = variant.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             let matches = records.filter { $0.style == variant.style && $0.matrix == matrix && $0.pipeline == canonical }
             guard matches.count == 1, let record = matches.first, record.sourceDigest == content.digest, record.engine == task.engine,
-                  record.encoder == identity.encoder, record.acl == acl.rawValue, PathKey.same(record.source, source), record.rule == task.ruleName,
+                  record.encoder == identity.encoder, record.acl == task.context.acls.derivative(task.rule, sourceBucket: task.sourceBucket, sourceKey: task.key, outputKey: record.key, ruleACL: ruleACL).rawValue,
+                  let acl = BucketACL(rawValue: record.acl), PathKey.same(record.source, source), record.rule == task.ruleName,
                   record.bucket == task.targetBucket.name
             else { return nil }
             let key = record.key

@@ -215,6 +215,8 @@ struct BuiltOutputs: RecordedOutputs {
     let ruleOutputs: RuleOutputs
     let lockFile: String
     private let store = NIOLockedValueBox<Opened>(.notYet)
+    /// The lock's paths as last read, with the identity, size and times of the file read.
+    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet)?>(nil)
 
     /// The state as opened, with the identity (device, inode) of the file it was opened from.
     enum Opened { case notYet, open(StateStore, FileIdentity?), broken(String, FileIdentity?) }
@@ -235,14 +237,26 @@ struct BuiltOutputs: RecordedOutputs {
         ruleOutputs.mayProduce(bucket: bucket, key: key) || lockLists(bucket: bucket, key: key)
     }
 
-    /// Whether the lock lists `bucket/key`. Read at each call (a build rewrites it); a lock
-    /// that does not parse lists nothing, the rules' patterns still guard their outputs.
+    /// Whether the lock lists `bucket/key`. Looked at at each call (a build rewrites it) and read
+    /// again when its device, inode, size or modification time changed (serve asks for every
+    /// key the state does not record); a lock that does not parse lists nothing, the rules'
+    /// patterns still guard their outputs.
     func lockLists(bucket: String, key: String) -> Bool {
         var info = stat()
-        guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes,
-              let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
-              let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return false }
-        return lock.entries[bucket + "/" + key] != nil
+        guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes else { return false }
+        let identity = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+                        Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+        let listed = lock.withLockedValue { cached -> PathSet in
+            if let cached, cached.identity == identity { return cached.paths }
+            var paths = PathSet()
+            if let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
+               let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
+                paths = lock.entries.keys
+            }
+            cached = (identity, paths)
+            return paths
+        }
+        return listed.contains(bucket + "/" + key)
     }
 
     func recordedACL(bucket: String, key: String) throws -> BucketACL? {

@@ -1,0 +1,56 @@
+import Access
+import Foundation
+import Imaging
+import Manifest
+import Testing
+@testable import DeriveServer
+
+/// Attack 18's R1: while a public bucket's path link was flipped between its folder and a folder
+/// inside a private bucket, a few anonymous requests got the private file (the identity serve
+/// took for checked was one the loader had not seen: a flip away and back during the load).
+/// Whatever the timing of the manifest's checks, the folder a request is answered from is
+/// checked itself when it is opened: one that is another bucket's folder, lies inside one, or
+/// holds one is never served (503).
+@Suite struct BucketFolderRound18Tests {
+    @Test func aBucketFolderThatSharesFilesWithAnotherBucketIsNeverServed() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r1-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("priv/sub"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: root.appendingPathComponent("v1"), withIntermediateDirectories: true)
+        try Data("TOPSECRET".utf8).write(to: root.appendingPathComponent("priv/sub/secret.txt"))
+        try Data("TOPSECRET".utf8).write(to: root.appendingPathComponent("priv/secret.txt"))
+        try Data("<h1>V1</h1>".utf8).write(to: root.appendingPathComponent("v1/index.html"))
+        let link = root.appendingPathComponent("site").path
+        func point(_ target: String) throws {
+            let fresh = link + ".new"
+            try? fm.removeItem(atPath: fresh)
+            try fm.createSymbolicLink(atPath: fresh, withDestinationPath: target)
+            #expect(rename(fresh, link) == 0)
+        }
+        try point("v1")
+        try Data("""
+            version: 1
+            buckets:
+              priv: {path: priv, acl: private}
+              site: {path: site, acl: public-read}
+
+            """.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        let result = ManifestLoader().load(root.appendingPathComponent("derive.yaml").path)
+        let manifest = try #require(result.manifest, "\(result.diagnostics.sorted)")
+        let service = try ObjectService(manifest: manifest, verifier: Verifier(keys: [:], region: "local"), engine: Engine(),
+                                        cacheFolder: root.appendingPathComponent(".derive/cache").path)
+        func get(_ target: String) -> ServiceResponse {
+            service.handle(ServiceRequest(method: "GET", target: target, headers: ["host": "127.0.0.1:9000"]))
+        }
+        #expect(get("/site/index.html").status == 200)
+        for (target, key) in [("priv/sub", "/site/secret.txt"), ("priv", "/site/secret.txt"), (".", "/site/priv/secret.txt")] {
+            try point(target)
+            let answer = get(key)
+            #expect(answer.status != 200 && !answer.text.contains("TOPSECRET"), "site -> \(target): \(answer.status) \(answer.text)")
+        }
+        try point("v1")
+        let back = get("/site/index.html")
+        #expect(back.status == 200 && back.text.contains("V1"), "\(back.status) \(back.text)")
+    }
+}
