@@ -29,7 +29,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
 
     public func matches(_ key: String) -> Bool {
         let text = Array(key.unicodeScalars)
-        return alternatives.contains { Glob.match($0, 0, text, 0) }
+        return alternatives.contains { Glob.match($0, 0, text, 0, WholeKey()) }
     }
 
     /// Matches a validated key (its bytes are UTF-8, so its scalars are exact).
@@ -102,10 +102,14 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         return found != negate
     }
 
-    /// Backtracking match; `**` crosses `/`, `*` and `?` do not. `**/` also matches no folder.
-    static func match(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int) -> Bool {
+    /// Backtracking match of the pattern `p` from `i` against the text `s` from `j`: `**` crosses
+    /// `/`, `*`, `?` and classes do not; `**/` also matches no folder. `end` says what the text
+    /// is: a whole key (the pattern must end with it), or the beginning of keys (a folder and its
+    /// `/`), where the pattern may go on past the text's end and `end` decides on what is left.
+    static func match<End: TextEnd>(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int, _ end: End) -> Bool {
         var i = i, j = j
         while i < p.count {
+            if End.isBeginning, j == s.count { return end.accepts(i) }
             switch p[i] {
             case "*":
                 if i + 1 < p.count, p[i + 1] == "*" {
@@ -113,28 +117,28 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
                     if next < p.count, p[next] == "/" {
                         // "**/": zero folders, or any prefix ending in "/".
                         next += 1
-                        if match(p, next, s, j) { return true }
+                        if match(p, next, s, j, end) { return true }
                         var k = j
                         while k < s.count {
-                            if s[k] == "/", match(p, next, s, k + 1) { return true }
+                            if s[k] == "/", match(p, next, s, k + 1, end) { return true }
                             k += 1
                         }
-                        return false
+                        return End.isBeginning && end.accepts(i)   // or goes on past the text
                     }
                     var k = j
                     while k <= s.count {
-                        if match(p, next, s, k) { return true }
+                        if match(p, next, s, k, end) { return true }
                         k += 1
                     }
-                    return false
+                    return End.isBeginning && end.accepts(i)
                 }
                 var k = j
                 while k <= s.count {
-                    if match(p, i + 1, s, k) { return true }
-                    if k < s.count, s[k] == "/" { break }
+                    if match(p, i + 1, s, k, end) { return true }
+                    if k < s.count, s[k] == "/" { return false }
                     k += 1
                 }
-                return false
+                return End.isBeginning && end.accepts(i)
             case "?":
                 guard j < s.count, s[j] != "/" else { return false }
                 i += 1; j += 1
@@ -147,7 +151,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
                 i += 1; j += 1
             }
         }
-        return j == s.count
+        return j == s.count && (!End.isBeginning || end.accepts(i))
     }
 
     /// Whether some key below the folder `folder` (`folder/…`) could match: whether a listing
@@ -155,65 +159,48 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     /// then named instead of passed over in silence.)
     public func mayMatchBelow(_ folder: String) -> Bool {
         let text = Array((folder + "/").unicodeScalars)
-        return alternatives.contains { p in Glob.prefixMatch(p, 0, text, 0) { i in i < p.count } }
+        return alternatives.contains { p in Glob.match(p, 0, text, 0, SomePatternLeft(count: p.count)) }
     }
 
     /// Whether every key below the folder `folder` matches (`folder/**`, `**/folder/**`): an
     /// `exclude:` that takes the whole folder away.
     public func matchesEverythingBelow(_ folder: String) -> Bool {
         let text = Array((folder + "/").unicodeScalars)
-        return alternatives.contains { p in
-            Glob.prefixMatch(p, 0, text, 0) { i in
-                let rest = p[i...]
-                return rest.elementsEqual(["*", "*"] as [Unicode.Scalar]) || rest.elementsEqual(["*", "*", "/", "*"] as [Unicode.Scalar])
-            }
-        }
+        return alternatives.contains { p in Glob.match(p, 0, text, 0, RestTakesAnyKey(pattern: p)) }
     }
 
-    /// Matches `s` as the beginning of a key: when all of `s` is consumed, `accept` decides on
-    /// the position of the pattern left for the rest of the key (`**` and `*` may also go on
-    /// into it). The same rules as `match`: `**` crosses `/`, `*`, `?` and classes do not.
-    static func prefixMatch(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int, _ accept: (Int) -> Bool) -> Bool {
-        if j == s.count { return accept(i) }
-        guard i < p.count else { return false }
-        switch p[i] {
-        case "*":
-            if i + 1 < p.count, p[i + 1] == "*" {
-                // `**` takes any part of the rest of `s` (and may go on past it).
-                var next = i + 2
-                if next < p.count, p[next] == "/" {
-                    next += 1
-                    if prefixMatch(p, next, s, j, accept) { return true }
-                    var k = j
-                    while k < s.count {
-                        if s[k] == "/", prefixMatch(p, next, s, k + 1, accept) { return true }
-                        k += 1
-                    }
-                    return accept(i)
-                }
-                var k = j
-                while k < s.count {
-                    if prefixMatch(p, next, s, k, accept) { return true }
-                    k += 1
-                }
-                return accept(i) || accept(next)
-            }
-            var k = j
-            while k < s.count {
-                if prefixMatch(p, i + 1, s, k, accept) { return true }
-                if s[k] == "/" { return false }
-                k += 1
-            }
-            return accept(i) || accept(i + 1)
-        case "?":
-            guard s[j] != "/" else { return false }
-            return prefixMatch(p, i + 1, s, j + 1, accept)
-        case "[":
-            guard s[j] != "/", let close = p[(i + 1)...].firstIndex(of: "]"), classAdmits(Array(p[(i + 1)..<close]), s[j]) else { return false }
-            return prefixMatch(p, close + 1, s, j + 1, accept)
-        default:
-            guard p[i] == s[j] else { return false }
-            return prefixMatch(p, i + 1, s, j + 1, accept)
+    /// What the text given to `match` is: a whole key, or the beginning of keys, where what is
+    /// left of the pattern when the text ends is judged.
+    protocol TextEnd {
+        /// `false`: the text is a whole key. `true`: it is the beginning of keys, and where it
+        /// ends, `accepts` decides.
+        static var isBeginning: Bool { get }
+        /// With the text used up and the pattern at `i` (or a `*` or `**` at `i` going on into
+        /// the rest of the key): whether keys that go on from here are what is asked for.
+        func accepts(_ i: Int) -> Bool
+    }
+
+    /// The text is a whole key: the pattern must end where it ends.
+    struct WholeKey: TextEnd {
+        static var isBeginning: Bool { false }
+        func accepts(_ i: Int) -> Bool { false }   // never asked: a key has no rest
+    }
+
+    /// The text is a folder and its `/`: some key below it may match while some pattern is left.
+    struct SomePatternLeft: TextEnd {
+        let count: Int
+        static var isBeginning: Bool { true }
+        func accepts(_ i: Int) -> Bool { i < count }
+    }
+
+    /// The text is a folder and its `/`: every key below it matches when what is left is `**`
+    /// or `**/*`.
+    struct RestTakesAnyKey: TextEnd {
+        let pattern: [Unicode.Scalar]
+        static var isBeginning: Bool { true }
+        func accepts(_ i: Int) -> Bool {
+            let rest = pattern[i...]
+            return rest.elementsEqual(["*", "*"] as [Unicode.Scalar]) || rest.elementsEqual(["*", "*", "/", "*"] as [Unicode.Scalar])
         }
     }
 

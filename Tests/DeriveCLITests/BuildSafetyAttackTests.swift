@@ -8,8 +8,6 @@ import Glibc
 
 /// The second attack on build safety (issue 9), end to end through the binary.
 @Suite(.serialized) struct BuildSafetyAttackTests {
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
-
     /// A small project: `src/` with five sample images, one rule writing `out/`, an index.
     struct Project {
         let root: URL

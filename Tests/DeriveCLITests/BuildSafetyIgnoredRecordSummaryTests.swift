@@ -8,18 +8,12 @@ import Testing
 /// its own path and counted as what it is.
 @Suite(.serialized) struct BuildSafetyIgnoredRecordSummaryTests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// Attack 15's F8 shape: Derive's `outA` moved away and a new `outA` of copies made, the
     /// bucket then moved to `outB`: every output is built in `outB`, every old record ignored.
     @Test func ignoredRecordsAreCountedAsIgnoredNotAsFailed() throws {
-        let project = try Project(index: false, outPath: "outA")
+        let project = try Project.withCopiesAtItsOldBucketPath()
         defer { project.remove() }
-        #expect(try project.run(["build", "-q"]).status == 0)
-        try FileManager.default.moveItem(at: project.url("outA"), to: project.url("outA.old"))
-        try FileManager.default.createDirectory(at: project.url("outA"), withIntermediateDirectories: true)
-        for name in project.outputs { try FileManager.default.copyItem(at: project.url("outA.old/\(name)"), to: project.url("outA/\(name)")) }
-        try project.write("derive.yaml", Project.manifest(outPath: "outB", index: false))
         let plan = try project.run(["plan"])
         let planned = text(plan.stdout)
         #expect(plan.status == 1, "\(planned) \(plan.stderr)")

@@ -8,7 +8,6 @@ import Glibc
 /// link cases), end to end through the binary.
 @Suite(.serialized) struct BuildSafetyRound11Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// Adds a lock line per (path, format) for the file at that path, with its real digest.
     func injectLock(_ project: Project, _ entries: [(path: String, format: String)]) throws {
@@ -178,20 +177,10 @@ extension BuildSafetyRound11Tests {
         return (project, victim)
     }
 
-    func contents(_ folder: URL) throws -> [String: Data] {
-        var result: [String: Data] = [:]
-        for name in try FileManager.default.subpathsOfDirectory(atPath: folder.path) {
-            let url = folder.appendingPathComponent(name)
-            var isFolder: ObjCBool = false
-            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue { result[name] = try Data(contentsOf: url) }
-        }
-        return result
-    }
-
     @Test func planAndBuildNameOldCopiesAndTheOldIndexBehindALinkedOldFolder() throws {
         let (project, victim) = try movedBucketWithOldFolderLinked()
         defer { project.remove(); try? FileManager.default.removeItem(at: victim) }
-        let before = try contents(victim)
+        let before = try treeContents(victim)
         #expect(before.count == 6, "\(before.keys)")
         let plan = try project.run(["plan"])
         let planText = text(plan.stdout) + plan.stderr
@@ -203,14 +192,14 @@ extension BuildSafetyRound11Tests {
             #expect(said.contains("out/sub/\(name) leads through a symbolic link (out), which Derive does not follow; left in place"), "\(name): \(said)")
         }
         #expect(said.contains("out/sub/index.json (Derive's old index) leads through a symbolic link (out)"), "\(said)")
-        #expect(try contents(victim) == before, "the folder behind the link changed")
+        #expect(try treeContents(victim) == before, "the folder behind the link changed")
         #expect(project.exists("out2/sub/landscape.jpg"))
     }
 
     @Test func cleanNamesRecordedOutputsBehindALinkedOldFolder() throws {
         let (project, victim) = try movedBucketWithOldFolderLinked()
         defer { project.remove(); try? FileManager.default.removeItem(at: victim) }
-        let before = try contents(victim)
+        let before = try treeContents(victim)
         let clean = try project.run(["clean"])
         let said = text(clean.stdout) + clean.stderr
         #expect(clean.status == 1, "\(said)")
@@ -218,6 +207,6 @@ extension BuildSafetyRound11Tests {
             #expect(said.contains("out/sub/\(name) leads through a symbolic link (out), which Derive does not follow"), "\(name): \(said)")
         }
         #expect(said.contains("out/sub/index.json leads through a symbolic link (out)"), "\(said)")
-        #expect(try contents(victim) == before)
+        #expect(try treeContents(victim) == before)
     }
 }

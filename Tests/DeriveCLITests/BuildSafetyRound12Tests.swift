@@ -8,18 +8,6 @@ import Glibc
 /// The twelfth round on build safety (issue 9, attack 11's A1 to A5), end to end through the binary.
 @Suite(.serialized) struct BuildSafetyRound12Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
-
-    /// Rewrites the lock's first line to name `path` as the old index, with that file's digest.
-    func pointLockHeader(_ project: Project, at path: String) throws {
-        var lines = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).components(separatedBy: "\n")
-        // Keys keep their order: a lock's first line starts with its format.
-        let digest = SHA256Hex.of(try Data(contentsOf: project.url(path)))
-        lines[0] = lines[0].replacingOccurrences(of: #""index":"[^"]*","indexDigest":"[0-9a-f]*""#,
-                                                 with: #""index":"\#(path)","indexDigest":"\#(digest)""#, options: .regularExpression)
-        #expect(lines[0].contains(digest), "\(lines[0])")
-        try lines.joined(separator: "\n").write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
-    }
 
     // MARK: A1: an old index named only by the lock is never deleted in a fresh clone
 

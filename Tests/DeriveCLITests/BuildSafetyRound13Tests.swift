@@ -9,7 +9,6 @@ import Glibc
 /// through the binary.
 @Suite(.serialized) struct BuildSafetyRound13Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// Runs `derive` in the project and returns its result and its own peak resident memory in KiB:
     /// the highest `VmHWM` of its `/proc/<pid>/status`, polled every 2 ms until it exits (no outside
@@ -75,15 +74,6 @@ import Glibc
         let handle = try FileHandle(forWritingTo: url)
         try handle.truncate(atOffset: bytes)
         try handle.close()
-    }
-
-    /// Rewrites the lock's first line to name `path` as the old index with `digest` (not checked).
-    func pointLockHeader(_ project: Project, at path: String, digest: String) throws {
-        var lines = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).components(separatedBy: "\n")
-        lines[0] = lines[0].replacingOccurrences(of: #""index":"[^"]*","indexDigest":"[0-9a-f]*""#,
-                                                 with: #""index":"\#(path)","indexDigest":"\#(digest)""#, options: .regularExpression)
-        #expect(lines[0].contains(path), "\(lines[0])")
-        try lines.joined(separator: "\n").write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
     }
 
     static let bigFile: UInt64 = 400 << 20

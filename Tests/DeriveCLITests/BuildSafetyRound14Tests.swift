@@ -11,7 +11,6 @@ import Glibc
 /// through the binary.
 @Suite(.serialized) struct BuildSafetyRound14Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// Swaps two names with `renameat2(RENAME_EXCHANGE)` in a loop on its own thread until stopped:
     /// a sync tool or editor renaming a file into place, as fast as it can. It never destroys a file.
@@ -39,16 +38,6 @@ import Glibc
             done.wait()
             return lock.withLock { swaps }
         }
-    }
-
-    /// Every regular file below `folder` whose bytes are `wanted`.
-    func files(holding wanted: Data, below folder: URL) -> [String] {
-        let walker = FileManager.default.enumerator(atPath: folder.path)
-        var found: [String] = []
-        while let name = walker?.nextObject() as? String {
-            if (try? Data(contentsOf: folder.appendingPathComponent(name))) == wanted { found.append(name) }
-        }
-        return found
     }
 
     // MARK: R1: a rebuild's rename never replaces a file swapped in after the check
@@ -109,7 +98,7 @@ import Glibc
         #expect(try project.run(["build", "-q"]).status == 0)
         try FileManager.default.removeItem(at: project.url(".derive"))
         try round13.sparseFile(project, "out/big.json", bytes: Self.hugeFile)
-        try round13.pointLockHeader(project, at: "out/big.json", digest: String(repeating: "0", count: 64))
+        try pointLockHeader(project, at: "out/big.json", digest: String(repeating: "0", count: 64))
         try padLock(project, count: 12_000) { String(format: "src/z%05ld.txt", $0) }
         let (result, peak) = try round13.runMeasured(project, ["plan"])
         #expect(peak > 0)

@@ -11,7 +11,6 @@ import Glibc
 /// the binary.
 @Suite(.serialized) struct BuildSafetyRound15Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// The project's state database, opened for a hand edit.
     func state(_ project: Project) throws -> DatabaseQueue {
@@ -141,16 +140,6 @@ import Glibc
 
     // MARK: F1: a file moved onto Derive's temporary name is never left there, nor swept
 
-    /// Every regular file below `folder` whose bytes are `wanted`.
-    func files(holding wanted: Data, below folder: URL) -> [String] {
-        let walker = FileManager.default.enumerator(atPath: folder.path)
-        var found: [String] = []
-        while let name = walker?.nextObject() as? String {
-            if (try? Data(contentsOf: folder.appendingPathComponent(name))) == wanted { found.append(name) }
-        }
-        return found
-    }
-
     /// A pid no process has.
     func deadPID() -> Int32 {
         var dead: Int32 = 4_000_000
@@ -255,7 +244,7 @@ import Glibc
         try FileManager.default.removeItem(at: project.url(".derive"))
         try FileManager.default.removeItem(at: project.url("out/index.json"))
         try round13.sparseFile(project, "out/index.json", bytes: BuildSafetyRound14Tests.hugeFile)
-        try round13.pointLockHeader(project, at: "out/index.json", digest: try sha256sum(project.url("out/index.json")))
+        try pointLockHeader(project, at: "out/index.json", digest: try sha256sum(project.url("out/index.json")))
         let lines = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).split(separator: "\n").map(String.init)
         var entries = Array(lines.dropFirst())
         for i in 0..<12_000 {

@@ -7,7 +7,6 @@ import Testing
 /// removed and never installed under the file's name.
 @Suite(.serialized) struct BuildSafetyRound16RaceTests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// One write a test races: the file (its name for the test hook, its path in the project),
     /// the instant the user's file is moved onto the temporary name, and whether the write
@@ -20,16 +19,6 @@ import Testing
             .flatMap { file in ["before-install", "removing"].flatMap { instant in
                 [false, true].map { Race(name: file.0, path: file.1, instant: instant, replaces: $0) }
             } }
-    }
-
-    /// Every regular file below `folder` whose bytes are `wanted`, by relative path.
-    func files(holding wanted: Data, below folder: URL) -> [String] {
-        let walker = FileManager.default.enumerator(atPath: folder.path)
-        var found: [String] = []
-        while let name = walker?.nextObject() as? String {
-            if (try? Data(contentsOf: folder.appendingPathComponent(name))) == wanted { found.append(name) }
-        }
-        return found.sorted()
     }
 
     /// The test hook exchanges the user's file with the temporary name at the instant picked:

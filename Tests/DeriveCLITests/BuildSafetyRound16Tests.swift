@@ -11,7 +11,6 @@ import Glibc
 /// where the build state's records may lead, end to end through the binary.
 @Suite(.serialized) struct BuildSafetyRound16Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     func state(_ project: Project) throws -> DatabaseQueue {
         try BuildSafetyRound15Tests().state(project)
@@ -166,13 +165,8 @@ import Glibc
     /// Attack 15's F8: the user moved Derive's `outA` away and made a new `outA` of copies; the
     /// bucket then moved to `outB`. Before the fix, the copies in the user's new folder were deleted.
     @Test func copiesInANewFolderAtTheOldBucketPathAreKept() throws {
-        let project = try Project(index: false, outPath: "outA")
+        let project = try Project.withCopiesAtItsOldBucketPath()
         defer { project.remove() }
-        #expect(try project.run(["build", "-q"]).status == 0)
-        try FileManager.default.moveItem(at: project.url("outA"), to: project.url("outA.old"))
-        try FileManager.default.createDirectory(at: project.url("outA"), withIntermediateDirectories: true)
-        for name in project.outputs { try FileManager.default.copyItem(at: project.url("outA.old/\(name)"), to: project.url("outA/\(name)")) }
-        try project.write("derive.yaml", Project.manifest(outPath: "outB", index: false))
         let build = try project.run(["build"])
         let built = text(build.stdout) + build.stderr
         for name in project.outputs {

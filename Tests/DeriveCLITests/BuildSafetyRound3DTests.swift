@@ -7,7 +7,6 @@ import Glibc
 /// The third attack on build safety (issue 9), items 1, 2, 8, 9 and 10 b/c/e, end to end.
 @Suite(.serialized) struct BuildSafetyRound3DTests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     static func manifest(from pattern: String, index: Bool = true) -> String {
         Project.manifest(outPath: "out", index: index).replacingOccurrences(of: "from: src/*.jpg", with: "from: \(pattern)")
@@ -58,20 +57,6 @@ import Glibc
     }
 
     // MARK: 2: a copied project sharing a bucket folder outside its tree
-
-    func copiedProject() throws -> (outer: URL, original: URL, copy: URL) {
-        let outer = try CLI.temporaryFolder()
-        let project = try Project(outPath: "../shared-out")
-        let original = outer.appendingPathComponent("proj")
-        try FileManager.default.moveItem(at: project.root, to: original)
-        #expect(try CLI.run(["build", "-q"], in: original).status == 0)
-        let copy = outer.appendingPathComponent("copy")
-        let cp = Process()
-        cp.executableURL = URL(fileURLWithPath: "/bin/cp")
-        cp.arguments = ["-a", original.path, copy.path]
-        try cp.run(); cp.waitUntilExit()
-        return (outer, original, copy)
-    }
 
     @Test func cleanInACopyLeavesTheOriginalsIndex() throws {
         let (outer, original, copy) = try copiedProject()

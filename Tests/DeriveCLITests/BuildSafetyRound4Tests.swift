@@ -8,25 +8,8 @@ import Glibc
 /// The fourth attack on build safety (issue 9), end to end through the binary.
 @Suite(.serialized) struct BuildSafetyRound4Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     // MARK: 1: plan, check and build agree on another manifest's outputs
-
-    /// A project copied with `cp -a` whose bucket lies outside its tree: the copy's state is the
-    /// original's (not yet moved aside by any build).
-    func copiedProject() throws -> (outer: URL, original: URL, copy: URL) {
-        let outer = try CLI.temporaryFolder()
-        let project = try Project(outPath: "../shared-out")
-        let original = outer.appendingPathComponent("proj")
-        try FileManager.default.moveItem(at: project.root, to: original)
-        #expect(try CLI.run(["build", "-q"], in: original).status == 0)
-        let copy = outer.appendingPathComponent("copy")
-        let cp = Process()
-        cp.executableURL = URL(fileURLWithPath: "/bin/cp")
-        cp.arguments = ["-a", original.path, copy.path]
-        try cp.run(); cp.waitUntilExit()
-        return (outer, original, copy)
-    }
 
     @Test func planAndCheckInACopySharingABucketReportTheOriginalsOutputsAsBuildDoes() throws {
         let (outer, original, copy) = try copiedProject()

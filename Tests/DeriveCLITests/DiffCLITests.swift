@@ -113,20 +113,6 @@ struct DiffTestError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Every file below `folder` (relative path → bytes).
-func treeContents(_ folder: URL) throws -> [String: Data] {
-    var result: [String: Data] = [:]
-    let enumerator = FileManager.default.enumerator(atPath: folder.path)
-    while let name = enumerator?.nextObject() as? String {
-        var isFolder: ObjCBool = false
-        let path = folder.appendingPathComponent(name).path
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
-            result[name] = try Data(contentsOf: URL(fileURLWithPath: path))
-        }
-    }
-    return result
-}
-
 @Suite(.serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
 struct DiffCLITests {
     /// Without a build nothing is known of the old bytes; the text is exact, and nothing is written.

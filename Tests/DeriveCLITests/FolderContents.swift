@@ -9,3 +9,17 @@ func contents(_ folder: URL) throws -> [String: Data] {
     }
     return result
 }
+
+/// Every file below `folder` (relative path → bytes).
+func treeContents(_ folder: URL) throws -> [String: Data] {
+    var result: [String: Data] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: folder.path)
+    while let name = enumerator?.nextObject() as? String {
+        var isFolder: ObjCBool = false
+        let path = folder.appendingPathComponent(name).path
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
+            result[name] = try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+    }
+    return result
+}

@@ -12,7 +12,6 @@ import Glibc
 /// line dropped from the lock; clean removes only today's outputs. With a state, the records decide.
 @Suite(.serialized) struct LockOwnershipRound13Tests {
     typealias Site = SiteRound11Tests.Site
-    static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// One rule `r` from `images/*.jpg` into bucket `site` (`_site/`), with an index.
     static func manifest(process: String? = nil, styles: [String]? = nil, matrix: String? = nil, to: String) -> String {
@@ -96,16 +95,16 @@ import Glibc
         try site.freshClone()
         try site.write(edit.after)
         let plan = try site.run(["plan"])
-        let planText = Self.text(plan.stdout) + plan.stderr
+        let planText = text(plan.stdout) + plan.stderr
         #expect(plan.status == 0, "\(planText)")
         for name in edit.gone {
             #expect(planText.contains("= site/\(name)  left: known only from derive.lock (no build state)"), "\(name): \(planText)")
         }
         #expect(!planText.contains("  delete:"), "\(planText)")
         let build = try site.run(["build"])
-        #expect(build.status == 0, "\(Self.text(build.stdout)) \(build.stderr)")
-        #expect(!Self.text(build.stdout).contains("deleted"), "\(Self.text(build.stdout)) \(build.stderr)")
-        #expect(Self.text(build.stdout).contains("left \(edit.gone.count) in place (known only from derive.lock)"), "\(Self.text(build.stdout))")
+        #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
+        #expect(!text(build.stdout).contains("deleted"), "\(text(build.stdout)) \(build.stderr)")
+        #expect(text(build.stdout).contains("left \(edit.gone.count) in place (known only from derive.lock)"), "\(text(build.stdout))")
         for name in edit.gone { #expect(!site.lock().contains(name), "\(name) still in the lock") }
         try Self.expectClean(site, left: edit.left + edit.gone, edit.name)
     }
@@ -116,7 +115,7 @@ import Glibc
         try site.freshClone()
         try site.write(edit.after)
         let clean = try site.run(["clean"])
-        let cleanText = Self.text(clean.stdout) + clean.stderr
+        let cleanText = text(clean.stdout) + clean.stderr
         #expect(clean.status == 0, "\(cleanText)")
         for name in edit.left { #expect(!site.exists("_site/\(name)"), "clean left \(name): \(cleanText)") }
         for name in edit.gone {
@@ -148,14 +147,14 @@ import Glibc
         try Self.addLockLines(site, hostile)
         try site.write(edit.after)
         let plan = try site.run(["plan"])
-        let planText = Self.text(plan.stdout) + plan.stderr
+        let planText = text(plan.stdout) + plan.stderr
         #expect(plan.status == 0, "\(planText)")
         for path in ["site/a-60.webp", "site/b-60.webp"] + hostile.map(\.0) {
             #expect(planText.components(separatedBy: "= \(path)  left: known only from derive.lock").count == 2, "\(path): \(planText)")
         }
         #expect(!planText.contains("  delete:") && !planText.contains("failure"), "\(planText)")
         let build = try site.run(["build"])
-        let buildText = Self.text(build.stdout) + build.stderr
+        let buildText = text(build.stdout) + build.stderr
         #expect(build.status == 0, "\(buildText)")
         #expect(try Data(contentsOf: site.url("_site/b-60.webp")) == b60, "\(buildText)")
         #expect(try String(contentsOf: site.url("_site/a-60.webp"), encoding: .utf8) == "edited by hand\n")
@@ -178,7 +177,7 @@ import Glibc
         try Self.addLockLines(site, [("site/notes/plan.webp", "webp", "_site/notes/plan.webp")])
         try site.write(edit.after)
         let clean = try site.run(["clean"])
-        let cleanText = Self.text(clean.stdout) + clean.stderr
+        let cleanText = text(clean.stdout) + clean.stderr
         #expect(clean.status == 0, "\(cleanText)")
         #expect(!site.exists("_site/a-40.webp") && !site.exists("_site/b-40.webp"), "\(cleanText)")
         #expect(site.exists("_site/b-60.webp"), "\(cleanText)")
@@ -207,13 +206,13 @@ import Glibc
         try site.freshClone()
         try site.write(Self.manifest(process: process, matrix: "w: [40]", to: to))
         let plan = try site.run(["plan"])
-        let planText = Self.text(plan.stdout) + plan.stderr
+        let planText = text(plan.stdout) + plan.stderr
         // Known only from the lock: left, the link as the hard link (nothing is followed or deleted).
         #expect(planText.contains("= site/\(a)  left: known only from derive.lock"), "\(planText)")
         #expect(planText.contains("= site/\(b)  left: known only from derive.lock"), "\(planText)")
         let build = try site.run(["build"])
-        #expect(build.status == 0, "\(Self.text(build.stdout)) \(build.stderr)")
-        #expect(!Self.text(build.stdout).contains("deleted"), "\(Self.text(build.stdout))")
+        #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
+        #expect(!text(build.stdout).contains("deleted"), "\(text(build.stdout))")
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: site.url("_site/" + a).path)) == "../mine-a.webp")
         #expect(try Data(contentsOf: site.url("mine-a.webp")) == aBytes)
         #expect(try Data(contentsOf: site.url("_site/" + b)) == bBytes)
@@ -237,16 +236,6 @@ import Glibc
 /// lists, or a folder, is not an old index: nothing advises deleting it by hand.
 @Suite(.serialized) struct BuildSafetyRound13MessagesTests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
-
-    /// Rewrites the lock's first line to name `path` as the old index (with `digest`).
-    func pointLockHeader(_ project: Project, at path: String, digest: String) throws {
-        var lines = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).components(separatedBy: "\n")
-        lines[0] = lines[0].replacingOccurrences(of: #""index":"[^"]*","indexDigest":"[0-9a-f]*""#,
-                                                 with: #""index":"\#(path)","indexDigest":"\#(digest)""#, options: .regularExpression)
-        #expect(lines[0].contains(path), "\(lines[0])")
-        try lines.joined(separator: "\n").write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
-    }
 
     @Test(arguments: ["out/landscape.jpg", "out/sub"]) func aLockHeaderNamingAnOutputOrAFolderAdvisesNoRemoval(_ named: String) throws {
         let project = try Project()
@@ -329,7 +318,6 @@ import Glibc
 /// outputs in place and names each once, as for plain names.
 @Suite(.serialized) struct LockOwnershipHashedMovesTests {
     typealias Site = SiteRound11Tests.Site
-    static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
     static let before = LockOwnershipRound13Tests.manifest(process: "image/resize,w_40/format,webp", to: "site/{name}.{hash}.webp")
 
     // (`site/{name}.webp` still gives `a.725e80319c.webp`, `{name}` being any listed name: that
@@ -344,7 +332,7 @@ import Glibc
         try site.freshClone()
         try site.write(LockOwnershipRound13Tests.manifest(process: "image/resize,w_40/format,webp", to: moved))
         let build = try site.run(["build"])
-        let buildText = Self.text(build.stdout) + build.stderr
+        let buildText = text(build.stdout) + build.stderr
         #expect(!buildText.contains("deleted 2"), "\(moved): \(buildText)")
         for (name, data) in zip(old, bytes) {
             #expect(try Data(contentsOf: site.url("_site/\(name)")) == data, "\(moved): \(name) was touched")
@@ -364,7 +352,7 @@ import Glibc
         try site.freshClone()
         try LockOwnershipRound13Tests.addLockLines(site, [("site/assets/logo-\(SHA256Hex.of(logo).prefix(8)).png", "png", victim)])
         let plan = try site.run(["plan"])
-        #expect(!(Self.text(plan.stdout) + plan.stderr).contains("delete: no longer produced"), "\(Self.text(plan.stdout)) \(plan.stderr)")
+        #expect(!(text(plan.stdout) + plan.stderr).contains("delete: no longer produced"), "\(text(plan.stdout)) \(plan.stderr)")
         _ = try site.run(["build"])
         #expect(try Data(contentsOf: site.url(victim)) == logo, "build deleted \(victim)")
         try LockOwnershipRound13Tests.addLockLines(site, [("site/assets/logo-\(SHA256Hex.of(logo).prefix(8)).png", "png", victim)])

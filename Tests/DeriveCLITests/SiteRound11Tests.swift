@@ -9,8 +9,6 @@ import Glibc
 /// `{hash}` names that coincide (F2), the width a resize really sees (F4), and the manifest
 /// `derive init` writes (F3, F5).
 @Suite(.serialized) struct SiteRound11Tests {
-    static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
-
     struct Site {
         let root: URL
         init(_ images: [String: String], manifest: String?) throws {
@@ -63,7 +61,7 @@ import Glibc
         try FileManager.default.removeItem(at: site.url("images/o.jpg"))
         let build = try site.run(["build"])
         #expect(build.status == 0, "\(build.stderr)")
-        #expect(Self.text(build.stdout).contains("= site/o-300.webp  left: known only from derive.lock"), "\(Self.text(build.stdout))")
+        #expect(text(build.stdout).contains("= site/o-300.webp  left: known only from derive.lock"), "\(text(build.stdout))")
         #expect(site.exists("_site/o-300.webp"))
         #expect(!site.lock().contains("o-300"))
     }
@@ -81,9 +79,9 @@ import Glibc
         // The old hashed file is known only from the lock: left (attack 16's H2), its line dropped.
         let now = site.files("_site")
         #expect(now.count == 2 && now.contains(old[0]) && now.allSatisfy { $0.hasPrefix("o-300.") }, "old \(old), now \(now)")
-        #expect(Self.text(build.stdout).contains("= site/\(old[0])  left: known only from derive.lock"), "\(Self.text(build.stdout))")
+        #expect(text(build.stdout).contains("= site/\(old[0])  left: known only from derive.lock"), "\(text(build.stdout))")
         #expect(!site.lock().contains(old[0]))
-        #expect(Self.text(try site.run(["build"]).stdout).contains("Nothing to do: 1 outputs up to date"))
+        #expect(text(try site.run(["build"]).stdout).contains("Nothing to do: 1 outputs up to date"))
     }
 
     @Test func cleanInAFreshCloneRemovesSourceWidthOutputsAndLeavesWhatTheManifestNoLongerWrites() throws {
@@ -195,7 +193,7 @@ import Glibc
         #expect(!files.contains { $0.hasSuffix(".png") || $0.hasSuffix(".heic") || $0.hasSuffix(".tiff") }, "\(files)")
         let html = try site.run(["html", "photos/landscape.jpg", "--rule", "responsive"])
         #expect(html.status == 0, "\(html.stderr)")
-        let picture = Self.text(html.stdout)
+        let picture = text(html.stdout)
         #expect(picture.contains("<source type=\"image/avif\"") && picture.contains("<source type=\"image/webp\""), "\(picture)")
         let index = try String(contentsOf: site.url("_site/derive-index.json"), encoding: .utf8)
         #expect(index.contains("\"placeholder\""), "\(index)")
@@ -203,7 +201,7 @@ import Glibc
         let page = try String(contentsOf: site.url("_site/index.html"), encoding: .utf8)
         #expect(page.contains("fetch(\"derive-index.json\")") && page.contains(".responsive"))
         #expect(index.contains("\"url\": \"./landscape-480."), "addresses from the page at _site/index.html")
-        #expect(Self.text(try site.run(["build"]).stdout).contains("Nothing to do:"))
+        #expect(text(try site.run(["build"]).stdout).contains("Nothing to do:"))
         #expect(try site.run(["clean"]).status == 0)
         #expect(site.exists("_site/index.html"), "clean removes only what builds wrote")
     }

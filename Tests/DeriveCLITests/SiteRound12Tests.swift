@@ -9,7 +9,6 @@ import Glibc
 /// animated sources (L3), the default JPEG quality of JPEG sources (L2), `init` on a link (L6).
 @Suite(.serialized) struct SiteRound12Tests {
     typealias Site = SiteRound11Tests.Site
-    static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// Rule `a` names its WebP after its bytes; `b` (when given) writes `literal` by name.
     static func hashedAnd(literal: String?) -> String {
@@ -47,9 +46,9 @@ import Glibc
         for path in ["out", ".derive", "derive.lock"] { try FileManager.default.removeItem(at: site.url(path)) }
         try site.write(Self.hashedAnd(literal: name))
         let plan = try site.run(["plan", "--detailed-exitcode"])
-        #expect(plan.status == 2, "the plan cannot know the hashed name yet: \(Self.text(plan.stdout)) \(plan.stderr)")
+        #expect(plan.status == 2, "the plan cannot know the hashed name yet: \(text(plan.stdout)) \(plan.stderr)")
         let build = try site.run(["build"])
-        #expect(build.status != 0, "\(Self.text(build.stdout))")
+        #expect(build.status != 0, "\(text(build.stdout))")
         #expect(build.stderr.contains("would be written twice") && build.stderr.contains(name), "\(build.stderr)")
         #expect(build.stderr.contains("nothing was built"), "\(build.stderr)")
         #expect(site.files("out").isEmpty, "written before the refusal: \(site.files("out"))")
@@ -69,15 +68,15 @@ import Glibc
         try site.write(Self.hashedAnd(literal: name))
         for _ in 0..<2 {
             let build = try site.run(["build"])
-            #expect(build.status != 0, "\(Self.text(build.stdout))")
+            #expect(build.status != 0, "\(text(build.stdout))")
             #expect(build.stderr.contains("would be written twice") && build.stderr.contains(name), "\(build.stderr)")
             #expect(try Data(contentsOf: site.url("out/" + name)) == before)
             #expect(site.lock() == lock, "the lock changed: \(site.lock())")
         }
         let check = try site.run(["check"])
-        #expect(check.status != 0, "\(Self.text(check.stdout))")
+        #expect(check.status != 0, "\(text(check.stdout))")
         let plan = try site.run(["plan", "-v", "--detailed-exitcode"])
-        #expect(plan.status == 1 && plan.stderr.contains("would be written twice"), "\(Self.text(plan.stdout)) \(plan.stderr)")
+        #expect(plan.status == 1 && plan.stderr.contains("would be written twice"), "\(text(plan.stdout)) \(plan.stderr)")
     }
 
     @Test func aHashedNameEqualToAUsersFileKeepsTheFileAndSaysSo() throws {
@@ -89,7 +88,7 @@ import Glibc
         let mine = Data("the user's own file\n".utf8)
         try mine.write(to: site.url("out/" + name))
         let build = try site.run(["build"])
-        #expect(build.status != 0, "\(Self.text(build.stdout))")
+        #expect(build.status != 0, "\(text(build.stdout))")
         #expect(build.stderr.contains(name) && build.stderr.contains("not written by Derive"), "\(build.stderr)")
         #expect(try Data(contentsOf: site.url("out/" + name)) == mine)
         #expect(try site.run(["check"]).status != 0)
@@ -118,13 +117,13 @@ import Glibc
         defer { site.remove() }
         #expect(try site.run(["build", "-q"]).status == 0)
         let built = try site.run(["html", "photos/sample.jpg"])
-        #expect(built.status == 0 && Self.text(built.stdout).contains("<picture>"), "\(built.stderr)")
+        #expect(built.status == 0 && text(built.stdout).contains("<picture>"), "\(built.stderr)")
         try site.freshClone()
         let plan = try site.run(["plan", "--detailed-exitcode"])
-        #expect(plan.status == 0, "\(Self.text(plan.stdout))")
+        #expect(plan.status == 0, "\(text(plan.stdout))")
         let fresh = try site.run(["html", "photos/sample.jpg"])
         #expect(fresh.status == 0, "\(fresh.stderr)")
-        #expect(Self.text(fresh.stdout) == Self.text(built.stdout))
+        #expect(text(fresh.stdout) == text(built.stdout))
         // Still nothing written by html: the next build adopts, as before.
         #expect(try site.run(["build", "-q"]).status == 0)
         #expect(try site.run(["html", "photos/sample.jpg"]).stdout == built.stdout)
@@ -163,7 +162,7 @@ import Glibc
         let out = site.url("p.webp")
         try webp.write(to: out)
         let info = try site.run(["info", out.path])
-        #expect(Self.text(info.stdout).contains("\"ImageWidth\": {\"value\": \"32\"}") && Self.text(info.stdout).contains("\"ImageHeight\": {\"value\": \"24\"}"), "\(Self.text(info.stdout))")
+        #expect(text(info.stdout).contains("\"ImageWidth\": {\"value\": \"32\"}") && text(info.stdout).contains("\"ImageHeight\": {\"value\": \"24\"}"), "\(text(info.stdout))")
     }
 
     // MARK: L6: init on a link to a folder
@@ -174,7 +173,7 @@ import Glibc
         try FileManager.default.createSymbolicLink(atPath: site.url("linkpics").path, withDestinationPath: "realpics")
         let made = try site.run(["init", "linkpics"])
         #expect(made.status == 0, "\(made.stderr)")
-        #expect(Self.text(made.stdout).contains("symbolic link"), "\(Self.text(made.stdout))")
+        #expect(text(made.stdout).contains("symbolic link"), "\(text(made.stdout))")
         let text = (try? String(contentsOf: site.url("derive.yaml"), encoding: .utf8)) ?? ""
         #expect(text.contains("path: \"linkpics\"") && text.contains("1 jpg"), "\(text)")
         let build = try site.run(["build", "-q"])
@@ -197,7 +196,7 @@ import Glibc
     static func expectLeftAndRemove(_ site: Site, _ old: [String], _ build: CLI.Result) throws {
         for file in old {
             #expect(site.exists("_site/" + file), "\(file) deleted on the lock's word")
-            #expect(Self.text(build.stdout).contains("= site/\(file)  left: known only from derive.lock"), "\(file) not named: \(Self.text(build.stdout))")
+            #expect(text(build.stdout).contains("= site/\(file)  left: known only from derive.lock"), "\(file) not named: \(text(build.stdout))")
             #expect(!site.lock().contains("site/" + file), "\(file) still in the lock")
             try FileManager.default.removeItem(at: site.url("_site/" + file))
         }
@@ -230,9 +229,9 @@ import Glibc
 
     static func expectClean(_ site: Site, _ context: String) throws {
         let again = try site.run(["build"])
-        #expect(again.status == 0 && Self.text(again.stdout).contains("Nothing to do"), "\(context): \(Self.text(again.stdout)) \(again.stderr)")
+        #expect(again.status == 0 && text(again.stdout).contains("Nothing to do"), "\(context): \(text(again.stdout)) \(again.stderr)")
         let check = try site.run(["check"])
-        #expect(check.status == 0, "\(context): \(Self.text(check.stdout))")
+        #expect(check.status == 0, "\(context): \(text(check.stdout))")
         // Every file in the published folder is in the lock (no unrecorded leftovers).
         let lock = site.lock()
         for file in site.files("_site") where file != "index.json" {
@@ -319,7 +318,7 @@ import Glibc
         try FileManager.default.createSymbolicLink(atPath: site.url("_site/index.html").path, withDestinationPath: "/nonexistent/page.html")
         let made = try site.run(["init"])
         #expect(made.status == 0, "\(made.stderr)")
-        #expect(Self.text(made.stdout).contains("_site/index.html was not written"), "\(Self.text(made.stdout))")
+        #expect(text(made.stdout).contains("_site/index.html was not written"), "\(text(made.stdout))")
         #expect(!FileManager.default.fileExists(atPath: "/nonexistent/page.html"))
     }
 
@@ -332,7 +331,7 @@ import Glibc
         let made = try site.run(["init"])
         #expect(made.status == 0, "\(made.stderr)")
         #expect(try Data(contentsOf: site.url("_site/index.html")) == own, "init wrote over the user's page")
-        #expect(Self.text(made.stdout).contains("_site/index.html was not written"), "\(Self.text(made.stdout))")
-        #expect(!Self.text(made.stdout).contains("Wrote derive.yaml and _site/index.html"), "\(Self.text(made.stdout))")
+        #expect(text(made.stdout).contains("_site/index.html was not written"), "\(text(made.stdout))")
+        #expect(!text(made.stdout).contains("Wrote derive.yaml and _site/index.html"), "\(text(made.stdout))")
     }
 }

@@ -9,7 +9,6 @@ import Glibc
 /// character fails at plan time instead of building outputs `derive serve` refuses (L2).
 @Suite(.serialized) struct SiteRound14Tests {
     typealias Site = SiteRound11Tests.Site
-    static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// Two rules over one folder: three WebP widths and a JPEG thumbnail, four derivatives a source.
     static let twoRules = """
@@ -72,7 +71,7 @@ import Glibc
         defer { site.remove() }
         let plan = try site.run(["plan"])
         #expect(plan.status == 1)
-        #expect(Self.text(plan.stdout).contains("4 to create"), "\(Self.text(plan.stdout))")
+        #expect(text(plan.stdout).contains("4 to create"), "\(text(plan.stdout))")
         let build = try site.run(["build"])
         #expect(build.status == 1, "\(build.stderr)")
         for (name, character) in [("tab\there", "a tab (U+0009)"), ("new\nline", "a line feed (U+000A)")] {

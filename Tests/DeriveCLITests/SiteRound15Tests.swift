@@ -6,7 +6,6 @@ import Testing
 /// end to end through the binary.
 @Suite(.serialized) struct SiteRound15Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     // MARK: M1 / F3: a colour or placeholder adopted from an index is only one of Derive's shape
 

@@ -5,7 +5,6 @@ import Testing
 /// `derive schema` prints agreeing with `derive validate` (attack 15's L7 list).
 @Suite(.serialized) struct SiteRound16Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     static func manifest(to: String, from: String = "src/*.jpg", bucket: String = "", name: String = "r", top: String = "", matrix: String = "") -> String {
         """

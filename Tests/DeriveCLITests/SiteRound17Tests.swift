@@ -5,8 +5,6 @@ import Testing
 /// colours and blurred placeholders (N4); invisible characters in rule names and the unquoted
 /// name lists of `derive html` (L1); `objects:` rules silently overridden by a rule's `acl:` (L2).
 @Suite(.serialized) struct SiteRound17Tests {
-    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
-
     /// Attack 17's N4 layout: pub (public-read), priv (private: a passport scan), site
     /// (public-read) holding the index; rule `internal` keeps its outputs private.
     final class Layout {

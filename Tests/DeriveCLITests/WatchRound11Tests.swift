@@ -25,10 +25,6 @@ import Glibc
         FileManager.default.fileExists(atPath: watch.root.appendingPathComponent("out/\(name)").path)
     }
 
-    func copySample(_ name: String, to url: URL) throws {
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(name), to: url)
-    }
-
     /// Starts watching a project whose source bucket is photos/media/src, holding a1.jpg.
     func start() throws -> WatchSession {
         try WatchSession(manifestText: Self.deepSource) { root in

@@ -27,7 +27,7 @@ import Glibc
         #expect(unlink(folder.path) == 0)
         #expect(rename(aside.path, folder.path) == 0)
         usleep(1_000_000)
-        try round11.copySample("portrait.jpg", to: watch.root.appendingPathComponent("photos/media/src/n7.jpg"))
+        try copySample("portrait.jpg", to: watch.root.appendingPathComponent("photos/media/src/n7.jpg"))
         #expect(watch.wait(30) { round11.output(watch, "n7.jpg") }, "n7 was not built after the loop went: \(watch.lines) \(watch.standardError)")
         #expect(!watch.standardError.contains("cannot watch"), "\(watch.standardError)")
         #expect(watch.terminate() == 0, "\(watch.standardError)")

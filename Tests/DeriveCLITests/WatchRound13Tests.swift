@@ -27,11 +27,6 @@ import Glibc
         FileManager.default.fileExists(atPath: watch.root.appendingPathComponent(path).path)
     }
 
-    func copySample(_ name: String, to url: URL) throws {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(name), to: url)
-    }
-
     func check(_ watch: WatchSession) throws -> (status: Int32, text: String) {
         let result = try CLI.run(["check", watch.manifest.path], in: watch.root)
         return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
@@ -46,7 +41,7 @@ import Glibc
         let bucket = shape.hasPrefix("media") ? "media/src" : "src"
         let moved = shape.contains("media missing") ? "media" : bucket
         let watch = try WatchSession(manifestText: Self.manifest(source: bucket)) { root in
-            try self.copySample("landscape.jpg", to: root.appendingPathComponent("hold/\(bucket)/a1.jpg"))
+            try copySample("landscape.jpg", to: root.appendingPathComponent("hold/\(bucket)/a1.jpg"))
             if moved == "media" {
                 // media/src comes with its parent.
             } else if bucket == "media/src" {
@@ -80,8 +75,8 @@ import Glibc
         let above = shape.contains("above")
         let watch = try WatchSession(manifestText: Self.manifest(source: above ? "media/src" : "src")) { root in
             let old = above ? "M1/src" : "RA", new = above ? "M2/src" : "RB"
-            try self.copySample("landscape.jpg", to: root.appendingPathComponent("\(old)/a1.jpg"))
-            try self.copySample("landscape.jpg", to: root.appendingPathComponent("\(new)/b1.jpg"))
+            try copySample("landscape.jpg", to: root.appendingPathComponent("\(old)/a1.jpg"))
+            try copySample("landscape.jpg", to: root.appendingPathComponent("\(new)/b1.jpg"))
             if above {
                 try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("media").path, withDestinationPath: "M1")
             } else {
@@ -113,7 +108,7 @@ import Glibc
     @Test(arguments: ["mv out/sub out/old-sub", "mv out out.bak"])
     func anOutputFolderMovedAwayIsBuiltAgain(_ move: String) throws {
         let watch = try WatchSession(manifestText: Self.manifest(source: "src")) { root in
-            try self.copySample("landscape.jpg", to: root.appendingPathComponent("src/a1.jpg"))
+            try copySample("landscape.jpg", to: root.appendingPathComponent("src/a1.jpg"))
         }
         defer { watch.remove() }
         #expect(watch.waitForLines(1), "\(watch.standardError)")
@@ -130,7 +125,7 @@ import Glibc
     /// follows writes nothing through the link (per-write confinement) and says why.
     @Test func anOutputFolderSwappedForALinkIsNeverWrittenThrough() throws {
         let watch = try WatchSession(manifestText: Self.manifest(source: "src")) { root in
-            try self.copySample("landscape.jpg", to: root.appendingPathComponent("src/a1.jpg"))
+            try copySample("landscape.jpg", to: root.appendingPathComponent("src/a1.jpg"))
             try FileManager.default.createDirectory(at: root.appendingPathComponent("elsewhere"), withIntermediateDirectories: true)
         }
         defer { watch.remove() }
@@ -155,7 +150,7 @@ import Glibc
     /// user's file, and leaves `R1` as it was.
     @Test func aLinkInAChainAboveTheOutputBucketRepointedIsFollowed() throws {
         let watch = try WatchSession(manifestText: Self.manifest(source: "src", output: "L1/out")) { root in
-            try self.copySample("landscape.jpg", to: root.appendingPathComponent("src/a1.jpg"))
+            try copySample("landscape.jpg", to: root.appendingPathComponent("src/a1.jpg"))
             try FileManager.default.createDirectory(at: root.appendingPathComponent("R1/out"), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: root.appendingPathComponent("R2/out/sub"), withIntermediateDirectories: true)
             try Data("user's\n".utf8).write(to: root.appendingPathComponent("R2/out/sub/a1.jpg"))

@@ -23,10 +23,6 @@ import Glibc
 
     """
 
-    func copySample(_ name: String, to url: URL) throws {
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(name), to: url)
-    }
-
     @Test func aSourceFolderReplacedByACopyIsWatchedAgain() throws {
         let watch = try WatchSession(manifestText: Self.separateBuckets)
         defer { watch.remove() }

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+// Setup and inspection the build-safety, lock, site and watch suites share: one copy each, so a fix to
+// how a test edits a lock or finds a user's file reaches every suite that does it.
+
+/// What a command printed, as text.
+func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+/// Every regular file below `folder` whose bytes are `wanted`, by relative path, sorted.
+func files(holding wanted: Data, below folder: URL) -> [String] {
+    let walker = FileManager.default.enumerator(atPath: folder.path)
+    var found: [String] = []
+    while let name = walker?.nextObject() as? String {
+        if (try? Data(contentsOf: folder.appendingPathComponent(name))) == wanted { found.append(name) }
+    }
+    return found.sorted()
+}
+
+/// A project built once, with its bucket outside its tree (`../shared-out`), and a copy of it
+/// made with `cp -a`: the copy's state is the original's (not yet moved aside by any build).
+func copiedProject() throws -> (outer: URL, original: URL, copy: URL) {
+    let outer = try CLI.temporaryFolder()
+    let project = try BuildSafetyAttackTests.Project(outPath: "../shared-out")
+    let original = outer.appendingPathComponent("proj")
+    try FileManager.default.moveItem(at: project.root, to: original)
+    #expect(try CLI.run(["build", "-q"], in: original).status == 0)
+    let copy = outer.appendingPathComponent("copy")
+    let cp = Process()
+    cp.executableURL = URL(fileURLWithPath: "/bin/cp")
+    cp.arguments = ["-a", original.path, copy.path]
+    try cp.run(); cp.waitUntilExit()
+    return (outer, original, copy)
+}
+
+/// Rewrites the lock's first line to name `path` as the old index, with that file's digest.
+func pointLockHeader(_ project: BuildSafetyAttackTests.Project, at path: String) throws {
+    let digest = SHA256Hex.of(try Data(contentsOf: project.url(path)))
+    let header = try rewriteLockHeader(project, index: path, digest: digest)
+    #expect(header.contains(digest), "\(header)")
+}
+
+/// Rewrites the lock's first line to name `path` as the old index with `digest` (not checked).
+func pointLockHeader(_ project: BuildSafetyAttackTests.Project, at path: String, digest: String) throws {
+    let header = try rewriteLockHeader(project, index: path, digest: digest)
+    #expect(header.contains(path), "\(header)")
+}
+
+/// Sets the lock header's `index` and `indexDigest`; returns the new first line.
+private func rewriteLockHeader(_ project: BuildSafetyAttackTests.Project, index path: String, digest: String) throws -> String {
+    var lines = try String(contentsOf: project.url("derive.lock"), encoding: .utf8).components(separatedBy: "\n")
+    // Keys keep their order: a lock's first line starts with its format.
+    lines[0] = lines[0].replacingOccurrences(of: #""index":"[^"]*","indexDigest":"[0-9a-f]*""#,
+                                             with: #""index":"\#(path)","indexDigest":"\#(digest)""#, options: .regularExpression)
+    try lines.joined(separator: "\n").write(to: project.url("derive.lock"), atomically: true, encoding: .utf8)
+    return lines[0]
+}
+
+/// Copies the sample `name` to `url`, making the folders on the way (a watch test's new source).
+func copySample(_ name: String, to url: URL) throws {
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(name), to: url)
+}
+
+extension BuildSafetyAttackTests.Project {
+    /// Attack 15's F8 shape: built into `outA`; Derive's `outA` moved away (to `outA.old`) and a
+    /// new `outA` of copies made by the user; the bucket then moved to `outB` in the manifest.
+    static func withCopiesAtItsOldBucketPath() throws -> Self {
+        let project = try Self(index: false, outPath: "outA")
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.moveItem(at: project.url("outA"), to: project.url("outA.old"))
+        try FileManager.default.createDirectory(at: project.url("outA"), withIntermediateDirectories: true)
+        for name in project.outputs { try FileManager.default.copyItem(at: project.url("outA.old/\(name)"), to: project.url("outA/\(name)")) }
+        try project.write("derive.yaml", Self.manifest(outPath: "outB", index: false))
+        return project
+    }
+}
