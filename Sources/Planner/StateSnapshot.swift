@@ -35,6 +35,7 @@ extension StateStore {
         if let owner, let recorded = try memory.read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }), !StateOwner.isSame(recorded: recorded, owner: owner) {
             return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
         }
+        try dropTriggers(memory)   // (the copy in memory: see `dropTriggers`)
         guard owner != nil else { return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true), nil) }
         let seals: StateSeals?
         switch try binding(memory, database: path) {

@@ -315,6 +315,7 @@ public final class StateStore: Sendable {
     /// read); an empty one is marked with the user's secret (a new one if none is kept). A secret
     /// that cannot be kept (no writable home) is said: the next build finds the state foreign.
     static func bind(_ queue: DatabaseQueue, database: String) -> StateSeals {
+        try? dropTriggers(queue)
         let binding = (try? Self.binding(queue, database: database)) ?? .empty
         if case .sealed(let secret) = binding { return StateSeals(secret: secret) }
         var secret = StateBinding.secret(forState: database)
@@ -347,6 +348,17 @@ public final class StateStore: Sendable {
             }
         }
         return seals
+    }
+
+    /// Drops every trigger in the database: Derive makes none, and a trigger planted in a state
+    /// (its mark copied from the user's) would add rows whenever Derive writes, which Derive would
+    /// then seal as its own (SQLite reports rows a trigger writes as the statement's).
+    static func dropTriggers(_ queue: DatabaseQueue) throws {
+        let triggers = try queue.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") }
+        guard !triggers.isEmpty else { return }
+        try queue.write { db in
+            for name in triggers { try db.execute(sql: "DROP TRIGGER IF EXISTS \(name.quotedDatabaseIdentifier)") }
+        }
     }
 
     /// Renames the database (and its journal files) to `<path>.<suffix>-<time>`.
