@@ -134,6 +134,16 @@ public final class StateSeals: TransactionObserver, @unchecked Sendable {
         try sealWritten(db)
     }
 
+    /// Seals every record of the state database at `path` with `secret`, as Derive would have
+    /// written them: for tests that stand a row made by hand for one an older Derive wrote
+    /// (anything running as the user, who holds the secret, can do as much).
+    public static func sealEveryRecord(ofStateAt path: String, secret: Data) throws {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        let seals = StateSeals(secret: secret)
+        try queue.write { db in try seals.sealAll(db) }
+    }
+
     // MARK: TransactionObserver
 
     public func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {

@@ -26,6 +26,22 @@ import Glibc
         CLI.userStateHome.path + "/derive/states/" + ContentDigests.digest(Data(statePath(project).utf8))
     }
 
+    /// Seals every record of the project's state with the user's secret, as Derive would have
+    /// written them: for tests whose hand-made rows stand for an older Derive's.
+    static func sealAsTheUser(_ project: Project) throws {
+        let test = BuildSafetyRound18Tests()
+        let line = try test.keeperText(project).split(separator: "\n").first.map(String.init) ?? ""
+        let hex = Array(line.dropFirst("secret ".count).utf8)
+        var secret = Data()
+        var index = 0
+        while index + 1 < hex.count {
+            secret.append(UInt8(String(decoding: hex[index...index + 1], as: UTF8.self), radix: 16) ?? 0)
+            index += 2
+        }
+        #expect(line.hasPrefix("secret ") && secret.count == 32, "\(line)")
+        try StateSeals.sealEveryRecord(ofStateAt: test.statePath(project), secret: secret)
+    }
+
     /// Adds an output record of `out/README.md` (a user's file in the bucket's folder now) with its
     /// digest and size and no device and inode: a "0.13 legacy record", as attack 18's S1 forged it.
     func forgeReadmeRow(_ project: Project) throws -> Data {
