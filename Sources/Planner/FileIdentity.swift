@@ -133,7 +133,7 @@ public enum FileBirth {
 
     private typealias Statx = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UInt32, UnsafeMutableRawPointer) -> Int32
     /// glibc's `statx` (2.28+), looked up once: Swift's Glibc module does not declare it.
-    nonisolated(unsafe) private static let statx: Statx? = dlsym(dlopen(nil, RTLD_NOW), "statx").map { unsafeBitCast($0, to: Statx.self) }
+    private static let statx: Statx? = dlsym(dlopen(nil, RTLD_NOW), "statx").map { unsafeBitCast($0, to: Statx.self) }
 
     private static func query(_ folder: Int32, _ path: String, _ flags: Int32) -> Int64? {
         // struct statx (the kernel's layout): stx_mask at 0, stx_btime at 80, stx_ctime at 96
