@@ -45,7 +45,7 @@ public final class BuildLock {
         pathLock = try manifest.map { try ManifestPathLock(manifest: $0) }
         manifestLock = try manifest.map { try PathLock.manifest($0, lockFile: folder + "/" + Self.fileName) }
         try StateOwnership.check(folder: folder)   // never write over, or later delete, a user's files
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try StateFiles.createPrivateFolder(folder)   // 0700 when made here (attack 18's S1, in depth)
         path = folder + "/" + Self.fileName
         folderLock = try PathLock.stateFolder(folder, lockFile: folder + "/" + Self.fileName)
         // Written before the file is opened: a command killed at any point never leaves an empty

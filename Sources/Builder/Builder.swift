@@ -856,7 +856,8 @@ public struct OutputRemoval: Sendable {
         if identity == nil, existed, let places = store.places, !places.isCurrentFolder(record.folder, bucket: record.bucket) {
             return .left(path: file, message: "\(display(file)) is recorded by a build state from before Derive recorded which file it wrote (device and inode), outside its bucket's folder now, so nothing proves it is not a copy; left in place (delete it by hand if it is Derive's old copy)")
         }
-        if let identity, existed, let now = FileIdentity.ofRegularFile(file), now != identity {
+        // And born when it was (attack 18's S3: a file re-created there may get the inode number back).
+        if let identity, existed, FileIdentity.ofRegularFile(file) != nil, !identity.isFile(at: file) {
             return .left(path: file, message: "\(display(file)) is not the file Derive wrote there (its device and inode differ: a copy, or a file put there since); left in place")
         }
         guard try disk.remove(file, ifDigest: record.outputDigest, identity: identity) else {

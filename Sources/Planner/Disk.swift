@@ -348,7 +348,8 @@ public struct RealDisk: Disk {
             return try folder.removeFile(key, if: { fd in
                 if let identity {
                     var info = Glibc.stat()
-                    guard fstat(fd, &info) == 0, FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) == identity else { return false }
+                    guard fstat(fd, &info) == 0, FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) == identity,
+                          identity != .unproven, identity.birth == 0 || FileBirth.of(descriptor: fd) == identity.birth else { return false }
                 }
                 return Self.digest(of: fd) == digest
             }, viaFreshName: true)

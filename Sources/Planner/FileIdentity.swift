@@ -11,6 +11,23 @@ import Glibc
 public struct FileIdentity: Hashable, Sendable {
     public var device: UInt64
     public var inode: UInt64
+    /// When the file was made (`FileBirth`), 0 when not known: what a state records of an output
+    /// file beside its device and inode, which the file system hands back to a file re-created at
+    /// that path (attack 18's S3). Not part of equality: two paths are one file by device and inode.
+    public var birth: Int64 = 0
+
+    /// An identity no file has: what a record whose seal does not verify proves (nothing).
+    public static let unproven = FileIdentity(device: .max, inode: .max)
+
+    public static func == (a: FileIdentity, b: FileIdentity) -> Bool { a.device == b.device && a.inode == b.inode }
+    public func hash(into hasher: inout Hasher) { hasher.combine(device); hasher.combine(inode) }
+
+    /// Whether the regular file at `path` is this very file: its device and inode, and (when
+    /// recorded) when it was made.
+    public func isFile(at path: String) -> Bool {
+        guard self != .unproven, let now = FileIdentity.ofRegularFile(path), now == self else { return false }
+        return birth == 0 || FileBirth.of(path) == birth
+    }
 
     /// The identity of what `path` reaches, links followed; nil when nothing is there (or for
     /// the in-memory disk's paths, which the real file system does not know).
@@ -49,7 +66,9 @@ public struct FileIdentity: Hashable, Sendable {
 
     /// As stored in the state (SQLite integers are signed).
     public var stored: (device: Int64, inode: Int64) { (Int64(bitPattern: device), Int64(bitPattern: inode)) }
-    public init(stored device: Int64, _ inode: Int64) { self.device = UInt64(bitPattern: device); self.inode = UInt64(bitPattern: inode) }
+    public init(stored device: Int64, _ inode: Int64, birth: Int64 = 0) {
+        self.device = UInt64(bitPattern: device); self.inode = UInt64(bitPattern: inode); self.birth = birth
+    }
     public init(device: UInt64, inode: UInt64) { self.device = device; self.inode = inode }
 
     /// Whether two paths name one file: the same path, or the same name in one folder (by device
@@ -94,4 +113,46 @@ public final class WantedIdentities: @unchecked Sendable {
 private func statFollowingLinks(_ path: String) -> stat? {
     var info = stat()
     return stat(path, &info) == 0 ? info : nil
+}
+
+/// When a file was made, as one number (0: not known): its birth time in nanoseconds (`statx`'s
+/// STATX_BTIME: ext4, xfs, btrfs, tmpfs), else minus one less its status-change time, which
+/// re-creating a file changes and Derive's own later steps do not (it records it after the
+/// rename that installs the file). A file re-created at a path with the same bytes gets the same
+/// inode number back on ext4; it is never born at the same instant (attack 18's S3).
+public enum FileBirth {
+    /// Of the file at `path` itself (a link not followed); nil when nothing is there.
+    public static func of(_ path: String) -> Int64? {
+        query(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW)
+    }
+
+    /// Of an open file.
+    public static func of(descriptor: Int32) -> Int64? {
+        query(descriptor, "", 0x1000)   // AT_EMPTY_PATH
+    }
+
+    private typealias Statx = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UInt32, UnsafeMutableRawPointer) -> Int32
+    /// glibc's `statx` (2.28+), looked up once: Swift's Glibc module does not declare it.
+    private static let statx: Statx? = dlsym(dlopen(nil, RTLD_NOW), "statx").map { unsafeBitCast($0, to: Statx.self) }
+
+    private static func query(_ folder: Int32, _ path: String, _ flags: Int32) -> Int64? {
+        // struct statx (the kernel's layout): stx_mask at 0, stx_btime at 80, stx_ctime at 96
+        // (each a 64-bit seconds then 32-bit nanoseconds); 256 bytes in all.
+        let STATX_CTIME: UInt32 = 0x80, STATX_BTIME: UInt32 = 0x800
+        if let statx {
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 8)
+            defer { buffer.deallocate() }
+            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+            guard statx(folder, path, flags, STATX_BTIME | STATX_CTIME, buffer) == 0 else { return nil }
+            let mask = buffer.load(fromByteOffset: 0, as: UInt32.self)
+            let seconds = buffer.load(fromByteOffset: 80, as: Int64.self), nanoseconds = buffer.load(fromByteOffset: 88, as: UInt32.self)
+            if mask & STATX_BTIME != 0, seconds != 0 || nanoseconds != 0 { return seconds &* 1_000_000_000 &+ Int64(nanoseconds) }
+            let changed = buffer.load(fromByteOffset: 96, as: Int64.self) &* 1_000_000_000 &+ Int64(buffer.load(fromByteOffset: 104, as: UInt32.self))
+            return -1 &- changed
+        }
+        var info = stat()
+        let result = path.isEmpty ? fstat(folder, &info) : lstat(path, &info)
+        guard result == 0 else { return nil }
+        return -1 &- (Int64(info.st_ctim.tv_sec) &* 1_000_000_000 &+ Int64(info.st_ctim.tv_nsec))
+    }
 }

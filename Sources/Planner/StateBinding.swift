@@ -1,19 +1,25 @@
+import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Binds a build state to the user whose Derive made it (attack 17's N4). Every proof a state
-/// gives (a record's folder, its device and inode, the index's file) lives in the state itself,
-/// so a state Derive did not write for this user (a `.derive/` committed to a repository, a
-/// project unpacked from someone's tarball, rows edited by hand) could vouch for anything. A
-/// state therefore holds a random token, and the user holds the same token in a file of their
-/// own, outside every project: `$XDG_STATE_HOME/derive/states/<key>` (else
-/// `~/.local/state/derive/states/<key>`), the key being the SHA-256 of the state database's real
-/// path. A state with records whose token the user does not hold is foreign: it is moved aside
-/// and the build starts as a fresh clone would (nothing is deleted on its word).
+/// Binds a build state to the user whose Derive made it (attack 17's N4, attack 18's S1). Every
+/// proof a state gives (a record's folder, its device and inode, the index's file) lives in the
+/// state itself, a file in the project that others may read or replace (a `.derive/` committed to
+/// a repository, a project unpacked from someone's tarball, rows edited by hand). So the user
+/// holds a random secret in a file of their own, outside every project:
+/// `$XDG_STATE_HOME/derive/states/<key>` (else `~/.local/state/derive/states/<key>`; mode 0600),
+/// the key being the SHA-256 of the state database's real path. The state never holds the
+/// secret: it holds a mark (an HMAC of its path keyed by the secret) saying which secret sealed
+/// it, and a seal on each record (`StateSeals`). A state with records whose mark is not this
+/// user's is foreign: it is moved aside and the build starts as a fresh clone would (nothing is
+/// deleted on its word); a record whose seal does not verify is not Derive's.
 ///
-/// What it does not protect against: anything running as the same user (it can read the token,
+/// Build-17 kept a bearer token in both places (`token …`): such a state is re-sealed once with
+/// a new secret (the old token may have been read by anyone who could read the project).
+///
+/// What it does not protect against: anything running as the same user (it can read the secret,
 /// or delete the files itself), and a state copied back to the same path by the user (it is theirs).
 public enum StateBinding {
     /// The user's folder of tokens, nil when neither `XDG_STATE_HOME` nor a home folder is known.
@@ -40,19 +46,32 @@ public enum StateBinding {
         folder().map { $0 + "/" + key(forState: database).key }
     }
 
-    /// The token this user holds for the state at `database`, nil when none.
-    public static func held(forState database: String) -> String? {
+    /// What this user keeps for a state: its secret, or (build-17) a bearer token.
+    public enum Held: Sendable, Equatable {
+        case secret(Data)
+        case token(String)
+    }
+
+    /// What this user keeps for the state at `database`, nil when nothing (or nothing readable).
+    public static func held(forState database: String) -> Held? {
         guard let file = file(forState: database), let handle = FileHandle(forReadingAtPath: file) else { return nil }
         defer { try? handle.close() }
         guard let data = try? handle.read(upToCount: 4096) else { return nil }
         let first = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first ?? ""
+        if first.hasPrefix("secret "), let secret = bytes(hex: String(first.dropFirst(7))) { return .secret(secret) }
         let token = first.hasPrefix("token ") ? String(first.dropFirst(6)) : ""
-        return isToken(token) ? token : nil
+        return isToken(token) ? .token(token) : nil
     }
 
-    /// Keeps `token` as this user's for the state at `database` (written to a temporary file,
-    /// then renamed; the folder made private). Throws when it cannot be written.
-    public static func hold(_ token: String, forState database: String) throws {
+    /// The secret this user keeps for the state at `database`, nil when none.
+    public static func secret(forState database: String) -> Data? {
+        if case .secret(let secret) = held(forState: database) { return secret }
+        return nil
+    }
+
+    /// Keeps `secret` as this user's for the state at `database` (written to a temporary file
+    /// made 0600, then renamed; the folder made private). Throws when it cannot be written.
+    public static func hold(secret: Data, forState database: String) throws {
         guard let folder = folder(), let file = file(forState: database) else {
             throw PlanError(message: "no folder to keep the build state's token in: set HOME or XDG_STATE_HOME")
         }
@@ -61,9 +80,19 @@ public enum StateBinding {
         } catch {
             throw PlanError(message: "cannot create \(folder) (for the build state's token): \((error as NSError).localizedDescription)")
         }
-        let text = "token \(token)\nstate \(key(forState: database).path)\n"
+        let text = "secret \(hex(secret))\nstate \(key(forState: database).path)\n"
         let temporary = file + ".\(getpid()).tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        unlink(temporary)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw PlanError(message: "cannot write \(temporary) (the build state's token): \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor) == 0
+        close(descriptor)
+        guard written == bytes.count, synced else {
+            unlink(temporary)
             throw PlanError(message: "cannot write \(temporary) (the build state's token): \(String(cString: strerror(errno)))")
         }
         guard rename(temporary, file) == 0 else {
@@ -73,10 +102,35 @@ public enum StateBinding {
         }
     }
 
-    /// A new random token (256 bits, hex).
-    public static func newToken() -> String {
+    /// A new random secret (256 bits).
+    public static func newSecret() -> Data {
         var generator = SystemRandomNumberGenerator()
-        return (0..<4).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
+        var data = Data()
+        for _ in 0..<4 { withUnsafeBytes(of: (generator.next() as UInt64)) { data.append(contentsOf: $0) } }
+        return data
+    }
+
+    /// The mark a state sealed with `secret` carries in its `binding` row: an HMAC of its real
+    /// path, so the state says which secret sealed it without holding it.
+    public static func mark(secret: Data, forState database: String) -> String {
+        var mac = HMAC<SHA256>(key: SymmetricKey(data: secret))
+        mac.update(data: Data(("derive-state-binding/1\u{0}" + key(forState: database).path).utf8))
+        return "sealed " + hex(Data(mac.finalize()))
+    }
+
+    static func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
+
+    static func bytes(hex text: String) -> Data? {
+        guard isToken(text) else { return nil }
+        var data = Data(capacity: 32)
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2)
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+            data.append(byte)
+            index = next
+        }
+        return data
     }
 
     static func isToken(_ text: String) -> Bool {

@@ -35,10 +35,19 @@ extension StateStore {
         if let owner, let recorded = try memory.read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }), !StateOwner.isSame(recorded: recorded, owner: owner) {
             return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
         }
-        if owner != nil, let why = try unboundReason(memory, database: path) {
+        try dropTriggers(memory)   // (the copy in memory: see `dropTriggers`)
+        guard owner != nil else { return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true), nil) }
+        let seals: StateSeals?
+        switch try binding(memory, database: path) {
+        case .foreign(let why):
             return try empty("the build state \(path) is \(why); derive build would move it aside and rebuild it from the lock and the outputs")
+        case .sealed(let secret): seals = StateSeals(secret: secret)
+        // Build-17's bearer token, this user's: trusted as build-17 did until the next build re-seals it.
+        case .bearer: seals = nil
+        // Nothing to trust: a row there (a stat record) verifies only under the user's secret.
+        case .empty: seals = StateSeals(secret: StateBinding.secret(forState: path) ?? StateBinding.newSecret())
         }
-        return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true), nil)
+        return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, seals: seals), nil)
     }
 
     /// Whether opening the state for `owner` would move it aside: it records another manifest

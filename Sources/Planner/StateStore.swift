@@ -143,17 +143,46 @@ public final class StateStore: Sendable {
     /// folder at the recorded path may have been replaced since the plan), or nil.
     public func problem(_ record: OutputRecord) throws -> String? {
         var known: [String: String?] = [:]
-        let identities = try queue.read { db in try Self.bucketFolderIdentities(db) }
+        let identities = try queue.read { db in try bucketFolderIdentities(db) }
         return problem(record, known: &known, identities: identities)
     }
 
-    /// The folders recorded as buckets' folders, `folder NUL bucket` → device and inode then.
-    static func bucketFolderIdentities(_ db: Database) throws -> [String: FileIdentity] {
+    /// The folders recorded as buckets' folders, `folder NUL bucket` → device and inode then
+    /// (sealed records only).
+    func bucketFolderIdentities(_ db: Database) throws -> [String: FileIdentity] {
         var result: [String: FileIdentity] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT bucket, folder, device, inode FROM bucketFolders") {
-            result[(row[1] as String) + "\u{0}" + (row[0] as String)] = FileIdentity(stored: row[2], row[3])
+        try forEachRow(db, "bucketFolders", ["bucket", "folder", "device", "inode"]) { row, sealed in
+            if sealed { result[(row[1] as String) + "\u{0}" + (row[0] as String)] = FileIdentity(stored: row[2], row[3]) }
         }
         return result
+    }
+
+    /// Reads `table`'s rows, the `leading` columns first (decoded by position), each with whether
+    /// its seal verifies (always, for a store without seals). `clause`: `WHERE …`, or empty.
+    func forEachRow(_ db: Database, _ table: String, _ leading: [String], _ clause: String = "", _ arguments: StatementArguments = [],
+                    _ body: (Row, Bool) throws -> Void) throws {
+        if let seals {
+            let query = try seals.query(db, table: table, leading: leading, clause: clause)
+            let rows = try Row.fetchCursor(db, sql: query.sql, arguments: arguments)
+            while let row = try rows.next() { try body(row, seals.verifies(query, row)) }
+        } else {
+            let sql = "SELECT " + leading.map { "\"\($0)\"" }.joined(separator: ", ") + " FROM \(table) " + clause
+            let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            while let row = try rows.next() { try body(row, true) }
+        }
+    }
+
+    /// Why a record whose seal does not verify is ignored.
+    public static let unsealed = "its seal does not verify (a record this user's Derive did not write: added or changed in the state by hand, by another program or another user, or copied from another state)"
+
+    /// Writes to the state in one transaction, sealing every row of a sealed table the
+    /// statements inserted or updated (`StateSeals`) before it commits. Every write goes here.
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try queue.write { db in
+            let result = try body(db)
+            try seals?.sealWritten(db)
+            return result
+        }
     }
 
     /// Records the device and inode of the folders of the buckets rules write to now (those
@@ -163,10 +192,10 @@ public final class StateStore: Sendable {
         guard let places else { return }
         let now = places.currentOutputFolders.compactMap { entry in FileIdentity.ofFolder(entry.folder).map { (entry.bucket, entry.folder, $0) } }
         guard !now.isEmpty else { return }
-        let recorded = try queue.read { db in try Self.bucketFolderIdentities(db) }
+        let recorded = try queue.read { db in try bucketFolderIdentities(db) }
         let changed = now.filter { recorded[$0.1 + "\u{0}" + $0.0] != $0.2 }
         guard !changed.isEmpty else { return }
-        try queue.write { db in
+        try write { db in
             for (bucket, folder, identity) in changed {
                 try db.execute(sql: "INSERT OR REPLACE INTO bucketFolders (bucket, folder, device, inode) VALUES (?, ?, ?, ?)",
                                arguments: [bucket, folder, identity.stored.device, identity.stored.inode])
@@ -182,6 +211,10 @@ public final class StateStore: Sendable {
     /// Whether a state of this manifest was there when opened (not created now, nor replacing
     /// one moved aside): then its records alone say what Derive wrote; the lock adds nothing.
     public let existed: Bool
+    /// The seals of this state's records, keyed by the user's secret; nil for a store opened
+    /// without an owner (tests of the store alone, `derive serve`'s reader), which takes every
+    /// record as it is. A build's store always has them: a record that does not verify is ignored.
+    public let seals: StateSeals?
 
     public static let fileName = StateFiles.database
 
@@ -196,8 +229,10 @@ public final class StateStore: Sendable {
     /// (from before it was kept) is taken as this manifest's. Nil: no check (read-only users).
     public init(folder: String, owner: String? = nil) throws {
         self.folder = folder
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // Private (attack 18's S1, in depth): folders made here are 0700, the database 0600.
+        try StateFiles.createPrivateFolder(folder)
         let path = folder + "/" + Self.fileName
+        StateFiles.makePrivate(path)
         var info = stat()
         let wasThere = lstat(path, &info) == 0 && info.st_size > 0
         var opened: DatabaseQueue
@@ -217,7 +252,7 @@ public final class StateStore: Sendable {
                 aside = try Self.moveAside(path, suffix: "foreign", error: nil)
                 reason = "owned by \(recorded)"
                 opened = try Self.open(path)
-            } else if let why = try Self.unboundReason(opened, database: path) {
+            } else if case .foreign(let why) = try Self.binding(opened, database: path) {
                 // Records this user's Derive did not write (a committed or unpacked `.derive/`, rows
                 // edited in): not followed, whatever they say (attack 17's N4).
                 try opened.close()
@@ -233,52 +268,101 @@ public final class StateStore: Sendable {
                 }
             }
         }
-        if owner != nil { Self.bind(opened, database: path) }
+        let seals = owner == nil ? nil : Self.bind(opened, database: path)
+        if let seals { opened.add(transactionObserver: seals, extent: .databaseLifetime) }
+        self.seals = seals
         queue = opened
         movedAside = aside
         movedAsideReason = reason
         existed = wasThere && aside == nil
     }
 
-    /// Why the state at `database` is not this user's (it has records, and the token it holds is
-    /// not the one the user keeps for it, or it has none), nil when it is or has nothing to trust.
-    static func unboundReason(_ queue: DatabaseQueue, database: String) throws -> String? {
-        let (records, token) = try queue.read { db -> (Bool, String?) in
+    /// How a state is bound to this user (`StateBinding`).
+    enum Binding {
+        /// No records to trust, and no mark of this user's secret.
+        case empty
+        /// Sealed with the secret this user keeps for it.
+        case sealed(Data)
+        /// Bound by build-17's bearer token, which this user keeps too: re-sealed once.
+        case bearer
+        /// Has records, and is not this user's: why.
+        case foreign(String)
+    }
+
+    static func binding(_ queue: DatabaseQueue, database: String) throws -> Binding {
+        let (records, mark) = try queue.read { db -> (Bool, String?) in
             // (A database opened read-only may predate some tables.)
             let records = try ["outputs", "controlFiles", "bucketFolders", "createdFolders", "pendingWrites", "outputFiles"].contains { table in
                 try db.tableExists(table) && (try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table))") ?? false)
             }
             return (records, try db.tableExists("binding") ? try String.fetchOne(db, sql: "SELECT token FROM binding") : nil)
         }
-        guard records else { return nil }
         let held = StateBinding.held(forState: database)
-        if let token, token == held { return nil }
+        if case .secret(let secret)? = held, let mark, mark == StateBinding.mark(secret: secret, forState: database) { return .sealed(secret) }
+        if case .token(let token)? = held, let mark, mark == token { return .bearer }
+        guard records else { return .empty }
         let keeper = StateBinding.file(forState: database) ?? "(no HOME nor XDG_STATE_HOME)"
-        return token == nil
-            ? "not bound to this user (it holds no token: made by another Derive, or from before 0.14), so its records are not trusted (the user's tokens are in \(keeper))"
-            : "not bound to this user (its token is not the one kept in \(keeper): made by another user's Derive, copied or planted in the project), so its records are not trusted"
+        return .foreign(mark == nil
+            ? "not bound to this user (it holds no mark of the user's secret: made by another Derive, or from before 0.14), so its records are not trusted (the user's secrets are in \(keeper))"
+            : "not bound to this user (it is not sealed with the secret kept in \(keeper): made by another user's Derive, copied or planted in the project), so its records are not trusted")
     }
 
-    /// Gives the state a token if it has none, and keeps it as this user's. A token that cannot be
-    /// kept (no writable home) leaves the state unbound: the next build treats it as foreign (safe).
-    static func bind(_ queue: DatabaseQueue, database: String) {
-        // Read first: a state already bound is not written (a no-op build leaves it as it was).
-        let known = try? queue.read { db in try String.fetchOne(db, sql: "SELECT token FROM binding") }
-        guard let token = known ?? (try? queue.write({ db -> String in
-            if let token = try String.fetchOne(db, sql: "SELECT token FROM binding") { return token }
-            let token = StateBinding.newToken()
-            try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [token])
-            return token
-        })) else { return }
-        guard StateBinding.held(forState: database) != token else { return }
-        do {
-            try StateBinding.hold(token, forState: database)
-        } catch {
-            // Not silent: without its token kept, every later build finds this state unbound and
-            // starts afresh from the lock (old outputs left in place, no no-op answer).
-            let message = "derive: warning: \(error) — so the next build will not trust this build state and will start again from "
-                + "derive.lock (old outputs are left in place, and nothing is ever 'up to date' at once); set XDG_STATE_HOME or HOME to a folder you can write\n"
-            FileHandle.standardError.write(Data(message.utf8))
+    /// Why the state at `database` is not this user's (it has records, and is not sealed with the
+    /// secret the user keeps for it), nil when it is or has nothing to trust.
+    static func unboundReason(_ queue: DatabaseQueue, database: String) throws -> String? {
+        if case .foreign(let why) = try binding(queue, database: database) { return why }
+        return nil
+    }
+
+    /// Binds the state to this user and returns its seals: a state sealed with the user's secret
+    /// is left as it is (a no-op build writes nothing); a state bound by build-17's bearer token
+    /// is re-sealed once, every row, with a NEW secret (the old token was in a file others could
+    /// read); an empty one is marked with the user's secret (a new one if none is kept). A secret
+    /// that cannot be kept (no writable home) is said: the next build finds the state foreign.
+    static func bind(_ queue: DatabaseQueue, database: String) -> StateSeals {
+        try? dropTriggers(queue)
+        let binding = (try? Self.binding(queue, database: database)) ?? .empty
+        if case .sealed(let secret) = binding { return StateSeals(secret: secret) }
+        var secret = StateBinding.secret(forState: database)
+        if case .bearer = binding { secret = nil }
+        let fresh = secret ?? StateBinding.newSecret()
+        let seals = StateSeals(secret: fresh)
+        if secret == nil {
+            // Kept first: a failure below leaves the state unbound (foreign next time), never trusted on an old word.
+            do {
+                try StateBinding.hold(secret: fresh, forState: database)
+            } catch {
+                // Not silent: without its secret kept, every later build finds this state unbound and
+                // starts afresh from the lock (old outputs left in place, no no-op answer).
+                let message = "derive: warning: \(error) — so the next build will not trust this build state and will start again from "
+                    + "derive.lock (old outputs are left in place, and nothing is ever 'up to date' at once); set XDG_STATE_HOME or HOME to a folder you can write\n"
+                FileHandle.standardError.write(Data(message.utf8))
+            }
+        }
+        let mark = StateBinding.mark(secret: fresh, forState: database)
+        try? queue.write { db in
+            if case .bearer = binding {
+                // Outputs from before devices and inodes were kept say so in a sealed row (0, 0),
+                // so one whose row is removed later is never taken for one of them.
+                try db.execute(sql: "INSERT OR IGNORE INTO outputFiles (path, device, inode) SELECT path, 0, 0 FROM outputs")
+                try seals.sealAll(db)
+            }
+            if try String.fetchAll(db, sql: "SELECT token FROM binding") != [mark] {
+                try db.execute(sql: "DELETE FROM binding")
+                try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [mark])
+            }
+        }
+        return seals
+    }
+
+    /// Drops every trigger in the database: Derive makes none, and a trigger planted in a state
+    /// (its mark copied from the user's) would add rows whenever Derive writes, which Derive would
+    /// then seal as its own (SQLite reports rows a trigger writes as the statement's).
+    static func dropTriggers(_ queue: DatabaseQueue) throws {
+        let triggers = try queue.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") }
+        guard !triggers.isEmpty else { return }
+        try queue.write { db in
+            for name in triggers { try db.execute(sql: "DROP TRIGGER IF EXISTS \(name.quotedDatabaseIdentifier)") }
         }
     }
 
@@ -304,8 +388,9 @@ public final class StateStore: Sendable {
     }
 
     /// A store over an already opened database (the read-only copy `check` plans against).
-    init(queue: DatabaseQueue, folder: String, movedAside: String?, movedAsideReason: String?, existed: Bool = false) {
-        self.queue = queue; self.folder = folder
+    init(queue: DatabaseQueue, folder: String, movedAside: String?, movedAsideReason: String?, existed: Bool = false, seals: StateSeals? = nil) {
+        self.queue = queue; self.folder = folder; self.seals = seals
+        if let seals { queue.add(transactionObserver: seals, extent: .databaseLifetime) }
         self.movedAside = movedAside; self.movedAsideReason = movedAsideReason; self.existed = existed
     }
 
@@ -315,6 +400,7 @@ public final class StateStore: Sendable {
         movedAside = nil
         movedAsideReason = nil
         existed = false
+        seals = nil
         queue = try DatabaseQueue()
         try Self.migrator.migrate(queue)
     }
@@ -442,6 +528,17 @@ public final class StateStore: Sendable {
             // were adopted.
             try db.alter(table: "outputs") { t in t.add(column: "adopted", .boolean).notNull().defaults(to: false) }
         }
+        migrator.registerMigration("v9-seals") { db in
+            // A seal on each record that can authorise an overwrite, a deletion or an "up to date"
+            // answer (`StateSeals`; attack 18's S1): rows from before have none, so a state of
+            // build-17 is re-sealed once when its user opens it (`bind`), and no other.
+            for table in StateSeals.tables {
+                try db.alter(table: table) { t in t.add(column: StateSeals.column, .blob) }
+            }
+            // When each output file was made (`FileBirth`; 0: not recorded): a file re-created at
+            // its path with the same bytes may get the same inode number back (attack 18's S3).
+            try db.alter(table: "outputFiles") { t in t.add(column: "birth", .integer).notNull().defaults(to: 0) }
+        }
         return migrator
     }
 
@@ -462,14 +559,14 @@ public final class StateStore: Sendable {
     }
 
     public func savePlaceholder(digest: String, image: String, thumbhash: String) throws {
-        try queue.write { db in
+        try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO placeholders (digest, image, thumbhash) VALUES (?, ?, ?)",
                            arguments: [digest, image, thumbhash])
         }
     }
 
     public func saveSourceColour(digest: String, colour: String) throws {
-        try queue.write { db in
+        try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO sourceColours (digest, colour) VALUES (?, ?)", arguments: [digest, colour])
         }
     }
@@ -478,8 +575,9 @@ public final class StateStore: Sendable {
         try queue.read { db in
             var result: PathDictionary<FileRecord> = [:]
             var intern = StringInterner()
-            let rows = try Row.fetchCursor(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files")
-            while let row = try rows.next() {
+            try forEachRow(db, "files", Self.fileColumns) { row, sealed in
+                // An unsealed digest is not Derive's reading: the file is hashed again.
+                guard sealed else { return }
                 var record = FileRecord(row: row)
                 record.format = intern(record.format)
                 if result[record.path] == nil { result[record.path] = record }
@@ -494,9 +592,10 @@ public final class StateStore: Sendable {
         try queue.read { db in
             var result: PathDictionary<String> = [:]
             var known: [String: String?] = [:]
-            let identities = try Self.bucketFolderIdentities(db)
-            for row in try Row.fetchAll(db, sql: "SELECT path, folder FROM outputs") {
+            let identities = try bucketFolderIdentities(db)
+            try forEachRow(db, "outputs", ["path", "folder"]) { row, sealed in
                 let path: String = row[0], folder: String = row[1]
+                guard sealed else { result[path] = Self.unsealed; return }
                 let probe = OutputRecord(path: path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "", sourceDigest: "",
                                          dependencies: "", encoder: "", actionKey: "", acl: "", outputDigest: "", size: 0, width: 0,
                                          height: 0, format: "", builtAt: 0, folder: folder)
@@ -520,22 +619,25 @@ public final class StateStore: Sendable {
     /// The stat cache's row for one file, read by key.
     public func file(at path: String) throws -> FileRecord? {
         try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT path, size, mtime, inode, digest, format, recorded, ctime, width, height FROM files WHERE path = ?",
-                             arguments: [path]).map(FileRecord.init(row:))
+            var found: FileRecord?
+            try forEachRow(db, "files", Self.fileColumns, "WHERE path = ?", [path]) { row, sealed in if sealed { found = FileRecord(row: row) } }
+            return found
         }
     }
 
+    static let fileColumns = ["path", "size", "mtime", "inode", "digest", "format", "recorded", "ctime", "width", "height"]
+    static let outputColumns = ["path", "rule", "source", "style", "matrix", "engine", "pipeline", "sourceDigest", "dependencies", "encoder",
+                                "actionKey", "acl", "outputDigest", "size", "width", "height", "format", "builtAt", "folder", "adopted"]
+
+    /// The output records Derive wrote (sealed), each leading to a place the manifest gives.
     public func allOutputs() throws -> PathDictionary<OutputRecord> {
         try queue.read { db in
             var result: PathDictionary<OutputRecord> = [:]
             var intern = StringInterner()
             var known: [String: String?] = [:]
-            let identities = try Self.bucketFolderIdentities(db)
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
-                       actionKey, acl, outputDigest, size, width, height, format, builtAt, folder, adopted FROM outputs
-                """)
-            while let row = try rows.next() {
+            let identities = try bucketFolderIdentities(db)
+            try forEachRow(db, "outputs", Self.outputColumns) { row, sealed in
+                guard sealed else { return }
                 var record = OutputRecord(row: row)
                 // Columns most rows repeat share one buffer each (the engine text alone is hundreds of bytes).
                 record.rule = intern(record.rule); record.style = record.style.map { intern($0) }
@@ -551,7 +653,7 @@ public final class StateStore: Sendable {
 
     public func saveFiles(_ records: [FileRecord]) throws {
         guard !records.isEmpty else { return }
-        try queue.write { db in
+        try write { db in
             for record in records { try record.save(db) }
         }
     }
@@ -561,42 +663,57 @@ public final class StateStore: Sendable {
     /// `identity`: the output file's own device and inode as Derive installed it (nil: not known,
     /// e.g. the in-memory disk): what a later deletion requires of the file at that path.
     public func recordOutput(_ record: OutputRecord, file: FileRecord?, identity: FileIdentity? = nil) throws {
-        try queue.write { db in
+        // When the file was made: with its device and inode, what a later deletion requires of it.
+        let birth = identity == nil ? 0 : (FileBirth.of(record.file) ?? 0)
+        try write { db in
             try record.save(db)
             try file?.save(db)
             try db.execute(sql: "DELETE FROM pendingWrites WHERE path = ?", arguments: [record.file])
-            if let identity {
-                try db.execute(sql: "INSERT OR REPLACE INTO outputFiles (path, device, inode) VALUES (?, ?, ?)",
-                               arguments: [record.path, identity.stored.device, identity.stored.inode])
-            } else {
-                try db.execute(sql: "DELETE FROM outputFiles WHERE path = ?", arguments: [record.path])
-            }
+            // Device and inode 0, 0 when not known: recorded as not known (sealed), so an output
+            // with no row at all is one whose row was removed since (`outputIdentity`).
+            let stored = identity?.stored ?? (device: 0, inode: 0)
+            try db.execute(sql: "INSERT OR REPLACE INTO outputFiles (path, device, inode, birth) VALUES (?, ?, ?, ?)",
+                           arguments: [record.path, stored.device, stored.inode, birth])
         }
     }
 
-    /// The device and inode each output file had when Derive installed it, by `bucket/key`.
-    /// An output missing here was recorded before they were kept (or adopted where none could be read).
-    public func outputIdentities() throws -> PathDictionary<FileIdentity> {
+    /// The device and inode each output file had when Derive installed it (with when it was
+    /// made), by `bucket/key`; nil for an output recorded before they were kept (or adopted where
+    /// none could be read), `FileIdentity.unproven` for one whose record is not sealed. An output
+    /// with no row is not in the map (`outputIdentity` says what that means).
+    public func outputIdentities() throws -> PathDictionary<FileIdentity?> {
         try queue.read { db in
-            var result: PathDictionary<FileIdentity> = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT path, device, inode FROM outputFiles") {
-                result[row[0] as String] = FileIdentity(stored: row[1], row[2])
+            var result: PathDictionary<FileIdentity?> = [:]
+            try forEachRow(db, "outputFiles", ["path", "device", "inode", "birth"]) { row, sealed in
+                result[row[0] as String] = .some(Self.identity(sealed: sealed, device: row[1], inode: row[2], birth: row[3]))
             }
             return result
         }
     }
 
-    /// The device and inode of one output's file when Derive installed it, nil when not recorded.
+    static func identity(sealed: Bool, device: Int64, inode: Int64, birth: Int64) -> FileIdentity? {
+        guard sealed else { return .unproven }
+        return device == 0 && inode == 0 ? nil : FileIdentity(stored: device, inode, birth: birth)
+    }
+
+    /// The device and inode of one output's file when Derive installed it (with when it was
+    /// made), nil when not recorded; `FileIdentity.unproven` when its record is not sealed (no
+    /// file is then Derive's by it).
     public func outputIdentity(_ path: String) throws -> FileIdentity? {
         try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT device, inode FROM outputFiles WHERE path = ?", arguments: [path])
-                .map { FileIdentity(stored: $0[0], $0[1]) }
+            // No row: from before they were kept, in a state without seals; in a sealed state every
+            // output has one (0, 0 when not known, the upgrade's too), so its row was removed since.
+            var found: FileIdentity?? = seals == nil ? .some(nil) : .some(.unproven)
+            try forEachRow(db, "outputFiles", ["device", "inode", "birth"], "WHERE path = ?", [path]) { row, sealed in
+                found = .some(Self.identity(sealed: sealed, device: row[0], inode: row[1], birth: row[2]))
+            }
+            return found ?? nil
         }
     }
 
     /// Notes a file a build is about to rename into place, with the digest of its bytes.
     public func addPendingWrite(_ path: String, digest: String) throws {
-        try queue.write { db in
+        try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO pendingWrites (path, digest) VALUES (?, ?)", arguments: [path, digest])
         }
     }
@@ -606,14 +723,14 @@ public final class StateStore: Sendable {
     public func pendingWrites() throws -> PathDictionary<String> {
         try queue.read { db in
             var result: PathDictionary<String> = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM pendingWrites") { result[row[0] as String] = row[1] }
+            try forEachRow(db, "pendingWrites", ["path", "digest"]) { row, sealed in if sealed { result[row[0] as String] = row[1] } }
             return result
         }
     }
 
     public func clearPendingWrites(_ paths: [String]) throws {
         guard !paths.isEmpty else { return }
-        try queue.write { db in
+        try write { db in
             for path in paths { try db.execute(sql: "DELETE FROM pendingWrites WHERE path = ?", arguments: [path]) }
         }
     }
@@ -623,12 +740,12 @@ public final class StateStore: Sendable {
     public func clearAllPendingWrites() throws {
         let any = try queue.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pendingWrites)") } ?? false
         guard any else { return }
-        try queue.write { db in try db.execute(sql: "DELETE FROM pendingWrites") }
+        try write { db in try db.execute(sql: "DELETE FROM pendingWrites") }
     }
 
     public func removeOutputs(_ paths: [String]) throws {
         guard !paths.isEmpty else { return }
-        try queue.write { db in
+        try write { db in
             _ = try OutputRecord.deleteAll(db, keys: paths)
             for path in paths { try db.execute(sql: "DELETE FROM outputFiles WHERE path = ?", arguments: [path]) }
         }
@@ -637,27 +754,29 @@ public final class StateStore: Sendable {
     /// Clears the adopted mark of `paths`: their files were rendered again and held the same bytes.
     public func markVerified(_ paths: [String]) throws {
         guard !paths.isEmpty else { return }
-        try queue.write { db in
+        try write { db in
             for path in paths { try db.execute(sql: "UPDATE outputs SET adopted = 0 WHERE path = ? AND adopted != 0", arguments: [path]) }
         }
     }
 
     /// Updates fields of a record that are not in its action key (ACL, rule name, style, matrix).
     public func updateOutput(_ record: OutputRecord) throws {
-        try queue.write { db in try record.save(db) }
+        try write { db in try record.save(db) }
     }
 
     /// The recorded ACL of a built output, by bucket name and key: what `derive serve` answers
     /// for a derivative it did not render itself. Nil when no such output was built.
     public func recordedACL(bucket: String, key: String) throws -> String? {
         try queue.read { db in
-            try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])
+            var acl: String?
+            try forEachRow(db, "outputs", ["acl"], "WHERE path = ?", [bucket + "/" + key]) { row, sealed in if sealed { acl = row[0] } }
+            return acl
         }
     }
 
     public func addCreatedFolders(_ paths: [String]) throws {
         guard !paths.isEmpty else { return }
-        try queue.write { db in
+        try write { db in
             for path in paths {
                 // Its identity now, just after Derive made it; replaced when Derive made it again.
                 let identity: (device: Int64, inode: Int64) = FileIdentity.ofFolder(path)?.stored ?? (device: 0, inode: 0)
@@ -671,13 +790,14 @@ public final class StateStore: Sendable {
     public func recordedFolders() throws -> [String] {
         try queue.read { db in
             // Each folder with the buckets written to it (by the bucket name before the path's first '/').
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT DISTINCT folder, substr(path, 1, instr(path, '/') - 1) FROM outputs WHERE folder != ''
-                """)
+            var pairs: Set<[String]> = []
+            try forEachRow(db, "outputs", ["folder", "path"], "WHERE folder != ''") { row, sealed in
+                if sealed { pairs.insert([row[0] as String, PathKey.bucket(of: row[1] as String)]) }
+            }
             var folders: [String] = []
-            let identities = try Self.bucketFolderIdentities(db)
-            for row in rows {
-                let folder: String = row[0], bucket: String = row[1]
+            let identities = try bucketFolderIdentities(db)
+            for pair in pairs.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                let folder = pair[0], bucket = pair[1]
                 if !folders.contains(folder),
                    places?.problem(outputFolder: folder, bucket: bucket, recorded: identities[folder + "\u{0}" + bucket]) == nil {
                     folders.append(folder)
@@ -688,7 +808,14 @@ public final class StateStore: Sendable {
     }
 
     public func createdFolders() throws -> PathSet {
-        try queue.read { db in PathSet(try String.fetchAll(db, sql: "SELECT path FROM createdFolders").filter { Self.absolutePathProblem($0) == nil }) }
+        try queue.read { db in
+            var result = PathSet()
+            try forEachRow(db, "createdFolders", ["path"]) { row, sealed in
+                let path: String = row[0]
+                if sealed, Self.absolutePathProblem(path) == nil { result.insert(path) }
+            }
+            return result
+        }
     }
 
     /// The folders Derive created, each with its device and inode when created (nil: a record
@@ -696,9 +823,9 @@ public final class StateStore: Sendable {
     public func createdFolderIdentities() throws -> PathDictionary<FileIdentity?> {
         try queue.read { db in
             var result: PathDictionary<FileIdentity?> = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT path, device, inode FROM createdFolders") {
+            try forEachRow(db, "createdFolders", ["path", "device", "inode"]) { row, sealed in
                 let path: String = row[0], device: Int64 = row[1], inode: Int64 = row[2]
-                guard Self.absolutePathProblem(path) == nil else { continue }
+                guard sealed, Self.absolutePathProblem(path) == nil else { return }
                 result[path] = .some(device == 0 && inode == 0 ? nil : FileIdentity(stored: device, inode))
             }
             return result
@@ -706,16 +833,16 @@ public final class StateStore: Sendable {
     }
 
     /// The folders recorded as buckets' folders (any bucket), folder → device and inode then.
-    static func recordedBucketFolders(_ db: Database) throws -> [String: FileIdentity] {
+    func recordedBucketFolders(_ db: Database) throws -> [String: FileIdentity] {
         var result: [String: FileIdentity] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT folder, device, inode FROM bucketFolders") {
-            result[row[0] as String] = FileIdentity(stored: row[1], row[2])
+        try forEachRow(db, "bucketFolders", ["folder", "device", "inode"]) { row, sealed in
+            if sealed { result[row[0] as String] = FileIdentity(stored: row[1], row[2]) }
         }
         return result
     }
 
     public func forgetCreatedFolder(_ path: String) throws {
-        try queue.write { db in try db.execute(sql: "DELETE FROM createdFolders WHERE path = ?", arguments: [path]) }
+        try write { db in try db.execute(sql: "DELETE FROM createdFolders WHERE path = ?", arguments: [path]) }
     }
 
     /// Control files (the index) Derive wrote, path → digest.
@@ -723,10 +850,10 @@ public final class StateStore: Sendable {
         try queue.read { db in
             var result: PathDictionary<String> = [:]
             // A path with `..` (or relative) is never Derive's index: ignored, so nothing is removed there.
-            let folders = places == nil ? [:] : try Self.recordedBucketFolders(db)
-            for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM controlFiles") {
+            let folders = places == nil ? [:] : try recordedBucketFolders(db)
+            try forEachRow(db, "controlFiles", ["path", "digest"]) { row, sealed in
                 let path: String = row[0]
-                if Self.absolutePathProblem(path) == nil, places?.problem(controlFile: path, recordedFolders: folders) == nil { result[path] = row[1] }
+                if sealed, Self.absolutePathProblem(path) == nil, places?.problem(controlFile: path, recordedFolders: folders) == nil { result[path] = row[1] }
             }
             return result
         }
@@ -735,12 +862,16 @@ public final class StateStore: Sendable {
     /// Control file records `controlFiles()` leaves out because they lead outside every place
     /// the manifest gives, path → why.
     public func ignoredControlFiles() throws -> [String: String] {
-        guard let places else { return [:] }
-        return try queue.read { db in
+        try queue.read { db in
             var result: [String: String] = [:]
-            let folders = try Self.recordedBucketFolders(db)
-            for path in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") where Self.absolutePathProblem(path) == nil {
-                if let problem = places.problem(controlFile: path, recordedFolders: folders) { result[path] = problem }
+            let folders = places == nil ? [:] : try recordedBucketFolders(db)
+            try forEachRow(db, "controlFiles", ["path"]) { row, sealed in
+                let path: String = row[0]
+                if !sealed {
+                    result[path] = Self.unsealed
+                } else if Self.absolutePathProblem(path) == nil, let places, let problem = places.problem(controlFile: path, recordedFolders: folders) {
+                    result[path] = problem
+                }
             }
             return result
         }
@@ -751,9 +882,9 @@ public final class StateStore: Sendable {
     public func controlFileIdentities() throws -> PathDictionary<FileIdentity?> {
         try queue.read { db in
             var result: PathDictionary<FileIdentity?> = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT path, device, inode FROM controlFiles") {
+            try forEachRow(db, "controlFiles", ["path", "device", "inode"]) { row, sealed in
                 let device: Int64 = row[1], inode: Int64 = row[2]
-                result[row[0] as String] = .some(device == 0 && inode == 0 ? nil : FileIdentity(stored: device, inode))
+                if sealed { result[row[0] as String] = .some(device == 0 && inode == 0 ? nil : FileIdentity(stored: device, inode)) }
             }
             return result
         }
@@ -761,7 +892,7 @@ public final class StateStore: Sendable {
 
     /// `identity`: the file's own device and inode as Derive wrote it (nil: not known).
     public func setControlFile(_ path: String, digest: String?, identity: FileIdentity? = nil) throws {
-        try queue.write { db in
+        try write { db in
             if let digest {
                 let stored = identity?.stored ?? (device: 0, inode: 0)
                 try db.execute(sql: "INSERT OR REPLACE INTO controlFiles (path, digest, device, inode) VALUES (?, ?, ?, ?)",
@@ -774,7 +905,7 @@ public final class StateStore: Sendable {
 
     public func removeFiles(_ paths: [String]) throws {
         guard !paths.isEmpty else { return }
-        try queue.write { db in
+        try write { db in
             _ = try FileRecord.deleteAll(db, keys: paths)
         }
     }

@@ -117,6 +117,8 @@ import Glibc
             #expect(try controlFilesHaveIdentity(db), "the index's device and inode are not recorded")
             if try controlFilesHaveIdentity(db) { try db.execute(sql: "UPDATE controlFiles SET device = 0, inode = 0") }
         }
+        // As an older Derive wrote it (sealed with the user's secret).
+        try BuildSafetyRound18Tests.sealAsTheUser(project)
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: true)
             .replacingOccurrences(of: "index: out/index.json", with: "index: out/index2.json"))
         let build = try project.run(["build"])
@@ -226,9 +228,11 @@ import Glibc
         let project = try Project(index: false, outPath: "outA")
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
+        // As the upgrade records them (0, 0: no device and inode), sealed with the user's secret.
         try state(project).write { db in
-            if try db.tableExists("outputFiles") { try db.execute(sql: "DELETE FROM outputFiles") }
+            if try db.tableExists("outputFiles") { try db.execute(sql: "UPDATE outputFiles SET device = 0, inode = 0") }
         }
+        try BuildSafetyRound18Tests.sealAsTheUser(project)
         try project.write("derive.yaml", Project.manifest(outPath: "outB", index: false))
         let build = try project.run(["build"])
         let built = text(build.stdout) + build.stderr
@@ -236,7 +240,8 @@ import Glibc
         for name in project.outputs { #expect(project.exists("outA/\(name)"), "\(built)") }
         #expect(built.contains("outA/landscape.jpg") && built.contains("left in place"), "\(built)")
         // In the bucket's current folder, today's rule: an orphan of an old record is deleted.
-        try state(project).write { db in try db.execute(sql: "DELETE FROM outputFiles") }
+        try state(project).write { db in try db.execute(sql: "UPDATE outputFiles SET device = 0, inode = 0") }
+        try BuildSafetyRound18Tests.sealAsTheUser(project)
         try project.write("derive.yaml", Project.manifest(outPath: "outB", index: false)
             .replacingOccurrences(of: "to: out/{name}.{ext}", with: "to: out/u/{name}.{ext}"))
         let again = try project.run(["build"])
@@ -262,7 +267,9 @@ import Glibc
             try db.execute(sql: "INSERT OR REPLACE INTO bucketFolders (bucket, folder, device, inode) VALUES ('out', ?, ?, ?)",
                            arguments: [docs, identity.device, identity.inode])
             try db.execute(sql: """
-                INSERT INTO outputs SELECT 'out/notes.txt', rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies,
+                INSERT INTO outputs (path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
+                                     actionKey, acl, outputDigest, size, width, height, format, builtAt, folder)
+                SELECT 'out/notes.txt', rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies,
                        encoder, actionKey, acl, ?, ?, width, height, format, builtAt, ? FROM outputs LIMIT 1
                 """, arguments: [ContentDigests.digest(notes), notes.count, docs])
             if try db.tableExists("outputFiles") {

@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import Planner
+import Testing
+
+/// The seals on the build state's records (attack 18's S1): every column joins a record's seal,
+/// and what verifying them costs a plan's reads.
+@Suite(.serialized) struct StateSealTests {
+    static let engine = String(repeating: "libvips 8.14.1 jpeg q85 webp 6 png 6; ", count: 8)
+
+    static func record(_ index: Int, folder: String) -> OutputRecord {
+        OutputRecord(path: "out/s\(index).png", rule: "small", source: "src/s\(index).png", style: nil, matrix: "", engine: engine,
+                     pipeline: "image/resize,w_8", sourceDigest: String(repeating: "a", count: 64), dependencies: "", encoder: "q85",
+                     actionKey: String(repeating: "b", count: 64), acl: "default", outputDigest: String(repeating: "c", count: 64),
+                     size: 100, width: 8, height: 8, format: "png", builtAt: 1, folder: folder)
+    }
+
+    /// A project folder with a state of this user's holding `count` output records (sealed as a
+    /// build writes them), and the path of its manifest (the state's owner).
+    static func state(_ count: Int) throws -> (root: String, folder: String, owner: String) {
+        _ = Project.userStateHome
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-seal-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root + "/out", withIntermediateDirectories: true)
+        let owner = root + "/derive.yaml"
+        let store = try StateStore(folder: root + "/.derive/derive", owner: owner)
+        try store.write { db in
+            for index in 0..<count { try record(index, folder: root + "/out").insert(db) }
+        }
+        return (root, root + "/.derive/derive", owner)
+    }
+
+    /// A column added to a sealed table later (another engineer's "adopted" mark on outputs) joins
+    /// the seal with no list to update: a record whose new column is changed by hand no longer verifies.
+    @Test func aColumnAddedLaterJoinsTheSeal() throws {
+        let (root, folder, owner) = try Self.state(0)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        try raw.write { db in try db.execute(sql: "ALTER TABLE outputs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0") }
+        try raw.close()
+        let store = try StateStore(folder: folder, owner: owner)
+        try store.write { db in for index in 0..<2 { try Self.record(index, folder: root + "/out").insert(db) } }
+        #expect(try store.allOutputs().count == 2)
+        let edit = try DatabaseQueue(path: folder + "/state.sqlite")
+        try edit.write { db in try db.execute(sql: "UPDATE outputs SET adopted = 1 WHERE path = 'out/s1.png'") }
+        try edit.close()
+        let again = try StateStore(folder: folder, owner: owner)
+        #expect(try again.allOutputs().keys.sorted() == ["out/s0.png"])
+        #expect(try again.ignoredOutputs()["out/s1.png"] == StateStore.unsealed)
+    }
+
+    /// A store without the user's secret (no owner) takes every record as it is; with it, a record
+    /// written outside Derive (no seal) is ignored, one written by `write` verifies.
+    @Test func onlyRecordsWrittenThroughTheStoreVerify() throws {
+        let (root, folder, owner) = try Self.state(3)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        try raw.write { db in try Self.record(9, folder: root + "/out").insert(db) }
+        try raw.close()
+        let store = try StateStore(folder: folder, owner: owner)
+        #expect(try store.allOutputs().keys.sorted() == ["out/s0.png", "out/s1.png", "out/s2.png"])
+        #expect(try store.ignoredOutputs().keys.sorted() == ["out/s9.png"])
+        #expect(try StateStore(folder: folder).allOutputs().count == 4)
+    }
+
+    /// A trigger planted in a state (with the user's mark copied) would add rows whenever Derive
+    /// writes, which Derive would then seal as its own: Derive makes no trigger, and drops any.
+    @Test func aPlantedTriggerCannotGetRowsSealed() throws {
+        let (root, folder, owner) = try Self.state(1)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        try raw.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER planted AFTER INSERT ON files BEGIN
+                  INSERT OR REPLACE INTO outputs (path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
+                                                  actionKey, acl, outputDigest, size, width, height, format, builtAt, folder)
+                    SELECT 'out/notes.txt', rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,
+                           actionKey, acl, outputDigest, size, width, height, format, builtAt, folder FROM outputs LIMIT 1;
+                END
+                """)
+        }
+        try raw.close()
+        let store = try StateStore(folder: folder, owner: owner)
+        try store.saveFiles([FileRecord(path: root + "/src/a.png", size: 1, mtime: 1, inode: 1, digest: "d", format: "png", recorded: 1)])
+        let again = try StateStore(folder: folder, owner: owner)
+        #expect(try again.allOutputs()["out/notes.txt"] == nil)
+    }
+
+    /// What verifying the seals costs the reads a plan makes (`allOutputs` and `ignoredOutputs`),
+    /// at 2 000 and 40 000 records: the same database read with the user's secret (every seal
+    /// verified) and without (no owner: no seals). Printed; the bound is only a runaway's (a
+    /// seal recomputed per column, a query per row), never a guess at this machine's speed.
+    @Test(arguments: [2_000, 40_000]) func theCostOfVerifyingSeals(records: Int) throws {
+        let (root, folder, owner) = try Self.state(records)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func best(_ store: StateStore) throws -> Double {
+            var times: [Double] = []
+            for _ in 0..<3 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let outputs = try store.allOutputs()
+                _ = try store.ignoredOutputs()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                #expect(outputs.count == records)
+            }
+            return times.min()!
+        }
+        let sealed = try best(try StateStore(folder: folder, owner: owner))
+        let plain = try best(try StateStore(folder: folder))
+        print("seal cost: \(records) records: allOutputs+ignoredOutputs \(String(format: "%.1f", sealed)) ms with seals verified, \(String(format: "%.1f", plain)) ms without (\(String(format: "%.2f", sealed / plain))x)")
+        #expect(sealed < plain * 20 + 1000)
+    }
+}
