@@ -29,23 +29,34 @@ import Testing
         return (root, root + "/.derive/derive", owner)
     }
 
-    /// A column added to a sealed table later (another engineer's "adopted" mark on outputs) joins
-    /// the seal with no list to update: a record whose new column is changed by hand no longer verifies.
+    /// A column added to a sealed table later joins the seal with no list to update: a record
+    /// whose new column is changed by hand no longer verifies; nor does one whose `adopted` mark
+    /// (a column added after the seal was designed) is cleared by hand.
     @Test func aColumnAddedLaterJoinsTheSeal() throws {
         let (root, folder, owner) = try Self.state(0)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let raw = try DatabaseQueue(path: folder + "/state.sqlite")
-        try raw.write { db in try db.execute(sql: "ALTER TABLE outputs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0") }
+        try raw.write { db in try db.execute(sql: "ALTER TABLE outputs ADD COLUMN laterMark INTEGER NOT NULL DEFAULT 0") }
         try raw.close()
         let store = try StateStore(folder: folder, owner: owner)
-        try store.write { db in for index in 0..<2 { try Self.record(index, folder: root + "/out").insert(db) } }
-        #expect(try store.allOutputs().count == 2)
+        try store.write { db in
+            for index in 0..<3 {
+                var record = Self.record(index, folder: root + "/out")
+                record.adopted = index == 2
+                try record.insert(db)
+            }
+        }
+        #expect(try store.allOutputs().count == 3)
         let edit = try DatabaseQueue(path: folder + "/state.sqlite")
-        try edit.write { db in try db.execute(sql: "UPDATE outputs SET adopted = 1 WHERE path = 'out/s1.png'") }
+        try edit.write { db in
+            try db.execute(sql: "UPDATE outputs SET laterMark = 1 WHERE path = 'out/s1.png'")
+            try db.execute(sql: "UPDATE outputs SET adopted = 0 WHERE path = 'out/s2.png'")
+        }
         try edit.close()
         let again = try StateStore(folder: folder, owner: owner)
         #expect(try again.allOutputs().keys.sorted() == ["out/s0.png"])
         #expect(try again.ignoredOutputs()["out/s1.png"] == StateStore.unsealed)
+        #expect(try again.ignoredOutputs()["out/s2.png"] == StateStore.unsealed)
     }
 
     /// A store without the user's secret (no owner) takes every record as it is; with it, a record
