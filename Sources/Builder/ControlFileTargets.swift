@@ -77,7 +77,9 @@ struct ControlFileTargets {
         // deterministic); any other makes bytes not known before rendering, so both files change.
         var renderedAnew: [String] = []
         // Those outputs too go into the index once rendered, with the ACL the plan gives them.
-        var anew: [OutputRecord] = []
+        // (Their derivatives, not records made of them: a plan from scratch renders all its
+        // outputs anew, and 200 000 records held 130 MB at the peak of `plan`.)
+        var anew: [Derivative] = []
         if let plan {
             for item in plan.deletions { recorded[item.output] = nil }
             for item in plan.work {
@@ -96,7 +98,7 @@ struct ControlFileTargets {
                                                            height: known.height, format: known.format, time: 0)
                 } else {
                     renderedAnew.append(item.output)
-                    anew.append(Builder.record(derivative, digest: "", size: 0, width: 0, height: 0, format: "", time: 0))
+                    anew.append(derivative)
                 }
             }
             planChanges = Self.describe(plan)
@@ -111,7 +113,7 @@ struct ControlFileTargets {
         lockPath = planner.lockPath
         let manifest = planner.manifest
         self.manifest = manifest
-        publicIndexLeak = Self.publicIndexLeak(outputs + anew, manifest: manifest)
+        publicIndexLeak = Self.publicIndexLeak(outputs, renderedAnew: anew, manifest: manifest)
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
             let path = bucket.path + "/" + declared.path
             let knownColours = SummaryShape.recorded(colours: try planner.store.sourceColours())
@@ -333,14 +335,18 @@ struct ControlFileTargets {
     /// for the records the build would write into it): nil when the index is private or every
     /// output is public. Each output's ACL is the one serve answers it with (`EffectiveACL`: its
     /// record, its rule now, and every rule whose output template gives its key); a recorded ACL
-    /// that does not parse counts as private, as serve reads it.
-    static func publicIndexLeak(_ outputs: [OutputRecord], manifest: Manifest) -> String? {
+    /// that does not parse counts as private, as serve reads it. `renderedAnew`: planned outputs
+    /// whose records the build writes after rendering them, named as their records will name
+    /// them (`Builder.record`: the output, its ACL, rule and source).
+    static func publicIndexLeak(_ outputs: [OutputRecord], renderedAnew: [Derivative] = [], manifest: Manifest) -> String? {
         let acls = EffectiveACL(manifest)
         guard let indexACL = acls.indexACL, indexACL.isPublic else { return nil }
-        let hidden = outputs.filter { record in
-            let built = EffectiveACL.Built(acl: BucketACL(rawValue: record.acl) ?? .private, rule: record.rule, source: record.source)
-            guard let bucket = manifest.bucket(named: record.bucket) else { return !built.acl.isPublic }
-            return !acls.of(bucket, key: record.key, built: built).isPublic
+        let listed = outputs.map { (path: $0.path, acl: $0.acl, rule: $0.rule, source: $0.source) }
+            + renderedAnew.map { (path: $0.output, acl: $0.acl.rawValue, rule: $0.rule, source: $0.source) }
+        let hidden = listed.filter { entry in
+            let built = EffectiveACL.Built(acl: BucketACL(rawValue: entry.acl) ?? .private, rule: entry.rule, source: entry.source)
+            guard let bucket = manifest.bucket(named: PathKey.bucket(of: entry.path)) else { return !built.acl.isPublic }
+            return !acls.of(bucket, key: PathKey.key(of: entry.path), built: built).isPublic
         }.sorted { PathKey.ordered($0.path, $1.path) }
         guard !hidden.isEmpty else { return nil }
         let shown = hidden.prefix(3).map { "\($0.path) of rule '\($0.rule)', from \($0.source)" }.joined(separator: "; ")

@@ -75,8 +75,11 @@ public struct Components: Sendable, Hashable {
     public var encoder: String
 
     /// SHA-256 over the labelled components.
-    public var actionKey: String {
-        ContentDigests.digest("""
+    public var actionKey: String { actionDigest.text }
+
+    /// The same, without its hex text.
+    var actionDigest: HexDigest {
+        HexDigest.sha256("""
         derive-action-key/1
         engine \(engine)
         pipeline \(pipeline)
@@ -110,7 +113,8 @@ public struct HashedName: Sendable, Hashable {
 /// output, the sorted list and every plan item share one object; what it shares with other
 /// derivatives is held by reference, once per recipe (folders, rule, style, pipeline, engine)
 /// and once per source (its name, path, format and digest). Only its output's names, its
-/// dependencies and its action key are its own.
+/// action key (32 bytes inline, `HexDigest`) and, when it has any, its dependencies and
+/// `{hash}` name (held apart: most derivatives have neither) are its own: 112 bytes.
 public final class Derivative: Sendable, Hashable {
     /// What the derivatives of one rule and one recipe share.
     final class Recipe: Sendable {
@@ -136,25 +140,36 @@ public final class Derivative: Sendable, Hashable {
         let source: String
         let sourcePath: String
         let format: String
-        let digest: String
+        let digest: HexDigest
 
         init(source: String, sourcePath: String, format: String, digest: String) {
-            self.source = source; self.sourcePath = sourcePath; self.format = format; self.digest = digest
+            self.source = source; self.sourcePath = sourcePath; self.format = format; self.digest = HexDigest(digest)
         }
+    }
+
+    /// What few derivatives have: dependencies (a watermark, a font) and a `{hash}` name.
+    private final class Details: Sendable {
+        let dependencies: String
+        let hashed: HashedName?
+        init(dependencies: String, hashed: HashedName?) { self.dependencies = dependencies; self.hashed = hashed }
     }
 
     /// `bucket/key` of the output.
     public let output: String
     public let outputPath: String
-    /// `components.actionKey`, computed once.
-    public let actionKey: String
+    /// `components.actionKey`, computed once (declared before `acl`, a byte, which fills its last word).
+    private let action: HexDigest
     public let acl: BucketACL
-    /// Set when the rule's `to:` has `{hash}`: `output` is then the recorded file's name (an up-to-date
-    /// output), or the logical name with the placeholder until rendering names it.
-    public let hashed: HashedName?
-    private let dependencies: String
+    private let details: Details?
     private let made: Recipe
     private let origin: Origin
+
+    /// `components.actionKey`.
+    public var actionKey: String { action.text }
+    /// Set when the rule's `to:` has `{hash}`: `output` is then the recorded file's name (an up-to-date
+    /// output), or the logical name with the placeholder until rendering names it.
+    public var hashed: HashedName? { details?.hashed }
+    private var dependencies: String { details?.dependencies ?? "" }
 
     /// The target bucket's folder now: recorded with the output, so it is deleted there later.
     public var outputFolder: String { made.outputFolder }
@@ -170,7 +185,7 @@ public final class Derivative: Sendable, Hashable {
     public var pipeline: Pipeline { made.pipeline }
     public var sourceFormat: String { origin.format }
     public var components: Components {
-        Components(engine: made.engine, pipeline: made.canonical, sourceDigest: origin.digest, dependencies: dependencies,
+        Components(engine: made.engine, pipeline: made.canonical, sourceDigest: origin.digest.text, dependencies: dependencies,
                    encoder: made.encoder)
     }
 
@@ -179,15 +194,21 @@ public final class Derivative: Sendable, Hashable {
     init(output: String, outputPath: String, recipe: Recipe, origin: Origin, acl: BucketACL, dependencies: String,
          hashed: HashedName? = nil, actionKey known: String? = nil) {
         self.output = output; self.outputPath = outputPath; self.made = recipe; self.origin = origin
-        self.acl = acl; self.dependencies = dependencies; self.hashed = hashed
-        actionKey = known ?? Components(engine: recipe.engine, pipeline: recipe.canonical, sourceDigest: origin.digest,
-                                        dependencies: dependencies, encoder: recipe.encoder).actionKey
+        self.acl = acl
+        details = dependencies.isEmpty && hashed == nil ? nil : Details(dependencies: dependencies, hashed: hashed)
+        action = known.map(HexDigest.init) ?? Components(engine: recipe.engine, pipeline: recipe.canonical, sourceDigest: origin.digest.text,
+                                                         dependencies: dependencies, encoder: recipe.encoder).actionDigest
+    }
+
+    /// The same derivative under other names, sharing everything else (its action key too).
+    private init(renaming other: Derivative, output: String, outputPath: String) {
+        self.output = output; self.outputPath = outputPath; action = other.action; acl = other.acl
+        details = other.details; made = other.made; origin = other.origin
     }
 
     /// The same derivative under another output name (a `{hash}` name resolved); shares its recipe and source.
     public func renamed(output: String, outputPath: String) -> Derivative {
-        Derivative(output: output, outputPath: outputPath, recipe: made, origin: origin, acl: acl, dependencies: dependencies,
-                   hashed: hashed)
+        Derivative(renaming: self, output: output, outputPath: outputPath)
     }
 
     /// With `{hash}` resolved for bytes whose SHA-256 is `digest`; unchanged without `{hash}`.
@@ -203,11 +224,11 @@ public final class Derivative: Sendable, Hashable {
             && PathKey.same(a.outputFolder, b.outputFolder) && a.rule == b.rule
             && PathKey.same(a.source, b.source) && PathKey.same(a.sourcePath, b.sourcePath) && PathKey.same(a.bucketPath, b.bucketPath) && a.style == b.style
             && a.values == b.values && a.pipeline == b.pipeline && a.acl == b.acl && a.sourceFormat == b.sourceFormat
-            && a.components == b.components && a.actionKey == b.actionKey && a.hashed == b.hashed)
+            && a.components == b.components && a.action == b.action && a.hashed == b.hashed)
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(output); hasher.combine(outputPath); hasher.combine(actionKey)
+        hasher.combine(output); hasher.combine(outputPath); hasher.combine(action)
     }
 
     /// `name=value` pairs joined by `,`, sorted: how matrix values are stored.
@@ -391,8 +412,8 @@ struct Expansion {
                 tasks.append(Task(context: context, key: key, path: sourceBucket.path + "/" + key))
             }
         }
-        digests.prefetch(tasks.map(\.path))
-        let expanded = try parallelMap(tasks) { task in try self.expand(task) }
+        let stats = digests.stats(tasks.map(\.path))
+        let expanded = try parallelMap(Array(tasks.indices)) { [tasks] index in try self.expand(tasks[index], stat: stats.map { $0[index] }) }
 
         // Merged in task order, so which of two colliding derivatives is named first is stable.
         var byOutput: PathDictionary<Derivative> = [:]
@@ -462,7 +483,8 @@ struct Expansion {
         return "\(what); its files are not sources, and the outputs of sources that were below it are kept: \(fix), or exclude it in 'exclude:' (\(key)/**)"
     }
 
-    func expand(_ task: Task) throws -> ([Derivative], [PlanFailure]) {
+    /// `stat`: the source's stat when it was taken ahead (`ContentDigests.stats`).
+    func expand(_ task: Task, stat: FileStat?? = nil) throws -> ([Derivative], [PlanFailure]) {
         let key = task.key
         let sourcePath = task.path
         let source = "\(task.sourceBucket.name)/\(key)"
@@ -470,7 +492,11 @@ struct Expansion {
         let all = task.variants.count
         let found: ContentDigests.Content?
         do {
-            found = try digests.content(of: sourcePath)
+            if case .some(let stat) = stat {
+                found = try digests.content(of: sourcePath, stat: stat)
+            } else {
+                found = try digests.content(of: sourcePath)
+            }
         } catch {
             return ([], [PlanFailure(subject: source, message: "cannot read the source: \(error)", derivatives: all)])
         }

@@ -49,7 +49,7 @@ extension Planner {
         }
         if let data = try? disk.read(lockPath), !LockFile.isOurs(data, manifest: manifestName) { return nil }
         items.sort { PathKey.ordered($0.output, $1.output) }
-        var plan = Plan(items: items, errors: [], failures: [], wantedFiles: PathSet(found.result.derivatives.map(\.outputPath)))
+        var plan = Plan(items: items, errors: [], failures: [], wanted: found.result.derivatives)
         plan.protectedFiles = protected
         plan.recorded = recorded
         return plan

@@ -11,13 +11,17 @@ public final class PlanItem: Sendable {
         case create, rebuild, update, delete, upToDate = "up-to-date"
     }
 
-    public let kind: Kind
     /// `bucket/key` of the output.
     public let output: String
     /// Why (for rebuilds, updates and deletes; empty otherwise).
     public let reasons: [String]
     /// The wanted derivative (nil for deletes).
     public let derivative: Derivative?
+    /// The record, the lock entry and the digest of the file replaced, held apart: the first two
+    /// are large values, and a plan from scratch (200 000 creates) has none of them, so its
+    /// items stay small (64 bytes).
+    private let history: History?
+    public let kind: Kind
     /// What the state recorded (nil for creates).
     public var recorded: OutputRecord? { history?.recorded }
     /// An up-to-date output known only from the lock (a fresh clone): the build records it.
@@ -29,22 +33,22 @@ public final class PlanItem: Sendable {
         (kind == .upToDate || kind == .update) && derivative != nil && (adopted != nil || recorded?.adopted == true)
     }
     /// The digest of the file the write may replace (one Derive wrote); nil: the path must be free.
-    public let replaces: String?
-    /// The record and the lock entry, held apart: both are large values, and a plan from scratch
-    /// (200 000 creates) has neither, so its items stay small.
-    private let history: History?
+    public var replaces: String? { history?.replaces }
 
     private final class History: Sendable {
         let recorded: OutputRecord?
         let adopted: LockFile.Entry?
-        init(recorded: OutputRecord?, adopted: LockFile.Entry?) { self.recorded = recorded; self.adopted = adopted }
+        let replaces: String?
+        init(recorded: OutputRecord?, adopted: LockFile.Entry?, replaces: String?) {
+            self.recorded = recorded; self.adopted = adopted; self.replaces = replaces
+        }
     }
 
     public init(kind: Kind, output: String, reasons: [String], derivative: Derivative?, recorded: OutputRecord?,
                 adopted: LockFile.Entry?, replaces: String? = nil) {
         self.kind = kind; self.output = output; self.reasons = reasons
-        self.derivative = derivative; self.replaces = replaces
-        history = recorded == nil && adopted == nil ? nil : History(recorded: recorded, adopted: adopted)
+        self.derivative = derivative
+        history = recorded == nil && adopted == nil && replaces == nil ? nil : History(recorded: recorded, adopted: adopted, replaces: replaces)
     }
 }
 
@@ -113,7 +117,15 @@ public struct Plan: Sendable {
     /// Inputs that fail only their own outputs; the build goes on and exits 1.
     public var failures: [PlanFailure] = []
     /// Files the plan's outputs occupy: never removed as orphans, whatever record names them.
-    public var wantedFiles: PathSet = []
+    /// Made when asked (only a build asks) from the planned derivatives, not held: at 200 000
+    /// outputs the set is 8 MB that `plan` and `check` never read.
+    public var wantedFiles: PathSet {
+        get { wantedPaths ?? PathSet(wanted.map(\.outputPath)) }
+        set { wantedPaths = newValue; wanted = [] }
+    }
+    private var wantedPaths: PathSet?
+    /// The derivatives whose files `wantedFiles` names (when not set as paths).
+    var wanted: [Derivative] = []
     /// The lock and the index where they differ from the state (set by the build session).
     public var controlFiles: [ControlFileChange] = []
     /// Outputs whose planning failed with an error (a file Derive did not write, or that was
@@ -150,6 +162,11 @@ public struct Plan: Sendable {
 
     public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: PathSet = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
+    }
+
+    /// A plan whose `wantedFiles` are the files of `wanted`, made when asked.
+    init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure], wanted: [Derivative]) {
+        self.items = items; self.errors = errors; self.failures = failures; self.wanted = wanted
     }
 
     public func count(_ kind: PlanItem.Kind) -> Int { items.reduce(0) { $0 + ($1.kind == kind ? 1 : 0) } }
@@ -258,7 +275,8 @@ public struct Planner: Sendable {
                                       knownOutputs: recorded.keys).derivatives()
         // A recorded output the manifest no longer produces but a rule's `from` now matches is a
         // source (a new rule reads the old outputs): planned again with it as one, never deleted.
-        let produced = PathSet(expansion.derivatives.map(\.output))
+        // (Only records are looked up in it: a plan from scratch does not make it.)
+        let produced = recorded.isEmpty ? PathSet() : PathSet(expansion.derivatives.map(\.output))
         let nowSources = recorded.keys.filter { !produced.contains($0) && isSource($0) }
         if !nowSources.isEmpty {
             expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
@@ -268,10 +286,12 @@ public struct Planner: Sendable {
         expansion.errors += Self.refuseCoincidingNames(&expansion.derivatives)
         let protected = protectedFiles(sources: expansion.sources)
         let protectedIdentities = WantedIdentities(protected)
-        digests.prefetch(expansion.derivatives.map(\.outputPath))
-        let planned = try parallelMap(expansion.derivatives) { derivative in
-            try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },
-                          pending: pending[derivative.outputPath], protected: protectedIdentities)
+        let derivatives = expansion.derivatives
+        let stats = digests.stats(derivatives.map(\.outputPath))
+        let planned = try parallelMap(Array(derivatives.indices)) { index in
+            let derivative = derivatives[index]
+            return try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },
+                                 pending: pending[derivative.outputPath], protected: protectedIdentities, stat: stats.map { $0[index] })
         }
         var items: [PlanItem] = []
         var errors = expansion.errors
@@ -286,7 +306,9 @@ public struct Planner: Sendable {
             case .failure(let error): errors.append(error); erroredOutputs.insert(derivative.output); errored.append((derivative, error))
             }
         }
-        let wanted = PathSet(expansion.derivatives.map(\.output))
+        // Read only for records and (without a state) lock lines: a plan from scratch without a
+        // lock does not make it. The lock is read here exactly when `lockOrphans` reads it.
+        let wanted = recorded.isEmpty && (store.existed || lock == nil) ? PathSet() : PathSet(expansion.derivatives.map(\.output))
         var keptAsProtected: PathSet = []
         var heldBySource: PathDictionary<String> = [:]
         for (output, record) in recorded where !wanted.contains(output) {
@@ -336,7 +358,7 @@ public struct Planner: Sendable {
             PlanFailure(subject: path, message: "in the build state as Derive's old index but \(ignoredControls[path]!); the record is ignored (nothing is read or removed there) and the build drops it")
         }
         var plan = Plan(items: items, errors: errors, failures: expansion.failures + stateFailures + controlFailures,
-                        wantedFiles: PathSet(expansion.derivatives.map(\.outputPath)))
+                        wanted: expansion.derivatives)
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
@@ -475,8 +497,9 @@ public struct Planner: Sendable {
 
     /// `pending`: the digest of the bytes a killed build was renaming to this file; what is there
     /// is Derive's only if it hashes to it.
+    /// `stat`: the output's stat when it was taken ahead (`ContentDigests.stats`).
     func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: String?,
-              protected: WantedIdentities = WantedIdentities([])) throws -> Result<PlanItem, PlanError> {
+              protected: WantedIdentities = WantedIdentities([]), stat: FileStat?? = nil) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
         // A source or a control file of this manifest is never written over, whatever vouches for its bytes.
         if protected.contains(path) {
@@ -485,7 +508,8 @@ public struct Planner: Sendable {
         // The record of this output wrote this file when its folder is the same real folder.
         let owner = owner ?? recorded.flatMap { !PathKey.same($0.file, path) && FileIdentity.sameFolder($0.folder, derivative.outputFolder) ? $0 : nil }
         // One stat (through the digest cache) tells both whether the output exists and what it holds.
-        let onDisk = try? digests.content(of: path)
+        let onDisk: ContentDigests.Content?
+        if case .some(let stat) = stat { onDisk = try? digests.content(of: path, stat: stat) } else { onDisk = try? digests.content(of: path) }
         let exists = onDisk != nil || disk.exists(path)
         // A missing output whose folder is now a symbolic link: the build would refuse to write
         // through it, so the plan says so (and a plan with errors builds nothing).
