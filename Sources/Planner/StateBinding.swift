@@ -42,9 +42,7 @@ public enum StateBinding {
 
     /// The token this user holds for the state at `database`, nil when none.
     public static func held(forState database: String) -> String? {
-        guard let file = file(forState: database), let handle = FileHandle(forReadingAtPath: file) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 4096) else { return nil }
+        guard let data = StateFolderTrust.readToken(name: key(forState: database).key) else { return nil }   // never through a link or another's folder
         let first = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first ?? ""
         let token = first.hasPrefix("token ") ? String(first.dropFirst(6)) : ""
         return isToken(token) ? token : nil
@@ -53,24 +51,12 @@ public enum StateBinding {
     /// Keeps `token` as this user's for the state at `database` (written to a temporary file,
     /// then renamed; the folder made private). Throws when it cannot be written.
     public static func hold(_ token: String, forState database: String) throws {
-        guard let folder = folder(), let file = file(forState: database) else {
+        guard folder() != nil else {
             throw PlanError(message: "no folder to keep the build state's token in: set HOME or XDG_STATE_HOME")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw PlanError(message: "cannot create \(folder) (for the build state's token): \((error as NSError).localizedDescription)")
-        }
-        let text = "token \(token)\nstate \(key(forState: database).path)\n"
-        let temporary = file + ".\(getpid()).tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw PlanError(message: "cannot write \(temporary) (the build state's token): \(String(cString: strerror(errno)))")
-        }
-        guard rename(temporary, file) == 0 else {
-            let error = String(cString: strerror(errno))
-            unlink(temporary)
-            throw PlanError(message: "cannot write \(file) (the build state's token): \(error)")
-        }
+        // The folders on the way opened without following links, each the user's (attack 18's S12);
+        // the path as a JSON string: a newline in it never makes a line of its own.
+        try StateFolderTrust.writeToken("token \(token)\nstate \(StateFolderTrust.quoted(key(forState: database).path))\n", name: key(forState: database).key)
     }
 
     /// A new random token (256 bits, hex).

@@ -191,8 +191,8 @@ public final class StateStore: Sendable {
     /// (from before it was kept) is taken as this manifest's. Nil: no check (read-only users).
     public init(folder: String, owner: String? = nil) throws {
         self.folder = folder
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/" + Self.fileName
+        try StateFolderTrust.prepare(stateFolder: folder, database: path)   // the user's own, 0700/0600, before SQLite opens it
         var info = stat()
         let wasThere = lstat(path, &info) == 0 && info.st_size > 0
         var opened: DatabaseQueue
