@@ -173,6 +173,12 @@ public enum StateFolderTrust {
     /// so SQLite never makes it world-readable; its journals take its mode).
     public static func prepare(stateFolder folder: String, database: String) throws {
         try makeFolder(folder)
+        makePrivate(database: database)
+    }
+
+    /// Makes the database 0600 (created empty when absent) before SQLite opens it: a state
+    /// started afresh after one was moved aside is private too.
+    public static func makePrivate(database: String) {
         let fd = open(database, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }   // a link or worse: the store's own handling says what
         defer { close(fd) }

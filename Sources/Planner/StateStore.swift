@@ -288,6 +288,7 @@ public final class StateStore: Sendable {
     }
 
     private static func open(_ path: String) throws -> DatabaseQueue {
+        StateFolderTrust.makePrivate(database: path)   // 0600: no one else reads its token
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         let queue = try DatabaseQueue(path: path, configuration: configuration)
