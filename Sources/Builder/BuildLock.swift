@@ -44,8 +44,9 @@ public final class BuildLock {
     public init(folder: String, manifest: String? = nil) throws {
         pathLock = try manifest.map { try ManifestPathLock(manifest: $0) }
         manifestLock = try manifest.map { try PathLock.manifest($0, lockFile: folder + "/" + Self.fileName) }
+        try StateFolderTrust.check(stateFolder: folder)   // the running user's own, no one else may write it
         try StateOwnership.check(folder: folder)   // never write over, or later delete, a user's files
-        try StateFiles.createPrivateFolder(folder)   // 0700 when made here (attack 18's S1, in depth)
+        try StateFolderTrust.makeFolder(folder)
         path = folder + "/" + Self.fileName
         folderLock = try PathLock.stateFolder(folder, lockFile: folder + "/" + Self.fileName)
         // Written before the file is opened: a command killed at any point never leaves an empty
@@ -60,7 +61,7 @@ public final class BuildLock {
             let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
             guard fd >= 0 else {
                 if errno == ENOENT, attempts < 5 { continue }   // removed by `clean` since it was made
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path): \(String(cString: strerror(errno)))"])
+                throw StateFolderTrust.unopenable(path, errno: errno)
             }
             guard lockExclusively(fd) else {
                 var text = [UInt8](repeating: 0, count: 512)

@@ -110,6 +110,7 @@ public final class BuildSession: @unchecked Sendable {
     public func store() throws -> StateStore {
         if let openedStore { return openedStore }
         try refuseStateFilesOverControlFiles()   // SQLite never opens the manifest as its database or journal
+        try StateFolderTrust.check(stateFolder: manifest.stateFolder, toMake: !readOnly)   // another user's folder, state or journal is never opened
         try StateOwnership.check(folder: manifest.stateFolder)   // a user's database is never migrated
         if readOnly {
             // `check` writes nothing: it plans against an in-memory copy and says what build would do.

@@ -208,7 +208,8 @@ public enum EngineIdentityCache {
     /// command a worker start.
     static func save(_ entry: Entry, to file: String) {
         let folder = (file as NSString).deletingLastPathComponent
-        guard (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil else { return }
+        guard StateFolderTrust.isOwnFolder(folder),   // never in another user's home (`sudo -E`: attack 18's S10)
+              (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil else { return }
         let data = entry.encoded
         let temporary = file + ".\(getpid()).tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data) else { return }

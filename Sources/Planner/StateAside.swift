@@ -30,11 +30,12 @@ public enum StateAside {
         let folder = (path as NSString).deletingLastPathComponent
         let prefix = (path as NSString).lastPathComponent + "." + suffix + "-"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        let moved = names.filter { name in
+        let named = names.filter { name in
             guard name.hasPrefix(prefix) else { return false }
             let rest = name.dropFirst(prefix.count)
             return !rest.isEmpty && rest.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "-") }
         }
+        let moved = named.filter { name in StateFolderTrust.isMovedAsideState(folder + "/" + name) }   // a user's file of that name is never removed
         func time(_ name: String) -> (Double, String) {
             var info = stat()
             let seconds = lstat(folder + "/" + name, &info) == 0 ? Double(info.st_ctim.tv_sec) + Double(info.st_ctim.tv_nsec) / 1e9 : 0
@@ -43,6 +44,7 @@ public enum StateAside {
         let newestFirst = moved.map(time).sorted { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 > $1.1 }.map(\.1)
         for name in newestFirst.dropFirst(keep) {
             for journal in [""] + StateFiles.journalSuffixes { _ = unlink(folder + "/" + name + journal) }
+            FileHandle.standardError.write(Data("derive: removed \(folder)/\(name), an older build state Derive moved aside (it keeps the \(keep) newest of each kind)\n".utf8))
         }
     }
 }

@@ -54,9 +54,7 @@ public enum StateBinding {
 
     /// What this user keeps for the state at `database`, nil when nothing (or nothing readable).
     public static func held(forState database: String) -> Held? {
-        guard let file = file(forState: database), let handle = FileHandle(forReadingAtPath: file) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 4096) else { return nil }
+        guard let data = StateFolderTrust.readToken(name: key(forState: database).key) else { return nil }   // never through a link or another's folder
         let first = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first ?? ""
         if first.hasPrefix("secret "), let secret = bytes(hex: String(first.dropFirst(7))) { return .secret(secret) }
         let token = first.hasPrefix("token ") ? String(first.dropFirst(6)) : ""
@@ -69,37 +67,16 @@ public enum StateBinding {
         return nil
     }
 
-    /// Keeps `secret` as this user's for the state at `database` (written to a temporary file
-    /// made 0600, then renamed; the folder made private). Throws when it cannot be written.
+    /// Keeps `secret` as this user's for the state at `database` (a temporary file made 0600,
+    /// then renamed). Throws when it cannot be written.
     public static func hold(secret: Data, forState database: String) throws {
-        guard let folder = folder(), let file = file(forState: database) else {
+        guard folder() != nil else {
             throw PlanError(message: "no folder to keep the build state's token in: set HOME or XDG_STATE_HOME")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw PlanError(message: "cannot create \(folder) (for the build state's token): \((error as NSError).localizedDescription)")
-        }
-        let text = "secret \(hex(secret))\nstate \(key(forState: database).path)\n"
-        let temporary = file + ".\(getpid()).tmp"
-        unlink(temporary)
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw PlanError(message: "cannot write \(temporary) (the build state's token): \(String(cString: strerror(errno)))")
-        }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor) == 0
-        close(descriptor)
-        guard written == bytes.count, synced else {
-            unlink(temporary)
-            throw PlanError(message: "cannot write \(temporary) (the build state's token): \(String(cString: strerror(errno)))")
-        }
-        guard rename(temporary, file) == 0 else {
-            let error = String(cString: strerror(errno))
-            unlink(temporary)
-            throw PlanError(message: "cannot write \(file) (the build state's token): \(error)")
-        }
+        // The folders on the way opened without following links, each the user's (attack 18's S12);
+        // the path as a JSON string: a newline in it never makes a line of its own.
+        try StateFolderTrust.writeToken("secret \(hex(secret))\nstate \(StateFolderTrust.quoted(key(forState: database).path))\n",
+                                        name: key(forState: database).key)
     }
 
     /// A new random secret (256 bits).

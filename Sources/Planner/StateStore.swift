@@ -229,10 +229,8 @@ public final class StateStore: Sendable {
     /// (from before it was kept) is taken as this manifest's. Nil: no check (read-only users).
     public init(folder: String, owner: String? = nil) throws {
         self.folder = folder
-        // Private (attack 18's S1, in depth): folders made here are 0700, the database 0600.
-        try StateFiles.createPrivateFolder(folder)
         let path = folder + "/" + Self.fileName
-        StateFiles.makePrivate(path)
+        try StateFolderTrust.prepare(stateFolder: folder, database: path)   // the user's own, 0700/0600, before SQLite opens it
         var info = stat()
         let wasThere = lstat(path, &info) == 0 && info.st_size > 0
         var opened: DatabaseQueue
@@ -377,6 +375,7 @@ public final class StateStore: Sendable {
     }
 
     private static func open(_ path: String) throws -> DatabaseQueue {
+        StateFolderTrust.makePrivate(database: path)   // 0600: no one else reads its token
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         let queue = try DatabaseQueue(path: path, configuration: configuration)

@@ -1,0 +1,367 @@
+import Confinement
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who may own the places Derive keeps a build state and its tokens in (attack 18's S1b, S10,
+/// S12, S13, S6), as git's `safe.directory` and ssh's `StrictModes` decide it:
+///
+/// - the state folder and Derive's files in it (`state.sqlite` and its `-journal`, `-wal`,
+///   `-shm`, `build.lock`, the witness) belong to the user running Derive and no one else may
+///   write them (group write only through the user's own private group); every folder above it
+///   (and every symbolic link on the way) belongs to that user or to root, and no one else may
+///   write it unless it is sticky (`/tmp`). Else another user could rename the state away and put
+///   a forged one (or a hot journal SQLite would replay) in its place, and the victim's own build
+///   would delete the victim's files on its word. Checked before SQLite opens anything there.
+/// - the folder of tokens is opened from `/` folder by folder (`openat`, `O_NOFOLLOW|O_DIRECTORY`),
+///   the home (or `XDG_STATE_HOME`) and everything below it must be the user's: root running with
+///   another user's HOME (`sudo -E`) neither follows that user's links nor creates folders in their
+///   home; the token is then not kept (said, and the state treated as unbindable).
+///
+/// New state folders are made 0700, the database 0600 (SQLite gives its journals the database's mode).
+public enum StateFolderTrust {
+    static var user: uid_t { geteuid() }
+
+    /// The user's name for a uid (`uid N` when the password database has none).
+    static func name(ofUser uid: uid_t) -> String {
+        var entry = passwd(), result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else { return "uid \(uid)" }
+        return String(cString: name)
+    }
+
+    /// Whether group write is harmless: the group is the running user's own private group (their
+    /// primary group, named as they are, with no other member), as Debian's ssh allows.
+    static func groupIsPrivate(_ gid: gid_t) -> Bool {
+        var entry = passwd(), found: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(user, &entry, &buffer, buffer.count, &found) == 0, found != nil, entry.pw_gid == gid, let userName = entry.pw_name else { return false }
+        var group = Glibc.group(), groupFound: UnsafeMutablePointer<Glibc.group>?
+        var groupBuffer = [CChar](repeating: 0, count: 16384)
+        guard getgrgid_r(gid, &group, &groupBuffer, groupBuffer.count, &groupFound) == 0, groupFound != nil,
+              let groupName = group.gr_name, strcmp(groupName, userName) == 0 else { return false }
+        var member = group.gr_mem
+        while let name = member?.pointee {
+            if strcmp(name, userName) != 0 { return false }
+            member = member?.advanced(by: 1)
+        }
+        return true
+    }
+
+    /// Whether someone other than the owner may write it.
+    static func writableByOthers(_ info: stat) -> Bool {
+        info.st_mode & 0o002 != 0 || (info.st_mode & 0o020 != 0 && !groupIsPrivate(info.st_gid))
+    }
+
+    static func mode(_ info: stat) -> String { String(format: "%04o", Int(info.st_mode & 0o7777)) }
+
+    /// Why a folder above the state folder (or above the home) is unsafe; nil when it is not.
+    static func aboveProblem(_ info: stat, _ path: String) -> String? {
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return "\(path) is not a folder" }
+        if info.st_uid != 0, info.st_uid != user {
+            return "\(path) belongs to \(name(ofUser: info.st_uid)), not to \(name(ofUser: user)) (who runs derive)\(user == 0 ? "" : " nor to root")"
+        }
+        if info.st_mode & S_ISVTX == 0, writableByOthers(info) {
+            return "\(path) may be written by other users (mode \(mode(info)), not sticky)"
+        }
+        return nil
+    }
+
+    /// Why a folder or file that must be the user's own is not; nil when it is.
+    static func ownProblem(_ info: stat, _ path: String) -> String? {
+        if info.st_uid != user { return "\(path) belongs to \(name(ofUser: info.st_uid)), not to \(name(ofUser: user)) (who runs derive)" }
+        if (info.st_mode & S_IFMT) != S_IFLNK, writableByOthers(info) { return "\(path) may be written by other users (mode \(mode(info)))" }
+        return nil
+    }
+
+    static func components(_ path: String) -> [String] {
+        URL(fileURLWithPath: path).standardizedFileURL.path.split(separator: "/").map(String.init)
+    }
+
+    /// Checks the way to `path` (absolute): every symbolic link on it belongs to root or the user,
+    /// and every real folder above the deepest existing part passes `aboveProblem`. Returns the
+    /// deepest existing part's real path and the names below it that do not exist yet.
+    static func checkWay(to path: String) throws -> (real: String, missing: [String])? {
+        let parts = components(path)
+        var existing = 0
+        var lexical = ""
+        for part in parts {
+            let next = lexical + "/" + part
+            var info = stat()
+            guard lstat(next, &info) == 0 else { break }
+            if (info.st_mode & S_IFMT) == S_IFLNK, info.st_uid != 0, info.st_uid != user {
+                throw PlanError(message: "\(next) is a symbolic link made by \(name(ofUser: info.st_uid)), not by \(name(ofUser: user)) (who runs derive) nor root")
+            }
+            lexical = next
+            existing += 1
+        }
+        guard let resolved = realpath(lexical.isEmpty ? "/" : lexical, nil) else { return nil }
+        defer { free(resolved) }
+        return (String(cString: resolved), Array(parts.dropFirst(existing)))
+    }
+
+    /// The message's tail: what to do about a state folder Derive will not trust.
+    static func stateFix(_ folder: String) -> String {
+        "another user could replace the build state there and have this build delete your files on its word, so Derive does not use it; "
+            + "set 'state:' in the manifest to a folder of your own, or make \(folder) and the folders above it yours and not writable by others "
+            + "(if you run derive as root, e.g. `sudo derive build`, in another user's project: run it as that user instead)"
+    }
+
+    /// Throws (a plain message naming the folder, its owner and the fix) when the state folder, a
+    /// folder above it, or one of Derive's files in it is not safe to trust. Nothing is created.
+    /// `toMake` false (`plan`, `check`): a state folder that does not exist is nothing to trust,
+    /// wherever it would be made (root's CI in a checkout another uid owns).
+    public static func check(stateFolder folder: String, toMake: Bool = true) throws {
+        guard let way = try checkWay(to: folder), toMake || way.missing.isEmpty else { return }
+        let real = way.real
+        // The real folders above (and, when the state folder does not exist yet, the deepest one
+        // that does, where it would be made).
+        let realParts = components(real)
+        var path = ""
+        var above: [String] = ["/"]
+        for part in realParts.dropLast(way.missing.isEmpty ? 1 : 0) { path += "/" + part; above.append(path) }
+        for folder in above {
+            var info = stat()
+            guard stat(folder, &info) == 0 else { continue }
+            if let problem = aboveProblem(info, folder) {
+                throw PlanError(message: "the state folder \(URL(fileURLWithPath: folderPath(real, way.missing)).path) is not safe: \(problem); " + stateFix(folder))
+            }
+        }
+        guard way.missing.isEmpty else { return }
+        var info = stat()
+        guard stat(real, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return }
+        if info.st_uid == 0, user != 0 { throw PlanError(message: madeByRoot(real, real)) }
+        if let problem = ownProblem(info, real) { throw PlanError(message: "the state folder is not safe: \(problem); " + stateFix(real)) }
+        for name in StateFiles.files {
+            var file = stat()
+            guard lstat(real + "/" + name, &file) == 0 else { continue }
+            if file.st_uid == 0, user != 0 { throw PlanError(message: madeByRoot(real + "/" + name, real)) }
+            if let problem = ownProblem(file, real + "/" + name) {
+                throw PlanError(message: "Derive's file in the state folder is not safe: \(problem); another user could have planted it "
+                    + "(a journal SQLite would replay, a forged state), so Derive opens nothing there; remove it (as its owner or root) if you "
+                    + "did not put it there, or make it yours (`chown`, `chmod go-w`)")
+            }
+        }
+    }
+
+    /// A state folder (or file in it) root made in the user's project: a `sudo derive build`.
+    static func madeByRoot(_ path: String, _ folder: String) -> String {
+        "\(path) belongs to root (a `sudo derive build`?), so \(name(ofUser: user)) cannot use the build state there: remove the state folder as root "
+            + "(`sudo rm -rf \(folder)`) and build again as \(name(ofUser: user)); Derive then starts from derive.lock, deleting nothing"
+    }
+
+    static func folderPath(_ real: String, _ missing: [String]) -> String {
+        ([real == "/" ? "" : real] + missing).joined(separator: "/")
+    }
+
+    /// Checks, then makes the state folder (each missing folder 0700, checked again once made).
+    public static func makeFolder(_ folder: String) throws {
+        try check(stateFolder: folder)
+        guard let way = try checkWay(to: folder), !way.missing.isEmpty else { return }
+        var path = way.real == "/" ? "" : way.real
+        for part in way.missing {
+            path += "/" + part
+            if mkdir(path, 0o700) != 0, errno != EEXIST {
+                throw PlanError(message: "cannot create the state folder \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        try check(stateFolder: folder)
+    }
+
+    /// Checks and makes the state folder, then makes the database 0600 (created empty when absent,
+    /// so SQLite never makes it world-readable; its journals take its mode).
+    public static func prepare(stateFolder folder: String, database: String) throws {
+        try makeFolder(folder)
+        makePrivate(database: database)
+    }
+
+    /// Makes the database 0600 (created empty when absent) before SQLite opens it: a state
+    /// started afresh after one was moved aside is private too.
+    public static func makePrivate(database: String) {
+        let fd = open(database, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }   // a link or worse: the store's own handling says what
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_uid == user, (info.st_mode & S_IFMT) == S_IFREG, info.st_mode & 0o077 != 0 { _ = fchmod(fd, 0o600) }
+    }
+
+    /// The plain message for a state file that cannot be opened (never a Foundation error dump).
+    public static func unopenable(_ path: String, errno error: Int32) -> PlanError {
+        var message = "cannot open \(path): \(String(cString: strerror(error)).lowercased())"
+        var info = stat()
+        if error == EACCES || error == EPERM, lstat(path, &info) == 0, info.st_uid != user {
+            let owner = name(ofUser: info.st_uid)
+            let folder = (path as NSString).deletingLastPathComponent
+            message += "; it belongs to \(owner)\(info.st_uid == 0 ? " (a `sudo derive build`?)" : ""): remove \(folder) as \(owner) (`sudo rm -rf \(folder)`), or run derive as \(owner)"
+        }
+        return PlanError(message: message)
+    }
+
+    /// Whether `folder` (a cache of the user's, e.g. `~/.cache/derive`) is, or may be made, the
+    /// user's own: it is theirs and not writable by others, or the deepest folder of it that exists
+    /// is theirs (or a sticky one of root's, as /tmp), and every folder above belongs to them or root.
+    /// Root with another user's HOME then creates and writes nothing in that home.
+    public static func isOwnFolder(_ folder: String) -> Bool {
+        guard let way = try? checkWay(to: folder) else { return false }
+        var info = stat()
+        guard stat("/", &info) == 0, aboveProblem(info, "/") == nil else { return false }
+        let parts = components(way.real)
+        var path = ""
+        for (index, part) in parts.enumerated() {
+            path += "/" + part
+            guard stat(path, &info) == 0 else { return false }
+            let last = index == parts.count - 1
+            if last, way.missing.isEmpty {
+                if ownProblem(info, path) != nil { return false }
+            } else if aboveProblem(info, path) != nil {
+                return false
+            }
+            if last, !way.missing.isEmpty, info.st_uid != user, info.st_mode & S_ISVTX == 0 { return false }
+        }
+        return true
+    }
+
+    // MARK: The folder of tokens
+
+    /// The folder of tokens as (base, names below it): `XDG_STATE_HOME` + `derive/states`, else
+    /// the home + `.local/state/derive/states` (the same choice as `StateBinding.folder()`).
+    static func tokenPlace() -> (base: String, below: [String])? {
+        guard let folder = StateBinding.folder() else { return nil }
+        let below = ProcessInfo.processInfo.environment["XDG_STATE_HOME"].map { $0.hasPrefix("/") } == true
+            ? ["derive", "states"] : [".local", "state", "derive", "states"]
+        let base = String(folder.dropLast(below.joined(separator: "/").count + 1))
+        return (base, below)
+    }
+
+    static func tokenError(_ text: String) -> PlanError { PlanError(message: "the build state's token is not kept: " + text) }
+
+    /// Opens the folder of tokens (`create`: making what is missing below the home, 0700) and
+    /// returns its descriptor. Throws a plain message when the way is not the user's.
+    static func openTokenFolder(create: Bool) throws -> Int32 {
+        guard let place = tokenPlace() else { throw tokenError("no folder to keep it in: set HOME or XDG_STATE_HOME") }
+        let way: (real: String, missing: [String])
+        do {
+            guard let found = try checkWay(to: place.base) else { throw tokenError("cannot resolve \(place.base)") }
+            way = found
+        } catch let error as PlanError where !error.message.hasPrefix("the build state's token") {
+            throw tokenError(error.message + " (on the way to \(place.base))")
+        }
+        // From `/`, folder by folder, never through a link.
+        var fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw tokenError("cannot open /") }
+        var path = ""
+        let realParts = components(way.real)
+        for (index, part) in realParts.enumerated() {
+            let next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            close(fd)
+            path += "/" + part
+            guard next >= 0 else { throw tokenError("cannot open \(path) as a folder without following a link: \(String(cString: strerror(errno)))") }
+            fd = next
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { close(fd); throw tokenError("cannot read \(path)") }
+            let isBase = way.missing.isEmpty && index == realParts.count - 1
+            if let problem = isBase ? ownProblem(info, path) : aboveProblem(info, path) {
+                close(fd)
+                throw tokenError(problem + (isBase ? " — Derive creates nothing in another user's home (HOME or XDG_STATE_HOME kept by `sudo -E`?)" : ""))
+            }
+            if !isBase, index == realParts.count - 1, info.st_uid != user, info.st_mode & S_ISVTX == 0 {
+                close(fd)
+                throw tokenError("\(path) belongs to \(name(ofUser: info.st_uid)); Derive creates no folder in it")
+            }
+        }
+        for part in way.missing + place.below {
+            var next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0, errno == ENOENT, create {
+                if mkdirat(fd, part, 0o700) != 0, errno != EEXIST {
+                    let error = String(cString: strerror(errno))
+                    close(fd)
+                    throw tokenError("cannot create \(path)/\(part) (for the build state's token): \(error)")
+                }
+                next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            let failure = errno
+            close(fd)
+            path += "/" + part
+            guard next >= 0 else {
+                throw tokenError(failure == ELOOP || failure == ENOTDIR
+                    ? "\(path) is a symbolic link or not a folder, which Derive does not follow for the build state's token"
+                    : "cannot open \(path) (for the build state's token): \(String(cString: strerror(failure)))")
+            }
+            fd = next
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { close(fd); throw tokenError("cannot read \(path)") }
+            if let problem = ownProblem(info, path) { close(fd); throw tokenError(problem) }
+        }
+        return fd
+    }
+
+    /// Writes `text` as the token file `name` (a temporary file renamed into place, 0600).
+    public static func writeToken(_ text: String, name: String) throws {
+        let folder = try openTokenFolder(create: true)
+        defer { close(folder) }
+        let temporary = name + ".\(getpid()).tmp"
+        let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw tokenError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        let written = write(fd, bytes, bytes.count)
+        // On disk before it is named: a secret lost in a power cut unbinds every state it sealed.
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced, renameat(folder, temporary, folder, name) == 0 else {
+            let error = String(cString: strerror(errno))
+            unlinkat(folder, temporary, 0)
+            throw tokenError("cannot write the token file \(name): \(error)")
+        }
+    }
+
+    /// The token file `name`'s first bytes, nil when the way to it or the file is not the user's.
+    public static func readToken(name: String) -> Data? {
+        guard let folder = try? openTokenFolder(create: false) else { return nil }
+        defer { close(folder) }
+        let fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == user else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(fd, &buffer, buffer.count)
+        return count > 0 ? Data(buffer.prefix(count)) : nil
+    }
+
+    /// `text` as a JSON string: a path with a newline (or any control character) stays on its line.
+    public static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7f || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                    result += String(format: "\\u%04x", scalar.value)
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
+    }
+
+    // MARK: Moved-aside states
+
+    /// Whether `path` is a state Derive moved aside: a regular file of the user's holding an
+    /// SQLite database with Derive's tables and no others (a user's file of that name is not).
+    static func isMovedAsideState(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        var info = stat()
+        var header = [UInt8](repeating: 0, count: 16)
+        let count = fstat(fd, &info) == 0 ? read(fd, &header, 16) : -1
+        close(fd)
+        guard count == 16, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == user, header == Array("SQLite format 3\0".utf8) else { return false }
+        return StateOwnership.foreignTables(path) == []
+    }
+}
