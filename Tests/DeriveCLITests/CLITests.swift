@@ -44,7 +44,7 @@ struct CLI {
 
     /// `XDG_STATE_HOME` for every derive this test process runs: where it keeps its build states' tokens.
     static let userStateHome: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-cli-state-home-\(ProcessInfo.processInfo.processIdentifier)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-test-state-home-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         setenv("XDG_STATE_HOME", url.path, 1)   // inherited by derive runs not made by `run`
         return url

@@ -37,9 +37,11 @@ final class Project {
     var incremental = true
 
     /// `XDG_STATE_HOME` of this test process: build states' tokens (`StateBinding`) go there,
-    /// never to the user's own `~/.local/state` (CI runs as root).
+    /// never to the user's own `~/.local/state` (CI runs as root). The same folder as
+    /// `CLI.userStateHome` (the modules share one test process, and each sets the variable
+    /// once: two folders made a state bound in one look foreign when the other was set later).
     static let userStateHome: String = {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("derive-planner-state-home-\(ProcessInfo.processInfo.processIdentifier)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("derive-test-state-home-\(ProcessInfo.processInfo.processIdentifier)").path
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         setenv("XDG_STATE_HOME", path, 1)
         return path
