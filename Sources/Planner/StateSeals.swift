@@ -20,7 +20,10 @@ public final class StateSeals: TransactionObserver, @unchecked Sendable {
     /// The tables whose records are sealed: what Derive wrote (outputs, their files, the index,
     /// the bucket folders, the folders it created, pending writes) and the digests it read
     /// (`files`: a forged stat record would vouch for bytes nobody hashed).
-    public static let tables: [String] = ["outputs", "outputFiles", "controlFiles", "bucketFolders", "createdFolders", "pendingWrites", "files"]
+    public static let tables: [String] = ["outputs", "outputFiles", "controlFiles", "bucketFolders", "createdFolders", "pendingWrites", "files",
+                                          "sourceColours", "placeholders"]
+    /// The tables sealed since `v9-seals-caches` (the index's colours and placeholders, attack 19's V3).
+    public static let cacheTables: [String] = ["sourceColours", "placeholders"]
     /// The column holding a row's seal (32 bytes).
     public static let column = "seal"
 

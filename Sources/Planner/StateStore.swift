@@ -531,12 +531,19 @@ public final class StateStore: Sendable {
             // A seal on each record that can authorise an overwrite, a deletion or an "up to date"
             // answer (`StateSeals`; attack 18's S1): rows from before have none, so a state of
             // build-17 is re-sealed once when its user opens it (`bind`), and no other.
-            for table in StateSeals.tables {
+            for table in StateSeals.tables where !StateSeals.cacheTables.contains(table) {
                 try db.alter(table: table) { t in t.add(column: StateSeals.column, .blob) }
             }
             // When each output file was made (`FileBirth`; 0: not recorded): a file re-created at
             // its path with the same bytes may get the same inode number back (attack 18's S3).
             try db.alter(table: "outputFiles") { t in t.add(column: "birth", .integer).notNull().defaults(to: 0) }
+        }
+        migrator.registerMigration("v9-seals-caches") { db in
+            // The index's colours and placeholders are sealed too (attack 19's V3: a row planted
+            // through a write-ahead log put a forged colour in the index, called up to date).
+            for table in StateSeals.cacheTables {
+                try db.alter(table: table) { t in t.add(column: StateSeals.column, .blob) }
+            }
         }
         return migrator
     }
@@ -544,16 +551,22 @@ public final class StateStore: Sendable {
     /// Dominant colours (`#rrggbb`) by source digest.
     public func sourceColours() throws -> [String: String] {
         try queue.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT digest, colour FROM sourceColours").map { ($0[0] as String, $0[1] as String) },
-                       uniquingKeysWith: { a, _ in a })
+            var colours: [String: String] = [:]
+            try forEachRow(db, "sourceColours", ["digest", "colour"]) { row, sealed in
+                if sealed, colours[row[0] as String] == nil { colours[row[0]] = row[1] as String }
+            }
+            return colours
         }
     }
 
     /// Placeholders (data URI, ThumbHash in base64) by source digest; empty strings: none could be made.
     public func placeholders() throws -> [String: (image: String, thumbhash: String)] {
         try queue.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT digest, image, thumbhash FROM placeholders")
-                .map { ($0[0] as String, (image: $0[1] as String, thumbhash: $0[2] as String)) }, uniquingKeysWith: { a, _ in a })
+            var placeholders: [String: (image: String, thumbhash: String)] = [:]
+            try forEachRow(db, "placeholders", ["digest", "image", "thumbhash"]) { row, sealed in
+                if sealed, placeholders[row[0] as String] == nil { placeholders[row[0]] = (image: row[1] as String, thumbhash: row[2] as String) }
+            }
+            return placeholders
         }
     }
 

@@ -59,6 +59,30 @@ import Testing
         #expect(try again.ignoredOutputs()["out/s2.png"] == StateStore.unsealed)
     }
 
+    /// Attack 19's V3: a row planted through a write-ahead log (or by hand) in the index's
+    /// colour or placeholder cache reached `index.json` and was called up to date. Both caches
+    /// are sealed: a planted or edited row is not read.
+    @Test func theIndexCachesAreSealed() throws {
+        let (root, folder, owner) = try Self.state(0)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try StateStore(folder: folder, owner: owner)
+        try store.saveSourceColour(digest: "d1", colour: "#112233")
+        try store.saveSourceColour(digest: "d2", colour: "#445566")
+        try store.savePlaceholder(digest: "d1", image: "data:image/webp;base64,AAAA", thumbhash: "AAAA")
+        #expect(try store.sourceColours() == ["d1": "#112233", "d2": "#445566"])
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        try raw.write { db in
+            try db.execute(sql: "UPDATE sourceColours SET colour = '#ff0000' WHERE digest = 'd1'")
+            try db.execute(sql: "INSERT INTO sourceColours (digest, colour) VALUES ('d3', '#ff0000')")
+            try db.execute(sql: "UPDATE placeholders SET image = 'data:image/webp;base64,BBBB' WHERE digest = 'd1'")
+            try db.execute(sql: "INSERT INTO placeholders (digest, image, thumbhash) VALUES ('d4', 'data:x', 'x')")
+        }
+        try raw.close()
+        let again = try StateStore(folder: folder, owner: owner)
+        #expect(try again.sourceColours() == ["d2": "#445566"])
+        #expect(try again.placeholders().isEmpty)
+    }
+
     /// A store without the user's secret (no owner) takes every record as it is; with it, a record
     /// written outside Derive (no seal) is ignored, one written by `write` verifies.
     @Test func onlyRecordsWrittenThroughTheStoreVerify() throws {
