@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ProcessLanguage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,7 +76,7 @@ public enum StateBinding {
         }
         // The folders on the way opened without following links, each the user's (attack 18's S12);
         // the path as a JSON string: a newline in it never makes a line of its own.
-        try StateFolderTrust.writeToken("secret \(hex(secret))\nstate \(StateFolderTrust.quoted(key(forState: database).path))\n",
+        try StateFolderTrust.writeToken("secret \(hex(secret))\nstate \(JSONText.string(key(forState: database).path))\n",
                                         name: key(forState: database).key)
     }
 

@@ -329,27 +329,6 @@ public enum StateFolderTrust {
         return count > 0 ? Data(buffer.prefix(count)) : nil
     }
 
-    /// `text` as a JSON string: a path with a newline (or any control character) stays on its line.
-    public static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7f || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    result += String(format: "\\u%04x", scalar.value)
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
-    }
-
     // MARK: Moved-aside states
 
     /// Whether `path` is a state Derive moved aside: a regular file of the user's holding an
