@@ -44,6 +44,26 @@ import Testing
         #expect(Self.get(f, "doc.bin").header("x-oss-meta-other") == nil)
     }
 
+    /// Attack 20's S1: with no `Cache-Control` a browser caches a page or an index heuristically
+    /// (10% of its age) and, after a rebuild, keeps the old index whose `{hash}` files are gone.
+    /// An object without a stored `Cache-Control` is answered `no-cache`: kept, but revalidated
+    /// with its ETag on every use. A stored one (PUT, copy) is answered as stored.
+    @Test func anObjectWithoutItsOwnCacheControlIsRevalidatedOnEveryUse() throws {
+        let f = try Hostile.fixture()
+        _ = Self.put(f, "plain.bin")
+        _ = Self.put(f, "kept.bin", headers: ["cache-control": "max-age=60"])
+        for method in ["GET", "HEAD"] {
+            #expect(Self.get(f, "src.jpg", method: method).header("Cache-Control") == "no-cache", "\(method) a file put there by hand")
+            #expect(Self.get(f, "plain.bin", method: method).header("Cache-Control") == "no-cache", "\(method) an upload without one")
+            #expect(Self.get(f, "kept.bin", method: method).header("Cache-Control") == "max-age=60", "\(method) a stored one")
+        }
+        let revalidated = Self.get(f, "plain.bin", ["if-none-match": Self.md5ETag])
+        #expect(revalidated.status == 304 && revalidated.header("Cache-Control") == "no-cache")
+        let keptRevalidated = Self.get(f, "kept.bin", ["if-none-match": Self.md5ETag])
+        #expect(keptRevalidated.status == 304 && keptRevalidated.header("Cache-Control") == "max-age=60")
+        #expect(Self.get(f, "plain.bin", ["range": "bytes=0-9"]).header("Cache-Control") == "no-cache")
+    }
+
     @Test func metadataSurvivesARestartAndIsDroppedWhenTheFileChangesOnDisk() throws {
         let f = try Hostile.fixture()
         _ = Self.put(f, "doc.bin", headers: ["content-type": "application/x-test", "x-oss-meta-a": "1"])

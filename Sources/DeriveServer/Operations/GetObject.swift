@@ -68,10 +68,15 @@ extension ObjectService {
         let file = OpenFile(descriptor: fd, length: size)
         let etag = try record?.etag ?? Self.etag(digests.digests(of: fd, identity: DigestCache.identity(target.bucket.path, target.key)).md5)
         let lastModified = record?.lastModified ?? Int(info.st_mtim.tv_sec)
+        // Without one, a browser would cache a page or an index for a tenth of its age and keep
+        // an old index whose `{hash}` files a rebuild removed: revalidate (ETag) on every use.
+        let storedCacheControl = record?.headers["cache-control"]
+        let cacheControl = storedCacheControl ?? Self.defaultCacheControl
         switch Conditions.evaluate(request.request.headers, etag: etag, lastModified: lastModified) {
         case .preconditionFailed: throw OSSErrorBody.preconditionFailed
         case .notModified:
             return ServiceResponse(status: 304, headers: [("ETag", etag), ("Last-Modified", HTTPDate.string(lastModified)),
+                                                          ("Cache-Control", cacheControl),
                                                           ("x-oss-request-id", exchange.requestId)], payload: .data(Data()))
         case .proceed: break
         }
@@ -83,6 +88,7 @@ extension ObjectService {
         let contentType = record?.headers["content-type"] ?? byName ?? sniffed
         var headers: [(String, String)] = [("Content-Type", contentType)]
         for (name, value) in record?.orderedHeaders ?? [] where name != "content-type" { headers.append((name, value)) }
+        if storedCacheControl == nil { headers.append(("Cache-Control", cacheControl)) }
         let identity = ObjectFileIdentity(info)
         let type = objectType(target.bucket, target.key, FileStatus(size: identity.size, mtime: identity.modified, ctime: 0, inode: identity.inode),
                               etag: etag)
@@ -113,6 +119,9 @@ extension ObjectService {
         }
         return headers
     }
+
+    /// What a plain object without a stored `Cache-Control` is answered with.
+    static let defaultCacheControl = "no-cache"
 
     static let responseOverrides = [("response-content-type", "Content-Type"), ("response-content-language", "Content-Language"),
                                     ("response-expires", "Expires"), ("response-cache-control", "Cache-Control"),
