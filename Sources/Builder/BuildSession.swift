@@ -16,6 +16,8 @@ public final class BuildSession: @unchecked Sendable {
     public let manifestFiles: [String]
     public let identity: EngineIdentity
     public let fontFiles: [String]
+    /// `type rendering` of each font the pipelines name (`EngineIdentity.fontRendering`).
+    public let fontRendering: [String]
     /// Replace files Derive did not write (`--overwrite`).
     public let overwrite: Bool
     private let givenDisk: (any Disk)?
@@ -30,12 +32,13 @@ public final class BuildSession: @unchecked Sendable {
     public private(set) var stateNote: String?
 
     public init(manifestPath: String, manifest: Manifest, manifestFiles: [String], identity: EngineIdentity,
-                fontFiles: [String] = [], overwrite: Bool = false, disk: (any Disk)? = nil) {
+                fontFiles: [String] = [], fontRendering: [String] = [], overwrite: Bool = false, disk: (any Disk)? = nil) {
         self.manifestPath = manifestPath
         self.manifest = manifest
         self.manifestFiles = manifestFiles
         self.identity = identity
         self.fontFiles = fontFiles
+        self.fontRendering = fontRendering
         self.overwrite = overwrite
         self.givenDisk = disk
     }
@@ -45,7 +48,7 @@ public final class BuildSession: @unchecked Sendable {
 
     public var witnessInputs: NoOpWitness.Inputs {
         NoOpWitness.Inputs(manifestFiles: manifestFiles, manifest: manifest, manifestPath: manifestPath, identity: identity,
-                           fontFiles: fontFiles, lockPath: lockPath)
+                           fontFiles: fontFiles, fontRendering: fontRendering, lockPath: lockPath)
     }
 
     /// The disk before the state is read: confined to the buckets' folders.

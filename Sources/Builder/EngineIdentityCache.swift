@@ -8,9 +8,12 @@ import Glibc
 /// The engine's identity without loading libvips in derive: `derive-render-worker --describe`
 /// reports it, and the answer is kept on disk, keyed by the identity (path, device, inode, size,
 /// mtime, ctime) of the worker executable, of every shared object it mapped (libvips, its
-/// modules and codec libraries), of the font files it named and of fontconfig's configuration
-/// and cache folders. Any of those changing asks the worker again; so does a different
-/// `LD_LIBRARY_PATH`, `LD_PRELOAD`, `FONTCONFIG_*` or `HOME`. When in doubt, it asks.
+/// modules and codec libraries), of the font files it named, of every configuration file
+/// fontconfig loaded, of the user's configuration places (present or not) and of fontconfig's
+/// configuration and cache folders. Any of those changing asks the worker again; so does a
+/// different `LD_LIBRARY_PATH`, `LD_PRELOAD`, `FONTCONFIG_*`, `HOME` or `XDG_*_HOME`. When in
+/// doubt, it asks. The answer names how each font is drawn too (`FontCatalog.Resolved`), so a
+/// configuration that turns antialiasing off changes the fingerprint of text watermarks.
 ///
 /// The identity also holds the SHA-256 of the libvips file (`libvips-file` among the
 /// libraries), so a rebuilt or patched libvips with the same version number still changes every
@@ -18,7 +21,7 @@ import Glibc
 public enum EngineIdentityCache {
     /// The cache folder; empty or `off` keeps nothing (every command asks the worker).
     public static let environmentVariable = "DERIVE_ENGINE_CACHE"
-    static let format = 2
+    static let format = 3
 
     /// What `lookup` found: the worker's report, the libvips file's digest, and whether the
     /// answer came from disk (no worker was started).
@@ -36,7 +39,7 @@ public enum EngineIdentityCache {
             libraries["libvips-file"] = "sha256-" + libvipsDigest
             let fonts = self.fonts
             return EngineIdentity(renderVersion: report.renderVersion, libvips: report.libvips, encoder: report.encoderSettings,
-                                  libraries: libraries, fontFile: { fonts.file($0) })
+                                  libraries: libraries, fontFile: { fonts.file($0) }, fontRendering: { fonts.rendering($0) })
         }
     }
 
@@ -91,6 +94,10 @@ public enum EngineIdentityCache {
             for library in report.libraries { out.string(library.name); out.string(library.version) }
             out.number(report.fonts.count)
             for (type, file) in report.fonts.sorted(by: { $0.key < $1.key }) { out.string(type); out.string(file) }
+            out.number(report.fontRendering.count)
+            for (type, rendering) in report.fontRendering.sorted(by: { $0.key < $1.key }) { out.string(type); out.string(rendering) }
+            out.number(report.fontConfigurationFiles.count)
+            for file in report.fontConfigurationFiles { out.string(file) }
             out.string(report.libvipsFile)
             out.number(report.mappedFiles.count)
             for file in report.mappedFiles { out.string(file) }
@@ -124,6 +131,18 @@ public enum EngineIdentityCache {
                 guard let type = input.string(), let file = input.string() else { return nil }
                 fonts[type] = file
             }
+            guard let renderingCount = input.count() else { return nil }
+            var rendering: [String: String] = [:]
+            for _ in 0..<renderingCount {
+                guard let type = input.string(), let text = input.string() else { return nil }
+                rendering[type] = text
+            }
+            guard let configurationCount = input.count() else { return nil }
+            var configuration: [String] = []
+            for _ in 0..<configurationCount {
+                guard let file = input.string() else { return nil }
+                configuration.append(file)
+            }
             guard let libvipsFile = input.string(), let mappedCount = input.count() else { return nil }
             var mapped: [String] = []
             for _ in 0..<mappedCount {
@@ -133,7 +152,8 @@ public enum EngineIdentityCache {
             guard input.atEnd else { return nil }
             self.init(format: format, stamps: stamps,
                       report: EngineReport(version: version, renderVersion: renderVersion, libvips: libvips, encoderSettings: encoder,
-                                           libraries: libraries, fonts: fonts, libvipsFile: libvipsFile, mappedFiles: mapped),
+                                           libraries: libraries, fonts: fonts, fontRendering: rendering,
+                                           fontConfigurationFiles: configuration, libvipsFile: libvipsFile, mappedFiles: mapped),
                       libvipsDigest: digest)
         }
 
@@ -156,6 +176,21 @@ public enum EngineIdentityCache {
         return folders
     }
 
+    /// Where a user's fontconfig configuration may be, whether it is there or not (Debian's
+    /// `50-user.conf` reads these): creating one must ask the worker again (attack 20's B1).
+    static func userConfiguration(_ environment: [String: String]) -> [String] {
+        var places: [String] = []
+        if let config = environment["XDG_CONFIG_HOME"], !config.isEmpty {
+            places += [config + "/fontconfig", config + "/fontconfig/fonts.conf", config + "/fontconfig/conf.d"]
+        }
+        if let home = environment["HOME"], !home.isEmpty {
+            places += [home + "/.config/fontconfig", home + "/.config/fontconfig/fonts.conf", home + "/.config/fontconfig/conf.d",
+                       home + "/.fonts.conf", home + "/.fonts.conf.d"]
+        }
+        places += ["/etc/fonts/fonts.conf", "/etc/fonts/local.conf"]
+        return places
+    }
+
     /// The engine of the worker `executable` (default: the one beside derive), from the cache
     /// when nothing it depends on changed. `environment` is the worker's (tests: a copied libvips).
     public static func lookup(executable: String? = nil,
@@ -166,7 +201,8 @@ public enum EngineIdentityCache {
            let entry = Entry(data), entry.format == format,
            entry.stamps.allSatisfy({ Stamp($0.path) == $0 }) {
             return Found(report: entry.report, libvipsDigest: entry.libvipsDigest, fromCache: true,
-                         fonts: WorkerFonts(worker: worker, environment: environment, known: entry.report.fonts))
+                         fonts: WorkerFonts(worker: worker, environment: environment, known: entry.report.fonts,
+                                            rendering: entry.report.fontRendering))
         }
         // Stamps first: a file changing while the worker reports makes the entry stale, not wrong.
         let before = Stamp(worker)
@@ -176,12 +212,13 @@ public enum EngineIdentityCache {
         }
         let digest = ContentDigests.digest(libvips)
         let paths = report.mappedFiles + report.fonts.values.sorted() + fontFolders(environment)
+            + report.fontConfigurationFiles + userConfiguration(environment)
         let stamps = [before] + paths.map(Stamp.init)
         if let file, Stamp(worker) == before, Stamp(report.libvipsFile) == stamps.first(where: { $0.path == report.libvipsFile }) {
             save(Entry(format: format, stamps: stamps, report: report, libvipsDigest: digest), to: file)
         }
         return Found(report: report, libvipsDigest: digest, fromCache: false,
-                     fonts: WorkerFonts(worker: worker, environment: environment, known: report.fonts))
+                     fonts: WorkerFonts(worker: worker, environment: environment, known: report.fonts, rendering: report.fontRendering))
     }
 
     /// The cache file for this worker and the environment that decides what it loads; nil when
@@ -198,7 +235,8 @@ public enum EngineIdentityCache {
         } else {
             return nil
         }
-        let decisive = ["LD_LIBRARY_PATH", "LD_PRELOAD", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT", "HOME", "XDG_CACHE_HOME"]
+        let decisive = ["LD_LIBRARY_PATH", "LD_PRELOAD", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT", "HOME", "XDG_CACHE_HOME",
+                        "XDG_CONFIG_HOME", "XDG_DATA_HOME"]
             .map { "\($0)=\(environment[$0] ?? "")" }
         let key = ContentDigests.digest(([worker] + decisive).joined(separator: "\n"))
         return folder + "/engine-" + key.prefix(32) + ".cache"

@@ -322,7 +322,15 @@ int dv_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int 
     return vips_composite2(base, overlay, out, VIPS_BLEND_MODE_OVER, "x", x, "y", y, NULL);
 }
 
-int dv_font_file(const char *family, char **file, char **matched) {
+/* The properties of a matched font that decide how its glyphs are drawn and that fontconfig's
+ * configuration may change without changing the file (a user's fonts.conf turning antialiasing
+ * off, a hinting style, a sub-pixel order): part of the engine identity of a text watermark. */
+static const char *dv_font_rendering_format =
+    "antialias=%{antialias} hinting=%{hinting} hintstyle=%{hintstyle} autohint=%{autohint} rgba=%{rgba} "
+    "lcdfilter=%{lcdfilter} embolden=%{embolden} matrix=%{matrix} index=%{index} fontversion=%{fontversion} "
+    "variable=%{variable} fontvariations=%{fontvariations} fontfeatures=%{fontfeatures}";
+
+int dv_font_file(const char *family, char **file, char **matched, char **rendering) {
     FcPattern *pattern = FcNameParse((const FcChar8 *) family);
     if (!pattern) return -1;
     FcConfigSubstitute(NULL, pattern, FcMatchPattern);
@@ -337,9 +345,27 @@ int dv_font_file(const char *family, char **file, char **matched) {
     if (found) {
         *file = g_strdup((const char *) path);
         *matched = g_strdup((const char *) name);
+        FcChar8 *formatted = FcPatternFormat(match, (const FcChar8 *) dv_font_rendering_format);
+        *rendering = g_strdup(formatted ? (const char *) formatted : "");
+        if (formatted) FcStrFree(formatted);
     }
     FcPatternDestroy(match);
     return found ? 0 : -1;
+}
+
+/* Every configuration file fontconfig loaded, one a line (g_free the text). */
+char *dv_font_config_files(void) {
+    GString *text = g_string_new(NULL);
+    FcStrList *files = FcConfigGetConfigFiles(NULL);
+    if (files) {
+        FcChar8 *file;
+        while ((file = FcStrListNext(files)) != NULL) {
+            g_string_append(text, (const char *) file);
+            g_string_append_c(text, '\n');
+        }
+        FcStrListDone(files);
+    }
+    return g_string_free(text, FALSE);
 }
 
 int dv_save_jpeg(VipsImage *in, void **buf, size_t *len, int quality, int interlace) {

@@ -714,7 +714,7 @@ public final class ObjectService: Sendable {
             let attributes = try? FileManager.default.attributesOfItem(atPath: file)
             let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
             let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            parts.append("font:\(name)=\(file):\(size):\(modified)")
+            parts.append("font:\(name)=\(file):\(size):\(modified)" + (engine.fontRendering(name).map { " (" + $0 + ")" } ?? ""))
         }
         let actionKey = Self.sha256(Data(parts.joined(separator: "\n").utf8))
         if let hit = cache.lookup(actionKey) {

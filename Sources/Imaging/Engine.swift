@@ -101,5 +101,6 @@ extension Engine {
 extension Engine: EngineDescription {
     public var identity: String { Engine.version + " " + Engine.encoderSettings }
     public func fontFile(_ type: String) -> String? { try? FontCatalog.file(for: type) }
+    public func fontRendering(_ type: String) -> String? { (try? FontCatalog.resolved(for: type))?.rendering }
     public var inProcessRenderer: (any ImageRenderer)? { InProcessRenderer() }
 }

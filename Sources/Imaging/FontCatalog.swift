@@ -50,46 +50,67 @@ public enum FontCatalog {
         return (try? match(family)) != nil
     }
 
-    /// The font file of an exact family match; nil when fontconfig would substitute another.
-    static func match(_ family: String) throws -> String? {
+    /// A font as fontconfig resolves it: its file and how its glyphs are drawn (antialiasing,
+    /// hinting, sub-pixel order, embolden, matrix: what a configuration file may change for the
+    /// same file, as `key=value` words).
+    public struct Resolved: Sendable, Hashable {
+        public var file: String
+        public var rendering: String
+    }
+
+    /// The exact family match; nil when fontconfig would substitute another.
+    static func match(_ family: String) throws -> Resolved? {
         // FcNameParse reads '-', ':', ',' and '\\' as syntax: escape them.
         var pattern = ""
         for character in family {
             if "-:,\\".contains(character) { pattern.append("\\") }
             pattern.append(character)
         }
+        return resolve(pattern, family: family, caseInsensitive: true)
+    }
+
+    /// `pattern` as fontconfig matches it, when the match's family list holds `family`.
+    private static func resolve(_ pattern: String, family: String, caseInsensitive: Bool) -> Resolved? {
         var file: UnsafeMutablePointer<CChar>?
         var matched: UnsafeMutablePointer<CChar>?
-        let status = dv_font_file(pattern, &file, &matched)
-        defer { dv_free(file); dv_free(matched) }
-        guard status == 0, let file, let matched,
-              String(cString: matched).split(separator: ",").contains(where: { $0.lowercased() == family.lowercased() }) else { return nil }
-        return String(cString: file)
+        var rendering: UnsafeMutablePointer<CChar>?
+        let status = dv_font_file(pattern, &file, &matched, &rendering)
+        defer { dv_free(file); dv_free(matched); dv_free(rendering) }
+        guard status == 0, let file, let matched else { return nil }
+        let families = String(cString: matched).split(separator: ",")
+        guard families.contains(where: { caseInsensitive ? $0.lowercased() == family.lowercased() : $0 == family }) else { return nil }
+        return Resolved(file: String(cString: file), rendering: rendering.map { String(cString: $0) } ?? "")
     }
 
     /// The font file fontconfig uses for a `type` name; an error naming the package to install
     /// when the font is missing (fontconfig would otherwise silently substitute another).
-    public static func file(for type: String) throws -> String {
+    public static func file(for type: String) throws -> String { try resolved(for: type).file }
+
+    /// The font fontconfig uses for a `type` name, with how it is drawn.
+    public static func resolved(for type: String) throws -> Resolved {
         guard let font = fonts[type] else {
             guard let family = family(for: type) else {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250", "watermark: unknown font '\(type)'", action: Watermark.name, parameter: "type")
             }
-            guard let file = try match(family) else {
+            guard let resolved = try match(family) else {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250",
                                    "watermark: font family '\(family)' is not installed (list the installed families with: fc-list : family)",
                                    action: Watermark.name, parameter: "type")
             }
-            return file
+            return resolved
         }
-        var file: UnsafeMutablePointer<CChar>?
-        var matched: UnsafeMutablePointer<CChar>?
-        let status = dv_font_file(font.family, &file, &matched)
-        defer { dv_free(file); dv_free(matched) }
-        guard status == 0, let file, let matched,
-              String(cString: matched).split(separator: ",").contains(where: { $0 == font.family }) else {
+        guard let resolved = resolve(font.family, family: font.family, caseInsensitive: false) else {
             throw ProcessError(.watermarkError, "watermark: the font '\(font.family)' for type '\(type)' is not installed (apt-get install \(font.package))",
                                action: Watermark.name, parameter: "type")
         }
-        return String(cString: file)
+        return resolved
+    }
+
+    /// Every configuration file fontconfig loaded (`FcConfigGetConfigFiles`): editing one may
+    /// change how text is drawn without changing any font file.
+    public static func configurationFiles() -> [String] {
+        guard let text = dv_font_config_files() else { return [] }
+        defer { dv_free(text) }
+        return String(cString: text).split(separator: "\n").map(String.init)
     }
 }

@@ -10,6 +10,8 @@ public protocol EngineDescription: Sendable {
     var identity: String { get }
     /// The font file for a watermark `type`, nil when it is not installed.
     func fontFile(_ type: String) -> String?
+    /// How that font's glyphs are drawn (`FontCatalog.Resolved.rendering`), nil when unknown.
+    func fontRendering(_ type: String) -> String?
     /// Renders on the calling thread, when this engine is loaded in the process (else nil).
     var inProcessRenderer: (any ImageRenderer)? { get }
 }

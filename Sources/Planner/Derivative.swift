@@ -14,6 +14,11 @@ public struct EngineIdentity: Sendable, Hashable {
     /// changed font file changes the fingerprint; nil when the font is not installed.
     public var fontFile: @Sendable (String) -> String?
 
+    /// How that font's glyphs are drawn (`key=value` words: antialiasing, hinting, …, as the
+    /// engine's fontconfig resolves them), so a configuration file that changes them changes the
+    /// fingerprint though the font file is the same (attack 20's B1); nil when unknown.
+    public var fontRendering: @Sendable (String) -> String?
+
     /// Versions of the codec and colour libraries that produce bytes (libjpeg-turbo, libwebp,
     /// libheif, libpng, lcms2, ...), name → version: an upgrade of any of them rebuilds, and the
     /// plan names it.
@@ -25,12 +30,14 @@ public struct EngineIdentity: Sendable, Hashable {
     public var refusesNonImages: Bool
 
     public init(renderVersion: String, libvips: String, encoder: String, libraries: [String: String] = [:],
-                fontFile: @escaping @Sendable (String) -> String? = { _ in nil }, refusesNonImages: Bool = true) {
+                fontFile: @escaping @Sendable (String) -> String? = { _ in nil },
+                fontRendering: @escaping @Sendable (String) -> String? = { _ in nil }, refusesNonImages: Bool = true) {
         self.renderVersion = renderVersion
         self.libvips = libvips
         self.encoder = encoder
         self.libraries = libraries
         self.fontFile = fontFile
+        self.fontRendering = fontRendering
         self.refusesNonImages = refusesNonImages
     }
 
@@ -580,7 +587,8 @@ struct Expansion {
                 case .font(let font):
                     // The font file's digest when it is installed; rendering reports a missing font.
                     if let file = identity.fontFile(font), let digest = try digests.content(of: file)?.digest {
-                        dependencies.append("font:\(font)=\(digest)")
+                        let rendering = identity.fontRendering(font).map { " (" + $0 + ")" } ?? ""
+                        dependencies.append("font:\(font)=\(digest)" + rendering)
                     } else {
                         dependencies.append("font:\(font)")
                     }

@@ -36,12 +36,15 @@ public struct NoOpWitness: Sendable {
         public var identity: EngineIdentity
         /// Font files the manifest's pipelines read.
         public var fontFiles: [String]
+        /// How those fonts are drawn (`type rendering` lines): a fontconfig configuration may
+        /// change it for the same files.
+        public var fontRendering: [String]
         public var lockPath: String
 
         public init(manifestFiles: [String], manifest: Manifest, manifestPath: String, identity: EngineIdentity, fontFiles: [String],
-                    lockPath: String? = nil) {
+                    fontRendering: [String] = [], lockPath: String? = nil) {
             self.manifestFiles = manifestFiles; self.manifest = manifest; self.manifestPath = manifestPath
-            self.identity = identity; self.fontFiles = fontFiles
+            self.identity = identity; self.fontFiles = fontFiles; self.fontRendering = fontRendering
             self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
         }
     }
@@ -137,9 +140,11 @@ public struct NoOpWitness: Sendable {
         // 7: a public index may list no private output (attack 17's N4), a check of the full
         // load the fast path skips: the first run after upgrading loads and plans in full, so a
         // manifest built before that rule is refused instead of called "Nothing to do".
-        add("derive-noop-witness/7")
+        // 8: how each font is drawn is an input (attack 20's B1).
+        add("derive-noop-witness/8")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
+        for line in inputs.fontRendering.sorted() { add("font " + line) }
         // Where every bucket folder (and the state folder) leads now, and which folder that is: a
         // link repointed to a copy with the same stats (hard links) must not pass for the old one.
         for folder in inputs.manifest.buckets.map(\.path) + [inputs.manifest.stateFolder] {

@@ -24,19 +24,27 @@ public struct EngineReport: Sendable, Hashable, Codable {
     /// Watermark font `type` → the file fontconfig picks (the seven OSS types and those asked
     /// with `--font`); types whose font is missing are absent.
     public var fonts: [String: String]
+    /// Watermark font `type` → how fontconfig says its glyphs are drawn (`FontCatalog.Resolved`):
+    /// a configuration file may turn antialiasing off for the same file.
+    public var fontRendering: [String: String]
+    /// Every configuration file fontconfig loaded: the engine cache asks again when one changes.
+    public var fontConfigurationFiles: [String]
     /// The libvips shared object the worker mapped (real path), "" when it was not found.
     public var libvipsFile: String
     /// Every shared object mapped after libvips started (its modules included), real paths, sorted.
     public var mappedFiles: [String]
 
     public init(version: String, renderVersion: String, libvips: String, encoderSettings: String, libraries: [Library],
-                fonts: [String: String], libvipsFile: String = "", mappedFiles: [String] = []) {
+                fonts: [String: String], fontRendering: [String: String] = [:], fontConfigurationFiles: [String] = [],
+                libvipsFile: String = "", mappedFiles: [String] = []) {
         self.version = version
         self.renderVersion = renderVersion
         self.libvips = libvips
         self.encoderSettings = encoderSettings
         self.libraries = libraries
         self.fonts = fonts
+        self.fontRendering = fontRendering
+        self.fontConfigurationFiles = fontConfigurationFiles
         self.libvipsFile = libvipsFile
         self.mappedFiles = mappedFiles
     }

@@ -9,12 +9,16 @@ RenderWorkerMain.run(engine: WorkerEngine(
     version: { Engine.version },
     start: { _ = try? Engine.vectorised() },
     describe: { fontTypes in
-        var fonts: [String: String] = [:]
-        for type in Array(FontCatalog.fonts.keys) + fontTypes { fonts[type] = try? FontCatalog.file(for: type) }
+        var fonts: [String: String] = [:], rendering: [String: String] = [:]
+        for type in Array(FontCatalog.fonts.keys) + fontTypes {
+            guard let resolved = try? FontCatalog.resolved(for: type) else { continue }
+            fonts[type] = resolved.file
+            rendering[type] = resolved.rendering
+        }
         return EngineReport(version: Engine.version, renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion,
                             encoderSettings: Engine.encoderSettings,
                             libraries: Engine.libraryVersions.map { EngineReport.Library(name: $0.name, version: $0.version) },
-                            fonts: fonts)
+                            fonts: fonts, fontRendering: rendering, fontConfigurationFiles: FontCatalog.configurationFiles())
     },
     render: { source, pipeline, limits, resolver in
         try Engine(limits: limits).render(source, pipeline, resolver: resolver)

@@ -194,6 +194,7 @@ struct DescribedEngine: EngineDescription {
 
     var identity: String { found.identity.engine + " " + found.identity.encoder }
     func fontFile(_ type: String) -> String? { found.fonts.file(type) }
+    func fontRendering(_ type: String) -> String? { found.fonts.rendering(type) }
 }
 
 /// The builder's state store as the server's record of built outputs and their rule's ACL.

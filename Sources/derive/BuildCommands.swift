@@ -106,16 +106,17 @@ struct Workspace {
         self.manifest = manifest
         engine = try Self.engine()
         let identity = engine.identity
-        var fonts: Set<String> = []
+        var fonts: Set<String> = [], rendering: Set<String> = []
         for rule in manifest.rules {
             for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
                 for case .font(let name) in variant.pipeline.dependencies {
                     if let file = identity.fontFile(name) { fonts.insert(file) }
+                    if let drawn = identity.fontRendering(name) { rendering.insert(name + " " + drawn) }
                 }
             }
         }
         session = BuildSession(manifestPath: argument.manifest, manifest: manifest, manifestFiles: result.files,
-                               identity: identity, fontFiles: fonts.sorted(), overwrite: overwrite)
+                               identity: identity, fontFiles: fonts.sorted(), fontRendering: rendering.sorted(), overwrite: overwrite)
         // The no-op check's stat pass, when it was made from these same inputs.
         if let witness { session.adopt(witness) }
     }

@@ -75,6 +75,8 @@ struct InitCommand: ParsableCommand {
 enum StarterManifest {
     static let extensions = ["jpg", "jpeg", "png", "webp", "gif", "heic", "heif", "avif", "tif", "tiff", "bmp"]
     static let outputFolder = "_site"
+    /// The rules' `from:` glob after `images/**/`: every extension above, as written in lower and upper case.
+    static let sourceGlob = "*.{" + extensions.flatMap { [$0, $0.uppercased()] }.joined(separator: ",") + "}"
     /// Files looked at before the scan stops (a home folder is not a photo folder).
     static let maxFiles = 100_000
 
@@ -112,7 +114,10 @@ enum StarterManifest {
         // A path YAML reads back as written; the comment shows the same escapes, on one line.
         let path = "\"" + yamlEscaped(images) + "\""
         let exts = found.counts.keys.sorted()
-        let glob = exts.count == 1 ? "*.\(exts[0])" : "*.{\(exts.joined(separator: ","))}"
+        // Every extension Derive reads, lower and upper case, not only those found: a camera's
+        // `IMG_2000.JPG` or a `.webp` added later must not be skipped while every command says
+        // "up to date" (attack 20's I1).
+        let glob = Self.sourceGlob
         let summary = exts.map { "\(found.counts[$0]!) \($0)" }.joined(separator: ", ")
         // `{key}` keeps the source's extension in the name, where two sources share a stem.
         let named = found.stemsCollide ? "{key}" : "{dir}/{name}"

@@ -56,6 +56,27 @@ import Glibc
         #expect(properties["derivatives"] != nil && properties["buckets"] != nil && properties["styles"] != nil)
     }
 
+    /// Attack 20's I1: init's rules took only the extensions found, so a camera's `IMG_2000.JPG`,
+    /// a `.jpeg` or a `.webp` added later matched no rule while plan, build and check said
+    /// "up to date". They are built now.
+    @Test func imagesAddedLaterWithOtherExtensionsAreBuilt() throws {
+        let folder = try Self.project(["photos/a.jpg": "landscape.jpg"])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(try CLI.run(["init", "photos"], in: folder).status == 0)
+        #expect(try CLI.run(["build", "--quiet"], in: folder).status == 0)
+        for (name, sample) in [("IMG_2000.JPG", "landscape.jpg"), ("b.jpeg", "portrait.jpg"), ("c.PNG", "logo-alpha.png")] {
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(sample), to: folder.appendingPathComponent("photos/" + name))
+        }
+        #expect(try CLI.run(["check"], in: folder).status != 0)
+        let build = try CLI.run(["build", "--quiet"], in: folder)
+        #expect(build.status == 0, "\(build.stderr)")
+        let site = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("_site").path)
+        for stem in ["IMG_2000.thumb.", "b.thumb.", "c.thumb."] {
+            #expect(site.contains { $0.hasPrefix(stem) && $0.hasSuffix(".webp") }, "\(stem) in \(site.sorted())")
+        }
+        #expect(try CLI.run(["check"], in: folder).status == 0)
+    }
+
     @Test func initWritesAStarterManifestThatBuildsAndNeverOverwrites() throws {
         let folder = try Self.project(["photos/landscape.jpg": "landscape.jpg", "photos/trips/portrait.jpg": "portrait.jpg",
                                        "photos/logo.png": "logo-alpha.png", "photos/.hidden/skip.jpg": "landscape.jpg",
@@ -67,7 +88,7 @@ import Glibc
         let written = try String(contentsOf: manifest, encoding: .utf8)
         #expect(written.contains("(2 jpg, 1 png)"), "\(written)")
         #expect(written.contains("path: \"photos\""))
-        #expect(written.contains("from: images/**/*.{jpg,png}"))
+        #expect(written.contains("from: images/**/*.{jpg,JPG,jpeg,JPEG,png,PNG,webp,WEBP,gif,GIF,heic,HEIC,heif,HEIF,avif,AVIF,tif,TIF,tiff,TIFF,bmp,BMP}"))
         #expect(written.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }.count >= 8)
         let validate = try CLI.run(["validate"], in: folder)
         #expect(validate.status == 0 && validate.stderr.isEmpty, "\(validate.stderr)")

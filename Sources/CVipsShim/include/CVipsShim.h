@@ -82,7 +82,8 @@ int dv_replicate(VipsImage *in, VipsImage **out, int across, int down);
 int dv_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int x, int y);
 /// The file fontconfig picks for `family` and the family it actually matched (both g_free'd
 /// by the caller); returns -1 when nothing matches.
-int dv_font_file(const char *family, char **file, char **matched);
+int dv_font_file(const char *family, char **file, char **matched, char **rendering);
+char *dv_font_config_files(void);
 
 int dv_save_jpeg(VipsImage *in, void **buf, size_t *len, int quality, int interlace);
 int dv_save_png(VipsImage *in, void **buf, size_t *len, int interlace);
