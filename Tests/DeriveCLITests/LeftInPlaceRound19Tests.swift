@@ -181,6 +181,10 @@ import Glibc
         try project.edit(Self.renamed)
         let build = try project.build()
         #expect(build.stderr.contains("not the file Derive wrote there"), "\(build.stderr)")
+        let out = String(decoding: build.stdout, as: UTF8.self)
+        for key in Self.oldKeys {
+            #expect(out.contains("= site/\(key)  left in place (not the file Derive wrote there): kept in derive.lock as a file left private"), "\(out)")
+        }
         let lock = try project.read("derive.lock")
         for key in Self.oldKeys {
             #expect(lock.contains(#"{"left":"site/\#(key)","acl":"private","why":"not the file Derive wrote there"}"#), "\(lock)")
