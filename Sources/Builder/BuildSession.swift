@@ -410,7 +410,7 @@ public final class BuildSession: @unchecked Sendable {
         builder.verified = PathSet(verification?.verified ?? [])
         let report = try builder.build(plan)
         saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
-                    written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified)
+                    written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles)
         return BuildOutcome(plan: plan, report: report, verification: verification)
     }
 
@@ -420,12 +420,12 @@ public final class BuildSession: @unchecked Sendable {
     /// `adoptedUnverified`: how many outputs the state marks as adopted from the lock unverified,
     /// kept with the witness so a no-op answer says so too.
     func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool, outputs known: [String]? = nil, written: WrittenDigests? = nil,
-                     adoptedUnverified: Int = 0) {
+                     adoptedUnverified: Int = 0, left: [String] = []) {
         guard valid else { NoOpWitness.save(witnessInputs, snapshot: nil, outputs: [], disk: bucketDisk, valid: false); return }
         let outputs = known ?? ((try? store().allOutputs()) ?? [:]).values.map(\.file)
         let stateFile = manifest.stateFolder + "/" + StateStore.fileName
         let digests = openedPlanner?.digests
-        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, disk: bucketDisk, valid: valid, adoptedUnverified: adoptedUnverified, expected: { file in
+        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, left: left, disk: bucketDisk, valid: valid, adoptedUnverified: adoptedUnverified, expected: { file in
             // The state database has no recorded digest: its bytes are what this build left.
             PathKey.same(file, stateFile) ? nil : (written?.digest(of: file) ?? "unknown")
         }, inputDigest: { file, stat in
@@ -454,6 +454,10 @@ public final class BuildSession: @unchecked Sendable {
         public var adoptedUnverified = 0
         /// What `--verify` rendered again (nil without it).
         public var verification: Verification?
+        /// The lock's `left` lines that stay (files left in place, not outputs): named, not problems.
+        public var leftInLock: [LockFile.Left] = []
+        /// The lock's `left` lines a build drops (the file is gone): named, not problems.
+        public var droppedLeft: [(path: String, why: String)] = []
     }
 
     /// `summaries`: what renders the sources' colours and placeholders the state lacks (a fresh
@@ -540,14 +544,22 @@ public final class BuildSession: @unchecked Sendable {
             problems.append("\(lockName) is not exactly what derive build writes (lines reordered, repeated or reformatted?); run derive build")
         }
         return CheckResult(problems: problems, upToDate: plan.count(.upToDate), left: plan.lockLeft,
-                           adoptedUnverified: verification == nil ? plan.adoptedUnverified : 0, verification: verification)
+                           adoptedUnverified: verification == nil ? plan.adoptedUnverified : 0, verification: verification,
+                           leftInLock: plannedTargets.map { targets in
+                               let lockOnly = PathSet(plan.lockLeft.map(\.output))
+                               return targets.left.sortedByKey().map(\.value).filter { !lockOnly.contains($0.path) }
+                           } ?? [],
+                           droppedLeft: plannedTargets?.droppedLeft ?? [])
     }
 
     /// Whether `lockData` is the lock a build writes after `plan` once the lines of `plan.lockLeft`
     /// are taken out (byte for byte otherwise: reordered or reformatted lines still differ).
+    /// Lines of files left in place whose file is gone count alike: the build drops them.
     func lockDiffersOnlyByLeftLines(_ lockData: Data, plan: Plan) -> Bool {
-        guard !plan.lockLeft.isEmpty, let expected = try? expectedLock(plan) else { return false }
-        return LockFile.dropping(PathSet(plan.lockLeft.map(\.output)), from: lockData) == expected
+        let paths = PathSet(plan.lockLeft.map(\.output) + (plannedTargets?.droppedLeft.map(\.path) ?? []))
+        guard !paths.isEmpty, let expected = try? expectedLock(plan) else { return false }
+        // The lock-only files become the lock's `left` lines: taken out of both sides.
+        return LockFile.dropping(paths, from: lockData) == LockFile.dropping(paths, from: expected)
     }
 
     /// A lock line as compared with the file's numbers: a line of an older lock that gives no

@@ -77,6 +77,13 @@ public struct BuildReport: Sendable {
     public var updated: [String] = []
     /// Files Derive wrote once but that were changed since: left in place, no longer recorded.
     public var left: [(path: String, message: String)] = []
+    /// The lock's `left` lines the build let go (`bucket/key`, why): the file is gone, or the
+    /// path is an output again.
+    public var droppedLeft: [(path: String, why: String)] = []
+    /// The lock's `left` lines this build added (files it left in place now), sorted.
+    public var leftKept: [LockFile.Left] = []
+    /// The files of every `left` line the lock keeps (for the witness: one gone is a change).
+    public var leftFiles: [String] = []
     /// The lock and index files written (or an old index removed) because they differed from the state.
     public var rewritten: [String] = []
     /// Every recorded output's file after the build (for the witness); nil when not known.
@@ -244,6 +251,11 @@ public struct Builder: Sendable {
         let renamed = PathSet(written.filter { !PathKey.same($0.key, $0.value.output) }.map(\.value.output))
         let wantedAfterWork = renamed.isEmpty ? wanted
             : WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles).union(written.values.map(\.path)))
+        // Files left in place instead of deleted: the lock keeps them with the ACL they had (V1).
+        // (The lock's own, read before the build rewrites it: what this build adds is said.)
+        let leftBefore = planner.lockLeftLines()
+        var leftLines = plan.lockLeft.contains(where: \.present)
+            ? planner.lockOnlyLeft(plan, acls: EffectiveACL(planner.manifest)) : []
         for item in plan.deletions where !renamed.contains(item.output) {
             guard let record = item.recorded else { continue }
             do {
@@ -253,7 +265,9 @@ public struct Builder: Sendable {
                 case .removed: report.deleted.append(item.output)
                 case .forgotten where plan.kept.contains(item.output): report.kept.append(item.output)
                 case .forgotten: report.forgotten.append(item.output)
-                case .left(let path, let message): report.left.append((path, message))
+                case .left(let path, let message):
+                    report.left.append((path, message))
+                    if let line = leftLine(record, file: path, message: message) { leftLines.append(line) }
                 case .deferred(let path, let message): report.left.append((path, message)); keepRecord = true
                 }
                 if !keepRecord { try store.removeOutputs([item.output]) }
@@ -283,8 +297,11 @@ public struct Builder: Sendable {
         do {
             // A plan that changed nothing in the state still holds its records: no second read.
             let unchanged = work.isEmpty && plan.updates.isEmpty && plan.adoptions.isEmpty && plan.deletions.isEmpty
-            let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil, held: plan.heldLockLines)
-            if let left = reconciled.left { report.left.append(left) }
+            let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil, held: plan.heldLockLines, left: leftLines)
+            report.left += reconciled.leftIndexes
+            report.droppedLeft = reconciled.droppedLeft
+            report.leftKept = reconciled.leftLines.filter { leftBefore[$0.path] == nil }
+            report.leftFiles = reconciled.leftLines.compactMap { Builder.absolutePath(of: $0.path, in: planner.manifest) }
             report.rewritten = reconciled.rewritten
             report.removed = reconciled.removed
         } catch let error as IndexError {
@@ -662,22 +679,26 @@ public struct Builder: Sendable {
     /// (a lock truncated by hand, an index deleted), an index at an old path removed when it is
     /// still the one Derive wrote. Returns an old index left because it was changed, and the
     /// files written or removed.
+    /// `left`: files the build left in place (old outputs), kept in the lock with their ACL;
+    /// old indexes left here are added to them. Returns the old indexes left, with why, and the
+    /// lock's `left` lines let go.
     @discardableResult
-    public func reconcile(stateUnchangedSince plan: Plan? = nil, held: PathDictionary<LockFile.Entry> = [:]) throws
-        -> (left: (path: String, message: String)?, rewritten: [String], removed: [String]) {
-        let targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan, held: held)
-        outputFiles.set(targets.files)
-        writtenDigests.set(WrittenDigests(targets))
+    public func reconcile(stateUnchangedSince plan: Plan? = nil, held: PathDictionary<LockFile.Entry> = [:], left added: [LockFile.Left] = []) throws
+        -> (leftIndexes: [(path: String, message: String)], rewritten: [String], removed: [String], droppedLeft: [(path: String, why: String)],
+            leftLines: [LockFile.Left]) {
+        var targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan, held: held)
+        targets.addLeft(added)
         let currentLock = try? disk.read(planner.lockPath)
         if let current = currentLock, !LockFile.isOurs(current, manifest: planner.manifestName) {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
         }
         var rewritten: [String] = []
-        if try writeIfChanged(targets.lock, to: targets.lockPath, force: plannedWrites.contains(targets.lockPath),
-                              replacingOnly: currentLock.map(ContentDigests.digest) ?? Self.nothing) {
-            rewritten.append(planner.display(targets.lockPath))
+        // Old indexes first: one left in place goes into the lock (V2), written after them.
+        var lefts: [(path: String, message: String)] = []
+        var left: (path: String, message: String)? {
+            get { lefts.last }
+            set { if let newValue { lefts.append(newValue) } }
         }
-        var left: (path: String, message: String)?
         var removed: [String] = []
         var failure: IndexError?
         for (path, holdsIndex) in targets.writtenFromLock.sortedByKey() {
@@ -715,6 +736,14 @@ public struct Builder: Sendable {
                 failure = failure ?? IndexError(message: "\(planner.display(path)): Derive's old index could not be removed (\(error)); left in place", path: planner.display(path))
             }
         }
+        // Each old index left in place keeps the ACL an index listing those outputs had (V2).
+        targets.addLeft(lefts.compactMap { targets.oldIndexLeftLine($0.path, planner: planner) })
+        outputFiles.set(targets.files)
+        writtenDigests.set(WrittenDigests(targets))
+        if try writeIfChanged(targets.lock, to: targets.lockPath, force: plannedWrites.contains(targets.lockPath),
+                              replacingOnly: currentLock.map(ContentDigests.digest) ?? Self.nothing) {
+            rewritten.append(planner.display(targets.lockPath))
+        }
         if let (indexPath, data) = targets.index {
             let digest = ContentDigests.digest(data)
             // Derive's when it wrote these bytes, or (no record of writing it: a fresh clone, a
@@ -751,7 +780,20 @@ public struct Builder: Sendable {
             failure.removed = removed; failure.rewritten = rewritten
             throw failure
         }
-        return (left, rewritten.sortedByBytes(), removed.sortedByBytes())
+        return (lefts, rewritten.sortedByBytes(), removed.sortedByBytes(), targets.droppedLeft, targets.left.sortedByKey().map(\.value))
+    }
+
+    /// The lock's `left` line for a recorded output whose file a deletion left in place, with the
+    /// ACL serve gave it while recorded; nil when the file is not at its key's place now (an old
+    /// folder's copy: serve never answers it).
+    func leftLine(_ record: OutputRecord, file: String, message: String) -> LockFile.Left? {
+        let manifest = planner.manifest
+        guard let (name, key) = PathKey.split(record.path), let bucket = manifest.bucket(named: name),
+              PathKey.same(file, bucket.path + "/" + key) || FileIdentity.sameFile(file, bucket.path + "/" + key) else { return nil }
+        let built = EffectiveACL.Built(acl: BucketACL(rawValue: record.acl) ?? .private, rule: record.rule, source: record.source)
+        let acl = EffectiveACL(manifest).of(bucket, key: key, built: built)
+        return LockFile.Left(path: record.path, acl: acl.rawValue,
+                             why: message.hasSuffix("was changed since Derive wrote it; left in place") ? LockFile.Left.changed : LockFile.Left.notDerives)
     }
 
     /// The lock's line for a recorded output.

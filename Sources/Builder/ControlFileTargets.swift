@@ -8,7 +8,18 @@ import Planner
 /// differ), so a plan never says "No changes" while the build would rewrite one of them.
 struct ControlFileTargets {
     let lockPath: String
-    let lock: Data
+    /// The lock's bytes: the outputs, then the files left in place (`left`).
+    private(set) var lock: Data
+    /// Files left in place the lock keeps with the ACL they were left under (`LockFile.Left`):
+    /// the lock's own still there, those the plan leaves, and those the build adds (`addLeft`).
+    private(set) var left: PathDictionary<LockFile.Left>
+    /// The lock's `left` lines let go (the file is gone, or the path is an output again), with why.
+    let droppedLeft: [(path: String, why: String)]
+    /// Whether any output recorded before this plan's deletions is private.
+    private let listsPrivate: Bool
+    private let lockEntries: [LockFile.Entry]
+    private let lockIndexLine: LockFile.Index?
+    private let manifestName: String
     /// The index's file and bytes, when the manifest has one.
     let index: (path: String, data: Data)?
     /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
@@ -58,8 +69,10 @@ struct ControlFileTargets {
     /// built, updated, adopted or deleted since), else from the state.
     /// `held`: lock lines kept as they are while a source could not be read (`Plan.heldLockLines`;
     /// the plan's own when a plan is given).
+    /// `left`: files the build left in place, with the ACL each was left under (with a plan,
+    /// those only the lock names are added from it).
     init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil, claims: ForeignClaimLookup? = nil,
-         held: PathDictionary<LockFile.Entry> = [:]) throws {
+         held: PathDictionary<LockFile.Entry> = [:], left added: [LockFile.Left] = []) throws {
         var recorded = try (plan ?? planned)?.recorded ?? planner.store.allOutputs()
         let stateRecords = recorded
         for item in plan?.adoptions ?? [] {
@@ -70,6 +83,8 @@ struct ControlFileTargets {
             if let record = Builder.updatedRecord(item) { recorded[record.path] = record }
         }
         self.vouching = recorded
+        // An old index listed these: one a build leaves in place is private if any is (V2).
+        listsPrivate = recorded.values.contains { !(BucketACL(rawValue: $0.acl)?.isPublic ?? false) }
         // For a plan: the records as the build will leave them, so the plan lists exactly the
         // lock and index the build writes. Deletions (deleted, kept in place, already gone) drop
         // their records. A create or rebuild under an action key the state (or, with no record,
@@ -164,8 +179,19 @@ struct ControlFileTargets {
             for line in heldLines { all[line.path] = line }
             entries = all.keys.sorted().map { all[$0]! }
         }
-        lock = Data(LockFile.text(sorted: entries, manifest: planner.manifestName,
-                                  index: Self.lockIndex(manifest: manifest, index: index)).utf8)
+        // Files left in place (rounds 19's V1, V2): the lock's own while they are there, and
+        // those this plan or build leaves, each with the ACL it was left under.
+        let leftByPlan = plan.flatMap { plan in
+            plan.lockLeft.contains(where: \.present) ? planner.lockOnlyLeft(plan, acls: EffectiveACL(manifest)) : nil
+        } ?? []
+        let kept = planner.keptLeftLines(outputs: recorded, added: leftByPlan + added)
+        left = heldLines.isEmpty ? kept.kept : kept.kept.filter { line in !heldLines.contains { PathKey.same($0.path, line.key) } }
+        droppedLeft = kept.dropped
+        lockEntries = entries
+        lockIndexLine = Self.lockIndex(manifest: manifest, index: index)
+        manifestName = planner.manifestName
+        lock = Data(LockFile.text(sorted: entries, manifest: planner.manifestName, index: lockIndexLine,
+                                  left: left.sortedByKey().map(\.value)).utf8)
         // The index is recorded in the real folder it was written to (links resolved). One
         // recorded there, or under another spelling of the same file (the manifest or its bucket
         // reached through a symbolic link), is the current index; one in another real folder
@@ -190,6 +216,43 @@ struct ControlFileTargets {
         lockSource = planner
         overwrite = planner.overwrite
         self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
+    }
+
+    /// Adds files the build left in place (an old output it could not delete, an old index) to
+    /// the lock's `left` lines; the lock's bytes follow. A path that is an output is not one.
+    mutating func addLeft(_ added: [LockFile.Left]) {
+        var changed = false
+        for line in added {
+            guard recorded[line.path] == nil else { continue }
+            if let old = left[line.path] {
+                let acl = BucketACL.morePrivate(BucketACL(rawValue: old.acl) ?? .private, BucketACL(rawValue: line.acl) ?? .private)
+                guard acl.rawValue != old.acl else { continue }
+                left[line.path] = LockFile.Left(path: line.path, acl: acl.rawValue, why: old.why)
+            } else {
+                left[line.path] = line
+            }
+            changed = true
+        }
+        guard changed else { return }
+        lock = Data(LockFile.text(sorted: lockEntries, manifest: manifestName, index: lockIndexLine,
+                                  left: left.sortedByKey().map(\.value)).utf8)
+    }
+
+    /// The lock's `left` line for an old index left in place at `file` (round 19's V2), nil when
+    /// it is in no bucket's folder (serve never answers it). An index lists every output with its
+    /// source's name and placeholder, so the old one is never more public than the index's key
+    /// is now, than the index is now (`index:` moved with its `objects:` rule), nor, when any
+    /// output it may list (recorded before this build, or left) is private, than private.
+    func oldIndexLeftLine(_ file: String, planner: Planner) -> LockFile.Left? {
+        for bucket in manifest.buckets {
+            guard let key = PathKey.below(bucket.path, file) ?? PathKey.below(RealFolder.of(bucket.path), file) else { continue }
+            let acls = EffectiveACL(manifest)
+            var acl = BucketACL.morePrivate(acls.of(bucket, key: key, left: left[bucket.name + "/" + key].flatMap { BucketACL(rawValue: $0.acl) }),
+                                            acls.indexACL ?? .private)
+            if listsPrivate || left.values.contains(where: { !(BucketACL(rawValue: $0.acl)?.isPublic ?? false) }) { acl = .private }
+            return LockFile.Left(path: bucket.name + "/" + key, acl: acl.rawValue, why: LockFile.Left.oldIndex)
+        }
+        return nil
     }
 
     /// `3 created, 1 deleted, 2 kept in place`: what a plan changes in the outputs the lock and

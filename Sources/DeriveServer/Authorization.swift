@@ -21,11 +21,17 @@ public protocol RecordedOutputs: Sendable {
     /// Whether the lock lists `key` of `bucket` (asked for keys the state does not record: a
     /// line no rule's template gives is an output of a rule gone, private until a build).
     func lockLists(bucket: String, key: String) -> Bool
+
+    /// The ACL a build left a file at `key` of `bucket` under (the lock's `left` line: an old
+    /// output or old index it did not delete), nil when it left none there. The key is never
+    /// answered more publicly, state or no state.
+    func leftACL(bucket: String, key: String) -> BucketACL?
 }
 
 extension RecordedOutputs {
     public func isDerivative(bucket: String, key: String) -> Bool { false }
     public func lockLists(bucket: String, key: String) -> Bool { false }
+    public func leftACL(bucket: String, key: String) -> BucketACL? { nil }
 
     public func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
         try recordedACL(bucket: bucket, key: key).map { RecordedOutput(acl: $0, rule: nil, source: "") }
@@ -71,15 +77,20 @@ struct Authorizer: Sendable {
     /// template can give, at most that rule's derivative ACL, recorded or not, state or no state
     /// (attack 18's F1/F1b: a private rule's output "left in place" by a build, its record gone,
     /// was served with its public bucket's ACL); a key only the lock names that no rule writes:
-    /// private; else the bucket's object-ACL rules. When the record cannot be read the object is
+    /// private; else the bucket's object-ACL rules; and never more public than the ACL a build left
+    /// a file at that key under (the lock's `left` lines: round 19's V1, V2). When the record cannot be read the object is
     /// private: failing closed never publishes a private output.
     func effectiveACL(_ bucket: Bucket, _ key: ObjectKey) -> BucketACL {
         do {
             let output = try recorded.recordedOutput(bucket: bucket.name, key: key.string)
-            guard let acls else { return output?.acl ?? bucket.effectiveACL(of: key.string) }
+            let left = recorded.leftACL(bucket: bucket.name, key: key.string)
+            guard let acls else {
+                let acl = output?.acl ?? bucket.effectiveACL(of: key.string)
+                return left.map { .morePrivate(acl, $0) } ?? acl
+            }
             let built = output.map { EffectiveACL.Built(acl: $0.acl, rule: $0.rule, source: $0.source) }
             let listed = output == nil && recorded.lockLists(bucket: bucket.name, key: key.string)
-            return acls.of(bucket, key: key.string, built: built, lockListed: listed)
+            return acls.of(bucket, key: key.string, built: built, lockListed: listed, left: left)
         } catch {
             return .private
         }

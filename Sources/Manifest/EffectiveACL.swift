@@ -19,7 +19,11 @@ import ProcessLanguage
 ///   bucket gives a key `from:` can match;
 /// - a key the lock lists but no record holds and no rule's template gives (an output of a rule
 ///   since renamed or removed): private, since nothing says whose it is;
-/// - else the bucket's `objects:` rules (first match), then the bucket's ACL.
+/// - else the bucket's `objects:` rules (first match), then the bucket's ACL;
+/// - and whatever the above: never more public than the ACL a build left a file at that key
+///   under (the lock's `left` lines: an old output or old index a build left in place instead of
+///   deleting it keeps its ACL until the file is gone, whatever the manifest says now: rounds
+///   19's V1 and V2).
 ///
 /// Templates are compiled once per manifest (`init`): serve builds one per manifest load.
 public struct EffectiveACL: Sendable {
@@ -118,8 +122,14 @@ public struct EffectiveACL: Sendable {
     }
 
     /// The effective ACL of `key` of `bucket`: `built` is the build's record of it (nil when
-    /// none), `lockListed` whether the lock names it (asked only without a record).
-    public func of(_ bucket: Bucket, key: String, built: Built? = nil, lockListed: Bool = false) -> BucketACL {
+    /// none), `lockListed` whether the lock names it (asked only without a record), `left` the
+    /// ACL a build left a file there under (the lock's `left` line): never more public than that.
+    public func of(_ bucket: Bucket, key: String, built: Built? = nil, lockListed: Bool = false, left: BucketACL? = nil) -> BucketACL {
+        let acl = withoutLeft(bucket, key: key, built: built, lockListed: lockListed)
+        return left.map { .morePrivate(acl, $0) } ?? acl
+    }
+
+    func withoutLeft(_ bucket: Bucket, key: String, built: Built?, lockListed: Bool) -> BucketACL {
         var acl: BucketACL
         var exactRule: Int?
         if let built {
@@ -170,8 +180,12 @@ public struct EffectiveACL: Sendable {
     }
 
     /// The index's effective ACL (nil without an index or with an unknown bucket).
-    public var indexACL: BucketACL? {
+    public var indexACL: BucketACL? { indexACL(left: nil) }
+
+    /// The index's effective ACL with `left`, the ACL of a file a build left at its key (a lock's
+    /// `left` line), if any.
+    public func indexACL(left: BucketACL?) -> BucketACL? {
         guard let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) else { return nil }
-        return of(bucket, key: index.path)
+        return of(bucket, key: index.path, left: left)
     }
 }

@@ -12,6 +12,15 @@ import ProcessLanguage
 ///
 ///     {"format":"derive.lock/2","manifest":"site.yaml","index":"site/index.json","indexDigest":"…","note":"…"}
 ///     {"path":"site/thumbs/a b.jpg","actionKey":"…","digest":"…","width":240,"height":160,"bytes":9120,"format":"jpg"}
+///
+/// Files a build left in place instead of deleting them (an old output it cannot prove it wrote,
+/// an old index changed since) follow the outputs, sorted, one `left` line each, with the ACL the
+/// file was left under and why (`LockFile.Left`). A lock holding such lines is
+/// `derive.lock/3`: a Derive that knows only `/2` finds it not a valid lock, trusts none of it
+/// (adopts and deletes nothing on its word) and rewrites it. A lock without them is written as
+/// `/2`, byte for byte as before; both are read.
+///
+///     {"left":"site/internal/a-100.webp","acl":"private","why":"known only from the lock"}
 public struct LockFile: Sendable, Hashable {
     public struct Entry: Sendable, Hashable, Codable {
         public var path: String
@@ -39,7 +48,31 @@ public struct LockFile: Sendable, Hashable {
         public init(path: String, digest: String) { self.path = path; self.digest = digest }
     }
 
+    /// A file a build left in place (not an output: nothing is adopted, rebuilt or deleted on
+    /// its word) with the ACL it was left under: serve never answers its key more publicly, with
+    /// or without a build state (a clone), until a build finds the file gone and drops the line.
+    public struct Left: Sendable, Hashable, Codable {
+        /// `bucket/key`.
+        public var path: String
+        /// The ACL the file had when the build left it (`BucketACL`'s raw value).
+        public var acl: String
+        /// Why it was left: `known only from the lock`, `changed since Derive wrote it`, `not the
+        /// file Derive wrote there`, `old index`.
+        public var why: String
+
+        public init(path: String, acl: String, why: String) { self.path = path; self.acl = acl; self.why = why }
+
+        enum CodingKeys: String, CodingKey { case path = "left", acl, why }
+
+        public static let lockOnly = "known only from the lock"
+        public static let changed = "changed since Derive wrote it"
+        public static let notDerives = "not the file Derive wrote there"
+        public static let oldIndex = "old index"
+    }
+
     public var entries: PathDictionary<Entry>
+    /// Files left in place, by path (never a path `entries` holds).
+    public var left: PathDictionary<Left> = [:]
     /// The file name of the manifest that owns the lock, named in the first line: a lock naming
     /// another manifest is that manifest's (`lock:` pointing at a neighbour's lock) and is never
     /// overwritten or deleted. Nil in locks written before it was kept.
@@ -47,35 +80,45 @@ public struct LockFile: Sendable, Hashable {
     /// The index written with the lock (first line); nil without `index:` or in older locks.
     public var index: Index?
 
-    public init(entries: [Entry], manifest: String? = nil, index: Index? = nil) {
+    public init(entries: [Entry], manifest: String? = nil, index: Index? = nil, left: [Left] = []) {
         self.entries = PathDictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { _, b in b })
         self.manifest = manifest
         self.index = index
+        for line in left where self.entries[line.path] == nil { self.left[line.path] = line }
     }
 
     public static let formatName = "derive.lock/2"
+    /// The format of a lock holding `left` lines (older Derives refuse it whole).
+    public static let leftFormatName = "derive.lock/3"
     public static let header = #"{"format":"derive.lock/2","note":"one output per line; written by derive build, do not edit"}"#
 
-    public var text: String { Self.text(sorted: entries.keys.sorted().map { entries[$0]! }, manifest: manifest, index: index) }
+    public var text: String {
+        Self.text(sorted: entries.keys.sorted().map { entries[$0]! }, manifest: manifest, index: index,
+                  left: left.keys.sorted().map { left[$0]! })
+    }
 
     /// The first line: the format, the manifest that owns the lock when known, and the index
     /// written with it when there is one.
-    public static func header(manifest: String?, index: Index? = nil) -> String {
-        guard manifest != nil || index != nil else { return Self.header }
-        var fields = [#""format":"derive.lock/2""#]
+    public static func header(manifest: String?, index: Index? = nil, withLeft: Bool = false) -> String {
+        guard manifest != nil || index != nil || withLeft else { return Self.header }
+        var fields = [#""format":"# + quote(withLeft ? leftFormatName : formatName)]
         if let manifest { fields.append(#""manifest":"# + Self.quote(manifest)) }
         if let index { fields.append(#""index":"# + Self.quote(index.path) + #","indexDigest":"# + Self.quote(index.digest)) }
         fields.append(#""note":"one output per line; written by derive build, do not edit""#)
         return "{" + fields.joined(separator: ",") + "}"
     }
 
-    /// The lock's text for entries already sorted by path (one per path).
-    public static func text(sorted: [Entry], manifest: String?, index: Index? = nil) -> String {
-        var lines = [Self.header(manifest: manifest, index: index)]
-        lines.reserveCapacity(sorted.count + 1)
+    /// The lock's text for entries already sorted by path (one per path), then the files left in
+    /// place, sorted by path too (none at an entry's path).
+    public static func text(sorted: [Entry], manifest: String?, index: Index? = nil, left: [Left] = []) -> String {
+        var lines = [Self.header(manifest: manifest, index: index, withLeft: !left.isEmpty)]
+        lines.reserveCapacity(sorted.count + left.count + 1)
         for entry in sorted {
             lines.append("{\"path\":\(Self.quote(entry.path)),\"actionKey\":\(Self.quote(entry.actionKey)),\"digest\":\(Self.quote(entry.digest)),"
                          + "\"width\":\(entry.width),\"height\":\(entry.height),\"bytes\":\(entry.bytes),\"format\":\(Self.quote(entry.format))}")
+        }
+        for line in left {
+            lines.append("{\"left\":\(Self.quote(line.path)),\"acl\":\(Self.quote(line.acl)),\"why\":\(Self.quote(line.why))}")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -99,12 +142,19 @@ public struct LockFile: Sendable, Hashable {
         lines.removeFirst()
         let decoder = JSONDecoder()
         var entries: [Entry] = []
+        var left: [Left] = []
         entries.reserveCapacity(lines.count)
+        let leftAllowed = format(first) == leftFormatName
         for line in lines {
-            guard let entry = try? decoder.decode(Entry.self, from: Data(line.utf8)) else { return nil }
-            entries.append(entry)
+            if let entry = try? decoder.decode(Entry.self, from: Data(line.utf8)) {
+                entries.append(entry)
+            } else if leftAllowed, let line = try? decoder.decode(Left.self, from: Data(line.utf8)), BucketACL(rawValue: line.acl) != nil {
+                left.append(line)
+            } else {
+                return nil
+            }
         }
-        return LockFile(entries: entries, manifest: owner(Data(first.utf8)), index: index(Data(first.utf8)))
+        return LockFile(entries: entries, manifest: owner(Data(first.utf8)), index: index(Data(first.utf8)), left: left)
     }
 
     /// `data` with the entry lines for `paths` taken out, every other byte kept (what a lock
@@ -112,9 +162,23 @@ public struct LockFile: Sendable, Hashable {
     public static func dropping(_ paths: PathSet, from data: Data) -> Data {
         let decoder = JSONDecoder()
         var kept: [Data.SubSequence] = []
+        var leftKept = false
         for (number, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             if number > 0, let entry = try? decoder.decode(Entry.self, from: Data(line)), paths.contains(entry.path) { continue }
+            if number > 0, let left = try? decoder.decode(Left.self, from: Data(line)) {
+                if paths.contains(left.path) { continue }
+                leftKept = true
+            }
             kept.append(line)
+        }
+        // A lock left with no `left` line is written as `/2` (its first line says so).
+        if !leftKept, let first = kept.first {
+            let marker = Data(#""format":"derive.lock/3""#.utf8), plain = Data(#""format":"derive.lock/2""#.utf8)
+            if let range = Data(first).range(of: marker) {
+                var line = Data(first)
+                line.replaceSubrange(range, with: plain)
+                kept[0] = line[...]
+            }
         }
         return Data(kept.joined(separator: [UInt8(ascii: "\n")]))
     }
@@ -164,8 +228,13 @@ public struct LockFile: Sendable, Hashable {
     }
 
     static func isHeader(_ line: Substring) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return false }
-        return object["format"] as? String == formatName
+        let name = format(line)
+        return name == formatName || name == leftFormatName
+    }
+
+    static func format(_ line: Substring) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+        return object["format"] as? String
     }
 
     /// A JSON string literal (the shared writer).

@@ -179,7 +179,9 @@ public struct NoOpWitness: Sendable {
     /// The output half, taken after the build: every output, the lock, the index and the state
     /// database (a database garbled since is noticed and recovered by the full path). The lock's
     /// digest is nil when `hashLock` says, from the lock's stat just taken, it need not be read.
-    static func outputs(_ inputs: Inputs, outputs: [String], disk: any Disk,
+    /// `left`: the files the lock's `left` lines place (a build drops a line once its file is
+    /// gone, so a file gone since is a change: the full plan runs).
+    static func outputs(_ inputs: Inputs, outputs: [String], left: [String] = [], disk: any Disk,
                         hashLock: (FileStat?) -> Bool = { _ in true }) -> (digest: String, paths: [String], stats: [FileStat?], lock: String?)? {
         var hasher = SHA256()
         var paths = outputs
@@ -188,6 +190,7 @@ public struct NoOpWitness: Sendable {
         if let index = inputs.manifest.index, let bucket = inputs.manifest.bucket(named: index.bucket) {
             paths.append(bucket.path + "/" + index.path)
         }
+        paths += left
         guard let seen = stats(paths, disk: disk, into: &hasher) else { return nil }
         guard hashLock(seen.stats[outputs.count]) else { return (ContentDigests.hex(hasher.finalize()), paths, seen.stats, nil) }
         let lock = (try? disk.read(inputs.lockPath, maxBytes: LockFile.maxBytes)).map(ContentDigests.digest) ?? "-"
@@ -237,6 +240,8 @@ public struct NoOpWitness: Sendable {
         /// How many outputs the state marked as adopted from the lock unverified when saved
         /// (an `!adopted N` line): the no-op answer says so, as the full plan does.
         public var adoptedUnverified = 0
+        /// The files of the lock's `left` lines (`~"file"` lines; an older Derive reads none: it plans).
+        public var left: [String] = []
     }
 
     public static func read(_ inputs: Inputs, disk: any Disk) -> Saved? {
@@ -252,7 +257,13 @@ public struct NoOpWitness: Sendable {
         outputs.reserveCapacity(lines.count - 4)
         var racy: PathDictionary<String> = [:]
         var adopted = 0
+        var left: [String] = []
         for line in lines.dropFirst(4) where !line.isEmpty {
+            if line.first == UInt8(ascii: "~") {
+                guard let file = unquote(line.dropFirst()) else { return nil }
+                left.append(file)
+                continue
+            }
             if line.first == UInt8(ascii: "!") {
                 // `!adopted N` (an older Derive reads no such line: it plans, which is safe).
                 guard line.starts(with: Array(adoptedPrefix.utf8)),
@@ -268,7 +279,7 @@ public struct NoOpWitness: Sendable {
             guard let output = unquote(line) else { return nil }
             outputs.append(output)
         }
-        return Saved(head: head, recorded: recorded, outputs: outputs, racy: racy, adoptedUnverified: adopted)
+        return Saved(head: head, recorded: recorded, outputs: outputs, racy: racy, adoptedUnverified: adopted, left: left)
     }
 
     static let adoptedPrefix = "!adopted "
@@ -306,7 +317,7 @@ public struct NoOpWitness: Sendable {
         // The lock's bytes are read again only when it changed within the racy margin of saving:
         // otherwise the same stat (the digest covers it) means the bytes the witness hashed,
         // as for every other file (a lock re-hashed on every no-op showed in its profile).
-        guard let now = Self.outputs(inputs, outputs: saved.outputs, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
+        guard let now = Self.outputs(inputs, outputs: saved.outputs, left: saved.left, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
               now.digest == head[1], (now.lock ?? head[2]) == head[2] else { return false }
         // Same stats as when saved; those written within the racy margin of saving must still
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
@@ -334,7 +345,7 @@ public struct NoOpWitness: Sendable {
         // Files racy now were racy then (a later change would have moved their stat): the
         // witness vouches for them with the bytes it checked; any other leaves no witness.
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
-        save(inputs, snapshot: snapshot, outputs: saved.outputs, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
+        save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
              expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
              planDigest: { path, _ in saved.racy[path] ?? digests[path] }, racyMargin: racyMargin)
     }
@@ -350,7 +361,7 @@ public struct NoOpWitness: Sendable {
     /// build started right after an edit leaves a witness at once (issue 15). A racy manifest
     /// file, or a racy input the plan did not hash, leaves no witness.
     /// `adoptedUnverified`: outputs the state marks as adopted from the lock unverified (`Saved`).
-    public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], disk: any Disk, valid: Bool, adoptedUnverified: Int = 0,
+    public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String] = [], disk: any Disk, valid: Bool, adoptedUnverified: Int = 0,
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             racyMargin: Int64 = 1_000_000_000) {
@@ -359,7 +370,7 @@ public struct NoOpWitness: Sendable {
         let recorded = disk.now()
         guard valid, let snapshot, snapshot.manifestNewest < snapshot.taken - racyMargin,
               let vouched = racyInputDigests(snapshot, since: snapshot.taken - racyMargin, disk: disk, planDigest: planDigest),
-              let now = Self.outputs(inputs, outputs: sorted, disk: disk),
+              let now = Self.outputs(inputs, outputs: sorted, left: left.sortedByBytes(), disk: disk),
               let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, disk: disk, expected: expected) else {
             try? disk.remove(path)
             TouchedInputs.remove(inputs, disk: disk)
@@ -367,7 +378,8 @@ public struct NoOpWitness: Sendable {
         }
         let inputLines = vouched.sortedByKey().map { "=" + $0.value + " " + JSONText.string($0.key) }
         let adopted = adoptedUnverified > 0 ? [adoptedPrefix + String(adoptedUnverified)] : []
-        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + sorted.map(JSONText.string) + inputLines + racy + adopted)
+        let leftLines = left.sortedByBytes().map { "~" + JSONText.string($0) }
+        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + sorted.map(JSONText.string) + inputLines + racy + adopted + leftLines)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.
         TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, digest: { vouched[$0] ?? inputDigest($0, $1) })

@@ -39,6 +39,9 @@ public struct WitnessCheck: Sendable {
     /// was saved: what a no-op answer says besides the count (`unchanged`).
     public var adoptedUnverified: Int { saved?.adoptedUnverified ?? 0 }
 
+    /// How many files of the lock's `left` lines the witness covers (a no-op `check` names them).
+    public var leftFiles: Int { saved?.left.count ?? 0 }
+
     /// Whether the answer is the touched-only path's (its refresh saves the witness again).
     public var answeredByTouch: Bool { held == nil && unchanged != nil }
 

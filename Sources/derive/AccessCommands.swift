@@ -217,7 +217,7 @@ struct BuiltOutputs: RecordedOutputs {
     let lockFile: String
     private let store = NIOLockedValueBox<Opened>(.notYet)
     /// The lock's paths as last read, with the identity, size and times of the file read.
-    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet)?>(nil)
+    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: PathDictionary<BucketACL>)?>(nil)
 
     /// The state as opened, with the identity (device, inode) of the file it was opened from.
     enum Opened { case notYet, open(StateStore, FileIdentity?), broken(String, FileIdentity?) }
@@ -243,21 +243,33 @@ struct BuiltOutputs: RecordedOutputs {
     /// key the state does not record); a lock that does not parse lists nothing, the rules'
     /// patterns still guard their outputs.
     func lockLists(bucket: String, key: String) -> Bool {
+        lockLines()?.paths.contains(bucket + "/" + key) ?? false
+    }
+
+    /// The ACL of the lock's `left` line for `bucket/key` (a file a build left in place).
+    func leftACL(bucket: String, key: String) -> BucketACL? {
+        lockLines()?.left[bucket + "/" + key]
+    }
+
+    /// The lock's output paths and left files, read again when its device, inode, size or
+    /// modification time changed; nil without a lock.
+    private func lockLines() -> (paths: PathSet, left: PathDictionary<BucketACL>)? {
         var info = stat()
-        guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes else { return false }
+        guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes else { return nil }
         let identity = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
                         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
-        let listed = lock.withLockedValue { cached -> PathSet in
-            if let cached, cached.identity == identity { return cached.paths }
+        return lock.withLockedValue { cached in
+            if let cached, cached.identity == identity { return (cached.paths, cached.left) }
             var paths = PathSet()
+            var left: PathDictionary<BucketACL> = [:]
             if let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
                let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
                 paths = lock.entries.keys
+                for (path, line) in lock.left { left[path] = BucketACL(rawValue: line.acl) ?? .private }
             }
-            cached = (identity, paths)
-            return paths
+            cached = (identity, paths, left)
+            return (paths, left)
         }
-        return listed.contains(bucket + "/" + key)
     }
 
     func recordedACL(bucket: String, key: String) throws -> BucketACL? {

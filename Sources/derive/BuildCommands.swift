@@ -48,6 +48,15 @@ struct Workspace {
 
     /// The line a no-op answer adds when the state marks outputs as adopted from the lock
     /// unverified (the witness keeps their number), as the full plan says it; nil when none is.
+    /// `check`'s lines for the lock's `left` lines when the witness covers some (the lock is
+    /// read only then): a no-op names them as the full check does.
+    static func leftLines(_ noOp: NoOpCheck) -> [String] {
+        guard let check = noOp.check, check.leftFiles > 0, let data = FileManager.default.contents(atPath: check.lockPath),
+              let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return [] }
+        let lockName = (check.lockPath as NSString).lastPathComponent
+        return lock.left.sortedByKey().map { CheckCommand.leftLine($0.value, lock: lockName) }
+    }
+
     static func unverifiedLine(_ noOp: NoOpCheck) -> String? {
         guard let check = noOp.check, check.adoptedUnverified > 0 else { return nil }
         return BuildCommand.unverified(check.adoptedUnverified, lock: check.lockPath)
@@ -466,6 +475,12 @@ struct BuildCommand: ParsableCommand {
         for left in report.left { Output.printWarning(left.message) }
         // Named once: files only the lock (no state) names, left in place; their lines are dropped.
         for left in plan.lockLeft { print(left.line) }
+        // Files left in place stay known, with their ACL, in the lock until they are gone (V1, V2).
+        let lockName = (workspace.session.lockPath as NSString).lastPathComponent
+        for line in report.leftKept {
+            print("= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone")
+        }
+        for dropped in report.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); its line in \(lockName) is dropped") }
         // Budgets of what was built before (a lowered max_bytes) and of rules' totals.
         let breaches = BudgetAudit.afterBuild(workspace, renderer: EngineRenderer(limits: limits, renderer: workers), built: report.built)
         for breach in breaches { Output.printError("budget: \(breach)") }
@@ -543,8 +558,14 @@ struct CheckCommand: ParsableCommand {
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest)
         guard let count = noOp.count, !BudgetAudit.hasBudgets(manifest) else { return (nil, noOp) }
-        // As the full check prints them: the unverified line, then the verdict.
-        return ((Workspace.unverifiedLine(noOp).map { $0 + "\n" } ?? "") + upToDate(count), noOp)
+        // As the full check prints them: the files left in place, the unverified line, then the verdict.
+        let left = Workspace.leftLines(noOp).map { $0 + "\n" }.joined()
+        return (left + (Workspace.unverifiedLine(noOp).map { $0 + "\n" } ?? "") + upToDate(count), noOp)
+    }
+
+    /// How `check` names a file left in place (the lock's `left` line): not an output, not stale.
+    static func leftLine(_ line: LockFile.Left, lock: String) -> String {
+        "= \(line.path)  left in place (\(line.why)), kept in \(lock) as a file left \(line.acl); not an output"
     }
 
     static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }
@@ -569,6 +590,10 @@ struct CheckCommand: ParsableCommand {
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
         for left in result.left { print(left.line) }
+        // Files left in place are not outputs: named, never stale while they are there (V1, V2).
+        let lockName = (workspace.session.lockPath as NSString).lastPathComponent
+        for line in result.leftInLock { print(Self.leftLine(line, lock: lockName)) }
+        for dropped in result.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); derive build drops its line in \(lockName)") }
         for problem in result.problems { print(problem) }
         if result.adoptedUnverified > 0 { print(BuildCommand.unverified(result.adoptedUnverified, lock: workspace.session.lockPath)) }
         if let verification = result.verification {
