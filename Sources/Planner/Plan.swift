@@ -310,6 +310,14 @@ public struct Planner: Sendable {
         // lock does not make it. The lock is read here exactly when `lockOrphans` reads it.
         let wanted = recorded.isEmpty && (store.existed || lock == nil) ? PathSet() : PathSet(expansion.derivatives.map(\.output))
         var keptAsProtected: PathSet = []
+        // File → output for the planned derivatives, made only when an orphan is looked up in it.
+        var filesOfOutputs: PathDictionary<String>?
+        func outputOfFile(_ file: String) -> String? {
+            if filesOfOutputs == nil {
+                filesOfOutputs = PathDictionary(expansion.derivatives.map { ($0.outputPath, $0.output) }, uniquingKeysWith: { a, _ in a })
+            }
+            return filesOfOutputs?[file]
+        }
         var heldBySource: PathDictionary<String> = [:]
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
@@ -326,6 +334,25 @@ public struct Planner: Sendable {
                 let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source" : "a control file"
                 items.append(PlanItem(kind: .delete, output: output,
                                       reasons: ["\(display(record.file)) is now \(what) of this manifest: the file stays, only its record as an output is dropped"],
+                                      derivative: nil, recorded: record, adopted: nil))
+                continue
+            }
+            // The file is the file of an output the manifest produces now (a bucket renamed over
+            // the same folder: `out:` → `www:`): it stays, only the old record goes (attack 18's
+            // B1 said "forgot 1 (already gone)" of a file still there).
+            if !record.folder.isEmpty, let now = outputOfFile(record.file) {
+                keptAsProtected.insert(output)
+                items.append(PlanItem(kind: .delete, output: output,
+                                      reasons: ["\(display(record.file)) is now the file of \(now): the file stays, only its old record is dropped"],
+                                      derivative: nil, recorded: record, adopted: nil))
+                continue
+            }
+            if let distrust = distrusted[output] {
+                // Adopted on a lock line's word, and `--verify` found other bytes in it: not
+                // Derive's file, so never deleted; only its record (and lock line) goes.
+                keptAsProtected.insert(output)
+                items.append(PlanItem(kind: .delete, output: output,
+                                      reasons: ["\(display(record.file)) \(distrust): not Derive's output, so it is left in place; only its record and lock line are dropped"],
                                       derivative: nil, recorded: record, adopted: nil))
                 continue
             }
@@ -416,7 +443,9 @@ public struct Planner: Sendable {
                 }
             }
         }
-        for (path, record) in recorded { learn(path, digest: record.outputDigest, actionKey: record.actionKey) }
+        // A file `--verify` found holding other bytes names nothing, whether a lock line or the
+        // record a plain build made on that line's word vouched for it (verify 19's V4).
+        for (path, record) in recorded where distrusted[path] == nil { learn(path, digest: record.outputDigest, actionKey: record.actionKey) }
         var superseded: PathDictionary<String> = [:]
         var taken: PathSet = []
         func resolve(_ index: Int) -> Bool {

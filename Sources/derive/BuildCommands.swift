@@ -425,7 +425,7 @@ struct BuildCommand: ParsableCommand {
         // Each file found other than what its rule renders: not Derive's (the plan says what became of it).
         let leftByLock = PathSet(plan.lockLeft.map(\.output))
         for mismatch in verification?.mismatches ?? [] {
-            let fate = leftByLock.contains(mismatch.output) ? "left in place (the true output is written under the {hash} name of its own bytes)"
+            let fate = leftByLock.contains(mismatch.output) || plan.kept.contains(mismatch.output) ? "left in place (the true output is written under the {hash} name of its own bytes)"
                 : overwrite ? "rendered over (--overwrite)" : "not overwritten without --overwrite"
             Output.printWarning("\(mismatch.line) (rendered again by --verify): not Derive's output; \(fate)")
         }

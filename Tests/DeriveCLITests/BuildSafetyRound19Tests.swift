@@ -1,0 +1,112 @@
+import Foundation
+import Planner
+import Testing
+
+/// The nineteenth round on build safety (issue 9): the fail-safe findings attack 18 and verify 19
+/// left open (V4, S7, S9, B1's message, S3's overwrite), end to end through the binary.
+@Suite(.serialized) struct BuildSafetyRound19Tests {
+    typealias Project = BuildSafetyAttackTests.Project
+
+    // MARK: V4: a tampered `{hash}` output a plain build adopted
+
+    /// Verify 19's V4: a fresh clone's plain build adopted a forged `{hash}` output (its lock line
+    /// edited to the file's digest), so the state recorded it. `build --verify` then found its
+    /// bytes differ, yet named the output after that record and refused the file as at a literal
+    /// path (`exists and was not written by Derive`, exit 1). As without a state (and as README
+    /// says), the true output is written under the name of its own bytes, the forged file is
+    /// left and named, and its record and lock line are dropped.
+    @Test func aTamperedHashedOutputAPlainBuildAdoptedIsLeftAndTheTrueOneWritten() throws {
+        let clone = FreshCloneVerifyTests()
+        let project = try clone.freshClone(hashed: true)
+        defer { project.remove() }
+        let forged = try clone.forge(project, hashed: true)
+        let plain = try project.run(["build"])
+        #expect(plain.status == 0, "\(text(plain.stdout)) \(plain.stderr)")
+        #expect(text(plain.stdout).contains("adopted 2"), "\(text(plain.stdout))")
+
+        let build = try project.run(["build", "--verify"])
+        let said = text(build.stdout) + build.stderr
+        #expect(build.status == 0, "build --verify refused the forged file instead of writing the true output: \(said)")
+        #expect(!said.contains("was not written by Derive; move it"), "\(said)")
+        #expect(said.contains(forged.file) && said.contains("left in place"), "the forged file is not named as left: \(said)")
+        #expect(try Data(contentsOf: project.url("out/" + forged.file)) == forged.bytes, "the forged file is not Derive's to delete")
+        let names = try FileManager.default.contentsOfDirectory(atPath: project.url("out").path).filter { $0.hasPrefix("landscape-100.") }
+        #expect(names.count == 2, "the true output is not written beside the forged file: \(names)")
+        #expect(try !clone.lockLines(project).joined().contains(forged.file), "the forged line is kept in the lock")
+        let all = try project.run(["check", "--verify-all"])
+        #expect(all.status == 0, "\(text(all.stdout)) \(all.stderr)")
+        // Named once: the next build knows nothing of it.
+        let again = try project.run(["build"])
+        #expect(again.status == 0 && !(text(again.stdout) + again.stderr).contains(forged.file), "\(text(again.stdout)) \(again.stderr)")
+        #expect(project.exists("out/" + forged.file))
+    }
+
+    // MARK: S7: an output folder swapped away for a moment
+
+    /// Swaps the folders `a` and `b` of `project`.
+    func swap(_ project: Project, _ a: String, _ b: String) throws {
+        let manager = FileManager.default
+        try manager.moveItem(at: project.url(a), to: project.url(a + ".swap"))
+        try manager.moveItem(at: project.url(b), to: project.url(a))
+        try manager.moveItem(at: project.url(a + ".swap"), to: project.url(b))
+    }
+
+    /// Attack 18's S7: while a build deleted orphans, the bucket's folder was another (a user's
+    /// folder of copies swapped in). Nothing of the user's was touched, but the records of
+    /// Derive's orphans were dropped for good: once the folders were back, Derive's own old
+    /// files stayed with no record, and bringing their source back failed (`exists and was not
+    /// written by Derive`). The orphan's record is kept while the bucket's folder is not the one
+    /// Derive wrote to (tried again next build), so the next build deletes Derive's file.
+    @Test func anOrphanInABucketFolderSwappedAwayKeepsItsRecord() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.createDirectory(at: project.url("mine"), withIntermediateDirectories: true)
+        for name in project.outputs { try FileManager.default.copyItem(at: project.url("out/" + name), to: project.url("mine/" + name)) }
+        let unique = Data("my own notes\n".utf8)
+        try unique.write(to: project.url("mine/notes.txt"))
+        let source = try Data(contentsOf: project.url("src/cmyk.jpg"))
+        try FileManager.default.removeItem(at: project.url("src/cmyk.jpg"))
+
+        try swap(project, "out", "mine")
+        let during = try project.run(["build"])
+        let said = text(during.stdout) + during.stderr
+        try swap(project, "out", "mine")
+        #expect(project.exists("mine/cmyk.jpg"), "the user's copy was deleted: \(said)")
+        #expect(try Data(contentsOf: project.url("mine/notes.txt")) == unique)
+        #expect(said.contains("record kept"), "the orphan's record is dropped while its folder is away: \(said)")
+
+        let after = try project.run(["build"])
+        #expect(after.status == 0, "\(text(after.stdout)) \(after.stderr)")
+        #expect(!project.exists("out/cmyk.jpg"), "Derive's own orphan is left with no record: \(text(after.stdout)) \(after.stderr)")
+        #expect(project.exists("mine/cmyk.jpg"))
+        try source.write(to: project.url("src/cmyk.jpg"))
+        let back = try project.run(["build"])
+        #expect(back.status == 0, "\(text(back.stdout)) \(back.stderr)")
+        #expect(try project.run(["check"]).status == 0)
+    }
+
+    // MARK: B1's message: a bucket renamed
+
+    /// Attack 18's L3 (B1): a bucket renamed over the same folder (`out:` → `www:`). The build
+    /// said `forgot 5 (already gone)` of the old records, whose files are all still there (they
+    /// are the renamed outputs' files). It says they are kept, and deletes nothing.
+    @Test func aRenamedBucketsOldRecordsAreNotCalledGone() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let manifest = Project.manifest(outPath: "out", index: false)
+            .replacingOccurrences(of: "  out:\n", with: "  www:\n").replacingOccurrences(of: "to: out/", with: "to: www/")
+        #expect(manifest.contains("www:") && manifest.contains("to: www/"), "\(manifest)")
+        try project.write("derive.yaml", manifest)
+        let plan = try project.run(["plan"])
+        #expect(!text(plan.stdout).contains("to delete") || text(plan.stdout).contains("0 to delete"), "\(text(plan.stdout))")
+        let build = try project.run(["build"])
+        let said = text(build.stdout) + build.stderr
+        #expect(build.status == 0, "\(said)")
+        #expect(!said.contains("already gone"), "files still there are called gone: \(said)")
+        #expect(said.contains("kept 5 in place"), "\(said)")
+        for name in project.outputs { #expect(project.exists("out/" + name), "\(name) was deleted") }
+        #expect(try project.run(["check"]).status == 0)
+    }
+}
