@@ -109,4 +109,128 @@ import Testing
         for name in project.outputs { #expect(project.exists("out/" + name), "\(name) was deleted") }
         #expect(try project.run(["check"]).status == 0)
     }
+
+    // MARK: S9: two buckets' folders swapped
+
+    /// Two output buckets (`aaa: A`, `bbb: B`) writing 24 and 40 px copies.
+    static let twoBuckets = """
+        version: 1
+        buckets:
+          src: {path: src}
+          aaa: {path: A}
+          bbb: {path: B}
+        derivatives:
+          - name: small
+            from: src/*.jpg
+            process: image/resize,w_24
+            to: aaa/{name}.{ext}
+          - name: large
+            from: src/*.jpg
+            process: image/resize,w_40
+            to: bbb/{name}.{ext}
+
+        """
+
+    /// Attack 18's S9: the folders of two output buckets swapped on disk (`mv A T; mv B A; mv T
+    /// B`), the manifest unchanged. Every file is Derive's, byte for byte, recorded with that very
+    /// device and inode (as the other bucket's output), yet the build called each "changed since
+    /// Derive wrote it" and refused to build (`--overwrite` the only way on). A file that is the
+    /// file Derive recorded for another output (its device, inode, birth and bytes) is Derive's
+    /// to replace: the build renders each output again in its own bucket, and keeps the user's file.
+    @Test func twoBucketsFoldersSwappedAreRebuiltNotCalledChanged() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Self.twoBuckets)
+        let first = try project.run(["build", "-q"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let small = try Data(contentsOf: project.url("A/cmyk.jpg")), large = try Data(contentsOf: project.url("B/cmyk.jpg"))
+        #expect(small != large)
+        let notes = Data("my notes\n".utf8)
+        try notes.write(to: project.url("A/notes.txt"))
+        try swap(project, "A", "B")
+        let build = try project.run(["build"])
+        let said = text(build.stdout) + build.stderr
+        #expect(build.status == 0, "Derive's own files are refused: \(said)")
+        #expect(!said.contains("changed since Derive wrote it"), "\(said)")
+        #expect(try Data(contentsOf: project.url("A/cmyk.jpg")) == small, "\(said)")
+        #expect(try Data(contentsOf: project.url("B/cmyk.jpg")) == large, "\(said)")
+        #expect(try Data(contentsOf: project.url("B/notes.txt")) == notes, "the user's file moved with its folder and stays")
+        let check = try project.run(["check"])
+        #expect(check.status == 0, "\(text(check.stdout)) \(check.stderr)")
+    }
+
+    // MARK: N5b and S11: Derive's own outputs whose records were lost
+
+    /// Attack 18's N5b: a project moved while a restyle build ran. The build had written new
+    /// outputs but neither its lock nor a state the new place trusts (the state is the old path's
+    /// manifest's, so it is set aside): at the new place every such output is a file nothing
+    /// vouches for, and `derive build` (README: "run derive build again in its new place")
+    /// refused them for good without `--overwrite`. The refusal now says what to do, and `build
+    /// --verify` renders them again: each holds exactly what its rule renders, so it is replaced.
+    @Test func aProjectMovedWhileItBuiltIsTakenBackByBuildVerify() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let oldLock = try Data(contentsOf: project.url("derive.lock"))
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false, width: 40))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let rendered = try Data(contentsOf: project.url("out/cmyk.jpg"))
+        // What the killed build left: the new outputs, the old lock.
+        try oldLock.write(to: project.url("derive.lock"))
+        let moved = project.root.deletingLastPathComponent().appendingPathComponent(project.root.lastPathComponent + "-moved")
+        try FileManager.default.moveItem(at: project.root, to: moved)
+        defer { try? FileManager.default.removeItem(at: moved) }
+
+        let build = try CLI.run(["build"], in: moved)
+        #expect(build.status == 1, "\(text(build.stdout)) \(build.stderr)")
+        #expect(build.stderr.contains("derive build --verify"), "the refusal does not say what to do: \(build.stderr)")
+        let verify = try CLI.run(["build", "--verify"], in: moved)
+        #expect(verify.status == 0, "Derive's own outputs stay refused: \(text(verify.stdout)) \(verify.stderr)")
+        #expect(try Data(contentsOf: moved.appendingPathComponent("out/cmyk.jpg")) == rendered)
+        let check = try CLI.run(["check"], in: moved)
+        #expect(check.status == 0, "\(text(check.stdout)) \(check.stderr)")
+    }
+
+    /// `build --verify` takes only a file that holds exactly what its rule renders: a user's own
+    /// file at an output's path is still refused, and kept.
+    @Test func buildVerifyStillRefusesAUsersFileAtAnOutputsPath() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        let mine = try Data(contentsOf: CLI.samples.appendingPathComponent("landscape.jpg"))
+        try FileManager.default.createDirectory(at: project.url("out"), withIntermediateDirectories: true)
+        try mine.write(to: project.url("out/cmyk.jpg"))
+        let verify = try project.run(["build", "--verify"])
+        #expect(verify.status == 1, "\(text(verify.stdout)) \(verify.stderr)")
+        #expect(verify.stderr.contains("out/cmyk.jpg exists and was not written by Derive"), "\(verify.stderr)")
+        #expect(try Data(contentsOf: project.url("out/cmyk.jpg")) == mine)
+    }
+
+    /// Attack 18's S11: one build under another HOME (another XDG_STATE_HOME: a CI cache, sudo)
+    /// set the state aside and left a dropped style's files, known only from the lock, in place;
+    /// back under the user's own HOME their lines were gone, and bringing the output back was
+    /// refused (`exists and was not written by Derive`) for Derive's own files. `build --verify`
+    /// takes them back (their bytes are what the rule renders).
+    @Test func anOrphanLeftUnderAnotherHomeIsTakenBackByBuildVerify() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let rendered = try Data(contentsOf: project.url("out/cmyk.jpg"))
+        let source = try Data(contentsOf: project.url("src/cmyk.jpg"))
+        try FileManager.default.removeItem(at: project.url("src/cmyk.jpg"))
+        let other = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: other) }
+        let away = try CLI.run(["build"], in: project.root, environment: ["XDG_STATE_HOME": other.path])
+        #expect(away.status == 0, "\(text(away.stdout)) \(away.stderr)")
+        #expect(project.exists("out/cmyk.jpg"), "nothing is deleted on a state set aside")
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try source.write(to: project.url("src/cmyk.jpg"))
+
+        let build = try project.run(["build"])
+        #expect(build.status == 1, "\(text(build.stdout)) \(build.stderr)")
+        #expect(build.stderr.contains("derive build --verify"), "the refusal does not say what to do: \(build.stderr)")
+        let verify = try project.run(["build", "--verify"])
+        #expect(verify.status == 0, "Derive's own file stays refused: \(text(verify.stdout)) \(verify.stderr)")
+        #expect(try Data(contentsOf: project.url("out/cmyk.jpg")) == rendered)
+        #expect(try project.run(["check"]).status == 0)
+    }
 }
