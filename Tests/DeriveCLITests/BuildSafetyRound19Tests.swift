@@ -233,4 +233,27 @@ import Testing
         #expect(try Data(contentsOf: project.url("out/cmyk.jpg")) == rendered)
         #expect(try project.run(["check"]).status == 0)
     }
+
+    // MARK: S3: replacing a re-created copy that holds the recorded bytes
+
+    /// The lead's note on attack 18's S3: deletion requires the very file Derive wrote (device,
+    /// inode, birth), but a rebuild replaces a file at the output's path that holds the bytes
+    /// Derive recorded for it, whoever made it. Kept on purpose (README, "Replacing is another
+    /// matter"): those bytes are Derive's output, and `git checkout` re-creates every file it
+    /// touches, so requiring the very file would refuse every output a checkout touched. This
+    /// pins it: a re-created copy with the recorded bytes is rendered over when restyled.
+    @Test func aReCreatedCopyWithTheRecordedBytesIsReplacedWhenRebuilt() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let path = project.url("out/cmyk.jpg")
+        let bytes = try Data(contentsOf: path)
+        try FileManager.default.removeItem(at: path)
+        try bytes.write(to: path)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false, width: 40))
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
+        #expect(try Data(contentsOf: path) != bytes, "the re-created copy was not rendered over")
+        #expect(try project.run(["check"]).status == 0)
+    }
 }
