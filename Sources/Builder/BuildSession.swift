@@ -185,8 +185,10 @@ public final class BuildSession: @unchecked Sendable {
     public func planner() throws -> Planner {
         if let openedPlanner { return openedPlanner }
         try refuseOversizedLock()
-        let planner = try Planner(manifest: manifest, manifestPath: manifestPath, disk: try disk(), store: try store(),
+        var planner = try Planner(manifest: manifest, manifestPath: manifestPath, disk: try disk(), store: try store(),
                                   identity: identity, lockPath: lockPath, overwrite: overwrite)
+        // What `--verify` proved stands for the planner a state set aside opens anew.
+        planner.proven = provenOutputs
         openedPlanner = planner
         return planner
     }
@@ -367,25 +369,41 @@ public final class BuildSession: @unchecked Sendable {
         if let heldCheck, !heldCheck.isCurrent(witnessInputs, disk: bucketDisk) { self.heldCheck = nil }
         // The snapshot before planning is the check's: one stat pass per command.
         let snapshot = witnessCheck().snapshot ?? NoOpWitness.snapshot(witnessInputs, disk: bucketDisk)
-        if openedStore == nil, StateStore.wouldMoveAside(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath)) {
-            // Another manifest's (or a corrupt) state is moved aside only by a build that runs: a
-            // refused one plans against an empty snapshot and leaves it where it is.
-            readOnly = true
-            let dryRun = try self.plan()
-            guard !dryRun.refusesBuild else { return BuildOutcome(plan: dryRun, report: nil) }
-            readOnly = false
-            openedStore = nil; openedPlanner = nil; openedDisk = nil; stateNote = nil
-        }
         // The engine starts only when something is rendered: a stale output, or a source's
         // colour or placeholder the state lacks (`Builder.recordSourceSummaries`), rendered
         // before the lock and the index are compared (a fresh clone writes neither when they match).
         let engine = LazyRenderer(renderer)
+        var proof: Verification?
+        if openedStore == nil, StateStore.wouldMoveAside(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath)) {
+            // Another manifest's (or a corrupt) state is moved aside only by a build that runs: a
+            // refused one plans against an empty snapshot and leaves it where it is.
+            readOnly = true
+            var dryRun = try self.plan()
+            if verifyAll != nil, dryRun.refusesBuild, let found = try proveUnvouchedFiles(dryRun, options: options, renderer: engine) {
+                proof = found
+                if !found.verified.isEmpty { dryRun = try self.plan() }
+            }
+            guard !dryRun.refusesBuild else { return BuildOutcome(plan: dryRun, report: nil, verification: proof) }
+            readOnly = false
+            openedStore = nil; openedPlanner = nil; openedDisk = nil; stateNote = nil
+        }
         var plan = try self.plan()
         var verification: Verification?
+        if verifyAll != nil, proof == nil, let found = try proveUnvouchedFiles(plan, options: options, renderer: engine) {
+            // Files at output paths that nothing vouches for, rendered again: one holding exactly
+            // the rendered bytes is replaced (with those bytes), the others are still refused.
+            proof = found
+            if !found.verified.isEmpty { plan = try self.plan() }
+        }
+        verification = proof
         if let verifyAll, !plan.refusesBuild {
             // Rendered again before anything is written: a file whose bytes differ was not written
             // by Derive, whatever the lock says, so the plan is made again without its line's word.
-            let found = try verify(plan, VerifyRequest(all: verifyAll, options: options, renderer: { engine }))
+            var found = try verify(plan, VerifyRequest(all: verifyAll, options: options, renderer: { engine }))
+            if let proof = verification {
+                found.verified += proof.verified; found.mismatches += proof.mismatches; found.failures += proof.failures
+                found.seconds += proof.seconds
+            }
             verification = found
             if !found.mismatches.isEmpty {
                 openedPlanner?.distrusted = PathDictionary(found.mismatches.map {
@@ -412,6 +430,34 @@ public final class BuildSession: @unchecked Sendable {
         saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
                     written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles)
         return BuildOutcome(plan: plan, report: report, verification: verification)
+    }
+
+    /// The outputs `--verify` proved (`Planner.proven`), kept for every planner this session opens.
+    private var provenOutputs: PathDictionary<String> = [:]
+
+    /// `--verify`: renders again the outputs whose file the plan refused because nothing vouches
+    /// for it (no record of its bytes, no lock line: Derive's own output whose record was lost
+    /// when the project moved while it built, or a build under another HOME set the state aside;
+    /// attack 18's N5b and S11). Outputs are deterministic: a file holding exactly what its rule
+    /// renders is what Derive writes there, so it is noted as proven (`Planner.proven`) and
+    /// replaced; any other stays refused. Nil when no such file was refused.
+    func proveUnvouchedFiles(_ plan: Plan, options: BuildOptions, renderer: any DerivativeRenderer) throws -> Verification? {
+        let planner = try self.planner()
+        let candidates = plan.errored.filter { entry in
+            entry.derivative.hashed == nil && planner.distrusted[entry.derivative.output] == nil
+                && FileKind.isRegularFile(entry.derivative.outputPath)
+                && (entry.error.message.contains("was not written by Derive") || entry.error.message.contains("was changed since Derive wrote it"))
+        }
+        guard !candidates.isEmpty else { return nil }
+        let items = candidates.map { PlanItem(kind: .create, output: $0.derivative.output, reasons: [], derivative: $0.derivative, recorded: nil, adopted: nil) }
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: renderer, options: options).verify(items)
+        var proven = planner.proven
+        for entry in candidates where found.verified.contains(entry.derivative.output) {
+            if let digest = try? planner.digests.content(of: entry.derivative.outputPath)?.digest { proven[entry.derivative.output] = digest }
+        }
+        provenOutputs = proven
+        openedPlanner?.proven = proven
+        return found
     }
 
     /// Remembers (or forgets) that the state and outputs match the manifest.

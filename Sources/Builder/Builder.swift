@@ -259,11 +259,20 @@ public struct Builder: Sendable {
         for item in plan.deletions where !renamed.contains(item.output) {
             guard let record = item.recorded else { continue }
             do {
+                if planner.distrusted[item.output] != nil {
+                    // Adopted on a lock line's word, then found by `--verify` to hold other bytes:
+                    // never Derive's to delete (the plan keeps it); only the record goes.
+                    try store.removeOutputs([item.output])
+                    report.kept.append(item.output)
+                    continue
+                }
                 // Only files actually deleted count as deleted; the others are reported as what they are.
                 var keepRecord = false
                 switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wantedAfterWork, display: planner.display) {
                 case .removed: report.deleted.append(item.output)
-                case .forgotten where plan.kept.contains(item.output): report.kept.append(item.output)
+                // Kept by the plan, or the file of a wanted output (through a link too): still there.
+                case .forgotten where plan.kept.contains(item.output) || (!record.folder.isEmpty && wantedAfterWork.contains(record.file)):
+                    report.kept.append(item.output)
                 case .forgotten: report.forgotten.append(item.output)
                 case .left(let path, let message):
                     report.left.append((path, message))
@@ -900,6 +909,15 @@ public struct OutputRemoval: Sendable {
         }
         // And born when it was (attack 18's S3: a file re-created there may get the inode number back).
         if let identity, existed, FileIdentity.ofRegularFile(file) != nil, !identity.isFile(at: file) {
+            // The bucket's folder itself is not the one Derive last wrote to (swapped with another
+            // folder, perhaps for a moment): the file Derive wrote may be in that folder wherever it
+            // is now, and come back. Its record stays, and the next build tries again (attack 18's
+            // S7: the records of Derive's own orphans were dropped for good). That build records
+            // the folder it finds, so a folder replaced for good is judged as such by the one after.
+            if let recorded = try store.recordedBucketFolder(record.folder, bucket: record.bucket),
+               let now = FileIdentity.ofFolder(record.folder), now != recorded {
+                return .deferred(path: file, message: "\(display(file)) is not the file Derive wrote there, and \(display(record.folder)) is not the folder Derive wrote it in (another folder is at that path now: swapped or replaced since the last build); left in place, its record kept (tried again next build)")
+            }
             return .left(path: file, message: "\(display(file)) is not the file Derive wrote there (its device and inode differ: a copy, or a file put there since); left in place")
         }
         guard try disk.remove(file, ifDigest: record.outputDigest, identity: identity) else {

@@ -230,6 +230,29 @@ final class LockText: @unchecked Sendable {
     }
 }
 
+/// The state's output records by their bytes' digest, read on first use: only a plan that finds
+/// a file no record of its own output vouches for at an output's path asks.
+final class RecordsByDigest: @unchecked Sendable {
+    private let store: StateStore
+    private let lock = NSLock()
+    private var byDigest: [String: [OutputRecord]]?
+
+    init(store: StateStore) { self.store = store }
+
+    /// The record of another output than `output` whose file is the very file at `path` (its
+    /// device, inode and birth, as the state recorded them) and holds `digest`; nil when none is.
+    func record(of path: String, holding digest: String, except output: String) -> OutputRecord? {
+        let candidates = lock.withLock {
+            if byDigest == nil { byDigest = Dictionary(grouping: ((try? store.allOutputs()) ?? [:]).values, by: \.outputDigest) }
+            return byDigest?[digest] ?? []
+        }
+        return candidates.first { record in
+            !PathKey.same(record.path, output) && !record.folder.isEmpty && record.outputDigest == digest
+                && ((try? store.outputIdentity(record.path)) ?? nil)?.isFile(at: path) == true
+        }
+    }
+}
+
 /// Compares the manifest's derivatives with the recorded state and the files on disk.
 public struct Planner: Sendable {
     public let manifest: Manifest
@@ -243,10 +266,15 @@ public struct Planner: Sendable {
     /// Whether files Derive did not write may be replaced (`--overwrite`).
     public let overwrite: Bool
     private let lockText: LockText
+    private let recordsByDigest: RecordsByDigest
     /// Outputs whose file `--verify` rendered again and found other bytes in (output → why): their
     /// lock line vouches for nothing, so they are neither adopted nor replaced on its word (the
     /// file is a user's: `--overwrite` replaces it), and a `{hash}` name is not resolved from it.
     public var distrusted: PathDictionary<String> = [:]
+    /// Outputs whose file nothing vouches for (no record of its bytes, no lock line) that
+    /// `--verify` rendered again and found holding exactly the rendered bytes (output → that
+    /// digest): what Derive writes there, whoever made the file, so replacing it loses nothing.
+    public var proven: PathDictionary<String> = [:]
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
@@ -259,6 +287,7 @@ public struct Planner: Sendable {
         self.digests = ContentDigests(disk: disk, cache: try store.allFiles(), racyMargin: racyMargin)
         self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
         self.lockText = LockText(disk: disk, path: self.lockPath)
+        self.recordsByDigest = RecordsByDigest(store: store)
     }
 
     /// The lock, read and parsed only when an output is missing from the state; nil when it is
@@ -310,6 +339,14 @@ public struct Planner: Sendable {
         // lock does not make it. The lock is read here exactly when `lockOrphans` reads it.
         let wanted = recorded.isEmpty && (store.existed || lock == nil) ? PathSet() : PathSet(expansion.derivatives.map(\.output))
         var keptAsProtected: PathSet = []
+        // File → output for the planned derivatives, made only when an orphan is looked up in it.
+        var filesOfOutputs: PathDictionary<String>?
+        func outputOfFile(_ file: String) -> String? {
+            if filesOfOutputs == nil {
+                filesOfOutputs = PathDictionary(expansion.derivatives.map { ($0.outputPath, $0.output) }, uniquingKeysWith: { a, _ in a })
+            }
+            return filesOfOutputs?[file]
+        }
         var heldBySource: PathDictionary<String> = [:]
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
@@ -326,6 +363,25 @@ public struct Planner: Sendable {
                 let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source" : "a control file"
                 items.append(PlanItem(kind: .delete, output: output,
                                       reasons: ["\(display(record.file)) is now \(what) of this manifest: the file stays, only its record as an output is dropped"],
+                                      derivative: nil, recorded: record, adopted: nil))
+                continue
+            }
+            // The file is the file of an output the manifest produces now (a bucket renamed over
+            // the same folder: `out:` → `www:`): it stays, only the old record goes (attack 18's
+            // B1 said "forgot 1 (already gone)" of a file still there).
+            if !record.folder.isEmpty, let now = outputOfFile(record.file) {
+                keptAsProtected.insert(output)
+                items.append(PlanItem(kind: .delete, output: output,
+                                      reasons: ["\(display(record.file)) is now the file of \(now): the file stays, only its old record is dropped"],
+                                      derivative: nil, recorded: record, adopted: nil))
+                continue
+            }
+            if let distrust = distrusted[output] {
+                // Adopted on a lock line's word, and `--verify` found other bytes in it: not
+                // Derive's file, so never deleted; only its record (and lock line) goes.
+                keptAsProtected.insert(output)
+                items.append(PlanItem(kind: .delete, output: output,
+                                      reasons: ["\(display(record.file)) \(distrust): not Derive's output, so it is left in place; only its record and lock line are dropped"],
                                       derivative: nil, recorded: record, adopted: nil))
                 continue
             }
@@ -416,7 +472,9 @@ public struct Planner: Sendable {
                 }
             }
         }
-        for (path, record) in recorded { learn(path, digest: record.outputDigest, actionKey: record.actionKey) }
+        // A file `--verify` found holding other bytes names nothing, whether a lock line or the
+        // record a plain build made on that line's word vouched for it (verify 19's V4).
+        for (path, record) in recorded where distrusted[path] == nil { learn(path, digest: record.outputDigest, actionKey: record.actionKey) }
         var superseded: PathDictionary<String> = [:]
         var taken: PathSet = []
         func resolve(_ index: Int) -> Bool {
@@ -530,13 +588,21 @@ public struct Planner: Sendable {
                     && (entry.actionKey == derivative.actionKey || Self.headerAgrees(entry, content: content, imagesOnly: identity.refusesNonImages))
             }
         } == true
+        // The file there is the very file Derive recorded for another of its outputs (two output
+        // buckets' folders swapped on disk: attack 18's S9), named in the reasons.
+        var anotherOutputs: OutputRecord?
         if exists {
             let digest = onDisk?.digest
             // A record adopted on a lock line's word vouches no more than the line (`--verify-all`).
             if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches {
                 replaces = digest
-            } else if let digest, overwrite || (pending == digest && !digest.isEmpty) {
+            } else if let digest, overwrite || (pending == digest && !digest.isEmpty) || proven[derivative.output] == digest {
                 replaces = digest
+            } else if let digest, distrust == nil, let other = recordsByDigest.record(of: path, holding: digest, except: derivative.output) {
+                // Its bytes, device, inode and birth are the ones Derive recorded for that output:
+                // Derive's to replace (the other output is rendered again in its own place).
+                replaces = digest
+                anotherOutputs = other
             } else if onDisk == nil {
                 return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (a folder or a symbolic link); move it so \(derivative.output) can be written"))
             } else if let distrust {
@@ -562,7 +628,14 @@ public struct Planner: Sendable {
                                          reasons: ["\(display(path)) is vouched for by the lock but its image header cannot be read; rendered again"],
                                          derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
             }
-            let why = distrust.map { "; \($0)" } ?? ""
+            var why = ""
+            if let distrust {
+                why = "; \(distrust)"
+            } else if let other = anotherOutputs {
+                why = "; the file there is Derive's \(other.path) (the folders of its buckets moved)"
+            } else if let proof = proven[derivative.output], proof == replaces, !overwrite {
+                why = "; derive build --verify rendered it again: it holds exactly what the rule renders"
+            }
             return .success(PlanItem(kind: .create, output: derivative.output,
                                      reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "") + why] : [],
                                      derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
@@ -582,6 +655,8 @@ public struct Planner: Sendable {
             }
         } else if !exists {
             reasons.insert("output missing", at: 0)
+        } else if let other = anotherOutputs {
+            reasons.insert("output modified on disk: the file there is Derive's \(other.path) (the folders of its buckets moved)", at: 0)
         } else if onDisk?.digest != recorded.outputDigest {
             reasons.insert("output modified on disk", at: 0)
         } else if let distrust {

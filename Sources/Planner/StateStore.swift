@@ -147,6 +147,12 @@ public final class StateStore: Sendable {
         return problem(record, known: &known, identities: identities)
     }
 
+    /// The device and inode the state recorded for `folder` as `bucket`'s folder when Derive last
+    /// used it (sealed records only); nil when none is recorded.
+    public func recordedBucketFolder(_ folder: String, bucket: String) throws -> FileIdentity? {
+        try queue.read { db in try bucketFolderIdentities(db)[folder + "\u{0}" + bucket] }
+    }
+
     /// The folders recorded as buckets' folders, `folder NUL bucket` → device and inode then
     /// (sealed records only).
     func bucketFolderIdentities(_ db: Database) throws -> [String: FileIdentity] {

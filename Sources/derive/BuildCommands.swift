@@ -435,7 +435,7 @@ struct BuildCommand: ParsableCommand {
         // Each file found other than what its rule renders: not Derive's (the plan says what became of it).
         let leftByLock = PathSet(plan.lockLeft.map(\.output))
         for mismatch in verification?.mismatches ?? [] {
-            let fate = leftByLock.contains(mismatch.output) ? "left in place (the true output is written under the {hash} name of its own bytes)"
+            let fate = leftByLock.contains(mismatch.output) || plan.kept.contains(mismatch.output) ? "left in place (the true output is written under the {hash} name of its own bytes)"
                 : overwrite ? "rendered over (--overwrite)" : "not overwritten without --overwrite"
             Output.printWarning("\(mismatch.line) (rendered again by --verify): not Derive's output; \(fate)")
         }
@@ -444,6 +444,10 @@ struct BuildCommand: ParsableCommand {
             for error in plan.errors { Output.printError(error.message) }
             for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
             Output.printError("nothing was built: a plan with errors builds nothing (see derive plan)")
+            if !verify, !verifyAll, !overwrite, plan.errors.contains(where: { $0.message.contains("was not written by Derive") }) {
+                // Derive's own outputs whose record was lost look exactly like a user's files (attack 18's N5b, S11).
+                Output.printWarning("if such a file is an output Derive wrote whose record was lost (the project was moved while it built, or a build ran under another HOME or user), derive build --verify renders it again and replaces it when it holds exactly what its rule renders; any other file is still refused")
+            }
             throw ExitCode.failure
         }
         if !report.refusals.isEmpty {
