@@ -176,6 +176,23 @@ import Testing
 
     // MARK: L1: invisible characters in rule names
 
+    /// A manifest whose one rule is named `name`, written between YAML double quotes (so `\u200D`
+    /// is YAML's escape), loaded; the name stands at 6:11.
+    static func load(ruleNamed name: String) throws -> ManifestLoader.Result {
+        try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out}
+        derivatives:
+          - name: "\(name)"
+            from: src/*.jpg
+            process: image/resize,w_100
+            to: out/{name}.{ext}
+
+        """, objects: ["src": ["a.jpg"]])
+    }
+
     /// Attack 17's L1: `xy` and `x<U+200B>y` were two rules that print alike; so were ` sp ` and
     /// `sp`. Format characters (Cf), spaces other than U+0020 and a space at either end are
     /// refused like the controls, with the character shown as an escape.
@@ -187,18 +204,7 @@ import Testing
                       ("\\u200D\\U0001F4BB", "U+200D"), ("\\U0001F469\\u200D\\u200D\\U0001F4BB", "U+200D"),
                       ("x\\uFE0F\\u200D\\U0001F4BB", "U+200D"), ("\\U0001F469 \\u200D\\U0001F4BB", "U+200D")])
     func invisibleCharactersInRuleNamesAreRefused(name: String, said: String) throws {
-        let result = try Workspace().load(yaml: """
-        version: 1
-        buckets:
-          src: {path: src}
-          out: {path: out}
-        derivatives:
-          - name: "\(name)"
-            from: src/*.jpg
-            process: image/resize,w_100
-            to: out/{name}.{ext}
-
-        """, objects: ["src": ["a.jpg"]])
+        let result = try Self.load(ruleNamed: name)
         #expect(result.has(6, 11, "rule name '"), "\(result.lines)")
         #expect(result.has(6, 11, said), "\(result.lines)")
         #expect(!result.lines.joined().unicodeScalars.contains { $0.properties.generalCategory == .format }, "\(result.lines)")
@@ -209,18 +215,7 @@ import Testing
     @Test(arguments: ["\\U0001F469\\u200D\\U0001F4BB desk", "\\U0001F469\\U0001F3FD\\u200D\\U0001F4BB", "\\U0001F3F3\\uFE0F\\u200D\\U0001F308",
                       "\\U0001F468\\u200D\\U0001F469\\u200D\\U0001F467 family", "\\u2764\\uFE0F\\u200D\\U0001F525", "a \\U0001F9D1\\u200D\\U0001F373 b"])
     func emojiJoinedByZeroWidthJoinerAreRuleNames(name: String) throws {
-        let result = try Workspace().load(yaml: """
-        version: 1
-        buckets:
-          src: {path: src}
-          out: {path: out}
-        derivatives:
-          - name: "\(name)"
-            from: src/*.jpg
-            process: image/resize,w_100
-            to: out/{name}.{ext}
-
-        """, objects: ["src": ["a.jpg"]])
+        let result = try Self.load(ruleNamed: name)
         #expect(!result.diagnostics.hasErrors, "\(result.lines)")
     }
 
@@ -237,18 +232,7 @@ import Testing
                       ("\\U0001F469\\U0001F3FD\\uFE0F", "U+FE0F"), ("1\\uFE0F", "U+FE0F"), ("#\\uFE0Fx", "U+FE0F"), ("#\\uFE0E\\u20E3", "U+FE0E"),
                       ("x\\uFE0F\\u20E3", "U+FE0F"), ("\\u2764 \\uFE0F", "U+FE0F"), ("\\U0001F469\\U0001F3FD\\uFE0F\\u200D\\U0001F4BB", "U+FE0F")])
     func variationSelectorsOnNoEmojiAreRefusedInRuleNames(name: String, said: String) throws {
-        let result = try Workspace().load(yaml: """
-        version: 1
-        buckets:
-          src: {path: src}
-          out: {path: out}
-        derivatives:
-          - name: "\(name)"
-            from: src/*.jpg
-            process: image/resize,w_100
-            to: out/{name}.{ext}
-
-        """, objects: ["src": ["a.jpg"]])
+        let result = try Self.load(ruleNamed: name)
         #expect(result.has(6, 11, "rule name '"), "\(result.lines)")
         #expect(result.has(6, 11, "it holds the variation selector \(said)"), "\(result.lines)")
         // The refused selector is written as an escape, so the message does not show `xy` (no
@@ -264,18 +248,7 @@ import Testing
                      "\u{1F575}\u{FE0F}\u{200D}\u{2640}\u{FE0F}", "\u{1F469}\u{FE0F}\u{1F3FD}\u{200D}\u{1F4BB}", "a\u{20E3}"] {
             #expect(RuleName.problem(name) == nil, "\(name.unicodeScalars.map { String($0.value, radix: 16) })")
         }
-        let result = try Workspace().load(yaml: """
-        version: 1
-        buckets:
-          src: {path: src}
-          out: {path: out}
-        derivatives:
-          - name: "#\\uFE0F\\u20E3 \\u2764\\uFE0F"
-            from: src/*.jpg
-            process: image/resize,w_100
-            to: out/{name}.{ext}
-
-        """, objects: ["src": ["a.jpg"]])
+        let result = try Self.load(ruleNamed: "#\\uFE0F\\u20E3 \\u2764\\uFE0F")
         #expect(!result.diagnostics.hasErrors, "\(result.lines)")
         #expect(RuleName.shown("\u{2764}\u{FE0F} love") == "\u{2764}\u{FE0F} love")
         #expect(RuleName.shown("x\u{FE0F}y\u{E0100}") == "x\\u{FE0F}y\\u{E0100}")
