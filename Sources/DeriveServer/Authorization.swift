@@ -38,16 +38,9 @@ extension RecordedOutputs {
     }
 }
 
-/// What the build recorded of one output: its ACL, and the rule and source it came from.
-public struct RecordedOutput: Sendable, Hashable {
-    public var acl: BucketACL
-    public var rule: String?
-    public var source: String
-
-    public init(acl: BucketACL, rule: String?, source: String) {
-        self.acl = acl; self.rule = rule; self.source = source
-    }
-}
+/// What the build recorded of one output: its ACL, and the rule and source it came from. The
+/// one definition is `EffectiveACL.Built`, which `EffectiveACL.of` weighs.
+public typealias RecordedOutput = EffectiveACL.Built
 
 /// No builder state (serving buckets nothing was built into).
 public struct NoRecordedOutputs: RecordedOutputs {
@@ -88,9 +81,8 @@ struct Authorizer: Sendable {
                 let acl = output?.acl ?? bucket.effectiveACL(of: key.string)
                 return left.map { .morePrivate(acl, $0) } ?? acl
             }
-            let built = output.map { EffectiveACL.Built(acl: $0.acl, rule: $0.rule, source: $0.source) }
             let listed = output == nil && recorded.lockLists(bucket: bucket.name, key: key.string)
-            return acls.of(bucket, key: key.string, built: built, lockListed: listed, left: left)
+            return acls.of(bucket, key: key.string, built: output, lockListed: listed, left: left)
         } catch {
             return .private
         }

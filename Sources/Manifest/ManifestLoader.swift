@@ -658,7 +658,7 @@ struct LoadState {
         if let name, let nameNode = field("name"), let problem = RuleName.problem(name) {
             diagnostics.error(nameNode.location, "rule name '\(RuleName.shown(name))' is invalid: \(problem); a rule name is 1-\(RuleName.maxScalars) "
                               + "characters other than '/', control, invisible format (bidirectional, zero-width) and separator characters, "
-                              + "with plain spaces (U+0020) only, none at either end (U+200D only between two emoji)")
+                              + "with plain spaces (U+0020) only, none at either end (U+200D only between two emoji, a variation selector only right after one)")
             ok = false
         }
         let label = name.map { "rule '\(Self.shown($0))'" } ?? "the rule at line \(node.location.line)"

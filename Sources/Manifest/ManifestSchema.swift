@@ -46,26 +46,31 @@ public enum ManifestSchema {
     static let styleName = "^[A-Za-z0-9_.-]{1,63}$"
     /// `RuleName`: 1-128 scalars but those of `ruleNameForbidden`, no space at either end, not
     /// `rule at …`; U+200D (forbidden) only right after a pictograph of `ruleNamePictographs`
-    /// (maybe followed by U+FE0F or skin tones, `RuleName.isJoinModifier`) and right before one.
-    /// The end is `(?![\s\S])`, not `$`: Python's `$` also matches before a last newline.
+    /// (maybe followed by U+FE0F, then skin tones, `RuleName.joinsEmoji`) and right before one;
+    /// U+FE0E/U+FE0F (forbidden) only right after a pictograph, U+FE0F in a keycap too
+    /// (`RuleName.presentsEmoji`). The end is `(?![\s\S])`, not `$`: Python's `$` also matches
+    /// before a last newline.
     static let ruleName: String = {
         let end = "(?![\\s\\S])"
         let pictograph = "[" + ruleNamePictographs.map(characterClass).joined() + "]"
-        let modifiers = "[" + RuleName.joinModifiers.map(characterClass).joined() + "]"
-        let joined = pictograph + modifiers + "*" + characterClass(0x200D...0x200D) + "(?=" + pictograph + ")"
+        let emojiSelector = "[" + characterClass(0xFE0E...0xFE0F) + "]"
+        let emojiPresentation = characterClass(0xFE0F...0xFE0F)
+        let joined = pictograph + emojiPresentation + "?[" + characterClass(RuleName.skinTones) + "]*" + characterClass(0x200D...0x200D) + "(?=" + pictograph + ")"
+        let presented = pictograph + emojiSelector
+        let keycap = "[" + RuleName.keycapBases + "]" + emojiPresentation + characterClass(0x20E3...0x20E3)
         return "^(?!rule at )(?! )(?!.* $)(?=[\\s\\S]{1,\(RuleName.maxScalars)}" + end + ")(?:[^" + ruleNameForbidden.map(characterClass).joined() + "]|"
-            + joined + ")+" + end
+            + joined + "|" + presented + "|" + keycap + ")+" + end
     }()
     /// The scalars `RuleName.isForbidden` refuses (Unicode 15.0: C0, DEL and C1 controls, `/`,
-    /// format characters (Cf), line and paragraph separators, spaces but U+0020, and the
-    /// invisible characters of `RuleName.isInvisible`), as ranges.
+    /// format characters (Cf), line and paragraph separators, spaces but U+0020, the invisible
+    /// characters of `RuleName.isInvisible` and the variation selectors), as ranges.
     /// `SiteRound17Tests` compares them with Swift's Unicode tables, scalar by scalar.
     static let ruleNameForbidden: [ClosedRange<UInt32>] = [
         0x0000...0x001F, 0x002F...0x002F, 0x007F...0x00A0, 0x00AD...0x00AD, 0x034F...0x034F, 0x0600...0x0605, 0x061C...0x061C,
         0x06DD...0x06DD, 0x070F...0x070F, 0x0890...0x0891, 0x08E2...0x08E2, 0x115F...0x1160, 0x1680...0x1680, 0x17B4...0x17B5,
-        0x180E...0x180E, 0x2000...0x200F, 0x2028...0x202F, 0x205F...0x206F, 0x2800...0x2800, 0x3000...0x3000, 0x3164...0x3164,
-        0xFEFF...0xFEFF, 0xFFA0...0xFFA0, 0xFFF0...0xFFFB, 0x110BD...0x110BD, 0x110CD...0x110CD, 0x13430...0x1343F,
-        0x1BCA0...0x1BCA3, 0x1D173...0x1D17A, 0xE0000...0xE00FF, 0xE01F0...0xE0FFF,
+        0x180B...0x180F, 0x2000...0x200F, 0x2028...0x202F, 0x205F...0x206F, 0x2800...0x2800, 0x3000...0x3000, 0x3164...0x3164,
+        0xFE00...0xFE0F, 0xFEFF...0xFEFF, 0xFFA0...0xFFA0, 0xFFF0...0xFFFB, 0x110BD...0x110BD, 0x110CD...0x110CD, 0x13430...0x1343F,
+        0x1BCA0...0x1BCA3, 0x1D173...0x1D17A, 0xE0000...0xE0FFF,
     ]
 
     /// The pictographs (Extended_Pictographic) U+200D may join in a rule name (`👩‍💻`): the
@@ -145,7 +150,7 @@ public enum ManifestSchema {
     ]
 
     public static let rule: [SchemaField] = [
-        SchemaField("name", .string(pattern: ruleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-128 characters but '/', control, invisible format (bidirectional, zero-width) and filler (U+3164, U+034F, ...) characters, separator characters, spaces other than U+0020 and a space at either end; not starting with 'rule at '. U+200D (zero width joiner) only between two emoji, as in an emoji ZWJ sequence."),
+        SchemaField("name", .string(pattern: ruleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-128 characters but '/', control, invisible format (bidirectional, zero-width) and filler (U+3164, U+034F, ...) characters, separator characters, spaces other than U+0020 and a space at either end; not starting with 'rule at '. U+200D (zero width joiner) only between two emoji, as in an emoji ZWJ sequence; variation selectors only where they present an emoji (U+FE0E or U+FE0F right after one, U+FE0F in a keycap such as #\u{FE0F}\u{20E3})."),
         SchemaField("from", .string(pattern: "^[^/]+/.+"), "bucket/glob of the sources, e.g. photos/**/*.jpg."),
         SchemaField("exclude", .oneOrList(.string()), "Globs of sources to leave out."),
         SchemaField("styles", .oneOrList(.string(pattern: styleName)), "Style names from the catalogue."),

@@ -435,16 +435,28 @@ public enum PublicIndex {
 /// Unicode categories). One format character is a name's when it joins two emoji: U+200D
 /// (ZERO WIDTH JOINER) right after a pictograph (Extended_Pictographic, maybe with U+FE0F or a
 /// skin tone after it) and right before one, as in `👩‍💻 desk`, `👩🏽‍💻` or `🏳️‍🌈`; anywhere else
-/// (`x<U+200D>y`) it is refused like the others.
+/// (`x<U+200D>y`) it is refused like the others. Likewise a variation selector is a name's only
+/// where it presents an emoji: U+FE0E or U+FE0F right after a pictograph (`❤️`), or U+FE0F in a
+/// keycap (`#️⃣`); after a letter it shows nothing (`x<U+FE0F>y` prints as `xy`, round 19's V5).
 public enum RuleName {
     public static let maxScalars = 128
     public static let unnamedPrefix = "rule at "
 
     /// What may stand between a pictograph and the U+200D that joins it to the next: U+FE0F
-    /// (emoji presentation) and the skin tones U+1F3FB-U+1F3FF.
-    static let joinModifiers: [ClosedRange<UInt32>] = [0xFE0F...0xFE0F, 0x1F3FB...0x1F3FF]
+    /// (emoji presentation, only right after the pictograph: `presentsEmoji`) and the skin tones.
+    static let joinModifiers: [ClosedRange<UInt32>] = [0xFE0F...0xFE0F, skinTones]
+    /// The emoji modifiers (skin tones, Fitzpatrick types 1-2 to 6).
+    static let skinTones: ClosedRange<UInt32> = 0x1F3FB...0x1F3FF
+    /// Unicode's Variation_Selector: the Mongolian free variation selectors U+180B-U+180D and
+    /// U+180F, U+FE00-U+FE0F (U+FE0E text and U+FE0F emoji presentation among them) and the
+    /// ideographic U+E0100-U+E01EF. Each changes how the character before it is drawn, if at all.
+    static let variationSelectors: [ClosedRange<UInt32>] = [0x180B...0x180D, 0x180F...0x180F, 0xFE00...0xFE0F, 0xE0100...0xE01EF]
+    /// What a keycap is made of: `0-9 # *`, U+FE0F, U+20E3 (COMBINING ENCLOSING KEYCAP).
+    static let keycapBases = "0123456789#*"
 
     static func isJoinModifier(_ scalar: Unicode.Scalar) -> Bool { joinModifiers.contains { $0.contains(scalar.value) } }
+
+    static func isVariationSelector(_ scalar: Unicode.Scalar) -> Bool { variationSelectors.contains { $0.contains(scalar.value) } }
 
     /// Whether `scalar` is a pictograph U+200D may join (`ManifestSchema.ruleNamePictographs`).
     public static func isPictograph(_ scalar: Unicode.Scalar) -> Bool {
@@ -462,8 +474,24 @@ public enum RuleName {
         return before >= 0 && isPictograph(scalars[before])
     }
 
+    /// Whether the scalar at `index` is a variation selector that presents an emoji: U+FE0E or
+    /// U+FE0F right after a pictograph (`❤️`, `❤︎`), or U+FE0F between a keycap's base and U+20E3
+    /// (`#️⃣`). Any other variation selector, and these anywhere else, is refused (round 19's V5).
+    static func presentsEmoji(_ scalars: [Unicode.Scalar], at index: Int) -> Bool {
+        let scalar = scalars[index]
+        guard scalar == "\u{FE0E}" || scalar == "\u{FE0F}", index > 0 else { return false }
+        if isPictograph(scalars[index - 1]) { return true }
+        return scalar == "\u{FE0F}" && keycapBases.unicodeScalars.contains(scalars[index - 1]) && index + 1 < scalars.count && scalars[index + 1] == "\u{20E3}"
+    }
+
+    /// Whether the scalar at `index` is a name's though `isForbidden` refuses it in general: a
+    /// U+200D joining two emoji, a variation selector presenting one.
+    static func isAllowedHere(_ scalars: [Unicode.Scalar], at index: Int) -> Bool {
+        joinsEmoji(scalars, at: index) || presentsEmoji(scalars, at: index)
+    }
+
     public static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar == "/" || isInvisible(scalar) { return true }
+        if scalar == "/" || isInvisible(scalar) || isVariationSelector(scalar) { return true }
         switch scalar.properties.generalCategory {
         case .control, .format, .lineSeparator, .paragraphSeparator: return true
         case .spaceSeparator: return scalar != " "
@@ -473,9 +501,8 @@ public enum RuleName {
 
     /// Characters that show nothing but are not format characters (attack 18, L1b): the
     /// combining grapheme joiner, Hangul and halfwidth fillers, Khmer inherent vowels, the blank
-    /// Braille pattern, and the unassigned default-ignorable code points. Variation selectors
-    /// (U+FE0F after an emoji, Mongolian and ideographic ones) change the character before them
-    /// and stay allowed.
+    /// Braille pattern, and the unassigned default-ignorable code points. Variation selectors are
+    /// refused apart (`isVariationSelector`), as they are allowed where they present an emoji.
     static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x034F, 0x115F...0x1160, 0x17B4...0x17B5, 0x2065, 0x2800, 0x3164, 0xFFA0, 0xFFF0...0xFFF8,
@@ -499,10 +526,13 @@ public enum RuleName {
         if scalars.count > maxScalars { return "it is longer than \(maxScalars) characters" }
         if scalars.contains("/") { return "it holds '/' (the index keys the rule's pictures as rule/style)" }
         let list = Array(scalars)
-        if let at = list.indices.first(where: { isForbidden(list[$0]) && !joinsEmoji(list, at: $0) }) {
+        if let at = list.indices.first(where: { isForbidden(list[$0]) && !isAllowedHere(list, at: $0) }) {
             let bad = list[at]
             let code = "U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(4))"
             if isInvisible(bad) { return "it holds the invisible character \(code)" }
+            if isVariationSelector(bad) {
+                return "it holds the variation selector \(code) where it presents no emoji (U+FE0F or U+FE0E may stand only right after an emoji, as in \u{2764}\u{FE0F}, or in a keycap such as #\u{FE0F}\u{20E3}; after a letter it shows nothing)"
+            }
             switch bad.properties.generalCategory {
             case .format where isBidirectional(bad): return "it holds the bidirectional control character \(code)"
             case .format where bad == "\u{200D}": return "it holds the invisible format character \(code) where it joins no two emoji (it may stand only right between two, as in an emoji ZWJ sequence)"
@@ -523,10 +553,16 @@ public enum RuleName {
     }
 
     /// `name` with control, format and separator characters written as `\u{…}` (a U+200D joining
-    /// two emoji too: on a terminal that draws no such sequence, `👩‍💻` and `👩💻` look alike).
+    /// two emoji too: on a terminal that draws no such sequence, `👩‍💻` and `👩💻` look alike), and
+    /// variation selectors that present no emoji (`x\u{FE0F}y`, which would show as `xy`).
     public static func shown(_ text: String) -> String {
         var result = ""
-        for scalar in text.unicodeScalars {
+        let scalars = Array(text.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() {
+            if isVariationSelector(scalar), !presentsEmoji(scalars, at: index) {
+                result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+                continue
+            }
             switch scalar.properties.generalCategory {
             case .control, .format, .lineSeparator, .paragraphSeparator:
                 result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"

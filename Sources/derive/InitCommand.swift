@@ -14,6 +14,11 @@ struct InitCommand: ParsableCommand {
     @Argument(help: "The folder of images, below the current folder (default: images).")
     var dir: String = "images"
 
+    /// Whether a command-line argument's bytes are not UTF-8.
+    static var argumentsHoldNonUTF8: Bool {
+        (0..<Int(CommandLine.argc)).contains { index in CommandLine.unsafeArgv[index].map { String(validatingCString: $0) == nil } ?? false }
+    }
+
     func run() throws {
         let folder = dir
         let manifest = "derive.yaml"
@@ -23,6 +28,11 @@ struct InitCommand: ParsableCommand {
         }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            // The argument's bytes were not UTF-8: Swift shows them as U+FFFD, and no such folder is there.
+            if folder.unicodeScalars.contains("\u{FFFD}"), Self.argumentsHoldNonUTF8 {
+                throw CLIError("\(folder) (as UTF-8 shows it) cannot be named in a manifest: the folder's name is not UTF-8, and derive.yaml is UTF-8 text. "
+                               + "Rename the folder to a UTF-8 name (e.g. convmv -f latin1 -t utf-8 --notest on it), then run derive init again")
+            }
             throw CLIError("\(folder) is not a folder; name the folder of images, e.g. derive init photos")
         }
         // The manifest, its lock and state live here: the images' folder may not be this one or hold it.
@@ -186,7 +196,10 @@ enum StarterManifest {
     /// `text` escaped for a YAML double-quoted scalar: `\\` and `"`, and every character YAML
     /// would fold into a space or refuse there, or that would end a comment: the line breaks
     /// (LF, CR, U+0085, U+2028, U+2029: attack 15's M3, where a folder name `p\nregion: x\n#`
-    /// wrote a top-level key), the other C0 and C1 controls, DEL and the byte order mark. The
+    /// wrote a top-level key), the other C0 and C1 controls, DEL, the byte order mark, and the
+    /// noncharacters U+FFFE and U+FFFF, which libyaml refuses anywhere in a document ("control
+    /// characters are not allowed": a folder so named made a manifest nothing could load).
+    /// Everything else libyaml reads as it is (`InitYAMLEscapeTests` tries every scalar). The
     /// result has no line break, so it also fits in a comment, where it reads the same.
     static func yamlEscaped(_ text: String) -> String {
         var result = ""
@@ -200,7 +213,7 @@ enum StarterManifest {
             case "\u{85}": result += "\\N"
             case "\u{2028}": result += "\\L"
             case "\u{2029}": result += "\\P"
-            case "\u{0}"..."\u{1F}", "\u{7F}"..."\u{9F}", "\u{FEFF}":
+            case "\u{0}"..."\u{1F}", "\u{7F}"..."\u{9F}", "\u{FEFF}", "\u{FFFE}", "\u{FFFF}":
                 let hex = String(scalar.value, radix: 16, uppercase: true)
                 result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: result.unicodeScalars.append(scalar)

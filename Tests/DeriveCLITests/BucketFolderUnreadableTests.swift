@@ -22,9 +22,8 @@ import Glibc
             to: out/{name}.{ext}
 
         """
-    static let setpriv = "/usr/bin/setpriv"
 
-    @Test(.enabled(if: geteuid() != 0 || FileManager.default.isExecutableFile(atPath: setpriv)))
+    @Test(.enabled(if: UnprivilegedDerive.isPossible))
     func aBucketFolderThatCannotBeReadIsNamedAndItsOutputsAreKept() throws {
         let root = try CLI.temporaryFolder()
         func url(_ path: String) -> URL { root.appendingPathComponent(path) }
@@ -34,21 +33,9 @@ import Glibc
             try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(name), to: url("src/" + name))
         }
         try Data(Self.manifest.utf8).write(to: url("derive.yaml"))
-        let asRoot = geteuid() == 0
-        let stateHome = FileManager.default.temporaryDirectory.appendingPathComponent("derive-nobody-state-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: stateHome, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: stateHome) }
-        if asRoot {
-            #expect(chown(stateHome.path, 65534, 65534) == 0)
-            for path in [""] + (FileManager.default.subpaths(atPath: root.path) ?? []) { #expect(chown(url(path).path, 65534, 65534) == 0, "\(path)") }
-        }
-        func run(_ arguments: [String]) throws -> (status: Int32, text: String) {
-            let result = asRoot
-                ? try CLI.run(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "XDG_STATE_HOME=\(stateHome.path)",
-                               CLI.executable.path] + arguments, in: root, executable: Self.setpriv)
-                : try CLI.run(arguments, in: root)
-            return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
-        }
+        let derive = try UnprivilegedDerive(in: root)
+        defer { derive.remove() }
+        func run(_ arguments: [String]) throws -> (status: Int32, text: String) { try derive.run(arguments) }
         let first = try run(["build", "-q"])
         #expect(first.status == 0, "\(first.text)")
         let lock = try Data(contentsOf: url("derive.lock"))

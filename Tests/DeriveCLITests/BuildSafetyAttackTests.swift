@@ -42,7 +42,8 @@ import Glibc
         func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: url(path).path) }
         func run(_ arguments: [String]) throws -> CLI.Result { try CLI.run(arguments, in: root) }
         func remove() { try? FileManager.default.removeItem(at: root) }
-        var outputs: [String] { ["landscape.jpg", "orientation-1.jpg", "orientation-2.jpg", "orientation-3.jpg", "cmyk.jpg"] }
+        static let outputs = ["landscape.jpg", "orientation-1.jpg", "orientation-2.jpg", "orientation-3.jpg", "cmyk.jpg"]
+        var outputs: [String] { Self.outputs }
     }
 
     // MARK: H1: a bucket reached through a symbolic link
@@ -389,17 +390,8 @@ import Glibc
     // MARK: M6: a copy sharing a bucket folder outside its tree
 
     @Test func aCopySharingAnOutsideBucketDoesNotAdoptTheOriginalsOutputs() throws {
-        let outer = try CLI.temporaryFolder()
+        let (outer, original, copy) = try copiedProject()
         defer { try? FileManager.default.removeItem(at: outer) }
-        let project = try Project(outPath: "../shared-out")
-        let original = outer.appendingPathComponent("proj")
-        try FileManager.default.moveItem(at: project.root, to: original)
-        #expect(try CLI.run(["build", "-q"], in: original).status == 0)
-        let copy = outer.appendingPathComponent("copy")
-        let cp = Process()
-        cp.executableURL = URL(fileURLWithPath: "/bin/cp")
-        cp.arguments = ["-a", original.path, copy.path]
-        try cp.run(); cp.waitUntilExit()
         let build = try CLI.run(["build", "-q"], in: copy)
         #expect(build.status == 1)
         #expect(build.stderr.contains("is an output of \(original.path)"), "\(build.stderr)")
@@ -408,7 +400,7 @@ import Glibc
             .write(to: copy.appendingPathComponent("derive.yaml"))
         _ = try CLI.run(["build", "-q"], in: copy)
         _ = try CLI.run(["clean"], in: copy)
-        for name in project.outputs {
+        for name in Project.outputs {
             #expect(FileManager.default.fileExists(atPath: outer.appendingPathComponent("shared-out/\(name)").path), "\(name) was deleted")
         }
         #expect(try CLI.run(["check"], in: original).status == 0)

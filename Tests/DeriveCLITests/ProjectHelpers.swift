@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Setup and inspection the build-safety, lock, site and watch suites share: one copy each, so a fix to
 // how a test edits a lock or finds a user's file reaches every suite that does it.
@@ -73,5 +76,70 @@ extension BuildSafetyAttackTests.Project {
         for name in project.outputs { try FileManager.default.copyItem(at: project.url("outA.old/\(name)"), to: project.url("outA/\(name)")) }
         try project.write("derive.yaml", Self.manifest(outPath: "outB", index: false))
         return project
+    }
+}
+
+// MARK: Another user: nobody
+
+/// `nobody` (65534), the other user of the tests about permissions and ownership: root reads any
+/// folder and owns what it makes, so such a test run as root (as CI runs it) acts as nobody
+/// through setpriv(1).
+enum Nobody {
+    static let uid: uid_t = 65534
+    static let setpriv = "/usr/bin/setpriv"
+    /// Whether this process can act as nobody: root, with setpriv.
+    static var canActAs: Bool { geteuid() == 0 && FileManager.default.isExecutableFile(atPath: setpriv) }
+}
+
+/// Runs derive as nobody in `folder`, keeping its build states' tokens in `stateHome` (a folder
+/// of nobody's: nobody cannot write the test run's own, and a state bound to another runner
+/// starts afresh).
+func runAsNobody(_ arguments: [String], in folder: URL, stateHome: URL) throws -> CLI.Result {
+    try CLI.run(["--reuid=\(Nobody.uid)", "--regid=\(Nobody.uid)", "--clear-groups", "/usr/bin/env", "XDG_STATE_HOME=\(stateHome.path)",
+                 CLI.executable.path] + arguments,
+                in: folder, executable: Nobody.setpriv)
+}
+
+/// Gives `url` and everything below it to nobody (a link itself, not what it names); returns
+/// the paths, relative to `url` ("" for itself), that could not be given.
+@discardableResult
+func giveToNobody(_ url: URL) -> [String] {
+    var refused: [String] = []
+    for path in [""] + (FileManager.default.subpaths(atPath: url.path) ?? []) {
+        if lchown(path.isEmpty ? url.path : url.appendingPathComponent(path).path, Nobody.uid, Nobody.uid) != 0 { refused.append(path) }
+    }
+    return refused
+}
+
+/// Derive run by a user who cannot read what a test makes unreadable (mode 000): this user, or
+/// under root, nobody, with `folder` and a state home of its own given to nobody.
+struct UnprivilegedDerive {
+    /// Whether there is such a user here: not root, or root that can act as nobody.
+    static var isPossible: Bool { geteuid() != 0 || Nobody.canActAs }
+
+    let folder: URL
+    /// Nobody's state home; nil when this user runs derive.
+    let stateHome: URL?
+
+    /// Under root, gives `folder` (and all it holds now) to nobody.
+    init(in folder: URL) throws {
+        self.folder = folder
+        guard geteuid() == 0 else { stateHome = nil; return }
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("derive-nobody-state-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        stateHome = home
+        #expect(giveToNobody(home).isEmpty)
+        let refused = giveToNobody(folder)
+        #expect(refused.isEmpty, "\(refused)")
+    }
+
+    /// Runs derive in `folder`; `text` is what it printed, stdout then stderr.
+    func run(_ arguments: [String]) throws -> (status: Int32, text: String) {
+        let result = try stateHome.map { try runAsNobody(arguments, in: folder, stateHome: $0) } ?? CLI.run(arguments, in: folder)
+        return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
+    }
+
+    func remove() {
+        if let stateHome { try? FileManager.default.removeItem(at: stateHome) }
     }
 }

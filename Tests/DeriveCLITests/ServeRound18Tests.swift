@@ -70,6 +70,12 @@ import Glibc
         func files(_ folder: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: url(folder).path)) ?? []).sorted()
         }
+        /// Builds (exit 0 expected) and names the private rule's first output in `site/internal`.
+        func buildAPrivateOutput() throws -> String {
+            let first = try run(["build", "-q"])
+            #expect(first.status == 0, "\(first.stderr)")
+            return try #require(files("site/internal").first)
+        }
     }
 
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -130,9 +136,7 @@ import Glibc
         setenv(Self.secretVariable, Self.secret, 1)
         let project = try Project()
         defer { project.remove() }
-        let first = try project.run(["build", "-q"])
-        #expect(first.status == 0, "\(first.stderr)")
-        let old = try #require(project.files("site/internal").first)
+        let old = try project.buildAPrivateOutput()
         try FileManager.default.removeItem(at: project.url(".derive"))
         try project.write("derive.yaml", Self.manifest(width: 180))
 
@@ -158,9 +162,7 @@ import Glibc
         setenv(Self.secretVariable, Self.secret, 1)
         let project = try Project()
         defer { project.remove() }
-        let first = try project.run(["build", "-q"])
-        #expect(first.status == 0, "\(first.stderr)")
-        let old = try #require(project.files("site/internal").first)
+        let old = try project.buildAPrivateOutput()
         let file = project.url("site/internal/" + old)
         try FileManager.default.copyItem(at: file, to: project.url("copy.tmp"))
         #expect(rename(project.url("copy.tmp").path, file.path) == 0)
@@ -209,8 +211,7 @@ import Glibc
     @Test func aBucketRenamedKeepsItsPrivateOutputsPrivateBeforeABuild() throws {
         let project = try Project()
         defer { project.remove() }
-        #expect(try project.run(["build", "-q"]).status == 0)
-        let output = try #require(project.files("site/internal").first)
+        let output = try project.buildAPrivateOutput()
         let serve = try ServeSession(in: project.root)
         defer { serve.stop() }
         #expect(try request(serve, "GET", "/site/internal/" + output).status == 403)

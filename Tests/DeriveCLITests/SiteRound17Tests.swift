@@ -143,6 +143,11 @@ import Testing
             ("\\U0001F469\\u200D\\U0001F4BB desk", true), ("\\U0001F469\\U0001F3FD\\u200D\\U0001F4BB", true), ("\\U0001F3F3\\uFE0F\\u200D\\U0001F308", true),
             ("\\U0001F468\\u200D\\U0001F469\\u200D\\U0001F467", true), ("x\\u200D\\U0001F4BB", false), ("\\U0001F469\\u200Dy", false),
             ("\\U0001F469\\u200D", false), ("\\U0001F469\\u200D\\u200D\\U0001F4BB", false), ("x\\uFE0F\\u200D\\U0001F4BB", false), ("xy\\n", false),
+            // Round 19's V5: variation selectors only where they present an emoji.
+            ("x\\uFE0Fy", false), ("x\\uFE0Ey", false), ("xy\\uFE0F", false), ("x\\uFE00y", false), ("\\u845B\\U000E0100", false), ("\\u1820\\u180B", false),
+            ("\\u2764\\uFE0F\\uFE0F", false), ("1\\uFE0F", false), ("#\\uFE0E\\u20E3", false), ("\\U0001F469\\U0001F3FD\\uFE0F\\u200D\\U0001F4BB", false),
+            ("\\u2764\\uFE0F love", true), ("\\u2764\\uFE0E", true), ("#\\uFE0F\\u20E3 tag", true), ("1\\uFE0F\\u20E30\\uFE0F\\u20E3", true),
+            ("\\U0001F3F3\\uFE0F\\u200D\\u26A7\\uFE0F", true), ("\\U0001F469\\uFE0F\\U0001F3FD\\u200D\\U0001F4BB", true),
         ]
         var disagreements: [String] = []
         for (name, valid) in names {

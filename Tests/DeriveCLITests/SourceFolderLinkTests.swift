@@ -197,31 +197,14 @@ import Glibc
 
     /// A folder Derive cannot read (mode 000): named, its outputs kept, and built again as
     /// nothing new once readable. Root reads any folder, so under root (CI) the commands run as
-    /// `nobody` through setpriv(1); skipped when neither is possible.
-    static let setpriv = "/usr/bin/setpriv"
-    @Test(.enabled(if: geteuid() != 0 || FileManager.default.isExecutableFile(atPath: setpriv)))
+    /// `nobody` through setpriv(1) (`UnprivilegedDerive`); skipped when neither is possible.
+    @Test(.enabled(if: UnprivilegedDerive.isPossible))
     func aFolderThatCannotBeReadIsNamedAndItsOutputsAreKept() throws {
         let project = try Project()
         defer { chmod(project.url("src/photos").path, 0o755); project.remove() }
-        let asRoot = geteuid() == 0
-        // `nobody` keeps its build states' tokens in a folder of its own (it cannot write the
-        // test's): else each run finds the state unbound to it and starts afresh.
-        let nobodysStateHome = FileManager.default.temporaryDirectory.appendingPathComponent("derive-nobody-state-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: nobodysStateHome, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: nobodysStateHome) }
-        if asRoot { #expect(chown(nobodysStateHome.path, 65534, 65534) == 0) }
-        func run(_ arguments: [String]) throws -> (status: Int32, text: String) {
-            guard asRoot else { return try project.run(arguments) }
-            let result = try CLI.run(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "XDG_STATE_HOME=\(nobodysStateHome.path)",
-                                      CLI.executable.path] + arguments,
-                                     in: project.root, executable: Self.setpriv)
-            return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
-        }
-        if asRoot {
-            for path in [""] + (FileManager.default.subpaths(atPath: project.root.path) ?? []) {
-                #expect(chown(project.url(path).path, 65534, 65534) == 0, "\(path)")
-            }
-        }
+        let derive = try UnprivilegedDerive(in: project.root)
+        defer { derive.remove() }
+        func run(_ arguments: [String]) throws -> (status: Int32, text: String) { try derive.run(arguments) }
         let first = try run(["build", "-q"])
         #expect(first.status == 0, "\(first.text)")
         #expect(chmod(project.url("src/photos").path, 0) == 0)

@@ -8,27 +8,12 @@ import Glibc
 
 /// Attack 18 on where Derive keeps its state and tokens, and who owns those places (issue 9:
 /// S12, S10, S1b, S13, S6), end to end through the binary. Another user is `nobody` (65534):
-/// the tests that need one run as root (CI) and act as nobody through setpriv(1).
+/// the tests that need one run as root (CI) and act as nobody through setpriv(1) (`Nobody`,
+/// `runAsNobody`, `giveToNobody` in ProjectHelpers.swift).
 @Suite(.serialized) struct StateTrustRound18Tests {
     typealias Project = BuildSafetyAttackTests.Project
-    static let setpriv = "/usr/bin/setpriv"
-    static let nobody: uid_t = 65534
-    static var canActAsNobody: Bool { geteuid() == 0 && FileManager.default.isExecutableFile(atPath: setpriv) }
 
     func text(_ result: CLI.Result) -> String { String(decoding: result.stdout, as: UTF8.self) + result.stderr }
-
-    /// Runs derive as nobody, keeping its tokens in `stateHome` (a folder of nobody's).
-    func asNobody(_ arguments: [String], in folder: URL, stateHome: URL) throws -> CLI.Result {
-        try CLI.run(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "XDG_STATE_HOME=\(stateHome.path)", CLI.executable.path] + arguments,
-                    in: folder, executable: Self.setpriv)
-    }
-
-    /// Gives `url` and everything in it to nobody.
-    func giveToNobody(_ url: URL) {
-        for path in [""] + (FileManager.default.subpaths(atPath: url.path) ?? []) {
-            _ = lchown(path.isEmpty ? url.path : url.appendingPathComponent(path).path, Self.nobody, Self.nobody)
-        }
-    }
 
     /// A folder of nobody's (0755).
     func nobodysFolder() throws -> URL {
@@ -75,7 +60,7 @@ import Glibc
     /// Attack 18's S12: root runs derive with nobody's HOME (`sudo -E`); nobody made
     /// `~/.local/state/derive/states` a link to a folder of root's (standing for /etc/cron.d).
     /// Before the fix a root-owned 0600 file was written there.
-    @Test(.enabled(if: canActAsNobody)) func rootWithAUsersHomeWritesNothingThroughTheirLink() throws {
+    @Test(.enabled(if: Nobody.canActAs)) func rootWithAUsersHomeWritesNothingThroughTheirLink() throws {
         let home = try nobodysFolder(), rootsFolder = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: home); try? FileManager.default.removeItem(at: rootsFolder) }
         try FileManager.default.createDirectory(at: home.appendingPathComponent(".local/state/derive"), withIntermediateDirectories: true)
@@ -121,7 +106,7 @@ import Glibc
 
     /// Attack 18's S10: `sudo -E derive build` with nobody's HOME (no `~/.local` yet). Before the
     /// fix `~/.local`, `~/.local/state`, … were made root's 0700, locking nobody out of them.
-    @Test(.enabled(if: canActAsNobody)) func rootWithAUsersHomeCreatesNoFolderInIt() throws {
+    @Test(.enabled(if: Nobody.canActAs)) func rootWithAUsersHomeCreatesNoFolderInIt() throws {
         let home = try nobodysFolder()
         defer { try? FileManager.default.removeItem(at: home) }
         let project = try Project(index: false)
@@ -136,7 +121,7 @@ import Glibc
     /// S10: root's first build in nobody's project. Before the fix it made `.derive/` root's and
     /// every later build by nobody failed with an `NSCocoaErrorDomain Code=512` dump. Now root is
     /// refused plainly, creates nothing, and nobody's own build works.
-    @Test(.enabled(if: canActAsNobody)) func rootsBuildInAUsersProjectDoesNotLockThemOut() throws {
+    @Test(.enabled(if: Nobody.canActAs)) func rootsBuildInAUsersProjectDoesNotLockThemOut() throws {
         let project = try Project(index: false)
         defer { project.remove() }
         let stateHome = try nobodysFolder()
@@ -149,14 +134,14 @@ import Glibc
         #expect(asRoot.status != 0, "\(text(asRoot))")
         #expect(asRoot.stderr.contains("belongs to nobody") && !asRoot.stderr.contains("NSCocoaErrorDomain"), "\(asRoot.stderr)")
         #expect(!project.exists(".derive"), "root made .derive in nobody's project")
-        let mine = try asNobody(["build"], in: project.root, stateHome: stateHome)
+        let mine = try runAsNobody(["build"], in: project.root, stateHome: stateHome)
         #expect(mine.status == 0, "nobody is locked out of their own project: \(text(mine))")
-        #expect(owner(project.url(".derive/derive/state.sqlite").path) == Self.nobody)
+        #expect(owner(project.url(".derive/derive/state.sqlite").path) == Nobody.uid)
     }
 
     /// S10: a `.derive/` an older derive made as root in nobody's project: nobody's build says so
     /// plainly, naming the fix (before: `Error Domain=NSCocoaErrorDomain Code=512 "(null)"`).
-    @Test(.enabled(if: canActAsNobody)) func aStateFolderRootLeftInAUsersProjectIsSaidPlainly() throws {
+    @Test(.enabled(if: Nobody.canActAs)) func aStateFolderRootLeftInAUsersProjectIsSaidPlainly() throws {
         let project = try Project(index: false)
         defer { project.remove() }
         let stateHome = try nobodysFolder()
@@ -165,23 +150,23 @@ import Glibc
         // As an older derive run as root left it: root's folders (0755) and lock.
         try FileManager.default.createDirectory(at: project.url(".derive/derive"), withIntermediateDirectories: true)
         try Data("pid 1 on host, since 2026-01-01T00:00:00Z\n".utf8).write(to: project.url(".derive/derive/build.lock"))
-        let build = try asNobody(["build"], in: project.root, stateHome: stateHome)
+        let build = try runAsNobody(["build"], in: project.root, stateHome: stateHome)
         #expect(build.status != 0, "\(text(build))")
         #expect(!build.stderr.contains("NSCocoaErrorDomain") && !build.stderr.contains("UserInfo"), "a Foundation dump: \(build.stderr)")
         #expect(build.stderr.contains("belongs to root") && build.stderr.contains("sudo rm -rf"), "\(build.stderr)")
     }
 
     /// A build lock that cannot be opened is said plainly (before: a Cocoa error dump).
-    @Test(.enabled(if: canActAsNobody)) func anUnopenableBuildLockIsSaidPlainly() throws {
+    @Test(.enabled(if: Nobody.canActAs)) func anUnopenableBuildLockIsSaidPlainly() throws {
         let project = try Project(index: false)
         defer { project.remove() }
         let stateHome = try nobodysFolder()
         defer { try? FileManager.default.removeItem(at: stateHome) }
         giveToNobody(project.root)
-        #expect(try asNobody(["build", "-q"], in: project.root, stateHome: stateHome).status == 0)
+        #expect(try runAsNobody(["build", "-q"], in: project.root, stateHome: stateHome).status == 0)
         #expect(chmod(project.url(".derive/derive/build.lock").path, 0) == 0)
         try restyle(project, width: 40)
-        let build = try asNobody(["build"], in: project.root, stateHome: stateHome)
+        let build = try runAsNobody(["build"], in: project.root, stateHome: stateHome)
         #expect(build.status != 0, "\(text(build))")
         #expect(build.stderr.contains("cannot open") && build.stderr.contains("build.lock: permission denied"), "\(build.stderr)")
         #expect(!build.stderr.contains("NSCocoaErrorDomain"), "\(build.stderr)")
@@ -191,7 +176,7 @@ import Glibc
 
     /// Attack 18's S1b: `state:` names a folder nobody made first (under /tmp). Before the fix
     /// root's state went into nobody's folder, where nobody could replace it.
-    @Test(.enabled(if: canActAsNobody)) func aStateFolderAnotherUserMadeIsRefused() throws {
+    @Test(.enabled(if: Nobody.canActAs)) func aStateFolderAnotherUserMadeIsRefused() throws {
         let shared = try nobodysFolder()
         defer { try? FileManager.default.removeItem(at: shared) }
         let project = try Project(index: false)
@@ -210,7 +195,7 @@ import Glibc
     /// S1b with the state itself replaced: nobody (who can read the state, and could write the
     /// folder) put in a copy of root's own state (its token with it) holding one forged row for
     /// root's `out/README.md`. Before the fix the next build deleted it.
-    @Test(.enabled(if: canActAsNobody)) func aStateFileAnotherUserOwnsIsRefusedAndDeletesNothing() throws {
+    @Test(.enabled(if: Nobody.canActAs)) func aStateFileAnotherUserOwnsIsRefusedAndDeletesNothing() throws {
         let project = try Project(index: false)
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
@@ -220,7 +205,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(at: forged) }
         try FileManager.default.copyItem(atPath: database, toPath: forged.appendingPathComponent("s.sqlite").path)
         try DatabaseQueue(path: forged.appendingPathComponent("s.sqlite").path).write { db in try Self.forgeReadmeRow(db, notes) }
-        #expect(lchown(forged.appendingPathComponent("s.sqlite").path, Self.nobody, Self.nobody) == 0)
+        #expect(lchown(forged.appendingPathComponent("s.sqlite").path, Nobody.uid, Nobody.uid) == 0)
         #expect(rename(forged.appendingPathComponent("s.sqlite").path, database) == 0)
         try restyle(project, width: 40)
         let build = try project.run(["build"])
@@ -271,14 +256,14 @@ import Glibc
 
     /// Attack 18's S13 by another user: nobody planted the hot journal beside root's own state.
     /// Before the fix SQLite replayed it and the build deleted root's `out/README.md`.
-    @Test(.enabled(if: canActAsNobody)) func aHotJournalAnotherUserPlantedIsNotReplayed() throws {
+    @Test(.enabled(if: Nobody.canActAs)) func aHotJournalAnotherUserPlantedIsNotReplayed() throws {
         let project = try Project(index: false)
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
         let notes = try userReadme(project)
         let journal = project.url(".derive/derive/state.sqlite-journal")
         try hotJournal(project, forging: notes).write(to: journal)
-        #expect(lchown(journal.path, Self.nobody, Self.nobody) == 0)
+        #expect(lchown(journal.path, Nobody.uid, Nobody.uid) == 0)
         try restyle(project, width: 40)
         let build = try project.run(["build"])
         #expect((try? Data(contentsOf: project.url("out/README.md"))) == notes, "a planted journal was replayed: \(text(build))")

@@ -57,6 +57,20 @@ import Testing
         return try #require(result.manifest, "\(result.diagnostics.sorted)")
     }
 
+    /// A public rule `gallery` writing `site/{name}.webp` and a private one `internal` writing
+    /// `site/{name}-200.webp`: `lake-200.webp` may be either's.
+    static let overlappingRules = """
+          - name: gallery
+            from: pub/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/{name}.webp
+          - name: internal
+            from: priv/*.jpg
+            process: image/resize,w_200/format,webp
+            to: site/{name}-200.webp
+            acl: private
+        """
+
     func acl(_ key: String, _ manifest: Manifest, _ state: State = State()) throws -> BucketACL {
         let authorizer = Authorizer(recorded: state, manifest: manifest)
         return authorizer.effectiveACL(try #require(manifest.bucket(named: "site")), try ObjectKey(key))
@@ -119,18 +133,7 @@ import Testing
     /// the private rule may write it, so it is private (the record's own rule is applied with
     /// its known source, attack 17's N6).
     @Test func aRecordedOutputThatAPrivateRuleMayAlsoWriteIsPrivate() throws {
-        let rules = """
-              - name: gallery
-                from: pub/*.jpg
-                process: image/resize,w_200/format,webp
-                to: site/{name}.webp
-              - name: internal
-                from: priv/*.jpg
-                process: image/resize,w_200/format,webp
-                to: site/{name}-200.webp
-                acl: private
-            """
-        let manifest = try Self.manifest(rules: rules)
+        let manifest = try Self.manifest(rules: Self.overlappingRules)
         let state = State(records: ["lake-200.webp": RecordedOutput(acl: .publicRead, rule: "gallery", source: "pub/lake-200.jpg"),
                                     "lake.webp": RecordedOutput(acl: .publicRead, rule: "gallery", source: "pub/lake.jpg")])
         #expect(try acl("lake-200.webp", manifest, state) == .private)
@@ -167,18 +170,7 @@ import Testing
     /// The same definition where the build decides: a public rule's output that the private
     /// rule's template also gives is recorded private (and a public index refuses to list it).
     @Test func theBuildsACLOfAnOutputIsTheSameDefinition() throws {
-        let rules = """
-              - name: gallery
-                from: pub/*.jpg
-                process: image/resize,w_200/format,webp
-                to: site/{name}.webp
-              - name: internal
-                from: priv/*.jpg
-                process: image/resize,w_200/format,webp
-                to: site/{name}-200.webp
-                acl: private
-            """
-        let manifest = try Self.manifest(rules: rules)
+        let manifest = try Self.manifest(rules: Self.overlappingRules)
         let acls = EffectiveACL(manifest)
         let gallery = try #require(manifest.rules.first { $0.name == "gallery" })
         let pub = try #require(manifest.bucket(named: "pub"))

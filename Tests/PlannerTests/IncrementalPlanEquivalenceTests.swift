@@ -28,6 +28,37 @@ struct SeededGenerator: RandomNumberGenerator {
 /// control-file change, no error and no failure, and `check` finds nothing. Then the project
 /// is built (and the witness refreshed, as the CLI does) and the sequence goes on.
 @Suite(.serialized) struct IncrementalPlanEquivalenceTests {
+    /// The tree this suite and `PlanOutputPinnedTests` start from: three sources (one in a
+    /// folder), the watermark's logo and a file that is no source.
+    static let galleryFiles = ["photos/a.jpg": "A", "photos/b.jpg": "BB", "photos/trip/c.jpg": "CCC",
+                               "photos/logo.png": "LOGO", "photos/notes.txt": "not a source"]
+
+    /// Their manifest: `photos` → `site`, styles `thumb` (`width` wide) and `marked` (a watermark
+    /// of photos/logo.png), rule `gallery` with both to `site/<pattern>`, the index. `styles`,
+    /// `gallery` and `rules` are lines (each ending in a newline) after the styles, after the
+    /// rule's and after the rule.
+    static func galleryManifest(width: Int, pattern: String, styles: String = "", gallery: String = "", rules: String = "") -> String {
+        let mark = "image/resize,w_100/watermark,image_\(Base64URL.encode("logo.png"))"
+        return """
+        version: 1
+        buckets:
+          photos:
+            path: photos
+          site:
+            path: site
+        styles:
+          thumb: image/resize,w_\(width)
+          marked: \(mark)
+        \(styles)derivatives:
+          - name: gallery
+            from: photos/**/*.jpg
+            styles: [thumb, marked]
+            to: site/\(pattern)
+        \(gallery)\(rules)index: site/index.json
+
+        """
+    }
+
     /// The project as the sequence has shaped it so far.
     final class Tree {
         let project: Project
@@ -37,32 +68,11 @@ struct SeededGenerator: RandomNumberGenerator {
         var counter = 0
 
         init() throws {
-            project = try Project("", files: ["photos/a.jpg": "A", "photos/b.jpg": "BB", "photos/trip/c.jpg": "CCC",
-                                              "photos/logo.png": "LOGO", "photos/notes.txt": "not a source"])
+            project = try Project("", files: IncrementalPlanEquivalenceTests.galleryFiles)
             try writeManifest()
         }
 
-        var manifest: String {
-            let mark = "image/resize,w_100/watermark,image_\(Base64URL.encode("logo.png"))"
-            return """
-            version: 1
-            buckets:
-              photos:
-                path: photos
-              site:
-                path: site
-            styles:
-              thumb: image/resize,w_\(width)
-              marked: \(mark)
-            derivatives:
-              - name: gallery
-                from: photos/**/*.jpg
-                styles: [thumb, marked]
-                to: site/\(pattern)
-            index: site/index.json
-
-            """
-        }
+        var manifest: String { IncrementalPlanEquivalenceTests.galleryManifest(width: width, pattern: pattern) }
 
         func writeManifest() throws { try project.write("derive.yaml", manifest) }
 

@@ -20,46 +20,35 @@ import ProcessLanguage
     static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Samples")
 
+    /// `IncrementalPlanEquivalenceTests`' gallery manifest, with an ACL on its rule, a style
+    /// whose watermark is missing, a matrix with `{hash:8}` names, and a rule that fails.
     static func manifest(width: Int, acl: String) -> String {
-        let mark = "image/resize,w_100/watermark,image_\(Base64URL.encode("logo.png"))"
         let missing = "image/watermark,image_\(Base64URL.encode("gone.png"))"
-        return """
-        version: 1
-        buckets:
-          photos:
-            path: photos
-          site:
-            path: site
-        styles:
-          thumb: image/resize,w_\(width)
-          marked: \(mark)
-          lost: \(missing)
-        derivatives:
-          - name: gallery
-            from: photos/**/*.jpg
-            styles: [thumb, marked]
-            to: site/{dir}/{name}.{style}.{ext}
-            acl: \(acl)
-          - name: hero
-            from: photos/*.jpg
-            process: image/resize,w_{w}/format,webp
-            matrix:
-              w: [100, 4000, 5000]
-            to: site/hero/{name}-{w}.{hash:8}.webp
-          - name: broken
-            from: photos/trip/*.jpg
-            styles: [lost]
-            to: site/lost/{name}.{ext}
-        index: site/index.json
+        return IncrementalPlanEquivalenceTests.galleryManifest(width: width, pattern: "{dir}/{name}.{style}.{ext}", styles: """
+              lost: \(missing)
 
-        """
+            """, gallery: """
+                acl: \(acl)
+
+            """, rules: """
+              - name: hero
+                from: photos/*.jpg
+                process: image/resize,w_{w}/format,webp
+                matrix:
+                  w: [100, 4000, 5000]
+                to: site/hero/{name}-{w}.{hash:8}.webp
+              - name: broken
+                from: photos/trip/*.jpg
+                styles: [lost]
+                to: site/lost/{name}.{ext}
+
+            """)
     }
 
     /// The describe lines of every plan of the sequence (the root spelt `<root>`).
     static func sequence() throws -> [String] {
         let project = try Project(manifest(width: 200, acl: "public-read"),
-                                  files: ["photos/a.jpg": "A", "photos/b.jpg": "BB", "photos/trip/c.jpg": "CCC",
-                                          "photos/caf\u{E9}.jpg": "NFC", "photos/logo.png": "LOGO", "photos/notes.txt": "not a source"])
+                                  files: IncrementalPlanEquivalenceTests.galleryFiles.merging(["photos/caf\u{E9}.jpg": "NFC"]) { $1 })
         // A real JPEG (300 px wide): the 4000 and 5000 widths draw it at its own width (narrowed).
         let jpeg = try Data(contentsOf: samples.appendingPathComponent("orientation-1.jpg"))
         try jpeg.write(to: URL(fileURLWithPath: project.path("photos/real.jpg")))
