@@ -69,6 +69,9 @@ public final class ServedManifest: Sendable {
         var fingerprint: [FileFingerprint]
         var digest: [UInt8]
         var digestCheckedAt: Double
+        /// File-system looks (`lstat`, `stat`, `readlink`) the checks made so far (a test measures
+        /// the work per request with it).
+        var lookups = 0
     }
     private let state: NIOLockedValueBox<State>
 
@@ -123,6 +126,9 @@ public final class ServedManifest: Sendable {
         }
     }
 
+    /// File-system looks (`lstat`, `stat`, `readlink`) made by the checks so far.
+    var lookups: Int { state.withLockedValue { $0.lookups } }
+
     /// The configuration last loaded, without looking at the files.
     public var configuration: ServedConfiguration { state.withLockedValue { $0.lastGood } }
 
@@ -131,6 +137,7 @@ public final class ServedManifest: Sendable {
     public func current() -> Result<ServedConfiguration, Unavailable> {
         state.withLockedValue { state in
             let fingerprint = (state.files + state.folders).map(FileFingerprint.of)
+            state.lookups += 2 * fingerprint.count
             var changed = fingerprint != state.fingerprint
             let now = Self.now()
             var digest = state.digest
