@@ -258,7 +258,7 @@ struct ControlFiles {
         guard let past else { return }
         diagnostics.error(past.pathLocation,
                           "the buckets' paths pass through \(links.count) symbolic links and \(folders.count) folders (resolved one name at a time, links followed), \(links.count + folders.count) in all, more than \(BucketPathBudget.maxSteps) (past it from bucket '\(past.name)' on): derive serve looks at them before each request",
-                          hint: "shorten the chains of links (point each bucket's path at its folder, or at one link to it) or use fewer buckets")
+                          hint: "shorten the chains of links: point each bucket's path at its folder, or at one link to it; or use fewer buckets")
     }
 
     func display(_ path: String) -> String {
