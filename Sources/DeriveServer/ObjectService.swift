@@ -536,13 +536,26 @@ public final class ObjectService: Sendable {
 
     /// Whether `opened` (the folder just opened for `bucket`) is the folder of another bucket of
     /// the manifest in force, lies inside one, or holds one: by device and inode, walking up
-    /// from each descriptor (`ConfinedFolder.lineage`). Asked when a folder is opened, not per
-    /// request (a few `openat` and `fstat` per bucket).
+    /// from its descriptor (`ConfinedFolder.lineage`). Asked when a folder is opened, not per
+    /// request. With a followed manifest the other buckets' folders and the folders above them
+    /// are the ones its walks found, checked at the start of this request (attack 18's P1: no
+    /// other bucket's path is resolved again); otherwise each is opened and walked up.
     func sharesFiles(_ bucket: Bucket, _ opened: ConfinedFolder) -> Bool {
         let mine = opened.lineage
         guard let me = mine.first else { return true }
         func same(_ a: FileStatus, _ b: FileStatus) -> Bool { a.device == b.device && a.inode == b.inode }
+        let walked = followed?.folderLineages() ?? [:]
         for other in configuration.manifest.buckets where other.name != bucket.name {
+            if let line = walked[URL(fileURLWithPath: other.path).standardizedFileURL.path] {
+                // Led nowhere: no folder there, it shares nothing.
+                guard let them = line.first else { continue }
+                // Never looked at by a load: not served until one has.
+                if them == [-1, -1] { return true }
+                func held(_ pair: [Int64]) -> Bool { pair.count == 2 && UInt64(bitPattern: pair[0]) == me.device && UInt64(bitPattern: pair[1]) == me.inode }
+                if mine.contains(where: { UInt64(bitPattern: them[0]) == $0.device && UInt64(bitPattern: them[1]) == $0.inode })
+                    || line.contains(where: held) { return true }
+                continue
+            }
             // No folder there: it shares nothing.
             guard let theirs = try? ConfinedFolder(path: other.path) else { continue }
             let line = theirs.lineage

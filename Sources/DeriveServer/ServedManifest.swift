@@ -30,9 +30,16 @@ public struct ServedConfiguration: Sendable {
 /// every link on the way to each (their identity, size and times, by `lstat` and `stat`: no read),
 /// and at most every `digestInterval` seconds their bytes are hashed too (an edit within one
 /// timestamp tick that keeps the size; a file over the loader's size limit is not read: its
-/// size already says it does not load). Each bucket's folder is looked at the same way (the
-/// folder now at its path, links on the way followed, by device and inode, and each link met):
-/// a folder replaced (`rm -rf site` and a build, `mv site drafts; mkdir site`, a blue/green
+/// size already says it does not load). Each bucket's path is walked one name at a time, links
+/// followed, each link read once (`PathWalk`): where it leads (device and inode), each link met
+/// and each folder a name was looked up in. Before each request only those folders are looked at
+/// (`lstat`, one per folder however many buckets and links pass through it): a link re-pointed,
+/// a folder replaced, moved or removed changes the times of the folder that holds its name, and
+/// then every path is walked again (attack 18's P1: every link of every path had been resolved
+/// from the path's start, twice, before each request: ~92 ms of CPU with 400 buckets behind 30
+/// links). A folder that changed less than `settleMargin` seconds before it was looked at could
+/// change again within the same timestamp tick, unseen: while one has, the paths are walked at
+/// each request. A folder replaced (`rm -rf site` and a build, `mv site drafts; mkdir site`, a blue/green
 /// `ln -sfn v2 site`) loads the manifest again too, so the loader's checks (buckets that share
 /// files, control files in a bucket) apply to the folders now there, and `ObjectService` answers
 /// from the folder the load saw (`validatedFolder`), never from one it opened earlier. When
@@ -54,6 +61,9 @@ public final class ServedManifest: Sendable {
     let load: Loader
     let logger: Logger
     let digestInterval: Double
+    /// Seconds after its last change before a folder's times are trusted to change with the
+    /// next change (well over a file system's timestamp tick).
+    let settleMargin: Double
     /// Start-up values a reload cannot change (the serve lock, caches and databases are there).
     let stateFolder: String
     let cacheFolder: String
@@ -63,14 +73,32 @@ public final class ServedManifest: Sendable {
         /// The last configuration that loaded (what requests already admitted run with).
         var lastGood: ServedConfiguration
         var files: [String]
-        /// The bucket folders' paths and every link on the way to each (identity only).
+        /// The bucket folders' paths (absolute, each once).
         var folders: [String]
-        /// Of `files` then `folders`, in order.
+        /// Of `files`, in order.
         var fingerprint: [FileFingerprint]
+        /// Of `folders`, in order: where each path led and what it passed through.
+        var walks: [PathWalk]
+        /// Each folder the walks looked in, once, as last seen, with the names looked up in it;
+        /// nil when the walks may not be trusted without walking again (a path no load has
+        /// looked at, or one folder seen two ways).
+        var lookedIn: [FolderWatch]?
         var digest: [UInt8]
         var digestCheckedAt: Double
+        /// File-system looks (`lstat`, `stat`, `readlink`) the checks made so far (a test measures
+        /// the work per request with it).
+        var lookups = 0
     }
     private let state: NIOLockedValueBox<State>
+
+    /// A folder the walks looked in: as last seen, whether its times were then old enough to
+    /// change with its next change, and the names looked up in it as the walks saw them.
+    struct FolderWatch {
+        var path: String
+        var numbers: [Int64]
+        var settled: Bool
+        var names: [PathWalk.Entry]
+    }
 
     /// A file (or link) as `lstat` sees it and, followed, as `stat` does.
     struct FileFingerprint: Equatable {
@@ -97,17 +125,20 @@ public final class ServedManifest: Sendable {
     /// `initial`: the configuration serve starts with, loaded from `rootPath` (as given on the
     /// command line); `load` loads it again (and throws `Unavailable` with the loader's errors).
     public init(initial: ServedConfiguration, rootPath: String, cacheFolder: String, logger: Logger = Logger(label: "derive.serve"),
-                digestInterval: Double = 1, load: @escaping Loader) {
+                digestInterval: Double = 1, settleMargin: Double = 1, load: @escaping Loader) {
         self.rootPath = rootPath
         self.load = load
         self.logger = logger
         self.digestInterval = digestInterval
+        self.settleMargin = settleMargin
         self.stateFolder = initial.manifest.stateFolder
         self.cacheFolder = cacheFolder
         let files = Self.watchedFiles(root: rootPath, manifest: initial.manifest)
         let folders = Self.watchedFolders(initial.manifest)
+        let walks = PathWalk.of(folders)
         state = NIOLockedValueBox(State(current: .success(initial), lastGood: initial, files: files, folders: folders,
-                                        fingerprint: (files + folders).map(FileFingerprint.of), digest: Self.digest(files),
+                                        fingerprint: files.map(FileFingerprint.of), walks: walks,
+                                        lookedIn: Self.lookedIn(walks, margin: settleMargin), digest: Self.digest(files),
                                         digestCheckedAt: Self.now()))
     }
 
@@ -118,8 +149,23 @@ public final class ServedManifest: Sendable {
         let path = URL(fileURLWithPath: path).standardizedFileURL.path
         return state.withLockedValue { state in
             guard let index = state.folders.firstIndex(of: path),
-                  let target = state.fingerprint[state.files.count + index].target, target.count >= 2 else { return nil }
+                  let target = state.walks[index].target, target.count >= 2 else { return nil }
             return FileStatus(size: 0, mtime: 0, ctime: 0, inode: UInt64(bitPattern: target[1]), device: UInt64(bitPattern: target[0]))
+        }
+    }
+
+    /// File-system looks (`lstat`, `stat`, `readlink`) made by the checks so far.
+    var lookups: Int { state.withLockedValue { $0.lookups } }
+
+    /// For each bucket folder path (absolute) of the configuration in force, device and inode of
+    /// the folder it led to and of each folder above it, as last walked (checked at the start of
+    /// each request by `current`); empty for a path that led nowhere, `[[-1, -1]]` for one no
+    /// load has looked at.
+    public func folderLineages() -> [String: [[Int64]]] {
+        state.withLockedValue { state in
+            var result: [String: [[Int64]]] = [:]
+            for (path, walk) in zip(state.folders, state.walks) { result[path] = walk.target == Self.unseen ? [[-1, -1]] : walk.lineage }
+            return result
         }
     }
 
@@ -130,8 +176,21 @@ public final class ServedManifest: Sendable {
     /// files changed; `Unavailable` while the manifest does not load.
     public func current() -> Result<ServedConfiguration, Unavailable> {
         state.withLockedValue { state in
-            let fingerprint = (state.files + state.folders).map(FileFingerprint.of)
+            let fingerprint = state.files.map(FileFingerprint.of)
+            state.lookups += 2 * fingerprint.count
             var changed = fingerprint != state.fingerprint
+            var walks: [PathWalk]?
+            if !changed, !foldersAsBefore(&state) {
+                let fresh = PathWalk.of(state.folders)
+                state.lookups += fresh.reduce(0) { $0 + $1.calls }
+                walks = fresh
+                changed = zip(fresh, state.walks).contains { !$0.leadsAsBefore($1) }
+                if !changed {
+                    // Only times changed (a file made in a folder on the way): the walks as now.
+                    state.walks = fresh
+                    state.lookedIn = Self.lookedIn(fresh, margin: settleMargin)
+                }
+            }
             let now = Self.now()
             var digest = state.digest
             if !changed, now - state.digestCheckedAt >= digestInterval {
@@ -140,18 +199,77 @@ public final class ServedManifest: Sendable {
                 changed = digest != state.digest
             }
             guard changed else { return state.current }
-            reload(&state, now: now, observed: fingerprint)
+            // The manifest's files changed: the folders as they are now, before the load.
+            let observedWalks = walks ?? PathWalk.of(state.folders)
+            if walks == nil { state.lookups += observedWalks.reduce(0) { $0 + $1.calls } }
+            reload(&state, now: now, observed: fingerprint, observedWalks: observedWalks)
             return state.current
         }
     }
 
-    /// `observed`: the fingerprint of `state.files + state.folders` taken before loading. What the
-    /// new watch list shares with it keeps the value seen before the load: a change made while
-    /// the loader ran then differs at the next request and loads again (the load may not have
-    /// seen it).
-    private func reload(_ state: inout State, now: Double, observed: [FileFingerprint]) {
+    /// Whether every folder the walks looked in is as they saw it (one `lstat` each), and the
+    /// walks may be trusted for that: each path then leads where it did.
+    ///
+    /// A folder whose times changed (a file made in the project's folder, `/tmp` busy) or are too
+    /// recent to be trusted has the names the walks looked up in it looked at again, one `lstat`
+    /// each: the same (a link by its inode and times, anything else by identity) means the walks
+    /// still hold. Only then are its new times kept.
+    private func foldersAsBefore(_ state: inout State) -> Bool {
+        guard var folders = state.lookedIn else { return false }
+        let limit = PathWalk.now() - Int64(settleMargin * 1_000_000_000)
+        var info = stat()
+        for index in folders.indices {
+            state.lookups += 1
+            guard lstat(folders[index].path, &info) == 0 else { return false }
+            let now = PathWalk.folderNumbers(info)
+            guard now.prefix(3) == folders[index].numbers.prefix(3) else { return false }
+            if now == folders[index].numbers, folders[index].settled { continue }
+            for name in folders[index].names {
+                state.lookups += 1
+                let seen = lstat(name.path, &info) == 0 ? PathWalk.entryNumbers(info) : []
+                guard seen == name.numbers else { return false }
+            }
+            folders[index].numbers = now
+            folders[index].settled = PathWalk.Folder(path: "", numbers: now).changed < limit
+        }
+        state.lookedIn = folders
+        return true
+    }
+
+    /// The folders the walks looked in, each once; nil when they may not be trusted (see `State.lookedIn`).
+    static func lookedIn(_ walks: [PathWalk], margin: Double) -> [FolderWatch]? {
+        var position: [String: Int] = [:]
+        var folders: [FolderWatch] = []
+        var named: Set<String> = []
+        for walk in walks {
+            guard walk.target != unseen else { return nil }
+            let limit = walk.started - Int64(margin * 1_000_000_000)
+            for folder in walk.folders {
+                if let known = position[folder.path] {
+                    guard folders[known].numbers == folder.numbers else { return nil }
+                    continue
+                }
+                position[folder.path] = folders.count
+                folders.append(FolderWatch(path: folder.path, numbers: folder.numbers, settled: folder.changed < limit, names: []))
+            }
+            for name in walk.names where named.insert(name.path).inserted {
+                let parent = (name.path as NSString).deletingLastPathComponent
+                guard let index = position[parent.isEmpty ? "/" : parent] else { return nil }
+                folders[index].names.append(name)
+            }
+        }
+        return folders
+    }
+
+    /// `observed`, `observedWalks`: the fingerprint of `state.files` and the walks of
+    /// `state.folders` taken before loading. What the new watch list shares with them keeps the
+    /// value seen before the load: a change made while the loader ran then differs at the next
+    /// request and loads again (the load may not have seen it).
+    private func reload(_ state: inout State, now: Double, observed: [FileFingerprint], observedWalks: [PathWalk]) {
         var before: [String: FileFingerprint] = [:]
         for entry in observed where before[entry.path] == nil { before[entry.path] = entry }
+        var walked: [String: PathWalk] = [:]
+        for walk in observedWalks where walked[walk.path] == nil { walked[walk.path] = walk }
         let wasBroken: Bool
         if case .failure = state.current { wasBroken = true } else { wasBroken = false }
         do {
@@ -164,14 +282,16 @@ public final class ServedManifest: Sendable {
             // loaded again, its checks seeing at least what was looked at (at most twice more; a
             // list still growing then is marked unseen, so the next request loads again).
             for attempt in 0...2 {
-                let added = (Self.watchedFiles(root: rootPath, manifest: fresh.manifest) + Self.watchedFolders(fresh.manifest))
-                    .filter { before[$0] == nil }
-                guard !added.isEmpty else { break }
+                let added = Self.watchedFiles(root: rootPath, manifest: fresh.manifest).filter { before[$0] == nil }
+                let addedFolders = Self.watchedFolders(fresh.manifest).filter { walked[$0] == nil }
+                guard !added.isEmpty || !addedFolders.isEmpty else { break }
                 guard attempt < 2 else {
                     for path in added { before[path] = FileFingerprint(path: path, link: nil, target: Self.unseen) }
+                    for path in addedFolders { walked[path] = PathWalk(path: path, target: Self.unseen) }
                     break
                 }
                 for path in added { before[path] = FileFingerprint.of(path) }
+                for path in addedFolders { walked[path] = PathWalk.of(path) }
                 fresh = try load()
                 try accept(fresh)
             }
@@ -191,7 +311,9 @@ public final class ServedManifest: Sendable {
             // Also follow the root as given (an include may be what broke).
             state.files = Array(Set(state.files + [rootPath])).sorted()
         }
-        state.fingerprint = (state.files + state.folders).map { before[$0] ?? FileFingerprint.of($0) }
+        state.fingerprint = state.files.map { before[$0] ?? FileFingerprint.of($0) }
+        state.walks = state.folders.map { walked[$0] ?? PathWalk.of($0) }
+        state.lookedIn = Self.lookedIn(state.walks, margin: settleMargin)
         state.digest = Self.digest(state.files)
         state.digestCheckedAt = now
     }
@@ -227,17 +349,11 @@ public final class ServedManifest: Sendable {
         return paths.filter { seen.insert($0).inserted }
     }
 
-    /// Each bucket's folder (absolute, as the loader gives it), then each link met on the way to
-    /// one and where it leads: a folder replaced or a link pointed elsewhere changes their identity.
+    /// Each bucket's folder (absolute, as the loader gives it), each once: walked (`PathWalk`),
+    /// a folder replaced or a link on the way pointed elsewhere is seen.
     static func watchedFolders(_ manifest: Manifest) -> [String] {
-        var paths: [String] = []
-        for bucket in manifest.buckets {
-            let absolute = URL(fileURLWithPath: bucket.path).standardizedFileURL.path
-            paths.append(absolute)
-            paths += linkSteps(absolute)
-        }
         var seen: Set<String> = []
-        return paths.filter { seen.insert($0).inserted }
+        return manifest.buckets.map { URL(fileURLWithPath: $0.path).standardizedFileURL.path }.filter { seen.insert($0).inserted }
     }
 
     /// Each link met resolving `path` component by component, and where each leads (at most 40 links).

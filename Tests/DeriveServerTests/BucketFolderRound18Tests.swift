@@ -1,4 +1,5 @@
 import Access
+import Confinement
 import Foundation
 import Imaging
 import Manifest
@@ -52,5 +53,44 @@ import Testing
         try point("v1")
         let back = get("/site/index.html")
         #expect(back.status == 200 && back.text.contains("V1"), "\(back.status) \(back.text)")
+    }
+
+    /// With a followed manifest (`derive serve`) the other buckets' folders are the ones its walks
+    /// found at the start of the request (attack 18's P1: not resolved again at each open): a
+    /// folder opened for `site` that is inside `priv`, is `priv`, or holds it is still refused.
+    @Test func aFollowedManifestChecksTheOpenedFolderAgainstTheWalkedFolders() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r1f-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("priv/sub"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: root.appendingPathComponent("v1"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("site").path, withDestinationPath: "v1")
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("p1").path, withDestinationPath: "priv")
+        let manifestPath = root.appendingPathComponent("derive.yaml").path
+        try Data("""
+            version: 1
+            buckets:
+              priv: {path: p1, acl: private}
+              site: {path: site, acl: public-read}
+
+            """.utf8).write(to: URL(fileURLWithPath: manifestPath))
+        @Sendable func configuration() throws -> ServedConfiguration {
+            let result = ManifestLoader().load(manifestPath)
+            guard let manifest = result.manifest, !result.diagnostics.hasErrors else {
+                throw ServedManifest.Unavailable("\(result.diagnostics.sorted)")
+            }
+            return ServedConfiguration(manifest: manifest, verifier: Verifier(keys: [:], region: "local"), recorded: NoRecordedOutputs())
+        }
+        let initial = try configuration()
+        let served = ServedManifest(initial: initial, rootPath: manifestPath, cacheFolder: root.appendingPathComponent(".derive/cache").path) {
+            try configuration()
+        }
+        let service = try ObjectService(manifest: initial.manifest, verifier: Verifier(keys: [:], region: "local"), engine: Engine(),
+                                        cacheFolder: root.appendingPathComponent(".derive/cache").path, followed: served)
+        let site = try #require(initial.manifest.bucket(named: "site"))
+        for (folder, shares) in [("v1", false), ("priv/sub", true), ("priv", true), (".", true)] {
+            let opened = try ConfinedFolder(path: root.appendingPathComponent(folder).path)
+            #expect(service.sharesFiles(site, opened) == shares, "site opened at \(folder)")
+        }
     }
 }
