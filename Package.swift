@@ -10,6 +10,13 @@ import PackageDescription
 // its object names what the static Foundation needs (CoreFoundation, the ICU data, ...) to link.
 let staticSwiftRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
 let staticSwiftRuntimeImports: [SwiftSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+// derive exports none of its 36 000 symbols (swiftc links executables with --export-dynamic):
+// the Swift runtime's start-up `dladdr` walked them all, 1.3 M instructions of every command,
+// a twelfth of `derive --version` (issue 15). Nothing looks up a symbol of derive's own by name
+// (its one `dlsym` asks libc for renameat2); crash backtraces read the file's symbol table.
+// Release only, as above; the worker keeps the default.
+let deriveLinkerSettings: [LinkerSetting] = staticSwiftRuntime
+    + [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(configuration: .release))]
 
 let package = Package(
     name: "Derive",
@@ -107,7 +114,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: staticSwiftRuntimeImports,
-            linkerSettings: staticSwiftRuntime
+            linkerSettings: deriveLinkerSettings
         ),
         .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
         .testTarget(name: "ConfinementTests", dependencies: ["Confinement"]),

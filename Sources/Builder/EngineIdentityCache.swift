@@ -286,7 +286,32 @@ struct EntryReader {
 
     mutating func number() -> Int? {
         guard let text = line(), !text.isEmpty, text.count <= 20 else { return nil }
-        return Int(String(decoding: text, as: UTF8.self))
+        return Self.decimal(text)
+    }
+
+    /// `Int(String(decoding: text, as: UTF8.self))` read from the bytes: an optional `+` or `-`,
+    /// then one or more ASCII digits, nil on anything else or beyond `Int`'s range. The String
+    /// and the standard parser made a tenth of `derive --version` (every command reads about
+    /// 1 000 numbers here; issue 15). `EngineCacheNumberTests` compares it with `Int(_:)`.
+    static func decimal(_ text: ArraySlice<UInt8>) -> Int? {
+        var digits = text
+        var negative = false
+        if let sign = digits.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+            negative = sign == UInt8(ascii: "-")
+            digits = digits.dropFirst()
+        }
+        guard !digits.isEmpty else { return nil }
+        var value = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let digit = Int(byte &- UInt8(ascii: "0"))
+            let (shifted, over) = value.multipliedReportingOverflow(by: 10)
+            // Accumulated with the sign, so Int.min reads as it is written.
+            let (next, out) = negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
+            guard !over, !out else { return nil }
+            value = next
+        }
+        return value
     }
 
     /// A count of items that follow, each at least one line: never more than the lines left.

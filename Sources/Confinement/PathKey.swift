@@ -158,8 +158,14 @@ public struct PathDictionary<Value>: Sequence, ExpressibleByDictionaryLiteral {
 
     public init() { storage = [:] }
     public init(storage: [PathKey: Value]) { self.storage = storage }
+    /// A repeated path keeps its last value. A loop, not `Dictionary(_:uniquingKeysWith:)`: that
+    /// generic initializer had the Swift runtime look up a `Sequence` conformance (a scan of every
+    /// conformance in the binary) for each value type, even for the empty literal `[:]` (issue 15).
     public init(dictionaryLiteral elements: (String, Value)...) {
-        storage = Dictionary(elements.map { (PathKey($0.0), $0.1) }, uniquingKeysWith: { _, last in last })
+        storage = [:]
+        guard !elements.isEmpty else { return }
+        storage.reserveCapacity(elements.count)
+        for (path, value) in elements { storage[PathKey(path)] = value }
     }
     public init<S: Sequence>(uniqueKeysWithValues pairs: S) where S.Element == (String, Value) {
         storage = Dictionary(uniqueKeysWithValues: pairs.lazy.map { (PathKey($0.0), $0.1) })

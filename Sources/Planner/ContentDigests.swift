@@ -175,7 +175,21 @@ public final class ContentDigests: @unchecked Sendable {
         return String(decoding: characters, as: UTF8.self)
     }
 
-    public static func digest(_ text: String) -> String { digest(Data(text.utf8)) }
+    /// The digest of the text's UTF-8 bytes, hashed in place: `Data(text.utf8)` made Foundation
+    /// ask the Swift runtime whether `String.UTF8View` has contiguous bytes, a scan of every
+    /// protocol conformance in the binary on every command's start (issue 15).
+    public static func digest(_ text: String) -> String {
+        var text = text
+        var hasher = SHA256()
+        text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        return hex(hasher.finalize())
+    }
+
+    /// The text's UTF-8 bytes as `Data`, copied from contiguous storage (see `digest(_: String)`).
+    public static func utf8Data(_ text: String) -> Data {
+        var text = text
+        return text.withUTF8 { Data(buffer: $0) }
+    }
 
     /// The image format from magic bytes, the same test the engine makes.
     public static func sniff(_ data: Data) -> String {

@@ -93,7 +93,7 @@ public struct NoOpWitness: Sendable {
                 // With its kind when it is not a plain folder: a folder replaced by a link to one
                 // (or made unreadable) keeps its name but not its meaning.
                 let kind = other.kind == "a folder" ? "" : " (" + other.kind + ")"
-                let line = Data((JSONText.string("not a file: " + bucket.path + "/" + other.key + kind) + "\n").utf8)
+                let line = ContentDigests.utf8Data(JSONText.string("not a file: " + bucket.path + "/" + other.key + kind) + "\n")
                 hasher.update(data: line); shape.update(data: line)
             }
         }
@@ -134,14 +134,17 @@ public struct NoOpWitness: Sendable {
     private static func head(_ inputs: Inputs, disk: any Disk) -> (chunks: [(Data, inDigest: Bool)], key: String, newest: Int64)? {
         var chunks: [(Data, inDigest: Bool)] = []
         var newest: Int64 = 0
-        func add(_ text: String) { chunks.append((Data((JSONText.string(text) + "\n").utf8), true)) }
+        func add(_ text: String) { chunks.append((ContentDigests.utf8Data(JSONText.string(text) + "\n"), true)) }
         // 6: PNG and WebP sizes read with their EXIF orientation (attack 15 M8): the first run
         // after upgrading plans once, so sources cached at their stored size are read again.
         // 7: a public index may list no private output (attack 17's N4), a check of the full
         // load the fast path skips: the first run after upgrading loads and plans in full, so a
         // manifest built before that rule is refused instead of called "Nothing to do".
-        // 8: how each font is drawn is an input (attack 20's B1).
-        add("derive-noop-witness/8")
+        // 8: each output's stat is written on its line and compared there (`statToken`); a
+        // witness of 7 has none and is read as no witness.
+        // 9: how each font is drawn is an input (attack 20's B1), and the lock's `left` lines'
+        // files are watched (round 19's V1).
+        add("derive-noop-witness/9")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
         for line in inputs.fontRendering.sorted() { add("font " + line) }
@@ -156,13 +159,13 @@ public struct NoOpWitness: Sendable {
             add(file)
             chunks.append((data, true))
             // A manifest file touched (same bytes) takes the full plan: its stat is part of the shape.
-            chunks.append((Data("\n\(info.size) \(info.mtime) \(info.ctime) \(info.inode)\n".utf8), false))
+            chunks.append((ContentDigests.utf8Data("\n\(info.size) \(info.mtime) \(info.ctime) \(info.inode)\n"), false))
             newest = max(newest, info.changed)
         }
         var key = SHA256()
         for (chunk, _) in chunks { key.update(data: chunk) }
         for text in [inputs.manifestPath, inputs.lockPath] + inputs.fontFiles.sorted() {
-            key.update(data: Data((JSONText.string(text) + "\n").utf8))
+            key.update(data: ContentDigests.utf8Data(JSONText.string(text) + "\n"))
         }
         return (chunks, ContentDigests.hex(key.finalize()), newest)
     }
@@ -181,6 +184,11 @@ public struct NoOpWitness: Sendable {
     /// digest is nil when `hashLock` says, from the lock's stat just taken, it need not be read.
     /// `left`: the files the lock's `left` lines place (a build drops a line once its file is
     /// gone, so a file gone since is a change: the full plan runs).
+    /// `paths` and `stats` are the outputs' then the lock's, the state database's, the index's and
+    /// the left files'; `digest` covers only those after the outputs (paths and stats): each
+    /// output's stat is written on its own line of the witness and compared there (`statToken`),
+    /// since hashing 2 000 outputs' stat lines was a fifth of a no-op's instructions wherever
+    /// SHA-256 has no CPU instructions of its own (issue 15).
     static func outputs(_ inputs: Inputs, outputs: [String], left: [String] = [], disk: any Disk,
                         hashLock: (FileStat?) -> Bool = { _ in true }) -> (digest: String, paths: [String], stats: [FileStat?], lock: String?)? {
         var hasher = SHA256()
@@ -191,20 +199,64 @@ public struct NoOpWitness: Sendable {
             paths.append(bucket.path + "/" + index.path)
         }
         paths += left
-        guard let seen = stats(paths, disk: disk, into: &hasher) else { return nil }
-        guard hashLock(seen.stats[outputs.count]) else { return (ContentDigests.hex(hasher.finalize()), paths, seen.stats, nil) }
+        guard let stats = statAll(paths, disk: disk) else { return nil }
+        _ = hashLines(paths[outputs.count...], stats[outputs.count...], into: &hasher)
+        guard hashLock(stats[outputs.count]) else { return (ContentDigests.hex(hasher.finalize()), paths, stats, nil) }
         let lock = (try? disk.read(inputs.lockPath, maxBytes: LockFile.maxBytes)).map(ContentDigests.digest) ?? "-"
-        return (ContentDigests.hex(hasher.finalize()), paths, seen.stats, lock)
+        return (ContentDigests.hex(hasher.finalize()), paths, stats, lock)
+    }
+
+    /// An output's stat as its witness line ends: `-` for a missing file, else its size, mtime,
+    /// ctime and inode as 16 lowercase hex digits each (their 64-bit patterns). Equal tokens are
+    /// equal stats: the comparison is exact, where the hashed lines were equal by their digest.
+    static func statToken(_ info: FileStat?) -> [UInt8] {
+        var token: [UInt8] = []
+        statToken(info, into: &token)
+        return token
+    }
+
+    /// `statToken` written over `token` (one buffer for every output of a no-op).
+    static func statToken(_ info: FileStat?, into token: inout [UInt8]) {
+        guard let info else {
+            token.removeAll(keepingCapacity: true)
+            token.append(UInt8(ascii: "-"))
+            return
+        }
+        if token.count != 64 { token = [UInt8](repeating: 0, count: 64) }
+        token.withUnsafeMutableBufferPointer { out in
+            func put(_ value: UInt64, at start: Int) {
+                for digit in 0..<16 {
+                    let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * digit)) & 0xF
+                    out[start + digit] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+                }
+            }
+            put(UInt64(bitPattern: info.size), at: 0)
+            put(UInt64(bitPattern: info.mtime), at: 16)
+            put(UInt64(bitPattern: info.ctime), at: 32)
+            put(info.inode, at: 48)
+        }
     }
 
     /// Stats `paths` on all cores, each core a run of neighbouring paths (so each folder is walked
     /// once), and hashes one line per path in order: its length-prefixed bytes and its stat.
     /// Returns the stats and the newest change time seen.
     private static func stats(_ paths: [String], disk: any Disk, into hasher: inout SHA256) -> (stats: [FileStat?], newest: Int64)? {
+        guard let stats = statAll(paths, disk: disk) else { return nil }
+        return (stats, hashLines(paths[...], stats[...], into: &hasher))
+    }
+
+    /// The stats of `paths`, on all cores, each core a run of neighbouring paths (so each folder
+    /// is walked once).
+    private static func statAll(_ paths: [String], disk: any Disk) -> [FileStat?]? {
         let runs = max(1, min(ProcessInfo.processInfo.activeProcessorCount, paths.count / 1024))
         let size = (paths.count + runs - 1) / max(runs, 1)
         let ranges = (0..<runs).map { ($0 * size)..<min(paths.count, ($0 + 1) * size) }
-        guard let stats = try? parallelMap(ranges, { disk.stats(Array(paths[$0])) }).flatMap({ $0 }) else { return nil }
+        return try? parallelMap(ranges, { disk.stats(Array(paths[$0])) }).flatMap({ $0 })
+    }
+
+    /// Hashes one line per path in order: its length-prefixed bytes and its stat. Returns the
+    /// newest change time seen.
+    private static func hashLines(_ paths: ArraySlice<String>, _ stats: ArraySlice<FileStat?>, into hasher: inout SHA256) -> Int64 {
         var newest: Int64 = 0
         var line: [UInt8] = []
         line.reserveCapacity(1 << 16)
@@ -227,7 +279,7 @@ public struct NoOpWitness: Sendable {
             if line.count > 60_000 { hasher.update(data: line); line.removeAll(keepingCapacity: true) }
         }
         hasher.update(data: line)
-        return (stats, newest)
+        return newest
     }
 
     /// A saved witness as read back.
@@ -235,6 +287,8 @@ public struct NoOpWitness: Sendable {
         var head: [String]
         var recorded: Int64
         public var outputs: [String]
+        /// Each output's `statToken` when saved, in the order of `outputs`.
+        var outputStats: [ArraySlice<UInt8>] = []
         /// Racy files' digests (written within the racy margin of saving), by file.
         public var racy: PathDictionary<String>
         /// How many outputs the state marked as adopted from the lock unverified when saved
@@ -255,6 +309,8 @@ public struct NoOpWitness: Sendable {
         guard let recorded = Int64(head[3]) else { return nil }
         var outputs: [String] = []
         outputs.reserveCapacity(lines.count - 4)
+        var outputStats: [ArraySlice<UInt8>] = []
+        outputStats.reserveCapacity(lines.count - 4)
         var racy: PathDictionary<String> = [:]
         var adopted = 0
         var left: [String] = []
@@ -276,10 +332,14 @@ public struct NoOpWitness: Sendable {
                 racy[file] = digest
                 continue
             }
-            guard let output = unquote(line) else { return nil }
+            // `"output" token`: the token (`statToken`: 64 hex digits, or `-`) has no space, so the
+            // space before it ends the quoted path.
+            let space = line.count > 65 && line[line.endIndex - 65] == 0x20 ? line.endIndex - 65 : line.endIndex - 2
+            guard space > line.startIndex, line[space] == 0x20, let output = unquote(line[..<space]) else { return nil }
             outputs.append(output)
+            outputStats.append(line[(space + 1)...])
         }
-        return Saved(head: head, recorded: recorded, outputs: outputs, racy: racy, adoptedUnverified: adopted, left: left)
+        return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left)
     }
 
     static let adoptedPrefix = "!adopted "
@@ -317,8 +377,17 @@ public struct NoOpWitness: Sendable {
         // The lock's bytes are read again only when it changed within the racy margin of saving:
         // otherwise the same stat (the digest covers it) means the bytes the witness hashed,
         // as for every other file (a lock re-hashed on every no-op showed in its profile).
-        guard let now = Self.outputs(inputs, outputs: saved.outputs, left: saved.left, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
+        guard saved.outputStats.count == saved.outputs.count,
+              let now = Self.outputs(inputs, outputs: saved.outputs, left: saved.left, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
               now.digest == head[1], (now.lock ?? head[2]) == head[2] else { return false }
+        // Every output's stat as its line says (`statToken`, exact), compared with memcmp.
+        var token: [UInt8] = []
+        for (stat, written) in zip(now.stats, saved.outputStats) {
+            statToken(stat, into: &token)
+            guard written.count == token.count,
+                  token.withUnsafeBytes({ a in written.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } })
+            else { return false }
+        }
         // Same stats as when saved; those written within the racy margin of saving must still
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
         for (file, stat) in zip(now.paths, now.stats) {
@@ -378,8 +447,9 @@ public struct NoOpWitness: Sendable {
         }
         let inputLines = vouched.sortedByKey().map { "=" + $0.value + " " + JSONText.string($0.key) }
         let adopted = adoptedUnverified > 0 ? [adoptedPrefix + String(adoptedUnverified)] : []
+        let outputLines = zip(sorted, now.stats).map { JSONText.string($0) + " " + String(decoding: statToken($1), as: UTF8.self) }
         let leftLines = left.sortedByBytes().map { "~" + JSONText.string($0) }
-        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + sorted.map(JSONText.string) + inputLines + racy + adopted + leftLines)
+        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.
         TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, digest: { vouched[$0] ?? inputDigest($0, $1) })

@@ -63,7 +63,11 @@ enum NoOpShortcut {
         case .build: step = BuildCommand.noOp(argument)
         case .check: step = CheckCommand.noOp(argument)
         }
-        if step.answer == nil { Workspace.keep(step.check, for: argument, refresh: request.command == .build) }
+        if step.answer == nil {
+            Workspace.keep(step.check, for: argument, refresh: request.command == .build)
+        } else {
+            Workspace.holdUntilExit(step.check)
+        }
         return step.answer
     }
 }

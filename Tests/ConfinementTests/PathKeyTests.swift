@@ -25,6 +25,16 @@ import Testing
         #expect(built.count == 2 && built[Self.nfc] == 1)
     }
 
+    /// The dictionary literal (built in a loop, issue 15) keeps both spellings and, for a path
+    /// written twice, its last value, as `Dictionary(_:uniquingKeysWith: { _, last in last })` did.
+    @Test func aPathDictionaryLiteralKeepsTheLastValueOfEachPath() {
+        let empty: PathDictionary<Int> = [:]
+        #expect(empty.isEmpty && empty[Self.nfc] == nil)
+        let map: PathDictionary<Int> = [Self.nfc: 1, Self.nfd: 2, "out/caf\u{E9}.jpg": 3, "a": 4]
+        #expect(map.count == 3 && map[Self.nfc] == 3 && map[Self.nfd] == 2 && map["a"] == 4)
+        #expect(map == PathDictionary([(Self.nfc, 1), (Self.nfd, 2), (Self.nfc, 3), ("a", 4)], uniquingKeysWith: { _, last in last }))
+    }
+
     @Test func aPathSetKeepsBoth() {
         var set: PathSet = [Self.nfc]
         #expect(!set.contains(Self.nfd))

@@ -16,7 +16,7 @@ import Planner
     static let changes = ["nothing", "touch a source", "edit a source", "add a source", "remove a source", "add a FIFO source",
                           "add a folder named like a source", "delete an output", "edit an output", "delete the lock",
                           "edit the lock", "delete the index", "edit the index", "move the index", "change a style",
-                          "garble the state", "delete the state"]
+                          "garble the state", "delete the state", "rewrite an output in place", "swap an output for a copy"]
 
     /// Applies one change to a settled, built project.
     static func apply(_ change: String, to project: Project) throws {
@@ -38,8 +38,37 @@ import Planner
         case "change a style": try project.write("derive.yaml", manifest.replacingOccurrences(of: "w_200", with: "w_201"))
         case "garble the state": try project.write(".derive/derive/state.sqlite", "garbage")
         case "delete the state": try project.remove(".derive/derive/state.sqlite")
+        // Each output's stat is compared on its own witness line (issue 15): every field counts.
+        // Same inode, size and mtime (put back); only its ctime moves.
+        case "rewrite an output in place": try rewriteInPlace(project.path("site/a.thumb.jpg"))
+        // Same size and mtime, another inode (and ctime): a copy renamed over it.
+        case "swap an output for a copy":
+            let path = project.path("site/a.thumb.jpg")
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[0] ^= 0xFF
+            try bytes.write(to: URL(fileURLWithPath: path + ".copy"))
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw POSIXError(.ENOENT) }
+            var times = [info.st_atim, info.st_mtim]
+            guard utimensat(AT_FDCWD, path + ".copy", &times, 0) == 0, rename(path + ".copy", path) == 0 else { throw POSIXError(.EIO) }
         default: Issue.record("unknown change \(change)")
         }
+    }
+
+    /// Flips the file's first byte in place, then puts its mtime back: the stat differs only in ctime.
+    static func rewriteInPlace(_ path: String) throws {
+        var info = stat()
+        let fd = open(path, O_RDWR)
+        guard fd >= 0, fstat(fd, &info) == 0, info.st_size > 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        guard pread(fd, &byte, 1, 0) == 1 else { throw POSIXError(.EIO) }
+        byte ^= 0xFF
+        var times = [info.st_atim, info.st_mtim]
+        guard pwrite(fd, &byte, 1, 0) == 1, futimens(fd, &times) == 0 else { throw POSIXError(.EIO) }
+        var after = stat()
+        guard fstat(fd, &after) == 0, after.st_ino == info.st_ino, after.st_size == info.st_size,
+              after.st_mtim.tv_sec == info.st_mtim.tv_sec, after.st_mtim.tv_nsec == info.st_mtim.tv_nsec else { throw POSIXError(.EIO) }
     }
 
     /// Changes after which a build succeeds with nothing left: it must leave a witness that holds
