@@ -100,8 +100,13 @@ public final class StateSeals: TransactionObserver, @unchecked Sendable {
         return Query(sql: sql, table: table, canonical: canonical, names: names, sealIndex: selected.count)
     }
 
+    /// How many rows `verifies` checked (a read's cost: `StateSealTests`).
+    public var rowsVerified: Int { lock.withLock { verified } }
+    private var verified = 0
+
     /// Whether `row` (returned by `query`'s SQL) carries its own seal.
     public func verifies(_ query: Query, _ row: Row) -> Bool {
+        lock.withLock { verified += 1 }
         guard case .blob(let stored) = (row[query.sealIndex] as DatabaseValue).storage, stored.count == 32 else { return false }
         let expected = seal(table: query.table, columns: query.names) { row[query.canonical[$0]] as DatabaseValue }
         // Constant time (a local file, but nothing is lost by it).

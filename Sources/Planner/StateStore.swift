@@ -113,6 +113,9 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
 public final class StateStore: Sendable {
     public let queue: DatabaseQueue
     public let folder: String
+    /// This connection's changes to the outputs table, and their rows as last verified (`outputRows`).
+    private let changes = TableChanges()
+    private let outputsMemo = OutputRowsMemo()
     /// Where records may lead (set by the session from the manifest): nil, none is checked
     /// beyond `placeProblem` (tests of the store alone).
     private let placesBox = PlacesBox()
@@ -279,6 +282,7 @@ public final class StateStore: Sendable {
         movedAside = aside
         movedAsideReason = reason
         existed = wasThere && aside == nil
+        opened.add(transactionObserver: changes, extent: .databaseLifetime)
     }
 
     /// How a state is bound to this user (`StateBinding`).
@@ -397,6 +401,7 @@ public final class StateStore: Sendable {
         self.queue = queue; self.folder = folder; self.seals = seals
         if let seals { queue.add(transactionObserver: seals, extent: .databaseLifetime) }
         self.movedAside = movedAside; self.movedAsideReason = movedAsideReason; self.existed = existed
+        queue.add(transactionObserver: changes, extent: .databaseLifetime)
     }
 
     /// A throwaway store for tests.
@@ -408,6 +413,7 @@ public final class StateStore: Sendable {
         seals = nil
         queue = try DatabaseQueue()
         try Self.migrator.migrate(queue)
+        queue.add(transactionObserver: changes, extent: .databaseLifetime)
     }
 
     static var migrator: DatabaseMigrator {
@@ -611,16 +617,46 @@ public final class StateStore: Sendable {
             var result: PathDictionary<String> = [:]
             var known: [String: String?] = [:]
             let identities = try bucketFolderIdentities(db)
-            try forEachRow(db, "outputs", ["path", "folder"]) { row, sealed in
-                let path: String = row[0], folder: String = row[1]
-                guard sealed else { result[path] = Self.unsealed; return }
-                let probe = OutputRecord(path: path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "", sourceDigest: "",
-                                         dependencies: "", encoder: "", actionKey: "", acl: "", outputDigest: "", size: 0, width: 0,
-                                         height: 0, format: "", builtAt: 0, folder: folder)
-                if let problem = problem(probe, known: &known, identities: identities) { result[path] = problem }
+            let rows = try outputRows(db)
+            for path in rows.unsealed { result[path] = Self.unsealed }
+            for (path, record) in rows.sealed {
+                if let problem = problem(record, known: &known, identities: identities) { result[path] = problem }
             }
             return result
         }
+    }
+
+    /// The outputs table as read: its records whose seal verifies (decoded, the first row of each
+    /// path) and the paths of those whose seal does not.
+    struct OutputRows {
+        var sealed: PathDictionary<OutputRecord>
+        var unsealed: [String]
+    }
+
+    /// The outputs table, each row's seal verified once per process while the table is unchanged
+    /// (issue 15): a build read it four times (the folders it may write to, the plan, the kept
+    /// records, the witness), verifying 40 000 seals each time. Read again, and verified again,
+    /// as soon as the table may have changed: a row this connection inserted, updated or deleted
+    /// (`TableChanges`, whatever the statement), or a commit by any other connection or process
+    /// (SQLite's `data_version`). A row is never trusted on an earlier reading of other bytes.
+    func outputRows(_ db: Database) throws -> OutputRows {
+        let key = OutputRowsMemo.Key(changes: changes.count, dataVersion: try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? -1)
+        if let rows = outputsMemo.rows(for: key) { return rows }
+        var rows = OutputRows(sealed: [:], unsealed: [])
+        var intern = StringInterner()
+        try forEachRow(db, "outputs", Self.outputColumns) { row, sealed in
+            guard sealed else { rows.unsealed.append(row[0] as String); return }
+            var record = OutputRecord(row: row)
+            // Columns most rows repeat share one buffer each (the engine text alone is hundreds of bytes).
+            record.rule = intern(record.rule); record.style = record.style.map { intern($0) }
+            record.matrix = intern(record.matrix); record.engine = intern(record.engine)
+            record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
+            record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
+            record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
+            if rows.sealed[record.path] == nil { rows.sealed[record.path] = record }
+        }
+        outputsMemo.set(rows, for: key)
+        return rows
     }
 
     /// Why `path` (read from the state) is not a plain absolute path, or nil: it must start with
@@ -650,21 +686,12 @@ public final class StateStore: Sendable {
     /// The output records Derive wrote (sealed), each leading to a place the manifest gives.
     public func allOutputs() throws -> PathDictionary<OutputRecord> {
         try queue.read { db in
-            var result: PathDictionary<OutputRecord> = [:]
-            var intern = StringInterner()
+            let rows = try outputRows(db)
             var known: [String: String?] = [:]
             let identities = try bucketFolderIdentities(db)
-            try forEachRow(db, "outputs", Self.outputColumns) { row, sealed in
-                guard sealed else { return }
-                var record = OutputRecord(row: row)
-                // Columns most rows repeat share one buffer each (the engine text alone is hundreds of bytes).
-                record.rule = intern(record.rule); record.style = record.style.map { intern($0) }
-                record.matrix = intern(record.matrix); record.engine = intern(record.engine)
-                record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
-                record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
-                record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
-                if result[record.path] == nil, problem(record, known: &known, identities: identities) == nil { result[record.path] = record }
-            }
+            // The records themselves are shared with the memo; only a record leading elsewhere is dropped from this copy.
+            var result = rows.sealed
+            for (path, record) in rows.sealed where problem(record, known: &known, identities: identities) != nil { result[path] = nil }
             return result
         }
     }
@@ -809,8 +836,8 @@ public final class StateStore: Sendable {
         try queue.read { db in
             // Each folder with the buckets written to it (by the bucket name before the path's first '/').
             var pairs: Set<[String]> = []
-            try forEachRow(db, "outputs", ["folder", "path"], "WHERE folder != ''") { row, sealed in
-                if sealed { pairs.insert([row[0] as String, PathKey.bucket(of: row[1] as String)]) }
+            for record in try outputRows(db).sealed.values where !record.folder.isEmpty {
+                pairs.insert([record.folder, PathKey.bucket(of: record.path)])
             }
             var folders: [String] = []
             let identities = try bucketFolderIdentities(db)
@@ -927,6 +954,37 @@ public final class StateStore: Sendable {
             _ = try FileRecord.deleteAll(db, keys: paths)
         }
     }
+}
+
+/// Counts the rows this connection inserts, updates or deletes in the outputs table, whatever the
+/// statement (a write outside `StateStore.write` too), and every rollback: `OutputRowsMemo`'s key.
+final class TableChanges: TransactionObserver, @unchecked Sendable {
+    static let table = "outputs"
+    private let lock = NSLock()
+    private var changes = 0
+    var count: Int { lock.withLock { changes } }
+
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+        switch eventKind {
+        case .insert(let table), .delete(let table), .update(let table, _): return table == Self.table
+        }
+    }
+    func databaseDidChange(with event: DatabaseEvent) { lock.withLock { changes += 1 } }
+    func databaseDidCommit(_ db: Database) {}
+    func databaseDidRollback(_ db: Database) { lock.withLock { changes += 1 } }
+}
+
+/// The outputs table's rows as last read and verified, with the key they were read under.
+final class OutputRowsMemo: @unchecked Sendable {
+    struct Key: Equatable {
+        var changes: Int
+        var dataVersion: Int64
+    }
+    private let lock = NSLock()
+    private var kept: (key: Key, rows: StateStore.OutputRows)?
+
+    func rows(for key: Key) -> StateStore.OutputRows? { lock.withLock { kept.flatMap { $0.key == key ? $0.rows : nil } } }
+    func set(_ rows: StateStore.OutputRows, for key: Key) { lock.withLock { kept = (key, rows) } }
 }
 
 /// The store's places, set once the manifest is known, read from any thread.

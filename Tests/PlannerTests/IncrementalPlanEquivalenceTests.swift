@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import GRDB
 import Builder
 import Manifest
 import Planner
@@ -362,5 +363,70 @@ struct SeededGenerator: RandomNumberGenerator {
         tree.project.settle()
         #expect(try tree.project.session().unchanged() == nil)
         #expect(try tree.project.plan().work.count == 2)
+    }
+
+    /// A tree built twice (the witness saved), then `change` applied and settled.
+    static func builtTree(then change: (Tree) throws -> Void) throws -> Tree {
+        let tree = try Tree()
+        try tree.project.build()
+        tree.project.settle()
+        try tree.project.build()
+        try change(tree)
+        tree.project.settle()
+        return tree
+    }
+
+    /// The state database of a tree, opened as another program would (no seals written).
+    static func rawState(_ tree: Tree) throws -> DatabaseQueue {
+        try DatabaseQueue(path: try tree.project.session().manifest.stateFolder + "/" + StateStore.fileName)
+    }
+
+    /// Issue 15: the edited-source plan reads the state's records (each seal verified once) and
+    /// never the lock: the records vouch for every output it plans again. So does the full plan
+    /// of the same tree, and both give the same plan.
+    @Test func anEditedSourcesPlanNeverReadsTheLock() throws {
+        let tree = try Self.builtTree { try $0.project.write("photos/a.jpg", "edited") }
+        let session = try tree.project.session()
+        let fast = try session.plan()
+        #expect(session.lastPlanPath == .editedSources(1))
+        #expect(fast.work.count == 2)
+        #expect(try session.planner().hasReadTheLock == false)
+        let off = try tree.project.session()
+        off.incrementalPlans = false
+        let full = try off.plan()
+        #expect(try off.planner().hasReadTheLock == false)
+        #expect(Self.describe(fast) == Self.describe(full))
+    }
+
+    /// Issue 15, safety of the edited-source path: a record of an output the edit cannot reach
+    /// (another source's) forged in the state, or its seal removed, is not trusted by either
+    /// path: the incremental answer is the full plan's, item by item, and neither plan holds the
+    /// forged record. After a build, both paths agree again.
+    @Test(arguments: ["forge", "unseal", "delete"]) func aForgedRecordOfAnOutputTheEditCannotReachIsNotTrusted(how: String) throws {
+        let tree = try Self.builtTree { tree in
+            try tree.project.write("photos/a.jpg", "edited")
+            _ = utimes(tree.project.path("photos/trip/c.jpg"), nil)
+            let raw = try Self.rawState(tree)
+            try raw.write { db in
+                switch how {
+                case "forge": try db.execute(sql: "UPDATE outputs SET outputDigest = ? WHERE source = 'photos/b.jpg'", arguments: [String(repeating: "0", count: 64)])
+                case "unseal": try db.execute(sql: "UPDATE outputs SET seal = NULL WHERE source = 'photos/b.jpg'")
+                default: try db.execute(sql: "DELETE FROM outputs WHERE source = 'photos/b.jpg'")
+                }
+            }
+            try raw.close()
+        }
+        let session = try tree.project.session()
+        let fast = try session.plan()
+        let off = try tree.project.session()
+        off.incrementalPlans = false
+        let full = try off.plan()
+        let (x, y) = (Self.describe(fast), Self.describe(full))
+        #expect(x == y, "\(how), path \(session.lastPlanPath): \(zip(x, y).filter { $0 != $1 }.prefix(3))")
+        #expect(!fast.recorded.values.contains { $0.source == "photos/b.jpg" }, "\(how): a record of b.jpg was trusted")
+        #expect(fast.work.contains { $0.derivative?.source == "photos/a.jpg" })
+        try tree.project.build()
+        tree.project.settle()
+        try Self.compare(tree, step: 0, change: how + ", built")
     }
 }

@@ -120,6 +120,41 @@ import Testing
         #expect(try again.allOutputs()["out/notes.txt"] == nil)
     }
 
+    /// Issue 15: a build reads the outputs table up to four times (the folders it may write to,
+    /// the plan, the kept records, the witness); each row's seal is verified once while the table
+    /// is unchanged. Any change is read and verified again: a row written through the store (it
+    /// joins), a row edited by another program (another connection: SQLite's data_version), and
+    /// a row edited on the store's own connection outside `write` (unsealed): neither of the last
+    /// two is ever trusted on its earlier reading.
+    @Test func eachOutputRowIsVerifiedOnceWhileTheTableIsUnchanged() throws {
+        let (root, folder, owner) = try Self.state(50)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try StateStore(folder: folder, owner: owner)
+        let seals = try #require(store.seals)
+        #expect(try store.allOutputs().count == 50)
+        _ = try store.recordedFolders()
+        #expect(try store.ignoredOutputs().isEmpty)
+        #expect(try store.allOutputs().count == 50)
+        #expect(seals.rowsVerified == 50, "\(seals.rowsVerified) seals verified for 50 rows read four times")
+        // Through the store: read again, the new row among them.
+        try store.recordOutput(Self.record(50, folder: root + "/out"), file: nil)
+        #expect(try store.allOutputs().count == 51)
+        #expect(seals.rowsVerified == 101)
+        // By another program: the edited row is read again, and its seal fails.
+        let other = try DatabaseQueue(path: folder + "/state.sqlite")
+        try other.write { db in try db.execute(sql: "UPDATE outputs SET outputDigest = ? WHERE path = 'out/s1.png'", arguments: [String(repeating: "d", count: 64)]) }
+        try other.close()
+        #expect(try store.allOutputs()["out/s1.png"] == nil)
+        #expect(try store.ignoredOutputs()["out/s1.png"] == StateStore.unsealed)
+        // On the store's own connection, outside `write`: unsealed, and not trusted.
+        try store.queue.write { db in try db.execute(sql: "UPDATE outputs SET acl = 'public-read' WHERE path = 'out/s2.png'") }
+        #expect(try store.allOutputs()["out/s2.png"] == nil)
+        try store.queue.write { db in try db.execute(sql: "DELETE FROM outputs WHERE path = 'out/s3.png'") }
+        #expect(try store.allOutputs()["out/s3.png"] == nil)
+        #expect(try store.recordedFolders() == [root + "/out"])
+        #expect(try store.allOutputs().count == 48)
+    }
+
     /// What verifying the seals costs the reads a plan makes (`allOutputs` and `ignoredOutputs`),
     /// at 2 000 and 40 000 records: the same database read with the user's secret (every seal
     /// verified) and without (no owner: no seals). Printed; the bound is only a runaway's (a
