@@ -28,6 +28,8 @@ public final class BuildSession: @unchecked Sendable {
     private var plannedTargets: ControlFileTargets?
     /// Open the state without writing (for `check`).
     var readOnly = false
+    /// `build --verify`: the plan reads every file again (no stat trusted, no fast path).
+    var rereading = false
     /// What a build would do about the state that `check` found (corrupt, another manifest's).
     public private(set) var stateNote: String?
 
@@ -199,7 +201,7 @@ public final class BuildSession: @unchecked Sendable {
     public func plan() throws -> Plan {
         let planner = try self.planner()
         var plan: Plan
-        if planner.distrusted.isEmpty, let quick = try editedSourcesPlan(planner) {
+        if planner.distrusted.isEmpty, !rereading, let quick = try editedSourcesPlan(planner) {
             plan = quick
         } else {
             lastPlanPath = .full
@@ -387,6 +389,9 @@ public final class BuildSession: @unchecked Sendable {
             readOnly = false
             openedStore = nil; openedPlanner = nil; openedDisk = nil; stateNote = nil
         }
+        // `--verify` doubts the stat cache too: every source is read again, so one whose bytes
+        // changed under the same stat (attack 20's B2) is planned from its bytes and rebuilt.
+        if verifyAll != nil { rereading = true; try self.planner().digests.rereading = true }
         var plan = try self.plan()
         var verification: Verification?
         if verifyAll != nil, proof == nil, let found = try proveUnvouchedFiles(plan, options: options, renderer: engine) {
@@ -471,6 +476,7 @@ public final class BuildSession: @unchecked Sendable {
         let outputs = known ?? ((try? store().allOutputs()) ?? [:]).values.map(\.file)
         let stateFile = manifest.stateFolder + "/" + StateStore.fileName
         let digests = openedPlanner?.digests
+        let outputSet = PathSet(outputs)
         NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, left: left, disk: bucketDisk, valid: valid, adoptedUnverified: adoptedUnverified, expected: { file in
             // The state database has no recorded digest: its bytes are what this build left.
             PathKey.same(file, stateFile) ? nil : (written?.digest(of: file) ?? "unknown")
@@ -485,6 +491,12 @@ public final class BuildSession: @unchecked Sendable {
             guard let record = digests?.record(for: file), record.size == stat.size, record.mtime == stat.mtime,
                   record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode) else { return nil }
             return record.digest
+        }, settled: { file, stat in
+            // An output's stat must be the one this build wrote it with (from the written file's
+            // descriptor) or planned it with; any other (attack 20's B3: changed after Derive wrote
+            // it, before the build ended) is read and must hold the bytes recorded for it.
+            guard outputSet.contains(file) else { return true }
+            return digests?.stat(for: file) == stat
         })
     }
 

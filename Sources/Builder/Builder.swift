@@ -571,9 +571,7 @@ public struct Builder: Sendable {
         }
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.
         let digest = ContentDigests.digest(source)
-        guard digest == planned.components.sourceDigest else {
-            throw DiskError("\(planned.source) changed while building; run the build again")
-        }
+        guard digest == planned.components.sourceDigest else { throw SourceChanged(source: planned.source) }
         let cost = budget.acquire(renderer.memoryEstimate(source))
         defer { budget.release(cost) }
         let rendered = try renderer.render(source, planned.pipeline, bucketPath: planned.bucketPath)
@@ -615,22 +613,24 @@ public struct Builder: Sendable {
         // A create moves the file into place only if the path is still free at that instant
         // (link, never rename): a file someone made since the check above is kept, not replaced.
         // Only a rebuild over Derive's own digest-checked file replaces.
-        let created: [String]
+        let written: (created: [String], stat: FileStat?, identity: FileIdentity?)
         do {
             // A rebuild checks the file it displaces, in the move itself: one swapped in after
             // the check above is moved back, never replaced.
-            if let replaces, !planner.overwrite {
-                created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath, replacingOnly: replaces)
-            } else {
-                created = try disk.writeAtomically(rendered.bytes, to: derivative.outputPath, replacing: replaces != nil)
-            }
+            written = try disk.writeOutput(rendered.bytes, to: derivative.outputPath, replacing: replaces != nil,
+                                           replacingOnly: planner.overwrite ? nil : replaces)
         } catch let error as DiskError where error.appeared {
             try? store.clearPendingWrites([derivative.outputPath])
             throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
         }
-        try store.addCreatedFolders(created)
-        guard let stat = disk.stat(derivative.outputPath) else { throw DiskError("\(derivative.outputPath) vanished after writing") }
-        planner.digests.remember(derivative.outputPath, stat: stat,
+        try store.addCreatedFolders(written.created)
+        BuildTestHooks.afterOutputWrite(derivative.outputPath)
+        // The stat of the file written, from its descriptor (attack 20's B3): a stat by path now
+        // could be of a file changed or moved over the name since, recorded next to Derive's
+        // digest. One whose size or mtime moved while it was installed gets a stat no file has,
+        // so its bytes are read again (and found not Derive's) before anything trusts them.
+        guard disk.exists(derivative.outputPath) else { throw DiskError("\(derivative.outputPath) vanished after writing") }
+        planner.digests.remember(derivative.outputPath, stat: written.stat ?? FileStat(size: -1, mtime: 0, inode: 0, ctime: 0),
                                  content: .init(digest: outputDigest, format: ContentDigests.sniff(rendered.bytes)))
         let record = Self.record(derivative, digest: outputDigest, size: Int64(rendered.bytes.count), width: rendered.width,
                                  height: rendered.height, format: rendered.format, time: disk.now())
@@ -639,7 +639,7 @@ public struct Builder: Sendable {
         let oldIdentity: FileIdentity?? = try item.recorded.map { try store.outputIdentity($0.path) }
         // With the file's own device and inode: a later deletion requires this very file, not a
         // copy of its bytes in a folder that took the old one's inode number (attack 17's N3).
-        try store.recordOutput(record, file: file, identity: FileIdentity.ofRegularFile(derivative.outputPath))
+        try store.recordOutput(record, file: file, identity: written.identity ?? FileIdentity.ofRegularFile(derivative.outputPath))
         // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
         // Not when the old path reaches the file just written (the same folder through a link).
         var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
@@ -1032,5 +1032,49 @@ final class ByteAllowance: @unchecked Sendable {
             left -= count
             return true
         }
+    }
+}
+
+/// A source whose bytes are not the ones the plan used (its digest, from the stat cache or read
+/// while planning): edited while building, or (attack 20's B2) other bytes under the very stat
+/// the cache knows, which only reading it shows.
+public struct SourceChanged: Error, CustomStringConvertible, Sendable {
+    public var source: String
+    public var description: String { "\(source) changed while building; run the build again" }
+}
+
+/// Hooks for tests into instants of a build no test can reach by timing. Inert unless the
+/// process was started with the variable set (never in production).
+enum BuildTestHooks {
+    /// `DERIVE_TEST_AFTER_OUTPUT_WRITE=<file name>[@move]=<path>`: once, just after the output
+    /// file `<file name>` was written and moved into place (before Derive records it), the bytes
+    /// of the file at `<path>` are written in place into that output, or into the file
+    /// `DERIVE_TEST_AFTER_OUTPUT_WRITE_TARGET` names (an optimiser or sync client working on the
+    /// output folder); with `@move` the file at `<path>` is renamed over it instead (a user's
+    /// file moved there). Then the build waits out the racy margin (1.2 s), so the change is
+    /// not recent when the build ends.
+    private static let target: (name: String, mode: String, path: String, into: String?)? = {
+        let environment = ProcessInfo.processInfo.environment
+        guard let value = environment["DERIVE_TEST_AFTER_OUTPUT_WRITE"], let equals = value.firstIndex(of: "=") else { return nil }
+        var name = String(value[..<equals])
+        var mode = "edit"
+        if let at = name.lastIndex(of: "@") { mode = String(name[name.index(after: at)...]); name = String(name[..<at]) }
+        return (name, mode, String(value[value.index(after: equals)...]), environment["DERIVE_TEST_AFTER_OUTPUT_WRITE_TARGET"])
+    }()
+    private static let fired = NSLock()
+    nonisolated(unsafe) private static var done = false
+
+    static func afterOutputWrite(_ path: String) {
+        guard let target, (path as NSString).lastPathComponent == target.name else { return }
+        guard fired.withLock({ () -> Bool in defer { done = true }; return !done }) else { return }
+        let into = target.into ?? path
+        if target.mode == "move" {
+            _ = rename(target.path, into)
+        } else if let bytes = FileManager.default.contents(atPath: target.path), let handle = FileHandle(forWritingAtPath: into) {
+            handle.truncateFile(atOffset: 0)
+            handle.write(bytes)
+            try? handle.close()
+        }
+        usleep(1_200_000)
     }
 }

@@ -58,6 +58,12 @@ extension Builder {
             case .success(false):
                 guard let derivative = item.derivative else { continue }
                 verification.mismatches.append(.init(output: item.output, message: Verification.message(derivative)))
+            case .failure(let error as SourceChanged):
+                // Read now, the source is not what the plan took it for: edited meanwhile, or other
+                // bytes under the stat the cache knows (attack 20's B2: a plain build trusts that
+                // stat again; `build --verify` reads every source again).
+                verification.failures.append((item.output, "could not be rendered again to verify it: \(error.source) does not hold the bytes the plan used "
+                                              + "(changed since, or other bytes under the same size and times); run derive build --verify, which reads every source again"))
             case .failure(let error):
                 verification.failures.append((item.output, "could not be rendered again to verify it: \(error)"))
             }

@@ -263,11 +263,21 @@ public final class ConfinedFolder: Sendable {
     @discardableResult
     public func writeAtomically(_ data: Data, to key: ObjectKey, durable: Bool = true, replacing: Bool = true,
                                 replacingOnly approve: ((Int32) -> Bool)? = nil) throws -> [String] {
+        try writeAtomicallyReportingStatus(data, to: key, durable: durable, replacing: replacing, replacingOnly: approve).created
+    }
+
+    /// `writeAtomically`, with the written file's status from its own descriptor once in place
+    /// (`TemporaryFile.installedStatus`; nil when it moved while being installed).
+    public func writeAtomicallyReportingStatus(_ data: Data, to key: ObjectKey, durable: Bool = true, replacing: Bool = true,
+                                               replacingOnly approve: ((Int32) -> Bool)? = nil) throws -> (created: [String], status: FileStatus?) {
         let file = try createTemporary(for: key)
         do {
             try file.write(data)
-            if let approve { return try file.commit(durable: durable, replacingOnly: approve) }
-            return try file.commit(durable: durable, replacing: replacing)
+            let created: [String]
+            if let approve { created = try file.commit(durable: durable, replacingOnly: approve) } else {
+                created = try file.commit(durable: durable, replacing: replacing)
+            }
+            return (created, file.installedStatus.map(FileStatus.init))
         } catch {
             file.discard()
             throw error
@@ -642,6 +652,11 @@ public final class TemporaryFile: @unchecked Sendable {
     /// The file's `stat` taken at `commit`, just before it was moved into place (its identity:
     /// device, inode, size and modification time do not change with the rename).
     public private(set) var committedStatus: stat?
+    /// The file's `stat` from its own descriptor once it is in place (after the move, before the
+    /// descriptor is closed): what a record of the file written holds, never a later stat by
+    /// path (a file moved over the name, or the file changed, since). Nil when its size or
+    /// modification time moved since `committedStatus` (someone wrote to it meanwhile).
+    public private(set) var installedStatus: stat?
 
     init(folder: Int32, ownsFolder: Bool, fd: Int32, temporaryName: String, finalName: String, key: String, createdFolders: [String],
          anonymous: Bool, keepingLinks: Bool = false) {
@@ -758,7 +773,15 @@ public final class TemporaryFile: @unchecked Sendable {
     }
 
     private func closeDescriptor() {
-        if fd >= 0 { close(fd); fd = -1 }
+        guard fd >= 0 else { return }
+        if let before = committedStatus {
+            var now = stat()
+            if fstat(fd, &now) == 0, now.st_size == before.st_size, now.st_mtim.tv_sec == before.st_mtim.tv_sec,
+               now.st_mtim.tv_nsec == before.st_mtim.tv_nsec, now.st_ino == before.st_ino, now.st_dev == before.st_dev {
+                installedStatus = now
+            }
+        }
+        close(fd); fd = -1
     }
 
     /// Moves the file into place over a file the caller owns, checked after the move, with no

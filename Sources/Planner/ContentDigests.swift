@@ -59,6 +59,9 @@ public final class ContentDigests: @unchecked Sendable {
     /// Paths remembered since the last `takePending` (their records are in `cache`).
     private var pending: PathSet = []
     public let racyMargin: Int64
+    /// Set by `build --verify`: no stat is trusted, every file is read again (attack 20's B2: other
+    /// bytes under the very stat the cache knows). Set before planning, never while hashing.
+    public var rereading = false
 
     public init(disk: any Disk, cache: PathDictionary<FileRecord>, racyMargin: Int64 = 1_000_000_000) {
         self.disk = disk
@@ -111,7 +114,7 @@ public final class ContentDigests: @unchecked Sendable {
     /// What the cache knows of `path` when it has exactly that stat and may be trusted without
     /// reading the file (what `content(of:)` answers without reading); nil when it must be read.
     public func cached(_ path: String, stat: FileStat) -> Content? {
-        guard let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
+        guard !rereading, let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
               known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
               known.width != Self.truncatedWidth, known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
               // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
@@ -146,6 +149,11 @@ public final class ContentDigests: @unchecked Sendable {
 
     /// The width recorded for a file cut short: never a cache hit, so it is checked again.
     static let truncatedWidth = -2
+
+    /// The stat the cache holds for `path` (the one its digest was taken or written with).
+    public func stat(for path: String) -> FileStat? {
+        lock.withLock { cache[path] }.map { FileStat(size: $0.size, mtime: $0.mtime, inode: UInt64(bitPattern: $0.inode), ctime: $0.ctime) }
+    }
 
     public func record(for path: String) -> FileRecord? { lock.withLock { cache[path] }?.record(path: path) }
 

@@ -54,6 +54,13 @@ public protocol Disk: ObjectLister {
     /// (`DiskError.appeared`). Nothing at `path`: created only if the name is still free.
     @discardableResult
     func writeAtomically(_ data: Data, to path: String, replacingOnly digest: String) throws -> [String]
+    /// An output's write: `writeAtomically` (`replacingOnly` when `digest` is given), returning
+    /// also the written file's stat and identity taken from its own descriptor once in place,
+    /// never a later stat by path: a file changed or moved over the name after Derive wrote it
+    /// is not recorded as Derive's (attack 20's B3). Nil stat: the file moved while it was
+    /// installed (its bytes are not vouched for).
+    func writeOutput(_ data: Data, to path: String, replacing: Bool, replacingOnly digest: String?) throws
+        -> (created: [String], stat: FileStat?, identity: FileIdentity?)
     /// Removes the regular file at `path` only if its bytes hash to `digest` (checked on the
     /// open file). False when something else is there; true when removed or already gone.
     func remove(_ path: String, ifDigest digest: String) throws -> Bool
@@ -77,6 +84,13 @@ extension Disk {
     @discardableResult
     public func writeAtomically(_ data: Data, to path: String) throws -> [String] {
         try writeAtomically(data, to: path, replacing: true)
+    }
+
+    /// A disk with no descriptors (in memory): the write, then the stat at `path`.
+    public func writeOutput(_ data: Data, to path: String, replacing: Bool, replacingOnly digest: String?) throws
+        -> (created: [String], stat: FileStat?, identity: FileIdentity?) {
+        let created = try digest.map { try writeAtomically(data, to: path, replacingOnly: $0) } ?? writeAtomically(data, to: path, replacing: replacing)
+        return (created, stat(path), FileIdentity.ofRegularFile(path))
     }
 
     public func stats(_ paths: [String]) -> [FileStat?] { paths.map { stat($0) } }
@@ -305,6 +319,18 @@ public struct RealDisk: Disk {
         try write(to: path) { folder, key in
             try folder.writeAtomically(data, to: key, replacingOnly: { fd in Self.digest(of: fd) == digest })
         }
+    }
+
+    public func writeOutput(_ data: Data, to path: String, replacing: Bool, replacingOnly digest: String?) throws
+        -> (created: [String], stat: FileStat?, identity: FileIdentity?) {
+        var status: FileStatus?
+        let created = try write(to: path) { folder, key in
+            let written = try folder.writeAtomicallyReportingStatus(data, to: key, replacing: replacing,
+                                                                    replacingOnly: digest.map { digest in { fd in Self.digest(of: fd) == digest } })
+            status = written.status
+            return written.created
+        }
+        return (created, status.map(FileStat.init), status.map { FileIdentity(device: $0.device, inode: $0.inode) })
     }
 
     /// Opens the folder `path` is written in (its bucket's, confined, or its parent's), runs `write`

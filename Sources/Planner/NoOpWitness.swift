@@ -433,6 +433,7 @@ public struct NoOpWitness: Sendable {
     public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String] = [], disk: any Disk, valid: Bool, adoptedUnverified: Int = 0,
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
+                            settled: (String, FileStat) -> Bool = { _, _ in true },
                             racyMargin: Int64 = 1_000_000_000) {
         let path = inputs.manifest.stateFolder + "/" + fileName
         let sorted = outputs.sortedByBytes()
@@ -440,7 +441,7 @@ public struct NoOpWitness: Sendable {
         guard valid, let snapshot, snapshot.manifestNewest < snapshot.taken - racyMargin,
               let vouched = racyInputDigests(snapshot, since: snapshot.taken - racyMargin, disk: disk, planDigest: planDigest),
               let now = Self.outputs(inputs, outputs: sorted, left: left.sortedByBytes(), disk: disk),
-              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, disk: disk, expected: expected) else {
+              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, disk: disk, expected: expected, settled: settled) else {
             try? disk.remove(path)
             TouchedInputs.remove(inputs, disk: disk)
             return
@@ -475,11 +476,21 @@ public struct NoOpWitness: Sendable {
 
     /// `=digest "file"` lines for the files changed at or after `since`; nil when one of them no
     /// longer has the stat just taken, or differs from what the build recorded for it.
+    /// A file whose stat now is not `settled` (not the stat the build wrote it with or planned
+    /// with: changed since, however long ago) is read too, and must hold the bytes the build
+    /// recorded (attack 20's B3: an output edited while the build still ran).
     private static func racyDigests(_ paths: [String], _ stats: [FileStat?], since: Int64, disk: any Disk,
-                                    expected: (String) -> String?) -> [String]? {
+                                    expected: (String) -> String?, settled: (String, FileStat) -> Bool) -> [String]? {
         var lines: [String] = []
         for (file, stat) in zip(paths, stats) {
-            guard let stat, stat.changed >= since else { continue }
+            guard let stat else { continue }
+            if stat.changed < since {
+                guard !settled(file, stat) else { continue }
+                // Not recent, so not kept as racy: its bytes must be the build's, or no witness.
+                guard let wanted = expected(file), let bytes = try? disk.read(file), disk.stats([file]).first == .some(stat),
+                      ContentDigests.digest(bytes) == wanted else { return nil }
+                continue
+            }
             // Stat, read, stat: the bytes hashed are the ones that stat describes.
             guard let bytes = try? disk.read(file), disk.stats([file]).first == .some(stat) else { return nil }
             let digest = ContentDigests.digest(bytes)
