@@ -34,14 +34,15 @@ final class WatchSession: @unchecked Sendable {
 
     /// `manifestText` replaces the default manifest (sources stay in photos/src, outputs are expected in photos/out).
     /// `prepare` runs on the project folder before the watch starts.
-    init(width: Int = 64, quiet: Bool = true, manifestText: String? = nil, prepare: (URL) throws -> Void = { _ in }) throws {
+    /// `arguments`: more options for `derive build --watch` (`--jobs 1`).
+    init(width: Int = 64, quiet: Bool = true, manifestText: String? = nil, arguments: [String] = [], prepare: (URL) throws -> Void = { _ in }) throws {
         root = try CLI.temporaryFolder()
         try FileManager.default.createDirectory(at: root.appendingPathComponent("photos/src"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: sources.appendingPathComponent("a.jpg"))
         try Data((manifestText ?? Self.manifestText(width: width)).utf8).write(to: manifest)
         try prepare(root)
         process.executableURL = CLI.executable
-        process.arguments = ["build", "--watch"] + (quiet ? ["--quiet"] : []) + [manifest.path]
+        process.arguments = ["build", "--watch"] + (quiet ? ["--quiet"] : []) + arguments + [manifest.path]
         process.currentDirectoryURL = root
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
