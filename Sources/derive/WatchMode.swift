@@ -20,15 +20,6 @@ struct WatchMode {
     static let longestWait: Double = 2
     /// How soon a rebuild the lock refused is tried again.
     static let retryAfter: Double = 1
-    /// While idle, a no-op check (the stat pass `derive build` makes when nothing is to do) runs
-    /// this often, and once right after each build: it catches what inotify does not report (an
-    /// edit through a hard link whose other name is outside the watched folders, a network file
-    /// system, an output changed while the build that wrote it ran). A check that takes long
-    /// (a very large project) is spaced out to cost at most `recheckShare` of one core.
-    static let recheckEvery: Double = 5
-    static let recheckShare: Double = 0.02
-    /// What `waitForChanges` returns when the no-op check, not inotify, found the outputs stale.
-    static let recheckMarker = "(a change inotify did not report)"
 
     /// What the watch follows, from the last manifest that loaded.
     struct Watched: Equatable {
@@ -147,10 +138,6 @@ struct WatchMode {
         var changed: [String] = []
         /// Changes seen before the next wait (read from a watcher replaced after a build).
         var carried: [String] = []
-        /// Whether the periodic no-op check may run: only while the last build left a witness that
-        /// holds (a build with failures or files left in place leaves none, and checking would
-        /// only rebuild the same failures again and again).
-        var recheck = false
         while true {
             let started = Date()
             let outcome = attempt(workers: workers)
@@ -197,11 +184,7 @@ struct WatchMode {
             }
             let what = first ? "" : Self.describe(changed) + ": "
             let seconds = String(format: "%.2f s", Date().timeIntervalSince(started))
-            let byRecheck = changed == [Self.recheckMarker]
             switch outcome {
-            case .built(let result) where byRecheck && result.succeeded && result.summary.hasPrefix("Nothing to do"):
-                // The check found no witness, the build nothing to do: not a change worth a line.
-                break
             case .built(let result):
                 Self.say("\(what)\(result.summary)\(result.succeeded ? "" : " (errors above)")\(first ? " Watching \(watcher?.count ?? 0) folders (Ctrl-C stops)." : "")")
             case .refused:
@@ -210,26 +193,10 @@ struct WatchMode {
                 Self.say("\(what)not built (errors above, \(seconds)); the previous outputs stay. Watching.")
             }
             first = false
-            var pending = carried
+            let pending = carried
             carried = []
-            // Right after a build that succeeded: what it left is checked as `derive build` would
-            // (an edit inotify could not report, made while it ran, is caught now). Stale at once
-            // after a build the check itself asked for: its witness does not hold (files left in
-            // place), so the periodic check is off until inotify reports a change.
-            var lastCheck = Date()
-            var checkCost = 0.0
-            if pending.isEmpty, case .built(let result) = outcome, result.succeeded {
-                let checked = Self.upToDate(command.manifest)
-                checkCost = checked.seconds
-                lastCheck = Date()
-                recheck = checked.upToDate || !byRecheck
-                if !checked.upToDate && !byRecheck { pending = [Self.recheckMarker] }
-            } else if !outcome.isRefused {
-                recheck = false
-            }
             guard let next = try waitForChanges(watcher!, watched: watched, written: written, writtenFolders: writtenFolders, pending: pending, stop: stop,
-                                                retry: outcome.isRefused ? Self.retryAfter : nil,
-                                                recheckAt: recheck ? lastCheck.addingTimeInterval(max(Self.recheckEvery, checkCost / Self.recheckShare)) : nil) else { return }
+                                                retry: outcome.isRefused ? Self.retryAfter : nil) else { return }
             changed = next
             // A source root replaced (moved away, removed, made again, or a folder above it): the old
             // watches follow the old folder's inode, so watch the folder now at that path before building.
@@ -297,24 +264,13 @@ struct WatchMode {
         }
     }
 
-    /// Whether a no-op check finds the outputs up to date now, and how long it took.
-    static func upToDate(_ manifest: ManifestArgument) -> (upToDate: Bool, seconds: Double) {
-        let started = Date()
-        // Read-only (no witness refresh): watch takes the build lock only while it builds.
-        let count = Workspace.unchanged(manifest, refresh: false).count
-        return (count != nil, Date().timeIntervalSince(started))
-    }
-
     /// Waits for the next burst of relevant changes and returns their paths; nil when stopped.
-    /// `recheckAt`: when idle until then, a no-op check runs (again every `recheckEvery` or
-    /// more); outputs found stale return `recheckMarker`.
     private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: PathDictionary<FileState>,
                                 writtenFolders: PathDictionary<FolderState>, pending: [String] = [], stop: StopSignal,
-                                retry: Double?, recheckAt: Date? = nil) throws -> [String]? {
+                                retry: Double?) throws -> [String]? {
         var changed: [String] = pending
         var firstChange: Date? = pending.isEmpty ? nil : Date()
         let retryAt = retry.map { Date().addingTimeInterval($0) }
-        var recheckAt = recheckAt
         while true {
             var timeout: Int32 = -1
             if let firstChange {
@@ -322,8 +278,6 @@ struct WatchMode {
                 timeout = Int32(max(0, left) * 1000)
             } else if let retryAt {
                 timeout = Int32(max(0, retryAt.timeIntervalSinceNow) * 1000)
-            } else if let recheckAt {
-                timeout = Int32(max(0, recheckAt.timeIntervalSinceNow) * 1000)
             }
             var descriptors = [pollfd(fd: watcher.descriptor, events: Int16(POLLIN), revents: 0),
                                pollfd(fd: stop.descriptor, events: Int16(POLLIN), revents: 0)]
@@ -333,12 +287,6 @@ struct WatchMode {
             if ready == 0 {
                 if !changed.isEmpty { return changed }
                 if retryAt != nil { return ["(retry after the lock)"] }
-                if let due = recheckAt, due.timeIntervalSinceNow <= 0 {
-                    let checked = Self.upToDate(command.manifest)
-                    if stop.isSet { return nil }
-                    if !checked.upToDate { return [Self.recheckMarker] }
-                    recheckAt = Date().addingTimeInterval(max(Self.recheckEvery, checked.seconds / Self.recheckShare))
-                }
                 continue
             }
             do {
@@ -422,8 +370,6 @@ struct WatchMode {
     /// named first (an editor's swap file, saved and renamed away, is only counted).
     static func describe(_ changed: [String]) -> String {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).resolvingSymlinksInPath().path
-        if changed == [recheckMarker] { return "outputs found stale by the no-op check (a change inotify did not report)" }
-        let changed = changed.count > 1 ? changed.filter { $0 != recheckMarker } : changed
         let existing = changed.filter { FileManager.default.fileExists(atPath: $0) }
         let shown = (existing + changed).first.map { $0.hasPrefix(cwd + "/") ? String($0.dropFirst(cwd.count + 1)) : $0 } ?? "?"
         return changed.count > 1 ? "\(shown) and \(changed.count - 1) more changed" : "\(shown) changed"
