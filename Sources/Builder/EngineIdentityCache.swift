@@ -173,6 +173,8 @@ public enum EngineIdentityCache {
             folders += [home + "/.fonts", home + "/.local/share/fonts", home + "/.cache/fontconfig"]
         }
         if let cache = environment["XDG_CACHE_HOME"], !cache.isEmpty { folders.append(cache + "/fontconfig") }
+        // Debian's 50-user.conf reads fonts from `$XDG_DATA_HOME/fonts` when it is set.
+        if let data = environment["XDG_DATA_HOME"], !data.isEmpty { folders.append(data + "/fonts") }
         return folders
     }
 

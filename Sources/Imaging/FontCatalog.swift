@@ -47,7 +47,7 @@ public enum FontCatalog {
     /// Whether fontconfig has `family` itself (not a substitute), case-insensitively.
     public static func isInstalled(family: String) -> Bool {
         guard let family = self.family(for: family) else { return false }
-        return (try? match(family)) != nil
+        return match(family) != nil
     }
 
     /// A font as fontconfig resolves it: its file and how its glyphs are drawn (antialiasing,
@@ -59,7 +59,7 @@ public enum FontCatalog {
     }
 
     /// The exact family match; nil when fontconfig would substitute another.
-    static func match(_ family: String) throws -> Resolved? {
+    static func match(_ family: String) -> Resolved? {
         // FcNameParse reads '-', ':', ',' and '\\' as syntax: escape them.
         var pattern = ""
         for character in family {
@@ -92,7 +92,7 @@ public enum FontCatalog {
             guard let family = family(for: type) else {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250", "watermark: unknown font '\(type)'", action: Watermark.name, parameter: "type")
             }
-            guard let resolved = try match(family) else {
+            guard let resolved = match(family) else {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250",
                                    "watermark: font family '\(family)' is not installed (list the installed families with: fc-list : family)",
                                    action: Watermark.name, parameter: "type")
