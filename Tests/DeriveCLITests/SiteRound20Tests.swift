@@ -3,7 +3,8 @@ import ImagingCore
 import Testing
 
 /// Issue #13 after attack 20 (static): an animated GIF showed as a still on the page `derive init`
-/// writes (A1: the picture offered the still AVIF first, its WebP was animated).
+/// writes (A1: the picture offered the still AVIF first, its WebP was animated); that page
+/// over-downloaded and logged a 404 (L1, L3); `derive html` printed relative addresses silently (L5).
 @Suite(.serialized) struct SiteRound20Tests {
     static func json(_ url: URL) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
@@ -63,5 +64,54 @@ import Testing
         #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == html)
         // A no-op and `check` agree with the index written.
         #expect(try CLI.run(["check"], in: folder).status == 0)
+    }
+
+    // MARK: L1, L3: the page init writes
+
+    /// Attack 20's L1 and L3: the page `derive init` writes showed each picture in its 60em
+    /// column with the index's full-width `sizes` (a 1280 px window downloaded the 1600 px file
+    /// for a 960 px box), and had no icon (every load logged a 404 for /favicon.ico). It now
+    /// gives the pictures its column's sizes and an empty icon.
+    @Test func theInitPageGivesItsColumnsSizesAndAnIcon() throws {
+        let folder = try SiteConventionsTests.project(["photos/lake.jpg": "landscape.jpg"])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(try CLI.run(["init", "photos"], in: folder).status == 0)
+        let page = try String(contentsOf: folder.appendingPathComponent("_site/index.html"), encoding: .utf8)
+        #expect(page.contains("<link rel=\"icon\" href=\"data:,\">"), "\(page)")
+        #expect(page.contains("const sizes = \"(max-width: 62em) calc(100vw - 2em), 60em\";"), "\(page)")
+        #expect(page.contains("max-width:60em;padding:0 1em"), "the column the sizes describe: \(page)")
+        // The index's html carries the default sizes the page replaces, written exactly once per element.
+        #expect(try CLI.run(["build", "--quiet"], in: folder).status == 0)
+        let index = try Self.json(folder.appendingPathComponent("_site/derive-index.json"))
+        let (_, picture) = try Self.picture(index, "images/lake.jpg")
+        let html = try #require(picture["html"] as? String), sizes = try #require(picture["sizes"] as? String)
+        #expect(page.contains("picture.html.split('sizes=\"' + picture.sizes + '\"').join('sizes=\"' + sizes + '\"')"), "\(page)")
+        #expect(html.components(separatedBy: "sizes=\"\(sizes)\"").count - 1 == 3, "\(html)")
+    }
+
+    // MARK: L5: relative addresses from derive html
+
+    /// Attack 20's L5: with init's `url: .`, `derive html` printed `./NAME` addresses, which break
+    /// in a page anywhere but `_site/` itself, and said nothing. The HTML is unchanged (a page in
+    /// `_site/` uses it) and standard error says what the addresses resolve against; a root
+    /// `url:` prints no note.
+    @Test func derivesHtmlSaysWhenItsAddressesAreRelative() throws {
+        let folder = try SiteConventionsTests.project(["photos/lake.jpg": "landscape.jpg"])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(try CLI.run(["init", "photos"], in: folder).status == 0)
+        #expect(try CLI.run(["build", "--quiet"], in: folder).status == 0)
+        let relative = try CLI.run(["html", "photos/lake.jpg", "--rule", "responsive"], in: folder)
+        #expect(relative.status == 0, "\(relative.stderr)")
+        #expect(String(decoding: relative.stdout, as: UTF8.self).contains("src=\"./lake-"))
+        #expect(relative.stderr.contains("the addresses are relative (./lake-"), "\(relative.stderr)")
+        #expect(relative.stderr.contains("set the bucket's url: to where its folder is served from the site's root"), "\(relative.stderr)")
+        let manifest = folder.appendingPathComponent("derive.yaml")
+        let text = try String(contentsOf: manifest, encoding: .utf8)
+        try Data(text.replacingOccurrences(of: "url: .  ", with: "url: /site").utf8).write(to: manifest)
+        #expect(try CLI.run(["build", "--quiet"], in: folder).status == 0)
+        let rooted = try CLI.run(["html", "photos/lake.jpg", "--rule", "responsive"], in: folder)
+        #expect(rooted.status == 0, "\(rooted.stderr)")
+        #expect(String(decoding: rooted.stdout, as: UTF8.self).contains("src=\"/site/lake-"))
+        #expect(rooted.stderr.isEmpty, "\(rooted.stderr)")
     }
 }
