@@ -948,8 +948,13 @@ struct NothingToRender: DerivativeRenderer {
 
 extension BuildSession {
     /// The pictures of one source (`bucket/key`) from recorded outputs: what `derive html` prints.
+    /// An animated source's pictures offer the formats that keep its frames first, as the index's do.
     public func pictures(of source: String, records: PathDictionary<OutputRecord>) -> [Picture] {
-        Picture.sets(records.values.filter { PathKey.same($0.source, source) }.sorted { PathKey.ordered($0.path, $1.path) }, manifest: manifest)
+        let mine = records.values.filter { PathKey.same($0.source, source) }.sorted { PathKey.ordered($0.path, $1.path) }
+        let animated = openedPlanner.map { planner in
+            ControlFileTargets.sourceSizes(mine, manifest: manifest, digests: planner.digests, disk: planner.disk).values.contains(where: \.animated)
+        } ?? false
+        return Picture.sets(mine, manifest: manifest, animated: animated)
     }
 
     /// The pictures of one source as a build of `plan` would leave them recorded without

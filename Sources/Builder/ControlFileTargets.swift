@@ -135,7 +135,7 @@ struct ControlFileTargets {
             let knownPlaceholders = SummaryShape.recorded(placeholders: try planner.store.placeholders())
             let colours = Self.sourceColours(outputs, known: knownColours)
             let placeholders = Self.placeholders(outputs, manifest: manifest, known: knownPlaceholders)
-            let sizes = Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests)
+            let sizes = Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests, disk: planner.disk)
             // With a state: what it and the sources say the index holds, to tell a hand edit.
             if planner.store.existed {
                 known = IndexAdoption.KnownFields(colours: colours, placeholders: placeholders, sizes: sizes,
@@ -303,13 +303,16 @@ struct ControlFileTargets {
                                        indexBucket: PathKey.bucket(of: recordedPath))
     }
 
-    /// The displayed sizes of the outputs' sources, as read with their digests.
-    static func sourceSizes(_ outputs: [OutputRecord], manifest: Manifest, digests: ContentDigests) -> PathDictionary<SourceSize> {
+    /// The displayed sizes of the outputs' sources, as read with their digests, and whether each
+    /// is an animation (`SourceAnimation`: only GIF and WebP sources are read for it).
+    static func sourceSizes(_ outputs: [OutputRecord], manifest: Manifest, digests: ContentDigests, disk: any Disk) -> PathDictionary<SourceSize> {
         var sizes: PathDictionary<SourceSize> = [:]
         for source in PathSet(outputs.map(\.source)) {
-            guard let bucket = manifest.bucket(named: IndexWriter.bucket(source)),
-                  let record = digests.record(for: bucket.path + "/" + IndexWriter.key(source)), record.width > 0, record.height > 0 else { continue }
-            sizes[source] = SourceSize(width: record.width, height: record.height)
+            guard let bucket = manifest.bucket(named: IndexWriter.bucket(source)) else { continue }
+            let path = bucket.path + "/" + IndexWriter.key(source)
+            guard let record = digests.record(for: path), record.width > 0, record.height > 0 else { continue }
+            sizes[source] = SourceSize(width: record.width, height: record.height,
+                                       animated: SourceAnimation.isAnimated(path, format: record.format, disk: disk))
         }
         return sizes
     }

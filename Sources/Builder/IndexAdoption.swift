@@ -79,7 +79,9 @@ enum IndexAdoption {
         var logicals: PathDictionary<String> = [:]
         for (source, entry) in sources {
             guard entry.members != nil, let derivatives = entry["derivatives"]?.array else { return false }
-            if let width = entry["width"]?.int, let height = entry["height"]?.int { sizes[source] = SourceSize(width: width, height: height) }
+            if let width = entry["width"]?.int, let height = entry["height"]?.int {
+                sizes[source] = SourceSize(width: width, height: height, animated: entry["animated"]?.bool ?? false)
+            }
             if let colour = entry["color"]?.string { colours[source] = colour }
             if let placeholder = entry["placeholder"], placeholder.members != nil {
                 placeholders[source] = IndexWriter.Placeholder(image: placeholder["src"]?.string ?? "", thumbhash: placeholder["thumbhash"]?.string ?? "")

@@ -22,6 +22,7 @@ enum IndexJSON {
         var array: [Value]? { if case .array(let items) = self { return items } else { return nil } }
         var string: String? { if case .string(let text) = self { return text } else { return nil } }
         var int: Int? { if case .integer(let number) = self { return number } else { return nil } }
+        var bool: Bool? { if case .bool(let value) = self { return value } else { return nil } }
 
         /// The first member whose key has exactly these bytes.
         subscript(key: String) -> Value? {

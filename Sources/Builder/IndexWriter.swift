@@ -4,7 +4,8 @@ import Manifest
 import Planner
 import ProcessLanguage
 
-/// The JSON index for site generators. Version 2 (`json`): per source, its displayed size, its
+/// The JSON index for site generators. Version 2 (`json`): per source, its displayed size
+/// (and `animated` for an animation), its
 /// derivatives (path, key, URL, size, format, bytes, ACL, style or matrix values) and one
 /// `picture` per rule (and style): a `srcset` per format and ready HTML. Version 1 (`legacyJSON`)
 /// is kept only to recognise an index older Derive wrote (adoption from the lock).
@@ -49,6 +50,8 @@ enum IndexWriter {
             lines.append("    \(quote(source)): {")
             if let size = sourceSizes[source] {
                 lines.append("      \"width\": \(size.width), \"height\": \(size.height),")
+                // Only for an animation: every other index keeps its bytes.
+                if size.animated { lines.append("      \"animated\": true,") }
             }
             if let colour = sourceColours[source] { lines.append("      \"color\": \(quote(colour)),") }
             if let placeholder = placeholders[source] {
@@ -76,7 +79,7 @@ enum IndexWriter {
                 lines.append("        {" + fields.joined(separator: ", ") + "}" + (position < records.count - 1 ? "," : ""))
             }
             lines.append("      ],")
-            let pictures = Picture.sets(records, manifest: manifest)
+            let pictures = Picture.sets(records, manifest: manifest, animated: sourceSizes[source]?.animated ?? false)
             lines.append("      \"pictures\": {" + (pictures.isEmpty ? "}" : ""))
             for (position, picture) in pictures.enumerated() {
                 lines.append("        \(quote(picture.name)): {")

@@ -1,13 +1,17 @@
 import Confinement
 import Foundation
 import Manifest
+import ImagingCore
 import Planner
 
 /// A source's displayed size (EXIF orientation applied), as the planner read it from the header.
 public struct SourceSize: Sendable, Hashable {
     public var width: Int
     public var height: Int
-    public init(width: Int, height: Int) { self.width = width; self.height = height }
+    /// An animation (a GIF or WebP of more than one frame): its pictures offer first the formats
+    /// that keep the frames (WebP, GIF), not a still AVIF.
+    public var animated: Bool
+    public init(width: Int, height: Int, animated: Bool = false) { self.width = width; self.height = height; self.animated = animated }
 }
 
 /// One responsive image: a source's outputs under one rule (and one style), grouped by format
@@ -34,8 +38,11 @@ public struct Picture: Sendable, Hashable {
     public var source: String
     public var rule: String
     public var style: String?
-    /// Modern formats first (AVIF, WebP), then the others.
+    /// Modern formats first (AVIF, WebP), then the others; for an animated source, the formats
+    /// that keep its frames (WebP, GIF) before all others.
     public var formats: [FormatGroup]
+    /// The source is an animation (`SourceSize.animated`).
+    public var animated: Bool = false
 
     /// Formats a browser shows, best first, with their MIME types; other outputs (JSON, HEIC,
     /// TIFF, BMP) are listed as derivatives but take no part in a picture.
@@ -44,15 +51,31 @@ public struct Picture: Sendable, Hashable {
         ("jpg", "image/jpeg", false), ("png", "image/png", false), ("gif", "image/gif", false),
     ]
 
+    /// Formats whose outputs keep an animated source's frames (README: other outputs take the first frame).
+    static let animationFormats: Set<String> = ["webp", "gif"]
+
+    /// Whether the picture offers only the formats that keep the animation: an animated source
+    /// with an output in one of them. A browser takes the first `<source>` whose type it shows,
+    /// so a still AVIF offered before an animated WebP shows a still picture (attack 20's A1).
+    var keepsAnimation: Bool { animated && formats.contains { Self.animationFormats.contains($0.format) } }
+
     /// The `<img>` fallback's format: the first legacy format there is (JPEG, PNG, GIF), else the
-    /// last modern one (WebP before AVIF, which more browsers show).
+    /// last modern one (WebP before AVIF, which more browsers show). For an animation, a GIF
+    /// when there is one (every browser shows its frames), else the first legacy format, else
+    /// the animated WebP.
     public var fallback: FormatGroup {
-        formats.first { group in Self.webFormats.contains { $0.format == group.format && !$0.modern } } ?? formats.last!
+        let legacy = formats.first { group in Self.webFormats.contains { $0.format == group.format && !$0.modern } }
+        guard keepsAnimation else { return legacy ?? formats.last! }
+        return formats.first { $0.format == "gif" } ?? legacy ?? formats.first { Self.animationFormats.contains($0.format) }!
     }
 
-    /// The `<source>` elements: each modern format other than the fallback's.
+    /// The `<source>` elements: each modern format other than the fallback's; for an animation,
+    /// only those that keep its frames (never a still AVIF a browser would take first).
     public var modernSources: [FormatGroup] {
-        formats.filter { group in group.format != fallback.format && Self.webFormats.contains { $0.format == group.format && $0.modern } }
+        formats.filter { group in
+            group.format != fallback.format && Self.webFormats.contains { $0.format == group.format && $0.modern }
+                && (!keepsAnimation || Self.animationFormats.contains(group.format))
+        }
     }
 
     /// The `<img src>`: the fallback's widest candidate (its width and height reserve the layout).
@@ -96,14 +119,16 @@ public struct Picture: Sendable, Hashable {
     }
 
     /// The pictures of one source's outputs, by name.
-    static func sets(_ records: [OutputRecord], manifest: Manifest) -> [Picture] {
+    /// `animated`: the source is an animation; its pictures put the formats that keep the
+    /// frames first.
+    static func sets(_ records: [OutputRecord], manifest: Manifest, animated: Bool = false) -> [Picture] {
         var groups: [String: [OutputRecord]] = [:]
         for record in records where webFormats.contains(where: { $0.format == record.format }) && record.width > 0 {
             groups[record.rule + (record.style.map { "/" + $0 } ?? ""), default: []].append(record)
         }
         return groups.keys.sorted().map { name in
             let members = groups[name]!
-            let formats = webFormats.compactMap { web -> FormatGroup? in
+            var formats = webFormats.compactMap { web -> FormatGroup? in
                 var seen: Set<Int> = []
                 let candidates = members.filter { $0.format == web.format }
                     .sorted { $0.width != $1.width ? $0.width < $1.width : PathKey.ordered($0.path, $1.path) }
@@ -111,11 +136,40 @@ public struct Picture: Sendable, Hashable {
                     .map { Candidate(url: IndexWriter.url($0.path, manifest: manifest), width: $0.width, height: $0.height, bytes: $0.size) }
                 return candidates.isEmpty ? nil : FormatGroup(format: web.format, type: web.type, candidates: candidates)
             }
-            return Picture(name: name, source: members[0].source, rule: members[0].rule, style: members[0].style, formats: formats)
+            if animated, formats.contains(where: { animationFormats.contains($0.format) }) {
+                formats = formats.filter { animationFormats.contains($0.format) } + formats.filter { !animationFormats.contains($0.format) }
+            }
+            return Picture(name: name, source: members[0].source, rule: members[0].rule, style: members[0].style, formats: formats,
+                           animated: animated)
         }
     }
 }
 
 extension String {
     func leftPadded(to length: Int) -> String { String(repeating: "0", count: max(0, length - count)) + self }
+}
+
+/// Whether a source is an animation (more than one frame, as the engine reads its pages): only a
+/// GIF or a WebP can be. Read when the index is made (never on a no-op, which the witness
+/// answers): a WebP's first 30 bytes (VP8X's animation flag), and only when that flag is set or
+/// the source is a GIF, the file itself to count its frames, up to `readLimit` bytes.
+enum SourceAnimation {
+    /// A larger GIF or flagged WebP is taken as a still: a source that large renders only under a
+    /// raised `--max-bytes`.
+    static let readLimit = 64 << 20
+
+    static func isAnimated(_ path: String, format: String, disk: any Disk) -> Bool {
+        switch format {
+        case "webp":
+            guard let head = try? disk.head(path, bytes: 30), head.count == 30,
+                  head.prefix(4).elementsEqual("RIFF".utf8), head.dropFirst(8).prefix(8).elementsEqual("WEBPVP8X".utf8),
+                  head[head.startIndex + 20] & 0x02 != 0 else { return false }
+        case "gif":
+            break
+        default:
+            return false
+        }
+        guard let data = try? disk.read(path, maxBytes: readLimit) else { return false }
+        return (SourceHeader.read(data)?.frames ?? 1) > 1
+    }
 }

@@ -211,6 +211,18 @@ struct ControlFiles {
                                       hint: "write outputs to another folder")
                 }
             }
+            // Watermark images: an output never lands on an object a rule stamps (attack 20's
+            // build L1: only the plan refused it, "is a source or a control file").
+            for other in outlines {
+                guard let sourceName = other.sourceBucket, let source = buckets.first(where: { $0.bucket.name == sourceName }) else { continue }
+                for mark in Set(other.watermarkKeys).sorted() {
+                    guard let key = target.folder.key(of: FileSystemPath(manifest: source.bucket.path + "/" + mark)),
+                          outline.outputPatterns.contains(where: { $0.matches(key) }) else { continue }
+                    let message = "outputs of rule \(outline.label) may overwrite the watermark image \(sourceName)/\(mark) that rule \(other.label) reads"
+                    guard reported.insert("\(at)\u{0}\(message)").inserted else { continue }
+                    diagnostics.error(at, message, hint: "write outputs to another folder, or keep watermark images out of the rules' outputs")
+                }
+            }
             for other in outlines {
                 guard let from = other.from, let sourceName = other.sourceBucket,
                       let source = buckets.first(where: { $0.bucket.name == sourceName }),

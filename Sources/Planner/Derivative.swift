@@ -1,5 +1,6 @@
 import Confinement
 import Foundation
+import ImagingCore
 import Manifest
 import ProcessLanguage
 
@@ -280,6 +281,10 @@ struct Expansion {
     let disk: any Disk
     let digests: ContentDigests
     let identity: EngineIdentity
+    /// The manifest's byte limit, as the build's renderer applies it to a source's size.
+    var byteLimit: Limits {
+        Limits(maxBytes: manifest.limits.bytes, setBy: .manifest)
+    }
     /// Outputs the state knows about: never taken as sources.
     let knownOutputs: PathSet
 
@@ -490,6 +495,21 @@ struct Expansion {
         return "\(what); its files are not sources, and the outputs of sources that were below it are kept: \(fix), or exclude it in 'exclude:' (\(key)/**)"
     }
 
+    /// Why the build would refuse the source at `path` without reading it whole: a file over the
+    /// manifest's byte limit (the render's own check and message, from the size), or one whose
+    /// first bytes are no image format Derive reads (unless its digest is known already, where
+    /// `expand` checks the recorded format). Nil when it may be read and hashed.
+    func refusedUnread(_ path: String, stat: FileStat) -> String? {
+        do { try byteLimit.checkBytes(Int(clamping: stat.size)) } catch { return "\(error)" }
+        guard digests.cached(path, stat: stat) == nil, let head = try? disk.head(path, bytes: Self.sniffBytes),
+              ContentDigests.sniff(head).isEmpty else { return nil }
+        return Self.notAnImage
+    }
+
+    /// The bytes `ContentDigests.sniff` looks at.
+    static let sniffBytes = 12
+    static let notAnImage = "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)"
+
     /// `stat`: the source's stat when it was taken ahead (`ContentDigests.stats`).
     func expand(_ task: Task, stat: FileStat?? = nil) throws -> ([Derivative], [PlanFailure]) {
         let key = task.key
@@ -499,11 +519,16 @@ struct Expansion {
         let all = task.variants.count
         let found: ContentDigests.Content?
         do {
-            if case .some(let stat) = stat {
-                found = try digests.content(of: sourcePath, stat: stat)
-            } else {
-                found = try digests.content(of: sourcePath)
+            let taken: FileStat?
+            if case .some(let given) = stat { taken = given } else { taken = disk.stat(sourcePath) }
+            // What the build refuses before reading the file is refused here the same way, never
+            // read or hashed whole (attack 20's M4: a 4 GB file a glob matched was hashed on
+            // every plan, and again after every touch): over the byte limit from its size, not an
+            // image from its first bytes.
+            if identity.refusesNonImages, let taken, let refusal = refusedUnread(sourcePath, stat: taken) {
+                return ([], [PlanFailure(subject: source, message: refusal, derivatives: all)])
             }
+            found = try digests.content(of: sourcePath, stat: taken)
         } catch {
             return ([], [PlanFailure(subject: source, message: "cannot read the source: \(error)", derivatives: all)])
         }
@@ -515,8 +540,7 @@ struct Expansion {
         // What the build would refuse, seen from the bytes read for the digest: the source fails
         // here, as it would there, and its outputs are kept as they are.
         if identity.refusesNonImages, content.format.isEmpty {
-            return ([], [PlanFailure(subject: source, message: "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)",
-                                     derivatives: all)])
+            return ([], [PlanFailure(subject: source, message: Self.notAnImage, derivatives: all)])
         }
         if identity.refusesNonImages, let truncation = content.truncation {
             return ([], [PlanFailure(subject: source, message: "the source image is corrupt or truncated: \(truncation)", derivatives: all)])

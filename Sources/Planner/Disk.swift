@@ -41,6 +41,9 @@ public protocol Disk: ObjectLister {
     func read(_ path: String, maxBytes: Int) throws -> Data
     /// The file's SHA-256 digest and its first `headBytes` bytes, the file never held whole.
     func digestAndHead(_ path: String, headBytes: Int) throws -> (digest: String, head: Data)
+    /// The file's first `bytes` bytes (fewer when it is shorter), the rest never read: what a
+    /// file's format and header say, before deciding to read or hash it whole.
+    func head(_ path: String, bytes: Int) throws -> Data
     /// Writes `data` to a temporary file beside `path`, fsyncs it, renames it into place and
     /// fsyncs the folder, creating folders as needed; a crash leaves either the old file or the
     /// new one. Returns the folders it created (absolute, outermost first).
@@ -101,6 +104,9 @@ extension Disk {
         guard data.count <= maxBytes else { throw DiskError.tooLarge(path, size: data.count, limit: maxBytes) }
         return data
     }
+
+    /// The first `bytes` bytes of the file at `path`. A disk in memory reads it whole.
+    public func head(_ path: String, bytes: Int) throws -> Data { try read(path).prefix(bytes) }
 
     /// The SHA-256 digest of the file at `path` and its first `headBytes` bytes. A disk in memory
     /// reads it whole.
@@ -288,8 +294,8 @@ public struct RealDisk: Disk {
         }
     }
 
-    /// Streams the file through SHA-256 in 64 KiB pieces: a file of any size costs 64 KiB.
-    public func digestAndHead(_ path: String, headBytes: Int) throws -> (digest: String, head: Data) {
+    /// Opens the regular file at `path` for reading (confined inside a bucket, never through a link there).
+    private func openForReading(_ path: String) throws -> Int32 {
         let fd: Int32
         do {
             if let (root, key) = confined(path) {
@@ -302,6 +308,28 @@ public struct RealDisk: Disk {
                 _ = fcntl(fd, F_SETFL, O_RDONLY)
             }
         } catch let error as DiskError { throw error } catch { throw DiskError("cannot read \(path): \(error)") }
+        return fd
+    }
+
+    /// Reads at most `bytes` bytes from the start of the file: its length is never a cost.
+    public func head(_ path: String, bytes: Int) throws -> Data {
+        let fd = try openForReading(path)
+        defer { close(fd) }
+        var head = Data()
+        var buffer = [UInt8](repeating: 0, count: min(max(bytes, 0), 1 << 16))
+        while head.count < bytes {
+            let wanted = min(buffer.count, bytes - head.count)
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, wanted) }
+            if count < 0 { if errno == EINTR { continue }; throw DiskError("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if count == 0 { break }
+            head.append(contentsOf: buffer[0..<count])
+        }
+        return head
+    }
+
+    /// Streams the file through SHA-256 in 64 KiB pieces: a file of any size costs 64 KiB.
+    public func digestAndHead(_ path: String, headBytes: Int) throws -> (digest: String, head: Data) {
+        let fd = try openForReading(path)
         defer { close(fd) }
         guard let result = Self.digestAndHead(of: fd, headBytes: headBytes) else {
             throw DiskError("cannot read \(path): \(String(cString: strerror(errno)))")
@@ -493,6 +521,8 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
     private var clock: Int64 = 1_700_000_000_000_000_000
     private var nextInode: UInt64 = 1
     public private(set) var reads: [String] = []
+    /// Paths whose first bytes only were read (`head`).
+    public private(set) var heads: [String] = []
     /// Runs at the start of every `writeAtomically` (a test's way into the instant between the
     /// builder's last check and its write).
     public var beforeWrite: ((String) -> Void)? {
@@ -543,6 +573,15 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
             reads.append(path)
             guard let file = files[path] else { throw DiskError("cannot read \(path)") }
             return file.data
+        }
+    }
+
+    /// The first bytes only: counted in `heads`, not in `reads` (a whole read).
+    public func head(_ path: String, bytes: Int) throws -> Data {
+        try lock.withLock {
+            heads.append(path)
+            guard let file = files[path] else { throw DiskError("cannot read \(path)") }
+            return file.data.prefix(bytes)
         }
     }
 

@@ -70,5 +70,15 @@ struct HtmlCommand: ParsableCommand {
             throw ExitCode.failure
         }
         print(picture.html(sizes: sizes, alt: alt))
+        if let note = Self.relativeNote(picture.img.url) { Output.printWarning(note) }
+    }
+
+    /// Attack 20's L5: with a relative `url:` (init writes `url: .`) the addresses printed
+    /// resolve only from a page in the bucket's own folder; said on standard error, so the
+    /// HTML on standard output stays what a page pastes.
+    static func relativeNote(_ url: String) -> String? {
+        guard !url.hasPrefix("/"), !url.contains("://") else { return nil }
+        return "the addresses are relative (\(url)): they work only in a page in the output bucket's own folder; "
+            + "for addresses that work on every page set the bucket's url: to where its folder is served from the site's root (such as / or /img) and build again"
     }
 }

@@ -229,20 +229,23 @@ enum StarterManifest {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>Derive preview</title>
+        <link rel="icon" href="data:,">
         <style>body{font:16px system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em}
         figure{margin:0 0 2em}img{max-width:100%;height:auto;background-size:cover}</style>
         <h1>Derive preview</h1>
         <p>Written by <code>derive init</code> (Derive never changes it). Each picture is the index's
-        <code>html</code>, over its placeholder.</p>
+        <code>html</code>, with the <code>sizes</code> of this page's column, over its placeholder.</p>
         <main id="pictures"></main>
         <script>
+        // The index's sizes assume a full-width image; here it is at most the 60em column.
+        const sizes = "(max-width: 62em) calc(100vw - 2em), 60em";
         fetch("derive-index.json").then(r => r.json()).then(index => {
           const main = document.getElementById("pictures");
           for (const [source, entry] of Object.entries(index.sources || {})) {
             const picture = (entry.pictures || {}).responsive;
             if (!picture) continue;
             const figure = document.createElement("figure");
-            figure.innerHTML = picture.html;
+            figure.innerHTML = picture.html.split('sizes="' + picture.sizes + '"').join('sizes="' + sizes + '"');
             const img = figure.querySelector("img");
             if (img && entry.placeholder) img.style.backgroundImage = "url(" + entry.placeholder.src + ")";
             const caption = document.createElement("figcaption");
