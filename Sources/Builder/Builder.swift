@@ -587,7 +587,9 @@ public struct Builder: Sendable {
                recorded: PathDictionary<OutputRecord>) throws -> Done {
         // `{hash}` named after the bytes. A name other than the planned one was not checked by the
         // plan: it must be free, or hold the bytes Derive recorded for that name (an orphan of this
-        // plan with the same bytes, or the lock's entry in a fresh clone), digest-checked now.
+        // plan with the same bytes, or the lock's entry in a fresh clone), or exactly the bytes just
+        // rendered for it (the name is their digest: a build that wrote it and then could not
+        // record it, attack 20's D2; nothing is lost by writing them again), digest-checked now.
         let derivative = planned.named(digest: outputDigest)
         var replaces = item.replaces
         if !PathKey.same(derivative.outputPath, planned.outputPath) {
@@ -595,7 +597,7 @@ public struct Builder: Sendable {
             if disk.exists(derivative.outputPath) {
                 let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
                 let vouched = recorded[derivative.output]?.outputDigest ?? planner.lock?.entries[derivative.output]?.digest
-                guard let current, current == vouched || planner.overwrite else {
+                guard let current, current == vouched || current == outputDigest || planner.overwrite else {
                     throw DiskError("\(planner.display(derivative.outputPath)) exists and was not written by Derive (or was changed since); \(planned.output) may not replace it: move it or pass --overwrite")
                 }
                 replaces = current
@@ -623,6 +625,38 @@ public struct Builder: Sendable {
             try? store.clearPendingWrites([derivative.outputPath])
             throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
         }
+        let oldIdentity: FileIdentity??
+        do {
+            oldIdentity = try recordWritten(item, derivative: derivative, rendered: rendered, outputDigest: outputDigest, written: written)
+        } catch let error as DiskError where error.description.hasSuffix("vanished after writing") {
+            throw error
+        } catch {
+            // Installed but not recorded (the state's disk is full: attack 20's D2). A file Derive
+            // has no record of is one no later build may replace, so the file just written goes,
+            // if it is still that very file with those bytes; then its note.
+            let removed = (try? disk.remove(derivative.outputPath, ifDigest: outputDigest, identity: written.identity)) ?? false
+            if removed { try? store.clearPendingWrites([derivative.outputPath]) }
+            throw DiskError("\(planner.display(derivative.outputPath)) could not be recorded in the build state (\(error)); "
+                            + (removed ? "the file just written was removed" : "the file was left in place (it is no longer the one written)")
+                            + ": make room, then run derive build again")
+        }
+        // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
+        // Not when the old path reaches the file just written (the same folder through a link).
+        var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
+        if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
+           FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
+            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
+                                                                                         identity: oldIdentity ?? nil))
+        }
+        // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
+        if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
+        return done
+    }
+
+    /// Records an output just moved into place (its folders, stat, digest and record); returns
+    /// the device and inode the state had for its old record.
+    private func recordWritten(_ item: PlanItem, derivative: Derivative, rendered: Rendered, outputDigest: String,
+                               written: (created: [String], stat: FileStat?, identity: FileIdentity?)) throws -> FileIdentity?? {
         try store.addCreatedFolders(written.created)
         BuildTestHooks.afterOutputWrite(derivative.outputPath)
         // The stat of the file written, from its descriptor (attack 20's B3): a stat by path now
@@ -639,18 +673,9 @@ public struct Builder: Sendable {
         let oldIdentity: FileIdentity?? = try item.recorded.map { try store.outputIdentity($0.path) }
         // With the file's own device and inode: a later deletion requires this very file, not a
         // copy of its bytes in a folder that took the old one's inode number (attack 17's N3).
+        try BuildTestHooks.failRecord(derivative.outputPath)
         try store.recordOutput(record, file: file, identity: written.identity ?? FileIdentity.ofRegularFile(derivative.outputPath))
-        // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
-        // Not when the old path reaches the file just written (the same folder through a link).
-        var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
-        if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
-           FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
-            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
-                                                                                         identity: oldIdentity ?? nil))
-        }
-        // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
-        if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
-        return done
+        return oldIdentity
     }
 
     /// The record an adopted output gets: the lock's entry for the planned derivative, marked adopted.
@@ -1063,6 +1088,14 @@ enum BuildTestHooks {
     }()
     private static let fired = NSLock()
     nonisolated(unsafe) private static var done = false
+
+    /// `DERIVE_TEST_FAIL_RECORD=<file name>`: recording the output file `<file name>` in the
+    /// state fails as a full disk makes SQLite fail (attack 20's D2), after the file was moved
+    /// into place.
+    static func failRecord(_ path: String) throws {
+        guard let name = ProcessInfo.processInfo.environment["DERIVE_TEST_FAIL_RECORD"], (path as NSString).lastPathComponent == name else { return }
+        throw DiskError("SQLite error 13: database or disk is full (DERIVE_TEST_FAIL_RECORD)")
+    }
 
     static func afterOutputWrite(_ path: String) {
         guard let target, (path as NSString).lastPathComponent == target.name else { return }
