@@ -886,6 +886,8 @@ public final class BuildSession: @unchecked Sendable {
         }
         // derive serve's uploads in progress, render cache and appendable record, by their shapes.
         report.left += ServeStateCleanup.remove(in: manifest.stateFolder)
+        // The `{hash}` renders an interrupted build kept.
+        _ = BuildRenderCache.removeFolder(inStateFolder: manifest.stateFolder)
         for name in StateFiles.files {
             _ = unlink(manifest.stateFolder + "/" + name)
         }

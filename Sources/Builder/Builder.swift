@@ -97,6 +97,9 @@ public struct BuildReport: Sendable {
     /// Why the build wrote nothing at all: a `{hash}` output's name, known from its bytes, is
     /// another output's (full messages). Nothing was written, deleted or recorded.
     public var refusals: [String] = []
+    /// `{hash}` outputs whose render an earlier, interrupted build finished and kept in the
+    /// state folder (`BuildRenderCache`): not rendered again.
+    public var resumed: Int = 0
 
     public var succeeded: Bool { failed.isEmpty && controlErrors.isEmpty && refusals.isEmpty }
 }
@@ -196,14 +199,20 @@ public struct Builder: Sendable {
         let progress = Progress(total: work.count, quiet: options.quiet)
         // `{hash}` outputs are rendered first: their names come from their bytes, and a name that
         // is another output's refuses the whole build before anything is written.
-        let prerendered = prerender(work, progress: progress)
+        // Each finished one is kept in the state folder until written, so an interrupted build
+        // does not lose it (attack 20's C1); what the plan no longer asks for goes.
+        let hashedKeys = Set(work.compactMap { item in item.derivative.flatMap { $0.hashed != nil ? $0.actionKey : nil } })
+        let cache = BuildRenderCache(stateFolder: store.folder, seals: store.seals, create: !hashedKeys.isEmpty)
+        cache?.keepOnly(hashedKeys)
+        let prerendered = prerender(work, progress: progress, cache: cache)
+        report.resumed = prerendered.values.count { if case .success(let done) = $0 { done.resumed } else { false } }
         let refusals = coincidingNames(plan, prerendered: prerendered, kept: keptRecords.map(\.path))
         guard refusals.isEmpty else {
             report.refusals = refusals
             report.seconds = Date().timeIntervalSince(started)
             return report
         }
-        let results = runJobs(work, wanted: wanted, recorded: plan.recorded, prerendered: prerendered, progress: progress)
+        let results = runJobs(work, wanted: wanted, recorded: plan.recorded, prerendered: prerendered, progress: progress, cache: cache)
         // Where each built output went: a `{hash}` output's name is known only after rendering.
         var written: PathDictionary<(output: String, path: String)> = [:]
         for (item, result) in zip(work, results) {
@@ -453,18 +462,33 @@ public struct Builder: Sendable {
     /// bytes are held for writing up to a quarter of the memory budget (at most 1 GiB); past
     /// that only the digest is, and the output is rendered again when written (and must come
     /// out the same).
-    func prerender(_ work: [PlanItem], progress: Progress) -> [Int: Result<Prerendered, Error>] {
+    /// `cache`: renders an interrupted build kept are taken from it, and each new one is kept there.
+    func prerender(_ work: [PlanItem], progress: Progress, cache: BuildRenderCache? = nil) -> [Int: Result<Prerendered, Error>] {
         let indices = work.indices.filter { work[$0].derivative?.hashed != nil }
         guard !indices.isEmpty else { return [:] }
         let held = ByteAllowance(min(options.memoryBudget / 4, 1 << 30))
         let results = parallel(indices.map { work[$0] }, progress: progress, finished: { (result: Result<Prerendered, Error>) -> Bool? in
             if case .failure = result { return false } else { return nil }   // a success counts when written
         }) { item, budget in
+            let cache = self.cacheable(item) ? cache : nil
+            if let cache, let planned = item.derivative, let kept = cache.load(planned.actionKey) {
+                return Prerendered(derivative: planned.named(digest: kept.digest), digest: kept.digest,
+                                   rendered: held.take(kept.rendered.bytes.count) ? kept.rendered : nil, resumed: true)
+            }
             let (planned, rendered, digest) = try self.render(item, budget: budget)
+            cache?.store(planned.actionKey, rendered: rendered, digest: digest)
+            BuildTestHooks.afterRender(kept: cache != nil)
             return Prerendered(derivative: planned.named(digest: digest), digest: digest,
                                rendered: held.take(rendered.bytes.count) ? rendered : nil)
         }
         return Dictionary(uniqueKeysWithValues: zip(indices, results))
+    }
+
+    /// Whether the item's render may be kept across builds: not under a rule's budget, which is
+    /// checked against the source when rendered (and may have changed since).
+    func cacheable(_ item: PlanItem) -> Bool {
+        guard let derivative = item.derivative, derivative.hashed != nil else { return false }
+        return OutputBudget.budget(of: derivative, in: planner.manifest) == nil
     }
 
     /// The refusals of `{hash}` names that are another output's: another planned output (a
@@ -500,7 +524,8 @@ public struct Builder: Sendable {
     /// Renders and writes the work; results come back in work order. A prerendered `{hash}`
     /// output is written from its held bytes (or rendered again); one whose render failed is not run again.
     func runJobs(_ work: [PlanItem], wanted: WantedIdentities, recorded: PathDictionary<OutputRecord> = [:],
-                 prerendered: [Int: Result<Prerendered, Error>] = [:], progress: Progress? = nil) -> [Result<Done, Error>] {
+                 prerendered: [Int: Result<Prerendered, Error>] = [:], progress: Progress? = nil,
+                 cache: BuildRenderCache? = nil) -> [Result<Done, Error>] {
         let progress = progress ?? Progress(total: work.count, quiet: options.quiet)
         var results = Array(repeating: Result<Done, Error>.failure(DiskError("not run")), count: work.count)
         var remaining: [Int] = []
@@ -513,7 +538,12 @@ public struct Builder: Sendable {
         let written = parallel(remaining.map { work[$0] }, progress: progress, finished: { (result: Result<Done, Error>) -> Bool? in
             if case .success = result { return true } else { return false }
         }) { [rendered] item, budget in
-            try self.run(item, budget: budget, wanted: wanted, recorded: recorded, prerendered: rendered[ObjectIdentifier(item)])
+            let cache = self.cacheable(item) ? cache : nil
+            let done = try self.run(item, budget: budget, wanted: wanted, recorded: recorded, prerendered: rendered[ObjectIdentifier(item)],
+                                    cache: cache)
+            // Written and recorded: its kept render is not needed any more.
+            if let key = item.derivative?.actionKey { cache?.remove(key) }
+            return done
         }
         for (index, result) in zip(remaining, written) { results[index] = result }
         return results
@@ -533,11 +563,14 @@ public struct Builder: Sendable {
     /// Renders and writes one output. `recorded`: the plan's records, which say whether a file
     /// already at a `{hash}` output's name is one Derive wrote with those bytes.
     func run(_ item: PlanItem, budget: MemoryBudget, wanted: WantedIdentities, recorded: PathDictionary<OutputRecord> = [:],
-             prerendered: Prerendered? = nil) throws -> Done {
+             prerendered: Prerendered? = nil, cache: BuildRenderCache? = nil) throws -> Done {
         let planned: Derivative, rendered: Rendered, outputDigest: String
         if let prerendered, let held = prerendered.rendered {
             guard let derivative = item.derivative else { throw DiskError("\(item.output): nothing to build") }
             (planned, rendered, outputDigest) = (derivative, held, prerendered.digest)
+        } else if let prerendered, let derivative = item.derivative, let kept = cache?.load(derivative.actionKey), kept.digest == prerendered.digest {
+            // Not held in memory, but kept in the state folder: read, not rendered again.
+            (planned, rendered, outputDigest) = (derivative, kept.rendered, kept.digest)
         } else {
             (planned, rendered, outputDigest) = try render(item, budget: budget)
             // Rendered again (its bytes were not held): the name the refusal check saw must hold.
@@ -554,6 +587,8 @@ public struct Builder: Sendable {
         var derivative: Derivative
         var digest: String
         var rendered: Rendered?
+        /// Taken from the renders an interrupted build kept (`BuildRenderCache`).
+        var resumed = false
     }
 
     /// Reads the item's source (it must still be the planned bytes) and renders it within its
@@ -587,7 +622,9 @@ public struct Builder: Sendable {
                recorded: PathDictionary<OutputRecord>) throws -> Done {
         // `{hash}` named after the bytes. A name other than the planned one was not checked by the
         // plan: it must be free, or hold the bytes Derive recorded for that name (an orphan of this
-        // plan with the same bytes, or the lock's entry in a fresh clone), digest-checked now.
+        // plan with the same bytes, or the lock's entry in a fresh clone), or exactly the bytes just
+        // rendered for it (the name is their digest: a build that wrote it and then could not
+        // record it, attack 20's D2; nothing is lost by writing them again), digest-checked now.
         let derivative = planned.named(digest: outputDigest)
         var replaces = item.replaces
         if !PathKey.same(derivative.outputPath, planned.outputPath) {
@@ -595,7 +632,7 @@ public struct Builder: Sendable {
             if disk.exists(derivative.outputPath) {
                 let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
                 let vouched = recorded[derivative.output]?.outputDigest ?? planner.lock?.entries[derivative.output]?.digest
-                guard let current, current == vouched || planner.overwrite else {
+                guard let current, current == vouched || current == outputDigest || planner.overwrite else {
                     throw DiskError("\(planner.display(derivative.outputPath)) exists and was not written by Derive (or was changed since); \(planned.output) may not replace it: move it or pass --overwrite")
                 }
                 replaces = current
@@ -623,6 +660,38 @@ public struct Builder: Sendable {
             try? store.clearPendingWrites([derivative.outputPath])
             throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
         }
+        let oldIdentity: FileIdentity??
+        do {
+            oldIdentity = try recordWritten(item, derivative: derivative, rendered: rendered, outputDigest: outputDigest, written: written)
+        } catch let error as DiskError where error.description.hasSuffix("vanished after writing") {
+            throw error
+        } catch {
+            // Installed but not recorded (the state's disk is full: attack 20's D2). A file Derive
+            // has no record of is one no later build may replace, so the file just written goes,
+            // if it is still that very file with those bytes; then its note.
+            let removed = (try? disk.remove(derivative.outputPath, ifDigest: outputDigest, identity: written.identity)) ?? false
+            if removed { try? store.clearPendingWrites([derivative.outputPath]) }
+            throw DiskError("\(planner.display(derivative.outputPath)) could not be recorded in the build state (\(error)); "
+                            + (removed ? "the file just written was removed" : "the file was left in place (it is no longer the one written)")
+                            + ": make room, then run derive build again")
+        }
+        // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
+        // Not when the old path reaches the file just written (the same folder through a link).
+        var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
+        if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
+           FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
+            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
+                                                                                         identity: oldIdentity ?? nil))
+        }
+        // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
+        if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
+        return done
+    }
+
+    /// Records an output just moved into place (its folders, stat, digest and record); returns
+    /// the device and inode the state had for its old record.
+    private func recordWritten(_ item: PlanItem, derivative: Derivative, rendered: Rendered, outputDigest: String,
+                               written: (created: [String], stat: FileStat?, identity: FileIdentity?)) throws -> FileIdentity?? {
         try store.addCreatedFolders(written.created)
         BuildTestHooks.afterOutputWrite(derivative.outputPath)
         // The stat of the file written, from its descriptor (attack 20's B3): a stat by path now
@@ -639,18 +708,9 @@ public struct Builder: Sendable {
         let oldIdentity: FileIdentity?? = try item.recorded.map { try store.outputIdentity($0.path) }
         // With the file's own device and inode: a later deletion requires this very file, not a
         // copy of its bytes in a folder that took the old one's inode number (attack 17's N3).
+        try BuildTestHooks.failRecord(derivative.outputPath)
         try store.recordOutput(record, file: file, identity: written.identity ?? FileIdentity.ofRegularFile(derivative.outputPath))
-        // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
-        // Not when the old path reaches the file just written (the same folder through a link).
-        var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
-        if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
-           FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
-            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
-                                                                                         identity: oldIdentity ?? nil))
-        }
-        // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
-        if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
-        return done
+        return oldIdentity
     }
 
     /// The record an adopted output gets: the lock's entry for the planned derivative, marked adopted.
@@ -1063,6 +1123,33 @@ enum BuildTestHooks {
     }()
     private static let fired = NSLock()
     nonisolated(unsafe) private static var done = false
+
+    /// `DERIVE_TEST_AFTER_RENDERS=<n>=<path>`: once `n` `{hash}` outputs were rendered (and
+    /// kept in the state folder), the file `<path>` is created and the build waits (60 s) for
+    /// the test to interrupt it (Ctrl-C, a kill): an interruption at a known point of the work.
+    private static let renders: (count: Int, path: String)? = {
+        guard let value = ProcessInfo.processInfo.environment["DERIVE_TEST_AFTER_RENDERS"], let equals = value.firstIndex(of: "="),
+              let count = Int(value[..<equals]) else { return nil }
+        return (count, String(value[value.index(after: equals)...]))
+    }()
+    private static let rendered = Box(0)
+
+    static func afterRender(kept: Bool) {
+        guard let renders, kept else { return }
+        var reached = false
+        rendered.update { count in count += 1; reached = count == renders.count }
+        guard reached else { return }
+        _ = FileManager.default.createFile(atPath: renders.path, contents: Data("rendered \(renders.count)\n".utf8))
+        sleep(60)
+    }
+
+    /// `DERIVE_TEST_FAIL_RECORD=<file name>`: recording the output file `<file name>` in the
+    /// state fails as a full disk makes SQLite fail (attack 20's D2), after the file was moved
+    /// into place.
+    static func failRecord(_ path: String) throws {
+        guard let name = ProcessInfo.processInfo.environment["DERIVE_TEST_FAIL_RECORD"], (path as NSString).lastPathComponent == name else { return }
+        throw DiskError("SQLite error 13: database or disk is full (DERIVE_TEST_FAIL_RECORD)")
+    }
 
     static func afterOutputWrite(_ path: String) {
         guard let target, (path as NSString).lastPathComponent == target.name else { return }

@@ -10,6 +10,9 @@ public enum StateFiles {
     public static let witness = "noop-witness"
     /// The witness's record of each input file's stat and content digest (the touched-only path).
     public static let witnessInputs = "noop-witness.inputs"
+    /// The folder a build keeps its finished `{hash}` renders in until they are written, so an
+    /// interrupted build does not render them again (`BuildRenderCache`).
+    public static let buildRenders = "build-renders"
     /// The folder `derive serve` caches renders in.
     public static let serveCache = "serve-cache"
     /// `derive serve`'s multipart uploads in progress (parts until CompleteMultipartUpload).
@@ -36,7 +39,7 @@ public enum StateFiles {
 
     /// Whether a name directly in the state folder is, or may become, one of Derive's.
     public static func isDerives(_ name: String) -> Bool {
-        files.contains(name) || name == serveCache || name == objectMetadata || objectMetadataJournals.contains(name)
+        files.contains(name) || name == buildRenders || name == serveCache || name == objectMetadata || objectMetadataJournals.contains(name)
             || name == serveUploads || name == serveAppendable || name == serveLock || movedAsidePrefixes.contains { name.hasPrefix($0) }
     }
 }

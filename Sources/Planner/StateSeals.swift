@@ -49,6 +49,22 @@ public final class StateSeals: TransactionObserver, @unchecked Sendable {
         return names
     }
 
+    /// A seal over fields kept outside the database (the build's `{hash}` renders in the state
+    /// folder): HMAC under the same secret, each field length-prefixed, under its own domain, so no
+    /// row's seal is ever one of these.
+    public func seal(detached fields: [String]) -> Data {
+        var mac = keyed
+        var bytes: [UInt8] = []
+        func text(_ utf8: String.UTF8View) {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
+            bytes.append(contentsOf: utf8)
+        }
+        text("derive-seal-detached/1".utf8)
+        for field in fields { text(field.utf8) }
+        mac.update(data: bytes)
+        return Data(mac.finalize())
+    }
+
     /// The seal of one row: HMAC over the table's name and each column's name and value, each
     /// length-prefixed and typed, in canonical order. `value(i)`: the value of `columns[i]`.
     func seal(table: String, columns: [String], value: (Int) -> DatabaseValue) -> Data {

@@ -506,7 +506,7 @@ struct BuildCommand: ParsableCommand {
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty, verification == nil {
             return Result(summary: Self.nothingToDo(plan.count(.upToDate)) + unverified, succeeded: true, writtenFiles: written, workspace: workspace)
         }
-        var parts = ["built \(report.built.count)"]
+        var parts = ["built \(report.built.count)" + (report.resumed > 0 ? " (\(report.resumed) rendered by an earlier build, kept in the state folder)" : "")]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
         if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone)") }
