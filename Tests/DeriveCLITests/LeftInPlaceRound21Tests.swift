@@ -119,6 +119,14 @@ import Glibc
         let serve = try ServeSession(in: project.root)
         defer { serve.stop() }
         try expectBothPrivate(project, serve, "renamed, no build", bucket: "www")
+        if freshClone {
+            // A clone's lock does not vouch for `www/…` (its lines say `site/…`): the build refuses
+            // the outputs it finds there and writes nothing; the left files stay private.
+            let refused = try project.run(["build"])
+            #expect(refused.status != 0, "\(out(refused))")
+            try expectBothPrivate(project, serve, "renamed in a clone, build refused", bucket: "www")
+            return
+        }
         let build = try project.build()
         let lock = try project.read("derive.lock")
         for key in R19.oldKeys {
