@@ -614,7 +614,9 @@ public final class BuildSession: @unchecked Sendable {
     /// are taken out (byte for byte otherwise: reordered or reformatted lines still differ).
     /// Lines of files left in place whose file is gone count alike: the build drops them.
     func lockDiffersOnlyByLeftLines(_ lockData: Data, plan: Plan) -> Bool {
-        let paths = PathSet(plan.lockLeft.map(\.output) + (plannedTargets?.droppedLeft.map(\.path) ?? []))
+        // A line marked gone now (its file went) counts alike: the build marks it (round 21's N4).
+        let gone = plannedTargets?.left.values.filter(\.isGone).map(\.path) ?? []
+        let paths = PathSet(plan.lockLeft.map(\.output) + (plannedTargets?.droppedLeft.map(\.path) ?? []) + gone)
         guard !paths.isEmpty, let expected = try? expectedLock(plan) else { return false }
         // The lock-only files become the lock's `left` lines: taken out of both sides.
         return LockFile.dropping(paths, from: lockData) == LockFile.dropping(paths, from: expected)

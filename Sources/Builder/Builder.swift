@@ -318,7 +318,7 @@ public struct Builder: Sendable {
             let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil, held: plan.heldLockLines, left: leftLines)
             report.left += reconciled.leftIndexes
             report.droppedLeft = reconciled.droppedLeft
-            report.leftKept = reconciled.leftLines.filter { leftBefore[$0.path] == nil }
+            report.leftKept = reconciled.leftLines.filter { leftBefore[$0.path] == nil || leftBefore[$0.path]?.isGone != $0.isGone }
             report.leftFiles = reconciled.leftLines.compactMap { Builder.absolutePath(of: $0.path, in: planner.manifest) }
             report.rewritten = reconciled.rewritten
             report.removed = reconciled.removed
@@ -813,6 +813,9 @@ public struct Builder: Sendable {
                               replacingOnly: currentLock.map(ContentDigests.digest) ?? Self.nothing) {
             rewritten.append(planner.display(targets.lockPath))
         }
+        // The state records every left file too, sealed (round 21's N2: the lock alone could be
+        // edited); the next build re-derives the lock's lines from it.
+        try store.saveLeftFiles(targets.left.sortedByKey().map { planner.withDigest($0.value) })
         if let (indexPath, data) = targets.index {
             let digest = ContentDigests.digest(data)
             // Derive's when it wrote these bytes, or (no record of writing it: a fresh clone, a

@@ -222,12 +222,16 @@ struct ControlFileTargets {
     /// the lock's `left` lines; the lock's bytes follow. A path that is an output is not one.
     mutating func addLeft(_ added: [LockFile.Left]) {
         var changed = false
-        for line in added {
+        for line in added.map({ LockFile.located($0, in: manifest) }) {
             guard recorded[line.path] == nil else { continue }
             if let old = left[line.path] {
                 let acl = BucketACL.morePrivate(BucketACL(rawValue: old.acl) ?? .private, BucketACL(rawValue: line.acl) ?? .private)
-                guard acl.rawValue != old.acl else { continue }
-                left[line.path] = LockFile.Left(path: line.path, acl: acl.rawValue, why: old.why)
+                guard acl.rawValue != old.acl || old.isGone else { continue }
+                var merged = old
+                merged.acl = acl.rawValue
+                merged.gone = nil
+                merged.goneSince = 0
+                left[line.path] = merged
             } else {
                 left[line.path] = line
             }

@@ -17,6 +17,20 @@ extension Planner {
         return lock?.left ?? [:]
     }
 
+    /// How long a private left record is kept after a build finds its file gone (round 21's N4),
+    /// and how many such records at most (the most recently gone are kept).
+    public static let goneKeptSeconds: Int64 = 30 * 24 * 3600
+    public static let goneKeptMax = 1000
+
+    /// The files builds left in place as the state records them (sealed rows), by place; empty
+    /// when the state has none or cannot be read (the lock is all there is then).
+    public func stateLeftLines() -> [String: LockFile.Left] {
+        (try? store.leftFiles()) ?? [:]
+    }
+
+    /// `LockFile.located` in this manifest.
+    public func located(_ line: LockFile.Left) -> LockFile.Left { LockFile.located(line, in: manifest) }
+
     /// Whether anything is at the place of `path` (`bucket/key`): a file, a link (never followed),
     /// or a link on the folders leading to it. True for a bucket no longer in the manifest (its
     /// file cannot be looked at: it stays known) and false for a path that is not bucket/key.
@@ -30,31 +44,112 @@ extension Planner {
         }
     }
 
-    /// The `left` lines the lock keeps after a build whose outputs are `outputs`: those of the
-    /// lock on disk whose file is still there and that are no output now, then `added` (the more
-    /// private ACL wins when a path is in both). `dropped`: the lines let go, with why.
-    public func keptLeftLines(outputs: PathDictionary<some Any>, added: [LockFile.Left])
+    /// The `left` lines the lock keeps after a build whose outputs are `outputs`: the state's
+    /// records and the lock's lines on disk, merged by the file's place (the more private ACL
+    /// wins: a lock line may narrow a record, never widen it, and a line missing from the lock
+    /// comes back from the state: round 21's N2), re-keyed to the bucket holding that place now
+    /// (N5), then `added`. A line goes when its path is an output again, when its file is gone
+    /// and it was left public, when a private one's file has been gone for `goneKeptSeconds`
+    /// (or more than `goneKeptMax` are gone), or when a new file is at a gone one's place
+    /// (written after it went, other bytes). A private one whose file is gone is kept, marked
+    /// gone (N4): a file put back there is answered privately. `dropped`: the lines let go, with
+    /// why.
+    public func keptLeftLines(outputs: PathDictionary<some Any>, added: [LockFile.Left],
+                              now: Int64 = Int64(Date().timeIntervalSince1970))
         -> (kept: PathDictionary<LockFile.Left>, dropped: [(path: String, why: String)]) {
+        var byPlace: [String: LockFile.Left] = [:]
+        func merge(_ line: LockFile.Left, placed: Bool) {
+            let line = LockFile.located(line, in: manifest, placed: placed)
+            guard var old = byPlace[line.place] else { byPlace[line.place] = line; return }
+            old.acl = BucketACL.morePrivate(old.aclValue, line.aclValue).rawValue
+            if old.digest.isEmpty { old.digest = line.digest }
+            if old.goneSince == 0 || (line.goneSince != 0 && line.goneSince < old.goneSince) { old.goneSince = line.goneSince }
+            byPlace[line.place] = old
+        }
+        for line in stateLeftLines().values { merge(line, placed: true) }
+        for line in lockLeftLines().values { merge(line, placed: false) }
         var kept: PathDictionary<LockFile.Left> = [:]
         var dropped: [(path: String, why: String)] = []
-        for (path, line) in lockLeftLines().sortedByKey() {
-            if outputs[path] != nil {
-                dropped.append((path, "an output of the manifest again (its record says what it is)"))
-            } else if !leftFileIsThere(path) {
-                dropped.append((path, "the file is gone"))
+        var gone: [LockFile.Left] = []
+        for place in byPlace.keys.sorted() {
+            var line = byPlace[place]!
+            if outputs[line.path] != nil {
+                dropped.append((line.path, "an output of the manifest again (its record says what it is)"))
+                continue
+            }
+            guard let (bucket, key) = LockFile.bucket(holding: place, in: manifest) else {
+                // No bucket holds its folder now: nothing serves it; it stays known should one return.
+                kept[line.path] = line
+                continue
+            }
+            let file = bucket.path + "/" + key
+            var info = stat()
+            let linked = SymbolicLinks.first(on: file, below: bucket.path) != nil
+            let there = lstat(file, &info) == 0 || linked
+            if there {
+                let wasGone = line.isGone || line.goneSince != 0
+                // Read only as a regular file reached through no link (nil otherwise: not the same bytes).
+                let regular = !linked && info.st_mode & S_IFMT == S_IFREG
+                var digest: String? { regular ? (try? digests.content(of: file))?.digest : nil }
+                if wasGone {
+                    // Put back (a restore, a move back): private as before, unless it is a new file:
+                    // written after the record went, with other bytes than the left file had.
+                    let since = line.goneSince == 0 ? now : line.goneSince
+                    if Int64(info.st_mtim.tv_sec) > since, line.digest.isEmpty || digest != line.digest {
+                        dropped.append((line.path, "a new file is at its place (written after the left file went, with other bytes); it gets its key's ACL"))
+                        continue
+                    }
+                }
+                line.gone = nil
+                line.goneSince = 0
+                kept[line.path] = line
+            } else if line.aclValue.isPublic {
+                dropped.append((line.path, "the file is gone"))
             } else {
-                kept[path] = line
+                if line.goneSince == 0 { line.goneSince = now }
+                line.gone = true
+                if now - line.goneSince > Self.goneKeptSeconds {
+                    dropped.append((line.path, "the file is gone (for more than \(Self.goneKeptSeconds / 86400) days)"))
+                    continue
+                }
+                gone.append(line)
             }
         }
-        for line in added where outputs[line.path] == nil {
+        // Bounded: the most recently gone are kept.
+        gone.sort { ($0.goneSince, $0.place) > ($1.goneSince, $1.place) }
+        for (number, line) in gone.enumerated() {
+            if number < Self.goneKeptMax, kept[line.path] == nil {
+                kept[line.path] = line
+            } else {
+                dropped.append((line.path, "the file is gone (more than \(Self.goneKeptMax) left files are gone)"))
+            }
+        }
+        for line in added.map(located) where outputs[line.path] == nil {
             if let old = kept[line.path] {
-                let acl = BucketACL.morePrivate(BucketACL(rawValue: old.acl) ?? .private, BucketACL(rawValue: line.acl) ?? .private)
-                kept[line.path] = LockFile.Left(path: line.path, acl: acl.rawValue, why: old.why)
+                var merged = old
+                merged.acl = BucketACL.morePrivate(old.aclValue, line.aclValue).rawValue
+                merged.gone = nil
+                merged.goneSince = 0
+                if merged.digest.isEmpty { merged.digest = line.digest }
+                kept[line.path] = merged
             } else {
                 kept[line.path] = line
             }
         }
         return (kept, dropped)
+    }
+
+    /// `line` with the digest of its file when it has none yet and the file is a regular file
+    /// there, reached through no link (what the state records: a file put back after it went is
+    /// told from a new one by it, round 21's N4).
+    public func withDigest(_ line: LockFile.Left) -> LockFile.Left {
+        guard line.digest.isEmpty, !line.isGone, let (bucket, key) = LockFile.bucket(holding: line.place, in: manifest) else { return line }
+        let file = bucket.path + "/" + key
+        var info = stat()
+        guard SymbolicLinks.first(on: file, below: bucket.path) == nil, lstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return line }
+        var line = line
+        line.digest = (try? digests.content(of: file))?.digest ?? ""
+        return line
     }
 
     /// The ACL a file only the lock names (no state, no rule gives its key today, or one does)

@@ -60,9 +60,33 @@ public struct LockFile: Sendable, Hashable {
         /// file Derive wrote there`, `old index`.
         public var why: String
 
-        public init(path: String, acl: String, why: String) { self.path = path; self.acl = acl; self.why = why }
+        /// The file's place: its path relative to the lock's folder (the bucket's folder + the
+        /// key), or absolute when the bucket's folder is outside it; nil when it is the same text
+        /// as `path` (a bucket named as its folder: not written). A left record names a file, not
+        /// a key (round 21's N5): serve applies it under every key that reaches that file, and a
+        /// build re-keys it to the bucket holding that folder now.
+        public var file: String?
+        /// The file was gone when the build wrote the line (round 21's N4): a private record is
+        /// kept a while after its file goes, so a file put back there is answered privately.
+        public var gone: Bool?
+        /// Not in the lock: the state's `leftFiles` row's digest of the file ("" unknown) and the
+        /// time a build first found it gone (0: present).
+        public var digest: String = ""
+        public var goneSince: Int64 = 0
 
-        enum CodingKeys: String, CodingKey { case path = "left", acl, why }
+        public init(path: String, acl: String, why: String, file: String? = nil, gone: Bool = false, digest: String = "", goneSince: Int64 = 0) {
+            self.path = path; self.acl = acl; self.why = why
+            self.file = file == path ? nil : file
+            self.gone = gone ? true : nil
+            self.digest = digest; self.goneSince = goneSince
+        }
+
+        enum CodingKeys: String, CodingKey { case path = "left", acl, why, file, gone }
+
+        /// Where the file is, relative to the lock's folder (or absolute).
+        public var place: String { file ?? path }
+        public var isGone: Bool { gone ?? false }
+        public var aclValue: BucketACL { BucketACL(rawValue: acl) ?? .private }
 
         public static let lockOnly = "known only from the lock"
         public static let changed = "changed since Derive wrote it"
@@ -118,7 +142,10 @@ public struct LockFile: Sendable, Hashable {
                          + "\"width\":\(entry.width),\"height\":\(entry.height),\"bytes\":\(entry.bytes),\"format\":\(Self.quote(entry.format))}")
         }
         for line in left {
-            lines.append("{\"left\":\(Self.quote(line.path)),\"acl\":\(Self.quote(line.acl)),\"why\":\(Self.quote(line.why))}")
+            var text = "{\"left\":\(Self.quote(line.path)),\"acl\":\(Self.quote(line.acl)),\"why\":\(Self.quote(line.why))"
+            if let file = line.file, file != line.path { text += ",\"file\":\(Self.quote(file))" }
+            if line.isGone { text += ",\"gone\":true" }
+            lines.append(text + "}")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -257,6 +284,52 @@ public struct LockFile: Sendable, Hashable {
         }
         guard let bucket = manifest.bucket(named: bucketName) else { return .success(nil) }
         return .success(PlacedEntry(bucket: bucket, file: bucket.path + "/" + key))
+    }
+
+    /// The place of `key` of `bucket` (`Left.place`): the bucket's folder relative to the lock's
+    /// folder (absolute when outside it) + `/` + the key. Every key that reaches one file has one place.
+    public static func place(bucket: Bucket, key: String, manifest: Manifest) -> String {
+        folderPlace(bucket.path, manifest: manifest) + key
+    }
+
+    /// `folder` relative to the lock's folder with a trailing `/` ("" for that folder itself).
+    static func folderPlace(_ folder: String, manifest: Manifest) -> String {
+        let base = (manifest.lockFile as NSString).deletingLastPathComponent
+        if folder == base { return "" }
+        if base == "/" { return String(folder.dropFirst()) + "/" }
+        if folder.hasPrefix(base + "/") { return String(folder.dropFirst(base.count + 1)) + "/" }
+        return folder + "/"
+    }
+
+    /// The bucket of the manifest whose folder holds `place` now, with the key there (the longest
+    /// folder wins; nil when none does: a bucket removed, or moved to another folder).
+    public static func bucket(holding place: String, in manifest: Manifest) -> (bucket: Bucket, key: String)? {
+        var best: (bucket: Bucket, key: String, length: Int)?
+        for bucket in manifest.buckets {
+            let prefix = folderPlace(bucket.path, manifest: manifest)
+            guard place.hasPrefix(prefix), place.count > prefix.count, prefix.count >= (best?.length ?? -1) else { continue }
+            let key = String(place.dropFirst(prefix.count))
+            guard (try? ObjectKey(fileName: Array(key.utf8))) != nil else { continue }
+            best = (bucket, key, prefix.count)
+        }
+        return best.map { ($0.bucket, $0.key) }
+    }
+
+    /// `line` placed in `manifest` as it is now: its place (a line without one, from before
+    /// places were kept: where its bucket's folder is, unless a bucket's folder holds its path
+    /// as a place) and its path re-keyed to the bucket whose folder holds that place now (a
+    /// bucket renamed over the same folder: round 21's N5). `placed`: the line's place is known
+    /// (a state's record), never guessed from its bucket's name.
+    public static func located(_ line: Left, in manifest: Manifest, placed: Bool = false) -> Left {
+        var line = line
+        if !placed, line.file == nil, bucket(holding: line.path, in: manifest) == nil,
+           let (name, key) = PathKey.split(line.path), let bucket = manifest.bucket(named: name) {
+            line.file = place(bucket: bucket, key: key, manifest: manifest)
+        }
+        let place = line.place
+        if let (bucket, key) = bucket(holding: place, in: manifest) { line.path = bucket.name + "/" + key }
+        line.file = place == line.path ? nil : place
+        return line
     }
 
     /// The lock beside the manifest: `derive.lock` for every manifest until per-manifest locks land.

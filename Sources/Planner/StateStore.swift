@@ -1,6 +1,7 @@
 import Confinement
 import Foundation
 import GRDB
+import Manifest
 
 /// One file's content digest as last hashed, with the `stat` it had then (git's index idea).
 public struct FileRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
@@ -543,7 +544,7 @@ public final class StateStore: Sendable {
             // A seal on each record that can authorise an overwrite, a deletion or an "up to date"
             // answer (`StateSeals`; attack 18's S1): rows from before have none, so a state of
             // build-17 is re-sealed once when its user opens it (`bind`), and no other.
-            for table in StateSeals.tables where !StateSeals.cacheTables.contains(table) {
+            for table in StateSeals.tables where !StateSeals.cacheTables.contains(table) && !StateSeals.sealedFromTheStart.contains(table) {
                 try db.alter(table: table) { t in t.add(column: StateSeals.column, .blob) }
             }
             // When each output file was made (`FileBirth`; 0: not recorded): a file re-created at
@@ -557,7 +558,59 @@ public final class StateStore: Sendable {
                 try db.alter(table: table) { t in t.add(column: StateSeals.column, .blob) }
             }
         }
+        migrator.registerMigration("v10-left") { db in
+            // Every file a build left in place, by its place (`LockFile.Left.place`), with the ACL it
+            // was left under (round 21's N2: in the lock alone, deleting or editing a line published
+            // the file; the build re-derives the lock's lines from these, serve takes the more
+            // private of both), its digest when known, and since when it is gone (0: present; N4).
+            try db.create(table: "leftFiles") { t in
+                t.primaryKey("place", .text)
+                t.column("path", .text).notNull()
+                t.column("acl", .text).notNull()
+                t.column("why", .text).notNull()
+                t.column("digest", .text).notNull().defaults(to: "")
+                t.column("gone", .integer).notNull().defaults(to: 0)
+                t.column(StateSeals.column, .blob)
+            }
+            try db.create(index: "leftFilesByPath", on: "leftFiles", columns: ["path"])
+        }
         return migrator
+    }
+
+    /// The files builds left in place (`leftFiles`, sealed rows only), by place.
+    public func leftFiles() throws -> [String: LockFile.Left] {
+        try queue.read { db in
+            var result: [String: LockFile.Left] = [:]
+            try forEachRow(db, "leftFiles", ["place", "path", "acl", "why", "digest", "gone"]) { row, sealed in
+                guard sealed, let acl = BucketACL(rawValue: row[2] as String) else { return }
+                let gone: Int64 = row[5]
+                let place: String = row[0]
+                result[place] = LockFile.Left(path: row[1], acl: acl.rawValue, why: row[3], file: place, gone: gone != 0,
+                                              digest: row[4], goneSince: gone)
+            }
+            return result
+        }
+    }
+
+    /// Replaces the records of files left in place with `lines` (by place); writes nothing when
+    /// they are recorded as they are (a no-op build leaves the database as it was).
+    public func saveLeftFiles(_ lines: [LockFile.Left]) throws {
+        var wanted: [String: LockFile.Left] = [:]
+        for line in lines { wanted[line.place] = line }
+        let current = try leftFiles()
+        func same(_ a: LockFile.Left, _ b: LockFile.Left) -> Bool {
+            a.path == b.path && a.acl == b.acl && a.why == b.why && a.digest == b.digest && a.goneSince == b.goneSince
+        }
+        let unsealed = try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leftFiles") ?? 0 } != current.count
+        guard unsealed || current.count != wanted.count || wanted.contains(where: { place, line in current[place].map { !same($0, line) } ?? true })
+        else { return }
+        try write { db in
+            try db.execute(sql: "DELETE FROM leftFiles")
+            for (place, line) in wanted.sorted(by: { $0.key < $1.key }) {
+                try db.execute(sql: "INSERT INTO leftFiles (place, path, acl, why, digest, gone) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [place, line.path, line.acl, line.why, line.digest, line.isGone ? max(line.goneSince, 1) : 0])
+            }
+        }
     }
 
     /// Dominant colours (`#rrggbb`) by source digest.

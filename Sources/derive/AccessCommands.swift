@@ -217,7 +217,8 @@ struct BuiltOutputs: RecordedOutputs {
     let lockFile: String
     private let store = NIOLockedValueBox<Opened>(.notYet)
     /// The lock's paths as last read, with the identity, size and times of the file read.
-    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: PathDictionary<BucketACL>)?>(nil)
+    /// `left`: by path (`bucket/key`) and by place (`LockFile.Left.place`), each line under both.
+    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL])?>(nil)
 
     /// The state as opened, with the identity (device, inode) of the file it was opened from.
     enum Opened { case notYet, open(StateStore, FileIdentity?), broken(String, FileIdentity?) }
@@ -226,7 +227,11 @@ struct BuiltOutputs: RecordedOutputs {
         var description: String
     }
 
+    /// The manifest served: a key's place (`LockFile.place`) is its bucket's folder + the key.
+    let manifest: Manifest
+
     init(stateFolder: String, manifest: Manifest) {
+        self.manifest = manifest
         self.stateFolder = stateFolder
         self.guardedBuckets = Set(manifest.rules.filter { $0.acl != nil }.map(\.targetBucket))
         self.owner = BuildSession.ownerName(manifest.file)
@@ -246,14 +251,46 @@ struct BuiltOutputs: RecordedOutputs {
         lockLines()?.paths.contains(bucket + "/" + key) ?? false
     }
 
-    /// The ACL of the lock's `left` line for `bucket/key` (a file a build left in place).
+    /// The ACL a build left a file at `bucket/key` under: the more private of the lock's `left`
+    /// lines and the state's `leftFiles` records (round 21's N2: a line deleted or edited in the
+    /// lock does not widen what the state recorded), each matched by its path and by the file's
+    /// place, so a bucket renamed over the same folder reaches the record too (N5). A record of a
+    /// file gone counts alike (N4): whatever is put back there is answered no more publicly.
     func leftACL(bucket: String, key: String) -> BucketACL? {
-        lockLines()?.left[bucket + "/" + key]
+        let path = bucket + "/" + key
+        let place = manifest.bucket(named: bucket).map { LockFile.place(bucket: $0, key: key, manifest: manifest) }
+        var acl: BucketACL?
+        func narrow(_ other: BucketACL?) { if let other { acl = acl.map { .morePrivate($0, other) } ?? other } }
+        if let left = lockLines()?.left {
+            narrow(left["p:" + path])
+            if let place { narrow(left["f:" + place]) }
+        }
+        narrow(stateLeftACL(path: path, place: place))
+        return acl
+    }
+
+    /// The state's record of a file left at `path` or `place`; nil when it has none, or when the
+    /// state is not this manifest's or cannot be read (the lock's lines still apply, and a key a
+    /// rule writes is private without a state: `recordedOutput`).
+    private func stateLeftACL(path: String, place: String?) -> BucketACL? {
+        guard case .open(let store, _)? = try? openStore() else { return nil }
+        return try? store.queue.read { db -> BucketACL? in
+            guard let recordedOwner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
+                  StateOwner.isSame(recorded: recordedOwner, owner: owner), try db.tableExists("leftFiles") else { return nil }
+            let values = try String.fetchAll(db, sql: "SELECT acl FROM leftFiles WHERE path = ? OR place = ?", arguments: [path, place ?? path])
+            // A record narrows only: any value not known is private.
+            var acl: BucketACL?
+            for value in values {
+                let one = BucketACL(rawValue: value) ?? .private
+                acl = acl.map { .morePrivate($0, one) } ?? one
+            }
+            return acl
+        }
     }
 
     /// The lock's output paths and left files, read again when its device, inode, size or
     /// modification time changed; nil without a lock.
-    private func lockLines() -> (paths: PathSet, left: PathDictionary<BucketACL>)? {
+    private func lockLines() -> (paths: PathSet, left: [String: BucketACL])? {
         var info = stat()
         guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes else { return nil }
         let identity = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
@@ -261,28 +298,26 @@ struct BuiltOutputs: RecordedOutputs {
         return lock.withLockedValue { cached in
             if let cached, cached.identity == identity { return (cached.paths, cached.left) }
             var paths = PathSet()
-            var left: PathDictionary<BucketACL> = [:]
+            var left: [String: BucketACL] = [:]
             if let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
                let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
                 paths = lock.entries.keys
-                for (path, line) in lock.left { left[path] = BucketACL(rawValue: line.acl) ?? .private }
+                for (path, line) in lock.left {
+                    let acl = BucketACL(rawValue: line.acl) ?? .private
+                    for name in ["p:" + path, "f:" + line.place, "f:" + LockFile.located(line, in: manifest).place] {
+                        left[name] = left[name].map { .morePrivate($0, acl) } ?? acl
+                    }
+                }
             }
             cached = (identity, paths, left)
             return (paths, left)
         }
     }
 
-    func recordedACL(bucket: String, key: String) throws -> BucketACL? {
-        try recordedOutput(bucket: bucket, key: key)?.acl
-    }
-
-    /// The record of the output with its rule and source, so serve applies the manifest in force
-    /// to its ACL (`Authorizer.effectiveACL`).
-    func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
-        // Asked only when the state cannot answer (it reads the lock).
-        func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
+    /// The state as opened (again when the file at its path changed).
+    private func openStore() throws -> Opened {
         let path = stateFolder + "/" + StateStore.fileName
-        let opened = try self.store.withLockedValue { opened -> Opened in
+        return try self.store.withLockedValue { opened -> Opened in
             // The database is kept open: when the file at its path is no longer the one opened
             // (moved aside by another manifest's build, deleted, replaced), it is opened again, so
             // a takeover or a deletion counts at once, not at the next restart.
@@ -302,6 +337,18 @@ struct BuiltOutputs: RecordedOutputs {
             }
             return opened
         }
+    }
+
+    func recordedACL(bucket: String, key: String) throws -> BucketACL? {
+        try recordedOutput(bucket: bucket, key: key)?.acl
+    }
+
+    /// The record of the output with its rule and source, so serve applies the manifest in force
+    /// to its ACL (`Authorizer.effectiveACL`).
+    func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
+        // Asked only when the state cannot answer (it reads the lock).
+        func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
+        let opened = try openStore()
         let store: StateStore
         switch opened {
         case .open(let open, _): store = open

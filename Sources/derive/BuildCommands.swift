@@ -492,7 +492,12 @@ struct BuildCommand: ParsableCommand {
         // Files left in place stay known, with their ACL, in the lock until they are gone (V1, V2).
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
         for line in report.leftKept {
-            print("= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone")
+            if line.isGone {
+                print("~ \(line.path)  left in place (\(line.why)), gone now: kept in \(lockName) as gone (\(line.acl)) for \(Planner.goneKeptSeconds / 86400) days; "
+                      + "a file put back there is answered no more publicly (one written later with other bytes is the user's)")
+            } else {
+                print("= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone")
+            }
         }
         for dropped in report.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); its line in \(lockName) is dropped") }
         // Budgets of what was built before (a lowered max_bytes) and of rules' totals.
@@ -579,7 +584,9 @@ struct CheckCommand: ParsableCommand {
 
     /// How `check` names a file left in place (the lock's `left` line): not an output, not stale.
     static func leftLine(_ line: LockFile.Left, lock: String) -> String {
-        "= \(line.path)  left in place (\(line.why)), kept in \(lock) as a file left \(line.acl); not an output"
+        line.isGone
+            ? "~ \(line.path)  left in place (\(line.why)), gone: kept in \(lock) as gone (\(line.acl)), so a file put back there is answered no more publicly; not an output"
+            : "= \(line.path)  left in place (\(line.why)), kept in \(lock) as a file left \(line.acl); not an output"
     }
 
     static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }

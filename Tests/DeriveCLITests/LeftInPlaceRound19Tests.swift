@@ -294,9 +294,9 @@ import Glibc
         try expectPublic("gallery/lake.webp", project, serve, "its new output")
     }
 
-    /// The line goes once the file is gone: the next build says so and drops it; until then
-    /// `check` names it and is not failed by it (the build would drop the line, nothing else).
-    @Test func aLeftLineIsDroppedOnceItsFileIsGone() throws {
+    /// Once its file is gone a private left file's line is kept, marked gone (round 21's N4: a
+    /// file put back there is answered privately); `check` names it and is not failed by it.
+    @Test func aPrivateLeftLineIsMarkedGoneOnceItsFileIsGone() throws {
         let project = try Project()
         defer { project.remove() }
         _ = try project.build(["-q"])
@@ -307,17 +307,36 @@ import Glibc
         let check = try project.run(["check"])
         let checkText = String(decoding: check.stdout, as: UTF8.self)
         #expect(check.status == 0, "\(checkText) \(check.stderr)")
-        #expect(checkText.contains("- site/\(Self.oldKeys[0])  no longer left in place: the file is gone"), "\(checkText)")
-        // Something else changes, so the build plans (a no-op answer looks at outputs only).
+        #expect(checkText.contains("~ site/\(Self.oldKeys[0])  left in place"), "\(checkText)")
         try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("cmyk.jpg"), to: project.url("pub/other.jpg"))
         let build = try project.build()
         let out = String(decoding: build.stdout, as: UTF8.self)
-        #expect(out.contains("- site/\(Self.oldKeys[0])  no longer left in place: the file is gone"), "\(out)")
+        #expect(out.contains("~ site/\(Self.oldKeys[0])  left in place (not the file Derive wrote there), gone now"), "\(out)")
         let lock = try project.read("derive.lock")
-        #expect(!lock.contains(Self.oldKeys[0]) && lock.contains(#"{"left":"site/\#(Self.oldKeys[1])""#), "\(lock)")
+        #expect(lock.contains(#"{"left":"site/\#(Self.oldKeys[0])","acl":"private","why":"not the file Derive wrote there","gone":true}"#), "\(lock)")
+        #expect(lock.contains(#"{"left":"site/\#(Self.oldKeys[1])","acl":"private","why":"not the file Derive wrote there"}"#), "\(lock)")
         try FileManager.default.removeItem(at: project.url("site/" + Self.oldKeys[1]))
         try FileManager.default.removeItem(at: project.url("pub/other.jpg"))
         _ = try project.build()
+        let gone = try project.read("derive.lock")
+        #expect(gone.components(separatedBy: #""gone":true"#).count == 3, "both kept, gone: \(gone)")
+        #expect(try project.run(["check"]).status == 0)
+    }
+
+    /// A public rule's left file's line goes once the file is gone: it narrows nothing.
+    @Test func aPublicLeftLineIsDroppedOnceItsFileIsGone() throws {
+        setenv(Self.secretVariable, Self.secret, 1)
+        let project = try Project()
+        defer { project.remove() }
+        _ = try project.build(["-q"])
+        try project.recreate("site/g/lake.webp")
+        try project.edit { $0.replacingOccurrences(of: "to: site/g/{name}.webp", with: "to: site/gallery/{name}.webp") }
+        _ = try project.build()
+        #expect(try project.read("derive.lock").contains(#"{"left":"site/g/lake.webp""#))
+        try FileManager.default.removeItem(at: project.url("site/g/lake.webp"))
+        let build = try project.build()
+        let out = String(decoding: build.stdout, as: UTF8.self)
+        #expect(out.contains("- site/g/lake.webp  no longer left in place: the file is gone"), "\(out)")
         let plain = try project.read("derive.lock")
         #expect(plain.hasPrefix(#"{"format":"derive.lock/2""#) && !plain.contains(#"{"left":"#), "the lock is /2 again: \(plain)")
         #expect(try project.run(["check"]).status == 0)

@@ -63,4 +63,22 @@ import Planner
         let two = LockFile(entries: [Self.entry], manifest: "derive.yaml", left: Array(Self.left.prefix(2))).text
         #expect(LockFile.dropping(PathSet([Self.left[1].path]), from: Data(two.utf8)) == Data(with.utf8))
     }
+
+    /// Round 21's N5 and N4: a line names its file's place when it is not its key's text (`file`)
+    /// and says when the file was gone (`"gone":true`); both come last, only when they apply, and
+    /// parse back. A line whose place is its key writes neither: round 19's bytes.
+    @Test func placesAndGoneLinesAreWrittenOnlyWhenTheyApplyAndParseBack() throws {
+        let moved = LockFile.Left(path: "www/internal/a-100.webp", acl: "private", why: LockFile.Left.notDerives,
+                                  file: "site/internal/a-100.webp", gone: true)
+        let plain = LockFile.Left(path: "site/st/b.webp", acl: "private", why: LockFile.Left.lockOnly, file: "site/st/b.webp")
+        #expect(plain.file == nil && plain.place == "site/st/b.webp" && !plain.isGone)
+        let text = LockFile(entries: [Self.entry], left: [moved, plain]).text
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains(#"{"left":"site/st/b.webp","acl":"private","why":"known only from the lock"}"#), "\(text)")
+        #expect(lines.contains(#"{"left":"www/internal/a-100.webp","acl":"private","why":"not the file Derive wrote there","file":"site/internal/a-100.webp","gone":true}"#), "\(text)")
+        let parsed = try #require(LockFile.parse(text))
+        let back = try #require(parsed.left["www/internal/a-100.webp"])
+        #expect(back.place == "site/internal/a-100.webp" && back.isGone && back.aclValue == .private)
+        #expect(parsed.text == text)
+    }
 }

@@ -83,6 +83,33 @@ import Testing
         #expect(try again.placeholders().isEmpty)
     }
 
+    /// Round 21's N2: the files builds left in place are recorded in the state too, sealed, by
+    /// place (N5), with their digest and since when they are gone (N4). A row written or edited
+    /// outside Derive is not read; saving the same records writes nothing.
+    @Test func leftFilesAreSealed() throws {
+        let (root, folder, owner) = try Self.state(0)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try StateStore(folder: folder, owner: owner)
+        let lines = [LockFile.Left(path: "www/internal/a.webp", acl: "private", why: LockFile.Left.notDerives, file: "site/internal/a.webp", digest: "d1"),
+                     LockFile.Left(path: "site/st/b.webp", acl: "private", why: LockFile.Left.lockOnly, gone: true, goneSince: 1_700_000_000)]
+        try store.saveLeftFiles(lines)
+        let read = try store.leftFiles()
+        #expect(read.keys.sorted() == ["site/internal/a.webp", "site/st/b.webp"])
+        #expect(read["site/internal/a.webp"]?.path == "www/internal/a.webp" && read["site/internal/a.webp"]?.digest == "d1")
+        #expect(read["site/st/b.webp"]?.isGone == true && read["site/st/b.webp"]?.goneSince == 1_700_000_000)
+        let changes = try store.queue.read { $0.totalChangesCount }
+        try store.saveLeftFiles(lines)
+        #expect(try store.queue.read { $0.totalChangesCount } == changes, "the same records: nothing written")
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        try raw.write { db in
+            try db.execute(sql: "UPDATE leftFiles SET acl = 'public-read' WHERE place = 'site/st/b.webp'")
+            try db.execute(sql: "INSERT INTO leftFiles (place, path, acl, why) VALUES ('site/x.webp', 'site/x.webp', 'private', 'planted')")
+        }
+        try raw.close()
+        let again = try StateStore(folder: folder, owner: owner)
+        #expect(try again.leftFiles().keys.sorted() == ["site/internal/a.webp"])
+    }
+
     /// A store without the user's secret (no owner) takes every record as it is; with it, a record
     /// written outside Derive (no seal) is ignored, one written by `write` verifies.
     @Test func onlyRecordsWrittenThroughTheStoreVerify() throws {
