@@ -56,8 +56,8 @@ public struct LockFile: Sendable, Hashable {
         public var path: String
         /// The ACL the file had when the build left it (`BucketACL`'s raw value).
         public var acl: String
-        /// Why it was left: `known only from the lock`, `changed since Derive wrote it`, `not the
-        /// file Derive wrote there`, `old index`.
+        /// Why it was left: `known only from the lock` (`, changed since` when its bytes are not
+        /// the line's), `changed since Derive wrote it`, `not the file Derive wrote there`, `old index`.
         public var why: String
 
         public init(path: String, acl: String, why: String) { self.path = path; self.acl = acl; self.why = why }
@@ -65,6 +65,10 @@ public struct LockFile: Sendable, Hashable {
         enum CodingKeys: String, CodingKey { case path = "left", acl, why }
 
         public static let lockOnly = "known only from the lock"
+        /// A file only the lock names whose bytes are not its line's any more (an optimiser
+        /// recompressed it, an edit): still no more public than serve gave it while the lock
+        /// listed it (round 21's N3).
+        public static let lockOnlyChanged = "known only from the lock, changed since"
         public static let changed = "changed since Derive wrote it"
         public static let notDerives = "not the file Derive wrote there"
         public static let oldIndex = "old index"
