@@ -681,6 +681,13 @@ public final class BuildSession: @unchecked Sendable {
         public var hadState = false
         /// Old indexes removed that only the lock recorded (no state), as displayed.
         public var removedControlFiles: [String] = []
+        /// The `left` lines the lock keeps (files left in place that keep the ACL serve gave them:
+        /// round 21's N1), sorted; each is named.
+        public var leftLines: [LockFile.Left] = []
+        /// The lock's `left` lines let go (the file is gone), with why.
+        public var droppedLeft: [(path: String, why: String)] = []
+        /// The lock was written back holding only `leftLines` (no output line).
+        public var lockHoldsOnlyLeft = false
     }
 
     /// Removes the outputs Derive wrote (only files still holding the recorded bytes, in the folder
@@ -688,7 +695,8 @@ public final class BuildSession: @unchecked Sendable {
     /// and its own state files by name; the state folder only when that leaves it empty. Holds
     /// the build lock throughout. Without a usable state (fresh clone, removed or corrupt state)
     /// the lock's outputs are removed where their bytes still match it; the lock is deleted only
-    /// when no output it vouches for is left.
+    /// when no output it vouches for is left. Every file left in place that needs it keeps its
+    /// `left` line (`CleanLeftLines`): the lock is then written back holding only those.
     public func clean() throws -> CleanReport {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }   // until the state files are gone
@@ -699,6 +707,7 @@ public final class BuildSession: @unchecked Sendable {
         var report = CleanReport()
         report.hadState = stateExisted && store.movedAside == nil
         let recorded = try store.allOutputs()
+        var leaving = CleanLeftLines(planner: planner, recorded: recorded)
         // Sources and control files of the manifest are never removed, whatever names them.
         let protected = WantedIdentities(planner.protectedFiles(sources: planner.listedSources()))
         for record in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
@@ -712,7 +721,9 @@ public final class BuildSession: @unchecked Sendable {
                 switch try removal.removal(record, keeping: protected, display: planner.display) {
                 case .removed: report.removed += 1
                 case .forgotten: break
-                case .left(_, let message): report.left.append(message)
+                case .left(let file, let message):
+                    report.left.append(message)
+                    leaving.leaveOutput(record, file: file, message: message)
                 case .deferred(_, let message):
                     // Never followed: the output is left, and the lock kept as its record (exit 1).
                     report.keptLock = true
@@ -757,6 +768,7 @@ public final class BuildSession: @unchecked Sendable {
                     case .success(nil):
                         report.left.append("\(entry.path)  left: in \(lockName), but its bucket '\(PathKey.bucket(of: entry.path))' is no longer in the manifest; "
                                            + "Derive deletes nothing on the lock's word — remove the file yourself if it is yours to remove")
+                        leaving.leaveLockOnly(entry.path, changed: false)
                         continue
                     case .success(let placed?):
                         file = placed.file
@@ -768,6 +780,7 @@ public final class BuildSession: @unchecked Sendable {
                     guard wanted.contains(entry.path) else {
                         if planner.disk.exists(file) || SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) != nil {
                             report.left.append("\(entry.path)  " + LockLeft.leftMessage(lock: lockName))
+                            leaving.leaveLockOnly(entry.path, changed: (try? planner.digests.content(of: file))?.digest != entry.digest)
                         }
                         continue
                     }
@@ -788,6 +801,7 @@ public final class BuildSession: @unchecked Sendable {
                             .map { "\($0.width)x\($0.height) \($0.format)" } ?? "no readable image header"
                         report.left.append("\(planner.display(file)) has the digest \(lockName) gives, but its header says \(header), the line \(entry.width)x\(entry.height) \(entry.format): "
                                            + "left in place (without a build state Derive removes a file only when its header and digest are its lock line's)")
+                        leaving.leaveLockOnly(entry.path, changed: false)
                         continue
                     }
                     let existed = planner.disk.exists(file)
@@ -796,6 +810,7 @@ public final class BuildSession: @unchecked Sendable {
                             if existed { report.removed += 1; try store.removeFiles([file]) }
                         } else {
                             report.left.append("\(planner.display(file)) was changed since Derive wrote it; left in place")
+                            leaving.leaveLockOnly(entry.path, changed: true)
                         }
                     } catch {
                         report.keptLock = true
@@ -816,7 +831,10 @@ public final class BuildSession: @unchecked Sendable {
             let identity = controlIdentities[path] ?? nil
             let isCurrent = currentIndex.map { PathKey.same(path, $0) || PathKey.same(path, ControlFileTargets.recordKey($0)) } ?? false
             if identity == nil, !isCurrent {
-                if planner.disk.exists(path) { report.left.append("\(planner.display(path)) " + ControlFileTargets.unprovenOldIndexReason) }
+                if planner.disk.exists(path) {
+                    report.left.append("\(planner.display(path)) " + ControlFileTargets.unprovenOldIndexReason)
+                    leaving.leaveOldIndex(path)
+                }
                 continue
             }
             if let link = linkOnPath((path as NSString).deletingLastPathComponent) {
@@ -828,6 +846,8 @@ public final class BuildSession: @unchecked Sendable {
             do {
                 if try !planner.disk.remove(path, ifDigest: digest, identity: identity) {
                     report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
+                    // The index's own path keeps the index's ACL without a line; an old one does not.
+                    if !isCurrent { leaving.leaveOldIndex(path) }
                 }
             } catch where !FileKind.isRegularFile(path) {
                 // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.
@@ -853,6 +873,7 @@ public final class BuildSession: @unchecked Sendable {
             } else {
                 let holdsIndex = ControlFileTargets.isDerivesOldIndex(file, recordedPath: recorded.path, planner: planner)
                 report.left.append("\(planner.display(file)) " + ControlFileTargets.lockOnlyOldIndexKept(file, holdsIndex: holdsIndex, lock: planner.display(lockPath), display: planner.display))
+                leaving.leaveOldIndex(file)
             }
         }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), try store.controlFiles().isEmpty,
@@ -881,9 +902,30 @@ public final class BuildSession: @unchecked Sendable {
             // Not read (an index of the lock's outputs is never that large): kept, and said.
             report.left.append("\(planner.display(bucket.path + "/" + index.path)) is larger than any index Derive writes for \(planner.display(lockPath)) (\(size) bytes), or is not the index it records; left in place")
         }
+        // Files left in place keep their `left` lines: the lock is never removed while it holds one
+        // whose file is there; it is written back holding only those (round 21's N1).
+        let left = leaving.lines()
+        report.droppedLeft = left.dropped
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))
-        } else if !report.keptLock {
+        } else if report.keptLock {
+            // Kept as the record of outputs clean could not remove: with the lines of the files left too.
+            if let lockData, let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
+                let kept = LockFile(entries: Array(lock.entries.values), manifest: lock.manifest, index: lock.index, left: Array(left.kept.values))
+                if Data(kept.text.utf8) != lockData {
+                    _ = try planner.disk.writeAtomically(Data(kept.text.utf8), to: lockPath, replacingOnly: ContentDigests.digest(lockData))
+                }
+                report.leftLines = kept.left.sortedByKey().map(\.value)
+            }
+        } else if !left.kept.isEmpty {
+            let lines = left.kept.sortedByKey().map(\.value)
+            let text = LockFile.text(sorted: [], manifest: planner.manifestName, left: lines)
+            if Data(text.utf8) != lockData {
+                _ = try planner.disk.writeAtomically(Data(text.utf8), to: lockPath, replacingOnly: lockData.map(ContentDigests.digest) ?? Builder.nothing)
+            }
+            report.leftLines = lines
+            report.lockHoldsOnlyLeft = true
+        } else {
             try planner.disk.remove(lockPath)
         }
         // derive serve's uploads in progress, render cache and appendable record, by their shapes.

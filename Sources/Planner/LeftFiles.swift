@@ -161,17 +161,20 @@ extension Planner {
         return acls.of(bucket, key: key, lockListed: true)
     }
 
-    /// The `left` lines for the files `plan` leaves because only the lock names them: those that
-    /// hold the bytes their line gives (the output the lock describes; a file changed since is
-    /// the user's now, and keeps its bucket's ACL), and those of a bucket no longer in the
-    /// manifest (not served; private should it return).
+    /// The `left` lines for the files `plan` leaves because only the lock names them, with the
+    /// ACL serve gave each while the lock listed it (`lockOnlyACL`), whether or not the file still
+    /// holds its line's bytes: one changed since (an optimiser recompressed a private output)
+    /// is no more public after the build than before it (round 21's N3; its line says
+    /// `changed since`). Those of a bucket no longer in the manifest too (not served; private
+    /// should it return).
     public func lockOnlyLeft(_ plan: Plan, acls: EffectiveACL) -> [LockFile.Left] {
-        plan.lockLeft.filter(\.present).compactMap { left in
-            if case .success(let placed?) = LockFile.place(left.output, in: manifest) {
-                guard let entry = lock?.entries[left.output], (try? digests.content(of: placed.file))?.digest == entry.digest else { return nil }
+        plan.lockLeft.filter(\.present).map { left in
+            var why = LockFile.Left.lockOnly
+            if case .success(let placed?) = LockFile.place(left.output, in: manifest),
+               (try? digests.content(of: placed.file))?.digest != lock?.entries[left.output]?.digest {
+                why = LockFile.Left.lockOnlyChanged
             }
-            return LockFile.Left(path: left.output, acl: Self.lockOnlyACL(left.output, manifest: manifest, acls: acls).rawValue,
-                                 why: LockFile.Left.lockOnly)
+            return LockFile.Left(path: left.output, acl: Self.lockOnlyACL(left.output, manifest: manifest, acls: acls).rawValue, why: why)
         }
     }
 }

@@ -56,8 +56,8 @@ public struct LockFile: Sendable, Hashable {
         public var path: String
         /// The ACL the file had when the build left it (`BucketACL`'s raw value).
         public var acl: String
-        /// Why it was left: `known only from the lock`, `changed since Derive wrote it`, `not the
-        /// file Derive wrote there`, `old index`.
+        /// Why it was left: `known only from the lock` (`, changed since` when its bytes are not
+        /// the line's), `changed since Derive wrote it`, `not the file Derive wrote there`, `old index`.
         public var why: String
 
         /// The file's place: its path relative to the lock's folder (the bucket's folder + the
@@ -89,6 +89,10 @@ public struct LockFile: Sendable, Hashable {
         public var aclValue: BucketACL { BucketACL(rawValue: acl) ?? .private }
 
         public static let lockOnly = "known only from the lock"
+        /// A file only the lock names whose bytes are not its line's any more (an optimiser
+        /// recompressed it, an edit): still no more public than serve gave it while the lock
+        /// listed it (round 21's N3).
+        public static let lockOnlyChanged = "known only from the lock, changed since"
         public static let changed = "changed since Derive wrote it"
         public static let notDerives = "not the file Derive wrote there"
         public static let oldIndex = "old index"

@@ -703,8 +703,23 @@ struct CleanCommand: ParsableCommand {
         let report = try workspace.run("clean") { try $0.clean() }
         for left in report.left { Output.printWarning(left) }
         for problem in report.problems { Output.printError(problem) }
+        // Files left in place keep the ACL serve gave them: named, as the build names them.
+        let lockName = (workspace.session.lockPath as NSString).lastPathComponent
+        for line in report.leftLines {
+            print("= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone")
+        }
+        for dropped in report.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); its line in \(lockName) is dropped") }
         let oldIndexes = report.removedControlFiles.isEmpty ? "" : ", the old index \(report.removedControlFiles.joined(separator: ", "))"
-        print("Removed \(report.removed) output\(report.removed == 1 ? "" : "s")\(oldIndexes)\(report.hadState ? " and the build state" : " (there was no usable build state)")\(report.keptLock ? " (\((workspace.session.lockPath as NSString).lastPathComponent) kept)" : "").")
+        let lock: String
+        if report.keptLock {
+            lock = " (\(lockName) kept)"
+        } else if report.lockHoldsOnlyLeft {
+            let count = report.leftLines.count
+            lock = "; \(lockName) kept, holding only the \(count == 1 ? "file" : "\(count) files") left in place"
+        } else {
+            lock = ""
+        }
+        print("Removed \(report.removed) output\(report.removed == 1 ? "" : "s")\(oldIndexes)\(report.hadState ? " and the build state" : " (there was no usable build state)")\(lock).")
         if !report.problems.isEmpty { throw ExitCode.failure }
     }
 }

@@ -125,7 +125,14 @@ import Glibc
             #expect(site.exists("_site/\(name)"), "clean removed \(name) on the lock's word: \(cleanText)")
             #expect(cleanText.contains("site/\(name)  left: known only from derive.lock"), "\(name) not named: \(cleanText)")
         }
-        #expect(!site.exists("derive.lock"), "\(cleanText)")
+        // The lock stays, holding only the `left` lines of the files left there: no more public
+        // after clean than before it (round 21's N1); its output lines are gone.
+        let lock = site.lock()
+        #expect(lock.hasPrefix(#"{"format":"derive.lock/3""#) && !lock.contains(#"{"path":"#), "\(lock)")
+        for name in edit.gone {
+            #expect(lock.contains("{\"left\":\"site/\(name)\",\"acl\":\"private\",\"why\":\"known only from the lock\"}"), "\(name): \(lock)")
+            #expect(text(clean.stdout).contains("= site/\(name)  left in place (known only from the lock): kept in derive.lock as a file left private"), "\(cleanText)")
+        }
     }
 
     // MARK: the hostile side: what is not the lock's own output is kept
