@@ -119,6 +119,11 @@ public struct Builder: Sendable {
     let writtenDigests = Box<WrittenDigests?>(nil)
     /// The lock and index the plan compared with (the session's), reused when the state did not change.
     var plannedTargets: ControlFileTargets?
+    /// What the reconcile before the deletions did (attack 20's S3), carried into the one after
+    /// them: the control files it wrote (a planned write is not forced again), the old indexes it
+    /// left in place with their `left` lines (their records are gone once it ran), and the lock's
+    /// `left` lines it let go.
+    let early = Box<EarlyReconcile>(EarlyReconcile())
     /// The control files the plan listed to write: written even when their bytes come out the
     /// same (the plan could not know them before rendering), so the build does what it showed.
     var plannedWrites: PathSet = []
@@ -265,6 +270,27 @@ public struct Builder: Sendable {
         let leftBefore = planner.lockLeftLines()
         var leftLines = plan.lockLeft.contains(where: \.present)
             ? planner.lockOnlyLeft(plan, acls: EffectiveACL(planner.manifest)) : []
+        // The new outputs are in place: the index (without this build's orphans) and the lock are
+        // written before the first orphan's file goes, so an index a reader fetches meanwhile (a
+        // site served from the output folder while it builds) never names a file already deleted
+        // (attack 20's S3). The lock keeps the orphans' own lines until they are gone (each file
+        // is still there and still Derive's: never less protected than before the build), the
+        // `left` lines of files still there, and those of old indexes this reconcile leaves (V2).
+        // The reconcile after the deletions writes what changed, or reports what this could not.
+        let orphans = PathSet(plan.deletions.filter { !renamed.contains($0.output) && $0.recorded != nil }.map(\.output))
+        if !orphans.isEmpty, planner.manifest.index != nil {
+            try recordSourceSummaries(records: try store.allOutputs().values.filter { !orphans.contains($0.path) })
+            do {
+                try reconcile(held: plan.heldLockLines, left: leftLines, indexExcluding: orphans)
+            } catch {
+                // Said by the reconcile after the deletions, which tries again.
+            }
+        }
+        if !plan.deletions.isEmpty {
+            BuildTestHooks.beforeDeletions(lock: planner.lockPath, index: planner.manifest.index.flatMap { index in
+                planner.manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path }
+            })
+        }
         for item in plan.deletions where !renamed.contains(item.output) {
             guard let record = item.recorded else { continue }
             do {
@@ -328,6 +354,14 @@ public struct Builder: Sendable {
             report.removed = error.removed.sortedByBytes()
         } catch {
             report.controlErrors.append("\(planner.display(planner.lockPath)): \(error)")
+        }
+        // What the reconcile before the deletions did is said too (once).
+        let before = early.value
+        if before.ran {
+            report.left = before.leftIndexes.filter { left in !report.left.contains { $0.path == left.path } } + report.left
+            report.droppedLeft += before.droppedLeft.filter { dropped in !report.droppedLeft.contains { PathKey.same($0.path, dropped.path) } }
+            report.rewritten = PathSet(before.rewritten + report.rewritten).sortedByBytes()
+            report.removed = PathSet(before.removed + report.removed).sortedByBytes()
         }
         report.outputFiles = outputFiles.value
         report.writtenDigests = writtenDigests.value
@@ -751,12 +785,20 @@ public struct Builder: Sendable {
     /// `left`: files the build left in place (old outputs), kept in the lock with their ACL;
     /// old indexes left here are added to them. Returns the old indexes left, with why, and the
     /// lock's `left` lines let go.
+    /// `indexExcluding`: recorded outputs about to be deleted (the build's orphans), left out of
+    /// the index only: the reconcile before the deletions (attack 20's S3).
     @discardableResult
-    public func reconcile(stateUnchangedSince plan: Plan? = nil, held: PathDictionary<LockFile.Entry> = [:], left added: [LockFile.Left] = []) throws
+    public func reconcile(stateUnchangedSince plan: Plan? = nil, held: PathDictionary<LockFile.Entry> = [:], left added: [LockFile.Left] = [],
+                          indexExcluding orphans: PathSet = []) throws
         -> (leftIndexes: [(path: String, message: String)], rewritten: [String], removed: [String], droppedLeft: [(path: String, why: String)],
             leftLines: [LockFile.Left]) {
-        var targets = try (plan != nil ? plannedTargets : nil) ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan, held: held)
-        targets.addLeft(added)
+        var targets = try (plan != nil && orphans.isEmpty ? plannedTargets : nil)
+            ?? ControlFileTargets(planner: planner, stateUnchangedSince: plan, held: held, indexExcluding: orphans)
+        let carried = early.value
+        // Old indexes an earlier reconcile of this build left: their records are gone, their lines stay.
+        targets.addLeft(added + carried.leftIndexLines)
+        let isEarly = !orphans.isEmpty
+        if isEarly { early.update { $0.ran = true; $0.droppedLeft = targets.droppedLeft } }
         let currentLock = try? disk.read(planner.lockPath)
         if let current = currentLock, !LockFile.isOurs(current, manifest: planner.manifestName) {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
@@ -795,6 +837,7 @@ public struct Builder: Sendable {
                     left = (path, targets.oldIndexLeft(path, display: planner.display))
                 } else if existed {
                     removed.append(planner.display(path))
+                    if isEarly { early.update { $0.removed.append(planner.display(path)) } }
                 }
                 try store.setControlFile(path, digest: nil)
             } catch where !FileKind.isRegularFile(path) {
@@ -806,12 +849,16 @@ public struct Builder: Sendable {
             }
         }
         // Each old index left in place keeps the ACL an index listing those outputs had (V2).
-        targets.addLeft(lefts.compactMap { targets.oldIndexLeftLine($0.path, planner: planner) })
+        let oldIndexLines = lefts.compactMap { targets.oldIndexLeftLine($0.path, planner: planner) }
+        targets.addLeft(oldIndexLines)
+        if isEarly { early.update { $0.leftIndexes += lefts; $0.leftIndexLines += oldIndexLines } }
         outputFiles.set(targets.files)
         writtenDigests.set(WrittenDigests(targets))
-        if try writeIfChanged(targets.lock, to: targets.lockPath, force: plannedWrites.contains(targets.lockPath),
+        if try writeIfChanged(targets.lock, to: targets.lockPath, force: plannedWrites.contains(targets.lockPath) && !carried.written.contains(targets.lockPath),
                               replacingOnly: currentLock.map(ContentDigests.digest) ?? Self.nothing) {
             rewritten.append(planner.display(targets.lockPath))
+            // Written once: a planned write the early reconcile made is not forced again.
+            if isEarly { early.update { $0.rewritten.append(planner.display(targets.lockPath)); _ = $0.written.insert(targets.lockPath) } }
         }
         // The state records every left file too, sealed (round 21's N2: the lock alone could be
         // edited); the next build re-derives the lock's lines from it.
@@ -827,9 +874,10 @@ public struct Builder: Sendable {
             }
             do {
                 // Replaced only if it still holds the bytes just judged (checked in the move).
-                if try writeIfChanged(data, to: indexPath, force: plannedWrites.contains(indexPath),
+                if try writeIfChanged(data, to: indexPath, force: plannedWrites.contains(indexPath) && !carried.written.contains(indexPath),
                                       replacingOnly: planner.overwrite ? nil : seen ?? Self.nothing) {
                     rewritten.append(planner.display(indexPath))
+                    if isEarly { early.update { $0.rewritten.append(planner.display(indexPath)); _ = $0.written.insert(indexPath) } }
                 }
             } catch {
                 // Named as the index, not the lock; what was removed or written before is still said.
@@ -1106,6 +1154,20 @@ public struct SourceChanged: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(source) changed while building; run the build again" }
 }
 
+/// What the reconcile before a build's deletions did (attack 20's S3), for the one after them.
+struct EarlyReconcile: Sendable {
+    var ran = false
+    /// The control files it wrote.
+    var written: PathSet = []
+    var rewritten: [String] = []
+    var removed: [String] = []
+    /// Old indexes it left in place (with why), and their `left` lines.
+    var leftIndexes: [(path: String, message: String)] = []
+    var leftIndexLines: [LockFile.Left] = []
+    /// The lock's `left` lines it let go (the lock it read is the build's first).
+    var droppedLeft: [(path: String, why: String)] = []
+}
+
 /// Hooks for tests into instants of a build no test can reach by timing. Inert unless the
 /// process was started with the variable set (never in production).
 enum BuildTestHooks {
@@ -1152,6 +1214,17 @@ enum BuildTestHooks {
     static func failRecord(_ path: String) throws {
         guard let name = ProcessInfo.processInfo.environment["DERIVE_TEST_FAIL_RECORD"], (path as NSString).lastPathComponent == name else { return }
         throw DiskError("SQLite error 13: database or disk is full (DERIVE_TEST_FAIL_RECORD)")
+    }
+
+    /// `DERIVE_TEST_BEFORE_DELETIONS=<folder>`: just before a build deletes its first orphan,
+    /// the lock and the index as they are on disk then are copied into `<folder>` (which must
+    /// exist), under their own names.
+    static func beforeDeletions(lock: String, index: String?) {
+        guard let folder = ProcessInfo.processInfo.environment["DERIVE_TEST_BEFORE_DELETIONS"] else { return }
+        for file in [lock] + (index.map { [$0] } ?? []) {
+            guard let bytes = FileManager.default.contents(atPath: file) else { continue }
+            FileManager.default.createFile(atPath: folder + "/" + (file as NSString).lastPathComponent, contents: bytes)
+        }
     }
 
     static func afterOutputWrite(_ path: String) {

@@ -71,8 +71,11 @@ struct ControlFileTargets {
     /// the plan's own when a plan is given).
     /// `left`: files the build left in place, with the ACL each was left under (with a plan,
     /// those only the lock names are added from it).
+    /// `indexExcluding`: recorded outputs the build is about to delete (its orphans), left out of
+    /// the index it writes before deleting them (attack 20's S3); the lock keeps their lines
+    /// while their files are there.
     init(planner: Planner, adopting plan: Plan? = nil, stateUnchangedSince planned: Plan? = nil, claims: ForeignClaimLookup? = nil,
-         held: PathDictionary<LockFile.Entry> = [:], left added: [LockFile.Left] = []) throws {
+         held: PathDictionary<LockFile.Entry> = [:], left added: [LockFile.Left] = [], indexExcluding orphans: PathSet = []) throws {
         var recorded = try (plan ?? planned)?.recorded ?? planner.store.allOutputs()
         let stateRecords = recorded
         for item in plan?.adoptions ?? [] {
@@ -128,8 +131,10 @@ struct ControlFileTargets {
         lockPath = planner.lockPath
         let manifest = planner.manifest
         self.manifest = manifest
-        publicIndexLeak = Self.publicIndexLeak(outputs, renderedAnew: anew, manifest: manifest)
+        let listed = orphans.isEmpty ? outputs : outputs.filter { !orphans.contains($0.path) }
+        publicIndexLeak = Self.publicIndexLeak(listed, renderedAnew: anew, manifest: manifest)
         if let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) {
+            let outputs = listed
             let path = bucket.path + "/" + declared.path
             let knownColours = SummaryShape.recorded(colours: try planner.store.sourceColours())
             let knownPlaceholders = SummaryShape.recorded(placeholders: try planner.store.placeholders())

@@ -35,7 +35,9 @@ final class WatchSession: @unchecked Sendable {
     /// `manifestText` replaces the default manifest (sources stay in photos/src, outputs are expected in photos/out).
     /// `prepare` runs on the project folder before the watch starts.
     /// `arguments`: more options for `derive build --watch` (`--jobs 1`).
-    init(width: Int = 64, quiet: Bool = true, manifestText: String? = nil, arguments: [String] = [], prepare: (URL) throws -> Void = { _ in }) throws {
+    /// `environment`: variables added to the watch's (a test hook).
+    init(width: Int = 64, quiet: Bool = true, manifestText: String? = nil, arguments: [String] = [], environment: [String: String] = [:],
+         prepare: (URL) throws -> Void = { _ in }) throws {
         root = try CLI.temporaryFolder()
         try FileManager.default.createDirectory(at: root.appendingPathComponent("photos/src"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: sources.appendingPathComponent("a.jpg"))
@@ -44,6 +46,7 @@ final class WatchSession: @unchecked Sendable {
         process.executableURL = CLI.executable
         process.arguments = ["build", "--watch"] + (quiet ? ["--quiet"] : []) + arguments + [manifest.path]
         process.currentDirectoryURL = root
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
