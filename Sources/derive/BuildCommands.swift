@@ -46,8 +46,15 @@ struct Workspace {
     /// A no-op check: the output count when nothing is to do, and the check with its stat pass.
     typealias NoOpCheck = (count: Int?, check: WitnessCheck?)
 
-    /// The line a no-op answer adds when the state marks outputs as adopted from the lock
-    /// unverified (the witness keeps their number), as the full plan says it; nil when none is.
+    /// How a build or `clean` names a `left` line it keeps in the lock (present, or gone now).
+    static func leftLineText(_ line: LockFile.Left, lockName: String) -> String {
+        if line.isGone {
+            return "~ \(line.path)  left in place (\(line.why)), gone now: kept in \(lockName) as gone (\(line.acl)) for \(Planner.goneKeptSeconds / 86400) days; "
+                + "a file put back there is answered no more publicly (one written later with other bytes is the user's)"
+        }
+        return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone"
+    }
+
     /// `check`'s lines for the lock's `left` lines when the witness covers some (the lock is
     /// read only then): a no-op names them as the full check does.
     static func leftLines(_ noOp: NoOpCheck) -> [String] {
@@ -57,6 +64,8 @@ struct Workspace {
         return lock.left.sortedByKey().map { CheckCommand.leftLine($0.value, lock: lockName) }
     }
 
+    /// The line a no-op answer adds when the state marks outputs as adopted from the lock
+    /// unverified (the witness keeps their number), as the full plan says it; nil when none is.
     static func unverifiedLine(_ noOp: NoOpCheck) -> String? {
         guard let check = noOp.check, check.adoptedUnverified > 0 else { return nil }
         return BuildCommand.unverified(check.adoptedUnverified, lock: check.lockPath)
@@ -491,14 +500,7 @@ struct BuildCommand: ParsableCommand {
         for left in plan.lockLeft { print(left.line) }
         // Files left in place stay known, with their ACL, in the lock until they are gone (V1, V2).
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
-        for line in report.leftKept {
-            if line.isGone {
-                print("~ \(line.path)  left in place (\(line.why)), gone now: kept in \(lockName) as gone (\(line.acl)) for \(Planner.goneKeptSeconds / 86400) days; "
-                      + "a file put back there is answered no more publicly (one written later with other bytes is the user's)")
-            } else {
-                print("= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone")
-            }
-        }
+        for line in report.leftKept { print(Workspace.leftLineText(line, lockName: lockName)) }
         for dropped in report.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); its line in \(lockName) is dropped") }
         // Budgets of what was built before (a lowered max_bytes) and of rules' totals.
         let breaches = BudgetAudit.afterBuild(workspace, renderer: EngineRenderer(limits: limits, renderer: workers), built: report.built)
@@ -705,17 +707,16 @@ struct CleanCommand: ParsableCommand {
         for problem in report.problems { Output.printError(problem) }
         // Files left in place keep the ACL serve gave them: named, as the build names them.
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
-        for line in report.leftLines {
-            print("= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone")
-        }
+        for line in report.leftLines { print(Workspace.leftLineText(line, lockName: lockName)) }
         for dropped in report.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); its line in \(lockName) is dropped") }
         let oldIndexes = report.removedControlFiles.isEmpty ? "" : ", the old index \(report.removedControlFiles.joined(separator: ", "))"
         let lock: String
         if report.keptLock {
             lock = " (\(lockName) kept)"
         } else if report.lockHoldsOnlyLeft {
-            let count = report.leftLines.count
-            lock = "; \(lockName) kept, holding only the \(count == 1 ? "file" : "\(count) files") left in place"
+            let count = report.leftLines.count, gone = report.leftLines.filter(\.isGone).count
+            let goneText = gone == 0 ? "" : " (\(gone == count ? (count == 1 ? "gone now" : "all gone now") : "\(gone) of them gone now"))"
+            lock = "; \(lockName) kept, holding only the \(count == 1 ? "file" : "\(count) files") left in place\(goneText)"
         } else {
             lock = ""
         }

@@ -132,16 +132,29 @@ import Testing
         try expectPrivateAfterCleanAndBuild(project, Round19.oldKeys, mode)
     }
 
-    /// Once the left files are gone, `clean` drops their lines and removes the lock as before.
-    @Test func cleanRemovesTheLockOnceNoLeftFileIsThere() throws {
+    /// Once the left files are gone, `clean` keeps their private lines marked gone (round 21's
+    /// N4: a file put back there stays private) and says they are gone, not "left in place";
+    /// the file put back after `clean` and a build is still private.
+    @Test func cleanKeepsGoneLinesOfPrivateLeftFilesAndSaysSo() throws {
         let project = try projectWithLeftFiles()
         defer { project.remove() }
-        for key in Round19.oldKeys { try FileManager.default.removeItem(at: project.url("site/" + key)) }
+        var saved: [String: Data] = [:]
+        for key in Round19.oldKeys {
+            saved[key] = try Data(contentsOf: project.url("site/" + key))
+            try FileManager.default.removeItem(at: project.url("site/" + key))
+        }
         let clean = try project.run(["clean"])
         let out = String(decoding: clean.stdout, as: UTF8.self)
         #expect(clean.status == 0, "\(out) \(clean.stderr)")
-        #expect(!project.exists("derive.lock"), "\(out)")
-        #expect(!out.contains("left in place ("), "\(out)")
+        let lock = try project.read("derive.lock")
+        for key in Round19.oldKeys {
+            #expect(out.contains("~ site/\(key)  left in place (known only from the lock), gone now: kept in derive.lock as gone (private)"), "\(out)")
+            #expect(!out.contains("= site/\(key)  left in place"), "\(out)")
+            #expect(lock.contains(#"{"left":"site/\#(key)","acl":"private""#) && lock.contains(#""gone":true"#), "\(lock)")
+        }
+        #expect(out.contains("derive.lock kept, holding only the \(Round19.oldKeys.count) files left in place (all gone now)"), "\(out)")
+        for (key, bytes) in saved { try bytes.write(to: project.url("site/" + key)) }
+        try expectPrivateAfterCleanAndBuild(project, Round19.oldKeys, "put back after clean")
     }
 
     /// N3 (left.sh optim): a fresh clone whose private outputs an optimiser changed (one byte
