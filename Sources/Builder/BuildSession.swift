@@ -117,15 +117,17 @@ public final class BuildSession: @unchecked Sendable {
         try refuseStateFilesOverControlFiles()   // SQLite never opens the manifest as its database or journal
         try StateFolderTrust.check(stateFolder: manifest.stateFolder, toMake: !readOnly)   // another user's folder, state or journal is never opened
         try StateOwnership.check(folder: manifest.stateFolder)   // a user's database is never migrated
+        // The database's stat the witness this command checked vouches for (never under `--verify`).
+        let vouched = rereading ? nil : heldCheck?.vouchedDatabase
         if readOnly {
             // `check` writes nothing: it plans against an in-memory copy and says what build would do.
-            let (store, note) = try StateStore.readOnlySnapshot(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+            let (store, note) = try StateStore.readOnlySnapshot(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath), vouched: vouched)
             stateNote = note
             store.confine(to: recordPlaces)
             openedStore = store
             return store
         }
-        let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+        let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath), vouched: vouched)
         store.confine(to: recordPlaces)
         openedStore = store
         return store
@@ -187,6 +189,9 @@ public final class BuildSession: @unchecked Sendable {
     public func planner() throws -> Planner {
         if let openedPlanner { return openedPlanner }
         try refuseOversizedLock()
+        // The witness check the plan takes anyway (`editedSourcesPlan`), before the state is
+        // opened: a database it vouches for is opened without its integrity check (`store()`).
+        if incrementalPlans, !rereading { _ = witnessCheck() }
         var planner = try Planner(manifest: manifest, manifestPath: manifestPath, disk: try disk(), store: try store(),
                                   identity: identity, lockPath: lockPath, overwrite: overwrite)
         // What `--verify` proved stands for the planner a state set aside opens anew.

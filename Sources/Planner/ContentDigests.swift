@@ -41,10 +41,14 @@ public final class ContentDigests: @unchecked Sendable {
         var height: Int
         var digest: HexDigest
         var format: String
+        /// The row's seal, still to verify before the entry is used (`trusted`); nil: verified,
+        /// learned by this process, or from a store without seals.
+        var seal: RowSeal?
 
-        init(_ record: FileRecord) {
+        init(_ record: FileRecord, seal: RowSeal? = nil) {
             size = record.size; mtime = record.mtime; inode = record.inode; ctime = record.ctime; recorded = record.recorded
             width = record.width; height = record.height; digest = HexDigest(record.digest); format = record.format
+            self.seal = seal
         }
 
         func record(path: String) -> FileRecord {
@@ -63,10 +67,42 @@ public final class ContentDigests: @unchecked Sendable {
     /// bytes under the very stat the cache knows). Set before planning, never while hashing.
     public var rereading = false
 
+    /// Verifies an entry's seal on its first use (nil: every entry is trusted as given).
+    private let check: FileSealCheck?
+
     public init(disk: any Disk, cache: PathDictionary<FileRecord>, racyMargin: Int64 = 1_000_000_000) {
         self.disk = disk
-        self.cache = PathDictionary(storage: cache.storage.mapValues(Entry.init))
+        self.cache = PathDictionary(storage: cache.storage.mapValues { Entry($0) })
         self.racyMargin = racyMargin
+        self.check = nil
+    }
+
+    /// The cache of a plan: the state's rows (`StateStore.fileRows`), each verified by `check`
+    /// when first used. A row whose seal does not verify is dropped then, as if never read: the
+    /// file is hashed again, as when `allFiles` leaves such a row out.
+    public init(disk: any Disk, rows: PathDictionary<CachedFile>, check: FileSealCheck?, racyMargin: Int64 = 1_000_000_000) {
+        self.disk = disk
+        self.cache = PathDictionary(storage: rows.storage.mapValues { Entry($0.record, seal: $0.seal) })
+        self.racyMargin = racyMargin
+        self.check = check
+    }
+
+    /// The entry of `path` once its seal is verified (the first use of a row read from the
+    /// state); nil when there is none or its seal does not verify (then it is dropped).
+    private func trusted(_ path: String) -> Entry? {
+        guard let entry = lock.withLock({ cache[path] }) else { return nil }
+        guard let seal = entry.seal else { return entry }
+        // Verified outside the lock (plans ask from every core); an entry replaced meanwhile by
+        // `remember` (no seal) is left as it is.
+        let verifies = check?.verifies(entry.record(path: path), seal) ?? false
+        lock.withLock {
+            guard cache[path]?.seal == seal else { return }
+            if verifies { cache[path]?.seal = nil } else { cache[path] = nil }
+        }
+        guard verifies else { return nil }
+        var verified = entry
+        verified.seal = nil
+        return verified
     }
 
     /// The stats of `paths`, in order, taken in one batch per core (a real disk walks each folder
@@ -114,7 +150,10 @@ public final class ContentDigests: @unchecked Sendable {
     /// What the cache knows of `path` when it has exactly that stat and may be trusted without
     /// reading the file (what `content(of:)` answers without reading); nil when it must be read.
     public func cached(_ path: String, stat: FileStat) -> Content? {
-        guard !rereading, let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
+        guard !rereading, let entry = lock.withLock({ cache[path] }), entry.size == stat.size, entry.mtime == stat.mtime,
+              entry.inode == Int64(bitPattern: stat.inode), entry.ctime == stat.ctime,
+              // The seal last, and only of a row that would answer: a row the stat does not match is never used.
+              let known = entry.seal == nil ? entry : trusted(path), known.size == stat.size, known.mtime == stat.mtime,
               known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
               known.width != Self.truncatedWidth, known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
               // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
@@ -152,10 +191,10 @@ public final class ContentDigests: @unchecked Sendable {
 
     /// The stat the cache holds for `path` (the one its digest was taken or written with).
     public func stat(for path: String) -> FileStat? {
-        lock.withLock { cache[path] }.map { FileStat(size: $0.size, mtime: $0.mtime, inode: UInt64(bitPattern: $0.inode), ctime: $0.ctime) }
+        trusted(path).map { FileStat(size: $0.size, mtime: $0.mtime, inode: UInt64(bitPattern: $0.inode), ctime: $0.ctime) }
     }
 
-    public func record(for path: String) -> FileRecord? { lock.withLock { cache[path] }?.record(path: path) }
+    public func record(for path: String) -> FileRecord? { trusted(path)?.record(path: path) }
 
     /// Cache entries learned since the last call, for the state store.
     public func takePending() -> [FileRecord] {

@@ -287,7 +287,9 @@ public struct Planner: Sendable {
         self.store = store
         self.identity = identity
         self.overwrite = overwrite
-        self.digests = ContentDigests(disk: disk, cache: try store.allFiles(), racyMargin: racyMargin)
+        // The stat cache's rows, each verified when the plan first uses it (`StateStore.fileRows`).
+        let files = try store.fileRows()
+        self.digests = ContentDigests(disk: disk, rows: files.rows, check: files.check, racyMargin: racyMargin)
         self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
         self.lockText = LockText(disk: disk, path: self.lockPath)
         self.recordsByDigest = RecordsByDigest(store: store)

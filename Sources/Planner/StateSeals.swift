@@ -121,16 +121,27 @@ public final class StateSeals: TransactionObserver, @unchecked Sendable {
     /// How many rows `verifies` checked (a read's cost: `StateSealTests`).
     public var rowsVerified: Int { lock.withLock { verified } }
     private var verified = 0
+    /// How many rows of `table` were checked.
+    public func rowsVerified(in table: String) -> Int { lock.withLock { verifiedByTable[table] ?? 0 } }
+    private var verifiedByTable: [String: Int] = [:]
 
     /// Whether `row` (returned by `query`'s SQL) carries its own seal.
     public func verifies(_ query: Query, _ row: Row) -> Bool {
-        lock.withLock { verified += 1 }
+        lock.withLock { verified += 1; verifiedByTable[query.table, default: 0] += 1 }
         guard case .blob(let stored) = (row[query.sealIndex] as DatabaseValue).storage, stored.count == 32 else { return false }
         let expected = seal(table: query.table, columns: query.names) { row[query.canonical[$0]] as DatabaseValue }
         // Constant time (a local file, but nothing is lost by it).
         var difference: UInt8 = 0
         for (a, b) in zip(stored, expected) { difference |= a ^ b }
         return difference == 0
+    }
+
+    /// Whether `stored` is the seal of a `table` row whose canonical columns (`columns`, in the
+    /// order `columns(_:_:)` gives) hold `values`: a row verified after it was read and decoded
+    /// (`StateStore.fileRows`: the stat cache's rows are verified when a plan first uses one).
+    func verifies(table: String, columns: [String], values: [DatabaseValue], stored: RowSeal) -> Bool {
+        lock.withLock { verified += 1; verifiedByTable[table, default: 0] += 1 }
+        return RowSeal(seal(table: table, columns: columns) { values[$0] }) == stored
     }
 
     // MARK: Writing
@@ -193,5 +204,31 @@ public final class StateSeals: TransactionObserver, @unchecked Sendable {
 
     public func databaseDidRollback(_ db: Database) {
         lock.withLock { written = [:] }
+    }
+}
+
+/// A row's seal as read (32 bytes), kept inline: the stat cache holds one per row until the row
+/// is first used (`ContentDigests`), and 60 000 `Data` of 32 bytes would each be a heap block.
+public struct RowSeal: Sendable, Hashable {
+    let words: (UInt64, UInt64, UInt64, UInt64)
+
+    /// Nil unless `bytes` are 32 (a seal column holding anything else verifies nothing).
+    init?(_ bytes: Data) {
+        guard bytes.count == 32 else { return nil }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        bytes.withUnsafeBytes { raw in
+            words = (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                     raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        }
+        self.words = words
+    }
+
+    public static func == (a: RowSeal, b: RowSeal) -> Bool {
+        // Constant time (a local file, but nothing is lost by it).
+        ((a.words.0 ^ b.words.0) | (a.words.1 ^ b.words.1) | (a.words.2 ^ b.words.2) | (a.words.3 ^ b.words.3)) == 0
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0); hasher.combine(words.1); hasher.combine(words.2); hasher.combine(words.3)
     }
 }

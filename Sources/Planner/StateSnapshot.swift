@@ -6,7 +6,9 @@ import GRDB
 /// (corrupt, or another manifest's) is replaced by an empty one in memory, with a note saying
 /// what the build would do. The state folder is not created.
 extension StateStore {
-    public static func readOnlySnapshot(folder: String, owner: String?) throws -> (store: StateStore, note: String?) {
+    /// `vouched`: as for `init(folder:owner:vouched:)`, the integrity check is skipped while the
+    /// database has the stat a witness vouches for.
+    public static func readOnlySnapshot(folder: String, owner: String?, vouched: FileStat? = nil) throws -> (store: StateStore, note: String?) {
         let path = folder + "/" + fileName
         func empty(_ note: String?) throws -> (store: StateStore, note: String?) {
             let memory = try DatabaseQueue()
@@ -17,12 +19,17 @@ extension StateStore {
         var info = stat()
         guard lstat(path, &info) == 0 else { return try empty(nil) }
         let memory = try DatabaseQueue()
+        var checked = true
         do {
+            let unchanged = vouched.map { isUnchanged(path, since: $0) } ?? false
             var configuration = Configuration()
             configuration.readonly = true
             let file = try DatabaseQueue(path: path, configuration: configuration)
-            let result = try file.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
-            if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
+            checked = !unchanged
+            if !unchanged {
+                let result = try file.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+                if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
+            }
             try file.backup(to: memory)
             try file.close()
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
@@ -36,7 +43,9 @@ extension StateStore {
             return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
         }
         try dropTriggers(memory)   // (the copy in memory: see `dropTriggers`)
-        guard owner != nil else { return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true), nil) }
+        guard owner != nil else {
+            return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, integrityChecked: checked), nil)
+        }
         let seals: StateSeals?
         switch try binding(memory, database: path) {
         case .foreign(let why):
@@ -47,7 +56,8 @@ extension StateStore {
         // Nothing to trust: a row there (a stat record) verifies only under the user's secret.
         case .empty: seals = StateSeals(secret: StateBinding.secret(forState: path) ?? StateBinding.newSecret())
         }
-        return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, seals: seals), nil)
+        return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, seals: seals,
+                           integrityChecked: checked), nil)
     }
 
     /// Whether opening the state for `owner` would move it aside: it records another manifest

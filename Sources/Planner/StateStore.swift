@@ -225,6 +225,9 @@ public final class StateStore: Sendable {
     /// without an owner (tests of the store alone, `derive serve`'s reader), which takes every
     /// record as it is. A build's store always has them: a record that does not verify is ignored.
     public let seals: StateSeals?
+    /// Whether the database's integrity was checked when opened (every page read), false when
+    /// a witness vouched for the file as the last clean build left it (`open`).
+    public let integrityChecked: Bool
 
     public static let fileName = StateFiles.database
 
@@ -237,21 +240,26 @@ public final class StateStore: Sendable {
     /// `state:` folder) is not trusted: its folders are another project's, so it is moved aside
     /// (`state.sqlite.foreign-<time>`) and a new one started. A state without an owner record
     /// (from before it was kept) is taken as this manifest's. Nil: no check (read-only users).
-    public init(folder: String, owner: String? = nil) throws {
+    ///
+    /// `vouched`: the database's stat when a witness of the last clean build vouches for it
+    /// (`WitnessCheck.vouchedDatabase`): then the integrity check that reads every page is
+    /// skipped while the file still has exactly that stat and no journal (see `open`).
+    public init(folder: String, owner: String? = nil, vouched: FileStat? = nil) throws {
         self.folder = folder
         let path = folder + "/" + Self.fileName
         try StateFolderTrust.prepare(stateFolder: folder, database: path)   // the user's own, 0700/0600, before SQLite opens it
         var info = stat()
         let wasThere = lstat(path, &info) == 0 && info.st_size > 0
         var opened: DatabaseQueue
+        var checked: Bool
         var aside: String?
         var reason: String?
         do {
-            opened = try Self.open(path)
+            (opened, checked) = try Self.open(path, vouched: vouched)
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             aside = try Self.moveAside(path, suffix: "corrupt", error: error)
             reason = "corrupt"
-            opened = try Self.open(path)
+            (opened, checked) = try Self.open(path)
         }
         if let owner {
             let recorded = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
@@ -259,14 +267,14 @@ public final class StateStore: Sendable {
                 try opened.close()
                 aside = try Self.moveAside(path, suffix: "foreign", error: nil)
                 reason = "owned by \(recorded)"
-                opened = try Self.open(path)
+                (opened, checked) = try Self.open(path)
             } else if case .foreign(let why) = try Self.binding(opened, database: path) {
                 // Records this user's Derive did not write (a committed or unpacked `.derive/`, rows
                 // edited in): not followed, whatever they say (attack 17's N4).
                 try opened.close()
                 aside = try Self.moveAside(path, suffix: "foreign", error: nil)
                 reason = why
-                opened = try Self.open(path)
+                (opened, checked) = try Self.open(path)
             }
             let now = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
             if now != owner {
@@ -282,6 +290,7 @@ public final class StateStore: Sendable {
         queue = opened
         movedAside = aside
         movedAsideReason = reason
+        integrityChecked = checked
         existed = wasThere && aside == nil
         opened.add(transactionObserver: changes, extent: .databaseLifetime)
     }
@@ -385,21 +394,45 @@ public final class StateStore: Sendable {
         try queue.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
     }
 
-    private static func open(_ path: String) throws -> DatabaseQueue {
+    /// Opens the database and checks its integrity (`PRAGMA quick_check`, every page read: a
+    /// truncated file can pass the header check), unless `vouched` is its stat now (size, mtime,
+    /// ctime and inode, taken before SQLite opens it) and it has no journal: then it is the very
+    /// file the last clean build left, bytes unchanged, and that build opened it checked (or so
+    /// vouched) and wrote it only through SQLite, so the check would read what it read then
+    /// (issue 15: the check read the whole 72 MB state of 40 000 outputs on every build of one
+    /// touched or edited source). Anything else (no witness, another stat, a journal of an
+    /// interrupted write, `build --verify`) checks.
+    private static func open(_ path: String, vouched: FileStat? = nil) throws -> (queue: DatabaseQueue, checked: Bool) {
         StateFolderTrust.makePrivate(database: path)   // 0600: no one else reads its token
+        let unchanged = vouched.map { isUnchanged(path, since: $0) } ?? false
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         try migrator.migrate(queue)
-        // A truncated file can pass the header check; every page of the tables is read here.
+        guard !unchanged else { return (queue, false) }
         let result = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
         if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
-        return queue
+        return (queue, true)
+    }
+
+    /// Whether the database at `path` has exactly the stat `vouched` and no journal beside it
+    /// (a write SQLite did not finish leaves one; the next opening rolls it back).
+    public static func isUnchanged(_ path: String, since vouched: FileStat) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
+        let now = FileStat(size: Int64(info.st_size), mtime: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                           inode: UInt64(info.st_ino), ctime: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))
+        guard now == vouched else { return false }
+        return StateFiles.journalSuffixes.allSatisfy { suffix in
+            var journal = stat()
+            return lstat(path + suffix, &journal) != 0 && errno == ENOENT
+        }
     }
 
     /// A store over an already opened database (the read-only copy `check` plans against).
-    init(queue: DatabaseQueue, folder: String, movedAside: String?, movedAsideReason: String?, existed: Bool = false, seals: StateSeals? = nil) {
-        self.queue = queue; self.folder = folder; self.seals = seals
+    init(queue: DatabaseQueue, folder: String, movedAside: String?, movedAsideReason: String?, existed: Bool = false, seals: StateSeals? = nil,
+         integrityChecked: Bool = true) {
+        self.queue = queue; self.folder = folder; self.seals = seals; self.integrityChecked = integrityChecked
         if let seals { queue.add(transactionObserver: seals, extent: .databaseLifetime) }
         self.movedAside = movedAside; self.movedAsideReason = movedAsideReason; self.existed = existed
         queue.add(transactionObserver: changes, extent: .databaseLifetime)
@@ -412,6 +445,7 @@ public final class StateStore: Sendable {
         movedAsideReason = nil
         existed = false
         seals = nil
+        integrityChecked = true
         queue = try DatabaseQueue()
         try Self.migrator.migrate(queue)
         queue.add(transactionObserver: changes, extent: .databaseLifetime)
@@ -662,6 +696,72 @@ public final class StateStore: Sendable {
             return result
         }
     }
+
+    /// The stat cache's rows for a plan, each row's seal verified when the plan first uses the
+    /// row (`ContentDigests`), not here (issue 15): a plan of one edited source among 20 000
+    /// read and verified all 60 000 rows (sources and output files) and used the 20 000 of the
+    /// sources. Every row is read and decoded; a row is handed out with its seal still to verify
+    /// (`FileSealCheck`) when its columns are exactly a `FileRecord`'s, each of the type Derive
+    /// writes; any other row is verified here, as `allFiles` does (a column added by hand joins
+    /// the seal, which a record cannot reproduce). The first row of a path whose seal verifies
+    /// wins, as in `allFiles`. Without seals (a store opened without an owner) every row is taken.
+    public func fileRows() throws -> (rows: PathDictionary<CachedFile>, check: FileSealCheck?) {
+        try queue.read { db in
+            var result: PathDictionary<CachedFile> = [:]
+            var intern = StringInterner()
+            guard let seals else {
+                try forEachRow(db, "files", Self.fileColumns) { row, _ in
+                    var record = FileRecord(row: row)
+                    record.format = intern(record.format)
+                    if result[record.path] == nil { result[record.path] = CachedFile(record: record, seal: nil) }
+                }
+                return (result, nil)
+            }
+            let check = FileSealCheck(seals: seals, columns: try seals.columns(db, "files"))
+            let lazy = check.columns == Self.fileColumns.sorted()
+            let query = try seals.query(db, table: "files", leading: Self.fileColumns)
+            let rows = try Row.fetchCursor(db, sql: query.sql)
+            while let row = try rows.next() {
+                let seal: RowSeal?
+                if lazy, Self.hasRecordTypes(row), case .blob(let stored) = (row[query.sealIndex] as DatabaseValue).storage {
+                    guard let stored = RowSeal(stored) else { continue }   // not a seal: verifies nothing
+                    seal = stored
+                } else {
+                    guard seals.verifies(query, row) else { continue }
+                    seal = nil
+                }
+                var record = FileRecord(row: row)
+                record.format = intern(record.format)
+                if let earlier = result[record.path] {
+                    // (A primary key: only a state whose table was made by hand repeats a path.)
+                    if let pending = earlier.seal {
+                        guard !check.verifies(earlier.record, pending) else { result[record.path] = CachedFile(record: earlier.record, seal: nil); continue }
+                    } else {
+                        continue
+                    }
+                }
+                result[record.path] = CachedFile(record: record, seal: seal)
+            }
+            return (result, check)
+        }
+    }
+
+    /// Whether `row` (a `files` query led by `fileColumns`) holds a text or an integer in each of
+    /// them as a `FileRecord` has: only then is it decoded before its seal is verified (a value
+    /// of another type would stop `FileRecord(row:)`; Derive never writes one).
+    static func hasRecordTypes(_ row: Row) -> Bool {
+        for index in fileColumns.indices {
+            switch (row[index] as DatabaseValue).storage {
+            case .string: if !fileTextColumns.contains(index) { return false }
+            case .int64: if fileTextColumns.contains(index) { return false }
+            default: return false
+            }
+        }
+        return true
+    }
+
+    /// The positions in `fileColumns` of the text columns (path, digest, format).
+    static let fileTextColumns: Set<Int> = [0, 4, 5]
 
     /// Output records `allOutputs` leaves out because their place is not trusted
     /// (`OutputRecord.placeProblem`, or a folder `places` does not give): path → why. The plan names each; nothing is deleted.
@@ -1006,6 +1106,40 @@ public final class StateStore: Sendable {
         try write { db in
             _ = try FileRecord.deleteAll(db, keys: paths)
         }
+    }
+}
+
+/// A row of the stat cache as read, with its seal when still to be verified (nil: verified, or
+/// a store without seals).
+public struct CachedFile: Sendable {
+    public var record: FileRecord
+    public var seal: RowSeal?
+}
+
+/// Verifies a stat cache row's seal from its decoded record (`StateStore.fileRows`): the values
+/// the row held, in the canonical order of the table's columns.
+public struct FileSealCheck: Sendable {
+    let seals: StateSeals
+    /// The `files` table's columns but the seal, in canonical order.
+    let columns: [String]
+
+    public func verifies(_ record: FileRecord, _ seal: RowSeal) -> Bool {
+        let values: [DatabaseValue] = columns.map { column in
+            switch column {
+            case "path": return record.path.databaseValue
+            case "size": return record.size.databaseValue
+            case "mtime": return record.mtime.databaseValue
+            case "inode": return record.inode.databaseValue
+            case "digest": return record.digest.databaseValue
+            case "format": return record.format.databaseValue
+            case "recorded": return record.recorded.databaseValue
+            case "ctime": return record.ctime.databaseValue
+            case "width": return record.width.databaseValue
+            case "height": return record.height.databaseValue
+            default: return .null   // (not lazy: `fileRows` verifies such a table's rows as it reads them)
+            }
+        }
+        return seals.verifies(table: "files", columns: columns, values: values, stored: seal)
     }
 }
 

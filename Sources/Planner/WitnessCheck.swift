@@ -42,6 +42,16 @@ public struct WitnessCheck: Sendable {
     /// How many files of the lock's `left` lines the witness covers (a no-op `check` names them).
     public var leftFiles: Int { saved?.left.count ?? 0 }
 
+    /// The state database's stat when the witness vouches for it: its output half held (the
+    /// database, as every output, the lock and the index, is as the last clean build left it,
+    /// and one written within the racy margin of saving held the bytes it held then), so the
+    /// file with this stat is the one that build checked and wrote (`StateStore.open` skips its
+    /// integrity check while the file keeps this stat). Nil when it does not vouch.
+    public var vouchedDatabase: FileStat? {
+        guard held != nil || found != nil, stateFiles.count > 2 else { return nil }
+        return stateFiles[2]
+    }
+
     /// Whether the answer is the touched-only path's (its refresh saves the witness again).
     public var answeredByTouch: Bool { held == nil && unchanged != nil }
 

@@ -398,6 +398,29 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(Self.describe(fast) == Self.describe(full))
     }
 
+    /// Issue 15: an edited source's plan verifies the seals of the stat cache rows it uses (the
+    /// sources it keeps, the watermark object, the files at the outputs it plans again), not
+    /// every row it read: the other outputs' file rows are never used by it. The full plan of the
+    /// same tree, which uses them, gives the same plan.
+    @Test func anEditedSourcesPlanVerifiesOnlyTheStatRowsItUses() throws {
+        let tree = try Self.builtTree { try $0.project.write("photos/a.jpg", "edited") }
+        let raw = try Self.rawState(tree)
+        let rows = try raw.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM files") ?? 0 }
+        try raw.close()
+        let session = try tree.project.session()
+        let fast = try session.plan()
+        #expect(session.lastPlanPath == .editedSources(1))
+        let verified = try #require(try session.store().seals).rowsVerified(in: "files")
+        // b.jpg and c.jpg (kept from their records), logo.png (a.jpg's watermark) and at most
+        // a.jpg's two outputs' files; a.jpg itself moved, so its row is not even verified.
+        #expect(rows >= 10, "\(rows) stat rows")
+        #expect(verified <= 5, "\(verified) of \(rows) stat rows verified")
+        let off = try tree.project.session()
+        off.incrementalPlans = false
+        let full = try off.plan()
+        #expect(Self.describe(fast) == Self.describe(full))
+    }
+
     /// Issue 15, safety of the edited-source path: a record of an output the edit cannot reach
     /// (another source's) forged in the state, or its seal removed, is not trusted by either
     /// path: the incremental answer is the full plan's, item by item, and neither plan holds the
