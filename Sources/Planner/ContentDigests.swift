@@ -5,7 +5,8 @@ import Foundation
 
 /// Content digests through a stat cache keyed by path, size, mtime and ctime (ns) and inode, with git's
 /// rule for racy timestamps: a file whose mtime is within `racyMargin` of the moment it was
-/// hashed is hashed again next time, since a change in the same clock tick would not show.
+/// hashed is hashed again next time, since a change in the same clock tick would not show
+/// (an mtime dated ahead of the clock counts by the file's ctime: `FileStat.lastChange`).
 /// A no-op build therefore stats files and reads none; a fresh clone (new mtimes and inodes)
 /// hashes once.
 public final class ContentDigests: @unchecked Sendable {
@@ -115,7 +116,9 @@ public final class ContentDigests: @unchecked Sendable {
     /// reading the file (what `content(of:)` answers without reading); nil when it must be read.
     public func cached(_ path: String, stat: FileStat) -> Content? {
         guard !rereading, let known = lock.withLock({ cache[path] }), known.size == stat.size, known.mtime == stat.mtime,
-              known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
+              known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime,
+              // Settled: changed a margin before it was hashed (an mtime dated ahead counts by its ctime).
+              stat.changed < known.recorded - racyMargin || stat.lastChange(now: disk.now(), margin: racyMargin) < known.recorded - racyMargin,
               known.width != Self.truncatedWidth, known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
               // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
               !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)),

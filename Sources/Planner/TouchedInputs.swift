@@ -125,10 +125,11 @@ public enum TouchedInputs {
               snapshot.files.elementsEqual(recorded.files, by: PathKey.same), snapshot.stats.count == recorded.stats.count, outputsHold() else { return nil }
         var touched: PathDictionary<FileStat> = [:]
         var edited: PathDictionary<FileStat> = [:]
+        let clock = disk.now()   // after the snapshot's stats (`FileStat.lastChange`)
         for (index, file) in snapshot.files.enumerated() {
             let old = recorded.stats[index], now = snapshot.stats[index]
             if old == nil, now == nil { continue }   // a font missing then and now
-            if let old, old == now, old.changed < recorded.recorded - racyMargin { continue }
+            if let old, old == now, old.lastChange(now: clock, margin: racyMargin) < recorded.recorded - racyMargin { continue }
             guard let old, let now, let digest = recorded.digests[file] else { return nil }
             // A touch only: the same file, the same size, the bytes the plan read (stat, read, stat).
             // Hashed streaming, as `ContentDigests` hashes a large source: a touched file of any

@@ -99,11 +99,15 @@ final class ReadCountingDisk: Disk, @unchecked Sendable {
         return (unchanged, disk.reads.filter { $0.contains("/photos/") })
     }
 
-    /// A built project whose sources `ahead` are dated `seconds` ahead, settled, with one no-op
-    /// run since (the first may read a source hashed within the racy margin, once).
+    /// A project whose sources `ahead` are dated `seconds` ahead, built twice (the first build
+    /// of a project leaves no witness: its state folder did not exist when it took its
+    /// snapshot), settled, with one no-op run since (it may read what was hashed within the racy
+    /// margin, once).
     static func builtAhead(by seconds: Int) throws -> Project {
         let project = try Project(siteManifest, files: files)
         for file in ahead { try dateAhead(project.path(file), by: seconds) }
+        project.settle()
+        try project.build()
         project.settle()
         try project.build()
         project.settle()
