@@ -134,6 +134,32 @@ final class ReadCountingDisk: Disk, @unchecked Sendable {
         }
     }
 
+    /// Once the clock passes a trusted file's date, its stat is racy against the record again:
+    /// it is read once (the touched-only path) and recorded anew, then only stat'ed (the
+    /// touched-only path answered without saving anything, so every no-op read it again).
+    @Test func aSourceWhoseDateTheClockPassesIsReadOnceMore() throws {
+        let project = try Project(siteManifest, files: Self.files)
+        let start = Date()
+        try Self.dateAhead(project.path("photos/a.jpg"), by: 7)
+        project.settle()
+        try project.build()
+        project.settle()
+        try project.build()
+        project.settle()
+        _ = try Self.noOp(project)
+        #expect(try Self.noOp(project).sourceReads.isEmpty, "trusted while dated ahead")
+        Thread.sleep(forTimeInterval: max(0, 9.5 - Date().timeIntervalSince(start)))   // the clock passes its date by a margin
+        var reads: [[String]] = []
+        for _ in 0..<3 {
+            let (unchanged, read) = try Self.noOp(project)
+            #expect(unchanged == 3)
+            reads.append(read.map { URL(fileURLWithPath: $0).lastPathComponent })
+            project.settle()
+        }
+        #expect(reads.flatMap { $0 }.count <= 2 && reads.last?.isEmpty == true, "\(reads)")
+        #expect(!(try Self.rereadingPlan(project).hasChanges))
+    }
+
     /// The full plan (no witness) trusts the stat cache for them too, and plans as a plan that
     /// reads every source again.
     @Test func aFullPlanReadsNoSourceDatedAhead() throws {
