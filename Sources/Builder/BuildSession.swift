@@ -482,6 +482,7 @@ public final class BuildSession: @unchecked Sendable {
         let stateFile = manifest.stateFolder + "/" + StateStore.fileName
         let digests = openedPlanner?.digests
         let outputSet = PathSet(outputs)
+        let clock = bucketDisk.now()   // after the snapshot's stats (`FileStat.lastChange`)
         NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, left: left, disk: bucketDisk, valid: valid, adoptedUnverified: adoptedUnverified, expected: { file in
             // The state database has no recorded digest: its bytes are what this build left.
             PathKey.same(file, stateFile) ? nil : (written?.digest(of: file) ?? "unknown")
@@ -489,7 +490,7 @@ public final class BuildSession: @unchecked Sendable {
             // The digest this plan used, when its record is of exactly the stat the snapshot took.
             guard let record = digests?.record(for: file), record.size == stat.size, record.mtime == stat.mtime,
                   record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode),
-                  stat.changed < record.recorded - (digests?.racyMargin ?? 0) else { return nil }
+                  stat.lastChange(now: clock, margin: digests?.racyMargin ?? 0) < record.recorded - (digests?.racyMargin ?? 0) else { return nil }
             return record.digest
         }, planDigest: { file, stat in
             // The same, hashed within the racy margin too: the witness checks it against the bytes now.

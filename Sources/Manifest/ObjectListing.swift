@@ -47,17 +47,30 @@ public struct DiskObjectLister: ObjectLister {
         let skipped = skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         var keys: [String] = []
         var others: [(key: String, kind: String)] = []
-        var pending: [(path: String, key: String)] = [(root, "")]
-        while let (path, prefix) = pending.popLast() {
-            guard let directory = opendir(path) else {
+        // Each folder is opened by its name from its parent's descriptor (`openat`, links not
+        // followed), never by its full path: the kernel walks one name per folder, so the cost is
+        // linear in the depth (a full path per folder walked a chain of folders depth² names,
+        // and failed past PATH_MAX: attack 20's M2). A parent stays open while folders found in
+        // it wait their turn, at most `Self.openFolders` at once; beyond, a folder is opened by
+        // its path as before (a tree that wide and deep at once is the only case).
+        let open = OpenCount()
+        var pending: [(parent: OpenedFolder?, name: String, path: String, key: String)] = [(nil, root, root, "")]
+        while let (parent, name, path, prefix) = pending.popLast() {
+            let fd = parent.map { openat($0.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                ?? Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0, let directory = fdopendir(fd) else {
                 // A folder that cannot be read (no permission), the bucket's own included (its
                 // key is ""): its files are not listed, so it is named, never passed over as if
-                // it were empty.
-                others.append((String(prefix.dropLast()), Self.unreadable(errno)))
+                // it were empty. (A folder swapped for a link since it was listed: ELOOP.)
+                let code = errno
+                if fd >= 0 { close(fd) }
+                others.append((String(prefix.dropLast()), Self.unreadable(code)))
                 continue
             }
-            defer { closedir(directory) }
-            while let entry = readdir(directory) {
+            // Used in every pass of the loop below (so it lives as long): closed after it, or
+            // when the last folder found in it is opened.
+            let folder = OpenedFolder(directory, count: open)
+            while let entry = readdir(folder.directory) {
                 // The name decoded once (validated, else repaired) straight from `d_name`.
                 let (valid, name) = withUnsafeBytes(of: entry.pointee.d_name) { raw -> (Bool, String) in
                     let bytes = UnsafeRawBufferPointer(rebasing: raw[..<(raw.firstIndex(of: 0) ?? raw.endIndex)])
@@ -72,11 +85,10 @@ public struct DiskObjectLister: ObjectLister {
                     continue
                 }
                 var type = entry.pointee.d_type
-                // Its path, only for what needs one (a stat, a folder to walk): not per file.
-                var child: String { path + "/" + name }
                 if type == UInt8(DT_UNKNOWN) || type == UInt8(DT_LNK) {
+                    // Looked at by name in this folder: a link is followed (to a file it counts as one).
                     var childInfo = stat()
-                    let followed = type == UInt8(DT_LNK) ? stat(child, &childInfo) : lstat(child, &childInfo)
+                    let followed = fstatat(folder.descriptor, name, &childInfo, type == UInt8(DT_LNK) ? 0 : AT_SYMLINK_NOFOLLOW)
                     guard followed == 0 else {
                         if type == UInt8(DT_LNK) { others.append((prefix + name, Self.linkToNothing)) }
                         continue
@@ -87,8 +99,18 @@ public struct DiskObjectLister: ObjectLister {
                         continue
                     }
                 }
+                // A path the system cannot take (past PATH_MAX): named, so a rule that would read
+                // it fails instead of seeing nothing there (files below a folder that long were
+                // listed as "cannot read" before; now the limit is said as it is).
+                if path.utf8.count + 1 + name.utf8.count >= Int(PATH_MAX) {
+                    others.append((prefix + name, Self.pathTooLong))
+                    continue
+                }
                 if type == UInt8(DT_DIR) {
-                    if !skipped.contains(where: { PathKey.same($0, child) }) { pending.append((child, prefix + name + "/")) }
+                    let child = path + "/" + name
+                    if !skipped.contains(where: { PathKey.same($0, child) }) {
+                        pending.append((open.count < Self.openFolders ? folder : nil, name, child, prefix + name + "/"))
+                    }
                     others.append((prefix + name, "a folder"))
                 } else if type == UInt8(DT_REG) {
                     keys.append(prefix + name)
@@ -98,6 +120,25 @@ public struct DiskObjectLister: ObjectLister {
             }
         }
         return (keys.sortedByBytes(), others.sorted { PathKey.ordered($0.key, $1.key) })
+    }
+
+    /// What an entry whose path is PATH_MAX bytes or more is, in `others`: a folder that long
+    /// hides its files (`hidesFiles`).
+    public static let pathTooLong = "a path longer than the system allows (\(Int(PATH_MAX) - 1) bytes)"
+
+    /// How many folders the listing keeps open at once for the folders waiting below them.
+    static let openFolders = 64
+
+    /// How many `OpenedFolder`s are open.
+    private final class OpenCount { var count = 0 }
+
+    /// A folder being listed or waited on by folders found in it: closed when the last is opened.
+    private final class OpenedFolder {
+        let directory: OpaquePointer
+        let counter: OpenCount
+        var descriptor: Int32 { dirfd(directory) }
+        init(_ directory: OpaquePointer, count: OpenCount) { self.directory = directory; counter = count; counter.count += 1 }
+        deinit { closedir(directory); counter.count -= 1 }
     }
 
     /// What a symbolic link to a folder is, in `others` (never followed).
@@ -110,11 +151,12 @@ public struct DiskObjectLister: ObjectLister {
     public static func unreadable(_ code: Int32) -> String { "\(unreadablePrefix) (\(String(cString: strerror(code))))" }
 
     /// Whether an entry of this kind may stand for files the listing could not see below it:
-    /// a link to a folder (or to nothing, or a loop), or a folder that cannot be read. A rule
+    /// a link to a folder (or to nothing, or a loop), a folder that cannot be read, or a path
+    /// longer than the system allows. A rule
     /// whose pattern would descend into it fails it, and the outputs of sources that were below
     /// it are kept (when in doubt, never delete).
     public static func hidesFiles(_ kind: String) -> Bool {
-        kind == linkToFolder || kind == linkToNothing || kind.hasPrefix(unreadablePrefix)
+        kind == linkToFolder || kind == linkToNothing || kind.hasPrefix(unreadablePrefix) || kind == pathTooLong
     }
 
     /// What an entry whose name is not valid UTF-8 is, in `others`.

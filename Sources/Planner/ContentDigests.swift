@@ -5,7 +5,8 @@ import Foundation
 
 /// Content digests through a stat cache keyed by path, size, mtime and ctime (ns) and inode, with git's
 /// rule for racy timestamps: a file whose mtime is within `racyMargin` of the moment it was
-/// hashed is hashed again next time, since a change in the same clock tick would not show.
+/// hashed is hashed again next time, since a change in the same clock tick would not show
+/// (an mtime dated ahead of the clock counts by the file's ctime: `FileStat.lastChange`).
 /// A no-op build therefore stats files and reads none; a fresh clone (new mtimes and inodes)
 /// hashes once.
 public final class ContentDigests: @unchecked Sendable {
@@ -154,7 +155,9 @@ public final class ContentDigests: @unchecked Sendable {
               entry.inode == Int64(bitPattern: stat.inode), entry.ctime == stat.ctime,
               // The seal last, and only of a row that would answer: a row the stat does not match is never used.
               let known = entry.seal == nil ? entry : trusted(path), known.size == stat.size, known.mtime == stat.mtime,
-              known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime, stat.changed < known.recorded - racyMargin,
+              known.inode == Int64(bitPattern: stat.inode), known.ctime == stat.ctime,
+              // Settled: changed a margin before it was hashed (an mtime dated ahead counts by its ctime).
+              stat.changed < known.recorded - racyMargin || stat.lastChange(now: disk.now(), margin: racyMargin) < known.recorded - racyMargin,
               known.width != Self.truncatedWidth, known.width >= 0 || !SourceHeader.displayedFormats.contains(known.format),
               // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
               !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)),

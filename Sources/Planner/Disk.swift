@@ -25,6 +25,19 @@ public struct FileStat: Sendable, Hashable {
 
     /// The later of mtime and ctime: what the racy-timestamp rule compares.
     public var changed: Int64 { max(mtime, ctime) }
+
+    /// When a write could last have left this stat, for the racy-timestamp rule (a file whose
+    /// `lastChange` is at or after `since` is racy), knowing the clock reads `now`: `changed`,
+    /// except that an mtime more than `margin` ahead of `now` (an archive from a machine whose
+    /// clock ran ahead, `touch -d`, a camera's card) is no clock reading of a write: no write
+    /// made by now can have given it (a write takes the clock's time), so the ctime alone says
+    /// when the file last changed (attack 20's M1). The ctime is the clock a user cannot set:
+    /// `touch -d` and `touch -r` move it to the moment they ran, as every write does, so a
+    /// later edit that puts the old mtime back still moves the stat. Without this, a file dated
+    /// ahead stayed racy until the clock passed its mtime: every no-op read it again. Once the
+    /// clock passes it, it is `changed` again (racy once more, read once, then settled).
+    /// `now` must be read after the stat was taken.
+    public func lastChange(now: Int64, margin: Int64) -> Int64 { mtime > now &+ margin ? ctime : changed }
 }
 
 /// The file system as the planner and builder see it (ninja's DiskInterface): tests swap in

@@ -160,7 +160,9 @@ public struct NoOpWitness: Sendable {
             chunks.append((data, true))
             // A manifest file touched (same bytes) takes the full plan: its stat is part of the shape.
             chunks.append((ContentDigests.utf8Data("\n\(info.size) \(info.mtime) \(info.ctime) \(info.inode)\n"), false))
-            newest = max(newest, info.changed)
+            // A manifest file dated ahead counts by its ctime (`FileStat.lastChange`; the clock
+            // read after its stat), or it would leave no witness until the clock passed it.
+            newest = max(newest, info.lastChange(now: disk.now(), margin: 1_000_000_000))
         }
         var key = SHA256()
         for (chunk, _) in chunks { key.update(data: chunk) }
@@ -363,8 +365,9 @@ public struct NoOpWitness: Sendable {
         let since = saved.recorded - racyMargin
         guard snapshot.manifestNewest < since else { return false }
         guard snapshot.newest >= since else { return true }
+        let now = disk.now()   // after the snapshot's stats: an mtime dated ahead counts by its ctime
         for (file, stat) in zip(snapshot.files, snapshot.stats) {
-            guard let stat, stat.changed >= since else { continue }
+            guard let stat, stat.lastChange(now: now, margin: racyMargin) >= since else { continue }
             guard let digest = saved.racy[file], let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest
             else { return false }
         }
@@ -390,8 +393,9 @@ public struct NoOpWitness: Sendable {
         }
         // Same stats as when saved; those written within the racy margin of saving must still
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
+        let clock = disk.now()
         for (file, stat) in zip(now.paths, now.stats) {
-            guard let stat, stat.changed >= recorded - racyMargin else { continue }
+            guard let stat, stat.lastChange(now: clock, margin: racyMargin) >= recorded - racyMargin else { continue }
             // Hashed in pieces (`digestAndHead`), never held whole: the state database, just
             // written by the build, is racy here and megabytes (72 MB at 40 000 outputs).
             guard let digest = racy[file], let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest else { return false }
@@ -441,9 +445,9 @@ public struct NoOpWitness: Sendable {
         let sorted = outputs.sortedByBytes()
         let recorded = disk.now()
         guard valid, let snapshot, snapshot.manifestNewest < snapshot.taken - racyMargin,
-              let vouched = racyInputDigests(snapshot, since: snapshot.taken - racyMargin, disk: disk, planDigest: planDigest),
+              let vouched = racyInputDigests(snapshot, since: snapshot.taken - racyMargin, racyMargin: racyMargin, disk: disk, planDigest: planDigest),
               let now = Self.outputs(inputs, outputs: sorted, left: left.sortedByBytes(), disk: disk),
-              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, disk: disk, expected: expected, settled: settled) else {
+              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, racyMargin: racyMargin, disk: disk, expected: expected, settled: settled) else {
             try? disk.remove(path)
             TouchedInputs.remove(inputs, disk: disk)
             return
@@ -462,12 +466,13 @@ public struct NoOpWitness: Sendable {
     /// The digests of the input files changed at or after `since`, each the digest the plan used
     /// for it with the snapshot's stat and what its bytes hash to now (stat, hash, stat: the
     /// bytes are the ones that stat describes); nil when one is unknown to the plan or differs.
-    private static func racyInputDigests(_ snapshot: Snapshot, since: Int64, disk: any Disk,
+    private static func racyInputDigests(_ snapshot: Snapshot, since: Int64, racyMargin: Int64, disk: any Disk,
                                          planDigest: (String, FileStat) -> String?) -> PathDictionary<String>? {
         var digests: PathDictionary<String> = [:]
         guard snapshot.newest >= since else { return digests }
+        let now = disk.now()
         for (file, stat) in zip(snapshot.files, snapshot.stats) {
-            guard let stat, stat.changed >= since else { continue }
+            guard let stat, stat.lastChange(now: now, margin: racyMargin) >= since else { continue }
             guard let wanted = planDigest(file, stat), disk.stats([file]).first == .some(stat),
                   let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, disk.stats([file]).first == .some(stat),
                   hashed == wanted else { return nil }
@@ -481,12 +486,13 @@ public struct NoOpWitness: Sendable {
     /// A file whose stat now is not `settled` (not the stat the build wrote it with or planned
     /// with: changed since, however long ago) is read too, and must hold the bytes the build
     /// recorded (attack 20's B3: an output edited while the build still ran).
-    private static func racyDigests(_ paths: [String], _ stats: [FileStat?], since: Int64, disk: any Disk,
+    private static func racyDigests(_ paths: [String], _ stats: [FileStat?], since: Int64, racyMargin: Int64, disk: any Disk,
                                     expected: (String) -> String?, settled: (String, FileStat) -> Bool) -> [String]? {
         var lines: [String] = []
+        let now = disk.now()
         for (file, stat) in zip(paths, stats) {
             guard let stat else { continue }
-            if stat.changed < since {
+            if stat.lastChange(now: now, margin: racyMargin) < since {
                 guard !settled(file, stat) else { continue }
                 // Not recent, so not kept as racy: its bytes must be the build's, or no witness.
                 guard let wanted = expected(file), let hashed = try? disk.digestAndHead(file, headBytes: 0).digest,

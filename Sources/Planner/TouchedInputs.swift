@@ -125,17 +125,22 @@ public enum TouchedInputs {
               snapshot.files.elementsEqual(recorded.files, by: PathKey.same), snapshot.stats.count == recorded.stats.count, outputsHold() else { return nil }
         var touched: PathDictionary<FileStat> = [:]
         var edited: PathDictionary<FileStat> = [:]
+        let clock = disk.now()   // after the snapshot's stats (`FileStat.lastChange`)
         for (index, file) in snapshot.files.enumerated() {
             let old = recorded.stats[index], now = snapshot.stats[index]
             if old == nil, now == nil { continue }   // a font missing then and now
-            if let old, old == now, old.changed < recorded.recorded - racyMargin { continue }
+            let settled = old.map { $0.lastChange(now: clock, margin: racyMargin) < recorded.recorded - racyMargin } ?? false
+            if let old, old == now, settled { continue }
             guard let old, let now, let digest = recorded.digests[file] else { return nil }
             // A touch only: the same file, the same size, the bytes the plan read (stat, read, stat).
             // Hashed streaming, as `ContentDigests` hashes a large source: a touched file of any
             // size costs 64 KiB of memory, not its size, on every run until the witness is saved.
             if old.inode == now.inode, old.size == now.size, let hashed = try? disk.digestAndHead(file, headBytes: 0).digest,
                disk.stats([file]).first == .some(now), hashed == digest {
-                if old != now { touched[file] = now }
+                // Its stat unchanged but not settled against the record (a file dated ahead whose
+                // date the clock has passed): touched too, so the refresh records it again now and
+                // later no-ops only stat it, instead of hashing it on every run.
+                if old != now || !settled { touched[file] = now }
                 continue
             }
             edited[file] = now
