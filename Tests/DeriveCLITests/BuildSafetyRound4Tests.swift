@@ -232,12 +232,14 @@ extension BuildSafetyRound4Tests {
         try FileManager.default.removeItem(at: project.url(".derive"))
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: true))   // the `more` bucket left
         // Without a state the lock deletes nothing (attack 16's V7): the output in the bucket the
-        // manifest dropped is left and named, exit 0; the lock, which authorises nothing, goes.
+        // manifest dropped is left and named, exit 0. The lock keeps only its `left` line, private
+        // (round 21's N1: should the bucket come back, the file is not public on nobody's word).
         let clean = try project.run(["clean"])
         #expect(clean.status == 0, "\(clean.stderr)")
         #expect(project.exists("more/landscape.jpg"))
         #expect(clean.stderr.contains("more/landscape.jpg  left: in derive.lock, but its bucket 'more' is no longer in the manifest"), "\(clean.stderr)")
-        #expect(!project.exists("derive.lock"), "\(clean.stderr)")
+        let lock = String(decoding: try Data(contentsOf: project.url("derive.lock")), as: UTF8.self)
+        #expect(lock.contains(#"{"left":"more/landscape.jpg","acl":"private""#) && !lock.contains(#"{"path":"#), "\(lock)")
     }
 
     /// Two manifests in one folder given one `state:` folder: each build moves the other's state
