@@ -86,6 +86,10 @@ final class BuildRenderCache: @unchecked Sendable {
         }
     }
 
+    /// The action keys held now (after `keepOnly`, before this build stores any: what earlier
+    /// builds kept).
+    func keys() -> Set<String> { lock.withLock { Set(sizes.keys) } }
+
     /// Every entry removed (no `{hash}` output is planned).
     func removeAll() { keepOnly([]) }
 

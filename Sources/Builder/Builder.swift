@@ -501,13 +501,17 @@ public struct Builder: Sendable {
         let indices = work.indices.filter { work[$0].derivative?.hashed != nil }
         guard !indices.isEmpty else { return [:] }
         let held = ByteAllowance(min(options.memoryBudget / 4, 1 << 30))
+        // What earlier builds kept: a render this build stored and another of its outputs with the
+        // same action key then loaded was not "rendered by an earlier build" (round 22's V4).
+        let earlier = cache?.keys() ?? []
         let results = parallel(indices.map { work[$0] }, progress: progress, finished: { (result: Result<Prerendered, Error>) -> Bool? in
             if case .failure = result { return false } else { return nil }   // a success counts when written
         }) { item, budget in
             let cache = self.cacheable(item) ? cache : nil
             if let cache, let planned = item.derivative, let kept = cache.load(planned.actionKey) {
                 return Prerendered(derivative: planned.named(digest: kept.digest), digest: kept.digest,
-                                   rendered: held.take(kept.rendered.bytes.count) ? kept.rendered : nil, resumed: true)
+                                   rendered: held.take(kept.rendered.bytes.count) ? kept.rendered : nil,
+                                   resumed: earlier.contains(planned.actionKey))
             }
             let (planned, rendered, digest) = try self.render(item, budget: budget)
             cache?.store(planned.actionKey, rendered: rendered, digest: digest)

@@ -245,4 +245,31 @@ import Glibc
         let check = try site.run(["check"])
         #expect(check.status == 0, "\(Self.text(check.stdout)) \(check.stderr)")
     }
+
+    /// Round 22's V4: two outputs with one action key (two rules rendering the same pipeline into
+    /// two folders) in a first build: the second took the first's render from the state folder and
+    /// the build said "1 rendered by an earlier build". Only what an earlier build kept counts.
+    @Test func aFirstBuildSaysNothingWasRenderedByAnEarlierBuild() throws {
+        let site = try Site()
+        try Data("""
+        version: 1
+        buckets:
+          photos: {path: photos}
+          site: {path: site, url: /site}
+        derivatives:
+          - name: one
+            from: photos/landscape.jpg
+            process: image/resize,w_48/format,webp
+            to: site/a/{name}.{hash}.webp
+          - name: two
+            from: photos/landscape.jpg
+            process: image/resize,w_48/format,webp
+            to: site/b/{name}.{hash}.webp
+
+        """.utf8).write(to: site.url("derive.yaml"))
+        let build = try site.run(["build", "--jobs", "1"])
+        let out = Self.text(build.stdout)
+        #expect(build.status == 0, "\(out) \(build.stderr)")
+        #expect(out.contains("built 2") && !out.contains("rendered by an earlier build"), "\(out)")
+    }
 }
