@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+@testable import derive
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Round 22's V1 against a running `derive serve`: a private rule's *current* outputs (recorded
+/// in the state and listed in the lock, not `left`) were public under a renamed bucket over the
+/// same folder (`site:` → `www:`), or under a new public bucket over their sub-folder, as soon as
+/// the manifest was edited: output records were matched by key (`site/…`), not by the file's
+/// place, so `www/…` reached the same files with no record. In a clone a failed build (leaving
+/// an empty state) was enough. A recorded output's ACL now applies to its file under every key
+/// that reaches its place (bucket folder + key), never more publicly, as left records do.
+@Suite(.serialized) struct RecordedPlaceRound22Tests {
+    typealias R19 = LeftInPlaceRound19Tests
+    typealias Project = LeftInPlaceRound19Tests.Project
+    let r21 = LeftInPlaceRound21Tests()
+
+    /// The private rules' current outputs of round 19's project (`internal` w 32 and 36, and
+    /// `internal2`'s style `small`), by key under the bucket over `site/`.
+    static let privateKeys = ["internal/ceo-passport-scan-32.webp", "internal/ceo-passport-scan-36.webp", "st/ceo-passport-scan.small.webp"]
+
+    /// `site:` → `www:` over the same folder (`path: site` kept), plus a matrix value changed.
+    static func renamedBucket(_ text: String) -> String {
+        text.replacingOccurrences(of: "\n  site:\n", with: "\n  www:\n").replacingOccurrences(of: "to: site/", with: "to: www/")
+            .replacingOccurrences(of: "index: site/", with: "index: www/").replacingOccurrences(of: "w: [32, 36]", with: "w: [30, 36]")
+    }
+
+    func built() throws -> Project {
+        setenv(R19.secretVariable, R19.secret, 1)
+        let project = try Project()
+        _ = try project.build(["-q"])
+        return project
+    }
+
+    /// V1 (lw/clean2): serve running, the bucket renamed, no build. Every private output is
+    /// private under `www/…` (anonymous 403, not listed, signed 200); the public one stays public.
+    @Test func aBucketRenamedOverTheSameFolderKeepsItsPrivateOutputsPrivateBeforeAnyBuild() throws {
+        let project = try built()
+        defer { project.remove() }
+        let serve = try ServeSession(in: project.root)
+        defer { serve.stop() }
+        for key in Self.privateKeys { try r21.expectPrivate("site", key, file: "site/" + key, project, serve, "before the edit") }
+        try project.edit(Self.renamedBucket)
+        for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, serve, "renamed, running serve, no build") }
+        let lake = try r21.r19.request(serve, "/www/g/lake.webp")
+        #expect(lake.status == 200, "the public output under the renamed bucket: \(lake.status)")
+        // A fresh serve on the same tree.
+        let again = try ServeSession(in: project.root)
+        defer { again.stop() }
+        for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, again, "renamed, fresh serve, no build") }
+    }
+
+    /// V1's second form: a new public bucket over the private outputs' sub-folder, the private
+    /// rule removed, no build: `raw/…` reaches the same files and is private.
+    @Test func aNewBucketOverTheirSubFolderKeepsPrivateOutputsPrivateBeforeAnyBuild() throws {
+        let project = try built()
+        defer { project.remove() }
+        let serve = try ServeSession(in: project.root)
+        defer { serve.stop() }
+        try project.edit { text in
+            let withRaw = text.replacingOccurrences(of: "buckets:\n", with: "buckets:\n  raw: {path: site/internal, acl: public-read}\n")
+            guard let start = withRaw.range(of: "  - name: internal\n"), let end = withRaw.range(of: "  - name: internal2\n") else { return withRaw }
+            return withRaw.replacingCharacters(in: start.lowerBound..<end.lowerBound, with: "")
+        }
+        let validate = try project.run(["validate"])
+        #expect(validate.status == 0, "\(r21.out(validate)) \(validate.stderr)")
+        for key in Self.privateKeys where key.hasPrefix("internal/") {
+            let inRaw = String(key.dropFirst("internal/".count))
+            try r21.expectPrivate("raw", inRaw, file: "site/" + key, project, serve, "new bucket over the sub-folder, no build")
+        }
+    }
+
+    /// V1 clone (lw/clone3): `.derive/` gone, the bucket renamed; the build fails (the lock does not
+    /// vouch for `www/…`) but leaves a state: the outputs the lock lists stay private under `www/…`.
+    @Test func aCloneWithABucketRenamedKeepsItsPrivateOutputsPrivateAfterAFailedBuild() throws {
+        let project = try built()
+        defer { project.remove() }
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        try project.edit(Self.renamedBucket)
+        let serve = try ServeSession(in: project.root)
+        defer { serve.stop() }
+        for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, serve, "clone, renamed, no build") }
+        let refused = try project.run(["build"])
+        #expect(refused.status != 0, "\(r21.out(refused))")
+        for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, serve, "clone, renamed, build refused") }
+    }
+}
