@@ -46,7 +46,8 @@ import Glibc
         for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, serve, "renamed, running serve, no build") }
         let lake = try r21.r19.request(serve, "/www/g/lake.webp")
         #expect(lake.status == 200, "the public output under the renamed bucket: \(lake.status)")
-        // A fresh serve on the same tree.
+        // A fresh serve on the same tree (one serve per state folder: the first one stopped).
+        serve.stop()
         let again = try ServeSession(in: project.root)
         defer { again.stop() }
         for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, again, "renamed, fresh serve, no build") }
@@ -59,16 +60,30 @@ import Glibc
         defer { project.remove() }
         let serve = try ServeSession(in: project.root)
         defer { serve.stop() }
-        try project.edit { text in
-            let withRaw = text.replacingOccurrences(of: "buckets:\n", with: "buckets:\n  raw: {path: site/internal, acl: public-read}\n")
-            guard let start = withRaw.range(of: "  - name: internal\n"), let end = withRaw.range(of: "  - name: internal2\n") else { return withRaw }
-            return withRaw.replacingCharacters(in: start.lowerBound..<end.lowerBound, with: "")
-        }
+        // lw/sub: the bucket over `site/` replaced by public buckets over its sub-folders, the private
+        // rules removed (a bucket inside another is refused, so `site` goes).
+        try project.write("derive.yaml", """
+            version: 1
+            access_keys:
+              - id: AKIDR19
+                secret_env: \(R19.secretVariable)
+            buckets:
+              pub: {path: pub, acl: public-read}
+              priv: {path: priv, acl: private}
+              raw: {path: site/internal, acl: public-read}
+              stx: {path: site/st, acl: public-read}
+            derivatives:
+              - name: gallery
+                from: pub/*.jpg
+                process: image/resize,w_48/format,webp
+                to: raw/g/{name}.webp
+
+            """)
         let validate = try project.run(["validate"])
         #expect(validate.status == 0, "\(r21.out(validate)) \(validate.stderr)")
-        for key in Self.privateKeys where key.hasPrefix("internal/") {
-            let inRaw = String(key.dropFirst("internal/".count))
-            try r21.expectPrivate("raw", inRaw, file: "site/" + key, project, serve, "new bucket over the sub-folder, no build")
+        for key in Self.privateKeys {
+            let (bucket, inBucket) = key.hasPrefix("internal/") ? ("raw", String(key.dropFirst("internal/".count))) : ("stx", String(key.dropFirst("st/".count)))
+            try r21.expectPrivate(bucket, inBucket, file: "site/" + key, project, serve, "new buckets over the sub-folders, no build")
         }
     }
 
