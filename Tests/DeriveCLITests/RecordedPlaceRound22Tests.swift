@@ -101,4 +101,26 @@ import Glibc
         #expect(refused.status != 0, "\(r21.out(refused))")
         for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, serve, "clone, renamed, build refused") }
     }
+
+    /// The index guard under a renamed bucket: `site:` → `www:` with its `objects:` rule (the
+    /// index private) and the private rules removed, no build. The index the build wrote lists
+    /// the private outputs (names, sizes, placeholders): it stays private under `www/…`, and so
+    /// do the outputs.
+    @Test func theIndexUnderARenamedBucketStaysAsPrivateAsTheOutputsItLists() throws {
+        let project = try built()
+        defer { project.remove() }
+        let serve = try ServeSession(in: project.root)
+        defer { serve.stop() }
+        try project.edit { text in
+            var renamed = Self.renamedBucket(text).replacingOccurrences(of: "    objects: [{match: \"index.json\", acl: private}]\n", with: "")
+            if let start = renamed.range(of: "  - name: internal\n"), let end = renamed.range(of: "index: www/") {
+                renamed.replaceSubrange(start.lowerBound..<end.lowerBound, with: "")
+            }
+            return renamed
+        }
+        let validate = try project.run(["validate"])
+        #expect(validate.status == 0, "\(r21.out(validate)) \(validate.stderr)")
+        try r21.expectPrivate("www", "index.json", file: "site/index.json", project, serve, "index, renamed bucket, no build")
+        for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, serve, "renamed, rules removed, no build") }
+    }
 }
