@@ -219,7 +219,8 @@ struct BuiltOutputs: RecordedOutputs {
     /// The lock's paths as last read, with the identity, size and times of the file read.
     /// `left`: by path (`bucket/key`) and by place (`LockFile.Left.place`), each line under both.
     /// `outputs`: the lock's output paths by their file's place (`recordedPlace`).
-    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]])?>(nil)
+    /// `index`: the place of the index the lock names.
+    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: String?)?>(nil)
     /// The state's output records (path → ACL) and their paths by place, as read from the store
     /// opened (its identity) at its `data_version` (another connection's commit changes it).
     private let recordedPlaces = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, places: RecordedPlaces?)?>(nil)
@@ -229,6 +230,10 @@ struct BuiltOutputs: RecordedOutputs {
     struct RecordedPlaces {
         var acl: [String: BucketACL] = [:]
         var byPlace: [String: [String]] = [:]
+        /// The most private ACL of all records (an index lists every output), nil without records.
+        var mostPrivate: BucketACL?
+        /// The places of the files Derive wrote besides outputs (the index: `controlFiles`).
+        var controlPlaces: Set<String> = []
     }
 
     /// The state as opened, with the identity (device, inode) of the file it was opened from.
@@ -332,6 +337,13 @@ struct BuiltOutputs: RecordedOutputs {
             for other in state?.byPlace[place] ?? [] where other != path { narrow(state?.acl[other] ?? .private) }
             for other in lockOutputs?[place] ?? [] where other != path { narrow(state?.acl[other] ?? .private) }
         }
+        // The index a build wrote, reached under any key (a bucket renamed without its objects:
+        // rule, the private rules removed): no more public than the outputs it lists, private
+        // when the state records none (the lock does not say their ACL).
+        let index = lockLines()?.index
+        if places.contains(where: { (state?.controlPlaces.contains($0) ?? false) || $0 == index }) {
+            narrow(state?.mostPrivate ?? .private)
+        }
         return acl
     }
 
@@ -349,11 +361,19 @@ struct BuiltOutputs: RecordedOutputs {
             for row in try Row.fetchAll(db, sql: "SELECT path, acl, folder FROM outputs") {
                 let path: String = row["path"], folder: String = row["folder"] ?? ""
                 // An unreadable value is private: a record never widens access by accident.
-                result.acl[path] = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
+                let recordedACL = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
+                result.acl[path] = recordedACL
+                result.mostPrivate = result.mostPrivate.map { .morePrivate($0, recordedACL) } ?? recordedACL
                 // By the folder it was written to, and by its bucket's folder now (or its text).
                 for place in Set([recordedPlace(path, folder: folder), recordedPlace(path)].compactMap { $0 }) {
                     result.byPlace[place, default: []].append(path)
                 }
+            }
+            let realBase = (realLockFile as NSString).deletingLastPathComponent
+            for file in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") {
+                result.controlPlaces.insert(file.hasPrefix(realBase + "/") ? String(file.dropFirst(realBase.count + 1)) : file)
+                let plain = (lockFile as NSString).deletingLastPathComponent
+                if file.hasPrefix(plain + "/") { result.controlPlaces.insert(String(file.dropFirst(plain.count + 1))) }
             }
             return result
         }
@@ -383,20 +403,22 @@ struct BuiltOutputs: RecordedOutputs {
 
     /// The lock's output paths and left files, read again when its device, inode, size or
     /// modification time changed; nil without a lock.
-    private func lockLines() -> (paths: PathSet, left: [String: BucketACL], outputs: [String: [String]])? {
+    private func lockLines() -> (paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: String?)? {
         var info = stat()
         guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes else { return nil }
         let identity = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
                         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
         return lock.withLockedValue { cached in
-            if let cached, cached.identity == identity { return (cached.paths, cached.left, cached.outputs) }
+            if let cached, cached.identity == identity { return (cached.paths, cached.left, cached.outputs, cached.index) }
             var paths = PathSet()
             var left: [String: BucketACL] = [:]
             var outputs: [String: [String]] = [:]
+            var index: String?
             if let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
                let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
                 paths = lock.entries.keys
                 for path in paths { if let place = recordedPlace(path) { outputs[place, default: []].append(path) } }
+                index = lock.index.flatMap { recordedPlace($0.path) }
                 for (path, line) in lock.left {
                     let acl = BucketACL(rawValue: line.acl) ?? .private
                     for name in ["p:" + path, "f:" + line.place, "f:" + LockFile.located(line, in: manifest).place] {
@@ -404,8 +426,8 @@ struct BuiltOutputs: RecordedOutputs {
                     }
                 }
             }
-            cached = (identity, paths, left, outputs)
-            return (paths, left, outputs)
+            cached = (identity, paths, left, outputs, index)
+            return (paths, left, outputs, index)
         }
     }
 
