@@ -220,7 +220,7 @@ struct BuiltOutputs: RecordedOutputs {
     /// `left`: by path (`bucket/key`) and by place (`LockFile.Left.place`), each line under both.
     /// `outputs`: the lock's output paths by their file's place (`recordedPlace`).
     /// `index`: the place of the index the lock names.
-    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: String?)?>(nil)
+    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?)?>(nil)
     /// The state's output records (path → ACL) and their paths by place, as read from the store
     /// opened (its identity) at its `data_version` (another connection's commit changes it).
     private let recordedPlaces = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, places: RecordedPlaces?)?>(nil)
@@ -340,8 +340,10 @@ struct BuiltOutputs: RecordedOutputs {
         // The index a build wrote, reached under any key (a bucket renamed without its objects:
         // rule, the private rules removed): no more public than the outputs it lists, private
         // when the state records none (the lock does not say their ACL).
+        // The lock's index line counts under another key only: under its own key the index's
+        // ACL is `EffectiveACL`'s (a clone's public site index stays public before its build).
         let index = lockLines()?.index
-        if places.contains(where: { (state?.controlPlaces.contains($0) ?? false) || $0 == index }) {
+        if places.contains(where: { (state?.controlPlaces.contains($0) ?? false) || ($0 == index?.place && path != index?.path) }) {
             narrow(state?.mostPrivate ?? .private)
         }
         return acl
@@ -403,7 +405,7 @@ struct BuiltOutputs: RecordedOutputs {
 
     /// The lock's output paths and left files, read again when its device, inode, size or
     /// modification time changed; nil without a lock.
-    private func lockLines() -> (paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: String?)? {
+    private func lockLines() -> (paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?)? {
         var info = stat()
         guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes else { return nil }
         let identity = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
@@ -413,12 +415,12 @@ struct BuiltOutputs: RecordedOutputs {
             var paths = PathSet()
             var left: [String: BucketACL] = [:]
             var outputs: [String: [String]] = [:]
-            var index: String?
+            var index: (path: String, place: String)?
             if let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
                let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
                 paths = lock.entries.keys
                 for path in paths { if let place = recordedPlace(path) { outputs[place, default: []].append(path) } }
-                index = lock.index.flatMap { recordedPlace($0.path) }
+                index = lock.index.flatMap { line in recordedPlace(line.path).map { (line.path, $0) } }
                 for (path, line) in lock.left {
                     let acl = BucketACL(rawValue: line.acl) ?? .private
                     for name in ["p:" + path, "f:" + line.place, "f:" + LockFile.located(line, in: manifest).place] {
