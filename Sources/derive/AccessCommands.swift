@@ -218,7 +218,23 @@ struct BuiltOutputs: RecordedOutputs {
     private let store = NIOLockedValueBox<Opened>(.notYet)
     /// The lock's paths as last read, with the identity, size and times of the file read.
     /// `left`: by path (`bucket/key`) and by place (`LockFile.Left.place`), each line under both.
-    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL])?>(nil)
+    /// `outputs`: the lock's output paths by their file's place (`recordedPlace`).
+    /// `index`: the place of the index the lock names.
+    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?)?>(nil)
+    /// The state's output records (path → ACL) and their paths by place, as read from the store
+    /// opened (its identity) at its `data_version` (another connection's commit changes it).
+    private let recordedPlaces = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, places: RecordedPlaces?)?>(nil)
+
+    /// The state's output records by path and by their file's place; nil when the state is not
+    /// this manifest's.
+    struct RecordedPlaces {
+        var acl: [String: BucketACL] = [:]
+        var byPlace: [String: [String]] = [:]
+        /// The most private ACL of all records (an index lists every output), nil without records.
+        var mostPrivate: BucketACL?
+        /// The places of the files Derive wrote besides outputs (the index: `controlFiles`).
+        var controlPlaces: Set<String> = []
+    }
 
     /// The state as opened, with the identity (device, inode) of the file it was opened from.
     enum Opened { case notYet, open(StateStore, FileIdentity?), broken(String, FileIdentity?) }
@@ -237,10 +253,22 @@ struct BuiltOutputs: RecordedOutputs {
         self.owner = BuildSession.ownerName(manifest.file)
         self.ruleOutputs = RuleOutputs(manifest)
         self.lockFile = manifest.lockFile
+        // The state records each output's folder with its links resolved (`RealFolder`): keys'
+        // places are matched in that form too.
+        let realBase = RealFolder.of((manifest.lockFile as NSString).deletingLastPathComponent)
+        self.realLockFile = realBase + "/derive.lock"
+        self.realFolderPlaces = Dictionary(manifest.buckets.map { ($0.name, Self.folderPlace(RealFolder.of($0.path), lockFile: realBase + "/derive.lock")) },
+                                           uniquingKeysWith: { a, _ in a })
     }
 
+    /// The lock's folder with its links resolved (+ `/derive.lock`), and each bucket's folder place in that form.
+    let realLockFile: String
+    let realFolderPlaces: [String: String]
+
+    /// A key that reaches a recorded output's file under another key (`placedOutputACL`) counts too.
     func isDerivative(bucket: String, key: String) -> Bool {
         ruleOutputs.mayProduce(bucket: bucket, key: key) || lockLists(bucket: bucket, key: key)
+            || placedOutputACL(bucket: bucket, key: key) != nil
     }
 
     /// Whether the lock lists `bucket/key`. Looked at at each call (a build rewrites it) and read
@@ -266,7 +294,94 @@ struct BuiltOutputs: RecordedOutputs {
             if let place { narrow(left["f:" + place]) }
         }
         narrow(stateLeftACL(path: path, place: place))
+        narrow(placedOutputACL(bucket: bucket, key: key))
         return acl
+    }
+
+    /// The place of a recorded output `bucket/key` (`LockFile.place`): the folder it was written
+    /// to when the record keeps it (the state's `folder`), else its bucket's folder in the
+    /// manifest in force, else (its bucket renamed or gone) the path's own text as a place (a
+    /// bucket named as its folder), as legacy `left` lines are placed.
+    func recordedPlace(_ path: String, folder: String = "") -> String? {
+        guard let (name, key) = PathKey.split(path) else { return nil }
+        if !folder.isEmpty { return Self.folderPlace(folder, lockFile: realLockFile) + key }
+        if let bucket = manifest.bucket(named: name) { return LockFile.place(bucket: bucket, key: key, manifest: manifest) }
+        return path
+    }
+
+    /// `folder` relative to the lock's folder with a trailing `/` ("" for that folder itself),
+    /// absolute when outside it: `LockFile.place`'s folder part, for a folder a record kept.
+    static func folderPlace(_ folder: String, lockFile: String) -> String {
+        let base = (lockFile as NSString).deletingLastPathComponent
+        if folder == base { return "" }
+        if base == "/" { return String(folder.dropFirst()) + "/" }
+        if folder.hasPrefix(base + "/") { return String(folder.dropFirst(base.count + 1)) + "/" }
+        return folder + "/"
+    }
+
+    /// The ACL of the recorded outputs whose file `bucket/key` reaches under another key (round
+    /// 22's V1: a bucket renamed over the same folder, or a new bucket over a rule's sub-folder,
+    /// answered a private rule's current outputs publicly before any build; records were matched
+    /// by key only). The state's record gives the ACL; an output only the lock lists (a clone, a
+    /// state without that record) is private. Nil when no other key's record reaches the file.
+    func placedOutputACL(bucket: String, key: String) -> BucketACL? {
+        guard let inForce = manifest.bucket(named: bucket) else { return nil }
+        let path = bucket + "/" + key
+        var places = [LockFile.place(bucket: inForce, key: key, manifest: manifest)]
+        if let real = realFolderPlaces[bucket], real + key != places[0] { places.append(real + key) }
+        var acl: BucketACL?
+        func narrow(_ other: BucketACL) { acl = acl.map { .morePrivate($0, other) } ?? other }
+        let state = stateRecordedPlaces()
+        let lockOutputs = lockLines()?.outputs
+        for place in places {
+            for other in state?.byPlace[place] ?? [] where other != path { narrow(state?.acl[other] ?? .private) }
+            for other in lockOutputs?[place] ?? [] where other != path { narrow(state?.acl[other] ?? .private) }
+        }
+        // The index a build wrote, reached under any key (a bucket renamed without its objects:
+        // rule, the private rules removed): no more public than the outputs it lists, private
+        // when the state records none (the lock does not say their ACL).
+        // The lock's index line counts under another key only: under its own key the index's
+        // ACL is `EffectiveACL`'s (a clone's public site index stays public before its build).
+        let index = lockLines()?.index
+        if places.contains(where: { (state?.controlPlaces.contains($0) ?? false) || ($0 == index?.place && path != index?.path) }) {
+            narrow(state?.mostPrivate ?? .private)
+        }
+        return acl
+    }
+
+    /// The state's output records by path and place (`RecordedPlaces`), read again when the
+    /// state changed; nil without a state of this manifest (the lock's lines still apply).
+    private func stateRecordedPlaces() -> RecordedPlaces? {
+        guard case .open(let store, _)? = try? openStore() else { return nil }
+        let id = ObjectIdentifier(store)
+        guard let version = try? store.queue.read({ try Int64.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }) else { return nil }
+        if let cached = recordedPlaces.withLockedValue({ $0 }), cached.store == id, cached.version == version { return cached.places }
+        let places = try? store.queue.read { db -> RecordedPlaces? in
+            guard let recordedOwner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
+                  StateOwner.isSame(recorded: recordedOwner, owner: owner) else { return nil }
+            var result = RecordedPlaces()
+            for row in try Row.fetchAll(db, sql: "SELECT path, acl, folder FROM outputs") {
+                let path: String = row["path"], folder: String = row["folder"] ?? ""
+                // An unreadable value is private: a record never widens access by accident.
+                let recordedACL = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
+                result.acl[path] = recordedACL
+                result.mostPrivate = result.mostPrivate.map { .morePrivate($0, recordedACL) } ?? recordedACL
+                // By the folder it was written to, and by its bucket's folder now (or its text).
+                for place in Set([recordedPlace(path, folder: folder), recordedPlace(path)].compactMap { $0 }) {
+                    result.byPlace[place, default: []].append(path)
+                }
+            }
+            let realBase = (realLockFile as NSString).deletingLastPathComponent
+            for file in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") {
+                result.controlPlaces.insert(file.hasPrefix(realBase + "/") ? String(file.dropFirst(realBase.count + 1)) : file)
+                let plain = (lockFile as NSString).deletingLastPathComponent
+                if file.hasPrefix(plain + "/") { result.controlPlaces.insert(String(file.dropFirst(plain.count + 1))) }
+            }
+            return result
+        }
+        let found = places ?? nil
+        recordedPlaces.withLockedValue { $0 = (id, version, found) }
+        return found
     }
 
     /// The state's record of a file left at `path` or `place`; nil when it has none, or when the
@@ -290,18 +405,22 @@ struct BuiltOutputs: RecordedOutputs {
 
     /// The lock's output paths and left files, read again when its device, inode, size or
     /// modification time changed; nil without a lock.
-    private func lockLines() -> (paths: PathSet, left: [String: BucketACL])? {
+    private func lockLines() -> (paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?)? {
         var info = stat()
         guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes else { return nil }
         let identity = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
                         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
         return lock.withLockedValue { cached in
-            if let cached, cached.identity == identity { return (cached.paths, cached.left) }
+            if let cached, cached.identity == identity { return (cached.paths, cached.left, cached.outputs, cached.index) }
             var paths = PathSet()
             var left: [String: BucketACL] = [:]
+            var outputs: [String: [String]] = [:]
+            var index: (path: String, place: String)?
             if let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
                let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
                 paths = lock.entries.keys
+                for path in paths { if let place = recordedPlace(path) { outputs[place, default: []].append(path) } }
+                index = lock.index.flatMap { line in recordedPlace(line.path).map { (line.path, $0) } }
                 for (path, line) in lock.left {
                     let acl = BucketACL(rawValue: line.acl) ?? .private
                     for name in ["p:" + path, "f:" + line.place, "f:" + LockFile.located(line, in: manifest).place] {
@@ -309,8 +428,8 @@ struct BuiltOutputs: RecordedOutputs {
                     }
                 }
             }
-            cached = (identity, paths, left)
-            return (paths, left)
+            cached = (identity, paths, left, outputs, index)
+            return (paths, left, outputs, index)
         }
     }
 
