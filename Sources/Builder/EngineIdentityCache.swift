@@ -31,6 +31,16 @@ public enum EngineIdentityCache {
         public var fromCache: Bool
         /// Font files of types the report does not name, asked of the same worker when needed.
         public var fonts: WorkerFonts
+        /// What the answer was read against: the stat of every file and folder it depends on
+        /// (the worker, its libraries, fonts, fontconfig's configuration). A long-lived process
+        /// (watch) that looks the engine up again compares it to know whether anything changed,
+        /// even a configuration the seven OSS fonts' report does not show.
+        public var inputs: String = ""
+
+        /// Whether `other` is another engine, or was read against other files.
+        public func differs(from other: Found) -> Bool {
+            report != other.report || libvipsDigest != other.libvipsDigest || inputs != other.inputs
+        }
 
         /// The engine part of every fingerprint.
         public var identity: EngineIdentity {
@@ -165,6 +175,17 @@ public enum EngineIdentityCache {
     /// The first line of a cache file; another line is another format (a miss).
     static let header = "derive-engine-cache"
 
+    /// `Found.inputs` for these stamps.
+    static func inputs(_ stamps: [Stamp]) -> String {
+        var out = EntryWriter()
+        for stamp in stamps {
+            out.string(stamp.path)
+            out.number(Int(bitPattern: UInt(stamp.device))); out.number(Int(bitPattern: UInt(stamp.inode))); out.number(Int(stamp.size))
+            out.numbers(stamp.modified); out.numbers(stamp.changed)
+        }
+        return ContentDigests.digest(Data(out.bytes))
+    }
+
     /// Where fontconfig looks for configuration, fonts and its caches: a font installed or
     /// removed changes one of these folders (fc-cache rewrites its cache files).
     static func fontFolders(_ environment: [String: String]) -> [String] {
@@ -204,7 +225,8 @@ public enum EngineIdentityCache {
            entry.stamps.allSatisfy({ Stamp($0.path) == $0 }) {
             return Found(report: entry.report, libvipsDigest: entry.libvipsDigest, fromCache: true,
                          fonts: WorkerFonts(worker: worker, environment: environment, known: entry.report.fonts,
-                                            rendering: entry.report.fontRendering))
+                                            rendering: entry.report.fontRendering),
+                         inputs: inputs(entry.stamps))
         }
         // Stamps first: a file changing while the worker reports makes the entry stale, not wrong.
         let before = Stamp(worker)
@@ -220,7 +242,8 @@ public enum EngineIdentityCache {
             save(Entry(format: format, stamps: stamps, report: report, libvipsDigest: digest), to: file)
         }
         return Found(report: report, libvipsDigest: digest, fromCache: false,
-                     fonts: WorkerFonts(worker: worker, environment: environment, known: report.fonts, rendering: report.fontRendering))
+                     fonts: WorkerFonts(worker: worker, environment: environment, known: report.fonts, rendering: report.fontRendering),
+                     inputs: inputs(stamps))
     }
 
     /// The cache file for this worker and the environment that decides what it loads; nil when

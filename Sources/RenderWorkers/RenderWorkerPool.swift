@@ -40,6 +40,10 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
     /// The engine every worker must report (guarded by `condition`): the one derive planned
     /// with, or else the first worker's, so that all renders of the pool agree.
     private var engineVersion: String?
+    /// Workers busy when `retire` was called (guarded by `condition`): stopped when they finish.
+    private var retired: Set<pid_t> = []
+    /// Counts `retire` calls (guarded by `condition`): a replacement started before one is not kept.
+    private var generation = 0
 
     /// Finds the worker executable (`WorkerLocation`) unless given; throws when it is missing.
     /// Workers start when first needed. `expectedEngineVersion`: the engine the caller's
@@ -78,6 +82,22 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         let waiting = idle
         idle = []
         for pid in busy { kill(pid, SIGKILL) }
+        condition.broadcast()
+        condition.unlock()
+        for worker in waiting { worker.stop() }
+    }
+
+    /// Workers started so far are not used again: idle ones stop now, busy ones when their render
+    /// ends; later renders start fresh workers, which must report `expectedEngineVersion` (when
+    /// given). A long-lived process (watch) calls this when the engine or its configuration
+    /// changed (a fontconfig file: a worker draws text as the configuration it loaded at start).
+    public func retire(expectedEngineVersion: String? = nil) {
+        condition.lock()
+        generation += 1
+        if let expectedEngineVersion { engineVersion = expectedEngineVersion }
+        retired.formUnion(busy)
+        let waiting = idle
+        idle = []
         condition.broadcast()
         condition.unlock()
         for worker in waiting { worker.stop() }
@@ -216,10 +236,14 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
 
     /// Starts a worker and counts it as busy (its slot is already taken).
     private func launch() throws -> WorkerProcess {
+        condition.lock()
+        let started = generation
+        condition.unlock()
         let worker = try WorkerProcess.launch(executable, expectedEngineVersion: expectedVersion)
         condition.lock()
         if engineVersion == nil { engineVersion = worker.hello.engineVersion }
         busy.insert(worker.pid)
+        if generation != started { retired.insert(worker.pid) }   // started before a `retire`: this render only
         let late = stopped
         condition.unlock()
         if late { kill(worker.pid, SIGKILL) }
@@ -231,7 +255,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         condition.lock()
         busy.remove(worker.pid)
         free += 1
-        if stopped {
+        if stopped || retired.remove(worker.pid) != nil {
             condition.unlock()
             worker.stop()
             return
@@ -246,6 +270,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
     private func release(_ worker: WorkerProcess) {
         condition.lock()
         busy.remove(worker.pid)
+        retired.remove(worker.pid)
         condition.unlock()
     }
 
@@ -260,11 +285,14 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
             return
         }
         let executable = executable, engineVersion = expectedVersion
+        condition.lock()
+        let started = generation
+        condition.unlock()
         Thread.detachNewThread { [self] in
             let fresh = try? WorkerProcess.launch(executable, expectedEngineVersion: engineVersion)
             condition.lock()
             free += 1
-            let kept = fresh != nil && !stopped
+            let kept = fresh != nil && !stopped && generation == started
             if kept, let fresh { idle.append(fresh) }
             condition.signal()
             condition.unlock()

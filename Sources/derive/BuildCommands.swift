@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 import Planner
 import RenderWorkers
 import ProcessLanguage
+import Synchronization
 
 /// A loaded manifest and its build session; prints diagnostics and exits 1 on errors.
 struct Workspace {
@@ -16,7 +17,33 @@ struct Workspace {
 
     /// The engine as the render worker describes it (from the on-disk cache when neither the
     /// worker nor a library it maps changed): derive never loads libvips itself.
-    static let engineLookup: Result<EngineIdentityCache.Found, any Error> = Result { try EngineIdentityCache.lookup() }
+    /// Looked up once per command; watch mode looks it up again (`lookEngineUpAgain`) before
+    /// each no-op check and each build, as a fresh `derive build` would (round 22's V2).
+    static var engineLookup: Result<EngineIdentityCache.Found, any Error> {
+        engineState.withLock { state in
+            if let state { return state }
+            let found = Result { try EngineIdentityCache.lookup() }
+            state = found
+            return found
+        }
+    }
+
+    private static let engineState = Mutex<Result<EngineIdentityCache.Found, any Error>?>(nil)
+
+    /// Looks the engine up again (the on-disk cache answers while nothing it depends on changed:
+    /// the stat of each file). Returns the new engine when it differs from the one used so far
+    /// (another worker or library, or a fontconfig configuration file changed), nil otherwise or
+    /// when it cannot be learnt (the next workspace reports that).
+    static func lookEngineUpAgain() -> EngineIdentityCache.Found? {
+        let fresh = Result { try EngineIdentityCache.lookup() }
+        return engineState.withLock { state in
+            let old = state.flatMap { try? $0.get() }
+            state = fresh
+            guard let found = try? fresh.get() else { return nil }
+            guard let old else { return found }
+            return found.differs(from: old) ? found : nil
+        }
+    }
 
     static func engine() throws -> EngineIdentityCache.Found {
         do { return try engineLookup.get() } catch {

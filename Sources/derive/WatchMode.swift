@@ -219,7 +219,7 @@ struct WatchMode {
                 Self.say("\(what)not built (errors above, \(seconds)); the previous outputs stay. Watching.")
             }
             first = false
-            var pending = carried
+            let pending = carried
             carried = []
             // Right after a build that succeeded, what it left is checked as `derive build` would
             // check it: an edit inotify could not report, or one made while the build ran (taken
@@ -232,7 +232,7 @@ struct WatchMode {
             if case .built(let result) = outcome, result.succeeded {
                 let buildCost = byRecheck ? Date().timeIntervalSince(started) : 0
                 if pending.isEmpty {
-                    let checked = Self.upToDate(command.manifest)
+                    let checked = Self.upToDate(command.manifest, workers: workers)
                     let spacing = max(Self.recheckEvery, (checked.seconds + (checked.upToDate ? 0 : buildCost)) / Self.recheckShare)
                     recheckAt = Date().addingTimeInterval(checked.upToDate || byRecheck ? spacing : Self.settle)
                 } else {
@@ -243,7 +243,7 @@ struct WatchMode {
             } else if !outcome.isRefused {
                 recheckAt = nil
             }
-            guard let next = try waitForChanges(watcher!, watched: watched, written: written, writtenFolders: writtenFolders, pending: pending, stop: stop,
+            guard let next = try waitForChanges(watcher!, workers: workers, watched: watched, written: written, writtenFolders: writtenFolders, pending: pending, stop: stop,
                                                 retry: outcome.isRefused && !byRecheck ? Self.retryAfter : nil, recheckAt: recheckAt) else { return }
             changed = next
             // A source root replaced (moved away, removed, made again, or a folder above it): the old
@@ -303,6 +303,7 @@ struct WatchMode {
     }
 
     private func attempt(workers: RenderWorkerPool) -> Outcome {
+        Self.lookEngineUpAgain(workers)
         do {
             return .built(try command.buildOnce(workers: workers, fastPath: false))
         } catch let code as ExitCode where code.rawValue == BuildLock.busyExitCode {
@@ -312,9 +313,20 @@ struct WatchMode {
         }
     }
 
+    /// The engine as a fresh command would learn it: this process lives long, and a fontconfig
+    /// configuration written meanwhile (`~/.config/fontconfig/fonts.conf`) changes how text is
+    /// drawn, so the fingerprints (round 22's V2). Changed, the workers started before are not
+    /// used again: each drew with the configuration it loaded at start.
+    static func lookEngineUpAgain(_ workers: RenderWorkerPool) {
+        if let changed = Workspace.lookEngineUpAgain() {
+            workers.retire(expectedEngineVersion: changed.report.version)
+        }
+    }
+
     /// Whether a no-op check finds the outputs up to date now, and how long it took.
-    static func upToDate(_ manifest: ManifestArgument) -> (upToDate: Bool, seconds: Double) {
+    static func upToDate(_ manifest: ManifestArgument, workers: RenderWorkerPool) -> (upToDate: Bool, seconds: Double) {
         let started = Date()
+        lookEngineUpAgain(workers)
         // Read-only (no witness refresh): watch takes the build lock only while it builds.
         let count = Workspace.unchanged(manifest, refresh: false).count
         return (count != nil, Date().timeIntervalSince(started))
@@ -323,7 +335,7 @@ struct WatchMode {
     /// Waits for the next burst of relevant changes and returns their paths; nil when stopped.
     /// `recheckAt`: when idle until then, a no-op check runs (again every `recheckEvery` or
     /// more); outputs found stale return `recheckMarker`.
-    private func waitForChanges(_ watcher: FolderWatcher, watched: Watched, written: PathDictionary<FileState>,
+    private func waitForChanges(_ watcher: FolderWatcher, workers: RenderWorkerPool, watched: Watched, written: PathDictionary<FileState>,
                                 writtenFolders: PathDictionary<FolderState>, pending: [String] = [], stop: StopSignal,
                                 retry: Double?, recheckAt: Date? = nil) throws -> [String]? {
         var changed: [String] = pending
@@ -349,7 +361,7 @@ struct WatchMode {
                 if !changed.isEmpty { return changed }
                 if retryAt != nil { return ["(retry after the lock)"] }
                 if let due = recheckAt, due.timeIntervalSinceNow <= 0 {
-                    let checked = Self.upToDate(command.manifest)
+                    let checked = Self.upToDate(command.manifest, workers: workers)
                     if stop.isSet { return nil }
                     if !checked.upToDate {
                         // A change inotify reported meanwhile is named on the line, not the check.

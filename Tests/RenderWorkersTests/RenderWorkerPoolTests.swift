@@ -115,6 +115,41 @@ final class RenderWorkerPoolTests: XCTestCase {
         XCTAssertEqual(output.width, 4)
     }
 
+    /// Round 22's V2: a worker draws text as the fontconfig configuration it loaded at start, so
+    /// a long-lived process (watch) retires its workers when the configuration changed. An idle
+    /// worker stops at once, a busy one ends its render and stops then; neither renders again.
+    func testRetiredWorkersAreNotUsedAgain() throws {
+        let pool = try RenderWorkerPool(size: 1)
+        _ = try pool.render(try Sources.gradient(16, 16), try pipeline("image/resize,w_8"), limits: .oss)
+        let idle = try XCTUnwrap(pool.workerIDs.first)
+        pool.retire()
+        XCTAssertEqual(pool.workerIDs, [])
+        _ = try pool.render(try Sources.gradient(16, 16), try pipeline("image/resize,w_4"), limits: .oss)
+        let fresh = try XCTUnwrap(pool.workerIDs.first)
+        XCTAssertNotEqual(fresh, idle)
+
+        // Busy when retired (the pool empty first, so the one worker seen is the render's):
+        // its render completes, then it goes.
+        pool.retire()
+        let source = try Sources.noise(2048)
+        let heic = try pipeline("image/format,heic")
+        let done = DispatchSemaphore(value: 0)
+        let result = RenderResultBox()
+        DispatchQueue.global().async {
+            result.set(Result { try pool.render(source, heic, limits: Limits(renderSeconds: 60)).width })
+            done.signal()
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while pool.workerIDs.isEmpty && Date() < deadline { usleep(10_000) }
+        let busy = try XCTUnwrap(pool.workerIDs.first)
+        pool.retire()
+        done.wait()
+        XCTAssertEqual(try result.get()?.get(), 2048)
+        XCTAssertFalse(pool.workerIDs.contains(busy), "\(pool.workerIDs)")
+        _ = try pool.render(try Sources.gradient(16, 16), try pipeline("image/resize,w_4"), limits: .oss)
+        XCTAssertFalse(pool.workerIDs.contains(busy))
+    }
+
     /// A render that needs more memory than the worker's cap fails cleanly and the pool goes on.
     func testRenderOverTheMemoryCapFailsCleanly() throws {
         let pool = try RenderWorkerPool(size: 1)
@@ -240,4 +275,12 @@ final class RenderWorkerPoolTests: XCTestCase {
 final class SendableBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// One result handed from a render thread to the test.
+final class RenderResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<Int, any Error>?
+    func set(_ result: Result<Int, any Error>) { lock.withLock { value = result } }
+    func get() -> Result<Int, any Error>? { lock.withLock { value } }
 }
