@@ -911,11 +911,15 @@ public struct Builder: Sendable {
     /// ACL serve gave it while recorded; nil when the file is not at its key's place now (an old
     /// folder's copy: serve never answers it).
     func leftLine(_ record: OutputRecord, file: String, message: String) -> LockFile.Left? {
-        let manifest = planner.manifest
+        Self.leftLine(record, file: file, message: message, manifest: planner.manifest, acls: EffectiveACL(planner.manifest))
+    }
+
+    /// The same for any caller (`derive clean` leaves such files too), with the manifest's ACLs.
+    static func leftLine(_ record: OutputRecord, file: String, message: String, manifest: Manifest, acls: EffectiveACL) -> LockFile.Left? {
         guard let (name, key) = PathKey.split(record.path), let bucket = manifest.bucket(named: name),
               PathKey.same(file, bucket.path + "/" + key) || FileIdentity.sameFile(file, bucket.path + "/" + key) else { return nil }
         let built = EffectiveACL.Built(acl: BucketACL(rawValue: record.acl) ?? .private, rule: record.rule, source: record.source)
-        let acl = EffectiveACL(manifest).of(bucket, key: key, built: built)
+        let acl = acls.of(bucket, key: key, built: built)
         return LockFile.Left(path: record.path, acl: acl.rawValue,
                              why: message.hasSuffix("was changed since Derive wrote it; left in place") ? LockFile.Left.changed : LockFile.Left.notDerives)
     }

@@ -41,11 +41,8 @@ struct CleanLeftLines {
     /// the ACL of its record (with its rule now), when the file is at its key's place (a copy
     /// in an old folder is never served).
     mutating func leaveOutput(_ record: OutputRecord, file: String, message: String) {
-        guard let (name, key) = PathKey.split(record.path), let bucket = planner.manifest.bucket(named: name),
-              PathKey.same(file, bucket.path + "/" + key) || FileIdentity.sameFile(file, bucket.path + "/" + key) else { return }
-        let built = EffectiveACL.Built(acl: BucketACL(rawValue: record.acl) ?? .private, rule: record.rule, source: record.source)
-        leave(record.path, answered: acls.of(bucket, key: key, built: built),
-              why: message.hasSuffix("was changed since Derive wrote it; left in place") ? LockFile.Left.changed : LockFile.Left.notDerives)
+        guard let line = Builder.leftLine(record, file: file, message: message, manifest: planner.manifest, acls: acls) else { return }
+        leave(line.path, answered: line.aclValue, why: line.why)
     }
 
     /// A file only the lock names (no state) that clean leaves: what serve gave it while the lock
