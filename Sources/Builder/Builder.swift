@@ -1231,7 +1231,7 @@ enum BuildTestHooks {
         guard let folder = ProcessInfo.processInfo.environment["DERIVE_TEST_BEFORE_DELETIONS"] else { return }
         for file in [lock] + (index.map { [$0] } ?? []) {
             guard let bytes = FileManager.default.contents(atPath: file) else { continue }
-            FileManager.default.createFile(atPath: folder + "/" + (file as NSString).lastPathComponent, contents: bytes)
+            _ = FileManager.default.createFile(atPath: folder + "/" + (file as NSString).lastPathComponent, contents: bytes)
         }
     }
 
