@@ -124,7 +124,9 @@ public struct DiskObjectLister: ObjectLister {
 
     /// What an entry whose path is PATH_MAX bytes or more is, in `others`: a folder that long
     /// hides its files (`hidesFiles`).
-    public static let pathTooLong = "a path longer than the system allows (\(Int(PATH_MAX) - 1) bytes)"
+    public static let pathTooLong = "a path longer than the system allows (\(longestPath) bytes)"
+    /// The longest path the system takes, in bytes (PATH_MAX less its NUL).
+    public static let longestPath = Int(PATH_MAX) - 1
 
     /// How many folders the listing keeps open at once for the folders waiting below them.
     static let openFolders = 64
