@@ -33,7 +33,18 @@ extension ObjectLister {
 /// allocations per entry, which dominates a no-op build over thousands of sources).
 /// Symbolic links to files count as files; links to folders are not followed (no cycles).
 public struct DiskObjectLister: ObjectLister {
-    public init() {}
+    /// How many folders the listing keeps open at once for the folders waiting below them
+    /// (`defaultOpenFolders`; tests give fewer to take the walk from the bucket's folder).
+    let openFolders: Int
+    /// Tests: called with a folder's key just before it is opened.
+    let beforeOpening: (@Sendable (String) -> Void)?
+
+    public init() { openFolders = Self.defaultOpenFolders; beforeOpening = nil }
+
+    init(openFolders: Int, beforeOpening: (@Sendable (String) -> Void)? = nil) {
+        self.openFolders = openFolders
+        self.beforeOpening = beforeOpening
+    }
 
     public func keys(inFolder folder: String, skipping: [String]) -> [String]? {
         entries(inFolder: folder, skipping: skipping)?.keys
@@ -51,13 +62,24 @@ public struct DiskObjectLister: ObjectLister {
         // followed), never by its full path: the kernel walks one name per folder, so the cost is
         // linear in the depth (a full path per folder walked a chain of folders depth² names,
         // and failed past PATH_MAX: attack 20's M2). A parent stays open while folders found in
-        // it wait their turn, at most `Self.openFolders` at once; beyond, a folder is opened by
-        // its path as before (a tree that wide and deep at once is the only case).
+        // it wait their turn, at most `openFolders` at once; beyond, a folder is opened one name
+        // at a time from the bucket's folder, links not followed either (a tree that wide and
+        // deep at once is the only case; its full path, as before, followed any link on the way
+        // that replaced a folder since it was listed: lows-23). Only the bucket's folder itself
+        // is opened by its path, as the manifest names it.
         let open = OpenCount()
+        var top: OpenedFolder?
         var pending: [(parent: OpenedFolder?, name: String, path: String, key: String)] = [(nil, root, root, "")]
         while let (parent, name, path, prefix) = pending.popLast() {
-            let fd = parent.map { openat($0.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-                ?? Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            beforeOpening?(String(prefix.dropLast()))
+            let fd: Int32
+            if let parent {
+                fd = openat(parent.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            } else if let top {
+                fd = Self.openFolder(below: top.descriptor, key: prefix.dropLast())
+            } else {
+                fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            }
             guard fd >= 0, let directory = fdopendir(fd) else {
                 // A folder that cannot be read (no permission), the bucket's own included (its
                 // key is ""): its files are not listed, so it is named, never passed over as if
@@ -70,6 +92,7 @@ public struct DiskObjectLister: ObjectLister {
             // Used in every pass of the loop below (so it lives as long): closed after it, or
             // when the last folder found in it is opened.
             let folder = OpenedFolder(directory, count: open)
+            if top == nil { top = folder }
             while let entry = readdir(folder.directory) {
                 // The name decoded once (validated, else repaired) straight from `d_name`.
                 let (valid, name) = withUnsafeBytes(of: entry.pointee.d_name) { raw -> (Bool, String) in
@@ -109,7 +132,7 @@ public struct DiskObjectLister: ObjectLister {
                 if type == UInt8(DT_DIR) {
                     let child = path + "/" + name
                     if !skipped.contains(where: { PathKey.same($0, child) }) {
-                        pending.append((open.count < Self.openFolders ? folder : nil, name, child, prefix + name + "/"))
+                        pending.append((open.count < openFolders ? folder : nil, name, child, prefix + name + "/"))
                     }
                     others.append((prefix + name, "a folder"))
                 } else if type == UInt8(DT_REG) {
@@ -124,10 +147,27 @@ public struct DiskObjectLister: ObjectLister {
 
     /// What an entry whose path is PATH_MAX bytes or more is, in `others`: a folder that long
     /// hides its files (`hidesFiles`).
-    public static let pathTooLong = "a path longer than the system allows (\(Int(PATH_MAX) - 1) bytes)"
+    public static let pathTooLong = "a path longer than the system allows (\(longestPath) bytes)"
+    /// The longest path the system takes, in bytes (PATH_MAX less its NUL).
+    public static let longestPath = Int(PATH_MAX) - 1
 
     /// How many folders the listing keeps open at once for the folders waiting below them.
-    static let openFolders = 64
+    static let defaultOpenFolders = 64
+
+    /// Opens the folder `key` (names joined by `/`) below the folder `top` one name at a time,
+    /// never following a link (`O_NOFOLLOW` on every name): -1 with `errno` set when a name on
+    /// the way is a link, not a folder, or cannot be opened.
+    static func openFolder(below top: Int32, key: Substring) -> Int32 {
+        var current = top
+        for name in key.split(separator: "/", omittingEmptySubsequences: false) {
+            let next = openat(current, String(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = errno
+            if current != top { close(current) }
+            guard next >= 0 else { errno = code; return -1 }
+            current = next
+        }
+        return current == top ? dup(top) : current
+    }
 
     /// How many `OpenedFolder`s are open.
     private final class OpenCount { var count = 0 }

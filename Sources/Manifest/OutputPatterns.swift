@@ -100,8 +100,23 @@ enum OutputPatterns {
         return [.one(scalar), .run(scalar)]
     }
 
+    /// A width in a name: one decimal digit or more (`narrowedWidth`).
+    static let anyWidth: [LoosePattern.Item] = [.one(.bracket(["0", "-", "9"])), .run(.bracket(["0", "-", "9"]))]
+
+    /// The value the planner may put in a name in place of the matrix value that gave `pipeline`'s
+    /// leading `resize,w_N` (`Pipeline.sourceWidthResize`): a source at most N wide is drawn
+    /// once at its own width, and each value that named N names that width instead (`-600.webp`
+    /// for `w: [4000]`; `Expansion.narrowed`). Nil when the pipeline has no such resize.
+    static func narrowedWidth(_ pipeline: Pipeline?) -> String? {
+        pipeline?.sourceWidthResize.map(String.init)
+    }
+
+    /// `pipeline`: the recipe's, so a value the planner narrows to a source's width (`narrowedWidth`)
+    /// stands for any width too (`EffectiveACL.Writer.lockPatterns`; round 22's S3 row: such a
+    /// name was no rule's, and private when only the lock listed it).
     static func of(_ template: PathTemplate, keyAlternatives: [[LoosePattern.Item]], values: [String: String],
-                   extensions: [String], hash: HashSlot = .template, anyValues: Bool = false) -> [LoosePattern] {
+                   extensions: [String], hash: HashSlot = .template, anyValues: Bool = false, pipeline: Pipeline? = nil) -> [LoosePattern] {
+        let narrowed = narrowedWidth(pipeline)
         // {dir} as sources the `from:` keys can give: a folder no `from:` reaches never is one.
         let anyFolders: [[LoosePattern.Item]] = [[], [.one(.listedStart), .run(.any)]]
         var dirs: [[LoosePattern.Item]] = []
@@ -126,7 +141,11 @@ enum OutputPatterns {
                 case .anyLength: choices = [Array(repeating: .one(.hexDigit), count: PathTemplate.hashLengths.lowerBound) + [.run(.hexDigit)]]
                 }
             case .variable(let name):
-                if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [unknownValue(name, anyValues: anyValues)] }
+                if let value = values[name] {
+                    choices = value == narrowed ? [LoosePattern.literal(value), anyWidth] : [LoosePattern.literal(value)]
+                } else {
+                    choices = [unknownValue(name, anyValues: anyValues)]
+                }
             }
             alternatives = alternatives.flatMap { head in choices.map { head + $0 } }
         }

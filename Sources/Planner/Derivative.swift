@@ -415,6 +415,9 @@ struct Expansion {
                     message = "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
                 } else if hiding, !named || other.kind == DiskObjectLister.linkToFolder {
                     message = Self.hiddenFilesMessage(other.key, kind: other.kind)
+                } else if other.kind == DiskObjectLister.pathTooLong {
+                    // A file the pattern names (or a folder named like one) whose path the system cannot take.
+                    message = "cannot read the source: its path is longer than the system allows (\(DiskObjectLister.longestPath) bytes); \(Self.shortenPath), or exclude it in 'exclude:'"
                 } else {
                     message = "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"
                 }
@@ -483,13 +486,17 @@ struct Expansion {
                       sources: PathSet(tasks.map(\.path)))
     }
 
+    /// What to do about a path longer than the system allows: no permission makes it readable.
+    static let shortenPath = "shorten the path (shorter folder names, or move the folder nearer the bucket's folder)"
+
     /// Why a folder a rule's pattern would descend into gives no sources (a symbolic link, a
-    /// folder that cannot be read), and what to do.
+    /// folder that cannot be read, a path longer than the system allows), and what to do.
     static func hiddenFilesMessage(_ key: String, kind: String) -> String {
         let what = kind == DiskObjectLister.linkToFolder ? "is a symbolic link (to a folder), which Derive never follows inside a bucket"
             : kind == DiskObjectLister.linkToNothing ? "is a symbolic link to nothing, which Derive never follows inside a bucket"
             : "is \(kind)"
-        let fix = kind.hasPrefix("a symbolic link") ? "put the folder itself there" : "make it readable"
+        let fix = kind.hasPrefix("a symbolic link") ? "put the folder itself there"
+            : kind == DiskObjectLister.pathTooLong ? shortenPath : "make it readable"
         // The bucket's own folder cannot be excluded: only made readable.
         guard !key.isEmpty else { return "\(what); its files are not sources, and the outputs of sources that were in it are kept: \(fix)" }
         return "\(what); its files are not sources, and the outputs of sources that were below it are kept: \(fix), or exclude it in 'exclude:' (\(key)/**)"

@@ -56,6 +56,25 @@ import Glibc
             for name in names where name.hasSuffix(".webp") { found[name] = try? Data(contentsOf: url("site/" + name)) }
             return found
         }
+        /// Built (exit 0), then the state and the lock removed, and the index (the outputs kept)
+        /// or the whole `site/` (made again, empty): what a build that died recording leaves.
+        /// Returns the outputs as built, by name.
+        @discardableResult
+        func builtThenForgotten(keepingOutputs: Bool = true) throws -> [String: Data] {
+            let build = try run(["build", "-q"])
+            #expect(build.status == 0, "\(build.stderr)")
+            let built = outputs
+            #expect(built.count == 12)
+            try FileManager.default.removeItem(at: url(".derive"))
+            try FileManager.default.removeItem(at: url("derive.lock"))
+            if keepingOutputs {
+                try FileManager.default.removeItem(at: url("site/index.json"))
+            } else {
+                try FileManager.default.removeItem(at: url("site"))
+                try FileManager.default.createDirectory(at: url("site"), withIntermediateDirectories: true)
+            }
+            return built
+        }
         var renders: URL { URL(fileURLWithPath: RealFolder.of(url(".derive/derive").path)).appendingPathComponent("build-renders") }
         var kept: [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: renders.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
@@ -186,13 +205,7 @@ import Glibc
     /// the digest of those bytes: nothing is lost), and `check` is up to date.
     @Test func aHashedFileHoldingExactlyTheRenderedBytesIsAdopted() throws {
         let site = try Site()
-        #expect(try site.run(["build", "-q"]).status == 0)
-        let before = site.outputs
-        #expect(before.count == 12)
-        // The state and the lock gone (what a build that died recording leaves for its outputs).
-        try FileManager.default.removeItem(at: site.url(".derive"))
-        try FileManager.default.removeItem(at: site.url("derive.lock"))
-        try FileManager.default.removeItem(at: site.url("site/index.json"))
+        let before = try site.builtThenForgotten()
         let build = try site.run(["build"])
         let said = Self.text(build.stdout) + build.stderr
         #expect(build.status == 0, "\(said)")
@@ -206,11 +219,7 @@ import Glibc
     /// user's, refused and left as it is.
     @Test func aHashedFileWithOtherBytesIsStillRefused() throws {
         let site = try Site()
-        #expect(try site.run(["build", "-q"]).status == 0)
-        let name = try #require(site.outputs.keys.sorted().first)
-        try FileManager.default.removeItem(at: site.url(".derive"))
-        try FileManager.default.removeItem(at: site.url("derive.lock"))
-        try FileManager.default.removeItem(at: site.url("site/index.json"))
+        let name = try #require(try site.builtThenForgotten().keys.sorted().first)
         let mine = Data("my own file, not Derive's\n".utf8)
         try mine.write(to: site.url("site/" + name))
         let build = try site.run(["build"])
@@ -226,12 +235,7 @@ import Glibc
     /// it wrote, with those bytes), says why, and the next build completes.
     @Test func anOutputWhoseRecordFailsIsRemovedAndTheNextBuildCompletes() throws {
         let site = try Site()
-        #expect(try site.run(["build", "-q"]).status == 0)
-        let name = try #require(site.outputs.keys.sorted().first)
-        try FileManager.default.removeItem(at: site.url(".derive"))
-        try FileManager.default.removeItem(at: site.url("derive.lock"))
-        try FileManager.default.removeItem(at: site.url("site"))
-        try FileManager.default.createDirectory(at: site.url("site"), withIntermediateDirectories: true)
+        let name = try #require(try site.builtThenForgotten(keepingOutputs: false).keys.sorted().first)
         let failed = try site.run(["build"], environment: ["DERIVE_TEST_FAIL_RECORD": name])
         let said = Self.text(failed.stdout) + failed.stderr
         #expect(failed.status == 1, "\(said)")

@@ -92,6 +92,21 @@ import Glibc
             #expect(rename(url("copy.tmp").path, url(path).path) == 0)
         }
         func remove() { try? FileManager.default.removeItem(at: root) }
+        /// Built, then the files at `keys` of `site/` re-created (no longer the files Derive
+        /// wrote) and the manifest changed so that no rule gives them: built again, which leaves
+        /// them in place. Returns that build.
+        @discardableResult
+        func leaveInPlace(_ keys: [String], by change: (String) -> String) throws -> CLI.Result {
+            _ = try build(["-q"])
+            for key in keys { try recreate("site/" + key) }
+            try edit(change)
+            return try build()
+        }
+    }
+
+    /// The public rule's `to:` moved from `site/g/` to `site/gallery/`.
+    static func movedGallery(_ text: String) -> String {
+        text.replacingOccurrences(of: "to: site/g/{name}.webp", with: "to: site/gallery/{name}.webp")
     }
 
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -176,10 +191,7 @@ import Glibc
         setenv(Self.secretVariable, Self.secret, 1)
         let project = try Project()
         defer { project.remove() }
-        _ = try project.build(["-q"])
-        for key in Self.oldKeys { try project.recreate("site/" + key) }
-        try project.edit(Self.renamed)
-        let build = try project.build()
+        let build = try project.leaveInPlace(Self.oldKeys, by: Self.renamed)
         #expect(build.stderr.contains("not the file Derive wrote there"), "\(build.stderr)")
         let out = String(decoding: build.stdout, as: UTF8.self)
         for key in Self.oldKeys {
@@ -282,10 +294,7 @@ import Glibc
         setenv(Self.secretVariable, Self.secret, 1)
         let project = try Project()
         defer { project.remove() }
-        _ = try project.build(["-q"])
-        try project.recreate("site/g/lake.webp")
-        try project.edit { $0.replacingOccurrences(of: "to: site/g/{name}.webp", with: "to: site/gallery/{name}.webp") }
-        _ = try project.build()
+        try project.leaveInPlace(["g/lake.webp"], by: Self.movedGallery)
         let lock = try project.read("derive.lock")
         #expect(lock.contains(#"{"left":"site/g/lake.webp","acl":"public-read","why":"not the file Derive wrote there"}"#), "\(lock)")
         let serve = try ServeSession(in: project.root)
@@ -299,10 +308,7 @@ import Glibc
     @Test func aPrivateLeftLineIsMarkedGoneOnceItsFileIsGone() throws {
         let project = try Project()
         defer { project.remove() }
-        _ = try project.build(["-q"])
-        for key in Self.oldKeys { try project.recreate("site/" + key) }
-        try project.edit(Self.renamed)
-        _ = try project.build()
+        try project.leaveInPlace(Self.oldKeys, by: Self.renamed)
         try FileManager.default.removeItem(at: project.url("site/" + Self.oldKeys[0]))
         let check = try project.run(["check"])
         let checkText = String(decoding: check.stdout, as: UTF8.self)
@@ -328,10 +334,7 @@ import Glibc
         setenv(Self.secretVariable, Self.secret, 1)
         let project = try Project()
         defer { project.remove() }
-        _ = try project.build(["-q"])
-        try project.recreate("site/g/lake.webp")
-        try project.edit { $0.replacingOccurrences(of: "to: site/g/{name}.webp", with: "to: site/gallery/{name}.webp") }
-        _ = try project.build()
+        try project.leaveInPlace(["g/lake.webp"], by: Self.movedGallery)
         #expect(try project.read("derive.lock").contains(#"{"left":"site/g/lake.webp""#))
         try FileManager.default.removeItem(at: project.url("site/g/lake.webp"))
         let build = try project.build()

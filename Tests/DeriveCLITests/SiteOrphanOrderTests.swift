@@ -24,21 +24,38 @@ import Glibc
 
         """
 
+    /// A project (in a new folder the caller removes) built once from `photos/a.jpg`: its folder,
+    /// its `site/` and the names of the two outputs there, sorted.
+    static func builtOnce() throws -> (root: URL, site: URL, old: [String]) {
+        let root = try CLI.temporaryFolder()
+        do {
+            try Data(Self.manifest.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+            try copySample("landscape.jpg", to: root.appendingPathComponent("photos/a.jpg"))
+            let first = try CLI.run(["build", "--quiet", "derive.yaml"], in: root)
+            try #require(first.status == 0, "\(first.stderr)")
+            let site = root.appendingPathComponent("site")
+            let old = try FileManager.default.contentsOfDirectory(atPath: site.path).filter { $0.hasPrefix("a-") }.sorted()
+            try #require(old.count == 2, "\(old)")
+            return (root, site, old)
+        } catch {
+            try? FileManager.default.removeItem(at: root)
+            throw error
+        }
+    }
+
+    /// New bytes for the source: new names for both outputs, the old two become orphans.
+    static func replaceTheSource(in root: URL) throws {
+        try FileManager.default.removeItem(at: root.appendingPathComponent("photos/a.jpg"))
+        try copySample("portrait.jpg", to: root.appendingPathComponent("photos/a.jpg"))
+    }
+
     /// The order of what happens in `site/`, seen by inotify while the rebuild runs: the index is
     /// written (renamed into place) before the first old `{hash}` file is removed.
     @Test func theIndexIsWrittenBeforeTheOldHashedFilesAreDeleted() throws {
-        let root = try CLI.temporaryFolder()
+        let (root, site, oldNames) = try Self.builtOnce()
         defer { try? FileManager.default.removeItem(at: root) }
-        try Data(Self.manifest.utf8).write(to: root.appendingPathComponent("derive.yaml"))
-        try copySample("landscape.jpg", to: root.appendingPathComponent("photos/a.jpg"))
-        let first = try CLI.run(["build", "--quiet", "derive.yaml"], in: root)
-        try #require(first.status == 0, "\(first.stderr)")
-        let site = root.appendingPathComponent("site")
-        let old = Set(try FileManager.default.contentsOfDirectory(atPath: site.path).filter { $0.hasPrefix("a-") })
-        try #require(old.count == 2, "\(old)")
-        // New bytes: new names for both outputs, the old two become orphans.
-        try FileManager.default.removeItem(at: root.appendingPathComponent("photos/a.jpg"))
-        try copySample("portrait.jpg", to: root.appendingPathComponent("photos/a.jpg"))
+        let old = Set(oldNames)
+        try Self.replaceTheSource(in: root)
 
         let watch = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         try #require(watch >= 0)
@@ -69,15 +86,8 @@ import Glibc
     /// names only the new files. After the build: both files left in place keep their `left`
     /// lines (the old index's too, though the reconcile that left it ran before the deletions).
     @Test func theLockWrittenBeforeTheDeletionsStillCoversEveryFileThere() throws {
-        let root = try CLI.temporaryFolder()
+        let (root, site, old) = try Self.builtOnce()
         defer { try? FileManager.default.removeItem(at: root) }
-        try Data(Self.manifest.utf8).write(to: root.appendingPathComponent("derive.yaml"))
-        try copySample("landscape.jpg", to: root.appendingPathComponent("photos/a.jpg"))
-        let first = try CLI.run(["build", "--quiet", "derive.yaml"], in: root)
-        try #require(first.status == 0, "\(first.stderr)")
-        let site = root.appendingPathComponent("site")
-        let old = try FileManager.default.contentsOfDirectory(atPath: site.path).filter { $0.hasPrefix("a-") }.sorted()
-        try #require(old.count == 2, "\(old)")
         // The old index edited by hand (left in place when `index:` moves), one old output too.
         let oldIndex = site.appendingPathComponent("derive-index.json")
         try (try Data(contentsOf: oldIndex) + Data("\n".utf8)).write(to: oldIndex)
@@ -85,8 +95,7 @@ import Glibc
         try (try Data(contentsOf: changed) + Data([0])).write(to: changed)
         try Data(Self.manifest.replacingOccurrences(of: "site/derive-index.json", with: "site/new-index.json").utf8)
             .write(to: root.appendingPathComponent("derive.yaml"))
-        try FileManager.default.removeItem(at: root.appendingPathComponent("photos/a.jpg"))
-        try copySample("portrait.jpg", to: root.appendingPathComponent("photos/a.jpg"))
+        try Self.replaceTheSource(in: root)
 
         let snapshot = root.appendingPathComponent("before-deletions")
         try FileManager.default.createDirectory(at: snapshot, withIntermediateDirectories: true)

@@ -68,7 +68,10 @@ import Glibc
 
     /// Every kind of entry, at several depths, and a comb (a side folder at every level of a
     /// chain) wider than the folders the listing keeps open: the same listing as the full paths gave.
-    @Test func theListingIsTheOneFullPathsGave() throws {
+    /// With fewer folders kept open (none: every folder but the bucket's is walked to from it,
+    /// one name at a time), the same again.
+    @Test(arguments: [DiskObjectLister.defaultOpenFolders, 2, 0])
+    func theListingIsTheOneFullPathsGave(openFolders: Int) throws {
         let folder = Self.temporaryFolder()
         defer { Self.removeTree(folder) }
         for level in 0..<3 {
@@ -95,11 +98,42 @@ import Glibc
             base += "/c"
         }
         let skipping = [folder + "/skipped"]
-        let listed = try #require(DiskObjectLister().entries(inFolder: folder, skipping: skipping))
+        let listed = try #require(DiskObjectLister(openFolders: openFolders).entries(inFolder: folder, skipping: skipping))
         let reference = try #require(Self.byFullPaths(folder, skipping: skipping))
         #expect(listed.keys == reference.keys)
         #expect(listed.others.map { $0.key + " " + $0.kind } == reference.others.map { $0.key + " " + $0.kind })
         #expect(listed.keys.contains("comb/" + String(repeating: "c/", count: 99) + "side/f99.jpg"))
+    }
+
+    /// lows-23: past the folders it keeps open, the listing opened a folder by its full path,
+    /// following any link on the way. A folder swapped for a link to a folder outside the bucket
+    /// between its listing and the opening of a folder found in it (the hook stands for a swap at
+    /// that instant) is never followed: the folder is named as one Derive cannot read, and
+    /// nothing outside the bucket is listed.
+    @Test(arguments: [DiskObjectLister.defaultOpenFolders, 0])
+    func aFolderSwappedForALinkIsNeverFollowed(openFolders: Int) throws {
+        let folder = Self.temporaryFolder()
+        defer { Self.removeTree(folder) }
+        let bucket = folder + "/bucket", outside = folder + "/outside"
+        try FileManager.default.createDirectory(atPath: bucket + "/a/b", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: outside + "/b", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: bucket + "/a/b/c.jpg", contents: Data("c".utf8))
+        _ = FileManager.default.createFile(atPath: outside + "/b/secret.jpg", contents: Data("not the bucket's".utf8))
+        let lister = DiskObjectLister(openFolders: openFolders) { key in
+            guard key == "a/b" else { return }
+            rename(bucket + "/a", folder + "/a-moved")
+            symlink(outside, bucket + "/a")
+        }
+        let listing = try #require(lister.entries(inFolder: bucket, skipping: []))
+        #expect(!listing.keys.contains { $0.contains("secret") }, "a link was followed: \(listing.keys)")
+        if openFolders == 0 {
+            // Walked to from the bucket's folder: the link stops the walk, and says so.
+            #expect(listing.keys.isEmpty, "\(listing.keys)")
+            #expect(listing.others.contains { $0.key == "a/b" && DiskObjectLister.hidesFiles($0.kind) }, "\(listing.others)")
+        } else {
+            // Opened from the folder already open: the folder the listing was in, wherever it went.
+            #expect(listing.keys == ["a/b/c.jpg"], "\(listing.keys)")
+        }
     }
 
     /// The listing as it was made before (each folder opened by its full path), for comparison.

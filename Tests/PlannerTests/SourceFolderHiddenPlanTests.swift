@@ -29,6 +29,36 @@ import Glibc
         #expect(fixture.items(plan, .upToDate).count == 2, "\(plan.items.map { "\($0.kind) \($0.output)" })")
     }
 
+    /// Round 22 (build M2's trivia): a folder whose path is longer than the system allows was
+    /// named with the unreadable folder's advice ("make it readable"), which no chmod fixes. Its
+    /// advice is to shorten the path (shorter folder names, or the folder moved nearer the
+    /// bucket's), or to exclude it.
+    @Test func aFolderPastPathMaxIsToldToBeShortenedNotMadeReadable() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["album/a.jpg": "A", "b.jpg": "B"])
+        try fixture.build()
+        fixture.disk.hide(fixture.path("photos/album"), as: DiskObjectLister.pathTooLong)
+        let plan = try fixture.plan()
+        #expect(fixture.items(plan, .delete).isEmpty, "\(plan.items.map { "\($0.kind) \($0.output)" })")
+        let message = try #require(plan.failures.first { $0.subject == "photos/album" }?.message, "\(plan.failures)")
+        #expect(message.contains("is a path longer than the system allows") && message.contains("its files are not sources"), "\(message)")
+        #expect(!message.contains("readable"), "\(message)")
+        #expect(message.contains("shorten the path (shorter folder names, or move the folder nearer the bucket's folder)"), "\(message)")
+        #expect(message.contains("or exclude it in 'exclude:' (album/**)"), "\(message)")
+    }
+
+    /// The same for a source file the pattern names whose path is too long: not "not a regular
+    /// file" (it may well be one), but what it is and how to fix it.
+    @Test func aSourceFilePastPathMaxIsToldToBeShortened() throws {
+        let fixture = try Fixture(photosAndSite, sources: ["b.jpg": "B"])
+        try fixture.build()
+        fixture.disk.hide(fixture.path("photos/long.jpg"), as: DiskObjectLister.pathTooLong)
+        let plan = try fixture.plan()
+        let message = try #require(plan.failures.first { $0.subject == "photos/long.jpg" }?.message, "\(plan.failures)")
+        #expect(!message.contains("not a regular file") && !message.contains("readable"), "\(message)")
+        #expect(message.hasPrefix("cannot read the source: its path is longer than the system allows"), "\(message)")
+        #expect(message.contains("shorten the path (shorter folder names, or move the folder nearer the bucket's folder), or exclude it in 'exclude:'"), "\(message)")
+    }
+
     /// A folder an `exclude:` takes away whole is no source folder: no failure, and its old
     /// outputs go as any excluded source's do.
     @Test func aFolderExcludedWholeIsNotNamed() throws {
