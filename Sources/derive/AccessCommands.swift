@@ -10,6 +10,7 @@ import Manifest
 import NIOConcurrencyHelpers
 import Planner
 import GRDB
+import Synchronization
 
 /// The manifest's access keys with their secrets from the environment.
 enum AccessKeys {
@@ -139,7 +140,7 @@ struct ServeCommand: AsyncParsableCommand {
                                           rootPath: path, cacheFolder: cacheFolder) {
                 try Self.reload(path)
             }
-            service = try ObjectService(manifest: loaded, verifier: verifier, engine: DescribedEngine(limits: limits, found: engine),
+            service = try ObjectService(manifest: loaded, verifier: verifier, engine: ServedEngine(limits: limits, found: engine, workers: workers),
                                         renderer: workers,
                                         cacheFolder: cacheFolder, settings: settings,
                                         recorded: recorded, followed: followed)
@@ -191,10 +192,80 @@ struct ServeCommand: AsyncParsableCommand {
 struct DescribedEngine: EngineDescription {
     let limits: Limits
     let found: EngineIdentityCache.Found
+    /// Which of a `ServedEngine`'s descriptions this is (0: the one found at start).
+    var generation = 0
 
     var identity: String { found.identity.engine + " " + found.identity.encoder }
     func fontFile(_ type: String) -> String? { found.fonts.file(type) }
-    func fontRendering(_ type: String) -> String? { found.fonts.rendering(type) }
+    /// How the font is drawn, and the digest of the files the answer was read against
+    /// (fontconfig's configuration among them): a text render's key changes with any of them,
+    /// even an edit that the drawing summary does not show (when in doubt, render again).
+    func fontRendering(_ type: String) -> String? {
+        found.fonts.rendering(type).map { $0 + "; read against " + String(found.inputs.prefix(16)) }
+    }
+}
+
+/// `derive serve`'s engine, looked up again at most every `period` seconds (at the first render
+/// request after it), as a fresh command would look it up: a fontconfig file written, or a
+/// library upgraded, while serve runs changes how renders are drawn. The check is one stat of
+/// each file the engine answer was read against (`Found.isCurrent`); only when one changed is it
+/// looked up again (the engine cache, else a worker `--describe`). A different answer retires the
+/// render workers started before (each draws text as the configuration it loaded at start)
+/// before it is put in force, so a render keyed by the new engine never runs on an old worker.
+/// Plain objects never ask.
+final class ServedEngine: EngineDescription {
+    let limits: Limits
+    let workers: RenderWorkerPool
+    let period: Double
+    private let lookUp: @Sendable () throws -> EngineIdentityCache.Found
+    private let state: Mutex<(engine: DescribedEngine, checked: Double, checking: Bool)>
+    /// Checks of the stamps and engines put in force (tests, measurements).
+    private let counts = Mutex<(checks: Int, changes: Int)>((0, 0))
+
+    init(limits: Limits, found: EngineIdentityCache.Found, workers: RenderWorkerPool, period: Double = ServedEngine.defaultPeriod,
+         lookUp: @escaping @Sendable () throws -> EngineIdentityCache.Found = { try EngineIdentityCache.lookup() }) {
+        self.limits = limits
+        self.workers = workers
+        self.period = period
+        self.lookUp = lookUp
+        state = Mutex((DescribedEngine(limits: limits, found: found), Self.now(), false))
+    }
+
+    /// Seconds between checks: a change is in force for renders asked at most this long after it.
+    static let defaultPeriod: Double = 2
+
+    static func now() -> Double { ProcessInfo.processInfo.systemUptime }
+
+    var identity: String { described.identity }
+    func fontFile(_ type: String) -> String? { described.fontFile(type) }
+    func fontRendering(_ type: String) -> String? { described.fontRendering(type) }
+    var generation: Int { described.generation }
+    private var described: DescribedEngine { state.withLock { $0.engine } }
+
+    /// The engine in force, checked first when the last check is `period` old. One request
+    /// checks; the others meanwhile go on with the engine in force.
+    func current() -> any EngineDescription {
+        let now = Self.now()
+        let (engine, due) = state.withLock { state -> (DescribedEngine, Bool) in
+            let due = !state.checking && now - state.checked >= period
+            if due { state.checking = true }
+            return (state.engine, due)
+        }
+        guard due else { return engine }
+        var next = engine
+        if !engine.found.isCurrent, let found = try? lookUp(), found.differs(from: engine.found) {
+            // Retired first: a request that takes the new engine gets a worker started after this.
+            workers.retire(expectedEngineVersion: found.report.version)
+            next = DescribedEngine(limits: limits, found: found, generation: engine.generation + 1)
+        }
+        // Not found (a worker being reinstalled): the engine in force stays, asked again next period.
+        let changed = next.generation != engine.generation
+        state.withLock { $0 = (next, Self.now(), false) }
+        counts.withLock { $0.checks += 1; if changed { $0.changes += 1 } }
+        return next
+    }
+
+    var checks: (checks: Int, changes: Int) { counts.withLock { $0 } }
 }
 
 /// The builder's state store as the server's record of built outputs and their rule's ACL.
