@@ -292,9 +292,24 @@ struct BuiltOutputs: RecordedOutputs {
     /// `outputs`: the lock's output paths by their file's place (`recordedPlace`).
     /// `index`: the place of the index the lock names.
     private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?)?>(nil)
-    /// The state's output records (path → ACL) and their paths by place, as read from the store
-    /// opened (its identity) at its `data_version` (another connection's commit changes it).
-    private let recordedPlaces = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, places: RecordedPlaces?)?>(nil)
+    /// The state as read whole from the store opened (its identity) at its `data_version` (another
+    /// connection's commit changes it): every lookup answers from it, after one `data_version`
+    /// read (round 23: a listing's keys read 3 to 6 SQL transactions each, a GET about 8).
+    private let stateViews = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, view: StateView)?>(nil)
+
+    /// What serve asks of the state, read in one transaction: the owner it records, every output
+    /// record (ACL, rule, source), the left records by path and by place, and the records' places.
+    struct StateView {
+        /// The manifest the state's `owner` record names (nil: none), and whether it is this one.
+        var owner: String?
+        var isOwn = false
+        var outputs: [String: RecordedOutput] = [:]
+        /// The most private ACL of the `leftFiles` rows with that path, and with that place.
+        var leftByPath: [String: BucketACL] = [:]
+        var leftByPlace: [String: BucketACL] = [:]
+        /// Nil when the state is not this manifest's.
+        var places: RecordedPlaces?
+    }
 
     /// The state's output records by path and by their file's place; nil when the state is not
     /// this manifest's.
@@ -424,41 +439,74 @@ struct BuiltOutputs: RecordedOutputs {
     /// state changed; nil without a state of this manifest (the lock's lines still apply).
     private func stateRecordedPlaces() -> RecordedPlaces? {
         guard case .open(let store, _)? = try? openStore() else { return nil }
+        return (try? stateView(store))?.places
+    }
+
+    /// The state as `StateView`, read again only when its `data_version` moved (a build's commit)
+    /// or another file was opened. The version is read before the records: a commit between the
+    /// two is read again at the next lookup, never missed.
+    func stateView(_ store: StateStore) throws -> StateView {
         let id = ObjectIdentifier(store)
-        guard let version = try? store.queue.read({ try Int64.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }) else { return nil }
-        if let cached = recordedPlaces.withLockedValue({ $0 }), cached.store == id, cached.version == version { return cached.places }
-        let places = try? store.queue.read { db -> RecordedPlaces? in
-            guard let recordedOwner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
-                  StateOwner.isSame(recorded: recordedOwner, owner: owner) else { return nil }
-            var result = RecordedPlaces()
-            for row in try Row.fetchAll(db, sql: "SELECT path, acl, folder FROM outputs") {
-                let path: String = row["path"], folder: String = row["folder"] ?? ""
-                // An unreadable value is private: a record never widens access by accident.
-                let recordedACL = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
-                result.acl[path] = recordedACL
-                result.mostPrivate = result.mostPrivate.map { .morePrivate($0, recordedACL) } ?? recordedACL
-                // By the folder it was written to, and by its bucket's folder now (or its text).
-                for place in Set([recordedPlace(path, folder: folder), recordedPlace(path)].compactMap { $0 }) {
-                    result.byPlace[place, default: []].append(path)
-                }
+        let version = try store.queue.inDatabase { db in try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0 }
+        if let cached = stateViews.withLockedValue({ $0 }), cached.store == id, cached.version == version { return cached.view }
+        let view = try store.queue.read { db in try readView(db) }
+        stateViews.withLockedValue { $0 = (id, version, view) }
+        return view
+    }
+
+    /// One read of everything serve asks of the state (one transaction).
+    private func readView(_ db: Database) throws -> StateView {
+        var view = StateView()
+        view.owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner")
+        guard let recordedOwner = view.owner, StateOwner.isSame(recorded: recordedOwner, owner: owner) else { return view }
+        view.isOwn = true
+        var places = RecordedPlaces()
+        let rows = try Row.fetchCursor(db, sql: "SELECT path, acl, rule, source, folder FROM outputs")
+        while let row = try rows.next() {
+            let path: String = row["path"], folder: String = row["folder"] ?? ""
+            // An unreadable value is private: a record never widens access by accident.
+            let recordedACL = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
+            view.outputs[path] = RecordedOutput(acl: recordedACL, rule: row["rule"], source: row["source"] ?? "")
+            places.acl[path] = recordedACL
+            places.mostPrivate = places.mostPrivate.map { .morePrivate($0, recordedACL) } ?? recordedACL
+            // By the folder it was written to, and by its bucket's folder now (or its text).
+            for place in Set([recordedPlace(path, folder: folder), recordedPlace(path)].compactMap { $0 }) {
+                places.byPlace[place, default: []].append(path)
             }
-            let realBase = (realLockFile as NSString).deletingLastPathComponent
-            for file in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") {
-                result.controlPlaces.insert(file.hasPrefix(realBase + "/") ? String(file.dropFirst(realBase.count + 1)) : file)
-                let plain = (lockFile as NSString).deletingLastPathComponent
-                if file.hasPrefix(plain + "/") { result.controlPlaces.insert(String(file.dropFirst(plain.count + 1))) }
-            }
-            return result
         }
-        let found = places ?? nil
-        recordedPlaces.withLockedValue { $0 = (id, version, found) }
-        return found
+        let realBase = (realLockFile as NSString).deletingLastPathComponent
+        let plain = (lockFile as NSString).deletingLastPathComponent
+        for file in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") {
+            places.controlPlaces.insert(file.hasPrefix(realBase + "/") ? String(file.dropFirst(realBase.count + 1)) : file)
+            if file.hasPrefix(plain + "/") { places.controlPlaces.insert(String(file.dropFirst(plain.count + 1))) }
+        }
+        view.places = places
+        if try db.tableExists("leftFiles") {
+            for row in try Row.fetchAll(db, sql: "SELECT path, place, acl FROM leftFiles") {
+                // A record narrows only: any value not known is private.
+                let acl = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
+                let path: String? = row["path"], place: String? = row["place"]
+                if let path { view.leftByPath[path] = view.leftByPath[path].map { .morePrivate($0, acl) } ?? acl }
+                if let place { view.leftByPlace[place] = view.leftByPlace[place].map { .morePrivate($0, acl) } ?? acl }
+            }
+        }
+        return view
     }
 
     /// The state's record of a file left at `path` or `place`; nil when it has none, or when the
     /// state is not this manifest's or cannot be read (the lock's lines still apply, and a key a
     /// rule writes is private without a state: `recordedOutput`).
-    private func stateLeftACL(path: String, place: String?) -> BucketACL? {
+    func stateLeftACL(path: String, place: String?) -> BucketACL? {
+        guard case .open(let store, _)? = try? openStore(), let view = try? stateView(store), view.isOwn else { return nil }
+        // The rows whose path is `path` or whose place is `place` (`path` without one), as `stateLeftACLBySQL` selects them.
+        let byPath = view.leftByPath[path], byPlace = view.leftByPlace[place ?? path]
+        if let byPath, let byPlace { return .morePrivate(byPath, byPlace) }
+        return byPath ?? byPlace
+    }
+
+    /// `stateLeftACL` as one SQL query per key (serve's way before round 23): kept as the reference
+    /// the `StateView` answers are compared with (`ServeStateViewRound23Tests`).
+    func stateLeftACLBySQL(path: String, place: String?) -> BucketACL? {
         guard case .open(let store, _)? = try? openStore() else { return nil }
         return try? store.queue.read { db -> BucketACL? in
             guard let recordedOwner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
@@ -549,8 +597,34 @@ struct BuiltOutputs: RecordedOutputs {
             if guarded() { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
             return nil
         }
-        // The owner is read with the record, in one transaction: a build of another manifest may
+        // The owner is read with the records, in one transaction: a build of another manifest may
         // take the state over while serve runs.
+        let view = try stateView(store)
+        guard view.isOwn else {
+            if guarded() {
+                throw Unavailable(description: view.owner.map { "the build state in \(stateFolder) belongs to \($0), not \(owner); run derive build" }
+                                  ?? "the build state in \(stateFolder) records no owner; run derive build")
+            }
+            return nil
+        }
+        return view.outputs[bucket + "/" + key]
+    }
+
+    /// `recordedOutput` as one SQL transaction per key (serve's way before round 23): kept as the
+    /// reference the `StateView` answers are compared with (`ServeStateViewRound23Tests`).
+    func recordedOutputBySQL(bucket: String, key: String) throws -> RecordedOutput? {
+        func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
+        let opened = try openStore()
+        let store: StateStore
+        switch opened {
+        case .open(let open, _): store = open
+        case .broken(let reason, _):
+            if guarded() { throw Unavailable(description: reason) }
+            return nil
+        case .notYet:
+            if guarded() { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
+            return nil
+        }
         let (recordedOwner, record) = try store.queue.read { db -> (String?, [String?]?) in
             let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner")
             let row = try Row.fetchOne(db, sql: "SELECT acl, rule, source FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])
