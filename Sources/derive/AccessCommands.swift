@@ -295,7 +295,9 @@ struct BuiltOutputs: RecordedOutputs {
     /// The state as read whole from the store opened (its identity) at its `data_version` (another
     /// connection's commit changes it): every lookup answers from it, after one `data_version`
     /// read (round 23: a listing's keys read 3 to 6 SQL transactions each, a GET about 8).
-    private let stateViews = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, view: StateView)?>(nil)
+    private let stateViews = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, view: StateView, readAt: Double)?>(nil)
+    /// Seconds a whole read of the state is the newest one after a commit (`stateView`).
+    let viewInterval: Double
 
     /// What serve asks of the state, read in one transaction: the owner it records, every output
     /// record (ACL, rule, source), the left records by path and by place, and the records' places.
@@ -332,7 +334,8 @@ struct BuiltOutputs: RecordedOutputs {
     /// The manifest served: a key's place (`LockFile.place`) is its bucket's folder + the key.
     let manifest: Manifest
 
-    init(stateFolder: String, manifest: Manifest) {
+    init(stateFolder: String, manifest: Manifest, viewInterval: Double = 0.5) {
+        self.viewInterval = viewInterval
         self.manifest = manifest
         self.stateFolder = stateFolder
         self.guardedBuckets = Set(manifest.rules.filter { $0.acl != nil }.map(\.targetBucket))
@@ -417,41 +420,110 @@ struct BuiltOutputs: RecordedOutputs {
         if let real = realFolderPlaces[bucket], real + key != places[0] { places.append(real + key) }
         var acl: BucketACL?
         func narrow(_ other: BucketACL) { acl = acl.map { .morePrivate($0, other) } ?? other }
-        let state = stateRecordedPlaces()
         let lockOutputs = lockLines()?.outputs
-        for place in places {
-            for other in state?.byPlace[place] ?? [] where other != path { narrow(state?.acl[other] ?? .private) }
-            for other in lockOutputs?[place] ?? [] where other != path { narrow(state?.acl[other] ?? .private) }
-        }
+        let lockOthers = Set(places.flatMap { lockOutputs?[$0] ?? [] }).subtracting([path])
+        let state = placedRecords(places, path: path, alsoAsked: lockOthers)
+        for other in state?.reaching.values ?? [:].values { narrow(other) }
+        for other in lockOthers { narrow(state?.known[other] ?? .private) }
         // The index a build wrote, reached under any key (a bucket renamed without its objects:
         // rule, the private rules removed): no more public than the outputs it lists, private
         // when the state records none (the lock does not say their ACL).
         // The lock's index line counts under another key only: under its own key the index's
         // ACL is `EffectiveACL`'s (a clone's public site index stays public before its build).
         let index = lockLines()?.index
-        if places.contains(where: { (state?.controlPlaces.contains($0) ?? false) || ($0 == index?.place && path != index?.path) }) {
+        if (state?.atIndex ?? false) || places.contains(where: { $0 == index?.place && path != index?.path }) {
             narrow(state?.mostPrivate ?? .private)
         }
         return acl
     }
 
-    /// The state's output records by path and place (`RecordedPlaces`), read again when the
-    /// state changed; nil without a state of this manifest (the lock's lines still apply).
-    private func stateRecordedPlaces() -> RecordedPlaces? {
-        guard case .open(let store, _)? = try? openStore() else { return nil }
-        return (try? stateView(store))?.places
+    /// What `placedOutputACL` asks of the state for a key at `places`: the records of other paths
+    /// reaching them with their ACLs, the ACLs of `alsoAsked` (the lock's lines there), whether
+    /// the index Derive wrote is there, and the most private ACL of all records. Nil without a
+    /// state of this manifest.
+    struct PlacedRecords {
+        var reaching: [String: BucketACL] = [:]
+        var known: [String: BucketACL] = [:]
+        var atIndex = false
+        var mostPrivate: BucketACL?
     }
 
-    /// The state as `StateView`, read again only when its `data_version` moved (a build's commit)
-    /// or another file was opened. The version is read before the records: a commit between the
-    /// two is read again at the next lookup, never missed.
-    func stateView(_ store: StateStore) throws -> StateView {
+    private func placedRecords(_ places: [String], path: String, alsoAsked: Set<String>) -> PlacedRecords? {
+        guard case .open(let store, _)? = try? openStore(), let (view, current) = try? stateView(store) else { return nil }
+        var result: PlacedRecords?
+        if let recorded = view.places {
+            var found = PlacedRecords(mostPrivate: recorded.mostPrivate)
+            for place in places {
+                for other in recorded.byPlace[place] ?? [] where other != path { found.reaching[other] = recorded.acl[other] ?? .private }
+            }
+            for other in alsoAsked { found.known[other] = recorded.acl[other] }
+            found.atIndex = places.contains { recorded.controlPlaces.contains($0) }
+            result = found
+        }
+        if current { return result }
+        // The state changed less than `viewInterval` after its last whole read (a build is
+        // committing): the records found then are read again by path now (a record gone since
+        // still counts: it only narrows), and so are the paths a bucket in force (or a path's own
+        // text) places at `places`, which finds a record the build added under the manifest
+        // served. A record added since under a bucket not in force or in another folder counts
+        // from the next whole read.
+        let reachingAsked = Set(result?.reaching.keys ?? [:].keys).union(candidatePaths(places)).subtracting([path])
+        let asked = reachingAsked.union(alsoAsked)
+        let fresh = try? store.queue.read { db -> [String: BucketACL]? in
+            guard let recordedOwner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
+                  StateOwner.isSame(recorded: recordedOwner, owner: owner) else { return nil }
+            var acl: [String: BucketACL] = [:]
+            for other in asked {
+                guard let value = try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [other]) else { continue }
+                acl[other] = BucketACL(rawValue: value) ?? .private
+            }
+            return acl
+        }
+        guard let fresh else { return nil }   // not this manifest's any more (or unreadable): as without a state
+        var merged = result ?? PlacedRecords()
+        merged.known = [:]   // the lock's lines: as recorded now (a record gone since is private)
+        for (other, acl) in fresh {
+            if alsoAsked.contains(other) { merged.known[other] = merged.known[other].map { .morePrivate($0, acl) } ?? acl }
+            if reachingAsked.contains(other) { merged.reaching[other] = merged.reaching[other].map { .morePrivate($0, acl) } ?? acl }
+            merged.mostPrivate = merged.mostPrivate.map { .morePrivate($0, acl) } ?? acl
+        }
+        return merged
+    }
+
+    /// The record paths that a bucket in force places at one of `places` (by its folder, as
+    /// written and with links resolved), and a place's own text as a path (a bucket not in force).
+    func candidatePaths(_ places: [String]) -> Set<String> {
+        var paths: Set<String> = []
+        for place in places {
+            for bucket in manifest.buckets {
+                for prefix in Set([LockFile.place(bucket: bucket, key: "", manifest: manifest), realFolderPlaces[bucket.name] ?? ""]) where place.hasPrefix(prefix) {
+                    let key = place.dropFirst(prefix.count)
+                    if !key.isEmpty { paths.insert(bucket.name + "/" + key) }
+                }
+            }
+            if let (name, _) = PathKey.split(place), manifest.bucket(named: name) == nil { paths.insert(place) }
+        }
+        return paths
+    }
+
+    /// The state as `StateView`, and whether it is current. Read again when its `data_version`
+    /// moved (a commit) or another file was opened, but at most once per `viewInterval`: a build
+    /// commits each output it records, and a whole read of a 10 000-output state after each
+    /// commit cost every request 20-30 ms of CPU (debug) and held the build's commits back. A view
+    /// read less than `viewInterval` before a commit is returned as not current: callers then ask
+    /// the state by path (`recordedOutputBySQL`, `stateLeftACLBySQL`, `placedRecords`). The
+    /// version is read before the records: a commit between the two is read again, never missed.
+    func stateView(_ store: StateStore) throws -> (view: StateView, current: Bool) {
         let id = ObjectIdentifier(store)
         let version = try store.queue.inDatabase { db in try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0 }
-        if let cached = stateViews.withLockedValue({ $0 }), cached.store == id, cached.version == version { return cached.view }
+        let now = ProcessInfo.processInfo.systemUptime
+        if let cached = stateViews.withLockedValue({ $0 }), cached.store == id {
+            if cached.version == version { return (cached.view, true) }
+            if now - cached.readAt < viewInterval { return (cached.view, false) }
+        }
         let view = try store.queue.read { db in try readView(db) }
-        stateViews.withLockedValue { $0 = (id, version, view) }
-        return view
+        stateViews.withLockedValue { $0 = (id, version, view, now) }
+        return (view, true)
     }
 
     /// One read of everything serve asks of the state (one transaction).
@@ -461,17 +533,27 @@ struct BuiltOutputs: RecordedOutputs {
         guard let recordedOwner = view.owner, StateOwner.isSame(recorded: recordedOwner, owner: owner) else { return view }
         view.isOwn = true
         var places = RecordedPlaces()
+        // `recordedPlace` per row, with each folder's and each bucket's place worked out once
+        // (per row, the path arithmetic made three quarters of a whole read).
+        var folderPlaces: [String: String] = [:]
+        let bucketPlaces = Dictionary(manifest.buckets.map { ($0.name, LockFile.place(bucket: $0, key: "", manifest: manifest)) },
+                                      uniquingKeysWith: { a, _ in a })
         let rows = try Row.fetchCursor(db, sql: "SELECT path, acl, rule, source, folder FROM outputs")
         while let row = try rows.next() {
-            let path: String = row["path"], folder: String = row["folder"] ?? ""
+            let path: String = row[0], folder: String = row[4] ?? ""
             // An unreadable value is private: a record never widens access by accident.
-            let recordedACL = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
-            view.outputs[path] = RecordedOutput(acl: recordedACL, rule: row["rule"], source: row["source"] ?? "")
+            let recordedACL = (row[1] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
+            view.outputs[path] = RecordedOutput(acl: recordedACL, rule: row[2], source: row[3] ?? "")
             places.acl[path] = recordedACL
             places.mostPrivate = places.mostPrivate.map { .morePrivate($0, recordedACL) } ?? recordedACL
             // By the folder it was written to, and by its bucket's folder now (or its text).
-            for place in Set([recordedPlace(path, folder: folder), recordedPlace(path)].compactMap { $0 }) {
-                places.byPlace[place, default: []].append(path)
+            guard let (name, key) = PathKey.split(path) else { continue }
+            let inForce = bucketPlaces[name].map { $0 + key } ?? path
+            places.byPlace[inForce, default: []].append(path)
+            if !folder.isEmpty {
+                let prefix = folderPlaces[folder] ?? Self.folderPlace(folder, lockFile: realLockFile)
+                folderPlaces[folder] = prefix
+                if prefix + key != inForce { places.byPlace[prefix + key, default: []].append(path) }
             }
         }
         let realBase = (realLockFile as NSString).deletingLastPathComponent
@@ -497,7 +579,9 @@ struct BuiltOutputs: RecordedOutputs {
     /// state is not this manifest's or cannot be read (the lock's lines still apply, and a key a
     /// rule writes is private without a state: `recordedOutput`).
     func stateLeftACL(path: String, place: String?) -> BucketACL? {
-        guard case .open(let store, _)? = try? openStore(), let view = try? stateView(store), view.isOwn else { return nil }
+        guard case .open(let store, _)? = try? openStore(), let (view, current) = try? stateView(store) else { return nil }
+        guard current else { return stateLeftACLBySQL(path: path, place: place) }
+        guard view.isOwn else { return nil }
         // The rows whose path is `path` or whose place is `place` (`path` without one), as `stateLeftACLBySQL` selects them.
         let byPath = view.leftByPath[path], byPlace = view.leftByPlace[place ?? path]
         if let byPath, let byPlace { return .morePrivate(byPath, byPlace) }
@@ -599,7 +683,8 @@ struct BuiltOutputs: RecordedOutputs {
         }
         // The owner is read with the records, in one transaction: a build of another manifest may
         // take the state over while serve runs.
-        let view = try stateView(store)
+        let (view, current) = try stateView(store)
+        guard current else { return try recordedOutputBySQL(bucket: bucket, key: key) }
         guard view.isOwn else {
             if guarded() {
                 throw Unavailable(description: view.owner.map { "the build state in \(stateFolder) belongs to \($0), not \(owner); run derive build" }

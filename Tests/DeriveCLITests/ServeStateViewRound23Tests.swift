@@ -63,14 +63,35 @@ import Glibc
         return recorded
     }
 
+    /// A view read before a build's commits and not read again (`viewInterval` an hour: the
+    /// answers while a build commits) answers each key no more publicly than a view read now.
+    static func expectNoMorePublic(_ stale: BuiltOutputs, _ project: Project, _ manifest: Manifest, _ when: String) {
+        let now = BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest, viewInterval: 0)
+        for (bucket, key) in keys(project, manifest) {
+            let fast = text { try stale.recordedOutput(bucket: bucket, key: key) }
+            let slow = text { try now.recordedOutput(bucket: bucket, key: key) }
+            #expect(fast == slow, "\(when): \(bucket)/\(key): stale view \(fast), now \(slow)")
+            let old = stale.placedOutputACL(bucket: bucket, key: key), current = now.placedOutputACL(bucket: bucket, key: key)
+            if let current {
+                #expect(old.map { BucketACL.morePrivate($0, current) == $0 } ?? false,
+                        "\(when): \(bucket)/\(key) placed: stale view \(String(describing: old)), now \(current)")
+            }
+            let path = bucket + "/" + key
+            let place = manifest.bucket(named: bucket).map { LockFile.place(bucket: $0, key: key, manifest: manifest) }
+            #expect(stale.stateLeftACL(path: path, place: place) == now.stateLeftACL(path: path, place: place), "\(when): \(path) left")
+        }
+    }
+
     @Test func theStateViewAnswersAsOneQueryPerKeyDoes() throws {
         setenv(R19.secretVariable, R19.secret, 1)
         let project = try Project()
         defer { project.remove() }
         _ = try project.build(["-q"])
         var manifest = try Self.loaded(project)
-        let outputs = BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest)
+        let outputs = BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest, viewInterval: 0)
         #expect(Self.expectSame(outputs, project, manifest, "after the first build") >= 4)
+        let stale = BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest, viewInterval: 3600)
+        Self.expectNoMorePublic(stale, project, manifest, "after the first build")
 
         // Re-created private outputs, then renamed values: left files recorded in the state (by path and place).
         for key in ["internal/ceo-passport-scan-32.webp", "st/ceo-passport-scan.small.webp"] { try project.recreate("site/" + key) }
@@ -81,6 +102,7 @@ import Glibc
         manifest = try Self.loaded(project)
         let renamed = BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest)
         Self.expectSame(renamed, project, manifest, "left files")
+        Self.expectNoMorePublic(stale, project, try Self.loaded(project), "left files, a view read before")
         #expect(renamed.stateLeftACL(path: "site/internal/ceo-passport-scan-32.webp", place: "site/internal/ceo-passport-scan-32.webp") == .private)
 
         // A public rule made private and built while `renamed` is in use: the view follows the commit.
@@ -93,7 +115,17 @@ import Glibc
         // The bucket renamed over the same folder (records under the old name, keys under the new one).
         try project.edit(RecordedPlaceRound22Tests.renamedBucket)
         let www = try Self.loaded(project)
-        Self.expectSame(BuiltOutputs(stateFolder: www.stateFolder, manifest: www), project, www, "bucket renamed, no build")
+        let wwwOutputs = BuiltOutputs(stateFolder: www.stateFolder, manifest: www, viewInterval: 3600)
+        Self.expectSame(wwwOutputs, project, www, "bucket renamed, no build")
+        // Built under the new name while the view read before the build is kept: the records
+        // re-keyed by the build's commits are answered by path, never more publicly.
+        _ = try project.build(["-q"])
+        Self.expectNoMorePublic(wwwOutputs, project, www, "bucket renamed and built, a view read before")
+        for key in RecordedPlaceRound22Tests.privateKeys {
+            let acl = try? wwwOutputs.recordedOutput(bucket: "www", key: key)?.acl
+            // A current output's own record, or (the renamed values' old outputs) the file left there.
+            #expect(wwwOutputs.leftACL(bucket: "www", key: key) == .private || acl == .private, "www/\(key): \(String(describing: acl))")
+        }
 
         // No state: both fail closed alike.
         try FileManager.default.removeItem(at: project.url(".derive"))
