@@ -36,6 +36,13 @@ public enum EngineIdentityCache {
         /// (watch) that looks the engine up again compares it to know whether anything changed,
         /// even a configuration the seven OSS fonts' report does not show.
         public var inputs: String = ""
+        /// The stat of each of those files and folders, as the answer was read against them.
+        var stamps: [Stamp] = []
+
+        /// Whether every file and folder the answer depends on still has the stat it had: one
+        /// stat each, no cache file read, no worker. A long-lived server (`derive serve`) asks
+        /// this every few seconds and looks the engine up again only when it is false.
+        public var isCurrent: Bool { stamps.allSatisfy { Stamp($0.path) == $0 } }
 
         /// Whether `other` is another engine, or was read against other files.
         public func differs(from other: Found) -> Bool {
@@ -54,7 +61,7 @@ public enum EngineIdentityCache {
     }
 
     /// One file's identity as stat(2) gives it; `missing` when there is no such file.
-    struct Stamp: Equatable {
+    struct Stamp: Equatable, Sendable {
         var path: String
         var device: UInt64 = 0
         var inode: UInt64 = 0
@@ -226,7 +233,7 @@ public enum EngineIdentityCache {
             return Found(report: entry.report, libvipsDigest: entry.libvipsDigest, fromCache: true,
                          fonts: WorkerFonts(worker: worker, environment: environment, known: entry.report.fonts,
                                             rendering: entry.report.fontRendering),
-                         inputs: inputs(entry.stamps))
+                         inputs: inputs(entry.stamps), stamps: entry.stamps)
         }
         // Stamps first: a file changing while the worker reports makes the entry stale, not wrong.
         let before = Stamp(worker)
@@ -243,7 +250,7 @@ public enum EngineIdentityCache {
         }
         return Found(report: report, libvipsDigest: digest, fromCache: false,
                      fonts: WorkerFonts(worker: worker, environment: environment, known: report.fonts, rendering: report.fontRendering),
-                     inputs: inputs(stamps))
+                     inputs: inputs(stamps), stamps: stamps)
     }
 
     /// The cache file for this worker and the environment that decides what it loads; nil when

@@ -704,6 +704,9 @@ public final class ObjectService: Sendable {
     func renderStep(_ target: Target, pipeline: Pipeline, caller: String?, exchange: Exchange,
                     answer: @escaping @Sendable (Payload, String) throws -> ServiceResponse) throws -> Step {
         let bucket = target.bucket
+        // One description for the key and the render (`derive serve`: the engine as looked up
+        // again every few seconds, its old workers retired when it changed).
+        let engine = self.engine.current()
         let marks = try authorizer.authorizeWatermarks(pipeline, bucket: bucket, caller: caller) { kind(bucket, $0) == .file }
         let sourceFD = try open(bucket, target.key)
         let source = OpenFile(descriptor: sourceFD, length: 0)
@@ -742,7 +745,11 @@ public final class ObjectService: Sendable {
                 let bytes = try Self.readSource(source.descriptor, key: target.key, inputs: inputs)
                 let output = try renderer.render(bytes, pipeline, limits: engine.limits, resolver: resolver, cancellation: cancellation)
                 requestCounter.rendered()
-                cache.store(actionKey, contentType: output.contentType, bytes: output.bytes)
+                // Keyed by the engine before a change and rendered after it (by a worker started
+                // since): answered, not kept under a key that names the other engine.
+                if self.engine.generation == engine.generation {
+                    cache.store(actionKey, contentType: output.contentType, bytes: output.bytes)
+                }
                 return try answer(.data(output.bytes), output.contentType)
             } catch {
                 return exchange.response(for: error)

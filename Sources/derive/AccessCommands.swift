@@ -10,6 +10,7 @@ import Manifest
 import NIOConcurrencyHelpers
 import Planner
 import GRDB
+import Synchronization
 
 /// The manifest's access keys with their secrets from the environment.
 enum AccessKeys {
@@ -139,7 +140,7 @@ struct ServeCommand: AsyncParsableCommand {
                                           rootPath: path, cacheFolder: cacheFolder) {
                 try Self.reload(path)
             }
-            service = try ObjectService(manifest: loaded, verifier: verifier, engine: DescribedEngine(limits: limits, found: engine),
+            service = try ObjectService(manifest: loaded, verifier: verifier, engine: ServedEngine(limits: limits, found: engine, workers: workers),
                                         renderer: workers,
                                         cacheFolder: cacheFolder, settings: settings,
                                         recorded: recorded, followed: followed)
@@ -191,10 +192,80 @@ struct ServeCommand: AsyncParsableCommand {
 struct DescribedEngine: EngineDescription {
     let limits: Limits
     let found: EngineIdentityCache.Found
+    /// Which of a `ServedEngine`'s descriptions this is (0: the one found at start).
+    var generation = 0
 
     var identity: String { found.identity.engine + " " + found.identity.encoder }
     func fontFile(_ type: String) -> String? { found.fonts.file(type) }
-    func fontRendering(_ type: String) -> String? { found.fonts.rendering(type) }
+    /// How the font is drawn, and the digest of the files the answer was read against
+    /// (fontconfig's configuration among them): a text render's key changes with any of them,
+    /// even an edit that the drawing summary does not show (when in doubt, render again).
+    func fontRendering(_ type: String) -> String? {
+        found.fonts.rendering(type).map { $0 + "; read against " + String(found.inputs.prefix(16)) }
+    }
+}
+
+/// `derive serve`'s engine, looked up again at most every `period` seconds (at the first render
+/// request after it), as a fresh command would look it up: a fontconfig file written, or a
+/// library upgraded, while serve runs changes how renders are drawn. The check is one stat of
+/// each file the engine answer was read against (`Found.isCurrent`); only when one changed is it
+/// looked up again (the engine cache, else a worker `--describe`). A different answer retires the
+/// render workers started before (each draws text as the configuration it loaded at start)
+/// before it is put in force, so a render keyed by the new engine never runs on an old worker.
+/// Plain objects never ask.
+final class ServedEngine: EngineDescription {
+    let limits: Limits
+    let workers: RenderWorkerPool
+    let period: Double
+    private let lookUp: @Sendable () throws -> EngineIdentityCache.Found
+    private let state: Mutex<(engine: DescribedEngine, checked: Double, checking: Bool)>
+    /// Checks of the stamps and engines put in force (tests, measurements).
+    private let counts = Mutex<(checks: Int, changes: Int)>((0, 0))
+
+    init(limits: Limits, found: EngineIdentityCache.Found, workers: RenderWorkerPool, period: Double = ServedEngine.defaultPeriod,
+         lookUp: @escaping @Sendable () throws -> EngineIdentityCache.Found = { try EngineIdentityCache.lookup() }) {
+        self.limits = limits
+        self.workers = workers
+        self.period = period
+        self.lookUp = lookUp
+        state = Mutex((DescribedEngine(limits: limits, found: found), Self.now(), false))
+    }
+
+    /// Seconds between checks: a change is in force for renders asked at most this long after it.
+    static let defaultPeriod: Double = 2
+
+    static func now() -> Double { ProcessInfo.processInfo.systemUptime }
+
+    var identity: String { described.identity }
+    func fontFile(_ type: String) -> String? { described.fontFile(type) }
+    func fontRendering(_ type: String) -> String? { described.fontRendering(type) }
+    var generation: Int { described.generation }
+    private var described: DescribedEngine { state.withLock { $0.engine } }
+
+    /// The engine in force, checked first when the last check is `period` old. One request
+    /// checks; the others meanwhile go on with the engine in force.
+    func current() -> any EngineDescription {
+        let now = Self.now()
+        let (engine, due) = state.withLock { state -> (DescribedEngine, Bool) in
+            let due = !state.checking && now - state.checked >= period
+            if due { state.checking = true }
+            return (state.engine, due)
+        }
+        guard due else { return engine }
+        var next = engine
+        if !engine.found.isCurrent, let found = try? lookUp(), found.differs(from: engine.found) {
+            // Retired first: a request that takes the new engine gets a worker started after this.
+            workers.retire(expectedEngineVersion: found.report.version)
+            next = DescribedEngine(limits: limits, found: found, generation: engine.generation + 1)
+        }
+        // Not found (a worker being reinstalled): the engine in force stays, asked again next period.
+        let changed = next.generation != engine.generation
+        state.withLock { $0 = (next, Self.now(), false) }
+        counts.withLock { $0.checks += 1; if changed { $0.changes += 1 } }
+        return next
+    }
+
+    var checks: (checks: Int, changes: Int) { counts.withLock { $0 } }
 }
 
 /// The builder's state store as the server's record of built outputs and their rule's ACL.
@@ -221,9 +292,26 @@ struct BuiltOutputs: RecordedOutputs {
     /// `outputs`: the lock's output paths by their file's place (`recordedPlace`).
     /// `index`: the place of the index the lock names.
     private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?)?>(nil)
-    /// The state's output records (path → ACL) and their paths by place, as read from the store
-    /// opened (its identity) at its `data_version` (another connection's commit changes it).
-    private let recordedPlaces = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, places: RecordedPlaces?)?>(nil)
+    /// The state as read whole from the store opened (its identity) at its `data_version` (another
+    /// connection's commit changes it): every lookup answers from it, after one `data_version`
+    /// read (round 23: a listing's keys read 3 to 6 SQL transactions each, a GET about 8).
+    private let stateViews = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, view: StateView, readAt: Double)?>(nil)
+    /// Seconds a whole read of the state is the newest one after a commit (`stateView`).
+    let viewInterval: Double
+
+    /// What serve asks of the state, read in one transaction: the owner it records, every output
+    /// record (ACL, rule, source), the left records by path and by place, and the records' places.
+    struct StateView {
+        /// The manifest the state's `owner` record names (nil: none), and whether it is this one.
+        var owner: String?
+        var isOwn = false
+        var outputs: [String: RecordedOutput] = [:]
+        /// The most private ACL of the `leftFiles` rows with that path, and with that place.
+        var leftByPath: [String: BucketACL] = [:]
+        var leftByPlace: [String: BucketACL] = [:]
+        /// Nil when the state is not this manifest's.
+        var places: RecordedPlaces?
+    }
 
     /// The state's output records by path and by their file's place; nil when the state is not
     /// this manifest's.
@@ -246,7 +334,8 @@ struct BuiltOutputs: RecordedOutputs {
     /// The manifest served: a key's place (`LockFile.place`) is its bucket's folder + the key.
     let manifest: Manifest
 
-    init(stateFolder: String, manifest: Manifest) {
+    init(stateFolder: String, manifest: Manifest, viewInterval: Double = 0.5) {
+        self.viewInterval = viewInterval
         self.manifest = manifest
         self.stateFolder = stateFolder
         self.guardedBuckets = Set(manifest.rules.filter { $0.acl != nil }.map(\.targetBucket))
@@ -331,63 +420,177 @@ struct BuiltOutputs: RecordedOutputs {
         if let real = realFolderPlaces[bucket], real + key != places[0] { places.append(real + key) }
         var acl: BucketACL?
         func narrow(_ other: BucketACL) { acl = acl.map { .morePrivate($0, other) } ?? other }
-        let state = stateRecordedPlaces()
         let lockOutputs = lockLines()?.outputs
-        for place in places {
-            for other in state?.byPlace[place] ?? [] where other != path { narrow(state?.acl[other] ?? .private) }
-            for other in lockOutputs?[place] ?? [] where other != path { narrow(state?.acl[other] ?? .private) }
-        }
+        let lockOthers = Set(places.flatMap { lockOutputs?[$0] ?? [] }).subtracting([path])
+        let state = placedRecords(places, path: path, alsoAsked: lockOthers)
+        for other in state?.reaching.values ?? [:].values { narrow(other) }
+        for other in lockOthers { narrow(state?.known[other] ?? .private) }
         // The index a build wrote, reached under any key (a bucket renamed without its objects:
         // rule, the private rules removed): no more public than the outputs it lists, private
         // when the state records none (the lock does not say their ACL).
         // The lock's index line counts under another key only: under its own key the index's
         // ACL is `EffectiveACL`'s (a clone's public site index stays public before its build).
         let index = lockLines()?.index
-        if places.contains(where: { (state?.controlPlaces.contains($0) ?? false) || ($0 == index?.place && path != index?.path) }) {
+        if (state?.atIndex ?? false) || places.contains(where: { $0 == index?.place && path != index?.path }) {
             narrow(state?.mostPrivate ?? .private)
         }
         return acl
     }
 
-    /// The state's output records by path and place (`RecordedPlaces`), read again when the
-    /// state changed; nil without a state of this manifest (the lock's lines still apply).
-    private func stateRecordedPlaces() -> RecordedPlaces? {
-        guard case .open(let store, _)? = try? openStore() else { return nil }
-        let id = ObjectIdentifier(store)
-        guard let version = try? store.queue.read({ try Int64.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }) else { return nil }
-        if let cached = recordedPlaces.withLockedValue({ $0 }), cached.store == id, cached.version == version { return cached.places }
-        let places = try? store.queue.read { db -> RecordedPlaces? in
+    /// What `placedOutputACL` asks of the state for a key at `places`: the records of other paths
+    /// reaching them with their ACLs, the ACLs of `alsoAsked` (the lock's lines there), whether
+    /// the index Derive wrote is there, and the most private ACL of all records. Nil without a
+    /// state of this manifest.
+    struct PlacedRecords {
+        var reaching: [String: BucketACL] = [:]
+        var known: [String: BucketACL] = [:]
+        var atIndex = false
+        var mostPrivate: BucketACL?
+    }
+
+    private func placedRecords(_ places: [String], path: String, alsoAsked: Set<String>) -> PlacedRecords? {
+        guard case .open(let store, _)? = try? openStore(), let (view, current) = try? stateView(store) else { return nil }
+        var result: PlacedRecords?
+        if let recorded = view.places {
+            var found = PlacedRecords(mostPrivate: recorded.mostPrivate)
+            for place in places {
+                for other in recorded.byPlace[place] ?? [] where other != path { found.reaching[other] = recorded.acl[other] ?? .private }
+            }
+            for other in alsoAsked { found.known[other] = recorded.acl[other] }
+            found.atIndex = places.contains { recorded.controlPlaces.contains($0) }
+            result = found
+        }
+        if current { return result }
+        // The state changed less than `viewInterval` after its last whole read (a build is
+        // committing): the records found then are read again by path now (a record gone since
+        // still counts: it only narrows), and so are the paths a bucket in force (or a path's own
+        // text) places at `places`, which finds a record the build added under the manifest
+        // served. A record added since under a bucket not in force or in another folder counts
+        // from the next whole read.
+        let reachingAsked = Set(result?.reaching.keys ?? [:].keys).union(candidatePaths(places)).subtracting([path])
+        let asked = reachingAsked.union(alsoAsked)
+        let fresh = try? store.queue.read { db -> [String: BucketACL]? in
             guard let recordedOwner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
                   StateOwner.isSame(recorded: recordedOwner, owner: owner) else { return nil }
-            var result = RecordedPlaces()
-            for row in try Row.fetchAll(db, sql: "SELECT path, acl, folder FROM outputs") {
-                let path: String = row["path"], folder: String = row["folder"] ?? ""
-                // An unreadable value is private: a record never widens access by accident.
-                let recordedACL = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
-                result.acl[path] = recordedACL
-                result.mostPrivate = result.mostPrivate.map { .morePrivate($0, recordedACL) } ?? recordedACL
-                // By the folder it was written to, and by its bucket's folder now (or its text).
-                for place in Set([recordedPlace(path, folder: folder), recordedPlace(path)].compactMap { $0 }) {
-                    result.byPlace[place, default: []].append(path)
+            var acl: [String: BucketACL] = [:]
+            for other in asked {
+                guard let value = try String.fetchOne(db, sql: "SELECT acl FROM outputs WHERE path = ?", arguments: [other]) else { continue }
+                acl[other] = BucketACL(rawValue: value) ?? .private
+            }
+            return acl
+        }
+        guard let fresh else { return nil }   // not this manifest's any more (or unreadable): as without a state
+        var merged = result ?? PlacedRecords()
+        merged.known = [:]   // the lock's lines: as recorded now (a record gone since is private)
+        for (other, acl) in fresh {
+            if alsoAsked.contains(other) { merged.known[other] = merged.known[other].map { .morePrivate($0, acl) } ?? acl }
+            if reachingAsked.contains(other) { merged.reaching[other] = merged.reaching[other].map { .morePrivate($0, acl) } ?? acl }
+            merged.mostPrivate = merged.mostPrivate.map { .morePrivate($0, acl) } ?? acl
+        }
+        return merged
+    }
+
+    /// The record paths that a bucket in force places at one of `places` (by its folder, as
+    /// written and with links resolved), and a place's own text as a path (a bucket not in force).
+    func candidatePaths(_ places: [String]) -> Set<String> {
+        var paths: Set<String> = []
+        for place in places {
+            for bucket in manifest.buckets {
+                for prefix in Set([LockFile.place(bucket: bucket, key: "", manifest: manifest), realFolderPlaces[bucket.name] ?? ""]) where place.hasPrefix(prefix) {
+                    let key = place.dropFirst(prefix.count)
+                    if !key.isEmpty { paths.insert(bucket.name + "/" + key) }
                 }
             }
-            let realBase = (realLockFile as NSString).deletingLastPathComponent
-            for file in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") {
-                result.controlPlaces.insert(file.hasPrefix(realBase + "/") ? String(file.dropFirst(realBase.count + 1)) : file)
-                let plain = (lockFile as NSString).deletingLastPathComponent
-                if file.hasPrefix(plain + "/") { result.controlPlaces.insert(String(file.dropFirst(plain.count + 1))) }
-            }
-            return result
+            if let (name, _) = PathKey.split(place), manifest.bucket(named: name) == nil { paths.insert(place) }
         }
-        let found = places ?? nil
-        recordedPlaces.withLockedValue { $0 = (id, version, found) }
-        return found
+        return paths
+    }
+
+    /// The state as `StateView`, and whether it is current. Read again when its `data_version`
+    /// moved (a commit) or another file was opened, but at most once per `viewInterval`: a build
+    /// commits each output it records, and a whole read of a 10 000-output state after each
+    /// commit cost every request 20-30 ms of CPU (debug) and held the build's commits back. A view
+    /// read less than `viewInterval` before a commit is returned as not current: callers then ask
+    /// the state by path (`recordedOutputBySQL`, `stateLeftACLBySQL`, `placedRecords`). The
+    /// version is read before the records: a commit between the two is read again, never missed.
+    func stateView(_ store: StateStore) throws -> (view: StateView, current: Bool) {
+        let id = ObjectIdentifier(store)
+        let version = try store.queue.inDatabase { db in try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0 }
+        let now = ProcessInfo.processInfo.systemUptime
+        if let cached = stateViews.withLockedValue({ $0 }), cached.store == id {
+            if cached.version == version { return (cached.view, true) }
+            if now - cached.readAt < viewInterval { return (cached.view, false) }
+        }
+        let view = try store.queue.read { db in try readView(db) }
+        stateViews.withLockedValue { $0 = (id, version, view, now) }
+        return (view, true)
+    }
+
+    /// One read of everything serve asks of the state (one transaction).
+    private func readView(_ db: Database) throws -> StateView {
+        var view = StateView()
+        view.owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner")
+        guard let recordedOwner = view.owner, StateOwner.isSame(recorded: recordedOwner, owner: owner) else { return view }
+        view.isOwn = true
+        var places = RecordedPlaces()
+        // `recordedPlace` per row, with each folder's and each bucket's place worked out once
+        // (per row, the path arithmetic made three quarters of a whole read).
+        var folderPlaces: [String: String] = [:]
+        let bucketPlaces = Dictionary(manifest.buckets.map { ($0.name, LockFile.place(bucket: $0, key: "", manifest: manifest)) },
+                                      uniquingKeysWith: { a, _ in a })
+        let rows = try Row.fetchCursor(db, sql: "SELECT path, acl, rule, source, folder FROM outputs")
+        while let row = try rows.next() {
+            let path: String = row[0], folder: String = row[4] ?? ""
+            // An unreadable value is private: a record never widens access by accident.
+            let recordedACL = (row[1] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
+            view.outputs[path] = RecordedOutput(acl: recordedACL, rule: row[2], source: row[3] ?? "")
+            places.acl[path] = recordedACL
+            places.mostPrivate = places.mostPrivate.map { .morePrivate($0, recordedACL) } ?? recordedACL
+            // By the folder it was written to, and by its bucket's folder now (or its text).
+            guard let (name, key) = PathKey.split(path) else { continue }
+            let inForce = bucketPlaces[name].map { $0 + key } ?? path
+            places.byPlace[inForce, default: []].append(path)
+            if !folder.isEmpty {
+                let prefix = folderPlaces[folder] ?? Self.folderPlace(folder, lockFile: realLockFile)
+                folderPlaces[folder] = prefix
+                if prefix + key != inForce { places.byPlace[prefix + key, default: []].append(path) }
+            }
+        }
+        let realBase = (realLockFile as NSString).deletingLastPathComponent
+        let plain = (lockFile as NSString).deletingLastPathComponent
+        for file in try String.fetchAll(db, sql: "SELECT path FROM controlFiles") {
+            places.controlPlaces.insert(file.hasPrefix(realBase + "/") ? String(file.dropFirst(realBase.count + 1)) : file)
+            if file.hasPrefix(plain + "/") { places.controlPlaces.insert(String(file.dropFirst(plain.count + 1))) }
+        }
+        view.places = places
+        if try db.tableExists("leftFiles") {
+            for row in try Row.fetchAll(db, sql: "SELECT path, place, acl FROM leftFiles") {
+                // A record narrows only: any value not known is private.
+                let acl = (row["acl"] as String?).flatMap { BucketACL(rawValue: $0) } ?? .private
+                let path: String? = row["path"], place: String? = row["place"]
+                if let path { view.leftByPath[path] = view.leftByPath[path].map { .morePrivate($0, acl) } ?? acl }
+                if let place { view.leftByPlace[place] = view.leftByPlace[place].map { .morePrivate($0, acl) } ?? acl }
+            }
+        }
+        return view
     }
 
     /// The state's record of a file left at `path` or `place`; nil when it has none, or when the
     /// state is not this manifest's or cannot be read (the lock's lines still apply, and a key a
     /// rule writes is private without a state: `recordedOutput`).
-    private func stateLeftACL(path: String, place: String?) -> BucketACL? {
+    func stateLeftACL(path: String, place: String?) -> BucketACL? {
+        guard case .open(let store, _)? = try? openStore(), let (view, current) = try? stateView(store) else { return nil }
+        guard current else { return stateLeftACLBySQL(path: path, place: place) }
+        guard view.isOwn else { return nil }
+        // The rows whose path is `path` or whose place is `place` (`path` without one), as `stateLeftACLBySQL` selects them.
+        let byPath = view.leftByPath[path], byPlace = view.leftByPlace[place ?? path]
+        if let byPath, let byPlace { return .morePrivate(byPath, byPlace) }
+        return byPath ?? byPlace
+    }
+
+    /// `stateLeftACL` as one SQL query per key (serve's way before round 23): kept as the reference
+    /// the `StateView` answers are compared with (`ServeStateViewRound23Tests`).
+    func stateLeftACLBySQL(path: String, place: String?) -> BucketACL? {
         guard case .open(let store, _)? = try? openStore() else { return nil }
         return try? store.queue.read { db -> BucketACL? in
             guard let recordedOwner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
@@ -478,8 +681,35 @@ struct BuiltOutputs: RecordedOutputs {
             if guarded() { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
             return nil
         }
-        // The owner is read with the record, in one transaction: a build of another manifest may
+        // The owner is read with the records, in one transaction: a build of another manifest may
         // take the state over while serve runs.
+        let (view, current) = try stateView(store)
+        guard current else { return try recordedOutputBySQL(bucket: bucket, key: key) }
+        guard view.isOwn else {
+            if guarded() {
+                throw Unavailable(description: view.owner.map { "the build state in \(stateFolder) belongs to \($0), not \(owner); run derive build" }
+                                  ?? "the build state in \(stateFolder) records no owner; run derive build")
+            }
+            return nil
+        }
+        return view.outputs[bucket + "/" + key]
+    }
+
+    /// `recordedOutput` as one SQL transaction per key (serve's way before round 23): kept as the
+    /// reference the `StateView` answers are compared with (`ServeStateViewRound23Tests`).
+    func recordedOutputBySQL(bucket: String, key: String) throws -> RecordedOutput? {
+        func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
+        let opened = try openStore()
+        let store: StateStore
+        switch opened {
+        case .open(let open, _): store = open
+        case .broken(let reason, _):
+            if guarded() { throw Unavailable(description: reason) }
+            return nil
+        case .notYet:
+            if guarded() { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
+            return nil
+        }
         let (recordedOwner, record) = try store.queue.read { db -> (String?, [String?]?) in
             let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner")
             let row = try Row.fetchOne(db, sql: "SELECT acl, rule, source FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])

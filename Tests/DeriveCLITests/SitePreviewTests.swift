@@ -13,10 +13,12 @@ final class ServeSession {
 
     /// Runs `derive serve` in `folder` (its `derive.yaml`) and waits for the address it prints.
     /// `errors`: a file for its standard error (its log), else none.
-    init(in folder: URL, manifest: String? = nil, errors: URL? = nil) throws {
+    /// `environment`: added to this process's (a HOME of the test's own).
+    init(in folder: URL, manifest: String? = nil, errors: URL? = nil, environment: [String: String] = [:]) throws {
         out = folder.appendingPathComponent("serve.out")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         process.executableURL = CLI.executable
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.arguments = ["serve", "--port", "0"] + (manifest.map { [$0] } ?? [])
         process.currentDirectoryURL = folder
         process.standardOutput = try FileHandle(forWritingTo: out)
