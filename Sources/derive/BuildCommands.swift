@@ -76,16 +76,15 @@ struct Workspace {
     /// How a build or `clean` names a `left` line it keeps in the lock (present, gone now, or
     /// holding other bytes than the file left there), with how the user publishes it.
     static func leftLineText(_ line: LockFile.Left, lockName: String) -> String {
-        let place = line.file.map { " (file \($0))" } ?? ""
         if line.isGone {
-            return "~ \(line.path)\(place)  left in place (\(line.why)), gone now: kept in \(lockName) as gone (\(line.acl)) for \(Planner.goneKeptSeconds / 86400) days; "
+            return "~ \(line.path)  left in place (\(line.why)), gone now: kept in \(lockName) as gone (\(line.acl)) for \(Planner.goneKeptSeconds / 86400) days; "
                 + "a file put back there is answered no more publicly, whatever its bytes" + CheckCommand.releaseHint(line)
         }
         if line.otherBytes {
-            return "= \(line.path)\(place)  left in place (\(line.why)): the file there now holds other bytes than the file left there (put back as another rendition, or changed); "
+            return "= \(line.path)  left in place (\(line.why)): the file there now holds other bytes than the file left there (put back as another rendition, or changed); "
                 + "kept in \(lockName) as a file left \(line.acl): serve answers it no more publicly" + CheckCommand.releaseHint(line)
         }
-        return "= \(line.path)\(place)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone" + CheckCommand.releaseHint(line)
+        return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone" + CheckCommand.releaseHint(line)
     }
 
     /// `check`'s lines for the lock's `left` lines when the witness covers some (the lock is
