@@ -944,11 +944,10 @@ public final class BuildSession: @unchecked Sendable {
         // ENOTDIR: `state:` is a symbolic link to the folder (left, as the user's), whose files are named the same.
         if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY || errno == ENOTDIR,
            let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder), !names.isEmpty {
-            // Kept, and said why: what is left there is not a state file clean removes by name
-            // (a state moved aside, serve's cache, a user's file in a shared folder).
-            let sorted = names.sorted()
-            let shown = sorted.prefix(5).joined(separator: ", ") + (sorted.count > 5 ? " and \(sorted.count - 5) more" : "")
-            report.left.append("\(planner.display(manifest.stateFolder)) is kept: it still holds \(shown), which clean did not remove this time (the lines above say why)")
+            // Kept, and said why for each entry: what is left there is not a state file clean
+            // removes by name (serve's headers, a state moved aside, a user's file in a shared folder).
+            report.left.append(CleanKeptState.message(folder: manifest.stateFolder, display: planner.display(manifest.stateFolder),
+                                                      names: names, above: report.left + report.problems))
         }
         // The default state parent (`.derive/` beside the manifest) goes too when that leaves it empty.
         let parent = (manifest.stateFolder as NSString).deletingLastPathComponent
@@ -1020,5 +1019,95 @@ extension BuildSession {
             }
         }
         return pictures(of: source, records: records)
+    }
+}
+
+// MARK: derive release (round 22's V3)
+
+extension BuildSession {
+    /// What `derive release` did: each line released (placed in the manifest now) with the ACL
+    /// its key takes now (nil: no bucket of the manifest holds its place, so nothing serves it);
+    /// or, when any key was refused, why, and nothing was released.
+    public struct ReleaseReport: Sendable {
+        public var released: [(line: LockFile.Left, acl: BucketACL?)] = []
+        public var refused: [String] = []
+        /// The lock or the state that held the lines (`derive.lock`, `the build state`).
+        public var from: [String] = []
+        /// A build state was there (without one serve answers the keys of a bucket that rules
+        /// write with `acl:` privately until a build: `BuiltOutputs`).
+        public var hadState = false
+    }
+
+    /// `derive release KEY...`: the user's word that the files a build left in place at those
+    /// keys (`bucket/key`: a `left` line of the lock or a record of the state's `leftFiles`,
+    /// matched by key and by the file's place, gone or not) are theirs and may take their key's
+    /// ACL. A file at a place only a private rule ever gave is otherwise never answered more
+    /// publicly, whatever is written there (round 22's V3), and a line deleted from the lock
+    /// alone comes back from the state (round 21's N2). The lines go from the lock (its other
+    /// bytes kept) and from the state (when there is one: none is made) under the build lock,
+    /// so a running serve answers the keys by their ACL at once and the next build keeps them
+    /// out. Every key must have such a line: otherwise nothing is released.
+    public func release(_ keys: [String]) throws -> ReleaseReport {
+        let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
+        defer { withExtendedLifetime(held) {} }
+        try refuseOversizedLock()
+        var report = ReleaseReport()
+        report.hadState = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
+        let stateExists = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
+        let store = stateExists ? try self.store() : nil
+        let stateLines = try store?.leftFiles() ?? [:]
+        let disk = stateExists ? try self.disk() : bucketDisk
+        let lockData = try? disk.read(lockPath)
+        let lockName = (lockPath as NSString).lastPathComponent
+        let ours = lockData.map { LockFile.isOurs($0, manifest: (manifestPath as NSString).lastPathComponent) } ?? false
+        let lock = ours ? lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) } : nil
+        if let lockData, !ours {
+            report.refused.append(LockFile.notOursMessage(lockName, data: lockData))
+            return report
+        }
+        if lockData != nil, lock == nil, store == nil {
+            report.refused.append("\(lockName) is not a valid lock and there is no build state: its left lines cannot be read; run derive build first")
+            return report
+        }
+        // Each line under the key it has in the manifest now, and its place.
+        let lockLines = (lock?.left.sortedByKey().map(\.value) ?? []).map { (line: $0, placed: LockFile.located($0, in: manifest)) }
+        let recorded = stateLines.sorted { $0.key < $1.key }.map { (place: $0.key, placed: LockFile.located($0.value, in: manifest, placed: true)) }
+        var lockPaths = PathSet()
+        var statePlaces = Set<String>()
+        var released: [String: LockFile.Left] = [:]
+        for key in keys {
+            let place = PathKey.split(key).flatMap { split in manifest.bucket(named: split.bucket).map { LockFile.place(bucket: $0, key: split.key, manifest: manifest) } }
+            func matches(_ line: LockFile.Left) -> Bool { PathKey.same(line.path, key) || (place.map { line.place == $0 } ?? false) }
+            let inLock = lockLines.filter { matches($0.placed) || PathKey.same($0.line.path, key) }
+            let inState = recorded.filter { matches($0.placed) }
+            guard let first = inState.first?.placed ?? inLock.first?.placed else {
+                report.refused.append("\(key) has no left line in \(lockName) or the build state: it is not a file a build left in place (derive check names those), so there is nothing to release")
+                continue
+            }
+            for line in inLock { lockPaths.insert(line.line.path) }
+            for line in inState { statePlaces.insert(line.place) }
+            var line = first
+            line.acl = ([first] + inLock.map(\.placed) + inState.map(\.placed)).reduce(first.aclValue) { BucketACL.morePrivate($0, $1.aclValue) }.rawValue
+            line.gone = (inLock.contains { $0.placed.isGone } || inState.contains { $0.placed.isGone }) ? true : nil
+            released[line.path] = line
+        }
+        guard report.refused.isEmpty else { return report }
+        if let store, !statePlaces.isEmpty {
+            try store.saveLeftFiles(stateLines.filter { !statePlaces.contains($0.key) }.map(\.value))
+            report.from.append("the build state")
+        }
+        if let lockData, !lockPaths.isEmpty {
+            let rewritten = LockFile.dropping(lockPaths, from: lockData)
+            _ = try disk.writeAtomically(rewritten, to: lockPath, replacingOnly: ContentDigests.digest(lockData))
+            report.from.insert(lockName, at: 0)
+        }
+        // The witness vouched for the lock and the state as they were: the next build plans.
+        if stateExists { saveWitness(snapshot: nil, valid: false) }
+        let acls = EffectiveACL(manifest)
+        for line in released.sorted(by: { $0.key < $1.key }).map(\.value) {
+            let acl = LockFile.bucket(holding: line.place, in: manifest).map { acls.of($0.bucket, key: $0.key) }
+            report.released.append((line, acl))
+        }
+        return report
     }
 }

@@ -344,7 +344,9 @@ public struct Builder: Sendable {
             let reconciled = try reconcile(stateUnchangedSince: unchanged ? plan : nil, held: plan.heldLockLines, left: leftLines)
             report.left += reconciled.leftIndexes
             report.droppedLeft = reconciled.droppedLeft
-            report.leftKept = reconciled.leftLines.filter { leftBefore[$0.path] == nil || leftBefore[$0.path]?.isGone != $0.isGone }
+            // Named when new, gone or back, and while its file holds other bytes than the file
+            // left there (round 22's V3: kept private until the user releases it).
+            report.leftKept = reconciled.leftLines.filter { leftBefore[$0.path] == nil || leftBefore[$0.path]?.isGone != $0.isGone || $0.otherBytes }
             report.leftFiles = reconciled.leftLines.compactMap { Builder.absolutePath(of: $0.path, in: planner.manifest) }
             report.rewritten = reconciled.rewritten
             report.removed = reconciled.removed

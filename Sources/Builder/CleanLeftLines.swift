@@ -56,19 +56,14 @@ struct CleanLeftLines {
     /// (`ControlFileTargets.oldIndexLeftLine`), never more public than its key, than the index
     /// now, nor, when any output it may list (recorded, in the lock, left) is private, than private.
     mutating func leaveOldIndex(_ file: String) {
-        let manifest = planner.manifest
-        for bucket in manifest.buckets {
-            guard let key = PathKey.below(bucket.path, file) ?? PathKey.below(RealFolder.of(bucket.path), file) else { continue }
-            var acl = BucketACL.morePrivate(acls.of(bucket, key: key), acls.indexACL ?? .private)
-            if listsPrivate() { acl = .private }
-            leave(bucket.name + "/" + key, answered: acl, why: LockFile.Left.oldIndex)
-            return
-        }
+        guard let line = ControlFileTargets.oldIndexLeftLine(file, manifest: planner.manifest, left: planner.lockLeftLines(), listsPrivate: listsPrivate()) else { return }
+        leave(line.path, answered: line.aclValue, why: line.why)
     }
 
+    /// Whether any output an old index may list is private: a record of the state, or (no
+    /// state) a line of the lock that serve answered privately while the lock listed it.
     private func listsPrivate() -> Bool {
         if recorded.values.contains(where: { !(BucketACL(rawValue: $0.acl)?.isPublic ?? false) }) { return true }
-        if planner.lockLeftLines().values.contains(where: { !(BucketACL(rawValue: $0.acl)?.isPublic ?? false) }) { return true }
         return (planner.lock?.entries.keys ?? PathSet()).contains { !Planner.lockOnlyACL($0, manifest: planner.manifest, acls: acls).isPublic }
     }
 

@@ -253,6 +253,14 @@ struct ControlFileTargets {
     /// is now, than the index is now (`index:` moved with its `objects:` rule), nor, when any
     /// output it may list (recorded before this build, or left) is private, than private.
     func oldIndexLeftLine(_ file: String, planner: Planner) -> LockFile.Left? {
+        Self.oldIndexLeftLine(file, manifest: manifest, left: left, listsPrivate: listsPrivate)
+    }
+
+    /// The same for any caller (`derive clean` leaves old indexes too): `left`, the `left` lines
+    /// known (a line at the old index's key narrows it; any private one makes it private), and
+    /// `listsPrivate`, whether any output the old index may list is private (the build: its
+    /// records before this plan's deletions; clean: the state's records and the lock's lines).
+    static func oldIndexLeftLine(_ file: String, manifest: Manifest, left: PathDictionary<LockFile.Left>, listsPrivate: Bool) -> LockFile.Left? {
         for bucket in manifest.buckets {
             guard let key = PathKey.below(bucket.path, file) ?? PathKey.below(RealFolder.of(bucket.path), file) else { continue }
             let acls = EffectiveACL(manifest)

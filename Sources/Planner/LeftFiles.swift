@@ -50,23 +50,39 @@ extension Planner {
     /// comes back from the state: round 21's N2), re-keyed to the bucket holding that place now
     /// (N5), then `added`. A line goes when its path is an output again, when its file is gone
     /// and it was left public, when a private one's file has been gone for `goneKeptSeconds`
-    /// (or more than `goneKeptMax` are gone), or when a new file is at a gone one's place
-    /// (written after it went, other bytes). A private one whose file is gone is kept, marked
-    /// gone (N4): a file put back there is answered privately. `dropped`: the lines let go, with
-    /// why.
+    /// (or more than `goneKeptMax` are gone), or when the user releases it (`derive release`).
+    /// A private one whose file is gone is kept, marked gone with the time a build first found
+    /// it gone (N4): a file put back there is answered privately, whatever its bytes and dates
+    /// (round 22's V3: a restore that does not keep dates, another rendition of the private
+    /// picture); one whose file holds other bytes than the state recorded is marked `otherBytes`
+    /// (named by the build, still private). `dropped`: the lines let go, with why.
+    ///
+    /// The gone time: the state's row's when it has one for the place (sealed: a lock's date
+    /// moved back would drop the line sooner, moved forward keep it longer; neither counts),
+    /// else the lock's (a clone, after `clean`), never later than `now`. A lock's date moved
+    /// back in a tree without a state drops the line sooner; that is no more than deleting the
+    /// line, which the lock alone cannot prevent either, and a file at that place afterwards is
+    /// judged by its key as after the 30 days.
     public func keptLeftLines(outputs: PathDictionary<some Any>, added: [LockFile.Left],
                               now: Int64 = Int64(Date().timeIntervalSince1970))
         -> (kept: PathDictionary<LockFile.Left>, dropped: [(path: String, why: String)]) {
         var byPlace: [String: LockFile.Left] = [:]
+        var stateHolds = Set<String>()
         func merge(_ line: LockFile.Left, placed: Bool) {
-            let line = LockFile.located(line, in: manifest, placed: placed)
+            var line = LockFile.located(line, in: manifest, placed: placed)
+            if !placed { line.goneSince = line.isGone ? min(line.goneSince, now) : 0 }
             guard var old = byPlace[line.place] else { byPlace[line.place] = line; return }
             old.acl = BucketACL.morePrivate(old.aclValue, line.aclValue).rawValue
             if old.digest.isEmpty { old.digest = line.digest }
-            if old.goneSince == 0 || (line.goneSince != 0 && line.goneSince < old.goneSince) { old.goneSince = line.goneSince }
+            // The state's date stands; between lines of the lock alone, the earliest.
+            if !stateHolds.contains(line.place), old.goneSince == 0 || (line.goneSince != 0 && line.goneSince < old.goneSince) {
+                old.goneSince = line.goneSince
+            }
+            if line.isGone { old.gone = true }
             byPlace[line.place] = old
         }
         for line in stateLeftLines().values { merge(line, placed: true) }
+        stateHolds = Set(byPlace.keys)
         for line in lockLeftLines().values { merge(line, placed: false) }
         var kept: PathDictionary<LockFile.Left> = [:]
         var dropped: [(path: String, why: String)] = []
@@ -87,18 +103,13 @@ extension Planner {
             let linked = SymbolicLinks.first(on: file, below: bucket.path) != nil
             let there = lstat(file, &info) == 0 || linked
             if there {
-                let wasGone = line.isGone || line.goneSince != 0
-                // Read only as a regular file reached through no link (nil otherwise: not the same bytes).
-                let regular = !linked && info.st_mode & S_IFMT == S_IFREG
-                var digest: String? { regular ? (try? digests.content(of: file))?.digest : nil }
-                if wasGone {
-                    // Put back (a restore, a move back): private as before, unless it is a new file:
-                    // written after the record went, with other bytes than the left file had.
-                    let since = line.goneSince == 0 ? now : line.goneSince
-                    if Int64(info.st_mtim.tv_sec) > since, line.digest.isEmpty || digest != line.digest {
-                        dropped.append((line.path, "a new file is at its place (written after the left file went, with other bytes); it gets its key's ACL"))
-                        continue
-                    }
+                // Put back (a restore, a move back, another rendition) or still there: as private
+                // as before whatever its bytes; other bytes than the left file's are named. Read
+                // only as a regular file reached through no link (otherwise: not the same bytes).
+                if !line.digest.isEmpty {
+                    let regular = !linked && info.st_mode & S_IFMT == S_IFREG
+                    let digest = regular ? (try? digests.content(of: file))?.digest : nil
+                    line.otherBytes = digest != line.digest
                 }
                 line.gone = nil
                 line.goneSince = 0
@@ -140,8 +151,8 @@ extension Planner {
     }
 
     /// `line` with the digest of its file when it has none yet and the file is a regular file
-    /// there, reached through no link (what the state records: a file put back after it went is
-    /// told from a new one by it, round 21's N4).
+    /// there, reached through no link (what the state records: a file at that place with other
+    /// bytes is named by the build, round 22's V3; it stays as private either way).
     public func withDigest(_ line: LockFile.Left) -> LockFile.Left {
         guard line.digest.isEmpty, !line.isGone, let (bucket, key) = LockFile.bucket(holding: line.place, in: manifest) else { return line }
         let file = bucket.path + "/" + key

@@ -69,10 +69,17 @@ public struct LockFile: Sendable, Hashable {
         /// The file was gone when the build wrote the line (round 21's N4): a private record is
         /// kept a while after its file goes, so a file put back there is answered privately.
         public var gone: Bool?
-        /// Not in the lock: the state's `leftFiles` row's digest of the file ("" unknown) and the
-        /// time a build first found it gone (0: present).
+        /// Not in the lock: the state's `leftFiles` row's digest of the file ("" unknown).
         public var digest: String = ""
+        /// The time (seconds since 1970) a build first found the file gone (0: present). In the
+        /// state's row, and in the lock as `"goneSince"` on a gone line (round 22's V5: `clean`
+        /// removes the state, and a lock line without it restarted the 30 days at every stateless
+        /// build). A lock's date counts only where the state has no row for the place
+        /// (`Planner.keptLeftLines`); a lock from before it was written reads as 0.
         public var goneSince: Int64 = 0
+        /// Not written: the file there now holds other bytes than the file left there (the
+        /// state's digest), so the build names it (round 22's V3); it stays as private as before.
+        public var otherBytes = false
 
         public init(path: String, acl: String, why: String, file: String? = nil, gone: Bool = false, digest: String = "", goneSince: Int64 = 0) {
             self.path = path; self.acl = acl; self.why = why
@@ -81,7 +88,19 @@ public struct LockFile: Sendable, Hashable {
             self.digest = digest; self.goneSince = goneSince
         }
 
-        enum CodingKeys: String, CodingKey { case path = "left", acl, why, file, gone }
+        enum CodingKeys: String, CodingKey { case path = "left", acl, why, file, gone, goneSince }
+
+        /// `goneSince` is optional in the lock (written only on gone lines, and not by older Derives).
+        public init(from decoder: any Decoder) throws {
+            let values = try decoder.container(keyedBy: CodingKeys.self)
+            path = try values.decode(String.self, forKey: .path)
+            acl = try values.decode(String.self, forKey: .acl)
+            why = try values.decode(String.self, forKey: .why)
+            file = try values.decodeIfPresent(String.self, forKey: .file)
+            gone = try values.decodeIfPresent(Bool.self, forKey: .gone)
+            let since = try values.decodeIfPresent(Int64.self, forKey: .goneSince) ?? 0
+            goneSince = gone == true ? max(since, 0) : 0
+        }
 
         /// Where the file is, relative to the lock's folder (or absolute).
         public var place: String { file ?? path }
@@ -148,7 +167,10 @@ public struct LockFile: Sendable, Hashable {
         for line in left {
             var text = "{\"left\":\(Self.quote(line.path)),\"acl\":\(Self.quote(line.acl)),\"why\":\(Self.quote(line.why))"
             if let file = line.file, file != line.path { text += ",\"file\":\(Self.quote(file))" }
-            if line.isGone { text += ",\"gone\":true" }
+            if line.isGone {
+                text += ",\"gone\":true"
+                if line.goneSince > 0 { text += ",\"goneSince\":\(line.goneSince)" }
+            }
             lines.append(text + "}")
         }
         return lines.joined(separator: "\n") + "\n"

@@ -73,13 +73,18 @@ struct Workspace {
     /// A no-op check: the output count when nothing is to do, and the check with its stat pass.
     typealias NoOpCheck = (count: Int?, check: WitnessCheck?)
 
-    /// How a build or `clean` names a `left` line it keeps in the lock (present, or gone now).
+    /// How a build or `clean` names a `left` line it keeps in the lock (present, gone now, or
+    /// holding other bytes than the file left there), with how the user publishes it.
     static func leftLineText(_ line: LockFile.Left, lockName: String) -> String {
         if line.isGone {
             return "~ \(line.path)  left in place (\(line.why)), gone now: kept in \(lockName) as gone (\(line.acl)) for \(Planner.goneKeptSeconds / 86400) days; "
-                + "a file put back there is answered no more publicly (one written later with other bytes is the user's)"
+                + "a file put back there is answered no more publicly, whatever its bytes" + CheckCommand.releaseHint(line)
         }
-        return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone"
+        if line.otherBytes {
+            return "= \(line.path)  left in place (\(line.why)): the file there now holds other bytes than the file left there (put back as another rendition, or changed); "
+                + "kept in \(lockName) as a file left \(line.acl): serve answers it no more publicly" + CheckCommand.releaseHint(line)
+        }
+        return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly until it is gone" + CheckCommand.releaseHint(line)
     }
 
     /// `check`'s lines for the lock's `left` lines when the witness covers some (the lock is
@@ -614,8 +619,14 @@ struct CheckCommand: ParsableCommand {
     /// How `check` names a file left in place (the lock's `left` line): not an output, not stale.
     static func leftLine(_ line: LockFile.Left, lock: String) -> String {
         line.isGone
-            ? "~ \(line.path)  left in place (\(line.why)), gone: kept in \(lock) as gone (\(line.acl)), so a file put back there is answered no more publicly; not an output"
-            : "= \(line.path)  left in place (\(line.why)), kept in \(lock) as a file left \(line.acl); not an output"
+            ? "~ \(line.path)  left in place (\(line.why)), gone: kept in \(lock) as gone (\(line.acl)), so a file put back there is answered no more publicly; not an output" + releaseHint(line)
+            : "= \(line.path)  left in place (\(line.why)), kept in \(lock) as a file left \(line.acl); not an output" + releaseHint(line)
+    }
+
+    /// How the user says a file a private line keeps is theirs (round 22's V3); nothing for a
+    /// line left public (its key answers it no more privately).
+    static func releaseHint(_ line: LockFile.Left) -> String {
+        line.aclValue.isPublic ? "" : " (if it is yours to publish: derive release \(line.path), and it takes its key's ACL)"
     }
 
     static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }

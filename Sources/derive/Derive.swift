@@ -9,7 +9,7 @@ struct Derive: AsyncParsableCommand {
         // included, from the render worker's description) so that no other command asks.
         version: "derive \(Versions.derive)",
         subcommands: [ProcessCommand.self, InfoCommand.self, ValidateCommand.self, StylesCommand.self, PlanCommand.self,
-                      BuildCommand.self, CheckCommand.self, DiffCommand.self, CatalogCommand.self, ExplainCommand.self, HtmlCommand.self, CleanCommand.self, SignCommand.self,
+                      BuildCommand.self, CheckCommand.self, DiffCommand.self, CatalogCommand.self, ExplainCommand.self, HtmlCommand.self, CleanCommand.self, ReleaseCommand.self, SignCommand.self,
                       ServeCommand.self, InitCommand.self, SchemaCommand.self]
     )
 

@@ -141,8 +141,8 @@ import Glibc
 
     /// left.sh moveback: one left file moved out, a build, moved back. Its record is kept, marked
     /// gone, so the file put back is private (and the next build finds it back). A new file with
-    /// other bytes, written at that place after it went, is the user's: the build names it and
-    /// lets the record go.
+    /// other bytes, written at that place after it went, stays private too (round 22's V3): the
+    /// build names it, and `derive release` is the user's word that it is theirs.
     @Test func aLeftFileMovedOutAndBackStaysPrivate() throws {
         let project = try leftProject(freshClone: false)
         defer { project.remove() }
@@ -162,7 +162,8 @@ import Glibc
         #expect(!(try project.read("derive.lock")).contains(#""gone":true"#))
         try expectBothPrivate(project, serve, "moved back, then built")
 
-        // Gone again, then a new file (other bytes, written after) at that place: the user's.
+        // Gone again, then a new file (other bytes, written after) at that place: not the user's
+        // until the user says so (round 22's V3): private, named, and released by `derive release`.
         try FileManager.default.removeItem(at: project.url("site/" + moved))
         _ = try project.build()
         #expect(try project.read("derive.lock").contains(#""gone":true"#))
@@ -171,10 +172,14 @@ import Glibc
         // Written now (a copy could keep the sample's old modification time).
         try Data(contentsOf: CLI.samples.appendingPathComponent("cmyk.jpg")).write(to: project.url("site/" + moved))
         let fresh = try project.build()
-        #expect(out(fresh).contains("- site/\(moved)  no longer left in place: a new file is at its place"), "\(out(fresh))")
+        #expect(out(fresh).contains("= site/\(moved)  left in place") && out(fresh).contains("derive release site/\(moved)"), "\(out(fresh))")
+        #expect(try project.read("derive.lock").contains(#"{"left":"site/\#(moved)","acl":"private""#))
+        try expectBothPrivate(project, serve, "a new file put there, then built")
+        let released = try project.run(["release", "site/" + moved])
+        #expect(released.status == 0, "\(out(released)) \(released.stderr)")
         #expect(!(try project.read("derive.lock")).contains(moved))
         let anonymous = try r19.request(serve, "/site/" + moved)
-        #expect(anonymous.status == 200, "the user's new file: \(anonymous.status)")
+        #expect(anonymous.status == 200, "the user's new file, released: \(anonymous.status)")
     }
 
     /// While its file is gone the key answers nothing public (404 or 403, never 200).

@@ -81,4 +81,23 @@ import Planner
         #expect(back.place == "site/internal/a-100.webp" && back.isGone && back.aclValue == .private)
         #expect(parsed.text == text)
     }
+
+    /// Round 22's V5: a gone line carries since when (`"goneSince"`, written only on gone lines,
+    /// last); it parses back; a lock from before it reads as 0, and a date on a line that is not
+    /// gone is not read.
+    @Test func aGoneLineCarriesItsDateAndOlderLinesReadAsBefore() throws {
+        let gone = LockFile.Left(path: "site/internal/a-100.webp", acl: "private", why: LockFile.Left.lockOnly, gone: true, goneSince: 1_796_310_103)
+        let present = LockFile.Left(path: "site/st/b.webp", acl: "private", why: LockFile.Left.lockOnly, goneSince: 1_796_310_103)
+        let text = LockFile(entries: [Self.entry], left: [gone, present]).text
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains(#"{"left":"site/internal/a-100.webp","acl":"private","why":"known only from the lock","gone":true,"goneSince":1796310103}"#), "\(text)")
+        #expect(lines.contains(#"{"left":"site/st/b.webp","acl":"private","why":"known only from the lock"}"#), "\(text)")
+        let parsed = try #require(LockFile.parse(text))
+        #expect(parsed.left["site/internal/a-100.webp"]?.goneSince == 1_796_310_103 && parsed.left["site/st/b.webp"]?.goneSince == 0)
+        #expect(parsed.text == text)
+        let older = text.replacingOccurrences(of: #","goneSince":1796310103"#, with: "")
+        #expect(try #require(LockFile.parse(older)).left["site/internal/a-100.webp"]?.goneSince == 0)
+        let notGone = text.replacingOccurrences(of: #""gone":true,"#, with: "")
+        #expect(try #require(LockFile.parse(notGone)).left["site/internal/a-100.webp"].map { !$0.isGone && $0.goneSince == 0 } == true)
+    }
 }
