@@ -301,7 +301,7 @@ public final class ObjectService: Sendable {
                 throw ServeSetupError(message: "\(what) \(path) is inside the folder of bucket '\(bucket.name)' (\(bucket.path)), where requests could write it. Move the bucket's path or the file (state: for the state folder) so that no control file is in a bucket.")
             }
         }
-        try? FileManager.default.createDirectory(atPath: cacheFolder, withIntermediateDirectories: true)
+        try? StateFiles.createPrivateFolder(cacheFolder)   // renders of private objects: the user's alone
         self.fixed = followed?.configuration ?? ServedConfiguration(manifest: manifest, verifier: verifier, recorded: recorded)
         self.followed = followed
         self.engine = engine
