@@ -12,6 +12,30 @@ import Glibc
     typealias Server = ServeConnectionTests.RunningServer
     typealias Connection = ServeConnectionTests.Connection
 
+    /// F2: a body that must be held in memory (here an anonymous DeleteMultipleObjects in a
+    /// public-read-write bucket, where its head passes) trickled one byte per second never
+    /// completed and was never closed (`body_timeout` is per gap). It has a whole-body deadline.
+    @Test func aTrickledDeleteBodyIsClosedAtItsDeadline() throws {
+        let server = try Server(serve: "  body_timeout: 2\n")
+        let connection = try Connection(port: server.port)
+        let body = "<Delete><Object><Key>x</Key></Object></Delete>" + String(repeating: " ", count: 4000)
+        let md5 = Data(Insecure.MD5.hash(data: Data(body.utf8))).base64EncodedString()
+        connection.send("POST /prw/?delete HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-MD5: \(md5)\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+        let start = Date()
+        var closedAfter: Double?
+        for byte in body.utf8 {
+            connection.send([byte])
+            if let seconds = ServeTimeoutTests.secondsUntilClosed(connection, limit: 1) {
+                closedAfter = Date().timeIntervalSince(start) + seconds - 1
+                break
+            }
+            if Date().timeIntervalSince(start) > 30 { break }
+        }
+        let seconds = try #require(closedAfter, "a body trickled one byte a second kept its connection for 30 s")
+        // The deadline is 4 × body_timeout (8 s here).
+        #expect(seconds > 6)
+    }
+
     /// A `derive serve` of a fresh project (never built) with a private bucket and a signing key.
     final class PrivateProject {
         let folder: URL
@@ -108,4 +132,20 @@ import Glibc
         }
         #expect(exposed.isEmpty, "readable by other users: \(exposed)")
     }
+
+    /// F2: an anonymous DeleteMultipleObjects into a bucket where it may delete nothing (private,
+    /// public-read) waited for its whole body (8 MiB held in memory) before any check. Answered
+    /// 403 from its head now, before a body byte is sent.
+    @Test func anAnonymousDeleteOfManyIsRefusedBeforeItsBody() throws {
+        let project = try PrivateProject()
+        for bucket in ["priv", "site"] {
+            let connection = try Connection(port: project.port)
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(connection.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            connection.send("POST /\(bucket)/?delete HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-MD5: 1B2M2Y8AsgTpgAmY7PhCfg==\r\nContent-Length: 8388000\r\n\r\n")
+            let answer = connection.response()
+            #expect(answer?.status == 403, "\(bucket): no 403 before the body (\(answer.map { String($0.status) } ?? "no answer in 5 s"))")
+        }
+    }
+}
 }

@@ -132,4 +132,67 @@ import Glibc
         var info = stat()
         #expect(stat(userFolder, &info) == 0 && info.st_mode & 0o777 == 0o755)
     }
+
+    /// F2: an anonymous DeleteMultipleObjects had its whole body (up to 8 MiB) read into memory
+    /// before any check of the caller, even in a bucket where it may delete nothing. It is now
+    /// answered 403 from its head there (OSS's rule: the whole request is refused), and keeps
+    /// its body read only where an anonymous caller may delete something, or when signed.
+    @Test func anAnonymousDeleteOfManyIsRefusedFromItsHeadWhereNothingIsDeletable() throws {
+        let f = try ServiceFixture()
+        let body = Data("<Delete><Object><Key>cats/kitten.jpg</Key></Object></Delete>".utf8)
+        let md5 = Data(Insecure.MD5.hash(data: body)).base64EncodedString()
+        func head(_ bucket: String, signed: Bool) -> Step {
+            var headers = ["host": "127.0.0.1:9000", "content-md5": md5, "content-length": String(body.count)]
+            if signed {
+                headers["date"] = ServiceFixture.headerDate
+                let stringToSign = OSSSignature.v1StringToSign(method: "POST", contentMD5: md5, contentType: "", dateOrExpires: ServiceFixture.headerDate,
+                                                               headers: headers, bucket: bucket, key: "", query: [OSSSignature.Parameter("delete", nil)])
+                headers["authorization"] = "OSS AKIDEXAMPLE:" + OSSSignature.v1Signature(secret: "secret", stringToSign: stringToSign)
+            }
+            return f.service.begin(ServiceRequest(method: "POST", target: "/\(bucket)/?delete", headers: headers))
+        }
+        // Private, and public-read: nothing there is anonymously deletable.
+        for bucket in ["photos", "site"] {
+            guard case .respond(let response) = head(bucket, signed: false) else {
+                Issue.record("an anonymous delete of many in '\(bucket)' waits for its body")
+                continue
+            }
+            #expect(response.status == 403 && response.code == "AccessDenied", "\(bucket): \(response.status) \(response.text)")
+        }
+        // Public-read-write: the body is needed (each key is checked); signed: likewise.
+        if case .needsBody = head("drop", signed: false) {} else { Issue.record("anonymous delete in a public-read-write bucket refused from the head") }
+        if case .needsBody = head("photos", signed: true) {} else { Issue.record("a signed delete of many refused from the head") }
+        // And the whole request, with its body, deletes nothing.
+        let whole = f.service.handle(ServiceRequest(method: "POST", target: "/photos/?delete",
+                                                    headers: ["host": "127.0.0.1:9000", "content-md5": md5], body: body))
+        #expect(whole.status == 403)
+        #expect(f.file("photos/cats/kitten.jpg") != nil)
+    }
+
+    /// F2: bodies read into memory share one budget (64 MiB), each taking its Content-Length from
+    /// its head until answered; beyond it the request is 503 SlowDown before its body is read.
+    @Test func bodiesReadIntoMemoryShareABudget() throws {
+        let f = try ServiceFixture()
+        let body = Data("<Delete><Object><Key>x</Key></Object></Delete>".utf8)
+        let md5 = Data(Insecure.MD5.hash(data: body)).base64EncodedString()
+        func head() -> Step {
+            var headers = ["host": "127.0.0.1:9000", "content-md5": md5, "content-length": String(ObjectService.maxDeleteBody)]
+            headers["date"] = ServiceFixture.headerDate
+            let stringToSign = OSSSignature.v1StringToSign(method: "POST", contentMD5: md5, contentType: "", dateOrExpires: ServiceFixture.headerDate,
+                                                           headers: headers, bucket: "drop", key: "", query: [OSSSignature.Parameter("delete", nil)])
+            headers["authorization"] = "OSS AKIDEXAMPLE:" + OSSSignature.v1Signature(secret: "secret", stringToSign: stringToSign)
+            return f.service.begin(ServiceRequest(method: "POST", target: "/drop/?delete", headers: headers))
+        }
+        var waiting: [BodyContinuation] = []
+        for _ in 0..<(ObjectService.bufferedBodyBudget / ObjectService.maxDeleteBody) {
+            guard case .needsBody(_, let next) = head() else { Issue.record("refused within the budget"); return }
+            waiting.append(next)
+        }
+        guard case .respond(let refused) = head() else { Issue.record("a body beyond the budget was to be read"); return }
+        #expect(refused.status == 503 && refused.code == "SlowDown", "\(refused.status) \(refused.text)")
+        // One answered: its share is back.
+        guard case .respond(let answered) = waiting.removeFirst().continue(body) else { Issue.record("no answer"); return }
+        #expect(answered.status == 200, "\(answered.text)")
+        if case .needsBody = head() {} else { Issue.record("the share of an answered body was not given back") }
+    }
 }
