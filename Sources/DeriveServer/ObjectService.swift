@@ -279,6 +279,8 @@ public final class ObjectService: Sendable {
     let appendLock = NIOLock()
     /// Admission of listings (`ServerSettings.listConcurrency` at once).
     let listingGate: RenderGate
+    /// Bytes of request bodies being read into memory now (`bounded`).
+    let bufferedBytes = NIOLockedValueBox(0)
     /// Seals where truncated listings resume (a key the caller may not see stays unnamed).
     let listingTokens = ListingTokens()
     /// Test hooks (empty when serving).
@@ -400,6 +402,33 @@ public final class ObjectService: Sendable {
         }
     }
 
+    /// Bytes all bodies held in memory at once (DeleteMultipleObjects, CompleteMultipartUpload,
+    /// save-as) may take together: their Content-Length, or their limit when they have none.
+    static let bufferedBodyBudget = 64 * 1024 * 1024
+
+    /// A body to be read into memory takes its share of `bufferedBodyBudget` from its head, and
+    /// gives it back once read and answered; when the budget is spent the request is 503 SlowDown
+    /// (attack 23's F2: each connection could hold 8 MiB, thousands of them the whole memory).
+    func bounded(_ step: Step, _ request: ServiceRequest, _ exchange: Exchange) -> Step {
+        guard case .needsBody(let limit, let next) = step else { return step }
+        let declared = request.headers["content-length"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let share = min(limit, max(0, declared ?? limit))
+        let budget = bufferedBytes
+        let taken = budget.withLockedValue { held -> Bool in
+            guard held + share <= Self.bufferedBodyBudget else { return false }
+            held += share
+            return true
+        }
+        guard taken else {
+            return .respond(exchange.response(for: OSSErrorBody(status: 503, code: "SlowDown",
+                message: "Too many request bodies are being read into memory. Please reduce your request rate and retry later.", ec: "0044-00000001")))
+        }
+        return .needsBody(limit: limit, BodyContinuation { body in
+            defer { budget.withLockedValue { $0 -= share } }
+            return next.continue(body)
+        })
+    }
+
     /// Decides what a request needs from its head alone: authentication, authorisation and
     /// limits are all checked before any body byte is read.
     public func begin(_ request: ServiceRequest) -> Step {
@@ -413,7 +442,7 @@ public final class ObjectService: Sendable {
             }
             try SingleHeaders.check(request)
             multipart.sweepIfDue()
-            return try route(request, exchange)
+            return try bounded(route(request, exchange), request, exchange)
         } catch {
             return .respond(exchange.response(for: error))
         }
