@@ -12,6 +12,54 @@ import Glibc
     typealias Server = ServeConnectionTests.RunningServer
     typealias Connection = ServeConnectionTests.Connection
 
+    /// Seconds until a fresh client gets a 200 for `target` (each try on a new connection);
+    /// nil when none did within `limit`.
+    static func secondsUntilServed(_ server: Server, _ target: String, limit: Double) -> Double? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < limit {
+            if let connection = try? Connection(port: server.port) {
+                var timeout = timeval(tv_sec: 2, tv_usec: 0)
+                setsockopt(connection.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                connection.send(ServeConnectionTests.get(target))
+                if connection.response()?.status == 200 { return Date().timeIntervalSince(start) }
+            }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        return nil
+    }
+
+    /// F1: a client that asks for a large object and never reads held its connection for ever
+    /// (no timer ran while an answer was written); at `max_connections` serve answered nobody.
+    /// With `send_timeout`, an answer that makes no progress for that long is closed.
+    @Test func aClientThatStopsReadingIsClosedAfterTheSendTimeout() throws {
+        let server = try Server(serve: "  max_connections: 1\n  send_timeout: 2\n")
+        // 64 MB (sparse): far more than the kernel's buffers hold.
+        let big = server.folder.appendingPathComponent("pubr/big.bin")
+        #expect(FileManager.default.createFile(atPath: big.path, contents: nil))
+        let handle = try FileHandle(forWritingTo: big)
+        try handle.truncate(atOffset: 64 << 20)
+        try handle.close()
+        // A small receive buffer set before connecting (it bounds the window), then never read.
+        let stalled = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(stalled) }
+        var size: Int32 = 4096
+        setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = server.port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(stalled, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0)
+        let request = Array(ServeConnectionTests.get("/pubr/big.bin").utf8)
+        #expect(request.withUnsafeBytes { send(stalled, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) } == request.count)
+        // The one place is taken while the answer is stuck; once it is closed, others are served.
+        Thread.sleep(forTimeInterval: 0.5)
+        let served = Self.secondsUntilServed(server, "/pubr/photo.jpg", limit: 25)
+        #expect(served != nil, "a client that never reads kept the only connection for 25 s")
+    }
+
     /// F2: a body that must be held in memory (here an anonymous DeleteMultipleObjects in a
     /// public-read-write bucket, where its head passes) trickled one byte per second never
     /// completed and was never closed (`body_timeout` is per gap). It has a whole-body deadline.
@@ -147,5 +195,4 @@ import Glibc
             #expect(answer?.status == 403, "\(bucket): no 403 before the body (\(answer.map { String($0.status) } ?? "no answer in 5 s"))")
         }
     }
-}
 }
