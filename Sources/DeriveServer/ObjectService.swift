@@ -108,6 +108,7 @@ public struct ServerSettings: Sendable {
     public var headTimeout = 30
     public var idleTimeout = 60
     public var bodyTimeout = 30
+    public var sendTimeout = 60
     /// Most open connections; nil: `OpenConnections.derivedLimit()`.
     public var maxConnections: Int?
     /// Multipart uploads: open at once, bytes they hold together, hours before an unfinished one is removed.
@@ -137,6 +138,7 @@ public struct ServerSettings: Sendable {
         headTimeout = manifest.serve.headTimeout
         idleTimeout = manifest.serve.idleTimeout
         bodyTimeout = manifest.serve.bodyTimeout
+        sendTimeout = manifest.serve.sendTimeout
         maxConnections = manifest.serve.maxConnections
         multipartMaxUploads = manifest.serve.multipartMaxUploads
         multipartMaxBytes = manifest.serve.multipartMaxBytes

@@ -132,7 +132,7 @@ public struct DeriveHTTPServer: Sendable {
         let connections = OpenConnections(limit: settings.maxConnections
             ?? OpenConnections.derivedLimit(renderThreads: settings.renderThreads, ioThreads: ioThreads))
         let timeouts = ConnectionTimeouts(head: .seconds(Int64(settings.headTimeout)), idle: .seconds(Int64(settings.idleTimeout)),
-                                          body: .seconds(Int64(settings.bodyTimeout)))
+                                          body: .seconds(Int64(settings.bodyTimeout)), send: .seconds(Int64(settings.sendTimeout)))
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts, connections: connections)],
                                                httpDecoderConfiguration: decoder)
         let app = Application(responder: responder,
