@@ -72,13 +72,20 @@ public final class ConfinedFolder: Sendable {
     /// The path the folder was opened at.
     public let path: String
     let descriptor: Int32
+    /// Folders and files created below it are the user's alone (0700/0600): serve's cache and
+    /// uploads in the state folder (attack 23's F3). Otherwise 0755/0644 less the umask (a bucket).
+    public let ownerOnly: Bool
+    var folderMode: mode_t { ownerOnly ? 0o700 : 0o755 }
+    var fileMode: mode_t { ownerOnly ? 0o600 : 0o644 }
 
-    /// Opens `path`, which must be an existing folder.
-    public init(path: String) throws(ConfinementError) {
+    /// Opens `path`, which must be an existing folder; with `ownerOnly`, what is created below
+    /// it is 0700/0600.
+    public init(path: String, ownerOnly: Bool = false) throws(ConfinementError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw Self.error(errno, path) }
         self.path = path
         self.descriptor = fd
+        self.ownerOnly = ownerOnly
     }
 
     /// Opens the folder at `path`, a real path (no link in it when it was recorded), from `/`
@@ -102,6 +109,7 @@ public final class ConfinedFolder: Sendable {
         }
         self.path = path
         self.descriptor = current
+        self.ownerOnly = false
     }
 
     /// Opens the folder `name` directly in `parent` with `O_NOFOLLOW | O_DIRECTORY`: a symbolic
@@ -117,6 +125,7 @@ public final class ConfinedFolder: Sendable {
         }
         self.path = display
         self.descriptor = fd
+        self.ownerOnly = parent.ownerOnly
     }
 
     deinit { close(descriptor) }
@@ -304,13 +313,13 @@ public final class ConfinedFolder: Sendable {
         }
         let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: 0 ... .max))\(Self.temporaryMarker)"
         #if os(Linux)
-        let anonymous = openat(parent, ".", Self.temporaryFileFlag | O_WRONLY | O_CLOEXEC, 0o644)
+        let anonymous = openat(parent, ".", Self.temporaryFileFlag | O_WRONLY | O_CLOEXEC, fileMode)
         if anonymous >= 0 {
             return TemporaryFile(folder: parent, ownsFolder: parent != descriptor, fd: anonymous, temporaryName: temporaryName,
                                  finalName: name, key: key.string, createdFolders: created, anonymous: true, keepingLinks: keepingLinks)
         }
         #endif
-        let fd = openat(parent, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let fd = openat(parent, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
         guard fd >= 0 else {
             let code = errno
             if parent != descriptor { close(parent) }
@@ -563,7 +572,7 @@ public final class ConfinedFolder: Sendable {
             walked.append(contentsOf: segment)
             var next = openat(current, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if next < 0, errno == ENOENT, create {
-                if mkdirat(current, name, 0o755) == 0 {
+                if mkdirat(current, name, folderMode) == 0 {
                     created.append(String(decoding: walked, as: UTF8.self))
                 } else if errno != EEXIST {
                     let code = errno

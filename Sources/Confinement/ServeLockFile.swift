@@ -89,7 +89,7 @@ public final class ServeLockFile: Sendable {
             attempts += 1
             var fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
             if fd < 0, errno == ENOENT {
-                fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
                 if fd < 0, errno == EEXIST, attempts < 5 { continue }   // made by another process since
             }
             guard fd >= 0 else {

@@ -38,4 +38,33 @@ extension StateFiles {
         _ = fchmod(descriptor, info.st_mode & 0o700)
         close(descriptor)
     }
+
+    /// Serve's own folders and files directly in the state folder, made owner-only (0700/0600)
+    /// when an earlier Derive left them readable by others (attack 23's F3: serve used to create
+    /// them with the umask's modes). Only these names, which are Derive's, are touched, each
+    /// opened without following a link and changed only when it is this user's (a file only
+    /// when it has no other name); the state folder itself may be the user's (`state:`) and is
+    /// left as it is. The entries inside `serve-cache/` and `serve-uploads/` stay as they are:
+    /// a private folder above them is enough.
+    public static func makeServeEntriesPrivate(in folder: String) {
+        let state = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard state >= 0 else { return }
+        defer { close(state) }
+        for name in [serveCache, serveUploads] {
+            let fd = openat(state, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            var info = stat()
+            if fstat(fd, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o077 != 0 { _ = fchmod(fd, info.st_mode & 0o700) }
+            close(fd)
+        }
+        for name in [serveLock, serveAppendable, objectMetadata] + objectMetadataJournals {
+            let fd = openat(state, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            var info = stat()
+            if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(), info.st_nlink == 1, info.st_mode & 0o077 != 0 {
+                _ = fchmod(fd, info.st_mode & 0o700)
+            }
+            close(fd)
+        }
+    }
 }

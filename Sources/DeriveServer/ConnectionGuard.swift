@@ -48,12 +48,17 @@ struct ConnectionTimeouts: Sendable {
     var idle: TimeAmount
     /// Longest gap between two body bytes.
     var body: TimeAmount
+    /// Longest time an answer may wait for its client to take some of it (the connection stays
+    /// unwritable: NIO's outgoing buffer above its high mark, the kernel's full).
+    var send: TimeAmount
 }
 
 /// Closes a connection that keeps a descriptor without making progress: a head not complete
 /// in time (slowloris: trickling bytes do not extend it), a keep-alive connection idle too long,
-/// a request body stalled. While an answer is being prepared or written no timer runs (renders
-/// have their own deadline). Also takes the connection's place in `OpenConnections`.
+/// a request body stalled, an answer the client stopped taking (`send`: the connection unwritable
+/// that long; attack 23's F1: such a client held its connection for ever). While an answer is
+/// being prepared no timer runs (renders have their own deadline). Also takes the connection's
+/// place in `OpenConnections`.
 /// Event-loop confined; sits after the HTTP codec, with a byte watcher in front of the codec.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -71,6 +76,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The head timer runs (set at the opening and at the first byte after an idle wait).
     private var headTimerRunning = false
     private var timer: Scheduled<Void>?
+    /// Runs while the connection is unwritable (the client takes none of the answer).
+    private var sendTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
     init(timeouts: ConnectionTimeouts, connections: OpenConnections) {
@@ -99,9 +106,22 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// Unwritable: the client is not taking the answer; writable again: it took some.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        sendTimer?.cancel()
+        sendTimer = nil
+        if admitted, !context.channel.isWritable {
+            let channel = context.channel
+            sendTimer = context.eventLoop.scheduleTask(in: timeouts.send) { channel.close(promise: nil) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     private func finish() {
         timer?.cancel()
         timer = nil
+        sendTimer?.cancel()
+        sendTimer = nil
         if admitted { connections.leave() }
         admitted = false
         context = nil

@@ -130,7 +130,7 @@ public final class ObjectMetadataStore: Sendable {
         configuration.busyMode = .timeout(busyTimeout)
         var stamp = false
         if let path {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try StateFiles.createPrivateFolder((path as NSString).deletingLastPathComponent)
             let checked = try MetadataDatabaseOwnership.open(path)
             do {
                 // Journal mode untouched until the file is known to be serve's (WAL is set below).
@@ -452,7 +452,7 @@ enum MetadataDatabaseOwnership {
         let journals = try checkJournals(folder, path)
         sweepChecks()
         var fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        if fd < 0, errno == ENOENT { fd = openat(folder, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644) }
+        if fd < 0, errno == ENOENT { fd = openat(folder, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }   // its journals take this mode
         guard fd >= 0 else {
             var info = stat()
             if errno == ELOOP || (fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK) {

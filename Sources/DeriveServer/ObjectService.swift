@@ -108,6 +108,7 @@ public struct ServerSettings: Sendable {
     public var headTimeout = 30
     public var idleTimeout = 60
     public var bodyTimeout = 30
+    public var sendTimeout = 60
     /// Most open connections; nil: `OpenConnections.derivedLimit()`.
     public var maxConnections: Int?
     /// Multipart uploads: open at once, bytes they hold together, hours before an unfinished one is removed.
@@ -137,6 +138,7 @@ public struct ServerSettings: Sendable {
         headTimeout = manifest.serve.headTimeout
         idleTimeout = manifest.serve.idleTimeout
         bodyTimeout = manifest.serve.bodyTimeout
+        sendTimeout = manifest.serve.sendTimeout
         maxConnections = manifest.serve.maxConnections
         multipartMaxUploads = manifest.serve.multipartMaxUploads
         multipartMaxBytes = manifest.serve.multipartMaxBytes
@@ -279,6 +281,8 @@ public final class ObjectService: Sendable {
     let appendLock = NIOLock()
     /// Admission of listings (`ServerSettings.listConcurrency` at once).
     let listingGate: RenderGate
+    /// Bytes of request bodies being read into memory now (`bounded`).
+    let bufferedBytes = NIOLockedValueBox(0)
     /// Seals where truncated listings resume (a key the caller may not see stays unnamed).
     let listingTokens = ListingTokens()
     /// Test hooks (empty when serving).
@@ -301,7 +305,7 @@ public final class ObjectService: Sendable {
                 throw ServeSetupError(message: "\(what) \(path) is inside the folder of bucket '\(bucket.name)' (\(bucket.path)), where requests could write it. Move the bucket's path or the file (state: for the state folder) so that no control file is in a bucket.")
             }
         }
-        try? FileManager.default.createDirectory(atPath: cacheFolder, withIntermediateDirectories: true)
+        try? StateFiles.createPrivateFolder(cacheFolder)   // renders of private objects: the user's alone
         self.fixed = followed?.configuration ?? ServedConfiguration(manifest: manifest, verifier: verifier, recorded: recorded)
         self.followed = followed
         self.engine = engine
@@ -400,6 +404,33 @@ public final class ObjectService: Sendable {
         }
     }
 
+    /// Bytes all bodies held in memory at once (DeleteMultipleObjects, CompleteMultipartUpload,
+    /// save-as) may take together: their Content-Length, or their limit when they have none.
+    static let bufferedBodyBudget = 64 * 1024 * 1024
+
+    /// A body to be read into memory takes its share of `bufferedBodyBudget` from its head, and
+    /// gives it back once read and answered; when the budget is spent the request is 503 SlowDown
+    /// (attack 23's F2: each connection could hold 8 MiB, thousands of them the whole memory).
+    func bounded(_ step: Step, _ request: ServiceRequest, _ exchange: Exchange) -> Step {
+        guard case .needsBody(let limit, let next) = step else { return step }
+        let declared = request.headers["content-length"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let share = min(limit, max(0, declared ?? limit))
+        let budget = bufferedBytes
+        let taken = budget.withLockedValue { held -> Bool in
+            guard held + share <= Self.bufferedBodyBudget else { return false }
+            held += share
+            return true
+        }
+        guard taken else {
+            return .respond(exchange.response(for: OSSErrorBody(status: 503, code: "SlowDown",
+                message: "Too many request bodies are being read into memory. Please reduce your request rate and retry later.", ec: "0044-00000001")))
+        }
+        return .needsBody(limit: limit, BodyContinuation { body in
+            defer { budget.withLockedValue { $0 -= share } }
+            return next.continue(body)
+        })
+    }
+
     /// Decides what a request needs from its head alone: authentication, authorisation and
     /// limits are all checked before any body byte is read.
     public func begin(_ request: ServiceRequest) -> Step {
@@ -413,7 +444,7 @@ public final class ObjectService: Sendable {
             }
             try SingleHeaders.check(request)
             multipart.sweepIfDue()
-            return try route(request, exchange)
+            return try bounded(route(request, exchange), request, exchange)
         } catch {
             return .respond(exchange.response(for: error))
         }

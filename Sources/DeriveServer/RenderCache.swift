@@ -25,8 +25,9 @@ final class RenderCache: Sendable {
         self.folder = folder
         self.maxBytes = maxBytes
         var initial = State()
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        initial.confined = try? ConfinedFolder(path: folder)
+        // Renders of private objects for signed callers: the user's alone (attack 23's F3).
+        try? StateFiles.createPrivateFolder(folder)
+        initial.confined = try? ConfinedFolder(path: folder, ownerOnly: true)
         // Entries from an earlier run, oldest first by modification time.
         var found: [(String, Int, Date)] = []
         for prefix in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where prefix.count == 2 {

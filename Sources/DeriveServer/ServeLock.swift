@@ -37,12 +37,17 @@ public final class ServeLock: Sendable {
     }
 
     public init(stateFolder: String) throws {
-        try FileManager.default.createDirectory(atPath: stateFolder, withIntermediateDirectories: true)
+        // Owner-only, as a build makes it (attack 23's F3): it holds renders of private objects.
+        do { try StateFiles.createPrivateFolder(stateFolder) } catch {
+            throw ServeSetupError(message: "\((error as NSError).localizedDescription); derive serve keeps its cache, uploads and lock there.")
+        }
         do { file = try ServeLockFile(folder: stateFolder) } catch let failure {  // typed throws: always a ServeLockFile.Failure
             switch failure {
             case .held(let holder, let path): throw Held(holder: holder, path: path)
             case .notDerives: throw ServeSetupError(message: "\(failure) derive serve locks the state folder with that file.")
             }
         }
+        // Held now: no other serve is writing there.
+        StateFiles.makeServeEntriesPrivate(in: stateFolder)
     }
 }

@@ -35,6 +35,10 @@ public struct DeriveHTTPServer: Sendable {
     static let maxRequestLineBytes = 256 * 1024
     static let maxHeadBytes = 384 * 1024
 
+    /// A body read into memory (DeleteMultipleObjects, CompleteMultipartUpload, a save-as) must
+    /// arrive whole within this many `body_timeout`s from its head.
+    static let bufferedBodyDeadlineFactor = 4
+
     /// Bytes per read when streaming a file answer.
     static let chunk = 256 * 1024
 
@@ -94,6 +98,13 @@ public struct DeriveHTTPServer: Sendable {
             case .needsBody(let limit, let next):
                 bodies.track(context.channel)
                 defer { bodies.untrack(context.channel) }
+                // A body held in memory has a whole-body deadline besides body_timeout's per-gap
+                // one: trickled a byte at a time it held its connection for ever (attack 23's F2).
+                let channel = context.channel
+                let deadline = channel.eventLoop.scheduleTask(in: .seconds(Int64(Self.bufferedBodyDeadlineFactor * service.settings.bodyTimeout))) {
+                    channel.close(promise: nil)
+                }
+                defer { deadline.cancel() }
                 let body = (try? await request.body.collect(upTo: limit)).map { Data($0.readableBytesView) }
                 switch try await io.runIfActive({ next.continue(body ?? Data(count: limit + 1)) }) {
                 case .respond(let response): reply = response
@@ -121,7 +132,7 @@ public struct DeriveHTTPServer: Sendable {
         let connections = OpenConnections(limit: settings.maxConnections
             ?? OpenConnections.derivedLimit(renderThreads: settings.renderThreads, ioThreads: ioThreads))
         let timeouts = ConnectionTimeouts(head: .seconds(Int64(settings.headTimeout)), idle: .seconds(Int64(settings.idleTimeout)),
-                                          body: .seconds(Int64(settings.bodyTimeout)))
+                                          body: .seconds(Int64(settings.bodyTimeout)), send: .seconds(Int64(settings.sendTimeout)))
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts, connections: connections)],
                                                httpDecoderConfiguration: decoder)
         let app = Application(responder: responder,

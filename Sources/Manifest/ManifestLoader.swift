@@ -521,6 +521,8 @@ struct LoadState {
                 if let number = int(value, "serve.idle_timeout", in: 1...3_600) { serve.idleTimeout = number }
             case "body_timeout":
                 if let number = int(value, "serve.body_timeout", in: 1...3_600) { serve.bodyTimeout = number }
+            case "send_timeout":
+                if let number = int(value, "serve.send_timeout", in: 1...3_600) { serve.sendTimeout = number }
             case "max_connections":
                 if let number = int(value, "serve.max_connections", in: 1...1_000_000) { serve.maxConnections = number }
             case "multipart_max_uploads":

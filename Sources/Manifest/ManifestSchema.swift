@@ -186,6 +186,7 @@ public enum ManifestSchema {
         SchemaField("head_timeout", .integer(1...3_600), "Seconds to send a whole request head."),
         SchemaField("idle_timeout", .integer(1...3_600), "Seconds a kept-alive connection may idle."),
         SchemaField("body_timeout", .integer(1...3_600), "Seconds a request body may go without a byte."),
+        SchemaField("send_timeout", .integer(1...3_600), "Seconds an answer may go without the client taking any of it."),
         SchemaField("max_connections", .integer(1...1_000_000), "Most open connections."),
         SchemaField("multipart_max_uploads", .integer(0...100_000), "Multipart uploads open at once."),
         SchemaField("multipart_max_bytes", .integer(0...Int(Int64.max / 4)), "Bytes held by open multipart uploads."),

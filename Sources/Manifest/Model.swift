@@ -311,6 +311,9 @@ public struct ServeSettings: Sendable, Hashable {
     /// Seconds a request body may go without a byte before the connection is closed (the
     /// upload is discarded).
     public var bodyTimeout: Int = 30
+    /// Seconds an answer being written may go without the client taking any of it before the
+    /// connection is closed (attack 23's F1: a client that stopped reading held it for ever).
+    public var sendTimeout: Int = 60
     /// Most open connections; nil: derived from the file descriptor limit (`RLIMIT_NOFILE`).
     public var maxConnections: Int?
     /// Multipart uploads open at once, per server; one more Initiate is refused.

@@ -60,8 +60,21 @@ extension ObjectService {
         return ServiceResponse(status: 204, headers: [("x-oss-request-id", exchange.requestId), ("Content-Length", "0")], payload: .data(Data()))
     }
 
+    /// Whether an anonymous caller may delete anything at all in `bucket`: only where the bucket
+    /// or one of its `objects:` rules is public-read-write (the effective ACL of a key is never
+    /// more public than that).
+    static func anonymousMayDeleteSomething(in bucket: Bucket) -> Bool {
+        bucket.acl == .publicReadWrite || bucket.objects.contains { $0.acl.resolved(bucket: bucket.acl) == .publicReadWrite }
+    }
+
     func deleteMultipleObjects(_ request: ServiceRequest, bucket: Bucket, query: [OSSSignature.Parameter], caller: String?,
                                exchange: Exchange) throws -> Step {
+        // Before any body byte (attack 23's F2: an anonymous 8 MiB body was read into memory in a
+        // private bucket first): where an anonymous caller may delete nothing, the whole request
+        // is refused, as OSS does.
+        if caller == nil, !Self.anonymousMayDeleteSomething(in: bucket) {
+            throw OSSErrorBody.accessDenied("You have no right to delete objects in this bucket: it has no public-read-write object and the request is not signed.")
+        }
         // OSS requires Content-MD5 here: a body cut short must not delete a different list.
         guard let header = request.headers["content-md5"] else {
             throw OSSErrorBody(status: 400, code: "MissingArgument", message: "DeleteMultipleObjects needs a Content-MD5 header (the base64 MD5 of the body).",

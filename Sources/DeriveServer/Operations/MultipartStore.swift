@@ -77,8 +77,9 @@ final class MultipartStore: Sendable {
     }
 
     func folder(create: Bool) -> ConfinedFolder? {
-        if create { try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
-        return try? ConfinedFolder(path: root)
+        // Parts of uploads into private keys: the user's alone (attack 23's F3).
+        if create { try? StateFiles.createPrivateFolder(root) }
+        return try? ConfinedFolder(path: root, ownerOnly: true)
     }
 
     static func isUploadId(_ text: String) -> Bool {
