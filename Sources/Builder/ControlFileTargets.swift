@@ -195,8 +195,8 @@ struct ControlFileTargets {
         lockEntries = entries
         lockIndexLine = Self.lockIndex(manifest: manifest, index: index)
         manifestName = planner.manifestName
-        lock = Data(LockFile.text(sorted: entries, manifest: planner.manifestName, index: lockIndexLine,
-                                  left: left.sortedByKey().map(\.value)).utf8)
+        lock = LockFile.data(sorted: entries, manifest: planner.manifestName, index: lockIndexLine,
+                             left: left.sortedByKey().map(\.value))
         // The index is recorded in the real folder it was written to (links resolved). One
         // recorded there, or under another spelling of the same file (the manifest or its bucket
         // reached through a symbolic link), is the current index; one in another real folder
@@ -243,8 +243,8 @@ struct ControlFileTargets {
             changed = true
         }
         guard changed else { return }
-        lock = Data(LockFile.text(sorted: lockEntries, manifest: manifestName, index: lockIndexLine,
-                                  left: left.sortedByKey().map(\.value)).utf8)
+        lock = LockFile.data(sorted: lockEntries, manifest: manifestName, index: lockIndexLine,
+                             left: left.sortedByKey().map(\.value))
     }
 
     /// The lock's `left` line for an old index left in place at `file` (round 19's V2), nil when

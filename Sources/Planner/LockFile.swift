@@ -158,6 +158,50 @@ public struct LockFile: Sendable, Hashable {
     /// The lock's text for entries already sorted by path (one per path), then the files left in
     /// place, sorted by path too (none at an entry's path).
     public static func text(sorted: [Entry], manifest: String?, index: Index? = nil, left: [Left] = []) -> String {
+        String(decoding: data(sorted: sorted, manifest: manifest, index: index, left: left), as: UTF8.self)
+    }
+
+    /// `text`'s bytes, written into one buffer (issue 15): a 10 000-line lock was 10 000 strings
+    /// built by interpolation, then joined, then copied into `Data` (2.8% of an edited build).
+    /// `linesText` is the same text line by line, the reference `LockFileTextTests` holds it to.
+    public static func data(sorted: [Entry], manifest: String?, index: Index? = nil, left: [Left] = []) -> Data {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 * (sorted.count + left.count + 1))
+        out.append(contentsOf: header(manifest: manifest, index: index, withLeft: !left.isEmpty).utf8)
+        func quoted(_ text: String) {
+            if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
+                out.append(contentsOf: quote(text).utf8)
+            } else {
+                out.append(0x22); out.append(contentsOf: text.utf8); out.append(0x22)
+            }
+        }
+        func literal(_ text: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+        func number<N: BinaryInteger>(_ value: N) { out.append(contentsOf: String(value).utf8) }
+        for entry in sorted {
+            literal("\n{\"path\":"); quoted(entry.path)
+            literal(",\"actionKey\":"); quoted(entry.actionKey)
+            literal(",\"digest\":"); quoted(entry.digest)
+            literal(",\"width\":"); number(entry.width)
+            literal(",\"height\":"); number(entry.height)
+            literal(",\"bytes\":"); number(entry.bytes)
+            literal(",\"format\":"); quoted(entry.format)
+            literal("}")
+        }
+        for line in left {
+            literal("\n{\"left\":"); quoted(line.path)
+            literal(",\"acl\":"); quoted(line.acl)
+            literal(",\"why\":"); quoted(line.why)
+            if let file = line.file, file != line.path { literal(",\"file\":"); quoted(file) }
+            if line.isGone { literal(",\"gone\":true") }
+            literal("}")
+        }
+        out.append(0x0A)
+        return Data(out)
+    }
+
+    /// The lock's text built line by line (how `text` was written before issue 15): the
+    /// reference `data` must equal byte for byte.
+    static func linesText(sorted: [Entry], manifest: String?, index: Index? = nil, left: [Left] = []) -> String {
         var lines = [Self.header(manifest: manifest, index: index, withLeft: !left.isEmpty)]
         lines.reserveCapacity(sorted.count + left.count + 1)
         for entry in sorted {

@@ -83,12 +83,12 @@ public struct OutputRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
         self.size = size; self.width = width; self.height = height; self.format = format; self.builtAt = builtAt
     }
 
-    /// Decodes by column position (no Codable), in the table's column order.
-    public init(row: Row) {
-        self.init(path: row[0], rule: row[1], source: row[2], style: row[3], matrix: row[4], engine: row[5], pipeline: row[6],
-                  sourceDigest: row[7], dependencies: row[8], encoder: row[9], actionKey: row[10], acl: row[11],
-                  outputDigest: row[12], size: row[13], width: row[14], height: row[15], format: row[16], builtAt: row[17],
-                  folder: row[18], adopted: row[19])
+    /// Decodes by column position (no Codable), in the table's column order, from `offset` on.
+    public init(row: Row, offset o: Int = 0) {
+        self.init(path: row[o], rule: row[o + 1], source: row[o + 2], style: row[o + 3], matrix: row[o + 4], engine: row[o + 5],
+                  pipeline: row[o + 6], sourceDigest: row[o + 7], dependencies: row[o + 8], encoder: row[o + 9], actionKey: row[o + 10],
+                  acl: row[o + 11], outputDigest: row[o + 12], size: row[o + 13], width: row[o + 14], height: row[o + 15],
+                  format: row[o + 16], builtAt: row[o + 17], folder: row[o + 18], adopted: row[o + 19])
     }
 
     /// The bucket name and key of `path`.
@@ -768,48 +768,137 @@ public final class StateStore: Sendable {
     public func ignoredOutputs() throws -> PathDictionary<String> {
         try queue.read { db in
             var result: PathDictionary<String> = [:]
-            var known: [String: String?] = [:]
-            let identities = try bucketFolderIdentities(db)
             let rows = try outputRows(db)
             for path in rows.unsealed { result[path] = Self.unsealed }
-            for (path, record) in rows.sealed {
-                if let problem = problem(record, known: &known, identities: identities) { result[path] = problem }
+            var identities: [String: FileIdentity]?
+            for (place, paths) in rows.places {
+                guard let problem = try placeProblem(place, db, identities: &identities) else { continue }
+                for path in paths { result[path] = problem }
             }
+            // (Said before a folder's: `problem(_:known:identities:)` asks in this order.)
+            for (path, problem) in rows.malformed { result[path] = problem }
             return result
         }
     }
 
+    /// Why records leading to `place` may not be followed, or nil (`problem(_:known:identities:)`
+    /// for each of them). Checked once per reading: a state of 200 000 outputs has a handful of places.
+    func placeProblem(_ place: OutputRows.Place, _ db: Database, identities: inout [String: FileIdentity]?) throws -> String? {
+        guard let places else { return nil }
+        if identities == nil { identities = try bucketFolderIdentities(db) }
+        let folder = place.folder.string, bucket = place.bucket.string
+        return places.problem(outputFolder: folder, bucket: bucket, recorded: identities?[folder + "\u{0}" + bucket])
+    }
+
     /// The outputs table as read: its records whose seal verifies (decoded, the first row of each
     /// path) and the paths of those whose seal does not.
-    struct OutputRows {
-        var sealed: PathDictionary<OutputRecord>
-        var unsealed: [String]
+    /// With the records whose seal verifies: those with a folder by the place they lead to, and
+    /// those whose place is malformed (`placeProblem`) with why, kept as records come and go, so
+    /// that each read asks once per place (not once per record, 10 000 times per read).
+    struct OutputRows: Equatable {
+        var sealed: PathDictionary<OutputRecord> = [:]
+        var unsealed: [String] = []
+        var places: [Place: PathSet] = [:]
+        var malformed: PathDictionary<String> = [:]
+
+        /// A bucket's folder a record was written to, and the bucket, by bytes.
+        struct Place: Hashable {
+            var folder: PathKey
+            var bucket: PathKey
+        }
+
+        /// Adds `record` (sealed) as the record of its path.
+        mutating func add(_ record: OutputRecord) {
+            sealed[record.path] = record
+            if !record.folder.isEmpty { places[Place(folder: PathKey(record.folder), bucket: PathKey(record.bucket)), default: []].insert(record.path) }
+            if let problem = record.placeProblem { malformed[record.path] = problem }
+        }
+
+        /// Removes the record of `path` (sealed).
+        mutating func removeSealed(_ path: String) {
+            guard let record = sealed.removeValue(forKey: path) else { return }
+            if !record.folder.isEmpty {
+                let place = Place(folder: PathKey(record.folder), bucket: PathKey(record.bucket))
+                places[place]?.remove(path)
+                if places[place]?.isEmpty == true { places[place] = nil }
+            }
+            malformed[path] = nil
+        }
     }
 
     /// The outputs table, each row's seal verified once per process while the table is unchanged
     /// (issue 15): a build read it four times (the folders it may write to, the plan, the kept
-    /// records, the witness), verifying 40 000 seals each time. Read again, and verified again,
-    /// as soon as the table may have changed: a row this connection inserted, updated or deleted
-    /// (`TableChanges`, whatever the statement), or a commit by any other connection or process
-    /// (SQLite's `data_version`). A row is never trusted on an earlier reading of other bytes.
+    /// records, the witness), verifying 40 000 seals each time. After this connection's own
+    /// writes only the rows they touched are read and verified again (`TableChanges` names each
+    /// rowid inserted, updated or deleted, whatever the statement): a build that recorded two
+    /// outputs re-read 10 000 rows for its reconcile and witness (issue 15, 7% of an edited build).
+    /// The whole table is read again, and every seal verified, on a commit by any other connection
+    /// or process (SQLite's `data_version`), a schema change (`schema_version`), a rollback, or
+    /// whenever the patch cannot account for every row (`OutputRowsMemo.patch`). A row is never
+    /// trusted on an earlier reading of other bytes.
     func outputRows(_ db: Database) throws -> OutputRows {
-        let key = OutputRowsMemo.Key(changes: changes.count, dataVersion: try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? -1)
-        if let rows = outputsMemo.rows(for: key) { return rows }
-        var rows = OutputRows(sealed: [:], unsealed: [])
+        let key = OutputRowsMemo.Key(epoch: changes.epoch,
+                                     dataVersion: try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? -1,
+                                     schemaVersion: try Int64.fetchOne(db, sql: "PRAGMA schema_version") ?? -1)
+        let changed = changes.take()
+        if let rows = try outputsMemo.rows(for: key, changed: changed, reading: { ids in try outputRows(db, rowids: ids) },
+                                           count: { try Int.fetchOne(db, sql: "SELECT count(*) FROM outputs") ?? -1 }) {
+            return rows
+        }
+        let fresh = try outputRowsAfresh(db)
+        outputsMemo.set(fresh, for: key)
+        return fresh.rows
+    }
+
+    /// The outputs table read whole, every seal verified, without the memo (and what the memo
+    /// keeps of it: each row's rowid, or none when a column named like the rowid hides it).
+    func outputRowsAfresh(_ db: Database) throws -> OutputRowsMemo.Reading {
+        var reading = OutputRowsMemo.Reading()
+        let hidden = try db.columns(in: "outputs").contains { ["rowid", "_rowid_", "oid"].contains($0.name.lowercased()) }
+        if hidden { reading.rowids = nil }
+        let offset = hidden ? 0 : 1
         var intern = StringInterner()
-        try forEachRow(db, "outputs", Self.outputColumns) { row, sealed in
-            guard sealed else { rows.unsealed.append(row[0] as String); return }
-            var record = OutputRecord(row: row)
+        try forEachRow(db, "outputs", (hidden ? [] : ["_rowid_"]) + Self.outputColumns) { row, sealed in
+            let path: String = row[offset]
+            if !hidden { reading.rowids?[row[0]] = (path, sealed) }
+            guard sealed else { reading.rows.unsealed.append(path); return }
+            var record = OutputRecord(row: row, offset: offset)
             // Columns most rows repeat share one buffer each (the engine text alone is hundreds of bytes).
             record.rule = intern(record.rule); record.style = record.style.map { intern($0) }
             record.matrix = intern(record.matrix); record.engine = intern(record.engine)
             record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
             record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
             record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
-            if rows.sealed[record.path] == nil { rows.sealed[record.path] = record }
+            if reading.rows.sealed[record.path] == nil { reading.rows.add(record) } else { reading.rowids = nil }
         }
-        outputsMemo.set(rows, for: key)
-        return rows
+        // A path held by two rows (a table Derive did not make): only ever read whole.
+        if !reading.rows.unsealed.isEmpty,
+           Set(reading.rows.unsealed).count != reading.rows.unsealed.count || reading.rows.unsealed.contains(where: { reading.rows.sealed[$0] != nil }) {
+            reading.rowids = nil
+        }
+        return reading
+    }
+
+    /// The outputs table's rows of `rowids` that are there now: rowid → path and the record when
+    /// its seal verifies (nil when it does not).
+    func outputRows(_ db: Database, rowids: [Int64]) throws -> [Int64: (path: String, record: OutputRecord?)] {
+        var result: [Int64: (path: String, record: OutputRecord?)] = [:]
+        for id in rowids {
+            try forEachRow(db, "outputs", ["_rowid_"] + Self.outputColumns, "WHERE _rowid_ = ?", [id]) { row, sealed in
+                result[row[0]] = (row[1], sealed ? OutputRecord(row: row, offset: 1) : nil)
+            }
+        }
+        return result
+    }
+
+    /// The outputs table as `outputs()` reads it now, through the memo, and whether it was read
+    /// whole (tests: the memo patched after writes equals `outputRowsAfresh`).
+    func outputRowsForTesting() throws -> (rows: OutputRows, afresh: OutputRows, readWhole: Bool) {
+        try queue.read { db in
+            let before = outputsMemo.wholeReads
+            let rows = try outputRows(db)
+            return (rows, try outputRowsAfresh(db).rows, outputsMemo.wholeReads != before)
+        }
     }
 
     /// Why `path` (read from the state) is not a plain absolute path, or nil: it must start with
@@ -840,11 +929,13 @@ public final class StateStore: Sendable {
     public func allOutputs() throws -> PathDictionary<OutputRecord> {
         try queue.read { db in
             let rows = try outputRows(db)
-            var known: [String: String?] = [:]
-            let identities = try bucketFolderIdentities(db)
             // The records themselves are shared with the memo; only a record leading elsewhere is dropped from this copy.
             var result = rows.sealed
-            for (path, record) in rows.sealed where problem(record, known: &known, identities: identities) != nil { result[path] = nil }
+            var identities: [String: FileIdentity]?
+            for (place, paths) in rows.places where try placeProblem(place, db, identities: &identities) != nil {
+                for path in paths { result[path] = nil }
+            }
+            for (path, _) in rows.malformed { result[path] = nil }
             return result
         }
     }
@@ -989,9 +1080,7 @@ public final class StateStore: Sendable {
         try queue.read { db in
             // Each folder with the buckets written to it (by the bucket name before the path's first '/').
             var pairs: Set<[String]> = []
-            for record in try outputRows(db).sealed.values where !record.folder.isEmpty {
-                pairs.insert([record.folder, PathKey.bucket(of: record.path)])
-            }
+            for place in try outputRows(db).places.keys { pairs.insert([place.folder.string, place.bucket.string]) }
             var folders: [String] = []
             let identities = try bucketFolderIdentities(db)
             for pair in pairs.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
@@ -1143,35 +1232,105 @@ public struct FileSealCheck: Sendable {
     }
 }
 
-/// Counts the rows this connection inserts, updates or deletes in the outputs table, whatever the
-/// statement (a write outside `StateStore.write` too), and every rollback: `OutputRowsMemo`'s key.
+/// The rows this connection inserts, updates or deletes in the outputs table, by rowid, whatever
+/// the statement (a write outside `StateStore.write` too, a trigger's), and every rollback (an
+/// epoch: the memo is then read whole). Not seen here: rows a REPLACE deletes (SQLite's update
+/// hook does not report them; `OutputRowsMemo.patch` finds them by path and by count).
 final class TableChanges: TransactionObserver, @unchecked Sendable {
     static let table = "outputs"
     private let lock = NSLock()
-    private var changes = 0
-    var count: Int { lock.withLock { changes } }
+    private var rollbacks = 0
+    private var rowids: Set<Int64> = []
+    var epoch: Int { lock.withLock { rollbacks } }
+    /// The rowids changed since the last call.
+    func take() -> Set<Int64> { lock.withLock { defer { rowids = [] }; return rowids } }
 
     func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
         switch eventKind {
         case .insert(let table), .delete(let table), .update(let table, _): return table == Self.table
         }
     }
-    func databaseDidChange(with event: DatabaseEvent) { lock.withLock { changes += 1 } }
+    func databaseDidChange(with event: DatabaseEvent) { lock.withLock { _ = rowids.insert(event.rowID) } }
     func databaseDidCommit(_ db: Database) {}
-    func databaseDidRollback(_ db: Database) { lock.withLock { changes += 1 } }
+    func databaseDidRollback(_ db: Database) { lock.withLock { rollbacks += 1 } }
 }
 
-/// The outputs table's rows as last read and verified, with the key they were read under.
+/// The outputs table's rows as last read and verified, with the key they were read under and
+/// each row's rowid, patched after this connection's own writes.
 final class OutputRowsMemo: @unchecked Sendable {
     struct Key: Equatable {
-        var changes: Int
+        var epoch: Int
         var dataVersion: Int64
+        var schemaVersion: Int64
+    }
+    /// One reading of the table: the rows as handed out, and rowid → path and whether its seal
+    /// verifies, of every row; nil when it is never patched (the rowid cannot be read, or a path
+    /// is held by two rows: a table Derive did not make).
+    struct Reading {
+        var rows = StateStore.OutputRows()
+        var rowids: [Int64: (path: String, sealed: Bool)]? = [:]
     }
     private let lock = NSLock()
-    private var kept: (key: Key, rows: StateStore.OutputRows)?
+    private var kept: (key: Key, reading: Reading)?
+    private var reads = 0
+    /// How many times the table was read whole (tests).
+    var wholeReads: Int { lock.withLock { reads } }
 
-    func rows(for key: Key) -> StateStore.OutputRows? { lock.withLock { kept.flatMap { $0.key == key ? $0.rows : nil } } }
-    func set(_ rows: StateStore.OutputRows, for key: Key) { lock.withLock { kept = (key, rows) } }
+    /// The rows kept, patched with the rows of `changed` (`reading` reads them now); nil when the
+    /// table must be read whole: nothing kept, another key, or a patch that does not account for
+    /// every row.
+    func rows(for key: Key, changed: Set<Int64>, reading: ([Int64]) throws -> [Int64: (path: String, record: OutputRecord?)],
+              count: () throws -> Int) throws -> StateStore.OutputRows? {
+        guard var memo = lock.withLock({ () -> (key: Key, reading: Reading)? in defer { kept = nil }; return kept }),
+              memo.key == key else { return nil }
+        if changed.isEmpty {
+            lock.withLock { kept = memo }
+            return memo.reading.rows
+        }
+        guard try Self.patch(&memo.reading, changed: changed, reading: reading, count: count) else { return nil }
+        lock.withLock { kept = memo }
+        return memo.reading.rows
+    }
+
+    func set(_ reading: Reading, for key: Key) { lock.withLock { kept = (key, reading); reads += 1 } }
+
+    /// Reads the rows of `changed` again into `memo`: each one's old entry goes, each one there
+    /// now comes in (verified). False (read the table whole) when the result may differ from a
+    /// fresh reading: a path held by two rows (a changed one, and one not named as changed that
+    /// is still there: a table not made by Derive), or a row count other than the table's (a row
+    /// deleted unreported, as a REPLACE on another unique column would).
+    static func patch(_ memo: inout Reading, changed: Set<Int64>, reading: ([Int64]) throws -> [Int64: (path: String, record: OutputRecord?)],
+                      count: () throws -> Int) throws -> Bool {
+        guard var rowids = memo.rowids else { return false }
+        let now = try reading(Array(changed))
+        var gone = Array(changed)
+        var paths = PathSet()
+        var unsealedTouched = false
+        for (id, row) in now {
+            guard paths.insert(row.path).inserted else { return false }   // two changed rows of one path
+            // A path a row not named as changed held: a REPLACE deleted that row, unreported.
+            if rowids[id]?.path != row.path, memo.rows.sealed[row.path] != nil || memo.rows.unsealed.contains(row.path) {
+                let others = rowids.filter { !changed.contains($0.key) && $0.value.path == row.path }.map(\.key)
+                if !(try reading(others)).isEmpty { return false }   // still there: two rows of one path
+                gone += others
+            }
+        }
+        for id in gone {
+            guard let old = rowids.removeValue(forKey: id) else { continue }
+            if old.sealed { memo.rows.removeSealed(old.path) } else { unsealedTouched = true }
+        }
+        for (id, row) in now {
+            rowids[id] = (row.path, row.record != nil)
+            if let record = row.record { memo.rows.add(record) } else { unsealedTouched = true }
+        }
+        if unsealedTouched {
+            // In rowid order, as a whole reading lists them.
+            memo.rows.unsealed = rowids.filter { !$0.value.sealed }.sorted { $0.key < $1.key }.map(\.value.path)
+        }
+        guard try count() == rowids.count else { return false }
+        memo.rowids = rowids
+        return true
+    }
 }
 
 /// The store's places, set once the manifest is known, read from any thread.
