@@ -503,7 +503,7 @@ public final class BuildSession: @unchecked Sendable {
             // it, before the build ended) is read and must hold the bytes recorded for it.
             guard outputSet.contains(file) else { return true }
             return digests?.stat(for: file) == stat
-        })
+        }, stateCommitted: openedStore?.holdsOnlyOwnCommits ?? false)
     }
 
     /// For CI: every way the outputs, the state and the lock disagree with the manifest.

@@ -394,11 +394,18 @@ public struct NoOpWitness: Sendable {
         // Same stats as when saved; those written within the racy margin of saving must still
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
         let clock = disk.now()
+        let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         for (file, stat) in zip(now.paths, now.stats) {
             guard let stat, stat.lastChange(now: clock, margin: racyMargin) >= recorded - racyMargin else { continue }
-            // Hashed in pieces (`digestAndHead`), never held whole: the state database, just
-            // written by the build, is racy here and megabytes (72 MB at 40 000 outputs).
-            guard let digest = racy[file], let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest else { return false }
+            guard let digest = racy[file] else { return false }
+            // The state database as the build's own commit left it: its SQLite header (change
+            // counter, page count) with the same stat and no journal, never its megabytes (`StateIdentity`).
+            if StateIdentity.isToken(digest) {
+                guard PathKey.same(file, stateFile), StateIdentity.token(file, stat: stat, disk: disk) == digest else { return false }
+                continue
+            }
+            // Hashed in pieces (`digestAndHead`), never held whole.
+            guard let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest else { return false }
         }
         return true
     }
@@ -440,14 +447,22 @@ public struct NoOpWitness: Sendable {
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             settled: (String, FileStat) -> Bool = { _, _ in true },
+                            stateCommitted: Bool = false,
                             racyMargin: Int64 = 1_000_000_000) {
         let path = inputs.manifest.stateFolder + "/" + fileName
+        let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         let sorted = outputs.sortedByBytes()
         let recorded = disk.now()
         guard valid, let snapshot, snapshot.manifestNewest < snapshot.taken - racyMargin,
               let vouched = racyInputDigests(snapshot, since: snapshot.taken - racyMargin, racyMargin: racyMargin, disk: disk, planDigest: planDigest),
               let now = Self.outputs(inputs, outputs: sorted, left: left.sortedByBytes(), disk: disk),
-              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, racyMargin: racyMargin, disk: disk, expected: expected, settled: settled) else {
+              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, racyMargin: racyMargin, disk: disk, expected: expected, settled: settled,
+                                     identity: { file, stat in
+                                         // The state database by its SQLite identity: only as this session's own commit
+                                         // left it, or as the witness being saved again vouched for it.
+                                         guard PathKey.same(file, stateFile), stateCommitted || expected(file).map(StateIdentity.isToken) == true else { return nil }
+                                         return StateIdentity.token(file, stat: stat, disk: disk)
+                                     }) else {
             try? disk.remove(path)
             TouchedInputs.remove(inputs, disk: disk)
             return
@@ -486,8 +501,10 @@ public struct NoOpWitness: Sendable {
     /// A file whose stat now is not `settled` (not the stat the build wrote it with or planned
     /// with: changed since, however long ago) is read too, and must hold the bytes the build
     /// recorded (attack 20's B3: an output edited while the build still ran).
+    /// `identity`: the state database's `StateIdentity` token, kept instead of its digest (nil: hashed).
     private static func racyDigests(_ paths: [String], _ stats: [FileStat?], since: Int64, racyMargin: Int64, disk: any Disk,
-                                    expected: (String) -> String?, settled: (String, FileStat) -> Bool) -> [String]? {
+                                    expected: (String) -> String?, settled: (String, FileStat) -> Bool,
+                                    identity: (String, FileStat) -> String? = { _, _ in nil }) -> [String]? {
         var lines: [String] = []
         let now = disk.now()
         for (file, stat) in zip(paths, stats) {
@@ -497,6 +514,11 @@ public struct NoOpWitness: Sendable {
                 // Not recent, so not kept as racy: its bytes must be the build's, or no witness.
                 guard let wanted = expected(file), let hashed = try? disk.digestAndHead(file, headBytes: 0).digest,
                       disk.stats([file]).first == .some(stat), hashed == wanted else { return nil }
+                continue
+            }
+            if let token = identity(file, stat) {
+                if let wanted = expected(file), wanted != token { return nil }
+                lines.append("=" + token + " " + JSONText.string(file))
                 continue
             }
             // Stat, read, stat: the bytes hashed are the ones that stat describes.
