@@ -449,10 +449,17 @@ public struct NoOpWitness: Sendable {
         refresh(inputs, saved: saved, disk: disk, racyMargin: racyMargin)
     }
 
+    /// Whether the witness holds through a racy file's bytes, not only the state database's
+    /// `StateIdentity` (checked from its header on every no-op, as cheap as its stat: saving the
+    /// witness again for it alone cost a no-op's stats twice more).
+    static func racyBeyondTheState(_ saved: Saved) -> Bool {
+        saved.racy.values.contains { !StateIdentity.isToken($0) }
+    }
+
     /// `refresh` with the witness a `WitnessCheck` read: nothing to do (and nothing read again)
     /// unless it held through racy files' bytes.
     static func refresh(_ inputs: Inputs, saved: Saved, disk: any Disk, racyMargin: Int64) {
-        guard !saved.racy.isEmpty, disk.now() > saved.recorded + racyMargin,
+        guard racyBeyondTheState(saved), disk.now() > saved.recorded + racyMargin,
               let snapshot = snapshot(inputs, disk: disk), snapshot.digest == saved.head[0],
               holds(saved, inputs, disk: disk, racyMargin: racyMargin) else { return }
         // Files racy now were racy then (a later change would have moved their stat): the

@@ -113,7 +113,7 @@ final class StateReadingDisk: Disk, @unchecked Sendable {
 
     /// (a) The first no-op right after a build that wrote the state holds at once, reads the
     /// state database's first 100 bytes and never hashes it, and says what the full plan and
-    /// `check` say. Once the racy margin has passed, its refresh drops the line, as before.
+    /// `check` say. A witness whose only racy line is the state's is not saved again past the margin.
     @Test func theFirstNoOpAfterABuildReadsOnlyTheStatesHeader() throws {
         let tree = try Self.justBuilt()
         let (state, witness, inputs, buckets) = try Self.paths(tree)
@@ -125,13 +125,34 @@ final class StateReadingDisk: Disk, @unchecked Sendable {
         #expect(disk.readHeads.contains { PathKey.same($0, state) })
         // The same answer as the full plan and `check` (and the CLI's session, on the real disk).
         #expect(try IncrementalPlanEquivalenceTests.compare(tree, step: 0, change: "just built") == false)
-        // Past the margin, a no-op saves the witness again without the line (later no-ops only stat).
+        // Past the margin, the first no-op saves the witness again without its racy outputs (as before).
         tree.project.settle()
         let session = try tree.project.session()
         #expect(session.unchanged() != nil)
         session.refreshWitness()
         #expect(Self.stateLine(witness, state: state) == nil)
-        #expect(NoOpWitness.holds(inputs, disk: RealDisk(confiningTo: buckets)) != nil)
+        // A source touched (same bytes): the touched-only answer's refresh records its new stat in
+        // the state, so the state alone is racy in the witness it saves: by its identity.
+        tree.project.settle()
+        #expect(utimensat(AT_FDCWD, tree.project.path("photos/b.jpg"), nil, 0) == 0)   // `touch`
+        tree.project.settle()   // the touched source itself not racy: only the state is
+        let toucher = try tree.project.session()
+        #expect(toucher.unchanged() != nil && toucher.witnessCheck().answeredByTouch)
+        toucher.refreshWitness()
+        #expect(Self.stateLine(witness, state: state)?.hasPrefix("=" + StateIdentity.prefix) == true)
+        // Past the margin, no refresh saves that witness again for the state's line alone (it
+        // stat'ed every input and output twice more): later no-ops read the same 100 bytes.
+        tree.project.settle()
+        let saved = try Data(contentsOf: URL(fileURLWithPath: witness))
+        let later = try tree.project.session()
+        #expect(later.unchanged() != nil)
+        #expect(!later.witnessCheck().needsRefresh)
+        later.refreshWitness()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: witness)) == saved)
+        let reading = StateReadingDisk(RealDisk(confiningTo: buckets))
+        #expect(NoOpWitness.holds(inputs, disk: reading) != nil)
+        #expect(!reading.readWhole.contains { PathKey.same($0, state) }, "\(reading.readWhole)")
+        #expect(try IncrementalPlanEquivalenceTests.compare(tree, step: 1, change: "touched, settled") == false)
     }
 
     /// Writes into the state database after the build, by another program.
