@@ -437,8 +437,9 @@ public final class BuildSession: @unchecked Sendable {
         builder.plannedWrites = PathSet(plan.controlFiles.filter { $0.action == .write }.map(\.path))
         builder.verified = PathSet(verification?.verified ?? [])
         let report = try builder.build(plan)
-        saveWitness(snapshot: snapshot, valid: report.succeeded && report.left.isEmpty, outputs: report.outputFiles,
-                    written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles)
+        let valid = report.succeeded && report.left.isEmpty
+        saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
+                    outputs: report.outputFiles, written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles)
         return BuildOutcome(plan: plan, report: report, verification: verification)
     }
 
@@ -470,6 +471,24 @@ public final class BuildSession: @unchecked Sendable {
         return found
     }
 
+    /// The input snapshot to save the witness with after a build: the one taken before it
+    /// planned, or one taken now when they differ only by files this build wrote into a folder
+    /// the rules read (`NoOpWitness.afterOwnWrites`): each with the stat the build wrote it with
+    /// (from its own descriptor), or holding exactly the bytes the build recorded for it (read
+    /// now: stat, hash, stat). The files' digests are vouched for again when the witness is
+    /// saved (`planDigest`), as for any input changed within the racy margin.
+    func snapshotAfterOwnWrites(_ snapshot: NoOpWitness.Snapshot?, written: WrittenDigests?) -> NoOpWitness.Snapshot? {
+        guard let snapshot, let written else { return snapshot }
+        let digests = openedPlanner?.digests
+        let disk = bucketDisk
+        return NoOpWitness.afterOwnWrites(snapshot, witnessInputs, disk: disk) { file, stat in
+            guard let wanted = written.digest(of: file) else { return false }
+            if digests?.stat(for: file) == stat { return true }
+            guard let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, disk.stats([file]).first == .some(stat) else { return false }
+            return hashed == wanted
+        } ?? snapshot
+    }
+
     /// Remembers (or forgets) that the state and outputs match the manifest.
     /// A racy file (written within the racy margin) is vouched for only with `written`'s digest
     /// for it; without `written` every racy file leaves no witness, as a file of unknown bytes.
@@ -494,8 +513,9 @@ public final class BuildSession: @unchecked Sendable {
             return record.digest
         }, planDigest: { file, stat in
             // The same, hashed within the racy margin too: the witness checks it against the bytes now.
+            // A file this build wrote into a folder the rules read (`snapshotAfterOwnWrites`): what it wrote.
             guard let record = digests?.record(for: file), record.size == stat.size, record.mtime == stat.mtime,
-                  record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode) else { return nil }
+                  record.ctime == stat.ctime, record.inode == Int64(bitPattern: stat.inode) else { return written?.digest(of: file) }
             return record.digest
         }, settled: { file, stat in
             // An output's stat must be the one this build wrote it with (from the written file's
@@ -503,7 +523,7 @@ public final class BuildSession: @unchecked Sendable {
             // it, before the build ended) is read and must hold the bytes recorded for it.
             guard outputSet.contains(file) else { return true }
             return digests?.stat(for: file) == stat
-        })
+        }, stateCommitted: openedStore?.holdsOnlyOwnCommits ?? false)
     }
 
     /// For CI: every way the outputs, the state and the lock disagree with the manifest.

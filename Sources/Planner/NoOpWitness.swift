@@ -67,6 +67,8 @@ public struct NoOpWitness: Sendable {
         let inputsKey: String
         /// The newest change among the manifest files.
         let manifestNewest: Int64
+        /// The bucket entries that are not files, as hashed (`afterOwnWrites` compares them).
+        var others: [Data] = []
 
         /// Whether an input changed within the racy margin before the snapshot.
         func isRacy(_ racyMargin: Int64) -> Bool { newest >= taken - racyMargin }
@@ -83,6 +85,7 @@ public struct NoOpWitness: Sendable {
             shape.update(data: chunk)
         }
         var paths: [String] = []
+        var others: [Data] = []
         var listed: Set<String> = []
         for rule in inputs.manifest.rules {
             guard let bucket = inputs.manifest.bucket(named: rule.sourceBucket), listed.insert(bucket.name).inserted else { continue }
@@ -95,6 +98,7 @@ public struct NoOpWitness: Sendable {
                 let kind = other.kind == "a folder" ? "" : " (" + other.kind + ")"
                 let line = ContentDigests.utf8Data(JSONText.string("not a file: " + bucket.path + "/" + other.key + kind) + "\n")
                 hasher.update(data: line); shape.update(data: line)
+                others.append(line)
             }
         }
         paths += inputs.fontFiles.sorted()
@@ -102,7 +106,34 @@ public struct NoOpWitness: Sendable {
         guard let latest = stats(paths, disk: disk, into: &hasher) else { return nil }
         return Snapshot(digest: ContentDigests.hex(hasher.finalize()), newest: max(head.newest, latest.newest), taken: taken,
                         shape: ContentDigests.hex(shape.finalize()), files: paths, stats: latest.stats, inputsKey: head.key,
-                        manifestNewest: head.newest)
+                        manifestNewest: head.newest, others: others)
+    }
+
+    /// The inputs as they are after a build, to save its witness with instead of `before` (the
+    /// snapshot taken before it planned), when the two differ only by files this build wrote:
+    /// outputs, the index or the lock in a folder the rules read (`photos/` holding `photos/src`
+    /// and `photos/out`). Nil when anything else differs: a file that was not the build's, a file
+    /// gone, another non-file entry, the manifest, the engine, a folder. `wrote(file, stat)`
+    /// says the file with that stat holds the bytes the build wrote there (checked on the file).
+    /// The validator already refuses a manifest whose outputs may land on a rule's sources
+    /// ("an output must never be a source"), so a file the build wrote is no rule's source: the
+    /// plan of these inputs is the plan the build made, and its witness holds at once. Without
+    /// this, such a build's witness never held, and a build right after it (within the racy
+    /// margin) saved none: the watch made a silent full-plan build 1.1 s after each of its own.
+    public static func afterOwnWrites(_ before: Snapshot, _ inputs: Inputs, disk: any Disk,
+                                      wrote: (String, FileStat) -> Bool) -> Snapshot? {
+        guard let after = snapshot(inputs, disk: disk), after.inputsKey == before.inputsKey, after.manifestNewest == before.manifestNewest,
+              after.others == before.others else { return nil }
+        guard after.digest != before.digest else { return before }
+        var earlier = PathDictionary(zip(before.files, before.stats).map { ($0, $1) }, uniquingKeysWith: { a, _ in a })
+        for (file, stat) in zip(after.files, after.stats) {
+            let was = earlier.removeValue(forKey: file)
+            if let was, was == stat { continue }
+            guard let stat, wrote(file, stat) else { return nil }
+        }
+        // A file gone since the build planned (the build deletes no input): not this build's doing.
+        guard earlier.isEmpty else { return nil }
+        return after
     }
 
     /// One line per listed path for the shape: its length in decimal, a space, its bytes and a
@@ -394,11 +425,18 @@ public struct NoOpWitness: Sendable {
         // Same stats as when saved; those written within the racy margin of saving must still
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
         let clock = disk.now()
+        let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         for (file, stat) in zip(now.paths, now.stats) {
             guard let stat, stat.lastChange(now: clock, margin: racyMargin) >= recorded - racyMargin else { continue }
-            // Hashed in pieces (`digestAndHead`), never held whole: the state database, just
-            // written by the build, is racy here and megabytes (72 MB at 40 000 outputs).
-            guard let digest = racy[file], let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest else { return false }
+            guard let digest = racy[file] else { return false }
+            // The state database as the build's own commit left it: its SQLite header (change
+            // counter, page count) with the same stat and no journal, never its megabytes (`StateIdentity`).
+            if StateIdentity.isToken(digest) {
+                guard PathKey.same(file, stateFile), StateIdentity.token(file, stat: stat, disk: disk) == digest else { return false }
+                continue
+            }
+            // Hashed in pieces (`digestAndHead`), never held whole.
+            guard let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest else { return false }
         }
         return true
     }
@@ -411,10 +449,17 @@ public struct NoOpWitness: Sendable {
         refresh(inputs, saved: saved, disk: disk, racyMargin: racyMargin)
     }
 
+    /// Whether the witness holds through a racy file's bytes, not only the state database's
+    /// `StateIdentity` (checked from its header on every no-op, as cheap as its stat: saving the
+    /// witness again for it alone cost a no-op's stats twice more).
+    static func racyBeyondTheState(_ saved: Saved) -> Bool {
+        saved.racy.values.contains { !StateIdentity.isToken($0) }
+    }
+
     /// `refresh` with the witness a `WitnessCheck` read: nothing to do (and nothing read again)
     /// unless it held through racy files' bytes.
     static func refresh(_ inputs: Inputs, saved: Saved, disk: any Disk, racyMargin: Int64) {
-        guard !saved.racy.isEmpty, disk.now() > saved.recorded + racyMargin,
+        guard racyBeyondTheState(saved), disk.now() > saved.recorded + racyMargin,
               let snapshot = snapshot(inputs, disk: disk), snapshot.digest == saved.head[0],
               holds(saved, inputs, disk: disk, racyMargin: racyMargin) else { return }
         // Files racy now were racy then (a later change would have moved their stat): the
@@ -440,14 +485,22 @@ public struct NoOpWitness: Sendable {
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             settled: (String, FileStat) -> Bool = { _, _ in true },
+                            stateCommitted: Bool = false,
                             racyMargin: Int64 = 1_000_000_000) {
         let path = inputs.manifest.stateFolder + "/" + fileName
+        let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         let sorted = outputs.sortedByBytes()
         let recorded = disk.now()
         guard valid, let snapshot, snapshot.manifestNewest < snapshot.taken - racyMargin,
               let vouched = racyInputDigests(snapshot, since: snapshot.taken - racyMargin, racyMargin: racyMargin, disk: disk, planDigest: planDigest),
               let now = Self.outputs(inputs, outputs: sorted, left: left.sortedByBytes(), disk: disk),
-              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, racyMargin: racyMargin, disk: disk, expected: expected, settled: settled) else {
+              let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, racyMargin: racyMargin, disk: disk, expected: expected, settled: settled,
+                                     identity: { file, stat in
+                                         // The state database by its SQLite identity: only as this session's own commit
+                                         // left it, or as the witness being saved again vouched for it.
+                                         guard PathKey.same(file, stateFile), stateCommitted || expected(file).map(StateIdentity.isToken) == true else { return nil }
+                                         return StateIdentity.token(file, stat: stat, disk: disk)
+                                     }) else {
             try? disk.remove(path)
             TouchedInputs.remove(inputs, disk: disk)
             return
@@ -486,8 +539,10 @@ public struct NoOpWitness: Sendable {
     /// A file whose stat now is not `settled` (not the stat the build wrote it with or planned
     /// with: changed since, however long ago) is read too, and must hold the bytes the build
     /// recorded (attack 20's B3: an output edited while the build still ran).
+    /// `identity`: the state database's `StateIdentity` token, kept instead of its digest (nil: hashed).
     private static func racyDigests(_ paths: [String], _ stats: [FileStat?], since: Int64, racyMargin: Int64, disk: any Disk,
-                                    expected: (String) -> String?, settled: (String, FileStat) -> Bool) -> [String]? {
+                                    expected: (String) -> String?, settled: (String, FileStat) -> Bool,
+                                    identity: (String, FileStat) -> String? = { _, _ in nil }) -> [String]? {
         var lines: [String] = []
         let now = disk.now()
         for (file, stat) in zip(paths, stats) {
@@ -497,6 +552,11 @@ public struct NoOpWitness: Sendable {
                 // Not recent, so not kept as racy: its bytes must be the build's, or no witness.
                 guard let wanted = expected(file), let hashed = try? disk.digestAndHead(file, headBytes: 0).digest,
                       disk.stats([file]).first == .some(stat), hashed == wanted else { return nil }
+                continue
+            }
+            if let token = identity(file, stat) {
+                if let wanted = expected(file), wanted != token { return nil }
+                lines.append("=" + token + " " + JSONText.string(file))
                 continue
             }
             // Stat, read, stat: the bytes hashed are the ones that stat describes.

@@ -117,6 +117,8 @@ public final class StateStore: Sendable {
     /// This connection's changes to the outputs table, and their rows as last verified (`outputRows`).
     private let changes = TableChanges()
     private let outputsMemo = OutputRowsMemo()
+    /// The data version read inside this store's last write (`holdsOnlyOwnCommits`).
+    let commitVersion = CommitVersion()
     /// Where records may lead (set by the session from the manifest): nil, none is checked
     /// beyond `placeProblem` (tests of the store alone).
     private let placesBox = PlacesBox()
@@ -191,6 +193,7 @@ public final class StateStore: Sendable {
         try queue.write { db in
             let result = try body(db)
             try seals?.sealWritten(db)
+            try noteCommitVersion(db)
             return result
         }
     }

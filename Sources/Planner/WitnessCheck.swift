@@ -103,9 +103,11 @@ public struct WitnessCheck: Sendable {
 
     /// Whether refreshing after this answer would write anything: a touched-only answer with
     /// touched files, or a witness that held through racy files' bytes. A plain no-op takes no lock.
+    /// A witness whose only racy line is the state database's identity is not saved again: its
+    /// check reads 100 bytes, and saving it again stat'ed every output twice more (issue 15).
     public var needsRefresh: Bool {
         if answeredByTouch { return !(found?.touched.isEmpty ?? true) }
-        return held != nil && !(saved?.racy.isEmpty ?? true)
+        return held != nil && (saved.map(NoOpWitness.racyBeyondTheState) ?? false)
     }
 
     /// After this check answered "nothing to do", under the build lock: the witness saved again
