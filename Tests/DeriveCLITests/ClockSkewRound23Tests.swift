@@ -4,16 +4,21 @@ import Glibc
 #endif
 import Testing
 
+/// Whether a loop mount can be made (root, mkfs.ext4) and derive run under `faketime`.
+enum SkewedClockRun {
+    static let faketime = "/usr/bin/faketime"
+    static let isPossible: Bool = getuid() == 0 && FileManager.default.isExecutableFile(atPath: faketime)
+        && FileManager.default.isExecutableFile(atPath: "/usr/sbin/mkfs.ext4") && FileManager.default.isExecutableFile(atPath: "/usr/bin/mount")
+}
+
 /// Attack 23's H1: a source edited twice within one file-system time tick around the build that
 /// hashes it, on a file system whose clock lags Derive's (a file server's clock; the same sums
 /// as FAT's 2-second times). The racy-timestamp rule compared the file's mtime with Derive's own
 /// clock, so the file looked settled and the second edit (same size, same stat) was never seen.
 /// Real: a 1-second-timestamp ext4 loop mount (root, mkfs.ext4) and derive under `faketime`
 /// 2 s ahead of the kernel that stamps the files; skipped where any of them is missing.
-@Suite(.enabled(if: ClockSkewRound23Tests.isPossible), .serialized) struct ClockSkewRound23Tests {
-    static let faketime = "/usr/bin/faketime"
-    static let isPossible: Bool = getuid() == 0 && FileManager.default.isExecutableFile(atPath: faketime)
-        && FileManager.default.isExecutableFile(atPath: "/usr/sbin/mkfs.ext4") && FileManager.default.isExecutableFile(atPath: "/usr/bin/mount")
+@Suite(.enabled(if: SkewedClockRun.isPossible), .serialized) struct ClockSkewRound23Tests {
+    static let faketime = SkewedClockRun.faketime
 
     static func sh(_ command: String) throws -> CLI.Result { try CLI.run(["-c", command], executable: "/bin/sh") }
 
