@@ -54,7 +54,10 @@ public final class BuildSession: @unchecked Sendable {
     }
 
     /// The disk before the state is read: confined to the buckets' folders.
-    private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), project: projectFolder) }
+    private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), project: projectFolder, clock: fileSystemClock) }
+
+    /// The racy-timestamp rule's clock: the state folder's file system's (attack 23's H1).
+    private var fileSystemClock: FileSystemClock { FileSystemClock.forStateFolder(manifest.stateFolder, create: !readOnly) }
 
     /// The manifest's folder: no folder is made while it is gone (a project moved during a build).
     var projectFolder: String { URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path }
@@ -181,7 +184,7 @@ public final class BuildSession: @unchecked Sendable {
         if let openedDisk { return openedDisk }
         // And the folders of the index files it recorded (an old index is removed there).
         let recorded = try store().recordedFolders() + store().controlFiles().keys.map { ($0 as NSString).deletingLastPathComponent }
-        let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), recorded: recorded, project: projectFolder)
+        let disk = givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), recorded: recorded, project: projectFolder, clock: fileSystemClock)
         openedDisk = disk
         return disk
     }

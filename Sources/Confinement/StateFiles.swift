@@ -10,6 +10,9 @@ public enum StateFiles {
     public static let witness = "noop-witness"
     /// The witness's record of each input file's stat and content digest (the touched-only path).
     public static let witnessInputs = "noop-witness.inputs"
+    /// An empty file whose times the kernel sets to "now": the file system's clock, which the
+    /// racy-timestamp rule reads (`FileSystemClock`).
+    public static let clockStamp = "clock-stamp"
     /// The folder a build keeps its finished `{hash}` renders in until they are written, so an
     /// interrupted build does not render them again (`BuildRenderCache`).
     public static let buildRenders = "build-renders"
@@ -29,7 +32,7 @@ public enum StateFiles {
     public static let movedAsidePrefixes = ["state.sqlite.corrupt-", "state.sqlite.foreign-"]
 
     /// The files `clean` removes by name.
-    public static var files: [String] { [database] + databaseJournals + [buildLock, witness, witnessInputs] }
+    public static var files: [String] { [database] + databaseJournals + [buildLock, witness, witnessInputs, clockStamp] }
 
     /// Whether a name directly in the state folder is reserved for Derive and SQLite: one of
     /// Derive's, or any name starting with the database's (journals of moved-aside databases too).

@@ -170,6 +170,8 @@ public struct RealDisk: Disk {
     /// The roots that are recorded folders, not buckets: opened without following any link.
     private let recordedRoots: PathSet
     private let folders: OpenFolders
+    /// The file system's clock (`FileSystemClock`); nil: Derive's own.
+    private let clock: FileSystemClock?
 
     /// `roots`: the buckets' folders, whose contents are reached only without following links
     /// (the folder itself as the manifest names it). `recorded`: real folders the state recorded
@@ -180,8 +182,9 @@ public struct RealDisk: Disk {
     /// `project`: the manifest's folder. Given, no folder is ever made while it is not there: a
     /// project moved or deleted during a build is not created again, empty, at its old path
     /// (attack 17's N5: the lock's write made `mm/` again).
-    public init(confiningTo roots: [String] = [], recorded: [String] = [], project: String? = nil) {
+    public init(confiningTo roots: [String] = [], recorded: [String] = [], project: String? = nil, clock: FileSystemClock? = nil) {
         folders = OpenFolders(project: project)
+        self.clock = clock
         let order = Self.rootOrder(roots.map { RealDisk.standard($0) }, recorded: recorded.map { RealDisk.standard($0) })
         self.roots = order.roots
         rootBytes = self.roots.map { Array($0.utf8) }
@@ -473,7 +476,9 @@ public struct RealDisk: Disk {
         }
     }
 
+    /// The racy-timestamp rule's clock: the file system's (`FileSystemClock`) when given.
     public func now() -> Int64 {
+        if let clock { return clock.now() }
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
