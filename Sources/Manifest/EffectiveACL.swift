@@ -14,14 +14,12 @@ import ProcessLanguage
 /// - any key a rule's output template can give (`to:` with its styles and matrix values and its
 ///   format's extension, `{hash}` any run of hex digits, so an output of an earlier recipe or
 ///   hash length counts, `{name}`, `{dir}` and `{key}` what `from:` can pick): also at most that
-///   rule's derivative ACL. For a rule
+///   rule's derivative ACL; a width the planner narrowed to a smaller source's own in place of
+///   a matrix value (`-600` for `w: [4000]`) is the template's too. For a rule
 ///   without `acl:` and a source not known (no record), that is the most private ACL its source
 ///   bucket gives a key `from:` can match;
 /// - a key the lock lists but no record holds and no rule's template gives (an output of a rule
-///   since renamed or removed): private, since nothing says whose it is. A width the planner
-///   narrowed to a smaller source's own in place of a matrix value (`-600` for `w: [4000]`) is
-///   its rule's here (`Writer.lockPatterns`): the lock lists such an output of a public rule
-///   while a build deletes it, after its record went (round 22's S3 row answered it 403);
+///   since renamed or removed): private, since nothing says whose it is;
 /// - else the bucket's `objects:` rules (first match), then the bucket's ACL;
 /// - and whatever the above: never more public than the ACL a build left a file at that key
 ///   under (the lock's `left` lines: an old output or old index a build left in place instead of
@@ -41,11 +39,6 @@ public struct EffectiveACL: Sendable {
     struct Writer: Sendable {
         var rule: Int
         var patterns: [LoosePattern]
-        /// `patterns` with each matrix value the planner may narrow to a source's width as any
-        /// width (`OutputPatterns.narrowedWidth`): the keys a lock line of this rule's may name.
-        /// Only a lock-listed key's owner is looked up with them, so they never make a key
-        /// more private than before, nor a `left` line unneeded (`derive clean`, the build).
-        var lockPatterns: [LoosePattern]
         /// What the rule gives a derivative whose source is not known.
         var acl: BucketACL
     }
@@ -77,22 +70,17 @@ public struct EffectiveACL: Sendable {
                 return (values, variant.pipeline)
             }
             if recipes.isEmpty || recipes.count > OutputPatterns.maxRecipes { recipes = [([:], nil)] }
-            var patterns: [LoosePattern] = [], lockPatterns: [LoosePattern] = []
+            var patterns: [LoosePattern] = []
             for (values, pipeline) in recipes {
                 var extensions = anyExtension
                 if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
-                for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: values, extensions: extensions, hash: .anyLength)
+                for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: values, extensions: extensions, hash: .anyLength,
+                                                 pipeline: pipeline)
                 where !patterns.contains(pattern) {
                     patterns.append(pattern)
                 }
-                for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: values, extensions: extensions, hash: .anyLength,
-                                                 pipeline: pipeline)
-                where !lockPatterns.contains(pattern) {
-                    lockPatterns.append(pattern)
-                }
             }
-            writers[rule.targetBucket, default: []].append(Writer(rule: index, patterns: patterns, lockPatterns: lockPatterns,
-                                                                  acl: Self.unknownSourceACL(rule, manifest)))
+            writers[rule.targetBucket, default: []].append(Writer(rule: index, patterns: patterns, acl: Self.unknownSourceACL(rule, manifest)))
         }
         self.writers = writers
         var rulesByName: [String: Int] = [:]
@@ -128,12 +116,11 @@ public struct EffectiveACL: Sendable {
 
     /// The writers of `bucket` that `include` keeps and whose templates give `key` (the key is
     /// made a pattern only when some writer is left to match).
-    /// `lockLine`: matched with the writers' `lockPatterns` (the owner of a key the lock lists).
-    func matchingWriters(bucket: String, key: String, lockLine: Bool = false, _ include: (Writer) -> Bool) -> [Writer] {
+    func matchingWriters(bucket: String, key: String, _ include: (Writer) -> Bool) -> [Writer] {
         let candidates = (writers[bucket] ?? []).filter(include)
         guard !candidates.isEmpty else { return [] }
         let literal = LoosePattern(LoosePattern.literal(key))
-        return candidates.filter { writer in (lockLine ? writer.lockPatterns : writer.patterns).contains { $0.intersects(literal) } }
+        return candidates.filter { writer in writer.patterns.contains { $0.intersects(literal) } }
     }
 
     /// The effective ACL of `key` of `bucket`: `built` is the build's record of it (nil when
@@ -160,7 +147,7 @@ public struct EffectiveACL: Sendable {
         }
         if built == nil, lockListed {
             // The lock's line is some rule's output: that rule's ACL; no rule's: private.
-            let matching = matchingWriters(bucket: bucket.name, key: key, lockLine: true) { _ in true }
+            let matching = matchingWriters(bucket: bucket.name, key: key) { _ in true }
             guard !matching.isEmpty else { return .private }
             return matching.reduce(acl) { .morePrivate($0, $1.acl) }
         }

@@ -19,7 +19,7 @@ enum OutputPatterns {
             // {ext}: the pipeline's format, except gif (kept only for gif sources), else any format.
             var extensions = Format.Kind.allCases.map(\.fileExtension)
             if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
-            for pattern in of(template, keyAlternatives: keys, values: values, extensions: extensions)
+            for pattern in of(template, keyAlternatives: keys, values: values, extensions: extensions, pipeline: pipeline)
             where seen.insert(pattern).inserted {
                 result.append(pattern)
             }
@@ -112,8 +112,8 @@ enum OutputPatterns {
     }
 
     /// `pipeline`: the recipe's, so a value the planner narrows to a source's width (`narrowedWidth`)
-    /// stands for any width too (`EffectiveACL.Writer.lockPatterns`; round 22's S3 row: such a
-    /// name was no rule's, and private when only the lock listed it).
+    /// stands for any width too (round 22's S3 row: such a name was no rule's, and private when
+    /// only the lock listed it).
     static func of(_ template: PathTemplate, keyAlternatives: [[LoosePattern.Item]], values: [String: String],
                    extensions: [String], hash: HashSlot = .template, anyValues: Bool = false, pipeline: Pipeline? = nil) -> [LoosePattern] {
         let narrowed = narrowedWidth(pipeline)

@@ -110,9 +110,9 @@ import Testing
 
     /// Round 22's S3 row: the planner draws a source at most N wide once, at its own width, for
     /// `resize,w_N` (lfit, width only), and names the file by that width (`-600`, not `-4000`).
-    /// When only the lock lists such a key, it is that rule's output, with that rule's ACL (a
-    /// public rule's was private: 403 while a build deleted it). Without a lock line nothing
-    /// changes: a `left` line still keeps such a file private (`derive clean`, the build).
+    /// Such a key is one the rule's template gives: at most that rule's ACL with no record (a
+    /// private rule's narrowed output was its public bucket's), and that rule's ACL when only
+    /// the lock lists it (a public rule's narrowed output was private: 403 while a build deleted it).
     @Test func aWidthNarrowedToTheSourcesIsStillTheRulesName() throws {
         let rules = """
               - name: gallery
@@ -128,11 +128,13 @@ import Testing
                 acl: private
             """
         let manifest = try Self.manifest(rules: rules)
+        #expect(try acl("internal/a-600.0123456789.webp", manifest) == .private)
         #expect(try acl("internal/a-4000.0123456789.webp", manifest) == .private)
         let listed = State(lock: ["g/a-600.0123456789.webp", "internal/a-600.0123456789.webp"])
         #expect(try acl("g/a-600.0123456789.webp", manifest, listed) == .publicRead)
         #expect(try acl("internal/a-600.0123456789.webp", manifest, listed) == .private)
         // Only a number stands for the width: other text there is no name the template gives.
+        #expect(try acl("internal/a-big.0123456789.webp", manifest) == .publicRead)
         #expect(try acl("g/a-big.0123456789.webp", manifest, State(lock: ["g/a-big.0123456789.webp"])) == .private)
     }
 
