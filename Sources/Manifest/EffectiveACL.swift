@@ -14,8 +14,7 @@ import ProcessLanguage
 /// - any key a rule's output template can give (`to:` with its styles and matrix values and its
 ///   format's extension, `{hash}` any run of hex digits, so an output of an earlier recipe or
 ///   hash length counts, `{name}`, `{dir}` and `{key}` what `from:` can pick): also at most that
-///   rule's derivative ACL; a width the planner narrowed to a smaller source's own in place of
-///   a matrix value (`-600` for `w: [4000]`) is the template's too. For a rule
+///   rule's derivative ACL. For a rule
 ///   without `acl:` and a source not known (no record), that is the most private ACL its source
 ///   bucket gives a key `from:` can match;
 /// - a key the lock lists but no record holds and no rule's template gives (an output of a rule
@@ -74,8 +73,7 @@ public struct EffectiveACL: Sendable {
             for (values, pipeline) in recipes {
                 var extensions = anyExtension
                 if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
-                for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: values, extensions: extensions, hash: .anyLength,
-                                                 pipeline: pipeline)
+                for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: values, extensions: extensions, hash: .anyLength)
                 where !patterns.contains(pattern) {
                     patterns.append(pattern)
                 }

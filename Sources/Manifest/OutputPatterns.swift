@@ -19,7 +19,7 @@ enum OutputPatterns {
             // {ext}: the pipeline's format, except gif (kept only for gif sources), else any format.
             var extensions = Format.Kind.allCases.map(\.fileExtension)
             if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
-            for pattern in of(template, keyAlternatives: keys, values: values, extensions: extensions, pipeline: pipeline)
+            for pattern in of(template, keyAlternatives: keys, values: values, extensions: extensions)
             where seen.insert(pattern).inserted {
                 result.append(pattern)
             }
@@ -100,23 +100,8 @@ enum OutputPatterns {
         return [.one(scalar), .run(scalar)]
     }
 
-    /// A width in a name: one decimal digit or more (`narrowedWidth`).
-    static let anyWidth: [LoosePattern.Item] = [.one(.bracket(["0", "-", "9"])), .run(.bracket(["0", "-", "9"]))]
-
-    /// The value the planner may put in a name in place of the matrix value that gave `pipeline`'s
-    /// leading `resize,w_N` (`Pipeline.sourceWidthResize`): a source at most N wide is drawn
-    /// once at its own width, and each value that named N names that width instead (`-600.webp`
-    /// for `w: [4000]`; `Expansion.narrowed`). Nil when the pipeline has no such resize.
-    static func narrowedWidth(_ pipeline: Pipeline?) -> String? {
-        pipeline?.sourceWidthResize.map(String.init)
-    }
-
-    /// `pipeline`: the recipe's, so a value the planner narrows to a source's width (`narrowedWidth`)
-    /// stands for any width too (round 22's S3 row: such a name was no rule's, and private when
-    /// only the lock listed it).
     static func of(_ template: PathTemplate, keyAlternatives: [[LoosePattern.Item]], values: [String: String],
-                   extensions: [String], hash: HashSlot = .template, anyValues: Bool = false, pipeline: Pipeline? = nil) -> [LoosePattern] {
-        let narrowed = narrowedWidth(pipeline)
+                   extensions: [String], hash: HashSlot = .template, anyValues: Bool = false) -> [LoosePattern] {
         // {dir} as sources the `from:` keys can give: a folder no `from:` reaches never is one.
         let anyFolders: [[LoosePattern.Item]] = [[], [.one(.listedStart), .run(.any)]]
         var dirs: [[LoosePattern.Item]] = []
@@ -141,11 +126,7 @@ enum OutputPatterns {
                 case .anyLength: choices = [Array(repeating: .one(.hexDigit), count: PathTemplate.hashLengths.lowerBound) + [.run(.hexDigit)]]
                 }
             case .variable(let name):
-                if let value = values[name] {
-                    choices = value == narrowed ? [LoosePattern.literal(value), anyWidth] : [LoosePattern.literal(value)]
-                } else {
-                    choices = [unknownValue(name, anyValues: anyValues)]
-                }
+                if let value = values[name] { choices = [LoosePattern.literal(value)] } else { choices = [unknownValue(name, anyValues: anyValues)] }
             }
             alternatives = alternatives.flatMap { head in choices.map { head + $0 } }
         }

@@ -108,36 +108,6 @@ import Testing
         #expect(try acl("internal/a.fb0a8f6cd2fb0a8f6cd2.webp", manifest) == .private)
     }
 
-    /// Round 22's S3 row: the planner draws a source at most N wide once, at its own width, for
-    /// `resize,w_N` (lfit, width only), and names the file by that width (`-600`, not `-4000`).
-    /// Such a key is one the rule's template gives: at most that rule's ACL with no record (a
-    /// private rule's narrowed output was its public bucket's), and that rule's ACL when only
-    /// the lock lists it (a public rule's narrowed output was private: 403 while a build deleted it).
-    @Test func aWidthNarrowedToTheSourcesIsStillTheRulesName() throws {
-        let rules = """
-              - name: gallery
-                from: pub/*.jpg
-                process: image/resize,w_{w}/format,webp
-                matrix: {w: [4000]}
-                to: site/g/{name}-{w}.{hash}.webp
-              - name: internal
-                from: priv/*.jpg
-                process: image/resize,w_{w}/format,webp
-                matrix: {w: [4000]}
-                to: site/internal/{name}-{w}.{hash}.webp
-                acl: private
-            """
-        let manifest = try Self.manifest(rules: rules)
-        #expect(try acl("internal/a-600.0123456789.webp", manifest) == .private)
-        #expect(try acl("internal/a-4000.0123456789.webp", manifest) == .private)
-        let listed = State(lock: ["g/a-600.0123456789.webp", "internal/a-600.0123456789.webp"])
-        #expect(try acl("g/a-600.0123456789.webp", manifest, listed) == .publicRead)
-        #expect(try acl("internal/a-600.0123456789.webp", manifest, listed) == .private)
-        // Only a number stands for the width: other text there is no name the template gives.
-        #expect(try acl("internal/a-big.0123456789.webp", manifest) == .publicRead)
-        #expect(try acl("g/a-big.0123456789.webp", manifest, State(lock: ["g/a-big.0123456789.webp"])) == .private)
-    }
-
     /// A rule without `acl:` gives its derivatives their source's ACL: for a key with no record
     /// (its source not known) that is the most private its source bucket gives a key `from:`
     /// may match. An `objects:` rule that `from:` cannot meet does not count.
