@@ -192,7 +192,10 @@ public struct LockFile: Sendable, Hashable {
             literal(",\"acl\":"); quoted(line.acl)
             literal(",\"why\":"); quoted(line.why)
             if let file = line.file, file != line.path { literal(",\"file\":"); quoted(file) }
-            if line.isGone { literal(",\"gone\":true") }
+            if line.isGone {
+                literal(",\"gone\":true")
+                if line.goneSince > 0 { literal(",\"goneSince\":"); number(line.goneSince) }
+            }
             literal("}")
         }
         out.append(0x0A)

@@ -295,7 +295,11 @@ struct BuiltOutputs: RecordedOutputs {
     /// The state as read whole from the store opened (its identity) at its `data_version` (another
     /// connection's commit changes it): every lookup answers from it, after one `data_version`
     /// read (round 23: a listing's keys read 3 to 6 SQL transactions each, a GET about 8).
-    private let stateViews = NIOLockedValueBox<(store: ObjectIdentifier, version: Int64, view: StateView, readAt: Double)?>(nil)
+    /// The store is held, not its `ObjectIdentifier`: a store opened again after the file was
+    /// moved aside may be allocated at the freed one's address, and a fresh connection's
+    /// `data_version` may equal the old one's, so an identifier would hand the old state's view
+    /// (its owner, its records) to the new file.
+    private let stateViews = NIOLockedValueBox<(store: StateStore, version: Int64, view: StateView, readAt: Double)?>(nil)
     /// Seconds a whole read of the state is the newest one after a commit (`stateView`).
     let viewInterval: Double
 
@@ -514,15 +518,14 @@ struct BuiltOutputs: RecordedOutputs {
     /// the state by path (`recordedOutputBySQL`, `stateLeftACLBySQL`, `placedRecords`). The
     /// version is read before the records: a commit between the two is read again, never missed.
     func stateView(_ store: StateStore) throws -> (view: StateView, current: Bool) {
-        let id = ObjectIdentifier(store)
         let version = try store.queue.inDatabase { db in try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0 }
         let now = ProcessInfo.processInfo.systemUptime
-        if let cached = stateViews.withLockedValue({ $0 }), cached.store == id {
+        if let cached = stateViews.withLockedValue({ $0 }), cached.store === store {
             if cached.version == version { return (cached.view, true) }
             if now - cached.readAt < viewInterval { return (cached.view, false) }
         }
         let view = try store.queue.read { db in try readView(db) }
-        stateViews.withLockedValue { $0 = (id, version, view, now) }
+        stateViews.withLockedValue { $0 = (store, version, view, now) }
         return (view, true)
     }
 

@@ -20,7 +20,8 @@ import Testing
             }
             let left = (0..<random.below(4)).map { index in
                 LockFile.Left(path: "out/left\(index)" + some(), acl: ["private", "public-read", "default"][random.below(3)], why: some(),
-                              file: random.below(2) == 0 ? nil : "site/" + some(), gone: random.below(2) == 0)
+                              file: random.below(2) == 0 ? nil : "site/" + some(), gone: random.below(2) == 0,
+                              goneSince: random.below(2) == 0 ? 0 : Int64(1_796_310_103 + random.below(1000)))
             }
             let manifest: String? = random.below(3) == 0 ? nil : "derive" + some() + ".yaml"
             let index: LockFile.Index? = random.below(2) == 0 ? nil : LockFile.Index(path: "site/index" + some() + ".json", digest: some())
