@@ -668,15 +668,12 @@ struct BuiltOutputs: RecordedOutputs {
         try recordedOutput(bucket: bucket, key: key)?.acl
     }
 
-    /// The record of the output with its rule and source, so serve applies the manifest in force
-    /// to its ACL (`Authorizer.effectiveACL`).
-    func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
-        // Asked only when the state cannot answer (it reads the lock).
-        func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
-        let opened = try openStore()
-        let store: StateStore
-        switch opened {
-        case .open(let open, _): store = open
+    /// The open state for a record lookup, or nil when there is none to ask: a missing or broken
+    /// state makes a key `guarded` names (its bucket is guarded, or a rule or the lock makes it a
+    /// derivative) unavailable, since serve cannot know its recorded ACL; any other key has no record.
+    private func storeForRecords(guarded: () -> Bool) throws -> StateStore? {
+        switch try openStore() {
+        case .open(let store, _): return store
         case .broken(let reason, _):
             if guarded() { throw Unavailable(description: reason) }
             return nil
@@ -684,6 +681,13 @@ struct BuiltOutputs: RecordedOutputs {
             if guarded() { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
             return nil
         }
+    }
+
+    /// The record of the output with its rule and source, so serve applies the manifest in force
+    /// to its ACL (`Authorizer.effectiveACL`).
+    func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
+        func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
+        guard let store = try storeForRecords(guarded: guarded) else { return nil }
         // The owner is read with the records, in one transaction: a build of another manifest may
         // take the state over while serve runs.
         let (view, current) = try stateView(store)
@@ -702,17 +706,7 @@ struct BuiltOutputs: RecordedOutputs {
     /// reference the `StateView` answers are compared with (`ServeStateViewRound23Tests`).
     func recordedOutputBySQL(bucket: String, key: String) throws -> RecordedOutput? {
         func guarded() -> Bool { guardedBuckets.contains(bucket) || isDerivative(bucket: bucket, key: key) }
-        let opened = try openStore()
-        let store: StateStore
-        switch opened {
-        case .open(let open, _): store = open
-        case .broken(let reason, _):
-            if guarded() { throw Unavailable(description: reason) }
-            return nil
-        case .notYet:
-            if guarded() { throw Unavailable(description: "no build state in \(stateFolder) yet; run derive build") }
-            return nil
-        }
+        guard let store = try storeForRecords(guarded: guarded) else { return nil }
         let (recordedOwner, record) = try store.queue.read { db -> (String?, [String?]?) in
             let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner")
             let row = try Row.fetchOne(db, sql: "SELECT acl, rule, source FROM outputs WHERE path = ?", arguments: [bucket + "/" + key])
