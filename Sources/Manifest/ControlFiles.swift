@@ -149,6 +149,26 @@ struct ControlFiles {
             }
         }
 
+        // No bucket inside a folder Derive owns (attack round 23's H3): builds, serve and clean
+        // sweep the caches there by name, and would take a bucket's files for Derive's. A state
+        // folder that holds the manifest (`state: .`) is the user's: only the cache folders are taken.
+        if let manifestPath = controlPaths.first {
+            let state = FileSystemPath(manifest: manifest.stateFolder)
+            let cacheNames = [StateFiles.buildRenders, StateFiles.serveCache, StateFiles.serveUploads]
+            for (bucket, folder) in buckets {
+                if !state.contains(manifestPath) {
+                    guard state.contains(folder) else { continue }
+                    diagnostics.error(bucket.pathLocation,
+                                      "bucket '\(bucket.name)' (\(bucket.declaredPath)) is inside the state folder \(display(manifest.stateFolder)), which Derive owns: a build or clean would take the bucket's files for its own and delete them",
+                                      hint: "give the bucket a folder outside the state folder, or set 'state:' to another folder")
+                } else if cacheNames.contains(where: { FileSystemPath(manifest: manifest.stateFolder + "/" + $0).contains(folder) }) {
+                    diagnostics.error(bucket.pathLocation,
+                                      "bucket '\(bucket.name)' (\(bucket.declaredPath)) is at or inside \(StateFiles.buildRenders), \(StateFiles.serveCache) or \(StateFiles.serveUploads), the folders Derive keeps its caches in within the state folder \(display(manifest.stateFolder)): a build, serve or clean would delete its files",
+                                      hint: "give the bucket another folder, or set 'state:' to a folder of its own (the default is .derive/<manifest name>)")
+                }
+            }
+        }
+
         // Bucket folders never overlap: a file reachable through two buckets would have two ACLs
         // (a private bucket inside a public-read-write one could be read and written through it).
         for (position, (first, firstFolder)) in buckets.enumerated() {
