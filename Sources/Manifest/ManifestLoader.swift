@@ -719,8 +719,20 @@ struct LoadState {
                     guard let value = string(item, "a matrix value") else { ok = false; continue }
                     // On bytes: as Characters, "../" followed by a combining mark has no "/".
                     let bytes = Array(value.utf8)
-                    if bytes.isEmpty || bytes.contains(UInt8(ascii: "/")) || bytes.contains(UInt8(ascii: ",")) || bytes == [0x2E, 0x2E] {
+                    if bytes.isEmpty || bytes.contains(UInt8(ascii: "/")) || bytes.contains(UInt8(ascii: ",")) {
                         diagnostics.error(item.location, "matrix value '\(value)' cannot be empty or contain '/' or ','")
+                        ok = false; continue
+                    }
+                    if bytes == [0x2E] || bytes == [0x2E, 0x2E] {
+                        diagnostics.error(item.location, "matrix value '\(value)' would name a '.' or '..' folder where a template puts it between slashes",
+                                          hint: "use another value, e.g. 'up'")
+                        ok = false; continue
+                    }
+                    // No object key holds a control character (serve refuses them), and they hide in terminals and logs.
+                    if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+                        let shown = value.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String(format: "%02X", $0.value))}" : String($0) }.joined()
+                        diagnostics.error(item.location, "matrix value '\(shown)' contains a control character; outputs named with it could not be served",
+                                          hint: "remove the control character from the value")
                         ok = false; continue
                     }
                     // `0800` beside `800` named two files of the same bytes, and was never taken as a

@@ -68,7 +68,9 @@ struct SignCommand: ParsableCommand {
 
     func validate() throws {
         if process != nil, style != nil { throw ValidationError("give --process or --style, not both") }
-        if v4, !(1...604_800).contains(expires) { throw ValidationError("V4 URLs live 1 to 604800 seconds") }
+        // A URL that expires now or earlier is refused by every server: no point printing it.
+        if expires < 1 { throw ValidationError("--expires must be at least 1 second; \(expires) makes a URL that is already expired") }
+        if v4, expires > 604_800 { throw ValidationError("--expires for V4 URLs is 1 to 604800 seconds (7 days)") }
     }
 
     func run() throws {
@@ -80,6 +82,13 @@ struct SignCommand: ParsableCommand {
         }
         guard let (bucket, key) = PathKey.split(object), loaded.bucket(named: bucket) != nil else {
             Output.printError("'\(object)' must be bucket/key with a bucket of \(manifest)")
+            throw ExitCode.failure
+        }
+        // Only keys serve (and OSS) can answer: `..`, `.`, empty segments and control characters never name an object.
+        do throws(ObjectKey.Problem) {
+            _ = try ObjectKey(key)
+        } catch {
+            Output.printError("cannot sign '\(object)': \(error.description); no object has such a key")
             throw ExitCode.failure
         }
         if let style, loaded.catalogue[style] == nil {

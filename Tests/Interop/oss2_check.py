@@ -4,7 +4,10 @@ Usage: oss2_check.py ENDPOINT   (the server must serve Tests/Interop/fixture.yam
 with DERIVE_SECRET=secret). Prints 'N passed, M failed' and exits 1 on any failure.
 """
 import io
+import os
+import re
 import struct
+import subprocess
 import sys
 import time
 import zlib
@@ -398,6 +401,28 @@ check('#12 Host: PHOTOS.localhost is bucket photos', r.status_code == 200 and r.
 r = requests.get(ENDPOINT + '/pubr/' + 'k' * 100000)
 check('#12 a ~100 KB URL -> OSS XML', r.status_code == 400 and '<Code>InvalidObjectName</Code>' in r.text
       and len(r.headers.get('x-oss-request-id', '')) == 24, (r.status_code, r.text[:200]))
+
+# `derive sign` makes what oss2's sign_url(..., slash_safe=True) makes, byte for byte (oss2's
+# default writes '/' in the key as %2F: another spelling of the same URL, with the same signature).
+DERIVE = os.environ.get('DERIVE_BIN')
+if DERIVE and WORK:
+    for _ in range(3):
+        made = subprocess.run([DERIVE, 'sign', 'photos/cats/kitten.jpg', '--process', 'resize,w_100', '--expires', '60',
+                               '--endpoint', ENDPOINT, '--manifest', WORK + '/derive.yaml'],
+                              env=dict(os.environ, DERIVE_SECRET=SK), capture_output=True, text=True)
+        ours = made.stdout.strip()
+        expires = int(re.search(r'Expires=(\d+)', ours).group(1)) if 'Expires=' in ours else 0
+        with mock.patch('time.time', return_value=float(expires - 60)):
+            theirs = v1.sign_url('GET', 'cats/kitten.jpg', 60, params={'x-oss-process': 'image/resize,w_100'}, slash_safe=True)
+            default = v1.sign_url('GET', 'cats/kitten.jpg', 60, params={'x-oss-process': 'image/resize,w_100'})
+        if ours == theirs:
+            break
+    check('derive sign == oss2 sign_url(slash_safe=True), byte for byte', ours == theirs, (ours, theirs, made.stderr))
+    check("oss2's default differs only in '/' -> %2F", default == theirs.replace('/photos/cats/', '/photos/cats%2F'), (default, theirs))
+    r = requests.get(ours)
+    check('derive sign URL -> 200, 100 px wide', r.status_code == 200 and size(r.content)[0] == 100, (r.status_code, r.text[:200]))
+else:
+    check('DERIVE_BIN and the work folder given (derive sign vs oss2)', False, (DERIVE, WORK))
 
 passed, failed = results.count(True), results.count(False)
 print('%d passed, %d failed' % (passed, failed))
