@@ -217,6 +217,8 @@ struct DiffAttack13Tests {
 /// N5: `derive catalog` printed matrix values raw (terminal escapes, bidi overrides) and said a
 /// catalogue of rule recipes only was empty.
 @Suite(.serialized) struct CatalogAttack13Tests {
+    /// Terminal escapes (control characters) in matrix values are refused by validation since
+    /// round 24 (MatrixValueTests); a bidi override is no control character and must be escaped.
     @Test func rowLabelsAreEscaped() throws {
         let project = try CatalogProject("""
         version: 1
@@ -226,7 +228,7 @@ struct DiffAttack13Tests {
         derivatives:
           - name: tagged
             from: photos/*.png
-            matrix: {tag: ["a\\e]0;PWNED\\a\\e[31m", "b\\u202Ec"]}
+            matrix: {tag: ["plain", "b\\u202Ec"]}
             process: image/resize,w_{w}
             to: site/{tag}/{name}.png
 
@@ -237,7 +239,6 @@ struct DiffAttack13Tests {
         #expect(result.status == 0, "\(result.stderr) \(text)")
         #expect(!result.stdout.contains(0x1B) && !result.stdout.contains(0x07), "\(text)")
         #expect(!text.unicodeScalars.contains { $0.value == 0x202E }, "\(text)")
-        #expect(text.contains("\\u{1B}]0;PWNED\\u{7}\\u{1B}[31m"), "\(text)")
         #expect(text.contains("b\\u{202E}c"), "\(text)")
         // Two rule recipes and no `styles:`: not an empty catalogue.
         #expect(!result.stderr.contains("the catalogue is empty"), "\(result.stderr)")
