@@ -106,7 +106,42 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     /// `/`, `*`, `?` and classes do not; `**/` also matches no folder. `end` says what the text
     /// is: a whole key (the pattern must end with it), or the beginning of keys (a folder and its
     /// `/`), where the pattern may go on past the text's end and `end` decides on what is left.
-    static func match<End: TextEnd>(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int, _ end: End) -> Bool {
+    /// `untracked`: how many failed tries are not remembered (tests remember them all).
+    static func match<End: TextEnd>(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int, _ end: End,
+                                    untracked: Int = Failed.untracked) -> Bool {
+        var failed = Failed(width: s.count + 1, untracked: untracked)
+        return match(p, i, s, j, end, failed: &failed)
+    }
+
+    /// The (pattern, text) positions from which a match was tried and failed. The answer from a
+    /// pair depends on nothing else, so once remembered each pair is tried once: a match costs at
+    /// most (pattern + 1) × (text + 1) tries, each a loop over the text. Without it a pattern of
+    /// many `*` tried every way of sharing a long name among them (attack round 24's M2: hours
+    /// for one 245-byte name). The first tries are not remembered: the usual match, which
+    /// backtracks little, allocates nothing for it.
+    struct Failed {
+        static let untracked = 64
+        let width: Int
+        var untracked: Int
+        var pairs: Set<Int> = []
+
+        func contains(_ i: Int, _ j: Int) -> Bool { untracked == 0 && pairs.contains(i * width + j) }
+
+        mutating func insert(_ i: Int, _ j: Int) {
+            if untracked > 0 { untracked -= 1 } else { pairs.insert(i * width + j) }
+        }
+    }
+
+    private static func match<End: TextEnd>(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int, _ end: End,
+                                           failed: inout Failed) -> Bool {
+        if failed.contains(i, j) { return false }
+        if tryMatch(p, i, s, j, end, failed: &failed) { return true }
+        failed.insert(i, j)
+        return false
+    }
+
+    private static func tryMatch<End: TextEnd>(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int, _ end: End,
+                                              failed: inout Failed) -> Bool {
         var i = i, j = j
         while i < p.count {
             if End.isBeginning, j == s.count { return end.accepts(i) }
@@ -117,24 +152,24 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
                     if next < p.count, p[next] == "/" {
                         // "**/": zero folders, or any prefix ending in "/".
                         next += 1
-                        if match(p, next, s, j, end) { return true }
+                        if match(p, next, s, j, end, failed: &failed) { return true }
                         var k = j
                         while k < s.count {
-                            if s[k] == "/", match(p, next, s, k + 1, end) { return true }
+                            if s[k] == "/", match(p, next, s, k + 1, end, failed: &failed) { return true }
                             k += 1
                         }
                         return End.isBeginning && end.accepts(i)   // or goes on past the text
                     }
                     var k = j
                     while k <= s.count {
-                        if match(p, next, s, k, end) { return true }
+                        if match(p, next, s, k, end, failed: &failed) { return true }
                         k += 1
                     }
                     return End.isBeginning && end.accepts(i)
                 }
                 var k = j
                 while k <= s.count {
-                    if match(p, i + 1, s, k, end) { return true }
+                    if match(p, i + 1, s, k, end, failed: &failed) { return true }
                     if k < s.count, s[k] == "/" { return false }
                     k += 1
                 }

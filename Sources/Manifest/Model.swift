@@ -233,6 +233,15 @@ public struct Rule: Sendable, Hashable {
         acl ?? sourceBucket.effectiveACL(of: sourceKey)
     }
 
+    /// Whether the rule takes the listed entry `key`, one that is not a regular file, as a source
+    /// (which then fails: it cannot be read). A folder `from` walks into never is: its files are
+    /// the sources (`photos/**` matches the folder `photos/sub` too, whose render failed on every
+    /// build: attack round 24's M3); a folder it names but cannot walk into (`photos/*.jpg` and a
+    /// folder `album.jpg`) still is, so it is not passed over in silence.
+    public func takes(_ key: String, kind: String) -> Bool {
+        includes(key) && !(kind == DiskObjectLister.folder && from.mayMatchBelow(key))
+    }
+
     /// Whether the rule's pattern would take files below the folder `folder` (a key of the
     /// source bucket) as sources, unless an `exclude:` takes the whole folder away.
     public func descends(into folder: String) -> Bool {

@@ -134,7 +134,7 @@ public struct DiskObjectLister: ObjectLister {
                     if !skipped.contains(where: { PathKey.same($0, child) }) {
                         pending.append((open.count < openFolders ? folder : nil, name, child, prefix + name + "/"))
                     }
-                    others.append((prefix + name, "a folder"))
+                    others.append((prefix + name, Self.folder))
                 } else if type == UInt8(DT_REG) {
                     keys.append(prefix + name)
                 } else {
@@ -181,6 +181,8 @@ public struct DiskObjectLister: ObjectLister {
         deinit { closedir(directory); counter.count -= 1 }
     }
 
+    /// What a folder is, in `others` (its files are listed too).
+    public static let folder = "a folder"
     /// What a symbolic link to a folder is, in `others` (never followed).
     public static let linkToFolder = "a symbolic link to a folder"
     /// What a symbolic link to nothing (or a loop of links) is, in `others`.

@@ -406,7 +406,7 @@ struct Expansion {
             for other in listing.others {
                 // The key "" is the bucket's own folder: every rule reading the bucket descends into it.
                 let subject = other.key.isEmpty ? sourceBucket.name : "\(sourceBucket.name)/\(other.key)"
-                let named = !other.key.isEmpty && rule.includes(other.key)
+                let named = !other.key.isEmpty && rule.takes(other.key, kind: other.kind)
                 let hiding = DiskObjectLister.hidesFiles(other.kind) && (other.key.isEmpty || rule.descends(into: other.key))
                 guard named || hiding else { continue }
                 if hiding, !failedFolders.contains(subject) { failedFolders.append(subject) }
