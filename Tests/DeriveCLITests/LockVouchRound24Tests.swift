@@ -87,6 +87,9 @@ import Testing
         try addToLock(site, cLine)
         let build = try site.run(["build"])
         #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
+        // Proven by a render, not taken on the line's word.
+        #expect(text(build.stdout).contains("verified 1"), "\(text(build.stdout))")
+        #expect(!text(build.stdout).contains("adopted from derive.lock unverified"), "\(text(build.stdout))")
         #expect(try Data(contentsOf: site.url("_site/c.webp")) == rendered)
         // Recorded now: nothing left to do, and the lock lists it.
         let plan = try site.run(["plan", "--detailed-exitcode"])
