@@ -300,8 +300,10 @@ public struct Planner: Sendable {
     public var lock: LockFile? { lockText.file }
 
     /// Whether a lock line may vouch for a file's bytes: only while no build state of this
-    /// manifest exists (a fresh clone; a state deleted, corrupt or another manifest's). While one
-    /// does, only its records say what Derive wrote (round 24's H2).
+    /// manifest exists (a fresh clone; a state deleted, corrupt or another manifest's), or one
+    /// that records no output (`item(for:)`'s `stateRecordsOutputs`: a fresh clone whose first
+    /// build was refused). While one records outputs, only its records say what Derive wrote
+    /// (round 24's H2).
     public var lockIsTheOnlyRecord: Bool { !store.existed }
 
     /// Whether `derivative`'s file is one only the lock lists while a build state exists: the
@@ -343,7 +345,8 @@ public struct Planner: Sendable {
         let planned = try parallelMap(Array(derivatives.indices)) { index in
             let derivative = derivatives[index]
             return try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },
-                                 pending: pending[derivative.outputPath], protected: protectedIdentities, stat: stats.map { $0[index] })
+                                 pending: pending[derivative.outputPath], protected: protectedIdentities, stat: stats.map { $0[index] },
+                                 stateRecordsOutputs: !recorded.isEmpty)
         }
         var items: [PlanItem] = []
         var errors = expansion.errors
@@ -580,7 +583,8 @@ public struct Planner: Sendable {
     /// is Derive's only if it hashes to it.
     /// `stat`: the output's stat when it was taken ahead (`ContentDigests.stats`).
     func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: String?,
-              protected: WantedIdentities = WantedIdentities([]), stat: FileStat?? = nil) throws -> Result<PlanItem, PlanError> {
+              protected: WantedIdentities = WantedIdentities([]), stat: FileStat?? = nil,
+              stateRecordsOutputs: Bool = true) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
         // A source or a control file of this manifest is never written over, whatever vouches for its bytes.
         if protected.contains(path) {
@@ -605,7 +609,7 @@ public struct Planner: Sendable {
         // stating a user's file's digest made the build take the file as Derive's and overwrite
         // it); a file only the lock lists is the user's unless it holds exactly what the rule
         // renders (`lockListedUnrecorded`: a build renders it and compares).
-        let lockCounts = lockIsTheOnlyRecord
+        let lockCounts = lockIsTheOnlyRecord || !stateRecordsOutputs
         // A lock line (a fresh clone's only record) vouches for the file at its path only when it is
         // what the line says: its digest, and (for a line of another action key, which is not
         // adopted but written over) its header's format, width and height (attack 17's N1 B).
@@ -652,8 +656,10 @@ public struct Planner: Sendable {
             // Not in the state: a fresh clone whose lock vouches for the file (its digest) is up to
             // date. The line's other numbers come from the clone too (a hand-resolved merge, a pull
             // request): what is adopted is what the file itself says (verify 16's M6).
-            if exists, lockCounts, distrust == nil, let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey,
-               let onDisk, onDisk.digest == entry.digest {
+            // With a state, the line counts only for a file rendered again and found holding
+            // exactly the rendered bytes (`proven`): adopted, not written again.
+            if exists, distrust == nil, let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey,
+               let onDisk, onDisk.digest == entry.digest, lockCounts || proven[derivative.output] == onDisk.digest {
                 if let measured = Self.measured(entry, content: onDisk, size: digests.record(for: path)?.size ?? disk.stat(path)?.size,
                                                 imagesOnly: identity.refusesNonImages) {
                     return .success(PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative,
