@@ -408,6 +408,17 @@ public final class BuildSession: @unchecked Sendable {
             proof = found
             if !found.verified.isEmpty { plan = try self.plan() }
         }
+        if verifyAll == nil, plan.refusesBuild, let found = try proveUnvouchedFiles(plan, options: options, renderer: engine, lockListedOnly: true),
+           !found.verified.isEmpty {
+            // A plain build while a state exists: files only the lock lists (a pull brought them
+            // with their lines) are rendered again, and one holding exactly the rendered bytes is
+            // taken; the others stay refused, said as the plan says them (no `--verify` ran).
+            var taken = Verification()
+            taken.verified = found.verified
+            taken.seconds = found.seconds
+            proof = taken
+            plan = try self.plan()
+        }
         verification = proof
         if let verifyAll, !plan.refusesBuild {
             // Rendered again before anything is written: a file whose bytes differ was not written
@@ -455,10 +466,15 @@ public final class BuildSession: @unchecked Sendable {
     /// attack 18's N5b and S11). Outputs are deterministic: a file holding exactly what its rule
     /// renders is what Derive writes there, so it is noted as proven (`Planner.proven`) and
     /// replaced; any other stays refused. Nil when no such file was refused.
-    func proveUnvouchedFiles(_ plan: Plan, options: BuildOptions, renderer: any DerivativeRenderer) throws -> Verification? {
+    /// `lockListedOnly` (a plain build): only files the state does not record that a lock line
+    /// states the digest of (`Planner.lockListedUnrecorded`), which a lock line proves nothing of
+    /// while a state exists (round 24's H2).
+    func proveUnvouchedFiles(_ plan: Plan, options: BuildOptions, renderer: any DerivativeRenderer,
+                             lockListedOnly: Bool = false) throws -> Verification? {
         let planner = try self.planner()
         let candidates = plan.errored.filter { entry in
             entry.derivative.hashed == nil && planner.distrusted[entry.derivative.output] == nil
+                && (!lockListedOnly || planner.lockListedUnrecorded(entry.derivative))
                 && FileKind.isRegularFile(entry.derivative.outputPath)
                 && (entry.error.message.contains("was not written by Derive") || entry.error.message.contains("was changed since Derive wrote it"))
         }

@@ -37,7 +37,7 @@ extension Planner {
         items.reserveCapacity(recorded.count)
         for derivative in found.again {
             switch try item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },
-                            pending: nil, protected: protectedIdentities) {
+                            pending: nil, protected: protectedIdentities, stateRecordsOutputs: !recorded.isEmpty) {
             case .success(let item): items.append(item)
             case .failure: return nil   // an error: the full plan says it, with all the others
             }

@@ -299,6 +299,22 @@ public struct Planner: Sendable {
     /// missing or not valid.
     public var lock: LockFile? { lockText.file }
 
+    /// Whether a lock line may vouch for a file's bytes: only while no build state of this
+    /// manifest exists (a fresh clone; a state deleted, corrupt or another manifest's), or one
+    /// that records no output (`item(for:)`'s `stateRecordsOutputs`: a fresh clone whose first
+    /// build was refused). While one records outputs, only its records say what Derive wrote
+    /// (round 24's H2).
+    public var lockIsTheOnlyRecord: Bool { !store.existed }
+
+    /// Whether `derivative`'s file is one only the lock lists while a build state exists: the
+    /// state does not record it as Derive's, and a lock line states the digest it holds. A plain
+    /// build renders such an output again and takes the file only if it holds exactly those bytes
+    /// (a `git pull` that brings committed outputs with their lines); any other stays refused.
+    public func lockListedUnrecorded(_ derivative: Derivative) -> Bool {
+        guard !lockIsTheOnlyRecord, let entry = lock?.entries[derivative.output] else { return false }
+        return (try? digests.content(of: derivative.outputPath))?.digest == entry.digest
+    }
+
     /// Whether this planner read the lock (an edited source's plan, whose records vouch for every
     /// output, never does: `EditedSourceReadsTests`).
     public var hasReadTheLock: Bool { lockText.wasRead }
@@ -329,7 +345,8 @@ public struct Planner: Sendable {
         let planned = try parallelMap(Array(derivatives.indices)) { index in
             let derivative = derivatives[index]
             return try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },
-                                 pending: pending[derivative.outputPath], protected: protectedIdentities, stat: stats.map { $0[index] })
+                                 pending: pending[derivative.outputPath], protected: protectedIdentities, stat: stats.map { $0[index] },
+                                 stateRecordsOutputs: !recorded.isEmpty)
         }
         var items: [PlanItem] = []
         var errors = expansion.errors
@@ -566,7 +583,8 @@ public struct Planner: Sendable {
     /// is Derive's only if it hashes to it.
     /// `stat`: the output's stat when it was taken ahead (`ContentDigests.stats`).
     func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: String?,
-              protected: WantedIdentities = WantedIdentities([]), stat: FileStat?? = nil) throws -> Result<PlanItem, PlanError> {
+              protected: WantedIdentities = WantedIdentities([]), stat: FileStat?? = nil,
+              stateRecordsOutputs: Bool = true) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
         // A source or a control file of this manifest is never written over, whatever vouches for its bytes.
         if protected.contains(path) {
@@ -586,6 +604,12 @@ public struct Planner: Sendable {
         // Ownership: a file may be replaced only if it holds bytes Derive recorded for this path
         // (in the state, or in the lock of a fresh clone).
         var replaces: String?
+        // The lock is committed: a user edits it, a merge or a pull request brings lines. While a
+        // build state exists only its records say what Derive wrote here (round 24's H2: a line
+        // stating a user's file's digest made the build take the file as Derive's and overwrite
+        // it); a file only the lock lists is the user's unless it holds exactly what the rule
+        // renders (`lockListedUnrecorded`: a build renders it and compares).
+        let lockCounts = lockIsTheOnlyRecord || !stateRecordsOutputs
         // A lock line (a fresh clone's only record) vouches for the file at its path only when it is
         // what the line says: its digest, and (for a line of another action key, which is not
         // adopted but written over) its header's format, width and height (attack 17's N1 B).
@@ -594,7 +618,7 @@ public struct Planner: Sendable {
         // Asked only when the record does not vouch (issue 15): the lock is parsed on first use,
         // and a 40 000-line lock was a tenth of an edited source's plan, for records that vouched.
         func lockVouches() -> Bool {
-            distrust == nil && onDisk.flatMap { content in
+            lockCounts && distrust == nil && onDisk.flatMap { content in
                 lock?.entries[derivative.output].map { entry in
                     entry.digest == content.digest
                         && (entry.actionKey == derivative.actionKey || Self.headerAgrees(entry, content: content, imagesOnly: identity.refusesNonImages))
@@ -622,6 +646,8 @@ public struct Planner: Sendable {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
+            } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, but while a build state exists a lock line proves nothing: the build takes the file only if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source)); move it or pass --overwrite"))
             } else {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive; move it or pass --overwrite"))
             }
@@ -630,8 +656,10 @@ public struct Planner: Sendable {
             // Not in the state: a fresh clone whose lock vouches for the file (its digest) is up to
             // date. The line's other numbers come from the clone too (a hand-resolved merge, a pull
             // request): what is adopted is what the file itself says (verify 16's M6).
+            // With a state, the line counts only for a file rendered again and found holding
+            // exactly the rendered bytes (`proven`): adopted, not written again.
             if exists, distrust == nil, let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey,
-               let onDisk, onDisk.digest == entry.digest {
+               let onDisk, onDisk.digest == entry.digest, lockCounts || proven[derivative.output] == onDisk.digest {
                 if let measured = Self.measured(entry, content: onDisk, size: digests.record(for: path)?.size ?? disk.stat(path)?.size,
                                                 imagesOnly: identity.refusesNonImages) {
                     return .success(PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative,
@@ -647,7 +675,7 @@ public struct Planner: Sendable {
             } else if let other = anotherOutputs {
                 why = "; the file there is Derive's \(other.path) (the folders of its buckets moved)"
             } else if let proof = proven[derivative.output], proof == replaces, !overwrite {
-                why = "; derive build --verify rendered it again: it holds exactly what the rule renders"
+                why = "; rendered again before the build: it holds exactly what the rule renders"
             }
             return .success(PlanItem(kind: .create, output: derivative.output,
                                      reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "") + why] : [],
