@@ -61,6 +61,9 @@ public final class BuildLock {
             let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
             guard fd >= 0 else {
                 if errno == ENOENT, attempts < 5 { continue }   // removed by `clean` since it was made
+                // Still not there after being made again: the folder itself went (the state folder
+                // lock holds the old one), which the build reports in the same words as later on.
+                if errno == ENOENT { throw PlanError(message: "the state folder \(folder) was deleted or replaced during the build; run derive build again") }
                 throw StateFolderTrust.unopenable(path, errno: errno)
             }
             guard lockExclusively(fd) else {
