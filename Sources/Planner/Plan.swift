@@ -299,11 +299,11 @@ public struct Planner: Sendable {
     /// missing or not valid.
     public var lock: LockFile? { lockText.file }
 
-    /// Whether a lock line may vouch for a file's bytes: only while no build state of this
-    /// manifest exists (a fresh clone; a state deleted, corrupt or another manifest's), or one
-    /// that records no output (`item(for:)`'s `stateRecordsOutputs`: a fresh clone whose first
-    /// build was refused). While one records outputs, only its records say what Derive wrote
-    /// (round 24's H2).
+    /// Whether no build state of this manifest exists (a fresh clone; a state deleted, corrupt or
+    /// another manifest's): a lock line may then vouch for a file's bytes. It may also while the
+    /// state records no output (a fresh clone whose first build was refused): `item(for:)` is told
+    /// that as `stateRecordsOutputs`. While one records outputs, only its records say what Derive
+    /// wrote (round 24's H2).
     public var lockIsTheOnlyRecord: Bool { !store.existed }
 
     /// Whether `derivative`'s file is one only the lock lists while a build state exists: the
