@@ -116,19 +116,22 @@ let package = Package(
             swiftSettings: staticSwiftRuntimeImports,
             linkerSettings: deriveLinkerSettings
         ),
-        .testTarget(name: "ProcessLanguageTests", dependencies: ["ProcessLanguage"]),
-        .testTarget(name: "ConfinementTests", dependencies: ["Confinement"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ProcessLanguage", "ImageSimilarity"]),
-        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "ProcessLanguage"]),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage",
+        // Every test suite's `.ownThreads` trait: tests run on threads of their own, not the 2-core
+        // cooperative pool (Tests/TestSupport/OwnThreads.swift).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ProcessLanguageTests", dependencies: ["TestSupport", "ProcessLanguage"]),
+        .testTarget(name: "ConfinementTests", dependencies: ["TestSupport", "Confinement"]),
+        .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging", "ProcessLanguage", "ImageSimilarity"]),
+        .testTarget(name: "ManifestTests", dependencies: ["TestSupport", "Manifest", "ProcessLanguage"]),
+        .testTarget(name: "PlannerTests", dependencies: ["TestSupport", "Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         // Depends on the worker executable so that `swift test` builds it before the tests run.
-        .testTarget(name: "RenderWorkersTests", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage", "derive-render-worker"]),
-        .testTarget(name: "ReviewTests", dependencies: ["ImageSimilarity", "Review", "Planner", "Manifest", "ProcessLanguage"]),
-        .testTarget(name: "AccessTests", dependencies: ["Access"]),
-        .testTarget(name: "DeriveServerTests", dependencies: ["DeriveServer", "RenderWorkers", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement",
+        .testTarget(name: "RenderWorkersTests", dependencies: ["TestSupport", "RenderWorkers", "Imaging", "ProcessLanguage", "derive-render-worker"]),
+        .testTarget(name: "ReviewTests", dependencies: ["TestSupport", "ImageSimilarity", "Review", "Planner", "Manifest", "ProcessLanguage"]),
+        .testTarget(name: "AccessTests", dependencies: ["TestSupport", "Access"]),
+        .testTarget(name: "DeriveServerTests", dependencies: ["TestSupport", "DeriveServer", "RenderWorkers", "Access", "Manifest", "Imaging", "ProcessLanguage", "Confinement",
                                                              .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "DeriveCLITests", dependencies: ["derive", "Imaging", "Builder", "ProcessLanguage", "Access",
+        .testTarget(name: "DeriveCLITests", dependencies: ["TestSupport", "derive", "Imaging", "Builder", "ProcessLanguage", "Access",
                                                              .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Access
 
 /// The signing vectors of spec §5.7 (made with oss2 2.19.1), byte for byte.
-@Suite struct SignatureVectorTests {
+@Suite(.ownThreads) struct SignatureVectorTests {
     let credentials = Credentials(id: "AKIDEXAMPLE", secret: "secret")
     let endpoint = "http://127.0.0.1:9000"
     let now = 1_700_000_000

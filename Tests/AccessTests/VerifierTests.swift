@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Access
 
-@Suite struct VerifierTests {
+@Suite(.ownThreads) struct VerifierTests {
     let credentials = Credentials(id: "AKIDEXAMPLE", secret: "secret")
     let verifier = Verifier(keys: ["AKIDEXAMPLE": "secret"], region: "cn-hangzhou")
     let now = 1_700_000_000

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Confinement
 
 /// A fresh folder with a bucket inside it and a secret beside the bucket.
@@ -20,7 +21,7 @@ struct Sandbox {
     }
 }
 
-@Suite struct ConfinedFolderTests {
+@Suite(.ownThreads) struct ConfinedFolderTests {
     @Test func readsFilesInside() throws {
         let box = try Sandbox()
         let folder = try ConfinedFolder(path: box.bucket)
@@ -182,7 +183,7 @@ struct Sandbox {
 }
 
 /// Serve's writes keep links: a link at the key is refused when the file is created and at commit.
-@Suite struct KeepingLinksTests {
+@Suite(.ownThreads) struct KeepingLinksTests {
     @Test func aLinkAtTheKeyIsNeverReplaced() throws {
         let box = try Sandbox()
         try box.link("target.txt", to: box.secret)
@@ -200,7 +201,7 @@ struct Sandbox {
 /// Attack 14's R1: a rebuild's move is its own ownership check. The file displaced by the move
 /// (an atomic exchange) is what the check reads, so a user's file put there after the caller's
 /// last look goes back to its name with its bytes.
-@Suite struct ReplacingOnlyTests {
+@Suite(.ownThreads) struct ReplacingOnlyTests {
     func names(_ folder: String) throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: folder).sorted() }
 
     @Test func aFileTheCheckRefusesIsMovedBackWithItsBytes() throws {

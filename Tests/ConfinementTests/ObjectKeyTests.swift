@@ -1,7 +1,8 @@
 import Testing
+import TestSupport
 @testable import Confinement
 
-@Suite struct ObjectKeyTests {
+@Suite(.ownThreads) struct ObjectKeyTests {
     @Test func plainKeysAreAccepted() throws {
         for key in ["a.jpg", "photos/2024/IMG 0001.jpg", "日本/写真.png", "e\u{301}/x", "a..b/c.", "%41.txt"] {
             #expect(try ObjectKey(key).string == key)

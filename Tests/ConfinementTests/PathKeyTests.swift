@@ -1,9 +1,10 @@
 import Confinement
 import Testing
+import TestSupport
 
 /// Paths compare, hash and sort by their bytes: `café` in NFC and in NFD are two names, as the
 /// file system sees them, though Swift's `String` calls them equal.
-@Suite struct PathKeyTests {
+@Suite(.ownThreads) struct PathKeyTests {
     static let nfc = "out/caf\u{E9}.jpg", nfd = "out/cafe\u{301}.jpg"
 
     @Test func twoSpellingsAreTwoKeys() {

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Confinement
 
 /// A file the user named by path (the root manifest): links are followed, but folders, FIFOs
 /// and oversized files are refused without blocking.
-@Suite struct ReadRegularFileTests {
+@Suite(.ownThreads) struct ReadRegularFileTests {
     @Test func readsAFileAndFollowsALinkTheUserNamed() throws {
         let box = try Sandbox()
         #expect(try ConfinedFolder.readRegularFile(atPath: box.secret) == Data("secret".utf8))
@@ -25,7 +26,7 @@ import Testing
 
 /// Issue #10, round 11: a file over the reader's limit is refused from `fstat`, unread, with
 /// its size (the 600 MB source was read whole before the 20 MB limit refused it).
-@Suite struct BoundedReadTests {
+@Suite(.ownThreads) struct BoundedReadTests {
     @Test func aFileOverTheLimitIsRefusedWithItsSize() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bounded-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

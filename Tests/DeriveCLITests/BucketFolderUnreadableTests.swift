@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +10,7 @@ import Glibc
 /// the lock and index were rewritten empty. The folders below a bucket were already named (N3);
 /// the bucket's folder now is too: the rule fails naming it (exit 1) and its outputs are kept.
 /// Root reads any folder, so under root (CI) the commands run as `nobody` through setpriv(1).
-@Suite(.serialized) struct BucketFolderUnreadableTests {
+@Suite(.ownThreads, .serialized) struct BucketFolderUnreadableTests {
     static let manifest = """
         version: 1
         buckets:

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 
 /// A rule's `budget:` in a project of two photos: build refuses (does not write) a render over
@@ -41,7 +42,7 @@ struct BudgetProject {
     func remove() { try? FileManager.default.removeItem(at: folder) }
 }
 
-@Suite(.serialized) struct BudgetCLITests {
+@Suite(.ownThreads, .serialized) struct BudgetCLITests {
     /// Over max_bytes: the output fails with rule, output, bytes and budget named, and is not
     /// written (nor recorded in the lock); at exactly its size it passes.
     @Test func buildRefusesAnOutputOverMaxBytes() throws {
@@ -152,7 +153,7 @@ struct BudgetProject {
     }
 }
 
-@Suite(.serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
+@Suite(.ownThreads, .serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
 struct BudgetDiffTests {
     /// `diff --fail-on` counts the new revision's budgets: a change that makes the thumbnails
     /// cross max_bytes fails the review, named in the text and the JUnit XML.

@@ -2,12 +2,13 @@ import Builder
 import Foundation
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The second attack on build safety (issue 9), end to end through the binary.
-@Suite(.serialized) struct BuildSafetyAttackTests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyAttackTests {
     /// A small project: `src/` with five sample images, one rule writing `out/`, an index.
     struct Project {
         let root: URL

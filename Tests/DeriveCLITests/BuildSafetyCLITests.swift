@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The build-safety rules end to end, through the binary with the real engine.
-@Suite(.serialized) struct BuildSafetyCLITests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyCLITests {
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// The reported disaster: `state: .` and `derive clean` deleted the whole project.

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The build's summary and failure lines for state records it ignores (left by session 25's
 /// report-places): before, each ignored record went through the failure groups, so a build that
 /// built every output said `built 5, 5 failed` and `src/landscape.jpg: in the build state but its
 /// folder …, 1 derivative not built` although nothing failed to build. Now the record is named by
 /// its own path and counted as what it is.
-@Suite(.serialized) struct BuildSafetyIgnoredRecordSummaryTests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyIgnoredRecordSummaryTests {
     typealias Project = BuildSafetyAttackTests.Project
 
     /// Attack 15's F8 shape: Derive's `outA` moved away and a new `outA` of copies made, the

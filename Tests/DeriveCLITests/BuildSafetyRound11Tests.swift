@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The eleventh round on build safety (issue 9, attack 10's N2, N5, F7a, F7f and the `state:`
 /// link cases), end to end through the binary.
-@Suite(.serialized) struct BuildSafetyRound11Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound11Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     /// Adds a lock line per (path, format) for the file at that path, with its real digest.

@@ -1,12 +1,13 @@
 import Builder
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The twelfth round on build safety (issue 9, attack 11's A1 to A5), end to end through the binary.
-@Suite(.serialized) struct BuildSafetyRound12Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound12Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     // MARK: A1: an old index named only by the lock is never deleted in a fresh clone

@@ -1,13 +1,14 @@
 import Builder
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The thirteenth round on build safety (issue 9, attack 12's B1, W1 to W3 and K), end to end
 /// through the binary.
-@Suite(.serialized) struct BuildSafetyRound13Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound13Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     /// Runs `derive` in the project and returns its result and its own peak resident memory in KiB:

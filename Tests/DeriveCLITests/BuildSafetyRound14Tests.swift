@@ -3,13 +3,14 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The fourteenth round on build safety (issue 9, attack 14's R1, B1', IX, HS and DF), end to end
 /// through the binary.
-@Suite(.serialized) struct BuildSafetyRound14Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound14Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     /// Swaps two names with `renameat2(RENAME_EXCHANGE)` in a loop on its own thread until stopped:

@@ -3,13 +3,14 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The fifteenth round on build safety (issue 9, attack 15's F4, F1 and F2), end to end through
 /// the binary.
-@Suite(.serialized) struct BuildSafetyRound15Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound15Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     /// The project's state database, opened for a hand edit.

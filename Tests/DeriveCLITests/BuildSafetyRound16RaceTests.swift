@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The sixteenth round on build safety (issue 9, verify 16's F1 at the lock and the index, V3,
 /// V4 and V5), end to end through the binary: a file moved onto Derive's temporary name at any
 /// instant of a write (the lock, the index, an output; a create or a replacement) is never
 /// removed and never installed under the file's name.
-@Suite(.serialized) struct BuildSafetyRound16RaceTests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound16RaceTests {
     typealias Project = BuildSafetyAttackTests.Project
 
     /// One write a test races: the file (its name for the test hook, its path in the project),

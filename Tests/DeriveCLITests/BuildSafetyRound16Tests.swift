@@ -3,13 +3,14 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The sixteenth round on build safety (issue 9, verify 16's V1, V1b, V2 and attack 15's F8):
 /// where the build state's records may lead, end to end through the binary.
-@Suite(.serialized) struct BuildSafetyRound16Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound16Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     func state(_ project: Project) throws -> DatabaseQueue {

@@ -3,13 +3,14 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The seventeenth round on build safety (issue 9, attack 17's N7, N3, N4, N6 and N5), end to
 /// end through the binary.
-@Suite(.serialized) struct BuildSafetyRound17Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound17Tests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

@@ -3,12 +3,13 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The eighteenth round on build safety (issue 9, attack 18's S1 and S3), end to end through the binary.
-@Suite(.serialized) struct BuildSafetyRound18Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound18Tests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

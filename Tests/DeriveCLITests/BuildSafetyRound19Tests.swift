@@ -1,10 +1,11 @@
 import Foundation
 import Planner
 import Testing
+import TestSupport
 
 /// The nineteenth round on build safety (issue 9): the fail-safe findings attack 18 and verify 19
 /// left open (V4, S7, S9, B1's message, S3's overwrite), end to end through the binary.
-@Suite(.serialized) struct BuildSafetyRound19Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound19Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     // MARK: V4: a tampered `{hash}` output a plain build adopted

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ import Glibc
 /// check, plan, build and the full plan called it up to date for good. The hook
 /// (`DERIVE_TEST_AFTER_OUTPUT_WRITE`) makes the change at that instant, then waits out the racy
 /// margin, as attack 20's optimiser did a second into a three-second build.
-@Suite(.serialized) struct BuildSafetyRound20Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound20Tests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The third attack on build safety (issue 9), items 1, 2, 8, 9 and 10 b/c/e, end to end.
-@Suite(.serialized) struct BuildSafetyRound3DTests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound3DTests {
     typealias Project = BuildSafetyAttackTests.Project
 
     static func manifest(from pattern: String, index: Bool = true) -> String {

@@ -1,12 +1,13 @@
 import Builder
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The third attack on build safety (issue 9), items 3, 5, 6, 7: end to end through the binary.
-@Suite(.serialized) struct BuildSafetyRound3ETests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound3ETests {
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     static func manifest(out: String = "out", extra: String = "") -> String {

@@ -1,12 +1,13 @@
 import Builder
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The fourth attack on build safety (issue 9), end to end through the binary.
-@Suite(.serialized) struct BuildSafetyRound4Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound4Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     // MARK: 1: plan, check and build agree on another manifest's outputs

@@ -1,12 +1,13 @@
 import Builder
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The sixth attack on build safety (issue 9), end to end through the binary.
-@Suite(.serialized) struct BuildSafetyRound6Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound6Tests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The eighth attack on build safety (issue 9), end to end through the binary: plan's errors
 /// and failures (F4), clean with links (F5), a dangling `state:` link (F6).
-@Suite(.serialized) struct BuildSafetyRound8CLITests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound8CLITests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

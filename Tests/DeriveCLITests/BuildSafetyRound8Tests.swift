@@ -1,13 +1,14 @@
 import Builder
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The eighth round on build safety (issue 9), end to end through the binary: an index moved
 /// while the state is lost, the manifest-path lock files, the plan's control files, messages.
-@Suite(.serialized) struct BuildSafetyRound8Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound8Tests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

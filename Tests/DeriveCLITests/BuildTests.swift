@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Builder
 import Imaging
 
@@ -37,7 +38,7 @@ struct DemoCopy {
     func remove() { try? FileManager.default.removeItem(at: root) }
 }
 
-@Suite(.serialized) struct BuildTests {
+@Suite(.ownThreads, .serialized) struct BuildTests {
     @Test func buildThenNothingToDo() throws {
         let demo = try DemoCopy()
         defer { demo.remove() }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import derive
 import Manifest
 import Planner
@@ -8,7 +9,7 @@ import GRDB
 
 /// Serve's record of built outputs fails closed: a missing or corrupt state never makes an output
 /// that a rule wrote with an explicit `acl:` public (attack: deleting `.derive` served it anonymously).
-@Suite struct BuiltOutputsTests {
+@Suite(.ownThreads) struct BuiltOutputsTests {
     func manifest(in folder: URL) throws -> Manifest {
         let yaml = """
         version: 1

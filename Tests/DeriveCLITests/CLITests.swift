@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 import Access
@@ -57,7 +58,7 @@ struct CLI {
     }
 }
 
-@Suite struct CLITests {
+@Suite(.ownThreads) struct CLITests {
     let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
 
     @Test func processWritesThePipelinesFormat() throws {
@@ -123,7 +124,7 @@ struct CLI {
     }
 }
 
-@Suite struct ManifestCLITests {
+@Suite(.ownThreads) struct ManifestCLITests {
     static let manifests = CLI.samples.deletingLastPathComponent().appendingPathComponent("Manifests")
 
     @Test func validateTheDemo() throws {
@@ -171,7 +172,7 @@ struct CLI {
     }
 }
 
-@Suite struct WatermarkCLITests {
+@Suite(.ownThreads) struct WatermarkCLITests {
     @Test func bucketRootFeedsImageWatermarks() throws {
         let key = Base64URL.encode("logo-alpha.png?x-oss-process=image/resize,P_20")
         let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
@@ -187,7 +188,7 @@ struct CLI {
     }
 }
 
-@Suite struct SignCLITests {
+@Suite(.ownThreads) struct SignCLITests {
     @Test func signedURLsVerify() throws {
         let folder = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 
 /// The catalogue page in a real browser, as DiffReportBrowserTests checks the review: every
 /// `<img>` decodes, no script or console error, and a screenshot is written. Skipped, saying
 /// why, where `chromium` is not installed.
-@Suite(.serialized, .enabled(if: Chromium.path != nil,
+@Suite(.ownThreads, .serialized, .enabled(if: Chromium.path != nil,
                              "headless Chromium check skipped: 'chromium' is not on PATH (apt-get install -y --no-install-recommends chromium)"))
 struct CatalogBrowserTests {
     @Test func catalogueLoadsInChromiumWithEveryImageAndNoErrors() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 
 /// `derive catalog` over a small project: two styles, two rules, three sources.
@@ -40,7 +41,7 @@ struct CatalogProject {
     func remove() { try? FileManager.default.removeItem(at: folder) }
 }
 
-@Suite(.serialized) struct CatalogCLITests {
+@Suite(.ownThreads, .serialized) struct CatalogCLITests {
     /// Default samples: the first source (in key order) of each rule; every style on each, with
     /// its canonical string, size, format and bytes; nothing written anywhere.
     @Test func textListsEveryStyleOnTheFirstSourceOfEachRule() throws {

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 
 /// Whether a loop mount can be made (root, mkfs.ext4) and derive run under `faketime`.
 enum SkewedClockRun {
@@ -17,7 +18,7 @@ enum SkewedClockRun {
 /// clock, so the file looked settled and the second edit (same size, same stat) was never seen.
 /// Real: a 1-second-timestamp ext4 loop mount (root, mkfs.ext4) and derive under `faketime`
 /// 2 s ahead of the kernel that stamps the files; skipped where any of them is missing.
-@Suite(.enabled(if: SkewedClockRun.isPossible), .serialized) struct ClockSkewRound23Tests {
+@Suite(.ownThreads, .enabled(if: SkewedClockRun.isPossible), .serialized) struct ClockSkewRound23Tests {
     static let faketime = SkewedClockRun.faketime
 
     static func sh(_ command: String) throws -> CLI.Result { try CLI.run(["-c", command], executable: "/bin/sh") }

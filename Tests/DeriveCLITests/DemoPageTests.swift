@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 
 /// The demo page (`Samples/site/index.html`, built by `Manifests/page.yaml`): what README's demo
 /// command ends with. Its pictures are what `derive html` prints, and every address in them is a
 /// built file of the size its descriptor says.
-@Suite(.serialized) struct DemoPageTests {
+@Suite(.ownThreads, .serialized) struct DemoPageTests {
     static let pictures = [("samples/landscape.jpg", "A red house on green hills under a blue sky (landscape sample)"), ("samples/portrait.jpg", "The same scene, taller (portrait sample)")]
     static let sizes = "(min-width: 50em) 50vw, 100vw"
 

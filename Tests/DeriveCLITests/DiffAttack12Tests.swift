@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack 12 on `derive diff` (review): each test replays one finding of the attacker's report.
-@Suite(.serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
+@Suite(.ownThreads, .serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
 struct DiffAttack12Tests {
     static func object(_ result: CLI.Result) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])

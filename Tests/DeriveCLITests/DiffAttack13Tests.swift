@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack 13 on `derive diff` (review): each test replays one finding of the attacker's report.
-@Suite(.serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
+@Suite(.ownThreads, .serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
 struct DiffAttack13Tests {
     static let gallery = ["site/landscape.hero.jpg", "site/landscape.thumb.jpg", "site/portrait.hero.jpg", "site/portrait.thumb.jpg"]
 
@@ -216,7 +217,7 @@ struct DiffAttack13Tests {
 
 /// N5: `derive catalog` printed matrix values raw (terminal escapes, bidi overrides) and said a
 /// catalogue of rule recipes only was empty.
-@Suite(.serialized) struct CatalogAttack13Tests {
+@Suite(.ownThreads, .serialized) struct CatalogAttack13Tests {
     /// Terminal escapes (control characters) in matrix values are refused by validation since
     /// round 24 (MatrixValueTests); a bidi override is no control character and must be escaped.
     @Test func rowLabelsAreEscaped() throws {

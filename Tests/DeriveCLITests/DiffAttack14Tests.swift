@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack 14 on `derive diff` (review): each test replays one finding of the attacker's report.
-@Suite(.serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
+@Suite(.ownThreads, .serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
 struct DiffAttack14Tests {
     /// The first manifest with `budget` on the gallery rule, committed and built.
     static func built(budget: String) throws -> DiffRepository {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 
 /// `derive diff` over a temporary git repository with two commits of a manifest: a style change,
@@ -113,7 +114,7 @@ struct DiffTestError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-@Suite(.serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
+@Suite(.ownThreads, .serialized, .enabled(if: DiffRepository.gitFound, "git is not installed (/usr/bin/git)"))
 struct DiffCLITests {
     /// Without a build nothing is known of the old bytes; the text is exact, and nothing is written.
     @Test func textReportIsExactAndWritesNothing() throws {

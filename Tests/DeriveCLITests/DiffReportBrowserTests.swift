@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 
 /// Where `chromium` is on PATH, if it is.
@@ -18,7 +19,7 @@ enum Chromium {
 /// The HTML report in a real browser: headless Chromium (Debian `chromium`) loads it, every
 /// `<img>` decodes (`naturalWidth > 0`), no script error or console error, and a screenshot is
 /// written. Skipped, saying why, where `chromium` is not installed.
-@Suite(.serialized, .enabled(if: Chromium.path != nil && DiffRepository.gitFound,
+@Suite(.ownThreads, .serialized, .enabled(if: Chromium.path != nil && DiffRepository.gitFound,
                              "headless Chromium check skipped: 'chromium' is not on PATH (apt-get install -y --no-install-recommends chromium) or git is missing"))
 struct DiffReportBrowserTests {
 

@@ -1,10 +1,11 @@
 @testable import Builder
 import Testing
+import TestSupport
 
 /// The engine cache's numbers are read from their bytes (issue 15): `EntryReader.decimal` must
 /// be `Int(String(decoding:as:))` on every line, whatever it holds, so a cache file reads as
 /// before and anything else still asks the worker.
-@Suite struct EngineCacheNumberTests {
+@Suite(.ownThreads) struct EngineCacheNumberTests {
     @Test func decimalIsTheStandardParser() {
         var lines = ["", "0", "-0", "+0", "7", "-7", "+7", "00012", "-00012", "+", "-", "+-1", "-+1", "--1", "1-", " 1", "1 ", "1\u{0}",
                      "0x10", "1e3", "1.0", "١٢", "９", "9223372036854775807", "-9223372036854775808", "9223372036854775808",

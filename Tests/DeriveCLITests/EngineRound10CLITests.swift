@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue #10, round 10, through the command line: a JSON answer written to a file is described
 /// as one (it printed "f.json: 0x0 json"), and a build meets the WebP frame cap.
-@Suite struct EngineRound10CLITests {
+@Suite(.ownThreads) struct EngineRound10CLITests {
     @Test(arguments: [("image/info", "info"), ("image/average-hue", "average-hue")])
     func aJSONAnswerWrittenToAFileIsDescribedAsOne(process: String, action: String) throws {
         let folder = try CLI.temporaryFolder()

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue #10, round 11 (attack11), through the command line: a source or watermark over the
 /// byte limit is refused from its size before it is read (a 600 MB file cost `derive` and its
 /// worker 1.26 GB each), and a raised byte limit never aborts the worker.
-@Suite struct EngineRound11CLITests {
+@Suite(.ownThreads) struct EngineRound11CLITests {
     /// A valid small PNG padded (sparsely) to `bytes`: any reader that reads it whole pays for it.
     static func paddedPNG(at url: URL, bytes: UInt64) throws {
         try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("logo-alpha.png"), to: url)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +10,7 @@ import Glibc
 /// were read whole before the render refused them (process: 27.8 s and 2.5 GB; serve: 29 s and
 /// 2.3 GB). Their sizes are checked together from their files, and nothing is read. And a
 /// raised-limit source that renders is held once per process, not twice.
-@Suite(.serialized) struct EngineRound14CLITests {
+@Suite(.ownThreads, .serialized) struct EngineRound14CLITests {
     typealias Project = BuildSafetyAttackTests.Project
     static let sourceBytes: UInt64 = 600 << 20, markBytes: UInt64 = 500 << 20
     /// Far below either file: a process that read one of them would be over it.

@@ -1,10 +1,11 @@
 import Builder
 import Foundation
 import Testing
+import TestSupport
 
 /// derive does not link libvips: renders run in derive-render-worker, and the engine's identity
 /// comes from the worker's report, kept on disk until the worker or a library it maps changes.
-@Suite struct EngineStartupTests {
+@Suite(.ownThreads) struct EngineStartupTests {
     static var worker: String { CLI.executable.deletingLastPathComponent().appendingPathComponent("derive-render-worker").path }
 
     static func ldd(_ path: String) throws -> String {

@@ -2,12 +2,13 @@ import Builder
 import Foundation
 import ProcessLanguage
 import Testing
+import TestSupport
 
 /// Attack 20's B1: fontconfig's configuration decides how a text watermark is drawn
 /// (antialiasing, hinting, sub-pixel order) without changing the font file. A user's
 /// `~/.config/fontconfig/fonts.conf` turning antialiasing off, or a `FONTCONFIG_FILE` that does,
 /// changed the output's bytes while plan, check and the no-op build said "up to date".
-@Suite struct FontConfigurationTests {
+@Suite(.ownThreads) struct FontConfigurationTests {
     static let manifest = """
         version: 1
         buckets:

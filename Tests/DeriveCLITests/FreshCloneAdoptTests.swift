@@ -1,11 +1,12 @@
 import Foundation
 import Planner
 import Testing
+import TestSupport
 
 /// What a fresh clone (no build state) adopts from `derive.lock` and the index must be true
 /// (issue 13, verify 16's M6 and V4), end to end through the binary: the lock's numbers and the
 /// index's summaries come from the clone, so they are measured and rendered again, never taken.
-@Suite(.serialized) struct FreshCloneAdoptTests {
+@Suite(.ownThreads, .serialized) struct FreshCloneAdoptTests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

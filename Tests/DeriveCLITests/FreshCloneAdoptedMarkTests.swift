@@ -1,13 +1,14 @@
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
 /// Outputs a plain build adopts from derive.lock (a fresh clone) stay marked in the state as
 /// adopted unverified until `build --verify` renders them again or a build renders them anew
 /// (left by session 26: they became ordinary records, so `check --verify` and `build --verify`,
 /// which render adopted outputs again, no longer looked at them; only `--verify-all` did).
 /// `check`, `plan` and `build` keep saying how many there are, no-op answers included.
-@Suite(.serialized) struct FreshCloneAdoptedMarkTests {
+@Suite(.ownThreads, .serialized) struct FreshCloneAdoptedMarkTests {
     typealias Project = BuildSafetyAttackTests.Project
     let clone = FreshCloneVerifyTests()
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue #13 (attack 16 static: H2, H2b, V1, V3, V7, V9) and issue #9's lock-line class: the
 /// strict fresh-clone rule. Without a build state, derive.lock is the only witness that Derive
@@ -8,7 +9,7 @@ import Testing
 /// state, Derive deletes nothing on the lock's word: a lock line for a path today's manifest does
 /// not write is named once as left in place and dropped from the rewritten lock, and the command
 /// exits 0; lines for paths the manifest does write are adopted as before (digest-checked).
-@Suite(.serialized) struct FreshCloneLockTests {
+@Suite(.ownThreads, .serialized) struct FreshCloneLockTests {
     typealias Site = SiteRound11Tests.Site
     static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
     static let left = "left: known only from derive.lock (no build state); Derive deletes nothing on the lock's word"

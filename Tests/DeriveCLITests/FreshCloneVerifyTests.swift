@@ -1,13 +1,14 @@
 import Foundation
 import Planner
 import Testing
+import TestSupport
 
 /// A fresh clone (no build state) trusts a lock line's digest for a file at a path today's manifest
 /// writes (issues 9 and 13; attack 17's N1, N1b and N5). Outputs are deterministic, so an adopted
 /// output is proven by rendering it again: `check --verify` and `build --verify`. Without them the
 /// clone's adoption is said (`adopted unverified`); and without a state a lock line replaces or
 /// removes a file only when the file's header and digest are the line's.
-@Suite(.serialized) struct FreshCloneVerifyTests {
+@Suite(.ownThreads, .serialized) struct FreshCloneVerifyTests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +15,7 @@ import Glibc
 ///   the `{hash}` file unrecorded, and every later build refused it as "not written by Derive".
 ///   Now a failed record removes the file just written (hook `DERIVE_TEST_FAIL_RECORD`), and a
 ///   build adopts a file at a `{hash}` name holding exactly the bytes it renders for that name.
-@Suite(.serialized) struct HashedBuildRound20Tests {
+@Suite(.ownThreads, .serialized) struct HashedBuildRound20Tests {
     static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// Six photos, two widths each, every name `{hash}`: 12 outputs and an index.

@@ -1,6 +1,7 @@
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 @testable import derive
 
 /// D8 (review of round 18): `derive init` writes the images' folder as a YAML double-quoted
@@ -8,7 +9,7 @@ import Testing
 /// not JSON's), and the same text in a comment. Checked against libyaml, through the loader
 /// every manifest goes through: an escaped text reads back as itself, scalar by scalar, and a
 /// comment holding it stays one comment.
-@Suite struct InitYAMLEscapeTests {
+@Suite(.ownThreads) struct InitYAMLEscapeTests {
     /// The scalars `text` reads back as when written as `init` writes it (a comment line, then
     /// `path: "…"`), or why it does not: the loader's error, or a document that is no longer
     /// the two keys written.

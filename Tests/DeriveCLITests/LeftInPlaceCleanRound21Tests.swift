@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import derive
 
 /// Issue #9, round 21's N1 and N3 against a running `derive serve` (round 19's project:
@@ -14,7 +15,7 @@ import Testing
 /// N3: in a fresh clone a private rule's old output whose bytes changed since the lock was
 /// written (an image optimiser recompressed it) got no `left` line: private before the build (the
 /// lock listed it), public after it.
-@Suite(.serialized) struct LeftInPlaceCleanRound21Tests {
+@Suite(.ownThreads, .serialized) struct LeftInPlaceCleanRound21Tests {
     typealias Round19 = LeftInPlaceRound19Tests
     let round19 = LeftInPlaceRound19Tests()
 

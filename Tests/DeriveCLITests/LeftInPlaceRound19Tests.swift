@@ -2,6 +2,7 @@ import Foundation
 import Manifest
 import Planner
 import Testing
+import TestSupport
 @testable import derive
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ import Glibc
 /// without it and its key matched no template of the manifest any more (a renamed matrix value
 /// or style, a moved `to:`, a removed rule, a moved `index:`), it fell to its public bucket's
 /// ACL: 200 to anyone, and listed.
-@Suite(.serialized) struct LeftInPlaceRound19Tests {
+@Suite(.ownThreads, .serialized) struct LeftInPlaceRound19Tests {
     static let secretVariable = "DERIVE_R19_LEFT_SECRET"
     static let secret = "r19-left-s3cret"
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import derive
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ import Glibc
 /// - N5: a bucket renamed over the same folder (`site:` → `www:`, `path: site`) kept the lines
 ///   under `site/…`: the files were public under `www/…`.
 /// - N4: a left file away during one build (moved out, put back) lost its line for good.
-@Suite(.serialized) struct LeftInPlaceRound21Tests {
+@Suite(.ownThreads, .serialized) struct LeftInPlaceRound21Tests {
     typealias R19 = LeftInPlaceRound19Tests
     typealias Project = LeftInPlaceRound19Tests.Project
     let r19 = LeftInPlaceRound19Tests()

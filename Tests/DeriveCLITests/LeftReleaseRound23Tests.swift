@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import derive
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +17,7 @@ import Glibc
 /// - The gone date: `derive clean` removed the state that held it and the lock line had none, so
 ///   every stateless build restarted the 30 days. The lock line carries it now (`"goneSince"`);
 ///   a state's date wins over the lock's, whichever way the lock's was moved.
-@Suite(.serialized) struct LeftReleaseRound23Tests {
+@Suite(.ownThreads, .serialized) struct LeftReleaseRound23Tests {
     typealias R19 = LeftInPlaceRound19Tests
     typealias Project = LeftInPlaceRound19Tests.Project
     let r19 = LeftInPlaceRound19Tests()

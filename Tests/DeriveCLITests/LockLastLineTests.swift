@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack 15 (static) M10: a lock whose last line lost only its newline (an editor, a hand-resolved
 /// merge) was dropped whole in a fresh clone: every output of Derive's was called foreign and the
 /// build rewrote the lock without them. A last line that parses is a whole line.
-@Suite(.serialized) struct LockLastLineTests {
+@Suite(.ownThreads, .serialized) struct LockLastLineTests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,7 @@ import Glibc
 /// output, deleted by build and clean; attack 16 showed that one hostile line then deleted a
 /// user's image. Now an old output of an edit built in a fresh clone is left, named once, and its
 /// line dropped from the lock; clean removes only today's outputs. With a state, the records decide.
-@Suite(.serialized) struct LockOwnershipRound13Tests {
+@Suite(.ownThreads, .serialized) struct LockOwnershipRound13Tests {
     typealias Site = SiteRound11Tests.Site
 
     /// One rule `r` from `images/*.jpg` into bucket `site` (`_site/`), with an index.
@@ -246,7 +247,7 @@ import Glibc
 
 /// Issue #9, attack 12's L1 (messages): a lock header whose `index` names an output the build
 /// lists, or a folder, is not an old index: nothing advises deleting it by hand.
-@Suite(.serialized) struct BuildSafetyRound13MessagesTests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound13MessagesTests {
     typealias Project = BuildSafetyAttackTests.Project
 
     @Test(arguments: ["out/landscape.jpg", "out/sub"]) func aLockHeaderNamingAnOutputOrAFolderAdvisesNoRemoval(_ named: String) throws {
@@ -271,7 +272,7 @@ import Glibc
 }
 
 /// Attack 14's D1: a lock line vouched for by `{dir}` only for folders `from:` can match.
-@Suite(.serialized) struct LockOwnershipDirTests {
+@Suite(.ownThreads, .serialized) struct LockOwnershipDirTests {
     typealias Site = SiteRound11Tests.Site
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
@@ -328,7 +329,7 @@ import Glibc
 /// every content-addressed file any tool makes (Hugo's fingerprint, a deploy script) has such a name,
 /// so one hostile lock line deleted a user's file. A moved `{hash}` template now leaves the old
 /// outputs in place and names each once, as for plain names.
-@Suite(.serialized) struct LockOwnershipHashedMovesTests {
+@Suite(.ownThreads, .serialized) struct LockOwnershipHashedMovesTests {
     typealias Site = SiteRound11Tests.Site
     static let before = LockOwnershipRound13Tests.manifest(process: "image/resize,w_40/format,webp", to: "site/{name}.{hash}.webp")
 

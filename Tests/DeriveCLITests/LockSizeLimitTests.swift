@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Attack 15 (build) F6: `derive.lock` was read whole, whatever its size (a 300 MB lock: 1.2 GB
 /// and 54 s). A lock over `LockFile.maxBytes` (128 MiB) is refused before a byte of it is read,
 /// with a message saying what to do; the file is left as it is.
-@Suite(.serialized) struct LockSizeLimitTests {
+@Suite(.ownThreads, .serialized) struct LockSizeLimitTests {
     typealias Project = BuildSafetyAttackTests.Project
 
     @Test(arguments: [["plan"], ["check"], ["build"], ["clean"]])

@@ -1,12 +1,13 @@
 import Foundation
 import Planner
 import Testing
+import TestSupport
 
 /// Round 24's H2: while a build state exists, a `derive.lock` line is no proof of bytes. The lock
 /// is committed (a user can edit it, a merge brings one); only a fresh clone (no state) takes its
 /// word. With a state, a file at an output path the state does not record as Derive's is the
 /// user's unless it holds exactly what the build renders for that output.
-@Suite(.serialized) struct LockVouchRound24Tests {
+@Suite(.ownThreads, .serialized) struct LockVouchRound24Tests {
     typealias Site = SiteRound11Tests.Site
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +10,7 @@ import Glibc
 /// Issue #13, attack 15/16's static M7 and M7b: a manifest that is a symbolic link to a file
 /// elsewhere (a dotfiles or stow checkout). Watch did not see edits of the link's target, and a
 /// link swapped for a copy (or back) made the project's own state "another manifest's".
-@Suite(.serialized) struct ManifestLinkTests {
+@Suite(.ownThreads, .serialized) struct ManifestLinkTests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

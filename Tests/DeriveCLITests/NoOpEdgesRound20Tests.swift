@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 
 /// Whether `strace` is here and may trace (a container may forbid ptrace).
 enum SystemCallTrace {
@@ -16,7 +17,7 @@ enum SystemCallTrace {
 
 /// Attack 20's M1 and M2, counted in the system calls of a real no-op (`strace`; skipped where
 /// it is missing or cannot trace): work on a no-op must not grow with what a stat can settle.
-@Suite(.enabled(if: SystemCallTrace.isPossible)) struct NoOpEdgesRound20Tests {
+@Suite(.ownThreads, .enabled(if: SystemCallTrace.isPossible)) struct NoOpEdgesRound20Tests {
     static let strace = SystemCallTrace.strace
 
     /// Runs derive under strace; the file system calls it made (every process), one a line.

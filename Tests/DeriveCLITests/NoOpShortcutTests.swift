@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import derive
 
 /// `NoOpShortcut` answers a no-op `plan`, `build` or `check` before ArgumentParser (issue 15).
 /// It may only take argument lists that ArgumentParser parses to the same command with the same
 /// values, and it must answer as that command does; every other shape is left to ArgumentParser.
-@Suite(.serialized) struct NoOpShortcutTests {
+@Suite(.ownThreads, .serialized) struct NoOpShortcutTests {
     /// Words that make up the argument lists tried: every flag the three commands know, their
     /// short and long spellings, help, `--`, options with values, manifests and odd words.
     static let words = ["plan", "build", "check", "validate", "help", "derive.yaml", "other.yaml", "-q", "--quiet", "-v", "--verbose",

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 import Imaging
 
 /// Attack 15 M8, end to end: a PNG (eXIf chunk) and a WebP (EXIF chunk) stored 300×200 with
@@ -8,7 +9,7 @@ import Imaging
 /// reader ignored their orientation: the index said 300 x 200 and width dedup worked from 300,
 /// so `w: [150, 250, 320]` built `-250` and `-300`, byte-identical 200 px files, the second
 /// named for a width it does not have.
-@Suite(.serialized) struct OrientationRound15Tests {
+@Suite(.ownThreads, .serialized) struct OrientationRound15Tests {
     static func tool(_ name: String) -> String? {
         ["/usr/bin", "/usr/local/bin", "/bin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }

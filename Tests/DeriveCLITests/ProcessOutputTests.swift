@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Where `derive process` and `derive info` put their bytes: only regular files are replaced, and
 /// a standard output that cannot be written is an error, never a crash.
-@Suite struct ProcessOutputTests {
+@Suite(.ownThreads) struct ProcessOutputTests {
     let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
 
     @Test func outputOntoAFIFOIsRefusedAndTheFIFOStays() throws {

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// README's framework snippets are code users paste: the Eleventy one is run with node (skipped
 /// where node is not installed, as on CI's fresh machine).
-@Suite struct ReadmeSnippetTests {
+@Suite(.ownThreads) struct ReadmeSnippetTests {
     static let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("README.md")
 

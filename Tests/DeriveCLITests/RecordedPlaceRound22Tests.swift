@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import derive
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ import Glibc
 /// place, so `www/…` reached the same files with no record. In a clone a failed build (leaving
 /// an empty state) was enough. A recorded output's ACL now applies to its file under every key
 /// that reaches its place (bucket folder + key), never more publicly, as left records do.
-@Suite(.serialized) struct RecordedPlaceRound22Tests {
+@Suite(.ownThreads, .serialized) struct RecordedPlaceRound22Tests {
     typealias R19 = LeftInPlaceRound19Tests
     typealias Project = LeftInPlaceRound19Tests.Project
     let r21 = LeftInPlaceRound21Tests()

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack 20's M4 through the executable: a 4 GB file a rule's glob takes was hashed whole by
 /// every plan (26–43 s), and again after every touch. `plan` refuses a file over the byte limit
 /// from its size, with the build's own message, and a file that is not an image from its first
 /// bytes; the photo beside them plans as before.
-@Suite(.serialized) struct RefusedSourceCLITests {
+@Suite(.ownThreads, .serialized) struct RefusedSourceCLITests {
     @Test func filesOverTheLimitOrNotImagesAreRefusedUnread() throws {
         let folder = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

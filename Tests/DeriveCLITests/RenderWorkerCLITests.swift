@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `derive process` and `derive build` render in derive-render-worker; without it they fail
 /// with a clear error instead of rendering inside derive.
-@Suite struct RenderWorkerCLITests {
+@Suite(.ownThreads) struct RenderWorkerCLITests {
     let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
 
     @Test func processWithoutTheWorkerIsAClearError() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +9,7 @@ import Glibc
 /// the same state, several rounds. Every time, each object's bytes are a whole number of the
 /// appends sent, in order; every append answered 200 is kept; the object is Appendable at exactly
 /// its length and takes the next append. Also: an empty `x-oss-object-acl` through HTTP is 400.
-@Suite(.serialized) struct ServeAppendKillTests {
+@Suite(.ownThreads, .serialized) struct ServeAppendKillTests {
     typealias Connection = ServeConnectionTests.Connection
 
     final class Server {

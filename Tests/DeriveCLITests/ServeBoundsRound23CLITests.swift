@@ -2,13 +2,14 @@ import Access
 import Crypto
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Attack round 23's serve findings over real connections (timeouts shortened through the
 /// manifest's `serve:` block; bounds loose for a loaded 2-core machine).
-@Suite(.serialized) struct ServeBoundsRound23CLITests {
+@Suite(.ownThreads, .serialized) struct ServeBoundsRound23CLITests {
     typealias Server = ServeConnectionTests.RunningServer
     typealias Connection = ServeConnectionTests.Connection
 

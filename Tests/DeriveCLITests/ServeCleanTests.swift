@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `derive clean` removes what `derive serve` wrote in the state folder (uploads in progress,
 /// render cache, appendable record), only in the shapes serve writes, never through a link or
 /// into a file serve did not write; `serve-metadata.sqlite` is kept (it describes uploaded
 /// objects, which stay).
-@Suite(.serialized) struct ServeCleanTests {
+@Suite(.ownThreads, .serialized) struct ServeCleanTests {
     @Test func cleanRemovesServeFilesOnlyInTheirOwnShapes() throws {
         let project = try BuildSafetyAttackTests.Project()
         defer { project.remove() }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// `derive serve` over real HTTP connections (issue #11 follow-up): keep-alive survives a
 /// rendered answer, rendered answers carry a stable ETag and honour If-None-Match, and an
 /// upload cut off mid-body is never visible under any name.
-@Suite(.serialized) struct ServeConnectionTests {
+@Suite(.ownThreads, .serialized) struct ServeConnectionTests {
     /// A running `derive serve` on a free loopback port, stopped (by its pid) when released.
     final class RunningServer {
         let folder: URL

@@ -1,6 +1,7 @@
 import Foundation
 import ProcessLanguage
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ import Glibc
 /// restart, and differed from what a fresh serve (or `derive build`) draws. Serve now looks the
 /// engine up again (a stat of each file it depends on, at most every 2 s, at a render request),
 /// retires the workers started before a change and keys its cache by the engine in force.
-@Suite(.serialized) struct ServeEngineRound23Tests {
+@Suite(.ownThreads, .serialized) struct ServeEngineRound23Tests {
     static let manifest = """
         version: 1
         buckets:

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack 11, finding 4: two `derive serve` on one state folder each kept their own table of
 /// appendable objects. The second now refuses to start, naming the first.
-@Suite struct ServeLockCLITests {
+@Suite(.ownThreads) struct ServeLockCLITests {
     @Test func aSecondServeOnTheStateFolderRefusesToStart() throws {
         let folder = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue #13, attack 15/16's static M4: a running `derive serve` kept the manifest it started
 /// with, so a bucket made private in derive.yaml (and built) still answered anonymous GETs with
 /// 200 until serve was restarted. Serve now follows the manifest and its includes.
-@Suite(.serialized) struct ServeManifestReloadTests {
+@Suite(.ownThreads, .serialized) struct ServeManifestReloadTests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `derive serve` never starts on a manifest with validation errors: a bucket beside the
 /// manifest (anyone could PUT over derive.yaml) or a leaking rule stops it (issue #11.4).
-@Suite struct ServeRefusalTests {
+@Suite(.ownThreads) struct ServeRefusalTests {
     /// Runs `derive serve` and waits at most `seconds`; a server that starts is stopped and
     /// reported as such.
     static func serve(in folder: URL, seconds: Double = 20) throws -> (status: Int32?, stdout: String, stderr: String) {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +10,7 @@ import Glibc
 /// included), N6 (a rule's `acl:` made private stayed public until a build), N2 (the 503 body
 /// gave anonymous clients the loader's errors) and N7 (a manifest over the loader's size limit
 /// was hashed whole about once a second).
-@Suite(.serialized) struct ServeRound17Tests {
+@Suite(.ownThreads, .serialized) struct ServeRound17Tests {
     typealias Project = BuildSafetyAttackTests.Project
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 

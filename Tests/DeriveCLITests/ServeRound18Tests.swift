@@ -2,6 +2,7 @@ import Foundation
 import Manifest
 import Planner
 import Testing
+import TestSupport
 @testable import derive
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ import Glibc
 /// output was re-created with a new inode: "not the file Derive wrote there … left in place").
 /// Every path that reads an object is tried anonymously and signed: GET, HEAD, Range, an
 /// `x-oss-process` source, a watermark object, a website error document, and the listings.
-@Suite(.serialized) struct ServeRound18Tests {
+@Suite(.ownThreads, .serialized) struct ServeRound18Tests {
     static let secretVariable = "DERIVE_R18_TEST_SECRET"
     static let secret = "r18-s3cret"
 

@@ -8,6 +8,7 @@ import Manifest
 import Planner
 import ProcessLanguage
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +17,7 @@ import Glibc
 /// Third attack on `derive serve` (issue #11): without a readable state of this manifest, what a
 /// rule may write is private and never written anonymously; nor is it written anonymously with
 /// a good state (an anonymous object there would block the next build).
-@Suite struct ServeRound3Tests {
+@Suite(.ownThreads) struct ServeRound3Tests {
     static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Samples")
 
@@ -182,7 +183,7 @@ import Glibc
 }
 
 /// 6. SIGTERM does not wait for a client stalled mid-PUT-body, and its upload leaves nothing.
-@Suite(.serialized) struct ServeRound3ShutdownTests {
+@Suite(.ownThreads, .serialized) struct ServeRound3ShutdownTests {
     @Test func sigtermDoesNotWaitForAStalledUpload() throws {
         let server = try ServeConnectionTests.RunningServer()
         let connection = try ServeConnectionTests.Connection(port: server.port)
@@ -222,7 +223,7 @@ import Glibc
 }
 
 /// Issue #12: a ~100 KB URL gets OSS XML (the parser's limit was 80 KiB: a bare 400 with no body).
-@Suite(.serialized) struct ServeLongRequestTests {
+@Suite(.ownThreads, .serialized) struct ServeLongRequestTests {
     @Test func aHundredKilobyteURLGetsOSSXML() throws {
         let server = try ServeConnectionTests.RunningServer()
         let connection = try ServeConnectionTests.Connection(port: server.port)

@@ -2,6 +2,7 @@ import Foundation
 import Manifest
 import Planner
 import Testing
+import TestSupport
 @testable import derive
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ import Glibc
 /// both ways on the same states (round 19's project: private rules, a public one, left files by
 /// path and by place, a bucket renamed, a rule's ACL changed by a build while the same
 /// `BuiltOutputs` is in use, the state removed) and require the same answers, errors included.
-@Suite(.serialized) struct ServeStateViewRound23Tests {
+@Suite(.ownThreads, .serialized) struct ServeStateViewRound23Tests {
     typealias R19 = LeftInPlaceRound19Tests
     typealias Project = LeftInPlaceRound19Tests.Project
 

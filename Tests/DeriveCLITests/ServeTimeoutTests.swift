@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Attack (#11, round 4, finding 1): idle and stalled connections were never closed; 300 silent
 /// connections under `ulimit -n 256` made the server unreachable. Timeouts are shortened
 /// through the manifest's `serve:` block; bounds are loose for a loaded 2-core machine.
-@Suite(.serialized) struct ServeTimeoutTests {
+@Suite(.ownThreads, .serialized) struct ServeTimeoutTests {
     typealias Server = ServeConnectionTests.RunningServer
     typealias Connection = ServeConnectionTests.Connection
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Issue #10, attack 11's F4f: after SIGTERM of `derive serve`, a worker's empty temporary
 /// folder (`<tmp>/derive-worker.<serve's pid>.<n>`) stayed until the next `derive` swept it.
 /// serve now ends its workers and removes every worker folder of its own on its way out.
-@Suite struct ServeWorkerFolderTests {
+@Suite(.ownThreads) struct ServeWorkerFolderTests {
     static func folders(of pid: pid_t) -> [String] {
         var base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         if !base.hasPrefix("/") { base = "/tmp" }

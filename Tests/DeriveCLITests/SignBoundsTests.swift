@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack round 23's static L1/L4: `derive sign` signed keys serve can never answer (`..`, `.`,
 /// empty segments, control characters) and URLs that were dead on arrival (`--expires 0` or
 /// negative), printing them with exit 0 as if they worked.
-@Suite struct SignBoundsTests {
+@Suite(.ownThreads) struct SignBoundsTests {
     func project() throws -> URL {
         let folder = try CLI.temporaryFolder()
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("photos"), withIntermediateDirectories: true)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 #if canImport(Glibc)
@@ -9,7 +10,7 @@ import Glibc
 /// Issue #13 (first half), end to end through the `derive` executable: CLI conventions
 /// (--version, init, schema, completion scripts), list-form styles, fontconfig families and
 /// build errors grouped by source.
-@Suite(.serialized) struct SiteConventionsTests {
+@Suite(.ownThreads, .serialized) struct SiteConventionsTests {
     static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     /// A folder with `images` (path → sample name, or `text:` bytes) and a manifest.

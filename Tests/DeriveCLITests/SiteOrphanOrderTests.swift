@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Attack 20's S3: a site served from its output folder while it is built (the preview with
 /// `--watch`, a host building in place) must never be given an index naming files already
 /// deleted. The build writes the new outputs, then the index, and only then deletes orphans.
-@Suite(.serialized) struct SiteIndexBeforeOrphanTests {
+@Suite(.ownThreads, .serialized) struct SiteIndexBeforeOrphanTests {
     static let manifest = """
         version: 1
         buckets:

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 #if canImport(Glibc)
 import Glibc
@@ -65,7 +66,7 @@ final class ServeSession {
 /// Issue #13's preview: the demo site (`Manifests/page.yaml`, `Samples/site/`) served by
 /// `derive serve` with website hosting and loaded in headless Chromium; `build --watch` beside
 /// `serve` serves what it rebuilt.
-@Suite(.serialized) struct SitePreviewTests {
+@Suite(.ownThreads, .serialized) struct SitePreviewTests {
     /// Debian's `chromium` (the README test command installs it); nil when it is not installed.
     static let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -196,7 +197,7 @@ final class ServeSession {
 
 /// Issue #13 point 4 end to end: TIFF, HEIC and AVIF sources from the corpus have a size in the
 /// planner, so widths past theirs give one output at their own width, and the index sizes them.
-@Suite(.serialized) struct SiteCorpusSizeTests {
+@Suite(.ownThreads, .serialized) struct SiteCorpusSizeTests {
     static let corpus = CLI.samples.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/corpus")
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: corpus.path), "../shared/corpus is not present"))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +9,7 @@ import Glibc
 /// Issue #13, attack round 11: outputs at the source's own width in a fresh clone (F1), two
 /// `{hash}` names that coincide (F2), the width a resize really sees (F4), and the manifest
 /// `derive init` writes (F3, F5).
-@Suite(.serialized) struct SiteRound11Tests {
+@Suite(.ownThreads, .serialized) struct SiteRound11Tests {
     struct Site {
         let root: URL
         init(_ images: [String: String], manifest: String?) throws {

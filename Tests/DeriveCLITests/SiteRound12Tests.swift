@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Issue #13, attack round 11 (what was left) and round 12: `{hash}` names that coincide with
 /// another output's name at build time (F2), `html` in a fresh clone (L4), placeholders of
 /// animated sources (L3), the default JPEG quality of JPEG sources (L2), `init` on a link (L6).
-@Suite(.serialized) struct SiteRound12Tests {
+@Suite(.ownThreads, .serialized) struct SiteRound12Tests {
     typealias Site = SiteRound11Tests.Site
 
     /// Rule `a` names its WebP after its bytes; `b` (when given) writes `literal` by name.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Issue #13, what attack 14 left: a source that cannot be read says how many derivatives it
 /// cost, over every rule that takes it (L1); a source whose outputs' names would hold a control
 /// character fails at plan time instead of building outputs `derive serve` refuses (L2).
-@Suite(.serialized) struct SiteRound14Tests {
+@Suite(.ownThreads, .serialized) struct SiteRound14Tests {
     typealias Site = SiteRound11Tests.Site
 
     /// Two rules over one folder: three WebP widths and a JPEG thumbnail, four derivatives a source.

@@ -1,10 +1,11 @@
 import Foundation
 import Planner
 import Testing
+import TestSupport
 
 /// The fifteenth round on static sites (issue 13, attack 15's static M1/M3/M5/L4/L6 and build F3),
 /// end to end through the binary.
-@Suite(.serialized) struct SiteRound15Tests {
+@Suite(.ownThreads, .serialized) struct SiteRound15Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     // MARK: M1 / F3: a colour or placeholder adopted from an index is only one of Derive's shape

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue #13 after attack 15/16 (static): `{hash}` alone in `to:` (L5), and the JSON Schema
 /// `derive schema` prints agreeing with `derive validate` (attack 15's L7 list).
-@Suite(.serialized) struct SiteRound16Tests {
+@Suite(.ownThreads, .serialized) struct SiteRound16Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     static func manifest(to: String, from: String = "src/*.jpg", bucket: String = "", name: String = "r", top: String = "", matrix: String = "") -> String {

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue #13 after attack 17 (static): a public index listed a private bucket's sources, their
 /// colours and blurred placeholders (N4); invisible characters in rule names and the unquoted
 /// name lists of `derive html` (L1); `objects:` rules silently overridden by a rule's `acl:` (L2).
-@Suite(.serialized) struct SiteRound17Tests {
+@Suite(.ownThreads, .serialized) struct SiteRound17Tests {
     /// Attack 17's N4 layout: pub (public-read), priv (private: a passport scan), site
     /// (public-read) holding the index; rule `internal` keeps its outputs private.
     final class Layout {

@@ -1,11 +1,12 @@
 import Foundation
 import ImagingCore
 import Testing
+import TestSupport
 
 /// Issue #13 after attack 20 (static): an animated GIF showed as a still on the page `derive init`
 /// writes (A1: the picture offered the still AVIF first, its WebP was animated); that page
 /// over-downloaded and logged a 404 (L1, L3); `derive html` printed relative addresses silently (L5).
-@Suite(.serialized) struct SiteRound20Tests {
+@Suite(.ownThreads, .serialized) struct SiteRound20Tests {
     static func json(_ url: URL) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     }

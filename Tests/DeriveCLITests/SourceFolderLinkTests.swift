@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,7 @@ import Glibc
 /// silently vanished: `- out/photos/a.jpg  delete: no longer produced by the manifest`, `built 0,
 /// deleted 1`, exit 0, and `check` "Up to date". Now the link is named as a failure (exit 1) and
 /// the outputs of the sources that were below it are kept while it stays.
-@Suite(.serialized) struct SourceFolderLinkTests {
+@Suite(.ownThreads, .serialized) struct SourceFolderLinkTests {
     static let manifest = """
         version: 1
         buckets:

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack round 24's M3: `from: photos/**` and `from: photos/**/*` match folders too, and every
 /// sub-folder was taken as a source whose render failed, so `derive build` exited 1 on every run.
 /// Sources are files: a folder the pattern walks into is a folder, its files are the sources.
-@Suite(.serialized) struct SourceFolderPatternRound24Tests {
+@Suite(.ownThreads, .serialized) struct SourceFolderPatternRound24Tests {
     typealias Site = SiteRound11Tests.Site
 
     static func manifest(_ from: String) -> String {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,7 @@ import Glibc
 /// S12, S10, S1b, S13, S6), end to end through the binary. Another user is `nobody` (65534):
 /// the tests that need one run as root (CI) and act as nobody through setpriv(1) (`Nobody`,
 /// `runAsNobody`, `giveToNobody` in ProjectHelpers.swift).
-@Suite(.serialized) struct StateTrustRound18Tests {
+@Suite(.ownThreads, .serialized) struct StateTrustRound18Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
     func text(_ result: CLI.Result) -> String { String(decoding: result.stdout, as: UTF8.self) + result.stderr }

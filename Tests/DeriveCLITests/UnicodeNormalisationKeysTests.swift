@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,7 @@ import Glibc
 /// their own outputs, lock lines and index entries, and one never vouches for, overwrites or
 /// deletes the other. Files are made and listed with POSIX calls on bytes, never through
 /// Foundation's path handling, so the test sees exactly the names the file system holds.
-@Suite(.serialized) struct UnicodeNormalisationKeysTests {
+@Suite(.ownThreads, .serialized) struct UnicodeNormalisationKeysTests {
     static let nfc = "caf\u{E9}"         // caf C3 A9
     static let nfd = "cafe\u{301}"       // cafe CC 81
 

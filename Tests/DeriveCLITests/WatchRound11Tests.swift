@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Watch mode after the tenth build-safety attack (issue 9, N3): a folder above the source
 /// bucket's parent swapped or removed and made again is followed.
-@Suite(.serialized) struct WatchRound11Tests {
+@Suite(.ownThreads, .serialized) struct WatchRound11Tests {
     /// Sources two folders down (media/src, inside photos/ which the watch session made), outputs in `out`.
     static let deepSource = """
     version: 1

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Watch mode after the eleventh build-safety attack (issue 9, A3): a source bucket folder, or a
 /// folder above it, that is for a moment a loop of symbolic links is handled like a missing
 /// folder: the build fails naming it, the watch keeps running and builds again when it is back.
-@Suite(.serialized) struct WatchRound12Tests {
+@Suite(.ownThreads, .serialized) struct WatchRound12Tests {
     typealias Round11 = WatchRound11Tests
 
     /// `mv folder folder.x; ln -s folder folder` (a link to itself), then back, then a new source.

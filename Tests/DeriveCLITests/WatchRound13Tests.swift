@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Watch mode after the twelfth build-safety attack (issue 9, W1 to W3 and the known link chains):
 /// a bucket missing at start, a link above a bucket pointed elsewhere, an output folder moved away.
-@Suite(.serialized) struct WatchRound13Tests {
+@Suite(.ownThreads, .serialized) struct WatchRound13Tests {
     static func manifest(source: String, output: String = "out") -> String {
         """
         version: 1

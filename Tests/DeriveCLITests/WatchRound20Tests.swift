@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Watch mode after the twentieth attack (issue 13): changes made while the *first* build runs
 /// are built after it (W3).
-@Suite(.serialized) struct WatchRound20Tests {
+@Suite(.ownThreads, .serialized) struct WatchRound20Tests {
     func check(_ watch: WatchSession) -> Int32? {
         try? CLI.run(["check", watch.manifest.path], in: watch.root).status
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Watch mode against what inotify cannot report (issue 13; attack 20's M3, round 21's N6): after
 /// every build and every few seconds while idle, the watch makes the no-op check `derive build`
 /// makes, so its last line never says the outputs are current for longer than that.
-@Suite(.serialized) struct WatchRound21Tests {
+@Suite(.ownThreads, .serialized) struct WatchRound21Tests {
     func check(_ watch: WatchSession) -> Int32? {
         try? CLI.run(["check", watch.manifest.path], in: watch.root).status
     }

@@ -1,6 +1,7 @@
 import Foundation
 import ProcessLanguage
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ import Glibc
 /// render workers kept the configuration they loaded at start. Now each check and each build
 /// looks it up again as a fresh command does, and workers that drew with the old configuration
 /// are not used again.
-@Suite(.serialized) struct WatchRound22Tests {
+@Suite(.ownThreads, .serialized) struct WatchRound22Tests {
     static let manifest = """
         version: 1
         buckets:

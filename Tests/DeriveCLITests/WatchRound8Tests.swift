@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Watch mode after the eighth build-safety attack (issue 9, F3): a source bucket folder replaced
 /// or made again is followed, and a file a build wrote (an output, the lock, the index) changed
 /// by hand is a change (only the build's own writes are not).
-@Suite(.serialized) struct WatchRound8Tests {
+@Suite(.ownThreads, .serialized) struct WatchRound8Tests {
     /// Sources in their own bucket folder (photos/src), outputs and index in another (photos/out).
     static let separateBuckets = """
     version: 1

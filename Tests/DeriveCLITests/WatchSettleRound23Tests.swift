@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +10,7 @@ import Glibc
 /// full-plan build (its witness never held: it was taken before the build's own writes), which
 /// held the build lock, so a hand `derive build` then got status 75. The witness a build saves
 /// now holds at once, so the check right after the build finds the outputs current.
-@Suite(.serialized) struct WatchSettleRound23Tests {
+@Suite(.ownThreads, .serialized) struct WatchSettleRound23Tests {
     static func witnessStat(_ watch: WatchSession) -> [Int]? {
         var info = stat()
         guard lstat(watch.root.appendingPathComponent(".derive/derive/noop-witness").path, &info) == 0 else { return nil }

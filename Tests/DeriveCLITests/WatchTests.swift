@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 
 /// `derive build --watch` run as a user would: the real binary in a fresh project whose outputs
@@ -96,7 +97,7 @@ final class WatchSession: @unchecked Sendable {
     }
 }
 
-@Suite(.serialized) struct WatchTests {
+@Suite(.ownThreads, .serialized) struct WatchTests {
     @Test func aSourceEditRebuildsTheDerivative() throws {
         let watch = try WatchSession()
         defer { watch.remove() }

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack 16 (static) V6: a watermark object the manifest draws is an input like a source, but
 /// only sources and control files were kept from a lock line's deletion: in a fresh clone one
 /// hostile line (its digest stated, its path one a rule's `to:` can give) deleted the watermark,
 /// and every later build failed. An object a rule reads is never deleted or written over.
-@Suite(.serialized) struct WatermarkObjectProtectionTests {
+@Suite(.ownThreads, .serialized) struct WatermarkObjectProtectionTests {
     typealias Site = SiteRound11Tests.Site
     static func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue #10, report 8, F1/F2: `derive info` read every frame of a 100 000-frame WebP in-process
 /// with no deadline; `derive process` held a worker to the deadline. The frame cap refuses both.
-@Suite struct WebPFramesCLITests {
+@Suite(.ownThreads) struct WebPFramesCLITests {
     /// One 1x1 lossless frame copied `frames` times into ANMF chunks (VP8X + ANIM first).
     static func animatedWebP(frames: Int) -> Data {
         let vp8l: [UInt8] = [0x56, 0x50, 0x38, 0x4C, 0x0F, 0, 0, 0, 0x2F, 0, 0, 0, 0, 0x07, 0x10, 0xFD,

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// Issue #10, ninth attack, finding 5: after SIGTERM to `derive process`, its worker ran on for
 /// 1.4–1.9 s. The worker notices its parent's end of the socket closing and exits at once,
 /// removing its temporary folder.
-@Suite struct WorkerSignalCLITests {
+@Suite(.ownThreads) struct WorkerSignalCLITests {
     let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
 
     /// Processes whose parent is `pid` (any of its threads may have started them).

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue 12, attack 8 finding 3: while appends run, HEAD, GET and listings always call an
 /// appendable object Appendable and name its next position (the new file is recorded before its
 /// link, and the file it replaced stays recorded a moment after).
-@Suite struct AppendRaceTests {
+@Suite(.ownThreads) struct AppendRaceTests {
     @Test func readersRacingAppendsAlwaysSeeAnAppendableObject() throws {
         // The fixture only calls the service, which is Sendable.
         nonisolated(unsafe) let f = try ServiceFixture()

@@ -8,11 +8,12 @@ import GRDB
 import Manifest
 import NIOConcurrencyHelpers
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 11 on `derive serve` (issue #12): keys that Swift calls equal (canonical equivalence)
 /// but the file system and the database tell apart (1), the cost of a refused append (2).
-@Suite struct AttackElevenTests {
+@Suite(.ownThreads) struct AttackElevenTests {
     static let drop = AttackTenTests.drop
     /// `café` precomposed (U+00E9) and decomposed (e + U+0301): two keys, two files.
     static let nfc = "caf%C3%A9", nfd = "cafe%CC%81"
@@ -154,7 +155,7 @@ import Testing
 }
 
 /// Attack 11, finding 6: an empty `x-oss-tagging:` or encryption header is the header present.
-@Suite struct AttackElevenHeaderTests {
+@Suite(.ownThreads) struct AttackElevenHeaderTests {
     @Test func anEmptyTaggingOrEncryptionHeaderIsRefusedLikeAnyValue() throws {
         let f = try ServiceFixture()
         for name in ["x-oss-tagging"] + WriteHeaders.encryptionHeaders {
@@ -170,7 +171,7 @@ import Testing
 }
 
 /// Attack 11, findings 3–5: serve's state files are its own; one server per state folder.
-@Suite struct AttackElevenStateTests {
+@Suite(.ownThreads) struct AttackElevenStateTests {
     static func metadataPath(_ f: ServiceFixture) -> String { f.service.manifest.stateFolder + "/" + StateFiles.objectMetadata }
 
     /// A foreign database (journal mode delete, one table of its own) beside the fixture.

@@ -6,12 +6,13 @@ import Foundation
 import GRDB
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import Confinement
 @testable import DeriveServer
 
 /// Attack 14 on `derive serve` (issue #12): a write whose metadata cannot be recorded (another
 /// program holds the database's write lock) is refused and changes nothing (F1).
-@Suite struct AttackFourteenTests {
+@Suite(.ownThreads) struct AttackFourteenTests {
     /// A fixture whose metadata writes wait 0.2 s for a lock, with `drop/o` holding `old`,
     /// `text/old` and `x-oss-meta-v: old`.
     static func fixture() throws -> ServiceFixture {

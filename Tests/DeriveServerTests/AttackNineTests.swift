@@ -3,6 +3,7 @@ import Foundation
 import Manifest
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import DeriveServer
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ struct RuleOutputs: RecordedOutputs {
 }
 
 /// Attack 9 on `derive serve`'s object API (#12), findings 2, 5, 6, 7 and 8.
-@Suite struct AttackNineTests {
+@Suite(.ownThreads) struct AttackNineTests {
     static func md5(_ text: String) -> String { Data(Insecure.MD5.hash(data: Data(text.utf8))).base64EncodedString() }
 
     // MARK: 2. Headers that ask for what the manifest declares (or serve cannot do) are refused.

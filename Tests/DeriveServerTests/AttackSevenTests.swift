@@ -2,6 +2,7 @@ import Access
 import Crypto
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 7 on `derive serve`'s object API (#12), findings 1, 2, 3, 6, 7 and 8.
@@ -42,7 +43,7 @@ extension ServiceFixture {
     }
 }
 
-@Suite struct AttackSevenTests {
+@Suite(.ownThreads) struct AttackSevenTests {
     // MARK: 1. Every writer serialises on the key lock; an append links only over the file it copied.
 
     /// An appendable object of about 1.9 MB (the fixture's body limit is 1 MB), so an append's

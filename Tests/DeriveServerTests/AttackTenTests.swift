@@ -9,13 +9,14 @@ import Imaging
 import Logging
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 10 on `derive serve` (issue #12): appendable records in the metadata database, one row
 /// per key, settled after a stop (C); an anonymous share of the appendable table (B); an empty
 /// `x-oss-object-acl` (D); messages and the start-up cut in the log (E); ranges outside the
 /// object answered as OSS does.
-@Suite struct AttackTenTests {
+@Suite(.ownThreads) struct AttackTenTests {
     static let drop = "drop"
 
     static func append(_ service: ObjectService, _ key: String, _ position: Int, _ body: String, signed: Bool = false,

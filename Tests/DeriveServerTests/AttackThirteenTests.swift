@@ -5,12 +5,13 @@ import Glibc
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 13 on `derive serve` (issue #12): an earlier serve's database, whose records are
 /// still in its write-ahead log, is carried on (N1), serve checkpoints at its stop so the main
 /// file holds the records (N4), and the state folder's lock survives a removed serve.lock (N2).
-@Suite struct AttackThirteenTests {
+@Suite(.ownThreads) struct AttackThirteenTests {
     static func scratch() throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack13-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("state"), withIntermediateDirectories: true)

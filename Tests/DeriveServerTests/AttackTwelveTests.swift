@@ -6,12 +6,13 @@ import Glibc
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 12 on `derive serve` (issue #12): serve's state files are its own even when a hard
 /// link names a user's file (1, 3), clean leaves a running serve's files (2), the anonymous
 /// share holds after a restart (4), a foreign database is not changed by the checks (5).
-@Suite struct AttackTwelveTests {
+@Suite(.ownThreads) struct AttackTwelveTests {
     static func scratch() throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack12-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("state"), withIntermediateDirectories: true)
@@ -204,7 +205,7 @@ import Testing
 }
 
 /// Attack 12, findings 2 and 4, against a service.
-@Suite struct AttackTwelveServiceTests {
+@Suite(.ownThreads) struct AttackTwelveServiceTests {
     static let drop = AttackTenTests.drop
 
     /// A running serve holds serve.lock: clean keeps its uploads in progress and its render

@@ -4,6 +4,7 @@ import Foundation
 import Imaging
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 18's R1: while a public bucket's path link was flipped between its folder and a folder
@@ -12,7 +13,7 @@ import Testing
 /// Whatever the timing of the manifest's checks, the folder a request is answered from is
 /// checked itself when it is opened: one that is another bucket's folder, lies inside one, or
 /// holds one is never served (503).
-@Suite struct BucketFolderRound18Tests {
+@Suite(.ownThreads) struct BucketFolderRound18Tests {
     @Test func aBucketFolderThatSharesFilesWithAnotherBucketIsNeverServed() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r1-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }

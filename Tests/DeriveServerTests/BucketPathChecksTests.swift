@@ -2,6 +2,7 @@ import Access
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 18's P1: before each request serve looked at every bucket's folder and at every link on
@@ -10,7 +11,7 @@ import Testing
 /// request is now a look at each folder those paths pass through (where a link could be
 /// re-pointed); the chains are walked again, each link read once, only when one of those folders
 /// changed. What a change moves is still seen at the next request.
-@Suite struct BucketPathChecksTests {
+@Suite(.ownThreads) struct BucketPathChecksTests {
     /// A project with `count` buckets, each behind a chain of `links` relative links in `d/`.
     struct Chains {
         let root: URL

@@ -2,12 +2,13 @@ import Confinement
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 17's N6 at the one definition: a built output's effective ACL is the more private of
 /// the ACL its build recorded and the one the manifest in force gives it (its rule's `acl:`, else
 /// its source's ACL), so a rule or a source made private applies before any build.
-@Suite struct EffectiveACLRound17Tests {
+@Suite(.ownThreads) struct EffectiveACLRound17Tests {
     /// One recorded output, `site/a.webp`, built by rule `pic` from `src/a.jpg`.
     struct Built: RecordedOutputs {
         var acl: BucketACL

@@ -2,13 +2,14 @@ import Confinement
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 18's F1/F1b at the one definition: a key is never more public than what a rule that
 /// may write it gives. A private rule's old `{hash}` output that a build "left in place" (a fresh
 /// clone's lock line dropped, or a file with a new inode) has no record any more: it must not
 /// fall back to its public bucket's ACL.
-@Suite struct EffectiveACLRound18Tests {
+@Suite(.ownThreads) struct EffectiveACLRound18Tests {
     /// Records as the state holds them (`key` → record) and the keys the lock lists.
     struct State: RecordedOutputs {
         var records: [String: RecordedOutput] = [:]

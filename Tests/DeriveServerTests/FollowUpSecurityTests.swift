@@ -5,10 +5,11 @@ import Foundation
 import Manifest
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Breaks found by a second attack on `derive serve` after issue #11's first fixes.
-@Suite struct FollowUpSecurityTests {
+@Suite(.ownThreads) struct FollowUpSecurityTests {
     static func md5(_ text: String) -> String { Data(Insecure.MD5.hash(data: Data(text.utf8))).base64EncodedString() }
 
     // MARK: 1. ETags of rendered answers

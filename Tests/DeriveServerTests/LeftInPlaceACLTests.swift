@@ -2,13 +2,14 @@ import Confinement
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Round 19's V1 and V2 at the one definition: a key where a build left a file in place (the
 /// lock's `left` line) is never answered more publicly than the ACL it was left under, whatever
 /// today's templates and `objects:` rules say, with or without a state; a file left under a
 /// public ACL stays public (only files left under a private ACL are made private).
-@Suite struct LeftInPlaceACLTests {
+@Suite(.ownThreads) struct LeftInPlaceACLTests {
     struct State: RecordedOutputs {
         var records: [String: RecordedOutput] = [:]
         var lock: Set<String> = []

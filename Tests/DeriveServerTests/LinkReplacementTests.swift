@@ -1,11 +1,12 @@
 import Foundation
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue #11 leftover (a): a key that is itself a symbolic link is never replaced by a write,
 /// anonymous or signed, PUT or save-as: it answers like a PUT through a link (403, nothing changed).
-@Suite struct LinkReplacementTests {
+@Suite(.ownThreads) struct LinkReplacementTests {
     /// A fixture with `prw/link.jpg` → `prw/src.jpg` (inside) and `prw/out.txt` → a file outside the bucket.
     static func fixture() throws -> (ServiceFixture, URL) {
         let f = try Hostile.fixture()

@@ -2,12 +2,13 @@ import Confinement
 import Foundation
 import NIOConcurrencyHelpers
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue 12 leftover: a listing read each folder on its way in full. A page now reads at most
 /// its entry budget: past it the page ends truncated at the last item found (a correct marker),
 /// or answers an OSS error when it found nothing. Asserted on entries read, never on seconds.
-@Suite struct ListingBudgetTests {
+@Suite(.ownThreads) struct ListingBudgetTests {
     static func tree(small: Int, big: Int) throws -> URL {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-budget-\(UUID().uuidString)")
         for folder in ["a", "b"] {

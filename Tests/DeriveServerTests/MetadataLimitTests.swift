@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack (#11, round 4, finding 2): 1-byte anonymous PUTs with 120 KB of x-oss-meta-* headers
 /// grew the metadata database by 70 MB in 30 s. User metadata is limited to 8 KiB as on OSS,
 /// stored standard headers have documented lengths, and a refused PUT stores nothing.
-@Suite struct MetadataLimitTests {
+@Suite(.ownThreads) struct MetadataLimitTests {
     @Test func userMetadataOver8KiBIsRefusedAndNothingStored() throws {
         let f = try Hostile.fixture()
         let huge = ["x-oss-meta-a": String(repeating: "v", count: 120_000)]

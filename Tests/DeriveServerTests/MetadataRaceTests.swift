@@ -1,12 +1,13 @@
 import Foundation
 import NIOConcurrencyHelpers
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack (#11, round 4, finding 3): two concurrent PUTs to one key lost the key's metadata in
 /// about 9 of 40 rounds (the body of one, default headers). Records are kept per file identity
 /// and written before the file is linked: every GET answers its body's own headers.
-@Suite struct MetadataRaceTests {
+@Suite(.ownThreads) struct MetadataRaceTests {
     @Test func racingPutsNeverServeABodyWithoutItsOwnHeaders() throws {
         // The fixture only calls the service, which is Sendable.
         nonisolated(unsafe) let f = try Hostile.fixture()

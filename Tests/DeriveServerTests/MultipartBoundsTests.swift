@@ -4,12 +4,13 @@ import Foundation
 import Imaging
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue 12 leftovers: abandoned multipart uploads are bounded per server (count and bytes,
 /// `serve: multipart_max_uploads` / `multipart_max_bytes`) and expire (`multipart_expiry_hours`),
 /// Complete never mixes a part's old and new bytes, and ListMultipartUploads pages as OSS does.
-@Suite struct MultipartBoundsTests {
+@Suite(.ownThreads) struct MultipartBoundsTests {
     static func initiate(_ f: ServiceFixture, _ key: String, bucket: String = "photos") -> ServiceResponse {
         f.send("POST", bucket, key, query: [("uploads", nil)])
     }
@@ -205,7 +206,7 @@ final class AnswerBox: @unchecked Sendable {
 
 /// #11 leftover: `?UploadId=`, `?PartNumber=`, `?Position=` selected their operation
 /// (names are matched case-insensitively) but the handler then said the value was missing.
-@Suite struct SubresourceValueCaseTests {
+@Suite(.ownThreads) struct SubresourceValueCaseTests {
     @Test func mixedCaseNamesSupplyTheirValues() throws {
         let f = try ServiceFixture()
         let id = try #require(f.send("POST", "photos", "m.bin", query: [("uploads", nil)]).values("UploadId").first)

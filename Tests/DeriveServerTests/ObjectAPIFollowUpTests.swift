@@ -7,13 +7,14 @@ import Manifest
 import NIOConcurrencyHelpers
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue #12, the open points after attack 9: listings stop when their client leaves, an
 /// anonymous listing pays for the private keys it walks past and resumes after them without
 /// naming them, `serve: list_max_concurrent`, forbid-overwrite from Initiate kept for Complete,
 /// HEAD with a Range, and the bounded table of appendable objects.
-@Suite struct ObjectAPIFollowUpTests {
+@Suite(.ownThreads) struct ObjectAPIFollowUpTests {
     // MARK: 1. A listing whose client disconnected stops walking.
 
     @Test func aListingWhoseClientLeftStopsBeforeItsWalk() throws {

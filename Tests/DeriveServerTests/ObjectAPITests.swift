@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 import Confinement
 @testable import DeriveServer
 
@@ -65,7 +66,7 @@ struct Owned: RecordedOutputs {
     func recordedACL(bucket: String, key: String) throws -> BucketACL? { keys.contains(bucket + "/" + key) ? .publicRead : nil }
 }
 
-@Suite struct ListObjectsTests {
+@Suite(.ownThreads) struct ListObjectsTests {
     static func fixture() throws -> ServiceFixture {
         let f = try ServiceFixture()
         for path in ["a/1.txt", "a/2.txt", "a/sub/3.txt", "b.txt", "c/d/e.txt", "a.txt", "a0.txt"] { try f.write("photos/" + path, path) }
@@ -156,7 +157,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct BucketAndACLTests {
+@Suite(.ownThreads) struct BucketAndACLTests {
     @Test func bucketInfoAndACLs() throws {
         let f = try ServiceFixture()
         let info = f.send("GET", "site", query: [("bucketInfo", nil)])
@@ -186,7 +187,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct DeleteTests {
+@Suite(.ownThreads) struct DeleteTests {
     @Test func deleteObjectRemovesOneFileOnly() throws {
         let f = try ServiceFixture()
         try f.write("photos/x/y.txt", "y")
@@ -243,7 +244,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct CopyAndAppendTests {
+@Suite(.ownThreads) struct CopyAndAppendTests {
     @Test func copyObjectChecksTheSourceLikeAGet() throws {
         let f = try ServiceFixture()
         let source = try #require(f.file("photos/cats/kitten.jpg"))
@@ -285,7 +286,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct MultipartTests {
+@Suite(.ownThreads) struct MultipartTests {
     static let partSize = 100 * 1024
 
     static func etag(_ data: Data) -> String { Insecure.MD5.hash(data: data).map { String(format: "%02X", $0) }.joined() }
@@ -367,7 +368,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct SubresourceMethodTests {
+@Suite(.ownThreads) struct SubresourceMethodTests {
     /// `PUT ?append` (AppendObject needs POST) once fell through to a plain PUT and overwrote the
     /// object: an operation with the wrong method is its own NotImplemented operation.
     @Test func aSubresourceWithTheWrongMethodNeverWrites() throws {
@@ -382,7 +383,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct ListObjectsV2TokenTests {
+@Suite(.ownThreads) struct ListObjectsV2TokenTests {
     /// oss2's list_objects_v2 sends `continuation-token=` (empty) on its first page.
     @Test func anEmptyContinuationTokenIsTheFirstPage() throws {
         let f = try ServiceFixture()
@@ -392,7 +393,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct ObjectMetaTests {
+@Suite(.ownThreads) struct ObjectMetaTests {
     /// ossfs asks GetObjectMeta before every write; it answered 501.
     @Test func objectMetaIsAHeadWithLengthETagAndTime() throws {
         let f = try ServiceFixture()
@@ -405,7 +406,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct MultipartRaceTests {
+@Suite(.ownThreads) struct MultipartRaceTests {
     /// A part whose upload is aborted while its body streams is not kept (its folder was
     /// recreated by the part's temporary file and would have stayed forever).
     @Test func aPartOfAnUploadAbortedMidBodyLeavesNothing() throws {
@@ -436,7 +437,7 @@ struct Owned: RecordedOutputs {
     }
 }
 
-@Suite struct ObjectAPIMetadataTests {
+@Suite(.ownThreads) struct ObjectAPIMetadataTests {
     @Test func multipartObjectsKeepTheirETagAndHeaders() throws {
         let f = try ServiceFixture()
         let id = try #require(f.send("POST", "photos", "m.bin", query: [("uploads", nil)],

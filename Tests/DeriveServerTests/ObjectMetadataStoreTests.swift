@@ -1,10 +1,11 @@
 import Confinement
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// The metadata store's API (used by PutObject and save-as here, by copy and delete operations).
-@Suite struct ObjectMetadataStoreTests {
+@Suite(.ownThreads) struct ObjectMetadataStoreTests {
     let one = ObjectFileIdentity(device: 1, inode: 2, size: 3, modified: 4)
 
     @Test func recordsAreReadOnlyForTheFileTheyDescribe() throws {
@@ -57,7 +58,7 @@ import Testing
 }
 
 /// Request ids are OSS-shaped (24 upper-case hex digits) and do not carry the process id.
-@Suite struct RequestIdTests {
+@Suite(.ownThreads) struct RequestIdTests {
     @Test func requestIdsDoNotEmbedThePID() throws {
         let ids = (0..<3).map { _ in Counter().nextId() }
         for id in ids {

@@ -5,11 +5,12 @@ import Foundation
 import Imaging
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue #12, objects: stored headers, ETag and Last-Modified, ranges, conditions, overrides,
 /// types by extension, forbid-overwrite.
-@Suite struct ObjectSemanticsTests {
+@Suite(.ownThreads) struct ObjectSemanticsTests {
     static let body = Data((0..<1000).map { UInt8($0 % 251) })
 
     static func put(_ f: ServiceFixture, _ key: String, _ body: Data = body, headers: [String: String] = [:]) -> ServiceResponse {

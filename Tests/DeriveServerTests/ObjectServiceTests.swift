@@ -6,6 +6,7 @@ import Logging
 import Manifest
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// The object service without a network: requests in, OSS answers out.
@@ -106,7 +107,7 @@ extension ServiceResponse {
     }
 }
 
-@Suite struct ObjectServiceTests {
+@Suite(.ownThreads) struct ObjectServiceTests {
     @Test func aclDecidesAnonymousReads() throws {
         let f = try ServiceFixture()
         let denied = f.get("/photos/cats/kitten.jpg")

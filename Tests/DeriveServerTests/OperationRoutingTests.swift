@@ -1,12 +1,13 @@
 import Access
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue #12, sub-resource routing: every request is classified into one OSS operation from its
 /// head; an operation without a handler answers 501 NotImplemented before any body byte is read,
 /// and nothing in the bucket changes.
-@Suite struct OperationRoutingTests {
+@Suite(.ownThreads) struct OperationRoutingTests {
     /// OSS's sub-resources, as its API reference and SDKs send them.
     static let subresources = [
         "acl", "tagging", "symlink", "uploads", "uploadId=1", "partNumber=1", "uploadId=1&partNumber=1", "append", "append&position=0",

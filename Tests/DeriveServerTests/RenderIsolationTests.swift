@@ -5,6 +5,7 @@ import Manifest
 import ProcessLanguage
 import RenderWorkers
 import Testing
+import TestSupport
 @testable import DeriveServer
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ import Glibc
 /// `derive serve` renders in worker processes: the deadline and a client's disconnect kill the
 /// worker, even inside an encoder that libvips' own stop cannot reach (issue #11: a HEIC render
 /// ignored both).
-@Suite(.serialized) struct RenderIsolationTests {
+@Suite(.ownThreads, .serialized) struct RenderIsolationTests {
     final class Fixture {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-isolation-\(UUID().uuidString)")
         let service: ObjectService

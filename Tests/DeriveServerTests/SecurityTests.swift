@@ -8,6 +8,7 @@ import Manifest
 import NIOConcurrencyHelpers
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Buckets of every ACL, with object overrides, as issue #11 attacked them.
@@ -116,7 +117,7 @@ extension ServiceFixture {
 }
 
 /// Issue #11, "What was seen" 1: private objects read through a watermark.
-@Suite struct WatermarkAuthorizationTests {
+@Suite(.ownThreads) struct WatermarkAuthorizationTests {
     static func stamp(_ key: String) -> String {
         "image/watermark,image_\(Base64URL.encode(key)),t_100,g_nw,x_0,y_0/crop,w_600,h_450/format,png"
     }
@@ -193,7 +194,7 @@ extension ServiceFixture {
 }
 
 /// 3: keys are bytes; file access is confined.
-@Suite struct KeyConfinementTests {
+@Suite(.ownThreads) struct KeyConfinementTests {
     @Test func aCombiningMarkAfterDotDotDoesNotLeaveTheBucket() throws {
         let f = try Hostile.fixture()
         let put = f.get("/prw/../%CC%81escaped.txt", method: "PUT", body: Data("x".utf8))
@@ -260,7 +261,7 @@ extension ServiceFixture {
 }
 
 /// 4: control files and the serve cache are out of reach.
-@Suite struct ControlFileTests {
+@Suite(.ownThreads) struct ControlFileTests {
     @Test func serveRefusesACacheInsideABucket() throws {
         let fixture = try Hostile.fixture()
         #expect(throws: ServeSetupError.self) {
@@ -300,7 +301,7 @@ extension ServiceFixture {
 }
 
 /// 5 and 6: the effective object ACL (rule `acl:` recorded, overrides) governs reads and writes.
-@Suite struct EffectiveACLTests {
+@Suite(.ownThreads) struct EffectiveACLTests {
     @Test func aPrivateObjectInAPublicReadWriteBucketIsNotWritableAnonymously() throws {
         let f = try Hostile.fixture()
         let put = f.get("/prw/locked/keep.txt", method: "PUT", body: Data("overwritten".utf8))
@@ -343,7 +344,7 @@ extension ServiceFixture {
 }
 
 /// 7 and 8: integrity headers and request time.
-@Suite struct IntegrityTests {
+@Suite(.ownThreads) struct IntegrityTests {
     @Test func contentMD5OfOtherBytesIsInvalidDigest() throws {
         let f = try Hostile.fixture()
         let other = Data(Insecure.MD5.hash(data: Data("other".utf8))).base64EncodedString()
@@ -389,7 +390,7 @@ extension ServiceFixture {
 }
 
 /// 9: errors are OSS's 400s, and a 500 says nothing but the request id.
-@Suite struct ErrorShapeTests {
+@Suite(.ownThreads) struct ErrorShapeTests {
     @Test func keysUnderAnObjectOrEndingInSlashAre400() throws {
         let f = try Hostile.fixture()
         for target in ["/prw/src.jpg/x", "/prw/dir/", "/prw/locked"] {
@@ -435,7 +436,7 @@ extension ServiceFixture {
 }
 
 /// 2 and 10: bounded work, streamed bodies, bounded cache.
-@Suite struct BoundedWorkTests {
+@Suite(.ownThreads) struct BoundedWorkTests {
     @Test func aFullRenderQueueAnswersSlowDownWhilePlainRequestsGoOn() throws {
         var settings = ServerSettings()
         settings.renderThreads = 1

@@ -5,6 +5,7 @@ import Foundation
 import Imaging
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ import Glibc
 /// everything serve put in it took the umask's modes (0755/0644): renders of private objects for
 /// signed callers (`serve-cache/`), parts of uploads into private keys (`serve-uploads/`) and
 /// the metadata database were readable by any local user, while a build makes the folder 0700.
-@Suite(.serialized) struct ServeBoundsRound23Tests {
+@Suite(.ownThreads, .serialized) struct ServeBoundsRound23Tests {
     /// Every entry below `root` (itself included) whose mode gives group or others any bit.
     static func exposed(below root: String) -> [String] {
         var found: [String] = []

@@ -2,6 +2,7 @@ import Access
 import Confinement
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 18's K1: `derive serve` stopped while it created its object metadata database (Ctrl-C
@@ -9,7 +10,7 @@ import Testing
 /// whose header is zero, and every later serve refused to start ("is not stamped derive serve's
 /// and has a rollback journal"). SQLite rolls back only a journal that starts with a non-zero
 /// byte into a database with pages; anything else is an interrupted creation, opened as new.
-@Suite struct ServeInterruptedStartTests {
+@Suite(.ownThreads) struct ServeInterruptedStartTests {
     static func database() throws -> (folder: URL, path: String) {
         let folder = try AttackTwelveTests.scratch()
         let state = folder.appendingPathComponent("state")

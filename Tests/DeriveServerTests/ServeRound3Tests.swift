@@ -4,11 +4,12 @@ import FoundationXML
 #endif
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Third attack on `derive serve` (issue #11): error bodies stay well-formed XML whatever text
 /// a request put in them.
-@Suite struct ServeRound3ErrorBodyTests {
+@Suite(.ownThreads) struct ServeRound3ErrorBodyTests {
     /// The parsed text of every element, or nil when the body is not well-formed XML.
     final class Elements: NSObject, XMLParserDelegate {
         var values: [String: String] = [:]
@@ -53,7 +54,7 @@ import Testing
 }
 
 /// A PUT through a symbolic link inside a bucket is refused without revealing the link.
-@Suite struct ServeRound3LayoutTests {
+@Suite(.ownThreads) struct ServeRound3LayoutTests {
     @Test func aPutThroughALinkedFolderDoesNotNameTheLink() throws {
         let f = try Hostile.fixture()
         try FileManager.default.createSymbolicLink(atPath: f.buckets.appendingPathComponent("prw/out").path,

@@ -2,6 +2,7 @@ import Access
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Session 26's serve leftover: a bucket added in the same manifest edit as a swap of its folder.
@@ -9,7 +10,7 @@ import Testing
 /// between (after the loader's overlap and control-file checks saw the old one) was taken for
 /// the checked folder and served until the next change. Now every folder serve serves was at
 /// its path when a load checked it.
-@Suite struct ServedManifestAddedBucketTests {
+@Suite(.ownThreads) struct ServedManifestAddedBucketTests {
     /// Counts the loads and, at each, notes the identity of `drafts`' folder the loader saw;
     /// `afterFirstLoad` runs once, right after the first reload's load (the swap).
     final class Loads: @unchecked Sendable {

@@ -1,11 +1,12 @@
 import Access
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack (#11, round 4, finding 4): `PUT …?ACL` and `?Tagging` were matched case-sensitively,
 /// fell through to a plain PUT and replaced the object in a public-read-write bucket.
-@Suite struct SubresourceCaseTests {
+@Suite(.ownThreads) struct SubresourceCaseTests {
     /// Upper case, capitalised and alternating spellings of a query string's names.
     static func variants(_ query: String) -> [String] {
         func map(_ transform: (String) -> String) -> String {

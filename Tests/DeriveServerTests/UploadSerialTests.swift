@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue 12, attack 8 finding 2: Complete, Abort and a second Complete of one upload id are
 /// serialised, so exactly one of them wins and the others answer 404 NoSuchUpload (never 500),
 /// and an Abort that answered 204 leaves no object behind.
-@Suite struct UploadSerialTests {
+@Suite(.ownThreads) struct UploadSerialTests {
     static func completeBody(_ parts: [Data]) -> Data {
         var text = "<CompleteMultipartUpload>"
         for (index, part) in parts.enumerated() {

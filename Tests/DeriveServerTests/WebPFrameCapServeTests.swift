@@ -5,13 +5,14 @@ import Manifest
 import ProcessLanguage
 import RenderWorkers
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue #10, round 10, point 5: an x-oss-process request on a 100 000-frame WebP (a few MB of
 /// 1x1 frames, which libvips' header read alone ran to the deadline) is refused naming the frame
 /// cap, from the chunk walk in the render worker, well before the deadline; so is a watermark
 /// request with such an object as its image.
-@Suite struct WebPFrameCapServeTests {
+@Suite(.ownThreads) struct WebPFrameCapServeTests {
     /// One 1x1 lossless frame copied `frames` times into ANMF chunks (VP8X + ANIM first).
     static func animatedWebP(frames: Int) -> Data {
         let vp8l: [UInt8] = [0x56, 0x50, 0x38, 0x4C, 0x0F, 0, 0, 0, 0x2F, 0, 0, 0, 0, 0x07, 0x10, 0xFD,

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Attack 18's L4: a request for a missing key of a website bucket that carried `Range` or a
 /// condition (media elements and download managers send `Range`) got the XML `NoSuchKey`, not the
 /// site's error document. Those headers were for the missing key, which has none: the error
 /// document is answered whole, 404, whatever they say.
-@Suite struct WebsiteRound18Tests {
+@Suite(.ownThreads) struct WebsiteRound18Tests {
     @Test func theErrorDocumentIgnoresTheRangeAndConditionsOfTheMissingKey() throws {
         let f = try WebsiteTests.fixture()
         let plain = f.get("/site/nope")

@@ -1,11 +1,12 @@
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 @testable import DeriveServer
 
 /// Issue #13: a built site is browsable through `derive serve` (types by extension, OSS static
 /// website hosting with index and error documents, ACLs unchanged).
-@Suite struct WebsiteTests {
+@Suite(.ownThreads) struct WebsiteTests {
     static let manifest = """
         version: 1
         region: cn-hangzhou

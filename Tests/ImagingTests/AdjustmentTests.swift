@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
-@Suite struct AdjustmentTests {
+@Suite(.ownThreads) struct AdjustmentTests {
     static let grey: [UInt8] = [100, 100, 100]
 
     @Test(arguments: [(50, 228), (-20, 49), (0, 100), (100, 255), (-100, 0)])
@@ -49,7 +50,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct AnswerTests {
+@Suite(.ownThreads) struct AnswerTests {
     @Test func infoIsSortedJSONOfStrings() throws {
         let source = try Fixtures.quadrants(200, 100, as: .png)
         let output = try Engine().info(source)
@@ -87,7 +88,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct SafetyTests {
+@Suite(.ownThreads) struct SafetyTests {
     @Test func limitsAreCheckedFromTheHeader() throws {
         let source = try Fixtures.solid(300, 200, Fixtures.red)
         #expect { try Fixtures.render(source, "image/resize,w_10", limits: Limits(maxBytes: 100)) } throws: {
@@ -138,7 +139,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct ConcurrencyTests {
+@Suite(.ownThreads) struct ConcurrencyTests {
     /// liborc crashed concurrent renders on this platform; it stays off.
     @Test func vectorisationIsOff() throws {
         #expect(try Engine.vectorised() == false)

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Issue #10 points 4 and 6: colour through a real ICC transform to the sRGB profile, and
 /// downscales as sharp as vipsthumbnail's.
+@Suite(.ownThreads)
 struct ColourAndQualityTests {
     /// CIE Lab (D65) of an 8-bit sRGB pixel.
     static func lab(_ rgb: [UInt8]) -> (Double, Double, Double) {

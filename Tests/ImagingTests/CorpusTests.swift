@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Real-world files from ../shared/corpus (never copied into the project); skipped when absent.
-@Suite(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus is not present"))
+@Suite(.ownThreads, .enabled(if: Fixtures.corpusAvailable, "../shared/corpus is not present"))
 struct CorpusTests {
     /// Mean absolute difference per channel between two rasters of the same size.
     static func difference(_ a: Raster, _ b: Raster) -> Double {

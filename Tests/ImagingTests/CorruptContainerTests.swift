@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Issue #10, fourth attack, finding 1: HEIC with zeroed coded data rendered garbled with
 /// exit 0 (libheif and libde265 report nothing). HEIC is not a watermark format (EC 0040-00000027).
+@Suite(.ownThreads)
 struct CorruptContainerTests {
     static func zeroed(_ data: Data, at offset: Int, count: Int = 2000) -> Data {
         var copy = data

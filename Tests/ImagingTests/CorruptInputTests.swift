@@ -1,9 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Issue #10 point 5: corrupt sources are refused with EC 0040-00000005, harmless warnings are not.
+@Suite(.ownThreads)
 struct CorruptInputTests {
     static func refusedAsCorrupt(_ source: Data, _ process: String, limits: Limits = .oss) -> Bool {
         do {

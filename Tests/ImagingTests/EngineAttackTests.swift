@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
@@ -16,6 +17,7 @@ struct MemoryObjects: ObjectResolver {
 
 /// Issue #10, second attack: encoders, watermark objects, shrink-on-load on corrupt JPEGs,
 /// GIF frame counts and smaller findings.
+@Suite(.ownThreads)
 struct EngineAttackTests {
     static func error(_ source: Data, _ process: String, limits: Limits = .oss,
                       resolver: any ObjectResolver = NoObjects()) -> ProcessError? {

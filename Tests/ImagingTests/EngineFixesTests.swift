@@ -1,9 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Issue #10 points 7-10.
+@Suite(.ownThreads)
 struct EngineFixesTests {
     /// Point 7: a 1x29000 PNG renders; the output side cap applies to resize results (and WebP).
     @Test func tallThinImageRenders() throws {
@@ -103,6 +105,7 @@ struct EngineFixesTests {
 }
 
 /// Point 10: a symbolic link inside the bucket folder is never followed (out of it or at all).
+@Suite(.ownThreads)
 struct WatermarkConfinementTests {
     @Test func symlinksInsideTheBucketAreNotFollowed() throws {
         let outside = try ExternalTool.temporaryFolder()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 import ProcessLanguage
 
@@ -69,7 +70,7 @@ func crc32(_ bytes: [UInt8]) -> UInt32 {
 
 /// Issue #10, round 10: average-hue's cost, sizes in messages, the WebP frame cap on watermark
 /// images, text marks near Cairo's and rotate's limits.
-@Suite struct EngineRound10Tests {
+@Suite(.ownThreads) struct EngineRound10Tests {
     /// The work estimate the engine computed for `process` on `source` (from its refusal
     /// under a limit of 1 unit).
     static func estimate(_ source: Data, _ process: String) throws -> Double {

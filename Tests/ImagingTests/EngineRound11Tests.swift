@@ -1,6 +1,7 @@
 import CVipsShim
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 import ImagingCore
 import ProcessLanguage
@@ -8,7 +9,7 @@ import ProcessLanguage
 /// Issue #10, round 11 (attack 10's N1–N3): what libvips' WebP loader really allocates is
 /// costed before it allocates it, and running out of memory or of ImageMagick's caps is a
 /// resource refusal, never "corrupt or truncated".
-@Suite struct EngineRound11Tests {
+@Suite(.ownThreads) struct EngineRound11Tests {
     /// A lossy WebP with an alpha plane (VP8X + ALPH + VP8), as `vips webpsave` writes it.
     static func lossyAlphaWebP(_ side: Int) throws -> Data {
         var pixels = [UInt8](repeating: 0, count: side * side * 4)

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 import ImagingCore
 import ProcessLanguage
 
 /// Issue #10, round 12 (attack 11's F2, F4a, F5): a BMP source and BMP watermarks are costed
 /// together, with the chain's work, from their own headers before ImageMagick reads anything.
-@Suite struct EngineRound12Tests {
+@Suite(.ownThreads) struct EngineRound12Tests {
     /// A 24-bit uncompressed BMP header claiming `width`×`height` over 100 bytes of pixels.
     /// ImageMagick refuses it as soon as it reads it ("insufficient image data": the engine's
     /// EC 0040-00000005), so a refusal that is not "corrupt" was decided before ImageMagick ran.

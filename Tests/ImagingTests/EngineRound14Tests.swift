@@ -3,11 +3,12 @@ import Foundation
 import ImagingCore
 import ProcessLanguage
 import Testing
+import TestSupport
 
 /// Issue #10, attack 12's G2 (remainder): a source and its watermark images, each under a raised
 /// byte limit but together over what one render sends its worker, were read whole before the
 /// render refused them. Their sizes, from their files, are checked together before any is read.
-@Suite struct EngineRound14Tests {
+@Suite(.ownThreads) struct EngineRound14Tests {
     /// Objects known by size only: reading one is a test failure (the check must not need the bytes).
     struct SizedObjects: ObjectResolver {
         let sizes: [String: Int]
@@ -77,7 +78,7 @@ import Testing
 }
 
 /// Issue #10, attack 14's E1 and E2: costs the estimate did not see.
-@Suite struct EngineRound14CostTests {
+@Suite(.ownThreads) struct EngineRound14CostTests {
     /// `png` with an eXIf chunk (a big-endian TIFF header, then `bytes` zeros) after its IHDR.
     static func withExif(_ png: Data, bytes: Int) -> Data {
         var body = Data([0x4D, 0x4D, 0x00, 0x2A, 0, 0, 0, 8])

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Issue #10, third attack: per-frame action costs, corrupt pixels read outside the encoder,
 /// corrupt watermark objects, oversized watermark text.
+@Suite(.ownThreads)
 struct EngineRound3Tests {
     static func error(_ source: Data, _ process: String, limits: Limits = .oss,
                       resolver: any ObjectResolver = NoObjects()) -> ProcessError? {

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Issue #10, fourth attack, finding 2: what can never succeed is refused before the cost, and
 /// a watermark's own cost names the watermark.
+@Suite(.ownThreads)
 struct EngineRound4Tests {
     /// 64 × "W" at size_1000 is wider than any text mark can be: EC 0040-00000259, not "raise --max-work".
     @Test func tooWideTextIsRefusedBeforeTheWorkEstimate() throws {
@@ -33,6 +35,7 @@ struct EngineRound4Tests {
 
 /// Finding 3: a GIF with bytes after its trailer renders as libvips reads it (the trailer ends
 /// the GIF, like a JPEG's end-of-image); one whose blocks never reach a trailer stays refused.
+@Suite(.ownThreads)
 struct GIFTrailingDataTests {
     @Test func bytesAfterTheTrailerAreIgnored() throws {
         let whole = try SoundnessTests.animation(frames: 12, side: 60)
@@ -46,6 +49,7 @@ struct GIFTrailingDataTests {
 }
 
 /// Finding 3: the CLI's limit flags and the manifest's `limits:` accept the same number forms.
+@Suite(.ownThreads)
 struct LimitNumberTests {
     @Test func oneSyntaxForLimits() {
         #expect(LimitNumber.parse("20") == 20)

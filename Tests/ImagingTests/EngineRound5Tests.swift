@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 import ProcessLanguage
 
 /// Issue #10, fifth attack, finding 1: the cost estimate saturates; a chain whose estimate is
 /// past Int's range is refused, never a trap that kills the worker.
+@Suite(.ownThreads)
 struct SaturatingEstimateTests {
     static func rotations(_ n: Int) -> String {
         "image/" + Array(repeating: "rotate,45", count: n).joined(separator: "/")
@@ -71,6 +73,7 @@ struct SaturatingEstimateTests {
 }
 
 /// Header numbers multiply without trapping, whatever a header claims.
+@Suite(.ownThreads)
 struct SaturatingHeaderProductTests {
     @Test func productSaturates() {
         #expect(Limits.product(4_000_000_000, 4_000_000_000, 2) == Int.max)
@@ -83,6 +86,7 @@ struct SaturatingHeaderProductTests {
 }
 
 /// Finding 4: what can never succeed is refused before the cost, naming the right side.
+@Suite(.ownThreads)
 struct NeverSucceedsBeforeCostTests {
     /// 32 lines at size_1000 are too tall (not too wide), and that is the answer, not "raise the work limit".
     @Test func tooTallTextIsRefusedBeforeTheWorkEstimate() throws {
@@ -115,6 +119,7 @@ struct NeverSucceedsBeforeCostTests {
 
 /// Finding 5: messages name the flags of `derive process`, or the manifest's `limits:` keys when
 /// the limits come from a manifest (`derive build`, `serve`), never a flag the command lacks.
+@Suite(.ownThreads)
 struct LimitNamingTests {
     @Test func messagesNameWhereTheLimitIsSet() throws {
         let source = try Fixtures.quadrants(400, 300, as: .png)
@@ -141,6 +146,7 @@ struct LimitNamingTests {
 }
 
 /// Finding 7: a cut TIFF is named as a damaged TIFF, not "not an image in a supported format".
+@Suite(.ownThreads)
 struct CutSourceMessageTests {
     @Test func cutTIFFIsNamedAsDamaged() throws {
         let whole = try Fixtures.quadrants(400, 300, as: .tiff)

@@ -1,12 +1,14 @@
 import CVipsShim
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 import ProcessLanguage
 
 /// Issue #10, sixth attack, finding 1: the chain's geometry walk knows a rotate's output to the
 /// pixel (libvips' own bounding box and rounding), so the early rotate refusal refuses exactly
 /// what drawing would refuse, and prints the size drawing would meet.
+@Suite(.ownThreads)
 struct RotateGeometryTests {
     static let angles = [1, 2, 30, 44, 45, 46, 89, 91, 135, 179, 181, 269, 271, 300, 359]
     static let sizes = [(1, 1), (1, 2), (2, 1), (3, 5), (7, 7), (10, 10), (17, 4), (31, 9), (64, 3)]
@@ -115,6 +117,7 @@ struct RotateGeometryTests {
 /// Finding 2: a watermark's own sub-pipeline (text with `rotate_`, an image's pre-process) is
 /// checked for what can never succeed before any costing, and the message names the
 /// watermark (its position in the chain and its text or object key) and the limit.
+@Suite(.ownThreads)
 struct WatermarkNeverSucceedsTests {
     static var tight: Limits {
         var limits = Limits.oss
@@ -162,6 +165,7 @@ struct WatermarkNeverSucceedsTests {
 
 /// Finding 3: every limit message names what raises it where the limits were set, sizes under
 /// 1 MiB are not "0 MiB", and README's limits table lists every cap the engine enforces.
+@Suite(.ownThreads)
 struct LimitMessagesRound6Tests {
     /// The deadline names `limits: render_seconds in the manifest` for `derive build` and
     /// `serve` (whose limits come from the manifest), the flag for `derive process`.

@@ -1,6 +1,7 @@
 import ImagingCore
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 import ProcessLanguage
 
@@ -129,6 +130,7 @@ enum Bombs {
 /// Issue #10, ninth attack: what libvips' loaders hold or read whatever the chain streams is
 /// costed from the file's own header, before libvips reads it, and refused as too large (never
 /// "corrupt"); encoders' own size caps are checked before encoding.
+@Suite(.ownThreads)
 struct LoaderFootprintTests {
     static func refusal(_ source: Data, _ process: String, limits: Limits = .oss) -> ProcessError? {
         do {
@@ -272,6 +274,7 @@ struct LoaderFootprintTests {
 }
 
 /// Issue #10, ninth attack, finding 6: small things.
+@Suite(.ownThreads)
 struct EngineRound9SmallTests {
     /// A meta box whose size runs past the file is caught by Derive's own box walk (before
     /// libheif's "bad seek"), with its message.

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import ProcessLanguage
 @testable import Imaging
 
 /// Watermark `type` may name any installed fontconfig family (#13): Derive's answer to "is it
 /// installed?" agrees with `fc-list`, and unknown families are refused, never substituted.
-@Suite struct FontFamilyTests {
+@Suite(.ownThreads) struct FontFamilyTests {
     @Test func everyFamilyFcListNamesIsInstalledAndOthersAreNot() throws {
         guard let fcList = ExternalTool.path("fc-list"), let listing = ExternalTool.run(fcList, [":", "family"]) else { return }
         // Each line lists a face's family names, the first one its own.

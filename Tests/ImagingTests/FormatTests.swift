@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 import ProcessLanguage
 
-@Suite struct FormatTests {
+@Suite(.ownThreads) struct FormatTests {
     @Test(arguments: Format.Kind.allCases)
     func everyFormatWrites(_ format: Format.Kind) throws {
         let source = try Fixtures.quadrants(64, 48)
@@ -56,7 +57,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct QualityTests {
+@Suite(.ownThreads) struct QualityTests {
     @Test(arguments: [50, 75, 80, 90, 95])
     func estimatesSourceQuality(_ quality: Int) throws {
         let data = try Fixtures.quadrants(64, 64, as: .jpg)
@@ -81,7 +82,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct AnimationTests {
+@Suite(.ownThreads) struct AnimationTests {
     @Test func gifStaysAnimated() throws {
         let (output, raster) = try Fixtures.render(try Fixtures.sample("spinner.gif"), "image/resize,w_80")
         #expect(output.kind == .image(.gif))

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
-@Suite struct CropTests {
+@Suite(.ownThreads) struct CropTests {
     /// 50×50 crops of the quadrant image at each anchor land on the expected colour.
     @Test(arguments: [("nw", Fixtures.red), ("ne", Fixtures.green), ("sw", Fixtures.blue), ("se", Fixtures.yellow)])
     func anchors(_ g: String, _ colour: [UInt8]) throws {
@@ -46,7 +47,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct ShapeTests {
+@Suite(.ownThreads) struct ShapeTests {
     @Test func circleIsTransparentOutsideForPNG() throws {
         let (_, raster) = try Fixtures.render(try Fixtures.solid(200, 100, Fixtures.blue), "image/circle,r_40")
         #expect(raster.width == 81 && raster.height == 81 && raster.bands == 4)
@@ -83,7 +84,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct RotateTests {
+@Suite(.ownThreads) struct RotateTests {
     @Test func quarterTurnIsClockwise() throws {
         let raster = try Fixtures.render(try Fixtures.quadrants(), "image/rotate,90").1
         #expect(raster.width == 100 && raster.height == 200)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import ImageSimilarity
 @testable import Imaging
 import ImagingCore
@@ -12,6 +13,7 @@ import ProcessLanguage
 /// `Tests/Benchmarks/calibrate-quality --low`): smaller than the JPEG, at an SSIM no worse than
 /// the JPEG's beyond `tolerance`, measured as the calibration does (half size, against the
 /// lossless resize).
+@Suite(.ownThreads)
 struct LowQualitySourceDefaultsTests {
     /// How far below the JPEG's SSIM a WebP or AVIF default may be, for one photo (README,
     /// "Default quality per format"): the calibration matches the mean, photo by photo a little

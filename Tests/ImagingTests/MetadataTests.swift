@@ -1,9 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Issue #9.15 and #9.16: outputs carry no metadata; the engine names its libraries.
+@Suite(.ownThreads)
 struct MetadataTests {
     /// A GPS-, EXIF-, XMP- and IPTC-tagged JPEG rendered to every output format: exiftool reads
     /// none of them back.

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
-@Suite struct OrientationTests {
+@Suite(.ownThreads) struct OrientationTests {
     /// Samples/orientation-N.jpg store the same 300×200 picture (red square top-left) under
     /// each EXIF orientation; every one must come out upright.
     @Test(arguments: 1...8)

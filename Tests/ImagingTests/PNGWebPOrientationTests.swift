@@ -2,12 +2,13 @@ import Foundation
 import Imaging
 import ProcessLanguage
 import Testing
+import TestSupport
 
 /// Attack 15 M8: libvips applies the EXIF orientation of a PNG's eXIf chunk and of a WebP's
 /// EXIF chunk, so the engine draws such a source rotated; the planner's header reader
 /// (`SourceHeader`, no libvips) must give the same displayed size, or the index and width
 /// dedup work from the stored size.
-@Suite struct PNGWebPOrientationTests {
+@Suite(.ownThreads) struct PNGWebPOrientationTests {
     static let raster = Raster(width: 37, height: 23, bands: 3) { x, y in [UInt8(x * 6), UInt8(y * 11), 128] }
 
     /// `data` with its EXIF Orientation set to `n` by exiftool (a PNG eXIf chunk, a WebP EXIF chunk).

@@ -1,11 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ImagingCore
 import ProcessLanguage
 
 /// Issue #13: a default quality per output format (Tests/Benchmarks/calibrate-quality), which a
 /// chain's own `quality` still overrides.
+@Suite(.ownThreads)
 struct QualityDefaultsTests {
     static func bytes(_ source: Data, _ process: String) throws -> Data {
         try Engine().render(source, try Pipeline.parse(process)).bytes
@@ -66,6 +68,7 @@ struct QualityDefaultsTests {
 }
 
 /// Issue #13 point 4: the planner's displayed size of TIFF, BMP, HEIC and AVIF sources, as the engine draws them.
+@Suite(.ownThreads)
 struct SiteSourceSizeTests {
     /// The engine's displayed size: what a plain re-encode draws.
     static func drawn(_ source: Data) throws -> (Int, Int) {

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
-@Suite struct ResizeTests {
+@Suite(.ownThreads) struct ResizeTests {
     /// The spec's worked example, drawn: a 200×100 source with w_150,h_80 in all five modes.
     @Test(arguments: [("lfit", 150, 75), ("mfit", 160, 80), ("fill", 150, 80), ("pad", 150, 80), ("fixed", 150, 80)])
     func workedExample(_ mode: String, _ w: Int, _ h: Int) throws {

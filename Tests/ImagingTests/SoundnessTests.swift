@@ -1,9 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Issue #10: no crash, bounded cost, deadlines and cancellation.
+@Suite(.ownThreads)
 struct SoundnessTests {
     /// Limits with the cost checks out of the way, to reach libvips with big work.
     static let unbounded = Limits(renderSeconds: 0, maxWork: Int.max / 2, maxMemory: Int.max / 2)

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ImagingCore
 import Imaging
 import ProcessLanguage
 
 /// Issue #10, round 11 (F4d): a damaged PNG's chunk type is printed escaped, never as raw bytes
 /// (a type of four NULs was written to the terminal as NULs).
-@Suite struct SourceEndMessageTests {
+@Suite(.ownThreads) struct SourceEndMessageTests {
     @Test func aChunkTypeOfNULsIsPrintedEscaped() throws {
         var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         png.append(contentsOf: [0, 0, 0x10, 0, 0, 0, 0, 0, 1, 2, 3])   // 4096 bytes announced, 3 there
@@ -18,7 +19,7 @@ import ProcessLanguage
 
 /// Issue #10, round 11 (F4c): a BMP whose width is negative is a damaged header (EC 0040-00000005),
 /// not a 4294967196 px side.
-@Suite struct NegativeBMPWidthTests {
+@Suite(.ownThreads) struct NegativeBMPWidthTests {
     static func bmp(width: Int32, height: Int32) -> Data {
         var data = Data()
         func le<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
@@ -47,7 +48,7 @@ import ProcessLanguage
 
 /// Issue #10, round 11 (F4b): a BMP watermark refused from its header speaks of the mark, and
 /// never advises resizing earlier in the chain (which does not shrink the mark's decode).
-@Suite struct WatermarkRefusalWordingTests {
+@Suite(.ownThreads) struct WatermarkRefusalWordingTests {
     @Test func aBMPMarkRefusedFromItsHeaderNamesTheMark() throws {
         let bucket = FileManager.default.temporaryDirectory.appendingPathComponent("mark-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: bucket, withIntermediateDirectories: true)

@@ -2,10 +2,11 @@ import Foundation
 import Imaging
 import ProcessLanguage
 import Testing
+import TestSupport
 
 /// The build reserves memory from `SourceHeader` (ImagingCore), read without libvips; it must
 /// agree with the engine's own estimate from libvips' header.
-@Suite struct SourceHeaderTests {
+@Suite(.ownThreads) struct SourceHeaderTests {
     static let raster = Raster(width: 37, height: 23, bands: 3) { x, y in [UInt8(x * 6), UInt8(y * 11), 128] }
 
     @Test(arguments: [Format.Kind.jpg, .png, .webp, .gif, .tiff, .bmp, .heic, .avif])

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Imaging
 import ProcessLanguage
 
 /// Watermarks drawn on a white 200×100 image, with marks read from a temporary bucket folder.
-@Suite struct WatermarkTests {
+@Suite(.ownThreads) struct WatermarkTests {
     let bucket: URL
     let white: Data
 

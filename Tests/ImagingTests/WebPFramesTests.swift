@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Imaging
 import ProcessLanguage
 
@@ -22,7 +23,7 @@ func animatedWebP(frames: Int) -> Data {
     return Data(Array("RIFF".utf8) + [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24)] + body)
 }
 
-@Suite struct WebPFramesTests {
+@Suite(.ownThreads) struct WebPFramesTests {
     @Test func chunkWalkCountsAnimationFrames() {
         #expect(WebPChunks.frameCount(animatedWebP(frames: 3)) == 3)
         #expect(WebPChunks.frameCount(animatedWebP(frames: 5000)) == 5000)

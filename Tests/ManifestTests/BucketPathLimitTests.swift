@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack 18's P1: serve looks at what the buckets' paths pass through before each request, so
 /// their links and folders are bounded (`BucketPathBudget`): past the limit the manifest does not
 /// load, with the count and how to fix it.
-@Suite struct BucketPathLimitTests {
+@Suite(.ownThreads) struct BucketPathLimitTests {
     /// `count` buckets, each behind a chain of `links` relative links in `d/`.
     func chains(count: Int, links: Int) throws -> Workspace {
         let workspace = try Workspace()

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// `budget:` of a rule: read, checked, and described by the JSON Schema from the same table.
-@Suite struct BudgetManifestTests {
+@Suite(.ownThreads) struct BudgetManifestTests {
     static func manifest(_ budget: String) -> String {
         """
         version: 1
@@ -58,7 +59,7 @@ import Testing
 }
 
 /// `catalog: {samples: [...]}`: read at the top level only, each sample a declared bucket.
-@Suite struct CatalogManifestTests {
+@Suite(.ownThreads) struct CatalogManifestTests {
     static let base = """
     version: 1
     buckets:

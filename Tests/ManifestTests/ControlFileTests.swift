@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Derive's own files are never targets or sources, and never inside a bucket (issues #9
 /// "What must hold", #11.4). Folders are created on disk: containment is the file system's call.
-@Suite struct ControlFileTests {
+@Suite(.ownThreads) struct ControlFileTests {
     func workspace(folders: [String] = ["photos", "site"]) throws -> Workspace {
         let workspace = try Workspace()
         for folder in folders {
@@ -326,7 +327,7 @@ import Testing
 }
 
 /// A private bucket inside a public-read-write one was readable and writable through the outer one.
-@Suite struct OverlappingBucketTests {
+@Suite(.ownThreads) struct OverlappingBucketTests {
     @Test func nestedAndIdenticalBucketFoldersAreRefused() throws {
         let workspace = try Workspace()
         try FileManager.default.createDirectory(at: workspace.folder.appendingPathComponent("data/private"), withIntermediateDirectories: true)

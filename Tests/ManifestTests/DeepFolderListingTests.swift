@@ -2,6 +2,7 @@ import Foundation
 @testable import Manifest
 import Confinement
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,7 @@ import Glibc
 /// depth² names for a chain of folders (a no-op's system time grew ~6× per doubling of depth)
 /// and a chain past PATH_MAX failed as "a folder Derive cannot read". Each folder is now opened
 /// from its parent's descriptor: the listing is the one the full paths gave, at any depth.
-@Suite struct DeepFolderListingTests {
+@Suite(.ownThreads) struct DeepFolderListingTests {
     static func temporaryFolder() -> String {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-deep-\(UUID().uuidString)").path
         mkdir(folder, 0o755)

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
-@Suite struct DiagnosticTests {
+@Suite(.ownThreads) struct DiagnosticTests {
     @Test func validManifestHasNoDiagnostics() throws {
         let result = try Workspace().load(yaml: baseBuckets + """
 
@@ -278,7 +279,7 @@ import Testing
     }
 }
 
-@Suite struct ACLTests {
+@Suite(.ownThreads) struct ACLTests {
     @Test func effectiveACLFirstMatchWins() throws {
         let result = try Workspace().load(yaml: """
         version: 1

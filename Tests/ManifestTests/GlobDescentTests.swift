@@ -1,9 +1,10 @@
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Whether a pattern would descend into a folder (attack 17's N3: a folder replaced by a link
 /// is named only when the rule would have taken files below it).
-@Suite struct GlobDescentTests {
+@Suite(.ownThreads) struct GlobDescentTests {
     @Test func patternsThatReachBelowAFolder() throws {
         #expect(try Glob("**/*.jpg").mayMatchBelow("photos"))
         #expect(try Glob("**/*.jpg").mayMatchBelow("a/b/c"))

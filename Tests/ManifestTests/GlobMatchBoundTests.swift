@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack round 24's M2: the backtracking matcher was exponential in the number of `*` (one
@@ -7,7 +8,7 @@ import Testing
 /// build --watch` ignored Ctrl-C meanwhile). The matcher now remembers the (pattern, text)
 /// positions that failed, so each is tried once; its answers are those of the old matcher, kept
 /// here as the reference.
-@Suite struct GlobMatchBoundTests {
+@Suite(.ownThreads) struct GlobMatchBoundTests {
     /// The matcher as it was before round 24 (a copy of `Glob.match`), for comparison only.
     static func reference<End: Glob.TextEnd>(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int, _ end: End) -> Bool {
         var i = i, j = j

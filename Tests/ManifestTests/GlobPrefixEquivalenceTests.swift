@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// `Glob.matches` (a whole key) and `mayMatchBelow` / `matchesEverythingBelow` (a folder, the
@@ -10,7 +11,7 @@ import Testing
 /// - a folder said to be wholly matched (`matchesEverythingBelow`, an `exclude:` that skips the
 ///   folder) has every key below it matching, else a skipped folder would hide sources;
 /// and check `matches` and `mayMatchBelow` against a plain state-set matcher written here.
-@Suite struct GlobPrefixEquivalenceTests {
+@Suite(.ownThreads) struct GlobPrefixEquivalenceTests {
     /// The pattern's pieces, as the matcher reads them after braces are expanded.
     enum Token: Equatable {
         case scalar(Unicode.Scalar), one, set([Unicode.Scalar]), star, anyFolders, anyFoldersSlash

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Includes are read only below the root manifest's folder, by `openat`/`O_NOFOLLOW`, and a file
 /// that is not a manifest gives one error that never repeats its contents (issue #9.9).
-@Suite struct IncludeConfinementTests {
+@Suite(.ownThreads) struct IncludeConfinementTests {
     /// A stand-in for /etc/shadow: lines that YAML reads as a mapping of unknown keys.
     static let secretLines = "root: $6$saltsalt$SECRETHASH\ndaemon: '*'\nalice: $6$other$ALSOSECRET\n"
 

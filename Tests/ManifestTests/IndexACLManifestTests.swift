@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack 17 (static): a public index listed a private bucket's sources (N4), `objects:` rules
 /// over a rule's outputs were silently overridden (L2), and rule names could hold invisible
 /// characters (L1).
-@Suite struct IndexACLManifestTests {
+@Suite(.ownThreads) struct IndexACLManifestTests {
     /// pub (public-read), priv (private), site (public-read) holding the index; `rules` follow.
     static func manifest(_ rules: String, site: String = "{path: site, acl: public-read, url: /site}", index: String = "site/index.json") -> String {
         """

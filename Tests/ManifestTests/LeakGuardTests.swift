@@ -1,11 +1,12 @@
 import Foundation
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// The leak guard reports alongside a rule's other errors (issue #9.17) and counts the
 /// watermark objects a rule's pipelines read (issues #9, #11.1).
-@Suite struct LeakGuardTests {
+@Suite(.ownThreads) struct LeakGuardTests {
     static func mark(_ key: String) -> String { "watermark,image_\(Base64URL.encode(key)),g_se" }
 
     @Test func reportedAlongsideTheRulesOtherErrors() throws {

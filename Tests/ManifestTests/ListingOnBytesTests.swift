@@ -1,13 +1,14 @@
 import Foundation
 import Manifest
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The source listing reads names as bytes: a name starting with `.` then a combining mark is
 /// one `Character` (not `.`), but a hidden name all the same; keys come back in byte order.
-@Suite struct ListingOnBytesTests {
+@Suite(.ownThreads) struct ListingOnBytesTests {
     @Test func aDotFollowedByACombiningMarkIsStillHidden() throws {
         #expect(!sourceListingKeeps(".\u{301}x.jpg"))
         #expect(sourceListingKeeps("\u{301}x.jpg") && sourceListingKeeps("x.jpg"))

@@ -1,11 +1,13 @@
 import Foundation
 import ProcessLanguage
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Which lock lines a fresh clone may take as Derive's old outputs: a path one rule's `to:` can
 /// give with `{style}` and the matrix variables standing for any value the syntax allows, `{hash}`
 /// of any length holding the file's own digest, the extension naming the line's format.
+@Suite(.ownThreads)
 struct LockableOutputsTests {
     func outputs(_ rules: String, styles: String = "") throws -> LockableOutputs {
         let workspace = try Workspace()

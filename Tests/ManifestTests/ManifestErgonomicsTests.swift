@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import ProcessLanguage
 @testable import Manifest
 
 /// Issue #13 (first half): `x-` anchors, styles as lists of actions, fontconfig families,
 /// website hosting keys and the JSON Schema drawn from the loader's own tables.
-@Suite struct ManifestErgonomicsTests {
+@Suite(.ownThreads) struct ManifestErgonomicsTests {
     // MARK: x- keys
 
     @Test func topLevelXKeysAreIgnoredAndServeAsAnchors() throws {

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack round 23's static L2/L3: a matrix value `..` was refused with a message about '/' and
 /// ',' it does not hold, and values with control characters (a tab, an escape, DEL) passed
 /// validate and named files no object key can name (serve refuses control characters in keys).
-@Suite struct MatrixValueTests {
+@Suite(.ownThreads) struct MatrixValueTests {
     func load(_ values: String) throws -> ManifestLoader.Result {
         try Workspace().load(yaml: baseBuckets + """
 

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack 12 (review, H2): a matrix of 100,000 values took minutes to validate (each value was
 /// compared with every earlier one), so a hostile revision hung `derive diff`, validate and plan.
-@Suite struct ReviewMatrixLimitTests {
+@Suite(.ownThreads) struct ReviewMatrixLimitTests {
     static func manifest(_ matrix: String) -> String {
         """
         version: 1

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Validation for the third attack on `derive serve` (issue #11): the leak guard counts the
 /// target's object ACL rules, and a rule writing into a public-read-write bucket is warned about.
-@Suite struct ServeRound3ValidationTests {
+@Suite(.ownThreads) struct ServeRound3ValidationTests {
     static let buckets = """
         version: 1
         buckets:

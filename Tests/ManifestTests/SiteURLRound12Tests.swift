@@ -1,7 +1,9 @@
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack 12 N3: `url:` addresses that are malformed but were accepted.
+@Suite(.ownThreads)
 struct SiteURLRound12Tests {
     @Test func anEmptyHostABadPortAndInvisibleCharactersAreRefused() {
         for bad in ["https:///x", "https://:8080/x", "https://a.b:99999/", "https://a.b:0/", "https://a.b:x/", "https://a.b:/",

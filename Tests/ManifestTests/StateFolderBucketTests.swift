@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack round 23's H3: a bucket inside the state folder, at the names Derive keeps its caches
 /// under (`build-renders/`, `serve-cache/`), had its SHA-256-named photos swept by a build and by
 /// `clean` as Derive's own files. A bucket never lies in a folder Derive owns: inside a state
 /// folder of Derive's own, or (with `state: .`, the user's folder) at or inside a name Derive keeps.
-@Suite struct StateFolderBucketTests {
+@Suite(.ownThreads) struct StateFolderBucketTests {
     func workspace(folders: [String]) throws -> Workspace {
         let workspace = try Workspace()
         for folder in folders {

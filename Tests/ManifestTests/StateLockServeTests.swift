@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Each manifest owns its state folder and lock (issue #9.12); `serve:` settings (issue #11).
-@Suite struct StateAndLockTests {
+@Suite(.ownThreads) struct StateAndLockTests {
     @Test func deriveYamlKeepsDeriveLock() throws {
         let workspace = try Workspace()
         let manifest = try #require(try workspace.load(yaml: "version: 1\n").manifest)
@@ -48,7 +49,7 @@ import Testing
     }
 }
 
-@Suite struct ServeSettingsTests {
+@Suite(.ownThreads) struct ServeSettingsTests {
     @Test func defaults() throws {
         let manifest = try #require(try Workspace().load(yaml: "version: 1\n").manifest)
         #expect(manifest.serve.cacheMaxBytes == 1 << 30)
@@ -84,7 +85,7 @@ import Testing
 /// Attack 9, finding 8: an anonymous multipart cap at or above the total let anonymous callers
 /// take every slot. Set explicitly, it is an error naming both keys; left out, it follows the
 /// total (a fifth of the uploads, a quarter of the bytes, at most 20 and 1 GiB).
-@Suite struct AnonymousMultipartCapTests {
+@Suite(.ownThreads) struct AnonymousMultipartCapTests {
     @Test func anExplicitAnonymousCapAtOrAboveTheTotalIsAnError() throws {
         let uploads = try Workspace().load(yaml: "version: 1\nserve:\n  multipart_max_uploads: 8\n  multipart_max_anonymous_uploads: 8\n")
         #expect(uploads.has(4, 36, "serve.multipart_max_anonymous_uploads (8) must be smaller than serve.multipart_max_uploads (8)"), "\(uploads.lines)")

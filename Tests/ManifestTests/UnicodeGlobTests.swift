@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Globs match Unicode scalars, never grapheme clusters: a combining mark after `/` is its own
 /// scalar, so `secret/**` still sees the `/` (issue #11.3). Keys that differ in bytes are
 /// different keys, as in OSS, even when Swift's `==` calls them equal.
-@Suite struct UnicodeGlobTests {
+@Suite(.ownThreads) struct UnicodeGlobTests {
     static let acute = "\u{301}"
 
     @Test func combiningMarkAfterSlashStillMatchesThePrivateFolder() throws {

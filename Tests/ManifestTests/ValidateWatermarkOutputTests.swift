@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack 20's build L1: a rule whose outputs may land on the watermark image another rule reads
 /// passed `derive validate` ("valid") and failed only when planned ("… is a source or a control
 /// file …"). #9 asks for a validation error at its line.
-@Suite struct ValidateWatermarkOutputTests {
+@Suite(.ownThreads) struct ValidateWatermarkOutputTests {
     static let buckets = """
     version: 1
     buckets:

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
 /// Attack round 24's M1: a manifest of deeply nested flow YAML was refused only after libyaml
 /// had built the whole document, in time quadratic in the depth (160 KB: 19 s; 4 MB: hours).
 /// The depth is now counted on libyaml's events before any tree is built: the 65th list or
 /// mapping inside another is refused where it opens, at once.
-@Suite struct YAMLDepthBoundTests {
+@Suite(.ownThreads) struct YAMLDepthBoundTests {
     func load(_ text: String) throws -> YAMLNode? {
         try YAMLLoader.load(Data(text.utf8), file: "deep.yaml")
     }

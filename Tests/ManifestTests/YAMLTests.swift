@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Manifest
 
-@Suite struct YAMLTests {
+@Suite(.ownThreads) struct YAMLTests {
     func load(_ text: String, budget: YAMLBudget = YAMLBudget()) throws -> YAMLNode? {
         try YAMLLoader.load(Data(text.utf8), file: "t.yaml", budget: budget)
     }
@@ -96,7 +97,7 @@ import Testing
     }
 }
 
-@Suite struct GlobTests {
+@Suite(.ownThreads) struct GlobTests {
     @Test(arguments: [
         ("*.jpg", "a.jpg", true), ("*.jpg", "d/a.jpg", false), ("**/*.jpg", "a.jpg", true),
         ("**/*.jpg", "d/e/a.jpg", true), ("press/**", "press/a/b.png", true), ("press/**", "pressa/b", false),
@@ -131,7 +132,7 @@ import Testing
     }
 }
 
-@Suite struct IncludeTests {
+@Suite(.ownThreads) struct IncludeTests {
     @Test func includedStylesJoinTheCatalogue() throws {
         let workspace = try Workspace()
         try workspace.write("shared/styles.yaml", "version: 1\nstyles:\n  thumb: image/resize,w_100\n")
@@ -173,7 +174,7 @@ import Testing
     }
 }
 
-@Suite struct DemoManifestTests {
+@Suite(.ownThreads) struct DemoManifestTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The demo in Manifests/ loads cleanly against the real Samples/ and means what it says.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
@@ -10,7 +11,7 @@ import Planner
 /// it removes it at once (it is the very file it wrote, with those bytes), so no later build
 /// meets an unrecorded file there; a build killed before that removal leaves its pending note,
 /// which still makes the file Derive's.
-@Suite(.serialized) struct BuildSafetyRound14Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound14Tests {
     /// Makes every write of an output record fail, as SQLite does on a full disk.
     static func fillDisk(_ store: StateStore) throws {
         try store.queue.write { db in

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Planner
 
 /// Attack 17's N5: a project folder moved (or deleted) while a build runs is never made again,
 /// empty, at its old path: the disk a build uses makes no folder while the project's is gone.
-@Suite struct BuildSafetyRound17DiskTests {
+@Suite(.ownThreads) struct BuildSafetyRound17DiskTests {
     func temporaryFolder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r17-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
@@ -10,7 +11,7 @@ import ProcessLanguage
 
 /// The eighth attack on build safety (issue 9): a file created in the instant between the
 /// builder's ownership check and its write, and a hostile lock with no state.
-@Suite(.serialized) struct BuildSafetyRound8Tests {
+@Suite(.ownThreads, .serialized) struct BuildSafetyRound8Tests {
     // MARK: F1: a create never replaces a file that appeared during the build
 
     @Test func aCreateNeverReplacesAFileThatAppearsJustBeforeTheMove() throws {

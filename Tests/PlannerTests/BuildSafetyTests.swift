@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import Builder
 import GRDB
 import Manifest
@@ -12,7 +13,7 @@ import ProcessLanguage
 /// Ownership: Derive writes over nothing or over bytes it recorded for that path, deletes only
 /// files still holding the recorded bytes in the folder they were written to, removes only
 /// folders it created, and `clean` never recurses.
-@Suite(.serialized) struct OwnershipTests {
+@Suite(.ownThreads, .serialized) struct OwnershipTests {
     @Test func cleanWithStateAtTheManifestFolderRemovesOnlyItsOwnFiles() throws {
         let project = try Project(siteManifest + "state: .\n", files: ["photos/a.jpg": "A", "notes.txt": "mine"])
         try project.build()
@@ -250,7 +251,7 @@ import ProcessLanguage
 }
 
 /// The lock: any key round-trips; a build always reconciles it; check never trusts a stale one.
-@Suite(.serialized) struct LockTests {
+@Suite(.ownThreads, .serialized) struct LockTests {
     static let oddNames = ["IMG 0001.jpg", "quote\"d.jpg", "100%.jpg", "naïve.jpg", "cafe\u{301}.jpg"]
     /// Names whose outputs `derive serve` would refuse (attack 14 L2): they fail at plan time.
     static let unservable = ["tab\there.jpg", "new\nline.jpg"]
@@ -320,7 +321,7 @@ import ProcessLanguage
 }
 
 /// No missed staleness: ctime in the stat key, a witness from before the plan.
-@Suite(.serialized) struct StalenessTests {
+@Suite(.ownThreads, .serialized) struct StalenessTests {
     @Test func anEditKeepingSizeMtimeAndInodeIsSeenThroughCtime() throws {
         let project = try Project(siteManifest, files: ["photos/a.jpg": "AAAA"])
         try project.build()
@@ -352,7 +353,7 @@ import ProcessLanguage
 }
 
 /// One bad input fails only what needs it; symlinks never lead out of a bucket.
-@Suite(.serialized) struct BadInputTests {
+@Suite(.ownThreads, .serialized) struct BadInputTests {
     @Test func anUnreadableSourceFailsOnlyItsOwnOutputs() throws {
         let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B", "secret.txt": "outside"])
         try project.build()
@@ -401,7 +402,7 @@ import ProcessLanguage
 }
 
 /// Recovery, the index, ACL-only changes, temporary files.
-@Suite(.serialized) struct StateAndIndexTests {
+@Suite(.ownThreads, .serialized) struct StateAndIndexTests {
     @Test func aCorruptStateIsMovedAsideAndRebuiltFromTheLock() throws {
         let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B"])
         try project.build()
@@ -488,7 +489,7 @@ import ProcessLanguage
 
 /// A state belongs to the manifest that created it: a copied project or a second manifest
 /// sharing a `state:` folder gets a state of its own, never the other one's folders to delete.
-@Suite(.serialized) struct StateOwnerTests {
+@Suite(.ownThreads, .serialized) struct StateOwnerTests {
     @Test func aCopiedProjectAdoptsItsOutputsAndNeverTouchesTheOriginals() throws {
         let original = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/trip/b.jpg": "B"])
         try original.build()

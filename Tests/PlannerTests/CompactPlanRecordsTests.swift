@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
@@ -22,7 +23,7 @@ private func instanceSize(_ type: AnyClass) -> Int {
 private final class OneWord { var a = 0 }
 private final class ThreeWords { var a = 0, b = 0, c: String? = nil }
 
-@Suite struct CompactPlanRecordsTests {
+@Suite(.ownThreads) struct CompactPlanRecordsTests {
     /// Texts a digest field may hold: SHA-256 hex and everything that only looks like it.
     static let texts: [String] = {
         let hex = ContentDigests.digest(Data("lake".utf8))

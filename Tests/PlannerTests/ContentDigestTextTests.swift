@@ -1,10 +1,11 @@
 import Foundation
 import Planner
 import Testing
+import TestSupport
 
 /// `ContentDigests.digest(_: String)` and `utf8Data` read the text's bytes in place (issue 15):
 /// the same digest and bytes as hashing `Data(text.utf8)`, for any text, however it is stored.
-@Suite struct ContentDigestTextTests {
+@Suite(.ownThreads) struct ContentDigestTextTests {
     static var texts: [String] {
         var texts = ["", "a", "derive-noop-witness/7", "caf\u{E9}", "cafe\u{301}", "\u{0}", "a\u{0}b\n", "\u{1F600}\u{200D}\u{1F4BB}",
                      "\"out/d0/s0.a.jpg\"\n", String(repeating: "x", count: 15), String(repeating: "y", count: 16),

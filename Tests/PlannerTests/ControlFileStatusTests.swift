@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
 
 /// The lock and the index are part of what `plan` shows and `check` verifies: a missing, moved
 /// or edited index (or lock) is never "No changes" / "Up to date" while `build` rewrites it.
-@Suite(.serialized) struct ControlFileStatusTests {
+@Suite(.ownThreads, .serialized) struct ControlFileStatusTests {
     static let manifest = siteManifest + "index: site/index.json\n"
 
     /// Built twice with the racy margin waited out, so the next run may answer from the witness.

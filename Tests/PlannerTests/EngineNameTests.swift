@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Planner
 
 /// An engine's name replaces the spaces of library names and versions with dashes byte for
 /// byte when they are ASCII (issue 15): it must be Foundation's `replacingOccurrences` for every
 /// text, ASCII or not (a space followed by a combining mark, NUL, DEL, non-ASCII spaces), so
 /// every action key and witness stays as it was.
-@Suite struct EngineNameTests {
+@Suite(.ownThreads) struct EngineNameTests {
     @Test func dashedIsFoundationsReplacement() {
         var texts = ["", " ", "  ", "a", "libjpeg-turbo", "lib jpeg turbo", " 3.0.2 ", "8.14.1 (abc)", "a\u{0} b", "\u{7F} \u{7F}", "a\tb",
                      "a \u{301}b", " \u{301}", "caf\u{E9} x", "e\u{301} x", "a\u{A0}b", "a\u{3000}b", "🙂 🙂", "x \u{200D}y"]

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 @testable import Builder
 import Manifest
 import Planner
@@ -62,7 +63,7 @@ final class ReadCountingDisk: Disk, @unchecked Sendable {
 /// trusted by its stat once its digest is recorded and its ctime (which a user cannot set) is a
 /// margin older than that record; every edit still moves the stat (ctime), so the fast paths
 /// answer exactly as a plan that reads every source again.
-@Suite struct FutureDatedSourcesTests {
+@Suite(.ownThreads) struct FutureDatedSourcesTests {
     static let files = ["photos/a.jpg": "A", "photos/b.jpg": "BB", "photos/trip/c.jpg": "CCC"]
     /// The sources dated ahead.
     static let ahead = ["photos/a.jpg", "photos/trip/c.jpg"]

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import GRDB
 import Builder
 import Manifest
@@ -28,7 +29,7 @@ struct SeededGenerator: RandomNumberGenerator {
 /// do, N up to date", the full plan from scratch has exactly N items, all up to date, no
 /// control-file change, no error and no failure, and `check` finds nothing. Then the project
 /// is built (and the witness refreshed, as the CLI does) and the sequence goes on.
-@Suite(.serialized) struct IncrementalPlanEquivalenceTests {
+@Suite(.ownThreads, .serialized) struct IncrementalPlanEquivalenceTests {
     /// The tree this suite and `PlanOutputPinnedTests` start from: three sources (one in a
     /// folder), the watermark's logo and a file that is no source.
     static let galleryFiles = ["photos/a.jpg": "A", "photos/b.jpg": "BB", "photos/trip/c.jpg": "CCC",

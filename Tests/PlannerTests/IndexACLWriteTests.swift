@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
 
 /// Attack 17's N4 at write time: whatever the load checked (the no-op fast path and watch skip
 /// the listing checks), the build never writes a public index listing a private output.
-@Suite(.serialized) struct IndexACLWriteTests {
+@Suite(.ownThreads, .serialized) struct IndexACLWriteTests {
     static let yaml = """
     version: 1
     buckets:

@@ -2,11 +2,12 @@ import Foundation
 import Confinement
 @testable import Planner
 import Testing
+import TestSupport
 
 /// Issue 15: the lock is written into one byte buffer (`LockFile.data`) instead of line by line;
 /// its bytes equal the line-by-line text (`linesText`, the code before) for every kind of entry
 /// and `left` line, escapes included.
-@Suite struct LockFileTextTests {
+@Suite(.ownThreads) struct LockFileTextTests {
     static let texts = ["a.jpg", "photos/2024/ünïcödé é.webp", "quote\"d", "back\\slash", "tab\there", "new\nline", "cr\r", "bell\u{7}",
                         "del\u{7F}", "nul\u{0}", "emoji 🖼️", "", String(repeating: "k", count: 300)]
 

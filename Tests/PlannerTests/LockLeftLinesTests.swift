@@ -1,12 +1,13 @@
 import Confinement
 import Foundation
 import Testing
+import TestSupport
 import Manifest
 import Planner
 
 /// The lock's `left` lines (round 19's V1, V2): files a build left in place, with the ACL they
 /// were left under. The format, its determinism, and what an older Derive makes of it.
-@Suite struct LockLeftLinesTests {
+@Suite(.ownThreads) struct LockLeftLinesTests {
     static let entry = LockFile.Entry(path: "site/g/a.webp", actionKey: "k", digest: "d", width: 1, height: 2, bytes: 3, format: "webp")
     static let left = [LockFile.Left(path: "site/st/b.small.webp", acl: "private", why: LockFile.Left.lockOnly),
                        LockFile.Left(path: "site/index.json", acl: "private", why: LockFile.Left.oldIndex),

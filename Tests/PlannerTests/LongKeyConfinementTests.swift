@@ -2,6 +2,7 @@ import Foundation
 import Manifest
 import Planner
 import Testing
+import TestSupport
 
 /// noop-21's note (round 22): source and output keys longer than an object key may be (1 023
 /// bytes, `ObjectKey.maxBytes`) were said to be stat'ed and read by their full path, following
@@ -9,7 +10,7 @@ import Testing
 /// walk (openat, O_NOFOLLOW from the bucket's folder): a folder on the way swapped for a link to
 /// a folder outside the bucket is never followed, by a stat, a batch of stats, a read, a write
 /// or a removal, nor by the listing.
-@Suite struct LongKeyConfinementTests {
+@Suite(.ownThreads) struct LongKeyConfinementTests {
     /// Ten folders of 110 bytes and a file: a key of more than 1 100 bytes (below PATH_MAX).
     static let folders = (0..<10).map { String(repeating: "f", count: 110) + String($0) }
 

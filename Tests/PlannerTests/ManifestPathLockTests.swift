@@ -3,11 +3,12 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import Builder
 
 /// The lock keyed by the manifest's real path (issue 9, round 8 #2): its file is deleted on
 /// release, and that deletion never lets two holders in. Each test uses a private lock folder.
-@Suite(.serialized) struct ManifestPathLockTests {
+@Suite(.ownThreads, .serialized) struct ManifestPathLockTests {
     func privateFolder() throws -> String {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-locks-test-\(UUID().uuidString)").path
         #expect(mkdir(folder, 0o700) == 0)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
@@ -19,7 +20,7 @@ final class FlakyRenderer: DerivativeRenderer, @unchecked Sendable {
 /// Model-based: random sequences of manifest edits, bucket moves, rule removals and renames,
 /// source edits, interrupted builds and user files dropped into buckets. After every step no
 /// file the user wrote has changed or disappeared, and `check` agrees with a from-scratch plan.
-@Suite(.serialized) struct ModelTests {
+@Suite(.ownThreads, .serialized) struct ModelTests {
     struct Model {
         var width = 200
         var sitePath = "outA"

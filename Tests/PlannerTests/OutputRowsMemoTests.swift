@@ -2,11 +2,12 @@ import Foundation
 import GRDB
 @testable import Planner
 import Testing
+import TestSupport
 
 /// Issue 15: the outputs table is read and verified once per process; after this connection's own
 /// writes only the rows they touched are read and verified again (the memo is patched), and the
 /// patched memo always equals a reading of the whole table.
-@Suite(.serialized) struct OutputRowsMemoTests {
+@Suite(.ownThreads, .serialized) struct OutputRowsMemoTests {
     /// A build records a few outputs and then reads the table for its reconcile and witness: only
     /// the rows it wrote are verified again, not every row (the whole table was, before).
     @Test func aWriteThroughTheStoreVerifiesOnlyTheRowsItChanged() throws {

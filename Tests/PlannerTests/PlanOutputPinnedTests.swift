@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
@@ -16,7 +17,7 @@ import ProcessLanguage
 /// image for the engine, and each kind of item (create, up to date, rebuild, update, delete).
 /// The plans of a fixed sequence of steps are described (`IncrementalPlanEquivalenceTests.describe`,
 /// the temporary root replaced) and hashed; the golden digest is what main at 1bd9c91 gave, with the state file `clock-stamp` (round 23) among the protected paths; nothing else changed.
-@Suite(.serialized) struct PlanOutputPinnedTests {
+@Suite(.ownThreads, .serialized) struct PlanOutputPinnedTests {
     static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Samples")
 

@@ -1,12 +1,13 @@
 import Confinement
 import Foundation
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
 import ProcessLanguage
 
-@Suite struct PlannerTests {
+@Suite(.ownThreads) struct PlannerTests {
     @Test func firstBuildCreatesEverything() throws {
         let fixture = try Fixture(photosAndSite, sources: ["a.jpg": "A", "trip/b.jpg": "B", "c.png": "C"])
         let (plan, report) = try fixture.build()
@@ -179,7 +180,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct DependencyTests {
+@Suite(.ownThreads) struct DependencyTests {
     static let manifest = photosAndSite.replacingOccurrences(of: "hero: image/resize,w_1600/format,webp",
         with: "hero: image/resize,w_1600/watermark,image_\(Base64URL.encode("marks/logo.png"))/watermark,text_\(Base64URL.encode("hi"))/format,webp")
         .replacingOccurrences(of: "from: photos/**/*.jpg", with: "from: photos/*.jpg")
@@ -215,7 +216,7 @@ import ProcessLanguage
     }
 }
 
-@Suite struct NoOpWitnessTests {
+@Suite(.ownThreads) struct NoOpWitnessTests {
     func inputs(_ fixture: Fixture) throws -> NoOpWitness.Inputs {
         NoOpWitness.Inputs(manifestFiles: [fixture.manifestPath], manifest: try fixture.manifest(), manifestPath: fixture.manifestPath,
                            identity: fixture.identity, fontFiles: [])

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 @testable import Planner
 
 /// Attack 23's H1 without `faketime`: Derive's clock read 2 s ahead of the kernel's that stamps
@@ -11,7 +12,7 @@ import Testing
 /// racy (hashed again next time): a second edit in the same tick of a coarse file system keeps
 /// its stat. Judged by Derive's clock it looked settled (the control below); judged by the file
 /// system's clock (`FileSystemClock`, a stamp in the state folder) it is racy.
-@Suite struct RacyClockSkewTests {
+@Suite(.ownThreads) struct RacyClockSkewTests {
     static func folder() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("derive-racy-skew-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path + "/src", withIntermediateDirectories: true)

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Planner
 
 /// `RealDisk.stats` stats many paths at once (grouped by bucket root, one walk per root); it must
 /// answer exactly as `stat` does for each path alone, in the order asked (issue 15 changed how it
 /// groups them).
-@Suite struct RealDiskStatsTests {
+@Suite(.ownThreads) struct RealDiskStatsTests {
     @Test func statsTogetherAnswerAsEachPathStatedAlone() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("derive-stats-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: base) }

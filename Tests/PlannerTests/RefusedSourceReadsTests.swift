@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 import Manifest
 import Planner
 
 /// Attack 20's M4: a file a rule's glob matches but the build refuses (not an image, or over the
 /// byte limit) was read and hashed whole by every plan, build and check, and again after every
 /// touch (a 4 GB file: 26–43 s a plan). The plan refuses it from its size or its first bytes.
-@Suite struct RefusedSourceReadsTests {
+@Suite(.ownThreads) struct RefusedSourceReadsTests {
     static let manifest = photosAndSite + "\nlimits:\n  bytes: 1000000\n"
     static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Samples")

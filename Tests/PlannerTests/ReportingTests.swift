@@ -3,12 +3,13 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
 
 /// What the build, plan and check say agrees with what they did and found (attack findings on #9).
-@Suite(.serialized) struct ReportingTests {
+@Suite(.ownThreads, .serialized) struct ReportingTests {
     @Test func deletedCountsOnlyFilesActuallyDeleted() throws {
         let project = try Project(siteManifest, files: ["photos/a.jpg": "A", "photos/b.jpg": "B", "photos/c.jpg": "C"])
         try project.build()

@@ -1,11 +1,12 @@
 import Testing
+import TestSupport
 @testable import Planner
 
 /// `RealDisk` orders its roots on sorted arrays instead of `PathSet`s (issue 15): for every
 /// list of buckets and recorded folders (duplicates, both spellings of é, nested folders,
 /// equal lengths, recorded folders that are buckets too, none recorded) the roots, their order
 /// and the recorded ones must be what the sets gave.
-@Suite struct RootOrderTests {
+@Suite(.ownThreads) struct RootOrderTests {
     @Test func rootOrderIsTheSetsOrder() {
         let nfc = "/p/caf\u{E9}", nfd = "/p/cafe\u{301}"
         let folders = ["/p/a", "/p/b", "/p/a/b", "/p/ab", "/p/ba", nfc, nfd, "/p", "/q/a", "/p/a/b/c", "/p/\u{0}", "/p/\u{FF}x"]

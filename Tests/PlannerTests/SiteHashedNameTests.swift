@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
@@ -34,7 +35,7 @@ extension Project {
 
 /// `{hash}` in `to:`: names from the output's digest, known from the state without rendering,
 /// old names removed under the ownership rule.
-@Suite(.serialized) struct SiteHashedNameTests {
+@Suite(.ownThreads, .serialized) struct SiteHashedNameTests {
     @Test func theNameIsTheFirstHexOfTheDigestTheIndexMapsTheLogicalNameAndANoOpStaysANoOp() throws {
         let project = try Project(hashedManifest, files: ["photos/lake.jpg": "lake"])
         let plan = try project.plan()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Builder
 import ImagingCore
 import Manifest
@@ -106,7 +107,7 @@ func picture(_ index: [String: Any], _ source: String, _ name: String) -> [Strin
     (entry(index, source)?["pictures"] as? [String: Any])?[name] as? [String: Any]
 }
 
-@Suite(.serialized) struct SiteIndexTests {
+@Suite(.ownThreads, .serialized) struct SiteIndexTests {
     @Test func aNarrowSourceGivesOneOutputAtItsOwnWidthAndTheIndexGroupsFormats() throws {
         let project = try Project(heroManifest + "index: site/derive-index.json\n")
         try project.writeData("photos/narrow.png", pngHeader(300, 150))

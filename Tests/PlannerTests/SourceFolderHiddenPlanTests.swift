@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Manifest
 import Planner
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import Glibc
 /// (a symbolic link to a folder, a link to nothing, a folder it cannot read) while a rule's
 /// pattern would descend into it. Before the fix, its sources vanished from the listing and
 /// their outputs were planned as "no longer produced", with no failure.
-@Suite struct SourceFolderHiddenPlanTests {
+@Suite(.ownThreads) struct SourceFolderHiddenPlanTests {
     static let kinds = [DiskObjectLister.linkToFolder, DiskObjectLister.linkToNothing, DiskObjectLister.unreadable(EACCES)]
 
     @Test(arguments: kinds)

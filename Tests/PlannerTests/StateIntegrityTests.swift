@@ -4,12 +4,13 @@ import Glibc
 #endif
 import GRDB
 import Testing
+import TestSupport
 import Builder
 import Planner
 
 /// Issue 15: what opening the build state and reading its stat cache cost a plan of one touched
 /// or edited source, and that the cheaper ways answer exactly as the full ones.
-@Suite(.serialized) struct StateIntegrityTests {
+@Suite(.ownThreads, .serialized) struct StateIntegrityTests {
     // MARK: The stat cache's seals, verified on first use
 
     /// A stat record of `name` below `root`, hashed 10 s after its stat (not racy).

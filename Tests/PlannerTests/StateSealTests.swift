@@ -2,10 +2,11 @@ import Foundation
 import GRDB
 import Planner
 import Testing
+import TestSupport
 
 /// The seals on the build state's records (attack 18's S1): every column joins a record's seal,
 /// and what verifying them costs a plan's reads.
-@Suite(.serialized) struct StateSealTests {
+@Suite(.ownThreads, .serialized) struct StateSealTests {
     static let engine = String(repeating: "libvips 8.14.1 jpeg q85 webp 6 png 6; ", count: 8)
 
     static func record(_ index: Int, folder: String) -> OutputRecord {

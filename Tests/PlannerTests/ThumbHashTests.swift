@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Builder
 
 /// RGBA pixels from a formula, row by row.
@@ -23,7 +24,7 @@ func bmp24(_ width: Int, _ height: Int, _ rgba: [UInt8]) -> Data {
     return Data(bytes)
 }
 
-@Suite struct ThumbHashTests {
+@Suite(.ownThreads) struct ThumbHashTests {
     /// Reference values computed with the `thumbhash` package from PyPI (0.1.2, a Python port of
     /// the author's encoder), on the same pixels:
     /// `base64.b64encode(bytes(thumbhash.rgba_to_thumb_hash(w, h, rgba)))`.

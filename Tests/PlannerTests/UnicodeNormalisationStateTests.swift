@@ -2,10 +2,11 @@ import Confinement
 import Foundation
 import Planner
 import Testing
+import TestSupport
 
 /// The state and the lock keep names that differ only by Unicode normalisation apart (issue 9,
 /// U1): two files on Linux, two records, two lock lines.
-@Suite struct UnicodeNormalisationStateTests {
+@Suite(.ownThreads) struct UnicodeNormalisationStateTests {
     static let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
 
     static func record(_ path: String, folder: String, digest: String) -> OutputRecord {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Builder
 import Planner
 
@@ -10,7 +11,7 @@ import Planner
 /// build lock). The witness is now saved with the inputs as they are after the build when they
 /// differ only by files this build wrote (`NoOpWitness.afterOwnWrites`); anything else that
 /// moved while it ran is still seen.
-@Suite(.serialized) struct WitnessAfterOwnWritesTests {
+@Suite(.ownThreads, .serialized) struct WitnessAfterOwnWritesTests {
     static let manifest = """
     version: 1
     buckets:

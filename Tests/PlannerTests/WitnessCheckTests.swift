@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
@@ -11,7 +12,7 @@ import Planner
 /// builds are two sessions; the second takes the first one's witness check over instead of
 /// stat'ing every input again, only when it fits (same inputs, no build since), and a file
 /// changed after the check is never hidden: when in doubt, rebuild.
-@Suite(.serialized) struct WitnessCheckTests {
+@Suite(.ownThreads, .serialized) struct WitnessCheckTests {
     typealias Tree = IncrementalPlanEquivalenceTests.Tree
 
     /// Twin trees (one incremental, one `DERIVE_INCREMENTAL=0`), built and settled with a witness.

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 import Builder
 import Manifest
 import Planner
@@ -10,7 +11,7 @@ import Planner
 /// The no-op fast path (the witness) is only a shortcut: after every kind of change, either it
 /// declines (and the full plan runs) or the full plan over the same tree has nothing to do and
 /// `check` (from scratch) is clean. Runs both paths on the same tree.
-@Suite(.serialized) struct WitnessEquivalenceTests {
+@Suite(.ownThreads, .serialized) struct WitnessEquivalenceTests {
     static let manifest = siteManifest + "index: site/index.json\n"
 
     static let changes = ["nothing", "touch a source", "edit a source", "add a source", "remove a source", "add a FIFO source",

@@ -1,9 +1,10 @@
 import Testing
+import TestSupport
 @testable import Planner
 
 /// Each output's stat is written on its witness line and compared there (issue 15), instead of
 /// hashed with the others: two tokens are equal exactly when the stats are, field by field.
-@Suite struct WitnessStatTokenTests {
+@Suite(.ownThreads) struct WitnessStatTokenTests {
     @Test func tokensAreEqualExactlyWhenStatsAre() {
         let base = FileStat(size: 1_234, mtime: 1_764_750_000_123_456_789, inode: 987_654_321, ctime: 1_764_750_001_000_000_001)
         var stats: [FileStat?] = [nil, base]

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import GRDB
 import Testing
+import TestSupport
 @testable import Builder
 import Confinement
 import Manifest
@@ -75,7 +76,7 @@ final class StateReadingDisk: Disk, @unchecked Sendable {
 /// the build is found by the next no-op exactly as the digest found it; the one write the
 /// identity does not see (bytes written not through SQLite that keep the header and the whole
 /// stat) is the accepted residual, pinned here.
-@Suite(.serialized) struct WitnessStateIdentityTests {
+@Suite(.ownThreads, .serialized) struct WitnessStateIdentityTests {
     typealias Tree = IncrementalPlanEquivalenceTests.Tree
 
     /// A tree built, settled, one source edited and built again: the state written by that

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ProcessLanguage
 
-@Suite struct CanonicalFormTests {
+@Suite(.ownThreads) struct CanonicalFormTests {
     @Test(arguments: [
         ("image/resize,w_100", "image/resize,m_lfit,w_100,limit_1,color_FFFFFF"),
         ("image/resize,m_fill,h_80,w_150,color_00ff00", "image/resize,m_fill,w_150,h_80,limit_1,color_00FF00"),
@@ -79,7 +80,7 @@ import Testing
     }
 }
 
-@Suite struct ErrorTests {
+@Suite(.ownThreads) struct ErrorTests {
     /// Every process-string error of spec §4.4 that applies offline.
     @Test(arguments: [
         ("image/", ProcessError.Code.invalidArgument, "0040-00000212"),
@@ -186,7 +187,7 @@ import Testing
     }
 }
 
-@Suite struct WarningAndKeyTests {
+@Suite(.ownThreads) struct WarningAndKeyTests {
     @Test func unknownKeyIsAWarning() throws {
         let pipeline = try Pipeline.parse("image/crop,w_100,h_100,x_100,y_100,r_1")
         #expect(pipeline.canonical == "image/crop,w_100,h_100,x_100,y_100,g_nw")
@@ -231,7 +232,7 @@ import Testing
     }
 }
 
-@Suite struct StyleTests {
+@Suite(.ownThreads) struct StyleTests {
     let styles = ["thumb": "image/resize,m_fill,w_240,h_240/quality,q_82", "loop": "style/thumb"]
 
     @Test func styleExpands() throws {
@@ -259,7 +260,7 @@ import Testing
     }
 }
 
-@Suite struct ResizeGeometryTests {
+@Suite(.ownThreads) struct ResizeGeometryTests {
     /// The spec's worked example: a 200×100 source with w_150,h_80 in all five modes.
     @Test(arguments: [
         ("lfit", 150, 75, 150, 75),
@@ -296,7 +297,7 @@ import Testing
     }
 }
 
-@Suite struct CropGeometryTests {
+@Suite(.ownThreads) struct CropGeometryTests {
     @Test(arguments: [
         ("nw", 0, 0), ("north", 75, 0), ("ne", 150, 0), ("west", 0, 25), ("center", 75, 25),
         ("east", 150, 25), ("sw", 0, 50), ("south", 75, 50), ("se", 150, 50),

@@ -3,10 +3,11 @@ import ImagingCore
 import ProcessLanguage
 import RenderWorkers
 import Testing
+import TestSupport
 
 /// Attack 12's G2 remainder, at the pool: marks whose files are too large to travel with the
 /// source are refused from their sizes, before any of them is read and before a worker starts.
-@Suite struct RenderInputsSizedTests {
+@Suite(.ownThreads) struct RenderInputsSizedTests {
     final class CountingObjects: ObjectResolver, @unchecked Sendable {
         let sizes: [String: Int]
         private let lock = NSLock()

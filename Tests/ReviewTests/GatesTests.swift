@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Review
 
-@Suite struct GatesTests {
+@Suite(.ownThreads) struct GatesTests {
     static func review(ssim: Double?, before: Int64?, after: Int64?, kind: Review.Entry.Kind = .rebuilt) -> Review {
         let entry = Review.Entry(kind: kind, output: "site/a.jpg", source: "photos/a.jpg", before: "image/resize,w_1", after: "image/resize,w_2",
                                  bytesBefore: before, bytesAfter: after, ssim: ssim)
@@ -65,7 +66,7 @@ import Testing
 
 /// Attack 12 (review): broken outputs fail every gate, a total from nothing fails, sampled
 /// totals are estimates over every output, control characters are escaped in text.
-@Suite struct GatesAttack12Tests {
+@Suite(.ownThreads) struct GatesAttack12Tests {
     @Test func anOutputTheChangeBreaksFailsAnyGate() throws {
         var review = GatesTests.review(ssim: nil, before: 100, after: nil, kind: .failed)
         review.groups[0].entries[0].failure = "the watermark object 'nope.png' does not exist"

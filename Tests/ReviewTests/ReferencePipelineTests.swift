@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import ImageSimilarity
 import ProcessLanguage
 
 /// The min_ssim reference: the same geometry, losslessly encoded.
-@Suite struct ReferencePipelineTests {
+@Suite(.ownThreads) struct ReferencePipelineTests {
     @Test func encoderSettingsGiveWayToPNG() throws {
         let pipeline = try Pipeline.parse("image/resize,m_fill,w_120,h_80/quality,q_5/rotate,90/format,webp/interlace,1")
         let reference = ImageComparison.referencePipeline(pipeline)

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ImageSimilarity
 
-@Suite struct SimilarityTests {
+@Suite(.ownThreads) struct SimilarityTests {
     /// A gradient with a square, so windows have structure.
     static func picture(width: Int = 64, height: Int = 48, shift: Int = 0, square: UInt8 = 200) -> RGBPixels {
         var rgb = [UInt8](repeating: 0, count: width * height * 3)
