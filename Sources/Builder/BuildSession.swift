@@ -611,9 +611,10 @@ public final class BuildSession: @unchecked Sendable {
                 }
             }
             // One line per output: a lock entry the plan already names (a deletion, kept or not) is not
-            // said twice; an output whose input failed (a missing watermark object) is reported above.
+            // said twice; an output whose input failed (a missing watermark object) is reported above,
+            // under its logical name when it is a `{hash}` output (`plan.heldByFailure`).
             let planned = PathSet(plan.items.map(\.output))
-            let failedOutputs = PathSet(plan.failures.map(\.subject))
+            let failedOutputs = PathSet(plan.failures.map(\.subject)).union(plan.heldByFailure.keys)
             let left = PathSet(plan.lockLeft.map(\.output))
             for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path)
                 && !planned.contains(path) && !failedOutputs.contains(path) && !left.contains(path) {

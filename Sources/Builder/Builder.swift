@@ -235,6 +235,11 @@ public struct Builder: Sendable {
             }
         }
         for failure in plan.failures { report.failed.append((failure.subject, failure.message)) }
+        // A `{hash}` output whose new render failed (a source damaged inside its data, a budget, a
+        // deadline) is no orphan: its old file, record, lock line and index entry stay, as a
+        // plain-named output's do, until a build writes its replacement (attack 25).
+        let failedWork = PathSet(zip(work, results).compactMap { item, result in if case .failure = result { item.output } else { nil } })
+        let keptFailed = plan.replacedBy.isEmpty || failedWork.isEmpty ? PathSet() : plan.replacedBy.filter { failedWork.contains($0.value) }.keys
 
         for item in plan.updates {
             guard var record = Self.updatedRecord(item) else { continue }
@@ -277,7 +282,7 @@ public struct Builder: Sendable {
         // is still there and still Derive's: never less protected than before the build), the
         // `left` lines of files still there, and those of old indexes this reconcile leaves (V2).
         // The reconcile after the deletions writes what changed, or reports what this could not.
-        let orphans = PathSet(plan.deletions.filter { !renamed.contains($0.output) && $0.recorded != nil }.map(\.output))
+        let orphans = PathSet(plan.deletions.filter { !renamed.contains($0.output) && !keptFailed.contains($0.output) && $0.recorded != nil }.map(\.output))
         if !orphans.isEmpty, planner.manifest.index != nil {
             try recordSourceSummaries(records: try store.allOutputs().values.filter { !orphans.contains($0.path) })
             do {
@@ -291,7 +296,7 @@ public struct Builder: Sendable {
                 planner.manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path }
             })
         }
-        for item in plan.deletions where !renamed.contains(item.output) {
+        for item in plan.deletions where !renamed.contains(item.output) && !keptFailed.contains(item.output) {
             guard let record = item.recorded else { continue }
             do {
                 if planner.distrusted[item.output] != nil {

@@ -134,6 +134,14 @@ public struct Plan: Sendable {
     /// Recorded outputs kept as built because their source could not be read this time, output →
     /// source (`bucket/key`): `check` says so instead of calling them no longer produced.
     public var heldBySource: PathDictionary<String> = [:]
+    /// Recorded `{hash}` outputs of a derivative that could not be planned (a missing watermark
+    /// object), output → the failure's subject (its logical name): kept as built, never deleted,
+    /// as a plain-named output of a failed derivative is (attack 25).
+    public var heldByFailure: PathDictionary<String> = [:]
+    /// Recorded `{hash}` outputs this plan deletes because a new render replaces them (its bytes,
+    /// and so its name, change), output → the planned output (logical name) that replaces it. The
+    /// build deletes one only when that output was written: a failed render keeps it (attack 25).
+    public var replacedBy: PathDictionary<String> = [:]
     /// Lock lines no state records, for outputs the manifest does not produce while a source
     /// could not be read: kept in the rewritten lock as they are (`Planner.heldLockLines`).
     public var heldLockLines: PathDictionary<LockFile.Entry> = [:]
@@ -374,6 +382,8 @@ public struct Planner: Sendable {
             return filesOfOutputs?[file]
         }
         var heldBySource: PathDictionary<String> = [:]
+        var heldByFailure: PathDictionary<String> = [:]
+        var replacedBy: PathDictionary<String> = [:]
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
             if expansion.failedSources.contains(record.source) { heldBySource[output] = record.source; continue }
@@ -383,6 +393,9 @@ public struct Planner: Sendable {
                 continue
             }
             if expansion.blockedOutputs.contains(output) { continue }
+            // A `{hash}` output's failure names its logical name (`site/a.{hash}.webp`): its
+            // recorded file, under its hashed name, is kept as a plain-named one is (attack 25).
+            if let logical = blockedLogicalName(of: record, blocked: expansion.blockedOutputs) { heldByFailure[output] = logical; continue }
             if !record.folder.isEmpty, protectedIdentities.contains(record.file) {
                 // The file is now a source (or a control file) of this manifest: kept, only its record goes.
                 keptAsProtected.insert(output)
@@ -411,6 +424,7 @@ public struct Planner: Sendable {
                                       derivative: nil, recorded: record, adopted: nil))
                 continue
             }
+            if let by = superseded[output] { replacedBy[output] = by }
             let reason = superseded[output].map { "replaced by a new \($0) (its bytes, and so its name, change)" } ?? "no longer produced by the manifest"
             items.append(PlanItem(kind: .delete, output: output, reasons: [reason],
                                   derivative: nil, recorded: record, adopted: nil))
@@ -449,6 +463,8 @@ public struct Planner: Sendable {
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
         plan.heldBySource = heldBySource
+        plan.heldByFailure = heldByFailure
+        plan.replacedBy = replacedBy
         plan.heldLockLines = heldLines
         plan.errored = errored
         plan.recorded = recorded
@@ -532,6 +548,27 @@ public struct Planner: Sendable {
         }
         return superseded
     }
+
+    /// The failure subject in `blocked` (an output that could not be planned) that `record` is
+    /// the `{hash}` output of: its path with its own digest's first N hex shown as a rule's
+    /// placeholder (`site/a.{hash}.webp`); nil when none is. Only asked while an output is blocked.
+    func blockedLogicalName(of record: OutputRecord, blocked: PathSet) -> String? {
+        guard !blocked.isEmpty else { return nil }
+        let shapes = Set(manifest.rules.compactMap { rule in rule.to.hashLength.map { HashShape(length: $0, placeholder: rule.to.hashPlaceholder) } })
+        let path = record.path
+        for shape in shapes where record.outputDigest.count >= shape.length {
+            let hex = String(record.outputDigest.prefix(shape.length))
+            var search = path.startIndex..<path.endIndex
+            while let found = path.range(of: hex, range: search) {
+                let logical = path.replacingCharacters(in: found, with: shape.placeholder)
+                if blocked.contains(logical) { return logical }
+                search = found.upperBound..<path.endIndex
+            }
+        }
+        return nil
+    }
+
+    private struct HashShape: Hashable { var length: Int; var placeholder: String }
 
     /// Whether `output` (`bucket/key`) is matched by a rule's `from` in that bucket.
     func isSource(_ output: String) -> Bool {
