@@ -221,7 +221,7 @@ public final class BuildSession: @unchecked Sendable {
         // The lock and index as the build will leave them (its deletions, renders, adoptions and
         // updates included), compared with the files on disk.
         plan.controlFiles = targets.changes(disk: planner.disk, display: planner.display)
-        if let link = symbolicLinkControlFile(planner: planner) { plan.errors.append(PlanError(message: link)) }
+        if let refusal = unwritableLock(planner: planner) { plan.errors.append(PlanError(message: refusal)) }
         if plan.refusesBuild {
             // A plan with errors builds nothing: no lock or index is written or removed, so none
             // is listed (what is blocked, or kept, is still said). The plan lists exactly what the build writes.
@@ -273,12 +273,36 @@ public final class BuildSession: @unchecked Sendable {
         return plan
     }
 
-    /// The error for a lock that is a symbolic link: the build would replace the link by a file.
+    /// The error for a lock path the build could not write: a symbolic link (the build would
+    /// replace the link by a file), anything else that is not a regular file (a folder), or a
+    /// path whose folder is a file. A plan error, so the build refuses before rendering (attack
+    /// round 25: a folder there failed the build after every render, advising --overwrite).
     /// (An index that is a link is a user's file, blocked by `ControlFileTargets`.)
-    func symbolicLinkControlFile(planner: Planner) -> String? {
+    func unwritableLock(planner: Planner) -> String? {
+        let name = planner.display(lockPath)
         var info = stat()
-        guard lstat(lockPath, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK else { return nil }
-        return "\(planner.display(lockPath)) is a symbolic link; Derive writes its lock by replacing the file and never replaces a link: make it a regular file, or set 'lock:' to where it points"
+        if lstat(lockPath, &info) == 0 {
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: return nil
+            case S_IFLNK:
+                return "\(name) is a symbolic link; Derive writes its lock by replacing the file and never replaces a link: make it a regular file, or set 'lock:' to where it points"
+            case S_IFDIR:
+                return "\(name) is a folder, where Derive writes its lock file; move the folder, or set 'lock:' in the manifest to a file's path"
+            default:
+                return "\(name) is not a regular file (a FIFO, socket or device), where Derive writes its lock file; move it, or set 'lock:' in the manifest to another path"
+            }
+        }
+        // Missing: its nearest existing ancestor must be a folder for the build to make the rest.
+        var folder = (lockPath as NSString).deletingLastPathComponent
+        while !folder.isEmpty, folder != "/" {
+            if lstat(folder, &info) == 0 {
+                if (info.st_mode & S_IFMT) == S_IFDIR { return nil }
+                if (info.st_mode & S_IFMT) == S_IFLNK, stat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { return nil }
+                return "\(planner.display(folder)) is not a folder, so the lock \(name) cannot be written in it; move that file, or set 'lock:' in the manifest to another path"
+            }
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        return nil
     }
 
     /// What other manifests' states claim, read once per plan (after `store()` moved a foreign

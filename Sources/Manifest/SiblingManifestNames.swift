@@ -62,3 +62,11 @@ extension ControlFiles {
             || FileSystemPath(manifest: theirs.state).sameFile(as: FileSystemPath(manifest: manifest.stateFolder))
     }
 }
+
+/// The manifests in a folder that a new manifest of `stem` would share its default lock and
+/// state folder with (`derive init` beside a `derive.yml`: attack round 25).
+public enum SiblingManifests {
+    public static func existing(stem: String, in folder: String) -> [String] {
+        ControlFiles.manifestCandidates(stem: stem, in: folder).filter(ControlFiles.couldBeManifest)
+    }
+}

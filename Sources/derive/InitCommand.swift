@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Manifest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +26,12 @@ struct InitCommand: ParsableCommand {
         var info = stat()
         if lstat(manifest, &info) == 0 {
             throw CLIError("\(manifest) already exists here; derive init never overwrites a manifest (edit it, or move it away first)")
+        }
+        // A manifest of the same stem here (derive.yml, derive.json, derive) would share derive.lock
+        // and .derive/derive with the new one: both would fail validation, the user's working one too.
+        if let sibling = SiblingManifests.existing(stem: "derive", in: ".").first {
+            let name = (sibling as NSString).lastPathComponent
+            throw CLIError("\(name) is already a manifest here; derive init would write derive.yaml beside it, and the two would share derive.lock and .derive/derive (neither would validate). Edit \(name), or run derive init in another folder")
         }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
@@ -60,13 +67,9 @@ struct InitCommand: ParsableCommand {
                            + "outside hidden folders); add some and run derive init again")
         }
         let text = StarterManifest.text(found, images: folder)
-        // O_EXCL: a manifest created since the check above is not replaced either.
-        let fd = open(manifest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CLIError("cannot create \(manifest): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
-            throw CLIError("cannot write \(manifest): \(String(cString: strerror(errno)))")
+        // Whole or not at all: a manifest created since the check above is not replaced either.
+        if let failure = StarterManifest.createWhole(manifest, bytes: Array(text.utf8)) {
+            throw CLIError("cannot create \(manifest): \(failure)")
         }
         let total = found.total
         // The page the website shows: written once, never over a file there.
@@ -261,10 +264,24 @@ enum StarterManifest {
     /// Writes the preview page at `path` unless a file (or anything) is there; whether it did.
     static func writePage(_ path: String) -> Bool {
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let bytes = Array(page.utf8)
-        return bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count
+        return createWhole(path, bytes: Array(page.utf8)) == nil
+    }
+
+    /// Creates `path` holding `bytes`, never over anything there, and never as a part-written
+    /// file: the bytes go to a hidden temporary file in the same folder, which `link` then names
+    /// `path` (failing if anything is there). An `init` killed half-way left an empty
+    /// derive.yaml that blocked every later run (attack round 25). Nil, or why it failed.
+    static func createWhole(_ path: String, bytes: [UInt8]) -> String? {
+        let folder = (path as NSString).deletingLastPathComponent
+        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\((path as NSString).lastPathComponent).\(getpid()).derive-tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        defer { unlink(temporary) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
+        let writeError = errno
+        close(fd)
+        guard written else { return String(cString: strerror(writeError)) }
+        guard link(temporary, path) == 0 else { return errno == EEXIST ? "something is there already" : String(cString: strerror(errno)) }
+        return nil
     }
 }
