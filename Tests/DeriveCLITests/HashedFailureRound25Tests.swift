@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Attack 25 (issue 13's second finding): a `{hash}` output whose build failed was deleted as an
 /// orphan, while a plain-named output in the same situation is kept. The old hashed file, its
@@ -8,7 +9,7 @@ import Testing
 /// a missing watermark object (which `plan` even called "no longer produced by the manifest").
 /// A failed `{hash}` output now keeps its previous file as a plain one does; the next build after
 /// the cause is fixed replaces it normally.
-@Suite(.serialized) struct HashedFailureRound25Tests {
+@Suite(.ownThreads, .serialized) struct HashedFailureRound25Tests {
     /// One source `src/a.jpg`, a `{hash}` rule and a plain-named rule with the same chain.
     final class Project {
         let root: URL
