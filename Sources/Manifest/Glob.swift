@@ -13,12 +13,41 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     let alternatives: [[Unicode.Scalar]]
     /// The alternatives as loose patterns, for overlap checks.
     let loose: [LoosePattern]
+    /// Each alternative's literal scalars before its first and after its last wildcard: a whole
+    /// key it matches starts with the one and ends with the other. Checked before the walk, so
+    /// `images/**/*.{jpg,JPG,…}` (derive init's 22 alternatives) walks a name only for the
+    /// alternative whose extension it has (attack round 25: 20 000 names planned in 5.7 s, where
+    /// `images/**/*.jpg` took 1.0 s).
+    let literalEnds: [LiteralEnds]
+
+    struct LiteralEnds: Sendable {
+        let head: [Unicode.Scalar]
+        let tail: [Unicode.Scalar]
+
+        init(_ alternative: [Unicode.Scalar]) {
+            head = Array(alternative.prefix { !"*?[".unicodeScalars.contains($0) })
+            let tail = Array(alternative.reversed().prefix { !"*?]".unicodeScalars.contains($0) }.reversed())
+            // A `/` right after `**` is no literal: `**/` also matches no folder at all.
+            let before = alternative.dropLast(tail.count).suffix(2)
+            self.tail = tail.first == "/" && before.elementsEqual(["*", "*"] as [Unicode.Scalar]) ? Array(tail.dropFirst()) : tail
+        }
+
+        /// The tail first: it is where alternatives differ (the extension).
+        func admit(_ text: [Unicode.Scalar]) -> Bool {
+            guard text.count >= head.count, text.count >= tail.count else { return false }
+            let offset = text.count - tail.count
+            for k in tail.indices where text[offset + k] != tail[k] { return false }
+            for k in head.indices where text[k] != head[k] { return false }
+            return true
+        }
+    }
 
     public init(_ pattern: String) throws {
         self.pattern = pattern
         self.alternatives = try Glob.expandBraces(Array(pattern.unicodeScalars))
         for alternative in alternatives { try Glob.checkClasses(alternative) }
         self.loose = alternatives.map(LoosePattern.init(glob:))
+        self.literalEnds = alternatives.map(LiteralEnds.init)
     }
 
     public var description: String { pattern }
@@ -29,7 +58,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
 
     public func matches(_ key: String) -> Bool {
         let text = Array(key.unicodeScalars)
-        return alternatives.contains { Glob.match($0, 0, text, 0, WholeKey()) }
+        return alternatives.indices.contains { literalEnds[$0].admit(text) && Glob.match(alternatives[$0], 0, text, 0, WholeKey()) }
     }
 
     /// Matches a validated key (its bytes are UTF-8, so its scalars are exact).
