@@ -183,20 +183,44 @@ extension LoadState {
             diagnostics.error(node.location, "'website' of bucket '\(bucket)' needs 'index' (a file name such as index.html)")
             return nil
         }
-        guard let index = string(indexNode, "website.index") else { return nil }
-        guard !index.isEmpty, !index.contains("/"), index != ".", index != "..", (try? ObjectKey(index)) != nil else {
-            diagnostics.error(indexNode.location, "website.index '\(index)' must be a file name without '/', e.g. index.html")
-            return nil
+        // Both values are checked, each with its own reason, before either is refused (attack
+        // round 25: a bad index hid a bad error page, and control characters reached the terminal).
+        var valid = true
+        let index = string(indexNode, "website.index")
+        if let index {
+            let problem: String? = index.contains("/") ? "contains '/'" : Self.keyProblem(index)
+            if let problem {
+                diagnostics.error(indexNode.location, "website.index '\(Self.shownEscaped(index))' must be a file name without '/', e.g. index.html: \(problem)")
+                valid = false
+            }
+        } else {
+            valid = false
         }
         var error: String?
         if let errorNode = fields.first(where: { $0.key == "error" })?.value {
-            guard let text = string(errorNode, "website.error") else { return nil }
-            guard (try? ObjectKey(text)) != nil, !text.hasSuffix("/") else {
-                diagnostics.error(errorNode.location, "website.error '\(text)' must be an object key in bucket '\(bucket)', e.g. 404.html")
-                return nil
+            if let text = string(errorNode, "website.error") {
+                if let problem = Self.keyProblem(text) {
+                    diagnostics.error(errorNode.location, "website.error '\(Self.shownEscaped(text))' must be an object key in bucket '\(bucket)', e.g. 404.html: \(problem)")
+                    valid = false
+                }
+                error = text
+            } else {
+                valid = false
             }
-            error = text
         }
+        guard valid, let index else { return nil }
         return Website(index: index, error: error)
+    }
+
+    /// Why `text` is no object key (nil when it is one): ObjectKey's own words.
+    static func keyProblem(_ text: String) -> String? {
+        do { _ = try ObjectKey(text) } catch { return error.description }
+        return nil
+    }
+
+    /// `text` with control characters written as `\u{1B}`, so a message never sends them to
+    /// the terminal (an ESC sequence or backspaces could make a bad value look like a good one).
+    static func shownEscaped(_ text: String) -> String {
+        text.unicodeScalars.map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "\\u{\(String($0.value, radix: 16, uppercase: true))}" : String($0) }.joined()
     }
 }

@@ -150,6 +150,29 @@ import ProcessLanguage
         #expect(result.has(12, 32, "unknown key 'home'"), "\(result.lines)")
     }
 
+    /// Attack round 25 (static L7): control characters in `website` values reached the terminal
+    /// raw (an ESC sequence, or backspaces making `x\b\b404.html` show as a valid `404.html`),
+    /// the reason given was the wrong one, and a bad `error:` was not reported beside a bad index.
+    @Test func badWebsiteValuesAreAllReportedEscapedWithTheirReason() throws {
+        let result = try Workspace().load(yaml: """
+        version: 1
+        buckets:
+          site:
+            path: site
+            website: {index: "index.html\\u001b[8m", error: "x\\b\\b404.html"}
+          docs:
+            path: docs
+            website: {index: "..", error: "errors/"}
+        """)
+        let text = result.lines.joined(separator: "\n")
+        #expect(!text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "\(text.debugDescription)")
+        #expect(result.has(5, 22, "website.index 'index.html\\u{1B}[8m'"), "\(result.lines)")
+        #expect(result.has(5, 22, "control character"), "\(result.lines)")
+        #expect(result.has(5, 52, "website.error 'x\\u{8}\\u{8}404.html'"), "\(result.lines)")
+        #expect(result.has(8, 22, "'.' or '..' segment"), "\(result.lines)")
+        #expect(result.has(8, 35, "ends with '/'"), "\(result.lines)")
+    }
+
     // MARK: Schema
 
     @Test func theSchemaNamesExactlyTheKeysTheLoaderAccepts() throws {
