@@ -102,7 +102,7 @@ public enum ServeStateCleanup {
         guard let key = try? ObjectKey(name), !parent.removeEmptyFolder(key), parent.kind(key) == .folder else { return }
         let path = parent.path + "/" + name
         left.append(kept.isEmpty ? "\(path) is kept: entries were added to it while clean ran"
-                                 : "\(path) is kept: it holds \(names(kept)), which derive serve does not write there (a link, or a file with a second name, is never removed)")
+                                 : "\(path) is kept: it holds \(names(kept)), which derive serve does not write there (a link, a file with a second name, or a file that does not hold what serve writes there, is never removed)")
     }
 
     /// `serve-uploads/<32 upper-case hex>/{upload.json, part-NNNNN, temporaries}` and staged

@@ -222,7 +222,10 @@ import Testing
         #expect(part.status == 200)
         let cached = state + "/" + StateFiles.serveCache + "/ab/ab" + String(repeating: "0", count: 62)
         try FileManager.default.createDirectory(atPath: (cached as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try Data("render".utf8).write(to: URL(fileURLWithPath: cached))
+        // An entry as serve writes it (clean removes only those): `<content type> <MD5 of the body>\n<body>`.
+        let body = Data("render".utf8)
+        let md5 = Insecure.MD5.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        try (Data("image/png \(md5)\n".utf8) + body).write(to: URL(fileURLWithPath: cached))
         let left = ServeStateCleanup.remove(in: state, md5: { Array(Insecure.MD5.hash(data: $0)) })
         #expect(left.contains { $0.contains("a derive serve is running") && $0.contains(StateFiles.serveUploads) && $0.contains(StateFiles.serveCache) }, "\(left)")
         #expect(FileManager.default.fileExists(atPath: state + "/" + StateFiles.serveUploads + "/" + id))
