@@ -21,8 +21,8 @@ import Planner
 /// and never removed either: with `state: .` (or `state:` naming a user's folder) a file of the
 /// user's may have an entry's name, and the seal is the only proof Derive wrote one (attack 9's
 /// finding 1). An entry whose seal holds but whose digest does not (cut short) is Derive's, and
-/// removed. Nothing is ever written over a file already there. The folder is the user's own (0700, never a link); otherwise nothing is
-/// kept. In size the entries stay within a quarter of the free space of the state folder's file
+/// removed. Nothing is ever written over a file already there. The folder is the user's own
+/// (0700, never a link); otherwise nothing is kept. In size the entries stay within a quarter of the free space of the state folder's file
 /// system when the build started, and at most 4 GiB (a cache that fills the disk would make the
 /// state's own writes fail: attack 20's D2); renders past that are not kept.
 final class BuildRenderCache: @unchecked Sendable {
@@ -132,7 +132,7 @@ final class BuildRenderCache: @unchecked Sendable {
     }
 
     /// The render kept for `key` and its bytes' SHA-256, when its seal and digest hold; an entry
-    /// that does not is removed.
+    /// that does not is not used, and removed only when its header is sealed (`removeIfSealed`).
     func load(_ key: String) -> (rendered: Rendered, digest: String)? {
         guard Self.isKey(key), lock.withLock({ sizes[key] != nil }) else { return nil }
         let fd = openat(folder, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
