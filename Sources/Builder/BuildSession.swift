@@ -999,12 +999,19 @@ public final class BuildSession: @unchecked Sendable {
             try planner.disk.remove(lockPath)
         }
         // derive serve's uploads in progress, render cache and appendable record, by their shapes.
-        report.left += ServeStateCleanup.remove(in: manifest.stateFolder)
-        // The `{hash}` renders an interrupted build kept.
-        _ = BuildRenderCache.removeFolder(inStateFolder: manifest.stateFolder)
-        for name in StateFiles.files {
+        report.left += ServeStateCleanup.remove(in: manifest.stateFolder, md5: ContentDigests.md5)
+        // The `{hash}` renders an interrupted build kept: each only when sealed as this user's
+        // Derive's (a file named like one in `state: .` is the user's: kept and named).
+        let keptRenders = BuildRenderCache.removeFolder(inStateFolder: manifest.stateFolder, seals: store.seals)
+        if !keptRenders.isEmpty {
+            let folder = manifest.stateFolder + "/" + StateFiles.buildRenders   // as serve's lines: the state folder's line refers to it
+            report.left.append("\(folder) is kept: it holds \(ServeStateCleanup.names(keptRenders)), which \(keptRenders.count == 1 ? "is not a render" : "are not renders") "
+                               + "Derive kept (none holds its seal under your secret); clean removes only its own: move \(keptRenders.count == 1 ? "it" : "them") if \(keptRenders.count == 1 ? "it is" : "they are") yours")
+        }
+        for name in StateFiles.files where name != StateFiles.clockStamp {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
+        if let kept = Self.removeClockStamp(in: manifest.stateFolder) { report.left.append(kept) }
         // ENOTDIR: `state:` is a symbolic link to the folder (left, as the user's), whose files are named the same.
         if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY || errno == ENOTDIR,
            let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder), !names.isEmpty {
@@ -1018,6 +1025,30 @@ public final class BuildSession: @unchecked Sendable {
         let base = URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
         if parent == base + "/.derive" { _ = rmdir(parent) }
         return report
+    }
+}
+
+extension BuildSession {
+    /// Removes the clock stamp from the state folder only when it is what Derive makes there: an
+    /// empty regular file with one name (`FileSystemClock`). Anything else of that name (a user's
+    /// notes with `state: .`, a link) is the user's: kept, and the message returned says so.
+    static func removeClockStamp(in stateFolder: String) -> String? {
+        guard let folder = try? ConfinedFolder(path: stateFolder), let key = try? ObjectKey(StateFiles.clockStamp),
+              let kind = folder.kind(key) else { return nil }
+        let path = stateFolder + "/" + StateFiles.clockStamp
+        guard kind == .file else {
+            return "\(path) is kept: it is \(ServeStateCleanup.describe(kind)), not the empty file Derive makes there; move it if it is yours"
+        }
+        var size: Int64 = 0
+        let removed = (try? folder.removeFile(key) { fd in
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { return false }
+            size = Int64(info.st_size)
+            return info.st_size == 0 && info.st_nlink == 1
+        }) ?? false
+        guard !removed, folder.kind(key) != nil else { return nil }
+        let what = size > 0 ? "holds \(size) bytes" : "has another name (a hard link)"
+        return "\(path) is kept: Derive's clock stamp is an empty file with one name, and this one \(what), so it is yours; move it if you want the state folder removed"
     }
 }
 

@@ -1009,13 +1009,13 @@ enum TestHooks {
 }
 
 /// `renameat2(2)`, which Glibc's module does not export: looked up once by name in the C library.
-enum Renaming {
-    static let noReplace: UInt32 = 1
+public enum Renaming {
+    public static let noReplace: UInt32 = 1
     static let exchangeFlag: UInt32 = 2
     private typealias Function = @convention(c) (Int32, UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, UInt32) -> Int32
 
     /// -1 with `errno` set (`ENOSYS` when the C library has no `renameat2`).
-    static func rename(_ fromFolder: Int32, _ from: String, _ toFolder: Int32, _ to: String, flags: UInt32) -> Int32 {
+    public static func rename(_ fromFolder: Int32, _ from: String, _ toFolder: Int32, _ to: String, flags: UInt32) -> Int32 {
         guard let symbol = dlsym(nil, "renameat2") else { errno = ENOSYS; return -1 }
         let function = unsafeBitCast(symbol, to: Function.self)
         return function(fromFolder, from, toFolder, to, flags)

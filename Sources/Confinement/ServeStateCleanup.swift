@@ -8,6 +8,9 @@ import Glibc
 /// appendable objects (`serve-appendable.json`). Only names in the exact shapes serve writes are
 /// removed, one file at a time through `ConfinedFolder` (never through a link, never
 /// recursively); a folder goes only once that leaves it empty. Anything else is left and named.
+/// With `state: .` (or `state:` naming a user's folder) a name proves nothing, so each file must
+/// also hold what serve writes (attack 9's finding 6): a cache entry its header line and the MD5
+/// of its body that line states, an appendable record at least one record.
 ///
 /// Every folder is opened from its parent's descriptor with `O_NOFOLLOW | O_DIRECTORY`, the
 /// state folder's own `serve-cache` and `serve-uploads` too: a link there (to a cache two
@@ -22,7 +25,11 @@ public enum ServeStateCleanup {
     /// serve holds it, its uploads in progress, render cache and records are all kept and the
     /// message says so (attack 12, finding 2: clean deleted a running serve's uploads), and no
     /// serve starts while clean removes them.
-    public static func remove(in stateFolder: String) -> [String] {
+    ///
+    /// `md5` hashes a cache entry's body, to check it against the MD5 its header states (this
+    /// module has no MD5 of its own): see `isCacheEntry`.
+    public static func remove(in stateFolder: String, md5: (Data) -> [UInt8]) -> [String] {
+        let isCacheEntry = { (fd: Int32) in Self.isCacheEntry(fd, md5: md5) }
         guard let state = try? ConfinedFolder(path: stateFolder) else { return [] }
         var left: [String] = []
         let lock: ServeLockFile?
@@ -41,7 +48,7 @@ public enum ServeStateCleanup {
             }
         }
         left += removeUploads(in: state)
-        left += removeCache(in: state)
+        left += removeCache(in: state, isCacheEntry: isCacheEntry)
         left += removeAppendable(in: state)
         lock?.remove()
         return left
@@ -52,7 +59,7 @@ public enum ServeStateCleanup {
     }
 
     /// What an entry clean keeps is, in the words of its message.
-    static func describe(_ kind: ConfinedFolder.EntryKind) -> String {
+    public static func describe(_ kind: ConfinedFolder.EntryKind) -> String {
         switch kind {
         case .symbolicLink: return "a symbolic link, which clean never follows (nothing where it points was touched)"
         case .other: return "a FIFO, socket or device"
@@ -62,7 +69,7 @@ public enum ServeStateCleanup {
     }
 
     /// Names of kept entries, for one message: the first five and how many more.
-    static func names(_ kept: [String]) -> String {
+    public static func names(_ kept: [String]) -> String {
         let sorted = kept.sorted()
         return sorted.prefix(5).joined(separator: ", ") + (sorted.count > 5 ? " and \(sorted.count - 5) more" : "")
     }
@@ -95,7 +102,7 @@ public enum ServeStateCleanup {
         guard let key = try? ObjectKey(name), !parent.removeEmptyFolder(key), parent.kind(key) == .folder else { return }
         let path = parent.path + "/" + name
         left.append(kept.isEmpty ? "\(path) is kept: entries were added to it while clean ran"
-                                 : "\(path) is kept: it holds \(names(kept)), which derive serve does not write there (a link, or a file with a second name, is never removed)")
+                                 : "\(path) is kept: it holds \(names(kept)), which derive serve does not write there (a link, a file with a second name, or a file that does not hold what serve writes there, is never removed)")
     }
 
     /// `serve-uploads/<32 upper-case hex>/{upload.json, part-NNNNN, temporaries}` and staged
@@ -198,14 +205,42 @@ public enum ServeStateCleanup {
         return (try? uploads.removeFile(key, if: hasOneLink)) == true
     }
 
+    /// `append-` and 16 lower-case hex digits (8 random bytes): exactly the names serve stages under.
     static func isStagedAppend(_ name: String) -> Bool {
         guard name.hasPrefix("append-") else { return false }
-        let rest = Array(name.utf8.dropFirst(7))
-        return !rest.isEmpty && rest.count <= 64 && rest.allSatisfy { (48...57).contains($0) || (97...102).contains($0) || (65...70).contains($0) }
+        return isHex(Array(name.utf8.dropFirst(7)), count: 16, upper: false)
     }
 
-    /// `serve-cache/<2 hex>/<64 hex>` entries (and their temporaries). Every entry kept is named.
-    static func removeCache(in state: ConfinedFolder) -> [String] {
+    /// The content types serve's render cache stores (`RenderCache`): the first word of an entry.
+    public static let cacheContentTypes: Set<String> = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff",
+                                                        "image/heic", "image/avif", "application/json"]
+
+    /// Whether the open file `fd` is a render cache entry as serve writes it: a first line
+    /// `<content type> <MD5 of the body, 32 lower-case hex>`, then the body, whose MD5 is that.
+    /// A user's file with an entry's name holds no such line (attack 9's finding 6).
+    static func isCacheEntry(_ fd: Int32, md5: (Data) -> [UInt8]) -> Bool {
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size < 1 << 32 else { return false }
+        var data = Data(count: Int(info.st_size))
+        let count = data.withUnsafeMutableBytes { raw -> Int in
+            var done = 0
+            while done < raw.count {
+                let read = pread(fd, raw.baseAddress! + done, raw.count - done, off_t(done))
+                if read <= 0 { break }
+                done += read
+            }
+            return done
+        }
+        guard count == data.count, let newline = data.prefix(128).firstIndex(of: 0x0A) else { return false }
+        let line = String(decoding: data[..<newline], as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false)
+        guard line.count == 2, cacheContentTypes.contains(String(line[0])), isHex(Array(line[1].utf8), count: 32, upper: false) else { return false }
+        let stated = line[1]
+        return md5(Data(data[(newline + 1)...])).map { String(format: "%02x", $0) }.joined() == stated
+    }
+
+    /// `serve-cache/<2 hex>/<64 hex>` entries that `isCacheEntry` finds serve wrote (and their
+    /// temporaries). Every entry kept is named.
+    static func removeCache(in state: ConfinedFolder, isCacheEntry: (Int32) -> Bool) -> [String] {
         var left: [String] = []
         guard let cache = openServeFolder(StateFiles.serveCache, in: state, left: &left), let entries = cache.allEntries() else { return left }
         for (bytes, kind) in entries {
@@ -221,8 +256,9 @@ public enum ServeStateCleanup {
             var kept: [String] = []
             for (innerBytes, innerKind) in inner {
                 let innerName = String(decoding: innerBytes, as: UTF8.self)
-                guard innerKind == .file, (isHex(innerBytes, count: 64, upper: false) && innerBytes.starts(with: bytes)) || ConfinedFolder.isTemporaryName(innerBytes),
-                      let key = try? ObjectKey(innerName), (try? folder.removeFile(key)) == true else {
+                let isEntry = isHex(innerBytes, count: 64, upper: false) && innerBytes.starts(with: bytes)
+                guard innerKind == .file, isEntry || ConfinedFolder.isTemporaryName(innerBytes), let key = try? ObjectKey(innerName),
+                      (try? folder.removeFile(key, if: { fd in !isEntry || isCacheEntry(fd) })) == true else {
                     kept.append(innerKind == .symbolicLink ? innerName + " (a symbolic link)" : innerName)
                     continue
                 }
@@ -234,7 +270,8 @@ public enum ServeStateCleanup {
     }
 
     /// The appendable record, only when it is what serve writes: a regular file holding a JSON
-    /// object of `{"inode": …, "size": …}` records.
+    /// object of `{"inode": …, "size": …}` records, at least one (`{}` proves nothing: anyone's
+    /// file may hold it).
     static func removeAppendable(in state: ConfinedFolder) -> [String] {
         let path = state.path + "/" + StateFiles.serveAppendable
         guard let key = try? ObjectKey(StateFiles.serveAppendable), let kind = state.kind(key) else { return [] }
@@ -248,7 +285,7 @@ public enum ServeStateCleanup {
                 if count <= 0 { break }
                 data.append(contentsOf: buffer[0..<count])
             }
-            return (try? JSONDecoder().decode([String: Record].self, from: data)) != nil
+            return ((try? JSONDecoder().decode([String: Record].self, from: data))?.isEmpty ?? true) == false
         }) ?? false
         return removed ? [] : ["\(path) is kept: it is not derive serve's record of appendable objects"]
     }

@@ -18,8 +18,7 @@ final class RenderCache: Sendable {
     private struct State { var entries: [String: Entry] = [:]; var total = 0; var clock: UInt64 = 0; var confined: ConfinedFolder? }
     private let state: NIOLockedValueBox<State>
 
-    static let contentTypes: Set<String> = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff",
-                                            "image/heic", "image/avif", "application/json"]
+    static let contentTypes = ServeStateCleanup.cacheContentTypes
 
     init(folder: String, maxBytes: Int) {
         self.folder = folder

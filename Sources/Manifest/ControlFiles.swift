@@ -67,12 +67,15 @@ struct ControlFiles {
                                  isFolder: false, location: locations.index))
         }
         let stateFolderPath = FileSystemPath(manifest: manifest.stateFolder)
-        let serveCache = FileSystemPath(manifest: manifest.stateFolder + "/" + StateFiles.serveCache)
+        // The folders Derive sweeps by name there: a file inside one would be taken for its own.
+        let keptFolders = [StateFiles.serveCache, StateFiles.buildRenders, StateFiles.serveUploads].map {
+            FileSystemPath(manifest: manifest.stateFolder + "/" + $0)
+        }
         for control in named {
             let parent = FileSystemPath(manifest: (control.path as NSString).deletingLastPathComponent)
             let path = FileSystemPath(manifest: control.path)
             if (parent.sameFile(as: stateFolderPath) && StateFiles.isReserved((control.path as NSString).lastPathComponent))
-                || serveCache.contains(path) {
+                || keptFolders.contains(where: { $0.contains(path) }) {
                 diagnostics.error(control.location ?? locations.state ?? rootLocation,
                                   "\(control.what) has the name of a file Derive keeps in the state folder \(display(manifest.stateFolder)); the build would open, overwrite or move it",
                                   hint: "rename the file, or set 'state:' to a folder of its own (the default is .derive/<manifest name>)")

@@ -212,6 +212,10 @@ public final class ContentDigests: @unchecked Sendable {
         hex(SHA256.hash(data: data))
     }
 
+    /// The MD5 of `data` (what serve's render cache entries state of their bodies: `clean`
+    /// checks it before removing one).
+    public static func md5(_ data: Data) -> [UInt8] { Array(Insecure.MD5.hash(data: data)) }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Lowercase hex without `String(format:)`, which is slow enough to show in no-op builds.

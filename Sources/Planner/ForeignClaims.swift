@@ -127,6 +127,8 @@ public enum ForeignClaims {
             name == StateFiles.database || (name.hasPrefix(prefix) && name.dropFirst(prefix.count).allSatisfy({ $0.isNumber || $0 == "-" }))
         }
         for name in names.sorted() where foreign(name) {
+            // SQLite would replay or delete a side file there, or wait on a FIFO: such a state claims nothing.
+            guard (try? StateFolderTrust.checkDatabaseFiles(stateFolder + "/" + name)) != nil else { continue }
             var configuration = Configuration()
             configuration.readonly = true
             guard let queue = try? DatabaseQueue(path: stateFolder + "/" + name, configuration: configuration) else { continue }

@@ -179,11 +179,68 @@ public enum StateFolderTrust {
     /// Makes the database 0600 (created empty when absent) before SQLite opens it: a state
     /// started afresh after one was moved aside is private too.
     public static func makePrivate(database: String) {
-        let fd = open(database, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = open(database, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }   // a link or worse: the store's own handling says what
         defer { close(fd) }
         var info = stat()
         if fstat(fd, &info) == 0, info.st_uid == user, (info.st_mode & S_IFMT) == S_IFREG, info.st_mode & 0o077 != 0 { _ = fchmod(fd, 0o600) }
+    }
+
+    /// Checks the database at `database` and SQLite's side files beside it (`-journal`, `-wal`,
+    /// `-shm`) before SQLite opens anything there, throwing a message that names the file and
+    /// the fix:
+    /// - a FIFO, socket or device at any of them: SQLite's open would wait forever on a FIFO
+    ///   (attack 9's finding 5), and none is a file Derive writes;
+    /// - a side file SQLite did not write: with `state: .` (or `state:` naming a user's folder) a
+    ///   user's `state.sqlite-wal` holding notes is not Derive's, and SQLite deletes, truncates or
+    ///   replays whatever has that name when it opens the database (finding 6). A side file is
+    ///   SQLite's when it is empty or starts with SQLite's header for its kind: a rollback
+    ///   journal's magic (or the zeroed header of a finished one), a WAL's magic, a WAL index's
+    ///   version (or zeros).
+    /// A symbolic link is judged by what it leads to (what SQLite would open).
+    public static func checkDatabaseFiles(_ database: String) throws {
+        let folder = (database as NSString).deletingLastPathComponent
+        for suffix in [""] + StateFiles.journalSuffixes {
+            let path = database + suffix
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            let what = suffix.isEmpty ? "the build state (SQLite's database)" : "SQLite's \(suffix.dropFirst()) file of the build state"
+            let kind: String? = switch info.st_mode & S_IFMT {
+            case S_IFIFO: "a FIFO"
+            case S_IFSOCK: "a socket"
+            case S_IFCHR, S_IFBLK: "a device"
+            default: nil
+            }
+            if let kind {
+                throw PlanError(message: "\(path) is \(kind), not a file: Derive keeps \(what) at that name, and opening it would wait forever or fail, "
+                    + "so Derive opens nothing there; remove it (or move it out of \(folder)), or set 'state:' in the manifest to a folder of its own")
+            }
+            guard !suffix.isEmpty, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 else { continue }
+            let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else { continue }   // SQLite's own error says what then
+            var head = [UInt8](repeating: 0, count: 8)
+            let count = pread(fd, &head, head.count, 0)
+            close(fd)
+            let header: String
+            let holds: Bool
+            switch suffix {
+            case "-journal":
+                header = "rollback journal header"
+                holds = count == 8 && (head == [0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7] || head.allSatisfy { $0 == 0 })
+            case "-wal":
+                header = "WAL header"
+                holds = count >= 4 && head[0..<3] == [0x37, 0x7F, 0x06] && (head[3] == 0x82 || head[3] == 0x83)
+            default:   // -shm: the WAL index's version, 3007000, in the machine's byte order
+                header = "WAL index header"
+                let version = UInt32(3_007_000)
+                let bytes = withUnsafeBytes(of: version) { Array($0) }
+                holds = count >= 4 && (Array(head[0..<4]) == bytes || head[0..<4].allSatisfy { $0 == 0 })
+            }
+            guard !holds else { continue }
+            throw PlanError(message: "\(path) is not a file SQLite wrote (it does not start with SQLite's \(header)), so it is not Derive's: "
+                + "opening the build state beside it would make SQLite delete or replay it, so Derive opens nothing there; "
+                + "move it out of \(folder) if it is yours, or set 'state:' in the manifest to a folder of its own")
+        }
     }
 
     /// The plain message for a state file that cannot be opened (never a Foundation error dump).
@@ -334,7 +391,7 @@ public enum StateFolderTrust {
     /// Whether `path` is a state Derive moved aside: a regular file of the user's holding an
     /// SQLite database with Derive's tables and no others (a user's file of that name is not).
     static func isMovedAsideState(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return false }
         var info = stat()
         var header = [UInt8](repeating: 0, count: 16)

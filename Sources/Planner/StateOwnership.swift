@@ -17,6 +17,8 @@ public enum StateOwnership {
             throw PlanError(message: "the state folder \(folder) is not a folder (a file of that name exists); set 'state:' in the manifest to a folder of its own (the default is .derive/<manifest name>), or move the file")
         }
         let database = folder + "/" + StateStore.fileName
+        // Before SQLite opens anything there: a user's file at a journal's name, or a FIFO.
+        try StateFolderTrust.checkDatabaseFiles(database)
         let foreign = foreignTables(database)
         if let foreign, !foreign.isEmpty {
             throw PlanError(message: "\(database) holds tables Derive did not create (\(foreign.sorted().joined(separator: ", "))); it is not Derive's state and is left alone: set 'state:' to a folder of its own")
@@ -39,7 +41,7 @@ public enum StateOwnership {
     /// (absent, empty, or not SQLite: the store moves that aside rather than deleting it).
     static func foreignTables(_ path: String) -> Set<String>? {
         var info = stat()
-        guard lstat(path, &info) == 0, info.st_size > 0 else { return nil }
+        guard lstat(path, &info) == 0, info.st_size > 0, (try? StateFolderTrust.checkDatabaseFiles(path)) != nil else { return nil }
         var configuration = Configuration()
         configuration.readonly = true
         guard let queue = try? DatabaseQueue(path: path, configuration: configuration),

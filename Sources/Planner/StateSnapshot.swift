@@ -16,6 +16,8 @@ extension StateStore {
             if let owner { try memory.write { db in try db.execute(sql: "INSERT INTO owner (manifest) VALUES (?)", arguments: [owner]) } }
             return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil), note)
         }
+        // What the build would refuse (a user's journal, a FIFO) is refused here too, before SQLite opens anything.
+        try StateFolderTrust.checkDatabaseFiles(path)
         var info = stat()
         guard lstat(path, &info) == 0 else { return try empty(nil) }
         let memory = try DatabaseQueue()
@@ -67,7 +69,7 @@ extension StateStore {
     public static func wouldMoveAside(folder: String, owner: String) -> Bool {
         let path = folder + "/" + fileName
         var info = stat()
-        guard lstat(path, &info) == 0, info.st_size > 0 else { return false }
+        guard lstat(path, &info) == 0, info.st_size > 0, (try? StateFolderTrust.checkDatabaseFiles(path)) != nil else { return false }
         var configuration = Configuration()
         configuration.readonly = true
         do {

@@ -250,6 +250,7 @@ public final class StateStore: Sendable {
     public init(folder: String, owner: String? = nil, vouched: FileStat? = nil) throws {
         self.folder = folder
         let path = folder + "/" + Self.fileName
+        try StateFolderTrust.checkDatabaseFiles(path)   // a user's journal or a FIFO there: refused, never opened
         try StateFolderTrust.prepare(stateFolder: folder, database: path)   // the user's own, 0700/0600, before SQLite opens it
         var info = stat()
         let wasThere = lstat(path, &info) == 0 && info.st_size > 0
@@ -406,6 +407,7 @@ public final class StateStore: Sendable {
     /// touched or edited source). Anything else (no witness, another stat, a journal of an
     /// interrupted write, `build --verify`) checks.
     private static func open(_ path: String, vouched: FileStat? = nil) throws -> (queue: DatabaseQueue, checked: Bool) {
+        try StateFolderTrust.checkDatabaseFiles(path)
         StateFolderTrust.makePrivate(database: path)   // 0600: no one else reads its token
         let unchanged = vouched.map { isUnchanged(path, since: $0) } ?? false
         var configuration = Configuration()

@@ -162,7 +162,9 @@ import Glibc
 
     /// A kept render is used only when its seal (the user's secret) and its digest hold: one
     /// whose bytes were changed, or another derivative's entry moved under its name (a planted
-    /// `.derive/` cannot put its bytes under a `{hash}` name), is removed and rendered again.
+    /// `.derive/` cannot put its bytes under a `{hash}` name), is rendered again. The changed one
+    /// (its seal holds for its name) is removed; the moved ones are not (round 25: with `state: .`
+    /// a file without the seal for its own name may be the user's, so it is never deleted).
     @Test func aKeptRenderWhoseBytesOrNameWereChangedIsRenderedAgain() throws {
         let site = try Site()
         try site.interruptedBuild(after: 4, signal: SIGKILL)
@@ -184,7 +186,7 @@ import Glibc
         let plain = try Site()
         #expect(try plain.run(["build", "-q"]).status == 0)
         #expect(plain.outputs == site.outputs)
-        #expect(site.kept.isEmpty, "\(site.kept)")
+        #expect(site.kept == [kept[1], kept[2]].sorted(), "\(site.kept)")
     }
 
     /// `derive clean` removes the kept renders with the rest of the state.

@@ -27,7 +27,7 @@ import TestSupport
         try put("serve-uploads/\(shared)/upload.json", record)
         try put("serve-uploads/\(shared)/notes.txt", "a user's file")
         let cacheKey = "ab" + String(repeating: "0", count: 62)
-        try put("serve-cache/ab/\(cacheKey)", "image/png 00\n")
+        try put("serve-cache/ab/\(cacheKey)", "image/png d41d8cd98f00b204e9800998ecf8427e\n")   // serve's shape: the MD5 of its (empty) body
         try put("serve-appendable.json", "{\"b\\u0000k\":{\"inode\":1,\"size\":2}}")
         try put("serve-metadata.sqlite", "kept")
         // A link where an upload folder would be: never followed.

@@ -1,3 +1,4 @@
+import Crypto
 import Access
 import Confinement
 #if canImport(Glibc)
@@ -263,10 +264,10 @@ import TestSupport
             #expect("\(error)".contains("another derive serve (pid \(getpid()))") && "\(error)".contains(StateFiles.serveLock), "\(error)")
         }
         // clean keeps a held lock, and removes it once released.
-        #expect(ServeStateCleanup.remove(in: folder.path).contains { $0.contains("a derive serve is running") })
+        #expect(ServeStateCleanup.remove(in: folder.path, md5: { Array(Insecure.MD5.hash(data: $0)) }).contains { $0.contains("a derive serve is running") })
         withExtendedLifetime(first) {}
         _ = consume first
-        #expect(ServeStateCleanup.remove(in: folder.path).isEmpty)
+        #expect(ServeStateCleanup.remove(in: folder.path, md5: { Array(Insecure.MD5.hash(data: $0)) }).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: folder.path + "/" + StateFiles.serveLock))
         _ = try ServeLock(stateFolder: folder.path)
     }

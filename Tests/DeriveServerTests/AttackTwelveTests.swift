@@ -1,3 +1,4 @@
+import Crypto
 import Access
 import Confinement
 #if canImport(Glibc)
@@ -37,7 +38,7 @@ import TestSupport
         }
         #expect(Self.text(victim) == "victim\n")
         // clean neither writes nor removes it, and says why.
-        let left = ServeStateCleanup.remove(in: state)
+        let left = ServeStateCleanup.remove(in: state, md5: { Array(Insecure.MD5.hash(data: $0)) })
         #expect(left.contains { $0.contains("hard link") }, "\(left)")
         #expect(Self.text(victim) == "victim\n" && FileManager.default.fileExists(atPath: state + "/" + StateFiles.serveLock))
     }
@@ -60,7 +61,7 @@ import TestSupport
             } catch {
                 #expect("\(error)".contains("symbolic link") && "\(error)".contains(StateFiles.serveLock), "\(error)")
             }
-            let left = ServeStateCleanup.remove(in: state)
+            let left = ServeStateCleanup.remove(in: state, md5: { Array(Insecure.MD5.hash(data: $0)) })
             #expect(left.contains { $0.contains("symbolic link") }, "\(left)")
             #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: lock)) == target)
             #expect(Self.text(victim) == "victim\n" && !FileManager.default.fileExists(atPath: absent))
@@ -222,8 +223,11 @@ import TestSupport
         #expect(part.status == 200)
         let cached = state + "/" + StateFiles.serveCache + "/ab/ab" + String(repeating: "0", count: 62)
         try FileManager.default.createDirectory(atPath: (cached as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try Data("render".utf8).write(to: URL(fileURLWithPath: cached))
-        let left = ServeStateCleanup.remove(in: state)
+        // An entry as serve writes it (clean removes only those): `<content type> <MD5 of the body>\n<body>`.
+        let body = Data("render".utf8)
+        let md5 = Insecure.MD5.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        try (Data("image/png \(md5)\n".utf8) + body).write(to: URL(fileURLWithPath: cached))
+        let left = ServeStateCleanup.remove(in: state, md5: { Array(Insecure.MD5.hash(data: $0)) })
         #expect(left.contains { $0.contains("a derive serve is running") && $0.contains(StateFiles.serveUploads) && $0.contains(StateFiles.serveCache) }, "\(left)")
         #expect(FileManager.default.fileExists(atPath: state + "/" + StateFiles.serveUploads + "/" + id))
         #expect(FileManager.default.fileExists(atPath: cached))
@@ -237,10 +241,10 @@ import TestSupport
         serving = nil
         // A child another test spawns at this moment holds a copy of the lock's descriptor
         // until its exec closes it (O_CLOEXEC); flock is released when the last copy goes.
-        var remaining = ServeStateCleanup.remove(in: state)
+        var remaining = ServeStateCleanup.remove(in: state, md5: { Array(Insecure.MD5.hash(data: $0)) })
         for _ in 0..<100 where remaining.contains(where: { $0.contains("a derive serve is running") }) {
             usleep(50_000)
-            remaining = ServeStateCleanup.remove(in: state)
+            remaining = ServeStateCleanup.remove(in: state, md5: { Array(Insecure.MD5.hash(data: $0)) })
         }
         #expect(remaining.isEmpty, "\(remaining)")
         #expect(!FileManager.default.fileExists(atPath: cached) && !FileManager.default.fileExists(atPath: state + "/" + StateFiles.serveLock))
