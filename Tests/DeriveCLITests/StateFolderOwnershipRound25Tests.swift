@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Planner
 import Testing
+import TestSupport
 
 /// Attack round 25 (attack 9's findings 1, 2, 5 and 6): with `state: .` (or `state:` naming a
 /// user's folder) the state folder holds the user's files too, so a name Derive uses there
@@ -11,7 +12,7 @@ import Testing
 /// by its seal, the clock stamp by being empty, SQLite's side files by their SQLite headers, a
 /// serve cache entry by the MD5 its header states. Everything else is kept and named (or, before
 /// SQLite would delete it, refused with an error naming it).
-@Suite(.serialized) struct StateFolderOwnershipRound25Tests {
+@Suite(.ownThreads, .serialized) struct StateFolderOwnershipRound25Tests {
     typealias Site = SiteRound11Tests.Site
 
     static let manifest = """
