@@ -57,7 +57,7 @@ public struct EffectiveACL: Sendable {
     public init(_ manifest: Manifest) {
         self.manifest = manifest
         var writers: [String: [Writer]] = [:]
-        let anyExtension = Format.Kind.allCases.map(\.fileExtension)
+        let anyExtension = Format.Kind.allCases.map(\.fileExtension) + ["json"]
         let catalogue = manifest.catalogue
         for (index, rule) in manifest.rules.enumerated() {
             let keys = OutputPatterns.keyAlternatives(rule.from)
@@ -72,7 +72,8 @@ public struct EffectiveACL: Sendable {
             var patterns: [LoosePattern] = []
             for (values, pipeline) in recipes {
                 var extensions = anyExtension
-                if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
+                if pipeline?.answersJSON == true { extensions = ["json"] }
+                else if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
                 for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: values, extensions: extensions, hash: .anyLength)
                 where !patterns.contains(pattern) {
                     patterns.append(pattern)

@@ -17,8 +17,9 @@ enum OutputPatterns {
         var seen: Set<LoosePattern> = []
         for (values, pipeline) in cases {
             // {ext}: the pipeline's format, except gif (kept only for gif sources), else any format.
-            var extensions = Format.Kind.allCases.map(\.fileExtension)
-            if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
+            var extensions = Format.Kind.allCases.map(\.fileExtension) + ["json"]
+            if pipeline?.answersJSON == true { extensions = ["json"] }
+            else if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
             for pattern in of(template, keyAlternatives: keys, values: values, extensions: extensions)
             where seen.insert(pattern).inserted {
                 result.append(pattern)

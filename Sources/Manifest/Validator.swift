@@ -179,7 +179,7 @@ struct Validator {
             for variant in variants {
                 var values = variant.values
                 if let style = variant.style { values["style"] = style }
-                if let format = variant.pipeline.outputFormat { values["ext"] = format.fileExtension }
+                if let ext = variant.pipeline.templateExtension { values["ext"] = ext }
                 let tokens = rule.to.tokens(substituting: values)
                 let label = [variant.style.map { "style '\($0)'" }, variant.values.isEmpty ? nil :
                              variant.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")]
@@ -227,5 +227,22 @@ extension Pipeline {
         var format: Format.Kind?
         for case .format(let f) in actions { format = f.kind }
         return format
+    }
+
+    /// Whether the pipeline answers with JSON (`info`, `average-hue`) instead of an image: its
+    /// `{ext}` is `json`, as the lock's `"format"` says (attack round 25: it was the source's).
+    public var answersJSON: Bool {
+        actions.contains { action in
+            switch action {
+            case .info, .averageHue: return true
+            default: return false
+            }
+        }
+    }
+
+    /// What `{ext}` names for this pipeline, nil when it is the source's (kept format, or a gif).
+    public var templateExtension: String? {
+        if answersJSON { return "json" }
+        return outputFormat.map(\.fileExtension)
     }
 }

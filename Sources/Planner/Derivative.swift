@@ -565,7 +565,9 @@ struct Expansion {
         variants: for index in task.variants.indices {
             guard let (variant, canonical) = narrowed[index] else { continue }
             var ext = sourceExtension
-            if let format = variant.pipeline.outputFormat, format != .gif || content.format == "gif" {
+            if variant.pipeline.answersJSON {
+                ext = "json"
+            } else if let format = variant.pipeline.outputFormat, format != .gif || content.format == "gif" {
                 ext = format.fileExtension
             }
             var values = variant.values
