@@ -763,8 +763,8 @@ public final class BuildSession: @unchecked Sendable {
     /// Removes the outputs Derive wrote (only files still holding the recorded bytes, in the folder
     /// they were written to, and the folders it created once empty), the index it wrote, the lock,
     /// and its own state files by name; the state folder only when that leaves it empty. Holds
-    /// the build lock throughout. Without a usable state (fresh clone, removed or corrupt state)
-    /// the lock's outputs are removed where their bytes still match it; the lock is deleted only
+    /// the build lock throughout. Without a usable state (fresh clone, removed or corrupt state,
+    /// or one recording no output: a fresh clone's refused build made it) the lock's outputs are removed where their bytes still match it; the lock is deleted only
     /// when no output it vouches for is left. Every file left in place that needs it keeps its
     /// `left` line (`CleanLeftLines`): the lock is then written back holding only those.
     public func clean() throws -> CleanReport {
@@ -818,8 +818,10 @@ public final class BuildSession: @unchecked Sendable {
         }
         let lockData = try? planner.disk.read(lockPath)
         if let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName) {
-            if store.existed || !recorded.isEmpty {
-                // A state of this manifest says what Derive wrote: the lock adds nothing to delete.
+            if !recorded.isEmpty || !ignoredOutputs.isEmpty {
+                // A state of this manifest recording outputs says what Derive wrote: the lock adds
+                // nothing to delete. One recording none (a fresh clone whose first build was
+                // refused left it) is no record: the lock is, as for `plan` and `build` (round 25's F5).
             } else if let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
                 // Outputs the lock vouches for that the state does not record: removed only at paths
                 // today's manifest writes (the outputs a build adopts) and only if their bytes still

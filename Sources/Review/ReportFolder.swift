@@ -8,25 +8,35 @@ import Planner
 
 /// The folder a review or a catalogue is written into (`derive diff --html/--renders DIR`,
 /// `derive catalog --html DIR`). Derive replaces only files it wrote there: `.derive-report`
-/// records each one's SHA-256, and a file is replaced only while it still holds those bytes. A
-/// folder holding anything else and no record is refused, so a report never lands on a user's
-/// page or notes; never inside a bucket, never through a link.
+/// records each one's SHA-256, and a file is replaced only while it still holds those bytes. The
+/// record is sealed (`ReportSeal`: an HMAC keyed by this user's secret over the folder's real path
+/// and its lines), so a record written by hand, copied from another folder or left by an older
+/// Derive proves nothing. A folder holding anything else and no record Derive can prove it wrote
+/// is refused, so a report never lands on a user's page or notes; never inside a bucket, never
+/// through a link.
 public final class ReportFolder: @unchecked Sendable {
     public static let recordName = ".derive-report"
-    static let header = "derive-report/1"
+    static let header = "derive-report/2"
+    /// The header of an older Derive's record, which carried no seal.
+    static let unsealedHeader = "derive-report/1"
 
     public let path: String
     private let lock = NSLock()
+    /// The folder's real path and this user's secret for report folders: what the record's seal binds.
+    private let realPath: String
+    private let secret: Data
     /// Relative name (`index.html`, `images/0001-old.jpg`) → SHA-256 of the bytes written.
     private var written: [String: String]
 
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
-    private init(path: String, written: [String: String]) { self.path = path; self.written = written }
+    private init(path: String, realPath: String, secret: Data, written: [String: String]) {
+        self.path = path; self.realPath = realPath; self.secret = secret; self.written = written
+    }
 
     /// Takes `folder` (made if needed) for a report: refused inside (or through a link into) a
     /// bucket of `manifests`, when it or its `images/` is not a real folder, or when it holds
-    /// files and no record of Derive's.
+    /// files and no record Derive can prove it wrote (`ReportSeal`).
     public static func claim(_ folder: String, manifests: [Manifest]) throws -> ReportFolder {
         try ReviewRenderer.checkOutsideBuckets(folder, manifests: manifests)
         try makeRealFolder(folder)
@@ -34,15 +44,22 @@ public final class ReportFolder: @unchecked Sendable {
         var imagesInfo = stat()
         if lstat(images, &imagesInfo) == 0, (imagesInfo.st_mode & S_IFMT) != S_IFDIR { throw notAFolder(images) }
         let recordPath = folder + "/" + recordName
+        let realPath = RealFolder.of(folder)
         var written: [String: String] = [:]
         var info = stat()
         if lstat(recordPath, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFREG,
                   let data = try? ConfinedFolder.readRegularFile(atPath: recordPath, maxBytes: 16 << 20),
-                  let text = String(data: data, encoding: .utf8), let parsed = parse(text) else {
-                throw Failure(description: "\(recordPath) is not a record Derive wrote; the folder is kept as it is: choose another report folder")
+                  let text = String(data: data, encoding: .utf8) else {
+                throw unproven(folder, why: "it is not a record Derive wrote")
             }
-            written = parsed
+            // Never made here: a record met before any report was sealed cannot be this user's.
+            let secret = try? ReportSeal.secret(create: false)
+            switch parse(text, folder: realPath, secret: secret) {
+            case .sealed(let parsed): written = parsed
+            case .unsealed: throw unproven(folder, why: "it is unsealed: written by an older Derive, or by hand")
+            case .unproven: throw unproven(folder, why: "its seal does not verify: written or edited by hand, copied from another folder, or made for another user")
+            }
         } else {
             let imagesEmpty = ((try? FileManager.default.contentsOfDirectory(atPath: images)) ?? []).isEmpty
             let others = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !($0 == "images" && imagesEmpty) }.sorted()
@@ -52,7 +69,14 @@ public final class ReportFolder: @unchecked Sendable {
         }
         try makeRealFolder(images)
         try ReviewRenderer.checkOutsideBuckets(images, manifests: manifests)
-        let report = ReportFolder(path: folder, written: written)
+        let secret: Data
+        do {
+            guard let made = try ReportSeal.secret(create: true) else { throw Failure(description: "no secret") }
+            secret = made
+        } catch {
+            throw Failure(description: "cannot seal the report folder's record \(recordPath): \(error)")
+        }
+        let report = ReportFolder(path: folder, realPath: realPath, secret: secret, written: written)
         try report.lock.withLock { try report.saveRecord() }
         return report
     }
@@ -91,8 +115,36 @@ public final class ReportFolder: @unchecked Sendable {
         }
     }
 
-    /// `derive-report/1`, then `SHA-256 name` a line.
-    static func parse(_ text: String) -> [String: String]? {
+    /// The folder kept as it is: Derive cannot prove it wrote its record.
+    private static func unproven(_ folder: String, why: String) -> Failure {
+        Failure(description: "the report folder \(folder) is kept as it is: Derive cannot prove it wrote its \(recordName) (\(why)); "
+                + "choose another report folder, or delete the folder if it holds only a report you no longer need")
+    }
+
+    /// What a record proves.
+    enum Record: Equatable {
+        /// Sealed by this user's Derive for this folder: the files written, with their digests.
+        case sealed([String: String])
+        /// An older Derive's record (`derive-report/1`), which carried no seal.
+        case unsealed
+        /// Anything else: not shaped as Derive writes it, or a seal that does not verify.
+        case unproven
+    }
+
+    /// `derive-report/2`, then `SHA-256 name` a line, then `seal <hex>` (`ReportSeal`, over the
+    /// lines before it and `folder`, the real path). `secret`: this user's, nil when none is kept.
+    static func parse(_ text: String, folder: String, secret: Data?) -> Record {
+        if text.hasPrefix(unsealedHeader + "\n") { return entries(text, header: unsealedHeader) == nil ? .unproven : .unsealed }
+        guard text.hasSuffix("\n"), let sealStart = text.dropLast().lastIndex(of: "\n") else { return .unproven }
+        let body = String(text[...sealStart]), last = text[text.index(after: sealStart)...].dropLast()
+        guard last.hasPrefix("seal "), let secret,
+              ReportSeal.verifies(String(last.dropFirst(5)), body: body, folder: folder, secret: secret),
+              let parsed = entries(body, header: header) else { return .unproven }
+        return .sealed(parsed)
+    }
+
+    /// `header`, then `SHA-256 name` a line.
+    private static func entries(_ text: String, header: String) -> [String: String]? {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
         guard lines.first == Substring(header) else { return nil }
         lines.removeFirst()
@@ -106,10 +158,11 @@ public final class ReportFolder: @unchecked Sendable {
         return result
     }
 
-    /// Call under `lock`. The record is replaced whole (temporary file, rename).
+    /// Call under `lock`. The record is replaced whole (temporary file, rename), sealed.
     private func saveRecord() throws {
         var text = Self.header + "\n"
         for (name, digest) in written.sorted(by: { $0.key < $1.key }) where !name.contains("\n") { text += "\(digest) \(name)\n" }
+        text += "seal \(ReportSeal.seal(text, folder: realPath, secret: secret))\n"
         let temporary = path + "/.derive-report-\(UUID().uuidString)"
         try Self.writeNew(Data(text.utf8), at: temporary)
         guard rename(temporary, path + "/" + Self.recordName) == 0 else {
