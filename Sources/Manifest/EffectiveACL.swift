@@ -57,7 +57,7 @@ public struct EffectiveACL: Sendable {
     public init(_ manifest: Manifest) {
         self.manifest = manifest
         var writers: [String: [Writer]] = [:]
-        let anyExtension = Format.Kind.allCases.map(\.fileExtension) + ["json"]
+        let anyExtension = Format.Kind.allCases.map(\.fileExtension)
         let catalogue = manifest.catalogue
         for (index, rule) in manifest.rules.enumerated() {
             let keys = OutputPatterns.keyAlternatives(rule.from)
@@ -68,10 +68,12 @@ public struct EffectiveACL: Sendable {
                 if let style = variant.style { values["style"] = style }
                 return (values, variant.pipeline)
             }
+            // `json` is an `{ext}` only of recipes answering with JSON (`info`, `average-hue`).
+            let answersJSON = recipes.contains { $0.pipeline?.answersJSON == true }
             if recipes.isEmpty || recipes.count > OutputPatterns.maxRecipes { recipes = [([:], nil)] }
             var patterns: [LoosePattern] = []
             for (values, pipeline) in recipes {
-                var extensions = anyExtension
+                var extensions = anyExtension + (pipeline == nil && answersJSON ? ["json"] : [])
                 if pipeline?.answersJSON == true { extensions = ["json"] }
                 else if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
                 for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: values, extensions: extensions, hash: .anyLength)

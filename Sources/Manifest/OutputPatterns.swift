@@ -12,12 +12,14 @@ enum OutputPatterns {
                    recipes: [(values: [String: String], pipeline: Pipeline?)]) -> [LoosePattern] {
         let keys = keyAlternatives(from)
         var cases = recipes
+        // `json` is an `{ext}` only of recipes answering with JSON (`info`, `average-hue`).
+        let answersJSON = recipes.contains { $0.pipeline?.answersJSON == true }
         if cases.isEmpty || cases.count > maxRecipes { cases = [([:], nil)] }
         var result: [LoosePattern] = []
         var seen: Set<LoosePattern> = []
         for (values, pipeline) in cases {
             // {ext}: the pipeline's format, except gif (kept only for gif sources), else any format.
-            var extensions = Format.Kind.allCases.map(\.fileExtension) + ["json"]
+            var extensions = Format.Kind.allCases.map(\.fileExtension) + (pipeline == nil && answersJSON ? ["json"] : [])
             if pipeline?.answersJSON == true { extensions = ["json"] }
             else if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
             for pattern in of(template, keyAlternatives: keys, values: values, extensions: extensions)
