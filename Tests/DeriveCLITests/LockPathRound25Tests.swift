@@ -66,3 +66,32 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("newdir/x.lock").path))
     }
 }
+
+/// Attack round 26: `clean` deleted a FIFO at the lock path, and read another project's lock
+/// through a symbolic link there, removing outputs by its lines (build refuses that link). Now
+/// clean refuses, removing nothing and leaving the link or FIFO.
+@Suite(.ownThreads) struct CleanLockPathRound26Tests {
+    @Test(arguments: ["link", "fifo"])
+    func cleanNeverReadsOrRemovesALockPathThatIsNoFile(_ kind: String) throws {
+        let suite = LockPathRound25Tests()
+        let other = try suite.project(lock: nil)
+        let folder = try suite.project(lock: nil)
+        defer { try? FileManager.default.removeItem(at: other); try? FileManager.default.removeItem(at: folder) }
+        #expect(try CLI.run(["build", "-q"], in: other).status == 0)
+        // A fresh clone of the same project (outputs committed, no state), its lock replaced.
+        try FileManager.default.copyItem(at: other.appendingPathComponent("out"), to: folder.appendingPathComponent("out"))
+        let lock = folder.appendingPathComponent("derive.lock").path
+        if kind == "link" {
+            try FileManager.default.createSymbolicLink(atPath: lock, withDestinationPath: other.appendingPathComponent("derive.lock").path)
+        } else {
+            #expect(mkfifo(lock, 0o644) == 0)
+        }
+        let clean = try CLI.run(["clean"], in: folder)
+        #expect(clean.status != 0, "\(text(clean.stdout)) \(clean.stderr)")
+        #expect(clean.stderr.contains("derive.lock") && clean.stderr.contains("removed nothing"), "\(clean.stderr)")
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/t/a.jpg").path), "an output was removed")
+        var info = stat()
+        #expect(lstat(lock, &info) == 0, "the \(kind) at the lock path was removed")
+        #expect(FileManager.default.fileExists(atPath: other.appendingPathComponent("derive.lock").path))
+    }
+}
