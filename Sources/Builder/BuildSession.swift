@@ -773,10 +773,10 @@ public final class BuildSession: @unchecked Sendable {
         // A link, FIFO or folder at the lock path is never read, followed or removed (attack round
         // 26: clean deleted a FIFO there, and read another project's lock through a link to remove
         // outputs by its lines, where build refuses the link). Nothing is removed.
+        let stateExisted = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
         if let refusal = unwritableLock(planner: try planner()), !refusal.contains("is not a folder, so the lock") {
             throw PlanError(message: refusal + "; derive clean removed nothing")
         }
-        let stateExisted = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
         let store = try self.store()
         let planner = try self.planner()
         let removal = OutputRemoval(disk: try disk(), store: store)
