@@ -219,19 +219,8 @@ public enum ServeStateCleanup {
     /// `<content type> <MD5 of the body, 32 lower-case hex>`, then the body, whose MD5 is that.
     /// A user's file with an entry's name holds no such line (attack 9's finding 6).
     static func isCacheEntry(_ fd: Int32, md5: (Data) -> [UInt8]) -> Bool {
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_size < 1 << 32 else { return false }
-        var data = Data(count: Int(info.st_size))
-        let count = data.withUnsafeMutableBytes { raw -> Int in
-            var done = 0
-            while done < raw.count {
-                let read = pread(fd, raw.baseAddress! + done, raw.count - done, off_t(done))
-                if read <= 0 { break }
-                done += read
-            }
-            return done
-        }
-        guard count == data.count, let newline = data.prefix(128).firstIndex(of: 0x0A) else { return false }
+        // The folder's bounded whole-file read (it refuses a file over the bound unread).
+        guard let data = try? ConfinedFolder.readAll(fd, key: "", maxBytes: Int(UInt32.max)), let newline = data.prefix(128).firstIndex(of: 0x0A) else { return false }
         let line = String(decoding: data[..<newline], as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false)
         guard line.count == 2, cacheContentTypes.contains(String(line[0])), isHex(Array(line[1].utf8), count: 32, upper: false) else { return false }
         let stated = line[1]
