@@ -278,7 +278,9 @@ public final class BuildSession: @unchecked Sendable {
     /// path whose folder is a file. A plan error, so the build refuses before rendering (attack
     /// round 25: a folder there failed the build after every render, advising --overwrite).
     /// (An index that is a link is a user's file, blocked by `ControlFileTargets`.)
-    func unwritableLock(planner: Planner) -> String? {
+    /// `ancestors`: also refuse a missing lock whose folder is a file (a build would fail to
+    /// write it; clean, which only reads and removes, has nothing there to refuse).
+    func unwritableLock(planner: Planner, ancestors: Bool = true) -> String? {
         let name = planner.display(lockPath)
         var info = stat()
         if lstat(lockPath, &info) == 0 {
@@ -293,6 +295,7 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         // Missing: its nearest existing ancestor must be a folder for the build to make the rest.
+        guard ancestors else { return nil }
         var folder = (lockPath as NSString).deletingLastPathComponent
         while !folder.isEmpty, folder != "/" {
             if lstat(folder, &info) == 0 {
@@ -774,7 +777,7 @@ public final class BuildSession: @unchecked Sendable {
         // 26: clean deleted a FIFO there, and read another project's lock through a link to remove
         // outputs by its lines, where build refuses the link). Nothing is removed.
         let stateExisted = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)
-        if let refusal = unwritableLock(planner: try planner()), !refusal.contains("is not a folder, so the lock") {
+        if let refusal = unwritableLock(planner: try planner(), ancestors: false) {
             throw PlanError(message: refusal + "; derive clean removed nothing")
         }
         let store = try self.store()
