@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Issue #9: `derive check` with a folder at the lock path said the right error, and also
+/// "derive.lock is missing; run derive build", which is not true (something is there) and
+/// advises a build that refuses. Only the true thing is said.
+@Suite(.ownThreads) struct CheckLockFolderRound26Tests {
+    typealias Project = BuildSafetyAttackTests.Project
+
+    @Test func aFolderAtTheLockPathIsNamedOnceAndNotCalledMissing() throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url("derive.lock"))
+        try FileManager.default.createDirectory(at: project.url("derive.lock"), withIntermediateDirectories: false)
+        let check = try project.run(["check"])
+        let said = text(check.stdout) + check.stderr
+        #expect(check.status == 1, "\(said)")
+        #expect(said.contains("derive.lock is a folder"), "\(said)")
+        #expect(!said.contains("missing"), "\(said)")
+        #expect(said.components(separatedBy: "derive.lock is a folder").count == 2, "named more than once: \(said)")
+    }
+
+    /// A lock really missing is still called missing.
+    @Test func aMissingLockIsStillCalledMissing() throws {
+        let project = try Project()
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url("derive.lock"))
+        let check = try project.run(["check"])
+        let said = text(check.stdout) + check.stderr
+        #expect(check.status == 1 && said.contains("derive.lock is missing; run derive build"), "\(said)")
+    }
+}
