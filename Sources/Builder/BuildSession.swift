@@ -754,7 +754,8 @@ public final class BuildSession: @unchecked Sendable {
         public var problems: [String] = []
         /// The lock was kept: it still vouches for outputs `clean` could not place or remove.
         public var keptLock = false
-        /// A usable build state was there (not missing, nor moved aside as corrupt or another manifest's).
+        /// A usable build state was there (not missing, nor moved aside as corrupt or another manifest's, nor
+        /// one recording no output while the lock vouched for some: an empty state a refused build left).
         public var hadState = false
         /// Old indexes removed that only the lock recorded (no state), as displayed.
         public var removedControlFiles: [String] = []
@@ -841,6 +842,9 @@ public final class BuildSession: @unchecked Sendable {
                 // match the line, unless another manifest's state records the file (a copied
                 // project). Any other line is named and its file left: without a state, Derive
                 // deletes nothing on the lock's word (attack 16's H2, V7).
+                // A state that records none of them (a fresh clone's refused build made it) was no
+                // usable state: the last line does not call it "the build state" (issue #9).
+                if !lock.entries.isEmpty { report.hadState = false }
                 let claims = foreignClaims().files
                 let wanted = Self.producedOutputs(planner)
                 let lockName = planner.display(lockPath)
