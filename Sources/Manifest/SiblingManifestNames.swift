@@ -69,4 +69,19 @@ public enum SiblingManifests {
     public static func existing(stem: String, in folder: String) -> [String] {
         ControlFiles.manifestCandidates(stem: stem, in: folder).filter(ControlFiles.couldBeManifest)
     }
+
+    /// The files a new manifest of `stem` may not be written beside (`derive init`): those above,
+    /// and every other file (through links) at a manifest's name with an extension (`derive.yml`,
+    /// `derive.JSON`) whatever it holds. One that does not parse yet (a typo, `{}`, empty) is a
+    /// manifest in the making: once it parses, the validator takes it as a sibling of the new one
+    /// and both are refused (issue #13). The name without extension counts only as the validator
+    /// counts it: a file `derive` is the program or its wrapper script far more often.
+    public static func blockingNewManifest(stem: String, in folder: String) -> [String] {
+        ControlFiles.manifestCandidates(stem: stem, in: folder).filter { candidate in
+            if ControlFiles.couldBeManifest(candidate) { return true }
+            guard (candidate as NSString).lastPathComponent != stem else { return false }
+            var info = stat()
+            return stat(candidate, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        }
+    }
 }

@@ -29,9 +29,15 @@ struct InitCommand: ParsableCommand {
         }
         // A manifest of the same stem here (derive.yml, derive.json, derive) would share derive.lock
         // and .derive/derive with the new one: both would fail validation, the user's working one too.
-        if let sibling = SiblingManifests.existing(stem: "derive", in: ".").first {
+        // One that does not parse yet counts too (issue #13): it would, once finished.
+        if let sibling = SiblingManifests.blockingNewManifest(stem: "derive", in: ".").first {
             let name = (sibling as NSString).lastPathComponent
-            throw CLIError("\(name) is already a manifest here; derive init would write derive.yaml beside it, and the two would share derive.lock and .derive/derive (neither would validate). Edit \(name), or run derive init in another folder")
+            if SiblingManifests.existing(stem: "derive", in: ".").contains(sibling) {
+                throw CLIError("\(name) is already a manifest here; derive init would write derive.yaml beside it, and the two would share derive.lock and .derive/derive (neither would validate). Edit \(name), or run derive init in another folder")
+            }
+            throw CLIError("\(name) is here, named as a manifest of derive.yaml's stem (it does not parse as one yet); derive init would write derive.yaml beside it, "
+                           + "and once \(name) parses the two would share derive.lock and .derive/derive (neither would validate). "
+                           + "Finish \(name) as your manifest, or move or rename it (or run derive init in another folder)")
         }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {

@@ -30,13 +30,17 @@ import TestSupport
         #expect(try CLI.run(["validate", name], in: folder).status == 0)
     }
 
-    /// Another tool's `derive.json` (not a manifest) does not stop init.
-    @Test func aDeriveJSONThatIsNoManifestIsNoObstacle() throws {
+    /// A `derive.json` that is no manifest (yet): init cannot tell another tool's file from a
+    /// manifest being written (`{}` is both), and a finished one would make both manifests
+    /// invalid, so it refuses, naming the file and the way on (issue #13, `InitSiblingRound26Tests`).
+    @Test func aDeriveJSONThatIsNoManifestYetIsNamed() throws {
         let folder = try folderWithPhotos()
         defer { try? FileManager.default.removeItem(at: folder) }
         try Data(#"{"name": "derive", "private": true}"#.utf8).write(to: folder.appendingPathComponent("derive.json"))
         let result = try CLI.run(["init", "photos"], in: folder)
-        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.status == 1, "\(text(result.stdout))")
+        #expect(result.stderr.contains("derive.json") && result.stderr.contains("move or rename it"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("derive.yaml").path))
     }
 
     /// Finding 8: init wrote its files in place, so a kill between create and write left an empty
