@@ -66,9 +66,10 @@ public struct Catalog: Sendable, Codable, Equatable {
 
     /// Renders every style on every sample with `renderer` (on worker threads). With `folder`,
     /// writes the renders into `folder/images` and the page `folder/index.html` (never a
-    /// bucket; the folder is claimed once); otherwise keeps nothing.
+    /// bucket; the folder is claimed once); otherwise keeps nothing. `kept` is told of each
+    /// user's file met at a render's name (kept; the render went under another name).
     public static func make(_ manifest: Manifest, manifestName: String, samples: [String], from: String,
-                            renderer: any DerivativeRenderer, folder: String?) throws -> Catalog {
+                            renderer: any DerivativeRenderer, folder: String?, kept: (String) -> Void = { _ in }) throws -> Catalog {
         let report = try folder.map { try ReportFolder.claim($0, manifests: [manifest]) }
         // Named styles by name, then each rule's own `process:` (inline recipes are the
         // catalogue too), in manifest order.
@@ -102,7 +103,7 @@ public struct Catalog: Sendable, Codable, Equatable {
                 cell.format = rendered.format; cell.bytes = Int64(rendered.bytes.count)
                 if let report {
                     let name = "images/" + String(format: "%03d-%03d.%@", s + 1, n + 1, rendered.format)
-                    do { try report.write(rendered.bytes, to: name); cell.image = name } catch { cell.note = "\(error)" }
+                    do { cell.image = try report.writeRender(rendered.bytes, to: name) } catch { cell.note = "\(error)" }
                 }
             } catch { cell.note = "\(error)" }
             results.update { $0[index] = cell }
@@ -113,6 +114,7 @@ public struct Catalog: Sendable, Codable, Equatable {
         let total = filled.flatMap(\.cells).reduce(Int64(0)) { $0 + ($1.bytes ?? 0) }
         let catalog = Catalog(manifest: manifestName, samples: samples, samplesFrom: from, styles: filled, bytes: total, rowsLeftOut: leftOut)
         try report?.write(Data(catalog.html().utf8), to: "index.html")
+        for line in report?.kept ?? [] { kept(line) }
         return catalog
     }
 

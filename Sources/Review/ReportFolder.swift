@@ -115,6 +115,53 @@ public final class ReportFolder: @unchecked Sendable {
         }
     }
 
+    /// Writes a render as `relative` (`images/0001-old.webp`) or, when a file Derive did not write
+    /// is there (put there or edited by hand), under the next free name (`images/0001-old-2.webp`):
+    /// that file is kept, and named in `kept`, and the page never shows it as the render. The
+    /// name written.
+    public func writeRender(_ bytes: Data, to relative: String) throws -> String {
+        let ext = (relative as NSString).pathExtension
+        let stem = ext.isEmpty ? relative : String(relative.dropLast(ext.count + 1))
+        for attempt in 1...Self.maxOtherNames {
+            let name = attempt == 1 ? relative : "\(stem)-\(attempt)" + (ext.isEmpty ? "" : "." + ext)
+            guard lock.withLock({ !isOthers(name) }) else {
+                lock.withLock { keptFiles.append((path + "/" + name, relative)) }
+                continue
+            }
+            try write(bytes, to: name)
+            lock.withLock {
+                for index in keptFiles.indices where keptFiles[index].render == relative { keptFiles[index].render = name }
+            }
+            return name
+        }
+        throw Failure(description: "\(path)/\(relative) and \(Self.maxOtherNames - 1) other names for its render hold files this report did not write; they are kept: move them away or choose another report folder")
+    }
+
+    /// Names of other renders tried before one is taken.
+    static let maxOtherNames = 20
+
+    /// Files of the user's met at a render's name: each kept, with the name the render took
+    /// instead (the name first tried until one was found).
+    private var keptFiles: [(file: String, render: String)] = []
+
+    /// One line for each file kept by `writeRender`, naming it, where the render went, and the fix.
+    public var kept: [String] {
+        lock.withLock { keptFiles }.sorted { $0.file < $1.file }.map { kept in
+            "\(kept.file) is not a file this report wrote; it is kept, and the report shows its render as \(path)/\(kept.render) instead: "
+                + "move it away (or delete it, if it is yours to delete), or choose another report folder"
+        }
+    }
+
+    /// Call under `lock`. Whether something at `relative` is not the file this report wrote there.
+    private func isOthers(_ relative: String) -> Bool {
+        let target = path + "/" + relative
+        var info = stat()
+        guard lstat(target, &info) == 0 else { return false }
+        guard (info.st_mode & S_IFMT) == S_IFREG, let recorded = written[relative],
+              let current = try? ConfinedFolder.readRegularFile(atPath: target, maxBytes: 1 << 30) else { return true }
+        return ContentDigests.digest(current) != recorded
+    }
+
     /// The folder kept as it is: Derive cannot prove it wrote its record.
     private static func unproven(_ folder: String, why: String) -> Failure {
         Failure(description: "the report folder \(folder) is kept as it is: Derive cannot prove it wrote its \(recordName) (\(why)); "

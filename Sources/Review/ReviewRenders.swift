@@ -71,8 +71,11 @@ public struct ReviewRenderer: Sendable {
         return PathSet(ordered.prefix(max(0, n)).map(\.0))
     }
 
-    public func render(_ review: Review, before: ReviewSide, after: ReviewSide) throws -> Review {
+    /// `kept` is told, at the end, of each user's file met at a render's name (kept; the render
+    /// went under another name, which the review shows).
+    public func render(_ review: Review, before: ReviewSide, after: ReviewSide, kept: (String) -> Void = { _ in }) throws -> Review {
         let report = try ReportFolder.claim(folder, manifests: [before.manifest, after.manifest])
+        defer { for line in report.kept { kept(line) } }
         var jobs: [(group: Int, entry: Int)] = []
         for (g, group) in review.groups.enumerated() {
             let chosen = Self.sample(group.entries.map(\.output), sample)
@@ -227,17 +230,16 @@ public struct ReviewRenderer: Sendable {
                 entry.kind = .failed
             }
         }
+        // The page shows a render only under the name it was written as (never a user's file there).
         if let oldImage {
-            entry.oldImage = "images/\(stem)-old.\(oldImage.format)"
             entry.sizeBefore = .init(width: oldImage.width, height: oldImage.height)
             entry.bytesBefore = entry.bytesBefore ?? Int64(oldImage.bytes.count)
-            write(oldImage.bytes, entry.oldImage!, report, notes: &notes)
+            entry.oldImage = write(oldImage.bytes, "images/\(stem)-old.\(oldImage.format)", report, notes: &notes)
         }
         if let newImage {
-            entry.newImage = "images/\(stem)-new.\(newImage.format)"
             entry.sizeAfter = .init(width: newImage.width, height: newImage.height)
             entry.bytesAfter = Int64(newImage.bytes.count)
-            write(newImage.bytes, entry.newImage!, report, notes: &notes)
+            entry.newImage = write(newImage.bytes, "images/\(stem)-new.\(newImage.format)", report, notes: &notes)
         }
         // The rule's min_ssim budget is judged against a lossless reference, as the build does.
         if let newImage, let source = newSource, let derivative = after.derivatives[entry.output],
@@ -251,15 +253,15 @@ public struct ReviewRenderer: Sendable {
             do {
                 let (similarity, heat) = try compare(oldImage, newImage)
                 entry.ssim = ImageComparison.rounded(similarity.ssim)
-                entry.heatMap = "images/\(stem)-heat.png"
-                write(PNGWriter.encode(heat), entry.heatMap!, report, notes: &notes)
+                entry.heatMap = write(PNGWriter.encode(heat), "images/\(stem)-heat.png", report, notes: &notes)
             } catch { notes.append("not compared: \(error)") }
         }
         if !notes.isEmpty { entry.note = ([entry.note].compactMap { $0 } + notes).joined(separator: "; ") }
     }
 
-    func write(_ bytes: Data, _ relative: String, _ report: ReportFolder, notes: inout [String]) {
-        do { try report.write(bytes, to: relative) } catch { notes.append("\(error)") }
+    /// The name the render was written as (another than `relative` when a user's file is there), or nil.
+    func write(_ bytes: Data, _ relative: String, _ report: ReportFolder, notes: inout [String]) -> String? {
+        do { return try report.writeRender(bytes, to: relative) } catch { notes.append("\(error)"); return nil }
     }
 
     /// The output as built, when the state recorded it under the old recipe's action key and the

@@ -94,8 +94,7 @@ extension ReviewRenderer {
                                  sizeAfter: .init(width: output.width, height: output.height))
         entry.referenceSSIM = ssim
         entry.failure = reasons.joined(separator: "; ")
-        entry.newImage = "images/\(String(format: "%04d", number))-new.\(output.format)"
-        write(output.bytes, entry.newImage!, report, notes: &notes)
+        entry.newImage = write(output.bytes, "images/\(String(format: "%04d", number))-new.\(output.format)", report, notes: &notes)
         if !notes.isEmpty { entry.note = notes.joined(separator: "; ") }
         return entry
     }

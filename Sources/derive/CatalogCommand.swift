@@ -43,7 +43,8 @@ struct CatalogCommand: ParsableCommand {
         let catalog: Catalog
         do {
             catalog = try Catalog.make(loaded, manifestName: manifest.manifest, samples: samples.samples, from: samples.from,
-                                       renderer: EngineRenderer(limits: loaded.limits, renderer: workers), folder: html)
+                                       renderer: EngineRenderer(limits: loaded.limits, renderer: workers), folder: html,
+                                       kept: { Output.printWarning($0) })
         } catch {
             Output.printError("\(error)")
             throw ExitCode.failure

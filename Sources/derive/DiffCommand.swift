@@ -84,7 +84,7 @@ struct DiffCommand: ParsableCommand {
             defer { workers.shutdown() }
             do {
                 review = try ReviewRenderer(renderer: workers, folder: reportFolder, sample: sample)
-                    .render(review, before: beforeSide, after: afterSide)
+                    .render(review, before: beforeSide, after: afterSide, kept: { Output.printWarning($0) })
             } catch {
                 Output.printError("\(error)")
                 throw ExitCode.failure
