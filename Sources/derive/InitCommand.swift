@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Manifest
+import Planner
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,18 +50,24 @@ struct InitCommand: ParsableCommand {
             throw CLIError("\(folder) is not a folder; name the folder of images, e.g. derive init photos")
         }
         // The manifest, its lock and state live here: the images' folder may not be this one or hold it.
-        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).resolvingSymlinksInPath().path
-        let images = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+        let here = StarterManifest.realPath(FileManager.default.currentDirectoryPath)
+        let images = StarterManifest.realPath(URL(fileURLWithPath: folder).path)
         if here == images || here.hasPrefix(images.hasSuffix("/") ? images : images + "/") {
             throw CLIError("\(folder) holds the current folder, where derive.yaml, its lock and state go; a bucket may not hold them. "
                            + "Run derive init in the folder that holds \(folder), naming it (cd \((images as NSString).deletingLastPathComponent) && derive init \((images as NSString).lastPathComponent))")
         }
         // The outputs' folder (through a link too) may neither be the images' folder nor hold it:
         // the two buckets would share files and the manifest would not validate.
-        let outputs = URL(fileURLWithPath: here + "/" + StarterManifest.outputFolder).resolvingSymlinksInPath().path
+        let outputs = StarterManifest.realPath(here + "/" + StarterManifest.outputFolder)
         if images == outputs || images.hasPrefix(outputs + "/") {
             let what = images == outputs ? "is" : "is inside \(StarterManifest.outputFolder),"
             throw CLIError("\(folder) \(what) where derive init puts the outputs; keep the images in another folder")
+        }
+        // Nor the other way round (issue #13): an _site that leads into the images' folder (a link
+        // to images/web, made or not yet) would put the outputs and the page among the sources.
+        if outputs.hasPrefix(images == "/" ? images : images + "/") {
+            throw CLIError("\(StarterManifest.outputFolder) leads into \(folder) (to \(outputs)), where derive init puts the outputs and the page: they would be written among the images, "
+                           + "and the two buckets may not share files. Remove the link \(StarterManifest.outputFolder), or make it lead to a folder outside \(folder)")
         }
         // A link to a folder is followed here, once: its images are looked for where it leads, and
         // the manifest names the link, which the build reads the bucket through (links inside
@@ -73,6 +80,19 @@ struct InitCommand: ParsableCommand {
                            + "outside hidden folders); add some and run derive init again")
         }
         let text = StarterManifest.text(found, images: folder)
+        // Files the first build would fail on: not counted, excluded in the manifest, named here.
+        let shown = 20
+        for left in found.leftOut.prefix(shown) {
+            let name = StarterManifest.yamlEscaped(folder + "/" + left.key)
+            if StarterManifest.excludePattern(left.key, counted: found.keys) == nil {
+                Output.printWarning("\(name) is not counted, and the first build will fail on it (no 'exclude:' pattern takes it alone): \(left.why)")
+            } else {
+                Output.printWarning("\(name) is not counted and is excluded in \(manifest) ('exclude:'): \(left.why)")
+            }
+        }
+        if found.leftOut.count > shown {
+            Output.printWarning("and \(found.leftOut.count - shown) more files are not counted, each excluded in \(manifest) ('exclude:')")
+        }
         // Whole or not at all: a manifest created since the check above is not replaced either.
         if let failure = StarterManifest.createWhole(manifest, bytes: Array(text.utf8)) {
             throw CLIError("cannot create \(manifest): \(failure)")
@@ -105,6 +125,12 @@ enum StarterManifest {
     struct Found {
         var counts: [String: Int] = [:]
         var stemsCollide = false
+        /// Files with an image extension the first build would fail on (a link, a FIFO, a name with
+        /// a control character, bytes of no image format): key in the folder → why. Not counted;
+        /// the rules exclude them (issue #13: init counted them, and the first build failed).
+        var leftOut: [(key: String, why: String)] = []
+        /// The keys counted (to check that an exclude pattern takes none of them).
+        var keys: [String] = []
         var isEmpty: Bool { counts.isEmpty }
         var total: Int { counts.values.reduce(0, +) }
     }
@@ -115,18 +141,75 @@ enum StarterManifest {
                                                           options: [.skipsHiddenFiles]) else { return found }
         var seen = 0
         var stems: Set<String> = []
+        let root = URL(fileURLWithPath: folder).standardizedFileURL.path
         for case let url as URL in walker {
             seen += 1
             if seen > maxFiles { break }
-            let values = try? url.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
-            guard values?.isRegularFile == true, values?.isSymbolicLink != true else { continue }
             let ext = url.pathExtension
             guard extensions.contains(ext.lowercased()) else { continue }
+            let path = url.standardizedFileURL.path
+            let key = path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : url.lastPathComponent
+            if let why = buildWouldFail(path, key: key) {
+                found.leftOut.append((key, why))
+                continue
+            }
             found.counts[ext, default: 0] += 1
+            found.keys.append(key)
             // Case-folded: `a.jpg` and `A.png` collide on a case-insensitive disk.
             if !stems.insert(url.deletingPathExtension().path.lowercased()).inserted { found.stemsCollide = true }
         }
         return found
+    }
+
+    /// Why the first build would fail on the file at `path` (`key` in the bucket), or nil: the
+    /// build's own refusals of a source, judged here before any manifest names it.
+    static func buildWouldFail(_ path: String, key: String) -> String? {
+        if key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return "its name holds a control character, which no output's name may (derive serve refuses such keys); rename it, then remove it from 'exclude:'"
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return "it cannot be read (\(String(cString: strerror(errno))))" }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFLNK: return "a symbolic link, which Derive never follows inside a bucket; put the file itself there, then remove it from 'exclude:'"
+        default: return "not a regular file (a FIFO, socket or device); move it away"
+        }
+        // Never a FIFO swapped in meanwhile (O_NONBLOCK), never through a link.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { return "it cannot be read (\(String(cString: strerror(errno))))" }
+        defer { close(descriptor) }
+        var head = [UInt8](repeating: 0, count: 12)
+        let count = read(descriptor, &head, head.count)
+        guard count >= 0 else { return "it cannot be read (\(String(cString: strerror(errno))))" }
+        if ContentDigests.sniff(Data(head.prefix(count))).isEmpty {
+            return "its bytes are not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP), whatever its name says"
+        }
+        return nil
+    }
+
+    /// `path`'s real path: every link resolved, also a link whose target is not made yet (an
+    /// `_site` leading to `images/web/new`), and a missing last part kept as written.
+    static func realPath(_ path: String, depth: Int = 0) -> String {
+        if let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        let parent = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+        let base = parent.isEmpty || parent == path || depth > 40 ? parent : realPath(parent, depth: depth + 1)
+        let joined = (base.hasSuffix("/") ? base : base + "/") + name
+        if depth <= 40, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: joined) {
+            return realPath(target.hasPrefix("/") ? target : (base.hasSuffix("/") ? base : base + "/") + target, depth: depth + 1)
+        }
+        return joined
+    }
+
+    /// An exclude pattern that matches `key` alone: glob characters become `?`; nil when that
+    /// would match another key init counted too (the file is then only named).
+    static func excludePattern(_ key: String, counted: [String]) -> String? {
+        let pattern = String(String.UnicodeScalarView(key.unicodeScalars.map { "*?[]{},\\".unicodeScalars.contains($0) ? "?" : $0 }))
+        guard pattern != key else { return pattern }
+        guard let glob = try? Glob(pattern), !counted.contains(where: glob.matches) else { return nil }
+        return pattern
     }
 
     static func text(_ found: Found, images: String) -> String {
@@ -135,8 +218,16 @@ enum StarterManifest {
         let exts = found.counts.keys.sorted()
         // Every extension Derive reads, lower and upper case, not only those found: a camera's
         // `IMG_2000.JPG` or a `.webp` added later must not be skipped while every command says
-        // "up to date" (attack 20's I1).
-        let glob = Self.sourceGlob
+        // "up to date" (attack 20's I1). A mixed case found (`Photo.Jpg`) is added: every file
+        // counted is built (issue #13).
+        let mixed = exts.filter { $0 != $0.lowercased() && $0 != $0.uppercased() }
+        let glob = mixed.isEmpty ? Self.sourceGlob
+            : "*.{" + (extensions.flatMap { [$0, $0.uppercased()] } + mixed).joined(separator: ",") + "}"
+        // Files the first build would fail on, each excluded by a pattern that takes it alone.
+        let patterns = found.leftOut.compactMap { Self.excludePattern($0.key, counted: found.keys) }
+        let exclude = patterns.isEmpty ? ""
+            : "\n    exclude:                      # files derive init did not count: the build would fail on them (it said why)"
+            + patterns.map { "\n      - \"images/" + yamlEscaped($0) + "\"" }.joined()
         let summary = exts.map { "\(found.counts[$0]!) \($0)" }.joined(separator: ", ")
         // `{key}` keeps the source's extension in the name, where two sources share a stem.
         let named = found.stemsCollide ? "{key}" : "{dir}/{name}"
@@ -176,7 +267,7 @@ enum StarterManifest {
           # the source's format). {hash} names each file by its bytes: a changed file gets a new
           # name, so it can be cached for ever; the old one is deleted.\(namedNote)
           - name: thumbnails
-            from: images/**/\(glob)
+            from: images/**/\(glob)\(exclude)
             styles: [thumb, large]
             to: site/\(named).{style}.{hash}.webp
             acl: public-read              # the sources are private: publishing their derivatives is deliberate
@@ -184,7 +275,7 @@ enum StarterManifest {
           # narrower image is drawn once, at its own width), and a tiny blurred placeholder.
           # `derive html images/KEY` prints it; the index below holds it for every image.
           - name: responsive
-            from: images/**/\(glob)
+            from: images/**/\(glob)\(exclude)
             process: image/resize,w_{w}/format,{f}
             matrix:
               w: [480, 960, 1600]
