@@ -659,9 +659,10 @@ public final class BuildSession: @unchecked Sendable {
             }
         } else if lockData != nil {
             problems.append("\(lockName) is not a valid lock (truncated or edited); run derive build")
-        } else if let unwritable = unwritableLock(planner: planner, ancestors: false) {
-            // Something that is no lock file is there (a folder, a FIFO, a link): not missing.
-            // The plan's error already says so, and how to fix it; said once.
+        } else if let unwritable = unwritableLock(planner: planner) {
+            // Something that is no lock file is there (a folder, a FIFO, a link), or a file where
+            // its folder goes: not "missing; run derive build" (a build refuses it). The plan's
+            // error already says so, and how to fix it; said once.
             if !problems.contains(unwritable) { problems.append(unwritable) }
         } else {
             problems.append("\(lockName) is missing; run derive build")

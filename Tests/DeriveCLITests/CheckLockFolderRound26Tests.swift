@@ -22,6 +22,19 @@ import TestSupport
         #expect(said.components(separatedBy: "derive.lock is a folder").count == 2, "named more than once: \(said)")
     }
 
+    /// `lock: afile/x.lock` with `afile` a file: the lock cannot be written there, which the plan
+    /// says; "missing; run derive build" would advise a build that refuses.
+    @Test func aFileWhereTheLocksFolderGoesIsNamedAndNotCalledMissing() throws {
+        let folder = try LockPathRound25Tests().project(lock: "afile/x.lock")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("mine".utf8).write(to: folder.appendingPathComponent("afile"))
+        let check = try CLI.run(["check"], in: folder)
+        let said = text(check.stdout) + check.stderr
+        #expect(check.status == 1, "\(said)")
+        #expect(said.contains("afile is not a folder, so the lock"), "\(said)")
+        #expect(!said.contains("missing"), "\(said)")
+    }
+
     /// A lock really missing is still called missing.
     @Test func aMissingLockIsStillCalledMissing() throws {
         let project = try Project()
