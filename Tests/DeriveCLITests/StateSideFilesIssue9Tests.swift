@@ -254,3 +254,42 @@ import Glibc
         #expect(stamp() == Data("DrSt".utf8))
     }
 }
+
+/// Issue 9, 2: with `state: .` a FIFO (or a symbolic link, or any file that is not a regular
+/// one) at `noop-witness`, `noop-witness.inputs` or `build.lock` was deleted or replaced by
+/// build and clean, although Derive writes only regular files there.
+@Suite(.ownThreads, .serialized) struct StateFileKindsIssue9Tests {
+    typealias Site = SiteRound11Tests.Site
+
+    enum Kind: String, CaseIterable, Sendable { case fifo = "a FIFO", link = "a symbolic link" }
+
+    @Test(arguments: ["noop-witness", "noop-witness.inputs", "build.lock"], Kind.allCases)
+    func aFileThatIsNotRegularAtAStateFileNameIsLeftAndNamed(_ name: String, _ kind: Kind) throws {
+        let site = try Site(["src/a.jpg": "landscape.jpg"], manifest: StateFolderOwnershipRound25Tests.manifest)
+        defer { site.remove() }
+        let runner = StateFolderOwnershipRound25Tests()
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let path = site.url(name).path
+        try? FileManager.default.removeItem(atPath: path)
+        try Data("my notes\n".utf8).write(to: site.url("notes.txt"))
+        switch kind {
+        case .fifo: #expect(mkfifo(path, 0o600) == 0)
+        case .link: #expect(symlink("notes.txt", path) == 0)
+        }
+        // Something to build, so the build would write its witness.
+        try FileManager.default.removeItem(at: site.url("src/a.jpg"))
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: site.url("src/a.jpg"))
+        for command in ["build", "clean"] {
+            let result = try #require(try runner.run(site, [command], seconds: 30), "derive \(command) hung on \(kind.rawValue) at \(name)")
+            #expect(result.status != 0, "\(command): \(runner.said(result))")
+            #expect(result.stderr.contains(name + " is " + kind.rawValue), "\(command): \(result.stderr)")
+            var info = stat()
+            #expect(lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == (kind == .fifo ? S_IFIFO : S_IFLNK), "\(command) removed or replaced it")
+            #expect(FileManager.default.contents(atPath: site.url("notes.txt").path) == Data("my notes\n".utf8))
+        }
+        // Moved away, builds go on.
+        try FileManager.default.removeItem(atPath: path)
+        let again = try site.run(["build"])
+        #expect(again.status == 0, "\(runner.said(again))")
+    }
+}
