@@ -293,3 +293,37 @@ import Glibc
         #expect(again.status == 0, "\(runner.said(again))")
     }
 }
+
+/// Issue 9, 3: `clean` calls an empty `clock-stamp` with a second name the user's (a hard
+/// link to a file of theirs) and keeps it, but `build` set its times as its own clock stamp.
+@Suite(.ownThreads, .serialized) struct ClockStampLinksIssue9Tests {
+    typealias Site = SiteRound11Tests.Site
+
+    @Test func aHardLinkedEmptyClockStampIsNotTouchedByAnyCommand() throws {
+        let site = try Site(["src/a.jpg": "landscape.jpg"], manifest: StateFolderOwnershipRound25Tests.manifest)
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let stamp = site.url("clock-stamp").path
+        try FileManager.default.removeItem(atPath: stamp)
+        let mine = site.url("my-empty-marker").path
+        #expect(FileManager.default.createFile(atPath: mine, contents: Data()))
+        var old = [timespec(tv_sec: 1_000_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, mine, &old, 0) == 0)
+        #expect(link(mine, stamp) == 0)
+        func times() -> (Int, Int) {
+            var info = stat()
+            _ = lstat(mine, &info)
+            return (info.st_mtim.tv_sec, info.st_atim.tv_sec)
+        }
+        // Something to build.
+        try FileManager.default.removeItem(at: site.url("src/a.jpg"))
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: site.url("src/a.jpg"))
+        for command in ["plan", "build", "check", "build", "clean"] {
+            let result = try site.run([command])
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            #expect(times() == (1_000_000_000, 1_000_000_000), "\(command) set the times of a hard-linked clock-stamp")
+        }
+        var info = stat()
+        #expect(lstat(stamp, &info) == 0 && info.st_nlink == 2, "clean removed it")
+    }
+}
