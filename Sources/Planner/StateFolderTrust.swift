@@ -197,14 +197,19 @@ public enum StateFolderTrust {
     ///   SQLite's when it is empty or starts with SQLite's header for its kind: a rollback
     ///   journal's magic (or the zeroed header of a finished one), a WAL's magic, a WAL index's
     ///   version (or zeros).
-    /// A symbolic link is judged by what it leads to (what SQLite would open).
+    /// - a symbolic link at any of them: never followed (issue 9, 4), as serve's store refuses one.
     public static func checkDatabaseFiles(_ database: String) throws {
         let folder = (database as NSString).deletingLastPathComponent
         for suffix in [""] + StateFiles.journalSuffixes {
             let path = database + suffix
             var info = stat()
-            guard stat(path, &info) == 0 else { continue }
+            guard lstat(path, &info) == 0 else { continue }
             let what = suffix.isEmpty ? "the build state (SQLite's database)" : "SQLite's \(suffix.dropFirst()) file of the build state"
+            if (info.st_mode & S_IFMT) == S_IFLNK {
+                throw PlanError(message: "\(path) is a symbolic link: Derive keeps \(what) at that name and never follows a link there (it may lead to "
+                    + "another project's state or a file of yours, which SQLite would write, replay or delete), so Derive opens nothing there; "
+                    + "remove the link (or move it out of \(folder)), or set 'state:' in the manifest to a folder of its own")
+            }
             let kind: String? = switch info.st_mode & S_IFMT {
             case S_IFIFO: "a FIFO"
             case S_IFSOCK: "a socket"
@@ -216,7 +221,7 @@ public enum StateFolderTrust {
                     + "so Derive opens nothing there; remove it (or move it out of \(folder)), or set 'state:' in the manifest to a folder of its own")
             }
             guard !suffix.isEmpty, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 else { continue }
-            let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { continue }   // SQLite's own error says what then
             var head = [UInt8](repeating: 0, count: 8)
             let count = pread(fd, &head, head.count, 0)
@@ -244,7 +249,7 @@ public enum StateFolderTrust {
         // SQLite's files, but whose? Judged against Derive's own database beside them (issue 9).
         for (suffix, what) in [("-wal", "a write-ahead log"), ("-shm", "a write-ahead log's index")] {
             var info = stat()
-            guard stat(database + suffix, &info) == 0 else { continue }
+            guard lstat(database + suffix, &info) == 0 else { continue }
             // SQLite opens a log whenever one exists: it replays it into the state, or deletes it.
             throw notDerives(database + suffix, "is \(what), and Derive keeps its build state in SQLite's rollback-journal mode, never with one: "
                 + "it belongs to another database (of yours, or put there)", folder)
@@ -260,7 +265,7 @@ public enum StateFolderTrust {
     /// to rollback-journal mode as SQLite's `PRAGMA journal_mode = DELETE` leaves it, bytes 18
     /// and 19 set to 1. Any other database in WAL mode is not Derive's state: refused, unchanged.
     static func leaveWALMode(_ database: String, _ folder: String) throws {
-        let fd = open(database, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let fd = open(database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: 100)
@@ -270,7 +275,7 @@ public enum StateFolderTrust {
                 + "(which is never in WAL mode): opening it would make SQLite create a -wal and a -shm beside it, so Derive opens nothing there; "
                 + "move it out of \(folder) if it is yours, or set 'state:' in the manifest to a folder of its own")
         }
-        let writable = open(database, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        let writable = open(database, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard writable >= 0 else { throw unopenable(database, errno: errno) }
         defer { close(writable) }
         let rollback: [UInt8] = [1, 1]
@@ -306,8 +311,8 @@ public enum StateFolderTrust {
     static func checkJournal(_ database: String) throws {
         let path = database + "-journal", folder = (database as NSString).deletingLastPathComponent
         var info = stat()
-        guard stat(path, &info) == 0 else { return }
-        let db = open(database, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard lstat(path, &info) == 0 else { return }
+        let db = open(database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard db >= 0 else { throw notDerives(path, "is a rollback journal with no build state beside it (SQLite would delete it), so it is not Derive's", folder) }
         defer { close(db) }
         if SQLiteFiles.lockHeld(on: db, start: SQLiteFiles.reservedByte.start, length: SQLiteFiles.reservedByte.length) { return }
@@ -316,7 +321,7 @@ public enum StateFolderTrust {
                 + "or another database), so the journal cannot be shown to be Derive's", folder)
         }
         guard info.st_size > 0 else { return }
-        let journal = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let journal = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard journal >= 0 else { throw unopenable(path, errno: errno) }
         defer { close(journal) }
         let notOfThisState = "is not a rollback journal of the build state beside it"

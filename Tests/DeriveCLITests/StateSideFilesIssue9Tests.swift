@@ -327,3 +327,39 @@ import Glibc
         #expect(lstat(stamp, &info) == 0 && info.st_nlink == 2, "clean removed it")
     }
 }
+
+/// Issue 9, 4: a `state.sqlite` that is a symbolic link was followed (to another project's
+/// state, or a user's database), and so was a link at a journal's name. Refused, naming it,
+/// before SQLite opens anything, by every command, the link and what it leads to untouched.
+@Suite(.ownThreads, .serialized) struct StateLinksIssue9Tests {
+    typealias Site = SiteRound11Tests.Site
+
+    @Test(arguments: ["state.sqlite", "state.sqlite-journal", "state.sqlite-wal"])
+    func aSymbolicLinkAtTheDatabaseOrASideFileIsRefused(_ name: String) throws {
+        let site = try Site(["src/a.jpg": "landscape.jpg"], manifest: StateFolderOwnershipRound25Tests.manifest)
+        defer { site.remove() }
+        // Another project's state (built), which the link leads to.
+        let other = try Site(["src/a.jpg": "portrait.jpg"], manifest: StateFolderOwnershipRound25Tests.manifest)
+        defer { other.remove() }
+        #expect(try other.run(["build", "-q"]).status == 0)
+        let target = other.url("state.sqlite")
+        if name == "state.sqlite" {
+            #expect(symlink(target.path, site.url(name).path) == 0)
+        } else {
+            #expect(try site.run(["build", "-q"]).status == 0)
+            #expect(symlink(other.url("notes.txt").path, site.url(name).path) == 0)
+            try Data("my notes\n".utf8).write(to: other.url("notes.txt"))
+        }
+        let before = try Data(contentsOf: target)
+        for command in ["build", "plan", "check", "clean"] {
+            let result = try site.run([command])
+            #expect(result.status != 0, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains(name + " is a symbolic link"), "\(command): \(result.stderr)")
+            var info = stat()
+            #expect(lstat(site.url(name).path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK, "\(command) removed the link")
+            #expect(try Data(contentsOf: target) == before, "\(command) changed the state the link leads to")
+            #expect(!other.exists("state.sqlite-journal"))
+            if name != "state.sqlite" { #expect(FileManager.default.contents(atPath: other.url("notes.txt").path) == Data("my notes\n".utf8)) }
+        }
+    }
+}
