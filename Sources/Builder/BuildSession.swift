@@ -1064,7 +1064,7 @@ extension BuildSession {
             var info = stat()
             guard fstat(fd, &info) == 0 else { return false }
             size = Int64(info.st_size)
-            return info.st_size == 0 && info.st_nlink == 1
+            return StateFiles.isClockStamp(info)
         }) ?? false
         guard !removed, folder.kind(key) != nil else { return nil }
         let what = size > 0 ? "holds \(size) bytes" : "has another name (a hard link)"

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The names Derive gives its own files in a manifest's state folder: one list for the
 /// manifest's validation (a lock may not take one of them), the ownership checks (only these
 /// files are opened, overwritten or deleted there) and `clean` (which removes them by name).
@@ -30,6 +34,13 @@ public enum StateFiles {
     public static let objectMetadataJournals = journalSuffixes.map { objectMetadata + $0 }
     /// Prefixes of a database moved aside (corrupt, or another manifest's) and its journals.
     public static let movedAsidePrefixes = ["state.sqlite.corrupt-", "state.sqlite.foreign-"]
+
+    /// Whether the file `info` describes can be Derive's clock stamp: an empty regular file with
+    /// one name (one with a second name is a hard link to a file of the user's). One rule for
+    /// the build, which sets its times, and `clean`, which removes it.
+    public static func isClockStamp(_ info: stat) -> Bool {
+        (info.st_mode & S_IFMT) == S_IFREG && info.st_size == 0 && info.st_nlink == 1
+    }
 
     /// The files `clean` removes by name.
     public static var files: [String] { [database] + databaseJournals + [buildLock, witness, witnessInputs, clockStamp] }

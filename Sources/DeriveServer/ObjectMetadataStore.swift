@@ -413,8 +413,7 @@ enum MetadataDatabaseOwnership {
         let fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return true }
         defer { close(fd) }
-        var first: UInt8 = 0
-        return pread(fd, &first, 1, 0) != 1 || first != 0
+        return SQLiteFiles.isHot(journal: fd)
     }
 
     /// Refuses what is not a regular file with one name at the journal names, `fstatat` in the
@@ -637,15 +636,7 @@ enum MetadataDatabaseOwnership {
     /// 0x40000002) is held on the file open at `fd`. An open-file-description lock probe
     /// (`F_OFD_GETLK`) sees this process's own record locks, which a plain `F_GETLK` would not.
     static func sqliteHoldsLock(on fd: Int32) -> Bool {
-        var probe = Glibc.flock()
-        probe.l_type = Int16(F_WRLCK)
-        probe.l_whence = Int16(SEEK_SET)
-        probe.l_start = 0x4000_0002
-        probe.l_len = 510
-        probe.l_pid = 0
-        let F_OFD_GETLK: Int32 = 36
-        guard fcntl(fd, F_OFD_GETLK, &probe) == 0 else { return false }
-        return probe.l_type != Int16(F_UNLCK)
+        SQLiteFiles.lockHeld(on: fd, start: SQLiteFiles.sharedRange.start, length: SQLiteFiles.sharedRange.length)
     }
 }
 

@@ -94,10 +94,10 @@ public final class FileSystemClock: @unchecked Sendable {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var opened = stat(), info = stat()
-        // Only an empty regular file of this user is Derive's stamp: anything else is left
-        // untouched. Its times are read as sources' are (`fstatat` by name in its folder, the
-        // same file), so both come through one call.
-        guard fstat(fd, &opened) == 0, (opened.st_mode & S_IFMT) == S_IFREG, opened.st_size == 0, opened.st_uid == geteuid(),
+        // Only an empty regular file of this user with one name is Derive's stamp (`clean`'s
+        // rule): anything else is left untouched. Its times are read as sources' are (`fstatat`
+        // by name in its folder, the same file), so both come through one call.
+        guard fstat(fd, &opened) == 0, StateFiles.isClockStamp(opened), opened.st_uid == geteuid(),
               futimens(fd, nil) == 0, fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
               info.st_ino == opened.st_ino, info.st_dev == opened.st_dev else { return nil }
         let after = realTime() &+ skew

@@ -197,14 +197,19 @@ public enum StateFolderTrust {
     ///   SQLite's when it is empty or starts with SQLite's header for its kind: a rollback
     ///   journal's magic (or the zeroed header of a finished one), a WAL's magic, a WAL index's
     ///   version (or zeros).
-    /// A symbolic link is judged by what it leads to (what SQLite would open).
+    /// - a symbolic link at any of them: never followed (issue 9, 4), as serve's store refuses one.
     public static func checkDatabaseFiles(_ database: String) throws {
         let folder = (database as NSString).deletingLastPathComponent
         for suffix in [""] + StateFiles.journalSuffixes {
             let path = database + suffix
             var info = stat()
-            guard stat(path, &info) == 0 else { continue }
+            guard lstat(path, &info) == 0 else { continue }
             let what = suffix.isEmpty ? "the build state (SQLite's database)" : "SQLite's \(suffix.dropFirst()) file of the build state"
+            if (info.st_mode & S_IFMT) == S_IFLNK {
+                throw PlanError(message: "\(path) is a symbolic link: Derive keeps \(what) at that name and never follows a link there (it may lead to "
+                    + "another project's state or a file of yours, which SQLite would write, replay or delete), so Derive opens nothing there; "
+                    + "remove the link (or move it out of \(folder)), or set 'state:' in the manifest to a folder of its own")
+            }
             let kind: String? = switch info.st_mode & S_IFMT {
             case S_IFIFO: "a FIFO"
             case S_IFSOCK: "a socket"
@@ -216,7 +221,7 @@ public enum StateFolderTrust {
                     + "so Derive opens nothing there; remove it (or move it out of \(folder)), or set 'state:' in the manifest to a folder of its own")
             }
             guard !suffix.isEmpty, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 else { continue }
-            let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { continue }   // SQLite's own error says what then
             var head = [UInt8](repeating: 0, count: 8)
             let count = pread(fd, &head, head.count, 0)
@@ -240,6 +245,114 @@ public enum StateFolderTrust {
             throw PlanError(message: "\(path) is not a file SQLite wrote (it does not start with SQLite's \(header)), so it is not Derive's: "
                 + "opening the build state beside it would make SQLite delete or replay it, so Derive opens nothing there; "
                 + "move it out of \(folder) if it is yours, or set 'state:' in the manifest to a folder of its own")
+        }
+        // SQLite's files, but whose? Judged against Derive's own database beside them (issue 9).
+        for (suffix, what) in [("-wal", "a write-ahead log"), ("-shm", "a write-ahead log's index")] {
+            var info = stat()
+            guard lstat(database + suffix, &info) == 0 else { continue }
+            // SQLite opens a log whenever one exists: it replays it into the state, or deletes it.
+            throw notDerives(database + suffix, "is \(what), and Derive keeps its build state in SQLite's rollback-journal mode, never with one: "
+                + "it belongs to another database (of yours, or put there)", folder)
+        }
+        try leaveWALMode(database, folder)
+        try checkJournal(database)
+    }
+
+    /// A database whose header says WAL mode (bytes 18 and 19 are 2) makes SQLite create a `-wal`
+    /// and a `-shm` beside it whenever it is opened (a read-only opening leaves them there), which
+    /// the next opening would then refuse. Derive's own state (stamped) switched to WAL mode by
+    /// hand, with no log beside it (refused above), holds every page in the file: it goes back
+    /// to rollback-journal mode as SQLite's `PRAGMA journal_mode = DELETE` leaves it, bytes 18
+    /// and 19 set to 1. Any other database in WAL mode is not Derive's state: refused, unchanged.
+    static func leaveWALMode(_ database: String, _ folder: String) throws {
+        let fd = open(database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 100)
+        guard SQLiteFiles.preadFully(fd, &bytes, at: 0) == 100, let header = SQLiteFiles.header(bytes), bytes[18] == 2 || bytes[19] == 2 else { return }
+        guard header.applicationID == applicationID else {
+            throw PlanError(message: "\(database) is an SQLite database in WAL mode that is not stamped Derive's, so it is not Derive's build state "
+                + "(which is never in WAL mode): opening it would make SQLite create a -wal and a -shm beside it, so Derive opens nothing there; "
+                + "move it out of \(folder) if it is yours, or set 'state:' in the manifest to a folder of its own")
+        }
+        let writable = open(database, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard writable >= 0 else { throw unopenable(database, errno: errno) }
+        defer { close(writable) }
+        let rollback: [UInt8] = [1, 1]
+        guard pwrite(writable, rollback, 2, 18) == 2 else { throw unopenable(database, errno: errno) }
+    }
+
+    /// `PRAGMA application_id` of Derive's build state ("DrSt"), set when it is made (an older
+    /// unstamped state gets it at its next opening for a build): a journal is Derive's only when
+    /// it journals a page 1 carrying it.
+    public static let applicationID: Int32 = 0x4472_5374
+
+    /// The refusal of SQLite's side file `path` that is not Derive's: `why`, then the fix.
+    static func notDerives(_ path: String, _ why: String, _ folder: String) -> PlanError {
+        PlanError(message: "\(path) \(why); opening the build state beside it would make SQLite replay it into the state, overwrite or delete it, "
+            + "so Derive opens nothing there and leaves it as it is: move it out of \(folder) (with the database it belongs to) if it is yours, "
+            + "or set 'state:' in the manifest to a folder of its own; if an interrupted derive left it, remove it together with "
+            + "the database beside it (the next build starts again from derive.lock)")
+    }
+
+    /// Throws unless the rollback journal beside `database` (when there is one) is Derive's:
+    /// SQLite rolls a hot journal back into the database as it opens it (or deletes it when the
+    /// database is empty), and Derive's next write overwrites and deletes any journal there.
+    /// Derive's state is stamped (`applicationID`), and every write transaction in rollback mode
+    /// journals page 1 (the change counter), so a journal is Derive's when:
+    /// - a connection holds the database's write lock (a derive writing it now: the journal is
+    ///   live, SQLite leaves it to that writer);
+    /// - the database is Derive's (SQLite's header with Derive's stamp), the journal's page size
+    ///   is the database's, and either its record of page 1 carries Derive's header, or (a journal
+    ///   not yet synced, first bytes zero: nothing written to the database since) every page it
+    ///   recorded is still the database's page, byte for byte (none recorded: the database still
+    ///   has the size the journal began with); an empty journal beside Derive's database holds nothing.
+    /// No database beside it, another database, or another database's journal: refused.
+    static func checkJournal(_ database: String) throws {
+        let path = database + "-journal", folder = (database as NSString).deletingLastPathComponent
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        let db = open(database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard db >= 0 else { throw notDerives(path, "is a rollback journal with no build state beside it (SQLite would delete it), so it is not Derive's", folder) }
+        defer { close(db) }
+        if SQLiteFiles.lockHeld(on: db, start: SQLiteFiles.reservedByte.start, length: SQLiteFiles.reservedByte.length) { return }
+        guard let header = SQLiteFiles.header(ofDatabase: db), header.applicationID == applicationID else {
+            throw notDerives(path, "is a rollback journal beside \(database), which is not a database stamped Derive's (an older Derive's state, "
+                + "or another database), so the journal cannot be shown to be Derive's", folder)
+        }
+        guard info.st_size > 0 else { return }
+        let journal = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard journal >= 0 else { throw unopenable(path, errno: errno) }
+        defer { close(journal) }
+        let notOfThisState = "is not a rollback journal of the build state beside it"
+        guard let journalHeader = SQLiteFiles.journalHeader(journal), journalHeader.pageSize == header.pageSize else {
+            throw notDerives(path, notOfThisState + " (its header does not give the state's page size, \(header.pageSize))", folder)
+        }
+        let records = SQLiteFiles.journalRecords(journal, journalHeader)
+        if let pageOne = records.first(where: { $0.page == 1 }) {
+            var bytes = [UInt8](repeating: 0, count: 100)
+            guard SQLiteFiles.preadFully(journal, &bytes, at: pageOne.offset) == 100,
+                  let recorded = SQLiteFiles.header(bytes), recorded.applicationID == applicationID, recorded.pageSize == header.pageSize else {
+                throw notDerives(path, notOfThisState + " (its record of page 1 is another database's header)", folder)
+            }
+            return
+        }
+        guard !journalHeader.hasMagic else {
+            throw notDerives(path, notOfThisState + " (it holds no record of page 1, which SQLite journals in every write of Derive's)", folder)
+        }
+        if records.isEmpty {
+            var size = stat()
+            guard fstat(db, &size) == 0, Int(size.st_size) == journalHeader.originalPages * header.pageSize else {
+                throw notDerives(path, notOfThisState + " (it began on a database of another size)", folder)
+            }
+            return
+        }
+        var original = [UInt8](repeating: 0, count: header.pageSize), now = original
+        for record in records {
+            guard SQLiteFiles.preadFully(journal, &original, at: record.offset) == header.pageSize,
+                  SQLiteFiles.preadFully(db, &now, at: (Int(record.page) - 1) * header.pageSize) == header.pageSize, original == now else {
+                throw notDerives(path, notOfThisState + " (its record of page \(record.page) is not the state's page)", folder)
+            }
         }
     }
 

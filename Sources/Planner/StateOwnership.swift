@@ -1,6 +1,9 @@
 import Confinement
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Derive opens, overwrites or deletes a file in the state folder only when it is recognisably
 /// Derive's: a state database with Derive's tables and no others, a build lock holding a
@@ -23,6 +26,15 @@ public enum StateOwnership {
         if let foreign, !foreign.isEmpty {
             throw PlanError(message: "\(database) holds tables Derive did not create (\(foreign.sorted().joined(separator: ", "))); it is not Derive's state and is left alone: set 'state:' to a folder of its own")
         }
+        // Derive writes only regular files at these names, replacing them by rename and `clean`
+        // unlinking them: a FIFO, link, socket, device or folder there is not its own (issue 9, 2).
+        for (name, what) in [(StateFiles.buildLock, "build lock"), (StateFiles.witness, "witness"), (StateFiles.witnessInputs, "record of the witness's inputs")] {
+            let path = folder + "/" + name
+            if let kind = irregularKind(path) {
+                throw PlanError(message: "\(path) is \(kind), not a file Derive writes (it keeps its \(what) at that name as a regular file), so it is left alone "
+                    + "and Derive writes nothing there: move it out of \(folder) if it is yours, or set 'state:' in the manifest to a folder of its own")
+            }
+        }
         let lock = folder + "/" + StateFiles.buildLock
         if let data = FileManager.default.contents(atPath: lock), !isBuildLock(data, besideDerivesState: foreign == []) {
             throw PlanError(message: "\(lock) exists and is not Derive's build lock; it is left alone: set 'state:' to a folder of its own, or move it")
@@ -34,6 +46,22 @@ public enum StateOwnership {
         let inputs = folder + "/" + StateFiles.witnessInputs
         if let data = FileManager.default.contents(atPath: inputs), !data.starts(with: Data(TouchedInputs.header.utf8)) {
             throw PlanError(message: "\(inputs) exists and is not Derive's record of the witness's inputs; it is left alone: set 'state:' to a folder of its own, or move it")
+        }
+    }
+
+    /// What is at `path` when it is there and not a regular file ("a FIFO", "a symbolic link",
+    /// …), not followed; nil for a regular file or nothing.
+    static func irregularKind(_ path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return switch info.st_mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFIFO: "a FIFO"
+        case S_IFLNK: "a symbolic link"
+        case S_IFSOCK: "a socket"
+        case S_IFCHR, S_IFBLK: "a device"
+        case S_IFDIR: "a folder"
+        default: "not a regular file"
         }
     }
 

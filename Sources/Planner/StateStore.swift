@@ -413,11 +413,23 @@ public final class StateStore: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try stamp(queue)
         try migrator.migrate(queue)
         guard !unchanged else { return (queue, false) }
         let result = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
         if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
         return (queue, true)
+    }
+
+    /// Stamps the state Derive's (`StateFolderTrust.applicationID`: a new one, or one an older
+    /// Derive made), so its journals can be told from another database's (issue 9). A stamp
+    /// another application set is left as it is.
+    static func stamp(_ queue: DatabaseQueue) throws {
+        try queue.writeWithoutTransaction { db in
+            if try Int32.fetchOne(db, sql: "PRAGMA application_id") == 0 {
+                try db.execute(sql: "PRAGMA application_id = \(StateFolderTrust.applicationID)")
+            }
+        }
     }
 
     /// Whether the database at `path` has exactly the stat `vouched` and no journal beside it
