@@ -199,6 +199,8 @@ public final class BuildSession: @unchecked Sendable {
                                   identity: identity, lockPath: lockPath, overwrite: overwrite)
         // What `--verify` proved stands for the planner a state set aside opens anew.
         planner.proven = provenOutputs
+        // And what the proof of adopted files found not Derive's (`proveAdoptedAtRisk`).
+        for (output, reason) in adoptedDistrust { planner.distrusted[output] = reason }
         openedPlanner = planner
         return planner
     }
@@ -217,6 +219,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         let claims = foreignClaims()
         plan = refuseClaimedFileOperations(plan, claims: claims)
+        plan = notingAdoptedAtRisk(plan, planner: planner)
         let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
         // The lock and index as the build will leave them (its deletions, renders, adoptions and
         // updates included), compared with the files on disk.
@@ -428,6 +431,9 @@ public final class BuildSession: @unchecked Sendable {
         // changed under the same stat (attack 20's B2) is planned from its bytes and rebuilt.
         if verifyAll != nil { rereading = true; try self.planner().digests.rereading = true }
         var plan = try self.plan()
+        // Files adopted from the lock unverified that this build would replace or delete are
+        // proven Derive's first (rendered from what they were recorded from); any other is the user's.
+        if try proveAdoptedAtRisk(plan, options: options, renderer: engine) { plan = try self.plan() }
         var verification: Verification?
         if verifyAll != nil, proof == nil, let found = try proveUnvouchedFiles(plan, options: options, renderer: engine) {
             // Files at output paths that nothing vouches for, rendered again: one holding exactly
@@ -457,9 +463,9 @@ public final class BuildSession: @unchecked Sendable {
             }
             verification = found
             if !found.mismatches.isEmpty {
-                openedPlanner?.distrusted = PathDictionary(found.mismatches.map {
-                    ($0.output, "it \($0.message) (derive build --verify rendered it again)")
-                }, uniquingKeysWith: { a, _ in a })
+                for mismatch in found.mismatches where openedPlanner?.distrusted[mismatch.output] == nil {
+                    openedPlanner?.distrusted[mismatch.output] = "it \(mismatch.message) (derive build --verify rendered it again)"
+                }
                 plan = try self.plan()
             }
         }
@@ -477,6 +483,7 @@ public final class BuildSession: @unchecked Sendable {
         builder.plannedTargets = plan.adoptions.isEmpty && plannedTargets?.summariesPending != true ? plannedTargets : nil
         builder.plannedWrites = PathSet(plan.controlFiles.filter { $0.action == .write }.map(\.path))
         builder.verified = PathSet(verification?.verified ?? [])
+        builder.provenAdopted = provenAdopted
         let report = try builder.build(plan)
         let valid = report.succeeded && report.left.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
@@ -486,6 +493,56 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The outputs `--verify` proved (`Planner.proven`), kept for every planner this session opens.
     private var provenOutputs: PathDictionary<String> = [:]
+    /// Outputs adopted from the lock unverified whose file `proveAdoptedAtRisk` rendered again
+    /// and found holding exactly what their record's recipe renders: replaced or deleted as Derive's.
+    private var provenAdopted: PathSet = []
+    /// The others it rendered (or could not): output → why the file is not Derive's (`Planner.distrusted`).
+    private var adoptedDistrust: PathDictionary<String> = [:]
+
+    /// The records of outputs adopted from the lock unverified whose file `plan` replaces (a
+    /// rebuild at its path, unless `--overwrite`) or deletes (an orphan, a superseded `{hash}`
+    /// name, the old copy of a moved bucket), still holding the bytes the lock line gave, and not
+    /// proven or distrusted yet: Derive never wrote those bytes, so they must be proven first.
+    func adoptedAtRisk(_ plan: Plan, planner: Planner) -> [OutputRecord] {
+        plan.items.compactMap { item in
+            guard let record = item.recorded, record.adopted, item.kind != .upToDate, item.kind != .update,
+                  planner.distrusted[item.output] == nil, !provenAdopted.contains(item.output) else { return nil }
+            if item.kind == .delete, plan.kept.contains(item.output) { return nil }
+            // `--overwrite` replaces whatever file is at an output's path; it never deletes one.
+            if planner.overwrite, let derivative = item.derivative, PathKey.same(derivative.outputPath, record.file) { return nil }
+            return AdoptedProof.needsProof(record, digests: planner.digests) ? record : nil
+        }
+    }
+
+    /// `plan`'s items whose file the build proves first (`adoptedAtRisk`), with a reason saying so.
+    func notingAdoptedAtRisk(_ plan: Plan, planner: Planner) -> Plan {
+        let atRisk = PathSet(adoptedAtRisk(plan, planner: planner).map(\.path))
+        guard !atRisk.isEmpty else { return plan }
+        var noted = plan
+        noted.items = plan.items.map { item in
+            guard atRisk.contains(item.output) else { return item }
+            return PlanItem(kind: item.kind, output: item.output, reasons: item.reasons + [AdoptedProof.planNote(replacing: item.kind != .delete)],
+                            derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces)
+        }
+        return noted
+    }
+
+    /// Proves the files `adoptedAtRisk` names (`Builder.proveAdopted`): a file holding what its
+    /// record's recipe renders is Derive's (`provenAdopted`); any other is planned as the user's
+    /// (`Planner.distrusted`: refused at a literal path, kept in place when deleted). True when
+    /// anything was rendered, so the plan is to be made again.
+    func proveAdoptedAtRisk(_ plan: Plan, options: BuildOptions, renderer: any DerivativeRenderer) throws -> Bool {
+        let planner = try self.planner()
+        let atRisk = adoptedAtRisk(plan, planner: planner)
+        guard !atRisk.isEmpty else { return false }
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: renderer, options: options).proveAdopted(atRisk)
+        provenAdopted.formUnion(found.proven)
+        for (output, reason) in found.distrusted {
+            adoptedDistrust[output] = reason
+            openedPlanner?.distrusted[output] = reason
+        }
+        return true
+    }
 
     /// `--verify`: renders again the outputs whose file the plan refused because nothing vouches
     /// for it (no record of its bytes, no lock line: Derive's own output whose record was lost
