@@ -781,9 +781,37 @@ public final class BuildSession: @unchecked Sendable {
     /// them), those whose file the plan refuses (edited since) included: the only lock lines
     /// `clean` may act on without a state (each still digest-checked at removal). Empty when no
     /// plan can be made: then nothing is removed on the lock's word.
-    static func producedOutputs(_ planner: Planner) -> PathSet {
-        guard let plan = try? planner.plan() else { return [] }
-        return PathSet(plan.items.filter { $0.kind != .delete }.map(\.output)).union(plan.erroredOutputs)
+    static func producedOutputs(_ plan: Plan) -> PathSet {
+        PathSet(plan.items.filter { $0.kind != .delete }.map(\.output)).union(plan.erroredOutputs)
+    }
+
+    /// What `clean` says of a file adopted on a lock line's word that was not proven Derive's.
+    static func unprovenLeft(_ file: String, reason: String) -> String {
+        "\(file) is left in place: \(reason); Derive removes only files it can prove its own (remove it yourself if it is yours to remove)"
+    }
+
+    /// The records adopted from the lock unverified that `clean` may not remove (output → why):
+    /// those whose file does not hold what their record's recipe renders (`Builder.proveAdopted`),
+    /// every one without a renderer.
+    func unprovenAdopted(_ records: [OutputRecord], planner: Planner, renderer: (() throws -> any DerivativeRenderer)?) throws -> PathDictionary<String> {
+        guard !records.isEmpty else { return [:] }
+        guard let renderer else { return PathDictionary(records.map { ($0.path, AdoptedProof.adopted + ", and was not rendered again to prove it Derive's") }, uniquingKeysWith: { a, _ in a }) }
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: try renderer(), options: BuildOptions()).proveAdopted(records)
+        return PathDictionary(found.distrusted.map { ($0.output, $0.reason) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Without a state: the outputs a build would adopt from the lock whose file `clean` may not
+    /// remove (output → why): rendered again (today's rule, whose action key the line gives), any
+    /// that differs or cannot be rendered; every one without a renderer.
+    func unprovenLockAdoptions(_ items: [PlanItem], planner: Planner, renderer: (() throws -> any DerivativeRenderer)?) throws -> PathDictionary<String> {
+        guard !items.isEmpty else { return [:] }
+        let lock = planner.display(lockPath)
+        guard let renderer else { return PathDictionary(items.map { ($0.output, "only \(lock) vouches for it, and it was not rendered again to prove it Derive's") }, uniquingKeysWith: { a, _ in a }) }
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: try renderer(), options: BuildOptions()).verify(items)
+        var unproven: PathDictionary<String> = [:]
+        for mismatch in found.mismatches { unproven[mismatch.output] = "only \(lock) vouches for it, and it \(mismatch.message) (rendered again before removing it)" }
+        for (output, message) in found.failures { unproven[output] = "only \(lock) vouches for it, and it \(message)" }
+        return unproven
     }
 
     /// The first symbolic link on `path` below the bucket folder holding it, if any.
@@ -827,7 +855,10 @@ public final class BuildSession: @unchecked Sendable {
     /// or one recording no output: a fresh clone's refused build made it) the lock's outputs are removed where their bytes still match it; the lock is deleted only
     /// when no output it vouches for is left. Every file left in place that needs it keeps its
     /// `left` line (`CleanLeftLines`): the lock is then written back holding only those.
-    public func clean() throws -> CleanReport {
+    /// `renderer`: renders the outputs adopted from the lock unverified (marked in the state, or
+    /// ones a fresh clone's build would adopt) again before their files are removed: only a file
+    /// holding exactly what Derive renders is removed (nil: none is, each is left in place).
+    public func clean(renderer: (() throws -> any DerivativeRenderer)? = nil) throws -> CleanReport {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }   // until the state files are gone
         // A link, FIFO or folder at the lock path is never read, followed or removed (attack round
@@ -846,11 +877,19 @@ public final class BuildSession: @unchecked Sendable {
         var leaving = CleanLeftLines(planner: planner, recorded: recorded)
         // Sources and control files of the manifest are never removed, whatever names them.
         let protected = WantedIdentities(planner.protectedFiles(sources: planner.listedSources()))
+        // Files adopted on a lock line's word are removed only once proven Derive's (issue 13's finding 1).
+        let unproven = try unprovenAdopted(recorded.values.filter { AdoptedProof.needsProof($0, digests: planner.digests) }, planner: planner, renderer: renderer)
         for record in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
             // Never followed: the output is left, named, and the lock kept as its record (exit 1).
             if !record.folder.isEmpty, let link = SymbolicLinks.first(on: record.file, from: record.folder) {
                 report.keptLock = true
                 report.problems.append("\(planner.display(record.file)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place, and \(planner.display(lockPath)) is kept as its record")
+                continue
+            }
+            if let reason = unproven[record.path] {
+                let message = Self.unprovenLeft(planner.display(record.file), reason: reason)
+                report.left.append(message)
+                leaving.leaveOutput(record, file: record.file, message: message)
                 continue
             }
             do {
@@ -895,7 +934,11 @@ public final class BuildSession: @unchecked Sendable {
                 // project). Any other line is named and its file left: without a state, Derive
                 // deletes nothing on the lock's word (attack 16's H2, V7).
                 let claims = foreignClaims().files
-                let wanted = Self.producedOutputs(planner)
+                let produced = try? planner.plan()
+                let wanted = produced.map(Self.producedOutputs) ?? []
+                // The files a build would adopt on their lines' word: removed only once proven Derive's.
+                let adoptions = (produced?.items ?? []).filter { $0.adopted != nil && recorded[$0.output] == nil }
+                let lockUnproven = try unprovenLockAdoptions(adoptions, planner: planner, renderer: renderer)
                 let lockName = planner.display(lockPath)
                 for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
                     let file: String
@@ -939,6 +982,11 @@ public final class BuildSession: @unchecked Sendable {
                             .map { "\($0.width)x\($0.height) \($0.format)" } ?? "no readable image header"
                         report.left.append("\(planner.display(file)) has the digest \(lockName) gives, but its header says \(header), the line \(entry.width)x\(entry.height) \(entry.format): "
                                            + "left in place (without a build state Derive removes a file only when its header and digest are its lock line's)")
+                        leaving.leaveLockOnly(entry.path, changed: false)
+                        continue
+                    }
+                    if let reason = lockUnproven[entry.path] {
+                        report.left.append(Self.unprovenLeft(planner.display(file), reason: reason))
                         leaving.leaveLockOnly(entry.path, changed: false)
                         continue
                     }

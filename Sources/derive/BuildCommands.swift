@@ -740,7 +740,10 @@ struct CleanCommand: ParsableCommand {
 
     func run() throws {
         let workspace = try Workspace(manifest)
-        let report = try workspace.run("clean") { try $0.clean() }
+        // Workers start only to prove files adopted from the lock unverified before removing them.
+        let summaries = SummaryWorkers(jobs: nil, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
+        defer { summaries.shutdown() }
+        let report = try workspace.run("clean") { try $0.clean(renderer: summaries.renderer) }
         for left in report.left { Output.printWarning(left) }
         for problem in report.problems { Output.printError(problem) }
         // Files left in place keep the ACL serve gave them: named, as the build names them.

@@ -92,7 +92,19 @@ import TestSupport
         let clean = try project.run(["clean"])
         #expect(try Data(contentsOf: project.url("out/" + forged.file)) == forged.bytes, "clean deleted the user's file: \(text(clean.stdout)) \(clean.stderr)")
         #expect(!FileManager.default.fileExists(atPath: project.url("out/landscape-200.webp").path), "\(text(clean.stdout)) \(clean.stderr)")
-        #expect((text(clean.stdout) + clean.stderr).contains("out/landscape-100.webp was adopted from derive.lock unverified"), "\(text(clean.stdout)) \(clean.stderr)")
+        #expect((text(clean.stdout) + clean.stderr).contains("out/landscape-100.webp is left in place: it was adopted from derive.lock unverified, and it differs"), "\(text(clean.stdout)) \(clean.stderr)")
+    }
+
+    /// `clean` in a fresh clone (no state) with the forged line: the file a build would adopt on
+    /// the line's word is rendered again first, and kept; the true one is removed.
+    @Test func cleanWithoutAStateKeepsAForgedLockFile() throws {
+        let project = try clone.freshClone(hashed: false)
+        defer { project.remove() }
+        let forged = try clone.forge(project, hashed: false)
+        let clean = try project.run(["clean"])
+        #expect(try Data(contentsOf: project.url("out/" + forged.file)) == forged.bytes, "clean deleted the user's file: \(text(clean.stdout)) \(clean.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: project.url("out/landscape-200.webp").path), "\(text(clean.stdout)) \(clean.stderr)")
+        #expect((text(clean.stdout) + clean.stderr).contains("out/landscape-100.webp is left in place: only derive.lock vouches for it, and it differs"), "\(text(clean.stdout)) \(clean.stderr)")
     }
 
     /// A source changed since the adoption: what the record was built from cannot be rendered
