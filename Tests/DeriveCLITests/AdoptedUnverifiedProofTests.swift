@@ -33,7 +33,8 @@ import TestSupport
         #expect(adopt.status == 0 && text(adopt.stdout).contains("2 outputs adopted from derive.lock unverified"), "\(text(adopt.stdout)) \(adopt.stderr)")
         try restyle(project, hashed: false)
         let plan = try project.run(["plan"])
-        #expect(text(plan.stdout).contains("adopted from derive.lock unverified"), "plan says the build proves it first: \(text(plan.stdout))")
+        #expect(text(plan.stdout).contains("out/landscape-100.webp  rebuild: ") && text(plan.stdout).contains("adopted from derive.lock unverified: the build first renders what it was recorded from, and replaces the file only if it holds exactly those bytes"),
+                "plan says the build proves it first: \(text(plan.stdout))")
         let build = try project.run(["build"])
         #expect(build.status == 1, "\(text(build.stdout)) \(build.stderr)")
         #expect(build.stderr.contains("out/landscape-100.webp exists and was not written by Derive: it was adopted from derive.lock unverified, and it differs from what rule 'pic' renders from src/landscape.jpg"), "\(build.stderr)")
@@ -70,6 +71,8 @@ import TestSupport
         #expect(try project.run(["build", "-q"]).status == 0)
         let genuineOld = try clone.outputFile(project, width: 200)
         try restyle(project, hashed: true)
+        let plan = try project.run(["plan"])
+        #expect(text(plan.stdout).contains("and deletes the file only if it holds exactly those bytes"), "\(text(plan.stdout))")
         let build = try project.run(["build"])
         #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
         #expect(text(build.stdout).contains("deleted 1") && text(build.stdout).contains("kept 1 in place"), "\(text(build.stdout)) \(build.stderr)")
