@@ -498,6 +498,8 @@ public final class BuildSession: @unchecked Sendable {
     private var provenAdopted: PathSet = []
     /// The others it rendered (or could not): output → why the file is not Derive's (`Planner.distrusted`).
     private var adoptedDistrust: PathDictionary<String> = [:]
+    /// The outputs whose adopted file this session found not provably Derive's (refused or kept as the user's).
+    public var unprovenAdoptions: PathSet { adoptedDistrust.keys }
 
     /// The records of outputs adopted from the lock unverified whose file `plan` replaces (a
     /// rebuild at its path, unless `--overwrite`) or deletes (an orphan, a superseded `{hash}`
@@ -796,7 +798,7 @@ public final class BuildSession: @unchecked Sendable {
     func unprovenAdopted(_ records: [OutputRecord], planner: Planner, renderer: (() throws -> any DerivativeRenderer)?) throws -> PathDictionary<String> {
         guard !records.isEmpty else { return [:] }
         guard let renderer else { return PathDictionary(records.map { ($0.path, AdoptedProof.adopted + ", and was not rendered again to prove it Derive's") }, uniquingKeysWith: { a, _ in a }) }
-        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: try renderer(), options: BuildOptions()).proveAdopted(records)
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: try renderer(), options: BuildOptions(quiet: true)).proveAdopted(records)
         return PathDictionary(found.distrusted.map { ($0.output, $0.reason) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -807,7 +809,7 @@ public final class BuildSession: @unchecked Sendable {
         guard !items.isEmpty else { return [:] }
         let lock = planner.display(lockPath)
         guard let renderer else { return PathDictionary(items.map { ($0.output, "only \(lock) vouches for it, and it was not rendered again to prove it Derive's") }, uniquingKeysWith: { a, _ in a }) }
-        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: try renderer(), options: BuildOptions()).verify(items)
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: try renderer(), options: BuildOptions(quiet: true)).verify(items)
         var unproven: PathDictionary<String> = [:]
         for mismatch in found.mismatches { unproven[mismatch.output] = "only \(lock) vouches for it, and it \(mismatch.message) (rendered again before removing it)" }
         for (output, message) in found.failures { unproven[output] = "only \(lock) vouches for it, and it \(message)" }
