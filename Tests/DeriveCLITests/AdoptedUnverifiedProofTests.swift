@@ -87,6 +87,21 @@ import TestSupport
         #expect(left.count == 3, "\(left)")
     }
 
+    /// The bucket's folder moved: the outputs are written in the new folder, and the old copy of
+    /// the forged file is left where it is (Derive's own old copy goes).
+    @Test func aMovedBucketDoesNotDeleteTheOldCopyOfAForgedAdoptedFile() throws {
+        let project = try clone.freshClone(hashed: false)
+        defer { project.remove() }
+        let forged = try clone.forge(project, hashed: false)
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", FreshCloneVerifyTests.manifest(hashed: false).replacingOccurrences(of: "out: {path: out}", with: "out: {path: out2}"))
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
+        #expect(try Data(contentsOf: project.url("out/" + forged.file)) == forged.bytes, "the user's file was deleted: \(text(build.stdout)) \(build.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: project.url("out/landscape-200.webp").path), "\(text(build.stdout))")
+        #expect(FileManager.default.fileExists(atPath: project.url("out2/landscape-100.webp").path))
+    }
+
     /// `clean` after a plain build adopted a forged file: the file is kept, named; Derive's own
     /// (adopted, proven by rendering) is removed.
     @Test func cleanKeepsAForgedAdoptedFile() throws {
