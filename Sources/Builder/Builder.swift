@@ -304,8 +304,9 @@ public struct Builder: Sendable {
             guard let record = item.recorded else { continue }
             do {
                 if planner.distrusted[item.output] != nil || adoptedUnproven(record) {
-                    // Adopted on a lock line's word, then found by `--verify` to hold other bytes:
-                    // never Derive's to delete (the plan keeps it); only the record goes.
+                    // Adopted on a lock line's word, then found by `--verify` (or the proof before
+                    // this build) to hold other bytes, or not proven: never Derive's to delete
+                    // (the plan keeps it); only the record goes.
                     try store.removeOutputs([item.output])
                     report.kept.append(item.output)
                     continue
@@ -736,10 +737,10 @@ public struct Builder: Sendable {
             // Adopted on a lock line's word and not proven Derive's: never deleted (its record goes below).
             if planner.distrusted[item.output] != nil || adoptedUnproven(old) {
                 done.old = (old.file, .left(path: old.file, message: "\(planner.display(old.file)) was adopted from derive.lock unverified and not proven Derive's output; left in place"))
-                return done
+            } else {
+                done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
+                                                                                             identity: oldIdentity ?? nil))
             }
-            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
-                                                                                         identity: oldIdentity ?? nil))
         }
         // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
         if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }

@@ -225,7 +225,7 @@ public final class Derivative: Sendable, Hashable {
               let pipeline = try? Pipeline.parse(record.pipeline) else { return nil }
         let recipe = Recipe(outputFolder: record.folder, rule: record.rule, bucketPath: bucket.path, style: record.style, values: [:],
                             pipeline: pipeline, canonical: record.pipeline, engine: record.engine, encoder: record.encoder)
-        let origin = Origin(source: record.source, sourcePath: bucket.path + "/" + key, format: record.format, digest: record.sourceDigest)
+        let origin = Origin(source: record.source, sourcePath: bucket.path + "/" + key, format: "", digest: record.sourceDigest)
         return Derivative(output: record.path, outputPath: record.file, recipe: recipe, origin: origin,
                           acl: BucketACL(rawValue: record.acl) ?? .private, dependencies: record.dependencies)
     }
