@@ -199,6 +199,8 @@ public final class BuildSession: @unchecked Sendable {
                                   identity: identity, lockPath: lockPath, overwrite: overwrite)
         // What `--verify` proved stands for the planner a state set aside opens anew.
         planner.proven = provenOutputs
+        // And what the proof of adopted files found not Derive's (`proveAdoptedAtRisk`).
+        for (output, reason) in adoptedDistrust { planner.distrusted[output] = reason }
         openedPlanner = planner
         return planner
     }
@@ -217,6 +219,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         let claims = foreignClaims()
         plan = refuseClaimedFileOperations(plan, claims: claims)
+        plan = notingAdoptedAtRisk(plan, planner: planner)
         let targets = try ControlFileTargets(planner: planner, adopting: plan, claims: claims)
         // The lock and index as the build will leave them (its deletions, renders, adoptions and
         // updates included), compared with the files on disk.
@@ -428,6 +431,9 @@ public final class BuildSession: @unchecked Sendable {
         // changed under the same stat (attack 20's B2) is planned from its bytes and rebuilt.
         if verifyAll != nil { rereading = true; try self.planner().digests.rereading = true }
         var plan = try self.plan()
+        // Files adopted from the lock unverified that this build would replace or delete are
+        // proven Derive's first (rendered from what they were recorded from); any other is the user's.
+        if try proveAdoptedAtRisk(plan, options: options, renderer: engine) { plan = try self.plan() }
         var verification: Verification?
         if verifyAll != nil, proof == nil, let found = try proveUnvouchedFiles(plan, options: options, renderer: engine) {
             // Files at output paths that nothing vouches for, rendered again: one holding exactly
@@ -457,9 +463,9 @@ public final class BuildSession: @unchecked Sendable {
             }
             verification = found
             if !found.mismatches.isEmpty {
-                openedPlanner?.distrusted = PathDictionary(found.mismatches.map {
-                    ($0.output, "it \($0.message) (derive build --verify rendered it again)")
-                }, uniquingKeysWith: { a, _ in a })
+                for mismatch in found.mismatches where openedPlanner?.distrusted[mismatch.output] == nil {
+                    openedPlanner?.distrusted[mismatch.output] = "it \(mismatch.message) (derive build --verify rendered it again)"
+                }
                 plan = try self.plan()
             }
         }
@@ -477,6 +483,7 @@ public final class BuildSession: @unchecked Sendable {
         builder.plannedTargets = plan.adoptions.isEmpty && plannedTargets?.summariesPending != true ? plannedTargets : nil
         builder.plannedWrites = PathSet(plan.controlFiles.filter { $0.action == .write }.map(\.path))
         builder.verified = PathSet(verification?.verified ?? [])
+        builder.provenAdopted = provenAdopted
         let report = try builder.build(plan)
         let valid = report.succeeded && report.left.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
@@ -486,6 +493,58 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The outputs `--verify` proved (`Planner.proven`), kept for every planner this session opens.
     private var provenOutputs: PathDictionary<String> = [:]
+    /// Outputs adopted from the lock unverified whose file `proveAdoptedAtRisk` rendered again
+    /// and found holding exactly what their record's recipe renders: replaced or deleted as Derive's.
+    private var provenAdopted: PathSet = []
+    /// The others it rendered (or could not): output → why the file is not Derive's (`Planner.distrusted`).
+    private var adoptedDistrust: PathDictionary<String> = [:]
+    /// The outputs whose adopted file this session found not provably Derive's (refused or kept as the user's).
+    public var unprovenAdoptions: PathSet { adoptedDistrust.keys }
+
+    /// The records of outputs adopted from the lock unverified whose file `plan` replaces (a
+    /// rebuild at its path, unless `--overwrite`) or deletes (an orphan, a superseded `{hash}`
+    /// name, the old copy of a moved bucket), still holding the bytes the lock line gave, and not
+    /// proven or distrusted yet: Derive never wrote those bytes, so they must be proven first.
+    func adoptedAtRisk(_ plan: Plan, planner: Planner) -> [OutputRecord] {
+        plan.items.compactMap { item in
+            guard let record = item.recorded, record.adopted, item.kind != .upToDate, item.kind != .update,
+                  planner.distrusted[item.output] == nil, !provenAdopted.contains(item.output) else { return nil }
+            if item.kind == .delete, plan.kept.contains(item.output) { return nil }
+            // `--overwrite` replaces whatever file is at an output's path; it never deletes one.
+            if planner.overwrite, let derivative = item.derivative, PathKey.same(derivative.outputPath, record.file) { return nil }
+            return AdoptedProof.needsProof(record, digests: planner.digests) ? record : nil
+        }
+    }
+
+    /// `plan`'s items whose file the build proves first (`adoptedAtRisk`), with a reason saying so.
+    func notingAdoptedAtRisk(_ plan: Plan, planner: Planner) -> Plan {
+        let atRisk = PathSet(adoptedAtRisk(plan, planner: planner).map(\.path))
+        guard !atRisk.isEmpty else { return plan }
+        var noted = plan
+        noted.items = plan.items.map { item in
+            guard atRisk.contains(item.output) else { return item }
+            return PlanItem(kind: item.kind, output: item.output, reasons: item.reasons + [AdoptedProof.planNote(replacing: item.kind != .delete)],
+                            derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces)
+        }
+        return noted
+    }
+
+    /// Proves the files `adoptedAtRisk` names (`Builder.proveAdopted`): a file holding what its
+    /// record's recipe renders is Derive's (`provenAdopted`); any other is planned as the user's
+    /// (`Planner.distrusted`: refused at a literal path, kept in place when deleted). True when
+    /// anything was rendered, so the plan is to be made again.
+    func proveAdoptedAtRisk(_ plan: Plan, options: BuildOptions, renderer: any DerivativeRenderer) throws -> Bool {
+        let planner = try self.planner()
+        let atRisk = adoptedAtRisk(plan, planner: planner)
+        guard !atRisk.isEmpty else { return false }
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: renderer, options: options).proveAdopted(atRisk)
+        provenAdopted.formUnion(found.proven)
+        for (output, reason) in found.distrusted {
+            adoptedDistrust[output] = reason
+            openedPlanner?.distrusted[output] = reason
+        }
+        return true
+    }
 
     /// `--verify`: renders again the outputs whose file the plan refused because nothing vouches
     /// for it (no record of its bytes, no lock line: Derive's own output whose record was lost
@@ -729,9 +788,37 @@ public final class BuildSession: @unchecked Sendable {
     /// them), those whose file the plan refuses (edited since) included: the only lock lines
     /// `clean` may act on without a state (each still digest-checked at removal). Empty when no
     /// plan can be made: then nothing is removed on the lock's word.
-    static func producedOutputs(_ planner: Planner) -> PathSet {
-        guard let plan = try? planner.plan() else { return [] }
-        return PathSet(plan.items.filter { $0.kind != .delete }.map(\.output)).union(plan.erroredOutputs)
+    static func producedOutputs(_ plan: Plan) -> PathSet {
+        PathSet(plan.items.filter { $0.kind != .delete }.map(\.output)).union(plan.erroredOutputs)
+    }
+
+    /// What `clean` says of a file adopted on a lock line's word that was not proven Derive's.
+    static func unprovenLeft(_ file: String, reason: String) -> String {
+        "\(file) is left in place: \(reason); Derive removes only files it can prove its own (remove it yourself if it is yours to remove)"
+    }
+
+    /// The records adopted from the lock unverified that `clean` may not remove (output → why):
+    /// those whose file does not hold what their record's recipe renders (`Builder.proveAdopted`),
+    /// every one without a renderer.
+    func unprovenAdopted(_ records: [OutputRecord], planner: Planner, renderer: (() throws -> any DerivativeRenderer)?) throws -> PathDictionary<String> {
+        guard !records.isEmpty else { return [:] }
+        guard let renderer else { return PathDictionary(records.map { ($0.path, AdoptedProof.adopted + ", and was not rendered again to prove it Derive's") }, uniquingKeysWith: { a, _ in a }) }
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: try renderer(), options: BuildOptions(quiet: true)).proveAdopted(records)
+        return PathDictionary(found.distrusted.map { ($0.output, $0.reason) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Without a state: the outputs a build would adopt from the lock whose file `clean` may not
+    /// remove (output → why): rendered again (today's rule, whose action key the line gives), any
+    /// that differs or cannot be rendered; every one without a renderer.
+    func unprovenLockAdoptions(_ items: [PlanItem], planner: Planner, renderer: (() throws -> any DerivativeRenderer)?) throws -> PathDictionary<String> {
+        guard !items.isEmpty else { return [:] }
+        let lock = planner.display(lockPath)
+        guard let renderer else { return PathDictionary(items.map { ($0.output, "only \(lock) vouches for it, and it was not rendered again to prove it Derive's") }, uniquingKeysWith: { a, _ in a }) }
+        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: try renderer(), options: BuildOptions(quiet: true)).verify(items)
+        var unproven: PathDictionary<String> = [:]
+        for mismatch in found.mismatches { unproven[mismatch.output] = "only \(lock) vouches for it, and it \(mismatch.message) (rendered again before removing it)" }
+        for (output, message) in found.failures { unproven[output] = "only \(lock) vouches for it, and it \(message)" }
+        return unproven
     }
 
     /// The first symbolic link on `path` below the bucket folder holding it, if any.
@@ -776,7 +863,10 @@ public final class BuildSession: @unchecked Sendable {
     /// or one recording no output: a fresh clone's refused build made it) the lock's outputs are removed where their bytes still match it; the lock is deleted only
     /// when no output it vouches for is left. Every file left in place that needs it keeps its
     /// `left` line (`CleanLeftLines`): the lock is then written back holding only those.
-    public func clean() throws -> CleanReport {
+    /// `renderer`: renders the outputs adopted from the lock unverified (marked in the state, or
+    /// ones a fresh clone's build would adopt) again before their files are removed: only a file
+    /// holding exactly what Derive renders is removed (nil: none is, each is left in place).
+    public func clean(renderer: (() throws -> any DerivativeRenderer)? = nil) throws -> CleanReport {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }   // until the state files are gone
         // A link, FIFO or folder at the lock path is never read, followed or removed (attack round
@@ -795,11 +885,19 @@ public final class BuildSession: @unchecked Sendable {
         var leaving = CleanLeftLines(planner: planner, recorded: recorded)
         // Sources and control files of the manifest are never removed, whatever names them.
         let protected = WantedIdentities(planner.protectedFiles(sources: planner.listedSources()))
+        // Files adopted on a lock line's word are removed only once proven Derive's (issue 13's finding 1).
+        let unproven = try unprovenAdopted(recorded.values.filter { AdoptedProof.needsProof($0, digests: planner.digests) }, planner: planner, renderer: renderer)
         for record in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
             // Never followed: the output is left, named, and the lock kept as its record (exit 1).
             if !record.folder.isEmpty, let link = SymbolicLinks.first(on: record.file, from: record.folder) {
                 report.keptLock = true
                 report.problems.append("\(planner.display(record.file)) leads through a symbolic link (\(planner.display(link))), which Derive does not follow; left in place, and \(planner.display(lockPath)) is kept as its record")
+                continue
+            }
+            if let reason = unproven[record.path] {
+                let message = Self.unprovenLeft(planner.display(record.file), reason: reason)
+                report.left.append(message)
+                leaving.leaveOutput(record, file: record.file, message: message)
                 continue
             }
             do {
@@ -847,7 +945,11 @@ public final class BuildSession: @unchecked Sendable {
                 // usable state: the last line does not call it "the build state" (issue #9).
                 if !lock.entries.isEmpty { report.hadState = false }
                 let claims = foreignClaims().files
-                let wanted = Self.producedOutputs(planner)
+                let produced = try? planner.plan()
+                let wanted = produced.map(Self.producedOutputs) ?? []
+                // The files a build would adopt on their lines' word: removed only once proven Derive's.
+                let adoptions = (produced?.items ?? []).filter { $0.adopted != nil && recorded[$0.output] == nil }
+                let lockUnproven = try unprovenLockAdoptions(adoptions, planner: planner, renderer: renderer)
                 let lockName = planner.display(lockPath)
                 for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
                     let file: String
@@ -891,6 +993,11 @@ public final class BuildSession: @unchecked Sendable {
                             .map { "\($0.width)x\($0.height) \($0.format)" } ?? "no readable image header"
                         report.left.append("\(planner.display(file)) has the digest \(lockName) gives, but its header says \(header), the line \(entry.width)x\(entry.height) \(entry.format): "
                                            + "left in place (without a build state Derive removes a file only when its header and digest are its lock line's)")
+                        leaving.leaveLockOnly(entry.path, changed: false)
+                        continue
+                    }
+                    if let reason = lockUnproven[entry.path] {
+                        report.left.append(Self.unprovenLeft(planner.display(file), reason: reason))
                         leaving.leaveLockOnly(entry.path, changed: false)
                         continue
                     }

@@ -133,6 +133,10 @@ public struct Builder: Sendable {
     /// Outputs `--verify` rendered again before this build and found holding exactly those bytes:
     /// adopted (or marked adopted) ones among them are recorded as verified.
     public var verified: PathSet = []
+    /// Outputs adopted from the lock unverified whose file was rendered again from its record's
+    /// recipe and found holding those bytes (`BuildSession.proveAdoptedAtRisk`): only these of
+    /// the adopted files this build replaces or deletes (`adoptedUnproven`).
+    public var provenAdopted: PathSet = []
 
     public init(planner: Planner, manifestPath: String, renderer: any DerivativeRenderer, options: BuildOptions) {
         self.planner = planner
@@ -299,9 +303,10 @@ public struct Builder: Sendable {
         for item in plan.deletions where !renamed.contains(item.output) && !keptFailed.contains(item.output) {
             guard let record = item.recorded else { continue }
             do {
-                if planner.distrusted[item.output] != nil {
-                    // Adopted on a lock line's word, then found by `--verify` to hold other bytes:
-                    // never Derive's to delete (the plan keeps it); only the record goes.
+                if planner.distrusted[item.output] != nil || adoptedUnproven(record) {
+                    // Adopted on a lock line's word, then found by `--verify` (or the proof before
+                    // this build) to hold other bytes, or not proven: never Derive's to delete
+                    // (the plan keeps it); only the record goes.
                     try store.removeOutputs([item.output])
                     report.kept.append(item.output)
                     continue
@@ -683,6 +688,10 @@ public struct Builder: Sendable {
                 replaces = current
             }
         }
+        // A file adopted on a lock line's word is replaced only once proven Derive's (issue 13's finding 1).
+        if !planner.overwrite, let old = item.recorded, PathKey.same(old.file, derivative.outputPath), replaces == old.outputDigest, adoptedUnproven(old) {
+            throw DiskError("\(planner.display(derivative.outputPath)) was adopted from derive.lock unverified and is not proven Derive's output; it was kept (run derive build again, which renders it first, or pass --overwrite)")
+        }
         // Ownership again at the moment of writing: the file there must still be the one planned for.
         if !planner.overwrite, disk.exists(derivative.outputPath) {
             let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
@@ -725,8 +734,13 @@ public struct Builder: Sendable {
         var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
         if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
            FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
-            done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
-                                                                                         identity: oldIdentity ?? nil))
+            // Adopted on a lock line's word and not proven Derive's: never deleted (its record goes below).
+            if planner.distrusted[item.output] != nil || adoptedUnproven(old) {
+                done.old = (old.file, .left(path: old.file, message: "\(planner.display(old.file)) was adopted from derive.lock unverified and not proven Derive's output; left in place"))
+            } else {
+                done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
+                                                                                             identity: oldIdentity ?? nil))
+            }
         }
         // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
         if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
@@ -756,6 +770,12 @@ public struct Builder: Sendable {
         try BuildTestHooks.failRecord(derivative.outputPath)
         try store.recordOutput(record, file: file, identity: written.identity ?? FileIdentity.ofRegularFile(derivative.outputPath))
         return oldIdentity
+    }
+
+    /// Whether `record` was adopted from the lock unverified, its file still holds the line's
+    /// bytes, and it was not proven Derive's before this build: then it is neither replaced nor deleted.
+    func adoptedUnproven(_ record: OutputRecord) -> Bool {
+        record.adopted && !provenAdopted.contains(record.path) && AdoptedProof.needsProof(record, digests: planner.digests)
     }
 
     /// The record an adopted output gets: the lock's entry for the planned derivative, marked adopted.

@@ -72,3 +72,70 @@ extension Builder {
         return verification
     }
 }
+
+/// What proving the files of outputs adopted from the lock unverified found, before a build
+/// replaces or deletes them, or `clean` removes them (issue 13's finding 1).
+public struct AdoptedProof: Sendable {
+    /// Outputs whose file holds exactly what their record's recipe renders from their source.
+    public var proven: [String] = []
+    /// The others, output → why the file is not taken as Derive's (`Planner.distrusted`'s words).
+    public var distrusted: [(output: String, reason: String)] = []
+    public var seconds: Double = 0
+
+    public init() {}
+
+    /// The lead of every reason: what the mark means.
+    static let adopted = "it was adopted from derive.lock unverified"
+
+    /// Whether `record`'s file is one a build or `clean` may replace or delete only once proven:
+    /// adopted on a lock line's word, and still holding the bytes that line gave (a file that
+    /// holds others is already not Derive's, and handled as such).
+    public static func needsProof(_ record: OutputRecord, digests: ContentDigests) -> Bool {
+        guard record.adopted, !record.folder.isEmpty, FileKind.isRegularFile(record.file) else { return false }
+        return (try? digests.content(of: record.file))?.digest == record.outputDigest
+    }
+
+    /// What plan says of an output whose file the build proves before replacing or deleting it.
+    public static func planNote(replacing: Bool) -> String {
+        "adopted from derive.lock unverified: the build first renders what it was recorded from, and \(replacing ? "replaces" : "deletes") "
+            + "the file only if it holds exactly those bytes (otherwise it is kept as yours)"
+    }
+}
+
+extension Builder {
+    /// Renders again what each of `records` was built from (`Derivative.recorded`: its recorded
+    /// pipeline and source digest, not today's rule), as `--verify` renders (the build's workers,
+    /// memory budget, deadline and output budgets), and compares the bytes with its file. A file
+    /// that holds them is Derive's output; one that does not, or one whose recipe cannot be
+    /// rendered again (its source changed since, its bucket or pipeline gone), is not provably
+    /// Derive's and is treated as the user's.
+    public func proveAdopted(_ records: [OutputRecord]) -> AdoptedProof {
+        var proof = AdoptedProof()
+        var items: [PlanItem] = []
+        for record in records {
+            guard let derivative = Derivative.recorded(record, in: planner.manifest) else {
+                proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: what it was recorded from "
+                                         + "(rule '\(record.rule)' on \(record.source)) can no longer be rendered"))
+                continue
+            }
+            // Its source must still hold the recorded bytes (read through the plan's cache).
+            guard (try? planner.digests.content(of: derivative.sourcePath))?.digest == record.sourceDigest else {
+                proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: \(record.source) changed since "
+                                         + "(or is gone), so what it was built from cannot be rendered again"))
+                continue
+            }
+            items.append(PlanItem(kind: .upToDate, output: record.path, reasons: [], derivative: derivative, recorded: record, adopted: nil))
+        }
+        let found = items.isEmpty ? Verification() : verify(items)
+        proof.proven = found.verified
+        proof.seconds = found.seconds
+        for mismatch in found.mismatches {
+            proof.distrusted.append((mismatch.output, "\(AdoptedProof.adopted), and it \(mismatch.message) with the recipe it was recorded with "
+                                     + "(rendered again before replacing or deleting it)"))
+        }
+        for (output, message) in found.failures {
+            proof.distrusted.append((output, "\(AdoptedProof.adopted), and cannot be proven Derive's: it \(message)"))
+        }
+        return proof
+    }
+}

@@ -214,6 +214,22 @@ public final class Derivative: Sendable, Hashable {
         details = other.details; made = other.made; origin = other.origin
     }
 
+    /// What `record` was built from, as a derivative to render again: its recorded pipeline,
+    /// source (read from its bucket's folder in `manifest`, where its recorded digest must still
+    /// be), dependencies, engine and encoder, written to the file it recorded. Nil when that
+    /// cannot be rendered (no recorded folder, a source bucket no longer in the manifest, a
+    /// pipeline that no longer parses). Its action key is the record's, computed again: rendering
+    /// it proves a file Derive's only if the bytes come out the same.
+    public static func recorded(_ record: OutputRecord, in manifest: Manifest) -> Derivative? {
+        guard !record.folder.isEmpty, let (name, key) = PathKey.split(record.source), let bucket = manifest.bucket(named: name),
+              let pipeline = try? Pipeline.parse(record.pipeline) else { return nil }
+        let recipe = Recipe(outputFolder: record.folder, rule: record.rule, bucketPath: bucket.path, style: record.style, values: [:],
+                            pipeline: pipeline, canonical: record.pipeline, engine: record.engine, encoder: record.encoder)
+        let origin = Origin(source: record.source, sourcePath: bucket.path + "/" + key, format: "", digest: record.sourceDigest)
+        return Derivative(output: record.path, outputPath: record.file, recipe: recipe, origin: origin,
+                          acl: BucketACL(rawValue: record.acl) ?? .private, dependencies: record.dependencies)
+    }
+
     /// The same derivative under another output name (a `{hash}` name resolved); shares its recipe and source.
     public func renamed(output: String, outputPath: String) -> Derivative {
         Derivative(renaming: self, output: output, outputPath: outputPath)

@@ -495,7 +495,10 @@ struct BuildCommand: ParsableCommand {
             for error in plan.errors { Output.printError(error.message) }
             for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
             Output.printError("nothing was built: a plan with errors builds nothing (see derive plan)")
-            if !verify, !verifyAll, !overwrite, plan.errors.contains(where: { $0.message.contains("was not written by Derive") }) {
+            // Not for a file adopted unverified that was just rendered again and found not Derive's: `--verify` refuses it too.
+            let unproven = workspace.session.unprovenAdoptions
+            if !verify, !verifyAll, !overwrite,
+               plan.errored.contains(where: { $0.error.message.contains("was not written by Derive") && !unproven.contains($0.derivative.output) }) {
                 // Derive's own outputs whose record was lost look exactly like a user's files (attack 18's N5b, S11).
                 Output.printWarning("if such a file is an output Derive wrote whose record was lost (the project was moved while it built, or a build ran under another HOME or user), derive build --verify renders it again and replaces it when it holds exactly what its rule renders; any other file is still refused")
             }
@@ -740,7 +743,10 @@ struct CleanCommand: ParsableCommand {
 
     func run() throws {
         let workspace = try Workspace(manifest)
-        let report = try workspace.run("clean") { try $0.clean() }
+        // Workers start only to prove files adopted from the lock unverified before removing them.
+        let summaries = SummaryWorkers(jobs: nil, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
+        defer { summaries.shutdown() }
+        let report = try workspace.run("clean") { try $0.clean(renderer: summaries.renderer) }
         for left in report.left { Output.printWarning(left) }
         for problem in report.problems { Output.printError(problem) }
         // Files left in place keep the ACL serve gave them: named, as the build names them.
