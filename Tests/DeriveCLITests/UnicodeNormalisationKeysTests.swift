@@ -283,6 +283,9 @@ import Glibc
         #expect(adopted.status == 0 && text(adopted.stdout).contains("built 0, adopted 2 from derive.lock"), "\(text(adopted.stdout)) \(adopted.stderr)")
         #expect(project.read("derive.lock") == lock && project.read("out/index.json") == index && project.read("out/" + mark + ".jpg") == output)
         #expect(try project.run(["check"]).status == 0)
+        // Proven Derive's (adopted unverified, an orphan would be kept as the user's: issue 13's finding 1).
+        let verified = try project.run(["build", "--verify"])
+        #expect(verified.status == 0, "\(text(verified.stdout)) \(verified.stderr)")
         // Its source gone: its output goes, the other stays.
         project.remove("src/" + mark + ".jpg")
         let deleted = try project.run(["build"])

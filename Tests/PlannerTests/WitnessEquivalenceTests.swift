@@ -143,7 +143,9 @@ import Planner
         try project.write("photos/a.jpg", String(bytes.reversed()) == bytes ? bytes + "x" : String(bytes.reversed()))
         #expect(try project.session().unchanged() == nil, "\(name): a source edited right after the build")
         #expect(try project.plan().hasChanges, "\(name): a source edited right after the build")
-        try project.build()
+        // Without a state the outputs were adopted from the lock unverified; one whose source then
+        // changed cannot be proven Derive's, so only --overwrite replaces it (issue 13's finding 1).
+        try project.build(overwrite: ["garble the state", "delete the state"].contains(name))
         #expect(try project.session().unchanged() != nil, "\(name): no witness after the second build started at once")
         #expect(!(try project.plan().hasChanges))
     }
