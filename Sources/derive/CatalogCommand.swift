@@ -27,6 +27,8 @@ struct CatalogCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Resolved once by the file system: the folder checked is the folder written (OptionPath).
+        let folder = try Output.resolvedOption(html, "--html")
         let workspace = try Workspace(manifest)
         let loaded = workspace.manifest
         var samples = (samples: loaded.catalogSamples, from: "catalog.samples")
@@ -43,7 +45,7 @@ struct CatalogCommand: ParsableCommand {
         let catalog: Catalog
         do {
             catalog = try Catalog.make(loaded, manifestName: manifest.manifest, samples: samples.samples, from: samples.from,
-                                       renderer: EngineRenderer(limits: loaded.limits, renderer: workers), folder: html,
+                                       renderer: EngineRenderer(limits: loaded.limits, renderer: workers), folder: folder,
                                        kept: { Output.printWarning($0) })
         } catch {
             Output.printError("\(error)")

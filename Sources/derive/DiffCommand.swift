@@ -53,6 +53,9 @@ struct DiffCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Each path resolved once by the file system: the same path is checked and written (OptionPath).
+        let htmlFolder = try Output.resolvedOption(html, "--html"), rendersFolder = try Output.resolvedOption(renders, "--renders")
+        let junitFile = try Output.resolvedOption(junit, "--junit")
         let folder = URL(fileURLWithPath: manifest).standardizedFileURL.deletingLastPathComponent().path
         let (beforeName, afterName): (String, String?)
         if let range = revision.range(of: "..") {
@@ -68,9 +71,9 @@ struct DiffCommand: ParsableCommand {
         var review = ReviewDiff.review(before: beforeSide, after: afterSide, beforeName: beforeName,
                                        afterName: afterName ?? "working tree", manifest: manifest)
         let gates = try failOn.map { try Gates($0) }
-        if let junit {
+        if let junitFile {
             // Before any render: a refused path fails fast.
-            do { try JUnitFile.check(junit, manifests: [beforeSide.manifest, afterSide.manifest], reportFolder: html ?? renders) } catch {
+            do { try JUnitFile.check(junitFile, manifests: [beforeSide.manifest, afterSide.manifest], reportFolder: htmlFolder ?? rendersFolder) } catch {
                 Output.printError("\(error)")
                 throw ExitCode.failure
             }
@@ -79,7 +82,7 @@ struct DiffCommand: ParsableCommand {
         defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
         // A budget the change lowers is judged over the outputs it leaves alone: renders are made for them too.
         let worthRendering = !review.groups.isEmpty || !UnchangedBudgets.candidates(before: beforeSide, after: afterSide).isEmpty
-        if worthRendering, let reportFolder = html ?? renders ?? (gates != nil ? makeTemporary(&temporary) : nil) {
+        if worthRendering, let reportFolder = htmlFolder ?? rendersFolder ?? (gates != nil ? makeTemporary(&temporary) : nil) {
             let workers = try Workers.pool(size: BuildOptions(jobs: jobs).jobs, expectedEngineVersion: engine.report.version)
             defer { workers.shutdown() }
             do {
@@ -99,14 +102,14 @@ struct DiffCommand: ParsableCommand {
             _ = Gates.buildFailures(in: &review)
         }
         let totalFailures = outcome.total + outcome.budgetTotal
-        if let html {
-            do { try ReviewHTML.write(review, folder: html, manifests: [beforeSide.manifest, afterSide.manifest], totalFailures: totalFailures) } catch {
+        if let html, let htmlFolder {
+            do { try ReviewHTML.write(review, folder: htmlFolder, manifests: [beforeSide.manifest, afterSide.manifest], totalFailures: totalFailures) } catch {
                 Output.printError("cannot write the report in \(html): \(error)")
                 throw ExitCode.failure
             }
         }
-        if let junit {
-            do { try JUnitFile.write(JUnitReport.xml(review, totalFailures: totalFailures), to: junit, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
+        if let junitFile {
+            do { try JUnitFile.write(JUnitReport.xml(review, totalFailures: totalFailures), to: junitFile, manifests: [beforeSide.manifest, afterSide.manifest]) } catch {
                 Output.printError("\(error)")
                 throw ExitCode.failure
             }

@@ -40,6 +40,9 @@ struct InitCommand: ParsableCommand {
                            + "and once \(name) parses the two would share derive.lock and .derive/derive (neither would validate). "
                            + "Finish \(name) as your manifest, or move or rename it (or run derive init in another folder)")
         }
+        // The folder is looked at as the kernel resolves it and named in the manifest, whose loader
+        // reads '..' as text: a '..' the two read differently is refused (OptionPath).
+        _ = try Output.resolvedOption(folder, "DIR")
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             // The argument's bytes were not UTF-8: Swift shows them as U+FFFD, and no such folder is there.

@@ -25,6 +25,13 @@ enum Output {
         }
     }
 
+    /// `path`, named by `option`, resolved once by the file system (`OptionPath`): the one path
+    /// both checked and written. A `..` that reads otherwise as text than on disk is refused.
+    static func resolvedOption(_ path: String?, _ option: String) throws -> String? {
+        guard let path else { return nil }
+        do { return try OptionPath.resolve(path, option: option) } catch { throw CLIError("\(error)") }
+    }
+
     /// Only a regular file (or nothing) at `path` is replaced: the rename would put a file in
     /// place of a FIFO, a device (`-o /dev/null` as root) or a symbolic link.
     static func checkReplaceable(_ path: String) throws {

@@ -34,7 +34,9 @@ struct ProcessCommand: ParsableCommand {
     func run() throws {
         let text = process.hasPrefix("image/") || process.hasPrefix("style/") ? process : "image/" + process
         do {
-            if let output, output != "-" { try Output.checkReplaceable(output) }   // before any render
+            // Resolved once by the file system: the file checked is the file written (OptionPath).
+            let target = try output.map { $0 == "-" ? $0 : try Output.resolvedOption($0, "-o") ?? $0 }
+            if let target, target != "-" { try Output.checkReplaceable(target) }   // before any render
             let pipeline = try Pipeline.parse(text)
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
             let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0, limits: limitOptions.limits) } ?? NoObjects()
@@ -53,7 +55,7 @@ struct ProcessCommand: ParsableCommand {
                 let name = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
                 destination = "\(name).derived.\(result.fileExtension)"
             }
-            try Output.write(result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes, to: destination)
+            try Output.write(result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes, to: target ?? destination)
             if destination != "-", result.kind == .json {
                 // A JSON answer has no size or frames: say which answer it is (info wins, as in the engine).
                 let answer = pipeline.actions.contains { if case .info = $0 { return true } else { return false } } ? "info" : "average-hue"
