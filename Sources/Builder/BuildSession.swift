@@ -482,6 +482,7 @@ public final class BuildSession: @unchecked Sendable {
         // the colour and `check` then called both stale.
         builder.plannedTargets = plan.adoptions.isEmpty && plannedTargets?.summariesPending != true ? plannedTargets : nil
         builder.plannedWrites = PathSet(plan.controlFiles.filter { $0.action == .write }.map(\.path))
+        builder.plannedRenders = plannedTargets.flatMap { $0.summariesPending ? nil : PathSet($0.renderedAnew) }
         builder.verified = PathSet(verification?.verified ?? [])
         builder.provenAdopted = provenAdopted
         let report = try builder.build(plan)

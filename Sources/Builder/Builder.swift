@@ -127,6 +127,16 @@ public struct Builder: Sendable {
     /// The control files the plan listed to write: written even when their bytes come out the
     /// same (the plan could not know them before rendering), so the build does what it showed.
     var plannedWrites: PathSet = []
+    /// The outputs the plan renders under an action key nothing vouches for yet
+    /// (`ControlFileTargets.renderedAnew`), the reason for `plannedWrites`; nil: not known (every
+    /// planned write is forced). When none of them is built (each render failed: a source over a
+    /// limit, damaged inside its data), nothing the plan could not foresee changed: the lock and
+    /// the index are written only where their bytes differ, so a build that fails the same
+    /// outputs again leaves both files as they are (attack 13b's finding 4: each such build
+    /// replaced them with the same bytes, and two `build --watch` rebuilt each other for ever).
+    var plannedRenders: PathSet?
+    /// Whether `plannedWrites` are still forced: false once the renders they wait for all failed.
+    let forcesPlannedWrites = Box<Bool>(true)
     /// What renders sources' colours and placeholders when `renderer` is not to be used (nothing
     /// is stale); nil: `renderer`.
     var summaryRenderer: (any DerivativeRenderer)?
@@ -243,6 +253,7 @@ public struct Builder: Sendable {
         // deadline) is no orphan: its old file, record, lock line and index entry stay, as a
         // plain-named output's do, until a build writes its replacement (attack 25).
         let failedWork = PathSet(zip(work, results).compactMap { item, result in if case .failure = result { item.output } else { nil } })
+        if let anew = plannedRenders, !anew.isEmpty, anew.allSatisfy({ failedWork.contains($0) }) { forcesPlannedWrites.set(false) }
         let keptFailed = plan.replacedBy.isEmpty || failedWork.isEmpty ? PathSet() : plan.replacedBy.filter { failedWork.contains($0.value) }.keys
 
         for item in plan.updates {
@@ -885,7 +896,7 @@ public struct Builder: Sendable {
         if isEarly { early.update { $0.leftIndexes += lefts; $0.leftIndexLines += oldIndexLines } }
         outputFiles.set(targets.files)
         writtenDigests.set(WrittenDigests(targets))
-        if try writeIfChanged(targets.lock, to: targets.lockPath, force: plannedWrites.contains(targets.lockPath) && !carried.written.contains(targets.lockPath),
+        if try writeIfChanged(targets.lock, to: targets.lockPath, force: forcesPlannedWrites.value && plannedWrites.contains(targets.lockPath) && !carried.written.contains(targets.lockPath),
                               replacingOnly: currentLock.map(ContentDigests.digest) ?? Self.nothing) {
             rewritten.append(planner.display(targets.lockPath))
             // Written once: a planned write the early reconcile made is not forced again.
@@ -905,7 +916,7 @@ public struct Builder: Sendable {
             }
             do {
                 // Replaced only if it still holds the bytes just judged (checked in the move).
-                if try writeIfChanged(data, to: indexPath, force: plannedWrites.contains(indexPath) && !carried.written.contains(indexPath),
+                if try writeIfChanged(data, to: indexPath, force: forcesPlannedWrites.value && plannedWrites.contains(indexPath) && !carried.written.contains(indexPath),
                                       replacingOnly: planner.overwrite ? nil : seen ?? Self.nothing) {
                     rewritten.append(planner.display(indexPath))
                     if isEarly { early.update { $0.rewritten.append(planner.display(indexPath)); _ = $0.written.insert(indexPath) } }

@@ -40,6 +40,11 @@ enum CleanKeptState {
             return "a build state Derive moved aside (corrupt, or another manifest's), kept for you to look at: delete it when it is of no more use"
         }
         if [StateFiles.serveCache, StateFiles.serveUploads, StateFiles.serveAppendable, StateFiles.serveLock].contains(name) {
+            // A serve running all along: the line above says its files are kept while it runs
+            // (attack 13b's finding 9: this line called them written while clean ran).
+            if above.contains(where: { $0.contains(folder + "/" + StateFiles.serveLock) && $0.contains(ServeStateCleanup.serveRunning) }) {
+                return "named above, with why"
+            }
             return "derive serve's, written while clean ran (a serve started?): run clean again"
         }
         if StateFiles.isReserved(name) { return "a build state file written while clean ran (a build started?): run clean again" }

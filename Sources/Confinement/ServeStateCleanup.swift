@@ -28,6 +28,10 @@ public enum ServeStateCleanup {
     ///
     /// `md5` hashes a cache entry's body, to check it against the MD5 its header states (this
     /// module has no MD5 of its own): see `isCacheEntry`.
+    /// What the line `remove` returns while a serve holds `serve.lock` says: the line names that
+    /// file, and the state folder's line refers to it for serve's files (`CleanKeptState`).
+    public static let serveRunning = "a derive serve is running on this state folder"
+
     public static func remove(in stateFolder: String, md5: (Data) -> [UInt8]) -> [String] {
         let isCacheEntry = { (fd: Int32) in Self.isCacheEntry(fd, md5: md5) }
         guard let state = try? ConfinedFolder(path: stateFolder) else { return [] }
@@ -40,7 +44,7 @@ public enum ServeStateCleanup {
                     (try? ObjectKey($0)).flatMap { state.kind($0) } != nil
                 }
                 let what = present.isEmpty ? "" : " (kept: \(present.joined(separator: ", ")))"
-                return ["\(state.path)/\(StateFiles.serveLock) is kept, and so are serve's uploads in progress, render cache and records\(what): a derive serve is running on this state folder (\(holder)); stop it and run clean again to remove them"]
+                return ["\(state.path)/\(StateFiles.serveLock) is kept, and so are serve's uploads in progress, render cache and records\(what): \(Self.serveRunning) (\(holder)); stop it and run clean again to remove them"]
             case .notDerives:
                 // No serve can run with that file there (it refuses it too): the rest is removed.
                 left.append("\(failure)")
