@@ -118,12 +118,23 @@ public struct Picture: Sendable, Hashable {
         return result
     }
 
+    /// Whether an output's extension does not name another web format than the bytes it holds
+    /// (its recorded format). `format,gif` keeps a non-GIF source's format (README), so with
+    /// `f: [webp, jpg, gif]` a `-320.gif` holds JPEG or WebP bytes; serve sends it by its name, as
+    /// `image/gif` (OSS's Content-Type is the key's), so it is never a candidate: the real `.jpg`
+    /// or `.webp` of that width is (attack 13b's finding 3). It stays listed as a derivative.
+    static func namesItsFormat(_ record: OutputRecord) -> Bool {
+        var named = (record.path as NSString).pathExtension.lowercased()
+        if named == "jpeg" { named = "jpg" }
+        return named == record.format || !webFormats.contains { $0.format == named }
+    }
+
     /// The pictures of one source's outputs, by name.
     /// `animated`: the source is an animation; its pictures put the formats that keep the
     /// frames first.
     static func sets(_ records: [OutputRecord], manifest: Manifest, animated: Bool = false) -> [Picture] {
         var groups: [String: [OutputRecord]] = [:]
-        for record in records where webFormats.contains(where: { $0.format == record.format }) && record.width > 0 {
+        for record in records where webFormats.contains(where: { $0.format == record.format }) && record.width > 0 && namesItsFormat(record) {
             groups[record.rule + (record.style.map { "/" + $0 } ?? ""), default: []].append(record)
         }
         return groups.keys.sorted().map { name in
