@@ -118,20 +118,53 @@ public struct Picture: Sendable, Hashable {
         return result
     }
 
+    /// Whether an output's extension does not name another web format than the bytes it holds
+    /// (its recorded format). `format,gif` keeps a non-GIF source's format (README), so with
+    /// `f: [webp, jpg, gif]` a `-320.gif` holds JPEG or WebP bytes; serve sends it by its name, as
+    /// `image/gif` (OSS's Content-Type is the key's), so it is never a candidate: the real `.jpg`
+    /// or `.webp` of that width is (attack 13b's finding 3). It stays listed as a derivative.
+    static func namesItsFormat(_ record: OutputRecord) -> Bool {
+        var named = (record.path as NSString).pathExtension.lowercased()
+        if named == "jpeg" { named = "jpg" }
+        return named == record.format || !webFormats.contains { $0.format == named }
+    }
+
+    /// Where an output's matrix values stand in its rule's `matrix:`: each variable's value's
+    /// position, the variables in manifest order. Of several outputs of one format and width (a
+    /// second variable: `q: [90, 50]`, a crop), the picture takes the lowest: the other variables'
+    /// first values in manifest order (attack 13b's finding 7: it took the name sorting first). A
+    /// value the manifest does not list (a width narrowed to the source's) comes after the others.
+    static func matrixRank(_ record: OutputRecord, rule: Rule?) -> [Int] {
+        guard let rule, !rule.matrix.isEmpty else { return [] }
+        var values: [Substring: Substring] = [:]
+        for pair in record.matrix.split(separator: ",") {
+            if let equals = pair.firstIndex(of: "=") { values[pair[..<equals]] = pair[pair.index(after: equals)...] }
+        }
+        return rule.matrix.map { variable in
+            values[Substring(variable.name)].flatMap { value in variable.values.firstIndex { $0 == value } } ?? Int.max
+        }
+    }
+
     /// The pictures of one source's outputs, by name.
     /// `animated`: the source is an animation; its pictures put the formats that keep the
     /// frames first.
     static func sets(_ records: [OutputRecord], manifest: Manifest, animated: Bool = false) -> [Picture] {
         var groups: [String: [OutputRecord]] = [:]
-        for record in records where webFormats.contains(where: { $0.format == record.format }) && record.width > 0 {
+        for record in records where webFormats.contains(where: { $0.format == record.format }) && record.width > 0 && namesItsFormat(record) {
             groups[record.rule + (record.style.map { "/" + $0 } ?? ""), default: []].append(record)
         }
         return groups.keys.sorted().map { name in
             let members = groups[name]!
+            let rule = manifest.rules.first { $0.planName == members[0].rule }
+            let ranks = Dictionary(members.map { ($0.path, matrixRank($0, rule: rule)) }) { first, _ in first }
             var formats = webFormats.compactMap { web -> FormatGroup? in
                 var seen: Set<Int> = []
                 let candidates = members.filter { $0.format == web.format }
-                    .sorted { $0.width != $1.width ? $0.width < $1.width : PathKey.ordered($0.path, $1.path) }
+                    .sorted { a, b in
+                        if a.width != b.width { return a.width < b.width }
+                        let (rankA, rankB) = (ranks[a.path] ?? [], ranks[b.path] ?? [])
+                        return rankA != rankB ? rankA.lexicographicallyPrecedes(rankB) : PathKey.ordered(a.path, b.path)
+                    }
                     .filter { seen.insert($0.width).inserted }
                     .map { Candidate(url: IndexWriter.url($0.path, manifest: manifest), width: $0.width, height: $0.height, bytes: $0.size) }
                 return candidates.isEmpty ? nil : FormatGroup(format: web.format, type: web.type, candidates: candidates)

@@ -57,9 +57,14 @@ extension ControlFiles {
 
     /// Whether the sibling manifest at `path` would use this manifest's lock or state folder.
     func sharesControlFiles(withSibling path: String) -> Bool {
-        let theirs = Self.controlFiles(ofSibling: path)
-        return FileSystemPath(manifest: theirs.lock).sameFile(as: FileSystemPath(manifest: manifest.lockFile))
-            || FileSystemPath(manifest: theirs.state).sameFile(as: FileSystemPath(manifest: manifest.stateFolder))
+        let shared = Self.shared(Self.controlFiles(ofSibling: path), lock: manifest.lockFile, state: manifest.stateFolder)
+        return shared.lock || shared.state
+    }
+
+    /// Which of a lock and a state folder a sibling's control files (`theirs`) are too.
+    static func shared(_ theirs: (lock: String, state: String), lock: String, state: String) -> (lock: Bool, state: Bool) {
+        (FileSystemPath(manifest: theirs.lock).sameFile(as: FileSystemPath(manifest: lock)),
+         FileSystemPath(manifest: theirs.state).sameFile(as: FileSystemPath(manifest: state)))
     }
 }
 
@@ -76,6 +81,23 @@ public enum SiblingManifests {
     /// manifest in the making: once it parses, the validator takes it as a sibling of the new one
     /// and both are refused (issue #13). The name without extension counts only as the validator
     /// counts it: a file `derive` is the program or its wrapper script far more often.
+    /// The manifests in `folder` of any name that a new manifest `name` (absent yet: its lock and
+    /// state are its stem's defaults) would share its lock or state folder with, read as the
+    /// validator reads a sibling (`site.yaml` with `lock: derive.lock` or `state: .derive/derive`
+    /// beside a new `derive.yaml`: attack 13b's finding 6), each with what it shares.
+    public static func sharingControlFiles(withNew name: String, in folder: String) -> [(manifest: String, lock: Bool, state: Bool)] {
+        let new = folder + "/" + name
+        let ours = ControlFiles.controlFiles(ofSibling: new)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.filter { ControlFiles.manifestExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            .map { folder + "/" + $0 }
+            .filter { $0 != new && ControlFiles.couldBeManifest($0) }
+            .compactMap { candidate in
+                let shared = ControlFiles.shared(ControlFiles.controlFiles(ofSibling: candidate), lock: ours.lock, state: ours.state)
+                return shared.lock || shared.state ? (candidate, shared.lock, shared.state) : nil
+            }
+    }
+
     public static func blockingNewManifest(stem: String, in folder: String) -> [String] {
         ControlFiles.manifestCandidates(stem: stem, in: folder).filter { candidate in
             if ControlFiles.couldBeManifest(candidate) { return true }

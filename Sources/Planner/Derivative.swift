@@ -577,6 +577,8 @@ struct Expansion {
         var errors: [PlanFailure] = []
         var unservable: (character: Unicode.Scalar, output: String)?
         var unservableCount = 0
+        var overlong: (problem: ObjectKey.Problem, output: String)?
+        var overlongCount = 0
         let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
         variants: for index in task.variants.indices {
             guard let (variant, canonical) = narrowed[index] else { continue }
@@ -611,6 +613,14 @@ struct Expansion {
             if let control = Self.controlCharacter(in: outputKey) {
                 unservable = unservable ?? (control, output)
                 unservableCount += 1
+                continue variants
+            }
+            // Nor one longer than a key may be (attack 13b's finding 5: built, indexed, then refused
+            // by serve); a `{hash:N}` key is measured with its N characters.
+            let length = (hashed?.sampleKey ?? outputKey).utf8.count
+            if length > ObjectKey.maxBytes {
+                overlong = overlong ?? (.tooLong(length), output)
+                overlongCount += 1
                 continue variants
             }
             var dependencies: [String] = []
@@ -652,6 +662,9 @@ struct Expansion {
         if let (character, output) = unservable {
             errors.append(PlanFailure(subject: source, message: Self.unservableMessage(character, output: output), derivatives: unservableCount))
         }
+        if let (problem, output) = overlong {
+            errors.append(PlanFailure(subject: source, message: Self.overlongMessage(problem, output: output), derivatives: overlongCount))
+        }
         return (derivatives, errors)
     }
 
@@ -672,6 +685,14 @@ struct Expansion {
         }
         return "its outputs' names would hold \(names[character.value] ?? "a control character") (\(code)), as in \(shown); derive serve refuses "
             + "keys with control characters, so the built site could not serve them: rename the source, or exclude it in 'exclude:'"
+    }
+
+    /// Why an output key longer than `ObjectKey.maxBytes` is not built: `derive serve` (and OSS)
+    /// refuse such a key, so the built site could not serve it. The output is shown shortened.
+    static func overlongMessage(_ problem: ObjectKey.Problem, output: String) -> String {
+        let shown = output.utf8.count <= 120 ? output : String(output.prefix(60)) + "…" + String(output.suffix(50))
+        return "its outputs' keys would be too long for an object key (\(problem)), as in \(shown); derive serve refuses such keys, "
+            + "so the built site could not serve them: shorten the rule's 'to:' (fewer or shorter folders, no {dir}), or move or rename the source, or exclude it in 'exclude:'"
     }
 
     /// The variants as planned for a source `sourceWidth` px wide (0: unknown), by index; nil for one

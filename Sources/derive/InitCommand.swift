@@ -43,6 +43,16 @@ struct InitCommand: ParsableCommand {
         // The folder is looked at as the kernel resolves it and named in the manifest, whose loader
         // reads '..' as text: a '..' the two read differently is refused (OptionPath).
         _ = try Output.resolvedOption(folder, "DIR")
+        // A manifest of another name here whose 'lock:' or 'state:' is derive.lock or .derive/derive
+        // (attack 13b's finding 6): the validator would refuse both, as it does two of one stem.
+        if let (sibling, lock, state) = SiblingManifests.sharingControlFiles(withNew: manifest, in: ".").first {
+            let name = (sibling as NSString).lastPathComponent
+            let shared = [lock ? "derive.lock" : nil, state ? ".derive/derive" : nil].compactMap { $0 }.joined(separator: " and ")
+            let ownName = (name as NSString).deletingPathExtension
+            throw CLIError("\(name) is already a manifest here and uses \(shared) ('lock:'/'state:'), which derive.yaml would use too; "
+                           + "two manifests may not share a lock or a state folder (each would break the other project). "
+                           + "Give \(name) names of its own (e.g. lock: \(ownName).lock and state: .derive/\(ownName)), or run derive init in another folder")
+        }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             // The argument's bytes were not UTF-8: Swift shows them as U+FFFD, and no such folder is there.

@@ -80,8 +80,10 @@ extension ObjectService {
                                                           ("x-oss-request-id", exchange.requestId)], payload: .data(Data()))
         case .proceed: break
         }
-        let range = head ? .whole : ByteRange.parse(request.header("range"), size: size,
-                                                    standard: ByteRange.isStandard(request.header("x-oss-range-behavior")))
+        // An `If-Range` whose validator is not this object's: the whole object (RFC 9110 §13.1.5).
+        let ranged = !head && Conditions.rangeApplies(request.request.headers, etag: etag, lastModified: lastModified)
+        let range: ByteRange = ranged ? ByteRange.parse(request.header("range"), size: size,
+                                                        standard: ByteRange.isStandard(request.header("x-oss-range-behavior"))) : .whole
         if range == .unsatisfiable { throw OSSErrorBody.invalidRange(size: size) }
         let sniffed = Self.contentType(try file.read(at: 0, count: 12))
         let byName = record == nil ? ContentTypes.forFile(target.key) : ContentTypes.forKey(target.key)
