@@ -108,7 +108,7 @@ let package = Package(
             name: "derive",
             dependencies: [
                 // Never Imaging: libvips is loaded by derive-render-worker only (DeriveCLITests checks with ldd).
-                "ProcessLanguage", "ImagingCore", "Manifest", "Planner", "Builder", "Access", "DeriveServer", "RenderWorkers", "Review",
+                "ProcessLanguage", "ImagingCore", "Manifest", "Planner", "Builder", "Access", "DeriveServer", "RenderWorkers", "Review", "Confinement",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

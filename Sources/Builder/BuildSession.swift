@@ -60,7 +60,7 @@ public final class BuildSession: @unchecked Sendable {
     private var fileSystemClock: FileSystemClock { FileSystemClock.forStateFolder(manifest.stateFolder, create: !readOnly) }
 
     /// The manifest's folder: no folder is made while it is gone (a project moved during a build).
-    var projectFolder: String { URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path }
+    var projectFolder: String { URL(literalFilePath: manifestPath).standardizedFileURL.deletingLastPathComponent().path }
 
     /// The number of outputs when nothing can have changed since the last clean build (the
     /// witness holds, including the lock's digest, or only inputs' stats moved with their bytes
@@ -1150,7 +1150,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         // The default state parent (`.derive/` beside the manifest) goes too when that leaves it empty.
         let parent = (manifest.stateFolder as NSString).deletingLastPathComponent
-        let base = URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
+        let base = URL(literalFilePath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
         if parent == base + "/.derive" { _ = rmdir(parent) }
         return report
     }

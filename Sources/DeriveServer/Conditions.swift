@@ -19,16 +19,17 @@ enum Conditions {
     }
 
     /// Whether a `Range` is served (RFC 9110 §13.1.5): always without `If-Range`; with one, only
-    /// when its validator is the object's: an entity tag by strong comparison (a weak `W/` tag
-    /// never matches; the hex digits' case is not significant, as above), or a date equal to the
-    /// Last-Modified. Otherwise (another tag or date, anything else) the whole object is sent, so
-    /// a download resumed after the object changed never splices new bytes onto old ones.
+    /// when its validator is the object's entity tag by strong comparison (a weak `W/` tag never
+    /// matches; the hex digits' case is not significant, as above). A date never matches: the
+    /// Last-Modified has whole seconds, a rebuild can replace an object twice within one, and
+    /// nothing here knows it did not (RFC 9110 §8.8.2.2: such a date is weak). Otherwise the whole
+    /// object is sent, so a download resumed after the object changed never splices new bytes onto old ones.
     static func rangeApplies(_ headers: [String: String], etag: String, lastModified: Int) -> Bool {
         guard let ifRange = headers["if-range"]?.trimmingCharacters(in: .whitespaces) else { return true }
         if ifRange.hasPrefix("\"") {
             return ifRange.count >= 2 && ifRange.hasSuffix("\"") && bare(ifRange).caseInsensitiveCompare(bare(etag)) == .orderedSame
         }
-        return HTTPDate.parse(ifRange) == lastModified
+        return false
     }
 
     /// Whether a list of entity tags names `etag` (or is `*`). Quotes and a weak `W/` prefix are

@@ -362,7 +362,7 @@ public final class ObjectService: Sendable {
     static func isInside(_ path: String, _ folder: String) -> Bool {
         func real(_ path: String) -> String {
             // The nearest existing ancestor resolved, the rest appended (a folder not created yet).
-            var existing = URL(fileURLWithPath: path).standardizedFileURL
+            var existing = URL(literalFilePath: path).standardizedFileURL
             var rest: [String] = []
             while existing.path != "/", !FileManager.default.fileExists(atPath: existing.path) {
                 rest.insert(existing.lastPathComponent, at: 0)
@@ -577,7 +577,7 @@ public final class ObjectService: Sendable {
         func same(_ a: FileStatus, _ b: FileStatus) -> Bool { a.device == b.device && a.inode == b.inode }
         let walked = followed?.folderLineages() ?? [:]
         for other in configuration.manifest.buckets where other.name != bucket.name {
-            if let line = walked[URL(fileURLWithPath: other.path).standardizedFileURL.path] {
+            if let line = walked[URL(literalFilePath: other.path).standardizedFileURL.path] {
                 // Led nowhere: no folder there, it shares nothing.
                 guard let them = line.first else { continue }
                 // Never looked at by a load: not served until one has.

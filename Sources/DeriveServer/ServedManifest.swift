@@ -146,7 +146,7 @@ public final class ServedManifest: Sendable {
     /// force was checked with: nil when nothing was there then or `path` is no bucket folder of it.
     /// A folder opened at that path that is not this one was swapped since: never served.
     public func validatedFolder(_ path: String) -> FileStatus? {
-        let path = URL(fileURLWithPath: path).standardizedFileURL.path
+        let path = URL(literalFilePath: path).standardizedFileURL.path
         return state.withLockedValue { state in
             guard let index = state.folders.firstIndex(of: path),
                   let target = state.walks[index].target, target.count >= 2 else { return nil }
@@ -341,7 +341,7 @@ public final class ServedManifest: Sendable {
     static func watchedFiles(root: String, manifest: Manifest) -> [String] {
         var paths: [String] = []
         for file in [root] + manifest.files {
-            let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
+            let absolute = URL(literalFilePath: file).standardizedFileURL.path
             paths.append(absolute)
             paths += linkSteps(absolute)
         }
@@ -353,7 +353,7 @@ public final class ServedManifest: Sendable {
     /// a folder replaced or a link on the way pointed elsewhere is seen.
     static func watchedFolders(_ manifest: Manifest) -> [String] {
         var seen: Set<String> = []
-        return manifest.buckets.map { URL(fileURLWithPath: $0.path).standardizedFileURL.path }.filter { seen.insert($0).inserted }
+        return manifest.buckets.map { URL(literalFilePath: $0.path).standardizedFileURL.path }.filter { seen.insert($0).inserted }
     }
 
     /// Each link met resolving `path` component by component, and where each leads (at most 40 links).

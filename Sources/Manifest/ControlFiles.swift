@@ -285,7 +285,7 @@ struct ControlFiles {
         var past: Bucket?
         var looks = PathWalk.Looks()
         for bucket in manifest.buckets {
-            let walk = PathWalk.of(URL(fileURLWithPath: bucket.path).standardizedFileURL.path, looks: &looks)
+            let walk = PathWalk.of(URL(literalFilePath: bucket.path).standardizedFileURL.path, looks: &looks)
             links.formUnion(walk.links.map(\.path))
             folders.formUnion(walk.folders.map(\.path))
             if past == nil, links.count + folders.count > BucketPathBudget.maxSteps { past = bucket }

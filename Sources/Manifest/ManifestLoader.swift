@@ -42,7 +42,7 @@ public struct ManifestLoader {
         var state = LoadState()
         state.fontInstalled = fontInstalled
         state.fileReader = fileReader
-        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
         let display = path
         state.loadRoot(file: absolute, display: display, budget: budget)
         guard state.rootLoaded else { return Result(manifest: nil, diagnostics: state.diagnostics, files: state.loadedFiles.sorted()) }
@@ -132,12 +132,12 @@ struct LoadState {
         let data: Data
         if let fileReader {
             do {
-                data = try fileReader(URL(fileURLWithPath: file).lastPathComponent, budget.maxBytes)
+                data = try fileReader(URL(literalFilePath: file).lastPathComponent, budget.maxBytes)
             } catch {
                 diagnostics.error(here, "cannot read manifest \(display): \(error)")
                 return
             }
-            rootFolderPath = URL(fileURLWithPath: file).deletingLastPathComponent().path
+            rootFolderPath = URL(literalFilePath: file).deletingLastPathComponent().path
             parse(data, file: file, folderKey: "", display: display, here: here, isRoot: true, budget: budget)
             return
         }
@@ -151,7 +151,7 @@ struct LoadState {
             }
             return
         }
-        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        let folder = URL(literalFilePath: file).deletingLastPathComponent().path
         rootFolderPath = folder
         rootFolder = try? ConfinedFolder(path: folder)
         parse(data, file: file, folderKey: "", display: display, here: here, isRoot: true, budget: budget)
@@ -189,7 +189,7 @@ struct LoadState {
         }
         let file = rootFolderPath + "/" + key.string
         if includeStack.contains(file) {
-            let cycle = (includeStack.drop { $0 != file } + [file]).map { URL(fileURLWithPath: $0).lastPathComponent }
+            let cycle = (includeStack.drop { $0 != file } + [file]).map { URL(literalFilePath: $0).lastPathComponent }
             diagnostics.error(here, "include cycle: \(cycle.joined(separator: " → "))")
             return
         }
@@ -259,7 +259,7 @@ struct LoadState {
         }
         // `x-` keys are the author's (anchors to reuse with `*name`), ignored as Compose does.
         guard let entries = mapping(root, "the manifest")?.filter({ !$0.key.hasPrefix(ManifestSchema.extensionPrefix) }) else { return }
-        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        let folder = URL(literalFilePath: file).deletingLastPathComponent().path
         checkKeys(entries, allowed: allowed,
                   context: isRoot ? "at the top of the manifest" : "in an included file (only version, include, buckets, styles and derivatives)")
 
@@ -335,7 +335,7 @@ struct LoadState {
                 continue
             }
             guard let declared = string(pathNode, "path") else { continue }
-            let absolute = URL(fileURLWithPath: declared, relativeTo: URL(fileURLWithPath: folder + "/")).standardizedFileURL.path
+            let absolute = URL(literalFilePath: declared, relativeTo: URL(literalFilePath: folder + "/")).standardizedFileURL.path
             var acl = BucketACL.private
             if let aclNode = fields.first(where: { $0.key == "acl" })?.value,
                let parsed = choice(aclNode, "acl", BucketACL.self) {
@@ -587,7 +587,7 @@ struct LoadState {
     // MARK: Finishing: rules need every bucket and style.
 
     mutating func finish(rootFile: String, display: String) -> Manifest {
-        let folder = URL(fileURLWithPath: rootFile).deletingLastPathComponent().path
+        let folder = URL(literalFilePath: rootFile).deletingLastPathComponent().path
         let known = Set(styleNodes.map(\.name))
         let catalogue = Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var names: [String: SourceLocation] = [:]
@@ -614,22 +614,22 @@ struct LoadState {
             }
         }
         // Each manifest owns its state and lock, named after its file: site.yaml → .derive/site/, site.lock.
-        let base = URL(fileURLWithPath: folder + "/")
-        let stem = URL(fileURLWithPath: rootFile).deletingPathExtension().lastPathComponent
-        var stateFolder = URL(fileURLWithPath: ".derive/" + stem, relativeTo: base).standardizedFileURL.path
+        let base = URL(literalFilePath: folder + "/")
+        let stem = URL(literalFilePath: rootFile).deletingPathExtension().lastPathComponent
+        var stateFolder = URL(literalFilePath: ".derive/" + stem, relativeTo: base).standardizedFileURL.path
         if let node = stateNode, let text = string(node, "state") {
             if text.isEmpty {
                 diagnostics.error(node.location, "'state' must name a folder, e.g. .derive/\(stem)")
             } else {
-                stateFolder = URL(fileURLWithPath: text, relativeTo: base).standardizedFileURL.path
+                stateFolder = URL(literalFilePath: text, relativeTo: base).standardizedFileURL.path
             }
         }
-        var lockFile = URL(fileURLWithPath: stem + ".lock", relativeTo: base).standardizedFileURL.path
+        var lockFile = URL(literalFilePath: stem + ".lock", relativeTo: base).standardizedFileURL.path
         if let node = lockNode, let text = string(node, "lock") {
             if text.isEmpty || text.hasSuffix("/") {
                 diagnostics.error(node.location, "'lock' must name a file, e.g. \(stem).lock")
             } else {
-                lockFile = URL(fileURLWithPath: text, relativeTo: base).standardizedFileURL.path
+                lockFile = URL(literalFilePath: text, relativeTo: base).standardizedFileURL.path
                 var isFolder: ObjCBool = false
                 if FileManager.default.fileExists(atPath: lockFile, isDirectory: &isFolder), isFolder.boolValue {
                     diagnostics.error(node.location, "'lock' names \(text), which is a folder; name a file, e.g. \(stem).lock")

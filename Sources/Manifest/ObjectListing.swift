@@ -51,11 +51,11 @@ public struct DiskObjectLister: ObjectLister {
     }
 
     public func entries(inFolder folder: String, skipping: [String]) -> (keys: [String], others: [(key: String, kind: String)])? {
-        let root = URL(fileURLWithPath: folder).standardizedFileURL.path
+        let root = URL(literalFilePath: folder).standardizedFileURL.path
         var info = stat()
         guard stat(root, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
         // A short list (the state folder), compared by bytes as a `PathSet` would, without one.
-        let skipped = skipping.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let skipped = skipping.map { URL(literalFilePath: $0).standardizedFileURL.path }
         var keys: [String] = []
         var others: [(key: String, kind: String)] = []
         // Each folder is opened by its name from its parent's descriptor (`openat`, links not

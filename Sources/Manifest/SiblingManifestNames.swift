@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,7 @@ extension ControlFiles {
     /// (relative to its folder), else the defaults of its stem. A sibling that cannot be read
     /// as YAML is taken to use the defaults.
     static func controlFiles(ofSibling path: String) -> (lock: String, state: String) {
-        let url = URL(fileURLWithPath: path)
+        let url = URL(literalFilePath: path)
         let base = url.deletingLastPathComponent()
         let stem = url.deletingPathExtension().lastPathComponent
         var lock = base.appendingPathComponent(stem + ".lock").standardizedFileURL.path
@@ -47,7 +48,7 @@ extension ControlFiles {
            let node = try? YAMLLoader.load(data, file: path), case .mapping(let pairs) = node.kind {
             for pair in pairs {
                 guard let value = pair.value.scalar, !value.isEmpty else { continue }
-                let resolved = URL(fileURLWithPath: value, relativeTo: URL(fileURLWithPath: base.path + "/")).standardizedFileURL.path
+                let resolved = URL(literalFilePath: value, relativeTo: URL(literalFilePath: base.path + "/")).standardizedFileURL.path
                 if pair.key.scalar == "lock" { lock = resolved }
                 if pair.key.scalar == "state" { state = resolved }
             }

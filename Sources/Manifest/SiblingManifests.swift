@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 
 /// Two manifests in one folder never share a lock or a state folder. The defaults are named
@@ -15,7 +16,7 @@ extension ControlFiles {
 
     func validateSiblings(into diagnostics: inout Diagnostics) {
         guard let root = manifest.files.first else { return }
-        let rootURL = URL(fileURLWithPath: root)
+        let rootURL = URL(literalFilePath: root)
         let folder = rootURL.deletingLastPathComponent().path
         let name = rootURL.lastPathComponent
         let stem = rootURL.deletingPathExtension().lastPathComponent
@@ -42,7 +43,7 @@ extension ControlFiles {
                               hint: "set both 'lock:' and 'state:' in \(name) to names of its own (e.g. lock: \(Self.ownName(name)).lock and state: .derive/\(Self.ownName(name))), or rename one of the manifests")
         }
         if let location = locations.lock {
-            let lockURL = URL(fileURLWithPath: manifest.lockFile)
+            let lockURL = URL(literalFilePath: manifest.lockFile)
             if lockURL.pathExtension == "lock", let owner = otherManifest(lockURL.deletingPathExtension().lastPathComponent, in: lockURL.deletingLastPathComponent().path) {
                 diagnostics.error(location, "the lock file \(display(manifest.lockFile)) is the lock of \(display(owner)); two manifests may not share a lock",
                                   hint: "name a file of this manifest's own, e.g. lock: \(stem).lock")

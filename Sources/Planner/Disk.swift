@@ -221,7 +221,7 @@ public struct RealDisk: Disk {
     }
 
     static func standard(_ path: String) -> String {
-        let standard = URL(fileURLWithPath: path).standardizedFileURL.path
+        let standard = URL(literalFilePath: path).standardizedFileURL.path
         return standard.count > 1 && standard.hasSuffix("/") ? String(standard.dropLast()) : standard
     }
 
@@ -249,7 +249,7 @@ public struct RealDisk: Disk {
     /// The confined folder for a path outside every root: its parent folder (only the last
     /// segment is walked), so writes there are still atomic and durable.
     private func parentFolder(of path: String, create: Bool) throws -> (ConfinedFolder, ObjectKey) {
-        let url = URL(fileURLWithPath: path)
+        let url = URL(literalFilePath: path)
         let parent = url.deletingLastPathComponent().path
         if create { try folders.make(parent) }
         guard let key = try? ObjectKey(fileName: Array(url.lastPathComponent.utf8)) else { throw DiskError("\(path): not a file name") }

@@ -95,7 +95,7 @@ public enum ForeignClaims {
             let place = (here as NSString).appendingPathComponent(relativePath(from: record.folder, to: record.owner))
             var info = stat()
             guard stat(place, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-            let manifest = realPath((place as NSString).standardizingPath)
+            let manifest = realPath(URL.literalStandardPath(place))
             guard !PathKey.same(manifest, owner), !PathKey.same(manifest, realPath(owner)) else { continue }
             // Not the folder the record was written in: the manifest found must have it as a bucket.
             guard PathKey.same(here, record.folder) || folders.of(manifest).contains(here) else { continue }
@@ -109,8 +109,8 @@ public enum ForeignClaims {
     /// `file` relative to `folder`, both absolute (`/w/shared`, `/w/proj/derive.yaml` →
     /// `../proj/derive.yaml`), by their components: no file system involved.
     static func relativePath(from folder: String, to file: String) -> String {
-        let from = URL(fileURLWithPath: folder).standardizedFileURL.pathComponents
-        let to = URL(fileURLWithPath: file).standardizedFileURL.pathComponents
+        let from = URL(literalFilePath: folder).standardizedFileURL.pathComponents
+        let to = URL(literalFilePath: file).standardizedFileURL.pathComponents
         var common = 0
         while common < min(from.count, to.count - 1), from[common] == to[common] { common += 1 }
         return (Array(repeating: "..", count: from.count - common) + to[common...]).joined(separator: "/")

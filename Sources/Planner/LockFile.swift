@@ -407,6 +407,6 @@ public struct LockFile: Sendable, Hashable {
 
     /// The lock beside the manifest: `derive.lock` for every manifest until per-manifest locks land.
     public static func path(forManifest manifest: String) -> String {
-        URL(fileURLWithPath: manifest).standardizedFileURL.deletingLastPathComponent().appendingPathComponent("derive.lock").path
+        URL(literalFilePath: manifest).standardizedFileURL.deletingLastPathComponent().appendingPathComponent("derive.lock").path
     }
 }

@@ -591,7 +591,7 @@ public struct Planner: Sendable {
     /// includes, the lock, the index and the state files (absolute paths; compared by identity too).
     public func protectedFiles(sources: PathSet) -> PathSet {
         var files = sources
-        for file in manifest.files + [manifestPath, lockPath] { files.insert(URL(fileURLWithPath: file).standardizedFileURL.path) }
+        for file in manifest.files + [manifestPath, lockPath] { files.insert(URL(literalFilePath: file).standardizedFileURL.path) }
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { files.insert(bucket.path + "/" + index.path) }
         for name in StateFiles.files { files.insert(manifest.stateFolder + "/" + name) }
         // Watermark objects the rules draw are inputs as sources are (attack 16 V6: a lock line
@@ -612,7 +612,7 @@ public struct Planner: Sendable {
 
     /// How a path is named in messages: relative to the manifest's folder when inside it.
     public func display(_ path: String) -> String {
-        let base = URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
+        let base = URL(literalFilePath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
         return path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
     }
 

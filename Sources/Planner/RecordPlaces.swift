@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 
 /// Where a build-state record may lead. The state is a file on disk (committed by mistake, in a
@@ -37,7 +38,7 @@ public struct RecordPlaces: Sendable {
     public init(manifestPath: String, buckets: [(name: String, path: String)], outputBuckets: Set<String>, index: String? = nil) {
         var known: [String: (real: String, spelt: String)] = [:]
         for bucket in buckets {
-            let spelt = URL(fileURLWithPath: bucket.path).standardizedFileURL.path
+            let spelt = URL(literalFilePath: bucket.path).standardizedFileURL.path
             known[bucket.name] = (RealFolder.of(spelt), spelt)
         }
         self.buckets = known
@@ -45,7 +46,7 @@ public struct RecordPlaces: Sendable {
         self.outputBuckets = outputBuckets
         currentOutputFolders = outputBuckets.sorted().compactMap { name in known[name].map { (bucket: name, folder: $0.real) } }
         if let index {
-            let spelt = URL(fileURLWithPath: index).standardizedFileURL.path
+            let spelt = URL(literalFilePath: index).standardizedFileURL.path
             let folder = (spelt as NSString).deletingLastPathComponent
             self.index = Array(Set([spelt, RealFolder.of(folder) + "/" + (spelt as NSString).lastPathComponent]))
         } else {

@@ -76,7 +76,7 @@ public enum StateFolderTrust {
     }
 
     static func components(_ path: String) -> [String] {
-        URL(fileURLWithPath: path).standardizedFileURL.path.split(separator: "/").map(String.init)
+        URL(literalFilePath: path).standardizedFileURL.path.split(separator: "/").map(String.init)
     }
 
     /// Checks the way to `path` (absolute): every symbolic link on it belongs to root or the user,
@@ -125,7 +125,7 @@ public enum StateFolderTrust {
             var info = stat()
             guard stat(folder, &info) == 0 else { continue }
             if let problem = aboveProblem(info, folder) {
-                throw PlanError(message: "the state folder \(URL(fileURLWithPath: folderPath(real, way.missing)).path) is not safe: \(problem); " + stateFix(folder))
+                throw PlanError(message: "the state folder \(URL(literalFilePath: folderPath(real, way.missing)).path) is not safe: \(problem); " + stateFix(folder))
             }
         }
         guard way.missing.isEmpty else { return }

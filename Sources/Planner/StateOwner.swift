@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ import Glibc
 /// project's own outputs were refused).
 public enum StateOwner {
     public static func name(_ manifestPath: String) -> String {
-        let absolute = URL(fileURLWithPath: manifestPath).standardizedFileURL.path
+        let absolute = URL(literalFilePath: manifestPath).standardizedFileURL.path
         let folder = (absolute as NSString).deletingLastPathComponent
         guard let resolved = realpath(folder, nil) else { return absolute }
         defer { free(resolved) }

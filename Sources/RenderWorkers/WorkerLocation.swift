@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 
 /// Where the `derive-render-worker` executable is: `DERIVE_RENDER_WORKER` when set, else beside
@@ -25,6 +26,6 @@ public enum WorkerLocation {
     /// The folder of the running executable, links resolved.
     static func executableFolder() -> String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().standardizedFileURL.path
+        return URL(literalFilePath: exe).deletingLastPathComponent().standardizedFileURL.path
     }
 }

@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import ImagingCore
 import ProcessLanguage
@@ -40,7 +41,7 @@ public enum RenderWorkerMain {
             engine.start()   // libvips' modules are mapped once it has started
             var report = engine.describe(fontTypes(Array(CommandLine.arguments.dropFirst())))
             report.mappedFiles = EngineReport.mappedSharedObjects()
-            report.libvipsFile = report.mappedFiles.first { URL(fileURLWithPath: $0).lastPathComponent.hasPrefix("libvips.so") } ?? ""
+            report.libvipsFile = report.mappedFiles.first { URL(literalFilePath: $0).lastPathComponent.hasPrefix("libvips.so") } ?? ""
             do { try channel.send(WorkerHello(engineVersion: engine.version(), report: report).encoded()) } catch { leave(2) }
             leave(0)
         }

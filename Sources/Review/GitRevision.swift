@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -96,10 +97,10 @@ public struct GitRevision: Sendable {
     /// the deadline; a failure carries git's message.
     static func run(_ arguments: [String], in folder: String, maxBytes: Int, what: String? = nil) throws -> Data {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try gitExecutable())
+        process.executableURL = URL(literalFilePath: try gitExecutable())
         process.arguments = ["--no-pager", "-c", "core.fsmonitor=false"] + arguments
         process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        process.currentDirectoryURL = URL(literalFilePath: folder)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -47,7 +47,7 @@ public struct ReviewRenderer: Sendable {
     /// The real path of `path`, or of its nearest existing ancestor with the rest appended (a
     /// report folder not made yet, reached through a link into a bucket, is still caught).
     static func resolved(_ path: String) -> String {
-        var head = URL(fileURLWithPath: path).standardizedFileURL.path
+        var head = URL(literalFilePath: path).standardizedFileURL.path
         var tail: [String] = []
         while realPath(head) == nil, head != "/" {
             tail.insert((head as NSString).lastPathComponent, at: 0)

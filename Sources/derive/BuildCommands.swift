@@ -133,7 +133,7 @@ struct Workspace {
     /// `bucket/key` for a command-line argument that is either a file path inside a bucket's
     /// folder or already `bucket/key` (explain and html take both).
     func key(ofPathOrKey argument: String) -> String {
-        let absolute = URL(fileURLWithPath: argument).standardizedFileURL.path
+        let absolute = URL(literalFilePath: argument).standardizedFileURL.path
         for bucket in manifest.buckets.reversed() where absolute.hasPrefix(bucket.path + "/") {
             return bucket.name + "/" + absolute.dropFirst(bucket.path.count + 1)
         }

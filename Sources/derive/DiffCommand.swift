@@ -1,5 +1,6 @@
 import ArgumentParser
 import Builder
+import Confinement
 import Foundation
 import Manifest
 import Planner
@@ -56,7 +57,7 @@ struct DiffCommand: ParsableCommand {
         // Each path resolved once by the file system: the same path is checked and written (OptionPath).
         let htmlFolder = try Output.resolvedOption(html, "--html"), rendersFolder = try Output.resolvedOption(renders, "--renders")
         let junitFile = try Output.resolvedOption(junit, "--junit")
-        let folder = URL(fileURLWithPath: manifest).standardizedFileURL.deletingLastPathComponent().path
+        let folder = URL(literalFilePath: manifest).standardizedFileURL.deletingLastPathComponent().path
         let (beforeName, afterName): (String, String?)
         if let range = revision.range(of: "..") {
             beforeName = String(revision[..<range.lowerBound])

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Confinement
 import Foundation
 import Manifest
 import Planner
@@ -64,7 +65,7 @@ struct InitCommand: ParsableCommand {
         }
         // The manifest, its lock and state live here: the images' folder may not be this one or hold it.
         let here = StarterManifest.realPath(FileManager.default.currentDirectoryPath)
-        let images = StarterManifest.realPath(URL(fileURLWithPath: folder).path)
+        let images = StarterManifest.realPath(URL(literalFilePath: folder).path)
         if here == images || here.hasPrefix(images.hasSuffix("/") ? images : images + "/") {
             throw CLIError("\(folder) holds the current folder, where derive.yaml, its lock and state go; a bucket may not hold them. "
                            + "Run derive init in the folder that holds \(folder), naming it (cd \((images as NSString).deletingLastPathComponent) && derive init \((images as NSString).lastPathComponent))")
@@ -150,11 +151,11 @@ enum StarterManifest {
 
     static func scan(_ folder: String) -> Found {
         var found = Found()
-        guard let walker = FileManager.default.enumerator(at: URL(fileURLWithPath: folder), includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey],
+        guard let walker = FileManager.default.enumerator(at: URL(literalFilePath: folder), includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey],
                                                           options: [.skipsHiddenFiles]) else { return found }
         var seen = 0
         var stems: Set<String> = []
-        let root = URL(fileURLWithPath: folder).standardizedFileURL.path
+        let root = URL(literalFilePath: folder).standardizedFileURL.path
         for case let url as URL in walker {
             seen += 1
             if seen > maxFiles { break }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Confinement
 import Foundation
 import ImagingCore
 import ProcessLanguage
@@ -52,7 +53,7 @@ struct ProcessCommand: ParsableCommand {
             } else if result.kind == .json {
                 destination = "-"
             } else {
-                let name = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
+                let name = URL(literalFilePath: input).deletingPathExtension().lastPathComponent
                 destination = "\(name).derived.\(result.fileExtension)"
             }
             try Output.write(result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes, to: target ?? destination)

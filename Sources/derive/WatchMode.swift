@@ -432,7 +432,7 @@ struct WatchMode {
         let files = PathSet(spelledFiles + spelledFiles.flatMap(Watched.links))
         let project = (real(manifestPath) as NSString).deletingLastPathComponent
         let chain = PathSet(roots.flatMap { Watched.chain(of: $0, below: project) })
-        let spelled = (manifest.buckets.map(\.path) + [manifest.stateFolder]).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let spelled = (manifest.buckets.map(\.path) + [manifest.stateFolder]).map { URL(literalFilePath: $0).standardizedFileURL.path }
         let links = PathSet(spelled.flatMap { Watched.resolution(of: $0, below: project) }).subtracting(skipped)
         return Watched(manifestFiles: files, sourceRoots: PathSet(roots).sorted(), skipped: skipped.sortedByBytes(), sourceChain: chain, linkChain: links)
     }
@@ -448,7 +448,7 @@ struct WatchMode {
 
     /// The path with its folder's symbolic links resolved (the file itself may be gone), as inotify reports it.
     static func real(_ path: String) -> String {
-        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
         let folder = (absolute as NSString).deletingLastPathComponent
         guard let resolved = realpath(folder, nil) else { return absolute }
         defer { free(resolved) }
@@ -459,7 +459,7 @@ struct WatchMode {
     /// "photos/a.jpg changed", "photos/a.jpg and 2 more changed": a file that still exists is
     /// named first (an editor's swap file, saved and renamed away, is only counted).
     static func describe(_ changed: [String]) -> String {
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).resolvingSymlinksInPath().path
+        let cwd = URL(literalFilePath: FileManager.default.currentDirectoryPath).resolvingSymlinksInPath().path
         if changed == [recheckMarker] { return "outputs found stale by the no-op check (a change inotify did not report, or made while the build ran)" }
         let changed = changed.count > 1 ? changed.filter { $0 != recheckMarker } : changed
         let existing = changed.filter { FileManager.default.fileExists(atPath: $0) }
