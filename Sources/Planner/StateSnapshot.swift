@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import GRDB
 
@@ -26,6 +27,9 @@ extension StateStore {
             let unchanged = vouched.map { isUnchanged(path, since: $0) } ?? false
             var configuration = Configuration()
             configuration.readonly = true
+            // A build holds the state's lock only while it commits: waited for, as the build's own
+            // connection waits (attack 27's finding 6: a busy state was called broken).
+            configuration.busyMode = .timeout(busyWait)
             let file = try DatabaseQueue(path: path, configuration: configuration)
             checked = !unchanged
             if !unchanged {
@@ -36,6 +40,9 @@ extension StateStore {
             try file.close()
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             return try empty("the build state \(path) is corrupt; derive build would move it aside and rebuild it from the lock and the outputs")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            return try empty("the build state \(path) is busy: \(busyHolder(folder)) has been writing it for longer than \(Int(busyWait)) s; "
+                + "checked against the lock alone (run this again once that build is done)")
         } catch {
             // A hot journal of an interrupted build needs a write to roll back: check does not do it.
             return try empty("the build state \(path) cannot be read without writing (\(error)); derive build would recover it; checked against the lock alone")
@@ -60,6 +67,17 @@ extension StateStore {
         }
         return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, seals: seals,
                            integrityChecked: checked), nil)
+    }
+
+    /// How long `plan` and `check` wait for a build that holds the state's lock (seconds).
+    static let busyWait: TimeInterval = 10
+
+    /// The build holding the state: the line `build.lock` holds (`pid N on host, since …`), or
+    /// "a build" when it holds none.
+    static func busyHolder(_ folder: String) -> String {
+        guard let data = FileManager.default.contents(atPath: folder + "/" + StateFiles.buildLock),
+              let line = String(decoding: data.prefix(200), as: UTF8.self).split(separator: "\n").first, line.hasPrefix("pid ") else { return "a build" }
+        return "a build (\(line))"
     }
 
     /// Whether opening the state for `owner` would move it aside: it records another manifest
