@@ -1,6 +1,9 @@
 import Confinement
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The build state as `check` sees it: read without writing anything. The database is opened
 /// read-only and copied into memory, where migrations may run; a state a build would move aside
@@ -42,7 +45,7 @@ extension StateStore {
             return try empty("the build state \(path) is corrupt; derive build would move it aside and rebuild it from the lock and the outputs")
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
             return try empty("the build state \(path) is busy: \(busyHolder(folder)) has been writing it for longer than \(Int(busyWait)) s; "
-                + "checked against the lock alone (run this again once that build is done)")
+                + "checked against the lock alone (run this again once it is done)")
         } catch {
             // A hot journal of an interrupted build needs a write to roll back: check does not do it.
             return try empty("the build state \(path) cannot be read without writing (\(error)); derive build would recover it; checked against the lock alone")
@@ -72,11 +75,12 @@ extension StateStore {
     /// How long `plan` and `check` wait for a build that holds the state's lock (seconds).
     static let busyWait: TimeInterval = 10
 
-    /// The build holding the state: the line `build.lock` holds (`pid N on host, since …`), or
-    /// "a build" when it holds none.
+    /// Who holds the state: the build `build.lock` names (`pid N on host, since …`, kept after a
+    /// build ends) while that process runs here, else "another process".
     static func busyHolder(_ folder: String) -> String {
         guard let data = FileManager.default.contents(atPath: folder + "/" + StateFiles.buildLock),
-              let line = String(decoding: data.prefix(200), as: UTF8.self).split(separator: "\n").first, line.hasPrefix("pid ") else { return "a build" }
+              let line = String(decoding: data.prefix(200), as: UTF8.self).split(separator: "\n").first, line.hasPrefix("pid "),
+              let pid = pid_t(line.dropFirst(4).prefix(while: \.isNumber)), pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return "another process" }
         return "a build (\(line))"
     }
 
