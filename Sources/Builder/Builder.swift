@@ -199,6 +199,8 @@ public struct Builder: Sendable {
                 var allowed = digests[path] ?? []
                 if controls.contains(path) {
                     if let recorded = recordedControls[ControlFileTargets.recordKey(path)] { allowed.insert(recorded) }
+                    // A write a killed build noted: its new bytes, or the bytes its exchange displaced.
+                    for key in [path, Self.displacedKey(path)] { if let noted = pending[key], !noted.isEmpty { allowed.insert(noted) } }
                     if let now = try? disk.digestAndHead(path, headBytes: 0).digest { allowed.insert(now) }
                 }
                 return allowed
@@ -977,6 +979,13 @@ public struct Builder: Sendable {
     func writeIfChanged(_ data: Data, to path: String, force: Bool = false, replacingOnly digest: String? = nil) throws -> Bool {
         // Read no more than `data` holds: a larger file differs (and costs no memory).
         if !force, disk.stat(path) != nil, (try? disk.read(path, maxBytes: data.count)) == data { return false }
+        // Noted before the temporary file exists, and dropped once it is gone: a build killed in
+        // between leaves `.<name>.<pid>.<n>.derive-tmp` holding either these new bytes (before the
+        // exchange) or the bytes the exchange displaced (the file judged replaceable, `digest`);
+        // the next build's sweep removes it only while it holds one of them (attack 27's finding 5).
+        try store.addPendingWrite(path, digest: ContentDigests.digest(data))
+        if let digest, digest != Self.nothing { try store.addPendingWrite(Self.displacedKey(path), digest: digest) }
+        defer { try? store.clearPendingWrites([path, Self.displacedKey(path)]) }
         if let digest {
             do {
                 try disk.writeAtomically(data, to: path, replacingOnly: digest)
@@ -991,6 +1000,10 @@ public struct Builder: Sendable {
 
     /// A digest no file has: "replace only this" with it means "create only".
     static let nothing = String(repeating: "-", count: 64)
+
+    /// The pending-write key under which the digest of the bytes a write of the lock or the index
+    /// at `path` displaces is noted: no file's path (nothing is below a file's name).
+    static func displacedKey(_ path: String) -> String { path + "/displaced" }
 }
 
 /// Removal of recorded outputs, shared by orphan deletion and `clean`.

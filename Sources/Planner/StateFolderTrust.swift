@@ -246,6 +246,13 @@ public enum StateFolderTrust {
                 + "opening the build state beside it would make SQLite delete or replay it, so Derive opens nothing there; "
                 + "move it out of \(folder) if it is yours, or set 'state:' in the manifest to a folder of its own")
         }
+        if let application = foreignApplication(database) {
+            // Its journal is its own too: SQLite would replay or delete it, Derive would write the
+            // database, and `clean` delete it (attack 27's finding 1).
+            throw PlanError(message: "\(database) is another application's SQLite database (application_id \(application), not Derive's "
+                + "\"DrSt\"), so it is not Derive's build state: Derive opens, writes, moves and deletes nothing there; move it (with any "
+                + "state.sqlite-journal beside it) out of \(folder) if it is yours, or set 'state:' in the manifest to a folder of its own")
+        }
         // SQLite's files, but whose? Judged against Derive's own database beside them (issue 9).
         for (suffix, what) in [("-wal", "a write-ahead log"), ("-shm", "a write-ahead log's index")] {
             var info = stat()
@@ -287,6 +294,19 @@ public enum StateFolderTrust {
     /// it journals a page 1 carrying it.
     public static let applicationID: Int32 = 0x4472_5374
 
+    /// The `application_id` in the header of the SQLite database at `database` when it is another
+    /// application's: neither 0 (no application claims it: a database of SQLite's defaults, or a
+    /// state an older Derive made before the stamp, judged by its tables) nor Derive's. Nil when
+    /// the file is absent, empty, not an SQLite database, or not claimed by another application.
+    /// Such a database is never Derive's state, whatever tables it holds (or none).
+    static func foreignApplication(_ database: String) -> Int32? {
+        let fd = open(database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard let header = SQLiteFiles.header(ofDatabase: fd), header.applicationID != 0, header.applicationID != applicationID else { return nil }
+        return header.applicationID
+    }
+
     /// The refusal of SQLite's side file `path` that is not Derive's: `why`, then the fix.
     static func notDerives(_ path: String, _ why: String, _ folder: String) -> PlanError {
         PlanError(message: "\(path) \(why); opening the build state beside it would make SQLite replay it into the state, overwrite or delete it, "
@@ -302,6 +322,12 @@ public enum StateFolderTrust {
     /// journals page 1 (the change counter), so a journal is Derive's when:
     /// - a connection holds the database's write lock (a derive writing it now: the journal is
     ///   live, SQLite leaves it to that writer);
+    /// - it is the journal of a database being created (attack 27's finding 2: a kill during a new
+    ///   state's first commit, which writes only Derive's stamp): it began on a database of 0
+    ///   pages and so records none, and the database beside it is still empty (Derive makes it
+    ///   empty before SQLite opens it) or holds Derive's stamp. Rolling it back (or SQLite's
+    ///   deleting it beside an empty database) empties the database again: no page of anyone's
+    ///   is in either file, and the build starts the state afresh;
     /// - the database is Derive's (SQLite's header with Derive's stamp), the journal's page size
     ///   is the database's, and either its record of page 1 carries Derive's header, or (a journal
     ///   not yet synced, first bytes zero: nothing written to the database since) every page it
@@ -316,7 +342,13 @@ public enum StateFolderTrust {
         guard db >= 0 else { throw notDerives(path, "is a rollback journal with no build state beside it (SQLite would delete it), so it is not Derive's", folder) }
         defer { close(db) }
         if SQLiteFiles.lockHeld(on: db, start: SQLiteFiles.reservedByte.start, length: SQLiteFiles.reservedByte.length) { return }
-        guard let header = SQLiteFiles.header(ofDatabase: db), header.applicationID == applicationID else {
+        var databaseInfo = stat()
+        guard fstat(db, &databaseInfo) == 0 else { throw unopenable(database, errno: errno) }
+        let header = SQLiteFiles.header(ofDatabase: db)
+        let stamped = header?.applicationID == applicationID
+        // Empty: the database Derive made for a new state, before SQLite wrote its first page.
+        let empty = databaseInfo.st_size == 0
+        guard stamped || empty else {
             throw notDerives(path, "is a rollback journal beside \(database), which is not a database stamped Derive's (an older Derive's state, "
                 + "or another database), so the journal cannot be shown to be Derive's", folder)
         }
@@ -325,10 +357,20 @@ public enum StateFolderTrust {
         guard journal >= 0 else { throw unopenable(path, errno: errno) }
         defer { close(journal) }
         let notOfThisState = "is not a rollback journal of the build state beside it"
-        guard let journalHeader = SQLiteFiles.journalHeader(journal), journalHeader.pageSize == header.pageSize else {
-            throw notDerives(path, notOfThisState + " (its header does not give the state's page size, \(header.pageSize))", folder)
+        guard let journalHeader = SQLiteFiles.journalHeader(journal), empty || journalHeader.pageSize == header?.pageSize else {
+            throw notDerives(path, notOfThisState + (header.map { " (its header does not give the state's page size, \($0.pageSize))" } ?? " (its header is not SQLite's)"), folder)
         }
         let records = SQLiteFiles.journalRecords(journal, journalHeader)
+        if journalHeader.originalPages == 0 {
+            // A database being created: SQLite journals no page past the database's size then.
+            guard records.isEmpty else {
+                throw notDerives(path, notOfThisState + " (it records pages of a database that had none)", folder)
+            }
+            return
+        }
+        guard let header, !empty else {
+            throw notDerives(path, notOfThisState + " (it began on a database of \(journalHeader.originalPages) pages, and \(database) is empty)", folder)
+        }
         if let pageOne = records.first(where: { $0.page == 1 }) {
             var bytes = [UInt8](repeating: 0, count: 100)
             guard SQLiteFiles.preadFully(journal, &bytes, at: pageOne.offset) == 100,
@@ -341,8 +383,7 @@ public enum StateFolderTrust {
             throw notDerives(path, notOfThisState + " (it holds no record of page 1, which SQLite journals in every write of Derive's)", folder)
         }
         if records.isEmpty {
-            var size = stat()
-            guard fstat(db, &size) == 0, Int(size.st_size) == journalHeader.originalPages * header.pageSize else {
+            guard Int(databaseInfo.st_size) == journalHeader.originalPages * header.pageSize else {
                 throw notDerives(path, notOfThisState + " (it began on a database of another size)", folder)
             }
             return

@@ -1,5 +1,9 @@
+import Confinement
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The build state as `check` sees it: read without writing anything. The database is opened
 /// read-only and copied into memory, where migrations may run; a state a build would move aside
@@ -26,6 +30,9 @@ extension StateStore {
             let unchanged = vouched.map { isUnchanged(path, since: $0) } ?? false
             var configuration = Configuration()
             configuration.readonly = true
+            // A build holds the state's lock only while it commits: waited for, as the build's own
+            // connection waits (attack 27's finding 6: a busy state was called broken).
+            configuration.busyMode = .timeout(busyWait)
             let file = try DatabaseQueue(path: path, configuration: configuration)
             checked = !unchanged
             if !unchanged {
@@ -36,6 +43,9 @@ extension StateStore {
             try file.close()
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             return try empty("the build state \(path) is corrupt; derive build would move it aside and rebuild it from the lock and the outputs")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            return try empty("the build state \(path) is busy: \(busyHolder(folder)) has been writing it for longer than \(Int(busyWait)) s; "
+                + "checked against the lock alone (run this again once it is done)")
         } catch {
             // A hot journal of an interrupted build needs a write to roll back: check does not do it.
             return try empty("the build state \(path) cannot be read without writing (\(error)); derive build would recover it; checked against the lock alone")
@@ -60,6 +70,18 @@ extension StateStore {
         }
         return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, seals: seals,
                            integrityChecked: checked), nil)
+    }
+
+    /// How long `plan` and `check` wait for a build that holds the state's lock (seconds).
+    static let busyWait: TimeInterval = 10
+
+    /// Who holds the state: the build `build.lock` names (`pid N on host, since …`, kept after a
+    /// build ends) while that process runs here, else "another process".
+    static func busyHolder(_ folder: String) -> String {
+        guard let data = FileManager.default.contents(atPath: folder + "/" + StateFiles.buildLock),
+              let line = String(decoding: data.prefix(200), as: UTF8.self).split(separator: "\n").first, line.hasPrefix("pid "),
+              let pid = pid_t(line.dropFirst(4).prefix(while: \.isNumber)), pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return "another process" }
+        return "a build (\(line))"
     }
 
     /// Whether opening the state for `owner` would move it aside: it records another manifest

@@ -422,8 +422,8 @@ public final class StateStore: Sendable {
     }
 
     /// Stamps the state Derive's (`StateFolderTrust.applicationID`: a new one, or one an older
-    /// Derive made), so its journals can be told from another database's (issue 9). A stamp
-    /// another application set is left as it is.
+    /// Derive made), so its journals can be told from another database's (issue 9). A database
+    /// another application stamped never gets here: `checkDatabaseFiles` refuses it unopened.
     static func stamp(_ queue: DatabaseQueue) throws {
         try queue.writeWithoutTransaction { db in
             if try Int32.fetchOne(db, sql: "PRAGMA application_id") == 0 {
