@@ -20,6 +20,15 @@ extension ControlFiles {
         }.sorted().map { folder + "/" + $0 }
     }
 
+    /// The manifests in `folder` of any name (a manifest's extension, any stem) that parse as
+    /// one: the neighbours whose lock and state folder a manifest's are compared with, by the
+    /// validator and by `derive init`.
+    static func manifests(in folder: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.filter { manifestExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            .map { folder + "/" + $0 }.filter(couldBeManifest)
+    }
+
     /// A regular file (through links) at one of those names that parses as a manifest: a YAML
     /// (or JSON) mapping with `version` and `buckets`, `derivatives` or `include` at its top, so
     /// a shell wrapper called `derive` or a `derive.json` of another tool is not taken for one.
@@ -89,10 +98,8 @@ public enum SiblingManifests {
     public static func sharingControlFiles(withNew name: String, in folder: String) -> [(manifest: String, lock: Bool, state: Bool)] {
         let new = folder + "/" + name
         let ours = ControlFiles.controlFiles(ofSibling: new)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return names.filter { ControlFiles.manifestExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-            .map { folder + "/" + $0 }
-            .filter { $0 != new && ControlFiles.couldBeManifest($0) }
+        return ControlFiles.manifests(in: folder)
+            .filter { $0 != new }
             .compactMap { candidate in
                 let shared = ControlFiles.shared(ControlFiles.controlFiles(ofSibling: candidate), lock: ours.lock, state: ours.state)
                 return shared.lock || shared.state ? (candidate, shared.lock, shared.state) : nil

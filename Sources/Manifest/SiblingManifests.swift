@@ -28,7 +28,9 @@ extension ControlFiles {
             return nil
         }
         // A sibling that names its own lock and state (both) shares nothing with this manifest.
+        var reported: String?
         if locations.lock == nil || locations.state == nil, let sibling = otherManifest(stem, in: folder, sharing: true) {
+            reported = sibling
             // Named as this manifest uses them, and only what is shared.
             let theirs = Self.controlFiles(ofSibling: sibling)
             var shared: [String] = []
@@ -47,6 +49,72 @@ extension ControlFiles {
             if lockURL.pathExtension == "lock", let owner = otherManifest(lockURL.deletingPathExtension().lastPathComponent, in: lockURL.deletingLastPathComponent().path) {
                 diagnostics.error(location, "the lock file \(display(manifest.lockFile)) is the lock of \(display(owner)); two manifests may not share a lock",
                                   hint: "name a file of this manifest's own, e.g. lock: \(stem).lock")
+            }
+        }
+        // The state folder, as the lock: the manifests whose state folder it could be are those in
+        // this folder (any name, read as init reads them) and, for a `.derive/<stem>`, the manifests
+        // of that stem beside `.derive` (its default owner, found as a lock's default owner is).
+        var siblings = Self.manifests(in: folder)
+        let stateReal = FileSystemPath(manifest: manifest.stateFolder).real as NSString
+        if (stateReal.deletingLastPathComponent as NSString).lastPathComponent == ".derive" {
+            let owners = ((stateReal.deletingLastPathComponent as NSString).deletingLastPathComponent, stateReal.lastPathComponent)
+            siblings += Self.manifestCandidates(stem: owners.1, in: owners.0).filter(Self.couldBeManifest)
+        }
+        var seen: [FileSystemPath] = manifest.files.map { FileSystemPath(manifest: $0) }
+        for sibling in siblings {
+            let path = FileSystemPath(manifest: sibling)
+            guard !seen.contains(where: { $0.sameFile(as: path) }) else { continue }
+            seen.append(path)
+            validateAgainst(sibling: sibling, alreadyReported: reported.map { FileSystemPath(manifest: $0).sameFile(as: path) } ?? false, into: &diagnostics)
+        }
+    }
+
+    /// One neighbour's state folder is its own: this manifest's `state:` may not be it (each build
+    /// would take the other's state for a foreign one and move it aside, and retention would delete
+    /// the other's), and this manifest's lock, index, buckets and state may not lie inside it (the
+    /// neighbour's builds would open, overwrite, move aside or sweep them; attack 27w's findings
+    /// 3b and 11). A state folder that holds its manifest (`state: .`) is the user's folder, where
+    /// only Derive's names and cache folders are the state's, as for this manifest's own.
+    private func validateAgainst(sibling: String, alreadyReported: Bool, into diagnostics: inout Diagnostics) {
+        let theirs = Self.controlFiles(ofSibling: sibling)
+        let theirState = FileSystemPath(manifest: theirs.state)
+        let name = (manifest.files.first.map { ($0 as NSString).lastPathComponent }) ?? "derive.yaml"
+        if theirState.sameFile(as: FileSystemPath(manifest: manifest.stateFolder)) {
+            // Both at their defaults: the same-stem check above said so.
+            if let location = locations.state, !alreadyReported {
+                diagnostics.error(location,
+                                  "the state folder \(display(manifest.stateFolder)) is the state folder of \(display(sibling)) too; two manifests may not share a state folder (each build would take the other's state for a foreign one and move it aside, and delete the other's older states)",
+                                  hint: "name a folder of this manifest's own, e.g. state: .derive/\(Self.ownName(name)), or give \(display(sibling)) one")
+            }
+            return
+        }
+        let holdsTheirManifest = theirState.contains(FileSystemPath(manifest: sibling))
+        let cacheFolders = [StateFiles.buildRenders, StateFiles.serveCache, StateFiles.serveUploads].map { FileSystemPath(manifest: theirs.state + "/" + $0) }
+        func inside(_ raw: String) -> Bool {
+            let path = FileSystemPath(manifest: raw)
+            guard holdsTheirManifest else { return theirState.contains(path) }
+            let parent = FileSystemPath(manifest: (raw as NSString).deletingLastPathComponent)
+            return (parent.sameFile(as: theirState) && StateFiles.isReserved((raw as NSString).lastPathComponent))
+                || cacheFolders.contains { $0.contains(path) }
+        }
+        func refuse(_ what: String, at location: SourceLocation) {
+            diagnostics.error(location,
+                              "\(what) is inside the state folder \(display(theirs.state)) of \(display(sibling))\(holdsTheirManifest ? ", at a name Derive keeps there" : ""); that manifest's builds would open, overwrite, move aside or delete it, and this one's would break its state",
+                              hint: "choose a path outside \(display(theirs.state))\(holdsTheirManifest ? " or another name" : "")")
+        }
+        if inside(manifest.lockFile) { refuse("the lock file \(display(manifest.lockFile))", at: locations.lock ?? rootLocation) }
+        if let location = locations.state, inside(manifest.stateFolder) { refuse("the state folder \(display(manifest.stateFolder))", at: location) }
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), inside(bucket.path + "/" + index.path) {
+            refuse("the index \(display(bucket.path + "/" + index.path))", at: locations.index ?? rootLocation)
+        }
+        for bucket in manifest.buckets {
+            let folder = FileSystemPath(manifest: bucket.path)
+            if inside(bucket.path) {
+                refuse("bucket '\(bucket.name)' (\(bucket.declaredPath))", at: bucket.pathLocation)
+            } else if !holdsTheirManifest, folder.contains(theirState) {
+                diagnostics.error(bucket.pathLocation,
+                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds the state folder \(display(theirs.state)) of \(display(sibling)); this manifest's outputs could land on that manifest's state",
+                                  hint: "give the bucket a folder of its own that does not hold \(display(theirs.state))")
             }
         }
     }

@@ -679,11 +679,7 @@ struct Expansion {
         let names: [UInt32: String] = [0x09: "a tab", 0x0A: "a line feed", 0x0D: "a carriage return"]
         let hex = String(character.value, radix: 16, uppercase: true)
         let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-        var shown = ""
-        for scalar in output.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F { shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" } else { shown.unicodeScalars.append(scalar) }
-        }
-        return "its outputs' names would hold \(names[character.value] ?? "a control character") (\(code)), as in \(shown); derive serve refuses "
+        return "its outputs' names would hold \(names[character.value] ?? "a control character") (\(code)), as in \(TerminalText.escaped(output)); derive serve refuses "
             + "keys with control characters, so the built site could not serve them: rename the source, or exclude it in 'exclude:'"
     }
 

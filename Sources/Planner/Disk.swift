@@ -511,7 +511,33 @@ final class OpenFolders: @unchecked Sendable {
             if FileManager.default.fileExists(atPath: path) { return }
             throw DiskError("cannot make the folder \(path): the project folder \(project) is gone (moved or deleted during the build); nothing is written at its old path: run derive build again where the project is now")
         }
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw DiskError("cannot make the folder \(path): \(Self.whyNot(path, error))")
+        }
+    }
+
+    /// Why `path` could not be made, in words (never a Foundation error's dump): the first name on
+    /// it that is there but no folder (a symbolic link to nothing, a loop of links, a file), or
+    /// the system's reason.
+    static func whyNot(_ path: String, _ error: any Error) -> String {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            var info = Glibc.stat(), target = Glibc.stat()
+            guard lstat(prefix, &info) == 0 else { break }
+            let failed = stat(prefix, &target) != 0 ? errno : 0
+            let destination = (info.st_mode & S_IFMT) == S_IFLNK ? ((try? FileManager.default.destinationOfSymbolicLink(atPath: prefix)) ?? "?") : ""
+            if failed == ELOOP { return "\(prefix) is a symbolic link to \(destination), which leads back to itself (a loop of links): remove the link" }
+            if failed != 0 { return "\(prefix) is a symbolic link to nothing (\(destination), which does not exist): make the folder it leads to, or remove the link" }
+            if (target.st_mode & S_IFMT) != S_IFDIR {
+                return "\(prefix) is \(destination.isEmpty ? "a file" : "a symbolic link to \(destination), a file"), not a folder: move it away"
+            }
+        }
+        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        if let underlying, underlying.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(underlying.code))) }
+        return (error as NSError).localizedDescription
     }
 
     func folder(_ path: String, create: Bool) throws -> ConfinedFolder {

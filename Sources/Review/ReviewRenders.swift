@@ -38,10 +38,22 @@ public struct ReviewRenderer: Sendable {
             for bucket in manifest.buckets where inside(bucket.path) {
                 throw Failure(description: "\(what) \(folder) is inside bucket '\(bucket.name)' (\(bucket.path)); derive never writes a report into a bucket: choose a folder outside it")
             }
-            if inside(manifest.stateFolder) {
-                throw Failure(description: "\(what) \(folder) is inside the state folder \(manifest.stateFolder); derive keeps only its build state there: choose a folder outside it")
+            guard inside(manifest.stateFolder) else { continue }
+            // A state folder that holds the manifest (`state: .`) is the user's folder: only the
+            // names Derive gives its own files there (StateFiles) are the state's (attack 27w's finding 4).
+            let state = realPath(manifest.stateFolder) ?? manifest.stateFolder
+            if let file = manifest.files.first, Self.inside(file, of: state) {
+                guard let name = (report == state ? nil : report.dropFirst(state == "/" ? 1 : state.count + 1).split(separator: "/").first),
+                      StateFiles.isReserved(String(name)) else { continue }
+                throw Failure(description: "\(what) \(folder) is at or inside \(name), a name Derive keeps its build state under in the state folder \(manifest.stateFolder); choose another name")
             }
+            throw Failure(description: "\(what) \(folder) is inside the state folder \(manifest.stateFolder); derive keeps only its build state there: choose a folder outside it")
         }
+    }
+
+    /// Whether `file` (resolved as a report path is) is in the folder whose real path is `folder`.
+    static func inside(_ file: String, of folder: String) -> Bool {
+        resolved(file).hasPrefix(folder == "/" ? folder : folder + "/")
     }
 
     /// The real path of `path`, or of its nearest existing ancestor with the rest appended (a

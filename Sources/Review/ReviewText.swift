@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 import Planner
 
@@ -106,24 +107,8 @@ public enum ReviewText {
     }
 
     /// `text` with control characters (ESC, BEL, …) shown as `\u{1B}`: a hostile file name
-    /// must not retitle or recolour the reviewer's terminal.
-    public static func clean(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isControl) else { return text }
-        var result = ""
-        for scalar in text.unicodeScalars {
-            if isControl(scalar) { result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" } else { result.unicodeScalars.append(scalar) }
-        }
-        return result
-    }
-
-    /// C0 and C1 controls, and the bidirectional controls (U+202E and its kin reorder what
-    /// the reader sees) and line separators.
-    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0..<0x20, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: return true
-        default: return false
-        }
-    }
+    /// must not retitle or recolour the reviewer's terminal (`TerminalText`, as every command).
+    public static func clean(_ text: String) -> String { TerminalText.escaped(text) }
 
     static func bytes(_ entry: Review.Entry, rendered: Bool) -> String {
         let before = entry.bytesBefore.map(String.init) ?? (entry.kind == .created ? "none" : "unknown")

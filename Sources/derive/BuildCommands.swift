@@ -218,33 +218,35 @@ enum PlanPrinter {
     static func print(_ plan: Plan, verbose: Bool, lock: String) {
         let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+        // The sign is painted; what names files is escaped (`TerminalText`).
+        func line(_ sign: String, _ text: String) { Swift.print(sign + " " + TerminalText.escaped(text)) }
         for item in plan.items {
             switch item.kind {
             case .create:
                 let note = item.reasons.isEmpty ? "" : " (\(item.reasons.joined(separator: "; ")))"
-                Swift.print("\(paint("+", "32")) \(item.output)  create: \(item.derivative?.recipe ?? "")\(note)")
+                line(paint("+", "32"), "\(item.output)  create: \(item.derivative?.recipe ?? "")\(note)")
             case .rebuild:
-                Swift.print("\(paint("~", "33")) \(item.output)  rebuild: \(item.reasons.joined(separator: "; "))")
+                line(paint("~", "33"), "\(item.output)  rebuild: \(item.reasons.joined(separator: "; "))")
             case .update:
-                Swift.print("\(paint("~", "36")) \(item.output)  update record: \(item.reasons.joined(separator: "; "))")
+                line(paint("~", "36"), "\(item.output)  update record: \(item.reasons.joined(separator: "; "))")
             case .delete where plan.kept.contains(item.output):
                 // Not a deletion: the file stays (the build says "kept N in place" too).
-                Swift.print("\(paint("=", "36")) \(item.output)  kept: \(item.reasons.joined(separator: "; "))")
+                line(paint("=", "36"), "\(item.output)  kept: \(item.reasons.joined(separator: "; "))")
             case .delete:
                 let only = plan.recordsOnly.contains(item.output) ? " (file already gone or changed: only its record is dropped)" : ""
-                Swift.print("\(paint("-", "31")) \(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
+                line(paint("-", "31"), "\(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
                 // Adopted by this plan, or by an earlier build and still marked: the lock's word.
-                if verbose { Swift.print("  \(item.output)  up to date\(item.isUnverifiedAdoption ? " (from derive.lock)" : "")") }
+                if verbose { line(" ", "\(item.output)  up to date\(item.isUnverifiedAdoption ? " (from derive.lock)" : "")") }
             }
         }
         // Lock lines no state records, for outputs the manifest does not produce: never deleted.
-        for left in plan.lockLeft { Swift.print("\(paint("=", "36")) \(left.output)  \(left.message)") }
+        for left in plan.lockLeft { line(paint("=", "36"), "\(left.output)  \(left.message)") }
         for change in plan.controlFiles {
             switch change.action {
-            case .write: Swift.print("\(paint("~", "33")) \(change.file)  rewrite: \(change.reason)")
-            case .remove: Swift.print("\(paint("-", "31")) \(change.file)  remove: \(change.reason)")
-            case .keep: Swift.print("\(paint("!", "33")) \(change.file)  keep: \(change.reason)")
+            case .write: line(paint("~", "33"), "\(change.file)  rewrite: \(change.reason)")
+            case .remove: line(paint("-", "31"), "\(change.file)  remove: \(change.reason)")
+            case .keep: line(paint("!", "33"), "\(change.file)  keep: \(change.reason)")
             case .blocked: break   // printed as an error
             }
         }
@@ -526,13 +528,13 @@ struct BuildCommand: ParsableCommand {
         let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
         for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
             // As plan prints them: a bad input fails its own outputs and refuses nothing else.
-            if line.hasPrefix("  ") { Output.writeStandardError(line + "\n") } else { Output.printFailure(line) }
+            if line.hasPrefix("  ") { Output.writeStandardError(TerminalText.escaped(line) + "\n") } else { Output.printFailure(line) }
         }
         for record in ignored { Output.printFailure("\(record.output): \(record.message)") }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
         // Named once: files only the lock (no state) names, left in place; their lines are dropped.
-        for left in plan.lockLeft { print(left.line) }
+        for left in plan.lockLeft { Output.printLine(left.line) }
         // Files left in place stay known, with their ACL, in the lock until they are gone (V1, V2).
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
         for line in report.leftKept { print(Workspace.leftLineText(line, lockName: lockName)) }
@@ -653,12 +655,12 @@ struct CheckCommand: ParsableCommand {
         var result = try workspace.run("check") { try $0.check(summaries: summaries.renderer, verify: request) }
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
-        for left in result.left { print(left.line) }
+        for left in result.left { Output.printLine(left.line) }
         // Files left in place are not outputs: named, never stale while they are there (V1, V2).
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
-        for line in result.leftInLock { print(Self.leftLine(line, lock: lockName)) }
-        for dropped in result.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); derive build drops its line in \(lockName)") }
-        for problem in result.problems { print(problem) }
+        for line in result.leftInLock { Output.printLine(Self.leftLine(line, lock: lockName)) }
+        for dropped in result.droppedLeft { Output.printLine("- \(dropped.path)  no longer left in place: \(dropped.why); derive build drops its line in \(lockName)") }
+        for problem in result.problems { Output.printLine(problem) }
         if result.adoptedUnverified > 0 { print(BuildCommand.unverified(result.adoptedUnverified, lock: workspace.session.lockPath)) }
         if let verification = result.verification {
             let count = verification.verified.count

@@ -17,6 +17,21 @@ struct InitCommand: ParsableCommand {
     @Argument(help: "The folder of images, below the current folder (default: images).")
     var dir: String = "images"
 
+    /// Why `path`, when something is there, is no folder: a symbolic link to nothing or in a
+    /// loop, a file; nil for a folder (through links too) or nothing at all.
+    static func notAFolder(_ path: String) -> String? {
+        var info = stat(), target = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        let isLink = (info.st_mode & S_IFMT) == S_IFLNK
+        let destination = isLink ? ((try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?") : ""
+        if stat(path, &target) != 0 {
+            return errno == ELOOP ? "is a symbolic link to \(destination), which leads back to itself (a loop of links)"
+                : "is a symbolic link to nothing (\(destination), which does not exist)"
+        }
+        guard (target.st_mode & S_IFMT) != S_IFDIR else { return nil }
+        return isLink ? "is a symbolic link to \(destination), which is a file, not a folder" : "is a file, not a folder"
+    }
+
     /// Whether a command-line argument's bytes are not UTF-8.
     static var argumentsHoldNonUTF8: Bool {
         (0..<Int(CommandLine.argc)).contains { index in CommandLine.unsafeArgv[index].map { String(validatingCString: $0) == nil } ?? false }
@@ -69,6 +84,13 @@ struct InitCommand: ParsableCommand {
         if here == images || here.hasPrefix(images.hasSuffix("/") ? images : images + "/") {
             throw CLIError("\(folder) holds the current folder, where derive.yaml, its lock and state go; a bucket may not hold them. "
                            + "Run derive init in the folder that holds \(folder), naming it (cd \((images as NSString).deletingLastPathComponent) && derive init \((images as NSString).lastPathComponent))")
+        }
+        // An _site nothing can be made in (a link to nothing, a loop of links, a file): the page
+        // would not be written and the first build would fail on every output (attack 27w's finding 8).
+        if let problem = Self.notAFolder(StarterManifest.outputFolder) {
+            throw CLIError("\(StarterManifest.outputFolder) \(problem); derive init puts the outputs and the page there, and nothing can be made in it. "
+                           + (problem.hasPrefix("is a symbolic link to nothing") ? "Make the folder it leads to, or remove the link" : "Move it away")
+                           + ", then run derive init again")
         }
         // The outputs' folder (through a link too) may neither be the images' folder nor hold it:
         // the two buckets would share files and the manifest would not validate.

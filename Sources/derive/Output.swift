@@ -92,8 +92,15 @@ enum Output {
         }
     }
 
+    /// Messages and lines name files: each is printed with its control characters escaped
+    /// (`TerminalText`), so a hostile name cannot drive the terminal (attack 27w's finding 10).
     static func printError(_ message: String) {
-        writeStandardError("derive: error: " + message + "\n")
+        writeStandardError("derive: error: " + TerminalText.escaped(message) + "\n")
+    }
+
+    /// A line of a command's report on standard output, escaped as the messages are.
+    static func printLine(_ line: String) {
+        Swift.print(TerminalText.escaped(line))
     }
 
     /// Diagnostics, one compiler-style line each, in file order.
@@ -103,11 +110,11 @@ enum Output {
 
     /// An input that fails only its own outputs (plan's failures): not an error that refuses the build.
     static func printFailure(_ message: String) {
-        writeStandardError("derive: failure: " + message + "\n")
+        writeStandardError("derive: failure: " + TerminalText.escaped(message) + "\n")
     }
 
     static func printWarning(_ message: String) {
-        writeStandardError("derive: warning: " + message + "\n")
+        writeStandardError("derive: warning: " + TerminalText.escaped(message) + "\n")
     }
 
     /// `code`, EC and message on one line, with where it happened.

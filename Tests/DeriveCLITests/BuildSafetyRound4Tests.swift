@@ -243,23 +243,32 @@ extension BuildSafetyRound4Tests {
         #expect(lock.contains(#"{"left":"more/landscape.jpg","acl":"private""#) && !lock.contains(#"{"path":"#), "\(lock)")
     }
 
-    /// Two manifests in one folder given one `state:` folder: each build moves the other's state
-    /// aside (saying so, naming its owner) and neither deletes or re-renders the other's outputs.
+    /// Two manifests given one `state:` folder: in one folder that is a validation error (attack
+    /// 27w's finding 3b, `SharedStateFolderShared28Tests`); from another folder, which the
+    /// validator does not look in, each build moves the other's state aside (saying so, naming its
+    /// owner) and neither deletes or re-renders the other's outputs.
     @Test func twoManifestsSharingOneStateFolderMoveEachOthersStateAside() throws {
         let project = try Project()
         defer { project.remove() }
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: false) + "state: .shared\n")
         try project.write("site.yaml", Project.manifest(outPath: "site-out", index: false) + "lock: site.lock\nstate: .shared\n")
+        let refused = try project.run(["validate", "site.yaml"])
+        #expect(refused.status == 1 && refused.stderr.contains("is the state folder of derive.yaml too"), "\(refused.stderr)")
+        try FileManager.default.removeItem(at: project.url("site.yaml"))
+        try FileManager.default.createDirectory(at: project.url("sub"), withIntermediateDirectories: true)
+        try project.write("sub/site.yaml", Project.manifest(outPath: "../site-out", index: false).replacingOccurrences(of: "path: src}", with: "path: ../src}")
+                          + "lock: site.lock\nstate: ../.shared\n")
         #expect(try project.run(["validate", "derive.yaml"]).status == 0)
+        #expect(try project.run(["validate", "sub/site.yaml"]).status == 0)
         #expect(try project.run(["build", "-q", "derive.yaml"]).status == 0)
         let first = try Data(contentsOf: project.url("out/landscape.jpg"))
-        let site = try project.run(["build", "site.yaml"])
+        let site = try project.run(["build", "sub/site.yaml"])
         #expect(site.status == 0, "\(site.stderr)")
         #expect(site.stderr.contains("owned by \(project.root.path)/derive.yaml") && site.stderr.contains("state.sqlite.foreign-"), "\(site.stderr)")
         #expect(!text(site.stdout).contains("deleted"), "\(text(site.stdout))")
         let again = try project.run(["build", "derive.yaml"])
         #expect(again.status == 0, "\(again.stderr)")
-        #expect(again.stderr.contains("owned by \(project.root.path)/site.yaml"), "\(again.stderr)")
+        #expect(again.stderr.contains("owned by \(project.root.path)/sub/site.yaml"), "\(again.stderr)")
         #expect(text(again.stdout).contains("built 0") && !text(again.stdout).contains("deleted"), "nothing re-rendered: \(text(again.stdout))")
         #expect(try Data(contentsOf: project.url("out/landscape.jpg")) == first)
         for name in project.outputs { #expect(project.exists("site-out/\(name)")) }

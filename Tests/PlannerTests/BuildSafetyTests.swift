@@ -515,26 +515,28 @@ import ProcessLanguage
         #expect(original.snapshot() == before)
     }
 
+    /// In another folder, which the validator does not look in (beside each other, one `state:`
+    /// is a validation error: SharedStateFolderShared28Tests).
     @Test func twoManifestsSharingAStateFolderKeepEachOthersOutputs() throws {
         let other = """
         version: 1
         buckets:
           photos:
-            path: photos
+            path: ../photos
           more:
-            path: more
+            path: ../more
         derivatives:
           - name: small
             from: photos/*.jpg
             process: image/resize,w_50
             to: more/{name}.jpg
-        state: .shared
+        state: ../.shared
 
         """
-        let project = try Project(siteManifest + "state: .shared\n", files: ["photos/a.jpg": "A", "other.yaml": other])
+        let project = try Project(siteManifest + "state: .shared\n", files: ["photos/a.jpg": "A", "sub/other.yaml": other])
         try project.build()
         let site = try #require(project.read("site/a.thumb.jpg"))
-        project.manifestName = "other.yaml"
+        project.manifestName = "sub/other.yaml"
         let second = try #require(try project.build().report)
         #expect(second.deleted.isEmpty && second.failed.isEmpty)
         #expect(project.read("site/a.thumb.jpg") == site)
