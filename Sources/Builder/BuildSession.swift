@@ -199,6 +199,8 @@ public final class BuildSession: @unchecked Sendable {
                                   identity: identity, lockPath: lockPath, overwrite: overwrite)
         // What `--verify` proved stands for the planner a state set aside opens anew.
         planner.proven = provenOutputs
+        // git runs once per session, whichever planner asks first.
+        if let gitProof { planner.gitProof = gitProof } else { gitProof = planner.gitProof }
         // And what the proof of adopted files found not Derive's (`proveAdoptedAtRisk`).
         for (output, reason) in adoptedDistrust { planner.distrusted[output] = reason }
         openedPlanner = planner
@@ -497,6 +499,10 @@ public final class BuildSession: @unchecked Sendable {
     /// Outputs adopted from the lock unverified whose file `proveAdoptedAtRisk` rendered again
     /// and found holding exactly what their record's recipe renders: replaced or deleted as Derive's.
     private var provenAdopted: PathSet = []
+    /// What git holds at HEAD, shared by every planner of this session (`GitProof`).
+    private var gitProof: GitProof?
+    /// Those of `provenAdopted` whose recipe could not be rendered again, proven by git instead.
+    private var adoptedProvenByGit: PathSet = []
     /// The others it rendered (or could not): output → why the file is not Derive's (`Planner.distrusted`).
     private var adoptedDistrust: PathDictionary<String> = [:]
     /// The outputs whose adopted file this session found not provably Derive's (refused or kept as the user's).
@@ -520,11 +526,18 @@ public final class BuildSession: @unchecked Sendable {
     /// `plan`'s items whose file the build proves first (`adoptedAtRisk`), with a reason saying so.
     func notingAdoptedAtRisk(_ plan: Plan, planner: Planner) -> Plan {
         let atRisk = PathSet(adoptedAtRisk(plan, planner: planner).map(\.path))
-        guard !atRisk.isEmpty else { return plan }
+        guard !atRisk.isEmpty || !adoptedProvenByGit.isEmpty else { return plan }
         var noted = plan
         noted.items = plan.items.map { item in
-            guard atRisk.contains(item.output) else { return item }
-            return PlanItem(kind: item.kind, output: item.output, reasons: item.reasons + [AdoptedProof.planNote(replacing: item.kind != .delete)],
+            let note: String
+            if atRisk.contains(item.output) {
+                note = AdoptedProof.planNote(replacing: item.kind != .delete)
+            } else if adoptedProvenByGit.contains(item.output), item.kind != .upToDate, item.kind != .update {
+                note = AdoptedProof.gitNote
+            } else {
+                return item
+            }
+            return PlanItem(kind: item.kind, output: item.output, reasons: item.reasons + [note],
                             derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces)
         }
         return noted
@@ -540,6 +553,7 @@ public final class BuildSession: @unchecked Sendable {
         guard !atRisk.isEmpty else { return false }
         let found = Builder(planner: planner, manifestPath: manifestPath, renderer: renderer, options: options).proveAdopted(atRisk)
         provenAdopted.formUnion(found.proven)
+        adoptedProvenByGit.formUnion(found.provenByGit)
         for (output, reason) in found.distrusted {
             adoptedDistrust[output] = reason
             openedPlanner?.distrusted[output] = reason

@@ -286,6 +286,10 @@ public struct Planner: Sendable {
     /// `--verify` rendered again and found holding exactly the rendered bytes (output → that
     /// digest): what Derive writes there, whoever made the file, so replacing it loses nothing.
     public var proven: PathDictionary<String> = [:]
+    /// Whether a file's bytes are committed to git as they are at HEAD (`GitProof`): what lets a
+    /// lock line of another recipe (a fresh clone) have its file replaced. A build session
+    /// shares one, so git runs once per build.
+    public var gitProof: GitProof
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
@@ -301,6 +305,7 @@ public struct Planner: Sendable {
         self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
         self.lockText = LockText(disk: disk, path: self.lockPath)
         self.recordsByDigest = RecordsByDigest(store: store)
+        self.gitProof = GitProof(manifest: manifest, manifestPath: manifestPath)
     }
 
     /// The lock, read and parsed only when an output is missing from the state; nil when it is
@@ -654,13 +659,24 @@ public struct Planner: Sendable {
         let distrust = distrusted[derivative.output]
         // Asked only when the record does not vouch (issue 15): the lock is parsed on first use,
         // and a 40 000-line lock was a tenth of an edited source's plan, for records that vouched.
-        func lockVouches() -> Bool {
+        // A line of another action key (a stale line: the manifest changed since, or a forged
+        // one) is the lock's word alone: its file is replaced only when git proves its bytes
+        // recoverable (committed as they are at HEAD: `GitProof`); otherwise it is the user's.
+        func staleLine() -> Bool {
             lockCounts && distrust == nil && onDisk.flatMap { content in
                 lock?.entries[derivative.output].map { entry in
-                    entry.digest == content.digest
-                        && (entry.actionKey == derivative.actionKey || Self.headerAgrees(entry, content: content, imagesOnly: identity.refusesNonImages))
+                    entry.digest == content.digest && entry.actionKey != derivative.actionKey
+                        && Self.headerAgrees(entry, content: content, imagesOnly: identity.refusesNonImages)
                 }
             } == true
+        }
+        var provenByGit = false
+        func lockVouches() -> Bool {
+            guard lockCounts, distrust == nil, let content = onDisk, let entry = lock?.entries[derivative.output],
+                  entry.digest == content.digest else { return false }
+            if entry.actionKey == derivative.actionKey { return true }
+            provenByGit = staleLine() && gitProof.proves(path, digest: content.digest)
+            return provenByGit
         }
         // The file there is the very file Derive recorded for another of its outputs (two output
         // buckets' folders swapped on disk: attack 18's S9), named in the reasons.
@@ -681,6 +697,8 @@ public struct Planner: Sendable {
                 return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (a folder or a symbolic link); move it so \(derivative.output) can be written"))
             } else if let distrust {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
+            } else if staleLine() {
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) lists it under another recipe, and nothing proves it Derive's (it is not committed to git as it is at HEAD); move it or pass --overwrite"))
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
             } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {
@@ -713,6 +731,8 @@ public struct Planner: Sendable {
                 why = "; the file there is Derive's \(other.path) (the folders of its buckets moved)"
             } else if let proof = proven[derivative.output], proof == replaces, !overwrite {
                 why = "; rendered again before the build: it holds exactly what the rule renders"
+            } else if provenByGit {
+                why = "; \(display(lockPath)) lists it under another recipe, and it is committed to git as it is at HEAD (proven Derive's by git)"
             }
             return .success(PlanItem(kind: .create, output: derivative.output,
                                      reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "") + why] : [],
