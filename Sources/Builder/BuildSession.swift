@@ -325,10 +325,19 @@ public final class BuildSession: @unchecked Sendable {
     /// Writes and recorded deletes become plan errors. `--overwrite` takes files over.
     func refuseClaimedFileOperations(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
         let operations = plan.items.filter { $0.kind != .upToDate || $0.adopted != nil }
-        guard !operations.isEmpty else { return plan }
+        let staleRefusals = plan.errored.filter { $0.error.message.contains(Planner.staleLineRefusal) }
+        guard !operations.isEmpty || !staleRefusals.isEmpty else { return plan }
         let files = claims.files
         guard !files.isEmpty else { return plan }
         var result = plan
+        // A stale line's file refused as nothing proves it Derive's, that another manifest's state
+        // records: said as that manifest's output, the more useful reason.
+        for (derivative, error) in staleRefusals where !overwrite {
+            guard let other = files.claimant(of: derivative.outputPath, output: derivative.output) else { continue }
+            let claimed = PlanError(message: Self.claimedMessage(planner: openedPlanner, file: derivative.outputPath, other: other))
+            result.errors = result.errors.map { $0.message == error.message ? claimed : $0 }
+            result.errored = result.errored.map { $0.error.message == error.message ? ($0.derivative, claimed) : $0 }
+        }
         result.items = plan.items.filter { item in
             guard item.kind != .upToDate || item.adopted != nil,
                   let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file, output: item.output) else { return true }
@@ -965,6 +974,7 @@ public final class BuildSession: @unchecked Sendable {
                 // The files a build would adopt on their lines' word: removed only once proven Derive's.
                 let adoptions = (produced?.items ?? []).filter { $0.adopted != nil && recorded[$0.output] == nil }
                 let lockUnproven = try unprovenLockAdoptions(adoptions, planner: planner, renderer: renderer)
+                let adopted = PathSet(adoptions.map(\.output))
                 let lockName = planner.display(lockPath)
                 for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
                     let file: String
@@ -1008,6 +1018,15 @@ public final class BuildSession: @unchecked Sendable {
                             .map { "\($0.width)x\($0.height) \($0.format)" } ?? "no readable image header"
                         report.left.append("\(planner.display(file)) has the digest \(lockName) gives, but its header says \(header), the line \(entry.width)x\(entry.height) \(entry.format): "
                                            + "left in place (without a build state Derive removes a file only when its header and digest are its lock line's)")
+                        leaving.leaveLockOnly(entry.path, changed: false)
+                        continue
+                    }
+                    // A line a build would not adopt (another action key: stale, or forged) is the
+                    // lock's word alone: its file is removed only when git holds it as it is at HEAD.
+                    if !adopted.contains(entry.path), let content = try? planner.digests.content(of: file), content.digest == entry.digest,
+                       !planner.gitProof.proves(file, digest: content.digest) {
+                        report.left.append("\(planner.display(file)) is listed in \(lockName) under another recipe, and nothing proves it Derive's "
+                                           + "(it is not committed to git as it is at HEAD): left in place")
                         leaving.leaveLockOnly(entry.path, changed: false)
                         continue
                     }

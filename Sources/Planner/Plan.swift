@@ -221,6 +221,8 @@ final class LockText: @unchecked Sendable {
     private let lock = NSLock()
     private var loaded = false
     private var parsed: LockFile?
+    /// Why a lock that is there could not be parsed (`LockFile.unreadable`).
+    private var unreadable: String?
 
     init(disk: any Disk, path: String) {
         self.disk = disk
@@ -234,10 +236,18 @@ final class LockText: @unchecked Sendable {
         lock.withLock {
             if !loaded {
                 loaded = true
-                parsed = (try? disk.read(path)).flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
+                let text = (try? disk.read(path)).map { String(decoding: $0, as: UTF8.self) }
+                parsed = text.flatMap { LockFile.parse($0) }
+                if parsed == nil, let text { unreadable = LockFile.unreadable(text) }
             }
             return parsed
         }
+    }
+
+    /// Why the lock there is not valid (nil while it is, or is missing).
+    var problem: String? {
+        _ = file
+        return lock.withLock { unreadable }
     }
 }
 
@@ -308,9 +318,23 @@ public struct Planner: Sendable {
         self.gitProof = GitProof(manifest: manifest, manifestPath: manifestPath)
     }
 
+    /// Why a fresh clone's file at an output path that a lock line of another action key names
+    /// is refused (after the file and the lock's names).
+    public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's (it is not committed to git as it is at HEAD)"
+
     /// The lock, read and parsed only when an output is missing from the state; nil when it is
     /// missing or not valid.
     public var lock: LockFile? { lockText.file }
+
+    /// What a refusal of a file the lock would have vouched for adds while the lock is there but
+    /// not valid (a fresh clone whose committed lock holds a merge-conflict marker: round 27's
+    /// finding 9): the lock named, where, and the fix. Nil with a valid or missing lock.
+    public var lockRefusalNote: String? {
+        guard let problem = lockText.problem else { return nil }
+        let name = display(lockPath)
+        return "\(name) could have vouched for it, but \(name) \(problem): resolve the conflict in \(name) (or restore it: git checkout -- \(name)) "
+            + "and build again; or, if every file at the outputs' paths is Derive's, delete \(name) and run derive build --overwrite"
+    }
 
     /// Whether no build state of this manifest exists (a fresh clone; a state deleted, corrupt or
     /// another manifest's): a lock line may then vouch for a file's bytes. It may also while the
@@ -698,12 +722,15 @@ public struct Planner: Sendable {
             } else if let distrust {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
             } else if staleLine() {
-                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) lists it under another recipe, and nothing proves it Derive's (it is not committed to git as it is at HEAD); move it or pass --overwrite"))
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) \(Self.staleLineRefusal); move it or pass --overwrite"))
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
             } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, but while a build state exists a lock line proves nothing: the build takes the file only if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source)); move it or pass --overwrite"))
             } else {
+                if lockCounts, let note = lockRefusalNote {
+                    return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(note)); otherwise move it or pass --overwrite"))
+                }
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive; move it or pass --overwrite"))
             }
         }

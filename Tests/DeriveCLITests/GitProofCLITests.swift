@@ -157,4 +157,28 @@ import Planner
         #expect(build.stderr.contains("not committed to git as it is at HEAD"), "\(build.stderr)")
         #expect(try Data(contentsOf: project.url("out/" + edited.file)) == edited.bytes)
     }
+
+    /// `clean` without a state removes a stale line's file by the same rule: left when git does
+    /// not hold it (the other output, adopted and proven by rendering, goes)...
+    @Test func cleanWithoutAStateLeavesAStaleLinesUntrackedFile() throws {
+        let project = try clone.freshClone(hashed: false)
+        defer { project.remove() }
+        let forged = try clone.forge(project, hashed: false, actionKey: Self.staleKey)
+        try commitAndClone(project, untracked: ["out/landscape-100.webp"])
+        let clean = try project.run(["clean"])
+        #expect(try Data(contentsOf: project.url("out/landscape-100.webp")) == forged.bytes, "clean deleted the user's file: \(text(clean.stdout)) \(clean.stderr)")
+        #expect(!project.exists("out/landscape-200.webp"), "\(text(clean.stdout)) \(clean.stderr)")
+    }
+
+    /// ... and removed when it is committed as it is (git gives it back).
+    @Test func cleanWithoutAStateRemovesAStaleLinesCommittedFile() throws {
+        let project = try clone.freshClone(hashed: false)
+        defer { project.remove() }
+        try commitAndClone(project)
+        try project.write("derive.yaml", FreshCloneVerifyTests.manifest(hashed: false)
+            .replacingOccurrences(of: "/format,webp", with: "/quality,q_60/format,webp"))
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0, "\(text(clean.stdout)) \(clean.stderr)")
+        #expect(!project.exists("out/landscape-100.webp") && !project.exists("out/landscape-200.webp"), "\(text(clean.stdout)) \(clean.stderr)")
+    }
 }
