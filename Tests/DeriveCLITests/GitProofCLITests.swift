@@ -30,6 +30,19 @@ import Planner
         return process.terminationStatus
     }
 
+    /// Commits everything in `folder` (but `.derive/`) to a git repository there, made on first
+    /// use: what a test whose state is lost and whose manifest is restyled needs for the build to
+    /// render over its outputs (stale lock lines are taken only on git's proof).
+    static func commitAll(_ folder: URL) throws {
+        let suite = GitProofCLITests()
+        if !FileManager.default.fileExists(atPath: folder.appendingPathComponent(".git").path) {
+            #expect(try suite.git(["init", "-q"], in: folder) == 0)
+            try Data(".derive/\nold-derive/\n".utf8).write(to: folder.appendingPathComponent(".gitignore"))
+        }
+        #expect(try suite.git(["add", "-A"], in: folder) == 0)
+        #expect(try suite.git(["commit", "-q", "--allow-empty", "-m", "build"], in: folder) == 0)
+    }
+
     /// Commits the project's tree (but `untracked`) in a new repository and replaces the project's
     /// folder with a clone of it (the untracked files copied in beside, as a user's files are).
     func commitAndClone(_ project: Project, untracked: [String] = []) throws {
