@@ -199,6 +199,8 @@ public final class BuildSession: @unchecked Sendable {
                                   identity: identity, lockPath: lockPath, overwrite: overwrite)
         // What `--verify` proved stands for the planner a state set aside opens anew.
         planner.proven = provenOutputs
+        // git runs once per session, whichever planner asks first.
+        if let gitProof { planner.gitProof = gitProof } else { gitProof = planner.gitProof }
         // And what the proof of adopted files found not Derive's (`proveAdoptedAtRisk`).
         for (output, reason) in adoptedDistrust { planner.distrusted[output] = reason }
         openedPlanner = planner
@@ -323,10 +325,19 @@ public final class BuildSession: @unchecked Sendable {
     /// Writes and recorded deletes become plan errors. `--overwrite` takes files over.
     func refuseClaimedFileOperations(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
         let operations = plan.items.filter { $0.kind != .upToDate || $0.adopted != nil }
-        guard !operations.isEmpty else { return plan }
+        let staleRefusals = plan.errored.filter { $0.error.message.contains(Planner.staleLineRefusal) }
+        guard !operations.isEmpty || !staleRefusals.isEmpty else { return plan }
         let files = claims.files
         guard !files.isEmpty else { return plan }
         var result = plan
+        // A stale line's file refused as nothing proves it Derive's, that another manifest's state
+        // records: said as that manifest's output, the more useful reason.
+        for (derivative, error) in staleRefusals where !overwrite {
+            guard let other = files.claimant(of: derivative.outputPath, output: derivative.output) else { continue }
+            let claimed = PlanError(message: Self.claimedMessage(planner: openedPlanner, file: derivative.outputPath, other: other))
+            result.errors = result.errors.map { $0.message == error.message ? claimed : $0 }
+            result.errored = result.errored.map { $0.error.message == error.message ? ($0.derivative, claimed) : $0 }
+        }
         result.items = plan.items.filter { item in
             guard item.kind != .upToDate || item.adopted != nil,
                   let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file, output: item.output) else { return true }
@@ -497,6 +508,10 @@ public final class BuildSession: @unchecked Sendable {
     /// Outputs adopted from the lock unverified whose file `proveAdoptedAtRisk` rendered again
     /// and found holding exactly what their record's recipe renders: replaced or deleted as Derive's.
     private var provenAdopted: PathSet = []
+    /// What git holds at HEAD, shared by every planner of this session (`GitProof`).
+    private var gitProof: GitProof?
+    /// Those of `provenAdopted` whose recipe could not be rendered again, proven by git instead.
+    private var adoptedProvenByGit: PathSet = []
     /// The others it rendered (or could not): output → why the file is not Derive's (`Planner.distrusted`).
     private var adoptedDistrust: PathDictionary<String> = [:]
     /// The outputs whose adopted file this session found not provably Derive's (refused or kept as the user's).
@@ -520,11 +535,18 @@ public final class BuildSession: @unchecked Sendable {
     /// `plan`'s items whose file the build proves first (`adoptedAtRisk`), with a reason saying so.
     func notingAdoptedAtRisk(_ plan: Plan, planner: Planner) -> Plan {
         let atRisk = PathSet(adoptedAtRisk(plan, planner: planner).map(\.path))
-        guard !atRisk.isEmpty else { return plan }
+        guard !atRisk.isEmpty || !adoptedProvenByGit.isEmpty else { return plan }
         var noted = plan
         noted.items = plan.items.map { item in
-            guard atRisk.contains(item.output) else { return item }
-            return PlanItem(kind: item.kind, output: item.output, reasons: item.reasons + [AdoptedProof.planNote(replacing: item.kind != .delete)],
+            let note: String
+            if atRisk.contains(item.output) {
+                note = AdoptedProof.planNote(replacing: item.kind != .delete)
+            } else if adoptedProvenByGit.contains(item.output), item.kind != .upToDate, item.kind != .update {
+                note = AdoptedProof.gitNote
+            } else {
+                return item
+            }
+            return PlanItem(kind: item.kind, output: item.output, reasons: item.reasons + [note],
                             derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces)
         }
         return noted
@@ -540,6 +562,7 @@ public final class BuildSession: @unchecked Sendable {
         guard !atRisk.isEmpty else { return false }
         let found = Builder(planner: planner, manifestPath: manifestPath, renderer: renderer, options: options).proveAdopted(atRisk)
         provenAdopted.formUnion(found.proven)
+        adoptedProvenByGit.formUnion(found.provenByGit)
         for (output, reason) in found.distrusted {
             adoptedDistrust[output] = reason
             openedPlanner?.distrusted[output] = reason
@@ -951,6 +974,7 @@ public final class BuildSession: @unchecked Sendable {
                 // The files a build would adopt on their lines' word: removed only once proven Derive's.
                 let adoptions = (produced?.items ?? []).filter { $0.adopted != nil && recorded[$0.output] == nil }
                 let lockUnproven = try unprovenLockAdoptions(adoptions, planner: planner, renderer: renderer)
+                let adopted = PathSet(adoptions.map(\.output))
                 let lockName = planner.display(lockPath)
                 for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
                     let file: String
@@ -994,6 +1018,15 @@ public final class BuildSession: @unchecked Sendable {
                             .map { "\($0.width)x\($0.height) \($0.format)" } ?? "no readable image header"
                         report.left.append("\(planner.display(file)) has the digest \(lockName) gives, but its header says \(header), the line \(entry.width)x\(entry.height) \(entry.format): "
                                            + "left in place (without a build state Derive removes a file only when its header and digest are its lock line's)")
+                        leaving.leaveLockOnly(entry.path, changed: false)
+                        continue
+                    }
+                    // A line a build would not adopt (another action key: stale, or forged) is the
+                    // lock's word alone: its file is removed only when git holds it as it is at HEAD.
+                    if !adopted.contains(entry.path), let content = try? planner.digests.content(of: file), content.digest == entry.digest,
+                       !planner.gitProof.proves(file, digest: content.digest) {
+                        report.left.append("\(planner.display(file)) is listed in \(lockName) under another recipe, and nothing proves it Derive's "
+                                           + "(it is not committed to git as it is at HEAD): left in place")
                         leaving.leaveLockOnly(entry.path, changed: false)
                         continue
                     }

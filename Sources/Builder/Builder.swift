@@ -247,6 +247,7 @@ public struct Builder: Sendable {
                 case .left(let path, let message), .deferred(let path, let message): report.left.append((path, message))
                 case .forgotten, nil: break
                 }
+                if done.oldKept { report.kept.append(item.output) }
             case .failure(let error): report.failed.append((item.output, "\(error)"))
             }
         }
@@ -322,6 +323,9 @@ public struct Builder: Sendable {
                     // (the plan keeps it); only the record goes.
                     try store.removeOutputs([item.output])
                     report.kept.append(item.output)
+                    // Named, as every file left in place is (round 27's finding 7).
+                    let why = planner.distrusted[item.output] ?? "it was adopted from derive.lock unverified and not proven Derive's output"
+                    report.left.append((record.file, "\(planner.display(record.file)) is left in place: \(why) (only its record is dropped)"))
                     continue
                 }
                 // Only files actually deleted count as deleted; the others are reported as what they are.
@@ -621,6 +625,8 @@ public struct Builder: Sendable {
         var output: String
         var path: String
         var old: OldCopy?
+        /// The old copy is an adopted file not proven Derive's: kept in place, counted as kept.
+        var oldKept = false
     }
 
     /// Renders and writes one output. `recorded`: the plan's records, which say whether a file
@@ -749,7 +755,9 @@ public struct Builder: Sendable {
            FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
             // Adopted on a lock line's word and not proven Derive's: never deleted (its record goes below).
             if planner.distrusted[item.output] != nil || adoptedUnproven(old) {
-                done.old = (old.file, .left(path: old.file, message: "\(planner.display(old.file)) was adopted from derive.lock unverified and not proven Derive's output; left in place"))
+                let why = planner.distrusted[item.output] ?? "it was adopted from derive.lock unverified and not proven Derive's output"
+                done.old = (old.file, .left(path: old.file, message: "\(planner.display(old.file)) is left in place: \(why) (only its record is dropped)"))
+                done.oldKept = true
             } else {
                 done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
                                                                                              identity: oldIdentity ?? nil))

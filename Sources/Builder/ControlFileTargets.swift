@@ -54,6 +54,8 @@ struct ControlFileTargets {
     private let lockSource: Planner
     private let manifest: Manifest
     private let overwrite: Bool
+    /// What a refusal adds while the lock that could vouch for the index is not valid (`Planner.lockRefusalNote`).
+    private let lockNote: String?
     /// Other manifests' states: an index one of them records is theirs, not adopted here.
     private let claims: ForeignClaimLookup
     /// What the state and the sources say the index holds (nil without a state).
@@ -220,6 +222,7 @@ struct ControlFileTargets {
         writtenIdentities = try planner.store.controlFileIdentities()
         lockSource = planner
         overwrite = planner.overwrite
+        lockNote = planner.lockRefusalNote
         self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
     }
 
@@ -449,7 +452,7 @@ struct ControlFileTargets {
         guard !overwrite else { return nil }
         switch status {
         case .claimed(let other): return "\(display(index.path)) \(Self.claimedIndexReason(other))"
-        case .notOurs: return Self.notOurIndex(display(index.path))
+        case .notOurs: return "\(display(index.path)) \(indexRefusedReason)"
         default: return nil
         }
     }
@@ -520,7 +523,7 @@ struct ControlFileTargets {
                 change(index.path, .blocked, Self.linkedIndexReason)
             case .notOurs:
                 if overwrite { change(index.path, .write, "not written by Derive as the index; --overwrite replaces it") }
-                else { change(index.path, .blocked, Self.notOurIndexReason) }
+                else { change(index.path, .blocked, indexRefusedReason) }
             case .throughLink(let link):
                 change(index.path, .blocked, Self.throughLinkReason(link, display: display))
             }
@@ -574,6 +577,11 @@ struct ControlFileTargets {
 
     static let notOurIndexReason = "exists and was not written by Derive as the index (or was edited since); move it or pass --overwrite"
     static func notOurIndex(_ display: String) -> String { "\(display) \(notOurIndexReason)" }
+    /// `notOurIndexReason`, naming the lock when it is there but not valid.
+    var indexRefusedReason: String {
+        guard let lockNote else { return Self.notOurIndexReason }
+        return "exists and was not written by Derive as the index (\(lockNote)); otherwise move it or pass --overwrite"
+    }
     static let linkedIndexReason = "is a symbolic link, not an index Derive wrote; Derive never writes through nor replaces a link (--overwrite does not change that): remove the link or make it a regular file"
 
     static func isSymbolicLink(_ path: String) -> Bool {

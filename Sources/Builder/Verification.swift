@@ -80,6 +80,9 @@ public struct AdoptedProof: Sendable {
     public var proven: [String] = []
     /// The others, output → why the file is not taken as Derive's (`Planner.distrusted`'s words).
     public var distrusted: [(output: String, reason: String)] = []
+    /// Those of `proven` whose recipe could not be rendered again, proven by git instead: the
+    /// file is committed as it is at HEAD (`GitProof`).
+    public var provenByGit: [String] = []
     public var seconds: Double = 0
 
     public init() {}
@@ -98,8 +101,15 @@ public struct AdoptedProof: Sendable {
     /// What plan says of an output whose file the build proves before replacing or deleting it.
     public static func planNote(replacing: Bool) -> String {
         "adopted from derive.lock unverified: the build first renders what it was recorded from, and \(replacing ? "replaces" : "deletes") "
-            + "the file only if it holds exactly those bytes (otherwise it is kept as yours)"
+            + "the file only if it holds exactly those bytes, or, when that cannot be rendered again, only if it is committed to git "
+            + "as it is at HEAD (otherwise it is kept as yours)"
     }
+
+    /// What a build's reasons say of an output adopted unverified whose recipe could not be
+    /// rendered again and that git proved.
+    public static let gitNote = "adopted from derive.lock unverified, and what it was recorded from cannot be rendered again, "
+        + "but the file is committed to git as it is at HEAD (proven Derive's by git)"
+
 }
 
 extension Builder {
@@ -113,27 +123,37 @@ extension Builder {
         var proof = AdoptedProof()
         var items: [PlanItem] = []
         for record in records {
+            // What cannot be rendered again is Derive's only if git holds its bytes: committed as
+            // they are at HEAD, they are lost by nobody (`GitProof`).
+            let inGit = { self.planner.gitProof.proves(record.file, digest: record.outputDigest) }
             guard let derivative = Derivative.recorded(record, in: planner.manifest) else {
+                if inGit() { proof.proven.append(record.path); proof.provenByGit.append(record.path); continue }
                 proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: what it was recorded from "
-                                         + "(rule '\(record.rule)' on \(record.source)) can no longer be rendered"))
+                                         + "(rule '\(record.rule)' on \(record.source)) can no longer be rendered, and the file is not committed to git as it is at HEAD"))
                 continue
             }
             // Its source must still hold the recorded bytes (read through the plan's cache).
             guard (try? planner.digests.content(of: derivative.sourcePath))?.digest == record.sourceDigest else {
+                if inGit() { proof.proven.append(record.path); proof.provenByGit.append(record.path); continue }
                 proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: \(record.source) changed since "
-                                         + "(or is gone), so what it was built from cannot be rendered again"))
+                                         + "(or is gone), so what it was built from cannot be rendered again, and the file is not committed to git as it is at HEAD"))
                 continue
             }
             items.append(PlanItem(kind: .upToDate, output: record.path, reasons: [], derivative: derivative, recorded: record, adopted: nil))
         }
         let found = items.isEmpty ? Verification() : verify(items)
-        proof.proven = found.verified
+        proof.proven += found.verified
         proof.seconds = found.seconds
         for mismatch in found.mismatches {
             proof.distrusted.append((mismatch.output, "\(AdoptedProof.adopted), and it \(mismatch.message) with the recipe it was recorded with "
                                      + "(rendered again before replacing or deleting it)"))
         }
         for (output, message) in found.failures {
+            if let record = records.first(where: { $0.path == output }), planner.gitProof.proves(record.file, digest: record.outputDigest) {
+                proof.proven.append(output)
+                proof.provenByGit.append(output)
+                continue
+            }
             proof.distrusted.append((output, "\(AdoptedProof.adopted), and cannot be proven Derive's: it \(message)"))
         }
         return proof

@@ -227,6 +227,19 @@ public struct LockFile: Sendable, Hashable {
     /// refused from its size before a byte is read (`BuildSession.refuseOversizedLock`).
     public static let maxBytes = 128 << 20
 
+    /// Why `text`, which `parse` refuses, is not a valid lock, in words for a message: a
+    /// merge-conflict marker with its line number, or truncated or edited.
+    public static func unreadable(_ text: String) -> String {
+        var number = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            for marker in ["<<<<<<<", "|||||||", "=======", ">>>>>>>"] where line.hasPrefix(marker) {
+                return "is not a valid lock: line \(number) is a merge-conflict marker (\(marker))"
+            }
+        }
+        return "is not a valid lock (truncated or edited)"
+    }
+
     /// Parses a lock; nil when any line is not a valid entry (a truncated or hand-edited lock is
     /// not trusted at all: the next build rewrites it from the state). A last line without its
     /// newline is whole when it parses (an editor or a merge drops that newline; a cut inside a

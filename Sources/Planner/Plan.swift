@@ -221,6 +221,8 @@ final class LockText: @unchecked Sendable {
     private let lock = NSLock()
     private var loaded = false
     private var parsed: LockFile?
+    /// Why a lock that is there could not be parsed (`LockFile.unreadable`).
+    private var unreadable: String?
 
     init(disk: any Disk, path: String) {
         self.disk = disk
@@ -234,10 +236,18 @@ final class LockText: @unchecked Sendable {
         lock.withLock {
             if !loaded {
                 loaded = true
-                parsed = (try? disk.read(path)).flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
+                let text = (try? disk.read(path)).map { String(decoding: $0, as: UTF8.self) }
+                parsed = text.flatMap { LockFile.parse($0) }
+                if parsed == nil, let text { unreadable = LockFile.unreadable(text) }
             }
             return parsed
         }
+    }
+
+    /// Why the lock there is not valid (nil while it is, or is missing).
+    var problem: String? {
+        _ = file
+        return lock.withLock { unreadable }
     }
 }
 
@@ -286,6 +296,10 @@ public struct Planner: Sendable {
     /// `--verify` rendered again and found holding exactly the rendered bytes (output → that
     /// digest): what Derive writes there, whoever made the file, so replacing it loses nothing.
     public var proven: PathDictionary<String> = [:]
+    /// Whether a file's bytes are committed to git as they are at HEAD (`GitProof`): what lets a
+    /// lock line of another recipe (a fresh clone) have its file replaced. A build session
+    /// shares one, so git runs once per build.
+    public var gitProof: GitProof
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
@@ -301,11 +315,26 @@ public struct Planner: Sendable {
         self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
         self.lockText = LockText(disk: disk, path: self.lockPath)
         self.recordsByDigest = RecordsByDigest(store: store)
+        self.gitProof = GitProof(manifest: manifest, manifestPath: manifestPath)
     }
+
+    /// Why a fresh clone's file at an output path that a lock line of another action key names
+    /// is refused (after the file and the lock's names).
+    public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's (it is not committed to git as it is at HEAD)"
 
     /// The lock, read and parsed only when an output is missing from the state; nil when it is
     /// missing or not valid.
     public var lock: LockFile? { lockText.file }
+
+    /// What a refusal of a file the lock would have vouched for adds while the lock is there but
+    /// not valid (a fresh clone whose committed lock holds a merge-conflict marker: round 27's
+    /// finding 9): the lock named, where, and the fix. Nil with a valid or missing lock.
+    public var lockRefusalNote: String? {
+        guard let problem = lockText.problem else { return nil }
+        let name = display(lockPath)
+        return "\(name) could have vouched for it, but \(name) \(problem): resolve the conflict in \(name) (or restore it: git checkout -- \(name)) "
+            + "and build again; or, if every file at the outputs' paths is Derive's, delete \(name) and run derive build --overwrite"
+    }
 
     /// Whether no build state of this manifest exists (a fresh clone; a state deleted, corrupt or
     /// another manifest's): a lock line may then vouch for a file's bytes. It may also while the
@@ -654,13 +683,24 @@ public struct Planner: Sendable {
         let distrust = distrusted[derivative.output]
         // Asked only when the record does not vouch (issue 15): the lock is parsed on first use,
         // and a 40 000-line lock was a tenth of an edited source's plan, for records that vouched.
-        func lockVouches() -> Bool {
+        // A line of another action key (a stale line: the manifest changed since, or a forged
+        // one) is the lock's word alone: its file is replaced only when git proves its bytes
+        // recoverable (committed as they are at HEAD: `GitProof`); otherwise it is the user's.
+        func staleLine() -> Bool {
             lockCounts && distrust == nil && onDisk.flatMap { content in
                 lock?.entries[derivative.output].map { entry in
-                    entry.digest == content.digest
-                        && (entry.actionKey == derivative.actionKey || Self.headerAgrees(entry, content: content, imagesOnly: identity.refusesNonImages))
+                    entry.digest == content.digest && entry.actionKey != derivative.actionKey
+                        && Self.headerAgrees(entry, content: content, imagesOnly: identity.refusesNonImages)
                 }
             } == true
+        }
+        var provenByGit = false
+        func lockVouches() -> Bool {
+            guard lockCounts, distrust == nil, let content = onDisk, let entry = lock?.entries[derivative.output],
+                  entry.digest == content.digest else { return false }
+            if entry.actionKey == derivative.actionKey { return true }
+            provenByGit = staleLine() && gitProof.proves(path, digest: content.digest)
+            return provenByGit
         }
         // The file there is the very file Derive recorded for another of its outputs (two output
         // buckets' folders swapped on disk: attack 18's S9), named in the reasons.
@@ -681,11 +721,16 @@ public struct Planner: Sendable {
                 return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (a folder or a symbolic link); move it so \(derivative.output) can be written"))
             } else if let distrust {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
+            } else if staleLine() {
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) \(Self.staleLineRefusal); move it or pass --overwrite"))
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
             } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, but while a build state exists a lock line proves nothing: the build takes the file only if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source)); move it or pass --overwrite"))
             } else {
+                if lockCounts, let note = lockRefusalNote {
+                    return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(note)); otherwise move it or pass --overwrite"))
+                }
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive; move it or pass --overwrite"))
             }
         }
@@ -713,6 +758,8 @@ public struct Planner: Sendable {
                 why = "; the file there is Derive's \(other.path) (the folders of its buckets moved)"
             } else if let proof = proven[derivative.output], proof == replaces, !overwrite {
                 why = "; rendered again before the build: it holds exactly what the rule renders"
+            } else if provenByGit {
+                why = "; \(display(lockPath)) lists it under another recipe, and it is committed to git as it is at HEAD (proven Derive's by git)"
             }
             return .success(PlanItem(kind: .create, output: derivative.output,
                                      reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "") + why] : [],

@@ -535,6 +535,12 @@ struct BuildCommand: ParsableCommand {
         for left in report.left { Output.printWarning(left.message) }
         // Named once: files only the lock (no state) names, left in place; their lines are dropped.
         for left in plan.lockLeft { Output.printLine(left.line) }
+        // Files replaced or deleted on git's proof alone (`GitProof`): named with --verbose.
+        if verbose {
+            for item in plan.items where item.kind != .upToDate {
+                if let reason = item.reasons.first(where: { $0.contains("proven Derive's by git") }) { Output.printLine("  \(item.output)  \(reason)") }
+            }
+        }
         // Files left in place stay known, with their ACL, in the lock until they are gone (V1, V2).
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
         for line in report.leftKept { print(Workspace.leftLineText(line, lockName: lockName)) }

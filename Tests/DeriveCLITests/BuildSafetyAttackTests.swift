@@ -91,6 +91,8 @@ import Glibc
         let project = try Project()
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
+        // Committed: without the state, the restyle renders over the outputs on git's proof.
+        try GitProofCLITests.commitAll(project.root)
         let before = try Data(contentsOf: project.url("out/index.json"))
         try FileManager.default.removeItem(at: project.url(".derive"))
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: true, width: 40))
@@ -319,6 +321,8 @@ import Glibc
         let project = try Project()
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
+        // Committed: with the state corrupt, the restyle renders over the outputs on git's proof.
+        try GitProofCLITests.commitAll(project.root)
         try Data(repeating: 0x41, count: 8192).write(to: project.url(".derive/derive/state.sqlite"))
         try? FileManager.default.removeItem(at: project.url(".derive/derive/noop-witness"))
         try project.write("derive.yaml", Project.manifest(outPath: "out", index: true, width: 33))

@@ -138,6 +138,8 @@ import Glibc
         #expect(text(fresh.stdout).contains("create"), "\(text(fresh.stdout))")
         #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent(".derive").path), "plan created the state")
         #expect(try CLI.run(["build", "-q"], in: root).status == 0)
+        // Committed: with the state corrupt, the restyle renders over the outputs on git's proof.
+        try GitProofCLITests.commitAll(root)
         // A corrupt state is described, not moved aside.
         let state = root.appendingPathComponent(".derive/derive")
         try Self.write(state.appendingPathComponent("state.sqlite"), String(repeating: "not a database ", count: 300))

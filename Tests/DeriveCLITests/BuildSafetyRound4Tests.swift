@@ -128,6 +128,8 @@ extension BuildSafetyRound4Tests {
         let project = try Project()
         defer { project.remove() }
         #expect(try project.run(["build", "-q"]).status == 0)
+        // Committed: the last build, without the state, renders over the outputs on git's proof.
+        try GitProofCLITests.commitAll(project.root)
         let state = project.url(".derive/derive").path
         // The first build, holding the lock as `derive build` does.
         do {

@@ -90,6 +90,8 @@ import Glibc
         try FileManager.default.moveItem(at: project.root, to: w1.appendingPathComponent("proj"))
         #expect(try CLI.run(["build", "-q"], in: w1.appendingPathComponent("proj")).status == 0)
         try copy(w1, to: w2)
+        // The workspace committed (project and shared folder): the restyle renders over its outputs on git's proof.
+        try GitProofCLITests.commitAll(w2)
         let proj = w2.appendingPathComponent("proj")
         let w1Shared = try contents(w1.appendingPathComponent("shared"))
         try Data(Project.manifest(outPath: "../shared", index: true, width: 40).utf8).write(to: proj.appendingPathComponent("derive.yaml"))

@@ -300,6 +300,8 @@ import Glibc
         try mine.write(to: named)
         var said = ""
         for width in 33...37 {
+            // Committed: each build moves the state aside, so the restyle renders over the outputs on git's proof.
+            try GitProofCLITests.commitAll(project.root)
             try restyle(project, width: width)
             let build = try CLI.run(["build"], in: project.root, environment: noHome)
             #expect(build.status == 0, "\(text(build))")
