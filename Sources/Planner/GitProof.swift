@@ -1,5 +1,6 @@
 import Crypto
 import Manifest
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +34,7 @@ public final class GitProof: @unchecked Sendable {
     private var failure: String?
 
     public init(folder: String, folders: [String], git: String? = nil, deadline: TimeInterval = 20, maxBytes: Int = 64 << 20) {
-        self.folder = URL(fileURLWithPath: folder).standardizedFileURL.path
+        self.folder = URL(literalFilePath: folder).standardizedFileURL.path
         self.folders = folders
         self.git = git
         self.deadline = deadline
@@ -44,7 +45,7 @@ public final class GitProof: @unchecked Sendable {
     /// blob HEAD tracks at that path. The file is read once for both ids, so what is proven is the
     /// bytes the caller checks again (by `digest`) at the moment it replaces or deletes them.
     public func proves(_ path: String, digest: String) -> Bool {
-        let path = URL(fileURLWithPath: path).standardizedFileURL.path
+        let path = URL(literalFilePath: path).standardizedFileURL.path
         guard let id = headListing()[path], let ids = Self.ids(ofFileAt: path, objectIdLength: id.count) else { return false }
         return ids.sha256 == digest && ids.object == id
     }
@@ -60,7 +61,7 @@ public final class GitProof: @unchecked Sendable {
         var found: [String: String] = [:]
         do {
             let specs = folders.map { folder -> String in
-                let path = URL(fileURLWithPath: folder).standardizedFileURL.path
+                let path = URL(literalFilePath: folder).standardizedFileURL.path
                 if path == self.folder { return "." }
                 return path.hasPrefix(self.folder + "/") ? "./" + String(path.dropFirst(self.folder.count + 1)) : path
             }
@@ -91,7 +92,7 @@ public final class GitProof: @unchecked Sendable {
             // Regular files only: a symbolic link, a submodule or a folder proves no file's bytes.
             guard fields[0] == "100644" || fields[0] == "100755", fields[1] == "blob" else { continue }
             let path = name.hasPrefix("/") ? name : folder + "/" + name
-            found[URL(fileURLWithPath: path).standardizedFileURL.path] = String(fields[2])
+            found[URL(literalFilePath: path).standardizedFileURL.path] = String(fields[2])
         }
         return found
     }
@@ -168,10 +169,10 @@ public final class GitProof: @unchecked Sendable {
             throw Failure(description: "git is not installed")
         }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(literalFilePath: executable)
         process.arguments = ["--no-pager", "-c", "core.fsmonitor=false"] + arguments
         process.environment = Self.environment
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        process.currentDirectoryURL = URL(literalFilePath: folder)
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
@@ -205,7 +206,7 @@ public final class GitProof: @unchecked Sendable {
 extension GitProof {
     /// The proof for `manifest`'s buckets, git run in the manifest's folder.
     public convenience init(manifest: Manifest, manifestPath: String) {
-        self.init(folder: URL(fileURLWithPath: manifestPath).standardizedFileURL.deletingLastPathComponent().path,
+        self.init(folder: URL(literalFilePath: manifestPath).standardizedFileURL.deletingLastPathComponent().path,
                   folders: manifest.buckets.map(\.path))
     }
 }
