@@ -54,8 +54,10 @@ struct ControlFileTargets {
     private let lockSource: Planner
     private let manifest: Manifest
     private let overwrite: Bool
-    /// What a refusal adds while the lock that could vouch for the index is not valid (`Planner.lockRefusalNote`).
-    private let lockNote: String?
+    /// What a refusal adds while the lock that could vouch for the index is not valid
+    /// (`Planner.lockRefusalNote`). Asked only when a refusal is written: a plan that refuses
+    /// nothing never reads the lock (issue 15: an edited source's plan reads only the state).
+    private var lockNote: String? { lockSource.lockRefusalNote }
     /// Other manifests' states: an index one of them records is theirs, not adopted here.
     private let claims: ForeignClaimLookup
     /// What the state and the sources say the index holds (nil without a state).
@@ -222,7 +224,6 @@ struct ControlFileTargets {
         writtenIdentities = try planner.store.controlFileIdentities()
         lockSource = planner
         overwrite = planner.overwrite
-        lockNote = planner.lockRefusalNote
         self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
     }
 

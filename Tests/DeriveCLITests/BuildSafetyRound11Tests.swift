@@ -105,22 +105,24 @@ extension BuildSafetyRound11Tests {
             Project.manifest(outPath: out, index: false) + "state: st\nlock: shared.lock\n"
         }
         try project.write("m1.yaml", manifest("out-m1"))
-        try project.write("m2.yaml", manifest("out-m2"))
         #expect(try project.run(["build", "-q", "m1.yaml"]).status == 0)
+        // m2 arrives after m1 built (a shared state folder is a validation error of both).
+        try project.write("m2.yaml", manifest("out-m2"))
         let database = project.url("st/state.sqlite")
         let before = try Data(contentsOf: database)
         let inode = try FileManager.default.attributesOfItem(atPath: database.path)[.systemFileNumber] as? Int
-        // m2 shares m1's lock: its plan has an error, so its build is refused and writes nothing.
+        // m2 shares m1's state folder and lock: refused at validation, it writes nothing.
         let refused = try project.run(["build", "m2.yaml"])
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("nothing was built"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("two manifests may not share a state folder"), "\(refused.stderr)")
         #expect(!refused.stderr.contains("moved it to"), "\(refused.stderr)")
         let names = try FileManager.default.contentsOfDirectory(atPath: project.url("st").path)
         #expect(!names.contains { $0.contains("foreign") }, "a refused build moved m1's state aside: \(names)")
         #expect(try Data(contentsOf: database) == before)
         #expect(try FileManager.default.attributesOfItem(atPath: database.path)[.systemFileNumber] as? Int == inode)
         #expect(!project.exists("out-m2/landscape.jpg"))
-        // m1 still finds its own state: nothing to do, nothing moved.
+        // With m2 gone, m1 still finds its own state: nothing to do, nothing moved.
+        try FileManager.default.removeItem(at: project.url("m2.yaml"))
         let again = try project.run(["build", "m1.yaml"])
         #expect(again.status == 0)
         #expect(text(again.stdout).contains("Nothing to do"), "\(text(again.stdout)) \(again.stderr)")
