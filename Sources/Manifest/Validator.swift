@@ -17,6 +17,11 @@ struct Validator {
         default: return "does not exist"
         }
     }
+    /// Whether something other than a folder (a file, a FIFO, a link to one) is at `path`.
+    static func isThereButNotAFolder(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR
+    }
     let manifest: Manifest
     let rules: [RuleSyntax]
     /// Every rule, also those with errors: the leak guard reports alongside them.
@@ -38,6 +43,12 @@ struct Validator {
             guard let source = manifest.bucket(named: rule.sourceBucket) else { continue }
             guard let sourceKeys = keys(rule.sourceBucket) else {
                 diagnostics.error(rule.location, "rule \(rule.label) reads bucket '\(source.name)', whose folder \(source.declaredPath) \(Self.whyNotAFolder(source.path))")
+                continue
+            }
+            // A bucket written into may not exist yet (the build makes it), but what is there must
+            // be a folder: a user's file at its path would fail every output (round 28's finding 3).
+            if let target = manifest.bucket(named: rule.targetBucket), Self.isThereButNotAFolder(target.path) {
+                diagnostics.error(rule.location, "rule \(rule.label) writes into bucket '\(target.name)', whose folder \(target.declaredPath) is not a folder: it is a file; move the file, or give bucket '\(target.name)' a path of its own")
                 continue
             }
             if let target = manifest.bucket(named: rule.targetBucket), target.acl == .publicReadWrite {
