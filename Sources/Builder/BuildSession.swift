@@ -1026,7 +1026,7 @@ public final class BuildSession: @unchecked Sendable {
                     if !adopted.contains(entry.path), let content = try? planner.digests.content(of: file), content.digest == entry.digest,
                        !planner.gitProof.proves(file, digest: content.digest) {
                         report.left.append("\(planner.display(file)) is listed in \(lockName) under another recipe, and nothing proves it Derive's "
-                                           + "(it is not committed to git as it is at HEAD): left in place")
+                                           + "(\(planner.gitProof.whyUnproven(file))): left in place")
                         leaving.leaveLockOnly(entry.path, changed: false)
                         continue
                     }

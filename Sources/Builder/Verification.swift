@@ -129,14 +129,14 @@ extension Builder {
             guard let derivative = Derivative.recorded(record, in: planner.manifest) else {
                 if inGit() { proof.proven.append(record.path); proof.provenByGit.append(record.path); continue }
                 proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: what it was recorded from "
-                                         + "(rule '\(record.rule)' on \(record.source)) can no longer be rendered, and the file is not committed to git as it is at HEAD"))
+                                         + "(rule '\(record.rule)' on \(record.source)) can no longer be rendered, and \(self.planner.gitProof.whyUnproven(record.file).replacingOccurrences(of: "it is", with: "the file is", options: .anchored))"))
                 continue
             }
             // Its source must still hold the recorded bytes (read through the plan's cache).
             guard (try? planner.digests.content(of: derivative.sourcePath))?.digest == record.sourceDigest else {
                 if inGit() { proof.proven.append(record.path); proof.provenByGit.append(record.path); continue }
                 proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: \(record.source) changed since "
-                                         + "(or is gone), so what it was built from cannot be rendered again, and the file is not committed to git as it is at HEAD"))
+                                         + "(or is gone), so what it was built from cannot be rendered again, and \(self.planner.gitProof.whyUnproven(record.file).replacingOccurrences(of: "it is", with: "the file is", options: .anchored))"))
                 continue
             }
             items.append(PlanItem(kind: .upToDate, output: record.path, reasons: [], derivative: derivative, recorded: record, adopted: nil))

@@ -8,30 +8,45 @@ import Glibc
 
 /// Whether a file's bytes can be had back from git: the file is tracked in the repository's HEAD
 /// commit at exactly its path, and its bytes (read with no filter: no line-ending conversion, no
-/// LFS smudge) are exactly that blob. Derive replaces or deletes a file on `derive.lock`'s word
-/// alone (a line of another recipe in a fresh clone; an output adopted unverified whose recipe
-/// cannot be rendered again) only when this proves it: the lock is untrusted input, but what git
-/// holds at HEAD is lost by nobody (`git checkout -- PATH` gives it back).
+/// LFS smudge) are exactly that blob, which the repository holds. Derive replaces or deletes a
+/// file on `derive.lock`'s word alone (a line of another recipe in a fresh clone; an output
+/// adopted unverified whose recipe cannot be rendered again) only when this proves it: the lock
+/// is untrusted input, but what git holds at HEAD is lost by nobody (`git checkout -- PATH`
+/// gives it back).
 ///
-/// git runs once per instance (a build session shares one): one `ls-tree` of HEAD over every
-/// bucket folder of the manifest, with a fixed environment, a deadline and a bound on its answer.
-/// No git, not a repository, no HEAD, a folder outside the repository, a git that fails, hangs
-/// or answers too much or garbage: nothing is proven.
+/// The repository is the one holding the manifest's folder (`git rev-parse --show-toplevel`).
+/// A file is looked up by its real place: its folder's real path (links followed) relative to
+/// the repository's real top, so a bucket that is a link into the repository is asked about
+/// where its files really are, and one that leads outside (or a bucket outside the repository)
+/// proves nothing for its own files only (attack round 29's F5, F6). git runs at most a few
+/// times per instance (a build session shares one): `rev-parse` once, one `ls-tree -r -l` of
+/// HEAD over every bucket folder inside the repository, and one `ls-tree -l` per other folder a
+/// file is asked about (the old folder of a moved bucket: F7), with `GitCommand`'s hardening, a
+/// deadline and a bound on each answer. A blob HEAD names but the repository lacks (`-l` prints
+/// no size for it) proves nothing (F2). No git, not a repository, no HEAD, a git that fails,
+/// hangs or answers too much or garbage: nothing is proven.
 public final class GitProof: @unchecked Sendable {
-    /// The folder git runs in (the manifest's); listed paths are relative to it.
+    /// The folder git runs in (the manifest's).
     public let folder: String
-    /// The folders listed (absolute paths): the manifest's buckets.
+    /// The folders listed at first use (absolute paths): the manifest's buckets.
     public let folders: [String]
-    /// The `git` command run (`nil`: looked up in /usr/bin, /usr/local/bin, /bin), for tests.
+    /// The `git` command run (`nil`: `GitCommand.executable()`), for tests.
     let git: String?
     let deadline: TimeInterval
     let maxBytes: Int
 
     private let lock = NSLock()
-    /// Absolute path → git object id at HEAD (regular files only), once listed.
-    private var listing: [String: String]?
+    /// The repository's real top folder, once asked; nil before.
+    private var top: Result<String, Failure>?
+    /// Repository-relative path → HEAD's regular file there, for every folder listed so far.
+    private var entries: [String: Entry] = [:]
+    /// Repository-relative folders listed so far: recursively (buckets) and alone (other folders).
+    private var listedTrees: [String] = []
+    private var listedFolders: Set<String> = []
     /// Why git proves nothing, once asked (`nil` while it did or was not asked).
     private var failure: String?
+
+    struct Entry { var id: String; var size: Int? }
 
     public init(folder: String, folders: [String], git: String? = nil, deadline: TimeInterval = 20, maxBytes: Int = 64 << 20) {
         self.folder = URL(literalFilePath: folder).standardizedFileURL.path
@@ -45,54 +60,143 @@ public final class GitProof: @unchecked Sendable {
     /// blob HEAD tracks at that path. The file is read once for both ids, so what is proven is the
     /// bytes the caller checks again (by `digest`) at the moment it replaces or deletes them.
     public func proves(_ path: String, digest: String) -> Bool {
-        let path = URL(literalFilePath: path).standardizedFileURL.path
-        guard let id = headListing()[path], let ids = Self.ids(ofFileAt: path, objectIdLength: id.count) else { return false }
-        return ids.sha256 == digest && ids.object == id
+        guard case .success(let entry) = lookUp(path), let size = entry.size,
+              let ids = Self.ids(ofFileAt: URL(literalFilePath: path).standardizedFileURL.path, objectIdLength: entry.id.count) else { return false }
+        return ids.size == size && ids.sha256 == digest && ids.object == entry.id
+    }
+
+    /// Why the file at `path` is not proven, for messages: "it is not committed to git as it is
+    /// at HEAD", or the true reason when it is another (outside the repository, no repository,
+    /// git failing, git's copy missing).
+    public func whyUnproven(_ path: String) -> String {
+        switch lookUp(path) {
+        case .failure(let failure): return failure.description
+        case .success(let entry) where entry.size == nil:
+            return "it is committed to git at HEAD, but the repository does not hold that commit's copy of it"
+        case .success: return "it is not committed to git as it is at HEAD"
+        }
     }
 
     /// Why nothing is proven (git missing or failing), once asked; nil otherwise.
     public var whyNothing: String? { lock.lock(); defer { lock.unlock() }; return failure }
 
-    /// HEAD's regular files under `folders`, listed on first use.
-    func headListing() -> [String: String] {
+    /// HEAD's entry for the file at `path` (found by its folder's real path), or why there is none.
+    func lookUp(_ path: String) -> Result<Entry, Failure> {
+        let path = URL(literalFilePath: path).standardizedFileURL.path
         lock.lock()
         defer { lock.unlock() }
-        if let listing { return listing }
-        var found: [String: String] = [:]
-        do {
-            let specs = folders.map { folder -> String in
-                let path = URL(literalFilePath: folder).standardizedFileURL.path
-                if path == self.folder { return "." }
-                return path.hasPrefix(self.folder + "/") ? "./" + String(path.dropFirst(self.folder.count + 1)) : path
+        let top: String
+        switch repositoryTop() {
+        case .failure(let failure): return .failure(failure)
+        case .success(let found): top = found
+        }
+        let parent = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+        guard let realParent = Self.realPath(parent) else {
+            return .failure(Failure(description: "its folder cannot be resolved"))
+        }
+        guard let relativeFolder = Self.relative(realParent, to: top) else {
+            return .failure(Failure(description: "it is outside the git repository at \(top)"))
+        }
+        let relative = relativeFolder.isEmpty ? name : relativeFolder + "/" + name
+        if !listedTrees.contains(where: { Self.contains($0, relativeFolder) }) {
+            if listedTrees.isEmpty && failure == nil { listBuckets(top: top) }
+            if failure == nil, !listedTrees.contains(where: { Self.contains($0, relativeFolder) }), !listedFolders.contains(relativeFolder) {
+                listedFolders.insert(relativeFolder)
+                list(["ls-tree", "-l", "-z", "HEAD", "--", relativeFolder.isEmpty ? "." : relativeFolder + "/"], top: top)
             }
-            let answer = try run(["ls-tree", "-r", "-z", "HEAD", "--"] + (specs.isEmpty ? ["."] : specs))
-            found = try Self.parse(answer, relativeTo: self.folder)
+        }
+        if let failure { return .failure(Failure(description: "git could not list HEAD (\(failure))")) }
+        guard let entry = entries[relative] else { return .failure(Failure(description: "it is not committed to git as it is at HEAD")) }
+        return .success(entry)
+    }
+
+    /// The repository's real top folder (`rev-parse` once).
+    private func repositoryTop() -> Result<String, Failure> {
+        if let top { return top }
+        let found: Result<String, Failure>
+        do {
+            let outcome = try GitCommand.run(["rev-parse", "--show-toplevel"], in: folder, git: git, deadline: deadline, maxBytes: 1 << 16)
+            let text = String(decoding: outcome.output, as: UTF8.self)
+            let line = text.hasSuffix("\n") ? String(text.dropLast()) : text
+            if outcome.succeeded, line.hasPrefix("/"), !line.contains("\n"), let real = Self.realPath(line) {
+                found = .success(real)
+            } else if outcome.timedOut {
+                found = .failure(Failure(description: "git did not finish within \(Int(deadline)) s"))
+            } else {
+                found = .failure(Failure(description: "no git repository holds \(folder)"))
+            }
+        } catch {
+            found = .failure(Failure(description: "\(error)"))
+        }
+        if case .failure(let why) = found { failure = why.description }
+        top = found
+        return found
+    }
+
+    /// One `ls-tree -r -l` of HEAD over every bucket folder inside the repository.
+    private func listBuckets(top: String) {
+        var trees: [String] = []
+        for bucket in folders {
+            guard let real = Self.realPath(URL(literalFilePath: bucket).standardizedFileURL.path),
+                  let relative = Self.relative(real, to: top) else { continue }
+            trees.append(relative)
+        }
+        // Outermost folders only (one holding another lists it).
+        trees = Array(Set(trees)).sorted().filter { tree in !trees.contains { $0 != tree && Self.contains($0, tree) } }
+        guard !trees.isEmpty else { listedTrees = [] ; return }
+        listedTrees = trees
+        list(["ls-tree", "-r", "-l", "-z", "HEAD", "--"] + trees.map { $0.isEmpty ? "." : $0 }, top: top)
+    }
+
+    private func list(_ arguments: [String], top: String) {
+        do {
+            let outcome = try GitCommand.run(arguments, in: top, git: git, deadline: deadline, maxBytes: maxBytes)
+            if outcome.tooLarge { throw Failure(description: "git's answer is larger than \(maxBytes) bytes") }
+            if outcome.timedOut { throw Failure(description: "git did not finish within \(Int(deadline)) s") }
+            guard outcome.succeeded else { throw Failure(description: "git failed") }
+            for (path, entry) in try Self.parse(outcome.output) { entries[path] = entry }
         } catch {
             failure = "\(error)"
-            found = [:]
         }
-        listing = found
-        return found
+    }
+
+    /// Whether repository-relative folder `outer` is `inner` or holds it ("" is the top).
+    static func contains(_ outer: String, _ inner: String) -> Bool {
+        outer.isEmpty || inner == outer || inner.hasPrefix(outer + "/")
+    }
+
+    /// `path` relative to `top` ("" for the top itself); nil outside it.
+    static func relative(_ path: String, to top: String) -> String? {
+        if path == top { return "" }
+        let prefix = top == "/" ? "/" : top + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : nil
+    }
+
+    /// The real path of an existing folder (links followed), nil when it cannot be resolved.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    /// `MODE TYPE ID\tPATH\0` entries: regular files' ids by absolute path. An entry not of that
-    /// shape makes the whole answer garbage (nothing proven).
-    static func parse(_ answer: Data, relativeTo folder: String) throws -> [String: String] {
-        var found: [String: String] = [:]
+    /// `MODE TYPE ID SIZE\tPATH\0` entries (`ls-tree -l`, paths relative to the repository's
+    /// top): regular files by path, their size nil where git has no copy of the blob (`-`, or
+    /// BAD). An entry not of that shape makes the whole answer garbage (nothing proven).
+    static func parse(_ answer: Data) throws -> [String: Entry] {
+        var found: [String: Entry] = [:]
         for entry in answer.split(separator: 0) {
             guard let tab = entry.firstIndex(of: 9) else { throw Failure(description: "git ls-tree gave an entry Derive cannot read") }
-            let fields = String(decoding: entry[entry.startIndex..<tab], as: UTF8.self).split(separator: " ")
+            let fields = String(decoding: entry[entry.startIndex..<tab], as: UTF8.self).split(separator: " ", omittingEmptySubsequences: true)
             let name = String(decoding: entry[(tab + 1)...], as: UTF8.self)
-            guard fields.count == 3, fields[2].count == 40 || fields[2].count == 64,
-                  fields[2].allSatisfy({ $0.isHexDigit && !$0.isUppercase }), !name.isEmpty else {
+            guard fields.count == 4, fields[2].count == 40 || fields[2].count == 64,
+                  fields[2].allSatisfy({ $0.isHexDigit && !$0.isUppercase }), !name.isEmpty, !name.hasPrefix("/") else {
                 throw Failure(description: "git ls-tree gave an entry Derive cannot read")
             }
             // Regular files only: a symbolic link, a submodule or a folder proves no file's bytes.
             guard fields[0] == "100644" || fields[0] == "100755", fields[1] == "blob" else { continue }
-            let path = name.hasPrefix("/") ? name : folder + "/" + name
-            found[URL(literalFilePath: path).standardizedFileURL.path] = String(fields[2])
+            found[name] = Entry(id: String(fields[2]), size: Int(fields[3]))
         }
         return found
     }
@@ -121,7 +225,7 @@ public final class GitProof: @unchecked Sendable {
 
     /// The SHA-256 and the git object id of the regular file at `path`, from one read (never
     /// through a symbolic link); nil when it cannot be read whole.
-    static func ids(ofFileAt path: String, objectIdLength: Int) -> (sha256: String, object: String)? {
+    static func ids(ofFileAt path: String, objectIdLength: Int) -> (sha256: String, object: String, size: Int)? {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -143,63 +247,7 @@ public final class GitProof: @unchecked Sendable {
             if total > size { return nil }
         }
         guard total == size else { return nil }
-        return (content.finalize().map { String(format: "%02x", $0) }.joined(), object.finish())
-    }
-
-    static let environment: [String: String] = [
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LC_ALL": "C",
-        "HOME": "/nonexistent",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_OPTIONAL_LOCKS": "0",
-        "GIT_PAGER": "cat",
-        "PAGER": "cat",
-    ]
-
-    /// Runs git in `folder`: its standard output, refused past `maxBytes` or the deadline.
-    func run(_ arguments: [String]) throws -> Data {
-        let executable: String
-        if let git {
-            executable = git
-        } else if let found = ["/usr/bin", "/usr/local/bin", "/bin"].first(where: { access($0 + "/git", X_OK) == 0 }) {
-            executable = found + "/git"
-        } else {
-            throw Failure(description: "git is not installed")
-        }
-        let process = Process()
-        process.executableURL = URL(literalFilePath: executable)
-        process.arguments = ["--no-pager", "-c", "core.fsmonitor=false"] + arguments
-        process.environment = Self.environment
-        process.currentDirectoryURL = URL(literalFilePath: folder)
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { throw Failure(description: "cannot run git: \(error)") }
-        let timer = DispatchWorkItem { [process] in if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + deadline, execute: timer)
-        defer { timer.cancel() }
-        var data = Data()
-        var tooLarge = false
-        while true {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            data.append(chunk)
-            if data.count > maxBytes {
-                tooLarge = true
-                try? out.fileHandleForReading.close()
-                kill(process.processIdentifier, SIGKILL)
-                break
-            }
-        }
-        process.waitUntilExit()
-        if tooLarge { throw Failure(description: "git's answer is larger than \(maxBytes) bytes") }
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            throw Failure(description: process.terminationReason == .uncaughtSignal ? "git did not finish within \(Int(deadline)) s" : "git failed")
-        }
-        return data
+        return (content.finalize().map { String(format: "%02x", $0) }.joined(), object.finish(), size)
     }
 }
 

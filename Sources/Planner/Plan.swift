@@ -320,7 +320,7 @@ public struct Planner: Sendable {
 
     /// Why a fresh clone's file at an output path that a lock line of another action key names
     /// is refused (after the file and the lock's names).
-    public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's (it is not committed to git as it is at HEAD)"
+    public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's"
 
     /// The lock, read and parsed only when an output is missing from the state; nil when it is
     /// missing or not valid.
@@ -722,7 +722,7 @@ public struct Planner: Sendable {
             } else if let distrust {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
             } else if staleLine() {
-                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) \(Self.staleLineRefusal); move it or pass --overwrite"))
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) \(Self.staleLineRefusal) (\(gitProof.whyUnproven(path))); move it or pass --overwrite"))
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
             } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {

@@ -1,4 +1,5 @@
 import Confinement
+import Planner
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -76,75 +77,30 @@ public struct GitRevision: Sendable {
         return { path, maxBytes in try revision.read(path, maxBytes: maxBytes) }
     }
 
-    static let environment: [String: String] = [
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LC_ALL": "C",
-        "HOME": "/nonexistent",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_OPTIONAL_LOCKS": "0",
-        "GIT_PAGER": "cat",
-        "PAGER": "cat",
-    ]
-
     static func gitExecutable() throws -> String {
-        for folder in ["/usr/bin", "/usr/local/bin", "/bin"] where access(folder + "/git", X_OK) == 0 { return folder + "/git" }
-        throw Failure("git is not installed (looked in /usr/bin, /usr/local/bin, /bin); install it with 'apt-get install git'")
+        guard let found = GitCommand.executable() else {
+            throw Failure("git is not installed (looked in /usr/bin, /usr/local/bin, /bin); install it with 'apt-get install git'")
+        }
+        return found
     }
 
-    /// Runs `git --no-pager ARGS` in `folder`; its standard output, refused past `maxBytes` or
-    /// the deadline; a failure carries git's message.
+    /// Runs `git ARGS` in `folder` (`GitCommand`: no configuration but the repository's, no
+    /// transport, killed with its children at the deadline); its standard output, refused past
+    /// `maxBytes` or the deadline; a failure carries git's message.
     static func run(_ arguments: [String], in folder: String, maxBytes: Int, what: String? = nil) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(literalFilePath: try gitExecutable())
-        process.arguments = ["--no-pager", "-c", "core.fsmonitor=false"] + arguments
-        process.environment = environment
-        process.currentDirectoryURL = URL(literalFilePath: folder)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { throw Failure("cannot run git in \(folder): \(error)") }
-        let timer = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + deadline, execute: timer)
-        defer { timer.cancel() }
-        // Standard error is read on its own thread so a chatty git never blocks on a full pipe.
-        let errors = ErrorText()
-        let errorReader = Thread { errors.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        errorReader.start()
-        var data = Data()
-        var tooLarge = false
-        while true {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            data.append(chunk)
-            if data.count > maxBytes {
-                // Stop reading; closing our end makes git's next write fail, so it exits.
-                tooLarge = true
-                try? out.fileHandleForReading.close()
-                process.terminate()
-                break
-            }
+        let outcome: GitCommand.Outcome
+        do { outcome = try GitCommand.run(arguments, in: folder, git: try gitExecutable(), deadline: deadline, maxBytes: maxBytes) } catch let error as Failure {
+            throw error
+        } catch {
+            throw Failure("cannot run git in \(folder): \(error)")
         }
-        process.waitUntilExit()
-        errors.wait()
-        if tooLarge { throw Failure("\(what ?? "git's answer") is larger than \(maxBytes) bytes, the limit for a manifest") }
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            if process.terminationReason == .uncaughtSignal { throw Failure("git \(arguments.first ?? "") in \(folder) did not finish within \(Int(deadline)) s") }
-            let message = errors.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if outcome.tooLarge { throw Failure("\(what ?? "git's answer") is larger than \(maxBytes) bytes, the limit for a manifest") }
+        if outcome.timedOut { throw Failure("git \(arguments.first ?? "") in \(folder) did not finish within \(Int(deadline)) s") }
+        guard outcome.succeeded else {
+            let message = outcome.errorText
             if let what { throw Failure("cannot read \(what): \(message.isEmpty ? "git failed" : message)") }
             throw Failure(message.isEmpty ? "git \(arguments.first ?? "") failed in \(folder)" : "git: \(message)")
         }
-        return data
+        return outcome.output
     }
-}
-
-/// Standard error of a git run, filled by its reader thread.
-private final class ErrorText: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var data: Data?
-    func set(_ value: Data) { condition.lock(); data = value; condition.signal(); condition.unlock() }
-    func wait() { condition.lock(); while data == nil { condition.wait() }; condition.unlock() }
-    var text: String { condition.lock(); defer { condition.unlock() }; return String(decoding: (data ?? Data()).prefix(4096), as: UTF8.self) }
 }
