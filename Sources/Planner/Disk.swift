@@ -493,6 +493,12 @@ public struct RealDisk: Disk {
     }
 }
 
+extension DiskError {
+    /// Why the folder `path` could not be made, in words (never a Foundation error's dump): for
+    /// folders an option names (`--html DIR`), as for bucket folders.
+    public static func whyFolderNotMade(_ path: String, _ error: any Error) -> String { OpenFolders.whyNot(path, error) }
+}
+
 /// Bucket folders opened once per process and shared by the worker threads.
 final class OpenFolders: @unchecked Sendable {
     private let lock = NSLock()

@@ -38,11 +38,14 @@ public final class ReportFolder: @unchecked Sendable {
     /// bucket of `manifests`, when it or its `images/` is not a real folder, or when it holds
     /// files and no record Derive can prove it wrote (`ReportSeal`).
     public static func claim(_ folder: String, manifests: [Manifest]) throws -> ReportFolder {
-        try ReviewRenderer.checkOutsideBuckets(folder, manifests: manifests)
-        try makeRealFolder(folder)
         let images = folder + "/images"
+        // Both judged before anything is made: a refused report leaves no folder behind (attack
+        // round 28: a bucket at DIR/images was made, with DIR, and then refused).
+        try ReviewRenderer.checkOutsideBuckets(folder, manifests: manifests)
         var imagesInfo = stat()
-        if lstat(images, &imagesInfo) == 0, (imagesInfo.st_mode & S_IFMT) != S_IFDIR { throw notAFolder(images) }
+        if lstat(images, &imagesInfo) == 0, (imagesInfo.st_mode & S_IFMT) != S_IFDIR { throw notAFolder(images, imagesInfo) }
+        try ReviewRenderer.checkOutsideBuckets(images, manifests: manifests, holder: folder)
+        try makeRealFolder(folder)
         let recordPath = folder + "/" + recordName
         let realPath = RealFolder.of(folder)
         var written: [String: String] = [:]
@@ -68,7 +71,7 @@ public final class ReportFolder: @unchecked Sendable {
             }
         }
         try makeRealFolder(images)
-        try ReviewRenderer.checkOutsideBuckets(images, manifests: manifests)
+        try ReviewRenderer.checkOutsideBuckets(images, manifests: manifests, holder: folder)
         let secret: Data
         do {
             guard let made = try ReportSeal.secret(create: true) else { throw Failure(description: "no secret") }
@@ -238,14 +241,26 @@ public final class ReportFolder: @unchecked Sendable {
     }
 
     private static func makeRealFolder(_ folder: String) throws {
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw Failure(description: "cannot create the report folder \(folder): \(error)")
-        }
         var info = stat()
-        guard lstat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { throw notAFolder(folder) }
+        // A file or a link (dangling too) where the folder goes: named, never Foundation's error.
+        if lstat(folder, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR { throw notAFolder(folder, info) }
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw Failure(description: "cannot create the report folder \(folder): \(DiskError.whyFolderNotMade(folder, error))")
+        }
+        guard lstat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { throw notAFolder(folder, info) }
     }
 
-    private static func notAFolder(_ path: String) -> Failure {
-        Failure(description: "\(path) is not a folder (a symbolic link?); derive writes a report only into a real folder: remove it or choose another")
+    /// `path`, whose `lstat` is `info`, is there but is no real folder: what it is, and the fix.
+    private static func notAFolder(_ path: String, _ info: stat) -> Failure {
+        let fix = "derive writes a report only into a real folder (new, empty, or holding a report it wrote): choose another path"
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            return Failure(description: "\(path) is a file, not a folder; \(fix), or move the file away")
+        case S_IFLNK:
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+            return Failure(description: "\(path) is a symbolic link (to \(target)), not a folder; \(fix), or remove the link")
+        default:
+            return Failure(description: "\(path) is not a folder (a FIFO, socket or device); \(fix)")
+        }
     }
 }

@@ -27,16 +27,18 @@ public struct ReviewRenderer: Sendable {
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
     /// Refuses a report folder (or file) inside (or equal to) any bucket or the state folder of
-    /// either side, by real path.
-    public static func checkOutsideBuckets(_ folder: String, manifests: [Manifest], what: String = "the report folder") throws {
+    /// either side, by real path. With `holder`, `folder` is the `images/` of the report folder
+    /// `holder`, and the message names `holder`, the folder the user gave.
+    public static func checkOutsideBuckets(_ folder: String, manifests: [Manifest], what: String = "the report folder", holder: String? = nil) throws {
         let report = resolved(folder)
+        let subject = holder.map { "\(what) \($0) would keep its images in \(folder), which is" } ?? "\(what) \(folder) is"
         func inside(_ folder: String) -> Bool {
             let path = realPath(folder) ?? folder
             return report == path || report.hasPrefix(path + "/")
         }
         for manifest in manifests {
             for bucket in manifest.buckets where inside(bucket.path) {
-                throw Failure(description: "\(what) \(folder) is inside bucket '\(bucket.name)' (\(bucket.path)); derive never writes a report into a bucket: choose a folder outside it")
+                throw Failure(description: "\(subject) inside bucket '\(bucket.name)' (\(bucket.path)); derive never writes a report into a bucket: choose a folder outside it")
             }
             guard inside(manifest.stateFolder) else { continue }
             // A state folder that holds the manifest (`state: .`) is the user's folder: only the
@@ -45,9 +47,9 @@ public struct ReviewRenderer: Sendable {
             if let file = manifest.files.first, Self.inside(file, of: state) {
                 guard let name = (report == state ? nil : report.dropFirst(state == "/" ? 1 : state.count + 1).split(separator: "/").first),
                       StateFiles.isReserved(String(name)) else { continue }
-                throw Failure(description: "\(what) \(folder) is at or inside \(name), a name Derive keeps its build state under in the state folder \(manifest.stateFolder); choose another name")
+                throw Failure(description: "\(subject) at or inside \(name), a name Derive keeps its build state under in the state folder \(manifest.stateFolder); choose another name")
             }
-            throw Failure(description: "\(what) \(folder) is inside the state folder \(manifest.stateFolder); derive keeps only its build state there: choose a folder outside it")
+            throw Failure(description: "\(subject) inside the state folder \(manifest.stateFolder); derive keeps only its build state there: choose a folder outside it")
         }
     }
 

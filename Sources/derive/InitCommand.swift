@@ -121,7 +121,8 @@ struct InitCommand: ParsableCommand {
         for left in found.leftOut.prefix(shown) {
             let name = StarterManifest.yamlEscaped(folder + "/" + left.key)
             if StarterManifest.excludePattern(left.key, counted: found.keys) == nil {
-                Output.printWarning("\(name) is not counted, and the first build will fail on it (no 'exclude:' pattern takes it alone): \(left.why)")
+                Output.printWarning("\(name) is not counted, and the first build will fail on it: \(left.why). Its name holds '{', which an 'exclude:' pattern "
+                                    + "cannot write exactly (braces are alternatives), and '?' in its place would exclude an image counted too: rename it or move it out of \(folder)")
             } else {
                 Output.printWarning("\(name) is not counted and is excluded in \(manifest) ('exclude:'): \(left.why)")
             }
@@ -239,11 +240,21 @@ enum StarterManifest {
         return joined
     }
 
-    /// An exclude pattern that matches `key` alone: glob characters become `?`; nil when that
-    /// would match another key init counted too (the file is then only named).
+    /// An exclude pattern that matches `key` alone: `*`, `?` and `[` written as a class of one
+    /// (`x*.jpg` → `x[*].jpg`, `bad[1].jpg` → `bad[[]1].jpg`; `]` outside a class, `}` and `,`
+    /// outside braces and `\` are plain characters already). A `{` has no exact spelling (braces
+    /// expand before classes are read): it becomes `?`, and the pattern is nil when that would
+    /// match another key init counted too (the file is then only named, with the fix).
     static func excludePattern(_ key: String, counted: [String]) -> String? {
-        let pattern = String(String.UnicodeScalarView(key.unicodeScalars.map { "*?[]{},\\".unicodeScalars.contains($0) ? "?" : $0 }))
-        guard pattern != key else { return pattern }
+        var pattern = ""
+        for scalar in key.unicodeScalars {
+            switch scalar {
+            case "*", "?", "[": pattern.unicodeScalars.append(contentsOf: ["[", scalar, "]"])
+            case "{": pattern.unicodeScalars.append("?")
+            default: pattern.unicodeScalars.append(scalar)
+            }
+        }
+        guard key.unicodeScalars.contains("{") else { return pattern }
         guard let glob = try? Glob(pattern), !counted.contains(where: glob.matches) else { return nil }
         return pattern
     }
