@@ -223,8 +223,23 @@ public struct NoOpWitness: Sendable {
     /// since hashing 2 000 outputs' stat lines was a fifth of a no-op's instructions wherever
     /// SHA-256 has no CPU instructions of its own (issue 15).
     static func outputs(_ inputs: Inputs, outputs: [String], left: [String] = [], disk: any Disk,
-                        hashLock: (FileStat?) -> Bool = { _ in true }) -> (digest: String, paths: [String], stats: [FileStat?], lock: String?)? {
+                        hashLock: (FileStat?) -> Bool = { _ in true }) -> OutputHalf? {
         var hasher = SHA256()
+        let paths = outputPaths(inputs, outputs: outputs, left: left)
+        guard let stats = statAll(paths, disk: disk) else { return nil }
+        _ = hashLines(paths[outputs.count...], stats[outputs.count...], into: &hasher)
+        guard hashLock(stats[outputs.count]) else { return (ContentDigests.hex(hasher.finalize()), paths, stats, nil) }
+        let lock = (try? disk.read(inputs.lockPath, maxBytes: LockFile.maxBytes)).map(ContentDigests.digest) ?? "-"
+        return (ContentDigests.hex(hasher.finalize()), paths, stats, lock)
+    }
+
+    /// The output half as stat'ed: the digest of the lock's, state database's, index's and left
+    /// files' lines, every path (outputs first) with its stat, and the lock's digest (nil: not read).
+    typealias OutputHalf = (digest: String, paths: [String], stats: [FileStat?], lock: String?)
+
+    /// The paths the output half stats, in order: the outputs, the lock, the state database, the
+    /// index (if any), the left files.
+    static func outputPaths(_ inputs: Inputs, outputs: [String], left: [String]) -> [String] {
         var paths = outputs
         paths.append(inputs.lockPath)
         paths.append(inputs.manifest.stateFolder + "/" + StateStore.fileName)
@@ -232,11 +247,7 @@ public struct NoOpWitness: Sendable {
             paths.append(bucket.path + "/" + index.path)
         }
         paths += left
-        guard let stats = statAll(paths, disk: disk) else { return nil }
-        _ = hashLines(paths[outputs.count...], stats[outputs.count...], into: &hasher)
-        guard hashLock(stats[outputs.count]) else { return (ContentDigests.hex(hasher.finalize()), paths, stats, nil) }
-        let lock = (try? disk.read(inputs.lockPath, maxBytes: LockFile.maxBytes)).map(ContentDigests.digest) ?? "-"
-        return (ContentDigests.hex(hasher.finalize()), paths, stats, lock)
+        return paths
     }
 
     /// An output's stat as its witness line ends: `-` for a missing file, else its size, mtime,
@@ -407,20 +418,26 @@ public struct NoOpWitness: Sendable {
 
     /// Whether the output half (outputs, lock, index, state database) is as the witness saw it.
     static func outputsHold(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> Bool {
+        outputsNow(saved, inputs, disk: disk, racyMargin: racyMargin) != nil
+    }
+
+    /// The output half as stat'ed now when it is as the witness saw it (`outputsHold`), else nil;
+    /// its lock digest is the witness's when the lock was not read again (same stat, same bytes).
+    static func outputsNow(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> OutputHalf? {
         let (head, recorded, racy) = (saved.head, saved.recorded, saved.racy)
         // The lock's bytes are read again only when it changed within the racy margin of saving:
         // otherwise the same stat (the digest covers it) means the bytes the witness hashed,
         // as for every other file (a lock re-hashed on every no-op showed in its profile).
         guard saved.outputStats.count == saved.outputs.count,
               let now = Self.outputs(inputs, outputs: saved.outputs, left: saved.left, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
-              now.digest == head[1], (now.lock ?? head[2]) == head[2] else { return false }
+              now.digest == head[1], (now.lock ?? head[2]) == head[2] else { return nil }
         // Every output's stat as its line says (`statToken`, exact), compared with memcmp.
         var token: [UInt8] = []
         for (stat, written) in zip(now.stats, saved.outputStats) {
             statToken(stat, into: &token)
             guard written.count == token.count,
                   token.withUnsafeBytes({ a in written.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } })
-            else { return false }
+            else { return nil }
         }
         // Same stats as when saved; those written within the racy margin of saving must still
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
@@ -428,17 +445,17 @@ public struct NoOpWitness: Sendable {
         let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         for (file, stat) in zip(now.paths, now.stats) {
             guard let stat, stat.lastChange(now: clock, margin: racyMargin) >= recorded - racyMargin else { continue }
-            guard let digest = racy[file] else { return false }
+            guard let digest = racy[file] else { return nil }
             // The state database as the build's own commit left it: its SQLite header (change
             // counter, page count) with the same stat and no journal, never its megabytes (`StateIdentity`).
             if StateIdentity.isToken(digest) {
-                guard PathKey.same(file, stateFile), StateIdentity.token(file, stat: stat, disk: disk) == digest else { return false }
+                guard PathKey.same(file, stateFile), StateIdentity.token(file, stat: stat, disk: disk) == digest else { return nil }
                 continue
             }
             // Hashed in pieces (`digestAndHead`), never held whole.
-            guard let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest else { return false }
+            guard let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest else { return nil }
         }
-        return true
+        return (now.digest, now.paths, now.stats, now.lock ?? head[2])
     }
 
     /// After a no-op whose witness held through racy files' bytes, once the racy margin has
@@ -470,6 +487,23 @@ public struct NoOpWitness: Sendable {
              planDigest: { path, _ in saved.racy[path] ?? digests[path] }, racyMargin: racyMargin)
     }
 
+    /// `refresh` from what the no-op's own check stat'ed (issue 15): its snapshot and the output
+    /// half it compared, instead of two more stat passes over every source and output (the first
+    /// no-op after a build that changed something cost three no-ops). The witness is saved as of
+    /// `snapshot.taken`, when those stats began: a file changed after its stat in the same clock
+    /// tick changed within the racy margin of that moment, so it is read again when saving
+    /// (stat, hash, stat: it must still have the stat the check took and the bytes the witness
+    /// vouched for), and a file changed later has another stat, which the next run sees. Nothing
+    /// is saved when the check began within the racy margin of the witness's saving (the files
+    /// racy then would still be racy): a later no-op's check refreshes it.
+    static func refresh(_ inputs: Inputs, saved: Saved, snapshot: Snapshot, outputs: OutputHalf, disk: any Disk, racyMargin: Int64) {
+        guard racyBeyondTheState(saved), snapshot.taken > saved.recorded + racyMargin, snapshot.digest == saved.head[0] else { return }
+        let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
+        save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
+             expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
+             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, taken: (snapshot.taken, outputs), racyMargin: racyMargin)
+    }
+
     /// Records the witness after a build that left nothing stale (with the input snapshot taken
     /// before it planned); removes it otherwise. `expected` gives the digest the build recorded
     /// for a file it wrote (outputs, lock, index): a racy file must still hold those bytes.
@@ -481,19 +515,33 @@ public struct NoOpWitness: Sendable {
     /// build started right after an edit leaves a witness at once (issue 15). A racy manifest
     /// file, or a racy input the plan did not hash, leaves no witness.
     /// `adoptedUnverified`: outputs the state marks as adopted from the lock unverified (`Saved`).
+    /// `taken`: the output half already stat'ed (from `recorded` on, for these outputs and left
+    /// files), used instead of stat'ing it again, with `recorded` as the time of saving.
     public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String] = [], disk: any Disk, valid: Bool, adoptedUnverified: Int = 0,
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             settled: (String, FileStat) -> Bool = { _, _ in true },
                             stateCommitted: Bool = false,
                             racyMargin: Int64 = 1_000_000_000) {
+        save(inputs, snapshot: snapshot, outputs: outputs, left: left, disk: disk, valid: valid, adoptedUnverified: adoptedUnverified,
+             expected: expected, inputDigest: inputDigest, planDigest: planDigest, settled: settled, stateCommitted: stateCommitted,
+             taken: nil, racyMargin: racyMargin)
+    }
+
+    static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String], disk: any Disk, valid: Bool, adoptedUnverified: Int,
+                     expected: (String) -> String?, inputDigest: (String, FileStat) -> String?, planDigest: (String, FileStat) -> String?,
+                     settled: (String, FileStat) -> Bool = { _, _ in true }, stateCommitted: Bool = false,
+                     taken: (recorded: Int64, outputs: OutputHalf)?, racyMargin: Int64) {
         let path = inputs.manifest.stateFolder + "/" + fileName
         let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         let sorted = outputs.sortedByBytes()
-        let recorded = disk.now()
+        let leftSorted = left.sortedByBytes()
+        // The output half given only for exactly these paths, with the lock's digest.
+        let given = taken.flatMap { $0.outputs.lock != nil && $0.outputs.paths == outputPaths(inputs, outputs: sorted, left: leftSorted) ? $0 : nil }
+        let recorded = given?.recorded ?? disk.now()
         guard valid, let snapshot, snapshot.manifestNewest < snapshot.taken - racyMargin,
               let vouched = racyInputDigests(snapshot, since: snapshot.taken - racyMargin, racyMargin: racyMargin, disk: disk, planDigest: planDigest),
-              let now = Self.outputs(inputs, outputs: sorted, left: left.sortedByBytes(), disk: disk),
+              let now = given?.outputs ?? Self.outputs(inputs, outputs: sorted, left: leftSorted, disk: disk),
               let racy = racyDigests(now.paths, now.stats, since: recorded - racyMargin, racyMargin: racyMargin, disk: disk, expected: expected, settled: settled,
                                      identity: { file, stat in
                                          // The state database by its SQLite identity: only as this session's own commit
@@ -508,7 +556,7 @@ public struct NoOpWitness: Sendable {
         let inputLines = vouched.sortedByKey().map { "=" + $0.value + " " + JSONText.string($0.key) }
         let adopted = adoptedUnverified > 0 ? [adoptedPrefix + String(adoptedUnverified)] : []
         let outputLines = zip(sorted, now.stats).map { JSONText.string($0) + " " + String(decoding: statToken($1), as: UTF8.self) }
-        let leftLines = left.sortedByBytes().map { "~" + JSONText.string($0) }
+        let leftLines = leftSorted.map { "~" + JSONText.string($0) }
         let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.

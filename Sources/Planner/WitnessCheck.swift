@@ -25,6 +25,8 @@ public struct WitnessCheck: Sendable {
     public let incremental: Bool
     /// The witness as read.
     let saved: NoOpWitness.Saved?
+    /// The output half as stat'ed when it held (the refresh saves the witness from it).
+    var outputHalf: NoOpWitness.OutputHalf?
     /// The witness, its record and the state database (with its journal) as stat'ed before
     /// anything was read: another build changes at least one of them.
     let stateFiles: [FileStat?]
@@ -70,13 +72,17 @@ public struct WitnessCheck: Sendable {
         }
         // The output half is stat'ed at most once, whichever path asks first.
         var outputsHold: Bool?
+        var half: NoOpWitness.OutputHalf?
         func outputs() -> Bool {
-            if outputsHold == nil { outputsHold = NoOpWitness.outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin) }
+            if outputsHold == nil {
+                half = NoOpWitness.outputsNow(saved, inputs, disk: disk, racyMargin: racyMargin)
+                outputsHold = half != nil
+            }
             return outputsHold ?? false
         }
         if snapshot.digest == saved.head[0], NoOpWitness.inputsHold(saved, snapshot, disk: disk, racyMargin: racyMargin), outputs() {
             return WitnessCheck(snapshot: snapshot, held: saved.outputs.count, found: nil, incremental: incremental, saved: saved,
-                                stateFiles: stateFiles, lockPath: inputs.lockPath)
+                                outputHalf: half, stateFiles: stateFiles, lockPath: inputs.lockPath)
         }
         let found = incremental
             ? TouchedInputs.changes(inputs, saved: saved, snapshot: snapshot, disk: disk, racyMargin: racyMargin, outputsHold: outputs)
@@ -120,7 +126,14 @@ public struct WitnessCheck: Sendable {
             guard let store = store() else { return }
             TouchedInputs.refresh(inputs, found: check.found, disk: disk, store: store, racyMargin: racyMargin)
         } else if check.held != nil, let saved = check.saved {
-            NoOpWitness.refresh(inputs, saved: saved, disk: disk, racyMargin: racyMargin)
+            // From the check's own stats; a check that began within the racy margin of the
+            // witness's saving saves nothing (its racy files would still be racy): a later no-op
+            // refreshes, rather than this one stat'ing everything twice more.
+            if let snapshot = check.snapshot, let half = check.outputHalf {
+                NoOpWitness.refresh(inputs, saved: saved, snapshot: snapshot, outputs: half, disk: disk, racyMargin: racyMargin)
+            } else {
+                NoOpWitness.refresh(inputs, saved: saved, disk: disk, racyMargin: racyMargin)
+            }
         }
     }
 }
