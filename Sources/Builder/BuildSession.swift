@@ -120,6 +120,7 @@ public final class BuildSession: @unchecked Sendable {
         try refuseStateFilesOverControlFiles()   // SQLite never opens the manifest as its database or journal
         try StateFolderTrust.check(stateFolder: manifest.stateFolder, toMake: !readOnly)   // another user's folder, state or journal is never opened
         try StateOwnership.check(folder: manifest.stateFolder)   // a user's database is never migrated
+        try StateOwner.refuseShared(stateFolder: manifest.stateFolder, manifest: manifestPath)   // another manifest's, sharing the folder
         // The database's stat the witness this command checked vouches for (never under `--verify`).
         let vouched = rereading ? nil : heldCheck?.vouchedDatabase
         if readOnly {
