@@ -320,7 +320,11 @@ public struct Builder: Sendable {
                     report.kept.append(item.output)
                     // Named, as every file left in place is (round 27's finding 7).
                     let why = planner.distrusted[item.output] ?? "it was adopted from derive.lock unverified and not proven Derive's output"
-                    report.left.append((record.file, "\(planner.display(record.file)) is left in place: \(why) (only its record is dropped)"))
+                    let message = "\(planner.display(record.file)) is left in place: \(why) (only its record is dropped)"
+                    report.left.append((record.file, message))
+                    // Kept in the lock as every file a build leaves in place is: a `left` line with
+                    // the ACL it was left under (Derive never wrote its bytes: not its file there).
+                    if let line = leftLine(record, file: record.file, message: message) { leftLines.append(line) }
                     continue
                 }
                 // Only files actually deleted count as deleted; the others are reported as what they are.
