@@ -1009,7 +1009,7 @@ public struct Builder: Sendable {
     /// and still be removed as Derive's: the bytes at the name now (a copy of them loses
     /// nothing), the ones the state records writing there, and those a killed write noted as
     /// pending (its new bytes, or the ones its exchange displaced).
-    static func controlTemporaryDigests(_ path: String, pending: [String: String], recorded: [String: String], disk: any Disk) -> Set<String> {
+    static func controlTemporaryDigests(_ path: String, pending: PathDictionary<String>, recorded: PathDictionary<String>, disk: any Disk) -> Set<String> {
         var allowed = Set<String>()
         if let recorded = recorded[ControlFileTargets.recordKey(path)] { allowed.insert(recorded) }
         for key in [path, displacedKey(path)] { if let noted = pending[key], !noted.isEmpty { allowed.insert(noted) } }
