@@ -979,6 +979,9 @@ public final class BuildSession: @unchecked Sendable {
                 let lockUnproven = try unprovenLockAdoptions(adoptions, planner: planner, renderer: renderer)
                 let adopted = PathSet(adoptions.map(\.output))
                 let lockName = planner.display(lockPath)
+                // The files of lines a build would not adopt are removed only on git's proof: asked about at once.
+                planner.gitProof.prefetch(lock.entries.values.filter { recorded[$0.path] == nil && !adopted.contains($0.path) }
+                    .compactMap { entry in if case .success(let placed?) = LockFile.place(entry.path, in: manifest) { placed.file } else { nil } })
                 for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
                     let file: String
                     switch LockFile.place(entry.path, in: manifest) {

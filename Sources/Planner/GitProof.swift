@@ -13,32 +13,43 @@ import Glibc
 /// cannot be rendered again) only when this proves it: the lock is untrusted input, but what git
 /// holds at HEAD is lost by nobody (`git checkout -- PATH` gives it back).
 ///
-/// git runs once per instance (a build session shares one): one `ls-tree` of HEAD over every
-/// bucket folder of the manifest, with a fixed environment, a deadline and a bound on its answer.
-/// No git, not a repository, no HEAD, a folder outside the repository, a git that fails, hangs
-/// or answers too much or garbage: nothing is proven.
+/// git is asked only for the candidate paths (`prefetch`, or one path when `proves` asks for
+/// one not fetched), as literal pathspecs (`GIT_LITERAL_PATHSPECS=1`: `*`, `?`, `[` and a leading
+/// `:` are parts of a name), in batches bounded in argument bytes, with a fixed environment, one
+/// deadline and one bound on all its answers together. No git, not a repository, no HEAD, a
+/// folder outside the repository, a git that fails, hangs or answers too much or garbage:
+/// nothing is proven (and git is not asked again).
 public final class GitProof: @unchecked Sendable {
     /// The folder git runs in (the manifest's); listed paths are relative to it.
     public let folder: String
-    /// The folders listed (absolute paths): the manifest's buckets.
+    /// The folders whose files may be proven (absolute paths): the manifest's buckets.
     public let folders: [String]
     /// The `git` command run (`nil`: looked up in /usr/bin, /usr/local/bin, /bin), for tests.
     let git: String?
     let deadline: TimeInterval
     let maxBytes: Int
+    /// The most bytes of pathspecs one git command is given (each with its terminating NUL).
+    let batchBytes: Int
 
     private let lock = NSLock()
-    /// Absolute path → git object id at HEAD (regular files only), once listed.
-    private var listing: [String: String]?
-    /// Why git proves nothing, once asked (`nil` while it did or was not asked).
+    /// Absolute path → git object id at HEAD (regular files only), for the paths asked.
+    private var listing: [String: String] = [:]
+    /// The paths git was asked about (or that are outside `folders`, never asked).
+    private var asked: Set<String> = []
+    /// Why git proves nothing, once it failed (`nil` while it did not, or was not asked).
     private var failure: String?
+    /// When git was first run (the deadline covers every batch), and the bytes it answered.
+    private var started: Date?
+    private var answered = 0
 
-    public init(folder: String, folders: [String], git: String? = nil, deadline: TimeInterval = 20, maxBytes: Int = 64 << 20) {
+    public init(folder: String, folders: [String], git: String? = nil, deadline: TimeInterval = 20, maxBytes: Int = 64 << 20,
+                batchBytes: Int = 64 << 10) {
         self.folder = URL(literalFilePath: folder).standardizedFileURL.path
-        self.folders = folders
+        self.folders = folders.map { URL(literalFilePath: $0).standardizedFileURL.path }
         self.git = git
         self.deadline = deadline
         self.maxBytes = maxBytes
+        self.batchBytes = batchBytes
     }
 
     /// Whether the file at `path` holds bytes whose SHA-256 is `digest` and that are exactly the
@@ -46,33 +57,66 @@ public final class GitProof: @unchecked Sendable {
     /// bytes the caller checks again (by `digest`) at the moment it replaces or deletes them.
     public func proves(_ path: String, digest: String) -> Bool {
         let path = URL(literalFilePath: path).standardizedFileURL.path
-        guard let id = headListing()[path], let ids = Self.ids(ofFileAt: path, objectIdLength: id.count) else { return false }
+        guard let id = headId(path), let ids = Self.ids(ofFileAt: path, objectIdLength: id.count) else { return false }
         return ids.sha256 == digest && ids.object == id
+    }
+
+    /// Asks git about `paths` at once (in batches), so that `proves` does not run git per path.
+    public func prefetch(_ paths: some Sequence<String>) {
+        lock.lock()
+        defer { lock.unlock() }
+        fetch(paths.map { URL(literalFilePath: $0).standardizedFileURL.path })
     }
 
     /// Why nothing is proven (git missing or failing), once asked; nil otherwise.
     public var whyNothing: String? { lock.lock(); defer { lock.unlock() }; return failure }
 
-    /// HEAD's regular files under `folders`, listed on first use.
-    func headListing() -> [String: String] {
+    /// HEAD's object id at `path` (a regular file), git asked on first use.
+    func headId(_ path: String) -> String? {
         lock.lock()
         defer { lock.unlock() }
-        if let listing { return listing }
-        var found: [String: String] = [:]
-        do {
-            let specs = folders.map { folder -> String in
-                let path = URL(literalFilePath: folder).standardizedFileURL.path
-                if path == self.folder { return "." }
-                return path.hasPrefix(self.folder + "/") ? "./" + String(path.dropFirst(self.folder.count + 1)) : path
+        if !asked.contains(path) { fetch([path]) }
+        return listing[path]
+    }
+
+    /// Asks git about the paths not asked yet (lock held): those inside a bucket folder, each
+    /// as a literal pathspec relative to `folder` (absolute outside it).
+    private func fetch(_ paths: [String]) {
+        var specs: [String] = []
+        for path in paths where !asked.contains(path) {
+            asked.insert(path)
+            guard folders.contains(where: { path.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else { continue }
+            specs.append(path.hasPrefix(folder + "/") ? String(path.dropFirst(folder.count + 1)) : path)
+        }
+        var batch: [String] = []
+        var size = 0
+        for spec in specs.sorted() {
+            if !batch.isEmpty, size + spec.utf8.count + 1 > batchBytes {
+                list(batch)
+                batch = []
+                size = 0
             }
-            let answer = try run(["ls-tree", "-r", "-z", "HEAD", "--"] + (specs.isEmpty ? ["."] : specs))
-            found = try Self.parse(answer, relativeTo: self.folder)
+            batch.append(spec)
+            size += spec.utf8.count + 1
+        }
+        if !batch.isEmpty { list(batch) }
+    }
+
+    /// One `ls-tree` of HEAD over `specs`, within what is left of the deadline and the bound.
+    private func list(_ specs: [String]) {
+        guard failure == nil else { return }
+        let start = started ?? Date()
+        started = start
+        let left = deadline - Date().timeIntervalSince(start)
+        do {
+            guard left > 0 else { throw Failure(description: "git did not finish within \(Int(deadline)) s") }
+            let answer = try run(["ls-tree", "-r", "-z", "HEAD", "--"] + specs, deadline: left, maxBytes: maxBytes - answered)
+            answered += answer.count
+            listing.merge(try Self.parse(answer, relativeTo: folder)) { _, new in new }
         } catch {
             failure = "\(error)"
-            found = [:]
+            listing = [:]
         }
-        listing = found
-        return found
     }
 
     struct Failure: Error, CustomStringConvertible { var description: String }
@@ -156,10 +200,12 @@ public final class GitProof: @unchecked Sendable {
         "GIT_OPTIONAL_LOCKS": "0",
         "GIT_PAGER": "cat",
         "PAGER": "cat",
+        // A pathspec is the name it spells: no glob, no magic (`:(…)`, `:!`).
+        "GIT_LITERAL_PATHSPECS": "1",
     ]
 
-    /// Runs git in `folder`: its standard output, refused past `maxBytes` or the deadline.
-    func run(_ arguments: [String]) throws -> Data {
+    /// Runs git in `folder`: its standard output, refused past `maxBytes` or `deadline` seconds.
+    func run(_ arguments: [String], deadline: TimeInterval, maxBytes: Int) throws -> Data {
         let executable: String
         if let git {
             executable = git
@@ -195,9 +241,9 @@ public final class GitProof: @unchecked Sendable {
             }
         }
         process.waitUntilExit()
-        if tooLarge { throw Failure(description: "git's answer is larger than \(maxBytes) bytes") }
+        if tooLarge { throw Failure(description: "git's answers are larger than \(self.maxBytes) bytes") }
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            throw Failure(description: process.terminationReason == .uncaughtSignal ? "git did not finish within \(Int(deadline)) s" : "git failed")
+            throw Failure(description: process.terminationReason == .uncaughtSignal ? "git did not finish within \(Int(self.deadline)) s" : "git failed")
         }
         return data
     }
