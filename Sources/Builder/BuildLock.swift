@@ -42,6 +42,8 @@ public final class BuildLock {
 
     /// `manifest`: the manifest whose build this is (nil only in tests that lock a bare folder).
     public init(folder: String, manifest: String? = nil) throws {
+        // Another manifest's state (its `state:` names this folder too): refused before anything is written.
+        if let manifest { try StateOwner.refuseShared(stateFolder: folder, manifest: manifest) }
         pathLock = try manifest.map { try ManifestPathLock(manifest: $0) }
         manifestLock = try manifest.map { try PathLock.manifest($0, lockFile: folder + "/" + Self.fileName) }
         try StateFolderTrust.check(stateFolder: folder)   // the running user's own, no one else may write it

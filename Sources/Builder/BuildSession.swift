@@ -120,6 +120,7 @@ public final class BuildSession: @unchecked Sendable {
         try refuseStateFilesOverControlFiles()   // SQLite never opens the manifest as its database or journal
         try StateFolderTrust.check(stateFolder: manifest.stateFolder, toMake: !readOnly)   // another user's folder, state or journal is never opened
         try StateOwnership.check(folder: manifest.stateFolder)   // a user's database is never migrated
+        try StateOwner.refuseShared(stateFolder: manifest.stateFolder, manifest: manifestPath)   // another manifest's, sharing the folder
         // The database's stat the witness this command checked vouches for (never under `--verify`).
         let vouched = rereading ? nil : heldCheck?.vouchedDatabase
         if readOnly {
@@ -903,6 +904,8 @@ public final class BuildSession: @unchecked Sendable {
         let store = try self.store()
         let planner = try self.planner()
         let removal = OutputRemoval(disk: try disk(), store: store)
+        // What a killed `clean`, `release` or build left while writing the lock (noted as pending).
+        try Builder.removeLockTemporaries(lockPath, disk: planner.disk, store: store)
         var report = CleanReport()
         report.hadState = stateExisted && store.movedAside == nil
         let recorded = try store.allOutputs()
@@ -976,6 +979,9 @@ public final class BuildSession: @unchecked Sendable {
                 let lockUnproven = try unprovenLockAdoptions(adoptions, planner: planner, renderer: renderer)
                 let adopted = PathSet(adoptions.map(\.output))
                 let lockName = planner.display(lockPath)
+                // The files of lines a build would not adopt are removed only on git's proof: asked about at once.
+                planner.gitProof.prefetch(lock.entries.values.filter { recorded[$0.path] == nil && !adopted.contains($0.path) }
+                    .compactMap { entry in if case .success(let placed?) = LockFile.place(entry.path, in: manifest) { placed.file } else { nil } })
                 for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
                     let file: String
                     switch LockFile.place(entry.path, in: manifest) {
@@ -1144,7 +1150,7 @@ public final class BuildSession: @unchecked Sendable {
             if let lockData, let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
                 let kept = LockFile(entries: Array(lock.entries.values), manifest: lock.manifest, index: lock.index, left: Array(left.kept.values))
                 if Data(kept.text.utf8) != lockData {
-                    _ = try planner.disk.writeAtomically(Data(kept.text.utf8), to: lockPath, replacingOnly: ContentDigests.digest(lockData))
+                    try Builder.rewriteLock(Data(kept.text.utf8), to: lockPath, replacing: lockData, disk: planner.disk, store: store)
                 }
                 report.leftLines = kept.left.sortedByKey().map(\.value)
             }
@@ -1152,7 +1158,7 @@ public final class BuildSession: @unchecked Sendable {
             let lines = left.kept.sortedByKey().map(\.value)
             let text = LockFile.text(sorted: [], manifest: planner.manifestName, left: lines)
             if Data(text.utf8) != lockData {
-                _ = try planner.disk.writeAtomically(Data(text.utf8), to: lockPath, replacingOnly: lockData.map(ContentDigests.digest) ?? Builder.nothing)
+                try Builder.rewriteLock(Data(text.utf8), to: lockPath, replacing: lockData, disk: planner.disk, store: store)
             }
             report.leftLines = lines
             report.lockHoldsOnlyLeft = true
@@ -1313,6 +1319,8 @@ extension BuildSession {
         let store = stateExists ? try self.store() : nil
         let stateLines = try store?.leftFiles() ?? [:]
         let disk = stateExists ? try self.disk() : bucketDisk
+        // What a killed `clean`, `release` or build left while writing the lock (noted as pending).
+        if let store { try Builder.removeLockTemporaries(lockPath, disk: disk, store: store) }
         let lockData = try? disk.read(lockPath)
         let lockName = (lockPath as NSString).lastPathComponent
         let ours = lockData.map { LockFile.isOurs($0, manifest: (manifestPath as NSString).lastPathComponent) } ?? false
@@ -1354,7 +1362,9 @@ extension BuildSession {
         }
         if let lockData, !lockPaths.isEmpty {
             let rewritten = LockFile.dropping(lockPaths, from: lockData)
-            _ = try disk.writeAtomically(rewritten, to: lockPath, replacingOnly: ContentDigests.digest(lockData))
+            // Forgotten first: a kill during the write must not leave a no-op that skips the sweep.
+            if stateExists { saveWitness(snapshot: nil, valid: false) }
+            try Builder.rewriteLock(rewritten, to: lockPath, replacing: lockData, disk: disk, store: store)
             report.from.insert(lockName, at: 0)
         }
         // The witness vouched for the lock and the state as they were: the next build plans.

@@ -197,12 +197,7 @@ public struct Builder: Sendable {
             disk.removeStaleTemporaries(in: folder, named: names) { name in
                 let path = folder + "/" + name
                 var allowed = digests[path] ?? []
-                if controls.contains(path) {
-                    if let recorded = recordedControls[ControlFileTargets.recordKey(path)] { allowed.insert(recorded) }
-                    // A write a killed build noted: its new bytes, or the bytes its exchange displaced.
-                    for key in [path, Self.displacedKey(path)] { if let noted = pending[key], !noted.isEmpty { allowed.insert(noted) } }
-                    if let now = try? disk.digestAndHead(path, headBytes: 0).digest { allowed.insert(now) }
-                }
+                if controls.contains(path) { allowed.formUnion(Self.controlTemporaryDigests(path, pending: pending, recorded: recordedControls, disk: disk)) }
                 return allowed
             }
         }
@@ -325,7 +320,11 @@ public struct Builder: Sendable {
                     report.kept.append(item.output)
                     // Named, as every file left in place is (round 27's finding 7).
                     let why = planner.distrusted[item.output] ?? "it was adopted from derive.lock unverified and not proven Derive's output"
-                    report.left.append((record.file, "\(planner.display(record.file)) is left in place: \(why) (only its record is dropped)"))
+                    let message = "\(planner.display(record.file)) is left in place: \(why) (only its record is dropped)"
+                    report.left.append((record.file, message))
+                    // Kept in the lock as every file a build leaves in place is: a `left` line with
+                    // the ACL it was left under (Derive never wrote its bytes: not its file there).
+                    if let line = leftLine(record, file: record.file, message: message) { leftLines.append(line) }
                     continue
                 }
                 // Only files actually deleted count as deleted; the others are reported as what they are.
@@ -1004,6 +1003,42 @@ public struct Builder: Sendable {
             try disk.writeAtomically(data, to: path)
         }
         return true
+    }
+
+    /// The bytes a temporary file of the control file at `path` (the lock, the index) may hold
+    /// and still be removed as Derive's: the bytes at the name now (a copy of them loses
+    /// nothing), the ones the state records writing there, and those a killed write noted as
+    /// pending (its new bytes, or the ones its exchange displaced).
+    static func controlTemporaryDigests(_ path: String, pending: PathDictionary<String>, recorded: PathDictionary<String>, disk: any Disk) -> Set<String> {
+        var allowed = Set<String>()
+        if let recorded = recorded[ControlFileTargets.recordKey(path)] { allowed.insert(recorded) }
+        for key in [path, displacedKey(path)] { if let noted = pending[key], !noted.isEmpty { allowed.insert(noted) } }
+        if let now = try? disk.digestAndHead(path, headBytes: 0).digest { allowed.insert(now) }
+        return allowed
+    }
+
+    /// Removes the temporary files a killed command left for the lock at `path` (only dead
+    /// writers', only while they hold bytes `controlTemporaryDigests` allows): what `clean` and
+    /// `release` do before they write the lock, as a build does before its outputs.
+    static func removeLockTemporaries(_ path: String, disk: any Disk, store: StateStore) throws {
+        let pending = try store.pendingWrites(), recorded = try store.controlFiles()
+        disk.removeStaleTemporaries(in: (path as NSString).deletingLastPathComponent, named: [(path as NSString).lastPathComponent]) { _ in
+            controlTemporaryDigests(path, pending: pending, recorded: recorded, disk: disk)
+        }
+    }
+
+    /// Rewrites the lock at `path` over the bytes `old` (nil: none), as a build writes it
+    /// (`writeIfChanged`): the new bytes and the displaced ones are noted as pending writes
+    /// first and dropped once the temporary file is gone, so a kill in between leaves a
+    /// temporary file the next command removes (`removeLockTemporaries`), and no other.
+    /// Without a state (`release` makes none) nothing can be noted.
+    static func rewriteLock(_ data: Data, to path: String, replacing old: Data?, disk: any Disk, store: StateStore?) throws {
+        if let store {
+            try store.addPendingWrite(path, digest: ContentDigests.digest(data))
+            if let old { try store.addPendingWrite(displacedKey(path), digest: ContentDigests.digest(old)) }
+        }
+        defer { try? store?.clearPendingWrites([path, displacedKey(path)]) }
+        _ = try disk.writeAtomically(data, to: path, replacingOnly: old.map(ContentDigests.digest) ?? nothing)
     }
 
     /// A digest no file has: "replace only this" with it means "create only".

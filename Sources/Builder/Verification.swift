@@ -122,6 +122,8 @@ extension Builder {
     public func proveAdopted(_ records: [OutputRecord]) -> AdoptedProof {
         var proof = AdoptedProof()
         var items: [PlanItem] = []
+        // Those git may have to prove, asked about at once.
+        planner.gitProof.prefetch(records.map(\.file))
         for record in records {
             // What cannot be rendered again is Derive's only if git holds its bytes: committed as
             // they are at HEAD, they are lost by nobody (`GitProof`).

@@ -18,17 +18,17 @@ import Glibc
 /// A file is looked up by its real place: its folder's real path (links followed) relative to
 /// the repository's real top, so a bucket that is a link into the repository is asked about
 /// where its files really are, and one that leads outside (or a bucket outside the repository)
-/// proves nothing for its own files only (attack round 29's F5, F6). git runs at most a few
-/// times per instance (a build session shares one): `rev-parse` once, one `ls-tree -r -l` of
-/// HEAD over every bucket folder inside the repository, and one `ls-tree -l` per other folder a
-/// file is asked about (the old folder of a moved bucket: F7), with `GitCommand`'s hardening, a
-/// deadline and a bound on each answer. A blob HEAD names but the repository lacks (`-l` prints
-/// no size for it) proves nothing (F2). No git, not a repository, no HEAD, a git that fails,
-/// hangs or answers too much or garbage: nothing is proven.
+/// proves nothing for its own files only (attack round 29's F5, F6). git is asked only about the
+/// candidate files (`prefetch`: a build's candidates at once; a path not prefetched alone), each
+/// a literal pathspec, in batches bounded in argument bytes (`ls-tree -l`, so a blob HEAD names
+/// but the repository lacks shows no size and proves nothing: F2), with `GitCommand`'s hardening,
+/// one deadline and one bound on the answers for all runs together. No git, not a repository,
+/// no HEAD, a git that fails, hangs or answers too much or garbage: nothing is proven (and git
+/// is not asked again).
 public final class GitProof: @unchecked Sendable {
     /// The folder git runs in (the manifest's).
     public let folder: String
-    /// The folders listed at first use (absolute paths): the manifest's buckets.
+    /// The manifest's bucket folders (absolute paths).
     public let folders: [String]
     /// The `git` command run (`nil`: `GitCommand.executable()`), for tests.
     let git: String?
@@ -38,17 +38,23 @@ public final class GitProof: @unchecked Sendable {
     private let lock = NSLock()
     /// The repository's real top folder, once asked; nil before.
     private var top: Result<String, Failure>?
-    /// Repository-relative path → HEAD's regular file there, for every folder listed so far.
+    /// Repository-relative path → HEAD's regular file there, for every path asked so far.
     private var entries: [String: Entry] = [:]
-    /// Repository-relative folders listed so far: recursively (buckets) and alone (other folders).
-    private var listedTrees: [String] = []
-    private var listedFolders: Set<String> = []
+    /// Repository-relative paths asked about so far.
+    private var asked: Set<String> = []
+    /// When git was first run, and how much it answered: the deadline and the bound hold for all
+    /// runs together.
+    private var started: Date?
+    private var answered = 0
+    let batchBytes: Int
     /// Why git proves nothing, once asked (`nil` while it did or was not asked).
     private var failure: String?
 
     struct Entry { var id: String; var size: Int? }
 
-    public init(folder: String, folders: [String], git: String? = nil, deadline: TimeInterval = 20, maxBytes: Int = 64 << 20) {
+    public init(folder: String, folders: [String], git: String? = nil, deadline: TimeInterval = 20, maxBytes: Int = 64 << 20,
+                batchBytes: Int = 64 << 10) {
+        self.batchBytes = batchBytes
         self.folder = URL(literalFilePath: folder).standardizedFileURL.path
         self.folders = folders
         self.git = git
@@ -80,6 +86,23 @@ public final class GitProof: @unchecked Sendable {
     /// Why nothing is proven (git missing or failing), once asked; nil otherwise.
     public var whyNothing: String? { lock.lock(); defer { lock.unlock() }; return failure }
 
+    /// Asks git about every file of `paths` at once (in batches): what `proves` then answers
+    /// from, without running git again.
+    public func prefetch(_ paths: some Sequence<String>) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard case .success(let top) = repositoryTop() else { return }
+        var wanted: [String] = []
+        var seen: Set<String> = []
+        for path in paths {
+            if case .success(let relative) = place(URL(literalFilePath: path).standardizedFileURL.path, top: top),
+               !asked.contains(relative), seen.insert(relative).inserted {
+                wanted.append(relative)
+            }
+        }
+        ask(wanted.sorted(), top: top)
+    }
+
     /// HEAD's entry for the file at `path` (found by its folder's real path), or why there is none.
     func lookUp(_ path: String) -> Result<Entry, Failure> {
         let path = URL(literalFilePath: path).standardizedFileURL.path
@@ -90,6 +113,19 @@ public final class GitProof: @unchecked Sendable {
         case .failure(let failure): return .failure(failure)
         case .success(let found): top = found
         }
+        let relative: String
+        switch place(path, top: top) {
+        case .failure(let failure): return .failure(failure)
+        case .success(let found): relative = found
+        }
+        if !asked.contains(relative) { ask([relative], top: top) }
+        if let failure { return .failure(Failure(description: "git could not list HEAD (\(failure))")) }
+        guard let entry = entries[relative] else { return .failure(Failure(description: "it is not committed to git as it is at HEAD")) }
+        return .success(entry)
+    }
+
+    /// `path` relative to the repository's top, by its folder's real path.
+    private func place(_ path: String, top: String) -> Result<String, Failure> {
         let parent = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
         guard let realParent = Self.realPath(parent) else {
             return .failure(Failure(description: "its folder cannot be resolved"))
@@ -97,17 +133,7 @@ public final class GitProof: @unchecked Sendable {
         guard let relativeFolder = Self.relative(realParent, to: top) else {
             return .failure(Failure(description: "it is outside the git repository at \(top)"))
         }
-        let relative = relativeFolder.isEmpty ? name : relativeFolder + "/" + name
-        if !listedTrees.contains(where: { Self.contains($0, relativeFolder) }) {
-            if listedTrees.isEmpty && failure == nil { listBuckets(top: top) }
-            if failure == nil, !listedTrees.contains(where: { Self.contains($0, relativeFolder) }), !listedFolders.contains(relativeFolder) {
-                listedFolders.insert(relativeFolder)
-                list(["ls-tree", "-l", "-z", "HEAD", "--", relativeFolder.isEmpty ? "." : relativeFolder + "/"], top: top)
-            }
-        }
-        if let failure { return .failure(Failure(description: "git could not list HEAD (\(failure))")) }
-        guard let entry = entries[relative] else { return .failure(Failure(description: "it is not committed to git as it is at HEAD")) }
-        return .success(entry)
+        return .success(relativeFolder.isEmpty ? name : relativeFolder + "/" + name)
     }
 
     /// The repository's real top folder (`rev-parse` once).
@@ -133,30 +159,36 @@ public final class GitProof: @unchecked Sendable {
         return found
     }
 
-    /// One `ls-tree -r -l` of HEAD over every bucket folder inside the repository.
-    private func listBuckets(top: String) {
-        var trees: [String] = []
-        for bucket in folders {
-            guard let real = Self.realPath(URL(literalFilePath: bucket).standardizedFileURL.path),
-                  let relative = Self.relative(real, to: top) else { continue }
-            trees.append(relative)
+    /// `git ls-tree -l -z HEAD -- PATH…` for `relatives` (literal pathspecs), in batches of at
+    /// most `batchBytes` of paths, under the one deadline and bound.
+    private func ask(_ relatives: [String], top: String) {
+        guard failure == nil else { return }
+        var batches: [[String]] = [], batch: [String] = [], size = 0
+        for relative in relatives {
+            if !batch.isEmpty, size + relative.utf8.count + 1 > batchBytes { batches.append(batch); batch = []; size = 0 }
+            batch.append(relative)
+            size += relative.utf8.count + 1
         }
-        // Outermost folders only (one holding another lists it).
-        trees = Array(Set(trees)).sorted().filter { tree in !trees.contains { $0 != tree && Self.contains($0, tree) } }
-        guard !trees.isEmpty else { listedTrees = [] ; return }
-        listedTrees = trees
-        list(["ls-tree", "-r", "-l", "-z", "HEAD", "--"] + trees.map { $0.isEmpty ? "." : $0 }, top: top)
-    }
-
-    private func list(_ arguments: [String], top: String) {
-        do {
-            let outcome = try GitCommand.run(arguments, in: top, git: git, deadline: deadline, maxBytes: maxBytes)
-            if outcome.tooLarge { throw Failure(description: "git's answer is larger than \(maxBytes) bytes") }
-            if outcome.timedOut { throw Failure(description: "git did not finish within \(Int(deadline)) s") }
-            guard outcome.succeeded else { throw Failure(description: "git failed") }
-            for (path, entry) in try Self.parse(outcome.output) { entries[path] = entry }
-        } catch {
-            failure = "\(error)"
+        if !batch.isEmpty { batches.append(batch) }
+        let start = started ?? Date()
+        started = start
+        for batch in batches {
+            asked.formUnion(batch)
+            do {
+                let remaining = deadline - Date().timeIntervalSince(start)
+                guard remaining > 0 else { throw Failure(description: "git did not finish within \(Int(deadline)) s") }
+                let outcome = try GitCommand.run(["ls-tree", "-l", "-z", "HEAD", "--"] + batch, in: top, git: git,
+                                                 deadline: remaining, maxBytes: maxBytes - answered)
+                answered += outcome.output.count
+                if outcome.tooLarge { throw Failure(description: "git's answer is larger than \(maxBytes) bytes") }
+                if outcome.timedOut { throw Failure(description: "git did not finish within \(Int(deadline)) s") }
+                guard outcome.succeeded else { throw Failure(description: "git failed") }
+                let wanted = Set(batch)
+                for (path, entry) in try Self.parse(outcome.output) where wanted.contains(path) { entries[path] = entry }
+            } catch {
+                failure = "\(error)"
+                return
+            }
         }
     }
 

@@ -379,6 +379,11 @@ public struct Planner: Sendable {
         let protectedIdentities = WantedIdentities(protected)
         let derivatives = expansion.derivatives
         let stats = digests.stats(derivatives.map(\.outputPath))
+        // Where the lock is the record (a fresh clone), a file whose line has another action key
+        // is replaced only on git's proof: git is asked about those files at once, and no other.
+        if lockIsTheOnlyRecord || recorded.isEmpty, let lock {
+            gitProof.prefetch(derivatives.filter { derivative in lock.entries[derivative.output].map { $0.actionKey != derivative.actionKey } ?? false }.map(\.outputPath))
+        }
         let planned = try parallelMap(Array(derivatives.indices)) { index in
             let derivative = derivatives[index]
             return try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },

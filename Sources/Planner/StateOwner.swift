@@ -1,5 +1,6 @@
 import Confinement
 import Foundation
+import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,5 +32,55 @@ public enum StateOwner {
         guard let resolved = realpath(owner, nil) else { return false }
         defer { free(resolved) }
         return recorded == String(cString: resolved)
+    }
+
+    /// Where the manifest named `owner` (`name(_:)`) lies seen from the state folder `folder`: the
+    /// path from the folder's real path to it (`../../derive.yaml`). A project moved or copied
+    /// with its state folder keeps this place; another manifest whose `state:` names the same
+    /// folder (from another folder, through a link, or under another name) has another.
+    public static func place(owner: String, stateFolder folder: String) -> String {
+        let real: String
+        if let resolved = realpath(folder, nil) {
+            real = String(cString: resolved)
+            free(resolved)
+        } else {
+            real = URL(literalFilePath: folder).standardizedFileURL.path
+        }
+        let from = real.split(separator: "/", omittingEmptySubsequences: true)
+        let to = owner.split(separator: "/", omittingEmptySubsequences: true)
+        var common = 0
+        while common < from.count, common < to.count - 1, from[common] == to[common] { common += 1 }
+        return (Array(repeating: "..", count: from.count - common) + to[common...].map(String.init)).joined(separator: "/")
+    }
+
+    /// Refuses a state in `folder` recorded for another manifest at another place beside it
+    /// (see `place`) while that manifest is still there: two manifests' `state:` name one folder,
+    /// and each would move the other's state aside (its records, and what they prove, lost) for
+    /// ever. Read-only, before anything is written. A state recorded for a manifest at this same
+    /// place (this project moved or copied with its state), for one no longer there (moved away
+    /// from a state folder outside it), or before places were recorded is left to `StateStore`,
+    /// which moves it aside as before.
+    public static func refuseShared(stateFolder folder: String, manifest: String) throws {
+        let owner = name(manifest)
+        let path = folder + "/" + StateFiles.database
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0,
+              (try? StateFolderTrust.checkDatabaseFiles(path)) != nil else { return }
+        var configuration = Configuration()
+        configuration.readonly = true
+        guard let (recorded, recordedPlace) = try? {
+            let file = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? file.close() }
+            return try file.read { db -> (String, String)? in
+                guard try db.tableExists("owner"), try db.columns(in: "owner").contains(where: { $0.name == "place" }),
+                      let row = try Row.fetchOne(db, sql: "SELECT manifest, place FROM owner") else { return nil }
+                return (row[0], row[1])
+            }
+        }() ?? nil else { return }
+        guard !recordedPlace.isEmpty, !isSame(recorded: recorded, owner: owner),
+              recordedPlace != place(owner: owner, stateFolder: folder), lstat(recorded, &info) == 0 else { return }
+        throw PlanError(message: "the state folder \(folder) holds the build state of \(recorded), whose 'state:' names this folder too, "
+            + "not of \(owner): two manifests cannot share a state folder (each build would move the other's state aside); "
+            + "give each its own 'state:' (set 'state:' in \(manifest) to a folder of its own, e.g. .derive/\(((owner as NSString).lastPathComponent as NSString).deletingPathExtension)-own); nothing was written")
     }
 }

@@ -280,11 +280,12 @@ public final class StateStore: Sendable {
                 reason = why
                 (opened, checked) = try Self.open(path)
             }
-            let now = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
-            if now != owner {
+            let now = try opened.read { db in try Row.fetchOne(db, sql: "SELECT manifest, place FROM owner") }
+            let place = StateOwner.place(owner: owner, stateFolder: folder)
+            if now.map({ $0[0] as String != owner || $0[1] as String != place }) ?? true {
                 try opened.write { db in
                     try db.execute(sql: "DELETE FROM owner")
-                    try db.execute(sql: "INSERT INTO owner (manifest) VALUES (?)", arguments: [owner])
+                    try db.execute(sql: "INSERT INTO owner (manifest, place) VALUES (?, ?)", arguments: [owner, place])
                 }
             }
         }
@@ -624,6 +625,12 @@ public final class StateStore: Sendable {
                 t.column(StateSeals.column, .blob)
             }
             try db.create(index: "leftFilesByPath", on: "leftFiles", columns: ["path"])
+        }
+        migrator.registerMigration("v11-owner-place") { db in
+            // Where the owner lies seen from the state folder (`StateOwner.place`): a state recorded
+            // for a manifest at another place, still there, is another manifest's sharing the
+            // folder, refused rather than moved aside (gaps 28). '': recorded before.
+            try db.alter(table: "owner") { t in t.add(column: "place", .text).notNull().defaults(to: "") }
         }
         return migrator
     }
