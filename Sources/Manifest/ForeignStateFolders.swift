@@ -9,7 +9,8 @@ import Glibc
 /// validation, its build wrote there, and b's next build stopped on a file that was not its
 /// own). The checks of manifests in this manifest's own folder (`validateSiblings`) find their
 /// state folders by name; a state elsewhere is found by what it holds: a `state.sqlite` stamped
-/// Derive's ("DrSt"), or one beside Derive's `build.lock` (a state from before the stamp).
+/// Derive's ("DrSt"), or one beside Derive's `build.lock` (a state from before the stamp), or by
+/// its name: `.derive/<stem>` beside a manifest of that stem (its default, made or not yet).
 /// A folder that holds a manifest too (`state: .`) is its user's folder, not refused here.
 extension ControlFiles {
     func validateForeignStates(into diagnostics: inout Diagnostics) {
@@ -36,10 +37,20 @@ extension ControlFiles {
     static func foreignStateFolder(holding path: String, own: FileSystemPath) -> String? {
         var folder = FileSystemPath(manifest: path).real
         while true {
-            if holdsDerivesState(folder), !FileSystemPath(manifest: folder).sameFile(as: own), manifests(in: folder).isEmpty { return folder }
+            if holdsDerivesState(folder) || isDefaultStateFolder(folder), !FileSystemPath(manifest: folder).sameFile(as: own),
+               manifests(in: folder).isEmpty { return folder }
             if folder == "/" || folder.isEmpty { return nil }
             folder = (folder as NSString).deletingLastPathComponent
         }
+    }
+
+    /// Whether `folder` is `.derive/<stem>` beside a manifest of that stem: its default state
+    /// folder, made or not yet (a neighbour not built yet).
+    static func isDefaultStateFolder(_ folder: String) -> Bool {
+        let parent = (folder as NSString).deletingLastPathComponent
+        guard (parent as NSString).lastPathComponent == ".derive" else { return false }
+        let owners = manifestCandidates(stem: (folder as NSString).lastPathComponent, in: (parent as NSString).deletingLastPathComponent)
+        return owners.contains(where: couldBeManifest)
     }
 
     /// Whether `folder` holds Derive's state database: stamped "DrSt" (bytes 68 to 71 of its

@@ -81,6 +81,27 @@ import TestSupport
                 "\(said(validate))")
     }
 
+    /// The report's case: b not built yet, so its default state folder does not exist; it is
+    /// still b's (`.derive/derive` beside b's `derive.yaml`), and a's build must not make it.
+    @Test func aBucketInAnUnbuiltNeighboursDefaultStateFolderIsRefused() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        for project in ["a", "b"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(project + "/src"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent(project + "/src/x.jpg"))
+        }
+        try Data(Self.manifest(out: "out").utf8).write(to: root.appendingPathComponent("b/derive.yaml"))
+        try Data(Self.manifest(out: "../b/.derive/derive").utf8).write(to: root.appendingPathComponent("a/derive.yaml"))
+        let a = root.appendingPathComponent("a"), b = root.appendingPathComponent("b")
+        let validate = try CLI.run(["validate"], in: a)
+        #expect(validate.status != 0 && said(validate).contains("b/.derive/derive"), "\(said(validate))")
+        let build = try CLI.run(["build"], in: a)
+        #expect(build.status != 0, "\(said(build))")
+        #expect(!FileManager.default.fileExists(atPath: b.appendingPathComponent(".derive").path))
+        let theirs = try CLI.run(["build", "-q"], in: b)
+        #expect(theirs.status == 0, "\(said(theirs))")
+    }
+
     /// Beside a neighbour (its outputs folder, its project folder) is fine: no state there.
     @Test func aBucketInANeighboursProjectButOutsideItsStateIsValid() throws {
         let root = try projects()
