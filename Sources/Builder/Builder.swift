@@ -178,7 +178,7 @@ public struct Builder: Sendable {
                 // On bytes: NSString's path methods showed in profiles over 40 000 paths.
                 guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
                 folders[String(path[..<slash]), default: []].insert(String(path[path.utf8.index(after: slash)...]))
-                if let noted = pending[path], !noted.isEmpty { digests[path, default: []].insert(noted) }
+                for key in [path, Self.displacedKey(path)] { if let noted = pending[key], !noted.isEmpty { digests[path, default: []].insert(noted) } }
                 if let recorded = item.recorded, recorded.file == path || path == item.derivative?.outputPath {
                     digests[path, default: []].insert(recorded.outputDigest)
                 }
@@ -719,6 +719,13 @@ public struct Builder: Sendable {
         }
         // A build killed after the rename leaves a file Derive may replace, but only these bytes.
         try store.addPendingWrite(derivative.outputPath, digest: outputDigest)
+        // Killed just after the exchange, the displaced file is left as `.<name>.<pid>.<n>.derive-tmp`:
+        // the next build removes it only while it holds bytes the state vouches for. A record of
+        // Derive's own vouches for them; a file adopted from the lock or proven by git (a fresh
+        // clone: attack 29's finding 8) is vouched for by this note, as the lock's and index's are.
+        if let replaces, replaces != Self.nothing, replaces != item.recorded?.outputDigest || item.recorded?.adopted == true {
+            try store.addPendingWrite(Self.displacedKey(derivative.outputPath), digest: replaces)
+        }
         // A create moves the file into place only if the path is still free at that instant
         // (link, never rename): a file someone made since the check above is kept, not replaced.
         // Only a rebuild over Derive's own digest-checked file replaces.

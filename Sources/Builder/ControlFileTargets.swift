@@ -580,8 +580,32 @@ struct ControlFileTargets {
     static func notOurIndex(_ display: String) -> String { "\(display) \(notOurIndexReason)" }
     /// `notOurIndexReason`, naming the lock when it is there but not valid.
     var indexRefusedReason: String {
+        if let crlf = crlfIndexNote { return "exists and was not written by Derive as the index: \(crlf)" }
         guard let lockNote else { return Self.notOurIndexReason }
         return "exists and was not written by Derive as the index (\(lockNote)); otherwise move it or pass --overwrite"
+    }
+
+    /// Why an index refused holds Derive's bytes with every line ending turned into CRLF, as git
+    /// checks text files out with `core.autocrlf` (attack 29's finding 11: such a clone could
+    /// never build). Only said: its bytes on disk are still not Derive's, and are not replaced.
+    /// Nil unless the file with CRLF made LF is exactly the index Derive writes now or the one the
+    /// lock records.
+    var crlfIndexNote: String? {
+        guard let index, let data = FileManager.default.contents(atPath: index.path), data.count <= 4 * index.data.count + 4096 else { return nil }
+        let bytes = [UInt8](data)
+        var lf: [UInt8] = []
+        lf.reserveCapacity(bytes.count)
+        var converted = false
+        for (offset, byte) in bytes.enumerated() {
+            if byte == 0x0D, offset + 1 < bytes.count, bytes[offset + 1] == 0x0A { converted = true; continue }
+            lf.append(byte)
+        }
+        let digest = ContentDigests.digest(Data(lf))
+        guard converted, digest == ContentDigests.digest(index.data) || digest == lockSource.lock?.index?.digest else { return nil }
+        let name = (index.path as NSString).lastPathComponent
+        return "its bytes are Derive's index with every line ending turned into CRLF, as git checks text files out with core.autocrlf; "
+            + "tell git it is not text (a line '\(name) -text' in a .gitattributes beside it, and 'derive.lock -text' beside the lock), "
+            + "then delete it and check it out again (git checkout -- \(name)), or delete it and build"
     }
     static let linkedIndexReason = "is a symbolic link, not an index Derive wrote; Derive never writes through nor replaces a link (--overwrite does not change that): remove the link or make it a regular file"
 

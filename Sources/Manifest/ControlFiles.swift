@@ -51,6 +51,7 @@ struct ControlFiles {
                                 path: manifest.stateFolder, isFolder: true, location: locations.state))
         let controlPaths = controls.map { FileSystemPath(manifest: $0.path) }
         validateSiblings(into: &diagnostics)
+        validateForeignStates(into: &diagnostics)
 
         // The lock must not be one of the manifests.
         if let lock = controlPaths.dropLast().last, controlPaths.dropLast(2).contains(where: { $0.sameFile(as: lock) }) {

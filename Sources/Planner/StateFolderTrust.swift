@@ -263,6 +263,7 @@ public enum StateFolderTrust {
         }
         try leaveWALMode(database, folder)
         try checkJournal(database)
+        try UnstampedState.check(database)   // an unstamped database is Derive's only with Derive's own schema
     }
 
     /// A database whose header says WAL mode (bytes 18 and 19 are 2) makes SQLite create a `-wal`

@@ -321,9 +321,24 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         var wrotePlan = false
         let reasons = Workspace.FailureReasons()
-        guard json else { return try plan(wrotePlan: &wrotePlan, reasons: reasons) }
+        guard json else {
+            do { return try plan(wrotePlan: &wrotePlan, reasons: reasons) } catch let running as BuildRunning {
+                Output.printError(running.description)
+                throw ExitCode(BuildLock.busyExitCode)
+            }
+        }
         do {
             try plan(wrotePlan: &wrotePlan, reasons: reasons)
+        } catch let running as BuildRunning {
+            // No plan: a build is writing. JSON says so with the status it exits with (75).
+            reasons.items.append(.init(file: manifest.manifest, message: running.description))
+            struct Failure: Encodable { var error: String; var exitCode: Int32; var reasons: [Workspace.FailureReasons.Reason] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try Output.writeStandardOutput(try encoder.encode(Failure(error: running.description, exitCode: BuildLock.busyExitCode, reasons: reasons.items)))
+            Swift.print()
+            Output.printError(running.description)
+            throw ExitCode(BuildLock.busyExitCode)
         } catch {
             // A plan with errors was written as JSON already (its exit code stands).
             if wrotePlan { throw error }
@@ -361,11 +376,13 @@ struct PlanCommand: ParsableCommand {
             return
         }
         let workspace = try Workspace(manifest, overwrite: overwrite, reasons: reasons, witness: noOp.check.check)
+        try BuildRunning.refuse(workspace, "plan")
         // In a fresh clone the plan renders the sources' colours and placeholders (small renders)
         // to know whether the index changes, as the build will: it lists exactly what the build writes.
         let summaries = SummaryWorkers(jobs: nil, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
         defer { summaries.shutdown() }
         let plan = try workspace.run("planning", reasons: reasons) { try $0.readOnlyPlan(summaries: summaries.renderer) }
+        try BuildRunning.refuse(workspace, "plan")   // one that started meanwhile: its files are not recorded yet
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         if json {
             try Output.writeStandardOutput(try PlanPrinter.json(plan))
@@ -642,6 +659,14 @@ struct CheckCommand: ParsableCommand {
 
     static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }
 
+    /// No verdict while a build or clean holds the state's lock (`BuildRunning`): exit 75.
+    private func refuseWhileBuilding(_ workspace: Workspace) throws {
+        do { try BuildRunning.refuse(workspace, "check") } catch let running as BuildRunning {
+            Output.printError(running.description)
+            throw ExitCode(BuildLock.busyExitCode)
+        }
+    }
+
     func run() throws {
         // --verify renders again whatever the witness says: no no-op answer.
         let verifying = verify || verifyAll
@@ -652,6 +677,7 @@ struct CheckCommand: ParsableCommand {
             return
         }
         let workspace = try Workspace(manifest, witness: noOp.check.check)
+        try refuseWhileBuilding(workspace)
         // Workers start only for sources whose colour or placeholder the state lacks (a fresh
         // clone): check renders them to compare the index with what a build writes.
         let summaries = SummaryWorkers(jobs: jobs, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
@@ -659,6 +685,7 @@ struct CheckCommand: ParsableCommand {
         // The same workers, deadline and budgets as build's renders, `jobs` of them in parallel.
         let request = verifying ? BuildSession.VerifyRequest(all: verifyAll, options: BuildOptions(jobs: jobs), renderer: summaries.renderer) : nil
         var result = try workspace.run("check") { try $0.check(summaries: summaries.renderer, verify: request) }
+        try refuseWhileBuilding(workspace)   // one that started meanwhile: its files are not recorded yet
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
         for left in result.left { Output.printLine(left.line) }
