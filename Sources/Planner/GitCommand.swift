@@ -22,6 +22,8 @@ public enum GitCommand {
         "GIT_ALLOW_PROTOCOL": "",
         "GIT_NO_LAZY_FETCH": "1",
         "GIT_LITERAL_PATHSPECS": "1",
+        // `git replace` refs would let another object stand in for HEAD's blob (attack round 31, F2).
+        "GIT_NO_REPLACE_OBJECTS": "1",
         "GIT_PAGER": "cat",
         "PAGER": "cat",
     ]

@@ -33,7 +33,9 @@ import TestSupport
         #expect(try Data(contentsOf: project.url("out/" + forged.file)) == forged.bytes, "the forged file is not Derive's to delete")
         let names = try FileManager.default.contentsOfDirectory(atPath: project.url("out").path).filter { $0.hasPrefix("landscape-100.") }
         #expect(names.count == 2, "the true output is not written beside the forged file: \(names)")
-        #expect(try !clone.lockLines(project).joined().contains(forged.file), "the forged line is kept in the lock")
+        // No output line names it; a `left` line may (every file a build leaves in place is
+        // listed with the ACL it was left under: gaps 28).
+        #expect(try !clone.lockLines(project).filter { !$0.hasPrefix("{\"left\":") }.joined().contains(forged.file), "the forged line is kept in the lock")
         let all = try project.run(["check", "--verify-all"])
         #expect(all.status == 0, "\(text(all.stdout)) \(all.stderr)")
         // Named once: the next build knows nothing of it.
