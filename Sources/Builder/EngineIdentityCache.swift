@@ -9,8 +9,9 @@ import Glibc
 /// reports it, and the answer is kept on disk, keyed by the identity (path, device, inode, size,
 /// mtime, ctime) of the worker executable, of every shared object it mapped (libvips, its
 /// modules and codec libraries), of the font files it named, of every configuration file
-/// fontconfig loaded, of the user's configuration places (present or not) and of fontconfig's
-/// configuration and cache folders. Any of those changing asks the worker again; so does a
+/// fontconfig loaded or looked for (an include not there yet), of the user's configuration places
+/// (present or not) and of every font, configuration and cache folder fontconfig reads, each
+/// subfolder of a font folder included (a font added anywhere in one changes its folder's stat). Any of those changing asks the worker again; so does a
 /// different `LD_LIBRARY_PATH`, `LD_PRELOAD`, `FONTCONFIG_*`, `HOME` or `XDG_*_HOME`. When in
 /// doubt, it asks. The answer names how each font is drawn too (`FontCatalog.Resolved`), so a
 /// configuration that turns antialiasing off changes the fingerprint of text watermarks.
@@ -21,7 +22,8 @@ import Glibc
 public enum EngineIdentityCache {
     /// The cache folder; empty or `off` keeps nothing (every command asks the worker).
     public static let environmentVariable = "DERIVE_ENGINE_CACHE"
-    static let format = 3
+    /// 4: the stamps cover every include target and every font subfolder (attack 30, finding 1).
+    static let format = 4
 
     /// What `lookup` found: the worker's report, the libvips file's digest, and whether the
     /// answer came from disk (no worker was started).
@@ -113,8 +115,8 @@ public enum EngineIdentityCache {
             for (type, file) in report.fonts.sorted(by: { $0.key < $1.key }) { out.string(type); out.string(file) }
             out.number(report.fontRendering.count)
             for (type, rendering) in report.fontRendering.sorted(by: { $0.key < $1.key }) { out.string(type); out.string(rendering) }
-            out.number(report.fontConfigurationFiles.count)
-            for file in report.fontConfigurationFiles { out.string(file) }
+            out.number(report.fontConfigurationPaths.count)
+            for file in report.fontConfigurationPaths { out.string(file) }
             out.string(report.libvipsFile)
             out.number(report.mappedFiles.count)
             for file in report.mappedFiles { out.string(file) }
@@ -170,7 +172,7 @@ public enum EngineIdentityCache {
             self.init(format: format, stamps: stamps,
                       report: EngineReport(version: version, renderVersion: renderVersion, libvips: libvips, encoderSettings: encoder,
                                            libraries: libraries, fonts: fonts, fontRendering: rendering,
-                                           fontConfigurationFiles: configuration, libvipsFile: libvipsFile, mappedFiles: mapped),
+                                           fontConfigurationPaths: configuration, libvipsFile: libvipsFile, mappedFiles: mapped),
                       libvipsDigest: digest)
         }
 
@@ -243,7 +245,7 @@ public enum EngineIdentityCache {
         }
         let digest = ContentDigests.digest(libvips)
         let paths = report.mappedFiles + report.fonts.values.sorted() + fontFolders(environment)
-            + report.fontConfigurationFiles + userConfiguration(environment)
+            + report.fontConfigurationPaths + userConfiguration(environment)
         let stamps = [before] + paths.map(Stamp.init)
         if let file, Stamp(worker) == before, Stamp(report.libvipsFile) == stamps.first(where: { $0.path == report.libvipsFile }) {
             save(Entry(format: format, stamps: stamps, report: report, libvipsDigest: digest), to: file)

@@ -368,6 +368,23 @@ char *dv_font_config_files(void) {
     return g_string_free(text, FALSE);
 }
 
+/* Every font folder fontconfig reads (those configured, present or not, and every subfolder it
+ * scanned), its configuration folders and its cache folders, one a line (g_free the text). */
+char *dv_font_folders(void) {
+    GString *text = g_string_new(NULL);
+    FcStrList *lists[] = { FcConfigGetFontDirs(NULL), FcConfigGetConfigDirs(NULL), FcConfigGetCacheDirs(NULL) };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        if (!lists[i]) continue;
+        FcChar8 *folder;
+        while ((folder = FcStrListNext(lists[i])) != NULL) {
+            g_string_append(text, (const char *) folder);
+            g_string_append_c(text, '\n');
+        }
+        FcStrListDone(lists[i]);
+    }
+    return g_string_free(text, FALSE);
+}
+
 int dv_save_jpeg(VipsImage *in, void **buf, size_t *len, int quality, int interlace) {
     return vips_jpegsave_buffer(in, buf, len, "Q", quality, "interlace", interlace,
                                 "optimize_coding", TRUE, "strip", TRUE, NULL);

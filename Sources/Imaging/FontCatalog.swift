@@ -106,11 +106,71 @@ public enum FontCatalog {
         return resolved
     }
 
-    /// Every configuration file fontconfig loaded (`FcConfigGetConfigFiles`): editing one may
-    /// change how text is drawn without changing any font file.
-    public static func configurationFiles() -> [String] {
-        guard let text = dv_font_config_files() else { return [] }
+    /// Every file and folder fontconfig's answers depend on, present or not: each configuration
+    /// file it loaded (`FcConfigGetConfigFiles`); each place an `<include>` in those files names
+    /// (an `ignore_missing` one created later changes the configuration); and each font,
+    /// configuration and cache folder it reads, every subfolder it scanned included
+    /// (`FcConfigGetFontDirs`: a font added in `~/.local/share/fonts/sub`, or in a folder a
+    /// user's `<dir>` names, changes the folder). Creating, editing or removing any of them may
+    /// change which font a type uses or how its text is drawn (attack 30's finding 1).
+    public static func configurationPaths(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        let files = lines(dv_font_config_files())
+        var paths = files
+        for file in files { paths += includedPlaces(in: file, environment: environment) }
+        paths += lines(dv_font_folders())
+        var seen = Set<String>()
+        return paths.filter { seen.insert($0).inserted }
+    }
+
+    private static func lines(_ text: UnsafeMutablePointer<CChar>?) -> [String] {
+        guard let text else { return [] }
         defer { dv_free(text) }
         return String(cString: text).split(separator: "\n").map(String.init)
+    }
+
+    /// Every place fontconfig looks for a file that an `<include>` of the configuration file
+    /// `file` names, whether it is there or not (fontconfig records only those it found).
+    static func includedPlaces(in file: String, environment: [String: String]) -> [String] {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), !isFolder.boolValue,
+              let data = FileManager.default.contents(atPath: file) else { return [] }
+        let text = String(decoding: data, as: UTF8.self)
+        guard text.contains("<include"), let element = try? Regex(#"<include(\s[^>]*)?>([^<]*)</include\s*>"#) else { return [] }
+        var places: [String] = []
+        for match in text.matches(of: element) {
+            let attributes = match.output[1].substring.map(String.init) ?? ""
+            let xdg = attributes.contains(#"prefix="xdg""#) || attributes.contains("prefix='xdg'")
+            places += includePlaces(String(match.output[2].substring ?? ""), xdg: xdg, from: file, environment: environment)
+        }
+        return places
+    }
+
+    /// Where fontconfig looks for the include `name`: under `$XDG_CONFIG_HOME` (`prefix="xdg"`),
+    /// under `$HOME` (`~`), as it is (absolute), or in each configuration folder and beside the
+    /// including file (relative); with `FONTCONFIG_SYSROOT` under it too. When in doubt, one more
+    /// place is stamped.
+    static func includePlaces(_ raw: String, xdg: Bool, from file: String, environment: [String: String]) -> [String] {
+        let name = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&amp;", with: "&")
+        guard !name.isEmpty else { return [] }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        var places: [String] = []
+        if xdg {
+            if let config = environment["XDG_CONFIG_HOME"].flatMap({ $0.isEmpty ? nil : $0 }) ?? home.map({ $0 + "/.config" }) {
+                places.append(config + "/" + name)
+            }
+        } else if name.hasPrefix("~") {
+            if let home { places.append(home + name.dropFirst()) }
+        } else if name.hasPrefix("/") {
+            places.append(name)
+        } else {
+            let folders = (environment["FONTCONFIG_PATH"] ?? "").split(separator: ":").map(String.init)
+                + ["/etc/fonts", (file as NSString).deletingLastPathComponent]
+            places += folders.filter { !$0.isEmpty }.map { $0 + "/" + name }
+        }
+        if let root = environment["FONTCONFIG_SYSROOT"], !root.isEmpty { places += places.map { root + $0 } }
+        return places
     }
 }

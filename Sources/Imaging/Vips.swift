@@ -14,6 +14,10 @@ enum Vips {
         if ProcessInfo.processInfo.environment["VIPS_WARNING"] == nil {
             setenv("VIPS_WARNING", "0", 1)
         }
+        // libvips finds its modules (HEIF/AVIF, ...) under `$VIPSHOME/lib` when it is set: one
+        // left from another install loaded none, and AVIF output failed blaming the source
+        // (attack 30's finding 6). The engine is the libvips this program was built with.
+        unsetenv("VIPSHOME")
         if dv_init("derive") != 0 {
             return .failure(ProcessError(.internalError, "libvips failed to start: \(takeError())"))
         }

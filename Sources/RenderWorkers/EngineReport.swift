@@ -27,15 +27,18 @@ public struct EngineReport: Sendable, Hashable, Codable {
     /// Watermark font `type` → how fontconfig says its glyphs are drawn (`FontCatalog.Resolved`):
     /// a configuration file may turn antialiasing off for the same file.
     public var fontRendering: [String: String]
-    /// Every configuration file fontconfig loaded: the engine cache asks again when one changes.
-    public var fontConfigurationFiles: [String]
+    /// Every file and folder fontconfig's answers depend on (`FontCatalog.configurationPaths`):
+    /// the configuration files it loaded, the places its includes name (present or not) and the
+    /// font, configuration and cache folders it reads, subfolders included. The engine cache asks
+    /// again when one changes, appears or goes.
+    public var fontConfigurationPaths: [String]
     /// The libvips shared object the worker mapped (real path), "" when it was not found.
     public var libvipsFile: String
     /// Every shared object mapped after libvips started (its modules included), real paths, sorted.
     public var mappedFiles: [String]
 
     public init(version: String, renderVersion: String, libvips: String, encoderSettings: String, libraries: [Library],
-                fonts: [String: String], fontRendering: [String: String] = [:], fontConfigurationFiles: [String] = [],
+                fonts: [String: String], fontRendering: [String: String] = [:], fontConfigurationPaths: [String] = [],
                 libvipsFile: String = "", mappedFiles: [String] = []) {
         self.version = version
         self.renderVersion = renderVersion
@@ -44,7 +47,7 @@ public struct EngineReport: Sendable, Hashable, Codable {
         self.libraries = libraries
         self.fonts = fonts
         self.fontRendering = fontRendering
-        self.fontConfigurationFiles = fontConfigurationFiles
+        self.fontConfigurationPaths = fontConfigurationPaths
         self.libvipsFile = libvipsFile
         self.mappedFiles = mappedFiles
     }

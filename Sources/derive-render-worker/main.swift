@@ -18,7 +18,7 @@ RenderWorkerMain.run(engine: WorkerEngine(
         return EngineReport(version: Engine.version, renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion,
                             encoderSettings: Engine.encoderSettings,
                             libraries: Engine.libraryVersions.map { EngineReport.Library(name: $0.name, version: $0.version) },
-                            fonts: fonts, fontRendering: rendering, fontConfigurationFiles: FontCatalog.configurationFiles())
+                            fonts: fonts, fontRendering: rendering, fontConfigurationPaths: FontCatalog.configurationPaths())
     },
     render: { source, pipeline, limits, resolver in
         try Engine(limits: limits).render(source, pipeline, resolver: resolver)

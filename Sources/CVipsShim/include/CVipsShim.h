@@ -84,6 +84,7 @@ int dv_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int 
 /// by the caller); returns -1 when nothing matches.
 int dv_font_file(const char *family, char **file, char **matched, char **rendering);
 char *dv_font_config_files(void);
+char *dv_font_folders(void);
 
 int dv_save_jpeg(VipsImage *in, void **buf, size_t *len, int quality, int interlace);
 int dv_save_png(VipsImage *in, void **buf, size_t *len, int interlace);
