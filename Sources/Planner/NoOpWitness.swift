@@ -346,7 +346,9 @@ public struct NoOpWitness: Sendable {
         let path = inputs.manifest.stateFolder + "/" + fileName
         guard disk.stat(path) != nil, let data = try? disk.read(path) else { return nil }
         // Split on bytes: String's `split` over 40 000 lines showed in no-op profiles.
-        let bytes = [UInt8](data)
+        // Only as Derive sealed it: a hand-edited witness is not read (attack 30's F2).
+        guard let bytes = WitnessSeal.opened([UInt8](data), domain: sealDomain, key: WitnessSeal.key(stateFolder: inputs.manifest.stateFolder))
+        else { return nil }
         let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
         guard lines.count >= 5 else { return nil }
         let head = lines.prefix(4).map { String(decoding: $0, as: UTF8.self) }
@@ -387,6 +389,7 @@ public struct NoOpWitness: Sendable {
     }
 
     static let adoptedPrefix = "!adopted "
+    static let sealDomain = "derive-noop-witness/1"
 
     /// The number of outputs when the saved witness still holds (the plan would be empty), else nil.
     public static func holds(_ inputs: Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Int? {
@@ -560,8 +563,9 @@ public struct NoOpWitness: Sendable {
         let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.
-        TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, digest: { vouched[$0] ?? inputDigest($0, $1) })
-        _ = try? disk.writeAtomically(Data(text.utf8), to: path)
+        let key = WitnessSeal.key(stateFolder: inputs.manifest.stateFolder)
+        TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, key: key, digest: { vouched[$0] ?? inputDigest($0, $1) })
+        _ = try? disk.writeAtomically(WitnessSeal.sealed(text, domain: sealDomain, key: key), to: path)
     }
 
     /// The digests of the input files changed at or after `since`, each the digest the plan used

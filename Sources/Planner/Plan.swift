@@ -347,6 +347,10 @@ public struct Planner: Sendable {
     /// state does not record it as Derive's, and a lock line states the digest it holds. A plain
     /// build renders such an output again and takes the file only if it holds exactly those bytes
     /// (a `git pull` that brings committed outputs with their lines); any other stays refused.
+    /// Said by the error for such a file, which a plain build renders again before it decides
+    /// (`PlanPrinter` tells these apart: the build starts for them; attack 30's F5).
+    public static let lockLineProvesNothing = "but while a build state exists a lock line proves nothing"
+
     public func lockListedUnrecorded(_ derivative: Derivative) -> Bool {
         guard !lockIsTheOnlyRecord, let entry = lock?.entries[derivative.output] else { return false }
         return (try? digests.content(of: derivative.outputPath))?.digest == entry.digest
@@ -731,7 +735,7 @@ public struct Planner: Sendable {
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
             } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {
-                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, but while a build state exists a lock line proves nothing: the build takes the file only if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source)); move it or pass --overwrite"))
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, \(Self.lockLineProvesNothing): a build renders it again first and takes the file only if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source)); if it does not, move it or pass --overwrite"))
             } else {
                 if lockCounts, let note = lockRefusalNote {
                     return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(note)); otherwise move it or pass --overwrite"))

@@ -1,4 +1,5 @@
 import Confinement
+import Crypto
 import Foundation
 import ProcessLanguage
 
@@ -51,7 +52,7 @@ public enum TouchedInputs {
 
     /// Written before the witness it belongs to (named by the snapshot digest and saving time).
     static func save(_ inputs: NoOpWitness.Inputs, snapshot: NoOpWitness.Snapshot, recorded: Int64, disk: any Disk,
-                     digest: (String, FileStat) -> String?) {
+                     key: SymmetricKey, digest: (String, FileStat) -> String?) {
         var text = header + "\n" + snapshot.digest + "\n" + String(recorded) + "\n" + snapshot.shape + "\n"
         text.reserveCapacity(snapshot.files.count * 160)
         for (file, stat) in zip(snapshot.files, snapshot.stats) {
@@ -62,13 +63,19 @@ public enum TouchedInputs {
             }
             text += JSONText.string(file) + "\n"
         }
-        _ = try? disk.writeAtomically(Data(text.utf8), to: path(inputs))
+        _ = try? disk.writeAtomically(WitnessSeal.sealed(text, domain: sealDomain, key: key), to: path(inputs))
     }
+
+    static let sealDomain = "derive-noop-witness-inputs/1"
+
 
     /// The record, when it belongs to `saved`; nil otherwise or when garbled.
     static func readRecorded(_ inputs: NoOpWitness.Inputs, saved: NoOpWitness.Saved, disk: any Disk) -> Recorded? {
         guard disk.stat(path(inputs)) != nil, let data = try? disk.read(path(inputs)) else { return nil }
-        let lines = [UInt8](data).split(separator: 0x0A, omittingEmptySubsequences: true)
+        // Only as Derive sealed it: a digest swapped by hand is not taken (attack 30's F2).
+        guard let body = WitnessSeal.opened([UInt8](data), domain: sealDomain, key: WitnessSeal.key(stateFolder: inputs.manifest.stateFolder))
+        else { return nil }
+        let lines = body.split(separator: 0x0A, omittingEmptySubsequences: true)
         guard lines.count >= 4 else { return nil }
         let head = lines.prefix(4).map { String(decoding: $0, as: UTF8.self) }
         guard head[0] == header, head[1] == saved.head[0], Int64(head[2]) == saved.recorded else { return nil }

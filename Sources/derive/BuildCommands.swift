@@ -259,7 +259,15 @@ enum PlanPrinter {
         let failures = plan.failures.count - ignored
         let summary = plan.summary.prefix(1).lowercased() + plan.summary.dropFirst()
         let ignoredText = "\(ignored) build-state record\(ignored == 1 ? "" : "s") ignored"
-        if errors > 0 {
+        // Files only the lock lists while a state exists: a plain build starts, renders them again
+        // and adopts each holding exactly what its rule renders (attack 30's F5: the plan said the
+        // build refuses to start, and the build then adopted the file).
+        let toProve = plan.errors.filter { $0.message.contains(Planner.lockLineProvesNothing) }.count
+        if errors > 0, errors == toProve {
+            var also = failures > 0 ? "; \(failures) failure\(failures == 1 ? "" : "s") (above): \(failures == 1 ? "its" : "their") outputs fail (exit 1)" : ""
+            if ignored > 0 { also += "; \(ignoredText) (above): the build drops \(ignored == 1 ? "it" : "them") (exit 1)" }
+            Swift.print("\(toProve) file\(toProve == 1 ? "" : "s") only \((lock as NSString).lastPathComponent) lists (above): a build renders \(toProve == 1 ? "it" : "each") again first and adopts \(toProve == 1 ? "the file if it holds" : "each file holding") exactly what its rule renders; if \(toProve == 1 ? "it does" : "one does") not, the build refuses to start and builds nothing\(also); \(summary)")
+        } else if errors > 0 {
             var also = failures > 0 ? " and \(failures) failure\(failures == 1 ? "" : "s")" : ""
             if ignored > 0 { also += (failures > 0 ? ", " : " and ") + ignoredText }
             Swift.print("\(errors) error\(errors == 1 ? "" : "s")\(also) (above) to fix: a build refuses to start and builds nothing; \(summary)")
