@@ -64,7 +64,11 @@ public enum StateOwner {
         let owner = name(manifest)
         let path = folder + "/" + StateFiles.database
         var info = stat()
+        // Opened only once the folder, the database and its journal are known to be this user's
+        // (SQLite replays a hot journal on opening: StateTrustRound18Tests); otherwise the
+        // checks that follow refuse it with their own message.
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0,
+              (try? StateFolderTrust.check(stateFolder: folder)) != nil,
               (try? StateFolderTrust.checkDatabaseFiles(path)) != nil else { return }
         var configuration = Configuration()
         configuration.readonly = true
