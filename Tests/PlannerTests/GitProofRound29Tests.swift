@@ -98,6 +98,22 @@ import Planner
         #expect(proof.proves(root.appendingPathComponent("out/b.bin").path, digest: kept), "\(proof.whyNothing ?? "")")
     }
 
+    /// Attack round 31's F2: a `git replace` ref let another object of the same size stand in for
+    /// the blob HEAD names (deleted), so the file was proven and replaced, its bytes lost.
+    @Test func aReplaceRefProvesNothing() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let digest = try write("committed\n", "out/a.bin", in: root)
+        try commitAll(root)
+        let original = try gitOutput(["rev-parse", "HEAD:out/a.bin"], in: root)
+        _ = try write("stand-in!\n", "other.bin", in: root)
+        let standIn = try gitOutput(["hash-object", "-w", "other.bin"], in: root)
+        #expect(try git(["replace", original, standIn], in: root) == 0)
+        try removeObject(original, in: root)
+        let proof = GitProof(folder: root.path, folders: [root.appendingPathComponent("out").path])
+        #expect(!proof.proves(root.appendingPathComponent("out/a.bin").path, digest: digest))
+    }
+
     /// git killed at the deadline with every process it started, even one holding its output.
     @Test func theDeadlineHoldsAgainstGitsChildren() throws {
         let root = try folder()
