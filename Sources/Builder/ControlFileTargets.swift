@@ -591,7 +591,8 @@ struct ControlFileTargets {
     /// Nil unless the file with CRLF made LF is exactly the index Derive writes now or the one the
     /// lock records.
     var crlfIndexNote: String? {
-        guard let index, let bytes = Self.boundedRegularFile(index.path, limit: 4 * index.data.count + 4096) else { return nil }
+        guard let index, let data = try? lockSource.disk.read(index.path, maxBytes: 4 * index.data.count + 4096) else { return nil }
+        let bytes = [UInt8](data)
         var lf: [UInt8] = []
         lf.reserveCapacity(bytes.count)
         var converted = false
@@ -605,26 +606,6 @@ struct ControlFileTargets {
         return "its bytes are Derive's index with every line ending turned into CRLF, as git checks text files out with core.autocrlf; "
             + "tell git it is not text (a line '\(name) -text' in a .gitattributes beside it, and 'derive.lock -text' beside the lock), "
             + "then delete it and check it out again (git checkout -- \(name)), or delete it and build"
-    }
-    /// The bytes of the regular file at `path` (no link followed, a FIFO never waited on) when it
-    /// holds at most `limit` bytes; nil otherwise. Read by size first: a huge file at the index
-    /// path is never read into memory (BuildSafetyRound13Tests).
-    static func boundedRegularFile(_ path: String, limit: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= limit else { return nil }
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
-        var total = 0
-        while total <= limit {
-            let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, limit + 1 - total) }
-            if count < 0 { if errno == EINTR { continue }; return nil }
-            if count == 0 { break }
-            total += count
-        }
-        guard total <= limit else { return nil }
-        return Array(bytes[0..<total])
     }
     static let linkedIndexReason = "is a symbolic link, not an index Derive wrote; Derive never writes through nor replaces a link (--overwrite does not change that): remove the link or make it a regular file"
 

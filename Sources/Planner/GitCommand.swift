@@ -92,7 +92,15 @@ public enum GitCommand {
         envp.append(nil)
         defer { for case let pointer? in envp { free(pointer) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        var spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: an executable just written is still open for writing in a process forked
+        // meanwhile; that descriptor closes at its exec, within milliseconds (as WorkerProcess).
+        var waits = 0
+        while spawned == ETXTBSY, waits < 50 {
+            waits += 1
+            usleep(10_000)
+            spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         close(outPipe[1])
         close(errPipe[1])
         guard spawned == 0 else {

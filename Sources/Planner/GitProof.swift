@@ -192,11 +192,6 @@ public final class GitProof: @unchecked Sendable {
         }
     }
 
-    /// Whether repository-relative folder `outer` is `inner` or holds it ("" is the top).
-    static func contains(_ outer: String, _ inner: String) -> Bool {
-        outer.isEmpty || inner == outer || inner.hasPrefix(outer + "/")
-    }
-
     /// `path` relative to `top` ("" for the top itself); nil outside it.
     static func relative(_ path: String, to top: String) -> String? {
         if path == top { return "" }

@@ -10,25 +10,10 @@ import Planner
 /// (F5), a bucket outside the repository does not stop the others' proof (F6), a folder that is
 /// not a bucket (a moved bucket's old folder) is asked about too (F7).
 @Suite(.ownThreads, .serialized) struct GitProofRound29Tests {
-    func folder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gitproof29-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return URL(fileURLWithPath: url.path.replacingOccurrences(of: "//", with: "/")).resolvingSymlinksInPath()
-    }
-
+    let base = GitProofTests()
+    func folder() throws -> URL { try base.folder() }
     @discardableResult
-    func git(_ arguments: [String], in folder: URL) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"] + arguments
-        process.environment = ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"]
-        process.currentDirectoryURL = folder
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
+    func git(_ arguments: [String], in folder: URL) throws -> Int32 { try base.git(arguments, in: folder) }
 
     func gitOutput(_ arguments: [String], in folder: URL) throws -> String {
         let process = Process()
