@@ -140,8 +140,24 @@ struct InitCommand: ParsableCommand {
         let pageWritten = StarterManifest.writePage(page)
         let pageNote = pageWritten ? " and \(page)" : ""
         let linkNote = isLink ? " (a symbolic link to \(images))" : ""
+        // The lock and the index are compared byte for byte: git must not change their line endings.
+        let controlFiles = ["derive.lock", StarterManifest.outputFolder + "/" + StarterManifest.indexName]
+        let attributes = InitGitAttributes.ensure(paths: controlFiles)
+        let marked = controlFiles.joined(separator: " and ") + " -text (git keeps their bytes as Derive wrote them)"
+        let attributesNote: String
+        switch attributes {
+        case .written: attributesNote = "Wrote \(InitGitAttributes.fileName) marking \(marked). "
+        case .extended: attributesNote = "Added to \(InitGitAttributes.fileName) lines marking \(marked). "
+        case .unchanged: attributesNote = ""
+        case .refused(let why):
+            attributesNote = ""
+            Output.printWarning("\(InitGitAttributes.fileName) was left as it is (\(why)); add the lines '"
+                                + controlFiles.map(InitGitAttributes.line).joined(separator: "' and '")
+                                + "' to it yourself, or a clone made with git's core.autocrlf changes those files' bytes")
+        }
         print("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder)\(linkNote). "
               + (pageWritten ? "" : "\(page) was not written: something is there already (a file, a folder or a link), left as it is. ")
+              + attributesNote
               + "Next: derive build, then derive serve and open the Website address it prints.")
     }
 }
@@ -333,12 +349,13 @@ enum StarterManifest {
 
         # Every output by source, with each picture's HTML, for site generators and _site/index.html
         # (README, "The index and responsive images").
-        index: site/derive-index.json
+        index: site/\(indexName)
 
         """
     }
 
     static let pageName = "index.html"
+    static let indexName = "derive-index.json"
 
     /// `text` escaped for a YAML double-quoted scalar: `\\` and `"`, and every character YAML
     /// would fold into a space or refuse there, or that would end a comment: the line breaks

@@ -1,0 +1,94 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `.gitattributes` lines `derive init` makes sure of. The lock and the index are compared
+/// byte for byte, so git must never turn their line endings into CRLF (a clone made with
+/// `core.autocrlf=true` did, and every build then refused the index: round 29's F11): each is
+/// marked `-text`. A user's `.gitattributes` keeps every line; only the missing lines are added.
+enum InitGitAttributes {
+    static let fileName = ".gitattributes"
+    static let comment = "# Derive's control files are compared byte for byte: git must never change their line endings (written by derive init)"
+
+    /// What `ensure` did.
+    enum Outcome: Equatable {
+        case written, extended, unchanged
+        /// Left as it is, and why (a link, not a regular file, unreadable, changed meanwhile).
+        case refused(String)
+    }
+
+    /// The line marking `path` (relative to the folder) `-text`, anchored to this folder.
+    static func line(_ path: String) -> String { "/" + path + " -text" }
+
+    /// Whether a line of a `.gitattributes` already keeps git off `path`'s line endings: its
+    /// pattern names exactly `path` (anchored or not) and it sets `-text` or `binary`.
+    static func covers(_ line: Substring, _ path: String) -> Bool {
+        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+        guard let pattern = fields.first, pattern == path || pattern == "/" + path else { return false }
+        return fields.dropFirst().contains { $0 == "-text" || $0 == "binary" }
+    }
+
+    /// The bytes `existing` becomes with a line for each of `paths` it lacks; nil when it lacks none.
+    static func extended(_ existing: [UInt8], paths: [String]) -> [UInt8]? {
+        let text = String(decoding: existing, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        let missing = paths.filter { path in !lines.contains { covers($0, path) } }
+        guard !missing.isEmpty else { return nil }
+        // A file written with CRLF line ends is extended in kind.
+        let end = text.contains("\r\n") ? "\r\n" : "\n"
+        var added = existing.isEmpty || text.hasSuffix("\n") ? "" : end
+        added += ([comment] + missing.map(line)).joined(separator: end) + end
+        return existing + Array(added.utf8)
+    }
+
+    /// Makes sure `.gitattributes` here marks each of `paths` `-text`: created whole when absent
+    /// (`StarterManifest.createWhole`), else extended by a whole new file renamed over it, only
+    /// while it still holds the bytes read (a user's edit meanwhile is never lost). Never
+    /// through a symbolic link.
+    static func ensure(paths: [String]) -> Outcome {
+        var info = stat()
+        if lstat(fileName, &info) != 0 {
+            guard errno == ENOENT else { return .refused(String(cString: strerror(errno))) }
+            guard let bytes = extended([], paths: paths) else { return .unchanged }
+            if StarterManifest.createWhole(fileName, bytes: bytes) == nil { return .written }
+        }
+        guard lstat(fileName, &info) == 0 else { return .refused(String(cString: strerror(errno))) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            return .refused((info.st_mode & S_IFMT) == S_IFLNK ? "it is a symbolic link, which derive init does not follow" : "it is not a regular file")
+        }
+        guard let existing = read(fileName) else { return .refused("it cannot be read (\(String(cString: strerror(errno))))") }
+        guard let bytes = extended(existing, paths: paths) else { return .unchanged }
+        let temporary = ".\(fileName).\(getpid()).derive-tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, info.st_mode & 0o7777)
+        guard fd >= 0 else { return .refused(String(cString: strerror(errno))) }
+        defer { unlink(temporary) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fchmod(fd, info.st_mode & 0o7777) == 0 && fsync(fd) == 0
+        close(fd)
+        guard written else { return .refused(String(cString: strerror(errno))) }
+        // Still the file read, with the bytes read: else the user's edit stands and nothing is added.
+        var now = stat()
+        guard lstat(fileName, &now) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev, read(fileName) == existing else {
+            return .refused("it changed while derive init extended it")
+        }
+        guard rename(temporary, fileName) == 0 else { return .refused(String(cString: strerror(errno))) }
+        return .extended
+    }
+
+    /// A regular file's bytes (at most 1 MiB, never through a link), or nil.
+    static func read(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let limit = 1 << 20
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = Glibc.read(fd, &buffer, buffer.count)
+            guard count >= 0 else { return nil }
+            if count == 0 { return bytes }
+            bytes += buffer.prefix(count)
+            if bytes.count > limit { errno = EFBIG; return nil }
+        }
+    }
+}
