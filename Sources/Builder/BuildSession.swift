@@ -500,7 +500,13 @@ public final class BuildSession: @unchecked Sendable {
         let report = try builder.build(plan)
         let valid = report.succeeded && report.left.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
-                    outputs: report.outputFiles, written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles)
+                    outputs: report.outputFiles.map { files in
+                        // Old outputs kept behind a link are no outputs: the witness keeps the link instead.
+                        let behind = PathSet(plan.orphansBehindLinks.map(\.file))
+                        return behind.isEmpty ? files : files.filter { !behind.contains($0) }
+                    },
+                    written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles,
+                    links: plan.orphansBehindLinks.map(\.link))
         return BuildOutcome(plan: plan, report: report, verification: verification)
     }
 
@@ -624,15 +630,16 @@ public final class BuildSession: @unchecked Sendable {
     /// for it; without `written` every racy file leaves no witness, as a file of unknown bytes.
     /// `adoptedUnverified`: how many outputs the state marks as adopted from the lock unverified,
     /// kept with the witness so a no-op answer says so too.
+    /// `links`: the symbolic links old outputs were kept behind (`Plan.orphansBehindLinks`).
     func saveWitness(snapshot: NoOpWitness.Snapshot?, valid: Bool, outputs known: [String]? = nil, written: WrittenDigests? = nil,
-                     adoptedUnverified: Int = 0, left: [String] = []) {
+                     adoptedUnverified: Int = 0, left: [String] = [], links: [String] = []) {
         guard valid else { NoOpWitness.save(witnessInputs, snapshot: nil, outputs: [], disk: bucketDisk, valid: false); return }
         let outputs = known ?? ((try? store().allOutputs()) ?? [:]).values.map(\.file)
         let stateFile = manifest.stateFolder + "/" + StateStore.fileName
         let digests = openedPlanner?.digests
         let outputSet = PathSet(outputs)
         let clock = bucketDisk.now()   // after the snapshot's stats (`FileStat.lastChange`)
-        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, left: left, disk: bucketDisk, valid: valid, adoptedUnverified: adoptedUnverified, expected: { file in
+        NoOpWitness.save(witnessInputs, snapshot: snapshot, outputs: outputs, left: left, links: links, disk: bucketDisk, valid: valid, adoptedUnverified: adoptedUnverified, expected: { file in
             // The state database has no recorded digest: its bytes are what this build left.
             PathKey.same(file, stateFile) ? nil : (written?.digest(of: file) ?? "unknown")
         }, inputDigest: { file, stat in
@@ -672,6 +679,8 @@ public final class BuildSession: @unchecked Sendable {
         public var leftInLock: [LockFile.Left] = []
         /// The lock's `left` lines a build drops (the file is gone): named, not problems.
         public var droppedLeft: [(path: String, why: String)] = []
+        /// Old outputs kept behind a symbolic link, records and all: named, not problems.
+        public var orphansBehindLinks: [OrphanBehindLink] = []
     }
 
     /// `summaries`: what renders the sources' colours and placeholders the state lacks (a fresh
@@ -727,8 +736,16 @@ public final class BuildSession: @unchecked Sendable {
             let planned = PathSet(plan.items.map(\.output))
             let failedOutputs = PathSet(plan.failures.map(\.subject)).union(plan.heldByFailure.keys)
             let left = PathSet(plan.lockLeft.map(\.output))
+            // Old outputs kept behind a link keep their record, and so their line (named above).
+            let behindLinks = PathSet(plan.orphansBehindLinks.map(\.output))
             for path in lock.entries.keys.sorted() where !wantedOutputs.contains(path) && !plan.erroredOutputs.contains(path)
                 && !planned.contains(path) && !failedOutputs.contains(path) && !left.contains(path) {
+                if behindLinks.contains(path) {
+                    if let record = plan.recorded[path], lock.entries[path] != Builder.lockEntry(record) {
+                        problems.append("\(path): its \(lockName) entry differs from the build state; run derive build")
+                    }
+                    continue
+                }
                 if let source = plan.heldBySource[path] {
                     // Still produced by the manifest: its source could not be read (named above), so it is kept as built.
                     problems.append("\(path): kept as built and not checked: its source \(source) could not be read")
@@ -769,7 +786,7 @@ public final class BuildSession: @unchecked Sendable {
                                let lockOnly = PathSet(plan.lockLeft.map(\.output))
                                return targets.left.sortedByKey().map(\.value).filter { !lockOnly.contains($0.path) }
                            } ?? [],
-                           droppedLeft: plannedTargets?.droppedLeft ?? [])
+                           droppedLeft: plannedTargets?.droppedLeft ?? [], orphansBehindLinks: plan.orphansBehindLinks)
     }
 
     /// Whether `lockData` is the lock a build writes after `plan` once the lines of `plan.lockLeft`

@@ -340,6 +340,10 @@ public struct NoOpWitness: Sendable {
         public var adoptedUnverified = 0
         /// The files of the lock's `left` lines (`~"file"` lines; an older Derive reads none: it plans).
         public var left: [String] = []
+        /// Symbolic links old outputs were kept behind (`Plan.orphansBehindLinks`; `@"link"`
+        /// lines): the witness holds only while each is still a link, so the run after one is
+        /// removed or replaced plans (and deletes Derive's file). An older Derive reads none: it plans.
+        public var links: [String] = []
     }
 
     public static func read(_ inputs: Inputs, disk: any Disk) -> Saved? {
@@ -360,7 +364,13 @@ public struct NoOpWitness: Sendable {
         var racy: PathDictionary<String> = [:]
         var adopted = 0
         var left: [String] = []
+        var links: [String] = []
         for line in lines.dropFirst(4) where !line.isEmpty {
+            if line.first == UInt8(ascii: "@") {
+                guard let link = unquote(line.dropFirst()) else { return nil }
+                links.append(link)
+                continue
+            }
             if line.first == UInt8(ascii: "~") {
                 guard let file = unquote(line.dropFirst()) else { return nil }
                 left.append(file)
@@ -385,10 +395,16 @@ public struct NoOpWitness: Sendable {
             outputs.append(output)
             outputStats.append(line[(space + 1)...])
         }
-        return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left)
+        return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left, links: links)
     }
 
     static let adoptedPrefix = "!adopted "
+
+    /// Whether `path` is a symbolic link itself (never followed).
+    static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
     static let sealDomain = "derive-noop-witness/1"
 
     /// The number of outputs when the saved witness still holds (the plan would be empty), else nil.
@@ -431,7 +447,7 @@ public struct NoOpWitness: Sendable {
         // The lock's bytes are read again only when it changed within the racy margin of saving:
         // otherwise the same stat (the digest covers it) means the bytes the witness hashed,
         // as for every other file (a lock re-hashed on every no-op showed in its profile).
-        guard saved.outputStats.count == saved.outputs.count,
+        guard saved.outputStats.count == saved.outputs.count, saved.links.allSatisfy(isSymbolicLink),
               let now = Self.outputs(inputs, outputs: saved.outputs, left: saved.left, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
               now.digest == head[1], (now.lock ?? head[2]) == head[2] else { return nil }
         // Every output's stat as its line says (`statToken`, exact), compared with memcmp.
@@ -485,7 +501,7 @@ public struct NoOpWitness: Sendable {
         // Files racy now were racy then (a later change would have moved their stat): the
         // witness vouches for them with the bytes it checked; any other leaves no witness.
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
-        save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
+        save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, links: saved.links, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
              expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
              planDigest: { path, _ in saved.racy[path] ?? digests[path] }, racyMargin: racyMargin)
     }
@@ -502,7 +518,7 @@ public struct NoOpWitness: Sendable {
     static func refresh(_ inputs: Inputs, saved: Saved, snapshot: Snapshot, outputs: OutputHalf, disk: any Disk, racyMargin: Int64) {
         guard racyBeyondTheState(saved), snapshot.taken > saved.recorded + racyMargin, snapshot.digest == saved.head[0] else { return }
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
-        save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
+        save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, links: saved.links, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
              expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
              planDigest: { path, _ in saved.racy[path] ?? digests[path] }, taken: (snapshot.taken, outputs), racyMargin: racyMargin)
     }
@@ -520,18 +536,18 @@ public struct NoOpWitness: Sendable {
     /// `adoptedUnverified`: outputs the state marks as adopted from the lock unverified (`Saved`).
     /// `taken`: the output half already stat'ed (from `recorded` on, for these outputs and left
     /// files), used instead of stat'ing it again, with `recorded` as the time of saving.
-    public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String] = [], disk: any Disk, valid: Bool, adoptedUnverified: Int = 0,
+    public static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String] = [], links: [String] = [], disk: any Disk, valid: Bool, adoptedUnverified: Int = 0,
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             settled: (String, FileStat) -> Bool = { _, _ in true },
                             stateCommitted: Bool = false,
                             racyMargin: Int64 = 1_000_000_000) {
-        save(inputs, snapshot: snapshot, outputs: outputs, left: left, disk: disk, valid: valid, adoptedUnverified: adoptedUnverified,
+        save(inputs, snapshot: snapshot, outputs: outputs, left: left, links: links, disk: disk, valid: valid, adoptedUnverified: adoptedUnverified,
              expected: expected, inputDigest: inputDigest, planDigest: planDigest, settled: settled, stateCommitted: stateCommitted,
              taken: nil, racyMargin: racyMargin)
     }
 
-    static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String], disk: any Disk, valid: Bool, adoptedUnverified: Int,
+    static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String], links: [String] = [], disk: any Disk, valid: Bool, adoptedUnverified: Int,
                      expected: (String) -> String?, inputDigest: (String, FileStat) -> String?, planDigest: (String, FileStat) -> String?,
                      settled: (String, FileStat) -> Bool = { _, _ in true }, stateCommitted: Bool = false,
                      taken: (recorded: Int64, outputs: OutputHalf)?, racyMargin: Int64) {
@@ -560,7 +576,14 @@ public struct NoOpWitness: Sendable {
         let adopted = adoptedUnverified > 0 ? [adoptedPrefix + String(adoptedUnverified)] : []
         let outputLines = zip(sorted, now.stats).map { JSONText.string($0) + " " + String(decoding: statToken($1), as: UTF8.self) }
         let leftLines = leftSorted.map { "~" + JSONText.string($0) }
-        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines)
+        // Saved only while each is a link still: one gone since the plan leaves no witness.
+        guard links.allSatisfy(isSymbolicLink) else {
+            try? disk.remove(path)
+            TouchedInputs.remove(inputs, disk: disk)
+            return
+        }
+        let linkLines = links.sortedByBytes().map { "@" + JSONText.string($0) }
+        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines + linkLines)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.
         let key = WitnessSeal.key(stateFolder: inputs.manifest.stateFolder)

@@ -160,10 +160,13 @@ public struct Plan: Sendable {
     public var ignoredControlFiles: [String] = []
     /// Deletions of files already gone or changed: only their records are dropped.
     public var recordsOnly: PathSet = []
-    /// Old outputs whose file stays: now a source (or a control file) of this manifest, or reached
-    /// through a symbolic link, which Derive never follows. Only the record as an output (or the
-    /// lock's entry) is dropped. Shown and counted as kept, never as a delete; the build agrees.
+    /// Old outputs whose file stays: now a source (or a control file) of this manifest, or the
+    /// file of an output it produces now. Only the record as an output (or the lock's entry) is
+    /// dropped. Shown and counted as kept, never as a delete; the build agrees.
     public var kept: PathSet = []
+    /// Old outputs behind a symbolic link: no item (nothing to do while the link stays), their
+    /// records kept; named as kept (`OrphanBehindLink`).
+    public var orphansBehindLinks: [OrphanBehindLink] = []
     /// Files no build operation may delete or overwrite: the manifest's sources and control
     /// files (manifest, includes, lock, index, state). Builder and `clean` keep them by identity.
     public var protectedFiles: PathSet = []
@@ -470,15 +473,17 @@ public struct Planner: Sendable {
         let lockLeft = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
         let heldLines = heldLockLines(wanted: wanted, recorded: recorded, held: heldBySource, expansion: expansion, protected: protectedIdentities)
         // An orphan whose path leads through a symbolic link below its folder: never followed, so
-        // the file (wherever the link leads) is kept and said so, not called gone or changed; the
-        // build keeps its record (the link may be there only for a moment: attack 17's N6).
-        for (index, item) in items.enumerated() where item.kind == .delete && !keptAsProtected.contains(item.output) {
-            guard let record = item.recorded, !record.folder.isEmpty,
-                  let link = SymbolicLinks.first(on: record.file, below: record.folder) else { continue }
-            keptAsProtected.insert(item.output)
-            items[index] = PlanItem(kind: .delete, output: item.output,
-                                    reasons: ["\(display(record.file)) leads through a symbolic link (\(display(link))), which Derive does not follow: whatever it leads to is kept, and so is its record (tried again by the next build, once the link is gone)"],
-                                    derivative: nil, recorded: record, adopted: nil)
+        // the file (wherever the link leads) is kept and its record too (the link may be there
+        // only for a moment: attack 17's N6). No deletion, no pending work while the link stays
+        // (round 30's F3: the tree never settled): named apart, the record left as it is.
+        var behindLinks: [OrphanBehindLink] = []
+        items.removeAll { item in
+            guard item.kind == .delete, !keptAsProtected.contains(item.output), let record = item.recorded, !record.folder.isEmpty,
+                  let link = SymbolicLinks.first(on: record.file, below: record.folder) else { return false }
+            behindLinks.append(OrphanBehindLink(output: item.output, file: record.file, link: link,
+                                                message: behindLinkMessage(record.file, link: link)))
+            replacedBy[item.output] = nil
+            return true
         }
         items.sort { PathKey.ordered($0.output, $1.output) }
         // State rows naming a place outside their bucket (`..`, an absolute key): never walked.
@@ -498,6 +503,7 @@ public struct Planner: Sendable {
         plan.lockLeft = lockLeft
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
         plan.kept = keptAsProtected
+        plan.orphansBehindLinks = behindLinks.sorted { PathKey.ordered($0.output, $1.output) }
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
         plan.heldBySource = heldBySource

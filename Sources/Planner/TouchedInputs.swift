@@ -178,7 +178,7 @@ public enum TouchedInputs {
         }
         do { try store.saveFiles(rows) } catch { return }
         let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
-        NoOpWitness.save(inputs, snapshot: found.snapshot, outputs: found.saved.outputs, left: found.saved.left, disk: disk, valid: true,
+        NoOpWitness.save(inputs, snapshot: found.snapshot, outputs: found.saved.outputs, left: found.saved.left, links: found.saved.links, disk: disk, valid: true,
                          adoptedUnverified: found.saved.adoptedUnverified, expected: { $0 == stateFile ? nil : (found.saved.racy[$0] ?? "unknown") },
                          inputDigest: { file, _ in found.digests[file] }, planDigest: { file, _ in found.digests[file] },
                          stateCommitted: store.holdsOnlyOwnCommits, racyMargin: racyMargin)

@@ -242,6 +242,8 @@ enum PlanPrinter {
         }
         // Lock lines no state records, for outputs the manifest does not produce: never deleted.
         for left in plan.lockLeft { line(paint("=", "36"), "\(left.output)  \(left.message)") }
+        // Old outputs behind a symbolic link: kept, their records too; nothing to do.
+        for kept in plan.orphansBehindLinks { line(paint("=", "36"), "\(kept.output)  \(kept.message)") }
         for change in plan.controlFiles {
             switch change.action {
             case .write: line(paint("~", "33"), "\(change.file)  rewrite: \(change.reason)")
@@ -293,7 +295,7 @@ enum PlanPrinter {
         let report = Report(
             items: plan.items.map { Item(kind: plan.kept.contains($0.output) ? "keep" : $0.kind.rawValue, output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
                                          recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey) },
-            left: plan.lockLeft.map { Left(output: $0.output, message: $0.message) },
+            left: plan.lockLeft.map { Left(output: $0.output, message: $0.message) } + plan.orphansBehindLinks.map { Left(output: $0.output, message: $0.message) },
             controlFiles: plan.controlFiles.map { Control(file: $0.file, action: $0.action.rawValue, reason: $0.reason) },
             // errors: the build refuses and writes nothing; failures: only those outputs fail.
             errors: plan.errors.map(\.message) + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
@@ -560,6 +562,8 @@ struct BuildCommand: ParsableCommand {
         for left in report.left { Output.printWarning(left.message) }
         // Named once: files only the lock (no state) names, left in place; their lines are dropped.
         for left in plan.lockLeft { Output.printLine(left.line) }
+        // Old outputs behind a symbolic link: named whenever a build plans (a no-op does not).
+        for kept in plan.orphansBehindLinks { Output.printLine(kept.line) }
         // Files replaced or deleted on git's proof alone (`GitProof`): named with --verbose.
         if verbose {
             for item in plan.items where item.kind != .upToDate {
@@ -697,6 +701,7 @@ struct CheckCommand: ParsableCommand {
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
         for left in result.left { Output.printLine(left.line) }
+        for kept in result.orphansBehindLinks { Output.printLine(kept.line) }
         // Files left in place are not outputs: named, never stale while they are there (V1, V2).
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
         for line in result.leftInLock { Output.printLine(Self.leftLine(line, lock: lockName)) }
