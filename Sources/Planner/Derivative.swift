@@ -331,9 +331,13 @@ struct Expansion {
         }
 
         /// The shared recipe of variant `index`, or a new one when narrowing changed it for a source.
+        /// `canonical` is `variant.pipeline.canonical` (as `narrowed` gives it), and pipelines are
+        /// equal exactly when their canonical texts are: comparing the pipelines too built both
+        /// texts again for every derivative, a twentieth of an edited source's plan (issue 15).
         func recipe(_ index: Int, variant: Rule.Variant, canonical: String) -> Derivative.Recipe {
+            assert(canonical == variant.pipeline.canonical, "recipe(_:variant:canonical:) takes the variant's own canonical text")
             let shared = recipes[index]
-            if canonical == shared.canonical, variant.style == shared.style, variant.values == shared.values, variant.pipeline == shared.pipeline {
+            if canonical == shared.canonical, variant.style == shared.style, variant.values == shared.values {
                 return shared
             }
             return Derivative.Recipe(outputFolder: shared.outputFolder, rule: shared.rule, bucketPath: shared.bucketPath, style: variant.style,

@@ -382,6 +382,53 @@ struct SeededGenerator: RandomNumberGenerator {
         try DatabaseQueue(path: try tree.project.session().manifest.stateFolder + "/" + StateStore.fileName)
     }
 
+    /// Issue 15, one case of each kind of edit the edited-source path meets: it answers for edited
+    /// sources (one, several, with a touch) and for an edited watermark object, and declines an
+    /// edit that also adds and removes a source or changes the manifest (the full plan decides).
+    /// Either way its plan is the full plan of the same tree, item by item, and after the build
+    /// the full plan finds nothing to do.
+    @Test(arguments: ["edit one source", "edit several sources", "edit a source and touch another", "edit the watermark object",
+                      "edit a source, add one and remove one", "edit a source and the manifest"])
+    func eachKindOfEditPlansAsTheFullPath(change: String) throws {
+        let tree = try Self.builtTree { tree in
+            let project = tree.project
+            if change != "edit the watermark object" { try project.write("photos/a.jpg", "edited a") }
+            switch change {
+            case "edit several sources": try project.write("photos/trip/c.jpg", "edited c")
+            case "edit a source and touch another": _ = utimes(project.path("photos/b.jpg"), nil)
+            case "edit the watermark object": try project.write("photos/logo.png", "LOGO 2")
+            case "edit a source, add one and remove one":
+                try project.write("photos/added.jpg", "ADDED")
+                try project.remove("photos/b.jpg")
+            case "edit a source and the manifest":
+                tree.width = 201
+                try tree.writeManifest()
+            default: break
+            }
+        }
+        let session = try tree.project.session()
+        let fast = try session.plan()
+        let expected: BuildSession.PlanPath
+        switch change {
+        case "edit one source", "edit a source and touch another": expected = .editedSources(1)
+        case "edit several sources": expected = .editedSources(2)
+        case "edit the watermark object": expected = .editedSources(1)
+        default: expected = .full
+        }
+        #expect(session.lastPlanPath == expected, "\(change): path \(session.lastPlanPath)")
+        let off = try tree.project.session()
+        off.incrementalPlans = false
+        let full = try off.plan()
+        let (x, y) = (Self.describe(fast), Self.describe(full))
+        #expect(x == y, "\(change), path \(session.lastPlanPath): \(zip(x, y).filter { $0 != $1 }.prefix(3)) \(x.count) vs \(y.count) lines")
+        #expect(!fast.work.isEmpty, "\(change): nothing to do")
+        _ = try session.build(options: BuildOptions(jobs: 2, quiet: true)) { tree.project.renderer }
+        tree.project.settle()
+        try Self.compare(tree, step: 0, change: change + ", built")
+        let after = try tree.project.plan()
+        #expect(after.work.isEmpty && after.errors.isEmpty, "\(change): after the build the full plan is \(after.work.map(\.output)) \(after.errors)")
+    }
+
     /// Issue 15: the edited-source plan reads the state's records (each seal verified once) and
     /// never the lock: the records vouch for every output it plans again. So does the full plan
     /// of the same tree, and both give the same plan.
