@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "ConfinementTests", dependencies: ["TestSupport", "Confinement"]),
         .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging", "ProcessLanguage", "ImageSimilarity"]),
         .testTarget(name: "ManifestTests", dependencies: ["TestSupport", "Manifest", "ProcessLanguage"]),
-        .testTarget(name: "PlannerTests", dependencies: ["TestSupport", "Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage",
+        .testTarget(name: "PlannerTests", dependencies: ["TestSupport", "Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage", "CChildProcess",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         // Depends on the worker executable so that `swift test` builds it before the tests run.
         .testTarget(name: "RenderWorkersTests", dependencies: ["TestSupport", "RenderWorkers", "Imaging", "ProcessLanguage", "derive-render-worker"]),

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import Planner
+import CChildProcess
 
 /// Attack round 31 on the git proof. F1: `git ls-tree -l` reads only an object's header, so a
 /// truncated or corrupt loose object, or a damaged pack, still showed the blob's size: a damaged
@@ -121,6 +122,42 @@ import Planner
         }
     }
 
+    /// F6: what GitCommand starts is bound to the thread that started it (and waits for it): once
+    /// that thread ends (as when derive is killed, even with SIGKILL), the program and what it
+    /// started die within moments. Here the thread ends on purpose without waiting.
+    @Test func aProgramAndItsChildrenDieWithTheThreadThatStartedThem() throws {
+        let root = try base.folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let pidFile = root.appendingPathComponent("grandchild").path
+        final class Started: @unchecked Sendable { var pid: pid_t = 0 }
+        let started = Started()
+        let thread = Thread {
+            let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+            defer { close(null) }
+            let words = ["/bin/sh", "-c", "sleep 30 & echo $! > '\(pidFile)'; exec sleep 30"]
+            let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+            defer { for case let pointer? in argv { free(pointer) } }
+            let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
+            defer { free(envp[0]) }
+            started.pid = derive_spawn_bound_to_thread("/bin/sh", argv, envp, null, null, null)
+            // The thread ends once the program has started its own child.
+            for _ in 0..<500 where (try? String(contentsOfFile: pidFile, encoding: .utf8))?.hasSuffix("\n") != true { usleep(10_000) }
+        }
+        thread.start()
+        while !thread.isFinished { usleep(10_000) }
+        let supervisor = started.pid
+        try #require(supervisor > 0, "the program did not start: \(supervisor)")
+        let grandchild = try #require(pid_t((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(-supervisor, SIGKILL); kill(grandchild, SIGKILL) }
+        let ended = Date()
+        var status: Int32 = 0
+        var reaped = waitpid(supervisor, &status, WNOHANG)
+        while reaped == 0, Date().timeIntervalSince(ended) < 2 { usleep(10_000); reaped = waitpid(supervisor, &status, WNOHANG) }
+        #expect(reaped == supervisor, "the program still runs 2 s after the thread that started it ended")
+        while LiveProcess.isRunning(grandchild), Date().timeIntervalSince(ended) < 2 { usleep(10_000) }
+        #expect(!LiveProcess.isRunning(grandchild), "the program's child still runs 2 s after the thread that started it ended")
+    }
+
     /// F9: git refuses a repository another user owns (`safe.directory`); the reason is named, and
     /// nothing is proven (Derive never adds a `safe.directory` exception).
     @Test func aRepositoryOfAnotherOwnerIsNamed() throws {
@@ -143,5 +180,14 @@ import Planner
             #expect(!real.proves(file, digest: a))
             #expect(real.whyUnproven(file) == expected, "\(real.whyUnproven(file))")
         }
+    }
+}
+
+/// Whether a process runs, by /proc (a zombie waiting for its reaper has ended).
+enum LiveProcess {
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 }
