@@ -10,12 +10,15 @@ struct BlobCheck {
     enum Verdict: Equatable { case whole, unproven(String) }
 
     static let damaged = "it is committed to git at HEAD, but the repository's copy of it is damaged: git cannot give it back (`git fsck` names the damage)"
+    static let unanswered = "it is committed to git at HEAD, but git ended before giving it back (`git fsck` names any damage)"
     static let lacking = "it is committed to git at HEAD, but the repository does not hold that commit's copy of it"
 
     let expected: [(id: String, size: Int)]
     /// How many blobs of `expected` are answered (in order).
     private(set) var answered = 0
     private(set) var results: [String: Verdict] = [:]
+    /// Whether git began answering for the blob being read (named it, or part of that line).
+    var begun: Bool { phase != .header || !header.isEmpty }
     /// The most git's answer may hold: each blob, its header line and its newline.
     var maxBytes: Int { expected.reduce(0) { $0 + $1.size + $1.id.count + 32 } }
 

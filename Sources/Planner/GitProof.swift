@@ -245,14 +245,16 @@ public final class GitProof: @unchecked Sendable {
             if pending.isEmpty { return }
             if outcome.timedOut { return unproven("git did not finish within \(Int(deadline)) s") }
             if outcome.tooLarge || outcome.stopped { return unproven("git cat-file gave an answer Derive cannot read") }
-            // git ended (or failed) before giving back the blob it was at.
-            blobs[pending.removeFirst().id] = .unproven(BlobCheck.damaged)
+            // git ended (or failed) before giving back the blob it was at: damaged, when git had
+            // begun answering for it (git names a blob before reading its data).
+            blobs[pending.removeFirst().id] = .unproven(reader.begun ? BlobCheck.damaged : BlobCheck.unanswered)
             broken += 1
             if broken >= Self.brokenRuns { return unproven("git failed giving back \(Self.brokenRuns) other blobs before it") }
         }
     }
 
-    /// How many runs of `cat-file` a damaged blob each may end before the rest are left unproven.
+    /// How many `cat-file` runs may end early (each blaming one blob) before the blobs left are
+    /// proven by nothing.
     static let brokenRuns = 16
 
     /// `path` relative to `top` ("" for the top itself); nil outside it.

@@ -122,6 +122,21 @@ import CChildProcess
         }
     }
 
+    /// A git that fails before naming the blob has not shown it damaged: the reason says only
+    /// that git ended before giving it back.
+    @Test func aGitEndingBeforeAnsweringIsNotCalledDamage() throws {
+        let (root, a, _, _) = try repository("sha1")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fake = root.appendingPathComponent("fake-git").path
+        try Data("#!/bin/sh\ncase \"$*\" in *cat-file*) exit 1 ;; esac\nexec /usr/bin/git \"$@\"\n".utf8).write(to: URL(fileURLWithPath: fake))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+        let proof = GitProof(folder: root.path, folders: [root.path], git: fake)
+        let file = root.appendingPathComponent("out/a.bin").path
+        #expect(!proof.proves(file, digest: a))
+        #expect(proof.whyUnproven(file) == "it is committed to git at HEAD, but git ended before giving it back (`git fsck` names any damage)",
+                "\(proof.whyUnproven(file))")
+    }
+
     /// F6: what GitCommand starts is bound to the thread that started it (and waits for it): once
     /// that thread ends (as when derive is killed, even with SIGKILL), the program and what it
     /// started die within moments. Here the thread ends on purpose without waiting.
