@@ -54,6 +54,9 @@ let package = Package(
             providers: [.apt(["libyaml-dev"])]
         ),
         .target(name: "ProcessLanguage"),
+        // Child processes bound to the thread that starts and waits for them (Linux's parent-death
+        // signal, which posix_spawn cannot set): git, for the git proof.
+        .target(name: "CChildProcess"),
         // Keys as bytes and file access below a folder that never follows a link out of it.
         .target(name: "Confinement"),
         .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML", "Confinement"]),
@@ -71,7 +74,7 @@ let package = Package(
             name: "Planner",
             dependencies: [
                 // ImagingCore for SourceHeader, the sources' displayed size (no libvips).
-                "Manifest", "ProcessLanguage", "Confinement", "ImagingCore",
+                "Manifest", "ProcessLanguage", "Confinement", "ImagingCore", "CChildProcess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -123,7 +126,7 @@ let package = Package(
         .testTarget(name: "ConfinementTests", dependencies: ["TestSupport", "Confinement"]),
         .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging", "ProcessLanguage", "ImageSimilarity"]),
         .testTarget(name: "ManifestTests", dependencies: ["TestSupport", "Manifest", "ProcessLanguage"]),
-        .testTarget(name: "PlannerTests", dependencies: ["TestSupport", "Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage",
+        .testTarget(name: "PlannerTests", dependencies: ["TestSupport", "Planner", "Builder", "Manifest", "Imaging", "ProcessLanguage", "CChildProcess",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         // Depends on the worker executable so that `swift test` builds it before the tests run.
         .testTarget(name: "RenderWorkersTests", dependencies: ["TestSupport", "RenderWorkers", "Imaging", "ProcessLanguage", "derive-render-worker"]),

@@ -1,3 +1,4 @@
+import CChildProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,9 @@ import Glibc
 /// `GIT_ALLOW_PROTOCOL`), so a partial clone's lazy fetch cannot run the `uploadpack` or
 /// `sshCommand` its `.git/config` names (attack round 29's F1); no fsmonitor hook; the process
 /// started in a process group of its own, killed as a group at the deadline, and its pipes read
-/// with the deadline too, so a child that keeps git's output open cannot hold Derive (F3).
+/// with the deadline too, so a child that keeps git's output open cannot hold Derive (F3); and
+/// bound to the calling thread, so that a derive killed while git runs leaves no git running
+/// (round 31's F6).
 public enum GitCommand {
     public static let environment: [String: String] = [
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -45,7 +48,9 @@ public enum GitCommand {
         public var errors: Data
         public var timedOut = false
         public var tooLarge = false
-        public var succeeded: Bool { status == 0 && !timedOut && !tooLarge }
+        /// The reader asked for no more (`run(…receive:)`).
+        public var stopped = false
+        public var succeeded: Bool { status == 0 && !timedOut && !tooLarge && !stopped }
         public var errorText: String { String(decoding: errors, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
@@ -55,83 +60,112 @@ public enum GitCommand {
     /// output, cut at `maxBytes` (then `tooLarge`) or the deadline (then `timedOut`).
     public static func run(_ arguments: [String], in folder: String, git: String? = nil,
                            deadline: TimeInterval, maxBytes: Int) throws -> Outcome {
+        var output = Data()
+        var outcome = try run(arguments, in: folder, git: git, deadline: deadline, maxBytes: maxBytes) { chunk in
+            output.append(contentsOf: chunk)
+            return true
+        }
+        outcome.output = output
+        return outcome
+    }
+
+    /// Runs `git [options] -C folder ARGUMENTS` with `input` (if any) as its standard input, written
+    /// as git reads it, and hands its output to `receive` as it arrives, never held whole
+    /// (`Outcome.output` stays empty): more than `maxBytes` of it, or `receive` answering false,
+    /// ends the run (`tooLarge`, `stopped`), as the deadline does (`timedOut`).
+    public static func run(_ arguments: [String], in folder: String, git: String? = nil, input: Data? = nil,
+                           deadline: TimeInterval, maxBytes: Int, receive: (UnsafeRawBufferPointer) -> Bool) throws -> Outcome {
         guard let executable = git ?? executable() else {
             throw Failure(description: "git is not installed (looked in /usr/bin, /usr/local/bin, /bin)")
         }
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         // Socket pairs rather than pipes: made close-on-exec atomically (no pipe2 in Glibc's
         // module), so no other process started meanwhile inherits git's output.
-        func channel(_ ends: inout [Int32]) -> Bool {
-            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0
+        var channels: [Int32] = []
+        defer { for fd in channels { close(fd) } }
+        func channel() throws -> (ours: Int32, theirs: Int32) {
+            var ends: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+                throw Failure(description: "cannot run git: \(String(cString: strerror(errno)))")
+            }
+            channels += ends
+            return (ends[0], ends[1])
         }
-        guard channel(&outPipe) else { throw Failure(description: "cannot run git: \(String(cString: strerror(errno)))") }
-        guard channel(&errPipe) else {
-            close(outPipe[0]); close(outPipe[1])
-            throw Failure(description: "cannot run git: \(String(cString: strerror(errno)))")
+        func release(_ fd: Int32) { close(fd); channels.removeAll { $0 == fd } }
+        let out = try channel(), err = try channel()
+        let inputEnds: (ours: Int32, theirs: Int32)
+        if input != nil { inputEnds = try channel() } else {
+            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard null >= 0 else { throw Failure(description: "cannot run git: \(String(cString: strerror(errno)))") }
+            channels.append(null)
+            inputEnds = (-1, null)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        // A process group of its own (0: the child's pid), so the deadline kills its children too.
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + options + ["-C", folder] + arguments).map { strdup($0) } + [nil]
         defer { for case let pointer? in argv { free(pointer) } }
         var envp: [UnsafeMutablePointer<CChar>?] = environment.keys.sorted().map { strdup($0 + "=" + (environment[$0] ?? "")) }
         envp.append(nil)
         defer { for case let pointer? in envp { free(pointer) } }
-        var pid: pid_t = 0
-        var spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // In a process group of its own (killed whole at the deadline), and bound to this thread,
+        // which waits for it: a derive killed meanwhile (even by SIGKILL) takes git and its
+        // children with it (`ChildProcess`; attack round 31's F6).
+        var pid = derive_spawn_bound_to_thread(executable, argv, envp, inputEnds.theirs, out.theirs, err.theirs)
         // ETXTBSY: an executable just written is still open for writing in a process forked
         // meanwhile; that descriptor closes at its exec, within milliseconds (as WorkerProcess).
         var waits = 0
-        while spawned == ETXTBSY, waits < 50 {
+        while pid == -ETXTBSY, waits < 50 {
             waits += 1
             usleep(10_000)
-            spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+            pid = derive_spawn_bound_to_thread(executable, argv, envp, inputEnds.theirs, out.theirs, err.theirs)
         }
-        close(outPipe[1])
-        close(errPipe[1])
-        guard spawned == 0 else {
-            close(outPipe[0]); close(errPipe[0])
-            throw Failure(description: "cannot run git: \(String(cString: strerror(spawned)))")
-        }
+        release(out.theirs)
+        release(err.theirs)
+        release(inputEnds.theirs)
+        guard pid > 0 else { throw Failure(description: "cannot run git: \(String(cString: strerror(-pid)))") }
         var outcome = Outcome(status: nil, output: Data(), errors: Data())
         let end = Date().addingTimeInterval(deadline)
-        var open = [outPipe[0], errPipe[0]]
+        var open = [out.ours, err.ours]
+        // What is left to write of `input`; its end closed once written (git then reads its end).
+        var writing: Int32? = input != nil ? inputEnds.ours : nil
+        var written = 0
+        let toWrite = input ?? Data()
+        if let fd = writing, toWrite.isEmpty { release(fd); writing = nil }
+        var received = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         reading: while !open.isEmpty {
             let remaining = end.timeIntervalSinceNow
             if remaining <= 0 { outcome.timedOut = true; break }
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if let writing { fds.append(pollfd(fd: writing, events: Int16(POLLOUT), revents: 0)) }
             let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000 + 1, 60_000)))
             if ready < 0 { if errno == EINTR { continue }; break }
             for entry in fds where entry.revents != 0 {
+                if entry.fd == writing {
+                    // Never blocking (git may be busy writing its answer) and never SIGPIPE (git may be gone).
+                    let count = toWrite.withUnsafeBytes { bytes in
+                        send(entry.fd, bytes.baseAddress! + written, bytes.count - written, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                    }
+                    if count > 0 { written += count }
+                    if written == toWrite.count || (count < 0 && errno != EAGAIN && errno != EINTR) {
+                        release(entry.fd)
+                        writing = nil
+                    }
+                    continue
+                }
                 let count = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
                 if count <= 0 { open.removeAll { $0 == entry.fd }; continue }
-                if entry.fd == outPipe[0] {
-                    outcome.output.append(contentsOf: buffer[0..<count])
-                    if outcome.output.count > maxBytes { outcome.tooLarge = true; break reading }
+                if entry.fd == out.ours {
+                    received += count
+                    if received > maxBytes { outcome.tooLarge = true; break reading }
+                    let wanted = buffer.withUnsafeBytes { receive(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                    if !wanted { outcome.stopped = true; break reading }
                 } else if outcome.errors.count < 4096 {
                     outcome.errors.append(contentsOf: buffer[0..<min(count, 4096 - outcome.errors.count)])
                 }
             }
         }
-        if outcome.timedOut || outcome.tooLarge { kill(-pid, SIGKILL); kill(pid, SIGKILL) }
-        close(outPipe[0])
-        close(errPipe[0])
+        if outcome.timedOut || outcome.tooLarge || outcome.stopped { kill(-pid, SIGKILL); kill(pid, SIGKILL) }
+        for fd in channels { close(fd) }
+        channels = []
         var status: Int32 = 0
         // git closed its output: it is exiting (or was killed); a git that closed its output and
         // keeps running is killed once the deadline passes.
@@ -144,7 +178,7 @@ public enum GitCommand {
         }
         // Its children too: nothing git started outlives the run.
         kill(-pid, SIGKILL)
-        if !outcome.timedOut && !outcome.tooLarge && (status & 0x7f) == 0 { outcome.status = (status >> 8) & 0xff }
+        if !outcome.timedOut && !outcome.tooLarge && !outcome.stopped && (status & 0x7f) == 0 { outcome.status = (status >> 8) & 0xff }
         return outcome
     }
 }

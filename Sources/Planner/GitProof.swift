@@ -25,6 +25,11 @@ import Glibc
 /// one deadline and one bound on the answers for all runs together. No git, not a repository,
 /// no HEAD, a git that fails, hangs or answers too much or garbage: nothing is proven (and git
 /// is not asked again).
+///
+/// `ls-tree -l` reads only an object's header, so a truncated or corrupt object (loose or packed)
+/// still shows its size (attack round 31's F1): a file is proven only once git has given its blob
+/// back (`BlobCheck`: `git cat-file --batch`, the bytes hashed as they arrive and compared with the
+/// id). Only blobs whose entry already matches the file are read, each once (by id).
 public final class GitProof: @unchecked Sendable {
     /// The folder git runs in (the manifest's).
     public let folder: String
@@ -51,6 +56,8 @@ public final class GitProof: @unchecked Sendable {
     private var failure: String?
 
     struct Entry { var id: String; var size: Int? }
+    /// Blob id → whether git gave it back whole, for every blob read so far.
+    private var blobs: [String: BlobCheck.Verdict] = [:]
 
     public init(folder: String, folders: [String], git: String? = nil, deadline: TimeInterval = 20, maxBytes: Int = 64 << 20,
                 batchBytes: Int = 64 << 10) {
@@ -68,7 +75,11 @@ public final class GitProof: @unchecked Sendable {
     public func proves(_ path: String, digest: String) -> Bool {
         guard case .success(let entry) = lookUp(path), let size = entry.size,
               let ids = Self.ids(ofFileAt: URL(literalFilePath: path).standardizedFileURL.path, objectIdLength: entry.id.count) else { return false }
-        return ids.size == size && ids.sha256 == digest && ids.object == entry.id
+        guard ids.size == size && ids.sha256 == digest && ids.object == entry.id else { return false }
+        lock.lock()
+        defer { lock.unlock() }
+        if blobs[entry.id] == nil, case .success(let top)? = top { check([(entry.id, size)], top: top) }
+        return blobs[entry.id] == .whole
     }
 
     /// Why the file at `path` is not proven, for messages: "it is not committed to git as it is
@@ -79,28 +90,39 @@ public final class GitProof: @unchecked Sendable {
         case .failure(let failure): return failure.description
         case .success(let entry) where entry.size == nil:
             return "it is committed to git at HEAD, but the repository does not hold that commit's copy of it"
-        case .success: return "it is not committed to git as it is at HEAD"
+        case .success(let entry):
+            lock.lock()
+            defer { lock.unlock() }
+            if case .unproven(let why)? = blobs[entry.id] { return why }
+            return "it is not committed to git as it is at HEAD"
         }
     }
 
     /// Why nothing is proven (git missing or failing), once asked; nil otherwise.
     public var whyNothing: String? { lock.lock(); defer { lock.unlock() }; return failure }
 
-    /// Asks git about every file of `paths` at once (in batches): what `proves` then answers
-    /// from, without running git again.
+    /// Asks git about every file of `paths` at once (in batches), and has it give back the blobs
+    /// of those whose entry matches the file: what `proves` then answers from, without running
+    /// git again.
     public func prefetch(_ paths: some Sequence<String>) {
         lock.lock()
         defer { lock.unlock() }
         guard case .success(let top) = repositoryTop() else { return }
-        var wanted: [String] = []
-        var seen: Set<String> = []
+        var wanted: [String: String] = [:]
         for path in paths {
-            if case .success(let relative) = place(URL(literalFilePath: path).standardizedFileURL.path, top: top),
-               !asked.contains(relative), seen.insert(relative).inserted {
-                wanted.append(relative)
+            let path = URL(literalFilePath: path).standardizedFileURL.path
+            if case .success(let relative) = place(path, top: top), !asked.contains(relative), wanted[relative] == nil {
+                wanted[relative] = path
             }
         }
-        ask(wanted.sorted(), top: top)
+        ask(wanted.keys.sorted(), top: top)
+        var candidates: [(id: String, size: Int)] = []
+        for (relative, path) in wanted.sorted(by: { $0.key < $1.key }) {
+            guard let entry = entries[relative], let size = entry.size, blobs[entry.id] == nil,
+                  let ids = Self.ids(ofFileAt: path, objectIdLength: entry.id.count), ids.size == size, ids.object == entry.id else { continue }
+            candidates.append((entry.id, size))
+        }
+        check(candidates, top: top)
     }
 
     /// HEAD's entry for the file at `path` (found by its folder's real path), or why there is none.
@@ -148,6 +170,9 @@ public final class GitProof: @unchecked Sendable {
                 found = .success(real)
             } else if outcome.timedOut {
                 found = .failure(Failure(description: "git did not finish within \(Int(deadline)) s"))
+            } else if outcome.errorText.contains("detected dubious ownership") {
+                // Derive never overrides git's ownership check (no `safe.directory` of its own).
+                found = .failure(Failure(description: "git refuses the repository at \(folder) because another user owns it (git's safe.directory); nothing is proven"))
             } else {
                 found = .failure(Failure(description: "no git repository holds \(folder)"))
             }
@@ -191,6 +216,46 @@ public final class GitProof: @unchecked Sendable {
             }
         }
     }
+
+    /// Has git give back the blobs `candidates` (their ids and HEAD's sizes; each read once) and
+    /// records for each whether it came back whole: `git cat-file --batch` fed the ids, its
+    /// answer hashed as it arrives (`BlobCheck`), under the one deadline, at most the candidates'
+    /// sizes read. A run git ends early (a damaged object makes it fail) blames the blob it was
+    /// giving back and is run again for those after it, at most `brokenRuns` times.
+    private func check(_ candidates: [(id: String, size: Int)], top: String) {
+        var seen: Set<String> = []
+        var pending = candidates.filter { blobs[$0.id] == nil && seen.insert($0.id).inserted }
+        let start = started ?? Date()
+        started = start
+        var broken = 0
+        while !pending.isEmpty {
+            let unproven = { (why: String) in for candidate in pending { self.blobs[candidate.id] = .unproven(why) } }
+            let remaining = deadline - Date().timeIntervalSince(start)
+            guard remaining > 0 else { return unproven("git did not finish within \(Int(deadline)) s") }
+            var reader = BlobCheck(expected: pending)
+            let outcome: GitCommand.Outcome
+            do {
+                outcome = try GitCommand.run(["cat-file", "--batch"], in: top, git: git, input: Data(pending.map { $0.id + "\n" }.joined().utf8),
+                                             deadline: remaining, maxBytes: reader.maxBytes) { reader.read($0) }
+            } catch {
+                return unproven("\(error)")
+            }
+            for (id, verdict) in reader.results { blobs[id] = verdict }
+            pending.removeFirst(reader.answered)
+            if pending.isEmpty { return }
+            if outcome.timedOut { return unproven("git did not finish within \(Int(deadline)) s") }
+            if outcome.tooLarge || outcome.stopped { return unproven("git cat-file gave an answer Derive cannot read") }
+            // git ended (or failed) before giving back the blob it was at: damaged, when git had
+            // begun answering for it (git names a blob before reading its data).
+            blobs[pending.removeFirst().id] = .unproven(reader.begun ? BlobCheck.damaged : BlobCheck.unanswered)
+            broken += 1
+            if broken >= Self.brokenRuns { return unproven("git failed giving back \(Self.brokenRuns) other blobs before it") }
+        }
+    }
+
+    /// How many `cat-file` runs may end early (each blaming one blob) before the blobs left are
+    /// proven by nothing.
+    static let brokenRuns = 16
 
     /// `path` relative to `top` ("" for the top itself); nil outside it.
     static func relative(_ path: String, to top: String) -> String? {
@@ -244,6 +309,7 @@ public final class GitProof: @unchecked Sendable {
             if length == 64 { sha256 = SHA256(); sha256?.update(data: header) } else { sha1 = Insecure.SHA1(); sha1?.update(data: header) }
         }
         mutating func update(_ data: Data) { sha1?.update(data: data); sha256?.update(data: data) }
+        mutating func update(_ bytes: UnsafeRawBufferPointer) { sha1?.update(bufferPointer: bytes); sha256?.update(bufferPointer: bytes) }
         func finish() -> String {
             let bytes: [UInt8] = sha1.map { Array($0.finalize()) } ?? sha256.map { Array($0.finalize()) } ?? []
             return bytes.map { String(format: "%02x", $0) }.joined()

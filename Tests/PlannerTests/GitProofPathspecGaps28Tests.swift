@@ -15,9 +15,10 @@ import Planner
     /// GIT_LITERAL_PATHSPECS to `log`, and answers `answer`.
     func fakeGit(in root: URL, log: URL, answer: String) throws -> String {
         let path = root.appendingPathComponent("fake-git").path
-        // `rev-parse --show-toplevel` is answered as git would, and not logged.
+        // `rev-parse --show-toplevel` is answered as git would, and `cat-file --batch` (the blob
+        // given back) by git itself; neither is logged.
         let top = URL(fileURLWithPath: root.path).resolvingSymlinksInPath().path
-        let script = "#!/bin/sh\ncase \"$*\" in *rev-parse*) echo '\(top)'; exit 0 ;; esac\n"
+        let script = "#!/bin/sh\ncase \"$*\" in *rev-parse*) echo '\(top)'; exit 0 ;; *cat-file*) exec /usr/bin/git \"$@\" ;; esac\n"
             + "for a in \"$@\"; do printf '%s\\n' \"$a\" >> '\(log.path)'; done\n"
             + "printf -- '--end %s\\n' \"$GIT_LITERAL_PATHSPECS\" >> '\(log.path)'\nprintf '\(answer)'\n"
         try Data(script.utf8).write(to: URL(fileURLWithPath: path))

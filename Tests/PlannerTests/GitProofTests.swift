@@ -87,10 +87,11 @@ import Planner
         let file = root.appendingPathComponent("out/a.bin").path
         let id = GitProof.objectId(of: try Data(contentsOf: URL(fileURLWithPath: file)))
         func fakeGit(_ script: String) throws -> String {
-            // It answers `rev-parse --show-toplevel` as git would, and `script` to the rest.
+            // It answers `rev-parse --show-toplevel` as git would, `cat-file --batch` (the blob
+            // given back) by git itself, and `script` to the rest.
             let path = root.appendingPathComponent("fake-git-\(UUID().uuidString)").path
             let top = URL(fileURLWithPath: root.path).resolvingSymlinksInPath().path
-            try Data("#!/bin/sh\ncase \"$*\" in *rev-parse*) echo '\(top)'; exit 0 ;; esac\n\(script)\n".utf8).write(to: URL(fileURLWithPath: path))
+            try Data("#!/bin/sh\ncase \"$*\" in *rev-parse*) echo '\(top)'; exit 0 ;; *cat-file*) exec /usr/bin/git \"$@\" ;; esac\n\(script)\n".utf8).write(to: URL(fileURLWithPath: path))
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
             return path
         }

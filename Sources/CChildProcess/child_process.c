@@ -1,0 +1,143 @@
+#define _GNU_SOURCE
+#include "CChildProcess.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// Everything after fork runs in a copy of a multithreaded process: system calls only (no
+// malloc, no stdio), as POSIX allows between fork and execve.
+
+/// The supervisor's SIGTERM (its parent thread ended): the whole group, itself included, dies.
+static void kill_group(int signal) {
+    (void)signal;
+    kill(0, SIGKILL);
+}
+
+static void default_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    for (int number = 1; number < NSIG; number++) sigaction(number, &action, NULL);
+}
+
+/// Closes every descriptor from `first` on (the supervisor never calls execve, so close-on-exec
+/// would not close derive's descriptors in it: a socket of another git run held open here would
+/// keep that run's reader from seeing its end).
+static void close_from(int first) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0) return;
+#endif
+    struct rlimit limit;
+    long last = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY ? (long)limit.rlim_cur : 65536;
+    for (long fd = first; fd < last; fd++) close((int)fd);
+}
+
+static void report(int fd, int error) {
+    ssize_t written;
+    do written = write(fd, &error, sizeof error); while (written < 0 && errno == EINTR);
+}
+
+/// The supervisor: never returns.
+static void supervise(pid_t parent, const char *path, char *const argv[], char *const envp[],
+                      int input, int output, int errors, int reporting) {
+    setpgid(0, 0);
+    // The descriptors moved out of the way, then to 0, 1, 2 and 3 (the failure report), all else closed.
+    int moved[4] = { fcntl(input, F_DUPFD, 10), fcntl(output, F_DUPFD, 10), fcntl(errors, F_DUPFD, 10), fcntl(reporting, F_DUPFD, 10) };
+    for (int index = 0; index < 4; index++) {
+        if (moved[index] < 0 || dup2(moved[index], index) < 0) { report(reporting, errno); _exit(127); }
+    }
+    fcntl(3, F_SETFD, FD_CLOEXEC);
+    close_from(4);
+    default_signals();
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = kill_group;
+    sigaction(SIGTERM, &action, NULL);
+    // Only SIGTERM (and SIGKILL, SIGSTOP) reach the supervisor: a stray signal must not end it
+    // and leave the program unbound.
+    sigset_t only_term;
+    sigfillset(&only_term);
+    sigdelset(&only_term, SIGTERM);
+    sigprocmask(SIG_SETMASK, &only_term, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // The parent died before the signal was armed: nobody waits for us.
+    if (getppid() != parent) kill(0, SIGKILL);
+    pid_t self = getpid();
+    pid_t program = fork();
+    if (program == 0) {
+        // The program dies with the supervisor too (should the supervisor alone be killed).
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != self) _exit(127);
+        action.sa_handler = SIG_DFL;
+        sigaction(SIGTERM, &action, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(path, argv, envp);
+        report(3, errno);
+        _exit(127);
+    }
+    if (program < 0) { report(3, errno); _exit(127); }
+    // The program holds its descriptors; the supervisor keeps none of them open.
+    for (int fd = 0; fd <= 3; fd++) close(fd);
+    int status = 0;
+    while (waitpid(program, &status, 0) < 0) {
+        if (errno != EINTR) _exit(127);
+    }
+    if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+    // The same death, without a core file of the supervisor.
+    int number = WTERMSIG(status);
+    struct rlimit no_core = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &no_core);
+    action.sa_handler = SIG_DFL;
+    sigaction(number, &action, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, number);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    kill(self, number);
+    _exit(128 + number);
+}
+
+pid_t derive_spawn_bound_to_thread(const char *path, char *const argv[], char *const envp[],
+                                   int input, int output, int errors) {
+    int reporting[2];
+    if (pipe2(reporting, O_CLOEXEC) != 0) return -errno;
+    pid_t parent = getpid();
+    // No handler of derive's may run in the child before its signals are reset.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    pid_t supervisor = fork();
+    if (supervisor == 0) {
+        close(reporting[0]);
+        supervise(parent, path, argv, envp, input, output, errors, reporting[1]);
+    }
+    int forkError = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    close(reporting[1]);
+    if (supervisor < 0) {
+        close(reporting[0]);
+        return -forkError;
+    }
+    // Its own group from the start, whichever of the two runs first.
+    setpgid(supervisor, supervisor);
+    int error = 0;
+    ssize_t count;
+    do count = read(reporting[0], &error, sizeof error); while (count < 0 && errno == EINTR);
+    close(reporting[0]);
+    if (count == (ssize_t)sizeof error) {
+        int status;
+        while (waitpid(supervisor, &status, 0) < 0 && errno == EINTR) {}
+        return -(error != 0 ? error : EIO);
+    }
+    return supervisor;
+}
