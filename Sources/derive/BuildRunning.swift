@@ -8,20 +8,23 @@ import Foundation
 /// who holds the lock and exits `BuildLock.busyExitCode` (75), as a second build does. Looked at
 /// before planning and again after it (a build may start meanwhile).
 struct BuildRunning: Error, CustomStringConvertible {
-    var holder: String
-    var lock: String
+    var holder: BuildLock.Holder
     var command: String
 
     var description: String {
-        "another derive command (a build or a clean) is running on this state (\(holder); \(lock)): the files it is writing are not recorded yet, "
-            + "so derive \(command) cannot tell them from files of yours and gives no answer now; run derive \(command) again when it has ended"
+        let again = "run derive \(command) again"
+        guard holder.isDerive else {
+            return "the lock of this state is held by \(holder.name), not a derive command (\(holder.lock)): derive \(command) gives no answer while it is held, "
+                + "as a build would wait for it; \(again) when that process has ended or released the lock"
+        }
+        return "another derive command (a build or a clean) is running on this state (\(holder.name); \(holder.lock)): the files it is writing are not recorded yet, "
+            + "so derive \(command) cannot tell them from files of yours and gives no answer now; \(again) when it has ended"
     }
 
-    /// Throws when a live process holds the lock of `workspace`'s state.
+    /// Throws when a live process holds one of the locks a build or clean of `workspace`'s state holds.
     static func refuse(_ workspace: Workspace, _ command: String) throws {
-        let folder = workspace.manifest.stateFolder
-        if let holder = BuildLock.holder(folder: folder) {
-            throw BuildRunning(holder: holder, lock: folder + "/" + BuildLock.fileName, command: command)
+        if let holder = BuildLock.holder(folder: workspace.manifest.stateFolder, manifest: workspace.manifestPath) {
+            throw BuildRunning(holder: holder, command: command)
         }
     }
 }

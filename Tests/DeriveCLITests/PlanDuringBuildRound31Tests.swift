@@ -1,0 +1,108 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import TestSupport
+
+/// Attack round 31 on `plan` and `check` while a build runs (issue 9; round 29's finding 9 made
+/// them give no answer, exit 75, while a live process holds `build.lock`):
+/// - F4: they answered when, mid-build, `build.lock` was deleted (the build still holds its flock
+///   on the unlinked file) or the state folder was moved away.
+/// - F11: a lock on `build.lock` held by another program was named as a derive build, by the
+///   line the last build left in the file.
+@Suite(.ownThreads, .serialized) struct PlanDuringBuildRound31Tests {
+    typealias Site = HashedBuildRound20Tests.Site
+
+    static let questions = [["plan"], ["plan", "--json"], ["check"], ["check", "--verify"], ["check", "--verify-all"]]
+
+    /// `derive build --jobs 1` stopped by the hook (for 60 s) after its first render: it holds
+    /// its locks and has recorded nothing yet.
+    final class PausedBuild {
+        let process = Process()
+        init(_ site: Site) throws {
+            let marker = site.url("rendered.marker")
+            process.executableURL = CLI.executable
+            process.arguments = ["build", "--jobs", "1", "--quiet"]
+            process.currentDirectoryURL = site.root
+            process.environment = ProcessInfo.processInfo.environment.merging(
+                ["XDG_STATE_HOME": CLI.userStateHome.path, "DERIVE_TEST_AFTER_RENDERS": "1=\(marker.path)"]) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(120)
+            while !FileManager.default.fileExists(atPath: marker.path), process.isRunning, Date() < deadline { usleep(20_000) }
+            try #require(FileManager.default.fileExists(atPath: marker.path), "the build did not reach its first render")
+        }
+        var pid: Int32 { process.processIdentifier }
+        func stop() {
+            if process.isRunning { kill(pid, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+
+    static func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
+
+    static func expectNoAnswer(_ result: CLI.Result, _ arguments: [String], saying words: String) {
+        #expect(result.status == 75, "\(arguments): \(said(result))")
+        #expect(result.stderr.contains(words) && result.stderr.contains("run derive \(arguments[0]) again"), "\(arguments): \(result.stderr)")
+        if arguments.contains("--json") {
+            let answer = try? JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+            #expect(answer?["exitCode"] as? Int == 75, "\(said(result))")
+        }
+    }
+
+    // MARK: F4: the build's lock file deleted, its state folder moved away
+
+    /// The build holds its state folder (and its manifest) locked too: deleting `build.lock`
+    /// under it leaves those, and plan/check find it by them.
+    @Test func aBuildWhoseLockFileWasDeletedStillStopsPlanAndCheck() throws {
+        let site = try Site()
+        let build = try PausedBuild(site)
+        defer { build.stop() }
+        try FileManager.default.removeItem(at: site.url(".derive/derive/build.lock"))
+        for arguments in Self.questions {
+            Self.expectNoAnswer(try site.run(arguments), arguments, saying: "pid \(build.pid)")
+        }
+        #expect(build.process.isRunning, "the build ended before the questions were asked")
+    }
+
+    @Test func aBuildWhoseStateFolderWasMovedAwayStillStopsPlanAndCheck() throws {
+        let site = try Site()
+        let build = try PausedBuild(site)
+        defer { build.stop() }
+        #expect(rename(site.url(".derive").path, site.url("derive-state-away").path) == 0)
+        for arguments in Self.questions {
+            Self.expectNoAnswer(try site.run(arguments), arguments, saying: "pid \(build.pid)")
+        }
+        #expect(build.process.isRunning, "the build ended before the questions were asked")
+    }
+
+    // MARK: F11: a lock held by another program
+
+    /// `flock build.lock sleep 60`: plan and check still give no answer (a build would wait for
+    /// it too), but name what holds the lock, not the last build, whose line is still in the file.
+    @Test func aLockHeldByAnotherProgramIsNamedAsIt() throws {
+        let site = try Site()
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let lockFile = site.url(".derive/derive/build.lock").path
+        let lastBuild = String(decoding: try Data(contentsOf: URL(fileURLWithPath: lockFile)), as: UTF8.self)
+        try #require(lastBuild.hasPrefix("pid "), "\(lastBuild)")
+        // `flock build.lock cat`: held until its input ends.
+        let holder = Process(), input = Pipe()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = [lockFile, "cat"]
+        holder.standardInput = input
+        holder.standardOutput = FileHandle.nullDevice
+        try holder.run()
+        defer { try? input.fileHandleForWriting.close(); holder.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !((try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? "").contains(" \(holder.processIdentifier) ") { usleep(20_000) }
+        // (Options that skip the no-op answer: that one stands whoever holds the lock, as nothing changed since the last build.)
+        for arguments in [["plan", "-v"], ["plan", "--json"], ["check", "--verify"]] {
+            let result = try site.run(arguments)
+            Self.expectNoAnswer(result, arguments, saying: "held by pid \(holder.processIdentifier) (flock)")
+            #expect(!result.stderr.contains(lastBuild.prefix(while: { $0 != "," })) && !result.stderr.contains("another derive command"), "\(arguments): \(result.stderr)")
+        }
+    }
+}
