@@ -8,7 +8,10 @@ import TestSupport
 /// Attack round 31 on `plan` and `check` while a build runs (issue 9; round 29's finding 9 made
 /// them give no answer, exit 75, while a live process holds `build.lock`):
 /// - F4: they answered when, mid-build, `build.lock` was deleted (the build still holds its flock
-///   on the unlinked file) or the state folder was moved away.
+///   on the unlinked file) or the state folder was moved away, and when the state folder was
+///   moved or replaced while they ran.
+/// - F10: `check --verify` / `--verify-all` (and `plan`) answered from the state as it was before
+///   a whole build ran during them.
 /// - F11: a lock on `build.lock` held by another program was named as a derive build, by the
 ///   line the last build left in the file.
 @Suite(.ownThreads, .serialized) struct PlanDuringBuildRound31Tests {
@@ -39,6 +42,35 @@ import TestSupport
             if process.isRunning { kill(pid, SIGKILL) }
             process.waitUntilExit()
         }
+    }
+
+    /// Runs `arguments` with the hook that stops plan/check once its answer is made, does
+    /// `meanwhile` then, and lets it finish.
+    static func run(_ arguments: [String], in site: Site, meanwhile: () throws -> Void) throws -> CLI.Result {
+        let marker = site.url("answer.marker")
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = arguments
+        process.currentDirectoryURL = site.root
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["XDG_STATE_HOME": CLI.userStateHome.path, "DERIVE_TEST_BEFORE_ANSWER": marker.path]) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: marker.path), process.isRunning, Date() < deadline { usleep(20_000) }
+        let paused = FileManager.default.fileExists(atPath: marker.path)
+        if paused {
+            try meanwhile()
+            try FileManager.default.removeItem(at: marker)
+        }
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(paused, "\(arguments) did not stop before answering: \(stderr)")
+        return CLI.Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
     }
 
     static func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
@@ -76,6 +108,44 @@ import TestSupport
             Self.expectNoAnswer(try site.run(arguments), arguments, saying: "pid \(build.pid)")
         }
         #expect(build.process.isRunning, "the build ended before the questions were asked")
+    }
+
+    /// The state folder moved away, or replaced by a copy, while plan/check ran: what they read
+    /// is no longer the state; they say so rather than answer.
+    @Test(arguments: ["moved", "replaced"])
+    func aStateFolderMovedOrReplacedMidCommandIsSaid(how: String) throws {
+        let site = try Site()
+        #expect(try site.run(["build", "-q"]).status == 0)
+        for (number, arguments) in [["plan", "-v"], ["plan", "--json"], ["check", "--verify-all"]].enumerated() {
+            let result = try Self.run(arguments, in: site) {
+                let away = site.url("derive-state-\(number)")
+                #expect(rename(site.url(".derive").path, away.path) == 0)
+                if how == "replaced" { try FileManager.default.copyItem(at: away, to: site.url(".derive")) }
+            }
+            Self.expectNoAnswer(result, arguments, saying: "was moved, deleted or replaced while derive \(arguments[0]) ran")
+            if how == "moved" { #expect(rename(site.url("derive-state-\(number)").path, site.url(".derive").path) == 0) }
+        }
+    }
+
+    // MARK: F10: a whole build during plan or check --verify
+
+    /// A photo added, then plan/check started; while they run, a build writes and records its
+    /// outputs and ends. Their answer ("create") is of a state that is gone: they say a build ran.
+    @Test func aBuildThatRanDuringPlanOrCheckIsSaid() throws {
+        let site = try Site()
+        #expect(try site.run(["build", "-q"]).status == 0)
+        for (number, arguments) in [["check", "--verify-all"], ["check", "--verify"], ["plan"], ["plan", "--json"]].enumerated() {
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: site.url("photos/added-\(number).jpg"))
+            let result = try Self.run(arguments, in: site) {
+                let build = try site.run(["build", "-q"])
+                #expect(build.status == 0, "\(build.stderr)")
+            }
+            Self.expectNoAnswer(result, arguments, saying: "ran on this state while derive \(arguments[0]) ran")
+            #expect(!Self.said(result).contains("added-\(number)"), "\(arguments): \(Self.said(result))")
+        }
+        // Nothing ran meanwhile: they answer.
+        let quiet = try Self.run(["check", "--verify-all"], in: site) {}
+        #expect(quiet.status == 0, "\(Self.said(quiet))")
     }
 
     // MARK: F11: a lock held by another program
