@@ -43,6 +43,16 @@ extension BuildLock {
         return nil
     }
 
+    /// Who holds the lock on the open `build.lock` (`file`), which this process could not take.
+    static func holder(of file: stat, lockFile: String) -> Holder? {
+        guard let locks = FileManager.default.contents(atPath: "/proc/locks") else {
+            return firstLine(lockFile).map { Holder(name: TerminalText.escaped($0), isDerive: true, lock: lockFile) }
+        }
+        let holders = flockHolders(in: String(decoding: locks, as: UTF8.self))
+        return holders[fileID(device: UInt64(file.st_dev), inode: UInt64(file.st_ino))].map { describe(pid: $0, lock: lockFile, lockFile: lockFile) }
+            ?? firstLine(lockFile).map { Holder(name: TerminalText.escaped($0), isDerive: true, lock: lockFile) }
+    }
+
     /// The holder of `pid`: by the line in `build.lock` when that line names it (a build writes
     /// it once it holds the lock), else by its process name (`/proc/PID/comm`): a program that
     /// is not derive is named as what it is, not as the last build (attack 31's F11).

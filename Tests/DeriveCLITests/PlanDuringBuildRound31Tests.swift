@@ -174,5 +174,11 @@ import TestSupport
             Self.expectNoAnswer(result, arguments, saying: "held by pid \(holder.processIdentifier) (flock)")
             #expect(!result.stderr.contains(lastBuild.prefix(while: { $0 != "," })) && !result.stderr.contains("another derive command"), "\(arguments): \(result.stderr)")
         }
+        // A build, with work to do, is refused as before (75), naming the same holder.
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: site.url("photos/added.jpg"))
+        let build = try site.run(["build"])
+        #expect(build.status == 75, "\(build.stderr)")
+        #expect(build.stderr.contains("held by pid \(holder.processIdentifier) (flock), not a derive command")
+                && !build.stderr.contains(lastBuild.prefix(while: { $0 != "," })), "\(build.stderr)")
     }
 }
