@@ -27,8 +27,12 @@ public final class BuildLock {
     public struct Held: Error, CustomStringConvertible {
         public var holder: String
         public var path: String = ""
+        /// False when the holder is known to be another program (`flock build.lock …`).
+        public var isDerive = true
         public var description: String {
-            "another derive command holds the lock on this state (\(holder))\(path.isEmpty ? "" : ", " + path); wait for it to finish"
+            isDerive
+                ? "another derive command holds the lock on this state (\(holder))\(path.isEmpty ? "" : ", " + path); wait for it to finish"
+                : "the lock on this state is held by \(holder), not a derive command\(path.isEmpty ? "" : ", " + path); wait for that process to end or release it"
         }
     }
 
@@ -69,11 +73,11 @@ public final class BuildLock {
                 throw StateFolderTrust.unopenable(path, errno: errno)
             }
             guard lockExclusively(fd) else {
-                var text = [UInt8](repeating: 0, count: 512)
-                let count = pread(fd, &text, text.count, 0)
+                // Named as plan names it: by the line only when the line names the holder's pid.
+                var info = stat()
+                let holder = fstat(fd, &info) == 0 ? Self.holder(of: info, lockFile: path) : nil
                 close(fd)
-                let holder = String(decoding: text.prefix(max(0, count)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                throw Held(holder: holder.isEmpty ? "a process that has not written its name yet" : holder, path: path)
+                throw Held(holder: holder?.name ?? "a process that has not written its name yet", path: path, isDerive: holder?.isDerive ?? true)
             }
             // The file locked must still be the one at the path (`clean` unlinks it when done).
             var opened = stat(), named = stat()

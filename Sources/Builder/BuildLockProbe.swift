@@ -1,49 +1,113 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
 extension BuildLock {
-    /// Who holds the lock on the state in `folder` now (the line `build.lock` holds: `pid N on
-    /// host, since …`), nil when no live process does. Read without taking the lock, not even
-    /// shared, for an instant: a build starting at that moment must not find it held by a mere
-    /// `plan` (attack 29's finding 9). On Linux `/proc/locks` lists every `flock` with the file's
-    /// device and inode; elsewhere a shared lock is tried and dropped at once.
-    public static func holder(folder: String) -> String? {
-        let path = folder + "/" + fileName
+    /// A live process holding one of the locks a build or clean holds on a state.
+    public struct Holder: Sendable {
+        /// `pid N on host, since …` (the line a build wrote in `build.lock`), `pid N (derive)`
+        /// when that line is gone, `pid N (flock)` for another program.
+        public var name: String
+        /// Whether it is a derive command (its line names its pid, or its name is derive).
+        public var isDerive: Bool
+        /// The file or folder whose lock it holds.
+        public var lock: String
+    }
+
+    /// Who holds a lock on the state in `folder` now, nil when no live process does. A build or
+    /// clean holds `build.lock`, the state folder itself and the manifest (`BuildLock`), and the
+    /// manifest's lock outside the project (`ManifestPathLock`): `build.lock` deleted or the state
+    /// folder moved away mid-build (attack 31's F4) leaves the others held, so each is looked at.
+    /// Read without taking any lock, not even shared, for an instant: a build starting at that
+    /// moment must not find it held by a mere `plan` (attack 29's finding 9). On Linux
+    /// `/proc/locks` lists every `flock` with the file's device and inode, and its holder's pid;
+    /// elsewhere a shared lock on `build.lock` is tried and dropped at once.
+    public static func holder(folder: String, manifest: String?) -> Holder? {
+        let lockFile = folder + "/" + fileName
+        guard let locks = FileManager.default.contents(atPath: "/proc/locks") else { return triedHolder(lockFile) }
+        let holders = flockHolders(in: String(decoding: locks, as: UTF8.self))
+        // (path, whether a link there is followed, as the lock's holder opened it)
+        var places = [(lockFile, false), (folder, true)]
+        if let manifest {
+            places.append((manifest, true))
+            if let pathLock = ManifestPathLock.lockPath(manifest: manifest) { places.append((pathLock, false)) }
+        }
+        for (path, follow) in places {
+            var info = stat()
+            guard (follow ? stat(path, &info) : lstat(path, &info)) == 0,
+                  let pid = holders[fileID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))] else { continue }
+            return describe(pid: pid, lock: path, lockFile: lockFile)
+        }
+        return nil
+    }
+
+    /// Who holds the lock on the open `build.lock` (`file`), which this process could not take.
+    static func holder(of file: stat, lockFile: String) -> Holder? {
+        guard let locks = FileManager.default.contents(atPath: "/proc/locks") else {
+            return firstLine(lockFile).map { Holder(name: TerminalText.escaped($0), isDerive: true, lock: lockFile) }
+        }
+        let holders = flockHolders(in: String(decoding: locks, as: UTF8.self))
+        return holders[fileID(device: UInt64(file.st_dev), inode: UInt64(file.st_ino))].map { describe(pid: $0, lock: lockFile, lockFile: lockFile) }
+            ?? firstLine(lockFile).map { Holder(name: TerminalText.escaped($0), isDerive: true, lock: lockFile) }
+    }
+
+    /// The holder of `pid`: by the line in `build.lock` when that line names it (a build writes
+    /// it once it holds the lock), else by its process name (`/proc/PID/comm`): a program that
+    /// is not derive is named as what it is, not as the last build (attack 31's F11).
+    static func describe(pid: Int32, lock: String, lockFile: String) -> Holder {
+        if let line = firstLine(lockFile), line.hasPrefix("pid \(pid) ") {
+            return Holder(name: TerminalText.escaped(line), isDerive: true, lock: lock)
+        }
+        let command = firstLine("/proc/\(pid)/comm").map(TerminalText.escaped)
+        return Holder(name: "pid \(pid) (\(command ?? "ended since"))", isDerive: command == "derive", lock: lock)
+    }
+
+    /// Without `/proc/locks`: a shared lock on `build.lock` tried and dropped at once.
+    private static func triedHolder(_ lockFile: String) -> Holder? {
+        let fd = open(lockFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            _ = flock(fd, LOCK_UN)
+            return nil
+        }
+        guard errno == EWOULDBLOCK else { return nil }
+        let line = firstLine(lockFile).map(TerminalText.escaped)
+        return Holder(name: line ?? "a process that has not written its name yet", isDerive: line?.hasPrefix("pid ") == true, lock: lockFile)
+    }
+
+    /// The first 512 bytes of the regular file at `path`, trimmed; nil when there is none or
+    /// they are blank. Not following a link, never waiting on a FIFO.
+    static func firstLine(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        let held: Bool
-        if let locks = FileManager.default.contents(atPath: "/proc/locks") {
-            held = flockHeld(in: String(decoding: locks, as: UTF8.self), device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
-        } else if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-            _ = flock(fd, LOCK_UN)
-            held = false
-        } else {
-            held = errno == EWOULDBLOCK
-        }
-        guard held else { return nil }
         var text = [UInt8](repeating: 0, count: 512)
         let count = pread(fd, &text, text.count, 0)
         let line = String(decoding: text.prefix(max(0, count)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return line.isEmpty ? "a process that has not written its name yet" : line
+        return line.isEmpty ? nil : line
     }
 
-    /// Whether `/proc/locks` (`N: FLOCK ADVISORY WRITE pid MAJ:MIN:INODE 0 EOF`, the device
-    /// numbers in hex) lists a held exclusive `flock` on the file `device`/`inode` (waiters,
-    /// the `->` lines, hold nothing).
-    static func flockHeld(in locks: String, device: UInt64, inode: UInt64) -> Bool {
-        let major = ((device >> 8) & 0xFFF) | ((device >> 32) & ~UInt64(0xFFF))
-        let minor = (device & 0xFF) | ((device >> 12) & ~UInt64(0xFF))
-        let wanted = String(format: "%02llx:%02llx:%llu", major, minor, inode)
+    /// The holders of exclusive `flock`s in `/proc/locks` (`N: FLOCK ADVISORY WRITE pid
+    /// MAJ:MIN:INODE 0 EOF`), by `fileID`; waiters (the `->` lines) hold nothing.
+    static func flockHolders(in locks: String) -> [String: Int32] {
+        var holders: [String: Int32] = [:]
         for line in locks.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", fields[5] == wanted else { continue }
-            return true
+            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", let pid = Int32(fields[4]) else { continue }
+            holders[String(fields[5])] = pid
         }
-        return false
+        return holders
+    }
+
+    /// How `/proc/locks` names a file: its device numbers in hex and its inode.
+    static func fileID(device: UInt64, inode: UInt64) -> String {
+        let major = ((device >> 8) & 0xFFF) | ((device >> 32) & ~UInt64(0xFFF))
+        let minor = (device & 0xFF) | ((device >> 12) & ~UInt64(0xFF))
+        return String(format: "%02llx:%02llx:%llu", major, minor, inode)
     }
 }

@@ -24,7 +24,7 @@ public final class ManifestPathLock {
     public init(manifest: String, folder: String? = ManifestPathLock.folder()) throws {
         let real = BuildSession.ownerName(manifest)
         guard let folder else { descriptor = nil; path = ""; return }
-        let path = folder + "/" + String(ContentDigests.digest(real).prefix(32)) + ".lock"
+        let path = folder + "/" + Self.fileName(real: real)
         self.path = path
         var attempts = 0
         while true {
@@ -67,13 +67,29 @@ public final class ManifestPathLock {
 
     /// The lock folder, made if missing; nil when it is not a folder this user owns alone.
     public static func folder() -> String? {
-        let environment = ProcessInfo.processInfo.environment
-        let folder = environment["XDG_RUNTIME_DIR"].flatMap { $0.hasPrefix("/") ? $0 + "/derive-locks" : nil }
+        _ = mkdir(folderPath, 0o700)
+        return usableFolder()
+    }
+
+    /// Where the lock of `manifest` is while a command holds it, for `plan` and `check` to look
+    /// at (`BuildLock.holder`): nothing is made.
+    static func lockPath(manifest: String) -> String? {
+        usableFolder().map { $0 + "/" + fileName(real: BuildSession.ownerName(manifest)) }
+    }
+
+    private static var folderPath: String {
+        ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"].flatMap { $0.hasPrefix("/") ? $0 + "/derive-locks" : nil }
             ?? "/tmp/derive-locks-\(getuid())"
-        _ = mkdir(folder, 0o700)
+    }
+
+    /// The lock folder when it is a folder this user owns alone.
+    private static func usableFolder() -> String? {
+        let folder = folderPath
         var info = stat()
         guard lstat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid(),
               (info.st_mode & 0o077) == 0 else { return nil }
         return folder
     }
+
+    private static func fileName(real: String) -> String { String(ContentDigests.digest(real).prefix(32)) + ".lock" }
 }

@@ -386,13 +386,13 @@ struct PlanCommand: ParsableCommand {
             return
         }
         let workspace = try Workspace(manifest, overwrite: overwrite, reasons: reasons, witness: noOp.check.check)
-        try BuildRunning.refuse(workspace, "plan")
+        let mark = try BuildRunning.watch(workspace, "plan")
         // In a fresh clone the plan renders the sources' colours and placeholders (small renders)
         // to know whether the index changes, as the build will: it lists exactly what the build writes.
         let summaries = SummaryWorkers(jobs: nil, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
         defer { summaries.shutdown() }
         let plan = try workspace.run("planning", reasons: reasons) { try $0.readOnlyPlan(summaries: summaries.renderer) }
-        try BuildRunning.refuse(workspace, "plan")   // one that started meanwhile: its files are not recorded yet
+        try BuildRunning.refuse(workspace, "plan", since: mark)   // one that started (or ran) meanwhile: its files are not recorded yet
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         if json {
             try Output.writeStandardOutput(try PlanPrinter.json(plan))
@@ -671,9 +671,10 @@ struct CheckCommand: ParsableCommand {
 
     static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }
 
-    /// No verdict while a build or clean holds the state's lock (`BuildRunning`): exit 75.
-    private func refuseWhileBuilding(_ workspace: Workspace) throws {
-        do { try BuildRunning.refuse(workspace, "check") } catch let running as BuildRunning {
+    /// No verdict while a build or clean holds the state's lock, or once one ran or the state
+    /// folder changed since `check` began (`BuildRunning`): exit 75.
+    private func refuseWhileBuilding<Seen>(_ look: () throws -> Seen) throws -> Seen {
+        do { return try look() } catch let running as BuildRunning {
             Output.printError(running.description)
             throw ExitCode(BuildLock.busyExitCode)
         }
@@ -689,7 +690,7 @@ struct CheckCommand: ParsableCommand {
             return
         }
         let workspace = try Workspace(manifest, witness: noOp.check.check)
-        try refuseWhileBuilding(workspace)
+        let mark = try refuseWhileBuilding { try BuildRunning.watch(workspace, "check") }
         // Workers start only for sources whose colour or placeholder the state lacks (a fresh
         // clone): check renders them to compare the index with what a build writes.
         let summaries = SummaryWorkers(jobs: jobs, engineVersion: workspace.engine.report.version, limits: workspace.manifest.limits)
@@ -697,7 +698,7 @@ struct CheckCommand: ParsableCommand {
         // The same workers, deadline and budgets as build's renders, `jobs` of them in parallel.
         let request = verifying ? BuildSession.VerifyRequest(all: verifyAll, options: BuildOptions(jobs: jobs), renderer: summaries.renderer) : nil
         var result = try workspace.run("check") { try $0.check(summaries: summaries.renderer, verify: request) }
-        try refuseWhileBuilding(workspace)   // one that started meanwhile: its files are not recorded yet
+        try refuseWhileBuilding { try BuildRunning.refuse(workspace, "check", since: mark) }   // one that started (or ran) meanwhile
         if let note = workspace.session.stateNote { Output.printWarning(note) }
         result.problems += try BudgetAudit.forCheck(workspace, jobs: jobs).map { "budget: \($0)" }
         for left in result.left { Output.printLine(left.line) }
