@@ -168,6 +168,55 @@ final class ServeSession {
         #expect(seen.console.isEmpty, "console messages: \(seen.console)")
     }
 
+    /// README: `url: /` gives addresses that work on every page; the Website address serve prints
+    /// for such a bucket must be one where they resolve (the bucket at the host's root).
+    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install -y --no-install-recommends chromium): the headless preview test needs it"))
+    func aRootRelativeURLBucketIsPrintedAtAnAddressWhereItsImagesLoad() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in ["photos", "_site"] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("photos/landscape.jpg"))
+        try Data("""
+        version: 1
+        buckets:
+          photos: {path: photos, acl: private}
+          site: {path: _site, acl: public-read, url: /, website: {index: index.html}}
+        derivatives:
+          - name: small
+            from: photos/*.jpg
+            process: image/resize,w_{w}/format,webp
+            matrix: {w: [200, 400]}
+            to: site/img/{name}-{w}.webp
+            acl: public-read
+        index: site/derive-index.json
+        """.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+        let build = try CLI.run(["build"], in: folder)
+        #expect(build.status == 0, "\(build.stderr)")
+        let html = try CLI.run(["html", "photos/landscape.jpg", "--alt", "a landscape"], in: folder)
+        #expect(html.status == 0, "\(html.stderr)")
+        let picture = String(decoding: html.stdout, as: UTF8.self)
+        #expect(picture.contains("srcset=\"/img/landscape-200.webp 200w"), "\(picture)")
+        try Data("<!doctype html><meta charset=\"utf-8\"><title>home</title>\(picture)".utf8).write(to: folder.appendingPathComponent("_site/index.html"))
+        try Data(Self.probe.utf8).write(to: folder.appendingPathComponent("_site/probe.html"))
+
+        let serve = try ServeSession(in: folder)
+        defer { serve.stop() }
+        _ = try serve.get("/")
+        let address = try Self.website("site", in: serve)
+        #expect(address == "http://site.localhost:\(serve.port)/")
+        let scratch = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let seen = try Self.load(address + "probe.html", scratch: scratch)
+        #expect(seen.images.count == 1, "\(seen.images)")
+        for image in seen.images {
+            #expect((image["naturalWidth"] as? Int ?? 0) > 0, "not decoded: \(image)")
+        }
+        #expect(seen.failed == [], "resources answered with an error: \(seen.failed ?? [])")
+        #expect(seen.console.isEmpty, "console messages: \(seen.console)")
+    }
+
     @Test func watchRebuildsAndServeAnswersTheNewOutput() throws {
         let watch = try WatchSession(manifestText: """
         version: 1
