@@ -172,12 +172,20 @@ struct ServeCommand: AsyncParsableCommand {
         try await server.run { bound in
             // Written unbuffered: scripts wait for this line to learn the port.
             _ = try? Output.writeStandardOutput(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
-            // Website buckets: the address to open in a browser (the final '/' keeps relative links inside).
+            // Website buckets: the address to open in a browser.
             for bucket in loaded.buckets where bucket.website != nil {
-                _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): http://\(host):\(bound)/\(bucket.name)/\n".utf8))
+                _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): \(Self.websiteAddress(bucket, host: host, port: bound))\n".utf8))
             }
         }
         withExtendedLifetime(serveLock) {}
+    }
+
+    /// Where a website bucket's pages work. Path-style (`/site/`, the final '/' keeping relative
+    /// links inside the bucket), except for `url: /`: its addresses (`/lake.avif`) resolve from the
+    /// host's root, so only the virtual host (`site.localhost`, the bucket at the root) serves them.
+    static func websiteAddress(_ bucket: Bucket, host: String, port: Int) -> String {
+        guard bucket.url == "/" else { return "http://\(host):\(port)/\(bucket.name)/" }
+        return "http://\(bucket.name).localhost:\(port)/ (its url: / resolves from the host's root, so not at http://\(host):\(port)/\(bucket.name)/)"
     }
 
     /// The manifest loaded again for a running server, with its keys and records; its errors

@@ -15,6 +15,9 @@ struct DemoCopy {
         root = try CLI.temporaryFolder()
         let project = CLI.samples.deletingLastPathComponent()
         try FileManager.default.copyItem(at: project.appendingPathComponent("Samples"), to: root.appendingPathComponent("Samples"))
+        // The pictures README's demo builds beside the page (Manifests/page.yaml) are not sources:
+        // a copy starts without them, as a fresh clone does (its builds would find them unowned).
+        try? FileManager.default.removeItem(at: root.appendingPathComponent("Samples/site/pictures"))
         try FileManager.default.createDirectory(at: root.appendingPathComponent("Manifests"), withIntermediateDirectories: true)
         for name in ["site.yaml", "styles.yaml"] {
             try FileManager.default.copyItem(at: project.appendingPathComponent("Manifests/\(name)"),

@@ -21,7 +21,7 @@ import Imaging
         #expect(build.status == 0, "\(build.stderr)")
         // 2 sources x 3 widths x 3 formats; portrait.jpg (800 px) gives 800 for 1280, not a copy.
         #expect(String(decoding: build.stdout, as: UTF8.self).contains("built 18"), "\(String(decoding: build.stdout, as: UTF8.self))")
-        let out = demo.root.appendingPathComponent(".build/demo/page")
+        let out = demo.root.appendingPathComponent("Samples/site/pictures")
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("portrait-800.avif").path))
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("portrait-1280.avif").path))
         #expect(String(decoding: try demo.run(["build", manifest]).stdout, as: UTF8.self).contains("Nothing to do"))

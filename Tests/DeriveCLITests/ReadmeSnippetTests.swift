@@ -9,16 +9,65 @@ import TestSupport
         .deletingLastPathComponent().appendingPathComponent("README.md")
 
     /// The first ```js block after `heading` in README.
-    static func snippet(after heading: String) throws -> String {
+    static func snippet(after heading: String, fence: String = "```js\n") throws -> String {
         let text = try String(contentsOf: readme, encoding: .utf8)
         let start = try #require(text.range(of: heading), "README has no \(heading)")
-        let open = try #require(text.range(of: "```js\n", range: start.upperBound..<text.endIndex))
+        let open = try #require(text.range(of: fence, range: start.upperBound..<text.endIndex))
         let close = try #require(text.range(of: "\n```", range: open.upperBound..<text.endIndex))
         return String(text[open.upperBound..<close.lowerBound])
     }
 
     static var node: String? {
         ["/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Attack 36 M4: the Hugo and Astro snippets built the `<picture>` from `formats` (a `<source>`
+    /// for every format but the fallback's), which is not what `html` prints: a still AVIF of an
+    /// animated GIF came first, a PNG `<source>` stood before the JPEG fallback. They now print the
+    /// index's `html` with the alt inserted, as the Eleventy one does; that is `derive html --alt`.
+    @Test func theHugoAndAstroSnippetsPrintWhatDeriveHTMLPrints() throws {
+        for (heading, fence) in [("**Hugo** (`layouts/shortcodes/picture.html`", "```go-html-template\n"), ("**Astro** (`src/components/Picture.astro`", "```astro\n")] {
+            let code = try Self.snippet(after: heading, fence: fence)
+            #expect(code.contains(".html") && !code.contains("formats") && !code.contains("<source"), "\(heading) does not print the index's html:\n\(code)")
+        }
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("src"), withIntermediateDirectories: true)
+        for name in ["spinner.gif", "landscape.jpg"] {
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(name), to: folder.appendingPathComponent("src/\(name)"))
+        }
+        // r-snippet.sh's cases: an animation with a still AVIF, and a PNG beside the JPEG fallback.
+        try Data("""
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: out, acl: public-read}
+        derivatives:
+          - name: a
+            from: src/spinner.gif
+            process: image/resize,w_{w}/format,{f}
+            matrix: {w: [100, 200], f: [avif, gif]}
+            to: out/{name}-{w}.{f}
+            acl: public-read
+          - name: b
+            from: src/landscape.jpg
+            process: image/resize,w_{w}/format,{f}
+            matrix: {w: [320, 640], f: [webp, png, jpg]}
+            to: out/{name}-{w}.{f}
+            acl: public-read
+        index: out/i.json
+        """.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+        let build = try CLI.run(["build", "--quiet"], in: folder)
+        #expect(build.status == 0, "\(build.stderr)")
+        let index = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("out/i.json"))) as? [String: Any])
+        for (source, rule) in [("src/spinner.gif", "a"), ("src/landscape.jpg", "b")] {
+            let picture = try #require((((index["sources"] as? [String: Any])?[source] as? [String: Any])?["pictures"] as? [String: Any])?[rule] as? [String: Any])
+            let html = try #require(picture["html"] as? String)
+            let printed = try CLI.run(["html", source, "--rule", rule, "--alt", "The picture"], in: folder)
+            #expect(printed.status == 0, "\(printed.stderr)")
+            let snippet = html.replacingOccurrences(of: "alt=\"\"", with: "alt=\"The picture\"")
+            #expect(String(decoding: printed.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == snippet, "\(source)")
+        }
     }
 
     /// Attack 14 (static) L3: the alt text went through `String.replace`'s `$` patterns (`$&`

@@ -95,42 +95,17 @@ final class ServeSession {
     </script>
     """
 
-    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install -y --no-install-recommends chromium): the headless preview test needs it"))
-    func theDemoSiteLoadsInHeadlessChromiumWithEveryImageDecoded() throws {
+    /// What headless Chromium saw loading `address` (a probe page): each image's address and
+    /// `naturalWidth`, the resources answered with an error, and the page's console messages.
+    static func load(_ address: String, scratch: URL) throws -> (images: [[String: Any]], failed: [String]?, console: [Substring]) {
         let chromium = try #require(Self.chromium)
-        let demo = try DemoCopy()
-        defer { demo.remove() }
-        let project = CLI.samples.deletingLastPathComponent()
-        try FileManager.default.copyItem(at: project.appendingPathComponent("Manifests/page.yaml"),
-                                         to: demo.root.appendingPathComponent("Manifests/page.yaml"))
-        let build = try demo.run(["build", demo.root.appendingPathComponent("Manifests/page.yaml").path])
-        #expect(build.status == 0, "\(build.stderr)")
-        try Data(Self.probe.utf8).write(to: demo.root.appendingPathComponent("Samples/site/probe.html"))
-
-        // The demo copy is one public website bucket, served from a manifest outside it, so the
-        // page's relative addresses (../../.build/demo/page/...) resolve as on disk.
-        let server = try CLI.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: server) }
-        try Data("""
-        version: 1
-        buckets:
-          demo:
-            path: \(demo.root.path)
-            acl: public-read
-            website: {index: index.html}
-        """.utf8).write(to: server.appendingPathComponent("derive.yaml"))
-        let serve = try ServeSession(in: server)
-        defer { serve.stop() }
-        let home = try serve.get("/demo/Samples/site/")
-        #expect(home.status == 200 && home.headers["content-type"] == "text/html; charset=utf-8", "\(home.status) \(home.headers)")
-
         let browser = Process()
-        browser.executableURL = URL(fileURLWithPath: chromium)
+        browser.executableURL = URL(filePath: chromium)
         browser.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                             "--user-data-dir=\(server.appendingPathComponent("chromium").path)",
+                             "--user-data-dir=\(scratch.appendingPathComponent("chromium").path)",
                              "--enable-logging=stderr", "--v=0", "--window-size=1200,6000", "--virtual-time-budget=30000",
-                             "--dump-dom", "http://127.0.0.1:\(serve.port)/demo/Samples/site/probe.html"]
-        let dom = server.appendingPathComponent("dom.html"), log = server.appendingPathComponent("chromium.log")
+                             "--dump-dom", address]
+        let dom = scratch.appendingPathComponent("dom.html"), log = scratch.appendingPathComponent("chromium.log")
         _ = FileManager.default.createFile(atPath: dom.path, contents: nil)
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         browser.standardOutput = try FileHandle(forWritingTo: dom)
@@ -146,16 +121,100 @@ final class ServeSession {
         let json = try #require(line.range(of: "RESULT ").map { line[$0.upperBound...] }.flatMap { $0.split(separator: "<").first })
         let report = try #require(try JSONSerialization.jsonObject(with: Data(json.replacingOccurrences(of: "&amp;", with: "&").utf8)) as? [String: Any])
         let images = try #require(report["images"] as? [[String: Any]])
-        #expect(images.count == 2, "\(images)")
-        for image in images {
-            #expect((image["naturalWidth"] as? Int ?? 0) > 0, "not decoded: \(image)")
-            let src = image["src"] as? String ?? ""
-            #expect(src.contains("/demo/.build/demo/page/") && (src.hasSuffix(".avif") || src.hasSuffix(".webp") || src.hasSuffix(".jpg")), "\(src)")
-        }
-        #expect((report["failed"] as? [String]) == [], "resources answered with an error: \(report["failed"] ?? "")")
         // Chromium logs every console message of the page (errors, warnings) as CONSOLE lines.
         let console = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").filter { $0.contains(":CONSOLE") }
-        #expect(console.isEmpty, "console messages: \(console)")
+        return (images, report["failed"] as? [String], console)
+    }
+
+    /// The address serve printed for `bucket` (`Website bucket: ADDRESS`), read once serve answers.
+    static func website(_ bucket: String, in serve: ServeSession) throws -> String {
+        let printed = try String(contentsOf: serve.out, encoding: .utf8)
+        let line = try #require(printed.split(separator: "\n").first { $0.hasPrefix("Website \(bucket): ") }, "\(printed)")
+        return String(line.dropFirst("Website \(bucket): ".count).split(separator: " ").first ?? "")
+    }
+
+    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install -y --no-install-recommends chromium): the headless preview test needs it"))
+    func theDemoSiteLoadsInHeadlessChromiumWithEveryImageDecoded() throws {
+        let demo = try DemoCopy()
+        defer { demo.remove() }
+        let project = CLI.samples.deletingLastPathComponent()
+        try FileManager.default.copyItem(at: project.appendingPathComponent("Manifests/page.yaml"),
+                                         to: demo.root.appendingPathComponent("Manifests/page.yaml"))
+        let build = try demo.run(["build", demo.root.appendingPathComponent("Manifests/page.yaml").path])
+        #expect(build.status == 0, "\(build.stderr)")
+        try Data(Self.probe.utf8).write(to: demo.root.appendingPathComponent("Samples/site/probe.html"))
+
+        // README's preview: `derive serve Manifests/page.yaml`, then `site/` below the Website
+        // address it prints. The same addresses work from file:// (DemoPageTests).
+        let serve = try ServeSession(in: demo.root.appendingPathComponent("Manifests"), manifest: "page.yaml")
+        defer { serve.stop() }
+        let home = try serve.get("/samples/site/")
+        #expect(home.status == 200 && home.headers["content-type"] == "text/html; charset=utf-8", "\(home.status) \(home.headers)")
+        let source = try serve.get("/samples/landscape.jpg")
+        #expect(source.status == 403, "the demo's sources stay private: \(source.status)")
+        let address = try Self.website("samples", in: serve)
+        #expect(address == "http://127.0.0.1:\(serve.port)/samples/")
+        let scratch = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+
+        let seen = try Self.load(address + "site/probe.html", scratch: scratch)
+        #expect(seen.images.count == 2, "\(seen.images)")
+        for image in seen.images {
+            #expect((image["naturalWidth"] as? Int ?? 0) > 0, "not decoded: \(image)")
+            let src = image["src"] as? String ?? ""
+            #expect(src.contains("/samples/site/pictures/") && (src.hasSuffix(".avif") || src.hasSuffix(".webp") || src.hasSuffix(".jpg")), "\(src)")
+        }
+        #expect(seen.failed == [], "resources answered with an error: \(seen.failed ?? [])")
+        #expect(seen.console.isEmpty, "console messages: \(seen.console)")
+    }
+
+    /// README: `url: /` gives addresses that work on every page; the Website address serve prints
+    /// for such a bucket must be one where they resolve (the bucket at the host's root).
+    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install -y --no-install-recommends chromium): the headless preview test needs it"))
+    func aRootRelativeURLBucketIsPrintedAtAnAddressWhereItsImagesLoad() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in ["photos", "_site"] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("photos/landscape.jpg"))
+        try Data("""
+        version: 1
+        buckets:
+          photos: {path: photos, acl: private}
+          site: {path: _site, acl: public-read, url: /, website: {index: index.html}}
+        derivatives:
+          - name: small
+            from: photos/*.jpg
+            process: image/resize,w_{w}/format,webp
+            matrix: {w: [200, 400]}
+            to: site/img/{name}-{w}.webp
+            acl: public-read
+        index: site/derive-index.json
+        """.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+        let build = try CLI.run(["build"], in: folder)
+        #expect(build.status == 0, "\(build.stderr)")
+        let html = try CLI.run(["html", "photos/landscape.jpg", "--alt", "a landscape"], in: folder)
+        #expect(html.status == 0, "\(html.stderr)")
+        let picture = String(decoding: html.stdout, as: UTF8.self)
+        #expect(picture.contains("srcset=\"/img/landscape-200.webp 200w"), "\(picture)")
+        try Data("<!doctype html><meta charset=\"utf-8\"><title>home</title>\(picture)".utf8).write(to: folder.appendingPathComponent("_site/index.html"))
+        try Data(Self.probe.utf8).write(to: folder.appendingPathComponent("_site/probe.html"))
+
+        let serve = try ServeSession(in: folder)
+        defer { serve.stop() }
+        _ = try serve.get("/")
+        let address = try Self.website("site", in: serve)
+        #expect(address == "http://site.localhost:\(serve.port)/")
+        let scratch = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let seen = try Self.load(address + "probe.html", scratch: scratch)
+        #expect(seen.images.count == 1, "\(seen.images)")
+        for image in seen.images {
+            #expect((image["naturalWidth"] as? Int ?? 0) > 0, "not decoded: \(image)")
+        }
+        #expect(seen.failed == [], "resources answered with an error: \(seen.failed ?? [])")
+        #expect(seen.console.isEmpty, "console messages: \(seen.console)")
     }
 
     @Test func watchRebuildsAndServeAnswersTheNewOutput() throws {

@@ -305,6 +305,8 @@ import TestSupport
         for folder in ["Samples", "Manifests"] {
             try FileManager.default.copyItem(at: project.appendingPathComponent(folder), to: root.appendingPathComponent(folder))
         }
+        // As a fresh clone: without the pictures a demo built in this tree left beside the page.
+        try? FileManager.default.removeItem(at: root.appendingPathComponent("Samples/site/pictures"))
         for manifest in ["site", "page"] {
             let path = "Manifests/\(manifest).yaml"
             let plan = try CLI.run(["plan", path], in: root)
