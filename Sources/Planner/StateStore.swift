@@ -272,8 +272,13 @@ public final class StateStore: Sendable {
                 // Its manifest gone from this one's folder (moved with the project, or renamed): taken over.
                 let place = row[1] as String? ?? ""
                 if StateSuccession.succeeds(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder) {
-                    try StateSuccession.takeOver(opened, database: path, recorded: recorded, recordedPlace: place, owner: owner,
-                                                 stateFolder: folder, writable: true)
+                    do {
+                        try StateSuccession.takeOver(opened, database: path, recorded: recorded, recordedPlace: place, owner: owner,
+                                                     stateFolder: folder, writable: true)
+                    } catch {
+                        // Not re-anchored (no secret can be kept: no writable home): foreign, as it was before.
+                        foreign = "owned by \(recorded), and not re-anchored here (\(error))"
+                    }
                 } else {
                     foreign = "owned by \(recorded)"
                 }
