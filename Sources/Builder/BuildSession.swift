@@ -969,12 +969,12 @@ public final class BuildSession: @unchecked Sendable {
         }
         // The outputs those rows stood for are still in the bucket: the lock stays as their record
         // (the next clean, with no state, removes them there by it; a build adopts them).
-        if !ignoredOutputs.isEmpty, let lockData = try? planner.disk.read(lockPath), LockFile.isOurs(lockData, manifest: planner.manifestName) {
+        if !ignoredOutputs.isEmpty, let lockData = try? planner.disk.read(lockPath), LockFile.isOurs(lockData, manifest: planner.manifestName, lockPath: planner.lockPath) {
             report.keptLock = true
             report.left.append("\(planner.display(lockPath)) is kept: the build state's records of \(ignoredOutputs.count) output\(ignoredOutputs.count == 1 ? "" : "s") were ignored, so the lock is their record (run derive clean again to remove them where the lock places them)")
         }
         let lockData = try? planner.disk.read(lockPath)
-        if let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName) {
+        if let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName, lockPath: planner.lockPath) {
             if !recorded.isEmpty || !ignoredOutputs.isEmpty {
                 // A state of this manifest recording outputs says what Derive wrote: the lock adds
                 // nothing to delete. One recording none (a fresh clone whose first build was
@@ -1110,7 +1110,7 @@ public final class BuildSession: @unchecked Sendable {
                 report.problems.append("\(planner.display(path)) could not be removed (\(error)); left in place")
             }
         }
-        if !store.existed, try store.controlFiles().isEmpty, let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName),
+        if !store.existed, try store.controlFiles().isEmpty, let lockData, LockFile.isOurs(lockData, manifest: planner.manifestName, lockPath: planner.lockPath),
            let recorded = LockFile.parse(String(decoding: lockData, as: UTF8.self))?.index,
            case .success(let placed?) = LockFile.place(recorded.path, in: manifest),
            !PathKey.same(placed.file, manifest.index.flatMap({ index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } }) ?? ""),
@@ -1160,7 +1160,7 @@ public final class BuildSession: @unchecked Sendable {
         // whose file is there; it is written back holding only those (round 21's N1).
         let left = leaving.lines()
         report.droppedLeft = left.dropped
-        if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName) {
+        if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName, lockPath: planner.lockPath) {
             report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))
         } else if report.keptLock {
             // Kept as the record of outputs clean could not remove: with the lines of the files left too.
@@ -1340,7 +1340,7 @@ extension BuildSession {
         if let store { try Builder.removeLockTemporaries(lockPath, disk: disk, store: store) }
         let lockData = try? disk.read(lockPath)
         let lockName = (lockPath as NSString).lastPathComponent
-        let ours = lockData.map { LockFile.isOurs($0, manifest: (manifestPath as NSString).lastPathComponent) } ?? false
+        let ours = lockData.map { LockFile.isOurs($0, manifest: (manifestPath as NSString).lastPathComponent, lockPath: lockPath) } ?? false
         let lock = ours ? lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) } : nil
         if let lockData, !ours {
             report.refused.append(LockFile.notOursMessage(lockName, data: lockData))

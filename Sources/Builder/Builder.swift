@@ -858,7 +858,7 @@ public struct Builder: Sendable {
         let isEarly = !orphans.isEmpty
         if isEarly { early.update { $0.ran = true; $0.droppedLeft = targets.droppedLeft } }
         let currentLock = try? disk.read(planner.lockPath)
-        if let current = currentLock, !LockFile.isOurs(current, manifest: planner.manifestName) {
+        if let current = currentLock, !LockFile.isOurs(current, manifest: planner.manifestName, lockPath: planner.lockPath) {
             throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
         }
         var rewritten: [String] = []

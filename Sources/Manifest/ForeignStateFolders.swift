@@ -12,6 +12,12 @@ import Glibc
 /// Derive's ("DrSt"), or one beside Derive's `build.lock` (a state from before the stamp), or by
 /// its name: `.derive/<stem>` beside a manifest of that stem (its default, made or not yet).
 /// A folder that holds a manifest too (`state: .`) is its user's folder, not refused here.
+///
+/// A rule's outputs count as its output folder: the bucket's folder and the fixed folders of its
+/// `to:` before the first placeholder (attack 31's F3: a bucket at `../b/.derive` with
+/// `to: out/derive/{name}.jpg` wrote into b's `.derive/derive`). Each path is resolved by the
+/// file system as far as it exists (links followed; its deepest existing ancestor decides), and
+/// the refusal names the manifest whose state it is, when one is found.
 extension ControlFiles {
     func validateForeignStates(into diagnostics: inout Diagnostics) {
         let own = FileSystemPath(manifest: manifest.stateFolder)
@@ -22,15 +28,51 @@ extension ControlFiles {
         for bucket in manifest.buckets {
             targets.append(("bucket '\(bucket.name)' (\(bucket.declaredPath))", bucket.path, bucket.pathLocation))
         }
+        for outline in outlines {
+            guard let name = outline.targetBucket, let bucket = manifest.bucket(named: name), let to = outline.to,
+                  let folder = Self.fixedFolder(of: to.text) else { continue }
+            targets.append(("the outputs of rule \(outline.label) (\(name)/\(to.text))", bucket.path + folder, outline.toLocation.advanced(by: outline.toOffset)))
+        }
         for target in targets {
             // Said already (a neighbour's state folder in this folder): once is enough.
             let location = target.location
             guard !diagnostics.errors.contains(where: { $0.file == location.file && $0.line == location.line && $0.column == location.column }),
                   let state = Self.foreignStateFolder(holding: target.path, own: own) else { continue }
+            let whose = Self.stateOwner(of: state).map { " (the build state of \($0))" } ?? ""
             diagnostics.error(location,
-                              "\(target.what) is inside \(display(state)), a folder holding another manifest's Derive build state; that manifest's builds would open, overwrite, move aside or delete what this one writes there, and this one's would break its state",
+                              "\(target.what) is inside \(display(state)), a folder holding another manifest's Derive build state\(whose); that manifest's builds would open, overwrite, move aside or delete what this one writes there, and this one's would break its state",
                               hint: "choose a path outside \(display(state))")
         }
+    }
+
+    /// The folders of a `to:` key (`derive/{name}.jpg` → `/derive`) up to the first placeholder,
+    /// below the bucket's folder; nil for none (the bucket's folder itself, checked already).
+    static func fixedFolder(of key: String) -> String? {
+        let fixed = key.prefix { $0 != "{" }
+        guard let last = fixed.lastIndex(of: "/") else { return nil }
+        return "/" + fixed[..<last]
+    }
+
+    /// The manifest whose build state `folder` holds, when one is found: the manifest of the
+    /// stem beside `.derive/<stem>`, else a manifest in a folder above whose `state:` (or default)
+    /// is this folder, compared by the file system.
+    static func stateOwner(of folder: String) -> String? {
+        let parent = (folder as NSString).deletingLastPathComponent
+        if (parent as NSString).lastPathComponent == ".derive",
+           let owner = manifestCandidates(stem: (folder as NSString).lastPathComponent, in: (parent as NSString).deletingLastPathComponent)
+            .first(where: couldBeManifest) {
+            return owner
+        }
+        let state = FileSystemPath(manifest: folder)
+        var above = parent
+        for _ in 0..<4 {
+            if let owner = manifests(in: above).first(where: { FileSystemPath(manifest: controlFiles(ofSibling: $0).state).sameFile(as: state) }) {
+                return owner
+            }
+            if above == "/" || above.isEmpty { break }
+            above = (above as NSString).deletingLastPathComponent
+        }
+        return nil
     }
 
     /// The folder at or above `path` that holds a Derive build state other than `own`, nil when none does.

@@ -47,7 +47,7 @@ extension Planner {
             items.append(PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative, recorded: record,
                                   adopted: nil, replaces: record.outputDigest))
         }
-        if let data = try? disk.read(lockPath), !LockFile.isOurs(data, manifest: manifestName) { return nil }
+        if let data = try? disk.read(lockPath), !LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath) { return nil }
         items.sort { PathKey.ordered($0.output, $1.output) }
         var plan = Plan(items: items, errors: [], failures: [], wanted: found.result.derivatives)
         plan.protectedFiles = protected

@@ -2,6 +2,9 @@ import Confinement
 import Foundation
 import Manifest
 import ProcessLanguage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The lock beside the manifest: what every output is (action key, digest, size, format), so a
 /// fresh clone adopts outputs instead of re-rendering them and a review diff shows what changed.
@@ -320,17 +323,37 @@ public struct LockFile: Sendable, Hashable {
     }
 
     /// Whether a file is a Derive lock this manifest may overwrite or delete: a Derive lock that
-    /// names no manifest, or names `manifest` (the manifest's file name).
-    public static func isOurs(_ data: Data, manifest: String) -> Bool {
+    /// names no manifest, names `manifest` (the manifest's name from the lock's folder), or names
+    /// one that was in this manifest's folder and is no longer there (`succeeds`).
+    public static func isOurs(_ data: Data, manifest: String, lockPath: String) -> Bool {
         guard isDeriveLock(data) else { return false }
-        let owner = owner(data)
-        return owner == nil || owner == manifest
+        guard let owner = owner(data), owner != manifest else { return true }
+        return succeeds(owner: owner, manifest: manifest, lockPath: lockPath)
+    }
+
+    /// Whether `manifest` takes over the lock at `lockPath` recorded for `owner` (both named from
+    /// the lock's folder): `owner` lay in the same folder and nothing is at its path any more (the
+    /// manifest renamed, attack 31's F8: `derive.yaml` → `site.yaml` with `lock:` set was refused
+    /// for ever). A lock naming no manifest is anyone's already, so this gives a forged owner
+    /// nothing; a manifest still there keeps its lock.
+    public static func succeeds(owner: String, manifest: String, lockPath: String) -> Bool {
+        guard !owner.isEmpty, (owner as NSString).deletingLastPathComponent == (manifest as NSString).deletingLastPathComponent else { return false }
+        let folder = URL(literalFilePath: lockPath).standardizedFileURL.deletingLastPathComponent().path
+        var info = stat()
+        return lstat(folder + "/" + owner, &info) != 0 && (errno == ENOENT || errno == ENOTDIR)
+    }
+
+    /// The note a manifest taking over a renamed manifest's lock gives (once), nil when none is due.
+    public static func takeOverNote(_ display: String, data: Data, manifest: String, lockPath: String) -> String? {
+        guard isDeriveLock(data), let owner = owner(data), owner != manifest, succeeds(owner: owner, manifest: manifest, lockPath: lockPath) else { return nil }
+        return "derive: note: \(display) was the lock of \(owner), which is no longer there; \(manifest) takes it over (the manifest was renamed)\n"
     }
 
     /// Why a file at the lock path is not this manifest's, with how to fix it.
     public static func notOursMessage(_ display: String, data: Data) -> String {
         if isDeriveLock(data), let owner = owner(data) {
-            return "\(display) is the lock of \(owner), not of this manifest; Derive will not overwrite or delete it: name another file with 'lock:' in the manifest"
+            return "\(display) is the lock of \(owner), not of this manifest; Derive will not overwrite or delete it: name another file with 'lock:' in the manifest "
+                + "(or, if \(owner) is no longer used, delete it: its lock then passes to this manifest)"
         }
         return notOursMessage(display)
     }

@@ -17,7 +17,7 @@ extension Planner {
                      protected: WantedIdentities) -> [LockLeft] {
         guard !store.existed, recorded.isEmpty else { return [] }
         guard let lock, expansion.failedSources.isEmpty, expansion.blockedOutputs.isEmpty,
-              let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName) else { return [] }
+              let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath) else { return [] }
         var left: [LockLeft] = []
         let lockName = display(lockPath)
         for entry in lock.entries.values where !wanted.contains(entry.path) && recorded[entry.path] == nil {
@@ -54,7 +54,7 @@ extension Planner {
     func heldLockLines(wanted: PathSet, recorded: PathDictionary<OutputRecord>, held: PathDictionary<String>,
                        expansion: Expansion.Result, protected: WantedIdentities) -> PathDictionary<LockFile.Entry> {
         guard !expansion.failedSources.isEmpty || !expansion.failedFolders.isEmpty || !expansion.blockedOutputs.isEmpty,
-              let lock, let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName) else { return [:] }
+              let lock, let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath) else { return [:] }
         let rules = LockableOutputs(manifest)
         var kept: PathDictionary<LockFile.Entry> = [:]
         for entry in lock.entries.values where !wanted.contains(entry.path) && recorded[entry.path] == nil && held[entry.path] == nil {

@@ -399,8 +399,12 @@ public struct Planner: Sendable {
         }
         var items: [PlanItem] = []
         var errors = expansion.errors
-        if let data = try? disk.read(lockPath), !LockFile.isOurs(data, manifest: manifestName) {
-            errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath), data: data)))
+        if let data = try? disk.read(lockPath) {
+            if !LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath) {
+                errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath), data: data)))
+            } else if let note = LockFile.takeOverNote(display(lockPath), data: data, manifest: manifestName, lockPath: lockPath) {
+                StateSuccession.say(note)
+            }
         }
         var erroredOutputs: PathSet = []
         var errored: [(derivative: Derivative, error: PlanError)] = []

@@ -72,19 +72,37 @@ public enum StateOwner {
               (try? StateFolderTrust.checkDatabaseFiles(path)) != nil else { return }
         var configuration = Configuration()
         configuration.readonly = true
-        guard let (recorded, recordedPlace) = try? {
-            let file = try DatabaseQueue(path: path, configuration: configuration)
-            defer { try? file.close() }
-            return try file.read { db -> (String, String)? in
-                guard try db.tableExists("owner"), try db.columns(in: "owner").contains(where: { $0.name == "place" }),
-                      let row = try Row.fetchOne(db, sql: "SELECT manifest, place FROM owner") else { return nil }
-                return (row[0], row[1])
-            }
-        }() ?? nil else { return }
-        guard !recordedPlace.isEmpty, !isSame(recorded: recorded, owner: owner),
-              recordedPlace != place(owner: owner, stateFolder: folder), lstat(recorded, &info) == 0 else { return }
+        guard let (recorded, recordedPlace, sealedHere) = (try? recordedOwner(database: path, configuration: configuration)) ?? nil else { return }
+        guard !isSame(recorded: recorded, owner: owner), lstat(recorded, &info) == 0 else { return }
+        if recordedPlace.isEmpty {
+            // Before places were recorded (v11) nothing tells a copy from a sharer but this: a
+            // state this user's Derive sealed at this very path was used here, by `recorded`, still
+            // there, so it is that manifest's (attack 31's F5: claiming it moved its records aside).
+            guard sealedHere else { return }
+        } else {
+            guard recordedPlace != place(owner: owner, stateFolder: folder) else { return }
+        }
         throw PlanError(message: "the state folder \(folder) holds the build state of \(recorded), whose 'state:' names this folder too, "
             + "not of \(owner): two manifests cannot share a state folder (each build would move the other's state aside); "
-            + "give each its own 'state:' (set 'state:' in \(manifest) to a folder of its own, e.g. .derive/\(((owner as NSString).lastPathComponent as NSString).deletingPathExtension)-own); nothing was written")
+            + "give each its own 'state:' (set 'state:' in \(manifest) to a folder of its own, e.g. .derive/\(((owner as NSString).lastPathComponent as NSString).deletingPathExtension)-own), "
+            + "or, if \(recorded) is no longer used, delete it (its state then passes to this manifest); nothing was written")
+    }
+
+    /// The owner record of the database at `path`, and whether this user's secret kept for that
+    /// path seals it; nil when there is no owner record.
+    static func recordedOwner(database path: String, configuration: Configuration) throws -> (manifest: String, place: String, sealed: Bool)? {
+        let file = try DatabaseQueue(path: path, configuration: configuration)
+        defer { try? file.close() }
+        guard let (manifest, place) = try file.read({ db in try recordedOwner(db) }) else { return nil }
+        if case .sealed = try StateStore.binding(file, database: path) { return (manifest, place, true) }
+        return (manifest, place, false)
+    }
+
+    /// The owner record (manifest, place; the place empty before v11), nil when there is none.
+    static func recordedOwner(_ db: Database) throws -> (manifest: String, place: String)? {
+        guard try db.tableExists("owner") else { return nil }
+        let hasPlace = try db.columns(in: "owner").contains { $0.name == "place" }
+        guard let row = try Row.fetchOne(db, sql: hasPlace ? "SELECT manifest, place FROM owner" : "SELECT manifest, '' FROM owner") else { return nil }
+        return (row[0], row[1])
     }
 }

@@ -51,15 +51,24 @@ extension StateStore {
             return try empty("the build state \(path) cannot be read without writing (\(error)); derive build would recover it; checked against the lock alone")
         }
         try migrator.migrate(memory)
-        if let owner, let recorded = try memory.read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }), !StateOwner.isSame(recorded: recorded, owner: owner) {
-            return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
+        var moved: Data?
+        if let owner, let row = try memory.read({ db in try Row.fetchOne(db, sql: "SELECT manifest, place FROM owner") }),
+           let recorded = row[0] as String?, !StateOwner.isSame(recorded: recorded, owner: owner) {
+            let place = row[1] as String? ?? ""
+            guard StateSuccession.succeeds(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder) else {
+                return try empty("the build state \(path) is owned by \(recorded), not this manifest; derive build would move it aside and rebuild it from the lock and the outputs")
+            }
+            // Taken over as the build will (the copy in memory re-anchored, nothing written).
+            moved = try StateSuccession.takeOver(memory, database: path, recorded: recorded, recordedPlace: place, owner: owner,
+                                                 stateFolder: folder, writable: false)
         }
         try dropTriggers(memory)   // (the copy in memory: see `dropTriggers`)
         guard owner != nil else {
             return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, integrityChecked: checked), nil)
         }
         let seals: StateSeals?
-        switch try binding(memory, database: path) {
+        let bound = try moved.map(Binding.sealed) ?? binding(memory, database: path)
+        switch bound {
         case .foreign(let why):
             return try empty("the build state \(path) is \(why); derive build would move it aside and rebuild it from the lock and the outputs")
         case .sealed(let secret): seals = StateSeals(secret: secret)
@@ -97,8 +106,13 @@ extension StateStore {
         do {
             let file = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? file.close() }
-            let recorded = try file.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
-            if recorded.map({ !StateOwner.isSame(recorded: $0, owner: owner) }) ?? false { return true }
+            if let (recorded, place) = try file.read({ db in try StateOwner.recordedOwner(db) }), !StateOwner.isSame(recorded: recorded, owner: owner) {
+                // Taken over (its manifest gone from this one's folder): moved aside only if unbound
+                // and not a state moved with its project (`StateSuccession`).
+                guard StateSuccession.succeeds(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder) else { return true }
+                if let move = StateSuccession.move(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder),
+                   StateSuccession.movedSecret(file, former: move.database) != nil { return false }
+            }
             // A state this user's Derive did not make (attack 17's N4) is moved aside too.
             return try unboundReason(file, database: path) != nil
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {

@@ -266,18 +266,30 @@ public final class StateStore: Sendable {
             (opened, checked) = try Self.open(path)
         }
         if let owner {
-            let recorded = try opened.read { db in try String.fetchOne(db, sql: "SELECT manifest FROM owner") }
-            if let recorded, !StateOwner.isSame(recorded: recorded, owner: owner) {
+            let row = try opened.read { db in try Row.fetchOne(db, sql: "SELECT manifest, place FROM owner") }
+            var foreign: String?
+            if let row, let recorded = row[0] as String?, !StateOwner.isSame(recorded: recorded, owner: owner) {
+                // Its manifest gone from this one's folder (moved with the project, or renamed): taken over.
+                let place = row[1] as String? ?? ""
+                if StateSuccession.succeeds(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder) {
+                    do {
+                        try StateSuccession.takeOver(opened, database: path, recorded: recorded, recordedPlace: place, owner: owner,
+                                                     stateFolder: folder, writable: true)
+                    } catch {
+                        // Not re-anchored (no secret can be kept: no writable home): foreign, as it was before.
+                        foreign = "owned by \(recorded), and not re-anchored here (\(error))"
+                    }
+                } else {
+                    foreign = "owned by \(recorded)"
+                }
+            }
+            // Records this user's Derive did not write (a committed or unpacked `.derive/`, rows
+            // edited in): not followed, whatever they say (attack 17's N4).
+            if foreign == nil, case .foreign(let why) = try Self.binding(opened, database: path) { foreign = why }
+            if let foreign {
                 try opened.close()
                 aside = try Self.moveAside(path, suffix: "foreign", error: nil)
-                reason = "owned by \(recorded)"
-                (opened, checked) = try Self.open(path)
-            } else if case .foreign(let why) = try Self.binding(opened, database: path) {
-                // Records this user's Derive did not write (a committed or unpacked `.derive/`, rows
-                // edited in): not followed, whatever they say (attack 17's N4).
-                try opened.close()
-                aside = try Self.moveAside(path, suffix: "foreign", error: nil)
-                reason = why
+                reason = foreign
                 (opened, checked) = try Self.open(path)
             }
             let now = try opened.read { db in try Row.fetchOne(db, sql: "SELECT manifest, place FROM owner") }

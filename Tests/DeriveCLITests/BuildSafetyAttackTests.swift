@@ -206,15 +206,24 @@ import Glibc
         #expect(validate.stderr.contains("is the lock of derive.yaml"), "\(validate.stderr)")
         #expect(try project.run(["build", "-q", "site.yaml"]).status == 1)
         #expect(try Data(contentsOf: project.url("derive.lock")) == lock)
-        // At run time too: a lock whose first line names another manifest is not ours.
+        // At run time too: a lock whose first line names another manifest, still there, is not
+        // ours (`other.yaml`: no manifest the validator would compare, but a file of that name).
         try FileManager.default.removeItem(at: project.url("derive.yaml"))
+        try project.write("other.yaml", "notes\n")
+        let others = Data(text(lock).replacingOccurrences(of: #""manifest":"derive.yaml""#, with: #""manifest":"other.yaml""#).utf8)
+        try others.write(to: project.url("derive.lock"))
         try project.write("site.yaml", Project.manifest(outPath: "site-out", index: false) + "lock: derive.lock\n")
         let build = try project.run(["build", "-q", "site.yaml"])
         #expect(build.status == 1)
-        #expect(build.stderr.contains("derive.lock is the lock of derive.yaml"), "\(build.stderr)")
-        #expect(try Data(contentsOf: project.url("derive.lock")) == lock)
+        #expect(build.stderr.contains("derive.lock is the lock of other.yaml"), "\(build.stderr)")
+        #expect(try Data(contentsOf: project.url("derive.lock")) == others)
         let clean = try project.run(["clean", "site.yaml"])
-        #expect(try Data(contentsOf: project.url("derive.lock")) == lock, "\(clean.stderr)")
+        #expect(try Data(contentsOf: project.url("derive.lock")) == others, "\(clean.stderr)")
+        // Once that manifest is gone from this folder (renamed: attack 31's F8), its lock passes to this one.
+        try FileManager.default.removeItem(at: project.url("other.yaml"))
+        let taken = try project.run(["build", "-q", "site.yaml"])
+        #expect(taken.status == 0 && taken.stderr.contains("other.yaml") && taken.stderr.contains("takes it over"), "\(taken.stderr)")
+        #expect(text(try Data(contentsOf: project.url("derive.lock"))).hasPrefix(#"{"format":"derive.lock/2","manifest":"site.yaml""#))
     }
 
     // MARK: M3: clean without a state

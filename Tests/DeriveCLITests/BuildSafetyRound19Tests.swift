@@ -183,6 +183,9 @@ import TestSupport
         let moved = project.root.deletingLastPathComponent().appendingPathComponent(project.root.lastPathComponent + "-moved")
         try FileManager.default.moveItem(at: project.root, to: moved)
         defer { try? FileManager.default.removeItem(at: moved) }
+        // A state that moved with its project still vouches for its outputs (attack 31's F7): the
+        // records are lost when it did not come along (or the build ran under another HOME).
+        try FileManager.default.removeItem(at: moved.appendingPathComponent(".derive"))
 
         let build = try CLI.run(["build"], in: moved)
         #expect(build.status == 1, "\(text(build.stdout)) \(build.stderr)")

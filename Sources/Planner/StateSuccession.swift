@@ -1,0 +1,121 @@
+import Confinement
+import Foundation
+import GRDB
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A state whose recorded manifest is gone, taken over by the manifest now in its place (attack
+/// 31's F7 and F8). A state records its owner by absolute path, and the user's secret that seals
+/// it is kept by the database's real path (`StateBinding`), so a project moved with its state,
+/// or a manifest renamed (`derive.yaml` → `site.yaml`) with `state:` set, found its own state
+/// "another manifest's", moved it aside, and could never replace its own outputs again.
+///
+/// The new manifest succeeds the recorded one when nothing is at the recorded manifest's path
+/// any more and it lay in this manifest's folder seen from the state folder (its recorded place
+/// leads to this manifest's folder; before places were recorded, the very same folder). A
+/// project moved with its state then has its state re-anchored: bound to its new path with the
+/// same secret (only while nothing is at the old path, and only when the state carries the mark
+/// of the secret this user keeps for the old path), and each sealed record's path below the
+/// folder that moved (the one holding both the manifest and the state folder) moved with it.
+/// A copy (the original manifest still there) is never taken over: it stays another's.
+public enum StateSuccession {
+    /// Whether `owner` succeeds `recorded`, recorded at `recordedPlace` from `stateFolder`.
+    public static func succeeds(recorded: String, recordedPlace: String, owner: String, stateFolder: String) -> Bool {
+        var info = stat()
+        guard lstat(recorded, &info) != 0, errno == ENOENT || errno == ENOTDIR else { return false }
+        if recordedPlace.isEmpty { return parent(recorded) == parent(owner) }
+        return parent(recordedPlace) == parent(StateOwner.place(owner: owner, stateFolder: stateFolder))
+    }
+
+    static func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+
+    /// Where the state moved from: the folder holding the recorded manifest and the state folder
+    /// then (`from`), the same folder now (`to`), and the database's old path; nil when it did not
+    /// move (a manifest renamed in place) or the place cannot be followed back.
+    static func move(recorded: String, recordedPlace: String, owner: String, stateFolder: String) -> (from: String, to: String, database: String)? {
+        guard !recordedPlace.isEmpty, recordedPlace == StateOwner.place(owner: owner, stateFolder: stateFolder) else { return nil }
+        let steps = recordedPlace.split(separator: "/")
+        let ups = steps.prefix { $0 == ".." }.count, downs = steps.count - ups
+        let real = RealFolder.of(stateFolder).split(separator: "/").map(String.init)
+        let before = recorded.split(separator: "/").map(String.init), after = owner.split(separator: "/").map(String.init)
+        guard before.count >= downs, after.count >= downs, real.count >= ups else { return nil }
+        let from = "/" + before.dropLast(downs).joined(separator: "/"), to = "/" + after.dropLast(downs).joined(separator: "/")
+        guard from != to else { return nil }
+        let folder = "/" + (before.dropLast(downs) + real.suffix(ups)).joined(separator: "/")
+        return (from, to, folder + "/" + StateFiles.database)
+    }
+
+    /// The secret that sealed the state in `queue` at its old path `former`: the one this user
+    /// keeps for that path, whose mark the state carries, while nothing is at that path any more
+    /// (moved, not copied). Nil otherwise.
+    static func movedSecret(_ queue: DatabaseQueue, former: String) -> Data? {
+        var info = stat()
+        guard lstat(former, &info) != 0, let secret = StateBinding.secret(forState: former),
+              let mark = try? queue.read({ db in try db.tableExists("binding") ? try String.fetchOne(db, sql: "SELECT token FROM binding") : nil }),
+              mark == StateBinding.mark(secret: secret, forState: former) else { return nil }
+        return secret
+    }
+
+    /// The columns holding absolute paths, which a move re-anchors.
+    static let anchored: [(table: String, column: String)] = [("outputs", "folder"), ("bucketFolders", "folder"), ("createdFolders", "path"),
+                                                              ("pendingWrites", "path"), ("controlFiles", "path"), ("files", "path")]
+
+    /// Moves each sealed record's path below `from` to the same place below `to`, sealed again
+    /// with `seals`; a record whose seal does not verify is left as it is (still not trusted).
+    static func reanchor(_ db: Database, seals: StateSeals, from: String, to: String) throws {
+        let prefix = Array((from + "/").utf8)
+        for (table, column) in anchored where try db.tableExists(table) {
+            let names = try seals.columns(db, table)
+            guard let at = names.firstIndex(of: column) else { continue }
+            let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
+            var moved: [(Int64, String)] = []
+            for row in try Row.fetchAll(db, sql: "SELECT rowid, \(quoted), \(StateSeals.column) FROM \(table)") {
+                guard let path = row[at + 1] as String?, path == from || Array(path.utf8).starts(with: prefix),
+                      case .blob(let stored) = (row[names.count + 1] as DatabaseValue).storage, let seal = RowSeal(stored),
+                      seals.verifies(table: table, columns: names, values: (0..<names.count).map { row[$0 + 1] as DatabaseValue }, stored: seal)
+                else { continue }
+                moved.append((row[0], to + String(decoding: Array(path.utf8).dropFirst(from.utf8.count), as: UTF8.self)))
+            }
+            for (id, path) in moved {
+                try db.execute(sql: "UPDATE OR REPLACE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
+                guard let row = try Row.fetchOne(db, sql: "SELECT \(quoted) FROM \(table) WHERE rowid = ?", arguments: [id]) else { continue }
+                let seal = seals.seal(table: table, columns: names) { row[$0] as DatabaseValue }
+                try db.execute(sql: "UPDATE \(table) SET \(StateSeals.column) = ? WHERE rowid = ?", arguments: [seal, id])
+            }
+        }
+    }
+
+    /// Takes over the state in `queue` (at `database`, in `stateFolder`) for `owner` from the gone
+    /// `recorded`: a moved state is re-anchored (bound to its new path, its records' paths moved)
+    /// when it carries the mark of the secret kept for its old path; said once on stderr.
+    /// `writable`: false for a copy in memory (plan, check), whose binding is not rewritten.
+    /// Returns the secret when it re-anchored the state.
+    @discardableResult
+    static func takeOver(_ queue: DatabaseQueue, database: String, recorded: String, recordedPlace: String, owner: String,
+                         stateFolder: String, writable: Bool) throws -> Data? {
+        say("derive: note: the build state in \(stateFolder) was kept for \(recorded), which is no longer there; \(owner) takes it over "
+            + "(the project was moved or the manifest renamed)\n")
+        guard let move = move(recorded: recorded, recordedPlace: recordedPlace, owner: owner, stateFolder: stateFolder),
+              case .foreign = try StateStore.binding(queue, database: database),
+              let secret = movedSecret(queue, former: move.database) else { return nil }
+        if writable { try StateBinding.hold(secret: secret, forState: database) }
+        let seals = StateSeals(secret: secret)
+        try queue.write { db in
+            try reanchor(db, seals: seals, from: move.from, to: move.to)
+            guard writable else { return }
+            try db.execute(sql: "DELETE FROM binding")
+            try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [StateBinding.mark(secret: secret, forState: database)])
+        }
+        return secret
+    }
+
+    /// Writes `note` to stderr once in this process (a build reads the state more than once).
+    public static func say(_ note: String) {
+        guard said.withLock({ $0.insert(note).inserted }) else { return }
+        FileHandle.standardError.write(Data(note.utf8))
+    }
+
+    private static let said = Mutex<Set<String>>([])
+}
