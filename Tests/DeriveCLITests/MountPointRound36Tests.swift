@@ -49,6 +49,8 @@ struct MountPointRound36Tests {
         return found
     }
 
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
     func manifest(from: String = "src/*.jpg", to: String) -> String {
         """
         version: 1
@@ -91,6 +93,33 @@ struct MountPointRound36Tests {
         let build = try project.run(["build"])
         #expect(build.status == 0, "\(build.stderr)")
         #expect(files(project.url("out/sub")).count == project.outputs.count)
+    }
+
+    /// Orphans Derive wrote in `out/sub`, with a user's folder holding copies of them mounted
+    /// there since: nothing is deleted or recorded through the mount (the copies keep their
+    /// bytes, no `left` line takes them), the records and lock lines stay, and once the mount is
+    /// gone the next build deletes Derive's own files.
+    @Test func orphansBehindAMountPointAreKeptUntilItIsGone() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", manifest(to: "out/sub/{name}.{ext}"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let copies = project.root.deletingLastPathComponent().appendingPathComponent("copies-" + project.root.lastPathComponent)
+        try FileManager.default.copyItem(at: project.url("out/sub"), to: copies)
+        defer { try? FileManager.default.removeItem(at: copies) }
+        let before = files(copies)
+        try project.write("derive.yaml", manifest(to: "out/{name}.{ext}"))
+
+        let build = try BindMounts.run(["build"], in: project.root, mounting: copies.path, at: "out/sub")
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(files(copies) == before, "the user's copies were changed through the mount point")
+        #expect(build.stderr.contains("out/sub/landscape.jpg could not be reached where Derive wrote it (a symbolic link, a mount point"), "\(build.stderr)")
+        #expect(!text(build.stdout).contains("left private"), "a user's file behind the mount point taken as a left output: \(text(build.stdout))")
+
+        let after = try project.run(["build"])
+        #expect(after.status == 0, "\(after.stderr)")
+        #expect(text(after.stdout).contains("deleted \(project.outputs.count)"), "\(text(after.stdout))")
+        #expect(files(project.url("out/sub")).isEmpty)
     }
 
     /// `find -xdev`: a folder of the source bucket where another folder is mounted is not
