@@ -39,9 +39,11 @@ public struct MountIdentity: Hashable, Sendable {
     }
 
     /// Whether the two are one mount: the same id, or where either has none, the same device.
-    /// (Devices from `statx` and `fstat` are never mixed: one process uses one of them.)
+    /// Not the device as well when both have ids: a btrfs subvolume has a device of its own on
+    /// the same mount, and is no mount point. (Devices from `statx` and `fstat` are never mixed:
+    /// one process uses one of them.)
     public func isSameMount(as other: MountIdentity) -> Bool {
-        if let id, let otherID = other.id { return id == otherID && device == other.device }
+        if let id, let otherID = other.id { return id == otherID }
         return device == other.device
     }
 
