@@ -1147,7 +1147,7 @@ public struct OutputRemoval: Sendable {
             // Not seen, yet something may be there behind a link or a folder swapped in for a
             // moment: never "already gone" then; the record stays for the next build.
             if SymbolicLinks.first(on: file, from: record.folder) != nil || FileIdentity.anythingAt(file) {
-                return .deferred(path: file, message: "\(display(file)) could not be reached where Derive wrote it (a symbolic link or another folder was on its path); left in place, its record kept (tried again next build)")
+                return .deferred(path: file, message: "\(display(file)) could not be reached where Derive wrote it (a symbolic link, a mount point or another folder was on its path); left in place, its record kept (tried again next build)")
             }
             return .forgotten
         }

@@ -18,6 +18,9 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
     case alreadyExists(String)
     /// A FIFO, socket or device stands at the key: never opened, replaced or removed.
     case specialFile(String)
+    /// A folder on the way is a mount point (another folder is mounted there): like a link, it
+    /// may lead anywhere (another bucket, outside the project), so it is never walked through.
+    case mountPoint(String)
     /// The file holds more than the reader's limit: refused from `fstat` before any byte is read
     /// (or, for a file that grew meanwhile, at the first byte past the limit).
     case tooLarge(String, size: Int, limit: Int)
@@ -33,6 +36,7 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
         case .permissionDenied(let key): return "permission denied reading or writing '\(key)'"
         case .alreadyExists(let key): return "'\(key)' already exists"
         case .specialFile(let key): return "'\(key)' is a FIFO, socket or device, which Derive never replaces"
+        case .mountPoint(let key): return "'\(key)' is a mount point (another folder is mounted there); Derive does not write, read or delete through mount points inside a bucket: unmount it, or make the mounted folder a bucket of its own"
         case .tooLarge(let key, let size, let limit): return "'\(key)': the file is \(size) bytes; the limit is \(limit)"
         case .system(let key, let reason): return "'\(key)': \(reason)"
         }
@@ -76,6 +80,8 @@ public final class ConfinedFolder: Sendable {
     /// uploads in the state folder (attack 23's F3). Otherwise 0755/0644 less the umask (a bucket).
     public let ownerOnly: Bool
     var folderMode: mode_t { ownerOnly ? 0o700 : 0o755 }
+    /// The mount the folder is on: a folder below it on another mount is a mount point's.
+    let mount: MountIdentity?
     var fileMode: mode_t { ownerOnly ? 0o600 : 0o644 }
 
     /// Opens `path`, which must be an existing folder; with `ownerOnly`, what is created below
@@ -86,6 +92,7 @@ public final class ConfinedFolder: Sendable {
         self.path = path
         self.descriptor = fd
         self.ownerOnly = ownerOnly
+        self.mount = MountIdentity.of(fd)
     }
 
     /// Opens the folder at `path`, a real path (no link in it when it was recorded), from `/`
@@ -110,6 +117,7 @@ public final class ConfinedFolder: Sendable {
         self.path = path
         self.descriptor = current
         self.ownerOnly = false
+        self.mount = MountIdentity.of(current)
     }
 
     /// Opens the folder `name` directly in `parent` with `O_NOFOLLOW | O_DIRECTORY`: a symbolic
@@ -123,9 +131,12 @@ public final class ConfinedFolder: Sendable {
             if Self.isLink(parent.descriptor, name) { throw .symbolicLink(display) }
             throw Self.error(code, display)
         }
+        let mount = MountIdentity.of(fd)
+        guard parent.isOnItsMount(mount) else { close(fd); throw .mountPoint(display) }
         self.path = display
         self.descriptor = fd
         self.ownerOnly = parent.ownerOnly
+        self.mount = mount
     }
 
     deinit { close(descriptor) }
@@ -435,6 +446,8 @@ public final class ConfinedFolder: Sendable {
             guard let (parent, name) = try? walkToParent(folderKey, create: false) else { return [] }
             fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if parent != descriptor { close(parent) }
+            // A mount point there: nothing below it is this bucket's.
+            if fd >= 0, !isOnItsMount(MountIdentity.of(fd)) { close(fd); return [] }
         } else {
             fd = openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         }
@@ -572,6 +585,11 @@ public final class ConfinedFolder: Sendable {
             walked.append(contentsOf: segment)
             var next = openat(current, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if next < 0, errno == ENOENT, create {
+                // Nothing is made past a mount point: checked before the first folder is made.
+                if current != descriptor, !isOnItsMount(MountIdentity.of(current)) {
+                    close(current)
+                    throw .mountPoint(mountPointOnTheWay(segments) ?? String(decoding: walked, as: UTF8.self))
+                }
                 if mkdirat(current, name, folderMode) == 0 {
                     created.append(String(decoding: walked, as: UTF8.self))
                 } else if errno != EEXIST {
@@ -595,7 +613,37 @@ public final class ConfinedFolder: Sendable {
             if current != descriptor { close(current) }
             current = next
         }
+        // One look at the last folder tells whether any folder on the way was a mount point.
+        if current != descriptor, !isOnItsMount(MountIdentity.of(current)) {
+            close(current)
+            throw .mountPoint(mountPointOnTheWay(segments) ?? key.string)
+        }
         return (current, String(decoding: segments.last ?? [], as: UTF8.self))
+    }
+
+    /// Whether a folder below this one, on `mount`, is on this folder's mount (no mount point
+    /// between them). A folder whose mount cannot be told is not.
+    func isOnItsMount(_ mount: MountIdentity?) -> Bool {
+        guard let own = self.mount, let mount else { return self.mount == nil && mount == nil }
+        return own.isSameMount(as: mount)
+    }
+
+    /// The key of the first folder among the folder segments of `segments` that is a mount
+    /// point, for the message (the error path only: one more walk).
+    private func mountPointOnTheWay(_ segments: [ArraySlice<UInt8>]) -> String? {
+        var current = descriptor
+        defer { if current != descriptor { close(current) } }
+        var walked: [UInt8] = []
+        for segment in segments.dropLast() {
+            if !walked.isEmpty { walked.append(UInt8(ascii: "/")) }
+            walked.append(contentsOf: segment)
+            let next = openat(current, String(decoding: segment, as: UTF8.self), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard next >= 0 else { return nil }
+            if current != descriptor { close(current) }
+            current = next
+            if !isOnItsMount(MountIdentity.of(current)) { return String(decoding: walked, as: UTF8.self) }
+        }
+        return nil
     }
 
     static func error(_ code: Int32, _ key: String) -> ConfinementError {

@@ -690,7 +690,7 @@ public final class ObjectService: Sendable {
         guard !Self.isTemporary(key), let folder = try folder(bucket), Self.fitsFileSystem(key) else { throw OSSErrorBody.noSuchKey(key.string) }
         do { return try folder.openForReading(key) } catch {
             switch error {
-            case .notFound, .symbolicLink, .notRegularFile, .notAFolder, .specialFile: throw OSSErrorBody.noSuchKey(key.string)
+            case .notFound, .symbolicLink, .mountPoint, .notRegularFile, .notAFolder, .specialFile: throw OSSErrorBody.noSuchKey(key.string)
             case .permissionDenied, .system, .alreadyExists, .tooLarge: throw error
             }
         }
@@ -818,7 +818,7 @@ public final class ObjectService: Sendable {
             switch error {
             case .notAFolder, .notRegularFile:
                 throw OSSErrorBody.invalidObjectName("a part of '\(key)' before its last '/' is an object, so it cannot be a folder")
-            case .symbolicLink, .specialFile:
+            case .symbolicLink, .mountPoint, .specialFile:
                 // Refused like a forbidden path: the answer must not reveal the bucket's layout.
                 throw OSSErrorBody.keptAtKey
             default:

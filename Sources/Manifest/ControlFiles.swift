@@ -184,6 +184,8 @@ struct ControlFiles {
             }
         }
 
+        bucketsMountedInBuckets(buckets, into: &diagnostics)
+
         bucketPathBudget(into: &diagnostics)
 
         // The index lives in a bucket (site generators read it there), but nobody else may write it.
@@ -307,6 +309,30 @@ struct ControlFiles {
 /// A path resolved by the file system as far as it exists: the real path of its deepest
 /// existing ancestor (links resolved) plus the components that do not exist yet, and the
 /// identities (device, inode) of every existing ancestor.
+extension ControlFiles {
+    /// A bucket's folder (or one holding it) mounted below another bucket's folder (`mount
+    /// --bind out src/gen`): the real paths do not overlap, yet the files are shared, so outputs
+    /// would become sources (attack 36's a68). Builds never walk through a mount point inside a
+    /// bucket; this names the case at validate, from the mount table (one read).
+    func bucketsMountedInBuckets(_ buckets: [(bucket: Bucket, folder: FileSystemPath)], into diagnostics: inout Diagnostics) {
+        let inside = MountIdentity.mountPoints().compactMap { point -> (point: String, bucket: Int)? in
+            guard let index = buckets.firstIndex(where: { $0.folder.key(of: FileSystemPath(real: point)) != nil }) else { return nil }
+            return (point, index)
+        }
+        for (point, index) in inside {
+            guard let mounted = FileSystemPath.identity(point) else { continue }
+            let (bucket, folder) = buckets[index]
+            for (other, otherFolder) in buckets
+            where other.name != bucket.name && (otherFolder.identity == mounted || otherFolder.ancestry.contains(mounted)) {
+                let key = folder.key(of: FileSystemPath(real: point)) ?? point
+                diagnostics.error(bucket.pathLocation,
+                                  "\(bucket.name)/\(key) is a mount point (another folder is mounted there) showing the files of bucket '\(other.name)' (\(other.declaredPath)) inside bucket '\(bucket.name)' (\(bucket.declaredPath)): the buckets share files; Derive does not walk or write through mount points inside a bucket",
+                                  hint: "unmount \(point), or give each bucket a folder of its own, side by side")
+            }
+        }
+    }
+}
+
 struct FileSystemPath {
     let real: String
     /// (device, inode) of the deepest existing ancestor and each of its ancestors.
@@ -315,6 +341,13 @@ struct FileSystemPath {
     let identity: FileIdentity?
 
     struct FileIdentity: Hashable { let device: UInt64; let inode: UInt64 }
+
+    /// A real path (no link on it) that exists, as the mount table gives it: no look at the disk.
+    init(real path: String) {
+        real = path
+        ancestry = []
+        identity = nil
+    }
 
     /// `path` is absolute and standardized, as the model holds paths.
     init(manifest path: String) {

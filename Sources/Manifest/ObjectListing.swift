@@ -69,6 +69,9 @@ public struct DiskObjectLister: ObjectLister {
         // is opened by its path, as the manifest names it.
         let open = OpenCount()
         var top: OpenedFolder?
+        // The bucket folder's mount: a folder below it on another is a mount point's, never
+        // walked into (like `find -xdev`): one `statx` per folder, none per file.
+        var topMount: MountIdentity?
         var pending: [(parent: OpenedFolder?, name: String, path: String, key: String)] = [(nil, root, root, "")]
         while let (parent, name, path, prefix) = pending.popLast() {
             beforeOpening?(String(prefix.dropLast()))
@@ -79,6 +82,14 @@ public struct DiskObjectLister: ObjectLister {
                 fd = Self.openFolder(below: top.descriptor, key: prefix.dropLast())
             } else {
                 fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            }
+            if fd >= 0, top != nil {
+                let mount = MountIdentity.of(fd)
+                guard let topMount, let mount, topMount.isSameMount(as: mount) else {
+                    close(fd)
+                    others.append((String(prefix.dropLast()), Self.mountPoint))
+                    continue
+                }
             }
             guard fd >= 0, let directory = fdopendir(fd) else {
                 // A folder that cannot be read (no permission), the bucket's own included (its
@@ -92,7 +103,7 @@ public struct DiskObjectLister: ObjectLister {
             // Used in every pass of the loop below (so it lives as long): closed after it, or
             // when the last folder found in it is opened.
             let folder = OpenedFolder(directory, count: open)
-            if top == nil { top = folder }
+            if top == nil { top = folder; topMount = MountIdentity.of(fd) }
             while let entry = readdir(folder.directory) {
                 // The name decoded once (validated, else repaired) straight from `d_name`.
                 let (valid, name) = withUnsafeBytes(of: entry.pointee.d_name) { raw -> (Bool, String) in
@@ -185,6 +196,9 @@ public struct DiskObjectLister: ObjectLister {
     public static let folder = "a folder"
     /// What a symbolic link to a folder is, in `others` (never followed).
     public static let linkToFolder = "a symbolic link to a folder"
+    /// What a folder where another folder is mounted is, in `others` (never walked into: it may
+    /// be another bucket, or lead outside the project, as a link may).
+    public static let mountPoint = "a mount point (another folder is mounted there)"
     /// What a symbolic link to nothing (or a loop of links) is, in `others`.
     public static let linkToNothing = "a symbolic link to nothing"
     public static let unreadablePrefix = "a folder Derive cannot read"
@@ -193,12 +207,12 @@ public struct DiskObjectLister: ObjectLister {
     public static func unreadable(_ code: Int32) -> String { "\(unreadablePrefix) (\(String(cString: strerror(code))))" }
 
     /// Whether an entry of this kind may stand for files the listing could not see below it:
-    /// a link to a folder (or to nothing, or a loop), a folder that cannot be read, or a path
+    /// a link to a folder (or to nothing, or a loop), a mount point, a folder that cannot be read, or a path
     /// longer than the system allows. A rule
     /// whose pattern would descend into it fails it, and the outputs of sources that were below
     /// it are kept (when in doubt, never delete).
     public static func hidesFiles(_ kind: String) -> Bool {
-        kind == linkToFolder || kind == linkToNothing || kind.hasPrefix(unreadablePrefix) || kind == pathTooLong
+        kind == linkToFolder || kind == linkToNothing || kind == mountPoint || kind.hasPrefix(unreadablePrefix) || kind == pathTooLong
     }
 
     /// What an entry whose name is not valid UTF-8 is, in `others`.

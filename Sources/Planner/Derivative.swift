@@ -433,7 +433,7 @@ struct Expansion {
                 let message: String
                 if other.kind == DiskObjectLister.notUTF8 {
                     message = "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
-                } else if hiding, !named || other.kind == DiskObjectLister.linkToFolder {
+                } else if hiding, !named || other.kind == DiskObjectLister.linkToFolder || other.kind == DiskObjectLister.mountPoint {
                     message = Self.hiddenFilesMessage(other.key, kind: other.kind)
                 } else if other.kind == DiskObjectLister.pathTooLong {
                     // A file the pattern names (or a folder named like one) whose path the system cannot take.
@@ -514,8 +514,10 @@ struct Expansion {
     static func hiddenFilesMessage(_ key: String, kind: String) -> String {
         let what = kind == DiskObjectLister.linkToFolder ? "is a symbolic link (to a folder), which Derive never follows inside a bucket"
             : kind == DiskObjectLister.linkToNothing ? "is a symbolic link to nothing, which Derive never follows inside a bucket"
+            : kind == DiskObjectLister.mountPoint ? "is \(kind); Derive does not walk, write or delete through mount points inside a bucket"
             : "is \(kind)"
         let fix = kind.hasPrefix("a symbolic link") ? "put the folder itself there"
+            : kind == DiskObjectLister.mountPoint ? "unmount it, or make the mounted folder a bucket of its own"
             : kind == DiskObjectLister.pathTooLong ? shortenPath : "make it readable"
         // The bucket's own folder cannot be excluded: only made readable.
         guard !key.isEmpty else { return "\(what); its files are not sources, and the outputs of sources that were in it are kept: \(fix)" }

@@ -28,7 +28,7 @@ extension ObjectService {
         try withKeyLock(key) {
             func ignored(_ error: Error) -> Bool {
                 switch error as? ConfinementError {
-                case .notFound, .symbolicLink, .notRegularFile, .notAFolder, .specialFile: return true
+                case .notFound, .symbolicLink, .mountPoint, .notRegularFile, .notAFolder, .specialFile: return true
                 default: return false
                 }
             }

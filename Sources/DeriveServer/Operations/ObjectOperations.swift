@@ -239,7 +239,7 @@ extension ObjectService {
     /// answer must not reveal the bucket's layout).
     static func keptAtKey(_ error: Error) -> OSSErrorBody? {
         switch error as? ConfinementError {
-        case .symbolicLink, .specialFile: return .keptAtKey
+        case .symbolicLink, .mountPoint, .specialFile: return .keptAtKey
         default: return nil
         }
     }
