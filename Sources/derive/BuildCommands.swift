@@ -536,6 +536,8 @@ struct BuildCommand: ParsableCommand {
             Output.printError("nothing was built: a {hash} name is known only once its output is rendered, and one came out as another output's name; no output, lock or index was written")
             throw ExitCode.failure
         }
+        // Nothing needed building, but the stat cache's refresh could not be saved (named once).
+        if let unsaved = report.stateNotSaved { Output.printWarning(unsaved.noOpWarning) }
         var written = report.outputFiles
         if written != nil {
             written?.append(workspace.session.lockPath)
