@@ -160,6 +160,9 @@ public struct Plan: Sendable {
     public var ignoredControlFiles: [String] = []
     /// Deletions of files already gone or changed: only their records are dropped.
     public var recordsOnly: PathSet = []
+    /// Of `recordsOnly`, deletions whose file is still there but changed: left in place, with a
+    /// `left` line in the lock (shown as `= … left:`, `"kind": "left"`), never counted as deleted.
+    public var leftEdited: PathSet = []
     /// Old outputs whose file stays: now a source (or a control file) of this manifest, or reached
     /// through a symbolic link, which Derive never follows. Only the record as an output (or the
     /// lock's entry) is dropped. Shown and counted as kept, never as a delete; the build agrees.
@@ -196,9 +199,11 @@ public struct Plan: Sendable {
         var text = "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, "
         if count(.update) > 0 { text += "\(count(.update)) to update, " }
         let keeps = kept.intersection(deletions.map(\.output)).count
-        let dropped = recordsOnly.subtracting(kept).intersection(deletions.map(\.output)).count
-        text += "\(count(.delete) - dropped - keeps) to delete, "
-        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone or changed), " }
+        let dropped = recordsOnly.subtracting(kept).subtracting(leftEdited).intersection(deletions.map(\.output)).count
+        let edited = leftEdited.intersection(deletions.map(\.output)).count
+        text += "\(count(.delete) - dropped - keeps - edited) to delete, "
+        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone), " }
+        if edited > 0 { text += "\(edited) left in place (changed since Derive wrote \(edited == 1 ? "it" : "them")), " }
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
         // Recorded outputs neither planned nor deleted: their source (or its folder) could not be read.
@@ -497,6 +502,7 @@ public struct Planner: Sendable {
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
+        plan.leftEdited = leftEdited(items, recordsOnly: plan.recordsOnly).subtracting(keptAsProtected)
         plan.kept = keptAsProtected
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
