@@ -733,7 +733,7 @@ public struct Planner: Sendable {
                 replaces = digest
                 anotherOutputs = other
             } else if onDisk == nil {
-                return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (a folder or a symbolic link); move it so \(derivative.output) can be written"))
+                return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (\(Self.kindOfNonFile(path))); move it so \(derivative.output) can be written"))
             } else if let distrust {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
             } else if staleLine() {
@@ -921,5 +921,23 @@ public struct Planner: Sendable {
             if item.hasPrefix("font:") { return "font '\(item.dropFirst("font:".count))' changed" }
             return "\(item) changed"
         }.joined(separator: ", ")
+    }
+}
+
+extension Planner {
+    /// What is at `path` in words, not following a link: "a folder", "a FIFO", … (attack 36's F9:
+    /// a FIFO at an output path was called "a folder or a symbolic link").
+    static func kindOfNonFile(_ path: String) -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return "something that is not a regular file" }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: return "a folder"
+        case S_IFLNK: return "a symbolic link"
+        case S_IFIFO: return "a FIFO (named pipe)"
+        case S_IFSOCK: return "a socket"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFREG: return "a regular file of other bytes"
+        default: return "something that is not a regular file"
+        }
     }
 }
