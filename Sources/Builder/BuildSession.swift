@@ -410,7 +410,9 @@ public final class BuildSession: @unchecked Sendable {
             throw error
         } catch {
             // SQLite's "attempt to write a readonly database" says nothing of why: the folder went.
-            guard FileIdentity.of(manifest.stateFolder) != stateFolder else { throw error }
+            guard FileIdentity.of(manifest.stateFolder) != stateFolder else {
+                throw StateWriteFailure(error, database: manifest.stateFolder + "/" + StateStore.fileName) ?? error
+            }
             throw PlanError(message: "\(vanished); run derive build again")
         }
     }
@@ -497,7 +499,18 @@ public final class BuildSession: @unchecked Sendable {
         builder.plannedRenders = plannedTargets.flatMap { $0.summariesPending ? nil : PathSet($0.renderedAnew) }
         builder.verified = PathSet(verification?.verified ?? [])
         builder.provenAdopted = provenAdopted
-        let report = try builder.build(plan)
+        let report: BuildReport
+        do {
+            report = try builder.build(plan)
+        } catch let failure as StateWriteFailure where !plan.hasChanges && plan.adoptions.isEmpty {
+            // Nothing to build: only the stat cache's refresh was not saved (a full disk, an
+            // unwritable state folder). SQLite rolled it back; with no witness the next run checks again.
+            saveWitness(snapshot: nil, valid: false)
+            var unsaved = BuildReport()
+            unsaved.adoptedUnverified = plan.adoptedUnverified
+            unsaved.stateNotSaved = failure
+            return BuildOutcome(plan: plan, report: unsaved, verification: verification)
+        }
         let valid = report.succeeded && report.left.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
                     outputs: report.outputFiles.map { files in

@@ -100,6 +100,9 @@ public struct BuildReport: Sendable {
     /// `{hash}` outputs whose render an earlier, interrupted build finished and kept in the
     /// state folder (`BuildRenderCache`): not rendered again.
     public var resumed: Int = 0
+    /// Set when nothing needed building but the state could not be saved (only its stat cache's
+    /// refresh was lost): the build still succeeded, with a warning.
+    public var stateNotSaved: StateWriteFailure?
 
     public var succeeded: Bool { failed.isEmpty && controlErrors.isEmpty && refusals.isEmpty }
 }

@@ -11,7 +11,7 @@ extension Planner {
     /// deletes nothing on its word (issue #13's H2: a line stating a user's image's digest, at a
     /// path a rule's `to:` could give, deleted it). Each line is named once, as left in place (or
     /// as dropped, when no file is there), and the rewritten lock drops it; a source or control
-    /// file of the manifest is not named. None while a source could not be read (its outputs are
+    /// file of the manifest is named as ignored (its file is never touched). None while a source could not be read (its outputs are
     /// unknown). Lines for paths the manifest writes today are adopted (`item(for:)`), digest-checked.
     func lockOrphans(wanted: PathSet, recorded: PathDictionary<OutputRecord>, expansion: Expansion.Result,
                      protected: WantedIdentities) -> [LockLeft] {
@@ -28,7 +28,13 @@ extension Planner {
                 left.append(LockLeft(output: entry.path, message: "left: in \(lockName), but its bucket '\(PathKey.bucket(of: entry.path))' is no longer in the manifest; "
                                      + "Derive deletes nothing on the lock's word — remove the file yourself if it is yours to remove", present: true))
             case .success(let placed?):
-                if protected.contains(placed.file) { continue }   // a source or control file: the manifest's own
+                if protected.contains(placed.file) {
+                    // A source or control file: the manifest's own, never an output. Named as ignored like any
+                    // other line it does not produce (attack 36's F5: check failed on it); nothing touches the file.
+                    left.append(LockLeft(output: entry.path, message: "ignored: in \(lockName), but it is a source or control file of the manifest, never an output; "
+                                         + "Derive leaves the file alone and the build drops the line", present: false))
+                    continue
+                }
                 // A link on the way (never followed) counts as something there: it is left too.
                 if disk.exists(placed.file) || SymbolicLinks.first(on: placed.file, below: placed.bucket.path) != nil {
                     left.append(LockLeft(output: entry.path, message: LockLeft.leftMessage(lock: lockName), present: true))

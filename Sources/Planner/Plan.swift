@@ -160,6 +160,9 @@ public struct Plan: Sendable {
     public var ignoredControlFiles: [String] = []
     /// Deletions of files already gone or changed: only their records are dropped.
     public var recordsOnly: PathSet = []
+    /// Of `recordsOnly`, deletions whose file is still there but changed: left in place, with a
+    /// `left` line in the lock (shown as `= … left:`, `"kind": "left"`), never counted as deleted.
+    public var leftEdited: PathSet = []
     /// Old outputs whose file stays: now a source (or a control file) of this manifest, or the
     /// file of an output it produces now. Only the record as an output (or the lock's entry) is
     /// dropped. Shown and counted as kept, never as a delete; the build agrees.
@@ -199,9 +202,11 @@ public struct Plan: Sendable {
         var text = "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, "
         if count(.update) > 0 { text += "\(count(.update)) to update, " }
         let keeps = kept.intersection(deletions.map(\.output)).count
-        let dropped = recordsOnly.subtracting(kept).intersection(deletions.map(\.output)).count
-        text += "\(count(.delete) - dropped - keeps) to delete, "
-        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone or changed), " }
+        let dropped = recordsOnly.subtracting(kept).subtracting(leftEdited).intersection(deletions.map(\.output)).count
+        let edited = leftEdited.intersection(deletions.map(\.output)).count
+        text += "\(count(.delete) - dropped - keeps - edited) to delete, "
+        if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone), " }
+        if edited > 0 { text += "\(edited) left in place (changed since Derive wrote \(edited == 1 ? "it" : "them")), " }
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
         // Recorded outputs neither planned nor deleted: their source (or its folder) could not be read.
@@ -506,6 +511,7 @@ public struct Planner: Sendable {
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
+        plan.leftEdited = leftEdited(items, recordsOnly: plan.recordsOnly).subtracting(keptAsProtected)
         plan.kept = keptAsProtected
         plan.orphansBehindLinks = behindLinks.sorted { PathKey.ordered($0.output, $1.output) }
         plan.protectedFiles = protected
@@ -737,7 +743,7 @@ public struct Planner: Sendable {
                 replaces = digest
                 anotherOutputs = other
             } else if onDisk == nil {
-                return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (a folder or a symbolic link); move it so \(derivative.output) can be written"))
+                return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (\(Self.kindOfNonFile(path))); move it so \(derivative.output) can be written"))
             } else if let distrust {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
             } else if staleLine() {
@@ -925,5 +931,23 @@ public struct Planner: Sendable {
             if item.hasPrefix("font:") { return "font '\(item.dropFirst("font:".count))' changed" }
             return "\(item) changed"
         }.joined(separator: ", ")
+    }
+}
+
+extension Planner {
+    /// What is at `path` in words, not following a link: "a folder", "a FIFO", … (attack 36's F9:
+    /// a FIFO at an output path was called "a folder or a symbolic link").
+    static func kindOfNonFile(_ path: String) -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return "something that is not a regular file" }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: return "a folder"
+        case S_IFLNK: return "a symbolic link"
+        case S_IFIFO: return "a FIFO (named pipe)"
+        case S_IFSOCK: return "a socket"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFREG: return "a regular file of other bytes"
+        default: return "something that is not a regular file"
+        }
     }
 }

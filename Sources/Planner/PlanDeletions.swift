@@ -15,6 +15,17 @@ extension Planner {
         }
         return result
     }
+
+    /// Of those, the deletions whose file is still there with other bytes (edited by hand): the
+    /// build leaves it in place and its lock keeps a `left` line for it (attack 36's F6: the plan
+    /// called it a deletion), so the plan shows and counts it as left.
+    func leftEdited(_ items: [PlanItem], recordsOnly: PathSet) -> PathSet {
+        var result: PathSet = []
+        for item in items where item.kind == .delete && recordsOnly.contains(item.output) {
+            if let record = item.recorded, !record.folder.isEmpty, disk.exists(record.file) { result.insert(item.output) }
+        }
+        return result
+    }
 }
 
 /// Where a path leads through a symbolic link: for saying why a file is kept. Derive reaches

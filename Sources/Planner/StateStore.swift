@@ -189,12 +189,17 @@ public final class StateStore: Sendable {
 
     /// Writes to the state in one transaction, sealing every row of a sealed table the
     /// statements inserted or updated (`StateSeals`) before it commits. Every write goes here.
+    /// A write SQLite refuses for a full disk or an unwritable folder is a `StateWriteFailure`.
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
-        try queue.write { db in
-            let result = try body(db)
-            try seals?.sealWritten(db)
-            try noteCommitVersion(db)
-            return result
+        do {
+            return try queue.write { db in
+                let result = try body(db)
+                try seals?.sealWritten(db)
+                try noteCommitVersion(db)
+                return result
+            }
+        } catch {
+            throw StateWriteFailure(error, database: folder + "/" + Self.fileName) ?? error
         }
     }
 

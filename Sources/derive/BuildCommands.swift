@@ -232,8 +232,11 @@ enum PlanPrinter {
             case .delete where plan.kept.contains(item.output):
                 // Not a deletion: the file stays (the build says "kept N in place" too).
                 line(paint("=", "36"), "\(item.output)  kept: \(item.reasons.joined(separator: "; "))")
+            case .delete where plan.leftEdited.contains(item.output):
+                // Not a deletion either: the build leaves the edited file and keeps a `left` line for it.
+                line(paint("=", "36"), "\(item.output)  left: \(item.reasons.joined(separator: "; ")); the file was changed since Derive wrote it, so the build leaves it in place and \((lock as NSString).lastPathComponent) keeps a left line for it")
             case .delete:
-                let only = plan.recordsOnly.contains(item.output) ? " (file already gone or changed: only its record is dropped)" : ""
+                let only = plan.recordsOnly.contains(item.output) ? " (file already gone: only its record is dropped)" : ""
                 line(paint("-", "31"), "\(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
                 // Adopted by this plan, or by an earlier build and still marked: the lock's word.
@@ -287,21 +290,30 @@ enum PlanPrinter {
 
     static func json(_ plan: Plan) throws -> Data {
         struct Item: Encodable { var kind: String; var output: String; var reasons: [String]; var source: String?; var recipe: String?; var actionKey: String? }
-        struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var upToDate: Int; var adoptedUnverified: Int }
+        struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var dropRecord: Int; var keep: Int; var left: Int; var upToDate: Int; var adoptedUnverified: Int }
         struct Control: Encodable { var file: String; var action: String; var reason: String }
         struct Failure: Encodable { var subject: String; var message: String }
         struct Left: Encodable { var output: String; var message: String }
         struct Report: Encodable { var items: [Item]; var left: [Left]; var controlFiles: [Control]; var errors: [String]; var failures: [Failure]; var summary: Summary }
+        // What the build does with each deletion, as the text plan says it: one word per item, counted alike.
+        func kind(_ item: PlanItem) -> String {
+            guard item.kind == .delete else { return item.kind.rawValue }
+            if plan.kept.contains(item.output) { return "keep" }
+            if plan.leftEdited.contains(item.output) { return "left" }
+            return plan.recordsOnly.contains(item.output) ? "dropRecord" : "delete"
+        }
+        let deletions = plan.items.filter { $0.kind == .delete }
         let report = Report(
-            items: plan.items.map { Item(kind: plan.kept.contains($0.output) ? "keep" : $0.kind.rawValue, output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
+            items: plan.items.map { Item(kind: kind($0), output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
                                          recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey) },
             left: plan.lockLeft.map { Left(output: $0.output, message: $0.message) } + plan.orphansBehindLinks.map { Left(output: $0.output, message: $0.message) },
             controlFiles: plan.controlFiles.map { Control(file: $0.file, action: $0.action.rawValue, reason: $0.reason) },
             // errors: the build refuses and writes nothing; failures: only those outputs fail.
             errors: plan.errors.map(\.message) + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
             failures: plan.failures.map { Failure(subject: $0.subject, message: $0.message) },
-            summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: plan.count(.delete) - plan.kept.count, upToDate: plan.count(.upToDate),
-                             adoptedUnverified: plan.adoptedUnverified))
+            summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: deletions.filter { kind($0) == "delete" }.count,
+                             dropRecord: deletions.filter { kind($0) == "dropRecord" }.count, keep: deletions.filter { kind($0) == "keep" }.count,
+                             left: deletions.filter { kind($0) == "left" }.count, upToDate: plan.count(.upToDate), adoptedUnverified: plan.adoptedUnverified))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(report)
@@ -538,6 +550,8 @@ struct BuildCommand: ParsableCommand {
             Output.printError("nothing was built: a {hash} name is known only once its output is rendered, and one came out as another output's name; no output, lock or index was written")
             throw ExitCode.failure
         }
+        // Nothing needed building, but the stat cache's refresh could not be saved (named once).
+        if let unsaved = report.stateNotSaved { Output.printWarning(unsaved.noOpWarning) }
         var written = report.outputFiles
         if written != nil {
             written?.append(workspace.session.lockPath)

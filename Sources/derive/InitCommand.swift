@@ -69,6 +69,15 @@ struct InitCommand: ParsableCommand {
                            + "two manifests may not share a lock or a state folder (each would break the other project). "
                            + "Give \(name) names of its own (e.g. lock: \(ownName).lock and state: .derive/\(ownName)), or run derive init in another folder")
         }
+        // derive.lock here (not a neighbour manifest's, named above) and not a lock of derive.yaml (the user's file, another tool's): the first
+        // build would refuse it, so the manifest would not build as written (attack 36's F9).
+        if lstat("derive.lock", &info) == 0 {
+            let data = (info.st_mode & S_IFMT) == S_IFREG ? FileHandle(forReadingAtPath: "derive.lock").flatMap { try? $0.read(upToCount: 1 << 20) } : nil
+            if !(data.map { LockFile.isOurs($0, manifest: manifest) } ?? false) {
+                throw CLIError("derive.lock is here and is not a Derive lock of \(manifest); derive init would write \(manifest) beside it, and its first build would refuse "
+                               + "to overwrite derive.lock (Derive replaces only files it wrote). Move or rename derive.lock, or run derive init in another folder")
+            }
+        }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             // The argument's bytes were not UTF-8: Swift shows them as U+FFFD, and no such folder is there.

@@ -86,6 +86,19 @@ enum Output {
         } catch .tooLarge(_, let size, _) {
             throw inputs.sourceRefusal(path, bytes: size)
         } catch {
+            // Something there that is no file (a folder, a FIFO, /dev/zero) is said as what it is
+            // (attack 36's F9: "no such file"), never read.
+            var info = stat()
+            if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+                let kind: String
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR: kind = "a folder"
+                case S_IFIFO: kind = "a FIFO (named pipe)"
+                case S_IFCHR, S_IFBLK: kind = "a device"
+                default: kind = "not a regular file"
+                }
+                throw ProcessError(.invalidArgument, ec: "0026-00000001", "\(path) is \(kind), not an image file; name a regular file")
+            }
             // The source itself missing is what serve answers for a missing object (EC 0026-00000001);
             // 0040-00000024 is a processed object (a watermark) that does not exist.
             throw ProcessError(.noSuchKey, ec: "0026-00000001", "\(path): no such file, or it cannot be read")
