@@ -73,7 +73,7 @@ struct InitCommand: ParsableCommand {
         // build would refuse it, so the manifest would not build as written (attack 36's F9).
         if lstat("derive.lock", &info) == 0 {
             let data = (info.st_mode & S_IFMT) == S_IFREG ? FileHandle(forReadingAtPath: "derive.lock").flatMap { try? $0.read(upToCount: 1 << 20) } : nil
-            if !(data.map { LockFile.isOurs($0, manifest: manifest) } ?? false) {
+            if !(data.map { LockFile.isOurs($0, manifest: manifest, lockPath: "derive.lock") } ?? false) {
                 throw CLIError("derive.lock is here and is not a Derive lock of \(manifest); derive init would write \(manifest) beside it, and its first build would refuse "
                                + "to overwrite derive.lock (Derive replaces only files it wrote). Move or rename derive.lock, or run derive init in another folder")
             }
