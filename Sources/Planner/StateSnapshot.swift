@@ -111,7 +111,7 @@ extension StateStore {
                 // and not a state moved with its project (`StateSuccession`).
                 guard StateSuccession.succeeds(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder) else { return true }
                 if let move = StateSuccession.move(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder),
-                   StateSuccession.movedSecret(file, former: move.database) != nil { return false }
+                   (try? StateSuccession.movedSecret(file, move: move)) != nil { return false }
             }
             // A state this user's Derive did not make (attack 17's N4) is moved aside too.
             return try unboundReason(file, database: path) != nil

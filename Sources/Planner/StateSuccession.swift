@@ -95,11 +95,17 @@ public enum StateSuccession {
     @discardableResult
     static func takeOver(_ queue: DatabaseQueue, database: String, recorded: String, recordedPlace: String, owner: String,
                          stateFolder: String, writable: Bool) throws -> Data? {
-        say("derive: note: the build state in \(stateFolder) was kept for \(recorded), which is no longer there; \(owner) takes it over "
-            + "(the project was moved or the manifest renamed)\n")
+        let note = "derive: note: the build state in \(stateFolder) was kept for \(recorded), which is no longer there; \(owner) takes it over "
+            + "(the project was moved or the manifest renamed)\n"
         guard let move = move(recorded: recorded, recordedPlace: recordedPlace, owner: owner, stateFolder: stateFolder),
-              case .foreign = try StateStore.binding(queue, database: database),
-              let secret = movedSecret(queue, former: move.database) else { return nil }
+              case .foreign = try StateStore.binding(queue, database: database) else {
+            say(note)
+            return nil
+        }
+        // Bound to another path: taken over only when it moved here; else it stays another's
+        // (moved aside, as any state another manifest made).
+        guard let secret = try movedSecret(queue, move: move) else { return nil }
+        say(note)
         if writable { try StateBinding.hold(secret: secret, forState: database) }
         let seals = StateSeals(secret: secret)
         try queue.write { db in
@@ -109,6 +115,40 @@ public enum StateSuccession {
             try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [StateBinding.mark(secret: secret, forState: database)])
         }
         return secret
+    }
+
+    /// The secret of a state that moved from `move.database` (`movedSecret`) and whose folders
+    /// moved with it: a copy whose original is gone must not pass for the original moved (round
+    /// 6's copy of a copy: W1 deleted, both copies' states naming W1/proj). `cp` gives folders
+    /// new inodes, `mv` keeps them, so at least one sealed bucket folder record, read at its
+    /// place after the move, must be that very folder (device and inode), and none may lead to
+    /// another folder. A move to another file system is not told from a copy: the state stays
+    /// another's there, as before.
+    static func movedSecret(_ queue: DatabaseQueue, move: (from: String, to: String, database: String)) throws -> Data? {
+        guard let secret = movedSecret(queue, former: move.database) else { return nil }
+        let seals = StateSeals(secret: secret)
+        let prefix = Array((move.from + "/").utf8)
+        let moved: Bool = try queue.read { db in
+            guard try db.tableExists("bucketFolders") else { return false }
+            let names = try seals.columns(db, "bucketFolders")
+            guard let folderAt = names.firstIndex(of: "folder"), let deviceAt = names.firstIndex(of: "device"),
+                  let inodeAt = names.firstIndex(of: "inode") else { return false }
+            let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
+            var matched = false
+            for row in try Row.fetchAll(db, sql: "SELECT \(quoted), \(StateSeals.column) FROM bucketFolders") {
+                guard let path = row[folderAt] as String?, let device = row[deviceAt] as Int64?, let inode = row[inodeAt] as Int64?,
+                      case .blob(let stored) = (row[names.count] as DatabaseValue).storage, let seal = RowSeal(stored),
+                      seals.verifies(table: "bucketFolders", columns: names, values: (0..<names.count).map { row[$0] as DatabaseValue }, stored: seal)
+                else { continue }
+                let now = path == move.from || Array(path.utf8).starts(with: prefix)
+                    ? move.to + String(decoding: Array(path.utf8).dropFirst(move.from.utf8.count), as: UTF8.self) : path
+                guard let identity = FileIdentity.ofFolder(now) else { continue }   // a folder used once, gone since
+                guard identity.stored == (device, inode) else { return false }
+                matched = true
+            }
+            return matched
+        }
+        return moved ? secret : nil
     }
 
     /// Writes `note` to stderr once in this process (a build reads the state more than once).
