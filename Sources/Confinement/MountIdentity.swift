@@ -48,25 +48,9 @@ public struct MountIdentity: Hashable, Sendable {
     }
 
     /// The mount points of this process's mount namespace (`/proc/self/mountinfo`'s fifth
-    /// field, its octal escapes undone), at most 1 MiB of it read; empty where there is none.
+    /// field, its octal escapes undone); empty where there is none.
     public static func mountPoints() -> [String] {
-        // Read to its end: /proc gives its files no size for `readAll` to trust.
-        let fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while data.count < 1 << 20 {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 { if errno == EINTR { continue }; return [] }
-            if count == 0 { break }
-            data.append(contentsOf: buffer[0..<count])
-        }
-        return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-            guard fields.count > 4 else { return nil }
-            return unescaped(Array(fields[4]))
-        }
+        MountTable.current().mounts.map(\.point)
     }
 
     /// A mountinfo path: a space, tab, newline or backslash in it is written `\ooo` (octal).

@@ -175,16 +175,27 @@ struct ControlFiles {
 
         // Bucket folders never overlap: a file reachable through two buckets would have two ACLs
         // (a private bucket inside a public-read-write one could be read and written through it).
+        // By place on the file system as well as by real path: a bucket folder that is a bind
+        // mount of a folder inside another bucket has a real path of its own (attack 36c's H1).
+        let mountTable = MountTable.current()
+        let places = buckets.map { mountTable.place(of: $0.folder.real) }
+        func samePlace(_ a: Int, _ b: Int) -> Bool {
+            guard let first = places[a], let second = places[b] else { return false }
+            return first.holds(second) || second.holds(first)
+        }
         for (position, (first, firstFolder)) in buckets.enumerated() {
-            for (second, secondFolder) in buckets.dropFirst(position + 1)
-            where firstFolder.contains(secondFolder) || secondFolder.contains(firstFolder) {
+            for offset in buckets.indices.dropFirst(position + 1) {
+                let (second, secondFolder) = buckets[offset]
+                let byPath = firstFolder.contains(secondFolder) || secondFolder.contains(firstFolder)
+                guard byPath || samePlace(position, offset) else { continue }
+                let how = byPath ? "one folder is the other or lies inside it" : "a mount shows one folder, or a folder inside it, at the other's place"
                 diagnostics.error(second.pathLocation,
-                                  "buckets '\(first.name)' (\(first.declaredPath)) and '\(second.name)' (\(second.declaredPath)) share files: one folder is the other or lies inside it, so one object would have two ACLs",
+                                  "buckets '\(first.name)' (\(first.declaredPath)) and '\(second.name)' (\(second.declaredPath)) share files: \(how), so one object would have two ACLs",
                                   hint: "give each bucket a folder of its own, side by side")
             }
         }
 
-        bucketsMountedInBuckets(buckets, into: &diagnostics)
+        bucketsMountedInBuckets(buckets, mounts: mountTable, into: &diagnostics)
 
         bucketPathBudget(into: &diagnostics)
 
@@ -314,8 +325,9 @@ extension ControlFiles {
     /// --bind out src/gen`): the real paths do not overlap, yet the files are shared, so outputs
     /// would become sources (attack 36's a68). Builds never walk through a mount point inside a
     /// bucket; this names the case at validate, from the mount table (one read).
-    func bucketsMountedInBuckets(_ buckets: [(bucket: Bucket, folder: FileSystemPath)], into diagnostics: inout Diagnostics) {
-        let inside = MountIdentity.mountPoints().compactMap { point -> (point: String, bucket: Int)? in
+    func bucketsMountedInBuckets(_ buckets: [(bucket: Bucket, folder: FileSystemPath)], mounts: MountTable,
+                                 into diagnostics: inout Diagnostics) {
+        let inside = mounts.mounts.map(\.point).compactMap { point -> (point: String, bucket: Int)? in
             guard let index = buckets.firstIndex(where: { $0.folder.key(of: FileSystemPath(real: point)) != nil }) else { return nil }
             return (point, index)
         }

@@ -156,4 +156,59 @@ struct MountPointRound36Tests {
         #expect(build.status != 0, "\(build.stderr)")
         #expect(files(project.url("out")).isEmpty, "a build ran with the buckets sharing files")
     }
+
+    /// Attack 36c's H1: a bucket folder that is a bind mount of a folder INSIDE another bucket
+    /// (`other` = `src/sub`; private `raw` = `out/sub` of the public `out`). Neither real path
+    /// holds the other, yet the files are one: one object would have two ACLs, and serve gave a
+    /// private file to anyone. Validate names the buckets sharing files; the build writes nothing.
+    @Test func aBucketMountedFromAFolderInsideAnotherBucketSharesItsFiles() throws {
+        let cases = [(first: "src", second: "other", mounted: "src/sub", at: "other", from: "src/*.jpg", to: "other/{name}-o.jpg"),
+                     (first: "out", second: "raw", mounted: "out/sub", at: "raw", from: "src/*.jpg", to: "raw/{name}-r.jpg")]
+        for test in cases {
+            let project = try Project(index: false)
+            defer { project.remove() }
+            try project.write("derive.yaml", """
+                version: 1
+                buckets:
+                  src: {path: src, acl: private}
+                  out: {path: out, acl: public-read}
+                  \(test.second): {path: \(test.at), acl: \(test.second == "raw" ? "private" : "public-read")}
+                derivatives:
+                  - name: copies
+                    from: \(test.from)
+                    process: image/resize,w_32/format,jpg
+                    to: \(test.to)
+                    acl: \(test.second == "raw" ? "private" : "public-read")
+
+                """)
+            for folder in [test.mounted, test.at, "out"] {
+                try FileManager.default.createDirectory(at: project.url(folder), withIntermediateDirectories: true)
+            }
+            try FileManager.default.copyItem(at: project.url("src/landscape.jpg"), to: project.url(test.mounted + "/secret.jpg"))
+            let before = files(project.url(test.first))
+
+            let validate = try BindMounts.run(["validate"], in: project.root, mounting: project.url(test.mounted).path, at: test.at)
+            #expect(validate.status == 1, "\(test.second): \(validate.stderr)")
+            #expect(validate.stderr.contains("buckets '\(test.first)' (\(test.first)) and '\(test.second)' (\(test.at)) share files"), "\(validate.stderr)")
+            let build = try BindMounts.run(["build"], in: project.root, mounting: project.url(test.mounted).path, at: test.at)
+            #expect(build.status == 1, "\(test.second): \(build.stderr)")
+            #expect(files(project.url(test.first)) == before, "outputs of '\(test.second)' written into bucket '\(test.first)'")
+        }
+    }
+
+    /// The honest neighbour: a bucket folder that is a bind mount of a folder beside the other
+    /// bucket, whose name merely starts with the other's (`src2` beside `src`), shares nothing.
+    @Test func aBucketMountedFromAFolderBesideAnotherBucketIsValid() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", manifest(to: "out/{name}.{ext}"))
+        for folder in ["src2", "out"] {
+            try FileManager.default.createDirectory(at: project.url(folder), withIntermediateDirectories: true)
+        }
+        let validate = try BindMounts.run(["validate"], in: project.root, mounting: project.url("src2").path, at: "out")
+        #expect(validate.status == 0, "\(validate.stderr)")
+        let build = try BindMounts.run(["build", "-q"], in: project.root, mounting: project.url("src2").path, at: "out")
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(files(project.url("src2")).count == project.outputs.count, "the outputs go through the mount into src2")
+    }
 }
