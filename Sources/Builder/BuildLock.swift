@@ -20,6 +20,10 @@ public final class BuildLock {
     /// deleting `build.lock` mid-build does not let a second command in.
     private let folderLock: PathLock
     public let path: String
+    /// Why the lock file could not be opened for writing (a read-only mount, its permissions),
+    /// when it was taken on a read-only descriptor instead: nil when it is writable. Such a
+    /// build may only find nothing to do (`BuildSession` refuses one with work before it writes).
+    public let unwritable: String?
     public static let fileName = StateFiles.buildLock
     /// The exit status of a command that found the lock held (EX_TEMPFAIL: try again later).
     public static let busyExitCode: Int32 = 75
@@ -61,10 +65,18 @@ public final class BuildLock {
         let host = ProcessInfo.processInfo.hostName
         let text = "pid \(getpid()) on \(host), since \(ISO8601DateFormatter().string(from: Date()))\n"
         var attempts = 0
+        var unwritable: String?
         while true {
             attempts += 1
             Self.createFilled(path, with: text)
-            let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            var fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            if fd < 0, [EROFS, EACCES, EPERM].contains(errno) {
+                // flock(2) needs no write access: the same exclusive lock keeps a concurrent build
+                // (through another, writable mount of the folder too) out; only the holder line is
+                // not written.
+                unwritable = String(cString: strerror(errno)).lowercased()
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            }
             guard fd >= 0 else {
                 if errno == ENOENT, attempts < 5 { continue }   // removed by `clean` since it was made
                 // Still not there after being made again: the folder itself went (the state folder
@@ -88,6 +100,8 @@ public final class BuildLock {
             close(fd)
             if attempts >= 5 { throw Held(holder: "a process that keeps replacing \(path)", path: path) }
         }
+        self.unwritable = unwritable
+        guard unwritable == nil else { return }
         // The new line over the old, then the old tail cut: the file never reads empty.
         _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
         _ = ftruncate(descriptor, off_t(text.utf8.count))
@@ -114,6 +128,15 @@ public final class BuildLock {
         guard fd >= 0 else { return }
         _ = text.withCString { write(fd, $0, strlen($0)) }
         close(fd)
+    }
+
+    /// Refuses a `command` that writes while the state folder cannot be written (`unwritable`),
+    /// before it writes anything: what it wrote could not be recorded.
+    public func refuseUnwritable(_ command: String) throws {
+        guard let unwritable else { return }
+        let folder = (path as NSString).deletingLastPathComponent
+        throw PlanError(message: "cannot \(command): the state folder \(folder) cannot be written (\(unwritable): its \(Self.fileName) could not be opened for writing), "
+            + "so what it would write could not be recorded; nothing was written. To fix it, remount that file system read-write or make the folder writable by this user, then run derive \(command) again")
     }
 
     /// The holder's line stays after release (closing drops the lock): the file stays

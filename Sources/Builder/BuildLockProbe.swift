@@ -60,8 +60,39 @@ extension BuildLock {
         if let line = firstLine(lockFile), line.hasPrefix("pid \(pid) ") {
             return Holder(name: TerminalText.escaped(line), isDerive: true, lock: lock)
         }
-        let command = firstLine("/proc/\(pid)/comm").map(TerminalText.escaped)
-        return Holder(name: "pid \(pid) (\(command ?? "ended since"))", isDerive: command == "derive", lock: lock)
+        // A zombie (ended, not yet reaped by its parent) still has a name but holds no file.
+        let ended = firstLine("/proc/\(pid)/stat").map { $0.split(separator: ")").last?.dropFirst().first == "Z" } ?? true
+        if !ended, let command = firstLine("/proc/\(pid)/comm").map(TerminalText.escaped) {
+            return Holder(name: "pid \(pid) (\(command))", isDerive: command == "derive", lock: lock)
+        }
+        // `/proc/locks` names the process that took the lock, which may have ended while a child
+        // it started holds the lock still (`flock build.lock cmd` killed): a live process with
+        // the file open is named instead, the only one that can be holding it.
+        var info = stat()
+        if stat(lock, &info) == 0, let (opener, command) = openers(of: info).first {
+            return Holder(name: "pid \(opener) (\(command)), which has it open (pid \(pid), which took the lock, has ended)",
+                          isDerive: command == "derive", lock: lock)
+        }
+        return Holder(name: "pid \(pid) (ended since; a process it started may hold the lock still)", isDerive: false, lock: lock)
+    }
+
+    /// Live processes other than this one with `file` open (`/proc/PID/fd`), with their names;
+    /// bounded (4,096 processes, 1,024 descriptors each) so a crowded machine is not walked whole.
+    static func openers(of file: stat) -> [(Int32, String)] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found: [(Int32, String)] = []
+        for pid in entries.compactMap(Int32.init).prefix(4096) where pid != getpid() {
+            guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { continue }
+            for fd in fds.prefix(1024) {
+                var info = stat()
+                guard stat("/proc/\(pid)/fd/\(fd)", &info) == 0, info.st_dev == file.st_dev, info.st_ino == file.st_ino else { continue }
+                // A zombie (ended, not yet reaped by its parent) still has a name but holds no file.
+        let ended = firstLine("/proc/\(pid)/stat").map { $0.split(separator: ")").last?.dropFirst().first == "Z" } ?? true
+        if !ended, let command = firstLine("/proc/\(pid)/comm").map(TerminalText.escaped) { found.append((pid, command)) }
+                break
+            }
+        }
+        return found
     }
 
     /// Without `/proc/locks`: a shared lock on `build.lock` tried and dropped at once.

@@ -499,6 +499,8 @@ public final class BuildSession: @unchecked Sendable {
         builder.plannedRenders = plannedTargets.flatMap { $0.summariesPending ? nil : PathSet($0.renderedAnew) }
         builder.verified = PathSet(verification?.verified ?? [])
         builder.provenAdopted = provenAdopted
+        // Outputs written but never recorded would be no one's: nothing is written at all.
+        if plan.hasChanges || !plan.adoptions.isEmpty { try held.refuseUnwritable("build") }
         let report: BuildReport
         do {
             report = try builder.build(plan)
@@ -924,6 +926,7 @@ public final class BuildSession: @unchecked Sendable {
     public func clean(renderer: (() throws -> any DerivativeRenderer)? = nil) throws -> CleanReport {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }   // until the state files are gone
+        try held.refuseUnwritable("clean")
         // A link, FIFO or folder at the lock path is never read, followed or removed (attack round
         // 26: clean deleted a FIFO there, and read another project's lock through a link to remove
         // outputs by its lines, where build refuses the link). Nothing is removed.
@@ -1342,6 +1345,7 @@ extension BuildSession {
     public func release(_ keys: [String]) throws -> ReleaseReport {
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }
+        try held.refuseUnwritable("release")
         try refuseOversizedLock()
         var report = ReleaseReport()
         report.hadState = FileManager.default.fileExists(atPath: manifest.stateFolder + "/" + StateStore.fileName)

@@ -32,12 +32,13 @@ enum InitGitAttributes {
     /// The bytes `existing` becomes with a line for each of `paths` it lacks; nil when it lacks none.
     static func extended(_ existing: [UInt8], paths: [String]) -> [UInt8]? {
         let text = String(decoding: existing, as: UTF8.self)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        // Swift reads "\r\n" as one character, not "\n": a CRLF file's lines are split on both.
+        let lines = text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
         let missing = paths.filter { path in !lines.contains { covers($0, path) } }
         guard !missing.isEmpty else { return nil }
         // A file written with CRLF line ends is extended in kind.
         let end = text.contains("\r\n") ? "\r\n" : "\n"
-        var added = existing.isEmpty || text.hasSuffix("\n") ? "" : end
+        var added = existing.isEmpty || existing.last == UInt8(ascii: "\n") ? "" : end
         added += ([comment] + missing.map(line)).joined(separator: end) + end
         return existing + Array(added.utf8)
     }

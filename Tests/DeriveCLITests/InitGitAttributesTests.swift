@@ -100,4 +100,25 @@ import TestSupport
         let check = try CLI.run(["check"], in: clone)
         #expect(check.status == 0, "\(text(check.stdout)) \(check.stderr)")
     }
+
+    /// Attack 36c's M5: a `.gitattributes` written with CRLF line ends. Swift reads "\r\n" as one
+    /// character, so its lines were not split and init's own lines went unrecognised: each init
+    /// appended the block again. Now it is extended once, in CRLF, and a rerun adds nothing.
+    @Test func aCRLFGitAttributesIsExtendedOnceInKind() throws {
+        let folder = try folderWithPhotos()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("*.jpg binary\r\n".utf8).write(to: folder.appendingPathComponent(".gitattributes"))
+        let made = try CLI.run(["init", "photos"], in: folder)
+        #expect(made.status == 0, "\(made.stderr)")
+        let written = try attributes(folder)
+        #expect(written.hasPrefix("*.jpg binary\r\n#"), "the user's line is not kept as it was: \(written.debugDescription)")
+        #expect(!written.contains("\r\n\r\n"), "a blank line was added: \(written.debugDescription)")
+        for line in Self.lines {
+            #expect(written.components(separatedBy: line + "\r\n").count == 2, "\(line) is not in .gitattributes once, in CRLF: \(written.debugDescription)")
+        }
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("derive.yaml"))
+        let again = try CLI.run(["init", "photos"], in: folder)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try attributes(folder) == written, "a re-run changed .gitattributes: \((try? attributes(folder))?.debugDescription ?? "")")
+    }
 }

@@ -181,4 +181,40 @@ import TestSupport
         #expect(build.stderr.contains("held by pid \(holder.processIdentifier) (flock), not a derive command")
                 && !build.stderr.contains(lastBuild.prefix(while: { $0 != "," })), "\(build.stderr)")
     }
+
+    /// Attack 36c's L3: `flock build.lock cmd` killed while `cmd` (which inherited the lock) runs.
+    /// `/proc/locks` still names flock's pid, which is gone: the holder was said as `pid N (ended
+    /// since)` with "wait for that process to end". The live process with the file open is named.
+    @Test func aLockWhoseTakerEndedIsNamedByItsLiveHolder() throws {
+        let site = try Site()
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let lockFile = site.url(".derive/derive/build.lock").path
+        let pidFile = site.url("holder.pid").path
+        // `flock build.lock cat`, cat writing its own pid first (its shell execs it).
+        let taker = Process(), input = Pipe()
+        taker.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        taker.arguments = [lockFile, "/bin/sh", "-c", "echo $$ > \"$0\"; exec cat", pidFile]
+        taker.standardInput = input
+        taker.standardOutput = FileHandle.nullDevice
+        try taker.run()
+        defer { try? input.fileHandleForWriting.close() }   // cat ends with its input
+        let deadline = Date().addingTimeInterval(20)
+        var holder: Int32?
+        while Date() < deadline, holder == nil || !((try? String(contentsOfFile: "/proc/\(holder ?? 0)/comm", encoding: .utf8)) ?? "").hasPrefix("cat") {
+            holder = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            usleep(20_000)
+        }
+        let live = try #require(holder, "the holder never started")
+        // Not waited for (Foundation may never reap it here): a zombie holds no file, only its name.
+        kill(taker.processIdentifier, SIGKILL)
+        while Date() < deadline, FileManager.default.fileExists(atPath: "/proc/\(taker.processIdentifier)/fd/0") { usleep(20_000) }
+
+        let plan = try site.run(["plan", "-v"])
+        Self.expectNoAnswer(plan, ["plan", "-v"], saying: "pid \(live) (cat)")
+        #expect(!plan.stderr.contains("ended since)"), "\(plan.stderr)")
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: site.url("photos/added.jpg"))
+        let build = try site.run(["build"])
+        #expect(build.status == 75, "\(build.stderr)")
+        #expect(build.stderr.contains("pid \(live) (cat)") && !build.stderr.contains("ended since)"), "\(build.stderr)")
+    }
 }

@@ -125,4 +125,56 @@ import TestSupport
         #expect(healed.status == 0, "\(out(healed))")
         #expect(try CLI.run(["check"], in: folder).status == 0)
     }
+
+    /// Runs derive with `arguments` in `folder` with its state folder remounted read-only, in a
+    /// mount namespace of the run's own (gone when derive exits); status 99 when that failed.
+    static func runWithReadOnlyState(_ arguments: [String], in folder: URL) throws -> CLI.Result {
+        let script = "mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" || exit 99; shift; exec \"$@\""
+        return try CLI.run(["-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", ".derive/derive", CLI.executable.path] + arguments,
+                           in: folder, executable: BindMounts.unshare)
+    }
+
+    /// Attack 36c's M3: the state folder on a read-only mount. `build.lock` cannot be opened for
+    /// writing (EROFS), which failed even a build with nothing to do; the lock is now taken on a
+    /// read-only descriptor (flock needs no write access, so a concurrent build is still kept
+    /// out), the no-op answers as promised, and a build with work fails before writing anything.
+    @Test(.enabled(if: BindMounts.isPossible, "bind mounts need root and CAP_SYS_ADMIN (unshare -m)"))
+    func aReadOnlyStateMountStillAnswersANoOp() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try builtProject(in: folder)
+        let before = try outputs(folder)
+        let lockBefore = try Data(contentsOf: folder.appendingPathComponent("derive.lock"))
+        Thread.sleep(forTimeInterval: 1.2)
+
+        let noOp = try Self.runWithReadOnlyState(["build"], in: folder)
+        #expect(noOp.status == 0, "\(out(noOp))")
+        #expect(out(noOp).contains("Nothing to do: 2 outputs up to date"), "\(out(noOp))")
+        let warnings = noOp.stderr.split(separator: "\n").filter { $0.contains("warning") }
+        #expect(warnings.count == 1, "\(noOp.stderr)")
+        #expect(warnings.first.map { $0.contains(".derive/derive") } == true, "\(noOp.stderr)")
+        #expect(try outputs(folder) == before)
+
+        // clean removes outputs it could not then unrecord: refused too, nothing removed.
+        let clean = try Self.runWithReadOnlyState(["clean"], in: folder)
+        #expect(clean.status == 1, "\(out(clean))")
+        #expect(clean.stderr.contains("read-only"), "\(clean.stderr)")
+        #expect(try outputs(folder) == before)
+
+        // Something to build: refused before anything is written, naming the folder and the fix.
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("src/b.jpg"))
+        try copySample("orientation-3.jpg", to: folder.appendingPathComponent("src/b.jpg"))
+        let build = try Self.runWithReadOnlyState(["build"], in: folder)
+        #expect(build.status == 1, "\(out(build))")
+        #expect(build.stderr.contains(".derive/derive"), "\(build.stderr)")
+        #expect(build.stderr.contains("read-only"), "\(build.stderr)")
+        #expect(build.stderr.contains("remount"), "no fix named: \(build.stderr)")
+        #expect(try outputs(folder) == before, "an output was written though its build could not be recorded")
+        #expect(try Data(contentsOf: folder.appendingPathComponent("derive.lock")) == lockBefore)
+
+        // Writable again: the build records what it must.
+        let healed = try CLI.run(["build"], in: folder)
+        #expect(healed.status == 0, "\(out(healed))")
+        #expect(try CLI.run(["check"], in: folder).status == 0)
+    }
 }
