@@ -62,21 +62,33 @@ public enum StateSuccession {
     static let anchored: [(table: String, column: String)] = [("outputs", "folder"), ("bucketFolders", "folder"), ("createdFolders", "path"),
                                                               ("pendingWrites", "path"), ("controlFiles", "path"), ("files", "path")]
 
+    /// `table`'s column names and the rows whose seal verifies with `seals` (rowid first, then
+    /// the columns in that order): the only records a move follows.
+    static func sealedRows(_ db: Database, _ seals: StateSeals, _ table: String) throws -> (names: [String], rows: [Row]) {
+        let names = try seals.columns(db, table)
+        let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
+        let rows = try Row.fetchAll(db, sql: "SELECT rowid, \(quoted), \(StateSeals.column) FROM \(table)").filter { row in
+            guard case .blob(let stored) = (row[names.count + 1] as DatabaseValue).storage, let seal = RowSeal(stored) else { return false }
+            return seals.verifies(table: table, columns: names, values: (0..<names.count).map { row[$0 + 1] as DatabaseValue }, stored: seal)
+        }
+        return (names, rows)
+    }
+
+    /// `path` after the move from `from` to `to`: moved when it lies at or below `from`; nil otherwise.
+    static func moved(_ path: String, from: String, to: String) -> String? {
+        guard path == from || Array(path.utf8).starts(with: Array((from + "/").utf8)) else { return nil }
+        return to + String(decoding: Array(path.utf8).dropFirst(from.utf8.count), as: UTF8.self)
+    }
+
     /// Moves each sealed record's path below `from` to the same place below `to`, sealed again
     /// with `seals`; a record whose seal does not verify is left as it is (still not trusted).
     static func reanchor(_ db: Database, seals: StateSeals, from: String, to: String) throws {
-        let prefix = Array((from + "/").utf8)
         for (table, column) in anchored where try db.tableExists(table) {
-            let names = try seals.columns(db, table)
+            let (names, rows) = try sealedRows(db, seals, table)
             guard let at = names.firstIndex(of: column) else { continue }
             let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
-            var moved: [(Int64, String)] = []
-            for row in try Row.fetchAll(db, sql: "SELECT rowid, \(quoted), \(StateSeals.column) FROM \(table)") {
-                guard let path = row[at + 1] as String?, path == from || Array(path.utf8).starts(with: prefix),
-                      case .blob(let stored) = (row[names.count + 1] as DatabaseValue).storage, let seal = RowSeal(stored),
-                      seals.verifies(table: table, columns: names, values: (0..<names.count).map { row[$0 + 1] as DatabaseValue }, stored: seal)
-                else { continue }
-                moved.append((row[0], to + String(decoding: Array(path.utf8).dropFirst(from.utf8.count), as: UTF8.self)))
+            let moved: [(Int64, String)] = rows.compactMap { row in
+                (row[at + 1] as String?).flatMap { Self.moved($0, from: from, to: to) }.map { (row[0], $0) }
             }
             for (id, path) in moved {
                 try db.execute(sql: "UPDATE OR REPLACE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
@@ -127,21 +139,15 @@ public enum StateSuccession {
     static func movedSecret(_ queue: DatabaseQueue, move: (from: String, to: String, database: String)) throws -> Data? {
         guard let secret = movedSecret(queue, former: move.database) else { return nil }
         let seals = StateSeals(secret: secret)
-        let prefix = Array((move.from + "/").utf8)
         let moved: Bool = try queue.read { db in
             guard try db.tableExists("bucketFolders") else { return false }
-            let names = try seals.columns(db, "bucketFolders")
+            let (names, rows) = try sealedRows(db, seals, "bucketFolders")
             guard let folderAt = names.firstIndex(of: "folder"), let deviceAt = names.firstIndex(of: "device"),
                   let inodeAt = names.firstIndex(of: "inode") else { return false }
-            let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
             var matched = false
-            for row in try Row.fetchAll(db, sql: "SELECT \(quoted), \(StateSeals.column) FROM bucketFolders") {
-                guard let path = row[folderAt] as String?, let device = row[deviceAt] as Int64?, let inode = row[inodeAt] as Int64?,
-                      case .blob(let stored) = (row[names.count] as DatabaseValue).storage, let seal = RowSeal(stored),
-                      seals.verifies(table: "bucketFolders", columns: names, values: (0..<names.count).map { row[$0] as DatabaseValue }, stored: seal)
-                else { continue }
-                let now = path == move.from || Array(path.utf8).starts(with: prefix)
-                    ? move.to + String(decoding: Array(path.utf8).dropFirst(move.from.utf8.count), as: UTF8.self) : path
+            for row in rows {
+                guard let path = row[folderAt + 1] as String?, let device = row[deviceAt + 1] as Int64?, let inode = row[inodeAt + 1] as Int64? else { continue }
+                let now = Self.moved(path, from: move.from, to: move.to) ?? path
                 guard let identity = FileIdentity.ofFolder(now) else { continue }   // a folder used once, gone since
                 guard identity.stored == (device, inode) else { return false }
                 matched = true
