@@ -344,7 +344,14 @@ int dv_font_file(const char *family, char **file, char **matched, char **renderi
         && FcPatternGetString(match, FC_FAMILY, 0, &name) == FcResultMatch;
     if (found) {
         *file = g_strdup((const char *) path);
-        *matched = g_strdup((const char *) name);
+        /* Every family name of the face (its own, then second and localized ones, as
+         * `fc-list : family` prints them), one a line. */
+        GString *names = g_string_new(NULL);
+        for (int i = 0; FcPatternGetString(match, FC_FAMILY, i, &name) == FcResultMatch; i++) {
+            if (i > 0) g_string_append_c(names, '\n');
+            g_string_append(names, (const char *) name);
+        }
+        *matched = g_string_free(names, FALSE);
         FcChar8 *formatted = FcPatternFormat(match, (const FcChar8 *) dv_font_rendering_format);
         *rendering = g_strdup(formatted ? (const char *) formatted : "");
         if (formatted) FcStrFree(formatted);

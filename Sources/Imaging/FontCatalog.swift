@@ -77,7 +77,9 @@ public enum FontCatalog {
         let status = dv_font_file(pattern, &file, &matched, &rendering)
         defer { dv_free(file); dv_free(matched); dv_free(rendering) }
         guard status == 0, let file, let matched else { return nil }
-        let families = String(cString: matched).split(separator: ",")
+        // All the face's names count: a second name ("DejaVu Sans Light") or a localized one
+        // (文泉驿正黑) is as much its family as the first (attack 36a M5).
+        let families = String(cString: matched).split(separator: "\n")
         guard families.contains(where: { caseInsensitive ? $0.lowercased() == family.lowercased() : $0 == family }) else { return nil }
         return Resolved(file: String(cString: file), rendering: rendering.map { String(cString: $0) } ?? "")
     }

@@ -80,8 +80,8 @@ int dv_blank(VipsImage **out, int width, int height, int bands);
 int dv_constant_like(VipsImage *like, VipsImage **out, const double *values, int n);
 int dv_replicate(VipsImage *in, VipsImage **out, int across, int down);
 int dv_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int x, int y);
-/// The file fontconfig picks for `family` and the family it actually matched (both g_free'd
-/// by the caller); returns -1 when nothing matches.
+/// The file fontconfig picks for `family` and every family name of the face it matched, one a
+/// line (both g_free'd by the caller); returns -1 when nothing matches.
 int dv_font_file(const char *family, char **file, char **matched, char **rendering);
 char *dv_font_config_files(void);
 char *dv_font_folders(void);

@@ -75,7 +75,7 @@ public struct Watermark: ProcessAction {
             }
             guard Self.fonts.contains(decoded) || Self.isFamilyName(decoded) else {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250",
-                                   "watermark: unknown font '\(decoded)'; use one of \(Self.fonts.joined(separator: ", ")) or an installed font family (fc-list : family)",
+                                   "watermark: unknown font '\(decoded)'; use one of \(Self.fonts.joined(separator: ", ")) or an installed font family (fc-list : family), whose name is 1-64 bytes of letters, digits, spaces and -_.'+&()",
                                    parameter: "type")
             }
             font = decoded
@@ -108,12 +108,15 @@ public struct Watermark: ProcessAction {
     }
 
     /// Besides the seven OSS names, `type` may name a fontconfig family (Derive's extension, for
-    /// manifests): 1-64 bytes of letters, digits, spaces and `-_.'`, so the name can never be
-    /// read as a fontconfig pattern or a Pango size or style.
+    /// manifests): 1-64 bytes of letters (with their marks, in any script), digits, spaces and
+    /// `-_.'+&()`, so the name can never be read as a fontconfig pattern or a Pango size or style
+    /// (`fc-list : family` prints names such as "M+ 1p" too).
     public static func isFamilyName(_ name: String) -> Bool {
         (1...64).contains(name.utf8.count) && name.first != " " && name.last != " "
-            && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" || $0 == "_" || $0 == "." || $0 == "'" }
+            && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == " " || familyPunctuation.contains($0) }
     }
+
+    static let familyPunctuation: Set<Character> = ["-", "_", ".", "'", "+", "&", "(", ")"]
 
     static func mark(_ decoded: String) throws -> Mark {
         let marker = "?x-oss-process="
