@@ -360,6 +360,41 @@ int dv_font_file(const char *family, char **file, char **matched, char **renderi
     return found ? 0 : -1;
 }
 
+/* The characters Pango can draw text of `family` with: the union of the charsets of every face
+ * fontconfig sorts for it (the chosen face, then its fallbacks, which Pango walks for each
+ * character it lacks), keeping only the formats Pango draws (since 1.44 TrueType and CFF:
+ * HarfBuzz shapes nothing else). NULL when fontconfig has no answer; free with
+ * dv_font_coverage_free. */
+void *dv_font_coverage(const char *family) {
+    FcPattern *pattern = FcNameParse((const FcChar8 *) family);
+    if (!pattern) return NULL;
+    FcConfigSubstitute(NULL, pattern, FcMatchPattern);
+    FcDefaultSubstitute(pattern);
+    FcResult result;
+    FcFontSet *fonts = FcFontSort(NULL, pattern, FcFalse, NULL, &result);
+    FcPatternDestroy(pattern);
+    if (!fonts) return NULL;
+    FcCharSet *coverage = FcCharSetCreate();
+    for (int i = 0; coverage && i < fonts->nfont; i++) {
+        FcChar8 *format = NULL;
+        FcCharSet *charset = NULL;
+        if (FcPatternGetString(fonts->fonts[i], FC_FONTFORMAT, 0, &format) != FcResultMatch
+            || (strcmp((const char *) format, "TrueType") != 0 && strcmp((const char *) format, "CFF") != 0)
+            || FcPatternGetCharSet(fonts->fonts[i], FC_CHARSET, 0, &charset) != FcResultMatch) continue;
+        FcCharSetMerge(coverage, charset, NULL);
+    }
+    FcFontSetDestroy(fonts);
+    return coverage;
+}
+
+int dv_font_coverage_has(const void *coverage, unsigned int character) {
+    return FcCharSetHasChar((const FcCharSet *) coverage, character);
+}
+
+void dv_font_coverage_free(void *coverage) {
+    if (coverage) FcCharSetDestroy((FcCharSet *) coverage);
+}
+
 /* Every configuration file fontconfig loaded, one a line (g_free the text). */
 char *dv_font_config_files(void) {
     GString *text = g_string_new(NULL);

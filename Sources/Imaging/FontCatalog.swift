@@ -60,13 +60,17 @@ public enum FontCatalog {
 
     /// The exact family match; nil when fontconfig would substitute another.
     static func match(_ family: String) -> Resolved? {
-        // FcNameParse reads '-', ':', ',' and '\\' as syntax: escape them.
+        resolve(pattern(family), family: family, caseInsensitive: true)
+    }
+
+    /// `family` as a fontconfig pattern: FcNameParse reads '-', ':', ',' and '\\' as syntax.
+    static func pattern(_ family: String) -> String {
         var pattern = ""
         for character in family {
             if "-:,\\".contains(character) { pattern.append("\\") }
             pattern.append(character)
         }
-        return resolve(pattern, family: family, caseInsensitive: true)
+        return pattern
     }
 
     /// `pattern` as fontconfig matches it, when the match's family list holds `family`.
@@ -88,8 +92,36 @@ public enum FontCatalog {
     /// when the font is missing (fontconfig would otherwise silently substitute another).
     public static func file(for type: String) throws -> String { try resolved(for: type).file }
 
+    /// What fontconfig answered this process, by `type` name and by family (`FontLookups`).
+    static let resolvedTypes = FontLookups<Result<Resolved, ProcessError>>(capacity: 256)
+    static let coverages = FontLookups<FontCoverage?>(capacity: 64)
+
     /// The font fontconfig uses for a `type` name, with how it is drawn.
     public static func resolved(for type: String) throws -> Resolved {
+        try resolvedTypes.value(type) { type in
+            do { return .success(try lookUp(type)) } catch let error as ProcessError { return .failure(error) } catch {
+                return .failure(ProcessError(.internalError, "watermark: font '\(type)': \(error)", action: Watermark.name, parameter: "type"))
+            }
+        }.get()
+    }
+
+    /// Refuses `text` when characters in it are in neither the font of `type` nor any fallback
+    /// face Pango would take them from: each would be drawn as a box with its hex digits (attack
+    /// 36a L3). Names them all and how to find a font that has them.
+    public static func checkDrawable(_ text: String, type: String) throws {
+        guard let family = family(for: type),
+              let coverage = coverages.value(family, lookUp: { FontCoverage(pattern: pattern($0)) }) else { return }
+        let missing = coverage.missing(in: text)
+        guard !missing.isEmpty else { return }
+        let named = missing.map(FontCoverage.named)
+        let list = named.count == 1 ? named[0] : named.dropLast().joined(separator: ", ") + " and " + named[named.count - 1]
+        let (it, them) = missing.count == 1 ? ("it", "it") : ("each", "them")
+        throw ProcessError(.invalidArgument, ec: "0040-00000257",
+                           "watermark: the text has \(list), which neither the font '\(family)' nor any fallback font fontconfig offers can draw (\(it) would be drawn as a box); remove \(them), or install a font that has \(them) (fc-list ':charset=\(missing.map { String($0.value, radix: 16) }.joined(separator: " "))' family lists the installed ones)",
+                           action: Watermark.name, parameter: "text")
+    }
+
+    private static func lookUp(_ type: String) throws -> Resolved {
         guard let font = fonts[type] else {
             guard let family = family(for: type) else {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250", "watermark: unknown font '\(type)'", action: Watermark.name, parameter: "type")

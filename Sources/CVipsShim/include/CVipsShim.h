@@ -83,6 +83,12 @@ int dv_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int 
 /// The file fontconfig picks for `family` and every family name of the face it matched, one a
 /// line (both g_free'd by the caller); returns -1 when nothing matches.
 int dv_font_file(const char *family, char **file, char **matched, char **rendering);
+/// The characters text in `family` can be drawn with (the face fontconfig picks and its
+/// fallbacks, in the formats Pango draws), NULL when fontconfig has no answer; read it with
+/// dv_font_coverage_has (safe from any thread), free it with dv_font_coverage_free.
+void *dv_font_coverage(const char *family);
+int dv_font_coverage_has(const void *coverage, unsigned int character);
+void dv_font_coverage_free(void *coverage);
 char *dv_font_config_files(void);
 char *dv_font_folders(void);
 

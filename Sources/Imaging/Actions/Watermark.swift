@@ -134,6 +134,7 @@ extension Watermark: FrameDrawing {
             throw ProcessError(.invalidArgument, ec: "0040-00000250", "watermark: unknown font '\(self.font)'", action: Self.name, parameter: "type")
         }
         _ = try FontCatalog.file(for: self.font)
+        try FontCatalog.checkDrawable(words, type: self.font)
         // Pango sizes are points; at 72 dpi a point is a pixel.
         let mask: VImage
         do {
