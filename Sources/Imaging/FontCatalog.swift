@@ -85,8 +85,14 @@ public enum FontCatalog {
         // (文泉驿正黑) is as much its family as the first (attack 36a M5).
         let families = String(cString: matched).split(separator: "\n")
         guard families.contains(where: { caseInsensitive ? $0.lowercased() == family.lowercased() : $0 == family }) else { return nil }
-        return Resolved(file: String(cString: file), rendering: rendering.map { String(cString: $0) } ?? "")
+        let drawn = rendering.map { String(cString: $0) } ?? ""
+        return Resolved(file: String(cString: file), rendering: drawn.isEmpty ? missingGlyphs : drawn + " " + missingGlyphs)
     }
+
+    /// Part of how text is drawn, so in every text output's fingerprint: a character no font
+    /// has is refused (`checkDrawable`). Outputs built before drew it as a box; this word makes
+    /// them stale (rebuilt, or refused naming the character), never up to date.
+    static let missingGlyphs = "missing-glyphs=refused"
 
     /// The font file fontconfig uses for a `type` name; an error naming the package to install
     /// when the font is missing (fontconfig would otherwise silently substitute another).

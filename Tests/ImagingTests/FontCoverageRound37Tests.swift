@@ -68,4 +68,11 @@ import ProcessLanguage
         #expect(asked == ["a", "b", "c", "d", "d"])
         #expect(lookups.count == 3)
     }
+
+    /// How a font draws, which every text output's fingerprint holds, says that missing glyphs
+    /// are refused: an output an older engine drew with boxes is stale, not up to date.
+    @Test(.enabled(if: InstalledFonts.has("DejaVu Sans"), "DejaVu Sans is not installed (fonts-dejavu-core)"))
+    func fingerprintsOfTextSayMissingGlyphsAreRefused() throws {
+        #expect(Engine().fontRendering("DejaVu Sans")?.contains("missing-glyphs=refused") == true)
+    }
 }
