@@ -27,9 +27,15 @@ enum InstalledFonts {
 
     /// Whether any installed font has `scalar` (`fc-list ':charset=HEX'` lists one).
     static func covers(_ scalar: Unicode.Scalar) -> Bool {
+        guard ExternalTool.path("fc-list") != nil else { return true }
+        return !familiesWith(scalar).isEmpty
+    }
+
+    /// The first family name of each installed face that has `scalar` itself.
+    static func familiesWith(_ scalar: Unicode.Scalar) -> [String] {
         guard let fcList = ExternalTool.path("fc-list"),
-              let listing = ExternalTool.run(fcList, [":charset=" + String(scalar.value, radix: 16), "family"]) else { return true }
-        return !listing.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+              let listing = ExternalTool.run(fcList, [":charset=" + String(scalar.value, radix: 16), "family"]) else { return [] }
+        return listing.split(separator: "\n").compactMap { $0.split(separator: ",").first.map(String.init) }
     }
 }
 
