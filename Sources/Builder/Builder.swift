@@ -921,6 +921,7 @@ public struct Builder: Sendable {
             // Written once: a planned write the early reconcile made is not forced again.
             if isEarly { early.update { $0.rewritten.append(planner.display(targets.lockPath)); _ = $0.written.insert(targets.lockPath) } }
         }
+        rememberLockProvenance(targets.lock, at: targets.lockPath)
         // The state records every left file too, sealed (round 21's N2: the lock alone could be
         // edited); the next build re-derives the lock's lines from it.
         try store.saveLeftFiles(targets.left.sortedByKey().map { planner.withDigest($0.value) })
@@ -993,6 +994,19 @@ public struct Builder: Sendable {
     /// Whether it wrote. `replacingOnly`: the digest of the file the caller judged replaceable
     /// (`nothing`: no file was there, so the write only creates); checked on the file the move
     /// displaces, so one swapped in since is kept.
+    /// Remembers the lock now at `path` (`data`) as this user's Derive's own record when each of
+    /// its lines mirrors a record it rendered (`LockProvenance`), so a build that lost its state
+    /// (moved away mid-build) recovers from it. Read from the state only when the lock changed
+    /// since last remembered. Best effort: not remembered, a lost state's lock needs git's proof.
+    func rememberLockProvenance(_ data: Data, at path: String) {
+        let database = store.folder + "/" + StateStore.fileName, digest = ContentDigests.digest(data)
+        guard !LockProvenance.isJudged(lockDigest: digest, lockPath: path, forState: database) else { return }
+        let own = (try? store.allOutputs()).flatMap { records in
+            LockFile.parse(String(decoding: data, as: UTF8.self)).map { LockProvenance.isOwnRecord($0, records: records) }
+        } ?? false
+        try? LockProvenance.remember(lockDigest: digest, lockPath: path, ownRecord: own, forState: database)
+    }
+
     func writeIfChanged(_ data: Data, to path: String, force: Bool = false, replacingOnly digest: String? = nil) throws -> Bool {
         // Read no more than `data` holds: a larger file differs (and costs no memory).
         if !force, disk.stat(path) != nil, (try? disk.read(path, maxBytes: data.count)) == data { return false }
