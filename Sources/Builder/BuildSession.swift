@@ -1118,6 +1118,8 @@ public final class BuildSession: @unchecked Sendable {
                     report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
                     // The index's own path keeps the index's ACL without a line; an old one does not.
                     if !isCurrent { leaving.leaveOldIndex(path) }
+                } else {
+                    try Builder.removeCreatedFolders(above: path, disk: planner.disk, store: store)
                 }
             } catch where !FileKind.isRegularFile(path) {
                 // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.

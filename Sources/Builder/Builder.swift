@@ -899,6 +899,7 @@ public struct Builder: Sendable {
                 } else if existed {
                     removed.append(planner.display(path))
                     if isEarly { early.update { $0.removed.append(planner.display(path)) } }
+                    try Self.removeCreatedFolders(above: path, disk: disk, store: store)
                 }
                 try store.setControlFile(path, digest: nil)
             } catch where !FileKind.isRegularFile(path) {
@@ -1017,16 +1018,32 @@ public struct Builder: Sendable {
         try store.addPendingWrite(path, digest: ContentDigests.digest(data))
         if let digest, digest != Self.nothing { try store.addPendingWrite(Self.displacedKey(path), digest: digest) }
         defer { try? store.clearPendingWrites([path, Self.displacedKey(path)]) }
+        let created: [String]
         if let digest {
             do {
-                try disk.writeAtomically(data, to: path, replacingOnly: digest)
+                created = try disk.writeAtomically(data, to: path, replacingOnly: digest)
             } catch let error as DiskError where error.appeared {
                 throw DiskError("\(planner.display(path)) appeared or changed while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
             }
         } else {
-            try disk.writeAtomically(data, to: path)
+            created = try disk.writeAtomically(data, to: path)
         }
+        // Folders made for it are recorded as an output's are: removed, once empty, when it moves
+        // away or on `clean` (attack 36b's Low 8: an index's stayed for ever).
+        try store.addCreatedFolders(created)
         return true
+    }
+
+    /// Removes the folders Derive made on the way to a control file just removed from `path` (an
+    /// old index) that are empty now, deepest first: only folders it recorded making, still the
+    /// ones it made (device and inode); never recursive (`removeEmptyFolder`).
+    static func removeCreatedFolders(above path: String, disk: any Disk, store: StateStore) throws {
+        let created = try store.createdFolderIdentities()
+        var folder = (path as NSString).deletingLastPathComponent
+        while case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity, disk.removeEmptyFolder(folder) {
+            try store.forgetCreatedFolder(folder)
+            folder = (folder as NSString).deletingLastPathComponent
+        }
     }
 
     /// The bytes a temporary file of the control file at `path` (the lock, the index) may hold

@@ -964,7 +964,7 @@ public struct Planner: Sendable {
 extension Planner {
     /// What is at `path` in words, not following a link: "a folder", "a FIFO", … (attack 36's F9:
     /// a FIFO at an output path was called "a folder or a symbolic link").
-    static func kindOfNonFile(_ path: String) -> String {
+    public static func kindOfNonFile(_ path: String) -> String {
         var info = stat()
         guard lstat(path, &info) == 0 else { return "something that is not a regular file" }
         switch info.st_mode & S_IFMT {
