@@ -99,11 +99,18 @@ public final class BuildSession: @unchecked Sendable {
     /// After `unchanged()` answered: saves the witness again when it held only by rehashing files
     /// written within a second of it, or through touched files, so the next no-op only stats.
     /// Skipped when another build holds the lock; a plain no-op takes no lock at all.
-    public func refreshWitness() {
+    /// Returns the warning to give when a write it tried failed (a full disk), said once.
+    @discardableResult
+    public func refreshWitness() -> String? {
         let check = witnessCheck()
-        guard check.needsRefresh, let held = try? BuildLock(folder: manifest.stateFolder, manifest: manifestPath) else { return }
+        guard check.needsRefresh, let held = try? BuildLock(folder: manifest.stateFolder, manifest: manifestPath) else { return nil }
         defer { withExtendedLifetime(held) {} }
+        _ = WitnessWriteFailures.take()
         check.refresh(witnessInputs, disk: bucketDisk, store: { try? self.store() })
+        guard let failure = WitnessWriteFailures.take().first else { return nil }
+        return "the no-op witness could not be saved again (\(failure.path): \(failure.error)); nothing needed building, "
+            + "but later no-ops read the files it vouches for by their bytes again until it is saved. To save it, free space on that disk "
+            + "or make \(manifest.stateFolder) writable by this user; then run derive build again"
     }
 
     /// Forgets the witness: a build whose outputs breach a budget is not clean, so the next run
@@ -1118,6 +1125,8 @@ public final class BuildSession: @unchecked Sendable {
                     report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
                     // The index's own path keeps the index's ACL without a line; an old one does not.
                     if !isCurrent { leaving.leaveOldIndex(path) }
+                } else {
+                    try Builder.removeCreatedFolders(above: path, disk: planner.disk, store: store)
                 }
             } catch where !FileKind.isRegularFile(path) {
                 // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.

@@ -899,6 +899,7 @@ public struct Builder: Sendable {
                 } else if existed {
                     removed.append(planner.display(path))
                     if isEarly { early.update { $0.removed.append(planner.display(path)) } }
+                    try Self.removeCreatedFolders(above: path, disk: disk, store: store)
                 }
                 try store.setControlFile(path, digest: nil)
             } catch where !FileKind.isRegularFile(path) {
@@ -921,6 +922,7 @@ public struct Builder: Sendable {
             // Written once: a planned write the early reconcile made is not forced again.
             if isEarly { early.update { $0.rewritten.append(planner.display(targets.lockPath)); _ = $0.written.insert(targets.lockPath) } }
         }
+        rememberLockProvenance(targets.lock, at: targets.lockPath)
         // The state records every left file too, sealed (round 21's N2: the lock alone could be
         // edited); the next build re-derives the lock's lines from it.
         try store.saveLeftFiles(targets.left.sortedByKey().map { planner.withDigest($0.value) })
@@ -993,6 +995,19 @@ public struct Builder: Sendable {
     /// Whether it wrote. `replacingOnly`: the digest of the file the caller judged replaceable
     /// (`nothing`: no file was there, so the write only creates); checked on the file the move
     /// displaces, so one swapped in since is kept.
+    /// Remembers the lock now at `path` (`data`) as this user's Derive's own record when each of
+    /// its lines mirrors a record it rendered (`LockProvenance`), so a build that lost its state
+    /// (moved away mid-build) recovers from it. Read from the state only when the lock changed
+    /// since last remembered. Best effort: not remembered, a lost state's lock needs git's proof.
+    func rememberLockProvenance(_ data: Data, at path: String) {
+        let database = store.folder + "/" + StateStore.fileName, digest = ContentDigests.digest(data)
+        guard !LockProvenance.isJudged(lockDigest: digest, lockPath: path, forState: database) else { return }
+        let own = (try? store.allOutputs()).flatMap { records in
+            LockFile.parse(String(decoding: data, as: UTF8.self)).map { LockProvenance.isOwnRecord($0, records: records) }
+        } ?? false
+        try? LockProvenance.remember(lockDigest: digest, lockPath: path, ownRecord: own, forState: database)
+    }
+
     func writeIfChanged(_ data: Data, to path: String, force: Bool = false, replacingOnly digest: String? = nil) throws -> Bool {
         // Read no more than `data` holds: a larger file differs (and costs no memory).
         if !force, disk.stat(path) != nil, (try? disk.read(path, maxBytes: data.count)) == data { return false }
@@ -1003,16 +1018,32 @@ public struct Builder: Sendable {
         try store.addPendingWrite(path, digest: ContentDigests.digest(data))
         if let digest, digest != Self.nothing { try store.addPendingWrite(Self.displacedKey(path), digest: digest) }
         defer { try? store.clearPendingWrites([path, Self.displacedKey(path)]) }
+        let created: [String]
         if let digest {
             do {
-                try disk.writeAtomically(data, to: path, replacingOnly: digest)
+                created = try disk.writeAtomically(data, to: path, replacingOnly: digest)
             } catch let error as DiskError where error.appeared {
                 throw DiskError("\(planner.display(path)) appeared or changed while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
             }
         } else {
-            try disk.writeAtomically(data, to: path)
+            created = try disk.writeAtomically(data, to: path)
         }
+        // Folders made for it are recorded as an output's are: removed, once empty, when it moves
+        // away or on `clean` (attack 36b's Low 8: an index's stayed for ever).
+        try store.addCreatedFolders(created)
         return true
+    }
+
+    /// Removes the folders Derive made on the way to a control file just removed from `path` (an
+    /// old index) that are empty now, deepest first: only folders it recorded making, still the
+    /// ones it made (device and inode); never recursive (`removeEmptyFolder`).
+    static func removeCreatedFolders(above path: String, disk: any Disk, store: StateStore) throws {
+        let created = try store.createdFolderIdentities()
+        var folder = (path as NSString).deletingLastPathComponent
+        while case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity, disk.removeEmptyFolder(folder) {
+            try store.forgetCreatedFolder(folder)
+            folder = (folder as NSString).deletingLastPathComponent
+        }
     }
 
     /// The bytes a temporary file of the control file at `path` (the lock, the index) may hold

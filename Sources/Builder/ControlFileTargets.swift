@@ -580,6 +580,10 @@ struct ControlFileTargets {
     static func notOurIndex(_ display: String) -> String { "\(display) \(notOurIndexReason)" }
     /// `notOurIndexReason`, naming the lock when it is there but not valid.
     var indexRefusedReason: String {
+        // A FIFO, a folder, a device: said as what it is, never "edited" (attack 36b's a54).
+        if let index, FileIdentity.anythingAt(index.path), !FileKind.isRegularFile(index.path) {
+            return "exists and is not a regular file Derive wrote (\(Planner.kindOfNonFile(index.path))); move it so the index can be written"
+        }
         if let crlf = crlfIndexNote { return "exists and was not written by Derive as the index: \(crlf)" }
         guard let lockNote else { return Self.notOurIndexReason }
         return "exists and was not written by Derive as the index (\(lockNote)); otherwise move it or pass --overwrite"

@@ -17,10 +17,15 @@ struct BlobCheck {
     /// How many blobs of `expected` are answered (in order).
     private(set) var answered = 0
     private(set) var results: [String: Verdict] = [:]
+    /// Whether the reading stopped at a blob git announced larger than its id's size: judged
+    /// damaged (its id covers its size), the blobs after it not answered.
+    private(set) var stoppedAtDamage = false
     /// Whether git began answering for the blob being read (named it, or part of that line).
     var begun: Bool { phase != .header || !header.isEmpty }
-    /// The most git's answer may hold: each blob, its header line and its newline.
-    var maxBytes: Int { expected.reduce(0) { $0 + $1.size + $1.id.count + 32 } }
+    /// The most git's answer may hold: each blob, its header line and its newline, and one read
+    /// (`GitCommand` reads 64 KiB at a time) more: a blob announced larger than asked (another
+    /// object's content under its id) is judged from its header, which that read brings.
+    var maxBytes: Int { expected.reduce(1 << 16) { $0 + $1.size + $1.id.count + 32 } }
 
     private enum Phase { case header, body, newline }
     private var phase = Phase.header
@@ -53,7 +58,13 @@ struct BlobCheck {
                     finish(id, .unproven(Self.lacking))
                     continue
                 }
-                guard fields.count == 3, let announced = Int(fields[2]), announced >= 0, announced <= size else { return false }
+                guard fields.count == 3, let announced = Int(fields[2]), announced >= 0 else { return false }
+                guard announced <= size else {
+                    // Not read (more than the blob can hold): another object's content under this id.
+                    finish(id, .unproven(Self.damaged))
+                    stoppedAtDamage = true
+                    return false
+                }
                 known = fields[1] == "blob" && announced == size ? nil : .unproven(Self.damaged)
                 hasher = GitProof.ObjectHasher(length: id.count, size: size)
                 left = announced

@@ -20,16 +20,19 @@ import Glibc
 /// where its files really are, and one that leads outside (or a bucket outside the repository)
 /// proves nothing for its own files only (attack round 29's F5, F6). git is asked only about the
 /// candidate files (`prefetch`: a build's candidates at once; a path not prefetched alone), each
-/// a literal pathspec, in batches bounded in argument bytes (`ls-tree -l`, so a blob HEAD names
-/// but the repository lacks shows no size and proves nothing: F2), with `GitCommand`'s hardening,
+/// a literal pathspec, in batches bounded in argument bytes (`ls-tree` without `-l`: listing
+/// sizes reads each blob's header, and in a blobless partial clone one blob the repository lacks
+/// made the whole listing fail, every file losing its proof with the wrong reason: attack 36c's
+/// L1), with `GitCommand`'s hardening,
 /// one deadline and one bound on the answers for all runs together. No git, not a repository,
 /// no HEAD, a git that fails, hangs or answers too much or garbage: nothing is proven (and git
 /// is not asked again).
 ///
-/// `ls-tree -l` reads only an object's header, so a truncated or corrupt object (loose or packed)
-/// still shows its size (attack round 31's F1): a file is proven only once git has given its blob
-/// back (`BlobCheck`: `git cat-file --batch`, the bytes hashed as they arrive and compared with the
-/// id). Only blobs whose entry already matches the file are read, each once (by id).
+/// A listing says nothing of an object's health (round 31's F1), so a file is proven only once
+/// git has given its blob back (`BlobCheck`: `git cat-file --batch`, the bytes hashed as they
+/// arrive and compared with the id; a blob the repository lacks is said so there, F2). Only blobs
+/// whose id is the file's own (which covers its size) are read, each once (by id), the file's
+/// size the one expected.
 public final class GitProof: @unchecked Sendable {
     /// The folder git runs in (the manifest's).
     public let folder: String
@@ -55,7 +58,7 @@ public final class GitProof: @unchecked Sendable {
     /// Why git proves nothing, once asked (`nil` while it did or was not asked).
     private var failure: String?
 
-    struct Entry { var id: String; var size: Int? }
+    struct Entry { var id: String }
     /// Blob id → whether git gave it back whole, for every blob read so far.
     private var blobs: [String: BlobCheck.Verdict] = [:]
 
@@ -73,12 +76,12 @@ public final class GitProof: @unchecked Sendable {
     /// blob HEAD tracks at that path. The file is read once for both ids, so what is proven is the
     /// bytes the caller checks again (by `digest`) at the moment it replaces or deletes them.
     public func proves(_ path: String, digest: String) -> Bool {
-        guard case .success(let entry) = lookUp(path), let size = entry.size,
+        guard case .success(let entry) = lookUp(path),
               let ids = Self.ids(ofFileAt: URL(literalFilePath: path).standardizedFileURL.path, objectIdLength: entry.id.count) else { return false }
-        guard ids.size == size && ids.sha256 == digest && ids.object == entry.id else { return false }
+        guard ids.sha256 == digest && ids.object == entry.id else { return false }
         lock.lock()
         defer { lock.unlock() }
-        if blobs[entry.id] == nil, case .success(let top)? = top { check([(entry.id, size)], top: top) }
+        if blobs[entry.id] == nil, case .success(let top)? = top { check([(entry.id, ids.size)], top: top) }
         return blobs[entry.id] == .whole
     }
 
@@ -88,11 +91,12 @@ public final class GitProof: @unchecked Sendable {
     public func whyUnproven(_ path: String) -> String {
         switch lookUp(path) {
         case .failure(let failure): return failure.description
-        case .success(let entry) where entry.size == nil:
-            return "it is committed to git at HEAD, but the repository does not hold that commit's copy of it"
         case .success(let entry):
+            // The file's bytes are HEAD's blob (same id): why git could not give it back.
+            let ids = Self.ids(ofFileAt: URL(literalFilePath: path).standardizedFileURL.path, objectIdLength: entry.id.count)
             lock.lock()
             defer { lock.unlock() }
+            if let ids, ids.object == entry.id, blobs[entry.id] == nil, case .success(let top)? = top { check([(entry.id, ids.size)], top: top) }
             if case .unproven(let why)? = blobs[entry.id] { return why }
             return "it is not committed to git as it is at HEAD"
         }
@@ -118,9 +122,9 @@ public final class GitProof: @unchecked Sendable {
         ask(wanted.keys.sorted(), top: top)
         var candidates: [(id: String, size: Int)] = []
         for (relative, path) in wanted.sorted(by: { $0.key < $1.key }) {
-            guard let entry = entries[relative], let size = entry.size, blobs[entry.id] == nil,
-                  let ids = Self.ids(ofFileAt: path, objectIdLength: entry.id.count), ids.size == size, ids.object == entry.id else { continue }
-            candidates.append((entry.id, size))
+            guard let entry = entries[relative], blobs[entry.id] == nil,
+                  let ids = Self.ids(ofFileAt: path, objectIdLength: entry.id.count), ids.object == entry.id else { continue }
+            candidates.append((entry.id, ids.size))
         }
         check(candidates, top: top)
     }
@@ -184,7 +188,7 @@ public final class GitProof: @unchecked Sendable {
         return found
     }
 
-    /// `git ls-tree -l -z HEAD -- PATH…` for `relatives` (literal pathspecs), in batches of at
+    /// `git ls-tree -z HEAD -- PATH…` for `relatives` (literal pathspecs), in batches of at
     /// most `batchBytes` of paths, under the one deadline and bound.
     private func ask(_ relatives: [String], top: String) {
         guard failure == nil else { return }
@@ -202,7 +206,7 @@ public final class GitProof: @unchecked Sendable {
             do {
                 let remaining = deadline - Date().timeIntervalSince(start)
                 guard remaining > 0 else { throw Failure(description: "git did not finish within \(Int(deadline)) s") }
-                let outcome = try GitCommand.run(["ls-tree", "-l", "-z", "HEAD", "--"] + batch, in: top, git: git,
+                let outcome = try GitCommand.run(["ls-tree", "-z", "HEAD", "--"] + batch, in: top, git: git,
                                                  deadline: remaining, maxBytes: maxBytes - answered)
                 answered += outcome.output.count
                 if outcome.tooLarge { throw Failure(description: "git's answer is larger than \(maxBytes) bytes") }
@@ -244,10 +248,16 @@ public final class GitProof: @unchecked Sendable {
             pending.removeFirst(reader.answered)
             if pending.isEmpty { return }
             if outcome.timedOut { return unproven("git did not finish within \(Int(deadline)) s") }
+            // A blob git announced larger than its id's size (another object's content under its
+            // name: attack 36c's L2) was judged damaged and the reading stopped: the rest asked again.
+            if outcome.stopped, reader.stoppedAtDamage { broken += 1; continue }
             if outcome.tooLarge || outcome.stopped { return unproven("git cat-file gave an answer Derive cannot read") }
             // git ended (or failed) before giving back the blob it was at: damaged, when git had
-            // begun answering for it (git names a blob before reading its data).
-            blobs[pending.removeFirst().id] = .unproven(reader.begun ? BlobCheck.damaged : BlobCheck.unanswered)
+            // begun answering for it (git names a blob before reading its data); lacking, when a
+            // partial clone's git could not fetch it (lazy fetching is off: `GitCommand`).
+            let id = pending.removeFirst().id
+            let lacking = !reader.begun && outcome.errorText.contains("could not fetch \(id)")
+            blobs[id] = .unproven(reader.begun ? BlobCheck.damaged : lacking ? BlobCheck.lacking : BlobCheck.unanswered)
             broken += 1
             if broken >= Self.brokenRuns { return unproven("git failed giving back \(Self.brokenRuns) other blobs before it") }
         }
@@ -273,22 +283,22 @@ public final class GitProof: @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    /// `MODE TYPE ID SIZE\tPATH\0` entries (`ls-tree -l`, paths relative to the repository's
-    /// top): regular files by path, their size nil where git has no copy of the blob (`-`, or
-    /// BAD). An entry not of that shape makes the whole answer garbage (nothing proven).
+    /// `MODE TYPE ID\tPATH\0` entries (`ls-tree`, paths relative to the repository's top):
+    /// regular files by path. An entry not of that shape makes the whole answer garbage (nothing
+    /// proven).
     static func parse(_ answer: Data) throws -> [String: Entry] {
         var found: [String: Entry] = [:]
         for entry in answer.split(separator: 0) {
             guard let tab = entry.firstIndex(of: 9) else { throw Failure(description: "git ls-tree gave an entry Derive cannot read") }
             let fields = String(decoding: entry[entry.startIndex..<tab], as: UTF8.self).split(separator: " ", omittingEmptySubsequences: true)
             let name = String(decoding: entry[(tab + 1)...], as: UTF8.self)
-            guard fields.count == 4, fields[2].count == 40 || fields[2].count == 64,
+            guard fields.count == 3, fields[2].count == 40 || fields[2].count == 64,
                   fields[2].allSatisfy({ $0.isHexDigit && !$0.isUppercase }), !name.isEmpty, !name.hasPrefix("/") else {
                 throw Failure(description: "git ls-tree gave an entry Derive cannot read")
             }
             // Regular files only: a symbolic link, a submodule or a folder proves no file's bytes.
             guard fields[0] == "100644" || fields[0] == "100755", fields[1] == "blob" else { continue }
-            found[name] = Entry(id: String(fields[2]), size: Int(fields[3]))
+            found[name] = Entry(id: String(fields[2]))
         }
         return found
     }

@@ -588,7 +588,7 @@ public struct NoOpWitness: Sendable {
         // The inputs' record first: a witness without its record only loses the touched-only path.
         let key = WitnessSeal.key(stateFolder: inputs.manifest.stateFolder)
         TouchedInputs.save(inputs, snapshot: snapshot, recorded: recorded, disk: disk, key: key, digest: { vouched[$0] ?? inputDigest($0, $1) })
-        _ = try? disk.writeAtomically(WitnessSeal.sealed(text, domain: sealDomain, key: key), to: path)
+        do { _ = try disk.writeAtomically(WitnessSeal.sealed(text, domain: sealDomain, key: key), to: path) } catch { WitnessWriteFailures.note(error, writing: path) }
     }
 
     /// The digests of the input files changed at or after `since`, each the digest the plan used

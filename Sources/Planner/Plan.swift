@@ -231,6 +231,10 @@ final class LockText: @unchecked Sendable {
     private var parsed: LockFile?
     /// Why a lock that is there could not be parsed (`LockFile.unreadable`).
     private var unreadable: String?
+    /// The SHA-256 of the lock's bytes as read (nil when missing).
+    private var digest: String?
+    /// Whether `LockProvenance` vouches for the lock as read, once asked.
+    private var ownRecord: Bool?
 
     init(disk: any Disk, path: String) {
         self.disk = disk
@@ -244,11 +248,25 @@ final class LockText: @unchecked Sendable {
         lock.withLock {
             if !loaded {
                 loaded = true
-                let text = (try? disk.read(path)).map { String(decoding: $0, as: UTF8.self) }
+                let data = try? disk.read(path)
+                digest = data.map(ContentDigests.digest)
+                let text = data.map { String(decoding: $0, as: UTF8.self) }
                 parsed = text.flatMap { LockFile.parse($0) }
                 if parsed == nil, let text { unreadable = LockFile.unreadable(text) }
             }
             return parsed
+        }
+    }
+
+    /// Whether the lock as read is this user's Derive's own record for the state at `database`
+    /// (`LockProvenance`), asked once.
+    func isOwnRecord(forState database: String) -> Bool {
+        guard file != nil else { return false }
+        return lock.withLock {
+            if let ownRecord { return ownRecord }
+            let vouched = digest.map { LockProvenance.vouches(lockDigest: $0, lockPath: path, forState: database) } ?? false
+            ownRecord = vouched
+            return vouched
         }
     }
 
@@ -329,6 +347,9 @@ public struct Planner: Sendable {
     /// Why a fresh clone's file at an output path that a lock line of another action key names
     /// is refused (after the file and the lock's names).
     public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's"
+
+    /// Why a lock line of another recipe vouches for its file when the lock is Derive's own record.
+    public static let ownLockProof = "its lines are records of bytes Derive rendered: proven Derive's by the lock"
 
     /// The lock, read and parsed only when an output is missing from the state; nil when it is
     /// missing or not valid.
@@ -719,13 +740,17 @@ public struct Planner: Sendable {
                 }
             } == true
         }
-        var provenByGit = false
+        var provenByGit = false, provenByLock = false
         func lockVouches() -> Bool {
             guard lockCounts, distrust == nil, let content = onDisk, let entry = lock?.entries[derivative.output],
                   entry.digest == content.digest else { return false }
             if entry.actionKey == derivative.actionKey { return true }
-            provenByGit = staleLine() && gitProof.proves(path, digest: content.digest)
-            return provenByGit
+            guard staleLine() else { return false }
+            // A lock this user's Derive wrote (its state lost since: attack 36c's M4) is its own
+            // record of those bytes, not a clone's word.
+            provenByLock = lockText.isOwnRecord(forState: store.folder + "/" + StateStore.fileName)
+            provenByGit = !provenByLock && gitProof.proves(path, digest: content.digest)
+            return provenByLock || provenByGit
         }
         // The file there is the very file Derive recorded for another of its outputs (two output
         // buckets' folders swapped on disk: attack 18's S9), named in the reasons.
@@ -785,6 +810,8 @@ public struct Planner: Sendable {
                 why = "; rendered again before the build: it holds exactly what the rule renders"
             } else if provenByGit {
                 why = "; \(display(lockPath)) lists it under another recipe, and it is committed to git as it is at HEAD (proven Derive's by git)"
+            } else if provenByLock {
+                why = "; \(display(lockPath)) lists it under another recipe, and is the lock this user's Derive last wrote for this state (\(Self.ownLockProof))"
             }
             return .success(PlanItem(kind: .create, output: derivative.output,
                                      reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "") + why] : [],
@@ -937,7 +964,7 @@ public struct Planner: Sendable {
 extension Planner {
     /// What is at `path` in words, not following a link: "a folder", "a FIFO", … (attack 36's F9:
     /// a FIFO at an output path was called "a folder or a symbolic link").
-    static func kindOfNonFile(_ path: String) -> String {
+    public static func kindOfNonFile(_ path: String) -> String {
         var info = stat()
         guard lstat(path, &info) == 0 else { return "something that is not a regular file" }
         switch info.st_mode & S_IFMT {

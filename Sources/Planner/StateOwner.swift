@@ -79,13 +79,40 @@ public enum StateOwner {
             // state this user's Derive sealed at this very path was used here, by `recorded`, still
             // there, so it is that manifest's (attack 31's F5: claiming it moved its records aside).
             guard sealedHere else { return }
-        } else {
-            guard recordedPlace != place(owner: owner, stateFolder: folder) else { return }
+        } else if recordedPlace == place(owner: owner, stateFolder: folder) {
+            // The same place from this folder's real path: a copy moved with its state, unless
+            // the folder is the recorded manifest's own shown here by a mount (attack 36c's M6).
+            guard sharedThroughMount(stateFolder: folder, recorded: recorded, recordedPlace: recordedPlace, owner: owner) else { return }
+            throw PlanError(message: "the state folder \(folder) is the state folder of \(recorded), shown here by a mount (a bind mount of that folder, or of one holding it), "
+                + "and holds its build state, not \(owner)'s: two manifests cannot share a state folder (each build would move the other's state aside); "
+                + "unmount it, or set 'state:' in \(manifest) to a folder of its own (e.g. .derive/\(ownName(owner))); nothing was written")
         }
         throw PlanError(message: "the state folder \(folder) holds the build state of \(recorded), whose 'state:' names this folder too, "
             + "not of \(owner): two manifests cannot share a state folder (each build would move the other's state aside); "
-            + "give each its own 'state:' (set 'state:' in \(manifest) to a folder of its own, e.g. .derive/\(((owner as NSString).lastPathComponent as NSString).deletingPathExtension)-own), "
+            + "give each its own 'state:' (set 'state:' in \(manifest) to a folder of its own, e.g. .derive/\(ownName(owner))), "
             + "or, if \(recorded) is no longer used, delete it (its state then passes to this manifest); nothing was written")
+    }
+
+    /// A state folder name of the manifest `owner`'s own, for hints (`derive-own`).
+    static func ownName(_ owner: String) -> String {
+        (((owner as NSString).lastPathComponent as NSString).deletingPathExtension) + "-own"
+    }
+
+    /// Whether the state folder is, on its file system, the folder from which `recordedPlace`
+    /// leads to the recorded manifest (still there): a bind mount of another project's state
+    /// folder has a real path of its own, so the place seen from that path matches this project
+    /// while the files are the other's. Compared as `MountTable.place` compares bucket folders:
+    /// by device and the path on it. Not when this manifest is the recorded one reached through
+    /// another mount (one file, two paths).
+    static func sharedThroughMount(stateFolder folder: String, recorded: String, recordedPlace: String, owner: String) -> Bool {
+        let mounts = MountTable.current()
+        guard let folderPlace = mounts.place(of: RealFolder.of(folder)), let recordedAt = mounts.place(of: recorded),
+              let ownerAt = mounts.place(of: owner), ownerAt != recordedAt else { return false }
+        var steps = folderPlace.path.split(separator: "/").map(String.init)
+        for step in recordedPlace.split(separator: "/") {
+            if step == ".." { guard !steps.isEmpty else { return false }; steps.removeLast() } else { steps.append(String(step)) }
+        }
+        return folderPlace.device == recordedAt.device && "/" + steps.joined(separator: "/") == recordedAt.path
     }
 
     /// The owner record of the database at `path`, and whether this user's secret kept for that

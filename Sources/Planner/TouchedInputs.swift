@@ -63,7 +63,7 @@ public enum TouchedInputs {
             }
             text += JSONText.string(file) + "\n"
         }
-        _ = try? disk.writeAtomically(WitnessSeal.sealed(text, domain: sealDomain, key: key), to: path(inputs))
+        do { _ = try disk.writeAtomically(WitnessSeal.sealed(text, domain: sealDomain, key: key), to: path(inputs)) } catch { WitnessWriteFailures.note(error, writing: path(inputs)) }
     }
 
     static let sealDomain = "derive-noop-witness-inputs/1"
@@ -176,7 +176,7 @@ public enum TouchedInputs {
             row.inode = Int64(bitPattern: stat.inode); row.recorded = now
             rows.append(row)
         }
-        do { try store.saveFiles(rows) } catch { return }
+        do { try store.saveFiles(rows) } catch { WitnessWriteFailures.note(error, writing: store.folder + "/" + StateStore.fileName); return }
         let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         NoOpWitness.save(inputs, snapshot: found.snapshot, outputs: found.saved.outputs, left: found.saved.left, links: found.saved.links, disk: disk, valid: true,
                          adoptedUnverified: found.saved.adoptedUnverified, expected: { $0 == stateFile ? nil : (found.saved.racy[$0] ?? "unknown") },

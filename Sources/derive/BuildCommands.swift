@@ -66,7 +66,7 @@ struct Workspace {
         if let kept = takeKept(argument, refresh: refresh) { return kept }
         guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return (nil, nil) }
         let count = workspace.session.unchanged()
-        if refresh, count != nil { workspace.session.refreshWitness() }
+        if refresh, count != nil, let warning = workspace.session.refreshWitness() { Output.printWarning(warning) }
         return (count, workspace.session.witnessCheck())
     }
 

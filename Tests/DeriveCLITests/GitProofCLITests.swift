@@ -58,6 +58,10 @@ import Planner
         #expect(try git(["clone", "-q", origin.path, project.root.path], in: origin) == 0)
         for path in untracked { try FileManager.default.copyItem(at: origin.appendingPathComponent(path), to: project.url(path)) }
         #expect(!project.exists(".derive"))
+        // A clone made elsewhere: no lock this user's Derive remembers writing for a state at
+        // this path (`LockProvenance`), as on another machine.
+        let state = RealFolder.of(project.root.path) + "/.derive/derive/state.sqlite"
+        try? FileManager.default.removeItem(at: CLI.userStateHome.appendingPathComponent("derive/states/" + ContentDigests.digest(Data(state.utf8)) + ".lock"))
     }
 
     /// The stale line: the 100 px output's line given another action key, its file as it is.

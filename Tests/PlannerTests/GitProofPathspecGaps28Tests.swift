@@ -48,7 +48,7 @@ import Planner
         let file = root.appendingPathComponent("out/a.bin").path
         let id = GitProof.objectId(of: try Data(contentsOf: URL(fileURLWithPath: file)))
         let log = root.appendingPathComponent("log.txt")
-        let git = try fakeGit(in: root, log: log, answer: "100644 blob \(id)      17\\tout/a.bin\\000")
+        let git = try fakeGit(in: root, log: log, answer: "100644 blob \(id)\\tout/a.bin\\000")
         let proof = GitProof(folder: root.path, folders: [root.appendingPathComponent("out").path], git: git)
         #expect(proof.proves(file, digest: digest), "\(proof.whyNothing ?? "")")
         let all = try runs(log)
@@ -66,7 +66,7 @@ import Planner
         let file = root.appendingPathComponent("out/a.bin").path
         let id = GitProof.objectId(of: try Data(contentsOf: URL(fileURLWithPath: file)))
         let log = root.appendingPathComponent("log.txt")
-        let git = try fakeGit(in: root, log: log, answer: "100644 blob \(id)      17\\tout/a.bin\\000")
+        let git = try fakeGit(in: root, log: log, answer: "100644 blob \(id)\\tout/a.bin\\000")
         let proof = GitProof(folder: root.path, folders: [root.appendingPathComponent("out").path], git: git, batchBytes: 100)
         let others = (0..<40).map { root.appendingPathComponent("out/file-\($0).bin").path }
         proof.prefetch(others + [file])

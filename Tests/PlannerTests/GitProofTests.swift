@@ -103,12 +103,12 @@ import Planner
         let garbage = GitProof(folder: root.path, folders: [root.path], git: try fakeGit("printf 'not a listing\\n'"))
         #expect(!garbage.proves(file, digest: digest))
         // One good entry after a garbage one: the whole answer is refused.
-        let mixed = GitProof(folder: root.path, folders: [root.path], git: try fakeGit("printf 'garbage\\0000100644 blob \(id) 17\\tout/a.bin\\000'"))
+        let mixed = GitProof(folder: root.path, folders: [root.path], git: try fakeGit("printf 'garbage\\0000100644 blob \(id)\\tout/a.bin\\000'"))
         #expect(!mixed.proves(file, digest: digest))
         // The control: the same entry alone is a proof.
-        let good = GitProof(folder: root.path, folders: [root.path], git: try fakeGit("printf '100644 blob \(id)      17\\tout/a.bin\\000'"))
+        let good = GitProof(folder: root.path, folders: [root.path], git: try fakeGit("printf '100644 blob \(id)\\tout/a.bin\\000'"))
         #expect(good.proves(file, digest: digest), "\(good.whyNothing ?? "")")
-        let failing = GitProof(folder: root.path, folders: [root.path], git: try fakeGit("printf '100644 blob \(id)      17\\tout/a.bin\\000'; exit 1"))
+        let failing = GitProof(folder: root.path, folders: [root.path], git: try fakeGit("printf '100644 blob \(id)\\tout/a.bin\\000'; exit 1"))
         #expect(!failing.proves(file, digest: digest))
         let huge = GitProof(folder: root.path, folders: [root.path], git: try fakeGit("exec cat /dev/zero"), maxBytes: 1 << 16)
         #expect(!huge.proves(file, digest: digest))
