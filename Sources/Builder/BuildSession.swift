@@ -554,7 +554,8 @@ public final class BuildSession: @unchecked Sendable {
         plan.items.compactMap { item in
             guard let record = item.recorded, record.adopted, item.kind != .upToDate, item.kind != .update,
                   planner.distrusted[item.output] == nil, !provenAdopted.contains(item.output) else { return nil }
-            if item.kind == .delete, plan.kept.contains(item.output) { return nil }
+            // Kept, or left by the plan's own check (nothing can render it, git does not hold it).
+            if item.kind == .delete, plan.kept.contains(item.output) || plan.leftInPlace.contains(item.output) { return nil }
             // `--overwrite` replaces whatever file is at an output's path; it never deletes one.
             if planner.overwrite, let derivative = item.derivative, PathKey.same(derivative.outputPath, record.file) { return nil }
             return AdoptedProof.needsProof(record, digests: planner.digests) ? record : nil
@@ -943,7 +944,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         let store = try self.store()
         let planner = try self.planner()
-        let removal = OutputRemoval(disk: try disk(), store: store)
+        let removal = OutputRemoval(planner: planner)
         // What a killed `clean`, `release` or build left while writing the lock (noted as pending).
         try Builder.removeLockTemporaries(lockPath, disk: planner.disk, store: store)
         var report = CleanReport()
@@ -954,6 +955,7 @@ public final class BuildSession: @unchecked Sendable {
         let protected = WantedIdentities(planner.protectedFiles(sources: planner.listedSources()))
         // Files adopted on a lock line's word are removed only once proven Derive's (issue 13's finding 1).
         let unproven = try unprovenAdopted(recorded.values.filter { AdoptedProof.needsProof($0, digests: planner.digests) }, planner: planner, renderer: renderer)
+        let judge = Planner.OrphanJudge(planner, keeping: protected, many: recorded.count > 1)
         for record in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
             // Never followed: the output is left, named, and the lock kept as its record (exit 1).
             if !record.folder.isEmpty, let link = SymbolicLinks.first(on: record.file, from: record.folder) {
@@ -968,15 +970,16 @@ public final class BuildSession: @unchecked Sendable {
                 continue
             }
             do {
-                switch try removal.removal(record, keeping: protected, display: planner.display) {
+                switch try removal.removal(record, judge: judge) {
                 case .removed: report.removed += 1
-                case .forgotten: break
-                case .left(let file, let message):
+                case .forgotten, .kept: break
+                case .left(let file, let message), .unproven(let file, let message):
                     report.left.append(message)
                     leaving.leaveOutput(record, file: file, message: message)
                 case .deferred(_, let message):
                     // Never followed: the output is left, and the lock kept as its record (exit 1).
                     report.keptLock = true
+                    // The state goes with `clean`: the lock is what keeps its record (attack 36c's L5).
                     report.problems.append(message + "; \(planner.display(lockPath)) is kept as its record")
                 }
             } catch {

@@ -242,8 +242,9 @@ public struct Builder: Sendable {
                 let old = done.old
                 switch old?.outcome {
                 case .removed: report.deletedOldCopies.append(old!.file)
-                case .left(let path, let message), .deferred(let path, let message): report.left.append((path, message))
-                case .forgotten, nil: break
+                case .left(let path, let message), .unproven(let path, let message): report.left.append((path, message))
+                case .deferred(let path, let message): report.left.append((path, OrphanFate.keptMessage(message)))
+                case .forgotten, .kept, nil: break
                 }
                 if done.oldKept { report.kept.append(item.output) }
             case .failure(let error): report.failed.append((item.output, "\(error)"))
@@ -312,36 +313,31 @@ public struct Builder: Sendable {
                 planner.manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path }
             })
         }
+        // Each file's fate decided again now, by the function the plan used (`OrphanJudge`).
+        let judge = Planner.OrphanJudge(planner, keeping: wantedAfterWork, many: plan.deletions.count > 1, unproven: unprovenReason)
         for item in plan.deletions where !renamed.contains(item.output) && !keptFailed.contains(item.output) {
             guard let record = item.recorded else { continue }
             do {
-                if planner.distrusted[item.output] != nil || adoptedUnproven(record) {
-                    // Adopted on a lock line's word, then found by `--verify` (or the proof before
-                    // this build) to hold other bytes, or not proven: never Derive's to delete
-                    // (the plan keeps it); only the record goes.
-                    try store.removeOutputs([item.output])
-                    report.kept.append(item.output)
-                    // Named, as every file left in place is (round 27's finding 7).
-                    let why = planner.distrusted[item.output] ?? "it was adopted from derive.lock unverified and not proven Derive's output"
-                    let message = "\(planner.display(record.file)) is left in place: \(why) (only its record is dropped)"
-                    report.left.append((record.file, message))
-                    // Kept in the lock as every file a build leaves in place is: a `left` line with
-                    // the ACL it was left under (Derive never wrote its bytes: not its file there).
-                    if let line = leftLine(record, file: record.file, message: message) { leftLines.append(line) }
-                    continue
-                }
                 // Only files actually deleted count as deleted; the others are reported as what they are.
                 var keepRecord = false
-                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wantedAfterWork, display: planner.display) {
+                switch try OutputRemoval(planner: planner).removal(record, judge: judge) {
                 case .removed: report.deleted.append(item.output)
                 // Kept by the plan, or the file of a wanted output (through a link too): still there.
-                case .forgotten where plan.kept.contains(item.output) || (!record.folder.isEmpty && wantedAfterWork.contains(record.file)):
-                    report.kept.append(item.output)
+                case .kept: report.kept.append(item.output)
+                case .forgotten where plan.kept.contains(item.output): report.kept.append(item.output)
                 case .forgotten: report.forgotten.append(item.output)
                 case .left(let path, let message):
                     report.left.append((path, message))
                     if let line = leftLine(record, file: path, message: message) { leftLines.append(line) }
-                case .deferred(let path, let message): report.left.append((path, message)); keepRecord = true
+                case .unproven(let path, let message):
+                    // Adopted on a lock line's word and found (by `--verify` or the proof before
+                    // this build) to hold other bytes, or not proven: never Derive's to delete; only
+                    // the record goes. Named, as every file left in place is (round 27's finding 7),
+                    // and kept in the lock with a `left` line and the ACL it was left under.
+                    report.kept.append(item.output)
+                    report.left.append((path, message))
+                    if let line = leftLine(record, file: path, message: message) { leftLines.append(line) }
+                case .deferred(let path, let message): report.left.append((path, OrphanFate.keptMessage(message))); keepRecord = true
                 }
                 if !keepRecord { try store.removeOutputs([item.output]) }
             } catch {
@@ -763,14 +759,10 @@ public struct Builder: Sendable {
         if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
            FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
             // Adopted on a lock line's word and not proven Derive's: never deleted (its record goes below).
-            if planner.distrusted[item.output] != nil || adoptedUnproven(old) {
-                let why = planner.distrusted[item.output] ?? "it was adopted from derive.lock unverified and not proven Derive's output"
-                done.old = (old.file, .left(path: old.file, message: "\(planner.display(old.file)) is left in place: \(why) (only its record is dropped)"))
-                done.oldKept = true
-            } else {
-                done.old = (old.file, try OutputRemoval(disk: disk, store: store).removal(old, keeping: wanted, display: planner.display,
-                                                                                             identity: oldIdentity ?? nil))
-            }
+            let judge = Planner.OrphanJudge(planner, keeping: wanted, unproven: unprovenReason)
+            let outcome = try OutputRemoval(planner: planner).removal(old, judge: judge, identity: oldIdentity ?? nil)
+            done.old = (old.file, outcome)
+            if case .unproven = outcome { done.oldKept = true }
         }
         // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
         if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
@@ -808,6 +800,15 @@ public struct Builder: Sendable {
         record.adopted && !provenAdopted.contains(record.path) && AdoptedProof.needsProof(record, digests: planner.digests)
     }
 
+    /// Why `record`'s file is not Derive's to replace or delete (`OrphanJudge`'s `unproven`): what
+    /// `--verify` or the proof before this build found, what a plan finds without rendering, or
+    /// that it was adopted and not proven; nil when it is Derive's.
+    func unprovenReason(_ record: OutputRecord) -> String? {
+        if let distrust = planner.distrusted[record.path] { return distrust }
+        guard adoptedUnproven(record) else { return nil }
+        return planner.unprovenWithoutRender(record) ?? "it was adopted from derive.lock unverified and not proven Derive's output"
+    }
+
     /// The record an adopted output gets: the lock's entry for the planned derivative, marked adopted.
     static func adoptedRecord(_ item: PlanItem, digests: ContentDigests, time: Int64) -> OutputRecord? {
         guard let derivative = item.derivative, let entry = item.adopted else { return nil }
@@ -836,7 +837,7 @@ public struct Builder: Sendable {
     /// was written to, then the folders Derive created for it that are now empty (never the bucket
     /// folder). Returns the file when it was left because it changed.
     public func removeOwned(_ record: OutputRecord, keeping wanted: WantedIdentities = WantedIdentities([])) throws -> (path: String, message: String)? {
-        try OutputRemoval(disk: disk, store: store).remove(record, keeping: wanted, display: planner.display)
+        try OutputRemoval(planner: planner).remove(record, keeping: wanted)
     }
 
     /// Makes the lock and the index say what the state says: written when their bytes differ
@@ -1090,131 +1091,72 @@ public struct Builder: Sendable {
     static func displacedKey(_ path: String) -> String { path + "/displaced" }
 }
 
-/// Removal of recorded outputs, shared by orphan deletion and `clean`.
+/// Removal of recorded outputs, shared by orphan deletion and `clean`: what to do is decided by
+/// `Planner.OrphanJudge` (the very decision `plan` showed), made again at this moment; this
+/// carries it out.
 public struct OutputRemoval: Sendable {
-    public let disk: any Disk
-    public let store: StateStore
+    public let planner: Planner
 
-    public init(disk: any Disk, store: StateStore) { self.disk = disk; self.store = store }
+    public init(planner: Planner) { self.planner = planner }
 
     /// What became of a recorded output's file.
     public enum Outcome: Sendable {
         /// The file held the recorded bytes and was deleted.
         case removed
-        /// Nothing was there any more (or a record from before folders were kept, or a file
-        /// that is also a wanted output, by path or by device+inode through a link): only the record goes.
+        /// Nothing was there any more (or a record from before folders were kept): only the record goes.
         case forgotten
-        /// The file was changed since Derive wrote it: left in place.
+        /// A file this build keeps (a wanted output's, a source, a control file, by path or by
+        /// device+inode through a link): it stays, only the record goes.
+        case kept
+        /// Not the file Derive wrote (changed since, a copy, another folder): left in place.
         case left(path: String, message: String)
-        /// A symbolic link (or something not a folder) is on the path of the folder Derive wrote
-        /// to, perhaps only for a moment: left in place, and its record kept so the next build
-        /// tries again (attack 17's N6: a transient link dropped the records of files still there).
+        /// Adopted on a lock line's word and not proven Derive's: left in place, counted as kept.
+        case unproven(path: String, message: String)
+        /// Not reachable where Derive wrote it (a symbolic link, a mount point, a folder swapped
+        /// in, perhaps for a moment): left in place, and its record kept so a later run tries again
+        /// (attack 17's N6). `message` says what and why; the caller says what keeps the record.
         case deferred(path: String, message: String)
     }
 
-    public func remove(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String) throws -> (path: String, message: String)? {
-        switch try removal(record, keeping: wanted, display: display) {
-        case .left(let path, let message), .deferred(let path, let message): return (path, message)
-        case .removed, .forgotten: return nil
+    public func remove(_ record: OutputRecord, keeping wanted: WantedIdentities) throws -> (path: String, message: String)? {
+        switch try removal(record, judge: Planner.OrphanJudge(planner, keeping: wanted)) {
+        case .left(let path, let message), .unproven(let path, let message): return (path, message)
+        case .deferred(let path, let message): return (path, OrphanFate.keptMessage(message))
+        case .removed, .forgotten, .kept: return nil
         }
     }
 
     /// `identity`: the device and inode recorded for the file, when read already (the record was
     /// replaced since); nil: read from the state now.
-    public func removal(_ record: OutputRecord, keeping wanted: WantedIdentities, display: (String) -> String,
-                        identity recordedIdentity: FileIdentity?? = nil) throws -> Outcome {
+    public func removal(_ record: OutputRecord, judge: Planner.OrphanJudge, identity: FileIdentity?? = nil) throws -> Outcome {
         let file = record.file
-        // Records from before the folder was kept cannot be placed safely: they are only forgotten.
-        // A file that is also a wanted output (by path, or by device+inode through a link) stays.
-        guard !record.folder.isEmpty, !wanted.contains(file) else { return .forgotten }
-        if let link = SymbolicLinks.first(on: file, from: record.folder) {
-            // The folder it was written to is now reached through a link (or is one): never followed.
-            return .deferred(path: file, message: "\(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow; left in place, its record kept (tried again next build)")
+        switch try judge.fate(of: record, identity: identity) {
+        case .dropRecord: return .forgotten
+        case .keep: return .kept
+        case .left(let path, let message): return .left(path: path, message: message)
+        case .unproven(let path, let message): return .unproven(path: path, message: message)
+        case .unreachable(let path, let message, _): return .deferred(path: path, message: message)
+        case .delete:
+            break
         }
-        let existed = disk.exists(file)
-        let created = try store.createdFolderIdentities()
-        if existed {
-            // The folder it was written to must still be one the record may lead to (asked again:
-            // the folder at that path may have been replaced since the plan).
-            if let problem = try store.problem(record) {
-                return .left(path: file, message: "\(display(file)): \(problem); left in place")
-            }
-            // A folder Derive created on the way that is not the one there now (the user moved
-            // Derive's away and made a new one): nothing in it is Derive's.
-            var folder = (file as NSString).deletingLastPathComponent
-            while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8) {
-                if case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) != identity {
-                    if FileIdentity.ofFolder(folder) == nil {
-                        // A link or a file where Derive's folder was (moved aside for a moment?): tried again next build.
-                        return .deferred(path: file, message: "\(display(folder)) is not the folder Derive created there (\(FileKind.describe(folder)) is at that path now); \(display(file)) is left in place, its record kept (tried again next build)")
-                    }
-                    return .left(path: file, message: "\(display(folder)) is not the folder Derive created there (another folder is at that path now); \(display(file)) is left in place")
-                }
-                folder = (folder as NSString).deletingLastPathComponent
-            }
+        // Derive's file: deleted only while it still holds the recorded bytes and is the very file
+        // Derive installed (checked on the open file, as it goes).
+        let recordedIdentity: FileIdentity?
+        if let identity { recordedIdentity = identity } else { recordedIdentity = try planner.store.outputIdentity(record.path) }
+        guard try planner.disk.remove(file, ifDigest: record.outputDigest, identity: recordedIdentity) else {
+            return .left(path: file, message: Planner.OrphanJudge.changedMessage(planner.display(file)))
         }
-        // The file Derive installed (device and inode), not only its bytes: a copy in a folder
-        // that took the old folder's inode number is the user's (attack 17's N3). A record from
-        // before they were kept is followed only in the bucket's folder now (today's rule there).
-        let identity: FileIdentity?
-        if let recordedIdentity { identity = recordedIdentity } else { identity = try store.outputIdentity(record.path) }
-        if identity == nil, existed, let places = store.places, !places.isCurrentFolder(record.folder, bucket: record.bucket) {
-            return .left(path: file, message: "\(display(file)) is recorded by a build state from before Derive recorded which file it wrote (device and inode), outside its bucket's folder now, so nothing proves it is not a copy; left in place (delete it by hand if it is Derive's old copy)")
-        }
-        // And born when it was (attack 18's S3: a file re-created there may get the inode number back).
-        if let identity, existed, FileIdentity.ofRegularFile(file) != nil, !identity.isFile(at: file) {
-            // The bucket's folder itself is not the one Derive last wrote to (swapped with another
-            // folder, perhaps for a moment): the file Derive wrote may be in that folder wherever it
-            // is now, and come back. Its record stays, and the next build tries again (attack 18's
-            // S7: the records of Derive's own orphans were dropped for good). That build records
-            // the folder it finds, so a folder replaced for good is judged as such by the one after.
-            if let recorded = try store.recordedBucketFolder(record.folder, bucket: record.bucket),
-               let now = FileIdentity.ofFolder(record.folder), now != recorded {
-                return .deferred(path: file, message: "\(display(file)) is not the file Derive wrote there, and \(display(record.folder)) is not the folder Derive wrote it in (another folder is at that path now: swapped or replaced since the last build); left in place, its record kept (tried again next build)")
-            }
-            return .left(path: file, message: "\(display(file)) is not the file Derive wrote there (its device and inode differ: a copy, or a file put there since); left in place")
-        }
-        guard try disk.remove(file, ifDigest: record.outputDigest, identity: identity) else {
-            return .left(path: file, message: "\(display(file)) was changed since Derive wrote it; left in place")
-        }
-        guard existed else {
-            // Not seen, yet something may be there behind a link or a folder swapped in for a
-            // moment: never "already gone" then; the record stays for the next build.
-            if SymbolicLinks.first(on: file, from: record.folder) != nil || FileIdentity.anythingAt(file) {
-                return .deferred(path: file, message: "\(display(file)) could not be reached where Derive wrote it (a symbolic link, a mount point or another folder was on its path); left in place, its record kept (tried again next build)")
-            }
-            return .forgotten
-        }
-        try store.removeFiles([file])
+        try planner.store.removeFiles([file])
         // Only folders Derive created, still the ones it created, and only when empty.
+        let created = try planner.store.createdFolderIdentities()
         var folder = (file as NSString).deletingLastPathComponent
         while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8),
               case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity,
-              disk.removeEmptyFolder(folder) {
-            try store.forgetCreatedFolder(folder)
+              planner.disk.removeEmptyFolder(folder) {
+            try planner.store.forgetCreatedFolder(folder)
             folder = (folder as NSString).deletingLastPathComponent
         }
         return .removed
-    }
-}
-
-/// What is at a path, not following a link: for saying why a file is left.
-enum FileKind {
-    static func isRegularFile(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-    }
-
-    /// `a symbolic link`, `a folder`, …
-    static func describe(_ path: String) -> String {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return "missing" }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return "a regular file"
-        case S_IFLNK: return "a symbolic link"
-        case S_IFDIR: return "a folder"
-        default: return "not a regular file"
-        }
     }
 }
 

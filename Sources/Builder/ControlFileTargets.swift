@@ -103,7 +103,8 @@ struct ControlFileTargets {
         // outputs anew, and 200 000 records held 130 MB at the peak of `plan`.)
         var anew: [Derivative] = []
         if let plan {
-            for item in plan.deletions { recorded[item.output] = nil }
+            // A file the build cannot reach keeps its record, and so its line (`OrphanFate.unreachable`).
+            for item in plan.deletions where !plan.unreachable.contains(item.output) { recorded[item.output] = nil }
             for item in plan.work {
                 guard let derivative = item.derivative else { continue }
                 let known: (digest: String, bytes: Int64, width: Int, height: Int, format: String)?
@@ -279,7 +280,7 @@ struct ControlFileTargets {
     /// `3 created, 1 deleted, 2 kept in place`: what a plan changes in the outputs the lock and
     /// the index list; nil when it changes none.
     static func describe(_ plan: Plan) -> String? {
-        let deletions = PathSet(plan.deletions.map(\.output))
+        let deletions = PathSet(plan.deletions.map(\.output)).subtracting(plan.unreachable)
         let kept = plan.kept.intersection(deletions).count
         let dropped = plan.recordsOnly.subtracting(plan.kept).intersection(deletions).count
         let parts = [(plan.count(.create), "created"), (plan.count(.rebuild), "rebuilt"), (plan.count(.update), "updated"),

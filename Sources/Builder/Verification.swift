@@ -94,8 +94,7 @@ public struct AdoptedProof: Sendable {
     /// adopted on a lock line's word, and still holding the bytes that line gave (a file that
     /// holds others is already not Derive's, and handled as such).
     public static func needsProof(_ record: OutputRecord, digests: ContentDigests) -> Bool {
-        guard record.adopted, !record.folder.isEmpty, FileKind.isRegularFile(record.file) else { return false }
-        return (try? digests.content(of: record.file))?.digest == record.outputDigest
+        Planner.needsProof(record, digests: digests)
     }
 
     /// What plan says of an output whose file the build proves before replacing or deleting it.
@@ -126,21 +125,12 @@ extension Builder {
         planner.gitProof.prefetch(records.map(\.file))
         for record in records {
             // What cannot be rendered again is Derive's only if git holds its bytes: committed as
-            // they are at HEAD, they are lost by nobody (`GitProof`).
-            let inGit = { self.planner.gitProof.proves(record.file, digest: record.outputDigest) }
-            guard let derivative = Derivative.recorded(record, in: planner.manifest) else {
-                if inGit() { proof.proven.append(record.path); proof.provenByGit.append(record.path); continue }
-                proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: what it was recorded from "
-                                         + "(rule '\(record.rule)' on \(record.source)) can no longer be rendered, and \(self.planner.gitProof.whyUnproven(record.file).replacingOccurrences(of: "it is", with: "the file is", options: .anchored))"))
+            // they are at HEAD, they are lost by nobody (`GitProof`). One check, the plan's too.
+            if case .some(let unproven) = planner.unrenderable(record) {
+                if let unproven { proof.distrusted.append((record.path, unproven)) } else { proof.proven.append(record.path); proof.provenByGit.append(record.path) }
                 continue
             }
-            // Its source must still hold the recorded bytes (read through the plan's cache).
-            guard (try? planner.digests.content(of: derivative.sourcePath))?.digest == record.sourceDigest else {
-                if inGit() { proof.proven.append(record.path); proof.provenByGit.append(record.path); continue }
-                proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: \(record.source) changed since "
-                                         + "(or is gone), so what it was built from cannot be rendered again, and \(self.planner.gitProof.whyUnproven(record.file).replacingOccurrences(of: "it is", with: "the file is", options: .anchored))"))
-                continue
-            }
+            guard let derivative = Derivative.recorded(record, in: planner.manifest) else { continue }
             items.append(PlanItem(kind: .upToDate, output: record.path, reasons: [], derivative: derivative, recorded: record, adopted: nil))
         }
         let found = items.isEmpty ? Verification() : verify(items)

@@ -158,11 +158,17 @@ public struct Plan: Sendable {
     /// Control file records (old indexes) outside every place the manifest gives: named as
     /// failures, dropped by the build, never removed.
     public var ignoredControlFiles: [String] = []
-    /// Deletions of files already gone or changed: only their records are dropped.
+    /// Deletions that delete no file (`OrphanFate` other than `delete`): the file is already
+    /// gone, kept, or left in place; only their records are dropped.
     public var recordsOnly: PathSet = []
-    /// Of `recordsOnly`, deletions whose file is still there but changed: left in place, with a
-    /// `left` line in the lock (shown as `= … left:`, `"kind": "left"`), never counted as deleted.
-    public var leftEdited: PathSet = []
+    /// Deletions whose file the build leaves in place (`OrphanFate.left`, `.unproven`,
+    /// `.unreachable`): shown as `= … left:`, `"kind": "left"`, never counted as deleted. Those
+    /// left with a `left` line in the lock are in `recordsOnly` too; the `unreachable` ones keep
+    /// their record instead.
+    public var leftInPlace: PathSet = []
+    /// Of `leftInPlace`, deletions whose file cannot be reached where Derive wrote it (a mount
+    /// point, a folder swapped in): their record stays, and a later build tries again.
+    public var unreachable: PathSet = []
     /// Old outputs whose file stays: now a source (or a control file) of this manifest, or the
     /// file of an output it produces now. Only the record as an output (or the lock's entry) is
     /// dropped. Shown and counted as kept, never as a delete; the build agrees.
@@ -202,18 +208,18 @@ public struct Plan: Sendable {
         var text = "Plan: \(count(.create)) to create, \(count(.rebuild)) to rebuild, "
         if count(.update) > 0 { text += "\(count(.update)) to update, " }
         let keeps = kept.intersection(deletions.map(\.output)).count
-        let dropped = recordsOnly.subtracting(kept).subtracting(leftEdited).intersection(deletions.map(\.output)).count
-        let edited = leftEdited.intersection(deletions.map(\.output)).count
-        text += "\(count(.delete) - dropped - keeps - edited) to delete, "
+        let dropped = recordsOnly.subtracting(kept).subtracting(leftInPlace).intersection(deletions.map(\.output)).count
+        let left = leftInPlace.intersection(deletions.map(\.output)).count
+        text += "\(count(.delete) - dropped - keeps - left) to delete, "
         if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone), " }
-        if edited > 0 { text += "\(edited) left in place (changed since Derive wrote \(edited == 1 ? "it" : "them")), " }
+        if left > 0 { text += "\(left) left in place (not the file Derive wrote, or not reachable: why above), " }
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
         text += "\(count(.upToDate)) up to date"
         // Recorded outputs neither planned nor deleted: their source (or its folder) could not be read.
         let held = heldBySource.count + heldLockLines.count
         if held > 0 { text += ", \(held) kept as built (\(held == 1 ? "its source" : "their sources") could not be read)" }
-        let left = lockLeft.filter(\.present).count
-        if left > 0 { text += ", \(left) left in place (known only from the lock)" }
+        let lockOnly = lockLeft.filter(\.present).count
+        if lockOnly > 0 { text += ", \(lockOnly) left in place (known only from the lock)" }
         let written = controlFiles.filter { $0.action == .write }.map(\.file)
         let removed = controlFiles.filter { $0.action == .remove }.map(\.file)
         if !written.isEmpty { text += "; rewrite \(written.joined(separator: ", "))" }
@@ -443,7 +449,9 @@ public struct Planner: Sendable {
         // Read only for records and (without a state) lock lines: a plan from scratch without a
         // lock does not make it. The lock is read here exactly when `lockOrphans` reads it.
         let wanted = recorded.isEmpty && (store.existed || lock == nil) ? PathSet() : PathSet(expansion.derivatives.map(\.output))
-        var keptAsProtected: PathSet = []
+        // What becomes of each old output's file is decided as the build decides it, by the same
+        // function (`OrphanJudge`): the plan is wrong only if the disk changes before the build.
+        var fates = PlannedFates()
         // File → output for the planned derivatives, made only when an orphan is looked up in it.
         var filesOfOutputs: PathDictionary<String>?
         func outputOfFile(_ file: String) -> String? {
@@ -455,6 +463,7 @@ public struct Planner: Sendable {
         var heldBySource: PathDictionary<String> = [:]
         var heldByFailure: PathDictionary<String> = [:]
         var replacedBy: PathDictionary<String> = [:]
+        var orphans: [(output: String, record: OutputRecord)] = []
         for (output, record) in recorded where !wanted.contains(output) {
             // Outputs of a source that could not be read this time are kept as they are.
             if expansion.failedSources.contains(record.source) { heldBySource[output] = record.source; continue }
@@ -467,54 +476,58 @@ public struct Planner: Sendable {
             // A `{hash}` output's failure names its logical name (`site/a.{hash}.webp`): its
             // recorded file, under its hashed name, is kept as a plain-named one is (attack 25).
             if let logical = blockedLogicalName(of: record, blocked: expansion.blockedOutputs) { heldByFailure[output] = logical; continue }
-            if !record.folder.isEmpty, protectedIdentities.contains(record.file) {
-                // The file is now a source (or a control file) of this manifest: kept, only its record goes.
-                keptAsProtected.insert(output)
-                let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source" : "a control file"
-                items.append(PlanItem(kind: .delete, output: output,
-                                      reasons: ["\(display(record.file)) is now \(what) of this manifest: the file stays, only its record as an output is dropped"],
-                                      derivative: nil, recorded: record, adopted: nil))
-                continue
+            orphans.append((output, record))
+        }
+        if !orphans.isEmpty {
+            // What the build keeps (`Builder.build`'s `wanted`): the planned outputs' files, those
+            // of records held as built, the manifest's sources and control files.
+            let held = PathSet(recorded.values.filter { heldBySource[$0.path] != nil || heldByFailure[$0.path] != nil || expansion.blockedOutputs.contains($0.path) }
+                .compactMap { $0.folder.isEmpty ? nil : $0.file })
+            let judge = OrphanJudge(self, keeping: WantedIdentities(PathSet(derivatives.map(\.outputPath)).union(held).union(protected)), many: orphans.count > 1) { record in
+                self.distrusted[record.path] ?? self.unprovenWithoutRender(record)
             }
-            // The file is the file of an output the manifest produces now (a bucket renamed over
-            // the same folder: `out:` → `www:`): it stays, only the old record goes (attack 18's
-            // B1 said "forgot 1 (already gone)" of a file still there).
-            if !record.folder.isEmpty, let now = outputOfFile(record.file) {
-                keptAsProtected.insert(output)
-                items.append(PlanItem(kind: .delete, output: output,
-                                      reasons: ["\(display(record.file)) is now the file of \(now): the file stays, only its old record is dropped"],
-                                      derivative: nil, recorded: record, adopted: nil))
-                continue
+            for (output, record) in orphans {
+                if let by = superseded[output] { replacedBy[output] = by }
+                let reason = superseded[output].map { "replaced by a new \($0) (its bytes, and so its name, change)" } ?? "no longer produced by the manifest"
+                var reasons = [reason]
+                switch try judge.fate(of: record) {
+                case .delete: break
+                case .dropRecord: fates.recordsOnly.insert(output)
+                case .keep:
+                    fates.kept.insert(output)
+                    replacedBy[output] = nil
+                    if protectedIdentities.contains(record.file) {
+                        // The file is now a source (or a control file) of this manifest: kept, only its record goes.
+                        let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source" : "a control file"
+                        reasons = ["\(display(record.file)) is now \(what) of this manifest: the file stays, only its record as an output is dropped"]
+                    } else {
+                        // The file of an output the manifest produces now (a bucket renamed over the
+                        // same folder: `out:` → `www:`): it stays, only the old record goes (attack 18's B1).
+                        let now = outputOfFile(record.file).map { "the file of \($0)" } ?? "the file of an output this manifest produces (through another path)"
+                        reasons = ["\(display(record.file)) is now \(now): the file stays, only its old record is dropped"]
+                    }
+                case .left(_, let message), .unproven(_, let message):
+                    fates.recordsOnly.insert(output)
+                    fates.left.insert(output)
+                    reasons.append(message)
+                case .unreachable(_, let message, let link):
+                    if let link, SymbolicLinks.first(on: record.file, below: record.folder) == link {
+                        // Behind a symbolic link below its folder: no item (nothing to do while the
+                        // link stays: round 30's F3), its record kept; named as kept.
+                        fates.behindLinks.append(OrphanBehindLink(output: output, file: record.file, link: link,
+                                                                  message: behindLinkMessage(record.file, link: link)))
+                        replacedBy[output] = nil
+                        continue
+                    }
+                    fates.left.insert(output)
+                    fates.unreachable.insert(output)
+                    reasons.append(OrphanFate.keptMessage(message))
+                }
+                items.append(PlanItem(kind: .delete, output: output, reasons: reasons, derivative: nil, recorded: record, adopted: nil))
             }
-            if let distrust = distrusted[output] {
-                // Adopted on a lock line's word, and `--verify` found other bytes in it: not
-                // Derive's file, so never deleted; only its record (and lock line) goes.
-                keptAsProtected.insert(output)
-                items.append(PlanItem(kind: .delete, output: output,
-                                      reasons: ["\(display(record.file)) \(distrust): not Derive's output, so it is left in place; only its record and lock line are dropped"],
-                                      derivative: nil, recorded: record, adopted: nil))
-                continue
-            }
-            if let by = superseded[output] { replacedBy[output] = by }
-            let reason = superseded[output].map { "replaced by a new \($0) (its bytes, and so its name, change)" } ?? "no longer produced by the manifest"
-            items.append(PlanItem(kind: .delete, output: output, reasons: [reason],
-                                  derivative: nil, recorded: record, adopted: nil))
         }
         let lockLeft = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
         let heldLines = heldLockLines(wanted: wanted, recorded: recorded, held: heldBySource, expansion: expansion, protected: protectedIdentities)
-        // An orphan whose path leads through a symbolic link below its folder: never followed, so
-        // the file (wherever the link leads) is kept and its record too (the link may be there
-        // only for a moment: attack 17's N6). No deletion, no pending work while the link stays
-        // (round 30's F3: the tree never settled): named apart, the record left as it is.
-        var behindLinks: [OrphanBehindLink] = []
-        items.removeAll { item in
-            guard item.kind == .delete, !keptAsProtected.contains(item.output), let record = item.recorded, !record.folder.isEmpty,
-                  let link = SymbolicLinks.first(on: record.file, below: record.folder) else { return false }
-            behindLinks.append(OrphanBehindLink(output: item.output, file: record.file, link: link,
-                                                message: behindLinkMessage(record.file, link: link)))
-            replacedBy[item.output] = nil
-            return true
-        }
         items.sort { PathKey.ordered($0.output, $1.output) }
         // State rows naming a place outside their bucket (`..`, an absolute key): never walked.
         let ignored = (try? store.ignoredOutputs()) ?? [:]
@@ -531,10 +544,11 @@ public struct Planner: Sendable {
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
-        plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
-        plan.leftEdited = leftEdited(items, recordsOnly: plan.recordsOnly).subtracting(keptAsProtected)
-        plan.kept = keptAsProtected
-        plan.orphansBehindLinks = behindLinks.sorted { PathKey.ordered($0.output, $1.output) }
+        plan.recordsOnly = fates.recordsOnly.union(fates.kept)
+        plan.leftInPlace = fates.left
+        plan.unreachable = fates.unreachable
+        plan.kept = fates.kept
+        plan.orphansBehindLinks = fates.behindLinks.sorted { PathKey.ordered($0.output, $1.output) }
         plan.protectedFiles = protected
         plan.erroredOutputs = erroredOutputs
         plan.heldBySource = heldBySource

@@ -232,9 +232,11 @@ enum PlanPrinter {
             case .delete where plan.kept.contains(item.output):
                 // Not a deletion: the file stays (the build says "kept N in place" too).
                 line(paint("=", "36"), "\(item.output)  kept: \(item.reasons.joined(separator: "; "))")
-            case .delete where plan.leftEdited.contains(item.output):
-                // Not a deletion either: the build leaves the edited file and keeps a `left` line for it.
-                line(paint("=", "36"), "\(item.output)  left: \(item.reasons.joined(separator: "; ")); the file was changed since Derive wrote it, so the build leaves it in place and \((lock as NSString).lastPathComponent) keeps a left line for it")
+            case .delete where plan.leftInPlace.contains(item.output):
+                // Not a deletion either: the build leaves the file (the reasons say why, in the build's
+                // words) and keeps a `left` line for it, or, when it cannot reach it, its record.
+                let kept = plan.unreachable.contains(item.output) ? "" : "; \((lock as NSString).lastPathComponent) keeps a left line for it"
+                line(paint("=", "36"), "\(item.output)  left: \(item.reasons.joined(separator: "; "))\(kept)")
             case .delete:
                 let only = plan.recordsOnly.contains(item.output) ? " (file already gone: only its record is dropped)" : ""
                 line(paint("-", "31"), "\(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
@@ -293,27 +295,31 @@ enum PlanPrinter {
         struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var dropRecord: Int; var keep: Int; var left: Int; var upToDate: Int; var adoptedUnverified: Int }
         struct Control: Encodable { var file: String; var action: String; var reason: String }
         struct Failure: Encodable { var subject: String; var message: String }
-        struct Left: Encodable { var output: String; var message: String }
+        struct Left: Encodable { var kind: String; var output: String; var message: String }
         struct Report: Encodable { var items: [Item]; var left: [Left]; var controlFiles: [Control]; var errors: [String]; var failures: [Failure]; var summary: Summary }
         // What the build does with each deletion, as the text plan says it: one word per item, counted alike.
         func kind(_ item: PlanItem) -> String {
             guard item.kind == .delete else { return item.kind.rawValue }
             if plan.kept.contains(item.output) { return "keep" }
-            if plan.leftEdited.contains(item.output) { return "left" }
+            if plan.leftInPlace.contains(item.output) { return "left" }
             return plan.recordsOnly.contains(item.output) ? "dropRecord" : "delete"
         }
-        let deletions = plan.items.filter { $0.kind == .delete }
+        // Files named apart from the items: left in place (a lock-only line's file, an old output
+        // behind a link), or a lock-only line dropped (no file there, or not a place): counted by kind too.
+        let left = plan.lockLeft.map { Left(kind: $0.present ? "left" : "dropRecord", output: $0.output, message: $0.message) }
+            + plan.orphansBehindLinks.map { Left(kind: "left", output: $0.output, message: $0.message) }
+        let kinds = plan.items.filter { $0.kind == .delete }.map(kind) + left.map(\.kind)
         let report = Report(
             items: plan.items.map { Item(kind: kind($0), output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
                                          recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey) },
-            left: plan.lockLeft.map { Left(output: $0.output, message: $0.message) } + plan.orphansBehindLinks.map { Left(output: $0.output, message: $0.message) },
+            left: left,
             controlFiles: plan.controlFiles.map { Control(file: $0.file, action: $0.action.rawValue, reason: $0.reason) },
             // errors: the build refuses and writes nothing; failures: only those outputs fail.
             errors: plan.errors.map(\.message) + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
             failures: plan.failures.map { Failure(subject: $0.subject, message: $0.message) },
-            summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: deletions.filter { kind($0) == "delete" }.count,
-                             dropRecord: deletions.filter { kind($0) == "dropRecord" }.count, keep: deletions.filter { kind($0) == "keep" }.count,
-                             left: deletions.filter { kind($0) == "left" }.count, upToDate: plan.count(.upToDate), adoptedUnverified: plan.adoptedUnverified))
+            summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: kinds.count { $0 == "delete" },
+                             dropRecord: kinds.count { $0 == "dropRecord" }, keep: kinds.count { $0 == "keep" },
+                             left: kinds.count { $0 == "left" }, upToDate: plan.count(.upToDate), adoptedUnverified: plan.adoptedUnverified))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(report)

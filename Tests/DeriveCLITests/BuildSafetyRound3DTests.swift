@@ -136,7 +136,9 @@ import Glibc
         try project.write("derive.yaml", Self.manifest(from: "src/landscape.jpg"))
         let plan = text(try project.run(["plan"]).stdout)
         // The edited one is left in place with a `left` line, as the build does (attack 36's F6).
-        #expect(plan.contains("2 to delete, 1 record to drop (file already gone), 1 left in place (changed since Derive wrote it)"), "\(plan)")
+        // (Counted with every file the build leaves, whatever the reason: named above, round 37.)
+        #expect(plan.contains("2 to delete, 1 record to drop (file already gone), 1 left in place (not the file Derive wrote, or not reachable: why above)"), "\(plan)")
+        #expect(plan.contains("out/orientation-1.jpg was changed since Derive wrote it; left in place"), "\(plan)")
         #expect(plan.contains("= out/orientation-1.jpg  left: "), "\(plan)")
         #expect(plan.contains("out/cmyk.jpg  delete: no longer produced by the manifest (file already gone"), "\(plan)")
         #expect(plan.contains("rewrite derive.lock, out/index.json"), "\(plan)")

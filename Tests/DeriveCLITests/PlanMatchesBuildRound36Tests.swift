@@ -49,6 +49,164 @@ import TestSupport
         #expect(String(decoding: build.stdout, as: UTF8.self).contains("deleted 1"), "\(String(decoding: build.stdout, as: UTF8.self))")
     }
 
+    // MARK: round 37 (attack 36c M1, M2, L4, L5): one decision for plan and build
+
+    /// The project with its outputs in `out/t/` (a folder of their own), built; then the rule
+    /// renamed to write `out/u/`, so every `out/t/` file is an orphan.
+    func orphanedProject() throws -> Project {
+        let project = try Project(index: false)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false).replacingOccurrences(of: "out/{name}.{ext}", with: "out/t/{name}.{ext}"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false).replacingOccurrences(of: "out/{name}.{ext}", with: "out/u/{name}.{ext}"))
+        return project
+    }
+
+    /// What `plan --json` says of the old outputs below `prefix`: each item's kind, the `left`
+    /// list's outputs, and the summary; every count agrees with its list.
+    func planned(_ result: CLI.Result, prefix: String = "out/t/") throws -> (kinds: [String: String], left: [String], summary: [String: Int]) {
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+        let items = json?["items"] as? [[String: Any]] ?? []
+        var kinds: [String: String] = [:]
+        for item in items where (item["output"] as? String ?? "").hasPrefix(prefix) { kinds[item["output"] as? String ?? ""] = item["kind"] as? String }
+        let listed = json?["left"] as? [[String: Any]] ?? []
+        let left = listed.compactMap { $0["output"] as? String }
+        let summary = json?["summary"] as? [String: Int] ?? [:]
+        // Every list and its count: each kind in the summary counts the items and the `left`
+        // entries of that kind (a file left in place is counted wherever it is listed).
+        for kind in ["delete", "dropRecord", "keep", "left"] {
+            let count = (items + listed).filter { $0["kind"] as? String == kind }.count
+            #expect(summary[kind] == count, "\(kind): \(summary) \(items) \(listed)")
+        }
+        return (kinds, left, summary)
+    }
+
+    /// The files below `folder` (relative to the project), name → bytes.
+    func files(_ project: Project, _ folder: String) -> [String: Data] {
+        var found: [String: Data] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: project.url(folder).path)) ?? [] {
+            if let data = FileManager.default.contents(atPath: project.url(folder + "/" + name).path) { found[name] = data }
+        }
+        return found
+    }
+
+    /// M1: `out/t` a mount point of a user's folder (copies of Derive's bytes): the build cannot
+    /// reach Derive's files there and leaves them, their records kept. The plan said `dropRecord`
+    /// ("file already gone") of files that are there.
+    @Test(.enabled(if: BindMounts.isPossible, "bind mounts need root and CAP_SYS_ADMIN (unshare -m)"))
+    func anOrphanBehindAMountPointIsPlannedAsLeftAsTheBuildLeavesIt() throws {
+        let project = try orphanedProject()
+        defer { project.remove() }
+        let mine = project.url("mine")
+        try FileManager.default.createDirectory(at: mine, withIntermediateDirectories: true)
+        for (name, data) in files(project, "out/t") { try data.write(to: mine.appendingPathComponent(name)) }
+        try Data("mine".utf8).write(to: mine.appendingPathComponent("notes.txt"))
+        let before = files(project, "mine")
+        let plan = try planned(try BindMounts.run(["plan", "--json"], in: project.root, mounting: mine.path, at: "out/t"))
+        let orphans = project.outputs.map { "out/t/" + $0 }
+        let leftKinds = Dictionary(uniqueKeysWithValues: orphans.map { ($0, "left") })
+        #expect(plan.kinds == leftKinds, "\(plan.kinds)")
+        #expect(plan.summary["dropRecord"] == 0, "\(plan.summary)")
+        let text = String(decoding: try BindMounts.run(["plan"], in: project.root, mounting: mine.path, at: "out/t").stdout, as: UTF8.self)
+        #expect(!text.contains("already gone") && text.contains("= out/t/landscape.jpg  left: "), "\(text)")
+        let build = try BindMounts.run(["build"], in: project.root, mounting: mine.path, at: "out/t")
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(build.stderr.contains("out/t/landscape.jpg could not be reached where Derive wrote it"), "\(build.stderr)")
+        #expect(files(project, "mine") == before, "the user's folder changed")
+        // The records kept: the lock still lists each (tried again next build).
+        let lock = (try? String(contentsOf: project.url("derive.lock"), encoding: .utf8)) ?? ""
+        for orphan in orphans { #expect(lock.contains("\"\(orphan)\""), "\(orphan): \(lock)") }
+    }
+
+    /// M2: an orphan replaced by a copy of itself (same bytes, another inode) is not the file
+    /// Derive wrote: the build leaves it, so the plan says `left`; the others are deleted.
+    @Test func anOrphanReplacedByACopyOfItselfIsPlannedAsLeft() throws {
+        let project = try orphanedProject()
+        defer { project.remove() }
+        let copy = try Data(contentsOf: project.url("out/t/landscape.jpg"))
+        try FileManager.default.removeItem(at: project.url("out/t/landscape.jpg"))
+        try copy.write(to: project.url("out/t/landscape.jpg"))
+        let plan = try planned(try project.run(["plan", "--json"]))
+        var expected = Dictionary(uniqueKeysWithValues: project.outputs.map { ("out/t/" + $0, "delete") })
+        expected["out/t/landscape.jpg"] = "left"
+        #expect(plan.kinds == expected, "\(plan.kinds)")
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect((try? Data(contentsOf: project.url("out/t/landscape.jpg"))) == copy, "the copy was not left as it was")
+        for name in project.outputs where name != "landscape.jpg" { #expect(!project.exists("out/t/" + name), "\(name): planned as deleted, still there") }
+    }
+
+    /// M2: Derive's folder `out/t` replaced by a copy (the user's folder, Derive's bytes): nothing
+    /// in it is Derive's; the build leaves every file, so the plan says `left` for each.
+    @Test func anOrphanInAFolderReplacedByACopyIsPlannedAsLeft() throws {
+        let project = try orphanedProject()
+        defer { project.remove() }
+        try FileManager.default.moveItem(at: project.url("out/t"), to: project.url("out/treal"))
+        try FileManager.default.createDirectory(at: project.url("out/t"), withIntermediateDirectories: true)
+        for (name, data) in files(project, "out/treal") { try data.write(to: project.url("out/t/" + name)) }
+        let before = files(project, "out/t")
+        let plan = try planned(try project.run(["plan", "--json"]))
+        #expect(plan.kinds == Dictionary(uniqueKeysWithValues: project.outputs.map { ("out/t/" + $0, "left") }), "\(plan.kinds)")
+        #expect(plan.summary["delete"] == 0, "\(plan.summary)")
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(files(project, "out/t") == before, "a file planned as left was not left as it was")
+    }
+
+    /// M2: an output adopted from the lock unverified whose source was deleted, in a project no
+    /// git repository holds: nothing can prove the file Derive's (its recipe cannot be rendered
+    /// again, git holds nothing), so the build leaves it; the plan runs the same check.
+    @Test func anAdoptedOrphanNothingCanProveIsPlannedAsLeft() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try FileManager.default.removeItem(at: project.url(".derive"))
+        let adopt = try project.run(["build"])
+        #expect(String(decoding: adopt.stdout, as: UTF8.self).contains("adopted from derive.lock unverified"), "\(String(decoding: adopt.stdout, as: UTF8.self))")
+        let bytes = try Data(contentsOf: project.url("out/landscape.jpg"))
+        try FileManager.default.removeItem(at: project.url("src/landscape.jpg"))
+        let plan = try planned(try project.run(["plan", "--json"]), prefix: "out/")
+        #expect(plan.kinds.filter { $0.value != "up-to-date" } == ["out/landscape.jpg": "left"], "\(plan.kinds)")
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect((try? Data(contentsOf: project.url("out/landscape.jpg"))) == bytes, "planned as left, not left as it was")
+        let lock = (try? String(contentsOf: project.url("derive.lock"), encoding: .utf8)) ?? ""
+        #expect(lock.contains("\"out/landscape.jpg\""), "planned as left, no left line: \(lock)")
+    }
+
+    /// L4: orphans kept behind a symbolic link are listed in `left`, and counted.
+    @Test func orphansBehindALinkAreCountedAsTheyAreListed() throws {
+        let project = try orphanedProject()
+        defer { project.remove() }
+        try FileManager.default.moveItem(at: project.url("out/t"), to: project.url("out/treal"))
+        try FileManager.default.createSymbolicLink(atPath: project.url("out/t").path, withDestinationPath: "treal")
+        let before = files(project, "out/treal")
+        let plan = try planned(try project.run(["plan", "--json"]))
+        #expect(Set(plan.left) == Set(project.outputs.map { "out/t/" + $0 }), "\(plan.left)")
+        #expect(plan.summary["left"] == project.outputs.count, "\(plan.summary)")
+        #expect(try project.run(["build"]).status == 0)
+        #expect(files(project, "out/treal") == before)
+    }
+
+    /// L5: `clean` with Derive's folder now a mount point: the files cannot be reached and are
+    /// left; clean removes the state, so no record is "kept, tried again next build": the lock is.
+    @Test(.enabled(if: BindMounts.isPossible, "bind mounts need root and CAP_SYS_ADMIN (unshare -m)"))
+    func cleanSaysTheLockKeepsWhatItCouldNotReach() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", Project.manifest(outPath: "out", index: false).replacingOccurrences(of: "out/{name}.{ext}", with: "out/t/{name}.{ext}"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let mine = project.url("mine")
+        try FileManager.default.createDirectory(at: mine, withIntermediateDirectories: true)
+        for (name, data) in files(project, "out/t") { try data.write(to: mine.appendingPathComponent(name)) }
+        let clean = try BindMounts.run(["clean"], in: project.root, mounting: mine.path, at: "out/t")
+        #expect(clean.status == 1, "\(clean.stderr)")
+        #expect(clean.stderr.contains("out/t/landscape.jpg could not be reached where Derive wrote it"), "\(clean.stderr)")
+        #expect(!clean.stderr.contains("record kept") && !clean.stderr.contains("tried again next build"), "\(clean.stderr)")
+        #expect(clean.stderr.contains("derive.lock is kept as its record"), "\(clean.stderr)")
+        #expect(project.exists("derive.lock"))
+    }
+
     struct PathBytes {
         var bytes: [String: Data] = [:]
         init(_ project: Project, _ paths: [String]) throws {

@@ -1,33 +1,6 @@
 import Confinement
 import Foundation
 
-extension Planner {
-    /// Deletions whose file is already gone or no longer holds the recorded bytes: the build only
-    /// drops their records (a changed file is left in place), so the plan must not count them as
-    /// files to delete.
-    func recordsOnly(_ items: [PlanItem]) -> PathSet {
-        var result: PathSet = []
-        for item in items where item.kind == .delete {
-            guard let record = item.recorded, !record.folder.isEmpty else { continue }
-            if !disk.exists(record.file) || (try? digests.content(of: record.file))?.digest != record.outputDigest {
-                result.insert(item.output)
-            }
-        }
-        return result
-    }
-
-    /// Of those, the deletions whose file is still there with other bytes (edited by hand): the
-    /// build leaves it in place and its lock keeps a `left` line for it (attack 36's F6: the plan
-    /// called it a deletion), so the plan shows and counts it as left.
-    func leftEdited(_ items: [PlanItem], recordsOnly: PathSet) -> PathSet {
-        var result: PathSet = []
-        for item in items where item.kind == .delete && recordsOnly.contains(item.output) {
-            if let record = item.recorded, !record.folder.isEmpty, disk.exists(record.file) { result.insert(item.output) }
-        }
-        return result
-    }
-}
-
 /// Where a path leads through a symbolic link: for saying why a file is kept. Derive reaches
 /// files with `O_NOFOLLOW` from the bucket folder and never follows one; this only names it.
 public enum SymbolicLinks {
