@@ -183,6 +183,7 @@ struct Render {
                                        hasProfile: plan.hasProfile, orients: plan.orientation != 1,
                                        checkedFrames: format == .gif && !animate ? frames - 1 : 0,
                                        checksWhole: Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn),
+                                       sourceBytes: source.count,
                                        marks: marks.estimate(frames: animate ? frames : 1),
                                        checkMark: { index, mark, width, height in
                                            marks.neverSucceeds(mark, position: chainPositions[index], mainWidth: width, mainHeight: height)
