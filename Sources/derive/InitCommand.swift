@@ -14,7 +14,8 @@ struct InitCommand: ParsableCommand {
         discussion: "The manifest goes in the current folder and DIR becomes its source bucket: a bucket may not hold its own manifest, lock or state, so DIR is a folder below (or beside) this one."
     )
 
-    @Argument(help: "The folder of images, below the current folder (default: images).")
+    // ArgumentParser adds "(default: images)" itself.
+    @Argument(help: "The folder of images, below or beside the current folder.")
     var dir: String = "images"
 
     /// Why `path`, when something is there, is no folder: a symbolic link to nothing or in a
@@ -85,6 +86,7 @@ struct InitCommand: ParsableCommand {
                 throw CLIError("\(folder) (as UTF-8 shows it) cannot be named in a manifest: the folder's name is not UTF-8, and derive.yaml is UTF-8 text. "
                                + "Rename the folder to a UTF-8 name (e.g. convmv -f latin1 -t utf-8 --notest on it), then run derive init again")
             }
+            if folder.isEmpty { throw CLIError("DIR is empty (\"\"); name the folder of images, e.g. derive init photos, or leave DIR out for images") }
             throw CLIError("\(folder) is not a folder; name the folder of images, e.g. derive init photos")
         }
         // The manifest, its lock and state live here: the images' folder may not be this one or hold it.
