@@ -237,7 +237,7 @@ enum StarterManifest {
                 found.notUTF8.insert(key)
                 continue
             }
-            if let why = buildWouldFail(folder + "/" + key, key: key) {
+            if let why = buildWouldFail(folder + "/" + key, key: key) ?? outputsWouldLandOnAFile(key) {
                 found.leftOut.append((key, why))
                 continue
             }
@@ -274,6 +274,16 @@ enum StarterManifest {
             return "its bytes are not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP), whatever its name says"
         }
         return nil
+    }
+
+    /// Why the outputs of the image `key` would land below a file init writes in `_site` (a photo
+    /// folder named `derive-index.json` or `index.html`: the plan refuses outputs below the index,
+    /// and none can be written below the page), or nil.
+    static func outputsWouldLandOnAFile(_ key: String) -> String? {
+        guard let slash = key.firstIndex(of: "/") else { return nil }
+        let folder = String(key[..<slash])
+        guard folder == indexName || folder == pageName else { return nil }
+        return "its outputs would go below \(outputFolder)/\(folder), where derive init writes the \(folder == indexName ? "index" : "preview page") (a file); rename the folder \(folder), then remove it from 'exclude:'"
     }
 
     /// `path`'s real path: every link resolved, also a link whose target is not made yet (an
