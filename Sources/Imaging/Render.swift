@@ -204,8 +204,7 @@ struct Render {
             // libvips misses corruption a shrunk decode or a crop does not reach (README, corrupt input).
             try Integrity.checkJPEG(source)
         }
-        if reach == .limitChecks {
-        } else if format == .gif, !animate, frames > 1 {
+        if format == .gif, !animate, frames > 1 {
             // A still from an animated GIF still needs every frame intact (README, corrupt input).
             try Integrity.checkEveryFrame(source, format: format)
         } else if Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn) {

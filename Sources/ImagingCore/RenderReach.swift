@@ -7,7 +7,8 @@ public enum RenderReach: UInt8, Sendable {
     /// Every check made before decoding, the whole-file data checks included (a JPEG's entropy
     /// data, a still GIF's every frame); the output is empty.
     case checks = 1
-    /// The same without the whole-file data checks, which depend on the source alone: for the
-    /// source's other chains, once `checks` passed on one.
+    /// The same without the JPEG entropy-data check, which depends on the source alone: for the
+    /// source's other chains, once `checks` passed on one. (The every-frame check of a GIF made
+    /// a still depends on the chain: it is made.)
     case limitChecks = 2
 }

@@ -62,7 +62,7 @@ enum InitBuildChecks {
         do { source = try file.readToEnd() ?? Data() } catch { return "it cannot be read (\(error))" }
         // A source cut short is refused by the plan before any render, in its own words.
         if let cut = SourceEnd.truncation(source) { return "the first build would refuse it: the source image is corrupt or truncated: " + cut }
-        // The whole-file data checks depend on the source alone: made with the first chain only.
+        // The JPEG data check depends on the source alone: made with the first chain only.
         for (index, pipeline) in pipelines.enumerated() {
             do {
                 try pool.check(source, pipeline, limits: limits, reach: index == 0 ? .checks : .limitChecks)
