@@ -52,8 +52,9 @@ public struct Engine: Sendable {
     /// The render stops with `ProcessError` `RequestTimeout` when it passes `limits.renderSeconds`
     /// or when `cancellation` is cancelled (from any thread): libvips stops evaluating at its
     /// next tile, not only between actions.
+    /// `reach`: stop after the checks, with an empty output (`RenderReach`).
     public func render(_ source: Data, _ pipeline: Pipeline, resolver: any ObjectResolver = NoObjects(),
-                       cancellation: RenderCancellation? = nil) throws -> RenderOutput {
+                       cancellation: RenderCancellation? = nil, reach: RenderReach = .output) throws -> RenderOutput {
         try limits.checkBytes(source.count)
         try Vips.start()
         let watch = RenderWatch(limits: limits)
@@ -65,7 +66,7 @@ public struct Engine: Sendable {
         return try watch.during {
             try decodable.withUnsafeBytes { raw in
                 // libvips reads `raw` lazily: everything, encoding included, happens inside this closure.
-                try Render(source: raw, pipeline: pipeline, limits: limits, resolver: resolver, fileSize: source.count).run()
+                try Render(source: raw, pipeline: pipeline, limits: limits, resolver: resolver, fileSize: source.count, reach: reach).run()
             }
         }
     }

@@ -57,6 +57,8 @@ struct Render {
     let resolver: any ObjectResolver
     /// The object's size, when `source` is not all of it (an oversized PNG eXIf left out).
     var fileSize: Int?
+    /// Whether to stop after the checks (`derive init`).
+    var reach: RenderReach = .output
 
     /// libvips' "fail_on" for loaders other than JPEG: truncated and corrupt files are errors,
     /// never grey-filled output.
@@ -183,6 +185,7 @@ struct Render {
                                        hasProfile: plan.hasProfile, orients: plan.orientation != 1,
                                        checkedFrames: format == .gif && !animate ? frames - 1 : 0,
                                        checksWhole: Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn),
+                                       sourceBytes: source.count,
                                        marks: marks.estimate(frames: animate ? frames : 1),
                                        checkMark: { index, mark, width, height in
                                            marks.neverSucceeds(mark, position: chainPositions[index], mainWidth: width, mainHeight: height)
@@ -197,7 +200,7 @@ struct Render {
         try marks.checkEach(limits)
         try limits.checkEstimate(estimate, resizing: hasResize)
         try RenderWatch.checkCurrent(limits)
-        if format == .jpeg {
+        if format == .jpeg, reach != .limitChecks {
             // libvips misses corruption a shrunk decode or a crop does not reach (README, corrupt input).
             try Integrity.checkJPEG(source)
         }
@@ -207,6 +210,9 @@ struct Render {
         } else if Integrity.needsWholeDecode(format: format, animate: animate, drawn: drawn) {
             // A crop reads only the rows it keeps: the rest must decode too.
             try Integrity.checkEveryFrame(source, format: format)
+        }
+        if reach != .output {
+            return RenderOutput(kind: .json, bytes: Data(), width: plan.displayWidth, height: plan.displayHeight, frames: frames)
         }
 
         let timing = FrameTiming(loop: facts.loop, delays: facts.delays)

@@ -876,6 +876,13 @@ struct LoadState {
         var watermarks: [String] = []
         for case .object(let key) in recipes.flatMap({ $0.pipeline?.dependencies ?? [] }) where !watermarks.contains(key) {
             watermarks.append(key)
+            // The build reads a watermark image as an object key of the source bucket (attack
+            // 36a's L7: `image: "../x.png"` passed validate, and every render refused it).
+            do { _ = try ObjectKey(key) } catch {
+                diagnostics.error(node.location, "the watermark image '\(key)' of rule \(name.map { "'\($0)'" } ?? "at line \(node.location.line)") is not a key inside the bucket: \(error)",
+                                  hint: "name an object of the source bucket by its key, e.g. logo.png or brand/logo.png")
+                ok = false
+            }
         }
         ruleOutlines.append(RuleOutline(
             label: name.map { "'\($0)'" } ?? "at \(node.location.file):\(node.location.line)", location: node.location,

@@ -122,6 +122,8 @@ public enum ManifestSchema {
     static let bucketURL = #"^(?:[Hh][Tt][Tt][Pp][Ss]?://(?:\[[0-9A-Fa-f:.]+\]|[^/@:\s"'<>,?#\\`\[\]]+)(?::[1-9][0-9]{0,4})?(?=/|$)|(?=/(?!/))|(?=\.\.?(?:/|$)))(?!.*//)[^\s"'<>,?#\\`]*$"#
     /// bucket/template; `{hash:N}` only with N in 4-64 and at most one `{hash}`.
     static let toTemplate = #"^(?!.*\{hash:(?!(?:[4-9]|[1-5][0-9]|6[0-4])\}))(?!.*\{hash(?::[0-9]+)?\}.*\{hash(?::[0-9]+)?\})[^/]+/.+"#
+    /// `to` of a rule without a matrix: every `{…}` is a built-in variable (`PathTemplate.builtins`).
+    static let builtinsOnlyTemplate = "^[^{}]*(?:\\{(?:" + PathTemplate.builtins.map { $0 == "hash" ? "hash(?::[0-9]+)?" : $0 }.joined(separator: "|") + ")\\}[^{}]*)*$"
     static let acls = BucketACL.allCases.map(\.rawValue)
 
     public static let objectRule: [SchemaField] = [
@@ -284,6 +286,12 @@ public enum ManifestSchema {
             var properties: [String: Any] = [:]
             for field in fields { properties[field.name] = jsonObject(field.shape, description: field.description) }
             node = ["type": "object", "properties": properties, "additionalProperties": false]
+            // A rule without `matrix:` has no variables but the built-ins (attack 36a's L6:
+            // `{HASH}` passed the schema, which a matrix variable so named would allow).
+            if properties["matrix"] != nil, properties["to"] != nil {
+                node["if"] = ["not": ["required": ["matrix"]]] as [String: Any]
+                node["then"] = ["properties": ["to": ["pattern": builtinsOnlyTemplate]]] as [String: Any]
+            }
             if !required.isEmpty { node["required"] = required }
             if extensions {
                 let ignored: [String: Any] = ["description": "Ignored: for YAML anchors (&name) reused with *name or <<: *name."]

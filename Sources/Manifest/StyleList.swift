@@ -12,7 +12,8 @@ import Confinement
 /// ```
 ///
 /// becomes `image/resize,w_1600/watermark,text_wqkgMjAyNiBMYWtlIFN0dWRpbw,size_24,g_se/format,webp`:
-/// a mapping gives `k_v` items in the order written, a scalar gives `action,value`, a bare name
+/// a mapping gives `k_v` items in the order written, a scalar gives `action,value` (but
+/// `- quality: 80` gives the absolute `quality,Q_80`), a bare name
 /// the action alone. The values OSS wants base64url (`text`, `type`, `image` of `watermark`)
 /// are written plain and encoded here. The result is parsed like any style, so both forms of
 /// one recipe have the same canonical string (and fingerprint).
@@ -68,7 +69,9 @@ struct StyleList {
                 case .scalar(let text, _):
                     // `- format: webp`, `- rotate: 90`: the action's one value.
                     guard let word = plainWord(yamlValue(text), at: value, what: "the value of '\(name)'", context: context, into: &diagnostics) else { ok = false; continue }
-                    items.append(word)
+                    // `- quality: 80` means 80, the absolute `Q_` (attack 36a's M9): OSS's bare
+                    // `quality,80` is the relative `q_` (a q60 JPEG came out at q48). `{q: 80}` says so.
+                    items.append(name == "quality" ? "Q_" + word : word)
                 case .sequence:
                     diagnostics.error(value.location, "'\(name)' in \(context) takes a value or a mapping of parameters, e.g. {w: 400}, not a list")
                     ok = false; continue

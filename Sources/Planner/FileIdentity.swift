@@ -97,6 +97,9 @@ public final class WantedIdentities: @unchecked Sendable {
 
     public init(_ files: PathSet) { self.files = files }
 
+    /// Whether `path` is one of the files by path alone (no `stat`).
+    public func containsPath(_ path: String) -> Bool { files.contains(path) }
+
     /// Whether `path` is, by path or by device and inode, one of the wanted files.
     public func contains(_ path: String) -> Bool {
         if files.contains(path) { return true }

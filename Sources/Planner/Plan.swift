@@ -716,6 +716,16 @@ public struct Planner: Sendable {
         if protected.contains(path) {
             return .failure(PlanError(message: "\(display(path)) is a source or a control file (manifest, lock, index, state) of this manifest; \(derivative.output) may not be written over it: change the rule's 'to:'"))
         }
+        // Nor below one (attack 36a's L7: a photo folder named derive-index.json put outputs in
+        // _site/derive-index.json/, and then the index could not be written): that name stays a file.
+        var ancestor = (path as NSString).deletingLastPathComponent
+        while ancestor.count > 1 {
+            if protected.containsPath(ancestor) {
+                return .failure(PlanError(message: "\(display(path)) lies under \(display(ancestor)), a source or a control file (manifest, lock, index, state) of this manifest, which must stay a file; "
+                                          + "\(derivative.output) may not be written there: rename the folder that gives it its name, or change the rule's 'to:'"))
+            }
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+        }
         // The record of this output wrote this file when its folder is the same real folder.
         let owner = owner ?? recorded.flatMap { !PathKey.same($0.file, path) && FileIdentity.sameFolder($0.folder, derivative.outputFolder) ? $0 : nil }
         // One stat (through the digest cache) tells both whether the output exists and what it holds.

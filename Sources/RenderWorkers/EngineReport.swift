@@ -79,11 +79,12 @@ public struct WorkerEngine: Sendable {
     /// The report for `--describe`, without `libvipsFile` and `mappedFiles` (the loop fills them
     /// in); its fonts are the seven OSS types' and those of the font types given.
     public var describe: @Sendable (_ fontTypes: [String]) -> EngineReport
-    public var render: @Sendable (_ source: Data, _ pipeline: Pipeline, _ limits: Limits, _ resolver: any ObjectResolver) throws -> RenderOutput
+    /// Renders (or only checks, `RenderReach`) with `Engine.render`'s contract.
+    public var render: @Sendable (_ source: Data, _ pipeline: Pipeline, _ limits: Limits, _ resolver: any ObjectResolver, _ reach: RenderReach) throws -> RenderOutput
 
     public init(version: @escaping @Sendable () -> String, start: @escaping @Sendable () -> Void,
                 describe: @escaping @Sendable ([String]) -> EngineReport,
-                render: @escaping @Sendable (Data, Pipeline, Limits, any ObjectResolver) throws -> RenderOutput) {
+                render: @escaping @Sendable (Data, Pipeline, Limits, any ObjectResolver, RenderReach) throws -> RenderOutput) {
         self.version = version
         self.start = start
         self.describe = describe

@@ -9,6 +9,8 @@ struct RenderRequest {
     var limits: Limits
     /// Bytes of address space the worker may use during this render (0: no cap).
     var memoryCap: Int
+    /// How far the render goes: the output, or only its checks (`derive init`).
+    var reach: RenderReach = .output
     /// Each action's canonical text; re-parsed one by one in the worker (the whole canonical
     /// chain, defaults spelled out, may be longer than a process string may be).
     var actions: [String]
@@ -36,6 +38,7 @@ struct RenderRequest {
         writer.int(limits.maxMemory)
         writer.byte(limits.setBy.rawValue)
         writer.int(memoryCap)
+        writer.byte(reach.rawValue)
         writer.int(actions.count)
         for action in actions { writer.string(action) }
         writer.int(objects.count)
@@ -54,9 +57,11 @@ struct RenderRequest {
         return parts
     }
 
-    init(limits: Limits, memoryCap: Int, actions: [String], objects: [(key: String, result: Result<Data, ProcessError>)], source: Data) {
+    init(limits: Limits, memoryCap: Int, actions: [String], objects: [(key: String, result: Result<Data, ProcessError>)], source: Data,
+         reach: RenderReach = .output) {
         self.limits = limits
         self.memoryCap = memoryCap
+        self.reach = reach
         self.actions = actions
         self.objects = objects
         self.source = source
@@ -68,6 +73,7 @@ struct RenderRequest {
         let fields = try Self.fields(of: payload)
         limits = fields.limits
         memoryCap = fields.memoryCap
+        reach = fields.reach
         actions = fields.actions
         objects = fields.objects
         // The reader is gone: `payload` is the frame's only owner, so this moves the source's
@@ -79,7 +85,7 @@ struct RenderRequest {
 
     /// Every field but the source, and where the source's bytes start (it is the last field).
     private static func fields(of payload: Data) throws
-        -> (limits: Limits, memoryCap: Int, actions: [String], objects: [(key: String, result: Result<Data, ProcessError>)], sourceStart: Int) {
+        -> (limits: Limits, memoryCap: Int, reach: RenderReach, actions: [String], objects: [(key: String, result: Result<Data, ProcessError>)], sourceStart: Int) {
         var reader = WireReader(payload)
         var limits = Limits(maxBytes: try reader.int(), maxSide: try reader.int(), maxPixels: try reader.int(),
                             maxOutputSide: try reader.int(), renderSeconds: try reader.double(), maxWork: try reader.int(),
@@ -87,6 +93,7 @@ struct RenderRequest {
         guard let setBy = Limits.Setting(rawValue: try reader.byte()) else { throw WireError("a render request names an unknown limit setting") }
         limits.setBy = setBy
         let memoryCap = try reader.int()
+        guard let reach = RenderReach(rawValue: try reader.byte()) else { throw WireError("a render request names an unknown reach") }
         let actionCount = try reader.int()
         guard (0...Pipeline.maxActions).contains(actionCount) else { throw WireError("a render request names \(actionCount) actions") }
         let actions = try (0..<actionCount).map { _ in try reader.string() }
@@ -99,7 +106,7 @@ struct RenderRequest {
         }
         let sourceStart = try reader.skipBytes()
         guard reader.atEnd else { throw WireError("a render request has bytes after its fields") }
-        return (limits, memoryCap, actions, objects, sourceStart)
+        return (limits, memoryCap, reach, actions, objects, sourceStart)
     }
 
     /// The source's and objects' bytes, which the worker holds for the whole render.

@@ -118,6 +118,18 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
 
     public func render(_ source: Data, _ pipeline: Pipeline, limits: Limits, resolver: any ObjectResolver = NoObjects(),
                        cancellation: RenderCancellation? = nil) throws -> RenderOutput {
+        try render(source, pipeline, limits: limits, resolver: resolver, cancellation: cancellation, reach: .output)
+    }
+
+    /// Runs the render's own checks on `source` and stops before decoding (`RenderReach`):
+    /// throws what the render would refuse it for, else returns.
+    public func check(_ source: Data, _ pipeline: Pipeline, limits: Limits, resolver: any ObjectResolver = NoObjects(),
+                      reach: RenderReach = .checks) throws {
+        _ = try render(source, pipeline, limits: limits, resolver: resolver, cancellation: nil, reach: reach)
+    }
+
+    func render(_ source: Data, _ pipeline: Pipeline, limits: Limits, resolver: any ObjectResolver,
+                cancellation: RenderCancellation?, reach: RenderReach) throws -> RenderOutput {
         // Refused by size before anything is sent or any mark is read: a worker never receives
         // more than the limit, nor more than one render takes (the marks sized from their files).
         try RenderInputs(pipeline, resolver: resolver, limits: limits).checkSource(nil, bytes: source.count)
@@ -133,7 +145,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         // Saturating: a limit near Int.max means "no cap", never an overflow trap.
         let cap = limits.maxMemory > 0 ? limits.maxMemory.addingReportingOverflow(memoryHeadroom).overflow ? 0 : limits.maxMemory + memoryHeadroom : 0
         let unencoded = RenderRequest(limits: limits, memoryCap: cap, actions: pipeline.actions.map(\.canonical),
-                                      objects: objects, source: source)
+                                      objects: objects, source: source, reach: reach)
         // The source and the marks travel in one message: refused before it is encoded (each
         // alone was checked against the byte limit, which is at most `Limits.renderBytes`).
         let held = unencoded.heldBytes

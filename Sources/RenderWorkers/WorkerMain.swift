@@ -60,7 +60,7 @@ public enum RenderWorkerMain {
                 let raised = request.memoryCap.addingReportingOverflow(request.heldBytes)
                 capMemory(request.memoryCap > 0 && !raised.overflow ? raised.partialValue : 0)
                 let pipeline = try request.pipeline()
-                let output = try engine.render(request.source, pipeline, request.limits, PreparedObjects(objects: request.objects))
+                let output = try engine.render(request.source, pipeline, request.limits, PreparedObjects(objects: request.objects), request.reach)
                 reply = .output(output)
             } catch let error as ProcessError {
                 reply = .failure(error)

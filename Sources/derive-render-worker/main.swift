@@ -20,7 +20,7 @@ RenderWorkerMain.run(engine: WorkerEngine(
                             libraries: Engine.libraryVersions.map { EngineReport.Library(name: $0.name, version: $0.version) },
                             fonts: fonts, fontRendering: rendering, fontConfigurationPaths: FontCatalog.configurationPaths())
     },
-    render: { source, pipeline, limits, resolver in
-        try Engine(limits: limits).render(source, pipeline, resolver: resolver)
+    render: { source, pipeline, limits, resolver, reach in
+        try Engine(limits: limits).render(source, pipeline, resolver: resolver, reach: reach)
     }
 ))

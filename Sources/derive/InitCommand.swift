@@ -14,7 +14,8 @@ struct InitCommand: ParsableCommand {
         discussion: "The manifest goes in the current folder and DIR becomes its source bucket: a bucket may not hold its own manifest, lock or state, so DIR is a folder below (or beside) this one."
     )
 
-    @Argument(help: "The folder of images, below the current folder (default: images).")
+    // ArgumentParser adds "(default: images)" itself.
+    @Argument(help: "The folder of images, below or beside the current folder.")
     var dir: String = "images"
 
     /// Why `path`, when something is there, is no folder: a symbolic link to nothing or in a
@@ -85,6 +86,7 @@ struct InitCommand: ParsableCommand {
                 throw CLIError("\(folder) (as UTF-8 shows it) cannot be named in a manifest: the folder's name is not UTF-8, and derive.yaml is UTF-8 text. "
                                + "Rename the folder to a UTF-8 name (e.g. convmv -f latin1 -t utf-8 --notest on it), then run derive init again")
             }
+            if folder.isEmpty { throw CLIError("DIR is empty (\"\"); name the folder of images, e.g. derive init photos, or leave DIR out for images") }
             throw CLIError("\(folder) is not a folder; name the folder of images, e.g. derive init photos")
         }
         // The manifest, its lock and state live here: the images' folder may not be this one or hold it.
@@ -119,16 +121,20 @@ struct InitCommand: ParsableCommand {
         // the folder are not followed, as the build does not).
         var link = info
         let isLink = lstat(folder, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
-        let found = StarterManifest.scan(isLink ? images : folder)
+        let root = isLink ? images : folder
+        var found = StarterManifest.scan(root)
         guard !found.isEmpty else {
             throw CLIError("found no images in \(folder)\(isLink ? " (a symbolic link to \(images), followed)" : "") (looked for \(StarterManifest.extensions.joined(separator: ", ")) files, "
                            + "outside hidden folders); add some and run derive init again")
         }
+        // What the build's own checks refuse, judged on the manifest as it would be written.
+        found.leaveOut(InitBuildChecks.refusals(keys: found.keys, folder: root, manifestText: StarterManifest.text(found, images: folder)))
         let text = StarterManifest.text(found, images: folder)
         // Files the first build would fail on: not counted, excluded in the manifest, named here.
         let shown = 20
         for left in found.leftOut.prefix(shown) {
-            let name = StarterManifest.yamlEscaped(folder + "/" + left.key)
+            // A name that is not UTF-8 is shown as its key is (`caf\xE9.jpg`), not YAML-escaped.
+            let name = found.notUTF8.contains(left.key) ? folder + "/" + left.key : StarterManifest.yamlEscaped(folder + "/" + left.key)
             if StarterManifest.excludePattern(left.key, counted: found.keys) == nil {
                 Output.printWarning("\(name) is not counted, and the first build will fail on it: \(left.why). Its name holds '{', which an 'exclude:' pattern "
                                     + "cannot write exactly (braces are alternatives), and '?' in its place would exclude an image counted too: rename it or move it out of \(folder)")
@@ -138,6 +144,9 @@ struct InitCommand: ParsableCommand {
         }
         if found.leftOut.count > shown {
             Output.printWarning("and \(found.leftOut.count - shown) more files are not counted, each excluded in \(manifest) ('exclude:')")
+        }
+        guard !found.isEmpty else {
+            throw CLIError("the first build would fail on every image in \(folder) (each named above); fix or replace them, or raise the limits named, then run derive init again")
         }
         // Whole or not at all: a manifest created since the check above is not replaced either.
         if let failure = StarterManifest.createWhole(manifest, bytes: Array(text.utf8)) {
@@ -193,32 +202,50 @@ enum StarterManifest {
         var leftOut: [(key: String, why: String)] = []
         /// The keys counted (to check that an exclude pattern takes none of them).
         var keys: [String] = []
+        /// Keys of `leftOut` whose names are not UTF-8, as the build's listing writes them (`\xHH`).
+        var notUTF8: Set<String> = []
         var isEmpty: Bool { counts.isEmpty }
         var total: Int { counts.values.reduce(0, +) }
+
+        /// Counted keys moved to `leftOut`, each with why.
+        mutating func leaveOut(_ refused: [(key: String, why: String)]) {
+            let moved = Set(refused.map(\.key))
+            guard !moved.isEmpty else { return }
+            for key in keys where moved.contains(key) {
+                let ext = (key as NSString).pathExtension
+                counts[ext, default: 0] -= 1
+                if counts[ext] == 0 { counts[ext] = nil }
+            }
+            keys.removeAll { moved.contains($0) }
+            leftOut += refused
+        }
     }
 
+    /// The files of `folder` as the build lists a bucket (`DiskObjectLister`: the same keys, hidden
+    /// names skipped, and the entries it cannot take named, a name that is not UTF-8 as `\xHH`).
     static func scan(_ folder: String) -> Found {
         var found = Found()
-        guard let walker = FileManager.default.enumerator(at: URL(literalFilePath: folder), includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey],
-                                                          options: [.skipsHiddenFiles]) else { return found }
-        var seen = 0
+        guard let listing = DiskObjectLister().entries(inFolder: folder, skipping: []) else { return found }
         var stems: Set<String> = []
-        let root = URL(literalFilePath: folder).standardizedFileURL.path
-        for case let url as URL in walker {
-            seen += 1
-            if seen > maxFiles { break }
-            let ext = url.pathExtension
-            guard extensions.contains(ext.lowercased()) else { continue }
-            let path = url.standardizedFileURL.path
-            let key = path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : url.lastPathComponent
-            if let why = buildWouldFail(path, key: key) {
+        let entries = listing.keys.map { ($0, kind: String?.none) } + listing.others.map { ($0.key, kind: Optional($0.kind)) }
+        for (key, kind) in entries.prefix(maxFiles) {
+            let ext = (key as NSString).pathExtension
+            guard extensions.contains(ext.lowercased()), kind != DiskObjectLister.folder else { continue }
+            if kind == DiskObjectLister.notUTF8 {
+                found.leftOut.append((key, "its name is not valid UTF-8, so it cannot be a key (the build names it with its other bytes as \\xHH, as here, "
+                                      + "and so does the 'exclude:' line); rename it to UTF-8 (e.g. convmv -f latin1 -t utf-8 --notest), then remove it from 'exclude:'"))
+                found.notUTF8.insert(key)
+                continue
+            }
+            if let why = buildWouldFail(folder + "/" + key, key: key) ?? outputsWouldLandOnAFile(key) {
                 found.leftOut.append((key, why))
                 continue
             }
+            guard kind == nil else { continue }
             found.counts[ext, default: 0] += 1
             found.keys.append(key)
             // Case-folded: `a.jpg` and `A.png` collide on a case-insensitive disk.
-            if !stems.insert(url.deletingPathExtension().path.lowercased()).inserted { found.stemsCollide = true }
+            if !stems.insert((key as NSString).deletingPathExtension.lowercased()).inserted { found.stemsCollide = true }
         }
         return found
     }
@@ -249,6 +276,16 @@ enum StarterManifest {
         return nil
     }
 
+    /// Why the outputs of the image `key` would land below a file init writes in `_site` (a photo
+    /// folder named `derive-index.json` or `index.html`: the plan refuses outputs below the index,
+    /// and none can be written below the page), or nil.
+    static func outputsWouldLandOnAFile(_ key: String) -> String? {
+        guard let slash = key.firstIndex(of: "/") else { return nil }
+        let folder = String(key[..<slash])
+        guard folder == indexName || folder == pageName else { return nil }
+        return "its outputs would go below \(outputFolder)/\(folder), where derive init writes the \(folder == indexName ? "index" : "preview page") (a file); rename the folder \(folder), then remove it from 'exclude:'"
+    }
+
     /// `path`'s real path: every link resolved, also a link whose target is not made yet (an
     /// `_site` leading to `images/web/new`), and a missing last part kept as written.
     static func realPath(_ path: String, depth: Int = 0) -> String {
@@ -268,8 +305,9 @@ enum StarterManifest {
     /// An exclude pattern that matches `key` alone: `*`, `?` and `[` written as a class of one
     /// (`x*.jpg` → `x[*].jpg`, `bad[1].jpg` → `bad[[]1].jpg`; `]` outside a class, `}` and `,`
     /// outside braces and `\` are plain characters already). A `{` has no exact spelling (braces
-    /// expand before classes are read): it becomes `?`, and the pattern is nil when that would
-    /// match another key init counted too (the file is then only named, with the fix).
+    /// expand before classes are read): it becomes `?`. The pattern is nil when it would match
+    /// another key init counted too (a `?` for `{`, or a literal `caf\xE9.jpg` beside a name
+    /// that is not UTF-8): the file is then only named, with the fix.
     static func excludePattern(_ key: String, counted: [String]) -> String? {
         var pattern = ""
         for scalar in key.unicodeScalars {
@@ -279,7 +317,6 @@ enum StarterManifest {
             default: pattern.unicodeScalars.append(scalar)
             }
         }
-        guard key.unicodeScalars.contains("{") else { return pattern }
         guard let glob = try? Glob(pattern), !counted.contains(where: glob.matches) else { return nil }
         return pattern
     }

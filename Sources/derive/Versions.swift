@@ -2,8 +2,9 @@ import Builder
 
 /// What `derive --version` prints.
 enum Versions {
-    /// Derive's own version, raised when a release is cut.
-    static let derive = "0.13.0"
+    /// Derive's own version, raised when a release is cut; `-dev` between releases (after 0.13,
+    /// which README names as an older release: attack 36a's L5).
+    static let derive = "0.14.0-dev"
 
     /// libvips' version as the render worker describes it (`EngineIdentityCache`: from the disk
     /// cache when nothing changed; derive does not load libvips). Without a worker, why not.

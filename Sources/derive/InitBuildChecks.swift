@@ -1,0 +1,90 @@
+import Builder
+import Foundation
+import ImagingCore
+import Manifest
+import ProcessLanguage
+import RenderWorkers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the first build of the manifest `derive init` writes would refuse among the images it
+/// counted, judged by the build's own render: each chain of the manifest, with its limits, run
+/// in a render worker up to the last check before decoding (`RenderReach`): the byte limit,
+/// the header's sides, pixels and frames, the work and memory estimates, truncation and the
+/// whole-file data checks. Attack 36a's M1: init counted a truncated JPEG, a file over `bytes`
+/// and a PNG over `side`, and the first build failed on each.
+enum InitBuildChecks {
+    /// Keys (below `folder`) the build would fail on, each with why. `manifestText` is the
+    /// manifest init would write, loaded as the build loads it (its chains and `limits:`).
+    /// Without a render worker nothing is judged here (init says so; the build needs one too).
+    static func refusals(keys: [String], folder: String, manifestText: String) -> [(key: String, why: String)] {
+        guard !keys.isEmpty else { return [] }
+        var loader = ManifestLoader()
+        loader.crossChecks = false
+        loader.fileReader = { _, _ in Data(manifestText.utf8) }
+        guard let manifest = loader.load("derive.yaml").manifest else { return [] }
+        var pipelines: [Pipeline] = []
+        for rule in manifest.rules {
+            for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] where !pipelines.contains(variant.pipeline) {
+                pipelines.append(variant.pipeline)
+            }
+        }
+        let pool: RenderWorkerPool
+        do {
+            pool = try RenderWorkerPool(size: min(keys.count, BuildOptions().jobs))
+        } catch {
+            Output.printWarning("the images were not checked against the build's limits (\(error)); derive build needs the render worker too")
+            return []
+        }
+        defer { pool.shutdown() }
+        let limits = EngineRenderer(limits: manifest.limits, renderer: pool).limits
+        let found = Refusals(), chains = pipelines
+        DispatchQueue.concurrentPerform(iterations: keys.count) { index in
+            if let why = refusal(folder + "/" + keys[index], pipelines: chains, limits: limits, pool: pool) {
+                found.add(keys[index], why)
+            }
+        }
+        return found.sorted
+    }
+
+    /// Why the build would refuse the file at `path`, or nil.
+    static func refusal(_ path: String, pipelines: [Pipeline], limits: Limits, pool: RenderWorkerPool) -> String? {
+        // As the build reads a source: never through a link, never blocking on a FIFO swapped in.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { return "it cannot be read (\(String(cString: strerror(errno))))" }
+        let file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return "it cannot be read (\(String(cString: strerror(errno))))" }
+        // Refused from its size before it is read, as the build does.
+        do { try limits.checkBytes(Int(info.st_size)) } catch { return said(error) }
+        let source: Data
+        do { source = try file.readToEnd() ?? Data() } catch { return "it cannot be read (\(error))" }
+        // A source cut short is refused by the plan before any render, in its own words.
+        if let cut = SourceEnd.truncation(source) { return "the first build would refuse it: the source image is corrupt or truncated: " + cut }
+        // The JPEG data check depends on the source alone: made with the first chain only.
+        for (index, pipeline) in pipelines.enumerated() {
+            do {
+                try pool.check(source, pipeline, limits: limits, reach: index == 0 ? .checks : .limitChecks)
+            } catch {
+                // A limit is met by one chain; corruption is the file's, whatever the chain.
+                let limit = (error as? ProcessError)?.code == .imageTooLarge && pipelines.count > 1
+                return said(error) + (limit ? " (for \(pipeline.canonical))" : "")
+            }
+        }
+        return nil
+    }
+
+    /// A refusal as the build says it, with how to get past it (its message names the limit).
+    static func said(_ error: any Error) -> String {
+        "the first build would refuse it: " + ((error as? ProcessError)?.message ?? "\(error)")
+    }
+
+    /// Refusals found on several threads at once.
+    private final class Refusals: @unchecked Sendable {
+        private let lock = NSLock()
+        private var found: [(key: String, why: String)] = []
+        func add(_ key: String, _ why: String) { lock.withLock { found.append((key, why)) } }
+        var sorted: [(key: String, why: String)] { lock.withLock { found.sorted { $0.key < $1.key } } }
+    }
+}
