@@ -215,7 +215,7 @@ public struct Builder: Sendable {
         let kept = keptRecords.map(\.file)
         // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
         let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles))
-        let progress = Progress(total: work.count, quiet: options.quiet)
+        let progress = Progress(total: work.count, quiet: options.quiet, failedBefore: plan.failedDerivatives)
         // `{hash}` outputs are rendered first: their names come from their bytes, and a name that
         // is another output's refuses the whole build before anything is written.
         // Each finished one is kept in the state folder until written, so an interrupted build

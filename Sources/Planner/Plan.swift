@@ -158,6 +158,12 @@ public struct Plan: Sendable {
     /// Control file records (old indexes) outside every place the manifest gives: named as
     /// failures, dropped by the build, never removed.
     public var ignoredControlFiles: [String] = []
+    /// How many derivatives the plan's failures leave unbuilt (ignored records are no derivative):
+    /// the unit the build's progress line and summary count failures in (attack 36a's L1).
+    public var failedDerivatives: Int {
+        let ignored = PathSet(ignoredRecords + ignoredControlFiles)
+        return failures.reduce(0) { $0 + (ignored.contains($1.subject) ? 0 : $1.notBuilt) }
+    }
     /// Deletions of files already gone or changed: only their records are dropped.
     public var recordsOnly: PathSet = []
     /// Of `recordsOnly`, deletions whose file is still there but changed: left in place, with a
