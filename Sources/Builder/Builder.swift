@@ -332,7 +332,9 @@ public struct Builder: Sendable {
                 }
                 // Only files actually deleted count as deleted; the others are reported as what they are.
                 var keepRecord = false
-                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wantedAfterWork, display: planner.display) {
+                // A file git proves has no recorded device and inode: the one there now is the one proven.
+                let identity: FileIdentity?? = plan.provenByGit.contains(item.output) ? .some(FileIdentity.ofRegularFile(record.file)) : nil
+                switch try OutputRemoval(disk: disk, store: store).removal(record, keeping: wantedAfterWork, display: planner.display, identity: identity) {
                 case .removed: report.deleted.append(item.output)
                 // Kept by the plan, or the file of a wanted output (through a link too): still there.
                 case .forgotten where plan.kept.contains(item.output) || (!record.folder.isEmpty && wantedAfterWork.contains(record.file)):

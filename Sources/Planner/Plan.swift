@@ -158,6 +158,9 @@ public struct Plan: Sendable {
     /// Control file records (old indexes) outside every place the manifest gives: named as
     /// failures, dropped by the build, never removed.
     public var ignoredControlFiles: [String] = []
+    /// Deletions of files only the lock names that git proves (`gitProofDeletion`): no state
+    /// recorded which file Derive installed there, so the file is the one git holds, whatever its inode.
+    public var provenByGit: PathSet = []
     /// How many derivatives the plan's failures leave unbuilt (ignored records are no derivative):
     /// the unit the build's progress line and summary count failures in (attack 36a's L1).
     public var failedDerivatives: Int {
@@ -485,7 +488,8 @@ public struct Planner: Sendable {
             items.append(PlanItem(kind: .delete, output: output, reasons: [reason],
                                   derivative: nil, recorded: record, adopted: nil))
         }
-        let lockLeft = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
+        let (lockLeft, provenByGit) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
+        items += provenByGit
         let heldLines = heldLockLines(wanted: wanted, recorded: recorded, held: heldBySource, expansion: expansion, protected: protectedIdentities)
         // An orphan whose path leads through a symbolic link below its folder: never followed, so
         // the file (wherever the link leads) is kept and its record too (the link may be there
@@ -516,6 +520,7 @@ public struct Planner: Sendable {
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
+        plan.provenByGit = PathSet(provenByGit.map(\.output))
         plan.recordsOnly = recordsOnly(items).union(keptAsProtected)
         plan.leftEdited = leftEdited(items, recordsOnly: plan.recordsOnly).subtracting(keptAsProtected)
         plan.kept = keptAsProtected
