@@ -215,7 +215,7 @@ public struct Builder: Sendable {
         let kept = keptRecords.map(\.file)
         // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
         let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles))
-        let progress = Progress(total: work.count, quiet: options.quiet)
+        let progress = Progress(total: work.count, quiet: options.quiet, failedBefore: plan.failedDerivatives)
         // `{hash}` outputs are rendered first: their names come from their bytes, and a name that
         // is another output's refuses the whole build before anything is written.
         // Each finished one is kept in the state folder until written, so an interrupted build
@@ -320,7 +320,9 @@ public struct Builder: Sendable {
             do {
                 // Only files actually deleted count as deleted; the others are reported as what they are.
                 var keepRecord = false
-                switch try OutputRemoval(planner: planner).removal(record, judge: judge) {
+                // A file git proves has no recorded device and inode: the one there now is the one proven.
+                let identity: FileIdentity?? = plan.provenByGit.contains(item.output) ? .some(FileIdentity.ofRegularFile(record.file)) : nil
+                switch try OutputRemoval(planner: planner).removal(record, judge: judge, identity: identity) {
                 case .removed: report.deleted.append(item.output)
                 // Kept by the plan, or the file of a wanted output (through a link too): still there.
                 case .kept: report.kept.append(item.output)
@@ -423,7 +425,8 @@ public struct Builder: Sendable {
 
     /// What the index says of each recorded source besides its outputs, rendered by the engine
     /// like any derivative, once per source content (by digest) and kept in the state:
-    /// - its dominant colour: OSS's `average-hue` answer;
+    /// - its `color`: OSS's `average-hue` answer;
+    /// - its dominant colour (`DominantColour`), from the picture drawn within 100x100 (`Placeholder.pixels`);
     /// - for sources of a rule with `placeholder: true`, a tiny blurred image
     ///   (`Placeholder.image`) and a ThumbHash of the source drawn within 100x100 (`Placeholder.pixels`).
     /// One that cannot be made is recorded as empty, so it is not tried again; a source that
@@ -438,25 +441,27 @@ public struct Builder: Sendable {
     func recordSourceSummaries(records: [OutputRecord]? = nil) throws {
         // A value not of Derive's shape (adopted by an older Derive from a planted index) is made again.
         let colours = SummaryShape.recorded(colours: try store.sourceColours())
+        let dominants = SummaryShape.recorded(colours: try store.sourceDominants())
         // A placeholder an older Derive made of an animation (every frame, kilobytes inlined in
         // every page) is made again, as a still.
         let placeholders = SummaryShape.recorded(placeholders: try store.placeholders()).filter { !Placeholder.isAnimated($0.value.image) }
         let renderer = summaryRenderer ?? self.renderer
         let withPlaceholder = Set(planner.manifest.rules.filter(\.placeholder).map(\.planName))
-        var wanted: [String: (path: String, bucketPath: String, colour: Bool, placeholder: Bool)] = [:]
+        var wanted: [String: (path: String, bucketPath: String, colour: Bool, dominant: Bool, placeholder: Bool)] = [:]
         for record in try records ?? Array(store.allOutputs().values) where !record.sourceDigest.isEmpty {
             let colour = colours[record.sourceDigest] == nil
+            let dominant = dominants[record.sourceDigest] == nil
             let placeholder = withPlaceholder.contains(record.rule) && placeholders[record.sourceDigest] == nil
-            guard colour || placeholder, let bucket = planner.manifest.bucket(named: IndexWriter.bucket(record.source)) else { continue }
+            guard colour || dominant || placeholder, let bucket = planner.manifest.bucket(named: IndexWriter.bucket(record.source)) else { continue }
             let known = wanted[record.sourceDigest]
-            wanted[record.sourceDigest] = (bucket.path + "/" + IndexWriter.key(record.source), bucket.path, colour,
+            wanted[record.sourceDigest] = (bucket.path + "/" + IndexWriter.key(record.source), bucket.path, colour, dominant,
                                            placeholder || (known?.placeholder ?? false))
         }
         guard !wanted.isEmpty, let averageHue = try? Pipeline.parse("image/average-hue"),
               let image = try? Pipeline.parse(Placeholder.image), let pixels = try? Pipeline.parse(Placeholder.pixels),
               let firstFrame = try? Pipeline.parse(Placeholder.firstFrame), let stillImage = try? Pipeline.parse(Placeholder.stillImage) else { return }
         let jobs = wanted.keys.sorted().map { (digest: $0, source: wanted[$0]!) }
-        let made = Box<[String: (colour: String?, placeholder: (image: String, thumbhash: String)?)]>([:])
+        let made = Box<[String: (colour: String?, dominant: String?, placeholder: (image: String, thumbhash: String)?)]>([:])
         DispatchQueue.concurrentPerform(iterations: jobs.count) { index in
             let (digest, source) = jobs[index]
             guard let data = try? disk.read(source.path), ContentDigests.digest(data) == digest else { return }
@@ -466,20 +471,24 @@ public struct Builder: Sendable {
                 let answer = try? renderer.render(data, averageHue, bucketPath: source.bucketPath)
                 colour = answer.flatMap { Self.colour(averageHue: $0.bytes) } ?? ""
             }
+            // The picture within 100x100: what the dominant colour and the ThumbHash are computed from.
+            let drawn = source.dominant || source.placeholder
+                ? (try? renderer.render(data, pixels, bucketPath: source.bucketPath)).flatMap { BMPPixels.rgba($0.bytes) } : nil
+            let dominant = source.dominant ? drawn.flatMap { DominantColour.hex(width: $0.width, height: $0.height, rgba: $0.rgba) } ?? "" : nil
             if source.placeholder {
                 // An animation (GIF, WebP) is drawn from its first frame: a still PNG, then the placeholder.
                 let small = (SourceHeader.read(data)?.frames ?? 1) > 1
                     ? (try? renderer.render(data, firstFrame, bucketPath: source.bucketPath)).flatMap { try? renderer.render($0.bytes, stillImage, bucketPath: source.bucketPath) }
                     : try? renderer.render(data, image, bucketPath: source.bucketPath)
-                let drawn = (try? renderer.render(data, pixels, bucketPath: source.bucketPath)).flatMap { BMPPixels.rgba($0.bytes) }
                 let hash = drawn.flatMap { ThumbHash.encode(width: $0.width, height: $0.height, rgba: $0.rgba) }
                 placeholder = (small.map { "data:image/webp;base64," + $0.bytes.base64EncodedString() } ?? "",
                                hash.map { Data($0).base64EncodedString() } ?? "")
             }
-            made.update { $0[digest] = (colour, placeholder) }
+            made.update { $0[digest] = (colour, dominant, placeholder) }
         }
         for (digest, result) in made.value {
             if let colour = result.colour { try store.saveSourceColour(digest: digest, colour: colour) }
+            if let dominant = result.dominant { try store.saveSourceDominant(digest: digest, colour: dominant) }
             if let placeholder = result.placeholder {
                 try store.savePlaceholder(digest: digest, image: placeholder.image, thumbhash: placeholder.thumbhash)
             }

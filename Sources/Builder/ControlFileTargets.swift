@@ -142,13 +142,15 @@ struct ControlFileTargets {
             let outputs = listed
             let path = bucket.path + "/" + declared.path
             let knownColours = SummaryShape.recorded(colours: try planner.store.sourceColours())
+            let knownDominants = SummaryShape.recorded(colours: try planner.store.sourceDominants())
             let knownPlaceholders = SummaryShape.recorded(placeholders: try planner.store.placeholders())
             let colours = Self.sourceColours(outputs, known: knownColours)
+            let dominants = Self.sourceColours(outputs, known: knownDominants)
             let placeholders = Self.placeholders(outputs, manifest: manifest, known: knownPlaceholders)
             let sizes = Self.sourceSizes(outputs, manifest: manifest, digests: planner.digests, disk: planner.disk)
             // With a state: what it and the sources say the index holds, to tell a hand edit.
             if planner.store.existed {
-                known = IndexAdoption.KnownFields(colours: colours, placeholders: placeholders, sizes: sizes,
+                known = IndexAdoption.KnownFields(colours: colours, dominants: dominants, placeholders: placeholders, sizes: sizes,
                                                   acls: stateRecords.mapValues(\.acl))
             } else {
                 known = nil
@@ -157,10 +159,10 @@ struct ControlFileTargets {
             // clone): the index on disk lends none (it and the lock's `indexDigest` both come from
             // the clone: verify 16's V4); `build`, `plan` and `check` render them before comparing
             // (`BuildSession.renderingSummaries`).
-            let colourKnown = PathSet(outputs.filter { knownColours[$0.sourceDigest] != nil }.map(\.source))
+            let colourKnown = PathSet(outputs.filter { knownColours[$0.sourceDigest] != nil && knownDominants[$0.sourceDigest] != nil }.map(\.source))
             let placeholderKnown = PathSet(outputs.filter { knownPlaceholders[$0.sourceDigest] != nil }.map(\.source))
             index = (path, IndexWriter.json(outputs, manifest: manifest, sourceSizes: sizes,
-                                            sourceColours: colours, placeholders: placeholders))
+                                            sourceColours: colours, dominants: dominants, placeholders: placeholders))
             // A planned output's source with a colour or placeholder the state lacks: the build renders it (`Builder.recordSourceSummaries`), so the
             // index's bytes, and the digest the lock records of them, are known only then.
             // (Sources that cannot be read now have no planned output and are left for later.)
@@ -169,7 +171,7 @@ struct ControlFileTargets {
                 let wanting = Set(manifest.rules.filter(\.placeholder).map(\.planName))
                 summariesPending = outputs.contains { record in
                     planned.contains(record.path) && !record.sourceDigest.isEmpty
-                        && ((!colourKnown.contains(record.source) && colours[record.source] == nil)
+                        && ((!colourKnown.contains(record.source) && (colours[record.source] == nil || dominants[record.source] == nil))
                             || (wanting.contains(record.rule) && !placeholderKnown.contains(record.source) && placeholders[record.source] == nil))
                 }
             } else {
@@ -339,8 +341,8 @@ struct ControlFileTargets {
         return sizes
     }
 
-    /// The sources' dominant colours, by the digest their outputs were made from (the first
-    /// output by path with a known colour).
+    /// The sources' colours (`color`, or `dominant` with those `known`), by the digest their
+    /// outputs were made from (the first output by path with a known colour).
     static func sourceColours(_ outputs: [OutputRecord], known: [String: String]) -> PathDictionary<String> {
         var colours: PathDictionary<String> = [:]
         for record in outputs where colours[record.source] == nil {

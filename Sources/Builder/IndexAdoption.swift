@@ -51,6 +51,7 @@ enum IndexAdoption {
     /// reported, never silently rewritten. Fields nothing knows are taken from the index.
     struct KnownFields {
         var colours: PathDictionary<String> = [:]
+        var dominants: PathDictionary<String> = [:]
         var placeholders: PathDictionary<IndexWriter.Placeholder> = [:]
         var sizes: PathDictionary<SourceSize> = [:]
         /// ACLs by output `bucket/key`.
@@ -72,6 +73,7 @@ enum IndexAdoption {
         // Source sizes are not in the lock: taken from the index itself (they vouch for no file).
         var sizes: PathDictionary<SourceSize> = [:]
         var colours: PathDictionary<String> = [:]
+        var dominants: PathDictionary<String> = [:]
         var placeholders: PathDictionary<IndexWriter.Placeholder> = [:]
         var seen: PathSet = []
         // The logical names as the index gives them: written under the `to:` of then (`{hash}`
@@ -83,12 +85,14 @@ enum IndexAdoption {
                 sizes[source] = SourceSize(width: width, height: height, animated: entry["animated"]?.bool ?? false)
             }
             if let colour = entry["color"]?.string { colours[source] = colour }
+            if let dominant = entry["dominant"]?.string { dominants[source] = dominant }
             if let placeholder = entry["placeholder"], placeholder.members != nil {
                 placeholders[source] = IndexWriter.Placeholder(image: placeholder["src"]?.string ?? "", thumbhash: placeholder["thumbhash"]?.string ?? "")
             }
             // What is known replaces what the index says: an edited value no longer round-trips.
             if let size = known?.sizes[source] { sizes[source] = size }
             if let colour = known?.colours[source] { colours[source] = colour }
+            if let dominant = known?.dominants[source] { dominants[source] = dominant }
             if let placeholder = known?.placeholders[source] { placeholders[source] = placeholder }
             for item in derivatives {
                 guard item.members != nil, let path = item["path"]?.string, let rule = item["rule"]?.string, let width = item["width"]?.int,
@@ -107,7 +111,7 @@ enum IndexAdoption {
             }
         }
         return version == 1 ? IndexWriter.legacyJSON(records, manifest: manifest, indexBucket: indexBucket) == data
-            : IndexWriter.json(records, manifest: manifest, sourceSizes: sizes, sourceColours: colours, placeholders: placeholders,
+            : IndexWriter.json(records, manifest: manifest, sourceSizes: sizes, sourceColours: colours, dominants: dominants, placeholders: placeholders,
                                logicals: logicals) == data
     }
 }

@@ -37,7 +37,7 @@ enum IndexWriter {
     }
 
     static func json(_ outputs: [OutputRecord], manifest: Manifest, sourceSizes: PathDictionary<SourceSize>, sourceColours: PathDictionary<String> = [:],
-                     placeholders: PathDictionary<Placeholder> = [:], logicals: PathDictionary<String>? = nil) -> Data {
+                     dominants: PathDictionary<String> = [:], placeholders: PathDictionary<Placeholder> = [:], logicals: PathDictionary<String>? = nil) -> Data {
         var sources: PathDictionary<[OutputRecord]> = [:]
         for output in outputs { sources[output.source, default: []].append(output) }
         // Rules whose `to:` has `{hash}`, by the name their records carry.
@@ -54,6 +54,7 @@ enum IndexWriter {
                 if size.animated { lines.append("      \"animated\": true,") }
             }
             if let colour = sourceColours[source] { lines.append("      \"color\": \(quote(colour)),") }
+            if let dominant = dominants[source] { lines.append("      \"dominant\": \(quote(dominant)),") }
             if let placeholder = placeholders[source] {
                 var fields: [String] = []
                 if !placeholder.image.isEmpty { fields.append("\"src\": \(quote(placeholder.image))") }

@@ -12,11 +12,15 @@ final class Progress: @unchecked Sendable {
     /// What a finished item was: `built`, or `verified` (`--verify`'s renders).
     private let verb: String
 
-    init(total: Int, quiet: Bool, verb: String = "built") {
-        self.total = total
+    /// `failedBefore`: derivatives the plan already failed (a bad source), counted among the
+    /// total and the failed, so the line counts what the summary counts (attack 36a's L1).
+    init(total: Int, quiet: Bool, verb: String = "built", failedBefore: Int = 0) {
+        self.total = total + failedBefore
         self.verb = verb
         self.quiet = quiet || total == 0
         self.terminal = isatty(STDERR_FILENO) == 1
+        done = failedBefore
+        failed = failedBefore
     }
 
     func finished(_ output: String, ok: Bool) {

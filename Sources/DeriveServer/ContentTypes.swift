@@ -1,4 +1,5 @@
 import Confinement
+import Foundation
 
 /// The Content-Type of an object uploaded without one, from its key's extension (as OSS and its
 /// SDKs decide it); `application/octet-stream` when the extension says nothing.
@@ -16,7 +17,21 @@ enum ContentTypes {
         "map": "application/json", "webmanifest": "application/manifest+json", "apng": "image/apng", "xhtml": "application/xhtml+xml",
         "rss": "application/rss+xml", "atom": "application/atom+xml", "vtt": "text/vtt", "yaml": "application/yaml", "yml": "application/yaml",
         "jsonld": "application/ld+json", "eot": "application/vnd.ms-fontobject", "avifs": "image/avif-sequence",
+        // Media, calendars, data and subtitles (attack 36a's L4), as OSS's SDKs give them (their
+        // table is the system's MIME types: Python's `mimetypes`, Go's `mime`); `jsonl` has no
+        // entry there and takes JSON Lines' own type.
+        "svgz": "image/svg+xml", "jfif": "image/jpeg", "m4v": "video/mp4", "ogv": "video/ogg", "m4a": "audio/mp4", "aac": "audio/aac",
+        "opus": "audio/ogg", "flac": "audio/flac", "ics": "text/calendar", "jsonl": "application/jsonl", "srt": "text/plain",
     ]
+
+    /// The `Content-Encoding` of a file no upload described: `gzip` for a `.svgz` whose bytes are
+    /// gzip (a browser shows a compressed SVG only when told so); nil otherwise. An uploaded
+    /// object keeps the encoding its upload gave, as on OSS.
+    static func encodingForFile(_ key: ObjectKey, head: Data) -> String? {
+        let name = String(decoding: key.segments.last ?? [], as: UTF8.self)
+        guard name.lowercased().hasSuffix(".svgz"), head.count >= 2, head[head.startIndex] == 0x1F, head[head.startIndex + 1] == 0x8B else { return nil }
+        return "gzip"
+    }
 
     /// The type of a file no upload described (a build's output, a site's page, a file put in
     /// the bucket's folder): as `forKey`, a `text/` type with `; charset=utf-8`, or a browser

@@ -279,9 +279,16 @@ public struct PlanFailure: Sendable, Hashable {
     /// own failure). The planner merges a source's failures under all rules into one and ends its
     /// message with the total ("…, 4 derivatives not built").
     public var derivatives: Int
-    public init(subject: String, message: String, derivatives: Int = 0) {
-        self.subject = subject; self.message = message; self.derivatives = derivatives
+    /// The source (`bucket/key`) an output's own failure belongs to (a missing watermark object),
+    /// so the build names it once per source as it names a bad source (attack 36a's L1); nil for a
+    /// source's failure.
+    public var source: String?
+    public init(subject: String, message: String, derivatives: Int = 0, source: String? = nil) {
+        self.subject = subject; self.message = message; self.derivatives = derivatives; self.source = source
     }
+
+    /// How many derivatives it leaves unbuilt: its output, or the source's total.
+    public var notBuilt: Int { source != nil ? 1 : derivatives }
 }
 
 /// A problem that stops a plan: two derivatives writing one path, a file Derive did not write.
@@ -646,7 +653,7 @@ struct Expansion {
                             let why = disk.exists(objectPath) ? "cannot be read (\(Self.readError(disk, objectPath)))" : "does not exist"
                             message = "the watermark object '\(objectKey)' \(why) in bucket '\(task.sourceBucket.name)'"
                         }
-                        errors.append(PlanFailure(subject: output, message: message))
+                        errors.append(PlanFailure(subject: output, message: message, source: source))
                         continue variants
                     }
                 case .font(let font):

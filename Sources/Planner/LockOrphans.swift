@@ -13,14 +13,24 @@ extension Planner {
     /// as dropped, when no file is there), and the rewritten lock drops it; a source or control
     /// file of the manifest is named as ignored (its file is never touched). None while a source could not be read (its outputs are
     /// unknown). Lines for paths the manifest writes today are adopted (`item(for:)`), digest-checked.
+    ///
+    /// Except a file git proves (`gitProofDeletion`): committed at HEAD exactly as it is, so
+    /// `git checkout` gives it back. That is the proof Derive takes to replace a file on a stale
+    /// line; such an orphan (a `{hash}` file superseded in a clone: attack 36a's M7) is deleted as
+    /// a recorded one is, and the plan lists it as a deletion.
     func lockOrphans(wanted: PathSet, recorded: PathDictionary<OutputRecord>, expansion: Expansion.Result,
-                     protected: WantedIdentities) -> [LockLeft] {
-        guard !store.existed, recorded.isEmpty else { return [] }
+                     protected: WantedIdentities) -> (left: [LockLeft], provenByGit: [PlanItem]) {
+        guard !store.existed, recorded.isEmpty else { return ([], []) }
         guard let lock, expansion.failedSources.isEmpty, expansion.blockedOutputs.isEmpty,
-              let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath) else { return [] }
+              let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath) else { return ([], []) }
         var left: [LockLeft] = []
+        var provenByGit: [PlanItem] = []
         let lockName = display(lockPath)
-        for entry in lock.entries.values where !wanted.contains(entry.path) && recorded[entry.path] == nil {
+        let rules = LockableOutputs(manifest)
+        let orphans = lock.entries.values.filter { !wanted.contains($0.path) && recorded[$0.path] == nil }
+        // git is asked about every candidate at once.
+        gitProof.prefetch(orphans.compactMap { entry in if case .success(let placed?) = LockFile.place(entry.path, in: manifest) { placed.file } else { nil } })
+        for entry in orphans {
             switch LockFile.place(entry.path, in: manifest) {
             case .failure(let problem):
                 left.append(LockLeft(output: entry.path, message: "ignored: in \(lockName), but \(problem); the build drops the line", present: false))
@@ -36,14 +46,35 @@ extension Planner {
                     continue
                 }
                 // A link on the way (never followed) counts as something there: it is left too.
-                if disk.exists(placed.file) || SymbolicLinks.first(on: placed.file, below: placed.bucket.path) != nil {
+                if let deletion = gitProofDeletion(entry, placed: placed, rules: rules, lockName: lockName) {
+                    provenByGit.append(deletion)
+                } else if disk.exists(placed.file) || SymbolicLinks.first(on: placed.file, below: placed.bucket.path) != nil {
                     left.append(LockLeft(output: entry.path, message: LockLeft.leftMessage(lock: lockName), present: true))
                 } else {
                     left.append(LockLeft(output: entry.path, message: "dropped: in \(lockName), but not produced by the manifest and no file is there; the build drops the line", present: false))
                 }
             }
         }
-        return left.sorted { PathKey.ordered($0.output, $1.output) }
+        return (left.sorted { PathKey.ordered($0.output, $1.output) }, provenByGit)
+    }
+
+    /// The deletion of a file only the lock names, when everything proves it the line's: no link
+    /// on its way, a path some rule's `to:` gives those bytes (`lockMayAuthorise`), the line's
+    /// digest and header, and git holding it at HEAD as it is (`GitProof.proves`). The build's
+    /// removal checks the digest again at the moment it deletes; nil: the file is left.
+    func gitProofDeletion(_ entry: LockFile.Entry, placed: LockFile.PlacedEntry, rules: LockableOutputs, lockName: String) -> PlanItem? {
+        guard SymbolicLinks.first(on: placed.file, below: placed.bucket.path) == nil, disk.exists(placed.file),
+              lockMayAuthorise(entry, rules: rules) == nil,
+              let content = try? digests.content(of: placed.file), content.digest == entry.digest,
+              Self.headerAgrees(entry, content: content, imagesOnly: identity.refusesNonImages),
+              gitProof.proves(placed.file, digest: entry.digest) else { return nil }
+        let record = OutputRecord(path: entry.path, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "", sourceDigest: "",
+                                  dependencies: "", encoder: "", actionKey: entry.actionKey, acl: BucketACL.private.rawValue,
+                                  outputDigest: entry.digest, size: entry.bytes, width: entry.width, height: entry.height,
+                                  format: entry.format, builtAt: 0, folder: placed.bucket.path)
+        let reason = "no longer produced by the manifest; known only from \(lockName) (no build state), and committed to git as it is at HEAD "
+            + "(proven Derive's by git: git checkout gives it back)"
+        return PlanItem(kind: .delete, output: entry.path, reasons: [reason], derivative: nil, recorded: record, adopted: nil)
     }
 }
 

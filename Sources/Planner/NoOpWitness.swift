@@ -175,7 +175,10 @@ public struct NoOpWitness: Sendable {
         // witness of 7 has none and is read as no witness.
         // 9: how each font is drawn is an input (attack 20's B1), and the lock's `left` lines'
         // files are watched (round 19's V1).
-        add("derive-noop-witness/9")
+        // 10: the index gives each source's `dominant` colour (attack 36a's M6), which a state of
+        // before has none of: the first run after upgrading plans in full, so the build makes
+        // them and rewrites the index instead of calling the old one "Nothing to do".
+        add("derive-noop-witness/10")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
         for line in inputs.fontRendering.sorted() { add("font " + line) }

@@ -158,6 +158,15 @@ public struct Plan: Sendable {
     /// Control file records (old indexes) outside every place the manifest gives: named as
     /// failures, dropped by the build, never removed.
     public var ignoredControlFiles: [String] = []
+    /// Deletions of files only the lock names that git proves (`gitProofDeletion`): no state
+    /// recorded which file Derive installed there, so the file is the one git holds, whatever its inode.
+    public var provenByGit: PathSet = []
+    /// How many derivatives the plan's failures leave unbuilt (ignored records are no derivative):
+    /// the unit the build's progress line and summary count failures in (attack 36a's L1).
+    public var failedDerivatives: Int {
+        let ignored = PathSet(ignoredRecords + ignoredControlFiles)
+        return failures.reduce(0) { $0 + (ignored.contains($1.subject) ? 0 : $1.notBuilt) }
+    }
     /// Deletions that delete no file (`OrphanFate` other than `delete`): the file is already
     /// gone, kept, or left in place; only their records are dropped.
     public var recordsOnly: PathSet = []
@@ -526,7 +535,8 @@ public struct Planner: Sendable {
                 items.append(PlanItem(kind: .delete, output: output, reasons: reasons, derivative: nil, recorded: record, adopted: nil))
             }
         }
-        let lockLeft = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
+        let (lockLeft, provenByGit) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
+        items += provenByGit
         let heldLines = heldLockLines(wanted: wanted, recorded: recorded, held: heldBySource, expansion: expansion, protected: protectedIdentities)
         items.sort { PathKey.ordered($0.output, $1.output) }
         // State rows naming a place outside their bucket (`..`, an absolute key): never walked.
@@ -544,6 +554,7 @@ public struct Planner: Sendable {
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
+        plan.provenByGit = PathSet(provenByGit.map(\.output))
         plan.recordsOnly = fates.recordsOnly.union(fates.kept)
         plan.leftInPlace = fates.left
         plan.unreachable = fates.unreachable

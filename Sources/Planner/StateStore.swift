@@ -649,6 +649,16 @@ public final class StateStore: Sendable {
             // folder, refused rather than moved aside (gaps 28). '': recorded before.
             try db.alter(table: "owner") { t in t.add(column: "place", .text).notNull().defaults(to: "") }
         }
+        migrator.registerMigration("v12-dominant-colours") { db in
+            // Each source's dominant colour (`DominantColour`, the index's `dominant`; attack 36a's
+            // M6) by content digest, sealed from the start; '': none (a wholly transparent picture,
+            // or one that could not be drawn). A state from before has none: made by the next build.
+            try db.create(table: "sourceDominants") { t in
+                t.primaryKey("digest", .text)
+                t.column("colour", .text).notNull()
+                t.column(StateSeals.column, .blob)
+            }
+        }
         return migrator
     }
 
@@ -714,6 +724,23 @@ public final class StateStore: Sendable {
         try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO placeholders (digest, image, thumbhash) VALUES (?, ?, ?)",
                            arguments: [digest, image, thumbhash])
+        }
+    }
+
+    /// Dominant colours (`#rrggbb`, '' for none) by source digest.
+    public func sourceDominants() throws -> [String: String] {
+        try queue.read { db in
+            var colours: [String: String] = [:]
+            try forEachRow(db, "sourceDominants", ["digest", "colour"]) { row, sealed in
+                if sealed, colours[row[0] as String] == nil { colours[row[0]] = row[1] as String }
+            }
+            return colours
+        }
+    }
+
+    public func saveSourceDominant(digest: String, colour: String) throws {
+        try write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO sourceDominants (digest, colour) VALUES (?, ?)", arguments: [digest, colour])
         }
     }
 

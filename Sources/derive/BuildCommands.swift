@@ -137,7 +137,24 @@ struct Workspace {
         for bucket in manifest.buckets.reversed() where absolute.hasPrefix(bucket.path + "/") {
             return bucket.name + "/" + absolute.dropFirst(bucket.path.count + 1)
         }
+        // Named through a link to a bucket's folder (`pics/a.jpg`, pics → photos): the file
+        // system says where its folder really is (the file itself is not followed), and that is
+        // compared with each bucket's real folder (attack 36a's L2).
+        let name = (absolute as NSString).lastPathComponent
+        if let folder = Self.realPath((absolute as NSString).deletingLastPathComponent), !name.isEmpty {
+            let real = folder == "/" ? "/" + name : folder + "/" + name
+            for bucket in manifest.buckets.reversed() {
+                guard let root = Self.realPath(bucket.path), real.hasPrefix(root + "/") else { continue }
+                return bucket.name + "/" + real.dropFirst(root.count + 1)
+            }
+        }
         return argument
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// Why no workspace or plan could be made, for `plan --json` (the same words are on standard error).
@@ -568,6 +585,8 @@ struct BuildCommand: ParsableCommand {
         // One line per bad source (with how many derivatives it cost); each output with --verbose.
         var sources: PathDictionary<String> = [:]
         for item in plan.items { if let source = item.derivative?.source ?? item.recorded?.source { sources[item.output] = source } }
+        // An output's own failure (a missing watermark object) is grouped under its source too.
+        for failure in plan.failures { if let source = failure.source { sources[failure.subject] = source } }
         // Ignored state records are named by their own path, not grouped under the source an
         // output of that name has today (which was built: nothing of theirs failed).
         let ignoredRecords = PathSet(plan.ignoredRecords + plan.ignoredControlFiles)
@@ -618,7 +637,12 @@ struct BuildCommand: ParsableCommand {
         if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
         if !report.removed.isEmpty { parts.append("removed \(report.removed.joined(separator: ", "))") }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
-        if !failed.isEmpty { parts.append("\(failed.count) failed") }
+        // In one unit, as the progress line: derivatives not built (a bad source costs all of its own).
+        let costs = PathDictionary(plan.failures.map { ($0.subject, $0.notBuilt) }, uniquingKeysWith: +)
+        let notBuilt = failed.reduce(0) { $0 + (costs[$1.output] ?? 1) }
+        if notBuilt > 0 { parts.append("\(notBuilt) failed") }
+        let costless = failed.count { costs[$0.output] == 0 }
+        if costless > 0 { parts.append("\(costless) other failure\(costless == 1 ? "" : "s") (above)") }
         if !ignored.isEmpty { parts.append("\(ignored.count) build-state record\(ignored.count == 1 ? "" : "s") ignored (dropped)") }
         let held = plan.heldBySource.count + plan.heldLockLines.count
         if held > 0 { parts.append("kept \(held) as built (\(held == 1 ? "its source" : "their sources") could not be read)") }

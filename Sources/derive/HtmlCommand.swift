@@ -1,7 +1,9 @@
 import ArgumentParser
 import Builder
+import Confinement
 import Foundation
 import Manifest
+import Planner
 
 struct HtmlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,7 +59,7 @@ struct HtmlCommand: ParsableCommand {
         let key = workspace.key(ofPathOrKey: source)
         let pictures = workspace.session.pictures(of: key, plan: plan)
         guard !pictures.isEmpty else {
-            Output.printError("\(source) has no built image outputs in \(manifest); run 'derive build' first (or check the source's bucket/key)")
+            Output.printError(Self.whyNoPictures(source, key: key, manifest: manifest, buckets: workspace.manifest.buckets, plan: plan))
             throw ExitCode.failure
         }
         let chosen = rule.map { wanted in pictures.filter { $0.name == wanted || $0.rule == wanted } } ?? pictures
@@ -71,6 +73,29 @@ struct HtmlCommand: ParsableCommand {
         }
         print(picture.html(sizes: sizes, alt: alt))
         if let note = Self.relativeNote(picture.img.url) { Output.printWarning(note) }
+    }
+
+    /// Why a source has no pictures (attack 36a's L2: a missing build was blamed for a file that
+    /// does not exist): no such file or key, not a source of any rule, or not built yet.
+    static func whyNoPictures(_ source: String, key: String, manifest: String, buckets: [Bucket], plan: Plan) -> String {
+        guard let (name, rest) = PathKey.split(key), let bucket = buckets.first(where: { $0.name == name }) else {
+            let names = buckets.map { "'\($0.name)'" }.joined(separator: ", ")
+            return FileManager.default.fileExists(atPath: source)
+                ? "\(source) is in no bucket's folder of \(manifest) (its buckets: \(names)); give a source in one of them, by its path or as bucket/key"
+                : "\(source): no such file, and no bucket/key of \(manifest) (its buckets: \(names)); give the source's path or its bucket/key"
+        }
+        let file = bucket.path + "/" + rest
+        var info = stat()
+        guard lstat(file, &info) == 0 else {
+            return "\(source): no such file in bucket '\(name)' (\(file)); check the name"
+        }
+        if let failure = plan.failures.first(where: { PathKey.same($0.source ?? $0.subject, key) }) {
+            return "\(key) has no built image outputs: \(failure.message)"
+        }
+        guard plan.items.contains(where: { item in item.derivative.map { PathKey.same($0.source, key) } ?? false }) else {
+            return "\(key) is not a source of any rule in \(manifest) (no rule's from: takes it), so it has no outputs"
+        }
+        return "\(key) has no built image outputs in \(manifest); run 'derive build' first"
     }
 
     /// Attack 20's L5: with a relative `url:` (init writes `url: .`) the addresses printed

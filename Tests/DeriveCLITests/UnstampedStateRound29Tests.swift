@@ -65,7 +65,9 @@ import TestSupport
         try queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA application_id = 0")
             if beforeTheLastMigration {
-                // The last two migrations undone (v11 came after this test was written).
+                // The last migrations undone (v11 and v12 came after this test was written).
+                try db.execute(sql: "DROP TABLE sourceDominants")
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v12-dominant-colours'")
                 try db.execute(sql: "ALTER TABLE owner DROP COLUMN place")
                 try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v11-owner-place'")
                 try db.execute(sql: "DROP TABLE leftFiles")

@@ -200,7 +200,8 @@ import ProcessLanguage
         let fixture = try Fixture(Self.manifest, sources: ["a.jpg": "A"])
         let plan = try fixture.plan()
         #expect(plan.errors.isEmpty)
-        #expect(plan.failures == [PlanFailure(subject: "site/a.hero.webp", message: "the watermark object 'marks/logo.png' does not exist in bucket 'photos'")])
+        #expect(plan.failures == [PlanFailure(subject: "site/a.hero.webp", message: "the watermark object 'marks/logo.png' does not exist in bucket 'photos'",
+                                                  source: "photos/a.jpg")])
     }
 
     @Test func fontFileChangesRebuild() throws {

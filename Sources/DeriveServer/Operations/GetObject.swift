@@ -85,10 +85,12 @@ extension ObjectService {
         let range: ByteRange = ranged ? ByteRange.parse(request.header("range"), size: size,
                                                         standard: ByteRange.isStandard(request.header("x-oss-range-behavior"))) : .whole
         if range == .unsatisfiable { throw OSSErrorBody.invalidRange(size: size) }
-        let sniffed = Self.contentType(try file.read(at: 0, count: 12))
+        let firstBytes = try file.read(at: 0, count: 12)
+        let sniffed = Self.contentType(firstBytes)
         let byName = record == nil ? ContentTypes.forFile(target.key) : ContentTypes.forKey(target.key)
         let contentType = record?.headers["content-type"] ?? byName ?? sniffed
         var headers: [(String, String)] = [("Content-Type", contentType)]
+        if record == nil, let encoding = ContentTypes.encodingForFile(target.key, head: firstBytes) { headers.append(("Content-Encoding", encoding)) }
         for (name, value) in record?.orderedHeaders ?? [] where name != "content-type" { headers.append((name, value)) }
         if storedCacheControl == nil { headers.append(("Cache-Control", cacheControl)) }
         let identity = ObjectFileIdentity(info)
