@@ -43,9 +43,10 @@ extension StateStore {
                 let result = try file.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
                 if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
             }
-            let before = vouchedRows.flatMap { _ in VerifiedRows.token(path) }
+            // Tokens on the file's queue, outside its transactions (`VerifiedRows.token`).
+            let before = vouchedRows.flatMap { _ in file.inDatabase { _ in VerifiedRows.token(path) } }
             try file.backup(to: memory)
-            copiedVouched = before != nil && before == vouchedRows && VerifiedRows.token(path) == before
+            copiedVouched = before != nil && before == vouchedRows && file.inDatabase { _ in VerifiedRows.token(path) } == before
             try file.close()
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             return try empty("the build state \(path) is corrupt; derive build would move it aside and rebuild it from the lock and the outputs")

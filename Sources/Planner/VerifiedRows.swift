@@ -67,11 +67,15 @@ extension StateStore {
     /// Takes the witness's "rows verified" line at its word when the file at `path` has that
     /// token now, before and after this connection reads its `data_version` (a commit in between
     /// moves the token): rows read while `data_version` is still that value skip their seals.
+    /// On the connection's queue, outside any transaction (`VerifiedRows.token`).
     func trustRows(_ vouched: String?, file path: String) {
-        guard let vouched, seals != nil, VerifiedRows.token(path) == vouched,
-              let version = try? queue.read({ db in try Int64.fetchOne(db, sql: "PRAGMA data_version") }),
-              VerifiedRows.token(path) == vouched else { return }
-        rowsVouch.set(version)
+        guard let vouched, seals != nil else { return }
+        let version = try? queue.inDatabase { db -> Int64? in
+            guard VerifiedRows.token(path) == vouched else { return nil }
+            let version = try Int64.fetchOne(db, sql: "PRAGMA data_version")
+            return VerifiedRows.token(path) == vouched ? version : nil
+        }
+        if let version = version ?? nil { rowsVouch.set(version) }
     }
 
     /// The token for the witness's "rows verified" line: the database's token now, when every
@@ -82,15 +86,22 @@ extension StateStore {
     public func verifiedRowsToken() -> String? {
         guard opensTheFile, let seals, !seals.committedUnsealed else { return nil }
         let path = folder + "/" + Self.fileName
-        guard let before = VerifiedRows.token(path) else { return nil }
-        let verified = try? queue.read { db -> Bool in
-            let version = try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? -1
-            if rowsVouch.holds(version) { return true }
-            // The memo as of this transaction (read again whole, every seal checked, after another's commit).
-            guard outputsMemoHasReading else { return false }
-            return try outputRows(db).unsealed.isEmpty
+        // On the connection's queue: no transaction of it is open while the token's descriptor is.
+        let token = try? queue.inDatabase { db -> String? in
+            guard let before = VerifiedRows.token(path) else { return nil }
+            var verified = false
+            try db.inTransaction(.deferred) {
+                let version = try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? -1
+                if rowsVouch.holds(version) {
+                    verified = true
+                } else if outputsMemoHasReading {
+                    // The memo as of this transaction (read again whole, every seal checked, after another's commit).
+                    verified = try outputRows(db).unsealed.isEmpty
+                }
+                return .commit
+            }
+            return verified && VerifiedRows.token(path) == before ? before : nil
         }
-        guard verified == true, VerifiedRows.token(path) == before else { return nil }
-        return before
+        return token ?? nil
     }
 }
