@@ -130,15 +130,18 @@ public final class BuildSession: @unchecked Sendable {
         try StateOwner.refuseShared(stateFolder: manifest.stateFolder, manifest: manifestPath)   // another manifest's, sharing the folder
         // The database's stat the witness this command checked vouches for (never under `--verify`).
         let vouched = rereading ? nil : heldCheck?.vouchedDatabase
+        // Its word that every outputs row verifies (`VerifiedRows`), never under `--verify` either.
+        let vouchedRows = rereading ? nil : heldCheck?.vouchedRows
         if readOnly {
             // `check` writes nothing: it plans against an in-memory copy and says what build would do.
-            let (store, note) = try StateStore.readOnlySnapshot(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath), vouched: vouched)
+            let (store, note) = try StateStore.readOnlySnapshot(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath), vouched: vouched,
+                                                                 vouchedRows: vouchedRows)
             stateNote = note
             store.confine(to: recordPlaces)
             openedStore = store
             return store
         }
-        let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath), vouched: vouched)
+        let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath), vouched: vouched, vouchedRows: vouchedRows)
         store.confine(to: recordPlaces)
         openedStore = store
         return store
@@ -683,7 +686,7 @@ public final class BuildSession: @unchecked Sendable {
             // it, before the build ended) is read and must hold the bytes recorded for it.
             guard outputSet.contains(file) else { return true }
             return digests?.stat(for: file) == stat
-        }, stateCommitted: openedStore?.holdsOnlyOwnCommits ?? false)
+        }, stateCommitted: openedStore?.holdsOnlyOwnCommits ?? false, rowsVerified: openedStore?.verifiedRowsToken())
     }
 
     /// For CI: every way the outputs, the state and the lock disagree with the manifest.

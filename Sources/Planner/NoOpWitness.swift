@@ -178,7 +178,10 @@ public struct NoOpWitness: Sendable {
         // 10: the index gives each source's `dominant` colour (attack 36a's M6), which a state of
         // before has none of: the first run after upgrading plans in full, so the build makes
         // them and rewrites the index instead of calling the old one "Nothing to do".
-        add("derive-noop-witness/10")
+        // 11: a `!rows` line says every outputs row of the database it names verifies
+        // (`VerifiedRows`); a witness of 10 has none, so its first run checks every seal. (10 was
+        // taken by the dominant colour on a branch that met this one: both are bumps.)
+        add("derive-noop-witness/11")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
         for line in inputs.fontRendering.sorted() { add("font " + line) }
@@ -347,6 +350,8 @@ public struct NoOpWitness: Sendable {
         /// lines): the witness holds only while each is still a link, so the run after one is
         /// removed or replaced plans (and deletes Derive's file). An older Derive reads none: it plans.
         public var links: [String] = []
+        /// The database's token when every outputs row in it verified (`VerifiedRows`; a `!rows` line), else nil.
+        public var rowsVerified: String?
     }
 
     public static func read(_ inputs: Inputs, disk: any Disk) -> Saved? {
@@ -368,6 +373,7 @@ public struct NoOpWitness: Sendable {
         var adopted = 0
         var left: [String] = []
         var links: [String] = []
+        var rowsVerified: String?
         for line in lines.dropFirst(4) where !line.isEmpty {
             if line.first == UInt8(ascii: "@") {
                 guard let link = unquote(line.dropFirst()) else { return nil }
@@ -377,6 +383,12 @@ public struct NoOpWitness: Sendable {
             if line.first == UInt8(ascii: "~") {
                 guard let file = unquote(line.dropFirst()) else { return nil }
                 left.append(file)
+                continue
+            }
+            if line.starts(with: Array(rowsPrefix.utf8)) {
+                let token = String(decoding: line.dropFirst(rowsPrefix.utf8.count), as: UTF8.self)
+                guard VerifiedRows.isToken(token) else { return nil }
+                rowsVerified = token
                 continue
             }
             if line.first == UInt8(ascii: "!") {
@@ -398,10 +410,12 @@ public struct NoOpWitness: Sendable {
             outputs.append(output)
             outputStats.append(line[(space + 1)...])
         }
-        return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left, links: links)
+        return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left, links: links,
+                     rowsVerified: rowsVerified)
     }
 
     static let adoptedPrefix = "!adopted "
+    static let rowsPrefix = "!rows "
 
     /// Whether `path` is a symbolic link itself (never followed).
     static func isSymbolicLink(_ path: String) -> Bool {
@@ -506,7 +520,7 @@ public struct NoOpWitness: Sendable {
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
         save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, links: saved.links, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
              expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
-             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, racyMargin: racyMargin)
+             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, rowsVerified: saved.rowsVerified, racyMargin: racyMargin)
     }
 
     /// `refresh` from what the no-op's own check stat'ed (issue 15): its snapshot and the output
@@ -523,7 +537,8 @@ public struct NoOpWitness: Sendable {
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
         save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, links: saved.links, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
              expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
-             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, taken: (snapshot.taken, outputs), racyMargin: racyMargin)
+             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, rowsVerified: saved.rowsVerified, taken: (snapshot.taken, outputs),
+             racyMargin: racyMargin)
     }
 
     /// Records the witness after a build that left nothing stale (with the input snapshot taken
@@ -543,16 +558,16 @@ public struct NoOpWitness: Sendable {
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             settled: (String, FileStat) -> Bool = { _, _ in true },
-                            stateCommitted: Bool = false,
+                            stateCommitted: Bool = false, rowsVerified: String? = nil,
                             racyMargin: Int64 = 1_000_000_000) {
         save(inputs, snapshot: snapshot, outputs: outputs, left: left, links: links, disk: disk, valid: valid, adoptedUnverified: adoptedUnverified,
              expected: expected, inputDigest: inputDigest, planDigest: planDigest, settled: settled, stateCommitted: stateCommitted,
-             taken: nil, racyMargin: racyMargin)
+             rowsVerified: rowsVerified, taken: nil, racyMargin: racyMargin)
     }
 
     static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String], links: [String] = [], disk: any Disk, valid: Bool, adoptedUnverified: Int,
                      expected: (String) -> String?, inputDigest: (String, FileStat) -> String?, planDigest: (String, FileStat) -> String?,
-                     settled: (String, FileStat) -> Bool = { _, _ in true }, stateCommitted: Bool = false,
+                     settled: (String, FileStat) -> Bool = { _, _ in true }, stateCommitted: Bool = false, rowsVerified: String? = nil,
                      taken: (recorded: Int64, outputs: OutputHalf)?, racyMargin: Int64) {
         let path = inputs.manifest.stateFolder + "/" + fileName
         let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
@@ -586,7 +601,9 @@ public struct NoOpWitness: Sendable {
             return
         }
         let linkLines = links.sortedByBytes().map { "@" + JSONText.string($0) }
-        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines + linkLines)
+        let rowsLine = rowsVerified.map { [rowsPrefix + $0] } ?? []
+        let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines + linkLines
+                    + rowsLine)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.
         let key = WitnessSeal.key(stateFolder: inputs.manifest.stateFolder)

@@ -198,9 +198,17 @@ public final class StateSeals: TransactionObserver, @unchecked Sendable {
     }
 
     public func databaseDidCommit(_ db: Database) {
-        // Rows written outside `StateStore.write` (a test's raw rows) stay unsealed: not trusted.
-        lock.withLock { written = [:] }
+        // Rows written outside `StateStore.write` (a test's raw rows) stay unsealed: not trusted,
+        // and the store no longer vouches for every row (`StateStore.verifiedRowsToken`).
+        lock.withLock {
+            if !written.isEmpty { unsealedCommit = true }
+            written = [:]
+        }
     }
+
+    /// Whether this connection committed a sealed table's row without sealing it.
+    public var committedUnsealed: Bool { lock.withLock { unsealedCommit } }
+    private var unsealedCommit = false
 
     public func databaseDidRollback(_ db: Database) {
         lock.withLock { written = [:] }

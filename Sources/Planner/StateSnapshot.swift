@@ -12,7 +12,10 @@ import Glibc
 extension StateStore {
     /// `vouched`: as for `init(folder:owner:vouched:)`, the integrity check is skipped while the
     /// database has the stat a witness vouches for.
-    public static func readOnlySnapshot(folder: String, owner: String?, vouched: FileStat? = nil) throws -> (store: StateStore, note: String?) {
+    /// `vouchedRows`: as for `init(folder:owner:vouched:vouchedRows:)`, the copy's outputs rows are
+    /// read without their seals checked when the file had that token before and after it was copied.
+    public static func readOnlySnapshot(folder: String, owner: String?, vouched: FileStat? = nil,
+                                        vouchedRows: String? = nil) throws -> (store: StateStore, note: String?) {
         let path = folder + "/" + fileName
         func empty(_ note: String?) throws -> (store: StateStore, note: String?) {
             let memory = try DatabaseQueue()
@@ -26,6 +29,7 @@ extension StateStore {
         guard lstat(path, &info) == 0 else { return try empty(nil) }
         let memory = try DatabaseQueue()
         var checked = true
+        var copiedVouched = false
         do {
             let unchanged = vouched.map { isUnchanged(path, since: $0) } ?? false
             var configuration = Configuration()
@@ -39,7 +43,10 @@ extension StateStore {
                 let result = try file.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
                 if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
             }
+            // Tokens on the file's queue, outside its transactions (`VerifiedRows.token`).
+            let before = vouchedRows.flatMap { _ in file.inDatabase { _ in VerifiedRows.token(path) } }
             try file.backup(to: memory)
+            copiedVouched = before != nil && before == vouchedRows && file.inDatabase { _ in VerifiedRows.token(path) } == before
             try file.close()
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             return try empty("the build state \(path) is corrupt; derive build would move it aside and rebuild it from the lock and the outputs")
@@ -77,8 +84,13 @@ extension StateStore {
         // Nothing to trust: a row there (a stat record) verifies only under the user's secret.
         case .empty: seals = StateSeals(secret: StateBinding.secret(forState: path) ?? StateBinding.newSecret())
         }
-        return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, seals: seals,
-                           integrityChecked: checked), nil)
+        let store = StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, seals: seals,
+                               integrityChecked: checked)
+        // The copy holds the vouched rows unless re-anchored here (its rows rewritten in memory).
+        if copiedVouched, moved == nil, seals != nil {
+            store.rowsVouch.set(try memory.read { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") })
+        }
+        return (store, nil)
     }
 
     /// How long `plan` and `check` wait for a build that holds the state's lock (seconds).

@@ -117,6 +117,13 @@ public final class StateStore: Sendable {
     /// This connection's changes to the outputs table, and their rows as last verified (`outputRows`).
     private let changes = TableChanges()
     private let outputsMemo = OutputRowsMemo()
+    /// The witness's word that every outputs row verifies (`VerifiedRows`), while it holds.
+    let rowsVouch = RowsVouch()
+    /// Whether the outputs table has been read (and is kept) in this process.
+    var outputsMemoHasReading: Bool { outputsMemo.hasReading }
+    /// Whether this store's connection is to the database file itself (not a copy in memory):
+    /// only then does its reading vouch for the file (`verifiedRowsToken`).
+    let opensTheFile: Bool
     /// The data version read inside this store's last write (`holdsOnlyOwnCommits`).
     let commitVersion = CommitVersion()
     /// Where records may lead (set by the session from the manifest): nil, none is checked
@@ -171,9 +178,10 @@ public final class StateStore: Sendable {
 
     /// Reads `table`'s rows, the `leading` columns first (decoded by position), each with whether
     /// its seal verifies (always, for a store without seals). `clause`: `WHERE …`, or empty.
+    /// `trusted`: rows the witness vouches for (`VerifiedRows`): read as sealed, no seal checked.
     func forEachRow(_ db: Database, _ table: String, _ leading: [String], _ clause: String = "", _ arguments: StatementArguments = [],
-                    _ body: (Row, Bool) throws -> Void) throws {
-        if let seals {
+                    trusted: Bool = false, _ body: (Row, Bool) throws -> Void) throws {
+        if let seals, !trusted {
             let query = try seals.query(db, table: table, leading: leading, clause: clause)
             let rows = try Row.fetchCursor(db, sql: query.sql, arguments: arguments)
             while let row = try rows.next() { try body(row, seals.verifies(query, row)) }
@@ -252,7 +260,11 @@ public final class StateStore: Sendable {
     /// `vouched`: the database's stat when a witness of the last clean build vouches for it
     /// (`WitnessCheck.vouchedDatabase`): then the integrity check that reads every page is
     /// skipped while the file still has exactly that stat and no journal (see `open`).
-    public init(folder: String, owner: String? = nil, vouched: FileStat? = nil) throws {
+    ///
+    /// `vouchedRows`: the witness's "rows verified" token (`WitnessCheck.vouchedRows`): while the
+    /// database is the file it names and no other connection has committed, the outputs rows are
+    /// read without checking their seals (`VerifiedRows`).
+    public init(folder: String, owner: String? = nil, vouched: FileStat? = nil, vouchedRows: String? = nil) throws {
         self.folder = folder
         let path = folder + "/" + Self.fileName
         try StateFolderTrust.checkDatabaseFiles(path)   // a user's journal or a FIFO there: refused, never opened
@@ -313,8 +325,10 @@ public final class StateStore: Sendable {
         movedAside = aside
         movedAsideReason = reason
         integrityChecked = checked
+        opensTheFile = true
         existed = wasThere && aside == nil
         opened.add(transactionObserver: changes, extent: .databaseLifetime)
+        if aside == nil { trustRows(vouchedRows, file: path) }
     }
 
     /// How a state is bound to this user (`StateBinding`).
@@ -467,7 +481,7 @@ public final class StateStore: Sendable {
     /// A store over an already opened database (the read-only copy `check` plans against).
     init(queue: DatabaseQueue, folder: String, movedAside: String?, movedAsideReason: String?, existed: Bool = false, seals: StateSeals? = nil,
          integrityChecked: Bool = true) {
-        self.queue = queue; self.folder = folder; self.seals = seals; self.integrityChecked = integrityChecked
+        self.queue = queue; self.folder = folder; self.seals = seals; self.integrityChecked = integrityChecked; opensTheFile = false
         if let seals { queue.add(transactionObserver: seals, extent: .databaseLifetime) }
         self.movedAside = movedAside; self.movedAsideReason = movedAsideReason; self.existed = existed
         queue.add(transactionObserver: changes, extent: .databaseLifetime)
@@ -481,6 +495,7 @@ public final class StateStore: Sendable {
         existed = false
         seals = nil
         integrityChecked = true
+        opensTheFile = false
         queue = try DatabaseQueue()
         try Self.migrator.migrate(queue)
         queue.add(transactionObserver: changes, extent: .databaseLifetime)
@@ -926,7 +941,9 @@ public final class StateStore: Sendable {
         if hidden { reading.rowids = nil }
         let offset = hidden ? 0 : 1
         var intern = StringInterner()
-        try forEachRow(db, "outputs", (hidden ? [] : ["_rowid_"]) + Self.outputColumns) { row, sealed in
+        // Read in this transaction: the rows are the vouched ones only while no other connection committed.
+        let trusted = rowsVouch.holds(try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? -1)
+        try forEachRow(db, "outputs", (hidden ? [] : ["_rowid_"]) + Self.outputColumns, trusted: trusted) { row, sealed in
             let path: String = row[offset]
             if !hidden { reading.rowids?[row[0]] = (path, sealed) }
             guard sealed else { reading.rows.unsealed.append(path); return }
@@ -1361,6 +1378,9 @@ final class OutputRowsMemo: @unchecked Sendable {
     }
 
     func set(_ reading: Reading, for key: Key) { lock.withLock { kept = (key, reading); reads += 1 } }
+
+    /// Whether a reading is kept (`StateStore.verifiedRowsToken` asks only then: never a whole read of its own).
+    var hasReading: Bool { lock.withLock { kept != nil } }
 
     /// Reads the rows of `changed` again into `memo`: each one's old entry goes, each one there
     /// now comes in (verified). False (read the table whole) when the result may differ from a

@@ -54,6 +54,13 @@ public struct WitnessCheck: Sendable {
         return stateFiles[2]
     }
 
+    /// The witness's "rows verified" token (`VerifiedRows`) when it vouches for the database as
+    /// `vouchedDatabase` does; the store still compares it with the file before trusting a row.
+    public var vouchedRows: String? {
+        guard vouchedDatabase != nil else { return nil }
+        return saved?.rowsVerified
+    }
+
     /// Whether the answer is the touched-only path's (its refresh saves the witness again).
     public var answeredByTouch: Bool { held == nil && unchanged != nil }
 

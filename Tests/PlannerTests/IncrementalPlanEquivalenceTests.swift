@@ -416,9 +416,14 @@ struct SeededGenerator: RandomNumberGenerator {
         default: expected = .full
         }
         #expect(session.lastPlanPath == expected, "\(change): path \(session.lastPlanPath)")
+        // The witness's "rows verified" line (`VerifiedRows`): the edited path checks no outputs
+        // row's seal; the full path of the same tree checks each, and gives the same plan.
+        let checked = try #require(try session.store().seals).rowsVerified(in: "outputs")
+        if expected == .full { #expect(checked >= 6, "\(change): \(checked) seals checked") } else { #expect(checked == 0, "\(change): \(checked) seals checked") }
         let off = try tree.project.session()
         off.incrementalPlans = false
         let full = try off.plan()
+        #expect(try #require(try off.store().seals).rowsVerified(in: "outputs") >= 6, "\(change): the full path checked fewer seals than rows")
         let (x, y) = (Self.describe(fast), Self.describe(full))
         #expect(x == y, "\(change), path \(session.lastPlanPath): \(zip(x, y).filter { $0 != $1 }.prefix(3)) \(x.count) vs \(y.count) lines")
         #expect(!fast.work.isEmpty, "\(change): nothing to do")
