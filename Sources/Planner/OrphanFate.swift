@@ -81,6 +81,12 @@ extension Planner {
                 }
                 return .dropRecord
             }
+            // A folder (or a FIFO, a device) where Derive's file was is never Derive's file: left,
+            // its record kept, so `clean` keeps the lock as its record and exits 1 as README says
+            // (its bytes are not "changed": there are none).
+            guard FileKind.isRegularFile(file) else {
+                return .unreachable(path: file, message: "\(display(file)) is not the file Derive wrote there (\(FileKind.describe(file)) is at that path now); left in place", link: nil)
+            }
             // The folder it was written to must still be one the record may lead to (asked again:
             // the folder at that path may have been replaced since the plan).
             if bucketFolders == nil { bucketFolders = try store.queue.read { try store.bucketFolderIdentities($0) } }
