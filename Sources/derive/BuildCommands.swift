@@ -388,7 +388,7 @@ struct PlanCommand: ParsableCommand {
         return (noOp.count.map { noChanges($0) + note }, noOp)
     }
 
-    static func noChanges(_ count: Int) -> String { "No changes: \(count) outputs up to date." }
+    static func noChanges(_ count: Int) -> String { "No changes: \(count) output\(count == 1 ? "" : "s") up to date." }
 
     private func plan(wrotePlan: inout Bool, reasons: Workspace.FailureReasons) throws {
         var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil))
@@ -494,7 +494,7 @@ struct BuildCommand: ParsableCommand {
         return (noOp.count.map { nothingToDo($0) + note }, noOp)
     }
 
-    static func nothingToDo(_ count: Int) -> String { "Nothing to do: \(count) outputs up to date." }
+    static func nothingToDo(_ count: Int) -> String { "Nothing to do: \(count) output\(count == 1 ? "" : "s") up to date." }
 
     /// What one build did: the summary line, whether it succeeded, and the files its outputs,
     /// lock and index are at (nil when it did not get that far, or took the no-op fast path).
@@ -683,7 +683,9 @@ struct CheckCommand: ParsableCommand {
         line.aclValue.isPublic ? "" : " (if it is yours to publish: derive release \(line.path), and it takes its key's ACL)"
     }
 
-    static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }
+    static func upToDate(_ count: Int) -> String {
+        "Up to date: \(count == 1 ? "1 output matches" : "\(count) outputs match") the manifest and the lock."
+    }
 
     /// No verdict while a build or clean holds the state's lock, or once one ran or the state
     /// folder changed since `check` began (`BuildRunning`): exit 75.
