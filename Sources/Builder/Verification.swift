@@ -88,7 +88,7 @@ public struct AdoptedProof: Sendable {
     public init() {}
 
     /// The lead of every reason: what the mark means.
-    static let adopted = "it was adopted from derive.lock unverified"
+    static let adopted = Planner.adoptedUnverifiedLead
 
     /// Whether `record`'s file is one a build or `clean` may replace or delete only once proven:
     /// adopted on a lock line's word, and still holding the bytes that line gave (a file that
@@ -125,23 +125,16 @@ extension Builder {
         // Those git may have to prove, asked about at once.
         planner.gitProof.prefetch(records.map(\.file))
         for record in records {
-            // What cannot be rendered again is Derive's only if git holds its bytes: committed as
-            // they are at HEAD, they are lost by nobody (`GitProof`).
-            let inGit = { self.planner.gitProof.proves(record.file, digest: record.outputDigest) }
-            guard let derivative = Derivative.recorded(record, in: planner.manifest) else {
-                if inGit() { proof.proven.append(record.path); proof.provenByGit.append(record.path); continue }
-                proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: what it was recorded from "
-                                         + "(rule '\(record.rule)' on \(record.source)) can no longer be rendered, and \(self.planner.gitProof.whyUnproven(record.file).replacingOccurrences(of: "it is", with: "the file is", options: .anchored))"))
-                continue
+            // What cannot be rendered again is decided as plan decides it (`Planner.adoptedRecipe`).
+            switch planner.adoptedRecipe(record) {
+            case .renderable(let derivative):
+                items.append(PlanItem(kind: .upToDate, output: record.path, reasons: [], derivative: derivative, recorded: record, adopted: nil))
+            case .provenByGit:
+                proof.proven.append(record.path)
+                proof.provenByGit.append(record.path)
+            case .unprovable(let why):
+                proof.distrusted.append((record.path, why))
             }
-            // Its source must still hold the recorded bytes (read through the plan's cache).
-            guard (try? planner.digests.content(of: derivative.sourcePath))?.digest == record.sourceDigest else {
-                if inGit() { proof.proven.append(record.path); proof.provenByGit.append(record.path); continue }
-                proof.distrusted.append((record.path, "\(AdoptedProof.adopted), and cannot be proven Derive's: \(record.source) changed since "
-                                         + "(or is gone), so what it was built from cannot be rendered again, and \(self.planner.gitProof.whyUnproven(record.file).replacingOccurrences(of: "it is", with: "the file is", options: .anchored))"))
-                continue
-            }
-            items.append(PlanItem(kind: .upToDate, output: record.path, reasons: [], derivative: derivative, recorded: record, adopted: nil))
         }
         let found = items.isEmpty ? Verification() : verify(items)
         proof.proven += found.verified
