@@ -96,6 +96,12 @@ struct Workspace {
         return lock.left.sortedByKey().map { CheckCommand.leftLine($0.value, lock: lockName) }
     }
 
+    /// The lines a no-op `build` or `check` answer starts with: the old outputs kept behind a
+    /// symbolic link (`WitnessCheck.keptBehindLinks`), as the full build and check name them.
+    static func keptLines(_ noOp: NoOpCheck) -> String {
+        (noOp.check?.keptBehindLinks ?? []).map { TerminalText.escaped($0.line) + "\n" }.joined()
+    }
+
     /// The line a no-op answer adds when the state marks outputs as adopted from the lock
     /// unverified (the witness keeps their number), as the full plan says it; nil when none is.
     static func unverifiedLine(_ noOp: NoOpCheck) -> String? {
@@ -214,10 +220,18 @@ struct Workspace {
 }
 
 enum PlanPrinter {
+    static var colour: Bool { isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
+    static func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+
+    /// `= out/t/a.jpg  kept: …`: an old output kept behind a symbolic link, as plan prints it
+    /// (and its no-op answer from the witness).
+    static func keptLine(_ kept: OrphanBehindLink) -> String {
+        paint("=", "36") + " " + TerminalText.escaped("\(kept.output)  \(kept.message)")
+    }
+
     /// `lock`: the lock's path, named in the line about outputs only it vouches for.
     static func print(_ plan: Plan, verbose: Bool, lock: String) {
-        let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+        func paint(_ text: String, _ code: String) -> String { Self.paint(text, code) }
         // The sign is painted; what names files is escaped (`TerminalText`).
         func line(_ sign: String, _ text: String) { Swift.print(sign + " " + TerminalText.escaped(text)) }
         for item in plan.items {
@@ -246,7 +260,7 @@ enum PlanPrinter {
         // Lock lines no state records, for outputs the manifest does not produce: never deleted.
         for left in plan.lockLeft { line(paint("=", "36"), "\(left.output)  \(left.message)") }
         // Old outputs behind a symbolic link: kept, their records too; nothing to do.
-        for kept in plan.orphansBehindLinks { line(paint("=", "36"), "\(kept.output)  \(kept.message)") }
+        for kept in plan.orphansBehindLinks { Swift.print(keptLine(kept)) }
         for change in plan.controlFiles {
             switch change.action {
             case .write: line(paint("~", "33"), "\(change.file)  rewrite: \(change.reason)")
@@ -385,7 +399,9 @@ struct PlanCommand: ParsableCommand {
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest)
         let note = Workspace.unverifiedLine(noOp).map { "\n" + $0 } ?? ""
-        return (noOp.count.map { noChanges($0) + note }, noOp)
+        // As the full plan prints them: the old outputs kept behind a link, then the verdict.
+        let kept = (noOp.check?.keptBehindLinks ?? []).map { PlanPrinter.keptLine($0) + "\n" }.joined()
+        return (noOp.count.map { kept + noChanges($0) + note }, noOp)
     }
 
     static func noChanges(_ count: Int) -> String { "No changes: \(count) output\(count == 1 ? "" : "s") up to date." }
@@ -491,7 +507,7 @@ struct BuildCommand: ParsableCommand {
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest, refresh: true)
         let note = Workspace.unverifiedLine(noOp).map { "\n" + $0 } ?? ""
-        return (noOp.count.map { nothingToDo($0) + note }, noOp)
+        return (noOp.count.map { Workspace.keptLines(noOp) + nothingToDo($0) + note }, noOp)
     }
 
     static func nothingToDo(_ count: Int) -> String { "Nothing to do: \(count) output\(count == 1 ? "" : "s") up to date." }
@@ -665,9 +681,10 @@ struct CheckCommand: ParsableCommand {
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest)
         guard let count = noOp.count, !BudgetAudit.hasBudgets(manifest) else { return (nil, noOp) }
-        // As the full check prints them: the files left in place, the unverified line, then the verdict.
+        // As the full check prints them: the old outputs kept behind a link, the files left in
+        // place, the unverified line, then the verdict.
         let left = Workspace.leftLines(noOp).map { $0 + "\n" }.joined()
-        return (left + (Workspace.unverifiedLine(noOp).map { $0 + "\n" } ?? "") + upToDate(count), noOp)
+        return (Workspace.keptLines(noOp) + left + (Workspace.unverifiedLine(noOp).map { $0 + "\n" } ?? "") + upToDate(count), noOp)
     }
 
     /// How `check` names a file left in place (the lock's `left` line): not an output, not stale.
