@@ -59,7 +59,9 @@ let package = Package(
         .target(name: "CChildProcess"),
         // Keys as bytes and file access below a folder that never follows a link out of it.
         .target(name: "Confinement"),
-        .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML", "Confinement"]),
+        // GRDBSQLite (the system SQLite GRDB links): a state folder above a path is refused only when
+        // its database names a manifest in its owner record (`ForeignStateFolders`).
+        .target(name: "Manifest", dependencies: ["ProcessLanguage", "CYAML", "Confinement", .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // The engine's pure types (limits, outputs, resolvers, header probe): no libvips, so that
         // derive, which renders only through derive-render-worker, does not link it.
         .target(name: "ImagingCore", dependencies: ["ProcessLanguage", "Confinement"]),

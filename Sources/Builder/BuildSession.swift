@@ -230,6 +230,9 @@ public final class BuildSession: @unchecked Sendable {
             lastPlanPath = .full
             plan = try planner.plan()
         }
+        // Adopted files whose recipe cannot be rendered again are decided now, as the build
+        // decides them: plan says the refusal the build makes (attack 37a's M3).
+        if settleUnrenderableAdopted(plan, planner: planner) { return try self.plan() }
         let claims = foreignClaims()
         plan = refuseClaimedFileOperations(plan, claims: claims)
         plan = notingAdoptedAtRisk(plan, planner: planner)
@@ -583,6 +586,31 @@ public final class BuildSession: @unchecked Sendable {
                             derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces)
         }
         return noted
+    }
+
+    /// Decides the files `adoptedAtRisk` names whose recipe cannot be rendered again (their source
+    /// changed since, their rule or bucket gone) as `Builder.proveAdopted` does, with the same
+    /// function (`Planner.adoptedRecipe`), before anything renders: proven by git (`provenAdopted`)
+    /// or the user's (`Planner.distrusted`: an error at a literal path, kept when deleted). So
+    /// `plan` and `check` say what the build will do. True when any was decided: plan again.
+    func settleUnrenderableAdopted(_ plan: Plan, planner: Planner) -> Bool {
+        let atRisk = adoptedAtRisk(plan, planner: planner)
+        guard !atRisk.isEmpty else { return false }
+        planner.gitProof.prefetch(atRisk.map(\.file))
+        var settled = false
+        for record in atRisk {
+            switch planner.adoptedRecipe(record) {
+            case .renderable: continue
+            case .provenByGit:
+                provenAdopted.insert(record.path)
+                adoptedProvenByGit.insert(record.path)
+            case .unprovable(let why):
+                adoptedDistrust[record.path] = why
+                openedPlanner?.distrusted[record.path] = why
+            }
+            settled = true
+        }
+        return settled
     }
 
     /// Proves the files `adoptedAtRisk` names (`Builder.proveAdopted`): a file holding what its

@@ -88,7 +88,7 @@ public struct AdoptedProof: Sendable {
     public init() {}
 
     /// The lead of every reason: what the mark means.
-    static let adopted = "it was adopted from derive.lock unverified"
+    static let adopted = Planner.adoptedUnverifiedLead
 
     /// Whether `record`'s file is one a build or `clean` may replace or delete only once proven:
     /// adopted on a lock line's word, and still holding the bytes that line gave (a file that
@@ -124,14 +124,16 @@ extension Builder {
         // Those git may have to prove, asked about at once.
         planner.gitProof.prefetch(records.map(\.file))
         for record in records {
-            // What cannot be rendered again is Derive's only if git holds its bytes: committed as
-            // they are at HEAD, they are lost by nobody (`GitProof`). One check, the plan's too.
-            if case .some(let unproven) = planner.unrenderable(record) {
-                if let unproven { proof.distrusted.append((record.path, unproven)) } else { proof.proven.append(record.path); proof.provenByGit.append(record.path) }
-                continue
+            // What cannot be rendered again is decided as plan decides it (`Planner.adoptedRecipe`).
+            switch planner.adoptedRecipe(record) {
+            case .renderable(let derivative):
+                items.append(PlanItem(kind: .upToDate, output: record.path, reasons: [], derivative: derivative, recorded: record, adopted: nil))
+            case .provenByGit:
+                proof.proven.append(record.path)
+                proof.provenByGit.append(record.path)
+            case .unprovable(let why):
+                proof.distrusted.append((record.path, why))
             }
-            guard let derivative = Derivative.recorded(record, in: planner.manifest) else { continue }
-            items.append(PlanItem(kind: .upToDate, output: record.path, reasons: [], derivative: derivative, recorded: record, adopted: nil))
         }
         let found = items.isEmpty ? Verification() : verify(items)
         proof.proven += found.verified

@@ -1,5 +1,6 @@
 import Confinement
 import Foundation
+import GRDBSQLite
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,13 @@ import Glibc
 /// Derive's ("DrSt"), or one beside Derive's `build.lock` (a state from before the stamp), or by
 /// its name: `.derive/<stem>` beside a manifest of that stem (its default, made or not yet).
 /// A folder that holds a manifest too (`state: .`) is its user's folder, not refused here.
+///
+/// A database counts only when it really is a state, another manifest's (attack 37a's M2: one
+/// empty stamped file planted in `/tmp` stopped every project below it): this user's own (Derive
+/// opens no state another user owns, `StateFolderTrust`, and that user's state folder is one no
+/// one else may write, so this manifest's builds cannot write into it) and naming its manifest
+/// (its owner record, or a manifest found whose `state:` is that folder). This user's stamped
+/// file that names none is said as a warning, not taken for anyone's state.
 ///
 /// A rule's outputs count as its output folder: the bucket's folder and the fixed folders of its
 /// `to:` before the first placeholder (attack 31's F3: a bucket at `../b/.derive` with
@@ -33,15 +41,21 @@ extension ControlFiles {
                   let folder = Self.fixedFolder(of: to.text) else { continue }
             targets.append(("the outputs of rule \(outline.label) (\(name)/\(to.text))", bucket.path + folder, outline.toLocation.advanced(by: outline.toOffset)))
         }
+        var strays: [String] = []
         for target in targets {
             // Said already (a neighbour's state folder in this folder): once is enough.
             let location = target.location
             guard !diagnostics.errors.contains(where: { $0.file == location.file && $0.line == location.line && $0.column == location.column }),
-                  let state = Self.foreignStateFolder(holding: target.path, own: own) else { continue }
-            let whose = Self.stateOwner(of: state).map { " (the build state of \($0))" } ?? ""
+                  let (state, owner) = Self.foreignStateFolder(holding: target.path, own: own, strays: &strays) else { continue }
+            let whose = owner.map { " (the build state of \($0))" } ?? ""
             diagnostics.error(location,
                               "\(target.what) is inside \(display(state)), a folder holding another manifest's Derive build state\(whose); that manifest's builds would open, overwrite, move aside or delete what this one writes there, and this one's would break its state",
                               hint: "choose a path outside \(display(state))")
+        }
+        for stray in Set(strays).sorted() {
+            diagnostics.warning(rootLocation,
+                                "\(display(stray)) carries Derive's build-state stamp but names no manifest (it has no owner record), so it is not taken for another manifest's build state",
+                                hint: "delete it if no build uses that folder as its state")
         }
     }
 
@@ -75,12 +89,22 @@ extension ControlFiles {
         return nil
     }
 
-    /// The folder at or above `path` that holds a Derive build state other than `own`, nil when none does.
-    static func foreignStateFolder(holding path: String, own: FileSystemPath) -> String? {
+    /// The folder at or above `path` that holds another manifest's Derive build state (not `own`),
+    /// with that manifest when it is known; nil when none does. This user's stamped databases
+    /// that name no manifest, met on the way, are added to `strays`.
+    static func foreignStateFolder(holding path: String, own: FileSystemPath, strays: inout [String]) -> (folder: String, owner: String?)? {
         var folder = FileSystemPath(manifest: path).real
         while true {
-            if holdsDerivesState(folder) || isDefaultStateFolder(folder), !FileSystemPath(manifest: folder).sameFile(as: own),
-               manifests(in: folder).isEmpty { return folder }
+            if !FileSystemPath(manifest: folder).sameFile(as: own), manifests(in: folder).isEmpty {
+                if isDefaultStateFolder(folder) { return (folder, stateOwner(of: folder)) }
+                switch stateDatabase(in: folder) {
+                case .none: break
+                case .owned(let recorded): return (folder, stateOwner(of: folder) ?? recorded)
+                case .ownerless:
+                    if let owner = stateOwner(of: folder) { return (folder, owner) }
+                    strays.append(folder + "/" + StateFiles.database)
+                }
+            }
             if folder == "/" || folder.isEmpty { return nil }
             folder = (folder as NSString).deletingLastPathComponent
         }
@@ -95,16 +119,52 @@ extension ControlFiles {
         return owners.contains(where: couldBeManifest)
     }
 
-    /// Whether `folder` holds Derive's state database: stamped "DrSt" (bytes 68 to 71 of its
-    /// header), or, unstamped, beside a `build.lock` holding Derive's `pid …` line.
-    static func holdsDerivesState(_ folder: String) -> Bool {
-        let fd = open(folder + "/" + StateFiles.database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return false }
+    /// What the `state.sqlite` in a folder is, for `foreignStateFolder`.
+    enum StateDatabase {
+        /// None there, not Derive's, or not this user's (never a state this user's builds share).
+        case none
+        /// This user's Derive state, whose owner record names this manifest.
+        case owned(String)
+        /// This user's, stamped Derive's, but naming no manifest (no owner record, or unreadable).
+        case ownerless
+    }
+
+    /// The state database in `folder`: Derive's when stamped "DrSt" (bytes 68 to 71 of its
+    /// header), or, unstamped, beside a `build.lock` holding Derive's `pid …` line; counted only
+    /// when it is a regular file of the user running Derive.
+    static func stateDatabase(in folder: String) -> StateDatabase {
+        let path = folder + "/" + StateFiles.database
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return .none }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid() else { return .none }
         var header = [UInt8](repeating: 0, count: 100)
-        guard pread(fd, &header, 100, 0) == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else { return false }
-        if header[68..<72].elementsEqual(Array("DrSt".utf8)) { return true }
-        let lock = FileManager.default.contents(atPath: folder + "/" + StateFiles.buildLock)
-        return lock?.starts(with: Data("pid ".utf8)) ?? false
+        guard pread(fd, &header, 100, 0) == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else { return .none }
+        if !header[68..<72].elementsEqual(Array("DrSt".utf8)) {
+            let lock = FileManager.default.contents(atPath: folder + "/" + StateFiles.buildLock)
+            guard lock?.starts(with: Data("pid ".utf8)) ?? false else { return .none }
+        }
+        return recordedOwner(database: path).map(StateDatabase.owned) ?? .ownerless
+    }
+
+    /// The manifest the owner record of the database at `path` names, nil when it names none.
+    /// Read as an immutable file: no journal beside it is looked at or replayed, nothing is
+    /// locked or written (another build may be writing it: a torn read names nothing).
+    static func recordedOwner(database path: String) -> String? {
+        var uri = URLComponents()
+        uri.scheme = "file"
+        uri.path = path
+        uri.queryItems = [URLQueryItem(name: "immutable", value: "1")]
+        guard let text = uri.string else { return nil }
+        var db: OpaquePointer?
+        defer { sqlite3_close(db) }
+        guard sqlite3_open_v2(text, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil) == SQLITE_OK else { return nil }
+        var statement: OpaquePointer?
+        defer { sqlite3_finalize(statement) }
+        guard sqlite3_prepare_v2(db, "SELECT manifest FROM owner", -1, &statement, nil) == SQLITE_OK,
+              sqlite3_step(statement) == SQLITE_ROW, let owner = sqlite3_column_text(statement, 0) else { return nil }
+        let name = String(cString: owner)
+        return name.isEmpty ? nil : name
     }
 }

@@ -152,7 +152,7 @@ extension Planner {
     /// proof, when git proves it, or when its recipe can be rendered (the build renders it
     /// first: `AdoptedProof.planNote`). The build's proof (`Builder.proveAdopted`) says the same.
     public func unprovenWithoutRender(_ record: OutputRecord) -> String? {
-        guard Self.needsProof(record, digests: digests), case .some(let why) = unrenderable(record) else { return nil }
+        guard Self.needsProof(record, digests: digests), case .unprovable(let why) = adoptedRecipe(record) else { return nil }
         return why
     }
 
@@ -162,24 +162,6 @@ extension Planner {
     public static func needsProof(_ record: OutputRecord, digests: ContentDigests) -> Bool {
         guard record.adopted, !record.folder.isEmpty, FileKind.isRegularFile(record.file) else { return false }
         return (try? digests.content(of: record.file))?.digest == record.outputDigest
-    }
-
-    /// For an adopted `record` whose recipe cannot be rendered again: nil inside when git proves
-    /// the file, else why it is not proven. Nil when the recipe can be rendered (and so proven by
-    /// rendering it).
-    public func unrenderable(_ record: OutputRecord) -> String?? {
-        let lead = "it was adopted from derive.lock unverified, and cannot be proven Derive's: "
-        func why() -> String { gitProof.whyUnproven(record.file).replacingOccurrences(of: "it is", with: "the file is", options: .anchored) }
-        guard let derivative = Derivative.recorded(record, in: manifest) else {
-            if gitProof.proves(record.file, digest: record.outputDigest) { return .some(nil) }
-            return lead + "what it was recorded from (rule '\(record.rule)' on \(record.source)) can no longer be rendered, and \(why())"
-        }
-        // Its source must still hold the recorded bytes (read through the plan's cache).
-        guard (try? digests.content(of: derivative.sourcePath))?.digest == record.sourceDigest else {
-            if gitProof.proves(record.file, digest: record.outputDigest) { return .some(nil) }
-            return lead + "\(record.source) changed since (or is gone), so what it was built from cannot be rendered again, and \(why())"
-        }
-        return nil
     }
 }
 

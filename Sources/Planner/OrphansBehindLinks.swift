@@ -18,10 +18,18 @@ public struct OrphanBehindLink: Sendable, Hashable {
     public var line: String { "= \(output)  \(message)" }
 }
 
+extension OrphanBehindLink {
+    /// The message for an old output's `file` behind `link`, paths named by `display`: one
+    /// wording for the plan and the no-op witness's answer (`WitnessCheck.keptBehindLinks`).
+    static func message(_ file: String, link: String, display: (String) -> String) -> String {
+        "kept: \(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow: left in place, its record kept "
+            + "(nothing to do while the link stays; once it is gone, the next build deletes Derive's file, or drops the record of a file no longer there)"
+    }
+}
+
 extension Planner {
     /// The plan's message for an old output behind `link`.
     func behindLinkMessage(_ file: String, link: String) -> String {
-        "kept: \(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow: left in place, its record kept "
-            + "(nothing to do while the link stays; once it is gone, the next build deletes Derive's file, or drops the record of a file no longer there)"
+        OrphanBehindLink.message(file, link: link, display: display)
     }
 }

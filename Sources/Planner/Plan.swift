@@ -711,7 +711,10 @@ public struct Planner: Sendable {
     public var manifestName: String { LockFile.ownerName(manifestPath: manifestPath, lockPath: lockPath) }
 
     /// How a path is named in messages: relative to the manifest's folder when inside it.
-    public func display(_ path: String) -> String {
+    public func display(_ path: String) -> String { Self.display(path, manifestPath: manifestPath) }
+
+    /// As `display(_:)`, for the manifest at `manifestPath`.
+    public static func display(_ path: String, manifestPath: String) -> String {
         let base = URL(literalFilePath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
         return path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
     }

@@ -32,10 +32,16 @@ public struct WitnessCheck: Sendable {
     let stateFiles: [FileStat?]
     /// The lock the witness covers (named in the no-op answer's line about adopted outputs).
     public var lockPath: String = ""
+    /// The old outputs kept behind the witness's links, as the full plan names them (the no-op
+    /// answer names them too); nil when they cannot be named, and then there is no no-op answer.
+    public var keptBehindLinks: [OrphanBehindLink]? = []
 
     /// The number of outputs when there is nothing to do: the witness holds, or only inputs'
     /// stats moved and each holds the bytes the last plan read.
-    public var unchanged: Int? { held ?? found.flatMap { $0.edited.isEmpty ? $0.outputs : nil } }
+    public var unchanged: Int? {
+        guard keptBehindLinks != nil else { return nil }
+        return held ?? found.flatMap { $0.edited.isEmpty ? $0.outputs : nil }
+    }
 
     /// How many outputs the state marked as adopted from the lock unverified when the witness
     /// was saved: what a no-op answer says besides the count (`unchanged`).
@@ -77,6 +83,7 @@ public struct WitnessCheck: Sendable {
         guard let saved = NoOpWitness.read(inputs, disk: disk), let snapshot = NoOpWitness.snapshot(inputs, disk: disk) else {
             return WitnessCheck(snapshot: nil, held: nil, found: nil, incremental: incremental, saved: nil, stateFiles: stateFiles, lockPath: inputs.lockPath)
         }
+        let kept = keptOutputsBehindLinks(saved, inputs)
         // The output half is stat'ed at most once, whichever path asks first.
         var outputsHold: Bool?
         var half: NoOpWitness.OutputHalf?
@@ -89,12 +96,13 @@ public struct WitnessCheck: Sendable {
         }
         if snapshot.digest == saved.head[0], NoOpWitness.inputsHold(saved, snapshot, disk: disk, racyMargin: racyMargin), outputs() {
             return WitnessCheck(snapshot: snapshot, held: saved.outputs.count, found: nil, incremental: incremental, saved: saved,
-                                outputHalf: half, stateFiles: stateFiles, lockPath: inputs.lockPath)
+                                outputHalf: half, stateFiles: stateFiles, lockPath: inputs.lockPath, keptBehindLinks: kept)
         }
         let found = incremental
             ? TouchedInputs.changes(inputs, saved: saved, snapshot: snapshot, disk: disk, racyMargin: racyMargin, outputsHold: outputs)
             : nil
-        return WitnessCheck(snapshot: snapshot, held: nil, found: found, incremental: incremental, saved: saved, stateFiles: stateFiles, lockPath: inputs.lockPath)
+        return WitnessCheck(snapshot: snapshot, held: nil, found: found, incremental: incremental, saved: saved, stateFiles: stateFiles,
+                            lockPath: inputs.lockPath, keptBehindLinks: kept)
     }
 
     /// Whether the state (witness, record, database) is as this check read it: no build ran

@@ -96,6 +96,12 @@ struct Workspace {
         return lock.left.sortedByKey().map { CheckCommand.leftLine($0.value, lock: lockName) }
     }
 
+    /// The lines a no-op `build` or `check` answer starts with: the old outputs kept behind a
+    /// symbolic link (`WitnessCheck.keptBehindLinks`), as the full build and check name them.
+    static func keptLines(_ noOp: NoOpCheck) -> String {
+        (noOp.check?.keptBehindLinks ?? []).map { TerminalText.escaped($0.line) + "\n" }.joined()
+    }
+
     /// The line a no-op answer adds when the state marks outputs as adopted from the lock
     /// unverified (the witness keeps their number), as the full plan says it; nil when none is.
     static func unverifiedLine(_ noOp: NoOpCheck) -> String? {
@@ -231,10 +237,18 @@ struct Workspace {
 }
 
 enum PlanPrinter {
+    static var colour: Bool { isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
+    static func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+
+    /// `= out/t/a.jpg  kept: …`: an old output kept behind a symbolic link, as plan prints it
+    /// (and its no-op answer from the witness).
+    static func keptLine(_ kept: OrphanBehindLink) -> String {
+        paint("=", "36") + " " + TerminalText.escaped("\(kept.output)  \(kept.message)")
+    }
+
     /// `lock`: the lock's path, named in the line about outputs only it vouches for.
     static func print(_ plan: Plan, verbose: Bool, lock: String) {
-        let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+        func paint(_ text: String, _ code: String) -> String { Self.paint(text, code) }
         // The sign is painted; what names files is escaped (`TerminalText`).
         func line(_ sign: String, _ text: String) { Swift.print(sign + " " + TerminalText.escaped(text)) }
         for item in plan.items {
@@ -265,7 +279,7 @@ enum PlanPrinter {
         // Lock lines no state records, for outputs the manifest does not produce: never deleted.
         for left in plan.lockLeft { line(paint("=", "36"), "\(left.output)  \(left.message)") }
         // Old outputs behind a symbolic link: kept, their records too; nothing to do.
-        for kept in plan.orphansBehindLinks { line(paint("=", "36"), "\(kept.output)  \(kept.message)") }
+        for kept in plan.orphansBehindLinks { Swift.print(keptLine(kept)) }
         for change in plan.controlFiles {
             switch change.action {
             case .write: line(paint("~", "33"), "\(change.file)  rewrite: \(change.reason)")
@@ -408,10 +422,12 @@ struct PlanCommand: ParsableCommand {
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest)
         let note = Workspace.unverifiedLine(noOp).map { "\n" + $0 } ?? ""
-        return (noOp.count.map { noChanges($0) + note }, noOp)
+        // As the full plan prints them: the old outputs kept behind a link, then the verdict.
+        let kept = (noOp.check?.keptBehindLinks ?? []).map { PlanPrinter.keptLine($0) + "\n" }.joined()
+        return (noOp.count.map { kept + noChanges($0) + note }, noOp)
     }
 
-    static func noChanges(_ count: Int) -> String { "No changes: \(count) outputs up to date." }
+    static func noChanges(_ count: Int) -> String { "No changes: \(count) output\(count == 1 ? "" : "s") up to date." }
 
     private func plan(wrotePlan: inout Bool, reasons: Workspace.FailureReasons) throws {
         var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil))
@@ -514,10 +530,10 @@ struct BuildCommand: ParsableCommand {
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest, refresh: true)
         let note = Workspace.unverifiedLine(noOp).map { "\n" + $0 } ?? ""
-        return (noOp.count.map { nothingToDo($0) + note }, noOp)
+        return (noOp.count.map { Workspace.keptLines(noOp) + nothingToDo($0) + note }, noOp)
     }
 
-    static func nothingToDo(_ count: Int) -> String { "Nothing to do: \(count) outputs up to date." }
+    static func nothingToDo(_ count: Int) -> String { "Nothing to do: \(count) output\(count == 1 ? "" : "s") up to date." }
 
     /// What one build did: the summary line, whether it succeeded, and the files its outputs,
     /// lock and index are at (nil when it did not get that far, or took the no-op fast path).
@@ -695,9 +711,10 @@ struct CheckCommand: ParsableCommand {
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest)
         guard let count = noOp.count, !BudgetAudit.hasBudgets(manifest) else { return (nil, noOp) }
-        // As the full check prints them: the files left in place, the unverified line, then the verdict.
+        // As the full check prints them: the old outputs kept behind a link, the files left in
+        // place, the unverified line, then the verdict.
         let left = Workspace.leftLines(noOp).map { $0 + "\n" }.joined()
-        return (left + (Workspace.unverifiedLine(noOp).map { $0 + "\n" } ?? "") + upToDate(count), noOp)
+        return (Workspace.keptLines(noOp) + left + (Workspace.unverifiedLine(noOp).map { $0 + "\n" } ?? "") + upToDate(count), noOp)
     }
 
     /// How `check` names a file left in place (the lock's `left` line): not an output, not stale.
@@ -713,7 +730,9 @@ struct CheckCommand: ParsableCommand {
         line.aclValue.isPublic ? "" : " (if it is yours to publish: derive release \(line.path), and it takes its key's ACL)"
     }
 
-    static func upToDate(_ count: Int) -> String { "Up to date: \(count) outputs match the manifest and the lock." }
+    static func upToDate(_ count: Int) -> String {
+        "Up to date: \(count == 1 ? "1 output matches" : "\(count) outputs match") the manifest and the lock."
+    }
 
     /// No verdict while a build or clean holds the state's lock, or once one ran or the state
     /// folder changed since `check` began (`BuildRunning`): exit 75.

@@ -179,7 +179,7 @@ import Glibc
         #expect(Self.text(styles.stdout).contains("text_" + Base64URL.encode("© 2026 Lake Studio")), "\(Self.text(styles.stdout))")
         let plan = try CLI.run(["plan", manifest, "--detailed-exitcode"])
         #expect(plan.status == 0, "\(Self.text(plan.stdout)) \(plan.stderr)")
-        #expect(Self.text(plan.stdout).contains("No changes: 1 outputs up to date."))
+        #expect(Self.text(plan.stdout).contains("No changes: 1 output up to date."))
     }
 
     /// A fontconfig family outside the seven OSS names draws text; an unknown one is a manifest

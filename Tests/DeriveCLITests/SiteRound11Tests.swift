@@ -84,7 +84,7 @@ import Glibc
         #expect(text(build.stdout).contains("= site/\(old[0])  left: known only from derive.lock"), "\(text(build.stdout))")
         // Not an output line: a `left` line keeps its ACL while it is there (round 19's V1).
         #expect(!site.lock().contains(#"{"path":"site/\#(old[0])""#) && site.lock().contains(#"{"left":"site/\#(old[0])""#), "\(site.lock())")
-        #expect(text(try site.run(["build"]).stdout).contains("Nothing to do: 1 outputs up to date"))
+        #expect(text(try site.run(["build"]).stdout).contains("Nothing to do: 1 output up to date"))
     }
 
     @Test func cleanInAFreshCloneRemovesSourceWidthOutputsAndLeavesWhatTheManifestNoLongerWrites() throws {

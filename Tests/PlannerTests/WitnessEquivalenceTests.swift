@@ -142,7 +142,14 @@ import Planner
         let bytes = try #require(project.read("photos/a.jpg"))
         try project.write("photos/a.jpg", String(bytes.reversed()) == bytes ? bytes + "x" : String(bytes.reversed()))
         #expect(try project.session().unchanged() == nil, "\(name): a source edited right after the build")
-        #expect(try project.plan().hasChanges, "\(name): a source edited right after the build")
+        let edited = try project.plan()
+        if ["garble the state", "delete the state"].contains(name) {
+            // Adopted from the lock unverified, its source now changed: plan says the refusal the
+            // build makes (attack 37a's M3), not a rebuild the build then refuses.
+            #expect(edited.errors.contains { $0.message.contains("cannot be proven Derive's") }, "\(name): \(edited.summary) \(edited.errors)")
+        } else {
+            #expect(edited.hasChanges, "\(name): a source edited right after the build")
+        }
         // Without a state the outputs were adopted from the lock unverified; one whose source then
         // changed cannot be proven Derive's, so only --overwrite replaces it (issue 13's finding 1).
         try project.build(overwrite: ["garble the state", "delete the state"].contains(name))
