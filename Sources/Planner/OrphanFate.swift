@@ -84,7 +84,7 @@ extension Planner {
             // A folder (or a FIFO, a device) where Derive's file was is never Derive's file: left,
             // its record kept, so `clean` keeps the lock as its record and exits 1 as README says
             // (its bytes are not "changed": there are none).
-            guard FileKind.isRegularFile(file) else {
+            if FileKind.isPresentButNotARegularFile(file) {
                 return .unreachable(path: file, message: "\(display(file)) is not the file Derive wrote there (\(FileKind.describe(file)) is at that path now); left in place", link: nil)
             }
             // The folder it was written to must still be one the record may lead to (asked again:
@@ -179,6 +179,12 @@ public enum FileKind {
     public static func isRegularFile(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+    /// Something is at `path` on the file system, and it is not a regular file (a folder, a FIFO,
+    /// a device, a link). False for nothing there (a planner over another `Disk` sees no such thing).
+    public static func isPresentButNotARegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG
     }
 
     /// `a symbolic link`, `a folder`, …
