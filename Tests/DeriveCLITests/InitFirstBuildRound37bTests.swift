@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Attack 37b on `derive init` (issue #13): it wrote manifests whose first build failed, though
+/// README promises init leaves out everything the first build would fail on, and that build exits 0.
+@Suite(.ownThreads) struct InitFirstBuildRound37bTests {
+    /// A folder with `photos/ok.jpg` beside the manifest's future place.
+    static func project() throws -> (folder: URL, photos: URL) {
+        let folder = try CLI.temporaryFolder()
+        let photos = folder.appendingPathComponent("photos")
+        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: photos.appendingPathComponent("ok.jpg"))
+        return (folder, photos)
+    }
+
+    /// F3: a link to a folder inside DIR was neither counted nor excluded; the build failed on it.
+    @Test func aLinkToAFolderInsideTheImagesIsExcludedAndNamedAndTheBuildExitsZero() throws {
+        let (folder, photos) = try Self.project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let external = folder.appendingPathComponent("ext")
+        try FileManager.default.createDirectory(at: external, withIntermediateDirectories: true)
+        let elsewhere = try Data(contentsOf: CLI.samples.appendingPathComponent("portrait.jpg"))
+        try elsewhere.write(to: external.appendingPathComponent("b.jpg"))
+        try FileManager.default.createSymbolicLink(atPath: photos.appendingPathComponent("more").path, withDestinationPath: "../ext")
+
+        let result = try CLI.run(["init", "photos"], in: folder)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(text(result.stdout).contains("for 1 image in photos"), "\(result.stdout)")
+        let line = result.stderr.split(separator: "\n").first { $0.contains("photos/more ") }
+        #expect(line?.contains("symbolic link to a folder") == true, "\(result.stderr)")
+        let manifest = try String(contentsOf: folder.appendingPathComponent("derive.yaml"), encoding: .utf8)
+        #expect(manifest.contains("\"images/more/**\""), "\(manifest)")
+        let build = try CLI.run(["build"], in: folder)
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(try Data(contentsOf: external.appendingPathComponent("b.jpg")) == elsewhere)
+    }
+}
