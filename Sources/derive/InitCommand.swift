@@ -79,6 +79,15 @@ struct InitCommand: ParsableCommand {
                                + "to overwrite derive.lock (Derive replaces only files it wrote). Move or rename derive.lock, or run derive init in another folder")
             }
         }
+        // Anything at the index path the manifest declares (an earlier project's index, the user's
+        // file): the first build would refuse to replace it and build nothing (attack 37b's F5).
+        let index = StarterManifest.outputFolder + "/" + StarterManifest.indexName
+        if lstat(index, &info) == 0 {
+            let what = (info.st_mode & S_IFMT) == S_IFREG ? "a file" : (info.st_mode & S_IFMT) == S_IFDIR ? "a folder" : "not a regular file"
+            throw CLIError("\(index) is here (\(what)); derive init would name it as \(manifest)'s index, and its first build would refuse "
+                           + "to overwrite it (Derive replaces only files it wrote and recorded), so nothing would be built. "
+                           + "Move or rename \(index) (an index left by an earlier Derive project here may be deleted: the build writes it again), then run derive init again")
+        }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             // The argument's bytes were not UTF-8: Swift shows them as U+FFFD, and no such folder is there.

@@ -35,4 +35,22 @@ import TestSupport
         #expect(build.status == 0, "\(build.stderr)")
         #expect(try Data(contentsOf: external.appendingPathComponent("b.jpg")) == elsewhere)
     }
+
+    /// F5: a file at the index path the manifest declares (left from an earlier project, or the
+    /// user's) made the first build refuse everything: init refuses first, naming it, and writes nothing.
+    @Test func aFileAtTheIndexPathIsNamedAndInitWritesNothing() throws {
+        let (folder, _) = try Self.project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let site = folder.appendingPathComponent("_site")
+        try FileManager.default.createDirectory(at: site, withIntermediateDirectories: true)
+        let mine = Data("{\"mine\": true}\n".utf8)
+        try mine.write(to: site.appendingPathComponent("derive-index.json"))
+
+        let result = try CLI.run(["init", "photos"], in: folder)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("_site/derive-index.json"), "\(result.stderr)")
+        #expect(result.stderr.contains("Move or rename"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("derive.yaml").path))
+        #expect(try Data(contentsOf: site.appendingPathComponent("derive-index.json")) == mine)
+    }
 }
