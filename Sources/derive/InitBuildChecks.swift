@@ -17,8 +17,8 @@ import Glibc
 enum InitBuildChecks {
     /// Keys (below `folder`) the build would fail on, each with why. `manifestText` is the
     /// manifest init would write, loaded as the build loads it (its chains and `limits:`).
-    /// Without a render worker nothing is judged here (init says so; the build needs one too).
-    static func refusals(keys: [String], folder: String, manifestText: String) -> [(key: String, why: String)] {
+    /// Without a render worker init refuses: every build needs one too (attack 37b's F11).
+    static func refusals(keys: [String], folder: String, manifestText: String) throws -> [(key: String, why: String)] {
         guard !keys.isEmpty else { return [] }
         var loader = ManifestLoader()
         loader.crossChecks = false
@@ -34,8 +34,8 @@ enum InitBuildChecks {
         do {
             pool = try RenderWorkerPool(size: min(keys.count, BuildOptions().jobs))
         } catch {
-            Output.printWarning("the images were not checked against the build's limits (\(error)); derive build needs the render worker too")
-            return []
+            throw CLIError("the images cannot be checked against the build's limits, and every derive build would fail: \(error). "
+                           + "Install derive-render-worker beside derive (or set DERIVE_RENDER_WORKER to its path), then run derive init again")
         }
         defer { pool.shutdown() }
         let limits = EngineRenderer(limits: manifest.limits, renderer: pool).limits

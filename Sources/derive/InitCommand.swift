@@ -137,7 +137,7 @@ struct InitCommand: ParsableCommand {
                            + "outside hidden folders); add some and run derive init again")
         }
         // What the build's own checks refuse, judged on the manifest as it would be written.
-        found.leaveOut(InitBuildChecks.refusals(keys: found.keys, folder: root, manifestText: StarterManifest.text(found, images: folder)))
+        found.leaveOut(try InitBuildChecks.refusals(keys: found.keys, folder: root, manifestText: StarterManifest.text(found, images: folder)))
         let text = StarterManifest.text(found, images: folder)
         // Files the first build would fail on: not counted, excluded in the manifest, named here.
         let shown = 20

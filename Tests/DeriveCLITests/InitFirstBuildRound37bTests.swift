@@ -53,4 +53,16 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("derive.yaml").path))
         #expect(try Data(contentsOf: site.appendingPathComponent("derive-index.json")) == mine)
     }
+
+    /// F11: without a render worker every build fails: init refuses, says how to fix, writes nothing.
+    @Test func withoutARenderWorkerInitRefusesAndWritesNothing() throws {
+        let (folder, _) = try Self.project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try CLI.run(["init", "photos"], in: folder, environment: ["DERIVE_RENDER_WORKER": folder.appendingPathComponent("no-worker").path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("render worker"), "\(result.stderr)")
+        #expect(result.stderr.contains("run derive init again"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("derive.yaml").path))
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("_site").path))
+    }
 }
