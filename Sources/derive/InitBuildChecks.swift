@@ -1,4 +1,5 @@
 import Builder
+import Confinement
 import Foundation
 import ImagingCore
 import Manifest
@@ -25,9 +26,11 @@ enum InitBuildChecks {
         loader.fileReader = { _, _ in Data(manifestText.utf8) }
         guard let manifest = loader.load("derive.yaml").manifest else { return [] }
         var pipelines: [Pipeline] = []
+        var variants: [(rule: Rule, variant: Rule.Variant)] = []
         for rule in manifest.rules {
-            for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] where !pipelines.contains(variant.pipeline) {
-                pipelines.append(variant.pipeline)
+            for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
+                variants.append((rule, variant))
+                if !pipelines.contains(variant.pipeline) { pipelines.append(variant.pipeline) }
             }
         }
         let pool: RenderWorkerPool
@@ -39,13 +42,36 @@ enum InitBuildChecks {
         }
         defer { pool.shutdown() }
         let limits = EngineRenderer(limits: manifest.limits, renderer: pool).limits
-        let found = Refusals(), chains = pipelines
+        let found = Refusals(), chains = pipelines, outputs = variants
         DispatchQueue.concurrentPerform(iterations: keys.count) { index in
-            if let why = refusal(folder + "/" + keys[index], pipelines: chains, limits: limits, pool: pool) {
+            if let why = overlongOutput(keys[index], variants: outputs) ?? refusal(folder + "/" + keys[index], pipelines: chains, limits: limits, pool: pool) {
                 found.add(keys[index], why)
             }
         }
         return found.sorted
+    }
+
+    /// Why the build would refuse the source `key` for an output key over `ObjectKey.maxBytes`
+    /// (a deep folder: attack 37b's F4), or nil. The key is made as the plan makes it
+    /// (`Derivative.expand`): the variant's values, the source's folder, stem and extension, the
+    /// output format's extension, and a `{hash:N}` as N characters.
+    static func overlongOutput(_ key: String, variants: [(rule: Rule, variant: Rule.Variant)]) -> String? {
+        let stem = ((key as NSString).lastPathComponent as NSString).deletingPathExtension
+        for (rule, variant) in variants {
+            var values = variant.values
+            values["key"] = key
+            values["dir"] = (key as NSString).deletingLastPathComponent
+            values["name"] = stem
+            values["ext"] = variant.pipeline.outputFormat?.fileExtension ?? (key as NSString).pathExtension.lowercased()
+            if let style = variant.style { values["style"] = style }
+            if let length = rule.to.hashLength { values["hash"] = String(repeating: "0", count: length) }
+            let length = rule.to.render(values).utf8.count
+            if length > ObjectKey.maxBytes {
+                return "the first build would refuse it: its outputs' keys would be \(length) bytes, over the \(ObjectKey.maxBytes) an object key may hold "
+                    + "(derive serve refuses longer ones); move it to a shallower folder or shorten the folders' names, then remove it from 'exclude:'"
+            }
+        }
+        return nil
     }
 
     /// Why the build would refuse the file at `path`, or nil.

@@ -65,4 +65,25 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("derive.yaml").path))
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("_site").path))
     }
+
+    /// F4: an image in a folder so deep that its outputs' keys are over 1023 bytes was counted,
+    /// and the first build failed on it: init leaves it out by the build's own key rule.
+    @Test func anImageWhoseOutputKeysWouldBeTooLongIsExcludedAndTheBuildExitsZero() throws {
+        let (folder, photos) = try Self.project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Five folders of 200 bytes: the source key is 1011 bytes, its outputs' over 1023.
+        let deep = (1...5).map { String(repeating: Character(String($0)), count: 200) }.joined(separator: "/")
+        try FileManager.default.createDirectory(at: photos.appendingPathComponent(deep), withIntermediateDirectories: true)
+        // Written, not copied: FileManager's copyItem made nothing at this depth, and said nothing.
+        let portrait = try Data(contentsOf: CLI.samples.appendingPathComponent("portrait.jpg"))
+        try portrait.write(to: photos.appendingPathComponent(deep + "/a.jpg"))
+        #expect(try Data(contentsOf: photos.appendingPathComponent(deep + "/a.jpg")) == portrait)
+        let result = try CLI.run(["init", "photos"], in: folder)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(text(result.stdout).contains("for 1 image in photos"), "\(text(result.stdout))")
+        let line = result.stderr.split(separator: "\n").first { $0.contains("/a.jpg is not counted") }
+        #expect(line?.contains("over the 1023 an object key may hold") == true, "\(result.stderr)")
+        let build = try CLI.run(["build"], in: folder)
+        #expect(build.status == 0, "\(build.stderr)")
+    }
 }
