@@ -88,10 +88,14 @@ enum InitBuildChecks {
         do { source = try file.readToEnd() ?? Data() } catch { return "it cannot be read (\(error))" }
         // A source cut short is refused by the plan before any render, in its own words.
         if let cut = SourceEnd.truncation(source) { return "the first build would refuse it: the source image is corrupt or truncated: " + cut }
-        // The JPEG data check depends on the source alone: made with the first chain only.
+        // The JPEG data check depends on the source alone: made with the first chain only. A small
+        // file is decoded whole by that chain (rendered, the output dropped): damaged pixel data past
+        // a sound header (a PNG's garbled IDAT, a mutated GIF or WebP) fails only there (attack 37b's
+        // F4). Bounded by size, so init on a folder of large photos stays a header check.
+        let first: RenderReach = source.count <= fullDecodeBytes ? .output : .checks
         for (index, pipeline) in pipelines.enumerated() {
             do {
-                try pool.check(source, pipeline, limits: limits, reach: index == 0 ? .checks : .limitChecks)
+                try pool.check(source, pipeline, limits: limits, reach: index == 0 ? first : .limitChecks)
             } catch {
                 // A limit is met by one chain; corruption is the file's, whatever the chain.
                 let limit = (error as? ProcessError)?.code == .imageTooLarge && pipelines.count > 1
@@ -100,6 +104,9 @@ enum InitBuildChecks {
         }
         return nil
     }
+
+    /// Sources up to this size are decoded whole by the first chain; larger ones are checked up to decoding.
+    static let fullDecodeBytes = 4 << 20
 
     /// A refusal as the build says it, with how to get past it (its message names the limit).
     static func said(_ error: any Error) -> String {

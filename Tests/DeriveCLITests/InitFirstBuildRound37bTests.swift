@@ -86,4 +86,22 @@ import TestSupport
         let build = try CLI.run(["build"], in: folder)
         #expect(build.status == 0, "\(build.stderr)")
     }
+
+    /// F4: a small PNG whose header is sound but whose pixel data is damaged was counted, and the
+    /// first build failed decoding it: init decodes small files whole with the first chain.
+    @Test func aSmallImageWithDamagedPixelDataIsExcludedAndTheBuildExitsZero() throws {
+        let (folder, photos) = try Self.project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // A 64×64 header over an empty zlib stream: no rows at all.
+        let damaged = InitBuildChecksRound37Tests.pngHeader(width: 64, height: 64)
+        try damaged.write(to: photos.appendingPathComponent("damaged.png"))
+
+        let result = try CLI.run(["init", "photos"], in: folder)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(text(result.stdout).contains("for 1 image in photos"), "\(text(result.stdout))")
+        #expect(result.stderr.contains("photos/damaged.png is not counted"), "\(result.stderr)")
+        let build = try CLI.run(["build"], in: folder)
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(try Data(contentsOf: photos.appendingPathComponent("damaged.png")) == damaged)
+    }
 }
