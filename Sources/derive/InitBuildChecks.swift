@@ -1,4 +1,5 @@
 import Builder
+import Confinement
 import Foundation
 import ImagingCore
 import Manifest
@@ -17,35 +18,60 @@ import Glibc
 enum InitBuildChecks {
     /// Keys (below `folder`) the build would fail on, each with why. `manifestText` is the
     /// manifest init would write, loaded as the build loads it (its chains and `limits:`).
-    /// Without a render worker nothing is judged here (init says so; the build needs one too).
-    static func refusals(keys: [String], folder: String, manifestText: String) -> [(key: String, why: String)] {
+    /// Without a render worker init refuses: every build needs one too (attack 37b's F11).
+    static func refusals(keys: [String], folder: String, manifestText: String) throws -> [(key: String, why: String)] {
         guard !keys.isEmpty else { return [] }
         var loader = ManifestLoader()
         loader.crossChecks = false
         loader.fileReader = { _, _ in Data(manifestText.utf8) }
         guard let manifest = loader.load("derive.yaml").manifest else { return [] }
         var pipelines: [Pipeline] = []
+        var variants: [(rule: Rule, variant: Rule.Variant)] = []
         for rule in manifest.rules {
-            for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] where !pipelines.contains(variant.pipeline) {
-                pipelines.append(variant.pipeline)
+            for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
+                variants.append((rule, variant))
+                if !pipelines.contains(variant.pipeline) { pipelines.append(variant.pipeline) }
             }
         }
         let pool: RenderWorkerPool
         do {
             pool = try RenderWorkerPool(size: min(keys.count, BuildOptions().jobs))
         } catch {
-            Output.printWarning("the images were not checked against the build's limits (\(error)); derive build needs the render worker too")
-            return []
+            throw CLIError("the images cannot be checked against the build's limits, and every derive build would fail: \(error). "
+                           + "Install derive-render-worker beside derive (or set DERIVE_RENDER_WORKER to its path), then run derive init again")
         }
         defer { pool.shutdown() }
         let limits = EngineRenderer(limits: manifest.limits, renderer: pool).limits
-        let found = Refusals(), chains = pipelines
+        let found = Refusals(), chains = pipelines, outputs = variants
         DispatchQueue.concurrentPerform(iterations: keys.count) { index in
-            if let why = refusal(folder + "/" + keys[index], pipelines: chains, limits: limits, pool: pool) {
+            if let why = overlongOutput(keys[index], variants: outputs) ?? refusal(folder + "/" + keys[index], pipelines: chains, limits: limits, pool: pool) {
                 found.add(keys[index], why)
             }
         }
         return found.sorted
+    }
+
+    /// Why the build would refuse the source `key` for an output key over `ObjectKey.maxBytes`
+    /// (a deep folder: attack 37b's F4), or nil. The key is made as the plan makes it
+    /// (`Derivative.expand`): the variant's values, the source's folder, stem and extension, the
+    /// output format's extension, and a `{hash:N}` as N characters.
+    static func overlongOutput(_ key: String, variants: [(rule: Rule, variant: Rule.Variant)]) -> String? {
+        let stem = ((key as NSString).lastPathComponent as NSString).deletingPathExtension
+        for (rule, variant) in variants {
+            var values = variant.values
+            values["key"] = key
+            values["dir"] = (key as NSString).deletingLastPathComponent
+            values["name"] = stem
+            values["ext"] = variant.pipeline.outputFormat?.fileExtension ?? (key as NSString).pathExtension.lowercased()
+            if let style = variant.style { values["style"] = style }
+            if let length = rule.to.hashLength { values["hash"] = String(repeating: "0", count: length) }
+            let length = rule.to.render(values).utf8.count
+            if length > ObjectKey.maxBytes {
+                return "the first build would refuse it: its outputs' keys would be \(length) bytes, over the \(ObjectKey.maxBytes) an object key may hold "
+                    + "(derive serve refuses longer ones); move it to a shallower folder or shorten the folders' names, then remove it from 'exclude:'"
+            }
+        }
+        return nil
     }
 
     /// Why the build would refuse the file at `path`, or nil.
@@ -62,10 +88,14 @@ enum InitBuildChecks {
         do { source = try file.readToEnd() ?? Data() } catch { return "it cannot be read (\(error))" }
         // A source cut short is refused by the plan before any render, in its own words.
         if let cut = SourceEnd.truncation(source) { return "the first build would refuse it: the source image is corrupt or truncated: " + cut }
-        // The JPEG data check depends on the source alone: made with the first chain only.
+        // The JPEG data check depends on the source alone: made with the first chain only. A small
+        // file is decoded whole by that chain (rendered, the output dropped): damaged pixel data past
+        // a sound header (a PNG's garbled IDAT, a mutated GIF or WebP) fails only there (attack 37b's
+        // F4). Bounded by size, so init on a folder of large photos stays a header check.
+        let first: RenderReach = source.count <= fullDecodeBytes ? .output : .checks
         for (index, pipeline) in pipelines.enumerated() {
             do {
-                try pool.check(source, pipeline, limits: limits, reach: index == 0 ? .checks : .limitChecks)
+                try pool.check(source, pipeline, limits: limits, reach: index == 0 ? first : .limitChecks)
             } catch {
                 // A limit is met by one chain; corruption is the file's, whatever the chain.
                 let limit = (error as? ProcessError)?.code == .imageTooLarge && pipelines.count > 1
@@ -74,6 +104,9 @@ enum InitBuildChecks {
         }
         return nil
     }
+
+    /// Sources up to this size are decoded whole by the first chain; larger ones are checked up to decoding.
+    static let fullDecodeBytes = 4 << 20
 
     /// A refusal as the build says it, with how to get past it (its message names the limit).
     static func said(_ error: any Error) -> String {

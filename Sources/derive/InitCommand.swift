@@ -79,6 +79,15 @@ struct InitCommand: ParsableCommand {
                                + "to overwrite derive.lock (Derive replaces only files it wrote). Move or rename derive.lock, or run derive init in another folder")
             }
         }
+        // Anything at the index path the manifest declares (an earlier project's index, the user's
+        // file): the first build would refuse to replace it and build nothing (attack 37b's F5).
+        let index = StarterManifest.outputFolder + "/" + StarterManifest.indexName
+        if lstat(index, &info) == 0 {
+            let what = (info.st_mode & S_IFMT) == S_IFREG ? "a file" : (info.st_mode & S_IFMT) == S_IFDIR ? "a folder" : "not a regular file"
+            throw CLIError("\(index) is here (\(what)); derive init would name it as \(manifest)'s index, and its first build would refuse "
+                           + "to overwrite it (Derive replaces only files it wrote and recorded), so nothing would be built. "
+                           + "Move or rename \(index) (an index left by an earlier Derive project here may be deleted: the build writes it again), then run derive init again")
+        }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             // The argument's bytes were not UTF-8: Swift shows them as U+FFFD, and no such folder is there.
@@ -128,7 +137,7 @@ struct InitCommand: ParsableCommand {
                            + "outside hidden folders); add some and run derive init again")
         }
         // What the build's own checks refuse, judged on the manifest as it would be written.
-        found.leaveOut(InitBuildChecks.refusals(keys: found.keys, folder: root, manifestText: StarterManifest.text(found, images: folder)))
+        found.leaveOut(try InitBuildChecks.refusals(keys: found.keys, folder: root, manifestText: StarterManifest.text(found, images: folder)))
         let text = StarterManifest.text(found, images: folder)
         // Files the first build would fail on: not counted, excluded in the manifest, named here.
         let shown = 20
@@ -204,6 +213,8 @@ enum StarterManifest {
         var keys: [String] = []
         /// Keys of `leftOut` whose names are not UTF-8, as the build's listing writes them (`\xHH`).
         var notUTF8: Set<String> = []
+        /// Keys of `leftOut` that are folders the build cannot walk: excluded with all below them.
+        var folders: Set<String> = []
         var isEmpty: Bool { counts.isEmpty }
         var total: Int { counts.values.reduce(0, +) }
 
@@ -230,6 +241,14 @@ enum StarterManifest {
         let entries = listing.keys.map { ($0, kind: String?.none) } + listing.others.map { ($0.key, kind: Optional($0.kind)) }
         for (key, kind) in entries.prefix(maxFiles) {
             let ext = (key as NSString).pathExtension
+            // A link to a folder, a mount point, a folder it cannot read: the build fails on
+            // any the rules' `**` descends into, whatever its name (attack 37b's F3), so the
+            // whole folder is excluded (`key/**`, and `key` too, for a name like an image's).
+            if let kind, !key.isEmpty, DiskObjectLister.hidesFiles(kind) {
+                found.leftOut.append((key, hiddenFilesWhy(kind)))
+                found.folders.insert(key)
+                continue
+            }
             guard extensions.contains(ext.lowercased()), kind != DiskObjectLister.folder else { continue }
             if kind == DiskObjectLister.notUTF8 {
                 found.leftOut.append((key, "its name is not valid UTF-8, so it cannot be a key (the build names it with its other bytes as \\xHH, as here, "
@@ -248,6 +267,14 @@ enum StarterManifest {
             if !stems.insert((key as NSString).deletingPathExtension.lowercased()).inserted { found.stemsCollide = true }
         }
         return found
+    }
+
+    /// Why the build fails on a folder entry whose files it cannot see, and the fix.
+    static func hiddenFilesWhy(_ kind: String) -> String {
+        let fix = kind.hasPrefix("a symbolic link") ? "put the folder itself there (or make the folder it leads to a bucket of its own)"
+            : kind == DiskObjectLister.mountPoint ? "unmount it, or make the mounted folder a bucket of its own"
+            : kind == DiskObjectLister.pathTooLong ? "shorten the path" : "make it readable"
+        return "it is \(kind), which the build never walks into (its files are not sources, and it would fail on it); \(fix), then remove it from 'exclude:'"
     }
 
     /// Why the first build would fail on the file at `path` (`key` in the bucket), or nil: the
@@ -333,7 +360,10 @@ enum StarterManifest {
         let glob = mixed.isEmpty ? Self.sourceGlob
             : "*.{" + (extensions.flatMap { [$0, $0.uppercased()] } + mixed).joined(separator: ",") + "}"
         // Files the first build would fail on, each excluded by a pattern that takes it alone.
-        let patterns = found.leftOut.compactMap { Self.excludePattern($0.key, counted: found.keys) }
+        let patterns = found.leftOut.flatMap { left -> [String] in
+            guard let pattern = Self.excludePattern(left.key, counted: found.keys) else { return [] }
+            return found.folders.contains(left.key) ? [pattern, pattern + "/**"] : [pattern]
+        }
         let exclude = patterns.isEmpty ? ""
             : "\n    exclude:                      # files derive init did not count: the build would fail on them (it said why)"
             + patterns.map { "\n      - \"images/" + yamlEscaped($0) + "\"" }.joined()
