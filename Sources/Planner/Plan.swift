@@ -527,11 +527,12 @@ public struct Planner: Sendable {
                     fates.left.insert(output)
                     reasons.append(message)
                 case .unreachable(_, let message, let link):
-                    if let link, SymbolicLinks.first(on: record.file, below: record.folder) == link {
-                        // Behind a symbolic link below its folder: no item (nothing to do while the
-                        // link stays: round 30's F3), its record kept; named as kept.
+                    let mount = link.flatMap { SymbolicLinks.firstMountPoint(on: record.file, from: record.folder) == $0 ? $0 : nil }
+                    if let link, mount != nil || SymbolicLinks.first(on: record.file, below: record.folder) == link {
+                        // Behind a symbolic link below its folder (or a mount point): no item (nothing
+                        // to do while it stays: round 30's F3, attack 37b's finding 7), its record kept; named as kept.
                         fates.behindLinks.append(OrphanBehindLink(output: output, file: record.file, link: link,
-                                                                  message: behindLinkMessage(record.file, link: link)))
+                                                                  message: mount != nil ? behindMountMessage(record.file, mount: link) : behindLinkMessage(record.file, link: link)))
                         replacedBy[output] = nil
                         continue
                     }
