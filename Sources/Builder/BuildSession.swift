@@ -573,6 +573,7 @@ public final class BuildSession: @unchecked Sendable {
         let atRisk = PathSet(adoptedAtRisk(plan, planner: planner).map(\.path))
         guard !atRisk.isEmpty || !adoptedProvenByGit.isEmpty else { return plan }
         var noted = plan
+        noted.deleteIfRenderMatches = PathSet(plan.items.filter { $0.kind == .delete && atRisk.contains($0.output) }.map(\.output))
         noted.items = plan.items.map { item in
             let note: String
             if atRisk.contains(item.output) {

@@ -65,6 +65,9 @@ public struct BuildReport: Sendable {
     public var forgotten: [String] = []
     /// Old outputs whose file is now a source (or control file) of the manifest: kept, record dropped.
     public var kept: [String] = []
+    /// Old outputs adopted from the lock unverified and not proven Derive's (a render did not
+    /// match, or none could be made and git does not hold them): left in place, record dropped.
+    public var leftUnproven: [String] = []
     /// Old copies deleted where a rebuilt output's bucket folder used to lead (a repointed link).
     public var deletedOldCopies: [String] = []
     /// Control files removed (an old index, no longer wanted), as displayed.
@@ -246,7 +249,7 @@ public struct Builder: Sendable {
                 case .deferred(let path, let message): report.left.append((path, OrphanFate.keptMessage(message)))
                 case .forgotten, .kept, nil: break
                 }
-                if done.oldKept { report.kept.append(item.output) }
+                if done.oldKept { report.leftUnproven.append(item.output) }
             case .failure(let error): report.failed.append((item.output, "\(error)"))
             }
         }
@@ -336,7 +339,7 @@ public struct Builder: Sendable {
                     // this build) to hold other bytes, or not proven: never Derive's to delete; only
                     // the record goes. Named, as every file left in place is (round 27's finding 7),
                     // and kept in the lock with a `left` line and the ACL it was left under.
-                    report.kept.append(item.output)
+                    report.leftUnproven.append(item.output)
                     report.left.append((path, message))
                     if let line = leftLine(record, file: path, message: message) { leftLines.append(line) }
                 case .deferred(let path, let message): report.left.append((path, OrphanFate.keptMessage(message))); keepRecord = true
@@ -632,7 +635,7 @@ public struct Builder: Sendable {
         var output: String
         var path: String
         var old: OldCopy?
-        /// The old copy is an adopted file not proven Derive's: kept in place, counted as kept.
+        /// The old copy is an adopted file not proven Derive's: left in place, counted as left.
         var oldKept = false
     }
 

@@ -25,6 +25,12 @@ extension OrphanBehindLink {
         "kept: \(display(file)) leads through a symbolic link (\(display(link))), which Derive does not follow: left in place, its record kept "
             + "(nothing to do while the link stays; once it is gone, the next build deletes Derive's file, or drops the record of a file no longer there)"
     }
+
+    /// The plan's message for an old output behind the mount point `mount`.
+    func behindMountMessage(_ file: String, mount: String) -> String {
+        "kept: \(display(file)) is behind a mount point (\(display(mount))), which Derive does not cross: left in place, its record kept "
+            + "(nothing to do while the mount stays; once it is gone, the next build deletes Derive's file, or drops the record of a file no longer there)"
+    }
 }
 
 extension Planner {

@@ -175,6 +175,11 @@ public struct Plan: Sendable {
     /// left with a `left` line in the lock are in `recordsOnly` too; the `unreachable` ones keep
     /// their record instead.
     public var leftInPlace: PathSet = []
+    /// Deletions of files adopted from the lock unverified whose recipe can still be rendered:
+    /// the build renders it and deletes the file only if it holds exactly those bytes (else it is
+    /// left in place, with a `left` line). Shown and counted apart from `delete`: a plan cannot
+    /// know which without rendering (attack 37b's finding 2).
+    public var deleteIfRenderMatches: PathSet = []
     /// Of `leftInPlace`, deletions whose file cannot be reached where Derive wrote it (a mount
     /// point, a folder swapped in): their record stays, and a later build tries again.
     public var unreachable: PathSet = []
@@ -219,7 +224,9 @@ public struct Plan: Sendable {
         let keeps = kept.intersection(deletions.map(\.output)).count
         let dropped = recordsOnly.subtracting(kept).subtracting(leftInPlace).intersection(deletions.map(\.output)).count
         let left = leftInPlace.intersection(deletions.map(\.output)).count
-        text += "\(count(.delete) - dropped - keeps - left) to delete, "
+        let ifRenderMatches = deleteIfRenderMatches.subtracting(recordsOnly).subtracting(leftInPlace).intersection(deletions.map(\.output)).count
+        text += "\(count(.delete) - dropped - keeps - left - ifRenderMatches) to delete, "
+        if ifRenderMatches > 0 { text += "\(ifRenderMatches) to delete only if a render matches (adopted unverified: otherwise left in place), " }
         if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone), " }
         if left > 0 { text += "\(left) left in place (not the file Derive wrote, or not reachable: why above), " }
         if keeps > 0 { text += "\(keeps) kept in place (only the output record is dropped), " }
@@ -520,11 +527,12 @@ public struct Planner: Sendable {
                     fates.left.insert(output)
                     reasons.append(message)
                 case .unreachable(_, let message, let link):
-                    if let link, SymbolicLinks.first(on: record.file, below: record.folder) == link {
-                        // Behind a symbolic link below its folder: no item (nothing to do while the
-                        // link stays: round 30's F3), its record kept; named as kept.
+                    let mount = link.flatMap { SymbolicLinks.firstMountPoint(on: record.file, from: record.folder) == $0 ? $0 : nil }
+                    if let link, mount != nil || SymbolicLinks.first(on: record.file, below: record.folder) == link {
+                        // Behind a symbolic link below its folder (or a mount point): no item (nothing
+                        // to do while it stays: round 30's F3, attack 37b's finding 7), its record kept; named as kept.
                         fates.behindLinks.append(OrphanBehindLink(output: output, file: record.file, link: link,
-                                                                  message: behindLinkMessage(record.file, link: link)))
+                                                                  message: mount != nil ? behindMountMessage(record.file, mount: link) : behindLinkMessage(record.file, link: link)))
                         replacedBy[output] = nil
                         continue
                     }

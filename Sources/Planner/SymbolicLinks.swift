@@ -19,6 +19,21 @@ public enum SymbolicLinks {
         return nil
     }
 
+    /// The first mount point (`/proc/self/mountinfo`) strictly below `folder` on the path of `file`,
+    /// or `folder` itself: Derive's walks do not cross one, so what Derive wrote there cannot be
+    /// reached while it stays (attack 37b's finding 7). Only says why; the walk still confines.
+    public static func firstMountPoint(on file: String, from folder: String) -> String? {
+        let points = Set(MountIdentity.mountPoints())
+        if points.contains(folder) { return folder }
+        guard let rest = PathKey.below(folder, file) else { return nil }
+        var path = folder
+        for component in rest.utf8.split(separator: UInt8(ascii: "/")).dropLast() {
+            path += "/" + String(decoding: component, as: UTF8.self)
+            if points.contains(path) { return path }
+        }
+        return nil
+    }
+
     /// As `first(on:below:)`, `folder` itself included: a bucket folder that was replaced by a
     /// link after Derive wrote into it (`mv out elsewhere; ln -s elsewhere out`).
     public static func first(on file: String, from folder: String) -> String? {

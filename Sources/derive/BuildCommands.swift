@@ -268,6 +268,9 @@ enum PlanPrinter {
                 // words) and keeps a `left` line for it, or, when it cannot reach it, its record.
                 let kept = plan.unreachable.contains(item.output) ? "" : "; \((lock as NSString).lastPathComponent) keeps a left line for it"
                 line(paint("=", "36"), "\(item.output)  left: \(item.reasons.joined(separator: "; "))\(kept)")
+            case .delete where plan.deleteIfRenderMatches.contains(item.output):
+                // Adopted unverified: deleted only if a render of its recipe matches, else left (the reasons say so).
+                line(paint("-", "31"), "\(item.output)  delete only if a render matches: \(item.reasons.joined(separator: "; "))")
             case .delete:
                 let only = plan.recordsOnly.contains(item.output) ? " (file already gone: only its record is dropped)" : ""
                 line(paint("-", "31"), "\(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
@@ -323,7 +326,7 @@ enum PlanPrinter {
 
     static func json(_ plan: Plan) throws -> Data {
         struct Item: Encodable { var kind: String; var output: String; var reasons: [String]; var source: String?; var recipe: String?; var actionKey: String? }
-        struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var dropRecord: Int; var keep: Int; var left: Int; var upToDate: Int; var adoptedUnverified: Int }
+        struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var deleteIfRenderMatches: Int; var dropRecord: Int; var keep: Int; var left: Int; var upToDate: Int; var adoptedUnverified: Int }
         struct Control: Encodable { var file: String; var action: String; var reason: String }
         struct Failure: Encodable { var subject: String; var message: String }
         struct Left: Encodable { var kind: String; var output: String; var message: String }
@@ -333,6 +336,7 @@ enum PlanPrinter {
             guard item.kind == .delete else { return item.kind.rawValue }
             if plan.kept.contains(item.output) { return "keep" }
             if plan.leftInPlace.contains(item.output) { return "left" }
+            if plan.deleteIfRenderMatches.contains(item.output) { return "deleteIfRenderMatches" }
             return plan.recordsOnly.contains(item.output) ? "dropRecord" : "delete"
         }
         // Files named apart from the items: left in place (a lock-only line's file, an old output
@@ -349,6 +353,7 @@ enum PlanPrinter {
             errors: plan.errors.map(\.message) + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
             failures: plan.failures.map { Failure(subject: $0.subject, message: $0.message) },
             summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: kinds.count { $0 == "delete" },
+                             deleteIfRenderMatches: kinds.count { $0 == "deleteIfRenderMatches" },
                              dropRecord: kinds.count { $0 == "dropRecord" }, keep: kinds.count { $0 == "keep" },
                              left: kinds.count { $0 == "left" }, upToDate: plan.count(.upToDate), adoptedUnverified: plan.adoptedUnverified))
         let encoder = JSONEncoder()
@@ -645,6 +650,7 @@ struct BuildCommand: ParsableCommand {
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
         if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone)") }
         if !report.kept.isEmpty { parts.append("kept \(report.kept.count) in place (only the output record is dropped)") }
+        if !report.leftUnproven.isEmpty { parts.append("left \(report.leftUnproven.count) in place (not proven Derive's: only the output record is dropped)") }
         let leftInPlace = plan.lockLeft.filter(\.present).count
         if leftInPlace > 0 { parts.append("left \(leftInPlace) in place (known only from \((workspace.session.lockPath as NSString).lastPathComponent))") }
         if !report.deletedOldCopies.isEmpty {

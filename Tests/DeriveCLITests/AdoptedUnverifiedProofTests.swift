@@ -65,7 +65,7 @@ import TestSupport
     }
 
     /// A `{hash}` output: the forged file a plain build adopted is no orphan to delete at the
-    /// restyle; it is kept in place (its record dropped), while the genuine old file is deleted.
+    /// restyle; it is left in place (its record dropped), while the genuine old file is deleted.
     @Test func aRestyleDoesNotDeleteAForgedAdoptedHashedFile() throws {
         let project = try clone.freshClone(hashed: true)
         defer { project.remove() }
@@ -77,7 +77,7 @@ import TestSupport
         #expect(text(plan.stdout).contains("and deletes the file only if it holds exactly those bytes"), "\(text(plan.stdout))")
         let build = try project.run(["build"])
         #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
-        #expect(text(build.stdout).contains("deleted 1") && text(build.stdout).contains("kept 1 in place"), "\(text(build.stdout)) \(build.stderr)")
+        #expect(text(build.stdout).contains("deleted 1") && text(build.stdout).contains("left 1 in place (not proven Derive's"), "\(text(build.stdout)) \(build.stderr)")
         #expect(try Data(contentsOf: project.url("out/" + forged.file)) == forged.bytes, "the user's file was deleted")
         #expect(!FileManager.default.fileExists(atPath: project.url("out/" + genuineOld).path), "Derive's own old file stays")
         let lock = try String(contentsOf: project.url("derive.lock"), encoding: .utf8)

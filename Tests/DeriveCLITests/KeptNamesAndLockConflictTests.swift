@@ -28,7 +28,7 @@ import TestSupport
         let old = try [100, 200].map { try clone.outputFile(project, width: $0) }
         let build = try project.run(["build"])
         #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
-        #expect(text(build.stdout).contains("kept 2 in place"), "\(text(build.stdout))")
+        #expect(text(build.stdout).contains("left 2 in place (not proven Derive's"), "\(text(build.stdout))")
         for name in old {
             #expect(project.exists("out/" + name))
             #expect(build.stderr.contains("out/\(name) is left in place: it was adopted from derive.lock unverified, and cannot be proven Derive's"), "\(name): \(build.stderr)")
@@ -41,7 +41,7 @@ import TestSupport
         try project.write("derive.yaml", FreshCloneVerifyTests.manifest(hashed: false).replacingOccurrences(of: "out: {path: out}", with: "out: {path: out2}"))
         let build = try project.run(["build"])
         #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
-        #expect(text(build.stdout).contains("kept 2 in place"), "\(text(build.stdout))")
+        #expect(text(build.stdout).contains("left 2 in place (not proven Derive's"), "\(text(build.stdout))")
         for width in [100, 200] {
             #expect(project.exists("out/landscape-\(width).webp") && project.exists("out2/landscape-\(width).webp"))
             #expect(build.stderr.contains("out/landscape-\(width).webp is left in place: it was adopted from derive.lock unverified"), "\(build.stderr)")
