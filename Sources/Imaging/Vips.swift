@@ -22,12 +22,19 @@ enum Vips {
             return .failure(ProcessError(.internalError, "libvips failed to start: \(takeError())"))
         }
         vips_concurrency_set(1)
-        // Lets tests see that a no-op build never starts libvips.
-        if ProcessInfo.processInfo.environment["DERIVE_TRACE_VIPS"] != nil {
-            FileHandle.standardError.write(Data("derive: libvips started\n".utf8))
+        // Lets tests see that a no-op build never starts libvips. The line names the program
+        // and why: a render worker started only to describe the engine (fontconfig's cache
+        // folder changed, say) renders nothing, and a no-op build may start one.
+        if let trace = ProcessInfo.processInfo.environment["DERIVE_TRACE_VIPS"] {
+            let program = URL(fileURLWithPath: CommandLine.arguments.first ?? "derive").lastPathComponent
+            let reason = trace == describeTrace ? " to describe the engine" : ""
+            FileHandle.standardError.write(Data("\(program): libvips started\(reason)\n".utf8))
         }
         return .success(())
     }()
+
+    /// `DERIVE_TRACE_VIPS`'s value in a render worker started with `--describe` (`RenderWorkerMain`).
+    static let describeTrace = "describe"
 
     static func start() throws {
         try started.get()

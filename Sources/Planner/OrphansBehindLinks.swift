@@ -26,8 +26,8 @@ extension OrphanBehindLink {
             + "(nothing to do while the link stays; once it is gone, the next build deletes Derive's file, or drops the record of a file no longer there)"
     }
 
-    /// The plan's message for an old output behind the mount point `mount`.
-    func behindMountMessage(_ file: String, mount: String) -> String {
+    /// The message for an old output's `file` behind the mount point `mount`.
+    static func message(_ file: String, mount: String, display: (String) -> String) -> String {
         "kept: \(display(file)) is behind a mount point (\(display(mount))), which Derive does not cross: left in place, its record kept "
             + "(nothing to do while the mount stays; once it is gone, the next build deletes Derive's file, or drops the record of a file no longer there)"
     }
@@ -37,5 +37,10 @@ extension Planner {
     /// The plan's message for an old output behind `link`.
     func behindLinkMessage(_ file: String, link: String) -> String {
         OrphanBehindLink.message(file, link: link, display: display)
+    }
+
+    /// The plan's message for an old output behind the mount point `mount`.
+    func behindMountMessage(_ file: String, mount: String) -> String {
+        OrphanBehindLink.message(file, mount: mount, display: display)
     }
 }

@@ -38,6 +38,8 @@ public enum RenderWorkerMain {
         watchParent()
         let channel = FrameChannel(fd: 3)
         if CommandLine.arguments.dropFirst().contains(describeArgument) {
+            // A traced start says it only describes the engine (`Vips.describeTrace`).
+            if getenv("DERIVE_TRACE_VIPS") != nil { setenv("DERIVE_TRACE_VIPS", "describe", 1) }
             engine.start()   // libvips' modules are mapped once it has started
             var report = engine.describe(fontTypes(Array(CommandLine.arguments.dropFirst())))
             report.mappedFiles = EngineReport.mappedSharedObjects()
