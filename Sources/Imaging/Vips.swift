@@ -26,7 +26,7 @@ enum Vips {
         // and why: a render worker started only to describe the engine (fontconfig's cache
         // folder changed, say) renders nothing, and a no-op build may start one.
         if let trace = ProcessInfo.processInfo.environment["DERIVE_TRACE_VIPS"] {
-            let program = URL(fileURLWithPath: CommandLine.arguments.first ?? "derive").lastPathComponent
+            let program = (CommandLine.arguments.first ?? "derive").split(separator: "/").last.map(String.init) ?? "derive"
             let reason = trace == describeTrace ? " to describe the engine" : ""
             FileHandle.standardError.write(Data("\(program): libvips started\(reason)\n".utf8))
         }
