@@ -31,6 +31,9 @@ struct ControlFileTargets {
     /// nothing but that untrusted line says Derive wrote it (a user's copy of the index has the
     /// same bytes); kept and named. True when it holds an index Derive writes for the lock.
     let writtenFromLock: PathDictionary<Bool>
+    /// Locks Derive wrote at another path than the lock's now (`lock:` moved), path → what it
+    /// wrote there: each is removed while it is still that file with those bytes (`OldLock`).
+    let oldLocks: PathDictionary<WrittenLock>
     /// Every recorded output's file: what the witness stats.
     let files: [String]
     /// The outputs recorded (with the plan's adoptions): they vouch for an index too.
@@ -224,6 +227,7 @@ struct ControlFileTargets {
             writtenFromLock = [:]
         }
         self.written = written
+        oldLocks = try planner.store.lockFiles().filter { path, _ in !OldLock.isCurrent(path, lockPath: planner.lockPath) }
         writtenIdentities = try planner.store.controlFileIdentities()
         lockSource = planner
         overwrite = planner.overwrite
@@ -506,6 +510,10 @@ struct ControlFileTargets {
             } else {
                 change(path, .keep, oldIndexKept(path, display: display))
             }
+        }
+        for (path, written) in oldLocks.sortedByKey() where FileIdentity.anythingAt(path) {
+            let fate = OldLock.fate(path, written: written, disk: disk)
+            change(path, fate.removes ? .remove : .keep, fate.removes ? "Derive's old lock, now at \(display(lockPath)), is no longer wanted" : fate.why(display))
         }
         if let index, let publicIndexLeak {
             change(index.path, .blocked, publicIndexLeak)
