@@ -10,6 +10,7 @@ import Glibc
 /// the index's one mechanism: the state records the lock Derive wrote (path, digest, device and
 /// inode; its folders as created folders), an old lock still holding those bytes is removed
 /// (never through a link), one changed since is left and named, folders made for it go once empty.
+/// Finding 10: `index:` moved onto the folder Derive made for the old index was refused.
 @Suite(.ownThreads, .serialized) struct LockMoveRound38Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
@@ -102,5 +103,42 @@ import Glibc
         #expect(clean.status == 0, "\(said(clean))")
         #expect(!project.exists("dmeta"), "clean left the folders Derive made for the lock")
         #expect(project.exists("src/landscape.jpg"))
+    }
+
+    // MARK: Finding 10: the index moved onto the folder made for the old one
+
+    @Test func anIndexMovedOntoTheFolderMadeForItsOldOneReplacesIt() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", manifest(index: "out/a/b/idx.json"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.write("derive.yaml", manifest(index: "out/a"))
+        let plan = try project.run(["plan"])
+        #expect(plan.status == 0, "\(said(plan))")
+        #expect(text(plan.stdout).contains("- out/a/b/idx.json  remove"), "\(text(plan.stdout))")
+        #expect(text(plan.stdout).contains("~ out/a  rewrite"), "\(text(plan.stdout))")
+        let build = try project.run(["build"])
+        #expect(build.status == 0, "\(said(build))")
+        let index = try? Data(contentsOf: project.url("out/a"))
+        #expect(index.flatMap { try? JSONSerialization.jsonObject(with: $0) } != nil, "no index at out/a")
+        let check = try project.run(["check"])
+        #expect(check.status == 0, "\(said(check))")
+    }
+
+    @Test func anIndexMovedOntoItsOldFolderHoldingAUsersFileIsRefusedAsBefore() throws {
+        let project = try Project(index: false)
+        defer { project.remove() }
+        try project.write("derive.yaml", manifest(index: "out/a/b/idx.json"))
+        #expect(try project.run(["build", "-q"]).status == 0)
+        let old = try Data(contentsOf: project.url("out/a/b/idx.json"))
+        try Data("mine\n".utf8).write(to: project.url("out/a/notes.txt"))
+        try project.write("derive.yaml", manifest(index: "out/a"))
+        for command in ["plan", "build"] {
+            let result = try project.run([command])
+            #expect(result.status == 1, "\(command): \(said(result))")
+            #expect(said(result).contains("out/a exists and is not a regular file Derive wrote (a folder)"), "\(command): \(said(result))")
+        }
+        #expect(try Data(contentsOf: project.url("out/a/notes.txt")) == Data("mine\n".utf8))
+        #expect(try Data(contentsOf: project.url("out/a/b/idx.json")) == old)
     }
 }
