@@ -1017,7 +1017,8 @@ public struct Builder: Sendable {
     /// Whether it wrote. `replacingOnly`: the digest of the file the caller judged replaceable
     /// (`nothing`: no file was there, so the write only creates); checked on the file the move
     /// displaces, so one swapped in since is kept.
-    /// Records the lock a build just wrote at `path` (`data`): in the state (`lockFiles`: where, its digest, its device and inode), so
+    /// Records the lock just written at `path` (`data`), by every command that writes it (build,
+    /// clean, release): in the state (`lockFiles`: where, its digest, its device and inode), so
     /// an old lock is removed when `lock:` moves (`OldLock`); and as this user's Derive's own
     /// record when each of its lines mirrors a record it rendered (`LockProvenance`), so a build
     /// that lost its state (moved away mid-build) recovers from it. Each is written only when it
@@ -1108,7 +1109,11 @@ public struct Builder: Sendable {
             if let old { try store.addPendingWrite(displacedKey(path), digest: ContentDigests.digest(old)) }
         }
         defer { try? store?.clearPendingWrites([path, displacedKey(path)]) }
-        _ = try disk.writeAtomically(data, to: path, replacingOnly: old.map(ContentDigests.digest) ?? nothing)
+        let created = try disk.writeAtomically(data, to: path, replacingOnly: old.map(ContentDigests.digest) ?? nothing)
+        if let store {
+            try store.addCreatedFolders(created)
+            try recordLockWritten(data, at: path, store: store)
+        }
     }
 
     /// A digest no file has: "replace only this" with it means "create only".

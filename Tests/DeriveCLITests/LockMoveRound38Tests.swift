@@ -1,4 +1,5 @@
 import Foundation
+import Planner
 import Testing
 import TestSupport
 #if canImport(Glibc)
@@ -11,6 +12,7 @@ import Glibc
 /// inode; its folders as created folders), an old lock still holding those bytes is removed
 /// (never through a link), one changed since is left and named, folders made for it go once empty.
 /// Finding 10: `index:` moved onto the folder Derive made for the old index was refused.
+/// And the leftover: `clean` and `release` rewrote the lock without recording its provenance.
 @Suite(.ownThreads, .serialized) struct LockMoveRound38Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
@@ -140,5 +142,36 @@ import Glibc
         }
         #expect(try Data(contentsOf: project.url("out/a/notes.txt")) == Data("mine\n".utf8))
         #expect(try Data(contentsOf: project.url("out/a/b/idx.json")) == old)
+    }
+
+    // MARK: The leftover: every command that writes the lock records its provenance
+
+    @Test func cleanRecordsTheProvenanceOfTheLockItRewrites() throws {
+        // Private files left in place under renamed keys: clean writes the lock back holding their `left` lines.
+        let project = try LeftInPlaceRound21Tests().leftProject(freshClone: false)
+        defer { project.remove() }
+        let before = try Data(contentsOf: project.url("derive.lock"))
+        let clean = try project.run(["clean"])
+        #expect(clean.status == 0, "\(said(clean))")
+        let lock = try Data(contentsOf: project.url("derive.lock"))
+        #expect(lock != before && text(lock).contains(#"{"left":"site/"#), "\(text(lock))")
+        // The next build's state is at the same path (its folder made again, as that build makes it).
+        try FileManager.default.createDirectory(at: project.url(".derive/derive"), withIntermediateDirectories: true)
+        let database = project.url(".derive/derive/state.sqlite").path
+        #expect(LockProvenance.vouches(lockDigest: ContentDigests.digest(lock), lockPath: project.url("derive.lock").path, forState: database),
+                "clean rewrote the lock without recording it as Derive's own record")
+    }
+
+    @Test func releaseRecordsTheProvenanceOfTheLockItRewrites() throws {
+        let r21 = LeftInPlaceRound21Tests()
+        let project = try r21.leftProject(freshClone: false)
+        defer { project.remove() }
+        let released = try project.run(["release", "site/" + LeftInPlaceRound19Tests.oldKeys[0]])
+        #expect(released.status == 0, "\(said(released))")
+        let lock = try Data(contentsOf: project.url("derive.lock"))
+        let database = project.url(".derive/derive/state.sqlite").path
+        #expect(FileManager.default.fileExists(atPath: database))
+        #expect(LockProvenance.vouches(lockDigest: ContentDigests.digest(lock), lockPath: project.url("derive.lock").path, forState: database),
+                "release rewrote the lock without recording it as Derive's own record")
     }
 }
