@@ -1241,6 +1241,14 @@ public final class BuildSession: @unchecked Sendable {
             report.lockHoldsOnlyLeft = true
         } else {
             try planner.disk.remove(lockPath)
+            // And the folders Derive made for it, once empty (never recursive).
+            try Builder.removeCreatedFolders(above: lockPath, disk: planner.disk, store: store)
+        }
+        // A lock an earlier build wrote at another path (`lock:` moved since) goes as a build removes it.
+        for (path, written) in try store.lockFiles().sortedByKey() where !OldLock.isCurrent(path, lockPath: lockPath) {
+            if let left = try OldLock.remove(path, written: written, disk: planner.disk, store: store, display: planner.display).left {
+                report.left.append(left)
+            }
         }
         // derive serve's uploads in progress, render cache and appendable record, by their shapes.
         report.left += ServeStateCleanup.remove(in: manifest.stateFolder, md5: ContentDigests.md5)

@@ -926,6 +926,15 @@ public struct Builder: Sendable {
         // Each old index left in place keeps the ACL an index listing those outputs had (V2).
         let oldIndexLines = lefts.compactMap { targets.oldIndexLeftLine($0.path, planner: planner) }
         targets.addLeft(oldIndexLines)
+        // Old locks (`lock:` moved) go as old indexes do, before the lock is written (`OldLock`).
+        for (path, written) in targets.oldLocks.sortedByKey() {
+            let outcome = try OldLock.remove(path, written: written, disk: disk, store: store, display: planner.display)
+            if outcome.removed {
+                removed.append(planner.display(path))
+                if isEarly { early.update { $0.removed.append(planner.display(path)) } }
+            }
+            if let message = outcome.left { left = (path, message) }
+        }
         if isEarly { early.update { $0.leftIndexes += lefts; $0.leftIndexLines += oldIndexLines } }
         outputFiles.set(targets.files)
         writtenDigests.set(WrittenDigests(targets))
@@ -935,7 +944,7 @@ public struct Builder: Sendable {
             // Written once: a planned write the early reconcile made is not forced again.
             if isEarly { early.update { $0.rewritten.append(planner.display(targets.lockPath)); _ = $0.written.insert(targets.lockPath) } }
         }
-        rememberLockProvenance(targets.lock, at: targets.lockPath)
+        try Self.recordLockWritten(targets.lock, at: targets.lockPath, store: store)
         // The state records every left file too, sealed (round 21's N2: the lock alone could be
         // edited); the next build re-derives the lock's lines from it.
         try store.saveLeftFiles(targets.left.sortedByKey().map { planner.withDigest($0.value) })
@@ -1008,12 +1017,20 @@ public struct Builder: Sendable {
     /// Whether it wrote. `replacingOnly`: the digest of the file the caller judged replaceable
     /// (`nothing`: no file was there, so the write only creates); checked on the file the move
     /// displaces, so one swapped in since is kept.
-    /// Remembers the lock now at `path` (`data`) as this user's Derive's own record when each of
-    /// its lines mirrors a record it rendered (`LockProvenance`), so a build that lost its state
-    /// (moved away mid-build) recovers from it. Read from the state only when the lock changed
-    /// since last remembered. Best effort: not remembered, a lost state's lock needs git's proof.
-    func rememberLockProvenance(_ data: Data, at path: String) {
-        let database = store.folder + "/" + StateStore.fileName, digest = ContentDigests.digest(data)
+    /// Records the lock just written at `path` (`data`), by every command that writes it (build,
+    /// clean, release): in the state (`lockFiles`: where, its digest, its device and inode), so
+    /// an old lock is removed when `lock:` moves (`OldLock`); and as this user's Derive's own
+    /// record when each of its lines mirrors a record it rendered (`LockProvenance`), so a build
+    /// that lost its state (moved away mid-build) recovers from it. Each is written only when it
+    /// changed (a no-op build leaves the state as it was). The provenance is best effort: not
+    /// remembered, a lost state's lock needs git's proof.
+    static func recordLockWritten(_ data: Data, at path: String, store: StateStore) throws {
+        let digest = ContentDigests.digest(data)
+        if let identity = FileIdentity.ofRegularFile(path) {
+            let key = ControlFileTargets.recordKey(path), lock = WrittenLock(digest: digest, identity: identity)
+            if try store.lockFiles()[key] != lock { try store.setLockFile(key, lock) }
+        }
+        let database = store.folder + "/" + StateStore.fileName
         guard !LockProvenance.isJudged(lockDigest: digest, lockPath: path, forState: database) else { return }
         let own = (try? store.allOutputs()).flatMap { records in
             LockFile.parse(String(decoding: data, as: UTF8.self)).map { LockProvenance.isOwnRecord($0, records: records) }
@@ -1092,7 +1109,11 @@ public struct Builder: Sendable {
             if let old { try store.addPendingWrite(displacedKey(path), digest: ContentDigests.digest(old)) }
         }
         defer { try? store?.clearPendingWrites([path, displacedKey(path)]) }
-        _ = try disk.writeAtomically(data, to: path, replacingOnly: old.map(ContentDigests.digest) ?? nothing)
+        let created = try disk.writeAtomically(data, to: path, replacingOnly: old.map(ContentDigests.digest) ?? nothing)
+        if let store {
+            try store.addCreatedFolders(created)
+            try recordLockWritten(data, at: path, store: store)
+        }
     }
 
     /// A digest no file has: "replace only this" with it means "create only".

@@ -31,6 +31,9 @@ struct ControlFileTargets {
     /// nothing but that untrusted line says Derive wrote it (a user's copy of the index has the
     /// same bytes); kept and named. True when it holds an index Derive writes for the lock.
     let writtenFromLock: PathDictionary<Bool>
+    /// Locks Derive wrote at another path than the lock's now (`lock:` moved), path → what it
+    /// wrote there: each is removed while it is still that file with those bytes (`OldLock`).
+    let oldLocks: PathDictionary<WrittenLock>
     /// Every recorded output's file: what the witness stats.
     let files: [String]
     /// The outputs recorded (with the plan's adoptions): they vouch for an index too.
@@ -224,6 +227,7 @@ struct ControlFileTargets {
             writtenFromLock = [:]
         }
         self.written = written
+        oldLocks = try planner.store.lockFiles().filter { path, _ in !OldLock.isCurrent(path, lockPath: planner.lockPath) }
         writtenIdentities = try planner.store.controlFileIdentities()
         lockSource = planner
         overwrite = planner.overwrite
@@ -385,6 +389,10 @@ struct ControlFileTargets {
         /// Missing, and its path leads through a symbolic link inside the bucket (the link named):
         /// never written through, with or without `--overwrite`.
         case throughLink(String)
+        /// A folder Derive made that holds nothing but old indexes it removes first and folders it
+        /// made for them (`index:` moved onto the folder made for the old one: attack 37b's
+        /// finding 10): gone, once they are, when the index is written.
+        case vacated
     }
 
     func indexStatus(disk: any Disk) -> IndexStatus { indexStatusAndDigest(disk: disk).status }
@@ -399,6 +407,7 @@ struct ControlFileTargets {
             }
             return (.missing, nil)
         }
+        if FileKind.describe(index.path) == "a folder", vacates(index.path) { return (.vacated, nil) }
         // Hashed streaming: a user's large file at the index path costs no memory.
         let current = try? disk.digestAndHead(index.path, headBytes: 0).digest
         return (indexStatus(current: current, disk: disk), current)
@@ -507,6 +516,10 @@ struct ControlFileTargets {
                 change(path, .keep, oldIndexKept(path, display: display))
             }
         }
+        for (path, written) in oldLocks.sortedByKey() where FileIdentity.anythingAt(path) {
+            let fate = OldLock.fate(path, written: written, disk: disk)
+            change(path, fate.removes ? .remove : .keep, fate.removes ? "Derive's old lock, now at \(display(lockPath)), is no longer wanted" : fate.why(display))
+        }
         if let index, let publicIndexLeak {
             change(index.path, .blocked, publicIndexLeak)
         } else if let index {
@@ -530,9 +543,33 @@ struct ControlFileTargets {
                 else { change(index.path, .blocked, indexRefusedReason) }
             case .throughLink(let link):
                 change(index.path, .blocked, Self.throughLinkReason(link, display: display))
+            case .vacated:
+                change(index.path, .write, "the folder Derive made for its old index is there; it goes once the old index is removed, then the index is written")
             }
         }
         return changes
+    }
+
+    /// Whether the folder at `folder` is one Derive made (recorded, still that folder) holding
+    /// only old indexes the build removes first (still the file and the bytes Derive wrote) and
+    /// folders of the same kind, at most 64 names in all: once they go it goes (`removeCreatedFolders`).
+    func vacates(_ folder: String) -> Bool {
+        guard let created = try? lockSource.store.createdFolderIdentities() else { return false }
+        var budget = 64
+        func holdsOnlyOldIndexes(_ folder: String) -> Bool {
+            guard case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity,
+                  let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return false }
+            for name in names {
+                budget -= 1
+                let path = folder + "/" + name
+                guard budget >= 0 else { return false }
+                if let digest = written[path], !PathKey.same(path, index?.path ?? ""), let identity = oldIndexIdentity(path),
+                   FileIdentity.ofRegularFile(path) == identity, (try? lockSource.disk.digestAndHead(path, headBytes: 0).digest) == digest { continue }
+                guard FileKind.describe(path) == "a folder", holdsOnlyOldIndexes(path) else { return false }
+            }
+            return true
+        }
+        return holdsOnlyOldIndexes(folder)
     }
 
     /// A symbolic link on the folders leading to an old index, below the lock's folder (a bucket

@@ -248,12 +248,18 @@ public struct RealDisk: Disk {
 
     /// The confined folder for a path outside every root: its parent folder (only the last
     /// segment is walked), so writes there are still atomic and durable.
-    private func parentFolder(of path: String, create: Bool) throws -> (ConfinedFolder, ObjectKey) {
+    /// `created`: the folders it made for `path` (the lock's, outside every bucket), outermost first.
+    private func parentFolder(of path: String, create: Bool, created: inout [String]) throws -> (ConfinedFolder, ObjectKey) {
         let url = URL(literalFilePath: path)
         let parent = url.deletingLastPathComponent().path
-        if create { try folders.make(parent) }
+        if create { created = try folders.make(parent) }
         guard let key = try? ObjectKey(fileName: Array(url.lastPathComponent.utf8)) else { throw DiskError("\(path): not a file name") }
         do { return (try folders.folder(parent, create: false), key) } catch { throw DiskError("cannot open \(parent): \(error)") }
+    }
+
+    private func parentFolder(of path: String, create: Bool) throws -> (ConfinedFolder, ObjectKey) {
+        var created: [String] = []
+        return try parentFolder(of: path, create: create, created: &created)
     }
 
     public func stat(_ path: String) -> FileStat? {
@@ -383,16 +389,17 @@ public struct RealDisk: Disk {
     private func write(to path: String, _ write: (ConfinedFolder, ObjectKey) throws -> [String]) throws -> [String] {
         let (folder, key): (ConfinedFolder, ObjectKey)
         let rootPath: String
+        var made: [String] = []
         if let (root, confinedKey) = confined(path) {
             do { folder = try openRoot(root, create: true) } catch { throw DiskError("cannot open the bucket folder \(root): \(error)") }
             key = confinedKey
             rootPath = root
         } else {
-            (folder, key) = try parentFolder(of: path, create: true)
+            (folder, key) = try parentFolder(of: path, create: true, created: &made)
             rootPath = folder.path
         }
         do {
-            return try write(folder, key).map { rootPath + "/" + $0 }
+            return try made + write(folder, key).map { rootPath + "/" + $0 }
         } catch ConfinementError.alreadyExists {
             throw DiskError("cannot write \(path): a file appeared there while building", appeared: true)
         } catch {
@@ -461,7 +468,10 @@ public struct RealDisk: Disk {
         if let (root, key) = confined(path) {
             return (try? openRoot(root, create: false))?.removeEmptyFolder(key) ?? false
         }
-        return false
+        // Outside every bucket (a folder made for the lock): by name in its parent, never followed.
+        guard let (parent, name) = try? parentFolder(of: path, create: false), parent.removeEmptyFolder(name) else { return false }
+        folders.forget(path)
+        return true
     }
 
     public func removeStaleTemporaries(in folder: String, named names: PathSet, digests: (String) -> Set<String>) {
@@ -510,18 +520,34 @@ final class OpenFolders: @unchecked Sendable {
 
     /// Makes the folder `path` and any missing folder above it, unless the project's folder is
     /// gone (moved or deleted while building): then nothing is made.
-    func make(_ path: String) throws {
+    /// Returns the folders it made, outermost first.
+    @discardableResult
+    func make(_ path: String) throws -> [String] {
         var isFolder: ObjCBool = false
         if let project, !(FileManager.default.fileExists(atPath: project, isDirectory: &isFolder) && isFolder.boolValue) {
             // Nothing is made at all when the folder is already there: only a missing one is refused.
-            if FileManager.default.fileExists(atPath: path) { return }
+            if FileManager.default.fileExists(atPath: path) { return [] }
             throw DiskError("cannot make the folder \(path): the project folder \(project) is gone (moved or deleted during the build); nothing is written at its old path: run derive build again where the project is now")
+        }
+        // The folders not there yet (nothing at their names), so those made can be recorded.
+        var missing: [String] = []
+        var folder = path
+        var info = Glibc.stat()
+        while folder.count > 1, lstat(folder, &info) != 0, errno == ENOENT {
+            missing.insert(folder, at: 0)
+            folder = (folder as NSString).deletingLastPathComponent
         }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
             throw DiskError("cannot make the folder \(path): \(Self.whyNot(path, error))")
         }
+        return missing
+    }
+
+    /// Drops the folder opened at `path` (removed): a folder made there later is opened anew.
+    func forget(_ path: String) {
+        _ = lock.withLock { open.removeValue(forKey: path) }
     }
 
     /// Why `path` could not be made, in words (never a Foundation error's dump): the first name on

@@ -11,7 +11,7 @@ import Glibc
 /// `build.lock` or `noop-witness` in a shared folder (`state: .`, `state: data`) is refused.
 public enum StateOwnership {
     /// Derive's tables in `state.sqlite` (with GRDB's migration record).
-    static let tables: Set<String> = ["files", "outputs", "createdFolders", "pendingWrites", "controlFiles", "owner", "sourceColours", "placeholders", "bucketFolders", "outputFiles", "binding", "leftFiles", "sourceDominants", "grdb_migrations"]
+    static let tables: Set<String> = ["files", "outputs", "createdFolders", "pendingWrites", "controlFiles", "owner", "sourceColours", "placeholders", "bucketFolders", "outputFiles", "binding", "leftFiles", "sourceDominants", "lockFiles", "grdb_migrations"]
 
     /// Throws naming the first file in `folder` that is not Derive's.
     public static func check(folder: String) throws {

@@ -21,9 +21,9 @@ public final class StateSeals: TransactionObserver, @unchecked Sendable {
     /// the bucket folders, the folders it created, pending writes) and the digests it read
     /// (`files`: a forged stat record would vouch for bytes nobody hashed).
     public static let tables: [String] = ["outputs", "outputFiles", "controlFiles", "bucketFolders", "createdFolders", "pendingWrites", "files",
-                                          "sourceColours", "placeholders", "leftFiles", "sourceDominants"]
-    /// The tables created with their seal column (`v10-left`, `v12-dominant-colours`): no earlier migration adds it.
-    public static let sealedFromTheStart: [String] = ["leftFiles", "sourceDominants"]
+                                          "sourceColours", "placeholders", "leftFiles", "sourceDominants", "lockFiles"]
+    /// The tables created with their seal column (`v10-left`, `v12-dominant-colours`, `v13-lock-files`): no earlier migration adds it.
+    public static let sealedFromTheStart: [String] = ["leftFiles", "sourceDominants", "lockFiles"]
     /// The tables sealed since `v9-seals-caches` (the index's colours and placeholders, attack 19's V3).
     public static let cacheTables: [String] = ["sourceColours", "placeholders"]
     /// The column holding a row's seal (32 bytes).

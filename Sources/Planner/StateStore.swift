@@ -346,7 +346,7 @@ public final class StateStore: Sendable {
     static func binding(_ queue: DatabaseQueue, database: String) throws -> Binding {
         let (records, mark) = try queue.read { db -> (Bool, String?) in
             // (A database opened read-only may predate some tables.)
-            let records = try ["outputs", "controlFiles", "bucketFolders", "createdFolders", "pendingWrites", "outputFiles"].contains { table in
+            let records = try ["outputs", "controlFiles", "bucketFolders", "createdFolders", "pendingWrites", "outputFiles", "lockFiles"].contains { table in
                 try db.tableExists(table) && (try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table))") ?? false)
             }
             return (records, try db.tableExists("binding") ? try String.fetchOne(db, sql: "SELECT token FROM binding") : nil)
@@ -674,7 +674,47 @@ public final class StateStore: Sendable {
                 t.column(StateSeals.column, .blob)
             }
         }
+        migrator.registerMigration("v13-lock-files") { db in
+            // The lock file Derive wrote (its real path, the digest written, its device and inode),
+            // sealed from the start: when `lock:` moves, the old one is removed only while it is
+            // still that file with those bytes, as an old index is (attack 37b's finding 13).
+            try db.create(table: "lockFiles") { t in
+                t.primaryKey("path", .text)
+                t.column("digest", .text).notNull()
+                t.column("device", .integer).notNull()
+                t.column("inode", .integer).notNull()
+                t.column(StateSeals.column, .blob)
+            }
+        }
         return migrator
+    }
+
+    /// The lock files Derive wrote (sealed rows only, absolute paths), path → the digest written
+    /// and the file's device and inode then.
+    public func lockFiles() throws -> PathDictionary<WrittenLock> {
+        try queue.read { db in
+            var result: PathDictionary<WrittenLock> = [:]
+            guard try db.tableExists("lockFiles") else { return result }
+            try forEachRow(db, "lockFiles", ["path", "digest", "device", "inode"]) { row, sealed in
+                let path: String = row[0], device: Int64 = row[2], inode: Int64 = row[3]
+                guard sealed, Self.absolutePathProblem(path) == nil else { return }
+                result[path] = WrittenLock(digest: row[1], identity: FileIdentity(stored: device, inode))
+            }
+            return result
+        }
+    }
+
+    /// Records the lock Derive wrote at `path` (nil `lock`: forgets the record).
+    public func setLockFile(_ path: String, _ lock: WrittenLock?) throws {
+        try write { db in
+            if let lock {
+                let stored = lock.identity.stored
+                try db.execute(sql: "INSERT OR REPLACE INTO lockFiles (path, digest, device, inode) VALUES (?, ?, ?, ?)",
+                               arguments: [path, lock.digest, stored.device, stored.inode])
+            } else {
+                try db.execute(sql: "DELETE FROM lockFiles WHERE path = ?", arguments: [path])
+            }
+        }
     }
 
     /// The files builds left in place (`leftFiles`, sealed rows only), by place.
@@ -1439,4 +1479,11 @@ struct StringInterner {
         guard text.utf8.count > 15 else { return text }   // stored inline in the String itself
         return known.insert(text).memberAfterInsert
     }
+}
+
+/// A lock file Derive wrote: the digest of the bytes written and the file's own device and inode.
+public struct WrittenLock: Sendable, Equatable {
+    public let digest: String
+    public let identity: FileIdentity
+    public init(digest: String, identity: FileIdentity) { self.digest = digest; self.identity = identity }
 }
