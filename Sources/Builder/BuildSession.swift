@@ -1018,6 +1018,22 @@ public final class BuildSession: @unchecked Sendable {
                 report.problems.append("\(planner.display(record.file)) could not be removed (\(error)); left in place")
             }
         }
+        // Files a killed build moved into place and never recorded (`Planner.uncommittedOutputs`):
+        // removed while they hold the bytes it noted, else left and named.
+        let uncommitted = try planner.uncommittedOutputs(pending: try store.pendingWrites(), recorded: recorded, produced: [])
+        let uncommittedJudge = Planner.OrphanJudge(planner, keeping: protected, many: uncommitted.count > 1)
+        for (_, record) in uncommitted.sortedByKey() {
+            do {
+                switch try removal.removal(record, judge: uncommittedJudge, identity: .some(nil)) {
+                case .removed: report.removed += 1
+                case .forgotten, .kept: break
+                case .left(_, let message), .unproven(_, let message): report.left.append(message)
+                case .deferred(_, let message): report.problems.append(message)
+                }
+            } catch {
+                report.problems.append("\(planner.display(record.file)) could not be removed (\(error)); left in place")
+            }
+        }
         // Records leading outside their bucket and the manifest's folder: named, nothing removed there.
         let ignoredOutputs = try store.ignoredOutputs()
         var ignored = ignoredOutputs

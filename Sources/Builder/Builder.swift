@@ -218,6 +218,10 @@ public struct Builder: Sendable {
         let kept = keptRecords.map(\.file)
         // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
         let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles))
+        // Files a killed build moved into place and never recorded: settled before anything is
+        // written, so one this build renders again under the same name is written again (the
+        // plan said deleted, then created; the build agrees).
+        if !plan.uncommitted.isEmpty { try settleUncommitted(plan.uncommitted, keeping: wanted, report: &report) }
         let progress = Progress(total: work.count, quiet: options.quiet, failedBefore: plan.failedDerivatives)
         // `{hash}` outputs are rendered first: their names come from their bytes, and a name that
         // is another output's refuses the whole build before anything is written.
@@ -302,7 +306,8 @@ public struct Builder: Sendable {
         // is still there and still Derive's: never less protected than before the build), the
         // `left` lines of files still there, and those of old indexes this reconcile leaves (V2).
         // The reconcile after the deletions writes what changed, or reports what this could not.
-        let orphans = PathSet(plan.deletions.filter { !renamed.contains($0.output) && !keptFailed.contains($0.output) && $0.recorded != nil }.map(\.output))
+        let orphans = PathSet(plan.deletions.filter { !renamed.contains($0.output) && !keptFailed.contains($0.output) && $0.recorded != nil
+            && plan.uncommitted[$0.output] == nil }.map(\.output))
         if !orphans.isEmpty, planner.manifest.index != nil {
             try recordSourceSummaries(records: try store.allOutputs().values.filter { !orphans.contains($0.path) })
             do {
@@ -318,7 +323,7 @@ public struct Builder: Sendable {
         }
         // Each file's fate decided again now, by the function the plan used (`OrphanJudge`).
         let judge = Planner.OrphanJudge(planner, keeping: wantedAfterWork, many: plan.deletions.count > 1, unproven: unprovenReason)
-        for item in plan.deletions where !renamed.contains(item.output) && !keptFailed.contains(item.output) {
+        for item in plan.deletions where !renamed.contains(item.output) && !keptFailed.contains(item.output) && plan.uncommitted[item.output] == nil {
             guard let record = item.recorded else { continue }
             do {
                 // Only files actually deleted count as deleted; the others are reported as what they are.
@@ -413,6 +418,33 @@ public struct Builder: Sendable {
         // The same real folder named by another path (a symbolic link): the record keeps its real path.
         record.folder = RealFolder.of(derivative.outputFolder)
         return record
+    }
+
+    /// Deletes each file a killed build moved into place and never recorded while it holds the
+    /// noted bytes (checked on the open file as it goes; no device and inode were noted), leaves
+    /// and names one that holds others, and drops the notes (one unreachable now keeps its note).
+    func settleUncommitted(_ uncommitted: PathDictionary<OutputRecord>, keeping wanted: WantedIdentities, report: inout BuildReport) throws {
+        let judge = Planner.OrphanJudge(planner, keeping: wanted, many: uncommitted.count > 1)
+        var settled: [String] = []
+        for (output, record) in uncommitted.sortedByKey() {
+            do {
+                switch try OutputRemoval(planner: planner).removal(record, judge: judge, identity: .some(nil)) {
+                case .removed: report.deleted.append(output)
+                case .forgotten, .kept: break
+                case .left(let path, let message), .unproven(let path, let message): report.left.append((path, message))
+                case .deferred(let path, let message):
+                    report.left.append((path, message + ", its note kept (tried again next build)"))
+                    continue
+                }
+            } catch {
+                report.failed.append((output, "\(error)"))
+                continue
+            }
+            // The note names the file as the bucket's path spells it; the record, its real folder.
+            settled.append(record.file)
+            if let bucket = planner.manifest.bucket(named: record.bucket) { settled.append(bucket.path + "/" + record.key) }
+        }
+        try store.clearPendingWrites(settled)
     }
 
     /// Drops the notes of writes whose file does not hold the noted bytes (never renamed into
@@ -750,6 +782,7 @@ public struct Builder: Sendable {
             try? store.clearPendingWrites([derivative.outputPath])
             throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
         }
+        BuildTestHooks.afterInstall()
         let oldIdentity: FileIdentity??
         do {
             oldIdentity = try recordWritten(item, derivative: derivative, rendered: rendered, outputDigest: outputDigest, written: written)
@@ -1324,6 +1357,19 @@ enum BuildTestHooks {
         guard reached else { return }
         _ = FileManager.default.createFile(atPath: renders.path, contents: Data("rendered \(renders.count)\n".utf8))
         sleep(60)
+    }
+
+    /// `DERIVE_TEST_KILL_AFTER_INSTALL=<n>`: the build kills itself (SIGKILL) just after its `n`th
+    /// output file was moved into place, before anything records it: a `kill -9` at the one
+    /// instant a file is installed and only its pending write vouches for it (attack 37b's finding 1).
+    private static let killAfter: Int? = ProcessInfo.processInfo.environment["DERIVE_TEST_KILL_AFTER_INSTALL"].flatMap { Int($0) }
+    private static let installs = Box(0)
+
+    static func afterInstall() {
+        guard let killAfter else { return }
+        var reached = false
+        installs.update { count in count += 1; reached = count == killAfter }
+        if reached { kill(getpid(), SIGKILL) }
     }
 
     /// `DERIVE_TEST_FAIL_RECORD=<file name>`: recording the output file `<file name>` in the

@@ -286,7 +286,8 @@ struct ControlFileTargets {
     /// `3 created, 1 deleted, 2 kept in place`: what a plan changes in the outputs the lock and
     /// the index list; nil when it changes none.
     static func describe(_ plan: Plan) -> String? {
-        let deletions = PathSet(plan.deletions.map(\.output)).subtracting(plan.unreachable)
+        // A file a killed build never recorded is in neither the lock nor the index.
+        let deletions = PathSet(plan.deletions.map(\.output)).subtracting(plan.unreachable).subtracting(plan.uncommitted.keys)
         let kept = plan.kept.intersection(deletions).count
         let dropped = plan.recordsOnly.subtracting(plan.kept).intersection(deletions).count
         let parts = [(plan.count(.create), "created"), (plan.count(.rebuild), "rebuilt"), (plan.count(.update), "updated"),

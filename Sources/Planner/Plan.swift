@@ -190,6 +190,11 @@ public struct Plan: Sendable {
     /// Old outputs behind a symbolic link: no item (nothing to do while the link stays), their
     /// records kept; named as kept (`OrphanBehindLink`).
     public var orphansBehindLinks: [OrphanBehindLink] = []
+    /// Files a killed build moved into place and never recorded, as the records it would have
+    /// made (`Planner.uncommittedOutputs`), by output: the build settles them before its work,
+    /// each judged again then (deleted while it holds the noted bytes, else left and named), and
+    /// drops their notes. Those the plan shows are deletions too; no `left` line is kept for them.
+    public var uncommitted: PathDictionary<OutputRecord> = [:]
     /// Files no build operation may delete or overwrite: the manifest's sources and control
     /// files (manifest, includes, lock, index, state). Builder and `clean` keep them by identity.
     public var protectedFiles: PathSet = []
@@ -494,14 +499,20 @@ public struct Planner: Sendable {
             if let logical = blockedLogicalName(of: record, blocked: expansion.blockedOutputs) { heldByFailure[output] = logical; continue }
             orphans.append((output, record))
         }
-        if !orphans.isEmpty {
-            // What the build keeps (`Builder.build`'s `wanted`): the planned outputs' files, those
-            // of records held as built, the manifest's sources and control files.
+        // Files a killed build moved into place and never recorded (`uncommittedOutputs`).
+        let uncommitted = try uncommittedOutputs(pending: pending, recorded: recorded, produced: expansion.derivatives)
+        // What the build keeps (`Builder.build`'s `wanted`): the planned outputs' files, those
+        // of records held as built, the manifest's sources and control files.
+        func makeJudge() -> OrphanJudge {
             let held = PathSet(recorded.values.filter { heldBySource[$0.path] != nil || heldByFailure[$0.path] != nil || expansion.blockedOutputs.contains($0.path) }
                 .compactMap { $0.folder.isEmpty ? nil : $0.file })
-            let judge = OrphanJudge(self, keeping: WantedIdentities(PathSet(derivatives.map(\.outputPath)).union(held).union(protected)), many: orphans.count > 1) { record in
+            return OrphanJudge(self, keeping: WantedIdentities(PathSet(derivatives.map(\.outputPath)).union(held).union(protected)),
+                               many: orphans.count > 1) { record in
                 self.distrusted[record.path] ?? self.unprovenWithoutRender(record)
             }
+        }
+        if !orphans.isEmpty {
+            let judge = makeJudge()
             for (output, record) in orphans {
                 if let by = superseded[output] { replacedBy[output] = by }
                 let reason = superseded[output].map { "replaced by a new \($0) (its bytes, and so its name, change)" } ?? "no longer produced by the manifest"
@@ -543,6 +554,27 @@ public struct Planner: Sendable {
                 items.append(PlanItem(kind: .delete, output: output, reasons: reasons, derivative: nil, recorded: record, adopted: nil))
             }
         }
+        if !uncommitted.isEmpty {
+            // Judged as the build judges them: no device and inode were noted, so the bytes decide.
+            let judge = makeJudge()
+            for (output, record) in uncommitted.sortedByKey() {
+                var reasons = [Self.uncommittedReason(display(record.file))]
+                switch try judge.fate(of: record, identity: .some(nil)) {
+                case .delete: break
+                // Gone, or a file this build keeps (a source): only the note goes, nothing to say.
+                case .dropRecord, .keep: continue
+                case .left(_, let message), .unproven(_, let message):
+                    fates.recordsOnly.insert(output)
+                    fates.left.insert(output)
+                    reasons.append(message)
+                case .unreachable(_, let message, _):
+                    fates.left.insert(output)
+                    fates.unreachable.insert(output)
+                    reasons.append(message + ", its note kept (tried again next build)")
+                }
+                items.append(PlanItem(kind: .delete, output: output, reasons: reasons, derivative: nil, recorded: record, adopted: nil))
+            }
+        }
         let (lockLeft, provenByGit) = lockOrphans(wanted: wanted, recorded: recorded, expansion: expansion, protected: protectedIdentities)
         items += provenByGit
         let heldLines = heldLockLines(wanted: wanted, recorded: recorded, held: heldBySource, expansion: expansion, protected: protectedIdentities)
@@ -576,6 +608,7 @@ public struct Planner: Sendable {
         plan.heldLockLines = heldLines
         plan.errored = errored
         plan.recorded = recorded
+        plan.uncommitted = uncommitted
         return plan
     }
 

@@ -266,7 +266,8 @@ enum PlanPrinter {
             case .delete where plan.leftInPlace.contains(item.output):
                 // Not a deletion either: the build leaves the file (the reasons say why, in the build's
                 // words) and keeps a `left` line for it, or, when it cannot reach it, its record.
-                let kept = plan.unreachable.contains(item.output) ? "" : "; \((lock as NSString).lastPathComponent) keeps a left line for it"
+                let kept = plan.unreachable.contains(item.output) || plan.uncommitted[item.output] != nil
+                    ? "" : "; \((lock as NSString).lastPathComponent) keeps a left line for it"
                 line(paint("=", "36"), "\(item.output)  left: \(item.reasons.joined(separator: "; "))\(kept)")
             case .delete where plan.deleteIfRenderMatches.contains(item.output):
                 // Adopted unverified: deleted only if a render of its recipe matches, else left (the reasons say so).

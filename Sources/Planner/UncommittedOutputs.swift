@@ -1,0 +1,55 @@
+import Confinement
+import Foundation
+
+/// Files a build moved into place but was stopped (killed) before it recorded (attack 37b's
+/// finding 1: a `{hash}` restyle killed with `kill -9` left renders nothing recorded, under names
+/// no later manifest produces, forever). Before each rename a build notes the file in the state
+/// with the digest of the bytes it installs (`StateStore.addPendingWrite`, its own transaction);
+/// the record that follows clears the note in the same transaction. A note still there with no
+/// record is such a file: the next `plan`, build and `clean` judge it as an old output
+/// (`OrphanJudge`), as the record the build would have made of it.
+extension Planner {
+    /// The suffix of the note a build makes of the file it displaces (`Builder.displacedKey`):
+    /// not a file it installed.
+    static let displacedNoteSuffix = "/displaced"
+
+    /// The pending writes no record, planned output or control file accounts for, each as the
+    /// record of an output of the bucket whose folder holds it (with the noted digest). Empty
+    /// (and nothing read) when there are no notes: a no-op build pays one look at an empty table.
+    /// `produced`: the outputs the manifest produces now; a note for one of their files is that
+    /// output's own (its build may replace the file: `item(for:pending:)`).
+    public func uncommittedOutputs(pending: PathDictionary<String>, recorded: PathDictionary<OutputRecord>,
+                                   produced: [Derivative]) throws -> PathDictionary<OutputRecord> {
+        guard !pending.isEmpty else { return [:] }
+        let recordedFiles = PathSet(recorded.values.map(\.file))
+        let plannedFiles = PathSet(produced.map(\.outputPath)), plannedOutputs = PathSet(produced.map(\.output))
+        // The lock's and the index's notes are theirs (`Builder.writeIfChanged` settles them).
+        var controls: PathSet = [lockPath]
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { controls.insert(bucket.path + "/" + index.path) }
+        for path in try store.controlFiles().keys { controls.insert(path) }
+        var found: PathDictionary<OutputRecord> = [:]
+        for (path, digest) in pending.sortedByKey() {
+            guard !digest.isEmpty, !path.hasSuffix(Self.displacedNoteSuffix), !recordedFiles.contains(path),
+                  !plannedFiles.contains(path), !controls.contains(path) else { continue }
+            // The bucket whose folder holds it (the deepest, for nested buckets); none: not an
+            // output's place now, so nothing says it is one (the note stays, as before).
+            guard let bucket = manifest.buckets.filter({ path.utf8.starts(with: ($0.path + "/").utf8) })
+                .max(by: { $0.path.utf8.count < $1.path.utf8.count }) else { continue }
+            let key = String(path.dropFirst(bucket.path.count + 1))
+            let output = bucket.name + "/" + key
+            guard recorded[output] == nil, !plannedOutputs.contains(output) else { continue }
+            let record = OutputRecord(path: output, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "",
+                                      sourceDigest: "", dependencies: "", encoder: "", actionKey: "", acl: bucket.acl.rawValue,
+                                      outputDigest: digest, size: 0, width: 0, height: 0, format: "", builtAt: 0,
+                                      folder: RealFolder.of(bucket.path))
+            guard record.placeProblem == nil else { continue }
+            found[output] = record
+        }
+        return found
+    }
+
+    /// Why the plan names such a file.
+    public static func uncommittedReason(_ file: String) -> String {
+        "\(file) was moved into place by a build that was killed or stopped before it recorded it"
+    }
+}
