@@ -1014,11 +1014,13 @@ public struct Builder: Sendable {
     /// since last remembered. Best effort: not remembered, a lost state's lock needs git's proof.
     func rememberLockProvenance(_ data: Data, at path: String) {
         let database = store.folder + "/" + StateStore.fileName, digest = ContentDigests.digest(data)
-        guard !LockProvenance.isJudged(lockDigest: digest, lockPath: path, forState: database) else { return }
+        // With the bucket folders it was written for: one re-pointed since proves nothing (attack 37b's F6).
+        let buckets = LockProvenance.bucketLines(planner.manifest)
+        guard !LockProvenance.isJudged(lockDigest: digest, lockPath: path, buckets: buckets, forState: database) else { return }
         let own = (try? store.allOutputs()).flatMap { records in
             LockFile.parse(String(decoding: data, as: UTF8.self)).map { LockProvenance.isOwnRecord($0, records: records) }
         } ?? false
-        try? LockProvenance.remember(lockDigest: digest, lockPath: path, ownRecord: own, forState: database)
+        try? LockProvenance.remember(lockDigest: digest, lockPath: path, ownRecord: own, buckets: buckets, forState: database)
     }
 
     func writeIfChanged(_ data: Data, to path: String, force: Bool = false, replacingOnly digest: String? = nil) throws -> Bool {
