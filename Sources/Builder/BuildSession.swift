@@ -1063,6 +1063,7 @@ public final class BuildSession: @unchecked Sendable {
                 // usable state: the last line does not call it "the build state" (issue #9).
                 if !lock.entries.isEmpty { report.hadState = false }
                 let claims = foreignClaims().files
+                let database = store.folder + "/" + StateStore.fileName
                 let produced = try? planner.plan()
                 let wanted = produced.map(Self.producedOutputs) ?? []
                 // The files a build would adopt on their lines' word: removed only once proven Derive's.
@@ -1074,7 +1075,7 @@ public final class BuildSession: @unchecked Sendable {
                 planner.gitProof.prefetch(lock.entries.values.filter { recorded[$0.path] == nil && !adopted.contains($0.path) }
                     .compactMap { entry in if case .success(let placed?) = LockFile.place(entry.path, in: manifest) { placed.file } else { nil } })
                 for entry in lock.entries.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) where recorded[entry.path] == nil {
-                    let file: String
+                    let file: String, bucket: Bucket
                     switch LockFile.place(entry.path, in: manifest) {
                     case .failure(let problem):
                         report.left.append("\(lockName) lists \(entry.path), but \(problem); nothing is removed for it")
@@ -1085,10 +1086,19 @@ public final class BuildSession: @unchecked Sendable {
                         leaving.leaveLockOnly(entry.path, changed: false)
                         continue
                     case .success(let placed?):
-                        file = placed.file
+                        (file, bucket) = (placed.file, placed.bucket)
                     }
                     if protected.contains(file) {
                         report.left.append("\(planner.display(file)) is listed in \(lockName) but is a source or control file of this manifest; left in place")
+                        continue
+                    }
+                    // The lock was written for another folder of this bucket (re-pointed since): its
+                    // line says nothing of the file here, a copy of the user's as likely as not (attack 37b's F6).
+                    if let written = LockProvenance.movedFrom(bucket: bucket.name, folder: bucket.path, lockPath: lockPath, forState: database) {
+                        if planner.disk.exists(file) {
+                            report.left.append(Self.repointedLeft(file, bucket: bucket, written: written, lock: lockName, display: planner.display))
+                            leaving.leaveLockOnly(entry.path, changed: (try? planner.digests.content(of: file))?.digest != entry.digest)
+                        }
                         continue
                     }
                     guard wanted.contains(entry.path) else {
@@ -1213,6 +1223,9 @@ public final class BuildSession: @unchecked Sendable {
             let lock = lockData.flatMap { LockFile.parse(String(decoding: $0, as: UTF8.self)) }
             if report.keptLock {
                 report.left.append("\(planner.display(file)) is kept with \(planner.display(lockPath)): both list outputs clean could not place or remove")
+            } else if lock != nil, let written = LockProvenance.movedFrom(bucket: bucket.name, folder: bucket.path, lockPath: lockPath,
+                                                                          forState: store.folder + "/" + StateStore.fileName) {
+                report.left.append(Self.repointedLeft(file, bucket: bucket, written: written, lock: planner.display(lockPath), display: planner.display))
             } else if let lock, IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
                 // What Derive writes for the lock, unless another manifest's state records it (a copied project).
                 if let other = foreignClaims().index(file) {
@@ -1243,7 +1256,7 @@ public final class BuildSession: @unchecked Sendable {
             if let lockData, let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {
                 let kept = LockFile(entries: Array(lock.entries.values), manifest: lock.manifest, index: lock.index, left: Array(left.kept.values))
                 if Data(kept.text.utf8) != lockData {
-                    try Builder.rewriteLock(Data(kept.text.utf8), to: lockPath, replacing: lockData, disk: planner.disk, store: store)
+                    try Builder.rewriteLock(Data(kept.text.utf8), to: lockPath, replacing: lockData, disk: planner.disk, store: store, manifest: planner.manifest)
                 }
                 report.leftLines = kept.left.sortedByKey().map(\.value)
             }
@@ -1251,7 +1264,7 @@ public final class BuildSession: @unchecked Sendable {
             let lines = left.kept.sortedByKey().map(\.value)
             let text = LockFile.text(sorted: [], manifest: planner.manifestName, left: lines)
             if Data(text.utf8) != lockData {
-                try Builder.rewriteLock(Data(text.utf8), to: lockPath, replacing: lockData, disk: planner.disk, store: store)
+                try Builder.rewriteLock(Data(text.utf8), to: lockPath, replacing: lockData, disk: planner.disk, store: store, manifest: planner.manifest)
             }
             report.leftLines = lines
             report.lockHoldsOnlyLeft = true
@@ -1280,23 +1293,30 @@ public final class BuildSession: @unchecked Sendable {
             _ = unlink(manifest.stateFolder + "/" + name)
         }
         if let kept = Self.removeClockStamp(in: manifest.stateFolder) { report.left.append(kept) }
-        // ENOTDIR: `state:` is a symbolic link to the folder (left, as the user's), whose files are named the same.
-        if rmdir(manifest.stateFolder) != 0, errno == ENOTEMPTY || errno == ENOTDIR,
-           let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder), !names.isEmpty {
-            // Kept, and said why for each entry: what is left there is not a state file clean
-            // removes by name (serve's headers, a state moved aside, a user's file in a shared folder).
-            report.left.append(CleanKeptState.message(folder: manifest.stateFolder, display: planner.display(manifest.stateFolder),
-                                                      names: names, above: report.left + report.problems))
+        // Only the folders Derive made on the way to the state (`.derive/` too), once empty (attack 37b's F9).
+        let made = StateFolderMade.removeEmpty(stateFolder: manifest.stateFolder)
+        // A `state:` symbolic link to the folder is left, as the user's, and its files are named the same.
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder) {
+            if !names.isEmpty {
+                // Kept, and said why for each entry: what is left there is not a state file clean
+                // removes by name (serve's headers, a state moved aside, a user's file in a shared folder).
+                report.left.append(CleanKeptState.message(folder: manifest.stateFolder, display: planner.display(manifest.stateFolder),
+                                                          names: names, above: report.left + report.problems))
+            } else if !made {
+                report.left.append(CleanKeptState.notMadeMessage(display: planner.display(manifest.stateFolder)))
+            }
         }
-        // The default state parent (`.derive/` beside the manifest) goes too when that leaves it empty.
-        let parent = (manifest.stateFolder as NSString).deletingLastPathComponent
-        let base = URL(literalFilePath: manifestPath).standardizedFileURL.deletingLastPathComponent().path
-        if parent == base + "/.derive" { _ = rmdir(parent) }
         return report
     }
 }
 
 extension BuildSession {
+    /// A file only the lock names, in a bucket re-pointed since the lock was written (`LockProvenance.movedFrom`): left.
+    static func repointedLeft(_ file: String, bucket: Bucket, written: String, lock: String, display: (String) -> String) -> String {
+        "\(display(file)) is left in place: \(lock) was written for \(display(written)) (bucket '\(bucket.name)'), and the bucket is now \(display(RealFolder.of(bucket.path))), "
+            + "another folder, where Derive never wrote (no build state says otherwise); Derive deletes nothing there on the lock's word — remove it yourself if it is yours to remove"
+    }
+
     /// Removes the clock stamp from the state folder only when it is what Derive makes there: an
     /// empty regular file with one name (`FileSystemClock`). Anything else of that name (a user's
     /// notes with `state: .`, a link) is the user's: kept, and the message returned says so.
@@ -1466,7 +1486,7 @@ extension BuildSession {
             let rewritten = LockFile.dropping(lockPaths, from: lockData)
             // Forgotten first: a kill during the write must not leave a no-op that skips the sweep.
             if stateExists { saveWitness(snapshot: nil, valid: false) }
-            try Builder.rewriteLock(rewritten, to: lockPath, replacing: lockData, disk: disk, store: store)
+            try Builder.rewriteLock(rewritten, to: lockPath, replacing: lockData, disk: disk, store: store, manifest: manifest)
             report.from.insert(lockName, at: 0)
         }
         // The witness vouched for the lock and the state as they were: the next build plans.

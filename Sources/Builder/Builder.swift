@@ -977,7 +977,7 @@ public struct Builder: Sendable {
             // Written once: a planned write the early reconcile made is not forced again.
             if isEarly { early.update { $0.rewritten.append(planner.display(targets.lockPath)); _ = $0.written.insert(targets.lockPath) } }
         }
-        try Self.recordLockWritten(targets.lock, at: targets.lockPath, store: store)
+        try Self.recordLockWritten(targets.lock, at: targets.lockPath, store: store, buckets: LockProvenance.bucketLines(planner.manifest))
         // The state records every left file too, sealed (round 21's N2: the lock alone could be
         // edited); the next build re-derives the lock's lines from it.
         try store.saveLeftFiles(targets.left.sortedByKey().map { planner.withDigest($0.value) })
@@ -1047,9 +1047,6 @@ public struct Builder: Sendable {
     /// Kept for callers that rewrite both: the same as `reconcile`.
     public func writeLockAndIndex() throws { try reconcile() }
 
-    /// Whether it wrote. `replacingOnly`: the digest of the file the caller judged replaceable
-    /// (`nothing`: no file was there, so the write only creates); checked on the file the move
-    /// displaces, so one swapped in since is kept.
     /// Records the lock just written at `path` (`data`), by every command that writes it (build,
     /// clean, release): in the state (`lockFiles`: where, its digest, its device and inode), so
     /// an old lock is removed when `lock:` moves (`OldLock`); and as this user's Derive's own
@@ -1057,20 +1054,25 @@ public struct Builder: Sendable {
     /// that lost its state (moved away mid-build) recovers from it. Each is written only when it
     /// changed (a no-op build leaves the state as it was). The provenance is best effort: not
     /// remembered, a lost state's lock needs git's proof.
-    static func recordLockWritten(_ data: Data, at path: String, store: StateStore) throws {
+    /// `buckets`: the bucket folders the lock is written for (`LockProvenance.bucketLines`): one
+    /// re-pointed since proves nothing (attack 37b's F6).
+    static func recordLockWritten(_ data: Data, at path: String, store: StateStore, buckets: String) throws {
         let digest = ContentDigests.digest(data)
         if let identity = FileIdentity.ofRegularFile(path) {
             let key = ControlFileTargets.recordKey(path), lock = WrittenLock(digest: digest, identity: identity)
             if try store.lockFiles()[key] != lock { try store.setLockFile(key, lock) }
         }
         let database = store.folder + "/" + StateStore.fileName
-        guard !LockProvenance.isJudged(lockDigest: digest, lockPath: path, forState: database) else { return }
+        guard !LockProvenance.isJudged(lockDigest: digest, lockPath: path, buckets: buckets, forState: database) else { return }
         let own = (try? store.allOutputs()).flatMap { records in
             LockFile.parse(String(decoding: data, as: UTF8.self)).map { LockProvenance.isOwnRecord($0, records: records) }
         } ?? false
-        try? LockProvenance.remember(lockDigest: digest, lockPath: path, ownRecord: own, forState: database)
+        try? LockProvenance.remember(lockDigest: digest, lockPath: path, ownRecord: own, buckets: buckets, forState: database)
     }
 
+    /// Whether it wrote. `replacingOnly`: the digest of the file the caller judged replaceable
+    /// (`nothing`: no file was there, so the write only creates); checked on the file the move
+    /// displaces, so one swapped in since is kept.
     func writeIfChanged(_ data: Data, to path: String, force: Bool = false, replacingOnly digest: String? = nil) throws -> Bool {
         // Read no more than `data` holds: a larger file differs (and costs no memory).
         if !force, disk.stat(path) != nil, (try? disk.read(path, maxBytes: data.count)) == data { return false }
@@ -1136,7 +1138,7 @@ public struct Builder: Sendable {
     /// first and dropped once the temporary file is gone, so a kill in between leaves a
     /// temporary file the next command removes (`removeLockTemporaries`), and no other.
     /// Without a state (`release` makes none) nothing can be noted.
-    static func rewriteLock(_ data: Data, to path: String, replacing old: Data?, disk: any Disk, store: StateStore?) throws {
+    static func rewriteLock(_ data: Data, to path: String, replacing old: Data?, disk: any Disk, store: StateStore?, manifest: Manifest) throws {
         if let store {
             try store.addPendingWrite(path, digest: ContentDigests.digest(data))
             if let old { try store.addPendingWrite(displacedKey(path), digest: ContentDigests.digest(old)) }
@@ -1145,7 +1147,7 @@ public struct Builder: Sendable {
         let created = try disk.writeAtomically(data, to: path, replacingOnly: old.map(ContentDigests.digest) ?? nothing)
         if let store {
             try store.addCreatedFolders(created)
-            try recordLockWritten(data, at: path, store: store)
+            try recordLockWritten(data, at: path, store: store, buckets: LockProvenance.bucketLines(manifest))
         }
     }
 

@@ -24,6 +24,12 @@ enum CleanKeptState {
             + "; clean removes only the build state's own files there, and the folder once it is empty"
     }
 
+    /// An empty state folder Derive did not make (`StateFolderMade`): the user's, kept (attack 37b's F9).
+    static func notMadeMessage(display: String) -> String {
+        "\(display) is kept: Derive did not make it (it was there before a build put its state in it, or it is a link); "
+            + "clean removes only the folders Derive made, once empty: remove it yourself if it is yours to remove"
+    }
+
     static func reason(_ name: String, in folder: String, above: [String]) -> String {
         if above.contains(where: { $0.contains(folder + "/" + name) }) { return "named above, with why" }
         var info = stat()

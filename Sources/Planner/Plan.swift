@@ -263,9 +263,15 @@ final class LockText: @unchecked Sendable {
     /// Whether `LockProvenance` vouches for the lock as read, once asked.
     private var ownRecord: Bool?
 
-    init(disk: any Disk, path: String) {
+    /// The manifest and the state database whose remembered bucket folders the lock is read for.
+    private let manifest: Manifest?
+    private let database: String
+
+    init(disk: any Disk, path: String, manifest: Manifest? = nil, database: String = "") {
         self.disk = disk
         self.path = path
+        self.manifest = manifest
+        self.database = database
     }
 
     /// Whether the lock was read (and parsed) yet.
@@ -280,6 +286,11 @@ final class LockText: @unchecked Sendable {
                 let text = data.map { String(decoding: $0, as: UTF8.self) }
                 parsed = text.flatMap { LockFile.parse($0) }
                 if parsed == nil, let text { unreadable = LockFile.unreadable(text) }
+                // A line of a bucket re-pointed since the lock was written vouches for nothing there
+                // (attack 37b's F6): not adopted, not proven by a render, not an orphan of the lock.
+                if let lock = parsed, let manifest {
+                    parsed = LockProvenance.forFoldersNow(lock, manifest: manifest, lockPath: path, forState: database)
+                }
             }
             return parsed
         }
@@ -366,7 +377,7 @@ public struct Planner: Sendable {
         let files = try store.fileRows()
         self.digests = ContentDigests(disk: disk, rows: files.rows, check: files.check, racyMargin: racyMargin)
         self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
-        self.lockText = LockText(disk: disk, path: self.lockPath)
+        self.lockText = LockText(disk: disk, path: self.lockPath, manifest: manifest, database: store.folder + "/" + StateStore.fileName)
         self.recordsByDigest = RecordsByDigest(store: store)
         self.gitProof = GitProof(manifest: manifest, manifestPath: manifestPath)
     }

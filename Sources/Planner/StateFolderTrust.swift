@@ -160,9 +160,13 @@ public enum StateFolderTrust {
         try check(stateFolder: folder)
         guard let way = try checkWay(to: folder), !way.missing.isEmpty else { return }
         var path = way.real == "/" ? "" : way.real
+        var made: [String] = []
+        defer { if !made.isEmpty { StateFolderMade.note(made, stateFolder: folder) } }   // so `clean` removes only these
         for part in way.missing {
             path += "/" + part
-            if mkdir(path, 0o700) != 0, errno != EEXIST {
+            if mkdir(path, 0o700) == 0 {
+                made.append(path)
+            } else if errno != EEXIST {
                 throw PlanError(message: "cannot create the state folder \(path): \(String(cString: strerror(errno)))")
             }
         }
@@ -525,6 +529,13 @@ public enum StateFolderTrust {
             unlinkat(folder, temporary, 0)
             throw tokenError("cannot write the token file \(name): \(error)")
         }
+    }
+
+    /// Removes the token file `name`, if there (best effort).
+    static func removeToken(name: String) {
+        guard let folder = try? openTokenFolder(create: false) else { return }
+        defer { close(folder) }
+        _ = unlinkat(folder, name, 0)
     }
 
     /// The token file `name`'s first bytes, nil when the way to it or the file is not the user's.

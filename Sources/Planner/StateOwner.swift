@@ -73,7 +73,18 @@ public enum StateOwner {
         var configuration = Configuration()
         configuration.readonly = true
         guard let (recorded, recordedPlace, sealedHere) = (try? recordedOwner(database: path, configuration: configuration)) ?? nil else { return }
-        guard !isSame(recorded: recorded, owner: owner), lstat(recorded, &info) == 0 else { return }
+        guard !isSame(recorded: recorded, owner: owner) else { return }
+        guard lstat(recorded, &info) == 0 else {
+            // The recorded manifest is not there now (renamed a moment, mid-checkout): its state is
+            // still its own when the folder is its very state folder, shown here by a mount or
+            // reached from another project's folder (attack 37b's F8: Q's build moved P's state
+            // aside and wrote its own in P's folder). A manifest moved away from a state folder
+            // outside its folder, or a copy moved with its state, still takes it over.
+            if let refusal = absentOwnersFolder(stateFolder: folder, recorded: recorded, recordedPlace: recordedPlace, owner: owner, manifest: manifest) {
+                throw PlanError(message: refusal)
+            }
+            return
+        }
         if recordedPlace.isEmpty {
             // Before places were recorded (v11) nothing tells a copy from a sharer but this: a
             // state this user's Derive sealed at this very path was used here, by `recorded`, still
@@ -91,6 +102,30 @@ public enum StateOwner {
             + "not of \(owner): two manifests cannot share a state folder (each build would move the other's state aside); "
             + "give each its own 'state:' (set 'state:' in \(manifest) to a folder of its own, e.g. .derive/\(ownName(owner))), "
             + "or, if \(recorded) is no longer used, delete it (its state then passes to this manifest); nothing was written")
+    }
+
+    /// Why the state folder, recorded for the manifest `recorded` that is not there now, is still
+    /// that manifest's and not `owner`'s: shown here by a mount of its folder (`sharedThroughMount`),
+    /// or lying in the recorded manifest's own folder, at the place recorded (`.derive/derive`
+    /// beside it, reached from another folder through a link or an absolute `state:`). Nil when
+    /// `owner` may take it over: a manifest renamed in its folder, a project moved or copied with
+    /// its state, a manifest moved away from a state folder outside its folder.
+    static func absentOwnersFolder(stateFolder folder: String, recorded: String, recordedPlace: String, owner: String, manifest: String) -> String? {
+        guard !recordedPlace.isEmpty else { return nil }
+        let absent = "whose manifest is not there now (renamed or moved for a moment, or mid-checkout?)"
+        let fix = "two manifests cannot share a state folder (this build would move its state aside, and its records with it); "
+            + "put \(recorded) back, or set 'state:' in \(manifest) to a folder of its own (e.g. .derive/\(ownName(owner))); nothing was written"
+        if recordedPlace == place(owner: owner, stateFolder: folder) {
+            guard sharedThroughMount(stateFolder: folder, recorded: recorded, recordedPlace: recordedPlace, owner: owner) else { return nil }
+            return "the state folder \(folder) is the state folder of \(recorded), \(absent), shown here by a mount (a bind mount of that folder, or of one holding it), "
+                + "and holds its build state, not \(owner)'s: " + fix
+        }
+        // Inside the recorded manifest's folder (`../../derive.yaml`), and still at that place
+        // from its real path, while this manifest lies in another folder.
+        let inside = recordedPlace.split(separator: "/").dropLast().allSatisfy { $0 == ".." }
+        guard inside, place(owner: recorded, stateFolder: folder) == recordedPlace,
+              (recorded as NSString).deletingLastPathComponent != (owner as NSString).deletingLastPathComponent else { return nil }
+        return "the state folder \(folder) lies in the folder of \(recorded), \(absent), and holds its build state, not \(owner)'s: " + fix
     }
 
     /// A state folder name of the manifest `owner`'s own, for hints (`derive-own`).

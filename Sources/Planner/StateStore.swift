@@ -358,7 +358,10 @@ public final class StateStore: Sendable {
         let keeper = StateBinding.file(forState: database) ?? "(no HOME nor XDG_STATE_HOME)"
         return .foreign(mark == nil
             ? "not bound to this user (it holds no mark of the user's secret: made by another Derive, or from before 0.14), so its records are not trusted (the user's secrets are in \(keeper))"
-            : "not bound to this user (it is not sealed with the secret kept in \(keeper): made by another user's Derive, copied or planted in the project), so its records are not trusted")
+            // The secret is kept for the state's path: a state sealed at another path (a copy, a
+            // mount of another project's folder) is not this one's, whoever made it (attack 37b's F8).
+            : "not bound to this user at this path (it is not sealed with the secret kept in \(keeper) for a state at \(StateBinding.key(forState: database).path): "
+                + "copied or moved here from another path, another project's state shown here by a mount or link, made by another user's Derive, or planted in the project), so its records are not trusted")
     }
 
     /// Why the state at `database` is not this user's (it has records, and is not sealed with the

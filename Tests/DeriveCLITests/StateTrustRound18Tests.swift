@@ -89,12 +89,15 @@ import Glibc
         #expect(build.status == 0, "\(text(build))")
         let folder = stateHome.appendingPathComponent("derive/states")
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        // The secret's file, and beside it the lock this build wrote (`LockProvenance`, `.lock`).
-        #expect(files.filter { !$0.hasSuffix(".lock") }.count == 1, "\(files)")
+        // The secret's file, and beside it the lock this build wrote (`LockProvenance`, `.lock`:
+        // two lines and one per bucket folder) and the state folders it made (`StateFolderMade`,
+        // `.folders`: `.derive` and `.derive/derive`).
+        #expect(files.filter { !$0.hasSuffix(".lock") && !$0.hasSuffix(".folders") }.count == 1, "\(files)")
         for file in files {
             let content = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
             let lines = content.split(separator: "\n")
-            #expect(lines.count == 2 && !lines.contains { $0.hasPrefix("* * * * *") }, "the path made lines of its own: \(content)")
+            let expected = file.hasSuffix(".lock") ? 4 : 2
+            #expect(lines.count == expected && !lines.contains { $0.hasPrefix("* * * * *") }, "the path made lines of its own: \(content)")
             #expect(content.contains("inj\\n* * * * * root evil.sh\\n#"), "the path is not kept escaped: \(content)")
             #expect(mode(folder.appendingPathComponent(file).path) == 0o600)
         }
