@@ -648,7 +648,8 @@ public final class BuildSession: @unchecked Sendable {
             entry.derivative.hashed == nil && planner.distrusted[entry.derivative.output] == nil
                 && (!lockListedOnly || planner.lockListedUnrecorded(entry.derivative))
                 && FileKind.isRegularFile(entry.derivative.outputPath)
-                && (entry.error.message.contains("was not written by Derive") || entry.error.message.contains("was changed since Derive wrote it"))
+                && (entry.error.message.contains("was not written by Derive") || entry.error.message.contains("was changed since Derive wrote it")
+                    || entry.error.message.contains(Planner.cannotProveItWroteIt))
         }
         guard !candidates.isEmpty else { return nil }
         let items = candidates.map { PlanItem(kind: .create, output: $0.derivative.output, reasons: [], derivative: $0.derivative, recorded: nil, adopted: nil) }
@@ -736,6 +737,8 @@ public final class BuildSession: @unchecked Sendable {
         public var droppedLeft: [(path: String, why: String)] = []
         /// Old outputs kept behind a symbolic link, records and all: named, not problems.
         public var orphansBehindLinks: [OrphanBehindLink] = []
+        /// Whether they are adopted from the lock this user's Derive last wrote (`Plan.adoptsFromOwnLock`).
+        public var adoptsFromOwnLock = false
     }
 
     /// `summaries`: what renders the sources' colours and placeholders the state lacks (a fresh
@@ -841,7 +844,8 @@ public final class BuildSession: @unchecked Sendable {
                                let lockOnly = PathSet(plan.lockLeft.map(\.output))
                                return targets.left.sortedByKey().map(\.value).filter { !lockOnly.contains($0.path) }
                            } ?? [],
-                           droppedLeft: plannedTargets?.droppedLeft ?? [], orphansBehindLinks: plan.orphansBehindLinks)
+                           droppedLeft: plannedTargets?.droppedLeft ?? [], orphansBehindLinks: plan.orphansBehindLinks,
+                           adoptsFromOwnLock: plan.adoptsFromOwnLock)
     }
 
     /// Whether `lockData` is the lock a build writes after `plan` once the lines of `plan.lockLeft`

@@ -35,6 +35,16 @@ public final class WorkerFonts: Sendable {
     /// How the font of `type` is drawn (antialiasing, hinting, …), nil when it is not installed.
     public func rendering(_ type: String) -> String? { answer(type)?.rendering }
 
+    /// Why the render worker cannot draw `text` in the font of `type` (every character no face
+    /// nor fallback has, `FontCatalog.checkDrawable`); nil when it can, or cannot be asked (the
+    /// build refuses such a text when it renders). Asked anew each time: `derive validate` asks
+    /// once per watermark text.
+    public func undrawable(_ text: String, type: String) -> String? {
+        guard let report = try? RenderWorkerPool.describe(executable: worker, environment: environment, drawable: [(type, text)]),
+              let answer = report.undrawable?[EngineReport.drawableKey(text: text, type: type)], !answer.isEmpty else { return nil }
+        return answer
+    }
+
     private func answer(_ type: String) -> Answer? {
         if let answer = known.withLock({ $0[type] }) { return answer }
         guard Watermark.isFamilyName(type) else { return nil }

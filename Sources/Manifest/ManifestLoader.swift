@@ -19,6 +19,10 @@ public struct ManifestLoader {
     /// Whether a font family is installed (fontconfig, from the engine): watermark fonts other
     /// than the seven OSS names are checked with it. Nil: not checked here (rendering reports).
     public var fontInstalled: (@Sendable (String) -> Bool)?
+    /// Why a watermark's text cannot be drawn in the font of its type (`text`, `type`), nil when
+    /// it can: asked of the render worker by `derive validate`. Nil: not checked (the build refuses
+    /// such a text when it renders).
+    public var textDrawable: (@Sendable (_ text: String, _ type: String) -> String?)?
     /// Reads the root manifest and its includes from elsewhere than the disk (`derive diff` reads
     /// them from a git revision): given the path relative to the root manifest's folder (the
     /// root's own file name for the root) and the byte limit, which the reader must enforce.
@@ -41,6 +45,7 @@ public struct ManifestLoader {
     public func load(_ path: String) -> Result {
         var state = LoadState()
         state.fontInstalled = fontInstalled
+        state.textDrawable = textDrawable
         state.fileReader = fileReader
         let absolute = URL(literalFilePath: path).standardizedFileURL.path
         let display = path
@@ -115,6 +120,7 @@ struct LoadState {
     var serve = ServeSettings()
     var catalogNode: YAMLNode?
     var fontInstalled: (@Sendable (String) -> Bool)?
+    var textDrawable: (@Sendable (String, String) -> String?)?
     var ruleOutlines: [RuleOutline] = []
     var controlLocations = ControlLocations()
     /// The root manifest's folder: includes are read below it only, never through a link.
@@ -414,6 +420,9 @@ struct LoadState {
                 guard let compiled = StyleList.compile(value, style: name, into: &diagnostics) else { continue }
                 guard let pipeline = listProcess(compiled, style: name) else { continue }
                 checkFonts(pipeline, at: value, context: "style '\(name)'")
+                checkTexts(pipeline, context: "style '\(name)'") { index in
+                    compiled.actions.indices.contains(index) ? compiled.actions[index].parameters["text"] ?? compiled.actions[index].location : value.location
+                }
                 styles.append(Style(name: name, process: compiled.text, pipeline: pipeline, location: value.location))
                 continue
             }
@@ -424,6 +433,7 @@ struct LoadState {
             }
             guard let pipeline = process(text, at: value, context: "style '\(name)'") else { continue }
             checkFonts(pipeline, at: value, context: "style '\(name)'")
+            checkTexts(pipeline, context: "style '\(name)'") { _ in value.location }
             styles.append(Style(name: name, process: text, pipeline: pipeline, location: value.location))
         }
         // Names that failed to parse are still known (so rules naming them are not also errors).
@@ -804,6 +814,8 @@ struct LoadState {
                     if let pipeline = try? Pipeline.parse(expanded, styles: catalogue.mapValues(\.process)) {
                         recipes.append((values, pipeline))
                         if reported.insert("fonts").inserted { checkFonts(pipeline, at: processNode, context: "the process of \(label)") }
+                        // Once per text and font: a matrix repeats a watermark in every recipe.
+                        checkTexts(pipeline, context: "the process of \(label)", reported: &reported) { _ in processNode.location }
                     } else if let error = processError(expanded, catalogue: catalogue) {
                         recipes.append((values, nil))
                         if reported.insert(error.message).inserted {

@@ -178,6 +178,24 @@ extension LoadState {
         }
     }
 
+    /// Watermark texts with characters neither their font nor any fallback can draw (the build
+    /// refuses them when it renders), each at `location(action index)`; only when `textDrawable`
+    /// is set (`derive validate`). `reported`: texts said already, not said again.
+    mutating func checkTexts(_ pipeline: Pipeline, context: String, reported: inout Set<String>, location: (Int) -> SourceLocation) {
+        guard let textDrawable else { return }
+        for (index, action) in pipeline.actions.enumerated() {
+            guard case .watermark(let mark) = action, let text = mark.text,
+                  reported.insert("text\u{0}" + mark.font + "\u{0}" + text).inserted,
+                  let problem = textDrawable(text, mark.font) else { continue }
+            diagnostics.error(location(index), "\(problem) in \(context)")
+        }
+    }
+
+    mutating func checkTexts(_ pipeline: Pipeline, context: String, location: (Int) -> SourceLocation) {
+        var reported: Set<String> = []
+        checkTexts(pipeline, context: context, reported: &reported, location: location)
+    }
+
     /// `website: {index: index.html, error: 404.html}`.
     mutating func website(_ node: YAMLNode, bucket: String) -> Website? {
         guard let fields = mapping(node, "'website' of bucket '\(bucket)'") else { return nil }

@@ -350,6 +350,9 @@ public struct NoOpWitness: Sendable {
         /// lines): the witness holds only while each is still a link, so the run after one is
         /// removed or replaced plans (and deletes Derive's file). An older Derive reads none: it plans.
         public var links: [String] = []
+        /// Of `links`, the mount points (`^"path" TOKEN` lines), each with the token of the
+        /// mount that was there (`WitnessMountPoints`).
+        public var mounts: [String: String] = [:]
         /// The database's token when every outputs row in it verified (`VerifiedRows`; a `!rows` line), else nil.
         public var rowsVerified: String?
     }
@@ -373,11 +376,18 @@ public struct NoOpWitness: Sendable {
         var adopted = 0
         var left: [String] = []
         var links: [String] = []
+        var mounts: [String: String] = [:]
         var rowsVerified: String?
         for line in lines.dropFirst(4) where !line.isEmpty {
             if line.first == UInt8(ascii: "@") {
                 guard let link = unquote(line.dropFirst()) else { return nil }
                 links.append(link)
+                continue
+            }
+            if line.first == mountPrefix {
+                guard let (path, token) = mountEntry(line) else { return nil }
+                links.append(path)
+                mounts[path] = token
                 continue
             }
             if line.first == UInt8(ascii: "~") {
@@ -411,7 +421,7 @@ public struct NoOpWitness: Sendable {
             outputStats.append(line[(space + 1)...])
         }
         return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left, links: links,
-                     rowsVerified: rowsVerified)
+                     mounts: mounts, rowsVerified: rowsVerified)
     }
 
     static let adoptedPrefix = "!adopted "
@@ -464,7 +474,7 @@ public struct NoOpWitness: Sendable {
         // The lock's bytes are read again only when it changed within the racy margin of saving:
         // otherwise the same stat (the digest covers it) means the bytes the witness hashed,
         // as for every other file (a lock re-hashed on every no-op showed in its profile).
-        guard saved.outputStats.count == saved.outputs.count, saved.links.allSatisfy(isSymbolicLink),
+        guard saved.outputStats.count == saved.outputs.count, keptPlacesHold(saved),
               let now = Self.outputs(inputs, outputs: saved.outputs, left: saved.left, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
               now.digest == head[1], (now.lock ?? head[2]) == head[2] else { return nil }
         // Every output's stat as its line says (`statToken`, exact), compared with memcmp.
@@ -594,13 +604,12 @@ public struct NoOpWitness: Sendable {
         let adopted = adoptedUnverified > 0 ? [adoptedPrefix + String(adoptedUnverified)] : []
         let outputLines = zip(sorted, now.stats).map { JSONText.string($0) + " " + String(decoding: statToken($1), as: UTF8.self) }
         let leftLines = leftSorted.map { "~" + JSONText.string($0) }
-        // Saved only while each is a link still: one gone since the plan leaves no witness.
-        guard links.allSatisfy(isSymbolicLink) else {
+        // Saved only while each is a link or a mount point still: one gone since the plan leaves no witness.
+        guard let linkLines = keptPlaceLines(links) else {
             try? disk.remove(path)
             TouchedInputs.remove(inputs, disk: disk)
             return
         }
-        let linkLines = links.sortedByBytes().map { "@" + JSONText.string($0) }
         let rowsLine = rowsVerified.map { [rowsPrefix + $0] } ?? []
         let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines + linkLines
                     + rowsLine)

@@ -198,6 +198,10 @@ public struct Plan: Sendable {
     /// Files no build operation may delete or overwrite: the manifest's sources and control
     /// files (manifest, includes, lock, index, state). Builder and `clean` keep them by identity.
     public var protectedFiles: PathSet = []
+    /// Whether outputs this plan adopts from the lock are adopted from the lock this user's
+    /// Derive last wrote for this state (`LockProvenance`): plan and build name it so in the one
+    /// line about unverified adoptions (attack 37b's finding 12).
+    public var adoptsFromOwnLock = false
 
     public init(items: [PlanItem], errors: [PlanError], failures: [PlanFailure] = [], wantedFiles: PathSet = []) {
         self.items = items; self.errors = errors; self.failures = failures; self.wantedFiles = wantedFiles
@@ -386,6 +390,10 @@ public struct Planner: Sendable {
     /// is refused (after the file and the lock's names).
     public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's"
 
+    /// What a refusal says of a file at a path the lock this user's Derive last wrote names, with
+    /// other bytes, once its state is gone: `--verify` renders such a file again (`proveUnvouchedFiles`).
+    public static let cannotProveItWroteIt = "exists and Derive cannot prove it wrote it"
+
     /// Why a lock line of another recipe vouches for its file when the lock is Derive's own record.
     public static let ownLockProof = "its lines are records of bytes Derive rendered: proven Derive's by the lock"
 
@@ -536,8 +544,9 @@ public struct Planner: Sendable {
                     replacedBy[output] = nil
                     if protectedIdentities.contains(record.file) {
                         // The file is now a source (or a control file) of this manifest: kept, only its record goes.
-                        let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source" : "a control file"
-                        reasons = ["\(display(record.file)) is now \(what) of this manifest: the file stays, only its record as an output is dropped"]
+                        let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source of this manifest"
+                            : watermarkDrawer(of: record.file).map { "the watermark object rule \($0) draws" } ?? "a control file of this manifest"
+                        reasons = ["\(display(record.file)) is now \(what): the file stays, only its record as an output is dropped"]
                     } else {
                         // The file of an output the manifest produces now (a bucket renamed over the
                         // same folder: `out:` → `www:`): it stays, only the old record goes (attack 18's B1).
@@ -620,6 +629,10 @@ public struct Planner: Sendable {
         plan.errored = errored
         plan.recorded = recorded
         plan.uncommitted = uncommitted
+        // Asked before the build rewrites the lock: the build says the plan's words.
+        if items.contains(where: { $0.adopted != nil }) {
+            plan.adoptsFromOwnLock = lockText.isOwnRecord(forState: store.folder + "/" + StateStore.fileName)
+        }
         return plan
     }
 
@@ -757,6 +770,19 @@ public struct Planner: Sendable {
         return files
     }
 
+    /// The first rule that draws the file at `file` as its watermark object (as `protectedFiles`
+    /// finds them), named as in messages (`'stamped'`); nil when none does.
+    func watermarkDrawer(of file: String) -> String? {
+        manifest.rules.first { rule in
+            guard let bucket = manifest.bucket(named: rule.sourceBucket) else { return false }
+            return ((try? rule.variants(catalogue: manifest.catalogue)) ?? []).contains { variant in
+                variant.pipeline.dependencies.contains { dependency in
+                    if case .object(let key) = dependency { PathKey.same(bucket.path + "/" + key, file) } else { false }
+                }
+            }
+        }?.label
+    }
+
     /// The manifest as its lock's first line names it: its path relative to the lock's folder
     /// (`site.yaml` beside its lock, `../b/site.yaml` otherwise), so two manifests with one file
     /// name in different folders never take each other's lock.
@@ -868,6 +894,14 @@ public struct Planner: Sendable {
             } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, \(Self.lockLineProvesNothing): a build renders it again first and takes the file only if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source)); if it does not, move it or pass --overwrite"))
             } else {
+                // The lock this user's Derive last wrote names the path, with other bytes: what is
+                // there may be what a build rendered before its state folder went (attack 37b's
+                // finding 12): named as unproven, with the way to prove it.
+                if lockCounts, lock?.entries[derivative.output] != nil, lockText.isOwnRecord(forState: store.folder + "/" + StateStore.fileName) {
+                    return .failure(PlanError(message: "\(display(path)) \(Self.cannotProveItWroteIt): its build state is gone (the state folder was deleted or replaced, perhaps while a build ran), "
+                        + "and \(display(lockPath)), the lock it last wrote, records other bytes there; derive build --verify renders it again and adopts it if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source); "
+                        + "otherwise move it or pass --overwrite"))
+                }
                 if lockCounts, let note = lockRefusalNote {
                     return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(note)); otherwise move it or pass --overwrite"))
                 }
@@ -898,10 +932,13 @@ public struct Planner: Sendable {
                 why = "; the file there is Derive's \(other.path) (the folders of its buckets moved)"
             } else if let proof = proven[derivative.output], proof == replaces, !overwrite {
                 why = "; rendered again before the build: it holds exactly what the rule renders"
-            } else if provenByGit {
-                why = "; \(display(lockPath)) lists it under another recipe, and it is committed to git as it is at HEAD (proven Derive's by git)"
-            } else if provenByLock {
-                why = "; \(display(lockPath)) lists it under another recipe, and is the lock this user's Derive last wrote for this state (\(Self.ownLockProof))"
+            } else if provenByGit || provenByLock {
+                // Derive's bytes of another recipe: rendered over, as a recorded output is (a rebuild).
+                let proof = provenByGit ? "it is committed to git as it is at HEAD (proven Derive's by git)"
+                    : "is the lock this user's Derive last wrote for this state (\(Self.ownLockProof))"
+                return .success(PlanItem(kind: .rebuild, output: derivative.output,
+                                         reasons: ["\(display(lockPath)) lists it under another recipe, and \(proof)"],
+                                         derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
             }
             return .success(PlanItem(kind: .create, output: derivative.output,
                                      reasons: exists ? ["replaces \(display(path))" + (overwrite && owner == nil ? " (--overwrite)" : "") + why] : [],

@@ -36,6 +36,13 @@ public struct EngineReport: Sendable, Hashable, Codable {
     public var libvipsFile: String
     /// Every shared object mapped after libvips started (its modules included), real paths, sorted.
     public var mappedFiles: [String]
+    /// For each `--drawable TYPE TEXT` asked (keyed `EngineReport.drawableKey`): why the text
+    /// cannot be drawn in that font (`FontCatalog.checkDrawable`), "" when it can. Nil unless asked
+    /// (`derive validate`); optional, so reports kept on disk before it read as they were.
+    public var undrawable: [String: String]?
+
+    /// The key of `undrawable` for `text` in the font of `type` (NUL is in neither: both were arguments).
+    public static func drawableKey(text: String, type: String) -> String { type + "\u{0}" + text }
 
     public init(version: String, renderVersion: String, libvips: String, encoderSettings: String, libraries: [Library],
                 fonts: [String: String], fontRendering: [String: String] = [:], fontConfigurationPaths: [String] = [],
@@ -81,13 +88,17 @@ public struct WorkerEngine: Sendable {
     public var describe: @Sendable (_ fontTypes: [String]) -> EngineReport
     /// Renders (or only checks, `RenderReach`) with `Engine.render`'s contract.
     public var render: @Sendable (_ source: Data, _ pipeline: Pipeline, _ limits: Limits, _ resolver: any ObjectResolver, _ reach: RenderReach) throws -> RenderOutput
+    /// Why `text` cannot be drawn in the font of `type` (`FontCatalog.checkDrawable`), nil when it can.
+    public var undrawable: @Sendable (_ text: String, _ type: String) -> String?
 
     public init(version: @escaping @Sendable () -> String, start: @escaping @Sendable () -> Void,
                 describe: @escaping @Sendable ([String]) -> EngineReport,
-                render: @escaping @Sendable (Data, Pipeline, Limits, any ObjectResolver, RenderReach) throws -> RenderOutput) {
+                render: @escaping @Sendable (Data, Pipeline, Limits, any ObjectResolver, RenderReach) throws -> RenderOutput,
+                undrawable: @escaping @Sendable (String, String) -> String? = { _, _ in nil }) {
         self.version = version
         self.start = start
         self.describe = describe
         self.render = render
+        self.undrawable = undrawable
     }
 }

@@ -61,9 +61,10 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
     /// exits at once). `environment` replaces the worker's (tests: a copied libvips); the report's
     /// fonts include those of `fontTypes` that are installed.
     public static func describe(executable: String? = nil, environment: [String: String]? = nil,
-                                fontTypes: [String] = []) throws -> EngineReport {
+                                fontTypes: [String] = [], drawable: [(type: String, text: String)] = []) throws -> EngineReport {
         let path = try executable ?? WorkerLocation.find()
         let arguments = [RenderWorkerMain.describeArgument] + fontTypes.flatMap { [RenderWorkerMain.fontArgument, $0] }
+            + drawable.flatMap { [RenderWorkerMain.drawableArgument, $0.type, $0.text] }
         let worker = try WorkerProcess.launch(path, expectedEngineVersion: nil, arguments: arguments,
                                               environment: environment)
         worker.stop()

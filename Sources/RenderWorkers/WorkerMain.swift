@@ -17,6 +17,19 @@ public enum RenderWorkerMain {
 
     public static let describeArgument = "--describe"
     public static let fontArgument = "--font"
+    /// `--drawable TYPE TEXT`: whether the font of TYPE (and its fallbacks) draws every character
+    /// of TEXT, answered in the report's `undrawable` (`derive validate` asks: attack 37b's leftover).
+    public static let drawableArgument = "--drawable"
+
+    /// The (type, text) of every `--drawable TYPE TEXT` among `arguments`.
+    static func drawableTexts(_ arguments: [String]) -> [(type: String, text: String)] {
+        var texts: [(type: String, text: String)] = []
+        var index = 0
+        while index + 2 < arguments.count {
+            if arguments[index] == drawableArgument { texts.append((arguments[index + 1], arguments[index + 2])); index += 3 } else { index += 1 }
+        }
+        return texts
+    }
 
     /// The values of every `--font TYPE` pair among `arguments`.
     static func fontTypes(_ arguments: [String]) -> [String] {
@@ -42,6 +55,11 @@ public enum RenderWorkerMain {
             if getenv("DERIVE_TRACE_VIPS") != nil { setenv("DERIVE_TRACE_VIPS", "describe", 1) }
             engine.start()   // libvips' modules are mapped once it has started
             var report = engine.describe(fontTypes(Array(CommandLine.arguments.dropFirst())))
+            let texts = drawableTexts(Array(CommandLine.arguments.dropFirst()))
+            if !texts.isEmpty {
+                report.undrawable = Dictionary(texts.map { (EngineReport.drawableKey(text: $0.text, type: $0.type), engine.undrawable($0.text, $0.type) ?? "") },
+                                               uniquingKeysWith: { first, _ in first })
+            }
             report.mappedFiles = EngineReport.mappedSharedObjects()
             report.libvipsFile = report.mappedFiles.first { URL(literalFilePath: $0).lastPathComponent.hasPrefix("libvips.so") } ?? ""
             do { try channel.send(WorkerHello(engineVersion: engine.version(), report: report).encoded()) } catch { leave(2) }

@@ -22,5 +22,8 @@ RenderWorkerMain.run(engine: WorkerEngine(
     },
     render: { source, pipeline, limits, resolver, reach in
         try Engine(limits: limits).render(source, pipeline, resolver: resolver, reach: reach)
+    },
+    undrawable: { text, type in
+        do { try FontCatalog.checkDrawable(text, type: type); return nil } catch let error as ProcessError { return error.message } catch { return "\(error)" }
     }
 ))

@@ -322,7 +322,7 @@ enum PlanPrinter {
             Swift.print(plan.hasChanges ? plan.summary : PlanCommand.noChanges(plan.count(.upToDate)))
         }
         // Outputs only a lock line vouches for (adopted by this plan's build, or by an earlier one).
-        if plan.adoptedUnverified > 0 { Swift.print(BuildCommand.unverified(plan.adoptedUnverified, lock: lock)) }
+        if plan.adoptedUnverified > 0 { Swift.print(BuildCommand.unverified(plan.adoptedUnverified, lock: lock, ownLock: plan.adoptsFromOwnLock)) }
     }
 
     static func json(_ plan: Plan) throws -> Data {
@@ -642,7 +642,7 @@ struct BuildCommand: ParsableCommand {
         if !breaches.isEmpty { workspace.session.forgetWitness() }
         let verifyFailed = !(verification?.failures.isEmpty ?? true)
         // Outputs the state still marks as adopted from the lock unverified (now or by an earlier build).
-        let unverified = report.adoptedUnverified > 0 ? "\n" + Self.unverified(report.adoptedUnverified, lock: workspace.session.lockPath) : ""
+        let unverified = report.adoptedUnverified > 0 ? "\n" + Self.unverified(report.adoptedUnverified, lock: workspace.session.lockPath, ownLock: plan.adoptsFromOwnLock) : ""
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty, verification == nil {
             return Result(summary: Self.nothingToDo(plan.count(.upToDate)) + unverified, succeeded: true, writtenFiles: written, workspace: workspace)
         }
@@ -687,10 +687,13 @@ struct BuildCommand: ParsableCommand {
 extension BuildCommand {
     /// The one line `build`, `plan` and `check` print (without `--verify`) while outputs only the
     /// lock vouches for are recorded or to be adopted: a fresh clone's, until verified or rendered.
-    static func unverified(_ count: Int, lock: String) -> String {
+    /// `ownLock`: the lock is the one this user's Derive last wrote for this state (`LockProvenance`),
+    /// said so (attack 37b's finding 12); they stay unverified until a render proves them.
+    static func unverified(_ count: Int, lock: String, ownLock: Bool = false) -> String {
         let name = (lock as NSString).lastPathComponent
         let them = count == 1 ? "it" : "them"
-        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(name) vouches for \(count == 1 ? "its" : "their") bytes; "
+        let whose = ownLock ? "\(name) is the lock this user's Derive last wrote for this state, and vouches for" : "\(name) vouches for"
+        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(whose) \(count == 1 ? "its" : "their") bytes; "
             + "derive check --verify renders \(them) again, derive build --verify also records \(them) as verified)"
     }
 }
@@ -778,7 +781,7 @@ struct CheckCommand: ParsableCommand {
         for line in result.leftInLock { Output.printLine(Self.leftLine(line, lock: lockName)) }
         for dropped in result.droppedLeft { Output.printLine("- \(dropped.path)  no longer left in place: \(dropped.why); derive build drops its line in \(lockName)") }
         for problem in result.problems { Output.printLine(problem) }
-        if result.adoptedUnverified > 0 { print(BuildCommand.unverified(result.adoptedUnverified, lock: workspace.session.lockPath)) }
+        if result.adoptedUnverified > 0 { print(BuildCommand.unverified(result.adoptedUnverified, lock: workspace.session.lockPath, ownLock: result.adoptsFromOwnLock)) }
         if let verification = result.verification {
             let count = verification.verified.count
             print("verified \(count) output\(count == 1 ? "" : "s") by rendering \(count == 1 ? "it" : "them") again in \(String(format: "%.2f", verification.seconds)) s")

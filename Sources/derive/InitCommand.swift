@@ -79,6 +79,15 @@ struct InitCommand: ParsableCommand {
                                + "to overwrite derive.lock (Derive replaces only files it wrote). Move or rename derive.lock, or run derive init in another folder")
             }
         }
+        // derive.yaml's state folder left by an earlier project here (the manifest and lock removed
+        // to start over): the first build would take its records for the new manifest's, and delete
+        // the old outputs they name that it does not produce. Named, as derive.lock is.
+        let state = ".derive/derive"
+        if lstat(state, &info) == 0 {
+            throw CLIError("\(state) is here: the build state of an earlier Derive project in this folder (derive.yaml's state folder); derive init would write \(manifest) beside it, "
+                           + "and its first build would take that project's records for its own. Remove it (rm -r \(state): it holds only Derive's records of what it built, never an image or an output), "
+                           + "then run derive init again; or run derive init in another folder")
+        }
         // Anything at the index path the manifest declares (an earlier project's index, the user's
         // file): the first build would refuse to replace it and build nothing (attack 37b's F5).
         let index = StarterManifest.outputFolder + "/" + StarterManifest.indexName

@@ -7,12 +7,16 @@ struct ManifestArgument: ParsableArguments {
     @Argument(help: "The manifest file (default: derive.yaml in the current folder).")
     var manifest: String = "derive.yaml"
 
-    func load(crossChecks: Bool = true) -> ManifestLoader.Result {
+    /// `drawable`: watermark texts are checked against their fonts too (`derive validate`), which
+    /// starts a render worker per text.
+    func load(crossChecks: Bool = true, drawable: Bool = false) -> ManifestLoader.Result {
         var loader = ManifestLoader()
         loader.crossChecks = crossChecks
         // Watermark fonts beyond the seven OSS names must be installed fontconfig families, as
         // the render worker finds them (derive links no fontconfig).
         loader.fontInstalled = { family in (try? Workspace.engineLookup.get())?.fonts.file(family) != nil }
+        // Characters no font can draw, as the build would refuse them (the worker is asked).
+        if drawable { loader.textDrawable = { text, type in (try? Workspace.engineLookup.get())?.fonts.undrawable(text, type: type) } }
         return loader.load(manifest)
     }
 }
@@ -29,7 +33,7 @@ struct ValidateCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let result = manifest.load()
+        let result = manifest.load(drawable: true)
         let diagnostics = result.diagnostics.sorted
         if json {
             let encoder = JSONEncoder()

@@ -6,24 +6,7 @@ import ProcessLanguage
 
 /// Attack 36a L3: a character that neither the font nor fontconfig's fallbacks (those Pango
 /// really draws with) have is an error naming it, not a box with its hex digits drawn in its place.
-@Suite(.ownThreads) struct FontCoverageRound37Tests {
-    let white: Data
-
-    init() throws { white = try Fixtures.solid(240, 80, [255, 255, 255]) }
-
-    func render(_ text: String, type: String, size: Int = 40) throws -> Data {
-        let process = "image/format,png/watermark,g_nw,x_0,y_0,size_\(size),text_\(Base64URL.encode(text)),type_\(Base64URL.encode(type))"
-        return try Engine().render(white, try Pipeline.parse(process)).bytes
-    }
-
-    /// Pixels that are not white.
-    func ink(_ png: Data) throws -> Int {
-        let raster = try Raster.decode(png)
-        var count = 0
-        for y in 0..<raster.height { for x in 0..<raster.width where raster.pixel(x, y).prefix(3).contains(where: { $0 < 200 }) { count += 1 } }
-        return count
-    }
-
+@Suite(.ownThreads) struct FontCoverageRound37Tests: TextMarkDrawing {
     /// 👩 💻 (U+1F469, U+1F4BB) and an unassigned code point are in no installed font: the
     /// render fails, naming each character and the fix, instead of drawing a box with its hex digits.
     @Test(.enabled(if: InstalledFonts.has("DejaVu Sans") && !InstalledFonts.covers("\u{1F469}") && !InstalledFonts.covers("\u{378}"),

@@ -41,24 +41,7 @@ enum InstalledFonts {
 
 /// Attack 36a M5: every family name `fc-list : family` prints may be a watermark `type` (a
 /// face's second names such as "DejaVu Sans Light", and localized ones such as 文泉驿正黑).
-@Suite(.ownThreads) struct FontNamesRound37Tests {
-    let white: Data
-
-    init() throws { white = try Fixtures.solid(240, 80, [255, 255, 255]) }
-
-    func render(_ text: String, type: String, size: Int = 40) throws -> Data {
-        let process = "image/format,png/watermark,g_nw,x_0,y_0,size_\(size),text_\(Base64URL.encode(text)),type_\(Base64URL.encode(type))"
-        return try Engine().render(white, try Pipeline.parse(process)).bytes
-    }
-
-    /// Pixels that are not white.
-    func ink(_ png: Data) throws -> Int {
-        let raster = try Raster.decode(png)
-        var count = 0
-        for y in 0..<raster.height { for x in 0..<raster.width where raster.pixel(x, y).prefix(3).contains(where: { $0 < 200 }) { count += 1 } }
-        return count
-    }
-
+@Suite(.ownThreads) struct FontNamesRound37Tests: TextMarkDrawing {
     @Test(.enabled(if: InstalledFonts.families.contains { $0.count > 1 },
                    "fontconfig lists no face with a second or localized family name (fc-list : family)"))
     func everyNameFcListPrintsIsAnInstalledFamily() throws {
