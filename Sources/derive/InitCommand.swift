@@ -125,6 +125,10 @@ struct InitCommand: ParsableCommand {
             throw CLIError("\(StarterManifest.outputFolder) leads into \(folder) (to \(outputs)), where derive init puts the outputs and the page: they would be written among the images, "
                            + "and the two buckets may not share files. Remove the link \(StarterManifest.outputFolder), or make it lead to a folder outside \(folder)")
         }
+        // An _site that already holds files (an earlier generator's output, drafts, private notes)
+        // is not made a public, listable bucket with them (attack 38a's M2).
+        let held = InitSiteContents.of(StarterManifest.outputFolder)
+        if held.count > 0 { throw CLIError(held.refusal(StarterManifest.outputFolder)) }
         // A link to a folder is followed here, once: its images are looked for where it leads, and
         // the manifest names the link, which the build reads the bucket through (links inside
         // the folder are not followed, as the build does not).
