@@ -12,9 +12,10 @@ struct InitSiteContents {
     /// How many entries there are in all (at most `limit`: more are not looked for).
     var count = 0
 
-    /// The non-folder entries below `folder` (the folder itself may be a link, followed once).
-    /// `shownCount` are named; counting stops at `limit`.
-    static func of(_ folder: String, shownCount: Int = 5, limit: Int = 100_000) -> InitSiteContents {
+    /// The non-folder entries below `folder` (the folder itself may be a link, followed once),
+    /// but those `isDerives` (the page an earlier init wrote). `shownCount` are named; counting
+    /// stops at `limit`.
+    static func of(_ folder: String, shownCount: Int = 5, limit: Int = 100_000, isDerives: (String) -> Bool = { _ in false }) -> InitSiteContents {
         var found = InitSiteContents()
         var all: [String] = []
         var pending = [folder]
@@ -30,7 +31,7 @@ struct InitSiteContents {
                 var info = stat()
                 if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
                     pending.append(path)
-                } else {
+                } else if !isDerives(path) {
                     found.count += 1
                     all.append(path)
                 }
