@@ -1019,7 +1019,11 @@ public final class BuildSession: @unchecked Sendable {
                     report.problems.append(message + "; \(planner.display(lockPath)) is kept as its record")
                 }
             } catch {
-                report.problems.append("\(planner.display(record.file)) could not be removed (\(error)); left in place")
+                // Derive's file stays (the system refused: an immutable file, a read-only mount…):
+                // the state goes with `clean`, so the lock is kept as its record (attack 38a's M1).
+                report.keptLock = true
+                let why = (error as? DiskError)?.refusal.map { ": \($0)" } ?? " (\(error))"
+                report.problems.append("\(planner.display(record.file)) could not be removed\(why); left in place, and \(planner.display(lockPath)) is kept as its record")
             }
         }
         // Files a killed build moved into place and never recorded (`Planner.uncommittedOutputs`):
@@ -1196,6 +1200,10 @@ public final class BuildSession: @unchecked Sendable {
             } catch where !FileKind.isRegularFile(path) {
                 // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.
                 report.left.append("\(planner.display(path)) is not the file Derive wrote as the index (\(FileKind.describe(path))); left in place")
+            } catch let error as DiskError where error.refusal != nil {
+                // Derive's index stays: the lock is kept, so the next build knows it as Derive's.
+                report.keptLock = true
+                report.problems.append("\(planner.display(path)) could not be removed: \(error.refusal ?? ""); the index is left in place, and \(planner.display(lockPath)) is kept as its record")
             } catch {
                 report.problems.append("\(planner.display(path)) could not be removed (\(error)); left in place")
             }

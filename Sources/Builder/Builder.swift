@@ -61,6 +61,9 @@ public struct BuildReport: Sendable {
     public var failed: [(output: String, message: String)] = []
     /// Orphans whose file was deleted (it still held the recorded bytes).
     public var deleted: [String] = []
+    /// Orphans the system would not let Derive delete (an immutable file, a read-only mount…),
+    /// with why: left in place, their records kept so the next build tries again (exit 1).
+    public var notDeleted: [(output: String, message: String)] = []
     /// Orphans whose file was already gone: only their record was dropped.
     public var forgotten: [String] = []
     /// Old outputs whose file is now a source (or control file) of the manifest: kept, record dropped.
@@ -107,7 +110,7 @@ public struct BuildReport: Sendable {
     /// refresh was lost): the build still succeeded, with a warning.
     public var stateNotSaved: StateWriteFailure?
 
-    public var succeeded: Bool { failed.isEmpty && controlErrors.isEmpty && refusals.isEmpty }
+    public var succeeded: Bool { failed.isEmpty && controlErrors.isEmpty && refusals.isEmpty && notDeleted.isEmpty }
 }
 
 /// Applies a plan: renders stale derivatives on worker threads (outside Swift's cooperative
@@ -350,6 +353,10 @@ public struct Builder: Sendable {
                 case .deferred(let path, let message): report.left.append((path, OrphanFate.keptMessage(message))); keepRecord = true
                 }
                 if !keepRecord { try store.removeOutputs([item.output]) }
+            } catch let error as DiskError where error.refusal != nil {
+                // The system refused (an immutable file, a read-only mount…): a deletion not done,
+                // not a derivative that failed; the record stays, so the next build tries again.
+                report.notDeleted.append((item.output, "\(planner.display(record.file)) could not be deleted: \(error.refusal ?? ""); left in place, its record kept (tried again next build)"))
             } catch {
                 report.failed.append((item.output, "\(error)"))
             }

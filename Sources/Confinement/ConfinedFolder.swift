@@ -26,6 +26,9 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
     case tooLarge(String, size: Int, limit: Int)
     /// Any other system error, with `strerror`'s words.
     case system(String, String)
+    /// The system refused to remove the file (an immutable file, a read-only mount, a sticky or
+    /// another user's folder): `errno`. The file is where it was, unchanged.
+    case removalRefused(String, code: Int32)
 
     public var description: String {
         switch self {
@@ -39,6 +42,7 @@ public enum ConfinementError: Error, Hashable, Sendable, CustomStringConvertible
         case .mountPoint(let key): return "'\(key)' is a mount point (another folder is mounted there); Derive does not write, read or delete through mount points inside a bucket: unmount it, or make the mounted folder a bucket of its own"
         case .tooLarge(let key, let size, let limit): return "'\(key)': the file is \(size) bytes; the limit is \(limit)"
         case .system(let key, let reason): return "'\(key)': \(reason)"
+        case .removalRefused(let key, let code): return "'\(key)' could not be removed: \(ConfinedFolder.refusalReason(code))"
         }
     }
 }
@@ -407,6 +411,7 @@ public final class ConfinedFolder: Sendable {
             switch removal {
             case .removed, .gone: return true
             case .putBack: return false
+            case .refused(let code): throw ConfinementError.removalRefused(key.string, code: code)
             case .kept(let kept):
                 throw ConfinementError.system(key.string, "a file was moved onto it while Derive was removing its own file there; it is not Derive's, so it was kept"
                                               + (kept.map { " as '\($0)'" } ?? "") + " (look at it, then build again)")
@@ -420,8 +425,28 @@ public final class ConfinedFolder: Sendable {
             return false
         }
         TestHooks.ontoTemporary(.removing, folder: parent, temporaryName: name, finalName: name)
-        guard unlinkat(parent, name, 0) == 0 else { throw Self.error(errno, key.string) }
+        guard unlinkat(parent, name, 0) == 0 else {
+            let code = errno
+            if Self.refusesRemoval(code) { throw ConfinementError.removalRefused(key.string, code: code) }
+            throw Self.error(code, key.string)
+        }
         return true
+    }
+
+    /// Whether `errno` from a rename or unlink is the system refusing the change (the file, its
+    /// folder or its mount may not be changed), not something found at the name.
+    static func refusesRemoval(_ code: Int32) -> Bool { [EPERM, EACCES, EROFS, EBUSY, ETXTBSY].contains(code) }
+
+    /// `strerror`'s words for a refused removal, and what usually causes it and undoes it.
+    public static func refusalReason(_ code: Int32) -> String {
+        let words = String(cString: strerror(code))
+        switch code {
+        case EPERM: return words + " (the file is immutable or append-only: lsattr shows it, chattr -i or chattr -a undoes it; or its folder is a sticky shared folder and the file is not yours)"
+        case EACCES: return words + " (its folder may not be written by you: chmod u+w the folder, or run as its owner)"
+        case EROFS: return words + " (the file system is mounted read-only: remount it read-write)"
+        case EBUSY: return words + " (it is in use as a mount point: unmount it)"
+        default: return words
+        }
     }
 
     /// Removes the folder at `key` only if it is empty (never recursive). Returns whether it went.
@@ -487,8 +512,8 @@ public final class ConfinedFolder: Sendable {
         return pid
     }
 
-    /// Where a name went when moved to a fresh name of its own.
-    enum FreshName { case moved(String), gone, failed(String) }
+    /// Where a name went when moved to a fresh name of its own (`failed`: the rename's `errno`).
+    enum FreshName { case moved(String), gone, failed(Int32) }
 
     /// Moves `name` in `folder` to a fresh name nothing has (`RENAME_NOREPLACE`), in the shape of
     /// a temporary name for `base`, so a process killed before the removal leaves a file the next
@@ -498,9 +523,9 @@ public final class ConfinedFolder: Sendable {
             let fresh = ".\(base).\(getpid()).\(UInt32.random(in: 0 ... .max))\(temporaryMarker)"
             if Renaming.rename(folder, name, folder, fresh, flags: Renaming.noReplace) == 0 { return .moved(fresh) }
             if errno == ENOENT { return .gone }
-            if errno != EEXIST { return .failed(String(cString: strerror(errno))) }
+            if errno != EEXIST { return .failed(errno) }
         }
-        return .failed("no free name")
+        return .failed(EEXIST)
     }
 
     /// A file that is not Derive's, at `name`: moved to a name that is not a temporary one (a later
@@ -524,6 +549,9 @@ public final class ConfinedFolder: Sendable {
         case kept(String?)
         /// Something else was there: moved back to the name it had.
         case putBack
+        /// The system refused to move or unlink it (`errno`: an immutable file, a read-only
+        /// mount…): the file is still at the name.
+        case refused(Int32)
         /// The fresh name (given) was unlinked but the expected file still has all its names: a
         /// file moved onto it between the check and the unlink was removed instead (reported,
         /// since it cannot be undone).
@@ -543,7 +571,7 @@ public final class ConfinedFolder: Sendable {
         switch moveToFreshName(folder, name, base: base) {
         case .moved(let moved): fresh = moved
         case .gone: return .gone
-        case .failed: return .kept(nil)
+        case .failed(let code): return .refused(code)
         }
         var now = stat()
         guard fstatat(folder, fresh, &now, AT_SYMLINK_NOFOLLOW) == 0 else { return .gone }
@@ -554,7 +582,12 @@ public final class ConfinedFolder: Sendable {
         var links = stat()
         let counted = holding >= 0 && fstat(holding, &links) == 0
         beforeUnlink(fresh)
-        guard unlinkat(folder, fresh, 0) == 0 else { return errno == ENOENT ? .gone : .kept(fresh) }
+        guard unlinkat(folder, fresh, 0) == 0 else {
+            let code = errno
+            if code == ENOENT { return .gone }
+            // Refused: the file goes back to its name (it is the expected file, checked above).
+            return Renaming.rename(folder, fresh, folder, name, flags: Renaming.noReplace) == 0 ? .refused(code) : .kept(fresh)
+        }
         var after = stat()
         if counted, fstat(holding, &after) == 0, after.st_nlink >= links.st_nlink { return .removedAnother(fresh) }
         return .removed
@@ -904,9 +937,9 @@ public final class TemporaryFile: @unchecked Sendable {
             // Moved away by someone else: nothing of the displaced file is Derive's to remove.
             if durable { fsync(folder) }
             return createdFolders
-        case .failed(let reason):
+        case .failed(let code):
             if durable { fsync(folder) }
-            throw .system(key, "the old file could not be moved away from Derive's temporary name '\(temporaryName)' (\(reason)); it was left there (the new file is in place)")
+            throw .system(key, "the old file could not be moved away from Derive's temporary name '\(temporaryName)' (\(ConfinedFolder.refusalReason(code))); it was left there (the new file is in place)")
         }
         var displacedStatus = stat()
         let wasThere = hadFile && fstatat(folder, fresh, &displacedStatus, AT_SYMLINK_NOFOLLOW) == 0
@@ -937,6 +970,9 @@ public final class TemporaryFile: @unchecked Sendable {
             case .removedAnother(let name):
                 if durable { fsync(folder) }
                 throw removedAnother(name)
+            case .refused(let code):
+                if durable { fsync(folder) }
+                throw .system(key, "the old file could not be removed from '\(fresh)' (\(ConfinedFolder.refusalReason(code))); it was left there (the new file is in place)")
             }
         }
         // Not the caller's file: it goes back to its name, and the new file (now at the fresh
@@ -948,7 +984,7 @@ public final class TemporaryFile: @unchecked Sendable {
             switch dispose(fresh, expected: ours, holding: fd) {
             case .kept(let name): kept = name ?? fresh
             case .removedAnother(let name): if durable { fsync(folder) }; throw removedAnother(name)
-            case .removed, .gone, .putBack: break
+            case .removed, .gone, .putBack, .refused: break
             }
         } else {
             kept = keepAside(fresh) ?? fresh

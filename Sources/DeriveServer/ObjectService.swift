@@ -691,7 +691,7 @@ public final class ObjectService: Sendable {
         do { return try folder.openForReading(key) } catch {
             switch error {
             case .notFound, .symbolicLink, .mountPoint, .notRegularFile, .notAFolder, .specialFile: throw OSSErrorBody.noSuchKey(key.string)
-            case .permissionDenied, .system, .alreadyExists, .tooLarge: throw error
+            case .permissionDenied, .system, .alreadyExists, .tooLarge, .removalRefused: throw error
             }
         }
     }

@@ -135,6 +135,9 @@ public struct DiskError: Error, CustomStringConvertible, Sendable {
     public var appeared = false
     /// The size of a file refused for being over a reader's limit (never read).
     public var tooLargeSize: Int?
+    /// Set when the system refused a removal (an immutable file, a read-only mount, a sticky or
+    /// another user's folder): `strerror`'s words and what to do. The file is still there.
+    public var refusal: String?
     public init(_ description: String, appeared: Bool = false) { self.description = description; self.appeared = appeared }
 
     static func tooLarge(_ path: String, size: Int, limit: Int) -> DiskError {
@@ -430,6 +433,10 @@ public struct RealDisk: Disk {
                 }
                 return Self.digest(of: fd) == digest
             }, viaFreshName: true)
+        } catch ConfinementError.removalRefused(_, let code) {
+            var error = DiskError("cannot remove \(path): \(ConfinedFolder.refusalReason(code))")
+            error.refusal = ConfinedFolder.refusalReason(code)
+            throw error
         } catch {
             throw DiskError("cannot remove \(path): \(error)")
         }

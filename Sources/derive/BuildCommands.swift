@@ -621,6 +621,7 @@ struct BuildCommand: ParsableCommand {
         for record in ignored { Output.printFailure("\(record.output): \(record.message)") }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
+        for undone in report.notDeleted { Output.printError(undone.message) }
         // Named once: files only the lock (no state) names, left in place; their lines are dropped.
         for left in plan.lockLeft { Output.printLine(left.line) }
         // Old outputs behind a symbolic link: named whenever a build plans (a no-op does not).
@@ -649,6 +650,7 @@ struct BuildCommand: ParsableCommand {
         var parts = ["built \(report.built.count)" + (report.resumed > 0 ? " (\(report.resumed) rendered by an earlier build, kept in the state folder)" : "")]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
+        if !report.notDeleted.isEmpty { parts.append("\(report.notDeleted.count) deletion\(report.notDeleted.count == 1 ? "" : "s") not done (above)") }
         if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone)") }
         if !report.kept.isEmpty { parts.append("kept \(report.kept.count) in place (only the output record is dropped)") }
         if !report.leftUnproven.isEmpty { parts.append("left \(report.leftUnproven.count) in place (not proven Derive's: only the output record is dropped)") }

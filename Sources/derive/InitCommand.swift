@@ -134,6 +134,12 @@ struct InitCommand: ParsableCommand {
             throw CLIError("\(StarterManifest.outputFolder) leads into \(folder) (to \(outputs)), where derive init puts the outputs and the page: they would be written among the images, "
                            + "and the two buckets may not share files. Remove the link \(StarterManifest.outputFolder), or make it lead to a folder outside \(folder)")
         }
+        // An _site that already holds files (an earlier generator's output, drafts, private notes)
+        // is not made a public, listable bucket with them (attack 38a's M2).
+        // (The page an earlier init wrote there, unchanged, is Derive's: a re-run is not refused.)
+        let earlierPage = StarterManifest.outputFolder + "/" + StarterManifest.pageName
+        let held = InitSiteContents.of(StarterManifest.outputFolder) { $0 == earlierPage && StarterManifest.holdsPage($0) }
+        if held.count > 0 { throw CLIError(held.refusal(StarterManifest.outputFolder)) }
         // A link to a folder is followed here, once: its images are looked for where it leads, and
         // the manifest names the link, which the build reads the bucket through (links inside
         // the folder are not followed, as the build does not).
@@ -508,6 +514,13 @@ enum StarterManifest {
         """
 
     /// Writes the preview page at `path` unless a file (or anything) is there; whether it did.
+    /// Whether `path` is a regular file (not through a link) holding exactly the page init writes.
+    static func holdsPage(_ path: String) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) == page.utf8.count else { return false }
+        return FileManager.default.contents(atPath: path) == Data(page.utf8)
+    }
+
     static func writePage(_ path: String) -> Bool {
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         return createWhole(path, bytes: Array(page.utf8)) == nil

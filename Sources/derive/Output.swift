@@ -12,14 +12,15 @@ import ProcessLanguage
 enum Output {
     /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
     /// failed or interrupted run never leaves a half-written file. `-` writes to standard output.
-    static func write(_ bytes: Data, to path: String) throws {
+    /// `replacing`: false writes only a new file (an existing one at the moment of the move is kept).
+    static func write(_ bytes: Data, to path: String, replacing: Bool = true) throws {
         if path == "-" {
             try writeStandardOutput(bytes)
             return
         }
         try checkReplaceable(path)
         do {
-            try RealDisk().writeAtomically(bytes, to: path)
+            try RealDisk().writeAtomically(bytes, to: path, replacing: replacing)
         } catch {
             throw CLIError("\(error)")
         }

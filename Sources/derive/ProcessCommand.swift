@@ -4,6 +4,9 @@ import Foundation
 import ImagingCore
 import ProcessLanguage
 import RenderWorkers
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct ProcessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,8 +16,9 @@ struct ProcessCommand: ParsableCommand {
         PROCESS is an OSS image-processing chain such as 'image/resize,w_200/format,webp'
         (the leading 'image/' may be left out). The output format comes from the chain (or the
         source's format), never from the output file's extension. Without -o the result is
-        written beside the current folder as NAME.derived.EXT; JSON answers (info, average-hue)
-        go to standard output.
+        written beside the current folder as NAME.derived.EXT, never over an existing file unless
+        --force; JSON answers (info, average-hue) go to standard output. The source image itself
+        is never replaced.
         """
     )
 
@@ -30,6 +34,9 @@ struct ProcessCommand: ParsableCommand {
     @Option(name: .long, help: "The bucket's folder, where watermark images (image_ keys) are read.")
     var bucketRoot: String?
 
+    @Flag(name: .long, help: "Replace an existing file at NAME.derived.EXT (without -o). The source image is never replaced.")
+    var force = false
+
     @OptionGroup var limitOptions: LimitOptions
 
     func run() throws {
@@ -37,7 +44,7 @@ struct ProcessCommand: ParsableCommand {
         do {
             // Resolved once by the file system: the file checked is the file written (OptionPath).
             let target = try output.map { $0 == "-" ? $0 : try Output.resolvedOption($0, "-o") ?? $0 }
-            if let target, target != "-" { try Output.checkReplaceable(target) }   // before any render
+            if let target, target != "-" { try Output.checkReplaceable(target); try Self.refuseSource(target, named: output ?? target, input: input) }   // before any render
             let pipeline = try Pipeline.parse(text)
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
             let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0, limits: limitOptions.limits) } ?? NoObjects()
@@ -55,8 +62,15 @@ struct ProcessCommand: ParsableCommand {
             } else {
                 let name = URL(literalFilePath: input).deletingPathExtension().lastPathComponent
                 destination = "\(name).derived.\(result.fileExtension)"
+                // A name the user did not give is never written over a file already there (attack 38a's L2).
+                var info = stat()
+                if !force, lstat(destination, &info) == 0 {
+                    throw CLIError("\(destination) already exists; without -o, derive process writes NAME.derived.EXT only as a new file: pass --force to replace it, or name another file with -o")
+                }
+                try Self.refuseSource(destination, named: destination, input: input)
             }
-            try Output.write(result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes, to: target ?? destination)
+            let bytes = result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes
+            try Output.write(bytes, to: target ?? destination, replacing: output != nil || force)
             if destination != "-", result.kind == .json {
                 // A JSON answer has no size or frames: say which answer it is (info wins, as in the engine).
                 let answer = pipeline.actions.contains { if case .info = $0 { return true } else { return false } } ? "info" : "average-hue"
@@ -71,5 +85,16 @@ struct ProcessCommand: ParsableCommand {
             Output.printError(error.description)
             throw ExitCode.failure
         }
+    }
+}
+
+extension ProcessCommand {
+    /// Refuses `path` when it is the source image itself (its device and inode, whatever the
+    /// name: `./a.jpg`, a hard link): derive process never replaces its source, even with --force.
+    static func refuseSource(_ path: String, named name: String, input: String) throws {
+        var target = stat(), source = stat()
+        guard stat(path, &target) == 0, stat(input, &source) == 0,
+              target.st_dev == source.st_dev, target.st_ino == source.st_ino else { return }
+        throw CLIError("\(name) is the source image \(input) itself; derive process never replaces its source: name another file with -o")
     }
 }

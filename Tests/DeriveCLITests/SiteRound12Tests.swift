@@ -324,15 +324,18 @@ import Glibc
         #expect(refused.stderr.contains("cd \(holder) && derive init I6"), "\(refused.stderr)")
     }
 
-    @Test func initSaysWhenItLeftThePageAlone() throws {
+    /// A link where the page goes is something init did not write: refused, never followed
+    /// (an _site that holds anything is not made public: attack 38a's M2).
+    @Test func initRefusesALinkWhereThePageGoes() throws {
         let site = try Site(["images/a.jpg": "orientation-1.jpg"], manifest: nil)
         defer { site.remove() }
         try FileManager.default.createDirectory(at: site.url("_site"), withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: site.url("_site/index.html").path, withDestinationPath: "/nonexistent/page.html")
         let made = try site.run(["init"])
-        #expect(made.status == 0, "\(made.stderr)")
-        #expect(text(made.stdout).contains("_site/index.html was not written"), "\(text(made.stdout))")
+        #expect(made.status == 1, "\(text(made.stdout))")
+        #expect(made.stderr.contains("_site/index.html"), "\(made.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "/nonexistent/page.html"))
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: site.url("_site/index.html").path)) == "/nonexistent/page.html")
     }
 
     @Test func initLeavesAUsersOwnPageByteForByte() throws {
@@ -342,9 +345,10 @@ import Glibc
         let own = Data("<!doctype html><p>my own page</p>\n".utf8)
         try own.write(to: site.url("_site/index.html"))
         let made = try site.run(["init"])
-        #expect(made.status == 0, "\(made.stderr)")
+        // Refused (it would be published with whatever else is there), naming the page.
+        #expect(made.status == 1, "\(text(made.stdout))")
+        #expect(made.stderr.contains("_site/index.html") && made.stderr.contains("public"), "\(made.stderr)")
         #expect(try Data(contentsOf: site.url("_site/index.html")) == own, "init wrote over the user's page")
-        #expect(text(made.stdout).contains("_site/index.html was not written"), "\(text(made.stdout))")
-        #expect(!text(made.stdout).contains("Wrote derive.yaml and _site/index.html"), "\(text(made.stdout))")
+        #expect(!site.exists("derive.yaml"))
     }
 }
