@@ -407,6 +407,11 @@ struct LoadState {
                 diagnostics.error(keyNode.location, "style name '\(Self.shown(name))' is invalid: use 1-63 letters, digits, '_', '-' or '.'")
                 continue
             }
+            // `{style}` fills a path segment in: `.` and `..` name other folders (attack 38a's H1).
+            if name == "." || name == ".." {
+                diagnostics.error(keyNode.location, "style name '\(name)' cannot be used: {style} fills it in as a path segment, where '\(name)' names another folder; rename the style")
+                continue
+            }
             if let existing = styleNodes.first(where: { $0.name == name }) {
                 diagnostics.error(keyNode.location, "style '\(name)' is already defined at \(existing.node.location.file):\(existing.node.location.line)")
                 continue

@@ -592,6 +592,8 @@ struct Expansion {
         var unservableCount = 0
         var overlong: (problem: ObjectKey.Problem, output: String)?
         var overlongCount = 0
+        var unplaceable: (problem: KeyPlaceProblem, output: String)?
+        var unplaceableCount = 0
         let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
         variants: for index in task.variants.indices {
             guard let (variant, canonical) = narrowed[index] else { continue }
@@ -636,6 +638,14 @@ struct Expansion {
                 overlongCount += 1
                 continue variants
             }
+            // Checked once the variables are filled in, not only as the template: a style, or a
+            // source's name, of `..` made a key that climbs out of the bucket (attack 38a's H1); a
+            // part longer than a file name may be failed only in the build (38a's M3).
+            if let problem = KeyPlaceProblem.of(hashed?.sampleKey ?? outputKey) {
+                unplaceable = unplaceable ?? (problem, output)
+                unplaceableCount += 1
+                continue variants
+            }
             var dependencies: [String] = []
             for dependency in variant.pipeline.dependencies {
                 switch dependency {
@@ -677,6 +687,9 @@ struct Expansion {
         }
         if let (problem, output) = overlong {
             errors.append(PlanFailure(subject: source, message: Self.overlongMessage(problem, output: output), derivatives: overlongCount))
+        }
+        if let (problem, output) = unplaceable {
+            errors.append(PlanFailure(subject: source, message: problem.message(output: output), derivatives: unplaceableCount))
         }
         return (derivatives, errors)
     }

@@ -265,11 +265,29 @@ public struct RealDisk: Disk {
         return try parentFolder(of: path, create: create, created: &created)
     }
 
+    /// Whether `path`, which no root holds as a key, must not be used as named either: it lies
+    /// below a root by its bytes though the rest is no key (a `..`, `.` or empty part), or it has a
+    /// `..` part anywhere. The kernel would resolve such a path out of its bucket (attack 38a's H1:
+    /// `out/../../victimdir/notes` from a style named `..` replaced a file outside the project);
+    /// Derive's own paths outside the buckets are standardised and never hold one.
+    private func refusedAsNamed(_ path: String) -> Bool {
+        let bytes = Array(path.utf8)
+        if bytes.split(separator: UInt8(ascii: "/")).contains(where: { $0.elementsEqual([0x2E, 0x2E]) }) { return true }
+        return rootBytes.contains { prefix in
+            bytes.count > prefix.count && bytes[prefix.count] == UInt8(ascii: "/") && bytes.starts(with: prefix)
+        }
+    }
+
+    /// The error for a path `refusedAsNamed`.
+    private func refusal(_ path: String, _ verb: String) -> DiskError {
+        DiskError("cannot \(verb) \(path): the path has a '.', '..' or empty part below a bucket's folder; Derive never resolves one")
+    }
+
     public func stat(_ path: String) -> FileStat? {
         if let (root, key) = confined(path) {
             return (try? openRoot(root, create: false))?.status(key).map(FileStat.init)
         }
-        guard let info = posixStat(path), (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard !refusedAsNamed(path), let info = posixStat(path), (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
         return FileStat(size: Int64(info.st_size), mtime: mtime, inode: UInt64(info.st_ino), ctime: ctime)
@@ -301,7 +319,7 @@ public struct RealDisk: Disk {
             guard let folder = try? openRoot(root, create: false) else { return false }
             return folder.kind(key) != nil
         }
-        return posixStat(path, follow: false) != nil
+        return !refusedAsNamed(path) && posixStat(path, follow: false) != nil
     }
 
     public func read(_ path: String) throws -> Data { try read(path, maxBytes: Int.max) }
@@ -311,6 +329,7 @@ public struct RealDisk: Disk {
     public func read(_ path: String, maxBytes: Int) throws -> Data {
         do {
             if let (root, key) = confined(path) { return try openRoot(root, create: false).read(key, maxBytes: maxBytes) }
+            guard !refusedAsNamed(path) else { throw refusal(path, "read") }
             return try ConfinedFolder.readRegularFile(atPath: path, maxBytes: maxBytes)
         } catch ConfinementError.tooLarge(_, let size, let limit) {
             throw DiskError.tooLarge(path, size: size, limit: limit)
@@ -326,6 +345,7 @@ public struct RealDisk: Disk {
             if let (root, key) = confined(path) {
                 fd = try openRoot(root, create: false).openForReading(key)
             } else {
+                guard !refusedAsNamed(path) else { throw refusal(path, "read") }
                 fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
                 guard fd >= 0 else { throw DiskError("cannot read \(path): \(String(cString: strerror(errno)))") }
                 var info = Glibc.stat()
@@ -398,6 +418,7 @@ public struct RealDisk: Disk {
             key = confinedKey
             rootPath = root
         } else {
+            guard !refusedAsNamed(path) else { throw refusal(path, "write") }
             (folder, key) = try parentFolder(of: path, create: true, created: &made)
             rootPath = folder.path
         }
@@ -420,6 +441,7 @@ public struct RealDisk: Disk {
             guard let opened = try? openRoot(root, create: false) else { return true }
             (folder, key) = (opened, confinedKey)
         } else {
+            guard !refusedAsNamed(path) else { throw refusal(path, "remove") }
             guard posixStat(path, follow: false) != nil else { return true }
             (folder, key) = try parentFolder(of: path, create: false)
         }
@@ -462,6 +484,7 @@ public struct RealDisk: Disk {
     }
 
     public func remove(_ path: String) throws {
+        guard !refusedAsNamed(path) || confined(path) != nil else { throw refusal(path, "remove") }
         guard posixStat(path, follow: false) != nil else { return }
         if let (root, key) = confined(path) {
             do { try openRoot(root, create: false).removeFile(key) } catch { throw DiskError("cannot remove \(path): \(error)") }
@@ -476,7 +499,7 @@ public struct RealDisk: Disk {
             return (try? openRoot(root, create: false))?.removeEmptyFolder(key) ?? false
         }
         // Outside every bucket (a folder made for the lock): by name in its parent, never followed.
-        guard let (parent, name) = try? parentFolder(of: path, create: false), parent.removeEmptyFolder(name) else { return false }
+        guard !refusedAsNamed(path), let (parent, name) = try? parentFolder(of: path, create: false), parent.removeEmptyFolder(name) else { return false }
         folders.forget(path)
         return true
     }
@@ -488,7 +511,7 @@ public struct RealDisk: Disk {
         }
         if let (root, key) = confined(folder) {
             (try? openRoot(root, create: false))?.removeStaleTemporaries(in: key, named: names, if: approve)
-        } else if let opened = try? folders.folder(RealDisk.standard(folder), create: false) {
+        } else if !refusedAsNamed(folder), let opened = try? folders.folder(RealDisk.standard(folder), create: false) {
             opened.removeStaleTemporaries(in: nil, named: names, if: approve)
         }
     }

@@ -1,0 +1,32 @@
+/// Why an output key, its variables filled in, cannot be a file below its bucket's folder: a
+/// `.`, `..` or empty part (a place outside the output's folder, or another name for one), or a
+/// part longer than a file name may be. Such an output is a plan failure of its source, so plan
+/// says what the build does, and nothing is written (attack 38a's H1 and M3).
+enum KeyPlaceProblem: Equatable {
+    case dotSegment
+    case nameTooLong(Int)
+
+    /// Linux's NAME_MAX: the longest file or folder name, in bytes, on ext4, XFS, Btrfs and tmpfs.
+    static let maxNameBytes = 255
+
+    static func of(_ key: String) -> KeyPlaceProblem? {
+        var longest = 0
+        for part in key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            if part.isEmpty || part.elementsEqual([0x2E]) || part.elementsEqual([0x2E, 0x2E]) { return .dotSegment }
+            longest = max(longest, part.count)
+        }
+        return longest > maxNameBytes ? .nameTooLong(longest) : nil
+    }
+
+    func message(output: String) -> String {
+        let shown = output.utf8.count <= 120 ? output : String(output.prefix(60)) + "…" + String(output.suffix(50))
+        switch self {
+        case .dotSegment:
+            return "its outputs' keys would have a '.' or '..' part (or an empty one), as in \(shown); such a key names a place outside "
+                + "the output's folder, so Derive never writes it: rename the source or the style, or change the rule's 'to:', or exclude the source in 'exclude:'"
+        case .nameTooLong(let bytes):
+            return "its outputs' file names would be \(bytes) bytes long, as in \(shown); a file name may be at most \(Self.maxNameBytes) bytes: "
+                + "shorten the rule's 'to:', or rename the source, or exclude it in 'exclude:'"
+        }
+    }
+}
