@@ -2,10 +2,12 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Attack 38a's L4: symbolic links among the control files.
+/// Attack 38a's L3 and L4: symbolic links among the control files.
 /// - L4: `ln -s derive.yaml site.yaml; derive build site.yaml` made a second state `.derive/site`
 ///   and refused every output of the same manifest: a manifest named through a link to a file in
 ///   its own folder is that file (its state, lock and name).
+/// - L3: the index and the lock both links to one user file: validation said the index "is one of
+///   Derive's own files"; it is the user's, reached through two links.
 @Suite(.ownThreads) struct ManifestLinksRound38Tests {
     typealias Project = BuildSafetyAttackTests.Project
 
@@ -34,5 +36,24 @@ import TestSupport
             #expect(check.status == 0, "\(name): \(check.stderr)")
         }
         #expect(!project.exists(".derive/web") && !project.exists("web.lock"))
+    }
+
+    @Test func theIndexAndTheLockLinkedToOneUserFileAreNamedAsSuch() throws {
+        let project = try Project()
+        defer { project.remove() }
+        try project.write("notes.txt", "precious\n")
+        try FileManager.default.createDirectory(at: project.url("out"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: project.url("out/index.json").path, withDestinationPath: "../notes.txt")
+        try FileManager.default.createSymbolicLink(atPath: project.url("derive.lock").path, withDestinationPath: "notes.txt")
+
+        let validate = try project.run(["validate"])
+        let said = String(decoding: validate.stdout, as: UTF8.self) + validate.stderr
+        #expect(validate.status != 0)
+        #expect(!said.contains("one of Derive's own files"), "\(said)")
+        #expect(said.contains("the index out/index.json and the lock file derive.lock are one file, notes.txt"), "\(said)")
+        #expect(said.contains("out/index.json is a symbolic link to ../notes.txt"), "\(said)")
+        #expect(said.contains("derive.lock is a symbolic link to notes.txt"), "\(said)")
+        #expect(try project.run(["build"]).status != 0)
+        #expect(FileManager.default.contents(atPath: project.url("notes.txt").path) == Data("precious\n".utf8))
     }
 }
