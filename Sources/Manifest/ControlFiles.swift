@@ -212,8 +212,15 @@ struct ControlFiles {
                                       hint: "put the index in a public-read or private bucket, or make it private with an 'objects:' rule")
                 }
             }
-            if controlPaths.contains(where: { $0.sameFile(as: path) }) {
-                diagnostics.error(locations.index ?? rootLocation, "the index \(index.bucket)/\(index.path) is one of Derive's own files")
+            if let twin = controlPaths.firstIndex(where: { $0.sameFile(as: path) }) {
+                // Say which file both names reach, and how: through links it is a user's file,
+                // never "one of Derive's own" (attack 38a's L3).
+                let indexFile = bucket.path + "/" + index.path
+                let links = [indexFile, controls[twin].path].compactMap(linkDescription)
+                diagnostics.error(locations.index ?? rootLocation,
+                                  "the index \(index.bucket)/\(index.path) and \(controls[twin].what) are one file, \(display(path.real))"
+                                  + (links.isEmpty ? "" : ": " + links.joined(separator: "; ")),
+                                  hint: "give the index a path of its own in its bucket")
             }
         }
 
@@ -308,6 +315,14 @@ struct ControlFiles {
         diagnostics.error(past.pathLocation,
                           "the buckets' paths pass through \(links.count) symbolic links and \(folders.count) folders (resolved one name at a time, links followed), \(links.count + folders.count) in all, more than \(BucketPathBudget.maxSteps) (past it from bucket '\(past.name)' on): derive serve looks at them before each request",
                           hint: "shorten the chains of links: point each bucket's path at its folder, or at one link to it; or use fewer buckets")
+    }
+
+    /// "P is a symbolic link to T" when `path` itself is a link (nil otherwise).
+    func linkDescription(_ path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK,
+              let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { return nil }
+        return "\(display(path)) is a symbolic link to \(target)"
     }
 
     func display(_ path: String) -> String {

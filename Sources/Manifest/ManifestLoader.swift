@@ -47,7 +47,10 @@ public struct ManifestLoader {
         state.fontInstalled = fontInstalled
         state.textDrawable = textDrawable
         state.fileReader = fileReader
-        let absolute = URL(literalFilePath: path).standardizedFileURL.path
+        // From a git revision the root is read by name (links there are refused); on disk a link
+        // beside the manifest is the file it leads to.
+        let root = fileReader == nil ? ManifestLink.projectManifest(path) : path
+        let absolute = URL(literalFilePath: root).standardizedFileURL.path
         let display = path
         state.loadRoot(file: absolute, display: display, budget: budget)
         guard state.rootLoaded else { return Result(manifest: nil, diagnostics: state.diagnostics, files: state.loadedFiles.sorted()) }

@@ -198,7 +198,9 @@ struct Workspace {
                 }
             }
         }
-        session = BuildSession(manifestPath: argument.manifest, manifest: manifest, manifestFiles: result.files,
+        // The file a link beside it leads to owns the state and lock; `manifestPath` keeps the
+        // name given, so watch mode follows the link too.
+        session = BuildSession(manifestPath: ManifestLink.projectManifest(argument.manifest), manifest: manifest, manifestFiles: result.files,
                                identity: identity, fontFiles: fonts.sorted(), fontRendering: rendering.sorted(), overwrite: overwrite)
         // The no-op check's stat pass, when it was made from these same inputs.
         if let witness { session.adopt(witness) }

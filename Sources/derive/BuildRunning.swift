@@ -56,7 +56,7 @@ struct BuildRunning: Error, CustomStringConvertible {
 
     private static func refuseHeld(_ workspace: Workspace, _ command: String) throws {
         let folder = workspace.manifest.stateFolder
-        if let holder = BuildLock.holder(folder: folder, manifest: workspace.manifestPath) {
+        if let holder = BuildLock.holder(folder: folder, manifest: workspace.session.manifestPath) {
             throw BuildRunning(reason: .held(holder), folder: folder, command: command)
         }
     }
