@@ -63,3 +63,39 @@ import TestSupport
         #expect(ControlFiles.manifests(in: folder) == expected)
     }
 }
+
+/// Issue 15: a validation walks from each target (lock, buckets, rules' output folders) up to
+/// `/`, judging each folder for another manifest's state; folders judged clear once are not
+/// judged again (`passed`). The answers and strays are those of walks made afresh, and a
+/// neighbour's state found by one target is found by the next one inside it too.
+@Suite(.ownThreads) struct ForeignStateWalkTests {
+    @Test func walksSharingWhatIsJudgedAnswerAsWalksAfresh() throws {
+        let workspace = try Workspace()
+        defer { try? FileManager.default.removeItem(at: workspace.folder) }
+        let root = workspace.folder.resolvingSymlinksInPath().path
+        try workspace.write("b.yaml", "version: 1\nbuckets:\n  a: {path: a}\n")   // b's default state: .derive/b
+        for folder in [".derive/b/x", ".derive/b/y", "mine/out", "mine/src", "mine/.derive/mine"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+        }
+        let own = FileSystemPath(manifest: root + "/mine/.derive/mine")
+        let targets = ["mine/out", ".derive/b/x", "mine/src", ".derive/b/y/new", "mine/out/deeper"].map { root + "/" + $0 }
+        var strays: [String] = []
+        var passed: Set<String> = []
+        var shared: [String?] = []
+        for target in targets {
+            shared.append(ControlFiles.foreignStateFolder(holding: target, own: own, strays: &strays, passed: &passed)?.folder)
+        }
+        var afresh: [String?] = []
+        var freshStrays: [String] = []
+        for target in targets {
+            var alone: Set<String> = []
+            afresh.append(ControlFiles.foreignStateFolder(holding: target, own: own, strays: &freshStrays, passed: &alone)?.folder)
+        }
+        #expect(shared == afresh)
+        #expect(shared == [nil, root + "/.derive/b", nil, root + "/.derive/b", nil])
+        #expect(Set(strays) == Set(freshStrays))
+        // The project's folder and those above it were judged once, for the first target.
+        #expect(passed.contains(root) && passed.contains("/"))
+        #expect(!passed.contains(root + "/.derive/b"))
+    }
+}
