@@ -8,6 +8,8 @@ import Glibc
 /// `derive.yaml`, `derive.YML`, `derive.json` and `derive` all default to `derive.lock`.
 extension ControlFiles {
     static let manifestExtensions = ["yaml", "yml", "json"]
+    /// `.yaml`, `.yml`, `.json` as bytes (`hasManifestExtension`).
+    static let manifestSuffixes = manifestExtensions.map { Array(("." + $0).utf8) }
 
     /// The files in `folder` a manifest of `stem` could be, the extension compared without
     /// case (`derive.YAML` and `derive.yaml` find each other, whichever is validated).
@@ -25,8 +27,21 @@ extension ControlFiles {
     /// validator and by `derive init`.
     static func manifests(in folder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return names.filter { manifestExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-            .map { folder + "/" + $0 }.filter(couldBeManifest)
+        return names.filter(hasManifestExtension).sorted().map { folder + "/" + $0 }.filter(couldBeManifest)
+    }
+
+    /// Whether `name`'s extension (`NSString.pathExtension`, without case) is a manifest's.
+    /// Validation lists every folder above each bucket (`foreignStateFolder`), `/tmp` with its
+    /// thousands of entries included: `pathExtension` on each name was two thirds of a one-edit
+    /// plan at 4 000 outputs (issue 15). Such a name ends in `.` and the extension's letters in
+    /// ASCII (only ASCII letters lower to them), so that byte test comes first and the exact one
+    /// decides for the few names it passes (`ManifestExtensionTests`).
+    static func hasManifestExtension(_ name: String) -> Bool {
+        let bytes = name.utf8
+        guard manifestSuffixes.contains(where: { suffix in
+            bytes.count >= suffix.count && zip(bytes.reversed(), suffix.reversed()).allSatisfy { $0 | 0x20 == $1 }
+        }) else { return false }
+        return manifestExtensions.contains((name as NSString).pathExtension.lowercased())
     }
 
     /// A regular file (through links) at one of those names that parses as a manifest: a YAML
