@@ -113,7 +113,8 @@ import TestSupport
         let json = try JSONSerialization.jsonObject(with: plan.stdout) as? [String: Any]
         let failures = json?["failures"] as? [[String: Any]] ?? []
         #expect(failures.count == 1, "\(text(plan.stdout))")
-        #expect((failures.first?["message"] as? String ?? "").contains("255 bytes"), "\(text(plan.stdout))")
+        let message = (failures.first?["message"] as? String) ?? ""
+        #expect(message.contains("255 bytes"), "\(text(plan.stdout))")
         let items = json?["items"] as? [[String: Any]] ?? []
         #expect(items.filter { ($0["kind"] as? String) == "create" }.count == 1, "\(text(plan.stdout))")
         let build = try CLI.run(["build"], in: project.folder)
