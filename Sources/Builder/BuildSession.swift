@@ -1027,12 +1027,13 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         // Files a killed build moved into place and never recorded (`Planner.uncommittedOutputs`):
-        // removed while they hold the bytes it noted, else left and named.
-        let uncommitted = try planner.uncommittedOutputs(pending: try store.pendingWrites(), recorded: recorded, produced: [])
+        // removed while each is the file it noted with the bytes it noted, else left and named.
+        let uncommitted = try planner.uncommittedOutputs(pending: try store.pendingNotes(), recorded: recorded, produced: [])
         let uncommittedJudge = Planner.OrphanJudge(planner, keeping: protected, many: uncommitted.count > 1)
-        for (_, record) in uncommitted.sortedByKey() {
+        for (_, found) in uncommitted.sortedByKey() {
+            let record = found.record
             do {
-                switch try removal.removal(record, judge: uncommittedJudge, identity: .some(nil)) {
+                switch try removal.removal(record, judge: uncommittedJudge, identity: .some(found.identity)) {
                 case .removed: report.removed += 1
                 case .forgotten, .kept: break
                 case .left(_, let message), .unproven(_, let message): report.left.append(message)
