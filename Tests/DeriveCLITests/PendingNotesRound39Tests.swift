@@ -173,6 +173,23 @@ import Glibc
         #expect(!project.exists(stray), "\(Self.text(clean.stdout)) \(clean.stderr)")
     }
 
+    /// The project moved after the kill (its state taken over at the new place): the note's
+    /// folder moves with its path, so the stray file is judged where it is now (Derive's: deleted).
+    @Test func aStrayFileOfAMovedProjectIsJudgedWhereItIsNow() throws {
+        let project = try Project()
+        let moved = project.root.deletingLastPathComponent().appendingPathComponent(project.root.lastPathComponent + "-moved")
+        defer { project.remove(); try? FileManager.default.removeItem(at: moved) }
+        #expect(try project.run(["build", "-q"]).status == 0)
+        try project.restyle(width: 40)
+        let stray = try project.killedBuild()
+        try project.restyle(width: 32)
+        #expect(rename(project.root.path, moved.path) == 0)
+        let build = try CLI.run(["build"], in: moved)
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: moved.appendingPathComponent(stray).path), "the stray file stayed: \(Self.text(build.stdout)) \(build.stderr)")
+        #expect(Self.text(try CLI.run(["plan"], in: moved).stdout).hasPrefix("No changes"))
+    }
+
     /// The manifest with bucket `bucket` (its outputs' bucket) at folder `folder`.
     func repoint(_ project: Project, to folder: String, width: Int, bucket: String = "out") throws {
         try Data("""
