@@ -1027,12 +1027,13 @@ public final class BuildSession: @unchecked Sendable {
             }
         }
         // Files a killed build moved into place and never recorded (`Planner.uncommittedOutputs`):
-        // removed while they hold the bytes it noted, else left and named.
-        let uncommitted = try planner.uncommittedOutputs(pending: try store.pendingWrites(), recorded: recorded, produced: [])
+        // removed while each is the file it noted with the bytes it noted, else left and named.
+        let uncommitted = try planner.uncommittedOutputs(pending: try store.pendingNotes(), recorded: recorded, produced: [])
         let uncommittedJudge = Planner.OrphanJudge(planner, keeping: protected, many: uncommitted.count > 1)
-        for (_, record) in uncommitted.sortedByKey() {
+        for (_, found) in uncommitted.sortedByKey() {
+            let record = found.record
             do {
-                switch try removal.removal(record, judge: uncommittedJudge, identity: .some(nil)) {
+                switch try removal.removal(record, judge: uncommittedJudge, identity: .some(found.identity)) {
                 case .removed: report.removed += 1
                 case .forgotten, .kept: break
                 case .left(_, let message), .unproven(_, let message): report.left.append(message)
@@ -1306,7 +1307,16 @@ public final class BuildSession: @unchecked Sendable {
         }
         if let kept = Self.removeClockStamp(in: manifest.stateFolder) { report.left.append(kept) }
         // Only the folders Derive made on the way to the state (`.derive/` too), once empty (attack 37b's F9).
-        let made = StateFolderMade.removeEmpty(stateFolder: manifest.stateFolder)
+        var made = StateFolderMade.removeEmpty(stateFolder: manifest.stateFolder)
+        // The default state folder, `.derive/<stem>` beside the manifest, that no note says Derive
+        // made (made by `derive serve` before any build, or by a Derive from before the note:
+        // round 39): a place of Derive's own, which held its state. Removed once empty (`rmdir`,
+        // never recursively), and `.derive` with it when that is empty too; a user's file there
+        // keeps it (named below). A folder `state:` names elsewhere stays the user's.
+        if !made, Self.isDefaultStateFolder(manifest.stateFolder, manifestPath: manifestPath), rmdir(manifest.stateFolder) == 0 {
+            made = true
+            _ = rmdir((manifest.stateFolder as NSString).deletingLastPathComponent)
+        }
         // A `state:` symbolic link to the folder is left, as the user's, and its files are named the same.
         if let names = try? FileManager.default.contentsOfDirectory(atPath: manifest.stateFolder) {
             if !names.isEmpty {
@@ -1323,6 +1333,14 @@ public final class BuildSession: @unchecked Sendable {
 }
 
 extension BuildSession {
+    /// Whether `folder` is a manifest's default state folder, `.derive/<stem>` beside it (by
+    /// real path: a `state:` naming that very place is the same), and a folder itself, not a link.
+    static func isDefaultStateFolder(_ folder: String, manifestPath: String) -> Bool {
+        let manifest = URL(literalFilePath: manifestPath)
+        let place = RealFolder.of(manifest.deletingLastPathComponent().path) + "/.derive/" + manifest.deletingPathExtension().lastPathComponent
+        return !FileIdentity.isSymbolicLink(folder) && RealFolder.of(folder) == place
+    }
+
     /// A file only the lock names, in a bucket re-pointed since the lock was written (`LockProvenance.movedFrom`): left.
     static func repointedLeft(_ file: String, bucket: Bucket, written: String, lock: String, display: (String) -> String) -> String {
         "\(display(file)) is left in place: \(lock) was written for \(display(written)) (bucket '\(bucket.name)'), and the bucket is now \(display(RealFolder.of(bucket.path))), "

@@ -427,15 +427,16 @@ public struct Builder: Sendable {
         return record
     }
 
-    /// Deletes each file a killed build moved into place and never recorded while it holds the
-    /// noted bytes (checked on the open file as it goes; no device and inode were noted), leaves
-    /// and names one that holds others, and drops the notes (one unreachable now keeps its note).
-    func settleUncommitted(_ uncommitted: PathDictionary<OutputRecord>, keeping wanted: WantedIdentities, report: inout BuildReport) throws {
+    /// Deletes each file a killed build moved into place and never recorded while it is the file
+    /// noted (device, inode and birth) with the noted bytes (checked on the open file as it goes),
+    /// leaves and names one that is not, and drops the notes (one unreachable now keeps its note).
+    func settleUncommitted(_ uncommitted: PathDictionary<Planner.Uncommitted>, keeping wanted: WantedIdentities, report: inout BuildReport) throws {
         let judge = Planner.OrphanJudge(planner, keeping: wanted, many: uncommitted.count > 1)
         var settled: [String] = []
-        for (output, record) in uncommitted.sortedByKey() {
+        for (output, found) in uncommitted.sortedByKey() {
+            let record = found.record
             do {
-                switch try OutputRemoval(planner: planner).removal(record, judge: judge, identity: .some(nil)) {
+                switch try OutputRemoval(planner: planner).removal(record, judge: judge, identity: .some(found.identity)) {
                 case .removed: report.deleted.append(output)
                 case .forgotten, .kept: break
                 case .left(let path, let message), .unproven(let path, let message): report.left.append((path, message))
@@ -447,20 +448,21 @@ public struct Builder: Sendable {
                 report.failed.append((output, "\(error)"))
                 continue
             }
-            // The note names the file as the bucket's path spells it; the record, its real folder.
+            // The note names the file as the bucket's path spelled it; the record, its real folder.
+            settled.append(found.note)
             settled.append(record.file)
-            if let bucket = planner.manifest.bucket(named: record.bucket) { settled.append(bucket.path + "/" + record.key) }
         }
         try store.clearPendingWrites(settled)
     }
 
-    /// Drops the notes of writes whose file does not hold the noted bytes (never renamed into
-    /// place, or replaced since); keeps the others (renamed, then not recorded).
+    /// Drops the notes of writes whose file is not the file noted with the noted bytes (never
+    /// renamed into place, or replaced since, even by a copy of those bytes); keeps the others
+    /// (renamed, then not recorded).
     func clearPendingWritesNotOnDisk() throws {
-        let pending = try store.pendingWrites()
+        let pending = try store.pendingNotes()
         guard !pending.isEmpty else { return }
-        let stale = pending.filter { path, digest in
-            digest.isEmpty || disk.stat(path) == nil || (try? disk.digestAndHead(path, headBytes: 0).digest) != digest
+        let stale = pending.filter { path, note in
+            disk.stat(path) == nil || !note.vouches(for: path, digest: try? disk.digestAndHead(path, headBytes: 0).digest)
         }
         if stale.count == pending.count { try store.clearAllPendingWrites() } else { try store.clearPendingWrites(stale.keys.sorted()) }
     }
@@ -767,8 +769,13 @@ public struct Builder: Sendable {
                 throw DiskError("\(planner.display(derivative.outputPath)) appeared or changed while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
             }
         }
-        // A build killed after the rename leaves a file Derive may replace, but only these bytes.
-        try store.addPendingWrite(derivative.outputPath, digest: outputDigest)
+        // A build killed after the rename leaves a file Derive may replace, but only these bytes
+        // in this very file (noted with its device, inode and birth just before it is moved into
+        // place, below), written in this bucket folder: a copy put there after a kill is the user's.
+        let note = { (identity: FileIdentity?) throws in
+            try self.store.addPendingWrite(derivative.outputPath, digest: outputDigest, identity: identity,
+                                           output: derivative.output, folder: RealFolder.of(derivative.outputFolder))
+        }
         // Killed just after the exchange, the displaced file is left as `.<name>.<pid>.<n>.derive-tmp`:
         // the next build removes it only while it holds bytes the state vouches for. A record of
         // Derive's own vouches for them; a file adopted from the lock or proven by git (a fresh
@@ -784,7 +791,7 @@ public struct Builder: Sendable {
             // A rebuild checks the file it displaces, in the move itself: one swapped in after
             // the check above is moved back, never replaced.
             written = try disk.writeOutput(rendered.bytes, to: derivative.outputPath, replacing: replaces != nil,
-                                           replacingOnly: planner.overwrite ? nil : replaces)
+                                           replacingOnly: planner.overwrite ? nil : replaces, beforeInstall: note)
         } catch let error as DiskError where error.appeared {
             try? store.clearPendingWrites([derivative.outputPath])
             throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")

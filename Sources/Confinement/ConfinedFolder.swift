@@ -292,11 +292,15 @@ public final class ConfinedFolder: Sendable {
 
     /// `writeAtomically`, with the written file's status from its own descriptor once in place
     /// (`TemporaryFile.installedStatus`; nil when it moved while being installed).
+    /// `beforeCommit`: called with the filled temporary's descriptor just before it is moved into
+    /// place (what is noted of the file to be installed); an error from it drops the file.
     public func writeAtomicallyReportingStatus(_ data: Data, to key: ObjectKey, durable: Bool = true, replacing: Bool = true,
-                                               replacingOnly approve: ((Int32) -> Bool)? = nil) throws -> (created: [String], status: FileStatus?) {
+                                               replacingOnly approve: ((Int32) -> Bool)? = nil,
+                                               beforeCommit: (Int32) throws -> Void = { _ in }) throws -> (created: [String], status: FileStatus?) {
         let file = try createTemporary(for: key)
         do {
             try file.write(data)
+            try file.withDescriptor(beforeCommit)
             let created: [String]
             if let approve { created = try file.commit(durable: durable, replacingOnly: approve) } else {
                 created = try file.commit(durable: durable, replacing: replacing)
@@ -725,6 +729,8 @@ public final class TemporaryFile: @unchecked Sendable {
     private let folder: Int32
     private let ownsFolder: Bool
     private var fd: Int32
+    /// Runs `body` with the temporary file's descriptor (it stays open and owned here).
+    func withDescriptor(_ body: (Int32) throws -> Void) throws { try body(fd) }
     private let temporaryName: String
     private let finalName: String
     private let key: String

@@ -77,6 +77,12 @@ public protocol Disk: ObjectLister {
     /// installed (its bytes are not vouched for).
     func writeOutput(_ data: Data, to path: String, replacing: Bool, replacingOnly digest: String?) throws
         -> (created: [String], stat: FileStat?, identity: FileIdentity?)
+    /// `writeOutput` calling `beforeInstall` with the file to be installed (its device, inode and
+    /// birth, from its open descriptor; nil on a disk without descriptors) just before it is moved
+    /// into place: the build notes it, so a file at that path after a kill is Derive's only if it
+    /// is that very file (issue 9, round 39). An error from `beforeInstall` installs nothing.
+    func writeOutput(_ data: Data, to path: String, replacing: Bool, replacingOnly digest: String?,
+                     beforeInstall: (FileIdentity?) throws -> Void) throws -> (created: [String], stat: FileStat?, identity: FileIdentity?)
     /// Removes the regular file at `path` only if its bytes hash to `digest` (checked on the
     /// open file). False when something else is there; true when removed or already gone.
     func remove(_ path: String, ifDigest digest: String) throws -> Bool
@@ -97,6 +103,13 @@ public protocol Disk: ObjectLister {
 }
 
 extension Disk {
+    /// A disk without descriptors: nothing to note of the file but its bytes.
+    public func writeOutput(_ data: Data, to path: String, replacing: Bool, replacingOnly digest: String?,
+                            beforeInstall: (FileIdentity?) throws -> Void) throws -> (created: [String], stat: FileStat?, identity: FileIdentity?) {
+        try beforeInstall(nil)
+        return try writeOutput(data, to: path, replacing: replacing, replacingOnly: digest)
+    }
+
     @discardableResult
     public func writeAtomically(_ data: Data, to path: String) throws -> [String] {
         try writeAtomically(data, to: path, replacing: true)
@@ -396,10 +409,22 @@ public struct RealDisk: Disk {
 
     public func writeOutput(_ data: Data, to path: String, replacing: Bool, replacingOnly digest: String?) throws
         -> (created: [String], stat: FileStat?, identity: FileIdentity?) {
+        try writeOutput(data, to: path, replacing: replacing, replacingOnly: digest, beforeInstall: { _ in })
+    }
+
+    public func writeOutput(_ data: Data, to path: String, replacing: Bool, replacingOnly digest: String?,
+                            beforeInstall: (FileIdentity?) throws -> Void) throws -> (created: [String], stat: FileStat?, identity: FileIdentity?) {
         var status: FileStatus?
         let created = try write(to: path) { folder, key in
             let written = try folder.writeAtomicallyReportingStatus(data, to: key, replacing: replacing,
-                                                                    replacingOnly: digest.map { digest in { fd in Self.digest(of: fd) == digest } })
+                                                                    replacingOnly: digest.map { digest in { fd in Self.digest(of: fd) == digest } },
+                                                                    beforeCommit: { fd in
+                var info = Glibc.stat()
+                guard fstat(fd, &info) == 0 else { throw DiskError("cannot read the file written for \(path): \(String(cString: strerror(errno)))") }
+                var identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+                identity.birth = FileBirth.of(descriptor: fd) ?? 0
+                try beforeInstall(identity)
+            })
             status = written.status
             return written.created
         }

@@ -194,7 +194,7 @@ public struct Plan: Sendable {
     /// made (`Planner.uncommittedOutputs`), by output: the build settles them before its work,
     /// each judged again then (deleted while it holds the noted bytes, else left and named), and
     /// drops their notes. Those the plan shows are deletions too; no `left` line is kept for them.
-    public var uncommitted: PathDictionary<OutputRecord> = [:]
+    public var uncommitted: PathDictionary<Planner.Uncommitted> = [:]
     /// Files no build operation may delete or overwrite: the manifest's sources and control
     /// files (manifest, includes, lock, index, state). Builder and `clean` keep them by identity.
     public var protectedFiles: PathSet = []
@@ -440,7 +440,7 @@ public struct Planner: Sendable {
         // Which record (if any) wrote each file: ownership is by file, not by output name.
         // File → output name (not a copy of the record: a state of 200 000 outputs is read once).
         let owners = PathDictionary(recorded.values.map { ($0.file, $0.path) }, uniquingKeysWith: { a, _ in a })
-        let pending = try store.pendingWrites()
+        let pending = try store.pendingNotes()
         var expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
                                       knownOutputs: recorded.keys).derivatives()
         // A recorded output the manifest no longer produces but a rule's `from` now matches is a
@@ -575,11 +575,12 @@ public struct Planner: Sendable {
             }
         }
         if !uncommitted.isEmpty {
-            // Judged as the build judges them: no device and inode were noted, so the bytes decide.
+            // Judged as the build judges them: by the file noted (device, inode, birth) and its bytes.
             let judge = makeJudge()
-            for (output, record) in uncommitted.sortedByKey() {
+            for (output, found) in uncommitted.sortedByKey() {
+                let record = found.record
                 var reasons = [Self.uncommittedReason(display(record.file))]
-                switch try judge.fate(of: record, identity: .some(nil)) {
+                switch try judge.fate(of: record, identity: .some(found.identity)) {
                 case .delete: break
                 // Gone, or a file this build keeps (a source): only the note goes, nothing to say.
                 case .dropRecord, .keep: continue
@@ -797,10 +798,10 @@ public struct Planner: Sendable {
         return path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
     }
 
-    /// `pending`: the digest of the bytes a killed build was renaming to this file; what is there
-    /// is Derive's only if it hashes to it.
+    /// `pending`: what a killed build noted of the file it was renaming to this path; what is
+    /// there is Derive's only if it is that file (device, inode, birth) and hashes to its digest.
     /// `stat`: the output's stat when it was taken ahead (`ContentDigests.stats`).
-    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: String?,
+    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: PendingWrite?,
               protected: WantedIdentities = WantedIdentities([]), stat: FileStat?? = nil,
               stateRecordsOutputs: Bool = true) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
@@ -876,7 +877,7 @@ public struct Planner: Sendable {
             // A record adopted on a lock line's word vouches no more than the line (`--verify-all`).
             if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches() {
                 replaces = digest
-            } else if let digest, overwrite || (pending == digest && !digest.isEmpty) || proven[derivative.output] == digest {
+            } else if let digest, overwrite || pending?.vouches(for: path, digest: digest) == true || proven[derivative.output] == digest {
                 replaces = digest
             } else if let digest, distrust == nil, let other = recordsByDigest.record(of: path, holding: digest, except: derivative.output) {
                 // Its bytes, device, inode and birth are the ones Derive recorded for that output:

@@ -514,6 +514,10 @@ public enum StateFolderTrust {
 
     /// Writes `text` as the token file `name` (a temporary file renamed into place, 0600).
     public static func writeToken(_ text: String, name: String) throws {
+        // Never one `readToken` would refuse: the write fails instead, and the caller says so.
+        guard text.utf8.count <= maxTokenBytes else {
+            throw tokenError("the token file \(name) would hold \(text.utf8.count) bytes, more than the \(maxTokenBytes) a token may hold; it was not written")
+        }
         let folder = try openTokenFolder(create: true)
         defer { close(folder) }
         let temporary = name + ".\(getpid()).tmp"
@@ -538,7 +542,16 @@ public enum StateFolderTrust {
         _ = unlinkat(folder, name, 0)
     }
 
-    /// The token file `name`'s first bytes, nil when the way to it or the file is not the user's.
+    /// The most a token file may hold (1 MiB): a lock's provenance (`LockProvenance`, a line per
+    /// bucket) or the folders made for a state (`StateFolderMade`) stay far below it. A token
+    /// over it is never written (`writeToken` refuses) and never read in part: read, it is no
+    /// token at all, so whatever it would vouch for is not vouched for (the lock is the lock's
+    /// word again, `clean` keeps the folders it cannot prove it made, a state is not bound).
+    public static let maxTokenBytes = 1 << 20
+
+    /// The token file `name`'s bytes, whole (round 39: only the first 4 KiB were read, so a long
+    /// provenance lost its last buckets' lines); nil when the way to it or the file is not the
+    /// user's, when it is empty, or when it holds more than `maxTokenBytes`.
     public static func readToken(name: String) -> Data? {
         guard let folder = try? openTokenFolder(create: false) else { return nil }
         defer { close(folder) }
@@ -546,10 +559,18 @@ public enum StateFolderTrust {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == user else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = read(fd, &buffer, buffer.count)
-        return count > 0 ? Data(buffer.prefix(count)) : nil
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == user, info.st_size <= maxTokenBytes else { return nil }
+        // Up to one byte past the bound: a file that grew past it since the stat is refused too.
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while data.count <= maxTokenBytes {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { return nil }
+            if count == 0 { break }
+            data.append(contentsOf: buffer.prefix(count))
+        }
+        return data.isEmpty || data.count > maxTokenBytes ? nil : data
     }
 
     // MARK: Moved-aside states

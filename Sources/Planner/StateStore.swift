@@ -689,6 +689,21 @@ public final class StateStore: Sendable {
                 t.column(StateSeals.column, .blob)
             }
         }
+        migrator.registerMigration("v14-pending-files") { db in
+            // The file a pending write installs (its device, inode and birth, from the open
+            // temporary before it is linked into place) and where (the output `bucket/key` and the
+            // bucket's real folder then): a byte-identical copy put at that path after a kill is
+            // not Derive's, and a note whose bucket was re-pointed or removed since is judged in
+            // the folder it was written in (issue 9, round 39). Notes from before keep a seal over
+            // fewer columns, which no longer verifies: they vouch for nothing (the file is the user's).
+            try db.alter(table: "pendingWrites") { t in
+                t.add(column: "device", .integer).notNull().defaults(to: 0)
+                t.add(column: "inode", .integer).notNull().defaults(to: 0)
+                t.add(column: "birth", .integer).notNull().defaults(to: 0)
+                t.add(column: "output", .text).notNull().defaults(to: "")
+                t.add(column: "folder", .text).notNull().defaults(to: "")
+            }
+        }
         return migrator
     }
 
@@ -1128,19 +1143,40 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Notes a file a build is about to rename into place, with the digest of its bytes.
-    public func addPendingWrite(_ path: String, digest: String) throws {
+    /// Notes a file a build is about to rename into place, with the digest of its bytes, and (for
+    /// an output) the file itself (`identity`, with its birth: the open temporary's, before it is
+    /// linked into place) and where it goes (`output`, `bucket/key`, in the bucket's real `folder`).
+    public func addPendingWrite(_ path: String, digest: String, identity: FileIdentity? = nil, output: String = "", folder: String = "") throws {
+        let stored = identity?.stored ?? (device: 0, inode: 0)
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO pendingWrites (path, digest) VALUES (?, ?)", arguments: [path, digest])
+            try db.execute(sql: "INSERT OR REPLACE INTO pendingWrites (path, digest, device, inode, birth, output, folder) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [path, digest, stored.device, stored.inode, identity?.birth ?? 0, output, folder])
         }
     }
 
     /// Files a build was renaming into place but did not record (left by a killed build), path →
     /// digest of the bytes it wrote. Rows from before the digest was kept have an empty digest.
     public func pendingWrites() throws -> PathDictionary<String> {
+        try pendingNotes().mapValues(\.digest)
+    }
+
+    /// The pending writes' notes (sealed rows only), path → what was noted.
+    public func pendingNotes() throws -> PathDictionary<PendingWrite> {
         try queue.read { db in
-            var result: PathDictionary<String> = [:]
-            try forEachRow(db, "pendingWrites", ["path", "digest"]) { row, sealed in if sealed { result[row[0] as String] = row[1] } }
+            var result: PathDictionary<PendingWrite> = [:]
+            // A database opened read-only may predate v14 (no identity, no place: digest alone).
+            let full = try db.columns(in: "pendingWrites").contains { $0.name == "folder" }
+            let columns = full ? ["path", "digest", "device", "inode", "birth", "output", "folder"] : ["path", "digest"]
+            try forEachRow(db, "pendingWrites", columns) { row, sealed in
+                guard sealed else { return }
+                var note = PendingWrite(digest: row[1])
+                if full {
+                    let device: Int64 = row[2], inode: Int64 = row[3]
+                    if device != 0 || inode != 0 { note.identity = FileIdentity(stored: device, inode, birth: row[4]) }
+                    note.output = row[5]; note.folder = row[6]
+                }
+                result[row[0] as String] = note
+            }
             return result
         }
     }
@@ -1489,4 +1525,26 @@ public struct WrittenLock: Sendable, Equatable {
     public let digest: String
     public let identity: FileIdentity
     public init(digest: String, identity: FileIdentity) { self.digest = digest; self.identity = identity }
+}
+
+/// What a build noted of a file it was about to move into place (`StateStore.addPendingWrite`).
+public struct PendingWrite: Sendable, Equatable {
+    /// The digest of the bytes written ('' in notes from before it was kept).
+    public var digest: String
+    /// The file installed (device, inode, birth); nil when not noted (the lock's and the index's
+    /// notes, a disk without descriptors).
+    public var identity: FileIdentity?
+    /// The output (`bucket/key`) and its bucket's real folder when it was written; '' when not noted.
+    public var output: String = ""
+    public var folder: String = ""
+    public init(digest: String, identity: FileIdentity? = nil, output: String = "", folder: String = "") {
+        self.digest = digest; self.identity = identity; self.output = output; self.folder = folder
+    }
+
+    /// Whether the regular file at `path`, whose bytes hash to `digest`, is the file noted: its
+    /// bytes, and its device, inode and birth when they were noted.
+    public func vouches(for path: String, digest: String?) -> Bool {
+        guard !self.digest.isEmpty, digest == self.digest else { return false }
+        return identity.map { $0.isFile(at: path) } ?? true
+    }
 }

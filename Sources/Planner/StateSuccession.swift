@@ -60,7 +60,7 @@ public enum StateSuccession {
 
     /// The columns holding absolute paths, which a move re-anchors.
     static let anchored: [(table: String, column: String)] = [("outputs", "folder"), ("bucketFolders", "folder"), ("createdFolders", "path"),
-                                                              ("pendingWrites", "path"), ("controlFiles", "path"), ("lockFiles", "path"), ("files", "path")]
+                                                              ("pendingWrites", "path"), ("pendingWrites", "folder"), ("controlFiles", "path"), ("lockFiles", "path"), ("files", "path")]
 
     /// `table`'s column names and the rows whose seal verifies with `seals` (rowid first, then
     /// the columns in that order): the only records a move follows.

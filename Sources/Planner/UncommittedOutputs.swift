@@ -13,13 +13,25 @@ extension Planner {
     /// not a file it installed.
     static let displacedNoteSuffix = "/displaced"
 
+    /// A file a killed build moved into place and never recorded: the record the build would
+    /// have made of it (with the noted digest), the file it noted (device, inode, birth; nil:
+    /// not noted, the bytes decide) and the note's own path (as the bucket's path spelled it).
+    public struct Uncommitted: Sendable {
+        public var record: OutputRecord
+        public var identity: FileIdentity?
+        public var note: String
+    }
+
     /// The pending writes no record, planned output or control file accounts for, each as the
-    /// record of an output of the bucket whose folder holds it (with the noted digest). Empty
-    /// (and nothing read) when there are no notes: a no-op build pays one look at an empty table.
+    /// record of an output of the bucket folder it was written in (with the noted digest): the
+    /// output and folder noted when it was written (issue 9, round 39: a bucket re-pointed or
+    /// removed since does not hide it, nor is it ever judged in a folder it was not written in);
+    /// for a note from before they were noted, the bucket whose folder holds it now. Empty (and
+    /// nothing read) when there are no notes: a no-op build pays one look at an empty table.
     /// `produced`: the outputs the manifest produces now; a note for one of their files is that
     /// output's own (its build may replace the file: `item(for:pending:)`).
-    public func uncommittedOutputs(pending: PathDictionary<String>, recorded: PathDictionary<OutputRecord>,
-                                   produced: [Derivative]) throws -> PathDictionary<OutputRecord> {
+    public func uncommittedOutputs(pending: PathDictionary<PendingWrite>, recorded: PathDictionary<OutputRecord>,
+                                   produced: [Derivative]) throws -> PathDictionary<Uncommitted> {
         guard !pending.isEmpty else { return [:] }
         let recordedFiles = PathSet(recorded.values.map(\.file))
         let plannedFiles = PathSet(produced.map(\.outputPath)), plannedOutputs = PathSet(produced.map(\.output))
@@ -27,23 +39,32 @@ extension Planner {
         var controls: PathSet = [lockPath]
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { controls.insert(bucket.path + "/" + index.path) }
         for path in try store.controlFiles().keys { controls.insert(path) }
-        var found: PathDictionary<OutputRecord> = [:]
-        for (path, digest) in pending.sortedByKey() {
-            guard !digest.isEmpty, !path.hasSuffix(Self.displacedNoteSuffix), !recordedFiles.contains(path),
+        var found: PathDictionary<Uncommitted> = [:]
+        for (path, note) in pending.sortedByKey() {
+            guard !note.digest.isEmpty, !path.hasSuffix(Self.displacedNoteSuffix), !recordedFiles.contains(path),
                   !plannedFiles.contains(path), !controls.contains(path) else { continue }
-            // The bucket whose folder holds it (the deepest, for nested buckets); none: not an
-            // output's place now, so nothing says it is one (the note stays, as before).
-            guard let bucket = manifest.buckets.filter({ path.utf8.starts(with: ($0.path + "/").utf8) })
-                .max(by: { $0.path.utf8.count < $1.path.utf8.count }) else { continue }
-            let key = String(path.dropFirst(bucket.path.count + 1))
-            let output = bucket.name + "/" + key
+            let output: String, folder: String
+            if !note.output.isEmpty, !note.folder.isEmpty {
+                // Where it was written, whatever the bucket's folder is now (or whether it is still a bucket).
+                output = note.output; folder = note.folder
+            } else {
+                // The bucket whose folder holds it (the deepest, for nested buckets); none: not an
+                // output's place now, so nothing says it is one (the note stays, as before).
+                guard let bucket = manifest.buckets.filter({ path.utf8.starts(with: ($0.path + "/").utf8) })
+                    .max(by: { $0.path.utf8.count < $1.path.utf8.count }) else { continue }
+                output = bucket.name + "/" + String(path.dropFirst(bucket.path.count + 1)); folder = RealFolder.of(bucket.path)
+            }
+            // An output recorded or produced now (in its bucket's folder now) keeps its plan item;
+            // a note of its file elsewhere stays, never judged in that folder.
             guard recorded[output] == nil, !plannedOutputs.contains(output) else { continue }
+            // The ACL of its bucket now; private when the bucket is gone (nothing is published by it).
+            let acl = manifest.bucket(named: PathKey.bucket(of: output))?.acl.rawValue ?? "private"
             let record = OutputRecord(path: output, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "",
-                                      sourceDigest: "", dependencies: "", encoder: "", actionKey: "", acl: bucket.acl.rawValue,
-                                      outputDigest: digest, size: 0, width: 0, height: 0, format: "", builtAt: 0,
-                                      folder: RealFolder.of(bucket.path))
-            guard record.placeProblem == nil else { continue }
-            found[output] = record
+                                      sourceDigest: "", dependencies: "", encoder: "", actionKey: "", acl: acl,
+                                      outputDigest: note.digest, size: 0, width: 0, height: 0, format: "", builtAt: 0,
+                                      folder: folder)
+            guard record.placeProblem == nil, !recordedFiles.contains(record.file) else { continue }
+            found[output] = Uncommitted(record: record, identity: note.identity, note: path)
         }
         return found
     }
