@@ -138,11 +138,13 @@ public final class BuildSession: @unchecked Sendable {
                                                                  vouchedRows: vouchedRows)
             stateNote = note
             store.confine(to: recordPlaces)
+            store.recognise(ruleNames: RecordedRuleNames(manifest.rules))
             openedStore = store
             return store
         }
         let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath), vouched: vouched, vouchedRows: vouchedRows)
         store.confine(to: recordPlaces)
+        store.recognise(ruleNames: RecordedRuleNames(manifest.rules))
         openedStore = store
         return store
     }

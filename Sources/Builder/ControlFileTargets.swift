@@ -449,7 +449,7 @@ struct ControlFileTargets {
             return !acls.of(bucket, key: PathKey.key(of: entry.path), built: built).isPublic
         }.sorted { PathKey.ordered($0.path, $1.path) }
         guard !hidden.isEmpty else { return nil }
-        let shown = hidden.prefix(3).map { "\($0.path) of rule '\($0.rule)', from \($0.source)" }.joined(separator: "; ")
+        let shown = hidden.prefix(3).map { "\($0.path) of \(RuleName.described($0.rule)), from \($0.source)" }.joined(separator: "; ")
             + (hidden.count > 3 ? "; and \(hidden.count - 3) more" : "")
         return "is not written: it is \(PublicIndex.readable(manifest, acl: indexACL)) and would list private outputs (\(shown)): "
             + "\(PublicIndex.exposed); \(PublicIndex.hint(manifest))"

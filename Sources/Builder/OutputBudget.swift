@@ -25,13 +25,13 @@ public enum OutputBudget {
         guard let budget else { return }
         let bytes = Int64(rendered.bytes.count)
         if let maxBytes = budget.maxBytes, bytes > maxBytes {
-            throw Breach(description: "rule '\(derivative.rule)': \(derivative.output) is \(bytes) bytes, over its budget max_bytes \(maxBytes); it was not written (lower the quality or the size, or raise the budget)")
+            throw Breach(description: "\(RuleName.described(derivative.rule)): \(derivative.output) is \(bytes) bytes, over its budget max_bytes \(maxBytes); it was not written (lower the quality or the size, or raise the budget)")
         }
         if let minSSIM = budget.minSSIM {
             let ssim = try similarity(rendered.bytes, width: rendered.width, height: rendered.height, source: source,
                                       derivative: derivative, renderer: renderer)
             if ssim < minSSIM {
-                throw Breach(description: "rule '\(derivative.rule)': \(derivative.output) has SSIM \(String(format: "%.4f", ssim)) against a lossless reference, below its budget min_ssim \(minSSIM); it was not written (raise the quality, or lower the budget)")
+                throw Breach(description: "\(RuleName.described(derivative.rule)): \(derivative.output) has SSIM \(String(format: "%.4f", ssim)) against a lossless reference, below its budget min_ssim \(minSSIM); it was not written (raise the quality, or lower the budget)")
             }
         }
     }
@@ -43,7 +43,7 @@ public enum OutputBudget {
         do {
             reference = try renderer.render(source, ImageComparison.referencePipeline(derivative.pipeline), bucketPath: derivative.bucketPath)
         } catch {
-            throw Breach(description: "rule '\(derivative.rule)': \(derivative.output): the reference render for min_ssim failed: \(error)")
+            throw Breach(description: "\(RuleName.described(derivative.rule)): \(derivative.output): the reference render for min_ssim failed: \(error)")
         }
         do {
             let (similarity, _) = try ImageComparison.compare(reference.bytes, output, secondWidth: width, secondHeight: height) { bytes, pipeline in
@@ -51,7 +51,7 @@ public enum OutputBudget {
             }
             return ImageComparison.rounded(similarity.ssim)
         } catch {
-            throw Breach(description: "rule '\(derivative.rule)': \(derivative.output): cannot compare it with its reference for min_ssim: \(error)")
+            throw Breach(description: "\(RuleName.described(derivative.rule)): \(derivative.output): cannot compare it with its reference for min_ssim: \(error)")
         }
     }
 
@@ -78,7 +78,7 @@ public enum OutputBudget {
             totals[derivative.rule, default: 0] += record.size
             guard item.kind == .upToDate else { continue }
             if let maxBytes = budget.maxBytes, record.size > maxBytes {
-                breaches.append("\(item.output): \(record.size) bytes, over the budget max_bytes \(maxBytes) of rule '\(derivative.rule)'")
+                breaches.append("\(item.output): \(record.size) bytes, over the budget max_bytes \(maxBytes) of \(RuleName.described(derivative.rule))")
             }
             if let minSSIM = budget.minSSIM, let renderer, !judged.contains(item.output) {
                 do {
@@ -87,7 +87,7 @@ public enum OutputBudget {
                     let ssim = try similarity(ofBuilt: output, width: record.width, height: record.height,
                                               derivative: derivative, renderer: renderer)
                     if ssim < minSSIM {
-                        breaches.append("\(item.output): SSIM \(String(format: "%.4f", ssim)) against a lossless reference, below the budget min_ssim \(minSSIM) of rule '\(derivative.rule)'")
+                        breaches.append("\(item.output): SSIM \(String(format: "%.4f", ssim)) against a lossless reference, below the budget min_ssim \(minSSIM) of \(RuleName.described(derivative.rule))")
                     }
                 } catch {
                     breaches.append("\(item.output): min_ssim not checked: \(error)")
@@ -96,7 +96,7 @@ public enum OutputBudget {
         }
         for rule in manifest.rules {
             guard let limit = rule.budget?.maxTotalBytes, let total = totals[rule.planName], total > limit else { continue }
-            breaches.append("rule '\(rule.planName)': its outputs take \(total) bytes together, over the budget max_total_bytes \(limit)")
+            breaches.append("\(RuleName.described(rule.planName)): its outputs take \(total) bytes together, over the budget max_total_bytes \(limit)")
         }
         return breaches
     }

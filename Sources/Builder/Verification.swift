@@ -1,5 +1,6 @@
 import Confinement
 import Foundation
+import Manifest
 import Planner
 
 /// What `--verify` found: outputs are deterministic, so an output whose file holds what its rule
@@ -32,7 +33,7 @@ public struct Verification: Sendable {
 
     /// What a mismatch says about `derivative`'s file.
     public static func message(_ derivative: Derivative) -> String {
-        "differs from what rule '\(derivative.rule)' renders from \(derivative.source)"
+        "differs from what \(RuleName.described(derivative.rule)) renders from \(derivative.source)"
     }
 }
 

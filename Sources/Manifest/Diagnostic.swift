@@ -62,6 +62,12 @@ public struct Diagnostics: Sendable {
 
     public mutating func append(_ diagnostic: Diagnostic) { all.append(diagnostic) }
 
+    /// Rewrites the message of the diagnostic at `index` (a position in `all`).
+    mutating func amend(_ index: Int, _ message: (String) -> String) {
+        guard all.indices.contains(index) else { return }
+        all[index].message = message(all[index].message)
+    }
+
     public var errors: [Diagnostic] { all.filter { $0.severity == .error } }
     public var warnings: [Diagnostic] { all.filter { $0.severity == .warning } }
     public var hasErrors: Bool { all.contains { $0.severity == .error } }

@@ -112,7 +112,14 @@ struct LoadState {
     var buckets: [Bucket] = []
     var styles: [Style] = []
     var styleNodes: [(name: String, node: YAMLNode, file: String)] = []
-    var ruleNodes: [(node: YAMLNode, folder: String)] = []
+    /// The errors each style's own checks reported (positions in `diagnostics.all`): said once, at
+    /// the style, never again at the rules that use it, and naming them (`nameStyleUsers`).
+    var styleErrors: [String: [Int]] = [:]
+    /// The rules that use each style (`styles:` or `process: style/NAME`), as `rule 'x'` or
+    /// `rule at derive.yaml:12`, in manifest order.
+    var styleUsers: [String: [String]] = [:]
+    /// Each rule's node, with its file's folder and its file relative to the root manifest's folder.
+    var ruleNodes: [(node: YAMLNode, folder: String, relative: String)] = []
     var ruleSyntax: [RuleSyntax] = []
     var region = "local"
     var accessKeys: [AccessKey] = []
@@ -147,7 +154,7 @@ struct LoadState {
                 return
             }
             rootFolderPath = URL(literalFilePath: file).deletingLastPathComponent().path
-            parse(data, file: file, folderKey: "", display: display, here: here, isRoot: true, budget: budget)
+            parse(data, file: file, relative: URL(literalFilePath: file).lastPathComponent, folderKey: "", display: display, here: here, isRoot: true, budget: budget)
             return
         }
         do {
@@ -163,7 +170,7 @@ struct LoadState {
         let folder = URL(literalFilePath: file).deletingLastPathComponent().path
         rootFolderPath = folder
         rootFolder = try? ConfinedFolder(path: folder)
-        parse(data, file: file, folderKey: "", display: display, here: here, isRoot: true, budget: budget)
+        parse(data, file: file, relative: URL(literalFilePath: file).lastPathComponent, folderKey: "", display: display, here: here, isRoot: true, budget: budget)
     }
 
     /// Resolves `relative` (as written in the file whose folder key is `folderKey`) to a key below
@@ -211,7 +218,7 @@ struct LoadState {
                 diagnostics.error(here, "cannot read manifest \(display): \(error)")
                 return
             }
-            parse(data, file: file, folderKey: segments.dropLast().joined(separator: "/"), display: display, here: here, isRoot: false, budget: budget)
+            parse(data, file: file, relative: key.string, folderKey: segments.dropLast().joined(separator: "/"), display: display, here: here, isRoot: false, budget: budget)
             return
         }
         guard let rootFolder else {
@@ -235,10 +242,12 @@ struct LoadState {
             return
         }
         let parentKey = segments.dropLast().joined(separator: "/")
-        parse(data, file: file, folderKey: parentKey, display: display, here: here, isRoot: false, budget: budget)
+        parse(data, file: file, relative: key.string, folderKey: parentKey, display: display, here: here, isRoot: false, budget: budget)
     }
 
-    mutating func parse(_ data: Data, file: String, folderKey: String, display: String, here: SourceLocation, isRoot: Bool, budget: YAMLBudget) {
+    /// `relative`: the file's path relative to the root manifest's folder (the root's own file
+    /// name for the root), which names its unnamed rules whatever path the user typed.
+    mutating func parse(_ data: Data, file: String, relative: String, folderKey: String, display: String, here: SourceLocation, isRoot: Bool, budget: YAMLBudget) {
         let root: YAMLNode?
         do {
             root = try YAMLLoader.load(data, file: display, budget: budget)
@@ -304,7 +313,7 @@ struct LoadState {
                     diagnostics.error(node.location, "'derivatives' must be a list of rules, got \(node.kindName)")
                     continue
                 }
-                for item in list { ruleNodes.append((item, folder)) }
+                for item in list { ruleNodes.append((item, folder, relative)) }
             case "region":
                 if let value = string(node, "region") {
                     if value.isEmpty || !value.allSatisfy({ ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }) {
@@ -423,6 +432,11 @@ struct LoadState {
         }
         // Parse after all names are known is not needed: a style may not name another style.
         for (name, value, _) in styleNodes where !styles.contains(where: { $0.name == name }) {
+            let before = diagnostics.all.count
+            defer {
+                let errors = (before..<diagnostics.all.count).filter { diagnostics.all[$0].severity == .error }
+                if !errors.isEmpty { styleErrors[name, default: []] += errors }
+            }
             if case .sequence = value.kind {
                 // The list form: compiled to the OSS string, errors at the item or value that caused them.
                 guard let compiled = StyleList.compile(value, style: name, into: &diagnostics) else { continue }
@@ -609,8 +623,8 @@ struct LoadState {
         let known = Set(styleNodes.map(\.name))
         let catalogue = Dictionary(styles.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var names: [String: SourceLocation] = [:]
-        for (node, _) in ruleNodes {
-            guard let syntax = rule(node, knownStyles: known, catalogue: catalogue) else { continue }
+        for (node, _, relative) in ruleNodes {
+            guard let syntax = rule(node, file: relative, knownStyles: known, catalogue: catalogue) else { continue }
             if let name = syntax.rule.name {
                 if let previous = names[name] {
                     diagnostics.error(node.location, "rule name '\(name)' is already used at \(previous.file):\(previous.line)")
@@ -619,6 +633,7 @@ struct LoadState {
             }
             ruleSyntax.append(syntax)
         }
+        nameStyleUsers()
 
         var index: (bucket: String, path: String)?
         if let node = indexNode, let text = string(node, "index") {
@@ -666,7 +681,18 @@ struct LoadState {
         return manifest
     }
 
-    mutating func rule(_ node: YAMLNode, knownStyles: Set<String>, catalogue: [String: Style]) -> RuleSyntax? {
+    /// Each style's errors name the rules that use it: said once, at the style's line.
+    mutating func nameStyleUsers() {
+        for (style, errors) in styleErrors {
+            guard let users = styleUsers[style], !users.isEmpty else { continue }
+            let shown = users.count <= 5 ? users : Array(users.prefix(4)) + ["\(users.count - 4) more"]
+            let list = shown.count == 1 ? shown[0] : shown.dropLast().joined(separator: ", ") + " and " + shown.last!
+            for index in errors { diagnostics.amend(index) { $0 + "; style '\(style)' is used by \(list)" } }
+        }
+    }
+
+    /// `file`: the rule's file relative to the root manifest's folder (`Rule.manifestFile`).
+    mutating func rule(_ node: YAMLNode, file: String, knownStyles: Set<String>, catalogue: [String: Style]) -> RuleSyntax? {
         guard let fields = mapping(node, "a derivative rule") else { return nil }
         checkKeys(fields, allowed: ManifestSchema.ruleNames, context: "in a derivative rule")
         func field(_ key: String) -> YAMLNode? { fields.first { $0.key == key }?.value }
@@ -682,6 +708,10 @@ struct LoadState {
             ok = false
         }
         let label = name.map { "rule '\(Self.shown($0))'" } ?? "the rule at line \(node.location.line)"
+        let user = name.map { "rule '\(Self.shown($0))'" } ?? "rule at \(file):\(node.location.line)"
+        func useStyle(_ style: String) {
+            if styleUsers[style]?.last != user { styleUsers[style, default: []].append(user) }
+        }
 
         var sourceBucket = "", fromGlob: Glob?
         if let fromNode = field("from") {
@@ -799,6 +829,7 @@ struct LoadState {
                     ok = false; continue
                 }
                 names.append(style)
+                useStyle(style)
             }
             if items.isEmpty { diagnostics.error(stylesNode.location, "\(label) lists no styles"); ok = false }
             recipe = .styles(names)
@@ -819,13 +850,21 @@ struct LoadState {
                         }
                         ok = false; break
                     }
+                    // `style/NAME` of a style written here: the style's own checks said what is wrong
+                    // with it, at its line, once; the rule is named there, not told again (round 39).
+                    let styleName = expanded.hasPrefix("style/") ? String(expanded.dropFirst("style/".count)) : nil
+                    let ownStyle = styleName.flatMap { name in styleNodes.contains { $0.name == name } ? name : nil }
+                    if let ownStyle { useStyle(ownStyle) }
                     if let pipeline = try? Pipeline.parse(expanded, styles: catalogue.mapValues(\.process)) {
                         recipes.append((values, pipeline))
+                        guard ownStyle == nil else { continue }
                         if reported.insert("fonts").inserted { checkFonts(pipeline, at: processNode, context: "the process of \(label)") }
                         // Once per text and font: a matrix repeats a watermark in every recipe.
                         checkTexts(pipeline, context: "the process of \(label)", reported: &reported) { _ in processNode.location }
                     } else if let error = processError(expanded, catalogue: catalogue) {
                         recipes.append((values, nil))
+                        // A style written here that did not load: its errors are at its line.
+                        if let ownStyle, catalogue[ownStyle] == nil { ok = false; continue }
                         if reported.insert(error.message).inserted {
                             report(error, in: text, expanded: expanded, at: processNode, context: "the process of \(label)")
                         }
@@ -905,7 +944,7 @@ struct LoadState {
             }
         }
         ruleOutlines.append(RuleOutline(
-            label: name.map { "'\($0)'" } ?? "at \(node.location.file):\(node.location.line)", location: node.location,
+            label: name.map { "'\($0)'" } ?? "at \(file):\(node.location.line)", location: node.location,
             sourceBucket: sourceBucket.isEmpty ? nil : sourceBucket, from: fromGlob, exclude: exclude,
             targetBucket: targetBucket.isEmpty ? nil : targetBucket, to: template, toLocation: toLocation, toOffset: toOffset,
             hasExplicitACL: field("acl") != nil, watermarkKeys: watermarks,
@@ -929,7 +968,7 @@ struct LoadState {
             if budget == nil { ok = false }
         }
         guard ok, let fromGlob, let recipe, let template else { return nil }
-        return RuleSyntax(rule: Rule(name: name, location: node.location, sourceBucket: sourceBucket, from: fromGlob, exclude: exclude,
+        return RuleSyntax(rule: Rule(name: name, location: node.location, manifestFile: file, sourceBucket: sourceBucket, from: fromGlob, exclude: exclude,
                                      recipe: recipe, matrix: matrix, targetBucket: targetBucket, to: template, acl: acl,
                                      placeholder: placeholder, budget: budget),
                           toLocation: toLocation, toOffset: toOffset, processLocation: processLocation)

@@ -197,7 +197,12 @@ public struct Rule: Sendable, Hashable {
     }
 
     public var name: String?
+    /// Where the rule was written, its file as the user typed it (for messages that point there).
     public var location: SourceLocation
+    /// The file the rule is written in, relative to the root manifest's folder (the root's own
+    /// file name, an include's path below that folder): what names an unnamed rule, the same
+    /// whatever path the manifest was named by (`/abs/derive.yaml`, `./derive.yaml`, a linked folder).
+    public var manifestFile: String
     public var sourceBucket: String
     public var from: Glob
     public var exclude: [Glob]
@@ -212,14 +217,19 @@ public struct Rule: Sendable, Hashable {
     /// `budget:`: limits on the outputs' bytes and quality (nil: none).
     public var budget: RuleBudget?
 
-    /// The name plans and records use: `name`, else where the rule is.
-    public var planName: String { name ?? "rule at \(location.file):\(location.line)" }
+    /// The name plans, records and the index use: `name`, else where the rule is
+    /// (`rule at derive.yaml:12`, `rule at rules/web.yaml:3`), its file relative to the root
+    /// manifest's folder so that every spelling of the manifest's path gives one name.
+    public var planName: String { name ?? RuleName.unnamedPrefix + place }
 
-    /// `name`, or where the rule was written.
+    /// `name`, or where the rule was written (`at derive.yaml:12`).
     public var label: String {
         if let name { return "'\(name)'" }
-        return "at \(location.file):\(location.line)"
+        return "at " + place
     }
+
+    /// `derive.yaml:12`: the rule's file relative to the root manifest's folder, and its line.
+    public var place: String { "\(manifestFile):\(location.line)" }
 
     public func includes(_ key: String) -> Bool {
         from.matches(key) && !exclude.contains { $0.matches(key) }
@@ -453,6 +463,12 @@ public enum PublicIndex {
 public enum RuleName {
     public static let maxScalars = 128
     public static let unnamedPrefix = "rule at "
+
+    /// A rule by the name plans and records give it, for messages: `rule 'thumbs'`, or an unnamed
+    /// rule's place as it is (`rule at derive.yaml:12`, not `rule 'rule at derive.yaml:12'`).
+    public static func described(_ planName: String) -> String {
+        planName.hasPrefix(unnamedPrefix) ? planName : "rule '\(planName)'"
+    }
 
     /// What may stand between a pictograph and the U+200D that joins it to the next: U+FE0F
     /// (emoji presentation, only right after the pictograph: `presentsEmoji`) and the skin tones.

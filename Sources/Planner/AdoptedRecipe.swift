@@ -1,4 +1,5 @@
 import Foundation
+import Manifest
 
 /// What can be known, before anything is rendered, of the file of an output adopted from the
 /// lock unverified that a build would replace or delete (issue 13's finding 1): one decision for
@@ -27,7 +28,7 @@ extension Planner {
         guard let derivative = Derivative.recorded(record, in: manifest) else {
             if inGit() { return .provenByGit }
             return .unprovable("\(Self.adoptedUnverifiedLead), and cannot be proven Derive's: what it was recorded from "
-                               + "(rule '\(record.rule)' on \(record.source)) can no longer be rendered, and \(unproven())")
+                               + "(\(RuleName.described(record.rule)) on \(record.source)) can no longer be rendered, and \(unproven())")
         }
         // Its source must still hold the recorded bytes (read through the plan's cache).
         guard (try? digests.content(of: derivative.sourcePath))?.digest == record.sourceDigest else {

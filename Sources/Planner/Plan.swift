@@ -893,14 +893,14 @@ public struct Planner: Sendable {
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
             } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {
-                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, \(Self.lockLineProvesNothing): a build renders it again first and takes the file only if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source)); if it does not, move it or pass --overwrite"))
+                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, \(Self.lockLineProvesNothing): a build renders it again first and takes the file only if it holds exactly what \(RuleName.described(derivative.rule)) renders from \(derivative.source)); if it does not, move it or pass --overwrite"))
             } else {
                 // The lock this user's Derive last wrote names the path, with other bytes: what is
                 // there may be what a build rendered before its state folder went (attack 37b's
                 // finding 12): named as unproven, with the way to prove it.
                 if lockCounts, lock?.entries[derivative.output] != nil, lockText.isOwnRecord(forState: store.folder + "/" + StateStore.fileName) {
                     return .failure(PlanError(message: "\(display(path)) \(Self.cannotProveItWroteIt): its build state is gone (the state folder was deleted or replaced, perhaps while a build ran), "
-                        + "and \(display(lockPath)), the lock it last wrote, records other bytes there; derive build --verify renders it again and adopts it if it holds exactly what rule '\(derivative.rule)' renders from \(derivative.source); "
+                        + "and \(display(lockPath)), the lock it last wrote, records other bytes there; derive build --verify renders it again and adopts it if it holds exactly what \(RuleName.described(derivative.rule)) renders from \(derivative.source); "
                         + "otherwise move it or pass --overwrite"))
                 }
                 if lockCounts, let note = lockRefusalNote {

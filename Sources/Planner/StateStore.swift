@@ -135,6 +135,17 @@ public final class StateStore: Sendable {
     /// and named by `ignoredOutputs()` and `ignoredControlFiles()`.
     public func confine(to places: RecordPlaces) { placesBox.set(places) }
     public var places: RecordPlaces? { placesBox.get() }
+    /// How recorded rule names read (set by the session from the manifest): nil, as recorded.
+    private let ruleNamesBox = RuleNamesBox()
+
+    /// Reads every record's rule through `names`: an unnamed rule an older Derive recorded under
+    /// the manifest's path as typed (`rule at /abs/derive.yaml:6`) is handed out under its name
+    /// now (`rule at derive.yaml:6`), so no plan calls it renamed and the index lists the name of
+    /// now. The rows are not rewritten for it. Rows read before are read again.
+    public func recognise(ruleNames names: RecordedRuleNames) {
+        ruleNamesBox.set(names)
+        outputsMemo.forget()
+    }
 
     /// Why `record` may not be followed: its key or folder is malformed, or its folder is not a
     /// place the manifest gives.
@@ -1001,13 +1012,14 @@ public final class StateStore: Sendable {
         var intern = StringInterner()
         // Read in this transaction: the rows are the vouched ones only while no other connection committed.
         let trusted = rowsVouch.holds(try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? -1)
+        let ruleNames = ruleNamesBox.get()
         try forEachRow(db, "outputs", (hidden ? [] : ["_rowid_"]) + Self.outputColumns, trusted: trusted) { row, sealed in
             let path: String = row[offset]
             if !hidden { reading.rowids?[row[0]] = (path, sealed) }
             guard sealed else { reading.rows.unsealed.append(path); return }
             var record = OutputRecord(row: row, offset: offset)
             // Columns most rows repeat share one buffer each (the engine text alone is hundreds of bytes).
-            record.rule = intern(record.rule); record.style = record.style.map { intern($0) }
+            record.rule = intern(ruleNames.map { $0.current(record.rule) } ?? record.rule); record.style = record.style.map { intern($0) }
             record.matrix = intern(record.matrix); record.engine = intern(record.engine)
             record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
             record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
@@ -1026,9 +1038,12 @@ public final class StateStore: Sendable {
     /// its seal verifies (nil when it does not).
     func outputRows(_ db: Database, rowids: [Int64]) throws -> [Int64: (path: String, record: OutputRecord?)] {
         var result: [Int64: (path: String, record: OutputRecord?)] = [:]
+        let ruleNames = ruleNamesBox.get()
         for id in rowids {
             try forEachRow(db, "outputs", ["_rowid_"] + Self.outputColumns, "WHERE _rowid_ = ?", [id]) { row, sealed in
-                result[row[0]] = (row[1], sealed ? OutputRecord(row: row, offset: 1) : nil)
+                var record = sealed ? OutputRecord(row: row, offset: 1) : nil
+                if let ruleNames, let rule = record?.rule { record?.rule = ruleNames.current(rule) }
+                result[row[0]] = (row[1], record)
             }
         }
         return result
@@ -1458,6 +1473,9 @@ final class OutputRowsMemo: @unchecked Sendable {
 
     func set(_ reading: Reading, for key: Key) { lock.withLock { kept = (key, reading); reads += 1 } }
 
+    /// Drops the reading kept: the next read reads the table whole.
+    func forget() { lock.withLock { kept = nil } }
+
     /// Whether a reading is kept (`StateStore.verifiedRowsToken` asks only then: never a whole read of its own).
     var hasReading: Bool { lock.withLock { kept != nil } }
 
@@ -1498,6 +1516,14 @@ final class OutputRowsMemo: @unchecked Sendable {
         memo.rowids = rowids
         return true
     }
+}
+
+/// The store's reading of recorded rule names, set once the manifest is known, read from any thread.
+final class RuleNamesBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var names: RecordedRuleNames?
+    func set(_ value: RecordedRuleNames) { lock.withLock { names = value } }
+    func get() -> RecordedRuleNames? { lock.withLock { names } }
 }
 
 /// The store's places, set once the manifest is known, read from any thread.

@@ -50,7 +50,7 @@ public enum BudgetGates {
         for rule in after.manifest.rules {
             guard let limit = rule.budget?.maxTotalBytes, let bytes = totals[rule.planName], bytes > limit else { continue }
             let how = estimatedRules.contains(rule.planName) ? " (estimated from a sample)" : ""
-            total.append("budget: rule '\(rule.planName)' takes \(bytes) bytes, over max_total_bytes \(limit)\(how)")
+            total.append("budget: \(RuleName.described(rule.planName)) takes \(bytes) bytes, over max_total_bytes \(limit)\(how)")
         }
         outcome.budgetTotal = total
         return outcome
