@@ -985,6 +985,14 @@ public final class BuildSession: @unchecked Sendable {
         let removal = OutputRemoval(planner: planner)
         // What a killed `clean`, `release` or build left while writing the lock (noted as pending).
         try Builder.removeLockTemporaries(lockPath, disk: planner.disk, store: store)
+        // What a killed `clean` (or build) left of the outputs and indexes the state records,
+        // while the state still proves them Derive's (attack 39a's F7).
+        var indexes: PathDictionary<String?> = [:]
+        for (path, digest) in try store.controlFiles() { indexes[path] = digest }
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket), indexes[bucket.path + "/" + index.path] == nil {
+            indexes[bucket.path + "/" + index.path] = .some(nil)
+        }
+        try Builder.removeRecordedTemporaries(Array(try store.allOutputs().values), indexes: indexes, planner: planner)
         var report = CleanReport()
         report.hadState = stateExisted && store.movedAside == nil
         let recorded = try store.allOutputs()
@@ -1109,6 +1117,15 @@ public final class BuildSession: @unchecked Sendable {
                         if planner.disk.exists(file) {
                             report.left.append(Self.repointedLeft(file, bucket: bucket, written: written, lock: lockName, display: planner.display))
                             leaving.leaveLockOnly(entry.path, changed: (try? planner.digests.content(of: file))?.digest != entry.digest)
+                        }
+                        // The file the line stands for is in the folder the lock was written for,
+                        // no bucket now: left there, so the lock stays as its only record, and it
+                        // is named (attack 39a's F2: clean removed the lock, and a build with the
+                        // bucket pointed back refused Derive's own file).
+                        let old = written + "/" + PathKey.key(of: entry.path)
+                        if FileIdentity.anythingAt(old) {
+                            report.keptLock = true
+                            report.left.append(Self.leftInWrittenFolder(old, bucket: bucket, written: written, lock: lockName, display: planner.display))
                         }
                         continue
                     }
@@ -1347,6 +1364,14 @@ extension BuildSession {
     static func repointedLeft(_ file: String, bucket: Bucket, written: String, lock: String, display: (String) -> String) -> String {
         "\(display(file)) is left in place: \(lock) was written for \(display(written)) (bucket '\(bucket.name)'), and the bucket is now \(display(RealFolder.of(bucket.path))), "
             + "another folder, where Derive never wrote (no build state says otherwise); Derive deletes nothing there on the lock's word — remove it yourself if it is yours to remove"
+    }
+
+    /// A file a lock line places in the folder the lock was written for (`written`), which its
+    /// bucket no longer points at: Derive's output as far as the lock says, left where it is.
+    static func leftInWrittenFolder(_ file: String, bucket: Bucket, written: String, lock: String, display: (String) -> String) -> String {
+        "\(display(file)) is left in place: \(lock) was written for \(display(written)) (bucket '\(bucket.name)' then), where Derive wrote it, and the bucket is now "
+            + "\(display(RealFolder.of(bucket.path))); \(lock) is kept as its record (point the bucket back at \(display(written)) and run derive clean to remove it, "
+            + "or remove it yourself)"
     }
 
     /// Removes the clock stamp from the state folder only when it is what Derive makes there: an

@@ -1147,6 +1147,42 @@ public struct Builder: Sendable {
         }
     }
 
+    /// Removes the temporary files a killed `clean` (or build) left for the files the state
+    /// records: each recorded output (`records`), each index path in `indexes` (path → the digest
+    /// recorded there, nil: none), and each file a pending note names (attack 39a's F7: a `clean`
+    /// killed between moving a file to a fresh temporary name and unlinking it left the file
+    /// there, and the next `clean` dropped the state that proved it). As the build's sweep: only
+    /// dead writers' temporaries, only of those names, only while holding bytes Derive wrote or
+    /// noted for that name (a user's file moved onto such a name stays). `clean` calls it before
+    /// it removes anything, while the state still proves them.
+    static func removeRecordedTemporaries(_ records: [OutputRecord], indexes: PathDictionary<String?>, planner: Planner) throws {
+        let store = planner.store, disk = planner.disk
+        let pending = try store.pendingWrites()
+        var folders: PathDictionary<PathSet> = [:]
+        var digests: PathDictionary<Set<String>> = [:]
+        func add(_ path: String, _ known: String?) {
+            guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return }
+            folders[String(path[..<slash]), default: []].insert(String(path[path.utf8.index(after: slash)...]))
+            for key in [path, displacedKey(path)] { if let noted = pending[key], !noted.isEmpty { digests[path, default: []].insert(noted) } }
+            if let known, !known.isEmpty { digests[path, default: []].insert(known) }
+        }
+        for record in records where !record.folder.isEmpty && record.placeProblem == nil { add(record.file, record.outputDigest) }
+        for (path, digest) in indexes { add(path, digest) }
+        // Files a killed build noted before moving them into place (never recorded).
+        for (path, digest) in pending where !path.hasSuffix(displacedKey("")) {
+            if planner.manifest.buckets.contains(where: { path.utf8.starts(with: ($0.path + "/").utf8) }) { add(path, digest) }
+        }
+        let recordedControls = try store.controlFiles()
+        for (folder, names) in folders {
+            disk.removeStaleTemporaries(in: folder, named: names) { name in
+                let path = folder + "/" + name
+                var allowed = digests[path] ?? []
+                if indexes[path] != nil { allowed.formUnion(controlTemporaryDigests(path, pending: pending, recorded: recordedControls, disk: disk)) }
+                return allowed
+            }
+        }
+    }
+
     /// Rewrites the lock at `path` over the bytes `old` (nil: none), as a build writes it
     /// (`writeIfChanged`): the new bytes and the displaced ones are noted as pending writes
     /// first and dropped once the temporary file is gone, so a kill in between leaves a

@@ -416,12 +416,19 @@ struct ControlFileTargets {
 
     private func indexStatus(current: String?, disk: any Disk) -> IndexStatus {
         guard let index else { return .missing }
-        if current == ContentDigests.digest(index.data) { return .current }
+        if current == ContentDigests.digest(index.data) {
+            // The bytes the build writes, but in a re-pointed bucket with no record of Derive
+            // writing them there: the user's copy, never taken over (then removed by clean).
+            return written[index.path] == nil && repointedIndexFolder != nil ? .notOurs : .current
+        }
         if current != nil, current == written[index.path] { return .recorded }
         // Derive's bytes for outputs the lock or the state vouch for, even with a record of other
         // bytes: what a build racing another, or killed between the lock and the index, leaves.
         // Read only up to the size such an index can have.
-        guard current != nil,
+        // A bucket re-pointed since Derive wrote there (at the user's copy of the old folder): a
+        // copy of Derive's index there is the user's, as the output copies beside it are (attack
+        // 39a's F0); only an index recorded at this path (above) is Derive's in that folder.
+        guard current != nil, repointedIndexFolder == nil,
               let data = IndexAdoption.read(index.path, disk: disk, trusted: vouching.count, lockLines: { lockSource.presentVouchedLines(vouchingLock) },
                                             digests: IndexAdoption.recordedDigests(lock: vouchingLock, state: written[index.path])),
               let declared = manifest.index,
@@ -429,6 +436,32 @@ struct ControlFileTargets {
         else { return .notOurs }
         if let other = claims.index(index.path) { return .claimed(by: other) }
         return .adoptable
+    }
+
+    /// The folder Derive last wrote the index's bucket in, when the bucket is now another folder
+    /// (re-pointed: neither that path nor that folder renamed): by the folders remembered when the
+    /// lock was written (`LockProvenance`), or the state's records of the bucket's outputs, none
+    /// in its folder now. Nil when it is the same folder or nothing says otherwise (a fresh clone).
+    /// Asked only when an index with no record at its path is in question.
+    var repointedIndexFolder: String? {
+        guard let declared = manifest.index, let bucket = manifest.bucket(named: declared.bucket) else { return nil }
+        let store = lockSource.store
+        if let written = LockProvenance.movedFrom(bucket: bucket.name, folder: bucket.path, lockPath: lockPath,
+                                                  forState: store.folder + "/" + StateStore.fileName) {
+            return written
+        }
+        guard let places = store.places else { return nil }
+        var folders = Set<String>()
+        for record in vouching.values where !record.folder.isEmpty && PathKey.bucket(of: record.path) == bucket.name {
+            folders.insert(record.folder)
+        }
+        // A folder renamed since (`mv outA outC`) is the one Derive recorded using (device and inode).
+        let now = FileIdentity.ofFolder(RealFolder.of(bucket.path))
+        guard !folders.isEmpty, !folders.contains(where: { folder in
+            places.isCurrentFolder(folder, bucket: bucket.name)
+                || (now != nil && ((try? store.recordedBucketFolder(folder, bucket: bucket.name)) ?? nil) == now)
+        }) else { return nil }
+        return folders.min()
     }
 
     /// Why a public index may not list `outputs` (attack 17's N4: the load-time check's words,
@@ -626,6 +659,10 @@ struct ControlFileTargets {
             return "exists and is not a regular file Derive wrote (\(Planner.kindOfNonFile(index.path))); move it so the index can be written"
         }
         if let crlf = crlfIndexNote { return "exists and was not written by Derive as the index: \(crlf)" }
+        if index != nil, let written = repointedIndexFolder, let declared = manifest.index {
+            return "exists and was not written by Derive as the index: bucket '\(declared.bucket)' was re-pointed at another folder since Derive wrote "
+                + "there (in \(lockSource.display(written))), and a copy of its index here is yours, as copies of its outputs are; move it or pass --overwrite"
+        }
         guard let lockNote else { return Self.notOurIndexReason }
         return "exists and was not written by Derive as the index (\(lockNote)); otherwise move it or pass --overwrite"
     }
