@@ -1009,7 +1009,7 @@ public final class StateStore: Sendable {
         let hidden = try db.columns(in: "outputs").contains { ["rowid", "_rowid_", "oid"].contains($0.name.lowercased()) }
         if hidden { reading.rowids = nil }
         let offset = hidden ? 0 : 1
-        var intern = StringInterner()
+        var shared = RepeatedColumns()
         // Read in this transaction: the rows are the vouched ones only while no other connection committed.
         let trusted = rowsVouch.holds(try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? -1)
         let ruleNames = ruleNamesBox.get()
@@ -1017,13 +1017,10 @@ public final class StateStore: Sendable {
             let path: String = row[offset]
             if !hidden { reading.rowids?[row[0]] = (path, sealed) }
             guard sealed else { reading.rows.unsealed.append(path); return }
-            var record = OutputRecord(row: row, offset: offset)
+            var decoded = OutputRecord(row: row, offset: offset)
+            if let ruleNames { decoded.rule = ruleNames.current(decoded.rule) }   // an older Derive's spelling of an unnamed rule
             // Columns most rows repeat share one buffer each (the engine text alone is hundreds of bytes).
-            record.rule = intern(ruleNames.map { $0.current(record.rule) } ?? record.rule); record.style = record.style.map { intern($0) }
-            record.matrix = intern(record.matrix); record.engine = intern(record.engine)
-            record.pipeline = intern(record.pipeline); record.sourceDigest = intern(record.sourceDigest)
-            record.dependencies = intern(record.dependencies); record.encoder = intern(record.encoder)
-            record.acl = intern(record.acl); record.format = intern(record.format); record.folder = intern(record.folder)
+            let record = shared(decoded)
             if reading.rows.sealed[record.path] == nil { reading.rows.add(record) } else { reading.rowids = nil }
         }
         // A path held by two rows (a table Derive did not make): only ever read whole.
@@ -1543,6 +1540,35 @@ struct StringInterner {
     mutating func callAsFunction(_ text: String) -> String {
         guard text.utf8.count > 15 else { return text }   // stored inline in the String itself
         return known.insert(text).memberAfterInsert
+    }
+}
+
+/// The columns most outputs rows repeat, each sharing one buffer (the engine text alone is
+/// hundreds of bytes): a value with the previous row's bytes takes that row's string, compared
+/// byte for byte (`PathKey.same`, never canonical equivalence), before it is hashed into the
+/// interner (issue 15: every row hashed each of them).
+/// The record keeps its bytes either way (`OutputRowsMemoTests` compares with a plain decoding).
+struct RepeatedColumns {
+    private var intern = StringInterner()
+    private var previous: OutputRecord?
+
+    private mutating func share(_ text: String, _ before: String?) -> String {
+        if let before, PathKey.same(before, text) { return before }
+        return intern(text)
+    }
+
+    mutating func callAsFunction(_ decoded: OutputRecord) -> OutputRecord {
+        var record = decoded
+        let before = previous
+        record.rule = share(record.rule, before?.rule)
+        if let style = record.style { record.style = share(style, before?.style) }
+        record.matrix = share(record.matrix, before?.matrix); record.engine = share(record.engine, before?.engine)
+        record.pipeline = share(record.pipeline, before?.pipeline); record.sourceDigest = share(record.sourceDigest, before?.sourceDigest)
+        record.dependencies = share(record.dependencies, before?.dependencies); record.encoder = share(record.encoder, before?.encoder)
+        record.acl = share(record.acl, before?.acl); record.format = share(record.format, before?.format)
+        record.folder = share(record.folder, before?.folder)
+        previous = record
+        return record
     }
 }
 

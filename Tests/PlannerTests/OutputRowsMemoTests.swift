@@ -148,6 +148,47 @@ import TestSupport
             #expect(rows == afresh, "round \(round)")
         }
     }
+
+    /// Columns repeated from the previous row share its string (`RepeatedColumns`), taken only
+    /// for the same bytes: a row whose rule, pipeline, matrix, style or folder is canonically
+    /// equal to the previous row's but spelled with other bytes (NFC after NFD), or that differs
+    /// in one column only, reads back byte for byte as a plain decoding of the table gives it.
+    @Test func sharedColumnsKeepEachRowsBytes() throws {
+        let (root, folder, owner) = try StateSealTests.state(0)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try StateStore(folder: folder, owner: owner)
+        let spellings = ["caf\u{E9}", "cafe\u{301}", "caf\u{E9}-and-a-name-longer-than-fifteen-bytes", "cafe\u{301}-and-a-name-longer-than-fifteen-bytes"]
+        var random = SplitMix(seed: 7)
+        try store.write { db in
+            for index in 0..<60 {
+                var record = StateSealTests.record(index, folder: root + "/out")
+                func some() -> String { spellings[random.below(spellings.count)] }
+                if random.below(2) == 0 { record.rule = some() }
+                if random.below(2) == 0 { record.pipeline = "image/" + some() }
+                if random.below(2) == 0 { record.matrix = some() }
+                switch random.below(3) { case 0: record.style = nil; case 1: record.style = some(); default: break }
+                if random.below(3) == 0 { record.folder = root + "/out/" + some() }
+                if random.below(3) == 0 { record.engine = some() }
+                if random.below(4) == 0 { record.sourceDigest = String(repeating: "d", count: 64) }
+                try record.insert(db)
+            }
+        }
+        func bytes(_ record: OutputRecord) -> [[UInt8]] {
+            [record.path, record.rule, record.source, record.style ?? "<nil>", record.matrix, record.engine, record.pipeline, record.sourceDigest,
+             record.dependencies, record.encoder, record.actionKey, record.acl, record.outputDigest, record.format, record.folder].map { Array($0.utf8) }
+        }
+        let plain = try store.queue.read { db in try OutputRecord.fetchAll(db) }
+        #expect(plain.count == 60)
+        let read = try store.outputRowsForTesting().afresh.sealed
+        #expect(read.count == 60)
+        for record in plain {
+            let shared = try #require(read[record.path])
+            #expect(bytes(shared) == bytes(record), "\(record.path)")
+            #expect(shared.size == record.size && shared.builtAt == record.builtAt && shared.adopted == record.adopted)
+        }
+        // Both spellings were written next to each other somewhere (the case the bytes decide).
+        #expect(Set(plain.map { Array($0.rule.utf8) }).count > 2)
+    }
 }
 
 extension SplitMix {
