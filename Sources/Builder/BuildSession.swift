@@ -248,6 +248,7 @@ public final class BuildSession: @unchecked Sendable {
             // is listed (what is blocked, or kept, is still said). The plan lists exactly what the build writes.
             plan.controlFiles.removeAll { $0.action == .write || $0.action == .remove }
         }
+        plan = try listingSweep(plan, planner: planner)
         plannedTargets = targets
         return plan
     }
@@ -267,7 +268,22 @@ public final class BuildSession: @unchecked Sendable {
         let rendered = try ControlFileTargets(planner: planner, adopting: plan, claims: foreignClaims())
         plan.controlFiles = rendered.changes(disk: planner.disk, display: planner.display)
         if plan.refusesBuild { plan.controlFiles.removeAll { $0.action == .write || $0.action == .remove } }
+        plan = try listingSweep(plan, planner: planner)
         plannedTargets = rendered
+        return plan
+    }
+
+    /// `plan` with the temporary files a killed command left, which the build removes before
+    /// it writes anything (`Builder.sweepTemporaries`, listing only), as control files it
+    /// removes: the plan lists exactly what the build removes, and `check` counts them as work
+    /// pending (attack 39a's F4). None while the plan refuses the build (it removes nothing).
+    func listingSweep(_ plan: Plan, planner: Planner) throws -> Plan {
+        guard !plan.refusesBuild else { return plan }
+        var plan = plan
+        for path in try Builder.sweepTemporaries(plan, planner: planner, store: planner.store, listOnly: true) {
+            plan.controlFiles.append(ControlFileChange(file: planner.display(path), path: path, action: .remove,
+                                                       reason: "a temporary file a killed Derive command left (it holds Derive's bytes for that name, and its writer is gone)"))
+        }
         return plan
     }
 
@@ -830,10 +846,20 @@ public final class BuildSession: @unchecked Sendable {
         }
         // Anything else that differs in the lock's bytes (order, the header), and the index.
         let lockReported = problems.contains { $0.hasPrefix(lockName + " ") || $0.contains(": its \(lockName) entry") || $0.contains(" \(lockName)") }
-        // Without a state, lines the manifest does not produce are only named (the build drops
-        // them): a lock that differs by those lines alone is up to date (attack 16's V3).
-        let onlyLeftLines = lockData.map { lockDiffersOnlyByLeftLines($0, plan: plan) } ?? false
+        // With a state, a `left` line the build drops or marks gone is only named. Lines only the
+        // lock names (no usable state: `plan.lockLeft`) are not exempt: the build rewrites the lock
+        // without them, so check says so as `plan --detailed-exitcode` does (attack 39a's F1: one
+        // definition of "the lock matches", the plan's, not a second one that took them out).
+        let onlyLeftLines = plan.lockLeft.isEmpty && (lockData.map { lockDiffersOnlyByLeftLines($0, plan: plan) } ?? false)
+        let lockOnly = plan.lockLeft.filter { lock?.entries[$0.output] != nil }
         for change in plan.controlFiles where !(PathKey.same(change.path, lockPath) && (lockReported || onlyLeftLines)) {
+            if PathKey.same(change.path, lockPath), change.action == .write, !lockOnly.isEmpty {
+                let count = lockOnly.count
+                problems.append("\(lockName): lists \(count) output\(count == 1 ? "" : "s") the manifest does not produce, known only from \(lockName) "
+                    + "(\(lockOnly.prefix(3).map(\.output).joined(separator: ", "))\(count > 3 ? ", …" : ""): named above); derive build rewrites it "
+                    + "(a file still there keeps a `left` line, a line whose file is gone is dropped): run derive build and commit \(lockName)")
+                continue
+            }
             problems.append(change.problem)
         }
         if problems.isEmpty, !onlyLeftLines, let lockData, let expected = try expectedLock(plan), lockData != expected {

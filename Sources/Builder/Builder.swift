@@ -75,6 +75,9 @@ public struct BuildReport: Sendable {
     public var deletedOldCopies: [String] = []
     /// Control files removed (an old index, no longer wanted), as displayed.
     public var removed: [String] = []
+    /// Temporary files a killed command left, removed before anything was written, as displayed
+    /// (the plan listed them: `- … remove: a temporary file a killed Derive command left …`).
+    public var sweptTemporaries: [String] = []
     public var adopted: [String] = []
     /// Outputs the state still marks as adopted from the lock unverified after this build (adopted
     /// now without `--verify`, or by an earlier plain build and neither rendered nor verified since).
@@ -175,41 +178,8 @@ public struct Builder: Sendable {
         try store.removeOutputs(plan.ignoredRecords)
         for path in plan.ignoredControlFiles { try store.setControlFile(path, digest: nil) }
 
-        // Folders where a killed build may have left temporary files: only dead writers' are
-        // removed, only those for a planned or recorded output's name in that folder, and only
-        // when the bytes are Derive's for that name: the new bytes a write noted (pending), or
-        // the recorded bytes it displaced. A user's file moved onto such a name stays.
-        var folders: PathDictionary<PathSet> = [:]
-        var digests: PathDictionary<Set<String>> = [:]
-        let pending = try store.pendingWrites()
-        for item in plan.items {
-            for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
-                // On bytes: NSString's path methods showed in profiles over 40 000 paths.
-                guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
-                folders[String(path[..<slash]), default: []].insert(String(path[path.utf8.index(after: slash)...]))
-                for key in [path, Self.displacedKey(path)] { if let noted = pending[key], !noted.isEmpty { digests[path, default: []].insert(noted) } }
-                if let recorded = item.recorded, recorded.file == path || path == item.derivative?.outputPath {
-                    digests[path, default: []].insert(recorded.outputDigest)
-                }
-            }
-        }
-        // The lock's and the index's own temporaries too (`.derive.lock.PID.N.derive-tmp`): theirs
-        // are the bytes at the name now (a copy of them loses nothing) or the index's recorded ones.
-        var controls = [planner.lockPath]
-        if let index = planner.manifest.index, let bucket = planner.manifest.bucket(named: index.bucket) { controls.append(bucket.path + "/" + index.path) }
-        let recordedControls = try store.controlFiles()
-        for path in controls {
-            folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
-        }
-        let disk = self.disk
-        for (folder, names) in folders {
-            disk.removeStaleTemporaries(in: folder, named: names) { name in
-                let path = folder + "/" + name
-                var allowed = digests[path] ?? []
-                if controls.contains(path) { allowed.formUnion(Self.controlTemporaryDigests(path, pending: pending, recorded: recordedControls, disk: disk)) }
-                return allowed
-            }
-        }
+        // What a killed command left: the very list `plan` showed (`sweepTemporaries`), removed now.
+        report.sweptTemporaries = try Self.sweepTemporaries(plan, planner: planner, store: store, listOnly: false).map { planner.display($0) }
         // Sources hashed while planning are remembered even if rendering fails.
         try store.saveFiles(planner.digests.takePending())
 
@@ -1125,6 +1095,49 @@ public struct Builder: Sendable {
         }
     }
 
+    /// The stale temporary files a build removes before it writes anything (`listOnly`: only
+    /// lists them, for `plan` and `check`; attack 39a's F4): one definition for both, returning
+    /// their paths.
+    static func sweepTemporaries(_ plan: Plan, planner: Planner, store: StateStore, listOnly: Bool) throws -> [String] {
+        // Folders where a killed build may have left temporary files: only dead writers' are
+        // removed, only those for a planned or recorded output's name in that folder, and only
+        // when the bytes are Derive's for that name: the new bytes a write noted (pending), or
+        // the recorded bytes it displaced. A user's file moved onto such a name stays.
+        var folders: PathDictionary<PathSet> = [:]
+        var digests: PathDictionary<Set<String>> = [:]
+        let pending = try store.pendingWrites()
+        for item in plan.items {
+            for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
+                // On bytes: NSString's path methods showed in profiles over 40 000 paths.
+                guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
+                folders[String(path[..<slash]), default: []].insert(String(path[path.utf8.index(after: slash)...]))
+                for key in [path, Self.displacedKey(path)] { if let noted = pending[key], !noted.isEmpty { digests[path, default: []].insert(noted) } }
+                if let recorded = item.recorded, recorded.file == path || path == item.derivative?.outputPath {
+                    digests[path, default: []].insert(recorded.outputDigest)
+                }
+            }
+        }
+        // The lock's and the index's own temporaries too (`.derive.lock.PID.N.derive-tmp`): theirs
+        // are the bytes at the name now (a copy of them loses nothing) or the index's recorded ones.
+        var controls = [planner.lockPath]
+        if let index = planner.manifest.index, let bucket = planner.manifest.bucket(named: index.bucket) { controls.append(bucket.path + "/" + index.path) }
+        let recordedControls = try store.controlFiles()
+        for path in controls {
+            folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
+        }
+        let disk = planner.disk
+        var found: [String] = []
+        for (folder, names) in folders {
+            found += disk.removeStaleTemporaries(in: folder, named: names, listOnly: listOnly) { name in
+                let path = folder + "/" + name
+                var allowed = digests[path] ?? []
+                if controls.contains(path) { allowed.formUnion(Self.controlTemporaryDigests(path, pending: pending, recorded: recordedControls, disk: disk)) }
+                return allowed
+            }
+        }
+        return found.sorted { PathKey.ordered($0, $1) }
+    }
+
     /// The bytes a temporary file of the control file at `path` (the lock, the index) may hold
     /// and still be removed as Derive's: the bytes at the name now (a copy of them loses
     /// nothing), the ones the state records writing there, and those a killed write noted as
@@ -1142,7 +1155,7 @@ public struct Builder: Sendable {
     /// `release` do before they write the lock, as a build does before its outputs.
     static func removeLockTemporaries(_ path: String, disk: any Disk, store: StateStore) throws {
         let pending = try store.pendingWrites(), recorded = try store.controlFiles()
-        disk.removeStaleTemporaries(in: (path as NSString).deletingLastPathComponent, named: [(path as NSString).lastPathComponent]) { _ in
+        disk.removeStaleTemporaries(in: (path as NSString).deletingLastPathComponent, named: [(path as NSString).lastPathComponent], listOnly: false) { _ in
             controlTemporaryDigests(path, pending: pending, recorded: recorded, disk: disk)
         }
     }

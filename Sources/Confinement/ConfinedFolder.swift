@@ -466,9 +466,10 @@ public final class ConfinedFolder: Sendable {
     /// user's file that merely looks like a temporary is not Derive's), each only when `approve`
     /// accepts its open descriptor (for the name it was written for): the name alone proves
     /// nothing, a user's file may have been moved onto it. The file removed is the one approved
-    /// (device and inode checked again just before). Returns the names removed.
+    /// (device and inode checked again just before). Returns the names removed. `listOnly`:
+    /// removes nothing, and returns the names it would remove (what `plan` lists of the sweep).
     @discardableResult
-    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: PathSet,
+    public func removeStaleTemporaries(in folderKey: ObjectKey?, named names: PathSet, listOnly: Bool = false,
                                        if approve: (_ writtenName: String, _ fd: Int32) -> Bool) -> [String] {
         let fd: Int32
         if let folderKey {
@@ -496,6 +497,7 @@ public final class ConfinedFolder: Sendable {
             var info = stat(), now = stat()
             guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, approve(written, file),
                   fstatat(fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_ino == info.st_ino, now.st_dev == info.st_dev else { continue }
+            if listOnly { removed.append(name); continue }
             // Removed by a fresh name it is moved to first, never by the name just checked.
             if case .removed = Self.removeVerified(fd, name, expected: info, holding: file, base: written, putBack: true) { removed.append(name) }
         }

@@ -97,7 +97,9 @@ public protocol Disk: ObjectLister {
     /// Removes dead writers' temporaries in `folder` for the file names in `names` only, each only
     /// when its bytes hash to a digest `digests` gives for that name (what Derive noted or
     /// recorded writing there): never by its name alone, which anyone can move a file onto.
-    func removeStaleTemporaries(in folder: String, named names: PathSet, digests: (String) -> Set<String>)
+    /// Returns the paths removed; `listOnly`: removes nothing and returns those it would remove.
+    @discardableResult
+    func removeStaleTemporaries(in folder: String, named names: PathSet, listOnly: Bool, digests: (String) -> Set<String>) -> [String]
     /// Current time in nanoseconds since 1970.
     func now() -> Int64
 }
@@ -529,16 +531,19 @@ public struct RealDisk: Disk {
         return true
     }
 
-    public func removeStaleTemporaries(in folder: String, named names: PathSet, digests: (String) -> Set<String>) {
+    @discardableResult
+    public func removeStaleTemporaries(in folder: String, named names: PathSet, listOnly: Bool, digests: (String) -> Set<String>) -> [String] {
         let approve = { (name: String, fd: Int32) -> Bool in
             let allowed = digests(name)
             return !allowed.isEmpty && Self.digest(of: fd).map(allowed.contains) == true
         }
+        var found: [String] = []
         if let (root, key) = confined(folder) {
-            (try? openRoot(root, create: false))?.removeStaleTemporaries(in: key, named: names, if: approve)
+            found = (try? openRoot(root, create: false))?.removeStaleTemporaries(in: key, named: names, listOnly: listOnly, if: approve) ?? []
         } else if !refusedAsNamed(folder), let opened = try? folders.folder(RealDisk.standard(folder), create: false) {
-            opened.removeStaleTemporaries(in: nil, named: names, if: approve)
+            found = opened.removeStaleTemporaries(in: nil, named: names, listOnly: listOnly, if: approve)
         }
+        return found.map { folder + "/" + $0 }
     }
 
     /// The racy-timestamp rule's clock: the file system's (`FileSystemClock`) when given.
@@ -752,7 +757,7 @@ public final class MemoryDisk: Disk, @unchecked Sendable {
 
     public func removeEmptyFolder(_ path: String) -> Bool { false }
 
-    public func removeStaleTemporaries(in folder: String, named names: PathSet, digests: (String) -> Set<String>) {}
+    public func removeStaleTemporaries(in folder: String, named names: PathSet, listOnly: Bool, digests: (String) -> Set<String>) -> [String] { [] }
 
     public func now() -> Int64 { lock.withLock { clock } }
 

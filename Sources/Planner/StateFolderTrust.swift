@@ -224,6 +224,14 @@ public enum StateFolderTrust {
                 throw PlanError(message: "\(path) is \(kind), not a file: Derive keeps \(what) at that name, and opening it would wait forever or fail, "
                     + "so Derive opens nothing there; remove it (or move it out of \(folder)), or set 'state:' in the manifest to a folder of its own")
             }
+            // A folder there (attack 39a's F3): SQLite only says "disk I/O error" or "unable to open",
+            // which read as permissions. Never moved aside or removed: it may hold the user's files.
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                throw PlanError(message: "\(path) is a folder, not a file: Derive keeps \(what) at that name, so no command can read or write "
+                    + "the build state while the folder is there, and Derive opens, moves and deletes nothing in it (it may hold your files); "
+                    + "move that folder out of \(folder) (or remove it if it is empty and not yours), then run derive build again (it rebuilds "
+                    + "the state from the lock and the outputs); or set 'state:' in the manifest to a folder of its own")
+            }
             guard !suffix.isEmpty, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 else { continue }
             let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { continue }   // SQLite's own error says what then

@@ -663,6 +663,9 @@ struct BuildCommand: ParsableCommand {
         }
         if !report.rewritten.isEmpty { parts.append("rewrote \(report.rewritten.joined(separator: ", "))") }
         if !report.removed.isEmpty { parts.append("removed \(report.removed.joined(separator: ", "))") }
+        if !report.sweptTemporaries.isEmpty {
+            parts.append("removed \(report.sweptTemporaries.count) temporary file\(report.sweptTemporaries.count == 1 ? "" : "s") a killed command left (\(report.sweptTemporaries.joined(separator: ", ")))")
+        }
         if !report.adopted.isEmpty { parts.append("adopted \(report.adopted.count) from \((workspace.session.lockPath as NSString).lastPathComponent)") }
         // In one unit, as the progress line: derivatives not built (a bad source costs all of its own).
         let costs = PathDictionary(plan.failures.map { ($0.subject, $0.notBuilt) }, uniquingKeysWith: +)

@@ -46,8 +46,8 @@ final class ReadCountingDisk: Disk, @unchecked Sendable {
     }
     func remove(_ path: String) throws { try base.remove(path) }
     func removeEmptyFolder(_ path: String) -> Bool { base.removeEmptyFolder(path) }
-    func removeStaleTemporaries(in folder: String, named names: PathSet, digests: (String) -> Set<String>) {
-        base.removeStaleTemporaries(in: folder, named: names, digests: digests)
+    func removeStaleTemporaries(in folder: String, named names: PathSet, listOnly: Bool, digests: (String) -> Set<String>) -> [String] {
+        base.removeStaleTemporaries(in: folder, named: names, listOnly: listOnly, digests: digests)
     }
     func now() -> Int64 { base.now() }
     func keys(inFolder folder: String, skipping: [String]) -> [String]? { base.keys(inFolder: folder, skipping: skipping) }
