@@ -1028,7 +1028,13 @@ public final class BuildSession: @unchecked Sendable {
         // Files adopted on a lock line's word are removed only once proven Derive's (issue 13's finding 1).
         let unproven = try unprovenAdopted(recorded.values.filter { AdoptedProof.needsProof($0, digests: planner.digests) }, planner: planner, renderer: renderer)
         let judge = Planner.OrphanJudge(planner, keeping: protected, many: recorded.count > 1)
-        for record in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
+        let notes = try store.pendingNotes(), pending = notes.mapValues(\.digest)
+        for recordedOutput in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
+            // A file a killed build installed over this output's (a restyle) and never recorded:
+            // Derive's while it holds the bytes the build noted (attack 39a's finding 4: left as
+            // "not the file Derive wrote", with the state and the lock gone, so no record was left).
+            let installed = Planner.installedByKilledBuild(recordedOutput, pending: pending, digests: planner.digests)
+            let record = installed ?? recordedOutput
             // Never followed: the output is left, named, and the lock kept as its record (exit 1).
             if !record.folder.isEmpty, let link = SymbolicLinks.first(on: record.file, from: record.folder) {
                 report.keptLock = true
@@ -1042,7 +1048,9 @@ public final class BuildSession: @unchecked Sendable {
                 continue
             }
             do {
-                switch try removal.removal(record, judge: judge) {
+                // Judged as the record the killed build would have made: its bytes, and the file it
+                // noted (device and inode; none in an older Derive's note).
+                switch try removal.removal(record, judge: judge, identity: installed == nil ? nil : .some(notes[record.file]?.identity)) {
                 case .removed: report.removed += 1
                 case .forgotten, .kept: break
                 case .left(let file, let message), .unproven(let file, let message):
@@ -1064,7 +1072,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         // Files a killed build moved into place and never recorded (`Planner.uncommittedOutputs`):
         // removed while each is the file it noted with the bytes it noted, else left and named.
-        let uncommitted = try planner.uncommittedOutputs(pending: try store.pendingNotes(), recorded: recorded, produced: [])
+        let uncommitted = try planner.uncommittedOutputs(pending: notes, recorded: recorded, produced: [])
         let uncommittedJudge = Planner.OrphanJudge(planner, keeping: protected, many: uncommitted.count > 1)
         for (_, found) in uncommitted.sortedByKey() {
             let record = found.record

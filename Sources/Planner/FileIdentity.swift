@@ -93,7 +93,8 @@ public struct FileIdentity: Hashable, Sendable {
 public final class WantedIdentities: @unchecked Sendable {
     private let files: PathSet
     private let lock = NSLock()
-    private var identities: Set<FileIdentity>?
+    /// Each file's device and inode, and the first of the files (in path order) that has it.
+    private var identities: [FileIdentity: String]?
 
     public init(_ files: PathSet) { self.files = files }
 
@@ -102,13 +103,22 @@ public final class WantedIdentities: @unchecked Sendable {
 
     /// Whether `path` is, by path or by device and inode, one of the wanted files.
     public func contains(_ path: String) -> Bool {
-        if files.contains(path) { return true }
-        guard let identity = FileIdentity.of(path) else { return false }
+        files.contains(path) || sameFile(as: path) != nil
+    }
+
+    /// The file of these that `path` is by device and inode (a hard link to it, or a link
+    /// leading to it); nil when none is or `path` is one of them by path.
+    public func sameFile(as path: String) -> String? {
+        guard !files.contains(path), let identity = FileIdentity.of(path) else { return nil }
         let known = lock.withLock {
-            if identities == nil { identities = Set(files.compactMap(FileIdentity.of)) }
+            if identities == nil {
+                var map: [FileIdentity: String] = [:]
+                for file in files.sorted(by: PathKey.ordered) { if let identity = FileIdentity.of(file), map[identity] == nil { map[identity] = file } }
+                identities = map
+            }
             return identities!
         }
-        return known.contains(identity)
+        return known[identity]
     }
 }
 

@@ -806,6 +806,15 @@ public struct Planner: Sendable {
               stateRecordsOutputs: Bool = true) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
         // A source or a control file of this manifest is never written over, whatever vouches for its bytes.
+        if let other = protected.sameFile(as: path) {
+            // A hard link between an output and a source (attack 39a's finding 10): writing the
+            // output would change the source, so the link is what to break.
+            let how = FileKind.isRegularFile(path) ? "a hard link: one file with two names" : "\(FileKind.describe(path)) leading to it"
+            return .failure(PlanError(message: "\(display(path)) is the same file as \(display(other)), a source or a control file of this manifest "
+                + "(\(how)), so rule '\(derivative.rule)' may not write its output over it: break the link, "
+                + "either with rm \(display(path)) (\(display(other)) keeps its bytes, and the build writes its own file there) "
+                + "or by giving \(display(other)) its own copy (cp \(display(other)) \(display(other)).copy, then mv \(display(other)).copy \(display(other)))"))
+        }
         if protected.contains(path) {
             return .failure(PlanError(message: "\(display(path)) is a source or a control file (manifest, lock, index, state) of this manifest; \(derivative.output) may not be written over it: change the rule's 'to:'"))
         }

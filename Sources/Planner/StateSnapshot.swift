@@ -30,37 +30,49 @@ extension StateStore {
         let memory = try DatabaseQueue()
         var checked = true
         var copiedVouched = false
-        do {
-            let unchanged = vouched.map { isUnchanged(path, since: $0) } ?? false
+        var rolledBack = false
+        /// Copies the database at `file` into `memory`. `own`: it is the project's database (a
+        /// witness may vouch for it); a private copy is checked in full.
+        func copy(from file: String, own: Bool) throws {
+            let unchanged = own ? (vouched.map { isUnchanged(path, since: $0) } ?? false) : false
             var configuration = Configuration()
-            configuration.readonly = true
+            configuration.readonly = own
             // A build holds the state's lock only while it commits: waited for, as the build's own
             // connection waits (attack 27's finding 6: a busy state was called broken).
             configuration.busyMode = .timeout(busyWait)
-            let file = try DatabaseQueue(path: path, configuration: configuration)
+            let database = try DatabaseQueue(path: file, configuration: configuration)
             checked = !unchanged
             if !unchanged {
-                let result = try file.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+                let result = try database.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
                 if result != "ok" { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: result) }
             }
             // Tokens on the file's queue, outside its transactions (`VerifiedRows.token`).
-            let before = vouchedRows.flatMap { _ in file.inDatabase { _ in VerifiedRows.token(path) } }
-            try file.backup(to: memory)
-            copiedVouched = before != nil && before == vouchedRows && file.inDatabase { _ in VerifiedRows.token(path) } == before
-            try file.close()
+            let before = own ? vouchedRows.flatMap { _ in database.inDatabase { _ in VerifiedRows.token(path) } } : nil
+            try database.backup(to: memory)
+            copiedVouched = before != nil && before == vouchedRows && database.inDatabase { _ in VerifiedRows.token(path) } == before
+            try database.close()
+        }
+        do {
+            do {
+                try copy(from: path, own: true)
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_READONLY_ROLLBACK {
+                // A hot journal: a build was killed while it wrote the state, and SQLite rolls the
+                // journal back as the next build opens it, which a read-only connection cannot do
+                // (attack 39a's finding 3: plan said the state was gone, the build then built).
+                // Read as that build will: the database and its journal copied to a private
+                // folder, where SQLite rolls the copy back; the project's files are not touched.
+                let folder = try StateJournalCopy(database: path)
+                defer { folder.remove() }
+                try copy(from: folder.database, own: false)
+                rolledBack = true
+            }
         } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             return try empty("the build state \(path) is corrupt; derive build would move it aside and rebuild it from the lock and the outputs")
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
             return try empty("the build state \(path) is busy: \(busyHolder(folder)) has been writing it for longer than \(Int(busyWait)) s; "
                 + "checked against the lock alone (run this again once it is done)")
         } catch {
-            // A hot journal of an interrupted build needs a write to roll back: done on a private
-            // copy, so plan and check read the records the build will (attack 39a's F1: against
-            // the lock alone they said "left in place" of outputs the build then deleted).
-            guard rolledBackCopy(path, into: memory) else {
-                return try empty("the build state \(path) cannot be read without writing (\(error)); derive build would recover it; checked against the lock alone")
-            }
-            checked = true
+            return try empty("the build state \(path) cannot be read without writing (\(error)); derive build would recover it; checked against the lock alone")
         }
         try migrator.migrate(memory)
         var moved: Data?
@@ -76,7 +88,8 @@ extension StateStore {
         }
         try dropTriggers(memory)   // (the copy in memory: see `dropTriggers`)
         guard owner != nil else {
-            return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, integrityChecked: checked), nil)
+            return (StateStore(queue: memory, folder: folder, movedAside: nil, movedAsideReason: nil, existed: true, integrityChecked: checked),
+                    rolledBack ? rolledBackNote(path) : nil)
         }
         let seals: StateSeals?
         let bound = try moved.map(Binding.sealed) ?? binding(memory, database: path)
@@ -95,62 +108,13 @@ extension StateStore {
         if copiedVouched, moved == nil, seals != nil {
             store.rowsVouch.set(try memory.read { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") })
         }
-        return (store, nil)
+        return (store, rolledBack ? rolledBackNote(path) : nil)
     }
 
-    /// Copies the database at `path` and its hot journal (a write an interrupted build did not
-    /// finish) into a private temporary folder, lets SQLite roll the journal back there as the
-    /// build's own open does, checks the result and copies it into `memory`. The state folder is
-    /// only read. False (nothing copied into `memory`) when there is no such journal, either file
-    /// is not this user's regular file, or the copy cannot be read: then the lock alone is used.
-    static func rolledBackCopy(_ path: String, into memory: DatabaseQueue) -> Bool {
-        let journal = path + "-journal"
-        for file in [path, journal] {
-            var info = stat()
-            guard lstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0, info.st_uid == geteuid() else { return false }
-        }
-        var template = Array((NSTemporaryDirectory() + "/derive-state-XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else { return false }
-        let folder = String(cString: made)
-        let copy = folder + "/" + fileName
-        defer {
-            for name in [copy, copy + "-journal"] { unlink(name) }
-            rmdir(folder)
-        }
-        guard copyPrivately(path, to: copy), copyPrivately(journal, to: copy + "-journal") else { return false }
-        do {
-            let file = try DatabaseQueue(path: copy)
-            defer { try? file.close() }
-            guard try file.read({ db in try String.fetchOne(db, sql: "PRAGMA quick_check") }) == "ok" else { return false }
-            try file.backup(to: memory)
-            return true
-        } catch {
-            return false
-        }
-    }
-
-    /// Copies the regular file at `source` (never through a link) to a new file `target` (0600).
-    private static func copyPrivately(_ source: String, to target: String) -> Bool {
-        let input = open(source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard input >= 0 else { return false }
-        defer { close(input) }
-        var info = stat()
-        guard fstat(input, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
-        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard output >= 0 else { return false }
-        defer { close(output) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = Glibc.read(input, &buffer, buffer.count)
-            if count == 0 { return true }
-            if count < 0 { if errno == EINTR { continue }; return false }
-            var done = 0
-            while done < count {
-                let wrote = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + done, count - done) }
-                if wrote < 0 { if errno == EINTR { continue }; return false }
-                done += wrote
-            }
-        }
+    /// What `plan` and `check` say of a state read through its hot journal rolled back in a copy.
+    static func rolledBackNote(_ path: String) -> String {
+        "the build state \(path) has the journal of a build that was killed while it wrote the state; "
+            + "derive build rolls it back first (as SQLite opens the state), so this was checked against the state as it will be then"
     }
 
     /// How long `plan` and `check` wait for a build that holds the state's lock (seconds).
@@ -192,5 +156,45 @@ extension StateStore {
         } catch {
             return false
         }
+    }
+}
+
+/// A private copy of the state's database and its `-journal` (a hot journal), in a fresh folder
+/// only this user may enter, so SQLite rolls the journal back there and never in the project.
+struct StateJournalCopy {
+    let folder: String
+    var database: String { folder + "/" + StateStore.fileName }
+
+    init(database path: String) throws {
+        var template = Array((NSTemporaryDirectory() + "/derive-state-journal.XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw PlanError(message: "cannot make a private folder in \(NSTemporaryDirectory()) to read the build state \(path) through its journal (\(String(cString: strerror(errno)))); "
+                            + "set TMPDIR to a writable folder, or run derive build, which rolls the journal back")
+        }
+        folder = String(cString: made)
+        do {
+            try Self.copy(path, to: database)
+            try Self.copy(path + "-journal", to: database + "-journal")
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    /// Copies a regular file, never following a link at `source`; the copy is mode 0600.
+    private static func copy(_ source: String, to target: String) throws {
+        let input = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard input >= 0 else { throw PlanError(message: "cannot read \(source) (\(String(cString: strerror(errno)))) to check the build state through its journal; run derive build, which rolls the journal back") }
+        let data = try FileHandle(fileDescriptor: input, closeOnDealloc: true).readToEnd() ?? Data()
+        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw PlanError(message: "cannot copy the build state to \(target) (\(String(cString: strerror(errno)))); set TMPDIR to a writable folder") }
+        let handle = FileHandle(fileDescriptor: output, closeOnDealloc: true)
+        try handle.write(contentsOf: data)
+    }
+
+    /// Removes the copies (whatever SQLite left beside them) and the folder.
+    func remove() {
+        for suffix in ["", "-journal", "-wal", "-shm"] { unlink(database + suffix) }
+        rmdir(folder)
     }
 }

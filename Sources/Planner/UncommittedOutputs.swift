@@ -69,6 +69,20 @@ extension Planner {
         return found
     }
 
+    /// The record a killed build would have made of `record`'s file had it not been killed after
+    /// it moved new bytes there (a restyle): `record` with the noted digest, when the file holds
+    /// exactly the bytes the note gives and not the recorded ones. Nil otherwise. Judged by the
+    /// note's digest alone (with no device and inode), as `uncommittedOutputs` judges a file no
+    /// record names.
+    public static func installedByKilledBuild(_ record: OutputRecord, pending: PathDictionary<String>, digests: ContentDigests) -> OutputRecord? {
+        guard let noted = pending[record.file], !noted.isEmpty, noted != record.outputDigest, !record.folder.isEmpty,
+              FileKind.isRegularFile(record.file), (try? digests.content(of: record.file))?.digest == noted else { return nil }
+        var installed = record
+        installed.outputDigest = noted
+        installed.adopted = false
+        return installed
+    }
+
     /// Why the plan names such a file.
     public static func uncommittedReason(_ file: String) -> String {
         "\(file) was moved into place by a build that was killed or stopped before it recorded it"
