@@ -136,42 +136,75 @@ public struct SourceHeader: Sendable, Hashable {
         }
     }
 
-    /// The first start-of-frame marker (SOF0–SOF15 but DHT, JPG and DAC) gives the size; an
-    /// EXIF segment before it, the orientation.
+    /// The first start-of-frame marker (SOF0–SOF15 but DHT, JPG and DAC) gives the size; the
+    /// orientation is read as libvips reads it (attack 39b's M3): libjpeg hands over every marker
+    /// before the scan (SOS), so an APP1 after the frame header counts too; the first APP1 whose
+    /// data is over 4 bytes and opens with "Exif" is the only one libexif parses (a later one,
+    /// even valid, is ignored; an "Exif" one that does not parse means no orientation).
     static func jpeg(_ bytes: Bytes) -> SourceHeader? {
         var offset = 2
-        var orientation = 1
+        var orientation: Int?
+        var exifSeen = false
+        var size: (width: Int, height: Int)?
         while offset + 4 <= bytes.count {
-            guard bytes.u8(offset) == 0xFF, let marker = bytes.u8(offset + 1) else { return nil }
+            guard bytes.u8(offset) == 0xFF, let marker = bytes.u8(offset + 1) else { break }
             if marker == 0xFF { offset += 1; continue }   // fill byte
             if marker == 0x01 || (0xD0...0xD8).contains(marker) { offset += 2; continue }   // no length
-            guard let length = bytes.u16(offset + 2, little: false), length >= 2 else { return nil }
-            if marker == 0xE1, bytes.matches(offset + 4, [0x45, 0x78, 0x69, 0x66, 0, 0]),   // "Exif\0\0"
-               let found = exifOrientation(bytes, tiff: offset + 10, end: min(bytes.count, offset + 2 + length)) {
-                orientation = found
+            if marker == 0xDA || marker == 0xD9 { break }   // the scan (or the end): libjpeg reads no marker past it
+            guard let length = bytes.u16(offset + 2, little: false), length >= 2 else { break }
+            if marker == 0xE1, !exifSeen, length - 2 > 4, bytes.matches(offset + 4, [0x45, 0x78, 0x69, 0x66]) {   // "Exif"
+                exifSeen = true
+                if bytes.matches(offset + 8, [0, 0]) {
+                    orientation = exifOrientation(bytes, tiff: offset + 10, end: min(bytes.count, offset + 2 + length))
+                }
             }
-            if (0xC0...0xCF).contains(marker), marker != 0xC4, marker != 0xC8, marker != 0xCC {
+            if size == nil, (0xC0...0xCF).contains(marker), marker != 0xC4, marker != 0xC8, marker != 0xCC {
                 guard let height = bytes.u16(offset + 5, little: false), let width = bytes.u16(offset + 7, little: false) else { return nil }
-                return SourceHeader(width: width, height: height, frames: 1, orientation: orientation)
+                size = (width, height)
             }
             offset += 2 + length
         }
-        return nil
+        guard let size else { return nil }
+        return SourceHeader(width: size.width, height: size.height, frames: 1, orientation: orientation ?? 1)
     }
 
-    /// Tag 0x0112 of IFD0 in the TIFF structure at `tiff`, read no further than `end`; nil when
-    /// absent, damaged or outside 1...8.
+    /// Tag 0x0112 of IFD0 in the TIFF structure at `tiff`, read no further than `end`, as libexif
+    /// and libvips read it: its first component, of type BYTE, SBYTE, SHORT, SSHORT, LONG or
+    /// SLONG (each at its own width, inline when the components fit in 4 bytes, else at the
+    /// offset); any other type or no component is no orientation (attack 39b's M3: an SLONG
+    /// entry holding a SHORT's bytes was read as 6, libvips read none). Nil when absent,
+    /// damaged or outside 1...8.
     static func exifOrientation(_ bytes: Bytes, tiff: Int, end: Int) -> Int? {
         guard tiff + 8 <= end, let order = bytes.u8(tiff), order == 0x49 || order == 0x4D else { return nil }
         let little = order == 0x49
-        func u16(_ at: Int) -> Int? { at + 2 <= end ? bytes.u16(at, little: little) : nil }
-        func u32(_ at: Int) -> Int? { at + 4 <= end ? bytes.u32(at, little: little) : nil }
+        func u16(_ at: Int) -> Int? { at >= tiff && at + 2 <= end ? bytes.u16(at, little: little) : nil }
+        func u32(_ at: Int) -> Int? { at >= tiff && at + 4 <= end ? bytes.u32(at, little: little) : nil }
         guard let directory = u32(tiff + 4), let count = u16(tiff + directory) else { return nil }
         for entry in 0..<min(count, 256) {
             let at = tiff + directory + 2 + entry * 12
             guard let tag = u16(at) else { return nil }
-            // libexif reads a LONG orientation as well as the SHORT the standard asks for.
-            if tag == 0x0112 { return (u16(at + 2) == 4 ? u32(at + 8) : u16(at + 8)).flatMap { (1...8).contains($0) ? $0 : nil } }
+            guard tag == 0x0112 else { continue }
+            guard let type = u16(at + 2), let components = u32(at + 4), components >= 1 else { return nil }
+            let width: Int
+            switch type {
+            case 1, 6: width = 1    // BYTE, SBYTE
+            case 3, 8: width = 2    // SHORT, SSHORT
+            case 4, 9: width = 4    // LONG, SLONG
+            default: return nil
+            }
+            guard components <= (end - tiff) / width else { return nil }
+            let data: Int
+            if components * width <= 4 { data = at + 8 } else {
+                guard let offset = u32(at + 8) else { return nil }
+                data = tiff + offset
+            }
+            let value: Int?
+            switch width {
+            case 1: value = data >= tiff && data + 1 <= end ? bytes.u8(data) : nil
+            case 2: value = u16(data)
+            default: value = u32(data)
+            }
+            return value.flatMap { (1...8).contains($0) ? $0 : nil }
         }
         return nil
     }

@@ -739,12 +739,19 @@ struct LoadState {
         }
 
         var matrix: [MatrixVariable] = []
+        // Declared under a name refused at its key: a use of it is not "unknown" as well (attack 39b's L3).
+        var refusedNames: Set<String> = []
         if let matrixNode = field("matrix"), let entries = mapping(matrixNode, "'matrix'") {
             var combinations = 1
             for (variable, valuesNode, keyNode) in entries {
-                guard variable.first.map({ $0.isLetter || $0 == "_" }) == true,
-                      variable.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
-                    diagnostics.error(keyNode.location, "matrix variable '\(variable)' must be letters, digits and '_'")
+                guard variable.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    diagnostics.error(keyNode.location, "matrix variable '\(Self.shown(variable))' must hold only ASCII letters, digits and '_', starting with a letter or '_' (e.g. w or size_2)")
+                    refusedNames.insert(variable)
+                    ok = false; continue
+                }
+                guard variable.first.map({ $0.isLetter || $0 == "_" }) == true else {
+                    diagnostics.error(keyNode.location, "matrix variable '\(variable)' must start with a letter or '_' (e.g. w\(variable) or _\(variable)); digits may follow")
+                    refusedNames.insert(variable)
                     ok = false; continue
                 }
                 if PathTemplate.builtins.contains(variable) {
@@ -844,7 +851,7 @@ struct LoadState {
                     var expanded = text
                     for (variable, value) in values { expanded = expanded.replacingOccurrences(of: "{\(variable)}", with: value) }
                     if let unknown = firstVariable(in: expanded), !variables.contains(unknown) {
-                        if reported.insert("var:" + unknown).inserted {
+                        if !refusedNames.contains(unknown), reported.insert("var:" + unknown).inserted {
                             diagnostics.error(processNode.location.advanced(by: offset(of: "{\(unknown)}", in: text, node: processNode)),
                                               "unknown variable '{\(unknown)}' in the process of \(label); declare it under 'matrix'")
                         }
@@ -889,7 +896,7 @@ struct LoadState {
                     let parsed = try PathTemplate(path)
                     var allowed = Set(PathTemplate.builtins + matrix.map(\.name))
                     if case .process? = recipe { allowed.remove("style") }
-                    for variable in parsed.variables where !allowed.contains(variable) {
+                    for variable in parsed.variables where !allowed.contains(variable) && !refusedNames.contains(variable) {
                         let hint = Suggest.closest(to: variable, in: allowed.sorted()).map { "did you mean '{\($0)}'?" }
                         let why = variable == "style" ? "{style} needs a 'styles:' rule" : "unknown variable '{\(variable)}' in 'to'"
                         diagnostics.error(toNode.location.advanced(by: toOffset + parsed.offset(of: variable)), why, hint: variable == "style" ? nil : hint)

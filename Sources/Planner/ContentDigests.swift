@@ -162,13 +162,21 @@ public final class ContentDigests: @unchecked Sendable {
               // Read before TIFF, BMP, HEIC and AVIF sizes were: read again once (an unknown size is then -2 high).
               !(known.width == 0 && known.height == 0 && SourceHeader.laterDisplayedFormats.contains(known.format)),
               // HEIF sizes read before the clean aperture was applied (a 333-high image read 334): read again once.
-              !(known.format == "heic" && known.recorded < Self.heifApertureRead) else { return nil }
+              !(known.format == "heic" && known.recorded < Self.heifApertureRead),
+              // JPEG, PNG and WebP sizes read before EXIF orientation was read as libvips reads it: read again once.
+              !(Self.exifOrientationFormats.contains(known.format) && known.recorded < Self.exifOrientationRead) else { return nil }
         return Content(digest: known.digest.text, format: known.format, width: max(0, known.width), height: max(0, known.height))
     }
 
     /// When HEIF sizes began to be read through the primary item's clean aperture (2026-12-03
     /// 00:00 UTC, ns): a size cached before may be the coded size, so it is read again once.
     static let heifApertureRead: Int64 = 1_796_256_000 * 1_000_000_000
+
+    /// When the EXIF orientation began to be read as libvips reads it (2026-12-05 02:00 UTC, ns;
+    /// attack 39b's M3: the first Exif APP1 only, an APP1 after the frame header, the tag's type):
+    /// a JPEG, PNG or WebP size cached before may be the other way round, so it is read again once.
+    static let exifOrientationRead: Int64 = 1_796_436_000 * 1_000_000_000
+    static let exifOrientationFormats: Set<String> = ["jpg", "png", "webp"]
 
     /// Files larger than this are hashed in 64 KiB pieces instead of read whole (the default
     /// source limit is 20 MiB; a 600 MB file in a bucket cost the plan 650 MB).

@@ -294,8 +294,14 @@ public struct PlanFailure: Sendable, Hashable {
 /// A problem that stops a plan: two derivatives writing one path, a file Derive did not write.
 public struct PlanError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
+    /// The symbolic link (as displayed) an output's path leads through: the plan says it once
+    /// for all the outputs below it (attack 39b's M2: one line per output before).
+    public var throughLink: String?
     public var description: String { message }
-    public init(message: String) { self.message = message }
+    public init(message: String, throughLink: String? = nil) {
+        self.message = message
+        self.throughLink = throughLink
+    }
 }
 
 /// Expands rules × source objects × recipes into derivatives.
@@ -476,6 +482,9 @@ struct Expansion {
             }
         }
         for failure in notFiles { sourceFailed(failure) }
+        // Two sources naming one output (`a.jpg` and `a.png` under `{name}`): only their colliding
+        // derivatives fail, one failure per source naming the other; the rest builds (attack 39b's M2).
+        var collisions: [(output: String, first: Derivative, second: Derivative)] = []
         for (task, (derivatives, taskFailures)) in zip(tasks, expanded) {
             for failure in taskFailures {
                 if PathKey.same(failure.subject, "\(task.sourceBucket.name)/\(task.key)") {
@@ -487,6 +496,7 @@ struct Expansion {
             }
             for derivative in derivatives {
                 if let other = byOutput[derivative.output] {
+                    if !PathKey.same(other.source, derivative.source) { collisions.append((derivative.output, other, derivative)); continue }
                     errors.append(PlanError(message: "\(derivative.output) would be written twice: by \(other.recipe) from \(other.source) and by \(derivative.recipe) from \(derivative.source); give them different 'to' paths"))
                     continue
                 }
@@ -495,6 +505,10 @@ struct Expansion {
                     let bucket = PathKey.bucket(of: derivative.output)
                     let shape = "\(bucket)/\(hashed.prefix)\u{0}\(hashed.length)\u{0}\(hashed.suffix)"
                     if let other = byHashedShape[shape] {
+                        if !PathKey.same(other.source, derivative.source) {
+                            collisions.append(("\(bucket)/\(hashed.prefix){hash:\(hashed.length)}\(hashed.suffix)", other, derivative))
+                            continue
+                        }
                         errors.append(PlanError(message: "\(bucket)/\(hashed.prefix){hash:\(hashed.length)}\(hashed.suffix) would be written twice when their bytes agree: by \(other.recipe) from \(other.source) (\(other.output)) and by \(derivative.recipe) from \(derivative.source) (\(derivative.output)); give them different 'to' paths"))
                         continue
                     }
@@ -503,6 +517,7 @@ struct Expansion {
                 byOutput[derivative.output] = derivative
             }
         }
+        failures += Self.collisionFailures(collisions, byOutput: &byOutput, blocked: &blockedOutputs)
         for index in failures.indices where failures[index].derivatives > 0 {
             let count = failures[index].derivatives
             failures[index].message += ", \(count) derivative\(count == 1 ? "" : "s") not built"
@@ -511,6 +526,37 @@ struct Expansion {
         return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
                       failedSources: failedSources, blockedOutputs: blockedOutputs, failedFolders: failedFolders,
                       sources: PathSet(tasks.map(\.path)))
+    }
+
+    /// One failure per source among `collisions` (an output, or a `{hash}` name's shape, two
+    /// sources' derivatives would both write): its colliding derivatives leave `byOutput` and are
+    /// held (`blocked`: a recorded file stays, never rebuilt from either source nor deleted), the
+    /// message names the other source(s), one such output and how to tell them apart.
+    static func collisionFailures(_ collisions: [(output: String, first: Derivative, second: Derivative)],
+                                  byOutput: inout PathDictionary<Derivative>, blocked: inout PathSet) -> [PlanFailure] {
+        guard !collisions.isEmpty else { return [] }
+        var order: [String] = []
+        var outputs: [String: [String]] = [:], others: [String: [String]] = [:], counted: [String: Set<String>] = [:]
+        for collision in collisions {
+            for (mine, theirs) in [(collision.first, collision.second), (collision.second, collision.first)] {
+                if let kept = byOutput[mine.output], PathKey.same(kept.source, mine.source), kept.recipe == mine.recipe {
+                    byOutput[mine.output] = nil
+                }
+                blocked.insert(mine.output)
+                if outputs[mine.source] == nil { order.append(mine.source) }
+                if counted[mine.source, default: []].insert(mine.output).inserted { outputs[mine.source, default: []].append(collision.output) }
+                if !(others[mine.source] ?? []).contains(theirs.source) { others[mine.source, default: []].append(theirs.source) }
+            }
+        }
+        return order.map { source in
+            let names = outputs[source] ?? []
+            let shown = names.count > 1 ? "\(names[0]) and \(names.count - 1) more" : names.first ?? "?"
+            let with = (others[source] ?? []).joined(separator: " and ")
+            return PlanFailure(subject: source,
+                               message: "its outputs would be written over those of \(with) (\(shown)): their names differ only in what 'to' leaves out "
+                                   + "(such as the extension, which {name} drops); exclude one of them in 'exclude:', or name the outputs by {key} in 'to' (it keeps the extension)",
+                               derivatives: counted[source]?.count ?? 0)
+        }
     }
 
     /// What to do about a path longer than the system allows: no permission makes it readable.

@@ -480,11 +480,28 @@ public struct Planner: Sendable {
         }
         var erroredOutputs: PathSet = []
         var errored: [(derivative: Derivative, error: PlanError)] = []
+        // Outputs below one symbolic link: one error for the link, not one per output.
+        var belowLink: [String: [PlanError]] = [:]
+        var links: [String] = []
         for (derivative, result) in zip(expansion.derivatives, planned) {
             switch result {
             case .success(let item): items.append(item)
-            case .failure(let error): errors.append(error); erroredOutputs.insert(derivative.output); errored.append((derivative, error))
+            case .failure(let error):
+                if let link = error.throughLink {
+                    if belowLink[link] == nil { links.append(link) }
+                    belowLink[link, default: []].append(error)
+                } else {
+                    errors.append(error)
+                }
+                erroredOutputs.insert(derivative.output); errored.append((derivative, error))
             }
+        }
+        for link in links {
+            let below = belowLink[link] ?? []
+            guard below.count > 1 else { errors += below; continue }
+            let outputs = errored.filter { $0.error.throughLink == link }.map(\.derivative.output)
+            errors.append(PlanError(message: "\(link) is a symbolic link, which Derive never follows inside a bucket; remove the link (or make it a folder) so the \(below.count) outputs below it "
+                                    + "(\(outputs.first ?? "?") and \(below.count - 1) more) can be written", throughLink: link))
         }
         // Read only for records and (without a state) lock lines: a plan from scratch without a
         // lock does not make it. The lock is read here exactly when `lockOrphans` reads it.
@@ -837,7 +854,8 @@ public struct Planner: Sendable {
         // A missing output whose folder is now a symbolic link: the build would refuse to write
         // through it, so the plan says so (and a plan with errors builds nothing).
         if !exists, let link = SymbolicLinks.first(on: path, below: derivative.outputFolder) {
-            return .failure(PlanError(message: "\(display(path)) leads through a symbolic link (\(display(link))), which Derive never follows inside a bucket; remove the link (or make it a folder) so \(derivative.output) can be written"))
+            return .failure(PlanError(message: "\(display(path)) leads through a symbolic link (\(display(link))), which Derive never follows inside a bucket; remove the link (or make it a folder) so \(derivative.output) can be written",
+                                      throughLink: display(link)))
         }
         // Ownership: a file may be replaced only if it holds bytes Derive recorded for this path
         // (in the state, or in the lock of a fresh clone).

@@ -263,6 +263,13 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         return worker
     }
 
+    /// Starts one worker now (it then waits idle for the first render): a caller that must know
+    /// whether rendering works at all (init) learns it once, before any image is blamed.
+    /// Throws the worker's start failure (`ProcessError`, internal error).
+    public func start() throws {
+        checkIn(try checkOut(nil))
+    }
+
     /// The worker is done with its render and goes back to the idle list.
     private func checkIn(_ worker: WorkerProcess) {
         condition.lock()

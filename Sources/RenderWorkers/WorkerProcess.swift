@@ -30,7 +30,11 @@ final class WorkerProcess: @unchecked Sendable {
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw WorkerError.launch("cannot make a socket pair: \(String(cString: strerror(errno)))")
         }
-        defer { close(pair[1]) }
+        // The worker's end is closed here as soon as the worker holds it (after the spawn): while
+        // derive kept it open, a worker that died before its hello (libvips missing: status 127)
+        // was noticed only at the deadline, 30 s later (attack 39b's M1).
+        var workerEnd: Int32 = pair[1]
+        defer { if workerEnd >= 0 { close(workerEnd) } }
         let temporary: WorkerTemporaryFolder
         do { temporary = try WorkerTemporaryFolder.create() } catch {
             close(pair[0])
@@ -72,6 +76,8 @@ final class WorkerProcess: @unchecked Sendable {
             usleep(10_000)
             status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         }
+        close(workerEnd)
+        workerEnd = -1
         guard status == 0 else {
             close(pair[0])
             temporary.remove()
@@ -91,6 +97,11 @@ final class WorkerProcess: @unchecked Sendable {
         } catch let error as WorkerError {
             worker.stop()
             throw error
+        } catch FrameChannel.Failure.interrupted {
+            // Killed here, by derive: its ending (SIGKILL) would only say so.
+            worker.stop()
+            throw WorkerError.launch("the render worker \(path) did not answer within \(Self.seconds(timeout)) s of its start (it was stopped); "
+                                     + "run it by hand to see why, or set DERIVE_RENDER_WORKER to a working one")
         } catch {
             let ending = worker.stop()
             throw WorkerError.launch("the render worker \(path) did not start (\(ending ?? "\(error)"))")
@@ -119,6 +130,11 @@ final class WorkerProcess: @unchecked Sendable {
         // The worker has ended: nothing writes into its folder any more.
         temporary.remove()
         return Self.describe(status)
+    }
+
+    /// `timeout` as the user reads it: "30", "0.5".
+    static func seconds(_ timeout: Double) -> String {
+        timeout == timeout.rounded() ? String(Int(timeout)) : String(timeout)
     }
 
     static func describe(_ status: Int32) -> String {

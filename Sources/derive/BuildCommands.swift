@@ -45,9 +45,13 @@ struct Workspace {
         }
     }
 
+    private static let engineErrorsSaid = Mutex<Set<String>>([])
+
     static func engine() throws -> EngineIdentityCache.Found {
         do { return try engineLookup.get() } catch {
-            Output.printError("cannot learn the render engine's identity: \(error)")
+            // Every workspace of one command asks: said once (attack 39b's M1 saw it three times).
+            let message = "cannot learn the render engine's identity: \(error)"
+            if engineErrorsSaid.withLock({ $0.insert(message).inserted }) { Output.printError(message) }
             throw ExitCode.failure
         }
     }

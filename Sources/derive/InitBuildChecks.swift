@@ -36,8 +36,15 @@ enum InitBuildChecks {
         let pool: RenderWorkerPool
         do {
             pool = try RenderWorkerPool(size: min(keys.count, BuildOptions().jobs))
+            // A worker that cannot start (libvips missing) fails every image alike: said once,
+            // here, not as a refusal of each good image (attack 39b's M1).
+            do { try pool.start() } catch {
+                pool.shutdown()
+                throw error
+            }
         } catch {
-            throw CLIError("the images cannot be checked against the build's limits, and every derive build would fail: \(error). "
+            let why = (error as? ProcessError)?.message ?? "\(error)"
+            throw CLIError("the images cannot be checked against the build's limits, and every derive build would fail: \(why). "
                            + "Install derive-render-worker beside derive (or set DERIVE_RENDER_WORKER to its path), then run derive init again")
         }
         defer { pool.shutdown() }

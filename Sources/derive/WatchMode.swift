@@ -464,7 +464,10 @@ struct WatchMode {
         let changed = changed.count > 1 ? changed.filter { $0 != recheckMarker } : changed
         let existing = changed.filter { FileManager.default.fileExists(atPath: $0) }
         let shown = (existing + changed).first.map { $0.hasPrefix(cwd + "/") ? String($0.dropFirst(cwd.count + 1)) : $0 } ?? "?"
-        return changed.count > 1 ? "\(shown) and \(changed.count - 1) more changed" : "\(shown) changed"
+        // Escaped as error lines are: a name with ESC or BEL would retitle or clear the terminal,
+        // one with a line feed would split the one line per rebuild (attack 39b's L1).
+        let named = TerminalText.escaped(shown)
+        return changed.count > 1 ? "\(named) and \(changed.count - 1) more changed" : "\(named) changed"
     }
 
     /// One line per build, with the time, flushed at once (standard output may be a pipe).
