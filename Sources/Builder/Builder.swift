@@ -1187,7 +1187,7 @@ public struct Builder: Sendable {
         }
         let recordedControls = try store.controlFiles()
         for (folder, names) in folders {
-            disk.removeStaleTemporaries(in: folder, named: names) { name in
+            _ = disk.removeStaleTemporaries(in: folder, named: names, listOnly: false) { name in
                 let path = folder + "/" + name
                 var allowed = digests[path] ?? []
                 if indexes[path] != nil { allowed.formUnion(controlTemporaryDigests(path, pending: pending, recorded: recordedControls, disk: disk)) }
