@@ -226,7 +226,8 @@ import Glibc
         try Data(broken.utf8).write(to: URL(fileURLWithPath: path))
         let validate = try CLI.run(["validate", path])
         #expect(validate.status == 1)
-        #expect(validate.stderr.contains("derive.yaml:8:5: error: font family 'No Such Family Sans' in style 'named' is not installed (list the installed families with: fc-list : family)"),
+        // (Said once, at the style, naming the rules that use it: names-39.)
+        #expect(validate.stderr.contains("derive.yaml:8:5: error: font family 'No Such Family Sans' in style 'named' is not installed; style 'named' is used by rule at derive.yaml:12 (list the installed families with: fc-list : family)"),
                 "\(validate.stderr)")
     }
 
