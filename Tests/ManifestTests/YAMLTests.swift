@@ -48,15 +48,14 @@ import TestSupport
     }
 
     /// "Billion laughs": nine levels of ten aliases would expand to a billion nodes.
-    @Test func aliasBombsAreRefusedQuickly() {
+    /// (How long the refusal takes is measured in Tests/Benchmarks/bench-limits, not here.)
+    @Test func aliasBombsAreRefused() {
         var text = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
         for level in 1...9 {
             let refs = Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ")
             text += "a\(level): &a\(level) [\(refs)]\n"
         }
-        let started = Date()
         #expect { try load(text) } throws: { ($0 as? YAMLError)?.message.contains("expands to more than") == true }
-        #expect(Date().timeIntervalSince(started) < 2)
     }
 
     @Test func deepNestingIsRefused() {
