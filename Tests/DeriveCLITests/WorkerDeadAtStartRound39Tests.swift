@@ -33,7 +33,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let started = Date()
         let result = try CLI.run(["--version"], in: folder, environment: ["DERIVE_RENDER_WORKER": worker])
-        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(Date().timeIntervalSince(started) < 20)   // not a speed goal: the 30 s start deadline is what it tells apart
         #expect(text(result.stdout).contains("libvips unknown"), "\(result.stdout)")
         #expect(text(result.stdout).contains("exited with status 127"), "\(result.stdout)")
     }
@@ -43,7 +43,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let started = Date()
         let result = try CLI.run(["init", "photos"], in: folder, environment: ["DERIVE_RENDER_WORKER": worker])
-        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(Date().timeIntervalSince(started) < 20)   // not a speed goal: the 30 s start deadline is what it tells apart
         #expect(result.status != 0)
         #expect(result.stderr.contains("Install derive-render-worker"), "\(result.stderr)")
         #expect(result.stderr.contains("exited with status 127"), "\(result.stderr)")
@@ -58,7 +58,7 @@ import TestSupport
         #expect(made.status == 0, "\(made.stderr)")
         let started = Date()
         let result = try CLI.run(["build"], in: folder, environment: ["DERIVE_RENDER_WORKER": worker])
-        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(Date().timeIntervalSince(started) < 20)   // not a speed goal: the 30 s start deadline is what it tells apart
         #expect(result.status != 0)
         let lines = result.stderr.split(separator: "\n").filter { $0.contains("cannot learn the render engine's identity") }
         #expect(lines.count == 1, "\(result.stderr)")
