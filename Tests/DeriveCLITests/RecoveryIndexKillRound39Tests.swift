@@ -106,6 +106,21 @@ import TestSupport
         }
     }
 
+    /// `clean` right after such a kill removes that index too (it left it, "does not hold what
+    /// Derive writes", while removing the lock and the state that could have proved it).
+    @Test(arguments: [true, false]) func cleanAfterTheKillRemovesTheIndex(corrupt: Bool) throws {
+        let points = try fsyncsBetweenLockAndIndex(corrupt: corrupt)
+        try #require(!points.isEmpty)
+        let (site, before) = try recovering(corrupt: corrupt)
+        defer { site.remove() }
+        _ = try CLI.run(["-f", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:signal=KILL:when=\(points[0])",
+                         CLI.executable.path, "build", "-q"], in: site.root, executable: SystemCallTrace.strace)
+        #expect(try Data(contentsOf: site.url("out/index.json")) == before, "the kill did not land between the lock and the index")
+        let clean = try site.run(["clean"])
+        #expect(clean.status == 0, "\(said(clean))")
+        #expect(!site.exists("out/index.json"), "\(said(clean))")
+    }
+
     /// Only bytes Derive noted: a user's file put at the index path after such a kill is still refused.
     @Test func aUsersFileAtTheIndexAfterTheKillIsStillRefused() throws {
         let points = try fsyncsBetweenLockAndIndex(corrupt: false)
