@@ -1292,6 +1292,10 @@ public final class BuildSession: @unchecked Sendable {
             } else if lock != nil, let written = LockProvenance.movedFrom(bucket: bucket.name, folder: bucket.path, lockPath: lockPath,
                                                                           forState: store.folder + "/" + StateStore.fileName) {
                 report.left.append(Self.repointedLeft(file, bucket: bucket, written: written, lock: planner.display(lockPath), display: planner.display))
+            } else if let noted = try store.pendingWrites()[Builder.displacedKey(file)], noted == ContentDigests.digest(data) {
+                // The index a recovering build noted as Derive's before it wrote the lock, killed
+                // before it replaced it (attack 39c's N3): removed while it still holds those bytes.
+                _ = try planner.disk.remove(file, ifDigest: noted)
             } else if let lock, IndexAdoption.isDerives(data, lock: lock, manifest: manifest, indexBucket: index.bucket) {
                 // What Derive writes for the lock, unless another manifest's state records it (a copied project).
                 if let other = foreignClaims().index(file) {

@@ -955,6 +955,14 @@ public struct Builder: Sendable {
         if isEarly { early.update { $0.leftIndexes += lefts; $0.leftIndexLines += oldIndexLines } }
         outputFiles.set(targets.files)
         writtenDigests.set(WrittenDigests(targets))
+        // An index judged Derive's with no record of writing it (a recovered state, a fresh clone):
+        // its bytes are noted before the lock names the new ones, so a build killed in between
+        // leaves an index the next one still knows as Derive's (attack 39c's N3); dropped once
+        // the index is written.
+        if let (indexPath, _) = targets.index, targets.written[indexPath] == nil,
+           case (.adoptable, let seen?) = targets.indexStatusAndDigest(disk: disk) {
+            try store.addPendingWrite(Self.displacedKey(indexPath), digest: seen)
+        }
         if try writeIfChanged(targets.lock, to: targets.lockPath, force: forcesPlannedWrites.value && plannedWrites.contains(targets.lockPath) && !carried.written.contains(targets.lockPath),
                               replacingOnly: currentLock.map(ContentDigests.digest) ?? Self.nothing) {
             rewritten.append(planner.display(targets.lockPath))
@@ -997,6 +1005,7 @@ public struct Builder: Sendable {
             if recorded[key] != digest || (identities[key] ?? nil) != identity {
                 try store.setControlFile(key, digest: digest, identity: identity)
             }
+            try store.clearPendingWrites([Self.displacedKey(indexPath)])
         }
         if var failure {
             failure.removed = removed; failure.rewritten = rewritten

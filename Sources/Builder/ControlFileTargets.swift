@@ -24,6 +24,11 @@ struct ControlFileTargets {
     let index: (path: String, data: Data)?
     /// Indexes Derive wrote, path → digest written (one at an old path when `index:` moved).
     let written: PathDictionary<String>
+    /// The digest a build noted, before it wrote the lock, of the index it was about to replace
+    /// (judged Derive's, with no record at its path: a recovered state, a fresh clone); nil when
+    /// none is pending. A build killed between the lock and the index leaves these bytes at the
+    /// index path while the lock names the new ones (attack 39c's N3): they are still Derive's.
+    let displacedIndex: String?
     /// The device and inode each index record says Derive wrote (nil: a record from before they
     /// were kept). An old index is removed only while it is still that file (attack 17's N7).
     let writtenIdentities: PathDictionary<FileIdentity?>
@@ -227,6 +232,7 @@ struct ControlFileTargets {
             writtenFromLock = [:]
         }
         self.written = written
+        displacedIndex = try index.flatMap { try planner.store.pendingWrites()[Builder.displacedKey($0.path)] }.flatMap { $0.isEmpty ? nil : $0 }
         oldLocks = try planner.store.lockFiles().filter { path, _ in !OldLock.isCurrent(path, lockPath: planner.lockPath) }
         writtenIdentities = try planner.store.controlFileIdentities()
         lockSource = planner
@@ -422,6 +428,9 @@ struct ControlFileTargets {
             return written[index.path] == nil && repointedIndexFolder != nil ? .notOurs : .current
         }
         if current != nil, current == written[index.path] { return .recorded }
+        // The bytes a build noted as the index it was replacing (Derive's), killed after it wrote
+        // the lock and before the index; not in a bucket re-pointed since (a copy there is yours).
+        if current != nil, current == displacedIndex, repointedIndexFolder == nil { return .recorded }
         // Derive's bytes for outputs the lock or the state vouch for, even with a record of other
         // bytes: what a build racing another, or killed between the lock and the index, leaves.
         // Read only up to the size such an index can have.
