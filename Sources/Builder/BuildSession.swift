@@ -1072,7 +1072,7 @@ public final class BuildSession: @unchecked Sendable {
         }
         // Files a killed build moved into place and never recorded (`Planner.uncommittedOutputs`):
         // removed while each is the file it noted with the bytes it noted, else left and named.
-        let uncommitted = try planner.uncommittedOutputs(pending: notes, recorded: recorded, produced: [])
+        let uncommitted = try planner.uncommittedOutputs(pending: notes, recorded: recorded, produced: [], elsewhere: true)
         let uncommittedJudge = Planner.OrphanJudge(planner, keeping: protected, many: uncommitted.count > 1)
         for (_, found) in uncommitted.sortedByKey() {
             let record = found.record

@@ -767,6 +767,14 @@ public struct Builder: Sendable {
             throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
         }
         BuildTestHooks.afterInstall()
+        // The bucket's folder moved (same output, another file): the old copy goes before the new
+        // record replaces its record, so a build killed in between (or while removing it) leaves
+        // the old record, which the next build or `clean` deletes it by (and sweeps its folder's
+        // temporary files by), digest- and identity-checked (attack 39c's N1, N2).
+        var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
+        if let old = item.recorded, PathKey.same(old.path, derivative.output) {
+            try removeOldCopy(old, of: derivative, wanted: wanted, identity: .none, into: &done)
+        }
         let oldIdentity: FileIdentity??
         do {
             oldIdentity = try recordWritten(item, derivative: derivative, rendered: rendered, outputDigest: outputDigest, written: written)
@@ -784,18 +792,27 @@ public struct Builder: Sendable {
         }
         // The bucket's folder moved: the old file goes (if it is still what Derive wrote).
         // Not when the old path reaches the file just written (the same folder through a link).
-        var done = Done(output: derivative.output, path: derivative.outputPath, old: nil)
-        if let old = item.recorded, !PathKey.same(old.file, derivative.outputPath),
-           FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) {
-            // Adopted on a lock line's word and not proven Derive's: never deleted (its record goes below).
-            let judge = Planner.OrphanJudge(planner, keeping: wanted, unproven: unprovenReason)
-            let outcome = try OutputRemoval(planner: planner).removal(old, judge: judge, identity: oldIdentity ?? nil)
-            done.old = (old.file, outcome)
-            if case .unproven = outcome { done.oldKept = true }
+        // (A `{hash}` output renamed by its bytes keeps its old record under the old name until here.)
+        if let old = item.recorded, !PathKey.same(old.path, derivative.output) {
+            try removeOldCopy(old, of: derivative, wanted: wanted, identity: oldIdentity ?? nil, into: &done)
         }
         // A `{hash}` output renamed by its new bytes: the old name's record goes (its file went above).
         if let old = item.recorded, !PathKey.same(old.path, derivative.output) { try store.removeOutputs([old.path]) }
         return done
+    }
+
+    /// Deletes `old`'s file when it is not the file just written at `derivative`'s path (nor that
+    /// file through a link), if it is still what Derive wrote; notes what became of it in `done`.
+    /// `identity`: the device and inode recorded for it, when read already; `.none`: read from the state now.
+    private func removeOldCopy(_ old: OutputRecord, of derivative: Derivative, wanted: WantedIdentities, identity: FileIdentity??,
+                               into done: inout Done) throws {
+        guard !PathKey.same(old.file, derivative.outputPath),
+              FileIdentity.of(old.file) == nil || FileIdentity.of(old.file) != FileIdentity.of(derivative.outputPath) else { return }
+        // Adopted on a lock line's word and not proven Derive's: never deleted (its record goes with the new one).
+        let judge = Planner.OrphanJudge(planner, keeping: wanted, unproven: unprovenReason)
+        let outcome = try OutputRemoval(planner: planner).removal(old, judge: judge, identity: identity)
+        done.old = (old.file, outcome)
+        if case .unproven = outcome { done.oldKept = true }
     }
 
     /// Records an output just moved into place (its folders, stat, digest and record); returns

@@ -31,7 +31,7 @@ extension Planner {
     /// `produced`: the outputs the manifest produces now; a note for one of their files is that
     /// output's own (its build may replace the file: `item(for:pending:)`).
     public func uncommittedOutputs(pending: PathDictionary<PendingWrite>, recorded: PathDictionary<OutputRecord>,
-                                   produced: [Derivative]) throws -> PathDictionary<Uncommitted> {
+                                   produced: [Derivative], elsewhere: Bool = false) throws -> PathDictionary<Uncommitted> {
         guard !pending.isEmpty else { return [:] }
         let recordedFiles = PathSet(recorded.values.map(\.file))
         let plannedFiles = PathSet(produced.map(\.outputPath)), plannedOutputs = PathSet(produced.map(\.output))
@@ -56,7 +56,18 @@ extension Planner {
             }
             // An output recorded or produced now (in its bucket's folder now) keeps its plan item;
             // a note of its file elsewhere stays, never judged in that folder.
-            guard recorded[output] == nil, !plannedOutputs.contains(output) else { continue }
+            // `elsewhere` (`clean`, which removes every output): a note of a file in another folder
+            // than its output's record is judged too (a re-pointing build killed after installing
+            // the new file, before it recorded it over the old copy's record: attack 39c), keyed
+            // by the noted file.
+            guard !plannedOutputs.contains(output) else { continue }
+            let key: String
+            if let other = recorded[output] {
+                guard elsewhere, !PathKey.same(other.file, path), !PathKey.same(other.folder, folder) else { continue }
+                key = path
+            } else {
+                key = output
+            }
             // The ACL of its bucket now; private when the bucket is gone (nothing is published by it).
             let acl = manifest.bucket(named: PathKey.bucket(of: output))?.acl.rawValue ?? "private"
             let record = OutputRecord(path: output, rule: "", source: "", style: nil, matrix: "", engine: "", pipeline: "",
@@ -64,7 +75,7 @@ extension Planner {
                                       outputDigest: note.digest, size: 0, width: 0, height: 0, format: "", builtAt: 0,
                                       folder: folder)
             guard record.placeProblem == nil, !recordedFiles.contains(record.file) else { continue }
-            found[output] = Uncommitted(record: record, identity: note.identity, note: path)
+            found[key] = Uncommitted(record: record, identity: note.identity, note: path)
         }
         return found
     }
