@@ -20,8 +20,6 @@ import TestSupport
 
         """
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     func git(_ arguments: [String], in folder: URL) throws -> CLI.Result {
         try CLI.run(["-c", "user.name=a", "-c", "user.email=a@b"] + arguments, in: folder, executable: "/usr/bin/git")
     }

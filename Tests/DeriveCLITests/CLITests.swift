@@ -58,6 +58,10 @@ struct CLI {
     }
 }
 
+/// What a run said: its standard error, then its standard output (for messages in failed expectations
+/// and for text either stream may carry).
+func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
+
 @Suite(.ownThreads) struct CLITests {
     let landscape = CLI.samples.appendingPathComponent("landscape.jpg").path
 

@@ -38,8 +38,6 @@ import TestSupport
         """
     }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     /// Built, then restyled: the next build rewrites the lock (twice) and the index.
     func restyled() throws -> Site {
         let site = try Site(["src/landscape.jpg": "landscape.jpg", "src/portrait.jpg": "portrait.jpg"], manifest: Self.manifest(80, 70))

@@ -14,8 +14,6 @@ import TestSupport
     typealias Site = SiteRound11Tests.Site
     typealias Gaps28 = StateSharedAcrossFoldersGaps28Tests
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     func contents(_ folder: URL) -> [String: Data] {
         var result: [String: Data] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {

@@ -19,8 +19,6 @@ import TestSupport
         """ + extra
     }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     /// Projects a and b side by side; b built, so `b/.derive/derive` holds its state.
     func projects() throws -> URL {
         let root = try CLI.temporaryFolder()

@@ -33,8 +33,6 @@ import TestSupport
         """
     }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     /// Built, then restyled: the next build replaces both outputs.
     func restyled() throws -> Site {
         let site = try Site(["src/a.jpg": "landscape.jpg", "src/b.jpg": "portrait.jpg"], manifest: Self.manifest(32))

@@ -30,8 +30,6 @@ import TestSupport
         """
     }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     func temporaries(_ site: Site) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: site.root.path)) ?? []).filter { $0.hasSuffix(".derive-tmp") }
     }

@@ -14,8 +14,6 @@ import TestSupport
     typealias Site = SiteRound11Tests.Site
     typealias Gaps28 = StateSharedAcrossFoldersGaps28Tests
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     func bytes(_ folder: URL, _ path: String) -> Data? { FileManager.default.contents(atPath: folder.appendingPathComponent(path).path) }
 
     /// A built project, then moved or copied to `moved`, whose style then changes.

@@ -11,8 +11,6 @@ import TestSupport
 @Suite(.ownThreads, .serialized) struct NestedForeignStateRound31Tests {
     typealias Round29 = ForeignStateFolderRound29Tests
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     static func manifest(out: String, to: String) -> String {
         """
         version: 1

@@ -13,8 +13,6 @@ import TestSupport
 @Suite(.ownThreads, .serialized) struct PlanDuringBuildRound29Tests {
     typealias Site = SiteRound11Tests.Site
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     @Test func planAndCheckGiveNoAnswerWhileABuildHoldsTheLock() throws {
         let site = try Site(["src/a.jpg": "landscape.jpg"], manifest: StateRound28Tests.manifest(state: nil))
         defer { site.remove() }

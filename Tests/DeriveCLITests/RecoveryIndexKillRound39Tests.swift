@@ -16,23 +16,8 @@ import TestSupport
 @Suite(.ownThreads, .serialized, .enabled(if: SystemCallTrace.isPossible)) struct RecoveryIndexKillRound39Tests {
     typealias Site = SiteRound11Tests.Site
 
-    static func manifest(_ width: Int) -> String {
-        """
-        version: 1
-        buckets:
-          src: {path: src}
-          out: {path: out}
-        derivatives:
-          - name: t
-            from: src/*.jpg
-            process: image/resize,w_\(width)
-            to: out/t/{name}.jpg
-        index: out/index.json
-
-        """
-    }
-
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
+    /// The project of `KilledStateWriteRound39Tests` (one rule, an index in the output bucket).
+    static func manifest(_ width: Int) -> String { KilledStateWriteRound39Tests.manifest(width) }
 
     /// The state database files in the project's state folder (`.derive`).
     func stateFiles(_ site: Site) -> [String] {

@@ -12,8 +12,6 @@ import TestSupport
     typealias Site = SiteRound11Tests.Site
     typealias Gaps28 = StateSharedAcrossFoldersGaps28Tests
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     static let settings = ["state: st\n", "lock: my.lock\n", "state: st\nlock: my.lock\n"]
 
     func built(_ extra: String) throws -> Site {

@@ -31,8 +31,6 @@ import TestSupport
         """
     }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     /// Built into `outA`, then re-pointed at `userB` with a restyle.
     func repointed() throws -> Site {
         let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg", "src/a3.jpg": "cmyk.jpg"],

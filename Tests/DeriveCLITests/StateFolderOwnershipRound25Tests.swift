@@ -36,8 +36,6 @@ import TestSupport
         try Site(["src/a.jpg": "landscape.jpg"], manifest: manifest)
     }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     func put(_ site: Site, _ path: String, _ text: String) throws {
         let url = site.url(path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -30,8 +30,6 @@ import TestSupport
         """ + (state.map { "state: \($0)\n" } ?? "")
     }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     func bytes(_ site: Site, _ path: String) -> Data? { FileManager.default.contents(atPath: site.url(path).path) }
 
     /// An SQLite database with `application_id` and `user_version` set and nothing else, as

@@ -29,8 +29,6 @@ import TestSupport
         """ + (state.map { "state: \($0)\n" } ?? "")
     }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     /// The state folder's names and each file's bytes.
     func contents(_ folder: URL) -> [String: Data] {
         var result: [String: Data] = [:]

@@ -20,8 +20,6 @@ import Glibc
 
     func site() throws -> Site { try Site(["src/a.jpg": "landscape.jpg"], manifest: Self.manifest) }
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     func bytes(_ site: Site, _ path: String) -> Data? { FileManager.default.contents(atPath: site.url(path).path) }
 
     /// Another database of the user's (its own table, its own rows) in `work`, made by `body`.
@@ -281,7 +279,7 @@ import Glibc
         try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: site.url("src/a.jpg"))
         for command in ["build", "clean"] {
             let result = try #require(try runner.run(site, [command], seconds: 30), "derive \(command) hung on \(kind.rawValue) at \(name)")
-            #expect(result.status != 0, "\(command): \(runner.said(result))")
+            #expect(result.status != 0, "\(command): \(said(result))")
             #expect(result.stderr.contains(name + " is " + kind.rawValue), "\(command): \(result.stderr)")
             var info = stat()
             #expect(lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == (kind == .fifo ? S_IFIFO : S_IFLNK), "\(command) removed or replaced it")
@@ -290,7 +288,7 @@ import Glibc
         // Moved away, builds go on.
         try FileManager.default.removeItem(atPath: path)
         let again = try site.run(["build"])
-        #expect(again.status == 0, "\(runner.said(again))")
+        #expect(again.status == 0, "\(said(again))")
     }
 }
 

@@ -12,8 +12,6 @@ import TestSupport
 @Suite(.ownThreads, .serialized) struct UnstampedStateRound29Tests {
     typealias Site = SiteRound11Tests.Site
 
-    func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }
-
     func bytes(_ site: Site, _ path: String) -> Data? { FileManager.default.contents(atPath: site.url(path).path) }
 
     /// Another application's unstamped databases, as the report made them.
