@@ -240,6 +240,28 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Follows the output buckets' folders renamed since Derive used them (`mv outA userB`, then
+    /// `path: userB`: the same folder by device and inode; attack 39c's N4): each sealed record
+    /// below the old path moves to the new one, as a moved project's records do
+    /// (`StateSuccession.reanchor`), and a note says so once. Whatever is at the old path now (a
+    /// folder the user made there) is no record's any more, so never read or deleted. Nothing is
+    /// followed without seals (a store opened without an owner, a bearer-token state).
+    /// Returns the renames followed (bucket, old and new real folder).
+    @discardableResult
+    public func followRenamedBucketFolders() throws -> [(bucket: String, from: String, to: String)] {
+        guard let places, let seals else { return [] }
+        let moves = try queue.read { db in try StateSuccession.renamedBucketFolders(db, seals: seals, now: places.currentOutputFolders) }
+        guard !moves.isEmpty else { return [] }
+        try write { db in
+            for move in moves { try StateSuccession.reanchor(db, seals: seals, from: move.from, to: move.to, keepingExisting: true) }
+        }
+        for move in moves {
+            StateSuccession.say("derive: note: the folder of bucket '\(move.bucket)', \(move.from), was renamed \(move.to) (the same folder, "
+                + "by device and inode); Derive's records of the files in it follow it\n")
+        }
+        return moves
+    }
+
     /// Where a corrupt database, or one another manifest owns, was moved before this one was
     /// started afresh.
     public let movedAside: String?

@@ -82,7 +82,9 @@ public enum StateSuccession {
 
     /// Moves each sealed record's path below `from` to the same place below `to`, sealed again
     /// with `seals`; a record whose seal does not verify is left as it is (still not trusted).
-    static func reanchor(_ db: Database, seals: StateSeals, from: String, to: String) throws {
+    /// `keepingExisting`: a record already at the new path is kept and the moved one dropped
+    /// (a bucket folder renamed, whose new path a build may have recorded since); else replaced.
+    static func reanchor(_ db: Database, seals: StateSeals, from: String, to: String, keepingExisting: Bool = false) throws {
         for (table, column) in anchored where try db.tableExists(table) {
             let (names, rows) = try sealedRows(db, seals, table)
             guard let at = names.firstIndex(of: column) else { continue }
@@ -91,7 +93,15 @@ public enum StateSuccession {
                 (row[at + 1] as String?).flatMap { Self.moved($0, from: from, to: to) }.map { (row[0], $0) }
             }
             for (id, path) in moved {
-                try db.execute(sql: "UPDATE OR REPLACE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
+                if keepingExisting {
+                    try db.execute(sql: "UPDATE OR IGNORE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
+                    if db.changesCount == 0 {
+                        try db.execute(sql: "DELETE FROM \(table) WHERE rowid = ?", arguments: [id])
+                        continue
+                    }
+                } else {
+                    try db.execute(sql: "UPDATE OR REPLACE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
+                }
                 guard let row = try Row.fetchOne(db, sql: "SELECT \(quoted) FROM \(table) WHERE rowid = ?", arguments: [id]) else { continue }
                 let seal = seals.seal(table: table, columns: names) { row[$0] as DatabaseValue }
                 try db.execute(sql: "UPDATE \(table) SET \(StateSeals.column) = ? WHERE rowid = ?", arguments: [seal, id])
@@ -127,6 +137,38 @@ public enum StateSuccession {
             try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [StateBinding.mark(secret: secret, forState: database)])
         }
         return secret
+    }
+
+    /// The output buckets' folders renamed since Derive recorded them (attack 39c's N4: `mv outA
+    /// userB`, then `path: userB`): a bucket's folder now (`now`: bucket and real folder) that is
+    /// the very folder (device and inode) a sealed record names as that bucket's folder at another
+    /// path, which no longer leads to it. Each is followed as a moved project is (`reanchor`).
+    /// When in doubt nothing is followed: moves that overlap (two folders swapped, one's old path
+    /// inside another's) are dropped, and the records stay where they were (rebuilt or refused).
+    static func renamedBucketFolders(_ db: Database, seals: StateSeals, now: [(bucket: String, folder: String)]) throws
+        -> [(bucket: String, from: String, to: String)] {
+        guard try db.tableExists("bucketFolders") else { return [] }
+        let (names, rows) = try sealedRows(db, seals, "bucketFolders")
+        guard let bucketAt = names.firstIndex(of: "bucket"), let folderAt = names.firstIndex(of: "folder"),
+              let deviceAt = names.firstIndex(of: "device"), let inodeAt = names.firstIndex(of: "inode") else { return [] }
+        var moves: [(bucket: String, from: String, to: String)] = []
+        for (bucket, folder) in now {
+            guard let identity = FileIdentity.ofFolder(folder) else { continue }
+            for row in rows {
+                guard row[bucketAt + 1] as String? == bucket, let old = row[folderAt + 1] as String?, old != folder,
+                      let device = row[deviceAt + 1] as Int64?, let inode = row[inodeAt + 1] as Int64?,
+                      identity.stored == (device, inode) else { continue }
+                // Still that folder at its old path too (reached another way): nothing was renamed.
+                if let there = FileIdentity.ofFolder(old), there.stored == identity.stored { continue }
+                moves.append((bucket, old, folder))
+            }
+        }
+        func overlap(_ a: String, _ b: String) -> Bool { moved(a, from: b, to: b) != nil || moved(b, from: a, to: a) != nil }
+        return moves.enumerated().filter { i, move in
+            !moves.enumerated().contains { j, other in
+                i != j && (overlap(move.from, other.to) || overlap(move.from, other.from) && move.from != other.from || overlap(move.to, other.from))
+            }
+        }.map(\.element)
     }
 
     /// The secret of a state that moved from `move.database` (`movedSecret`) and whose folders
