@@ -325,6 +325,10 @@ public enum ManifestSchema {
                 node["if"] = ["not": ["required": ["matrix"]]] as [String: Any]
                 node["then"] = ["properties": ["to": ["pattern": builtinsOnlyTemplate]]] as [String: Any]
             }
+            // A rule has a recipe: its styles or its process, not both (as the loader says).
+            if properties["styles"] != nil, properties["process"] != nil {
+                node["oneOf"] = [["required": ["styles"]], ["required": ["process"]]] as [[String: Any]]
+            }
             if !required.isEmpty { node["required"] = required }
             if extensions {
                 let ignored: [String: Any] = ["description": "Ignored: for YAML anchors (&name) reused with *name or <<: *name."]

@@ -158,6 +158,8 @@ final class SchemaEvaluator {
             return keyword == "minimum" ? number >= bound : number <= bound
         case "anyOf":
             return ((argument as? [Any]) ?? []).contains { valid($0, value) }
+        case "oneOf":
+            return ((argument as? [Any]) ?? []).filter { valid($0, value) }.count == 1
         case "not":
             return !valid(argument, value)
         case "if":
