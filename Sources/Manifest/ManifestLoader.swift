@@ -758,6 +758,13 @@ struct LoadState {
                     diagnostics.error(keyNode.location, "matrix variable '\(variable)' shadows the built-in {\(variable)}; choose another name")
                     ok = false; continue
                 }
+                // `{HASH}` beside `{hash}` reads as the built-in and is not: refused in any case,
+                // which lets the JSON Schema refuse `{HASH}` in `to:` too (attack 39b's L2).
+                if let builtin = PathTemplate.builtins.first(where: { $0 == variable.lowercased() }) {
+                    diagnostics.error(keyNode.location, "matrix variable '\(variable)' differs from the built-in {\(builtin)} only in case; choose another name, e.g. \(builtin)2")
+                    refusedNames.insert(variable)
+                    ok = false; continue
+                }
                 guard case .sequence(let list) = valuesNode.kind, !list.isEmpty else {
                     diagnostics.error(valuesNode.location, "matrix variable '\(variable)' needs a non-empty list of values, e.g. [320, 640]")
                     ok = false; continue

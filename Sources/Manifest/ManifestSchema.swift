@@ -5,6 +5,11 @@ import ProcessLanguage
 /// what it cannot say (globs, process strings, paths inside buckets) `derive validate` checks.
 public indirect enum SchemaShape: Sendable {
     case string(pattern: String? = nil)
+    /// A scalar the loader reads as its text (`path: 2024` is the folder "2024"): a string that
+    /// matches `pattern`, or a YAML value of one of `also` ("integer", "number", "boolean"),
+    /// whose text the loader takes as written. Patterns test strings only in JSON Schema, so
+    /// `also` names only types every text of which passes the loader's rule for the field.
+    case text(pattern: String? = nil, also: [String] = ["number", "boolean"])
     case choice([String])
     /// `true` or `false` (YAML booleans; the loader reads them as the words).
     case boolean
@@ -19,8 +24,9 @@ public indirect enum SchemaShape: Sendable {
     case oneOrList(SchemaShape)
     /// A mapping with known keys only (besides `x-` keys at the top level).
     case object([SchemaField], required: [String] = [], extensions: Bool = false)
-    /// A mapping of free names (buckets, styles, matrix variables) to one shape.
-    case map(SchemaShape, namePattern: String? = nil)
+    /// A mapping of free names (buckets, styles, matrix variables) to one shape; names matching
+    /// `refusedNames` are refused (`hash` and `HASH` as matrix variables).
+    case map(SchemaShape, namePattern: String? = nil, refusedNames: String? = nil)
     case anyOf([SchemaShape])
     /// A style written as a list of actions (`- resize: {w: 400}`).
     case actionList
@@ -42,8 +48,25 @@ public struct SchemaField: Sendable {
 /// Every key of the manifest and the shape of its value. `ManifestLoader` checks keys against
 /// these tables and `derive schema` prints them as JSON Schema, so the two cannot drift apart.
 public enum ManifestSchema {
-    static let bucketName = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
-    static let styleName = "^[A-Za-z0-9_.-]{1,63}$"
+    /// The end of the text: Python's `$` (jsonschema) also matches before a last newline.
+    static let end = "(?![\\s\\S])"
+    /// `Bucket.isValidName`, without anchors: also the bucket part of `from`, `to` and `index`.
+    static let bucketNameBody = "[a-z0-9][a-z0-9-]{1,61}[a-z0-9]"
+    static let bucketName = "^" + bucketNameBody + end
+    static let styleName = "^[A-Za-z0-9_.-]{1,63}" + end
+    /// bucket/key of a source or output: a bucket name, '/', then something.
+    static let bucketPath = "^" + bucketNameBody + "/."
+    /// `ObjectKey` (website.error): not empty, no control character, no '/' at either end, no
+    /// empty, '.' or '..' segment. (Its 1 023-byte bound is validate's: patterns count characters.)
+    static let objectKey = #"^(?!/)(?!.*/$)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))[^\u0000-\u001F\u007F]+"# + end
+    /// website.index: an object key without '/'.
+    static let fileName = #"^(?!\.\.?$)[^/\u0000-\u001F\u007F]+"# + end
+    /// A built-in variable of `to` in any case (`HASH`, `Name`), as a regular expression.
+    static func anyCase(_ word: String) -> String {
+        word.map { $0.isLetter ? "[" + $0.uppercased() + $0.lowercased() + "]" : String($0) }.joined()
+    }
+    /// Matrix variable names the loader refuses: a built-in in any case (`name`, `HASH`).
+    static let builtinNamesAnyCase = "^(?:" + PathTemplate.builtins.map(anyCase).joined(separator: "|") + ")" + end
     /// `RuleName`: 1-128 scalars but those of `ruleNameForbidden`, no space at either end, not
     /// `rule at …`; U+200D (forbidden) only right after a pictograph of `ruleNamePictographs`
     /// (maybe followed by U+FE0F, then skin tones, `RuleName.joinsEmoji`) and right before one;
@@ -121,23 +144,26 @@ public enum ManifestSchema {
     /// `./` or `../`; no empty folder (`//`), space, quote, `<>,?#\\` or backquote.
     static let bucketURL = #"^(?:[Hh][Tt][Tt][Pp][Ss]?://(?:\[[0-9A-Fa-f:.]+\]|[^/@:\s"'<>,?#\\`\[\]]+)(?::[1-9][0-9]{0,4})?(?=/|$)|(?=/(?!/))|(?=\.\.?(?:/|$)))(?!.*//)[^\s"'<>,?#\\`]*$"#
     /// bucket/template; `{hash:N}` only with N in 4-64 and at most one `{hash}`.
-    static let toTemplate = #"^(?!.*\{hash:(?!(?:[4-9]|[1-5][0-9]|6[0-4])\}))(?!.*\{hash(?::[0-9]+)?\}.*\{hash(?::[0-9]+)?\})[^/]+/.+"#
+    /// A built-in in another case (`{HASH}`, `{Name:8}`) is refused: no matrix variable has such a name.
+    static let toTemplate = #"^(?!.*\{hash:(?!(?:[4-9]|[1-5][0-9]|6[0-4])\}))(?!.*\{hash(?::[0-9]+)?\}.*\{hash(?::[0-9]+)?\})"#
+        + #"(?!.*\{(?!(?:"# + PathTemplate.builtins.joined(separator: "|") + #")[}:])(?:"# + PathTemplate.builtins.map(anyCase).joined(separator: "|") + #")[}:])"#
+        + bucketNameBody + "/.+"
     /// `to` of a rule without a matrix: every `{…}` is a built-in variable (`PathTemplate.builtins`).
     static let builtinsOnlyTemplate = "^[^{}]*(?:\\{(?:" + PathTemplate.builtins.map { $0 == "hash" ? "hash(?::[0-9]+)?" : $0 }.joined(separator: "|") + ")\\}[^{}]*)*$"
     static let acls = BucketACL.allCases.map(\.rawValue)
 
     public static let objectRule: [SchemaField] = [
-        SchemaField("match", .string(), "A glob of object keys, e.g. \"press/**\"."),
+        SchemaField("match", .text(), "A glob of object keys, e.g. \"press/**\"."),
         SchemaField("acl", .choice(ObjectACL.allCases.map(\.rawValue)), "The ACL of the matching objects; the first matching rule wins."),
     ]
 
     public static let website: [SchemaField] = [
-        SchemaField("index", .string(pattern: "^[^/]+$"), "The index document served for / and for keys ending in / (OSS static website hosting)."),
-        SchemaField("error", .string(), "The object served with status 404 when a key is missing."),
+        SchemaField("index", .text(pattern: fileName), "The index document served for / and for keys ending in / (OSS static website hosting)."),
+        SchemaField("error", .text(pattern: objectKey), "The object served with status 404 when a key is missing."),
     ]
 
     public static let bucket: [SchemaField] = [
-        SchemaField("path", .string(), "The bucket's folder, relative to the file that declares it."),
+        SchemaField("path", .text(), "The bucket's folder, relative to the file that declares it."),
         SchemaField("acl", .choice(acls), "The bucket ACL (default private)."),
         SchemaField("objects", .list(.object(objectRule, required: ["match", "acl"])), "Object ACL overrides; the first match wins."),
         SchemaField("style_delimiters", .oneOrList(.choice(["-", "_", "/", "!"])), "Delimiters enabled for key<d>style URLs in derive serve."),
@@ -152,14 +178,15 @@ public enum ManifestSchema {
     ]
 
     public static let rule: [SchemaField] = [
-        SchemaField("name", .string(pattern: ruleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-128 characters but '/', control, invisible format (bidirectional, zero-width) and filler (U+3164, U+034F, ...) characters, separator characters, spaces other than U+0020 and a space at either end; not starting with 'rule at '. U+200D (zero width joiner) only between two emoji, as in an emoji ZWJ sequence; variation selectors only where they present an emoji (U+FE0E or U+FE0F right after one, U+FE0F in a keycap such as #\u{FE0F}\u{20E3})."),
-        SchemaField("from", .string(pattern: "^[^/]+/.+"), "bucket/glob of the sources, e.g. photos/**/*.jpg."),
-        SchemaField("exclude", .oneOrList(.string()), "Globs of sources to leave out."),
-        SchemaField("styles", .oneOrList(.string(pattern: styleName)), "Style names from the catalogue."),
+        SchemaField("name", .text(pattern: ruleName), "The rule's name (shown in plans and errors, and keying its pictures in the index): 1-128 characters but '/', control, invisible format (bidirectional, zero-width) and filler (U+3164, U+034F, ...) characters, separator characters, spaces other than U+0020 and a space at either end; not starting with 'rule at '. U+200D (zero width joiner) only between two emoji, as in an emoji ZWJ sequence; variation selectors only where they present an emoji (U+FE0E or U+FE0F right after one, U+FE0F in a keycap such as #\u{FE0F}\u{20E3})."),
+        SchemaField("from", .string(pattern: bucketPath), "bucket/glob of the sources, e.g. photos/**/*.jpg."),
+        SchemaField("exclude", .oneOrList(.text()), "Globs of sources to leave out."),
+        SchemaField("styles", .oneOrList(.text(pattern: styleName, also: ["integer"])), "Style names from the catalogue."),
         SchemaField("process", .string(), "An image/ chain; may use matrix variables such as {w}."),
         // A value is used as its text: numbers (1.5) and booleans (true) are values too.
         SchemaField("matrix", .map(.list(.anyOf([.string(), .integer(Int.min...Int.max), .number(-Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude),
-                                                  .boolean]), minItems: 1), namePattern: "^[A-Za-z_][A-Za-z0-9_]*$"),
+                                                  .boolean]), minItems: 1), namePattern: "^[A-Za-z_][A-Za-z0-9_]*" + end,
+                                   refusedNames: builtinNamesAnyCase),
                     "Variables and their values; every combination is built."),
         SchemaField("to", .string(pattern: toTemplate), "bucket/path template of the outputs, e.g. site/img/{name}.{style}.{ext}."),
         SchemaField("acl", .choice(acls), "The ACL recorded for the outputs."),
@@ -168,8 +195,8 @@ public enum ManifestSchema {
     ]
 
     public static let accessKey: [SchemaField] = [
-        SchemaField("id", .string(), "The access key id."),
-        SchemaField("secret_env", .string(pattern: "^[A-Za-z_][A-Za-z0-9_]*$"), "The environment variable that holds the secret."),
+        SchemaField("id", .text(pattern: "[\\s\\S]"), "The access key id."),
+        SchemaField("secret_env", .string(pattern: "^[A-Za-z_][A-Za-z0-9_]*" + end), "The environment variable that holds the secret."),
     ]
 
     public static let limits: [SchemaField] = [
@@ -205,7 +232,7 @@ public enum ManifestSchema {
     public static let maxCatalogSamples = 100
 
     public static let catalog: [SchemaField] = [
-        SchemaField("samples", .list(.string(pattern: "^[^/]+/.+")), "bucket/key of the sources every style is applied to (default: the first source of each rule)."),
+        SchemaField("samples", .list(.string(pattern: bucketPath)), "bucket/key of the sources every style is applied to (default: the first source of each rule)."),
     ]
 
     /// The names of `topLevel`, `bucket` and `rule`, the keys the loader checks every manifest
@@ -222,17 +249,17 @@ public enum ManifestSchema {
 
     public static let topLevel: [SchemaField] = [
         SchemaField("version", .constant(ManifestLoader.currentVersion), "The manifest format version."),
-        SchemaField("include", .oneOrList(.string()), "Manifest files to read too, relative to this one."),
+        SchemaField("include", .oneOrList(.text()), "Manifest files to read too, relative to this one."),
         SchemaField("buckets", .map(.object(bucket, required: ["path"]), namePattern: bucketName), "Folders served and written as OSS buckets."),
         SchemaField("styles", .map(.anyOf([.string(), .actionList]), namePattern: styleName),
                     "Named recipes: an image/ chain, or a list of actions with plain values."),
         SchemaField("derivatives", .list(.object(rule, required: ["from", "to"])), "The derivative rules."),
-        SchemaField("region", .string(pattern: "^[a-z0-9-]+$"), "The OSS region derive serve reports."),
+        SchemaField("region", .text(pattern: "^[a-z0-9-]+" + end, also: ["integer", "boolean"]), "The OSS region derive serve reports."),
         SchemaField("access_keys", .list(.object(accessKey, required: ["id", "secret_env"])), "Access keys derive serve accepts."),
         SchemaField("limits", .object(limits), "Overrides of the engine's limits."),
-        SchemaField("index", .string(pattern: "^[^/]+/.+"), "bucket/path of the output index for site generators."),
-        SchemaField("state", .string(), "The state folder."),
-        SchemaField("lock", .string(), "The lock file."),
+        SchemaField("index", .string(pattern: bucketPath), "bucket/path of the output index for site generators."),
+        SchemaField("state", .text(pattern: "[\\s\\S]"), "The state folder."),
+        SchemaField("lock", .text(pattern: "[^/]" + end), "The lock file."),
         SchemaField("serve", .object(serve), "Settings of derive serve."),
         SchemaField("catalog", .object(catalog), "The contact sheet of derive catalog."),
     ]
@@ -260,6 +287,10 @@ public enum ManifestSchema {
         case .string(let pattern):
             node = ["type": "string"]
             if let pattern { node["pattern"] = pattern }
+        case .text(let pattern, let also):
+            var text: [String: Any] = ["type": "string"]
+            if let pattern { text["pattern"] = pattern }
+            node = ["anyOf": [text, ["type": also]] as [[String: Any]]]
         case .choice(let values):
             node = ["enum": values]
         case .boolean:
@@ -268,7 +299,9 @@ public enum ManifestSchema {
             var number: [String: Any] = ["type": "integer"]
             if range.lowerBound != Int.min { number["minimum"] = range.lowerBound }
             if range.upperBound != Int.max { number["maximum"] = range.upperBound }
-            let digits: [String: Any] = ["type": "string", "pattern": "^-?[0-9]+(_[0-9]+)*$"]
+            // A string of digits: one with a '-' (or all zeros) is below a range from 0 (from 1).
+            let sign = range.lowerBound >= 1 ? "(?!0+(?:_0+)*" + end + ")" : range.lowerBound >= 0 ? "" : "-?"
+            let digits: [String: Any] = ["type": "string", "pattern": "^" + sign + "[0-9]+(_[0-9]+)*" + end]
             node = ["anyOf": [number, digits] as [[String: Any]]]
         case .constant(let value):
             // The loader reads integers in the limit-number syntax: `version: "1"` is 1 too.
@@ -292,14 +325,21 @@ public enum ManifestSchema {
                 node["if"] = ["not": ["required": ["matrix"]]] as [String: Any]
                 node["then"] = ["properties": ["to": ["pattern": builtinsOnlyTemplate]]] as [String: Any]
             }
+            // A rule has a recipe: its styles or its process, not both (as the loader says).
+            if properties["styles"] != nil, properties["process"] != nil {
+                node["oneOf"] = [["required": ["styles"]], ["required": ["process"]]] as [[String: Any]]
+            }
             if !required.isEmpty { node["required"] = required }
             if extensions {
                 let ignored: [String: Any] = ["description": "Ignored: for YAML anchors (&name) reused with *name or <<: *name."]
                 node["patternProperties"] = ["^" + extensionPrefix: ignored] as [String: Any]
             }
-        case .map(let value, let namePattern):
+        case .map(let value, let namePattern, let refusedNames):
             node = ["type": "object", "additionalProperties": jsonObject(value, description: nil)]
-            if let namePattern { node["propertyNames"] = ["pattern": namePattern] as [String: Any] }
+            var names: [String: Any] = [:]
+            if let namePattern { names["pattern"] = namePattern }
+            if let refusedNames { names["not"] = ["pattern": refusedNames] as [String: Any] }
+            if !names.isEmpty { node["propertyNames"] = names }
         case .anyOf(let shapes):
             node = ["anyOf": shapes.map { jsonObject($0, description: nil) }]
         case .actionList:

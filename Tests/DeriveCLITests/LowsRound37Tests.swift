@@ -26,6 +26,8 @@ import TestSupport
     }
 
     /// L6: `to:` values the schema and validate judge alike (a `{HASH}` or a `{w}` without matrix).
+    /// A matrix variable `HASH` is refused as well since attack 39b's L2: no case of a built-in
+    /// is a variable, so the schema can refuse `{HASH}` in any `to:`.
     @Test func theSchemaRefusesVariablesARuleWithoutMatrixCannotHave() throws {
         let probe = try CLI.run(["python3", "-c", "import jsonschema, yaml"], executable: "/usr/bin/env")
         guard probe.status == 0 else { return }   // no Python jsonschema here: CI's interop job runs schema_check.py
@@ -35,7 +37,7 @@ import TestSupport
         let cases: [(to: String, matrix: String, valid: Bool)] = [
             ("out/{name}.{HASH}.webp", "", false), ("out/{name}.{w}.webp", "", false), ("out/{Name}.webp", "", false),
             ("out/{name}.webp", "", true), ("out/{dir}/{name}.{hash:8}.webp", "", true), ("out/{name}.{ext}", "", true),
-            ("out/{name}-{w}.webp", "    matrix: {w: [40]}\n", true), ("out/{name}-{HASH}.webp", "    matrix: {HASH: [40]}\n", true),
+            ("out/{name}-{w}.webp", "    matrix: {w: [40]}\n", true), ("out/{name}-{HASH}.webp", "    matrix: {HASH: [40]}\n", false),
         ]
         var disagreements: [String] = []
         for (to, matrix, valid) in cases {

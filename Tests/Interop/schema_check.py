@@ -1,8 +1,15 @@
 """Validates manifests against the JSON Schema `derive schema` prints, with the reference
 Python implementation (jsonschema), as an editor would: every manifest given must pass, and
-known-bad manifests must be rejected. Usage: schema_check.py SCHEMA.json MANIFEST.yaml..."""
+known-bad manifests must be rejected. Then each case of schema-cases.yaml (beside this file)
+is judged by the schema and, with DERIVE_BIN set, by `derive validate`: both must give the
+case's verdict. Usage: [DERIVE_BIN=derive] schema_check.py SCHEMA.json MANIFEST.yaml..."""
 import json
+import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import jsonschema
 import yaml
@@ -62,5 +69,67 @@ bad = {
 }
 for what, text in bad.items():
     report(bool(list(validator.iter_errors(yaml.safe_load(text)))), "schema rejects " + what)
+
+
+
+class Core12Loader(yaml.SafeLoader):
+    """YAML 1.2's core schema, as the YAML language server (and derive) read it: `yes`, `on`
+    and `1_000` are strings, `0o17` and `0x1F` integers."""
+
+
+Core12Loader.yaml_implicit_resolvers = {}
+for tag, expression, first in [
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", list("~nN") + [""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     list("-+.0123456789")),
+]:
+    Core12Loader.add_implicit_resolver(tag, re.compile(expression), first)
+
+
+def core12_int(loader, node):
+    text = loader.construct_scalar(node)
+    return int(text[2:], 8) if text.startswith("0o") else int(text[2:], 16) if text.startswith("0x") else int(text)
+
+
+Core12Loader.add_constructor("tag:yaml.org,2002:int", core12_int)
+
+
+def keys_as_text(value):
+    """Mapping keys as JSON has them: strings (`{1: [a]}` has the key "1")."""
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) else json.dumps(k)): keys_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [keys_as_text(v) for v in value]
+    return value
+
+
+cases_file = yaml.safe_load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema-cases.yaml"), encoding="utf-8"))
+derive = os.environ.get("DERIVE_BIN")
+samples = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Samples", "landscape.jpg")
+folder = tempfile.mkdtemp(prefix="schema-cases-")
+try:
+    for sub in ["src", "2024", "out"]:
+        os.makedirs(os.path.join(folder, sub))
+    for sub in ["src", "2024"]:
+        shutil.copyfile(samples, os.path.join(folder, sub, "a.jpg"))
+    for case in cases_file["cases"]:
+        text = case.get("manifest") or (cases_file["base"].replace("@BUCKET@", case.get("bucket", ""))
+                                        .replace("@RULE@", case.get("rule", "")).replace("@TOP@", case.get("top", ""))
+                                        .replace("@FROM@", case.get("from", "src/*.jpg")).replace("@TO@", case.get("to", '"out/{name}.jpg"')))
+        expected = "valid" if case["valid"] else "refused"
+        document = keys_as_text(yaml.load(text, Loader=Core12Loader))
+        schema_says = "refused" if list(validator.iter_errors(document)) else "valid"
+        report(schema_says == expected, f"the schema finds {case['what']!r} {expected}")
+        if derive:
+            with open(os.path.join(folder, "derive.yaml"), "w", encoding="utf-8") as manifest:
+                manifest.write(text)
+            run = subprocess.run([derive, "validate", "derive.yaml"], cwd=folder, capture_output=True, text=True, timeout=60)
+            derive_says = "valid" if run.returncode == 0 else "refused"
+            report(derive_says == expected, f"derive validate finds {case['what']!r} {expected}"
+                   + ("" if derive_says == expected else "\n     " + run.stderr.strip().replace("\n", "\n     ")))
+finally:
+    shutil.rmtree(folder)
 
 sys.exit(1 if failed else 0)

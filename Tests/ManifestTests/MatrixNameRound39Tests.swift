@@ -39,4 +39,15 @@ import TestSupport
         let result = try load("_1w")
         #expect(!result.diagnostics.hasErrors, "\(result.lines)")
     }
+
+    /// Attack 39b's L2: `HASH` or `Name` would read as the built-in in `to:`; refused at its key
+    /// with the reason, and its use is not reported again as unknown.
+    @Test(arguments: ["HASH", "Name", "sTyLe"])
+    func aBuiltInInAnotherCaseIsRefusedAtItsKey(_ name: String) throws {
+        let result = try load(name)
+        let key = result.diagnostics.all.filter { $0.message.contains("matrix variable '\(name)'") }
+        #expect(key.count == 1 && key.first?.line == 15, "\(result.lines)")
+        #expect(key.first?.message.contains("differs from the built-in {\(name.lowercased())} only in case; choose another name, e.g. \(name.lowercased())2") == true, "\(result.lines)")
+        #expect(!result.lines.contains { $0.contains("unknown variable") }, "\(result.lines)")
+    }
 }
