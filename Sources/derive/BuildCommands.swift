@@ -622,8 +622,12 @@ struct BuildCommand: ParsableCommand {
         // Ignored state records are named by their own path, not grouped under the source an
         // output of that name has today (which was built: nothing of theirs failed).
         let ignoredRecords = PathSet(plan.ignoredRecords + plan.ignoredControlFiles)
-        let failed = report.failed.filter { !ignoredRecords.contains($0.output) }
+        // Renders cancelled by a stop the user asked for (Ctrl-C, SIGTERM during a watch) are not
+        // failures: one line says how many derivatives wait for the next build (attack 39b's L6).
+        let stopped = report.failed.filter { BuildStop.cancelledByStop($0.message) }
+        let failed = report.failed.filter { !ignoredRecords.contains($0.output) && !BuildStop.cancelledByStop($0.message) }
         let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
+        if !stopped.isEmpty { Output.printLine(BuildStop.line(notBuilt: stopped.count)) }
         for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
             // As plan prints them: a bad input fails its own outputs and refuses nothing else.
             if line.hasPrefix("  ") { Output.writeStandardError(TerminalText.escaped(line) + "\n") } else { Output.printFailure(line) }

@@ -4,6 +4,7 @@ import Confinement
 import Foundation
 import Manifest
 import RenderWorkers
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -118,22 +119,28 @@ struct WatchMode {
     func run() throws {
         // Ctrl-C and SIGTERM: renders in progress are cancelled (their outputs are written
         // atomically, so none is half written), and the loop ends with status 0.
+        // Caught before the engine is learnt and the workers start (a second or more): a stop
+        // then still ends with status 0, as documented, not killed by the signal.
         let stop = StopSignal()
-        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs?.value).jobs,
-                                       expectedEngineVersion: Workspace.engine().report.version)
-        defer { workers.shutdown() }
+        let startedWorkers = Mutex<RenderWorkerPool?>(nil)
         var signalSources: [any DispatchSourceSignal] = []
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 stop.set()
-                workers.shutdown()
+                BuildStop.request()   // before the renders are cancelled: they are not failures
+                startedWorkers.withLock { $0 }?.shutdown()
             }
             source.resume()
             signalSources.append(source)
         }
         defer { signalSources.forEach { $0.cancel() } }
+        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs?.value).jobs,
+                                       expectedEngineVersion: Workspace.engine().report.version)
+        defer { workers.shutdown() }
+        startedWorkers.withLock { $0 = workers }
+        if stop.isSet { return }
 
         // Every file a build wrote (outputs, lock, index) with what it was when that build ended:
         // an event on one is the build's own write unless the file is no longer that (changed by hand).
