@@ -480,10 +480,12 @@ struct WatchMode {
         let bases = bases + [currentFolder()]
         if changed == [recheckMarker] { return "outputs found stale by the no-op check (a change inotify did not report, or made while the build ran)" }
         let changed = changed.count > 1 ? changed.filter { $0 != recheckMarker } : changed
-        let existing = changed.filter { FileManager.default.fileExists(atPath: $0) }
-        let shown = (existing + changed).first.map { path in
+        func relative(_ path: String) -> String {
             bases.first { path.hasPrefix($0 + "/") }.map { String(path.dropFirst($0.count + 1)) } ?? path
-        } ?? "?"
+        }
+        // Still there, as named then or (the project moved since) from the current folder.
+        let existing = changed.filter { FileManager.default.fileExists(atPath: $0) || FileManager.default.fileExists(atPath: relative($0)) }
+        let shown = (existing + changed).first.map(relative) ?? "?"
         // Escaped as error lines are: a name with ESC or BEL would retitle or clear the terminal,
         // one with a line feed would split the one line per rebuild (attack 39b's L1).
         let named = TerminalText.escaped(shown)
