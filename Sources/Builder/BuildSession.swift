@@ -604,7 +604,7 @@ public final class BuildSession: @unchecked Sendable {
                 return item
             }
             return PlanItem(kind: item.kind, output: item.output, reasons: item.reasons + [note],
-                            derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces)
+                            derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces, supersedes: item.supersedes)
         }
         return noted
     }

@@ -27,7 +27,8 @@ final class Progress: @unchecked Sendable {
         lock.withLock {
             done += 1
             if !ok { failed += 1 }
-            guard !quiet else { return }
+            // Renders a stop cancelled are not failures: no more lines once the user stopped the build.
+            guard !quiet, !BuildStop.isRequested else { return }
             if terminal {
                 let width = 30
                 let filled = total == 0 ? width : done * width / total

@@ -34,21 +34,34 @@ public final class PlanItem: Sendable {
     }
     /// The digest of the file the write may replace (one Derive wrote); nil: the path must be free.
     public var replaces: String? { history?.replaces }
+    /// A `{hash}` output created because its bytes, and so its name, change: the record of the
+    /// old copy it replaces (deleted once it is written), whose components say why (attack 39b's L4).
+    public var supersedes: OutputRecord? { history?.supersedes }
 
     private final class History: Sendable {
         let recorded: OutputRecord?
         let adopted: LockFile.Entry?
         let replaces: String?
-        init(recorded: OutputRecord?, adopted: LockFile.Entry?, replaces: String?) {
-            self.recorded = recorded; self.adopted = adopted; self.replaces = replaces
+        let supersedes: OutputRecord?
+        init(recorded: OutputRecord?, adopted: LockFile.Entry?, replaces: String?, supersedes: OutputRecord?) {
+            self.recorded = recorded; self.adopted = adopted; self.replaces = replaces; self.supersedes = supersedes
         }
     }
 
     public init(kind: Kind, output: String, reasons: [String], derivative: Derivative?, recorded: OutputRecord?,
-                adopted: LockFile.Entry?, replaces: String? = nil) {
+                adopted: LockFile.Entry?, replaces: String? = nil, supersedes: OutputRecord? = nil) {
         self.kind = kind; self.output = output; self.reasons = reasons
         self.derivative = derivative
-        history = recorded == nil && adopted == nil && replaces == nil ? nil : History(recorded: recorded, adopted: adopted, replaces: replaces)
+        history = recorded == nil && adopted == nil && replaces == nil && supersedes == nil ? nil
+            : History(recorded: recorded, adopted: adopted, replaces: replaces, supersedes: supersedes)
+    }
+
+    /// This create, saying why it replaces `old` (a `{hash}` output's old copy): what changed
+    /// between the old copy's record and the wanted derivative, as a rebuild says it.
+    func superseding(_ old: OutputRecord) -> PlanItem {
+        guard kind == .create, let derivative else { return self }
+        return PlanItem(kind: kind, output: output, reasons: Planner.reasons(old: old, new: derivative) + reasons, derivative: derivative,
+                        recorded: recorded, adopted: adopted, replaces: replaces, supersedes: old)
     }
 }
 
@@ -483,9 +496,20 @@ public struct Planner: Sendable {
         // Outputs below one symbolic link: one error for the link, not one per output.
         var belowLink: [String: [PlanError]] = [:]
         var links: [String] = []
+        // A `{hash}` output created in place of an old copy (logical name → the old copy's
+        // record): the create says why, as a rebuild of a plain-named output does.
+        var supersededBy: PathDictionary<OutputRecord> = [:]
+        for (old, logical) in superseded.sortedByKey() where supersededBy[logical] == nil {
+            if let record = recorded[old] { supersededBy[logical] = record }
+        }
         for (derivative, result) in zip(expansion.derivatives, planned) {
             switch result {
-            case .success(let item): items.append(item)
+            case .success(let item):
+                if item.kind == .create, derivative.hashed != nil, let old = supersededBy[item.output] {
+                    items.append(item.superseding(old))
+                } else {
+                    items.append(item)
+                }
             case .failure(let error):
                 if let link = error.throughLink {
                     if belowLink[link] == nil { links.append(link) }
@@ -516,6 +540,14 @@ public struct Planner: Sendable {
                 filesOfOutputs = PathDictionary(expansion.derivatives.map { ($0.outputPath, $0.output) }, uniquingKeysWith: { a, _ in a })
             }
             return filesOfOutputs?[file]
+        }
+        // Output → planned derivative, made only when an old `{hash}` copy is replaced.
+        var derivativesByOutput: PathDictionary<Derivative>?
+        func wantedDerivative(_ output: String) -> Derivative? {
+            if derivativesByOutput == nil {
+                derivativesByOutput = PathDictionary(expansion.derivatives.map { ($0.output, $0) }, uniquingKeysWith: { a, _ in a })
+            }
+            return derivativesByOutput?[output]
         }
         var heldBySource: PathDictionary<String> = [:]
         var heldByFailure: PathDictionary<String> = [:]
@@ -551,7 +583,11 @@ public struct Planner: Sendable {
             let judge = makeJudge()
             for (output, record) in orphans {
                 if let by = superseded[output] { replacedBy[output] = by }
-                let reason = superseded[output].map { "replaced by a new \($0) (its bytes, and so its name, change)" } ?? "no longer produced by the manifest"
+                let reason = superseded[output].map { by in
+                    // What changed, as the create of `by` says it (attack 39b's L4).
+                    let why = wantedDerivative(by).map { Self.reasons(old: record, new: $0) } ?? []
+                    return "replaced by a new \(by) (\(why.isEmpty ? "" : why.joined(separator: "; ") + "; ")its bytes, and so its name, change)"
+                } ?? "no longer produced by the manifest"
                 var reasons = [reason]
                 switch try judge.fate(of: record) {
                 case .delete: break

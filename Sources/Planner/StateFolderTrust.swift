@@ -167,10 +167,31 @@ public enum StateFolderTrust {
             if mkdir(path, 0o700) == 0 {
                 made.append(path)
             } else if errno != EEXIST {
-                throw PlanError(message: "cannot create the state folder \(path): \(String(cString: strerror(errno)))")
+                let failure = errno
+                throw PlanError(message: cannotMake(path, errno: failure))
             }
         }
         try check(stateFolder: folder)
+    }
+
+    /// Why `path` (a folder of the way to the state folder) could not be made, as it is: a folder
+    /// above it this user may not enter hides whether it exists (a state folder root made with a
+    /// `sudo derive build`, mode 0700), which "cannot create" misnamed (attack 39b's L7).
+    static func cannotMake(_ path: String, errno failure: Int32) -> String {
+        let parent = (path as NSString).deletingLastPathComponent
+        var info = stat()
+        guard failure == EACCES || failure == EPERM, stat(parent, &info) == 0 else {
+            return "cannot create the state folder \(path): \(String(cString: strerror(failure)))"
+        }
+        let owner = name(ofUser: info.st_uid), me = name(ofUser: user)
+        let fix = "run derive as \(owner), or give \(parent) to \(me) (`\(info.st_uid == 0 ? "sudo " : "")chown -R \(me) \(parent)`)"
+        if access(parent, X_OK) != 0 {
+            // What is inside cannot even be looked at: the state folder may well be there.
+            return "cannot open the state folder \(path): \(parent) belongs to \(owner) (mode \(mode(info))) and \(me) may not look inside it, "
+                + "so the build state there (if any) cannot be read or made (a `sudo derive build`?); \(fix); or set 'state:' in the manifest to a folder of your own"
+        }
+        return "cannot create the state folder \(path): \(parent) belongs to \(owner) (mode \(mode(info))) and \(me) may not write in it; "
+            + "\(fix); or set 'state:' in the manifest to a folder of your own"
     }
 
     /// Checks and makes the state folder, then makes the database 0600 (created empty when absent,

@@ -174,7 +174,8 @@ struct ServeCommand: AsyncParsableCommand {
             _ = try? Output.writeStandardOutput(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
             // Website buckets: the address to open in a browser.
             for bucket in loaded.buckets where bucket.website != nil {
-                _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): \(Self.websiteAddress(bucket, host: host, port: bound))\n".utf8))
+                let folder = service.websiteFolder(bucket, among: Self.pageFolders(bucket, manifest: loaded)) ?? ""
+                _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): \(Self.websiteAddress(bucket, host: host, port: bound, folder: folder))\n".utf8))
             }
         }
         withExtendedLifetime(serveLock) {}
@@ -183,9 +184,23 @@ struct ServeCommand: AsyncParsableCommand {
     /// Where a website bucket's pages work. Path-style (`/site/`, the final '/' keeping relative
     /// links inside the bucket), except for `url: /`: its addresses (`/lake.avif`) resolve from the
     /// host's root, so only the virtual host (`site.localhost`, the bucket at the root) serves them.
-    static func websiteAddress(_ bucket: Bucket, host: String, port: Int) -> String {
-        guard bucket.url == "/" else { return "http://\(host):\(port)/\(bucket.name)/" }
-        return "http://\(bucket.name).localhost:\(port)/ (its url: / resolves from the host's root, so not at http://\(host):\(port)/\(bucket.name)/)"
+    /// `folder`: where the page is below the bucket's root ("" the root, `site` a folder, as
+    /// `pageFolders` found it): the address that answers the page, not a root that answers 403
+    /// (attack 39b's L5: `Manifests/page.yaml`'s page is at `/samples/site/`).
+    static func websiteAddress(_ bucket: Bucket, host: String, port: Int, folder: String = "") -> String {
+        let encoded = folder.addingPercentEncoding(withAllowedCharacters: CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: ":;"))) ?? folder
+        let below = folder.isEmpty ? "" : encoded + "/"
+        guard bucket.url == "/" else { return "http://\(host):\(port)/\(bucket.name)/\(below)" }
+        return "http://\(bucket.name).localhost:\(port)/\(below) (its url: / resolves from the host's root, so not at http://\(host):\(port)/\(bucket.name)/\(below))"
+    }
+
+    /// Folders of a website bucket where its page may be, in the order asked: the root, then the
+    /// folder of the manifest's index (in this bucket) and each folder above it, shallowest first
+    /// (the page that reads the index is beside it or above it).
+    static func pageFolders(_ bucket: Bucket, manifest: Manifest) -> [String] {
+        guard let index = manifest.index, index.bucket == bucket.name else { return [""] }
+        let parts = index.path.split(separator: "/").dropLast().map(String.init)
+        return [""] + parts.indices.map { parts[...$0].joined(separator: "/") }
     }
 
     /// The manifest loaded again for a running server, with its keys and records; its errors

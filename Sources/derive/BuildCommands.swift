@@ -260,7 +260,8 @@ enum PlanPrinter {
         for item in plan.items {
             switch item.kind {
             case .create:
-                let note = item.reasons.isEmpty ? "" : " (\(item.reasons.joined(separator: "; ")))"
+                let why = item.reasons + (item.supersedes.map { ["replaces \($0.path)"] } ?? [])
+                let note = why.isEmpty ? "" : " (\(why.joined(separator: "; ")))"
                 line(paint("+", "32"), "\(item.output)  create: \(item.derivative?.recipe ?? "")\(note)")
             case .rebuild:
                 line(paint("~", "33"), "\(item.output)  rebuild: \(item.reasons.joined(separator: "; "))")
@@ -332,7 +333,9 @@ enum PlanPrinter {
     }
 
     static func json(_ plan: Plan) throws -> Data {
-        struct Item: Encodable { var kind: String; var output: String; var reasons: [String]; var source: String?; var recipe: String?; var actionKey: String? }
+        /// `replaces`: the old `{hash}` copy a create replaces; `replacedBy`: the new one (its logical name) that replaces a deleted copy.
+        struct Item: Encodable { var kind: String; var output: String; var reasons: [String]; var source: String?; var recipe: String?; var actionKey: String?
+                                 var replaces: String?; var replacedBy: String? }
         struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var deleteIfRenderMatches: Int; var dropRecord: Int; var keep: Int; var left: Int; var upToDate: Int; var adoptedUnverified: Int }
         struct Control: Encodable { var file: String; var action: String; var reason: String }
         struct Failure: Encodable { var subject: String; var message: String }
@@ -353,7 +356,8 @@ enum PlanPrinter {
         let kinds = plan.items.filter { $0.kind == .delete }.map(kind) + left.map(\.kind)
         let report = Report(
             items: plan.items.map { Item(kind: kind($0), output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
-                                         recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey) },
+                                         recipe: $0.derivative?.recipe, actionKey: $0.derivative?.actionKey,
+                                         replaces: $0.supersedes?.path, replacedBy: $0.kind == .delete ? plan.replacedBy[$0.output] : nil) },
             left: left,
             controlFiles: plan.controlFiles.map { Control(file: $0.file, action: $0.action.rawValue, reason: $0.reason) },
             // errors: the build refuses and writes nothing; failures: only those outputs fail.
@@ -618,8 +622,12 @@ struct BuildCommand: ParsableCommand {
         // Ignored state records are named by their own path, not grouped under the source an
         // output of that name has today (which was built: nothing of theirs failed).
         let ignoredRecords = PathSet(plan.ignoredRecords + plan.ignoredControlFiles)
-        let failed = report.failed.filter { !ignoredRecords.contains($0.output) }
+        // Renders cancelled by a stop the user asked for (Ctrl-C, SIGTERM during a watch) are not
+        // failures: one line says how many derivatives wait for the next build (attack 39b's L6).
+        let stopped = report.failed.filter { BuildStop.cancelledByStop($0.message) }
+        let failed = report.failed.filter { !ignoredRecords.contains($0.output) && !BuildStop.cancelledByStop($0.message) }
         let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
+        if !stopped.isEmpty { Output.printLine(BuildStop.line(notBuilt: stopped.count)) }
         for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
             // As plan prints them: a bad input fails its own outputs and refuses nothing else.
             if line.hasPrefix("  ") { Output.writeStandardError(TerminalText.escaped(line) + "\n") } else { Output.printFailure(line) }
@@ -824,7 +832,14 @@ struct ExplainCommand: ParsableCommand {
         let workspace = try Workspace(argument)
         let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
         let key = workspace.key(ofPathOrKey: output)
-        guard let item = plan.items.first(where: { PathKey.same($0.output, key) }) else {
+        // A `{hash}` output by its logical name (the index's `logical`: `site/a.{hash}.webp`) is
+        // the output of that name, whatever its bytes name it now (attack 39b's L4).
+        func logicalName(_ item: PlanItem) -> String? {
+            guard item.kind != .delete, let derivative = item.derivative, let hashed = derivative.hashed else { return nil }
+            return PathKey.bucket(of: derivative.output) + "/" + hashed.logicalKey
+        }
+        guard let item = plan.items.first(where: { PathKey.same($0.output, key) })
+                ?? plan.items.first(where: { logicalName($0).map { PathKey.same($0, key) } ?? false }) else {
             Output.printError("\(output) is not an output of \(manifest)")
             let close = plan.items.map(\.output).filter { $0.hasSuffix((key as NSString).lastPathComponent) }.prefix(3)
             if !close.isEmpty { Output.writeStandardError("did you mean: \(close.joined(separator: ", "))?\n") }
@@ -839,7 +854,13 @@ struct ExplainCommand: ParsableCommand {
         case .delete: status = "will be deleted: " + item.reasons.joined(separator: "; ")
         }
         print("\(item.output): \(status)")
-        let old = item.recorded, new = item.derivative
+        // An old `{hash}` copy replaced by a new one is compared with what is wanted now (the new
+        // one's components); a new one, with the old copy it replaces: the "why" either way.
+        let replacing = item.kind == .delete ? plan.replacedBy[item.output].flatMap { logical in
+            plan.items.first { $0.kind != .delete && ($0.output == logical || logicalName($0) == logical) }?.derivative
+        } : nil
+        let old = item.recorded ?? item.supersedes, new = item.derivative ?? replacing
+        if let supersedes = item.supersedes { print("  replaces     \(supersedes.path)") }
         func row(_ name: String, _ recorded: String?, _ wanted: String?) {
             let label = name.padding(toLength: 13, withPad: " ", startingAt: 0)
             if recorded == wanted || recorded == nil || wanted == nil {
@@ -859,9 +880,16 @@ struct ExplainCommand: ParsableCommand {
         row("acl", old?.acl, new?.acl.rawValue)
         row("action key", old?.actionKey, new?.actionKey)
         if let old {
-            let onDisk = new.flatMap { try? workspace.session.planner().digests.content(of: $0.outputPath)?.digest } ?? "missing"
-            row("output sha", old.outputDigest, onDisk)
-            print("  output       \(old.width)x\(old.height) \(old.format), \(old.size) bytes, built \(Date(timeIntervalSince1970: Double(old.builtAt) / 1e9))")
+            // The file the record names (an old copy's own, not the new name's).
+            let file = item.recorded != nil && item.derivative != nil ? new?.outputPath : old.file
+            let onDisk = file.flatMap { try? workspace.session.planner().digests.content(of: $0)?.digest } ?? "missing"
+            let built = "\(old.width)x\(old.height) \(old.format), \(old.size) bytes, built \(Date(timeIntervalSince1970: Double(old.builtAt) / 1e9))"
+            if item.supersedes != nil {
+                print("  old copy     \(built), sha \(old.outputDigest)")
+            } else {
+                row("output sha", old.outputDigest, onDisk)
+                print("  output       \(built)")
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Derive: AsyncParsableCommand {
@@ -24,6 +25,32 @@ struct Derive: AsyncParsableCommand {
             print(answer)
             return
         }
-        await main(arguments)
+        await run(arguments)
     }
+
+    /// ArgumentParser's `main`, with every error said as the commands say theirs: `derive: error:`
+    /// (attack 39b's L7: `init` and `html` threw, and ArgumentParser printed `Error:`). Help,
+    /// versions and exit codes are answered as ArgumentParser answers them.
+    static func run(_ arguments: [String]) async {
+        do {
+            var command = try await asyncParseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CLIError {
+            Output.printError(error.description)
+            Foundation.exit(ExitCode.failure.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            guard code != .success, message.hasPrefix(Self.theirPrefix) else { exit(withError: error) }
+            Output.writeStandardError(Output.errorPrefix + String(message.dropFirst(Self.theirPrefix.count)) + "\n")
+            Foundation.exit(code.rawValue)
+        }
+    }
+
+    /// How ArgumentParser starts an error's message (a usage error: a missing argument, an unknown option).
+    static let theirPrefix = "Error: "
 }

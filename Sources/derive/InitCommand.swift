@@ -18,6 +18,9 @@ struct InitCommand: ParsableCommand {
     @Argument(help: "The folder of images, below or beside the current folder.")
     var dir: String = "images"
 
+    @Flag(name: .long, help: "Write only init's page, _site/index.html, again (when it is gone); never over a file there. Nothing else is read or written.")
+    var page = false
+
     /// Why `path`, when something is there, is no folder: a symbolic link to nothing or in a
     /// loop, a file; nil for a folder (through links too) or nothing at all.
     static func notAFolder(_ path: String) -> String? {
@@ -42,8 +45,16 @@ struct InitCommand: ParsableCommand {
         let folder = dir
         let manifest = "derive.yaml"
         var info = stat()
+        let pagePath = StarterManifest.outputFolder + "/" + StarterManifest.pageName
+        if page {
+            try Self.writePageAgain(pagePath)
+            return
+        }
         if lstat(manifest, &info) == 0 {
-            throw CLIError("\(manifest) already exists here; derive init never overwrites a manifest (edit it, or move it away first)")
+            // Builds never write the page: after `rm -rf _site` this is the way back (attack 39b's L7).
+            let pageGone = lstat(pagePath, &info) != 0 && errno == ENOENT
+            throw CLIError("\(manifest) already exists here; derive init never overwrites a manifest (edit it, or move it away first)"
+                + (pageGone ? "; to write only init's page again (\(pagePath) is gone), run derive init --page" : ""))
         }
         // A manifest of the same stem here (derive.yml, derive.json, derive) would share derive.lock
         // and .derive/derive with the new one: both would fail validation, the user's working one too.
@@ -201,6 +212,44 @@ struct InitCommand: ParsableCommand {
               + (pageWritten ? "" : "\(page) was not written: something is there already (a file, a folder or a link), left as it is. ")
               + attributesNote
               + "Next: derive build, then derive serve and open the Website address it prints.")
+    }
+}
+
+extension InitCommand {
+    /// `derive init --page`: init's page written again where it was (`_site/index.html`), only
+    /// when nothing is there, in a `_site` that is a folder (never through a link) or is made.
+    static func writePageAgain(_ path: String) throws {
+        let folder = StarterManifest.outputFolder
+        var info = stat()
+        if lstat(folder, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR {
+            let what = (info.st_mode & S_IFMT) == S_IFLNK ? "a symbolic link, which derive init never writes through" : "not a folder"
+            throw CLIError("\(folder) is \(what); derive init --page writes \(path) only into a folder \(folder) (remove or rename what is there, then run it again)")
+        }
+        if lstat(path, &info) == 0 {
+            throw CLIError("\(path) is there already; derive init --page never writes over it (move it away first to get init's page again)")
+        }
+        if mkdir(folder, 0o755) != 0, errno != EEXIST {
+            throw CLIError("cannot create \(folder): \(String(cString: strerror(errno)))")
+        }
+        // Written inside the folder opened without following a link (one swapped in since is refused).
+        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw CLIError("cannot open \(folder) as a folder (not through a link): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let name = StarterManifest.pageName, temporary = ".\(name).\(getpid()).derive-tmp"
+        let bytes = Array(StarterManifest.page.utf8)
+        let file = openat(fd, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard file >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { unlinkat(fd, temporary, 0) }
+        let written = bytes.withUnsafeBytes { write(file, $0.baseAddress, $0.count) } == bytes.count && fsync(file) == 0
+        let writeError = errno
+        close(file)
+        guard written else { throw CLIError("cannot write \(path): \(String(cString: strerror(writeError)))") }
+        // Named only if nothing is there (a file made since is never replaced).
+        guard linkat(fd, temporary, fd, name, 0) == 0 else {
+            throw CLIError(errno == EEXIST ? "\(path) is there already; derive init --page never writes over it (move it away first to get init's page again)"
+                           : "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        print("Wrote \(path), init's page (it reads \(StarterManifest.indexName) beside it); nothing else was written.")
     }
 }
 

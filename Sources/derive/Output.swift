@@ -108,8 +108,11 @@ enum Output {
 
     /// Messages and lines name files: each is printed with its control characters escaped
     /// (`TerminalText`), so a hostile name cannot drive the terminal (attack 27w's finding 10).
+    /// What every error line starts with, whatever the command (one prefix: attack 39b's L7).
+    static let errorPrefix = "derive: error: "
+
     static func printError(_ message: String) {
-        writeStandardError("derive: error: " + TerminalText.escaped(message) + "\n")
+        writeStandardError(errorPrefix + TerminalText.escaped(message) + "\n")
     }
 
     /// A line of a command's report on standard output, escaped as the messages are.

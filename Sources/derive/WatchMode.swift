@@ -4,6 +4,7 @@ import Confinement
 import Foundation
 import Manifest
 import RenderWorkers
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -118,22 +119,28 @@ struct WatchMode {
     func run() throws {
         // Ctrl-C and SIGTERM: renders in progress are cancelled (their outputs are written
         // atomically, so none is half written), and the loop ends with status 0.
+        // Caught before the engine is learnt and the workers start (a second or more): a stop
+        // then still ends with status 0, as documented, not killed by the signal.
         let stop = StopSignal()
-        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs?.value).jobs,
-                                       expectedEngineVersion: Workspace.engine().report.version)
-        defer { workers.shutdown() }
+        let startedWorkers = Mutex<RenderWorkerPool?>(nil)
         var signalSources: [any DispatchSourceSignal] = []
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 stop.set()
-                workers.shutdown()
+                BuildStop.request()   // before the renders are cancelled: they are not failures
+                startedWorkers.withLock { $0 }?.shutdown()
             }
             source.resume()
             signalSources.append(source)
         }
         defer { signalSources.forEach { $0.cancel() } }
+        let workers = try Workers.pool(size: BuildOptions(jobs: command.jobs?.value).jobs,
+                                       expectedEngineVersion: Workspace.engine().report.version)
+        defer { workers.shutdown() }
+        startedWorkers.withLock { $0 = workers }
+        if stop.isSet { return }
 
         // Every file a build wrote (outputs, lock, index) with what it was when that build ended:
         // an event on one is the build's own write unless the file is no longer that (changed by hand).
@@ -141,6 +148,7 @@ struct WatchMode {
         var writtenFolders: PathDictionary<FolderState> = [:]
         let project = (Self.real(command.manifest.manifest) as NSString).deletingLastPathComponent
         let root = Self.real(command.manifest.manifest)
+        let startFolders = [Self.currentFolder(), project]
         var watched = Watched(manifestFiles: PathSet([root] + Watched.links(of: root)), sourceRoots: [], skipped: [])
         // Watched before the first build's plan looks at anything (attack 20's W3): a change made
         // while it runs (a manifest edit, a photo added or removed, a folder replaced) waits in
@@ -202,7 +210,7 @@ struct WatchMode {
                 Output.printError("\(error)")
                 throw ExitCode.failure
             }
-            let what = first ? "" : Self.describe(changed) + ": "
+            let what = first ? "" : Self.describe(changed, relativeTo: startFolders) + ": "
             let seconds = String(format: "%.2f s", Date().timeIntervalSince(started))
             let byRecheck = changed == [Self.recheckMarker]
             switch outcome {
@@ -456,14 +464,28 @@ struct WatchMode {
         return (base == "/" ? "" : base) + "/" + (absolute as NSString).lastPathComponent
     }
 
+    /// The current folder, its links resolved (as the watched paths are).
+    static func currentFolder() -> String {
+        URL(literalFilePath: FileManager.default.currentDirectoryPath).resolvingSymlinksInPath().path
+    }
+
     /// "photos/a.jpg changed", "photos/a.jpg and 2 more changed": a file that still exists is
     /// named first (an editor's swap file, saved and renamed away, is only counted).
-    static func describe(_ changed: [String]) -> String {
-        let cwd = URL(literalFilePath: FileManager.default.currentDirectoryPath).resolvingSymlinksInPath().path
+    /// `bases`: folders a changed path is named relative to, the first that holds it: the current
+    /// folder and the manifest's as they were when the watch started (the watches name paths as
+    /// they were then: after `mv project project2` the current folder's new path no longer
+    /// prefixes them, and the line named the old absolute path: attack 39b's L1), then the
+    /// current folder now.
+    static func describe(_ changed: [String], relativeTo bases: [String] = []) -> String {
+        let bases = bases + [currentFolder()]
         if changed == [recheckMarker] { return "outputs found stale by the no-op check (a change inotify did not report, or made while the build ran)" }
         let changed = changed.count > 1 ? changed.filter { $0 != recheckMarker } : changed
-        let existing = changed.filter { FileManager.default.fileExists(atPath: $0) }
-        let shown = (existing + changed).first.map { $0.hasPrefix(cwd + "/") ? String($0.dropFirst(cwd.count + 1)) : $0 } ?? "?"
+        func relative(_ path: String) -> String {
+            bases.first { path.hasPrefix($0 + "/") }.map { String(path.dropFirst($0.count + 1)) } ?? path
+        }
+        // Still there, as named then or (the project moved since) from the current folder.
+        let existing = changed.filter { FileManager.default.fileExists(atPath: $0) || FileManager.default.fileExists(atPath: relative($0)) }
+        let shown = (existing + changed).first.map(relative) ?? "?"
         // Escaped as error lines are: a name with ESC or BEL would retitle or clear the terminal,
         // one with a line feed would split the one line per rebuild (attack 39b's L1).
         let named = TerminalText.escaped(shown)

@@ -152,12 +152,13 @@ final class ServeSession {
         #expect(home.status == 200 && home.headers["content-type"] == "text/html; charset=utf-8", "\(home.status) \(home.headers)")
         let source = try serve.get("/samples/landscape.jpg")
         #expect(source.status == 403, "the demo's sources stay private: \(source.status)")
+        // The address that answers the page (attack 39b's L5: the bucket's root answered 403).
         let address = try Self.website("samples", in: serve)
-        #expect(address == "http://127.0.0.1:\(serve.port)/samples/")
+        #expect(address == "http://127.0.0.1:\(serve.port)/samples/site/")
         let scratch = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: scratch) }
 
-        let seen = try Self.load(address + "site/probe.html", scratch: scratch)
+        let seen = try Self.load(address + "probe.html", scratch: scratch)
         #expect(seen.images.count == 2, "\(seen.images)")
         for image in seen.images {
             #expect((image["naturalWidth"] as? Int ?? 0) > 0, "not decoded: \(image)")

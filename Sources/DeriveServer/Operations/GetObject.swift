@@ -20,7 +20,13 @@ struct GetObject: OperationHandler {
             target.key = key
             processText = "style/" + style
         }
-        try service.authorizer.authorizeRead(target.bucket, target.key, caller: request.caller)
+        do {
+            try service.authorizer.authorizeRead(target.bucket, target.key, caller: request.caller)
+        } catch {
+            // `/site/blog` in a private bucket whose `blog/` pages are public: the folder's address.
+            if processText == nil, let redirect = service.websiteFolderRedirect(target, request: request) { return .respond(redirect) }
+            throw error
+        }
         let head = request.request.method == "HEAD"
         if let processText, !processText.isEmpty {
             if processText.contains("|sys/saveas") || processText.hasPrefix("sys/saveas") {
@@ -37,6 +43,7 @@ struct GetObject: OperationHandler {
         do {
             return .respond(try service.plain(target, request: request, head: head))
         } catch let error as OSSErrorBody where error.code == "NoSuchKey" {
+            if let redirect = service.websiteFolderRedirect(target, request: request) { return .respond(redirect) }
             // A website bucket answers a missing key with its error document (404).
             guard let page = service.websiteErrorPage(target.bucket, request: request, head: head) else { throw error }
             return .respond(page)
@@ -45,6 +52,37 @@ struct GetObject: OperationHandler {
 }
 
 extension ObjectService {
+    /// `/site/blog` (no final `/`) in a website bucket, where `blog` is a folder holding an index
+    /// document anonymous readers may read: `301` to `/site/blog/`, as OSS static hosting sends a
+    /// sub-folder's address (attack 39b's L5: it answered 403 or 404), keeping the query. Only
+    /// anonymous page requests; nil otherwise (the request's own answer stands).
+    func websiteFolderRedirect(_ target: Target, request: OperationRequest) -> ServiceResponse? {
+        let method = request.request.method
+        guard request.caller == nil, method == "GET" || method == "HEAD", Self.isPageQuery(request.query),
+              websitePage(target.bucket, folder: target.key.string) != nil else { return nil }
+        let (path, rawQuery) = Self.splitTarget(request.request.target)
+        let location = String(path) + "/" + (rawQuery.map { "?" + $0 } ?? "")
+        return ServiceResponse(status: 301, headers: [("Location", location)], payload: .data(Data()))
+    }
+
+    /// The index document of `folder` ("" for the bucket's root) in a website bucket when it is a
+    /// regular file (reached without links) anonymous readers may read; nil otherwise.
+    func websitePage(_ bucket: Bucket, folder: String) -> ObjectKey? {
+        guard let website = bucket.website else { return nil }
+        if !folder.isEmpty {
+            guard let key = try? ObjectKey(folder), kind(bucket, key) == .folder else { return nil }
+        }
+        guard let index = try? ObjectKey(folder.isEmpty ? website.index : folder + "/" + website.index),
+              kind(bucket, index) == .file, (try? authorizer.authorizeRead(bucket, index, caller: nil)) != nil else { return nil }
+        return index
+    }
+
+    /// Where a website bucket's page is: the first of `folders` ("" the root, `site` a folder)
+    /// whose index document anonymous readers may read; nil when none is (serve's Website line).
+    public func websiteFolder(_ bucket: Bucket, among folders: [String]) -> String? {
+        folders.first { websitePage(bucket, folder: $0) != nil }
+    }
+
     /// `key!style` (or another enabled delimiter): precedence `-`, `_`, `/`, `!`, last occurrence
     /// of the delimiter byte.
     func styleByDelimiter(_ key: ObjectKey, bucket: Bucket) -> (ObjectKey, String)? {
