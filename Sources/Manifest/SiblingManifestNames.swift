@@ -26,8 +26,46 @@ extension ControlFiles {
     /// one: the neighbours whose lock and state folder a manifest's are compared with, by the
     /// validator and by `derive init`.
     static func manifests(in folder: String) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return names.filter(hasManifestExtension).sorted().map { folder + "/" + $0 }.filter(couldBeManifest)
+        manifestNames(in: folder).sorted().map { folder + "/" + $0 }.filter(couldBeManifest)
+    }
+
+    /// The names in `folder` with a manifest's extension (`hasManifestExtension`), as
+    /// `FileManager.contentsOfDirectory` filtered by it would give them, but read with `readdir`
+    /// and judged on the entry's bytes first: a name is made a `String` only when it ends in
+    /// `.yaml`, `.yml` or `.json` in any case. Every no-op's validation lists each folder above
+    /// the buckets (`foreignStateFolder`), `/tmp` with its thousands of names included, and
+    /// Foundation made a string (and an array of them) of every name there (issue 15).
+    /// `ManifestExtensionTests` compares it with the Foundation listing.
+    static func manifestNames(in folder: String) -> [String] {
+        guard let directory = opendir(folder) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name: String? = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: UInt8.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) { start in
+                    let bytes = UnsafeBufferPointer(start: start, count: strlen(UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self)))
+                    // The byte test `hasManifestExtension` starts with; "." and ".." never pass it.
+                    guard endsLikeManifest(bytes) else { return nil }
+                    return String(decoding: bytes, as: UTF8.self)
+                }
+            }
+            if let name, hasManifestExtension(name) { names.append(name) }
+        }
+        return names
+    }
+
+    /// `hasManifestExtension`'s byte test on a name's bytes, by index: whether they end in one of
+    /// `manifestSuffixes`, each byte compared with `| 0x20` (so it passes a few names that are no
+    /// manifest's, such as `a\u{0E}yaml`, which the exact test then turns down). Most names fail at
+    /// their last byte; the generic `zip` over reversed bytes was most of a debug no-op's listing.
+    static func endsLikeManifest(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for suffix in manifestSuffixes where bytes.count >= suffix.count {
+            let start = bytes.count - suffix.count
+            var index = suffix.count - 1
+            while index >= 0, bytes[start + index] | 0x20 == suffix[index] { index -= 1 }
+            if index < 0 { return true }
+        }
+        return false
     }
 
     /// Whether `name`'s extension (`NSString.pathExtension`, without case) is a manifest's.

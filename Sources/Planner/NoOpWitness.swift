@@ -364,9 +364,9 @@ public struct NoOpWitness: Sendable {
         // Only as Derive sealed it: a hand-edited witness is not read (attack 30's F2).
         guard let bytes = WitnessSeal.opened([UInt8](data), domain: sealDomain, key: WitnessSeal.key(stateFolder: inputs.manifest.stateFolder))
         else { return nil }
-        let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        let lines = lineRanges(bytes)
         guard lines.count >= 5 else { return nil }
-        let head = lines.prefix(4).map { String(decoding: $0, as: UTF8.self) }
+        let head = lines.prefix(4).map { String(decoding: bytes[$0], as: UTF8.self) }
         guard let recorded = Int64(head[3]) else { return nil }
         var outputs: [String] = []
         outputs.reserveCapacity(lines.count - 4)
@@ -378,7 +378,8 @@ public struct NoOpWitness: Sendable {
         var links: [String] = []
         var mounts: [String: String] = [:]
         var rowsVerified: String?
-        for line in lines.dropFirst(4) where !line.isEmpty {
+        for range in lines.dropFirst(4) where !range.isEmpty {
+            let line = bytes[range]
             if line.first == UInt8(ascii: "@") {
                 guard let link = unquote(line.dropFirst()) else { return nil }
                 links.append(link)
@@ -422,6 +423,32 @@ public struct NoOpWitness: Sendable {
         }
         return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left, links: links,
                      mounts: mounts, rowsVerified: rowsVerified)
+    }
+
+    /// The lines of `bytes` as index ranges, split at each newline with empty lines kept:
+    /// `bytes.split(separator: 0x0A, omittingEmptySubsequences: false)`'s pieces, found with
+    /// `memchr` and without an array of slices (each holding the buffer): splitting a 40 000-output
+    /// witness was a quarter of a debug build's no-op (issue 15). `WitnessLineRangesTests`
+    /// compares the two.
+    static func lineRanges(_ bytes: ArraySlice<UInt8>) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let offset = bytes.startIndex
+            var start = 0
+            while true {
+                let rest = buffer.count - start
+                guard rest > 0, let found = memchr(base + start, 0x0A, rest) else {
+                    ranges.append((offset + start)..<(offset + buffer.count))
+                    return
+                }
+                let end = UnsafeRawPointer(found) - UnsafeRawPointer(base)
+                ranges.append((offset + start)..<(offset + end))
+                start = end + 1
+            }
+        }
+        if bytes.isEmpty { ranges = [bytes.startIndex..<bytes.startIndex] }
+        return ranges
     }
 
     static let adoptedPrefix = "!adopted "

@@ -22,7 +22,21 @@ import TestSupport
     @Test func theByteTestAnswersAsPathExtensionForEdgeNames() {
         for name in Self.edges {
             #expect(ControlFiles.hasManifestExtension(name) == Self.definition(name), "\(name.debugDescription)")
+            #expect(Self.indexedByteTest(name) == Self.byteTest(name), "\(name.debugDescription)")
         }
+    }
+
+    /// The byte test as `hasManifestExtension` writes it (`zip` over the reversed bytes).
+    static func byteTest(_ name: String) -> Bool {
+        let bytes = name.utf8
+        return ControlFiles.manifestSuffixes.contains { suffix in
+            bytes.count >= suffix.count && zip(bytes.reversed(), suffix.reversed()).allSatisfy { $0 | 0x20 == $1 }
+        }
+    }
+
+    /// `endsLikeManifest`, the same test by index on raw bytes (`manifestNames` reads with it).
+    static func indexedByteTest(_ name: String) -> Bool {
+        Array(name.utf8).withUnsafeBufferPointer(ControlFiles.endsLikeManifest)
     }
 
     /// Seeded random names over an alphabet of dots, the extensions' letters in both cases and
@@ -46,6 +60,7 @@ import TestSupport
             let answer = ControlFiles.hasManifestExtension(name)
             answers.insert(answer)
             #expect(answer == Self.definition(name), "\(name.debugDescription)")
+            #expect(Self.indexedByteTest(name) == Self.byteTest(name), "\(name.debugDescription)")
         }
         #expect(answers == [true, false])
     }
@@ -61,6 +76,28 @@ import TestSupport
         let expected = names.filter(Self.definition).sorted().map { folder + "/" + $0 }
         #expect(expected.count >= 4, "\(expected)")   // (".yaml" too, if its extension is "yaml")
         #expect(ControlFiles.manifests(in: folder) == expected)
+    }
+
+    /// `manifestNames` reads the folder with `readdir` and makes strings only of names ending like
+    /// a manifest's extension: it names exactly what Foundation's listing, filtered by
+    /// `hasManifestExtension`, names (files, folders, links, hidden and non-ASCII names, the edge
+    /// names above, and many names that are no manifest's); a folder that cannot be listed has none.
+    @Test func readdirNamesAsTheFoundationListingFiltered() throws {
+        let workspace = try Workspace()
+        defer { try? FileManager.default.removeItem(at: workspace.folder) }
+        let folder = workspace.folder.path
+        for name in Self.edges where !name.isEmpty { try workspace.write(name, "x") }
+        for i in 0..<300 { try workspace.write("photo\(i).jpg", "x") }
+        for name in ["album.yaml", "ALBUM.JSON", "plain", ".derive"] {
+            try FileManager.default.createDirectory(atPath: folder + "/dirs-" + name, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: folder + "/" + name + ".yml", withIntermediateDirectories: true)
+        }
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link.Yaml", withDestinationPath: "nowhere")
+        let expected = try FileManager.default.contentsOfDirectory(atPath: folder).filter(ControlFiles.hasManifestExtension).sorted()
+        #expect(expected.count >= 12, "\(expected)")
+        #expect(ControlFiles.manifestNames(in: folder).sorted() == expected)
+        #expect(ControlFiles.manifestNames(in: folder + "/missing").isEmpty)
+        #expect(ControlFiles.manifestNames(in: folder + "/derive.yaml").isEmpty)   // a file, not a folder
     }
 }
 
