@@ -1171,17 +1171,25 @@ public struct Builder: Sendable {
 
     /// Whether any folder the sweep would list (each planned or recorded output's, the lock's and
     /// the index's) may hold a temporary (`Disk.mayHoldTemporaries`). Consecutive outputs mostly
-    /// share a folder, so each path's folder is compared with the last one before it is kept.
+    /// share a folder, so each path's folder (its bytes before the last `/`, as the sweep takes
+    /// it) is compared with the last one, byte for byte, before it is kept.
     static func anyFolderMayHoldTemporaries(_ plan: Plan, controls: [String], disk: any Disk) -> Bool {
         var folders: PathSet = []
-        var last = ""
-        for item in plan.items {
-            for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
-                guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
-                if path.utf8[..<slash].elementsEqual(last.utf8) { continue }
-                last = String(path[..<slash])
-                folders.insert(last)
+        var last: [UInt8]?
+        func note(_ path: String) {
+            var path = path
+            path.withUTF8 { bytes in
+                guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return }
+                let folder = UnsafeBufferPointer(rebasing: bytes[..<slash])
+                if let known = last, known.count == folder.count,
+                   folder.isEmpty || known.withUnsafeBufferPointer({ memcmp($0.baseAddress!, folder.baseAddress!, folder.count) == 0 }) { return }
+                last = Array(folder)
+                folders.insert(String(decoding: folder, as: UTF8.self))
             }
+        }
+        for item in plan.items {
+            if let path = item.derivative?.outputPath { note(path) }
+            if let path = item.recorded?.file { note(path) }
         }
         for path in controls { folders.insert((path as NSString).deletingLastPathComponent) }
         return folders.contains { disk.mayHoldTemporaries(in: $0) }
