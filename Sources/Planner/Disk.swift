@@ -100,6 +100,11 @@ public protocol Disk: ObjectLister {
     /// Returns the paths removed; `listOnly`: removes nothing and returns those it would remove.
     @discardableResult
     func removeStaleTemporaries(in folder: String, named names: PathSet, listOnly: Bool, digests: (String) -> Set<String>) -> [String]
+    /// Whether `folder` may hold a temporary file a killed command left: false only when it was
+    /// listed and no name in it has a temporary's shape (`.…` ending in `.derive-tmp`, the test
+    /// `removeStaleTemporaries` makes first), so the sweep has nothing to find there. True when
+    /// it cannot say (a disk in memory, a folder that cannot be listed).
+    func mayHoldTemporaries(in folder: String) -> Bool
     /// Current time in nanoseconds since 1970.
     func now() -> Int64
 }
@@ -125,6 +130,8 @@ extension Disk {
     }
 
     public func stats(_ paths: [String]) -> [FileStat?] { paths.map { stat($0) } }
+
+    public func mayHoldTemporaries(in folder: String) -> Bool { true }
 
     /// `read`, refusing a file over `maxBytes` (`DiskError.tooLarge`). A disk in memory reads it whole.
     public func read(_ path: String, maxBytes: Int) throws -> Data {
@@ -544,6 +551,20 @@ public struct RealDisk: Disk {
             found = opened.removeStaleTemporaries(in: nil, named: names, listOnly: listOnly, if: approve)
         }
         return found.map { folder + "/" + $0 }
+    }
+
+    /// Lists the folder's names only (no file opened): a name of a temporary's shape, or a
+    /// folder that cannot be listed, says it may (the sweep then looks as it always did).
+    public func mayHoldTemporaries(in folder: String) -> Bool {
+        guard let directory = opendir(folder) else { return true }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name.hasPrefix("."), name.hasSuffix(ConfinedFolder.temporaryMarker) { return true }
+        }
+        return false
     }
 
     /// The racy-timestamp rule's clock: the file system's (`FileSystemClock`) when given.

@@ -79,28 +79,58 @@ public enum TouchedInputs {
         guard lines.count >= 4 else { return nil }
         let head = lines.prefix(4).map { String(decoding: $0, as: UTF8.self) }
         guard head[0] == header, head[1] == saved.head[0], Int64(head[2]) == saved.recorded else { return nil }
-        var result = Recorded(shape: head[3], recorded: saved.recorded, files: [], stats: [], digests: [:])
-        result.files.reserveCapacity(lines.count - 4)
-        for line in lines.dropFirst(4) {
-            // `digest size mtime ctime inode "path"`: five fields, then the quoted path.
-            var fields: [String] = []
+        guard let entries = entries(lines.dropFirst(4)) else { return nil }
+        return Recorded(shape: head[3], recorded: saved.recorded, files: entries.files, stats: entries.stats, digests: entries.digests)
+    }
+
+    /// The record's lines after its head, one input file each: `digest size mtime ctime inode
+    /// "path"` (five fields, then the quoted path; `-` for an unknown digest, five `-` for a file
+    /// missing then). Nil when one is garbled. Parsed from the bytes, each field a slice of its
+    /// line (issue 15: a touched or edited source's plan made a `String` of every field and read
+    /// every number through `Int64(String)`, five of each per source); `TouchedInputsParseTests` holds the
+    /// answer equal to that `String` parse's, line by line.
+    static func entries(_ lines: ArraySlice<ArraySlice<UInt8>>) -> (files: [String], stats: [FileStat?], digests: PathDictionary<String>)? {
+        var files: [String] = [], stats: [FileStat?] = [], digests: PathDictionary<String> = [:]
+        files.reserveCapacity(lines.count)
+        stats.reserveCapacity(lines.count)
+        var fields: [ArraySlice<UInt8>] = []
+        fields.reserveCapacity(5)
+        for line in lines {
+            fields.removeAll(keepingCapacity: true)
             var rest = line[...]
             while fields.count < 5, let space = rest.firstIndex(of: 0x20) {
-                fields.append(String(decoding: rest[rest.startIndex..<space], as: UTF8.self))
+                fields.append(rest[rest.startIndex..<space])
                 rest = rest[(space + 1)...]
             }
             guard fields.count == 5, let file = NoOpWitness.unquote(rest) else { return nil }
-            result.files.append(file)
-            if fields[1] == "-" {
-                result.stats.append(nil)
+            files.append(file)
+            if fields[1].elementsEqual(dash) {
+                stats.append(nil)
                 continue
             }
-            guard let size = Int64(fields[1]), let mtime = Int64(fields[2]), let ctime = Int64(fields[3]),
-                  let inode = UInt64(fields[4]) else { return nil }
-            result.stats.append(FileStat(size: size, mtime: mtime, inode: inode, ctime: ctime))
-            if fields[0] != "-" { result.digests[file] = fields[0] }
+            guard let size = integer(fields[1], as: Int64.self), let mtime = integer(fields[2], as: Int64.self),
+                  let ctime = integer(fields[3], as: Int64.self), let inode = integer(fields[4], as: UInt64.self) else { return nil }
+            stats.append(FileStat(size: size, mtime: mtime, inode: inode, ctime: ctime))
+            if !fields[0].elementsEqual(dash) { digests[file] = String(decoding: fields[0], as: UTF8.self) }
         }
-        return result
+        return (files, stats, digests)
+    }
+
+    private static let dash: [UInt8] = [0x2D]
+
+    /// A field's number exactly as `T(String(decoding: field, as: UTF8.self))` reads it: up to 18
+    /// ASCII digits (no sign, so no overflow) are read here, anything else by that parse.
+    static func integer<T: FixedWidthInteger>(_ field: ArraySlice<UInt8>, as type: T.Type) -> T? {
+        if !field.isEmpty, field.count <= 18 {
+            var value: T = 0
+            var digits = true
+            for byte in field {
+                guard byte >= 0x30, byte <= 0x39 else { digits = false; break }
+                value = value * 10 + T(byte - 0x30)
+            }
+            if digits { return value }
+        }
+        return T(String(decoding: field, as: UTF8.self))
     }
 
     /// The output count when only input stats moved and every moved file holds the bytes the last
