@@ -97,25 +97,32 @@ extension Planner {
             if let problem = store.problem(record, known: &places, identities: bucketFolders ?? [:]) {
                 return .left(path: file, message: "\(display(file)): \(problem); left in place")
             }
-            // A folder Derive created on the way that is not the one there now (the user moved
-            // Derive's away and made a new one): nothing in it is Derive's.
-            if created == nil { created = try store.createdFolderIdentities() }
-            var folder = (file as NSString).deletingLastPathComponent
-            while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8) {
-                if case .some(.some(let identity)) = created?[folder], FileIdentity.ofFolder(folder) != identity {
-                    if FileIdentity.ofFolder(folder) == nil {
-                        // A link or a file where Derive's folder was (moved aside for a moment?): tried again next build.
-                        return .unreachable(path: file, message: "\(display(folder)) is not the folder Derive created there (\(FileKind.describe(folder)) is at that path now); \(display(file)) is left in place", link: nil)
-                    }
-                    return .left(path: file, message: "\(display(folder)) is not the folder Derive created there (another folder is at that path now); \(display(file)) is left in place")
-                }
-                folder = (folder as NSString).deletingLastPathComponent
-            }
             // The file Derive installed (device and inode), not only its bytes: a copy in a folder
             // that took the old folder's inode number is the user's (attack 17's N3). A record from
             // before they were kept is followed only in the bucket's folder now (today's rule there).
             let identity: FileIdentity?
             if let recordedIdentity { identity = recordedIdentity } else { identity = try self.identity(of: record) }
+            // A folder Derive created on the way that is not the one there now (the user moved
+            // Derive's away and made a new one, or swapped two buckets' folders): that folder is not
+            // Derive's to remove, but a file in it still is while it is the very file Derive
+            // installed (device, inode, birth) with its bytes, checked below (attack 40a's A9, A8:
+            // a folder re-created around the same files disowned them, and `clean` dropped their
+            // only record). Only a record from before files' identities were kept has nothing else
+            // to go by: left in place.
+            if created == nil { created = try store.createdFolderIdentities() }
+            var folder = (file as NSString).deletingLastPathComponent
+            while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8) {
+                if case .some(.some(let recorded)) = created?[folder], FileIdentity.ofFolder(folder) != recorded {
+                    if FileIdentity.ofFolder(folder) == nil {
+                        // A link or a file where Derive's folder was (moved aside for a moment?): tried again next build.
+                        return .unreachable(path: file, message: "\(display(folder)) is not the folder Derive created there (\(FileKind.describe(folder)) is at that path now); \(display(file)) is left in place", link: nil)
+                    }
+                    if identity == nil {
+                        return .left(path: file, message: "\(display(folder)) is not the folder Derive created there (another folder is at that path now), and the build state that recorded \(display(file)) is from before Derive recorded which file it wrote (device and inode); left in place (delete it by hand if it is Derive's)")
+                    }
+                }
+                folder = (folder as NSString).deletingLastPathComponent
+            }
             if identity == nil, let places = store.places, !places.isCurrentFolder(record.folder, bucket: record.bucket) {
                 return .left(path: file, message: "\(display(file)) is recorded by a build state from before Derive recorded which file it wrote (device and inode), outside its bucket's folder now, so nothing proves it is not a copy; left in place (delete it by hand if it is Derive's old copy)")
             }
