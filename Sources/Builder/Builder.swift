@@ -812,6 +812,13 @@ public struct Builder: Sendable {
         let judge = Planner.OrphanJudge(planner, keeping: wanted, unproven: unprovenReason)
         let outcome = try OutputRemoval(planner: planner).removal(old, judge: judge, identity: identity)
         done.old = (old.file, outcome)
+        // Kept for another output of this plan to replace (two buckets swapped folders): its
+        // record is about to be replaced, so a note says its bytes are Derive's until that output
+        // is written; a build killed in between leaves the file still Derive's (attack 40a's A5).
+        // A completed build drops the note (`clearPendingWritesNotOnDisk`).
+        if case .kept = outcome, !old.outputDigest.isEmpty, FileKind.isRegularFile(old.file) {
+            try store.addPendingWrite(Self.displacedKey(old.file), digest: old.outputDigest)
+        }
         if case .unproven = outcome { done.oldKept = true }
     }
 
