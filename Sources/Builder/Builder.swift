@@ -195,6 +195,18 @@ public struct Builder: Sendable {
         // written, so one this build renders again under the same name is written again (the
         // plan said deleted, then created; the build agrees).
         if !plan.uncommitted.isEmpty { try settleUncommitted(plan.uncommitted, keeping: wanted, report: &report) }
+        // A file planned to be replaced that holds other bytes than its own output's record (the
+        // very file Derive recorded for another output: two buckets' folders swapped) is Derive's
+        // by that other record, which this build may replace before it gets here: noted now as the
+        // file each such output displaces, so a build killed in between leaves it Derive's
+        // (attack 40a's A5). A completed build drops the notes (`clearPendingWritesNotOnDisk`).
+        if !planner.overwrite {
+            for item in work {
+                guard let path = item.derivative?.outputPath, let replaces = item.replaces, replaces != Self.nothing,
+                      let old = item.recorded, replaces != old.outputDigest else { continue }
+                try store.addPendingWrite(Self.displacedKey(path), digest: replaces)
+            }
+        }
         let progress = Progress(total: work.count, quiet: options.quiet, failedBefore: plan.failedDerivatives)
         // `{hash}` outputs are rendered first: their names come from their bytes, and a name that
         // is another output's refuses the whole build before anything is written.

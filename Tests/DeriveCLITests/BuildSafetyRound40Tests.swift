@@ -59,4 +59,28 @@ import TestSupport
         let check = try site.run(["check"])
         #expect(check.status == 0, "\(call) #\(when): \(said(check))")
     }
+
+    /// The same with the folders swapped on disk (`mv AAA TTT; mv BBB AAA; mv TTT BBB`) and
+    /// out1 restyled: killed while replacing the old out1 copy BBB now holds, whose record the
+    /// build had already replaced by out1's new file in AAA ("was changed since Derive wrote it").
+    @Test func aBuildKilledAfterFoldersSwappedOnDiskLeavesDerivesFilesDerives() throws {
+        let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"], manifest: Self.swapped(false))
+        defer { site.remove() }
+        let first = try site.run(["build", "-q"])
+        #expect(first.status == 0, "\(said(first))")
+        let move = FileManager.default
+        try move.moveItem(at: site.url("AAA"), to: site.url("TTT"))
+        try move.moveItem(at: site.url("BBB"), to: site.url("AAA"))
+        try move.moveItem(at: site.url("TTT"), to: site.url("BBB"))
+        try site.write(Self.swapped(false).replacingOccurrences(of: "w_32", with: "w_30"))
+        let killed = try CLI.run(["-f", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:signal=KILL:when=4",
+                                  CLI.executable.path, "build", "-q"], in: site.root, executable: SystemCallTrace.strace)
+        #expect(killed.status != 0, "\(said(killed))")
+        let next = try site.run(["build"])
+        #expect(next.status == 0, "\(said(next))")
+        let left = (files(site, "AAA") + files(site, "BBB")).filter { $0.hasSuffix(".derive-tmp") }
+        #expect(left.isEmpty, "\(left)")
+        let check = try site.run(["check"])
+        #expect(check.status == 0, "\(said(check))")
+    }
 }
