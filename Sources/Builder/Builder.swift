@@ -195,6 +195,18 @@ public struct Builder: Sendable {
         // written, so one this build renders again under the same name is written again (the
         // plan said deleted, then created; the build agrees).
         if !plan.uncommitted.isEmpty { try settleUncommitted(plan.uncommitted, keeping: wanted, report: &report) }
+        // A file planned to be replaced that holds other bytes than its own output's record (the
+        // very file Derive recorded for another output: two buckets' folders swapped) is Derive's
+        // by that other record, which this build may replace before it gets here: noted now as the
+        // file each such output displaces, so a build killed in between leaves it Derive's
+        // (attack 40a's A5). A completed build drops the notes (`clearPendingWritesNotOnDisk`).
+        if !planner.overwrite {
+            for item in work {
+                guard let path = item.derivative?.outputPath, let replaces = item.replaces, replaces != Self.nothing,
+                      let old = item.recorded, replaces != old.outputDigest else { continue }
+                try store.addPendingWrite(Self.displacedKey(path), digest: replaces)
+            }
+        }
         let progress = Progress(total: work.count, quiet: options.quiet, failedBefore: plan.failedDerivatives)
         // `{hash}` outputs are rendered first: their names come from their bytes, and a name that
         // is another output's refuses the whole build before anything is written.
@@ -812,6 +824,13 @@ public struct Builder: Sendable {
         let judge = Planner.OrphanJudge(planner, keeping: wanted, unproven: unprovenReason)
         let outcome = try OutputRemoval(planner: planner).removal(old, judge: judge, identity: identity)
         done.old = (old.file, outcome)
+        // Kept for another output of this plan to replace (two buckets swapped folders): its
+        // record is about to be replaced, so a note says its bytes are Derive's until that output
+        // is written; a build killed in between leaves the file still Derive's (attack 40a's A5).
+        // A completed build drops the note (`clearPendingWritesNotOnDisk`).
+        if case .kept = outcome, !old.outputDigest.isEmpty, FileKind.isRegularFile(old.file) {
+            try store.addPendingWrite(Self.displacedKey(old.file), digest: old.outputDigest)
+        }
         if case .unproven = outcome { done.oldKept = true }
     }
 

@@ -478,8 +478,12 @@ public struct Planner: Sendable {
         }
         let planned = try parallelMap(Array(derivatives.indices)) { index in
             let derivative = derivatives[index]
-            return try self.item(for: derivative, recorded: recorded[derivative.output], owner: owners[derivative.outputPath].flatMap { recorded[$0] },
-                                 pending: pending[derivative.outputPath], protected: protectedIdentities, stat: stats.map { $0[index] },
+            // Its own record first: a killed build may leave two records naming one file (an
+            // output's new one, and the old one of the output it displaced there: attack 40a's A5).
+            let own = recorded[derivative.output].flatMap { PathKey.same($0.file, derivative.outputPath) ? $0 : nil }
+            return try self.item(for: derivative, recorded: recorded[derivative.output], owner: own ?? owners[derivative.outputPath].flatMap { recorded[$0] },
+                                 pending: pending[derivative.outputPath], displaced: pending[derivative.outputPath + Self.displacedNoteSuffix]?.digest,
+                                 protected: protectedIdentities, stat: stats.map { $0[index] },
                                  stateRecordsOutputs: !recorded.isEmpty)
         }
         var items: [PlanItem] = []
@@ -853,8 +857,11 @@ public struct Planner: Sendable {
 
     /// `pending`: what a killed build noted of the file it was renaming to this path; what is
     /// there is Derive's only if it is that file (device, inode, birth) and hashes to its digest.
+    /// `displaced`: the digest of the file a killed build judged Derive's and was replacing at
+    /// this path (its note of the file it displaces): the record that vouched for it may have been
+    /// moved already (two buckets swapped folders: attack 40a's A5), so these bytes are Derive's.
     /// `stat`: the output's stat when it was taken ahead (`ContentDigests.stats`).
-    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: PendingWrite?,
+    func item(for derivative: Derivative, recorded: OutputRecord?, owner: OutputRecord?, pending: PendingWrite?, displaced: String? = nil,
               protected: WantedIdentities = WantedIdentities([]), stat: FileStat?? = nil,
               stateRecordsOutputs: Bool = true) throws -> Result<PlanItem, PlanError> {
         let path = derivative.outputPath
@@ -940,7 +947,8 @@ public struct Planner: Sendable {
             // A record adopted on a lock line's word vouches no more than the line (`--verify-all`).
             if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches() {
                 replaces = digest
-            } else if let digest, overwrite || pending?.vouches(for: path, digest: digest) == true || proven[derivative.output] == digest {
+            } else if let digest, overwrite || pending?.vouches(for: path, digest: digest) == true || proven[derivative.output] == digest
+                        || (distrust == nil && displaced?.isEmpty == false && displaced == digest) {
                 replaces = digest
             } else if let digest, distrust == nil, let other = recordsByDigest.record(of: path, holding: digest, except: derivative.output) {
                 // Its bytes, device, inode and birth are the ones Derive recorded for that output:
