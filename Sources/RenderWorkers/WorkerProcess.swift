@@ -85,8 +85,16 @@ final class WorkerProcess: @unchecked Sendable {
         }
         let worker = WorkerProcess(pid: pid, fd: pair[0], temporary: temporary)
         let started = Date()
+        // Its ending, when it exited before its hello while something it started (a wrapper
+        // script's `helper &`) still holds its socket: no end of file comes then, and it was
+        // reported 30 s later as not answering, its status unsaid (attack 40b's L1).
+        var ending: Int32?
         do {
-            guard let payload = try worker.channel.receive(interrupt: { Date().timeIntervalSince(started) > timeout }) else {
+            guard let payload = try worker.channel.receive(interrupt: {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid { ending = status; return true }
+                return Date().timeIntervalSince(started) > timeout
+            }) else {
                 throw FrameChannel.Failure.closed
             }
             let hello = try WorkerHello(payload)
@@ -97,6 +105,8 @@ final class WorkerProcess: @unchecked Sendable {
         } catch let error as WorkerError {
             worker.stop()
             throw error
+        } catch FrameChannel.Failure.interrupted where ending != nil {
+            throw WorkerError.launch("the render worker \(path) did not start (\(worker.ended(ending ?? 0)))")
         } catch FrameChannel.Failure.interrupted {
             // Killed here, by derive: its ending (SIGKILL) would only say so.
             worker.stop()
@@ -116,6 +126,15 @@ final class WorkerProcess: @unchecked Sendable {
         guard !reaped else { return nil }
         kill(pid, SIGKILL)
         return reap()
+    }
+
+    /// The worker has ended and was reaped (`status` from waitpid): closes the socket, removes
+    /// its folder, and says how it ended.
+    func ended(_ status: Int32) -> String {
+        reaped = true
+        close(channel.fd)
+        temporary.remove()
+        return Self.describe(status)
     }
 
     /// Waits for the worker to end (it closed its socket or was killed) and says how it ended.

@@ -13,6 +13,9 @@ final class FolderWatcher {
         var appeared: Bool
         /// Moved in or out, or the watch queue overflowed: always counts as a change.
         var moved: Bool
+        /// Only its attributes changed (chmod, chown, a timestamp set): a change only when what the
+        /// build can read changed (`WatchMode.Readability`), not on every chmod or `touch -a`.
+        var attributes: Bool = false
     }
 
     struct LimitError: Error, CustomStringConvertible {
@@ -30,7 +33,7 @@ final class FolderWatcher {
     var skippedFolders: [String] { skipped }
     /// What the watch mode asked this watcher to follow.
     var watched: WatchMode.Watched?
-    private static let mask: UInt32 = UInt32(IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
+    private static let mask: UInt32 = UInt32(IN_CLOSE_WRITE | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
                                              | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
     init(skipping skipped: [String]) throws {
@@ -87,7 +90,9 @@ final class FolderWatcher {
             }
             // Gone since it was listed, or for a moment a loop of links (ELOOP): like a missing
             // folder, the build names it and the watch on the folder above sees it come back.
-            if error == ENOENT || error == ENOTDIR || error == ELOOP { return }
+            // A folder this user may not read (mode 000): the build names it; made readable, the
+            // attribute event on the folder above watches it then.
+            if error == ENOENT || error == ENOTDIR || error == ELOOP || error == EACCES { return }
             throw LimitError(description: "cannot watch \(folder): \(String(cString: strerror(error)))")
         }
         let recursive = recursive || (folders[wd]?.recursive ?? false)
@@ -121,12 +126,18 @@ final class FolderWatcher {
                     events.append(Event(path: folder.path, isFolder: true, appeared: false, moved: mask & UInt32(IN_MOVE_SELF) != 0))
                     continue
                 }
-                let path = folder.path + "/" + String(decoding: nameBytes, as: UTF8.self)
+                // No name: the watched folder's own attributes changed.
+                let path = nameBytes.isEmpty ? folder.path : folder.path + "/" + String(decoding: nameBytes, as: UTF8.self)
                 if isSkipped(path) { continue }
-                let isFolder = mask & UInt32(IN_ISDIR) != 0
+                let isFolder = nameBytes.isEmpty || mask & UInt32(IN_ISDIR) != 0
                 let appeared = mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0
                 let moved = mask & UInt32(IN_MOVED_FROM | IN_MOVED_TO) != 0
-                events.append(Event(path: path, isFolder: isFolder, appeared: appeared, moved: moved))
+                let attributes = mask & UInt32(IN_ATTRIB) != 0 && !appeared && !moved
+                events.append(Event(path: path, isFolder: isFolder, appeared: appeared, moved: moved, attributes: attributes))
+                // A folder made readable that could not be watched before (mode 000 when it came).
+                if isFolder, attributes, folder.recursive, !folders.values.contains(where: { $0.path == path }) {
+                    try watch(path, recursive: true)
+                }
                 if isFolder, appeared, folder.recursive {
                     try watch(path, recursive: true)
                     // Files written before the watch existed.

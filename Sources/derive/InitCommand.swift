@@ -458,20 +458,22 @@ enum StarterManifest {
             website: {index: \(pageName)}  # `derive serve` answers /site/ with _site/\(pageName)
 
         # Named recipes in the OSS image-processing language (README, "The process language"):
-        # a string, or a list of actions with plain values (Derive writes the OSS string).
+        # a list of actions with plain values (Derive writes the OSS string), or a string such as
+        # image/resize,m_fill,w_320,h_320/quality,q_80/format,webp (the same recipe as thumb).
+        # A large copy is the <picture> rule's widest WebP below: no style writes it again.
         styles:
-          thumb: image/resize,m_fill,w_320,h_320/quality,q_80/format,webp
-          large:
-            - resize: {w: 1600}
+          thumb:
+            - resize: {m: fill, w: 320, h: 320}
+            - quality: {q: 80}
             - format: webp
 
         derivatives:
-          # A square thumbnail and a large copy of every image, as WebP (browsers show it, whatever
-          # the source's format). {hash} names each file by its bytes: a changed file gets a new
+          # A square thumbnail of every image, as WebP (browsers show it, whatever the source's
+          # format). {hash} names each file by its bytes: a changed file gets a new
           # name, so it can be cached for ever; the old one is deleted.\(namedNote)
           - name: thumbnails
             from: images/**/\(glob)\(exclude)
-            styles: [thumb, large]
+            styles: [thumb]
             to: site/\(named).{style}.{hash}.webp
             acl: public-read              # the sources are private: publishing their derivatives is deliberate
           # A <picture> per image: AVIF and WebP <source>s and a JPEG <img> at three widths (a

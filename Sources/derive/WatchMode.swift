@@ -166,8 +166,13 @@ struct WatchMode {
         /// When the periodic no-op check runs next; nil after a build that failed (its line says
         /// so, and checking would only fail the same way again) until the next change.
         var recheckAt: Date?
+        /// The notes under the last build's line (outputs adopted from the lock unverified), said once.
+        var saidNotes: [String] = []
         while true {
             let started = Date()
+            // What may be read as this build starts: a chmod or chown made from now on is a change
+            // when it makes a path readable or unreadable from this (the build may not have seen it).
+            let readability = Readability.of(watched)
             let outcome = attempt(workers: workers)
             if stop.isSet { return }
             let wrote = PathSet((outcome.result?.writtenFiles ?? []).map(Self.real))
@@ -194,7 +199,7 @@ struct WatchMode {
                     // Changes made during the build wait in the old watcher: read them before it goes.
                     let old = watcher
                     watcher = try Self.makeWatcher(watched)
-                    for event in (try old?.read()) ?? [] where Self.isRelevant(event, watched: watched, written: written, writtenFolders: writtenFolders) {
+                    for event in (try old?.read()) ?? [] where Self.isRelevant(event, watched: watched, written: written, writtenFolders: writtenFolders, readability: readability) {
                         if !carried.contains(event.path) { carried.append(event.path) }
                     }
                 }
@@ -218,7 +223,11 @@ struct WatchMode {
                 // The check found no witness, the build nothing to do: not a change worth a line.
                 break
             case .built(let result):
-                Self.say("\(what)\(result.summary)\(result.succeeded ? "" : " (errors above)")\(first ? " Watching \(watcher?.count ?? 0) folders (Ctrl-C stops)." : "")")
+                let lines = Self.statusLines(result.summary, ending: "\(result.succeeded ? "" : " (errors above)")\(first ? " Watching \(watcher?.count ?? 0) folders (Ctrl-C stops)." : "")",
+                                             said: &saidNotes)
+                Self.say(what + lines.status)
+                for note in lines.notes { print(note) }
+                fflush(nil)
             case .refused where byRecheck:
                 break   // the check tries again (and says nothing until it builds)
             case .refused:
@@ -251,7 +260,8 @@ struct WatchMode {
             } else if !outcome.isRefused {
                 recheckAt = nil
             }
-            guard let next = try waitForChanges(watcher!, workers: workers, watched: watched, written: written, writtenFolders: writtenFolders, pending: pending, stop: stop,
+            guard let next = try waitForChanges(watcher!, workers: workers, watched: watched, written: written, writtenFolders: writtenFolders, readability: readability,
+                                                pending: pending, stop: stop,
                                                 retry: outcome.isRefused && !byRecheck ? Self.retryAfter : nil, recheckAt: recheckAt) else { return }
             changed = next
             // A source root replaced (moved away, removed, made again, or a folder above it): the old
@@ -344,7 +354,7 @@ struct WatchMode {
     /// `recheckAt`: when idle until then, a no-op check runs (again every `recheckEvery` or
     /// more); outputs found stale return `recheckMarker`.
     private func waitForChanges(_ watcher: FolderWatcher, workers: RenderWorkerPool, watched: Watched, written: PathDictionary<FileState>,
-                                writtenFolders: PathDictionary<FolderState>, pending: [String] = [], stop: StopSignal,
+                                writtenFolders: PathDictionary<FolderState>, readability: Readability, pending: [String] = [], stop: StopSignal,
                                 retry: Double?, recheckAt: Date? = nil) throws -> [String]? {
         var changed: [String] = pending
         var firstChange: Date? = pending.isEmpty ? nil : Date()
@@ -374,7 +384,7 @@ struct WatchMode {
                     if !checked.upToDate {
                         // A change inotify reported meanwhile is named on the line, not the check.
                         do {
-                            for event in try watcher.read() where Self.isRelevant(event, watched: watched, written: written, writtenFolders: writtenFolders) {
+                            for event in try watcher.read() where Self.isRelevant(event, watched: watched, written: written, writtenFolders: writtenFolders, readability: readability) {
                                 if !changed.contains(event.path) { changed.append(event.path) }
                             }
                         } catch {
@@ -388,7 +398,7 @@ struct WatchMode {
                 continue
             }
             do {
-                for event in try watcher.read() where Self.isRelevant(event, watched: watched, written: written, writtenFolders: writtenFolders) {
+                for event in try watcher.read() where Self.isRelevant(event, watched: watched, written: written, writtenFolders: writtenFolders, readability: readability) {
                     if !changed.contains(event.path) { changed.append(event.path) }
                     if firstChange == nil { firstChange = Date() }
                 }
@@ -404,7 +414,14 @@ struct WatchMode {
     /// root itself, or to a file a build wrote (an output, the lock, the index) that is no longer
     /// what that build left.
     static func isRelevant(_ event: FolderWatcher.Event, watched: Watched, written: PathDictionary<FileState>,
-                           writtenFolders: PathDictionary<FolderState> = [:]) -> Bool {
+                           writtenFolders: PathDictionary<FolderState> = [:], readability: Readability) -> Bool {
+        // An attribute alone (chmod, chown, a timestamp): a change only to what a build reads
+        // (a manifest file, a source, a folder holding them) that made it readable or unreadable.
+        if event.attributes {
+            let read = watched.manifestFiles.contains(event.path) || watched.replacesASourceRoot(event.path)
+                || watched.sourceRoots.contains { event.path.hasPrefix($0 + "/") }
+            return read && readability.changed(event.path)
+        }
         if watched.replacesASourceRoot(event.path) { return true }   // the bucket folder (or one above it) made, moved or removed
         // A folder holding what a build wrote, moved away, removed or replaced: not the build's own
         // change (it made and left that very folder).
@@ -418,6 +435,66 @@ struct WatchMode {
         if name.hasPrefix("#"), name.dropFirst().allSatisfy(\.isNumber), !FileManager.default.fileExists(atPath: event.path) { return false }
         if watched.manifestFiles.contains(event.path) { return true }
         return watched.sourceRoots.contains { event.path.hasPrefix($0 + "/") }
+    }
+
+    /// What this user may read of what the builds read (the manifest files, the folders above
+    /// each source root, and every file and folder below it), as it was when a build started.
+    /// Attack 40b's M2: `chmod 644` of the source a build had failed on ("permission denied"),
+    /// or `chmod 755` of the folder it could not read, rebuilt nothing (inotify's IN_ATTRIB was
+    /// not followed); following it, every chmod, chown or `touch -a` alone must not rebuild.
+    struct Readability {
+        /// At most this many paths are looked at; a larger tree leaves every attribute change a change.
+        static let most = 200_000
+        var roots: [String] = []
+        var paths: PathSet = []
+        var unreadable: PathSet = []
+        var complete = true
+
+        static func of(_ watched: Watched) -> Readability {
+            var result = Readability(roots: watched.sourceRoots)
+            var count = 0
+            func note(_ path: String) -> Bool {
+                count += 1
+                if count > most { result.complete = false; return false }
+                if !readable(path) { result.unreadable.insert(path) }
+                return true
+            }
+            for path in Array(watched.manifestFiles) + Array(watched.sourceChain) + Array(watched.linkChain) {
+                result.paths.insert(path)
+                guard note(path) else { return result }
+            }
+            var pending = watched.sourceRoots
+            while let folder = pending.popLast() {
+                guard note(folder) else { return result }
+                guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
+                for name in names {
+                    let path = folder + "/" + name
+                    if watched.skipped.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) { continue }
+                    var info = stat()
+                    if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                        pending.append(path)
+                    } else {
+                        guard note(path) else { return result }
+                    }
+                }
+            }
+            return result
+        }
+
+        /// Whether this user may read the file (or list and enter the folder) at `path`.
+        static func readable(_ path: String) -> Bool {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return false }
+            return access(path, (info.st_mode & S_IFMT) == S_IFDIR ? R_OK | X_OK : R_OK) == 0
+        }
+
+        /// Whether an attribute change at `path` may change what a build reads: it became readable
+        /// or unreadable since the snapshot, or the snapshot did not cover it (when in doubt, rebuild).
+        func changed(_ path: String) -> Bool {
+            let covered = complete && (paths.contains(path) || roots.contains { path == $0 || path.hasPrefix($0 + "/") })
+            guard covered else { return true }
+            return Self.readable(path) == unreadable.contains(path)
+        }
     }
 
     static func watched(_ workspace: Workspace) -> Watched {
@@ -490,6 +567,18 @@ struct WatchMode {
         // one with a line feed would split the one line per rebuild (attack 39b's L1).
         let named = TerminalText.escaped(shown)
         return changed.count > 1 ? "\(named) and \(changed.count - 1) more changed" : "\(named) changed"
+    }
+
+    /// A build's summary as the watch says it: its first line, ended by `ending` (the line's own
+    /// words go on it, not on a note's), and the notes below it (outputs adopted from the lock
+    /// unverified), each on its own line and only when it differs from the notes said last.
+    /// Attack 40b's L4: in a clone the note came after every rebuild, and the first build's
+    /// "Watching 5 folders" was glued to its end.
+    static func statusLines(_ summary: String, ending: String, said: inout [String]) -> (status: String, notes: [String]) {
+        let lines = summary.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let notes = Array(lines.dropFirst())
+        defer { said = notes }
+        return ((lines.first ?? "") + ending, notes.filter { !said.contains($0) })
     }
 
     /// One line per build, with the time, flushed at once (standard output may be a pipe).
