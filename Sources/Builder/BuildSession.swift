@@ -1012,7 +1012,7 @@ public final class BuildSession: @unchecked Sendable {
         let planner = try self.planner()
         let removal = OutputRemoval(planner: planner)
         // What a killed `clean`, `release` or build left while writing the lock (noted as pending).
-        try Builder.removeLockTemporaries(lockPath, disk: planner.disk, store: store)
+        try Builder.removeLockTemporaries(lockPath, manifestName: planner.manifestName, disk: planner.disk, store: store)
         // What a killed `clean` (or build) left of the outputs and indexes the state records,
         // while the state still proves them Derive's (attack 39a's F7).
         var indexes: PathDictionary<String?> = [:]
@@ -1539,7 +1539,7 @@ extension BuildSession {
         let stateLines = try store?.leftFiles() ?? [:]
         let disk = stateExists ? try self.disk() : bucketDisk
         // What a killed `clean`, `release` or build left while writing the lock (noted as pending).
-        if let store { try Builder.removeLockTemporaries(lockPath, disk: disk, store: store) }
+        if let store { try Builder.removeLockTemporaries(lockPath, manifestName: LockFile.ownerName(manifestPath: manifestPath, lockPath: lockPath), disk: disk, store: store) }
         let lockData = try? disk.read(lockPath)
         let lockName = (lockPath as NSString).lastPathComponent
         let ours = lockData.map { LockFile.isOurs($0, manifest: (manifestPath as NSString).lastPathComponent, lockPath: lockPath) } ?? false

@@ -1158,7 +1158,8 @@ public struct Builder: Sendable {
         // 12 % of a one-edit plan at 2 000 outputs, listing the folders 0.2 %, and a folder with
         // no name of a temporary's shape has nothing to sweep whatever they are.
         // `TemporarySweepProbeTests` runs both ways.
-        if probe, !Self.anyFolderMayHoldTemporaries(plan, controls: controls, disk: planner.disk) { return [] }
+        let noted = try pendingInBucketFolders(pending, planner: planner)
+        if probe, !Self.anyFolderMayHoldTemporaries(plan, controls: controls + noted, disk: planner.disk) { return [] }
         for item in plan.items {
             for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
                 // On bytes: NSString's path methods showed in profiles over 40 000 paths.
@@ -1175,13 +1176,21 @@ public struct Builder: Sendable {
         for path in controls {
             folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
         }
+        // Whatever a killed build noted writing in a bucket's folder, now or recorded (an index in
+        // the folder a bucket was re-pointed from twice: attack 40a's A2): only the noted bytes.
+        for path in noted {
+            folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
+            for key in [path, Self.displacedKey(path)] { if let digest = pending[key], !digest.isEmpty { digests[path, default: []].insert(digest) } }
+        }
         let disk = planner.disk
+        let lockCopies = Self.lockTemporaryDigests(planner.lockPath, manifestName: planner.manifestName)
         var found: [String] = []
         for (folder, names) in folders {
             found += disk.removeStaleTemporaries(in: folder, named: names, listOnly: listOnly) { name in
                 let path = folder + "/" + name
                 var allowed = digests[path] ?? []
                 if controls.contains(path) { allowed.formUnion(Self.controlTemporaryDigests(path, pending: pending, recorded: recordedControls, disk: disk)) }
+                if path == planner.lockPath { allowed.formUnion(lockCopies) }
                 return allowed
             }
         }
@@ -1226,13 +1235,46 @@ public struct Builder: Sendable {
         return allowed
     }
 
+    /// The files a killed command noted as pending (not the displaced bytes' keys) that lie in the
+    /// folder of a bucket now or in a folder recorded as a bucket's that is still that folder
+    /// (device and inode): where their temporaries are swept besides the planned outputs' folders.
+    static func pendingInBucketFolders(_ pending: PathDictionary<String>, planner: Planner) throws -> [String] {
+        let noted = pending.keys.filter { !$0.hasSuffix(displacedKey("")) }
+        guard !noted.isEmpty else { return [] }
+        let folders = planner.manifest.buckets.map(\.path) + (try planner.store.bucketFoldersStillThere())
+        return noted.filter { path in folders.contains { path.utf8.starts(with: ($0 + "/").utf8) } }.sorted { PathKey.ordered($0, $1) }
+    }
+
+    /// The digests of the temporaries named after the lock at `lockPath` that are Derive locks
+    /// this manifest may replace (`LockFile.isOurs`), owned by this user: what a build killed
+    /// while replacing the lock left, which nothing else vouches for once the state is gone
+    /// (attack 40a's A7). A copy of a lock loses nothing the lock itself does not hold. The sweep
+    /// removes one only when its writer is dead, and checks these bytes again on the file it removes.
+    static func lockTemporaryDigests(_ lockPath: String, manifestName: String) -> Set<String> {
+        let folder = (lockPath as NSString).deletingLastPathComponent, name = (lockPath as NSString).lastPathComponent
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var result = Set<String>()
+        for candidate in names where candidate.hasPrefix("." + name + ".") && candidate.hasSuffix(ConfinedFolder.temporaryMarker) {
+            let fd = open(folder + "/" + candidate, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+            guard fd >= 0 else { continue }
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            var info = stat()
+            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(), info.st_size <= LockFile.maxBytes,
+                  let data = try? handle.readToEnd() ?? Data(), LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath) else { continue }
+            result.insert(ContentDigests.digest(data))
+        }
+        return result
+    }
+
     /// Removes the temporary files a killed command left for the lock at `path` (only dead
-    /// writers', only while they hold bytes `controlTemporaryDigests` allows): what `clean` and
-    /// `release` do before they write the lock, as a build does before its outputs.
-    static func removeLockTemporaries(_ path: String, disk: any Disk, store: StateStore) throws {
+    /// writers', only while they hold bytes `controlTemporaryDigests` allows, or are this
+    /// manifest's locks: `lockTemporaryDigests`): what `clean` and `release` do before they write
+    /// the lock, as a build does before its outputs.
+    static func removeLockTemporaries(_ path: String, manifestName: String, disk: any Disk, store: StateStore) throws {
         let pending = try store.pendingWrites(), recorded = try store.controlFiles()
+        let copies = lockTemporaryDigests(path, manifestName: manifestName)
         disk.removeStaleTemporaries(in: (path as NSString).deletingLastPathComponent, named: [(path as NSString).lastPathComponent], listOnly: false) { _ in
-            controlTemporaryDigests(path, pending: pending, recorded: recorded, disk: disk)
+            controlTemporaryDigests(path, pending: pending, recorded: recorded, disk: disk).union(copies)
         }
     }
 
@@ -1257,10 +1299,9 @@ public struct Builder: Sendable {
         }
         for record in records where !record.folder.isEmpty && record.placeProblem == nil { add(record.file, record.outputDigest) }
         for (path, digest) in indexes { add(path, digest) }
-        // Files a killed build noted before moving them into place (never recorded).
-        for (path, digest) in pending where !path.hasSuffix(displacedKey("")) {
-            if planner.manifest.buckets.contains(where: { path.utf8.starts(with: ($0.path + "/").utf8) }) { add(path, digest) }
-        }
+        // Files a killed build noted before moving them into place (never recorded), in a bucket's
+        // folder now or one recorded as a bucket's (attack 40a's A2).
+        for path in try pendingInBucketFolders(pending, planner: planner) { add(path, pending[path]) }
         let recordedControls = try store.controlFiles()
         for (folder, names) in folders {
             _ = disk.removeStaleTemporaries(in: folder, named: names, listOnly: false) { name in

@@ -1180,11 +1180,26 @@ public final class StateStore: Sendable {
     /// Notes a file a build is about to rename into place, with the digest of its bytes, and (for
     /// an output) the file itself (`identity`, with its birth: the open temporary's, before it is
     /// linked into place) and where it goes (`output`, `bucket/key`, in the bucket's real `folder`).
+    /// The bucket folder is recorded as that bucket's (device and inode) in the same transaction,
+    /// before anything is moved into it: a build killed before its end (`noteBucketFolders`)
+    /// otherwise left Derive's files in a folder no later build followed once the bucket moved
+    /// again, their records dropped as "nor a folder Derive recorded" (attack 40a's A1).
     public func addPendingWrite(_ path: String, digest: String, identity: FileIdentity? = nil, output: String = "", folder: String = "") throws {
         let stored = identity?.stored ?? (device: 0, inode: 0)
+        let bucket = output.split(separator: "/", maxSplits: 1).first.map(String.init)
+        let bucketFolder = folder.isEmpty ? nil : FileIdentity.ofFolder(folder)
         try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO pendingWrites (path, digest, device, inode, birth, output, folder) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            arguments: [path, digest, stored.device, stored.inode, identity?.birth ?? 0, output, folder])
+            guard let bucket, let bucketFolder else { return }
+            var recorded: FileIdentity?
+            try forEachRow(db, "bucketFolders", ["device", "inode"], "WHERE bucket = ? AND folder = ?", [bucket, folder]) { row, sealed in
+                if sealed { recorded = FileIdentity(stored: row[0], row[1]) }
+            }
+            if recorded != bucketFolder {
+                try db.execute(sql: "INSERT OR REPLACE INTO bucketFolders (bucket, folder, device, inode) VALUES (?, ?, ?, ?)",
+                               arguments: [bucket, folder, bucketFolder.stored.device, bucketFolder.stored.inode])
+            }
         }
     }
 
@@ -1315,6 +1330,12 @@ public final class StateStore: Sendable {
             }
             return result
         }
+    }
+
+    /// The folders recorded as buckets' folders that are still those folders (device and inode):
+    /// where a killed build may have left temporaries of a bucket's files (attack 40a's A2).
+    public func bucketFoldersStillThere() throws -> [String] {
+        try queue.read { db in try recordedBucketFolders(db) }.filter { FileIdentity.ofFolder($0.key) == $0.value }.map(\.key)
     }
 
     /// The folders recorded as buckets' folders (any bucket), folder → device and inode then.

@@ -60,9 +60,16 @@ extension Planner {
             // than its output's record is judged too (a re-pointing build killed after installing
             // the new file, before it recorded it over the old copy's record: attack 39c), keyed
             // by the noted file.
-            guard !plannedOutputs.contains(output) else { continue }
             let key: String
-            if let other = recorded[output] {
+            if plannedOutputs.contains(output) {
+                // Produced now in another folder than the one it was written in (its bucket
+                // re-pointed again after the kill: attack 40a's A1): an old copy there, judged
+                // where it was written, keyed by the noted file. In its bucket's folder now, its
+                // own build replaces it.
+                guard let bucket = manifest.bucket(named: PathKey.bucket(of: output)), !PathKey.same(RealFolder.of(bucket.path), folder),
+                      !FileIdentity.sameFolder(folder, RealFolder.of(bucket.path)) else { continue }
+                key = path
+            } else if let other = recorded[output] {
                 guard elsewhere, !PathKey.same(other.file, path), !PathKey.same(other.folder, folder) else { continue }
                 key = path
             } else {
