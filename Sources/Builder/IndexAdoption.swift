@@ -79,9 +79,11 @@ enum IndexAdoption {
         // The logical names as the index gives them: written under the `to:` of then (`{hash}`
         // before the rule said `{hash:8}`), which today's manifest would write otherwise.
         var logicals: PathDictionary<String> = [:]
-        // Each bucket's `url:` as the index gives it (the part of every output's `url` before
-        // `/` and its key): an index written before the `url:` changed is Derive's all the same
-        // (attack 40b's M1); the bytes are compared with what Derive writes under that prefix.
+        // Without a state, each bucket's `url:` as the index gives it (the part of every
+        // output's `url` before `/` and its key): a clone's index written before the `url:`
+        // changed is Derive's all the same (attack 40b's M1); the bytes are compared with what
+        // Derive writes under that prefix. With a state (`known`), an edited `url` stays a hand
+        // edit: the index must be what the manifest in force writes.
         var urls: [String: String] = [:]
         for (source, entry) in sources {
             guard entry.members != nil, let derivatives = entry["derivatives"]?.array else { return false }
@@ -103,7 +105,7 @@ enum IndexAdoption {
                       let height = item["height"]?.int, let format = item["format"]?.string, let bytes = item["bytes"]?.int,
                       let acl = item["acl"]?.string, seen.insert(path).inserted else { return false }
                 if let logical = item["logical"]?.string { logicals[path] = logical }
-                if let url = item["url"]?.string {
+                if known == nil, let url = item["url"]?.string {
                     let suffix = "/" + IndexWriter.encode(IndexWriter.key(path))
                     let base = String(url.dropLast(suffix.count)), bucket = IndexWriter.bucket(path)
                     guard url.hasSuffix(suffix), urls[bucket, default: base] == base else { return false }

@@ -41,6 +41,13 @@ import TestSupport
         #expect(!index.contains("\"url\": \"./"), "\(index)")
         let after = try CLI.run(["check"], in: folder)
         #expect(after.status == 0, "\(after.stderr)")
+        // With a state, an index whose urls were edited is a hand edit: never rewritten.
+        let handEdited = index.replacingOccurrences(of: "https://cdn.example.com/img/", with: "https://elsewhere.example/")
+        #expect(handEdited != index)
+        try Data(handEdited.utf8).write(to: folder.appendingPathComponent("_site/derive-index.json"))
+        let kept = try CLI.run(["build", "--quiet"], in: folder)
+        #expect(kept.status == 1, "\(said(kept))")
+        #expect(try String(contentsOf: folder.appendingPathComponent("_site/derive-index.json"), encoding: .utf8) == handEdited)
         // An index whose url does not end with its output's key is not what Derive writes: left alone.
         try FileManager.default.removeItem(at: folder.appendingPathComponent(".derive"))
         let edited = index.replacingOccurrences(of: "\"url\": \"https://cdn.example.com/img/a.", with: "\"url\": \"https://cdn.example.com/img/b.")
