@@ -180,7 +180,7 @@ struct ServeCommand: AsyncParsableCommand {
                 _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): \(Self.websiteAddress(bucket, host: host, port: bound, folder: folder))\n".utf8))
             }
             if let stateProblem {
-                Output.printError("warning: \(stateProblem): objects Derive writes are private (anonymous requests get 403) until `derive build` records them")
+                Output.printWarning("\(stateProblem): objects Derive writes are private (anonymous requests get 403) until `derive build` records them")
             }
         }
         withExtendedLifetime(serveLock) {}

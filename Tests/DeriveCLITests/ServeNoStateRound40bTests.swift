@@ -34,7 +34,7 @@ import TestSupport
             logged = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             usleep(50_000)
         }
-        #expect(logged.contains("warning: no build state yet") && logged.contains("private") && logged.contains("`derive build`"), "\(logged)")
+        #expect(logged.contains("derive: warning: no build state yet") && logged.contains("private") && logged.contains("`derive build`"), "\(logged)")
         let page = try serve.get("/site/index.html")
         let body = String(decoding: page.body, as: UTF8.self)
         #expect(page.status == 403 && body.contains("no build state") && body.contains("Run derive build"), "\(page.status) \(body)")
