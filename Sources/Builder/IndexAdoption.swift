@@ -79,6 +79,12 @@ enum IndexAdoption {
         // The logical names as the index gives them: written under the `to:` of then (`{hash}`
         // before the rule said `{hash:8}`), which today's manifest would write otherwise.
         var logicals: PathDictionary<String> = [:]
+        // Without a state, each bucket's `url:` as the index gives it (the part of every
+        // output's `url` before `/` and its key): a clone's index written before the `url:`
+        // changed is Derive's all the same (attack 40b's M1); the bytes are compared with what
+        // Derive writes under that prefix. With a state (`known`), an edited `url` stays a hand
+        // edit: the index must be what the manifest in force writes.
+        var urls: [String: String] = [:]
         for (source, entry) in sources {
             guard entry.members != nil, let derivatives = entry["derivatives"]?.array else { return false }
             if let width = entry["width"]?.int, let height = entry["height"]?.int {
@@ -99,6 +105,12 @@ enum IndexAdoption {
                       let height = item["height"]?.int, let format = item["format"]?.string, let bytes = item["bytes"]?.int,
                       let acl = item["acl"]?.string, seen.insert(path).inserted else { return false }
                 if let logical = item["logical"]?.string { logicals[path] = logical }
+                if known == nil, let url = item["url"]?.string {
+                    let suffix = "/" + IndexWriter.encode(IndexWriter.key(path))
+                    let base = String(url.dropLast(suffix.count)), bucket = IndexWriter.bucket(path)
+                    guard url.hasSuffix(suffix), urls[bucket, default: base] == base else { return false }
+                    urls[bucket] = base
+                }
                 let matrix = item["matrix"]?.stringFields?.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") ?? ""
                 // Each output must be vouched for, with that size, dimensions and format.
                 guard let locked = [vouched[path], measured[path]].compactMap({ $0 }).first(where: {
@@ -109,6 +121,10 @@ enum IndexAdoption {
                                             acl: known?.acls[path] ?? acl, outputDigest: locked.digest, size: Int64(bytes), width: width, height: height,
                                             format: format, builtAt: 0, folder: ""))
             }
+        }
+        var manifest = manifest
+        for position in manifest.buckets.indices {
+            if let url = urls[manifest.buckets[position].name] { manifest.buckets[position].url = url }
         }
         return version == 1 ? IndexWriter.legacyJSON(records, manifest: manifest, indexBucket: indexBucket) == data
             : IndexWriter.json(records, manifest: manifest, sourceSizes: sizes, sourceColours: colours, dominants: dominants, placeholders: placeholders,

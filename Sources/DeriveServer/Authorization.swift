@@ -120,8 +120,18 @@ struct Authorizer: Sendable {
         return !recordedOutput && effectiveACL(bucket, key) == .publicReadWrite
     }
 
+    /// The 403 of an object private only because no build state of this manifest vouches for it.
+    static let noStateMessage = "You have no right to access this object: derive serve has no build state of this manifest (a fresh clone or a copied project, or a state it cannot read), so the objects Derive writes are private until `derive build` records them. Run derive build, or sign the request."
+
     func authorizeRead(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
-        guard mayRead(bucket, key, caller: caller) else { throw OSSErrorBody.accessDenied() }
+        guard mayRead(bucket, key, caller: caller) else {
+            // Private because the state cannot say its ACL (attack 40b's M3): the cause named,
+            // without the server's paths.
+            do { _ = try recorded.recordedOutput(bucket: bucket.name, key: key.string) } catch {
+                throw OSSErrorBody.accessDenied(Self.noStateMessage)
+            }
+            throw OSSErrorBody.accessDenied()
+        }
     }
 
     func authorizeWrite(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {

@@ -133,6 +133,7 @@ struct ServeCommand: AsyncParsableCommand {
         let service: ObjectService
         let serveLock: ServeLock
         let workers: RenderWorkerPool
+        let stateProblem: String?
         do {
             // One server per state folder, taken before anything in it is opened or cleaned up.
             serveLock = try ServeLock(stateFolder: loaded.stateFolder)
@@ -141,6 +142,7 @@ struct ServeCommand: AsyncParsableCommand {
             let engine = try EngineIdentityCache.lookup()
             workers = try RenderWorkerPool(size: settings.renderThreads, expectedEngineVersion: engine.report.version)
             let recorded = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
+            stateProblem = recorded.stateProblem()
             let cacheFolder = loaded.stateFolder + "/serve-cache"
             // The manifest is followed while serving: an edit (a bucket made private, a website
             // removed, a bucket added) applies to the next request, without a restart.
@@ -176,6 +178,9 @@ struct ServeCommand: AsyncParsableCommand {
             for bucket in loaded.buckets where bucket.website != nil {
                 let folder = service.websiteFolder(bucket, among: Self.pageFolders(bucket, manifest: loaded)) ?? ""
                 _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): \(Self.websiteAddress(bucket, host: host, port: bound, folder: folder))\n".utf8))
+            }
+            if let stateProblem {
+                Output.printWarning("\(stateProblem): objects Derive writes are private (anonymous requests get 403) until `derive build` records them")
             }
         }
         withExtendedLifetime(serveLock) {}
@@ -693,6 +698,20 @@ struct BuiltOutputs: RecordedOutputs {
                     ?? .open(store, FileIdentity.of(path))
             }
             return opened
+        }
+    }
+
+    /// Why the state cannot vouch for any output, said once when serve starts (attack 40b's M3:
+    /// in a fresh clone every anonymous GET of the site answered 403 and nothing said why); nil
+    /// when the state is this manifest's or nothing is guarded by it.
+    func stateProblem() -> String? {
+        guard !manifest.rules.isEmpty else { return nil }
+        switch try? openStore() {
+        case .open(let store, _)?:
+            guard let view = try? stateView(store).view, !view.isOwn else { return nil }
+            return view.owner.map { "the build state in \(stateFolder) belongs to \($0), not this manifest" } ?? "the build state in \(stateFolder) records no owner"
+        case .broken(let reason, _)?: return reason
+        case .notYet?, nil: return "no build state yet (\(stateFolder))"
         }
     }
 

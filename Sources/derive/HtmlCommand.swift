@@ -66,7 +66,13 @@ struct HtmlCommand: ParsableCommand {
         guard chosen.count == 1, let picture = chosen.first else {
             // Quoted and escaped as validate shows names: `a, b` is one name, U+200B is seen.
             let names = RuleName.quoted(pictures.map(\.name))
-            Output.printError(rule == nil || !chosen.isEmpty
+            if let rule, chosen.count > 1 {
+                // A rule with several styles (attack 40b's L5): the names that choose one.
+                Output.printError("\(source) has several pictures of rule '\(RuleName.shown(rule))' (\(RuleName.quoted(chosen.map(\.name)))), one a style; "
+                                  + "choose one with --rule " + chosen.map { RuleName.shown($0.name) }.joined(separator: " or --rule "))
+                throw ExitCode.failure
+            }
+            Output.printError(rule == nil
                 ? "\(source) has several pictures (\(names)); choose one with --rule"
                 : "\(source) has no picture for rule '\(RuleName.shown(rule!))'; it has: \(names)")
             throw ExitCode.failure

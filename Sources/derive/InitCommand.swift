@@ -32,7 +32,11 @@ struct InitCommand: ParsableCommand {
             return errno == ELOOP ? "is a symbolic link to \(destination), which leads back to itself (a loop of links)"
                 : "is a symbolic link to nothing (\(destination), which does not exist)"
         }
-        guard (target.st_mode & S_IFMT) != S_IFDIR else { return nil }
+        guard (target.st_mode & S_IFMT) != S_IFDIR else {
+            // A folder this user cannot make files in (attack 40b's M4: owned by root, not writable).
+            guard access(path, W_OK | X_OK) != 0 else { return nil }
+            return "is a folder this user cannot make files in (\(String(cString: strerror(errno))))"
+        }
         return isLink ? "is a symbolic link to \(destination), which is a file, not a folder" : "is a file, not a folder"
     }
 
@@ -129,7 +133,8 @@ struct InitCommand: ParsableCommand {
         // would not be written and the first build would fail on every output (attack 27w's finding 8).
         if let problem = Self.notAFolder(StarterManifest.outputFolder) {
             throw CLIError("\(StarterManifest.outputFolder) \(problem); derive init puts the outputs and the page there, and nothing can be made in it. "
-                           + (problem.hasPrefix("is a symbolic link to nothing") ? "Make the folder it leads to, or remove the link" : "Move it away")
+                           + (problem.hasPrefix("is a symbolic link to nothing") ? "Make the folder it leads to, or remove the link"
+                              : problem.hasPrefix("is a folder this user") ? "Make it writable for you (chmod or chown it), or move it away" : "Move it away")
                            + ", then run derive init again")
         }
         // The outputs' folder (through a link too) may neither be the images' folder nor hold it:
@@ -168,8 +173,9 @@ struct InitCommand: ParsableCommand {
         // Files the first build would fail on: not counted, excluded in the manifest, named here.
         let shown = 20
         for left in found.leftOut.prefix(shown) {
-            // A name that is not UTF-8 is shown as its key is (`caf\xE9.jpg`), not YAML-escaped.
-            let name = found.notUTF8.contains(left.key) ? folder + "/" + left.key : StarterManifest.yamlEscaped(folder + "/" + left.key)
+            // Escaped as every terminal line is (`Output.printWarning`: ESC as `\u{1B}`, as watch
+            // shows it; attack 40b's L2); a name that is not UTF-8 as its key is (`caf\xE9.jpg`).
+            let name = folder + "/" + left.key
             if StarterManifest.excludePattern(left.key, counted: found.keys) == nil {
                 Output.printWarning("\(name) is not counted, and the first build will fail on it: \(left.why). Its name holds '{', which an 'exclude:' pattern "
                                     + "cannot write exactly (braces are alternatives), and '?' in its place would exclude an image counted too: rename it or move it out of \(folder)")
@@ -190,7 +196,8 @@ struct InitCommand: ParsableCommand {
         let total = found.total
         // The page the website shows: written once, never over a file there.
         let page = StarterManifest.outputFolder + "/" + StarterManifest.pageName
-        let pageWritten = StarterManifest.writePage(page)
+        let pageFailure = StarterManifest.writePage(page)
+        let pageWritten = pageFailure == nil
         let pageNote = pageWritten ? " and \(page)" : ""
         let linkNote = isLink ? " (a symbolic link to \(images))" : ""
         // The lock and the index are compared byte for byte: git must not change their line endings.
@@ -208,8 +215,10 @@ struct InitCommand: ParsableCommand {
                                 + controlFiles.map(InitGitAttributes.line).joined(separator: "' and '")
                                 + "' to it yourself, or a clone made with git's core.autocrlf changes those files' bytes")
         }
-        print("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder)\(linkNote). "
-              + (pageWritten ? "" : "\(page) was not written: something is there already (a file, a folder or a link), left as it is. ")
+        // The folder's name as the terminal shows every name (attack 40b's L2: ESC, BEL and LF in DIR were printed raw).
+        Output.printLine("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder)\(linkNote). "
+              + (pageFailure.map { $0 == StarterManifest.thereAlready ? "\(page) was not written: something is there already (a file, a folder or a link), left as it is. "
+                                                                        : "\(page) was not written (\($0)). " } ?? "")
               + attributesNote
               + "Next: derive build, then derive serve and open the Website address it prints.")
     }
@@ -572,10 +581,13 @@ enum StarterManifest {
         return FileManager.default.contents(atPath: path) == Data(page.utf8)
     }
 
-    static func writePage(_ path: String) -> Bool {
+    /// Nil when written, else why not (`thereAlready`, or the system's reason).
+    static func writePage(_ path: String) -> String? {
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        return createWhole(path, bytes: Array(page.utf8)) == nil
+        return createWhole(path, bytes: Array(page.utf8))
     }
+
+    static let thereAlready = "something is there already"
 
     /// Creates `path` holding `bytes`, never over anything there, and never as a part-written
     /// file: the bytes go to a hidden temporary file in the same folder, which `link` then names
@@ -591,7 +603,7 @@ enum StarterManifest {
         let writeError = errno
         close(fd)
         guard written else { return String(cString: strerror(writeError)) }
-        guard link(temporary, path) == 0 else { return errno == EEXIST ? "something is there already" : String(cString: strerror(errno)) }
+        guard link(temporary, path) == 0 else { return errno == EEXIST ? thereAlready : String(cString: strerror(errno)) }
         return nil
     }
 }
