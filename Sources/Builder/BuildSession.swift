@@ -359,13 +359,15 @@ public final class BuildSession: @unchecked Sendable {
     /// Writes and recorded deletes become plan errors. `--overwrite` takes files over.
     func refuseClaimedFileOperations(_ plan: Plan, claims: ForeignClaimLookup) -> Plan {
         let operations = plan.items.filter { $0.kind != .upToDate || $0.adopted != nil }
-        let staleRefusals = plan.errored.filter { $0.error.message.contains(Planner.staleLineRefusal) }
+        // Every "not written by Derive" refusal (a stale line's included): another manifest's
+        // output is not the user's file, and `--verify` must not take it (attack 40a's A3).
+        let staleRefusals = plan.errored.filter { $0.error.message.contains("was not written by Derive") }
         guard !operations.isEmpty || !staleRefusals.isEmpty else { return plan }
         let files = claims.files
         guard !files.isEmpty else { return plan }
         var result = plan
-        // A stale line's file refused as nothing proves it Derive's, that another manifest's state
-        // records: said as that manifest's output, the more useful reason.
+        // A file refused as nothing proves it Derive's, that another manifest's state records:
+        // said as that manifest's output, the more useful reason (and the true one).
         for (derivative, error) in staleRefusals where !overwrite {
             guard let other = files.claimant(of: derivative.outputPath, output: derivative.output) else { continue }
             let claimed = PlanError(message: Self.claimedMessage(planner: openedPlanner, file: derivative.outputPath, other: other))

@@ -168,3 +168,38 @@ public enum SiblingManifests {
         }
     }
 }
+
+extension SiblingManifests {
+    /// The state folders of the other manifests in `manifest`'s folder (their `state:`, else
+    /// their stem's default), `ownState` (this manifest's) left out: the states whose records
+    /// say which files those neighbours wrote, so this manifest never adopts, replaces or
+    /// deletes them (attack 40a's A3: `cp derive.yaml site.yaml` took derive.yaml's outputs over).
+    public static func neighbourStateFolders(of manifest: String, ownState: String) -> [String] {
+        let manifest = URL(literalFilePath: manifest).standardizedFileURL.path
+        let ownState = URL(literalFilePath: ownState).standardizedFileURL.path
+        let folder = (manifest as NSString).deletingLastPathComponent
+        let own = FileSystemPath(manifest: manifest), state = FileSystemPath(manifest: ownState)
+        return ControlFiles.manifests(in: folder)
+            .filter { !FileSystemPath(manifest: $0).sameFile(as: own) }
+            .map { ControlFiles.controlFiles(ofSibling: $0).state }
+            .filter { !FileSystemPath(manifest: $0).sameFile(as: state) }
+    }
+}
+
+extension SiblingManifests {
+    /// The manifest (not `manifest`, this one) whose lock the file at `path` is: a manifest in
+    /// its folder of the lock's stem (`sub/derive.lock` → `sub/derive.yaml`) that uses it as its
+    /// lock; nil when none does. Only a name ending in `.lock` is looked at, so an output path
+    /// costs one suffix test (attack 40a's A6: an output written over another project's lock).
+    public static func lockOwner(of path: String, besides manifest: String) -> String? {
+        let name = (path as NSString).lastPathComponent
+        guard name.count > 5, name.lowercased().hasSuffix(".lock") else { return nil }
+        let path = URL(literalFilePath: path).standardizedFileURL.path
+        let folder = (path as NSString).deletingLastPathComponent
+        let own = FileSystemPath(manifest: URL(literalFilePath: manifest).standardizedFileURL.path), file = FileSystemPath(manifest: path)
+        return ControlFiles.manifestCandidates(stem: String(name.dropLast(5)), in: folder).first { candidate in
+            !FileSystemPath(manifest: candidate).sameFile(as: own) && ControlFiles.couldBeManifest(candidate)
+                && FileSystemPath(manifest: ControlFiles.controlFiles(ofSibling: candidate).lock).sameFile(as: file)
+        }
+    }
+}

@@ -120,8 +120,19 @@ public enum ForeignClaims {
     /// `body` its owner when that is another manifest (which may have moved or gone: its records
     /// are placed where they are now), and a database; `body` returns true to stop. States that
     /// cannot be read claim nothing.
+    /// The states of the other manifests in this manifest's folder (`site.yaml` beside
+    /// `derive.yaml`) are read the same way after this manifest's own state folder: what they
+    /// record is theirs (attack 40a's A3).
     static func forEachForeignState(in stateFolder: String, owner: String, _ body: (String, Database) throws -> Bool) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: stateFolder) else { return }
+        var stop = false
+        for folder in [stateFolder] + SiblingManifests.neighbourStateFolders(of: owner, ownState: stateFolder) where !stop {
+            stop = forEachForeignState(inOne: folder, owner: owner, body)
+        }
+    }
+
+    /// One state folder's states, as above; true when `body` stopped.
+    static func forEachForeignState(inOne stateFolder: String, owner: String, _ body: (String, Database) throws -> Bool) -> Bool {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: stateFolder) else { return false }
         let prefix = StateFiles.movedAsidePrefixes.first { $0.hasSuffix("foreign-") }!
         func foreign(_ name: String) -> Bool {
             name == StateFiles.database || (name.hasPrefix(prefix) && name.dropFirst(prefix.count).allSatisfy({ $0.isNumber || $0 == "-" }))
@@ -137,8 +148,9 @@ public enum ForeignClaims {
                 guard let other = try String.fetchOne(db, sql: "SELECT manifest FROM owner"), !StateOwner.isSame(recorded: other, owner: owner) else { return false }
                 return try body(other, db)
             }
-            if stop == true { return }
+            if stop == true { return true }
         }
+        return false
     }
 
     /// The real folders of a manifest's buckets, loaded once per manifest (no cross checks:
