@@ -49,7 +49,7 @@ import TestSupport
         #expect(check.status == 0, "derive.yaml: \(said(check))")
     }
 
-    @Test func anOutputAtAnotherProjectsLockIsAValidationError() throws {
+    @Test func anOutputAtAnotherProjectsLockIsAPlanError() throws {
         let site = try Site(["s2/derive.jpg": "landscape.jpg", "sub/src/a1.jpg": "portrait.jpg"], manifest: nil)
         defer { site.remove() }
         try Data(Self.manifest.utf8).write(to: site.url("sub/derive.yaml"))
