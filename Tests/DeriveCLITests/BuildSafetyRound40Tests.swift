@@ -10,14 +10,16 @@ import TestSupport
 @Suite(.ownThreads, .serialized, .enabled(if: SystemCallTrace.isPossible)) struct BuildSafetyRound40Tests {
     typealias Site = SiteRound11Tests.Site
 
-    static func swapped(_ swap: Bool) -> String {
+    /// Two output buckets at AAA and BBB (their paths swapped when `swap`), with the index in out1
+    /// unless `index` is false (FolderRecreatedRound40Tests swaps the folders on disk without one).
+    static func swapped(_ swap: Bool, index: Bool = true) -> String {
         """
         version: 1
         buckets:
           src: {path: src}
           out1: {path: \(swap ? "BBB" : "AAA")}
           out2: {path: \(swap ? "AAA" : "BBB")}
-        index: out1/index.json
+        \(index ? "index: out1/index.json" : "")
         derivatives:
           - name: t1
             from: src/*.jpg

@@ -27,23 +27,7 @@ import TestSupport
         """
     }
 
-    static let swapped = """
-        version: 1
-        buckets:
-          src: {path: src}
-          out1: {path: AAA}
-          out2: {path: BBB}
-        derivatives:
-          - name: t1
-            from: src/*.jpg
-            process: image/resize,w_32
-            to: out1/t/{name}.jpg
-          - name: t2
-            from: src/*.jpg
-            process: image/resize,w_16
-            to: out2/t/{name}.jpg
-
-        """
+    static let swapped = BuildSafetyRound40Tests.swapped(false, index: false)
 
     func move(_ site: Site, _ from: String, _ to: String) throws {
         try FileManager.default.moveItem(at: site.url(from), to: site.url(to))

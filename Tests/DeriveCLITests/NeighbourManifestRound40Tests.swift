@@ -11,18 +11,8 @@ import TestSupport
 @Suite(.ownThreads, .serialized) struct NeighbourManifestRound40Tests {
     typealias Site = SiteRound11Tests.Site
 
-    static let manifest = """
-        version: 1
-        buckets:
-          src: {path: src}
-          out: {path: out}
-        derivatives:
-          - name: t
-            from: src/*.jpg
-            process: image/resize,w_32
-            to: out/t/{name}.jpg
-
-        """
+    /// One rule writing out/t/{name}.jpg, as FolderRecreatedRound40Tests builds it.
+    static let manifest = FolderRecreatedRound40Tests.manifest()
 
     @Test func aCopiedManifestBesideItNeverTakesOverItsOutputs() throws {
         let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"], manifest: Self.manifest)
