@@ -126,12 +126,27 @@ struct Authorizer: Sendable {
     func authorizeRead(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
         guard mayRead(bucket, key, caller: caller) else {
             // Private because the state cannot say its ACL (attack 40b's M3): the cause named,
-            // without the server's paths.
-            do { _ = try recorded.recordedOutput(bucket: bucket.name, key: key.string) } catch {
-                throw OSSErrorBody.accessDenied(Self.noStateMessage)
-            }
+            // without the server's paths. Only then: a key private whatever a state says (an
+            // `objects:` rule, a private rule's output) gets OSS's usual answer (issue #13).
+            if refusedForWantOfState(bucket, key) { throw OSSErrorBody.accessDenied(Self.noStateMessage) }
             throw OSSErrorBody.accessDenied()
         }
+    }
+
+    /// Whether the missing (or unusable) build state is why anonymous readers may not read `key`:
+    /// the state cannot be asked about it, and the manifest's ACLs, the lock's lines and the ACL a
+    /// build left a file there under would make it public were no output record to say otherwise.
+    func refusedForWantOfState(_ bucket: Bucket, _ key: ObjectKey) -> Bool {
+        do {
+            _ = try recorded.recordedOutput(bucket: bucket.name, key: key.string)
+            return false
+        } catch {}
+        let left = recorded.leftACL(bucket: bucket.name, key: key.string)
+        guard let acls else {
+            let acl = bucket.effectiveACL(of: key.string)
+            return (left.map { .morePrivate(acl, $0) } ?? acl).isPublic
+        }
+        return acls.of(bucket, key: key.string, built: nil, lockListed: recorded.lockLists(bucket: bucket.name, key: key.string), left: left).isPublic
     }
 
     func authorizeWrite(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue #13's leftovers of round 40: serve's 403 named the missing build state for objects that
+/// are private whatever a state says; its Website line named the bucket's root (403) before a
+/// first build; a watch started with an absolute manifest path did not notice its project moved;
+/// descriptors derive inherited without close-on-exec reached the render worker.
+@Suite(.ownThreads) struct SiteLeftoversRound41Tests {
+    /// A website bucket a public rule writes into (so the state guards it), with a private folder
+    /// (`drafts/`) and a private rule's outputs (`private/`) in it.
+    static let manifest = """
+        version: 1
+        buckets:
+          images: {path: p, acl: private}
+          site:
+            path: _site
+            acl: public-read
+            website: {index: index.html}
+            objects:
+              - match: "drafts/**"
+                acl: private
+          empty: {path: empty, acl: public-read, website: {index: index.html}}
+        derivatives:
+          - name: thumb
+            from: images/*.jpg
+            process: image/resize,w_64
+            to: site/{name}.jpg
+            acl: public-read
+          - name: secret
+            from: images/*.jpg
+            process: image/resize,w_32
+            to: site/private/{name}.jpg
+            acl: private
+
+        """
+
+    static func project() throws -> URL {
+        let folder = try CLI.temporaryFolder()
+        for sub in ["p", "_site/drafts", "_site/private", "empty"] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("p/a.jpg"))
+        try Data("<h1>page</h1>".utf8).write(to: folder.appendingPathComponent("_site/index.html"))
+        try Data("draft".utf8).write(to: folder.appendingPathComponent("_site/drafts/x.html"))
+        try Data(Self.manifest.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+        return folder
+    }
+
+    static func text(_ answer: (status: Int, headers: [String: String], body: [UInt8])) -> String {
+        "\(answer.status) " + String(decoding: answer.body, as: UTF8.self)
+    }
+
+    /// The status and the `<Message>` of an answer (its request id differs each time).
+    static func message(_ text: String) -> String {
+        guard let start = text.range(of: "<Message>"), let end = text.range(of: "</Message>") else { return text }
+        return String(text.prefix(4)) + text[start.upperBound..<end.lowerBound]
+    }
+
+    @Test func the403NamesTheMissingStateOnlyWhereTheStateIsWhy() throws {
+        let folder = try Self.project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let serve = try ServeSession(in: folder)
+        defer { serve.stop() }
+        // Public per the manifest, refused for want of a state: the cause named.
+        let page = Self.text(try serve.get("/site/index.html"))
+        #expect(page.hasPrefix("403 ") && page.contains("no build state"), "\(page)")
+        // Private whatever a state says (an `objects:` rule, a private rule's output): plain OSS.
+        let draft = Self.text(try serve.get("/site/drafts/x.html"))
+        #expect(draft.hasPrefix("403 ") && draft.contains("because of bucket acl") && !draft.contains("build state"), "\(draft)")
+        let secret = Self.text(try serve.get("/site/private/a.jpg"))
+        #expect(secret.hasPrefix("403 ") && secret.contains("AccessDenied") && !secret.contains("build state"), "\(secret)")
+        // Built: the same private objects answer exactly as before, the page is public.
+        let built = try CLI.run(["build", "-q"], in: folder)
+        #expect(built.status == 0, "\(said(built))")
+        #expect(Self.message(Self.text(try serve.get("/site/drafts/x.html"))) == Self.message(draft))
+        let secretAfter = Self.text(try serve.get("/site/private/a.jpg"))
+        #expect(secretAfter.hasPrefix("403 ") && !secretAfter.contains("build state"), "\(secretAfter)")
+        #expect(try serve.get("/site/index.html").status == 200)
+    }
+
+}
