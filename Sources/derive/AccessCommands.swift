@@ -176,14 +176,36 @@ struct ServeCommand: AsyncParsableCommand {
             _ = try? Output.writeStandardOutput(Data("Serving \(buckets) on http://\(host):\(bound) (path-style /bucket/key, or Host: bucket.localhost)\n".utf8))
             // Website buckets: the address to open in a browser.
             for bucket in loaded.buckets where bucket.website != nil {
-                let folder = service.websiteFolder(bucket, among: Self.pageFolders(bucket, manifest: loaded)) ?? ""
-                _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): \(Self.websiteAddress(bucket, host: host, port: bound, folder: folder))\n".utf8))
+                let page = service.websitePage(bucket, among: Self.pageFolders(bucket, manifest: loaded))
+                _ = try? Output.writeStandardOutput(Data("Website \(bucket.name): \(Self.websiteLine(bucket, page: page, host: host, port: bound, manifest: loaded))\n".utf8))
             }
             if let stateProblem {
                 Output.printWarning("\(stateProblem): objects Derive writes are private (anonymous requests get 403) until `derive build` records them")
             }
         }
         withExtendedLifetime(serveLock) {}
+    }
+
+    /// What follows `Website NAME: ` in serve's start-up lines: the address of the page served, or,
+    /// when anonymous readers get no page yet, that plainly with how to get one (issue #13: before a
+    /// first build it printed the bucket's root, which answered 403).
+    static func websiteLine(_ bucket: Bucket, page: ObjectService.WebsitePage, host: String, port: Int, manifest: Manifest) -> String {
+        let index = bucket.website?.index ?? "index.html"
+        switch page {
+        case .served(let folder):
+            return websiteAddress(bucket, host: host, port: port, folder: folder)
+        case .awaitingBuild(let folder):
+            return "no page is served yet: \(websiteAddress(bucket, host: host, port: port, folder: folder)) answers 403 until "
+                + "`derive build` records this manifest's outputs (there is no build state serve can use); run `derive build` "
+                + "and open that address (serve needs no restart)"
+        case .privateIndex(let key):
+            return "no page is served yet: its index document \(TerminalText.escaped(bucket.name + "/" + key)) is private (anonymous readers get 403); "
+                + "give it a public ACL (the bucket's `acl:` or an `objects:` rule matching it, public-read) and run `derive build`"
+        case .noIndex:
+            let folders = pageFolders(bucket, manifest: manifest).map { TerminalText.escaped($0.isEmpty ? bucket.name + "/" : bucket.name + "/" + $0 + "/") }
+            return "no page is served yet: no \(TerminalText.escaped(index)) in \(folders.joined(separator: " or ")); write one there "
+                + "(or a rule that writes it, then `derive build`) and open \(websiteAddress(bucket, host: host, port: port))"
+        }
     }
 
     /// Where a website bucket's pages work. Path-style (`/site/`, the final '/' keeping relative

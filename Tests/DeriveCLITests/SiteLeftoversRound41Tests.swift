@@ -82,4 +82,31 @@ import Glibc
         #expect(try serve.get("/site/index.html").status == 200)
     }
 
+    /// The `Website NAME:` line of `serve`'s output, once printed.
+    static func websiteLine(_ bucket: String, in serve: ServeSession) -> String? {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let printed = (try? String(contentsOf: serve.out, encoding: .utf8)) ?? ""
+            if let line = printed.split(separator: "\n").first(where: { $0.hasPrefix("Website \(bucket): ") }) { return String(line) }
+            usleep(50_000)
+        }
+        return nil
+    }
+
+    @Test func beforeAFirstBuildTheWebsiteLineSaysNoPageIsServedYet() throws {
+        let folder = try Self.project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let serve = try ServeSession(in: folder)
+        defer { serve.stop() }
+        let root = "http://127.0.0.1:\(serve.port)/site/"
+        // The page exists but the state cannot vouch for it: `derive build` is the way.
+        let site = try #require(Self.websiteLine("site", in: serve))
+        #expect(site.contains("no page is served yet") && site.contains("`derive build`") && site.contains(root), "\(site)")
+        #expect(try serve.get("/site/").status == 403)
+        // No index document at all: not an address that answers 404.
+        let empty = try #require(Self.websiteLine("empty", in: serve))
+        #expect(empty.contains("no page is served yet") && empty.contains("index.html"), "\(empty)")
+        #expect(!empty.hasPrefix("Website empty: http"), "\(empty)")
+    }
+
 }

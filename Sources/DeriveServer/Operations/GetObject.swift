@@ -83,6 +83,34 @@ extension ObjectService {
         folders.first { websitePage(bucket, folder: $0) != nil }
     }
 
+    /// What a website bucket serves as its page, for serve's Website line: `served` the first of
+    /// `folders` whose index document anonymous readers may read; else `awaitingBuild` the first
+    /// whose index document is refused only for want of a usable build state (`derive build`
+    /// makes it public); else `privateIndex` the first holding an index document that is private;
+    /// else `noIndex` (no index document in any of them).
+    public enum WebsitePage: Equatable, Sendable {
+        case served(folder: String)
+        case awaitingBuild(folder: String)
+        case privateIndex(key: String)
+        case noIndex
+    }
+
+    public func websitePage(_ bucket: Bucket, among folders: [String]) -> WebsitePage {
+        if let folder = websiteFolder(bucket, among: folders) { return .served(folder: folder) }
+        guard let website = bucket.website else { return .noIndex }
+        var indexes: [(folder: String, key: ObjectKey)] = []
+        for folder in folders {
+            if !folder.isEmpty {
+                guard let key = try? ObjectKey(folder), kind(bucket, key) == .folder else { continue }
+            }
+            if let index = try? ObjectKey(folder.isEmpty ? website.index : folder + "/" + website.index), kind(bucket, index) == .file {
+                indexes.append((folder, index))
+            }
+        }
+        if let waiting = indexes.first(where: { authorizer.refusedForWantOfState(bucket, $0.key) }) { return .awaitingBuild(folder: waiting.folder) }
+        return indexes.first.map { .privateIndex(key: $0.key.string) } ?? .noIndex
+    }
+
     /// `key!style` (or another enabled delimiter): precedence `-`, `_`, `/`, `!`, last occurrence
     /// of the delimiter byte.
     func styleByDelimiter(_ key: ObjectKey, bucket: Bucket) -> (ObjectKey, String)? {
