@@ -32,6 +32,8 @@ struct WatchMode {
     static let recheckShare: Double = 0.02
     /// What `waitForChanges` returns when the no-op check, not inotify, found the outputs stale.
     static let recheckMarker = "(a change inotify did not report)"
+    /// What `waitForChanges` returns when the project folder no longer is where the manifest was named.
+    static let projectMovedMarker = "(the project folder moved)"
     /// How long after one of its own builds a check that found the outputs stale waits before it
     /// checks again (and builds): past the racy margin (1 s) of that build's writes, so the build
     /// it asks for saves a witness. (A build's writes into a folder the rules read from, such as
@@ -149,6 +151,12 @@ struct WatchMode {
         let project = (Self.real(command.manifest.manifest) as NSString).deletingLastPathComponent
         let root = Self.real(command.manifest.manifest)
         let startFolders = [Self.currentFolder(), project]
+        // The project folder as opened now: the watch follows the manifest by the path it was
+        // given, so once that path no longer reaches this folder (moved, renamed or removed) it
+        // stops and says how to restart (issue #13: with an absolute path it went on failing
+        // "cannot read manifest" at each change, watching the moved folder by its old name).
+        let opened = ProjectFolder(manifest: command.manifest.manifest)
+        defer { opened?.close() }
         var watched = Watched(manifestFiles: PathSet([root] + Watched.links(of: root)), sourceRoots: [], skipped: [])
         // Watched before the first build's plan looks at anything (attack 20's W3): a change made
         // while it runs (a manifest edit, a photo added or removed, a folder replaced) waits in
@@ -169,6 +177,10 @@ struct WatchMode {
         /// The notes under the last build's line (outputs adopted from the lock unverified), said once.
         var saidNotes: [String] = []
         while true {
+            if let moved = opened?.moved() {
+                Output.printError(moved)
+                throw ExitCode.failure
+            }
             let started = Date()
             // What may be read as this build starts: a chmod or chown made from now on is a change
             // when it makes a path readable or unreadable from this (the build may not have seen it).
@@ -261,7 +273,7 @@ struct WatchMode {
                 recheckAt = nil
             }
             guard let next = try waitForChanges(watcher!, workers: workers, watched: watched, written: written, writtenFolders: writtenFolders, readability: readability,
-                                                pending: pending, stop: stop,
+                                                pending: pending, stop: stop, project: opened,
                                                 retry: outcome.isRefused && !byRecheck ? Self.retryAfter : nil, recheckAt: recheckAt) else { return }
             changed = next
             // A source root replaced (moved away, removed, made again, or a folder above it): the old
@@ -355,7 +367,7 @@ struct WatchMode {
     /// more); outputs found stale return `recheckMarker`.
     private func waitForChanges(_ watcher: FolderWatcher, workers: RenderWorkerPool, watched: Watched, written: PathDictionary<FileState>,
                                 writtenFolders: PathDictionary<FolderState>, readability: Readability, pending: [String] = [], stop: StopSignal,
-                                retry: Double?, recheckAt: Date? = nil) throws -> [String]? {
+                                project: ProjectFolder? = nil, retry: Double?, recheckAt: Date? = nil) throws -> [String]? {
         var changed: [String] = pending
         var firstChange: Date? = pending.isEmpty ? nil : Date()
         let retryAt = retry.map { Date().addingTimeInterval($0) }
@@ -406,6 +418,8 @@ struct WatchMode {
                 Output.printError("\(error)")
                 throw ExitCode.failure
             }
+            // The project moved (its folder's own event woke us): said before any build is tried.
+            if project?.moved() != nil { return changed.isEmpty ? [Self.projectMovedMarker] : changed }
             if let firstChange, Date().timeIntervalSince(firstChange) >= Self.longestWait { return changed }
         }
     }
@@ -588,6 +602,59 @@ struct WatchMode {
         localtime_r(&now, &parts)
         print(String(format: "[%02d:%02d:%02d] ", parts.tm_hour, parts.tm_min, parts.tm_sec) + line)
         fflush(nil)   // every stream: standard output may be a pipe
+    }
+}
+
+/// The folder of the manifest a watch was started with, held open: whether the path the manifest
+/// was given by (relative: from the current folder, which follows a project moved around it)
+/// still reaches it.
+final class ProjectFolder: @unchecked Sendable {
+    let descriptor: Int32
+    /// The manifest as given, and its folder as given ("." for a bare name).
+    let manifest: String
+    let folder: String
+    /// The folder's absolute path when the watch started.
+    let startPath: String
+
+    init?(manifest: String) {
+        let folder = (manifest as NSString).deletingLastPathComponent
+        self.folder = folder.isEmpty ? "." : folder
+        self.manifest = manifest
+        descriptor = open(self.folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        startPath = Self.path(of: descriptor) ?? URL(literalFilePath: self.folder).standardizedFileURL.path
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
+
+    /// Where the folder held is now (the kernel's name for it), nil when that cannot be read.
+    static func path(of descriptor: Int32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/fd/\(descriptor)", &buffer, Int(PATH_MAX))
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Nil while the manifest's folder as given is the folder held; else the error line that
+    /// stops the watch: what happened and how to restart it.
+    func moved() -> String? {
+        var held = stat(), named = stat()
+        guard fstat(descriptor, &held) == 0 else { return nil }
+        if stat(folder, &named) == 0 {
+            if named.st_dev == held.st_dev, named.st_ino == held.st_ino { return nil }
+        } else if errno != ENOENT, errno != ENOTDIR, held.st_nlink > 0 {
+            return nil   // unreadable for now (a chmod above it): the build says so, and the watch goes on
+        }
+        let name = (manifest as NSString).lastPathComponent
+        let stopped = "the watch follows the manifest by the path it was given (\(manifest)), which no longer reaches it, so it stopped"
+        if held.st_nlink == 0 {
+            return "the project folder \(startPath) was removed while watching; \(stopped). Put the project back and run derive build --watch \(manifest) again"
+        }
+        if let now = Self.path(of: descriptor), now.hasPrefix("/"), stat(now, &named) == 0, named.st_dev == held.st_dev, named.st_ino == held.st_ino {
+            let restart = (now == "/" ? "" : now) + "/" + name
+            return "the project folder \(startPath) moved to \(now) while watching; \(stopped). Restart it there: derive build --watch \(restart)"
+        }
+        return "the project folder \(startPath) moved or was replaced while watching; \(stopped). Run derive build --watch again with the manifest's path now"
     }
 }
 

@@ -109,4 +109,22 @@ import Glibc
         #expect(!empty.hasPrefix("Website empty: http"), "\(empty)")
     }
 
+    @Test func aWatchNamedByAnAbsolutePathStopsWhenItsProjectMoves() throws {
+        let watch = try WatchSession()
+        let moved = URL(literalFilePath: watch.root.path + "-moved")
+        defer {
+            watch.remove()
+            try? FileManager.default.removeItem(at: moved)
+        }
+        #expect(watch.waitForLines(1), "\(watch.lines) \(watch.standardError)")
+        try FileManager.default.moveItem(at: watch.root, to: moved)
+        // An edit in the moved project, as its user goes on working.
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: moved.appendingPathComponent("photos/src/b.jpg"))
+        #expect(watch.wait(20) { !watch.process.isRunning }, "still running: \(watch.lines) \(watch.standardError)")
+        let errors = watch.standardError
+        #expect(!watch.process.isRunning && watch.process.terminationStatus != 0)
+        #expect(errors.hasPrefix("derive: error: ") && errors.contains("moved") && errors.contains(moved.path + "/derive.yaml")
+                && errors.contains("derive build --watch"), "\(errors)")
+    }
+
 }
