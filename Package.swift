@@ -69,7 +69,7 @@ let package = Package(
         // A pool of derive-render-worker processes fed over socket pairs: deadlines by SIGKILL,
         // crashes confined to one render, a memory cap per worker.
         // The worker's loop takes its engine from the executable, so this module links no libvips.
-        .target(name: "RenderWorkers", dependencies: ["ImagingCore", "ProcessLanguage", "Confinement"]),
+        .target(name: "RenderWorkers", dependencies: ["ImagingCore", "ProcessLanguage", "Confinement", "CChildProcess"]),
         .executableTarget(name: "derive-render-worker", dependencies: ["RenderWorkers", "Imaging", "ProcessLanguage"],
                           swiftSettings: staticSwiftRuntimeImports, linkerSettings: staticSwiftRuntime),
         .target(

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -140,4 +141,87 @@ pid_t derive_spawn_bound_to_thread(const char *path, char *const argv[], char *c
         return -(error != 0 ? error : EIO);
     }
     return supervisor;
+}
+
+/// The render worker's start: `path` with /dev/null as its standard input, derive's standard error
+/// as its standard output and error, `channel` as fd 3 and no other descriptor open (one derive
+/// inherited without close-on-exec, a shell's `exec 7>file` or a parent's socket, must not live on
+/// in the worker and keep that file or its reader's end of file), every signal at its default and
+/// none blocked. glibc 2.34+ closes them in posix_spawn (`addclosefrom_np`); otherwise, or when
+/// that is refused, a fork closes them (close_range, else one by one) before execve.
+static pid_t spawn_worker_by_fork(const char *path, char *const argv[], char *const envp[], int channel) {
+    int reporting[2];
+    if (pipe2(reporting, O_CLOEXEC) != 0) return -errno;
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        // Out of the way of 0 to 4 first: the channel or the report may be any of them.
+        int moved_channel = fcntl(channel, F_DUPFD_CLOEXEC, 5);
+        int moved_null = null < 0 ? -1 : fcntl(null, F_DUPFD_CLOEXEC, 5);
+        int moved_report = fcntl(reporting[1], F_DUPFD_CLOEXEC, 5);
+        if (moved_report < 0) _exit(127);
+        if (moved_channel < 0 || moved_null < 0 || dup2(moved_null, 0) < 0 || dup2(2, 1) < 0 || dup2(moved_channel, 3) < 0
+            || dup2(moved_report, 4) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) < 0) {
+            report(moved_report, errno);
+            _exit(127);
+        }
+        close_from(5);
+        default_signals();
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(path, argv, envp);
+        report(4, errno);
+        _exit(127);
+    }
+    int forkError = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    close(reporting[1]);
+    if (pid < 0) {
+        close(reporting[0]);
+        return -forkError;
+    }
+    int error = 0;
+    ssize_t count;
+    do count = read(reporting[0], &error, sizeof error); while (count < 0 && errno == EINTR);
+    close(reporting[0]);
+    if (count == (ssize_t)sizeof error) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return -(error != 0 ? error : EIO);
+    }
+    return pid;
+}
+
+pid_t derive_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel, int by_fork) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    if (!by_fork) {
+        posix_spawn_file_actions_t actions;
+        if (posix_spawn_file_actions_init(&actions) != 0) return spawn_worker_by_fork(path, argv, envp, channel);
+        int failed = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            || posix_spawn_file_actions_adddup2(&actions, 2, 1)
+            || posix_spawn_file_actions_adddup2(&actions, channel, 3)
+            || posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+        posix_spawnattr_t attributes;
+        if (failed || posix_spawnattr_init(&attributes) != 0) {
+            posix_spawn_file_actions_destroy(&actions);
+            return spawn_worker_by_fork(path, argv, envp, channel);
+        }
+        sigset_t all, none;
+        sigfillset(&all);
+        sigemptyset(&none);
+        posix_spawnattr_setsigdefault(&attributes, &all);
+        posix_spawnattr_setsigmask(&attributes, &none);
+        posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+        pid_t pid = 0;
+        int status = posix_spawn(&pid, path, &actions, &attributes, argv, envp);
+        posix_spawnattr_destroy(&attributes);
+        posix_spawn_file_actions_destroy(&actions);
+        return status == 0 ? pid : -status;
+    }
+#endif
+    return spawn_worker_by_fork(path, argv, envp, channel);
 }

@@ -1,3 +1,4 @@
+import CChildProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -40,23 +41,6 @@ final class WorkerProcess: @unchecked Sendable {
             close(pair[0])
             throw error
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, 2, 1)
-        posix_spawn_file_actions_adddup2(&actions, pair[1], 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Default dispositions and no blocked signals: a server may ignore or block signals
-        // (SIGPIPE, SIGTERM) that the worker must receive normally.
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for case let pointer? in argv { free(pointer) } }
         // `environment` (default: derive's own) with every temporary path in the worker's folder.
@@ -66,15 +50,23 @@ final class WorkerProcess: @unchecked Sendable {
         }
         envp.append(nil)
         defer { for case let pointer? in envp { free(pointer) } }
-        var pid: pid_t = 0
-        var status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        // Stdin /dev/null, stdout to derive's stderr, the socket as fd 3 and nothing else open: a
+        // descriptor derive inherited without close-on-exec (a shell's `exec 7>file`, a parent's
+        // socket) no longer lives on in the worker (issue #13). Default signals, none blocked: a
+        // server may ignore or block signals (SIGPIPE, SIGTERM) that the worker must receive normally.
+        let byFork: Int32 = ProcessInfo.processInfo.environment["DERIVE_TEST_SPAWN_BY_FORK"] == nil ? 0 : 1
+        func spawn() -> (pid: pid_t, status: Int32) {
+            let started = derive_spawn_worker(path, argv, envp, pair[1], byFork)
+            return started > 0 ? (started, 0) : (0, -started)
+        }
+        var (pid, status) = spawn()
         // ETXTBSY: a worker binary just written (installed, copied) is still open for writing in
         // some process forked meanwhile; that descriptor closes at its exec, within milliseconds.
         var waits = 0
         while status == ETXTBSY, waits < 50 {
             waits += 1
             usleep(10_000)
-            status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+            (pid, status) = spawn()
         }
         close(workerEnd)
         workerEnd = -1

@@ -127,4 +127,41 @@ import Glibc
                 && errors.contains("derive build --watch"), "\(errors)")
     }
 
+    /// Both ways the worker may be started: posix_spawn closing from fd 4 (glibc 2.34+), and the
+    /// fork that closes them itself (older glibc).
+    @Test(arguments: [false, true]) func anInheritedDescriptorDoesNotReachTheRenderWorker(byFork: Bool) throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // The worker: says which descriptors above 3 it holds, then fails its start.
+        let worker = folder.appendingPathComponent("worker.sh")
+        let seen = folder.appendingPathComponent("seen")
+        try Data("""
+            #!/bin/sh
+            for n in 7 9; do [ -e /proc/$$/fd/$n ] && printf 'fd%s ' "$n" >> "\(seen.path)"; done
+            printf 'checked\\n' >> "\(seen.path)"
+            exit 127
+
+            """.utf8).write(to: worker)
+        #expect(chmod(worker.path, 0o755) == 0)
+        // A parent holding files open without close-on-exec (a shell's `exec 7>file`) runs derive.
+        let process = Process()
+        process.executableURL = URL(literalFilePath: "/bin/sh")
+        process.arguments = ["-c", "exec 7>\"$1/held\" 9<\"$1/held\"; exec \"$2\" --version", "sh", folder.path, CLI.executable.path]
+        var environment = ProcessInfo.processInfo.environment.merging(["DERIVE_RENDER_WORKER": worker.path, "XDG_STATE_HOME": CLI.userStateHome.path]) { $1 }
+        environment["DERIVE_TEST_SPAWN_BY_FORK"] = byFork ? "1" : nil
+        process.environment = environment
+        let output = folder.appendingPathComponent("version.out")
+        #expect(FileManager.default.createFile(atPath: output.path, contents: nil))
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        let report = (try? String(contentsOf: seen, encoding: .utf8)) ?? ""
+        #expect(report == "checked\n", "the worker held: \(report)")
+        // The worker ran and its ending was said as before.
+        let said = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        #expect(said.contains("did not start (exited with status 127)"), "\(said)")
+    }
 }

@@ -15,4 +15,12 @@
 pid_t derive_spawn_bound_to_thread(const char *path, char *const argv[], char *const envp[],
                                    int input, int output, int errors);
 
+/// Starts the render worker at `path` (`argv`, `envp`): standard input /dev/null, standard output
+/// and error derive's standard error, `channel` as fd 3, and no other descriptor open (those
+/// derive inherited without close-on-exec included), every signal at its default and none
+/// blocked. posix_spawn with `posix_spawn_file_actions_addclosefrom_np` on glibc 2.34+; a fork
+/// that closes them itself otherwise, or when `by_fork` is set (tests run both ways).
+/// Returns the worker's pid, or minus an errno (its execve failure included).
+pid_t derive_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel, int by_fork);
+
 #endif
