@@ -1190,7 +1190,7 @@ public struct Builder: Sendable {
         // no name of a temporary's shape has nothing to sweep whatever they are.
         // `TemporarySweepProbeTests` runs both ways.
         let noted = try pendingInBucketFolders(pending, planner: planner)
-        if probe, !Self.anyFolderMayHoldTemporaries(plan, controls: controls + noted, disk: planner.disk) { return [] }
+        if probe, !Self.anyFolderMayHoldTemporaries(plan, controls: controls + noted + plan.oldFolderNames.map(\.file), disk: planner.disk) { return [] }
         for item in plan.items {
             for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
                 // On bytes: NSString's path methods showed in profiles over 40 000 paths.
@@ -1212,6 +1212,12 @@ public struct Builder: Sendable {
         for path in noted {
             folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
             for key in [path, Self.displacedKey(path)] { if let digest = pending[key], !digest.isEmpty { digests[path, default: []].insert(digest) } }
+        }
+        // Old copies where a re-pointed bucket's folder used to be, known from the lock this
+        // user's Derive last wrote (no state): a build killed while deleting one left its temporary.
+        for old in plan.oldFolderNames {
+            folders[(old.file as NSString).deletingLastPathComponent, default: []].insert((old.file as NSString).lastPathComponent)
+            digests[old.file, default: []].insert(old.digest)
         }
         let disk = planner.disk
         let lockCopies = Self.lockTemporaryDigests(planner.lockPath, manifestName: planner.manifestName)

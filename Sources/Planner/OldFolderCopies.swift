@@ -44,19 +44,30 @@ extension Planner {
     /// bytes, a link on the way, that folder replaced) is left and named; a file the build keeps
     /// (a source, an output of the manifest through another path) is not listed. Empty with a
     /// state, and for a fresh clone (no folder was remembered for its lock).
-    func oldFolderCopies(recorded: PathDictionary<OutputRecord>, keeping wanted: WantedIdentities) -> [OldFolderCopy] {
-        guard !store.existed, recorded.isEmpty else { return [] }
+    ///
+    /// A state recording no output (what a recovering build killed before it recorded one
+    /// leaves: it deletes these first) is no record either, as for `clean`. `names`: every file
+    /// that lock places in such a folder, with its line's bytes, while it is Derive's own record
+    /// and the folder the one it was written for: where a build killed while deleting one may
+    /// have left its temporary (`Builder.sweepTemporaries` removes one holding those bytes).
+    func oldFolderCopies(recorded: PathDictionary<OutputRecord>, keeping wanted: WantedIdentities)
+        -> (copies: [OldFolderCopy], names: [(file: String, digest: String)]) {
+        guard recorded.isEmpty else { return ([], []) }
         let database = store.folder + "/" + StateStore.fileName
         let moved = LockProvenance.movedBuckets(manifest, lockPath: lockPath, forState: database)
         guard !moved.isEmpty, let data = try? disk.read(lockPath), LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath),
-              let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return [] }
+              let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return ([], []) }
         let own = lockIsOwnRecord
         let lockName = display(lockPath)
         var copies: [OldFolderCopy] = []
+        var names: [(file: String, digest: String)] = []
         func judge(_ path: String, digest: String, isIndex: Bool) {
             guard let (bucketName, key) = PathKey.split(path), let old = moved[bucketName], let bucket = manifest.bucket(named: bucketName),
                   (try? ObjectKey(fileName: Array(key.utf8))) != nil else { return }
             let file = old.path + "/" + key
+            if own, !FileIdentity.isSymbolicLink(old.path), FileIdentity.ofFolder(old.path) == old.identity, !wanted.contains(file) {
+                names.append((file, digest))
+            }
             guard FileIdentity.anythingAt(file) || SymbolicLinks.first(on: file, below: old.path) != nil, !wanted.contains(file) else { return }
             let now = display(RealFolder.of(bucket.path))
             let moves = "bucket '\(bucketName)' moved: \(display(old.path)) → \(now)"
@@ -88,6 +99,6 @@ extension Planner {
             judge(entry.path, digest: entry.digest, isIndex: false)
         }
         if let index = lock.index { judge(index.path, digest: index.digest, isIndex: true) }
-        return copies
+        return (copies, names)
     }
 }

@@ -169,6 +169,9 @@ public struct Plan: Sendable {
     /// it no longer points at, with no state recording them (`Planner.oldFolderCopies`): each
     /// deleted by the build while it holds the line's bytes, or left and named.
     public var oldFolderCopies: [OldFolderCopy] = []
+    /// Every file that lock places in such a folder, with its line's bytes (`Planner.oldFolderCopies`):
+    /// names whose temporaries a build killed while deleting them left, swept as Derive's when they hold those bytes.
+    public var oldFolderNames: [(file: String, digest: String)] = []
     /// State records whose path or folder is not trusted (`OutputRecord.placeProblem`): named as
     /// failures, never walked; the build drops them.
     public var ignoredRecords: [String] = []
@@ -686,8 +689,8 @@ public struct Planner: Sendable {
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
-        plan.oldFolderCopies = oldFolderCopies(recorded: recorded,
-                                               keeping: WantedIdentities(PathSet(expansion.derivatives.map(\.outputPath)).union(protected)))
+        (plan.oldFolderCopies, plan.oldFolderNames) = oldFolderCopies(recorded: recorded,
+                                                                      keeping: WantedIdentities(PathSet(expansion.derivatives.map(\.outputPath)).union(protected)))
         plan.provenByGit = PathSet(provenByGit.map(\.output))
         plan.recordsOnly = fates.recordsOnly.union(fates.kept)
         plan.leftInPlace = fates.left

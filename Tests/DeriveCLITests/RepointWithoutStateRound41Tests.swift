@@ -154,5 +154,28 @@ import TestSupport
         #expect(try CLI.run(["check"], in: clone).status == 0)
     }
 
+    /// The recovering build killed while it deletes the old copies (at its `when`th `unlinkat`,
+    /// with `strace`'s fault injection): it had moved the corrupt state aside and recorded nothing,
+    /// so the next build still takes the lock as the record, deletes the old copies left and sweeps
+    /// the temporary the killed deletion left; check and plan agree afterwards.
+    @Test(.enabled(if: SystemCallTrace.isPossible), arguments: [1, 2, 4])
+    func aBuildKilledWhileDeletingTheOldCopiesIsFinishedByTheNext(when: Int) throws {
+        let site = try site()
+        defer { site.remove() }
+        try lose(site, .corrupt)
+        try site.write(Self.manifest(folder: "userB", width: 30))
+        let killed = try CLI.run(["-f", "-o", "/dev/null", "-e", "trace=unlinkat", "-e", "inject=unlinkat:signal=KILL:when=\(when)",
+                                  CLI.executable.path, "build", "-q"], in: site.root, executable: SystemCallTrace.strace)
+        #expect(killed.status != 0, "#\(when): \(said(killed))")
+        #expect(!files(site, "outA").isEmpty, "#\(when): the kill left nothing in outA (the test no longer kills where it means to)")
+        let next = try site.run(["build"])
+        #expect(next.status == 0, "#\(when): \(said(next))")
+        #expect(files(site, "outA").isEmpty, "#\(when): left \(files(site, "outA")): \(said(next))")
+        #expect(files(site, "userB") == ["index.json", "notes.txt"] + Self.outputs, "#\(when): \(files(site, "userB"))")
+        let check = try site.run(["check"])
+        #expect(check.status == 0, "#\(when): \(said(check))")
+        #expect(try site.run(["plan", "--detailed-exitcode"]).status == 0)
+    }
+
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 }
