@@ -85,7 +85,7 @@ extension Planner {
                 why = "\(lockName) is not the lock this user's Derive last wrote (edited or checked out since), so nothing proves the file Derive's"
             }
             if let why {
-                let reason = "\(Self.oldCopyWords) (\(moves)), but \(why); Derive deletes nothing it cannot prove its own — remove it yourself if it is yours to remove"
+                let reason = "\(isIndex ? "Derive's old index where the bucket folder used to be" : Self.oldCopyWords) (\(moves)), but \(why); Derive deletes nothing it cannot prove its own — remove it yourself if it is yours to remove"
                 copies.append(OldFolderCopy(output: path, file: file, digest: digest, isIndex: isIndex, fate: .left("\(display(file)) is left in place: " + reason),
                                             reason: reason, displayed: display(file)))
             } else {
