@@ -866,6 +866,10 @@ public final class BuildSession: @unchecked Sendable {
             }
             problems.append(change.problem)
         }
+        // Derive's files where a re-pointed bucket's folder used to be, which the build deletes (no state records them).
+        for copy in plan.oldFolderCopies where copy.deletes {
+            problems.append("\(copy.displayed): \(copy.reason); derive build \(copy.isIndex ? "removes" : "deletes") it")
+        }
         if problems.isEmpty, !onlyLeftLines, let lockData, let expected = try expectedLock(plan), lockData != expected {
             // Lines swapped, repeated, blank, respaced, an extra key: build would rewrite it, so it is not up to date.
             problems.append("\(lockName) is not exactly what derive build writes (lines reordered, repeated or reformatted?); run derive build")

@@ -195,6 +195,10 @@ public struct Builder: Sendable {
         // written, so one this build renders again under the same name is written again (the
         // plan said deleted, then created; the build agrees).
         if !plan.uncommitted.isEmpty { try settleUncommitted(plan.uncommitted, keeping: wanted, report: &report) }
+        // Derive's files where a re-pointed bucket's folder used to be, known only from the lock
+        // it last wrote (no state: attack 40a's A4): deleted before anything is written, so a
+        // build killed later leaves none of them without that lock and the folders it remembers.
+        let oldIndexesRemoved = removeOldFolderCopies(plan.oldFolderCopies, keeping: wanted, report: &report)
         // A file planned to be replaced that holds other bytes than its own output's record (the
         // very file Derive recorded for another output: two buckets' folders swapped) is Derive's
         // by that other record, which this build may replace before it gets here: noted now as the
@@ -389,10 +393,37 @@ public struct Builder: Sendable {
             report.rewritten = PathSet(before.rewritten + report.rewritten).sortedByBytes()
             report.removed = PathSet(before.removed + report.removed).sortedByBytes()
         }
+        if !oldIndexesRemoved.isEmpty { report.removed = PathSet(report.removed + oldIndexesRemoved).sortedByBytes() }
         report.outputFiles = outputFiles.value
         report.writtenDigests = writtenDigests.value
         report.seconds = Date().timeIntervalSince(started)
         return report
+    }
+
+    /// Deletes each old copy the plan found Derive's (`Planner.oldFolderCopies`) while it still
+    /// holds its lock line's bytes, checked on the open file as it goes (never a folder, never
+    /// through a link); one that changed since is left and named, as are those the plan left.
+    /// Returns the old indexes removed, as displayed.
+    func removeOldFolderCopies(_ copies: [OldFolderCopy], keeping wanted: WantedIdentities, report: inout BuildReport) -> [String] {
+        var indexes: [String] = []
+        for copy in copies {
+            guard copy.deletes else {
+                if case .left(let message) = copy.fate { report.left.append((copy.file, message)) }
+                continue
+            }
+            guard !wanted.contains(copy.file) else { continue }
+            let there = FileIdentity.anythingAt(copy.file)
+            do {
+                if try disk.remove(copy.file, ifDigest: copy.digest) {
+                    if there, copy.isIndex { indexes.append(planner.display(copy.file)) } else if there { report.deletedOldCopies.append(copy.file) }
+                } else {
+                    report.left.append((copy.file, "\(planner.display(copy.file)) was changed since Derive wrote it; left in place"))
+                }
+            } catch {
+                report.left.append((copy.file, "\(planner.display(copy.file)) could not be removed (\(error)); left in place"))
+            }
+        }
+        return indexes
     }
 
     /// The record an `update` item leaves in the state (ACL, rule, style, matrix, source): one
@@ -1159,7 +1190,7 @@ public struct Builder: Sendable {
         // no name of a temporary's shape has nothing to sweep whatever they are.
         // `TemporarySweepProbeTests` runs both ways.
         let noted = try pendingInBucketFolders(pending, planner: planner)
-        if probe, !Self.anyFolderMayHoldTemporaries(plan, controls: controls + noted, disk: planner.disk) { return [] }
+        if probe, !Self.anyFolderMayHoldTemporaries(plan, controls: controls + noted + plan.oldFolderNames.map(\.file), disk: planner.disk) { return [] }
         for item in plan.items {
             for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
                 // On bytes: NSString's path methods showed in profiles over 40 000 paths.
@@ -1181,6 +1212,12 @@ public struct Builder: Sendable {
         for path in noted {
             folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
             for key in [path, Self.displacedKey(path)] { if let digest = pending[key], !digest.isEmpty { digests[path, default: []].insert(digest) } }
+        }
+        // Old copies where a re-pointed bucket's folder used to be, known from the lock this
+        // user's Derive last wrote (no state): a build killed while deleting one left its temporary.
+        for old in plan.oldFolderNames {
+            folders[(old.file as NSString).deletingLastPathComponent, default: []].insert((old.file as NSString).lastPathComponent)
+            digests[old.file, default: []].insert(old.digest)
         }
         let disk = planner.disk
         let lockCopies = Self.lockTemporaryDigests(planner.lockPath, manifestName: planner.manifestName)

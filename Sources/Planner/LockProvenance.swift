@@ -93,18 +93,27 @@ public enum LockProvenance {
     /// `lock` without the lines of buckets whose folder is another now than the one it was
     /// written for (`movedFrom`): they say nothing of the files there (attack 37b's F6).
     public static func forFoldersNow(_ lock: LockFile, manifest: Manifest, lockPath: String, forState database: String) -> LockFile {
-        let written = writtenFolders(lockPath: lockPath, forState: database)
-        guard !written.isEmpty else { return lock }
-        let moved = Set(manifest.buckets.filter { bucket in
-            written[bucket.name].map { old in
-                let real = RealFolder.of(bucket.path)
-                return real != old.path && FileIdentity.ofFolder(real) != old.identity
-            } ?? false
-        }.map(\.name))
+        let moved = Set(movedBuckets(manifest, lockPath: lockPath, forState: database).keys)
         guard !moved.isEmpty else { return lock }
         var kept = lock
         kept.entries = lock.entries.filter { !moved.contains(PathKey.bucket(of: $0.key)) }
         return kept
+    }
+
+    /// The buckets of `manifest` whose folder is another now than the one the lock at `lockPath`
+    /// was written for (`movedFrom`), by name: that folder (its real path) and its device and inode
+    /// then. Their lock lines place Derive's files in that folder, not in the bucket's folder now
+    /// (`Planner.oldFolderCopies`, attack 40a's A4). Empty for a fresh clone (nothing remembered).
+    public static func movedBuckets(_ manifest: Manifest, lockPath: String, forState database: String) -> [String: (path: String, identity: FileIdentity)] {
+        let written = writtenFolders(lockPath: lockPath, forState: database)
+        guard !written.isEmpty else { return [:] }
+        var moved: [String: (path: String, identity: FileIdentity)] = [:]
+        for bucket in manifest.buckets {
+            guard let old = written[bucket.name] else { continue }
+            let real = RealFolder.of(bucket.path)
+            if real != old.path && FileIdentity.ofFolder(real) != old.identity { moved[bucket.name] = old }
+        }
+        return moved
     }
 
     /// Whether every line of `lock` mirrors a record Derive rendered: the same digest and action

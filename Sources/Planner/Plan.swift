@@ -165,6 +165,13 @@ public struct Plan: Sendable {
     /// The lock's lines for outputs the manifest does not produce, with no state recording them (a
     /// fresh clone): never deleted, named once, dropped from the rewritten lock (`lockOrphans`).
     public var lockLeft: [LockLeft] = []
+    /// Files the lock this user's Derive last wrote places in the folder a bucket had then, which
+    /// it no longer points at, with no state recording them (`Planner.oldFolderCopies`): each
+    /// deleted by the build while it holds the line's bytes, or left and named.
+    public var oldFolderCopies: [OldFolderCopy] = []
+    /// Every file that lock places in such a folder, with its line's bytes (`Planner.oldFolderCopies`):
+    /// names whose temporaries a build killed while deleting them left, swept as Derive's when they hold those bytes.
+    public var oldFolderNames: [(file: String, digest: String)] = []
     /// State records whose path or folder is not trusted (`OutputRecord.placeProblem`): named as
     /// failures, never walked; the build drops them.
     public var ignoredRecords: [String] = []
@@ -233,7 +240,9 @@ public struct Plan: Sendable {
     /// How many outputs only a lock line vouches for (`PlanItem.isUnverifiedAdoption`).
     public var adoptedUnverified: Int { items.reduce(0) { $0 + ($1.isUnverifiedAdoption ? 1 : 0) } }
     /// Whether a build would change anything: an output, a record, the lock or the index.
-    public var hasChanges: Bool { items.contains { $0.kind != .upToDate } || controlFiles.contains { $0.action != .blocked } }
+    public var hasChanges: Bool {
+        items.contains { $0.kind != .upToDate } || controlFiles.contains { $0.action != .blocked } || oldFolderCopies.contains(where: \.deletes)
+    }
     /// Control files a build cannot write (a user's file at the index path): the build fails on them.
     public var blockedControlFiles: [ControlFileChange] { controlFiles.filter { $0.action == .blocked } }
     /// Whether a build refuses this plan as a whole (writes no output, lock or index): an error,
@@ -248,6 +257,10 @@ public struct Plan: Sendable {
         let left = leftInPlace.intersection(deletions.map(\.output)).count
         let ifRenderMatches = deleteIfRenderMatches.subtracting(recordsOnly).subtracting(leftInPlace).intersection(deletions.map(\.output)).count
         text += "\(count(.delete) - dropped - keeps - left - ifRenderMatches) to delete, "
+        let oldCopies = oldFolderCopies.filter { $0.deletes && !$0.isIndex }.count
+        if oldCopies > 0 { text += "\(oldCopies) old cop\(oldCopies == 1 ? "y" : "ies") to delete where the bucket folder used to be, " }
+        let oldLeft = oldFolderCopies.filter { !$0.deletes }.count
+        if oldLeft > 0 { text += "\(oldLeft) left in place where the bucket folder used to be (not proven Derive's), " }
         if ifRenderMatches > 0 { text += "\(ifRenderMatches) to delete only if a render matches (adopted unverified: otherwise left in place), " }
         if dropped > 0 { text += "\(dropped) record\(dropped == 1 ? "" : "s") to drop (file already gone), " }
         if left > 0 { text += "\(left) left in place (not the file Derive wrote, or not reachable: why above), " }
@@ -259,7 +272,7 @@ public struct Plan: Sendable {
         let lockOnly = lockLeft.filter(\.present).count
         if lockOnly > 0 { text += ", \(lockOnly) left in place (known only from the lock)" }
         let written = controlFiles.filter { $0.action == .write }.map(\.file)
-        let removed = controlFiles.filter { $0.action == .remove }.map(\.file)
+        let removed = controlFiles.filter { $0.action == .remove }.map(\.file) + oldFolderCopies.filter { $0.deletes && $0.isIndex }.map(\.displayed)
         if !written.isEmpty { text += "; rewrite \(written.joined(separator: ", "))" }
         if !removed.isEmpty { text += "; remove \(removed.joined(separator: ", "))" }
         return text + "."
@@ -447,6 +460,10 @@ public struct Planner: Sendable {
     /// Whether this planner read the lock (an edited source's plan, whose records vouch for every
     /// output, never does: `EditedSourceReadsTests`).
     public var hasReadTheLock: Bool { lockText.wasRead }
+
+    /// Whether the lock is the one this user's Derive last wrote for this state, every line its own
+    /// record (`LockProvenance.vouches`): its lines are records of bytes Derive rendered.
+    public var lockIsOwnRecord: Bool { lockText.isOwnRecord(forState: store.folder + "/" + StateStore.fileName) }
 
     public func plan() throws -> Plan {
         let recorded = try store.allOutputs()
@@ -672,6 +689,8 @@ public struct Planner: Sendable {
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
+        (plan.oldFolderCopies, plan.oldFolderNames) = oldFolderCopies(recorded: recorded,
+                                                                      keeping: WantedIdentities(PathSet(expansion.derivatives.map(\.outputPath)).union(protected)))
         plan.provenByGit = PathSet(provenByGit.map(\.output))
         plan.recordsOnly = fates.recordsOnly.union(fates.kept)
         plan.leftInPlace = fates.left

@@ -289,6 +289,11 @@ enum PlanPrinter {
         }
         // Lock lines no state records, for outputs the manifest does not produce: never deleted.
         for left in plan.lockLeft { line(paint("=", "36"), "\(left.output)  \(left.message)") }
+        // Files the lock places where a re-pointed bucket's folder used to be (no state records them).
+        for copy in plan.oldFolderCopies {
+            if copy.deletes { line(paint("-", "31"), "\(copy.displayed)  \(copy.isIndex ? "remove" : "delete"): \(copy.reason)") }
+            else { line(paint("=", "36"), "\(copy.displayed)  left: \(copy.reason)") }
+        }
         // Old outputs behind a symbolic link: kept, their records too; nothing to do.
         for kept in plan.orphansBehindLinks { Swift.print(keptLine(kept)) }
         for change in plan.controlFiles {
@@ -353,6 +358,7 @@ enum PlanPrinter {
         // behind a link), or a lock-only line dropped (no file there, or not a place): counted by kind too.
         let left = plan.lockLeft.map { Left(kind: $0.present ? "left" : "dropRecord", output: $0.output, message: $0.message) }
             + plan.orphansBehindLinks.map { Left(kind: "left", output: $0.output, message: $0.message) }
+            + plan.oldFolderCopies.map { Left(kind: $0.deletes ? "deleteOldCopy" : "left", output: $0.displayed, message: $0.reason) }
         let kinds = plan.items.filter { $0.kind == .delete }.map(kind) + left.map(\.kind)
         let report = Report(
             items: plan.items.map { Item(kind: kind($0), output: $0.output, reasons: $0.reasons, source: $0.derivative?.source ?? $0.recorded?.source,
