@@ -1263,7 +1263,13 @@ public final class BuildSession: @unchecked Sendable {
                 continue
             }
             do {
-                if try !planner.disk.remove(path, ifDigest: digest, identity: identity) {
+                var removed = try planner.disk.remove(path, ifDigest: digest, identity: identity)
+                // The index a killed build wrote there and never recorded: Derive's while it holds
+                // exactly the bytes that build noted writing (checked on the open file as it goes).
+                if !removed, let noted = notes[path]?.digest, !noted.isEmpty, noted != digest, FileKind.isRegularFile(path) {
+                    removed = try planner.disk.remove(path, ifDigest: noted, identity: nil)
+                }
+                if !removed {
                     report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
                     // The index's own path keeps the index's ACL without a line; an old one does not.
                     if !isCurrent { leaving.leaveOldIndex(path) }

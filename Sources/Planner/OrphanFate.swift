@@ -67,6 +67,7 @@ extension Planner {
         public func fate(of record: OutputRecord, identity recordedIdentity: FileIdentity?? = nil) throws -> OrphanFate {
             let store = planner.store, display = planner.display
             let file = record.file
+            acceptedDisplaced[file] = nil   // judged again now
             // Records from before the folder was kept cannot be placed safely: they are only forgotten.
             guard !record.folder.isEmpty else { return .dropRecord }
             if keeping.contains(file) { return .keep }
