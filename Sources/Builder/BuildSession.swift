@@ -1088,6 +1088,11 @@ public final class BuildSession: @unchecked Sendable {
                 switch try removal.removal(record, judge: uncommittedJudge, identity: .some(found.identity)) {
                 case .removed: report.removed += 1
                 case .forgotten, .kept: break
+                case .left(let file, let message) where notes[file + Planner.displacedNoteSuffix] != nil && FileKind.isRegularFile(file):
+                    // A killed build was replacing a file of Derive's there: what is there now may
+                    // be Derive's, and the state goes with `clean`, so the lock is kept as its record.
+                    report.keptLock = true
+                    report.problems.append(message + "; \(planner.display(lockPath)) is kept as its record")
                 case .left(_, let message), .unproven(_, let message): report.left.append(message)
                 case .deferred(_, let message): report.problems.append(message)
                 }
@@ -1230,9 +1235,19 @@ public final class BuildSession: @unchecked Sendable {
                 report.left.append("\(planner.display(lockPath)) is not a valid lock and no state records the outputs; it is kept so they are not orphaned")
             }
         }
-        let controlIdentities = try store.controlFileIdentities()
+        var controlIdentities = try store.controlFileIdentities()
         let currentIndex = manifest.index.flatMap { index in manifest.bucket(named: index.bucket).map { $0.path + "/" + index.path } }
-        for (path, digest) in try store.controlFiles().sortedByKey() {
+        var controls = try store.controlFiles()
+        // Derive's index where its bucket's folder took it (folders swapped on disk: attack 40a's
+        // A8): removed as the record's file, while it is that file with those bytes.
+        let folders = manifest.buckets.map { RealFolder.of($0.path) }
+        for (path, digest) in controls.sortedByKey() {
+            guard let moved = try store.movedWithBucketFolder(path, identity: controlIdentities[path] ?? nil, into: folders),
+                  controls[moved] == nil else { continue }
+            controls[moved] = digest
+            controlIdentities[moved] = controlIdentities[path] ?? nil
+        }
+        for (path, digest) in controls.sortedByKey() {
             // The file Derive wrote (device and inode) is required; a record from before they were
             // kept is trusted only at the index's path now (which a build writes anyway), never
             // at another path the record alone names (attack 17's N7).
@@ -1252,7 +1267,13 @@ public final class BuildSession: @unchecked Sendable {
                 continue
             }
             do {
-                if try !planner.disk.remove(path, ifDigest: digest, identity: identity) {
+                var removed = try planner.disk.remove(path, ifDigest: digest, identity: identity)
+                // The index a killed build wrote there and never recorded: Derive's while it holds
+                // exactly the bytes that build noted writing (checked on the open file as it goes).
+                if !removed, let noted = notes[path]?.digest, !noted.isEmpty, noted != digest, FileKind.isRegularFile(path) {
+                    removed = try planner.disk.remove(path, ifDigest: noted, identity: nil)
+                }
+                if !removed {
                     report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
                     // The index's own path keeps the index's ACL without a line; an old one does not.
                     if !isCurrent { leaving.leaveOldIndex(path) }

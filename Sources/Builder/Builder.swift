@@ -1,5 +1,6 @@
 import Confinement
 import Foundation
+import Synchronization
 import ImagingCore
 #if canImport(Glibc)
 import Glibc
@@ -984,7 +985,8 @@ public struct Builder: Sendable {
                 continue
             }
             let existed = disk.exists(path)
-            guard let identity = targets.oldIndexIdentity(path) else {
+            let identity = targets.oldIndexIdentity(path)
+            guard identity != nil || targets.notedOldIndexes.contains(path) else {
                 // A record from before Derive kept which file it wrote: a copy would pass the digest.
                 if existed { left = (path, "\(planner.display(path)) " + ControlFileTargets.unprovenOldIndexReason) }
                 try store.setControlFile(path, digest: nil)
@@ -999,6 +1001,7 @@ public struct Builder: Sendable {
                     try Self.removeCreatedFolders(above: path, disk: disk, store: store)
                 }
                 try store.setControlFile(path, digest: nil)
+                if targets.notedOldIndexes.contains(path) { try store.clearPendingWrites([path]) }
             } catch where !FileKind.isRegularFile(path) {
                 // A link, a folder (a user's, since Derive wrote a file there): not Derive's file any more.
                 left = (path, "\(planner.display(path)) is not the file Derive wrote as the index (\(FileKind.describe(path))); left in place")
@@ -1303,6 +1306,36 @@ public struct Builder: Sendable {
         return result
     }
 
+    /// The index digests the lock temporaries a dead build left beside the lock at `lockPath`
+    /// record (`lockTemporaryDigests`' checks, and the writer's pid in the name no longer
+    /// running): a build killed after it replaced the lock and before the index leaves the old
+    /// lock (displaced) there, naming the index still on disk, which nothing else vouches for once
+    /// the state is gone. Read once per process, before the build's sweep removes them.
+    static func lockTemporaryIndexDigests(_ lockPath: String, manifestName: String) -> Set<String> {
+        lockTemporaryIndexes.withLock { known in
+            if let found = known[lockPath] { return found }
+            let folder = (lockPath as NSString).deletingLastPathComponent, name = (lockPath as NSString).lastPathComponent
+            var result = Set<String>()
+            for candidate in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            where candidate.hasPrefix("." + name + ".") && candidate.hasSuffix(ConfinedFolder.temporaryMarker) {
+                let parts = candidate.dropFirst(name.count + 2).dropLast(ConfinedFolder.temporaryMarker.count).split(separator: ".")
+                guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+                let fd = open(folder + "/" + candidate, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+                guard fd >= 0 else { continue }
+                let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+                var info = stat()
+                guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(), info.st_size <= LockFile.maxBytes,
+                      let data = try? handle.readToEnd() ?? Data(), LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath),
+                      let digest = LockFile.parse(String(decoding: data, as: UTF8.self))?.index?.digest else { continue }
+                result.insert(digest)
+            }
+            known[lockPath] = result
+            return result
+        }
+    }
+
+    private static let lockTemporaryIndexes = Mutex<[String: Set<String>]>([:])
+
     /// Removes the temporary files a killed command left for the lock at `path` (only dead
     /// writers', only while they hold bytes `controlTemporaryDigests` allows, or are this
     /// manifest's locks: `lockTemporaryDigests`): what `clean` and `release` do before they write
@@ -1426,9 +1459,11 @@ public struct OutputRemoval: Sendable {
         }
         // Derive's file: deleted only while it still holds the recorded bytes and is the very file
         // Derive installed (checked on the open file, as it goes).
+        // Or, judged Derive's by the bytes a killed build noted displacing there, while it holds them.
         let recordedIdentity: FileIdentity?
-        if let identity { recordedIdentity = identity } else { recordedIdentity = try planner.store.outputIdentity(record.path) }
-        guard try planner.disk.remove(file, ifDigest: record.outputDigest, identity: recordedIdentity) else {
+        if judge.acceptedDisplaced[file] != nil { recordedIdentity = nil }
+        else if let identity { recordedIdentity = identity } else { recordedIdentity = try planner.store.outputIdentity(record.path) }
+        guard try planner.disk.remove(file, ifDigest: judge.acceptedDisplaced[file] ?? record.outputDigest, identity: recordedIdentity) else {
             return .left(path: file, message: Planner.OrphanJudge.changedMessage(planner.display(file)))
         }
         try planner.store.removeFiles([file])

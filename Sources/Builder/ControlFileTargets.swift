@@ -32,6 +32,10 @@ struct ControlFileTargets {
     /// The device and inode each index record says Derive wrote (nil: a record from before they
     /// were kept). An old index is removed only while it is still that file (attack 17's N7).
     let writtenIdentities: PathDictionary<FileIdentity?>
+    /// Old indexes known by a killed build's note of writing them, not by a record
+    /// (`StateStore.notedIndexesInFormerBucketFolders`): removed on the noted bytes alone, as the
+    /// files a killed build installed and never recorded are (`Planner.uncommittedOutputs`).
+    let notedOldIndexes: PathSet
     /// An old index known only from the lock's first line (no state): never deleted, since
     /// nothing but that untrusted line says Derive wrote it (a user's copy of the index has the
     /// same bytes); kept and named. True when it holds an index Derive writes for the lock.
@@ -231,10 +235,27 @@ struct ControlFileTargets {
         } else {
             writtenFromLock = [:]
         }
+        // Derive's index where its bucket's folder took it (folders swapped on disk: attack 40a's
+        // A8), and one a killed re-point installed in a folder no bucket names now and never
+        // recorded (its note): old indexes, removed while they hold the recorded (noted) bytes.
+        let identities = try planner.store.controlFileIdentities()
+        var movedIdentities: PathDictionary<FileIdentity?> = [:]
+        let folders = manifest.buckets.map { RealFolder.of($0.path) }
+        for (path, digest) in written.sortedByKey() {
+            guard let moved = try planner.store.movedWithBucketFolder(path, identity: identities[path] ?? nil, into: folders),
+                  written[moved] == nil, !PathKey.same(moved, index?.path ?? "") else { continue }
+            written[moved] = digest
+            movedIdentities[moved] = identities[path] ?? nil
+        }
+        let noted = try planner.store.notedIndexesInFormerBucketFolders(current: folders, excluding: PathSet(Array(written.keys) + [index?.path ?? ""]))
+        for (path, digest) in noted { written[path] = digest }
+        notedOldIndexes = PathSet(noted.keys)
         self.written = written
         displacedIndex = try index.flatMap { try planner.store.pendingWrites()[Builder.displacedKey($0.path)] }.flatMap { $0.isEmpty ? nil : $0 }
         oldLocks = try planner.store.lockFiles().filter { path, _ in !OldLock.isCurrent(path, lockPath: planner.lockPath) }
-        writtenIdentities = try planner.store.controlFileIdentities()
+        var allIdentities = identities
+        for (path, identity) in movedIdentities where allIdentities[path] == nil { allIdentities[path] = identity }
+        writtenIdentities = allIdentities
         lockSource = planner
         overwrite = planner.overwrite
         self.claims = claims ?? ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
@@ -431,6 +452,10 @@ struct ControlFileTargets {
         // The bytes a build noted as the index it was replacing (Derive's), killed after it wrote
         // the lock and before the index; not in a bucket re-pointed since (a copy there is yours).
         if current != nil, current == displacedIndex, repointedIndexFolder == nil { return .recorded }
+        // The index the lock a dead build displaced names (killed after it replaced the lock and
+        // before the index, its state gone since): Derive's, as that lock was.
+        if let current, written[index.path] == nil, repointedIndexFolder == nil,
+           Builder.lockTemporaryIndexDigests(lockPath, manifestName: manifestName).contains(current) { return .recorded }
         // Derive's bytes for outputs the lock or the state vouch for, even with a record of other
         // bytes: what a build racing another, or killed between the lock and the index, leaves.
         // Read only up to the size such an index can have.
@@ -549,11 +574,12 @@ struct ControlFileTargets {
         }
         for (path, digest) in written.sortedByKey() where !PathKey.same(path, index?.path ?? "") && disk.exists(path) && linkToOldIndex(path) == nil {
             let current = try? disk.digestAndHead(path, headBytes: 0).digest
-            guard let identity = oldIndexIdentity(path) else {
+            let identity = oldIndexIdentity(path)
+            guard identity != nil || notedOldIndexes.contains(path) else {
                 change(path, .keep, Self.unprovenOldIndexReason)
                 continue
             }
-            if current == digest, FileIdentity.ofRegularFile(path) == identity {
+            if current == digest, identity.map({ FileIdentity.ofRegularFile(path) == $0 }) ?? FileKind.isRegularFile(path) {
                 change(path, .remove, "Derive's old index" + (index.map { ", now at \(display($0.path))," } ?? "") + " is no longer wanted")
             } else {
                 change(path, .keep, oldIndexKept(path, display: display))

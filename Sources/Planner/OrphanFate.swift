@@ -53,6 +53,10 @@ extension Planner {
         private var bucketFolders: [String: FileIdentity]?
         private var places: [String: String?] = [:]
         private var identities: PathDictionary<FileIdentity?>?
+        private var pending: PathDictionary<PendingWrite>?
+        /// Files judged Derive's by a killed build's notes (`displacedBytes`), file → the noted
+        /// bytes: removed only while the open file holds them.
+        public private(set) var acceptedDisplaced: PathDictionary<String> = [:]
 
         public init(_ planner: Planner, keeping: WantedIdentities, many: Bool = false, unproven: @escaping (OutputRecord) -> String? = { _ in nil }) {
             self.planner = planner; self.keeping = keeping; self.many = many; self.unproven = unproven
@@ -63,6 +67,7 @@ extension Planner {
         public func fate(of record: OutputRecord, identity recordedIdentity: FileIdentity?? = nil) throws -> OrphanFate {
             let store = planner.store, display = planner.display
             let file = record.file
+            acceptedDisplaced[file] = nil   // judged again now
             // Records from before the folder was kept cannot be placed safely: they are only forgotten.
             guard !record.folder.isEmpty else { return .dropRecord }
             if keeping.contains(file) { return .keep }
@@ -128,6 +133,7 @@ extension Planner {
             }
             // And born when it was (attack 18's S3: a file re-created there may get the inode number back).
             if let identity, FileIdentity.ofRegularFile(file) != nil, !identity.isFile(at: file) {
+                if try displacedBytes(file) { return .delete }
                 // The bucket's folder itself is not the one Derive last wrote to (swapped with another
                 // folder, perhaps for a moment): the file Derive wrote may be in that folder wherever it
                 // is now, and come back. Its record stays, and the next build tries again (attack 18's
@@ -141,9 +147,30 @@ extension Planner {
             }
             // Its bytes: the recorded ones (checked once more as it goes).
             guard (try? planner.digests.content(of: file))?.digest == record.outputDigest else {
+                if try displacedBytes(file) { return .delete }
                 return .left(path: file, message: Self.changedMessage(display(file)))
             }
             return .delete
+        }
+
+        /// Whether `file` holds exactly the bytes a killed build noted it was displacing there (a
+        /// file it judged Derive's, by a record it had already moved to another file when it was
+        /// killed: two buckets' folders swapped, attack 40a's A5), or is the very file (device,
+        /// inode, birth) a killed build noted installing there, with the bytes it noted (a render
+        /// equal to the record's bytes, installed over another file). Such a file is Derive's; it
+        /// is removed only while the open file still holds those bytes (`acceptedDisplaced`).
+        private func displacedBytes(_ file: String) throws -> Bool {
+            if pending == nil { pending = try planner.store.pendingNotes() }
+            guard let digest = (try? planner.digests.content(of: file))?.digest else { return false }
+            if let displaced = pending?[file + Planner.displacedNoteSuffix], !displaced.digest.isEmpty, displaced.digest == digest {
+                acceptedDisplaced[file] = digest
+                return true
+            }
+            if let installed = pending?[file], installed.digest == digest, installed.identity?.isFile(at: file) == true {
+                acceptedDisplaced[file] = digest
+                return true
+            }
+            return false
         }
 
         /// What is said of a file whose bytes are not the recorded ones.

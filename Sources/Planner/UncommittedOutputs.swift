@@ -11,7 +11,7 @@ import Foundation
 extension Planner {
     /// The suffix of the note a build makes of the file it displaces (`Builder.displacedKey`):
     /// not a file it installed.
-    static let displacedNoteSuffix = "/displaced"
+    public static let displacedNoteSuffix = "/displaced"
 
     /// A file a killed build moved into place and never recorded: the record the build would
     /// have made of it (with the noted digest), the file it noted (device, inode, birth; nil:
@@ -40,9 +40,20 @@ extension Planner {
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) { controls.insert(bucket.path + "/" + index.path) }
         for path in try store.controlFiles().keys { controls.insert(path) }
         var found: PathDictionary<Uncommitted> = [:]
-        for (path, note) in pending.sortedByKey() {
-            guard !note.digest.isEmpty, !path.hasSuffix(Self.displacedNoteSuffix), !recordedFiles.contains(path),
+        for (noted, note) in pending.sortedByKey() {
+            var path = noted
+            if noted.hasSuffix(Self.displacedNoteSuffix) {
+                // `clean` (`elsewhere`): a file a killed build judged Derive's and was about to
+                // replace, whose record it had already moved to another file (two buckets' folders
+                // swapped: attack 40a's A5), is Derive's while it holds those bytes; no record
+                // names it any more. One the build also noted installing is judged by that note.
+                path = String(noted.dropLast(Self.displacedNoteSuffix.count))
+                guard elsewhere, pending[path].map({ $0.digest.isEmpty }) ?? true else { continue }
+            }
+            guard !note.digest.isEmpty, !recordedFiles.contains(path),
                   !plannedFiles.contains(path), !controls.contains(path) else { continue }
+            // A displaced file's note says nothing of where it was written: judged by its bytes.
+            let note = path == noted ? note : PendingWrite(digest: note.digest)
             let output: String, folder: String
             if !note.output.isEmpty, !note.folder.isEmpty {
                 // Where it was written, whatever the bucket's folder is now (or whether it is still a bucket).
@@ -82,7 +93,7 @@ extension Planner {
                                       outputDigest: note.digest, size: 0, width: 0, height: 0, format: "", builtAt: 0,
                                       folder: folder)
             guard record.placeProblem == nil, !recordedFiles.contains(record.file) else { continue }
-            found[key] = Uncommitted(record: record, identity: note.identity, note: path)
+            found[key] = Uncommitted(record: record, identity: note.identity, note: noted)
         }
         return found
     }
