@@ -89,7 +89,8 @@ import Glibc
         for attempt in 1...2 {
             let run = try Self.run(["serve", "--port", "0", "--host", "nosuch.invalid"], in: folder)
             #expect(run.status == 1, "attempt \(attempt): \(String(describing: run.status)) \(run.stderr)")
-            #expect(run.stderr.hasPrefix("derive: error: ") && run.stderr.contains("nosuch.invalid") && run.stderr.contains("--host"),
+            #expect(run.stderr.hasPrefix("derive: error: ") && run.stderr.contains("nosuch.invalid") && run.stderr.contains("--host")
+                    && run.stderr.contains("no address found") && !run.stderr.contains("SocketAddressError"),
                     "attempt \(attempt): \(run.stderr)")
         }
     }
