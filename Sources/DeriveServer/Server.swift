@@ -31,6 +31,11 @@ public struct DeriveHTTPServer: Sendable {
         self.port = port
     }
 
+    /// `host` as a URL spells it: an IPv6 address in brackets (`[::1]`), any other as it is.
+    public static func urlHost(_ host: String) -> String {
+        host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+    }
+
     /// Longest request line (or single header), and longest request head, the parser accepts.
     static let maxRequestLineBytes = 256 * 1024
     static let maxHeadBytes = 384 * 1024
@@ -122,6 +127,8 @@ public struct DeriveHTTPServer: Sendable {
             return Self.response(reply, io: io, token: token)
         }
         let logger = Logger(label: "derive.serve")
+        // Set once the socket listens: an error before that is a `ListenFailure`.
+        let listening = NIOLockedValueBox(false)
         // The parser counts the request line against its header limits (80 KiB by default): a
         // ~100 KB URL got a bare 400. With room for it, the service answers OSS XML (a key over
         // 1 023 bytes, a process chain too long); beyond these limits the bare 400 remains.
@@ -138,7 +145,10 @@ public struct DeriveHTTPServer: Sendable {
         let app = Application(responder: responder,
                               server: .http1(configuration: http1),
                               configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Derive"),
-                              onServerRunning: { channel in onReady(channel.localAddress?.port ?? 0) },
+                              onServerRunning: { channel in
+                                  listening.withLockedValue { $0 = true }
+                                  onReady(channel.localAddress?.port ?? 0)
+                              },
                               logger: logger)
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: app),
@@ -150,7 +160,13 @@ public struct DeriveHTTPServer: Sendable {
         configuration.maximumGracefulShutdownDuration = .milliseconds(500)
         // The process ends either here or in the watchdog's `_exit`, whichever comes first.
         defer { beforeExit() }
-        try await ServiceGroup(configuration: configuration).run()
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch {
+            // Never listening: the address could not be bound (taken, not this machine's, unknown).
+            guard listening.withLockedValue({ $0 }) else { throw ListenFailure(error, host: host, port: port) }
+            throw error
+        }
     }
 
     /// Render threads run at a lower priority (nice 10): when renders and plain requests compete
@@ -189,6 +205,36 @@ public struct DeriveHTTPServer: Sendable {
                 try await writer.finish(nil)
             })
         }
+    }
+}
+
+/// The server could not listen on `host:port`: which address, why, and what to do.
+public struct ListenFailure: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ error: any Error, host: String, port: Int) {
+        let address = "\(DeriveHTTPServer.urlHost(host)):\(port)"
+        let hosts = "give an address of this machine with --host (127.0.0.1, the default, or ::1 for loopback only; 0.0.0.0 or :: for every interface)"
+        let reason: String
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case EADDRINUSE:
+                reason = "the port is already in use (another server listens there); stop that server, or choose another port with --port (--port 0 picks a free one)"
+            case EACCES:
+                reason = "permission denied (a port below 1024 needs root or CAP_NET_BIND_SERVICE); choose a port from 1024 up with --port (--port 0 picks a free one)"
+            case EADDRNOTAVAIL:
+                reason = "\(host) is not an address of this machine (\(String(cString: strerror(EADDRNOTAVAIL)))); \(hosts)"
+            default:
+                reason = "\(String(cString: strerror(error.errnoCode))); check --host and --port (--port 0 picks a free port)"
+            }
+        } else if let error = error as? SocketAddressError.UnknownHost {
+            reason = "no address found for the host \(host) (\(error.errorDescription)); \(hosts)"
+        } else if error is SocketAddressError {
+            reason = "\(host) is not an address derive serve can listen on (\(error)); \(hosts)"
+        } else {
+            reason = "\(error); check --host and --port (--port 0 picks a free port)"
+        }
+        description = "cannot listen on \(address): \(reason)"
     }
 }
 
@@ -260,7 +306,10 @@ struct ShutdownWatchdog: Service {
     static let cutoff: Double = 1
 
     func run() async throws {
-        try? await gracefulShutdown()
+        // Cancelled, not asked to shut down: another service failed (the listener could not
+        // bind), and its error ends `ServiceGroup.run`, so the process exits 1 with the message.
+        // Exiting 0 here raced that error and won about half the time (attack 41b's M1).
+        do { try await gracefulShutdown() } catch { return }
         onShutdown()
         let inFlight = self.inFlight, beforeExit = self.beforeExit
         Thread.detachNewThread {

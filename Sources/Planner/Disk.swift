@@ -650,7 +650,31 @@ final class OpenFolders: @unchecked Sendable {
         }
         let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
         if let underlying, underlying.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(underlying.code))) }
-        return (error as NSError).localizedDescription
+        return whyNoNewFolder(path) ?? (error as NSError).localizedDescription
+    }
+
+    /// Why the deepest folder of `path` that is there takes no new folder, when Foundation gave
+    /// no errno (mkdir in /proc fails with ENOENT, which it said as "The file doesn't exist":
+    /// attack 41b's L3); nil when nothing there explains it.
+    static func whyNoNewFolder(_ path: String) -> String? {
+        var parent = path, child = ""
+        var info = Glibc.stat()
+        while lstat(parent, &info) != 0 {
+            let up = (parent as NSString).deletingLastPathComponent
+            let next = up.isEmpty ? "." : up
+            guard next != parent else { return nil }
+            child = (parent as NSString).lastPathComponent
+            parent = next
+        }
+        guard !child.isEmpty, stat(parent, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        if access(parent, W_OK | X_OK) != 0 {
+            return "this user may not make folders in \(parent) (\(String(cString: strerror(errno)))); choose another place, or change its permissions"
+        }
+        var volume = statvfs()
+        if statvfs(parent, &volume) == 0, (volume.f_flag & UInt(ST_RDONLY)) != 0 {
+            return "\(parent) is on a read-only file system; choose a folder on a writable disk"
+        }
+        return "\(parent) takes no new folder \(child): its file system refuses one (a virtual file system, such as /proc or /sys); choose a folder on a writable disk"
     }
 
     func folder(_ path: String, create: Bool) throws -> ConfinedFolder {

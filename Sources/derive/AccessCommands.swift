@@ -71,7 +71,14 @@ struct SignCommand: ParsableCommand {
         // A URL that expires now or earlier is refused by every server: no point printing it.
         if expires < 1 { throw ValidationError("--expires must be at least 1 second; \(expires) makes a URL that is already expired") }
         if v4, expires > 604_800 { throw ValidationError("--expires for V4 URLs is 1 to 604800 seconds (7 days)") }
+        // The V1 Expires is now + this: an Int near its maximum overflowed (a crash).
+        if !v4, expires > Self.maxV1Expires {
+            throw ValidationError("--expires must be from 1 to \(Self.maxV1Expires) seconds (100 years) for V1 URLs, not \(expires)")
+        }
     }
+
+    /// The longest V1 lifetime: 100 years of 365.25 days.
+    static let maxV1Expires = 3_155_760_000
 
     func run() throws {
         let loaded = try AccessKeys.manifest(manifest)
@@ -117,11 +124,22 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var manifest: ManifestArgument
 
-    @Option(help: "Port (0 picks a free one).")
+    @Option(help: "Port, 0 to 65535 (0 picks a free one).")
     var port: Int = 8080
 
-    @Option(help: "Address to bind; loopback unless you mean otherwise.")
+    @Option(help: "Address to bind; loopback unless you mean otherwise (an IPv6 address with or without brackets: ::1, [::1]).")
     var host: String = "127.0.0.1"
+
+    /// The address bound: `host` without the brackets a URL puts around an IPv6 address.
+    var bindHost: String {
+        host.count > 2 && host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+
+    func validate() throws {
+        // An Int past 65535 wrapped modulo 65536 when bound (attack 41b's M2: --port 131152 bound port 80).
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, not \(port)") }
+        if bindHost.isEmpty { throw ValidationError("--host is empty; give the address to bind, e.g. 127.0.0.1 (the default) or ::1") }
+    }
 
     func run() async throws {
         let loaded = try AccessKeys.manifest(manifest.manifest)
@@ -160,8 +178,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let buckets = loaded.buckets.map(\.name).joined(separator: ", ")
-        let host = self.host
-        var server = DeriveHTTPServer(service: service, host: host, port: port)
+        // The address as URLs spell it (`[::1]`: attack 41b's L2 printed http://::1:8080).
+        let host = DeriveHTTPServer.urlHost(bindHost)
+        var server = DeriveHTTPServer(service: service, host: bindHost, port: port)
         // At SIGTERM, SIGINT or SIGHUP: workers ended and every worker folder of this process removed
         // (an idle worker's folder was left behind once in a while).
         // The metadata log is checkpointed: the main file alone then holds every record.

@@ -186,7 +186,7 @@ struct Workspace {
                 FailureReasons.Reason(file: $0.file, line: $0.line, column: $0.column, message: $0.message + ($0.hint.map { " (\($0))" } ?? ""))
             }
             if errors.isEmpty { reasons?.items.append(.init(file: argument.manifest, message: "the manifest is not valid")) }
-            Output.writeStandardError("derive: error: \(argument.manifest) is not valid; run 'derive validate' for details\n")
+            Output.printError(ManifestArgument.notLoaded(argument.manifest))
             throw ExitCode.failure
         }
         manifestPath = argument.manifest

@@ -61,7 +61,8 @@ struct CatalogCommand: ParsableCommand {
         // A style that cannot render a sample is a broken catalogue entry: exit 1 after the report.
         let failed = catalog.failedRenders
         if failed > 0 {
-            Output.writeStandardError("derive: \(failed) render\(failed == 1 ? "" : "s") of the catalogue failed\n")
+            // An error as every command's: `derive: error:` (attack 41b's L3 asked for one prefix).
+            Output.printError("\(failed) render\(failed == 1 ? "" : "s") of the catalogue failed (each named above with its reason); fix those styles or samples, then run derive catalog again")
             throw ExitCode.failure
         }
     }

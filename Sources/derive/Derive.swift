@@ -1,4 +1,5 @@
 import ArgumentParser
+import DeriveServer
 import Foundation
 
 @main
@@ -25,6 +26,11 @@ struct Derive: AsyncParsableCommand {
             print(answer)
             return
         }
+        // `derive init -photos` (a folder named -photos) is read as -p -h -o …, and -h printed help (attack 41b's L8).
+        if let refusal = InitCommand.optionLikeFolder(arguments) {
+            Output.printError(refusal)
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         await run(arguments)
     }
 
@@ -40,6 +46,10 @@ struct Derive: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as CLIError {
+            Output.printError(error.description)
+            Foundation.exit(ExitCode.failure.rawValue)
+        } catch let error as ListenFailure {
+            // serve could not listen: the address, why, and the fix (escaped: --host is the user's text).
             Output.printError(error.description)
             Foundation.exit(ExitCode.failure.rawValue)
         } catch {

@@ -40,6 +40,20 @@ struct InitCommand: ParsableCommand {
         return isLink ? "is a symbolic link to \(destination), which is a file, not a folder" : "is a file, not a folder"
     }
 
+    /// The usage error for `derive init -photos`: an argument with one '-' and more than one
+    /// letter, before any `--`, is a cluster of one-letter options to ArgumentParser (`-h` among
+    /// them printed help and exited 0); init has none, so it is a folder name written unprotected.
+    static func optionLikeFolder(_ arguments: [String]) -> String? {
+        guard arguments.first == "init" else { return nil }
+        for argument in arguments.dropFirst() {
+            if argument == "--" { return nil }
+            guard argument.hasPrefix("-"), !argument.hasPrefix("--"), argument.count > 2 else { continue }
+            return "\(argument) is not an option of derive init (it reads as the one-letter options \(argument.dropFirst().map { "-\($0)" }.joined(separator: " ")), and init has none); "
+                + "for a folder named \(argument), write derive init -- \(argument) or derive init ./\(argument)"
+        }
+        return nil
+    }
+
     /// Whether a command-line argument's bytes are not UTF-8.
     static var argumentsHoldNonUTF8: Bool {
         (0..<Int(CommandLine.argc)).contains { index in CommandLine.unsafeArgv[index].map { String(validatingCString: $0) == nil } ?? false }
@@ -53,6 +67,13 @@ struct InitCommand: ParsableCommand {
         if page {
             try Self.writePageAgain(pagePath)
             return
+        }
+        if lstat(manifest, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK, stat(manifest, &info) != 0 {
+            // A link to nothing is no manifest that "already exists" (attack 41b's L8); it is left as it is.
+            let loop = errno == ELOOP
+            let destination = (try? FileManager.default.destinationOfSymbolicLink(atPath: manifest)) ?? "?"
+            throw CLIError("\(manifest) is a dangling symbolic link (to \(destination), \(loop ? "a loop of links" : "which does not exist")); derive init never writes through a link, and leaves it. "
+                           + "Restore \(destination) if it was your manifest, or remove the link (rm \(manifest)) and run derive init again")
         }
         if lstat(manifest, &info) == 0 {
             // Builds never write the page: after `rm -rf _site` this is the way back (attack 39b's L7).

@@ -19,6 +19,17 @@ struct ManifestArgument: ParsableArguments {
         if drawable { loader.textDrawable = { text, type in (try? Workspace.engineLookup.get())?.fonts.undrawable(text, type: type) } }
         return loader.load(manifest)
     }
+
+    /// The `derive: error:` line that ends a command whose manifest did not load (its
+    /// diagnostics above it): a missing file says so and how to go on (attack 41b's L3: `derive
+    /// styles nosuch` ended with the diagnostic alone), an invalid one points at `derive validate`.
+    static func notLoaded(_ path: String) -> String {
+        var info = stat()
+        if lstat(path, &info) != 0, errno == ENOENT {
+            return "\(path): no such file, so no manifest to read; run derive in the folder that holds your derive.yaml, name your manifest's path, or write one with derive init"
+        }
+        return "\(path) is not valid; run 'derive validate' for details"
+    }
 }
 
 struct ValidateCommand: ParsableCommand {
@@ -51,6 +62,8 @@ struct ValidateCommand: ParsableCommand {
                 print("\(manifest.manifest): valid: \(loaded.buckets.count) buckets, \(loaded.styles.count) styles, \(loaded.rules.count) rules\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")")
             } else {
                 Output.writeStandardError("\(manifest.manifest): \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n")
+                var info = stat()
+                if lstat(manifest.manifest, &info) != 0, errno == ENOENT { Output.printError(ManifestArgument.notLoaded(manifest.manifest)) }
             }
         }
         if result.diagnostics.hasErrors || result.manifest == nil { throw ExitCode.failure }
@@ -69,6 +82,7 @@ struct StylesCommand: ParsableCommand {
         let result = manifest.load()
         guard let loaded = result.manifest, !result.diagnostics.hasErrors else {
             Output.printDiagnostics(result.diagnostics.sorted)
+            Output.printError(ManifestArgument.notLoaded(manifest.manifest))
             throw ExitCode.failure
         }
         let width = loaded.styles.map(\.name.count).max() ?? 0
