@@ -114,4 +114,65 @@ import TestSupport
         let valid = try site.run(["validate", "site.yaml"])
         #expect(valid.status == 0, "\(said(valid))")
     }
+
+    // MARK: the index in a folder made by hand; `left` lines after a bucket folder's rename
+
+    static func outA(index: Bool) -> String {
+        """
+        version: 1
+        buckets:
+          src: {path: src}
+          out: {path: outA}
+        \(index ? "index: out/index.json\n" : "")derivatives:
+          - name: t
+            from: src/*.jpg
+            process: image/resize,w_32
+            to: out/t/{name}.jpg
+
+        """
+    }
+
+    func inode(_ site: Site, _ path: String) -> UInt64? {
+        (try? FileManager.default.attributesOfItem(atPath: site.url(path).path))?[.systemFileNumber] as? UInt64
+    }
+
+    /// outA moved away and made again by hand, holding a copy of the index with the very bytes
+    /// Derive writes: the build renders the outputs again but the copy is not Derive's file, so
+    /// `clean` leaves it (same bytes, same inode) and names it; before, the build recorded the
+    /// copy's device and inode as Derive's and `clean` deleted it.
+    @Test func aCopyOfTheIndexInAFolderMadeByHandIsLeftAndNamed() throws {
+        let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"], manifest: Self.outA(index: true))
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        try FileManager.default.moveItem(at: site.url("outA"), to: site.url("outOld"))
+        try FileManager.default.createDirectory(at: site.url("outA"), withIntermediateDirectories: false)
+        try FileManager.default.copyItem(at: site.url("outOld/index.json"), to: site.url("outA/index.json"))
+        let copy = try Data(contentsOf: site.url("outA/index.json")), copyInode = inode(site, "outA/index.json")
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(said(build))")
+        let clean = try site.run(["clean"])
+        #expect(site.exists("outA/index.json"), "clean deleted the user's copy: \(said(clean))")
+        #expect((try? Data(contentsOf: site.url("outA/index.json"))) == copy && inode(site, "outA/index.json") == copyInode)
+        #expect(said(clean).contains("outA/index.json") && said(clean).contains("left in place"), "\(said(clean))")
+        #expect(!site.exists("outA/t/a1.jpg") && !site.exists("outA/t/a2.jpg"), "Derive's outputs stay: \(said(clean))")
+    }
+
+    /// A `left` line (a file known only from the lock, its source gone) follows its bucket's
+    /// folder renamed (`mv outA userB`, `path: userB`): the lock names the file where it is.
+    @Test func aLeftLineFollowsItsRenamedBucketFolder() throws {
+        let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"], manifest: Self.outA(index: false))
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        try site.freshClone()
+        try FileManager.default.removeItem(at: site.url("src/a2.jpg"))
+        let left = try site.run(["build"])
+        #expect(left.status == 0 && site.lock().contains(#""left":"out/t/a2.jpg""#) && site.lock().contains(#""file":"outA/t/a2.jpg""#), "\(said(left)) \(site.lock())")
+        try FileManager.default.moveItem(at: site.url("outA"), to: site.url("userB"))
+        try site.write(Self.outA(index: false).replacingOccurrences(of: "path: outA", with: "path: userB"))
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(said(build))")
+        #expect(site.lock().contains(#""file":"userB/t/a2.jpg""#) && !site.lock().contains("outA/"), "\(site.lock())")
+        let check = try site.run(["check"])
+        #expect(check.status == 0, "\(said(check))")
+    }
 }
