@@ -138,14 +138,14 @@ public final class BuildSession: @unchecked Sendable {
                                                                  vouchedRows: vouchedRows)
             stateNote = note
             store.confine(to: recordPlaces)
-            try store.followRenamedBucketFolders()   // in the copy in memory, as the build will
+            try store.followRenamedBucketFolders(lockFolder: (manifest.lockFile as NSString).deletingLastPathComponent)   // in the copy in memory, as the build will
             store.recognise(ruleNames: RecordedRuleNames(manifest.rules))
             openedStore = store
             return store
         }
         let store = try StateStore(folder: manifest.stateFolder, owner: Self.ownerName(manifestPath), vouched: vouched, vouchedRows: vouchedRows)
         store.confine(to: recordPlaces)
-        try store.followRenamedBucketFolders()   // a bucket folder renamed: its records follow it
+        try store.followRenamedBucketFolders(lockFolder: (manifest.lockFile as NSString).deletingLastPathComponent)   // a bucket folder renamed: its records follow it
         store.recognise(ruleNames: RecordedRuleNames(manifest.rules))
         openedStore = store
         return store

@@ -1052,10 +1052,12 @@ public struct Builder: Sendable {
             if let refusal = targets.indexRefusal(status, display: planner.display) {
                 throw IndexError(message: refusal, path: planner.display(indexPath), removed: removed, rewritten: rewritten)
             }
+            var installed = false
             do {
                 // Replaced only if it still holds the bytes just judged (checked in the move).
                 if try writeIfChanged(data, to: indexPath, force: forcesPlannedWrites.value && plannedWrites.contains(indexPath) && !carried.written.contains(indexPath),
                                       replacingOnly: planner.overwrite ? nil : seen ?? Self.nothing) {
+                    installed = true
                     rewritten.append(planner.display(indexPath))
                     if isEarly { early.update { $0.rewritten.append(planner.display(indexPath)); _ = $0.written.insert(indexPath) } }
                 }
@@ -1070,9 +1072,15 @@ public struct Builder: Sendable {
                 try store.setControlFile(path, digest: nil)
             }
             // With the file's own device and inode: an old index is removed only while it is this file.
-            let identity = FileIdentity.ofRegularFile(indexPath)
+            // Only the file Derive installed gets them: one it found holding these bytes where the
+            // record names another file (a copy the user put in a folder made by hand, a checkout)
+            // is not made Derive's by its bytes, so `clean` leaves it and names it. A record
+            // without them (a fresh clone's adoption, a record from before they were kept) takes
+            // the file's as it is now.
             let identities = try store.controlFileIdentities()
-            if recorded[key] != digest || (identities[key] ?? nil) != identity {
+            let known = identities[key] ?? nil
+            let identity = installed || known == nil ? FileIdentity.ofRegularFile(indexPath) : known
+            if recorded[key] != digest || known != identity {
                 try store.setControlFile(key, digest: digest, identity: identity)
             }
             try store.clearPendingWrites([Self.displacedKey(indexPath)])

@@ -187,6 +187,11 @@ extension SiblingManifests {
 }
 
 extension SiblingManifests {
+    /// The refusal of an output at another manifest's lock: one text for `validate` and `plan`.
+    public static func lockTargetMessage(path: String, owner: String, output: String) -> String {
+        "\(path) is the lock of \(owner), another manifest; \(output) may not be written over it (two manifests never touch each other's files): change the rule's 'to:'"
+    }
+
     /// The manifest (not `manifest`, this one) whose lock the file at `path` is: a manifest in
     /// its folder of the lock's stem (`sub/derive.lock` → `sub/derive.yaml`) that uses it as its
     /// lock; nil when none does. Only a name ending in `.lock` is looked at, so an output path
@@ -201,5 +206,41 @@ extension SiblingManifests {
             !FileSystemPath(manifest: candidate).sameFile(as: own) && ControlFiles.couldBeManifest(candidate)
                 && FileSystemPath(manifest: ControlFiles.controlFiles(ofSibling: candidate).lock).sameFile(as: file)
         }
+    }
+}
+
+extension SiblingManifests {
+    /// A neighbour's lock: the manifest and the lock it writes, and whether it is read as a
+    /// manifest (`couldBeManifest`; its `lock:` read) or only named like one (it does not parse:
+    /// its stem's default lock is the one it last wrote, as far as anything can tell).
+    public struct NeighbourLock: Sendable, Equatable {
+        public var manifest: String
+        public var lock: String
+        public var parses: Bool
+    }
+
+    /// The locks of the other manifests in `manifest`'s folder (their `lock:`, else their stem's
+    /// default), this manifest's own lock left out: without a state (a fresh clone, `rm -rf
+    /// .derive`) a neighbour's lock is the only record of the files it wrote (attack 40a's A3
+    /// without a state). A file there with a manifest's extension that does not parse (a bad edit)
+    /// still counts, with its stem's default lock: its files are refused, never taken over.
+    public static func neighbourLocks(of manifest: String) -> [NeighbourLock] {
+        let manifest = URL(literalFilePath: manifest).standardizedFileURL.path
+        let folder = (manifest as NSString).deletingLastPathComponent
+        let own = FileSystemPath(manifest: manifest)
+        let ownLock = FileSystemPath(manifest: ControlFiles.controlFiles(ofSibling: manifest).lock)
+        var locks: [NeighbourLock] = []
+        for name in ControlFiles.manifestNames(in: folder).sorted() {
+            let candidate = folder + "/" + name
+            guard !FileSystemPath(manifest: candidate).sameFile(as: own) else { continue }
+            var info = stat()
+            guard stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            let parses = ControlFiles.couldBeManifest(candidate)
+            let lock = parses ? ControlFiles.controlFiles(ofSibling: candidate).lock
+                : URL(literalFilePath: candidate).deletingPathExtension().path + ".lock"
+            guard !FileSystemPath(manifest: lock).sameFile(as: ownLock) else { continue }
+            locks.append(NeighbourLock(manifest: candidate, lock: lock, parses: parses))
+        }
+        return locks
     }
 }

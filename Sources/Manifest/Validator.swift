@@ -64,6 +64,56 @@ struct Validator {
         publicIndexGuard(keys: keys, into: &diagnostics)
         overriddenObjectRules(keys: keys, into: &diagnostics)
         checkCollisions(into: &diagnostics)
+        neighbourLockGuard(keys: keys, into: &diagnostics)
+    }
+
+    /// No output is another manifest's lock (attack 40a's A6: `to: top/{name}.lock`, a source
+    /// `derive.jpg` and `sub/derive.yaml` in bucket `top` validated, and the build wrote sub's
+    /// lock): each rule's outputs for the sources it matches, named as the planner names them,
+    /// judged by the plan's own check (`SiblingManifests.lockOwner`, one message). Only a rule
+    /// whose `to:` can end in `.lock` is expanded. `{ext}` is the pipeline's format, else the
+    /// source's extension (the planner sniffs the bytes, unread here); `{hash}` is not known
+    /// before rendering (a hashed name is never a manifest's stem). What this cannot know, the
+    /// plan still refuses.
+    func neighbourLockGuard(keys: (String) -> [String]?, into diagnostics: inout Diagnostics) {
+        guard let root = manifest.files.first else { return }
+        let suffix = ".lock"
+        var reported: Set<String> = []
+        for syntax in rules {
+            let rule = syntax.rule
+            switch rule.to.parts.last {
+            case .literal(let last)?:
+                let last = last.lowercased()
+                guard last.hasSuffix(suffix) || suffix.hasSuffix(last) else { continue }
+            case .variable?: break
+            case nil: continue
+            }
+            guard let target = manifest.bucket(named: rule.targetBucket), let sourceKeys = keys(rule.sourceBucket),
+                  let variants = try? rule.variants(catalogue: manifest.catalogue) else { continue }
+            for key in sourceKeys where rule.includes(key) {
+                let name = (key as NSString).lastPathComponent
+                for variant in variants {
+                    var values = variant.values
+                    values["key"] = key
+                    values["dir"] = (key as NSString).deletingLastPathComponent
+                    values["name"] = (name as NSString).deletingPathExtension
+                    values["ext"] = variant.pipeline.templateExtension ?? (name as NSString).pathExtension.lowercased()
+                    if let style = variant.style { values["style"] = style }
+                    let outputKey = rule.to.render(values)
+                    guard outputKey.lowercased().hasSuffix(suffix) else { continue }
+                    let path = target.path + "/" + outputKey
+                    guard let owner = SiblingManifests.lockOwner(of: path, besides: root) else { continue }
+                    let message = SiblingManifests.lockTargetMessage(path: display(path), owner: display(owner), output: rule.targetBucket + "/" + outputKey)
+                    if reported.insert(message).inserted { diagnostics.error(syntax.toLocation, message) }
+                }
+            }
+        }
+    }
+
+    /// `path` as the plan says it: relative to the manifest's folder when inside it.
+    func display(_ path: String) -> String {
+        let folder = (manifest.files.first.map { ($0 as NSString).deletingLastPathComponent } ?? "") + "/"
+        return path.hasPrefix(folder) ? String(path.dropFirst(folder.count)) : path
     }
 
     /// The leak guard: nothing private reaches a public bucket by inheritance, neither a source

@@ -27,9 +27,12 @@ public enum ForeignClaims {
         public var manifest: String
         /// The manifest the claiming state names, when that is not `manifest` (a copy of it).
         public var recordedOwner: String?
+        /// The lock that says so, when no state does (a neighbour without its state folder).
+        public var lock: String? = nil
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
+            if let lock { return "its lock \(lock) records this file with these very bytes" }
             guard let recordedOwner else { return "its build state says so" }
             return "its files were copied from \(recordedOwner), whose build state, copied too, records them at the same place beside that manifest"
         }
@@ -41,21 +44,84 @@ public enum ForeignClaims {
         var owner: String
     }
 
+    /// A line of a neighbour manifest's lock: `manifest` wrote the file `key` of its bucket's
+    /// folder `folder` (real; nil when the manifest does not load: any folder) with these bytes.
+    struct Locked: Sendable, Hashable {
+        var manifest: String
+        var lock: String
+        var folder: String?
+        var digest: String
+        var bytes: Int64
+    }
+
     /// Output files other manifests' states record, by key (the path inside its bucket folder).
     public struct Files: Sendable {
         var written: PathDictionary<Set<Written>> = [:]
+        /// The lines of the neighbour manifests' locks (`SiblingManifests.neighbourLocks`), by key.
+        var locked: PathDictionary<[Locked]> = [:]
         /// This manifest (its absolute real path): never a claimant.
         var owner = ""
         /// The bucket folders of the manifests found, read once.
         var folders = BucketFolders()
-        public var isEmpty: Bool { written.isEmpty }
+        public var isEmpty: Bool { written.isEmpty && locked.isEmpty }
 
-        /// The manifest claiming `file`, the output `bucket/key` of this manifest; nil when none does.
+        /// The manifest claiming `file`, the output `bucket/key` of this manifest; nil when none
+        /// does. A state's record first; else a neighbour's lock line naming the file with its
+        /// very bytes (that neighbour has no state, or it records nothing of the file).
         public func claimant(of file: String, output: String) -> Claim? {
-            guard let key = PathKey.split(output)?.key else { return nil }
-            guard let records = written[key], file.utf8.reversed().starts(with: ("/" + key).utf8.reversed()) else { return nil }
-            return ForeignClaims.claimant(in: String(decoding: file.utf8.dropLast(key.utf8.count + 1), as: UTF8.self), among: records, owner: owner, folders: folders)
+            guard let key = PathKey.split(output)?.key, file.utf8.reversed().starts(with: ("/" + key).utf8.reversed()) else { return nil }
+            let folder = String(decoding: file.utf8.dropLast(key.utf8.count + 1), as: UTF8.self)
+            if let records = written[key], let claim = ForeignClaims.claimant(in: folder, among: records, owner: owner, folders: folders) { return claim }
+            guard let lines = locked[key] else { return nil }
+            return ForeignClaims.lockClaimant(of: file, in: folder, among: lines)
         }
+    }
+
+    /// The neighbour whose lock line names `file` (in `folder`, one of its buckets' folders, or
+    /// any when it does not load) with the file's bytes: first by manifest name, so all agree.
+    static func lockClaimant(of file: String, in folder: String, among lines: [Locked]) -> Claim? {
+        let here = RealFolder.of(folder)
+        var info = stat()
+        guard lstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let candidates = lines.filter { line in line.bytes == Int64(info.st_size) && (line.folder.map { PathKey.same($0, here) } ?? true) }
+        guard !candidates.isEmpty, let data = FileManager.default.contents(atPath: file) else { return nil }
+        let digest = ContentDigests.digest(data)
+        return candidates.filter { $0.digest == digest }
+            .min { PathKey.ordered($0.manifest, $1.manifest) }
+            .map { Claim(manifest: realPath($0.manifest), recordedOwner: nil, lock: $0.lock) }
+    }
+
+    /// The lines of the neighbour manifests' locks, placed in their buckets' folders.
+    static func lockedFiles(owner: String) -> PathDictionary<[Locked]> {
+        var locked: PathDictionary<[Locked]> = [:]
+        for neighbour in SiblingManifests.neighbourLocks(of: owner) {
+            var info = stat()
+            guard stat(neighbour.lock, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
+                  let data = FileManager.default.contents(atPath: neighbour.lock),
+                  let lock = LockFile.parse(String(decoding: data, as: UTF8.self)), !lock.entries.isEmpty else { continue }
+            // Its buckets' folders when it loads; a neighbour that does not claims a line's key in
+            // any folder (refused rather than taken over).
+            var folders: [String: String]?
+            if neighbour.parses {
+                var loader = ManifestLoader()
+                loader.crossChecks = false
+                if let manifest = loader.load(neighbour.manifest).manifest {
+                    folders = Dictionary(manifest.buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
+                }
+            }
+            for entry in lock.entries.values {
+                guard let (bucket, key) = PathKey.split(entry.path) else { continue }
+                let folder: String?
+                if let folders {
+                    guard let known = folders[bucket] else { continue }
+                    folder = known
+                } else {
+                    folder = nil
+                }
+                locked[key, default: []].append(Locked(manifest: neighbour.manifest, lock: neighbour.lock, folder: folder, digest: entry.digest, bytes: entry.bytes))
+            }
+        }
+        return locked
     }
 
     public static func files(stateFolder: String, owner: String) -> Files {
@@ -68,6 +134,7 @@ public enum ForeignClaims {
             }
             return false
         }
+        files.locked = lockedFiles(owner: owner)
         return files
     }
 

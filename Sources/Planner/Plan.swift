@@ -900,7 +900,7 @@ public struct Planner: Sendable {
         // Nor another manifest's lock (attack 40a's A6: a bucket holding another project, and
         // `to: top/{name}.lock`, wrote that project's lock and blocked its builds).
         if let owner = SiblingManifests.lockOwner(of: path, besides: manifestPath) {
-            return .failure(PlanError(message: "\(display(path)) is the lock of \(display(owner)), another manifest; \(derivative.output) may not be written over it (two manifests never touch each other's files): change the rule's 'to:'"))
+            return .failure(PlanError(message: SiblingManifests.lockTargetMessage(path: display(path), owner: display(owner), output: derivative.output)))
         }
         // Nor below one (attack 36a's L7: a photo folder named derive-index.json put outputs in
         // _site/derive-index.json/, and then the index could not be written): that name stays a file.

@@ -248,12 +248,17 @@ public final class StateStore: Sendable {
     /// followed without seals (a store opened without an owner, a bearer-token state).
     /// Returns the renames followed (bucket, old and new real folder).
     @discardableResult
-    public func followRenamedBucketFolders() throws -> [(bucket: String, from: String, to: String)] {
+    /// `lockFolder`: the folder of the lock, which the places of the files left in place
+    /// (`left` lines) are relative to; they move in the same transaction.
+    public func followRenamedBucketFolders(lockFolder: String? = nil) throws -> [(bucket: String, from: String, to: String)] {
         guard let places, let seals else { return [] }
         let moves = try queue.read { db in try StateSuccession.renamedBucketFolders(db, seals: seals, now: places.currentOutputFolders) }
         guard !moves.isEmpty else { return [] }
         try write { db in
-            for move in moves { try StateSuccession.reanchor(db, seals: seals, from: move.from, to: move.to, keepingExisting: true) }
+            for move in moves {
+                try StateSuccession.reanchor(db, seals: seals, from: move.from, to: move.to, keepingExisting: true)
+                if let lockFolder { try StateSuccession.reanchorLeftPlaces(db, seals: seals, lockFolder: lockFolder, from: move.from, to: move.to) }
+            }
         }
         for move in moves {
             StateSuccession.say("derive: note: the folder of bucket '\(move.bucket)', \(move.from), was renamed \(move.to) (the same folder, "

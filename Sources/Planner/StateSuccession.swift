@@ -86,26 +86,47 @@ public enum StateSuccession {
     /// (a bucket folder renamed, whose new path a build may have recorded since); else replaced.
     static func reanchor(_ db: Database, seals: StateSeals, from: String, to: String, keepingExisting: Bool = false) throws {
         for (table, column) in anchored where try db.tableExists(table) {
-            let (names, rows) = try sealedRows(db, seals, table)
-            guard let at = names.firstIndex(of: column) else { continue }
-            let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
-            let moved: [(Int64, String)] = rows.compactMap { row in
-                (row[at + 1] as String?).flatMap { Self.moved($0, from: from, to: to) }.map { (row[0], $0) }
-            }
-            for (id, path) in moved {
-                if keepingExisting {
-                    try db.execute(sql: "UPDATE OR IGNORE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
-                    if db.changesCount == 0 {
-                        try db.execute(sql: "DELETE FROM \(table) WHERE rowid = ?", arguments: [id])
-                        continue
-                    }
-                } else {
-                    try db.execute(sql: "UPDATE OR REPLACE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
+            try reanchor(db, seals: seals, table: table, column: column, keepingExisting: keepingExisting) { Self.moved($0, from: from, to: to) }
+        }
+    }
+
+    /// The places of the files left in place (`leftFiles`: relative to the lock's folder
+    /// `lockFolder`, or absolute) below `from`, moved below `to` with the bucket folder renamed
+    /// (`followRenamedBucketFolders`): a `left` line keeps following its file, or the lock would
+    /// name the old path for good (and the line be dropped as gone, its ACL with it).
+    static func reanchorLeftPlaces(_ db: Database, seals: StateSeals, lockFolder: String, from: String, to: String) throws {
+        guard try db.tableExists("leftFiles") else { return }
+        let base = RealFolder.of(lockFolder)
+        try reanchor(db, seals: seals, table: "leftFiles", column: "place", keepingExisting: true) { place in
+            let absolute = place.hasPrefix("/")
+            guard let moved = Self.moved(absolute ? place : base + "/" + place, from: from, to: to) else { return nil }
+            guard !absolute, moved.hasPrefix(base + "/") else { return moved }
+            return String(moved.dropFirst(base.count + 1))
+        }
+    }
+
+    /// One column of `table` moved by `transform` (nil: not moved), each moved row sealed again.
+    static func reanchor(_ db: Database, seals: StateSeals, table: String, column: String, keepingExisting: Bool,
+                         transform: (String) -> String?) throws {
+        let (names, rows) = try sealedRows(db, seals, table)
+        guard let at = names.firstIndex(of: column) else { return }
+        let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
+        let moved: [(Int64, String)] = rows.compactMap { row in
+            (row[at + 1] as String?).flatMap(transform).map { (row[0], $0) }
+        }
+        for (id, path) in moved {
+            if keepingExisting {
+                try db.execute(sql: "UPDATE OR IGNORE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
+                if db.changesCount == 0 {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE rowid = ?", arguments: [id])
+                    continue
                 }
-                guard let row = try Row.fetchOne(db, sql: "SELECT \(quoted) FROM \(table) WHERE rowid = ?", arguments: [id]) else { continue }
-                let seal = seals.seal(table: table, columns: names) { row[$0] as DatabaseValue }
-                try db.execute(sql: "UPDATE \(table) SET \(StateSeals.column) = ? WHERE rowid = ?", arguments: [seal, id])
+            } else {
+                try db.execute(sql: "UPDATE OR REPLACE \(table) SET \"\(column)\" = ? WHERE rowid = ?", arguments: [path, id])
             }
+            guard let row = try Row.fetchOne(db, sql: "SELECT \(quoted) FROM \(table) WHERE rowid = ?", arguments: [id]) else { continue }
+            let seal = seals.seal(table: table, columns: names) { row[$0] as DatabaseValue }
+            try db.execute(sql: "UPDATE \(table) SET \(StateSeals.column) = ? WHERE rowid = ?", arguments: [seal, id])
         }
     }
 
