@@ -1564,7 +1564,9 @@ final class ByteAllowance: @unchecked Sendable {
 /// the cache knows, which only reading it shows.
 public struct SourceChanged: Error, CustomStringConvertible, Sendable {
     public var source: String
-    public var description: String { "\(source) changed while building; run the build again" }
+    public var description: String { source + Self.suffix }
+    /// What follows the source's name in the message (a watch tells these failures apart by it).
+    public static let suffix = " changed while building; run the build again"
 }
 
 /// What the reconcile before a build's deletions did (attack 20's S3), for the one after them.

@@ -568,7 +568,8 @@ struct BuildCommand: ParsableCommand {
 
     /// Plans and builds once with `workers`; errors are printed and thrown as exit codes, as `build` always did.
     /// `witness`: the no-op check this command already made (its stat pass is not repeated).
-    func buildOnce(workers: RenderWorkerPool, fastPath: Bool, witness: WitnessCheck? = nil) throws -> Result {
+    /// `watching`: a build of `derive build --watch`, which builds again at once a source saved while it ran.
+    func buildOnce(workers: RenderWorkerPool, fastPath: Bool, witness: WitnessCheck? = nil, watching: Bool = false) throws -> Result {
         var witness = witness
         if fastPath {
             let noOp = Self.noOp(manifest)
@@ -631,7 +632,10 @@ struct BuildCommand: ParsableCommand {
         // Renders cancelled by a stop the user asked for (Ctrl-C, SIGTERM during a watch) are not
         // failures: one line says how many derivatives wait for the next build (attack 39b's L6).
         let stopped = report.failed.filter { BuildStop.cancelledByStop($0.message) }
-        let failed = report.failed.filter { !ignoredRecords.contains($0.output) && !BuildStop.cancelledByStop($0.message) }
+        let built = Self.changedWhileBuilding(report.failed.filter { !ignoredRecords.contains($0.output) && !BuildStop.cancelledByStop($0.message) },
+                                              watching: watching)
+        let failed = built.failed
+        for source in built.again { Output.printLine("\(source) changed while building; building again") }
         let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
         if !stopped.isEmpty { Output.printLine(BuildStop.line(notBuilt: stopped.count)) }
         for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
@@ -704,12 +708,32 @@ struct BuildCommand: ParsableCommand {
         // A fresh clone: the lock's word for those files' bytes was taken (README, "Fresh clones").
         let summary = parts.joined(separator: ", ") + String(format: " in %.2f s.", Date().timeIntervalSince(started)) + unverified
         return Result(summary: summary,
-                      succeeded: report.succeeded && breaches.isEmpty && !verifyFailed,
+                      succeeded: (report.succeeded || built.again.count > 0 && report.failed.count == built.changed
+                                  && report.controlErrors.isEmpty && report.refusals.isEmpty && report.notDeleted.isEmpty) && breaches.isEmpty && !verifyFailed,
                       writtenFiles: written, workspace: workspace)
     }
 }
 
 extension BuildCommand {
+    /// A watch's build splits off the outputs whose source was saved while it ran (attack 41b's
+    /// L5): the watch builds them again right after (it saw the save, or its no-op check finds
+    /// it), so they are no failure; `again` names each such source once, `changed` counts the
+    /// outputs. A one-shot build keeps them as failures ("… run the build again").
+    static func changedWhileBuilding(_ failed: [(output: String, message: String)], watching: Bool)
+        -> (failed: [(output: String, message: String)], again: [String], changed: Int) {
+        guard watching else { return (failed, [], 0) }
+        var kept: [(output: String, message: String)] = []
+        var again: [String] = []
+        var changed = 0
+        for failure in failed {
+            guard failure.message.hasSuffix(SourceChanged.suffix) else { kept.append(failure); continue }
+            changed += 1
+            let source = String(failure.message.dropLast(SourceChanged.suffix.count))
+            if !again.contains(source) { again.append(source) }
+        }
+        return (kept, again, changed)
+    }
+
     /// The one line `build`, `plan` and `check` print (without `--verify`) while outputs only the
     /// lock vouches for are recorded or to be adopted: a fresh clone's, until verified or rendered.
     /// `ownLock`: the lock is the one this user's Derive last wrote for this state (`LockProvenance`),

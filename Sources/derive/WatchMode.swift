@@ -40,6 +40,18 @@ struct WatchMode {
     /// `photos/` holding `photos/src` and `photos/out`, move that folder's stat after the build's
     /// own snapshot: its witness never holds, and a build right after it saves none.)
     static let settle: Double = 1.1
+    /// After a build that failed, what failed may be put right where the watch cannot see it (a
+    /// folder it does not follow made writable, a disk freed): with no change seen, the build is
+    /// tried again after each of these waits, then not until the next change (attack 41b's M3).
+    static let failureRetries: [Double] = [5, 15, 45, 135, 405]
+    /// What `waitForChanges` returns when a failed build is due to be tried again.
+    static let failureRetryMarker = "(a failed build tried again)"
+
+    /// How long after a failed build, tried again `retried` times already, it is tried again; nil
+    /// once the retries are spent (the watch then waits for a change).
+    static func failureRetry(after retried: Int) -> Double? {
+        retried < failureRetries.count ? failureRetries[retried] : nil
+    }
 
     /// What the watch follows, from the last manifest that loaded.
     struct Watched: Equatable {
@@ -54,6 +66,10 @@ struct WatchMode {
         /// link by link (`media` → `../photos` → `photos/src`): a link above a bucket (or in a
         /// chain of links to it) pointed elsewhere moves the bucket, though no folder changed.
         var linkChain: PathSet = []
+        /// The folders builds write into: each output bucket's, the lock's (the manifest's) and
+        /// the state folder. After a failed build, one of them made writable again (`chmod 755
+        /// _site`) is a change (attack 41b's M3).
+        var writeTargets: PathSet = []
         /// Watched alone: the manifest files' folders, each source root's parent and every folder
         /// of the chains above it (a root replaced by another folder, or created, is seen there).
         var folders: [String] {
@@ -119,6 +135,12 @@ struct WatchMode {
     }
 
     func run() throws {
+        // A manifest that is not there at start is a mistyped path, not a project to wait for
+        // (attack 41b's L4: it watched forever, saying "the previous outputs stay").
+        if let missing = Self.missingManifest(command.manifest.manifest) {
+            Output.printError(missing)
+            throw ExitCode.failure
+        }
         // Ctrl-C and SIGTERM: renders in progress are cancelled (their outputs are written
         // atomically, so none is half written), and the loop ends with status 0.
         // Caught before the engine is learnt and the workers start (a second or more): a stop
@@ -176,6 +198,8 @@ struct WatchMode {
         var recheckAt: Date?
         /// The notes under the last build's line (outputs adopted from the lock unverified), said once.
         var saidNotes: [String] = []
+        /// How many times the last failed build was tried again with no change seen.
+        var failedRetries = 0
         while true {
             if let moved = opened?.moved() {
                 Output.printError(moved)
@@ -184,7 +208,7 @@ struct WatchMode {
             let started = Date()
             // What may be read as this build starts: a chmod or chown made from now on is a change
             // when it makes a path readable or unreadable from this (the build may not have seen it).
-            let readability = Readability.of(watched)
+            var readability = Readability.of(watched, writing: Self.writeFolders(watched, written: written, writtenFolders: writtenFolders))
             let outcome = attempt(workers: workers)
             if stop.isSet { return }
             let wrote = PathSet((outcome.result?.writtenFiles ?? []).map(Self.real))
@@ -197,6 +221,13 @@ struct WatchMode {
             // A failed build still follows what the manifest names (a bucket missing at start).
             let fresh = outcome.result?.workspace.map(Self.watched) ?? (outcome.isFailed ? watchedAfterFailure() : nil)
             if let fresh { watched = fresh }
+            // A build that failed (not a manifest that does not load: its fix is a save the watch
+            // sees) is tried again after a back-off, and its write targets' permissions are followed.
+            let failedBuild = outcome.result.map { !$0.succeeded } ?? (outcome.isFailed && fresh != nil)
+            let retried = changed == [Self.failureRetryMarker]
+            let tries = failedRetries + 1   // this build's number among the tries, when it is one
+            if failedBuild { failedRetries = retried ? failedRetries + 1 : 0 } else if !outcome.isRefused { failedRetries = 0 }
+            readability.followsWrites = failedBuild
             // The folders from the manifest's down to each file the builds wrote, as they are now: one
             // moved away, removed or replaced (by a link, a loop) takes those files with it.
             writtenFolders = [:]
@@ -223,11 +254,14 @@ struct WatchMode {
                 for folder in PathSet(writtenFolders.keys.map { ($0 as NSString).deletingLastPathComponent }).sorted() {
                     watcher?.watchIfRoom(folder)
                 }
+                // The folders builds write into: their own attribute changes (a chmod) are seen.
+                for folder in watched.writeTargets.sorted() { watcher?.watchIfRoom(folder) }
             } catch {
                 Output.printError("\(error)")
                 throw ExitCode.failure
             }
-            let what = first ? "" : Self.describe(changed, relativeTo: startFolders) + ": "
+            let what = first ? "" : retried ? "no change seen; the failed build tried again (\(tries) of \(Self.failureRetries.count)): "
+                : Self.describe(changed, relativeTo: startFolders) + ": "
             let seconds = String(format: "%.2f s", Date().timeIntervalSince(started))
             let byRecheck = changed == [Self.recheckMarker]
             switch outcome {
@@ -274,7 +308,8 @@ struct WatchMode {
             }
             guard let next = try waitForChanges(watcher!, workers: workers, watched: watched, written: written, writtenFolders: writtenFolders, readability: readability,
                                                 pending: pending, stop: stop, project: opened,
-                                                retry: outcome.isRefused && !byRecheck ? Self.retryAfter : nil, recheckAt: recheckAt) else { return }
+                                                retry: outcome.isRefused && !byRecheck ? Self.retryAfter : failedBuild ? Self.failureRetry(after: failedRetries) : nil,
+                                                retryMarker: outcome.isRefused ? "(retry after the lock)" : Self.failureRetryMarker, recheckAt: recheckAt) else { return }
             changed = next
             // A source root replaced (moved away, removed, made again, or a folder above it): the old
             // watches follow the old folder's inode, so watch the folder now at that path before building.
@@ -335,7 +370,7 @@ struct WatchMode {
     private func attempt(workers: RenderWorkerPool) -> Outcome {
         Self.lookEngineUpAgain(workers)
         do {
-            return .built(try command.buildOnce(workers: workers, fastPath: false))
+            return .built(try command.buildOnce(workers: workers, fastPath: false, watching: true))
         } catch let code as ExitCode where code.rawValue == BuildLock.busyExitCode {
             return .refused
         } catch {
@@ -367,7 +402,7 @@ struct WatchMode {
     /// more); outputs found stale return `recheckMarker`.
     private func waitForChanges(_ watcher: FolderWatcher, workers: RenderWorkerPool, watched: Watched, written: PathDictionary<FileState>,
                                 writtenFolders: PathDictionary<FolderState>, readability: Readability, pending: [String] = [], stop: StopSignal,
-                                project: ProjectFolder? = nil, retry: Double?, recheckAt: Date? = nil) throws -> [String]? {
+                                project: ProjectFolder? = nil, retry: Double?, retryMarker: String = "(retry after the lock)", recheckAt: Date? = nil) throws -> [String]? {
         var changed: [String] = pending
         var firstChange: Date? = pending.isEmpty ? nil : Date()
         let retryAt = retry.map { Date().addingTimeInterval($0) }
@@ -389,7 +424,7 @@ struct WatchMode {
             if ready < 0, errno == EINTR { continue }
             if ready == 0 {
                 if !changed.isEmpty { return changed }
-                if retryAt != nil { return ["(retry after the lock)"] }
+                if retryAt != nil { return [retryMarker] }
                 if let due = recheckAt, due.timeIntervalSinceNow <= 0 {
                     let checked = Self.upToDate(command.manifest, workers: workers)
                     if stop.isSet { return nil }
@@ -434,7 +469,9 @@ struct WatchMode {
         if event.attributes {
             let read = watched.manifestFiles.contains(event.path) || watched.replacesASourceRoot(event.path)
                 || watched.sourceRoots.contains { event.path.hasPrefix($0 + "/") }
-            return read && readability.changed(event.path)
+            if read && readability.changed(event.path) { return true }
+            // After a failed build: a folder it writes into made writable (or not) again.
+            return readability.writabilityChanged(event.path)
         }
         if watched.replacesASourceRoot(event.path) { return true }   // the bucket folder (or one above it) made, moved or removed
         // A folder holding what a build wrote, moved away, removed or replaced: not the build's own
@@ -463,6 +500,31 @@ struct WatchMode {
         var paths: PathSet = []
         var unreadable: PathSet = []
         var complete = true
+        /// The folders builds write into (`writeFolders`) this user could not write into, and
+        /// whether their attribute changes count (after a build that failed: attack 41b's M3).
+        var writeFolders: PathSet = []
+        var unwritable: PathSet = []
+        var followsWrites = false
+
+        /// What may be read, and written into `writing`, as a build starts.
+        static func of(_ watched: Watched, writing: PathSet) -> Readability {
+            var result = of(watched)
+            result.writeFolders = writing
+            result.unwritable = PathSet(writing.filter { !writable($0) })
+            return result
+        }
+
+        /// Whether this user may make files in the folder at `path`.
+        static func writable(_ path: String) -> Bool {
+            var info = stat()
+            return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR && access(path, W_OK | X_OK) == 0
+        }
+
+        /// Whether an attribute change at `path` (after a failed build) made a folder builds write
+        /// into writable or unwritable since the build started.
+        func writabilityChanged(_ path: String) -> Bool {
+            followsWrites && writeFolders.contains(path) && Self.writable(path) == unwritable.contains(path)
+        }
 
         static func of(_ watched: Watched) -> Readability {
             var result = Readability(roots: watched.sourceRoots)
@@ -533,7 +595,25 @@ struct WatchMode {
         let chain = PathSet(roots.flatMap { Watched.chain(of: $0, below: project) })
         let spelled = (manifest.buckets.map(\.path) + [manifest.stateFolder]).map { URL(literalFilePath: $0).standardizedFileURL.path }
         let links = PathSet(spelled.flatMap { Watched.resolution(of: $0, below: project) }).subtracting(skipped)
-        return Watched(manifestFiles: files, sourceRoots: PathSet(roots).sorted(), skipped: skipped.sortedByBytes(), sourceChain: chain, linkChain: links)
+        // Where builds write: the output buckets, the lock's folder (the manifest's) and the state folder.
+        let outputs = manifest.rules.compactMap { manifest.bucket(named: $0.targetBucket).map { real($0.path) } }
+        let targets = PathSet(outputs + [project, state])
+        return Watched(manifestFiles: files, sourceRoots: PathSet(roots).sorted(), skipped: skipped.sortedByBytes(), sourceChain: chain, linkChain: links,
+                       writeTargets: targets)
+    }
+
+    /// The folders a build writes into: the manifest's write targets, each folder holding a file
+    /// the builds wrote, and the folders above those.
+    static func writeFolders(_ watched: Watched, written: PathDictionary<FileState>, writtenFolders: PathDictionary<FolderState>) -> PathSet {
+        PathSet(Array(watched.writeTargets) + written.keys.map { ($0 as NSString).deletingLastPathComponent } + Array(writtenFolders.keys))
+    }
+
+    /// The error that ends a watch whose manifest is not there at start (nil when it is, or when
+    /// it cannot be told: a folder this user may not search says so in the build).
+    static func missingManifest(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) != 0, errno == ENOENT || errno == ENOTDIR else { return nil }
+        return "cannot watch \(path): no such manifest (check the path, or run derive init to make one); the watch starts only from a manifest that exists"
     }
 
     /// What the manifest says to watch when the build failed before making a workspace (a source

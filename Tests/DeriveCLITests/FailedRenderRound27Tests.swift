@@ -115,6 +115,9 @@ import Glibc
 
         /// One line a build.
         var lines: [String] { lock.withLock { output.split(separator: "\n").map(String.init) } }
+        /// The lines of builds a change asked for: not the bounded tries of a failed build with no
+        /// change seen (attack 41b's M3), which follow their own clock.
+        var builds: [String] { lines.filter { !$0.contains("the failed build tried again") } }
 
         func stop() {
             if process.isRunning { kill(process.processIdentifier, SIGTERM) }
@@ -140,25 +143,25 @@ import Glibc
         #expect(try project.run(["build", "-q"]).status == 1)
         let first = try Watcher(project)
         defer { first.stop() }
-        #expect(Self.wait { first.lines.count >= 1 }, "\(first.lines)")
+        #expect(Self.wait { first.builds.count >= 1 }, "\(first.lines)")
         let second = try Watcher(project)
         defer { second.stop() }
-        #expect(Self.wait { second.lines.count >= 1 }, "\(second.lines)")
+        #expect(Self.wait { second.builds.count >= 1 }, "\(second.lines)")
         // Long past any build the other's could trigger (each took well under a second here).
         sleep(8)
-        let settled = (first.lines.count, second.lines.count)
+        let settled = (first.builds.count, second.builds.count)
         #expect(settled.0 <= 2 && settled.1 <= 2, "the watches rebuilt each other:\n\(first.lines.suffix(4))\n\(second.lines.suffix(4))")
         sleep(3)
-        #expect(first.lines.count == settled.0 && second.lines.count == settled.1,
+        #expect(first.builds.count == settled.0 && second.builds.count == settled.1,
                 "still building:\n\(first.lines.suffix(4))\n\(second.lines.suffix(4))")
 
         // A source added by hand: each watch builds it and names the failing source again.
         try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("orientation-1.jpg"), to: project.url("images/c.jpg"))
-        #expect(Self.wait { first.lines.count > settled.0 && second.lines.count > settled.1 }, "\(first.lines) \(second.lines)")
+        #expect(Self.wait { first.builds.count > settled.0 && second.builds.count > settled.1 }, "\(first.lines) \(second.lines)")
         #expect(Self.wait { FileManager.default.fileExists(atPath: project.url("out/c.webp").path) })
         sleep(6)
         for watcher in [first, second] {
-            let after = watcher.lines.dropFirst(watcher === first ? settled.0 : settled.1)
+            let after = watcher.builds.dropFirst(watcher === first ? settled.0 : settled.1)
             #expect(after.contains { $0.contains("1 failed") }, "the failure is not named after the edit: \(Array(after))")
             #expect(after.count <= 3, "the watches rebuilt each other after the edit: \(Array(after))")
         }
