@@ -970,6 +970,13 @@ public final class BuildSession: @unchecked Sendable {
         return SymbolicLinks.first(on: path, below: project)
     }
 
+    /// What `clean` says of a file at an output's recorded path that holds the recorded bytes but
+    /// is not the file Derive installed, and no other manifest claims: left, the lock kept (exit 1).
+    static func restoredCopyLeft(_ file: String, lock: String) -> String {
+        "\(file) holds exactly the bytes Derive recorded there but is not the file it installed (a restored copy: cp -a, git checkout, "
+            + "a hard link, a folder swapped); left in place, and \(lock) is kept as its record: derive build records it as Derive's, then derive clean removes it"
+    }
+
     /// What `clean` removed and what it left.
     public struct CleanReport {
         public var removed = 0
@@ -1037,6 +1044,8 @@ public final class BuildSession: @unchecked Sendable {
         let unproven = try unprovenAdopted(recorded.values.filter { AdoptedProof.needsProof($0, digests: planner.digests) }, planner: planner, renderer: renderer)
         let judge = Planner.OrphanJudge(planner, keeping: protected, many: recorded.count > 1)
         let notes = try store.pendingNotes(), pending = notes.mapValues(\.digest)
+        var claimed: ForeignClaims.Files?
+        var renamedFolders = RenamedBucketFolders()
         for recordedOutput in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
             // A file a killed build installed over this output's (a restyle) and never recorded:
             // Derive's while it holds the bytes the build noted (attack 39a's finding 4: left as
@@ -1060,7 +1069,36 @@ public final class BuildSession: @unchecked Sendable {
                 // noted (device and inode; none in an older Derive's note).
                 switch try removal.removal(record, judge: judge, identity: installed == nil ? nil : .some(notes[record.file]?.identity)) {
                 case .removed: report.removed += 1
-                case .forgotten, .kept: break
+                case .forgotten:
+                    // Gone from its path because the bucket's folder was renamed (`mv out out.bak`,
+                    // the same folder by device and inode) with Derive's file still in it: named,
+                    // and the lock kept as its record (attack 41a's B9, bak.sh).
+                    if let moved = try renamedFolders.folder(of: record, store: store) {
+                        let there = moved + String(record.file.dropFirst(record.folder.count))
+                        if FileIdentity.ofRegularFile(there, holding: record.outputDigest) != nil {
+                            report.keptLock = true
+                            report.problems.append("\(planner.display(record.file)) is not at its path: the folder of bucket '\(record.bucket)', \(planner.display(record.folder)), "
+                                + "was renamed \(planner.display(moved)) (the same folder, by device and inode), and Derive's file is there; left in place, and "
+                                + "\(planner.display(lockPath)) is kept as its record (move the folder back and run derive clean to remove it, or remove it yourself)")
+                        }
+                    }
+                case .kept: break
+                case .left(let file, let message) where PathKey.same(file, record.file)
+                        && FileIdentity.ofRegularFile(file, holding: record.outputDigest) != nil:
+                    // The recorded bytes at the recorded path, in another file than the one Derive
+                    // installed (a restored copy, a folder swapped): another manifest's output when
+                    // its state records it there (then it is that manifest's), else Derive's output
+                    // restored, which the next build records. Its record is never dropped here:
+                    // the lock is kept as its record and `clean` exits 1 (attack 41a's B8, B12, B5).
+                    if claimed == nil { claimed = foreignClaims().files }
+                    if let other = claimed?.claimant(of: file, output: record.path) {
+                        let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+                        report.left.append(message)
+                        leaving.leaveOutput(record, file: file, message: message)
+                    } else {
+                        report.keptLock = true
+                        report.problems.append(Self.restoredCopyLeft(planner.display(file), lock: planner.display(lockPath)))
+                    }
                 case .left(let file, let message), .unproven(let file, let message):
                     report.left.append(message)
                     leaving.leaveOutput(record, file: file, message: message)
@@ -1621,5 +1659,26 @@ extension BuildSession {
             report.released.append((line, acl))
         }
         return report
+    }
+}
+
+/// Where a bucket's recorded folder went when it was renamed beside itself (`mv out out.bak`):
+/// found by the device and inode the state recorded for it, among the entries of its parent
+/// folder (read once per folder). For `clean`, of an output whose file is gone from its path.
+struct RenamedBucketFolders {
+    private var found: [String: String?] = [:]
+
+    mutating func folder(of record: OutputRecord, store: StateStore) throws -> String? {
+        guard !record.folder.isEmpty else { return nil }
+        let key = record.folder + "\u{0}" + record.bucket
+        if let known = found[key] { return known }
+        var result: String?
+        if let recorded = try store.recordedBucketFolder(record.folder, bucket: record.bucket), FileIdentity.ofFolder(record.folder) != recorded {
+            let parent = (record.folder as NSString).deletingLastPathComponent
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            result = names.sorted().map { parent + "/" + $0 }.first { FileIdentity.ofFolder($0) == recorded }
+        }
+        found[key] = .some(result)
+        return result
     }
 }

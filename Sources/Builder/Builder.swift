@@ -85,6 +85,9 @@ public struct BuildReport: Sendable {
     public var adoptedUnverified = 0
     /// Records updated without rendering (an ACL or rule name changed).
     public var updated: [String] = []
+    /// Outputs whose file was a restored copy (the recorded bytes, another inode: `cp -a`, `git
+    /// checkout`, a hard link): recorded as the output's file now.
+    public var restored: [String] = []
     /// Files Derive wrote once but that were changed since: left in place, no longer recorded.
     public var left: [(path: String, message: String)] = []
     /// The lock's `left` lines the build let go (`bucket/key`, why): the file is gone, or the
@@ -259,6 +262,14 @@ public struct Builder: Sendable {
             guard var record = Self.updatedRecord(item) else { continue }
             // The adopted mark stays with the record (no render), unless `--verify` just proved the file.
             if verified.contains(item.output) { record.adopted = false }
+            if item.isRestoredCopy, let derivative = item.derivative {
+                // The file there now is the output's (its bytes checked on the open file): recorded
+                // with the record, in one transaction. One that changed since the plan is not.
+                guard let identity = FileIdentity.ofRegularFile(derivative.outputPath, holding: record.outputDigest) else { continue }
+                try store.recordOutput(record, file: nil, identity: identity)
+                report.restored.append(item.output)
+                continue
+            }
             try store.updateOutput(record)
             report.updated.append(item.output)
         }

@@ -44,6 +44,19 @@ public struct FileIdentity: Hashable, Sendable {
         return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
+    /// The identity (with its birth) of the regular file at `path` (never through a link there)
+    /// when its bytes, read from the open file, hash to `digest`; nil otherwise.
+    public static func ofRegularFile(_ path: String, holding digest: String) -> FileIdentity? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, RealDisk.digest(of: fd) == digest else { return nil }
+        var identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        identity.birth = FileBirth.of(descriptor: fd) ?? 0
+        return identity
+    }
+
     /// The identity of the regular file at `path` itself, a link not followed; nil when no
     /// regular file is there. What a state records of a file Derive wrote.
     public static func ofRegularFile(_ path: String) -> FileIdentity? {

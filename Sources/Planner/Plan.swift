@@ -29,6 +29,9 @@ public final class PlanItem: Sendable {
     /// An output whose file nothing but a lock line vouches for: adopted by this plan, or adopted
     /// by an earlier build and marked so in the state (`OutputRecord.adopted`), and neither
     /// rendered nor verified since. `--verify` renders these again; `check` and `plan` count them.
+    /// An up-to-date output whose file is a restored copy of Derive's (`Planner.restoredCopyReason`):
+    /// the build records the file there as the output's.
+    public var isRestoredCopy: Bool { kind == .update && reasons.first == Planner.restoredCopyReason }
     public var isUnverifiedAdoption: Bool {
         (kind == .upToDate || kind == .update) && derivative != nil && (adopted != nil || recorded?.adopted == true)
     }
@@ -351,11 +354,24 @@ final class RecordsByDigest: @unchecked Sendable {
     private let store: StateStore
     private let lock = NSLock()
     private var byDigest: [String: [OutputRecord]]?
+    private var identities: PathDictionary<FileIdentity?>?
 
     init(store: StateStore) { self.store = store }
 
     /// The record of another output than `output` whose file is the very file at `path` (its
     /// device, inode and birth, as the state recorded them) and holds `digest`; nil when none is.
+    /// Whether the file at `path` (the recorded output's path, holding its recorded bytes) is not
+    /// the very file the state records for `record` (device, inode and birth), while the state does
+    /// record one: a restored copy (`Planner.restoredCopyReason`).
+    func isRestoredCopy(_ record: OutputRecord, at path: String) -> Bool {
+        let recorded = lock.withLock {
+            if identities == nil { identities = (try? store.outputIdentities()) ?? [:] }
+            return identities?[record.path]
+        }
+        guard case .some(.some(let identity)) = recorded, identity != .unproven, FileKind.isRegularFile(path) else { return false }
+        return !identity.isFile(at: path)
+    }
+
     func record(of path: String, holding digest: String, except output: String) -> OutputRecord? {
         let candidates = lock.withLock {
             if byDigest == nil { byDigest = Dictionary(grouping: ((try? store.allOutputs()) ?? [:]).values, by: \.outputDigest) }
@@ -419,6 +435,10 @@ public struct Planner: Sendable {
     /// What a refusal says of a file at a path the lock this user's Derive last wrote names, with
     /// other bytes, once its state is gone: `--verify` renders such a file again (`proveUnvouchedFiles`).
     public static let cannotProveItWroteIt = "exists and Derive cannot prove it wrote it"
+
+    /// Why an up-to-date output's record is updated: the file at its path holds exactly the
+    /// recorded bytes but is not the file Derive installed (`PlanItem.isRestoredCopy`).
+    public static let restoredCopyReason = "restored copy: the file there holds exactly the recorded bytes, but is not the file Derive installed (cp -a, git checkout, a hard link, a folder swapped); the build records it as Derive's"
 
     /// Why a lock line of another recipe vouches for its file when the lock is Derive's own record.
     public static let ownLockProof = "its lines are records of bytes Derive rendered: proven Derive's by the lock"
@@ -966,6 +986,7 @@ public struct Planner: Sendable {
         // The file there is the very file Derive recorded for another of its outputs (two output
         // buckets' folders swapped on disk: attack 18's S9), named in the reasons.
         var anotherOutputs: OutputRecord?
+        var sameBytes = false
         if exists {
             let digest = onDisk?.digest
             // A record adopted on a lock line's word vouches no more than the line (`--verify-all`).
@@ -979,6 +1000,14 @@ public struct Planner: Sendable {
                 // Derive's to replace (the other output is rendered again in its own place).
                 replaces = digest
                 anotherOutputs = other
+            } else if let digest, distrust == nil, let recorded, !recorded.folder.isEmpty, !overwrite,
+                      recorded.outputDigest == digest, recorded.actionKey == derivative.actionKey, owner == nil {
+                // Exactly the bytes Derive recorded for this very output under the recipe the rule
+                // has now (what it renders), found where the bucket leads now: Derive's own file in
+                // a folder renamed with a build in between (attack 41a's B9), or a copy of those
+                // very bytes. Rendered again over it (nothing is lost); never "not written by Derive".
+                replaces = digest
+                sameBytes = true
             } else if onDisk == nil {
                 return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (\(Self.kindOfNonFile(path))); move it so \(derivative.output) can be written"))
             } else if let distrust {
@@ -1049,6 +1078,9 @@ public struct Planner: Sendable {
             let now = RealFolder.of(derivative.outputFolder)
             let spelt = now == derivative.outputFolder ? "" : " (\(display(derivative.outputFolder)))"
             reasons.insert("bucket folder moved: \(display(recorded.folder)) → \(display(now))\(spelt)", at: 0)
+            if sameBytes {
+                reasons.append("\(display(path)) holds exactly the bytes Derive recorded for it under this recipe (its folder renamed since?): rendered again over it")
+            }
             if let link = SymbolicLinks.first(on: recorded.file, from: recorded.folder) {
                 // The old folder's path now leads elsewhere: what is there is not followed, so kept.
                 reasons.append("the old copy \(display(recorded.file)) leads through a symbolic link (\(display(link))), which Derive does not follow; it is kept")
@@ -1067,7 +1099,14 @@ public struct Planner: Sendable {
         if reasons.isEmpty {
             // A folder named through a link is no change at all: the record keeps its name for it
             // (rewriting it would make `check` through one name fail after a build through the other).
-            let changes = Self.recordChanges(old: recorded, new: derivative)
+            var changes = Self.recordChanges(old: recorded, new: derivative)
+            // The recorded bytes at the recorded path, in another file than the one Derive
+            // installed (restored with `cp -a` or `git checkout`, a dedupe tool's hard link, two
+            // buckets' folders of identical renders swapped): Derive's output restored. The build
+            // records the file there (its device and inode), so `check`, the build and `clean`
+            // give one answer (attack 41a's B8, B12, B5). Another manifest's claim on it is
+            // refused before (`BuildSession.refuseClaimedFileOperations`: B1).
+            if recordsByDigest.isRestoredCopy(recorded, at: path) { changes.insert(Self.restoredCopyReason, at: 0) }
             return .success(PlanItem(kind: changes.isEmpty ? .upToDate : .update, output: derivative.output, reasons: changes,
                                      derivative: derivative, recorded: recorded, adopted: nil, replaces: replaces))
         }

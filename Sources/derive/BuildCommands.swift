@@ -673,6 +673,9 @@ struct BuildCommand: ParsableCommand {
         }
         var parts = ["built \(report.built.count)" + (report.resumed > 0 ? " (\(report.resumed) rendered by an earlier build, kept in the state folder)" : "")]
         if !report.updated.isEmpty { parts.append("updated \(report.updated.count) records") }
+        if !report.restored.isEmpty {
+            parts.append("adopted \(report.restored.count) restored cop\(report.restored.count == 1 ? "y" : "ies") (same bytes, new inode: recorded as Derive's)")
+        }
         if !report.deleted.isEmpty { parts.append("deleted \(report.deleted.count)") }
         if !report.notDeleted.isEmpty { parts.append("\(report.notDeleted.count) deletion\(report.notDeleted.count == 1 ? "" : "s") not done (above)") }
         if !report.forgotten.isEmpty { parts.append("forgot \(report.forgotten.count) (already gone)") }
