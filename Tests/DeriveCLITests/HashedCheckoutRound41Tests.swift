@@ -67,7 +67,7 @@ import TestSupport
     }
 
     @Test func verifyTakesThemTooAndRefusesOtherBytes() throws {
-        let (folder, files) = try checkedOutAgain()
+        let (folder, _) = try checkedOutAgain()
         defer { try? FileManager.default.removeItem(at: folder) }
         let verified = try CLI.run(["build", "--verify"], in: folder)
         #expect(verified.status == 0, "\(said(verified))")
