@@ -666,8 +666,10 @@ public final class BuildSession: @unchecked Sendable {
     func proveUnvouchedFiles(_ plan: Plan, options: BuildOptions, renderer: any DerivativeRenderer,
                              lockListedOnly: Bool = false) throws -> Verification? {
         let planner = try self.planner()
+        // `{hash}` outputs too (attack 41b's M4: a checkout brought back committed ones a build on
+        // another branch had deleted, with their lock lines, and every build refused them).
         let candidates = plan.errored.filter { entry in
-            entry.derivative.hashed == nil && planner.distrusted[entry.derivative.output] == nil
+            planner.distrusted[entry.derivative.output] == nil
                 && (!lockListedOnly || planner.lockListedUnrecorded(entry.derivative))
                 && FileKind.isRegularFile(entry.derivative.outputPath)
                 && (entry.error.message.contains("was not written by Derive") || entry.error.message.contains("was changed since Derive wrote it")
@@ -675,11 +677,17 @@ public final class BuildSession: @unchecked Sendable {
         }
         guard !candidates.isEmpty else { return nil }
         let items = candidates.map { PlanItem(kind: .create, output: $0.derivative.output, reasons: [], derivative: $0.derivative, recorded: nil, adopted: nil) }
-        let found = Builder(planner: planner, manifestPath: manifestPath, renderer: renderer, options: options).verify(items)
+        var found = Builder(planner: planner, manifestPath: manifestPath, renderer: renderer, options: options).verify(items)
         var proven = planner.proven
+        var taken = PathSet()
         for entry in candidates where found.verified.contains(entry.derivative.output) {
-            if let digest = try? planner.digests.content(of: entry.derivative.outputPath)?.digest { proven[entry.derivative.output] = digest }
+            guard let digest = try? planner.digests.content(of: entry.derivative.outputPath)?.digest,
+                  // A `{hash}` output's file is taken only under the name its bytes give it.
+                  PathKey.same(entry.derivative.named(digest: digest).outputPath, entry.derivative.outputPath) else { continue }
+            proven[entry.derivative.output] = digest
+            taken.insert(entry.derivative.output)
         }
+        found.verified.removeAll { !taken.contains($0) }
         provenOutputs = proven
         openedPlanner?.proven = proven
         return found

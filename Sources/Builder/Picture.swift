@@ -145,6 +145,13 @@ public struct Picture: Sendable, Hashable {
         }
     }
 
+    /// Whether two outputs have one aspect ratio, each side rounded to a pixel: the narrower's
+    /// height, scaled to the other's width, is within one pixel of it.
+    static func sameShape(_ a: OutputRecord, _ b: OutputRecord) -> Bool {
+        let difference = abs(Int64(a.height) * Int64(b.width) - Int64(b.height) * Int64(a.width))
+        return difference <= Int64(max(a.width, b.width))
+    }
+
     /// The pictures of one source's outputs, by name.
     /// `animated`: the source is an animation; its pictures put the formats that keep the
     /// frames first.
@@ -154,9 +161,18 @@ public struct Picture: Sendable, Hashable {
             groups[record.rule + (record.style.map { "/" + $0 } ?? ""), default: []].append(record)
         }
         return groups.keys.sorted().map { name in
-            let members = groups[name]!
-            let rule = manifest.rules.first { $0.planName == members[0].rule }
-            let ranks = Dictionary(members.map { ($0.path, matrixRank($0, rule: rule)) }) { first, _ in first }
+            let all = groups[name]!
+            let rule = manifest.rules.first { $0.planName == all[0].rule }
+            let ranks = Dictionary(all.map { ($0.path, matrixRank($0, rule: rule)) }) { first, _ in first }
+            // One shape per picture (attack 41b's L7: `m_fill,w_{w},h_{w}` wrote a 480×480 crop and,
+            // not enlarged, the 1200×800 source, and one srcset offered both as one image): the
+            // narrowest output's; the others stay listed as derivatives.
+            let narrowest = all.min { a, b in
+                if a.width != b.width { return a.width < b.width }
+                let (rankA, rankB) = (ranks[a.path] ?? [], ranks[b.path] ?? [])
+                return rankA != rankB ? rankA.lexicographicallyPrecedes(rankB) : PathKey.ordered(a.path, b.path)
+            }!
+            let members = all.filter { sameShape($0, narrowest) }
             var formats = webFormats.compactMap { web -> FormatGroup? in
                 var seen: Set<Int> = []
                 let candidates = members.filter { $0.format == web.format }

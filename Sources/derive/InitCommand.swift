@@ -54,6 +54,24 @@ struct InitCommand: ParsableCommand {
         return nil
     }
 
+    /// The first folder below `_site` that the outputs of `keys` go into (`_site/{dir}`, each
+    /// level) that is there and is no folder this user can make files in, with why (`notAFolder`).
+    static func blockedOutputFolder(for keys: [String]) -> (path: String, problem: String)? {
+        var looked: Set<String> = []
+        for key in keys {
+            var path = StarterManifest.outputFolder
+            for part in (key as NSString).deletingLastPathComponent.split(separator: "/") {
+                path += "/" + part
+                var info = stat()
+                // Not there: the build makes it, in the folder above, which was looked at.
+                guard lstat(path, &info) == 0 else { break }
+                guard looked.insert(path).inserted else { continue }
+                if let problem = notAFolder(path) { return (path, problem) }
+            }
+        }
+        return nil
+    }
+
     /// Whether a command-line argument's bytes are not UTF-8.
     static var argumentsHoldNonUTF8: Bool {
         (0..<Int(CommandLine.argc)).contains { index in CommandLine.unsafeArgv[index].map { String(validatingCString: $0) == nil } ?? false }
@@ -190,6 +208,14 @@ struct InitCommand: ParsableCommand {
         }
         // What the build's own checks refuse, judged on the manifest as it would be written.
         found.leaveOut(try InitBuildChecks.refusals(keys: found.keys, folder: root, manifestText: StarterManifest.text(found, images: folder)))
+        // The folders below _site the starter rules write into (`_site/{dir}`), those there already:
+        // one this user cannot make files in fails every output of its images (attack 41b's L6).
+        if let (path, problem) = Self.blockedOutputFolder(for: found.keys) {
+            throw CLIError("\(path) \(problem); the first build writes the outputs of the images in \(folder)/\(path.dropFirst(StarterManifest.outputFolder.count + 1)) there, "
+                           + "and would fail on each. "
+                           + (problem.hasPrefix("is a folder this user") ? "Make it writable for you (chmod or chown it), or move it away" : "Move it away")
+                           + ", then run derive init again")
+        }
         let text = StarterManifest.text(found, images: folder)
         // Files the first build would fail on: not counted, excluded in the manifest, named here.
         let shown = 20
