@@ -530,6 +530,8 @@ struct ControlFileTargets {
         if case .throughLink(let link) = status { return "\(display(index.path)) \(Self.throughLinkReason(link, display: display))" }
         // A link is never replaced, with or without --overwrite: that option is not offered for it.
         if case .notOurs = status, Self.isSymbolicLink(index.path) { return "\(display(index.path)) \(Self.linkedIndexReason)" }
+        // Nor another project's file (attack 41a's B10: `index: top/derive.yaml` over a project in that bucket).
+        if let foreign = foreignOwner(ofIndex: index.path, status) { return foreign.refusal(index.path, display: display, fix: Self.foreignIndexFix) }
         guard !overwrite else { return nil }
         switch status {
         case .claimed(let other): return "\(display(index.path)) \(Self.claimedIndexReason(other))"
@@ -537,6 +539,17 @@ struct ControlFileTargets {
         default: return nil
         }
     }
+
+    /// The other project whose file is where the index would be written (`ForeignProjectFiles`),
+    /// asked only of a file this manifest did not write there.
+    func foreignOwner(ofIndex path: String, _ status: IndexStatus) -> ForeignProjectFiles.Owner? {
+        switch status {
+        case .notOurs, .claimed: return ForeignProjectFiles(besides: lockSource.manifestPath).owner(of: path)
+        default: return nil
+        }
+    }
+
+    static let foreignIndexFix = "give 'index:' a path of this project's own"
 
     static func throughLinkReason(_ link: String, display: (String) -> String) -> String {
         "leads through a symbolic link (\(display(link))), which Derive never follows inside a bucket; remove the link (or make it a folder) so the index can be written"
@@ -592,7 +605,11 @@ struct ControlFileTargets {
         if let index, let publicIndexLeak {
             change(index.path, .blocked, publicIndexLeak)
         } else if let index {
-            switch indexStatus(disk: disk) {
+            let status = indexStatus(disk: disk)
+            if let foreign = foreignOwner(ofIndex: index.path, status) {
+                change(index.path, .blocked, foreign.reason(display: display, fix: Self.foreignIndexFix))
+            } else {
+            switch status {
             case .missing: change(index.path, .write, "missing")
             case .current:
                 // Right bytes (not yet recorded: a fresh clone's committed index change no file),
@@ -614,6 +631,7 @@ struct ControlFileTargets {
                 change(index.path, .blocked, Self.throughLinkReason(link, display: display))
             case .vacated:
                 change(index.path, .write, "the folder Derive made for its old index is there; it goes once the old index is removed, then the index is written")
+            }
             }
         }
         return changes

@@ -398,6 +398,9 @@ public struct Planner: Sendable {
     public let overwrite: Bool
     private let lockText: LockText
     private let recordsByDigest: RecordsByDigest
+    /// Other projects whose files lie where this one writes (asked only of a file nothing of this
+    /// manifest vouches for: attack 41a's B10).
+    private let foreignProjects: ForeignProjectFiles
     /// Outputs whose file `--verify` rendered again and found other bytes in (output → why): their
     /// lock line vouches for nothing, so they are neither adopted nor replaced on its word (the
     /// file is a user's: `--overwrite` replaces it), and a `{hash}` name is not resolved from it.
@@ -425,6 +428,7 @@ public struct Planner: Sendable {
         self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
         self.lockText = LockText(disk: disk, path: self.lockPath, manifest: manifest, database: store.folder + "/" + StateStore.fileName)
         self.recordsByDigest = RecordsByDigest(store: store)
+        self.foreignProjects = ForeignProjectFiles(besides: manifestPath)
         self.gitProof = GitProof(manifest: manifest, manifestPath: manifestPath)
     }
 
@@ -992,6 +996,12 @@ public struct Planner: Sendable {
             // A record adopted on a lock line's word vouches no more than the line (`--verify-all`).
             if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches() {
                 replaces = digest
+            } else if !(pending?.vouches(for: path, digest: onDisk?.digest ?? "") == true), !(distrust == nil && displaced?.isEmpty == false && displaced == onDisk?.digest),
+                      let foreign = foreignProjects.owner(of: path) {
+                // Another project's manifest, lock, index, state or source (attack 41a's B10: a
+                // bucket holding another project and `to: top/{name}.yaml`): not even `--overwrite`
+                // or a render proving the bytes (a source may be exactly what a rule renders) takes it.
+                return .failure(PlanError(message: foreign.refusal(path, display: display)))
             } else if let digest, overwrite || pending?.vouches(for: path, digest: digest) == true || proven[derivative.output] == digest
                         || (distrust == nil && displaced?.isEmpty == false && displaced == digest) {
                 replaces = digest
