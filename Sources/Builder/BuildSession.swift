@@ -1091,7 +1091,7 @@ public final class BuildSession: @unchecked Sendable {
                         }
                     }
                 case .kept: break
-                case .left(let file, let message) where PathKey.same(file, record.file)
+                case .left(let file, _) where PathKey.same(file, record.file)
                         && FileIdentity.ofRegularFile(file, holding: record.outputDigest) != nil:
                     // The recorded bytes at the recorded path, in another file than the one Derive
                     // installed (a restored copy, a folder swapped): another manifest's output when
