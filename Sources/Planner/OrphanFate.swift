@@ -82,7 +82,7 @@ extension Planner {
                 // Not seen, yet something is there behind a mount point or a folder swapped in for
                 // a moment: never "already gone" then (attack 36c's M1).
                 if FileIdentity.anythingAt(file) {
-                    if let mount = SymbolicLinks.firstMountPoint(on: file, from: record.folder) {
+                    if let mount = SymbolicLinks.firstMountPoint(on: file, from: record.folder, belowFirst: true) {
                         // Behind a mount point: as behind a link, nothing to do while it stays (attack 37b's finding 7).
                         return .unreachable(path: file, message: "\(display(file)) could not be reached where Derive wrote it: it is behind a mount point (\(display(mount))), which Derive does not cross; left in place", link: mount)
                     }
