@@ -1212,7 +1212,11 @@ public struct Builder: Sendable {
         // no name of a temporary's shape has nothing to sweep whatever they are.
         // `TemporarySweepProbeTests` runs both ways.
         let noted = try pendingInBucketFolders(pending, planner: planner)
-        if probe, !Self.anyFolderMayHoldTemporaries(plan, controls: controls + noted + plan.oldFolderNames.map(\.file), disk: planner.disk) { return [] }
+        // Indexes recorded where a bucket's folder used to be (a re-point killed while it removed
+        // one leaves its temporary there, holding the recorded bytes: attack 41a's B4).
+        let recordedElsewhere = recordedControls.filter { path, _ in !controls.contains(path) && path != planner.lockPath }
+        if probe, !Self.anyFolderMayHoldTemporaries(plan, controls: controls + noted + plan.oldFolderNames.map(\.file) + recordedElsewhere.keys,
+                                                    disk: planner.disk) { return [] }
         for item in plan.items {
             for path in [item.derivative?.outputPath, item.recorded?.file].compactMap({ $0 }) {
                 // On bytes: NSString's path methods showed in profiles over 40 000 paths.
@@ -1234,6 +1238,10 @@ public struct Builder: Sendable {
         for path in noted {
             folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
             for key in [path, Self.displacedKey(path)] { if let digest = pending[key], !digest.isEmpty { digests[path, default: []].insert(digest) } }
+        }
+        for (path, digest) in recordedElsewhere where !digest.isEmpty {
+            folders[(path as NSString).deletingLastPathComponent, default: []].insert((path as NSString).lastPathComponent)
+            digests[path, default: []].insert(digest)
         }
         // Old copies where a re-pointed bucket's folder used to be, known from the lock this
         // user's Derive last wrote (no state): a build killed while deleting one left its temporary.

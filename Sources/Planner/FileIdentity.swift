@@ -119,6 +119,15 @@ public final class WantedIdentities: @unchecked Sendable {
         files.contains(path) || sameFile(as: path) != nil
     }
 
+    /// Whether `path` is one of the files by device and inode as they are now (each `stat`ed
+    /// afresh, not the identities first seen): for a file this build has just written at a
+    /// wanted path reached another way (a bucket through a symbolic link: attack 41a's B11).
+    /// Costs a `stat` per wanted file: only where Derive would otherwise warn.
+    public func containsAsNow(_ path: String) -> Bool {
+        guard let identity = FileIdentity.of(path) else { return false }
+        return files.contains { FileIdentity.of($0) == identity }
+    }
+
     /// The file of these that `path` is by device and inode (a hard link to it, or a link
     /// leading to it); nil when none is or `path` is one of them by path.
     public func sameFile(as path: String) -> String? {

@@ -82,7 +82,7 @@ extension Planner {
                 // Not seen, yet something is there behind a mount point or a folder swapped in for
                 // a moment: never "already gone" then (attack 36c's M1).
                 if FileIdentity.anythingAt(file) {
-                    if let mount = SymbolicLinks.firstMountPoint(on: file, from: record.folder) {
+                    if let mount = SymbolicLinks.firstMountPoint(on: file, from: record.folder, belowFirst: true) {
                         // Behind a mount point: as behind a link, nothing to do while it stays (attack 37b's finding 7).
                         return .unreachable(path: file, message: "\(display(file)) could not be reached where Derive wrote it: it is behind a mount point (\(display(mount))), which Derive does not cross; left in place", link: mount)
                     }
@@ -143,6 +143,9 @@ extension Planner {
                    let now = FileIdentity.ofFolder(record.folder), now != recorded {
                     return .unreachable(path: file, message: "\(display(file)) is not the file Derive wrote there, and \(display(record.folder)) is not the folder Derive wrote it in (another folder is at that path now: swapped or replaced since the last build); left in place", link: nil)
                 }
+                // The file this build has just written there for a wanted output reached another way
+                // (bucket links swapped): wanted, not left (attack 41a's B11).
+                if keeping.containsAsNow(file) { return .keep }
                 return .left(path: file, message: "\(display(file)) is not the file Derive wrote there (its device and inode differ: a copy, or a file put there since); left in place")
             }
             // Its bytes: the recorded ones (checked once more as it goes).

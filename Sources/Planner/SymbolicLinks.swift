@@ -22,9 +22,16 @@ public enum SymbolicLinks {
     /// The first mount point (`/proc/self/mountinfo`) strictly below `folder` on the path of `file`,
     /// or `folder` itself: Derive's walks do not cross one, so what Derive wrote there cannot be
     /// reached while it stays (attack 37b's finding 7). Only says why; the walk still confines.
-    public static func firstMountPoint(on file: String, from folder: String) -> String? {
+    /// `belowFirst`: a mount point strictly below `folder` is named before `folder` itself (a
+    /// bucket that is itself a mount, with a subfolder mounted over since: that subfolder hides
+    /// the file, not the bucket's own mount: attack 41a's B6).
+    public static func firstMountPoint(on file: String, from folder: String, belowFirst: Bool = false) -> String? {
         let points = Set(MountIdentity.mountPoints())
-        if points.contains(folder) { return folder }
+        if !belowFirst, points.contains(folder) { return folder }
+        return firstMountPoint(on: file, below: folder, points: points) ?? (points.contains(folder) ? folder : nil)
+    }
+
+    static func firstMountPoint(on file: String, below folder: String, points: Set<String>) -> String? {
         guard let rest = PathKey.below(folder, file) else { return nil }
         var path = folder
         for component in rest.utf8.split(separator: UInt8(ascii: "/")).dropLast() {

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Attack 41a's B11: two output buckets given as symbolic links (`L1` → AAA, `L2` → BBB), the links
+/// swapped after a build. The next build wrote each output anew and then warned that a file it had
+/// just written "is not the file Derive wrote there … left in place" (the old record's deletion
+/// ran after the new write at the same path). The result was right; the warning was false.
+@Suite(.ownThreads) struct LinkSwapRound41Tests {
+    typealias Site = SiteRound11Tests.Site
+
+    @Test func swappedBucketLinksBuildWithoutAFalseWarning() throws {
+        let manifest = """
+        version: 1
+        buckets:
+          src: {path: src}
+          out1: {path: L1}
+          out2: {path: L2}
+        derivatives:
+          - name: t1
+            from: src/*.jpg
+            process: image/resize,w_32
+            to: out1/t/{name}.jpg
+          - name: t2
+            from: src/*.jpg
+            process: image/resize,w_16
+            to: out2/t/{name}.jpg
+
+        """
+        let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"], manifest: manifest)
+        defer { site.remove() }
+        let links = FileManager.default
+        for folder in ["AAA", "BBB"] { try links.createDirectory(at: site.url(folder), withIntermediateDirectories: true) }
+        try links.createSymbolicLink(atPath: site.url("L1").path, withDestinationPath: "AAA")
+        try links.createSymbolicLink(atPath: site.url("L2").path, withDestinationPath: "BBB")
+        #expect(try site.run(["build", "-q"]).status == 0)
+        for (link, to) in [("L1", "BBB"), ("L2", "AAA")] {
+            try links.removeItem(atPath: site.url(link).path)
+            try links.createSymbolicLink(atPath: site.url(link).path, withDestinationPath: to)
+        }
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(said(build))")
+        #expect(!said(build).contains("is not the file Derive wrote there"), "\(said(build))")
+        let check = try site.run(["check"])
+        #expect(check.status == 0, "\(said(check))")
+    }
+}
