@@ -44,6 +44,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         var state: FileSystemPath
         var index: FileSystemPath?
         var sourceBuckets: [(name: String, folder: FileSystemPath)]
+        var unreadable = false
+        var folder: FileSystemPath
     }
 
     private let own: FileSystemPath
@@ -63,13 +65,14 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let file = FileSystemPath(manifest: absolute)
         // A manifest of any project (one this file's folder listing would find) is never written over.
         let name = (absolute as NSString).lastPathComponent
-        if ControlFiles.hasManifestExtension(name), !file.sameFile(as: own), ControlFiles.couldBeManifest(absolute) {
+        if ControlFiles.hasManifestExtension(name), !file.sameFile(as: own),
+           ControlFiles.couldBeManifest(absolute) || ControlFiles.looksLikeBrokenManifest(absolute) {
             return Owner(manifest: absolute, what: "the manifest")
         }
         var folder = (absolute as NSString).deletingLastPathComponent
         for _ in 0..<Self.maxHeight {
             for project in projects(in: folder) {
-                if let what = Self.what(file, is: project) { return Owner(manifest: project.manifestPath, what: what) }
+                if let what = Self.what(file, is: project, own: own) { return Owner(manifest: project.manifestPath, what: what) }
             }
             guard folder != "/", !folder.isEmpty else { break }
             folder = (folder as NSString).deletingLastPathComponent
@@ -78,8 +81,13 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         return nil
     }
 
-    private static func what(_ file: FileSystemPath, is project: Project) -> String? {
+    private static func what(_ file: FileSystemPath, is project: Project, own: FileSystemPath) -> String? {
         if file.sameFile(as: project.manifest) { return "the manifest" }
+        // A manifest that does not parse (mid-edit): its buckets are unknown, so everything in
+        // its folder and below is taken as its own (attack 41c's C2).
+        // Not one whose folder holds this manifest too (a neighbour, or a project above): that
+        // would take this project's own files; its lock lines say what is its (`neighbourLocks`).
+        if project.unreadable, project.folder.contains(file), !project.folder.contains(own) { return "in the folder of a manifest that does not parse (its files are taken as its own until it does)" }
         if project.files.contains(where: { file.sameFile(as: $0) }) { return "an include of the manifest" }
         if file.sameFile(as: project.lock) { return "the lock" }
         if let index = project.index, file.sameFile(as: index) { return "the index" }
@@ -94,7 +102,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         lock.lock()
         if let known = projectsByFolder[folder] { lock.unlock(); return known }
         lock.unlock()
-        let found = ControlFiles.manifests(in: folder)
+        let found = ControlFiles.manifestNames(in: folder).sorted().map { folder == "/" ? "/" + $0 : folder + "/" + $0 }
+            .filter { ControlFiles.couldBeManifest($0) || ControlFiles.looksLikeBrokenManifest($0) }
             .filter { !FileSystemPath(manifest: $0).sameFile(as: own) }
             .map(Self.project)
         lock.lock()
@@ -111,8 +120,9 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let control = ControlFiles.controlFiles(ofSibling: path)
         var project = Project(manifest: FileSystemPath(manifest: path), manifestPath: path, files: [],
                               lock: FileSystemPath(manifest: control.lock), state: FileSystemPath(manifest: control.state),
-                              index: nil, sourceBuckets: [])
-        guard let manifest = loader.load(path).manifest else { return project }
+                              index: nil, sourceBuckets: [],
+                              folder: FileSystemPath(manifest: (path as NSString).deletingLastPathComponent))
+        guard let manifest = loader.load(path).manifest else { project.unreadable = true; return project }
         project.files = manifest.files.map { FileSystemPath(manifest: $0) }
         project.lock = FileSystemPath(manifest: manifest.lockFile)
         project.state = FileSystemPath(manifest: manifest.stateFolder)

@@ -97,6 +97,19 @@ extension ControlFiles {
 }
 
 extension ControlFiles {
+    /// A regular file at a manifest's name whose text does not parse as YAML at all but reads like
+    /// a manifest being edited (a `version:` or `buckets:` or `derivatives:` key at the start of a
+    /// line): a project mid-edit (attack 41c's C2: `from: [oops` appended to sub/derive.yaml made
+    /// it no manifest, and `--overwrite` then wrote over it, its lock and its sources).
+    static func looksLikeBrokenManifest(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= 4 << 20,
+              let data = FileManager.default.contents(atPath: path), !data.contains(0) else { return false }
+        guard (try? YAMLLoader.load(data, file: path)) == nil else { return false }
+        let text = String(decoding: data, as: UTF8.self)
+        return ["version:", "buckets:", "derivatives:"].contains { key in text.hasPrefix(key) || text.contains("\n" + key) }
+    }
+
     /// The lock and state folder a sibling manifest uses: its top-level `lock:` and `state:`
     /// (relative to its folder), else the defaults of its stem. A sibling that cannot be read
     /// as YAML is taken to use the defaults.

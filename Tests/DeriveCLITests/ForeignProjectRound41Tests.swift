@@ -44,6 +44,23 @@ import TestSupport
         #expect(inner.status == 0, "the inner project still builds: \(said(inner))")
     }
 
+    /// Attack 41c's C2: the other project's manifest mid-edit (a YAML syntax error) protected nothing.
+    @Test(arguments: ["top/{name}.yaml", "top/src/{name}.jpg", "top/{name}.lock"])
+    func aProjectWhoseManifestDoesNotParseKeepsItsFiles(to: String) throws {
+        let (site, _, source) = try Self.nested(to: to)
+        defer { site.remove() }
+        try Data("lock".utf8).write(to: site.url("sub/derive.lock"))
+        var broken = try Data(contentsOf: site.url("sub/derive.yaml"))
+        broken.append(Data("  - {name: u, from: [oops\n".utf8))
+        try broken.write(to: site.url("sub/derive.yaml"))
+        let refused = try site.run(["build", "--overwrite", "site.yaml"])
+        #expect(refused.status == 1, "\(said(refused))")
+        #expect(said(refused).contains("with or without --overwrite"), "\(said(refused))")
+        #expect(try Data(contentsOf: site.url("sub/derive.yaml")) == broken)
+        #expect(try Data(contentsOf: site.url("sub/src/derive.jpg")) == source)
+        #expect(try Data(contentsOf: site.url("sub/derive.lock")) == Data("lock".utf8))
+    }
+
     @Test func theIndexIsNeverWrittenOverAnotherProjectsManifest() throws {
         let (site, manifest, _) = try Self.nested(to: "top/o/{name}.jpg", index: "top/derive.yaml")
         defer { site.remove() }
