@@ -61,6 +61,14 @@ extension Planner {
         let lockName = display(lockPath)
         var copies: [OldFolderCopy] = []
         var names: [(file: String, digest: String)] = []
+        // Another manifest may have taken the old folder's files over since (a copied manifest
+        // keeping the old path, `build --verify`/`--overwrite`: attack 41c's C0): what its state or
+        // lock records there is its own, never an old copy of this one's.
+        var claims: ForeignClaimLookup?
+        func claimant(_ file: String, output: String) -> ForeignClaims.Claim? {
+            if claims == nil { claims = ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: StateOwner.name(manifestPath)) }
+            return claims?.files.claimant(of: file, output: output)
+        }
         func judge(_ path: String, digest: String, isIndex: Bool) {
             guard let (bucketName, key) = PathKey.split(path), let old = moved[bucketName], let bucket = manifest.bucket(named: bucketName),
                   (try? ObjectKey(fileName: Array(key.utf8))) != nil else { return }
@@ -83,6 +91,8 @@ extension Planner {
                 why = "it holds other bytes than \(lockName) records for it (a file of yours, or changed since Derive wrote it)"
             } else if !own {
                 why = "\(lockName) is not the lock this user's Derive last wrote (edited or checked out since), so nothing proves the file Derive's"
+            } else if let other = claimant(file, output: path) {
+                why = "it is an output of \(other.manifest) (\(other.reason)), not of this manifest"
             }
             if let why {
                 let reason = "\(isIndex ? "Derive's old index where the bucket folder used to be" : Self.oldCopyWords) (\(moves)), but \(why); Derive deletes nothing it cannot prove its own — remove it yourself if it is yours to remove"

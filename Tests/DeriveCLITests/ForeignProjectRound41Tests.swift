@@ -7,7 +7,8 @@ import TestSupport
 /// (`to: top/{name}.yaml`), over one of its sources (`to: top/src/{name}.jpg`), and the index
 /// over its manifest (`index: top/derive.yaml`). Another project's manifest, includes, lock,
 /// index, state and sources are never written over, with or without `--overwrite`; a user's
-/// file elsewhere in the bucket is still replaced with `--overwrite`.
+/// file elsewhere in the bucket is still replaced with `--overwrite`. And a re-point without a
+/// state never deletes, as old copies, files another manifest has taken over (attack 41c's C0).
 @Suite(.ownThreads, .serialized) struct ForeignProjectRound41Tests {
     typealias Site = SiteRound11Tests.Site
 
@@ -59,6 +60,28 @@ import TestSupport
         #expect(try Data(contentsOf: site.url("sub/derive.yaml")) == broken)
         #expect(try Data(contentsOf: site.url("sub/src/derive.jpg")) == source)
         #expect(try Data(contentsOf: site.url("sub/derive.lock")) == Data("lock".utf8))
+    }
+
+    /// Attack 41c's C0: derive.yaml re-pointed (outA → userB) without its state deleted, as old
+    /// copies, the files a copied site.yaml (still on outA) had taken over with `--verify`.
+    @Test func aRepointWithoutAStateLeavesWhatAnotherManifestTookOver() throws {
+        let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"],
+                            manifest: FolderRecreatedRound40Tests.manifest().replacingOccurrences(of: "path: out}", with: "path: outA}"))
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        try FileManager.default.copyItem(at: site.url("derive.yaml"), to: site.url("site.yaml"))
+        let manifest = try String(contentsOf: site.url("derive.yaml"), encoding: .utf8)
+        try Data(manifest.replacingOccurrences(of: "path: outA}", with: "path: userB}").utf8).write(to: site.url("derive.yaml"))
+        try FileManager.default.removeItem(at: site.url(".derive/derive"))
+        let taken = try site.run(["build", "--verify", "site.yaml"])
+        #expect(taken.status == 0, "\(said(taken))")
+        let before = try ["outA/t/a1.jpg", "outA/t/a2.jpg"].map { try Data(contentsOf: site.url($0)) }
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(said(build))")
+        #expect(said(build).contains("is an output of") && !said(build).contains("deleted 2 old copies"), "\(said(build))")
+        #expect(try ["outA/t/a1.jpg", "outA/t/a2.jpg"].map { try Data(contentsOf: site.url($0)) } == before)
+        let check = try site.run(["check", "site.yaml"])
+        #expect(check.status == 0, "site.yaml: \(said(check))")
     }
 
     @Test func theIndexIsNeverWrittenOverAnotherProjectsManifest() throws {
