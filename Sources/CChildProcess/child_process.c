@@ -46,6 +46,22 @@ static void report(int fd, int error) {
     do written = write(fd, &error, sizeof error); while (written < 0 && errno == EINTR);
 }
 
+/// The parent's side of a child's start: the child writes the errno of a failed start (its exec,
+/// or the set-up before it) into `reading`'s pipe, whose close-on-exec end closes unwritten when
+/// the exec succeeds. Returns `child`, or minus that errno once the failed child is reaped.
+static pid_t await_exec_report(pid_t child, int reading) {
+    int error = 0;
+    ssize_t count;
+    do count = read(reading, &error, sizeof error); while (count < 0 && errno == EINTR);
+    close(reading);
+    if (count == (ssize_t)sizeof error) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        return -(error != 0 ? error : EIO);
+    }
+    return child;
+}
+
 /// The supervisor: never returns.
 static void supervise(pid_t parent, const char *path, char *const argv[], char *const envp[],
                       int input, int output, int errors, int reporting) {
@@ -131,16 +147,7 @@ pid_t derive_spawn_bound_to_thread(const char *path, char *const argv[], char *c
     }
     // Its own group from the start, whichever of the two runs first.
     setpgid(supervisor, supervisor);
-    int error = 0;
-    ssize_t count;
-    do count = read(reporting[0], &error, sizeof error); while (count < 0 && errno == EINTR);
-    close(reporting[0]);
-    if (count == (ssize_t)sizeof error) {
-        int status;
-        while (waitpid(supervisor, &status, 0) < 0 && errno == EINTR) {}
-        return -(error != 0 ? error : EIO);
-    }
-    return supervisor;
+    return await_exec_report(supervisor, reporting[0]);
 }
 
 /// The render worker's start: `path` with /dev/null as its standard input, derive's standard error
@@ -184,16 +191,7 @@ static pid_t spawn_worker_by_fork(const char *path, char *const argv[], char *co
         close(reporting[0]);
         return -forkError;
     }
-    int error = 0;
-    ssize_t count;
-    do count = read(reporting[0], &error, sizeof error); while (count < 0 && errno == EINTR);
-    close(reporting[0]);
-    if (count == (ssize_t)sizeof error) {
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        return -(error != 0 ? error : EIO);
-    }
-    return pid;
+    return await_exec_report(pid, reporting[0]);
 }
 
 pid_t derive_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel, int by_fork) {
