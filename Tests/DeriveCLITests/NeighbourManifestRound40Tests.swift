@@ -40,18 +40,9 @@ import TestSupport
     }
 
     @Test func anOutputAtAnotherProjectsLockIsAPlanError() throws {
-        let site = try Site(["s2/derive.jpg": "landscape.jpg", "sub/src/a1.jpg": "portrait.jpg"], manifest: nil)
+        // sub/derive.yaml, a project of its own, inside site.yaml's bucket `top`.
+        let (site, _, _) = try ForeignProjectRound41Tests.nested(to: "top/{name}.lock")
         defer { site.remove() }
-        try Data(Self.manifest.utf8).write(to: site.url("sub/derive.yaml"))
-        try Data("""
-            version: 1
-            buckets:
-              sss: {path: s2}
-              top: {path: sub}
-            derivatives:
-              - {name: x, from: "sss/*.jpg", process: "image/resize,w_8", to: "top/{name}.lock"}
-
-            """.utf8).write(to: site.url("site.yaml"))
         let validate = try site.run(["plan", "site.yaml"])
         #expect(validate.status != 0, "\(said(validate))")
         #expect(said(validate).contains("the lock of") && said(validate).contains("sub/derive.yaml"), "\(said(validate))")

@@ -92,18 +92,9 @@ import TestSupport
     /// `validate` gives the plan's refusal of an output at another manifest's lock; a source of
     /// another name is no one's lock and validates.
     @Test func validateRefusesAnOutputAtAnotherProjectsLockAsPlanDoes() throws {
-        let site = try Site(["s2/derive.jpg": "landscape.jpg", "sub/src/a1.jpg": "portrait.jpg"], manifest: nil)
+        // sub/derive.yaml, a project of its own, inside site.yaml's bucket `top`.
+        let (site, _, _) = try ForeignProjectRound41Tests.nested(to: "top/{name}.lock")
         defer { site.remove() }
-        try Data(Self.manifest.utf8).write(to: site.url("sub/derive.yaml"))
-        try Data("""
-            version: 1
-            buckets:
-              sss: {path: s2}
-              top: {path: sub}
-            derivatives:
-              - {name: x, from: "sss/*.jpg", process: "image/resize,w_8", to: "top/{name}.lock"}
-
-            """.utf8).write(to: site.url("site.yaml"))
         let refusal = "sub/derive.lock is the lock of sub/derive.yaml, another manifest; top/derive.lock may not be written over it"
         let validate = try site.run(["validate", "site.yaml"])
         #expect(validate.status == 1, "\(said(validate))")
