@@ -70,8 +70,12 @@ import TestSupport
         #expect(!site.lock().contains("\"left\""), "\(site.lock())")
     }
 
-    @Test func cleanAfterTwoBucketFoldersSwappedOnDiskRemovesEveryOutput() throws {
-        let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"], manifest: Self.swapped)
+    /// `identicalRenders`: both buckets' rules render the same bytes (attack 41a's B12: then the
+    /// build found nothing to do, and clean disowned all 4 and dropped the lock).
+    @Test(arguments: [false, true])
+    func cleanAfterTwoBucketFoldersSwappedOnDiskRemovesEveryOutput(identicalRenders: Bool) throws {
+        let manifest = identicalRenders ? Self.swapped.replacingOccurrences(of: "w_16", with: "w_32") : Self.swapped
+        let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"], manifest: manifest)
         defer { site.remove() }
         let first = try site.run(["build", "-q"])
         #expect(first.status == 0, "\(said(first))")

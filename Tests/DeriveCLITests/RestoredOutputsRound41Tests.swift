@@ -69,19 +69,8 @@ import TestSupport
         #expect(!site.exists("derive.lock"))
     }
 
-    @Test func twoBucketFoldersOfIdenticalRendersSwappedOnDiskAreCleaned() throws {
-        let identical = BuildSafetyRound40Tests.swapped(false, index: false).replacingOccurrences(of: "w_16", with: "w_32")
-        let site = try Site(["src/a1.jpg": "landscape.jpg"], manifest: identical)
-        defer { site.remove() }
-        let first = try site.run(["build", "-q"])
-        #expect(first.status == 0, "\(said(first))")
-        try move(site, "AAA", "TTT"); try move(site, "BBB", "AAA"); try move(site, "TTT", "BBB")
-        let build = try site.run(["build"])
-        #expect(build.status == 0, "\(said(build))")
-        let clean = try site.run(["clean"])
-        #expect(clean.status == 0, "\(said(clean))")
-        #expect(site.files("AAA/t") == [] && site.files("BBB/t") == [], "\(said(clean))")
-    }
+    // B12 (identical renders in two swapped bucket folders): FolderRecreatedRound40Tests'
+    // `cleanAfterTwoBucketFoldersSwappedOnDiskRemovesEveryOutput(identicalRenders: true)`.
 
     @Test func filesAnotherManifestTookOverAreNotVouchedFor() throws {
         let site = try Site(["src/a1.jpg": "landscape.jpg"], manifest: Self.manifest)
