@@ -10,23 +10,9 @@ import TestSupport
     typealias Site = SiteRound11Tests.Site
 
     @Test func swappedBucketLinksBuildWithoutAFalseWarning() throws {
-        let manifest = """
-        version: 1
-        buckets:
-          src: {path: src}
-          out1: {path: L1}
-          out2: {path: L2}
-        derivatives:
-          - name: t1
-            from: src/*.jpg
-            process: image/resize,w_32
-            to: out1/t/{name}.jpg
-          - name: t2
-            from: src/*.jpg
-            process: image/resize,w_16
-            to: out2/t/{name}.jpg
-
-        """
+        // Two output buckets as BuildSafetyRound40Tests swaps them, given as links L1 → AAA, L2 → BBB.
+        let manifest = BuildSafetyRound40Tests.swapped(false, index: false)
+            .replacingOccurrences(of: "path: AAA}", with: "path: L1}").replacingOccurrences(of: "path: BBB}", with: "path: L2}")
         let site = try Site(["src/a1.jpg": "landscape.jpg", "src/a2.jpg": "portrait.jpg"], manifest: manifest)
         defer { site.remove() }
         let links = FileManager.default
