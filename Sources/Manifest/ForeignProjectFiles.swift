@@ -48,7 +48,18 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         var folder: FileSystemPath
     }
 
-    private let own: FileSystemPath
+    private let manifestPath: String
+    /// This manifest's file as the file system names it: resolved on the first question, so a
+    /// plan that asks none (every file vouched for, a no-op) pays nothing.
+    private var ownPath: FileSystemPath?
+    private var own: FileSystemPath {
+        lock.lock()
+        defer { lock.unlock() }
+        if let ownPath { return ownPath }
+        let resolved = FileSystemPath(manifest: manifestPath)
+        ownPath = resolved
+        return resolved
+    }
     private let lock = NSLock()
     private var projectsByFolder: [String: [Project]] = [:]
     /// Folders walked above a file at most (a deeper tree is looked at up to this height).
@@ -56,7 +67,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
 
     /// `manifest`: this project's manifest, which is never a foreign owner.
     public init(besides manifest: String) {
-        own = FileSystemPath(manifest: URL(literalFilePath: manifest).standardizedFileURL.path)
+        manifestPath = URL(literalFilePath: manifest).standardizedFileURL.path
     }
 
     /// The other project whose file `path` is, nil when none is.
