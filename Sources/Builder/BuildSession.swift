@@ -394,7 +394,7 @@ public final class BuildSession: @unchecked Sendable {
     }
 
     static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim) -> String {
-        "\(planner?.display(file) ?? file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
+        other.refusal(planner?.display(file) ?? file)
     }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.

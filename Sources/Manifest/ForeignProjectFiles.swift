@@ -12,10 +12,19 @@ import Glibc
 /// B10). Such a file is never replaced, with or without `--overwrite`: two manifests never touch
 /// each other's files.
 ///
-/// The other projects looked at are the manifests in the file's folder and in each folder above it
-/// (a project's sources, lock and state lie at or below its manifest's folder in every layout the
-/// README shows; a bucket `path: ../x` outside is not looked for). Each folder is listed once per
-/// instance, so a build asks of many files at the cost of one listing per folder.
+/// The other projects looked at are the manifests in the file's folder and in each folder above it,
+/// on its path as given and on its real path (a bucket that is a link into another project's
+/// folder), and the projects nearby whose buckets may lie outside their own folder (`path:
+/// ../shared`, or a link `photos -> ../shared`: attack 41c's C1): the manifests in each direct
+/// sub-folder of this manifest's parent folder and of the one above it, and of the file's real
+/// folder and of its parent (`nearbyHeight`), never of `/`, names starting with `.` skipped. A
+/// file is matched with a bucket by real path or by device and inode (`FileSystemPath`). The
+/// nearby scan is bounded: `maxNearbyFolders` sub-folders listed and `maxNearbyManifests`
+/// manifests read per instance, nearest first; projects beyond are not looked for. Each folder is
+/// listed once per instance, so a build asks of many files at the cost of one listing per folder.
+///
+/// A nearby project's bucket that holds this manifest's own folder claims nothing (a folder that
+/// wide holds this project: a project above, which the walk upwards finds, says what is its own).
 public final class ForeignProjectFiles: @unchecked Sendable {
     public struct Owner: Sendable, Equatable {
         /// The other manifest, absolute.
@@ -44,8 +53,23 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         var state: FileSystemPath
         var index: FileSystemPath?
         var sourceBuckets: [(name: String, folder: FileSystemPath)]
+        /// Every bucket (outputs' too): where its recorded outputs lie (`recorders`).
+        var buckets: [(name: String, folder: FileSystemPath)] = []
         var unreadable = false
         var folder: FileSystemPath
+    }
+
+    /// A project that may record `path` as one of its outputs: `path` lies in its bucket's folder.
+    public struct Recorder: Sendable, Equatable {
+        /// The other manifest, as the file system names it (links resolved).
+        public var manifest: String
+        /// Its lock and its build state folder (absolute).
+        public var lock: String
+        public var state: String
+        /// The output (`bucket/key`) `path` would be to it.
+        public var output: String
+        /// The real folder of that bucket.
+        public var folder: String
     }
 
     private let manifestPath: String
@@ -64,6 +88,19 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     private var projectsByFolder: [String: [Project]] = [:]
     /// Folders walked above a file at most (a deeper tree is looked at up to this height).
     static let maxHeight = 64
+    /// How many folders up, from this manifest's parent folder and from the file's real folder,
+    /// have their direct sub-folders scanned for nearby projects.
+    public static let nearbyHeight = 2
+    /// Sub-folders listed (for manifests) and nearby manifests read, at most, per instance.
+    public static let maxNearbyFolders = 1024
+    public static let maxNearbyManifests = 64
+    /// The nearby projects, found on the first question that needs them (one scan per instance).
+    private var nearby: [Project]?
+    private var nearbyFolders = Set<String>()
+    private var scannedFolders = 0
+    private let nearbyLock = NSLock()
+    /// This manifest's folder, for the nearby rule.
+    private var ownFolderPath: FileSystemPath?
 
     /// `manifest`: this project's manifest, which is never a foreign owner.
     public init(besides manifest: String) {
@@ -80,19 +117,126 @@ public final class ForeignProjectFiles: @unchecked Sendable {
            ControlFiles.couldBeManifest(absolute) || ControlFiles.looksLikeBrokenManifest(absolute) {
             return Owner(manifest: absolute, what: "the manifest")
         }
-        var folder = (absolute as NSString).deletingLastPathComponent
-        for _ in 0..<Self.maxHeight {
+        let own = own
+        for folder in Self.above(absolute, real: file.real) {
             for project in projects(in: folder) {
                 if let what = Self.what(file, is: project, own: own) { return Owner(manifest: project.manifestPath, what: what) }
             }
-            guard folder != "/", !folder.isEmpty else { break }
-            folder = (folder as NSString).deletingLastPathComponent
-            if folder.isEmpty { folder = "/" }
+        }
+        let ownFolder = ownFolder(own)
+        for project in nearbyProjects(file: file) {
+            if let what = Self.what(file, is: project, own: own, nearby: ownFolder) { return Owner(manifest: project.manifestPath, what: what) }
         }
         return nil
     }
 
-    private static func what(_ file: FileSystemPath, is project: Project, own: FileSystemPath) -> String? {
+    /// The projects that may record `path` as an output (the same ones `owner(of:)` looks at):
+    /// each with the output `path` is in each of its buckets holding it. Whether one does (its
+    /// lock or state records these bytes) is the planner's to read.
+    public func recorders(of path: String) -> [Recorder] {
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
+        let file = FileSystemPath(manifest: absolute)
+        let own = own
+        let ownFolder = ownFolder(own)
+        var found: [Recorder] = []
+        var seen = Set<String>()
+        let above = Self.above(absolute, real: file.real).flatMap { projects(in: $0) }.map { ($0, false) }
+        // A manifest in this one's folder is a neighbour, whose claims `ForeignClaims` judges (its
+        // lock's header, this manifest's own lock).
+        for (project, isNearby) in above + nearbyProjects(file: file).map({ ($0, true) })
+        where seen.insert(project.manifest.real).inserted && !project.folder.sameFile(as: ownFolder) {
+            for bucket in project.buckets {
+                guard let key = bucket.folder.key(of: file), !(isNearby && bucket.folder.contains(ownFolder)) else { continue }
+                found.append(Recorder(manifest: project.manifest.real, lock: project.lock.real, state: project.state.real,
+                                      output: bucket.name + "/" + key, folder: bucket.folder.real))
+            }
+        }
+        return found
+    }
+
+    /// The folders of `absolute` and each above it, then those of its real path not among them.
+    private static func above(_ absolute: String, real: String) -> [String] {
+        var folders: [String] = []
+        for start in [absolute, real] {
+            var folder = (start as NSString).deletingLastPathComponent
+            for _ in 0..<maxHeight {
+                if folder.isEmpty { folder = "/" }
+                if !folders.contains(folder) { folders.append(folder) }
+                guard folder != "/" else { break }
+                folder = (folder as NSString).deletingLastPathComponent
+            }
+        }
+        return folders
+    }
+
+    private func ownFolder(_ own: FileSystemPath) -> FileSystemPath {
+        lock.lock()
+        defer { lock.unlock() }
+        if let ownFolderPath { return ownFolderPath }
+        let folder = FileSystemPath(manifest: (own.real as NSString).deletingLastPathComponent)
+        ownFolderPath = folder
+        return folder
+    }
+
+    /// The projects in the direct sub-folders of this manifest's parent folder and of the file's
+    /// real folder, and of the folders above each up to `nearbyHeight` (never `/`), nearest
+    /// first, within the bounds; scanned once per instance, extended by each new file's folders.
+    private func nearbyProjects(file: FileSystemPath) -> [Project] {
+        let own = own
+        var bases: [String] = []
+        for start in [(own.real as NSString).deletingLastPathComponent, file.real] {
+            var folder = (start as NSString).deletingLastPathComponent
+            for _ in 0..<Self.nearbyHeight {
+                guard !folder.isEmpty, folder != "/" else { break }
+                if !bases.contains(folder) { bases.append(folder) }
+                folder = (folder as NSString).deletingLastPathComponent
+            }
+        }
+        nearbyLock.lock()
+        defer { nearbyLock.unlock() }
+        var found = nearby ?? []
+        var manifests = found.count
+        var seen = Set(found.map(\.manifest.real))
+        for base in bases where !nearbyFolders.contains(base) {
+            nearbyFolders.insert(base)
+            for folder in Self.subFolders(of: base, limit: Self.maxNearbyFolders - scannedFolders) where manifests < Self.maxNearbyManifests {
+                scannedFolders += 1
+                for project in projects(in: folder) where seen.insert(project.manifest.real).inserted {
+                    found.append(project)
+                    manifests += 1
+                }
+            }
+        }
+        nearby = found
+        return found
+    }
+
+    /// The direct sub-folders of `folder` (no links followed, names starting with `.` skipped),
+    /// sorted, at most `limit`.
+    private static func subFolders(of folder: String, limit: Int) -> [String] {
+        guard limit > 0, let directory = opendir(folder) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while names.count < limit, let entry = readdir(directory) {
+            let type = entry.pointee.d_type
+            let name = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) { String(cString: $0) }
+            }
+            guard !name.hasPrefix(".") else { continue }
+            let path = folder == "/" ? "/" + name : folder + "/" + name
+            if type == UInt8(DT_DIR) {
+                names.append(path)
+            } else if type == UInt8(DT_UNKNOWN) {
+                var info = stat()
+                if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { names.append(path) }
+            }
+        }
+        return names.sorted()
+    }
+
+    /// `nearby`: this manifest's folder, when `project` was found nearby (not in a folder at or
+    /// above the file): its buckets holding that folder claim nothing.
+    private static func what(_ file: FileSystemPath, is project: Project, own: FileSystemPath, nearby: FileSystemPath? = nil) -> String? {
         if file.sameFile(as: project.manifest) { return "the manifest" }
         // A manifest that does not parse (mid-edit): its buckets are unknown, so everything in
         // its folder and below is taken as its own (attack 41c's C2).
@@ -103,7 +247,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         if file.sameFile(as: project.lock) { return "the lock" }
         if let index = project.index, file.sameFile(as: index) { return "the index" }
         if project.state.contains(file) { return "inside the build state folder" }
-        if let bucket = project.sourceBuckets.first(where: { $0.folder.contains(file) }) {
+        if let bucket = project.sourceBuckets.first(where: { $0.folder.contains(file) && !(nearby.map($0.folder.contains) ?? false) }) {
             return "a source (bucket '\(bucket.name)')"
         }
         return nil
@@ -141,8 +285,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             project.index = FileSystemPath(manifest: URL(literalFilePath: bucket.path + "/" + index.path).standardizedFileURL.path)
         }
         let sources = Set(manifest.rules.map(\.sourceBucket))
-        project.sourceBuckets = manifest.buckets.filter { sources.contains($0.name) }
-            .map { ($0.name, FileSystemPath(manifest: $0.path)) }
+        project.buckets = manifest.buckets.map { ($0.name, FileSystemPath(manifest: $0.path)) }
+        project.sourceBuckets = project.buckets.filter { sources.contains($0.name) }
         return project
     }
 }

@@ -36,6 +36,11 @@ public enum ForeignClaims {
             guard let recordedOwner else { return "its build state says so" }
             return "its files were copied from \(recordedOwner), whose build state, copied too, records them at the same place beside that manifest"
         }
+
+        /// The plan error for `file` (as shown): another manifest's output, which `--overwrite` takes.
+        public func refusal(_ file: String) -> String {
+            "\(file) is an output of \(manifest) (\(reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
+        }
     }
 
     /// A record of another manifest's state: it wrote a file in `folder`, and `owner` names it.

@@ -401,6 +401,8 @@ public struct Planner: Sendable {
     /// Other projects whose files lie where this one writes (asked only of a file nothing of this
     /// manifest vouches for: attack 41a's B10).
     private let foreignProjects: ForeignProjectFiles
+    /// Other projects' recorded outputs among them, named with their owner (attack 41c's C4).
+    private let foreignOutputs: ForeignRecordedOutputs
     /// Outputs whose file `--verify` rendered again and found other bytes in (output → why): their
     /// lock line vouches for nothing, so they are neither adopted nor replaced on its word (the
     /// file is a user's: `--overwrite` replaces it), and a `{hash}` name is not resolved from it.
@@ -429,6 +431,7 @@ public struct Planner: Sendable {
         self.lockText = LockText(disk: disk, path: self.lockPath, manifest: manifest, database: store.folder + "/" + StateStore.fileName)
         self.recordsByDigest = RecordsByDigest(store: store)
         self.foreignProjects = ForeignProjectFiles(besides: manifestPath)
+        self.foreignOutputs = ForeignRecordedOutputs(foreignProjects)
         self.gitProof = GitProof(manifest: manifest, manifestPath: manifestPath)
     }
 
@@ -1018,6 +1021,10 @@ public struct Planner: Sendable {
                 // very bytes. Rendered again over it (nothing is lost); never "not written by Derive".
                 replaces = digest
                 sameBytes = true
+            } else if let digest, let other = foreignOutputs.claim(of: path, digest: digest) {
+                // Another project's output (a sibling's `../pub`): named with its owner, not "not
+                // written by Derive", so `--verify` does not take it; `--overwrite` does (above).
+                return .failure(PlanError(message: other.refusal(display(path))))
             } else if onDisk == nil {
                 return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (\(Self.kindOfNonFile(path))); move it so \(derivative.output) can be written"))
             } else if let distrust {
