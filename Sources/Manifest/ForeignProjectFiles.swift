@@ -130,9 +130,10 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         return nil
     }
 
-    /// The projects that may record `path` as an output (the same ones `owner(of:)` looks at):
-    /// each with the output `path` is in each of its buckets holding it. Whether one does (its
-    /// lock or state records these bytes) is the planner's to read.
+    /// The projects that may record `path` as an output (the ones `owner(of:)` looks at, but the
+    /// manifests in this one's folder): one entry for each of their buckets whose folder holds
+    /// `path`, with the output it would be there. Whether one does record it (its lock or state
+    /// holds these bytes) is the planner's to read (`ForeignRecordedOutputs`).
     public func recorders(of path: String) -> [Recorder] {
         let absolute = URL(literalFilePath: path).standardizedFileURL.path
         let file = FileSystemPath(manifest: absolute)

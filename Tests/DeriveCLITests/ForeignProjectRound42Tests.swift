@@ -66,6 +66,33 @@ import TestSupport
         try Self.refusedWithOrWithoutOverwrite(site, "B/derive.yaml", file: "A/src/a1.jpg")
     }
 
+    /// Without its lock (`lock` deleted), A's own build state says the same.
+    @Test func anotherProjectsOutputIsNamedFromItsStateWithoutItsLock() throws {
+        let site = try Self.siblings(writes: "../pub")
+        defer { site.remove() }
+        try FileManager.default.removeItem(at: site.url("A/derive.lock"))
+        let refused = try site.run(["plan", "B/derive.yaml"])
+        #expect(refused.status == 1, "\(said(refused))")
+        #expect(said(refused).contains("pub/a1.jpg is an output of " + site.root.resolvingSymlinksInPath().path + "/A/derive.yaml (its build state says so)"), "\(said(refused))")
+    }
+
+    /// A project nearby whose source bucket holds this project's whole folder (C/derive.yaml
+    /// reading `..` or `../B`) does not make a user's file in this project's bucket a source of
+    /// its: only a project above may claim that wide; `--overwrite` still takes the file.
+    @Test(arguments: ["..", "../B"])
+    func aNearbyProjectReadingThisWholeFolderClaimsNothingHere(sources: String) throws {
+        let site = try Site(["B/src/a1.jpg": "portrait.jpg", "C/src/a1.jpg": "landscape.jpg"], manifest: nil)
+        defer { site.remove() }
+        try Data(Self.manifest("  src: {path: \(sources)}\n  out: {path: out}").utf8).write(to: site.url("C/derive.yaml"))
+        try Data(Self.manifest("  src: {path: src}\n  out: {path: out}").utf8).write(to: site.url("B/derive.yaml"))
+        try FileManager.default.createDirectory(at: site.url("B/out"), withIntermediateDirectories: true)
+        try Data("mine".utf8).write(to: site.url("B/out/a1.jpg"))
+        let refused = try site.run(["plan", "B/derive.yaml"])
+        #expect(refused.status == 1 && said(refused).contains("pass --overwrite") && !said(refused).contains("another project"), "\(said(refused))")
+        let taken = try site.run(["build", "-q", "--overwrite", "B/derive.yaml"])
+        #expect(taken.status == 0, "\(said(taken))")
+    }
+
     /// C4: another project's recorded output in a folder both write to is named with its owner
     /// (its lock records these bytes), beside (`../pub`) or above (`../out` of the project the
     /// folder above holds); `--overwrite` still takes it, as the README allows.
