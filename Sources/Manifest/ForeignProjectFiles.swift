@@ -97,6 +97,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// The nearby projects, found on the first question that needs them (one scan per instance).
     private var nearby: [Project]?
     private var nearbyFolders = Set<String>()
+    /// The nearby projects that can own a file of a folder (its real path), by folder.
+    private var nearbyByFolder: [String: [Project]] = [:]
     private var scannedFolders = 0
     private let nearbyLock = NSLock()
     /// This manifest's folder, for the nearby rule.
@@ -193,8 +195,11 @@ public final class ForeignProjectFiles: @unchecked Sendable {
                 folder = (folder as NSString).deletingLastPathComponent
             }
         }
+        let fileFolder = (file.real as NSString).deletingLastPathComponent
         nearbyLock.lock()
         defer { nearbyLock.unlock() }
+        // Every file of one folder has the same bases, and the same projects that can own it.
+        if let known = nearbyByFolder[fileFolder] { return known }
         var found = nearby ?? []
         var manifests = found.count
         var seen = Set(found.map(\.manifest.real))
@@ -209,7 +214,19 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             }
         }
         nearby = found
-        return found
+        // Only the projects with a path at, in or around the file's folder can own the file: the
+        // others are not asked of each file (a refusal per file among 64 projects nearby).
+        let here = FileSystemPath(manifest: fileFolder)
+        let relevant = found.filter { Self.touches($0, here) }
+        nearbyByFolder[fileFolder] = relevant
+        return relevant
+    }
+
+    /// Whether one of `project`'s files or folders holds `folder` or lies in it.
+    private static func touches(_ project: Project, _ folder: FileSystemPath) -> Bool {
+        let paths = [project.manifest, project.lock, project.state, project.folder] + project.files + (project.index.map { [$0] } ?? [])
+            + project.buckets.map(\.folder) + project.sourceBuckets.map(\.folder)
+        return paths.contains { $0.contains(folder) || folder.contains($0) }
     }
 
     /// The direct sub-folders of `folder` (no links followed, names starting with `.` skipped),
