@@ -256,17 +256,21 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// above the file): its buckets holding that folder claim nothing.
     private static func what(_ file: FileSystemPath, is project: Project, own: FileSystemPath, nearby: FileSystemPath? = nil) -> String? {
         if file.sameFile(as: project.manifest) { return "the manifest" }
-        // A manifest that does not parse (mid-edit): its buckets are unknown, so everything in
-        // its folder and below is taken as its own (attack 41c's C2).
+        // A manifest that does not load (mid-edit): its buckets are unknown, so everything in
+        // its folder and below is taken as its own (attack 41c's C2, 42a's H3).
         // Not one whose folder holds this manifest too (a neighbour, or a project above): that
         // would take this project's own files; its lock lines say what is its (`neighbourLocks`).
-        if project.unreadable, project.folder.contains(file), !project.folder.contains(own) { return "in the folder of a manifest that does not parse (its files are taken as its own until it does)" }
+        if project.unreadable, project.folder.contains(file), !project.folder.contains(own) { return "in the folder of a manifest that does not load (its files are taken as its own until it does)" }
         if project.files.contains(where: { file.sameFile(as: $0) }) { return "an include of the manifest" }
         if file.sameFile(as: project.lock) { return "the lock" }
         if let index = project.index, file.sameFile(as: index) { return "the index" }
         if project.state.contains(file) { return "inside the build state folder" }
         if let bucket = project.sourceBuckets.first(where: { $0.folder.contains(file) && !(nearby.map($0.folder.contains) ?? false) }) {
             return "a source (bucket '\(bucket.name)')"
+        }
+        // Not a bucket that holds this manifest too: that would take this project's own files.
+        if project.unreadable, let bucket = project.buckets.first(where: { $0.folder.contains(file) && !$0.folder.contains(own) && !(nearby.map($0.folder.contains) ?? false) }) {
+            return "in bucket '\(bucket.name)' of a manifest that does not load (its files are taken as its own until it does)"
         }
         return nil
     }
@@ -295,7 +299,12 @@ public final class ForeignProjectFiles: @unchecked Sendable {
                               lock: FileSystemPath(manifest: control.lock), state: FileSystemPath(manifest: control.state),
                               index: nil, sourceBuckets: [],
                               folder: FileSystemPath(manifest: (path as NSString).deletingLastPathComponent))
-        guard let manifest = loader.load(path).manifest else { project.unreadable = true; return project }
+        let loaded = loader.load(path)
+        guard let manifest = loaded.manifest else { project.unreadable = true; return project }
+        // One that parses but loads with errors (an include gone, a process cut short): the rules
+        // an error dropped are unknown, and so are their sources and outputs; it is taken at its
+        // word like one that does not parse, every bucket of it too (attack 42a's H3).
+        project.unreadable = loaded.diagnostics.hasErrors
         project.files = manifest.files.map { FileSystemPath(manifest: $0) }
         project.lock = FileSystemPath(manifest: manifest.lockFile)
         project.state = FileSystemPath(manifest: manifest.stateFolder)

@@ -123,4 +123,34 @@ import TestSupport
         #expect(taken.status == 0, "--overwrite takes another manifest's output: \(said(taken))")
         #expect(try Data(contentsOf: site.url(file)) != before)
     }
+
+    /// Attack 42a's H3: a nested project whose manifest parses but loads with errors (an include
+    /// gone, a process cut short, an unknown key) lost the rule the error dropped, and with it the
+    /// protection of that rule's sources and outputs: `--overwrite` wrote over both.
+    @Test(arguments: ["include: [inc/gone.yaml]\n", "process: image/resize,w_\n", "stylez: {}\n"])
+    func aProjectThatLoadsWithErrorsKeepsItsFiles(breakage: String) throws {
+        let (site, _, source) = try ForeignProjectRound41Tests.nested(to: "top/src/{name}.jpg")
+        defer { site.remove() }
+        let inner = try site.run(["build", "-q", "sub/derive.yaml"])
+        #expect(inner.status == 0, "\(said(inner))")
+        let output = try Data(contentsOf: site.url("sub/out/t/derive.jpg"))
+        var manifest = try String(contentsOf: site.url("sub/derive.yaml"), encoding: .utf8)
+        if breakage.hasPrefix("process") {
+            manifest = manifest.replacingOccurrences(of: "process: image/resize,w_32\n", with: breakage)
+        } else {
+            manifest += breakage
+        }
+        try Data(manifest.utf8).write(to: site.url("sub/derive.yaml"))
+        #expect(try site.run(["validate", "sub/derive.yaml"]).status != 0, "the breakage is an error")
+        for to in ["top/src/{name}.jpg", "top/out/t/{name}.jpg"] {
+            var writer = try String(contentsOf: site.url("site.yaml"), encoding: .utf8)
+            writer = writer.replacingOccurrences(of: "top/src/{name}.jpg", with: to)
+            try Data(writer.utf8).write(to: site.url("site.yaml"))
+            let refused = try site.run(["build", "--overwrite", "site.yaml"])
+            #expect(refused.status == 1, "\(to): \(said(refused))")
+            #expect(said(refused).contains("with or without --overwrite"), "\(to): \(said(refused))")
+        }
+        #expect(try Data(contentsOf: site.url("sub/src/derive.jpg")) == source)
+        #expect(try Data(contentsOf: site.url("sub/out/t/derive.jpg")) == output)
+    }
 }
