@@ -31,6 +31,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         public var manifest: String
         /// What the file is to it (`the manifest`, `the lock`, `a source (bucket 'src')`).
         public var what: String
+        /// Its manifest does not load now (its files are taken at its word until it does).
+        public var unloaded = false
 
         /// The refusal a plan or a build gives (`display` shortens paths as the plan shows them).
         public func refusal(_ path: String, display: (String) -> String, fix: String = "change the rule's 'to:' or the bucket's 'path:'") -> String {
@@ -39,7 +41,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
 
         /// The refusal without the path it is about.
         public func reason(display: (String) -> String, fix: String) -> String {
-            let whose = what == "the manifest" ? "another project's manifest" : "\(what) of \(display(manifest)), another project"
+            let whose = what == "the manifest" ? "another project's manifest"
+                : "\(what) of \(display(manifest)), another project" + (unloaded ? " whose manifest does not load (its files are taken as its own until it does)" : "")
             return "is \(whose); Derive never writes over another project's files "
                 + "(two manifests never touch each other's files), with or without --overwrite: \(fix)"
         }
@@ -122,12 +125,12 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let own = own
         for folder in Self.above(absolute, real: file.real) {
             for project in projects(in: folder) {
-                if let what = Self.what(file, is: project, own: own) { return Owner(manifest: project.manifestPath, what: what) }
+                if let what = Self.what(file, is: project, own: own) { return Owner(manifest: project.manifestPath, what: what, unloaded: project.unreadable) }
             }
         }
         let ownFolder = ownFolder(own)
         for project in nearbyProjects(file: file) {
-            if let what = Self.what(file, is: project, own: own, nearby: ownFolder) { return Owner(manifest: project.manifestPath, what: what) }
+            if let what = Self.what(file, is: project, own: own, nearby: ownFolder) { return Owner(manifest: project.manifestPath, what: what, unloaded: project.unreadable) }
         }
         return nil
     }
@@ -260,7 +263,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         // its folder and below is taken as its own (attack 41c's C2, 42a's H3).
         // Not one whose folder holds this manifest too (a neighbour, or a project above): that
         // would take this project's own files; its lock lines say what is its (`neighbourLocks`).
-        if project.unreadable, project.folder.contains(file), !project.folder.contains(own) { return "in the folder of a manifest that does not load (its files are taken as its own until it does)" }
+        if project.unreadable, project.folder.contains(file), !project.folder.contains(own) { return "in the folder" }
         if project.files.contains(where: { file.sameFile(as: $0) }) { return "an include of the manifest" }
         if file.sameFile(as: project.lock) { return "the lock" }
         if let index = project.index, file.sameFile(as: index) { return "the index" }
@@ -270,7 +273,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         }
         // Not a bucket that holds this manifest too: that would take this project's own files.
         if project.unreadable, let bucket = project.buckets.first(where: { $0.folder.contains(file) && !$0.folder.contains(own) && !(nearby.map($0.folder.contains) ?? false) }) {
-            return "in bucket '\(bucket.name)' of a manifest that does not load (its files are taken as its own until it does)"
+            return "in bucket '\(bucket.name)'"
         }
         return nil
     }

@@ -149,6 +149,7 @@ import TestSupport
             let refused = try site.run(["build", "--overwrite", "site.yaml"])
             #expect(refused.status == 1, "\(to): \(said(refused))")
             #expect(said(refused).contains("with or without --overwrite"), "\(to): \(said(refused))")
+            #expect(said(refused).contains("another project whose manifest does not load"), "\(to): \(said(refused))")
         }
         #expect(try Data(contentsOf: site.url("sub/src/derive.jpg")) == source)
         #expect(try Data(contentsOf: site.url("sub/out/t/derive.jpg")) == output)
