@@ -534,7 +534,7 @@ enum StarterManifest {
             acl: public-read              # the sources are private: publishing their derivatives is deliberate
           # A <picture> per image: AVIF and WebP <source>s and a JPEG <img> at three widths (a
           # narrower image is drawn once, at its own width), and a tiny blurred placeholder.
-          # `derive html images/KEY` prints it; the index below holds it for every image.
+          # `derive html images/KEY --rule responsive` prints it; the index below holds it for every image.
           - name: responsive
             from: images/**/\(glob)\(exclude)
             process: image/resize,w_{w}/format,{f}
