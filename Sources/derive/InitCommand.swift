@@ -14,9 +14,9 @@ struct InitCommand: ParsableCommand {
         discussion: "The manifest goes in the current folder and DIR becomes its source bucket: a bucket may not hold its own manifest, lock or state, so DIR is a folder below (or beside) this one."
     )
 
-    // ArgumentParser adds "(default: images)" itself.
-    @Argument(help: "The folder of images, below or beside the current folder.")
-    var dir: String = "images"
+    // Optional, so that `--page DIR` is told apart from `--page` (attack 42b's L-h: DIR was ignored).
+    @Argument(help: "The folder of images, below or beside the current folder (default: images).")
+    var dir: String?
 
     @Flag(name: .long, help: "Write only init's page, _site/index.html, again (when it is gone); never over a file there. Nothing else is read or written.")
     var page = false
@@ -77,8 +77,15 @@ struct InitCommand: ParsableCommand {
         (0..<Int(CommandLine.argc)).contains { index in CommandLine.unsafeArgv[index].map { String(validatingCString: $0) == nil } ?? false }
     }
 
+    func validate() throws {
+        if page, let dir {
+            throw ValidationError("--page writes only init's page (\(StarterManifest.outputFolder)/\(StarterManifest.pageName)) again and reads no folder of images; "
+                                  + "run derive init --page without \(TerminalText.escaped(dir))")
+        }
+    }
+
     func run() throws {
-        let folder = dir
+        let folder = dir ?? "images"
         let manifest = "derive.yaml"
         var info = stat()
         let pagePath = StarterManifest.outputFolder + "/" + StarterManifest.pageName
@@ -159,7 +166,8 @@ struct InitCommand: ParsableCommand {
                                + "Rename the folder to a UTF-8 name (e.g. convmv -f latin1 -t utf-8 --notest on it), then run derive init again")
             }
             if folder.isEmpty { throw CLIError("DIR is empty (\"\"); name the folder of images, e.g. derive init photos, or leave DIR out for images") }
-            throw CLIError("\(folder) is not a folder; name the folder of images, e.g. derive init photos")
+            // A link to nothing or a loop is named as one, as `_site` and derive.yaml links are.
+            throw CLIError("\(folder) \(Self.notAFolder(folder) ?? "is not a folder"); name the folder of images, e.g. derive init photos")
         }
         // The manifest, its lock and state live here: the images' folder may not be this one or hold it.
         let here = StarterManifest.realPath(FileManager.default.currentDirectoryPath)

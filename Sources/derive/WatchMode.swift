@@ -651,8 +651,12 @@ struct WatchMode {
         let bases = bases + [currentFolder()]
         if changed == [recheckMarker] { return "outputs found stale by the no-op check (a change inotify did not report, or made while the build ran)" }
         let changed = changed.count > 1 ? changed.filter { $0 != recheckMarker } : changed
+        // The folder the watch started in (or is in now) itself is `.` (attack 42b's L-i: after
+        // `chmod 555 .` and `chmod 755 .` the line named the project by its absolute path).
+        let own = [bases.first, bases.last].compactMap { $0 }
         func relative(_ path: String) -> String {
-            bases.first { path.hasPrefix($0 + "/") }.map { String(path.dropFirst($0.count + 1)) } ?? path
+            if own.contains(path) { return "." }
+            return bases.first { path.hasPrefix($0 + "/") }.map { String(path.dropFirst($0.count + 1)) } ?? path
         }
         // Still there, as named then or (the project moved since) from the current folder.
         let existing = changed.filter { FileManager.default.fileExists(atPath: $0) || FileManager.default.fileExists(atPath: relative($0)) }
