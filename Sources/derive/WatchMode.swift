@@ -589,7 +589,8 @@ struct WatchMode {
         if (parent as NSString).lastPathComponent == ".derive" { skipped.append(parent) }
         // A manifest file that is a link (a dotfiles or stow checkout) is edited at its target:
         // every link on the way to each file and where it leads are watched too (attack 15/16's M7).
-        let spelledFiles = (manifest.files + [manifestPath]).map(real)
+        // An include that could not be read is followed as well: its coming back is a change.
+        let spelledFiles = (manifest.files + manifest.unreadIncludes + [manifestPath]).map(real)
         let files = PathSet(spelledFiles + spelledFiles.flatMap(Watched.links))
         let project = (real(manifestPath) as NSString).deletingLastPathComponent
         let chain = PathSet(roots.flatMap { Watched.chain(of: $0, below: project) })
