@@ -270,11 +270,22 @@ struct InitCommand: ParsableCommand {
                                 + controlFiles.map(InitGitAttributes.line).joined(separator: "' and '")
                                 + "' to it yourself, or a clone made with git's core.autocrlf changes those files' bytes")
         }
+        // The build state is this clone's own: kept out of git (attack 42b's L-d).
+        let ignoreNote: String
+        switch InitGitIgnore.ensure() {
+        case .written: ignoreNote = "Wrote \(InitGitIgnore.fileName) keeping .derive/ (the build state) out of git. "
+        case .extended: ignoreNote = "Added to \(InitGitIgnore.fileName) a line keeping .derive/ (the build state) out of git. "
+        case .unchanged: ignoreNote = ""
+        case .refused(let why):
+            ignoreNote = ""
+            Output.printWarning("\(InitGitIgnore.fileName) was left as it is (\(why)); add the line '\(InitGitIgnore.line)' to it yourself, "
+                                + "or git commits the build state, which each clone sets aside as another project's")
+        }
         // The folder's name as the terminal shows every name (attack 40b's L2: ESC, BEL and LF in DIR were printed raw).
         Output.printLine("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder)\(linkNote). "
               + (pageFailure.map { $0 == StarterManifest.thereAlready ? "\(page) was not written: something is there already (a file, a folder or a link), left as it is. "
                                                                         : "\(page) was not written (\($0)). " } ?? "")
-              + attributesNote
+              + attributesNote + ignoreNote
               + "Next: derive build, then derive serve and open the Website address it prints.")
     }
 }

@@ -42,6 +42,9 @@ import TestSupport
         #expect(validate.status == 1, "\(said(validate))")
         // At the action, with the character named.
         #expect(said(validate).contains("derive.yaml:7:") && said(validate).contains("U+0000"), "\(said(validate))")
+        // A control character is in no font: the way out is removing it, not installing a font.
+        #expect(said(validate).contains("U+0000, a control character, which no font draws") && !said(validate).contains("install a font"), "\(said(validate))")
+        #expect(!said(build).contains("install a font"), "\(said(build))")
     }
 
     @Test func theSameTextWithoutItIsValid() throws {
