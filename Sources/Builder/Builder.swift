@@ -49,11 +49,16 @@ public struct BuildOptions: Sendable {
     public var jobs: Int
     public var memoryBudget: Int
     public var quiet: Bool
+    /// A build of `derive build --watch`, which builds a source saved while it ran again at once:
+    /// its outputs are not failures, and the progress lines do not count them as such (attack
+    /// 42b's L-a: "built 47/191, 10 failed", then a summary with no failure).
+    public var watching: Bool
 
-    public init(jobs: Int? = nil, memoryBudget: Int? = nil, quiet: Bool = false) {
+    public init(jobs: Int? = nil, memoryBudget: Int? = nil, quiet: Bool = false, watching: Bool = false) {
         self.jobs = max(1, jobs ?? ProcessInfo.processInfo.activeProcessorCount)
         self.memoryBudget = memoryBudget ?? MemoryBudget.defaultCapacity
         self.quiet = quiet
+        self.watching = watching
     }
 }
 
@@ -215,7 +220,7 @@ public struct Builder: Sendable {
                 try store.addPendingWrite(Self.displacedKey(path), digest: replaces)
             }
         }
-        let progress = Progress(total: work.count, quiet: options.quiet, failedBefore: plan.failedDerivatives)
+        let progress = Progress(total: work.count, quiet: options.quiet, failedBefore: plan.failedDerivatives, watching: options.watching)
         // `{hash}` outputs are rendered first: their names come from their bytes, and a name that
         // is another output's refuses the whole build before anything is written.
         // Each finished one is kept in the state folder until written, so an interrupted build
@@ -573,8 +578,8 @@ public struct Builder: Sendable {
 
     /// Runs `job` for each of `items` on `options.jobs` threads (outside Swift's cooperative
     /// pool); results come back in item order. `finished` says whether an item counts as done on
-    /// the progress line now (nil: not yet).
-    func parallel<T: Sendable>(_ items: [PlanItem], progress: Progress, finished: @escaping @Sendable (Result<T, Error>) -> Bool?,
+    /// the progress line now, and how (nil: not yet).
+    func parallel<T: Sendable>(_ items: [PlanItem], progress: Progress, finished: @escaping @Sendable (Result<T, Error>) -> Progress.Outcome?,
                                _ job: @escaping @Sendable (PlanItem, MemoryBudget) throws -> T) -> [Result<T, Error>] {
         guard !items.isEmpty else { return [] }
         let budget = MemoryBudget(capacity: options.memoryBudget)
@@ -586,7 +591,7 @@ public struct Builder: Sendable {
                 while let index = state.next() {
                     let result = Result { try job(items[index], budget) }
                     state.store(result, at: index)
-                    if let ok = finished(result) { progress.finished(items[index].output, ok: ok) }
+                    if let outcome = finished(result) { progress.finished(items[index].output, outcome) }
                 }
                 done.leave()
             }
@@ -609,8 +614,8 @@ public struct Builder: Sendable {
         // What earlier builds kept: a render this build stored and another of its outputs with the
         // same action key then loaded was not "rendered by an earlier build" (round 22's V4).
         let earlier = cache?.keys() ?? []
-        let results = parallel(indices.map { work[$0] }, progress: progress, finished: { (result: Result<Prerendered, Error>) -> Bool? in
-            if case .failure = result { return false } else { return nil }   // a success counts when written
+        let results = parallel(indices.map { work[$0] }, progress: progress, finished: { (result: Result<Prerendered, Error>) -> Progress.Outcome? in
+            if case .failure(let error) = result { return .failed(error) } else { return nil }   // a success counts when written
         }) { item, budget in
             let cache = self.cacheable(item) ? cache : nil
             if let cache, let planned = item.derivative, let kept = cache.load(planned.actionKey) {
@@ -678,8 +683,11 @@ public struct Builder: Sendable {
         // By item identity: the job is given the item, not its index in `work`.
         var rendered: [ObjectIdentifier: Prerendered] = [:]
         for (index, result) in prerendered { if case .success(let done) = result { rendered[ObjectIdentifier(work[index])] = done } }
-        let written = parallel(remaining.map { work[$0] }, progress: progress, finished: { (result: Result<Done, Error>) -> Bool? in
-            if case .success = result { return true } else { return false }
+        let written = parallel(remaining.map { work[$0] }, progress: progress, finished: { (result: Result<Done, Error>) -> Progress.Outcome? in
+            switch result {
+            case .success: return .built
+            case .failure(let error): return .failed(error)
+            }
         }) { [rendered] item, budget in
             let cache = self.cacheable(item) ? cache : nil
             let done = try self.run(item, budget: budget, wanted: wanted, recorded: recorded, prerendered: rendered[ObjectIdentifier(item)],

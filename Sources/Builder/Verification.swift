@@ -46,8 +46,8 @@ extension Builder {
         var verification = Verification()
         let progress = Progress(total: items.count, quiet: options.quiet, verb: "verified")
         let digests = planner.digests
-        let results = parallel(items, progress: progress, finished: { (result: Result<Bool, Error>) -> Bool? in
-            if case .success(true) = result { return true } else { return false }
+        let results = parallel(items, progress: progress, finished: { (result: Result<Bool, Error>) -> Progress.Outcome? in
+            if case .success(true) = result { return .built } else { return .notBuilt(sourceChanged: false) }
         }) { item, budget in
             let (planned, _, rendered) = try self.render(item, budget: budget)
             // The file as it is now (its digest through the plan's cache: one read at most).

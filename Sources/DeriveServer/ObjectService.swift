@@ -663,10 +663,13 @@ public final class ObjectService: Sendable {
         let caller = try verifier.authenticate(signed, now: clock())
         // `/site` (path style, no final slash) on a website bucket: the index page's relative
         // addresses would resolve from the server's root, so the browser is sent to `/site/`, as
-        // web servers send a folder's address.
+        // web servers send a folder's address. Only when that page is served: the index document
+        // a file an anonymous GET may read (`websitePage`, what serve's Website line prints from).
+        // Otherwise `/site` is answered as `/site/` is (attack 41b's L1: a private index, a
+        // private bucket or no index at all was sent to `/site/`, which answered 403 or 404).
         let (path, rawQuery) = Self.splitTarget(request.target)
         if caller == nil, bucket.website != nil, resolved.key == nil, resolved.websiteFolder == nil, Self.isPageQuery(resolved.query),
-           request.method == "GET" || request.method == "HEAD", path == "/" + bucket.name {
+           request.method == "GET" || request.method == "HEAD", path == "/" + bucket.name, websitePage(bucket, folder: "") != nil {
             let location = "/\(bucket.name)/" + (rawQuery.map { "?" + $0 } ?? "")
             return .respond(ServiceResponse(status: 301, headers: [("Location", location)], payload: .data(Data())))
         }

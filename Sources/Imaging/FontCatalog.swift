@@ -122,6 +122,12 @@ public enum FontCatalog {
         let named = missing.map(FontCoverage.named)
         let list = named.count == 1 ? named[0] : named.dropLast().joined(separator: ", ") + " and " + named[named.count - 1]
         let (it, them) = missing.count == 1 ? ("it", "it") : ("each", "them")
+        // Control characters (U+0000, ESC…) are in no font: installing one is no way out (attack 42b's M1).
+        if missing.allSatisfy({ $0.properties.generalCategory == .control }) {
+            throw ProcessError(.invalidArgument, ec: "0040-00000257",
+                               "watermark: the text has \(list), \(missing.count == 1 ? "a control character" : "control characters"), which no font draws (\(it) would be drawn as a box); remove \(them)",
+                               action: Watermark.name, parameter: "text")
+        }
         throw ProcessError(.invalidArgument, ec: "0040-00000257",
                            "watermark: the text has \(list), which neither the font '\(family)' nor any fallback font fontconfig offers can draw (\(it) would be drawn as a box); remove \(them), or install a font that has \(them) (fc-list ':charset=\(missing.map { String($0.value, radix: 16) }.joined(separator: " "))' family lists the installed ones)",
                            action: Watermark.name, parameter: "text")

@@ -138,6 +138,8 @@ struct LoadState {
     var rootFolderPath = ""
     /// Loaded files in order (the root first), absolute.
     var fileOrder: [String] = []
+    /// Includes named that could not be read from the disk, absolute (`Manifest.unreadIncludes`).
+    var unreadIncludes: [String] = []
     var fileReader: (@Sendable (_ relativePath: String, _ maxBytes: Int) throws -> Data)?
 
     // MARK: Files and includes
@@ -229,6 +231,7 @@ struct LoadState {
         do {
             data = try rootFolder.read(key, maxBytes: budget.maxBytes)
         } catch let error as ConfinementError {
+            unreadIncludes.append(file)
             switch error {
             case .notFound: diagnostics.error(here, "cannot read manifest \(display): no such file")
             case .symbolicLink:
@@ -238,6 +241,7 @@ struct LoadState {
             }
             return
         } catch {
+            unreadIncludes.append(file)
             diagnostics.error(here, "cannot read manifest \(display): \(error)")
             return
         }
@@ -678,6 +682,7 @@ struct LoadState {
                         rules: ruleSyntax.map(\.rule), region: region, accessKeys: accessKeys, limits: limits,
                         index: index, stateFolder: stateFolder, lockFile: lockFile, files: fileOrder, serve: serve)
         manifest.catalogSamples = catalogSamples
+        manifest.unreadIncludes = unreadIncludes.filter { !loadedFiles.contains($0) }
         return manifest
     }
 

@@ -388,6 +388,9 @@ public struct Manifest: Sendable {
     public var lockFile: String
     /// Every manifest file read (the root first, then includes), absolute.
     public var files: [String]
+    /// Includes named that could not be read (missing, unreadable), absolute: a watch follows
+    /// them too, so the one that comes back is seen (attack 42b's L-f).
+    public var unreadIncludes: [String] = []
     public var serve: ServeSettings
     /// `catalog.samples`: the sources (`bucket/key`) `derive catalog` applies every style to;
     /// empty: the first source of each rule.

@@ -64,7 +64,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
                                 fontTypes: [String] = [], drawable: [(type: String, text: String)] = []) throws -> EngineReport {
         let path = try executable ?? WorkerLocation.find()
         let arguments = [RenderWorkerMain.describeArgument] + fontTypes.flatMap { [RenderWorkerMain.fontArgument, $0] }
-            + drawable.flatMap { [RenderWorkerMain.drawableArgument, $0.type, $0.text] }
+            + RenderWorkerMain.drawableArguments(drawable)
         let worker = try WorkerProcess.launch(path, expectedEngineVersion: nil, arguments: arguments,
                                               environment: environment)
         worker.stop()

@@ -19,14 +19,29 @@ public enum RenderWorkerMain {
     public static let fontArgument = "--font"
     /// `--drawable TYPE TEXT`: whether the font of TYPE (and its fallbacks) draws every character
     /// of TEXT, answered in the report's `undrawable` (`derive validate` asks: attack 37b's leftover).
+    /// TYPE and TEXT travel as base64 of their UTF-8 (`drawableArguments`): an argument ends at its
+    /// first NUL, so a text holding U+0000 was asked without it, said drawable by `validate`, and
+    /// refused by the build (attack 42b's M-a).
     public static let drawableArgument = "--drawable"
 
-    /// The (type, text) of every `--drawable TYPE TEXT` among `arguments`.
+    /// The arguments asking about `drawable`, as `drawableTexts` reads them back.
+    public static func drawableArguments(_ drawable: [(type: String, text: String)]) -> [String] {
+        drawable.flatMap { [drawableArgument, Data($0.type.utf8).base64EncodedString(), Data($0.text.utf8).base64EncodedString()] }
+    }
+
+    /// The (type, text) of every `--drawable TYPE TEXT` among `arguments` (a pair that is not
+    /// base64 of UTF-8 is not asked: no caller writes one).
     static func drawableTexts(_ arguments: [String]) -> [(type: String, text: String)] {
+        func decoded(_ argument: String) -> String? {
+            Data(base64Encoded: argument).flatMap { String(data: $0, encoding: .utf8) }
+        }
         var texts: [(type: String, text: String)] = []
         var index = 0
         while index + 2 < arguments.count {
-            if arguments[index] == drawableArgument { texts.append((arguments[index + 1], arguments[index + 2])); index += 3 } else { index += 1 }
+            if arguments[index] == drawableArgument {
+                if let type = decoded(arguments[index + 1]), let text = decoded(arguments[index + 2]) { texts.append((type, text)) }
+                index += 3
+            } else { index += 1 }
         }
         return texts
     }

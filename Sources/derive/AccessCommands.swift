@@ -219,7 +219,7 @@ struct ServeCommand: AsyncParsableCommand {
                 + "and open that address (serve needs no restart)"
         case .privateIndex(let key):
             return "no page is served yet: its index document \(TerminalText.escaped(bucket.name + "/" + key)) is private (anonymous readers get 403); "
-                + "give it a public ACL (the bucket's `acl:` or an `objects:` rule matching it, public-read) and run `derive build`"
+                + "give it a public ACL (public-read: the bucket's `acl:`, an `objects:` rule matching it, or the `acl:` of the rule that writes it) and run `derive build`"
         case .noIndex:
             let folders = pageFolders(bucket, manifest: manifest).map { TerminalText.escaped($0.isEmpty ? bucket.name + "/" : bucket.name + "/" + $0 + "/") }
             return "no page is served yet: no \(TerminalText.escaped(index)) in \(folders.joined(separator: " or ")); write one there "

@@ -579,7 +579,7 @@ struct BuildCommand: ParsableCommand {
         // The summary's time is the whole build's, planning (hashing the sources) included.
         let started = Date()
         let workspace = try Workspace(manifest, overwrite: overwrite, witness: witness)
-        let options = BuildOptions(jobs: jobs?.value, memoryBudget: memory.map { $0.value << 20 }, quiet: quiet)
+        let options = BuildOptions(jobs: jobs?.value, memoryBudget: memory.map { $0.value << 20 }, quiet: quiet, watching: watching)
         let limits = workspace.manifest.limits
         let outcome = try workspace.run("build") { session in
             try session.build(options: options, verify: verify, verifyAll: verifyAll) { EngineRenderer(limits: limits, renderer: workers) }

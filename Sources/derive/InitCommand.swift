@@ -14,9 +14,9 @@ struct InitCommand: ParsableCommand {
         discussion: "The manifest goes in the current folder and DIR becomes its source bucket: a bucket may not hold its own manifest, lock or state, so DIR is a folder below (or beside) this one."
     )
 
-    // ArgumentParser adds "(default: images)" itself.
-    @Argument(help: "The folder of images, below or beside the current folder.")
-    var dir: String = "images"
+    // Optional, so that `--page DIR` is told apart from `--page` (attack 42b's L-h: DIR was ignored).
+    @Argument(help: "The folder of images, below or beside the current folder (default: images).")
+    var dir: String?
 
     @Flag(name: .long, help: "Write only init's page, _site/index.html, again (when it is gone); never over a file there. Nothing else is read or written.")
     var page = false
@@ -77,8 +77,15 @@ struct InitCommand: ParsableCommand {
         (0..<Int(CommandLine.argc)).contains { index in CommandLine.unsafeArgv[index].map { String(validatingCString: $0) == nil } ?? false }
     }
 
+    func validate() throws {
+        if page, let dir {
+            throw ValidationError("--page writes only init's page (\(StarterManifest.outputFolder)/\(StarterManifest.pageName)) again and reads no folder of images; "
+                                  + "run derive init --page without \(TerminalText.escaped(dir))")
+        }
+    }
+
     func run() throws {
-        let folder = dir
+        let folder = dir ?? "images"
         let manifest = "derive.yaml"
         var info = stat()
         let pagePath = StarterManifest.outputFolder + "/" + StarterManifest.pageName
@@ -159,7 +166,8 @@ struct InitCommand: ParsableCommand {
                                + "Rename the folder to a UTF-8 name (e.g. convmv -f latin1 -t utf-8 --notest on it), then run derive init again")
             }
             if folder.isEmpty { throw CLIError("DIR is empty (\"\"); name the folder of images, e.g. derive init photos, or leave DIR out for images") }
-            throw CLIError("\(folder) is not a folder; name the folder of images, e.g. derive init photos")
+            // A link to nothing or a loop is named as one, as `_site` and derive.yaml links are.
+            throw CLIError("\(folder) \(Self.notAFolder(folder) ?? "is not a folder"); name the folder of images, e.g. derive init photos")
         }
         // The manifest, its lock and state live here: the images' folder may not be this one or hold it.
         let here = StarterManifest.realPath(FileManager.default.currentDirectoryPath)
@@ -262,11 +270,22 @@ struct InitCommand: ParsableCommand {
                                 + controlFiles.map(InitGitAttributes.line).joined(separator: "' and '")
                                 + "' to it yourself, or a clone made with git's core.autocrlf changes those files' bytes")
         }
+        // The build state is this clone's own: kept out of git (attack 42b's L-d).
+        let ignoreNote: String
+        switch InitGitIgnore.ensure() {
+        case .written: ignoreNote = "Wrote \(InitGitIgnore.fileName) keeping .derive/ (the build state) out of git. "
+        case .extended: ignoreNote = "Added to \(InitGitIgnore.fileName) a line keeping .derive/ (the build state) out of git. "
+        case .unchanged: ignoreNote = ""
+        case .refused(let why):
+            ignoreNote = ""
+            Output.printWarning("\(InitGitIgnore.fileName) was left as it is (\(why)); add the line '\(InitGitIgnore.line)' to it yourself, "
+                                + "or git commits the build state, which each clone sets aside as another project's")
+        }
         // The folder's name as the terminal shows every name (attack 40b's L2: ESC, BEL and LF in DIR were printed raw).
         Output.printLine("Wrote \(manifest)\(pageNote) for \(total) image\(total == 1 ? "" : "s") in \(folder)\(linkNote). "
               + (pageFailure.map { $0 == StarterManifest.thereAlready ? "\(page) was not written: something is there already (a file, a folder or a link), left as it is. "
                                                                         : "\(page) was not written (\($0)). " } ?? "")
-              + attributesNote
+              + attributesNote + ignoreNote
               + "Next: derive build, then derive serve and open the Website address it prints.")
     }
 }
@@ -534,7 +553,7 @@ enum StarterManifest {
             acl: public-read              # the sources are private: publishing their derivatives is deliberate
           # A <picture> per image: AVIF and WebP <source>s and a JPEG <img> at three widths (a
           # narrower image is drawn once, at its own width), and a tiny blurred placeholder.
-          # `derive html images/KEY` prints it; the index below holds it for every image.
+          # `derive html images/KEY --rule responsive` prints it; the index below holds it for every image.
           - name: responsive
             from: images/**/\(glob)\(exclude)
             process: image/resize,w_{w}/format,{f}

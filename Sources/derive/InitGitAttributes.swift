@@ -48,10 +48,16 @@ enum InitGitAttributes {
     /// while it still holds the bytes read (a user's edit meanwhile is never lost). Never
     /// through a symbolic link.
     static func ensure(paths: [String]) -> Outcome {
+        ensure(fileName) { extended($0, paths: paths) }
+    }
+
+    /// Makes sure the file `fileName` here holds what `extend` adds (nil: nothing to add), as
+    /// `ensure(paths:)` does for `.gitattributes`.
+    static func ensure(_ fileName: String, extend: ([UInt8]) -> [UInt8]?) -> Outcome {
         var info = stat()
         if lstat(fileName, &info) != 0 {
             guard errno == ENOENT else { return .refused(String(cString: strerror(errno))) }
-            guard let bytes = extended([], paths: paths) else { return .unchanged }
+            guard let bytes = extend([]) else { return .unchanged }
             if StarterManifest.createWhole(fileName, bytes: bytes) == nil { return .written }
         }
         guard lstat(fileName, &info) == 0 else { return .refused(String(cString: strerror(errno))) }
@@ -59,7 +65,7 @@ enum InitGitAttributes {
             return .refused((info.st_mode & S_IFMT) == S_IFLNK ? "it is a symbolic link, which derive init does not follow" : "it is not a regular file")
         }
         guard let existing = read(fileName) else { return .refused("it cannot be read (\(String(cString: strerror(errno))))") }
-        guard let bytes = extended(existing, paths: paths) else { return .unchanged }
+        guard let bytes = extend(existing) else { return .unchanged }
         let temporary = ".\(fileName).\(getpid()).derive-tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, info.st_mode & 0o7777)
         guard fd >= 0 else { return .refused(String(cString: strerror(errno))) }
@@ -92,4 +98,34 @@ enum InitGitAttributes {
             if bytes.count > limit { errno = EFBIG; return nil }
         }
     }
+}
+
+/// The `.gitignore` line `derive init` makes sure of: the build state (`.derive/`) is this
+/// clone's own (which files this user's builds wrote, with their digests and times), never
+/// committed (attack 42b's L-d: `git add -A` after init committed `state.sqlite` and
+/// `build.lock`, and every clone then set that state aside as another project's, leaving
+/// untracked files after each build). A user's `.gitignore` keeps every line; the line is added
+/// only when no line already names the folder.
+enum InitGitIgnore {
+    static let fileName = ".gitignore"
+    static let comment = "# Derive's build state: each clone keeps its own (written by derive init)"
+    static let line = "/.derive/"
+
+    /// Whether a line already keeps `.derive` out of git (anchored or not, with or without `/`).
+    static func covers(_ line: Substring) -> Bool {
+        [".derive", ".derive/", "/.derive", "/.derive/"].contains(line.trimmingCharacters(in: .whitespaces))
+    }
+
+    /// The bytes `existing` becomes with the line; nil when a line already covers it.
+    static func extended(_ existing: [UInt8]) -> [UInt8]? {
+        let text = String(decoding: existing, as: UTF8.self)
+        let lines = text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        guard !lines.contains(where: covers) else { return nil }
+        let end = text.contains("\r\n") ? "\r\n" : "\n"
+        var added = existing.isEmpty || existing.last == UInt8(ascii: "\n") ? "" : end
+        added += comment + end + line + end
+        return existing + Array(added.utf8)
+    }
+
+    static func ensure() -> InitGitAttributes.Outcome { InitGitAttributes.ensure(fileName, extend: extended) }
 }

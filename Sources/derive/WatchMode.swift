@@ -589,7 +589,8 @@ struct WatchMode {
         if (parent as NSString).lastPathComponent == ".derive" { skipped.append(parent) }
         // A manifest file that is a link (a dotfiles or stow checkout) is edited at its target:
         // every link on the way to each file and where it leads are watched too (attack 15/16's M7).
-        let spelledFiles = (manifest.files + [manifestPath]).map(real)
+        // An include that could not be read is followed as well: its coming back is a change.
+        let spelledFiles = (manifest.files + manifest.unreadIncludes + [manifestPath]).map(real)
         let files = PathSet(spelledFiles + spelledFiles.flatMap(Watched.links))
         let project = (real(manifestPath) as NSString).deletingLastPathComponent
         let chain = PathSet(roots.flatMap { Watched.chain(of: $0, below: project) })
@@ -651,8 +652,12 @@ struct WatchMode {
         let bases = bases + [currentFolder()]
         if changed == [recheckMarker] { return "outputs found stale by the no-op check (a change inotify did not report, or made while the build ran)" }
         let changed = changed.count > 1 ? changed.filter { $0 != recheckMarker } : changed
+        // The folder the watch started in (or is in now) itself is `.` (attack 42b's L-i: after
+        // `chmod 555 .` and `chmod 755 .` the line named the project by its absolute path).
+        let own = [bases.first, bases.last].compactMap { $0 }
         func relative(_ path: String) -> String {
-            bases.first { path.hasPrefix($0 + "/") }.map { String(path.dropFirst($0.count + 1)) } ?? path
+            if own.contains(path) { return "." }
+            return bases.first { path.hasPrefix($0 + "/") }.map { String(path.dropFirst($0.count + 1)) } ?? path
         }
         // Still there, as named then or (the project moved since) from the current folder.
         let existing = changed.filter { FileManager.default.fileExists(atPath: $0) || FileManager.default.fileExists(atPath: relative($0)) }

@@ -52,7 +52,7 @@ import TestSupport
         let result = try CLI.run(["init", "photos"], in: folder)
         #expect(result.status == 0, "\(result.stderr)")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
-        #expect(names == [".gitattributes", "_site", "derive.yaml", "photos"], "\(names)")
+        #expect(names == [".gitattributes", ".gitignore", "_site", "derive.yaml", "photos"], "\(names)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("_site").path) == ["index.html"])
         #expect((try Data(contentsOf: folder.appendingPathComponent("derive.yaml"))).count > 100)
         #expect((try Data(contentsOf: folder.appendingPathComponent("_site/index.html"))).count > 100)
