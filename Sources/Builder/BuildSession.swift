@@ -394,7 +394,14 @@ public final class BuildSession: @unchecked Sendable {
     }
 
     static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim) -> String {
-        "\(planner?.display(file) ?? file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
+        let name = planner?.display(file) ?? file
+        // A manifest renamed with the default lock and state names (attack 41a's B7): whose the
+        // records are, and how this manifest carries on from them if it is that one renamed.
+        if let takeOver = other.takeOver {
+            return "\(name) is an output of \(other.manifest), \(other.reason); if this manifest is that one renamed, set \(takeOver) in it "
+                + "to carry on from its records (or give it its old name back); otherwise move its lock away, or pass --overwrite to take the file over"
+        }
+        return "\(name) is an output of \(other.manifest) (\(other.reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
     }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
@@ -1044,6 +1051,11 @@ public final class BuildSession: @unchecked Sendable {
         try Builder.removeRecordedTemporaries(Array(try store.allOutputs().values), indexes: indexes, planner: planner)
         var report = CleanReport()
         report.hadState = stateExisted && store.movedAside == nil
+        // A renamed manifest's lock (and state) are not this manifest's to remove: named, with the way on (attack 41a's B7).
+        for gone in ForeignClaims.goneManifestLocks(owner: Self.ownerName(manifestPath)) {
+            report.left.append("\(planner.display(gone.lock)) is the lock of \(planner.display(gone.manifest)), which is no longer there; kept with what it records: "
+                               + "if this manifest is that one renamed, set \(gone.takeOver) in it and run derive clean again")
+        }
         let recorded = try store.allOutputs()
         var leaving = CleanLeftLines(planner: planner, recorded: recorded)
         // Sources and control files of the manifest are never removed, whatever names them.
