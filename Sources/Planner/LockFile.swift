@@ -358,7 +358,7 @@ public struct LockFile: Sendable, Hashable {
         // Another manifest's `index:` written there (attack 41c's C8): said as what it is.
         if isDeriveIndex(data) {
             return "\(display) holds a Derive index (the JSON another manifest's 'index:' writes), not a lock; Derive will not overwrite or delete it: "
-                + "give that manifest's 'index:' another path (its next build moves the index), or name another file with 'lock:' in this manifest"
+                + "give that manifest's 'index:' another path and delete this file (its next build writes the index where 'index:' says), or name another file with 'lock:' in this manifest"
         }
         return notOursMessage(display)
     }
