@@ -1044,6 +1044,11 @@ public final class BuildSession: @unchecked Sendable {
         try Builder.removeRecordedTemporaries(Array(try store.allOutputs().values), indexes: indexes, planner: planner)
         var report = CleanReport()
         report.hadState = stateExisted && store.movedAside == nil
+        // A renamed manifest's lock (and state) are not this manifest's to remove: named, with the way on (attack 41a's B7).
+        for gone in ForeignClaims.goneManifestLocks(owner: Self.ownerName(manifestPath)) {
+            report.left.append("\(planner.display(gone.lock)) is the lock of \(planner.display(gone.manifest)), which is no longer there; kept with what it records: "
+                               + "if this manifest is that one renamed, set \(gone.takeOver) in it and run derive clean again")
+        }
         let recorded = try store.allOutputs()
         var leaving = CleanLeftLines(planner: planner, recorded: recorded)
         // Sources and control files of the manifest are never removed, whatever names them.

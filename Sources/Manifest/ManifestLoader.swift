@@ -57,9 +57,12 @@ public struct ManifestLoader {
         var manifest = state.finish(rootFile: absolute, display: display)
         // Control files (manifest, includes, lock, state, index) against buckets and outputs:
         // cheap (a few stats), and a safety rule, so it runs even when cross checks are skipped.
-        ControlFiles(manifest: manifest, outlines: state.ruleOutlines, locations: state.controlLocations, rootLocation: SourceLocation(file: display, line: 1, column: 1))
-            .validate(into: &state.diagnostics)
+        let controls = ControlFiles(manifest: manifest, outlines: state.ruleOutlines, locations: state.controlLocations,
+                                    rootLocation: SourceLocation(file: display, line: 1, column: 1))
+        controls.validate(into: &state.diagnostics)
         if crossChecks {
+            // The index against other projects' control files: it loads them, without cross checks (no recursion).
+            controls.validateIndexBesideOtherProjects(into: &state.diagnostics)
             Validator(manifest: manifest, rules: state.ruleSyntax, outlines: state.ruleOutlines, lister: lister)
                 .validate(into: &state.diagnostics)
         }

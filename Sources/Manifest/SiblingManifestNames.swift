@@ -232,6 +232,12 @@ extension SiblingManifests {
         public var parses: Bool
     }
 
+    /// The lock `manifest` uses as its neighbours read it (its `lock:`, else its stem's default):
+    /// the lock `neighbourLocks` leaves out as this manifest's own.
+    public static func ownLock(of manifest: String) -> String {
+        ControlFiles.controlFiles(ofSibling: URL(literalFilePath: manifest).standardizedFileURL.path).lock
+    }
+
     /// The locks of the other manifests in `manifest`'s folder (their `lock:`, else their stem's
     /// default), this manifest's own lock left out: without a state (a fresh clone, `rm -rf
     /// .derive`) a neighbour's lock is the only record of the files it wrote (attack 40a's A3

@@ -119,3 +119,27 @@ extension ControlFiles {
         }
     }
 }
+
+extension ControlFiles {
+    /// The index is never another project's lock, index, state folder, manifest or include, by its
+    /// path alone, whether or not that project has built yet (attack 41c's C8: `index:
+    /// top/derive.lock` beside an unbuilt sub/derive.yaml in bucket `top` validated, the build wrote
+    /// site.yaml's index there, and sub could never build; the same onto sub's declared `index:`).
+    /// The plan refuses such a file once it exists (`ControlFileTargets.indexRefusal`); said here,
+    /// a validation error is a plan error too, before anything is written. Another project's
+    /// source folder is left to the plan (a project above may read this whole folder as sources).
+    func validateIndexBesideOtherProjects(into diagnostics: inout Diagnostics) {
+        guard let root = manifest.files.first, let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) else { return }
+        let location = locations.index ?? rootLocation
+        // Said already (inside another manifest's state folder): once is enough.
+        guard !diagnostics.errors.contains(where: { $0.file == location.file && $0.line == location.line && $0.column == location.column }) else { return }
+        let path = URL(literalFilePath: bucket.path + "/" + index.path).standardizedFileURL.path
+        guard let owner = ForeignProjectFiles(besides: root).owner(of: path), !owner.what.hasPrefix("a source") else { return }
+        // A project in a folder above, whose path lands inside this project's folder, is the one
+        // refused (sub/derive.yaml keeps its `index: out/index.json`; site.yaml above may not take it).
+        let ours = FileSystemPath(manifest: (root as NSString).deletingLastPathComponent)
+        let theirs = FileSystemPath(manifest: (owner.manifest as NSString).deletingLastPathComponent)
+        if ours.contains(FileSystemPath(manifest: path)), theirs.contains(ours), !ours.contains(theirs) { return }
+        diagnostics.error(location, "the index " + owner.refusal(path, display: { display($0) }, fix: "give 'index:' a path of this project's own"))
+    }
+}

@@ -29,9 +29,13 @@ public enum ForeignClaims {
         public var recordedOwner: String?
         /// The lock that says so, when no state does (a neighbour without its state folder).
         public var lock: String? = nil
+        /// The manifest is no longer there (renamed, this manifest perhaps): the settings that
+        /// carry on from its records (`'lock: derive.lock' and 'state: .derive/derive'`).
+        public var takeOver: String? = nil
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
+            if let lock, takeOver != nil { return "which is no longer there, but its lock \(lock) records this file with these very bytes" }
             if let lock { return "its lock \(lock) records this file with these very bytes" }
             guard let recordedOwner else { return "its build state says so" }
             return "its files were copied from \(recordedOwner), whose build state, copied too, records them at the same place beside that manifest"
@@ -39,7 +43,13 @@ public enum ForeignClaims {
 
         /// The plan error for `file` (as shown): another manifest's output, which `--overwrite` takes.
         public func refusal(_ file: String) -> String {
-            "\(file) is an output of \(manifest) (\(reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
+            // A manifest renamed with the default lock and state names (attack 41a's B7): whose the
+            // records are, and how this manifest carries on from them if it is that one renamed.
+            if let takeOver {
+                return "\(file) is an output of \(manifest), \(reason); if this manifest is that one renamed, set \(takeOver) in it "
+                    + "to carry on from its records (or give it its old name back); otherwise move its lock away, or pass --overwrite to take the file over"
+            }
+            return "\(file) is an output of \(manifest) (\(reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
         }
     }
 
@@ -57,6 +67,14 @@ public enum ForeignClaims {
         var folder: String?
         var digest: String
         var bytes: Int64
+        /// The manifest is gone: `Claim.takeOver`.
+        var takeOver: String? = nil
+    }
+
+    /// What this manifest's own lock records of an output: its bytes there.
+    struct Vouched: Sendable, Hashable {
+        var digest: String
+        var bytes: Int64
     }
 
     /// Output files other manifests' states record, by key (the path inside its bucket folder).
@@ -64,6 +82,11 @@ public enum ForeignClaims {
         var written: PathDictionary<Set<Written>> = [:]
         /// The lines of the neighbour manifests' locks (`SiblingManifests.neighbourLocks`), by key.
         var locked: PathDictionary<[Locked]> = [:]
+        /// This manifest's own lock's lines, by output (`bucket/key`), when the lock is its own
+        /// (`LockFile.isOurs`): a file it vouches for is this manifest's, whatever a neighbour's
+        /// line says (attack 41c's C3: a copy of derive.lock beside it as site.lock, in a fresh
+        /// clone, made derive.yaml refuse its own outputs as site.yaml's).
+        var ownLines: PathDictionary<Vouched> = [:]
         /// This manifest (its absolute real path): never a claimant.
         var owner = ""
         /// The bucket folders of the manifests found, read once.
@@ -78,32 +101,99 @@ public enum ForeignClaims {
             let folder = String(decoding: file.utf8.dropLast(key.utf8.count + 1), as: UTF8.self)
             if let records = written[key], let claim = ForeignClaims.claimant(in: folder, among: records, owner: owner, folders: folders) { return claim }
             guard let lines = locked[key] else { return nil }
-            return ForeignClaims.lockClaimant(of: file, in: folder, among: lines)
+            return ForeignClaims.lockClaimant(of: file, in: folder, among: lines, own: ownLines[output])
         }
     }
 
     /// The neighbour whose lock line names `file` (in `folder`, one of its buckets' folders, or
     /// any when it does not load) with the file's bytes: first by manifest name, so all agree.
-    static func lockClaimant(of file: String, in folder: String, among lines: [Locked]) -> Claim? {
+    /// None when this manifest's own lock (`own`, its line for this output) records these very
+    /// bytes: its own record wins a tie with a neighbour's.
+    static func lockClaimant(of file: String, in folder: String, among lines: [Locked], own: Vouched? = nil) -> Claim? {
         let here = RealFolder.of(folder)
         var info = stat()
         guard lstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let candidates = lines.filter { line in line.bytes == Int64(info.st_size) && (line.folder.map { PathKey.same($0, here) } ?? true) }
         guard !candidates.isEmpty, let data = FileManager.default.contents(atPath: file) else { return nil }
         let digest = ContentDigests.digest(data)
+        if let own, own.digest == digest, own.bytes == Int64(info.st_size) { return nil }
         return candidates.filter { $0.digest == digest }
             .min { PathKey.ordered($0.manifest, $1.manifest) }
-            .map { Claim(manifest: realPath($0.manifest), recordedOwner: nil, lock: $0.lock) }
+            .map { Claim(manifest: realPath($0.manifest), recordedOwner: nil, lock: $0.lock, takeOver: $0.takeOver) }
     }
 
-    /// The lines of the neighbour manifests' locks, placed in their buckets' folders.
+    /// The lock at `path` parsed, when it is a regular file within the lock's limits.
+    static func readLock(_ path: String) -> (data: Data, lock: LockFile)? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
+              let data = FileManager.default.contents(atPath: path),
+              let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return nil }
+        return (data, lock)
+    }
+
+    /// This manifest's own lock's lines (`Files.ownLines`): only when its header makes it this
+    /// manifest's (a copy of a neighbour's lock vouches for nothing).
+    static func ownLines(owner: String) -> PathDictionary<Vouched> {
+        let path = SiblingManifests.ownLock(of: owner)
+        guard let (data, lock) = readLock(path),
+              LockFile.isOurs(data, manifest: LockFile.ownerName(manifestPath: owner, lockPath: path), lockPath: path) else { return [:] }
+        return lock.entries.mapValues { Vouched(digest: $0.digest, bytes: $0.bytes) }
+    }
+
+    /// A lock in this manifest's folder whose header names a manifest of that folder that is no
+    /// longer there, nor any manifest's lock now (attack 41a's B7: `mv derive.yaml site.yaml`
+    /// with the default names left derive.lock and .derive/derive recording every output, and
+    /// site.yaml called them "not written by Derive"). Its manifest was renamed, perhaps to this
+    /// one; a manifest of another name does not take its records over unasked (two new manifests
+    /// would both take them): its lines claim the files, with the settings that carry on.
+    public struct GoneManifestLock: Sendable, Equatable {
+        /// The lock, absolute.
+        public var lock: String
+        /// The manifest its header names, absolute (not there).
+        public var manifest: String
+        /// `'lock: derive.lock' and 'state: .derive/derive'` (the state only when that folder is there).
+        public var takeOver: String
+    }
+
+    public static func goneManifestLocks(owner: String) -> [GoneManifestLock] {
+        let folder = (owner as NSString).deletingLastPathComponent
+        let own = SiblingManifests.ownLock(of: owner)
+        let taken = [own] + SiblingManifests.neighbourLocks(of: owner).map(\.lock)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.count > 5 && $0.hasSuffix(".lock") }
+        var gone: [GoneManifestLock] = []
+        for name in names.sorted() {
+            let path = folder + "/" + name
+            guard !taken.contains(where: { PathKey.same($0, path) }), let (data, _) = readLock(path), let recorded = LockFile.owner(data),
+                  !recorded.contains("/"), recorded != (owner as NSString).lastPathComponent,
+                  LockFile.succeeds(owner: recorded, manifest: (owner as NSString).lastPathComponent, lockPath: path) else { continue }
+            let state = ".derive/" + (recorded as NSString).deletingPathExtension
+            var info = stat()
+            let hasState = stat(folder + "/" + state, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+            gone.append(GoneManifestLock(lock: path, manifest: folder + "/" + recorded,
+                                         takeOver: "'lock: \(name)'" + (hasState ? " and 'state: \(state)'" : "")))
+        }
+        return gone
+    }
+
+    /// The lines of the neighbour manifests' locks, placed in their buckets' folders; and of the
+    /// locks of manifests gone from this folder (`goneManifestLocks`), in any folder.
     static func lockedFiles(owner: String) -> PathDictionary<[Locked]> {
         var locked: PathDictionary<[Locked]> = [:]
+        for gone in goneManifestLocks(owner: owner) {
+            guard let (_, lock) = readLock(gone.lock) else { continue }
+            for entry in lock.entries.values {
+                guard let (_, key) = PathKey.split(entry.path) else { continue }
+                locked[key, default: []].append(Locked(manifest: gone.manifest, lock: gone.lock, folder: nil, digest: entry.digest,
+                                                       bytes: entry.bytes, takeOver: gone.takeOver))
+            }
+        }
         for neighbour in SiblingManifests.neighbourLocks(of: owner) {
-            var info = stat()
-            guard stat(neighbour.lock, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
-                  let data = FileManager.default.contents(atPath: neighbour.lock),
-                  let lock = LockFile.parse(String(decoding: data, as: UTF8.self)), !lock.entries.isEmpty else { continue }
+            guard let (data, lock) = readLock(neighbour.lock), !lock.entries.isEmpty else { continue }
+            // A lock whose header names another manifest than this neighbour is not its record
+            // (a copy of this manifest's lock: `cp derive.lock site.lock`, attack 41c's C3), and
+            // claims nothing for it: `LockFile.isOurs` as the neighbour's own build reads it.
+            guard LockFile.isOurs(data, manifest: LockFile.ownerName(manifestPath: neighbour.manifest, lockPath: neighbour.lock),
+                                  lockPath: neighbour.lock) else { continue }
             // Its buckets' folders when it loads; a neighbour that does not claims a line's key in
             // any folder (refused rather than taken over).
             var folders: [String: String]?
@@ -140,6 +230,7 @@ public enum ForeignClaims {
             return false
         }
         files.locked = lockedFiles(owner: owner)
+        if !files.locked.isEmpty { files.ownLines = ownLines(owner: owner) }
         return files
     }
 

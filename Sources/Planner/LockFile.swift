@@ -355,7 +355,19 @@ public struct LockFile: Sendable, Hashable {
             return "\(display) is the lock of \(owner), not of this manifest; Derive will not overwrite or delete it: name another file with 'lock:' in the manifest "
                 + "(or, if \(owner) is no longer used, delete it: its lock then passes to this manifest)"
         }
+        // Another manifest's `index:` written there (attack 41c's C8): said as what it is.
+        if isDeriveIndex(data) {
+            return "\(display) holds a Derive index (the JSON another manifest's 'index:' writes), not a lock; Derive will not overwrite or delete it: "
+                + "give that manifest's 'index:' another path and delete this file (its next build writes the index where 'index:' says), or name another file with 'lock:' in this manifest"
+        }
         return notOursMessage(display)
+    }
+
+    /// Whether `data` is a Derive index (`IndexJSON`): a JSON object with a numeric `version` and
+    /// a `sources` object at its top.
+    static func isDeriveIndex(_ data: Data) -> Bool {
+        guard data.first == UInt8(ascii: "{"), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return object["version"] is NSNumber && object["sources"] is [String: Any]
     }
 
     /// Why a file at the lock path is not Derive's, with how to fix it.
