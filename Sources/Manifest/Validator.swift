@@ -57,7 +57,11 @@ struct Validator {
                                     hint: "write derivatives into a public-read or private bucket")
             }
             if !sourceKeys.contains(where: rule.includes) {
-                diagnostics.warning(rule.location, "rule \(rule.label) matches no objects in bucket '\(source.name)' ('\(rule.from)')")
+                // The listing skips names starting with `.` (`sourceListingKeeps`): a pattern that
+                // names one matches nothing however many files are there.
+                let hidden = "\(rule.from)".split(separator: "/").contains { !sourceListingKeeps($0) }
+                diagnostics.warning(rule.location, "rule \(rule.label) matches no objects in bucket '\(source.name)' ('\(rule.from)')",
+                                    hint: hidden ? "names starting with '.' are never sources (hidden files and folders are skipped when a bucket is listed); rename the file or folder" : nil)
             }
         }
         for outline in outlines { leakGuard(outline, keys: keys, into: &diagnostics) }

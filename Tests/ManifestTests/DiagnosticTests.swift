@@ -267,6 +267,21 @@ import TestSupport
         #expect(!result.diagnostics.hasErrors)
     }
 
+    /// Attack 42a's L1: `from: src/.h.jpg` matched nothing and the warning did not say why: names
+    /// starting with `.` are never listed as sources.
+    @Test(arguments: ["photos/.h.jpg", "photos/.well-known/*.png"])
+    func ruleNamingAHiddenSourceSaysHiddenNamesAreNoSources(from: String) throws {
+        let result = try Workspace().load(yaml: baseBuckets + """
+
+        derivatives:
+          - name: none
+            from: \(from)
+            process: image/resize,w_10
+            to: site/{name}.{ext}
+        """)
+        #expect(result.has(13, 5, "names starting with '.' are never sources", severity: .warning), "\(result.lines)")
+    }
+
     @Test func missingSourceFolder() throws {
         let result = try Workspace().load(yaml: baseBuckets + """
 
