@@ -140,10 +140,13 @@ extension Planner {
                 // (bucket links swapped): wanted, not left (attack 41a's B11).
                 if keeping.containsAsNow(file) { return .keep }
                 // Derive's output restored (`cp -a`, a file copied and renamed over itself, a folder
-                // swapped): the one definition of a restored copy the plan adopts for a wanted output
-                // (`Planner.isRestoredCopy`), so an orphan's goes as the original would (attack 41c's
-                // C6: it was left for ever as a private file). Unless another manifest claims it.
-                if recordedIdentity == nil, Planner.isRestoredCopy(identity, at: file),
+                // swapped) in its bucket's folder: the one definition of a restored copy the plan
+                // adopts for a wanted output (`Planner.isRestoredCopy`), so an orphan's goes as the
+                // original would (attack 41c's C6: it was left for ever as a private file). Unless
+                // another manifest claims it. An old copy where a moved bucket's folder used to be
+                // goes only as the very file (attack 17's N3: copies put there are the user's).
+                if recordedIdentity == nil, store.places?.isCurrentFolder(record.folder, bucket: record.bucket) ?? true,
+                   Planner.isRestoredCopy(identity, at: file),
                    (try? planner.digests.content(of: file))?.digest == record.outputDigest {
                     if let other = claimant(file, output: record.path) {
                         return .left(path: file, message: "\(display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
