@@ -94,6 +94,24 @@ import TestSupport
         #expect(said(build).contains("out/t/a2.jpg"), "\(said(build))")
     }
 
+    /// A copy another manifest took over (`build --overwrite site.yaml`: its state records those
+    /// files now) is that manifest's, whatever its bytes: the orphan is never deleted.
+    @Test func aCopyAnotherManifestClaimsIsNotDeleted() throws {
+        let site = try Site(Self.images, manifest: Self.manifest())
+        defer { site.remove() }
+        #expect(try site.run(["build", "-q"]).status == 0)
+        try Data(Self.manifest().utf8).write(to: site.url("site.yaml"))
+        let over = try site.run(["build", "--overwrite", "site.yaml"])
+        #expect(over.status == 0, "\(said(over))")
+        try site.write(Self.manifest(keepOnly: true))
+        let build = try site.run(["build"])
+        #expect(said(build).contains("site.yaml"), "\(said(build))")
+        let clean = try site.run(["clean"])
+        #expect(site.files("out/t") == ["a1.jpg", "a2.jpg", "a3.jpg"], "\(said(build)) \(said(clean))")
+        let theirs = try site.run(["check", "site.yaml"])
+        #expect(theirs.status == 0, "\(said(theirs))")
+    }
+
     /// C7: `cp -a outA userB` (a user's backup, with a note of theirs), then `path: userB` while
     /// outA still holds the very files Derive installed.
     @Test func aBackupCopyOfTheBucketFolderIsNotTakenForItRenamed() throws {
