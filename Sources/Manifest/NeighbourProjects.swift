@@ -151,7 +151,11 @@ extension ControlFiles {
             let location = bucket.pathLocation
             for other in neighbours {
                 let whose = "\(display(other.manifestPath)), another project"
-                var held = other.controlFiles.filter { folder.contains(FileSystemPath(manifest: $0.path)) }.map { "\($0.what) \(display($0.path))" }
+                let exposure = NeighbourProjects.mostPublic(bucket)
+                // An index is meant to be read where it lies (its ACL against this bucket's is
+                // the output check below); only writing it is refused here.
+                var held = other.controlFiles.filter { ($0.what != "the index" || exposure == .publicReadWrite) && folder.contains(FileSystemPath(manifest: $0.path)) }
+                    .map { "\($0.what) \(display($0.path))" }
                 // A state folder beside this manifest's is said by `validateSiblings` already.
                 let otherFolder = FileSystemPath(manifest: (other.manifestPath as NSString).deletingLastPathComponent)
                 if !otherFolder.sameFile(as: ownFolder), folder.contains(FileSystemPath(manifest: other.stateFolder)) {
@@ -159,7 +163,6 @@ extension ControlFiles {
                 }
                 // A private bucket answers none of them anonymously, and serve refuses them to
                 // signed requests too (`ForeignServedFiles`); builds refuse them per file.
-                let exposure = NeighbourProjects.mostPublic(bucket)
                 if !held.isEmpty, exposure.isPublic {
                     diagnostics.error(location,
                                       "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.joined(separator: ", ")) of \(whose), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them (two manifests never touch each other's files)",

@@ -14,7 +14,7 @@ import Glibc
 /// lock, a project copied into a bucket, an output another manifest builds later).
 ///
 /// - A file opened for reading is refused (as a missing key) when its device and inode are
-///   another project's manifest, include, lock, index or a file of its state folder (looked at
+///   another project's manifest, include, lock or a file of its state folder (looked at
 ///   again at most every `refresh` seconds: a build replaces its state files).
 /// - A key is never replaced or deleted when another manifest's lock records the file as its
 ///   output (the lock read again whenever it changes), nor when `ForeignProjectFiles` names it
@@ -28,7 +28,7 @@ final class ForeignServedFiles: Sendable {
     let refresh: Double
     /// Per neighbour lock: the identity of the file read, and its outputs' files (real paths).
     private let outputs = NIOLockedValueBox<[String: (identity: [Int64], files: Set<String>)]>([:])
-    private let controls = NIOLockedValueBox<(checkedAt: Double, identities: Set<[UInt64]>)?>(nil)
+    private let controls = NIOLockedValueBox<(checkedAt: Double, identities: Set<[UInt64]>, withIndex: Set<[UInt64]>)?>(nil)
 
     init(manifest: Manifest, refresh: Double = 1) {
         manifestFile = manifest.file
@@ -45,7 +45,7 @@ final class ForeignServedFiles: Sendable {
             return "is an output of \(neighbour.manifestPath), another manifest (its lock \(neighbour.lockFile) records it)"
         }
         var info = stat()
-        if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) {
+        if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
             return "is a control file (manifest, include, lock, index or build state) of another project"
         }
         if let owner = ForeignProjectFiles(besides: manifestFile).owner(of: file), !owner.what.hasPrefix("a source") {
@@ -54,23 +54,26 @@ final class ForeignServedFiles: Sendable {
         return nil
     }
 
-    /// `RecordedOutputs.isForeignControlFile`.
-    func isControlFile(device: UInt64, inode: UInt64) -> Bool {
+    /// `RecordedOutputs.isForeignControlFile`. `orIndex`: another manifest's index counts too
+    /// (never replaced; read, it is published where it lies, under its owner's ACL at most).
+    func isControlFile(device: UInt64, inode: UInt64, orIndex: Bool = false) -> Bool {
         guard !neighbours.isEmpty else { return false }
         let now = ProcessInfo.processInfo.systemUptime
         return controls.withLockedValue { known in
-            if known == nil || now - known!.checkedAt >= refresh { known = (now, Self.identities(of: neighbours)) }
-            return known!.identities.contains([device, inode])
+            if known == nil || now - known!.checkedAt >= refresh {
+                known = (now, Self.identities(of: neighbours, orIndex: false), Self.identities(of: neighbours, orIndex: true))
+            }
+            return (orIndex ? known!.withIndex : known!.identities).contains([device, inode])
         }
     }
 
-    /// Device and inode of each neighbour's manifest, includes, lock, index and the files
-    /// directly in its state folder.
-    static func identities(of neighbours: [NeighbourProject]) -> Set<[UInt64]> {
+    /// Device and inode of each neighbour's manifest, includes, lock, (`orIndex`) index and the
+    /// files directly in its state folder.
+    static func identities(of neighbours: [NeighbourProject], orIndex: Bool) -> Set<[UInt64]> {
         var found: Set<[UInt64]> = []
         var info = stat()
         for neighbour in neighbours {
-            var paths = neighbour.controlFiles.map(\.path)
+            var paths = neighbour.controlFiles.filter { orIndex || $0.what != "the index" }.map(\.path)
             if let names = try? FileManager.default.contentsOfDirectory(atPath: neighbour.stateFolder) {
                 paths += names.map { neighbour.stateFolder + "/" + $0 }
             }
