@@ -14,25 +14,25 @@ import Glibc
 /// lock, a project copied into a bucket, an output another manifest builds later).
 ///
 /// - A file opened for reading is refused (as a missing key) when its device and inode are
-///   another project's manifest, include, lock or a file of its state folder (looked at
-///   again at most every `refresh` seconds: a build replaces its state files).
+///   another project's manifest, include, lock or a file of its state folder (the projects and
+///   their files looked for again at most every `refresh` seconds: a build replaces its state
+///   files, a project may be copied into a bucket).
 /// - A key is never replaced or deleted when another manifest's lock records the file as its
 ///   output (the lock read again whenever it changes), nor when `ForeignProjectFiles` names it
 ///   another project's manifest, include, lock, index or state file (any project above the file,
 ///   however deep below the bucket's folder).
 final class ForeignServedFiles: Sendable {
-    let manifestFile: String
-    let neighbours: [NeighbourProject]
+    let manifest: Manifest
+    var manifestFile: String { manifest.file }
     /// This manifest's buckets' folders, links resolved, by name.
     let bucketFolders: [String: String]
     let refresh: Double
     /// Per neighbour lock: the identity of the file read, and its outputs' files (real paths).
     private let outputs = NIOLockedValueBox<[String: (identity: [Int64], files: Set<String>)]>([:])
-    private let controls = NIOLockedValueBox<(checkedAt: Double, identities: Set<[UInt64]>, withIndex: Set<[UInt64]>)?>(nil)
+    private let controls = NIOLockedValueBox<Known?>(nil)
 
     init(manifest: Manifest, refresh: Double = 1) {
-        manifestFile = manifest.file
-        neighbours = NeighbourProjects.of(manifest)
+        self.manifest = manifest
         bucketFolders = Dictionary(manifest.buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
         self.refresh = refresh
     }
@@ -41,7 +41,7 @@ final class ForeignServedFiles: Sendable {
     func owner(bucket: String, key: String) -> String? {
         guard let folder = bucketFolders[bucket] else { return nil }
         let file = (folder == "/" ? "" : folder) + "/" + key
-        for neighbour in neighbours where recordedOutputs(neighbour).contains(file) {
+        for neighbour in known().neighbours where recordedOutputs(neighbour).contains(file) {
             return "is an output of \(neighbour.manifestPath), another manifest (its lock \(neighbour.lockFile) records it)"
         }
         var info = stat()
@@ -57,14 +57,29 @@ final class ForeignServedFiles: Sendable {
     /// `RecordedOutputs.isForeignControlFile`. `orIndex`: another manifest's index counts too
     /// (never replaced; read, it is published where it lies, under its owner's ACL at most).
     func isControlFile(device: UInt64, inode: UInt64, orIndex: Bool = false) -> Bool {
-        guard !neighbours.isEmpty else { return false }
+        let known = known()
+        return (orIndex ? known.withIndex : known.identities).contains([device, inode])
+    }
+
+    /// The neighbours and their control files' identities, looked for again at most every
+    /// `refresh` seconds (a project copied into a bucket while serve runs is found then).
+    private func known() -> Known {
         let now = ProcessInfo.processInfo.systemUptime
         return controls.withLockedValue { known in
-            if known == nil || now - known!.checkedAt >= refresh {
-                known = (now, Self.identities(of: neighbours, orIndex: false), Self.identities(of: neighbours, orIndex: true))
-            }
-            return (orIndex ? known!.withIndex : known!.identities).contains([device, inode])
+            if let known, now - known.checkedAt < refresh { return known }
+            let neighbours = NeighbourProjects.of(manifest)
+            let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
+                              withIndex: Self.identities(of: neighbours, orIndex: true))
+            known = fresh
+            return fresh
         }
+    }
+
+    private struct Known {
+        var checkedAt: Double
+        var neighbours: [NeighbourProject]
+        var identities: Set<[UInt64]>
+        var withIndex: Set<[UInt64]>
     }
 
     /// Device and inode of each neighbour's manifest, includes, lock, (`orIndex`) index and the
