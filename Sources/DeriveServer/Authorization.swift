@@ -32,9 +32,10 @@ public protocol RecordedOutputs: Sendable {
     /// H1, H2), nil when it is none.
     func foreignOwner(bucket: String, key: String) -> String?
 
-    /// Whether the file with this device and inode is another project's manifest, include,
-    /// lock, index or a file of its state folder: never served, whatever key reaches it.
-    func isForeignControlFile(device: UInt64, inode: UInt64) -> Bool
+    /// Whether the file opened for `key` of `bucket`, with this device and inode, is another
+    /// project's manifest, include, lock or a file of its state folder: never served, whatever
+    /// key reaches it.
+    func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool
 }
 
 extension RecordedOutputs {
@@ -42,7 +43,7 @@ extension RecordedOutputs {
     public func lockLists(bucket: String, key: String) -> Bool { false }
     public func leftACL(bucket: String, key: String) -> BucketACL? { nil }
     public func foreignOwner(bucket: String, key: String) -> String? { nil }
-    public func isForeignControlFile(device: UInt64, inode: UInt64) -> Bool { false }
+    public func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool { false }
 
     public func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
         try recordedACL(bucket: bucket, key: key).map { RecordedOutput(acl: $0, rule: nil, source: "") }

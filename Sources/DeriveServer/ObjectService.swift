@@ -698,7 +698,8 @@ public final class ObjectService: Sendable {
         // Another project's control file (a hard link to its lock, a project put in the bucket
         // after the manifest was checked) is no object here: answered as a missing key.
         var info = stat()
-        if fstat(fd, &info) != 0 || authorizer.recorded.isForeignControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) {
+        if fstat(fd, &info) != 0 || authorizer.recorded.isForeignControlFile(bucket: bucket.name, key: key.string,
+                                                                                      device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) {
             close(fd)
             throw OSSErrorBody.noSuchKey(key.string)
         }

@@ -108,6 +108,9 @@ public enum NeighbourProjects {
                                 lockFile: manifest.lockFile, stateFolder: manifest.stateFolder)
     }
 
+    /// Whether `folder` holds a file that could be a manifest (read as `derive init` reads them).
+    public static func holdsManifest(_ folder: String) -> Bool { !ControlFiles.manifests(in: folder).isEmpty }
+
     /// The most private ACL a bucket gives any key (its ACL, each `objects:` rule).
     static func mostPrivate(_ bucket: Bucket) -> BucketACL {
         bucket.objects.reduce(bucket.acl) { .morePrivate($0, $1.acl.resolved(bucket: bucket.acl)) }

@@ -441,7 +441,9 @@ struct BuiltOutputs: RecordedOutputs {
 
     func foreignOwner(bucket: String, key: String) -> String? { foreign.owner(bucket: bucket, key: key) }
 
-    func isForeignControlFile(device: UInt64, inode: UInt64) -> Bool { foreign.isControlFile(device: device, inode: inode) }
+    func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool {
+        foreign.isControlFile(device: device, inode: inode) || foreign.isNestedControlFile(bucket: bucket, key: key)
+    }
 
     /// A key that reaches a recorded output's file under another key (`placedOutputACL`) counts too.
     func isDerivative(bucket: String, key: String) -> Bool {

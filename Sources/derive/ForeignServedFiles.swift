@@ -30,6 +30,8 @@ final class ForeignServedFiles: Sendable {
     /// Per neighbour lock: the identity of the file read, and its outputs' files (real paths).
     private let outputs = NIOLockedValueBox<[String: (identity: [Int64], files: Set<String>)]>([:])
     private let controls = NIOLockedValueBox<Known?>(nil)
+    /// Folders below the buckets' folders: whether each holds a manifest, with its stamp then.
+    private let folderManifests = NIOLockedValueBox<[String: (stamp: [Int64], holds: Bool)]>([:])
 
     init(manifest: Manifest, refresh: Double = 1) {
         self.manifest = manifest
@@ -52,6 +54,34 @@ final class ForeignServedFiles: Sendable {
             return "is \(owner.what) of \(owner.manifest), another project"
         }
         return nil
+    }
+
+    /// Whether `key` of `bucket` is a control file of a project whose manifest lies in a folder
+    /// below the bucket's folder, on the way to the key (deeper than `NeighbourProjects` looks):
+    /// each folder's listing is kept while its identity and times stay, so a read pays one
+    /// `stat` per folder on the way, and `ForeignProjectFiles` is asked only below a manifest.
+    func isNestedControlFile(bucket: String, key: String) -> Bool {
+        guard let base = bucketFolders[bucket] else { return false }
+        var folder = base == "/" ? "" : base
+        var info = stat()
+        var holds = false
+        for part in key.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+            folder += "/" + part
+            guard stat(folder, &info) == 0 else { return false }
+            let stamp = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+                         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+            let path = folder
+            let has = folderManifests.withLockedValue { cache -> Bool in
+                if let known = cache[path], known.stamp == stamp { return known.holds }
+                let holds = NeighbourProjects.holdsManifest(path)
+                if cache.count > 4096 { cache.removeAll() }
+                cache[path] = (stamp, holds)
+                return holds
+            }
+            if has { holds = true; break }
+        }
+        guard holds, let owner = ForeignProjectFiles(besides: manifestFile).owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
+        return !owner.what.hasPrefix("a source")
     }
 
     /// `RecordedOutputs.isForeignControlFile`. `orIndex`: another manifest's index counts too

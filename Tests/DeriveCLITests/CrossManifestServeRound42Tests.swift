@@ -52,4 +52,16 @@ import TestSupport
         #expect(ServeRound3Tests.request(service, "PUT", "/upl/copy.txt", body: "x").status == 403)
         #expect(try Data(contentsOf: root.appendingPathComponent("P/derive.lock")) == lock)
     }
+
+    /// A project deeper in the bucket than its folder (validate does not walk the bucket): its
+    /// lock and state are no objects either; its sources are.
+    @Test func aProjectDeeperInTheBucketKeepsItsControlFiles() throws {
+        let (root, service) = try Self.served("projects", project: "projects/P")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for key in ["P/derive.lock", "P/derive.yaml", "P/.derive/derive/state.sqlite"] {
+            #expect(ServeRound3Tests.request(service, "GET", "/upl/" + key).status == 404, "GET \(key)")
+            #expect(ServeRound3Tests.request(service, "PUT", "/upl/" + key, body: "x").status == 403, "PUT \(key)")
+        }
+        #expect(ServeRound3Tests.request(service, "GET", "/upl/P/src/a1.jpg").status == 200)
+    }
 }
