@@ -132,7 +132,7 @@ public enum NeighbourProjects {
             var loader = ManifestLoader()
             loader.crossChecks = false
             loader.neighbourChecks = false
-            // One that does not load: its buckets are unknown, so no folder is taken from it.
+            // One that does not load: its buckets are unknown, so no folder is removed meanwhile.
             guard let manifest = loader.load(other).manifest else { return true }
             if manifest.buckets.contains(where: { FileSystemPath(manifest: $0.path).sameFile(as: target) }) { return true }
         }
