@@ -1507,6 +1507,8 @@ public struct OutputRemoval: Sendable {
         var folder = (file as NSString).deletingLastPathComponent
         while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8),
               case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity,
+              // Nor a folder another manifest beside this one uses as a bucket (attack 42a's nestb2).
+              !NeighbourProjects.isBucketFolder(folder, ofNeighboursOf: planner.manifest.file),
               planner.disk.removeEmptyFolder(folder) {
             try planner.store.forgetCreatedFolder(folder)
             folder = (folder as NSString).deletingLastPathComponent

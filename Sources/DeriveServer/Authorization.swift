@@ -26,12 +26,24 @@ public protocol RecordedOutputs: Sendable {
     /// output or old index it did not delete), nil when it left none there. The key is never
     /// answered more publicly, state or no state.
     func leftACL(bucket: String, key: String) -> BucketACL?
+
+    /// Why `key` of `bucket` is another project's file that serve never replaces or deletes (an
+    /// output another manifest's lock records, its manifest, lock, index or state: attack 42a's
+    /// H1, H2), nil when it is none.
+    func foreignOwner(bucket: String, key: String) -> String?
+
+    /// Whether the file opened for `key` of `bucket`, with this device and inode, is another
+    /// project's manifest, include, lock or a file of its state folder: never served, whatever
+    /// key reaches it.
+    func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool
 }
 
 extension RecordedOutputs {
     public func isDerivative(bucket: String, key: String) -> Bool { false }
     public func lockLists(bucket: String, key: String) -> Bool { false }
     public func leftACL(bucket: String, key: String) -> BucketACL? { nil }
+    public func foreignOwner(bucket: String, key: String) -> String? { nil }
+    public func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool { false }
 
     public func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
         try recordedACL(bucket: bucket, key: key).map { RecordedOutput(acl: $0, rule: nil, source: "") }
@@ -167,6 +179,15 @@ struct Authorizer: Sendable {
     /// multipart upload, an append): the write ACL, and never a key the build owns.
     func authorizeReplace(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
         try authorizeWrite(bucket, key, caller: caller)
+        try refuseOwned(bucket, key)
+    }
+
+    /// The object API never replaces or deletes a key the build owns, nor another project's file
+    /// (`RecordedOutputs.foreignOwner`), whoever asks.
+    func refuseOwned(_ bucket: Bucket, _ key: ObjectKey) throws {
+        if let why = recorded.foreignOwner(bucket: bucket.name, key: key.string) {
+            throw OSSErrorBody.accessDenied("'\(key)' \(why); two manifests never touch each other's files, so derive serve does not delete or replace it.")
+        }
         guard !isBuildOwned(bucket, key) else { throw Self.ownedByBuild(key) }
     }
 

@@ -691,12 +691,22 @@ public final class ObjectService: Sendable {
     /// Opens the object for reading; anything but a regular file reached without links is NoSuchKey.
     func open(_ bucket: Bucket, _ key: ObjectKey) throws -> Int32 {
         guard !Self.isTemporary(key), let folder = try folder(bucket), Self.fitsFileSystem(key) else { throw OSSErrorBody.noSuchKey(key.string) }
-        do { return try folder.openForReading(key) } catch {
+        let fd: Int32
+        do { fd = try folder.openForReading(key) } catch {
             switch error {
             case .notFound, .symbolicLink, .mountPoint, .notRegularFile, .notAFolder, .specialFile: throw OSSErrorBody.noSuchKey(key.string)
             case .permissionDenied, .system, .alreadyExists, .tooLarge, .removalRefused: throw error
             }
         }
+        // Another project's control file (a hard link to its lock, a project put in the bucket
+        // after the manifest was checked) is no object here: answered as a missing key.
+        var info = stat()
+        if fstat(fd, &info) != 0 || authorizer.recorded.isForeignControlFile(bucket: bucket.name, key: key.string,
+                                                                                      device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) {
+            close(fd)
+            throw OSSErrorBody.noSuchKey(key.string)
+        }
+        return fd
     }
 
     /// A rendered answer. Its ETag is the MD5 of its bytes in OSS's form (quoted upper-case hex),
@@ -812,7 +822,7 @@ public final class ObjectService: Sendable {
         }
         // Every writer comes here: the build's keys are refused again, whoever asks, whatever
         // the operation checked from the head (one rule for PUT, save-as, copy, complete, append).
-        guard !authorizer.isBuildOwned(bucket, key) else { throw Authorizer.ownedByBuild(key) }
+        try authorizer.refuseOwned(bucket, key)
         guard let folder = try folder(bucket, create: true) else { throw OSSErrorBody.internalError }
         if folder.kind(key) == .folder {
             throw OSSErrorBody.invalidObjectName("'\(key)' is a folder of other objects here, so it cannot also be an object")

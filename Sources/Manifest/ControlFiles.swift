@@ -28,6 +28,8 @@ struct ControlFiles {
     let outlines: [RuleOutline]
     let locations: ControlLocations
     let rootLocation: SourceLocation
+    /// `ManifestLoader.neighbourChecks`.
+    var checksNeighbours = true
 
     /// One control file or folder.
     struct Control {
@@ -52,6 +54,7 @@ struct ControlFiles {
         let controlPaths = controls.map { FileSystemPath(manifest: $0.path) }
         validateSiblings(into: &diagnostics)
         validateForeignStates(into: &diagnostics)
+        if checksNeighbours { validateNeighbourProjects(into: &diagnostics) }
 
         // The lock must not be one of the manifests.
         if let lock = controlPaths.dropLast().last, controlPaths.dropLast(2).contains(where: { $0.sameFile(as: lock) }) {

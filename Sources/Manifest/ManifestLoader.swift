@@ -16,6 +16,9 @@ public struct ManifestLoader {
     /// Whole-manifest checks that list the buckets (leak guard, empty rules, collisions). A
     /// caller that already knows the inputs are unchanged since a validated run may skip them.
     public var crossChecks = true
+    /// Whether the other projects around the buckets are looked for (`NeighbourProjects`): off
+    /// when one such project is itself read, so two never read each other for ever.
+    public var neighbourChecks = true
     /// Whether a font family is installed (fontconfig, from the engine): watermark fonts other
     /// than the seven OSS names are checked with it. Nil: not checked here (rendering reports).
     public var fontInstalled: (@Sendable (String) -> Bool)?
@@ -57,8 +60,9 @@ public struct ManifestLoader {
         var manifest = state.finish(rootFile: absolute, display: display)
         // Control files (manifest, includes, lock, state, index) against buckets and outputs:
         // cheap (a few stats), and a safety rule, so it runs even when cross checks are skipped.
-        let controls = ControlFiles(manifest: manifest, outlines: state.ruleOutlines, locations: state.controlLocations,
+        var controls = ControlFiles(manifest: manifest, outlines: state.ruleOutlines, locations: state.controlLocations,
                                     rootLocation: SourceLocation(file: display, line: 1, column: 1))
+        controls.checksNeighbours = neighbourChecks
         controls.validate(into: &state.diagnostics)
         if crossChecks {
             // The index against other projects' control files: it loads them, without cross checks (no recursion).

@@ -200,6 +200,7 @@ public enum ForeignClaims {
             if neighbour.parses {
                 var loader = ManifestLoader()
                 loader.crossChecks = false
+                loader.neighbourChecks = false
                 if let manifest = loader.load(neighbour.manifest).manifest {
                     folders = Dictionary(manifest.buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
                 }
@@ -327,6 +328,7 @@ public enum ForeignClaims {
                 if let known = loaded[manifest] { return known }
                 var loader = ManifestLoader()
                 loader.crossChecks = false
+                loader.neighbourChecks = false
                 let folders = PathSet((loader.load(manifest).manifest?.buckets ?? []).map { RealFolder.of($0.path) })
                 loaded[manifest] = folders
                 return folders

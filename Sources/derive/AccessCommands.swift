@@ -415,6 +415,8 @@ struct BuiltOutputs: RecordedOutputs {
 
     /// The manifest served: a key's place (`LockFile.place`) is its bucket's folder + the key.
     let manifest: Manifest
+    /// Other projects' files (attack 42a's H1, H2).
+    let foreign: ForeignServedFiles
 
     init(stateFolder: String, manifest: Manifest, viewInterval: Double = 0.5) {
         self.viewInterval = viewInterval
@@ -424,6 +426,7 @@ struct BuiltOutputs: RecordedOutputs {
         self.owner = BuildSession.ownerName(manifest.file)
         self.ruleOutputs = RuleOutputs(manifest)
         self.lockFile = manifest.lockFile
+        self.foreign = ForeignServedFiles(manifest: manifest)
         // The state records each output's folder with its links resolved (`RealFolder`): keys'
         // places are matched in that form too.
         let realBase = RealFolder.of((manifest.lockFile as NSString).deletingLastPathComponent)
@@ -435,6 +438,12 @@ struct BuiltOutputs: RecordedOutputs {
     /// The lock's folder with its links resolved (+ `/derive.lock`), and each bucket's folder place in that form.
     let realLockFile: String
     let realFolderPlaces: [String: String]
+
+    func foreignOwner(bucket: String, key: String) -> String? { foreign.owner(bucket: bucket, key: key) }
+
+    func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool {
+        foreign.isControlFile(device: device, inode: inode) || foreign.isNestedControlFile(bucket: bucket, key: key)
+    }
 
     /// A key that reaches a recorded output's file under another key (`placedOutputACL`) counts too.
     func isDerivative(bucket: String, key: String) -> Bool {

@@ -1,0 +1,185 @@
+import Confinement
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The other projects this manifest's buckets can reach, one definition for validate, plan,
+/// build and serve (attack 42a's H1 and H2: a serve-only `site.yaml` whose bucket was another
+/// project's folder, or the output, lock or index folder of a manifest beside it, served and
+/// took anonymous writes over that project's manifest, lock, state and private outputs).
+///
+/// Looked for: the manifests in this manifest's folder, and those in each bucket's folder and in
+/// every folder above it (a sibling `../P` is its own bucket's folder; a nested `P` too). A
+/// manifest deeper inside a bucket than the bucket's own folder is not looked for (the bucket
+/// would have to be walked); serve's writes still ask `ForeignProjectFiles` of each file they
+/// replace. At most `maxProjects` manifests are read, each folder listed once.
+public struct NeighbourProject: Sendable {
+    /// The other manifest, absolute.
+    public var manifestPath: String
+    /// Its model, nil when it does not load (its defaults then stand for its lock and state).
+    public var manifest: Manifest?
+    /// Its manifest and includes, its lock and its index, with what each is to it.
+    public var controlFiles: [(what: String, path: String)]
+    public var lockFile: String
+    public var stateFolder: String
+
+    /// The buckets its rules write into (and its index's), absolute folders.
+    public var outputBuckets: [Bucket] {
+        guard let manifest else { return [] }
+        var names = Set(manifest.rules.map(\.targetBucket))
+        if let index = manifest.index { names.insert(index.bucket) }
+        return manifest.buckets.filter { names.contains($0.name) }
+    }
+
+    /// The most private ACL its outputs in `bucket` may get (a rule's `acl:`, else the most
+    /// private its source bucket gives), nil when no rule of it writes there.
+    func mostPrivateOutputACL(in bucket: Bucket) -> BucketACL? {
+        guard let manifest else { return nil }
+        var acl: BucketACL?
+        for rule in manifest.rules where rule.targetBucket == bucket.name {
+            let given = rule.acl ?? manifest.bucket(named: rule.sourceBucket).map(NeighbourProjects.mostPrivate) ?? .private
+            acl = acl.map { .morePrivate($0, given) } ?? given
+        }
+        if let index = manifest.index, index.bucket == bucket.name {
+            let given = manifest.indexACL ?? .private
+            acl = acl.map { .morePrivate($0, given) } ?? given
+        }
+        return acl
+    }
+}
+
+public enum NeighbourProjects {
+    /// Manifests read at most per question.
+    public static let maxProjects = 32
+    /// Folders above a bucket's folder looked in at most.
+    static let maxHeight = 64
+
+    /// The other projects beside `manifest` and around its buckets (see the type's comment).
+    public static func of(_ manifest: Manifest) -> [NeighbourProject] {
+        of(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path))
+    }
+
+    static func of(manifestFile: String, files: [String], buckets: [String]) -> [NeighbourProject] {
+        let own = (files.isEmpty ? [manifestFile] : files).map { FileSystemPath(manifest: $0) }
+        var folders: [String] = [(URL(literalFilePath: manifestFile).standardizedFileURL.path as NSString).deletingLastPathComponent]
+        for bucket in buckets {
+            var folder = FileSystemPath(manifest: URL(literalFilePath: bucket).standardizedFileURL.path).real
+            for _ in 0..<maxHeight {
+                folders.append(folder)
+                guard folder != "/", !folder.isEmpty else { break }
+                folder = (folder as NSString).deletingLastPathComponent
+                if folder.isEmpty { folder = "/" }
+            }
+        }
+        var listed: Set<String> = []
+        var found: [NeighbourProject] = []
+        var seen: [FileSystemPath] = own
+        for folder in folders where listed.insert(folder).inserted {
+            for path in ControlFiles.manifests(in: folder) {
+                let identity = FileSystemPath(manifest: path)
+                guard !seen.contains(where: { $0.sameFile(as: identity) }) else { continue }
+                seen.append(identity)
+                guard found.count < maxProjects else { return found }
+                found.append(project(path))
+            }
+        }
+        return found
+    }
+
+    /// What another manifest uses, read as the loader reads it (no bucket listed, no neighbour of
+    /// its own looked for); one that does not load keeps its file and its default lock and state.
+    static func project(_ path: String) -> NeighbourProject {
+        var loader = ManifestLoader()
+        loader.crossChecks = false
+        loader.neighbourChecks = false
+        let defaults = ControlFiles.controlFiles(ofSibling: path)
+        guard let manifest = loader.load(path).manifest else {
+            return NeighbourProject(manifestPath: path, manifest: nil, controlFiles: [("the manifest", path), ("the lock", defaults.lock)],
+                                    lockFile: defaults.lock, stateFolder: defaults.state)
+        }
+        var controls: [(what: String, path: String)] = [("the manifest", path)]
+        controls += manifest.files.dropFirst().map { ("an include", $0) }
+        controls.append(("the lock", manifest.lockFile))
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) {
+            controls.append(("the index", URL(literalFilePath: bucket.path + "/" + index.path).standardizedFileURL.path))
+        }
+        return NeighbourProject(manifestPath: path, manifest: manifest, controlFiles: controls,
+                                lockFile: manifest.lockFile, stateFolder: manifest.stateFolder)
+    }
+
+    /// Whether `folder` holds a file that could be a manifest (read as `derive init` reads them).
+    public static func holdsManifest(_ folder: String) -> Bool { !ControlFiles.manifests(in: folder).isEmpty }
+
+    /// The most private ACL a bucket gives any key (its ACL, each `objects:` rule).
+    static func mostPrivate(_ bucket: Bucket) -> BucketACL {
+        bucket.objects.reduce(bucket.acl) { .morePrivate($0, $1.acl.resolved(bucket: bucket.acl)) }
+    }
+
+    /// The most public ACL a bucket gives any key (its ACL, each `objects:` rule).
+    static func mostPublic(_ bucket: Bucket) -> BucketACL {
+        bucket.objects.reduce(bucket.acl) { $0.openness >= $1.acl.resolved(bucket: bucket.acl).openness ? $0 : $1.acl.resolved(bucket: bucket.acl) }
+    }
+
+    /// Whether the folder at `path` is a bucket folder of another manifest in `manifestFile`'s
+    /// folder (Derive never removes a bucket folder, its own or a neighbour's: attack 42a's
+    /// nestb2, a rule dropped removed `pub/u`, the bucket of `site.yaml` beside it).
+    public static func isBucketFolder(_ path: String, ofNeighboursOf manifestFile: String) -> Bool {
+        let folder = (URL(literalFilePath: manifestFile).standardizedFileURL.path as NSString).deletingLastPathComponent
+        let own = FileSystemPath(manifest: URL(literalFilePath: manifestFile).standardizedFileURL.path)
+        let target = FileSystemPath(manifest: path)
+        for other in ControlFiles.manifests(in: folder) where !FileSystemPath(manifest: other).sameFile(as: own) {
+            var loader = ManifestLoader()
+            loader.crossChecks = false
+            loader.neighbourChecks = false
+            // One that does not load: its buckets are unknown, so no folder is removed meanwhile.
+            guard let manifest = loader.load(other).manifest else { return true }
+            if manifest.buckets.contains(where: { FileSystemPath(manifest: $0.path).sameFile(as: target) }) { return true }
+        }
+        return false
+    }
+}
+
+extension ControlFiles {
+    /// No bucket that anonymous requests may reach (public by its ACL or an `objects:` rule) holds
+    /// another project's manifest, include, lock, index or state folder, and no bucket shares
+    /// files with another manifest's output bucket while it would answer those outputs more
+    /// publicly than that manifest gives them (`NeighbourProjects`).
+    func validateNeighbourProjects(into diagnostics: inout Diagnostics) {
+        let neighbours = NeighbourProjects.of(manifest)
+        guard !neighbours.isEmpty else { return }
+        let ownFolder = FileSystemPath(manifest: (manifest.file as NSString).deletingLastPathComponent)
+        for bucket in manifest.buckets {
+            let folder = FileSystemPath(manifest: bucket.path)
+            let location = bucket.pathLocation
+            for other in neighbours {
+                let whose = "\(display(other.manifestPath)), another project"
+                let exposure = NeighbourProjects.mostPublic(bucket)
+                // An index is meant to be read where it lies (its ACL against this bucket's is
+                // the output check below); only writing it is refused here.
+                var held = other.controlFiles.filter { ($0.what != "the index" || exposure == .publicReadWrite) && folder.contains(FileSystemPath(manifest: $0.path)) }
+                    .map { "\($0.what) \(display($0.path))" }
+                // A state folder beside this manifest's is said by `validateSiblings` already.
+                let otherFolder = FileSystemPath(manifest: (other.manifestPath as NSString).deletingLastPathComponent)
+                if !otherFolder.sameFile(as: ownFolder), folder.contains(FileSystemPath(manifest: other.stateFolder)) {
+                    held.append("the state folder \(display(other.stateFolder))")
+                }
+                // A private bucket answers none of them anonymously, and serve refuses them to
+                // signed requests too (`ForeignServedFiles`); builds refuse them per file.
+                if !held.isEmpty, exposure.isPublic {
+                    diagnostics.error(location,
+                                      "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.joined(separator: ", ")) of \(whose), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them (two manifests never touch each other's files)",
+                                      hint: "give bucket '\(bucket.name)' a folder that holds no other project (e.g. a subfolder of its own), or make it private (its acl: and every objects: rule)")
+                }
+                for output in other.outputBuckets {
+                    let theirs = FileSystemPath(manifest: output.path)
+                    guard folder.contains(theirs) || theirs.contains(folder),
+                          let floor = other.mostPrivateOutputACL(in: output), exposure.openness > floor.openness else { continue }
+                    diagnostics.error(location,
+                                      "bucket '\(bucket.name)' (\(bucket.declaredPath)) shares files with bucket '\(output.name)' (\(display(output.path))) that \(whose), writes its outputs into, and is \(exposure.rawValue) where those outputs are \(floor.rawValue): derive serve of this manifest would answer them more publicly than their builder gives them",
+                                      hint: "serve those outputs with derive serve \(display(other.manifestPath)), or make bucket '\(bucket.name)' \(floor.rawValue) (its acl: and every objects: rule), or give it a folder of its own")
+                }
+            }
+        }
+    }
+}

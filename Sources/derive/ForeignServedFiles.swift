@@ -1,0 +1,155 @@
+import Confinement
+import Foundation
+import Manifest
+import NIOConcurrencyHelpers
+import Planner
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Other projects' files as `derive serve` meets them (attack 42a's H1 and H2): the projects
+/// `NeighbourProjects` finds for the manifest served (validate refuses a bucket holding their
+/// control files, or answering their outputs more publicly than they do; this is the defence
+/// behind it, for what appears after the manifest was checked: a hard link to another project's
+/// lock, a project copied into a bucket, an output another manifest builds later).
+///
+/// - A file opened for reading is refused (as a missing key) when its device and inode are
+///   another project's manifest, include, lock or a file of its state folder (the projects and
+///   their files looked for again at most every `refresh` seconds: a build replaces its state
+///   files, a project may be copied into a bucket).
+/// - A key is never replaced or deleted when another manifest's lock records the file as its
+///   output (the lock read again whenever it changes), nor when `ForeignProjectFiles` names it
+///   another project's manifest, include, lock, index or state file (any project above the file,
+///   however deep below the bucket's folder).
+final class ForeignServedFiles: Sendable {
+    let manifest: Manifest
+    var manifestFile: String { manifest.file }
+    /// This manifest's buckets' folders, links resolved, by name.
+    let bucketFolders: [String: String]
+    let refresh: Double
+    /// Per neighbour lock: the identity of the file read, and its outputs' files (real paths).
+    private let outputs = NIOLockedValueBox<[String: (identity: [Int64], files: Set<String>)]>([:])
+    private let controls = NIOLockedValueBox<Known?>(nil)
+    /// Folders below the buckets' folders: whether each holds a manifest, with its stamp then.
+    private let folderManifests = NIOLockedValueBox<[String: (stamp: [Int64], holds: Bool)]>([:])
+
+    init(manifest: Manifest, refresh: Double = 1) {
+        self.manifest = manifest
+        bucketFolders = Dictionary(manifest.buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
+        self.refresh = refresh
+    }
+
+    /// `RecordedOutputs.foreignOwner`.
+    func owner(bucket: String, key: String) -> String? {
+        guard let folder = bucketFolders[bucket] else { return nil }
+        let file = (folder == "/" ? "" : folder) + "/" + key
+        for neighbour in known().neighbours where recordedOutputs(neighbour).contains(file) {
+            return "is an output of \(neighbour.manifestPath), another manifest (its lock \(neighbour.lockFile) records it)"
+        }
+        var info = stat()
+        if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
+            return "is a control file (manifest, include, lock, index or build state) of another project"
+        }
+        if let owner = ForeignProjectFiles(besides: manifestFile).owner(of: file), !owner.what.hasPrefix("a source") {
+            return "is \(owner.what) of \(owner.manifest), another project"
+        }
+        return nil
+    }
+
+    /// Whether `key` of `bucket` is a control file of a project whose manifest lies in a folder
+    /// below the bucket's folder, on the way to the key (deeper than `NeighbourProjects` looks):
+    /// each folder's listing is kept while its identity and times stay, so a read pays one
+    /// `stat` per folder on the way, and `ForeignProjectFiles` is asked only below a manifest.
+    func isNestedControlFile(bucket: String, key: String) -> Bool {
+        guard let base = bucketFolders[bucket] else { return false }
+        var folder = base == "/" ? "" : base
+        var info = stat()
+        var holds = false
+        for part in key.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+            folder += "/" + part
+            guard stat(folder, &info) == 0 else { return false }
+            let stamp = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+                         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+            let path = folder
+            let has = folderManifests.withLockedValue { cache -> Bool in
+                if let known = cache[path], known.stamp == stamp { return known.holds }
+                let holds = NeighbourProjects.holdsManifest(path)
+                if cache.count > 4096 { cache.removeAll() }
+                cache[path] = (stamp, holds)
+                return holds
+            }
+            if has { holds = true; break }
+        }
+        guard holds, let owner = ForeignProjectFiles(besides: manifestFile).owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
+        return !owner.what.hasPrefix("a source")
+    }
+
+    /// `RecordedOutputs.isForeignControlFile`. `orIndex`: another manifest's index counts too
+    /// (never replaced; read, it is published where it lies, under its owner's ACL at most).
+    func isControlFile(device: UInt64, inode: UInt64, orIndex: Bool = false) -> Bool {
+        let known = known()
+        return (orIndex ? known.withIndex : known.identities).contains([device, inode])
+    }
+
+    /// The neighbours and their control files' identities, looked for again at most every
+    /// `refresh` seconds (a project copied into a bucket while serve runs is found then).
+    private func known() -> Known {
+        let now = ProcessInfo.processInfo.systemUptime
+        return controls.withLockedValue { known in
+            if let known, now - known.checkedAt < refresh { return known }
+            let neighbours = NeighbourProjects.of(manifest)
+            let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
+                              withIndex: Self.identities(of: neighbours, orIndex: true))
+            known = fresh
+            return fresh
+        }
+    }
+
+    private struct Known {
+        var checkedAt: Double
+        var neighbours: [NeighbourProject]
+        var identities: Set<[UInt64]>
+        var withIndex: Set<[UInt64]>
+    }
+
+    /// Device and inode of each neighbour's manifest, includes, lock, (`orIndex`) index and the
+    /// files directly in its state folder.
+    static func identities(of neighbours: [NeighbourProject], orIndex: Bool) -> Set<[UInt64]> {
+        var found: Set<[UInt64]> = []
+        var info = stat()
+        for neighbour in neighbours {
+            var paths = neighbour.controlFiles.filter { orIndex || $0.what != "the index" }.map(\.path)
+            if let names = try? FileManager.default.contentsOfDirectory(atPath: neighbour.stateFolder) {
+                paths += names.map { neighbour.stateFolder + "/" + $0 }
+            }
+            for path in paths where stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG {
+                found.insert([UInt64(info.st_dev), UInt64(info.st_ino)])
+            }
+        }
+        return found
+    }
+
+    /// The files a neighbour's lock records as its outputs (real paths), read again when the
+    /// lock's identity, size or times changed; none when it has no lock or does not load.
+    func recordedOutputs(_ neighbour: NeighbourProject) -> Set<String> {
+        guard let manifest = neighbour.manifest else { return [] }
+        var info = stat()
+        guard stat(neighbour.lockFile, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= LockFile.maxBytes else { return [] }
+        let identity = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+                        Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+        return outputs.withLockedValue { cache in
+            if let known = cache[neighbour.lockFile], known.identity == identity { return known.files }
+            var files: Set<String> = []
+            if let data = FileManager.default.contents(atPath: neighbour.lockFile), LockFile.isDeriveLock(data),
+               let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
+                let folders = Dictionary(manifest.buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
+                for path in lock.entries.keys {
+                    guard let (bucket, key) = PathKey.split(path), let folder = folders[bucket] else { continue }
+                    files.insert((folder == "/" ? "" : folder) + "/" + key)
+                }
+            }
+            cache[neighbour.lockFile] = (identity, files)
+            return files
+        }
+    }
+}
