@@ -67,6 +67,7 @@ public struct ManifestLoader {
         if crossChecks {
             // The index against other projects' control files: it loads them, without cross checks (no recursion).
             controls.validateIndexBesideOtherProjects(into: &state.diagnostics)
+            controls.validateControlFilesOutsideNeighbourBuckets(into: &state.diagnostics)
             Validator(manifest: manifest, rules: state.ruleSyntax, outlines: state.ruleOutlines, lister: lister)
                 .validate(into: &state.diagnostics)
         }

@@ -134,12 +134,47 @@ extension ControlFiles {
         // Said already (inside another manifest's state folder): once is enough.
         guard !diagnostics.errors.contains(where: { $0.file == location.file && $0.line == location.line && $0.column == location.column }) else { return }
         let path = URL(literalFilePath: bucket.path + "/" + index.path).standardizedFileURL.path
-        guard let owner = ForeignProjectFiles(besides: root).owner(of: path), !owner.what.hasPrefix("a source") else { return }
+        // Not a file merely in the folder or a bucket of a project that does not load now (its
+        // files are taken at its word when they exist: the plan refuses those; a path alone is not).
+        guard let owner = ForeignProjectFiles(besides: root).owner(of: path), !owner.what.hasPrefix("a source"), !owner.what.hasPrefix("in ") else { return }
         // A project in a folder above, whose path lands inside this project's folder, is the one
         // refused (sub/derive.yaml keeps its `index: out/index.json`; site.yaml above may not take it).
         let ours = FileSystemPath(manifest: (root as NSString).deletingLastPathComponent)
         let theirs = FileSystemPath(manifest: (owner.manifest as NSString).deletingLastPathComponent)
         if ours.contains(FileSystemPath(manifest: path)), theirs.contains(ours), !ours.contains(theirs) { return }
         diagnostics.error(location, "the index " + owner.refusal(path, display: { display($0) }, fix: "give 'index:' a path of this project's own"))
+    }
+
+    /// This manifest's lock and state folder lie outside every bucket folder of the manifests in
+    /// its folder, as they lie outside its own (attack 42a's M1: `lock: sout/index.json` beside a
+    /// site.yaml whose bucket `out` is `sout` and whose index is `out/index.json` validated, the
+    /// build wrote its lock there, and site.yaml could never build; `lock: sout/t/a1.jpg` and
+    /// `state: sout/st` likewise). By paths alone, built or not. A neighbour's bucket that holds
+    /// its own manifest is that manifest's error, not this one's.
+    func validateControlFilesOutsideNeighbourBuckets(into diagnostics: inout Diagnostics) {
+        guard let root = manifest.files.first else { return }
+        let folder = (root as NSString).deletingLastPathComponent
+        let own = FileSystemPath(manifest: root)
+        let controls: [(what: String, path: FileSystemPath, key: String, location: SourceLocation)] = [
+            ("the lock file \(display(manifest.lockFile))", FileSystemPath(manifest: manifest.lockFile), "lock", locations.lock ?? rootLocation),
+            ("the state folder \(display(manifest.stateFolder))", FileSystemPath(manifest: manifest.stateFolder), "state", locations.state ?? rootLocation),
+        ]
+        for name in Self.manifestNames(in: folder).sorted() {
+            let path = folder == "/" ? "/" + name : folder + "/" + name
+            let neighbourFile = FileSystemPath(manifest: path)
+            guard Self.couldBeManifest(path), !neighbourFile.sameFile(as: own) else { continue }
+            var loader = ManifestLoader()
+            loader.crossChecks = false
+            guard let neighbour = loader.load(path).manifest else { continue }
+            for bucket in neighbour.buckets {
+                let bucketFolder = FileSystemPath(manifest: bucket.path)
+                guard !bucketFolder.contains(neighbourFile) else { continue }
+                for control in controls where bucketFolder.contains(control.path) {
+                    diagnostics.error(control.location,
+                                      "\(control.what) is inside bucket '\(bucket.name)' (\(bucket.declaredPath)) of \(display(path)), the manifest beside this one; that manifest's builds would write over or delete it and its derive serve would hand it out",
+                                      hint: "give '\(control.key):' a path outside \(display(bucket.path))")
+                }
+            }
+        }
     }
 }
