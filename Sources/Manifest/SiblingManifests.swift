@@ -165,6 +165,7 @@ extension ControlFiles {
             guard Self.couldBeManifest(path), !neighbourFile.sameFile(as: own) else { continue }
             var loader = ManifestLoader()
             loader.crossChecks = false
+            loader.neighbourChecks = false
             guard let neighbour = loader.load(path).manifest else { continue }
             for bucket in neighbour.buckets {
                 let bucketFolder = FileSystemPath(manifest: bucket.path)

@@ -81,7 +81,9 @@ final class ForeignServedFiles: Sendable {
             if has { holds = true; break }
         }
         guard holds, let owner = ForeignProjectFiles(besides: manifestFile).owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
-        return !owner.what.hasPrefix("a source")
+        // A file merely in the folder or a bucket of a project whose manifest does not load now
+        // is refused to writers (`owner`), not hidden from readers: no control file of it.
+        return !owner.what.hasPrefix("a source") && !owner.what.hasPrefix("in ")
     }
 
     /// `RecordedOutputs.isForeignControlFile`. `orIndex`: another manifest's index counts too
