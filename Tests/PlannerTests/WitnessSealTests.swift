@@ -11,7 +11,7 @@ import TestSupport
 /// `!seal <hmac>` line (read as not sealed: one full plan, never trust).
 @Suite(.ownThreads) struct WitnessSealTests {
     static let domains = [NoOpWitness.sealDomain, TouchedInputs.sealDomain]
-    static let keys = [SymmetricKey(data: Data()), SymmetricKey(data: Data((0..<32).map { UInt8($0 &* 37 &+ 5) }))]
+    static var keys: [SymmetricKey] { [SymmetricKey(data: Data()), SymmetricKey(data: Data((0..<32).map { UInt8($0 &* 37 &+ 5) }))] }
 
     /// A witness-shaped body: four head lines, then `count` output lines with stat tokens.
     static func body(_ count: Int) -> String {
