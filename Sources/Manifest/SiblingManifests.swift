@@ -142,6 +142,11 @@ extension ControlFiles {
         let ours = FileSystemPath(manifest: (root as NSString).deletingLastPathComponent)
         let theirs = FileSystemPath(manifest: (owner.manifest as NSString).deletingLastPathComponent)
         if ours.contains(FileSystemPath(manifest: path)), theirs.contains(ours), !ours.contains(theirs) { return }
+        // Another project's declared index outside its own folder (two copies of a project side by
+        // side, both with `index: ../shared/index.json`): by path alone neither is the owner, and
+        // refusing both would break the original because of a copy. The plan decides by records
+        // (the index's recorded owner keeps it; the other is refused there).
+        if owner.what == "the index", !theirs.contains(FileSystemPath(manifest: path)) { return }
         diagnostics.error(location, "the index " + owner.refusal(path, display: { display($0) }, fix: "give 'index:' a path of this project's own"))
     }
 
