@@ -670,7 +670,7 @@ public final class BuildSession: @unchecked Sendable {
         // another branch had deleted, with their lock lines, and every build refused them).
         let candidates = plan.errored.filter { entry in
             planner.distrusted[entry.derivative.output] == nil
-                && (!lockListedOnly || planner.lockListedUnrecorded(entry.derivative) && !entry.error.message.contains(Planner.copyOfInstalledFile))
+                && (!lockListedOnly || planner.lockListedUnrecorded(entry.derivative))
                 && FileKind.isRegularFile(entry.derivative.outputPath)
                 && (entry.error.message.contains("was not written by Derive") || entry.error.message.contains("was changed since Derive wrote it")
                     || entry.error.message.contains(Planner.cannotProveItWroteIt))

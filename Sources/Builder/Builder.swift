@@ -431,7 +431,7 @@ public struct Builder: Sendable {
             guard !wanted.contains(copy.file) else { continue }
             let there = FileIdentity.anythingAt(copy.file)
             do {
-                if try disk.remove(copy.file, ifDigest: copy.digest, identity: copy.identity) {
+                if try disk.remove(copy.file, ifDigest: copy.digest) {
                     if there, copy.isIndex { indexes.append(planner.display(copy.file)) } else if there { report.deletedOldCopies.append(copy.file) }
                 } else {
                     report.left.append((copy.file, "\(planner.display(copy.file)) was changed since Derive wrote it; left in place"))

@@ -161,9 +161,6 @@ public enum FileBirth {
         query(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW)
     }
 
-    /// A birth (`of`) as nanoseconds since the epoch: the birth time, or the status-change time.
-    public static func instant(_ birth: Int64) -> Int64 { birth >= 0 ? birth : -1 &- birth }
-
     /// Of an open file.
     public static func of(descriptor: Int32) -> Int64? {
         query(descriptor, "", 0x1000)   // AT_EMPTY_PATH

@@ -21,9 +21,6 @@ public struct OldFolderCopy: Sendable {
     public var digest: String
     /// The lock's old index, not an output.
     public var isIndex: Bool
-    /// The very file Derive installed there (device, inode, birth), when the state recorded it
-    /// (`Planner.movedFolderCopies`): deleted only while it is that file.
-    public var identity: FileIdentity? = nil
     public var fate: Fate
     /// What the plan says of it (the build says the same).
     public var reason: String
@@ -113,53 +110,5 @@ extension Planner {
         }
         if let index = lock.index { judge(index.path, digest: index.digest, isIndex: true) }
         return (copies, names)
-    }
-}
-
-extension Planner {
-    /// With a state: the files Derive wrote through a bucket's path into a folder that is no longer
-    /// at that path. The bucket re-pointed at a bind mount of its old folder (`mount --bind outA
-    /// userB`, `path: userB`), restyled and built (the renders went into outA), then unmounted: its
-    /// records say userB, where another folder is now, and the renders stayed in outA unnamed
-    /// (attack 41a's B2). The state recorded the folder Derive wrote into by device and inode; when
-    /// it also recorded that very folder for the bucket at another path where it still is (outA,
-    /// used before), a file there that is the very file Derive installed for a record (device,
-    /// inode, birth) holding its bytes is an old copy, which the build deletes (its bytes and
-    /// identity checked on the open file). Only while the bucket still names the path, another
-    /// folder is there, and the one found is no bucket's folder now (two buckets' folders swapped
-    /// are judged by their records). A folder renamed by hand (`mv out out.bak`) was never
-    /// recorded at its new path: not searched.
-    func movedFolderCopies(recorded: PathDictionary<OutputRecord>, keeping wanted: WantedIdentities) -> [OldFolderCopy] {
-        guard !recorded.isEmpty, let folders = try? store.queue.read({ try store.bucketFolderIdentities($0) }), folders.count > 1 else { return [] }
-        let places = folders.map { place, identity in
-            let parts = place.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            return (folder: parts[0], bucket: parts.count == 2 ? parts[1] : "", identity: identity)
-        }
-        let bucketFolders = manifest.buckets.map { RealFolder.of($0.path) }
-        var moved: [String: String] = [:]
-        for place in places {
-            guard let bucket = manifest.bucket(named: place.bucket), PathKey.same(RealFolder.of(bucket.path), place.folder),
-                  let now = FileIdentity.ofFolder(place.folder), now != place.identity,
-                  let there = places.first(where: { other in
-                      other.bucket == place.bucket && !PathKey.same(other.folder, place.folder) && other.identity == place.identity
-                          && FileIdentity.ofFolder(other.folder) == place.identity
-                          && !bucketFolders.contains(where: { PathKey.same($0, other.folder) || FileIdentity.sameFolder($0, other.folder) })
-                  })?.folder else { continue }
-            moved[place.folder + "\u{0}" + place.bucket] = there
-        }
-        guard !moved.isEmpty, let identities = try? store.outputIdentities() else { return [] }
-        var copies: [OldFolderCopy] = []
-        for record in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
-            guard let there = moved[record.folder + "\u{0}" + record.bucket], record.file.utf8.starts(with: (record.folder + "/").utf8) else { continue }
-            let file = there + String(decoding: record.file.utf8.dropFirst(record.folder.utf8.count), as: UTF8.self)
-            guard !wanted.contains(file), SymbolicLinks.first(on: file, below: there) == nil,
-                  case .some(.some(let identity)) = identities[record.path], identity.isFile(at: file),
-                  FileIdentity.ofRegularFile(file, holding: record.outputDigest) != nil else { continue }
-            let reason = "\(Self.oldCopyWords) (the folder Derive wrote bucket '\(record.bucket)' into through \(display(record.folder)) is \(display(there)) now, "
-                + "by device and inode: a bind mount taken away; the very file Derive installed there, with its recorded bytes)"
-            copies.append(OldFolderCopy(output: record.path, file: file, digest: record.outputDigest, isIndex: false, identity: identity,
-                                        fate: .delete, reason: reason, displayed: display(file)))
-        }
-        return copies
     }
 }

@@ -54,9 +54,7 @@ extension Planner {
         private var places: [String: String?] = [:]
         private var identities: PathDictionary<FileIdentity?>?
         private var pending: PathDictionary<PendingWrite>?
-        private var claims: ForeignClaimLookup?
-        /// Files judged Derive's by their bytes, not their device and inode: by a killed build's
-        /// notes (`displacedBytes`), or as a restored copy (`Planner.isRestoredCopy`), file → those
+        /// Files judged Derive's by a killed build's notes (`displacedBytes`), file → the noted
         /// bytes: removed only while the open file holds them.
         public private(set) var acceptedDisplaced: PathDictionary<String> = [:]
 
@@ -136,24 +134,6 @@ extension Planner {
             // And born when it was (attack 18's S3: a file re-created there may get the inode number back).
             if let identity, FileIdentity.ofRegularFile(file) != nil, !identity.isFile(at: file) {
                 if try displacedBytes(file) { return .delete }
-                // The file this build has just written there for a wanted output reached another way
-                // (bucket links swapped): wanted, not left (attack 41a's B11).
-                if keeping.containsAsNow(file) { return .keep }
-                // Derive's output restored (`cp -a`, a file copied and renamed over itself, a folder
-                // swapped) in its bucket's folder: the one definition of a restored copy the plan
-                // adopts for a wanted output (`Planner.isRestoredCopy`), so an orphan's goes as the
-                // original would (attack 41c's C6: it was left for ever as a private file). Unless
-                // another manifest claims it. An old copy where a moved bucket's folder used to be
-                // goes only as the very file (attack 17's N3: copies put there are the user's).
-                if recordedIdentity == nil, store.places?.isCurrentFolder(record.folder, bucket: record.bucket) ?? true,
-                   Planner.isRestoredCopy(identity, at: file),
-                   (try? planner.digests.content(of: file))?.digest == record.outputDigest {
-                    if let other = claimant(file, output: record.path) {
-                        return .left(path: file, message: "\(display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
-                    }
-                    acceptedDisplaced[file] = record.outputDigest
-                    return .delete
-                }
                 // The bucket's folder itself is not the one Derive last wrote to (swapped with another
                 // folder, perhaps for a moment): the file Derive wrote may be in that folder wherever it
                 // is now, and come back. Its record stays, and the next build tries again (attack 18's
@@ -163,6 +143,9 @@ extension Planner {
                    let now = FileIdentity.ofFolder(record.folder), now != recorded {
                     return .unreachable(path: file, message: "\(display(file)) is not the file Derive wrote there, and \(display(record.folder)) is not the folder Derive wrote it in (another folder is at that path now: swapped or replaced since the last build); left in place", link: nil)
                 }
+                // The file this build has just written there for a wanted output reached another way
+                // (bucket links swapped): wanted, not left (attack 41a's B11).
+                if keeping.containsAsNow(file) { return .keep }
                 return .left(path: file, message: "\(display(file)) is not the file Derive wrote there (its device and inode differ: a copy, or a file put there since); left in place")
             }
             // Its bytes: the recorded ones (checked once more as it goes).
@@ -191,13 +174,6 @@ extension Planner {
                 return true
             }
             return false
-        }
-
-        /// The other manifest whose state or lock records `file` (as `output`'s key), asked only of
-        /// a restored copy.
-        private func claimant(_ file: String, output: String) -> ForeignClaims.Claim? {
-            if claims == nil { claims = ForeignClaimLookup(stateFolder: planner.manifest.stateFolder, owner: StateOwner.name(planner.manifestPath)) }
-            return claims?.files.claimant(of: file, output: output)
         }
 
         /// What is said of a file whose bytes are not the recorded ones.

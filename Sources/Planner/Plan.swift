@@ -368,8 +368,8 @@ final class RecordsByDigest: @unchecked Sendable {
             if identities == nil { identities = (try? store.outputIdentities()) ?? [:] }
             return identities?[record.path]
         }
-        guard case .some(.some(let identity)) = recorded else { return false }
-        return Planner.isRestoredCopy(identity, at: path)
+        guard case .some(.some(let identity)) = recorded, identity != .unproven, FileKind.isRegularFile(path) else { return false }
+        return !identity.isFile(at: path)
     }
 
     func record(of path: String, holding digest: String, except output: String) -> OutputRecord? {
@@ -446,31 +446,6 @@ public struct Planner: Sendable {
     /// Why an up-to-date output's record is updated: the file at its path holds exactly the
     /// recorded bytes but is not the file Derive installed (`PlanItem.isRestoredCopy`).
     public static let restoredCopyReason = "restored copy: the file there holds exactly the recorded bytes, but is not the file Derive installed (cp -a, git checkout, a hard link, a folder swapped); the build records it as Derive's"
-
-    /// Whether the regular file at `path`, the path of an output whose file the state recorded as
-    /// `identity` (its device, inode and birth), is another file than that one: with the recorded
-    /// bytes (which the caller checks), Derive's output restored (`cp -a`, `git checkout`, a hard
-    /// link, a folder swapped). The one definition: a wanted output's is adopted
-    /// (`restoredCopyReason`), an orphan's deleted as the original would be (`OrphanJudge`).
-    public static func isRestoredCopy(_ identity: FileIdentity, at path: String) -> Bool {
-        identity != .unproven && FileKind.isRegularFile(path) && !identity.isFile(at: path)
-    }
-
-    /// What a refusal says of a file holding an output's recorded bytes where its bucket leads now
-    /// while the file Derive installed is still at its recorded path (`isCopyOfInstalledFile`).
-    public static let copyOfInstalledFile = "it holds the bytes Derive recorded for this output, but it is a copy of Derive's file, not that file's folder renamed"
-
-    /// Whether the file at `path` (where `recorded`'s output is now, in another folder, holding its
-    /// recorded bytes) is a copy of the file Derive installed rather than that file moved with its
-    /// folder: that file is still at its recorded path, the very file (device, inode and birth),
-    /// and the one at `path` was made after it (`cp -a outA userB`, then `path: userB`: attack 41c's
-    /// C7). A file made before it is an earlier render of Derive's (`mv outA userB`, a build that
-    /// made outA again, then `path: userB`: attack 41a's B9). False when births are not known.
-    func isCopyOfInstalledFile(_ recorded: OutputRecord, at path: String) -> Bool {
-        guard case .some(.some(let identity)) = try? store.outputIdentity(recorded.path), identity.birth != 0,
-              identity.isFile(at: recorded.file), let born = FileBirth.of(path) else { return false }
-        return FileBirth.instant(born) >= FileBirth.instant(identity.birth)
-    }
 
     /// Why a lock line of another recipe vouches for its file when the lock is Derive's own record.
     public static let ownLockProof = "its lines are records of bytes Derive rendered: proven Derive's by the lock"
@@ -741,9 +716,8 @@ public struct Planner: Sendable {
         plan.ignoredRecords = ignored.keys.sorted()
         plan.ignoredControlFiles = ignoredControls.keys.sorted()
         plan.lockLeft = lockLeft
-        let keepingNow = WantedIdentities(PathSet(expansion.derivatives.map(\.outputPath)).union(protected))
-        (plan.oldFolderCopies, plan.oldFolderNames) = oldFolderCopies(recorded: recorded, keeping: keepingNow)
-        plan.oldFolderCopies += movedFolderCopies(recorded: recorded, keeping: keepingNow)
+        (plan.oldFolderCopies, plan.oldFolderNames) = oldFolderCopies(recorded: recorded,
+                                                                      keeping: WantedIdentities(PathSet(expansion.derivatives.map(\.outputPath)).union(protected)))
         plan.provenByGit = PathSet(provenByGit.map(\.output))
         plan.recordsOnly = fates.recordsOnly.union(fates.kept)
         plan.leftInPlace = fates.left
@@ -1039,13 +1013,6 @@ public struct Planner: Sendable {
                 // Derive's to replace (the other output is rendered again in its own place).
                 replaces = digest
                 anotherOutputs = other
-            } else if let digest, distrust == nil, let recorded, !recorded.folder.isEmpty, !overwrite,
-                      recorded.outputDigest == digest, recorded.actionKey == derivative.actionKey, owner == nil,
-                      isCopyOfInstalledFile(recorded, at: path) {
-                // Those bytes, but the file Derive installed is still where it wrote it, and this one
-                // was made after it: a copy of it (a user's backup folder the bucket now names:
-                // attack 41c's C7), not its folder renamed. The user's, as any file Derive did not write.
-                return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(Self.copyOfInstalledFile) (\(display(recorded.file)) is still there, the very file Derive installed, and this one was made after it); move it or pass --overwrite"))
             } else if let digest, distrust == nil, let recorded, !recorded.folder.isEmpty, !overwrite,
                       recorded.outputDigest == digest, recorded.actionKey == derivative.actionKey, owner == nil {
                 // Exactly the bytes Derive recorded for this very output under the recipe the rule

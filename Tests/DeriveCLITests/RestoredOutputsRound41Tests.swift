@@ -8,7 +8,7 @@ import TestSupport
 /// said "Up to date", `clean` said "not the file Derive wrote there", removed nothing, exited 0 and
 /// deleted the lock (their last record), and the next build refused them all. Now one rule: such
 /// a file no other manifest claims is Derive's output restored; the build records it again (its
-/// device and inode), and `clean` removes it, before that build too.
+/// device and inode), `clean` removes it after that, and before that keeps the lock and exits 1.
 @Suite(.ownThreads, .serialized) struct RestoredOutputsRound41Tests {
     typealias Site = SiteRound11Tests.Site
     static let manifest = FolderRecreatedRound40Tests.manifest()
@@ -37,15 +37,19 @@ import TestSupport
         return site
     }
 
-    /// `clean` before any build: a restored copy is Derive's output, removed as the file Derive
-    /// installed would be (round 42: the one definition the orphans' restored copies share, attack
-    /// 41c's C6; it used to be named, the lock kept as its record, and removed by a later clean).
-    @Test func cleanRemovesRestoredCopiesNotYetRecorded() throws {
+    @Test func cleanKeepsTheLockAndExits1ForRestoredCopiesNotYetRecorded() throws {
         let site = try restored(files: true)
         defer { site.remove() }
         let clean = try site.run(["clean"])
-        #expect(clean.status == 0, "\(said(clean))")
-        #expect(site.files("out/t") == [] && !site.exists("derive.lock"), "\(said(clean))")
+        #expect(clean.status == 1, "\(said(clean))")
+        #expect(site.exists("derive.lock"), "\(said(clean))")
+        #expect(said(clean).contains("out/t/a1.jpg") && said(clean).contains("derive.lock is kept"), "\(said(clean))")
+        // The lock is their record: the next build takes them as Derive's, the next clean removes them.
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(said(build))")
+        let again = try site.run(["clean"])
+        #expect(again.status == 0, "\(said(again))")
+        #expect(site.files("out/t") == [], "\(said(again))")
     }
 
     @Test func theBuildRecordsRestoredCopiesAndCleanThenRemovesThem() throws {

@@ -156,17 +156,16 @@ import Glibc
         #expect(try request(serve, "GET", "/site/").status == 200, "the website's index document")
     }
 
-    /// F1b: with a state, the private output re-created with a new inode and a byte of the user's
-    /// is left in place by the next build ("not the file Derive wrote there") and must stay
-    /// private. Also named as the website's error document. (With the very bytes it is Derive's
-    /// output restored, deleted as the original would be: RestoredOrphanRound42Tests.)
+    /// F1b: with a state, the private output re-created with the same bytes and a new inode (a
+    /// restore, rsync without --inplace) is left in place by the next build ("not the file Derive
+    /// wrote there") and must stay private. Also named as the website's error document.
     @Test func aPrivateOutputWithANewInodeLeftByABuildStaysPrivate() throws {
         setenv(Self.secretVariable, Self.secret, 1)
         let project = try Project()
         defer { project.remove() }
         let old = try project.buildAPrivateOutput()
         let file = project.url("site/internal/" + old)
-        try (Data(contentsOf: file) + [0x0A]).write(to: project.url("copy.tmp"))
+        try FileManager.default.copyItem(at: file, to: project.url("copy.tmp"))
         #expect(rename(project.url("copy.tmp").path, file.path) == 0)
         try project.write("derive.yaml", Self.manifest(width: 160))
 
