@@ -133,8 +133,10 @@ public enum YAMLLoader {
         var nodes = 0
 
         func location(_ node: UnsafeMutablePointer<yaml_node_t>) -> SourceLocation {
-            SourceLocation(file: file, line: Int(node.pointee.start_mark.line) + 1,
-                           column: Int(node.pointee.start_mark.column) + 1)
+            // Clamped: a mark past Int.max (seen once, loading a neighbour's manifest in a test
+            // run) trapped the process; a location is only ever shown, never used to index.
+            SourceLocation(file: file, line: Int(clamping: node.pointee.start_mark.line) &+ 1,
+                           column: Int(clamping: node.pointee.start_mark.column) &+ 1)
         }
 
         mutating func node(at index: Int32) -> UnsafeMutablePointer<yaml_node_t>? {
