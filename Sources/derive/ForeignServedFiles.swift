@@ -50,7 +50,7 @@ final class ForeignServedFiles: Sendable {
         if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
             return "is a control file (manifest, include, lock, index or build state) of another project"
         }
-        if let owner = ForeignProjectFiles(besides: manifestFile).owner(of: file), !owner.what.hasPrefix("a source") {
+        if let owner = known().foreign.owner(of: file), !owner.what.hasPrefix("a source") {
             return "is \(owner.what) of \(owner.manifest), another project"
         }
         return nil
@@ -80,7 +80,7 @@ final class ForeignServedFiles: Sendable {
             }
             if has { holds = true; break }
         }
-        guard holds, let owner = ForeignProjectFiles(besides: manifestFile).owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
+        guard holds, let owner = known().foreign.owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
         // A file merely in the folder or a bucket of a project whose manifest does not load now
         // is refused to writers (`owner`), not hidden from readers: no control file of it.
         return !owner.what.hasPrefix("a source") && !owner.what.hasPrefix("in ")
@@ -101,7 +101,8 @@ final class ForeignServedFiles: Sendable {
             if let known, now - known.checkedAt < refresh { return known }
             let neighbours = NeighbourProjects.of(manifest)
             let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
-                              withIndex: Self.identities(of: neighbours, orIndex: true))
+                              withIndex: Self.identities(of: neighbours, orIndex: true),
+                              foreign: ForeignProjectFiles(besides: manifestFile))
             known = fresh
             return fresh
         }
@@ -112,6 +113,9 @@ final class ForeignServedFiles: Sendable {
         var neighbours: [NeighbourProject]
         var identities: Set<[UInt64]>
         var withIndex: Set<[UInt64]>
+        /// One per refresh, not one per request: its folder listings and nearby scan (up to
+        /// 1 024 folders) are cached in it (a new one per write made every append scan them).
+        var foreign: ForeignProjectFiles
     }
 
     /// Device and inode of each neighbour's manifest, includes, lock, (`orIndex`) index and the
