@@ -94,7 +94,7 @@ public final class BuildSession: @unchecked Sendable {
 
     /// Whether the incremental paths (touched-only, edited sources) may answer; `DERIVE_INCREMENTAL=0` turns
     /// them off (every changed witness then takes the full plan), for measuring and for doubt.
-    public var incrementalPlans = ProcessEnvironment.value("DERIVE_INCREMENTAL") != "0"
+    public var incrementalPlans = ProcessInfo.processInfo.environment["DERIVE_INCREMENTAL"] != "0"
 
     /// After `unchanged()` answered: saves the witness again when it held only by rehashing files
     /// written within a second of it, or through touched files, so the next no-op only stats.

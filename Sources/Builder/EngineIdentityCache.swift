@@ -33,13 +33,11 @@ public enum EngineIdentityCache {
         public var fromCache: Bool
         /// Font files of types the report does not name, asked of the same worker when needed.
         public var fonts: WorkerFonts
-        /// What the answer was read against: the digest of the stat of every file and folder it
-        /// depends on (the worker, its libraries, fonts, fontconfig's configuration). A long-lived
-        /// process (watch, serve) that looks the engine up again compares it to know whether
-        /// anything changed, even a configuration the seven OSS fonts' report does not show.
-        /// Worked out from `stamps` when asked: a one-shot command (a no-op build) never asks, and
-        /// hashing ~240 stamps was half of its engine lookup (issue 15).
-        public var inputs: String { EngineIdentityCache.inputs(stamps) }
+        /// What the answer was read against: the stat of every file and folder it depends on
+        /// (the worker, its libraries, fonts, fontconfig's configuration). A long-lived process
+        /// (watch) that looks the engine up again compares it to know whether anything changed,
+        /// even a configuration the seven OSS fonts' report does not show.
+        public var inputs: String = ""
         /// The stat of each of those files and folders, as the answer was read against them.
         var stamps: [Stamp] = []
 
@@ -237,7 +235,7 @@ public enum EngineIdentityCache {
             return Found(report: entry.report, libvipsDigest: entry.libvipsDigest, fromCache: true,
                          fonts: WorkerFonts(worker: worker, environment: environment, known: entry.report.fonts,
                                             rendering: entry.report.fontRendering),
-                         stamps: entry.stamps)
+                         inputs: inputs(entry.stamps), stamps: entry.stamps)
         }
         // Stamps first: a file changing while the worker reports makes the entry stale, not wrong.
         let before = Stamp(worker)
@@ -254,7 +252,7 @@ public enum EngineIdentityCache {
         }
         return Found(report: report, libvipsDigest: digest, fromCache: false,
                      fonts: WorkerFonts(worker: worker, environment: environment, known: report.fonts, rendering: report.fontRendering),
-                     stamps: stamps)
+                     inputs: inputs(stamps), stamps: stamps)
     }
 
     /// The cache file for this worker and the environment that decides what it loads; nil when
@@ -359,7 +357,6 @@ struct EntryReader {
     mutating func numbers() -> [Int]? {
         guard let count = count() else { return nil }
         var values: [Int] = []
-        values.reserveCapacity(count)   // one allocation per stamp's times, not one per number
         for _ in 0..<count {
             guard let value = number() else { return nil }
             values.append(value)

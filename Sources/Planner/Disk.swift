@@ -47,8 +47,6 @@ public protocol Disk: ObjectLister {
     func stat(_ path: String) -> FileStat?
     /// `stat` of many paths, in order (a real disk walks each folder once).
     func stats(_ paths: [String]) -> [FileStat?]
-    /// `stats` of the paths `indices` of `paths` (their bytes: `PathBytes`), in order.
-    func stats(_ paths: PathBytes, in indices: Range<Int>) -> [FileStat?]
     /// Whether anything (a file, a folder, a link) is at `path`, links not followed.
     func exists(_ path: String) -> Bool
     func read(_ path: String) throws -> Data
@@ -191,9 +189,9 @@ extension FileStat {
 public struct RealDisk: Disk {
     static let temporaryMarker = ConfinedFolder.temporaryMarker
     private let lister = DiskObjectLister()
-    let roots: [String]
+    private let roots: [String]
     /// Each root's UTF-8 bytes, in the order of `roots`.
-    let rootBytes: [[UInt8]]
+    private let rootBytes: [[UInt8]]
     /// The roots that are recorded folders, not buckets: opened without following any link.
     private let recordedRoots: PathSet
     private let folders: OpenFolders
@@ -243,7 +241,7 @@ public struct RealDisk: Disk {
     }
 
     /// The confined folder for a root: a bucket opened as named, a recorded folder without links.
-    func openRoot(_ root: String, create: Bool) throws -> ConfinedFolder {
+    private func openRoot(_ root: String, create: Bool) throws -> ConfinedFolder {
         recordedRoots.contains(root) ? try folders.recordedFolder(root) : try folders.folder(root, create: create)
     }
 

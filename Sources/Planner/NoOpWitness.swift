@@ -230,49 +230,23 @@ public struct NoOpWitness: Sendable {
     /// SHA-256 has no CPU instructions of its own (issue 15).
     static func outputs(_ inputs: Inputs, outputs: [String], left: [String] = [], disk: any Disk,
                         hashLock: (FileStat?) -> Bool = { _ in true }) -> OutputHalf? {
-        Self.outputs(inputs, outputs: PathBytes(outputs), left: left, disk: disk, hashLock: hashLock)
-    }
-
-    /// `outputs` with the outputs' paths as bytes (the witness's, as read): stat'ed from their
-    /// bytes (`Disk.stats(_:in:)`), never made into Strings (issue 15).
-    static func outputs(_ inputs: Inputs, outputs: PathBytes, left: [String], disk: any Disk,
-                        hashLock: (FileStat?) -> Bool = { _ in true }) -> OutputHalf? {
         var hasher = SHA256()
-        let others = otherPaths(inputs, left: left)
-        guard let outputStats = statAll(outputs, disk: disk) else { return nil }
-        let otherStats = disk.stats(others)
-        let stats = outputStats + otherStats
-        _ = hashLines(others[...], otherStats[...], into: &hasher)
-        guard hashLock(otherStats[0]) else { return OutputHalf(digest: ContentDigests.hex(hasher.finalize()), outputs: outputs, others: others, stats: stats, lock: nil) }
+        let paths = outputPaths(inputs, outputs: outputs, left: left)
+        guard let stats = statAll(paths, disk: disk) else { return nil }
+        _ = hashLines(paths[outputs.count...], stats[outputs.count...], into: &hasher)
+        guard hashLock(stats[outputs.count]) else { return (ContentDigests.hex(hasher.finalize()), paths, stats, nil) }
         let lock = (try? disk.read(inputs.lockPath, maxBytes: LockFile.maxBytes)).map(ContentDigests.digest) ?? "-"
-        return OutputHalf(digest: ContentDigests.hex(hasher.finalize()), outputs: outputs, others: others, stats: stats, lock: lock)
+        return (ContentDigests.hex(hasher.finalize()), paths, stats, lock)
     }
 
     /// The output half as stat'ed: the digest of the lock's, state database's, index's and left
-    /// files' lines, every path (outputs first, as bytes, then the others) with its stat, and the
-    /// lock's digest (nil: not read).
-    struct OutputHalf: Sendable {
-        var digest: String
-        var outputs: PathBytes
-        var others: [String]
-        var stats: [FileStat?]
-        var lock: String?
-        /// Every path, outputs first, as Strings (`outputPaths`' order).
-        var paths: [String] { outputs.strings + others }
-        /// Path `index` of `paths`.
-        func path(_ index: Int) -> String { index < outputs.count ? outputs.string(index) : others[index - outputs.count] }
-    }
+    /// files' lines, every path (outputs first) with its stat, and the lock's digest (nil: not read).
+    typealias OutputHalf = (digest: String, paths: [String], stats: [FileStat?], lock: String?)
 
     /// The paths the output half stats, in order: the outputs, the lock, the state database, the
     /// index (if any), the left files.
     static func outputPaths(_ inputs: Inputs, outputs: [String], left: [String]) -> [String] {
-        outputs + otherPaths(inputs, left: left)
-    }
-
-    /// The paths the output half stats after the outputs: the lock, the state database, the index
-    /// (if any), the left files.
-    static func otherPaths(_ inputs: Inputs, left: [String]) -> [String] {
-        var paths: [String] = []
+        var paths = outputs
         paths.append(inputs.lockPath)
         paths.append(inputs.manifest.stateFolder + "/" + StateStore.fileName)
         if let index = inputs.manifest.index, let bucket = inputs.manifest.bucket(named: index.bucket) {
@@ -317,18 +291,17 @@ public struct NoOpWitness: Sendable {
     /// once), and hashes one line per path in order: its length-prefixed bytes and its stat.
     /// Returns the stats and the newest change time seen.
     private static func stats(_ paths: [String], disk: any Disk, into hasher: inout SHA256) -> (stats: [FileStat?], newest: Int64)? {
-        // From the paths' bytes (`Disk.stats(_:in:)`): no key made per source (issue 15).
-        guard let stats = statAll(PathBytes(paths), disk: disk) else { return nil }
+        guard let stats = statAll(paths, disk: disk) else { return nil }
         return (stats, hashLines(paths[...], stats[...], into: &hasher))
     }
 
-    /// The stats of `paths` (as bytes), on all cores, each core a run of neighbouring paths (so
-    /// each folder is walked once), each stat'ed from its bytes.
-    static func statAll(_ paths: PathBytes, disk: any Disk) -> [FileStat?]? {
+    /// The stats of `paths`, on all cores, each core a run of neighbouring paths (so each folder
+    /// is walked once).
+    private static func statAll(_ paths: [String], disk: any Disk) -> [FileStat?]? {
         let runs = max(1, min(ProcessInfo.processInfo.activeProcessorCount, paths.count / 1024))
         let size = (paths.count + runs - 1) / max(runs, 1)
         let ranges = (0..<runs).map { ($0 * size)..<min(paths.count, ($0 + 1) * size) }
-        return try? parallelMap(ranges, { disk.stats(paths, in: $0) }).flatMap({ $0 })
+        return try? parallelMap(ranges, { disk.stats(Array(paths[$0])) }).flatMap({ $0 })
     }
 
     /// Hashes one line per path in order: its length-prefixed bytes and its stat. Returns the
@@ -363,12 +336,7 @@ public struct NoOpWitness: Sendable {
     public struct Saved: Sendable {
         var head: [String]
         var recorded: Int64
-        /// The outputs' paths as the witness's lines give them, as bytes (`outputs`: as Strings).
-        var outputPaths: PathBytes
-        /// The outputs' paths as Strings (made from `outputPaths` when asked: the no-op never asks).
-        public var outputs: [String] { outputPaths.strings }
-        /// How many outputs the witness covers.
-        public var outputCount: Int { outputPaths.count }
+        public var outputs: [String]
         /// Each output's `statToken` when saved, in the order of `outputs`.
         var outputStats: [ArraySlice<UInt8>] = []
         /// Racy files' digests (written within the racy margin of saving), by file.
@@ -400,8 +368,8 @@ public struct NoOpWitness: Sendable {
         guard lines.count >= 5 else { return nil }
         let head = lines.prefix(4).map { String(decoding: bytes[$0], as: UTF8.self) }
         guard let recorded = Int64(head[3]) else { return nil }
-        var outputs = PathBytes()
-        outputs.reserve(paths: lines.count - 4, bytes: bytes.count)
+        var outputs: [String] = []
+        outputs.reserveCapacity(lines.count - 4)
         var outputStats: [ArraySlice<UInt8>] = []
         outputStats.reserveCapacity(lines.count - 4)
         var racy: PathDictionary<String> = [:]
@@ -449,10 +417,11 @@ public struct NoOpWitness: Sendable {
             // `"output" token`: the token (`statToken`: 64 hex digits, or `-`) has no space, so the
             // space before it ends the quoted path.
             let space = line.count > 65 && line[line.endIndex - 65] == 0x20 ? line.endIndex - 65 : line.endIndex - 2
-            guard space > line.startIndex, line[space] == 0x20, appendUnquoted(line[..<space], to: &outputs) else { return nil }
+            guard space > line.startIndex, line[space] == 0x20, let output = unquote(line[..<space]) else { return nil }
+            outputs.append(output)
             outputStats.append(line[(space + 1)...])
         }
-        return Saved(head: head, recorded: recorded, outputPaths: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left, links: links,
+        return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left, links: links,
                      mounts: mounts, rowsVerified: rowsVerified)
     }
 
@@ -495,7 +464,7 @@ public struct NoOpWitness: Sendable {
     /// The number of outputs when the saved witness still holds (the plan would be empty), else nil.
     public static func holds(_ inputs: Inputs, disk: any Disk, racyMargin: Int64 = 1_000_000_000) -> Int? {
         guard let saved = read(inputs, disk: disk) else { return nil }
-        return holds(saved, inputs, disk: disk, racyMargin: racyMargin) ? saved.outputCount : nil
+        return holds(saved, inputs, disk: disk, racyMargin: racyMargin) ? saved.outputs.count : nil
     }
 
     private static func holds(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> Bool {
@@ -532,8 +501,8 @@ public struct NoOpWitness: Sendable {
         // The lock's bytes are read again only when it changed within the racy margin of saving:
         // otherwise the same stat (the digest covers it) means the bytes the witness hashed,
         // as for every other file (a lock re-hashed on every no-op showed in its profile).
-        guard saved.outputStats.count == saved.outputCount, keptPlacesHold(saved),
-              let now = Self.outputs(inputs, outputs: saved.outputPaths, left: saved.left, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
+        guard saved.outputStats.count == saved.outputs.count, keptPlacesHold(saved),
+              let now = Self.outputs(inputs, outputs: saved.outputs, left: saved.left, disk: disk, hashLock: { $0.map { $0.changed >= recorded - racyMargin } ?? false }),
               now.digest == head[1], (now.lock ?? head[2]) == head[2] else { return nil }
         // Every output's stat as its line says (`statToken`, exact), compared with memcmp.
         var token: [UInt8] = []
@@ -547,9 +516,8 @@ public struct NoOpWitness: Sendable {
         // hold the bytes they held then (a change in the same clock tick keeps the stat).
         let clock = disk.now()
         let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
-        for (index, stat) in now.stats.enumerated() {
+        for (file, stat) in zip(now.paths, now.stats) {
             guard let stat, stat.lastChange(now: clock, margin: racyMargin) >= recorded - racyMargin else { continue }
-            let file = now.path(index)
             guard let digest = racy[file] else { return nil }
             // The state database as the build's own commit left it: its SQLite header (change
             // counter, page count) with the same stat and no journal, never its megabytes (`StateIdentity`).
@@ -560,9 +528,7 @@ public struct NoOpWitness: Sendable {
             // Hashed in pieces (`digestAndHead`), never held whole.
             guard let hashed = try? disk.digestAndHead(file, headBytes: 0).digest, hashed == digest else { return nil }
         }
-        var half = now
-        half.lock = now.lock ?? head[2]
-        return half
+        return (now.digest, now.paths, now.stats, now.lock ?? head[2])
     }
 
     /// After a no-op whose witness held through racy files' bytes, once the racy margin has
@@ -737,21 +703,6 @@ public struct NoOpWitness: Sendable {
         guard let space = line.firstIndex(of: 0x20), space > line.startIndex + 1,
               let file = unquote(line[(space + 1)...]) else { return nil }
         return (file, String(decoding: line[(line.startIndex + 1)..<space], as: UTF8.self))
-    }
-
-    /// `unquote(quoted)`'s bytes appended to `paths`, false when it gives none: a path with nothing
-    /// escaped (most) is its bytes between the quotes, copied as they are, with no String made
-    /// for it (a String per output was a sixth of a debug 40 000-output no-op, issue 15).
-    /// `WitnessOutputBytesTests` compares the two.
-    static func appendUnquoted(_ quoted: ArraySlice<UInt8>, to paths: inout PathBytes) -> Bool {
-        if quoted.count >= 2, quoted.first == 0x22, quoted.last == 0x22 {
-            let inner = quoted.dropFirst().dropLast()
-            let escaped = inner.withUnsafeBufferPointer { $0.isEmpty ? false : memchr($0.baseAddress!, 0x5C, $0.count) != nil }
-            if !escaped { paths.append(inner); return true }
-        }
-        guard let path = unquote(quoted) else { return false }
-        paths.append(path)
-        return true
     }
 
     static func unquote(_ line: ArraySlice<UInt8>) -> String? {

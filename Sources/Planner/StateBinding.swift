@@ -25,8 +25,9 @@ import Glibc
 public enum StateBinding {
     /// The user's folder of tokens, nil when neither `XDG_STATE_HOME` nor a home folder is known.
     public static func folder() -> String? {
-        if let base = ProcessEnvironment.value("XDG_STATE_HOME"), base.hasPrefix("/") { return base + "/derive/states" }
-        if let home = ProcessEnvironment.value("HOME"), home.hasPrefix("/") { return home + "/.local/state/derive/states" }
+        let environment = ProcessInfo.processInfo.environment
+        if let base = environment["XDG_STATE_HOME"], base.hasPrefix("/") { return base + "/derive/states" }
+        if let home = environment["HOME"], home.hasPrefix("/") { return home + "/.local/state/derive/states" }
         if let entry = getpwuid(getuid()), let home = entry.pointee.pw_dir {
             let path = String(cString: home)
             if path.hasPrefix("/") { return path + "/.local/state/derive/states" }

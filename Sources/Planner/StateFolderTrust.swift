@@ -473,7 +473,7 @@ public enum StateFolderTrust {
     /// the home + `.local/state/derive/states` (the same choice as `StateBinding.folder()`).
     static func tokenPlace() -> (base: String, below: [String])? {
         guard let folder = StateBinding.folder() else { return nil }
-        let below = ProcessEnvironment.value("XDG_STATE_HOME").map { $0.hasPrefix("/") } == true
+        let below = ProcessInfo.processInfo.environment["XDG_STATE_HOME"].map { $0.hasPrefix("/") } == true
             ? ["derive", "states"] : [".local", "state", "derive", "states"]
         let base = String(folder.dropLast(below.joined(separator: "/").count + 1))
         return (base, below)

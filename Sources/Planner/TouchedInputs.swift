@@ -182,7 +182,7 @@ public enum TouchedInputs {
             }
             edited[file] = now
         }
-        return Found(outputs: saved.outputCount, touched: touched, edited: edited, snapshot: snapshot, saved: saved,
+        return Found(outputs: saved.outputs.count, touched: touched, edited: edited, snapshot: snapshot, saved: saved,
                      digests: recorded.digests)
     }
 

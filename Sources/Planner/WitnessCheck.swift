@@ -95,7 +95,7 @@ public struct WitnessCheck: Sendable {
             return outputsHold ?? false
         }
         if snapshot.digest == saved.head[0], NoOpWitness.inputsHold(saved, snapshot, disk: disk, racyMargin: racyMargin), outputs() {
-            return WitnessCheck(snapshot: snapshot, held: saved.outputCount, found: nil, incremental: incremental, saved: saved,
+            return WitnessCheck(snapshot: snapshot, held: saved.outputs.count, found: nil, incremental: incremental, saved: saved,
                                 outputHalf: half, stateFiles: stateFiles, lockPath: inputs.lockPath, keptBehindLinks: kept)
         }
         let found = incremental
