@@ -34,6 +34,11 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         /// Its manifest does not load now (its files are taken at its word until it does).
         public var unloaded = false
 
+        /// One of its control files (manifest, include, lock, index, state), not a file that is
+        /// merely in one of its source buckets or, while it does not load, in its folder or a bucket
+        /// (`what` names those: "a source (bucket 'src')", "in the folder", "in bucket 'out'").
+        public var isControlFile: Bool { !what.hasPrefix("a source") && !what.hasPrefix("in ") }
+
         /// The refusal a plan or a build gives (`display` shortens paths as the plan shows them).
         public func refusal(_ path: String, display: (String) -> String, fix: String = "change the rule's 'to:' or the bucket's 'path:'") -> String {
             "\(display(path)) \(reason(display: display, fix: fix))"

@@ -136,7 +136,7 @@ extension ControlFiles {
         let path = URL(literalFilePath: bucket.path + "/" + index.path).standardizedFileURL.path
         // Not a file merely in the folder or a bucket of a project that does not load now (its
         // files are taken at its word when they exist: the plan refuses those; a path alone is not).
-        guard let owner = ForeignProjectFiles(besides: root).owner(of: path), !owner.what.hasPrefix("a source"), !owner.what.hasPrefix("in ") else { return }
+        guard let owner = ForeignProjectFiles(besides: root).owner(of: path), owner.isControlFile else { return }
         // A project in a folder above, whose path lands inside this project's folder, is the one
         // refused (sub/derive.yaml keeps its `index: out/index.json`; site.yaml above may not take it).
         let ours = FileSystemPath(manifest: (root as NSString).deletingLastPathComponent)

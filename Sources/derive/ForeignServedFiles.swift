@@ -85,7 +85,7 @@ final class ForeignServedFiles: Sendable {
         guard holds, let owner = known().foreign.owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
         // A file merely in the folder or a bucket of a project whose manifest does not load now
         // is refused to writers (`owner`), not hidden from readers: no control file of it.
-        return !owner.what.hasPrefix("a source") && !owner.what.hasPrefix("in ")
+        return owner.isControlFile
     }
 
     /// `RecordedOutputs.isForeignControlFile`. `orIndex`: another manifest's index counts too
