@@ -112,9 +112,17 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// This manifest's folder, for the nearby rule.
     private var ownFolderPath: FileSystemPath?
 
-    /// `manifest`: this project's manifest, which is never a foreign owner.
-    public init(besides manifest: String) {
+    /// Whether the projects nearby are looked at too, or only those in the file's folder and above.
+    private let scansNearby: Bool
+
+    /// `manifest`: this project's manifest, which is never a foreign owner. `nearby: false` looks
+    /// only at the manifests in the file's folder and above it (validate's index check: a file
+    /// that does not exist yet is another project's control file by path alone only where that
+    /// project's folder holds it; the nearby scan, up to `maxNearbyManifests` manifests read,
+    /// was paid on every validation of a manifest with an `index:`).
+    public init(besides manifest: String, nearby: Bool = true) {
         manifestPath = URL(literalFilePath: manifest).standardizedFileURL.path
+        scansNearby = nearby
     }
 
     /// The other project whose file `path` is, nil when none is.
@@ -193,6 +201,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// real folder, and of the folders above each up to `nearbyHeight` (never `/`), nearest
     /// first, within the bounds; scanned once per instance, extended by each new file's folders.
     private func nearbyProjects(file: FileSystemPath) -> [Project] {
+        guard scansNearby else { return [] }
         let own = own
         var bases: [String] = []
         for start in [(own.real as NSString).deletingLastPathComponent, file.real] {
@@ -302,6 +311,10 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     private static func project(_ path: String) -> Project {
         var loader = ManifestLoader()
         loader.crossChecks = false
+        // Its own neighbours are not looked for: what it declares is all that is asked of it (each
+        // of up to `maxNearbyManifests` projects listed and read up to 32 more of its own), and an
+        // error about its buckets exposing a third project drops none of its rules.
+        loader.neighbourChecks = false
         let control = ControlFiles.controlFiles(ofSibling: path)
         var project = Project(manifest: FileSystemPath(manifest: path), manifestPath: path, files: [],
                               lock: FileSystemPath(manifest: control.lock), state: FileSystemPath(manifest: control.state),

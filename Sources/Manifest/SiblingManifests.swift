@@ -128,6 +128,8 @@ extension ControlFiles {
     /// The plan refuses such a file once it exists (`ControlFileTargets.indexRefusal`); said here,
     /// a validation error is a plan error too, before anything is written. Another project's
     /// source folder is left to the plan (a project above may read this whole folder as sources).
+    /// Only the projects in the index's folder and above are asked here (no nearby scan: every
+    /// validation pays this check); a file that exists at the path is the plan's to refuse.
     func validateIndexBesideOtherProjects(into diagnostics: inout Diagnostics) {
         guard let root = manifest.files.first, let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) else { return }
         let location = locations.index ?? rootLocation
@@ -136,7 +138,7 @@ extension ControlFiles {
         let path = URL(literalFilePath: bucket.path + "/" + index.path).standardizedFileURL.path
         // Not a file merely in the folder or a bucket of a project that does not load now (its
         // files are taken at its word when they exist: the plan refuses those; a path alone is not).
-        guard let owner = ForeignProjectFiles(besides: root).owner(of: path), owner.isControlFile else { return }
+        guard let owner = ForeignProjectFiles(besides: root, nearby: false).owner(of: path), owner.isControlFile else { return }
         // A project in a folder above, whose path lands inside this project's folder, is the one
         // refused (sub/derive.yaml keeps its `index: out/index.json`; site.yaml above may not take it).
         let ours = FileSystemPath(manifest: (root as NSString).deletingLastPathComponent)
