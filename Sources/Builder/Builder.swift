@@ -314,12 +314,17 @@ public struct Builder: Sendable {
         // The reconcile after the deletions writes what changed, or reports what this could not.
         let orphans = PathSet(plan.deletions.filter { !renamed.contains($0.output) && !keptFailed.contains($0.output) && $0.recorded != nil
             && plan.uncommitted[$0.output] == nil }.map(\.output))
+        // When that lock or index could not be written, the index a reader fetches still names the
+        // orphans' files (a page's old `{hash}` pictures): they are kept, records and all, and the
+        // next build that writes both deletes them (attack 42c's M1: the page showed broken images).
+        var deletionsHeld = false
         if !orphans.isEmpty, planner.manifest.index != nil {
             try recordSourceSummaries(records: try store.allOutputs().values.filter { !orphans.contains($0.path) })
             do {
                 try reconcile(held: plan.heldLockLines, left: leftLines, indexExcluding: orphans)
             } catch {
                 // Said by the reconcile after the deletions, which tries again.
+                deletionsHeld = true
             }
         }
         if !plan.deletions.isEmpty {
@@ -331,6 +336,10 @@ public struct Builder: Sendable {
         let judge = Planner.OrphanJudge(planner, keeping: wantedAfterWork, many: plan.deletions.count > 1, unproven: unprovenReason)
         for item in plan.deletions where !renamed.contains(item.output) && !keptFailed.contains(item.output) && plan.uncommitted[item.output] == nil {
             guard let record = item.recorded else { continue }
+            if deletionsHeld {
+                report.notDeleted.append((item.output, "\(planner.display(record.file)) was kept: the lock or the index could not be written, and the index there names it still; deleted by the next build that writes them"))
+                continue
+            }
             do {
                 // Only files actually deleted count as deleted; the others are reported as what they are.
                 var keepRecord = false
@@ -1052,6 +1061,7 @@ public struct Builder: Sendable {
            case (.adoptable, let seen?) = targets.indexStatusAndDigest(disk: disk) {
             try store.addPendingWrite(Self.displacedKey(indexPath), digest: seen)
         }
+        try BuildTestHooks.failLockWrite()
         if try writeIfChanged(targets.lock, to: targets.lockPath, force: forcesPlannedWrites.value && plannedWrites.contains(targets.lockPath) && !carried.written.contains(targets.lockPath),
                               replacingOnly: currentLock.map(ContentDigests.digest) ?? Self.nothing) {
             rewritten.append(planner.display(targets.lockPath))
@@ -1671,6 +1681,13 @@ enum BuildTestHooks {
     static func failRecord(_ path: String) throws {
         guard let name = ProcessInfo.processInfo.environment["DERIVE_TEST_FAIL_RECORD"], (path as NSString).lastPathComponent == name else { return }
         throw DiskError("SQLite error 13: database or disk is full (DERIVE_TEST_FAIL_RECORD)")
+    }
+
+    /// `DERIVE_TEST_FAIL_LOCK_WRITE=1`: every write of the lock by a build's reconcile fails, as
+    /// a read-only folder or an immutable lock makes it fail (attack 42c's M1).
+    static func failLockWrite() throws {
+        guard ProcessInfo.processInfo.environment["DERIVE_TEST_FAIL_LOCK_WRITE"] == "1" else { return }
+        throw DiskError("derive.lock could not be written (DERIVE_TEST_FAIL_LOCK_WRITE)")
     }
 
     /// `DERIVE_TEST_BEFORE_DELETIONS=<folder>`: just before a build deletes its first orphan,
