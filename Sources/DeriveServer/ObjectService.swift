@@ -674,16 +674,19 @@ public final class ObjectService: Sendable {
             return .respond(ServiceResponse(status: 301, headers: [("Location", location)], payload: .data(Data())))
         }
         var key = resolved.key
+        var isWebsiteIndex = false
         if let index = try websiteIndex(resolved, bucket: bucket, caller: caller, method: request.method),
            let indexHandler = OperationHandlers.all[index.operation] {
             key = index.key
             operation = index.operation
             handler = indexHandler
+            isWebsiteIndex = true
         }
         // Handlers read sub-resources by OSS's spelling, whatever case was sent (`?UPLOADID=` is
         // `uploadId`, as the classifier took it); the signature above used the names as sent.
         return try handler.begin(OperationRequest(service: self, request: request, operation: operation, bucket: bucket, key: key,
-                                                  query: OSSOperation.canonicalNames(resolved.query), caller: caller, exchange: exchange))
+                                                  query: OSSOperation.canonicalNames(resolved.query), caller: caller, exchange: exchange,
+                                                  isWebsiteIndex: isWebsiteIndex))
     }
 
     // MARK: Reading

@@ -58,7 +58,9 @@ extension ObjectService {
     /// anonymous page requests; nil otherwise (the request's own answer stands).
     func websiteFolderRedirect(_ target: Target, request: OperationRequest) -> ServiceResponse? {
         let method = request.request.method
-        guard request.caller == nil, method == "GET" || method == "HEAD", Self.isPageQuery(request.query),
+        // Not the index document put in for a folder's address: a folder named `index.html` holding
+        // an `index.html` sent `/site/` on to `/site//` (attack 42c's M3).
+        guard request.caller == nil, !request.isWebsiteIndex, method == "GET" || method == "HEAD", Self.isPageQuery(request.query),
               websitePage(target.bucket, folder: target.key.string) != nil else { return nil }
         let (path, rawQuery) = Self.splitTarget(request.request.target)
         let location = String(path) + "/" + (rawQuery.map { "?" + $0 } ?? "")

@@ -15,6 +15,9 @@ struct OperationRequest: Sendable {
     /// The access key id of a signed request; nil when anonymous.
     let caller: String?
     let exchange: Exchange
+    /// The key is the website's index document put in for a folder's address (`/site/`), not one
+    /// the request named: it is never sent on to `key/` as a folder (`websiteFolderRedirect`).
+    var isWebsiteIndex = false
 
     /// The object an object operation works on (InvalidObjectName when the path named none).
     func target() throws -> ObjectService.Target {
