@@ -265,9 +265,13 @@ struct LoadState {
             root = try YAMLLoader.load(data, file: display, budget: budget)
         } catch let error as YAMLError {
             diagnostics.error(error.location, error.message)
+            // An include that does not parse is followed as one that cannot be read is: the save
+            // that fixes it is a change (attack 42c's M2: the watch never saw it).
+            if !isRoot { unreadIncludes.append(file) }
             return
         } catch {
             diagnostics.error(here, "cannot load \(display): \(error)")
+            if !isRoot { unreadIncludes.append(file) }
             return
         }
         if isRoot { rootLoaded = true }

@@ -388,7 +388,7 @@ public struct Manifest: Sendable {
     public var lockFile: String
     /// Every manifest file read (the root first, then includes), absolute.
     public var files: [String]
-    /// Includes named that could not be read (missing, unreadable), absolute: a watch follows
+    /// Includes named that could not be read (missing, unreadable) or parsed, absolute: a watch follows
     /// them too, so the one that comes back is seen (attack 42b's L-f).
     public var unreadIncludes: [String] = []
     public var serve: ServeSettings
