@@ -66,6 +66,11 @@ enum InitGitAttributes {
         }
         guard let existing = read(fileName) else { return .refused("it cannot be read (\(String(cString: strerror(errno))))") }
         guard let bytes = extend(existing) else { return .unchanged }
+        // Replaced by a new file, it would become this user's: only a file this user owns and may
+        // write is (attack 42c's L4: a root-owned, read-only .gitignore in nobody's folder was
+        // renamed over and became nobody's).
+        guard access(fileName, W_OK) == 0 else { return .refused("this user may not write it") }
+        guard info.st_uid == geteuid() else { return .refused("it belongs to another user (uid \(info.st_uid))") }
         let temporary = ".\(fileName).\(getpid()).derive-tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, info.st_mode & 0o7777)
         guard fd >= 0 else { return .refused(String(cString: strerror(errno))) }
@@ -111,9 +116,14 @@ enum InitGitIgnore {
     static let comment = "# Derive's build state: each clone keeps its own (written by derive init)"
     static let line = "/.derive/"
 
-    /// Whether a line already keeps `.derive` out of git (anchored or not, with or without `/`).
+    /// Whether a line already keeps `.derive` out of git (anchored or not, with or without `/`),
+    /// read as git reads it: only unescaped trailing spaces are dropped; a leading space or tab, a
+    /// trailing tab or a no-break space are part of the pattern (attack 42c's L3: ` .derive` was
+    /// counted, git matched nothing, and `git add -A` took the state).
     static func covers(_ line: Substring) -> Bool {
-        [".derive", ".derive/", "/.derive", "/.derive/"].contains(line.trimmingCharacters(in: .whitespaces))
+        var pattern = line
+        while pattern.last == " ", !pattern.dropLast().hasSuffix("\\") { pattern = pattern.dropLast() }
+        return [".derive", ".derive/", "/.derive", "/.derive/"].contains(String(pattern))
     }
 
     /// The bytes `existing` becomes with the line; nil when a line already covers it.

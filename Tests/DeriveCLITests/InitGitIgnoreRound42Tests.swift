@@ -37,12 +37,33 @@ import TestSupport
         let added = try #require(InitGitIgnore.extended(Array("node_modules/\npublic".utf8)))
         #expect(String(decoding: added, as: UTF8.self) == "node_modules/\npublic\n\(InitGitIgnore.comment)\n/.derive/\n")
         #expect(InitGitIgnore.extended(added) == nil)
-        for covering in [".derive", ".derive/", "/.derive", "/.derive/", "  .derive/  "] {
+        for covering in [".derive", ".derive/", "/.derive", "/.derive/", ".derive/  "] {
             #expect(InitGitIgnore.extended(Array("x\n\(covering)\n".utf8)) == nil, "\(covering)")
         }
         let crlf = try #require(InitGitIgnore.extended(Array("x\r\n".utf8)))
         #expect(String(decoding: crlf, as: UTF8.self) == "x\r\n\(InitGitIgnore.comment)\r\n/.derive/\r\n")
         // Another folder of that name below is not the project's state.
         #expect(InitGitIgnore.extended(Array("sub/.derive/\n".utf8)) != nil)
+    }
+
+    /// Attack 42c's L3: a line counts as covering `.derive` exactly when git ignores the state
+    /// folder by it (a leading space or tab, a trailing tab, a no-break space: git matches
+    /// nothing; unescaped trailing spaces: git drops them). Asked of git itself, line by line.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/git"), "needs git"))
+    func aLineCountsExactlyWhenGitIgnoresTheStateByIt() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(try git(["init", "-q", "."], in: folder).status == 0)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent(".derive/derive"), withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: folder.appendingPathComponent(".derive/derive/state.sqlite"))
+        let lines = [".derive", " .derive", "\t.derive", ".derive\t", ".derive  ", "/.derive/ ", ".derive\u{A0}", "  .derive/  ",
+                     ".derive\\ ", "\t/.derive/"]
+        for line in lines {
+            let spelled = line
+            try Data((spelled + "\n").utf8).write(to: folder.appendingPathComponent(".gitignore"))
+            let ignored = try git(["check-ignore", "-q", ".derive/derive/state.sqlite"], in: folder).status == 0
+            #expect(InitGitIgnore.covers(Substring(spelled)) == ignored, "\(line.debugDescription): git ignores it: \(ignored)")
+            #expect((InitGitIgnore.extended(Array((spelled + "\n").utf8)) == nil) == ignored, "\(line.debugDescription)")
+        }
     }
 }
