@@ -50,26 +50,25 @@ final class ForeignServedFiles: Sendable {
         if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
             return "is a control file (manifest, include, lock, index or build state) of another project"
         }
-        // A project deeper in the bucket: asked only below a folder that holds a manifest (a
-        // nearby scan per write cost 3.5 s an append in a folder beside 2 000 others).
-        if isNestedControlFile(bucket: bucket, key: key) {
-            return "is a control file (manifest, include, lock, index or build state) of another project inside this bucket"
+        // A project deeper in the bucket: everything in its folder is its own (its outputs, which
+        // its lock may not name yet, too: attack 42d's N1 and N2, anonymous writers to a
+        // public-read-write bucket and signed writers to a private one replaced and deleted them).
+        if let nested = nestedManifestFolder(bucket: bucket, key: key) {
+            return "lies in \(nested), the folder of another project (it holds a manifest)"
         }
         return nil
     }
 
-    /// Whether `key` of `bucket` is a control file of a project whose manifest lies in a folder
-    /// below the bucket's folder, on the way to the key (deeper than `NeighbourProjects` looks):
-    /// each folder's listing is kept while its identity and times stay, so a read pays one
-    /// `stat` per folder on the way, and `ForeignProjectFiles` is asked only below a manifest.
-    func isNestedControlFile(bucket: String, key: String) -> Bool {
-        guard let base = bucketFolders[bucket] else { return false }
+    /// The first folder below the bucket's folder, on the way to `key`, that holds a manifest
+    /// (another project's: validate refuses a bucket holding this one's), nil when none does. Each
+    /// folder's listing is kept while its identity and times stay: one `stat` per folder a request.
+    func nestedManifestFolder(bucket: String, key: String) -> String? {
+        guard let base = bucketFolders[bucket] else { return nil }
         var folder = base == "/" ? "" : base
         var info = stat()
-        var holds = false
         for part in key.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
             folder += "/" + part
-            guard stat(folder, &info) == 0 else { return false }
+            guard stat(folder, &info) == 0 else { return nil }
             let stamp = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
                          Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
             let path = folder
@@ -80,9 +79,17 @@ final class ForeignServedFiles: Sendable {
                 cache[path] = (stamp, holds)
                 return holds
             }
-            if has { holds = true; break }
+            if has { return path }
         }
-        guard holds, let owner = known().foreign.owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
+        return nil
+    }
+
+    /// Whether `key` of `bucket` is a control file of a project whose manifest lies in a folder
+    /// below the bucket's folder, on the way to the key (deeper than `NeighbourProjects` looks):
+    /// each folder's listing is kept while its identity and times stay, so a read pays one
+    /// `stat` per folder on the way, and `ForeignProjectFiles` is asked only below a manifest.
+    func isNestedControlFile(bucket: String, key: String) -> Bool {
+        guard let base = bucketFolders[bucket], nestedManifestFolder(bucket: bucket, key: key) != nil, let owner = known().foreign.owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
         // A file merely in the folder or a bucket of a project whose manifest does not load now
         // is refused to writers (`owner`), not hidden from readers: no control file of it.
         return owner.isControlFile
