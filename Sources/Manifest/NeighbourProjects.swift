@@ -121,23 +121,6 @@ public enum NeighbourProjects {
         bucket.objects.reduce(bucket.acl) { $0.openness >= $1.acl.resolved(bucket: bucket.acl).openness ? $0 : $1.acl.resolved(bucket: bucket.acl) }
     }
 
-    /// Whether the folder at `path` is a bucket folder of another manifest in `manifestFile`'s
-    /// folder (Derive never removes a bucket folder, its own or a neighbour's: attack 42a's
-    /// nestb2, a rule dropped removed `pub/u`, the bucket of `site.yaml` beside it).
-    public static func isBucketFolder(_ path: String, ofNeighboursOf manifestFile: String) -> Bool {
-        let folder = (URL(literalFilePath: manifestFile).standardizedFileURL.path as NSString).deletingLastPathComponent
-        let own = FileSystemPath(manifest: URL(literalFilePath: manifestFile).standardizedFileURL.path)
-        let target = FileSystemPath(manifest: path)
-        for other in ControlFiles.manifests(in: folder) where !FileSystemPath(manifest: other).sameFile(as: own) {
-            var loader = ManifestLoader()
-            loader.crossChecks = false
-            loader.neighbourChecks = false
-            // One that does not load: its buckets are unknown, so no folder is removed meanwhile.
-            guard let manifest = loader.load(other).manifest else { return true }
-            if manifest.buckets.contains(where: { FileSystemPath(manifest: $0.path).sameFile(as: target) }) { return true }
-        }
-        return false
-    }
 }
 
 extension ControlFiles {
