@@ -61,6 +61,22 @@ public enum NeighbourProjects {
     }
 
     static func of(manifestFile: String, files: [String], buckets: [String]) -> [NeighbourProject] {
+        manifestPaths(manifestFile: manifestFile, files: files, buckets: buckets).map(project)
+    }
+
+    /// The other manifests `of` reads, found as it finds them but not read (a running serve lists
+    /// them again every second: a project appearing beside it is a change of what it checks).
+    public static func manifestPaths(of manifest: Manifest) -> [String] {
+        manifestPaths(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path))
+    }
+
+    /// The files of `neighbours` whose change can change what `validateNeighbourProjects` says:
+    /// each one's manifest, includes and lock (not its index: its bytes are no check's).
+    public static func watchedFiles(_ neighbours: [NeighbourProject]) -> [String] {
+        neighbours.flatMap { $0.controlFiles.filter { $0.what != "the index" }.map(\.path) }
+    }
+
+    static func manifestPaths(manifestFile: String, files: [String], buckets: [String]) -> [String] {
         let own = (files.isEmpty ? [manifestFile] : files).map { FileSystemPath(manifest: $0) }
         var folders: [String] = [(URL(literalFilePath: manifestFile).standardizedFileURL.path as NSString).deletingLastPathComponent]
         for bucket in buckets {
@@ -73,7 +89,7 @@ public enum NeighbourProjects {
             }
         }
         var listed: Set<String> = []
-        var found: [NeighbourProject] = []
+        var found: [String] = []
         var seen: [FileSystemPath] = own
         for folder in folders where listed.insert(folder).inserted {
             for path in ControlFiles.manifests(in: folder) {
@@ -81,7 +97,7 @@ public enum NeighbourProjects {
                 guard !seen.contains(where: { $0.sameFile(as: identity) }) else { continue }
                 seen.append(identity)
                 guard found.count < maxProjects else { return found }
-                found.append(project(path))
+                found.append(path)
             }
         }
         return found
@@ -120,7 +136,6 @@ public enum NeighbourProjects {
     static func mostPublic(_ bucket: Bucket) -> BucketACL {
         bucket.objects.reduce(bucket.acl) { $0.openness >= $1.acl.resolved(bucket: bucket.acl).openness ? $0 : $1.acl.resolved(bucket: bucket.acl) }
     }
-
 }
 
 extension ControlFiles {
