@@ -1329,7 +1329,7 @@ public final class BuildSession: @unchecked Sendable {
                     // The index's own path keeps the index's ACL without a line; an old one does not.
                     if !isCurrent { leaving.leaveOldIndex(path) }
                 } else {
-                    try Builder.removeCreatedFolders(above: path, disk: planner.disk, store: store)
+                    try Builder.removeCreatedFolders(above: path, disk: planner.disk, store: store, foreign: planner.foreignProjects)
                 }
             } catch where !FileKind.isRegularFile(path) {
                 // A user's link (or folder) where Derive wrote the index: not Derive's file; kept, and said.
@@ -1421,11 +1421,11 @@ public final class BuildSession: @unchecked Sendable {
         } else {
             try planner.disk.remove(lockPath)
             // And the folders Derive made for it, once empty (never recursive).
-            try Builder.removeCreatedFolders(above: lockPath, disk: planner.disk, store: store)
+            try Builder.removeCreatedFolders(above: lockPath, disk: planner.disk, store: store, foreign: planner.foreignProjects)
         }
         // A lock an earlier build wrote at another path (`lock:` moved since) goes as a build removes it.
         for (path, written) in try store.lockFiles().sortedByKey() where !OldLock.isCurrent(path, lockPath: lockPath) {
-            if let left = try OldLock.remove(path, written: written, disk: planner.disk, store: store, display: planner.display).left {
+            if let left = try OldLock.remove(path, written: written, disk: planner.disk, store: store, foreign: planner.foreignProjects, display: planner.display).left {
                 report.left.append(left)
             }
         }

@@ -1026,7 +1026,7 @@ public struct Builder: Sendable {
                 } else if existed {
                     removed.append(planner.display(path))
                     if isEarly { early.update { $0.removed.append(planner.display(path)) } }
-                    try Self.removeCreatedFolders(above: path, disk: disk, store: store)
+                    try Self.removeCreatedFolders(above: path, disk: disk, store: store, foreign: planner.foreignProjects)
                 }
                 try store.setControlFile(path, digest: nil)
                 if targets.notedOldIndexes.contains(path) { try store.clearPendingWrites([path]) }
@@ -1043,7 +1043,7 @@ public struct Builder: Sendable {
         targets.addLeft(oldIndexLines)
         // Old locks (`lock:` moved) go as old indexes do, before the lock is written (`OldLock`).
         for (path, written) in targets.oldLocks.sortedByKey() {
-            let outcome = try OldLock.remove(path, written: written, disk: disk, store: store, display: planner.display)
+            let outcome = try OldLock.remove(path, written: written, disk: disk, store: store, foreign: planner.foreignProjects, display: planner.display)
             if outcome.removed {
                 removed.append(planner.display(path))
                 if isEarly { early.update { $0.removed.append(planner.display(path)) } }
@@ -1199,16 +1199,41 @@ public struct Builder: Sendable {
         return true
     }
 
-    /// Removes the folders Derive made on the way to a control file just removed from `path` (an
-    /// old index) that are empty now, deepest first: only folders it recorded making, still the
-    /// ones it made (device and inode); never recursive (`removeEmptyFolder`).
-    static func removeCreatedFolders(above path: String, disk: any Disk, store: StateStore) throws {
+    /// Removes the folders Derive made on the way to a file just removed from `path` (an output,
+    /// an old index, a lock) that are empty now, deepest first: only folders it recorded making,
+    /// still the ones it made (device and inode), strictly inside `floor` when given (an output's
+    /// bucket folder), and never a folder that a project Derive can see declares as a bucket
+    /// (`ForeignProjectFiles.isBucketFolder`: a manifest beside this one, or a sibling project's
+    /// `path: ../B/out/t`; attack 42a's nestb2, 43's N5); never recursive (`removeEmptyFolder`).
+    /// One definition for build and clean. The other projects are looked for only once a made
+    /// folder is found empty here, never for a build that removes nothing.
+    static func removeCreatedFolders(above path: String, inside floor: String? = nil, disk: any Disk, store: StateStore,
+                                     foreign: ForeignProjectFiles) throws {
         let created = try store.createdFolderIdentities()
         var folder = (path as NSString).deletingLastPathComponent
-        while case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity, disk.removeEmptyFolder(folder) {
+        while floor.map({ folder.utf8.count > $0.utf8.count && folder.utf8.starts(with: ($0 + "/").utf8) }) ?? true,
+              case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity,
+              isEmptyFolder(folder), !foreign.isBucketFolder(folder), disk.removeEmptyFolder(folder) {
             try store.forgetCreatedFolder(folder)
             folder = (folder as NSString).deletingLastPathComponent
         }
+    }
+
+    /// Whether `folder` holds nothing now (read without following a link at it): the cheap test
+    /// before other projects are looked for; `removeEmptyFolder` is what decides, on the folder.
+    static func isEmptyFolder(_ folder: String) -> Bool {
+        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0, let directory = fdopendir(fd) else {
+            return true   // not readable as a folder: `removeEmptyFolder` refuses it after
+        }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) { String(cString: $0) }
+            }
+            if name != ".", name != ".." { return false }
+        }
+        return true
     }
 
     /// The stale temporary files a build removes before it writes anything (`listOnly`: only
@@ -1512,17 +1537,9 @@ public struct OutputRemoval: Sendable {
             return .left(path: file, message: Planner.OrphanJudge.changedMessage(planner.display(file)))
         }
         try planner.store.removeFiles([file])
-        // Only folders Derive created, still the ones it created, and only when empty.
-        let created = try planner.store.createdFolderIdentities()
-        var folder = (file as NSString).deletingLastPathComponent
-        while folder.utf8.count > record.folder.utf8.count, folder.utf8.starts(with: (record.folder + "/").utf8),
-              case .some(.some(let identity)) = created[folder], FileIdentity.ofFolder(folder) == identity,
-              // Nor a folder another manifest beside this one uses as a bucket (attack 42a's nestb2).
-              !NeighbourProjects.isBucketFolder(folder, ofNeighboursOf: planner.manifest.file),
-              planner.disk.removeEmptyFolder(folder) {
-            try planner.store.forgetCreatedFolder(folder)
-            folder = (folder as NSString).deletingLastPathComponent
-        }
+        // Only folders Derive created, still the ones it created, only when empty, inside the
+        // bucket's folder, and never another project's bucket folder.
+        try Builder.removeCreatedFolders(above: file, inside: record.folder, disk: planner.disk, store: planner.store, foreign: planner.foreignProjects)
         return .removed
     }
 }

@@ -1,6 +1,7 @@
 import Confinement
 import Foundation
 import Planner
+import Manifest
 
 /// A lock Derive wrote at a path `lock:` no longer names (attack 37b's finding 13): it gets the
 /// old index's treatment. The state records each lock written (`StateStore.lockFiles`: its real
@@ -51,7 +52,7 @@ enum OldLock {
     /// Removes the old lock at `path` if it is still what Derive wrote, then the folders Derive
     /// made for it that are empty now; forgets its record either way. Returns whether a file went,
     /// and why it was left (nil when nothing is there or it went).
-    static func remove(_ path: String, written: WrittenLock, disk: any Disk, store: StateStore,
+    static func remove(_ path: String, written: WrittenLock, disk: any Disk, store: StateStore, foreign: ForeignProjectFiles,
                        display: (String) -> String) throws -> (removed: Bool, left: String?) {
         defer { try? store.setLockFile(path, nil) }
         guard FileIdentity.anythingAt(path) else { return (false, nil) }
@@ -67,7 +68,7 @@ enum OldLock {
         } catch {
             return (false, "\(display(path)) is Derive's old lock but could not be removed (\(error)); it is left in place")
         }
-        try Builder.removeCreatedFolders(above: path, disk: disk, store: store)
+        try Builder.removeCreatedFolders(above: path, disk: disk, store: store, foreign: foreign)
         return (true, nil)
     }
 }

@@ -48,6 +48,14 @@ public struct ServedConfiguration: Sendable {
 /// in a bucket, or moves the state folder) is never answered from the old copy: every request is
 /// refused with 503 (saying only that it does not load: the loader's errors may name private
 /// keys and folders) and the log says why, until the manifest loads again.
+///
+/// The other projects the loader's neighbour check reads (`NeighbourProjects`: a bucket sharing
+/// files with another manifest's outputs, public where that manifest makes them private) are
+/// followed too (attack 43's N6: a neighbour made its outputs private and rebuilt, and a running
+/// serve kept answering them anonymously): before each request their manifests, includes and
+/// locks are looked at (`lstat` and `stat`, no read), and at most every `neighbourInterval`
+/// seconds the folders they are found in are listed again (a manifest added or removed there).
+/// Any change loads the manifest again, its neighbour check included.
 public final class ServedManifest: Sendable {
     public typealias Loader = @Sendable () throws -> ServedConfiguration
 
@@ -61,6 +69,8 @@ public final class ServedManifest: Sendable {
     let load: Loader
     let logger: Logger
     let digestInterval: Double
+    /// Seconds between listings of the neighbours' folders (`NeighbourProjects.manifestPaths`).
+    let neighbourInterval: Double
     /// Seconds after its last change before a folder's times are trusted to change with the
     /// next change (well over a file system's timestamp tick).
     let settleMargin: Double
@@ -85,6 +95,12 @@ public final class ServedManifest: Sendable {
         var lookedIn: [FolderWatch]?
         var digest: [UInt8]
         var digestCheckedAt: Double
+        /// The other manifests found beside this one and its buckets, as last listed.
+        var neighbours: [String]
+        var neighboursListedAt: Double
+        /// Their manifests, includes and locks, and their fingerprints, in order.
+        var neighbourFiles: [String]
+        var neighbourFingerprint: [FileFingerprint]
         /// File-system looks (`lstat`, `stat`, `readlink`) the checks made so far (a test measures
         /// the work per request with it).
         var lookups = 0
@@ -125,21 +141,25 @@ public final class ServedManifest: Sendable {
     /// `initial`: the configuration serve starts with, loaded from `rootPath` (as given on the
     /// command line); `load` loads it again (and throws `Unavailable` with the loader's errors).
     public init(initial: ServedConfiguration, rootPath: String, cacheFolder: String, logger: Logger = Logger(label: "derive.serve"),
-                digestInterval: Double = 1, settleMargin: Double = 1, load: @escaping Loader) {
+                digestInterval: Double = 1, settleMargin: Double = 1, neighbourInterval: Double = 1, load: @escaping Loader) {
         self.rootPath = rootPath
         self.load = load
         self.logger = logger
         self.digestInterval = digestInterval
+        self.neighbourInterval = neighbourInterval
         self.settleMargin = settleMargin
         self.stateFolder = initial.manifest.stateFolder
         self.cacheFolder = cacheFolder
         let files = Self.watchedFiles(root: rootPath, manifest: initial.manifest)
         let folders = Self.watchedFolders(initial.manifest)
         let walks = PathWalk.of(folders)
+        let neighbours = NeighbourProjects.of(initial.manifest)
+        let neighbourFiles = NeighbourProjects.watchedFiles(neighbours)
         state = NIOLockedValueBox(State(current: .success(initial), lastGood: initial, files: files, folders: folders,
                                         fingerprint: files.map(FileFingerprint.of), walks: walks,
                                         lookedIn: Self.lookedIn(walks, margin: settleMargin), digest: Self.digest(files),
-                                        digestCheckedAt: Self.now()))
+                                        digestCheckedAt: Self.now(), neighbours: neighbours.map(\.manifestPath), neighboursListedAt: Self.now(),
+                                        neighbourFiles: neighbourFiles, neighbourFingerprint: neighbourFiles.map(FileFingerprint.of)))
     }
 
     /// The identity (device, inode) of the folder at `path` (a bucket's) as the configuration in
@@ -198,11 +218,19 @@ public final class ServedManifest: Sendable {
                 state.digestCheckedAt = now
                 changed = digest != state.digest
             }
+            // Another project's manifest, include or lock changed, or a manifest appeared or went.
+            let neighbourFingerprint = state.neighbourFiles.map(FileFingerprint.of)
+            state.lookups += 2 * neighbourFingerprint.count
+            if !changed, neighbourFingerprint != state.neighbourFingerprint { changed = true }
+            if !changed, now - state.neighboursListedAt >= neighbourInterval {
+                state.neighboursListedAt = now
+                changed = NeighbourProjects.manifestPaths(of: state.lastGood.manifest) != state.neighbours
+            }
             guard changed else { return state.current }
             // The manifest's files changed: the folders as they are now, before the load.
             let observedWalks = walks ?? PathWalk.of(state.folders)
             if walks == nil { state.lookups += observedWalks.reduce(0) { $0 + $1.calls } }
-            reload(&state, now: now, observed: fingerprint, observedWalks: observedWalks)
+            reload(&state, now: now, observed: fingerprint, observedWalks: observedWalks, observedNeighbours: neighbourFingerprint)
             return state.current
         }
     }
@@ -265,7 +293,10 @@ public final class ServedManifest: Sendable {
     /// `state.folders` taken before loading. What the new watch list shares with them keeps the
     /// value seen before the load: a change made while the loader ran then differs at the next
     /// request and loads again (the load may not have seen it).
-    private func reload(_ state: inout State, now: Double, observed: [FileFingerprint], observedWalks: [PathWalk]) {
+    /// `observedNeighbours`: the fingerprint of `state.neighbourFiles` taken before loading, kept
+    /// for those the new list shares (a neighbour's change during the load loads again).
+    private func reload(_ state: inout State, now: Double, observed: [FileFingerprint], observedWalks: [PathWalk],
+                        observedNeighbours: [FileFingerprint]) {
         var before: [String: FileFingerprint] = [:]
         for entry in observed where before[entry.path] == nil { before[entry.path] = entry }
         var walked: [String: PathWalk] = [:]
@@ -316,6 +347,16 @@ public final class ServedManifest: Sendable {
         state.lookedIn = Self.lookedIn(state.walks, margin: settleMargin)
         state.digest = Self.digest(state.files)
         state.digestCheckedAt = now
+        // The neighbours of the manifest in force (the last that loaded, while none does).
+        var seenNeighbour: [String: FileFingerprint] = [:]
+        for entry in observedNeighbours where seenNeighbour[entry.path] == nil { seenNeighbour[entry.path] = entry }
+        let neighbours = NeighbourProjects.of(state.lastGood.manifest)
+        state.neighbours = neighbours.map(\.manifestPath)
+        state.neighboursListedAt = now
+        state.neighbourFiles = NeighbourProjects.watchedFiles(neighbours)
+        // One the load may not have seen (found after it listed) is taken as unseen: the next
+        // request loads again, and that load has looked at it.
+        state.neighbourFingerprint = state.neighbourFiles.map { seenNeighbour[$0] ?? FileFingerprint(path: $0, link: nil, target: Self.unseen) }
     }
 
     /// The fingerprint of a path no load has looked at: no folder has it, so `validatedFolder`

@@ -64,6 +64,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         /// Every bucket (outputs' too): where its recorded outputs lie (`recorders`).
         var buckets: [(name: String, folder: FileSystemPath)] = []
         var unreadable = false
+        /// Its manifest parsed into a model: its buckets are known (one that did not, none is).
+        var loaded = false
         var folder: FileSystemPath
     }
 
@@ -171,6 +173,24 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             }
         }
         return found
+    }
+
+    /// Whether the folder at `path` is the folder of a bucket of another project this one can see:
+    /// a manifest in this manifest's folder, in the folder's or one above it, or nearby (the
+    /// sub-folders `owner(of:)` scans: a sibling project's `src: {path: ../B/out/t}`). Derive
+    /// never removes such a folder, even one it made (attack 42a's nestb2, 43's N5). A manifest
+    /// that does not parse has unknown buckets: one in this manifest's folder, or in the folder's
+    /// or above it, keeps every folder meanwhile; one nearby is not known to use it (a broken
+    /// manifest in any sibling folder would keep every made folder). Matched by real path or
+    /// device and inode (`FileSystemPath`). Asked only of a made folder about to be removed: the
+    /// scan (once per instance) is never paid by a build removing none.
+    public func isBucketFolder(_ path: String) -> Bool {
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
+        let folder = FileSystemPath(manifest: absolute)
+        let declares = { (project: Project) in project.buckets.contains { $0.folder.sameFile(as: folder) } }
+        let ownFolder = ownFolder(own)
+        let close = (Self.above(absolute, real: folder.real) + [ownFolder.real]).flatMap { projects(in: $0) }
+        return close.contains { !$0.loaded || declares($0) } || nearbyProjects(file: folder).contains(where: declares)
     }
 
     /// The folders of `absolute` and each above it, then those of its real path not among them.
@@ -322,6 +342,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
                               folder: FileSystemPath(manifest: (path as NSString).deletingLastPathComponent))
         let loaded = loader.load(path)
         guard let manifest = loaded.manifest else { project.unreadable = true; return project }
+        project.loaded = true
         // One that parses but loads with errors (an include gone, a process cut short): the rules
         // an error dropped are unknown, and so are their sources and outputs; it is taken at its
         // word like one that does not parse, every bucket of it too (attack 42a's H3).

@@ -61,6 +61,22 @@ public enum NeighbourProjects {
     }
 
     static func of(manifestFile: String, files: [String], buckets: [String]) -> [NeighbourProject] {
+        manifestPaths(manifestFile: manifestFile, files: files, buckets: buckets).map(project)
+    }
+
+    /// The other manifests `of` reads, found as it finds them but not read (a running serve lists
+    /// them again every second: a project appearing beside it is a change of what it checks).
+    public static func manifestPaths(of manifest: Manifest) -> [String] {
+        manifestPaths(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path))
+    }
+
+    /// The files of `neighbours` whose change can change what `validateNeighbourProjects` says:
+    /// each one's manifest, includes and lock (not its index: its bytes are no check's).
+    public static func watchedFiles(_ neighbours: [NeighbourProject]) -> [String] {
+        neighbours.flatMap { $0.controlFiles.filter { $0.what != "the index" }.map(\.path) }
+    }
+
+    static func manifestPaths(manifestFile: String, files: [String], buckets: [String]) -> [String] {
         let own = (files.isEmpty ? [manifestFile] : files).map { FileSystemPath(manifest: $0) }
         var folders: [String] = [(URL(literalFilePath: manifestFile).standardizedFileURL.path as NSString).deletingLastPathComponent]
         for bucket in buckets {
@@ -73,7 +89,7 @@ public enum NeighbourProjects {
             }
         }
         var listed: Set<String> = []
-        var found: [NeighbourProject] = []
+        var found: [String] = []
         var seen: [FileSystemPath] = own
         for folder in folders where listed.insert(folder).inserted {
             for path in ControlFiles.manifests(in: folder) {
@@ -81,7 +97,7 @@ public enum NeighbourProjects {
                 guard !seen.contains(where: { $0.sameFile(as: identity) }) else { continue }
                 seen.append(identity)
                 guard found.count < maxProjects else { return found }
-                found.append(project(path))
+                found.append(path)
             }
         }
         return found
@@ -119,24 +135,6 @@ public enum NeighbourProjects {
     /// The most public ACL a bucket gives any key (its ACL, each `objects:` rule).
     static func mostPublic(_ bucket: Bucket) -> BucketACL {
         bucket.objects.reduce(bucket.acl) { $0.openness >= $1.acl.resolved(bucket: bucket.acl).openness ? $0 : $1.acl.resolved(bucket: bucket.acl) }
-    }
-
-    /// Whether the folder at `path` is a bucket folder of another manifest in `manifestFile`'s
-    /// folder (Derive never removes a bucket folder, its own or a neighbour's: attack 42a's
-    /// nestb2, a rule dropped removed `pub/u`, the bucket of `site.yaml` beside it).
-    public static func isBucketFolder(_ path: String, ofNeighboursOf manifestFile: String) -> Bool {
-        let folder = (URL(literalFilePath: manifestFile).standardizedFileURL.path as NSString).deletingLastPathComponent
-        let own = FileSystemPath(manifest: URL(literalFilePath: manifestFile).standardizedFileURL.path)
-        let target = FileSystemPath(manifest: path)
-        for other in ControlFiles.manifests(in: folder) where !FileSystemPath(manifest: other).sameFile(as: own) {
-            var loader = ManifestLoader()
-            loader.crossChecks = false
-            loader.neighbourChecks = false
-            // One that does not load: its buckets are unknown, so no folder is removed meanwhile.
-            guard let manifest = loader.load(other).manifest else { return true }
-            if manifest.buckets.contains(where: { FileSystemPath(manifest: $0.path).sameFile(as: target) }) { return true }
-        }
-        return false
     }
 }
 

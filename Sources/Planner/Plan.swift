@@ -399,8 +399,9 @@ public struct Planner: Sendable {
     private let lockText: LockText
     private let recordsByDigest: RecordsByDigest
     /// Other projects whose files lie where this one writes (asked only of a file nothing of this
-    /// manifest vouches for: attack 41a's B10).
-    private let foreignProjects: ForeignProjectFiles
+    /// manifest vouches for: attack 41a's B10), and whose bucket folder a made folder is before
+    /// it is removed (attack 43's N5).
+    public let foreignProjects: ForeignProjectFiles
     /// Other projects' recorded outputs among them, named with their owner (attack 41c's C4).
     private let foreignOutputs: ForeignRecordedOutputs
     /// Outputs whose file `--verify` rendered again and found other bytes in (output → why): their
