@@ -525,6 +525,7 @@ public final class BuildSession: @unchecked Sendable {
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
         builder.summaryRenderer = engine
+        builder.foreignClaims = foreignClaims()
         // The plan's targets hold no colour or placeholder still to be rendered: with one pending
         // (`index:` just added to a built tree, a state value not of Derive's shape) the lock and
         // index are made after `recordSourceSummaries`, or a no-op build wrote an index without

@@ -161,6 +161,9 @@ public struct Builder: Sendable {
     /// What renders sources' colours and placeholders when `renderer` is not to be used (nothing
     /// is stale); nil: `renderer`.
     var summaryRenderer: (any DerivativeRenderer)?
+    /// What other manifests' states claim (`BuildSession.foreignClaims`): a `{hash}` name resolved
+    /// only after rendering is refused when one of them records the file there.
+    public var foreignClaims: ForeignClaimLookup?
     /// Outputs `--verify` rendered again before this build and found holding exactly those bytes:
     /// adopted (or marked adopted) ones among them are recorded as verified.
     public var verified: PathSet = []
@@ -318,8 +321,10 @@ public struct Builder: Sendable {
         // orphans' files (a page's old `{hash}` pictures): they are kept, records and all, and the
         // next build that writes both deletes them (attack 42c's M1: the page showed broken images).
         var deletionsHeld = false
-        if !orphans.isEmpty, planner.manifest.index != nil {
-            try recordSourceSummaries(records: try store.allOutputs().values.filter { !orphans.contains($0.path) })
+        if !orphans.isEmpty {
+            if planner.manifest.index != nil {
+                try recordSourceSummaries(records: try store.allOutputs().values.filter { !orphans.contains($0.path) })
+            }
             do {
                 try reconcile(held: plan.heldLockLines, left: leftLines, indexExcluding: orphans)
             } catch {
@@ -796,6 +801,15 @@ public struct Builder: Sendable {
                 let vouched = recorded[derivative.output]?.outputDigest ?? planner.lock?.entries[derivative.output]?.digest
                 guard let current, current == vouched || current == outputDigest || planner.overwrite else {
                     throw DiskError("\(planner.display(derivative.outputPath)) exists and was not written by Derive (or was changed since); \(planned.output) may not replace it: move it or pass --overwrite")
+                }
+                // The very bytes it renders, but another manifest's output (a copy of this manifest
+                // beside it, a sibling writing the same folder): refused as the plan refuses a plain
+                // name, whose owner it names (attack 43a's H1).
+                if current != vouched, !planner.overwrite {
+                    if let other = foreignClaims?.files.claimant(of: derivative.outputPath, output: derivative.output) {
+                        throw DiskError(other.refusal(planner.display(derivative.outputPath)))
+                    }
+                    if let refusal = planner.foreignRefusal(unvouched: derivative.outputPath, digest: current) { throw DiskError(refusal) }
                 }
                 replaces = current
             }

@@ -436,6 +436,17 @@ public struct Planner: Sendable {
         self.gitProof = GitProof(manifest: manifest, manifestPath: manifestPath)
     }
 
+    /// Why the file at `path`, holding `digest` and vouched for by nothing of this manifest, is
+    /// another project's (its manifest, lock, index, state or source, or an output its lock or
+    /// state records with these bytes): the refusal the plan gives such a file, for a `{hash}`
+    /// name the build learns only once it rendered (attack 43a's H1: a copy of the manifest beside
+    /// it took the original's hashed outputs over, then deleted them). Nil when it is none's.
+    public func foreignRefusal(unvouched path: String, digest: String) -> String? {
+        if let owner = foreignProjects.owner(of: path) { return owner.refusal(path, display: display) }
+        if let other = foreignOutputs.claim(of: path, digest: digest) { return other.refusal(display(path)) }
+        return nil
+    }
+
     /// Why a fresh clone's file at an output path that a lock line of another action key names
     /// is refused (after the file and the lock's names).
     public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's"

@@ -21,15 +21,16 @@ struct Derive: AsyncParsableCommand {
             print(Versions.text)
             return
         }
+        // `derive init -photos` (a folder named -photos) is read as -p -h -o …, and -h printed help (attack 41b's L8);
+        // `derive check -dash.yaml` the same (attack 43a's F3): said before anything else reads them.
+        if let refusal = InitCommand.optionLikeFolder(arguments) {
+            Output.printError(refusal)
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         // A no-op plan, build or check is answered before ArgumentParser (issue 15).
         if let answer = NoOpShortcut.answer(arguments) {
             print(answer)
             return
-        }
-        // `derive init -photos` (a folder named -photos) is read as -p -h -o …, and -h printed help (attack 41b's L8).
-        if let refusal = InitCommand.optionLikeFolder(arguments) {
-            Output.printError(refusal)
-            Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         await run(arguments)
     }

@@ -44,12 +44,30 @@ struct InitCommand: ParsableCommand {
     /// letter, before any `--`, is a cluster of one-letter options to ArgumentParser (`-h` among
     /// them printed help and exited 0); init has none, so it is a folder name written unprotected.
     static func optionLikeFolder(_ arguments: [String]) -> String? {
-        guard arguments.first == "init" else { return nil }
+        guard arguments.first == "init" else { return optionLikeManifest(arguments) }
         for argument in arguments.dropFirst() {
             if argument == "--" { return nil }
             guard argument.hasPrefix("-"), !argument.hasPrefix("--"), argument.count > 2 else { continue }
             return "\(argument) is not an option of derive init (it reads as the one-letter options \(argument.dropFirst().map { "-\($0)" }.joined(separator: " ")), and init has none); "
                 + "for a folder named \(argument), write derive init -- \(argument) or derive init ./\(argument)"
+        }
+        return nil
+    }
+
+    /// The same for every other command: `derive check -dash.yaml` was read as -d -a -s -h …, and
+    /// `-h` printed help and exited 0 with nothing checked (attack 43a's F3). An argument with one
+    /// '-' and more than one letter, before any `--`, that names a manifest (its extension) or a
+    /// file or folder that is there, is a usage error saying how to write it.
+    static func optionLikeManifest(_ arguments: [String]) -> String? {
+        guard let command = arguments.first, !command.hasPrefix("-") else { return nil }
+        for argument in arguments.dropFirst() {
+            if argument == "--" { return nil }
+            guard argument.hasPrefix("-"), !argument.hasPrefix("--"), argument.count > 2 else { continue }
+            var info = stat()
+            let lowered = argument.lowercased()
+            guard [".yaml", ".yml", ".json"].contains(where: lowered.hasSuffix) || lstat(argument, &info) == 0 else { continue }
+            return "\(TerminalText.escaped(argument)) is not an option of derive \(command) (it reads as the one-letter options \(TerminalText.escaped(argument.dropFirst().map { "-\($0)" }.joined(separator: " "))))); "
+                + "for a file named \(TerminalText.escaped(argument)), write derive \(command) -- \(TerminalText.escaped(argument)) or derive \(command) ./\(TerminalText.escaped(argument))"
         }
         return nil
     }

@@ -42,4 +42,26 @@ import TestSupport
         #expect(again.status == 0 && String(decoding: again.stdout, as: UTF8.self).contains(", deleted "), "\(said(again))")
         #expect(site.outputs.count == 12)
     }
+
+    /// Attack 43a's F1: the same without an `index:` line: the lock alone could not be written,
+    /// and the replaced files were deleted while the lock on disk still named them.
+    @Test func withoutAnIndexALockThatCannotBeWrittenKeepsTheFilesItNames() throws {
+        let site = try HashedBuildRound20Tests.Site()
+        let manifest = site.url("derive.yaml")
+        let plain = try String(contentsOf: manifest, encoding: .utf8).replacingOccurrences(of: "index: site/index.json\n", with: "")
+        try Data(plain.utf8).write(to: manifest)
+        #expect(try site.run(["build", "-q"]).status == 0)
+        let before = site.outputs
+        let lock = try Data(contentsOf: site.url("derive.lock"))
+        try Data(plain.replacingOccurrences(of: "format,webp", with: "format,webp/quality,q_61").utf8).write(to: manifest)
+        let failed = try site.run(["build"], environment: ["DERIVE_TEST_FAIL_LOCK_WRITE": "1"])
+        #expect(failed.status == 1 && failed.stderr.contains("was kept: the lock or the index could not be written"), "\(said(failed))")
+        #expect(try Data(contentsOf: site.url("derive.lock")) == lock)
+        let after = site.outputs
+        for (name, bytes) in before { #expect(after[name] == bytes, "\(name) was deleted while the lock names it") }
+        let fixed = try site.run(["build"])
+        #expect(fixed.status == 0, "\(said(fixed))")
+        #expect(site.outputs.count == 12 && Set(site.outputs.keys).isDisjoint(with: before.keys))
+        #expect(try site.run(["check"]).status == 0)
+    }
 }
