@@ -698,7 +698,12 @@ public final class ObjectService: Sendable {
         do { fd = try folder.openForReading(key) } catch {
             switch error {
             case .notFound, .symbolicLink, .mountPoint, .notRegularFile, .notAFolder, .specialFile: throw OSSErrorBody.noSuchKey(key.string)
-            case .permissionDenied, .system, .alreadyExists, .tooLarge, .removalRefused: throw error
+            case .permissionDenied:
+                // The file is there, but the user serve runs as may not open it (`chmod 000`): a
+                // refusal, as OSS answers one, not a server fault (attack 42c's L2: 500 InternalError).
+                logger.warning("'\(key)' in bucket '\(bucket.name)' cannot be read by the user derive serve runs as (permission denied): answered 403")
+                throw OSSErrorBody.accessDenied("This server may not read the object's file (permission denied); make it readable to the user derive serve runs as.")
+            case .system, .alreadyExists, .tooLarge, .removalRefused: throw error
             }
         }
         // Another project's control file (a hard link to its lock, a project put in the bucket

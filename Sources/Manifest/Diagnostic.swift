@@ -1,3 +1,5 @@
+import Confinement
+
 /// A problem found in a manifest, compiler style:
 /// `Manifests/site.yaml:14:9: error: unknown action 'rezise' in style 'thumb' (did you mean 'resize'?)`.
 public struct Diagnostic: Hashable, Sendable, CustomStringConvertible, Codable {
@@ -21,10 +23,14 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible, Codable {
         self.hint = hint
     }
 
+    /// One line on a terminal: the file, message and hint with their control characters escaped
+    /// (`TerminalText`), whatever name a message quotes (an include's, a bucket's `path:`, a
+    /// `from:` pattern: attack 42c's L5), so ESC never reaches the terminal and a line feed
+    /// never splits the line. JSON keeps the raw text.
     public var description: String {
         var text = "\(file):\(line):\(column): \(severity.rawValue): \(message)"
         if let hint { text += " (\(hint))" }
-        return text
+        return TerminalText.escaped(text)
     }
 }
 

@@ -930,6 +930,16 @@ struct LoadState {
                         diagnostics.error(toNode.location.advanced(by: toOffset), problem)
                         ok = false
                     }
+                    // No object key holds a control character (serve refuses them): a literal one in
+                    // 'to' would fail every output at build (attack 42c's L5), so it is refused here,
+                    // as a matrix value with one is.
+                    if let index = Array(path.unicodeScalars).firstIndex(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                        let shown = path.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String(format: "%02X", $0.value))}" : String($0) }.joined()
+                        diagnostics.error(toNode.location.advanced(by: toOffset + index),
+                                          "the output path '\(shown)' contains a control character; outputs named with it could not be served",
+                                          hint: "remove the control character from 'to'")
+                        ok = false
+                    }
                     for variable in matrix where !parsed.variables.contains(variable.name) && variable.values.count > 1 {
                         diagnostics.error(toNode.location.advanced(by: toOffset),
                                           "matrix variable '\(variable.name)' is not used in 'to', so its outputs would overwrite each other; add {\(variable.name)}")

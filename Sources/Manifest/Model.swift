@@ -249,7 +249,10 @@ public struct Rule: Sendable, Hashable {
     /// build: attack round 24's M3); a folder it names but cannot walk into (`photos/*.jpg` and a
     /// folder `album.jpg`) still is, so it is not passed over in silence.
     public func takes(_ key: String, kind: String) -> Bool {
-        includes(key) && !(kind == DiskObjectLister.folder && from.mayMatchBelow(key))
+        // A name that is not UTF-8 is matched as spelled (`\xE9`): only it matches an exclude
+        // that spells its bytes so.
+        if kind == DiskObjectLister.notUTF8 { return from.matchesNotUTF8(key) && !exclude.contains { $0.matchesNotUTF8(key) } }
+        return includes(key) && !(kind == DiskObjectLister.folder && from.mayMatchBelow(key))
     }
 
     /// Whether the rule's pattern would take files below the folder `folder` (a key of the

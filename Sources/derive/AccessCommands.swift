@@ -220,6 +220,10 @@ struct ServeCommand: AsyncParsableCommand {
         case .privateIndex(let key):
             return "no page is served yet: its index document \(TerminalText.escaped(bucket.name + "/" + key)) is private (anonymous readers get 403); "
                 + "give it a public ACL (public-read: the bucket's `acl:`, an `objects:` rule matching it, or the `acl:` of the rule that writes it) and run `derive build`"
+        case .unreadableIndex(let key):
+            return "no page is served yet: its index document \(TerminalText.escaped(bucket.name + "/" + key)) cannot be read by this server "
+                + "(permission denied: anonymous readers get 403); make it readable to the user derive serve runs as (e.g. chmod a+r) "
+                + "and open \(websiteAddress(bucket, host: host, port: port, folder: (key as NSString).deletingLastPathComponent)) (serve needs no restart)"
         case .noIndex:
             let folders = pageFolders(bucket, manifest: manifest).map { TerminalText.escaped($0.isEmpty ? bucket.name + "/" : bucket.name + "/" + $0 + "/") }
             return "no page is served yet: no \(TerminalText.escaped(index)) in \(folders.joined(separator: " or ")); write one there "

@@ -70,17 +70,23 @@ struct WatchMode {
         /// the state folder. After a failed build, one of them made writable again (`chmod 755
         /// _site`) is a change (attack 41b's M3).
         var writeTargets: PathSet = []
+        /// The folders between the project folder and each included manifest file's (`inc/` for
+        /// `include: [inc/more.yaml]`; just the file's folder when it lies outside the project):
+        /// one replaced (`rm -rf inc; mv inc3 inc`), or replaced by a link, is watched again at
+        /// once; the watch on the old folder's inode would see no later edit (attack 42c's L1).
+        var manifestChain: PathSet = []
         /// Watched alone: the manifest files' folders, each source root's parent and every folder
         /// of the chains above it (a root replaced by another folder, or created, is seen there).
         var folders: [String] {
-            let parents = (Array(manifestFiles) + sourceRoots + Array(sourceChain) + Array(linkChain)).map { ($0 as NSString).deletingLastPathComponent }
+            let parents = (Array(manifestFiles) + sourceRoots + Array(sourceChain) + Array(linkChain) + Array(manifestChain))
+                .map { ($0 as NSString).deletingLastPathComponent }
             return PathSet(parents).sorted()
         }
 
-        /// Whether a change at `path` replaces or removes a source root (or makes one), or points
-        /// a link on the way to a bucket elsewhere.
+        /// Whether a change at `path` replaces or removes a source root (or makes one), points
+        /// a link on the way to a bucket elsewhere, or replaces a folder holding a manifest file.
         func replacesASourceRoot(_ path: String) -> Bool {
-            sourceRoots.contains { PathKey.same($0, path) } || sourceChain.contains(path) || linkChain.contains(path)
+            sourceRoots.contains { PathKey.same($0, path) } || sourceChain.contains(path) || linkChain.contains(path) || manifestChain.contains(path)
         }
 
         /// The paths met resolving `path` (absolute) one component and one link at a time: each
@@ -535,7 +541,7 @@ struct WatchMode {
                 if !readable(path) { result.unreadable.insert(path) }
                 return true
             }
-            for path in Array(watched.manifestFiles) + Array(watched.sourceChain) + Array(watched.linkChain) {
+            for path in Array(watched.manifestFiles) + Array(watched.sourceChain) + Array(watched.linkChain) + Array(watched.manifestChain) {
                 result.paths.insert(path)
                 guard note(path) else { return result }
             }
@@ -599,8 +605,17 @@ struct WatchMode {
         // Where builds write: the output buckets, the lock's folder (the manifest's) and the state folder.
         let outputs = manifest.rules.compactMap { manifest.bucket(named: $0.targetBucket).map { real($0.path) } }
         let targets = PathSet(outputs + [project, state])
+        // The folders on the way to each manifest file as spelled below the project (an include's
+        // folder may be a link: `inc` is followed, not only where it leads), and as resolved.
+        let spelledProject = (URL(literalFilePath: manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent
+        let spelledFolders = (manifest.files + manifest.unreadIncludes).map { file -> String in
+            let folder = (URL(literalFilePath: file).standardizedFileURL.path as NSString).deletingLastPathComponent
+            return folder.hasPrefix(spelledProject + "/") ? project + folder.dropFirst(spelledProject.count) : real(folder)
+        }
+        let manifestChain = PathSet((spelledFolders + spelledFiles.map { ($0 as NSString).deletingLastPathComponent })
+            .filter { !PathKey.same($0, project) }.flatMap { Watched.chain(of: $0, below: project) })
         return Watched(manifestFiles: files, sourceRoots: PathSet(roots).sorted(), skipped: skipped.sortedByBytes(), sourceChain: chain, linkChain: links,
-                       writeTargets: targets)
+                       writeTargets: targets, manifestChain: manifestChain)
     }
 
     /// The folders a build writes into: the manifest's write targets, each folder holding a file

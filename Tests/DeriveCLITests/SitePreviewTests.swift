@@ -15,12 +15,18 @@ final class ServeSession {
     /// Runs `derive serve` in `folder` (its `derive.yaml`) and waits for the address it prints.
     /// `errors`: a file for its standard error (its log), else none.
     /// `environment`: added to this process's (a HOME of the test's own).
-    init(in folder: URL, manifest: String? = nil, errors: URL? = nil, environment: [String: String] = [:]) throws {
+    /// `nobodyStateHome`: runs serve as nobody (`runAsNobody`), its state tokens kept there.
+    init(in folder: URL, manifest: String? = nil, errors: URL? = nil, environment: [String: String] = [:], nobodyStateHome: URL? = nil) throws {
         out = folder.appendingPathComponent("serve.out")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         process.executableURL = CLI.executable
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.arguments = ["serve", "--port", "0"] + (manifest.map { [$0] } ?? [])
+        if let nobodyStateHome {
+            process.executableURL = URL(fileURLWithPath: Nobody.setpriv)
+            process.arguments = ["--reuid=\(Nobody.uid)", "--regid=\(Nobody.uid)", "--clear-groups", "/usr/bin/env",
+                                 "XDG_STATE_HOME=\(nobodyStateHome.path)", CLI.executable.path] + (process.arguments ?? [])
+        }
         process.currentDirectoryURL = folder
         process.standardOutput = try FileHandle(forWritingTo: out)
         if let errors {

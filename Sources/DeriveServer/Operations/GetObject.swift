@@ -75,8 +75,17 @@ extension ObjectService {
             guard let key = try? ObjectKey(folder), kind(bucket, key) == .folder else { return nil }
         }
         guard let index = try? ObjectKey(folder.isEmpty ? website.index : folder + "/" + website.index),
-              kind(bucket, index) == .file, (try? authorizer.authorizeRead(bucket, index, caller: nil)) != nil else { return nil }
+              kind(bucket, index) == .file, (try? authorizer.authorizeRead(bucket, index, caller: nil)) != nil, canOpen(bucket, index) else { return nil }
         return index
+    }
+
+    /// Whether a GET could open `key`'s file as it opens it (`open`): an index document this
+    /// server may not read (`chmod 000`) is no page (attack 42c's L2: it got a Website address
+    /// and a 301, then 500).
+    func canOpen(_ bucket: Bucket, _ key: ObjectKey) -> Bool {
+        guard let fd = try? open(bucket, key) else { return false }
+        close(fd)
+        return true
     }
 
     /// Where a website bucket's page is: the first of `folders` ("" the root, `site` a folder)
@@ -88,12 +97,15 @@ extension ObjectService {
     /// What a website bucket serves as its page, for serve's Website line: `served` the first of
     /// `folders` whose index document anonymous readers may read; else `awaitingBuild` the first
     /// whose index document is refused only for want of a usable build state (`derive build`
-    /// makes it public); else `privateIndex` the first holding an index document that is private;
+    /// makes it public); else `unreadableIndex` the first whose public index document this server
+    /// may not open; else `privateIndex` the first holding an index document that is private;
     /// else `noIndex` (no index document in any of them).
     public enum WebsitePage: Equatable, Sendable {
         case served(folder: String)
         case awaitingBuild(folder: String)
         case privateIndex(key: String)
+        /// An index document anonymous readers may read but this server may not open.
+        case unreadableIndex(key: String)
         case noIndex
     }
 
@@ -110,6 +122,9 @@ extension ObjectService {
             }
         }
         if let waiting = indexes.first(where: { authorizer.refusedForWantOfState(bucket, $0.key) }) { return .awaitingBuild(folder: waiting.folder) }
+        if let unreadable = indexes.first(where: { (try? authorizer.authorizeRead(bucket, $0.key, caller: nil)) != nil && !canOpen(bucket, $0.key) }) {
+            return .unreadableIndex(key: unreadable.key.string)
+        }
         return indexes.first.map { .privateIndex(key: $0.key.string) } ?? .noIndex
     }
 
