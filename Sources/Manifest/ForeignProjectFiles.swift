@@ -293,15 +293,18 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// above the file): its buckets holding that folder claim nothing.
     private static func what(_ file: FileSystemPath, is project: Project, own: FileSystemPath, nearby: FileSystemPath? = nil) -> String? {
         if file.sameFile(as: project.manifest) { return "the manifest" }
+        // Its control files first, also while its manifest does not load (its default lock and
+        // state then): named as what they are, never merely "in the folder" (attack 43b's finding
+        // 1: serve answered a broken nested project's lock and state database to anyone).
+        if project.files.contains(where: { file.sameFile(as: $0) }) { return "an include of the manifest" }
+        if file.sameFile(as: project.lock) { return "the lock" }
+        if let index = project.index, file.sameFile(as: index) { return "the index" }
+        if project.state.contains(file) { return "inside the build state folder" }
         // A manifest that does not load (mid-edit): its buckets are unknown, so everything in
         // its folder and below is taken as its own (attack 41c's C2, 42a's H3).
         // Not one whose folder holds this manifest too (a neighbour, or a project above): that
         // would take this project's own files; its lock lines say what is its (`neighbourLocks`).
         if project.unreadable, project.folder.contains(file), !project.folder.contains(own) { return "in the folder" }
-        if project.files.contains(where: { file.sameFile(as: $0) }) { return "an include of the manifest" }
-        if file.sameFile(as: project.lock) { return "the lock" }
-        if let index = project.index, file.sameFile(as: index) { return "the index" }
-        if project.state.contains(file) { return "inside the build state folder" }
         if let bucket = project.sourceBuckets.first(where: { $0.folder.contains(file) && !(nearby.map($0.folder.contains) ?? false) }) {
             return "a source (bucket '\(bucket.name)')"
         }

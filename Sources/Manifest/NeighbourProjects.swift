@@ -124,8 +124,18 @@ public enum NeighbourProjects {
                                 lockFile: manifest.lockFile, stateFolder: manifest.stateFolder)
     }
 
-    /// Whether `folder` holds a file that could be a manifest (read as `derive init` reads them).
-    public static func holdsManifest(_ folder: String) -> Bool { !ControlFiles.manifests(in: folder).isEmpty }
+    /// Whether `folder` is a project's: it holds a manifest, one that does not parse (mid-edit),
+    /// or Derive's state folder `.derive` (a manifest emptied or half-written, its project built):
+    /// serve's writers never enter it (attack 43b's finding 1: a nested project whose manifest had
+    /// a syntax error, or was empty, lost every protection).
+    public static func holdsProject(_ folder: String) -> Bool {
+        var info = stat()
+        if lstat(folder + "/.derive", &info) == 0 { return true }
+        return ControlFiles.manifestNames(in: folder).contains { name in
+            let path = folder + "/" + name
+            return ControlFiles.couldBeManifest(path) || ControlFiles.looksLikeBrokenManifest(path)
+        }
+    }
 
     /// The most private ACL a bucket gives any key (its ACL, each `objects:` rule).
     static func mostPrivate(_ bucket: Bucket) -> BucketACL {

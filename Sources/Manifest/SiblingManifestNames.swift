@@ -105,6 +105,12 @@ extension ControlFiles {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= 4 << 20,
               let data = FileManager.default.contents(atPath: path), !data.contains(0) else { return false }
+        // Emptied (a save cut short, `truncate`) beside Derive's state: a built project's manifest
+        // mid-edit (attack 43b's finding 1), as one with a syntax error is.
+        if data.isEmpty {
+            var state = stat()
+            return lstat((path as NSString).deletingLastPathComponent + "/.derive", &state) == 0
+        }
         guard (try? YAMLLoader.load(data, file: path)) == nil else { return false }
         let text = String(decoding: data, as: UTF8.self)
         return ["version:", "buckets:", "derivatives:"].contains { key in text.hasPrefix(key) || text.contains("\n" + key) }

@@ -54,7 +54,7 @@ final class ForeignServedFiles: Sendable {
         // its lock may not name yet, too: attack 42d's N1 and N2, anonymous writers to a
         // public-read-write bucket and signed writers to a private one replaced and deleted them).
         if let nested = nestedManifestFolder(bucket: bucket, key: key) {
-            return "lies in \(nested), the folder of another project (it holds a manifest)"
+            return "lies in \(nested), the folder of another project (it holds a manifest or Derive's state)"
         }
         return nil
     }
@@ -74,7 +74,7 @@ final class ForeignServedFiles: Sendable {
             let path = folder
             let has = folderManifests.withLockedValue { cache -> Bool in
                 if let known = cache[path], known.stamp == stamp { return known.holds }
-                let holds = NeighbourProjects.holdsManifest(path)
+                let holds = NeighbourProjects.holdsProject(path)
                 if cache.count > 4096 { cache.removeAll() }
                 cache[path] = (stamp, holds)
                 return holds
