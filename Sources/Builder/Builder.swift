@@ -342,7 +342,8 @@ public struct Builder: Sendable {
         for item in plan.deletions where !renamed.contains(item.output) && !keptFailed.contains(item.output) && plan.uncommitted[item.output] == nil {
             guard let record = item.recorded else { continue }
             if deletionsHeld {
-                report.notDeleted.append((item.output, "\(planner.display(record.file)) was kept: the lock or the index could not be written, and the index there names it still; deleted by the next build that writes them"))
+                let naming = planner.manifest.index == nil ? "the lock there names it still" : "the lock and the index there name it still"
+                report.notDeleted.append((item.output, "\(planner.display(record.file)) was kept: the lock or the index could not be written, and \(naming); deleted by the next build that writes them"))
                 continue
             }
             do {

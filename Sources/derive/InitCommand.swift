@@ -66,8 +66,11 @@ struct InitCommand: ParsableCommand {
             var info = stat()
             let lowered = argument.lowercased()
             guard [".yaml", ".yml", ".json"].contains(where: lowered.hasSuffix) || lstat(argument, &info) == 0 else { continue }
-            return "\(TerminalText.escaped(argument)) is not an option of derive \(command) (it reads as the one-letter options \(TerminalText.escaped(argument.dropFirst().map { "-\($0)" }.joined(separator: " "))))); "
-                + "for a file named \(TerminalText.escaped(argument)), write derive \(command) -- \(TerminalText.escaped(argument)) or derive \(command) ./\(TerminalText.escaped(argument))"
+            // `./NAME` first: it works as an option's value too (`--manifest ./-hero.yaml`), where
+            // `-- NAME` would make it the next positional argument (attack 43c's L-a).
+            let name = TerminalText.escaped(argument)
+            return "\(name) is not an option of derive \(command) (it reads as the one-letter options \(TerminalText.escaped(argument.dropFirst().map { "-\($0)" }.joined(separator: " ")))); "
+                + "for a file named \(name), write ./\(name) (derive \(command) ./\(name), or after --manifest), or put it after -- where it is the manifest argument (derive \(command) -- \(name))"
         }
         return nil
     }
