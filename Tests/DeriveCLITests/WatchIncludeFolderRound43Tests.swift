@@ -9,18 +9,8 @@ import TestSupport
 /// failed build's retry. A folder on the way to an include is followed as a source root's
 /// folders are: replaced, it is watched again at once.
 @Suite(.ownThreads, .serialized) struct WatchIncludeFolderRound43Tests {
-    static let manifest = """
-        version: 1
-        include: [inc/more.yaml]
-        buckets:
-          photos: {path: photos}
-        derivatives:
-          - name: small
-            from: photos/src/*.jpg
-            styles: [small]
-            to: photos/out/{name}.{ext}
-
-        """
+    /// Round 42's watch manifest, its include in a folder.
+    static let manifest = WatchIncludeBackRound42Tests.manifest.replacingOccurrences(of: "include: [styles.yaml]", with: "include: [inc/more.yaml]")
 
     static func styles(_ width: Int) -> Data { Data("styles:\n  small: image/resize,w_\(width)\n".utf8) }
 
