@@ -250,10 +250,13 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Whether every key below the folder `folder` matches (`folder/**`, `**/folder/**`): an
-    /// `exclude:` that takes the whole folder away.
-    public func matchesEverythingBelow(_ folder: String) -> Bool {
+    /// `exclude:` that takes the whole folder away. An alternative that spells a byte outside
+    /// UTF-8 takes only a folder whose name is not UTF-8 (`notUTF8`), as `matches` takes no key.
+    public func matchesEverythingBelow(_ folder: String, notUTF8: Bool = false) -> Bool {
         let text = Array((folder + "/").unicodeScalars)
-        return alternatives.contains { p in Glob.match(p, 0, text, 0, RestTakesAnyKey(pattern: p)) }
+        return alternatives.indices.contains { i in
+            (notUTF8 || !spellsBytes[i]) && Glob.match(alternatives[i], 0, text, 0, RestTakesAnyKey(pattern: alternatives[i]))
+        }
     }
 
     /// What the text given to `match` is: a whole key, or the beginning of keys, where what is

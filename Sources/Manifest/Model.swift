@@ -252,13 +252,19 @@ public struct Rule: Sendable, Hashable {
         // A name that is not UTF-8 is matched as spelled (`\xE9`): only it matches an exclude
         // that spells its bytes so.
         if kind == DiskObjectLister.notUTF8 { return from.matchesNotUTF8(key) && !exclude.contains { $0.matchesNotUTF8(key) } }
+        // A folder so named is named as spelled too, and only where the pattern cannot walk into it.
+        if kind == DiskObjectLister.notUTF8Folder {
+            return from.matchesNotUTF8(key) && !exclude.contains { $0.matchesNotUTF8(key) } && !from.mayMatchBelow(key)
+        }
         return includes(key) && !(kind == DiskObjectLister.folder && from.mayMatchBelow(key))
     }
 
     /// Whether the rule's pattern would take files below the folder `folder` (a key of the
-    /// source bucket) as sources, unless an `exclude:` takes the whole folder away.
-    public func descends(into folder: String) -> Bool {
-        from.mayMatchBelow(folder) && !exclude.contains { $0.matchesEverythingBelow(folder) }
+    /// source bucket; for an entry of `kind`) as sources, unless an `exclude:` takes the whole
+    /// folder away. A folder whose name is not UTF-8 is matched as the listing spells it.
+    public func descends(into folder: String, kind: String = DiskObjectLister.folder) -> Bool {
+        let notUTF8 = DiskObjectLister.isNotUTF8(kind)
+        return from.mayMatchBelow(folder) && !exclude.contains { $0.matchesEverythingBelow(folder, notUTF8: notUTF8) }
     }
 
     /// Every combination of matrix values, in declaration order (one empty combination without a matrix).

@@ -112,10 +112,23 @@ public struct DiskObjectLister: ObjectLister {
                     return (false, String(decoding: bytes, as: UTF8.self))
                 }
                 if !sourceListingKeeps(name) { continue }
-                // A name that is not UTF-8 cannot be a key: reported (escaped), never skipped silently.
+                // A name that is not UTF-8 cannot be a key: reported (escaped), never skipped
+                // silently. A folder so named (or a link to one) is never walked into: its files'
+                // keys could not be written either, and it hides them (`notUTF8Folder`: attack
+                // 43c's M-b, where one was passed over as if empty and its outputs deleted).
                 if !valid {
-                    let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
-                    others.append((prefix + Self.escaped(bytes), Self.notUTF8))
+                    var bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+                    var type = entry.pointee.d_type
+                    if type == UInt8(DT_UNKNOWN) || type == UInt8(DT_LNK) {
+                        var childInfo = stat()
+                        bytes.append(0)
+                        let found = bytes.withUnsafeBufferPointer { name in
+                            name.withMemoryRebound(to: CChar.self) { fstatat(folder.descriptor, $0.baseAddress!, &childInfo, 0) }
+                        }
+                        bytes.removeLast()
+                        type = found == 0 && (childInfo.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : UInt8(DT_REG)
+                    }
+                    others.append((prefix + Self.escaped(bytes), type == UInt8(DT_DIR) ? Self.notUTF8Folder : Self.notUTF8))
                     continue
                 }
                 var type = entry.pointee.d_type
@@ -213,10 +226,18 @@ public struct DiskObjectLister: ObjectLister {
     /// it are kept (when in doubt, never delete).
     public static func hidesFiles(_ kind: String) -> Bool {
         kind == linkToFolder || kind == linkToNothing || kind == mountPoint || kind.hasPrefix(unreadablePrefix) || kind == pathTooLong
+            || kind == notUTF8Folder
     }
 
     /// What an entry whose name is not valid UTF-8 is, in `others`.
     public static let notUTF8 = "a file name that is not valid UTF-8"
+    /// What a folder (or a link to one) whose name is not valid UTF-8 is, in `others`: never
+    /// walked into, it hides its files (`hidesFiles`).
+    public static let notUTF8Folder = "a folder whose name is not valid UTF-8"
+
+    /// Whether an entry of this kind is named by its bytes (`\xHH` for each byte outside ASCII),
+    /// not by a key: only a pattern may match it that spells those bytes (`Glob.matchesNotUTF8`).
+    public static func isNotUTF8(_ kind: String) -> Bool { kind == notUTF8 || kind == notUTF8Folder }
 
     /// The name with every byte outside ASCII written `\xHH`, for messages.
     static func escaped(_ bytes: [UInt8]) -> String {

@@ -440,11 +440,17 @@ struct Expansion {
                 // The key "" is the bucket's own folder: every rule reading the bucket descends into it.
                 let subject = other.key.isEmpty ? sourceBucket.name : "\(sourceBucket.name)/\(other.key)"
                 let named = !other.key.isEmpty && rule.takes(other.key, kind: other.kind)
-                let hiding = DiskObjectLister.hidesFiles(other.kind) && (other.key.isEmpty || rule.descends(into: other.key))
+                let hiding = DiskObjectLister.hidesFiles(other.kind) && (other.key.isEmpty || rule.descends(into: other.key, kind: other.kind))
                 guard named || hiding else { continue }
-                if hiding, !failedFolders.contains(subject) { failedFolders.append(subject) }
+                // A folder whose name is not UTF-8 may be one renamed so since the last build: the
+                // sources it holds had other names then. Every output of a source gone from its
+                // bucket is kept while it is there (when in doubt, never delete).
+                let held = hiding && other.kind == DiskObjectLister.notUTF8Folder ? sourceBucket.name : subject
+                if hiding, !failedFolders.contains(held) { failedFolders.append(held) }
                 let message: String
-                if other.kind == DiskObjectLister.notUTF8 {
+                if hiding, other.kind == DiskObjectLister.notUTF8Folder {
+                    message = Self.notUTF8FolderMessage(other.key, bucket: sourceBucket.name)
+                } else if other.kind == DiskObjectLister.notUTF8 {
                     message = "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
                 } else if hiding, !named || other.kind == DiskObjectLister.linkToFolder || other.kind == DiskObjectLister.mountPoint {
                     message = Self.hiddenFilesMessage(other.key, kind: other.kind)
@@ -564,6 +570,13 @@ struct Expansion {
 
     /// Why a folder a rule's pattern would descend into gives no sources (a symbolic link, a
     /// folder that cannot be read, a path longer than the system allows), and what to do.
+    /// Why a rule fails on a folder whose name is not UTF-8, and the fix.
+    static func notUTF8FolderMessage(_ key: String, bucket: String) -> String {
+        "is \(DiskObjectLister.notUTF8Folder) (bytes shown as \\xHH), so its files cannot be keys; they are not sources, and the outputs "
+            + "of every source gone from bucket '\(bucket)' are kept while it is there (it may have been renamed so): rename it to UTF-8 "
+            + "(e.g. convmv -r -f latin1 -t utf-8 --notest), or exclude it in 'exclude:' (\(key)/**)"
+    }
+
     static func hiddenFilesMessage(_ key: String, kind: String) -> String {
         let what = kind == DiskObjectLister.linkToFolder ? "is a symbolic link (to a folder), which Derive never follows inside a bucket"
             : kind == DiskObjectLister.linkToNothing ? "is a symbolic link to nothing, which Derive never follows inside a bucket"

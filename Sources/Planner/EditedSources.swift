@@ -78,7 +78,7 @@ extension Expansion {
             let sourceBucket = context.sourceBucket
             // An entry the rule names that is not a regular file fails: the full plan says so.
             guard !listing.others.contains(where: { other in
-                rule.takes(other.key, kind: other.kind) || (DiskObjectLister.hidesFiles(other.kind) && rule.descends(into: other.key))
+                rule.takes(other.key, kind: other.kind) || (DiskObjectLister.hidesFiles(other.kind) && rule.descends(into: other.key, kind: other.kind))
             }) else { return nil }
             // A rule drawing an edited watermark object is planned again whole.
             let objects = context.variants.flatMap { variant in

@@ -433,7 +433,8 @@ enum StarterManifest {
     static func hiddenFilesWhy(_ kind: String) -> String {
         let fix = kind.hasPrefix("a symbolic link") ? "put the folder itself there (or make the folder it leads to a bucket of its own)"
             : kind == DiskObjectLister.mountPoint ? "unmount it, or make the mounted folder a bucket of its own"
-            : kind == DiskObjectLister.pathTooLong ? "shorten the path" : "make it readable"
+            : kind == DiskObjectLister.pathTooLong ? "shorten the path"
+            : kind == DiskObjectLister.notUTF8Folder ? "rename it to UTF-8 (e.g. convmv -r -f latin1 -t utf-8 --notest)" : "make it readable"
         return "it is \(kind), which the build never walks into (its files are not sources, and it would fail on it); \(fix), then remove it from 'exclude:'"
     }
 
