@@ -175,6 +175,45 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         return found
     }
 
+    /// A project looked at for a file whose manifest does not parse (mid-edit, emptied): its
+    /// buckets are unknown, but its lock and its build state (at their default places) still
+    /// record its outputs (`ForeignRecordedOutputs`).
+    public struct Unloaded: Sendable, Equatable {
+        /// The manifest, its lock and its build state folder, as the file system names them.
+        public var manifest: String
+        public var lock: String
+        public var state: String
+    }
+
+    /// The projects `owner(of:)` looks at for `path` (its folder and those above it, and nearby,
+    /// every one scanned: with no bucket known, none is left out for lying elsewhere) whose
+    /// manifest does not load (does not parse, is empty, or loads with errors), but those in this manifest's folder (neighbours, which
+    /// `ForeignClaims` judges by their lock). Attack 43b's finding 2: a sibling mid-edit had no
+    /// buckets, so `--verify` took its recorded outputs in a shared `../pub` and clean deleted them.
+    public func unloadedProjects(around path: String) -> [Unloaded] {
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
+        let file = FileSystemPath(manifest: absolute)
+        let ownFolder = ownFolder(own)
+        _ = nearbyProjects(file: file)
+        let scanned = nearbyLock.withLock { nearby ?? [] }
+        var seen = Set<String>()
+        return (Self.above(absolute, real: file.real).flatMap { projects(in: $0) } + scanned)
+            .filter { $0.unreadable && !$0.folder.sameFile(as: ownFolder) && seen.insert($0.manifest.real).inserted }
+            .map { Unloaded(manifest: $0.manifest.real, lock: $0.lock.real, state: $0.state.real) }
+    }
+
+    /// The key of the file at `path` below the folder `folder` (both absolute), by real path or,
+    /// with the same real path prefix, as `FileSystemPath` compares; nil when it is not below it.
+    public static func key(of path: String, below folder: String) -> String? {
+        FileSystemPath(manifest: URL(literalFilePath: folder).standardizedFileURL.path)
+            .key(of: FileSystemPath(manifest: URL(literalFilePath: path).standardizedFileURL.path))
+    }
+
+    /// The file's path as the file system names it (links on the way resolved).
+    public static func realPath(_ path: String) -> String {
+        FileSystemPath(manifest: URL(literalFilePath: path).standardizedFileURL.path).real
+    }
+
     /// Whether the folder at `path` is the folder of a bucket of another project this one can see:
     /// a manifest in this manifest's folder, in the folder's or one above it, or nearby (the
     /// sub-folders `owner(of:)` scans: a sibling project's `src: {path: ../B/out/t}`). Derive
@@ -190,7 +229,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let declares = { (project: Project) in project.buckets.contains { $0.folder.sameFile(as: folder) } }
         let ownFolder = ownFolder(own)
         let close = (Self.above(absolute, real: folder.real) + [ownFolder.real]).flatMap { projects(in: $0) }
-        return close.contains { !$0.loaded || declares($0) } || nearbyProjects(file: folder).contains(where: declares)
+        return close.contains { !$0.loaded || ($0.unreadable && $0.buckets.isEmpty) || declares($0) } || nearbyProjects(file: folder).contains(where: declares)
     }
 
     /// The folders of `absolute` and each above it, then those of its real path not among them.

@@ -107,9 +107,15 @@ extension ControlFiles {
               let data = FileManager.default.contents(atPath: path), !data.contains(0) else { return false }
         // Emptied (a save cut short, `truncate`) beside Derive's state: a built project's manifest
         // mid-edit (attack 43b's finding 1), as one with a syntax error is.
+        // Beside its lock too (its state folder gone): the lock still records its outputs
+        // (attack 43b's finding 2 took them with `--verify`).
         if data.isEmpty {
             var state = stat()
-            return lstat((path as NSString).deletingLastPathComponent + "/.derive", &state) == 0
+            if lstat((path as NSString).deletingLastPathComponent + "/.derive", &state) == 0 { return true }
+            let lock = URL(literalFilePath: path).deletingPathExtension().path + ".lock"
+            guard let handle = FileHandle(forReadingAtPath: lock) else { return false }
+            defer { try? handle.close() }
+            return (try? handle.read(upToCount: 24)).map { $0.starts(with: Data(#"{"format":"derive.lock/"#.utf8)) } ?? false
         }
         guard (try? YAMLLoader.load(data, file: path)) == nil else { return false }
         let text = String(decoding: data, as: UTF8.self)

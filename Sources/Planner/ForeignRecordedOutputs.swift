@@ -17,6 +17,8 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
     private let lock = NSLock()
     private var locks: [String: PathDictionary<LockFile.Entry>] = [:]
     private var states: [String: [String: (digest: String, folder: String)]] = [:]
+    private var stateDigests: [String: [String: [(output: String, folder: String)]]] = [:]
+    private var lockDigests: [String: [String: [String]]] = [:]
 
     init(_ projects: ForeignProjectFiles) {
         self.projects = projects
@@ -28,12 +30,64 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
             if lockEntries(recorder.lock)[recorder.output]?.digest == digest {
                 return ForeignClaims.Claim(manifest: recorder.manifest, recordedOwner: nil, lock: recorder.lock)
             }
-            if let row = stateRows(recorder)[recorder.output], row.digest == digest,
+            if let row = stateRows(state: recorder.state, manifest: recorder.manifest)[recorder.output], row.digest == digest,
                row.folder.isEmpty || PathKey.same(RealFolder.of(row.folder), recorder.folder) {
                 return ForeignClaims.Claim(manifest: recorder.manifest, recordedOwner: nil)
             }
         }
+        return unloadedClaim(of: path, digest: digest)
+    }
+
+    /// A project whose manifest does not parse has no buckets to place `path` in: its build
+    /// state's record of these bytes in the bucket folder that holds the file, or else its lock's
+    /// line with these bytes under a key the file's path ends with, says the file is its output.
+    /// When in doubt, the file is not taken (`--overwrite` takes it, as any other's output).
+    private func unloadedClaim(of path: String, digest: String) -> ForeignClaims.Claim? {
+        let candidates = projects.unloadedProjects(around: path)
+        guard !candidates.isEmpty else { return nil }
+        let real = ForeignProjectFiles.realPath(path)
+        /// The output's key in its bucket (`bucket/key` → `key`).
+        func key(_ output: String) -> Substring? {
+            guard let slash = output.firstIndex(of: "/") else { return nil }
+            return output[output.index(after: slash)...]
+        }
+        func endsWith(_ output: String) -> Bool {
+            guard let key = key(output) else { return false }
+            let tail = Array(("/" + key).utf8)
+            return real.utf8.count > tail.count && real.utf8.suffix(tail.count).elementsEqual(tail)
+        }
+        for project in candidates {
+            for (output, folder) in byDigest(state: project.state, manifest: project.manifest)[digest] ?? [] {
+                let placed = folder.isEmpty ? endsWith(output)
+                    : ForeignProjectFiles.key(of: real, below: folder).map { found in key(output).map { PathKey.same(String($0), found) } ?? false } ?? false
+                if placed {
+                    return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil)
+                }
+            }
+            if (byDigest(lock: project.lock)[digest] ?? []).contains(where: endsWith) {
+                return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock)
+            }
+        }
         return nil
+    }
+
+    /// The state's rows by output digest (output, folder): each file asked costs a lookup, not
+    /// a pass over every row (a shared folder may hold thousands of files nothing vouches for).
+    private func byDigest(state: String, manifest: String) -> [String: [(output: String, folder: String)]] {
+        if let known = lock.withLock({ stateDigests[state] }) { return known }
+        var index: [String: [(output: String, folder: String)]] = [:]
+        for (output, row) in stateRows(state: state, manifest: manifest) { index[row.digest, default: []].append((output, row.folder)) }
+        lock.withLock { stateDigests[state] = index }
+        return index
+    }
+
+    /// The lock's outputs by digest.
+    private func byDigest(lock path: String) -> [String: [String]] {
+        if let known = lock.withLock({ lockDigests[path] }) { return known }
+        var index: [String: [String]] = [:]
+        for entry in lockEntries(path).values { index[entry.digest, default: []].append(entry.path) }
+        lock.withLock { lockDigests[path] = index }
+        return index
     }
 
     private func lockEntries(_ path: String) -> PathDictionary<LockFile.Entry> {
@@ -50,17 +104,17 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
 
     /// The outputs the project's own state (`state.sqlite` in its state folder, naming it as
     /// owner) records: output → digest and the folder written in. None when it cannot be read.
-    private func stateRows(_ recorder: ForeignProjectFiles.Recorder) -> [String: (digest: String, folder: String)] {
-        if let known = lock.withLock({ states[recorder.state] }) { return known }
+    private func stateRows(state: String, manifest: String) -> [String: (digest: String, folder: String)] {
+        if let known = lock.withLock({ states[state] }) { return known }
         var rows: [String: (digest: String, folder: String)] = [:]
-        let database = recorder.state + "/" + StateFiles.database
+        let database = state + "/" + StateFiles.database
         var configuration = Configuration()
         configuration.readonly = true
         if FileManager.default.fileExists(atPath: database), (try? StateFolderTrust.checkDatabaseFiles(database)) != nil,
            let queue = try? DatabaseQueue(path: database, configuration: configuration) {
             rows = (try? queue.read { db -> [String: (digest: String, folder: String)] in
                 guard let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
-                      StateOwner.isSame(recorded: owner, owner: recorder.manifest) else { return [:] }
+                      StateOwner.isSame(recorded: owner, owner: manifest) else { return [:] }
                 var found: [String: (digest: String, folder: String)] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT path, outputDigest, folder FROM outputs") {
                     found[row[0]] = (row[1], row[2])
@@ -69,7 +123,7 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
             }) ?? [:]
             try? queue.close()
         }
-        lock.withLock { states[recorder.state] = rows }
+        lock.withLock { states[state] = rows }
         return rows
     }
 }

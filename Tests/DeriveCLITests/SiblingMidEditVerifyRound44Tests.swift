@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Attack 43b's finding 2: siblings A and B render the same sources into a shared `../pub`; B
+/// built, then B's manifest was caught mid-edit (a half-typed line, or emptied by an editor's
+/// save). A's `build --verify`, which Derive's own hint advises, took B's recorded outputs ("verified
+/// 3") and A's clean then deleted them. A project whose manifest does not parse has unknown
+/// buckets, but its lock and its build state still record those files with these very bytes: they
+/// are its outputs, which `--verify` never takes (`--overwrite` does, as for any other's output).
+@Suite(.ownThreads) struct SiblingMidEditVerifyRound44Tests {
+    static func manifest() -> String {
+        """
+        version: 1
+        buckets:
+          src: {path: ../shared}
+          out: {path: ../pub}
+        derivatives:
+          - name: t
+            from: src/*.jpg
+            process: image/resize,w_32
+            to: out/t/{name}.jpg
+        """
+    }
+
+    /// R/shared with two photos, R/A and R/B with the same manifest, B built.
+    static func siblings() throws -> URL {
+        let root = try CLI.temporaryFolder()
+        for folder in ["shared", "A", "B"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("shared/a1.jpg"))
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: root.appendingPathComponent("shared/a2.jpg"))
+        for project in ["A", "B"] {
+            try manifest().write(to: root.appendingPathComponent("\(project)/derive.yaml"), atomically: true, encoding: .utf8)
+        }
+        let built = try CLI.run(["build", "-q"], in: root.appendingPathComponent("B"))
+        #expect(built.status == 0, "\(built.stderr)")
+        return root
+    }
+
+    static func outputs(_ root: URL) throws -> [String: Data] {
+        var found: [String: Data] = [:]
+        for name in ["a1.jpg", "a2.jpg"] { found[name] = try Data(contentsOf: root.appendingPathComponent("pub/t/\(name)")) }
+        return found
+    }
+
+    /// A half-typed line, or the file emptied: neither `--verify` nor `--verify-all` takes B's
+    /// outputs, clean removes none of them, and `--overwrite` still may.
+    @Test(arguments: ["half-typed", "emptied"]) func verifyNeverTakesTheOutputsOfASiblingMidEdit(_ edit: String) throws {
+        let root = try Self.siblings()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let before = try Self.outputs(root)
+        let b = root.appendingPathComponent("B/derive.yaml")
+        if edit == "emptied" {
+            try Data().write(to: b)
+        } else {
+            try (Self.manifest() + "\noops: [x\n").write(to: b, atomically: true, encoding: .utf8)
+        }
+        let a = root.appendingPathComponent("A")
+        for flag in ["--verify", "--verify-all"] {
+            let build = try CLI.run(["build", flag], in: a)
+            #expect(build.status == 1, "\(flag): \(text(build.stdout)) \(build.stderr)")
+            #expect(build.stderr.contains("is an output of") && build.stderr.contains("B/derive"), "\(flag): \(build.stderr)")
+        }
+        let clean = try CLI.run(["clean"], in: a)
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(try Self.outputs(root) == before)
+
+        // The lock alone says so too (B's state folder gone).
+        try FileManager.default.removeItem(at: root.appendingPathComponent("B/.derive"))
+        let lockOnly = try CLI.run(["build", "--verify"], in: a)
+        #expect(lockOnly.status == 1 && lockOnly.stderr.contains("derive.lock records this file"), "\(lockOnly.stderr)")
+        #expect(try Self.outputs(root) == before)
+
+        let taken = try CLI.run(["build", "--overwrite"], in: a)
+        #expect(taken.status == 0, "\(taken.stderr)")
+    }
+
+    /// The same edge for made folders: `site.yaml` beside declares `upl: {path: out/u}`, which
+    /// derive.yaml's build made; with site.yaml emptied mid-save, derive.yaml's clean keeps out/u
+    /// (its buckets are unknown), as one with a syntax error does.
+    @Test func cleanKeepsAMadeFolderWhileANeighbourIsEmptiedMidSave() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("src/a1.jpg"))
+        try Self.manifest().replacingOccurrences(of: "../shared", with: "src").replacingOccurrences(of: "../pub", with: "out")
+            .replacingOccurrences(of: "out/t/", with: "out/u/").write(to: folder.appendingPathComponent("derive.yaml"), atomically: true, encoding: .utf8)
+        let built = try CLI.run(["build", "-q"], in: folder)
+        #expect(built.status == 0, "\(built.stderr)")
+        try "version: 1\nbuckets:\n  upl: {path: out/u}\nderivatives: []\n".write(to: folder.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["validate", "site.yaml"], in: folder).status == 0)
+        try Data().write(to: folder.appendingPathComponent("site.yaml"))
+        let clean = try CLI.run(["clean"], in: folder)
+        #expect(clean.status == 0, "\(clean.stderr)")
+        var isFolder: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/u").path, isDirectory: &isFolder) && isFolder.boolValue)
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/u/a1.jpg").path))
+    }
+}
