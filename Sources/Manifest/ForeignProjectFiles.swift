@@ -230,6 +230,39 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let ownFolder = ownFolder(own)
         let close = (Self.above(absolute, real: folder.real) + [ownFolder.real]).flatMap { projects(in: $0) }
         return close.contains { !$0.loaded || ($0.unreadable && $0.buckets.isEmpty) || declares($0) } || nearbyProjects(file: folder).contains(where: declares)
+            || projectsBelowOwnFolder().contains(where: declares)
+    }
+
+    /// How many folders down from this manifest's folder `isBucketFolder` looks for projects.
+    public static let belowDepth = 4
+    private var below: [Project]?
+
+    /// The projects in the folders below this manifest's own, down to `belowDepth` (names
+    /// starting with `.` skipped, no links followed), breadth-first within the nearby bounds
+    /// (`maxNearbyFolders` listed, `maxNearbyManifests` read): a project nested in this one's tree
+    /// (`x/y/derive.yaml` reading `../../out/t`) is in plain sight, as its files are to the
+    /// walk upwards from a file (attack 43b's finding 4). Scanned once per instance.
+    private func projectsBelowOwnFolder() -> [Project] {
+        let start = ownFolder(own).real
+        nearbyLock.lock()
+        defer { nearbyLock.unlock() }
+        if let below { return below }
+        var found: [Project] = []
+        var level = [start], listed = 0
+        for _ in 0..<Self.belowDepth where !level.isEmpty {
+            var next: [String] = []
+            for folder in level where listed < Self.maxNearbyFolders {
+                let children = Self.subFolders(of: folder, limit: Self.maxNearbyFolders - listed)
+                listed += children.count
+                for child in children where found.count < Self.maxNearbyManifests {
+                    found += projects(in: child).prefix(Self.maxNearbyManifests - found.count)
+                }
+                next += children
+            }
+            level = next
+        }
+        below = found
+        return found
     }
 
     /// The folders of `absolute` and each above it, then those of its real path not among them.
