@@ -34,10 +34,14 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         /// Its manifest does not load now (its files are taken at its word until it does).
         public var unloaded = false
 
+        public init(manifest: String, what: String, unloaded: Bool = false) {
+            self.manifest = manifest; self.what = what; self.unloaded = unloaded
+        }
+
         /// One of its control files (manifest, include, lock, index, state), not a file that is
         /// merely in one of its source buckets or, while it does not load, in its folder or a bucket
         /// (`what` names those: "a source (bucket 'src')", "in the folder", "in bucket 'out'").
-        public var isControlFile: Bool { !what.hasPrefix("a source") && !what.hasPrefix("in ") }
+        public var isControlFile: Bool { !what.hasPrefix("a source") && !what.hasPrefix("in ") && !what.hasPrefix("an output") }
 
         /// The refusal a plan or a build gives (`display` shortens paths as the plan shows them).
         public func refusal(_ path: String, display: (String) -> String, fix: String = "change the rule's 'to:' or the bucket's 'path:'") -> String {

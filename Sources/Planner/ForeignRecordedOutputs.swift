@@ -19,6 +19,7 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
     private var states: [String: [String: (digest: String, folder: String)]] = [:]
     private var stateDigests: [String: [String: [(output: String, folder: String)]]] = [:]
     private var lockDigests: [String: [String: [String]]] = [:]
+    private var sources: [String: [String: String]] = [:]
 
     init(_ projects: ForeignProjectFiles) {
         self.projects = projects
@@ -35,17 +36,35 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
                 return ForeignClaims.Claim(manifest: recorder.manifest, recordedOwner: nil)
             }
         }
-        return unloadedClaim(of: path, digest: digest)
+        return nil
     }
 
-    /// A project whose manifest does not parse has no buckets to place `path` in: its build
+    /// A project whose manifest does not load has no buckets to place `path` in: its build
     /// state's record of these bytes in the bucket folder that holds the file, or else its lock's
-    /// line with these bytes under a key the file's path ends with, says the file is its output.
-    /// When in doubt, the file is not taken (`--overwrite` takes it, as any other's output).
-    private func unloadedClaim(of path: String, digest: String) -> ForeignClaims.Claim? {
+    /// line with these bytes under a key the file's path ends with, says the file is its output;
+    /// its state's record of the file as a source with these bytes says it is its source. Such a
+    /// project is taken at its word until it loads, as its buckets are once they are known (a
+    /// parse-OK error): the owner returned is refused with or without `--overwrite` (attack 42d's
+    /// N3 and 43b's finding 2: `--overwrite`, then `--verify`, took a sibling's files mid-edit).
+    func unloadedOwner(of path: String, digest: String) -> ForeignProjectFiles.Owner? {
         let candidates = projects.unloadedProjects(around: path)
         guard !candidates.isEmpty else { return nil }
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
         let real = ForeignProjectFiles.realPath(path)
+        for project in candidates {
+            if let claim = unloadedClaim(project, real: real, digest: digest) {
+                return ForeignProjectFiles.Owner(manifest: project.manifest, what: "an output (\(claim.reason))", unloaded: true)
+            }
+            // The digest cache holds sources (and outputs read back): either way the project's.
+            let files = fileDigests(state: project.state, manifest: project.manifest)
+            if let recorded = files[absolute] ?? files[real], recorded == digest {
+                return ForeignProjectFiles.Owner(manifest: project.manifest, what: "a source or output (its build state records this file with these bytes)", unloaded: true)
+            }
+        }
+        return nil
+    }
+
+    private func unloadedClaim(_ project: ForeignProjectFiles.Unloaded, real: String, digest: String) -> ForeignClaims.Claim? {
         /// The output's key in its bucket (`bucket/key` → `key`).
         func key(_ output: String) -> Substring? {
             guard let slash = output.firstIndex(of: "/") else { return nil }
@@ -56,19 +75,40 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
             let tail = Array(("/" + key).utf8)
             return real.utf8.count > tail.count && real.utf8.suffix(tail.count).elementsEqual(tail)
         }
-        for project in candidates {
-            for (output, folder) in byDigest(state: project.state, manifest: project.manifest)[digest] ?? [] {
-                let placed = folder.isEmpty ? endsWith(output)
-                    : ForeignProjectFiles.key(of: real, below: folder).map { found in key(output).map { PathKey.same(String($0), found) } ?? false } ?? false
-                if placed {
-                    return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil)
-                }
-            }
-            if (byDigest(lock: project.lock)[digest] ?? []).contains(where: endsWith) {
-                return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock)
+        for (output, folder) in byDigest(state: project.state, manifest: project.manifest)[digest] ?? [] {
+            let placed = folder.isEmpty ? endsWith(output)
+                : ForeignProjectFiles.key(of: real, below: folder).map { found in key(output).map { PathKey.same(String($0), found) } ?? false } ?? false
+            if placed {
+                return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil)
             }
         }
+        if (byDigest(lock: project.lock)[digest] ?? []).contains(where: endsWith) {
+            return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock)
+        }
         return nil
+    }
+
+    /// The files the state's digest cache records (absolute path → digest): its sources, and
+    /// outputs it read back; none when it cannot be read or is another manifest's.
+    private func fileDigests(state: String, manifest: String) -> [String: String] {
+        if let known = lock.withLock({ sources[state] }) { return known }
+        var rows: [String: String] = [:]
+        let database = state + "/" + StateFiles.database
+        var configuration = Configuration()
+        configuration.readonly = true
+        if FileManager.default.fileExists(atPath: database), (try? StateFolderTrust.checkDatabaseFiles(database)) != nil,
+           let queue = try? DatabaseQueue(path: database, configuration: configuration) {
+            rows = (try? queue.read { db -> [String: String] in
+                guard let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
+                      StateOwner.isSame(recorded: owner, owner: manifest) else { return [:] }
+                var found: [String: String] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM files") { found[row[0]] = row[1] }
+                return found
+            }) ?? [:]
+            try? queue.close()
+        }
+        lock.withLock { sources[state] = rows }
+        return rows
     }
 
     /// The state's rows by output digest (output, folder): each file asked costs a lookup, not

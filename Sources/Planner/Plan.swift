@@ -442,7 +442,7 @@ public struct Planner: Sendable {
     /// name the build learns only once it rendered (attack 43a's H1: a copy of the manifest beside
     /// it took the original's hashed outputs over, then deleted them). Nil when it is none's.
     public func foreignRefusal(unvouched path: String, digest: String) -> String? {
-        if let owner = foreignProjects.owner(of: path) { return owner.refusal(path, display: display) }
+        if let owner = foreignProjects.owner(of: path) ?? foreignOutputs.unloadedOwner(of: path, digest: digest) { return owner.refusal(path, display: display) }
         if let other = foreignOutputs.claim(of: path, digest: digest) { return other.refusal(display(path)) }
         return nil
     }
@@ -1012,7 +1012,7 @@ public struct Planner: Sendable {
             if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches() {
                 replaces = digest
             } else if !(pending?.vouches(for: path, digest: onDisk?.digest ?? "") == true), !(distrust == nil && displaced?.isEmpty == false && displaced == onDisk?.digest),
-                      let foreign = foreignProjects.owner(of: path) {
+                      let foreign = foreignProjects.owner(of: path) ?? onDisk.flatMap({ foreignOutputs.unloadedOwner(of: path, digest: $0.digest) }) {
                 // Another project's manifest, lock, index, state or source (attack 41a's B10: a
                 // bucket holding another project and `to: top/{name}.yaml`): not even `--overwrite`
                 // or a render proving the bytes (a source may be exactly what a rule renders) takes it.

@@ -61,7 +61,8 @@ import TestSupport
         for flag in ["--verify", "--verify-all"] {
             let build = try CLI.run(["build", flag], in: a)
             #expect(build.status == 1, "\(flag): \(text(build.stdout)) \(build.stderr)")
-            #expect(build.stderr.contains("is an output of") && build.stderr.contains("B/derive"), "\(flag): \(build.stderr)")
+            #expect(build.stderr.contains("is an output (its build state says so) of") && build.stderr.contains("B/derive.yaml, another project whose manifest does not load"),
+                    "\(flag): \(build.stderr)")
         }
         let clean = try CLI.run(["clean"], in: a)
         #expect(clean.status == 0, "\(clean.stderr)")
@@ -73,8 +74,34 @@ import TestSupport
         #expect(lockOnly.status == 1 && lockOnly.stderr.contains("derive.lock records this file"), "\(lockOnly.stderr)")
         #expect(try Self.outputs(root) == before)
 
+        // Nor `--overwrite`, while B does not load (attack 42d's N3): its files are taken at its word.
+        let overwrite = try CLI.run(["build", "--overwrite"], in: a)
+        #expect(overwrite.status == 1 && overwrite.stderr.contains("with or without --overwrite"), "\(overwrite.stderr)")
+        #expect(try Self.outputs(root) == before)
+
+        // B loads again: its outputs are its own, which `--overwrite` may take, as README says.
+        try Self.manifest().write(to: b, atomically: true, encoding: .utf8)
         let taken = try CLI.run(["build", "--overwrite"], in: a)
         #expect(taken.status == 0, "\(taken.stderr)")
+    }
+
+    /// N3's other half: a sibling C writing into B's source folder (`out: {path: ../shared}`)
+    /// with B mid-edit: B's state records those files as its sources, refused even with --overwrite.
+    @Test func aSiblingMidEditKeepsItsSources() throws {
+        let root = try Self.siblings()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let shared = try Data(contentsOf: root.appendingPathComponent("shared/a1.jpg"))
+        try (Self.manifest() + "\noops: [x\n").write(to: root.appendingPathComponent("B/derive.yaml"), atomically: true, encoding: .utf8)
+        // A (which reads ../shared too, and loads) would refuse it on its own: only B is asked here.
+        try FileManager.default.removeItem(at: root.appendingPathComponent("A"))
+        let c = root.appendingPathComponent("C")
+        try FileManager.default.createDirectory(at: c.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("cmyk.jpg"), to: c.appendingPathComponent("src/a1.jpg"))
+        try Self.manifest().replacingOccurrences(of: "../shared", with: "src").replacingOccurrences(of: "../pub", with: "../shared")
+            .replacingOccurrences(of: "out/t/", with: "out/").write(to: c.appendingPathComponent("derive.yaml"), atomically: true, encoding: .utf8)
+        let build = try CLI.run(["build", "--overwrite"], in: c)
+        #expect(build.status == 1 && build.stderr.contains("is a source or output (its build state records this file with these bytes) of"), "\(build.stderr)")
+        #expect(try Data(contentsOf: root.appendingPathComponent("shared/a1.jpg")) == shared)
     }
 
     /// The same edge for made folders: `site.yaml` beside declares `upl: {path: out/u}`, which
