@@ -17,7 +17,8 @@ import Glibc
 /// folder), and the projects nearby whose buckets may lie outside their own folder (`path:
 /// ../shared`, or a link `photos -> ../shared`: attack 41c's C1): the manifests in each direct
 /// sub-folder of this manifest's parent folder and of the one above it, and of the file's real
-/// folder and of its parent (`nearbyHeight`), never of `/`, names starting with `.` skipped. A
+/// folder and of its parent (`nearbyHeight`), never of `/`, names starting with `.` skipped, and
+/// those in the folders below this manifest's own, `belowDepth` levels down. A
 /// file is matched with a bucket by real path or by device and inode (`FileSystemPath`). The
 /// nearby scan is bounded: `maxNearbyFolders` sub-folders listed and `maxNearbyManifests`
 /// manifests read per instance, nearest first; projects beyond are not looked for. Each folder is
@@ -213,6 +214,9 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             .key(of: FileSystemPath(manifest: URL(literalFilePath: path).standardizedFileURL.path))
     }
 
+    /// This manifest's folder as the file system names it.
+    public var ownRealFolder: String { ownFolder(own).real }
+
     /// The file's path as the file system names it (links on the way resolved).
     public static func realPath(_ path: String) -> String {
         FileSystemPath(manifest: URL(literalFilePath: path).standardizedFileURL.path).real
@@ -250,6 +254,11 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let start = ownFolder(own).real
         nearbyLock.lock()
         defer { nearbyLock.unlock() }
+        return projectsBelow(start)
+    }
+
+    /// `projectsBelowOwnFolder` with `nearbyLock` held.
+    private func projectsBelow(_ start: String) -> [Project] {
         if let below { return below }
         var found: [Project] = []
         var level = [start], listed = 0
@@ -316,6 +325,13 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         var found = nearby ?? []
         var manifests = found.count
         var seen = Set(found.map(\.manifest.real))
+        // The projects below this manifest's own folder too (`gallery/derive.yaml` writing
+        // `../www/gallery`: attack 42d's N8 called its outputs "not written by Derive").
+        if nearby == nil {
+            for project in projectsBelow((own.real as NSString).deletingLastPathComponent) where seen.insert(project.manifest.real).inserted {
+                found.append(project)
+            }
+        }
         for base in bases where !nearbyFolders.contains(base) {
             nearbyFolders.insert(base)
             for folder in Self.subFolders(of: base, limit: Self.maxNearbyFolders - scannedFolders) where manifests < Self.maxNearbyManifests {

@@ -70,10 +70,22 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
             guard let slash = output.firstIndex(of: "/") else { return nil }
             return output[output.index(after: slash)...]
         }
+        // With no folder recorded, the bucket's folder is where the key puts it: the project's
+        // own folder or one below it, or a folder beside it (`../pub`), never farther (two
+        // unrelated projects in one crowded folder, such as /tmp, hold the same sample's bytes
+        // under the same key).
+        let projectFolder = (project.manifest as NSString).deletingLastPathComponent
         func endsWith(_ output: String) -> Bool {
             guard let key = key(output) else { return false }
             let tail = Array(("/" + key).utf8)
-            return real.utf8.count > tail.count && real.utf8.suffix(tail.count).elementsEqual(tail)
+            guard real.utf8.count > tail.count, real.utf8.suffix(tail.count).elementsEqual(tail) else { return false }
+            let folder = String(decoding: real.utf8.dropLast(tail.count), as: UTF8.self)
+            // Not a folder that holds this manifest (its own folder, say): that would take this
+            // project's files, as a nearby project's bucket holding it claims nothing.
+            let own = projects.ownRealFolder
+            if PathKey.same(folder, own) || own.utf8.starts(with: (folder + "/").utf8) { return false }
+            return PathKey.same(folder, projectFolder) || folder.utf8.starts(with: (projectFolder + "/").utf8)
+                || PathKey.same((folder as NSString).deletingLastPathComponent, (projectFolder as NSString).deletingLastPathComponent)
         }
         for (output, folder) in byDigest(state: project.state, manifest: project.manifest)[digest] ?? [] {
             let placed = folder.isEmpty ? endsWith(output)
