@@ -158,7 +158,15 @@ struct Authorizer: Sendable {
             let acl = bucket.effectiveACL(of: key.string)
             return (left.map { .morePrivate(acl, $0) } ?? acl).isPublic
         }
-        return acls.of(bucket, key: key.string, built: nil, lockListed: recorded.lockLists(bucket: bucket.name, key: key.string), left: left).isPublic
+        let listed = recorded.lockLists(bucket: bucket.name, key: key.string)
+        if acls.of(bucket, key: key.string, built: nil, lockListed: listed, left: left).isPublic { return true }
+        // A lock line no rule's template gives may be a rule's output narrowed to its source's
+        // width (`a-1200.webp` for `w: 9000`): a state would record it as that rule's, so the state
+        // is why exactly when that rule's ACL is public (attack 42b's L-e: it was said "because of
+        // bucket acl"; a private rule's such output is not the state's doing).
+        guard listed, acls.writingRules(bucket: bucket.name, key: key.string).isEmpty,
+              let narrowed = acls.narrowedOutputACL(bucket, key: key.string) else { return false }
+        return (left.map { .morePrivate(narrowed, $0) } ?? narrowed).isPublic
     }
 
     func authorizeWrite(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {

@@ -9,9 +9,22 @@ public struct OSSErrorBody: Error, Sendable {
     public var ec: String?
     /// Elements between HostId and EC, in order (Key, BucketName, StringToSign, ...).
     public var details: [(String, String)]
+    /// Why, for serve's log: when set, the answer made of this error is logged as a warning with
+    /// it and what the client got (`…: answered 403 AccessDenied`), where the answer is made: an
+    /// error a caller swallows (a website's error document that cannot be read) logs no answer
+    /// the client never got (attack 43's L-b).
+    var logNote: String?
 
     public init(status: Int, code: String, message: String, ec: String? = nil, details: [(String, String)] = []) {
         self.status = status; self.code = code; self.message = message; self.ec = ec; self.details = details
+    }
+
+    /// A file or folder the user serve runs as may not open (`chmod 000`): 403 AccessDenied, as
+    /// OSS refuses, not a server fault nor a missing key. `what`: "object's file", "bucket's folder".
+    static func unreadable(_ what: String, logNote: String) -> OSSErrorBody {
+        var body = accessDenied("This server may not read the \(what) (permission denied); make it readable to the user derive serve runs as.")
+        body.logNote = logNote
+        return body
     }
 
     static func noSuchKey(_ key: String) -> OSSErrorBody {

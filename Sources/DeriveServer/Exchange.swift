@@ -23,6 +23,10 @@ struct Exchange: Sendable {
         switch error {
         case let error as OSSErrorBody:
             body = error
+            if let note = error.logNote {
+                logger.warning("\(note): answered \(error.status) \(error.code)",
+                               metadata: ["request-id": .string(requestId), "method": .string(method), "target": .string(target)])
+            }
         case let error as AccessError:
             body = OSSErrorBody(status: error.status, code: error.code, message: error.message, ec: error.ec,
                                 details: error.details.map { ($0.name, $0.value) })

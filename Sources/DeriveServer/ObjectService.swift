@@ -559,9 +559,17 @@ public final class ObjectService: Sendable {
         let document = OperationRequest(service: request.service, request: whole, operation: request.operation, bucket: request.bucket,
                                         key: request.key, query: request.query, caller: request.caller, exchange: request.exchange)
         guard request.caller == nil, let name = bucket.website?.error, let key = try? ObjectKey(name),
-              (try? authorizer.authorizeRead(bucket, key, caller: nil)) != nil,
-              let page = try? plain(Target(bucket: bucket, key: key, query: []), request: document, head: head),
-              page.status == 200 else { return nil }
+              (try? authorizer.authorizeRead(bucket, key, caller: nil)) != nil else { return nil }
+        let page: ServiceResponse
+        do { page = try plain(Target(bucket: bucket, key: key, query: []), request: document, head: head) } catch {
+            // The client gets NoSuchKey without the document: the log says so (attack 43's L-b: it said "answered 403").
+            if let note = (error as? OSSErrorBody)?.logNote {
+                logger.warning("\(note); it is the website's error document: answered 404 NoSuchKey without it",
+                               metadata: ["request-id": .string(request.exchange.requestId), "target": .string(request.exchange.target)])
+            }
+            return nil
+        }
+        guard page.status == 200 else { return nil }
         return ServiceResponse(status: 404, headers: page.headers, payload: page.payload)
     }
 
@@ -621,7 +629,15 @@ public final class ObjectService: Sendable {
         }
         // Keyed by the folder's path: a reloaded manifest may point a bucket elsewhere.
         if let open = folders.withLockedValue({ $0[bucket.path] }), same(open.heldStatus) { return open }
-        guard let opened = try? ConfinedFolder(path: bucket.path) else { return nil }
+        let opened: ConfinedFolder
+        do { opened = try ConfinedFolder(path: bucket.path) } catch {
+            // The folder is there, but the user serve runs as may not open it (`chmod 000`): every
+            // key and the listing are refused and logged as a sub-folder's are, not answered as
+            // missing or empty (attack 43's L-e: 404 NoSuchKey and an empty listing).
+            guard case .permissionDenied = error else { return nil }
+            throw OSSErrorBody.unreadable("bucket's folder", logNote: "the folder of bucket '\(bucket.name)' (\(TerminalText.escaped(bucket.path))) "
+                                          + "cannot be read by the user derive serve runs as (permission denied)")
+        }
         // Replaced again between the stat and the open: not the folder checked.
         guard same(opened.heldStatus) else { throw OSSErrorBody.bucketFolderChanged }
         // The folder opened itself, whatever the manifest's checks saw (attack 18's R1: a link
@@ -701,8 +717,8 @@ public final class ObjectService: Sendable {
             case .permissionDenied:
                 // The file is there, but the user serve runs as may not open it (`chmod 000`): a
                 // refusal, as OSS answers one, not a server fault (attack 42c's L2: 500 InternalError).
-                logger.warning("'\(key)' in bucket '\(bucket.name)' cannot be read by the user derive serve runs as (permission denied): answered 403")
-                throw OSSErrorBody.accessDenied("This server may not read the object's file (permission denied); make it readable to the user derive serve runs as.")
+                // Logged where the answer is made, with what the client got.
+                throw OSSErrorBody.unreadable("object's file", logNote: "'\(key)' in bucket '\(bucket.name)' cannot be read by the user derive serve runs as (permission denied)")
             case .system, .alreadyExists, .tooLarge, .removalRefused: throw error
             }
         }

@@ -40,6 +40,10 @@ public struct EffectiveACL: Sendable {
         var patterns: [LoosePattern]
         /// What the rule gives a derivative whose source is not known.
         var acl: BucketACL
+        /// The keys of its outputs narrowed to a source's own width (`a-1200.webp` for `w: 9000`,
+        /// a 1200 px source: README "Widths are not repeated"): each matrix value that names the
+        /// width of a leading `resize,w_N` any value. Only for saying why a key is refused.
+        var narrowed: [LoosePattern] = []
     }
 
     /// What the build recorded of one output: its ACL, and the rule (its plan name, nil in
@@ -71,7 +75,7 @@ public struct EffectiveACL: Sendable {
             // `json` is an `{ext}` only of recipes answering with JSON (`info`, `average-hue`).
             let answersJSON = recipes.contains { $0.pipeline?.answersJSON == true }
             if recipes.isEmpty || recipes.count > OutputPatterns.maxRecipes { recipes = [([:], nil)] }
-            var patterns: [LoosePattern] = []
+            var patterns: [LoosePattern] = [], narrowed: [LoosePattern] = []
             for (values, pipeline) in recipes {
                 var extensions = anyExtension + (pipeline == nil && answersJSON ? ["json"] : [])
                 if pipeline?.answersJSON == true { extensions = ["json"] }
@@ -80,8 +84,16 @@ public struct EffectiveACL: Sendable {
                 where !patterns.contains(pattern) {
                     patterns.append(pattern)
                 }
+                if let width = pipeline?.sourceWidthResize, values.values.contains(String(width)) {
+                    let open = values.filter { $0.value != String(width) }
+                    for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: open, extensions: extensions, hash: .anyLength, anyValues: true)
+                    where !narrowed.contains(pattern) {
+                        narrowed.append(pattern)
+                    }
+                }
             }
-            writers[rule.targetBucket, default: []].append(Writer(rule: index, patterns: patterns, acl: Self.unknownSourceACL(rule, manifest)))
+            writers[rule.targetBucket, default: []].append(Writer(rule: index, patterns: patterns, acl: Self.unknownSourceACL(rule, manifest),
+                                                                  narrowed: narrowed))
         }
         self.writers = writers
         var rulesByName: [String: Int] = [:]
@@ -158,6 +170,18 @@ public struct EffectiveACL: Sendable {
             acl = .morePrivate(acl, writer.acl)
         }
         return acl
+    }
+
+    /// For a key the lock lists that no rule's template gives: the ACL it would have as the output
+    /// of a rule narrowed to its source's width (`Writer.narrowed`), as a record of it would make
+    /// it; nil when no rule's narrowed outputs can have that key. Only to say why a key is
+    /// refused without a build state (attack 42b's L-e: such outputs of a public rule were said
+    /// private "because of bucket acl"): the effective ACL without a record stays private.
+    public func narrowedOutputACL(_ bucket: Bucket, key: String) -> BucketACL? {
+        let literal = LoosePattern(LoosePattern.literal(key))
+        let matching = (writers[bucket.name] ?? []).filter { writer in writer.narrowed.contains { $0.intersects(literal) } }
+        guard !matching.isEmpty else { return nil }
+        return matching.reduce(bucket.effectiveACL(of: key)) { .morePrivate($0, $1.acl) }
     }
 
     /// `Manifest.derivativeACL(rule:source:)` with the rule found by its plan name in a table:

@@ -719,7 +719,7 @@ struct LoadState {
         // `g/thumb` cannot be rule `g`'s style `thumb` (attack 15's M5), and nothing that prints
         // as another name (controls, bidi); spaces and accents are fine (attack 16's V8).
         if let name, let nameNode = field("name"), let problem = RuleName.problem(name) {
-            diagnostics.error(nameNode.location, "rule name '\(RuleName.shown(name))' is invalid: \(problem); a rule name is 1-\(RuleName.maxScalars) "
+            diagnostics.error(nameNode.location, "rule name '\(RuleName.shown(name, forPrinter: true))' is invalid: \(problem); a rule name is 1-\(RuleName.maxScalars) "
                               + "characters other than '/', control, invisible format (bidirectional, zero-width) and separator characters, "
                               + "with plain spaces (U+0020) only, none at either end (U+200D only between two emoji, a variation selector only right after one)")
             ok = false
@@ -808,9 +808,8 @@ struct LoadState {
                         ok = false; continue
                     }
                     // No object key holds a control character (serve refuses them), and they hide in terminals and logs.
-                    if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
-                        let shown = value.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String(format: "%02X", $0.value))}" : String($0) }.joined()
-                        diagnostics.error(item.location, "matrix value '\(shown)' contains a control character; outputs named with it could not be served",
+                    if value.unicodeScalars.contains(where: Self.isWrittenControl) {
+                        diagnostics.error(item.location, "matrix value '\(value)' contains a control character; \(Self.controlCharacterWhy(value))",
                                           hint: "remove the control character from the value")
                         ok = false; continue
                     }
@@ -930,13 +929,15 @@ struct LoadState {
                         diagnostics.error(toNode.location.advanced(by: toOffset), problem)
                         ok = false
                     }
-                    // No object key holds a control character (serve refuses them): a literal one in
+                    // No object key holds a C0 control or DEL (serve refuses them): a literal one in
                     // 'to' would fail every output at build (attack 42c's L5), so it is refused here,
-                    // as a matrix value with one is.
-                    if let index = Array(path.unicodeScalars).firstIndex(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-                        let shown = path.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String(format: "%02X", $0.value))}" : String($0) }.joined()
+                    // as a matrix value with one is. A C1 control (U+0080–U+009F) is refused too
+                    // (attack 43's M-a): a key may hold one, but one the manifest writes would name
+                    // every output with a character terminals take as a command. The message holds
+                    // the text as written: the printer escapes it (`--json` keeps it, JSON-escaped).
+                    if let index = Array(path.unicodeScalars).firstIndex(where: Self.isWrittenControl) {
                         diagnostics.error(toNode.location.advanced(by: toOffset + index),
-                                          "the output path '\(shown)' contains a control character; outputs named with it could not be served",
+                                          "the output path '\(path)' contains a control character; \(Self.controlCharacterWhy(path))",
                                           hint: "remove the control character from 'to'")
                         ok = false
                     }
@@ -1197,6 +1198,17 @@ struct LoadState {
 }
 
 extension LoadState {
+    /// A control character the manifest itself writes into output names (`to:`, a matrix value):
+    /// C0, DEL and C1. Those that came from a source's name are its own (serve answers C1 ones).
+    static func isWrittenControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) }
+
+    /// Why a control character in `text` (a `to:` or a matrix value) is refused.
+    static func controlCharacterWhy(_ text: String) -> String {
+        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+            ? "outputs named with it could not be served"
+            : "a C1 control (U+0080–U+009F) in every output's name would be a command to terminals that show it"
+    }
+
     /// A name as a message shows it: controls, format characters (U+202E reorders what the reader
     /// sees) and line separators as `\u{…}`, so an error names what is really there.
     static func shown(_ text: String) -> String {

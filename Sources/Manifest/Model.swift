@@ -595,10 +595,18 @@ public enum RuleName {
     /// `name` with control, format and separator characters written as `\u{…}` (a U+200D joining
     /// two emoji too: on a terminal that draws no such sequence, `👩‍💻` and `👩💻` look alike), and
     /// variation selectors that present no emoji (`x\u{FE0F}y`, which would show as `xy`).
-    public static func shown(_ text: String) -> String {
+    /// `forPrinter`: the characters every printed line escapes (`TerminalText.isControl`: ESC,
+    /// line feeds, bidirectional controls) are left as they are, for a diagnostic's message, which
+    /// holds the text as written (`--json` keeps it, JSON-escaped; attack 43's L-c); only what a
+    /// terminal shows as nothing or as another name is written as an escape here.
+    public static func shown(_ text: String, forPrinter: Bool = false) -> String {
         var result = ""
         let scalars = Array(text.unicodeScalars)
         for (index, scalar) in scalars.enumerated() {
+            if forPrinter, TerminalText.isControl(scalar) {
+                result.unicodeScalars.append(scalar)
+                continue
+            }
             if isVariationSelector(scalar), !presentsEmoji(scalars, at: index) {
                 result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
                 continue

@@ -224,6 +224,10 @@ struct ServeCommand: AsyncParsableCommand {
             return "no page is served yet: its index document \(TerminalText.escaped(bucket.name + "/" + key)) cannot be read by this server "
                 + "(permission denied: anonymous readers get 403); make it readable to the user derive serve runs as (e.g. chmod a+r) "
                 + "and open \(websiteAddress(bucket, host: host, port: port, folder: (key as NSString).deletingLastPathComponent)) (serve needs no restart)"
+        case .unreadableFolder:
+            return "no page is served yet: the bucket's folder \(TerminalText.escaped(bucket.path)) cannot be read by this server "
+                + "(permission denied: anonymous readers get 403); make it readable to the user derive serve runs as (e.g. chmod a+rx) "
+                + "and open \(websiteAddress(bucket, host: host, port: port)) (serve needs no restart)"
         case .noIndex:
             let folders = pageFolders(bucket, manifest: manifest).map { TerminalText.escaped($0.isEmpty ? bucket.name + "/" : bucket.name + "/" + $0 + "/") }
             return "no page is served yet: no \(TerminalText.escaped(index)) in \(folders.joined(separator: " or ")); write one there "

@@ -865,6 +865,9 @@ struct ExplainCommand: ParsableCommand {
         let workspace = try Workspace(argument)
         let plan = try workspace.run("planning") { try $0.readOnlyPlan() }
         let key = workspace.key(ofPathOrKey: output)
+        // Every line escaped as plan's are: a key may hold a C1 control (a source named
+        // `p\u{9B}[31m.jpg`), which reached the terminal raw here (attack 43's M-a).
+        func say(_ line: String) { print(TerminalText.escaped(line)) }
         // A `{hash}` output by its logical name (the index's `logical`: `site/a.{hash}.webp`) is
         // the output of that name, whatever its bytes name it now (attack 39b's L4).
         func logicalName(_ item: PlanItem) -> String? {
@@ -875,7 +878,7 @@ struct ExplainCommand: ParsableCommand {
                 ?? plan.items.first(where: { logicalName($0).map { PathKey.same($0, key) } ?? false }) else {
             Output.printError("\(output) is not an output of \(manifest)")
             let close = plan.items.map(\.output).filter { $0.hasSuffix((key as NSString).lastPathComponent) }.prefix(3)
-            if !close.isEmpty { Output.writeStandardError("did you mean: \(close.joined(separator: ", "))?\n") }
+            if !close.isEmpty { Output.writeStandardError(TerminalText.escaped("did you mean: \(close.joined(separator: ", "))?") + "\n") }
             throw ExitCode.failure
         }
         let status: String
@@ -886,20 +889,21 @@ struct ExplainCommand: ParsableCommand {
         case .update: status = "up to date; its record will be updated: " + item.reasons.joined(separator: "; ")
         case .delete: status = "will be deleted: " + item.reasons.joined(separator: "; ")
         }
-        print("\(item.output): \(status)")
+        say("\(item.output): \(status)")
         // An old `{hash}` copy replaced by a new one is compared with what is wanted now (the new
         // one's components); a new one, with the old copy it replaces: the "why" either way.
         let replacing = item.kind == .delete ? plan.replacedBy[item.output].flatMap { logical in
             plan.items.first { $0.kind != .delete && ($0.output == logical || logicalName($0) == logical) }?.derivative
         } : nil
         let old = item.recorded ?? item.supersedes, new = item.derivative ?? replacing
-        if let supersedes = item.supersedes { print("  replaces     \(supersedes.path)") }
+        if let supersedes = item.supersedes { say("  replaces     \(supersedes.path)") }
         func row(_ name: String, _ recorded: String?, _ wanted: String?) {
             let label = name.padding(toLength: 13, withPad: " ", startingAt: 0)
             if recorded == wanted || recorded == nil || wanted == nil {
-                print("  \(label)\(wanted ?? recorded ?? "-")")
+                say("  \(label)\(wanted ?? recorded ?? "-")")
             } else {
-                print("  \(label)recorded: \(recorded!)\n  \(String(repeating: " ", count: 13))wanted:   \(wanted!)")
+                say("  \(label)recorded: \(recorded!)")
+                say("  \(String(repeating: " ", count: 13))wanted:   \(wanted!)")
             }
         }
         row("rule", old?.rule, new?.rule)
@@ -918,10 +922,10 @@ struct ExplainCommand: ParsableCommand {
             let onDisk = file.flatMap { try? workspace.session.planner().digests.content(of: $0)?.digest } ?? "missing"
             let built = "\(old.width)x\(old.height) \(old.format), \(old.size) bytes, built \(Date(timeIntervalSince1970: Double(old.builtAt) / 1e9))"
             if item.supersedes != nil {
-                print("  old copy     \(built), sha \(old.outputDigest)")
+                say("  old copy     \(built), sha \(old.outputDigest)")
             } else {
                 row("output sha", old.outputDigest, onDisk)
-                print("  output       \(built)")
+                say("  output       \(built)")
             }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Confinement
 import DeriveServer
 import Foundation
 
@@ -57,9 +58,28 @@ struct Derive: AsyncParsableCommand {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             guard code != .success, message.hasPrefix(Self.theirPrefix) else { exit(withError: error) }
-            Output.writeStandardError(Output.errorPrefix + String(message.dropFirst(Self.theirPrefix.count)) + "\n")
+            Output.writeStandardError(Output.errorPrefix + escapedParserMessage(String(message.dropFirst(Self.theirPrefix.count)), arguments: arguments) + "\n")
             Foundation.exit(code.rawValue)
         }
+    }
+
+    /// ArgumentParser's error message, its lines kept (`Help:`, `Usage:`), with the user's text in
+    /// it escaped as every other error line is (attack 43's L-f: a value that does not parse, an
+    /// unknown option or an unexpected argument sent ESC and BEL to the terminal, and its line feed
+    /// split the line). The message quotes an argument whole, or a value after `--option=`: each is
+    /// replaced by its escaped form (longest first), then any control character left but the
+    /// parser's own line breaks is escaped too.
+    static func escapedParserMessage(_ message: String, arguments: [String]) -> String {
+        var quoted = Set<String>()
+        for argument in arguments where argument.unicodeScalars.contains(where: TerminalText.isControl) {
+            quoted.insert(argument)
+            if let equals = argument.firstIndex(of: "=") { quoted.insert(String(argument[argument.index(after: equals)...])) }
+        }
+        var result = message
+        for text in quoted.sorted(by: { $0.unicodeScalars.count > $1.unicodeScalars.count }) where !text.isEmpty {
+            result = result.replacingOccurrences(of: text, with: TerminalText.escaped(text))
+        }
+        return result.split(separator: "\n", omittingEmptySubsequences: false).map { TerminalText.escaped(String($0)) }.joined(separator: "\n")
     }
 
     /// How ArgumentParser starts an error's message (a usage error: a missing argument, an unknown option).

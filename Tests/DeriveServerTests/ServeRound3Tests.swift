@@ -38,7 +38,7 @@ import TestSupport
         let elements = try #require(Elements.parse(response.body), "\(String(decoding: response.body, as: UTF8.self).debugDescription)")
         #expect(elements["Code"] == "WatermarkError")
         let message = try #require(elements["Message"])
-        #expect(message.contains("a\u{FFFD}b\u{FFFD}[31mc<&>\u{FFFD}d"), "\(message.debugDescription)")
+        #expect(message.contains("a\u{FFFD}b\u{FFFD}[31mc<&>\u{7F}d"), "\(message.debugDescription)")
         #expect(!message.unicodeScalars.contains { $0.value < 0x20 })
     }
 

@@ -27,7 +27,8 @@ import TestSupport
     }
 
     @Test func controlCharactersAreRefused() throws {
-        for (escaped, shown) in [("a\\tb", "a\\u{09}b"), ("\\e[31m", "\\u{1B}[31m"), ("x\\x7Fy", "x\\u{7F}y")] {
+        // The message holds the value as written: the printer escapes it (`--json` keeps it, JSON-escaped).
+        for (escaped, shown) in [("a\\tb", "a\tb"), ("\\e[31m", "\u{1B}[31m"), ("x\\x7Fy", "x\u{7F}y"), ("p\\u009Bq", "p\u{9B}q")] {
             let result = try load("[\"\(escaped)\"]")
             #expect(result.has(15, 18, "matrix value '\(shown)' contains a control character"), "\(escaped): \(result.lines)")
         }

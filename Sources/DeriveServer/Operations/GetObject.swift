@@ -88,6 +88,11 @@ extension ObjectService {
         return true
     }
 
+    /// Whether the bucket's folder is there but this server may not open it (`chmod 000`).
+    func bucketFolderIsUnreadable(_ bucket: Bucket) -> Bool {
+        do { _ = try folder(bucket); return false } catch { return (error as? OSSErrorBody)?.code == "AccessDenied" }
+    }
+
     /// Where a website bucket's page is: the first of `folders` ("" the root, `site` a folder)
     /// whose index document anonymous readers may read; nil when none is (serve's Website line).
     public func websiteFolder(_ bucket: Bucket, among folders: [String]) -> String? {
@@ -106,12 +111,16 @@ extension ObjectService {
         case privateIndex(key: String)
         /// An index document anonymous readers may read but this server may not open.
         case unreadableIndex(key: String)
+        /// The bucket's own folder, which this server may not open (attack 43's L-e: it was
+        /// called a folder without an index document, "write one there").
+        case unreadableFolder
         case noIndex
     }
 
     public func websitePage(_ bucket: Bucket, among folders: [String]) -> WebsitePage {
         if let folder = websiteFolder(bucket, among: folders) { return .served(folder: folder) }
         guard let website = bucket.website else { return .noIndex }
+        if bucketFolderIsUnreadable(bucket) { return .unreadableFolder }
         var indexes: [(folder: String, key: ObjectKey)] = []
         for folder in folders {
             if !folder.isEmpty {
