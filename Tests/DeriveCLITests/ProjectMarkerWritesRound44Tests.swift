@@ -112,6 +112,12 @@ import TestSupport
         // An empty file at a manifest's name beside P's state is a manifest mid-edit to discovery.
         refused(Self.send(service, "PUT", "prj", "new.yaml", body: "", signed: true), "signed empty new.yaml")
         #expect(Self.send(service, "PUT", "prj", "notes.yaml", body: "title: notes\n", signed: true).status == 200)
+        // P's lock before its first build (deleted here): a file there would be taken for P's
+        // lock, or stop P's build as a file Derive did not write; it is P's by its path alone.
+        try FileManager.default.removeItem(at: root.appendingPathComponent("P/derive.lock"))
+        let lock = Self.send(service, "PUT", "prj", "derive.lock", body: "x", signed: true)
+        #expect(lock.status == 403 && lock.text.contains("is the lock of") && lock.text.contains("another project"), "\(lock.status) \(lock.text)")
+        #expect(!Self.exists(root, "P/derive.lock"))
         // The site and P still validate (the report's 503s and refusals came from these files).
         let site = try CLI.run(["validate", "site.yaml"], in: root)
         #expect(site.status == 0, "\(site.stderr)")
