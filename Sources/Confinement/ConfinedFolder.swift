@@ -332,13 +332,13 @@ public final class ConfinedFolder: Sendable {
         }
         let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: 0 ... .max))\(Self.temporaryMarker)"
         #if os(Linux)
-        let anonymous = openat(parent, ".", Self.temporaryFileFlag | O_WRONLY | O_CLOEXEC, fileMode)
+        let anonymous = openat(parent, ".", Self.temporaryFileFlag | O_RDWR | O_CLOEXEC, fileMode)
         if anonymous >= 0 {
             return TemporaryFile(folder: parent, ownsFolder: parent != descriptor, fd: anonymous, temporaryName: temporaryName,
                                  finalName: name, key: key.string, createdFolders: created, anonymous: true, keepingLinks: keepingLinks)
         }
         #endif
-        let fd = openat(parent, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
+        let fd = openat(parent, temporaryName, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
         guard fd >= 0 else {
             let code = errno
             if parent != descriptor { close(parent) }
@@ -776,6 +776,36 @@ public final class TemporaryFile: @unchecked Sendable {
         var info = stat()
         return fstat(fd, &info) == 0 ? info : nil
     }
+
+    /// The file's first `maxBytes` bytes as written so far (opened for reading too) and its size;
+    /// nil once committed or discarded, or when it cannot be read.
+    public func contents(maxBytes: Int) -> (data: Data, size: Int)? {
+        guard let status = currentStatus() else { return nil }
+        let size = Int(status.st_size)
+        var data = Data(count: min(size, maxBytes))
+        var filled = 0
+        let failed = data.withUnsafeMutableBytes { raw -> Bool in
+            while filled < raw.count {
+                let count = pread(fd, raw.baseAddress! + filled, raw.count - filled, off_t(filled))
+                if count < 0 { if errno == EINTR { continue }; return true }
+                if count == 0 { break }
+                filled += count
+            }
+            return false
+        }
+        guard !failed else { return nil }
+        data.removeSubrange(filled...)
+        return (data, size)
+    }
+
+    /// Whether the folder the file goes into holds an entry `name` (any kind, links not followed).
+    public func folderHolds(_ name: String) -> Bool {
+        var info = stat()
+        return fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    /// The name the file gets in its folder (the key's last segment).
+    public var name: String { finalName }
 
     /// Appends bytes.
     public func write(_ data: Data) throws(ConfinementError) {

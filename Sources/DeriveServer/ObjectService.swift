@@ -847,6 +847,7 @@ public final class ObjectService: Sendable {
         // Every writer comes here: the build's keys are refused again, whoever asks, whatever
         // the operation checked from the head (one rule for PUT, save-as, copy, complete, append).
         try authorizer.refuseOwned(bucket, key)
+        try Self.refuseProjectPath(key)
         guard let folder = try folder(bucket, create: true) else { throw OSSErrorBody.internalError }
         if folder.kind(key) == .folder {
             throw OSSErrorBody.invalidObjectName("'\(key)' is a folder of other objects here, so it cannot also be an object")

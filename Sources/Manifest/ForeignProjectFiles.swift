@@ -139,7 +139,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         // A manifest of any project (one this file's folder listing would find) is never written over.
         let name = (absolute as NSString).lastPathComponent
         if ControlFiles.hasManifestExtension(name), !file.sameFile(as: own),
-           ControlFiles.couldBeManifest(absolute) || ControlFiles.looksLikeBrokenManifest(absolute) {
+           ControlFiles.isProjectManifest(absolute) {
             return Owner(manifest: absolute, what: "the manifest")
         }
         let own = own
@@ -412,7 +412,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         if let known = projectsByFolder[folder] { lock.unlock(); return known }
         lock.unlock()
         let found = ControlFiles.manifestNames(in: folder).sorted().map { folder == "/" ? "/" + $0 : folder + "/" + $0 }
-            .filter { ControlFiles.couldBeManifest($0) || ControlFiles.looksLikeBrokenManifest($0) }
+            .filter(ControlFiles.isProjectManifest)
             .filter { !FileSystemPath(manifest: $0).sameFile(as: own) }
             .map(Self.project)
         lock.lock()

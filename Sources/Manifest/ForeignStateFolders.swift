@@ -149,7 +149,7 @@ extension ControlFiles {
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid() else { return .none }
         var header = [UInt8](repeating: 0, count: 100)
-        guard pread(fd, &header, 100, 0) == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else { return .none }
+        guard pread(fd, &header, 100, 0) == 100, header.starts(with: ProjectMarkers.sqliteMagic) else { return .none }
         if !header[68..<72].elementsEqual(Array("DrSt".utf8)) {
             let lock = FileManager.default.contents(atPath: folder + "/" + StateFiles.buildLock)
             guard lock?.starts(with: Data("pid ".utf8)) ?? false else { return .none }

@@ -130,11 +130,8 @@ public enum NeighbourProjects {
     /// a syntax error, or was empty, lost every protection).
     public static func holdsProject(_ folder: String) -> Bool {
         var info = stat()
-        if lstat(folder + "/.derive", &info) == 0 { return true }
-        return ControlFiles.manifestNames(in: folder).contains { name in
-            let path = folder + "/" + name
-            return ControlFiles.couldBeManifest(path) || ControlFiles.looksLikeBrokenManifest(path)
-        }
+        if lstat(folder + "/" + ProjectMarkers.stateFolderName, &info) == 0 { return true }
+        return ControlFiles.manifestNames(in: folder).contains { ControlFiles.isProjectManifest(folder + "/" + $0) }
     }
 
     /// The most private ACL a bucket gives any key (its ACL, each `objects:` rule).

@@ -86,10 +86,13 @@ extension ControlFiles {
     /// (or JSON) mapping with `version` and `buckets`, `derivatives` or `include` at its top, so
     /// a shell wrapper called `derive` or a `derive.json` of another tool is not taken for one.
     static func couldBeManifest(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= 4 << 20 else { return false }
-        guard let data = FileManager.default.contents(atPath: path), !data.contains(0),
-              let node = try? YAMLLoader.load(data, file: path), case .mapping(let pairs) = node.kind else { return false }
+        manifestText(path).map { couldBeManifest(contents: $0) } ?? false
+    }
+
+    /// `couldBeManifest` on a file's bytes (`ProjectMarkers.why`: what serve's writers never create).
+    static func couldBeManifest(contents data: Data) -> Bool {
+        guard data.count <= ProjectMarkers.maxManifestBytes, !data.contains(0),
+              let node = try? YAMLLoader.load(data, file: "manifest"), case .mapping(let pairs) = node.kind else { return false }
         // What the loader requires of a root manifest (`version`), and something to build.
         let keys = Set(pairs.compactMap { $0.key.scalar })
         return keys.contains("version") && !keys.isDisjoint(with: ["buckets", "derivatives", "include"])
@@ -102,22 +105,16 @@ extension ControlFiles {
     /// line): a project mid-edit (attack 41c's C2: `from: [oops` appended to sub/derive.yaml made
     /// it no manifest, and `--overwrite` then wrote over it, its lock and its sources).
     static func looksLikeBrokenManifest(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= 4 << 20,
-              let data = FileManager.default.contents(atPath: path), !data.contains(0) else { return false }
+        manifestText(path).map { looksLikeBrokenManifest(contents: $0, besideState: besideState(path)) } ?? false
+    }
+
+    /// `looksLikeBrokenManifest` on a file's bytes; `besideState`: its folder holds `.derive`.
+    static func looksLikeBrokenManifest(contents data: Data, besideState: Bool) -> Bool {
+        guard data.count <= ProjectMarkers.maxManifestBytes, !data.contains(0) else { return false }
         // Emptied (a save cut short, `truncate`) beside Derive's state: a built project's manifest
         // mid-edit (attack 43b's finding 1), as one with a syntax error is.
-        // Beside its lock too (its state folder gone): the lock still records its outputs
-        // (attack 43b's finding 2 took them with `--verify`).
-        if data.isEmpty {
-            var state = stat()
-            if lstat((path as NSString).deletingLastPathComponent + "/.derive", &state) == 0 { return true }
-            let lock = URL(literalFilePath: path).deletingPathExtension().path + ".lock"
-            guard let handle = FileHandle(forReadingAtPath: lock) else { return false }
-            defer { try? handle.close() }
-            return (try? handle.read(upToCount: 24)).map { $0.starts(with: Data(#"{"format":"derive.lock/"#.utf8)) } ?? false
-        }
-        guard (try? YAMLLoader.load(data, file: path)) == nil else { return false }
+        if data.isEmpty { return besideState }
+        guard (try? YAMLLoader.load(data, file: "manifest")) == nil else { return false }
         let text = String(decoding: data, as: UTF8.self)
         return ["version:", "buckets:", "derivatives:"].contains { key in text.hasPrefix(key) || text.contains("\n" + key) }
     }

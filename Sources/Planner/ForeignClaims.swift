@@ -159,7 +159,7 @@ public enum ForeignClaims {
         let folder = (owner as NSString).deletingLastPathComponent
         let own = SiblingManifests.ownLock(of: owner)
         let taken = [own] + SiblingManifests.neighbourLocks(of: owner).map(\.lock)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.count > 5 && $0.hasSuffix(".lock") }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter(ProjectMarkers.isLockName)
         var gone: [GoneManifestLock] = []
         for name in names.sorted() {
             let path = folder + "/" + name

@@ -311,7 +311,7 @@ public struct LockFile: Sendable, Hashable {
     /// A file holding only a prefix of that header (empty, or cut after a few bytes) is Derive's
     /// lock truncated too: no byte in it is another tool's, so check and build treat it alike.
     public static func isDeriveLock(_ data: Data) -> Bool {
-        let marker = Data(#"{"format":"derive.lock/"#.utf8)
+        let marker = ProjectMarkers.lockMarker
         return data.starts(with: marker) || (data.count < marker.count && marker.starts(with: data))
     }
 

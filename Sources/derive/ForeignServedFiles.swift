@@ -50,6 +50,12 @@ final class ForeignServedFiles: Sendable {
         if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
             return "is a control file (manifest, include, lock, index or build state) of another project"
         }
+        // One that is not there yet, by its path (attack 44's finding 5: the lock of the project
+        // that is a private bucket's folder, before its first build): the projects whose folder
+        // holds the file, as `ForeignProjectFiles` finds them (no nearby scan on every write).
+        if let foreign = known().near.owner(of: file), foreign.isControlFile {
+            return "is \(foreign.what) of \(foreign.manifest), another project (by its path, whether or not it exists yet)"
+        }
         // A project deeper in the bucket: everything in its folder is its own (its outputs, which
         // its lock may not name yet, too: attack 42d's N1 and N2, anonymous writers to a
         // public-read-write bucket and signed writers to a private one replaced and deleted them).
@@ -111,7 +117,8 @@ final class ForeignServedFiles: Sendable {
             let neighbours = NeighbourProjects.of(manifest)
             let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
                               withIndex: Self.identities(of: neighbours, orIndex: true),
-                              foreign: ForeignProjectFiles(besides: manifestFile))
+                              foreign: ForeignProjectFiles(besides: manifestFile),
+                              near: ForeignProjectFiles(besides: manifestFile, nearby: false))
             known = fresh
             return fresh
         }
@@ -125,6 +132,8 @@ final class ForeignServedFiles: Sendable {
         /// One per refresh, not one per request: its folder listings and nearby scan (up to
         /// 1 024 folders) are cached in it (a new one per write made every append scan them).
         var foreign: ForeignProjectFiles
+        /// The same for the projects in a file's folder and above it only (asked of every write).
+        var near: ForeignProjectFiles
     }
 
     /// Device and inode of each neighbour's manifest, includes, lock, (`orIndex`) index and the

@@ -172,6 +172,8 @@ extension ObjectService {
               record: (ObjectFileIdentity) -> ObjectMetadata?, link: () throws -> Void,
               linked: (ObjectFileIdentity) -> Void = { _ in }) throws -> ObjectFileIdentity? {
         try withKeyLock(key) {
+            // Its final bytes: an append or a completed upload can make a manifest of its parts.
+            try Self.refuseProjectFile(file, key)
             try verify()
             if let status = file.currentStatus() {
                 let identity = ObjectFileIdentity(status)

@@ -10,8 +10,43 @@ extension ObjectService {
     /// output, a key a rule may write, a key the lock lists: refused to signed callers too), and
     /// the request asks for nothing the manifest declares or serve does not do.
     func authorizeObjectWrite(_ headers: [String: String], _ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
+        try Self.refuseProjectPath(key)
         try authorizeReplace(bucket, key, caller: caller)
         try WriteHeaders.check(headers, effectiveACL: authorizer.effectiveACL(bucket, key), bucketACL: bucket.acl)
+    }
+}
+
+/// No writer, signed or not, creates what Derive's project discovery reads as a project
+/// (`ProjectMarkers`, discovery's own definition): a key with a part named `.derive` (from the
+/// head, before a body byte), nor a file whose final bytes at its name are a manifest (one that
+/// parses, at any name; one mid-edit, at a manifest's name), a Derive lock at a `.lock` name or
+/// an SQLite database at `state.sqlite` (checked on the file about to be linked, so an append
+/// or a multipart upload that completes a manifest is refused too). Issue #9, attack 44's
+/// findings 3 and 5: a manifest PUT into a public-read-write bucket's folder made every request
+/// 503 and stopped the site's validate, plan and build; one in a sub-folder froze that folder.
+extension ObjectService {
+    static func projectRefusal(_ key: ObjectKey, _ why: String) -> OSSErrorBody {
+        OSSErrorBody.accessDenied("'\(key)' would be read by Derive as another project's file: \(why). derive serve never creates a project or a project's file (one in a bucket's folder would stop this site's validate, plan, build and serve, or take the folder it lands in from every writer), whoever asks; nothing was written. To add a project there, put its files in place by hand, not through derive serve.")
+    }
+
+    /// A key with a part named `.derive` (Derive's state folder: the folder holding it is a project's).
+    static func refuseProjectPath(_ key: ObjectKey) throws {
+        let name = Array(ProjectMarkers.stateFolderName.utf8)
+        guard key.segments.contains(where: { $0.elementsEqual(name) }) else { return }
+        throw projectRefusal(key, "a folder holding '\(ProjectMarkers.stateFolderName)' is a Derive project's (its build state), and this key has a part of that name")
+    }
+
+    /// The file about to be linked at `key`, judged on its bytes and name as discovery judges them.
+    static func refuseProjectFile(_ file: TemporaryFile, _ key: ObjectKey) throws {
+        guard let size = file.currentStatus().map({ Int($0.st_size) }),
+              let read = file.contents(maxBytes: size <= ProjectMarkers.maxManifestBytes ? size : ProjectMarkers.headerBytes) else {
+            throw OSSErrorBody.internalError
+        }
+        if let why = ProjectMarkers.why(name: file.name, contents: read.data, size: read.size,
+                                        besideState: file.folderHolds(ProjectMarkers.stateFolderName)) {
+            file.discard()
+            throw projectRefusal(key, why)
+        }
     }
 }
 

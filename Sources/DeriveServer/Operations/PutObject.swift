@@ -51,6 +51,7 @@ extension ObjectService {
         // it replaced removed after: a GET always answers its file's own headers (#11 round 4).
         // A record that cannot be saved refuses the PUT: the object is not replaced (attack 14, F1).
         let prepared: @Sendable (ObjectFileIdentity, String) throws -> Void = { identity, etag in
+            try ObjectService.refuseProjectFile(file, key)
             do {
                 try metadata.record(bucket: bucket, key: key, identity: identity,
                                     metadata: ObjectMetadata(headers: stored, etag: etag, lastModified: Int(identity.modified / 1_000_000_000)))
