@@ -8,7 +8,7 @@ import Glibc
 /// its folder holds Derive's state folder decide. One definition for discovery (`NeighbourProjects`,
 /// `ForeignProjectFiles`, `ControlFiles.manifests`, `ForeignStateFolders`, the planner's gone
 /// manifests' locks) and for `derive serve`'s writers, which never create such a file (issue #9,
-/// attack 44's finding 3: one anonymous PUT of a three-line manifest into a public-read-write
+/// attack 43b's finding 3: one anonymous PUT of a three-line manifest into a public-read-write
 /// bucket's folder made every request 503 and stopped the site's own validate, plan and build;
 /// one into a sub-folder froze that folder for every writer; finding 5: a signed `derive.yml`
 /// beside a project's `derive.yaml` made that project invalid).
