@@ -68,6 +68,7 @@ public struct ManifestLoader {
             // The index against other projects' control files: it loads them, without cross checks (no recursion).
             controls.validateIndexBesideOtherProjects(into: &state.diagnostics)
             controls.validateControlFilesOutsideNeighbourBuckets(into: &state.diagnostics)
+            if neighbourChecks { controls.validateControlFilesOutsideNearbyProjects(into: &state.diagnostics) }
             Validator(manifest: manifest, rules: state.ruleSyntax, outlines: state.ruleOutlines, lister: lister)
                 .validate(into: &state.diagnostics)
         }

@@ -152,6 +152,54 @@ extension ControlFiles {
         diagnostics.error(location, "the index " + owner.refusal(path, display: { display($0) }, fix: "give 'index:' a path of this project's own"))
     }
 
+    /// This manifest's lock, state folder and index, where one lies outside this manifest's
+    /// folder (`lock: ../B/out/t/a1.jpg`, `state: ../B/out/st`, `index: nbb/out/t/a1.jpg` with
+    /// `nbb: {path: ../B}`), are no file of another project nearby and lie in none of its
+    /// buckets, by path alone, built or not (attack 42d's N7: the build wrote there, and the
+    /// sibling never built again, or its serve handed out this one's state database). Only such
+    /// paths pay the nearby scan (`ForeignProjectFiles`); those inside this folder are the checks
+    /// beside this one's.
+    func validateControlFilesOutsideNearbyProjects(into diagnostics: inout Diagnostics) {
+        guard let root = manifest.files.first else { return }
+        let folder = FileSystemPath(manifest: (root as NSString).deletingLastPathComponent)
+        var controls: [(what: String, path: String, key: String, location: SourceLocation)] = [
+            ("the lock file \(display(manifest.lockFile))", manifest.lockFile, "lock", locations.lock ?? rootLocation),
+            ("the state folder \(display(manifest.stateFolder))", manifest.stateFolder, "state", locations.state ?? rootLocation),
+        ]
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) {
+            let path = URL(literalFilePath: bucket.path + "/" + index.path).standardizedFileURL.path
+            controls.append(("the index \(display(path))", path, "index", locations.index ?? rootLocation))
+        }
+        let outside = controls.filter { !folder.contains(FileSystemPath(manifest: $0.path)) }
+        guard !outside.isEmpty else { return }
+        let foreign = ForeignProjectFiles(besides: root)
+        for control in outside {
+            // Said already (inside another manifest's state folder, or beside it): once is enough.
+            guard !diagnostics.errors.contains(where: { $0.file == control.location.file && $0.line == control.location.line && $0.column == control.location.column }) else { continue }
+            let isIndex = control.key == "index"
+            if let owner = foreign.owner(of: control.path), !isIndex || Self.indexRefused(control.path, owner: owner) {
+                diagnostics.error(control.location, "\(control.what) " + owner.reason(display: { display($0) }, fix: "give '\(control.key):' a path of this project's own"))
+            } else if let recorder = foreign.recorders(of: control.path).first(where: { recorder in
+                // An index in an output folder both write (two copies side by side with
+                // `out: ../shared`) is the plan's to judge by records, as `validateIndexBesideOtherProjects` says.
+                !isIndex || !manifest.buckets.contains { FileSystemPath(manifest: $0.path).sameFile(as: FileSystemPath(manifest: recorder.folder)) }
+            }) {
+                let bucket = recorder.output.split(separator: "/", maxSplits: 1).first.map(String.init) ?? recorder.output
+                diagnostics.error(control.location,
+                                  "\(control.what) is inside bucket '\(bucket)' of \(display(recorder.manifest)), another project; its builds would write over or delete it and its derive serve would hand it out, whether or not it has built yet",
+                                  hint: "give '\(control.key):' a path outside \(display(recorder.folder))")
+            }
+        }
+    }
+
+    /// Whether an index at `path` that `owner` claims is refused by path alone: another project's
+    /// control file, but not its declared index outside its own folder (two copies side by side).
+    static func indexRefused(_ path: String, owner: ForeignProjectFiles.Owner) -> Bool {
+        guard owner.isControlFile else { return false }
+        let theirs = FileSystemPath(manifest: (owner.manifest as NSString).deletingLastPathComponent)
+        return !(owner.what == "the index" && !theirs.contains(FileSystemPath(manifest: path)))
+    }
+
     /// This manifest's lock and state folder lie outside every bucket folder of the manifests in
     /// its folder, as they lie outside its own (attack 42a's M1: `lock: sout/index.json` beside a
     /// site.yaml whose bucket `out` is `sout` and whose index is `out/index.json` validated, the
