@@ -84,6 +84,35 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         return alternatives.indices.contains { literalEnds[$0].admit(text) && Glob.match(alternatives[$0], 0, text, 0, WholeKey()) }
     }
 
+    /// Whether the pattern may have named the entry whose name is not UTF-8, spelled `name` as the
+    /// listing spells it (`Caf\xE9`), under the name it had before (`below`: or a key below the
+    /// folder so named). Each run of bytes written `\xHH` stands for one or more scalars: a folder
+    /// renamed `Café` → `Caf<E9>` (an old archive, a Latin-1 tool) was named by `Café/*.jpg`,
+    /// `Caf?/*.jpg` or `Caf[eé]/*.jpg`, which never match the spelling (attack 44a's H1: its
+    /// outputs were deleted without a word). An over-approximation, as `mayOverlap` is: when in
+    /// doubt, the rule fails on it and nothing of the bucket is deleted.
+    public func mayHaveNamedNotUTF8(_ name: String, below: Bool) -> Bool {
+        var items: [LoosePattern.Item] = []
+        let scalars = Array(name.unicodeScalars)
+        let hex = "0123456789ABCDEF".unicodeScalars
+        var index = 0, inRun = false
+        while index < scalars.count {
+            if index + 3 < scalars.count, scalars[index] == "\\", scalars[index + 1] == "x",
+               hex.contains(scalars[index + 2]), hex.contains(scalars[index + 3]) {
+                if !inRun { items += [.one(.segment), .run(.segment)] }
+                inRun = true
+                index += 4
+                continue
+            }
+            inRun = false
+            items.append(.one(.scalar(scalars[index])))
+            index += 1
+        }
+        if below { items += [.one(.scalar("/")), .run(.any)] }
+        let fuzzy = LoosePattern(items)
+        return loose.contains { $0.intersects(fuzzy) }
+    }
+
     /// Matches a validated key (its bytes are UTF-8, so its scalars are exact).
     public func matches(_ key: ObjectKey) -> Bool { matches(key.string) }
 

@@ -251,10 +251,12 @@ public struct Rule: Sendable, Hashable {
     public func takes(_ key: String, kind: String) -> Bool {
         // A name that is not UTF-8 is matched as spelled (`\xE9`): only it matches an exclude
         // that spells its bytes so.
-        if kind == DiskObjectLister.notUTF8 { return from.matchesNotUTF8(key) && !exclude.contains { $0.matchesNotUTF8(key) } }
-        // A folder so named is named as spelled too, and only where the pattern cannot walk into it.
+        // A name that is not UTF-8 is taken where the pattern may have named it before its bytes
+        // changed (`Glob.mayHaveNamedNotUTF8`); only an exclude spelling its bytes so takes it away.
+        if kind == DiskObjectLister.notUTF8 { return from.mayHaveNamedNotUTF8(key, below: false) && !exclude.contains { $0.matchesNotUTF8(key) } }
+        // A folder so named is named so too, and only where the pattern cannot walk into it.
         if kind == DiskObjectLister.notUTF8Folder {
-            return from.matchesNotUTF8(key) && !exclude.contains { $0.matchesNotUTF8(key) } && !from.mayMatchBelow(key)
+            return from.mayHaveNamedNotUTF8(key, below: false) && !exclude.contains { $0.matchesNotUTF8(key) } && !from.mayHaveNamedNotUTF8(key, below: true)
         }
         return includes(key) && !(kind == DiskObjectLister.folder && from.mayMatchBelow(key))
     }
@@ -264,7 +266,8 @@ public struct Rule: Sendable, Hashable {
     /// folder away. A folder whose name is not UTF-8 is matched as the listing spells it.
     public func descends(into folder: String, kind: String = DiskObjectLister.folder) -> Bool {
         let notUTF8 = DiskObjectLister.isNotUTF8(kind)
-        return from.mayMatchBelow(folder) && !exclude.contains { $0.matchesEverythingBelow(folder, notUTF8: notUTF8) }
+        return (notUTF8 ? from.mayHaveNamedNotUTF8(folder, below: true) : from.mayMatchBelow(folder))
+            && !exclude.contains { $0.matchesEverythingBelow(folder, notUTF8: notUTF8) }
     }
 
     /// Every combination of matrix values, in declaration order (one empty combination without a matrix).

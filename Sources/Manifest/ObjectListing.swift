@@ -233,7 +233,7 @@ public struct DiskObjectLister: ObjectLister {
     public static let notUTF8 = "a file name that is not valid UTF-8"
     /// What a folder (or a link to one) whose name is not valid UTF-8 is, in `others`: never
     /// walked into, it hides its files (`hidesFiles`).
-    public static let notUTF8Folder = "a folder whose name is not valid UTF-8"
+    public static let notUTF8Folder = "a folder (or a link to one) whose name is not valid UTF-8"
 
     /// Whether an entry of this kind is named by its bytes (`\xHH` for each byte outside ASCII),
     /// not by a key: only a pattern may match it that spells those bytes (`Glob.matchesNotUTF8`).

@@ -154,8 +154,8 @@ extension ControlFiles {
 
     /// This manifest's lock, state folder and index, where one lies outside this manifest's
     /// folder (`lock: ../B/out/t/a1.jpg`, `state: ../B/out/st`, `index: nbb/out/t/a1.jpg` with
-    /// `nbb: {path: ../B}`), are no file of another project nearby and lie in none of its
-    /// buckets, by path alone, built or not (attack 42d's N7: the build wrote there, and the
+    /// `nbb: {path: ../B}`) lie in no bucket of another project nearby (the index is no file of
+    /// it either), by path alone, built or not (attack 42d's N7: the build wrote there, and the
     /// sibling never built again, or its serve handed out this one's state database). Only such
     /// paths pay the nearby scan (`ForeignProjectFiles`); those inside this folder are the checks
     /// beside this one's.
@@ -176,8 +176,10 @@ extension ControlFiles {
         for control in outside {
             // Said already (inside another manifest's state folder, or beside it): once is enough.
             guard !diagnostics.errors.contains(where: { $0.file == control.location.file && $0.line == control.location.line && $0.column == control.location.column }) else { continue }
+            // Another project's own lock or state folder shared (`state: ../st` in two folders) is
+            // the build's to refuse, naming both, once one has claimed it; only its buckets here.
             let isIndex = control.key == "index"
-            if let owner = foreign.owner(of: control.path), !isIndex || Self.indexRefused(control.path, owner: owner) {
+            if isIndex, let owner = foreign.owner(of: control.path), Self.indexRefused(control.path, owner: owner) {
                 diagnostics.error(control.location, "\(control.what) " + owner.reason(display: { display($0) }, fix: "give '\(control.key):' a path of this project's own"))
             } else if let recorder = foreign.recorders(of: control.path).first(where: { recorder in
                 // An index in an output folder both write (two copies side by side with

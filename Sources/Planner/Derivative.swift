@@ -445,13 +445,16 @@ struct Expansion {
                 // A folder whose name is not UTF-8 may be one renamed so since the last build: the
                 // sources it holds had other names then. Every output of a source gone from its
                 // bucket is kept while it is there (when in doubt, never delete).
-                let held = hiding && other.kind == DiskObjectLister.notUTF8Folder ? sourceBucket.name : subject
-                if hiding, !failedFolders.contains(held) { failedFolders.append(held) }
+                // So may a file renamed so (`café.jpg` → `caf<E9>.jpg`).
+                let notUTF8 = DiskObjectLister.isNotUTF8(other.kind)
+                if hiding || notUTF8, !failedFolders.contains(notUTF8 ? sourceBucket.name : subject) {
+                    failedFolders.append(notUTF8 ? sourceBucket.name : subject)
+                }
                 let message: String
                 if hiding, other.kind == DiskObjectLister.notUTF8Folder {
                     message = Self.notUTF8FolderMessage(other.key, bucket: sourceBucket.name)
                 } else if other.kind == DiskObjectLister.notUTF8 {
-                    message = "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH); rename it, or exclude it in 'exclude:'"
+                    message = "cannot read the source: its file name is not valid UTF-8 (bytes shown as \\xHH), and the outputs of every source gone from bucket '\(sourceBucket.name)' are kept while it is there (it may have been renamed so); rename it to UTF-8, or exclude it in 'exclude:'"
                 } else if hiding, !named || other.kind == DiskObjectLister.linkToFolder || other.kind == DiskObjectLister.mountPoint {
                     message = Self.hiddenFilesMessage(other.key, kind: other.kind)
                 } else if other.kind == DiskObjectLister.pathTooLong {

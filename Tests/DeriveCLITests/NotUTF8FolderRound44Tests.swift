@@ -108,4 +108,33 @@ import TestSupport
         let build = try CLI.run(["build"], in: folder)
         #expect(build.status == 0, "\(text(build.stdout)) \(build.stderr)")
     }
+
+    /// Attack 44a's H1: a pattern that names the folder (`Café/*.jpg`, `Caf?/*.jpg`) or the file
+    /// (`caf?.jpg`) never matches its spelling once renamed to Latin-1 (`Caf\xE9`): the outputs
+    /// were deleted without a word and check passed. Each `\xHH` run stands for the characters it
+    /// may have been: the rule fails and the outputs stay.
+    @Test(arguments: ["photos/Café/*.jpg", "photos/Caf?/*.jpg", "photos/caf?.jpg"])
+    func aPatternThatNamedTheRenamedEntryStillSeesIt(_ from: String) throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let photos = folder.appendingPathComponent("photos")
+        let file = from.hasSuffix("caf?.jpg")
+        let named = file ? photos.appendingPathComponent("café.jpg") : photos.appendingPathComponent("Café/t1.jpg")
+        try FileManager.default.createDirectory(at: named.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: named)
+        try Self.manifest.replacingOccurrences(of: "photos/**/*.jpg", with: from).replacingOccurrences(of: "out/{dir}/{name}.jpg", with: "out/{name}.jpg")
+            .write(to: folder.appendingPathComponent("derive.yaml"), atomically: true, encoding: .utf8)
+        let first = try CLI.run(["build"], in: folder)
+        #expect(first.status == 0, "\(first.stderr)")
+        let output = folder.appendingPathComponent(file ? "out/café.jpg" : "out/t1.jpg")
+        let bytes = try Data(contentsOf: output)
+        // `Café` → `Caf<E9>`, `café.jpg` → `caf<E9>.jpg`.
+        let latin1 = file ? (Array(photos.path.utf8) + Array("/caf".utf8) + [0xE9] + Array(".jpg".utf8) + [0]).map { CChar(bitPattern: $0) } : Self.latin1(photos)
+        #expect(rename(named.deletingLastPathComponent().path == photos.path ? named.path : named.deletingLastPathComponent().path, latin1) == 0)
+        let build = try CLI.run(["build"], in: folder)
+        let said = text(build.stdout) + build.stderr
+        #expect(build.status == 1 && said.contains("not valid UTF-8") && !said.contains("deleted"), "\(from): \(said)")
+        #expect(try Data(contentsOf: output) == bytes)
+        #expect(try CLI.run(["check"], in: folder).status != 0)
+    }
 }
