@@ -804,6 +804,19 @@ public final class TemporaryFile: @unchecked Sendable {
         return fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0
     }
 
+    /// The first `count` bytes of the regular file `name` in the file's folder (links not
+    /// followed); nil when there is none.
+    public func folderFileHead(_ name: String, count: Int) -> Data? {
+        let fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        var buffer = [UInt8](repeating: 0, count: count)
+        let read = Glibc.read(fd, &buffer, count)
+        return read > 0 ? Data(buffer.prefix(read)) : Data()
+    }
+
     /// The name the file gets in its folder (the key's last segment).
     public var name: String { finalName }
 

@@ -188,12 +188,14 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         public var manifest: String
         public var lock: String
         public var state: String
+        /// Its folder holds this manifest's folder (a project above, not one beside).
+        public var isAbove = false
     }
 
     /// The projects `owner(of:)` looks at for `path` (its folder and those above it, and nearby,
     /// every one scanned: with no bucket known, none is left out for lying elsewhere) whose
-    /// manifest does not load (does not parse, is empty, or loads with errors), but those in this manifest's folder (neighbours, which
-    /// `ForeignClaims` judges by their lock). Attack 43b's finding 2: a sibling mid-edit had no
+    /// manifest does not load (does not parse, is empty, or loads with errors), those in this
+    /// manifest's folder too (attack 44b's F3). Attack 43b's finding 2: a sibling mid-edit had no
     /// buckets, so `--verify` took its recorded outputs in a shared `../pub` and clean deleted them.
     public func unloadedProjects(around path: String) -> [Unloaded] {
         let absolute = URL(literalFilePath: path).standardizedFileURL.path
@@ -201,10 +203,14 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let ownFolder = ownFolder(own)
         _ = nearbyProjects(file: file)
         let scanned = nearbyLock.withLock { nearby ?? [] }
+        // A neighbour in this manifest's folder too (attack 44b's F3: one mid-edit lost its
+        // outputs, sources and index to `--overwrite`): taken at its word like any other.
+        let neighbours = projects(in: ownFolder.real)
         var seen = Set<String>()
-        return (Self.above(absolute, real: file.real).flatMap { projects(in: $0) } + scanned)
-            .filter { $0.unreadable && !$0.folder.sameFile(as: ownFolder) && seen.insert($0.manifest.real).inserted }
-            .map { Unloaded(manifest: $0.manifest.real, lock: $0.lock.real, state: $0.state.real) }
+        return (neighbours + Self.above(absolute, real: file.real).flatMap { projects(in: $0) } + scanned)
+            .filter { $0.unreadable && seen.insert($0.manifest.real).inserted }
+            .map { Unloaded(manifest: $0.manifest.real, lock: $0.lock.real, state: $0.state.real,
+                            isAbove: !$0.folder.sameFile(as: ownFolder) && $0.folder.contains(ownFolder)) }
     }
 
     /// The key of the file at `path` below the folder `folder` (both absolute), by real path or,

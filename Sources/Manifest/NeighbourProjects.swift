@@ -92,7 +92,12 @@ public enum NeighbourProjects {
         var found: [String] = []
         var seen: [FileSystemPath] = own
         for folder in folders where listed.insert(folder).inserted {
-            for path in ControlFiles.manifests(in: folder) {
+            // Discovery's one definition (`ProjectMarkers`): a manifest mid-edit counts, an emptied
+            // one beside its state or lock too (attack 44b's F2: a public-read-write bucket whose
+            // folder was a built project with its manifest emptied validated, and anyone could
+            // overwrite its recorded outputs).
+            let names = ControlFiles.manifestNames(in: folder).sorted()
+            for path in names.map({ folder == "/" ? "/" + $0 : folder + "/" + $0 }) where ControlFiles.isProjectManifest(path) {
                 let identity = FileSystemPath(manifest: path)
                 guard !seen.contains(where: { $0.sameFile(as: identity) }) else { continue }
                 seen.append(identity)

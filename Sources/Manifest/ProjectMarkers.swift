@@ -43,7 +43,7 @@ public enum ProjectMarkers {
         }
         if size <= maxManifestBytes, ControlFiles.hasManifestExtension(name), ControlFiles.looksLikeBrokenManifest(contents: contents, besideState: besideState) {
             return contents.isEmpty
-                ? "it is an empty file at a manifest's name beside Derive's state folder (a project's manifest mid-edit)"
+                ? "it is an empty file at a manifest's name beside Derive's state folder or its Derive lock (a project's manifest mid-edit)"
                 : "it has a manifest's name and reads like a Derive manifest being edited (a 'version:', 'buckets:' or 'derivatives:' line that does not parse)"
         }
         if isLockName(name), contents.starts(with: lockMarker) {
@@ -72,10 +72,14 @@ extension ControlFiles {
     static func besideState(_ path: String) -> Bool {
         var state = stat()
         if lstat((path as NSString).deletingLastPathComponent + "/" + ProjectMarkers.stateFolderName, &state) == 0 { return true }
-        let lock = URL(literalFilePath: path).deletingPathExtension().path + ".lock"
-        guard let handle = FileHandle(forReadingAtPath: lock) else { return false }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: 24)).map { $0.starts(with: Data(#"{"format":"derive.lock/"#.utf8)) } ?? false
+        // Opened without blocking (a FIFO at the lock's name never stalls discovery), a regular file only.
+        let fd = open(URL(literalFilePath: path).deletingPathExtension().path + ".lock", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
+        var head = [UInt8](repeating: 0, count: ProjectMarkers.lockMarker.count)
+        return read(fd, &head, head.count) == head.count && Data(head) == ProjectMarkers.lockMarker
     }
 
     /// Whether the file at `path` (a manifest's name: `manifestNames`) is a project's manifest as

@@ -94,6 +94,12 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
                 return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil)
             }
         }
+        // The lock's word by key alone only when its state cannot say where it wrote (attack 44b's
+        // F1: a parent mid-edit whose state says it wrote R/out claimed R/C/out by key), and never
+        // for a file in this manifest's folder from a project above it (its buckets are unknown;
+        // a nested project's own folder is its own, as `owner(of:)` judges).
+        guard stateRows(state: project.state, manifest: project.manifest).isEmpty else { return nil }
+        if project.isAbove, real.utf8.starts(with: (projects.ownRealFolder + "/").utf8) { return nil }
         if (byDigest(lock: project.lock)[digest] ?? []).contains(where: endsWith) {
             return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock)
         }

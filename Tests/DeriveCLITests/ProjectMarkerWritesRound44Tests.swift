@@ -124,4 +124,21 @@ import TestSupport
         let project = try CLI.run(["validate"], in: root.appendingPathComponent("P"))
         #expect(project.status == 0, "\(project.stderr)")
     }
+
+    /// Attack 44b's F4: an empty `derive.yaml` uploaded beside a retired project's `derive.lock`
+    /// (discovery counts it: a manifest emptied beside its Derive lock) froze that folder for every
+    /// writer. Refused as discovery would read it; beside no lock, an empty YAML still lands.
+    @Test func anEmptyManifestBesideADeriveLockIsRefused() throws {
+        let (root, service) = try Self.served()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let retired = root.appendingPathComponent("pub/r")
+        try FileManager.default.createDirectory(at: retired, withIntermediateDirectories: true)
+        try Data((#"{"format":"derive.lock/2","manifest":"derive.yaml","note":"one output per line; written by derive build, do not edit"}"# + "\n").utf8)
+            .write(to: retired.appendingPathComponent("derive.lock"))
+        let answer = Self.send(service, "PUT", "upl", "r/derive.yaml", body: "")
+        #expect(answer.status == 403 && answer.text.contains("Derive lock"), "\(answer.status) \(answer.text)")
+        #expect(!Self.exists(root, "pub/r/derive.yaml"))
+        #expect(Self.send(service, "PUT", "upl", "r/x.txt", body: "x").status == 200)
+        #expect(Self.send(service, "PUT", "upl", "r/other.yaml", body: "").status == 200)
+    }
 }

@@ -125,4 +125,63 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/u").path, isDirectory: &isFolder) && isFolder.boolValue)
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/u/a1.jpg").path))
     }
+
+    /// Attack 44b's F3: a neighbour in the same folder mid-edit (derive.yaml broken, site.yaml
+    /// beside it rendering the same bytes to the same paths) lost its outputs to `--overwrite`.
+    @Test func aNeighbourInTheSameFolderMidEditKeepsItsOutputs() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("src/a1.jpg"))
+        let own = Self.manifest().replacingOccurrences(of: "../shared", with: "src").replacingOccurrences(of: "../pub", with: "out")
+        try own.write(to: folder.appendingPathComponent("derive.yaml"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["build", "-q"], in: folder).status == 0)
+        let output = folder.appendingPathComponent("out/t/a1.jpg")
+        let bytes = try Data(contentsOf: output)
+        try own.write(to: folder.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
+        try (own + "\noops: [x\n").write(to: folder.appendingPathComponent("derive.yaml"), atomically: true, encoding: .utf8)
+        let build = try CLI.run(["build", "--overwrite", "site.yaml"], in: folder)
+        #expect(build.status == 1 && build.stderr.contains("whose manifest does not load"), "\(build.stderr)")
+        let clean = try CLI.run(["clean", "site.yaml"], in: folder)
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(try Data(contentsOf: output) == bytes)
+    }
+
+    /// Attack 44b's F1: a parent mid-edit whose state says it wrote R/out claimed the child's
+    /// R/C/out files by its lock's keys alone, so the child (its own lock and state lost) could not
+    /// build even with --overwrite. A lock's key is read alone only when the state cannot say.
+    @Test func aBrokenParentWithItsStateClaimsNothingOfAChildByKey() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let child = root.appendingPathComponent("C")
+        let own = Self.manifest().replacingOccurrences(of: "../shared", with: "src").replacingOccurrences(of: "../pub", with: "out")
+        for folder in [root, child] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("src"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("src/a1.jpg"))
+            try own.write(to: folder.appendingPathComponent("derive.yaml"), atomically: true, encoding: .utf8)
+        }
+        #expect(try CLI.run(["build", "-q"], in: child).status == 0)
+        // The parent excludes the child's folder from nothing: its rule reads only src/*.jpg.
+        #expect(try CLI.run(["build", "-q"], in: root).status == 0)
+        try Data().write(to: root.appendingPathComponent("derive.yaml"))
+        try FileManager.default.removeItem(at: child.appendingPathComponent(".derive"))
+        try FileManager.default.removeItem(at: child.appendingPathComponent("derive.lock"))
+        try own.replacingOccurrences(of: "w_32", with: "w_30").write(to: child.appendingPathComponent("derive.yaml"), atomically: true, encoding: .utf8)
+        let build = try CLI.run(["build", "--overwrite"], in: child)
+        #expect(build.status == 0, "\(build.stderr)")
+    }
+
+    /// Attack 44b's F2: a public-read-write bucket whose folder is a built project with its
+    /// manifest emptied (mid-save) validated, and anyone could overwrite that project's outputs.
+    @Test func aPublicBucketHoldingAnEmptiedProjectIsRefused() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let pub = root.appendingPathComponent("pub")
+        try FileManager.default.createDirectory(at: pub, withIntermediateDirectories: true)
+        try CrossManifestBucketRound42Tests.project(in: pub)
+        try Data().write(to: pub.appendingPathComponent("derive.yaml"))
+        try "version: 1\nbuckets:\n  upl: {path: pub, acl: public-read-write}\nderivatives: []\n".write(to: root.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
+        let validate = try CLI.run(["validate", "site.yaml"], in: root)
+        #expect(validate.status == 1 && validate.stderr.contains("holds the manifest"), "\(validate.stderr)")
+    }
 }

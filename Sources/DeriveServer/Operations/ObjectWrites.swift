@@ -42,8 +42,13 @@ extension ObjectService {
               let read = file.contents(maxBytes: size <= ProjectMarkers.maxManifestBytes ? size : ProjectMarkers.headerBytes) else {
             throw OSSErrorBody.internalError
         }
-        if let why = ProjectMarkers.why(name: file.name, contents: read.data, size: read.size,
-                                        besideState: file.folderHolds(ProjectMarkers.stateFolderName)) {
+        // Beside Derive's state folder, or beside this name's Derive lock (discovery's own rule,
+        // `ControlFiles.besideState`: attack 44b's F4, an empty `derive.yaml` beside a retired
+        // project's `derive.lock` froze the folder for every writer).
+        let lock = (file.name as NSString).deletingPathExtension + ".lock"
+        let besideState = file.folderHolds(ProjectMarkers.stateFolderName)
+            || file.folderFileHead(lock, count: ProjectMarkers.lockMarker.count).map { $0.starts(with: ProjectMarkers.lockMarker) } == true
+        if let why = ProjectMarkers.why(name: file.name, contents: read.data, size: read.size, besideState: besideState) {
             file.discard()
             throw projectRefusal(key, why)
         }
