@@ -22,6 +22,12 @@ struct Derive: AsyncParsableCommand {
             print(Versions.text)
             return
         }
+        // An argument whose bytes are not UTF-8 reached every command as U+FFFD (`-o 'o\xE9.jpg'`
+        // wrote `o\xEF\xBF\xBD.jpg`, `validate 'm\xE9.yaml'` said no such file: attack 44a's M1).
+        if let refusal = nonUTF8Argument() {
+            Output.printError(refusal)
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         // `derive init -photos` (a folder named -photos) is read as -p -h -o …, and -h printed help (attack 41b's L8);
         // `derive check -dash.yaml` the same (attack 43a's F3): said before anything else reads them.
         if let refusal = InitCommand.optionLikeFolder(arguments) {
@@ -80,6 +86,20 @@ struct Derive: AsyncParsableCommand {
             result = result.replacingOccurrences(of: text, with: TerminalText.escaped(text))
         }
         return result.split(separator: "\n", omittingEmptySubsequences: false).map { TerminalText.escaped(String($0)) }.joined(separator: "\n")
+    }
+
+    /// The usage error for the first command-line argument whose bytes are not UTF-8: Swift's
+    /// arguments hold U+FFFD in their place, so the file it names could not be opened, and one
+    /// written would get another name. Named with those bytes as `\xHH`.
+    static func nonUTF8Argument() -> String? {
+        for index in 1..<max(1, Int(CommandLine.argc)) {
+            guard let pointer = CommandLine.unsafeArgv[index], String(validatingCString: pointer) == nil else { continue }
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer)))
+            let shown = TerminalText.escaped(bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16, uppercase: true) }.joined())
+            return "argument \(index) ('\(shown)') is not valid UTF-8 (its other bytes shown as \\xHH): Derive names files, keys and manifests in UTF-8, "
+                + "and would read it as another name; rename the file or folder to a UTF-8 name (e.g. convmv -f latin1 -t utf-8 --notest)"
+        }
+        return nil
     }
 
     /// How ArgumentParser starts an error's message (a usage error: a missing argument, an unknown option).

@@ -60,7 +60,7 @@ struct InitCommand: ParsableCommand {
     /// file or folder that is there, is a usage error saying how to write it.
     static func optionLikeManifest(_ arguments: [String]) -> String? {
         guard let command = arguments.first, !command.hasPrefix("-") else { return nil }
-        for argument in arguments.dropFirst() {
+        for (position, argument) in arguments.enumerated().dropFirst() {
             if argument == "--" { return nil }
             guard argument.hasPrefix("-"), !argument.hasPrefix("--"), argument.count > 2 else { continue }
             var info = stat()
@@ -69,6 +69,12 @@ struct InitCommand: ParsableCommand {
             // `./NAME` first: it works as an option's value too (`--manifest ./-hero.yaml`), where
             // `-- NAME` would make it the next positional argument (attack 43c's L-a).
             let name = TerminalText.escaped(argument)
+            // Given to --manifest (explain, html, release take the manifest only so): `./NAME` or
+            // `--manifest=NAME` there; `-- NAME` would make it their OUTPUT argument (attack 44a's L5).
+            if ["--manifest", "-m"].contains(arguments[position - 1]) {
+                return "\(name) is not an option of derive \(command) (it reads as the one-letter options \(TerminalText.escaped(argument.dropFirst().map { "-\($0)" }.joined(separator: " ")))); "
+                    + "for a manifest named \(name), write --manifest ./\(name) or --manifest=\(name)"
+            }
             return "\(name) is not an option of derive \(command) (it reads as the one-letter options \(TerminalText.escaped(argument.dropFirst().map { "-\($0)" }.joined(separator: " ")))); "
                 + "for a file named \(name), write ./\(name) (derive \(command) ./\(name), or after --manifest), or put it after -- where it is the manifest argument (derive \(command) -- \(name))"
         }
