@@ -544,7 +544,13 @@ struct ControlFileTargets {
     /// asked only of a file this manifest did not write there.
     func foreignOwner(ofIndex path: String, _ status: IndexStatus) -> ForeignProjectFiles.Owner? {
         switch status {
-        case .notOurs, .claimed: return ForeignProjectFiles(besides: lockSource.manifestPath).owner(of: path)
+        case .notOurs, .claimed:
+            let projects = ForeignProjectFiles(besides: lockSource.manifestPath)
+            if let owner = projects.owner(of: path) { return owner }
+            // The index of a project that does not load, which its lock names with these bytes.
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 64 << 20,
+                  let data = FileManager.default.contents(atPath: path) else { return nil }
+            return ForeignRecordedOutputs(projects).unloadedIndexOwner(of: path, digest: ContentDigests.digest(data))
         default: return nil
         }
     }

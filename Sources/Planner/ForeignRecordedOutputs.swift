@@ -12,7 +12,7 @@ import Glibc
 /// C4: a sibling's outputs in a shared `../pub` were "not written by Derive"). Named with its
 /// owner; `--overwrite` still takes it, as the README lets it take another manifest's outputs.
 /// Asked only of a file nothing of this manifest vouches for; each lock and state is read once.
-final class ForeignRecordedOutputs: @unchecked Sendable {
+public final class ForeignRecordedOutputs: @unchecked Sendable {
     private let projects: ForeignProjectFiles
     private let lock = NSLock()
     private var locks: [String: PathDictionary<LockFile.Entry>] = [:]
@@ -21,7 +21,7 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
     private var lockDigests: [String: [String: [String]]] = [:]
     private var sources: [String: [String: String]] = [:]
 
-    init(_ projects: ForeignProjectFiles) {
+    public init(_ projects: ForeignProjectFiles) {
         self.projects = projects
     }
 
@@ -60,6 +60,24 @@ final class ForeignRecordedOutputs: @unchecked Sendable {
             if let recorded = files[absolute] ?? files[real], recorded == digest {
                 return ForeignProjectFiles.Owner(manifest: project.manifest, what: "a source or output (its build state records this file with these bytes)", unloaded: true)
             }
+        }
+        return nil
+    }
+
+    /// The project that does not load whose lock names the file at `path` as its index with these
+    /// bytes (its first line's `index` and `indexDigest`, the key placed as a lock line's is):
+    /// taken at its word too (attack 44b's F5: a sibling mid-edit lost its index to another
+    /// project's `index:` under `--overwrite`, and that project's clean deleted it).
+    public func unloadedIndexOwner(of path: String, digest: String) -> ForeignProjectFiles.Owner? {
+        let real = ForeignProjectFiles.realPath(path)
+        for project in projects.unloadedProjects(around: path) {
+            guard let data = FileManager.default.contents(atPath: project.lock),
+                  let firstLine = data.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first,
+                  let index = LockFile.index(Data(firstLine)), index.digest == digest,
+                  let slash = index.path.firstIndex(of: "/") else { continue }
+            let tail = Array(("/" + index.path[index.path.index(after: slash)...]).utf8)
+            guard real.utf8.count > tail.count, real.utf8.suffix(tail.count).elementsEqual(tail) else { continue }
+            return ForeignProjectFiles.Owner(manifest: project.manifest, what: "the index (its lock \(project.lock) names this file with these very bytes)", unloaded: true)
         }
         return nil
     }

@@ -184,4 +184,25 @@ import TestSupport
         let validate = try CLI.run(["validate", "site.yaml"], in: root)
         #expect(validate.status == 1 && validate.stderr.contains("holds the manifest"), "\(validate.stderr)")
     }
+
+    /// Attack 44b's F5: a sibling mid-edit lost its index to another project's `index:` under
+    /// `--overwrite` (its lock names that file with these very bytes), and that project's clean
+    /// deleted it.
+    @Test func aSiblingMidEditKeepsItsIndex() throws {
+        let root = try Self.siblings()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let b = root.appendingPathComponent("B/derive.yaml")
+        try Self.manifest().replacingOccurrences(of: "derivatives:", with: "index: out/index.json\nderivatives:").write(to: b, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["build", "-q"], in: root.appendingPathComponent("B")).status == 0)
+        let index = root.appendingPathComponent("pub/index.json")
+        let bytes = try Data(contentsOf: index)
+        try (Self.manifest() + "\noops: [x\n").write(to: b, atomically: true, encoding: .utf8)
+        let a = root.appendingPathComponent("A")
+        try Self.manifest().replacingOccurrences(of: "derivatives:", with: "index: out/index.json\nderivatives:")
+            .replacingOccurrences(of: "out/t/", with: "out/a/").write(to: a.appendingPathComponent("derive.yaml"), atomically: true, encoding: .utf8)
+        let build = try CLI.run(["build", "--overwrite"], in: a)
+        #expect(build.status == 1 && build.stderr.contains("is the index (its lock"), "\(build.stderr)")
+        _ = try CLI.run(["clean"], in: a)
+        #expect(try Data(contentsOf: index) == bytes)
+    }
 }
