@@ -240,7 +240,7 @@ public struct DiskObjectLister: ObjectLister {
     public static func isNotUTF8(_ kind: String) -> Bool { kind == notUTF8 || kind == notUTF8Folder }
 
     /// The name with every byte outside ASCII written `\xHH`, for messages.
-    static func escaped(_ bytes: [UInt8]) -> String {
+    public static func escaped(_ bytes: [UInt8]) -> String {
         bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16, uppercase: true) }.joined()
     }
 

@@ -128,23 +128,27 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// outputs it read back; none when it cannot be read or is another manifest's.
     private func fileDigests(state: String, manifest: String) -> [String: String] {
         if let known = lock.withLock({ sources[state] }) { return known }
-        var rows: [String: String] = [:]
+        let rows = Self.readState(state, manifest: manifest, sql: "SELECT path, digest FROM files") { row in (row[0] as String, row[1] as String) }
+        let found = Dictionary(rows, uniquingKeysWith: { a, _ in a })
+        lock.withLock { sources[state] = found }
+        return found
+    }
+
+    /// The rows `sql` selects from the build state in `state`, read-only, when it is one Derive
+    /// trusts and it names `manifest` as its owner (a copied project's state is another's); none
+    /// otherwise. The one reading of another project's state (its outputs, its digest cache).
+    private static func readState<T>(_ state: String, manifest: String, sql: String, _ decode: (Row) -> T) -> [T] {
         let database = state + "/" + StateFiles.database
         var configuration = Configuration()
         configuration.readonly = true
-        if FileManager.default.fileExists(atPath: database), (try? StateFolderTrust.checkDatabaseFiles(database)) != nil,
-           let queue = try? DatabaseQueue(path: database, configuration: configuration) {
-            rows = (try? queue.read { db -> [String: String] in
-                guard let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
-                      StateOwner.isSame(recorded: owner, owner: manifest) else { return [:] }
-                var found: [String: String] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT path, digest FROM files") { found[row[0]] = row[1] }
-                return found
-            }) ?? [:]
-            try? queue.close()
-        }
-        lock.withLock { sources[state] = rows }
-        return rows
+        guard FileManager.default.fileExists(atPath: database), (try? StateFolderTrust.checkDatabaseFiles(database)) != nil,
+              let queue = try? DatabaseQueue(path: database, configuration: configuration) else { return [] }
+        defer { try? queue.close() }
+        return (try? queue.read { db -> [T] in
+            guard let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
+                  StateOwner.isSame(recorded: owner, owner: manifest) else { return [] }
+            return try Row.fetchAll(db, sql: sql).map(decode)
+        }) ?? []
     }
 
     /// The state's rows by output digest (output, folder): each file asked costs a lookup, not
@@ -183,22 +187,9 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     private func stateRows(state: String, manifest: String) -> [String: (digest: String, folder: String)] {
         if let known = lock.withLock({ states[state] }) { return known }
         var rows: [String: (digest: String, folder: String)] = [:]
-        let database = state + "/" + StateFiles.database
-        var configuration = Configuration()
-        configuration.readonly = true
-        if FileManager.default.fileExists(atPath: database), (try? StateFolderTrust.checkDatabaseFiles(database)) != nil,
-           let queue = try? DatabaseQueue(path: database, configuration: configuration) {
-            rows = (try? queue.read { db -> [String: (digest: String, folder: String)] in
-                guard let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
-                      StateOwner.isSame(recorded: owner, owner: manifest) else { return [:] }
-                var found: [String: (digest: String, folder: String)] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT path, outputDigest, folder FROM outputs") {
-                    found[row[0]] = (row[1], row[2])
-                }
-                return found
-            }) ?? [:]
-            try? queue.close()
-        }
+        for (path, digest, folder) in Self.readState(state, manifest: manifest, sql: "SELECT path, outputDigest, folder FROM outputs", {
+            (row: Row) in (row[0] as String, row[1] as String, row[2] as String)
+        }) { rows[path] = (digest, folder) }
         lock.withLock { states[state] = rows }
         return rows
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Confinement
 import DeriveServer
 import Foundation
+import Manifest
 
 @main
 struct Derive: AsyncParsableCommand {
@@ -95,7 +96,7 @@ struct Derive: AsyncParsableCommand {
         for index in 1..<max(1, Int(CommandLine.argc)) {
             guard let pointer = CommandLine.unsafeArgv[index], String(validatingCString: pointer) == nil else { continue }
             let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer)))
-            let shown = TerminalText.escaped(bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16, uppercase: true) }.joined())
+            let shown = TerminalText.escaped(DiskObjectLister.escaped(bytes))
             return "argument \(index) ('\(shown)') is not valid UTF-8 (its other bytes shown as \\xHH): Derive names files, keys and manifests in UTF-8, "
                 + "and would read it as another name; rename the file or folder to a UTF-8 name (e.g. convmv -f latin1 -t utf-8 --notest)"
         }
