@@ -20,7 +20,7 @@ import Glibc
     /// takes far longer than one poll, and the peak only grows, so it cannot slip between polls.
     /// `sh` execs derive, so the process measured is derive itself.
     func runMeasured(_ project: Project, _ arguments: [String]) throws -> (result: CLI.Result, peakKiB: Int) {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("measured-\(UUID().uuidString)")
+        let scratch = (try ScratchFolder.make("measured"))
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("stdout").path, err = scratch.appendingPathComponent("stderr").path

@@ -37,7 +37,7 @@ import GRDB
     }
 
     @Test func aMissingStateKeepsGuardedBucketsPrivate() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-built"))
         let loaded = try manifest(in: folder)
         let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
         #expect(throws: BuiltOutputs.Unavailable.self) { try outputs.recordedACL(bucket: "out", key: "a.jpg") }
@@ -45,7 +45,7 @@ import GRDB
     }
 
     @Test func aCorruptStateKeepsGuardedBucketsPrivateEvenAfterItIsReplaced() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-built"))
         let loaded = try manifest(in: folder)
         try FileManager.default.createDirectory(atPath: loaded.stateFolder, withIntermediateDirectories: true)
         try Data(String(repeating: "garbage ", count: 512).utf8).write(to: URL(fileURLWithPath: loaded.stateFolder + "/state.sqlite"))
@@ -57,7 +57,7 @@ import GRDB
     }
 
     @Test func aHealthyStateAnswersFromItsRecords() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-built"))
         let loaded = try manifest(in: folder)
         _ = try StateStore(folder: loaded.stateFolder, owner: BuildSession.ownerName(loaded.file))
         let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
@@ -81,7 +81,7 @@ import GRDB
     }
 
     @Test func aStateOfThisManifestIsTrusted() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-built"))
         let loaded = try manifest(in: folder)
         try state(loaded, owner: BuildSession.ownerName(loaded.file))
         let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
@@ -91,7 +91,7 @@ import GRDB
     /// Attack (#11 follow-up): a state copied from another project, or a `state:` folder shared
     /// with another manifest, must not decide this manifest's ACLs: fail closed like a missing state.
     @Test func aStateOwnedByAnotherManifestIsNotTrusted() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-built"))
         let loaded = try manifest(in: folder)
         try state(loaded, owner: "/elsewhere/other.yaml")
         let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
@@ -100,7 +100,7 @@ import GRDB
     }
 
     @Test func aStateWithoutOwnerIsNotTrusted() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-built"))
         let loaded = try manifest(in: folder)
         try state(loaded, owner: nil)
         let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
@@ -110,7 +110,7 @@ import GRDB
     /// The owner is checked at every lookup: another manifest's build taking the state over
     /// while serve runs stops the records from counting.
     @Test func aStateTakenOverWhileServingStopsCounting() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-built"))
         let loaded = try manifest(in: folder)
         try state(loaded, owner: BuildSession.ownerName(loaded.file))
         let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)
@@ -123,7 +123,7 @@ import GRDB
     /// The server keeps the database open: a state moved aside (another manifest's build takes the
     /// folder over) or deleted while it runs must stop counting at once, not at the next restart.
     @Test func aStateMovedAsideOrDeletedWhileServingStopsCounting() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-built-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-built"))
         let loaded = try manifest(in: folder)
         try state(loaded, owner: BuildSession.ownerName(loaded.file))
         let outputs = BuiltOutputs(stateFolder: loaded.stateFolder, manifest: loaded)

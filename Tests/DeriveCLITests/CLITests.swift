@@ -52,7 +52,7 @@ struct CLI {
     }()
 
     static func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-cli-\(UUID().uuidString)")
+        let url = (try ScratchFolder.make("derive-cli"))
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

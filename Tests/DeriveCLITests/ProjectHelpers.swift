@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -125,7 +126,7 @@ struct UnprivilegedDerive {
     init(in folder: URL) throws {
         self.folder = folder
         guard geteuid() == 0 else { stateHome = nil; return }
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("derive-nobody-state-\(UUID().uuidString)")
+        let home = (try ScratchFolder.make("derive-nobody-state"))
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         stateHome = home
         #expect(giveToNobody(home).isEmpty)

@@ -74,7 +74,7 @@ import TestSupport
     /// inserted the matched `alt=""`, `$'` the rest of the tag). It must come out escaped, as typed.
     @Test(.enabled(if: node != nil, "node is not installed"))
     func theEleventyShortcodeEscapesAltTextLiterally() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("eleventy-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("eleventy"))
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         try #"{"sources":{"photos/lake.jpg":{"pictures":{"hero":{"html":"<img alt=\"\" src=\"a.jpg\">"}}}}}"#

@@ -47,7 +47,7 @@ import Glibc
 
     /// A project whose thumbnails exist on disk (as a build left them), with no state yet.
     final class Project {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r3-\(UUID().uuidString)")
+        let folder = ((try? ScratchFolder.make("derive-r3")) ?? FileManager.default.temporaryDirectory.appendingPathComponent("derive-r3-\(UUID().uuidString)"))
         var manifest: Manifest!
 
         init() throws {

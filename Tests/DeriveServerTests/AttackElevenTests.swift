@@ -256,7 +256,7 @@ import TestSupport
     }
 
     @Test func aSecondServerOnTheStateFolderIsRefused() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-lock-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-serve-lock"))
         defer { try? FileManager.default.removeItem(at: folder) }
         let first = try ServeLock(stateFolder: folder.path)
         #expect(throws: ServeLock.Held.self) { _ = try ServeLock(stateFolder: folder.path) }

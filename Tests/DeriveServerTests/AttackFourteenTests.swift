@@ -188,7 +188,7 @@ import TestSupport
     // MARK: F3. The stop's checkpoint waits a bounded time for another program's reader.
 
     @Test func aStopCheckpointUnderAReaderIsBoundedAndWarns() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack14-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-attack14"))
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("state/" + StateFiles.objectMetadata).path
         let store = try ObjectMetadataStore(path: path)
@@ -214,7 +214,7 @@ import TestSupport
     // MARK: F4. A stamped database's log is checked before SQLite applies it.
 
     @Test func aStampedDatabaseWithAForeignStampInItsLogIsRefusedUnchanged() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack14-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-attack14"))
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("state/" + StateFiles.objectMetadata).path
         let other = folder.appendingPathComponent("base/" + StateFiles.objectMetadata).path
@@ -272,7 +272,7 @@ import TestSupport
     // MARK: F5, F7. Messages say what is known.
 
     @Test func aSquattedLockSocketIsNamedHonestly() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack14-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-attack14"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         var info = stat()

@@ -170,7 +170,7 @@ import TestSupport
     }
 
     @Test func theAnonymousShareIsValidatedBelowTheTotal() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-appendable-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-appendable"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         func load(_ serve: String) throws -> ManifestLoader.Result {

@@ -14,7 +14,7 @@ import TestSupport
 /// file holds the records (N4), and the state folder's lock survives a removed serve.lock (N2).
 @Suite(.ownThreads) struct AttackThirteenTests {
     static func scratch() throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack13-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-attack13"))
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("state"), withIntermediateDirectories: true)
         return folder
     }

@@ -15,7 +15,7 @@ import TestSupport
 /// share holds after a restart (4), a foreign database is not changed by the checks (5).
 @Suite(.ownThreads) struct AttackTwelveTests {
     static func scratch() throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack12-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-attack12"))
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("state"), withIntermediateDirectories: true)
         return folder
     }
@@ -252,7 +252,7 @@ import TestSupport
 
     /// While clean holds the lock no serve starts, and the refusal says it is clean.
     @Test func noServerStartsWhileCleanRuns() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-attack12-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-attack12"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let cleaning = try ServeLockFile(folder: folder.path, note: " (derive clean)")

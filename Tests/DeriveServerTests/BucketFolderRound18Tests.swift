@@ -15,7 +15,7 @@ import TestSupport
 /// holds one is never served (503).
 @Suite(.ownThreads) struct BucketFolderRound18Tests {
     @Test func aBucketFolderThatSharesFilesWithAnotherBucketIsNeverServed() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r1-\(UUID().uuidString)")
+        let root = (try ScratchFolder.make("derive-r1"))
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
         try fm.createDirectory(at: root.appendingPathComponent("priv/sub"), withIntermediateDirectories: true)
@@ -60,7 +60,7 @@ import TestSupport
     /// found at the start of the request (attack 18's P1: not resolved again at each open): a
     /// folder opened for `site` that is inside `priv`, is `priv`, or holds it is still refused.
     @Test func aFollowedManifestChecksTheOpenedFolderAgainstTheWalkedFolders() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r1f-\(UUID().uuidString)")
+        let root = (try ScratchFolder.make("derive-r1f"))
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
         try fm.createDirectory(at: root.appendingPathComponent("priv/sub"), withIntermediateDirectories: true)

@@ -17,7 +17,7 @@ import TestSupport
         let root: URL
         let manifestPath: String
         init(count: Int, links: Int) throws {
-            root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-chains-\(UUID().uuidString)")
+            root = (try ScratchFolder.make("derive-chains"))
             let fm = FileManager.default
             try fm.createDirectory(at: root.appendingPathComponent("site"), withIntermediateDirectories: true)
             var yaml = "version: 1\nbuckets:\n  site: {path: site, acl: public-read}\n"

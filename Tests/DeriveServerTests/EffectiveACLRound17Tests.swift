@@ -20,7 +20,7 @@ import TestSupport
     }
 
     static func manifest(rule: String = "pic", ruleACL: String?, srcACL: String = "private", siteACL: String = "private") throws -> Manifest {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-acl17-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-acl17"))
         for bucket in ["src", "site"] {
             try FileManager.default.createDirectory(at: folder.appendingPathComponent(bucket), withIntermediateDirectories: true)
         }

@@ -23,7 +23,7 @@ import TestSupport
     /// `gallery` from the public bucket, rule `internal` (`acl: private`) from the private one,
     /// both `{hash}` names in `site`. `rules` replaces the derivatives.
     static func manifest(rules: String? = nil, privACL: String = "private", privObjects: String = "") throws -> Manifest {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-acl18-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-acl18"))
         for bucket in ["pub", "priv", "site"] {
             try FileManager.default.createDirectory(at: folder.appendingPathComponent(bucket), withIntermediateDirectories: true)
         }

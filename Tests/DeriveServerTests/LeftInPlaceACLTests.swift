@@ -24,7 +24,7 @@ import TestSupport
     /// old `-32` and `.small` outputs match no template. `index:` moved to `data/index.json`,
     /// with its `objects:` rule.
     static func manifest() throws -> Manifest {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-left19-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-left19"))
         for bucket in ["pub", "priv", "site"] {
             try FileManager.default.createDirectory(at: folder.appendingPathComponent(bucket), withIntermediateDirectories: true)
         }

@@ -10,7 +10,7 @@ import TestSupport
 /// or answers an OSS error when it found nothing. Asserted on entries read, never on seconds.
 @Suite(.ownThreads) struct ListingBudgetTests {
     static func tree(small: Int, big: Int) throws -> URL {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-budget-\(UUID().uuidString)")
+        let root = (try ScratchFolder.make("derive-budget"))
         for folder in ["a", "b"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
@@ -54,7 +54,7 @@ import TestSupport
     }
 
     @Test func aDeepTreeStopsAtTheBudget() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-deep-\(UUID().uuidString)")
+        let root = (try ScratchFolder.make("derive-deep"))
         defer { try? FileManager.default.removeItem(at: root) }
         var path = root
         for level in 0..<200 { path = path.appendingPathComponent("d\(level % 10)") }

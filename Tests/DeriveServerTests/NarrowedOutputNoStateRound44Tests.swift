@@ -21,7 +21,7 @@ import TestSupport
     }
 
     @Test func theStateIsNamedOnlyWhereItIsWhy() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-narrowed44-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-narrowed44"))
         for bucket in ["photos", "site"] {
             try FileManager.default.createDirectory(at: folder.appendingPathComponent(bucket), withIntermediateDirectories: true)
         }

@@ -162,7 +162,7 @@ import TestSupport
     // MARK: 3. The listing concurrency cap is a documented serve: key.
 
     @Test func listMaxConcurrentIsAServeKey() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-listcap-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-listcap"))
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("b"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         func load(_ value: String) throws -> ManifestLoader.Result {

@@ -49,9 +49,10 @@ final class ServiceFixture {
                                     "photos/logo.png": "logo-alpha.png", "drop/.keep": "text:", "site/.keep": "text:"],
          recorded: any RecordedOutputs = NoRecordedOutputs(), settings: ServerSettings = ServerSettings(), cacheFolder: String? = nil,
          logger: Logger = Logger(label: "test"), metadataBusyTimeout: TimeInterval? = nil, copying: URL? = nil) throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-serve-\(UUID().uuidString)")
+        folder = (try ScratchFolder.make("derive-serve"))
         // `copying`: a copy of that fixture's folder, as `cp -a` makes it (new inodes; attack 14, F2).
         if let copying {
+            try FileManager.default.removeItem(at: folder)   // made empty: cp -a makes it as the copy
             let cp = Process()
             cp.executableURL = URL(fileURLWithPath: "/bin/cp")
             cp.arguments = ["-a", copying.path, folder.path]

@@ -16,7 +16,7 @@ import Glibc
 /// ignored both).
 @Suite(.ownThreads, .serialized) struct RenderIsolationTests {
     final class Fixture {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-isolation-\(UUID().uuidString)")
+        let folder = ((try? ScratchFolder.make("derive-isolation")) ?? FileManager.default.temporaryDirectory.appendingPathComponent("derive-isolation-\(UUID().uuidString)"))
         let service: ObjectService
         let pool: RenderWorkerPool
 

@@ -38,7 +38,7 @@ import Glibc
         let fixture: ServiceFixtureOnState
 
         init(prepare: (URL) throws -> Void = { _ in }) throws {
-            folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r23-\(UUID().uuidString)")
+            folder = (try ScratchFolder.make("derive-r23"))
             try FileManager.default.createDirectory(at: folder.appendingPathComponent("photos/cats"), withIntermediateDirectories: true)
             try FileManager.default.copyItem(at: ServiceFixture.samples.appendingPathComponent("landscape.jpg"),
                                              to: folder.appendingPathComponent("photos/cats/kitten.jpg"))

@@ -41,7 +41,7 @@ import TestSupport
     }
 
     @Test func aBucketAddedWithItsFolderSwappedIsServedOnlyFromAFolderALoadChecked() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-added-\(UUID().uuidString)")
+        let root = (try ScratchFolder.make("derive-added"))
         defer { try? FileManager.default.removeItem(at: root) }
         for folder in ["site", "drafts"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)

@@ -27,7 +27,7 @@ import TestSupport
     }
 
     @Test func xOssProcessOnAWebPWithTooManyFramesIsRefusedNamingTheCap() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-webpcap-\(UUID().uuidString)")
+        let folder = (try ScratchFolder.make("derive-webpcap"))
         defer { try? FileManager.default.removeItem(at: folder) }
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("pub"), withIntermediateDirectories: true)
         try Self.animatedWebP(frames: 100_000).write(to: folder.appendingPathComponent("pub/anim.webp"))

@@ -12,8 +12,7 @@ import Glibc
     @Test func aDotFollowedByACombiningMarkIsStillHidden() throws {
         #expect(!sourceListingKeeps(".\u{301}x.jpg"))
         #expect(sourceListingKeeps("\u{301}x.jpg") && sourceListingKeeps("x.jpg"))
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-listing-\(UUID().uuidString)").path
-        #expect(mkdir(folder, 0o755) == 0)
+        let folder = (try ScratchFolder.make("derive-listing")).path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         for name in [".\u{301}hidden.jpg", "caf\u{E9}.jpg", "cafe\u{301}.jpg", "\u{301}mark.jpg"] {
             let fd = open(folder + "/" + name, O_WRONLY | O_CREAT, 0o644)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Manifest
 
@@ -13,7 +14,7 @@ struct Workspace {
     let folder: URL
 
     init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-manifest-\(UUID().uuidString)")
+        folder = (try ScratchFolder.make("derive-manifest"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     }
 

@@ -7,7 +7,7 @@ import Planner
 /// empty, at its old path: the disk a build uses makes no folder while the project's is gone.
 @Suite(.ownThreads) struct BuildSafetyRound17DiskTests {
     func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-r17-\(UUID().uuidString)")
+        let url = (try ScratchFolder.make("derive-r17"))
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

@@ -8,7 +8,7 @@ import TestSupport
 /// replaced a user's file outside the project. `RealDisk` refuses such a path in every operation.
 @Suite(.ownThreads) struct DotSegmentConfinementTests {
     @Test func aPathThatClimbsOutOfABucketIsNeverResolved() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("derive-dotdot-\(UUID().uuidString)").path
+        let base = (try ScratchFolder.make("derive-dotdot")).path
         defer { try? FileManager.default.removeItem(atPath: base) }
         try FileManager.default.createDirectory(atPath: base + "/proj/out/sub", withIntermediateDirectories: true)
         let notes = Data("user's notes\n".utf8)

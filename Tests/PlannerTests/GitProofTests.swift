@@ -9,7 +9,7 @@ import Planner
 @Suite(.ownThreads, .serialized) struct GitProofTests {
     /// A temporary folder, removed by the caller.
     func folder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gitproof-\(UUID().uuidString)")
+        let url = (try ScratchFolder.make("gitproof"))
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

@@ -22,7 +22,7 @@ import TestSupport
         let key: String, linkedKey: String
 
         init() throws {
-            base = FileManager.default.temporaryDirectory.appendingPathComponent("derive-longkey-\(UUID().uuidString)").path
+            base = (try ScratchFolder.make("derive-longkey")).path
             let deep = LongKeyConfinementTests.folders.joined(separator: "/")
             key = deep + "/deep.jpg"
             // The same chain but for its last folder, a link to a folder outside the bucket.

@@ -10,8 +10,8 @@ import Builder
 /// release, and that deletion never lets two holders in. Each test uses a private lock folder.
 @Suite(.ownThreads, .serialized) struct ManifestPathLockTests {
     func privateFolder() throws -> String {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-locks-test-\(UUID().uuidString)").path
-        #expect(mkdir(folder, 0o700) == 0)
+        let folder = (try ScratchFolder.make("derive-locks-test")).path
+        #expect(chmod(folder, 0o700) == 0)
         return folder
     }
 

@@ -8,7 +8,7 @@ import TestSupport
 @Suite(.ownThreads)
 struct OptionPathTests {
     func folder() throws -> String {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("optionpath-\(UUID().uuidString)").path
+        let base = (try ScratchFolder.make("optionpath")).path
         try FileManager.default.createDirectory(atPath: base + "/elsewhere/deep", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: base + "/real", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: base + "/d", withDestinationPath: "elsewhere/deep")

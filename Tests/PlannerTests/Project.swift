@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,7 +50,7 @@ final class Project {
 
     init(_ yaml: String, files: [String: String] = [:]) throws {
         _ = Self.userStateHome
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-safety-\(UUID().uuidString)")
+        root = (try ScratchFolder.make("derive-safety"))
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try write(manifestName, yaml)
         for (path, text) in files { try write(path, text) }

@@ -14,7 +14,7 @@ import TestSupport
 /// system's clock (`FileSystemClock`, a stamp in the state folder) it is racy.
 @Suite(.ownThreads) struct RacyClockSkewTests {
     static func folder() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("derive-racy-skew-\(UUID().uuidString)").path
+        let path = (try ScratchFolder.make("derive-racy-skew")).path
         try FileManager.default.createDirectory(atPath: path + "/src", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: path + "/state", withIntermediateDirectories: true)
         return path

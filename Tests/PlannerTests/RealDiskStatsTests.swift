@@ -8,7 +8,7 @@ import Planner
 /// groups them).
 @Suite(.ownThreads) struct RealDiskStatsTests {
     @Test func statsTogetherAnswerAsEachPathStatedAlone() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("derive-stats-\(UUID().uuidString)").path
+        let base = (try ScratchFolder.make("derive-stats")).path
         defer { try? FileManager.default.removeItem(atPath: base) }
         // Two buckets, one inside the other, a third, and a folder outside all of them.
         for folder in ["photos/sub", "photos/nested/deep", "site", "outside"] {

@@ -154,7 +154,7 @@ extension Project {
                 process: image/resize,w_100
                 to: "\(to)"\(matrix)
             """
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-hash-\(UUID().uuidString)")
+            let folder = (try? ScratchFolder.make("derive-hash")) ?? FileManager.default.temporaryDirectory.appendingPathComponent("derive-hash-\(UUID().uuidString)")
             try? FileManager.default.createDirectory(at: folder.appendingPathComponent("photos"), withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: folder) }
             let path = folder.appendingPathComponent("derive.yaml").path

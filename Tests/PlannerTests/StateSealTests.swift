@@ -20,7 +20,7 @@ import TestSupport
     /// build writes them), and the path of its manifest (the state's owner).
     static func state(_ count: Int) throws -> (root: String, folder: String, owner: String) {
         _ = Project.userStateHome
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-seal-\(UUID().uuidString)").path
+        let root = (try ScratchFolder.make("derive-seal")).path
         try FileManager.default.createDirectory(atPath: root + "/out", withIntermediateDirectories: true)
         let owner = root + "/derive.yaml"
         let store = try StateStore(folder: root + "/.derive/derive", owner: owner)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import Builder
 import Manifest
@@ -28,7 +29,7 @@ final class Fixture {
     var identity = EngineIdentity(renderVersion: "1", libvips: "8.14.1", encoder: "q85", refusesNonImages: false)
 
     init(_ yaml: String, sources: [String: String]) throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("derive-plan-\(UUID().uuidString)")
+        folder = (try ScratchFolder.make("derive-plan"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         store = try StateStore(inMemory: ())
         try setManifest(yaml)

@@ -15,7 +15,7 @@ import TestSupport
     /// A project folder with `count` bucket folders of long names, and their provenance lines.
     static func buckets(_ count: Int) throws -> (root: String, lines: String, last: String) {
         _ = Project.userStateHome
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("derive-token-\(UUID().uuidString)").path
+        let root = (try ScratchFolder.make("derive-token")).path
         var lines = "", last = ""
         for index in 0 ..< count {
             let folder = root + "/bucket-folder-with-a-rather-long-name-number-\(index)"
