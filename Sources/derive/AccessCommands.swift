@@ -68,6 +68,9 @@ struct SignCommand: ParsableCommand {
 
     func validate() throws {
         if process != nil, style != nil { throw ValidationError("give --process or --style, not both") }
+        if let problem = Self.endpointProblem(endpoint) {
+            throw ValidationError("--endpoint '\(TerminalText.escaped(endpoint))' \(problem); give the server's base address, http://HOST[:PORT] or https://HOST[:PORT] (default http://127.0.0.1:8080)")
+        }
         // A URL that expires now or earlier is refused by every server: no point printing it.
         if expires < 1 { throw ValidationError("--expires must be at least 1 second; \(expires) makes a URL that is already expired") }
         if v4, expires > 604_800 { throw ValidationError("--expires for V4 URLs is 1 to 604800 seconds (7 days)") }
@@ -75,6 +78,24 @@ struct SignCommand: ParsableCommand {
         if !v4, expires > Self.maxV1Expires {
             throw ValidationError("--expires must be from 1 to \(Self.maxV1Expires) seconds (100 years) for V1 URLs, not \(expires)")
         }
+    }
+
+    /// Why `endpoint` cannot start a URL to an object, nil when it can: an http or https address
+    /// with a host, an optional port and path (a proxy's prefix), and nothing after (a query or a
+    /// fragment would swallow the object's path; attack 44a's L4 printed `not a url/images/…`).
+    static func endpointProblem(_ endpoint: String) -> String? {
+        if endpoint.unicodeScalars.contains(where: { TerminalText.isControl($0) || $0.properties.isWhitespace }) {
+            return "holds a space or a control character"
+        }
+        guard let parts = URLComponents(string: endpoint), let scheme = parts.scheme?.lowercased() else { return "is not a URL" }
+        guard scheme == "http" || scheme == "https" else { return "is not http:// or https://" }
+        guard let host = parts.host, !host.isEmpty else { return "names no host" }
+        if parts.user != nil || parts.password != nil { return "holds a user name or password, which a signed URL never carries" }
+        if let port = parts.port, !(1...65_535).contains(port) { return "has a port outside 1 to 65535" }
+        if parts.query != nil || parts.fragment != nil || endpoint.contains("?") || endpoint.contains("#") {
+            return "has a query or a fragment, which would come before the object's path"
+        }
+        return nil
     }
 
     /// The longest V1 lifetime: 100 years of 365.25 days.

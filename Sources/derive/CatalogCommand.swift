@@ -1,5 +1,6 @@
 import ArgumentParser
 import Builder
+import Confinement
 import Foundation
 import Manifest
 import Review
@@ -55,7 +56,7 @@ struct CatalogCommand: ParsableCommand {
             try Output.writeStandardOutput(try catalog.json() + Data("\n".utf8))
         } else {
             var text = catalog.text()
-            if let html { text += "Catalogue: \(html)/index.html\n" }
+            if let html { text += TerminalText.escaped("Catalogue: \(html)/index.html") + "\n" }
             try Output.writeStandardOutput(Data(text.utf8))
         }
         // A style that cannot render a sample is a broken catalogue entry: exit 1 after the report.

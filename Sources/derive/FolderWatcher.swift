@@ -1,4 +1,5 @@
 import Foundation
+import Manifest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,6 +100,21 @@ final class FolderWatcher {
         folders[wd] = (folder, recursive)
     }
 
+    /// Stops watching the folder `name` (bytes) in `parent` and every folder watched below the path
+    /// its watch had: the same inode keeps its watch across a rename, under its old path.
+    private func forgetWatch(of parent: String, name: [UInt8]) {
+        let bytes = Array(parent.utf8) + [UInt8(ascii: "/")] + name + [0]
+        let wd = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { inotify_add_watch(descriptor, $0.baseAddress, Self.mask) }
+        }
+        guard wd >= 0 else { return }
+        guard let old = folders[wd]?.path else { inotify_rm_watch(descriptor, wd); return }
+        for (other, entry) in folders where entry.path == old || entry.path.hasPrefix(old + "/") {
+            inotify_rm_watch(descriptor, other)
+            folders[other] = nil
+        }
+    }
+
     /// Reads the events waiting now (none when there are none). New subfolders of recursive
     /// folders are watched before this returns, and reported with every file already in them.
     func read() throws -> [Event] {
@@ -126,12 +142,22 @@ final class FolderWatcher {
                     events.append(Event(path: folder.path, isFolder: true, appeared: false, moved: mask & UInt32(IN_MOVE_SELF) != 0))
                     continue
                 }
-                // No name: the watched folder's own attributes changed.
-                let path = nameBytes.isEmpty ? folder.path : folder.path + "/" + String(decoding: nameBytes, as: UTF8.self)
-                if isSkipped(path) { continue }
                 let isFolder = nameBytes.isEmpty || mask & UInt32(IN_ISDIR) != 0
                 let appeared = mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0
                 let moved = mask & UInt32(IN_MOVED_FROM | IN_MOVED_TO) != 0
+                // A name that is not UTF-8 (a folder renamed by an old unzip or convmv): named by its
+                // bytes as the build names it (`Caf\xE9`), never as U+FFFD; the build never walks into
+                // such a folder, so it is not watched, and a watch it kept from its old name is
+                // dropped (attack 44a's L1: its files were reported under the old path).
+                if String(validating: nameBytes, as: UTF8.self) == nil {
+                    let path = folder.path + "/" + DiskObjectLister.escaped(Array(nameBytes))
+                    if isFolder, appeared { forgetWatch(of: folder.path, name: Array(nameBytes)) }
+                    events.append(Event(path: path, isFolder: isFolder, appeared: appeared, moved: true))
+                    continue
+                }
+                // No name: the watched folder's own attributes changed.
+                let path = nameBytes.isEmpty ? folder.path : folder.path + "/" + String(decoding: nameBytes, as: UTF8.self)
+                if isSkipped(path) { continue }
                 let attributes = mask & UInt32(IN_ATTRIB) != 0 && !appeared && !moved
                 events.append(Event(path: path, isFolder: isFolder, appeared: appeared, moved: moved, attributes: attributes))
                 // A folder made readable that could not be watched before (mode 000 when it came).

@@ -238,6 +238,18 @@ struct InitCommand: ParsableCommand {
         let root = isLink ? images : folder
         var found = StarterManifest.scan(root)
         guard !found.isEmpty else {
+            // Images there that no build can take (attack 44a's L6: a folder renamed to Latin-1
+            // held them all, and "add some" was the advice): each named with its fix.
+            if !found.leftOut.isEmpty {
+                let shown = found.leftOut.prefix(5).map { left in
+                    "\(folder)/\(left.key): " + left.why.replacingOccurrences(of: ", then remove it from 'exclude:'", with: "")
+                        .replacingOccurrences(of: ", and so does the 'exclude:' line", with: "")
+                        .replacingOccurrences(of: " (its files are not sources, and it would fail on it)", with: "")
+                }
+                let more = found.leftOut.count > shown.count ? "; and \(found.leftOut.count - shown.count) more like these" : ""
+                throw CLIError("found no images in \(folder) that a build can read, only what it would fail on: " + shown.joined(separator: "; ")
+                               + more + ". Fix \(found.leftOut.count == 1 ? "it" : "those") as said, then run derive init again")
+            }
             throw CLIError("found no images in \(folder)\(isLink ? " (a symbolic link to \(images), followed)" : "") (looked for \(StarterManifest.extensions.joined(separator: ", ")) files, "
                            + "outside hidden folders); add some and run derive init again")
         }
@@ -351,7 +363,7 @@ extension InitCommand {
             throw CLIError(errno == EEXIST ? "\(path) is there already; derive init --page never writes over it (move it away first to get init's page again)"
                            : "cannot write \(path): \(String(cString: strerror(errno)))")
         }
-        print("Wrote \(path), init's page (it reads \(StarterManifest.indexName) beside it); nothing else was written.")
+        Output.printLine("Wrote \(path), init's page (it reads \(StarterManifest.indexName) beside it); nothing else was written.")
     }
 }
 

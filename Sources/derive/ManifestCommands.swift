@@ -1,4 +1,5 @@
 import ArgumentParser
+import Confinement
 import Foundation
 import Manifest
 
@@ -59,9 +60,9 @@ struct ValidateCommand: ParsableCommand {
             Output.printDiagnostics(diagnostics)
             let errors = result.diagnostics.errors.count, warnings = result.diagnostics.warnings.count
             if errors == 0, let loaded = result.manifest {
-                print("\(manifest.manifest): valid: \(loaded.buckets.count) buckets, \(loaded.styles.count) styles, \(loaded.rules.count) rules\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")")
+                Output.printLine("\(manifest.manifest): valid: \(loaded.buckets.count) buckets, \(loaded.styles.count) styles, \(loaded.rules.count) rules\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")")
             } else {
-                Output.writeStandardError("\(manifest.manifest): \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n")
+                Output.writeStandardError(TerminalText.escaped("\(manifest.manifest): \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")") + "\n")
                 var info = stat()
                 if lstat(manifest.manifest, &info) != 0, errno == ENOENT { Output.printError(ManifestArgument.notLoaded(manifest.manifest)) }
             }
@@ -88,7 +89,7 @@ struct StylesCommand: ParsableCommand {
         let width = loaded.styles.map(\.name.count).max() ?? 0
         for style in loaded.styles {
             let padding = String(repeating: " ", count: width - style.name.count)
-            print("\(style.name)\(padding)  \(style.pipeline.canonical)  (\(style.location.file):\(style.location.line))")
+            Output.printLine("\(style.name)\(padding)  \(style.pipeline.canonical)  (\(style.location.file):\(style.location.line))")
         }
     }
 }

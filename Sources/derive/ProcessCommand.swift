@@ -74,9 +74,9 @@ struct ProcessCommand: ParsableCommand {
             if destination != "-", result.kind == .json {
                 // A JSON answer has no size or frames: say which answer it is (info wins, as in the engine).
                 let answer = pipeline.actions.contains { if case .info = $0 { return true } else { return false } } ? "info" : "average-hue"
-                Output.writeStandardError("\(destination): \(answer) answer (JSON) \(result.bytes.count) bytes\n")
+                Output.writeStandardError(TerminalText.escaped("\(destination): \(answer) answer (JSON) \(result.bytes.count) bytes") + "\n")
             } else if destination != "-" {
-                Output.writeStandardError("\(destination): \(result.width)x\(result.height) \(result.fileExtension)\(result.frames > 1 ? " \(result.frames) frames" : "") \(result.bytes.count) bytes\n")
+                Output.writeStandardError(TerminalText.escaped("\(destination): \(result.width)x\(result.height) \(result.fileExtension)\(result.frames > 1 ? " \(result.frames) frames" : "") \(result.bytes.count) bytes") + "\n")
             }
         } catch let error as ProcessError {
             Output.printError(Output.describe(error, input: input))
