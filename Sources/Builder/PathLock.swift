@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -79,9 +80,22 @@ final class PathLock {
         for line in locks.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             if fields.count >= 6, fields[1] == "FLOCK", fields[5] == id {
-                return "pid \(fields[4]) on \(ProcessInfo.processInfo.hostName), building \(manifest); its state folder was deleted or replaced"
+                let pid = String(fields[4])
+                // What it runs, from its own command line: the file may have another name (a hard
+                // link, another path to it) whose build holds it, with a state of its own (attack
+                // 42a's L2 named this manifest and a state folder "deleted or replaced").
+                let command = commandLine(of: pid).map { " (\($0))" } ?? ""
+                return "pid \(pid)\(command) on \(ProcessInfo.processInfo.hostName), which holds the lock on \(manifest)'s file: "
+                    + "it builds this file under that name (a hard link or another path to it), or its own state folder was deleted or replaced"
             }
         }
-        return "a derive command building \(manifest); its state folder was deleted or replaced"
+        return "a derive command holding the lock on \(manifest)'s file: it builds this file under another name (a hard link or another path to it), or its own state folder was deleted or replaced"
+    }
+
+    /// The command line of process `pid` (`/proc/PID/cmdline`, its arguments joined by spaces), at most 300 bytes.
+    static func commandLine(of pid: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
+        let words = data.prefix(300).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return words.isEmpty ? nil : TerminalText.escaped(words.joined(separator: " "))
     }
 }
