@@ -68,28 +68,35 @@ final class PathLock {
     /// Who holds the manifest's lock: the state's `build.lock` line when it is still there,
     /// else the process the kernel lists for this file's lock (`/proc/locks`).
     static func holder(of file: stat, lockFile: String, manifest: String) -> String {
+        let holders = lockHolders(of: file)
+        // The state's line, when its process is the one holding this file (a killed build left a
+        // line naming a process long gone).
         if let text = FileManager.default.contents(atPath: lockFile).map({ String(decoding: $0.prefix(512), as: UTF8.self) }),
-           text.hasPrefix("pid ") {
+           text.hasPrefix("pid "), let pid = text.dropFirst(4).split(separator: " ").first, holders.isEmpty || holders.contains(String(pid)) {
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        if let pid = holders.first {
+            // What it runs, from its own command line: the file may have another name (a hard
+            // link, another path to it) whose build holds it, with a state of its own (attack
+            // 42a's L2 named this manifest and a state folder "deleted or replaced").
+            let command = commandLine(of: pid).map { " (\($0))" } ?? ""
+            return "pid \(pid)\(command) on \(ProcessInfo.processInfo.hostName), which holds the lock on \(manifest)'s file: "
+                + "it builds this file under that name (a hard link or another path to it), or its own state folder was deleted or replaced"
+        }
+        return "a derive command holding the lock on \(manifest)'s file: it builds this file under another name (a hard link or another path to it), or its own state folder was deleted or replaced"
+    }
+
+    /// The processes the kernel lists as holding a `flock` on `file` (`/proc/locks`).
+    static func lockHolders(of file: stat) -> [String] {
         let device = UInt64(file.st_dev)
         let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
         let minor = (device & 0xff) | ((device >> 12) & ~0xff)
         let id = String(format: "%02llx:%02llx:%llu", major, minor, UInt64(file.st_ino))
         let locks = (try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? ""
-        for line in locks.split(separator: "\n") {
+        return locks.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            if fields.count >= 6, fields[1] == "FLOCK", fields[5] == id {
-                let pid = String(fields[4])
-                // What it runs, from its own command line: the file may have another name (a hard
-                // link, another path to it) whose build holds it, with a state of its own (attack
-                // 42a's L2 named this manifest and a state folder "deleted or replaced").
-                let command = commandLine(of: pid).map { " (\($0))" } ?? ""
-                return "pid \(pid)\(command) on \(ProcessInfo.processInfo.hostName), which holds the lock on \(manifest)'s file: "
-                    + "it builds this file under that name (a hard link or another path to it), or its own state folder was deleted or replaced"
-            }
+            return fields.count >= 6 && fields[1] == "FLOCK" && fields[5] == id ? String(fields[4]) : nil
         }
-        return "a derive command holding the lock on \(manifest)'s file: it builds this file under another name (a hard link or another path to it), or its own state folder was deleted or replaced"
     }
 
     /// The command line of process `pid` (`/proc/PID/cmdline`, its arguments joined by spaces), at most 300 bytes.

@@ -18,6 +18,9 @@ import TestSupport
         let manifest = "version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - from: src/*.jpg\n    process: image/resize,w_20\n    to: out/{name}.jpg\n"
         try Data(manifest.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
         #expect(link(folder.appendingPathComponent("derive.yaml").path, folder.appendingPathComponent("site.yaml").path) == 0)
+        // A line a killed build of derive.yaml left in its state names a process long gone.
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent(".derive/derive"), withIntermediateDirectories: true)
+        try Data("pid 999999999 on vm, since 2026-01-01T00:00:00Z\n".utf8).write(to: folder.appendingPathComponent(".derive/derive/build.lock"))
         // This test process stands for `derive build site.yaml`: it holds the file's lock.
         let held = try PathLock.manifest(folder.appendingPathComponent("site.yaml").path,
                                          lockFile: folder.appendingPathComponent(".derive/site/build.lock").path)
@@ -26,7 +29,7 @@ import TestSupport
         #expect(refused.status == 75, "\(said(refused))")
         #expect(refused.stderr.contains("pid \(getpid()) ("), "\(refused.stderr)")
         #expect(refused.stderr.contains("it builds this file under that name (a hard link or another path to it)"), "\(refused.stderr)")
-        #expect(!refused.stderr.contains("building derive.yaml"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("building derive.yaml") && !refused.stderr.contains("999999999"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/a.jpg").path))
     }
 }
