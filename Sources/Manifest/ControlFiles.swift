@@ -166,7 +166,7 @@ struct ControlFiles {
                 if !state.contains(manifestPath) {
                     guard state.contains(folder) else { continue }
                     diagnostics.error(bucket.pathLocation,
-                                      "bucket '\(bucket.name)' (\(bucket.declaredPath)) is inside the state folder \(display(manifest.stateFolder)), which Derive owns: a build or clean would take the bucket's files for its own and delete them",
+                                      "bucket '\(bucket.name)' (\(bucket.declaredPath)) is inside the state folder \(display(manifest.stateFolder)), which Derive owns: builds, serve and clean keep their database and locks there and sweep their caches there by name (\(StateFiles.buildRenders), \(StateFiles.serveCache), \(StateFiles.serveUploads)), so files of the bucket could be taken for Derive's and deleted (a state folder that holds the manifest, 'state: .', is the user's: there only those cache folders are refused)",
                                       hint: "give the bucket a folder outside the state folder, or set 'state:' to another folder")
                 } else if cacheNames.contains(where: { FileSystemPath(manifest: manifest.stateFolder + "/" + $0).contains(folder) }) {
                     diagnostics.error(bucket.pathLocation,

@@ -44,6 +44,10 @@ import TestSupport
         let workspace = try workspace(folders: ["photos"])
         let result = try workspace.load(yaml: manifest(state: "work", sitePath: "work/serve-cache"))
         #expect(result.has(7, 11, "is inside the state folder work"), "\(result.lines)")
+        // What is at risk, said as it is (attack 42a's L3: "would take the bucket's files for its
+        // own" overstated it, while `state: .` holding buckets validates): files at Derive's names.
+        #expect(result.has(7, 11, "sweep their caches there by name (build-renders, serve-cache, serve-uploads)"), "\(result.lines)")
+        #expect(result.has(7, 11, "'state: .', is the user's"), "\(result.lines)")
     }
 
     /// Through a link: the bucket's path spells another folder, the file system says it is inside.
