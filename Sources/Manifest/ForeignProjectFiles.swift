@@ -267,21 +267,46 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     private func projectsBelow(_ start: String) -> [Project] {
         if let below { return below }
         var found: [Project] = []
+        Self.walkBelow(start) { child in
+            found += projects(in: child).prefix(Self.maxNearbyManifests - found.count)
+            return found.count < Self.maxNearbyManifests
+        }
+        below = found
+        return found
+    }
+
+    /// The manifests of the projects in the folders below `folder` (not in `folder` itself), found
+    /// as `isBucketFolder` and the nearby scan find them (`belowDepth` levels down, breadth-first,
+    /// names starting with `.` skipped, no links followed, `maxNearbyFolders` listed,
+    /// `maxNearbyManifests` kept), in discovery's one definition (`ControlFiles.isProjectManifest`:
+    /// a manifest mid-edit, or emptied beside its state, counts). `NeighbourProjects` asks it too
+    /// (round 45's N4: `gallery/derive.yaml` writing `../www/gallery` was not looked at by validate).
+    public static func manifestsBelow(_ folder: String) -> [String] {
+        var found: [String] = []
+        walkBelow(folder) { child in
+            let names = ControlFiles.manifestNames(in: child).sorted()
+            for path in names.map({ child + "/" + $0 }) where found.count < maxNearbyManifests && ControlFiles.isProjectManifest(path) {
+                found.append(path)
+            }
+            return found.count < maxNearbyManifests
+        }
+        return found
+    }
+
+    /// Calls `visit` with each folder below `start`, breadth-first within the bounds above, until
+    /// it returns false.
+    private static func walkBelow(_ start: String, _ visit: (String) -> Bool) {
         var level = [start], listed = 0
-        for _ in 0..<Self.belowDepth where !level.isEmpty {
+        for _ in 0..<belowDepth where !level.isEmpty {
             var next: [String] = []
-            for folder in level where listed < Self.maxNearbyFolders {
-                let children = Self.subFolders(of: folder, limit: Self.maxNearbyFolders - listed)
+            for folder in level where listed < maxNearbyFolders {
+                let children = subFolders(of: folder, limit: maxNearbyFolders - listed)
                 listed += children.count
-                for child in children where found.count < Self.maxNearbyManifests {
-                    found += projects(in: child).prefix(Self.maxNearbyManifests - found.count)
-                }
+                for child in children where !visit(child) { return }
                 next += children
             }
             level = next
         }
-        below = found
-        return found
     }
 
     /// The folders of `absolute` and each above it, then those of its real path not among them.

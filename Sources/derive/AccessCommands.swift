@@ -483,6 +483,9 @@ struct BuiltOutputs: RecordedOutputs {
         }
         narrow(stateLeftACL(path: path, place: place))
         narrow(placedOutputACL(bucket: bucket, key: key))
+        // Another project's recorded output, that project nested in the bucket deeper than
+        // validate looks (round 45): never more public than its builder gives it.
+        narrow(foreign.nestedOutputACL(bucket: bucket, key: key))
         return acl
     }
 
