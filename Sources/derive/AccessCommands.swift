@@ -449,6 +449,12 @@ struct BuiltOutputs: RecordedOutputs {
 
     func foreignOwner(bucket: String, key: String) -> String? { foreign.owner(bucket: bucket, key: key) }
 
+    func foreignReadNote(bucket: String, key: String) -> String? {
+        foreign.nestedOutputOwner(bucket: bucket, key: key).map {
+            "'\(key)' of bucket '\(bucket)' is an output that \($0), another project nested in the bucket, records; answered no more publicly than that project gives it (serve that manifest to publish it)"
+        }
+    }
+
     func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool {
         foreign.isControlFile(device: device, inode: inode) || foreign.isNestedControlFile(bucket: bucket, key: key)
     }

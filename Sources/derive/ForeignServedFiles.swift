@@ -124,14 +124,20 @@ final class ForeignServedFiles: Sendable {
     /// `stat` of its manifests, includes, locks and states, its outputs read again only when one
     /// changed (`nestedOutputs`, at most 256 projects' folders kept).
     func nestedOutputACL(bucket: String, key: String) -> BucketACL? {
-        guard let base = bucketFolders[bucket] else { return nil }
+        nestedOutputRecords(bucket: bucket, key: key).map(\.acl).reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+    }
+
+    /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
+    func nestedOutputOwner(bucket: String, key: String) -> String? {
+        nestedOutputRecords(bucket: bucket, key: key).first?.folder
+    }
+
+    private func nestedOutputRecords(bucket: String, key: String) -> [(folder: String, acl: BucketACL)] {
+        guard let base = bucketFolders[bucket] else { return [] }
         let file = (base == "/" ? "" : base) + "/" + key
-        var acl: BucketACL?
-        for folder in nestedManifestFolders(bucket: bucket, key: key, all: true) {
-            guard let given = recordedOutputs(inProjectFolder: folder)[file] else { continue }
-            acl = acl.map { .morePrivate($0, given) } ?? given
+        return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
+            recordedOutputs(inProjectFolder: folder)[file].map { (folder, $0) }
         }
-        return acl
     }
 
     /// The recorded outputs (real paths) of the projects whose manifest lies in `folder`, each with

@@ -103,10 +103,13 @@ import TestSupport
         try CrossManifestBucketRound42Tests.project(in: folder, outputs: "pub")
         try CrossManifestBucketRound42Tests.serveOnly("projects", acl: "public-read").write(to: root.appendingPathComponent("site.yaml"))
         let manifest = try #require(ManifestLoader().load(root.appendingPathComponent("site.yaml").path).manifest)
+        let recorded = BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest)
         let service = try ObjectService(manifest: manifest, verifier: Verifier(keys: [:], region: "cn-hangzhou"), engine: Engine(),
-                                        cacheFolder: root.appendingPathComponent("cache").path,
-                                        recorded: BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest))
+                                        cacheFolder: root.appendingPathComponent("cache").path, recorded: recorded)
         let inner = String(project.dropFirst("projects/".count))
+        // The refusal is logged naming the project (the answer itself is OSS's usual one).
+        #expect(recorded.foreignReadNote(bucket: "upl", key: "\(inner)/pub/t/a1.jpg")?.contains("/\(project), another project nested in the bucket") == true)
+        #expect(recorded.foreignReadNote(bucket: "upl", key: "\(inner)/src/a1.jpg") == nil)
         let key = "/upl/\(inner)/pub/t/a1.jpg"
         for method in ["GET", "HEAD"] {
             let answer = ServeRound3Tests.request(service, method, key)
