@@ -34,7 +34,24 @@ final class ForeignServedFiles: Sendable {
     private let folderManifests = NIOLockedValueBox<[String: (stamp: [Int64], holds: Bool)]>([:])
     /// Per folder holding a nested project: the stamps of the folder and of `watched` when its
     /// recorded outputs `files` were read (`recordedOutputs(inProjectFolder:)`).
-    private let nestedOutputs = NIOLockedValueBox<[String: (stamp: [[Int64]], watched: [String], files: [String: BucketACL])]>([:])
+    private let nestedOutputs = NIOLockedValueBox<[String: (stamp: [[Int64]], watched: [String], outputs: NestedOutputs)]>([:])
+
+    /// A nested project folder's recorded outputs: files placed (real path → most public ACL), and
+    /// the keys of lock lines of a project whose manifest does not load (its buckets unknown).
+    private struct NestedOutputs {
+        var files: [String: BucketACL] = [:]
+        var unplacedKeys: Set<String> = []
+
+        /// The ACL for `file` (in `folder`): a placed record's, or private when the file's path
+        /// ends with an unplaced key (as builds take a project mid-edit's lock at its word).
+        func acl(of file: String, in folder: String) -> BucketACL? {
+            if let acl = files[file] { return acl }
+            guard !unplacedKeys.isEmpty, file.hasPrefix(folder + "/") else { return nil }
+            let parts = file.dropFirst(folder.count + 1).split(separator: "/", omittingEmptySubsequences: false)
+            for start in parts.indices where unplacedKeys.contains(parts[start...].joined(separator: "/")) { return .private }
+            return nil
+        }
+    }
 
     init(manifest: Manifest, refresh: Double = 1) {
         self.manifest = manifest
@@ -136,18 +153,19 @@ final class ForeignServedFiles: Sendable {
         guard let base = bucketFolders[bucket] else { return [] }
         let file = (base == "/" ? "" : base) + "/" + key
         return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
-            recordedOutputs(inProjectFolder: folder)[file].map { (folder, $0) }
+            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder).map { (folder, $0) }
         }
     }
 
     /// The recorded outputs (real paths) of the projects whose manifest lies in `folder`, each with
     /// the most public ACL its project gives it; read again when the folder, a manifest, an
     /// include, a lock or a state database of them changed.
-    private func recordedOutputs(inProjectFolder folder: String) -> [String: BucketACL] {
+    private func recordedOutputs(inProjectFolder folder: String) -> NestedOutputs {
         let folderStamp = Self.stamps([folder])
         if let cached = nestedOutputs.withLockedValue({ $0[folder] }), cached.stamp == folderStamp + Self.stamps(cached.watched) {
-            return cached.files
+            return cached.outputs
         }
+        var unplaced: Set<String> = []
         let manifests = NeighbourProjects.manifests(in: folder)
         var watched: [String] = []
         var files: [String: BucketACL] = [:]
@@ -170,18 +188,25 @@ final class ForeignServedFiles: Sendable {
             if stat(project.lockFile, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= LockFile.maxBytes,
                let data = FileManager.default.contents(atPath: project.lockFile), LockFile.isDeriveLock(data),
                let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
-                for output in lock.entries.keys { if let file = place(output) { record(file, acl(PathKey.split(output)?.0 ?? "")) } }
+                for output in lock.entries.keys {
+                    if let file = place(output) {
+                        record(file, acl(PathKey.split(output)?.0 ?? ""))
+                    } else if project.manifest == nil, let key = PathKey.split(output)?.key {
+                        unplaced.insert(key)
+                    }
+                }
             }
             for (output, recorded) in ForeignRecordedOutputs.stateOutputs(state: project.stateFolder, manifest: RealFolder.of(path)) {
                 if let file = place(output, folder: recorded) { record(file, acl(PathKey.split(output)?.0 ?? "")) }
             }
         }
         let stamp = folderStamp + Self.stamps(watched)
+        let outputs = NestedOutputs(files: files, unplacedKeys: unplaced)
         nestedOutputs.withLockedValue { cache in
             if cache.count >= 256 { cache.removeAll() }
-            cache[folder] = (stamp, watched, files)
+            cache[folder] = (stamp, watched, outputs)
         }
-        return files
+        return outputs
     }
 
     /// Whether `key` of `bucket` is a control file of a project whose manifest lies in a folder

@@ -135,5 +135,18 @@ import TestSupport
         try Data(text.replacingOccurrences(of: "w_8", with: "w_10").utf8).write(to: file)
         #expect(try CLI.run(["build", "-q"], in: folder).status == 0)
         #expect(ServeRound3Tests.request(service, "GET", key).status == 403, "the project made its output private again")
+        // Its lock alone says it (a clone, its state gone), also while its manifest is mid-edit
+        // (its buckets unknown: the line's key, as builds take it); its state alone too (it keeps
+        // the folder it wrote in). Not another key of the bucket.
+        let state = folder.appendingPathComponent(".derive")
+        try FileManager.default.moveItem(at: state, to: root.appendingPathComponent("kept-state"))
+        #expect(ServeRound3Tests.request(service, "GET", key).status == 403, "its lock records it")
+        try Data((text + "  x: [\n").utf8).write(to: file)
+        #expect(ServeRound3Tests.request(service, "GET", key).status == 403, "its lock records it, its manifest mid-edit")
+        let lock = folder.appendingPathComponent("derive.lock")
+        try FileManager.default.moveItem(at: lock, to: root.appendingPathComponent("kept.lock"))
+        try FileManager.default.moveItem(at: root.appendingPathComponent("kept-state"), to: state)
+        #expect(ServeRound3Tests.request(service, "GET", key).status == 403, "its state records it, its manifest mid-edit")
+        #expect(ServeRound3Tests.request(service, "GET", "/upl/\(inner)/src/a1.jpg").status == 200)
     }
 }
