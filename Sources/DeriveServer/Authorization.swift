@@ -36,6 +36,11 @@ public protocol RecordedOutputs: Sendable {
     /// project's manifest, include, lock or a file of its state folder: never served, whatever
     /// key reaches it.
     func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool
+
+    /// Why an anonymous read of `key` of `bucket` is refused for another project's sake (its
+    /// recorded output, that project nested in the bucket: round 45), for the server log; nil
+    /// when it is not.
+    func foreignReadNote(bucket: String, key: String) -> String?
 }
 
 extension RecordedOutputs {
@@ -44,6 +49,7 @@ extension RecordedOutputs {
     public func leftACL(bucket: String, key: String) -> BucketACL? { nil }
     public func foreignOwner(bucket: String, key: String) -> String? { nil }
     public func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool { false }
+    public func foreignReadNote(bucket: String, key: String) -> String? { nil }
 
     public func recordedOutput(bucket: String, key: String) throws -> RecordedOutput? {
         try recordedACL(bucket: bucket, key: key).map { RecordedOutput(acl: $0, rule: nil, source: "") }
@@ -141,7 +147,9 @@ struct Authorizer: Sendable {
             // without the server's paths. Only then: a key private whatever a state says (an
             // `objects:` rule, a private rule's output) gets OSS's usual answer (issue #13).
             if refusedForWantOfState(bucket, key) { throw OSSErrorBody.accessDenied(Self.noStateMessage) }
-            throw OSSErrorBody.accessDenied()
+            var denied = OSSErrorBody.accessDenied()
+            denied.logNote = recorded.foreignReadNote(bucket: bucket.name, key: key.string)
+            throw denied
         }
     }
 

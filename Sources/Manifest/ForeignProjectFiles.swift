@@ -267,20 +267,100 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     private func projectsBelow(_ start: String) -> [Project] {
         if let below { return below }
         var found: [Project] = []
+        Self.walkBelow(start) { child in
+            found += projects(in: child).prefix(Self.maxNearbyManifests - found.count)
+            return found.count < Self.maxNearbyManifests
+        }
+        below = found
+        return found
+    }
+
+    /// The manifests of the projects in the folders below `folder` (not in `folder` itself), found
+    /// as `isBucketFolder` and the nearby scan find them (`belowDepth` levels down, breadth-first,
+    /// names starting with `.` skipped, no links followed, `maxNearbyFolders` listed,
+    /// `maxNearbyManifests` kept), in discovery's one definition (`ControlFiles.isProjectManifest`:
+    /// a manifest mid-edit, or emptied beside its state, counts). `NeighbourProjects` asks it too
+    /// (round 45's N4: `gallery/derive.yaml` writing `../www/gallery` was not looked at by validate).
+    public static func manifestsBelow(_ folder: String) -> [String] {
+        var found: [String] = []
+        walkBelow(folder, listings: listings) { child in
+            let names = listings.listing(of: child).manifestNames
+            for path in names.map({ child + "/" + $0 }) where found.count < maxNearbyManifests && ControlFiles.isProjectManifest(path) {
+                found.append(path)
+            }
+            return found.count < maxNearbyManifests
+        }
+        return found
+    }
+
+    /// Calls `visit` with each folder below `start`, breadth-first within the bounds above, until
+    /// it returns false. With `listings`, each folder's sub-folders come from it (kept while the
+    /// folder's identity and times stay), else from a listing made now.
+    private static func walkBelow(_ start: String, listings: FolderListings? = nil, _ visit: (String) -> Bool) {
         var level = [start], listed = 0
-        for _ in 0..<Self.belowDepth where !level.isEmpty {
+        for _ in 0..<belowDepth where !level.isEmpty {
             var next: [String] = []
-            for folder in level where listed < Self.maxNearbyFolders {
-                let children = Self.subFolders(of: folder, limit: Self.maxNearbyFolders - listed)
+            for folder in level where listed < maxNearbyFolders {
+                let limit = maxNearbyFolders - listed
+                let children = listings.map { Array($0.listing(of: folder).subFolders.prefix(limit)) } ?? subFolders(of: folder, limit: limit)
                 listed += children.count
-                for child in children where found.count < Self.maxNearbyManifests {
-                    found += projects(in: child).prefix(Self.maxNearbyManifests - found.count)
-                }
+                for child in children where !visit(child) { return }
                 next += children
             }
             level = next
         }
-        below = found
+    }
+
+    /// The listings `manifestsBelow` keeps across questions (validate and a running serve ask it
+    /// again at most every second: the walk below a site's folder, up to 1 024 folders listed,
+    /// made one request a second wait tens of milliseconds): a folder's sub-folders and its names
+    /// with a manifest's extension, kept while its device, inode and times stay (an entry added,
+    /// removed or renamed changes its times; a folder modified under two seconds ago is listed
+    /// again), so a walk over an unchanged tree pays one `stat` per folder; whether each name is a project's manifest is judged again every time (its bytes can
+    /// change without the folder's times). At most 8 192 folders kept. `ForeignProjectFilesTests`
+    /// compares it with a walk that lists every folder.
+    static let listings = FolderListings()
+
+    final class FolderListings: @unchecked Sendable {
+        struct Listing { var subFolders: [String]; var manifestNames: [String] }
+        private let lock = NSLock()
+        private var kept: [String: (stamp: [Int64], listing: Listing)] = [:]
+
+        /// How many folders' listings are kept (tests).
+        var keptCount: Int { lock.withLock { kept.count } }
+
+        func listing(of folder: String) -> Listing {
+            var info = stat()
+            guard stat(folder, &info) == 0 else { return Listing(subFolders: [], manifestNames: []) }
+            let stamp = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+                         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+            if let known = lock.withLock({ kept[folder] }), known.stamp == stamp { return known.listing }
+            let listing = Listing(subFolders: ForeignProjectFiles.subFolders(of: folder, limit: ForeignProjectFiles.maxNearbyFolders),
+                                  manifestNames: ControlFiles.manifestNames(in: folder).sorted())
+            // Not kept while the folder's modification time is under two seconds old: a change
+            // within the same clock tick as the listing would leave it as it was (git's "racily
+            // clean"); an entry added, removed or renamed sets it to now.
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            guard Int64(now.tv_sec) - Int64(info.st_mtim.tv_sec) >= 2 else { return listing }
+            lock.withLock {
+                if kept.count >= 8192 { kept.removeAll() }
+                kept[folder] = (stamp, listing)
+            }
+            return listing
+        }
+    }
+
+    /// `manifestsBelow` with every folder listed now (the slow path the kept listings must equal).
+    static func manifestsBelowListingEveryFolder(_ folder: String) -> [String] {
+        var found: [String] = []
+        walkBelow(folder) { child in
+            for path in ControlFiles.manifestNames(in: child).sorted().map({ child + "/" + $0 })
+            where found.count < maxNearbyManifests && ControlFiles.isProjectManifest(path) {
+                found.append(path)
+            }
+            return found.count < maxNearbyManifests
+        }
         return found
     }
 

@@ -10,10 +10,12 @@ import Glibc
 /// took anonymous writes over that project's manifest, lock, state and private outputs).
 ///
 /// Looked for: the manifests in this manifest's folder, and those in each bucket's folder and in
-/// every folder above it (a sibling `../P` is its own bucket's folder; a nested `P` too). A
-/// manifest deeper inside a bucket than the bucket's own folder is not looked for (the bucket
-/// would have to be walked); serve's writes still ask `ForeignProjectFiles` of each file they
-/// replace. At most `maxProjects` manifests are read, each folder listed once.
+/// every folder above it (a sibling `../P` is its own bucket's folder; a nested `P` too), at most
+/// `maxProjects`; and those below this manifest's own folder as builds find them
+/// (`ForeignProjectFiles.manifestsBelow`: 4 levels down, 1 024 folders listed, 64 manifests).
+/// A manifest deeper inside a bucket is not looked for (the bucket would have to be walked):
+/// serve's writes still ask `ForeignProjectFiles` of each file they replace, and its reads hide
+/// such a project's recorded outputs from anonymous readers (`ForeignServedFiles`).
 public struct NeighbourProject: Sendable {
     /// The other manifest, absolute.
     public var manifestPath: String
@@ -34,7 +36,7 @@ public struct NeighbourProject: Sendable {
 
     /// The most private ACL its outputs in `bucket` may get (a rule's `acl:`, else the most
     /// private its source bucket gives), nil when no rule of it writes there.
-    func mostPrivateOutputACL(in bucket: Bucket) -> BucketACL? {
+    public func mostPrivateOutputACL(in bucket: Bucket) -> BucketACL? {
         guard let manifest else { return nil }
         var acl: BucketACL?
         for rule in manifest.rules where rule.targetBucket == bucket.name {
@@ -91,26 +93,34 @@ public enum NeighbourProjects {
         var listed: Set<String> = []
         var found: [String] = []
         var seen: [FileSystemPath] = own
-        for folder in folders where listed.insert(folder).inserted {
+        func add(_ path: String) {
+            let identity = FileSystemPath(manifest: path)
+            guard !seen.contains(where: { $0.sameFile(as: identity) }) else { return }
+            seen.append(identity)
+            found.append(path)
+        }
+        around: for folder in folders where listed.insert(folder).inserted {
             // Discovery's one definition (`ProjectMarkers`): a manifest mid-edit counts, an emptied
             // one beside its state or lock too (attack 44b's F2: a public-read-write bucket whose
             // folder was a built project with its manifest emptied validated, and anyone could
             // overwrite its recorded outputs).
             let names = ControlFiles.manifestNames(in: folder).sorted()
             for path in names.map({ folder == "/" ? "/" + $0 : folder + "/" + $0 }) where ControlFiles.isProjectManifest(path) {
-                let identity = FileSystemPath(manifest: path)
-                guard !seen.contains(where: { $0.sameFile(as: identity) }) else { continue }
-                seen.append(identity)
-                guard found.count < maxProjects else { return found }
-                found.append(path)
+                guard found.count < maxProjects else { break around }
+                add(path)
             }
         }
+        // The projects below this manifest's own folder, within the bounds builds use
+        // (`ForeignProjectFiles.manifestsBelow`: 4 levels, 1 024 folders, 64 manifests): round 45's
+        // N4, `gallery/derive.yaml` writing private outputs into `../www/gallery`, a public bucket
+        // of this manifest, was not looked at, and serve answered them to anyone.
+        for path in ForeignProjectFiles.manifestsBelow(folders[0]) { add(path) }
         return found
     }
 
     /// What another manifest uses, read as the loader reads it (no bucket listed, no neighbour of
     /// its own looked for); one that does not load keeps its file and its default lock and state.
-    static func project(_ path: String) -> NeighbourProject {
+    public static func project(_ path: String) -> NeighbourProject {
         var loader = ManifestLoader()
         loader.crossChecks = false
         loader.neighbourChecks = false
@@ -127,6 +137,11 @@ public enum NeighbourProjects {
         }
         return NeighbourProject(manifestPath: path, manifest: manifest, controlFiles: controls,
                                 lockFile: manifest.lockFile, stateFolder: manifest.stateFolder)
+    }
+
+    /// The manifests of the projects in `folder` itself (discovery's one definition), sorted.
+    public static func manifests(in folder: String) -> [String] {
+        ControlFiles.manifestNames(in: folder).sorted().map { folder == "/" ? "/" + $0 : folder + "/" + $0 }.filter(ControlFiles.isProjectManifest)
     }
 
     /// Whether `folder` is a project's: it holds a manifest, one that does not parse (mid-edit),

@@ -151,6 +151,15 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         }) ?? []
     }
 
+    /// The outputs another project's own build state records (`bucket/key` → the folder it was
+    /// written in, "" when the record keeps none), read as builds read it (trusted, owner-checked:
+    /// none from a state that is not `manifest`'s). Serve asks it of a project nested in a public
+    /// bucket, whose recorded outputs it answers no more publicly than their builder gives them.
+    public static func stateOutputs(state: String, manifest: String) -> [String: String] {
+        Dictionary(readState(state, manifest: manifest, sql: "SELECT path, folder FROM outputs") { (row: Row) in (row[0] as String, row[1] as String) },
+                   uniquingKeysWith: { a, _ in a })
+    }
+
     /// The state's rows by output digest (output, folder): each file asked costs a lookup, not
     /// a pass over every row (a shared folder may hold thousands of files nothing vouches for).
     private func byDigest(state: String, manifest: String) -> [String: [(output: String, folder: String)]] {

@@ -470,6 +470,12 @@ struct BuiltOutputs: RecordedOutputs {
 
     func foreignOwner(bucket: String, key: String) -> String? { foreign.owner(bucket: bucket, key: key) }
 
+    func foreignReadNote(bucket: String, key: String) -> String? {
+        foreign.nestedOutputOwner(bucket: bucket, key: key).map {
+            "'\(key)' of bucket '\(bucket)' is an output that \($0), another project nested in the bucket, records; answered no more publicly than that project gives it (serve that manifest to publish it)"
+        }
+    }
+
     func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool {
         foreign.isControlFile(device: device, inode: inode) || foreign.isNestedControlFile(bucket: bucket, key: key)
     }
@@ -504,6 +510,9 @@ struct BuiltOutputs: RecordedOutputs {
         }
         narrow(stateLeftACL(path: path, place: place))
         narrow(placedOutputACL(bucket: bucket, key: key))
+        // Another project's recorded output, that project nested in the bucket deeper than
+        // validate looks (round 45): never more public than its builder gives it.
+        narrow(foreign.nestedOutputACL(bucket: bucket, key: key))
         return acl
     }
 

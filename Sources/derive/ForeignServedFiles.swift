@@ -32,6 +32,26 @@ final class ForeignServedFiles: Sendable {
     private let controls = NIOLockedValueBox<Known?>(nil)
     /// Folders below the buckets' folders: whether each holds a manifest, with its stamp then.
     private let folderManifests = NIOLockedValueBox<[String: (stamp: [Int64], holds: Bool)]>([:])
+    /// Per folder holding a nested project: the stamps of the folder and of `watched` when its
+    /// recorded outputs `files` were read (`recordedOutputs(inProjectFolder:)`).
+    private let nestedOutputs = NIOLockedValueBox<[String: (stamp: [[Int64]], watched: [String], outputs: NestedOutputs)]>([:])
+
+    /// A nested project folder's recorded outputs: files placed (real path → most public ACL), and
+    /// the keys of lock lines of a project whose manifest does not load (its buckets unknown).
+    private struct NestedOutputs {
+        var files: [String: BucketACL] = [:]
+        var unplacedKeys: Set<String> = []
+
+        /// The ACL for `file` (in `folder`): a placed record's, or private when the file's path
+        /// ends with an unplaced key (as builds take a project mid-edit's lock at its word).
+        func acl(of file: String, in folder: String) -> BucketACL? {
+            if let acl = files[file] { return acl }
+            guard !unplacedKeys.isEmpty, file.hasPrefix(folder + "/") else { return nil }
+            let parts = file.dropFirst(folder.count + 1).split(separator: "/", omittingEmptySubsequences: false)
+            for start in parts.indices where unplacedKeys.contains(parts[start...].joined(separator: "/")) { return .private }
+            return nil
+        }
+    }
 
     init(manifest: Manifest, refresh: Double = 1) {
         self.manifest = manifest
@@ -69,14 +89,20 @@ final class ForeignServedFiles: Sendable {
     /// (another project's: validate refuses a bucket holding this one's), nil when none does. Each
     /// folder's listing is kept while its identity and times stay: one `stat` per folder a request.
     func nestedManifestFolder(bucket: String, key: String) -> String? {
-        guard let base = bucketFolders[bucket] else { return nil }
+        nestedManifestFolders(bucket: bucket, key: key, all: false).first
+    }
+
+    /// The folders below the bucket's folder, on the way to `key`, that hold a project, shallowest
+    /// first (only the first unless `all`).
+    private func nestedManifestFolders(bucket: String, key: String, all: Bool) -> [String] {
+        guard let base = bucketFolders[bucket] else { return [] }
         var folder = base == "/" ? "" : base
         var info = stat()
+        var found: [String] = []
         for part in key.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
             folder += "/" + part
-            guard stat(folder, &info) == 0 else { return nil }
-            let stamp = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
-                         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+            guard stat(folder, &info) == 0 else { return found }
+            let stamp = Self.stamp(info)
             let path = folder
             let has = folderManifests.withLockedValue { cache -> Bool in
                 if let known = cache[path], known.stamp == stamp { return known.holds }
@@ -85,9 +111,102 @@ final class ForeignServedFiles: Sendable {
                 cache[path] = (stamp, holds)
                 return holds
             }
-            if has { return path }
+            if has {
+                found.append(path)
+                if !all { return found }
+            }
         }
-        return nil
+        return found
+    }
+
+    private static func stamp(_ info: stat) -> [Int64] {
+        [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+    }
+
+    /// The stamps of `paths` (identity, size, times; a missing one as [-1]).
+    private static func stamps(_ paths: [String]) -> [[Int64]] {
+        var info = stat()
+        return paths.map { stat($0, &info) == 0 ? stamp(info) : [-1] }
+    }
+
+    /// The most public a reader may be answered `key` of `bucket` when the file is an output that a
+    /// project nested in the bucket (its manifest in a folder on the way to the key, however deep:
+    /// deeper than validate looks) records, in its lock or its build state: the most private ACL
+    /// that project gives its outputs in that bucket (`NeighbourProject.mostPrivateOutputACL`), and
+    /// private when it cannot say (its manifest does not load, no rule of it writes there now).
+    /// Nil when no such project records the file. Round 45: "writes refused, reads not hidden", a
+    /// public bucket answered such a project's private outputs to anyone. Keys outside a project's
+    /// folder pay what `nestedManifestFolder` pays (one cached `stat` per folder); inside one, the
+    /// `stat` of its manifests, includes, locks and states, its outputs read again only when one
+    /// changed (`nestedOutputs`, at most 256 projects' folders kept).
+    func nestedOutputACL(bucket: String, key: String) -> BucketACL? {
+        nestedOutputRecords(bucket: bucket, key: key).map(\.acl).reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+    }
+
+    /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
+    func nestedOutputOwner(bucket: String, key: String) -> String? {
+        nestedOutputRecords(bucket: bucket, key: key).first?.folder
+    }
+
+    private func nestedOutputRecords(bucket: String, key: String) -> [(folder: String, acl: BucketACL)] {
+        guard let base = bucketFolders[bucket] else { return [] }
+        let file = (base == "/" ? "" : base) + "/" + key
+        return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
+            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder).map { (folder, $0) }
+        }
+    }
+
+    /// The recorded outputs (real paths) of the projects whose manifest lies in `folder`, each with
+    /// the most public ACL its project gives it; read again when the folder, a manifest, an
+    /// include, a lock or a state database of them changed.
+    private func recordedOutputs(inProjectFolder folder: String) -> NestedOutputs {
+        let folderStamp = Self.stamps([folder])
+        if let cached = nestedOutputs.withLockedValue({ $0[folder] }), cached.stamp == folderStamp + Self.stamps(cached.watched) {
+            return cached.outputs
+        }
+        var unplaced: Set<String> = []
+        let manifests = NeighbourProjects.manifests(in: folder)
+        var watched: [String] = []
+        var files: [String: BucketACL] = [:]
+        func record(_ path: String, _ acl: BucketACL) { files[path] = files[path].map { .morePrivate($0, acl) } ?? acl }
+        for path in manifests {
+            let project = NeighbourProjects.project(path)
+            let database = project.stateFolder + "/" + StateFiles.database
+            watched += project.controlFiles.filter { $0.what != "the index" }.map(\.path) + [database]
+            let buckets = project.manifest?.buckets ?? []
+            let folders = Dictionary(buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
+            func acl(_ bucket: String) -> BucketACL {
+                buckets.first { $0.name == bucket }.flatMap(project.mostPrivateOutputACL) ?? .private
+            }
+            func place(_ output: String, folder recorded: String = "") -> String? {
+                guard let (bucket, key) = PathKey.split(output) else { return nil }
+                guard let base = recorded.isEmpty ? folders[bucket] : RealFolder.of(recorded) else { return nil }
+                return (base == "/" ? "" : base) + "/" + key
+            }
+            var info = stat()
+            if stat(project.lockFile, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= LockFile.maxBytes,
+               let data = FileManager.default.contents(atPath: project.lockFile), LockFile.isDeriveLock(data),
+               let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
+                for output in lock.entries.keys {
+                    if let file = place(output) {
+                        record(file, acl(PathKey.split(output)?.0 ?? ""))
+                    } else if project.manifest == nil, let key = PathKey.split(output)?.key {
+                        unplaced.insert(key)
+                    }
+                }
+            }
+            for (output, recorded) in ForeignRecordedOutputs.stateOutputs(state: project.stateFolder, manifest: RealFolder.of(path)) {
+                if let file = place(output, folder: recorded) { record(file, acl(PathKey.split(output)?.0 ?? "")) }
+            }
+        }
+        let stamp = folderStamp + Self.stamps(watched)
+        let outputs = NestedOutputs(files: files, unplacedKeys: unplaced)
+        nestedOutputs.withLockedValue { cache in
+            if cache.count >= 256 { cache.removeAll() }
+            cache[folder] = (stamp, watched, outputs)
+        }
+        return outputs
     }
 
     /// Whether `key` of `bucket` is a control file of a project whose manifest lies in a folder
