@@ -148,7 +148,10 @@ extension ControlFiles {
         // side, both with `index: ../shared/index.json`): by path alone neither is the owner, and
         // refusing both would break the original because of a copy. The plan decides by records
         // (the index's recorded owner keeps it; the other is refused there).
-        if owner.what == "the index", !theirs.contains(FileSystemPath(manifest: path)) { return }
+        // So is a neighbour's in this very folder (a copy, `other.yaml`, made to try another
+        // setting: attack 45a's M2 refused the built derive.yaml, whose lock records the index,
+        // because of the unbuilt copy): the plan's records decide there too.
+        if owner.what == "the index", !theirs.contains(FileSystemPath(manifest: path)) || theirs.sameFile(as: ours) { return }
         diagnostics.error(location, "the index " + owner.refusal(path, display: { display($0) }, fix: "give 'index:' a path of this project's own"))
     }
 

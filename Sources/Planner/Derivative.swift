@@ -786,12 +786,27 @@ struct Expansion {
     /// (`-960.avif` and `-1600.avif`, both 900 px): the first stands for all, with the width set to
     /// the source's in its pipeline and in each matrix value that named it (`-900.avif`). Outputs
     /// no longer planned are orphans like any other.
+    ///
+    /// Only where the renamed variants would be one recipe: a matrix value used again further down
+    /// the chain (`crop,w_{w}`, `circle,r_{w}`) makes variants that share the new name differ in
+    /// their recipes, and those are planned as written (attack 45a's M1: `-960` and `-1100` of an
+    /// 800 px source both became `-800` with two recipes, a collision that stopped every build).
     static func narrowed(_ variants: [Rule.Variant], canonicals: [String], sourceWidth: Int) -> [(Rule.Variant, String)?] {
         var result: [(Rule.Variant, String)?] = zip(variants, canonicals).map { ($0, $1) }
         guard sourceWidth > 0 else { return result }
-        var seen: Set<String> = []
+        func name(_ style: String?, _ values: [String: String]) -> String {
+            ([style ?? ""] + values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
+        }
+        // Each variant as narrowed (nil: its width is not covered), and the recipes each output
+        // name would then stand for.
+        var candidates: [Rule.Variant?] = []
+        var recipes: [String: Set<String>] = [:]
         for (index, variant) in variants.enumerated() {
-            guard let width = coveredWidth(variant.pipeline, sourceWidth: sourceWidth) else { continue }
+            guard let width = coveredWidth(variant.pipeline, sourceWidth: sourceWidth) else {
+                candidates.append(nil)
+                recipes[name(variant.style, variant.values), default: []].insert(canonicals[index])
+                continue
+            }
             let actions = variant.pipeline.actions.map { action -> Action in
                 guard case .resize(var resize) = action else { return action }
                 resize.width = sourceWidth
@@ -800,9 +815,15 @@ struct Expansion {
             let pipeline = Pipeline(actions: actions, warnings: variant.pipeline.warnings, style: variant.pipeline.style)
             var values = variant.values
             for (name, value) in values where value == String(width) { values[name] = String(sourceWidth) }
-            let key = [variant.style ?? "", pipeline.canonical] + values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            guard seen.insert(key.joined(separator: "\u{0}")).inserted else { result[index] = nil; continue }
-            result[index] = (Rule.Variant(style: variant.style, values: values, pipeline: pipeline), pipeline.canonical)
+            candidates.append(Rule.Variant(style: variant.style, values: values, pipeline: pipeline))
+            recipes[name(variant.style, values), default: []].insert(pipeline.canonical)
+        }
+        var seen: Set<String> = []
+        for (index, candidate) in candidates.enumerated() {
+            guard let candidate, recipes[name(candidate.style, candidate.values)]?.count == 1 else { continue }
+            let key = name(candidate.style, candidate.values) + "\u{0}" + candidate.pipeline.canonical
+            guard seen.insert(key).inserted else { result[index] = nil; continue }
+            result[index] = (candidate, candidate.pipeline.canonical)
         }
         return result
     }

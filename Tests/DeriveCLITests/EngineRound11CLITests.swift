@@ -87,10 +87,12 @@ import TestSupport
         guard let build = try Self.runCapped(["build"], dataBytes: 200 << 20, in: folder) else { return }
         let wall = Date().timeIntervalSince(started)
         #expect(build.status == 1, "\(build.stderr)")
-        // The summary's time is the build's, planning included (it said 0.04 s after 20 s).
+        // The summary's time is the build's, planning included (it said 0.04 s after 20 s). A
+        // quarter of the wall time at least: starting and stopping the process and its workers is
+        // outside it, and on a loaded machine (2 cores, the suite in parallel) that took 1.8 s.
         let summary = String(decoding: build.stdout, as: UTF8.self)
         let said = summary.split(separator: " ").reversed().dropFirst().first.flatMap { Double($0) }
-        #expect(said.map { $0 >= wall - 1.0 } == true, "\(summary) after \(wall) s")
+        #expect(said.map { $0 >= wall / 4 } == true, "\(summary) after \(wall) s")
         #expect(build.stderr.contains("src/big.png") && build.stderr.contains("ImageTooLarge"), "\(build.stderr)")
         #expect(build.stderr.contains("the source is 629145600 bytes; the limit is 20971520 bytes"), "\(build.stderr)")
         let built = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("site").path)
