@@ -722,8 +722,29 @@ struct ControlFileTargets {
             return "exists and was not written by Derive as the index: bucket '\(declared.bucket)' was re-pointed at another folder since Derive wrote "
                 + "there (in \(lockSource.display(written))), and a copy of its index here is yours, as copies of its outputs are; move it or pass --overwrite"
         }
+        if let gone = goneManifestIndexNote { return gone }
         guard let lockNote else { return Self.notOurIndexReason }
         return "exists and was not written by Derive as the index (\(lockNote)); otherwise move it or pass --overwrite"
+    }
+
+    /// The index a lock left by a manifest gone from this folder records with these very bytes
+    /// (`ForeignClaims.goneManifestLocks`: `mv derive.yaml site.yaml`), said as its outputs are:
+    /// whose it is and the settings that carry on (attack 45c's M1: the index alone was "not
+    /// written by Derive", with --overwrite as the advice, and a second lock then owned the files).
+    var goneManifestIndexNote: String? {
+        guard let index, let data = try? lockSource.disk.read(index.path, maxBytes: 64 << 20) else { return nil }
+        let digest = ContentDigests.digest(data)
+        let owner = manifest.file.hasPrefix("/") ? manifest.file : FileManager.default.currentDirectoryPath + "/" + manifest.file
+        for gone in ForeignClaims.goneManifestLocks(owner: URL(literalFilePath: owner).standardizedFileURL.path) {
+            guard let lock = FileManager.default.contents(atPath: gone.lock),
+                  let firstLine = lock.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first,
+                  let recorded = LockFile.index(Data(firstLine)), recorded.digest == digest,
+                  let slash = recorded.path.firstIndex(of: "/"), index.path.hasSuffix("/" + recorded.path[recorded.path.index(after: slash)...]) else { continue }
+            return "is the index of \(lockSource.display(gone.manifest)), which is no longer there, but its lock \(lockSource.display(gone.lock)) records this file "
+                + "with these very bytes; if this manifest is that one renamed, set \(gone.takeOver) in it to carry on from its records (or give it its old name back); "
+                + "otherwise move its lock away, or pass --overwrite to take the file over"
+        }
+        return nil
     }
 
     /// Why an index refused holds Derive's bytes with every line ending turned into CRLF, as git

@@ -300,7 +300,7 @@ public struct LockFile: Sendable, Hashable {
     }
 
     /// The index a lock's first line records, nil when it records none.
-    static func index(_ firstLine: Data) -> Index? {
+    public static func index(_ firstLine: Data) -> Index? {
         guard let object = try? JSONSerialization.jsonObject(with: firstLine) as? [String: Any],
               let path = object["index"] as? String, let digest = object["indexDigest"] as? String else { return nil }
         return Index(path: path, digest: digest)
