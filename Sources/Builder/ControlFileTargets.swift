@@ -734,8 +734,7 @@ struct ControlFileTargets {
     var goneManifestIndexNote: String? {
         guard let index, let data = try? lockSource.disk.read(index.path, maxBytes: 64 << 20) else { return nil }
         let digest = ContentDigests.digest(data)
-        let owner = manifest.file.hasPrefix("/") ? manifest.file : FileManager.default.currentDirectoryPath + "/" + manifest.file
-        for gone in ForeignClaims.goneManifestLocks(owner: URL(literalFilePath: owner).standardizedFileURL.path) {
+        for gone in ForeignClaims.goneManifestLocks(owner: BuildSession.ownerName(lockSource.manifestPath)) {
             guard let lock = FileManager.default.contents(atPath: gone.lock),
                   let firstLine = lock.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first,
                   let recorded = LockFile.index(Data(firstLine)), recorded.digest == digest,
