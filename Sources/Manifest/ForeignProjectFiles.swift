@@ -282,33 +282,65 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// a manifest mid-edit, or emptied beside its state, counts). `NeighbourProjects` asks it too
     /// (round 45's N4: `gallery/derive.yaml` writing `../www/gallery` was not looked at by validate).
     public static func manifestsBelow(_ folder: String) -> [String] {
+        manifestsBelow(folder, later: []).manifests
+    }
+
+    /// `manifestsBelow`, the folders in or below `later` (this manifest's buckets' folders) walked
+    /// only once every other folder was (attack 45b's F3: a bucket of 2 000 folders used up the
+    /// 1 024 listed before `zz/gallery` was reached, and validate said valid); `capped`: a bound
+    /// stopped the walk before every folder outside `later` within `belowDepth` levels was
+    /// listed (a project deeper in a bucket is serve's to find, on the way to each key).
+    public static func manifestsBelow(_ folder: String, later: [String]) -> (manifests: [String], capped: Bool) {
         var found: [String] = []
-        walkBelow(folder, listings: listings) { child in
+        let capped = walkBelow(folder, listings: listings, later: later) { child in
             let names = listings.listing(of: child).manifestNames
             for path in names.map({ child + "/" + $0 }) where found.count < maxNearbyManifests && ControlFiles.isProjectManifest(path) {
                 found.append(path)
             }
             return found.count < maxNearbyManifests
         }
-        return found
+        return (found, capped)
     }
 
     /// Calls `visit` with each folder below `start`, breadth-first within the bounds above, until
-    /// it returns false. With `listings`, each folder's sub-folders come from it (kept while the
-    /// folder's identity and times stay), else from a listing made now.
-    private static func walkBelow(_ start: String, listings: FolderListings? = nil, _ visit: (String) -> Bool) {
-        var level = [start], listed = 0
-        for _ in 0..<belowDepth where !level.isEmpty {
-            var next: [String] = []
-            for folder in level where listed < maxNearbyFolders {
-                let limit = maxNearbyFolders - listed
-                let children = listings.map { Array($0.listing(of: folder).subFolders.prefix(limit)) } ?? subFolders(of: folder, limit: limit)
-                listed += children.count
-                for child in children where !visit(child) { return }
-                next += children
+    /// it returns false; the folders in or below `later` only after all others. With `listings`,
+    /// each folder's sub-folders come from it (kept while the folder's identity and times stay),
+    /// else from a listing made now. True when a bound (or `visit`) stopped it before every folder
+    /// outside `later` was visited.
+    @discardableResult
+    private static func walkBelow(_ start: String, listings: FolderListings? = nil, later: [String] = [], _ visit: (String) -> Bool) -> Bool {
+        var listed = 0
+        func deferred(_ folder: String) -> Bool { later.contains { folder == $0 || folder.hasPrefix($0 == "/" ? "/" : $0 + "/") } }
+        var postponed: [(folder: String, depth: Int)] = []
+        var level = [(folder: start, depth: 0)]
+        for pass in 0..<2 {
+            if pass == 1 { level = postponed }
+            while !level.isEmpty {
+                var next: [(folder: String, depth: Int)] = []
+                for (folder, depth) in level {
+                    guard listed < maxNearbyFolders else { return pass == 0 }
+                    let limit = maxNearbyFolders - listed
+                    let children = listings.map { Array($0.listing(of: folder).subFolders.prefix(limit)) } ?? subFolders(of: folder, limit: limit)
+                    listed += children.count
+                    for child in children {
+                        if pass == 0, deferred(child) { postponed.append((child, depth + 1)); continue }
+                        if !visit(child) { return pass == 0 }
+                        if depth + 1 < belowDepth { next.append((child, depth + 1)) }
+                    }
+                    if listed >= maxNearbyFolders, children.count == limit { return pass == 0 }
+                }
+                level = next
             }
-            level = next
+            // The postponed folders are visited in the second pass, as they are reached.
+            if pass == 0 {
+                for (index, item) in postponed.enumerated() {
+                    if !visit(item.folder) { return false }
+                    if item.depth >= belowDepth { postponed[index].depth = -1 }
+                }
+                postponed = postponed.filter { $0.depth > 0 }
+            }
         }
+        return false
     }
 
     /// The listings `manifestsBelow` keeps across questions (validate and a running serve ask it

@@ -63,13 +63,20 @@ public enum NeighbourProjects {
     }
 
     static func of(manifestFile: String, files: [String], buckets: [String]) -> [NeighbourProject] {
-        manifestPaths(manifestFile: manifestFile, files: files, buckets: buckets).map(project)
+        manifestPaths(manifestFile: manifestFile, files: files, buckets: buckets).found.map(project)
+    }
+
+    /// `of`, and whether the walk below the manifest's folder stopped at a bound (validate warns:
+    /// projects beyond it are not looked at; attack 45b's F3).
+    static func ofReportingCap(_ manifest: Manifest) -> (projects: [NeighbourProject], belowCapped: Bool) {
+        let paths = manifestPaths(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path))
+        return (paths.found.map(project), paths.belowCapped)
     }
 
     /// The other manifests `of` reads, found as it finds them but not read (a running serve lists
     /// them again every second: a project appearing beside it is a change of what it checks).
     public static func manifestPaths(of manifest: Manifest) -> [String] {
-        manifestPaths(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path))
+        manifestPaths(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path)).found
     }
 
     /// The files of `neighbours` whose change can change what `validateNeighbourProjects` says:
@@ -78,7 +85,7 @@ public enum NeighbourProjects {
         neighbours.flatMap { $0.controlFiles.filter { $0.what != "the index" }.map(\.path) }
     }
 
-    static func manifestPaths(manifestFile: String, files: [String], buckets: [String]) -> [String] {
+    static func manifestPaths(manifestFile: String, files: [String], buckets: [String]) -> (found: [String], belowCapped: Bool) {
         let own = (files.isEmpty ? [manifestFile] : files).map { FileSystemPath(manifest: $0) }
         var folders: [String] = [(URL(literalFilePath: manifestFile).standardizedFileURL.path as NSString).deletingLastPathComponent]
         for bucket in buckets {
@@ -114,8 +121,21 @@ public enum NeighbourProjects {
         // (`ForeignProjectFiles.manifestsBelow`: 4 levels, 1 024 folders, 64 manifests): round 45's
         // N4, `gallery/derive.yaml` writing private outputs into `../www/gallery`, a public bucket
         // of this manifest, was not looked at, and serve answered them to anyone.
-        for path in ForeignProjectFiles.manifestsBelow(folders[0]) { add(path) }
-        return found
+        let below = belowScan(folder: folders[0], buckets: buckets)
+        for path in below.manifests { add(path) }
+        return (found, below.capped)
+    }
+
+    /// The walk below this manifest's folder (`ForeignProjectFiles.manifestsBelow`), its own
+    /// buckets' folders walked last: a bucket of many folders no longer hides a project beside it
+    /// from the bounds (attack 45b's F3).
+    static func belowScan(folder: String, buckets: [String]) -> (manifests: [String], capped: Bool) {
+        var later: [String] = []
+        for bucket in buckets {
+            let path = URL(literalFilePath: bucket).standardizedFileURL.path
+            for form in [path, FileSystemPath(manifest: path).real] where !later.contains(form) { later.append(form) }
+        }
+        return ForeignProjectFiles.manifestsBelow(folder, later: later)
     }
 
     /// What another manifest uses, read as the loader reads it (no bucket listed, no neighbour of
@@ -171,7 +191,13 @@ extension ControlFiles {
     /// files with another manifest's output bucket while it would answer those outputs more
     /// publicly than that manifest gives them (`NeighbourProjects`).
     func validateNeighbourProjects(into diagnostics: inout Diagnostics) {
-        let neighbours = NeighbourProjects.of(manifest)
+        let (neighbours, belowCapped) = NeighbourProjects.ofReportingCap(manifest)
+        // Attack 45b's F3: a cap reached said nothing, and a project beyond it was never looked at.
+        if belowCapped {
+            diagnostics.warning(rootLocation,
+                                "the folders below the folder of \(display(manifest.file)), outside its buckets, hold more than Derive looks through for other projects (\(ForeignProjectFiles.maxNearbyFolders) folders, \(ForeignProjectFiles.belowDepth) levels, \(ForeignProjectFiles.maxNearbyManifests) manifests): a project beyond them is not checked against this manifest's buckets",
+                                hint: "keep other projects out of this manifest's folder, or move this manifest into a folder of its own")
+        }
         guard !neighbours.isEmpty else { return }
         let ownFolder = FileSystemPath(manifest: (manifest.file as NSString).deletingLastPathComponent)
         for bucket in manifest.buckets {

@@ -46,6 +46,7 @@ final class ForeignServedFiles: Sendable {
         /// ends with an unplaced key (as builds take a project mid-edit's lock at its word).
         func acl(of file: String, in folder: String) -> BucketACL? {
             if let acl = files[file] { return acl }
+            // `folder` "": anywhere (a project outside the key's path, its buckets unknown).
             guard !unplacedKeys.isEmpty, file.hasPrefix(folder + "/") else { return nil }
             let parts = file.dropFirst(folder.count + 1).split(separator: "/", omittingEmptySubsequences: false)
             for start in parts.indices where unplacedKeys.contains(parts[start...].joined(separator: "/")) { return .private }
@@ -65,6 +66,11 @@ final class ForeignServedFiles: Sendable {
         let file = (folder == "/" ? "" : folder) + "/" + key
         for neighbour in known().neighbours where recordedOutputs(neighbour).contains(file) {
             return "is an output of \(neighbour.manifestPath), another manifest (its lock \(neighbour.lockFile) records it)"
+        }
+        // Recorded by a project around it, in its lock or its state, whether or not its manifest
+        // loads (round 45's F1 and F2: a neighbour mid-edit, or one validate does not look at).
+        if let recorder = outsideRecorders(of: file).first {
+            return "is an output of \(recorder.manifest), another manifest (its lock or its build state records it)"
         }
         var info = stat()
         if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
@@ -141,36 +147,77 @@ final class ForeignServedFiles: Sendable {
     /// `stat` of its manifests, includes, locks and states, its outputs read again only when one
     /// changed (`nestedOutputs`, at most 256 projects' folders kept).
     func nestedOutputACL(bucket: String, key: String) -> BucketACL? {
-        nestedOutputRecords(bucket: bucket, key: key).map(\.acl).reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+        nestedOutputRecords(bucket: bucket, key: key).map { $0.acl }.reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
     }
 
     /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
-    func nestedOutputOwner(bucket: String, key: String) -> String? {
-        nestedOutputRecords(bucket: bucket, key: key).first?.folder
+    func nestedOutputOwner(bucket: String, key: String) -> (folder: String, nested: Bool)? {
+        nestedOutputRecords(bucket: bucket, key: key).first.map { ($0.folder, $0.nested) }
     }
 
-    private func nestedOutputRecords(bucket: String, key: String) -> [(folder: String, acl: BucketACL)] {
+    private func nestedOutputRecords(bucket: String, key: String) -> [(folder: String, acl: BucketACL, nested: Bool)] {
         guard let base = bucketFolders[bucket] else { return [] }
         let file = (base == "/" ? "" : base) + "/" + key
         return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
-            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder).map { (folder, $0) }
+            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder).map { (folder, $0, true) }
+        } + outsideRecorders(of: file).map { ($0.folder, $0.acl, false) }
+    }
+
+    /// The projects outside the key's path that record `file` (its real path under a bucket's
+    /// folder) as their output, each with the most public ACL it gives it: the neighbours
+    /// validate reads (`NeighbourProjects`: beside this manifest, around its buckets, below its
+    /// folder), loaded or not, and the projects a build asks of a file it did not write
+    /// (`ForeignProjectFiles.recorders`: above the file and nearby; and, whose manifest does not
+    /// load, `unloadedProjects`). Round 45's F1: `gallery/derive.yaml` mid-edit (a half-typed
+    /// line) had its private outputs in this manifest's public bucket answered to anyone, and
+    /// replaced by anonymous writers; F2: a sibling project (`../gallery` writing
+    /// `../site/www/gallery`), one validate does not look for, alike. A project whose manifest
+    /// does not load gives its recorded outputs private: its state keeps each output's folder; its
+    /// lock alone (no state rows) names keys only, matched at the end of the file's path.
+    private func outsideRecorders(of file: String) -> [(manifest: String, folder: String, acl: BucketACL)] {
+        let known = known()
+        var manifests: [String] = known.neighbours.map(\.manifestPath)
+        manifests += known.foreign.recorders(of: file).map(\.manifest)
+        manifests += known.foreign.unloadedProjects(around: file).map(\.manifest)
+        var seen = Set<String>()
+        var found: [(manifest: String, folder: String, acl: BucketACL)] = []
+        for manifest in manifests where seen.insert(RealFolder.of(manifest)).inserted {
+            if let acl = recordedOutputs(ofProject: manifest).acl(of: file, in: "") {
+                found.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
+            }
         }
+        return found
     }
 
     /// The recorded outputs (real paths) of the projects whose manifest lies in `folder`, each with
     /// the most public ACL its project gives it; read again when the folder, a manifest, an
     /// include, a lock or a state database of them changed.
     private func recordedOutputs(inProjectFolder folder: String) -> NestedOutputs {
-        let folderStamp = Self.stamps([folder])
-        if let cached = nestedOutputs.withLockedValue({ $0[folder] }), cached.stamp == folderStamp + Self.stamps(cached.watched) {
+        recordedOutputs(of: NeighbourProjects.manifests(in: folder), key: folder, stamped: [folder], lockKeysAlways: true)
+    }
+
+    /// The recorded outputs of the project whose manifest is `path` (`outsideRecorders`), read
+    /// again when its manifest, an include, its lock or its state database changed. Unplaced lock
+    /// keys count only when its state records no output (they match any file ending so).
+    private func recordedOutputs(ofProject path: String) -> NestedOutputs {
+        recordedOutputs(of: [path], key: "manifest:" + path, stamped: [path], lockKeysAlways: false)
+    }
+
+    /// The recorded outputs of the projects of `manifests`, kept under `key` with the stamps of
+    /// `stamped` and of the files they read. `lockKeysAlways`: a lock's keys of a project whose
+    /// manifest does not load count even when its state records outputs.
+    private func recordedOutputs(of manifests: [String], key cacheKey: String, stamped: [String], lockKeysAlways: Bool) -> NestedOutputs {
+        let folderStamp = Self.stamps(stamped)
+        if let cached = nestedOutputs.withLockedValue({ $0[cacheKey] }), cached.stamp == folderStamp + Self.stamps(cached.watched) {
             return cached.outputs
         }
         var unplaced: Set<String> = []
-        let manifests = NeighbourProjects.manifests(in: folder)
         var watched: [String] = []
         var files: [String: BucketACL] = [:]
         func record(_ path: String, _ acl: BucketACL) { files[path] = files[path].map { .morePrivate($0, acl) } ?? acl }
         for path in manifests {
+            var lockKeys: Set<String> = []
+            var stateRecords = 0
             let project = NeighbourProjects.project(path)
             let database = project.stateFolder + "/" + StateFiles.database
             watched += project.controlFiles.filter { $0.what != "the index" }.map(\.path) + [database]
@@ -192,19 +239,21 @@ final class ForeignServedFiles: Sendable {
                     if let file = place(output) {
                         record(file, acl(PathKey.split(output)?.0 ?? ""))
                     } else if project.manifest == nil, let key = PathKey.split(output)?.key {
-                        unplaced.insert(key)
+                        lockKeys.insert(key)
                     }
                 }
             }
             for (output, recorded) in ForeignRecordedOutputs.stateOutputs(state: project.stateFolder, manifest: RealFolder.of(path)) {
+                stateRecords += 1
                 if let file = place(output, folder: recorded) { record(file, acl(PathKey.split(output)?.0 ?? "")) }
             }
+            if lockKeysAlways || stateRecords == 0 { unplaced.formUnion(lockKeys) }
         }
         let stamp = folderStamp + Self.stamps(watched)
         let outputs = NestedOutputs(files: files, unplacedKeys: unplaced)
         nestedOutputs.withLockedValue { cache in
             if cache.count >= 256 { cache.removeAll() }
-            cache[folder] = (stamp, watched, outputs)
+            cache[cacheKey] = (stamp, watched, outputs)
         }
         return outputs
     }

@@ -124,6 +124,16 @@ extension BuildSafetyRound4Tests {
 extension BuildSafetyRound4Tests {
     // MARK: 3a: deleting the state folder under a running build does not let a second one in
 
+    /// The build lock, taken as `derive build` takes it. Retried for a while: a child another test
+    /// of this process forks between our release and this call holds the released `flock` until
+    /// its `exec` closes it (O_CLOEXEC), which a loaded machine stretched past the first try.
+    static func lock(_ state: String, manifest: String) throws -> BuildLock {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            do { return try BuildLock(folder: state, manifest: manifest) } catch where Date() < deadline { usleep(50_000) }
+        }
+    }
+
     @Test func aSecondBuildIsRefusedAfterTheStateFolderIsDeletedUnderTheFirst() throws {
         let project = try Project()
         defer { project.remove() }
@@ -133,7 +143,7 @@ extension BuildSafetyRound4Tests {
         let state = project.url(".derive/derive").path
         // The first build, holding the lock as `derive build` does.
         do {
-            let held = try BuildLock(folder: state, manifest: project.url("derive.yaml").path)
+            let held = try Self.lock(state, manifest: project.url("derive.yaml").path)
             try FileManager.default.removeItem(at: project.url(".derive"))
             try project.write("derive.yaml", Project.manifest(outPath: "out", index: true, width: 24))
             let second = try project.run(["build", "-q"])
@@ -146,7 +156,7 @@ extension BuildSafetyRound4Tests {
         }
         // Replaced rather than deleted: the same.
         do {
-            let held = try BuildLock(folder: state, manifest: project.url("derive.yaml").path)
+            let held = try Self.lock(state, manifest: project.url("derive.yaml").path)
             try FileManager.default.moveItem(at: project.url(".derive"), to: project.url("old-derive"))
             try FileManager.default.createDirectory(at: project.url(".derive/derive"), withIntermediateDirectories: true)
             #expect(try project.run(["build", "-q"]).status == BuildLock.busyExitCode)

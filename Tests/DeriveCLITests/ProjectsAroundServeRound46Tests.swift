@@ -1,0 +1,152 @@
+import Access
+import DeriveServer
+import Foundation
+import Imaging
+import Manifest
+import Testing
+import TestSupport
+@testable import derive
+
+/// Issue #9, attack 45b. F1: `gallery/derive.yaml` writing private outputs into the site's public
+/// bucket (`../www/gallery`) is refused by validate while it loads; mid-edit (a half-typed line,
+/// or emptied beside its state), validate said valid and serve answered its outputs to anyone,
+/// and let anonymous writers replace and delete them. F2: a project validate does not look for (a
+/// sibling folder writing `../site/www/gallery`; a project deep in the bucket writing another
+/// folder of it) alike. Serve now asks the projects around each file, as builds do, whether they
+/// record it (their lock or their state), loaded or not.
+@Suite(.ownThreads, .serialized) struct ProjectsAroundServeRound46Tests {
+    func said(_ result: CLI.Result) -> String { String(decoding: result.stdout, as: UTF8.self) + result.stderr }
+
+    static func service(_ manifestFile: URL) throws -> (ObjectService, BuiltOutputs) {
+        let manifest = try #require(ManifestLoader().load(manifestFile.path).manifest)
+        let recorded = BuiltOutputs(stateFolder: manifest.stateFolder, manifest: manifest)
+        let service = try ObjectService(manifest: manifest, verifier: Verifier(keys: [:], region: "cn-hangzhou"), engine: Engine(),
+                                        cacheFolder: manifestFile.deletingLastPathComponent().appendingPathComponent("cache").path, recorded: recorded)
+        return (service, recorded)
+    }
+
+    /// Anonymous reads of `key` refused (403), writes over it and deletes refused, the file kept.
+    func expectGuarded(_ service: ObjectService, _ key: String, file: URL, _ comment: String) throws {
+        let before = try Data(contentsOf: file)
+        for method in ["GET", "HEAD"] {
+            #expect(ServeRound3Tests.request(service, method, key).status == 403, "\(method) \(key): \(comment)")
+        }
+        #expect(ServeRound3Tests.request(service, "GET", key + "?x-oss-process=image/resize,w_4").status == 403, "\(comment)")
+        #expect(ServeRound3Tests.request(service, "PUT", key, body: "x").status == 403, "PUT \(key): \(comment)")
+        #expect(ServeRound3Tests.request(service, "DELETE", key).status == 403, "DELETE \(key): \(comment)")
+        #expect(try Data(contentsOf: file) == before, "\(comment)")
+    }
+
+    /// F1's repro (n4mid, n4app): the gallery below the site mid-edit, emptied, its state gone.
+    @Test func aProjectBelowMidEditKeepsItsPrivateOutputsFromAnonymousRequests() throws {
+        let root = try NestedPrivateOutputsRound45Tests.site(acl: "public-read-write", rule: false)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let gallery = root.appendingPathComponent("gallery/derive.yaml")
+        let text = try String(contentsOf: gallery, encoding: .utf8)
+        let output = root.appendingPathComponent("www/gallery/g1.jpg")
+        try Data((text + "oops: [x\n").utf8).write(to: gallery)
+        // The real serve (validate says valid while the gallery does not load).
+        let serve = try ServeSession(in: root)
+        let answered = try serve.get("/www/gallery/g1.jpg").status
+        #expect(try serve.get("/www/x.txt").status == 200)
+        serve.stop()
+        #expect(answered == 403, "the gallery's private output was answered anonymously while its manifest was mid-edit")
+
+        let (service, recorded) = try Self.service(root.appendingPathComponent("derive.yaml"))
+        try expectGuarded(service, "/www/gallery/g1.jpg", file: output, "mid-edit")
+        #expect(recorded.foreignReadNote(bucket: "www", key: "gallery/g1.jpg")?.contains("/gallery, another project, records") == true,
+                "\(recorded.foreignReadNote(bucket: "www", key: "gallery/g1.jpg") ?? "no note")")
+        // A file of the site's own in that bucket is answered as the bucket says.
+        #expect(ServeRound3Tests.request(service, "GET", "/www/x.txt").status == 200)
+        #expect(ServeRound3Tests.request(service, "PUT", "/www/gallery/new.txt", body: "x").status == 200)
+        // Emptied beside its state: its state still places its outputs.
+        try Data().write(to: gallery)
+        try expectGuarded(service, "/www/gallery/g1.jpg", file: output, "emptied")
+        // Its state gone too (a clone): its lock's keys, wherever the file ends so.
+        try FileManager.default.moveItem(at: root.appendingPathComponent("gallery/.derive"), to: root.appendingPathComponent("kept-state"))
+        try Data((text + "oops: [x\n").utf8).write(to: gallery)
+        try expectGuarded(service, "/www/gallery/g2.jpg", file: root.appendingPathComponent("www/gallery/g2.jpg"), "lock only")
+        #expect(ServeRound3Tests.request(service, "GET", "/www/x.txt").status == 200)
+    }
+
+    /// F2 (sibg): a sibling project, which validate does not look for, writing private outputs
+    /// into the served site's public bucket; published by its builder, answered publicly.
+    @Test func aSiblingProjectsPrivateOutputsInThePublicBucketAreGuarded() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let site = root.appendingPathComponent("site"), gallery = root.appendingPathComponent("gallery")
+        try FileManager.default.createDirectory(at: site.appendingPathComponent("www"), withIntermediateDirectories: true)
+        try Data("a user's file\n".utf8).write(to: site.appendingPathComponent("www/x.txt"))
+        try Data("version: 1\nbuckets:\n  www: {path: www, acl: public-read-write}\nderivatives: []\n".utf8)
+            .write(to: site.appendingPathComponent("derive.yaml"))
+        try FileManager.default.createDirectory(at: gallery, withIntermediateDirectories: true)
+        try CrossManifestBucketRound42Tests.project(in: gallery, outputs: "../site/www/gallery")
+        let output = site.appendingPathComponent("www/gallery/t/a1.jpg")
+        #expect(FileManager.default.fileExists(atPath: output.path))
+        let (service, recorded) = try Self.service(site.appendingPathComponent("derive.yaml"))
+        try expectGuarded(service, "/www/gallery/t/a1.jpg", file: output, "sibling")
+        #expect(recorded.foreignReadNote(bucket: "www", key: "gallery/t/a1.jpg")?.contains("/gallery, another project, records") == true)
+        #expect(ServeRound3Tests.request(service, "GET", "/www/x.txt").status == 200)
+        // Its builder publishes them: answered publicly, as it gives them (writes still refused).
+        let file = gallery.appendingPathComponent("derive.yaml")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        try Data(text.replacingOccurrences(of: "to: \"out/t/{name}.jpg\"}", with: "to: \"out/t/{name}.jpg\", acl: public-read}").utf8).write(to: file)
+        let build = try CLI.run(["build", "-q"], in: gallery)
+        #expect(build.status == 0, "\(said(build))")
+        #expect(ServeRound3Tests.request(service, "GET", "/www/gallery/t/a1.jpg").status == 200)
+        #expect(ServeRound3Tests.request(service, "PUT", "/www/gallery/t/a1.jpg", body: "x").status == 403)
+    }
+
+    /// F2 (xw): a project deep in the public bucket (`pub/x/P`) writing its private outputs into
+    /// another folder of it (`pub/y`): not on the key's path, found as builds find it.
+    @Test func aProjectInTheBucketWritingAnotherFolderOfItIsGuarded() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let project = root.appendingPathComponent("pub/x/P")
+        try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+        try CrossManifestBucketRound42Tests.project(in: project, outputs: "../../y")
+        try CrossManifestBucketRound42Tests.serveOnly("pub").write(to: root.appendingPathComponent("site.yaml"))
+        let output = root.appendingPathComponent("pub/y/t/a2.jpg")
+        #expect(FileManager.default.fileExists(atPath: output.path))
+        let (service, _) = try Self.service(root.appendingPathComponent("site.yaml"))
+        try expectGuarded(service, "/upl/y/t/a2.jpg", file: output, "deep project writing another folder")
+        #expect(ServeRound3Tests.request(service, "PUT", "/upl/y/t/new.txt", body: "x").status == 200)
+    }
+
+    /// F3 (cap.sh): the site's own bucket of 1 100 folders used up the 1 024 folders the walk
+    /// below lists before `zz/gallery` was reached (validate said valid): its buckets are walked
+    /// last now. A tree beyond the bounds outside the buckets is warned about.
+    @Test func aBucketOfManyFoldersNoLongerHidesAProjectBelow() throws {
+        let root = try NestedPrivateOutputsRound45Tests.site(acl: "public-read", rule: false, gallery: false)
+        defer { try? FileManager.default.removeItem(at: root) }
+        for index in 0..<1100 {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(String(format: "www/a%04d", index)), withIntermediateDirectories: true)
+        }
+        let zz = root.appendingPathComponent("zz")
+        try FileManager.default.createDirectory(at: zz, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: root.appendingPathComponent("gallery"), to: zz.appendingPathComponent("gallery"))
+        let galleryManifest = zz.appendingPathComponent("gallery/derive.yaml")
+        try Data("""
+            version: 1
+            buckets:
+              src: {path: src}
+              out: {path: ../../www/gallery, acl: private}
+            derivatives:
+              - {name: g, from: "src/*.jpg", process: "image/resize,w_8", to: "out/{name}.jpg", acl: private}
+
+            """.utf8).write(to: galleryManifest)
+        #expect(try CLI.run(["build", "-q"], in: zz.appendingPathComponent("gallery")).status == 0)
+        let validate = try CLI.run(["validate"], in: root)
+        #expect(validate.status == 1 && said(validate).contains("shares files with bucket 'out' (www/gallery) that zz/gallery/derive.yaml"), "\(said(validate))")
+        #expect(!said(validate).contains("hold more than Derive looks through"), "\(said(validate))")
+
+        // 1 100 folders outside every bucket: the walk stops, and says so.
+        try FileManager.default.removeItem(at: zz)
+        for index in 0..<1100 {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(String(format: "misc/b%04d", index)), withIntermediateDirectories: true)
+        }
+        let warned = try CLI.run(["validate"], in: root)
+        #expect(warned.status == 0, "\(said(warned))")
+        #expect(said(warned).contains("outside its buckets, hold more than Derive looks through for other projects (1024 folders, 4 levels, 64 manifests)"), "\(said(warned))")
+    }
+}
