@@ -149,4 +149,24 @@ import TestSupport
         #expect(warned.status == 0, "\(said(warned))")
         #expect(said(warned).contains("outside its buckets, hold more than Derive looks through for other projects (1024 folders, 4 levels, 64 manifests)"), "\(said(warned))")
     }
+
+    /// F4 (rd2): a project nested in a public bucket: its manifest and lock, answered as missing
+    /// to a GET, were named in listings; they are not listed now (its sources still are).
+    @Test func listingsDoNotNameANestedProjectsControlFiles() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let folder = root.appendingPathComponent("projects/P")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try CrossManifestBucketRound42Tests.project(in: folder, outputs: "pub")
+        try CrossManifestBucketRound42Tests.serveOnly("projects", acl: "public-read").write(to: root.appendingPathComponent("site.yaml"))
+        let (service, _) = try Self.service(root.appendingPathComponent("site.yaml"))
+        #expect(ServeRound3Tests.request(service, "GET", "/upl/P/derive.lock").status == 404)
+        #expect(ServeRound3Tests.request(service, "GET", "/upl/P/derive.yaml").status == 404)
+        for query in ["?prefix=P/", "?prefix=P/&list-type=2", ""] {
+            let listing = ServeRound3Tests.request(service, "GET", "/upl/" + query)
+            let body = String(decoding: listing.body, as: UTF8.self)
+            #expect(listing.status == 200 && body.contains("P/src/a1.jpg"), "\(query): \(body)")
+            #expect(!body.contains("P/derive.lock") && !body.contains("P/derive.yaml") && !body.contains("P/.derive"), "\(query): \(body)")
+        }
+    }
 }

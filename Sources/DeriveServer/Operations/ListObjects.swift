@@ -1,6 +1,9 @@
 import Access
 import Confinement
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Manifest
 import ProcessLanguage
 
@@ -82,7 +85,14 @@ extension ObjectService {
         guard let folder = try folder(bucket) else { return BucketListing.Page() }
         var listing = BucketListing(folder: folder, prefix: Array(parameters.prefix.utf8), delimiter: Array(parameters.delimiter.utf8),
                                     marker: marker, maxKeys: parameters.maxKeys) { [authorizer] key in
-            authorizer.mayRead(bucket, key, caller: caller)
+            guard authorizer.mayRead(bucket, key, caller: caller) else { return false }
+            // Another project's manifest, include, lock or state file is answered as missing to
+            // every reader (`isForeignControlFile`): not listed either (attack 45b's F4 listed a
+            // nested project's lock that a GET of it answered 404).
+            var info = stat()
+            guard stat(bucket.path + "/" + key.string, &info) == 0 else { return true }
+            return !authorizer.recorded.isForeignControlFile(bucket: bucket.name, key: key.string,
+                                                             device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         }
         listing.budget = settings.listEntryBudget
         listing.cancelled = { cancellation.isCancelled }
