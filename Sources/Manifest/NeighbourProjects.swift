@@ -21,6 +21,9 @@ public struct NeighbourProject: Sendable {
     public var manifestPath: String
     /// Its model, nil when it does not load (its defaults then stand for its lock and state).
     public var manifest: Manifest?
+    /// It parsed into a model but loads with errors (emptied, a rule half-typed): its model is
+    /// partial, so what it says of its outputs is not its word.
+    public var loadErrors = false
     /// Its manifest and includes, its lock and its index, with what each is to it.
     public var controlFiles: [(what: String, path: String)]
     public var lockFile: String
@@ -145,7 +148,8 @@ public enum NeighbourProjects {
         loader.crossChecks = false
         loader.neighbourChecks = false
         let defaults = ControlFiles.controlFiles(ofSibling: path)
-        guard let manifest = loader.load(path).manifest else {
+        let loaded = loader.load(path)
+        guard let manifest = loaded.manifest else {
             return NeighbourProject(manifestPath: path, manifest: nil, controlFiles: [("the manifest", path), ("the lock", defaults.lock)],
                                     lockFile: defaults.lock, stateFolder: defaults.state)
         }
@@ -155,8 +159,10 @@ public enum NeighbourProjects {
         if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) {
             controls.append(("the index", URL(literalFilePath: bucket.path + "/" + index.path).standardizedFileURL.path))
         }
-        return NeighbourProject(manifestPath: path, manifest: manifest, controlFiles: controls,
-                                lockFile: manifest.lockFile, stateFolder: manifest.stateFolder)
+        var project = NeighbourProject(manifestPath: path, manifest: manifest, controlFiles: controls,
+                                       lockFile: manifest.lockFile, stateFolder: manifest.stateFolder)
+        project.loadErrors = loaded.diagnostics.hasErrors
+        return project
     }
 
     /// The manifests of the projects in `folder` itself (discovery's one definition), sorted.
@@ -195,7 +201,7 @@ extension ControlFiles {
         // Attack 45b's F3: a cap reached said nothing, and a project beyond it was never looked at.
         if belowCapped {
             diagnostics.warning(rootLocation,
-                                "the folders below the folder of \(display(manifest.file)), outside its buckets, hold more than Derive looks through for other projects (\(ForeignProjectFiles.maxNearbyFolders) folders, \(ForeignProjectFiles.belowDepth) levels, \(ForeignProjectFiles.maxNearbyManifests) manifests): a project beyond them is not checked against this manifest's buckets",
+                                "the folders below the folder of \(display(manifest.file)), outside its buckets, hold more than Derive looks through for other projects (\(ForeignProjectFiles.maxNearbyFolders) folders or \(ForeignProjectFiles.maxNearbyManifests) manifests, \(ForeignProjectFiles.belowDepth) levels down; deeper levels are never looked at, with no warning): a project beyond them is not checked against this manifest's buckets",
                                 hint: "keep other projects out of this manifest's folder, or move this manifest into a folder of its own")
         }
         guard !neighbours.isEmpty else { return }

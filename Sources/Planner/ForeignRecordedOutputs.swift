@@ -155,6 +155,12 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// written in, "" when the record keeps none), read as builds read it (trusted, owner-checked:
     /// none from a state that is not `manifest`'s). Serve asks it of a project nested in a public
     /// bucket, whose recorded outputs it answers no more publicly than their builder gives them.
+    /// The outputs a state records (`bucket/key` → the folder it was written to and its ACL).
+    public static func stateOutputRows(state: String, manifest: String) -> [String: (folder: String, acl: String)] {
+        Dictionary(readState(state, manifest: manifest, sql: "SELECT path, folder, acl FROM outputs") { (row: Row) in (row[0] as String, (row[1] as String, row[2] as String)) },
+                   uniquingKeysWith: { a, _ in a })
+    }
+
     public static func stateOutputs(state: String, manifest: String) -> [String: String] {
         Dictionary(readState(state, manifest: manifest, sql: "SELECT path, folder FROM outputs") { (row: Row) in (row[0] as String, row[1] as String) },
                    uniquingKeysWith: { a, _ in a })

@@ -35,23 +35,50 @@ final class ForeignServedFiles: Sendable {
     /// Per folder holding a nested project: the stamps of the folder and of `watched` when its
     /// recorded outputs `files` were read (`recordedOutputs(inProjectFolder:)`).
     private let nestedOutputs = NIOLockedValueBox<[String: (stamp: [[Int64]], watched: [String], outputs: NestedOutputs)]>([:])
+    /// The lock and state each project used when it last loaded (`recordedOutputs`).
+    private let learnedControlFiles = NIOLockedValueBox<[String: (String, String)]>([:])
+    /// Files hashed to compare with a lock line (`fileDigest`).
+    private let fileDigests = NIOLockedValueBox<[String: (stamp: [Int64], digest: String)]>([:])
 
     /// A nested project folder's recorded outputs: files placed (real path → most public ACL), and
     /// the keys of lock lines of a project whose manifest does not load (its buckets unknown).
     private struct NestedOutputs {
         var files: [String: BucketACL] = [:]
-        var unplacedKeys: Set<String> = []
+        /// Lock keys of a project whose manifest does not load, with the digests its lines give.
+        var unplacedKeys: [String: Set<String>] = [:]
 
         /// The ACL for `file` (in `folder`): a placed record's, or private when the file's path
-        /// ends with an unplaced key (as builds take a project mid-edit's lock at its word).
-        func acl(of file: String, in folder: String) -> BucketACL? {
+        /// ends with an unplaced key (as builds take a project mid-edit's lock at its word): in a
+        /// project's own folder by key alone; elsewhere (`folder` ""), only while the file holds
+        /// the bytes a line with that key records (`digest`), as builds judge it (attack 46a's
+        /// M1: by key alone, every `landscape.jpg` of the served bucket was taken).
+        func acl(of file: String, in folder: String, digest: (String) -> String?) -> BucketACL? {
             if let acl = files[file] { return acl }
-            // `folder` "": anywhere (a project outside the key's path, its buckets unknown).
             guard !unplacedKeys.isEmpty, file.hasPrefix(folder + "/") else { return nil }
             let parts = file.dropFirst(folder.count + 1).split(separator: "/", omittingEmptySubsequences: false)
-            for start in parts.indices where unplacedKeys.contains(parts[start...].joined(separator: "/")) { return .private }
+            for start in parts.indices {
+                guard let digests = unplacedKeys[parts[start...].joined(separator: "/")] else { continue }
+                if !folder.isEmpty { return .private }
+                if let found = digest(file), digests.contains(found) { return .private }
+            }
             return nil
         }
+    }
+
+    /// The SHA-256 of the file at `path` (what a lock line's `digest` is), kept while its
+    /// identity, size and times stay; nil when it cannot be read.
+    private func fileDigest(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let stamp = Self.stamp(info)
+        if let known = fileDigests.withLockedValue({ $0[path] }), known.stamp == stamp { return known.digest }
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let digest = ContentDigests.digest(data)
+        fileDigests.withLockedValue { cache in
+            if cache.count >= 4096 { cache.removeAll() }
+            cache[path] = (stamp, digest)
+        }
+        return digest
     }
 
     init(manifest: Manifest, refresh: Double = 1) {
@@ -159,7 +186,7 @@ final class ForeignServedFiles: Sendable {
         guard let base = bucketFolders[bucket] else { return [] }
         let file = (base == "/" ? "" : base) + "/" + key
         return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
-            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder).map { (folder, $0, true) }
+            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest).map { (folder, $0, true) }
         } + outsideRecorders(of: file).map { ($0.folder, $0.acl, false) }
     }
 
@@ -182,7 +209,7 @@ final class ForeignServedFiles: Sendable {
         var seen = Set<String>()
         var found: [(manifest: String, folder: String, acl: BucketACL)] = []
         for manifest in manifests where seen.insert(RealFolder.of(manifest)).inserted {
-            if let acl = recordedOutputs(ofProject: manifest).acl(of: file, in: "") {
+            if let acl = recordedOutputs(ofProject: manifest).acl(of: file, in: "", digest: fileDigest) {
                 found.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
             }
         }
@@ -211,17 +238,26 @@ final class ForeignServedFiles: Sendable {
         if let cached = nestedOutputs.withLockedValue({ $0[cacheKey] }), cached.stamp == folderStamp + Self.stamps(cached.watched) {
             return cached.outputs
         }
-        var unplaced: Set<String> = []
+        var outputs = NestedOutputs()
         var watched: [String] = []
-        var files: [String: BucketACL] = [:]
-        func record(_ path: String, _ acl: BucketACL) { files[path] = files[path].map { .morePrivate($0, acl) } ?? acl }
+        func record(_ path: String, _ acl: BucketACL) { outputs.files[path] = outputs.files[path].map { .morePrivate($0, acl) } ?? acl }
         for path in manifests {
-            var lockKeys: Set<String> = []
+            var lockKeys: [String: Set<String>] = [:]
             var stateRecords = 0
             let project = NeighbourProjects.project(path)
-            let database = project.stateFolder + "/" + StateFiles.database
-            watched += project.controlFiles.filter { $0.what != "the index" }.map(\.path) + [database]
-            let buckets = project.manifest?.buckets ?? []
+            // One that parses but loads with errors (emptied: no buckets; a rule half-typed) is
+            // taken at its word like one that does not parse (attack 46a's H1 and M3: its partial
+            // reading placed nothing, or gave the ACL of a rule mid-edit).
+            let loaded = project.manifest != nil && !project.loadErrors
+            // Its lock and state where it last loaded with them (`lock:`, `state:` moved: its
+            // defaults then name nothing; attack 46a's H2), and at its defaults.
+            var places = [(project.lockFile, project.stateFolder)]
+            if loaded {
+                learnedControlFiles.withLockedValue { $0[path] = (project.lockFile, project.stateFolder) }
+            } else if let learned = learnedControlFiles.withLockedValue({ $0[path] }), learned != places[0] {
+                places.append(learned)
+            }
+            let buckets = loaded ? project.manifest?.buckets ?? [] : []
             let folders = Dictionary(buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
             func acl(_ bucket: String) -> BucketACL {
                 buckets.first { $0.name == bucket }.flatMap(project.mostPrivateOutputACL) ?? .private
@@ -231,31 +267,50 @@ final class ForeignServedFiles: Sendable {
                 guard let base = recorded.isEmpty ? folders[bucket] : RealFolder.of(recorded) else { return nil }
                 return (base == "/" ? "" : base) + "/" + key
             }
-            var info = stat()
-            if stat(project.lockFile, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= LockFile.maxBytes,
-               let data = FileManager.default.contents(atPath: project.lockFile), LockFile.isDeriveLock(data),
-               let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
-                for output in lock.entries.keys {
-                    if let file = place(output) {
-                        record(file, acl(PathKey.split(output)?.0 ?? ""))
-                    } else if project.manifest == nil, let key = PathKey.split(output)?.key {
-                        lockKeys.insert(key)
+            for (lockFile, stateFolder) in places {
+                watched += [lockFile, stateFolder + "/" + StateFiles.database]
+                // A lock that does not parse (a merge conflict, cut short) keeps its whole lines
+                // (attack 46a's H3: a conflict in it published every output it recorded).
+                for entry in Self.lockEntries(lockFile) {
+                    if let file = place(entry.path) {
+                        record(file, acl(PathKey.split(entry.path)?.0 ?? ""))
+                    } else if !loaded, let key = PathKey.split(entry.path)?.key {
+                        lockKeys[key, default: []].insert(entry.digest)
+                    }
+                }
+                // The ACL its build recorded counts too: a rule made public, not rebuilt, is not
+                // published by this serve before its own (attack 46a's M4).
+                for (output, row) in ForeignRecordedOutputs.stateOutputRows(state: stateFolder, manifest: RealFolder.of(path)) {
+                    stateRecords += 1
+                    if let file = place(output, folder: row.folder) {
+                        let recordedACL = BucketACL(rawValue: row.acl) ?? .private
+                        record(file, .morePrivate(acl(PathKey.split(output)?.0 ?? ""), recordedACL))
                     }
                 }
             }
-            for (output, recorded) in ForeignRecordedOutputs.stateOutputs(state: project.stateFolder, manifest: RealFolder.of(path)) {
-                stateRecords += 1
-                if let file = place(output, folder: recorded) { record(file, acl(PathKey.split(output)?.0 ?? "")) }
+            watched += project.controlFiles.filter { $0.what != "the index" && $0.what != "the lock" }.map(\.path)
+            if lockKeysAlways || stateRecords == 0 {
+                for (key, digests) in lockKeys { outputs.unplacedKeys[key, default: []].formUnion(digests) }
             }
-            if lockKeysAlways || stateRecords == 0 { unplaced.formUnion(lockKeys) }
         }
         let stamp = folderStamp + Self.stamps(watched)
-        let outputs = NestedOutputs(files: files, unplacedKeys: unplaced)
         nestedOutputs.withLockedValue { cache in
             if cache.count >= 256 { cache.removeAll() }
             cache[cacheKey] = (stamp, watched, outputs)
         }
         return outputs
+    }
+
+    /// The entry lines of the lock at `lockFile`: all of them when it parses, else every whole
+    /// line that is an entry (a merge conflict's markers, a last line cut short, skipped).
+    static func lockEntries(_ lockFile: String) -> [LockFile.Entry] {
+        var info = stat()
+        guard stat(lockFile, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= LockFile.maxBytes,
+              let data = FileManager.default.contents(atPath: lockFile) else { return [] }
+        if LockFile.isDeriveLock(data), let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) { return Array(lock.entries.values) }
+        guard data.range(of: ProjectMarkers.lockMarker) != nil else { return [] }
+        let decoder = JSONDecoder()
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(LockFile.Entry.self, from: Data($0)) }
     }
 
     /// Whether `key` of `bucket` is a control file of a project whose manifest lies in a folder
