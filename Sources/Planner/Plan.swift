@@ -1026,7 +1026,10 @@ public struct Planner: Sendable {
                 replaces = digest
                 anotherOutputs = other
             } else if let digest, distrust == nil, let recorded, !recorded.folder.isEmpty, !overwrite,
-                      recorded.outputDigest == digest, recorded.actionKey == derivative.actionKey, owner == nil {
+                      recorded.outputDigest == digest, recorded.actionKey == derivative.actionKey, owner == nil,
+                      // Not a file another project records (attack 46a's H6: a bucket pointed at a
+                      // neighbour's output folder took its identical outputs, then deleted them).
+                      foreignOutputs.claim(of: path, digest: digest) == nil {
                 // Exactly the bytes Derive recorded for this very output under the recipe the rule
                 // has now (what it renders), found where the bucket leads now: Derive's own file in
                 // a folder renamed with a build in between (attack 41a's B9), or a copy of those

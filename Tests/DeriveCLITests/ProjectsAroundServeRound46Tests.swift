@@ -230,4 +230,48 @@ import TestSupport
         try Data().write(to: gallery)
         try expectGuarded(service, "/www/gallery/g2.jpg", file: root.appendingPathComponent("www/gallery/g2.jpg"), "emptied, lock and state moved")
     }
+
+    /// Attack 46a's H6: the site's bucket pointed at the folder where a project below wrote
+    /// byte-identical outputs under the same keys: "holds exactly the bytes Derive recorded (its
+    /// folder renamed since?)" took them, and the next build without the rule deleted them.
+    @Test func aBucketPointedAtANeighboursOutputsNeverTakesThem() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("gallery"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/landscape.jpg"))
+        let site = """
+            version: 1
+            buckets:
+              src: {path: src, acl: private}
+              www: {path: www, acl: public-read}
+            derivatives:
+              - {name: t, from: "src/*.jpg", process: "image/resize,w_50", to: "www/t/{name}.jpg", acl: public-read}
+
+            """
+        try Data(site.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        try Data("""
+            version: 1
+            buckets:
+              pics: {path: ../src, acl: private}
+              out: {path: ../gout, acl: public-read}
+            derivatives:
+              - {name: t, from: "pics/*.jpg", process: "image/resize,w_50", to: "out/t/{name}.jpg", acl: public-read}
+
+            """.utf8).write(to: root.appendingPathComponent("gallery/derive.yaml"))
+        #expect(try CLI.run(["build", "-q"], in: root).status == 0)
+        #expect(try CLI.run(["build", "-q"], in: root.appendingPathComponent("gallery")).status == 0)
+        let theirs = root.appendingPathComponent("gout/t/landscape.jpg")
+        let bytes = try Data(contentsOf: theirs)
+        #expect(try Data(contentsOf: root.appendingPathComponent("www/t/landscape.jpg")) == bytes)
+        try Data(site.replacingOccurrences(of: "www: {path: www", with: "www: {path: gout").utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        let build = try CLI.run(["build"], in: root)
+        #expect(build.status != 0 && said(build).contains("gallery/derive.yaml"), "\(said(build))")
+        try Data(site.components(separatedBy: "derivatives:")[0].appending("derivatives: []\n").replacingOccurrences(of: "www: {path: www", with: "www: {path: gout").utf8)
+            .write(to: root.appendingPathComponent("derive.yaml"))
+        _ = try CLI.run(["build"], in: root)
+        #expect(try Data(contentsOf: theirs) == bytes, "the gallery's output was replaced or deleted")
+        let check = try CLI.run(["check"], in: root.appendingPathComponent("gallery"))
+        #expect(check.status == 0, "\(said(check))")
+    }
 }
