@@ -170,6 +170,32 @@ public enum NeighbourProjects {
         ControlFiles.manifestNames(in: folder).sorted().map { folder == "/" ? "/" + $0 : folder + "/" + $0 }.filter(ControlFiles.isProjectManifest)
     }
 
+    /// The manifests, gone, of the projects whose state (`.derive/STEM`) or Derive lock
+    /// (`STEM.lock`) `folder` holds with no manifest of that stem beside them: `STEM.yaml`, which
+    /// does not load, so its defaults stand for its lock and state.
+    public static func manifestsGone(in folder: String) -> [String] {
+        var stems = Set<String>()
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: folder + "/" + ProjectMarkers.stateFolderName) {
+            stems.formUnion(names.filter { !$0.hasPrefix(".") })
+        }
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: folder) {
+            for name in names where name.hasSuffix(".lock") && isDeriveLock(folder + "/" + name) { stems.insert(String(name.dropLast(5))) }
+        }
+        let present = Set(ControlFiles.manifestNames(in: folder).map { ($0 as NSString).deletingPathExtension })
+        return stems.subtracting(present).sorted().map { (folder == "/" ? "" : folder) + "/" + $0 + ".yaml" }
+    }
+
+    /// Whether the regular file at `path` starts as a Derive lock does.
+    public static func isDeriveLock(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
+        var head = [UInt8](repeating: 0, count: ProjectMarkers.lockMarker.count)
+        return read(fd, &head, head.count) == head.count && Data(head) == ProjectMarkers.lockMarker
+    }
+
     /// Whether `folder` is a project's: it holds a manifest, one that does not parse (mid-edit),
     /// or Derive's state folder `.derive` (a manifest emptied or half-written, its project built):
     /// serve's writers never enter it (attack 43b's finding 1: a nested project whose manifest had

@@ -116,12 +116,17 @@ extension ControlFiles {
         if data.isEmpty { return besideState }
         guard (try? YAMLLoader.load(data, file: "manifest")) == nil else { return false }
         let text = String(decoding: data, as: UTF8.self)
-        return ["version:", "buckets:", "derivatives:"].contains { key in text.hasPrefix(key) || text.contains("\n" + key) }
+        if ["version:", "buckets:", "derivatives:"].contains(where: { key in text.hasPrefix(key) || text.contains("\n" + key) }) { return true }
+        // Beside Derive's state or lock, any spelling of a manifest's key (JSON cut short, a flow
+        // mapping, quoted keys: attack 46a's H9 published such a project's private outputs).
+        return besideState && ["version", "buckets", "derivatives"].contains { text.contains($0) }
     }
 
     /// The lock and state folder a sibling manifest uses: its top-level `lock:` and `state:`
     /// (relative to its folder), else the defaults of its stem. A sibling that cannot be read
-    /// as YAML is taken to use the defaults.
+    /// as YAML (mid-edit) is read line by line for a top-level `lock:` or `state:` with a plain
+    /// value (attack 46a's H2: with its lock and state moved, its defaults named nothing, and its
+    /// private outputs were served and deleted), else taken to use the defaults.
     static func controlFiles(ofSibling path: String) -> (lock: String, state: String) {
         let url = URL(literalFilePath: path)
         let base = url.deletingLastPathComponent()
@@ -135,6 +140,18 @@ extension ControlFiles {
                 let resolved = URL(literalFilePath: value, relativeTo: URL(literalFilePath: base.path + "/")).standardizedFileURL.path
                 if pair.key.scalar == "lock" { lock = resolved }
                 if pair.key.scalar == "state" { state = resolved }
+            }
+        } else if let data = FileManager.default.contents(atPath: path), data.count <= ProjectMarkers.maxManifestBytes {
+            for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) {
+                for key in ["lock", "state"] where line.hasPrefix(key + ":") {
+                    var value = line.dropFirst(key.count + 1)
+                    if let comment = value.range(of: " #") { value = value[..<comment.lowerBound] }
+                    var text = value.trimmingCharacters(in: .whitespaces)
+                    if text.count >= 2, let first = text.first, first == text.last, first == "\"" || first == "'" { text = String(text.dropFirst().dropLast()) }
+                    guard !text.isEmpty, !"{[&*!|>\"'".contains(text.first!) else { continue }
+                    let resolved = URL(literalFilePath: text, relativeTo: URL(literalFilePath: base.path + "/")).standardizedFileURL.path
+                    if key == "lock" { lock = resolved } else { state = resolved }
+                }
             }
         }
         return (lock, state)

@@ -46,6 +46,9 @@ final class ForeignServedFiles: Sendable {
         var files: [String: BucketACL] = [:]
         /// Lock keys of a project whose manifest does not load, with the digests its lines give.
         var unplacedKeys: [String: Set<String>] = [:]
+        /// Every project read loaded (else the result is read again after `refresh`), and when.
+        var allLoaded = true
+        var readAt: Double = 0
 
         /// The ACL for `file` (in `folder`): a placed record's, or private when the file's path
         /// ends with an unplaced key (as builds take a project mid-edit's lock at its word): in a
@@ -220,7 +223,11 @@ final class ForeignServedFiles: Sendable {
     /// the most public ACL its project gives it; read again when the folder, a manifest, an
     /// include, a lock or a state database of them changed.
     private func recordedOutputs(inProjectFolder folder: String) -> NestedOutputs {
-        recordedOutputs(of: NeighbourProjects.manifests(in: folder), key: folder, stamped: [folder], lockKeysAlways: true)
+        let manifests = NeighbourProjects.manifests(in: folder)
+        // A project whose manifest is gone (a branch switched) keeps its state and lock: their
+        // records count at their default names (attack 46a's H10: a public bucket answered them).
+        return recordedOutputs(of: manifests.isEmpty ? NeighbourProjects.manifestsGone(in: folder) : manifests,
+                               key: folder, stamped: [folder, folder + "/" + ProjectMarkers.stateFolderName], lockKeysAlways: true)
     }
 
     /// The recorded outputs of the project whose manifest is `path` (`outsideRecorders`), read
@@ -235,10 +242,13 @@ final class ForeignServedFiles: Sendable {
     /// manifest does not load count even when its state records outputs.
     private func recordedOutputs(of manifests: [String], key cacheKey: String, stamped: [String], lockKeysAlways: Bool) -> NestedOutputs {
         let folderStamp = Self.stamps(stamped)
-        if let cached = nestedOutputs.withLockedValue({ $0[cacheKey] }), cached.stamp == folderStamp + Self.stamps(cached.watched) {
+        let now = ProcessInfo.processInfo.systemUptime
+        if let cached = nestedOutputs.withLockedValue({ $0[cacheKey] }), cached.stamp == folderStamp + Self.stamps(cached.watched),
+           cached.outputs.allLoaded || now - cached.outputs.readAt < refresh {
             return cached.outputs
         }
         var outputs = NestedOutputs()
+        outputs.readAt = now
         var watched: [String] = []
         func record(_ path: String, _ acl: BucketACL) { outputs.files[path] = outputs.files[path].map { .morePrivate($0, acl) } ?? acl }
         for path in manifests {
@@ -249,13 +259,21 @@ final class ForeignServedFiles: Sendable {
             // taken at its word like one that does not parse (attack 46a's H1 and M3: its partial
             // reading placed nothing, or gave the ACL of a rule mid-edit).
             let loaded = project.manifest != nil && !project.loadErrors
+            // The files it will load with again are not all known while it does not load (an
+            // include gone and put back: attack 46a's M5): read again after `refresh`.
+            if !loaded { outputs.allLoaded = false }
             // Its lock and state where it last loaded with them (`lock:`, `state:` moved: its
             // defaults then name nothing; attack 46a's H2), and at its defaults.
             var places = [(project.lockFile, project.stateFolder)]
             if loaded {
                 learnedControlFiles.withLockedValue { $0[path] = (project.lockFile, project.stateFolder) }
-            } else if let learned = learnedControlFiles.withLockedValue({ $0[path] }), learned != places[0] {
-                places.append(learned)
+            } else {
+                if let learned = learnedControlFiles.withLockedValue({ $0[path] }), learned != places[0] { places.append(learned) }
+                // Its `lock:` and `state:` as its lines say them (`controlFiles(ofSibling:)`), and its defaults.
+                let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                let folder = (path as NSString).deletingLastPathComponent
+                let defaults = (folder + "/" + stem + ".lock", folder + "/" + ProjectMarkers.stateFolderName + "/" + stem)
+                if !places.contains(where: { $0 == defaults }) { places.append(defaults) }
             }
             let buckets = loaded ? project.manifest?.buckets ?? [] : []
             let folders = Dictionary(buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
@@ -269,6 +287,13 @@ final class ForeignServedFiles: Sendable {
             }
             for (lockFile, stateFolder) in places {
                 watched += [lockFile, stateFolder + "/" + StateFiles.database]
+                // The files its builds left in place under an ACL (its lock's `left` lines, placed
+                // as its own serve places them): no more public here (attack 46a's H8).
+                let lockFolder = (lockFile as NSString).deletingLastPathComponent
+                for left in Self.leftLines(lockFile) {
+                    let placed = left.file.map { $0.hasPrefix("/") ? $0 : lockFolder + "/" + $0 } ?? place(left.path)
+                    if let placed { record(RealFolder.of((placed as NSString).deletingLastPathComponent) + "/" + (placed as NSString).lastPathComponent, BucketACL(rawValue: left.acl) ?? .private) }
+                }
                 // A lock that does not parse (a merge conflict, cut short) keeps its whole lines
                 // (attack 46a's H3: a conflict in it published every output it recorded).
                 for entry in Self.lockEntries(lockFile) {
@@ -301,6 +326,15 @@ final class ForeignServedFiles: Sendable {
         return outputs
     }
 
+    /// The `left` lines of the lock at `lockFile` (none when it does not parse).
+    static func leftLines(_ lockFile: String) -> [LockFile.Left] {
+        var info = stat()
+        guard stat(lockFile, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= LockFile.maxBytes,
+              let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
+              let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return [] }
+        return Array(lock.left.values)
+    }
+
     /// The entry lines of the lock at `lockFile`: all of them when it parses, else every whole
     /// line that is an entry (a merge conflict's markers, a last line cut short, skipped).
     static func lockEntries(_ lockFile: String) -> [LockFile.Entry] {
@@ -318,7 +352,13 @@ final class ForeignServedFiles: Sendable {
     /// each folder's listing is kept while its identity and times stay, so a read pays one
     /// `stat` per folder on the way, and `ForeignProjectFiles` is asked only below a manifest.
     func isNestedControlFile(bucket: String, key: String) -> Bool {
-        guard let base = bucketFolders[bucket], nestedManifestFolder(bucket: bucket, key: key) != nil, let owner = known().foreign.owner(of: (base == "/" ? "" : base) + "/" + key) else { return false }
+        guard let base = bucketFolders[bucket], let nested = nestedManifestFolder(bucket: bucket, key: key) else { return false }
+        let file = (base == "/" ? "" : base) + "/" + key
+        // A project folder's state (anything in its `.derive`) and its Derive locks, with or
+        // without a manifest beside them (attack 46a's H10: its manifest gone, they were answered).
+        let inner = String(file.dropFirst(nested.count + 1))
+        if inner.hasPrefix(ProjectMarkers.stateFolderName + "/") || (!inner.contains("/") && NeighbourProjects.isDeriveLock(file)) { return true }
+        guard let owner = known().foreign.owner(of: file) else { return false }
         // A file merely in the folder or a bucket of a project whose manifest does not load now
         // is refused to writers (`owner`), not hidden from readers: no control file of it.
         return owner.isControlFile

@@ -274,4 +274,90 @@ import TestSupport
         let check = try CLI.run(["check"], in: root.appendingPathComponent("gallery"))
         #expect(check.status == 0, "\(said(check))")
     }
+
+    /// Attack 46a's second round. H9: a JSON manifest cut mid-file beside its state was not a
+    /// project mid-edit. H2: half-typed at serve's start with `lock:` and `state:` moved (its
+    /// lines still say them). H8: a file its build left in place under a private ACL (a `left`
+    /// line) was answered publicly. H10: a project nested in a public bucket with its manifest
+    /// gone: its lock, state and private outputs were answered.
+    @Test func neighboursMidEditInOtherSpellingsKeepTheirFiles() throws {
+        let root = try NestedPrivateOutputsRound45Tests.site(acl: "public-read-write", rule: false, gallery: false)
+        defer { try? FileManager.default.removeItem(at: root) }
+        // H9: derive.json cut mid-file.
+        let json = root.appendingPathComponent("gallery/derive.json")
+        let text = #"{"version": 1, "buckets": {"src": {"path": "src"}, "out": {"path": "../www/gallery", "acl": "private"}}, "derivatives": [{"name": "g", "from": "src/*.jpg", "process": "image/resize,w_8", "to": "out/{name}.jpg", "acl": "private"}]}"#
+        try Data(text.utf8).write(to: json)
+        #expect(try CLI.run(["build", "-q", "derive.json"], in: root.appendingPathComponent("gallery")).status == 0)
+        try Data(text.prefix(text.count * 2 / 3).utf8).write(to: json)
+        let (service, _) = try Self.service(root.appendingPathComponent("derive.yaml"))
+        try expectGuarded(service, "/www/gallery/g1.jpg", file: root.appendingPathComponent("www/gallery/g1.jpg"), "JSON cut short")
+
+        // H2 at serve's start: half-typed, its lock and state moved.
+        let other = try NestedPrivateOutputsRound45Tests.site(acl: "public-read-write", rule: false, gallery: false)
+        defer { try? FileManager.default.removeItem(at: other) }
+        let yaml = """
+            version: 1
+            lock: meta/g.lock
+            state: ../.gstate
+            buckets:
+              src: {path: src}
+              out: {path: ../www/gallery, acl: private}
+            derivatives:
+              - {name: g, from: "src/*.jpg", process: "image/resize,w_8", to: "out/{name}.jpg", acl: private}
+
+            """
+        try Data(yaml.utf8).write(to: other.appendingPathComponent("gallery/derive.yaml"))
+        #expect(try CLI.run(["build", "-q"], in: other.appendingPathComponent("gallery")).status == 0)
+        try Data((yaml + "  - name: h\n    from: \"src/*.jp").utf8).write(to: other.appendingPathComponent("gallery/derive.yaml"))
+        let (moved, _) = try Self.service(other.appendingPathComponent("derive.yaml"))
+        try expectGuarded(moved, "/www/gallery/g2.jpg", file: other.appendingPathComponent("www/gallery/g2.jpg"), "half-typed at start, lock and state moved")
+    }
+
+    /// H10: a project nested in a public-read-write bucket, its manifest removed (its lock and
+    /// state left): its files are answered as missing, its private outputs privately, none listed.
+    @Test func aNestedProjectWithItsManifestGoneKeepsItsFiles() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let folder = root.appendingPathComponent("projects/P")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try CrossManifestBucketRound42Tests.project(in: folder, outputs: "pub")
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("derive.yaml"))
+        try CrossManifestBucketRound42Tests.serveOnly("projects").write(to: root.appendingPathComponent("site.yaml"))
+        let (service, _) = try Self.service(root.appendingPathComponent("site.yaml"))
+        #expect(ServeRound3Tests.request(service, "GET", "/upl/P/derive.lock").status == 404)
+        #expect(ServeRound3Tests.request(service, "GET", "/upl/P/.derive/derive/state.sqlite").status == 404)
+        try expectGuarded(service, "/upl/P/pub/t/a1.jpg", file: folder.appendingPathComponent("pub/t/a1.jpg"), "manifest gone")
+        let listing = String(decoding: ServeRound3Tests.request(service, "GET", "/upl/?prefix=P/").body, as: UTF8.self)
+        #expect(listing.contains("P/src/a1.jpg") && !listing.contains("derive.lock") && !listing.contains("P/pub/"), "\(listing)")
+    }
+
+    /// H8: a file the gallery's build left in place under a private ACL (changed by hand, its
+    /// private rule then removed: a `left` line in its lock) was answered publicly by the site.
+    @Test func aNeighboursLeftPrivateFileStaysPrivate() throws {
+        let root = try NestedPrivateOutputsRound45Tests.site(acl: "public-read", rule: false, gallery: false)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let gallery = root.appendingPathComponent("gallery/derive.yaml")
+        let text = """
+            version: 1
+            buckets:
+              src: {path: src}
+              out: {path: ../www/gallery, acl: public-read}
+            derivatives:
+              - {name: priv, from: "src/*.jpg", process: "image/resize,w_8", to: "out/p-{name}.jpg", acl: private}
+              - {name: pub, from: "src/*.jpg", process: "image/resize,w_6", to: "out/q-{name}.jpg", acl: public-read}
+
+            """
+        try Data(text.utf8).write(to: gallery)
+        #expect(try CLI.run(["build", "-q"], in: root.appendingPathComponent("gallery")).status == 0)
+        let left = root.appendingPathComponent("www/gallery/p-g1.jpg")
+        let handle = try FileHandle(forWritingTo: left)
+        try handle.seekToEnd(); try handle.write(contentsOf: Data("xx".utf8)); try handle.close()
+        try Data(text.replacingOccurrences(of: "  - {name: priv, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/p-{name}.jpg\", acl: private}\n", with: "").utf8).write(to: gallery)
+        let build = try CLI.run(["build"], in: root.appendingPathComponent("gallery"))
+        let lockText = String(decoding: try Data(contentsOf: root.appendingPathComponent("gallery/derive.lock")), as: UTF8.self)
+        #expect(build.status == 0 && lockText.contains("\"why\""), "\(said(build)) \(lockText)")
+        let (service, _) = try Self.service(root.appendingPathComponent("derive.yaml"))
+        #expect(ServeRound3Tests.request(service, "GET", "/www/gallery/p-g1.jpg").status == 403, "the gallery's left private file")
+        #expect(ServeRound3Tests.request(service, "GET", "/www/gallery/q-g1.jpg").status == 200, "the gallery's public output")
+    }
 }
