@@ -102,8 +102,13 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
             // project's files, as a nearby project's bucket holding it claims nothing.
             let own = projects.ownRealFolder
             if PathKey.same(folder, own) || own.utf8.starts(with: (folder + "/").utf8) { return false }
+            // Its own folder or below, or anywhere below the folder that holds it (`../pub`, and
+            // `../www/gallery`: attack 46a's H7, a lock-only gallery mid-edit lost its outputs in
+            // the site's bucket to `--overwrite`); the bytes must be the line's too.
+            let parent = (projectFolder as NSString).deletingLastPathComponent
             return PathKey.same(folder, projectFolder) || folder.utf8.starts(with: (projectFolder + "/").utf8)
-                || PathKey.same((folder as NSString).deletingLastPathComponent, (projectFolder as NSString).deletingLastPathComponent)
+                || PathKey.same((folder as NSString).deletingLastPathComponent, parent)
+                || (parent != "/" && folder.utf8.starts(with: (parent + "/").utf8))
         }
         for (output, folder) in byDigest(state: project.state, manifest: project.manifest)[digest] ?? [] {
             let placed = folder.isEmpty ? endsWith(output)
@@ -190,8 +195,17 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         var entries: PathDictionary<LockFile.Entry> = [:]
         var info = stat()
         if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
-           let data = FileManager.default.contents(atPath: path), let parsed = LockFile.parse(String(decoding: data, as: UTF8.self)) {
-            entries = parsed.entries
+           let data = FileManager.default.contents(atPath: path) {
+            if let parsed = LockFile.parse(String(decoding: data, as: UTF8.self)) {
+                entries = parsed.entries
+            } else if data.range(of: ProjectMarkers.lockMarker) != nil {
+                // Its whole entry lines (a merge conflict's markers, a last line cut short,
+                // skipped): attack 46a's H7, `--overwrite` took a conflicted clone's outputs.
+                let decoder = JSONDecoder()
+                for line in data.split(separator: UInt8(ascii: "\n")) {
+                    if let entry = try? decoder.decode(LockFile.Entry.self, from: Data(line)) { entries[entry.path] = entry }
+                }
+            }
         }
         lock.withLock { locks[path] = entries }
         return entries

@@ -360,4 +360,32 @@ import TestSupport
         #expect(ServeRound3Tests.request(service, "GET", "/www/gallery/p-g1.jpg").status == 403, "the gallery's left private file")
         #expect(ServeRound3Tests.request(service, "GET", "/www/gallery/q-g1.jpg").status == 200, "the gallery's public output")
     }
+
+    /// Attack 46a's H7: the site given a rule writing over the files of a lock-only gallery below
+    /// it (a clone, its state gone) mid-edit, or with a merge conflict in its lock: `--overwrite`
+    /// replaced them ("exists and was not written by Derive"); its lock's lines, with these bytes
+    /// under a key the file's path ends with, say they are its outputs.
+    @Test(arguments: ["half-typed", "conflict"])
+    func overwriteNeverTakesALockOnlyNeighboursOutputs(state: String) throws {
+        let root = try NestedPrivateOutputsRound45Tests.site(acl: "private", rule: false)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.removeItem(at: root.appendingPathComponent("gallery/.derive"))
+        let gallery = root.appendingPathComponent("gallery/derive.yaml")
+        let text = try String(contentsOf: gallery, encoding: .utf8)
+        try Data((text + "oops: [x\n").utf8).write(to: gallery)
+        if state == "conflict" {
+            let lock = root.appendingPathComponent("gallery/derive.lock")
+            let lines = try String(contentsOf: lock, encoding: .utf8)
+            try Data(("<<<<<<< HEAD\n" + lines + "=======\n>>>>>>> theirs\n").utf8).write(to: lock)
+        }
+        let theirs = root.appendingPathComponent("www/gallery/g1.jpg")
+        let bytes = try Data(contentsOf: theirs)
+        let site = root.appendingPathComponent("derive.yaml")
+        let manifest = try String(contentsOf: site, encoding: .utf8).replacingOccurrences(of: "derivatives: []",
+            with: "derivatives:\n  - {name: w, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"www/gallery/g1.jpg\"}")
+        try Data(manifest.utf8).write(to: site)
+        let build = try CLI.run(["build", "--overwrite"], in: root)
+        #expect(build.status != 0 && said(build).contains("gallery/derive.yaml, another project whose manifest does not load"), "\(said(build))")
+        #expect(try Data(contentsOf: theirs) == bytes)
+    }
 }
