@@ -876,6 +876,11 @@ struct ExplainCommand: ParsableCommand {
         }
         guard let item = plan.items.first(where: { PathKey.same($0.output, key) })
                 ?? plan.items.first(where: { logicalName($0).map { PathKey.same($0, key) } ?? false }) else {
+            // A width a narrower source folds away is named with the output built instead.
+            if let why = try? workspace.session.planner().narrowedAway(key, plan: plan) {
+                Output.printError(TerminalText.escaped("\(output) is not built (not an output of \(manifest)): \(why)"))
+                throw ExitCode.failure
+            }
             Output.printError("\(output) is not an output of \(manifest)")
             let close = plan.items.map(\.output).filter { $0.hasSuffix((key as NSString).lastPathComponent) }.prefix(3)
             if !close.isEmpty { Output.writeStandardError(TerminalText.escaped("did you mean: \(close.joined(separator: ", "))?") + "\n") }

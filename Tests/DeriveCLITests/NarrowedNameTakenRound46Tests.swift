@@ -115,3 +115,32 @@ import TestSupport
         #expect(lock.contains("site/a-960.webp") && !lock.contains("site/a-800.webp"), "\(lock)")
     }
 }
+
+/// Attack 46's low "upw": `derive explain site/p-960.webp` said only "is not an output" for a
+/// width a narrower source folds away; it names the source's width and the output built instead.
+@Suite(.ownThreads) struct NarrowedExplainRound46Tests {
+    @Test func explainNamesTheOutputAFoldedWidthIsBuiltAs() throws {
+        let site = try SiteRound11Tests.Site(["images/p.jpg": "portrait.jpg"], manifest: NarrowedNameTakenRound46Tests.manifest("""
+              - name: A
+                from: images/*.jpg
+                process: image/resize,w_{w}/format,webp
+                matrix: {w: [480, 960, 1600]}
+                to: site/{name}-{w}.webp
+
+            """))
+        defer { site.remove() }
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(said(build))")
+        #expect(site.files("site") == ["index.json", "p-480.webp", "p-800.webp"])
+        for width in ["960", "1600"] {
+            let explain = try site.run(["explain", "site/p-\(width).webp"])
+            #expect(explain.status == 1)
+            #expect(explain.stderr.contains("site/p-\(width).webp is not built (not an output of derive.yaml): its source images/p.jpg is 800 px wide, "
+                + "narrower than the \(width) px the variant w=\(width) of rule A asks for, so that variant is drawn at the source's own width and built as site/p-800.webp"),
+                "\(explain.stderr)")
+        }
+        // A name no variant gives is still just not an output.
+        let other = try site.run(["explain", "site/q-960.webp"])
+        #expect(other.status == 1 && other.stderr.contains("site/q-960.webp is not an output of derive.yaml") && !other.stderr.contains("px wide"), "\(other.stderr)")
+    }
+}
