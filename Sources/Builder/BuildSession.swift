@@ -220,8 +220,8 @@ public final class BuildSession: @unchecked Sendable {
         for (output, reason) in adoptedDistrust { planner.distrusted[output] = reason }
         // A name another manifest records is never one narrowing gives (attack 46's M2); the
         // claims are read only when a narrower source renames an output.
-        let claims = foreignClaims()
-        planner.narrowedNameTaken = { file, output in claims.files.claimant(of: file, output: output) != nil }
+        let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
+        planner.narrowedNameTaken = { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
         openedPlanner = planner
         return planner
     }

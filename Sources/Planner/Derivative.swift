@@ -316,9 +316,9 @@ struct Expansion {
     }
     /// Outputs the state knows about: never taken as sources.
     let knownOutputs: PathSet
-    /// Whether another manifest records the output (`bucket/key`) at this file: a name narrowing
-    /// gives is never one of those (`settleNarrowedNames`). Nil: none is.
-    var nameTaken: (@Sendable (_ file: String, _ output: String) -> Bool)? = nil
+    /// Whether another manifest records or writes a name narrowing would give: it never gives
+    /// one of those (`settleNarrowedNames`). Nil: none does.
+    var nameTaken: (@Sendable (NarrowedName) -> Bool)? = nil
 
     /// What every source of one rule shares: held once per rule, so a task is a reference and a key.
     final class RuleContext: Sendable {
@@ -552,13 +552,18 @@ struct Expansion {
     func settleNarrowedNames(_ tasks: [Task], _ expanded: inout [Expanded], stats: [FileStat?]?) throws {
         var asWritten: [Int: Set<Int>] = [:]
         while expanded.contains(where: { !$0.renamed.isEmpty }) {
+            // How many derivatives write each renamed name (a hash lookup per derivative).
+            var names: PathSet = []
+            for result in expanded { for renamed in result.renamed { names.insert(renamed.output) } }
             var claims: PathDictionary<Int> = [:]
             for result in expanded {
-                for derivative in result.derivatives { claims[derivative.output] = (claims[derivative.output] ?? 0) + 1 }
+                for derivative in result.derivatives where names.contains(derivative.output) {
+                    claims[derivative.output] = (claims[derivative.output] ?? 0) + 1
+                }
             }
             var again: [Int] = []
             for (index, result) in expanded.enumerated() {
-                for renamed in result.renamed where (claims[renamed.output] ?? 0) > 1 || nameTaken?(renamed.outputPath, renamed.output) == true {
+                for renamed in result.renamed where (claims[renamed.output] ?? 0) > 1 || nameTaken?(renamed.name) == true {
                     asWritten[index, default: []].formUnion(renamed.variants)
                     if again.last != index { again.append(index) }
                 }
@@ -650,9 +655,9 @@ struct Expansion {
 
     /// An output a narrower source renamed (`-800` for `w=960`), and the variants it stands for.
     struct RenamedOutput: Sendable {
-        var output: String
-        var outputPath: String
+        var name: NarrowedName
         var variants: [Int]
+        var output: String { name.output }
     }
 
     /// One task's derivatives and failures, and which of its outputs narrowing renamed.
@@ -779,7 +784,8 @@ struct Expansion {
                 }
             }
             if let group = narrowing.renamed[index] {
-                renamed.append(RenamedOutput(output: output, outputPath: task.targetBucket.path + "/" + outputKey, variants: group))
+                renamed.append(RenamedOutput(name: NarrowedName(output: output, file: task.targetBucket.path + "/" + outputKey, folder: task.targetBucket.path,
+                                                                key: outputKey, sourcePath: sourcePath, sourceFormat: content.format), variants: group))
             }
             derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
                                           recipe: task.context.recipe(index, variant: variant, canonical: canonical), origin: origin,

@@ -74,8 +74,8 @@ extension Expansion {
         var kept: [Derivative] = []
         // Outputs narrowing renamed (`-800` for `w=960`), and the names it would have given
         // variants their records plan as written (another derivative writes that name).
-        var renamed: [(output: String, file: String)] = []
-        var displaced: [(name: String, file: String)] = []
+        var renamed: [NarrowedName] = []
+        var displaced: [NarrowedName] = []
         var asWritten: PathSet = []
         var sources: PathSet = []
         var scopes = RuleScopes(self)
@@ -115,7 +115,7 @@ extension Expansion {
         for expanded in try parallelMap(tasks, { task in try self.expanding(task) }) {
             guard expanded.failures.isEmpty else { return nil }
             again += expanded.derivatives
-            renamed += expanded.renamed.map { ($0.output, $0.outputPath) }
+            renamed += expanded.renamed.map(\.name)
         }
         var seen: PathSet = []
         for derivative in kept + again {
@@ -126,11 +126,11 @@ extension Expansion {
         // undo) writes the name narrowing would give it, or another manifest records it, as
         // `settleNarrowedNames` decides: anything else, the full plan.
         // A renamed output another manifest records is planned as written by the full plan.
-        if renamed.contains(where: { nameTaken?($0.file, $0.output) == true }) { return nil }
+        if renamed.contains(where: { nameTaken?($0) == true }) { return nil }
         let renamedNames = PathSet(renamed.map(\.output))
         for name in displaced {
-            let writtenByAnother = seen.contains(name.name) && !renamedNames.contains(name.name) && !asWritten.contains(name.name)
-            guard writtenByAnother || nameTaken?(name.file, name.name) == true else { return nil }
+            let writtenByAnother = seen.contains(name.output) && !renamedNames.contains(name.output) && !asWritten.contains(name.output)
+            guard writtenByAnother || nameTaken?(name) == true else { return nil }
         }
         // Every record produced again: nothing is deleted.
         guard seen.count == recorded.count else { return nil }
@@ -148,10 +148,10 @@ extension Expansion {
     /// would have given are returned (`displaced`) for the caller to check that they still are taken.
     struct Rebuilt {
         var derivatives: [Derivative]
-        /// Outputs narrowing renamed, and their files.
-        var renamed: [(output: String, file: String)] = []
-        /// The names (and files) narrowing would give the variants planned as written, and those variants' outputs.
-        var displaced: [(name: String, file: String)] = []
+        /// Outputs narrowing renamed.
+        var renamed: [NarrowedName] = []
+        /// The names narrowing would give the variants planned as written, and those variants' outputs.
+        var displaced: [NarrowedName] = []
         var asWritten: [String] = []
     }
 
@@ -159,9 +159,13 @@ extension Expansion {
         // What `content(of:)` answers without reading: the file is the one the cache describes.
         guard let content = digests.cached(task.path, stat: stat), !(identity.refusesNonImages && content.format.isEmpty) else { return nil }
         let narrowing = Self.narrowing(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
+        func name(_ output: String, key: String) -> NarrowedName {
+            NarrowedName(output: output, file: task.targetBucket.path + "/" + key, folder: task.targetBucket.path, key: key,
+                         sourcePath: task.path, sourceFormat: content.format)
+        }
         if let found = rebuilt(task, records: records, content: content, narrowing: narrowing) {
             return Rebuilt(derivatives: found.map(\.derivative), renamed: narrowing.renamed.keys.compactMap { index in
-                found.first { $0.index == index }.map { ($0.derivative.output, $0.derivative.outputPath) }
+                found.first { $0.index == index }.map { name($0.derivative.output, key: PathKey.split($0.derivative.output)?.key ?? "") }
             })
         }
         guard !narrowing.renamed.isEmpty, task.rule.to.hashLength == nil else { return nil }
@@ -172,7 +176,7 @@ extension Expansion {
         for (index, group) in narrowing.renamed {
             guard let (variant, _) = narrowing.planned[index] else { return nil }
             let key = task.rule.to.render(Self.templateValues(key: task.key, variant: variant, format: content.format))
-            result.displaced.append(("\(task.targetBucket.name)/\(key)", task.targetBucket.path + "/" + key))
+            result.displaced.append(name("\(task.targetBucket.name)/\(key)", key: key))
             for member in group {
                 guard let derivative = found.first(where: { $0.index == member })?.derivative else { return nil }
                 result.asWritten.append(derivative.output)

@@ -416,10 +416,11 @@ public struct Planner: Sendable {
     /// lock line of another recipe (a fresh clone) have its file replaced. A build session
     /// shares one, so git runs once per build.
     public var gitProof: GitProof
-    /// Whether another manifest records a file at the output (`bucket/key`) at this path
-    /// (`ForeignClaims`): a narrower source's variant never takes such a name; it is planned as
-    /// written (`Expansion.settleNarrowedNames`). Nil: no other manifest is asked.
-    public var narrowedNameTaken: (@Sendable (_ file: String, _ output: String) -> Bool)?
+    /// Whether another manifest records the file a name narrowing would give (`ForeignClaims`),
+    /// or a rule of a manifest beside this one writes it (`NeighbourOutputNames`): a narrower
+    /// source's variant never takes such a name; it is planned as written
+    /// (`Expansion.settleNarrowedNames`). Nil: no other manifest is asked.
+    public var narrowedNameTaken: (@Sendable (NarrowedName) -> Bool)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {

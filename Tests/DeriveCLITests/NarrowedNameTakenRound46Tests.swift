@@ -114,6 +114,26 @@ import TestSupport
         let lock = try String(contentsOf: site.url("derive.lock"), encoding: .utf8)
         #expect(lock.contains("site/a-960.webp") && !lock.contains("site/a-800.webp"), "\(lock)")
     }
+
+    /// The other order: derive.yaml built first never takes `a-800.webp`, which hero.yaml's rule
+    /// writes (it renamed `w=960` so, and hero.yaml's build was refused: "site/a-800.webp is an
+    /// output of derive.yaml").
+    @Test func aNeighbourManifestsRuleNameIsNeverANarrowedName() throws {
+        let site = try Site(["images/a.jpg": "portrait.jpg", "images/b.jpg": "landscape.jpg"], manifest: Self.manifest(Self.widths, index: false))
+        defer { site.remove() }
+        try Data(Self.manifest(Self.hero, index: false).utf8).write(to: site.url("hero.yaml"))
+        let build = try site.run(["build"])
+        #expect(build.status == 0, "\(said(build))")
+        #expect(try Self.widths(site) == ["a-480.webp": 480, "a-960.webp": 800, "b-480.webp": 480, "b-960.webp": 960])
+        let hero = try site.run(["build", "hero.yaml"])
+        #expect(hero.status == 0, "\(said(hero))")
+        #expect(try Self.widths(site) == ["a-480.webp": 480, "a-800.webp": 800, "a-960.webp": 800,
+                                          "b-480.webp": 480, "b-800.webp": 800, "b-960.webp": 960])
+        for arguments in [["build"], ["build", "hero.yaml"]] {
+            let again = try site.run(arguments)
+            #expect(again.status == 0 && said(again).contains("Nothing to do"), "\(arguments): \(said(again))")
+        }
+    }
 }
 
 /// Attack 46's low "upw": `derive explain site/p-960.webp` said only "is not an output" for a
