@@ -39,4 +39,24 @@ extension Planner {
         }
         return nil
     }
+
+    /// Why `derivative`, a variant a narrower source would rename, is planned under its name as
+    /// written (`site/a-960.webp` of an 800 px source, drawn at 800 px): the name narrowing gives
+    /// (`site/a-800.webp`) is another derivative's in `plan` (named by its recipe), or another
+    /// manifest's. Nil when narrowing does not rename it.
+    public func keptAsWritten(_ derivative: Derivative, plan: Plan) -> String? {
+        guard derivative.hashed == nil, let rule = manifest.rules.first(where: { $0.planName == derivative.rule }),
+              let variants = try? rule.variants(catalogue: manifest.catalogue), let (_, key) = PathKey.split(derivative.source),
+              let content = try? digests.content(of: derivative.sourcePath), content.width > 0,
+              let index = variants.firstIndex(where: { $0.values == derivative.values && $0.style == derivative.style && $0.pipeline.canonical == derivative.components.pipeline })
+        else { return nil }
+        let narrowing = Expansion.narrowing(variants, canonicals: variants.map(\.pipeline.canonical), sourceWidth: content.width)
+        guard let standing = narrowing.renamed.first(where: { $0.value.contains(index) })?.key, let (variant, _) = narrowing.planned[standing],
+              let width = Expansion.coveredWidth(variants[index].pipeline, sourceWidth: content.width) else { return nil }
+        let name = PathKey.bucket(of: derivative.output) + "/" + rule.to.render(Expansion.templateValues(key: key, variant: variant, format: content.format))
+        let owner = plan.items.first { $0.kind != .delete && PathKey.same($0.output, name) }?.derivative.map { "\($0.recipe)'s output" }
+            ?? "another manifest's output"
+        return "its source \(derivative.source) is \(content.width) px wide, narrower than \(width) px: drawn at \(content.width) px, "
+            + "under its name as written, since \(name), the name that width would give it, is \(owner)"
+    }
 }

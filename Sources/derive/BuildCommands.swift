@@ -913,6 +913,8 @@ struct ExplainCommand: ParsableCommand {
         }
         row("rule", old?.rule, new?.rule)
         if let new { row("recipe", nil, new.recipe) }
+        // A variant a narrower source draws at its own width, under its name as written (attack 46's M2).
+        if let new, item.kind != .delete, let why = try? workspace.session.planner().keptAsWritten(new, plan: plan) { say("  narrowed     \(why)") }
         row("source", old?.source, new?.source)
         row("engine", old?.engine, new?.components.engine)
         row("pipeline", old?.pipeline, new?.components.pipeline)

@@ -64,6 +64,8 @@ import TestSupport
                                           "b-480.webp": 480, "b-800.webp": 800, "b-960.webp": 960])
         let explain = try site.run(["explain", "site/a-960.webp"])
         #expect(explain.status == 0 && said(explain).contains("recipe       A (w=960)"), "\(said(explain))")
+        #expect(said(explain).contains("narrowed     its source images/a.jpg is 800 px wide, narrower than 960 px: drawn at 800 px, under its name as written, "
+            + "since site/a-800.webp, the name that width would give it, is B's output"), "\(said(explain))")
         let hero = try site.run(["explain", "site/a-800.webp"])
         #expect(said(hero).contains("rule         B"), "\(said(hero))")
         let again = try site.run(["build"])
