@@ -347,7 +347,7 @@ struct Expansion {
         }
 
         /// The shared recipe of variant `index`, or a new one when narrowing changed it for a source.
-        /// `canonical` is `variant.pipeline.canonical` (as `narrowed` gives it), and pipelines are
+        /// `canonical` is `variant.pipeline.canonical` (as `narrowing` gives it), and pipelines are
         /// equal exactly when their canonical texts are: comparing the pipelines too built both
         /// texts again for every derivative, a twentieth of an edited source's plan (issue 15).
         func recipe(_ index: Int, variant: Rule.Variant, canonical: String) -> Derivative.Recipe {
@@ -635,7 +635,7 @@ struct Expansion {
     /// Why the build would refuse the source at `path` without reading it whole: a file over the
     /// manifest's byte limit (the render's own check and message, from the size), or one whose
     /// first bytes are no image format Derive reads (unless its digest is known already, where
-    /// `expand` checks the recorded format). Nil when it may be read and hashed.
+    /// `expanding` checks the recorded format). Nil when it may be read and hashed.
     func refusedUnread(_ path: String, stat: FileStat) -> String? {
         do { try byteLimit.checkBytes(Int(clamping: stat.size)) } catch { return "\(error)" }
         guard digests.cached(path, stat: stat) == nil, let head = try? disk.head(path, bytes: Self.sniffBytes),
@@ -646,12 +646,6 @@ struct Expansion {
     /// The bytes `ContentDigests.sniff` looks at.
     static let sniffBytes = 12
     static let notAnImage = "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)"
-
-    /// `stat`: the source's stat when it was taken ahead (`ContentDigests.stats`).
-    func expand(_ task: Task, stat: FileStat?? = nil) throws -> ([Derivative], [PlanFailure]) {
-        let expanded = try expanding(task, stat: stat)
-        return (expanded.derivatives, expanded.failures)
-    }
 
     /// An output a narrower source renamed (`-800` for `w=960`), and the variants it stands for.
     struct RenamedOutput: Sendable {
@@ -667,7 +661,8 @@ struct Expansion {
         var renamed: [RenamedOutput] = []
     }
 
-    /// `expand`, with the variants `asWritten` planned as written (`Narrowing`).
+    /// The derivatives of one source under one rule, with the variants `asWritten` planned as
+    /// written (`narrowing`). `stat`: the source's stat when it was taken ahead (`ContentDigests.stats`).
     func expanding(_ task: Task, stat: FileStat?? = nil, asWritten: Set<Int> = []) throws -> Expanded {
         let key = task.key
         let sourcePath = task.path
@@ -847,6 +842,12 @@ struct Expansion {
             + "so the built site could not serve them: shorten the rule's 'to:' (fewer or shorter folders, no {dir}), or move or rename the source, or exclude it in 'exclude:'"
     }
 
+    /// The variants as planned (`Narrowing`).
+    struct Narrowing {
+        var planned: [(Rule.Variant, String)?]
+        var renamed: [Int: [Int]] = [:]
+    }
+
     /// The variants as planned for a source `sourceWidth` px wide (0: unknown), by index; nil for one
     /// another stands for. A `resize,w_N` (lfit or mfit, `limit_1`, width only, before any other
     /// pixel action) with N at or above the source's width draws the source at its own width, so
@@ -859,20 +860,12 @@ struct Expansion {
     /// the chain (`crop,w_{w}`, `circle,r_{w}`) makes variants that share the new name differ in
     /// their recipes, and those are planned as written (attack 45a's M1: `-960` and `-1100` of an
     /// 800 px source both became `-800` with two recipes, a collision that stopped every build).
-    static func narrowed(_ variants: [Rule.Variant], canonicals: [String], sourceWidth: Int) -> [(Rule.Variant, String)?] {
-        narrowing(variants, canonicals: canonicals, sourceWidth: sourceWidth).planned
-    }
-
-    /// What `narrowed` plans, and which variants it renamed: by the index of each variant that
-    /// stands for others under a new name (`-800` for `w=960`), the variants whose matrix values
-    /// that name changed (the one standing, and those it stands for). Variants in `asWritten` are
-    /// planned as written (`-960`, drawn at the source's width all the same): another rule, or
-    /// another manifest, writes the new name (attack 46's M2).
-    struct Narrowing {
-        var planned: [(Rule.Variant, String)?]
-        var renamed: [Int: [Int]] = [:]
-    }
-
+    ///
+    /// `renamed`: by the index of each variant that stands for others under a new name (`-800`
+    /// for `w=960`), the variants whose matrix values that name changed (the one standing, and
+    /// those it stands for). Variants in `asWritten` are planned as written (`-960`, drawn at the
+    /// source's width all the same): another rule, or another manifest, writes the new name
+    /// (attack 46's M2: `settleNarrowedNames`).
     static func narrowing(_ variants: [Rule.Variant], canonicals: [String], sourceWidth: Int, asWritten: Set<Int> = []) -> Narrowing {
         var result: [(Rule.Variant, String)?] = zip(variants, canonicals).map { ($0, $1) }
         guard sourceWidth > 0 else { return Narrowing(planned: result) }

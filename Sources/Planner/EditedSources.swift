@@ -140,7 +140,7 @@ extension Expansion {
     }
 
     /// The derivatives of an unchanged source, from the records its clean build left: the
-    /// variants as `expand` narrows them for the source's recorded width, each matched to the one
+    /// variants as `expanding` narrows them for the source's recorded width, each matched to the one
     /// record of the same style, matrix and pipeline, whose source digest, engine, encoder, rule
     /// and ACL are what expanding would give. Nil when any does not match (the full plan). When
     /// the records are of the variants narrowing renames planned as written (another derivative
