@@ -33,10 +33,16 @@ public final class BuildLock {
         public var path: String = ""
         /// False when the holder is known to be another program (`flock build.lock …`).
         public var isDerive = true
+        public init(holder: String, path: String = "", isDerive: Bool = true) {
+            self.holder = holder; self.path = path; self.isDerive = isDerive
+        }
         public var description: String {
-            isDerive
-                ? "another derive command holds the lock on this state (\(holder))\(path.isEmpty ? "" : ", " + path); wait for it to finish"
-                : "the lock on this state is held by \(holder), not a derive command\(path.isEmpty ? "" : ", " + path); wait for that process to end or release it"
+            // The path once: a holder's line naming it already ("pid 7 on vm, building
+            // /w/derive.yaml") is not followed by it again (attack 46's low "cc").
+            let place = path.isEmpty || holder.contains(path) ? "" : ", " + path
+            return isDerive
+                ? "another derive command holds the lock on this state (\(holder))\(place); wait for it to finish"
+                : "the lock on this state is held by \(holder), not a derive command\(place); wait for that process to end or release it"
         }
     }
 

@@ -218,6 +218,10 @@ public final class BuildSession: @unchecked Sendable {
         if let gitProof { planner.gitProof = gitProof } else { gitProof = planner.gitProof }
         // And what the proof of adopted files found not Derive's (`proveAdoptedAtRisk`).
         for (output, reason) in adoptedDistrust { planner.distrusted[output] = reason }
+        // A name another manifest records is never one narrowing gives (attack 46's M2); the
+        // claims are read only when a narrower source renames an output.
+        let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
+        planner.narrowedNameTaken = { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
         openedPlanner = planner
         return planner
     }

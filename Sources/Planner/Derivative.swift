@@ -316,6 +316,9 @@ struct Expansion {
     }
     /// Outputs the state knows about: never taken as sources.
     let knownOutputs: PathSet
+    /// Whether another manifest records or writes a name narrowing would give: it never gives
+    /// one of those (`settleNarrowedNames`). Nil: none does.
+    var nameTaken: (@Sendable (NarrowedName) -> Bool)? = nil
 
     /// What every source of one rule shares: held once per rule, so a task is a reference and a key.
     final class RuleContext: Sendable {
@@ -344,7 +347,7 @@ struct Expansion {
         }
 
         /// The shared recipe of variant `index`, or a new one when narrowing changed it for a source.
-        /// `canonical` is `variant.pipeline.canonical` (as `narrowed` gives it), and pipelines are
+        /// `canonical` is `variant.pipeline.canonical` (as `narrowing` gives it), and pipelines are
         /// equal exactly when their canonical texts are: comparing the pipelines too built both
         /// texts again for every derivative, a twentieth of an edited source's plan (issue 15).
         func recipe(_ index: Int, variant: Rule.Variant, canonical: String) -> Derivative.Recipe {
@@ -470,7 +473,8 @@ struct Expansion {
             }
         }
         let stats = digests.stats(tasks.map(\.path))
-        let expanded = try parallelMap(Array(tasks.indices)) { [tasks] index in try self.expand(tasks[index], stat: stats.map { $0[index] }) }
+        var expanded = try parallelMap(Array(tasks.indices)) { [tasks] index in try self.expanding(tasks[index], stat: stats.map { $0[index] }) }
+        try settleNarrowedNames(tasks, &expanded, stats: stats)
 
         // Merged in task order, so which of two colliding derivatives is named first is stable.
         var byOutput: PathDictionary<Derivative> = [:]
@@ -494,8 +498,9 @@ struct Expansion {
         // Two sources naming one output (`a.jpg` and `a.png` under `{name}`): only their colliding
         // derivatives fail, one failure per source naming the other; the rest builds (attack 39b's M2).
         var collisions: [(output: String, first: Derivative, second: Derivative)] = []
-        for (task, (derivatives, taskFailures)) in zip(tasks, expanded) {
-            for failure in taskFailures {
+        for (task, result) in zip(tasks, expanded) {
+            let derivatives = result.derivatives
+            for failure in result.failures {
                 if PathKey.same(failure.subject, "\(task.sourceBucket.name)/\(task.key)") {
                     sourceFailed(failure)
                 } else {
@@ -535,6 +540,40 @@ struct Expansion {
         return Result(derivatives: byOutput.keys.sorted().map { byOutput[$0]! }, errors: errors, failures: failures,
                       failedSources: failedSources, blockedOutputs: blockedOutputs, failedFolders: failedFolders,
                       sources: PathSet(tasks.map(\.path)))
+    }
+
+    /// A name narrowing gave (`a-800.webp` for `w=960` of an 800 px source) that another
+    /// derivative also writes (another rule's `a-800.webp`, another variant's), or that another
+    /// manifest's state or lock records (`nameTaken`): the variants it stands for are planned as
+    /// written instead (`a-960.webp`, an 800 px image), and that source's rule expanded again, until
+    /// no renamed output shares its name (attack 46's M2: the planner's own rename collided with
+    /// another rule's output, and every build of the site was refused). Only renames are undone,
+    /// so this ends; a clash of names as written is the usual error.
+    func settleNarrowedNames(_ tasks: [Task], _ expanded: inout [Expanded], stats: [FileStat?]?) throws {
+        var asWritten: [Int: Set<Int>] = [:]
+        while expanded.contains(where: { !$0.renamed.isEmpty }) {
+            // How many derivatives write each renamed name (a hash lookup per derivative).
+            var names: PathSet = []
+            for result in expanded { for renamed in result.renamed { names.insert(renamed.output) } }
+            var claims: PathDictionary<Int> = [:]
+            for result in expanded {
+                for derivative in result.derivatives where names.contains(derivative.output) {
+                    claims[derivative.output] = (claims[derivative.output] ?? 0) + 1
+                }
+            }
+            var again: [Int] = []
+            for (index, result) in expanded.enumerated() {
+                for renamed in result.renamed where (claims[renamed.output] ?? 0) > 1 || nameTaken?(renamed.name) == true {
+                    asWritten[index, default: []].formUnion(renamed.variants)
+                    if again.last != index { again.append(index) }
+                }
+            }
+            guard !again.isEmpty else { return }
+            let redone = try parallelMap(again) { [tasks, asWritten] index in
+                try self.expanding(tasks[index], stat: stats.map { $0[index] }, asWritten: asWritten[index] ?? [])
+            }
+            for (index, result) in zip(again, redone) { expanded[index] = result }
+        }
     }
 
     /// One failure per source among `collisions` (an output, or a `{hash}` name's shape, two
@@ -596,7 +635,7 @@ struct Expansion {
     /// Why the build would refuse the source at `path` without reading it whole: a file over the
     /// manifest's byte limit (the render's own check and message, from the size), or one whose
     /// first bytes are no image format Derive reads (unless its digest is known already, where
-    /// `expand` checks the recorded format). Nil when it may be read and hashed.
+    /// `expanding` checks the recorded format). Nil when it may be read and hashed.
     func refusedUnread(_ path: String, stat: FileStat) -> String? {
         do { try byteLimit.checkBytes(Int(clamping: stat.size)) } catch { return "\(error)" }
         guard digests.cached(path, stat: stat) == nil, let head = try? disk.head(path, bytes: Self.sniffBytes),
@@ -608,8 +647,23 @@ struct Expansion {
     static let sniffBytes = 12
     static let notAnImage = "the source is not an image in a supported format (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF, BMP)"
 
-    /// `stat`: the source's stat when it was taken ahead (`ContentDigests.stats`).
-    func expand(_ task: Task, stat: FileStat?? = nil) throws -> ([Derivative], [PlanFailure]) {
+    /// An output a narrower source renamed (`-800` for `w=960`), and the variants it stands for.
+    struct RenamedOutput: Sendable {
+        var name: NarrowedName
+        var variants: [Int]
+        var output: String { name.output }
+    }
+
+    /// One task's derivatives and failures, and which of its outputs narrowing renamed.
+    struct Expanded: Sendable {
+        var derivatives: [Derivative]
+        var failures: [PlanFailure]
+        var renamed: [RenamedOutput] = []
+    }
+
+    /// The derivatives of one source under one rule, with the variants `asWritten` planned as
+    /// written (`narrowing`). `stat`: the source's stat when it was taken ahead (`ContentDigests.stats`).
+    func expanding(_ task: Task, stat: FileStat?? = nil, asWritten: Set<Int> = []) throws -> Expanded {
         let key = task.key
         let sourcePath = task.path
         let source = "\(task.sourceBucket.name)/\(key)"
@@ -624,29 +678,25 @@ struct Expansion {
             // every plan, and again after every touch): over the byte limit from its size, not an
             // image from its first bytes.
             if identity.refusesNonImages, let taken, let refusal = refusedUnread(sourcePath, stat: taken) {
-                return ([], [PlanFailure(subject: source, message: refusal, derivatives: all)])
+                return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: refusal, derivatives: all)])
             }
             found = try digests.content(of: sourcePath, stat: taken)
         } catch {
-            return ([], [PlanFailure(subject: source, message: "cannot read the source: \(error)", derivatives: all)])
+            return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: "cannot read the source: \(error)", derivatives: all)])
         }
         guard let content = found else {
             // Listed but not a regular file reachable inside the bucket (a link, say): say why.
-            guard disk.exists(sourcePath) else { return ([], []) }
-            return ([], [PlanFailure(subject: source, message: "cannot read the source: \(Self.readError(disk, sourcePath))", derivatives: all)])
+            guard disk.exists(sourcePath) else { return Expanded(derivatives: [], failures: []) }
+            return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: "cannot read the source: \(Self.readError(disk, sourcePath))", derivatives: all)])
         }
         // What the build would refuse, seen from the bytes read for the digest: the source fails
         // here, as it would there, and its outputs are kept as they are.
         if identity.refusesNonImages, content.format.isEmpty {
-            return ([], [PlanFailure(subject: source, message: Self.notAnImage, derivatives: all)])
+            return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: Self.notAnImage, derivatives: all)])
         }
         if identity.refusesNonImages, let truncation = content.truncation {
-            return ([], [PlanFailure(subject: source, message: "the source image is corrupt or truncated: \(truncation)", derivatives: all)])
+            return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: "the source image is corrupt or truncated: \(truncation)", derivatives: all)])
         }
-        let name = (key as NSString).lastPathComponent
-        let stem = (name as NSString).deletingPathExtension
-        let folder = (key as NSString).deletingLastPathComponent
-        let sourceExtension = content.format.isEmpty ? (name as NSString).pathExtension.lowercased() : content.format
         let origin = Derivative.Origin(source: source, sourcePath: sourcePath, format: content.format, digest: content.digest)
         var derivatives: [Derivative] = []
         var errors: [PlanFailure] = []
@@ -656,21 +706,11 @@ struct Expansion {
         var overlongCount = 0
         var unplaceable: (problem: KeyPlaceProblem, output: String)?
         var unplaceableCount = 0
-        let narrowed = Self.narrowed(task.variants, canonicals: task.canonicals, sourceWidth: content.width)
+        let narrowing = Self.narrowing(task.variants, canonicals: task.canonicals, sourceWidth: content.width, asWritten: asWritten)
+        var renamed: [RenamedOutput] = []
         variants: for index in task.variants.indices {
-            guard let (variant, canonical) = narrowed[index] else { continue }
-            var ext = sourceExtension
-            if variant.pipeline.answersJSON {
-                ext = "json"
-            } else if let format = variant.pipeline.outputFormat, format != .gif || content.format == "gif" {
-                ext = format.fileExtension
-            }
-            var values = variant.values
-            values["key"] = key
-            values["dir"] = folder
-            values["name"] = stem
-            values["ext"] = ext
-            if let style = variant.style { values["style"] = style }
+            guard let (variant, canonical) = narrowing.planned[index] else { continue }
+            var values = Self.templateValues(key: key, variant: variant, format: content.format)
             // `{hash}` is known only after rendering: rendered as NUL (never in a key) and split there.
             var hashed: HashedName?
             let outputKey: String
@@ -738,6 +778,10 @@ struct Expansion {
                     }
                 }
             }
+            if let group = narrowing.renamed[index] {
+                renamed.append(RenamedOutput(name: NarrowedName(output: output, file: task.targetBucket.path + "/" + outputKey, folder: task.targetBucket.path,
+                                                                key: outputKey, sourcePath: sourcePath, sourceFormat: content.format), variants: group))
+            }
             derivatives.append(Derivative(output: output, outputPath: task.targetBucket.path + "/" + outputKey,
                                           recipe: task.context.recipe(index, variant: variant, canonical: canonical), origin: origin,
                                           acl: task.context.acls.derivative(task.rule, sourceBucket: task.sourceBucket, sourceKey: key,
@@ -753,7 +797,26 @@ struct Expansion {
         if let (problem, output) = unplaceable {
             errors.append(PlanFailure(subject: source, message: problem.message(output: output), derivatives: unplaceableCount))
         }
-        return (derivatives, errors)
+        return Expanded(derivatives: derivatives, failures: errors, renamed: renamed)
+    }
+
+    /// The values a rule's `to:` is rendered with for the source `key` (of image format `format`,
+    /// "" when unknown) and `variant`, but `{hash}`.
+    static func templateValues(key: String, variant: Rule.Variant, format: String) -> [String: String] {
+        let name = (key as NSString).lastPathComponent
+        var ext = format.isEmpty ? (name as NSString).pathExtension.lowercased() : format
+        if variant.pipeline.answersJSON {
+            ext = "json"
+        } else if let output = variant.pipeline.outputFormat, output != .gif || format == "gif" {
+            ext = output.fileExtension
+        }
+        var values = variant.values
+        values["key"] = key
+        values["dir"] = (key as NSString).deletingLastPathComponent
+        values["name"] = (name as NSString).deletingPathExtension
+        values["ext"] = ext
+        if let style = variant.style { values["style"] = style }
+        return values
     }
 
     /// The first control character (C0 or DEL) in `key`: `ObjectKey` refuses it, so `derive serve`
@@ -779,6 +842,12 @@ struct Expansion {
             + "so the built site could not serve them: shorten the rule's 'to:' (fewer or shorter folders, no {dir}), or move or rename the source, or exclude it in 'exclude:'"
     }
 
+    /// The variants as planned (`Narrowing`).
+    struct Narrowing {
+        var planned: [(Rule.Variant, String)?]
+        var renamed: [Int: [Int]] = [:]
+    }
+
     /// The variants as planned for a source `sourceWidth` px wide (0: unknown), by index; nil for one
     /// another stands for. A `resize,w_N` (lfit or mfit, `limit_1`, width only, before any other
     /// pixel action) with N at or above the source's width draws the source at its own width, so
@@ -791,9 +860,15 @@ struct Expansion {
     /// the chain (`crop,w_{w}`, `circle,r_{w}`) makes variants that share the new name differ in
     /// their recipes, and those are planned as written (attack 45a's M1: `-960` and `-1100` of an
     /// 800 px source both became `-800` with two recipes, a collision that stopped every build).
-    static func narrowed(_ variants: [Rule.Variant], canonicals: [String], sourceWidth: Int) -> [(Rule.Variant, String)?] {
+    ///
+    /// `renamed`: by the index of each variant that stands for others under a new name (`-800`
+    /// for `w=960`), the variants whose matrix values that name changed (the one standing, and
+    /// those it stands for). Variants in `asWritten` are planned as written (`-960`, drawn at the
+    /// source's width all the same): another rule, or another manifest, writes the new name
+    /// (attack 46's M2: `settleNarrowedNames`).
+    static func narrowing(_ variants: [Rule.Variant], canonicals: [String], sourceWidth: Int, asWritten: Set<Int> = []) -> Narrowing {
         var result: [(Rule.Variant, String)?] = zip(variants, canonicals).map { ($0, $1) }
-        guard sourceWidth > 0 else { return result }
+        guard sourceWidth > 0 else { return Narrowing(planned: result) }
         func name(_ style: String?, _ values: [String: String]) -> String {
             ([style ?? ""] + values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
         }
@@ -802,7 +877,7 @@ struct Expansion {
         var candidates: [Rule.Variant?] = []
         var recipes: [String: Set<String>] = [:]
         for (index, variant) in variants.enumerated() {
-            guard let width = coveredWidth(variant.pipeline, sourceWidth: sourceWidth) else {
+            guard !asWritten.contains(index), let width = coveredWidth(variant.pipeline, sourceWidth: sourceWidth) else {
                 candidates.append(nil)
                 recipes[name(variant.style, variant.values), default: []].insert(canonicals[index])
                 continue
@@ -818,14 +893,22 @@ struct Expansion {
             candidates.append(Rule.Variant(style: variant.style, values: values, pipeline: pipeline))
             recipes[name(variant.style, values), default: []].insert(pipeline.canonical)
         }
-        var seen: Set<String> = []
+        var seen: [String: Int] = [:]
+        var renamed: [Int: [Int]] = [:]
         for (index, candidate) in candidates.enumerated() {
             guard let candidate, recipes[name(candidate.style, candidate.values)]?.count == 1 else { continue }
             let key = name(candidate.style, candidate.values) + "\u{0}" + candidate.pipeline.canonical
-            guard seen.insert(key).inserted else { result[index] = nil; continue }
+            let changed = candidate.values != variants[index].values
+            if let standing = seen[key] {
+                result[index] = nil
+                if changed, renamed[standing] != nil { renamed[standing]?.append(index) }
+                continue
+            }
+            seen[key] = index
+            if changed { renamed[index] = [index] }
             result[index] = (candidate, candidate.pipeline.canonical)
         }
-        return result
+        return Narrowing(planned: result, renamed: renamed)
     }
 
     /// N when the pipeline's leading `resize,w_N` (`Pipeline.sourceWidthResize`) leaves a source

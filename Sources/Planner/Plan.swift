@@ -416,6 +416,11 @@ public struct Planner: Sendable {
     /// lock line of another recipe (a fresh clone) have its file replaced. A build session
     /// shares one, so git runs once per build.
     public var gitProof: GitProof
+    /// Whether another manifest records the file a name narrowing would give (`ForeignClaims`),
+    /// or a rule of a manifest beside this one writes it (`NeighbourOutputNames`): a narrower
+    /// source's variant never takes such a name; it is planned as written
+    /// (`Expansion.settleNarrowedNames`). Nil: no other manifest is asked.
+    public var narrowedNameTaken: (@Sendable (NarrowedName) -> Bool)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
@@ -511,7 +516,7 @@ public struct Planner: Sendable {
         let owners = PathDictionary(recorded.values.map { ($0.file, $0.path) }, uniquingKeysWith: { a, _ in a })
         let pending = try store.pendingNotes()
         var expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
-                                      knownOutputs: recorded.keys).derivatives()
+                                      knownOutputs: recorded.keys, nameTaken: narrowedNameTaken).derivatives()
         // A recorded output the manifest no longer produces but a rule's `from` now matches is a
         // source (a new rule reads the old outputs): planned again with it as one, never deleted.
         // (Only records are looked up in it: a plan from scratch does not make it.)
@@ -519,7 +524,7 @@ public struct Planner: Sendable {
         let nowSources = recorded.keys.filter { !produced.contains($0) && isSource($0) }
         if !nowSources.isEmpty {
             expansion = try Expansion(manifest: manifest, disk: disk, digests: digests, identity: identity,
-                                      knownOutputs: recorded.keys.subtracting(nowSources)).derivatives()
+                                      knownOutputs: recorded.keys.subtracting(nowSources), nameTaken: narrowedNameTaken).derivatives()
         }
         let superseded = resolveHashedNames(&expansion.derivatives, recorded: recorded)
         expansion.errors += Self.refuseCoincidingNames(&expansion.derivatives)

@@ -876,6 +876,11 @@ struct ExplainCommand: ParsableCommand {
         }
         guard let item = plan.items.first(where: { PathKey.same($0.output, key) })
                 ?? plan.items.first(where: { logicalName($0).map { PathKey.same($0, key) } ?? false }) else {
+            // A width a narrower source folds away is named with the output built instead.
+            if let why = try? workspace.session.planner().narrowedAway(key, plan: plan) {
+                Output.printError(TerminalText.escaped("\(output) is not built (not an output of \(manifest)): \(why)"))
+                throw ExitCode.failure
+            }
             Output.printError("\(output) is not an output of \(manifest)")
             let close = plan.items.map(\.output).filter { $0.hasSuffix((key as NSString).lastPathComponent) }.prefix(3)
             if !close.isEmpty { Output.writeStandardError(TerminalText.escaped("did you mean: \(close.joined(separator: ", "))?") + "\n") }
@@ -908,6 +913,8 @@ struct ExplainCommand: ParsableCommand {
         }
         row("rule", old?.rule, new?.rule)
         if let new { row("recipe", nil, new.recipe) }
+        // A variant a narrower source draws at its own width, under its name as written (attack 46's M2).
+        if let new, item.kind != .delete, let why = try? workspace.session.planner().keptAsWritten(new, plan: plan) { say("  narrowed     \(why)") }
         row("source", old?.source, new?.source)
         row("engine", old?.engine, new?.components.engine)
         row("pipeline", old?.pipeline, new?.components.pipeline)

@@ -163,7 +163,56 @@ struct DemoCopy {
         let result = try demo.run(["build", demo.manifest])
         #expect(result.status == BuildLock.busyExitCode)
         #expect(result.stderr.contains("another derive command holds the lock on this state (pid \(getpid())"))
+        // Each path once (attack 46's low "cc": "(pid 7 on vm, building M), M").
+        for path in [demo.manifest, demo.state.path, lock.path] {
+            #expect(result.stderr.components(separatedBy: path).count <= 2, "\(path) named twice: \(result.stderr)")
+        }
         withExtendedLifetime(lock) {}
+    }
+
+    /// A second build while a first one runs: the refusal names the manifest once (attack 46's
+    /// low "cc": "(pid 7 on vm, building /w/derive.yaml), /w/derive.yaml").
+    @Test func aSecondBuildDuringABuildNamesTheManifestOnce() throws {
+        var images: [String: String] = [:]
+        for index in 1...16 { images["images/s\(index).jpg"] = "landscape.jpg" }
+        let site = try SiteRound11Tests.Site(images, manifest: """
+            version: 1
+            buckets:
+              images: {path: images}
+              site: {path: site}
+            derivatives:
+              - name: slow
+                from: images/*.jpg
+                process: image/resize,w_{w}/format,avif
+                matrix: {w: [480, 960, 1100]}
+                to: site/{name}-{w}.avif
+
+            """)
+        defer { site.remove() }
+        let first = Process()
+        first.executableURL = CLI.executable
+        first.arguments = ["build", "--quiet", "--jobs", "1"]
+        first.currentDirectoryURL = site.root
+        first.environment = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": CLI.userStateHome.path]) { $1 }
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) }; first.waitUntilExit() }
+        // Until the first build has written its line in the state's build.lock.
+        let line = site.url(".derive/derive/build.lock").path
+        for _ in 0..<200 where ((try? String(contentsOfFile: line, encoding: .utf8)) ?? "").isEmpty { usleep(20_000) }
+        let second = try site.run(["build"])
+        try #require(first.isRunning, "the first build ended before the second started")
+        #expect(second.status == BuildLock.busyExitCode, "\(said(second))")
+        #expect(second.stderr.contains("another derive command holds the lock on this state (pid \(first.processIdentifier)"), "\(second.stderr)")
+        #expect(second.stderr.components(separatedBy: "derive.yaml").count == 2, "the manifest named other than once: \(second.stderr)")
+    }
+
+    @Test func heldLockMessageNamesThePathOnce() {
+        let held = BuildLock.Held(holder: "pid 7 on vm, building /w/derive.yaml", path: "/w/derive.yaml")
+        #expect(held.description == "another derive command holds the lock on this state (pid 7 on vm, building /w/derive.yaml); wait for it to finish")
+        let other = BuildLock.Held(holder: "pid 7 on vm", path: "/w/.derive/derive/build.lock")
+        #expect(other.description == "another derive command holds the lock on this state (pid 7 on vm), /w/.derive/derive/build.lock; wait for it to finish")
     }
 
     /// Builds killed at random points resume with no partial files and a consistent state.
