@@ -127,10 +127,15 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// that does not exist yet is another project's control file by path alone only where that
     /// project's folder holds it; the nearby scan, up to `maxNearbyManifests` manifests read,
     /// was paid on every validation of a manifest with an `index:`).
-    public init(besides manifest: String, nearby: Bool = true) {
+    public init(besides manifest: String, nearby: Bool = true, cachesProjects: Bool = false) {
         manifestPath = URL(literalFilePath: manifest).standardizedFileURL.path
         scansNearby = nearby
+        self.cachesProjects = cachesProjects
     }
+
+    /// Projects that load are kept across instances while their files' stamps stay (serve,
+    /// which makes an instance a second); a command's own instance reads each one once anyway.
+    private let cachesProjects: Bool
 
     /// The other project whose file `path` is, nil when none is.
     public func owner(of path: String) -> Owner? {
@@ -211,6 +216,21 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             .filter { $0.unreadable && seen.insert($0.manifest.real).inserted }
             .map { Unloaded(manifest: $0.manifest.real, lock: $0.lock.real, state: $0.state.real,
                             isAbove: !$0.folder.sameFile(as: ownFolder) && $0.folder.contains(ownFolder)) }
+    }
+
+    /// The manifests of the projects `unloadedProjects` looks at that load but declare no bucket
+    /// (`version: 1` alone, a manifest cut back to its header): `recorders` never names them,
+    /// yet their lock and state still record outputs (attack 46b's N3).
+    public func projectsWithoutBuckets(around path: String) -> [String] {
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
+        let file = FileSystemPath(manifest: absolute)
+        _ = nearbyProjects(file: file)
+        let scanned = nearbyLock.withLock { nearby ?? [] }
+        let ownFolder = ownFolder(own)
+        var seen = Set<String>()
+        return (projects(in: ownFolder.real) + Self.above(absolute, real: file.real).flatMap { projects(in: $0) } + scanned)
+            .filter { $0.loaded && !$0.unreadable && $0.buckets.isEmpty && seen.insert($0.manifest.real).inserted }
+            .map(\.manifest.real)
     }
 
     /// The key of the file at `path` below the folder `folder` (both absolute), by real path or,
@@ -532,7 +552,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let found = ControlFiles.manifestNames(in: folder).sorted().map { folder == "/" ? "/" + $0 : folder + "/" + $0 }
             .filter(ControlFiles.isProjectManifest)
             .filter { !FileSystemPath(manifest: $0).sameFile(as: own) }
-            .map(Self.project)
+            .map { Self.project($0, cachesProjects: cachesProjects) }
         lock.lock()
         projectsByFolder[folder] = found
         lock.unlock()
@@ -541,7 +561,42 @@ public final class ForeignProjectFiles: @unchecked Sendable {
 
     /// What another manifest uses, read as the loader reads it (its includes too) without listing
     /// its buckets; one that does not load keeps its file, its lock and its state folder.
-    private static func project(_ path: String) -> Project {
+    private static func project(_ path: String, cachesProjects: Bool = false) -> Project {
+        // Kept across instances (serve makes one a second) while the manifest and its includes
+        // keep their identity, size and times: loading up to 64 manifests in line with a request
+        // each second stalled that request for 0.5-0.8 s (attack 46b's N5). A project that does
+        // not load is read again each time (an include put back changes no stamp of it).
+        func watched(_ project: Project) -> [String] {
+            // Its bucket folders too: their identities are taken when it is read (one made since
+            // is read again).
+            [path] + project.files.map(\.real) + project.buckets.map(\.folder.real) + [project.lock.real, project.state.real]
+        }
+        if cachesProjects, let kept = loadedProjects.withLock({ $0[path] }), kept.stamps == stamps(watched(kept.project)) {
+            return kept.project
+        }
+        let project = load(path)
+        if cachesProjects, project.loaded, !project.unreadable {
+            let kept = (stamps(watched(project)), project)
+            loadedProjects.withLock { cache in
+                if cache.count >= 1024 { cache.removeAll() }
+                cache[path] = kept
+            }
+        }
+        return project
+    }
+
+    private static let loadedProjects = LockedBox<[String: (stamps: [[Int64]], project: Project)]>([:])
+
+    private static func stamps(_ paths: [String]) -> [[Int64]] {
+        var info = stat()
+        return paths.map { path in
+            guard stat(path, &info) == 0 else { return [-1] }
+            return [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+                    Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+        }
+    }
+
+    private static func load(_ path: String) -> Project {
         var loader = ManifestLoader()
         loader.crossChecks = false
         // Its own neighbours are not looked for: what it declares is all that is asked of it (each
@@ -570,5 +625,17 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         project.buckets = manifest.buckets.map { ($0.name, FileSystemPath(manifest: $0.path)) }
         project.sourceBuckets = project.buckets.filter { sources.contains($0.name) }
         return project
+    }
+}
+
+/// A value behind a lock (the module has no other such box).
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }

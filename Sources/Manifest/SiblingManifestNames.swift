@@ -114,11 +114,24 @@ extension ControlFiles {
         // Emptied (a save cut short, `truncate`) beside Derive's state: a built project's manifest
         // mid-edit (attack 43b's finding 1), as one with a syntax error is.
         if data.isEmpty { return besideState }
-        guard (try? YAMLLoader.load(data, file: "manifest")) == nil else { return false }
+        // Near empty (a newline, a comment, a BOM, `{}`, `---`, `null`) beside its state or lock:
+        // emptied as well (attack 46b's N3: only 0 bytes counted).
+        if besideState {
+            let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\u{FEFF}", with: "")
+            let kept = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }.joined()
+            if ["", "{}", "[]", "{", "[", "---", "...", "null", "~", "---...", "{}}"].contains(kept) { return true }
+        }
+        if let node = try? YAMLLoader.load(data, file: "manifest") {
+            // Parsed: a mapping of manifest keys only (`version: 1` alone) beside its state or
+            // lock is one cut back (attack 46b's N3); a package.json beside it never is.
+            guard besideState, case .mapping(let pairs) = node.kind, !pairs.isEmpty else { return false }
+            return pairs.allSatisfy { pair in pair.key.scalar.map { ManifestLoader.topLevelKeys.contains($0) || $0.hasPrefix("x-") } ?? false }
+        }
         let text = String(decoding: data, as: UTF8.self)
         if ["version:", "buckets:", "derivatives:"].contains(where: { key in text.hasPrefix(key) || text.contains("\n" + key) }) { return true }
-        // Beside Derive's state or lock, any spelling of a manifest's key (JSON cut short, a flow
-        // mapping, quoted keys: attack 46a's H9 published such a project's private outputs).
+        // Beside Derive's state or lock, any spelling of a manifest's key in a file that does not
+        // parse (JSON cut short, a flow mapping, quoted keys: attack 46a's H9).
         return besideState && ["version", "buckets", "derivatives"].contains { text.contains($0) }
     }
 

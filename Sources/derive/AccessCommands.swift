@@ -512,7 +512,11 @@ struct BuiltOutputs: RecordedOutputs {
         narrow(placedOutputACL(bucket: bucket, key: key))
         // Another project's recorded output, that project nested in the bucket deeper than
         // validate looks (round 45): never more public than its builder gives it.
-        narrow(foreign.nestedOutputACL(bucket: bucket, key: key))
+        // A file this manifest itself records is its own: another project's lock lines matching
+        // it by key and bytes alone (a clone or a backup copy beside it, mid-edit) do not cap it
+        // (attack 46b's N4); another project's placed record still does.
+        let own = ((try? recordedOutput(bucket: bucket, key: key)) ?? nil) != nil || lockLists(bucket: bucket, key: key)
+        narrow(foreign.nestedOutputACL(bucket: bucket, key: key, byKey: !own))
         return acl
     }
 

@@ -35,8 +35,11 @@ final class ForeignServedFiles: Sendable {
     /// Per folder holding a nested project: the stamps of the folder and of `watched` when its
     /// recorded outputs `files` were read (`recordedOutputs(inProjectFolder:)`).
     private let nestedOutputs = NIOLockedValueBox<[String: (stamp: [[Int64]], watched: [String], outputs: NestedOutputs)]>([:])
-    /// The lock and state each project used when it last loaded (`recordedOutputs`).
-    private let learnedControlFiles = NIOLockedValueBox<[String: (String, String)]>([:])
+    /// The lock and state each project used when it last loaded (`recordedOutputs`), kept for
+    /// the life of the process: a neighbour appearing or going makes serve load the manifest
+    /// again, with a new instance of this type (attack 46b's N1: what was learned went with it).
+    private var learnedControlFiles: NIOLockedValueBox<[String: (String, String)]> { Self.learned }
+    private static let learned = NIOLockedValueBox<[String: (String, String)]>([:])
     /// Files hashed to compare with a lock line (`fileDigest`).
     private let fileDigests = NIOLockedValueBox<[String: (stamp: [Int64], digest: String)]>([:])
 
@@ -55,9 +58,9 @@ final class ForeignServedFiles: Sendable {
         /// project's own folder by key alone; elsewhere (`folder` ""), only while the file holds
         /// the bytes a line with that key records (`digest`), as builds judge it (attack 46a's
         /// M1: by key alone, every `landscape.jpg` of the served bucket was taken).
-        func acl(of file: String, in folder: String, digest: (String) -> String?) -> BucketACL? {
+        func acl(of file: String, in folder: String, digest: (String) -> String?, byKey: Bool = true) -> BucketACL? {
             if let acl = files[file] { return acl }
-            guard !unplacedKeys.isEmpty, file.hasPrefix(folder + "/") else { return nil }
+            guard byKey, !unplacedKeys.isEmpty, file.hasPrefix(folder + "/") else { return nil }
             let parts = file.dropFirst(folder.count + 1).split(separator: "/", omittingEmptySubsequences: false)
             for start in parts.indices {
                 guard let digests = unplacedKeys[parts[start...].joined(separator: "/")] else { continue }
@@ -176,8 +179,8 @@ final class ForeignServedFiles: Sendable {
     /// folder pay what `nestedManifestFolder` pays (one cached `stat` per folder); inside one, the
     /// `stat` of its manifests, includes, locks and states, its outputs read again only when one
     /// changed (`nestedOutputs`, at most 256 projects' folders kept).
-    func nestedOutputACL(bucket: String, key: String) -> BucketACL? {
-        nestedOutputRecords(bucket: bucket, key: key).map { $0.acl }.reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+    func nestedOutputACL(bucket: String, key: String, byKey: Bool = true) -> BucketACL? {
+        nestedOutputRecords(bucket: bucket, key: key, byKey: byKey).map { $0.acl }.reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
     }
 
     /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
@@ -185,12 +188,12 @@ final class ForeignServedFiles: Sendable {
         nestedOutputRecords(bucket: bucket, key: key).first.map { ($0.folder, $0.nested) }
     }
 
-    private func nestedOutputRecords(bucket: String, key: String) -> [(folder: String, acl: BucketACL, nested: Bool)] {
+    private func nestedOutputRecords(bucket: String, key: String, byKey: Bool = true) -> [(folder: String, acl: BucketACL, nested: Bool)] {
         guard let base = bucketFolders[bucket] else { return [] }
         let file = (base == "/" ? "" : base) + "/" + key
         return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
-            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest).map { (folder, $0, true) }
-        } + outsideRecorders(of: file).map { ($0.folder, $0.acl, false) }
+            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest, byKey: byKey).map { (folder, $0, true) }
+        } + outsideRecorders(of: file, byKey: byKey).map { ($0.folder, $0.acl, false) }
     }
 
     /// The projects outside the key's path that record `file` (its real path under a bucket's
@@ -204,15 +207,19 @@ final class ForeignServedFiles: Sendable {
     /// `../site/www/gallery`), one validate does not look for, alike. A project whose manifest
     /// does not load gives its recorded outputs private: its state keeps each output's folder; its
     /// lock alone (no state rows) names keys only, matched at the end of the file's path.
-    private func outsideRecorders(of file: String) -> [(manifest: String, folder: String, acl: BucketACL)] {
+    private func outsideRecorders(of file: String, byKey: Bool = true) -> [(manifest: String, folder: String, acl: BucketACL)] {
         let known = known()
         var manifests: [String] = known.neighbours.map(\.manifestPath)
         manifests += known.foreign.recorders(of: file).map(\.manifest)
         manifests += known.foreign.unloadedProjects(around: file).map(\.manifest)
+        manifests += known.foreign.projectsWithoutBuckets(around: file)
+        // The projects this serve saw load (their `lock:` and `state:` learned), even once their
+        // manifest is emptied or removed and discovery no longer finds them (attack 46b's N1).
+        manifests += learnedControlFiles.withLockedValue { Array($0.keys) }
         var seen = Set<String>()
         var found: [(manifest: String, folder: String, acl: BucketACL)] = []
         for manifest in manifests where seen.insert(RealFolder.of(manifest)).inserted {
-            if let acl = recordedOutputs(ofProject: manifest).acl(of: file, in: "", digest: fileDigest) {
+            if let acl = recordedOutputs(ofProject: manifest).acl(of: file, in: "", digest: fileDigest, byKey: byKey) {
                 found.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
             }
         }
@@ -299,7 +306,9 @@ final class ForeignServedFiles: Sendable {
                 for entry in Self.lockEntries(lockFile) {
                     if let file = place(entry.path) {
                         record(file, acl(PathKey.split(entry.path)?.0 ?? ""))
-                    } else if !loaded, let key = PathKey.split(entry.path)?.key {
+                    } else if let key = PathKey.split(entry.path)?.key {
+                        // Its buckets unknown, or no longer declared (`version: 1` alone: attack
+                        // 46b's N3): by key and bytes, as for one that does not load.
                         lockKeys[key, default: []].insert(entry.digest)
                     }
                 }
@@ -378,10 +387,17 @@ final class ForeignServedFiles: Sendable {
         return controls.withLockedValue { known in
             if let known, now - known.checkedAt < refresh { return known }
             let neighbours = NeighbourProjects.of(manifest)
+            // What each neighbour that loads uses, learned now: a serve asked nothing of it
+            // before it was emptied or removed still knows its moved lock and state (46b's N1).
+            learnedControlFiles.withLockedValue { learned in
+                for neighbour in neighbours where neighbour.manifest != nil && !neighbour.loadErrors {
+                    learned[neighbour.manifestPath] = (neighbour.lockFile, neighbour.stateFolder)
+                }
+            }
             let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
                               withIndex: Self.identities(of: neighbours, orIndex: true),
-                              foreign: ForeignProjectFiles(besides: manifestFile),
-                              near: ForeignProjectFiles(besides: manifestFile, nearby: false))
+                              foreign: ForeignProjectFiles(besides: manifestFile, cachesProjects: true),
+                              near: ForeignProjectFiles(besides: manifestFile, nearby: false, cachesProjects: true))
             known = fresh
             return fresh
         }

@@ -388,4 +388,58 @@ import TestSupport
         #expect(build.status != 0 && said(build).contains("gallery/derive.yaml, another project whose manifest does not load"), "\(said(build))")
         #expect(try Data(contentsOf: theirs) == bytes)
     }
+
+    /// Attack 46b. N1: `lock:` and `state:` moved, seen while the gallery loaded, then its
+    /// manifest emptied or removed: serve (which loads the site again when a neighbour goes, with
+    /// new instances) forgot them. N3: a manifest cut to a newline, or to `version: 1`, beside
+    /// its state was no project at all.
+    @Test(arguments: ["emptied", "removed", "newline", "version only"])
+    func aNeighbourCutBackKeepsItsFiles(how: String) throws {
+        let root = try NestedPrivateOutputsRound45Tests.site(acl: "public-read-write", rule: false, gallery: how != "emptied" && how != "removed")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let gallery = root.appendingPathComponent("gallery/derive.yaml")
+        if how == "emptied" || how == "removed" {
+            try Data("""
+                version: 1
+                lock: meta/g.lock
+                state: ../.gstate-\(how)
+                buckets:
+                  src: {path: src}
+                  out: {path: ../www/gallery, acl: private}
+                derivatives:
+                  - {name: g, from: "src/*.jpg", process: "image/resize,w_8", to: "out/{name}.jpg", acl: private}
+
+                """.utf8).write(to: gallery)
+            #expect(try CLI.run(["build", "-q"], in: root.appendingPathComponent("gallery")).status == 0)
+            let (seen, _) = try Self.service(root.appendingPathComponent("derive.yaml"))
+            #expect(ServeRound3Tests.request(seen, "GET", "/www/gallery/g1.jpg").status == 403)
+        }
+        switch how {
+        case "emptied": try Data().write(to: gallery)
+        case "removed": try FileManager.default.removeItem(at: gallery)
+        case "newline": try Data("\n".utf8).write(to: gallery)
+        default: try Data("version: 1\n".utf8).write(to: gallery)
+        }
+        let (service, _) = try Self.service(root.appendingPathComponent("derive.yaml"))
+        try expectGuarded(service, "/www/gallery/g1.jpg", file: root.appendingPathComponent("www/gallery/g1.jpg"), how)
+    }
+
+    /// N4: two checkouts of one site side by side, the other one mid-edit: its lock's lines
+    /// (same keys, same bytes) made this site's own public outputs private.
+    @Test func anotherCheckoutMidEditNeverCapsThisSitesOwnOutputs() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let manifest = "version: 1\nbuckets:\n  src: {path: src}\n  www: {path: www, acl: public-read}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"www/t/{name}.jpg\", acl: public-read}\n"
+        for copy in ["A", "B"] {
+            let folder = root.appendingPathComponent(copy)
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("src"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("src/a.jpg"))
+            try Data(manifest.utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+            #expect(try CLI.run(["build", "-q"], in: folder).status == 0)
+        }
+        try FileManager.default.removeItem(at: root.appendingPathComponent("A/.derive"))
+        try Data((manifest + "oops: [x\n").utf8).write(to: root.appendingPathComponent("A/derive.yaml"))
+        let (service, _) = try Self.service(root.appendingPathComponent("B/derive.yaml"))
+        #expect(ServeRound3Tests.request(service, "GET", "/www/t/a.jpg").status == 200, "B's own public output")
+    }
 }
