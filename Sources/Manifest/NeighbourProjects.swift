@@ -185,16 +185,8 @@ public enum NeighbourProjects {
         return stems.subtracting(present).sorted().map { (folder == "/" ? "" : folder) + "/" + $0 + ".yaml" }
     }
 
-    /// Whether the regular file at `path` starts as a Derive lock does.
-    public static func isDeriveLock(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
-        var head = [UInt8](repeating: 0, count: ProjectMarkers.lockMarker.count)
-        return read(fd, &head, head.count) == head.count && Data(head) == ProjectMarkers.lockMarker
-    }
+    /// Whether the regular file at `path` starts as a Derive lock does (`ControlFiles.isDeriveLock`).
+    public static func isDeriveLock(_ path: String) -> Bool { ControlFiles.isDeriveLock(path) }
 
     /// Whether `folder` is a project's: it holds a manifest, one that does not parse (mid-edit),
     /// or Derive's state folder `.derive` (a manifest emptied or half-written, its project built):

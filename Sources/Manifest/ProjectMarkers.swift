@@ -72,8 +72,22 @@ extension ControlFiles {
     static func besideState(_ path: String) -> Bool {
         var state = stat()
         if lstat((path as NSString).deletingLastPathComponent + "/" + ProjectMarkers.stateFolderName, &state) == 0 { return true }
-        // Opened without blocking (a FIFO at the lock's name never stalls discovery), a regular file only.
-        let fd = open(URL(literalFilePath: path).deletingPathExtension().path + ".lock", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        return isDeriveLock(URL(literalFilePath: path).deletingPathExtension().path + ".lock")
+    }
+
+    /// Whether this very file's state folder (`.derive/STEM`) or Derive lock (`STEM.lock`) is
+    /// beside it.
+    static func besideOwnState(_ path: String) -> Bool {
+        var state = stat()
+        let stem = URL(literalFilePath: path).deletingPathExtension()
+        if lstat(stem.deletingLastPathComponent().path + "/" + ProjectMarkers.stateFolderName + "/" + stem.lastPathComponent, &state) == 0 { return true }
+        return isDeriveLock(stem.path + ".lock")
+    }
+
+    /// Whether the regular file at `path` starts as a Derive lock does. Opened without blocking
+    /// (a FIFO at a lock's name never stalls discovery), a regular file only.
+    public static func isDeriveLock(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var info = stat()
@@ -86,6 +100,6 @@ extension ControlFiles {
     /// discovery reads it: one that parses as a manifest, or one mid-edit (`looksLikeBrokenManifest`).
     public static func isProjectManifest(_ path: String) -> Bool {
         guard let data = manifestText(path) else { return false }
-        return couldBeManifest(contents: data) || looksLikeBrokenManifest(contents: data, besideState: besideState(path))
+        return couldBeManifest(contents: data) || looksLikeBrokenManifest(contents: data, besideState: besideState(path), ownState: besideOwnState(path))
     }
 }

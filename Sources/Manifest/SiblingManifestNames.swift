@@ -105,18 +105,22 @@ extension ControlFiles {
     /// line): a project mid-edit (attack 41c's C2: `from: [oops` appended to sub/derive.yaml made
     /// it no manifest, and `--overwrite` then wrote over it, its lock and its sources).
     static func looksLikeBrokenManifest(_ path: String) -> Bool {
-        manifestText(path).map { looksLikeBrokenManifest(contents: $0, besideState: besideState(path)) } ?? false
+        manifestText(path).map { looksLikeBrokenManifest(contents: $0, besideState: besideState(path), ownState: besideOwnState(path)) } ?? false
     }
 
     /// `looksLikeBrokenManifest` on a file's bytes; `besideState`: its folder holds `.derive`.
-    static func looksLikeBrokenManifest(contents data: Data, besideState: Bool) -> Bool {
+    /// `ownState`: the state folder or the Derive lock of this very file's stem is beside it
+    /// (`.derive/STEM`, `STEM.lock`): only then is a near-empty file, or a mapping of manifest
+    /// keys alone, a manifest cut back (a `{}` settings file beside another manifest's `.derive`
+    /// is no project).
+    static func looksLikeBrokenManifest(contents data: Data, besideState: Bool, ownState: Bool = false) -> Bool {
         guard data.count <= ProjectMarkers.maxManifestBytes, !data.contains(0) else { return false }
         // Emptied (a save cut short, `truncate`) beside Derive's state: a built project's manifest
         // mid-edit (attack 43b's finding 1), as one with a syntax error is.
         if data.isEmpty { return besideState }
         // Near empty (a newline, a comment, a BOM, `{}`, `---`, `null`) beside its state or lock:
         // emptied as well (attack 46b's N3: only 0 bytes counted).
-        if besideState {
+        if ownState {
             let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\u{FEFF}", with: "")
             let kept = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty && !$0.hasPrefix("#") }.joined()
@@ -125,14 +129,14 @@ extension ControlFiles {
         if let node = try? YAMLLoader.load(data, file: "manifest") {
             // Parsed: a mapping of manifest keys only (`version: 1` alone) beside its state or
             // lock is one cut back (attack 46b's N3); a package.json beside it never is.
-            guard besideState, case .mapping(let pairs) = node.kind, !pairs.isEmpty else { return false }
+            guard ownState, case .mapping(let pairs) = node.kind, !pairs.isEmpty else { return false }
             return pairs.allSatisfy { pair in pair.key.scalar.map { ManifestLoader.topLevelKeys.contains($0) || $0.hasPrefix("x-") } ?? false }
         }
         let text = String(decoding: data, as: UTF8.self)
         if ["version:", "buckets:", "derivatives:"].contains(where: { key in text.hasPrefix(key) || text.contains("\n" + key) }) { return true }
         // Beside Derive's state or lock, any spelling of a manifest's key in a file that does not
         // parse (JSON cut short, a flow mapping, quoted keys: attack 46a's H9).
-        return besideState && ["version", "buckets", "derivatives"].contains { text.contains($0) }
+        return ownState && ["version", "buckets", "derivatives"].contains { text.contains($0) }
     }
 
     /// The lock and state folder a sibling manifest uses: its top-level `lock:` and `state:`
