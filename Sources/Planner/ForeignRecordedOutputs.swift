@@ -196,16 +196,7 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         var info = stat()
         if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
            let data = FileManager.default.contents(atPath: path) {
-            if let parsed = LockFile.parse(String(decoding: data, as: UTF8.self)) {
-                entries = parsed.entries
-            } else if data.range(of: ProjectMarkers.lockMarker) != nil {
-                // Its whole entry lines (a merge conflict's markers, a last line cut short,
-                // skipped): attack 46a's H7, `--overwrite` took a conflicted clone's outputs.
-                let decoder = JSONDecoder()
-                for line in data.split(separator: UInt8(ascii: "\n")) {
-                    if let entry = try? decoder.decode(LockFile.Entry.self, from: Data(line)) { entries[entry.path] = entry }
-                }
-            }
+            for entry in LockFile.salvagedEntries(data) { entries[entry.path] = entry }
         }
         lock.withLock { locks[path] = entries }
         return entries

@@ -310,6 +310,16 @@ public struct LockFile: Sendable, Hashable {
     /// version, even if the rest is truncated): only such a file may be overwritten or deleted.
     /// A file holding only a prefix of that header (empty, or cut after a few bytes) is Derive's
     /// lock truncated too: no byte in it is another tool's, so check and build treat it alike.
+    /// The entry lines of a lock's bytes: all of them when it parses, else every whole line that
+    /// is an entry of a text holding a lock's header (a merge conflict's markers, a last line cut
+    /// short, skipped): a lock that does not parse still says what it recorded (attack 46a's H3, H7).
+    public static func salvagedEntries(_ data: Data) -> [Entry] {
+        if let lock = parse(String(decoding: data, as: UTF8.self)) { return Array(lock.entries.values) }
+        guard data.range(of: ProjectMarkers.lockMarker) != nil else { return [] }
+        let decoder = JSONDecoder()
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(Entry.self, from: Data($0)) }
+    }
+
     public static func isDeriveLock(_ data: Data) -> Bool {
         let marker = ProjectMarkers.lockMarker
         return data.starts(with: marker) || (data.count < marker.count && marker.starts(with: data))

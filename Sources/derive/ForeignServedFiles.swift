@@ -38,8 +38,7 @@ final class ForeignServedFiles: Sendable {
     /// The lock and state each project used when it last loaded (`recordedOutputs`), kept for
     /// the life of the process: a neighbour appearing or going makes serve load the manifest
     /// again, with a new instance of this type (attack 46b's N1: what was learned went with it).
-    private var learnedControlFiles: NIOLockedValueBox<[String: (String, String)]> { Self.learned }
-    private static let learned = NIOLockedValueBox<[String: (String, String)]>([:])
+    private static let learnedControlFiles = NIOLockedValueBox<[String: (String, String)]>([:])
     /// Files hashed to compare with a lock line (`fileDigest`).
     private let fileDigests = NIOLockedValueBox<[String: (stamp: [Int64], digest: String)]>([:])
 
@@ -215,7 +214,7 @@ final class ForeignServedFiles: Sendable {
         manifests += known.foreign.projectsWithoutBuckets(around: file)
         // The projects this serve saw load (their `lock:` and `state:` learned), even once their
         // manifest is emptied or removed and discovery no longer finds them (attack 46b's N1).
-        manifests += learnedControlFiles.withLockedValue { Array($0.keys) }
+        manifests += Self.learnedControlFiles.withLockedValue { Array($0.keys) }
         var seen = Set<String>()
         var found: [(manifest: String, folder: String, acl: BucketACL)] = []
         for manifest in manifests where seen.insert(RealFolder.of(manifest)).inserted {
@@ -273,9 +272,9 @@ final class ForeignServedFiles: Sendable {
             // defaults then name nothing; attack 46a's H2), and at its defaults.
             var places = [(project.lockFile, project.stateFolder)]
             if loaded {
-                learnedControlFiles.withLockedValue { $0[path] = (project.lockFile, project.stateFolder) }
+                Self.learnedControlFiles.withLockedValue { $0[path] = (project.lockFile, project.stateFolder) }
             } else {
-                if let learned = learnedControlFiles.withLockedValue({ $0[path] }), learned != places[0] { places.append(learned) }
+                if let learned = Self.learnedControlFiles.withLockedValue({ $0[path] }), learned != places[0] { places.append(learned) }
                 // Its `lock:` and `state:` as its lines say them (`controlFiles(ofSibling:)`), and its defaults.
                 let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                 let folder = (path as NSString).deletingLastPathComponent
@@ -350,10 +349,7 @@ final class ForeignServedFiles: Sendable {
         var info = stat()
         guard stat(lockFile, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= LockFile.maxBytes,
               let data = FileManager.default.contents(atPath: lockFile) else { return [] }
-        if LockFile.isDeriveLock(data), let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) { return Array(lock.entries.values) }
-        guard data.range(of: ProjectMarkers.lockMarker) != nil else { return [] }
-        let decoder = JSONDecoder()
-        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(LockFile.Entry.self, from: Data($0)) }
+        return LockFile.salvagedEntries(data)
     }
 
     /// Whether `key` of `bucket` is a control file of a project whose manifest lies in a folder
@@ -389,7 +385,7 @@ final class ForeignServedFiles: Sendable {
             let neighbours = NeighbourProjects.of(manifest)
             // What each neighbour that loads uses, learned now: a serve asked nothing of it
             // before it was emptied or removed still knows its moved lock and state (46b's N1).
-            learnedControlFiles.withLockedValue { learned in
+            Self.learnedControlFiles.withLockedValue { learned in
                 for neighbour in neighbours where neighbour.manifest != nil && !neighbour.loadErrors {
                     learned[neighbour.manifestPath] = (neighbour.lockFile, neighbour.stateFolder)
                 }
