@@ -233,17 +233,24 @@ extension ControlFiles {
                 // An index is meant to be read where it lies (its ACL against this bucket's is
                 // the output check below); only writing it is refused here.
                 var held = other.controlFiles.filter { ($0.what != "the index" || exposure == .publicReadWrite) && folder.contains(FileSystemPath(manifest: $0.path)) }
-                    .map { "\($0.what) \(display($0.path))" }
                 // A state folder beside this manifest's is said by `validateSiblings` already.
                 let otherFolder = FileSystemPath(manifest: (other.manifestPath as NSString).deletingLastPathComponent)
                 if !otherFolder.sameFile(as: ownFolder), folder.contains(FileSystemPath(manifest: other.stateFolder)) {
-                    held.append("the state folder \(display(other.stateFolder))")
+                    held.append((what: "the state folder", path: other.stateFolder))
                 }
                 // A private bucket answers none of them anonymously, and serve refuses them to
                 // signed requests too (`ForeignServedFiles`); builds refuse them per file.
                 if !held.isEmpty, exposure.isPublic {
+                    // The other project's lock and state are where its first build will write
+                    // them: refused as much as the files there, but not said to be there yet
+                    // (attack 45c's ms: `cp derive.yaml _site/` was said to have put a lock there).
+                    let present = held.filter { access($0.path, F_OK) == 0 }.map { "\($0.what) \(display($0.path))" }
+                    let future = held.filter { access($0.path, F_OK) != 0 }.map { "\($0.what) \(display($0.path))" }
+                    let holds = [present.isEmpty ? nil : "holds \(present.joined(separator: ", ")) of \(whose)",
+                                 future.isEmpty ? nil : "would hold \(future.joined(separator: ", ")) of \(present.isEmpty ? whose : "it") once that project builds"]
+                        .compactMap { $0 }.joined(separator: ", and ")
                     diagnostics.error(location,
-                                      "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.joined(separator: ", ")) of \(whose), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them (two manifests never touch each other's files)",
+                                      "bucket '\(bucket.name)' (\(bucket.declaredPath)) \(holds), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them (two manifests never touch each other's files)",
                                       hint: "give bucket '\(bucket.name)' a folder that holds no other project (e.g. a subfolder of its own), or make it private (its acl: and every objects: rule)")
                 }
                 for output in other.outputBuckets {

@@ -35,6 +35,25 @@ import TestSupport
         Data("version: 1\nbuckets:\n  upl: {path: \(path), acl: \(acl)}\nderivatives: []\n".utf8)
     }
 
+    /// Attack 45c's ms: a project not built yet has no lock or state folder; the refusal said the
+    /// bucket held them. It names the manifest as held and the lock and state as what that
+    /// project's first build would write there (refused all the same).
+    @Test func anUnbuiltProjectsLockAndStateAreNotSaidToBeThere() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let project = root.appendingPathComponent("P")
+        try FileManager.default.createDirectory(at: project.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try Data("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives: []\n".utf8)
+            .write(to: project.appendingPathComponent("derive.yaml"))
+        try Self.serveOnly("P").write(to: root.appendingPathComponent("site.yaml"))
+        let validate = try CLI.run(["validate", "site.yaml"], in: root)
+        #expect(validate.status == 1, "\(said(validate))")
+        let refusal = said(validate).split(separator: "\n").first { $0.contains("bucket 'upl' (P) ") }.map(String.init) ?? ""
+        #expect(refusal.contains("(P) holds the manifest P/derive.yaml of P/derive.yaml, another project, and would hold the lock P/derive.lock, the state folder P/.derive/derive of it once that project builds, and is public-read-write"),
+                "\(said(validate))")
+        #expect(!FileManager.default.fileExists(atPath: project.appendingPathComponent("derive.lock").path))
+    }
+
     /// H1: nested (`upl: P`) and sibling (`upl: ../P`, site.yaml in srv/).
     @Test(arguments: [("P", "."), ("../P", "srv")])
     func aBucketHoldingAnotherProjectIsRefused(bucket: String, siteFolder: String) throws {
