@@ -235,6 +235,15 @@ struct ServeCommand: AsyncParsableCommand {
         case .served(let folder):
             return websiteAddress(bucket, host: host, port: port, folder: folder)
         case .awaitingBuild(let folder):
+            // Attack 45c's sv2: a copy of a built manifest beside it (same `index:`) was told to
+            // run `derive build`, which refuses to write the other project's index.
+            if let index = manifest.index, let indexBucket = manifest.bucket(named: index.bucket),
+               let owner = ForeignProjectFiles(besides: manifest.file).owner(of: indexBucket.path + "/" + index.path), owner.isControlFile {
+                return "no page is served yet: \(websiteAddress(bucket, host: host, port: port, folder: folder)) answers 403, and `derive build` "
+                    + "of this manifest would not make one: its index \(TerminalText.escaped(index.bucket + "/" + index.path)) "
+                    + owner.reason(display: { TerminalText.escaped(Planner.display($0, manifestPath: manifest.file)) },
+                                   fix: "serve that project (derive serve \(TerminalText.escaped(Planner.display(owner.manifest, manifestPath: manifest.file)))), or give this manifest an index path of its own and build it")
+            }
             return "no page is served yet: \(websiteAddress(bucket, host: host, port: port, folder: folder)) answers 403 until "
                 + "`derive build` records this manifest's outputs (there is no build state serve can use); run `derive build` "
                 + "and open that address (serve needs no restart)"

@@ -48,4 +48,27 @@ import TestSupport
         #expect(copy.status != 0, "\(said(copy))")
         #expect(try Data(contentsOf: site.url("_site/derive-index.json")) == rebuilt)
     }
+
+    /// Attack 45c's sv2: `serve other.yaml` of that unbuilt copy told its user to run `derive
+    /// build`, which refuses to write derive.yaml's index; it says so and names the way out.
+    @Test func servingTheUnbuiltCopyDoesNotAdviseABuildThatIsRefused() throws {
+        let website = { (quality: Int) in
+            Self.manifest(quality: quality).replacingOccurrences(of: "site: {path: _site, acl: public-read}",
+                                                                 with: "site: {path: _site, acl: public-read, website: {index: index.html}}")
+        }
+        let site = try SiteRound11Tests.Site(["images/a.jpg": "landscape.jpg"], manifest: website(80))
+        defer { try? FileManager.default.removeItem(at: site.root) }
+        let first = try CLI.run(["build"], in: site.root)
+        #expect(first.status == 0, "\(said(first))")
+        try Data("<p>gallery</p>".utf8).write(to: site.url("_site/index.html"))
+        try Data(website(50).utf8).write(to: site.url("other.yaml"))
+        let serve = try ServeStartRound41Tests.run(["serve", "other.yaml", "--port", "0"], in: site.root, until: "Website site:")
+        let line = serve.stdout.split(separator: "\n").first { $0.hasPrefix("Website site:") }.map(String.init) ?? ""
+        #expect(line.contains("`derive build` of this manifest would not make one: its index site/derive-index.json is the index of derive.yaml, another project")
+                    && line.contains("serve that project (derive serve derive.yaml)") && !line.contains("run `derive build`"),
+                "\(serve.stdout) \(serve.stderr)")
+        // derive.yaml's own serve has no such line: its index is its own.
+        let own = try ServeStartRound41Tests.run(["serve", "--port", "0"], in: site.root, until: "Website site:")
+        #expect(!own.stdout.contains("another project"), "\(own.stdout) \(own.stderr)")
+    }
 }
