@@ -140,6 +140,27 @@ import TestSupport
         #expect(ServeRound3Tests.request(service, "DELETE", "/www/gallery/new.txt").status == 204)
     }
 
+    /// N2 the other way: no writer through serve creates a broken manifest that names its lock or
+    /// state folder (discovery would take it for a project once they exist); one that names
+    /// neither, and an ordinary JSON file, still land.
+    @Test func noWriterCreatesABrokenManifestNamingItsLockOrState() throws {
+        let root = try NestedPrivateOutputsRound45Tests.site(acl: "public-read-write", rule: false, gallery: false)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let service = try Self.service(root.appendingPathComponent("derive.yaml"))
+        for (key, body) in [("u/half.json", #"{"version": 1, "lock": "../../derive.lock", "buckets": {"#),
+                            ("u/flow.yaml", "{version: 1, state: ../.derive/derive, buckets: {"),
+                            ("u/quoted.yml", "\"version\": 1\n\"lock\": \"x.lock\"\n\"buckets\": [x\n")] {
+            for signed in [false, true] {
+                let answer = ProjectMarkerWritesRound44Tests.send(service, "PUT", "www", key, body: body, signed: signed)
+                #expect(answer.status == 403 && answer.text.contains("names its lock or state folder"), "\(key) signed \(signed): \(answer.status) \(answer.text)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("www/" + key).path), "\(key) was written")
+        }
+        for (key, body) in [("u/plain.json", #"{"version": 1, "buckets": {"#), ("u/data.json", #"{"lock": "a", "state": "b"}"#)] {
+            #expect(ProjectMarkerWritesRound44Tests.send(service, "PUT", "www", key, body: body).status == 200, "\(key)")
+        }
+    }
+
     /// L1: README's layout under serve's limits (`upl: {path: ../pub}` holding `pub/x/P`, which
     /// writes `../../y`), served public-read: no anonymous request replaces or deletes anything
     /// (anonymous writes need public-read-write), whatever the file.
