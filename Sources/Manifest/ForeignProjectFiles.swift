@@ -233,6 +233,65 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             .map(\.manifest.real)
     }
 
+    /// The manifests, gone, of the projects whose lock or state folder is left in a folder builds
+    /// look at for `path` (`NeighbourProjects.manifestsGone`: `STEM.lock` or `.derive/STEM` with no
+    /// manifest of that stem beside them): this manifest's folder, the file's folder and those
+    /// above it, and the folders the nearby scan and the walk below this manifest's folder listed.
+    /// Their lock and state still record their outputs (attack 46b's M2: a neighbour beside or
+    /// below the site with its manifest removed had its outputs taken for nobody's by serve).
+    /// Never one whose default lock or state is this manifest's own.
+    public func goneManifests(around path: String) -> [String] {
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
+        let file = FileSystemPath(manifest: absolute)
+        _ = nearbyProjects(file: file)
+        var folders = [ownFolder(own).real] + Self.above(absolute, real: file.real)
+        folders += lock.withLock { projectsByFolder.keys.sorted() }
+        var seen = Set<String>()
+        var found: [String] = []
+        for folder in folders where seen.insert(folder).inserted {
+            if let known = lock.withLock({ goneByFolder[folder] }) { found += known; continue }
+            let gone = Self.mayHoldGoneProject(folder) ? NeighbourProjects.manifestsGone(in: folder) : []
+            lock.withLock { goneByFolder[folder] = gone }
+            found += gone
+        }
+        guard !found.isEmpty else { return [] }
+        let mine = ownControlFiles()
+        return found.filter { candidate in
+            let theirs = ControlFiles.controlFiles(ofSibling: candidate)
+            let shared = ControlFiles.shared(theirs, lock: mine.lock, state: mine.state)
+            return !shared.lock && !shared.state
+        }
+    }
+
+    private var goneByFolder: [String: [String]] = [:]
+    private var ownControls: (lock: String, state: String)?
+
+    /// This manifest's lock and state folder, read once per instance.
+    private func ownControlFiles() -> (lock: String, state: String) {
+        if let known = lock.withLock({ ownControls }) { return known }
+        let found = ControlFiles.controlFiles(ofSibling: manifestPath)
+        lock.withLock { ownControls = found }
+        return found
+    }
+
+    /// Whether `folder` holds an entry named `.derive` or a name ending in `.lock`: one listing,
+    /// names judged on their bytes (most folders asked hold neither).
+    private static func mayHoldGoneProject(_ folder: String) -> Bool {
+        guard let directory = opendir(folder) else { return false }
+        defer { closedir(directory) }
+        let state = Array(ProjectMarkers.stateFolderName.utf8), suffix = Array(".lock".utf8)
+        while let entry = readdir(directory) {
+            let found = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: UInt8.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) { start in
+                    let bytes = UnsafeBufferPointer(start: start, count: strlen(UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self)))
+                    return bytes.elementsEqual(state) || (bytes.count > suffix.count && bytes.suffix(suffix.count).elementsEqual(suffix))
+                }
+            }
+            if found { return true }
+        }
+        return false
+    }
+
     /// The key of the file at `path` below the folder `folder` (both absolute), by real path or,
     /// with the same real path prefix, as `FileSystemPath` compares; nil when it is not below it.
     public static func key(of path: String, below folder: String) -> String? {

@@ -46,6 +46,12 @@ public enum ProjectMarkers {
                 ? "it is an empty file at a manifest's name beside Derive's state folder or its Derive lock (a project's manifest mid-edit)"
                 : "it has a manifest's name and reads like a Derive manifest being edited (a 'version:', 'buckets:' or 'derivatives:' line that does not parse)"
         }
+        // One that does not parse and says where its lock or state is, in any spelling: discovery
+        // takes it for a project once that lock or state exists (`declaresOwnState`), which serve
+        // cannot tell for the folder a writer aims at, so it is never created.
+        if size <= maxManifestBytes, ControlFiles.hasManifestExtension(name), ControlFiles.declaresControlFiles(contents: contents) {
+            return "it has a manifest's name and reads like a Derive manifest being edited that names its lock or state folder (a 'lock' or 'state' key, and 'version', 'buckets' or 'derivatives', in text that does not parse)"
+        }
         if isLockName(name), contents.starts(with: lockMarker) {
             return "it is a Derive lock, which records another project's outputs"
         }
@@ -100,6 +106,6 @@ extension ControlFiles {
     /// discovery reads it: one that parses as a manifest, or one mid-edit (`looksLikeBrokenManifest`).
     public static func isProjectManifest(_ path: String) -> Bool {
         guard let data = manifestText(path) else { return false }
-        return couldBeManifest(contents: data) || looksLikeBrokenManifest(contents: data, besideState: besideState(path), ownState: besideOwnState(path))
+        return couldBeManifest(contents: data) || looksLikeBrokenManifest(contents: data, besideState: besideState(path), ownState: besideOwnState(path), path: path)
     }
 }

@@ -105,15 +105,17 @@ extension ControlFiles {
     /// line): a project mid-edit (attack 41c's C2: `from: [oops` appended to sub/derive.yaml made
     /// it no manifest, and `--overwrite` then wrote over it, its lock and its sources).
     static func looksLikeBrokenManifest(_ path: String) -> Bool {
-        manifestText(path).map { looksLikeBrokenManifest(contents: $0, besideState: besideState(path), ownState: besideOwnState(path)) } ?? false
+        manifestText(path).map { looksLikeBrokenManifest(contents: $0, besideState: besideState(path), ownState: besideOwnState(path), path: path) } ?? false
     }
 
     /// `looksLikeBrokenManifest` on a file's bytes; `besideState`: its folder holds `.derive`.
     /// `ownState`: the state folder or the Derive lock of this very file's stem is beside it
     /// (`.derive/STEM`, `STEM.lock`): only then is a near-empty file, or a mapping of manifest
     /// keys alone, a manifest cut back (a `{}` settings file beside another manifest's `.derive`
-    /// is no project).
-    static func looksLikeBrokenManifest(contents data: Data, besideState: Bool, ownState: Bool = false) -> Bool {
+    /// is no project). `path`: the file's, when it is one on disk: a text that does not parse and
+    /// declares a lock that is a Derive lock, or a state folder holding a state database, is beside
+    /// its own state wherever those lie (`declaresOwnState`; attack 46b's N2).
+    static func looksLikeBrokenManifest(contents data: Data, besideState: Bool, ownState: Bool = false, path: String? = nil) -> Bool {
         guard data.count <= ProjectMarkers.maxManifestBytes, !data.contains(0) else { return false }
         // Emptied (a save cut short, `truncate`) beside Derive's state: a built project's manifest
         // mid-edit (attack 43b's finding 1), as one with a syntax error is.
@@ -135,15 +137,19 @@ extension ControlFiles {
         let text = String(decoding: data, as: UTF8.self)
         if ["version:", "buckets:", "derivatives:"].contains(where: { key in text.hasPrefix(key) || text.contains("\n" + key) }) { return true }
         // Beside Derive's state or lock, any spelling of a manifest's key in a file that does not
-        // parse (JSON cut short, a flow mapping, quoted keys: attack 46a's H9).
-        return ownState && ["version", "buckets", "derivatives"].contains { text.contains($0) }
+        // parse (JSON cut short, a flow mapping, quoted keys: attack 46a's H9); or declaring, in
+        // any spelling, its `lock:` or `state:` moved where its lock or state database lies
+        // (attack 46b's N2: with them moved, it was no project, and its outputs nobody's).
+        guard ["version", "buckets", "derivatives"].contains(where: { text.contains($0) }) else { return false }
+        return ownState || (path.map { declaresOwnState($0, data) } ?? false)
     }
 
     /// The lock and state folder a sibling manifest uses: its top-level `lock:` and `state:`
     /// (relative to its folder), else the defaults of its stem. A sibling that cannot be read
     /// as YAML (mid-edit) is read line by line for a top-level `lock:` or `state:` with a plain
     /// value (attack 46a's H2: with its lock and state moved, its defaults named nothing, and its
-    /// private outputs were served and deleted), else taken to use the defaults.
+    /// private outputs were served and deleted), in any spelling (`declaredControlFiles`), else
+    /// taken to use the defaults.
     static func controlFiles(ofSibling path: String) -> (lock: String, state: String) {
         let url = URL(literalFilePath: path)
         let base = url.deletingLastPathComponent()
@@ -159,17 +165,11 @@ extension ControlFiles {
                 if pair.key.scalar == "state" { state = resolved }
             }
         } else if let data = FileManager.default.contents(atPath: path), data.count <= ProjectMarkers.maxManifestBytes {
-            for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) {
-                for key in ["lock", "state"] where line.hasPrefix(key + ":") {
-                    var value = line.dropFirst(key.count + 1)
-                    if let comment = value.range(of: " #") { value = value[..<comment.lowerBound] }
-                    var text = value.trimmingCharacters(in: .whitespaces)
-                    if text.count >= 2, let first = text.first, first == text.last, first == "\"" || first == "'" { text = String(text.dropFirst().dropLast()) }
-                    guard !text.isEmpty, !"{[&*!|>\"'".contains(text.first!) else { continue }
-                    let resolved = URL(literalFilePath: text, relativeTo: URL(literalFilePath: base.path + "/")).standardizedFileURL.path
-                    if key == "lock" { lock = resolved } else { state = resolved }
-                }
-            }
+            // Any spelling: block lines, a flow mapping, JSON, quoted keys (attack 46b's N2: only
+            // block lines were read, and a JSON or flow manifest's moved lock and state were lost).
+            let declared = declaredControlFiles(ofBroken: path, data)
+            if let found = declared.lock { lock = found }
+            if let found = declared.state { state = found }
         }
         return (lock, state)
     }
@@ -298,7 +298,10 @@ extension SiblingManifests {
             var info = stat()
             guard stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
             let parses = ControlFiles.couldBeManifest(candidate)
-            let lock = parses ? ControlFiles.controlFiles(ofSibling: candidate).lock
+            // One that does not parse: the lock it declares in any spelling when that is a Derive
+            // lock (attack 46b's N2: moved, in JSON or flow style), else its stem's default.
+            let declared = ControlFiles.controlFiles(ofSibling: candidate).lock
+            let lock = parses || ControlFiles.isDeriveLock(declared) ? declared
                 : URL(literalFilePath: candidate).deletingPathExtension().path + ".lock"
             guard !FileSystemPath(manifest: lock).sameFile(as: ownLock) else { continue }
             locks.append(NeighbourLock(manifest: candidate, lock: lock, parses: parses))

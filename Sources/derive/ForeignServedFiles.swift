@@ -212,6 +212,9 @@ final class ForeignServedFiles: Sendable {
         manifests += known.foreign.recorders(of: file).map(\.manifest)
         manifests += known.foreign.unloadedProjects(around: file).map(\.manifest)
         manifests += known.foreign.projectsWithoutBuckets(around: file)
+        // Those whose manifest is gone, their lock and state left, in the folders builds look at
+        // for the file (attack 46b's M2: beside or below the site, taken for nobody's).
+        manifests += known.foreign.goneManifests(around: file)
         // The projects this serve saw load (their `lock:` and `state:` learned), even once their
         // manifest is emptied or removed and discovery no longer finds them (attack 46b's N1).
         manifests += Self.learnedControlFiles.withLockedValue { Array($0.keys) }
