@@ -49,9 +49,23 @@ public final class BuildSession: @unchecked Sendable {
     public var lockPath: String { manifest.lockFile }
 
     public var witnessInputs: NoOpWitness.Inputs {
-        NoOpWitness.Inputs(manifestFiles: manifestFiles, manifest: manifest, manifestPath: manifestPath, identity: identity,
-                           fontFiles: fontFiles, fontRendering: fontRendering, lockPath: lockPath)
+        var inputs = NoOpWitness.Inputs(manifestFiles: manifestFiles, manifest: manifest, manifestPath: manifestPath, identity: identity,
+                                        fontFiles: fontFiles, fontRendering: fontRendering, lockPath: lockPath)
+        // Asked afresh (what other manifests record now), only of a witness that saved answers.
+        inputs.narrowedNameTaken = narrowedNameTaken()
+        return inputs
     }
+
+    /// Whether another manifest records the file a name narrowing would give, or a rule of a
+    /// manifest beside this one writes it; its claims and neighbours are read on first use.
+    func narrowedNameTaken() -> @Sendable (NarrowedName) -> Bool {
+        let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
+        return { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
+    }
+
+    /// What this session's plans were answered about names narrowing would give: saved with the
+    /// witness, which holds only while each is answered so again (attack 46c's t11).
+    let narrowedAnswers = NarrowedNameAnswers()
 
     /// The disk before the state is read: confined to the buckets' folders.
     private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), project: projectFolder, clock: fileSystemClock) }
@@ -220,8 +234,13 @@ public final class BuildSession: @unchecked Sendable {
         for (output, reason) in adoptedDistrust { planner.distrusted[output] = reason }
         // A name another manifest records is never one narrowing gives (attack 46's M2); the
         // claims are read only when a narrower source renames an output.
-        let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
-        planner.narrowedNameTaken = { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
+        // Each answer is noted for the witness (`narrowedAnswers`).
+        let taken = narrowedNameTaken(), answers = narrowedAnswers
+        planner.narrowedNameTaken = { name in
+            let answer = taken(name)
+            answers.note(name, taken: answer)
+            return answer
+        }
         openedPlanner = planner
         return planner
     }
@@ -751,7 +770,7 @@ public final class BuildSession: @unchecked Sendable {
             // it, before the build ended) is read and must hold the bytes recorded for it.
             guard outputSet.contains(file) else { return true }
             return digests?.stat(for: file) == stat
-        }, stateCommitted: openedStore?.holdsOnlyOwnCommits ?? false, rowsVerified: openedStore?.verifiedRowsToken())
+        }, stateCommitted: openedStore?.holdsOnlyOwnCommits ?? false, rowsVerified: openedStore?.verifiedRowsToken(), asked: narrowedAnswers.lines)
     }
 
     /// For CI: every way the outputs, the state and the lock disagree with the manifest.
