@@ -1,6 +1,8 @@
 import Foundation
+import Manifest
 import Testing
 import TestSupport
+@testable import derive
 
 /// Attack 46c's t11: a narrowed name's fate (`a-800.webp` for `w=960` of an 800 px source, or
 /// `a-960.webp` kept as written) depends on whether a manifest beside this one writes or records
@@ -90,5 +92,71 @@ import TestSupport
         #expect(touched.status == 0)
         try Self.fastPlanIsTheFullPlan(site, "touched")
         try Self.buildsTo(site, ["a-480.webp": 480, "a-800.webp": 800, "a-960.webp": 800, "b-300.webp": 300, "b-800.webp": 300])
+    }
+}
+
+/// Attack 46c's t15: `derive build --watch` did not notice a new manifest beside the watched one
+/// (its events were not a file the manifest or the rules read), though it writes the name the
+/// watched manifest's narrowing gave (`a-1200.webp` for `w=1600` of a 1 200 px source): the watch
+/// rebuilds when a manifest in its folder is made, edited or removed, or a neighbour's lock changes.
+@Suite(.ownThreads, .serialized) struct WatchNeighbourManifestRound47Tests {
+    static let manifest = """
+        version: 1
+        buckets:
+          photos: {path: photos}
+        derivatives:
+          - name: A
+            from: photos/src/*.jpg
+            process: image/resize,w_{w}/format,webp
+            matrix: {w: [480, 1600]}
+            to: photos/out/{name}-{w}.webp
+
+        """
+    static let hero = """
+        version: 1
+        buckets:
+          photos: {path: photos}
+        derivatives:
+          - name: B
+            from: photos/src/*.jpg
+            process: image/resize,w_1200/format,webp
+            to: photos/out/{name}-1200.webp
+
+        """
+
+    @Test func whichEventsBesideTheManifestAreChanges() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("derive.yaml").path
+        try Data(Self.manifest.utf8).write(to: URL(literalFilePath: path))
+        try Data(Self.hero.utf8).write(to: folder.appendingPathComponent("hero.yaml"))
+        try Data("not a manifest\n".utf8).write(to: folder.appendingPathComponent("notes.yaml"))
+        try Data("{\"name\": \"site\"}".utf8).write(to: folder.appendingPathComponent("package.json"))
+        for lock in ["hero.lock", "yarn.lock"] { try Data("x\n".utf8).write(to: folder.appendingPathComponent(lock)) }
+        let manifest = try #require(ManifestLoader().load(path).manifest)
+        let watched = WatchMode.watched(manifest, manifestPath: path)
+        let project = WatchMode.real(path) as NSString
+        func relevant(_ name: String) -> Bool {
+            let event = FolderWatcher.Event(path: project.deletingLastPathComponent + "/" + name, isFolder: false, appeared: false, moved: false, attributes: false)
+            return WatchMode.isRelevant(event, watched: watched, written: [:], readability: WatchMode.Readability())
+        }
+        // A neighbour manifest, one removed (gone now), and the neighbour's lock.
+        #expect(relevant("hero.yaml") && relevant("gone.yml") && relevant("hero.lock"))
+        // Not a manifest, another tool's lock.
+        #expect(!relevant("notes.yaml") && !relevant("package.json") && !relevant("yarn.lock"))
+    }
+
+    @Test func aNewNeighbourWritingTheNarrowedNameIsBuiltAtOnce() throws {
+        let watch = try WatchSession(manifestText: Self.manifest)
+        defer { watch.remove() }
+        // The 1 200 px source: w=1600 is drawn at 1 200 px as a-1200.webp.
+        #expect(watch.wait { watch.size("a-1200.webp")?.width == 1200 && watch.lines.count == 1 }, "\(watch.lines) \(watch.standardError)")
+        let before = watch.lines.count
+        try Data(Self.hero.utf8).write(to: watch.root.appendingPathComponent("hero.yaml"))
+        // Planned as written now: a-1600.webp, a 1 200 px image; a-1200.webp is hero.yaml's to write.
+        #expect(watch.wait(20) { watch.size("a-1600.webp")?.width == 1200 && watch.size("a-1200.webp") == nil && watch.lines.count > before },
+                "\(watch.lines) \(watch.standardError)")
+        #expect(watch.lines.dropFirst(before).first?.contains("hero.yaml") == true, "\(watch.lines)")
+        #expect(watch.terminate() == 0)
     }
 }
