@@ -63,6 +63,17 @@ public final class BuildSession: @unchecked Sendable {
         return { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
     }
 
+    /// The manifest in this manifest's folder whose state or lock records a file (an old output
+    /// of this one it took over with `--overwrite`), by its path; read on first use.
+    func takenOver() -> @Sendable (String, String) -> String? {
+        let claims = foreignClaims(), folder = RealFolder.of(projectFolder)
+        return { file, output in
+            guard let claim = claims.files.claimant(of: file, output: output),
+                  PathKey.same(RealFolder.of((claim.manifest as NSString).deletingLastPathComponent), folder) else { return nil }
+            return (claim.manifest as NSString).lastPathComponent
+        }
+    }
+
     /// What this session's plans were answered about names narrowing would give: saved with the
     /// witness, which holds only while each is answered so again (attack 46c's t11).
     let narrowedAnswers = NarrowedNameAnswers()
@@ -235,6 +246,7 @@ public final class BuildSession: @unchecked Sendable {
         // A name another manifest records is never one narrowing gives (attack 46's M2); the
         // claims are read only when a narrower source renames an output.
         // Each answer is noted for the witness (`narrowedAnswers`).
+        planner.takenOver = takenOver()
         let taken = narrowedNameTaken(), answers = narrowedAnswers
         planner.narrowedNameTaken = { name in
             let answer = taken(name)
@@ -398,6 +410,8 @@ public final class BuildSession: @unchecked Sendable {
             result.errored = result.errored.map { $0.error.message == error.message ? ($0.derivative, claimed) : $0 }
         }
         result.items = plan.items.filter { item in
+            // An old output another manifest took over: only the record goes (`Planner.takenOver`).
+            guard !(item.kind == .delete && plan.kept.contains(item.output)) else { return true }
             guard item.kind != .upToDate || item.adopted != nil,
                   let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file, output: item.output) else { return true }
             if overwrite { return true }

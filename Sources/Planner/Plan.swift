@@ -421,6 +421,11 @@ public struct Planner: Sendable {
     /// source's variant never takes such a name; it is planned as written
     /// (`Expansion.settleNarrowedNames`). Nil: no other manifest is asked.
     public var narrowedNameTaken: (@Sendable (NarrowedName) -> Bool)?
+    /// The manifest beside this one whose state or lock records the file `file` (this
+    /// manifest's old output `output`) now: it took the file over (`build --overwrite`). Such an
+    /// orphan is kept, only this manifest's record goes (attack 46c's t32: the delete was refused
+    /// as that manifest's file on every build, and the manifest never built again). Nil: none does.
+    public var takenOver: (@Sendable (_ file: String, _ output: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
@@ -660,7 +665,9 @@ public struct Planner: Sendable {
                 case .keep:
                     fates.kept.insert(output)
                     replacedBy[output] = nil
-                    if protectedIdentities.contains(record.file) {
+                    if let owner = takenOver?(record.file, output) {
+                        reasons = ["\(display(record.file)) is now an output of \(owner), which took the file over: the file stays, only this manifest's record is dropped"]
+                    } else if protectedIdentities.contains(record.file) {
                         // The file is now a source (or a control file) of this manifest: kept, only its record goes.
                         let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source of this manifest"
                             : watermarkDrawer(of: record.file).map { "the watermark object rule \($0) draws" } ?? "a control file of this manifest"

@@ -93,6 +93,38 @@ import TestSupport
         try Self.fastPlanIsTheFullPlan(site, "touched")
         try Self.buildsTo(site, ["a-480.webp": 480, "a-800.webp": 800, "a-960.webp": 800, "b-300.webp": 300, "b-800.webp": 300])
     }
+
+    /// Attack 46c's t32: derive.yaml renamed `w=960` to `a-800.webp`; hero.yaml, made later, was
+    /// refused that name (derive.yaml's output) and took it over with `--overwrite` (other bytes:
+    /// `q_50`). derive.yaml's every build was then refused ("an output of hero.yaml") for the
+    /// delete of its old record's file. Now it drops only its record, keeps `w=960` as written,
+    /// says so, and both manifests settle to nothing to do.
+    @Test func aNeighbourTakingTheNameOverWithOverwriteSettles() throws {
+        let site = try Site(["images/a.jpg": "portrait.jpg"],
+                            manifest: NarrowedNameTakenRound46Tests.manifest(NarrowedNameTakenRound46Tests.widths, index: false))
+        defer { site.remove() }
+        let first = try site.run(["build"])
+        #expect(first.status == 0, "\(said(first))")
+        #expect(try NarrowedNameTakenRound46Tests.widths(site) == ["a-480.webp": 480, "a-800.webp": 800])
+        try Data(Self.hero(800).replacingOccurrences(of: "w_800/", with: "w_800/quality,q_50/").utf8).write(to: site.url("hero.yaml"))
+        let refused = try site.run(["build", "hero.yaml"])
+        #expect(refused.status != 0 && said(refused).contains("is an output of"), "\(said(refused))")
+        let taken = try site.run(["build", "--overwrite", "hero.yaml"])
+        #expect(taken.status == 0, "\(said(taken))")
+        let heroBytes = try Data(contentsOf: site.url("site/a-800.webp"))
+        let plan = try site.run(["plan"])
+        #expect(plan.status == 0 && said(plan).contains("site/a-800.webp is now an output of hero.yaml"), "\(said(plan))")
+        let build = try site.run(["build"])
+        #expect(build.status == 0 && said(build).contains("kept 1 in place"), "\(said(build))")
+        #expect(try NarrowedNameTakenRound46Tests.widths(site) == ["a-480.webp": 480, "a-800.webp": 800, "a-960.webp": 800])
+        #expect(try Data(contentsOf: site.url("site/a-800.webp")) == heroBytes)
+        #expect(!site.lock().contains("site/a-800.webp"), "\(site.lock())")
+        for arguments in [["build"], ["build", "hero.yaml"], ["check"], ["check", "hero.yaml"]] {
+            let again = try site.run(arguments)
+            #expect(again.status == 0, "\(arguments): \(said(again))")
+            if arguments[0] == "build" { #expect(said(again).contains("Nothing to do"), "\(arguments): \(said(again))") }
+        }
+    }
 }
 
 /// Attack 46c's t15: `derive build --watch` did not notice a new manifest beside the watched one
