@@ -49,9 +49,34 @@ public final class BuildSession: @unchecked Sendable {
     public var lockPath: String { manifest.lockFile }
 
     public var witnessInputs: NoOpWitness.Inputs {
-        NoOpWitness.Inputs(manifestFiles: manifestFiles, manifest: manifest, manifestPath: manifestPath, identity: identity,
-                           fontFiles: fontFiles, fontRendering: fontRendering, lockPath: lockPath)
+        var inputs = NoOpWitness.Inputs(manifestFiles: manifestFiles, manifest: manifest, manifestPath: manifestPath, identity: identity,
+                                        fontFiles: fontFiles, fontRendering: fontRendering, lockPath: lockPath)
+        // Asked afresh (what other manifests record now), only of a witness that saved answers.
+        inputs.narrowedNameTaken = narrowedNameTaken()
+        return inputs
     }
+
+    /// Whether another manifest records the file a name narrowing would give, or a rule of a
+    /// manifest beside this one writes it; its claims and neighbours are read on first use.
+    func narrowedNameTaken() -> @Sendable (NarrowedName) -> Bool {
+        let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
+        return { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
+    }
+
+    /// The manifest in this manifest's folder whose state or lock records a file (an old output
+    /// of this one it took over with `--overwrite`), by its path; read on first use.
+    func takenOver() -> @Sendable (String, String) -> String? {
+        let claims = foreignClaims(), folder = RealFolder.of(projectFolder)
+        return { file, output in
+            guard let claim = claims.files.claimant(of: file, output: output),
+                  PathKey.same(RealFolder.of((claim.manifest as NSString).deletingLastPathComponent), folder) else { return nil }
+            return (claim.manifest as NSString).lastPathComponent
+        }
+    }
+
+    /// What this session's plans were answered about names narrowing would give: saved with the
+    /// witness, which holds only while each is answered so again (attack 46c's t11).
+    let narrowedAnswers = NarrowedNameAnswers()
 
     /// The disk before the state is read: confined to the buckets' folders.
     private var bucketDisk: any Disk { givenDisk ?? RealDisk(confiningTo: manifest.buckets.map(\.path), project: projectFolder, clock: fileSystemClock) }
@@ -220,8 +245,14 @@ public final class BuildSession: @unchecked Sendable {
         for (output, reason) in adoptedDistrust { planner.distrusted[output] = reason }
         // A name another manifest records is never one narrowing gives (attack 46's M2); the
         // claims are read only when a narrower source renames an output.
-        let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
-        planner.narrowedNameTaken = { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
+        // Each answer is noted for the witness (`narrowedAnswers`).
+        planner.takenOver = takenOver()
+        let taken = narrowedNameTaken(), answers = narrowedAnswers
+        planner.narrowedNameTaken = { name in
+            let answer = taken(name)
+            answers.note(name, taken: answer)
+            return answer
+        }
         openedPlanner = planner
         return planner
     }
@@ -379,6 +410,8 @@ public final class BuildSession: @unchecked Sendable {
             result.errored = result.errored.map { $0.error.message == error.message ? ($0.derivative, claimed) : $0 }
         }
         result.items = plan.items.filter { item in
+            // An old output another manifest took over: only the record goes (`Planner.takenOver`).
+            guard !(item.kind == .delete && plan.kept.contains(item.output)) else { return true }
             guard item.kind != .upToDate || item.adopted != nil,
                   let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file, output: item.output) else { return true }
             if overwrite { return true }
@@ -751,7 +784,7 @@ public final class BuildSession: @unchecked Sendable {
             // it, before the build ended) is read and must hold the bytes recorded for it.
             guard outputSet.contains(file) else { return true }
             return digests?.stat(for: file) == stat
-        }, stateCommitted: openedStore?.holdsOnlyOwnCommits ?? false, rowsVerified: openedStore?.verifiedRowsToken())
+        }, stateCommitted: openedStore?.holdsOnlyOwnCommits ?? false, rowsVerified: openedStore?.verifiedRowsToken(), asked: narrowedAnswers.lines)
     }
 
     /// For CI: every way the outputs, the state and the lock disagree with the manifest.

@@ -190,6 +190,25 @@ extension ControlFiles {
 /// The manifests in a folder that a new manifest of `stem` would share its default lock and
 /// state folder with (`derive init` beside a `derive.yml`: attack round 25).
 public enum SiblingManifests {
+    /// Whether a change at `path`, a file in `manifest`'s folder, may change what another manifest
+    /// there writes or records (`neighbourLocks`): a file at a manifest's name (made, edited,
+    /// removed) that parses as one or is gone now, or a neighbour's lock. The names narrowing gives
+    /// are decided by them (attack 46c's t15: `build --watch` did not see a new neighbour writing
+    /// `a-800.webp`). This manifest's own files are the caller's to leave out.
+    public static func neighbourChange(_ path: String, besides manifest: String) -> Bool {
+        let name = (path as NSString).lastPathComponent
+        if ControlFiles.hasManifestExtension(name) {
+            var info = stat()
+            return lstat(path, &info) != 0 || ControlFiles.couldBeManifest(path) || ControlFiles.looksLikeBrokenManifest(path)
+        }
+        guard ProjectMarkers.isLockName(name) else { return false }
+        let folder = FileSystemPath(manifest: (path as NSString).deletingLastPathComponent)
+        return neighbourLocks(of: manifest).contains { neighbour in
+            (neighbour.lock as NSString).lastPathComponent == name
+                && FileSystemPath(manifest: (neighbour.lock as NSString).deletingLastPathComponent).sameFile(as: folder)
+        }
+    }
+
     public static func existing(stem: String, in folder: String) -> [String] {
         ControlFiles.manifestCandidates(stem: stem, in: folder).filter(ControlFiles.couldBeManifest)
     }

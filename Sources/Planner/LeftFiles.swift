@@ -185,7 +185,9 @@ extension Planner {
                (try? digests.content(of: placed.file))?.digest != lock?.entries[left.output]?.digest {
                 why = LockFile.Left.lockOnlyChanged
             }
-            return LockFile.Left(path: left.output, acl: Self.lockOnlyACL(left.output, manifest: manifest, acls: acls).rawValue, why: why)
+            // The line's digest stays in the lock (`Left.digest`): the file holds it.
+            return LockFile.Left(path: left.output, acl: Self.lockOnlyACL(left.output, manifest: manifest, acls: acls).rawValue, why: why,
+                                 digest: why == LockFile.Left.lockOnly ? lock?.entries[left.output]?.digest ?? "" : "")
         }
     }
 }

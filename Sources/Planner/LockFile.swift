@@ -72,7 +72,10 @@ public struct LockFile: Sendable, Hashable {
         /// The file was gone when the build wrote the line (round 21's N4): a private record is
         /// kept a while after its file goes, so a file put back there is answered privately.
         public var gone: Bool?
-        /// Not in the lock: the state's `leftFiles` row's digest of the file ("" unknown).
+        /// The state's `leftFiles` row's digest of the file ("" unknown). In the lock only on a
+        /// `known only from the lock` line: the digest of the output line it replaced, which the
+        /// file held when the build left it (attack 46c's t24/t25: the lock's own record of
+        /// Derive's bytes vouches for the file as that line did, should the output come back).
         public var digest: String = ""
         /// The time (seconds since 1970) a build first found the file gone (0: present). In the
         /// state's row, and in the lock as `"goneSince"` on a gone line (round 22's V5: `clean`
@@ -91,7 +94,10 @@ public struct LockFile: Sendable, Hashable {
             self.digest = digest; self.goneSince = goneSince
         }
 
-        enum CodingKeys: String, CodingKey { case path = "left", acl, why, file, gone, goneSince }
+        enum CodingKeys: String, CodingKey { case path = "left", acl, why, digest, file, gone, goneSince }
+
+        /// Whether the lock writes `digest` on this line (`digest`).
+        var digestInLock: Bool { why == Self.lockOnly && !digest.isEmpty && !isGone }
 
         /// `goneSince` is optional in the lock (written only on gone lines, and not by older Derives).
         public init(from decoder: any Decoder) throws {
@@ -101,6 +107,8 @@ public struct LockFile: Sendable, Hashable {
             why = try values.decode(String.self, forKey: .why)
             file = try values.decodeIfPresent(String.self, forKey: .file)
             gone = try values.decodeIfPresent(Bool.self, forKey: .gone)
+            let digest = try values.decodeIfPresent(String.self, forKey: .digest) ?? ""
+            self.digest = why == Self.lockOnly && gone != true ? digest : ""
             let since = try values.decodeIfPresent(Int64.self, forKey: .goneSince) ?? 0
             goneSince = gone == true ? max(since, 0) : 0
         }
@@ -194,6 +202,7 @@ public struct LockFile: Sendable, Hashable {
             literal("\n{\"left\":"); quoted(line.path)
             literal(",\"acl\":"); quoted(line.acl)
             literal(",\"why\":"); quoted(line.why)
+            if line.digestInLock { literal(",\"digest\":"); quoted(line.digest) }
             if let file = line.file, file != line.path { literal(",\"file\":"); quoted(file) }
             if line.isGone {
                 literal(",\"gone\":true")
@@ -216,6 +225,7 @@ public struct LockFile: Sendable, Hashable {
         }
         for line in left {
             var text = "{\"left\":\(Self.quote(line.path)),\"acl\":\(Self.quote(line.acl)),\"why\":\(Self.quote(line.why))"
+            if line.digestInLock { text += ",\"digest\":\(Self.quote(line.digest))" }
             if let file = line.file, file != line.path { text += ",\"file\":\(Self.quote(file))" }
             if line.isGone {
                 text += ",\"gone\":true"

@@ -40,6 +40,10 @@ public struct NoOpWitness: Sendable {
         /// change it for the same files.
         public var fontRendering: [String]
         public var lockPath: String
+        /// Asks again whether another manifest takes a name narrowing would give
+        /// (`Planner.narrowedNameTaken`): the witness holds only while every answer it saved
+        /// (`NarrowedNameAnswers`) is the same. Nil: a witness with such answers does not hold.
+        public var narrowedNameTaken: (@Sendable (NarrowedName) -> Bool)?
 
         public init(manifestFiles: [String], manifest: Manifest, manifestPath: String, identity: EngineIdentity, fontFiles: [String],
                     fontRendering: [String] = [], lockPath: String? = nil) {
@@ -181,7 +185,9 @@ public struct NoOpWitness: Sendable {
         // 11: a `!rows` line says every outputs row of the database it names verifies
         // (`VerifiedRows`); a witness of 10 has none, so its first run checks every seal. (10 was
         // taken by the dominant colour on a branch that met this one: both are bumps.)
-        add("derive-noop-witness/11")
+        // 12: `?` lines keep what other manifests answered about names narrowing would give
+        // (`NarrowedNameAnswers`); a witness of 11 has none and may stand on answers that changed.
+        add("derive-noop-witness/12")
         add(inputs.identity.engine)
         add(inputs.identity.encoder)
         for line in inputs.fontRendering.sorted() { add("font " + line) }
@@ -355,6 +361,8 @@ public struct NoOpWitness: Sendable {
         public var mounts: [String: String] = [:]
         /// The database's token when every outputs row in it verified (`VerifiedRows`; a `!rows` line), else nil.
         public var rowsVerified: String?
+        /// What other manifests answered about names narrowing would give (`?` lines, as saved).
+        public var asked: [String] = []
     }
 
     public static func read(_ inputs: Inputs, disk: any Disk) -> Saved? {
@@ -378,8 +386,14 @@ public struct NoOpWitness: Sendable {
         var links: [String] = []
         var mounts: [String: String] = [:]
         var rowsVerified: String?
+        var asked: [String] = []
         for range in lines.dropFirst(4) where !range.isEmpty {
             let line = bytes[range]
+            if line.first == UInt8(ascii: "?") {
+                guard NarrowedNameAnswers.parse(line.dropFirst()) != nil else { return nil }
+                asked.append(String(decoding: line, as: UTF8.self))
+                continue
+            }
             if line.first == UInt8(ascii: "@") {
                 guard let link = unquote(line.dropFirst()) else { return nil }
                 links.append(link)
@@ -422,7 +436,7 @@ public struct NoOpWitness: Sendable {
             outputStats.append(line[(space + 1)...])
         }
         return Saved(head: head, recorded: recorded, outputs: outputs, outputStats: outputStats, racy: racy, adoptedUnverified: adopted, left: left, links: links,
-                     mounts: mounts, rowsVerified: rowsVerified)
+                     mounts: mounts, rowsVerified: rowsVerified, asked: asked)
     }
 
     /// The lines of `bytes` as index ranges, split at each newline with empty lines kept:
@@ -469,7 +483,7 @@ public struct NoOpWitness: Sendable {
 
     private static func holds(_ saved: Saved, _ inputs: Inputs, disk: any Disk, racyMargin: Int64) -> Bool {
         guard let snapshot = snapshot(inputs, disk: disk), snapshot.digest == saved.head[0],
-              inputsHold(saved, snapshot, disk: disk, racyMargin: racyMargin) else { return false }
+              inputsHold(saved, snapshot, disk: disk, racyMargin: racyMargin), answersHold(saved, inputs) else { return false }
         return outputsHold(saved, inputs, disk: disk, racyMargin: racyMargin)
     }
 
@@ -487,6 +501,12 @@ public struct NoOpWitness: Sendable {
             else { return false }
         }
         return true
+    }
+
+    /// Whether other manifests answer every question about names narrowing would give as they
+    /// did when the witness was saved (`NarrowedNameAnswers`).
+    static func answersHold(_ saved: Saved, _ inputs: Inputs) -> Bool {
+        NarrowedNameAnswers.hold(saved.asked, taken: inputs.narrowedNameTaken)
     }
 
     /// Whether the output half (outputs, lock, index, state database) is as the witness saw it.
@@ -557,7 +577,7 @@ public struct NoOpWitness: Sendable {
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
         save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, links: saved.links, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
              expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
-             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, rowsVerified: saved.rowsVerified, racyMargin: racyMargin)
+             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, rowsVerified: saved.rowsVerified, asked: saved.asked, racyMargin: racyMargin)
     }
 
     /// `refresh` from what the no-op's own check stat'ed (issue 15): its snapshot and the output
@@ -574,7 +594,7 @@ public struct NoOpWitness: Sendable {
         let digests = TouchedInputs.readRecorded(inputs, saved: saved, disk: disk)?.digests ?? [:]
         save(inputs, snapshot: snapshot, outputs: saved.outputs, left: saved.left, links: saved.links, disk: disk, valid: true, adoptedUnverified: saved.adoptedUnverified,
              expected: { saved.racy[$0] ?? "unknown" }, inputDigest: { path, _ in digests[path] },
-             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, rowsVerified: saved.rowsVerified, taken: (snapshot.taken, outputs),
+             planDigest: { path, _ in saved.racy[path] ?? digests[path] }, rowsVerified: saved.rowsVerified, asked: saved.asked, taken: (snapshot.taken, outputs),
              racyMargin: racyMargin)
     }
 
@@ -595,17 +615,17 @@ public struct NoOpWitness: Sendable {
                             expected: (String) -> String? = { _ in nil }, inputDigest: (String, FileStat) -> String? = { _, _ in nil },
                             planDigest: (String, FileStat) -> String? = { _, _ in nil },
                             settled: (String, FileStat) -> Bool = { _, _ in true },
-                            stateCommitted: Bool = false, rowsVerified: String? = nil,
+                            stateCommitted: Bool = false, rowsVerified: String? = nil, asked: [String] = [],
                             racyMargin: Int64 = 1_000_000_000) {
         save(inputs, snapshot: snapshot, outputs: outputs, left: left, links: links, disk: disk, valid: valid, adoptedUnverified: adoptedUnverified,
              expected: expected, inputDigest: inputDigest, planDigest: planDigest, settled: settled, stateCommitted: stateCommitted,
-             rowsVerified: rowsVerified, taken: nil, racyMargin: racyMargin)
+             rowsVerified: rowsVerified, asked: asked, taken: nil, racyMargin: racyMargin)
     }
 
     static func save(_ inputs: Inputs, snapshot: Snapshot?, outputs: [String], left: [String], links: [String] = [], disk: any Disk, valid: Bool, adoptedUnverified: Int,
                      expected: (String) -> String?, inputDigest: (String, FileStat) -> String?, planDigest: (String, FileStat) -> String?,
                      settled: (String, FileStat) -> Bool = { _, _ in true }, stateCommitted: Bool = false, rowsVerified: String? = nil,
-                     taken: (recorded: Int64, outputs: OutputHalf)?, racyMargin: Int64) {
+                     asked: [String] = [], taken: (recorded: Int64, outputs: OutputHalf)?, racyMargin: Int64) {
         let path = inputs.manifest.stateFolder + "/" + fileName
         let stateFile = inputs.manifest.stateFolder + "/" + StateStore.fileName
         let sorted = outputs.sortedByBytes()
@@ -639,7 +659,7 @@ public struct NoOpWitness: Sendable {
         }
         let rowsLine = rowsVerified.map { [rowsPrefix + $0] } ?? []
         let text = ([snapshot.digest, now.digest, now.lock ?? "-", String(recorded)] + outputLines + inputLines + racy + adopted + leftLines + linkLines
-                    + rowsLine)
+                    + rowsLine + asked)
             .joined(separator: "\n") + "\n"
         // The inputs' record first: a witness without its record only loses the touched-only path.
         let key = WitnessSeal.key(stateFolder: inputs.manifest.stateFolder)

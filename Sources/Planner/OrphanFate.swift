@@ -71,6 +71,8 @@ extension Planner {
             // Records from before the folder was kept cannot be placed safely: they are only forgotten.
             guard !record.folder.isEmpty else { return .dropRecord }
             if keeping.contains(file) { return .keep }
+            // Another manifest's output now (`Planner.takenOver`): neither deleted nor left as this one's.
+            if planner.takenOver?(file, record.path) != nil { return .keep }
             if let why = unproven(record) {
                 return .unproven(path: file, message: "\(display(file)) is left in place: \(why) (only its record is dropped)")
             }

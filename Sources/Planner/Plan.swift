@@ -421,6 +421,11 @@ public struct Planner: Sendable {
     /// source's variant never takes such a name; it is planned as written
     /// (`Expansion.settleNarrowedNames`). Nil: no other manifest is asked.
     public var narrowedNameTaken: (@Sendable (NarrowedName) -> Bool)?
+    /// The manifest beside this one whose state or lock records the file `file` (this
+    /// manifest's old output `output`) now: it took the file over (`build --overwrite`). Such an
+    /// orphan is kept, only this manifest's record goes (attack 46c's t32: the delete was refused
+    /// as that manifest's file on every build, and the manifest never built again). Nil: none does.
+    public var takenOver: (@Sendable (_ file: String, _ output: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
@@ -497,8 +502,15 @@ public struct Planner: Sendable {
     public static let lockLineProvesNothing = "but while a build state exists a lock line proves nothing"
 
     public func lockListedUnrecorded(_ derivative: Derivative) -> Bool {
-        guard !lockIsTheOnlyRecord, let entry = lock?.entries[derivative.output] else { return false }
-        return (try? digests.content(of: derivative.outputPath))?.digest == entry.digest
+        guard !lockIsTheOnlyRecord, let digest = lockLineDigest(derivative.output) else { return false }
+        return (try? digests.content(of: derivative.outputPath))?.digest == digest
+    }
+
+    /// The digest the lock states for `output`: its output line's, else its `known only from the
+    /// lock` left line's (the output line that line replaced: attack 46c's t24).
+    func lockLineDigest(_ output: String) -> String? {
+        if let entry = lock?.entries[output] { return entry.digest }
+        return lock?.left[output].flatMap { $0.digestInLock ? $0.digest : nil }
     }
 
     /// Whether this planner read the lock (an edited source's plan, whose records vouch for every
@@ -660,7 +672,9 @@ public struct Planner: Sendable {
                 case .keep:
                     fates.kept.insert(output)
                     replacedBy[output] = nil
-                    if protectedIdentities.contains(record.file) {
+                    if let owner = takenOver?(record.file, output) {
+                        reasons = ["\(display(record.file)) is now an output of \(owner), which took the file over: the file stays, only this manifest's record is dropped"]
+                    } else if protectedIdentities.contains(record.file) {
                         // The file is now a source (or a control file) of this manifest: kept, only its record goes.
                         let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source of this manifest"
                             : watermarkDrawer(of: record.file).map { "the watermark object rule \($0) draws" } ?? "a control file of this manifest"
@@ -995,7 +1009,19 @@ public struct Planner: Sendable {
                 }
             } == true
         }
-        var provenByGit = false, provenByLock = false
+        var provenByGit = false, provenByLock = false, provenByLeftLine = false
+        // A file a build of this manifest left in place as known only from its lock (then holding
+        // its output line's bytes: Derive's render), with those bytes still: vouched for by that
+        // record as by the line it replaced (attack 46c's t24/t25: the output came back, and the
+        // file was "not written by Derive"), where the lock counts and is the one this user's
+        // Derive last wrote. With a state, the line is the lock's word, as an output line is: a
+        // build renders the output again first (`lockListedUnrecorded`).
+        func leftLineVouches(_ digest: String) -> Bool {
+            guard distrust == nil, lockCounts, lock?.entries[derivative.output] == nil, lockLineDigest(derivative.output) == digest,
+                  lockText.isOwnRecord(forState: store.folder + "/" + StateStore.fileName) else { return false }
+            provenByLeftLine = true
+            return true
+        }
         func lockVouches() -> Bool {
             guard lockCounts, distrust == nil, let content = onDisk, let entry = lock?.entries[derivative.output],
                   entry.digest == content.digest else { return false }
@@ -1014,7 +1040,7 @@ public struct Planner: Sendable {
         if exists {
             let digest = onDisk?.digest
             // A record adopted on a lock line's word vouches no more than the line (`--verify-all`).
-            if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches() {
+            if let digest, (owner?.outputDigest == digest && distrust == nil) || lockVouches() || (owner == nil && leftLineVouches(digest)) {
                 replaces = digest
             } else if !(pending?.vouches(for: path, digest: onDisk?.digest ?? "") == true), !(distrust == nil && displaced?.isEmpty == false && displaced == onDisk?.digest),
                       let foreign = foreignProjects.owner(of: path) ?? onDisk.flatMap({ foreignOutputs.unloadedOwner(of: path, digest: $0.digest) }) {
@@ -1053,7 +1079,7 @@ public struct Planner: Sendable {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) \(Self.staleLineRefusal) (\(gitProof.whyUnproven(path))); move it or pass --overwrite"))
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
-            } else if !lockCounts, let onDisk, lock?.entries[derivative.output]?.digest == onDisk.digest {
+            } else if !lockCounts, let onDisk, lockLineDigest(derivative.output) == onDisk.digest {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive (\(display(lockPath)) lists it, \(Self.lockLineProvesNothing): a build renders it again first and takes the file only if it holds exactly what \(RuleName.described(derivative.rule)) renders from \(derivative.source)); if it does not, move it or pass --overwrite"))
             } else {
                 // The lock this user's Derive last wrote names the path, with other bytes: what is
@@ -1094,6 +1120,10 @@ public struct Planner: Sendable {
                 why = "; the file there is Derive's \(other.path) (the folders of its buckets moved)"
             } else if let proof = proven[derivative.output], proof == replaces, !overwrite {
                 why = "; rendered again before the build: it holds exactly what the rule renders"
+            } else if provenByLeftLine {
+                return .success(PlanItem(kind: .rebuild, output: derivative.output,
+                                         reasons: ["\(display(path)) holds the bytes Derive rendered there before, which a build left in place as known only from the lock (its left line records them)"],
+                                         derivative: derivative, recorded: nil, adopted: nil, replaces: replaces))
             } else if provenByGit || provenByLock {
                 // Derive's bytes of another recipe: rendered over, as a recorded output is (a rebuild).
                 let proof = provenByGit ? "it is committed to git as it is at HEAD (proven Derive's by git)"

@@ -211,6 +211,6 @@ public enum TouchedInputs {
         NoOpWitness.save(inputs, snapshot: found.snapshot, outputs: found.saved.outputs, left: found.saved.left, links: found.saved.links, disk: disk, valid: true,
                          adoptedUnverified: found.saved.adoptedUnverified, expected: { $0 == stateFile ? nil : (found.saved.racy[$0] ?? "unknown") },
                          inputDigest: { file, _ in found.digests[file] }, planDigest: { file, _ in found.digests[file] },
-                         stateCommitted: store.holdsOnlyOwnCommits, rowsVerified: store.verifiedRowsToken(), racyMargin: racyMargin)
+                         stateCommitted: store.holdsOnlyOwnCommits, rowsVerified: store.verifiedRowsToken(), asked: found.saved.asked, racyMargin: racyMargin)
     }
 }

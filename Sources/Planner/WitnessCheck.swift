@@ -84,6 +84,12 @@ public struct WitnessCheck: Sendable {
             return WitnessCheck(snapshot: nil, held: nil, found: nil, incremental: incremental, saved: nil, stateFiles: stateFiles, lockPath: inputs.lockPath)
         }
         let kept = keptOutputsBehindLinks(saved, inputs)
+        // Names narrowing gave or gave up because of other manifests, asked again: another
+        // answer takes the full plan, which decides those names anew (neither fast path answers).
+        guard NoOpWitness.answersHold(saved, inputs) else {
+            return WitnessCheck(snapshot: snapshot, held: nil, found: nil, incremental: incremental, saved: saved, stateFiles: stateFiles,
+                                lockPath: inputs.lockPath, keptBehindLinks: kept)
+        }
         // The output half is stat'ed at most once, whichever path asks first.
         var outputsHold: Bool?
         var half: NoOpWitness.OutputHalf?

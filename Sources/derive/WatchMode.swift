@@ -75,6 +75,11 @@ struct WatchMode {
         /// one replaced (`rm -rf inc; mv inc3 inc`), or replaced by a link, is watched again at
         /// once; the watch on the old folder's inode would see no later edit (attack 42c's L1).
         var manifestChain: PathSet = []
+        /// The manifest as named, and its folder (real): a manifest made, edited or removed there,
+        /// or a neighbour's lock rewritten, may give or take a name narrowing gives
+        /// (`SiblingManifests.neighbourChange`; attack 46c's t15).
+        var manifestPath = ""
+        var project = ""
         /// Watched alone: the manifest files' folders, each source root's parent and every folder
         /// of the chains above it (a root replaced by another folder, or created, is seen there).
         var folders: [String] {
@@ -491,7 +496,9 @@ struct WatchMode {
         // An O_TMPFILE output closed before its link: the kernel names it `#<inode>`.
         if name.hasPrefix("#"), name.dropFirst().allSatisfy(\.isNumber), !FileManager.default.fileExists(atPath: event.path) { return false }
         if watched.manifestFiles.contains(event.path) { return true }
-        return watched.sourceRoots.contains { event.path.hasPrefix($0 + "/") }
+        if watched.sourceRoots.contains(where: { event.path.hasPrefix($0 + "/") }) { return true }
+        return !watched.project.isEmpty && PathKey.same((event.path as NSString).deletingLastPathComponent, watched.project)
+            && SiblingManifests.neighbourChange(event.path, besides: watched.manifestPath)
     }
 
     /// What this user may read of what the builds read (the manifest files, the folders above
@@ -615,7 +622,7 @@ struct WatchMode {
         let manifestChain = PathSet((spelledFolders + spelledFiles.map { ($0 as NSString).deletingLastPathComponent })
             .filter { !PathKey.same($0, project) }.flatMap { Watched.chain(of: $0, below: project) })
         return Watched(manifestFiles: files, sourceRoots: PathSet(roots).sorted(), skipped: skipped.sortedByBytes(), sourceChain: chain, linkChain: links,
-                       writeTargets: targets, manifestChain: manifestChain)
+                       writeTargets: targets, manifestChain: manifestChain, manifestPath: manifestPath, project: project)
     }
 
     /// The folders a build writes into: the manifest's write targets, each folder holding a file

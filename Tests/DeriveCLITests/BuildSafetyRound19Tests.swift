@@ -215,7 +215,9 @@ import TestSupport
     /// set the state aside and left a dropped style's files, known only from the lock, in place;
     /// back under the user's own HOME their lines were gone, and bringing the output back was
     /// refused (`exists and was not written by Derive`) for Derive's own files. `build --verify`
-    /// takes them back (their bytes are what the rule renders).
+    /// takes them back (their bytes are what the rule renders); so does a plain build now,
+    /// rendering first: the lock's `known only from the lock` line keeps the digest of the
+    /// output line it replaced (attack 46c's t24).
     @Test func anOrphanLeftUnderAnotherHomeIsTakenBackByBuildVerify() throws {
         let project = try Project(index: false)
         defer { project.remove() }
@@ -232,10 +234,10 @@ import TestSupport
         try source.write(to: project.url("src/cmyk.jpg"))
 
         let build = try project.run(["build"])
-        #expect(build.status == 1, "\(text(build.stdout)) \(build.stderr)")
-        #expect(build.stderr.contains("derive build --verify"), "the refusal does not say what to do: \(build.stderr)")
+        #expect(build.status == 0, "Derive's own file stays refused: \(text(build.stdout)) \(build.stderr)")
+        #expect(try Data(contentsOf: project.url("out/cmyk.jpg")) == rendered)
         let verify = try project.run(["build", "--verify"])
-        #expect(verify.status == 0, "Derive's own file stays refused: \(text(verify.stdout)) \(verify.stderr)")
+        #expect(verify.status == 0, "\(text(verify.stdout)) \(verify.stderr)")
         #expect(try Data(contentsOf: project.url("out/cmyk.jpg")) == rendered)
         #expect(try project.run(["check"]).status == 0)
     }
