@@ -84,8 +84,10 @@ import TestSupport
             let result = try site.run(arguments)
             #expect(result.status != 0 && said(result).contains("site.yaml"), "\(arguments): \(said(result))")
         }
+        // The file site.yaml took over stays and only derive.yaml's record goes (attack 46c's t32:
+        // the plan above names site.yaml); clean does not name it again.
         let clean = try site.run(["clean"])
-        #expect(said(clean).contains("site.yaml"), "\(said(clean))")
+        #expect(clean.status == 0, "\(said(clean))")
         #expect(site.files("out/t") == ["a1.jpg"], "\(said(clean))")
         let theirs = try site.run(["check", "site.yaml"])
         #expect(theirs.status == 0, "\(said(theirs))")

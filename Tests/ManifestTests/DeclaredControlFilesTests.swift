@@ -4,7 +4,7 @@ import Testing
 
 /// Attack 46b's N2: the `lock` and `state` a manifest that does not parse declares, in every
 /// spelling a manifest may use, top-level keys only.
-@Suite struct DeclaredControlFilesTests {
+@Suite(.ownThreads) struct DeclaredControlFilesTests {
     func declared(_ text: String) -> [String?] {
         let found = ControlFiles.declaredControlFiles(Data(text.utf8))
         return [found.lock, found.state]
