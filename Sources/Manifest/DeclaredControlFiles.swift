@@ -19,7 +19,8 @@ import Glibc
 /// running serve learned while it loaded.
 extension ControlFiles {
     /// The last top-level `lock` and `state` keys with a scalar value in `data` (nil for one not
-    /// found): a key at the start of a line outside any bracket (block), or right after the `{` or
+    /// found): a key at the start of a line (block; a bracket an earlier line left open is taken
+    /// as closed there), or right after the `{` or
     /// a `,` of the document's outermost mapping when the text starts with `{` (flow, JSON); bare
     /// or quoted keys, values quoted (one line) or plain (up to `,`, `}`, `]`, a line's end or
     /// ` #`). One pass over at most `maxManifestBytes` bytes.
@@ -49,6 +50,10 @@ extension ControlFiles {
         while index < bytes.count {
             let byte = bytes[index]
             let lineStart = index == 0 || bytes[index - 1] == 0x0A || (index == 3 && bytes.starts(with: [0xEF, 0xBB, 0xBF]))
+            // Block YAML: a key at a line's first column is top-level whatever bracket an earlier
+            // line left open (attack 47b's F2-F4: `from: [` half-typed above a moved `lock:` hid
+            // it); the bracket is closed there.
+            if !flow, lineStart { depth = 0 }
             let keyPlace = flow ? depth == 1 && (previous == UInt8(ascii: "{") || previous == UInt8(ascii: ",")) : depth == 0 && lineStart
             if keyPlace, let (key, value, end) = Self.keyAndValue(bytes, at: index), key == "lock" || key == "state" {
                 if key == "lock" { lock = value } else { state = value }

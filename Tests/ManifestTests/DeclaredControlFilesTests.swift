@@ -20,6 +20,13 @@ import Testing
         #expect(declared("# a comment\n{\n  \"state\": \"a\\\"b\",\n  \"lock\": \"x.lock\"\n") == ["x.lock", "a\"b"])
     }
 
+    /// Attack 47b's F2-F4: a flow collection half-typed above the moved `lock:` and `state:`
+    /// (`from: [`, a `{` never closed) hid them; a block key at a line's start is top-level.
+    @Test func aBracketLeftOpenAboveDoesNotHideThem() {
+        #expect(declared("version: 1\nderivatives:\n  - {name: t, from: [\nlock: meta/g.lock\nstate: meta/st\n") == ["meta/g.lock", "meta/st"])
+        #expect(declared("'version': 1\nbuckets: {src: {path: s\n'lock': 'meta/g.lock'\n") == ["meta/g.lock", nil])
+    }
+
     @Test func onlyTopLevelScalarsCount() {
         // A key inside a bucket's mapping, an indented line, a key inside a string, an alias or a
         // nested value: none is the manifest's lock or state.
