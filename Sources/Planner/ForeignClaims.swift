@@ -100,8 +100,19 @@ public enum ForeignClaims {
             guard let key = PathKey.split(output)?.key, file.utf8.reversed().starts(with: ("/" + key).utf8.reversed()) else { return nil }
             let folder = String(decoding: file.utf8.dropLast(key.utf8.count + 1), as: UTF8.self)
             if let records = written[key], let claim = ForeignClaims.claimant(in: folder, among: records, owner: owner, folders: folders) { return claim }
-            guard let lines = locked[key] else { return nil }
-            return ForeignClaims.lockClaimant(of: file, in: folder, among: lines, own: ownLines[output])
+            if let lines = locked[key], let claim = ForeignClaims.lockClaimant(of: file, in: folder, among: lines, own: ownLines[output]) { return claim }
+            // A line whose bucket's folder is unknown (its manifest gone or not loading) names the
+            // key in its own bucket, which may be a folder below this one's (`n/b.jpg` here is
+            // `nout/b.jpg` of a bucket at `pub/n`: attack 47b's F1, taken with --overwrite):
+            // each shorter tail of the key, with the file's bytes, claims it too.
+            var tail = Substring(key)
+            while let slash = tail.firstIndex(of: "/") {
+                tail = tail[tail.index(after: slash)...]
+                guard let lines = locked[String(tail)]?.filter({ $0.folder == nil }), !lines.isEmpty else { continue }
+                let below = String(decoding: file.utf8.dropLast(tail.utf8.count + 1), as: UTF8.self)
+                if let claim = ForeignClaims.lockClaimant(of: file, in: below, among: lines, own: ownLines[output]) { return claim }
+            }
+            return nil
         }
     }
 
