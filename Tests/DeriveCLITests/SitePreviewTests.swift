@@ -134,7 +134,14 @@ final class ServeSession {
 
     /// The address serve printed for `bucket` (`Website bucket: ADDRESS`), read once serve answers.
     static func website(_ bucket: String, in serve: ServeSession) throws -> String {
-        let printed = try String(contentsOf: serve.out, encoding: .utf8)
+        // Serve prints its Website lines after it starts listening: on a loaded machine the
+        // first request can be answered before they are written, so wait for them (10 s at most).
+        let deadline = Date().addingTimeInterval(10)
+        var printed = try String(contentsOf: serve.out, encoding: .utf8)
+        while !printed.contains("Website \(bucket): "), Date() < deadline {
+            usleep(50_000)
+            printed = try String(contentsOf: serve.out, encoding: .utf8)
+        }
         let line = try #require(printed.split(separator: "\n").first { $0.hasPrefix("Website \(bucket): ") }, "\(printed)")
         return String(line.dropFirst("Website \(bucket): ".count).split(separator: " ").first ?? "")
     }
