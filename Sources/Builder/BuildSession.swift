@@ -59,8 +59,13 @@ public final class BuildSession: @unchecked Sendable {
     /// Whether another manifest records the file a name narrowing would give, or a rule of a
     /// manifest beside this one writes it; its claims and neighbours are read on first use.
     func narrowedNameTaken() -> @Sendable (NarrowedName) -> Bool {
+        narrowedNameQuestions().taken
+    }
+
+    /// `narrowedNameTaken`, and the first neighbour manifest that cannot be read (which takes every name).
+    func narrowedNameQuestions() -> (taken: @Sendable (NarrowedName) -> Bool, unreadable: @Sendable () -> String?) {
         let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
-        return { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
+        return ({ name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }, { neighbours.unreadable })
     }
 
     /// The manifest in this manifest's folder whose state or lock records a file (an old output
@@ -247,7 +252,8 @@ public final class BuildSession: @unchecked Sendable {
         // claims are read only when a narrower source renames an output.
         // Each answer is noted for the witness (`narrowedAnswers`).
         planner.takenOver = takenOver()
-        let taken = narrowedNameTaken(), answers = narrowedAnswers
+        let (taken, unreadable) = narrowedNameQuestions(), answers = narrowedAnswers
+        planner.unreadableNeighbour = unreadable
         planner.narrowedNameTaken = { name in
             let answer = taken(name)
             answers.note(name, taken: answer)

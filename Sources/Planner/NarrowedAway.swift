@@ -54,6 +54,7 @@ extension Planner {
               let width = Expansion.coveredWidth(variants[index], sourceWidth: content.width) else { return nil }
         let name = PathKey.bucket(of: derivative.output) + "/" + rule.to.render(Expansion.templateValues(key: key, variant: variant, format: content.format))
         let owner = plan.items.first { $0.kind != .delete && PathKey.same($0.output, name) }?.derivative.map { "\($0.recipe)'s output" }
+            ?? unreadableNeighbour?().map { "taken while a manifest beside this one cannot be read, so what it writes is unknown (\($0)); fix it and build again" }
             ?? "another manifest's output"
         return "its source \(derivative.source) is \(content.width) px wide, narrower than \(width) px: drawn at \(content.width) px, "
             + "under its name as written, since \(name), the name that width would give it, is \(owner)"

@@ -421,6 +421,9 @@ public struct Planner: Sendable {
     /// source's variant never takes such a name; it is planned as written
     /// (`Expansion.settleNarrowedNames`). Nil: no other manifest is asked.
     public var narrowedNameTaken: (@Sendable (NarrowedName) -> Bool)?
+    /// The first manifest beside this one that cannot be read (`NeighbourOutputNames.unreadable`):
+    /// while there is one, every name narrowing would give is taken, and explain says why.
+    public var unreadableNeighbour: (@Sendable () -> String?)?
     /// The manifest beside this one whose state or lock records the file `file` (this
     /// manifest's old output `output`) now: it took the file over (`build --overwrite`). Such an
     /// orphan is kept, only this manifest's record goes (attack 46c's t32: the delete was refused
