@@ -70,10 +70,12 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The manifest in this manifest's folder whose state or lock records a file (an old output
     /// of this one it took over with `--overwrite`), by its path; read on first use.
-    func takenOver() -> @Sendable (String, String) -> String? {
+    /// `ownWins` false: this manifest's own lock line for the same bytes does not win the tie
+    /// (`lockOrphanOwner`).
+    func takenOver(ownWins: Bool = true) -> @Sendable (String, String) -> String? {
         let claims = foreignClaims(), folder = RealFolder.of(projectFolder)
         return { file, output in
-            guard let claim = claims.files.claimant(of: file, output: output),
+            guard let claim = claims.files.claimant(of: file, output: output, ownWins: ownWins),
                   PathKey.same(RealFolder.of((claim.manifest as NSString).deletingLastPathComponent), folder) else { return nil }
             return (claim.manifest as NSString).lastPathComponent
         }
@@ -252,6 +254,7 @@ public final class BuildSession: @unchecked Sendable {
         // claims are read only when a narrower source renames an output.
         // Each answer is noted for the witness (`narrowedAnswers`).
         planner.takenOver = takenOver()
+        planner.lockOrphanOwner = takenOver(ownWins: false)
         let (taken, unreadable) = narrowedNameQuestions(), answers = narrowedAnswers
         planner.unreadableNeighbour = unreadable
         planner.narrowedNameTaken = { name in

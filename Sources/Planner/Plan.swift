@@ -429,6 +429,10 @@ public struct Planner: Sendable {
     /// orphan is kept, only this manifest's record goes (attack 46c's t32: the delete was refused
     /// as that manifest's file on every build, and the manifest never built again). Nil: none does.
     public var takenOver: (@Sendable (_ file: String, _ output: String) -> String?)?
+    /// `takenOver` for a file only this manifest's lock names and the manifest no longer
+    /// produces (`lockOrphans`): its lock line recording the same bytes as the other manifest's
+    /// is no claim on it then (attack 48's F2).
+    public var lockOrphanOwner: (@Sendable (_ file: String, _ output: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
