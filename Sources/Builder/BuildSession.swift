@@ -439,8 +439,20 @@ public final class BuildSession: @unchecked Sendable {
                                   digests: IndexAdoption.recordedDigests(lock: lock))
     }
 
+    /// A manifest of the same folder may hold the file under a name it gave a narrower source's
+    /// width, one this manifest's rule writes: built first, it sees that rule and gives the name
+    /// up, so the message says so, with the command (attack 48's F5: it advised only a bucket
+    /// folder of its own or --overwrite).
     static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim) -> String {
-        other.refusal(planner?.display(file) ?? file)
+        let shown = planner?.display(file) ?? file
+        guard other.takeOver == nil, other.recordedOwner == nil, let planner,
+              PathKey.same(RealFolder.of((other.manifest as NSString).deletingLastPathComponent),
+                           RealFolder.of((URL(literalFilePath: planner.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent))
+        else { return other.refusal(shown) }
+        let name = (other.manifest as NSString).lastPathComponent
+        return other.refusal(shown).replacingOccurrences(of: "not of this manifest; give", with: "not of this manifest; if \(name) gave that name to a "
+            + "narrower source's width and this manifest's rule writes it, build \(name) first (derive build \(name)): it then plans that width "
+            + "under its name as written and gives the file up; otherwise give")
     }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
