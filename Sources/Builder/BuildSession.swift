@@ -59,16 +59,23 @@ public final class BuildSession: @unchecked Sendable {
     /// Whether another manifest records the file a name narrowing would give, or a rule of a
     /// manifest beside this one writes it; its claims and neighbours are read on first use.
     func narrowedNameTaken() -> @Sendable (NarrowedName) -> Bool {
+        narrowedNameQuestions().taken
+    }
+
+    /// `narrowedNameTaken`, and the first neighbour manifest that cannot be read (which takes every name).
+    func narrowedNameQuestions() -> (taken: @Sendable (NarrowedName) -> Bool, unreadable: @Sendable () -> String?) {
         let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
-        return { name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }
+        return ({ name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }, { neighbours.unreadable })
     }
 
     /// The manifest in this manifest's folder whose state or lock records a file (an old output
     /// of this one it took over with `--overwrite`), by its path; read on first use.
-    func takenOver() -> @Sendable (String, String) -> String? {
+    /// `ownWins` false: this manifest's own lock line for the same bytes does not win the tie
+    /// (`lockOrphanOwner`).
+    func takenOver(ownWins: Bool = true) -> @Sendable (String, String) -> String? {
         let claims = foreignClaims(), folder = RealFolder.of(projectFolder)
         return { file, output in
-            guard let claim = claims.files.claimant(of: file, output: output),
+            guard let claim = claims.files.claimant(of: file, output: output, ownWins: ownWins),
                   PathKey.same(RealFolder.of((claim.manifest as NSString).deletingLastPathComponent), folder) else { return nil }
             return (claim.manifest as NSString).lastPathComponent
         }
@@ -247,7 +254,9 @@ public final class BuildSession: @unchecked Sendable {
         // claims are read only when a narrower source renames an output.
         // Each answer is noted for the witness (`narrowedAnswers`).
         planner.takenOver = takenOver()
-        let taken = narrowedNameTaken(), answers = narrowedAnswers
+        planner.lockOrphanOwner = takenOver(ownWins: false)
+        let (taken, unreadable) = narrowedNameQuestions(), answers = narrowedAnswers
+        planner.unreadableNeighbour = unreadable
         planner.narrowedNameTaken = { name in
             let answer = taken(name)
             answers.note(name, taken: answer)
@@ -430,8 +439,20 @@ public final class BuildSession: @unchecked Sendable {
                                   digests: IndexAdoption.recordedDigests(lock: lock))
     }
 
+    /// A manifest of the same folder may hold the file under a name it gave a narrower source's
+    /// width, one this manifest's rule writes: built first, it sees that rule and gives the name
+    /// up, so the message says so, with the command (attack 48's F5: it advised only a bucket
+    /// folder of its own or --overwrite).
     static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim) -> String {
-        other.refusal(planner?.display(file) ?? file)
+        let shown = planner?.display(file) ?? file
+        guard other.takeOver == nil, other.recordedOwner == nil, let planner,
+              PathKey.same(RealFolder.of((other.manifest as NSString).deletingLastPathComponent),
+                           RealFolder.of((URL(literalFilePath: planner.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent))
+        else { return other.refusal(shown) }
+        let name = (other.manifest as NSString).lastPathComponent
+        return other.refusal(shown).replacingOccurrences(of: "not of this manifest; give", with: "not of this manifest; if \(name) gave that name to a "
+            + "narrower source's width and this manifest's rule writes it, build \(name) first (derive build \(name)): it then plans that width "
+            + "under its name as written and gives the file up; otherwise give")
     }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.

@@ -11,7 +11,25 @@ public enum GIFBlocks {
     }
 
     package static func frameCount(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        walk(bytes)?.frames
+    }
+
+    /// Whether an image of the GIF reaches past its logical screen (left + width, or top +
+    /// height, beyond the screen's): libvips then shows another size than the screen's (a 100 px
+    /// screen holding a 300 px frame loads 300 px wide). Nil when the blocks cannot be walked.
+    public static func framesExceedScreen(_ data: Data) -> Bool? {
+        data.withUnsafeBytes { raw in
+            guard let walked = walk(UnsafeRawBufferPointer(raw)), raw.count >= 10 else { return nil }
+            let width = Int(raw[6]) | Int(raw[7]) << 8, height = Int(raw[8]) | Int(raw[9]) << 8
+            return walked.right > width || walked.bottom > height
+        }
+    }
+
+    /// The number of images, and how far right and down the furthest reaches; nil when cut short
+    /// or not a GIF's blocks.
+    static func walk(_ bytes: UnsafeRawBufferPointer) -> (frames: Int, right: Int, bottom: Int)? {
         let count = bytes.count
+        var right = 0, bottom = 0
         guard count >= 13, bytes[0] == 0x47, bytes[1] == 0x49, bytes[2] == 0x46 else { return nil }
         var offset = 13
         // Logical screen descriptor: a global colour table follows when bit 7 of byte 10 is set.
@@ -30,7 +48,7 @@ public enum GIFBlocks {
         while offset < count {
             switch bytes[offset] {
             case 0x3B:
-                return frames
+                return (frames, right, bottom)
             case 0x21:
                 // Extension: label, then sub-blocks.
                 offset += 2
@@ -38,6 +56,9 @@ public enum GIFBlocks {
             case 0x2C:
                 // Image descriptor (10 bytes), local colour table, LZW code size, sub-blocks.
                 guard offset + 10 <= count else { return nil }
+                func u16(_ at: Int) -> Int { Int(bytes[offset + at]) | Int(bytes[offset + at + 1]) << 8 }
+                right = max(right, u16(1) + u16(5))
+                bottom = max(bottom, u16(3) + u16(7))
                 let flags = bytes[offset + 9]
                 offset += 10
                 if flags & 0x80 != 0 { offset += 3 << (Int(flags & 0x07) + 1) }

@@ -44,6 +44,11 @@ public struct SourceHeader: Sendable, Hashable {
             return nil
         }
         guard let kind, displayedFormats.contains(kind) else { return nil }
+        // A GIF whose images reach past its logical screen (or whose blocks cannot be walked, a
+        // file cut short) is shown by libvips at another size than the screen's: unknown, so the
+        // planner plans it as written (attack 48's F4: a 100 px screen holding a 300 px frame was
+        // taken for 100 px, and w=200 drawn at 100 px).
+        if kind == "gif", GIFBlocks.framesExceedScreen(data) != false { return nil }
         return (5...8).contains(header.orientation) ? (header.height, header.width) : (header.width, header.height)
     }
 

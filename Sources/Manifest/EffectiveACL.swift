@@ -67,16 +67,16 @@ public struct EffectiveACL: Sendable {
             let keys = OutputPatterns.keyAlternatives(rule.from)
             // Styles and matrix values as the rule has them now (a recipe that does not expand, or
             // too many: any text within a folder), `{ext}` its format (gif: any), `{hash}` any run.
-            var recipes = ((try? rule.variants(catalogue: catalogue)) ?? []).map { variant -> (values: [String: String], pipeline: Pipeline?) in
+            var recipes = ((try? rule.variants(catalogue: catalogue)) ?? []).map { variant -> (values: [String: String], pipeline: Pipeline?, widthNames: Set<String>?) in
                 var values = variant.values
                 if let style = variant.style { values["style"] = style }
-                return (values, variant.pipeline)
+                return (values, variant.pipeline, variant.widthNames)
             }
             // `json` is an `{ext}` only of recipes answering with JSON (`info`, `average-hue`).
             let answersJSON = recipes.contains { $0.pipeline?.answersJSON == true }
-            if recipes.isEmpty || recipes.count > OutputPatterns.maxRecipes { recipes = [([:], nil)] }
+            if recipes.isEmpty || recipes.count > OutputPatterns.maxRecipes { recipes = [([:], nil, nil)] }
             var patterns: [LoosePattern] = [], narrowed: [LoosePattern] = []
-            for (values, pipeline) in recipes {
+            for (values, pipeline, widthNames) in recipes {
                 var extensions = anyExtension + (pipeline == nil && answersJSON ? ["json"] : [])
                 if pipeline?.answersJSON == true { extensions = ["json"] }
                 else if let format = pipeline?.outputFormat, format != .gif { extensions = [format.fileExtension] }
@@ -84,8 +84,8 @@ public struct EffectiveACL: Sendable {
                 where !patterns.contains(pattern) {
                     patterns.append(pattern)
                 }
-                if let width = pipeline?.sourceWidthResize, values.values.contains(String(width)) {
-                    let open = values.filter { $0.value != String(width) }
+                if let widthNames, !widthNames.isEmpty {
+                    let open = values.filter { !widthNames.contains($0.key) }
                     for pattern in OutputPatterns.of(rule.to, keyAlternatives: keys, values: open, extensions: extensions, hash: .anyLength, anyValues: true)
                     where !narrowed.contains(pattern) {
                         narrowed.append(pattern)

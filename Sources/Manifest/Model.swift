@@ -278,10 +278,33 @@ public struct Rule: Sendable, Hashable {
         public var style: String?
         public var values: [String: String]
         public var pipeline: Pipeline
+        /// The matrix variables that name the chain's leading `resize,w_N`
+        /// (`Pipeline.sourceWidthResize`): those whose value is N, each of them used in the chain
+        /// only as that width. Nil when a variable whose value is N is used anywhere else in the
+        /// chain (`crop,w_{w}`, `circle,r_{w}`, a second `resize,w_{w}`) or not in it at all (a
+        /// style, or `{v}` only in `to:`): a narrower source's variant is then planned as written,
+        /// since its name or its later actions hold the width as written (attack 48's F1).
+        public var widthNames: Set<String>?
 
-        public init(style: String?, values: [String: String], pipeline: Pipeline) {
-            self.style = style; self.values = values; self.pipeline = pipeline
+        public init(style: String?, values: [String: String], pipeline: Pipeline, widthNames: Set<String>? = []) {
+            self.style = style; self.values = values; self.pipeline = pipeline; self.widthNames = widthNames
         }
+    }
+
+    /// `Variant.widthNames` of the process `template` expanded with `values` into `pipeline`: each
+    /// variable whose value is the leading resize's width N is set to another width alone, and
+    /// the chain must then differ from `pipeline` in that width and nothing else.
+    static func widthNames(template: String, values: [String: String], pipeline: Pipeline, styles: [String: String]) -> Set<String>? {
+        guard let width = pipeline.sourceWidthResize else { return [] }
+        let named = values.filter { $0.value == String(width) }.map(\.key)
+        let probe = width > 1 ? width - 1 : width + 1
+        let expected = pipeline.resizingSource(to: probe).canonical
+        for name in named {
+            var text = template
+            for (other, value) in values { text = text.replacingOccurrences(of: "{\(other)}", with: other == name ? String(probe) : value) }
+            guard let probed = try? Pipeline.parse(text, styles: styles), probed.canonical == expected else { return nil }
+        }
+        return Set(named)
     }
 
     /// Expands styles × matrix into pipelines, resolving styles in `catalogue`.
@@ -292,13 +315,18 @@ public struct Rule: Sendable, Hashable {
             case .styles(let names):
                 for name in names {
                     guard let style = catalogue[name] else { continue }
-                    result.append(Variant(style: name, values: values, pipeline: style.pipeline))
+                    // A style's chain holds no matrix value: one equal to its width is not its width.
+                    let width = style.pipeline.sourceWidthResize.map(String.init)
+                    result.append(Variant(style: name, values: values, pipeline: style.pipeline,
+                                          widthNames: values.values.contains { $0 == width } ? nil : []))
                 }
             case .process(let template):
                 var text = template
                 for (name, value) in values { text = text.replacingOccurrences(of: "{\(name)}", with: value) }
                 let styles = catalogue.mapValues(\.process)
-                result.append(Variant(style: nil, values: values, pipeline: try Pipeline.parse(text, styles: styles)))
+                let pipeline = try Pipeline.parse(text, styles: styles)
+                result.append(Variant(style: nil, values: values, pipeline: pipeline,
+                                      widthNames: Self.widthNames(template: template, values: values, pipeline: pipeline, styles: styles)))
             }
         }
         return result

@@ -209,6 +209,12 @@ public enum SiblingManifests {
         }
     }
 
+    /// Whether `path`, a file at a manifest's name that does not parse as one, reads like a
+    /// manifest being edited (`ControlFiles.looksLikeBrokenManifest`), not another tool's file.
+    public static func looksMidEdit(_ path: String) -> Bool {
+        ControlFiles.looksLikeBrokenManifest(path)
+    }
+
     public static func existing(stem: String, in folder: String) -> [String] {
         ControlFiles.manifestCandidates(stem: stem, in: folder).filter(ControlFiles.couldBeManifest)
     }

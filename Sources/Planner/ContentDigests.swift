@@ -164,7 +164,9 @@ public final class ContentDigests: @unchecked Sendable {
               // HEIF sizes read before the clean aperture was applied (a 333-high image read 334): read again once.
               !(known.format == "heic" && known.recorded < Self.heifApertureRead),
               // JPEG, PNG and WebP sizes read before EXIF orientation was read as libvips reads it: read again once.
-              !(Self.exifOrientationFormats.contains(known.format) && known.recorded < Self.exifOrientationRead) else { return nil }
+              !(Self.exifOrientationFormats.contains(known.format) && known.recorded < Self.exifOrientationRead),
+              // GIF sizes read before images past the logical screen made the size unknown: read again once.
+              !(known.format == "gif" && known.recorded < Self.gifScreenRead) else { return nil }
         return Content(digest: known.digest.text, format: known.format, width: max(0, known.width), height: max(0, known.height))
     }
 
@@ -177,6 +179,11 @@ public final class ContentDigests: @unchecked Sendable {
     /// a JPEG, PNG or WebP size cached before may be the other way round, so it is read again once.
     static let exifOrientationRead: Int64 = 1_796_436_000 * 1_000_000_000
     static let exifOrientationFormats: Set<String> = ["jpg", "png", "webp"]
+
+    /// When a GIF whose images reach past its logical screen began to be read as of unknown size
+    /// (2026-12-06 09:00 UTC, ns; attack 48's F4): a GIF size cached before may be the screen's,
+    /// not the one libvips shows, so it is read again once.
+    static let gifScreenRead: Int64 = 1_796_547_600 * 1_000_000_000
 
     /// Files larger than this are hashed in 64 KiB pieces instead of read whole (the default
     /// source limit is 20 MiB; a 600 MB file in a bucket cost the plan 650 MB).

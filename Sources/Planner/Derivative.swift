@@ -877,19 +877,13 @@ struct Expansion {
         var candidates: [Rule.Variant?] = []
         var recipes: [String: Set<String>] = [:]
         for (index, variant) in variants.enumerated() {
-            guard !asWritten.contains(index), let width = coveredWidth(variant.pipeline, sourceWidth: sourceWidth) else {
+            guard !asWritten.contains(index), coveredWidth(variant, sourceWidth: sourceWidth) != nil,
+                  let values = narrowedValues(variant, sourceWidth: sourceWidth) else {
                 candidates.append(nil)
                 recipes[name(variant.style, variant.values), default: []].insert(canonicals[index])
                 continue
             }
-            let actions = variant.pipeline.actions.map { action -> Action in
-                guard case .resize(var resize) = action else { return action }
-                resize.width = sourceWidth
-                return .resize(resize)
-            }
-            let pipeline = Pipeline(actions: actions, warnings: variant.pipeline.warnings, style: variant.pipeline.style)
-            var values = variant.values
-            for (name, value) in values where value == String(width) { values[name] = String(sourceWidth) }
+            let pipeline = variant.pipeline.resizingSource(to: sourceWidth)
             candidates.append(Rule.Variant(style: variant.style, values: values, pipeline: pipeline))
             recipes[name(variant.style, values), default: []].insert(pipeline.canonical)
         }
@@ -911,11 +905,21 @@ struct Expansion {
         return Narrowing(planned: result, renamed: renamed)
     }
 
-    /// N when the pipeline's leading `resize,w_N` (`Pipeline.sourceWidthResize`) leaves a source
-    /// `sourceWidth` wide at its own width; nil otherwise.
-    static func coveredWidth(_ pipeline: Pipeline, sourceWidth: Int) -> Int? {
-        guard let width = pipeline.sourceWidthResize, width >= sourceWidth else { return nil }
+    /// N when the variant's leading `resize,w_N` (`Pipeline.sourceWidthResize`) leaves a source
+    /// `sourceWidth` wide at its own width, and the variant may be drawn so under the width's
+    /// name (`Rule.Variant.widthNames`); nil otherwise (planned as written).
+    static func coveredWidth(_ variant: Rule.Variant, sourceWidth: Int) -> Int? {
+        guard variant.widthNames != nil, let width = variant.pipeline.sourceWidthResize, width >= sourceWidth else { return nil }
         return width
+    }
+
+    /// The variant's matrix values with those naming its width (`Rule.Variant.widthNames`) set
+    /// to the source's; nil when it is not narrowed.
+    static func narrowedValues(_ variant: Rule.Variant, sourceWidth: Int) -> [String: String]? {
+        guard let names = variant.widthNames else { return nil }
+        var values = variant.values
+        for name in names { values[name] = String(sourceWidth) }
+        return values
     }
 
     /// Why reading `path` fails, in the disk's words.

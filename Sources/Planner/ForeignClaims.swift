@@ -96,11 +96,14 @@ public enum ForeignClaims {
         /// The manifest claiming `file`, the output `bucket/key` of this manifest; nil when none
         /// does. A state's record first; else a neighbour's lock line naming the file with its
         /// very bytes (that neighbour has no state, or it records nothing of the file).
-        public func claimant(of file: String, output: String) -> Claim? {
+        /// `ownWins` false: this manifest's own lock line is no tie-breaker (for a file it no
+        /// longer produces, an orphan: attack 48's F2).
+        public func claimant(of file: String, output: String, ownWins: Bool = true) -> Claim? {
+            let own = ownWins ? ownLines[output] : nil
             guard let key = PathKey.split(output)?.key, file.utf8.reversed().starts(with: ("/" + key).utf8.reversed()) else { return nil }
             let folder = String(decoding: file.utf8.dropLast(key.utf8.count + 1), as: UTF8.self)
             if let records = written[key], let claim = ForeignClaims.claimant(in: folder, among: records, owner: owner, folders: folders) { return claim }
-            if let lines = locked[key], let claim = ForeignClaims.lockClaimant(of: file, in: folder, among: lines, own: ownLines[output]) { return claim }
+            if let lines = locked[key], let claim = ForeignClaims.lockClaimant(of: file, in: folder, among: lines, own: own) { return claim }
             // A line whose bucket's folder is unknown (its manifest gone or not loading) names the
             // key in its own bucket, which may be a folder below this one's (`n/b.jpg` here is
             // `nout/b.jpg` of a bucket at `pub/n`: attack 47b's F1, taken with --overwrite):
@@ -110,7 +113,7 @@ public enum ForeignClaims {
                 tail = tail[tail.index(after: slash)...]
                 guard let lines = locked[String(tail)]?.filter({ $0.folder == nil }), !lines.isEmpty else { continue }
                 let below = String(decoding: file.utf8.dropLast(tail.utf8.count + 1), as: UTF8.self)
-                if let claim = ForeignClaims.lockClaimant(of: file, in: below, among: lines, own: ownLines[output]) { return claim }
+                if let claim = ForeignClaims.lockClaimant(of: file, in: below, among: lines, own: own) { return claim }
             }
             return nil
         }

@@ -46,7 +46,15 @@ extension Planner {
                     continue
                 }
                 // A link on the way (never followed) counts as something there: it is left too.
-                if let deletion = gitProofDeletion(entry, placed: placed, rules: rules, lockName: lockName) {
+                if let owner = lockOrphanOwner?(placed.file, entry.path) {
+                    // Another manifest of the folder records the file (its state, or its lock with
+                    // these very bytes): it is that manifest's, not a file this one leaves (attack
+                    // 48's F2: after `rm -rf .derive`, derive.yaml's lock-only line for a-800.webp,
+                    // the hero's now, made a private `left` line, and serve answered the hero's
+                    // public output 403).
+                    left.append(LockLeft(output: entry.path, message: "dropped: in \(lockName), but no longer produced by the manifest, and \(owner) "
+                                         + "records the file as its output: the file is left to it and the build drops the line", present: false))
+                } else if let deletion = gitProofDeletion(entry, placed: placed, rules: rules, lockName: lockName) {
                     provenByGit.append(deletion)
                 } else if disk.exists(placed.file) || SymbolicLinks.first(on: placed.file, below: placed.bucket.path) != nil {
                     left.append(LockLeft(output: entry.path, message: LockLeft.leftMessage(lock: lockName), present: true))

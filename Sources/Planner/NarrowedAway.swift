@@ -22,9 +22,8 @@ extension Planner {
             for variant in variants {
                 let written = bucket + "/" + rule.to.render(Expansion.templateValues(key: key, variant: variant, format: content.format))
                 guard PathKey.same(written, output),
-                      let width = Expansion.coveredWidth(variant.pipeline, sourceWidth: content.width) else { continue }
-                var values = variant.values
-                for (name, value) in values where value == String(width) { values[name] = String(content.width) }
+                      let width = Expansion.coveredWidth(variant, sourceWidth: content.width),
+                      let values = Expansion.narrowedValues(variant, sourceWidth: content.width) else { continue }
                 guard let standing = plan.items.first(where: { other in
                     guard other.kind != .delete, let built = other.derivative else { return false }
                     return built.rule == derivative.rule && PathKey.same(built.source, derivative.source) && built.values == values && built.style == variant.style
@@ -52,9 +51,10 @@ extension Planner {
         else { return nil }
         let narrowing = Expansion.narrowing(variants, canonicals: variants.map(\.pipeline.canonical), sourceWidth: content.width)
         guard let standing = narrowing.renamed.first(where: { $0.value.contains(index) })?.key, let (variant, _) = narrowing.planned[standing],
-              let width = Expansion.coveredWidth(variants[index].pipeline, sourceWidth: content.width) else { return nil }
+              let width = Expansion.coveredWidth(variants[index], sourceWidth: content.width) else { return nil }
         let name = PathKey.bucket(of: derivative.output) + "/" + rule.to.render(Expansion.templateValues(key: key, variant: variant, format: content.format))
         let owner = plan.items.first { $0.kind != .delete && PathKey.same($0.output, name) }?.derivative.map { "\($0.recipe)'s output" }
+            ?? unreadableNeighbour?().map { "taken while a manifest beside this one cannot be read, so what it writes is unknown (\($0)); fix it and build again" }
             ?? "another manifest's output"
         return "its source \(derivative.source) is \(content.width) px wide, narrower than \(width) px: drawn at \(content.width) px, "
             + "under its name as written, since \(name), the name that width would give it, is \(owner)"

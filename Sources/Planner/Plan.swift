@@ -421,11 +421,18 @@ public struct Planner: Sendable {
     /// source's variant never takes such a name; it is planned as written
     /// (`Expansion.settleNarrowedNames`). Nil: no other manifest is asked.
     public var narrowedNameTaken: (@Sendable (NarrowedName) -> Bool)?
+    /// The first manifest beside this one that cannot be read (`NeighbourOutputNames.unreadable`):
+    /// while there is one, every name narrowing would give is taken, and explain says why.
+    public var unreadableNeighbour: (@Sendable () -> String?)?
     /// The manifest beside this one whose state or lock records the file `file` (this
     /// manifest's old output `output`) now: it took the file over (`build --overwrite`). Such an
     /// orphan is kept, only this manifest's record goes (attack 46c's t32: the delete was refused
     /// as that manifest's file on every build, and the manifest never built again). Nil: none does.
     public var takenOver: (@Sendable (_ file: String, _ output: String) -> String?)?
+    /// `takenOver` for a file only this manifest's lock names and the manifest no longer
+    /// produces (`lockOrphans`): its lock line recording the same bytes as the other manifest's
+    /// is no claim on it then (attack 48's F2).
+    public var lockOrphanOwner: (@Sendable (_ file: String, _ output: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
