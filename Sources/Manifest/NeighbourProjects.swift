@@ -182,7 +182,28 @@ public enum NeighbourProjects {
             for name in names where name.hasSuffix(".lock") && isDeriveLock(folder + "/" + name) { stems.insert(String(name.dropLast(5))) }
         }
         let present = Set(ControlFiles.manifestNames(in: folder).map { ($0 as NSString).deletingPathExtension })
-        return stems.subtracting(present).sorted().map { (folder == "/" ? "" : folder) + "/" + $0 + ".yaml" }
+        // Not a lock whose first line names a manifest that is there: that manifest's lock, moved
+        // by its `lock:` (`meta/d.lock` of derive.yaml; attack 47b's F1 fix took it for a gone
+        // `meta/d.yaml` and named that as the owner of derive.yaml's outputs), or a copy of it.
+        return stems.subtracting(present).sorted().map { (folder == "/" ? "" : folder) + "/" + $0 + ".yaml" }.filter { candidate in
+            let named = goneManifestName(candidate)
+            return named == candidate || !FileManager.default.fileExists(atPath: named)
+        }
+    }
+
+    /// The manifest a gone project (`manifestsGone`, named after its lock's or state's stem) was:
+    /// the one its Derive lock's first line names, relative to the lock's folder (a lock moved to
+    /// `locks/g.lock` names `../g.yaml`, attack 47b's F6: the project was named as `…/locks`);
+    /// `manifest` itself when the lock names none. For messages: its records stay where found.
+    public static func goneManifestName(_ manifest: String) -> String {
+        let lock = ControlFiles.controlFiles(ofSibling: manifest).lock
+        guard isDeriveLock(lock), let handle = FileHandle(forReadingAtPath: lock) else { return manifest }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 4096)) ?? Data()
+        guard let object = try? JSONSerialization.jsonObject(with: Data(head.prefix { $0 != UInt8(ascii: "\n") })) as? [String: Any],
+              let named = object["manifest"] as? String, !named.isEmpty, !named.contains("\0") else { return manifest }
+        let folder = (lock as NSString).deletingLastPathComponent
+        return URL(literalFilePath: named, relativeTo: URL(literalFilePath: folder + "/")).standardizedFileURL.path
     }
 
     /// Whether the regular file at `path` starts as a Derive lock does (`ControlFiles.isDeriveLock`).

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Issue #9, attack 47b's F1 (variants left open): a neighbour project whose manifest was removed,
+/// its lock and build state left, below the site (`sub/n.yaml` writing `../pub/n`) or nested in
+/// the site's bucket (`pub/n/n.yaml` writing `pub/n/out`). Builds looked for such a project only
+/// in the manifest's own folder, so the site's build called its outputs "not written by Derive"
+/// (and `--verify` would take them); serve, asking `ForeignProjectFiles.goneProjects`, kept them.
+/// Builds now ask the same definition: the file is named as that project's output, kept, and only
+/// `--overwrite` takes it, as README says of a gone manifest's output beside the site.
+@Suite(.ownThreads) struct GoneNeighbourOutputsRound48Tests {
+    func said(_ result: CLI.Result) -> String { String(decoding: result.stdout, as: UTF8.self) + result.stderr }
+
+    /// `place`: where the neighbour lies ("below", "inside" the site's bucket), and whether its
+    /// build state is left too ("…-lock-only": its lock alone records the output).
+    @Test(arguments: ["below", "inside", "below-lock-only"])
+    func aNeighbourWithItsManifestGoneKeepsItsOutputsFromBuilds(place: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let inside = place == "inside"
+        let folder = inside ? "pub/n" : "sub"
+        let output = inside ? "pub/n/out/n1.jpg" : "pub/n/n1.jpg"
+        for path in ["src/n1.jpg", folder + "/src/n1.jpg"] {
+            let url = root.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: url)
+        }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("pub"), withIntermediateDirectories: true)
+        let neighbour = root.appendingPathComponent(folder + "/n.yaml")
+        try Data("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: \(inside ? "out" : "../pub/n")}\nderivatives:\n  - {name: g, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n".utf8)
+            .write(to: neighbour)
+        let built = try CLI.run(["build", "-q", "n.yaml"], in: neighbour.deletingLastPathComponent())
+        #expect(built.status == 0, "\(said(built))")
+        try FileManager.default.removeItem(at: neighbour)
+        if place.hasSuffix("lock-only") {
+            try FileManager.default.removeItem(at: root.appendingPathComponent(folder + "/.derive"))
+        }
+        let file = root.appendingPathComponent(output)
+        let bytes = try Data(contentsOf: file)
+        // The site writes other bytes (w_9) at that very path.
+        let target = inside ? "pub/n/out/{name}.jpg" : "pub/n/{name}.jpg"
+        try Data("version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub}\nderivatives:\n  - {name: s, from: \"src/*.jpg\", process: \"image/resize,w_9\", to: \"\(target)\"}\n".utf8)
+            .write(to: root.appendingPathComponent("derive.yaml"))
+
+        let build = try CLI.run(["build", "--verify"], in: root)
+        let text = said(build)
+        #expect(build.status != 0, "\(text)")
+        #expect(text.contains("\(output) is an output of ") && text.contains("/\(folder)/n.yaml, which is no longer there, but its "), "\(text)")
+        #expect(text.contains(place.hasSuffix("lock-only") ? "its lock " : "its build state "), "\(text)")
+        #expect(!text.contains("not written by Derive"), "\(text)")
+        #expect(try Data(contentsOf: file) == bytes, "the neighbour's output was replaced: \(text)")
+
+        // `--overwrite` takes it, as it takes a gone manifest's output beside the site (README).
+        let overwrite = try CLI.run(["build", "-q", "--overwrite"], in: root)
+        #expect(overwrite.status == 0, "\(said(overwrite))")
+        #expect(try Data(contentsOf: file) != bytes)
+    }
+}
