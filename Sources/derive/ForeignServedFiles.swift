@@ -183,16 +183,23 @@ final class ForeignServedFiles: Sendable {
     }
 
     /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
-    func nestedOutputOwner(bucket: String, key: String) -> (folder: String, nested: Bool)? {
-        nestedOutputRecords(bucket: bucket, key: key).first.map { ($0.folder, $0.nested) }
+    /// Named by its manifest (attack 47b's F6: a project whose manifest is gone, its lock moved
+    /// to `locks/`, was named as the folder `…/locks`): those in the nested project's folder, or,
+    /// gone, the one its lock's first line names (`NeighbourProjects.goneManifestName`).
+    func nestedOutputOwner(bucket: String, key: String) -> (manifest: String, nested: Bool)? {
+        guard let record = nestedOutputRecords(bucket: bucket, key: key).first else { return nil }
+        guard record.nested else { return (NeighbourProjects.goneManifestName(record.manifest), false) }
+        let present = NeighbourProjects.manifests(in: record.folder)
+        let named = (present.isEmpty ? NeighbourProjects.manifestsGone(in: record.folder).map(NeighbourProjects.goneManifestName) : present)
+        return (named.isEmpty ? record.folder : named.joined(separator: " and "), true)
     }
 
-    private func nestedOutputRecords(bucket: String, key: String, byKey: Bool = true) -> [(folder: String, acl: BucketACL, nested: Bool)] {
+    private func nestedOutputRecords(bucket: String, key: String, byKey: Bool = true) -> [(folder: String, manifest: String, acl: BucketACL, nested: Bool)] {
         guard let base = bucketFolders[bucket] else { return [] }
         let file = (base == "/" ? "" : base) + "/" + key
         return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
-            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest, byKey: byKey).map { (folder, $0, true) }
-        } + outsideRecorders(of: file, byKey: byKey).map { ($0.folder, $0.acl, false) }
+            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest, byKey: byKey).map { (folder, "", $0, true) }
+        } + outsideRecorders(of: file, byKey: byKey).map { ($0.folder, $0.manifest, $0.acl, false) }
     }
 
     /// The projects outside the key's path that record `file` (its real path under a bucket's

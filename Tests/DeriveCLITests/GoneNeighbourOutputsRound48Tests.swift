@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import derive
 
 /// Issue #9, attack 47b's F1 (variants left open): a neighbour project whose manifest was removed,
 /// its lock and build state left, below the site (`sub/n.yaml` writing `../pub/n`) or nested in
@@ -55,5 +56,43 @@ import TestSupport
         let overwrite = try CLI.run(["build", "-q", "--overwrite"], in: root)
         #expect(overwrite.status == 0, "\(said(overwrite))")
         #expect(try Data(contentsOf: file) != bytes)
+    }
+
+    /// F6: a neighbour's lock where its `lock:` keeps it (`meta/d.lock`) is its lock to validate
+    /// (a manifest beside it naming it validated), and its default lock, which it no longer uses,
+    /// is named as its default, with the lock it uses.
+    @Test func validateNamesANeighboursMovedLock() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let rule = "derivatives:\n  - {name: g, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
+        try Data("version: 1\nlock: meta/d.lock\nstate: meta/st\nbuckets:\n  src: {path: src}\n  out: {path: out}\n\(rule)".utf8)
+            .write(to: root.appendingPathComponent("derive.yaml"))
+        for (lock, said) in [("meta/d.lock", "the lock file meta/d.lock is the lock of derive.yaml; two manifests may not share a lock"),
+                             ("derive.lock", "the lock file derive.lock is the default lock of derive.yaml, whose 'lock:' names meta/d.lock now")] {
+            try Data("version: 1\nlock: \(lock)\nstate: meta/s2\nbuckets:\n  src: {path: src}\n  out: {path: sout}\n\(rule)".utf8)
+                .write(to: root.appendingPathComponent("site.yaml"))
+            let validate = try CLI.run(["validate", "site.yaml"], in: root)
+            #expect(validate.status == 1 && self.said(validate).contains(said), "\(lock): \(self.said(validate))")
+        }
+    }
+
+    /// F6: serve's note on a refused read names the gone project by the manifest its moved lock's
+    /// first line names (`www/g/g.yaml`), not by the folder of that lock (`www/g/locks`).
+    @Test func serveNamesAGoneProjectWithAMovedLockByItsManifest() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let gallery = root.appendingPathComponent("www/g")
+        try FileManager.default.createDirectory(at: gallery.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: gallery.appendingPathComponent("src/a.jpg"))
+        try Data("version: 1\nlock: locks/g.lock\nstate: locks/st\nbuckets:\n  src: {path: src}\n  out: {path: out, acl: private}\nderivatives:\n  - {name: g, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\", acl: private}\n".utf8)
+            .write(to: gallery.appendingPathComponent("g.yaml"))
+        let built = try CLI.run(["build", "-q", "g.yaml"], in: gallery)
+        #expect(built.status == 0, "\(said(built))")
+        try FileManager.default.removeItem(at: gallery.appendingPathComponent("g.yaml"))
+        try Data("version: 1\nbuckets:\n  www: {path: www, acl: public-read}\nderivatives: []\n".utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        let (service, recorded) = try ProjectsAroundServeRound46Tests.service(root.appendingPathComponent("derive.yaml"))
+        #expect(ServeRound3Tests.request(service, "GET", "/www/g/out/a.jpg").status == 403)
+        let note = recorded.foreignReadNote(bucket: "www", key: "g/out/a.jpg") ?? "no note"
+        #expect(note.contains("/www/g/g.yaml, another project") && !note.contains("/locks"), "\(note)")
     }
 }
