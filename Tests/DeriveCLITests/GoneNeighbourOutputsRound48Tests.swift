@@ -95,4 +95,35 @@ import TestSupport
         let note = recorded.foreignReadNote(bucket: "www", key: "g/out/a.jpg") ?? "no note"
         #expect(note.contains("/www/g/g.yaml, another project") && !note.contains("/locks"), "\(note)")
     }
+
+    /// The lock and build state of a project whose manifest is gone, moved by its `lock:` and
+    /// `state:` into `locks/` inside the site's public bucket (no `.derive` or manifest left to
+    /// mark the folder a project's): were answered to anyone (200), and taken by writes.
+    @Test func serveNeverAnswersAGoneProjectsMovedLockOrState() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let gallery = root.appendingPathComponent("www/g")
+        try FileManager.default.createDirectory(at: gallery.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: gallery.appendingPathComponent("src/a.jpg"))
+        try Data("version: 1\nlock: locks/g.lock\nstate: locks/st\nbuckets:\n  src: {path: src}\n  out: {path: out, acl: private}\nderivatives:\n  - {name: g, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\", acl: private}\n".utf8)
+            .write(to: gallery.appendingPathComponent("g.yaml"))
+        let built = try CLI.run(["build", "-q", "g.yaml"], in: gallery)
+        #expect(built.status == 0, "\(said(built))")
+        try FileManager.default.removeItem(at: gallery.appendingPathComponent("g.yaml"))
+        try Data("version: 1\nbuckets:\n  www: {path: www, acl: public-read-write}\nderivatives: []\n".utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        let (service, _) = try ProjectsAroundServeRound46Tests.service(root.appendingPathComponent("derive.yaml"))
+        for key in ["g/locks/g.lock", "g/locks/st/state.sqlite"] {
+            let file = gallery.appendingPathComponent(String(key.dropFirst(2)))
+            let before = try Data(contentsOf: file)
+            for method in ["GET", "HEAD"] {
+                #expect(ServeRound3Tests.request(service, method, "/www/" + key).status != 200, "\(method) \(key)")
+            }
+            #expect(ServeRound3Tests.request(service, "PUT", "/www/" + key, body: "x").status == 403, "PUT \(key)")
+            #expect(ServeRound3Tests.request(service, "DELETE", "/www/" + key).status == 403, "DELETE \(key)")
+            #expect(try Data(contentsOf: file) == before, "\(key) changed")
+        }
+        // The site's own files there are answered as the bucket says.
+        try Data("mine\n".utf8).write(to: root.appendingPathComponent("www/x.txt"))
+        #expect(ServeRound3Tests.request(service, "GET", "/www/x.txt").status == 200)
+    }
 }
