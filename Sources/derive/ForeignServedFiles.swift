@@ -102,7 +102,8 @@ final class ForeignServedFiles: Sendable {
         // Recorded by a project around it, in its lock or its state, whether or not its manifest
         // loads (round 45's F1 and F2: a neighbour mid-edit, or one validate does not look at).
         if let recorder = outsideRecorders(of: file).first {
-            return "is an output of \(recorder.manifest), another manifest (its lock or its build state records it)"
+            // Named as its lock's first line names it when its manifest is gone (a lock moved to `locks/`).
+            return "is an output of \(NeighbourProjects.goneManifestName(recorder.manifest)), another manifest (its lock or its build state records it)"
         }
         var info = stat()
         if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {

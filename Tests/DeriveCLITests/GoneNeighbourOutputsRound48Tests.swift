@@ -94,6 +94,10 @@ import TestSupport
         #expect(ServeRound3Tests.request(service, "GET", "/www/g/out/a.jpg").status == 403)
         let note = recorded.foreignReadNote(bucket: "www", key: "g/out/a.jpg") ?? "no note"
         #expect(note.contains("/www/g/g.yaml, another project") && !note.contains("/locks"), "\(note)")
+        // A signed write over it is refused naming that manifest too.
+        let signed = try NeighbourControlFilesRound47Tests.service(root.appendingPathComponent("derive.yaml"))
+        let put = ProjectMarkerWritesRound44Tests.send(signed, "PUT", "www", "g/out/a.jpg", body: "x", signed: true)
+        #expect(put.status == 403 && put.text.contains("/www/g/g.yaml, another manifest") && !put.text.contains("/locks"), "\(put.status) \(put.text)")
     }
 
     /// The lock and build state of a project whose manifest is gone, moved by its `lock:` and
