@@ -277,9 +277,13 @@ extension ControlFiles {
                     // The other project's lock and state are where its first build will write
                     // them: refused as much as the files there, but not said to be there yet
                     // (attack 45c's ms: `cp derive.yaml _site/` was said to have put a lock there).
+                    // The manifest, when held, names the project once (its path was said twice:
+                    // "holds the manifest www/g/g.yaml of www/g/g.yaml, another project").
+                    let holdsManifest = held.contains { $0.what == "the manifest" && access($0.path, F_OK) == 0 }
+                    let owner = holdsManifest ? "another project" : whose
                     let present = held.filter { access($0.path, F_OK) == 0 }.map { "\($0.what) \(display($0.path))" }
                     let future = held.filter { access($0.path, F_OK) != 0 }.map { "\($0.what) \(display($0.path))" }
-                    let holds = [present.isEmpty ? nil : "holds \(present.joined(separator: ", ")) of \(whose)",
+                    let holds = [present.isEmpty ? nil : "holds \(present.joined(separator: ", ")) of \(owner)",
                                  future.isEmpty ? nil : "would hold \(future.joined(separator: ", ")) of \(present.isEmpty ? whose : "it") once that project builds"]
                         .compactMap { $0 }.joined(separator: ", and ")
                     diagnostics.error(location,
