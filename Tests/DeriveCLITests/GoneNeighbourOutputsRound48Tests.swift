@@ -129,5 +129,44 @@ import TestSupport
         // The site's own files there are answered as the bucket says.
         try Data("mine\n".utf8).write(to: root.appendingPathComponent("www/x.txt"))
         #expect(ServeRound3Tests.request(service, "GET", "/www/x.txt").status == 200)
+        // Issue #9 (3): listings (V1, V2, with and without a delimiter) named the lock and state
+        // that a GET answers as missing; they agree with GET now (its sources are still listed).
+        for query in ["?prefix=g/", "?prefix=g/&list-type=2", "?prefix=g/locks/&delimiter=/", ""] {
+            let listing = ServeRound3Tests.request(service, "GET", "/www/" + query)
+            let body = String(decoding: listing.body, as: UTF8.self)
+            #expect(listing.status == 200 && (query.contains("locks") || body.contains("g/src/a.jpg")), "\(query): \(body)")
+            #expect(!body.contains("g/locks/g.lock") && !body.contains("g/locks/st/"), "\(query): \(body)")
+        }
+    }
+
+    /// Issue #9 (1): a public bucket holding a gone project's lock and build state (and so the
+    /// outputs they record) validated, while builds and serve take them for that project's.
+    /// Refused now as a live neighbour's are, naming the manifest its lock's first line names;
+    /// a private bucket may hold them. `moved`: its `lock:` and `state:` put them in `locks/`.
+    @Test(arguments: [false, true])
+    func validateRefusesAPublicBucketHoldingAGoneProjectsLockAndState(moved: Bool) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let gallery = root.appendingPathComponent("www/g")
+        try FileManager.default.createDirectory(at: gallery.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: gallery.appendingPathComponent("src/a.jpg"))
+        let controls = moved ? "lock: locks/g.lock\nstate: locks/st\n" : ""
+        try Data("version: 1\n\(controls)buckets:\n  src: {path: src}\n  out: {path: out, acl: private}\nderivatives:\n  - {name: g, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\", acl: private}\n".utf8)
+            .write(to: gallery.appendingPathComponent("g.yaml"))
+        let built = try CLI.run(["build", "-q", "g.yaml"], in: gallery)
+        #expect(built.status == 0, "\(said(built))")
+        try FileManager.default.removeItem(at: gallery.appendingPathComponent("g.yaml"))
+        for acl in ["public-read", "private"] {
+            try Data("version: 1\nbuckets:\n  www: {path: www, acl: \(acl)}\nderivatives: []\n".utf8).write(to: root.appendingPathComponent("derive.yaml"))
+            let validate = try CLI.run(["validate"], in: root)
+            let text = said(validate)
+            guard acl == "public-read" else {
+                #expect(validate.status == 0, "\(text)")
+                continue
+            }
+            let lock = moved ? "www/g/locks/g.lock" : "www/g/g.lock"
+            #expect(validate.status == 1 && text.contains("bucket 'www' (www) holds the lock \(lock)") && text.contains("of www/g/g.yaml, another project, which is no longer there, and is public-read"), "\(text)")
+            #expect(moved || text.contains("the state folder www/g/.derive/g of "), "\(text)")
+        }
     }
 }
