@@ -45,7 +45,7 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// the output in the folder written to, else its lock's line by key and bytes. `--overwrite`
     /// takes the file, as it takes a gone manifest's output beside this one (attack 47b's F1:
     /// `sub/n.yaml` writing `../pub/n`, removed, had its outputs "not written by Derive").
-    private func goneClaim(of path: String, digest: String) -> ForeignClaims.Claim? {
+    func goneClaim(of path: String, digest: String) -> ForeignClaims.Claim? {
         let gone = projects.goneProjects(around: path)
         guard !gone.isEmpty else { return nil }
         let real = ForeignProjectFiles.realPath(path)

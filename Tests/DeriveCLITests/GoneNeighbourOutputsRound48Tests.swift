@@ -169,4 +169,38 @@ import TestSupport
             #expect(moved || text.contains("the state folder www/g/.derive/g of "), "\(text)")
         }
     }
+
+    /// Issue #9 (2): `derive clean` looked for gone projects beside the site only: a restored
+    /// copy at a recorded output path that a gone neighbour below the site (`sub/n.yaml` writing
+    /// `../pub/n`) records with these bytes was called this manifest's own restored copy. It is
+    /// named as that project's output now, and left in place.
+    @Test func cleanNamesAGoneNeighboursOutputBelowTheSite() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        for path in ["src/n1.jpg", "sub/src/n1.jpg"] {
+            let url = root.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: url)
+        }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("pub"), withIntermediateDirectories: true)
+        let rule = "derivatives:\n  - {name: g, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
+        let neighbour = root.appendingPathComponent("sub/n.yaml")
+        try Data("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: ../pub/n}\n\(rule)".utf8).write(to: neighbour)
+        #expect(try CLI.run(["build", "-q", "n.yaml"], in: neighbour.deletingLastPathComponent()).status == 0)
+        try FileManager.default.removeItem(at: neighbour)
+        // The site renders the same bytes there and takes the file over.
+        try Data("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: pub/n}\n\(rule)".utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        let overwrite = try CLI.run(["build", "-q", "--overwrite"], in: root)
+        #expect(overwrite.status == 0, "\(said(overwrite))")
+        // A copy put in its place: the recorded bytes, another file.
+        let file = root.appendingPathComponent("pub/n/n1.jpg")
+        let bytes = try Data(contentsOf: file)
+        try FileManager.default.removeItem(at: file)
+        try bytes.write(to: file)
+        let clean = try CLI.run(["clean"], in: root)
+        let text = said(clean)
+        #expect(text.contains("pub/n/n1.jpg is an output of ") && text.contains("/sub/n.yaml"), "\(text)")
+        #expect(!text.contains("a restored copy"), "\(text)")
+        #expect(try Data(contentsOf: file) == bytes)
+    }
 }
