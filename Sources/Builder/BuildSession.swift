@@ -1163,7 +1163,8 @@ public final class BuildSession: @unchecked Sendable {
                     // restored, which the next build records. Its record is never dropped here:
                     // the lock is kept as its record and `clean` exits 1 (attack 41a's B8, B12, B5).
                     if claimed == nil { claimed = foreignClaims().files }
-                    if let other = claimed?.claimant(of: file, output: record.path) {
+                    // A project whose manifest is gone, below this folder or inside a bucket, too (issue #9).
+                    if let other = claimed?.claimant(of: file, output: record.path) ?? planner.goneProjectClaim(of: file, digest: record.outputDigest) {
                         let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
                         report.left.append(message)
                         leaving.leaveOutput(record, file: file, message: message)

@@ -54,7 +54,10 @@ struct ControlFiles {
         let controlPaths = controls.map { FileSystemPath(manifest: $0.path) }
         validateSiblings(into: &diagnostics)
         validateForeignStates(into: &diagnostics)
-        if checksNeighbours { validateNeighbourProjects(into: &diagnostics) }
+        if checksNeighbours {
+            validateNeighbourProjects(into: &diagnostics)
+            validateGoneNeighbourProjects(into: &diagnostics)
+        }
 
         // The lock must not be one of the manifests.
         if let lock = controlPaths.dropLast().last, controlPaths.dropLast(2).contains(where: { $0.sameFile(as: lock) }) {

@@ -263,6 +263,25 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         }
     }
 
+    /// The projects of `goneManifests(around:)`, each as a project that does not load: its lock
+    /// and build state at its defaults (`STEM.lock`, `.derive/STEM`), as the file system names
+    /// them. The one definition builds (plan, build, clean) and serve ask of a file: attack 47b's
+    /// F1, a neighbour below the site (`sub/n.yaml` writing `../pub/n`) or inside a bucket, its
+    /// manifest removed, had its outputs called "not written by Derive" by builds, which looked
+    /// only in the manifest's own folder, while serve kept them.
+    public func goneProjects(around path: String) -> [Unloaded] {
+        let ownFolder = ownRealFolder
+        var seen = Set<String>()
+        return goneManifests(around: path).compactMap { manifest in
+            let folder = Self.realPath((manifest as NSString).deletingLastPathComponent)
+            let real = (folder == "/" ? "" : folder) + "/" + (manifest as NSString).lastPathComponent
+            guard seen.insert(real).inserted else { return nil }
+            let control = ControlFiles.controlFiles(ofSibling: real)
+            return Unloaded(manifest: real, lock: control.lock, state: control.state,
+                            isAbove: folder != ownFolder && ownFolder.utf8.starts(with: (folder == "/" ? "/" : folder + "/").utf8))
+        }
+    }
+
     private var goneByFolder: [String: [String]] = [:]
     private var ownControls: (lock: String, state: String)?
 

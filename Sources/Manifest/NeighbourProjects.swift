@@ -182,7 +182,40 @@ public enum NeighbourProjects {
             for name in names where name.hasSuffix(".lock") && isDeriveLock(folder + "/" + name) { stems.insert(String(name.dropLast(5))) }
         }
         let present = Set(ControlFiles.manifestNames(in: folder).map { ($0 as NSString).deletingPathExtension })
-        return stems.subtracting(present).sorted().map { (folder == "/" ? "" : folder) + "/" + $0 + ".yaml" }
+        // Not a lock whose first line names a manifest that is there: that manifest's lock, moved
+        // by its `lock:` (`meta/d.lock` of derive.yaml; attack 47b's F1 fix took it for a gone
+        // `meta/d.yaml` and named that as the owner of derive.yaml's outputs), or a copy of it.
+        return stems.subtracting(present).sorted().map { (folder == "/" ? "" : folder) + "/" + $0 + ".yaml" }.filter { candidate in
+            let named = goneManifestName(candidate)
+            return named == candidate || !FileManager.default.fileExists(atPath: named)
+        }
+    }
+
+    /// The manifest a gone project (`manifestsGone`, named after its lock's or state's stem) was:
+    /// the one its Derive lock's first line names, relative to the lock's folder (a lock moved to
+    /// `locks/g.lock` names `../g.yaml`, attack 47b's F6: the project was named as `…/locks`);
+    /// `manifest` itself when the lock names none. For messages: its records stay where found.
+    public static func goneManifestName(_ manifest: String) -> String {
+        let lock = ControlFiles.controlFiles(ofSibling: manifest).lock
+        guard isDeriveLock(lock), let handle = FileHandle(forReadingAtPath: lock) else { return manifest }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 4096)) ?? Data()
+        guard let object = try? JSONSerialization.jsonObject(with: Data(head.prefix { $0 != UInt8(ascii: "\n") })) as? [String: Any],
+              let named = object["manifest"] as? String, !named.isEmpty, !named.contains("\0") else { return manifest }
+        let folder = (lock as NSString).deletingLastPathComponent
+        return URL(literalFilePath: named, relativeTo: URL(literalFilePath: folder + "/")).standardizedFileURL.path
+    }
+
+    /// Whether `folder` holds a Derive build state: a regular `state.sqlite` stamped Derive's
+    /// ("DrSt" in its header), whoever's (its header alone read: no database opened).
+    public static func holdsDeriveState(_ folder: String) -> Bool {
+        let fd = open(folder + "/" + StateFiles.database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var info = stat()
+        var header = [UInt8](repeating: 0, count: 100)
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, pread(fd, &header, 100, 0) == 100 else { return false }
+        return header.starts(with: ProjectMarkers.sqliteMagic) && header[68..<72].elementsEqual(Array("DrSt".utf8))
     }
 
     /// Whether the regular file at `path` starts as a Derive lock does (`ControlFiles.isDeriveLock`).
@@ -244,9 +277,13 @@ extension ControlFiles {
                     // The other project's lock and state are where its first build will write
                     // them: refused as much as the files there, but not said to be there yet
                     // (attack 45c's ms: `cp derive.yaml _site/` was said to have put a lock there).
+                    // The manifest, when held, names the project once (its path was said twice:
+                    // "holds the manifest www/g/g.yaml of www/g/g.yaml, another project").
+                    let holdsManifest = held.contains { $0.what == "the manifest" && access($0.path, F_OK) == 0 }
+                    let owner = holdsManifest ? "another project" : whose
                     let present = held.filter { access($0.path, F_OK) == 0 }.map { "\($0.what) \(display($0.path))" }
                     let future = held.filter { access($0.path, F_OK) != 0 }.map { "\($0.what) \(display($0.path))" }
-                    let holds = [present.isEmpty ? nil : "holds \(present.joined(separator: ", ")) of \(whose)",
+                    let holds = [present.isEmpty ? nil : "holds \(present.joined(separator: ", ")) of \(owner)",
                                  future.isEmpty ? nil : "would hold \(future.joined(separator: ", ")) of \(present.isEmpty ? whose : "it") once that project builds"]
                         .compactMap { $0 }.joined(separator: ", and ")
                     diagnostics.error(location,

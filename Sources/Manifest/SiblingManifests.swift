@@ -46,8 +46,22 @@ extension ControlFiles {
         }
         if let location = locations.lock {
             let lockURL = URL(literalFilePath: manifest.lockFile)
-            if lockURL.pathExtension == "lock", let owner = otherManifest(lockURL.deletingPathExtension().lastPathComponent, in: lockURL.deletingLastPathComponent().path) {
+            let lockPath = FileSystemPath(manifest: manifest.lockFile)
+            // A neighbour's lock where it keeps it: its `lock:` read as builds read it (attack
+            // 47b's F6: `lock: meta/d.lock`, derive.yaml's moved lock, validated, while
+            // `lock: derive.lock`, which derive.yaml no longer uses, was called its lock).
+            if let owner = Self.manifests(in: folder).first(where: { sibling in
+                !FileSystemPath(manifest: sibling).sameFile(as: rootPath) && FileSystemPath(manifest: Self.controlFiles(ofSibling: sibling).lock).sameFile(as: lockPath)
+            }) {
                 diagnostics.error(location, "the lock file \(display(manifest.lockFile)) is the lock of \(display(owner)); two manifests may not share a lock",
+                                  hint: "name a file of this manifest's own, e.g. lock: \(stem).lock")
+            } else if lockURL.pathExtension == "lock", let owner = otherManifest(lockURL.deletingPathExtension().lastPathComponent, in: lockURL.deletingLastPathComponent().path) {
+                // Its default lock, which it does not use now (its `lock:` names another file):
+                // still refused, as that manifest takes it back once its `lock:` line goes.
+                let theirs = Self.controlFiles(ofSibling: owner).lock
+                let whose = FileSystemPath(manifest: theirs).sameFile(as: lockPath) ? "the lock of \(display(owner))"
+                    : "the default lock of \(display(owner)), whose 'lock:' names \(display(theirs)) now (it takes this name back once that line goes)"
+                diagnostics.error(location, "the lock file \(display(manifest.lockFile)) is \(whose); two manifests may not share a lock",
                                   hint: "name a file of this manifest's own, e.g. lock: \(stem).lock")
             }
         }

@@ -32,10 +32,16 @@ public enum ForeignClaims {
         /// The manifest is no longer there (renamed, this manifest perhaps): the settings that
         /// carry on from its records (`'lock: derive.lock' and 'state: .derive/derive'`).
         public var takeOver: String? = nil
+        /// The manifest is no longer there and lay in another folder than this manifest's (its
+        /// lock and state left: `ForeignProjectFiles.goneProjects`); `state` is its build state
+        /// folder when that, not its lock, records the file.
+        public var gone = false
+        public var state: String? = nil
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
-            if let lock, takeOver != nil { return "which is no longer there, but its lock \(lock) records this file with these very bytes" }
+            if let lock, takeOver != nil || gone { return "which is no longer there, but its lock \(lock) records this file with these very bytes" }
+            if gone { return "which is no longer there, but its build state \(state ?? "") records this file with these very bytes" }
             if let lock { return "its lock \(lock) records this file with these very bytes" }
             guard let recordedOwner else { return "its build state says so" }
             return "its files were copied from \(recordedOwner), whose build state, copied too, records them at the same place beside that manifest"
@@ -48,6 +54,12 @@ public enum ForeignClaims {
             if let takeOver {
                 return "\(file) is an output of \(manifest), \(reason); if this manifest is that one renamed, set \(takeOver) in it "
                     + "to carry on from its records (or give it its old name back); otherwise move its lock away, or pass --overwrite to take the file over"
+            }
+            // Another folder's project: this manifest cannot carry on from its records; they stay
+            // its word until they are moved away (a branch switched back brings the manifest back).
+            if gone {
+                return "\(file) is an output of \(manifest), \(reason); if that project is gone for good, move its lock and build state away "
+                    + "(or put its manifest back and give this manifest a bucket folder of its own); otherwise pass --overwrite to take the file over"
             }
             return "\(file) is an output of \(manifest) (\(reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
         }

@@ -36,6 +36,36 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
                 return ForeignClaims.Claim(manifest: recorder.manifest, recordedOwner: nil)
             }
         }
+        return goneClaim(of: path, digest: digest)
+    }
+
+    /// The project whose manifest is gone, its lock and state left in a folder looked at for
+    /// `path` (`ForeignProjectFiles.goneProjects`, which serve asks too), that records the file
+    /// with these bytes, read as one that does not load is (`unloadedClaim`): its state placing
+    /// the output in the folder written to, else its lock's line by key and bytes. `--overwrite`
+    /// takes the file, as it takes a gone manifest's output beside this one (attack 47b's F1:
+    /// `sub/n.yaml` writing `../pub/n`, removed, had its outputs "not written by Derive").
+    func goneClaim(of path: String, digest: String) -> ForeignClaims.Claim? {
+        let gone = projects.goneProjects(around: path)
+        guard !gone.isEmpty else { return nil }
+        let real = ForeignProjectFiles.realPath(path)
+        let own = projects.ownRealFolder
+        for project in gone {
+            guard let claim = unloadedClaim(project, real: real, digest: digest) else { continue }
+            let folder = (project.manifest as NSString).deletingLastPathComponent
+            guard PathKey.same(folder, own) else {
+                // Named as its lock's first line names it (a lock moved to `locks/` is no project there).
+                return ForeignClaims.Claim(manifest: NeighbourProjects.goneManifestName(project.manifest), recordedOwner: nil, lock: claim.lock, gone: true,
+                                           state: claim.lock == nil ? project.state : nil)
+            }
+            // Beside this manifest: it may be this one renamed, which carries on from its records
+            // with its lock and state named (`ForeignClaims.goneManifestLocks` says the same).
+            var info = stat()
+            let hasState = stat(project.state, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+            let stem = ((project.manifest as NSString).lastPathComponent as NSString).deletingPathExtension
+            return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock,
+                                       takeOver: "'lock: \((project.lock as NSString).lastPathComponent)'" + (hasState ? " and 'state: .derive/\(stem)'" : ""))
+        }
         return nil
     }
 

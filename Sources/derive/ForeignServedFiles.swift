@@ -102,11 +102,17 @@ final class ForeignServedFiles: Sendable {
         // Recorded by a project around it, in its lock or its state, whether or not its manifest
         // loads (round 45's F1 and F2: a neighbour mid-edit, or one validate does not look at).
         if let recorder = outsideRecorders(of: file).first {
-            return "is an output of \(recorder.manifest), another manifest (its lock or its build state records it)"
+            // Named as its lock's first line names it when its manifest is gone (a lock moved to `locks/`).
+            return "is an output of \(NeighbourProjects.goneManifestName(recorder.manifest)), another manifest (its lock or its build state records it)"
         }
         var info = stat()
         if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
             return "is a control file (manifest, include, lock, index or build state) of another project"
+        }
+        // A lock or build state no project's folder marks (its manifest gone, `lock:` and `state:`
+        // moved into `locks/`): attack 47b's F1 family, anonymous writers replaced and deleted them.
+        if Self.isStrayControlFile(bucket: folder, key: key) {
+            return "is a Derive lock or lies in a Derive build state folder, another project's (whether or not its manifest is there)"
         }
         // One that is not there yet, by its path (attack 44's finding 5: the lock of the project
         // that is a private bucket's folder, before its first build): the projects whose folder
@@ -183,16 +189,23 @@ final class ForeignServedFiles: Sendable {
     }
 
     /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
-    func nestedOutputOwner(bucket: String, key: String) -> (folder: String, nested: Bool)? {
-        nestedOutputRecords(bucket: bucket, key: key).first.map { ($0.folder, $0.nested) }
+    /// Named by its manifest (attack 47b's F6: a project whose manifest is gone, its lock moved
+    /// to `locks/`, was named as the folder `…/locks`): those in the nested project's folder, or,
+    /// gone, the one its lock's first line names (`NeighbourProjects.goneManifestName`).
+    func nestedOutputOwner(bucket: String, key: String) -> (manifest: String, nested: Bool)? {
+        guard let record = nestedOutputRecords(bucket: bucket, key: key).first else { return nil }
+        guard record.nested else { return (NeighbourProjects.goneManifestName(record.manifest), false) }
+        let present = NeighbourProjects.manifests(in: record.folder)
+        let named = (present.isEmpty ? NeighbourProjects.manifestsGone(in: record.folder).map(NeighbourProjects.goneManifestName) : present)
+        return (named.isEmpty ? record.folder : named.joined(separator: " and "), true)
     }
 
-    private func nestedOutputRecords(bucket: String, key: String, byKey: Bool = true) -> [(folder: String, acl: BucketACL, nested: Bool)] {
+    private func nestedOutputRecords(bucket: String, key: String, byKey: Bool = true) -> [(folder: String, manifest: String, acl: BucketACL, nested: Bool)] {
         guard let base = bucketFolders[bucket] else { return [] }
         let file = (base == "/" ? "" : base) + "/" + key
         return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
-            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest, byKey: byKey).map { (folder, $0, true) }
-        } + outsideRecorders(of: file, byKey: byKey).map { ($0.folder, $0.acl, false) }
+            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest, byKey: byKey).map { (folder, "", $0, true) }
+        } + outsideRecorders(of: file, byKey: byKey).map { ($0.folder, $0.manifest, $0.acl, false) }
     }
 
     /// The projects outside the key's path that record `file` (its real path under a bucket's
@@ -360,7 +373,9 @@ final class ForeignServedFiles: Sendable {
     /// each folder's listing is kept while its identity and times stay, so a read pays one
     /// `stat` per folder on the way, and `ForeignProjectFiles` is asked only below a manifest.
     func isNestedControlFile(bucket: String, key: String) -> Bool {
-        guard let base = bucketFolders[bucket], let nested = nestedManifestFolder(bucket: bucket, key: key) else { return false }
+        guard let base = bucketFolders[bucket] else { return false }
+        if Self.isStrayControlFile(bucket: base, key: key) { return true }
+        guard let nested = nestedManifestFolder(bucket: bucket, key: key) else { return false }
         let file = (base == "/" ? "" : base) + "/" + key
         // A project folder's state (anything in its `.derive`) and its Derive locks, with or
         // without a manifest beside them (attack 46a's H10: its manifest gone, they were answered).
@@ -370,6 +385,25 @@ final class ForeignServedFiles: Sendable {
         // A file merely in the folder or a bucket of a project whose manifest does not load now
         // is refused to writers (`owner`), not hidden from readers: no control file of it.
         return owner.isControlFile
+    }
+
+    /// A lock or build state anywhere in a bucket, whether or not a project's folder holds it (a
+    /// manifest gone, its `lock:` and `state:` moved to `locks/`: attack 47b's F1 family, the
+    /// lock and `state.sqlite` were answered to anyone): a Derive lock (its marker), or a file in
+    /// a folder of the bucket holding a Derive build state, or one or two folders below it (its
+    /// cache folders). This manifest's own lock and state never lie in a bucket (validate).
+    static func isStrayControlFile(bucket base: String, key: String) -> Bool {
+        let file = (base == "/" ? "" : base) + "/" + key
+        if NeighbourProjects.isDeriveLock(file) { return true }
+        var folder = (file as NSString).deletingLastPathComponent
+        let inside = base == "/" ? "/" : base + "/"
+        for _ in 0..<3 {
+            guard folder == base || folder.hasPrefix(inside) else { break }
+            if NeighbourProjects.holdsDeriveState(folder) { return true }
+            guard folder != base else { break }
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        return false
     }
 
     /// `RecordedOutputs.isForeignControlFile`. `orIndex`: another manifest's index counts too

@@ -108,7 +108,7 @@ import TestSupport
                                         cacheFolder: root.appendingPathComponent("cache").path, recorded: recorded)
         let inner = String(project.dropFirst("projects/".count))
         // The refusal is logged naming the project (the answer itself is OSS's usual one).
-        #expect(recorded.foreignReadNote(bucket: "upl", key: "\(inner)/pub/t/a1.jpg")?.contains("/\(project), another project nested in the bucket") == true)
+        #expect(recorded.foreignReadNote(bucket: "upl", key: "\(inner)/pub/t/a1.jpg")?.contains("/\(project)/derive.yaml, another project nested in the bucket") == true)
         #expect(recorded.foreignReadNote(bucket: "upl", key: "\(inner)/src/a1.jpg") == nil)
         let key = "/upl/\(inner)/pub/t/a1.jpg"
         for method in ["GET", "HEAD"] {

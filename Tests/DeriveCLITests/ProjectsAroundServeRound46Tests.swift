@@ -54,7 +54,7 @@ import TestSupport
 
         let (service, recorded) = try Self.service(root.appendingPathComponent("derive.yaml"))
         try expectGuarded(service, "/www/gallery/g1.jpg", file: output, "mid-edit")
-        #expect(recorded.foreignReadNote(bucket: "www", key: "gallery/g1.jpg")?.contains("/gallery, another project, records") == true,
+        #expect(recorded.foreignReadNote(bucket: "www", key: "gallery/g1.jpg")?.contains("/gallery/derive.yaml, another project, records") == true,
                 "\(recorded.foreignReadNote(bucket: "www", key: "gallery/g1.jpg") ?? "no note")")
         // A file of the site's own in that bucket is answered as the bucket says.
         #expect(ServeRound3Tests.request(service, "GET", "/www/x.txt").status == 200)
@@ -85,7 +85,7 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: output.path))
         let (service, recorded) = try Self.service(site.appendingPathComponent("derive.yaml"))
         try expectGuarded(service, "/www/gallery/t/a1.jpg", file: output, "sibling")
-        #expect(recorded.foreignReadNote(bucket: "www", key: "gallery/t/a1.jpg")?.contains("/gallery, another project, records") == true)
+        #expect(recorded.foreignReadNote(bucket: "www", key: "gallery/t/a1.jpg")?.contains("/gallery/derive.yaml, another project, records") == true)
         #expect(ServeRound3Tests.request(service, "GET", "/www/x.txt").status == 200)
         // Its builder publishes them: answered publicly, as it gives them (writes still refused).
         let file = gallery.appendingPathComponent("derive.yaml")
