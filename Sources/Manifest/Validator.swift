@@ -114,7 +114,7 @@ struct Validator {
         let name = (key as NSString).lastPathComponent
         var values = variant.values
         values["key"] = key
-        values["dir"] = (key as NSString).deletingLastPathComponent
+        values["dir"] = PathTemplate.folder(ofKey: key)
         values["name"] = (name as NSString).deletingPathExtension
         values["ext"] = variant.pipeline.templateExtension ?? (name as NSString).pathExtension.lowercased()
         if let style = variant.style { values["style"] = style }

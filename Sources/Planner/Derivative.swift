@@ -812,7 +812,7 @@ struct Expansion {
         }
         var values = variant.values
         values["key"] = key
-        values["dir"] = (key as NSString).deletingLastPathComponent
+        values["dir"] = PathTemplate.folder(ofKey: key)
         values["name"] = (name as NSString).deletingPathExtension
         values["ext"] = ext
         if let style = variant.style { values["style"] = style }

@@ -8,10 +8,11 @@ import TestSupport
 /// in `.lock` (in any case): each template here, for every key and variant, is run both ways.
 @Suite(.ownThreads)
 struct LockSuffixPretestTests {
+    /// Keys as a bucket listing gives them (files: no empty part, no trailing '/').
     static let keys = [
         "a.jpg", "press/b.jpg", "derive.lock", "x.LOCK", "x.Lock", "sub/derive.lock", "x.loc\u{212A}", "x.jp\u{212A}",
         "noext", ".hidden", ".lock", "a.", "a/b.tar.gz", "é.jpg", "e\u{301}.lock", "x.lock\u{301}", "k", "a.k", "a.K",
-        "folder.lock/x.jpg", "lock/", "a//b.lock", "x.jp g", "x.lo ck", "dots...", "a.b/c", "ü.LÖCK", "x.\u{130}",
+        "folder.lock/x.jpg", "x.jp g", "x.lo ck", "a", "K", "d/a", "dots...", "a.b/c", "ü.LÖCK", "x.\u{130}",
     ]
     static let templates = [
         "out/{name}.{style}.{ext}", "{key}", "{dir}/{name}.lock", "{name}.{ext}", "{dir}/derive.{ext}", "x/{name}.lo{v}",
@@ -83,13 +84,25 @@ struct LockSuffixPretestTests {
         #expect(try PathTemplate("out/{dir}/{name}").mayEndInLock(key: "a.jpg", variant: variant), "{name} last: always rendered")
     }
 
+    /// `{dir}` of a one-character key at a bucket's top is "" (NSString's
+    /// `deletingLastPathComponent` trapped on it: `derive plan` crashed on a source named `a`).
+    @Test func aOneCharacterKeyHasNoFolder() throws {
+        #expect(PathTemplate.folder(ofKey: "a") == "")
+        #expect(PathTemplate.folder(ofKey: "k.jpg") == "")
+        #expect(PathTemplate.folder(ofKey: "d/a") == "d")
+        #expect(PathTemplate.folder(ofKey: "a/b/c.jpg") == "a/b")
+        #expect(PathTemplate.folder(ofKey: "é/x") == "é")
+        let variant = try #require(try variants().first { $0.style == "plain" && $0.values["v"] == "x" })
+        #expect(Validator.lockGuardOutputKey(try PathTemplate("out/{dir}/{name}.{style}.{ext}"), key: "a", variant: variant) == "out/a.plain.")
+    }
+
     /// `validate` still refuses an output at another manifest's lock that only `{key}` or the
     /// source's `{ext}` makes end in `.lock` (the two ways the pretest looks at the source).
     @Test func validateStillRefusesOutputsAtANeighboursLock() throws {
         let workspace = try Workspace()
         defer { try? FileManager.default.removeItem(at: workspace.folder) }
         try workspace.write("out/sub/derive.yaml", "version: 1\nbuckets:\n  b: {path: b}\n")
-        for (to, key) in [("out/{key}", "sub/derive.lock"), ("out/sub/derive.{ext}", "x.LOCK")] {
+        for (to, key) in [("out/sub/{key}", "derive.lock"), ("out/sub/derive.{ext}", "x.LOCK")] {
             let result = try workspace.load(yaml: """
                 version: 1
                 buckets:
