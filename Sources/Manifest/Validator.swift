@@ -95,15 +95,9 @@ struct Validator {
             guard let target = manifest.bucket(named: rule.targetBucket), let sourceKeys = keys(rule.sourceBucket),
                   let variants = try? rule.variants(catalogue: manifest.catalogue) else { continue }
             for key in sourceKeys where rule.includes(key) {
-                let name = (key as NSString).lastPathComponent
-                for variant in variants {
-                    var values = variant.values
-                    values["key"] = key
-                    values["dir"] = (key as NSString).deletingLastPathComponent
-                    values["name"] = (name as NSString).deletingPathExtension
-                    values["ext"] = variant.pipeline.templateExtension ?? (name as NSString).pathExtension.lowercased()
-                    if let style = variant.style { values["style"] = style }
-                    let outputKey = rule.to.render(values)
+                // Only a name that may end in `.lock` is rendered (issue 15: all of them were).
+                for variant in variants where rule.to.mayEndInLock(key: key, variant: variant) {
+                    let outputKey = Self.lockGuardOutputKey(rule.to, key: key, variant: variant)
                     guard outputKey.lowercased().hasSuffix(suffix) else { continue }
                     let path = target.path + "/" + outputKey
                     guard let owner = SiblingManifests.lockOwner(of: path, besides: root) else { continue }
@@ -112,6 +106,19 @@ struct Validator {
                 }
             }
         }
+    }
+
+    /// The output key `neighbourLockGuard` judges for source `key` and `variant`: `template`
+    /// rendered as the planner names it, but `{ext}` unsniffed and `{hash}` empty.
+    static func lockGuardOutputKey(_ template: PathTemplate, key: String, variant: Rule.Variant) -> String {
+        let name = (key as NSString).lastPathComponent
+        var values = variant.values
+        values["key"] = key
+        values["dir"] = PathTemplate.folder(ofKey: key)
+        values["name"] = (name as NSString).deletingPathExtension
+        values["ext"] = variant.pipeline.templateExtension ?? (name as NSString).pathExtension.lowercased()
+        if let style = variant.style { values["style"] = style }
+        return template.render(values)
     }
 
     /// `path` as the plan says it: relative to the manifest's folder when inside it.

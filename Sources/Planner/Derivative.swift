@@ -812,7 +812,7 @@ struct Expansion {
         }
         var values = variant.values
         values["key"] = key
-        values["dir"] = (key as NSString).deletingLastPathComponent
+        values["dir"] = PathTemplate.folder(ofKey: key)
         values["name"] = (name as NSString).deletingPathExtension
         values["ext"] = ext
         if let style = variant.style { values["style"] = style }
@@ -869,6 +869,11 @@ struct Expansion {
     static func narrowing(_ variants: [Rule.Variant], canonicals: [String], sourceWidth: Int, asWritten: Set<Int> = []) -> Narrowing {
         var result: [(Rule.Variant, String)?] = zip(variants, canonicals).map { ($0, $1) }
         guard sourceWidth > 0 else { return Narrowing(planned: result) }
+        // No width covers the source (the usual case: sources wider than every resize): nothing
+        // narrows, and the names and recipes below, made for each variant, would go unused
+        // (issue 15: per source of an edited plan's kept sources).
+        guard variants.indices.contains(where: { !asWritten.contains($0) && coveredWidth(variants[$0].pipeline, sourceWidth: sourceWidth) != nil })
+        else { return Narrowing(planned: result) }
         func name(_ style: String?, _ values: [String: String]) -> String {
             ([style ?? ""] + values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
         }

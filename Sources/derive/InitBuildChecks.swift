@@ -67,7 +67,7 @@ enum InitBuildChecks {
         for (rule, variant) in variants {
             var values = variant.values
             values["key"] = key
-            values["dir"] = (key as NSString).deletingLastPathComponent
+            values["dir"] = PathTemplate.folder(ofKey: key)
             values["name"] = stem
             values["ext"] = variant.pipeline.outputFormat?.fileExtension ?? (key as NSString).pathExtension.lowercased()
             if let style = variant.style { values["style"] = style }
