@@ -872,7 +872,7 @@ struct Expansion {
         // No width covers the source (the usual case: sources wider than every resize): nothing
         // narrows, and the names and recipes below, made for each variant, would go unused
         // (issue 15: per source of an edited plan's kept sources).
-        guard variants.indices.contains(where: { !asWritten.contains($0) && coveredWidth(variants[$0].pipeline, sourceWidth: sourceWidth) != nil })
+        guard variants.indices.contains(where: { !asWritten.contains($0) && coveredWidth(variants[$0], sourceWidth: sourceWidth) != nil })
         else { return Narrowing(planned: result) }
         func name(_ style: String?, _ values: [String: String]) -> String {
             ([style ?? ""] + values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
