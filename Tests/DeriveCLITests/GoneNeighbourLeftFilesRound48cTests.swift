@@ -87,4 +87,35 @@ import TestSupport
         try Data("mine\n".utf8).write(to: root.appendingPathComponent("www/x.txt"))
         #expect(ServeRound3Tests.request(service, "GET", "/www/x.txt").status == 200)
     }
+
+    /// F7: a neighbour still there that renamed its bucket (`pub` → `out`, same folder `../pub/n`)
+    /// and has not rebuilt: its state (or, `lock-only`, its lock alone) records the file under the
+    /// old bucket name with these bytes. `--verify` took it as the site's and clean deleted it.
+    @Test(arguments: ["state", "lock-only"])
+    func aNeighboursOutputUnderARenamedBucketIsStillItsOwn(records: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try samples(root, ["src/n1.jpg", "sub/src/n1.jpg"])
+        let neighbour = root.appendingPathComponent("sub/n.yaml")
+        func write(bucket: String) throws {
+            try Data("version: 1\nbuckets:\n  src: {path: src}\n  \(bucket): {path: ../pub/n}\nderivatives:\n  - {name: g, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"\(bucket)/{name}.jpg\"}\n".utf8)
+                .write(to: neighbour)
+        }
+        try write(bucket: "pub")
+        let built = try CLI.run(["build", "-q", "n.yaml"], in: neighbour.deletingLastPathComponent())
+        #expect(built.status == 0, "\(said(built))")
+        try write(bucket: "out")
+        if records == "lock-only" { try FileManager.default.removeItem(at: root.appendingPathComponent("sub/.derive")) }
+        let file = root.appendingPathComponent("pub/n/n1.jpg")
+        let bytes = try Data(contentsOf: file)
+        try Data("version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub}\nderivatives:\n  - {name: s, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"pub/n/{name}.jpg\"}\n".utf8)
+            .write(to: root.appendingPathComponent("derive.yaml"))
+
+        let build = try CLI.run(["build", "--verify"], in: root)
+        let text = said(build)
+        #expect(build.status != 0, "\(text)")
+        #expect(text.contains("pub/n/n1.jpg is an output of ") && text.contains("/sub/n.yaml ("), "\(text)")
+        let clean = try CLI.run(["clean"], in: root)
+        #expect(try Data(contentsOf: file) == bytes, "the neighbour's output was taken or deleted: \(text) \(said(clean))")
+    }
 }
