@@ -118,4 +118,43 @@ import TestSupport
         let clean = try CLI.run(["clean"], in: root)
         #expect(try Data(contentsOf: file) == bytes, "the neighbour's output was taken or deleted: \(text) \(said(clean))")
     }
+
+    /// F2: a project nested in the site's public bucket, its manifest gone, its lock and state
+    /// moved (`lock: locks/a.lock`, `state: var/st`): serve read its lock's keys alone (its state
+    /// was not found), so the user's own copy with the output's name and bytes elsewhere in the
+    /// bucket (`mine/a.jpg`) was answered 403 as that project's. Its state places its output.
+    @Test func serveMatchesAGoneProjectsMovedStateByPlaceNotName() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let nested = root.appendingPathComponent("www/a")
+        try samples(nested, ["src/a.jpg"])
+        let manifest = nested.appendingPathComponent("a.yaml")
+        try Data("version: 1\nlock: locks/a.lock\nstate: var/st\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: g, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n".utf8)
+            .write(to: manifest)
+        let built = try CLI.run(["build", "-q", "a.yaml"], in: nested)
+        #expect(built.status == 0, "\(said(built))")
+        try FileManager.default.removeItem(at: manifest)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("www/mine"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: nested.appendingPathComponent("out/a.jpg"), to: root.appendingPathComponent("www/mine/a.jpg"))
+        try Data("version: 1\nbuckets:\n  www: {path: www, acl: public-read}\nderivatives: []\n".utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        let (service, _) = try ProjectsAroundServeRound46Tests.service(root.appendingPathComponent("derive.yaml"))
+        #expect(ServeRound3Tests.request(service, "GET", "/www/mine/a.jpg").status == 200)
+        #expect(ServeRound3Tests.request(service, "GET", "/www/a/out/a.jpg").status == 403)
+    }
+
+    /// F10: an output in a folder named `.derive` was valid and built, then answered 404 by serve
+    /// (taken for a build state); at the bucket's root it was served. Validate refuses both alike.
+    @Test(arguments: ["pub/x/.derive/{name}.jpg", "pub/.derive/{name}.jpg", "pub/{dir}/.derive/t-{name}.jpg"])
+    func validateRefusesAnOutputInAFolderNamedDotDerive(to: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try samples(root, ["src/n1.jpg"])
+        try Data("version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub, acl: public-read}\nderivatives:\n  - {name: s, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"\(to)\"}\n".utf8)
+            .write(to: root.appendingPathComponent("derive.yaml"))
+        let validate = try CLI.run(["validate"], in: root)
+        let text = said(validate)
+        #expect(validate.status == 1 && text.contains("has a part named '.derive'; Derive keeps build states in folders named .derive"), "\(text)")
+        let build = try CLI.run(["build", "-q"], in: root)
+        #expect(build.status != 0 && !FileManager.default.fileExists(atPath: root.appendingPathComponent("pub").path), "\(said(build))")
+    }
 }
