@@ -241,47 +241,98 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// below the site with its manifest removed had its outputs taken for nobody's by serve).
     /// Never one whose default lock or state is this manifest's own.
     public func goneManifests(around path: String) -> [String] {
-        let absolute = URL(literalFilePath: path).standardizedFileURL.path
-        let file = FileSystemPath(manifest: absolute)
-        _ = nearbyProjects(file: file)
-        var folders = [ownFolder(own).real] + Self.above(absolute, real: file.real)
-        folders += lock.withLock { projectsByFolder.keys.sorted() }
-        var seen = Set<String>()
         var found: [String] = []
-        for folder in folders where seen.insert(folder).inserted {
+        for folder in goneLookedAtFolders(around: path) {
             if let known = lock.withLock({ goneByFolder[folder] }) { found += known; continue }
             let gone = Self.mayHoldGoneProject(folder) ? NeighbourProjects.manifestsGone(in: folder) : []
             lock.withLock { goneByFolder[folder] = gone }
             found += gone
         }
         guard !found.isEmpty else { return [] }
-        let mine = ownControlFiles()
-        return found.filter { candidate in
-            let theirs = ControlFiles.controlFiles(ofSibling: candidate)
-            let shared = ControlFiles.shared(theirs, lock: mine.lock, state: mine.state)
-            return !shared.lock && !shared.state
-        }
+        return found.filter { !sharesMyControlFiles(ControlFiles.controlFiles(ofSibling: $0)) }
     }
 
-    /// The projects of `goneManifests(around:)`, each as a project that does not load: its lock
-    /// and build state at its defaults (`STEM.lock`, `.derive/STEM`), as the file system names
-    /// them. The one definition builds (plan, build, clean) and serve ask of a file: attack 47b's
-    /// F1, a neighbour below the site (`sub/n.yaml` writing `../pub/n`) or inside a bucket, its
-    /// manifest removed, had its outputs called "not written by Derive" by builds, which looked
-    /// only in the manifest's own folder, while serve kept them.
-    public func goneProjects(around path: String) -> [Unloaded] {
-        let ownFolder = ownRealFolder
+    /// The folders `goneManifests` looks in for `path`: this manifest's folder, the file's folder
+    /// and those above it, and the folders the nearby scan and the walk below this manifest's
+    /// folder listed, each once.
+    private func goneLookedAtFolders(around path: String) -> [String] {
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
+        let file = FileSystemPath(manifest: absolute)
+        _ = nearbyProjects(file: file)
+        var folders = [ownFolder(own).real] + Self.above(absolute, real: file.real)
+        folders += lock.withLock { projectsByFolder.keys.sorted() }
         var seen = Set<String>()
-        return goneManifests(around: path).compactMap { manifest in
+        return folders.filter { seen.insert($0).inserted }
+    }
+
+    /// Whether a lock or state of `theirs` is this manifest's own (never a gone project's).
+    private func sharesMyControlFiles(_ theirs: (lock: String, state: String)) -> Bool {
+        let mine = ownControlFiles()
+        let shared = ControlFiles.shared(theirs, lock: mine.lock, state: mine.state)
+        return shared.lock || shared.state
+    }
+
+    /// The projects whose manifest is gone, each with the lock and build state it left, as the
+    /// file system names them: the one definition builds (plan, build, clean) and serve ask of a
+    /// file (attack 47b's F1: builds looked only in the manifest's own folder, serve further).
+    /// Found by what is left, wherever its `lock:` and `state:` had moved them in the folders
+    /// looked at (attack 48b's F1: `lock: locks/n.lock` and `state: var/st` left alone were
+    /// "not written by Derive" to builds, taken by `--verify` and deleted by clean):
+    /// - a Derive lock (`STEM.lock`) or state (`.derive/STEM`) with no manifest of that stem
+    ///   beside it (`goneManifests`); the project is the manifest the lock's first line names
+    ///   (`../n.yaml` from `locks/`), else the one its state's owner record names, else `STEM.yaml`;
+    /// - a folder holding this user's Derive build state (`state.sqlite`, `state: var/st`) whose
+    ///   owner record names a manifest that is not a project's manifest now.
+    /// A lock and a state of one manifest make one project; one not found stands at its default.
+    public func goneProjects(around path: String) -> [Unloaded] {
+        var order: [String] = []
+        var found: [String: (lock: String?, state: String?)] = [:]
+        func add(_ manifest: String, lock: String?, state: String?) {
             let folder = Self.realPath((manifest as NSString).deletingLastPathComponent)
             let real = (folder == "/" ? "" : folder) + "/" + (manifest as NSString).lastPathComponent
-            guard seen.insert(real).inserted else { return nil }
-            let control = ControlFiles.controlFiles(ofSibling: real)
-            return Unloaded(manifest: real, lock: control.lock, state: control.state,
+            if found[real] == nil { order.append(real); found[real] = (nil, nil) }
+            if found[real]?.lock == nil, let lock { found[real]?.lock = lock }
+            if found[real]?.state == nil, let state { found[real]?.state = state }
+        }
+        for candidate in goneManifests(around: path) {
+            let control = ControlFiles.controlFiles(ofSibling: candidate)
+            let lock = NeighbourProjects.isDeriveLock(control.lock) ? Self.realPath(control.lock) : nil
+            let state = Self.isFolder(control.state) ? Self.realPath(control.state) : nil
+            var manifest = NeighbourProjects.goneManifestName(candidate)
+            if lock == nil, let state, case .owned(let owner) = ControlFiles.stateDatabase(in: state) { manifest = owner }
+            guard !ControlFiles.isProjectManifest(manifest) || manifest == candidate else { continue }
+            add(manifest, lock: lock, state: state)
+        }
+        for folder in goneLookedAtFolders(around: path) {
+            if let known = lock.withLock({ goneStateByFolder[folder] }) {
+                if let known { add(known.manifest, lock: nil, state: known.state) }
+                continue
+            }
+            var gone: (manifest: String, state: String)?
+            if case .owned(let owner) = ControlFiles.stateDatabase(in: folder), !ControlFiles.isProjectManifest(owner),
+               !sharesMyControlFiles((lock: ControlFiles.controlFiles(ofSibling: owner).lock, state: folder)) {
+                gone = (owner, Self.realPath(folder))
+            }
+            lock.withLock { goneStateByFolder[folder] = .some(gone) }
+            if let gone { add(gone.manifest, lock: nil, state: gone.state) }
+        }
+        let ownFolder = ownRealFolder
+        return order.compactMap { manifest in
+            guard let left = found[manifest] else { return nil }
+            let defaults = ControlFiles.controlFiles(ofSibling: manifest)
+            let folder = (manifest as NSString).deletingLastPathComponent
+            return Unloaded(manifest: manifest, lock: left.lock ?? defaults.lock, state: left.state ?? defaults.state,
                             isAbove: folder != ownFolder && ownFolder.utf8.starts(with: (folder == "/" ? "/" : folder + "/").utf8))
         }
     }
 
+    private static func isFolder(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Per folder looked at: the gone project whose build state it holds, if any.
+    private var goneStateByFolder: [String: (manifest: String, state: String)?] = [:]
     private var goneByFolder: [String: [String]] = [:]
     private var ownControls: (lock: String, state: String)?
 

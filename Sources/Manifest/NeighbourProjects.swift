@@ -181,13 +181,18 @@ public enum NeighbourProjects {
         if let names = try? FileManager.default.contentsOfDirectory(atPath: folder) {
             for name in names where name.hasSuffix(".lock") && isDeriveLock(folder + "/" + name) { stems.insert(String(name.dropLast(5))) }
         }
-        let present = Set(ControlFiles.manifestNames(in: folder).map { ($0 as NSString).deletingPathExtension })
+        // A manifest of that stem is there only if it is a project's manifest as discovery reads
+        // it: a dangling link, a folder or a YAML file that is no manifest (`hello: world`) left
+        // at its name does not make the project present (attack 48b's F6/F8: its lock and state
+        // stopped protecting its outputs, and serve answered its private ones to anyone).
+        let present = Set(ControlFiles.manifestNames(in: folder).filter { ControlFiles.isProjectManifest((folder == "/" ? "" : folder) + "/" + $0) }
+            .map { ($0 as NSString).deletingPathExtension })
         // Not a lock whose first line names a manifest that is there: that manifest's lock, moved
         // by its `lock:` (`meta/d.lock` of derive.yaml; attack 47b's F1 fix took it for a gone
         // `meta/d.yaml` and named that as the owner of derive.yaml's outputs), or a copy of it.
         return stems.subtracting(present).sorted().map { (folder == "/" ? "" : folder) + "/" + $0 + ".yaml" }.filter { candidate in
             let named = goneManifestName(candidate)
-            return named == candidate || !FileManager.default.fileExists(atPath: named)
+            return named == candidate || !ControlFiles.isProjectManifest(named)
         }
     }
 

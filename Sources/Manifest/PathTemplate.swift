@@ -112,6 +112,18 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
+    /// A folder (or the file) of the output path named `.derive` (whatever the placeholders give): Derive keeps
+    /// build states in folders of that name, and serve answers nothing in or just below one, so
+    /// the output would be built but never served (attack 48b's F10: `pub/x/.derive/{name}.jpg`
+    /// validated, built, then answered 404). Nil when none is.
+    public var stateFolderProblem: String? {
+        let placeholder = "\u{1}"
+        let values = Dictionary(variables.map { ($0, placeholder) }, uniquingKeysWith: { a, _ in a })
+        let segments = render(values).utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard segments.contains(where: { $0.elementsEqual(ProjectMarkers.stateFolderName.utf8) }) else { return nil }
+        return "the output path '\(text)' has a part named '\(ProjectMarkers.stateFolderName)'; Derive keeps build states in folders named \(ProjectMarkers.stateFolderName), and serve answers nothing in them"
+    }
+
     /// The path for concrete values; doubled slashes (from an empty `{dir}`) collapse and a
     /// leading slash is dropped (on bytes: a combining mark after `/` does not hide it).
     public func render(_ values: [String: String]) -> String {

@@ -35,8 +35,31 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
                row.folder.isEmpty || PathKey.same(RealFolder.of(row.folder), recorder.folder) {
                 return ForeignClaims.Claim(manifest: recorder.manifest, recordedOwner: nil)
             }
+            if let claim = renamedBucketClaim(recorder, digest: digest) { return claim }
         }
         return goneClaim(of: path, digest: digest)
+    }
+
+    /// A neighbour still there that renamed the bucket (`pub` → `out`, the same folder) and has
+    /// not rebuilt: its state records the file in this very folder under the old bucket name, or
+    /// its lock records the key under another bucket name, with these bytes. Still its output
+    /// (attack 48b's F7: the site's `--verify` took it, its clean deleted it, and the neighbour's
+    /// own plan still kept it).
+    private func renamedBucketClaim(_ recorder: ForeignProjectFiles.Recorder, digest: String) -> ForeignClaims.Claim? {
+        guard let slash = recorder.output.firstIndex(of: "/") else { return nil }
+        let key = recorder.output[recorder.output.index(after: slash)...]
+        func sameKey(_ output: String) -> Bool {
+            guard let slash = output.firstIndex(of: "/") else { return false }
+            return PathKey.same(String(output[output.index(after: slash)...]), String(key))
+        }
+        for (output, folder) in byDigest(state: recorder.state, manifest: recorder.manifest)[digest] ?? []
+        where !folder.isEmpty && sameKey(output) && PathKey.same(RealFolder.of(folder), recorder.folder) {
+            return ForeignClaims.Claim(manifest: recorder.manifest, recordedOwner: nil)
+        }
+        if (byDigest(lock: recorder.lock)[digest] ?? []).contains(where: sameKey) {
+            return ForeignClaims.Claim(manifest: recorder.manifest, recordedOwner: nil, lock: recorder.lock)
+        }
+        return nil
     }
 
     /// The project whose manifest is gone, its lock and state left in a folder looked at for

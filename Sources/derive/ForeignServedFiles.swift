@@ -226,15 +226,19 @@ final class ForeignServedFiles: Sendable {
         manifests += known.foreign.unloadedProjects(around: file).map(\.manifest)
         manifests += known.foreign.projectsWithoutBuckets(around: file)
         // Those whose manifest is gone, their lock and state left, in the folders builds look at
-        // for the file (attack 46b's M2: beside or below the site, taken for nobody's).
-        manifests += known.foreign.goneManifests(around: file)
+        // for the file (attack 46b's M2: beside or below the site, taken for nobody's), each with
+        // the lock and state the builds' one definition found for it (`goneProjects`: a moved
+        // `lock:`/`state:` too, attack 48b's F1).
+        let gone = known.foreign.goneProjects(around: file)
+        let goneLeft = Dictionary(gone.map { ($0.manifest, ($0.lock, $0.state)) }, uniquingKeysWith: { a, _ in a })
+        manifests += gone.map(\.manifest)
         // The projects this serve saw load (their `lock:` and `state:` learned), even once their
         // manifest is emptied or removed and discovery no longer finds them (attack 46b's N1).
         manifests += Self.learnedControlFiles.withLockedValue { Array($0.keys) }
         var seen = Set<String>()
         var found: [(manifest: String, folder: String, acl: BucketACL)] = []
         for manifest in manifests where seen.insert(RealFolder.of(manifest)).inserted {
-            if let acl = recordedOutputs(ofProject: manifest).acl(of: file, in: "", digest: fileDigest, byKey: byKey) {
+            if let acl = recordedOutputs(ofProject: manifest, left: goneLeft[manifest]).acl(of: file, in: "", digest: fileDigest, byKey: byKey) {
                 found.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
             }
         }
@@ -255,14 +259,17 @@ final class ForeignServedFiles: Sendable {
     /// The recorded outputs of the project whose manifest is `path` (`outsideRecorders`), read
     /// again when its manifest, an include, its lock or its state database changed. Unplaced lock
     /// keys count only when its state records no output (they match any file ending so).
-    private func recordedOutputs(ofProject path: String) -> NestedOutputs {
-        recordedOutputs(of: [path], key: "manifest:" + path, stamped: [path], lockKeysAlways: false)
+    /// `left`: the lock and state a gone project left where its `lock:`/`state:` had moved them.
+    private func recordedOutputs(ofProject path: String, left: (lock: String, state: String)? = nil) -> NestedOutputs {
+        recordedOutputs(of: [path], key: "manifest:" + path + (left.map { "\0" + $0.lock + "\0" + $0.state } ?? ""), stamped: [path],
+                        lockKeysAlways: false, left: left)
     }
 
     /// The recorded outputs of the projects of `manifests`, kept under `key` with the stamps of
     /// `stamped` and of the files they read. `lockKeysAlways`: a lock's keys of a project whose
     /// manifest does not load count even when its state records outputs.
-    private func recordedOutputs(of manifests: [String], key cacheKey: String, stamped: [String], lockKeysAlways: Bool) -> NestedOutputs {
+    private func recordedOutputs(of manifests: [String], key cacheKey: String, stamped: [String], lockKeysAlways: Bool,
+                                 left: (lock: String, state: String)? = nil) -> NestedOutputs {
         let folderStamp = Self.stamps(stamped)
         let now = ProcessInfo.processInfo.systemUptime
         if let cached = nestedOutputs.withLockedValue({ $0[cacheKey] }), cached.stamp == folderStamp + Self.stamps(cached.watched),
@@ -296,6 +303,7 @@ final class ForeignServedFiles: Sendable {
                 let folder = (path as NSString).deletingLastPathComponent
                 let defaults = (folder + "/" + stem + ".lock", folder + "/" + ProjectMarkers.stateFolderName + "/" + stem)
                 if !places.contains(where: { $0 == defaults }) { places.append(defaults) }
+                if let left, !places.contains(where: { $0 == left }) { places.append(left) }
             }
             let buckets = loaded ? project.manifest?.buckets ?? [] : []
             let folders = Dictionary(buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
