@@ -930,6 +930,10 @@ struct LoadState {
                         diagnostics.error(toNode.location.advanced(by: toOffset), problem)
                         ok = false
                     }
+                    if let problem = parsed.dotPartProblem {
+                        diagnostics.error(toNode.location.advanced(by: toOffset), problem, hint: "leave the '.' part out of 'to'")
+                        ok = false
+                    }
                     if let problem = parsed.stateFolderProblem {
                         diagnostics.error(toNode.location.advanced(by: toOffset), problem, hint: "give that folder in 'to' another name")
                         ok = false

@@ -124,6 +124,18 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         return "the output path '\(text)' has a part named '\(ProjectMarkers.stateFolderName)'; Derive keeps build states in folders named \(ProjectMarkers.stateFolderName), and serve answers nothing in them"
     }
 
+    /// A part of the output path that is `.` in the template's own text (`out/./{name}.webp`):
+    /// every output key would then have a `.` part, which the build refuses for each output
+    /// (`KeyPlaceProblem`), so validate refuses the rule where it is written (attack 48a's F6).
+    /// Dots inside names (`{name}.{ext}`, `.well-known`) are no such part. Nil when none is.
+    public var dotPartProblem: String? {
+        let placeholder = "\u{1}"
+        let values = Dictionary(variables.map { ($0, placeholder) }, uniquingKeysWith: { a, _ in a })
+        let segments = render(values).utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard segments.contains(where: { $0.elementsEqual([0x2E]) }) else { return nil }
+        return "the output path '\(text)' has a part named '.'; every output's key would have it, and the build writes no such key"
+    }
+
     /// The path for concrete values; doubled slashes (from an empty `{dir}`) collapse and a
     /// leading slash is dropped (on bytes: a combining mark after `/` does not hide it).
     public func render(_ values: [String: String]) -> String {
