@@ -370,12 +370,6 @@ struct LoadState {
                 continue
             }
             guard let declared = string(pathNode, "path") else { continue }
-            // A bucket in a folder named `.derive` writes its outputs where Derive keeps build
-            // states and serve answers nothing, as a `to:` with such a part would (attack 48c's F3).
-            if declared.utf8.split(separator: UInt8(ascii: "/")).contains(where: { $0.elementsEqual(ProjectMarkers.stateFolderName.utf8) }) {
-                diagnostics.error(pathNode.location, "bucket '\(name)' path '\(declared)' has a part named '\(ProjectMarkers.stateFolderName)'; Derive keeps build "
-                                  + "states in folders named \(ProjectMarkers.stateFolderName), and serve answers nothing in them", hint: "give the bucket a folder of another name")
-            }
             let absolute = URL(literalFilePath: declared, relativeTo: URL(literalFilePath: folder + "/")).standardizedFileURL.path
             var acl = BucketACL.private
             if let aclNode = fields.first(where: { $0.key == "acl" })?.value,
