@@ -117,10 +117,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     /// the output would be built but never served (attack 48b's F10: `pub/x/.derive/{name}.jpg`
     /// validated, built, then answered 404). Nil when none is.
     public var stateFolderProblem: String? {
-        let placeholder = "\u{1}"
-        let values = Dictionary(variables.map { ($0, placeholder) }, uniquingKeysWith: { a, _ in a })
-        let segments = render(values).utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        guard segments.contains(where: { $0.elementsEqual(ProjectMarkers.stateFolderName.utf8) }) else { return nil }
+        guard hasWholePart(ProjectMarkers.stateFolderName) else { return nil }
         return "the output path '\(text)' has a part named '\(ProjectMarkers.stateFolderName)'; Derive keeps build states in folders named \(ProjectMarkers.stateFolderName), and serve answers nothing in them"
     }
 
@@ -129,11 +126,16 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     /// (`KeyPlaceProblem`), so validate refuses the rule where it is written (attack 48a's F6).
     /// Dots inside names (`{name}.{ext}`, `.well-known`) are no such part. Nil when none is.
     public var dotPartProblem: String? {
-        let placeholder = "\u{1}"
-        let values = Dictionary(variables.map { ($0, placeholder) }, uniquingKeysWith: { a, _ in a })
-        let segments = render(values).utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        guard segments.contains(where: { $0.elementsEqual([0x2E]) }) else { return nil }
+        guard hasWholePart(".") else { return nil }
         return "the output path '\(text)' has a part named '.'; every output's key would have it, and the build writes no such key"
+    }
+
+    /// Whether a part of the path, between slashes, is `name` in the template's own text: each
+    /// placeholder rendered as a byte no name holds, so only fixed parts can match.
+    func hasWholePart(_ name: String) -> Bool {
+        let values = Dictionary(variables.map { ($0, "\u{1}") }, uniquingKeysWith: { a, _ in a })
+        return render(values).utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            .contains { $0.elementsEqual(name.utf8) }
     }
 
     /// The path for concrete values; doubled slashes (from an empty `{dir}`) collapse and a
