@@ -143,19 +143,29 @@ extension ControlFiles {
     /// when it is a regular file of the user running Derive.
     static func stateDatabase(in folder: String) -> StateDatabase {
         let path = folder + "/" + StateFiles.database
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return .none }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid() else { return .none }
-        var header = [UInt8](repeating: 0, count: 100)
-        guard pread(fd, &header, 100, 0) == 100, header.starts(with: ProjectMarkers.sqliteMagic) else { return .none }
-        if !header[68..<72].elementsEqual(Array("DrSt".utf8)) {
+        guard let (header, owner) = stateDatabaseHeader(in: folder), owner == geteuid() else { return .none }
+        if !isStampedDerives(header) {
             let lock = FileManager.default.contents(atPath: folder + "/" + StateFiles.buildLock)
             guard lock?.starts(with: Data("pid ".utf8)) ?? false else { return .none }
         }
         return recordedOwner(database: path).map(StateDatabase.owned) ?? .ownerless
     }
+
+    /// The first 100 bytes of the state database in `folder` and its owner's uid, when it is a
+    /// regular file (never followed through a link) that starts as an SQLite database does.
+    static func stateDatabaseHeader(in folder: String) -> (header: [UInt8], owner: uid_t)? {
+        let fd = open(folder + "/" + StateFiles.database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        var header = [UInt8](repeating: 0, count: 100)
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, pread(fd, &header, 100, 0) == 100,
+              header.starts(with: ProjectMarkers.sqliteMagic) else { return nil }
+        return (header, info.st_uid)
+    }
+
+    /// Whether a state database's header carries Derive's stamp ("DrSt", bytes 68 to 71).
+    static func isStampedDerives(_ header: [UInt8]) -> Bool { header[68..<72].elementsEqual(Array("DrSt".utf8)) }
 
     /// The manifest the owner record of the database at `path` names, nil when it names none.
     /// Read as an immutable file: no journal beside it is looked at or replayed, nothing is

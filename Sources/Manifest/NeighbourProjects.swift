@@ -214,13 +214,7 @@ public enum NeighbourProjects {
     /// Whether `folder` holds a Derive build state: a regular `state.sqlite` stamped Derive's
     /// ("DrSt" in its header), whoever's (its header alone read: no database opened).
     public static func holdsDeriveState(_ folder: String) -> Bool {
-        let fd = open(folder + "/" + StateFiles.database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var info = stat()
-        var header = [UInt8](repeating: 0, count: 100)
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, pread(fd, &header, 100, 0) == 100 else { return false }
-        return header.starts(with: ProjectMarkers.sqliteMagic) && header[68..<72].elementsEqual(Array("DrSt".utf8))
+        ControlFiles.stateDatabaseHeader(in: folder).map { ControlFiles.isStampedDerives($0.header) } ?? false
     }
 
     /// Whether the regular file at `path` starts as a Derive lock does (`ControlFiles.isDeriveLock`).
