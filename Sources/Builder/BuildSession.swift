@@ -65,7 +65,7 @@ public final class BuildSession: @unchecked Sendable {
     /// `narrowedNameTaken`, and the first neighbour manifest that cannot be read (which takes every name).
     func narrowedNameQuestions() -> (taken: @Sendable (NarrowedName) -> Bool, unreadable: @Sendable () -> String?) {
         let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
-        return ({ name in claims.files.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }, { neighbours.unreadable })
+        return ({ name in claims.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }, { neighbours.unreadable })
     }
 
     /// The manifest in this manifest's folder whose state or lock records a file (an old output
@@ -75,7 +75,7 @@ public final class BuildSession: @unchecked Sendable {
     func takenOver(ownWins: Bool = true) -> @Sendable (String, String) -> String? {
         let claims = foreignClaims(), folder = RealFolder.of(projectFolder)
         return { file, output in
-            guard let claim = claims.files.claimant(of: file, output: output, ownWins: ownWins),
+            guard let claim = claims.claimant(of: file, output: output, ownWins: ownWins),
                   PathKey.same(RealFolder.of((claim.manifest as NSString).deletingLastPathComponent), folder) else { return nil }
             return (claim.manifest as NSString).lastPathComponent
         }
@@ -393,8 +393,12 @@ public final class BuildSession: @unchecked Sendable {
 
     /// What other manifests' states claim, read once per plan (after `store()` moved a foreign
     /// state aside, or, read-only, where it still lies).
+    /// This manifest's own state, when opened, says which file each output's record installed:
+    /// the tie-breaker between its record and another's (`ForeignClaimLookup.claimant`).
     func foreignClaims() -> ForeignClaimLookup {
-        ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath))
+        var identities: (@Sendable () -> PathDictionary<FileIdentity?>)?
+        if let store = openedStore { identities = { (try? store.outputIdentities()) ?? [:] } }
+        return ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath), ownIdentities: identities)
     }
 
     /// Every planned file operation (a write: create, rebuild, update, adoption; or a delete) of a
@@ -407,13 +411,11 @@ public final class BuildSession: @unchecked Sendable {
         // output is not the user's file, and `--verify` must not take it (attack 40a's A3).
         let staleRefusals = plan.errored.filter { $0.error.message.contains("was not written by Derive") }
         guard !operations.isEmpty || !staleRefusals.isEmpty else { return plan }
-        let files = claims.files
-        guard !files.isEmpty else { return plan }
         var result = plan
         // A file refused as nothing proves it Derive's, that another manifest's state records:
         // said as that manifest's output, the more useful reason (and the true one).
         for (derivative, error) in staleRefusals where !overwrite {
-            guard let other = files.claimant(of: derivative.outputPath, output: derivative.output) else { continue }
+            guard let other = claims.claimant(of: derivative.outputPath, output: derivative.output) else { continue }
             let claimed = PlanError(message: Self.claimedMessage(planner: openedPlanner, file: derivative.outputPath, other: other))
             result.errors = result.errors.map { $0.message == error.message ? claimed : $0 }
             result.errored = result.errored.map { $0.error.message == error.message ? ($0.derivative, claimed) : $0 }
@@ -421,9 +423,8 @@ public final class BuildSession: @unchecked Sendable {
         result.items = plan.items.filter { item in
             // An old output another manifest took over: only the record goes (`Planner.takenOver`).
             guard !(item.kind == .delete && plan.kept.contains(item.output)) else { return true }
-            guard item.kind != .upToDate || item.adopted != nil,
-                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file, output: item.output) else { return true }
-            if overwrite { return true }
+            guard !overwrite, item.kind != .upToDate || item.adopted != nil,
+                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = claims.claimant(of: file, output: item.output) else { return true }
             result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
@@ -1116,7 +1117,7 @@ public final class BuildSession: @unchecked Sendable {
         let unproven = try unprovenAdopted(recorded.values.filter { AdoptedProof.needsProof($0, digests: planner.digests) }, planner: planner, renderer: renderer)
         let judge = Planner.OrphanJudge(planner, keeping: protected, many: recorded.count > 1)
         let notes = try store.pendingNotes(), pending = notes.mapValues(\.digest)
-        var claimed: ForeignClaims.Files?
+        var claimed: ForeignClaimLookup?
         var renamedFolders = RenamedBucketFolders()
         for recordedOutput in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
             // A file a killed build installed over this output's (a restyle) and never recorded:
@@ -1162,9 +1163,10 @@ public final class BuildSession: @unchecked Sendable {
                     // its state records it there (then it is that manifest's), else Derive's output
                     // restored, which the next build records. Its record is never dropped here:
                     // the lock is kept as its record and `clean` exits 1 (attack 41a's B8, B12, B5).
-                    if claimed == nil { claimed = foreignClaims().files }
-                    // A project whose manifest is gone, below this folder or inside a bucket, too (issue #9).
-                    if let other = claimed?.claimant(of: file, output: record.path) ?? planner.goneProjectClaim(of: file, digest: record.outputDigest) {
+                    // Another manifest beside this one, a project in another folder, or one whose
+                    // manifest is gone, below this folder or inside a bucket (issue #9).
+                    if claimed == nil { claimed = foreignClaims() }
+                    if let other = claimed?.claimant(of: file, output: record.path) {
                         let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
                         report.left.append(message)
                         leaving.leaveOutput(record, file: file, message: message)
@@ -1239,7 +1241,7 @@ public final class BuildSession: @unchecked Sendable {
                 // A state that records none of them (a fresh clone's refused build made it) was no
                 // usable state: the last line does not call it "the build state" (issue #9).
                 if !lock.entries.isEmpty { report.hadState = false }
-                let claims = foreignClaims().files
+                let claims = foreignClaims()
                 let database = store.folder + "/" + StateStore.fileName
                 let produced = try? planner.plan()
                 let wanted = produced.map(Self.producedOutputs) ?? []

@@ -807,7 +807,7 @@ public struct Builder: Sendable {
                 // beside it, a sibling writing the same folder): refused as the plan refuses a plain
                 // name, whose owner it names (attack 43a's H1).
                 if current != vouched, !planner.overwrite {
-                    if let other = foreignClaims?.files.claimant(of: derivative.outputPath, output: derivative.output) {
+                    if let other = foreignClaims?.claimant(of: derivative.outputPath, output: derivative.output) {
                         throw DiskError(other.refusal(planner.display(derivative.outputPath)))
                     }
                     if let refusal = planner.foreignRefusal(unvouched: derivative.outputPath, digest: current) { throw DiskError(refusal) }

@@ -343,7 +343,7 @@ struct ControlFileTargets {
         if outputs.contains(file) || FileKind.describe(file) == "a folder" { return nil }
         if WantedIdentities(planner.protectedFiles(sources: planner.listedSources())).contains(file) { return nil }
         let claims = claims ?? ForeignClaimLookup(stateFolder: planner.manifest.stateFolder, owner: BuildSession.ownerName(planner.manifestPath))
-        if claims.index(file) != nil || claims.files.claimant(of: file, output: recorded.path) != nil { return nil }
+        if claims.index(file) != nil || claims.claimant(of: file, output: recorded.path) != nil { return nil }
         return (file, isDerivesOldIndex(file, recordedPath: recorded.path, planner: planner))
     }
 

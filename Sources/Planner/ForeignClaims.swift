@@ -109,25 +109,37 @@ public enum ForeignClaims {
         /// does. A state's record first; else a neighbour's lock line naming the file with its
         /// very bytes (that neighbour has no state, or it records nothing of the file).
         /// `ownWins` false: this manifest's own lock line is no tie-breaker (for a file it no
-        /// longer produces, an orphan: attack 48's F2).
+        /// longer produces, an orphan: attack 48's F2; for a file its own state says it did not
+        /// install: `ForeignClaimLookup.claimant`).
+        ///
+        /// Looked up by where the file is, not by this manifest's key: a record is placed where
+        /// it is now (its folder and key make a real file path), so each tail of the file's path
+        /// is a key another manifest may have written it under, in the folder the rest names
+        /// (attack 48c's F1: a neighbour with a bucket at `pub/n` records `a.jpg` there, which is
+        /// `n/a.jpg` of this manifest's bucket `pub`; looked up by `n/a.jpg`, its record was never
+        /// found). Each record verifies the folder as it always did (`claimant(in:)`,
+        /// `lockClaimant`); a lock line whose bucket's folder is unknown matches any tail.
         public func claimant(of file: String, output: String, ownWins: Bool = true) -> Claim? {
             let own = ownWins ? ownLines[output] : nil
-            guard let key = PathKey.split(output)?.key, file.utf8.reversed().starts(with: ("/" + key).utf8.reversed()) else { return nil }
-            let folder = String(decoding: file.utf8.dropLast(key.utf8.count + 1), as: UTF8.self)
-            if let records = written[key], let claim = ForeignClaims.claimant(in: folder, among: records, owner: owner, folders: folders) { return claim }
-            if let lines = locked[key], let claim = ForeignClaims.lockClaimant(of: file, in: folder, among: lines, own: own) { return claim }
-            // A line whose bucket's folder is unknown (its manifest gone or not loading) names the
-            // key in its own bucket, which may be a folder below this one's (`n/b.jpg` here is
-            // `nout/b.jpg` of a bucket at `pub/n`: attack 47b's F1, taken with --overwrite):
-            // each shorter tail of the key, with the file's bytes, claims it too.
-            var tail = Substring(key)
-            while let slash = tail.firstIndex(of: "/") {
-                tail = tail[tail.index(after: slash)...]
-                guard let lines = locked[String(tail)]?.filter({ $0.folder == nil }), !lines.isEmpty else { continue }
-                let below = String(decoding: file.utf8.dropLast(tail.utf8.count + 1), as: UTF8.self)
-                if let claim = ForeignClaims.lockClaimant(of: file, in: below, among: lines, own: own) { return claim }
+            let places = Self.places(of: file)
+            for place in places {
+                if let records = written[place.key], let claim = ForeignClaims.claimant(in: place.folder, among: records, owner: owner, folders: folders) { return claim }
+            }
+            for place in places {
+                if let lines = locked[place.key], let claim = ForeignClaims.lockClaimant(of: file, in: place.folder, among: lines, own: own) { return claim }
             }
             return nil
+        }
+
+        /// Each way to split `file` into a folder and a key below it, the deepest folder first
+        /// (`/w/pub/n/a.jpg`: `/w/pub/n` + `a.jpg`, `/w/pub` + `n/a.jpg`, `/w` + `pub/n/a.jpg`).
+        static func places(of file: String) -> [(folder: String, key: String)] {
+            let bytes = Array(file.utf8)
+            var places: [(folder: String, key: String)] = []
+            for index in bytes.indices.reversed() where bytes[index] == UInt8(ascii: "/") && index > 0 && index < bytes.count - 1 {
+                places.append((String(decoding: bytes[..<index], as: UTF8.self), String(decoding: bytes[(index + 1)...], as: UTF8.self)))
+            }
+            return places
         }
     }
 
@@ -374,13 +386,20 @@ public enum ForeignClaims {
 public final class ForeignClaimLookup: @unchecked Sendable {
     public let stateFolder: String
     public let owner: String
+    /// This manifest's own state's record of each output's file (`StateStore.outputIdentities`),
+    /// read once on first use; nil: not known (no state given), as before it was kept.
+    private let ownIdentitiesSource: (@Sendable () -> PathDictionary<FileIdentity?>)?
     private let lock = NSLock()
     private var loadedFiles: ForeignClaims.Files?
+    private var loadedOwnIdentities: PathDictionary<FileIdentity?>?
+    private var loadedOwnLines: PathDictionary<ForeignClaims.Vouched>?
+    private var loadedElsewhere: ForeignRecordedOutputs?
     private var indexes: PathDictionary<ForeignClaims.Claim?> = [:]
 
-    public init(stateFolder: String, owner: String) {
+    public init(stateFolder: String, owner: String, ownIdentities: (@Sendable () -> PathDictionary<FileIdentity?>)? = nil) {
         self.stateFolder = stateFolder
         self.owner = owner
+        self.ownIdentitiesSource = ownIdentities
     }
 
     /// Output files other manifests' states record.
@@ -390,6 +409,68 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             let files = ForeignClaims.files(stateFolder: stateFolder, owner: owner)
             loadedFiles = files
             return files
+        }
+    }
+
+    /// The manifest whose records claim `file`, this manifest's output `output`; nil when none
+    /// does. The one question "does another project record this file" for plan, check, build
+    /// and clean: the manifests of this folder (`Files.claimant`, by where the file is), and the
+    /// projects in other folders, still there or gone (`ForeignRecordedOutputs.claim`: a
+    /// neighbour's bucket, one renamed since, a gone project's lock and state).
+    ///
+    /// The tie between this manifest's own record and another's holding the same bytes goes to
+    /// the installer: the record whose file (device, inode, birth: this manifest's state keeps
+    /// them) is the file there now wrote it last.
+    /// - This manifest's state records the very file there: its own, whatever another's records
+    ///   say (they are older: the file was installed after them). Nothing else is asked.
+    /// - Its state records another file there (a neighbour took the path over with
+    ///   `--overwrite`, its identical bytes in a new file: attack 48c's F1; or a copy restored by
+    ///   hand): its own lock line for those bytes is no longer its word, so another manifest's
+    ///   record of them, beside it or in another folder, claims the file. A copy restored by hand
+    ///   that no other manifest records stays this manifest's (adopted).
+    /// - Nothing says who installed it (no state: a fresh clone; an old state): this manifest's
+    ///   own lock line with the file's bytes wins a tie with a neighbour's line (attack 41c's
+    ///   C3), a neighbour's state still claims it, and other folders are asked only when its own
+    ///   lock has no line for the output (a line with other bytes vouches for nothing: the plan
+    ///   asks other projects of such a file itself; a fresh clone's adoptions are not hashed twice).
+    /// `ownWins` false: this manifest's own lock line never wins (an orphan: attack 48's F2).
+    public func claimant(of file: String, output: String, ownWins: Bool = true) -> ForeignClaims.Claim? {
+        let now = FileIdentity.ofRegularFile(file)
+        var installed: Bool?
+        if now != nil, case .some(.some(let recorded)) = ownIdentities()[output], recorded != .unproven {
+            installed = recorded.isFile(at: file)
+        }
+        if installed == true { return nil }
+        if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
+        guard now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
+              let data = FileManager.default.contents(atPath: file) else { return nil }
+        return elsewhere().claim(of: file, digest: ContentDigests.digest(data))
+    }
+
+    private func ownIdentities() -> PathDictionary<FileIdentity?> {
+        lock.withLock {
+            if let loadedOwnIdentities { return loadedOwnIdentities }
+            let identities = ownIdentitiesSource?() ?? [:]
+            loadedOwnIdentities = identities
+            return identities
+        }
+    }
+
+    private func ownLines() -> PathDictionary<ForeignClaims.Vouched> {
+        lock.withLock {
+            if let loadedOwnLines { return loadedOwnLines }
+            let lines = ForeignClaims.ownLines(owner: owner)
+            loadedOwnLines = lines
+            return lines
+        }
+    }
+
+    private func elsewhere() -> ForeignRecordedOutputs {
+        lock.withLock {
+            if let loadedElsewhere { return loadedElsewhere }
+            let found = ForeignRecordedOutputs(ForeignProjectFiles(besides: owner))
+            loadedElsewhere = found
+            return found
         }
     }
 

@@ -67,7 +67,7 @@ extension Planner {
         var claims: ForeignClaimLookup?
         func claimant(_ file: String, output: String) -> ForeignClaims.Claim? {
             if claims == nil { claims = ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: StateOwner.name(manifestPath)) }
-            return claims?.files.claimant(of: file, output: output)
+            return claims?.claimant(of: file, output: output)
         }
         func judge(_ path: String, digest: String, isIndex: Bool) {
             guard let (bucketName, key) = PathKey.split(path), let old = moved[bucketName], let bucket = manifest.bucket(named: bucketName),
