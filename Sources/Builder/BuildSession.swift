@@ -420,14 +420,22 @@ public final class BuildSession: @unchecked Sendable {
             result.errors = result.errors.map { $0.message == error.message ? claimed : $0 }
             result.errored = result.errored.map { $0.error.message == error.message ? ($0.derivative, claimed) : $0 }
         }
-        result.items = plan.items.filter { item in
+        result.items = plan.items.compactMap { item in
             // An old output another manifest took over: only the record goes (`Planner.takenOver`).
-            guard !(item.kind == .delete && plan.kept.contains(item.output)) else { return true }
-            guard !overwrite, item.kind != .upToDate || item.adopted != nil,
-                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = claims.claimant(of: file, output: item.output) else { return true }
+            guard !(item.kind == .delete && plan.kept.contains(item.output)) else { return item }
+            guard !overwrite || item.isRestoredCopy, item.kind != .upToDate || item.adopted != nil,
+                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = claims.claimant(of: file, output: item.output) else { return item }
+            if overwrite {
+                // Taken over: installed anew, never recorded as it is. Its device and inode are
+                // the other manifest's record too, and both would count as its installer, the
+                // tie-breaker between them (`ForeignClaimLookup.claimant`).
+                let shown = openedPlanner?.display(file) ?? file
+                return PlanItem(kind: .rebuild, output: item.output, reasons: ["\(shown) is an output of \(other.manifest): taken over (--overwrite)"],
+                                derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces)
+            }
             result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
-            return false
+            return nil
         }
         return result
     }

@@ -464,14 +464,6 @@ public struct Planner: Sendable {
         return nil
     }
 
-    /// The project whose manifest is gone, found where builds and serve look for one
-    /// (`ForeignProjectFiles.goneProjects`: below this manifest's folder, inside a bucket), whose
-    /// lock or state records `path` with `digest`: `clean` leaves such a file as its output
-    /// (issue #9: clean looked for gone projects beside this manifest only).
-    public func goneProjectClaim(of path: String, digest: String) -> ForeignClaims.Claim? {
-        foreignOutputs.goneClaim(of: path, digest: digest)
-    }
-
     /// Why a fresh clone's file at an output path that a lock line of another action key names
     /// is refused (after the file and the lock's names).
     public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's"

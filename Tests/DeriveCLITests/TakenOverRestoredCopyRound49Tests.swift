@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Testing
 import TestSupport
 @testable import derive
@@ -102,5 +103,29 @@ import TestSupport
         let clone = try CLI.run(["build", "site.yaml"], in: root)
         #expect(clone.status == 0 && !said(clone).contains("is an output of"), "\(said(clone))")
         #expect(try CLI.run(["check", "site.yaml"], in: root).status == 0)
+    }
+
+    /// The tie's other side: the site took the file back with `--overwrite` (its state records
+    /// the very file there now), while the neighbour beside it still records its older copy.
+    /// The installer's record wins: the site restyles and cleans its own file, and the
+    /// neighbour's plan names it as the site's. It was refused as the neighbour's on every
+    /// build after, and clean left it, although the neighbour's record was the stale one.
+    @Test func theManifestThatInstalledTheFileWinsTheTie() throws {
+        let root = try project()
+        defer { try? FileManager.default.removeItem(at: root) }
+        _ = try writeNeighbour(root, beside: true)
+        #expect(try CLI.run(["build", "-q", "site.yaml"], in: root).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite", "n.yaml"], in: root).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite", "site.yaml"], in: root).status == 0)
+        let neighbourPlan = try CLI.run(["plan", "n.yaml"], in: root)
+        #expect(neighbourPlan.status == 1 && said(neighbourPlan).contains("pub/n/a.jpg is an output of \(root.path)/site.yaml"), "\(said(neighbourPlan))")
+
+        try Data(Self.site.replacingOccurrences(of: "w_8", with: "w_9").utf8).write(to: root.appendingPathComponent("site.yaml"))
+        let restyled = try CLI.run(["build", "site.yaml"], in: root)
+        #expect(restyled.status == 0, "\(said(restyled))")
+        let file = root.appendingPathComponent("pub/n/a.jpg")
+        #expect(try Raster.decode(try Data(contentsOf: file)).width == 9)
+        let clean = try CLI.run(["clean", "site.yaml"], in: root)
+        #expect(clean.status == 0 && !FileManager.default.fileExists(atPath: file.path), "\(said(clean))")
     }
 }
