@@ -465,10 +465,13 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         }
     }
 
+    /// Projects in other folders, asked only of a file this manifest did not install (restored
+    /// copies in bulk after a `git checkout` ask it of each file): their manifests are loaded
+    /// once and kept while their files' stamps stay (`cachesProjects`), not once per file.
     private func elsewhere() -> ForeignRecordedOutputs {
         lock.withLock {
             if let loadedElsewhere { return loadedElsewhere }
-            let found = ForeignRecordedOutputs(ForeignProjectFiles(besides: owner))
+            let found = ForeignRecordedOutputs(ForeignProjectFiles(besides: owner, cachesProjects: true))
             loadedElsewhere = found
             return found
         }
