@@ -58,7 +58,13 @@ struct FrameChannel {
                 throw Failure.system("waiting for the render worker: \(String(cString: strerror(errno)))")
             }
             if ready == 0 {
-                if interrupt() { throw Failure.interrupted }
+                // What the peer sent between the poll and the question is read first: a worker
+                // that sends its hello and exits (describing the engine) was otherwise reported,
+                // under load, as ended before its start with the hello unread.
+                if interrupt() {
+                    var last = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    guard poll(&last, 1, 0) > 0, last.revents & Int16(POLLIN) != 0 else { throw Failure.interrupted }
+                }
                 continue
             }
             let got = data.withUnsafeMutableBytes { raw in

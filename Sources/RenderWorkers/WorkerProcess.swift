@@ -77,14 +77,15 @@ final class WorkerProcess: @unchecked Sendable {
         }
         let worker = WorkerProcess(pid: pid, fd: pair[0], temporary: temporary)
         let started = Date()
-        // Its ending, when it exited before its hello while something it started (a wrapper
-        // script's `helper &`) still holds its socket: no end of file comes then, and it was
-        // reported 30 s later as not answering, its status unsaid (attack 40b's L1).
-        var ending: Int32?
+        // Whether it exited before its hello while something it started (a wrapper script's
+        // `helper &`) still holds its socket: no end of file comes then, and it was reported 30 s
+        // later as not answering, its status unsaid (attack 40b's L1). Peeked at, not reaped: a
+        // describing worker sends its hello and exits at once, and the hello is still read then
+        // (`FrameChannel.receive`); only `reap` and `stop` reap, so no pid is killed once reused.
+        var exited = false
         do {
             guard let payload = try worker.channel.receive(interrupt: {
-                var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { ending = status; return true }
+                if Self.hasExited(pid) { exited = true; return true }
                 return Date().timeIntervalSince(started) > timeout
             }) else {
                 throw FrameChannel.Failure.closed
@@ -97,8 +98,8 @@ final class WorkerProcess: @unchecked Sendable {
         } catch let error as WorkerError {
             worker.stop()
             throw error
-        } catch FrameChannel.Failure.interrupted where ending != nil {
-            throw WorkerError.launch("the render worker \(path) did not start (\(worker.ended(ending ?? 0)))")
+        } catch FrameChannel.Failure.interrupted where exited {
+            throw WorkerError.launch("the render worker \(path) did not start (\(worker.reap() ?? "ended"))")
         } catch FrameChannel.Failure.interrupted {
             // Killed here, by derive: its ending (SIGKILL) would only say so.
             worker.stop()
@@ -120,13 +121,13 @@ final class WorkerProcess: @unchecked Sendable {
         return reap()
     }
 
-    /// The worker has ended and was reaped (`status` from waitpid): closes the socket, removes
-    /// its folder, and says how it ended.
-    func ended(_ status: Int32) -> String {
-        reaped = true
-        close(channel.fd)
-        temporary.remove()
-        return Self.describe(status)
+    /// Whether the process `pid` (a child) has ended, without reaping it (`WNOWAIT`).
+    static func hasExited(_ pid: pid_t) -> Bool {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) < 0 {
+            if errno != EINTR { return false }
+        }
+        return info._sifields._sigchld.si_pid == pid
     }
 
     /// Waits for the worker to end (it closed its socket or was killed) and says how it ended.
