@@ -53,7 +53,27 @@ public final class BuildSession: @unchecked Sendable {
                                         fontFiles: fontFiles, fontRendering: fontRendering, lockPath: lockPath)
         // Asked afresh (what other manifests record now), only of a witness that saved answers.
         inputs.narrowedNameTaken = narrowedNameTaken()
+        inputs.leftFileClaimed = leftFileClaimed()
         return inputs
+    }
+
+    /// Whether another manifest of the folder records a file the lock's `left` lines place now
+    /// (`lockOrphanOwner`'s definition, as `Planner.keptLeftLines` drops such a line); true when
+    /// the lock cannot be read (in doubt, the full plan runs).
+    func leftFileClaimed() -> @Sendable () -> Bool {
+        let owner = takenOver(ownWins: false), manifest = manifest, lockPath = lockPath
+        return {
+            var info = stat()
+            guard stat(lockPath, &info) == 0, Int(info.st_size) <= LockFile.maxBytes,
+                  let data = FileManager.default.contents(atPath: lockPath),
+                  let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return true }
+            for line in lock.left.values {
+                guard let (bucket, key) = LockFile.bucket(holding: line.place, in: manifest) else { continue }
+                let file = bucket.path + "/" + key
+                if SymbolicLinks.first(on: file, below: bucket.path) == nil, owner(file, bucket.name + "/" + key) != nil { return true }
+            }
+            return false
+        }
     }
 
     /// Whether another manifest records the file a name narrowing would give, or a rule of a
@@ -1289,8 +1309,9 @@ public final class BuildSession: @unchecked Sendable {
                     }
                     guard wanted.contains(entry.path) else {
                         if planner.disk.exists(file) || SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) != nil {
-                            report.left.append("\(entry.path)  " + LockLeft.leftMessage(lock: lockName))
-                            leaving.leaveLockOnly(entry.path, changed: (try? planner.digests.content(of: file))?.digest != entry.digest)
+                            let changed = (try? planner.digests.content(of: file))?.digest != entry.digest
+                            report.left.append("\(entry.path)  " + LockLeft.leftMessage(lock: lockName, changed: changed))
+                            leaving.leaveLockOnly(entry.path, changed: changed)
                         }
                         continue
                     }
