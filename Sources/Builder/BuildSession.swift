@@ -434,7 +434,7 @@ public final class BuildSession: @unchecked Sendable {
         // said as that manifest's output, the more useful reason (and the true one).
         for (derivative, error) in staleRefusals where !overwrite {
             guard let other = files.claimant(of: derivative.outputPath, output: derivative.output) else { continue }
-            let claimed = PlanError(message: Self.claimedMessage(planner: openedPlanner, file: derivative.outputPath, other: other))
+            let claimed = PlanError(message: Self.claimedMessage(planner: openedPlanner, file: derivative.outputPath, other: other, source: derivative.sourcePath))
             result.errors = result.errors.map { $0.message == error.message ? claimed : $0 }
             result.errored = result.errored.map { $0.error.message == error.message ? ($0.derivative, claimed) : $0 }
         }
@@ -444,7 +444,7 @@ public final class BuildSession: @unchecked Sendable {
             guard item.kind != .upToDate || item.adopted != nil,
                   let file = item.derivative?.outputPath ?? item.recorded?.file, let other = files.claimant(of: file, output: item.output) else { return true }
             if overwrite { return true }
-            result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
+            result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other, source: item.derivative?.sourcePath)))
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return false
         }
@@ -462,17 +462,38 @@ public final class BuildSession: @unchecked Sendable {
     /// A manifest of the same folder may hold the file under a name it gave a narrower source's
     /// width, one this manifest's rule writes: built first, it sees that rule and gives the name
     /// up, so the message says so, with the command (attack 48's F5: it advised only a bucket
-    /// folder of its own or --overwrite).
-    static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim) -> String {
+    /// folder of its own or --overwrite). Only when a rule of that manifest reads `source`, the
+    /// source this manifest's rule renders the file from, into the file's folder: narrowing
+    /// weighs a neighbour's rule over that very source alone, so over another source (`src2/p.jpg`
+    /// beside its `src/p.jpg`) building it first changes nothing (attack 48a's F3).
+    static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim, source: String? = nil) -> String {
         let shown = planner?.display(file) ?? file
-        guard other.takeOver == nil, other.recordedOwner == nil, let planner,
+        guard other.takeOver == nil, other.recordedOwner == nil, let planner, let source,
               PathKey.same(RealFolder.of((other.manifest as NSString).deletingLastPathComponent),
-                           RealFolder.of((URL(literalFilePath: planner.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent))
+                           RealFolder.of((URL(literalFilePath: planner.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent)),
+              Self.rule(of: other.manifest, reads: source, into: (file as NSString).deletingLastPathComponent)
         else { return other.refusal(shown) }
         let name = (other.manifest as NSString).lastPathComponent
         return other.refusal(shown).replacingOccurrences(of: "not of this manifest; give", with: "not of this manifest; if \(name) gave that name to a "
             + "narrower source's width and this manifest's rule writes it, build \(name) first (derive build \(name)): it then plans that width "
             + "under its name as written and gives the file up; otherwise give")
+    }
+
+    /// Whether a rule of the manifest at `manifest` takes the file `source` and writes into a
+    /// bucket whose folder holds `folder` (the folders compared with their links resolved);
+    /// false when it does not load.
+    static func rule(of manifest: String, reads source: String, into folder: String) -> Bool {
+        var loader = ManifestLoader()
+        loader.crossChecks = false
+        loader.neighbourChecks = false
+        guard let other = loader.load(manifest).manifest else { return false }
+        let sourceFile = RealFolder.of((source as NSString).deletingLastPathComponent) + "/" + (source as NSString).lastPathComponent
+        let target = RealFolder.of(folder)
+        return other.rules.contains { rule in
+            guard let from = other.bucket(named: rule.sourceBucket), let to = other.bucket(named: rule.targetBucket),
+                  let key = PathKey.below(RealFolder.of(from.path), sourceFile), rule.includes(key) else { return false }
+            return PathKey.same(RealFolder.of(to.path), target) || PathKey.below(RealFolder.of(to.path), target) != nil
+        }
     }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
