@@ -53,7 +53,27 @@ public final class BuildSession: @unchecked Sendable {
                                         fontFiles: fontFiles, fontRendering: fontRendering, lockPath: lockPath)
         // Asked afresh (what other manifests record now), only of a witness that saved answers.
         inputs.narrowedNameTaken = narrowedNameTaken()
+        inputs.leftFileClaimed = leftFileClaimed()
         return inputs
+    }
+
+    /// Whether another manifest of the folder records a file the lock's `left` lines place now
+    /// (`lockOrphanOwner`'s definition, as `Planner.keptLeftLines` drops such a line); true when
+    /// the lock cannot be read (in doubt, the full plan runs).
+    func leftFileClaimed() -> @Sendable () -> Bool {
+        let owner = takenOver(ownWins: false), manifest = manifest, lockPath = lockPath
+        return {
+            var info = stat()
+            guard stat(lockPath, &info) == 0, Int(info.st_size) <= LockFile.maxBytes,
+                  let data = FileManager.default.contents(atPath: lockPath),
+                  let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) else { return true }
+            for line in lock.left.values {
+                guard let (bucket, key) = LockFile.bucket(holding: line.place, in: manifest) else { continue }
+                let file = bucket.path + "/" + key
+                if SymbolicLinks.first(on: file, below: bucket.path) == nil, owner(file, bucket.name + "/" + key) != nil { return true }
+            }
+            return false
+        }
     }
 
     /// Whether another manifest records the file a name narrowing would give, or a rule of a
@@ -416,7 +436,7 @@ public final class BuildSession: @unchecked Sendable {
         // said as that manifest's output, the more useful reason (and the true one).
         for (derivative, error) in staleRefusals where !overwrite {
             guard let other = claims.claimant(of: derivative.outputPath, output: derivative.output) else { continue }
-            let claimed = PlanError(message: Self.claimedMessage(planner: openedPlanner, file: derivative.outputPath, other: other))
+            let claimed = PlanError(message: Self.claimedMessage(planner: openedPlanner, file: derivative.outputPath, other: other, source: derivative.sourcePath))
             result.errors = result.errors.map { $0.message == error.message ? claimed : $0 }
             result.errored = result.errored.map { $0.error.message == error.message ? ($0.derivative, claimed) : $0 }
         }
@@ -433,7 +453,7 @@ public final class BuildSession: @unchecked Sendable {
                 return PlanItem(kind: .rebuild, output: item.output, reasons: ["\(shown) is an output of \(other.manifest): taken over (--overwrite)"],
                                 derivative: item.derivative, recorded: item.recorded, adopted: item.adopted, replaces: item.replaces)
             }
-            result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other)))
+            result.errors.append(PlanError(message: Self.claimedMessage(planner: openedPlanner, file: file, other: other, source: item.derivative?.sourcePath)))
             result.erroredOutputs.insert(item.output)   // wanted, and reported as refused: not "not produced"
             return nil
         }
@@ -451,17 +471,38 @@ public final class BuildSession: @unchecked Sendable {
     /// A manifest of the same folder may hold the file under a name it gave a narrower source's
     /// width, one this manifest's rule writes: built first, it sees that rule and gives the name
     /// up, so the message says so, with the command (attack 48's F5: it advised only a bucket
-    /// folder of its own or --overwrite).
-    static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim) -> String {
+    /// folder of its own or --overwrite). Only when a rule of that manifest reads `source`, the
+    /// source this manifest's rule renders the file from, into the file's folder: narrowing
+    /// weighs a neighbour's rule over that very source alone, so over another source (`src2/p.jpg`
+    /// beside its `src/p.jpg`) building it first changes nothing (attack 48a's F3).
+    static func claimedMessage(planner: Planner?, file: String, other: ForeignClaims.Claim, source: String? = nil) -> String {
         let shown = planner?.display(file) ?? file
-        guard other.takeOver == nil, other.recordedOwner == nil, let planner,
+        guard other.takeOver == nil, other.recordedOwner == nil, let planner, let source,
               PathKey.same(RealFolder.of((other.manifest as NSString).deletingLastPathComponent),
-                           RealFolder.of((URL(literalFilePath: planner.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent))
+                           RealFolder.of((URL(literalFilePath: planner.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent)),
+              Self.rule(of: other.manifest, reads: source, into: (file as NSString).deletingLastPathComponent)
         else { return other.refusal(shown) }
         let name = (other.manifest as NSString).lastPathComponent
         return other.refusal(shown).replacingOccurrences(of: "not of this manifest; give", with: "not of this manifest; if \(name) gave that name to a "
             + "narrower source's width and this manifest's rule writes it, build \(name) first (derive build \(name)): it then plans that width "
             + "under its name as written and gives the file up; otherwise give")
+    }
+
+    /// Whether a rule of the manifest at `manifest` takes the file `source` and writes into a
+    /// bucket whose folder holds `folder` (the folders compared with their links resolved);
+    /// false when it does not load.
+    static func rule(of manifest: String, reads source: String, into folder: String) -> Bool {
+        var loader = ManifestLoader()
+        loader.crossChecks = false
+        loader.neighbourChecks = false
+        guard let other = loader.load(manifest).manifest else { return false }
+        let sourceFile = RealFolder.of((source as NSString).deletingLastPathComponent) + "/" + (source as NSString).lastPathComponent
+        let target = RealFolder.of(folder)
+        return other.rules.contains { rule in
+            guard let from = other.bucket(named: rule.sourceBucket), let to = other.bucket(named: rule.targetBucket),
+                  let key = PathKey.below(RealFolder.of(from.path), sourceFile), rule.includes(key) else { return false }
+            return PathKey.same(RealFolder.of(to.path), target) || PathKey.below(RealFolder.of(to.path), target) != nil
+        }
     }
 
     /// What a build did: the plan it followed and, unless the plan had errors, the report.
@@ -1299,8 +1340,9 @@ public final class BuildSession: @unchecked Sendable {
                     }
                     guard wanted.contains(entry.path) else {
                         if planner.disk.exists(file) || SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) != nil {
-                            report.left.append("\(entry.path)  " + LockLeft.leftMessage(lock: lockName))
-                            leaving.leaveLockOnly(entry.path, changed: (try? planner.digests.content(of: file))?.digest != entry.digest)
+                            let changed = (try? planner.digests.content(of: file))?.digest != entry.digest
+                            report.left.append("\(entry.path)  " + LockLeft.leftMessage(lock: lockName, changed: changed))
+                            leaving.leaveLockOnly(entry.path, changed: changed)
                         }
                         continue
                     }

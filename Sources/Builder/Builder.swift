@@ -819,11 +819,12 @@ public struct Builder: Sendable {
         if !planner.overwrite, let old = item.recorded, PathKey.same(old.file, derivative.outputPath), replaces == old.outputDigest, adoptedUnproven(old) {
             throw DiskError("\(planner.display(derivative.outputPath)) was adopted from derive.lock unverified and is not proven Derive's output; it was kept (run derive build again, which renders it first, or pass --overwrite)")
         }
+        BuildTestHooks.beforeInstall(derivative.outputPath)
         // Ownership again at the moment of writing: the file there must still be the one planned for.
         if !planner.overwrite, disk.exists(derivative.outputPath) {
             let current = (try? disk.read(derivative.outputPath)).map(ContentDigests.digest)
             guard let current, current == replaces else {
-                throw DiskError("\(planner.display(derivative.outputPath)) appeared or changed while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
+                throw DiskError(appearedRefusal(derivative.outputPath, output: derivative.output, what: "appeared or changed"))
             }
         }
         // A build killed after the rename leaves a file Derive may replace, but only these bytes
@@ -851,7 +852,7 @@ public struct Builder: Sendable {
                                            replacingOnly: planner.overwrite ? nil : replaces, beforeInstall: note)
         } catch let error as DiskError where error.appeared {
             try? store.clearPendingWrites([derivative.outputPath])
-            throw DiskError("\(planner.display(derivative.outputPath)) appeared while building and was not written by Derive; it was kept (move it and build again, or pass --overwrite)")
+            throw DiskError(appearedRefusal(derivative.outputPath, output: derivative.output, what: "appeared"))
         }
         BuildTestHooks.afterInstall()
         // The bucket's folder moved (same output, another file): the old copy goes before the new
@@ -1692,6 +1693,18 @@ enum BuildTestHooks {
         guard reached else { return }
         _ = FileManager.default.createFile(atPath: renders.path, contents: Data("rendered \(renders.count)\n".utf8))
         sleep(60)
+    }
+
+    /// `DERIVE_TEST_BEFORE_INSTALL=<file name>=<path>`: once, just before the rendered output
+    /// `<file name>` is checked one last time and moved into place, the file `<path>` is created
+    /// and the build waits (at most 60 s) until the test removes it: another manifest's build
+    /// run to its end in that instant (two manifests racing for one name, attack 48a's F4).
+    static func beforeInstall(_ path: String) {
+        guard let value = ProcessInfo.processInfo.environment["DERIVE_TEST_BEFORE_INSTALL"], let equals = value.firstIndex(of: "="),
+              (path as NSString).lastPathComponent == String(value[..<equals]) else { return }
+        let flag = String(value[value.index(after: equals)...])
+        guard FileManager.default.createFile(atPath: flag, contents: Data("waiting\n".utf8)) else { return }
+        for _ in 0..<600 where FileManager.default.fileExists(atPath: flag) { usleep(100_000) }
     }
 
     /// `DERIVE_TEST_KILL_AFTER_INSTALL=<n>`: the build kills itself (SIGKILL) just after its `n`th

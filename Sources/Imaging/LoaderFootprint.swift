@@ -136,6 +136,13 @@ struct LoaderFootprint: Equatable {
                                    "the source has more than \(limits.maxFrames) pages (TIFF directories); the limit is \(limits.maxFrames)")
             }
             footprint.work = Double(pages) * tiffPageWeight
+        case .gif:
+            // The size libvips will show, its largest image's reach included (a 1x1 screen may
+            // hold a 60000x60000 frame), and its frames: refused before libvips reads the header.
+            guard let header = SourceHeader.gif(bytes) else { break }
+            footprint.width = header.width
+            footprint.height = header.height
+            try limits.checkSource(width: header.width, height: header.height, frames: header.frames, resizing: resizing)
         default:
             break
         }

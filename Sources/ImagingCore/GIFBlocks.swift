@@ -25,12 +25,32 @@ public enum GIFBlocks {
         }
     }
 
+    /// The size libvips shows the GIF at, before any pixel is decoded: its logical screen, or
+    /// larger where an image reaches past it (attack 48a's check: a 1x1 screen holding a
+    /// 60000x60000 frame passed the side and pixel limits read from the screen). The images'
+    /// descriptors are read as far as the blocks can be walked (each byte at most once: the
+    /// source's byte limit bounds it); `frames` is nil when they do not reach the trailer.
+    package static func extent(_ bytes: UnsafeRawBufferPointer) -> (width: Int, height: Int, frames: Int?)? {
+        guard bytes.count >= 10, bytes[0] == 0x47, bytes[1] == 0x49, bytes[2] == 0x46 else { return nil }
+        let screenWidth = Int(bytes[6]) | Int(bytes[7]) << 8, screenHeight = Int(bytes[8]) | Int(bytes[9]) << 8
+        let scanned = scan(bytes)
+        return (max(screenWidth, scanned.right), max(screenHeight, scanned.bottom), scanned.complete ? scanned.frames : nil)
+    }
+
     /// The number of images, and how far right and down the furthest reaches; nil when cut short
     /// or not a GIF's blocks.
     static func walk(_ bytes: UnsafeRawBufferPointer) -> (frames: Int, right: Int, bottom: Int)? {
+        let scanned = scan(bytes)
+        return scanned.complete ? (scanned.frames, scanned.right, scanned.bottom) : nil
+    }
+
+    /// `walk`'s reading, with what was read before the blocks ended when they do not reach a
+    /// trailer (`complete` false).
+    static func scan(_ bytes: UnsafeRawBufferPointer) -> (frames: Int, right: Int, bottom: Int, complete: Bool) {
         let count = bytes.count
         var right = 0, bottom = 0
-        guard count >= 13, bytes[0] == 0x47, bytes[1] == 0x49, bytes[2] == 0x46 else { return nil }
+        var frames = 0
+        guard count >= 13, bytes[0] == 0x47, bytes[1] == 0x49, bytes[2] == 0x46 else { return (0, 0, 0, false) }
         var offset = 13
         // Logical screen descriptor: a global colour table follows when bit 7 of byte 10 is set.
         let screenFlags = bytes[10]
@@ -44,34 +64,34 @@ public enum GIFBlocks {
             }
             return false
         }
-        var frames = 0
+        let cut = { (frames, right, bottom, false) }
         while offset < count {
             switch bytes[offset] {
             case 0x3B:
-                return (frames, right, bottom)
+                return (frames, right, bottom, true)
             case 0x21:
                 // Extension: label, then sub-blocks.
                 offset += 2
-                guard offset <= count, skipSubBlocks() else { return nil }
+                guard offset <= count, skipSubBlocks() else { return cut() }
             case 0x2C:
                 // Image descriptor (10 bytes), local colour table, LZW code size, sub-blocks.
-                guard offset + 10 <= count else { return nil }
+                guard offset + 10 <= count else { return cut() }
                 func u16(_ at: Int) -> Int { Int(bytes[offset + at]) | Int(bytes[offset + at + 1]) << 8 }
                 right = max(right, u16(1) + u16(5))
                 bottom = max(bottom, u16(3) + u16(7))
                 let flags = bytes[offset + 9]
                 offset += 10
                 if flags & 0x80 != 0 { offset += 3 << (Int(flags & 0x07) + 1) }
-                guard offset < count else { return nil }
+                guard offset < count else { return cut() }
                 let codeSize = bytes[offset]
-                guard (1...11).contains(codeSize) else { return nil }
+                guard (1...11).contains(codeSize) else { return cut() }
                 offset += 1
-                guard skipSubBlocks() else { return nil }
+                guard skipSubBlocks() else { return cut() }
                 frames += 1
             default:
-                return nil
+                return cut()
             }
         }
-        return nil
+        return cut()
     }
 }

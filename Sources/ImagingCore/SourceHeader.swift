@@ -261,11 +261,12 @@ public struct SourceHeader: Sendable, Hashable {
         return nil
     }
 
-    /// The logical screen's size and the number of images (every frame is decoded at that size).
-    static func gif(_ bytes: Bytes) -> SourceHeader? {
-        guard let width = bytes.u16(6, little: true), let height = bytes.u16(8, little: true) else { return nil }
-        let frames = GIFBlocks.frameCount(bytes.raw) ?? 1   // cut short: libvips decodes what is there
-        return SourceHeader(width: width, height: height, frames: max(1, frames))
+    /// The size libvips shows (the logical screen's, or larger where an image reaches past it:
+    /// `GIFBlocks.extent`) and the number of images (every frame is decoded at that size).
+    package static func gif(_ bytes: Bytes) -> SourceHeader? {
+        guard bytes.u16(6, little: true) != nil, bytes.u16(8, little: true) != nil, let extent = GIFBlocks.extent(bytes.raw) else { return nil }
+        let frames = extent.frames ?? 1   // cut short: libvips decodes what is there
+        return SourceHeader(width: extent.width, height: extent.height, frames: max(1, frames))
     }
 
     /// VP8X holds the canvas of extended files; animations count their ANMF chunks.

@@ -48,7 +48,8 @@ extension Planner {
     /// records and the lock's lines on disk, merged by the file's place (the more private ACL
     /// wins: a lock line may narrow a record, never widen it, and a line missing from the lock
     /// comes back from the state: round 21's N2), re-keyed to the bucket holding that place now
-    /// (N5), then `added`. A line goes when its path is an output again, when its file is gone
+    /// (N5), then `added`. A line goes when its path is an output again, when another manifest of
+    /// the folder records its file as its output (`neighbourOwner`), when its file is gone
     /// and it was left public, when a private one's file has been gone for `goneKeptSeconds`
     /// (or more than `goneKeptMax` are gone), or when the user releases it (`derive release`).
     /// A private one whose file is gone is kept, marked gone with the time a build first found
@@ -102,6 +103,14 @@ extension Planner {
             var info = stat()
             let linked = SymbolicLinks.first(on: file, below: bucket.path) != nil
             let there = lstat(file, &info) == 0 || linked
+            if there, !linked, let owner = neighbourOwner(file: file, bucket: bucket.name, key: key) {
+                // Another manifest of the folder records the file (its state, or its lock with these
+                // very bytes): the file is its output, which this line would answer no more publicly
+                // (attack 48a's F2: written while that manifest's lock could not be read, the line
+                // stayed for good and serve answered the other manifest's public output 403).
+                dropped.append((line.path, "\(owner) records the file as its output: the file is left to it"))
+                continue
+            }
             if there {
                 // Put back (a restore, a move back, another rendition) or still there: as private
                 // as before whatever its bytes; other bytes than the left file's are named. Read
@@ -135,7 +144,14 @@ extension Planner {
                 dropped.append((line.path, "the file is gone (more than \(Self.goneKeptMax) left files are gone)"))
             }
         }
-        for line in added.map(located) where outputs[line.path] == nil {
+        let claimed = Set(dropped.map(\.path))
+        for line in added.map(located) where outputs[line.path] == nil && !claimed.contains(line.path) {
+            if kept[line.path] == nil, let (bucket, key) = LockFile.bucket(holding: line.place, in: manifest),
+               SymbolicLinks.first(on: bucket.path + "/" + key, below: bucket.path) == nil,
+               let owner = neighbourOwner(file: bucket.path + "/" + key, bucket: bucket.name, key: key) {
+                dropped.append((line.path, "\(owner) records the file as its output: the file is left to it"))
+                continue
+            }
             if let old = kept[line.path] {
                 var merged = old
                 merged.acl = BucketACL.morePrivate(old.aclValue, line.aclValue).rawValue
@@ -148,6 +164,13 @@ extension Planner {
             }
         }
         return (kept, dropped)
+    }
+
+    /// The manifest of the folder that records the file at `file` (`bucket/key` here) as its
+    /// output, by the one definition lock orphans use (`lockOrphanOwner`: its state, or its lock
+    /// with the file's very bytes); nil when none does or nothing can be asked.
+    func neighbourOwner(file: String, bucket: String, key: String) -> String? {
+        lockOrphanOwner?(file, bucket + "/" + key)
     }
 
     /// `line` with the digest of its file when it has none yet and the file is a regular file

@@ -57,7 +57,8 @@ extension Planner {
                 } else if let deletion = gitProofDeletion(entry, placed: placed, rules: rules, lockName: lockName) {
                     provenByGit.append(deletion)
                 } else if disk.exists(placed.file) || SymbolicLinks.first(on: placed.file, below: placed.bucket.path) != nil {
-                    left.append(LockLeft(output: entry.path, message: LockLeft.leftMessage(lock: lockName), present: true))
+                    let changed = (try? digests.content(of: placed.file))?.digest != entry.digest
+                    left.append(LockLeft(output: entry.path, message: LockLeft.leftMessage(lock: lockName, changed: changed), present: true))
                 } else {
                     left.append(LockLeft(output: entry.path, message: "dropped: in \(lockName), but not produced by the manifest and no file is there; the build drops the line", present: false))
                 }

@@ -44,6 +44,10 @@ public struct NoOpWitness: Sendable {
         /// (`Planner.narrowedNameTaken`): the witness holds only while every answer it saved
         /// (`NarrowedNameAnswers`) is the same. Nil: a witness with such answers does not hold.
         public var narrowedNameTaken: (@Sendable (NarrowedName) -> Bool)?
+        /// Whether another manifest of the folder now records a file the lock's `left` lines
+        /// place (a build drops such a line: `Planner.keptLeftLines`), asked only of a witness
+        /// with left files. Nil: such a witness does not hold.
+        public var leftFileClaimed: (@Sendable () -> Bool)?
 
         public init(manifestFiles: [String], manifest: Manifest, manifestPath: String, identity: EngineIdentity, fontFiles: [String],
                     fontRendering: [String] = [], lockPath: String? = nil) {
@@ -508,8 +512,14 @@ public struct NoOpWitness: Sendable {
 
     /// Whether other manifests answer every question about names narrowing would give as they
     /// did when the witness was saved (`NarrowedNameAnswers`).
+    /// And whether no file the lock's `left` lines place is another manifest's recorded output
+    /// now (attack 48a's F2: that manifest's lock, unreadable when the line was written, read
+    /// again without any file this witness stats changing, and the line stayed for good).
     static func answersHold(_ saved: Saved, _ inputs: Inputs) -> Bool {
-        NarrowedNameAnswers.hold(saved.asked, taken: inputs.narrowedNameTaken)
+        guard NarrowedNameAnswers.hold(saved.asked, taken: inputs.narrowedNameTaken) else { return false }
+        guard !saved.left.isEmpty else { return true }
+        guard let claimed = inputs.leftFileClaimed else { return false }
+        return !claimed()
     }
 
     /// Whether the output half (outputs, lock, index, state database) is as the witness saw it.

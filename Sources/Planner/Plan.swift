@@ -117,8 +117,10 @@ public struct LockLeft: Sendable, Hashable {
     }
 
     /// What plan, build, check and clean say of a file only the lock names.
-    public static func leftMessage(lock: String) -> String {
-        "left: known only from \(lock) (no build state); Derive deletes nothing on the lock's word — remove it yourself if it is yours to remove"
+    /// `changed`: the file no longer holds its line's bytes; said as the build's `left` line
+    /// says it (`LockFile.Left.lockOnlyChanged`), so plan and build name one state alike.
+    public static func leftMessage(lock: String, changed: Bool = false) -> String {
+        "left: known only from \(lock)\(changed ? ", changed since" : "") (no build state); Derive deletes nothing on the lock's word — remove it yourself if it is yours to remove"
     }
 
     /// `= site/x.jpg  left: …`: one line, as plan prints it.

@@ -406,8 +406,9 @@ struct BuiltOutputs: RecordedOutputs {
     /// The lock's paths as last read, with the identity, size and times of the file read.
     /// `left`: by path (`bucket/key`) and by place (`LockFile.Left.place`), each line under both.
     /// `outputs`: the lock's output paths by their file's place (`recordedPlace`).
-    /// `index`: the place of the index the lock names.
-    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?)?>(nil)
+    /// `index`: the place of the index the lock names. `digests`: each output line's digest, by path.
+    private let lock = NIOLockedValueBox<(identity: [Int64], paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?,
+                                          digests: PathDictionary<String>)?>(nil)
     /// The state as read whole from the store opened (its identity) at its `data_version` (another
     /// connection's commit changes it): every lookup answers from it, after one `data_version`
     /// read (round 23: a listing's keys read 3 to 6 SQL transactions each, a GET about 8).
@@ -525,7 +526,12 @@ struct BuiltOutputs: RecordedOutputs {
         // it by key and bytes alone (a clone or a backup copy beside it, mid-edit) do not cap it
         // (attack 46b's N4); another project's placed record still does.
         let own = ((try? recordedOutput(bucket: bucket, key: key)) ?? nil) != nil || lockLists(bucket: bucket, key: key)
-        narrow(foreign.nestedOutputACL(bucket: bucket, key: key, byKey: !own))
+        // Nor does another project's `left` line when this manifest's lock records the file with
+        // the very bytes it holds: they are this manifest's render, not what that project left
+        // (attack 48a's F2: a line written while this lock could not be read, in doubt, made
+        // this manifest's public output 403 until that project built again).
+        let ownBytes = lockLines()?.digests[bucket + "/" + key].map { foreign.holds(bucket: bucket, key: key, digest: $0) } ?? false
+        narrow(foreign.nestedOutputACL(bucket: bucket, key: key, byKey: !own, leftLinesCount: !ownBytes))
         return acl
     }
 
@@ -749,20 +755,23 @@ struct BuiltOutputs: RecordedOutputs {
 
     /// The lock's output paths and left files, read again when its device, inode, size or
     /// modification time changed; nil without a lock.
-    private func lockLines() -> (paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?)? {
+    private func lockLines() -> (paths: PathSet, left: [String: BucketACL], outputs: [String: [String]], index: (path: String, place: String)?,
+                                 digests: PathDictionary<String>)? {
         var info = stat()
         guard stat(lockFile, &info) == 0, Int(info.st_size) <= LockFile.maxBytes else { return nil }
         let identity = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
                         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
         return lock.withLockedValue { cached in
-            if let cached, cached.identity == identity { return (cached.paths, cached.left, cached.outputs, cached.index) }
+            if let cached, cached.identity == identity { return (cached.paths, cached.left, cached.outputs, cached.index, cached.digests) }
             var paths = PathSet()
+            var digests: PathDictionary<String> = [:]
             var left: [String: BucketACL] = [:]
             var outputs: [String: [String]] = [:]
             var index: (path: String, place: String)?
             if let data = FileManager.default.contents(atPath: lockFile), LockFile.isDeriveLock(data),
                let lock = LockFile.parse(String(decoding: data, as: UTF8.self)) {
                 paths = lock.entries.keys
+                for (path, entry) in lock.entries { digests[path] = entry.digest }
                 for path in paths { if let place = recordedPlace(path) { outputs[place, default: []].append(path) } }
                 index = lock.index.flatMap { line in recordedPlace(line.path).map { (line.path, $0) } }
                 for (path, line) in lock.left {
@@ -772,8 +781,8 @@ struct BuiltOutputs: RecordedOutputs {
                     }
                 }
             }
-            cached = (identity, paths, left, outputs, index)
-            return (paths, left, outputs, index)
+            cached = (identity, paths, left, outputs, index, digests)
+            return (paths, left, outputs, index, digests)
         }
     }
 

@@ -46,6 +46,9 @@ final class ForeignServedFiles: Sendable {
     /// the keys of lock lines of a project whose manifest does not load (its buckets unknown).
     private struct NestedOutputs {
         var files: [String: BucketACL] = [:]
+        /// The files its builds left in place (its lock's `left` lines), kept apart from `files`:
+        /// they do not cap a file the manifest served records with the bytes it holds.
+        var leftFiles: [String: BucketACL] = [:]
         /// Lock keys of a project whose manifest does not load, with the digests its lines give.
         var unplacedKeys: [String: Set<String>] = [:]
         /// Every project read loaded (else the result is read again after `refresh`), and when.
@@ -57,8 +60,10 @@ final class ForeignServedFiles: Sendable {
         /// project's own folder by key alone; elsewhere (`folder` ""), only while the file holds
         /// the bytes a line with that key records (`digest`), as builds judge it (attack 46a's
         /// M1: by key alone, every `landscape.jpg` of the served bucket was taken).
-        func acl(of file: String, in folder: String, digest: (String) -> String?, byKey: Bool = true) -> BucketACL? {
-            if let acl = files[file] { return acl }
+        func acl(of file: String, in folder: String, digest: (String) -> String?, byKey: Bool = true, leftLinesCount: Bool = true) -> BucketACL? {
+            let left = leftLinesCount ? leftFiles[file] : nil
+            if let acl = files[file] { return left.map { .morePrivate(acl, $0) } ?? acl }
+            if let left { return left }
             guard byKey, !unplacedKeys.isEmpty, file.hasPrefix(folder + "/") else { return nil }
             let parts = file.dropFirst(folder.count + 1).split(separator: "/", omittingEmptySubsequences: false)
             for start in parts.indices {
@@ -184,8 +189,10 @@ final class ForeignServedFiles: Sendable {
     /// folder pay what `nestedManifestFolder` pays (one cached `stat` per folder); inside one, the
     /// `stat` of its manifests, includes, locks and states, its outputs read again only when one
     /// changed (`nestedOutputs`, at most 256 projects' folders kept).
-    func nestedOutputACL(bucket: String, key: String, byKey: Bool = true) -> BucketACL? {
-        nestedOutputRecords(bucket: bucket, key: key, byKey: byKey).map { $0.acl }.reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+    /// `leftLinesCount` false: those projects' `left` lines do not count (the manifest served
+    /// records the file with the bytes it holds).
+    func nestedOutputACL(bucket: String, key: String, byKey: Bool = true, leftLinesCount: Bool = true) -> BucketACL? {
+        nestedOutputRecords(bucket: bucket, key: key, byKey: byKey, leftLinesCount: leftLinesCount).map { $0.acl }.reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
     }
 
     /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
@@ -200,12 +207,20 @@ final class ForeignServedFiles: Sendable {
         return (named.isEmpty ? record.folder : named.joined(separator: " and "), true)
     }
 
-    private func nestedOutputRecords(bucket: String, key: String, byKey: Bool = true) -> [(folder: String, manifest: String, acl: BucketACL, nested: Bool)] {
+    /// Whether the file at `key` of `bucket` is a regular file holding `digest`.
+    func holds(bucket: String, key: String, digest: String) -> Bool {
+        guard let folder = bucketFolders[bucket] else { return false }
+        return fileDigest((folder == "/" ? "" : folder) + "/" + key) == digest
+    }
+
+    private func nestedOutputRecords(bucket: String, key: String, byKey: Bool = true,
+                                     leftLinesCount: Bool = true) -> [(folder: String, manifest: String, acl: BucketACL, nested: Bool)] {
         guard let base = bucketFolders[bucket] else { return [] }
         let file = (base == "/" ? "" : base) + "/" + key
         return nestedManifestFolders(bucket: bucket, key: key, all: true).compactMap { folder in
-            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest, byKey: byKey).map { (folder, "", $0, true) }
-        } + outsideRecorders(of: file, byKey: byKey).map { ($0.folder, $0.manifest, $0.acl, false) }
+            recordedOutputs(inProjectFolder: folder).acl(of: file, in: folder, digest: fileDigest, byKey: byKey, leftLinesCount: leftLinesCount)
+                .map { (folder, "", $0, true) }
+        } + outsideRecorders(of: file, byKey: byKey, leftLinesCount: leftLinesCount).map { ($0.folder, $0.manifest, $0.acl, false) }
     }
 
     /// The projects outside the key's path that record `file` (its real path under a bucket's
@@ -219,7 +234,7 @@ final class ForeignServedFiles: Sendable {
     /// `../site/www/gallery`), one validate does not look for, alike. A project whose manifest
     /// does not load gives its recorded outputs private: its state keeps each output's folder; its
     /// lock alone (no state rows) names keys only, matched at the end of the file's path.
-    private func outsideRecorders(of file: String, byKey: Bool = true) -> [(manifest: String, folder: String, acl: BucketACL)] {
+    private func outsideRecorders(of file: String, byKey: Bool = true, leftLinesCount: Bool = true) -> [(manifest: String, folder: String, acl: BucketACL)] {
         let known = known()
         var manifests: [String] = known.neighbours.map(\.manifestPath)
         manifests += known.foreign.recorders(of: file).map(\.manifest)
@@ -238,7 +253,8 @@ final class ForeignServedFiles: Sendable {
         var seen = Set<String>()
         var found: [(manifest: String, folder: String, acl: BucketACL)] = []
         for manifest in manifests where seen.insert(RealFolder.of(manifest)).inserted {
-            if let acl = recordedOutputs(ofProject: manifest, left: goneLeft[manifest]).acl(of: file, in: "", digest: fileDigest, byKey: byKey) {
+            if let acl = recordedOutputs(ofProject: manifest, left: goneLeft[manifest]).acl(of: file, in: "", digest: fileDigest, byKey: byKey,
+                                                                                             leftLinesCount: leftLinesCount) {
                 found.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
             }
         }
@@ -322,7 +338,11 @@ final class ForeignServedFiles: Sendable {
                 let lockFolder = (lockFile as NSString).deletingLastPathComponent
                 for left in Self.leftLines(lockFile) {
                     let placed = left.file.map { $0.hasPrefix("/") ? $0 : lockFolder + "/" + $0 } ?? place(left.path)
-                    if let placed { record(RealFolder.of((placed as NSString).deletingLastPathComponent) + "/" + (placed as NSString).lastPathComponent, BucketACL(rawValue: left.acl) ?? .private) }
+                    if let placed {
+                        let file = RealFolder.of((placed as NSString).deletingLastPathComponent) + "/" + (placed as NSString).lastPathComponent
+                        let acl = BucketACL(rawValue: left.acl) ?? .private
+                        outputs.leftFiles[file] = outputs.leftFiles[file].map { .morePrivate($0, acl) } ?? acl
+                    }
                 }
                 // A lock that does not parse (a merge conflict, cut short) keeps its whole lines
                 // (attack 46a's H3: a conflict in it published every output it recorded).
