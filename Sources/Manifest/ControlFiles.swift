@@ -288,6 +288,7 @@ struct ControlFiles {
                 diagnostics.error(at, message, hint: "write outputs to another folder or bucket, or exclude them in 'exclude:'")
             }
         }
+        validateDotDeriveBucketPaths(into: &diagnostics)
     }
 
     /// Output and source patterns in the coordinates of whichever of the two bucket folders
