@@ -54,6 +54,7 @@ struct ControlFiles {
         let controlPaths = controls.map { FileSystemPath(manifest: $0.path) }
         validateSiblings(into: &diagnostics)
         validateForeignStates(into: &diagnostics)
+        validateDeclaredLockOwner(into: &diagnostics)
         if checksNeighbours {
             validateNeighbourProjects(into: &diagnostics)
             validateGoneNeighbourProjects(into: &diagnostics)
