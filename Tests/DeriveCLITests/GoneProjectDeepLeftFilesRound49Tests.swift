@@ -66,7 +66,7 @@ import TestSupport
 
     /// Serve agrees with the plan from its first request: the output is answered no more publicly
     /// than the gone project gave it (it was answered to anyone while no request had touched the
-    /// project's lock or state), and the note names its manifest.
+    /// project's lock or state), and the note names its manifest, as gone.
     @Test func serveKeepsAGoneProjectsOutputWhoseLockAndStateLieDeepAsThePlanDoes() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -75,6 +75,7 @@ import TestSupport
         let (service, recorded) = try ProjectsAroundServeRound46Tests.service(root.appendingPathComponent("derive.yaml"))
         #expect(ServeRound3Tests.request(service, "GET", "/www/g/out/a.jpg").status == 403)
         let note = recorded.foreignReadNote(bucket: "www", key: "g/out/a.jpg") ?? "no note"
-        #expect(note.contains("/www/g/g.yaml, another project"), "\(note)")
+        // Said to be gone (attack 48b's F3: the note never said "no longer there").
+        #expect(note.contains("/www/g/g.yaml, another project whose manifest is no longer there, records"), "\(note)")
     }
 }
