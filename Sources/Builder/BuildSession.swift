@@ -1512,7 +1512,7 @@ public final class BuildSession: @unchecked Sendable {
         let left = leaving.lines()
         report.droppedLeft = left.dropped
         if let lockData, !LockFile.isOurs(lockData, manifest: planner.manifestName, lockPath: planner.lockPath) {
-            report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData))
+            report.left.append(LockFile.notOursMessage(planner.display(lockPath), data: lockData, manifest: planner.manifestName, lockPath: planner.lockPath))
         } else if report.keptLock {
             // Kept as the record of outputs clean could not remove: with the lines of the files left too.
             if let lockData, let lock = LockFile.parse(String(decoding: lockData, as: UTF8.self)) {

@@ -1004,7 +1004,7 @@ public struct Builder: Sendable {
         if isEarly { early.update { $0.ran = true; $0.droppedLeft = targets.droppedLeft } }
         let currentLock = try? disk.read(planner.lockPath)
         if let current = currentLock, !LockFile.isOurs(current, manifest: planner.manifestName, lockPath: planner.lockPath) {
-            throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current))
+            throw DiskError(LockFile.notOursMessage(planner.display(planner.lockPath), data: current, manifest: planner.manifestName, lockPath: planner.lockPath))
         }
         var rewritten: [String] = []
         // Old indexes first: one left in place goes into the lock (V2), written after them.

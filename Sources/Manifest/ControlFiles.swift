@@ -54,6 +54,7 @@ struct ControlFiles {
         let controlPaths = controls.map { FileSystemPath(manifest: $0.path) }
         validateSiblings(into: &diagnostics)
         validateForeignStates(into: &diagnostics)
+        validateDeclaredLockOwner(into: &diagnostics)
         if checksNeighbours {
             validateNeighbourProjects(into: &diagnostics)
             validateGoneNeighbourProjects(into: &diagnostics)
@@ -288,6 +289,7 @@ struct ControlFiles {
                 diagnostics.error(at, message, hint: "write outputs to another folder or bucket, or exclude them in 'exclude:'")
             }
         }
+        validateDotDeriveBucketPaths(into: &diagnostics)
     }
 
     /// Output and source patterns in the coordinates of whichever of the two bucket folders

@@ -294,27 +294,58 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             if found[real]?.lock == nil, let lock { found[real]?.lock = lock }
             if found[real]?.state == nil, let state { found[real]?.state = state }
         }
-        for candidate in goneManifests(around: path) {
+        let lookedAt = goneLookedAtFolders(around: path)
+        // `reach`: only a project whose manifest's folder is one looked at (attack 48c's F2, below).
+        func consider(_ candidate: String, reach: Set<String>? = nil) {
             let control = ControlFiles.controlFiles(ofSibling: candidate)
             let lock = NeighbourProjects.isDeriveLock(control.lock) ? Self.realPath(control.lock) : nil
             let state = Self.isFolder(control.state) ? Self.realPath(control.state) : nil
             var manifest = NeighbourProjects.goneManifestName(candidate)
             if lock == nil, let state, case .owned(let owner) = ControlFiles.stateDatabase(in: state) { manifest = owner }
-            guard !ControlFiles.isProjectManifest(manifest) || manifest == candidate else { continue }
+            guard !ControlFiles.isProjectManifest(manifest) || manifest == candidate else { return }
+            if let reach, !isInReach(manifest, lookedAt: reach) { return }
             add(manifest, lock: lock, state: state)
         }
-        for folder in goneLookedAtFolders(around: path) {
+        func considerState(in folder: String, reach: Set<String>? = nil) {
+            let gone: (manifest: String, state: String)?
             if let known = lock.withLock({ goneStateByFolder[folder] }) {
-                if let known { add(known.manifest, lock: nil, state: known.state) }
-                continue
+                gone = known
+            } else {
+                var found: (manifest: String, state: String)?
+                if case .owned(let owner) = ControlFiles.stateDatabase(in: folder), !ControlFiles.isProjectManifest(owner),
+                   !sharesMyControlFiles((lock: ControlFiles.controlFiles(ofSibling: owner).lock, state: folder)) {
+                    found = (owner, Self.realPath(folder))
+                }
+                lock.withLock { goneStateByFolder[folder] = .some(found) }
+                gone = found
             }
-            var gone: (manifest: String, state: String)?
-            if case .owned(let owner) = ControlFiles.stateDatabase(in: folder), !ControlFiles.isProjectManifest(owner),
-               !sharesMyControlFiles((lock: ControlFiles.controlFiles(ofSibling: owner).lock, state: folder)) {
-                gone = (owner, Self.realPath(folder))
+            guard let gone else { return }
+            if let reach, !isInReach(gone.manifest, lookedAt: reach) { return }
+            add(gone.manifest, lock: nil, state: gone.state)
+        }
+        for candidate in goneManifests(around: path) { consider(candidate) }
+        for folder in lookedAt { considerState(in: folder) }
+        // Attack 48c's F2: a gone project in reach (`www/g`, its manifest's folder two levels
+        // down) whose `lock: x/y/z/g.lock` and `state: p/q/st` lie past the four-level walk left
+        // nothing in any folder looked at: builds called its outputs "not written by Derive",
+        // `--verify` took them and clean deleted them. Its lock and state are read where they lie
+        // up to `goneLeftDepth` levels below the deepest folder a manifest is looked for in, and
+        // count only for a manifest (the one its lock's first line or its state's owner record
+        // names) whose folder is one a live project is looked for in: gone or not, a project is
+        // found by its manifest's folder, within the same bounds.
+        let reach = Set(lookedAt)
+        for folder in deepFoldersBelow() where !reach.contains(folder) {
+            let candidates: [String]
+            if let known = lock.withLock({ goneByFolder[folder] }) {
+                candidates = known
+            } else {
+                candidates = Self.mayHoldGoneProject(folder) ? NeighbourProjects.manifestsGone(in: folder) : []
+                lock.withLock { goneByFolder[folder] = candidates }
             }
-            lock.withLock { goneStateByFolder[folder] = .some(gone) }
-            if let gone { add(gone.manifest, lock: nil, state: gone.state) }
+            for candidate in candidates where !sharesMyControlFiles(ControlFiles.controlFiles(ofSibling: candidate)) {
+                consider(candidate, reach: reach)
+            }
+            considerState(in: folder, reach: reach)
         }
         let ownFolder = ownRealFolder
         return order.compactMap { manifest in
@@ -324,6 +355,41 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             return Unloaded(manifest: manifest, lock: left.lock ?? defaults.lock, state: left.state ?? defaults.state,
                             isAbove: folder != ownFolder && ownFolder.utf8.starts(with: (folder == "/" ? "/" : folder + "/").utf8))
         }
+    }
+
+    /// How many levels below the deepest folder a project's manifest is looked for in
+    /// (`belowDepth` below this manifest's folder) a gone project's lock and state are still read
+    /// (`goneProjects`): a project at `www/g` whose `lock:` is `x/y/z/g.lock` is found.
+    public static let goneLeftDepth = 4
+    private var deepBelow: [String]?
+
+    /// The folders below this manifest's folder deeper than `belowDepth`, down to `belowDepth +
+    /// goneLeftDepth` levels, within the same bounds as the walk for manifests (names starting
+    /// with `.` skipped, no links followed, `maxNearbyFolders` listed, breadth-first); listed once
+    /// per instance, from the kept listings.
+    private func deepFoldersBelow() -> [String] {
+        if let known = lock.withLock({ deepBelow }) { return known }
+        let start = ownRealFolder
+        let base = start == "/" ? 0 : start.split(separator: "/").count
+        var found: [String] = []
+        Self.walkBelow(start, listings: Self.listings, depth: Self.belowDepth + Self.goneLeftDepth) { child in
+            if child.split(separator: "/").count - base > Self.belowDepth { found.append(child) }
+            return true
+        }
+        lock.withLock { deepBelow = found }
+        return found
+    }
+
+    /// Whether the folder of `manifest` is one a project's manifest is looked for in: this
+    /// manifest's folder or one below it within `belowDepth` levels, or one of `lookedAt` (the
+    /// file's folder and those above it, the folders the nearby scan listed).
+    private func isInReach(_ manifest: String, lookedAt: Set<String>) -> Bool {
+        let folder = Self.realPath((manifest as NSString).deletingLastPathComponent)
+        if lookedAt.contains(folder) { return true }
+        let own = ownRealFolder
+        guard folder == own || folder.hasPrefix(own == "/" ? "/" : own + "/") else { return false }
+        let depth = folder.split(separator: "/").count - (own == "/" ? 0 : own.split(separator: "/").count)
+        return depth <= Self.belowDepth
     }
 
     private static func isFolder(_ path: String) -> Bool {
@@ -457,7 +523,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// else from a listing made now. True when a bound (or `visit`) stopped it before every folder
     /// outside `later` was visited.
     @discardableResult
-    private static func walkBelow(_ start: String, listings: FolderListings? = nil, later: [String] = [], _ visit: (String) -> Bool) -> Bool {
+    private static func walkBelow(_ start: String, listings: FolderListings? = nil, later: [String] = [], depth maxDepth: Int = belowDepth,
+                                  _ visit: (String) -> Bool) -> Bool {
         var listed = 0
         func deferred(_ folder: String) -> Bool { later.contains { folder == $0 || folder.hasPrefix($0 == "/" ? "/" : $0 + "/") } }
         var postponed: [(folder: String, depth: Int)] = []
@@ -474,7 +541,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
                     for child in children {
                         if pass == 0, deferred(child) { postponed.append((child, depth + 1)); continue }
                         if !visit(child) { return pass == 0 }
-                        if depth + 1 < belowDepth { next.append((child, depth + 1)) }
+                        if depth + 1 < maxDepth { next.append((child, depth + 1)) }
                     }
                     if listed >= maxNearbyFolders, children.count == limit { return pass == 0 }
                 }
@@ -484,7 +551,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             if pass == 0 {
                 for (index, item) in postponed.enumerated() {
                     if !visit(item.folder) { return false }
-                    if item.depth >= belowDepth { postponed[index].depth = -1 }
+                    if item.depth >= maxDepth { postponed[index].depth = -1 }
                 }
                 postponed = postponed.filter { $0.depth > 0 }
             }

@@ -336,11 +336,7 @@ public struct LockFile: Sendable, Hashable {
     }
 
     /// The manifest a lock's first line names, nil when it names none (or is not a lock).
-    public static func owner(_ data: Data) -> String? {
-        let first = data.prefix { $0 != UInt8(ascii: "\n") }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(first)) as? [String: Any] else { return nil }
-        return object["manifest"] as? String
-    }
+    public static func owner(_ data: Data) -> String? { LockOwnerName.owner(data) }
 
     /// Whether a file is a Derive lock this manifest may overwrite or delete: a Derive lock that
     /// names no manifest, names `manifest` (the manifest's name from the lock's folder), or names
@@ -351,16 +347,10 @@ public struct LockFile: Sendable, Hashable {
         return succeeds(owner: owner, manifest: manifest, lockPath: lockPath)
     }
 
-    /// Whether `manifest` takes over the lock at `lockPath` recorded for `owner` (both named from
-    /// the lock's folder): `owner` lay in the same folder and nothing is at its path any more (the
-    /// manifest renamed, attack 31's F8: `derive.yaml` → `site.yaml` with `lock:` set was refused
-    /// for ever). A lock naming no manifest is anyone's already, so this gives a forged owner
-    /// nothing; a manifest still there keeps its lock.
+    /// Whether `manifest` takes over the lock at `lockPath` recorded for `owner`
+    /// (`LockOwnerName.succeeds`, which validate asks too).
     public static func succeeds(owner: String, manifest: String, lockPath: String) -> Bool {
-        guard !owner.isEmpty, (owner as NSString).deletingLastPathComponent == (manifest as NSString).deletingLastPathComponent else { return false }
-        let folder = URL(literalFilePath: lockPath).standardizedFileURL.deletingLastPathComponent().path
-        var info = stat()
-        return lstat(folder + "/" + owner, &info) != 0 && (errno == ENOENT || errno == ENOTDIR)
+        LockOwnerName.succeeds(owner: owner, manifest: manifest, lockPath: lockPath)
     }
 
     /// The note a manifest taking over a renamed manifest's lock gives (once), nil when none is due.
@@ -369,11 +359,25 @@ public struct LockFile: Sendable, Hashable {
         return "derive: note: \(display) was the lock of \(owner), which is no longer there; \(manifest) takes it over (the manifest was renamed)\n"
     }
 
-    /// Why a file at the lock path is not this manifest's, with how to fix it.
-    public static func notOursMessage(_ display: String, data: Data) -> String {
+    /// Why a file at the lock path is not this manifest's, with how to fix it. With `manifest`
+    /// (this manifest's name from the lock's folder, as `isOurs` takes it) and `lockPath`, the
+    /// lock's owner is named from this manifest's folder, and deleting it is advised only where
+    /// the lock then passes to this manifest (`succeeds`): attack 48b's F4, `sub/locks/n.lock is
+    /// the lock of ../n.yaml` named a file that is not there from the user's folder, and advised
+    /// a deletion after which the build refused again.
+    public static func notOursMessage(_ display: String, data: Data, manifest: String? = nil, lockPath: String? = nil) -> String {
         if isDeriveLock(data), let owner = owner(data) {
-            return "\(display) is the lock of \(owner), not of this manifest; Derive will not overwrite or delete it: name another file with 'lock:' in the manifest "
-                + "(or, if \(owner) is no longer used, delete it: its lock then passes to this manifest)"
+            var named = owner
+            var passes = true
+            if let manifest, let lockPath {
+                let folder = URL(literalFilePath: URL(literalFilePath: lockPath).standardizedFileURL.deletingLastPathComponent().path + "/")
+                let ownerPath = URL(literalFilePath: owner, relativeTo: folder).standardizedFileURL.path
+                let manifestPath = URL(literalFilePath: manifest, relativeTo: folder).standardizedFileURL.path
+                named = ownerName(manifestPath: ownerPath, lockPath: manifestPath)
+                passes = (owner as NSString).deletingLastPathComponent == (manifest as NSString).deletingLastPathComponent
+            }
+            return "\(display) is the lock of \(named), not of this manifest; Derive will not overwrite or delete it: name another file with 'lock:' in the manifest"
+                + (passes ? " (or, if \(named) is no longer used, delete it: its lock then passes to this manifest)" : "")
         }
         // Another manifest's `index:` written there (attack 41c's C8): said as what it is.
         if isDeriveIndex(data) {

@@ -572,7 +572,7 @@ public struct Planner: Sendable {
         var errors = expansion.errors
         if let data = try? disk.read(lockPath) {
             if !LockFile.isOurs(data, manifest: manifestName, lockPath: lockPath) {
-                errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath), data: data)))
+                errors.append(PlanError(message: LockFile.notOursMessage(display(lockPath), data: data, manifest: manifestName, lockPath: lockPath)))
             } else if let note = LockFile.takeOverNote(display(lockPath), data: data, manifest: manifestName, lockPath: lockPath) {
                 StateSuccession.say(note)
             }

@@ -98,10 +98,13 @@ public enum StateOwner {
                 + "and holds its build state, not \(owner)'s: two manifests cannot share a state folder (each build would move the other's state aside); "
                 + "unmount it, or set 'state:' in \(manifest) to a folder of its own (e.g. .derive/\(ownName(owner))); nothing was written")
         }
+        // Deleting the other manifest passes its state to this one only where a build would then
+        // take it over (attack 48b's F4: the advice was given where the next build refused again).
+        let passes = absentOwnersFolder(stateFolder: folder, recorded: recorded, recordedPlace: recordedPlace, owner: owner, manifest: manifest) == nil
         throw PlanError(message: "the state folder \(folder) holds the build state of \(recorded), whose 'state:' names this folder too, "
             + "not of \(owner): two manifests cannot share a state folder (each build would move the other's state aside); "
-            + "give each its own 'state:' (set 'state:' in \(manifest) to a folder of its own, e.g. .derive/\(ownName(owner))), "
-            + "or, if \(recorded) is no longer used, delete it (its state then passes to this manifest); nothing was written")
+            + "give each its own 'state:' (set 'state:' in \(manifest) to a folder of its own, e.g. .derive/\(ownName(owner)))"
+            + (passes ? ", or, if \(recorded) is no longer used, delete it (its state then passes to this manifest)" : "") + "; nothing was written")
     }
 
     /// Why the state folder, recorded for the manifest `recorded` that is not there now, is still

@@ -482,7 +482,7 @@ struct BuiltOutputs: RecordedOutputs {
 
     func foreignReadNote(bucket: String, key: String) -> String? {
         foreign.nestedOutputOwner(bucket: bucket, key: key).map {
-            "'\(key)' of bucket '\(bucket)' is an output that \($0.manifest), another project\($0.nested ? " nested in the bucket" : ""), records; answered no more publicly than that project gives it (serve that manifest to publish it)"
+            "'\(key)' of bucket '\(bucket)' is an output that \($0.manifest), another project\($0.nested ? " nested in the bucket" : "")\($0.gone ? " whose manifest is no longer there" : ""), records; answered no more publicly than that project gives it (serve that manifest to publish it)"
         }
     }
 

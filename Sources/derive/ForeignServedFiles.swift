@@ -199,12 +199,16 @@ final class ForeignServedFiles: Sendable {
     /// Named by its manifest (attack 47b's F6: a project whose manifest is gone, its lock moved
     /// to `locks/`, was named as the folder `…/locks`): those in the nested project's folder, or,
     /// gone, the one its lock's first line names (`NeighbourProjects.goneManifestName`).
-    func nestedOutputOwner(bucket: String, key: String) -> (manifest: String, nested: Bool)? {
+    /// `gone`: that manifest is no longer there (attack 48b's F3: the note never said so).
+    func nestedOutputOwner(bucket: String, key: String) -> (manifest: String, nested: Bool, gone: Bool)? {
         guard let record = nestedOutputRecords(bucket: bucket, key: key).first else { return nil }
-        guard record.nested else { return (NeighbourProjects.goneManifestName(record.manifest), false) }
+        guard record.nested else {
+            let named = NeighbourProjects.goneManifestName(record.manifest)
+            return (named, false, !NeighbourProjects.manifests(in: (named as NSString).deletingLastPathComponent).contains(named))
+        }
         let present = NeighbourProjects.manifests(in: record.folder)
         let named = (present.isEmpty ? NeighbourProjects.manifestsGone(in: record.folder).map(NeighbourProjects.goneManifestName) : present)
-        return (named.isEmpty ? record.folder : named.joined(separator: " and "), true)
+        return (named.isEmpty ? record.folder : named.joined(separator: " and "), true, present.isEmpty && !named.isEmpty)
     }
 
     /// Whether the file at `key` of `bucket` is a regular file holding `digest`.

@@ -52,7 +52,9 @@ import Glibc
         #expect(text(lock).hasPrefix(#"{"format":"derive.lock/2","manifest":"site.yaml""#), "\(text(lock))")
         let build = try CLI.run(["build", "-q", "site.yaml"], in: b)
         #expect(build.status == 1, "\(build.stderr)")
-        #expect(build.stderr.contains("is the lock of site.yaml"), "\(build.stderr)")
+        // Named from this manifest's folder (attack 48b's F4: the name from the lock's folder,
+        // `site.yaml`, is no file beside b's manifest); validate refuses the `lock:` now too.
+        #expect(build.stderr.contains("is the lock of \(a.appendingPathComponent("site.yaml").path)"), "\(build.stderr)")
         #expect(try Data(contentsOf: lockURL) == lock)
         _ = try CLI.run(["clean", "site.yaml"], in: b)
         #expect(try Data(contentsOf: lockURL) == lock, "clean deleted or rewrote a's lock")

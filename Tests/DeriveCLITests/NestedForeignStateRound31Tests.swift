@@ -86,13 +86,21 @@ import TestSupport
     }
 
     /// A rule writing beside the neighbour's state folder (in its project, in `.derive` but not
-    /// in its state) is fine.
-    @Test func aRuleWritingBesideANeighboursStateFolderIsValid() throws {
+    /// in its state) was valid here until attack 48c's F3: a bucket whose folder has a part named
+    /// `.derive` (declared, or through a link) writes where Derive keeps build states and serve
+    /// answers nothing (`.derive/x` is the state folder of any `x.yaml`), as a `to:` with such a
+    /// part would, which validate refuses. It is refused now at the bucket's line; a bucket or rule
+    /// inside the neighbour's very state folder is still said as that, naming its manifest (above).
+    @Test(arguments: ["../b/.derive", "lnk"])
+    func aBucketBesideANeighboursStateFolderIsRefusedForItsDotDerivePart(out: String) throws {
         let root = try projects(bState: nil)
         defer { try? FileManager.default.removeItem(at: root) }
         let a = root.appendingPathComponent("a")
-        try Data(Self.manifest(out: "../b/.derive", to: "out/site/{name}.jpg").utf8).write(to: a.appendingPathComponent("derive.yaml"))
+        try Data(Self.manifest(out: out, to: "out/site/{name}.jpg").utf8).write(to: a.appendingPathComponent("derive.yaml"))
         let validate = try CLI.run(["validate"], in: a)
-        #expect(validate.status == 0, "\(said(validate))")
+        #expect(validate.status == 1 && said(validate).contains("derive.yaml:4:") && said(validate).contains("has a part named '.derive'"), "\(out): \(said(validate))")
+        let build = try CLI.run(["build"], in: a)
+        #expect(build.status != 0, "\(out): \(said(build))")
+        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("b/.derive/site").path), "\(out): built into b's .derive")
     }
 }
