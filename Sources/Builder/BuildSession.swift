@@ -262,8 +262,13 @@ public final class BuildSession: @unchecked Sendable {
         // The witness check the plan takes anyway (`editedSourcesPlan`), before the state is
         // opened: a database it vouches for is opened without its integrity check (`store()`).
         if incrementalPlans, !rereading { _ = witnessCheck() }
+        // An edited source's plan (`editedSourcesPlan`) uses the stat rows of the inputs the
+        // witness check stat'ed, not those of the outputs' files: only those are read up front.
+        let statRows = incrementalPlans && !rereading ? witnessCheck().found.flatMap { found in
+            !found.edited.isEmpty && found.edited.keys.isDisjoint(with: fontFiles) ? found.stats.keys : nil
+        } : nil
         var planner = try Planner(manifest: manifest, manifestPath: manifestPath, disk: try disk(), store: try store(),
-                                  identity: identity, lockPath: lockPath, overwrite: overwrite)
+                                  identity: identity, lockPath: lockPath, overwrite: overwrite, statRows: statRows)
         // What `--verify` proved stands for the planner a state set aside opens anew.
         planner.proven = provenOutputs
         // git runs once per session, whichever planner asks first.

@@ -71,6 +71,27 @@ public final class ContentDigests: @unchecked Sendable {
     /// Verifies an entry's seal on its first use (nil: every entry is trusted as given).
     private let check: FileSealCheck?
 
+    /// Where the state's rows not read up front are (`init(disk:rows:check:rest:)`): each read by
+    /// key on its first use, or all at once by `readRest`. Nil: `cache` began with every row.
+    public struct RowSource: Sendable {
+        /// The row of one path as `StateStore.fileRows` gives it, its seal verified; nil: none.
+        public var byKey: @Sendable (String) throws -> CachedFile?
+        /// The rows of every path `including` accepts, as `StateStore.fileRows(including:)` gives them.
+        public var rest: @Sendable (_ including: @escaping (String) -> Bool) throws -> PathDictionary<CachedFile>
+
+        public init(byKey: @escaping @Sendable (String) throws -> CachedFile?,
+                    rest: @escaping @Sendable (_ including: @escaping (String) -> Bool) throws -> PathDictionary<CachedFile>) {
+            self.byKey = byKey
+            self.rest = rest
+        }
+    }
+    private var unread: RowSource?
+    /// Paths read by key (found or not): never read again, and never taken from `rest`.
+    private var asked: PathSet = []
+    /// Rows taken from the state, up front, by key and by `readRest` (tests: an edited source's
+    /// plan takes its inputs' rows, not the outputs' files').
+    public private(set) var rowsTaken = 0
+
     public init(disk: any Disk, cache: PathDictionary<FileRecord>, racyMargin: Int64 = 1_000_000_000) {
         self.disk = disk
         self.cache = PathDictionary(storage: cache.storage.mapValues { Entry($0) })
@@ -81,17 +102,60 @@ public final class ContentDigests: @unchecked Sendable {
     /// The cache of a plan: the state's rows (`StateStore.fileRows`), each verified by `check`
     /// when first used. A row whose seal does not verify is dropped then, as if never read: the
     /// file is hashed again, as when `allFiles` leaves such a row out.
-    public init(disk: any Disk, rows: PathDictionary<CachedFile>, check: FileSealCheck?, racyMargin: Int64 = 1_000_000_000) {
+    /// `rest`: where the rows `rows` leaves out are (an edited source's plan reads its inputs'
+    /// rows up front, issue 15). Every answer is the one the cache of every row gives
+    /// (`PartialStatRowsTests`): a path's row is read by key on its first use, before anything
+    /// else is asked of it, and `readRest` takes every row not read yet (the full plan).
+    public init(disk: any Disk, rows: PathDictionary<CachedFile>, check: FileSealCheck?, rest: RowSource? = nil,
+                racyMargin: Int64 = 1_000_000_000) {
         self.disk = disk
         self.cache = PathDictionary(storage: rows.storage.mapValues { Entry($0.record, seal: $0.seal) })
         self.racyMargin = racyMargin
         self.check = check
+        self.unread = rest
+        self.rowsTaken = rows.count
+    }
+
+    /// The cache's entry of `path`, its row read by key first when the state's rows were not all
+    /// read and this path's has not been (a row that cannot be read is none: the file is hashed).
+    private func entry(_ path: String) -> Entry? {
+        let (found, source) = lock.withLock { () -> (Entry?, RowSource?) in
+            if let entry = cache[path] { return (entry, nil) }
+            return (nil, unread != nil && !asked.contains(path) ? unread : nil)
+        }
+        guard found == nil, let source else { return found }
+        let row = try? source.byKey(path)
+        return lock.withLock {
+            // Read once; a row `remember` or `readRest` put meanwhile stands.
+            guard unread != nil, asked.insert(path).inserted else { return cache[path] }
+            if cache[path] == nil, let row {
+                cache[path] = Entry(row.record, seal: row.seal)
+                rowsTaken += 1
+            }
+            return cache[path]
+        }
+    }
+
+    /// Takes every row of the state not read yet (those `remember` replaced or read by key stay
+    /// as they are): the full plan asks for most of them, in one pass rather than by key.
+    public func readRest() throws {
+        let (source, known, read) = lock.withLock { (unread, cache.storage, asked) }
+        guard let source else { return }
+        let rows = try source.rest { path in known[PathKey(path)] == nil && !read.contains(path) }
+        lock.withLock {
+            for (key, row) in rows.storage where cache.storage[key] == nil && !asked.keys.contains(key) {
+                cache[key.string] = Entry(row.record, seal: row.seal)
+                rowsTaken += 1
+            }
+            unread = nil
+            asked = []
+        }
     }
 
     /// The entry of `path` once its seal is verified (the first use of a row read from the
     /// state); nil when there is none or its seal does not verify (then it is dropped).
     private func trusted(_ path: String) -> Entry? {
-        guard let entry = lock.withLock({ cache[path] }) else { return nil }
+        guard let entry = entry(path) else { return nil }
         guard let seal = entry.seal else { return entry }
         // Verified outside the lock (plans ask from every core); an entry replaced meanwhile by
         // `remember` (no seal) is left as it is.
@@ -151,7 +215,7 @@ public final class ContentDigests: @unchecked Sendable {
     /// What the cache knows of `path` when it has exactly that stat and may be trusted without
     /// reading the file (what `content(of:)` answers without reading); nil when it must be read.
     public func cached(_ path: String, stat: FileStat) -> Content? {
-        guard !rereading, let entry = lock.withLock({ cache[path] }), entry.size == stat.size, entry.mtime == stat.mtime,
+        guard !rereading, let entry = entry(path), entry.size == stat.size, entry.mtime == stat.mtime,
               entry.inode == Int64(bitPattern: stat.inode), entry.ctime == stat.ctime,
               // The seal last, and only of a row that would answer: a row the stat does not match is never used.
               let known = entry.seal == nil ? entry : trusted(path), known.size == stat.size, known.mtime == stat.mtime,

@@ -437,7 +437,7 @@ public struct Planner: Sendable {
     public var lockOrphanOwner: (@Sendable (_ file: String, _ output: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
-                racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false) throws {
+                racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false, statRows: PathSet? = nil) throws {
         self.manifest = manifest
         self.manifestPath = manifestPath
         self.disk = disk
@@ -445,8 +445,17 @@ public struct Planner: Sendable {
         self.identity = identity
         self.overwrite = overwrite
         // The stat cache's rows, each verified when the plan first uses it (`StateStore.fileRows`).
-        let files = try store.fileRows()
-        self.digests = ContentDigests(disk: disk, rows: files.rows, check: files.check, racyMargin: racyMargin)
+        // With `statRows` (an edited source's plan: its inputs) only those up front, any other by
+        // key when asked, and the rest at once when the full plan runs (`ContentDigests.readRest`).
+        if let statRows {
+            let files = try store.fileRows(including: { statRows.contains($0) })
+            let rest = ContentDigests.RowSource(byKey: { [store] path in try store.fileRow(at: path) },
+                                                rest: { [store] including in try store.fileRows(including: including).rows })
+            self.digests = ContentDigests(disk: disk, rows: files.rows, check: files.check, rest: rest, racyMargin: racyMargin)
+        } else {
+            let files = try store.fileRows()
+            self.digests = ContentDigests(disk: disk, rows: files.rows, check: files.check, racyMargin: racyMargin)
+        }
         self.lockPath = lockPath ?? LockFile.path(forManifest: manifestPath)
         self.lockText = LockText(disk: disk, path: self.lockPath, manifest: manifest, database: store.folder + "/" + StateStore.fileName)
         self.recordsByDigest = RecordsByDigest(store: store)
@@ -531,6 +540,8 @@ public struct Planner: Sendable {
     public var lockIsOwnRecord: Bool { lockText.isOwnRecord(forState: store.folder + "/" + StateStore.fileName) }
 
     public func plan() throws -> Plan {
+        // The full plan asks for most stat rows: those not read up front, in one pass.
+        try digests.readRest()
         let recorded = try store.allOutputs()
         // Which record (if any) wrote each file: ownership is by file, not by output name.
         // File → output name (not a copy of the record: a state of 200 000 outputs is read once).

@@ -884,12 +884,16 @@ public final class StateStore: Sendable {
     /// writes; any other row is verified here, as `allFiles` does (a column added by hand joins
     /// the seal, which a record cannot reproduce). The first row of a path whose seal verifies
     /// wins, as in `allFiles`. Without seals (a store opened without an owner) every row is taken.
-    public func fileRows() throws -> (rows: PathDictionary<CachedFile>, check: FileSealCheck?) {
+    /// `including`: only rows whose path it accepts are decoded (an edited source's plan needs the
+    /// inputs' rows, not the outputs' files': two thirds of the table at two styles); the others are
+    /// stepped past on their path alone. What a taken row answers is the same either way.
+    public func fileRows(including: ((String) -> Bool)? = nil) throws -> (rows: PathDictionary<CachedFile>, check: FileSealCheck?) {
         try queue.read { db in
             var result: PathDictionary<CachedFile> = [:]
             var intern = StringInterner()
             guard let seals else {
                 try forEachRow(db, "files", Self.fileColumns) { row, _ in
+                    if let including, !including(row[0]) { return }
                     var record = FileRecord(row: row)
                     record.format = intern(record.format)
                     if result[record.path] == nil { result[record.path] = CachedFile(record: record, seal: nil) }
@@ -901,6 +905,7 @@ public final class StateStore: Sendable {
             let query = try seals.query(db, table: "files", leading: Self.fileColumns)
             let rows = try Row.fetchCursor(db, sql: query.sql)
             while let row = try rows.next() {
+                if let including, !Self.takes(row, including) { continue }
                 let seal: RowSeal?
                 if lazy, Self.hasRecordTypes(row), case .blob(let stored) = (row[query.sealIndex] as DatabaseValue).storage {
                     guard let stored = RowSeal(stored) else { continue }   // not a seal: verifies nothing
@@ -922,6 +927,26 @@ public final class StateStore: Sendable {
                 result[record.path] = CachedFile(record: record, seal: seal)
             }
             return (result, check)
+        }
+    }
+
+    /// Whether `including` takes the path of `row` (a `files` query led by `fileColumns`); a
+    /// path that is not text is taken, for the seal check to refuse as before.
+    static func takes(_ row: Row, _ including: (String) -> Bool) -> Bool {
+        guard case .string(let path) = (row[0] as DatabaseValue).storage else { return true }
+        return including(path)
+    }
+
+    /// The stat cache's row for `path` as `fileRows` would give it (the first row of the path
+    /// whose seal verifies; any row without seals), its seal verified here: read by key for a
+    /// plan that took only some rows up front (`ContentDigests.RowSource`).
+    public func fileRow(at path: String) throws -> CachedFile? {
+        try queue.read { db in
+            var found: FileRecord?
+            try forEachRow(db, "files", Self.fileColumns, "WHERE path = ?", [path]) { row, sealed in
+                if sealed, found == nil { found = FileRecord(row: row) }
+            }
+            return found.map { CachedFile(record: $0, seal: nil) }
         }
     }
 

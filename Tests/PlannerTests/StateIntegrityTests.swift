@@ -6,6 +6,7 @@ import GRDB
 import Testing
 import TestSupport
 import Builder
+import Confinement
 import Planner
 
 /// Issue 15: what opening the build state and reading its stat cache cost a plan of one touched
@@ -76,6 +77,70 @@ import Planner
         moved.mtime += 1
         #expect(other.cached(root + "/src/f0.jpg", stat: moved) == nil)
         #expect(seals.rowsVerified(in: "files") == start)
+    }
+
+    /// Issue 15: a cache that took some stat rows up front (an edited source's plan: its inputs')
+    /// and reads any other by key on its first use, or all the others at once (`readRest`, the
+    /// full plan), answers as the cache of every row for every path, whatever the rows hold
+    /// (forged, unsealed, a seal of the wrong length or another row's, text for a number,
+    /// planted) and whichever comes first: a question, a file the build remembers, the rest read.
+    @Test(arguments: ["asked first", "rest read first", "remembered first"])
+    func statRowsReadInPartAnswerAsRowsReadWhole(order: String) throws {
+        let (root, folder, owner) = try StateSealTests.state(0)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let names = (0..<8).map { "f\($0).jpg" }
+        try StateStore(folder: folder, owner: owner).saveFiles(names.map { Self.fileRecord(root, $0) })
+        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName)
+        try raw.write { db in
+            func path(_ index: Int) -> String { root + "/src/f\(index).jpg" }
+            try db.execute(sql: "UPDATE files SET digest = ? WHERE path = ?", arguments: [String(repeating: "b", count: 64), path(1)])
+            try db.execute(sql: "UPDATE files SET seal = NULL WHERE path = ?", arguments: [path(2)])
+            try db.execute(sql: "UPDATE files SET seal = X'00' WHERE path = ?", arguments: [path(3)])
+            try db.execute(sql: "UPDATE files SET size = 'ten' WHERE path = ?", arguments: [path(4)])
+            try db.execute(sql: "UPDATE files SET seal = (SELECT seal FROM files WHERE path = ?) WHERE path = ?", arguments: [path(0), path(5)])
+            try Self.fileRecord(root, "planted.jpg").insert(db)
+        }
+        try raw.close()
+        let store = try StateStore(folder: folder, owner: owner)
+        let disk = MemoryDisk()
+        let whole = try store.fileRows()
+        let eager = ContentDigests(disk: disk, rows: whole.rows, check: whole.check)
+        // Up front: f0 (sound), f1 (forged), f2 (unsealed); every other row later.
+        let upFront = PathSet(["f0.jpg", "f1.jpg", "f2.jpg"].map { root + "/src/" + $0 })
+        let part = try store.fileRows(including: { upFront.contains($0) })
+        #expect(part.rows.count <= 3)
+        let lazy = ContentDigests(disk: disk, rows: part.rows, check: part.check,
+                                  rest: ContentDigests.RowSource(byKey: { try store.fileRow(at: $0) },
+                                                                 rest: { including in try store.fileRows(including: including).rows }))
+        let paths = (names + ["planted.jpg", "absent.jpg"]).map { root + "/src/" + $0 }
+        // A file the build wrote (f6) and one no row names (absent) remembered in both.
+        let written = FileStat(size: 99, mtime: 5, inode: 9, ctime: 5)
+        let content = ContentDigests.Content(digest: String(repeating: "e", count: 64), format: "png", width: 3, height: 4)
+        func remember() {
+            for cache in [eager, lazy] { for path in [paths[6], paths[9]] { cache.remember(path, stat: written, content: content) } }
+        }
+        switch order {
+        case "rest read first": try lazy.readRest()
+        case "remembered first": remember()
+        default: break
+        }
+        func compare(_ when: String) {
+            for path in paths {
+                for wanted in [Self.stat(of: Self.fileRecord(root, (path as NSString).lastPathComponent)), written] {
+                    #expect(lazy.cached(path, stat: wanted) == eager.cached(path, stat: wanted), "\(order), \(when): \(path)")
+                }
+                #expect(lazy.record(for: path) == eager.record(for: path), "\(order), \(when): \(path)")
+                #expect(lazy.stat(for: path) == eager.stat(for: path), "\(order), \(when): \(path)")
+            }
+        }
+        compare("first")
+        if order != "remembered first" { remember() }
+        try lazy.readRest()
+        compare("after the rest")
+        #expect(Set(lazy.takePending().map(\.path)) == Set(eager.takePending().map(\.path)))
+        // Every row taken once: the eight, the planted one.
+        #expect(lazy.rowsTaken <= whole.rows.count && eager.rowsTaken == whole.rows.count)
+        #expect(paths.filter { eager.record(for: $0) != nil }.map { ($0 as NSString).lastPathComponent } == ["f0.jpg", "f6.jpg", "f7.jpg", "absent.jpg"])
     }
 
     // MARK: The integrity check on opening
