@@ -152,12 +152,23 @@ public enum ForeignClaims {
         var info = stat()
         guard lstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let candidates = lines.filter { line in line.bytes == Int64(info.st_size) && (line.folder.map { PathKey.same($0, here) } ?? true) }
-        guard !candidates.isEmpty, let data = FileManager.default.contents(atPath: file) else { return nil }
-        let digest = ContentDigests.digest(data)
+        guard !candidates.isEmpty, let digest = fileDigest(file) else { return nil }
         if let own, own.digest == digest, own.bytes == Int64(info.st_size) { return nil }
         return candidates.filter { $0.digest == digest }
             .min { PathKey.ordered($0.manifest, $1.manifest) }
             .map { Claim(manifest: realPath($0.manifest), recordedOwner: nil, lock: $0.lock, takeOver: $0.takeOver) }
+    }
+
+    /// The SHA-256 of the regular file at `path` (no link followed), streamed in 64 KiB pieces: a
+    /// file asked about may be any user's file of any size (a 400 MiB file a lock names as the old
+    /// index was read whole, BuildSafetyRound13's B1); nil when it cannot be read.
+    static func fileDigest(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return RealDisk.digestAndHead(of: fd, headBytes: 0)?.digest
     }
 
     /// The lock at `path` parsed, when it is a regular file within the lock's limits.
@@ -443,8 +454,8 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         if installed == true { return nil }
         if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
         guard now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
-              let data = FileManager.default.contents(atPath: file) else { return nil }
-        return elsewhere().claim(of: file, digest: ContentDigests.digest(data))
+              let digest = ForeignClaims.fileDigest(file) else { return nil }
+        return elsewhere().claim(of: file, digest: digest)
     }
 
     private func ownIdentities() -> PathDictionary<FileIdentity?> {
