@@ -34,9 +34,11 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         public var what: String
         /// Its manifest does not load now (its files are taken at its word until it does).
         public var unloaded = false
+        /// Its manifest is gone, its lock and state left (`goneLockOwner`).
+        public var gone = false
 
-        public init(manifest: String, what: String, unloaded: Bool = false) {
-            self.manifest = manifest; self.what = what; self.unloaded = unloaded
+        public init(manifest: String, what: String, unloaded: Bool = false, gone: Bool = false) {
+            self.manifest = manifest; self.what = what; self.unloaded = unloaded; self.gone = gone
         }
 
         /// One of its control files (manifest, include, lock, index, state), not a file that is
@@ -52,7 +54,9 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         /// The refusal without the path it is about.
         public func reason(display: (String) -> String, fix: String) -> String {
             let whose = what == "the manifest" ? "another project's manifest"
-                : "\(what) of \(display(manifest)), another project" + (unloaded ? " whose manifest does not load (its files are taken as its own until it does)" : "")
+                : "\(what) of \(display(manifest)), another project"
+                    + (gone ? " whose manifest is no longer there (its lock and state still claim its outputs)"
+                        : unloaded ? " whose manifest does not load (its files are taken as its own until it does)" : "")
             return "is \(whose); Derive never writes over another project's files "
                 + "(two manifests never touch each other's files), with or without --overwrite: \(fix)"
         }
@@ -157,7 +161,24 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         for project in nearbyProjects(file: file) {
             if let what = Self.what(file, is: project, own: own, nearby: ownFolder) { return Owner(manifest: project.manifestPath, what: what, unloaded: project.unreadable) }
         }
-        return nil
+        return goneLockOwner(of: absolute).map { Owner(manifest: $0, what: "the lock", gone: true) }
+    }
+
+    /// The manifest, gone, whose lock the file at `path` is: the lock a project left when its
+    /// manifest was removed (`goneProjects`, the one definition of what it left), compared by the
+    /// file system. Attack 49a's F5: that lock still claims the project's outputs, yet
+    /// `build --overwrite` wrote another manifest's output (or index) over it; its state folder
+    /// was refused already. Nil when it is none's.
+    public func goneLockOwner(of path: String) -> String? {
+        let file = FileSystemPath(manifest: URL(literalFilePath: path).standardizedFileURL.path)
+        if let gone = goneProjects(around: path).first(where: { FileSystemPath(manifest: $0.lock).sameFile(as: file) }) {
+            return NeighbourProjects.goneManifestName(gone.manifest)
+        }
+        // A lock moved off its stem's name (`lock: docs/n.md`), which `goneProjects` does not find
+        // by name: a Derive lock whose first line names a manifest that is no project's now.
+        guard let named = NeighbourProjects.manifestNamed(byLock: file.real), !ControlFiles.isProjectManifest(named),
+              !FileSystemPath(manifest: named).sameFile(as: own) else { return nil }
+        return named
     }
 
     /// The projects that may record `path` as an output (the ones `owner(of:)` looks at, but the

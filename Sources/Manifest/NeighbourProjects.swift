@@ -201,12 +201,17 @@ public enum NeighbourProjects {
     /// `locks/g.lock` names `../g.yaml`, attack 47b's F6: the project was named as `…/locks`);
     /// `manifest` itself when the lock names none. For messages: its records stay where found.
     public static func goneManifestName(_ manifest: String) -> String {
-        let lock = ControlFiles.controlFiles(ofSibling: manifest).lock
-        guard isDeriveLock(lock), let handle = FileHandle(forReadingAtPath: lock) else { return manifest }
+        manifestNamed(byLock: ControlFiles.controlFiles(ofSibling: manifest).lock) ?? manifest
+    }
+
+    /// The manifest the first line of the Derive lock at `lock` names (absolute, from the lock's
+    /// folder); nil when it is no Derive lock or names none.
+    public static func manifestNamed(byLock lock: String) -> String? {
+        guard isDeriveLock(lock), let handle = FileHandle(forReadingAtPath: lock) else { return nil }
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 4096)) ?? Data()
         guard let object = try? JSONSerialization.jsonObject(with: Data(head.prefix { $0 != UInt8(ascii: "\n") })) as? [String: Any],
-              let named = object["manifest"] as? String, !named.isEmpty, !named.contains("\0") else { return manifest }
+              let named = object["manifest"] as? String, !named.isEmpty, !named.contains("\0") else { return nil }
         let folder = (lock as NSString).deletingLastPathComponent
         return URL(literalFilePath: named, relativeTo: URL(literalFilePath: folder + "/")).standardizedFileURL.path
     }

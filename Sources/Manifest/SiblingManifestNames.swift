@@ -269,8 +269,10 @@ extension SiblingManifests {
 
 extension SiblingManifests {
     /// The refusal of an output at another manifest's lock: one text for `validate` and `plan`.
-    public static func lockTargetMessage(path: String, owner: String, output: String) -> String {
-        "\(path) is the lock of \(owner), another manifest; \(output) may not be written over it (two manifests never touch each other's files): change the rule's 'to:'"
+    /// `gone`: its manifest is no longer there, its lock and state left (they still claim its outputs).
+    public static func lockTargetMessage(path: String, owner: String, output: String, gone: Bool = false) -> String {
+        let whose = gone ? "another manifest, which is no longer there (its lock and state still claim its outputs)" : "another manifest"
+        return "\(path) is the lock of \(owner), \(whose); \(output) may not be written over it, with or without --overwrite (two manifests never touch each other's files): change the rule's 'to:'"
     }
 
     /// The manifest (not `manifest`, this one) whose lock the file at `path` is: a manifest in

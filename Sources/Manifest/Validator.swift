@@ -83,6 +83,8 @@ struct Validator {
         guard let root = manifest.files.first else { return }
         let suffix = ".lock"
         var reported: Set<String> = []
+        // Made only when an output may end in `.lock`; asked of those alone.
+        lazy var goneProjects = ForeignProjectFiles(besides: root, nearby: false)
         for syntax in rules {
             let rule = syntax.rule
             switch rule.to.parts.last {
@@ -100,8 +102,15 @@ struct Validator {
                     let outputKey = Self.lockGuardOutputKey(rule.to, key: key, variant: variant)
                     guard outputKey.lowercased().hasSuffix(suffix) else { continue }
                     let path = target.path + "/" + outputKey
-                    guard let owner = SiblingManifests.lockOwner(of: path, besides: root) else { continue }
-                    let message = SiblingManifests.lockTargetMessage(path: display(path), owner: display(owner), output: rule.targetBucket + "/" + outputKey)
+                    let message: String
+                    if let owner = SiblingManifests.lockOwner(of: path, besides: root) {
+                        message = SiblingManifests.lockTargetMessage(path: display(path), owner: display(owner), output: rule.targetBucket + "/" + outputKey)
+                    } else if let gone = goneProjects.goneLockOwner(of: path) {
+                        // A removed project's lock (attack 49a's F5), as the plan refuses it (`ForeignProjectFiles.owner`).
+                        message = SiblingManifests.lockTargetMessage(path: display(path), owner: display(gone), output: rule.targetBucket + "/" + outputKey, gone: true)
+                    } else {
+                        continue
+                    }
                     if reported.insert(message).inserted { diagnostics.error(syntax.toLocation, message) }
                 }
             }
