@@ -359,16 +359,22 @@ struct ControlFileTargets {
                                        indexBucket: PathKey.bucket(of: recordedPath))
     }
 
-    /// The displayed sizes of the outputs' sources, as read with their digests, and whether each
-    /// is an animation (`SourceAnimation`: only GIF and WebP sources are read for it).
+    /// The displayed sizes of the outputs' sources, as read with their digests (an animation of
+    /// unknown size is listed without one), and whether each is an animation (`SourceAnimation`: only GIF and WebP sources are read for it).
     static func sourceSizes(_ outputs: [OutputRecord], manifest: Manifest, digests: ContentDigests, disk: any Disk) -> PathDictionary<SourceSize> {
         var sizes: PathDictionary<SourceSize> = [:]
         for source in PathSet(outputs.map(\.source)) {
             guard let bucket = manifest.bucket(named: IndexWriter.bucket(source)) else { continue }
             let path = bucket.path + "/" + IndexWriter.key(source)
-            guard let record = digests.record(for: path), record.width > 0, record.height > 0 else { continue }
-            sizes[source] = SourceSize(width: record.width, height: record.height,
-                                       animated: SourceAnimation.isAnimated(path, format: record.format, disk: disk))
+            guard let record = digests.record(for: path) else { continue }
+            let animated = SourceAnimation.isAnimated(path, format: record.format, disk: disk)
+            // An unknown size (a GIF whose frames reach past its screen) leaves out the size,
+            // never `animated`: the frames are counted whatever the screen (attack 49b's F4).
+            if record.width > 0, record.height > 0 {
+                sizes[source] = SourceSize(width: record.width, height: record.height, animated: animated)
+            } else if animated {
+                sizes[source] = SourceSize(width: nil, height: nil, animated: true)
+            }
         }
         return sizes
     }

@@ -87,8 +87,11 @@ enum IndexAdoption {
         var urls: [String: String] = [:]
         for (source, entry) in sources {
             guard entry.members != nil, let derivatives = entry["derivatives"]?.array else { return false }
+            let animated = entry["animated"]?.bool ?? false
             if let width = entry["width"]?.int, let height = entry["height"]?.int {
-                sizes[source] = SourceSize(width: width, height: height, animated: entry["animated"]?.bool ?? false)
+                sizes[source] = SourceSize(width: width, height: height, animated: animated)
+            } else if animated {
+                sizes[source] = SourceSize(width: nil, height: nil, animated: true)
             }
             if let colour = entry["color"]?.string { colours[source] = colour }
             if let dominant = entry["dominant"]?.string { dominants[source] = dominant }

@@ -49,7 +49,9 @@ enum IndexWriter {
             let records = sources[source]!.sorted { PathKey.ordered($0.path, $1.path) }
             lines.append("    \(quote(source)): {")
             if let size = sourceSizes[source] {
-                lines.append("      \"width\": \(size.width), \"height\": \(size.height),")
+                if let width = size.width, let height = size.height {
+                    lines.append("      \"width\": \(width), \"height\": \(height),")
+                }
                 // Only for an animation: every other index keeps its bytes.
                 if size.animated { lines.append("      \"animated\": true,") }
             }

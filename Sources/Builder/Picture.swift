@@ -4,14 +4,17 @@ import Manifest
 import ImagingCore
 import Planner
 
-/// A source's displayed size (EXIF orientation applied), as the planner read it from the header.
+/// A source's displayed size (EXIF orientation applied), as the planner read it from the header,
+/// and whether it is an animation.
 public struct SourceSize: Sendable, Hashable {
-    public var width: Int
-    public var height: Int
+    /// Nil when the planner takes the size as unknown (a GIF whose frames reach past its screen):
+    /// the source is still an animation or not, whatever its size (attack 49b's F4).
+    public var width: Int?
+    public var height: Int?
     /// An animation (a GIF or WebP of more than one frame): its pictures offer first the formats
     /// that keep the frames (WebP, GIF), not a still AVIF.
     public var animated: Bool
-    public init(width: Int, height: Int, animated: Bool = false) { self.width = width; self.height = height; self.animated = animated }
+    public init(width: Int?, height: Int?, animated: Bool = false) { self.width = width; self.height = height; self.animated = animated }
 }
 
 /// One responsive image: a source's outputs under one rule (and one style), grouped by format

@@ -137,12 +137,14 @@ struct LoaderFootprint: Equatable {
             }
             footprint.work = Double(pages) * tiffPageWeight
         case .gif:
-            // The size libvips will show, its largest image's reach included (a 1x1 screen may
+            // The size libvips will show, the first image's reach included (a 1x1 screen may
             // hold a 60000x60000 frame), and its frames: refused before libvips reads the header.
-            guard let header = SourceHeader.gif(bytes) else { break }
+            // Every image is decoded at its own size, on the canvas or not: bounded too.
+            guard let header = SourceHeader.gif(bytes), let extent = GIFBlocks.extent(bytes.raw) else { break }
             footprint.width = header.width
             footprint.height = header.height
             try limits.checkSource(width: header.width, height: header.height, frames: header.frames, resizing: resizing)
+            try limits.checkGIFFrames(extent, resizing: resizing)
         default:
             break
         }

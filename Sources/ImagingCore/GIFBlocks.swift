@@ -25,16 +25,49 @@ public enum GIFBlocks {
         }
     }
 
-    /// The size libvips shows the GIF at, before any pixel is decoded: its logical screen, or
-    /// larger where an image reaches past it (attack 48a's check: a 1x1 screen holding a
-    /// 60000x60000 frame passed the side and pixel limits read from the screen). The images'
-    /// descriptors are read as far as the blocks can be walked (each byte at most once: the
-    /// source's byte limit bounds it); `frames` is nil when they do not reach the trailer.
-    package static func extent(_ bytes: UnsafeRawBufferPointer) -> (width: Int, height: Int, frames: Int?)? {
+    /// An image's own size, as its descriptor gives it, and its number (1 for the first).
+    package struct FrameSize: Sendable, Hashable {
+        package var number: Int
+        package var width: Int
+        package var height: Int
+    }
+
+    /// What the GIF's descriptors say before any pixel is decoded (read as far as the blocks can
+    /// be walked, each byte at most once: the source's byte limit bounds it).
+    package struct Extent: Sendable, Hashable {
+        /// The size libvips 8.14 shows: the logical screen, grown where the FIRST image reaches
+        /// past it (attack 48a's check: a 1x1 screen holding a 60000x60000 frame). A later image
+        /// past the screen does not grow it (attack 49b's F7: libvips shows 100x50 for a 100x50
+        /// screen whose 2nd frame sits at x=29990; it draws only what falls on the canvas).
+        package var width: Int
+        package var height: Int
+        /// Nil when the blocks do not reach the trailer.
+        package var frames: Int?
+        /// The images read, whole GIF or not.
+        package var framesRead: Int
+        /// The image with the longest side and the one with the most pixels, by their own size:
+        /// each is decoded whole, on the canvas or not, so they are bounded by the limits too.
+        package var longestSide: FrameSize?
+        package var mostPixels: FrameSize?
+    }
+
+    package static func extent(_ bytes: UnsafeRawBufferPointer) -> Extent? {
         guard bytes.count >= 10, bytes[0] == 0x47, bytes[1] == 0x49, bytes[2] == 0x46 else { return nil }
         let screenWidth = Int(bytes[6]) | Int(bytes[7]) << 8, screenHeight = Int(bytes[8]) | Int(bytes[9]) << 8
-        let scanned = scan(bytes)
-        return (max(screenWidth, scanned.right), max(screenHeight, scanned.bottom), scanned.complete ? scanned.frames : nil)
+        var first: (right: Int, bottom: Int)?
+        var longestSide: FrameSize?, mostPixels: FrameSize?
+        let scanned = scan(bytes) { number, left, top, width, height in
+            if number == 1 { first = (left + width, top + height) }
+            if max(width, height) > longestSide.map({ max($0.width, $0.height) }) ?? -1 {
+                longestSide = FrameSize(number: number, width: width, height: height)
+            }
+            if width * height > mostPixels.map({ $0.width * $0.height }) ?? -1 {
+                mostPixels = FrameSize(number: number, width: width, height: height)
+            }
+        }
+        return Extent(width: max(screenWidth, first?.right ?? 0), height: max(screenHeight, first?.bottom ?? 0),
+                      frames: scanned.complete ? scanned.frames : nil, framesRead: scanned.frames,
+                      longestSide: longestSide, mostPixels: mostPixels)
     }
 
     /// The number of images, and how far right and down the furthest reaches; nil when cut short
@@ -46,7 +79,10 @@ public enum GIFBlocks {
 
     /// `walk`'s reading, with what was read before the blocks ended when they do not reach a
     /// trailer (`complete` false).
-    static func scan(_ bytes: UnsafeRawBufferPointer) -> (frames: Int, right: Int, bottom: Int, complete: Bool) {
+    /// `image` is told of each image descriptor: its number (1 for the first), left, top, width, height.
+    static func scan(_ bytes: UnsafeRawBufferPointer,
+                     image: (_ number: Int, _ left: Int, _ top: Int, _ width: Int, _ height: Int) -> Void = { _, _, _, _, _ in })
+        -> (frames: Int, right: Int, bottom: Int, complete: Bool) {
         let count = bytes.count
         var right = 0, bottom = 0
         var frames = 0
@@ -79,6 +115,7 @@ public enum GIFBlocks {
                 func u16(_ at: Int) -> Int { Int(bytes[offset + at]) | Int(bytes[offset + at + 1]) << 8 }
                 right = max(right, u16(1) + u16(5))
                 bottom = max(bottom, u16(3) + u16(7))
+                image(frames + 1, u16(1), u16(3), u16(5), u16(7))
                 let flags = bytes[offset + 9]
                 offset += 10
                 if flags & 0x80 != 0 { offset += 3 << (Int(flags & 0x07) + 1) }

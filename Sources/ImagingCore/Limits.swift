@@ -121,6 +121,26 @@ public struct Limits: Sendable, Hashable {
         }
     }
 
+    /// A GIF's images by their own sizes: one past the canvas libvips shows (a later image past
+    /// the screen does not grow it) is still decoded whole. Its sides take the side limit, and
+    /// the most pixels of one image times the images read (what decoding every image costs at
+    /// most) the pixel limit (attack 49b's F7).
+    package func checkGIFFrames(_ extent: GIFBlocks.Extent, resizing: Bool) throws {
+        let ec = resizing ? "0040-00000009" : "0040-00000012"
+        if let frame = extent.longestSide, frame.width > maxSide || frame.height > maxSide {
+            throw ProcessError(.imageTooLarge, ec: ec,
+                               "frame \(frame.number) of the source is \(frame.width)x\(frame.height) (libvips shows \(extent.width)x\(extent.height), but decodes each frame whole); "
+                               + "each side may be at most \(maxSide) px (raise it with \(setting("side")))")
+        }
+        let frames = max(1, extent.framesRead)
+        if let frame = extent.mostPixels, Limits.product(frame.width, frame.height, frames) > maxPixels {
+            throw ProcessError(.imageTooLarge, ec: ec,
+                               "frame \(frame.number) of the source is \(frame.width)x\(frame.height) (libvips shows \(extent.width)x\(extent.height), but decodes each frame whole): "
+                               + "\(Limits.product(frame.width, frame.height, frames)) pixels to decode at most for its \(frames) frames; "
+                               + "the limit is \(maxPixels) (raise it with \(setting("pixels")))")
+        }
+    }
+
     package func checkFrames(_ frames: Int, resizing: Bool) throws {
         if frames > maxFrames {
             throw ProcessError(.imageTooLarge, ec: resizing ? "0040-00000009" : "0040-00000012",

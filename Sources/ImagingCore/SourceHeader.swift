@@ -261,8 +261,8 @@ public struct SourceHeader: Sendable, Hashable {
         return nil
     }
 
-    /// The size libvips shows (the logical screen's, or larger where an image reaches past it:
-    /// `GIFBlocks.extent`) and the number of images (every frame is decoded at that size).
+    /// The size libvips shows (the logical screen's, or larger where the first image reaches
+    /// past it: `GIFBlocks.extent`) and the number of images (every frame is composed at that size).
     package static func gif(_ bytes: Bytes) -> SourceHeader? {
         guard bytes.u16(6, little: true) != nil, bytes.u16(8, little: true) != nil, let extent = GIFBlocks.extent(bytes.raw) else { return nil }
         let frames = extent.frames ?? 1   // cut short: libvips decodes what is there
