@@ -280,6 +280,8 @@ public final class BuildSession: @unchecked Sendable {
         // Each answer is noted for the witness (`narrowedAnswers`).
         planner.takenOver = takenOver()
         planner.lockOrphanOwner = takenOver(ownWins: false)
+        let installers = foreignClaims(), shownFrom = manifestPath
+        planner.installedElsewhere = { file in installers.installer(of: file).map { Planner.display($0.manifest, manifestPath: shownFrom) } }
         let (taken, unreadable) = narrowedNameQuestions(), answers = narrowedAnswers
         planner.unreadableNeighbour = unreadable
         planner.narrowedNameTaken = { name in
@@ -1209,7 +1211,11 @@ public final class BuildSession: @unchecked Sendable {
                                 + "\(planner.display(lockPath)) is kept as its record (move the folder back and run derive clean to remove it, or remove it yourself)")
                         }
                     }
-                case .kept: break
+                case .kept:
+                    // Another manifest's state records the very file as the one it installed: named.
+                    if let owner = planner.installedElsewhere?(record.file) {
+                        report.left.append(OrphanFate.installedElsewhereMessage(planner.display(record.file), owner: owner))
+                    }
                 case .left(let file, _) where PathKey.same(file, record.file)
                         && FileIdentity.ofRegularFile(file, holding: record.outputDigest) != nil:
                     // The recorded bytes at the recorded path, in another file than the one Derive

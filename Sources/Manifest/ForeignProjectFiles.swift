@@ -239,6 +239,25 @@ public final class ForeignProjectFiles: @unchecked Sendable {
                             isAbove: !$0.folder.sameFile(as: ownFolder) && $0.folder.contains(ownFolder)) }
     }
 
+    /// Every other project looked at for `path`, each with the build state folder that may record
+    /// the file there as the one it installed: the manifests in this manifest's folder, in the
+    /// file's folder and above it, and every one found nearby, whatever their buckets say now
+    /// (loaded, not loading, or re-pointed elsewhere: a state's record of where it wrote counts,
+    /// attack 49a's F4); then the gone ones (`goneProjects`), with `gone` set.
+    public func statesAround(_ path: String) -> [(project: Unloaded, gone: Bool)] {
+        let absolute = URL(literalFilePath: path).standardizedFileURL.path
+        let file = FileSystemPath(manifest: absolute)
+        let ownFolder = ownFolder(own)
+        _ = nearbyProjects(file: file)
+        let scanned = nearbyLock.withLock { nearby ?? [] }
+        var seen = Set<String>()
+        let live: [(project: Unloaded, gone: Bool)] = (projects(in: ownFolder.real) + Self.above(absolute, real: file.real).flatMap { projects(in: $0) } + scanned)
+            .filter { seen.insert($0.manifest.real).inserted }
+            .map { (project: Unloaded(manifest: $0.manifest.real, lock: $0.lock.real, state: $0.state.real,
+                                      isAbove: !$0.folder.sameFile(as: ownFolder) && $0.folder.contains(ownFolder)), gone: false) }
+        return live + goneProjects(around: path).filter { seen.insert($0.manifest).inserted }.map { (project: $0, gone: true) }
+    }
+
     /// The manifests of the projects `unloadedProjects` looks at that load but declare no bucket
     /// (`version: 1` alone, a manifest cut back to its header): `recorders` never names them,
     /// yet their lock and state still record outputs (attack 46b's N3).

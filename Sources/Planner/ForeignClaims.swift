@@ -444,6 +444,11 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     ///   C3), a neighbour's state still claims it, and other folders are asked only when its own
     ///   lock has no line for the output (a line with other bytes vouches for nothing: the plan
     ///   asks other projects of such a file itself; a fresh clone's adoptions are not hashed twice).
+    /// - Before any of these: another project's build state records the very file there
+    ///   (device, inode, birth, in the folder it wrote it) as the one it installed (`installer`):
+    ///   it is that project's, whether it is live, does not load or is gone, and wherever its
+    ///   buckets point now. Its state knows who installed the file; this manifest's lock line
+    ///   only knows the bytes, and a "restored copy" is only a guess (attack 49a's F1, F2, F4).
     /// `ownWins` false: this manifest's own lock line never wins (an orphan: attack 48's F2).
     public func claimant(of file: String, output: String, ownWins: Bool = true) -> ForeignClaims.Claim? {
         let now = FileIdentity.ofRegularFile(file)
@@ -452,10 +457,19 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             installed = recorded.isFile(at: file)
         }
         if installed == true { return nil }
+        if now != nil, let claim = installer(of: file) { return claim }
         if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
         guard now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
               let digest = ForeignClaims.fileDigest(file) else { return nil }
         return elsewhere().claim(of: file, digest: digest)
+    }
+
+    /// The other project whose build state records the very file at `file` (device, inode,
+    /// birth, at the place it wrote it) as the one it installed; nil when none does
+    /// (`ForeignRecordedOutputs.installerClaim`). One file is never two states' own: a deletion
+    /// of a file another state records so is refused (`Planner.installedElsewhere`).
+    public func installer(of file: String) -> ForeignClaims.Claim? {
+        elsewhere().installerClaim(of: file)
     }
 
     private func ownIdentities() -> PathDictionary<FileIdentity?> {

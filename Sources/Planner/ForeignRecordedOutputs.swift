@@ -20,6 +20,7 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     private var stateDigests: [String: [String: [(output: String, folder: String)]]] = [:]
     private var lockDigests: [String: [String: [String]]] = [:]
     private var sources: [String: [String: String]] = [:]
+    private var installed: [String: [FileIdentity: [Installed]]] = [:]
 
     public init(_ projects: ForeignProjectFiles) {
         self.projects = projects
@@ -75,21 +76,75 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         let own = projects.ownRealFolder
         for project in gone {
             guard let claim = unloadedClaim(project, real: real, digest: digest) else { continue }
-            let folder = (project.manifest as NSString).deletingLastPathComponent
-            guard PathKey.same(folder, own) else {
-                // Named as its lock's first line names it (a lock moved to `locks/` is no project there).
-                return ForeignClaims.Claim(manifest: NeighbourProjects.goneManifestName(project.manifest), recordedOwner: nil, lock: claim.lock, gone: true,
-                                           state: claim.lock == nil ? project.state : nil)
-            }
-            // Beside this manifest: it may be this one renamed, which carries on from its records
-            // with its lock and state named (`ForeignClaims.goneManifestLocks` says the same).
-            var info = stat()
-            let hasState = stat(project.state, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-            let stem = ((project.manifest as NSString).lastPathComponent as NSString).deletingPathExtension
-            return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock,
-                                       takeOver: "'lock: \((project.lock as NSString).lastPathComponent)'" + (hasState ? " and 'state: .derive/\(stem)'" : ""))
+            return goneProjectClaim(project, lock: claim.lock, own: own)
         }
         return nil
+    }
+
+    /// The claim of the gone `project` whose lock (`lock`) or else build state records a file.
+    private func goneProjectClaim(_ project: ForeignProjectFiles.Unloaded, lock: String?, own: String) -> ForeignClaims.Claim {
+        let folder = (project.manifest as NSString).deletingLastPathComponent
+        guard PathKey.same(folder, own) else {
+            // Named as its lock's first line names it (a lock moved to `locks/` is no project there).
+            return ForeignClaims.Claim(manifest: NeighbourProjects.goneManifestName(project.manifest), recordedOwner: nil, lock: lock, gone: true,
+                                       state: lock == nil ? project.state : nil)
+        }
+        // Beside this manifest: it may be this one renamed, which carries on from its records
+        // with its lock and state named (`ForeignClaims.goneManifestLocks` says the same).
+        var info = stat()
+        let hasState = stat(project.state, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        let stem = ((project.manifest as NSString).lastPathComponent as NSString).deletingPathExtension
+        return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock,
+                                   takeOver: "'lock: \((project.lock as NSString).lastPathComponent)'" + (hasState ? " and 'state: .derive/\(stem)'" : ""))
+    }
+
+    /// The other project whose build state records the very file at `path` (its device, inode
+    /// and birth, at the place it wrote it: the folder its record keeps, whatever its buckets
+    /// say now) as the one it installed; nil when none does. A file is one project's: the state
+    /// that installed it knows so, and that outweighs any lock line's bytes or a "restored copy"
+    /// (attack 49a: a neighbour that took the file over with `--overwrite` lost it to the
+    /// original's adopt-then-clean when the original's state was gone (F1), when the
+    /// neighbour's manifest did not parse (F2), or when it had re-pointed its bucket (F4)).
+    /// Whether that project is live, does not load or is gone; each state is read once.
+    func installerClaim(of path: String) -> ForeignClaims.Claim? {
+        guard let now = FileIdentity.ofRegularFile(path) else { return nil }
+        let real = ForeignProjectFiles.realPath(path)
+        for (project, gone) in projects.statesAround(path) {
+            for record in installedFiles(state: project.state, manifest: project.manifest)[now] ?? []
+            where record.identity.isFile(at: path) && record.isPlaced(at: real) {
+                return gone ? goneProjectClaim(project, lock: nil, own: projects.ownRealFolder) : ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil)
+            }
+        }
+        return nil
+    }
+
+    /// A file a state records as one it installed: its output's key, the folder it wrote it in,
+    /// and the file's device, inode and birth then.
+    struct Installed: Sendable {
+        var key: String
+        var folder: String
+        var identity: FileIdentity
+
+        /// Whether the file at the real path `real` is where this record placed it.
+        func isPlaced(at real: String) -> Bool {
+            ForeignProjectFiles.key(of: real, below: folder).map { PathKey.same($0, key) } ?? false
+        }
+    }
+
+    /// The files the state records as installed (`outputFiles`, with the folder of `outputs`), by
+    /// device and inode; none from a state that is not `manifest`'s, or from before they were kept.
+    private func installedFiles(state: String, manifest: String) -> [FileIdentity: [Installed]] {
+        if let known = lock.withLock({ installed[state] }) { return known }
+        let rows = Self.readState(state, manifest: manifest, sql: "SELECT f.path, o.folder, f.device, f.inode, f.birth FROM outputFiles f JOIN outputs o ON o.path = f.path") {
+            (row: Row) in (row[0] as String, row[1] as String, FileIdentity(stored: row[2], row[3], birth: row[4]))
+        }
+        var found: [FileIdentity: [Installed]] = [:]
+        for (output, folder, identity) in rows where !folder.isEmpty && !(identity.device == 0 && identity.inode == 0) {
+            guard let slash = output.firstIndex(of: "/") else { continue }
+            found[identity, default: []].append(Installed(key: String(output[output.index(after: slash)...]), folder: folder, identity: identity))
+        }
+        lock.withLock { installed[state] = found }
+        return found
     }
 
     /// A project whose manifest does not load has no buckets to place `path` in: its build

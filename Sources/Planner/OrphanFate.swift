@@ -32,6 +32,11 @@ public enum OrphanFate: Sendable {
 
     /// What a build says of an unreachable file: its record stays in the state.
     public static func keptMessage(_ message: String) -> String { message + ", its record kept (tried again next build)" }
+
+    /// What is said of a file kept because another manifest's state records it as the file it installed.
+    public static func installedElsewhereMessage(_ file: String, owner: String) -> String {
+        "\(file) is also recorded as its own by the build state of \(owner): the file stays, only this manifest's record is dropped"
+    }
 }
 
 extension Planner {
@@ -155,6 +160,15 @@ extension Planner {
                 if try displacedBytes(file) { return .delete }
                 return .left(path: file, message: Self.changedMessage(display(file)))
             }
+            // One file is never two states' own: when another manifest's state records this very
+            // file (device, inode, birth, where it wrote it) as the one it installed, neither may
+            // delete it (the other builds on it, and its own clean is the one to remove it). This
+            // record goes, so one state is left recording the file (attack 49a's F4: the original
+            // adopted a neighbour's file, then the neighbour, its bucket re-pointed, deleted it as
+            // its old copy). The one rule `ForeignClaimLookup.installer` answers, asked only of a
+            // file otherwise deleted; a file another manifest merely claims by bytes is its own
+            // state's to judge, and this manifest's installed file stays deletable.
+            if planner.installedElsewhere?(file) != nil { return .keep }
             return .delete
         }
 

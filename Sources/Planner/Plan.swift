@@ -435,6 +435,9 @@ public struct Planner: Sendable {
     /// produces (`lockOrphans`): its lock line recording the same bytes as the other manifest's
     /// is no claim on it then (attack 48's F2).
     public var lockOrphanOwner: (@Sendable (_ file: String, _ output: String) -> String?)?
+    /// The other manifest whose build state records the file `file` as the very one it installed
+    /// (`ForeignClaimLookup.installer`), shown as the plan shows paths; nil: none does.
+    public var installedElsewhere: (@Sendable (_ file: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false, statRows: PathSet? = nil) throws {
@@ -694,6 +697,8 @@ public struct Planner: Sendable {
                     replacedBy[output] = nil
                     if let owner = takenOver?(record.file, output) {
                         reasons = ["\(display(record.file)) is now an output of \(owner), which took the file over: the file stays, only this manifest's record is dropped"]
+                    } else if let owner = installedElsewhere?(record.file) {
+                        reasons = [OrphanFate.installedElsewhereMessage(display(record.file), owner: owner)]
                     } else if protectedIdentities.contains(record.file) {
                         // The file is now a source (or a control file) of this manifest: kept, only its record goes.
                         let what = nowSources.contains(output) || expansion.sources.contains(record.file) ? "a source of this manifest"
