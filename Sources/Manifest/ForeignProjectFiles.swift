@@ -283,10 +283,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     public func goneManifests(around path: String) -> [String] {
         var found: [String] = []
         for folder in goneLookedAtFolders(around: path) {
-            if let known = lock.withLock({ goneByFolder[folder] }) { found += known; continue }
-            let gone = Self.mayHoldGoneProject(folder) ? NeighbourProjects.manifestsGone(in: folder) : []
-            lock.withLock { goneByFolder[folder] = gone }
-            found += gone
+            found += goneCandidates(in: folder)
         }
         guard !found.isEmpty else { return [] }
         return found.filter { !sharesMyControlFiles(ControlFiles.controlFiles(ofSibling: $0)) }
@@ -387,8 +384,18 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             if let reach, !isInReach(gone.manifest, lookedAt: reach) { return }
             add(gone.manifest, lock: nil, state: gone.state)
         }
+        // A Derive lock at any name (`lock: docs/readme.md`): known by its first line, which
+        // names its manifest (attack 49a's F3: only names ending in `.lock` were looked at).
+        func considerLocks(in folder: String, reach: Set<String>? = nil) {
+            for left in leftListing(folder).locks where !ControlFiles.isProjectManifest(left.manifest)
+                && !sharesMyControlFiles((lock: left.lock, state: ControlFiles.controlFiles(ofSibling: left.manifest).state)) {
+                if let reach, !isInReach(left.manifest, lookedAt: reach) { continue }
+                add(left.manifest, lock: Self.realPath(left.lock), state: nil)
+            }
+        }
         for candidate in goneManifests(around: path) { consider(candidate) }
         for folder in lookedAt { considerState(in: folder) }
+        for folder in lookedAt { considerLocks(in: folder) }
         // Attack 48c's F2: a gone project in reach (`www/g`, its manifest's folder two levels
         // down) whose `lock: x/y/z/g.lock` and `state: p/q/st` lie past the four-level walk left
         // nothing in any folder looked at: builds called its outputs "not written by Derive",
@@ -398,18 +405,16 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         // names) whose folder is one a live project is looked for in: gone or not, a project is
         // found by its manifest's folder, within the same bounds.
         let reach = Set(lookedAt)
-        for folder in deepFoldersBelow() where !reach.contains(folder) {
-            let candidates: [String]
-            if let known = lock.withLock({ goneByFolder[folder] }) {
-                candidates = known
-            } else {
-                candidates = Self.mayHoldGoneProject(folder) ? NeighbourProjects.manifestsGone(in: folder) : []
-                lock.withLock { goneByFolder[folder] = candidates }
-            }
-            for candidate in candidates where !sharesMyControlFiles(ControlFiles.controlFiles(ofSibling: candidate)) {
+        // Attack 49a's F6: folders whose names start with `.` were never looked through, so the
+        // most ordinary layout (`lock: .locks/n.lock`, `state: .cache/st`) left nothing found.
+        // They are now, below each folder looked at (`dotFoldersBelow`), for a manifest in reach.
+        let deep = deepFoldersBelow().filter { !reach.contains($0) }
+        for folder in deep + dotFoldersBelow(lookedAt + deep) where !reach.contains(folder) {
+            for candidate in goneCandidates(in: folder) where !sharesMyControlFiles(ControlFiles.controlFiles(ofSibling: candidate)) {
                 consider(candidate, reach: reach)
             }
             considerState(in: folder, reach: reach)
+            considerLocks(in: folder, reach: reach)
         }
         let ownFolder = ownRealFolder
         return order.compactMap { manifest in
@@ -474,22 +479,52 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         return found
     }
 
-    /// Whether `folder` holds an entry named `.derive` or a name ending in `.lock`: one listing,
-    /// names judged on their bytes (most folders asked hold neither).
-    private static func mayHoldGoneProject(_ folder: String) -> Bool {
-        guard let directory = opendir(folder) else { return false }
-        defer { closedir(directory) }
-        let state = Array(ProjectMarkers.stateFolderName.utf8), suffix = Array(".lock".utf8)
-        while let entry = readdir(directory) {
-            let found = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
-                tuple.withMemoryRebound(to: UInt8.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) { start in
-                    let bytes = UnsafeBufferPointer(start: start, count: strlen(UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self)))
-                    return bytes.elementsEqual(state) || (bytes.count > suffix.count && bytes.suffix(suffix.count).elementsEqual(suffix))
-                }
-            }
-            if found { return true }
+    /// What `folder` holds of gone projects (`LeftLockFiles`: one listing, its Derive locks at any
+    /// name read by their first line), listed once per instance.
+    private func leftListing(_ folder: String) -> LeftLockFiles.Listing {
+        if let known = lock.withLock({ leftByFolder[folder] }) { return known }
+        let listing = LeftLockFiles.listing(of: folder)
+        lock.withLock { leftByFolder[folder] = listing }
+        return listing
+    }
+    private var leftByFolder: [String: LeftLockFiles.Listing] = [:]
+
+    /// The gone manifests named after a lock's or state's stem in `folder`
+    /// (`NeighbourProjects.manifestsGone`), asked only of a folder holding an entry named
+    /// `.derive` or a name ending in `.lock`; once per folder and instance.
+    private func goneCandidates(in folder: String) -> [String] {
+        if let known = lock.withLock({ goneByFolder[folder] }) { return known }
+        let gone = leftListing(folder).marked ? NeighbourProjects.manifestsGone(in: folder) : []
+        lock.withLock { goneByFolder[folder] = gone }
+        return gone
+    }
+
+    /// The folders whose names start with `.` (VCS folders and `.derive` aside) below each of
+    /// `folders`, and every folder below them, down to `goneLeftDepth` levels: a gone project's
+    /// `.locks/n.lock` and `.cache/st` (attack 49a's F6). Not below `/` nor a folder above this
+    /// manifest's (a home folder's `.cache` holds no project of this tree), no links followed,
+    /// breadth-first, at most `maxNearbyFolders` listed per question.
+    private func dotFoldersBelow(_ folders: [String]) -> [String] {
+        let own = ownRealFolder
+        var found: [String] = []
+        var seen = Set(folders)
+        var level: [String] = []
+        for folder in folders where folder != "/" && !(folder != own && own.hasPrefix(folder + "/")) {
+            level += leftListing(folder).dotFolders.filter { seen.insert($0).inserted }
         }
-        return false
+        var depth = 1
+        while !level.isEmpty, found.count < Self.maxNearbyFolders {
+            var next: [String] = []
+            for folder in level where found.count < Self.maxNearbyFolders {
+                found.append(folder)
+                guard depth < Self.goneLeftDepth else { continue }
+                let below = Self.listings.listing(of: folder).subFolders + leftListing(folder).dotFolders
+                next += below.filter { seen.insert($0).inserted }
+            }
+            level = next
+            depth += 1
+        }
+        return found
     }
 
     /// The key of the file at `path` below the folder `folder` (both absolute), by real path or,

@@ -52,7 +52,9 @@ public enum ProjectMarkers {
         if size <= maxManifestBytes, ControlFiles.hasManifestExtension(name), ControlFiles.declaresControlFiles(contents: contents) {
             return "it has a manifest's name and reads like a Derive manifest being edited that names its lock or state folder (a 'lock' or 'state' key, and 'version', 'buckets' or 'derivatives', in text that does not parse)"
         }
-        if isLockName(name), contents.starts(with: lockMarker) {
+        // At any name: discovery knows a gone project's lock by its first line, not its name
+        // (`LeftLockFiles`, attack 49a's F3), so a planted one would claim files there.
+        if contents.starts(with: lockMarker) {
             return "it is a Derive lock, which records another project's outputs"
         }
         if name == StateFiles.database, contents.starts(with: sqliteMagic) {

@@ -208,7 +208,9 @@ public enum ForeignClaims {
         let folder = (owner as NSString).deletingLastPathComponent
         let own = SiblingManifests.ownLock(of: owner)
         let taken = [own] + SiblingManifests.neighbourLocks(of: owner).map(\.lock)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter(ProjectMarkers.isLockName)
+        // A lock at any name too, known by its first line (`lock: n-lock.txt`, attack 49a's F3).
+        let named = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter(ProjectMarkers.isLockName)
+        let names = Set(named + LeftLockFiles.listing(of: folder).locks.map { ($0.lock as NSString).lastPathComponent })
         var gone: [GoneManifestLock] = []
         for name in names.sorted() {
             let path = folder + "/" + name
