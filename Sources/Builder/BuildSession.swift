@@ -282,6 +282,8 @@ public final class BuildSession: @unchecked Sendable {
         planner.lockOrphanOwner = takenOver(ownWins: false)
         let installers = foreignClaims(), shownFrom = manifestPath
         planner.installedElsewhere = { file in installers.installer(of: file).map { Planner.display($0.manifest, manifestPath: shownFrom) } }
+        let doubt = NeighbourDoubt(besides: manifestPath)
+        planner.neighbourDoubt = { doubt.reason(file: $0) }
         let (taken, unreadable) = narrowedNameQuestions(), answers = narrowedAnswers
         planner.unreadableNeighbour = unreadable
         planner.narrowedNameTaken = { name in
@@ -993,6 +995,12 @@ public final class BuildSession: @unchecked Sendable {
         // Derive's files where a re-pointed bucket's folder used to be, which the build deletes (no state records them).
         for copy in plan.oldFolderCopies where copy.deletes {
             problems.append("\(copy.displayed): \(copy.reason); derive build \(copy.isIndex ? "removes" : "deletes") it")
+        }
+        // A `left` line of a file another manifest of the folder now records (its lock read again
+        // after a conflict) is dropped by the build, which rewrites the committed lock: check fails
+        // as `plan --detailed-exitcode` does (attack 49b's F3: it said "Up to date", exit 0).
+        for dropped in plannedTargets?.droppedLeft ?? [] where dropped.why.hasSuffix(Planner.leftToNeighbour) {
+            problems.append("\(lockName): keeps \(dropped.path) as a file left in place, but \(dropped.why); derive build drops the line: run derive build and commit \(lockName)")
         }
         if problems.isEmpty, !onlyLeftLines, let lockData, let expected = try expectedLock(plan), lockData != expected {
             // Lines swapped, repeated, blank, respaced, an extra key: build would rewrite it, so it is not up to date.

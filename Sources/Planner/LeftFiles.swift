@@ -108,7 +108,7 @@ extension Planner {
                 // very bytes): the file is its output, which this line would answer no more publicly
                 // (attack 48a's F2: written while that manifest's lock could not be read, the line
                 // stayed for good and serve answered the other manifest's public output 403).
-                dropped.append((line.path, "\(owner) records the file as its output: the file is left to it"))
+                dropped.append((line.path, "\(owner) \(Self.leftToNeighbour)"))
                 continue
             }
             if there {
@@ -149,7 +149,7 @@ extension Planner {
             if kept[line.path] == nil, let (bucket, key) = LockFile.bucket(holding: line.place, in: manifest),
                SymbolicLinks.first(on: bucket.path + "/" + key, below: bucket.path) == nil,
                let owner = neighbourOwner(file: bucket.path + "/" + key, bucket: bucket.name, key: key) {
-                dropped.append((line.path, "\(owner) records the file as its output: the file is left to it"))
+                dropped.append((line.path, "\(owner) \(Self.leftToNeighbour)"))
                 continue
             }
             if let old = kept[line.path] {
@@ -165,6 +165,10 @@ extension Planner {
         }
         return (kept, dropped)
     }
+
+    /// How a dropped line's reason ends when another manifest of the folder records its file
+    /// (`check` fails on such a line: the build rewrites the lock without it).
+    public static let leftToNeighbour = "records the file as its output: the file is left to it"
 
     /// The manifest of the folder that records the file at `file` (`bucket/key` here) as its
     /// output, by the one definition lock orphans use (`lockOrphanOwner`: its state, or its lock

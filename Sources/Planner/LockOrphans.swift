@@ -54,6 +54,14 @@ extension Planner {
                     // public output 403).
                     left.append(LockLeft(output: entry.path, message: "dropped: in \(lockName), but no longer produced by the manifest, and \(owner) "
                                          + "records the file as its output: the file is left to it and the build drops the line", present: false))
+                } else if let doubt = neighbourDoubt?(placed.file),
+                          disk.exists(placed.file) || SymbolicLinks.first(on: placed.file, below: placed.bucket.path) != nil {
+                    // Another manifest of the folder may own it and nothing can say (its lock does
+                    // not read, its manifest does not load, or its rule writes this name): left,
+                    // private, whatever git proves (attack 49b's F1: git proof deleted hero.yaml's
+                    // output while hero.lock held a conflict marker; git proves bytes, not whose).
+                    let changed = (try? digests.content(of: placed.file))?.digest != entry.digest
+                    left.append(LockLeft(output: entry.path, message: LockLeft.leftMessage(lock: lockName, changed: changed, doubt: doubt), present: true))
                 } else if let deletion = gitProofDeletion(entry, placed: placed, rules: rules, lockName: lockName) {
                     provenByGit.append(deletion)
                 } else if disk.exists(placed.file) || SymbolicLinks.first(on: placed.file, below: placed.bucket.path) != nil {

@@ -119,8 +119,12 @@ public struct LockLeft: Sendable, Hashable {
     /// What plan, build, check and clean say of a file only the lock names.
     /// `changed`: the file no longer holds its line's bytes; said as the build's `left` line
     /// says it (`LockFile.Left.lockOnlyChanged`), so plan and build name one state alike.
-    public static func leftMessage(lock: String, changed: Bool = false) -> String {
-        "left: known only from \(lock)\(changed ? ", changed since" : "") (no build state); Derive deletes nothing on the lock's word — remove it yourself if it is yours to remove"
+    /// `doubt`: why the file may be another manifest's of the folder (`NeighbourDoubt`): then no
+    /// advice to remove it, which would remove that manifest's output.
+    public static func leftMessage(lock: String, changed: Bool = false, doubt: String? = nil) -> String {
+        let known = "left: known only from \(lock)\(changed ? ", changed since" : "") (no build state)"
+        if let doubt { return known + ", in doubt: \(doubt); Derive deletes nothing in doubt, and the next build decides again" }
+        return known + "; Derive deletes nothing on the lock's word — remove it yourself if it is yours to remove"
     }
 
     /// `= site/x.jpg  left: …`: one line, as plan prints it.
@@ -438,6 +442,9 @@ public struct Planner: Sendable {
     /// The other manifest whose build state records the file `file` as the very one it installed
     /// (`ForeignClaimLookup.installer`), shown as the plan shows paths; nil: none does.
     public var installedElsewhere: (@Sendable (_ file: String) -> String?)?
+    /// Why a file only this manifest's lock names may be another manifest's of the folder
+    /// (`NeighbourDoubt.reason`): such an orphan is left in place, never deleted on git's proof.
+    public var neighbourDoubt: (@Sendable (_ file: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false, statRows: PathSet? = nil) throws {

@@ -525,14 +525,31 @@ struct BuiltOutputs: RecordedOutputs {
         // A file this manifest itself records is its own: another project's lock lines matching
         // it by key and bytes alone (a clone or a backup copy beside it, mid-edit) do not cap it
         // (attack 46b's N4); another project's placed record still does.
-        let own = ((try? recordedOutput(bucket: bucket, key: key)) ?? nil) != nil || lockLists(bucket: bucket, key: key)
         // Nor does another project's `left` line when this manifest's lock records the file with
         // the very bytes it holds: they are this manifest's render, not what that project left
         // (attack 48a's F2: a line written while this lock could not be read, in doubt, made
         // this manifest's public output 403 until that project built again).
-        let ownBytes = lockLines()?.digests[bucket + "/" + key].map { foreign.holds(bucket: bucket, key: key, digest: $0) } ?? false
-        narrow(foreign.nestedOutputACL(bucket: bucket, key: key, byKey: !own, leftLinesCount: !ownBytes))
+        let ownBytes = lockLines()?.digests[path].map { foreign.holds(bucket: bucket, key: key, digest: $0) } ?? false
+        // Only while the file holds the bytes this manifest recorded (its lock's or its state's):
+        // another file there is not what its record's ACL was given to (attack 49b's F2: hero.yaml's
+        // private output, put there with --overwrite, was answered under this manifest's public record).
+        let recorded = ((try? recordedOutput(bucket: bucket, key: key)) ?? nil) != nil
+        let listed = recorded || lockLists(bucket: bucket, key: key)
+        let verified = listed && (ownBytes || recordedDigest(path).map { foreign.holds(bucket: bucket, key: key, digest: $0) } ?? false)
+        narrow(foreign.nestedOutputACL(bucket: bucket, key: key, byKey: !verified, leftLinesCount: !ownBytes))
+        // While a manifest beside this one is in doubt (its lock does not read, or it does not
+        // load), a key this manifest writes whose file is not verified its own may be that
+        // manifest's output, which nothing can say the ACL of: private (README: "kept as left in
+        // place (private), in doubt").
+        if !verified, foreign.neighbourInDoubt() != nil, isDerivative(bucket: bucket, key: key) { narrow(.private) }
         return acl
+    }
+
+    /// The digest this manifest's state records for the output `path`; nil without a record
+    /// (or a state that cannot be read).
+    func recordedDigest(_ path: String) -> String? {
+        guard case .open(let store, _)? = try? openStore() else { return nil }
+        return (try? store.queue.read { db in try String.fetchOne(db, sql: "SELECT outputDigest FROM outputs WHERE path = ?", arguments: [path]) }) ?? nil
     }
 
     /// The place of a recorded output `bucket/key` (`LockFile.place`): the folder it was written

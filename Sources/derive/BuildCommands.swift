@@ -780,10 +780,13 @@ struct CheckCommand: ParsableCommand {
     }
 
     /// How `check` names a file left in place (the lock's `left` line): not an output, not stale.
-    static func leftLine(_ line: LockFile.Left, lock: String) -> String {
-        line.isGone
-            ? "~ \(line.path)  left in place (\(line.why)), gone: kept in \(lock) as gone (\(line.acl)), so a file put back there is answered no more publicly; not an output" + releaseHint(line)
-            : "= \(line.path)  left in place (\(line.why)), kept in \(lock) as a file left \(line.acl); not an output" + releaseHint(line)
+    /// `doubt`: why the file may be another manifest's (`NeighbourDoubt`), said instead of the
+    /// advice to release it (attack 49b's F8: the neighbour's output was offered for release).
+    static func leftLine(_ line: LockFile.Left, lock: String, doubt: String? = nil) -> String {
+        let hint = doubt.map { ", in doubt: \($0)" } ?? releaseHint(line)
+        return line.isGone
+            ? "~ \(line.path)  left in place (\(line.why)), gone: kept in \(lock) as gone (\(line.acl)), so a file put back there is answered no more publicly; not an output" + hint
+            : "= \(line.path)  left in place (\(line.why)), kept in \(lock) as a file left \(line.acl); not an output" + hint
     }
 
     /// How the user says a file a private line keeps is theirs (round 22's V3); nothing for a
@@ -830,7 +833,11 @@ struct CheckCommand: ParsableCommand {
         for kept in result.orphansBehindLinks { Output.printLine(kept.line) }
         // Files left in place are not outputs: named, never stale while they are there (V1, V2).
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
-        for line in result.leftInLock { Output.printLine(Self.leftLine(line, lock: lockName)) }
+        let doubt = (try? workspace.session.planner())?.neighbourDoubt
+        for line in result.leftInLock {
+            let file = LockFile.bucket(holding: line.place, in: workspace.manifest).map { $0.bucket.path + "/" + $0.key }
+            Output.printLine(Self.leftLine(line, lock: lockName, doubt: line.isGone ? nil : file.flatMap { doubt?($0) }))
+        }
         for dropped in result.droppedLeft { Output.printLine("- \(dropped.path)  no longer left in place: \(dropped.why); derive build drops its line in \(lockName)") }
         for problem in result.problems { Output.printLine(problem) }
         if result.adoptedUnverified > 0 { print(BuildCommand.unverified(result.adoptedUnverified, lock: workspace.session.lockPath, ownLock: result.adoptsFromOwnLock)) }
@@ -879,6 +886,20 @@ struct ExplainCommand: ParsableCommand {
             // A width a narrower source folds away is named with the output built instead.
             if let why = try? workspace.session.planner().narrowedAway(key, plan: plan) {
                 Output.printError(TerminalText.escaped("\(output) is not built (not an output of \(manifest)): \(why)"))
+                throw ExitCode.failure
+            }
+            // A file only the lock names, or one a build left in place: what plan says of it, and
+            // why it is in doubt while a neighbour cannot be read (attack 49b's F8: only "not an output").
+            if let left = plan.lockLeft.first(where: { PathKey.same($0.output, key) }) {
+                Output.printError(TerminalText.escaped("\(output) is not an output of \(manifest): \(left.message)"))
+                throw ExitCode.failure
+            }
+            if let line = (try? workspace.session.planner())?.lockLeftLines()[key] {
+                let doubt = LockFile.bucket(holding: line.place, in: workspace.manifest).flatMap { placed in
+                    (try? workspace.session.planner())?.neighbourDoubt?(placed.bucket.path + "/" + placed.key)
+                }
+                Output.printError(TerminalText.escaped("\(output) is not an output of \(manifest): left in place (\(line.why)), kept in its lock as a file left \(line.acl)"
+                    + (doubt.map { ", in doubt: \($0)" } ?? "")))
                 throw ExitCode.failure
             }
             Output.printError("\(output) is not an output of \(manifest)")

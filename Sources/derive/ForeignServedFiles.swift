@@ -39,6 +39,8 @@ final class ForeignServedFiles: Sendable {
     /// the life of the process: a neighbour appearing or going makes serve load the manifest
     /// again, with a new instance of this type (attack 46b's N1: what was learned went with it).
     private static let learnedControlFiles = NIOLockedValueBox<[String: (String, String)]>([:])
+    /// The first neighbour in doubt (`NeighbourDoubt.unreadable`), as last looked at, and when.
+    private let doubt = NIOLockedValueBox<(reason: String?, at: Double)?>(nil)
     /// Files hashed to compare with a lock line (`fileDigest`).
     private let fileDigests = NIOLockedValueBox<[String: (stamp: [Int64], digest: String)]>([:])
 
@@ -209,6 +211,16 @@ final class ForeignServedFiles: Sendable {
         let present = NeighbourProjects.manifests(in: record.folder)
         let named = (present.isEmpty ? NeighbourProjects.manifestsGone(in: record.folder).map(NeighbourProjects.goneManifestName) : present)
         return (named.isEmpty ? record.folder : named.joined(separator: " and "), true, present.isEmpty && !named.isEmpty)
+    }
+
+    /// The first manifest beside this one whose lock is there but does not read, or which does
+    /// not load (`NeighbourDoubt`): what it records is unknown. Looked at again after `refresh`.
+    func neighbourInDoubt() -> String? {
+        let now = ProcessInfo.processInfo.systemUptime
+        if let known = doubt.withLockedValue({ $0 }), now - known.at < refresh { return known.reason }
+        let reason = NeighbourDoubt(besides: manifestFile).unreadable
+        doubt.withLockedValue { $0 = (reason, now) }
+        return reason
     }
 
     /// Whether the file at `key` of `bucket` is a regular file holding `digest`.
