@@ -20,6 +20,12 @@ public struct EngineIdentity: Sendable, Hashable {
     /// fingerprint though the font file is the same (attack 20's B1); nil when unknown.
     public var fontRendering: @Sendable (String) -> String?
 
+    /// The fallback faces a text in the font of a `type` is drawn with, for the characters that
+    /// font lacks (`FallbackFont`: file and rendering, as fontconfig picks them for Pango), so a
+    /// configuration that picks or draws another fallback changes the fingerprint (attack 49c's
+    /// finding 1); arguments `type`, `text`.
+    public var fallbackFonts: @Sendable (String, String) -> [FallbackFont]
+
     /// Versions of the codec and colour libraries that produce bytes (libjpeg-turbo, libwebp,
     /// libheif, libpng, lcms2, ...), name → version: an upgrade of any of them rebuilds, and the
     /// plan names it.
@@ -32,13 +38,15 @@ public struct EngineIdentity: Sendable, Hashable {
 
     public init(renderVersion: String, libvips: String, encoder: String, libraries: [String: String] = [:],
                 fontFile: @escaping @Sendable (String) -> String? = { _ in nil },
-                fontRendering: @escaping @Sendable (String) -> String? = { _ in nil }, refusesNonImages: Bool = true) {
+                fontRendering: @escaping @Sendable (String) -> String? = { _ in nil },
+                fallbackFonts: @escaping @Sendable (String, String) -> [FallbackFont] = { _, _ in [] }, refusesNonImages: Bool = true) {
         self.renderVersion = renderVersion
         self.libvips = libvips
         self.encoder = encoder
         self.libraries = libraries
         self.fontFile = fontFile
         self.fontRendering = fontRendering
+        self.fallbackFonts = fallbackFonts
         self.refusesNonImages = refusesNonImages
     }
 
@@ -768,11 +776,16 @@ struct Expansion {
                         errors.append(PlanFailure(subject: output, message: message, source: source))
                         continue variants
                     }
-                case .font(let font):
+                case .font(let font, let text):
                     // The font file's digest when it is installed; rendering reports a missing font.
                     if let file = identity.fontFile(font), let digest = try digests.content(of: file)?.digest {
                         let rendering = identity.fontRendering(font).map { " (" + $0 + ")" } ?? ""
                         dependencies.append("font:\(font)=\(digest)" + rendering)
+                        // Each face drawing characters the font lacks counts as the font does.
+                        for fallback in identity.fallbackFonts(font, text) {
+                            let digest = fallback.file.isEmpty ? "unknown" : ((try? digests.content(of: fallback.file))??.digest ?? "missing")
+                            dependencies.append(Self.fallbackItem(family: fallback.family, type: font) + "=\(digest) (\(fallback.rendering))")
+                        }
                     } else {
                         dependencies.append("font:\(font)")
                     }
@@ -928,6 +941,13 @@ struct Expansion {
     }
 
     /// Why reading `path` fails, in the disk's words.
+    /// The dependency item of the fallback face `family` of the font of `type`, before its `=`:
+    /// `fallback-font:TYPE:FAMILY` (a type has no ':'; ',' and '=' separate items, so a family
+    /// has none). `Planner.dependencyChange` names it.
+    static func fallbackItem(family: String, type: String) -> String {
+        "fallback-font:\(type):" + String(family.map { $0 == "," || $0 == "=" ? " " : $0 })
+    }
+
     static func readError(_ disk: any Disk, _ path: String) -> String {
         do { _ = try disk.read(path); return "not a regular file" } catch { return "\(error)" }
     }

@@ -1305,6 +1305,11 @@ public struct Planner: Sendable {
         return changed.map { item -> String in
             if item.hasPrefix("object:") { return "watermark object '\(item.dropFirst("object:".count))' changed" }
             if item.hasPrefix("font:") { return "font '\(item.dropFirst("font:".count))' changed" }
+            if item.hasPrefix("fallback-font:") {
+                let named = item.dropFirst("fallback-font:".count)
+                let type = named.prefix { $0 != ":" }, family = named.dropFirst(type.count + 1)
+                return "font '\(family)' (fallback for '\(type)') changed"
+            }
             return "\(item) changed"
         }.joined(separator: ", ")
     }

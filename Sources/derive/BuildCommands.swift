@@ -193,13 +193,22 @@ struct Workspace {
         self.manifest = manifest
         engine = try Self.engine()
         let identity = engine.identity
-        var fonts: Set<String> = [], rendering: Set<String> = []
+        var drawn: [(type: String, text: String)] = []
         for rule in manifest.rules {
             for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
-                for case .font(let name) in variant.pipeline.dependencies {
-                    if let file = identity.fontFile(name) { fonts.insert(file) }
-                    if let drawn = identity.fontRendering(name) { rendering.insert(name + " " + drawn) }
-                }
+                for case .font(let name, let text) in variant.pipeline.dependencies { drawn.append((name, text)) }
+            }
+        }
+        // One worker start answers every font and fallback the plan asks for.
+        engine.fonts.prefetch(types: drawn.map(\.type), drawn: drawn)
+        var fonts: Set<String> = [], rendering: Set<String> = []
+        for (name, text) in drawn {
+            if let file = identity.fontFile(name) { fonts.insert(file) }
+            if let drawn = identity.fontRendering(name) { rendering.insert(name + " " + drawn) }
+            // The fallback faces too: the no-op witness must see another fallback picked, or drawn otherwise.
+            for fallback in identity.fallbackFonts(name, text) {
+                if !fallback.file.isEmpty { fonts.insert(fallback.file) }
+                rendering.insert(name + " fallback " + fallback.family + " " + fallback.file + " " + fallback.rendering)
             }
         }
         // The file a link beside it leads to owns the state and lock; `manifestPath` keeps the
