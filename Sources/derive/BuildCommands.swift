@@ -329,7 +329,11 @@ enum PlanPrinter {
         if errors > 0, errors == toProve {
             var also = failures > 0 ? "; \(failures) failure\(failures == 1 ? "" : "s") (above): \(failures == 1 ? "its" : "their") outputs fail (exit 1)" : ""
             if ignored > 0 { also += "; \(ignoredText) (above): the build drops \(ignored == 1 ? "it" : "them") (exit 1)" }
-            Swift.print("\(toProve) file\(toProve == 1 ? "" : "s") only \((lock as NSString).lastPathComponent) lists (above): a build renders \(toProve == 1 ? "it" : "each") again first and adopts \(toProve == 1 ? "the file if it holds" : "each file holding") exactly what its rule renders; if \(toProve == 1 ? "it does" : "one does") not, the build refuses to start and builds nothing\(also); \(summary)")
+            // Files the state records other bytes of (an older state restored) are not "only" the lock's.
+            let restored = plan.errors.contains { $0.message.contains(Planner.stateRecordsOtherBytes) }
+            let listed = restored ? "holding what \((lock as NSString).lastPathComponent) lists, not what the build state records"
+                : "only \((lock as NSString).lastPathComponent) lists"
+            Swift.print("\(toProve) file\(toProve == 1 ? "" : "s") \(listed) (above): a build renders \(toProve == 1 ? "it" : "each") again first and adopts \(toProve == 1 ? "the file if it holds" : "each file holding") exactly what its rule renders; if \(toProve == 1 ? "it does" : "one does") not, the build refuses to start and builds nothing\(also); \(summary)")
         } else if errors > 0 {
             var also = failures > 0 ? " and \(failures) failure\(failures == 1 ? "" : "s")" : ""
             if ignored > 0 { also += (failures > 0 ? ", " : " and ") + ignoredText }
