@@ -593,6 +593,7 @@ struct Expansion {
         guard !collisions.isEmpty else { return [] }
         var order: [String] = []
         var outputs: [String: [String]] = [:], others: [String: [String]] = [:], counted: [String: Set<String>] = [:]
+        var slashless: Set<String> = []
         for collision in collisions {
             for (mine, theirs) in [(collision.first, collision.second), (collision.second, collision.first)] {
                 if let kept = byOutput[mine.output], PathKey.same(kept.source, mine.source), kept.recipe == mine.recipe {
@@ -602,17 +603,41 @@ struct Expansion {
                 if outputs[mine.source] == nil { order.append(mine.source) }
                 if counted[mine.source, default: []].insert(mine.output).inserted { outputs[mine.source, default: []].append(collision.output) }
                 if !(others[mine.source] ?? []).contains(theirs.source) { others[mine.source, default: []].append(theirs.source) }
+                if folderRunsIntoName(mine.source, theirs.source) { slashless.insert(mine.source) }
             }
         }
         return order.map { source in
             let names = outputs[source] ?? []
             let shown = names.count > 1 ? "\(names[0]) and \(names.count - 1) more" : names.first ?? "?"
             let with = (others[source] ?? []).joined(separator: " and ")
+            if slashless.contains(source) {
+                // `to: out/{dir}{name}.webp`: {dir} ends with no '/', so src/d0/a.jpg and src/d0a.jpg
+                // both give out/d0a.webp (attack 49c's finding 3); the extension is not the cause.
+                return PlanFailure(subject: source,
+                                   message: "its outputs would be written over those of \(with) (\(shown)): 'to' puts the file name right after {dir}, which ends with no '/', "
+                                       + "so a folder and a file name run together; write {dir}/ in 'to' (an empty {dir} leaves no '/' behind), exclude one of them in 'exclude:', or name the outputs by {key} in 'to'",
+                                   derivatives: counted[source]?.count ?? 0)
+            }
             return PlanFailure(subject: source,
                                message: "its outputs would be written over those of \(with) (\(shown)): their names differ only in what 'to' leaves out "
                                    + "(such as the extension, which {name} drops); exclude one of them in 'exclude:', or name the outputs by {key} in 'to' (it keeps the extension)",
                                derivatives: counted[source]?.count ?? 0)
         }
+    }
+
+    /// Whether the sources `a` and `b` (`bucket/key`) of one bucket, in different folders, give
+    /// the same folder and name run together (`d0/a.jpg` and `d0a.jpg`: `{dir}{name}` is `d0a`
+    /// for both), so a `to:` with no '/' after `{dir}` is what makes their outputs collide.
+    static func folderRunsIntoName(_ a: String, _ b: String) -> Bool {
+        func parts(_ source: String) -> (bucket: Substring, folder: String, joined: String)? {
+            guard let slash = source.firstIndex(of: "/") else { return nil }
+            let key = String(source[source.index(after: slash)...])
+            let folder = PathTemplate.folder(ofKey: key)
+            let file = folder.isEmpty ? key : String(key.dropFirst(folder.count + 1))
+            return (source[..<slash], folder, folder + (file as NSString).deletingPathExtension)
+        }
+        guard let x = parts(a), let y = parts(b) else { return false }
+        return x.bucket == y.bucket && x.folder != y.folder && x.joined == y.joined
     }
 
     /// What to do about a path longer than the system allows: no permission makes it readable.
