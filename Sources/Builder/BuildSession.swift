@@ -791,6 +791,7 @@ public final class BuildSession: @unchecked Sendable {
                 && (!lockListedOnly || planner.lockListedUnrecorded(entry.derivative))
                 && FileKind.isRegularFile(entry.derivative.outputPath)
                 && (entry.error.message.contains("was not written by Derive") || entry.error.message.contains("was changed since Derive wrote it")
+                    || entry.error.message.contains(Planner.lockLineProvesNothing)
                     || entry.error.message.contains(Planner.cannotProveItWroteIt))
         }
         guard !candidates.isEmpty else { return nil }

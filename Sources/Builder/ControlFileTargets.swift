@@ -458,6 +458,13 @@ struct ControlFileTargets {
         // The bytes a build noted as the index it was replacing (Derive's), killed after it wrote
         // the lock and before the index; not in a bucket re-pointed since (a copy there is yours).
         if current != nil, current == displacedIndex, repointedIndexFolder == nil { return .recorded }
+        // The bytes the lock this user's Derive last wrote records as its index (the lock's own
+        // record, `LockProvenance`): Derive wrote them here, though the state records others (an
+        // older state restored: attack 49c's finding 2, where the outputs were proven and the
+        // index alone kept the build refused).
+        if let current, repointedIndexFolder == nil, let declared = manifest.index, let recordedIndex = vouchingLock?.index,
+           recordedIndex.digest == current, recordedIndex.path == declared.bucket + "/" + declared.path,
+           lockSource.lockIsOwnRecord { return .recorded }
         // The index the lock a dead build displaced names (killed after it replaced the lock and
         // before the index, its state gone since): Derive's, as that lock was.
         if let current, written[index.path] == nil, repointedIndexFolder == nil,

@@ -58,7 +58,8 @@ public enum EngineIdentityCache {
             libraries["libvips-file"] = "sha256-" + libvipsDigest
             let fonts = self.fonts
             return EngineIdentity(renderVersion: report.renderVersion, libvips: report.libvips, encoder: report.encoderSettings,
-                                  libraries: libraries, fontFile: { fonts.file($0) }, fontRendering: { fonts.rendering($0) })
+                                  libraries: libraries, fontFile: { fonts.file($0) }, fontRendering: { fonts.rendering($0) },
+                                  fallbackFonts: { fonts.fallbacks($0, text: $1) })
         }
     }
 
@@ -232,10 +233,11 @@ public enum EngineIdentityCache {
         if let file, let data = FileManager.default.contents(atPath: file),
            let entry = Entry(data), entry.format == format,
            entry.stamps.allSatisfy({ Stamp($0.path) == $0 }) {
+            let read = inputs(entry.stamps)
             return Found(report: entry.report, libvipsDigest: entry.libvipsDigest, fromCache: true,
                          fonts: WorkerFonts(worker: worker, environment: environment, known: entry.report.fonts,
-                                            rendering: entry.report.fontRendering),
-                         inputs: inputs(entry.stamps), stamps: entry.stamps)
+                                            rendering: entry.report.fontRendering, store: file + ".fallbacks", inputs: read),
+                         inputs: read, stamps: entry.stamps)
         }
         // Stamps first: a file changing while the worker reports makes the entry stale, not wrong.
         let before = Stamp(worker)
@@ -250,9 +252,12 @@ public enum EngineIdentityCache {
         if let file, Stamp(worker) == before, Stamp(report.libvipsFile) == stamps.first(where: { $0.path == report.libvipsFile }) {
             save(Entry(format: format, stamps: stamps, report: report, libvipsDigest: digest), to: file)
         }
+        // Fallback answers kept only against an entry that was saved (its stamps are the inputs).
+        let read = inputs(stamps)
         return Found(report: report, libvipsDigest: digest, fromCache: false,
-                     fonts: WorkerFonts(worker: worker, environment: environment, known: report.fonts, rendering: report.fontRendering),
-                     inputs: inputs(stamps), stamps: stamps)
+                     fonts: WorkerFonts(worker: worker, environment: environment, known: report.fonts, rendering: report.fontRendering,
+                                        store: file.map { $0 + ".fallbacks" }, inputs: read),
+                     inputs: read, stamps: stamps)
     }
 
     /// The cache file for this worker and the environment that decides what it loads; nil when

@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import ImagingCore
+import Planner
 import ProcessLanguage
 import RenderWorkers
 import Synchronization
@@ -6,12 +11,15 @@ import Synchronization
 /// The font file of a watermark `type` outside the seven OSS names (any installed fontconfig
 /// family), asked of the render worker (`--describe --font TYPE`): derive links no fontconfig.
 /// Each answer, found or not, is kept for the life of the process, at most `capacity` of them
-/// (a server answering requests that name ever new families asks again past that).
+/// (a server answering requests that name ever new families asks again past that). The same
+/// holds for the fallback faces of each text (`fallbacks`), which are kept on disk too.
 public final class WorkerFonts: Sendable {
     static let capacity = 1_024
     private let worker: String
     private let environment: [String: String]
     private let known: Mutex<[String: Answer?]>
+    /// `EngineReport.drawableKey` → the fallback faces of that text (`fallbacks`), asked once.
+    private let drawnWith: Mutex<[String: [FallbackFont]]>
 
     /// A font's file and how its glyphs are drawn (`FontCatalog.Resolved`, from the worker).
     struct Answer: Sendable {
@@ -19,13 +27,118 @@ public final class WorkerFonts: Sendable {
         var rendering: String?
     }
 
-    init(worker: String, environment: [String: String], known: [String: String], rendering: [String: String] = [:]) {
+    /// Where the fallback answers are kept between commands (beside the engine cache entry),
+    /// valid only for the same `inputs` (`Found.inputs`: the stat of every file and folder
+    /// fontconfig's answers depend on); nil keeps them for this process only.
+    private let store: String?
+    private let inputs: String
+    private let storeRead = Mutex(false)
+
+    init(worker: String, environment: [String: String], known: [String: String], rendering: [String: String] = [:],
+         store: String? = nil, inputs: String = "") {
         self.worker = worker
         self.environment = environment
+        self.store = store
+        self.inputs = inputs
         var answers: [String: Answer?] = [:]
         for (type, file) in known { answers[type] = .some(Answer(file: file, rendering: rendering[type])) }
         for type in Watermark.fonts where answers[type] == nil { answers[type] = .some(nil) }   // the worker looked: missing
         self.known = Mutex(answers)
+        self.drawnWith = Mutex([:])
+    }
+
+    /// The fallback faces the render worker draws `text` in the font of `type` with (those of the
+    /// characters the font lacks, `FontCatalog.fallbacks`); empty when it has them all. Unknown
+    /// when the worker cannot be asked: then a face nobody can name is recorded, so the plan
+    /// rebuilds rather than calling the output up to date, and asks again next time.
+    public func fallbacks(_ type: String, text: String) -> [FallbackFont] {
+        let key = EngineReport.drawableKey(text: text, type: type)
+        readStore()
+        if let faces = drawnWith.withLock({ $0[key] }) { return faces }
+        ask(types: [], drawn: [(type, text)])
+        return drawnWith.withLock { $0[key] } ?? [Self.unknown]
+    }
+
+    /// Asks the worker at once, in one start, for the font files of `types` and the fallback
+    /// faces of every (type, text) of `drawn` not yet known: a plan of many text watermarks
+    /// starts one worker, not one per text.
+    public func prefetch(types: [String], drawn: [(type: String, text: String)]) {
+        readStore()
+        let missingTypes = known.withLock { known in types.filter { known[$0] == nil && Watermark.isFamilyName($0) } }
+        let missingTexts = drawnWith.withLock { faces in drawn.filter { faces[EngineReport.drawableKey(text: $0.text, type: $0.type)] == nil } }
+        guard !missingTypes.isEmpty || !missingTexts.isEmpty else { return }
+        ask(types: Array(Set(missingTypes)).sorted(), drawn: missingTexts)
+    }
+
+    /// What stands for a fallback face when the worker could not say (never a real file).
+    static let unknown = FallbackFont(family: "unknown", file: "", rendering: "the render worker did not answer")
+
+    private func ask(types: [String], drawn: [(type: String, text: String)]) {
+        // Few arguments per start: a manifest's texts are few, but each may be long.
+        var start = 0
+        repeat {
+            let batch = Array(drawn[start..<min(drawn.count, start + 64)])
+            guard let report = try? RenderWorkerPool.describe(executable: worker, environment: environment,
+                                                              fontTypes: start == 0 ? types : [], drawable: batch) else { return }
+            if start == 0 {
+                known.withLock { known in
+                    for type in types where known.count < Self.capacity {
+                        known[type] = .some(report.fonts[type].map { Answer(file: $0, rendering: report.fontRendering[type]) })
+                    }
+                }
+            }
+            drawnWith.withLock { faces in
+                for (type, text) in batch where faces.count < Self.capacity {
+                    let key = EngineReport.drawableKey(text: text, type: type)
+                    if let answer = report.fallbackFonts?[key] { faces[key] = answer }
+                }
+            }
+            start += 64
+        } while start < drawn.count
+        if !drawn.isEmpty { writeStore() }
+    }
+
+    static let storeHeader = "derive-fallback-fonts/1"
+
+    /// Reads the kept answers once, when they were made against the same inputs.
+    private func readStore() {
+        guard let store, !inputs.isEmpty, storeRead.withLock({ read in defer { read = true }; return !read }),
+              let data = FileManager.default.contents(atPath: store) else { return }
+        var input = EntryReader(bytes: [UInt8](data))
+        guard let header = input.line(), header.elementsEqual(Self.storeHeader.utf8), input.string() == inputs, let count = input.count() else { return }
+        var read: [String: [FallbackFont]] = [:]
+        for _ in 0..<min(count, Self.capacity) {
+            guard let key = input.string(), let faces = input.count() else { return }
+            var list: [FallbackFont] = []
+            for _ in 0..<faces {
+                guard let family = input.string(), let file = input.string(), let rendering = input.string() else { return }
+                list.append(FallbackFont(family: family, file: file, rendering: rendering))
+            }
+            read[key] = list
+        }
+        guard input.atEnd else { return }
+        drawnWith.withLock { faces in faces.merge(read) { mine, _ in mine } }
+    }
+
+    /// Keeps every answer known (a fresh file renamed over the old one; a failure only costs the
+    /// next command a worker start).
+    private func writeStore() {
+        guard let store, !inputs.isEmpty else { return }
+        let all = drawnWith.withLock { $0 }
+        var out = EntryWriter()
+        out.line(Array(Self.storeHeader.utf8))
+        out.string(inputs)
+        out.number(all.count)
+        for (key, faces) in all.sorted(by: { $0.key < $1.key }) {
+            out.string(key)
+            out.number(faces.count)
+            for face in faces { out.string(face.family); out.string(face.file); out.string(face.rendering) }
+        }
+        let folder = (store as NSString).deletingLastPathComponent
+        guard StateFolderTrust.isOwnFolder(folder) else { return }
+        let temporary = store + ".\(getpid()).tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(out.bytes)) else { return }
+        if rename(temporary, store) != 0 { unlink(temporary) }
     }
 
     /// The font file of `type`, nil when it is not installed, not a family name, or the worker

@@ -387,6 +387,52 @@ void *dv_font_coverage(const char *family) {
     return coverage;
 }
 
+/* The faces Pango draws `characters` of text in `family` with: for each character, the first
+ * face fontconfig sorts for the family (TrueType or CFF, as dv_font_coverage keeps) whose charset
+ * has it, as Pango's fontset walks them. Each face once, in order of first use, one a line as
+ * `file TAB family TAB rendering`, the rendering as FcFontRenderPrepare makes it for that face
+ * (a `<match target="font">` may turn antialiasing off for a fallback alone). A character no face
+ * has names none (the render refuses it). NULL when fontconfig has no answer; g_free the text. */
+char *dv_font_faces(const char *family, const unsigned int *characters, int count) {
+    FcPattern *pattern = FcNameParse((const FcChar8 *) family);
+    if (!pattern) return NULL;
+    FcConfigSubstitute(NULL, pattern, FcMatchPattern);
+    FcDefaultSubstitute(pattern);
+    FcResult result;
+    FcFontSet *fonts = FcFontSort(NULL, pattern, FcFalse, NULL, &result);
+    if (!fonts) { FcPatternDestroy(pattern); return NULL; }
+    int *used = g_new0(int, fonts->nfont > 0 ? fonts->nfont : 1);
+    GString *text = g_string_new(NULL);
+    for (int c = 0; c < count; c++) {
+        for (int i = 0; i < fonts->nfont; i++) {
+            FcChar8 *format = NULL;
+            FcCharSet *charset = NULL;
+            if (FcPatternGetString(fonts->fonts[i], FC_FONTFORMAT, 0, &format) != FcResultMatch
+                || (strcmp((const char *) format, "TrueType") != 0 && strcmp((const char *) format, "CFF") != 0)
+                || FcPatternGetCharSet(fonts->fonts[i], FC_CHARSET, 0, &charset) != FcResultMatch
+                || !FcCharSetHasChar(charset, characters[c])) continue;
+            if (!used[i]) {
+                used[i] = 1;
+                FcPattern *prepared = FcFontRenderPrepare(NULL, pattern, fonts->fonts[i]);
+                FcPattern *face = prepared ? prepared : fonts->fonts[i];
+                FcChar8 *path = NULL, *name = NULL;
+                FcPatternGetString(face, FC_FILE, 0, &path);
+                FcPatternGetString(face, FC_FAMILY, 0, &name);
+                FcChar8 *formatted = FcPatternFormat(face, (const FcChar8 *) dv_font_rendering_format);
+                g_string_append_printf(text, "%s\t%s\t%s\n", path ? (const char *) path : "", name ? (const char *) name : "",
+                                       formatted ? (const char *) formatted : "");
+                if (formatted) FcStrFree(formatted);
+                if (prepared) FcPatternDestroy(prepared);
+            }
+            break;
+        }
+    }
+    g_free(used);
+    FcFontSetDestroy(fonts);
+    FcPatternDestroy(pattern);
+    return g_string_free(text, FALSE);
+}
+
 int dv_font_coverage_has(const void *coverage, unsigned int character) {
     return FcCharSetHasChar((const FcCharSet *) coverage, character);
 }

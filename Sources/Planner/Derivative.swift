@@ -20,6 +20,12 @@ public struct EngineIdentity: Sendable, Hashable {
     /// fingerprint though the font file is the same (attack 20's B1); nil when unknown.
     public var fontRendering: @Sendable (String) -> String?
 
+    /// The fallback faces a text in the font of a `type` is drawn with, for the characters that
+    /// font lacks (`FallbackFont`: file and rendering, as fontconfig picks them for Pango), so a
+    /// configuration that picks or draws another fallback changes the fingerprint (attack 49c's
+    /// finding 1); arguments `type`, `text`.
+    public var fallbackFonts: @Sendable (String, String) -> [FallbackFont]
+
     /// Versions of the codec and colour libraries that produce bytes (libjpeg-turbo, libwebp,
     /// libheif, libpng, lcms2, ...), name → version: an upgrade of any of them rebuilds, and the
     /// plan names it.
@@ -32,13 +38,15 @@ public struct EngineIdentity: Sendable, Hashable {
 
     public init(renderVersion: String, libvips: String, encoder: String, libraries: [String: String] = [:],
                 fontFile: @escaping @Sendable (String) -> String? = { _ in nil },
-                fontRendering: @escaping @Sendable (String) -> String? = { _ in nil }, refusesNonImages: Bool = true) {
+                fontRendering: @escaping @Sendable (String) -> String? = { _ in nil },
+                fallbackFonts: @escaping @Sendable (String, String) -> [FallbackFont] = { _, _ in [] }, refusesNonImages: Bool = true) {
         self.renderVersion = renderVersion
         self.libvips = libvips
         self.encoder = encoder
         self.libraries = libraries
         self.fontFile = fontFile
         self.fontRendering = fontRendering
+        self.fallbackFonts = fallbackFonts
         self.refusesNonImages = refusesNonImages
     }
 
@@ -585,6 +593,7 @@ struct Expansion {
         guard !collisions.isEmpty else { return [] }
         var order: [String] = []
         var outputs: [String: [String]] = [:], others: [String: [String]] = [:], counted: [String: Set<String>] = [:]
+        var slashless: Set<String> = []
         for collision in collisions {
             for (mine, theirs) in [(collision.first, collision.second), (collision.second, collision.first)] {
                 if let kept = byOutput[mine.output], PathKey.same(kept.source, mine.source), kept.recipe == mine.recipe {
@@ -594,17 +603,41 @@ struct Expansion {
                 if outputs[mine.source] == nil { order.append(mine.source) }
                 if counted[mine.source, default: []].insert(mine.output).inserted { outputs[mine.source, default: []].append(collision.output) }
                 if !(others[mine.source] ?? []).contains(theirs.source) { others[mine.source, default: []].append(theirs.source) }
+                if folderRunsIntoName(mine.source, theirs.source) { slashless.insert(mine.source) }
             }
         }
         return order.map { source in
             let names = outputs[source] ?? []
             let shown = names.count > 1 ? "\(names[0]) and \(names.count - 1) more" : names.first ?? "?"
             let with = (others[source] ?? []).joined(separator: " and ")
+            if slashless.contains(source) {
+                // `to: out/{dir}{name}.webp`: {dir} ends with no '/', so src/d0/a.jpg and src/d0a.jpg
+                // both give out/d0a.webp (attack 49c's finding 3); the extension is not the cause.
+                return PlanFailure(subject: source,
+                                   message: "its outputs would be written over those of \(with) (\(shown)): 'to' puts the file name right after {dir}, which ends with no '/', "
+                                       + "so a folder and a file name run together; write {dir}/ in 'to' (an empty {dir} leaves no '/' behind), exclude one of them in 'exclude:', or name the outputs by {key} in 'to'",
+                                   derivatives: counted[source]?.count ?? 0)
+            }
             return PlanFailure(subject: source,
                                message: "its outputs would be written over those of \(with) (\(shown)): their names differ only in what 'to' leaves out "
                                    + "(such as the extension, which {name} drops); exclude one of them in 'exclude:', or name the outputs by {key} in 'to' (it keeps the extension)",
                                derivatives: counted[source]?.count ?? 0)
         }
+    }
+
+    /// Whether the sources `a` and `b` (`bucket/key`) of one bucket, in different folders, give
+    /// the same folder and name run together (`d0/a.jpg` and `d0a.jpg`: `{dir}{name}` is `d0a`
+    /// for both), so a `to:` with no '/' after `{dir}` is what makes their outputs collide.
+    static func folderRunsIntoName(_ a: String, _ b: String) -> Bool {
+        func parts(_ source: String) -> (bucket: Substring, folder: String, joined: String)? {
+            guard let slash = source.firstIndex(of: "/") else { return nil }
+            let key = String(source[source.index(after: slash)...])
+            let folder = PathTemplate.folder(ofKey: key)
+            let file = folder.isEmpty ? key : String(key.dropFirst(folder.count + 1))
+            return (source[..<slash], folder, folder + (file as NSString).deletingPathExtension)
+        }
+        guard let x = parts(a), let y = parts(b) else { return false }
+        return x.bucket == y.bucket && x.folder != y.folder && x.joined == y.joined
     }
 
     /// What to do about a path longer than the system allows: no permission makes it readable.
@@ -768,11 +801,16 @@ struct Expansion {
                         errors.append(PlanFailure(subject: output, message: message, source: source))
                         continue variants
                     }
-                case .font(let font):
+                case .font(let font, let text):
                     // The font file's digest when it is installed; rendering reports a missing font.
                     if let file = identity.fontFile(font), let digest = try digests.content(of: file)?.digest {
                         let rendering = identity.fontRendering(font).map { " (" + $0 + ")" } ?? ""
                         dependencies.append("font:\(font)=\(digest)" + rendering)
+                        // Each face drawing characters the font lacks counts as the font does.
+                        for fallback in identity.fallbackFonts(font, text) {
+                            let digest = fallback.file.isEmpty ? "unknown" : ((try? digests.content(of: fallback.file))??.digest ?? "missing")
+                            dependencies.append(Self.fallbackItem(family: fallback.family, type: font) + "=\(digest) (\(fallback.rendering))")
+                        }
                     } else {
                         dependencies.append("font:\(font)")
                     }
@@ -928,6 +966,13 @@ struct Expansion {
     }
 
     /// Why reading `path` fails, in the disk's words.
+    /// The dependency item of the fallback face `family` of the font of `type`, before its `=`:
+    /// `fallback-font:TYPE:FAMILY` (a type has no ':'; ',' and '=' separate items, so a family
+    /// has none). `Planner.dependencyChange` names it.
+    static func fallbackItem(family: String, type: String) -> String {
+        "fallback-font:\(type):" + String(family.map { $0 == "," || $0 == "=" ? " " : $0 })
+    }
+
     static func readError(_ disk: any Disk, _ path: String) -> String {
         do { _ = try disk.read(path); return "not a regular file" } catch { return "\(error)" }
     }

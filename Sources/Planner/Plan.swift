@@ -528,6 +528,9 @@ public struct Planner: Sendable {
     /// Said by the error for such a file, which a plain build renders again before it decides
     /// (`PlanPrinter` tells these apart: the build starts for them; attack 30's F5).
     public static let lockLineProvesNothing = "but while a build state exists a lock line proves nothing"
+    /// Why a file holding what its lock line lists is still to be proven though the state records
+    /// the output: the state records other bytes (`lockListedUnrecorded`).
+    public static let stateRecordsOtherBytes = "not what the build state records (an older state restored?)"
 
     public func lockListedUnrecorded(_ derivative: Derivative) -> Bool {
         guard !lockIsTheOnlyRecord, let digest = lockLineDigest(derivative.output) else { return false }
@@ -1109,6 +1112,11 @@ public struct Planner: Sendable {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
             } else if staleLine() {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) \(Self.staleLineRefusal) (\(gitProof.whyUnproven(path))); move it or pass --overwrite"))
+            } else if owner != nil, lockListedUnrecorded(derivative) {
+                // The bytes the lock lists, not the ones the state records (an older state
+                // restored: attack 49c's finding 2): said as the build treats it, which renders it
+                // again first (`lockListedUnrecorded`, the one rule for both), not "changed".
+                return .failure(PlanError(message: "\(display(path)) holds what \(display(lockPath)) lists for it, \(Self.stateRecordsOtherBytes), \(Self.lockLineProvesNothing): a build renders it again first and adopts the file if it holds exactly what \(RuleName.described(derivative.rule)) renders from \(derivative.source); if it does not, move it or pass --overwrite"))
             } else if owner != nil {
                 return .failure(PlanError(message: "\(display(path)) was changed since Derive wrote it; move it or pass --overwrite"))
             } else if !lockCounts, let onDisk, lockLineDigest(derivative.output) == onDisk.digest {
@@ -1317,6 +1325,11 @@ public struct Planner: Sendable {
         return changed.map { item -> String in
             if item.hasPrefix("object:") { return "watermark object '\(item.dropFirst("object:".count))' changed" }
             if item.hasPrefix("font:") { return "font '\(item.dropFirst("font:".count))' changed" }
+            if item.hasPrefix("fallback-font:") {
+                let named = item.dropFirst("fallback-font:".count)
+                let type = named.prefix { $0 != ":" }, family = named.dropFirst(type.count + 1)
+                return "font '\(family)' (fallback for '\(type)') changed"
+            }
             return "\(item) changed"
         }.joined(separator: ", ")
     }

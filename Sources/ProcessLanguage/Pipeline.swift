@@ -100,7 +100,9 @@ public enum Action: Sendable, Hashable {
 /// derivative's fingerprint.
 public enum Dependency: Sendable, Hashable {
     case object(key: String)
-    case font(name: String)
+    /// The font of a text watermark's `type`, with the text: the fallback faces that draw the
+    /// characters the font lacks depend on which characters it has.
+    case font(name: String, text: String)
 }
 
 /// An ordered list of actions parsed from an `x-oss-process` string. Two pipelines are equal when

@@ -18,7 +18,8 @@ public enum RenderWorkerMain {
     public static let describeArgument = "--describe"
     public static let fontArgument = "--font"
     /// `--drawable TYPE TEXT`: whether the font of TYPE (and its fallbacks) draws every character
-    /// of TEXT, answered in the report's `undrawable` (`derive validate` asks: attack 37b's leftover).
+    /// of TEXT, answered in the report's `undrawable` (`derive validate` asks: attack 37b's leftover),
+    /// and which fallback faces draw the characters TYPE's font lacks (`fallbackFonts`: the planner asks).
     /// TYPE and TEXT travel as base64 of their UTF-8 (`drawableArguments`): an argument ends at its
     /// first NUL, so a text holding U+0000 was asked without it, said drawable by `validate`, and
     /// refused by the build (attack 42b's M-a).
@@ -74,6 +75,8 @@ public enum RenderWorkerMain {
             if !texts.isEmpty {
                 report.undrawable = Dictionary(texts.map { (EngineReport.drawableKey(text: $0.text, type: $0.type), engine.undrawable($0.text, $0.type) ?? "") },
                                                uniquingKeysWith: { first, _ in first })
+                report.fallbackFonts = Dictionary(texts.map { (EngineReport.drawableKey(text: $0.text, type: $0.type), engine.fallbacks($0.text, $0.type)) },
+                                                  uniquingKeysWith: { first, _ in first })
             }
             report.mappedFiles = EngineReport.mappedSharedObjects()
             report.libvipsFile = report.mappedFiles.first { URL(literalFilePath: $0).lastPathComponent.hasPrefix("libvips.so") } ?? ""

@@ -25,5 +25,6 @@ RenderWorkerMain.run(engine: WorkerEngine(
     },
     undrawable: { text, type in
         do { try FontCatalog.checkDrawable(text, type: type); return nil } catch let error as ProcessError { return error.message } catch { return "\(error)" }
-    }
+    },
+    fallbacks: { text, type in FontCatalog.fallbacks(for: type, text: text) }
 ))

@@ -193,13 +193,22 @@ struct Workspace {
         self.manifest = manifest
         engine = try Self.engine()
         let identity = engine.identity
-        var fonts: Set<String> = [], rendering: Set<String> = []
+        var drawn: [(type: String, text: String)] = []
         for rule in manifest.rules {
             for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
-                for case .font(let name) in variant.pipeline.dependencies {
-                    if let file = identity.fontFile(name) { fonts.insert(file) }
-                    if let drawn = identity.fontRendering(name) { rendering.insert(name + " " + drawn) }
-                }
+                for case .font(let name, let text) in variant.pipeline.dependencies { drawn.append((name, text)) }
+            }
+        }
+        // One worker start answers every font and fallback the plan asks for.
+        engine.fonts.prefetch(types: drawn.map(\.type), drawn: drawn)
+        var fonts: Set<String> = [], rendering: Set<String> = []
+        for (name, text) in drawn {
+            if let file = identity.fontFile(name) { fonts.insert(file) }
+            if let drawn = identity.fontRendering(name) { rendering.insert(name + " " + drawn) }
+            // The fallback faces too: the no-op witness must see another fallback picked, or drawn otherwise.
+            for fallback in identity.fallbackFonts(name, text) {
+                if !fallback.file.isEmpty { fonts.insert(fallback.file) }
+                rendering.insert(name + " fallback " + fallback.family + " " + fallback.file + " " + fallback.rendering)
             }
         }
         // The file a link beside it leads to owns the state and lock; `manifestPath` keeps the
@@ -320,7 +329,11 @@ enum PlanPrinter {
         if errors > 0, errors == toProve {
             var also = failures > 0 ? "; \(failures) failure\(failures == 1 ? "" : "s") (above): \(failures == 1 ? "its" : "their") outputs fail (exit 1)" : ""
             if ignored > 0 { also += "; \(ignoredText) (above): the build drops \(ignored == 1 ? "it" : "them") (exit 1)" }
-            Swift.print("\(toProve) file\(toProve == 1 ? "" : "s") only \((lock as NSString).lastPathComponent) lists (above): a build renders \(toProve == 1 ? "it" : "each") again first and adopts \(toProve == 1 ? "the file if it holds" : "each file holding") exactly what its rule renders; if \(toProve == 1 ? "it does" : "one does") not, the build refuses to start and builds nothing\(also); \(summary)")
+            // Files the state records other bytes of (an older state restored) are not "only" the lock's.
+            let restored = plan.errors.contains { $0.message.contains(Planner.stateRecordsOtherBytes) }
+            let listed = restored ? "holding what \((lock as NSString).lastPathComponent) lists, not what the build state records"
+                : "only \((lock as NSString).lastPathComponent) lists"
+            Swift.print("\(toProve) file\(toProve == 1 ? "" : "s") \(listed) (above): a build renders \(toProve == 1 ? "it" : "each") again first and adopts \(toProve == 1 ? "the file if it holds" : "each file holding") exactly what its rule renders; if \(toProve == 1 ? "it does" : "one does") not, the build refuses to start and builds nothing\(also); \(summary)")
         } else if errors > 0 {
             var also = failures > 0 ? " and \(failures) failure\(failures == 1 ? "" : "s")" : ""
             if ignored > 0 { also += (failures > 0 ? ", " : " and ") + ignoredText }

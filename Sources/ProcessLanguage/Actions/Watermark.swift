@@ -136,7 +136,7 @@ public struct Watermark: ProcessAction {
     public var dependencies: [Dependency] {
         var result: [Dependency] = []
         if let image { result.append(.object(key: image.key)) }
-        if text != nil { result.append(.font(name: font)) }
+        if let text { result.append(.font(name: font, text: text)) }
         return result
     }
 
