@@ -79,7 +79,12 @@ struct Workspace {
 
     /// How a build or `clean` names a `left` line it keeps in the lock (present, gone now, or
     /// holding other bytes than the file left there), with how the user publishes it.
-    static func leftLineText(_ line: LockFile.Left, lockName: String) -> String {
+    /// `doubt`: why the file may be another manifest's (`NeighbourDoubt`), said instead of how
+    /// to publish it (attack 49b's F8: the neighbour's output was offered for release).
+    static func leftLineText(_ line: LockFile.Left, lockName: String, doubt: String? = nil) -> String {
+        if let doubt, !line.isGone {
+            return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly, in doubt: \(doubt)"
+        }
         if line.isGone {
             return "~ \(line.path)  left in place (\(line.why)), gone now: kept in \(lockName) as gone (\(line.acl)) for \(Planner.goneKeptSeconds / 86400) days; "
                 + "a file put back there is answered no more publicly, whatever its bytes" + CheckCommand.releaseHint(line)
@@ -671,7 +676,11 @@ struct BuildCommand: ParsableCommand {
         }
         // Files left in place stay known, with their ACL, in the lock until they are gone (V1, V2).
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
-        for line in report.leftKept { print(Workspace.leftLineText(line, lockName: lockName)) }
+        let doubt = (try? workspace.session.planner())?.neighbourDoubt
+        for line in report.leftKept {
+            let file = LockFile.bucket(holding: line.place, in: workspace.manifest).map { $0.bucket.path + "/" + $0.key }
+            print(Workspace.leftLineText(line, lockName: lockName, doubt: file.flatMap { doubt?($0) }))
+        }
         for dropped in report.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); its line in \(lockName) is dropped") }
         // Budgets of what was built before (a lowered max_bytes) and of rules' totals.
         let breaches = BudgetAudit.afterBuild(workspace, renderer: EngineRenderer(limits: limits, renderer: workers), built: report.built)

@@ -135,6 +135,8 @@ import TestSupport
         try site.freshClone()
         let doubt = try site.run(["build"])
         #expect(doubt.status == 0 && site.lock().contains("\"left\":\"site/a-800.webp\""), "\(said(doubt)) \(site.lock())")
+        // F8: hero's output is not offered for release while hero.lock cannot be read.
+        #expect(said(doubt).contains("hero.lock cannot be read") && !said(doubt).contains("derive release site/a-800.webp"), "\(said(doubt))")
         try heroLock.write(to: site.url("hero.lock"))
         let plan = try site.run(["plan", "--detailed-exitcode"])
         #expect(plan.status == 2, "\(said(plan))")
