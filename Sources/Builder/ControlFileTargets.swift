@@ -461,8 +461,10 @@ struct ControlFileTargets {
         // The bytes the lock this user's Derive last wrote records as its index (the lock's own
         // record, `LockProvenance`): Derive wrote them here, though the state records others (an
         // older state restored: attack 49c's finding 2, where the outputs were proven and the
-        // index alone kept the build refused).
-        if let current, repointedIndexFolder == nil, let declared = manifest.index, let recordedIndex = vouchingLock?.index,
+        // index alone kept the build refused). Only where the state records other bytes: with no
+        // record (a state recovered) the index is judged below, and noted before the lock is
+        // written (`Builder`: attack 39c's N3).
+        if let current, written[index.path] != nil, repointedIndexFolder == nil, let declared = manifest.index, let recordedIndex = vouchingLock?.index,
            recordedIndex.digest == current, recordedIndex.path == declared.bucket + "/" + declared.path,
            lockSource.lockIsOwnRecord { return .recorded }
         // The index the lock a dead build displaced names (killed after it replaced the lock and
