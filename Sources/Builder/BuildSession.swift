@@ -425,9 +425,9 @@ public final class BuildSession: @unchecked Sendable {
     /// This manifest's own state, when opened, says which file each output's record installed:
     /// the tie-breaker between its record and another's (`ForeignClaimLookup.claimant`).
     func foreignClaims() -> ForeignClaimLookup {
-        var identities: (@Sendable () -> PathDictionary<FileIdentity?>)?
-        if let store = openedStore { identities = { (try? store.outputIdentities()) ?? [:] } }
-        return ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath), ownIdentities: identities)
+        var identity: (@Sendable (String) -> FileIdentity?)?
+        if let store = openedStore { identity = { output in (try? store.outputIdentity(output)) ?? nil } }
+        return ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath), ownIdentity: identity)
     }
 
     /// Every planned file operation (a write: create, rebuild, update, adoption; or a delete) of a

@@ -244,4 +244,66 @@ import Planner
             #expect(!StateStore.isUnchanged(path, since: changed))
         }
     }
+
+    /// Every outputs row's folder is judged by `absolutePathProblem` when the table is read whole
+    /// (issue 15: now in one pass over the bytes): it answers as the split into components did,
+    /// for every path of up to six pieces of slashes, dots, a letter, a two-byte letter and a
+    /// combining accent (which `hasPrefix("/")` sees as part of the slash's character).
+    @Test func aFoldersProblemIsJudgedAsBySplittingItsComponents() {
+        let pieces = ["/", ".", "a", "é", "\u{301}"]
+        var paths: [String] = [""]
+        var checked = 0
+        for _ in 1...6 {
+            paths = paths.flatMap { path in pieces.map { path + $0 } }
+            for path in paths {
+                checked += 1
+                let fast = StateStore.absolutePathProblem(path), slow = StateStore.absolutePathProblemSlowly(path)
+                if fast != slow { Issue.record("\(path.debugDescription): \(fast ?? "nil") vs \(slow ?? "nil")"); return }
+            }
+        }
+        #expect(checked == 19_530)
+        for path in ["/", "/srv/out", "/srv//out", "/srv/./out", "/srv/../out", "/srv/out/", "/srv/...", "/.../a", "srv/out", "/srv/.out"] {
+            #expect(StateStore.absolutePathProblem(path) == StateStore.absolutePathProblemSlowly(path), "\(path)")
+        }
+    }
+
+    /// The claim lookup reads this manifest's record of an output's file by key (issue 15), not
+    /// the whole `outputFiles` table with every seal: for each kind of row (sealed with its file's
+    /// identity, sealed as not known, its seal removed, its device changed by hand, deleted) and a
+    /// path with no row ever, what `ForeignClaimLookup.claimant` acts on (an identity that is not
+    /// `unproven`) is what the whole table gave; and only the row asked is verified.
+    @Test func anOutputsFileIdentityReadByKeyIsTheWholeTablesAnswer() throws {
+        let (root, folder, owner) = try StateSealTests.state(0)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        do {
+            let store = try StateStore(folder: folder, owner: owner)
+            for index in 0..<5 {
+                let record = StateSealTests.record(index, folder: root + "/out")
+                try Data("bytes \(index)".utf8).write(to: URL(fileURLWithPath: record.file))
+                try store.recordOutput(record, file: nil, identity: index == 1 ? nil : FileIdentity.ofRegularFile(record.file))
+            }
+        }
+        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName)
+        try raw.write { db in
+            try db.execute(sql: "UPDATE outputFiles SET seal = NULL WHERE path = 'out/s2.png'")
+            try db.execute(sql: "UPDATE outputFiles SET device = device + 1 WHERE path = 'out/s3.png'")
+            try db.execute(sql: "DELETE FROM outputFiles WHERE path = 'out/s4.png'")
+        }
+        try raw.close()
+        let whole = try StateStore(folder: folder, owner: owner).outputIdentities()
+        let store = try StateStore(folder: folder, owner: owner)
+        var acted: [String] = []
+        for index in 0..<6 {
+            let path = "out/s\(index).png"
+            var fromWhole: FileIdentity?
+            if case .some(.some(let recorded)) = whole[path], recorded != .unproven { fromWhole = recorded }
+            let byKey = try store.outputIdentity(path)
+            let fromKey = byKey == .unproven ? nil : byKey
+            #expect(fromWhole == fromKey, "\(path): \(String(describing: fromWhole)) vs \(String(describing: fromKey))")
+            if fromKey != nil { acted.append(path) }
+        }
+        // The sealed identity of s0 is its file's; s1 recorded none; s2 to s5 vouch for nothing.
+        #expect(acted == ["out/s0.png"])
+        #expect(store.seals?.rowsVerified(in: "outputFiles") == 4, "one row read per path that has one")
+    }
 }
