@@ -124,7 +124,10 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     public func unloadedIndexOwner(of path: String, digest: String) -> ForeignProjectFiles.Owner? {
         let real = ForeignProjectFiles.realPath(path)
         for project in projects.unloadedProjects(around: path) {
-            guard let data = FileManager.default.contents(atPath: project.lock),
+            // Within the lock's limits, as every lock read is: a file of any size may be there.
+            var info = stat()
+            guard stat(project.lock, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
+                  let data = FileManager.default.contents(atPath: project.lock),
                   let firstLine = data.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first,
                   let index = LockFile.index(Data(firstLine)), index.digest == digest,
                   let slash = index.path.firstIndex(of: "/") else { continue }
