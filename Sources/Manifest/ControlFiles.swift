@@ -55,6 +55,7 @@ struct ControlFiles {
         validateSiblings(into: &diagnostics)
         validateForeignStates(into: &diagnostics)
         validateDeclaredLockOwner(into: &diagnostics)
+        validateGuessedSuccession(into: &diagnostics)
         if checksNeighbours {
             validateNeighbourProjects(into: &diagnostics)
             validateGoneNeighbourProjects(into: &diagnostics)
