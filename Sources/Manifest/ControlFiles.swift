@@ -56,6 +56,7 @@ struct ControlFiles {
         validateForeignStates(into: &diagnostics)
         validateDeclaredLockOwner(into: &diagnostics)
         validateGuessedSuccession(into: &diagnostics)
+        validateGoneOwnersStateFolder(into: &diagnostics)
         if checksNeighbours {
             validateNeighbourProjects(into: &diagnostics)
             validateGoneNeighbourProjects(into: &diagnostics)
