@@ -6,7 +6,7 @@ extension BuildSafetyRound13Tests {
     /// A neighbour whose manifest does not load (mid-edit) is asked whether its lock names the
     /// file at this manifest's index path as its index; that lock was read whole, without the
     /// `LockFile.maxBytes` bound every other lock read keeps (review of round 49): a 400 MiB file
-    /// at its lock path cost 400 MiB of memory. Its size is looked at first now.
+    /// at its lock path took a plan's peak memory past 1 GB. Its size is looked at first now.
     @Test func aHugeFileAtAnUnloadedNeighboursLockIsNotReadIntoMemory() throws {
         let project = try Project(index: true)
         defer { project.remove() }
