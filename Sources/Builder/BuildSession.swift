@@ -498,8 +498,8 @@ public final class BuildSession: @unchecked Sendable {
     }
 
     /// Whether a rule of the manifest at `manifest` takes the file `source` and writes into a
-    /// bucket whose folder holds `folder` (the folders compared with their links resolved);
-    /// false when it does not load.
+    /// bucket whose folder holds `folder` (the folders compared with their links resolved), with
+    /// a variant narrowing may rename; false when it does not load.
     static func rule(of manifest: String, reads source: String, into folder: String) -> Bool {
         var loader = ManifestLoader()
         loader.crossChecks = false
@@ -510,6 +510,9 @@ public final class BuildSession: @unchecked Sendable {
         return other.rules.contains { rule in
             guard let from = other.bucket(named: rule.sourceBucket), let to = other.bucket(named: rule.targetBucket),
                   let key = PathKey.below(RealFolder.of(from.path), sourceFile), rule.includes(key) else { return false }
+            // Only a variant with a matrix value naming its width is ever renamed by narrowing
+            // (`Expansion.narrowing`): a plain `resize,w_40` never gives a name up (attack 49a's F11 advised it anyway).
+            guard ((try? rule.variants(catalogue: other.catalogue)) ?? []).contains(where: { !($0.widthNames ?? []).isEmpty }) else { return false }
             return PathKey.same(RealFolder.of(to.path), target) || PathKey.below(RealFolder.of(to.path), target) != nil
         }
     }

@@ -55,6 +55,8 @@ struct ControlFiles {
         validateSiblings(into: &diagnostics)
         validateForeignStates(into: &diagnostics)
         validateDeclaredLockOwner(into: &diagnostics)
+        validateGuessedSuccession(into: &diagnostics)
+        validateGoneOwnersStateFolder(into: &diagnostics)
         if checksNeighbours {
             validateNeighbourProjects(into: &diagnostics)
             validateGoneNeighbourProjects(into: &diagnostics)

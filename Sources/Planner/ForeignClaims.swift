@@ -63,6 +63,13 @@ public enum ForeignClaims {
             }
             return "\(file) is an output of \(manifest) (\(reason)), not of this manifest; give this manifest a bucket folder of its own, or pass --overwrite to take the file over"
         }
+
+        /// What `clean` says of a file it recorded that is this project's output now (it took
+        /// the file over): whose it is, never "a copy, or a file put there since" (attack 49a's F9).
+        public func leftInPlace(_ file: String) -> String {
+            let whose = takeOver != nil || gone ? "\(manifest), \(reason)," : "\(manifest) (\(reason)),"
+            return "\(file) is an output of \(whose) not of this manifest; left in place"
+        }
     }
 
     /// A record of another manifest's state: it wrote a file in `folder`, and `owner` names it.

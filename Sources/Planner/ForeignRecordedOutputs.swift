@@ -91,11 +91,16 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         }
         // Beside this manifest: it may be this one renamed, which carries on from its records
         // with its lock and state named (`ForeignClaims.goneManifestLocks` says the same).
+        // Named where that manifest kept them (`lock: locks/n.lock`, `state: var/n`: attack 49a's
+        // F11 advised the default names, which the next plan refused again).
         var info = stat()
         let hasState = stat(project.state, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-        let stem = ((project.manifest as NSString).lastPathComponent as NSString).deletingPathExtension
+        func setting(_ path: String) -> String {
+            let prefix = Array((folder + "/").utf8), bytes = Array(path.utf8)
+            return bytes.starts(with: prefix) ? String(decoding: bytes[prefix.count...], as: UTF8.self) : path
+        }
         return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock,
-                                   takeOver: "'lock: \((project.lock as NSString).lastPathComponent)'" + (hasState ? " and 'state: .derive/\(stem)'" : ""))
+                                   takeOver: "'lock: \(setting(project.lock))'" + (hasState ? " and 'state: \(setting(project.state))'" : ""))
     }
 
     /// The other project whose build state records the very file at `path` (its device, inode
@@ -179,7 +184,10 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     public func unloadedIndexOwner(of path: String, digest: String) -> ForeignProjectFiles.Owner? {
         let real = ForeignProjectFiles.realPath(path)
         for project in projects.unloadedProjects(around: path) {
-            guard let data = FileManager.default.contents(atPath: project.lock),
+            // Within the lock's limits, as every lock read is: a file of any size may be there.
+            var info = stat()
+            guard stat(project.lock, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
+                  let data = FileManager.default.contents(atPath: project.lock),
                   let firstLine = data.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first,
                   let index = LockFile.index(Data(firstLine)), index.digest == digest,
                   let slash = index.path.firstIndex(of: "/") else { continue }

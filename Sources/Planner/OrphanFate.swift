@@ -153,11 +153,14 @@ extension Planner {
                 // The file this build has just written there for a wanted output reached another way
                 // (bucket links swapped): wanted, not left (attack 41a's B11).
                 if keeping.containsAsNow(file) { return .keep }
+                // Another project's output now (a neighbour took the path over with --overwrite): named.
+                if let whose = planner.otherProjectsOutput(file) { return .left(path: file, message: whose) }
                 return .left(path: file, message: "\(display(file)) is not the file Derive wrote there (its device and inode differ: a copy, or a file put there since); left in place")
             }
             // Its bytes: the recorded ones (checked once more as it goes).
             guard (try? planner.digests.content(of: file))?.digest == record.outputDigest else {
                 if try displacedBytes(file) { return .delete }
+                if let whose = planner.otherProjectsOutput(file) { return .left(path: file, message: whose) }
                 return .left(path: file, message: Self.changedMessage(display(file)))
             }
             // One file is never two states' own: when another manifest's state records this very

@@ -485,6 +485,14 @@ public struct Planner: Sendable {
         return nil
     }
 
+    /// Whose output the file at `path` is when another project's lock or build state records it
+    /// with the bytes it holds now (`ForeignRecordedOutputs.claim`): what `clean` says of a file it
+    /// recorded and leaves in place (`ForeignClaims.Claim.leftInPlace`); nil when none does.
+    public func otherProjectsOutput(_ path: String) -> String? {
+        guard let digest = (try? digests.content(of: path))?.digest, let claim = foreignOutputs.claim(of: path, digest: digest) else { return nil }
+        return claim.leftInPlace(display(path))
+    }
+
     /// Why a fresh clone's file at an output path that a lock line of another action key names
     /// is refused (after the file and the lock's names).
     public static let staleLineRefusal = "lists it under another recipe, and nothing proves it Derive's"
