@@ -36,7 +36,7 @@ import TestSupport
     /// (no state), then after the build that follows it.
     func expectPrivateAfterCleanAndBuild(_ project: Round19.Project, _ keys: [String], _ when: String) throws {
         do {
-            let serve = try ServeSession(in: project.root)
+            let serve = try ServeSession(in: project.root, environment: [Round19.secretVariable: Round19.secret])
             defer { serve.stop() }
             for key in keys { try round19.expectPrivate(key, project, serve, "\(when): after clean") }
         }
@@ -45,7 +45,7 @@ import TestSupport
         for key in keys {
             #expect(lock.contains(#"{"left":"site/\#(key)","acl":"private""#), "\(when): the build after clean keeps the line: \(lock) \(String(decoding: build.stdout, as: UTF8.self))")
         }
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Round19.secretVariable: Round19.secret])
         defer { serve.stop() }
         for key in keys { try round19.expectPrivate(key, project, serve, "\(when): after clean and build") }
         try round19.expectPublic("g/lake.webp", project, serve, "\(when): the public rule's output")
@@ -176,7 +176,7 @@ import TestSupport
         try FileManager.default.removeItem(at: project.url(".derive"))
         try project.edit(Round19.renamed)
         do {
-            let serve = try ServeSession(in: project.root)
+            let serve = try ServeSession(in: project.root, environment: [Round19.secretVariable: Round19.secret])
             defer { serve.stop() }
             for key in Round19.oldKeys { try round19.expectPrivate(key, project, serve, "changed, fresh clone: before the build") }
         }
@@ -188,7 +188,7 @@ import TestSupport
             #expect(out.contains("= site/\(key)  left in place (known only from the lock, changed since): kept in derive.lock as a file left private"), "\(out)")
             #expect(lock.contains(#"{"left":"site/\#(key)","acl":"private","why":"known only from the lock, changed since"}"#), "\(lock)")
         }
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Round19.secretVariable: Round19.secret])
         defer { serve.stop() }
         for key in Round19.oldKeys { try round19.expectPrivate(key, project, serve, "changed, fresh clone: after the build") }
         try round19.expectPublic("g/lake.webp", project, serve, "the public rule's output")

@@ -172,7 +172,7 @@ import Glibc
         }
         #expect(String(decoding: build.stdout, as: UTF8.self).contains("kept in derive.lock as a file left private"), "\(String(decoding: build.stdout, as: UTF8.self))")
 
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         for key in Self.oldKeys { try expectPrivate(key, project, serve, "fresh clone, after the build") }
         try expectPublic("g/lake.webp", project, serve, "the public rule's output")
@@ -203,7 +203,7 @@ import Glibc
         for key in Self.oldKeys {
             #expect(lock.contains(#"{"left":"site/\#(key)","acl":"private","why":"not the file Derive wrote there"}"#), "\(lock)")
         }
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         for key in Self.oldKeys { try expectPrivate(key, project, serve, "re-created, after the build") }
         // A clone of that tree (the lock travels, the state does not): still private.
@@ -249,7 +249,7 @@ import Glibc
             try FileManager.default.removeItem(at: project.url("priv/ceo-passport-scan.jpg"))
             try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("cmyk.jpg"), to: project.url("priv/other.jpg"))
         }
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         try expectPrivate(old, project, serve, "\(mode): before the build")
         _ = try project.build()
@@ -280,7 +280,7 @@ import Glibc
         #expect(project.exists("site/index.json") && project.exists("site/data/index.json"), "\(build.stderr)")
         let lock = try project.read("derive.lock")
         #expect(lock.contains(#"{"left":"site/index.json","acl":"private","why":"old index"}"#), "\(lock)")
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         try expectPrivate("index.json", project, serve, freshClone ? "fresh clone" : "re-created old index")
         try expectPrivate("data/index.json", project, serve, "the new index")
@@ -299,7 +299,7 @@ import Glibc
         try project.leaveInPlace(["g/lake.webp"], by: Self.movedGallery)
         let lock = try project.read("derive.lock")
         #expect(lock.contains(#"{"left":"site/g/lake.webp","acl":"public-read","why":"not the file Derive wrote there"}"#), "\(lock)")
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         try expectPublic("g/lake.webp", project, serve, "a public rule's left file")
         try expectPublic("gallery/lake.webp", project, serve, "its new output")

@@ -74,7 +74,7 @@ import Glibc
         let lock = try project.read("derive.lock")
         let dropped = lock.split(separator: "\n").filter { !$0.contains(#""left""#) }.joined(separator: "\n") + "\n"
         try project.write("derive.lock", dropped)
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { serve.stop() }
         try expectBothPrivate(project, serve, "lines deleted, no build")
         let check = try project.run(["check"])
@@ -94,7 +94,7 @@ import Glibc
         let project = try leftProject(freshClone: freshClone)
         defer { project.remove() }
         try project.write("derive.lock", try project.read("derive.lock").replacingOccurrences(of: #""acl":"private""#, with: #""acl":"public-read""#))
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { serve.stop() }
         try expectBothPrivate(project, serve, "forged public-read, no build")
         #expect(try project.run(["check"]).status != 0)
@@ -117,7 +117,7 @@ import Glibc
         if freshClone { try FileManager.default.removeItem(at: project.url(".derive")) }
         try project.edit { $0.replacingOccurrences(of: "\n  site:\n", with: "\n  www:\n").replacingOccurrences(of: "to: site/", with: "to: www/")
             .replacingOccurrences(of: "index: site/", with: "index: www/") }
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { serve.stop() }
         try expectBothPrivate(project, serve, "renamed, no build", bucket: "www")
         if freshClone {
@@ -156,7 +156,7 @@ import Glibc
         #expect(out(away).contains("~ site/\(moved)  left in place"), "\(out(away))")
         #expect(try project.run(["check"]).status == 0)
         #expect(rename(hold.path, project.url("site/" + moved).path) == 0)
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { serve.stop() }
         try expectBothPrivate(project, serve, "moved back, no build")
         _ = try project.build()

@@ -40,7 +40,7 @@ import Glibc
     @Test func aBucketRenamedOverTheSameFolderKeepsItsPrivateOutputsPrivateBeforeAnyBuild() throws {
         let project = try built()
         defer { project.remove() }
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { serve.stop() }
         for key in Self.privateKeys { try r21.expectPrivate("site", key, file: "site/" + key, project, serve, "before the edit") }
         try project.edit(Self.renamedBucket)
@@ -49,7 +49,7 @@ import Glibc
         #expect(lake.status == 200, "the public output under the renamed bucket: \(lake.status)")
         // A fresh serve on the same tree (one serve per state folder: the first one stopped).
         serve.stop()
-        let again = try ServeSession(in: project.root)
+        let again = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { again.stop() }
         for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, again, "renamed, fresh serve, no build") }
     }
@@ -59,7 +59,7 @@ import Glibc
     @Test func aNewBucketOverTheirSubFolderKeepsPrivateOutputsPrivateBeforeAnyBuild() throws {
         let project = try built()
         defer { project.remove() }
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { serve.stop() }
         // lw/sub: the bucket over `site/` replaced by public buckets over its sub-folders, the private
         // rules removed (a bucket inside another is refused, so `site` goes).
@@ -95,7 +95,7 @@ import Glibc
         defer { project.remove() }
         try FileManager.default.removeItem(at: project.url(".derive"))
         try project.edit(Self.renamedBucket)
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { serve.stop() }
         for key in Self.privateKeys { try r21.expectPrivate("www", key, file: "site/" + key, project, serve, "clone, renamed, no build") }
         let refused = try project.run(["build"])
@@ -110,7 +110,7 @@ import Glibc
     @Test func theIndexUnderARenamedBucketStaysAsPrivateAsTheOutputsItLists() throws {
         let project = try built()
         defer { project.remove() }
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [R19.secretVariable: R19.secret])
         defer { serve.stop() }
         try project.edit { text in
             var renamed = Self.renamedBucket(text).replacingOccurrences(of: "    objects: [{match: \"index.json\", acl: private}]\n", with: "")

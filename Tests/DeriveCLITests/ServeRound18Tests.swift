@@ -141,7 +141,7 @@ import Glibc
         try FileManager.default.removeItem(at: project.url(".derive"))
         try project.write("derive.yaml", Self.manifest(width: 180))
 
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         try expectPrivate("internal/" + old, project: project, serve: serve, "no state, before the build")
 
@@ -174,7 +174,7 @@ import Glibc
         #expect(build.stderr.contains("left in place"), "\(build.stderr)")
         #expect(project.files("site/internal").contains(old), "\(project.files("site/internal"))")
 
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         try expectPrivate("internal/" + old, project: project, serve: serve, "with a state, after the build that left it")
 
@@ -213,7 +213,7 @@ import Glibc
         let project = try Project()
         defer { project.remove() }
         let output = try project.buildAPrivateOutput()
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         #expect(try request(serve, "GET", "/site/internal/" + output).status == 403)
         try project.write("derive.yaml", Self.manifest().replacingOccurrences(of: "  site:\n", with: "  www:\n")
@@ -240,7 +240,7 @@ import Glibc
         // My state from before the pull; the files and the lock are the teammate's.
         try FileManager.default.removeItem(at: project.url(".derive"))
         try FileManager.default.moveItem(at: project.url("state-before-pull"), to: project.url(".derive"))
-        let serve = try ServeSession(in: project.root)
+        let serve = try ServeSession(in: project.root, environment: [Self.secretVariable: Self.secret])
         defer { serve.stop() }
         let reply = try request(serve, "GET", "/site/internal/" + pulled)
         #expect(reply.status == 403, "the pulled private output: \(reply.status)")
