@@ -472,6 +472,21 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     private var ownControls: (lock: String, state: String)?
 
     /// This manifest's lock and state folder, read once per instance.
+    /// Whether this manifest carries on from the gone manifest `manifest` (as the file system
+    /// names it): its own lock's first line still names that one, which it takes over renamed
+    /// (`LockFile.succeeds`, said once by the note "… takes it over (the manifest was
+    /// renamed)"). That project's records are this manifest's own history, never another's claim
+    /// (RenamedManifestRound31: `lock: my.lock` kept through a rename, the old default state
+    /// `.derive/derive` left beside, claimed the renamed manifest's own output for the old name).
+    public func carriesOn(from manifest: String) -> Bool {
+        let lockPath = ownControlFiles().lock
+        guard let owner = ControlFiles.lockOwnerLine(lockPath) else { return false }
+        let folder = URL(literalFilePath: (lockPath as NSString).deletingLastPathComponent + "/")
+        let named = URL(literalFilePath: owner, relativeTo: folder).standardizedFileURL.path
+        let real = Self.realPath((named as NSString).deletingLastPathComponent)
+        return PathKey.same((real == "/" ? "" : real) + "/" + (named as NSString).lastPathComponent, manifest)
+    }
+
     private func ownControlFiles() -> (lock: String, state: String) {
         if let known = lock.withLock({ ownControls }) { return known }
         let found = ControlFiles.controlFiles(ofSibling: manifestPath)

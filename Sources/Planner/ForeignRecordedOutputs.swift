@@ -114,9 +114,16 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     func installerClaim(of path: String) -> ForeignClaims.Claim? {
         guard let now = FileIdentity.ofRegularFile(path) else { return nil }
         let real = ForeignProjectFiles.realPath(path)
-        for (project, gone) in projects.statesAround(path) {
+        // The very file, still holding the bytes it recorded: a file it installed and a user
+        // rewrote in place (same inode) holds the user's bytes, which no state vouches for
+        // (RenamedManifestIndexRound45's "mine" is then "not written by Derive", not "its lock
+        // records these very bytes"). Hashed once, only when an identity matches.
+        var current: String??
+        for (project, gone) in projects.statesAround(path) where !(gone && projects.carriesOn(from: project.manifest)) {
             for record in installedFiles(state: project.state, manifest: project.manifest)[now] ?? []
             where record.identity.isFile(at: path) && record.isPlaced(at: real) {
+                if current == nil { current = .some(ForeignClaims.fileDigest(path)) }
+                guard case .some(.some(let digest)) = current, digest == record.digest else { continue }
                 return gone ? goneProjectClaim(project, lock: nil, own: projects.ownRealFolder) : ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil)
             }
         }
@@ -129,6 +136,8 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         var key: String
         var folder: String
         var identity: FileIdentity
+        /// The bytes it recorded writing there (`outputs.outputDigest`).
+        var digest: String
 
         /// Whether the file at the real path `real` is where this record placed it.
         func isPlaced(at real: String) -> Bool {
@@ -140,13 +149,13 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// device and inode; none from a state that is not `manifest`'s, or from before they were kept.
     private func installedFiles(state: String, manifest: String) -> [FileIdentity: [Installed]] {
         if let known = lock.withLock({ installed[state] }) { return known }
-        let rows = Self.readState(state, manifest: manifest, sql: "SELECT f.path, o.folder, f.device, f.inode, f.birth FROM outputFiles f JOIN outputs o ON o.path = f.path") {
-            (row: Row) in (row[0] as String, row[1] as String, FileIdentity(stored: row[2], row[3], birth: row[4]))
+        let rows = Self.readState(state, manifest: manifest, sql: "SELECT f.path, o.folder, f.device, f.inode, f.birth, o.outputDigest FROM outputFiles f JOIN outputs o ON o.path = f.path") {
+            (row: Row) in (row[0] as String, row[1] as String, FileIdentity(stored: row[2], row[3], birth: row[4]), row[5] as String)
         }
         var found: [FileIdentity: [Installed]] = [:]
-        for (output, folder, identity) in rows where !folder.isEmpty && !(identity.device == 0 && identity.inode == 0) {
+        for (output, folder, identity, digest) in rows where !folder.isEmpty && !(identity.device == 0 && identity.inode == 0) {
             guard let slash = output.firstIndex(of: "/") else { continue }
-            found[identity, default: []].append(Installed(key: String(output[output.index(after: slash)...]), folder: folder, identity: identity))
+            found[identity, default: []].append(Installed(key: String(output[output.index(after: slash)...]), folder: folder, identity: identity, digest: digest))
         }
         lock.withLock { installed[state] = found }
         return found
