@@ -610,15 +610,17 @@ public final class BuildSession: @unchecked Sendable {
             proof = found
             if !found.verified.isEmpty { plan = try self.plan() }
         }
-        if verifyAll == nil, plan.refusesBuild, let found = try proveUnvouchedFiles(plan, options: options, renderer: engine, lockListedOnly: true),
-           !found.verified.isEmpty {
+        if verifyAll == nil, plan.refusesBuild, let found = try proveUnvouchedFiles(plan, options: options, renderer: engine, lockListedOnly: true) {
             // A plain build while a state exists: files only the lock lists (a pull brought them
             // with their lines) are rendered again, and one holding exactly the rendered bytes is
-            // taken; the others stay refused, said as the plan says them (no `--verify` ran).
-            var taken = Verification()
-            taken.verified = found.verified
-            taken.seconds = found.seconds
-            proof = taken
+            // taken; the others stay refused, said as the render settled them ("changed since
+            // Derive wrote it", `Planner.renderedOtherBytes`; no `--verify` ran).
+            if !found.verified.isEmpty {
+                var taken = Verification()
+                taken.verified = found.verified
+                taken.seconds = found.seconds
+                proof = taken
+            }
             plan = try self.plan()
         }
         verification = proof
@@ -812,6 +814,7 @@ public final class BuildSession: @unchecked Sendable {
         found.verified.removeAll { !taken.contains($0) }
         provenOutputs = proven
         openedPlanner?.proven = proven
+        openedPlanner?.renderedOtherBytes.formUnion(candidates.map(\.derivative.output).filter { !taken.contains($0) })
         return found
     }
 

@@ -418,6 +418,11 @@ public struct Planner: Sendable {
     /// `--verify` rendered again and found holding exactly the rendered bytes (output → that
     /// digest): what Derive writes there, whoever made the file, so replacing it loses nothing.
     public var proven: PathDictionary<String> = [:]
+    /// Outputs whose file a build rendered again and found holding other bytes than the render
+    /// (`BuildSession.proveUnvouchedFiles`): the render settled it, so such a file is "changed
+    /// since Derive wrote it", no longer "a build renders it again first" (a lock line forged for
+    /// a retouched file: LockVouchRound24's aRetouchedOutputWithItsLineRewrittenIsNotOverwritten).
+    public var renderedOtherBytes: PathSet = []
     /// Whether a file's bytes are committed to git as they are at HEAD (`GitProof`): what lets a
     /// lock line of another recipe (a fresh clone) have its file replaced. A build session
     /// shares one, so git runs once per build.
@@ -1120,7 +1125,7 @@ public struct Planner: Sendable {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(distrust); move it or pass --overwrite"))
             } else if staleLine() {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive: \(display(lockPath)) \(Self.staleLineRefusal) (\(gitProof.whyUnproven(path))); move it or pass --overwrite"))
-            } else if owner != nil, lockListedUnrecorded(derivative) {
+            } else if owner != nil, !renderedOtherBytes.contains(derivative.output), lockListedUnrecorded(derivative) {
                 // The bytes the lock lists, not the ones the state records (an older state
                 // restored: attack 49c's finding 2): said as the build treats it, which renders it
                 // again first (`lockListedUnrecorded`, the one rule for both), not "changed".
