@@ -168,9 +168,16 @@ extension ControlFiles {
     static func isStampedDerives(_ header: [UInt8]) -> Bool { header[68..<72].elementsEqual(Array("DrSt".utf8)) }
 
     /// The manifest the owner record of the database at `path` names, nil when it names none.
-    /// Read as an immutable file: no journal beside it is looked at or replayed, nothing is
-    /// locked or written (another build may be writing it: a torn read names nothing).
     static func recordedOwner(database path: String) -> String? {
+        recordedOwnerAndPlace(database: path)?.manifest
+    }
+
+    /// The owner record of the database at `path`: the manifest it names and where that lies seen
+    /// from the state folder (empty in a state from before the place was recorded, whose table
+    /// has no such column); nil when it names none. Read as an immutable file: no journal beside
+    /// it is looked at or replayed, nothing is locked or written (another build may be writing
+    /// it: a torn read names nothing).
+    static func recordedOwnerAndPlace(database path: String) -> (manifest: String, place: String)? {
         var uri = URLComponents()
         uri.scheme = "file"
         uri.path = path
@@ -181,9 +188,11 @@ extension ControlFiles {
         guard sqlite3_open_v2(text, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil) == SQLITE_OK else { return nil }
         var statement: OpaquePointer?
         defer { sqlite3_finalize(statement) }
-        guard sqlite3_prepare_v2(db, "SELECT manifest FROM owner", -1, &statement, nil) == SQLITE_OK,
+        let hasPlace = sqlite3_prepare_v2(db, "SELECT manifest, place FROM owner", -1, &statement, nil) == SQLITE_OK
+        guard hasPlace || sqlite3_prepare_v2(db, "SELECT manifest FROM owner", -1, &statement, nil) == SQLITE_OK,
               sqlite3_step(statement) == SQLITE_ROW, let owner = sqlite3_column_text(statement, 0) else { return nil }
+        let place = hasPlace ? sqlite3_column_text(statement, 1).map { String(cString: $0) } ?? "" : ""
         let name = String(cString: owner)
-        return name.isEmpty ? nil : name
+        return name.isEmpty ? nil : (name, place)
     }
 }

@@ -1,6 +1,5 @@
 import Confinement
 import Foundation
-import GRDBSQLite
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -95,25 +94,5 @@ extension ControlFiles {
               let refusal = GoneOwnersStateFolder.refusal(stateFolder: manifest.stateFolder, recorded: recorded, recordedPlace: place,
                                                           owner: owner, manifest: manifestPath) else { return }
         diagnostics.error(locations.state ?? rootLocation, refusal)
-    }
-
-    /// The owner record (manifest, place; the place empty before it was recorded) of the state
-    /// database at `path`, read as an immutable file as `recordedOwner` reads it; nil without one.
-    static func recordedOwnerAndPlace(database path: String) -> (manifest: String, place: String)? {
-        var uri = URLComponents()
-        uri.scheme = "file"
-        uri.path = path
-        uri.queryItems = [URLQueryItem(name: "immutable", value: "1")]
-        guard let text = uri.string else { return nil }
-        var db: OpaquePointer?
-        defer { sqlite3_close(db) }
-        guard sqlite3_open_v2(text, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil) == SQLITE_OK else { return nil }
-        var statement: OpaquePointer?
-        defer { sqlite3_finalize(statement) }
-        guard sqlite3_prepare_v2(db, "SELECT manifest, place FROM owner", -1, &statement, nil) == SQLITE_OK,
-              sqlite3_step(statement) == SQLITE_ROW, let manifest = sqlite3_column_text(statement, 0) else { return nil }
-        let place = sqlite3_column_text(statement, 1).map { String(cString: $0) } ?? ""
-        let name = String(cString: manifest)
-        return name.isEmpty ? nil : (name, place)
     }
 }
