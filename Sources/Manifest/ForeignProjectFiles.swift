@@ -177,9 +177,24 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         // A lock moved off its stem's name (`lock: docs/n.md`), which `goneProjects` does not find
         // by name: a Derive lock whose first line names a manifest that is no project's now.
         guard let named = NeighbourProjects.manifestNamed(byLock: file.real), !ControlFiles.isProjectManifest(named),
-              !FileSystemPath(manifest: named).sameFile(as: own) else { return nil }
+              !FileSystemPath(manifest: named).sameFile(as: own), !isCopyOfOwnLock(file.real) else { return nil }
         return named
     }
+
+    /// Whether the Derive lock at `path` is a copy of this manifest's own lock (`OwnLockCopy`):
+    /// this manifest's record copied (attack 50c's M1), never a gone project's. Read once per
+    /// path and instance; the copies found are `ownLockCopies`.
+    public func isCopyOfOwnLock(_ path: String) -> Bool {
+        let real = Self.realPath(path)
+        if let known = lock.withLock({ ownLockCopyByPath[real] }) { return known }
+        let copy = OwnLockCopy.isCopy(real, of: ownControlFiles().lock)
+        lock.withLock { ownLockCopyByPath[real] = copy }
+        return copy
+    }
+    private var ownLockCopyByPath: [String: Bool] = [:]
+
+    /// The copies of this manifest's own lock the questions asked so far came upon (real paths, sorted).
+    public var ownLockCopies: [String] { lock.withLock { ownLockCopyByPath.filter(\.value).keys.sorted() } }
 
     /// The projects that may record `path` as an output (the ones `owner(of:)` looks at, but the
     /// manifests in this one's folder): one entry for each of their buckets whose folder holds
@@ -359,8 +374,11 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         // `reach`: only a project whose manifest's folder is one looked at (attack 48c's F2, below).
         func consider(_ candidate: String, reach: Set<String>? = nil) {
             let control = ControlFiles.controlFiles(ofSibling: candidate)
-            let lock = NeighbourProjects.isDeriveLock(control.lock) ? Self.realPath(control.lock) : nil
+            // A copy of this manifest's own lock (attack 50c's M1) is no gone project's lock.
+            let isLock = NeighbourProjects.isDeriveLock(control.lock), copy = isLock && isCopyOfOwnLock(control.lock)
+            let lock = isLock && !copy ? Self.realPath(control.lock) : nil
             let state = Self.isFolder(control.state) ? Self.realPath(control.state) : nil
+            guard !copy || state != nil else { return }
             var manifest = NeighbourProjects.goneManifestName(candidate)
             if lock == nil, let state, case .owned(let owner) = ControlFiles.stateDatabase(in: state) { manifest = owner }
             guard !ControlFiles.isProjectManifest(manifest) || manifest == candidate else { return }
@@ -388,7 +406,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         // names its manifest (attack 49a's F3: only names ending in `.lock` were looked at).
         func considerLocks(in folder: String, reach: Set<String>? = nil) {
             for left in leftListing(folder).locks where !ControlFiles.isProjectManifest(left.manifest)
-                && !sharesMyControlFiles((lock: left.lock, state: ControlFiles.controlFiles(ofSibling: left.manifest).state)) {
+                && !sharesMyControlFiles((lock: left.lock, state: ControlFiles.controlFiles(ofSibling: left.manifest).state))
+                && !isCopyOfOwnLock(left.lock) {
                 if let reach, !isInReach(left.manifest, lookedAt: reach) { continue }
                 add(left.manifest, lock: Self.realPath(left.lock), state: nil)
             }

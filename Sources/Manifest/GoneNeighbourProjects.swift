@@ -30,5 +30,15 @@ extension ControlFiles {
                                   hint: "if that project is gone for good, move its lock and build state out of the bucket (or put \(named) back), give bucket '\(bucket.name)' a folder that holds no other project, or make it private (its acl: and every objects: rule)")
             }
         }
+        // A copy of this manifest's own lock there (`cp derive.lock _site/`: attack 50c's M1) is
+        // no other project's: said as what it is, blocking nothing (no rule writes it; serve
+        // answers no lock in a bucket), since it lists every output, private ones too.
+        for copy in projects.ownLockCopies {
+            let file = FileSystemPath(manifest: copy)
+            guard let bucket = exposed.first(where: { FileSystemPath(manifest: $0.path).contains(file) }) else { continue }
+            diagnostics.warning(bucket.pathLocation,
+                                "\(display(copy)) is a copy of this manifest's own lock (\(display(manifest.lockFile))) in bucket '\(bucket.name)' (\(bucket.declaredPath)), which is \(NeighbourProjects.mostPublic(bucket).rawValue): it lists every output, private ones too; derive serve never answers it, but the folder published by other means shows it",
+                                hint: "remove the copy (Derive keeps and updates its lock at \(display(manifest.lockFile)); it needs no copy), or move it out of the bucket")
+        }
     }
 }
