@@ -146,8 +146,7 @@ extension StateStore {
                 // Taken over (its manifest gone from this one's folder): moved aside only if unbound
                 // and not a state moved with its project (`StateSuccession`).
                 guard StateSuccession.succeeds(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder) else { return true }
-                if let move = StateSuccession.move(recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder),
-                   (try? StateSuccession.movedSecret(file, move: move)) != nil { return false }
+                if (try? StateSuccession.formerPlace(file, recorded: recorded, recordedPlace: place, owner: owner, stateFolder: folder)) != nil { return false }
             }
             // A state this user's Derive did not make (attack 17's N4) is moved aside too.
             return try unboundReason(file, database: path) != nil

@@ -1,6 +1,7 @@
 import Confinement
 import Foundation
 import GRDB
+import Manifest
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -35,7 +36,8 @@ public enum StateSuccession {
     /// then (`from`), the same folder now (`to`), and the database's old path; nil when it did not
     /// move (a manifest renamed in place) or the place cannot be followed back.
     static func move(recorded: String, recordedPlace: String, owner: String, stateFolder: String) -> (from: String, to: String, database: String)? {
-        guard !recordedPlace.isEmpty, recordedPlace == StateOwner.place(owner: owner, stateFolder: stateFolder) else { return nil }
+        // The same place but for the manifest's own name (moved, then renamed: attack 50c's M2).
+        guard !recordedPlace.isEmpty, parent(recordedPlace) == parent(StateOwner.place(owner: owner, stateFolder: stateFolder)) else { return nil }
         let steps = recordedPlace.split(separator: "/")
         let ups = steps.prefix { $0 == ".." }.count, downs = steps.count - ups
         let real = RealFolder.of(stateFolder).split(separator: "/").map(String.init)
@@ -45,6 +47,39 @@ public enum StateSuccession {
         guard from != to else { return nil }
         let folder = "/" + (before.dropLast(downs) + real.suffix(ups)).joined(separator: "/")
         return (from, to, folder + "/" + StateFiles.database)
+    }
+
+    /// Where the state in `stateFolder` may have been sealed before it came here, each with the
+    /// folder that moved with it (`from` → `to`, the same when none did), most likely first: the
+    /// same state folder in the folder the project moved from (`move`), then the gone manifest's
+    /// default state folder (`.derive/STEM` beside it, at its old place), which the advice for a
+    /// renamed manifest names once its lock and state were moved by hand (attack 50c's M2: `mv
+    /// .derive/derive .derive/site` and `state: .derive/site`, as advised, found the state "not
+    /// bound to this user … planted", set it aside and adopted every output again unverified).
+    static func formerPlaces(recorded: String, recordedPlace: String, owner: String, stateFolder: String) -> [(from: String, to: String, database: String)] {
+        let database = stateFolder + "/" + StateFiles.database
+        var found: [(from: String, to: String, database: String)] = []
+        let moved = move(recorded: recorded, recordedPlace: recordedPlace, owner: owner, stateFolder: stateFolder)
+        if let moved { found.append(moved) }
+        let folder = parent(recorded), stem = ((recorded as NSString).lastPathComponent as NSString).deletingPathExtension
+        let standard = folder + "/" + ProjectMarkers.stateFolderName + "/" + stem + "/" + StateFiles.database
+        // Followed from the folder the project moved from when it moved, else in place (renamed only).
+        let sameFolder = parent(owner) == folder
+        if let moved, !found.contains(where: { $0.database == standard }) {
+            found.append((moved.from, moved.to, standard))
+        } else if moved == nil, sameFolder {
+            found.append((folder, folder, standard))
+        }
+        return found.filter { $0.database != database && $0.database != RealFolder.of(stateFolder) + "/" + StateFiles.database }
+    }
+
+    /// The first of `formerPlaces` this state was moved from (`movedSecret`), with its secret.
+    static func formerPlace(_ queue: DatabaseQueue, recorded: String, recordedPlace: String, owner: String,
+                            stateFolder: String) throws -> (move: (from: String, to: String, database: String), secret: Data)? {
+        for move in formerPlaces(recorded: recorded, recordedPlace: recordedPlace, owner: owner, stateFolder: stateFolder) {
+            if let secret = try movedSecret(queue, move: move) { return (move, secret) }
+        }
+        return nil
     }
 
     /// The secret that sealed the state in `queue` at its old path `former`: the one this user
@@ -140,19 +175,19 @@ public enum StateSuccession {
                          stateFolder: String, writable: Bool) throws -> Data? {
         let note = "derive: note: the build state in \(stateFolder) was kept for \(recorded), which is no longer there; \(owner) takes it over "
             + "(the project was moved or the manifest renamed)\n"
-        guard let move = move(recorded: recorded, recordedPlace: recordedPlace, owner: owner, stateFolder: stateFolder),
-              case .foreign = try StateStore.binding(queue, database: database) else {
+        let places = formerPlaces(recorded: recorded, recordedPlace: recordedPlace, owner: owner, stateFolder: stateFolder)
+        guard !places.isEmpty, case .foreign = try StateStore.binding(queue, database: database) else {
             say(note)
             return nil
         }
         // Bound to another path: taken over only when it moved here; else it stays another's
         // (moved aside, as any state another manifest made).
-        guard let secret = try movedSecret(queue, move: move) else { return nil }
+        guard let (move, secret) = try formerPlace(queue, recorded: recorded, recordedPlace: recordedPlace, owner: owner, stateFolder: stateFolder) else { return nil }
         say(note)
         if writable { try StateBinding.hold(secret: secret, forState: database) }
         let seals = StateSeals(secret: secret)
         try queue.write { db in
-            try reanchor(db, seals: seals, from: move.from, to: move.to)
+            if move.from != move.to { try reanchor(db, seals: seals, from: move.from, to: move.to) }
             guard writable else { return }
             try db.execute(sql: "DELETE FROM binding")
             try db.execute(sql: "INSERT INTO binding (token) VALUES (?)", arguments: [StateBinding.mark(secret: secret, forState: database)])
