@@ -1190,6 +1190,12 @@ public final class BuildSession: @unchecked Sendable {
         let notes = try store.pendingNotes(), pending = notes.mapValues(\.digest)
         var claimed: ForeignClaimLookup?
         var renamedFolders = RenamedBucketFolders()
+        // This manifest's own lock, while the state is its own too (the lock and the state agree on
+        // the owner): a line's bytes at its output's path are Derive's record as much as the
+        // state's (an older state restored: attack 50c's M3).
+        let ownLock: LockFile? = store.movedAside == nil ? (try? planner.disk.read(lockPath)).flatMap { data in
+            LockFile.isOurs(data, manifest: planner.manifestName, lockPath: planner.lockPath) ? LockFile.parse(String(decoding: data, as: UTF8.self)) : nil
+        } : nil
         for recordedOutput in recorded.values.sorted(by: { PathKey.ordered($0.path, $1.path) }) {
             // A file a killed build installed over this output's (a restyle) and never recorded:
             // Derive's while it holds the bytes the build noted (attack 39a's finding 4: left as
@@ -1248,6 +1254,26 @@ public final class BuildSession: @unchecked Sendable {
                     } else {
                         report.keptLock = true
                         report.problems.append(Self.restoredCopyLeft(planner.display(file), lock: planner.display(lockPath)))
+                    }
+                case .left(let file, let message) where PathKey.same(file, record.file) && ownLock?.entries[record.path].map({ entry in
+                        entry.digest != record.outputDigest && FileIdentity.ofRegularFile(file, holding: entry.digest) != nil }) == true:
+                    // The bytes this manifest's lock lists there, not the ones its (older, restored)
+                    // state records: Derive's, removed while the open file holds them, unless another
+                    // manifest claims the file. Never left with the lock gone (attack 50c's M3: clean
+                    // removed the lock, their only record, and every later build refused them).
+                    let digest = ownLock?.entries[record.path]?.digest ?? ""
+                    if claimed == nil { claimed = foreignClaims() }
+                    if let other = claimed?.claimant(of: file, output: record.path) {
+                        let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+                        report.left.append(message)
+                        leaving.leaveOutput(record, file: file, message: message)
+                    } else if try planner.disk.remove(file, ifDigest: digest) {
+                        report.removed += 1
+                        try store.removeFiles([file])
+                        try Builder.removeCreatedFolders(above: file, inside: record.folder, disk: planner.disk, store: store, foreign: planner.foreignProjects)
+                    } else {
+                        report.keptLock = true
+                        report.problems.append("\(message); \(planner.display(lockPath)) is kept as its record")
                     }
                 case .left(let file, let message), .unproven(let file, let message):
                     report.left.append(message)
@@ -1461,6 +1487,20 @@ public final class BuildSession: @unchecked Sendable {
                 // exactly the bytes that build noted writing (checked on the open file as it goes).
                 if !removed, let noted = notes[path]?.digest, !noted.isEmpty, noted != digest, FileKind.isRegularFile(path) {
                     removed = try planner.disk.remove(path, ifDigest: noted, identity: nil)
+                }
+                // The index this manifest's own lock records (its digest), at the index's path: Derive's
+                // as the lock's output lines are (`ownLock`), though the state records other bytes (an
+                // older state restored) or another file (restored from a backup, which a build found
+                // right and left: attack 50c's M3, M8), unless another manifest claims it.
+                if !removed, isCurrent, let recordedIndex = ownLock?.index, case .success(let placed?) = LockFile.place(recordedIndex.path, in: manifest),
+                   PathKey.same(placed.file, path), FileIdentity.ofRegularFile(path, holding: recordedIndex.digest) != nil, foreignClaims().index(path) == nil {
+                    if try planner.disk.remove(path, ifDigest: recordedIndex.digest, identity: nil) {
+                        try Builder.removeCreatedFolders(above: path, disk: planner.disk, store: store, foreign: planner.foreignProjects)
+                    } else {
+                        report.keptLock = true
+                        report.problems.append("\(planner.display(path)) holds the index \(planner.display(lockPath)) records and could not be removed; left in place, and \(planner.display(lockPath)) is kept as its record")
+                    }
+                    continue
                 }
                 if !removed {
                     report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
