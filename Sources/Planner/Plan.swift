@@ -1149,6 +1149,17 @@ public struct Planner: Sendable {
                 return .failure(PlanError(message: "\(display(path)) exists and was not written by Derive; move it or pass --overwrite"))
             }
         }
+        // An older state restored (attack 50c's M4): it records other bytes, the lock lists the
+        // file's under the rule's recipe, and a render before the build found exactly those bytes
+        // (`proven`): adopted as a fresh clone's file is, recorded and not written again.
+        if let recorded, exists, distrust == nil, recorded.outputDigest != onDisk?.digest, let onDisk,
+           let entry = lock?.entries[derivative.output], entry.actionKey == derivative.actionKey, onDisk.digest == entry.digest,
+           proven[derivative.output] == onDisk.digest,
+           let measured = Self.measured(entry, content: onDisk, size: digests.record(for: path)?.size ?? disk.stat(path)?.size,
+                                        imagesOnly: identity.refusesNonImages) {
+            return .success(PlanItem(kind: .upToDate, output: derivative.output, reasons: [], derivative: derivative,
+                                     recorded: nil, adopted: measured, replaces: replaces))
+        }
         guard let recorded else {
             // Not in the state: a fresh clone whose lock vouches for the file (its digest) is up to
             // date. The line's other numbers come from the clone too (a hand-resolved merge, a pull
