@@ -550,12 +550,15 @@ public final class BuildSession: @unchecked Sendable {
     /// first; one whose file holds other bytes is planned as not Derive's (`Planner.distrusted`).
     public func build(options: BuildOptions, verify: Bool = false, verifyAll: Bool = false,
                       renderer: @escaping () -> any DerivativeRenderer) throws -> BuildOutcome {
+        let existedBefore = FileIdentity.anythingAt(manifest.stateFolder)
         let held = try BuildLock(folder: manifest.stateFolder, manifest: manifestPath)
         defer { withExtendedLifetime(held) {} }
         let stateFolder = FileIdentity.of(manifest.stateFolder)
         let vanished = "the state folder \(manifest.stateFolder) was deleted or replaced during the build"
         do {
             let outcome = try build(options: options, verify: verify || verifyAll ? verifyAll : nil, renderer: renderer, held: held)
+            // Refused before anything was written: no state folder of its making is left behind.
+            if outcome.report == nil { removeStateFolderOfRefusedBuild(existedBefore: existedBefore) }
             if let report = outcome.report, !report.succeeded, FileIdentity.of(manifest.stateFolder) != stateFolder {
                 // SQLite's own words ("attempt to write a readonly database") would only mislead.
                 throw PlanError(message: "\(vanished); run derive build again")
