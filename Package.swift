@@ -47,7 +47,9 @@ let package = Package(
             providers: [.apt(["libvips-dev"])]
         ),
         .target(name: "CVipsShim", dependencies: ["CVips"],
-                linkerSettings: [.linkedLibrary("fontconfig"), .linkedLibrary("jpeg"), .linkedLibrary("heif")]),
+                // Pango as libvips' text draws with: the worker asks it which faces a text is drawn with.
+                linkerSettings: [.linkedLibrary("fontconfig"), .linkedLibrary("jpeg"), .linkedLibrary("heif"),
+                                 .linkedLibrary("pangocairo-1.0"), .linkedLibrary("pangoft2-1.0"), .linkedLibrary("pango-1.0")]),
         .systemLibrary(
             name: "CYAML",
             pkgConfig: "yaml-0.1",

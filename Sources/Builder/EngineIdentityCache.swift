@@ -1,4 +1,5 @@
 import Foundation
+import ImagingCore
 import Planner
 import RenderWorkers
 #if canImport(Glibc)
@@ -12,7 +13,8 @@ import Glibc
 /// fontconfig loaded or looked for (an include not there yet), of the user's configuration places
 /// (present or not) and of every font, configuration and cache folder fontconfig reads, each
 /// subfolder of a font folder included (a font added anywhere in one changes its folder's stat). Any of those changing asks the worker again; so does a
-/// different `LD_LIBRARY_PATH`, `LD_PRELOAD`, `FONTCONFIG_*`, `HOME` or `XDG_*_HOME`. When in
+/// different `LD_LIBRARY_PATH`, `LD_PRELOAD`, `FONTCONFIG_*`, `HOME`, `XDG_*_HOME`, locale or
+/// `FREETYPE_PROPERTIES` (`TextDrawing.environmentVariables`). When in
 /// doubt, it asks. The answer names how each font is drawn too (`FontCatalog.Resolved`), so a
 /// configuration that turns antialiasing off changes the fingerprint of text watermarks.
 ///
@@ -59,7 +61,7 @@ public enum EngineIdentityCache {
             let fonts = self.fonts
             return EngineIdentity(renderVersion: report.renderVersion, libvips: report.libvips, encoder: report.encoderSettings,
                                   libraries: libraries, fontFile: { fonts.file($0) }, fontRendering: { fonts.rendering($0) },
-                                  fallbackFonts: { fonts.fallbacks($0, text: $1) })
+                                  textDrawing: { fonts.drawing($0) })
         }
     }
 
@@ -274,8 +276,9 @@ public enum EngineIdentityCache {
         } else {
             return nil
         }
-        let decisive = ["LD_LIBRARY_PATH", "LD_PRELOAD", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT", "HOME", "XDG_CACHE_HOME",
-                        "XDG_CONFIG_HOME", "XDG_DATA_HOME"]
+        // The locale and FreeType's properties too: the kept drawings of texts depend on them (attack 50b's H4, M1).
+        let decisive = (["LD_LIBRARY_PATH", "LD_PRELOAD", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT", "HOME", "XDG_CACHE_HOME",
+                         "XDG_CONFIG_HOME", "XDG_DATA_HOME"] + TextDrawing.environmentVariables)
             .map { "\($0)=\(environment[$0] ?? "")" }
         let key = ContentDigests.digest(([worker] + decisive).joined(separator: "\n"))
         return folder + "/engine-" + key.prefix(32) + ".cache"

@@ -12,14 +12,14 @@ import Synchronization
 /// family), asked of the render worker (`--describe --font TYPE`): derive links no fontconfig.
 /// Each answer, found or not, is kept for the life of the process, at most `capacity` of them
 /// (a server answering requests that name ever new families asks again past that). The same
-/// holds for the fallback faces of each text (`fallbacks`), which are kept on disk too.
+/// holds for how each text is drawn (`drawing`), which is kept on disk too.
 public final class WorkerFonts: Sendable {
     static let capacity = 1_024
     private let worker: String
     private let environment: [String: String]
     private let known: Mutex<[String: Answer?]>
-    /// `EngineReport.drawableKey` → the fallback faces of that text (`fallbacks`), asked once.
-    private let drawnWith: Mutex<[String: [FallbackFont]]>
+    /// `TextToDraw.key` → how that text is drawn (`drawing`), asked once.
+    private let drawnWith: Mutex<[String: TextDrawing]>
 
     /// A font's file and how its glyphs are drawn (`FontCatalog.Resolved`, from the worker).
     struct Answer: Sendable {
@@ -27,7 +27,7 @@ public final class WorkerFonts: Sendable {
         var rendering: String?
     }
 
-    /// Where the fallback answers are kept between commands (beside the engine cache entry),
+    /// Where the drawing answers are kept between commands (beside the engine cache entry),
     /// valid only for the same `inputs` (`Found.inputs`: the stat of every file and folder
     /// fontconfig's answers depend on); nil keeps them for this process only.
     private let store: String?
@@ -47,39 +47,35 @@ public final class WorkerFonts: Sendable {
         self.drawnWith = Mutex([:])
     }
 
-    /// The fallback faces the render worker draws `text` in the font of `type` with (those of the
-    /// characters the font lacks, `FontCatalog.fallbacks`); empty when it has them all. Unknown
-    /// when the worker cannot be asked: then a face nobody can name is recorded, so the plan
-    /// rebuilds rather than calling the output up to date, and asks again next time.
-    public func fallbacks(_ type: String, text: String) -> [FallbackFont] {
-        let key = EngineReport.drawableKey(text: text, type: type)
+    /// How the render worker draws `text` (`TextDrawing`: every face at the drawn size, the
+    /// environment, or why it cannot). Unknown when the worker cannot be asked: then a face
+    /// nobody can name is recorded, so the plan rebuilds rather than calling the output up to
+    /// date, and asks again next time.
+    public func drawing(_ text: TextToDraw) -> TextDrawing {
         readStore()
-        if let faces = drawnWith.withLock({ $0[key] }) { return faces }
-        ask(types: [], drawn: [(type, text)])
-        return drawnWith.withLock { $0[key] } ?? [Self.unknown]
+        if let drawing = drawnWith.withLock({ $0[text.key] }) { return drawing }
+        ask(types: [], drawn: [text])
+        return drawnWith.withLock { $0[text.key] } ?? TextDrawing.unknown
     }
 
-    /// Asks the worker at once, in one start, for the font files of `types` and the fallback
-    /// faces of every (type, text) of `drawn` not yet known: a plan of many text watermarks
-    /// starts one worker, not one per text.
-    public func prefetch(types: [String], drawn: [(type: String, text: String)]) {
+    /// Asks the worker at once, in one start, for the font files of `types` and the drawing of
+    /// every text of `drawn` not yet known: a plan of many text watermarks starts one worker,
+    /// not one per text.
+    public func prefetch(types: [String], drawn: [TextToDraw]) {
         readStore()
         let missingTypes = known.withLock { known in types.filter { known[$0] == nil && Watermark.isFamilyName($0) } }
-        let missingTexts = drawnWith.withLock { faces in drawn.filter { faces[EngineReport.drawableKey(text: $0.text, type: $0.type)] == nil } }
+        let missingTexts = drawnWith.withLock { drawings in Array(Set(drawn.filter { drawings[$0.key] == nil })) }
         guard !missingTypes.isEmpty || !missingTexts.isEmpty else { return }
         ask(types: Array(Set(missingTypes)).sorted(), drawn: missingTexts)
     }
 
-    /// What stands for a fallback face when the worker could not say (never a real file).
-    static let unknown = FallbackFont(family: "unknown", file: "", rendering: "the render worker did not answer")
-
-    private func ask(types: [String], drawn: [(type: String, text: String)]) {
+    private func ask(types: [String], drawn: [TextToDraw]) {
         // Few arguments per start: a manifest's texts are few, but each may be long.
         var start = 0
         repeat {
             let batch = Array(drawn[start..<min(drawn.count, start + 64)])
             guard let report = try? RenderWorkerPool.describe(executable: worker, environment: environment,
-                                                              fontTypes: start == 0 ? types : [], drawable: batch) else { return }
+                                                              fontTypes: start == 0 ? types : [], drawn: batch) else { return }
             if start == 0 {
                 known.withLock { known in
                     for type in types where known.count < Self.capacity {
@@ -87,10 +83,9 @@ public final class WorkerFonts: Sendable {
                     }
                 }
             }
-            drawnWith.withLock { faces in
-                for (type, text) in batch where faces.count < Self.capacity {
-                    let key = EngineReport.drawableKey(text: text, type: type)
-                    if let answer = report.fallbackFonts?[key] { faces[key] = answer }
+            drawnWith.withLock { drawings in
+                for text in batch where drawings.count < Self.capacity {
+                    if let answer = report.drawings?[text.key] { drawings[text.key] = answer }
                 }
             }
             start += 64
@@ -98,7 +93,8 @@ public final class WorkerFonts: Sendable {
         if !drawn.isEmpty { writeStore() }
     }
 
-    static let storeHeader = "derive-fallback-fonts/1"
+    /// 2: every face at the drawn size, the environment, and why a text cannot be drawn.
+    static let storeHeader = "derive-text-drawings/2"
 
     /// Reads the kept answers once, when they were made against the same inputs.
     private func readStore() {
@@ -106,18 +102,19 @@ public final class WorkerFonts: Sendable {
               let data = FileManager.default.contents(atPath: store) else { return }
         var input = EntryReader(bytes: [UInt8](data))
         guard let header = input.line(), header.elementsEqual(Self.storeHeader.utf8), input.string() == inputs, let count = input.count() else { return }
-        var read: [String: [FallbackFont]] = [:]
+        var read: [String: TextDrawing] = [:]
         for _ in 0..<min(count, Self.capacity) {
-            guard let key = input.string(), let faces = input.count() else { return }
-            var list: [FallbackFont] = []
+            guard let key = input.string(), let environment = input.string(), let undrawable = input.string(), let faces = input.count() else { return }
+            var list: [DrawnFace] = []
             for _ in 0..<faces {
                 guard let family = input.string(), let file = input.string(), let rendering = input.string() else { return }
-                list.append(FallbackFont(family: family, file: file, rendering: rendering))
+                list.append(DrawnFace(family: family, file: file, rendering: rendering))
             }
-            read[key] = list
+            // An empty reason is none: the worker's reasons are never empty.
+            read[key] = TextDrawing(faces: list, environment: environment, undrawable: undrawable.isEmpty ? nil : undrawable)
         }
         guard input.atEnd else { return }
-        drawnWith.withLock { faces in faces.merge(read) { mine, _ in mine } }
+        drawnWith.withLock { drawings in drawings.merge(read) { mine, _ in mine } }
     }
 
     /// Keeps every answer known (a fresh file renamed over the old one; a failure only costs the
@@ -129,10 +126,12 @@ public final class WorkerFonts: Sendable {
         out.line(Array(Self.storeHeader.utf8))
         out.string(inputs)
         out.number(all.count)
-        for (key, faces) in all.sorted(by: { $0.key < $1.key }) {
+        for (key, drawing) in all.sorted(by: { $0.key < $1.key }) {
             out.string(key)
-            out.number(faces.count)
-            for face in faces { out.string(face.family); out.string(face.file); out.string(face.rendering) }
+            out.string(drawing.environment)
+            out.string(drawing.undrawable ?? "")
+            out.number(drawing.faces.count)
+            for face in drawing.faces { out.string(face.family); out.string(face.file); out.string(face.rendering) }
         }
         let folder = (store as NSString).deletingLastPathComponent
         guard StateFolderTrust.isOwnFolder(folder) else { return }

@@ -2,6 +2,8 @@
 #include "CVipsShim.h"
 #include <vips/vector.h>
 #include <fontconfig/fontconfig.h>
+#include <pango/pangocairo.h>
+#include <pango/pangofc-font.h>
 #include <string.h>
 
 int dv_init(const char *argv0) {
@@ -387,50 +389,54 @@ void *dv_font_coverage(const char *family) {
     return coverage;
 }
 
-/* The faces Pango draws `characters` of text in `family` with: for each character, the first
- * face fontconfig sorts for the family (TrueType or CFF, as dv_font_coverage keeps) whose charset
- * has it, as Pango's fontset walks them. Each face once, in order of first use, one a line as
- * `file TAB family TAB rendering`, the rendering as FcFontRenderPrepare makes it for that face
- * (a `<match target="font">` may turn antialiasing off for a fallback alone). A character no face
- * has names none (the render refuses it). NULL when fontconfig has no answer; g_free the text. */
-char *dv_font_faces(const char *family, const unsigned int *characters, int count) {
-    FcPattern *pattern = FcNameParse((const FcChar8 *) family);
-    if (!pattern) return NULL;
-    FcConfigSubstitute(NULL, pattern, FcMatchPattern);
-    FcDefaultSubstitute(pattern);
-    FcResult result;
-    FcFontSet *fonts = FcFontSort(NULL, pattern, FcFalse, NULL, &result);
-    if (!fonts) { FcPatternDestroy(pattern); return NULL; }
-    int *used = g_new0(int, fonts->nfont > 0 ? fonts->nfont : 1);
-    GString *text = g_string_new(NULL);
-    for (int c = 0; c < count; c++) {
-        for (int i = 0; i < fonts->nfont; i++) {
-            FcChar8 *format = NULL;
-            FcCharSet *charset = NULL;
-            if (FcPatternGetString(fonts->fonts[i], FC_FONTFORMAT, 0, &format) != FcResultMatch
-                || (strcmp((const char *) format, "TrueType") != 0 && strcmp((const char *) format, "CFF") != 0)
-                || FcPatternGetCharSet(fonts->fonts[i], FC_CHARSET, 0, &charset) != FcResultMatch
-                || !FcCharSetHasChar(charset, characters[c])) continue;
-            if (!used[i]) {
-                used[i] = 1;
-                FcPattern *prepared = FcFontRenderPrepare(NULL, pattern, fonts->fonts[i]);
-                FcPattern *face = prepared ? prepared : fonts->fonts[i];
-                FcChar8 *path = NULL, *name = NULL;
-                FcPatternGetString(face, FC_FILE, 0, &path);
-                FcPatternGetString(face, FC_FAMILY, 0, &name);
-                FcChar8 *formatted = FcPatternFormat(face, (const FcChar8 *) dv_font_rendering_format);
-                g_string_append_printf(text, "%s\t%s\t%s\n", path ? (const char *) path : "", name ? (const char *) name : "",
-                                       formatted ? (const char *) formatted : "");
-                if (formatted) FcStrFree(formatted);
-                if (prepared) FcPatternDestroy(prepared);
-            }
-            break;
-        }
-    }
-    g_free(used);
-    FcFontSetDestroy(fonts);
-    FcPatternDestroy(pattern);
-    return g_string_free(text, FALSE);
+/* The faces Pango draws `text` with in the font description `font` at `dpi`, laid out as
+ * vips_text lays it out (a Cairo font map of its own, the same markup, description and
+ * resolution), so every face is the one the render takes, at the pixel size it draws and in the
+ * language of the run: a fonts.conf rule that tests the size or the language, or edits any
+ * property, acts here as it does there (attack 50b's H3-H5). Each (face, language) once, in order
+ * of use, one a line as `file TAB family TAB pattern`: the pattern is the face's whole resolved
+ * FcPattern (after FcConfigSubstitute, FcDefaultSubstitute and FcFontRenderPrepare) as
+ * FcNameUnparse writes it, without the charset and language set (the file's own, its digest
+ * covers them), then ` runlang=LANGUAGE`. NULL when Pango lays nothing out; g_free the text. */
+char *dv_text_faces(const char *text, const char *font, int dpi) {
+    PangoFontMap *map = pango_cairo_font_map_new();
+    if (!map) return NULL;
+    PangoContext *context = pango_font_map_create_context(map);
+    pango_cairo_context_set_resolution(context, dpi);
+    PangoLayout *layout = pango_layout_new(context);
+    pango_layout_set_markup(layout, text, -1);
+    PangoFontDescription *description = pango_font_description_from_string(font);
+    pango_layout_set_font_description(layout, description);
+    pango_font_description_free(description);
+    GString *lines = g_string_new(NULL);
+    GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    PangoLayoutIter *iter = pango_layout_get_iter(layout);
+    do {
+        PangoLayoutRun *run = pango_layout_iter_get_run_readonly(iter);
+        if (!run || !run->item->analysis.font || !PANGO_IS_FC_FONT(run->item->analysis.font)) continue;
+        FcPattern *resolved = pango_fc_font_get_pattern(PANGO_FC_FONT(run->item->analysis.font));
+        if (!resolved) continue;
+        FcPattern *pattern = FcPatternDuplicate(resolved);
+        FcPatternDel(pattern, FC_CHARSET);
+        FcPatternDel(pattern, FC_LANG);
+        FcChar8 *path = NULL, *name = NULL;
+        FcPatternGetString(pattern, FC_FILE, 0, &path);
+        FcPatternGetString(pattern, FC_FAMILY, 0, &name);
+        FcChar8 *unparsed = FcNameUnparse(pattern);
+        const char *language = run->item->analysis.language ? pango_language_to_string(run->item->analysis.language) : "";
+        char *line = g_strdup_printf("%s\t%s\t%s runlang=%s\n", path ? (const char *) path : "", name ? (const char *) name : "",
+                                     unparsed ? (const char *) unparsed : "", language);
+        if (g_hash_table_add(seen, g_strdup(line))) g_string_append(lines, line);
+        g_free(line);
+        if (unparsed) FcStrFree(unparsed);
+        FcPatternDestroy(pattern);
+    } while (pango_layout_iter_next_run(iter));
+    pango_layout_iter_free(iter);
+    g_hash_table_destroy(seen);
+    g_object_unref(layout);
+    g_object_unref(context);
+    g_object_unref(map);
+    return g_string_free(lines, FALSE);
 }
 
 int dv_font_coverage_has(const void *coverage, unsigned int character) {

@@ -792,7 +792,7 @@ public final class ObjectService: Sendable {
             defer { close(fd) }
             parts.append("object:\(mark.string)=\(try digests.digests(of: fd, identity: DigestCache.identity(bucket.path, mark)).sha256)")
         }
-        for case .font(let name, _) in pipeline.dependencies {
+        for case .font(let name, _, _) in pipeline.dependencies {
             // The font file's identity (path, size, mtime): a replaced font invalidates entries.
             let file = engine.fontFile(name) ?? "missing"
             let attributes = try? FileManager.default.attributesOfItem(atPath: file)

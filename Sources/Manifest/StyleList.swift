@@ -172,7 +172,7 @@ extension LoadState {
     /// Watermark fonts beyond the seven OSS names are fontconfig families: each must be installed.
     mutating func checkFonts(_ pipeline: Pipeline, at node: YAMLNode, context: String) {
         guard let fontInstalled else { return }
-        for case .font(let name, _) in pipeline.dependencies where !Watermark.fonts.contains(name) && !fontInstalled(name) {
+        for case .font(let name, _, _) in pipeline.dependencies where !Watermark.fonts.contains(name) && !fontInstalled(name) {
             diagnostics.error(node.location, "font family '\(name)' in \(context) is not installed",
                               hint: "list the installed families with: fc-list : family")
         }

@@ -20,11 +20,10 @@ public struct EngineIdentity: Sendable, Hashable {
     /// fingerprint though the font file is the same (attack 20's B1); nil when unknown.
     public var fontRendering: @Sendable (String) -> String?
 
-    /// The fallback faces a text in the font of a `type` is drawn with, for the characters that
-    /// font lacks (`FallbackFont`: file and rendering, as fontconfig picks them for Pango), so a
-    /// configuration that picks or draws another fallback changes the fingerprint (attack 49c's
-    /// finding 1); arguments `type`, `text`.
-    public var fallbackFonts: @Sendable (String, String) -> [FallbackFont]
+    /// How a text is drawn (`TextDrawing`: every face Pango lays it out with, each as fontconfig
+    /// resolves it at the drawn size, and the environment), so a configuration or locale that
+    /// picks or draws another face changes the fingerprint (attacks 49c's finding 1, 50b's H3-H5).
+    public var textDrawing: @Sendable (TextToDraw) -> TextDrawing
 
     /// Versions of the codec and colour libraries that produce bytes (libjpeg-turbo, libwebp,
     /// libheif, libpng, lcms2, ...), name → version: an upgrade of any of them rebuilds, and the
@@ -39,14 +38,15 @@ public struct EngineIdentity: Sendable, Hashable {
     public init(renderVersion: String, libvips: String, encoder: String, libraries: [String: String] = [:],
                 fontFile: @escaping @Sendable (String) -> String? = { _ in nil },
                 fontRendering: @escaping @Sendable (String) -> String? = { _ in nil },
-                fallbackFonts: @escaping @Sendable (String, String) -> [FallbackFont] = { _, _ in [] }, refusesNonImages: Bool = true) {
+                textDrawing: @escaping @Sendable (TextToDraw) -> TextDrawing = { _ in TextDrawing(faces: [], environment: "") },
+                refusesNonImages: Bool = true) {
         self.renderVersion = renderVersion
         self.libvips = libvips
         self.encoder = encoder
         self.libraries = libraries
         self.fontFile = fontFile
         self.fontRendering = fontRendering
-        self.fallbackFonts = fallbackFonts
+        self.textDrawing = textDrawing
         self.refusesNonImages = refusesNonImages
     }
 
@@ -801,16 +801,25 @@ struct Expansion {
                         errors.append(PlanFailure(subject: output, message: message, source: source))
                         continue variants
                     }
-                case .font(let font, let text):
+                case .font(let font, let text, let size):
                     // The font file's digest when it is installed; rendering reports a missing font.
                     if let file = identity.fontFile(font), let digest = try digests.content(of: file)?.digest {
-                        let rendering = identity.fontRendering(font).map { " (" + $0 + ")" } ?? ""
-                        dependencies.append("font:\(font)=\(digest)" + rendering)
-                        // Each face drawing characters the font lacks counts as the font does.
-                        for fallback in identity.fallbackFonts(font, text) {
-                            let digest = fallback.file.isEmpty ? "unknown" : ((try? digests.content(of: fallback.file))??.digest ?? "missing")
-                            dependencies.append(Self.fallbackItem(family: fallback.family, type: font) + "=\(digest) (\(fallback.rendering))")
+                        let drawing = identity.textDrawing(TextToDraw(type: font, text: text, size: size))
+                        // Text no face can draw fails the build: the plan says so, as validate does (attack 50b's M3).
+                        if let problem = drawing.undrawable {
+                            errors.append(PlanFailure(subject: output, message: problem, source: source))
+                            continue variants
                         }
+                        // The font of `type` as drawn at this size when the text uses it; else as fontconfig matches it.
+                        let primary = drawing.faces.first { $0.file == file }?.rendering ?? identity.fontRendering(font)
+                        dependencies.append("font:\(font)=\(digest)" + (primary.map { " (" + Self.itemValue($0) + ")" } ?? ""))
+                        // Each face drawing characters the font lacks counts as the font does.
+                        for fallback in drawing.faces where fallback.file != file {
+                            let digest = fallback.file.isEmpty ? "unknown" : ((try? digests.content(of: fallback.file))??.digest ?? "missing")
+                            dependencies.append(Self.fallbackItem(family: fallback.family, type: font) + "=\(digest) (\(Self.itemValue(fallback.rendering)))")
+                        }
+                        // The locale and FreeType's properties the text is drawn under (attack 50b's H4, M1).
+                        dependencies.append(Self.textEnvironmentItem + "=" + Self.itemValue(drawing.environment))
                     } else {
                         dependencies.append("font:\(font)")
                     }
@@ -965,7 +974,16 @@ struct Expansion {
         return values
     }
 
-    /// Why reading `path` fails, in the disk's words.
+    /// The dependency item of the environment text is drawn under (`TextDrawing.environment`).
+    static let textEnvironmentItem = "text-environment"
+
+    /// `value` as part of one dependency item: items are joined with ',', so a ',' in a pattern
+    /// (`fontfeatures=liga off,kern off`) split the item and garbled the plan's reason (attack
+    /// 50b's L2). '%' and ',' are percent-encoded, so distinct values stay distinct.
+    static func itemValue(_ value: String) -> String {
+        value.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: ",", with: "%2C")
+    }
+
     /// The dependency item of the fallback face `family` of the font of `type`, before its `=`:
     /// `fallback-font:TYPE:FAMILY` (a type has no ':'; ',' and '=' separate items, so a family
     /// has none). `Planner.dependencyChange` names it.
@@ -973,6 +991,7 @@ struct Expansion {
         "fallback-font:\(type):" + String(family.map { $0 == "," || $0 == "=" ? " " : $0 })
     }
 
+    /// Why reading `path` fails, in the disk's words.
     static func readError(_ disk: any Disk, _ path: String) -> String {
         do { _ = try disk.read(path); return "not a regular file" } catch { return "\(error)" }
     }

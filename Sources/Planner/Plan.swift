@@ -1,5 +1,6 @@
 import Confinement
 import Foundation
+import ImagingCore
 import Manifest
 import ProcessLanguage
 
@@ -1353,6 +1354,9 @@ public struct Planner: Sendable {
                 let named = item.dropFirst("fallback-font:".count)
                 let type = named.prefix { $0 != ":" }, family = named.dropFirst(type.count + 1)
                 return "font '\(family)' (fallback for '\(type)') changed"
+            }
+            if item == Expansion.textEnvironmentItem {
+                return "the environment text is drawn under changed (\(TextDrawing.environmentVariables.joined(separator: ", ")))"
             }
             return "\(item) changed"
         }.joined(separator: ", ")

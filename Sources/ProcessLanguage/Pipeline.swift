@@ -100,9 +100,10 @@ public enum Action: Sendable, Hashable {
 /// derivative's fingerprint.
 public enum Dependency: Sendable, Hashable {
     case object(key: String)
-    /// The font of a text watermark's `type`, with the text: the fallback faces that draw the
-    /// characters the font lacks depend on which characters it has.
-    case font(name: String, text: String)
+    /// The font of a text watermark's `type`, with the text and its size in px: the faces that
+    /// draw it depend on which characters the font has, and a configuration may pick or draw a
+    /// face by size.
+    case font(name: String, text: String, size: Int)
 }
 
 /// An ordered list of actions parsed from an `x-oss-process` string. Two pipelines are equal when

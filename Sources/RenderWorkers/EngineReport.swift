@@ -40,10 +40,10 @@ public struct EngineReport: Sendable, Hashable, Codable {
     /// cannot be drawn in that font (`FontCatalog.checkDrawable`), "" when it can. Nil unless asked
     /// (`derive validate`); optional, so reports kept on disk before it read as they were.
     public var undrawable: [String: String]?
-    /// For each `--drawable TYPE TEXT` asked (keyed `EngineReport.drawableKey`): the fallback
-    /// faces Pango draws characters of the text with (`FontCatalog.fallbacks`), none when the font
-    /// of TYPE has them all. Nil unless asked; optional, so reports kept before it read as they were.
-    public var fallbackFonts: [String: [FallbackFont]]?
+    /// For each `--drawn TYPE TEXT SIZE` asked (keyed `TextToDraw.key`): how the render draws
+    /// it (`FontCatalog.drawing`: every face, the environment, or why it cannot). Nil unless
+    /// asked; optional, so reports kept before it read as they were.
+    public var drawings: [String: TextDrawing]?
 
     /// The key of `undrawable` for `text` in the font of `type` (NUL is in neither: both were arguments).
     public static func drawableKey(text: String, type: String) -> String { type + "\u{0}" + text }
@@ -94,19 +94,19 @@ public struct WorkerEngine: Sendable {
     public var render: @Sendable (_ source: Data, _ pipeline: Pipeline, _ limits: Limits, _ resolver: any ObjectResolver, _ reach: RenderReach) throws -> RenderOutput
     /// Why `text` cannot be drawn in the font of `type` (`FontCatalog.checkDrawable`), nil when it can.
     public var undrawable: @Sendable (_ text: String, _ type: String) -> String?
-    /// The fallback faces `text` in the font of `type` is drawn with (`FontCatalog.fallbacks`).
-    public var fallbacks: @Sendable (_ text: String, _ type: String) -> [FallbackFont]
+    /// How the render draws a text (`FontCatalog.drawing`).
+    public var drawing: @Sendable (_ text: TextToDraw) -> TextDrawing
 
     public init(version: @escaping @Sendable () -> String, start: @escaping @Sendable () -> Void,
                 describe: @escaping @Sendable ([String]) -> EngineReport,
                 render: @escaping @Sendable (Data, Pipeline, Limits, any ObjectResolver, RenderReach) throws -> RenderOutput,
                 undrawable: @escaping @Sendable (String, String) -> String? = { _, _ in nil },
-                fallbacks: @escaping @Sendable (String, String) -> [FallbackFont] = { _, _ in [] }) {
+                drawing: @escaping @Sendable (TextToDraw) -> TextDrawing = { _ in TextDrawing(faces: [], environment: "") }) {
         self.version = version
         self.start = start
         self.describe = describe
         self.render = render
         self.undrawable = undrawable
-        self.fallbacks = fallbacks
+        self.drawing = drawing
     }
 }

@@ -61,10 +61,11 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
     /// exits at once). `environment` replaces the worker's (tests: a copied libvips); the report's
     /// fonts include those of `fontTypes` that are installed.
     public static func describe(executable: String? = nil, environment: [String: String]? = nil,
-                                fontTypes: [String] = [], drawable: [(type: String, text: String)] = []) throws -> EngineReport {
+                                fontTypes: [String] = [], drawable: [(type: String, text: String)] = [],
+                                drawn: [TextToDraw] = []) throws -> EngineReport {
         let path = try executable ?? WorkerLocation.find()
         let arguments = [RenderWorkerMain.describeArgument] + fontTypes.flatMap { [RenderWorkerMain.fontArgument, $0] }
-            + RenderWorkerMain.drawableArguments(drawable)
+            + RenderWorkerMain.drawableArguments(drawable) + RenderWorkerMain.drawnArguments(drawn)
         let worker = try WorkerProcess.launch(path, expectedEngineVersion: nil, arguments: arguments,
                                               environment: environment)
         worker.stop()

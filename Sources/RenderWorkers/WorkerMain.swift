@@ -18,8 +18,7 @@ public enum RenderWorkerMain {
     public static let describeArgument = "--describe"
     public static let fontArgument = "--font"
     /// `--drawable TYPE TEXT`: whether the font of TYPE (and its fallbacks) draws every character
-    /// of TEXT, answered in the report's `undrawable` (`derive validate` asks: attack 37b's leftover),
-    /// and which fallback faces draw the characters TYPE's font lacks (`fallbackFonts`: the planner asks).
+    /// of TEXT, answered in the report's `undrawable` (`derive validate` asks: attack 37b's leftover).
     /// TYPE and TEXT travel as base64 of their UTF-8 (`drawableArguments`): an argument ends at its
     /// first NUL, so a text holding U+0000 was asked without it, said drawable by `validate`, and
     /// refused by the build (attack 42b's M-a).
@@ -28,6 +27,34 @@ public enum RenderWorkerMain {
     /// The arguments asking about `drawable`, as `drawableTexts` reads them back.
     public static func drawableArguments(_ drawable: [(type: String, text: String)]) -> [String] {
         drawable.flatMap { [drawableArgument, Data($0.type.utf8).base64EncodedString(), Data($0.text.utf8).base64EncodedString()] }
+    }
+
+    /// `--drawn TYPE TEXT SIZE`: how the render draws TEXT at SIZE px in the font of TYPE (every
+    /// face, as Pango lays it out), answered in the report's `drawings` (the planner asks); TYPE
+    /// and TEXT as base64, as `--drawable` sends them.
+    public static let drawnArgument = "--drawn"
+
+    /// The arguments asking about `texts`, as `drawnTexts` reads them back.
+    public static func drawnArguments(_ texts: [TextToDraw]) -> [String] {
+        texts.flatMap { [drawnArgument, Data($0.type.utf8).base64EncodedString(), Data($0.text.utf8).base64EncodedString(), String($0.size)] }
+    }
+
+    /// Every `--drawn TYPE TEXT SIZE` among `arguments` (one that does not read back is not asked).
+    static func drawnTexts(_ arguments: [String]) -> [TextToDraw] {
+        func decoded(_ argument: String) -> String? {
+            Data(base64Encoded: argument).flatMap { String(data: $0, encoding: .utf8) }
+        }
+        var texts: [TextToDraw] = []
+        var index = 0
+        while index + 3 < arguments.count {
+            if arguments[index] == drawnArgument {
+                if let type = decoded(arguments[index + 1]), let text = decoded(arguments[index + 2]), let size = Int(arguments[index + 3]) {
+                    texts.append(TextToDraw(type: type, text: text, size: size))
+                }
+                index += 4
+            } else { index += 1 }
+        }
+        return texts
     }
 
     /// The (type, text) of every `--drawable TYPE TEXT` among `arguments` (a pair that is not
@@ -75,8 +102,10 @@ public enum RenderWorkerMain {
             if !texts.isEmpty {
                 report.undrawable = Dictionary(texts.map { (EngineReport.drawableKey(text: $0.text, type: $0.type), engine.undrawable($0.text, $0.type) ?? "") },
                                                uniquingKeysWith: { first, _ in first })
-                report.fallbackFonts = Dictionary(texts.map { (EngineReport.drawableKey(text: $0.text, type: $0.type), engine.fallbacks($0.text, $0.type)) },
-                                                  uniquingKeysWith: { first, _ in first })
+            }
+            let drawn = drawnTexts(Array(CommandLine.arguments.dropFirst()))
+            if !drawn.isEmpty {
+                report.drawings = Dictionary(drawn.map { ($0.key, engine.drawing($0)) }, uniquingKeysWith: { first, _ in first })
             }
             report.mappedFiles = EngineReport.mappedSharedObjects()
             report.libvipsFile = report.mappedFiles.first { URL(literalFilePath: $0).lastPathComponent.hasPrefix("libvips.so") } ?? ""

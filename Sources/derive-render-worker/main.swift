@@ -26,5 +26,5 @@ RenderWorkerMain.run(engine: WorkerEngine(
     undrawable: { text, type in
         do { try FontCatalog.checkDrawable(text, type: type); return nil } catch let error as ProcessError { return error.message } catch { return "\(error)" }
     },
-    fallbacks: { text, type in FontCatalog.fallbacks(for: type, text: text) }
+    drawing: { text in FontCatalog.drawing(of: text.text, type: text.type, size: text.size) }
 ))

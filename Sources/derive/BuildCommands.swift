@@ -2,6 +2,7 @@ import Confinement
 import ArgumentParser
 import Builder
 import Foundation
+import ImagingCore
 import Manifest
 import NIOConcurrencyHelpers
 import Planner
@@ -198,22 +199,24 @@ struct Workspace {
         self.manifest = manifest
         engine = try Self.engine()
         let identity = engine.identity
-        var drawn: [(type: String, text: String)] = []
+        var drawn: [TextToDraw] = []
         for rule in manifest.rules {
             for variant in (try? rule.variants(catalogue: manifest.catalogue)) ?? [] {
-                for case .font(let name, let text) in variant.pipeline.dependencies { drawn.append((name, text)) }
+                for case .font(let name, let text, let size) in variant.pipeline.dependencies { drawn.append(TextToDraw(type: name, text: text, size: size)) }
             }
         }
-        // One worker start answers every font and fallback the plan asks for.
+        // One worker start answers every font and text the plan asks for.
         engine.fonts.prefetch(types: drawn.map(\.type), drawn: drawn)
         var fonts: Set<String> = [], rendering: Set<String> = []
-        for (name, text) in drawn {
-            if let file = identity.fontFile(name) { fonts.insert(file) }
-            if let drawn = identity.fontRendering(name) { rendering.insert(name + " " + drawn) }
-            // The fallback faces too: the no-op witness must see another fallback picked, or drawn otherwise.
-            for fallback in identity.fallbackFonts(name, text) {
-                if !fallback.file.isEmpty { fonts.insert(fallback.file) }
-                rendering.insert(name + " fallback " + fallback.family + " " + fallback.file + " " + fallback.rendering)
+        for text in drawn {
+            if let file = identity.fontFile(text.type) { fonts.insert(file) }
+            if let drawn = identity.fontRendering(text.type) { rendering.insert(text.type + " " + drawn) }
+            // Every face as drawn too: the no-op witness must see another face picked, or drawn otherwise.
+            let drawing = identity.textDrawing(text)
+            rendering.insert(text.type + " environment " + drawing.environment + " " + (drawing.undrawable ?? ""))
+            for face in drawing.faces {
+                if !face.file.isEmpty { fonts.insert(face.file) }
+                rendering.insert(text.type + " face " + face.family + " " + face.file + " " + face.rendering)
             }
         }
         // The file a link beside it leads to owns the state and lock; `manifestPath` keeps the

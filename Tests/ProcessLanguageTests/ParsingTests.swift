@@ -228,7 +228,7 @@ import TestSupport
 
     @Test func textDependenciesNameTheFont() throws {
         let pipeline = try Pipeline.parse("image/watermark,text_SGk,type_" + Base64URL.encode("droidsansfallback"))
-        #expect(pipeline.dependencies == [.font(name: "droidsansfallback", text: "Hi")])
+        #expect(pipeline.dependencies == [.font(name: "droidsansfallback", text: "Hi", size: 40)])
     }
 }
 

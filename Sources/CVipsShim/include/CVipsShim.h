@@ -89,9 +89,9 @@ int dv_font_file(const char *family, char **file, char **matched, char **renderi
 void *dv_font_coverage(const char *family);
 int dv_font_coverage_has(const void *coverage, unsigned int character);
 void dv_font_coverage_free(void *coverage);
-/// The faces text of `characters` in `family` is drawn with (the picked face and the fallbacks
-/// Pango takes a character from), one a line: `file TAB family TAB rendering`; g_free the text.
-char *dv_font_faces(const char *family, const unsigned int *characters, int count);
+/// The faces Pango draws `text` (markup, as dv_text) with in `font` at `dpi`, one a line:
+/// `file TAB family TAB resolved pattern runlang=LANGUAGE`; g_free the text.
+char *dv_text_faces(const char *text, const char *font, int dpi);
 char *dv_font_config_files(void);
 char *dv_font_folders(void);
 

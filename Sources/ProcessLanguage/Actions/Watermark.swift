@@ -136,7 +136,7 @@ public struct Watermark: ProcessAction {
     public var dependencies: [Dependency] {
         var result: [Dependency] = []
         if let image { result.append(.object(key: image.key)) }
-        if let text { result.append(.font(name: font, text: text)) }
+        if let text { result.append(.font(name: font, text: text, size: size)) }
         return result
     }
 

@@ -1,0 +1,61 @@
+/// A face a text watermark is drawn with: the font of its `type`, or a fallback Pango takes the
+/// characters that font lacks from. Its file, family and how its glyphs are drawn. Part of every
+/// fingerprint of that text: a configuration that picks another face, or draws it otherwise,
+/// changes the bytes.
+public struct DrawnFace: Sendable, Hashable, Codable {
+    public var family: String
+    public var file: String
+    /// The face's whole resolved fontconfig pattern as Pango draws it (`TextFaces`), at the
+    /// drawn size and in the run's language.
+    public var rendering: String
+
+    public init(family: String, file: String, rendering: String) {
+        self.family = family; self.file = file; self.rendering = rendering
+    }
+}
+
+/// How the render draws a text at a size in the font of a `type`, as the render worker lays it
+/// out: the faces, the environment it reads that may change the drawing though every face is
+/// the same (locale, FreeType's properties), and why it cannot draw it, if it cannot.
+public struct TextDrawing: Sendable, Hashable, Codable {
+    public var faces: [DrawnFace]
+    /// `NAME=value` words of `TextDrawing.environmentVariables`, as the worker saw them.
+    public var environment: String
+    /// Why the text cannot be drawn (`FontCatalog.checkDrawable`'s message); nil when it can.
+    public var undrawable: String?
+
+    public init(faces: [DrawnFace], environment: String, undrawable: String? = nil) {
+        self.faces = faces; self.environment = environment; self.undrawable = undrawable
+    }
+
+    /// The variables Pango, fontconfig and FreeType read that change how text is drawn: the
+    /// locale picks the language (hence the fallback face and its shaping), `FC_LANG` fontconfig's
+    /// default language, `FREETYPE_PROPERTIES` the rasterizer (attack 50b's H4, M1).
+    public static let environmentVariables = ["LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE", "PANGO_LANGUAGE", "FC_LANG", "FREETYPE_PROPERTIES"]
+
+    /// `environmentVariables` as `environment` holds them: each set one as `NAME=value`, sorted.
+    public static func environmentWords(_ environment: [String: String]) -> String {
+        environmentVariables.sorted().compactMap { name in environment[name].map { "\(name)=\($0)" } }.joined(separator: " ")
+    }
+
+    /// What stands for a drawing the worker could not report (never a real face): the plan
+    /// rebuilds rather than calling an output up to date, and asks again next time.
+    public static let unknown = TextDrawing(faces: [DrawnFace(family: "unknown", file: "", rendering: "the render worker did not answer")],
+                                            environment: "unknown")
+}
+
+/// A text a watermark draws: in the font of `type`, at `size` px. The faces, hence the
+/// fingerprint, depend on all three (a fonts.conf rule may test the size: attack 50b's H5).
+public struct TextToDraw: Sendable, Hashable {
+    public var type: String
+    public var text: String
+    public var size: Int
+
+    public init(type: String, text: String, size: Int) {
+        self.type = type; self.text = text; self.size = size
+    }
+
+    /// The key of its `TextDrawing` in a report and in the kept answers (NUL is in neither
+    /// type nor text: both were arguments).
+    public var key: String { type + "\u{0}" + text + "\u{0}" + String(size) }
+}
