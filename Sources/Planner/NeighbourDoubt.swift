@@ -67,8 +67,8 @@ public final class NeighbourDoubt: @unchecked Sendable {
     }
 
     /// The loading neighbour's rule that writes `file`'s very name, said as a reason; nil when none
-    /// does. Asked whether or not that neighbour's lock or state records the file (serve asks it
-    /// of a file nothing records: attack 50b's H1, its lock and state gone, b.yaml loading).
+    /// does. It needs no lock or state of that neighbour: serve asks it of a file no project's
+    /// lock or state records (attack 50b's H1: b's lock and state gone, b.yaml loading).
     public func ruleWriting(file: String) -> String? {
         let loaded = loaded
         guard !loaded.rules.isEmpty, let (folder, name) = PathKey.splitLast(file) else { return nil }
