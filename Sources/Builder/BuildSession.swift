@@ -918,8 +918,10 @@ public final class BuildSession: @unchecked Sendable {
         }
         problems += plan.failures.map { "\($0.subject): \($0.message)" }
         for item in plan.items where item.kind != .upToDate {
-            // An old output kept in place (now a source, or behind a link) is not deleted: said as kept.
-            let kind = item.kind == .delete && plan.kept.contains(item.output) ? "kept" : item.kind.rawValue
+            // An old output kept in place (now a source, or behind a link) is not deleted: said as
+            // kept; one the build leaves in place, as left (as plan says them: attack 50b's L1).
+            let kind = item.kind != .delete ? item.kind.rawValue : plan.kept.contains(item.output) ? "kept"
+                : plan.leftInPlace.contains(item.output) ? "left" : item.kind.rawValue
             problems.append("\(item.output): \(kind)\(item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))")
         }
         // The lock must list exactly the outputs, with the digests they have.

@@ -517,7 +517,9 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// name read by their first line), listed once per instance.
     private func leftListing(_ folder: String) -> LeftLockFiles.Listing {
         if let known = lock.withLock({ leftByFolder[folder] }) { return known }
-        let listing = LeftLockFiles.listing(of: folder)
+        // Kept across instances too when they are (serve makes one a second): read again only
+        // when the folder or a file it read changed (`LeftLockFiles.keptListing`).
+        let listing = cachesProjects ? LeftLockFiles.keptListing(of: folder) : LeftLockFiles.listing(of: folder)
         lock.withLock { leftByFolder[folder] = listing }
         return listing
     }

@@ -35,12 +35,70 @@ public enum LeftLockFiles {
     }
 
     /// `folder` listed once (see the type's comment).
-    public static func listing(of folder: String) -> Listing {
+    public static func listing(of folder: String) -> Listing { read(folder, stamped: false).listing }
+
+    /// `listing(of:)`, kept across questions while nothing it read changed: the folder's device,
+    /// inode and times, and each regular file it opened, by device, inode, size and times (a file
+    /// rewritten in place into a lock changes no time of its folder). Serve looks for gone
+    /// projects again every second, with a new `ForeignProjectFiles`: every folder looked at (up
+    /// to 1 024, attack 49a's F6 search) was listed and each of its files opened anew each time.
+    /// Not kept while the folder or a file read was modified under two seconds before the
+    /// listing (a change in the same clock tick would leave the times as they were: git's
+    /// "racily clean"). At most `maxKeptFolders` kept. `LeftLockFilesKeptTests` compares it with `listing(of:)`.
+    public static func keptListing(of folder: String) -> Listing {
+        var info = stat()
+        guard stat(folder, &info) == 0 else { return Listing() }
+        let stamp = folderStamp(info)
+        if let known = kept.withLock({ $0[folder] }), known.folder == stamp, unchanged(known.opened, in: folder) { return known.listing }
+        let (listing, opened) = read(folder, stamped: true)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let settled = Int64(now.tv_sec) - stamp[2] >= 2 && opened.allSatisfy { $0.stamp.count == 7 && Int64(now.tv_sec) - $0.stamp[2] >= 2 }
+        if settled {
+            kept.withLock { cache in
+                if cache.count >= maxKeptFolders { cache.removeAll() }
+                cache[folder] = (stamp, opened, listing)
+            }
+        }
+        return listing
+    }
+
+    /// Folders whose listing `keptListing` keeps at most (all forgotten when full).
+    public static let maxKeptFolders = 8192
+    private static let kept = LockedBox<[String: (folder: [Int64], opened: [(name: String, stamp: [Int64])], listing: Listing)]>([:])
+
+    /// Whether `folder`'s listing is kept (tests).
+    static func isKept(_ folder: String) -> Bool { kept.withLock { $0[folder] != nil } }
+
+    private static func folderStamp(_ info: stat) -> [Int64] {
+        [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+    }
+
+    /// Device, inode, size, modification and change times (seconds, nanoseconds) of a file.
+    private static func fileStamp(_ info: stat) -> [Int64] {
+        [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+         Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec), Int64(info.st_size)]
+    }
+
+    /// Whether each file of `opened` in `folder` still has its stamp (no link followed).
+    private static func unchanged(_ opened: [(name: String, stamp: [Int64])], in folder: String) -> Bool {
+        guard !opened.isEmpty else { return true }
+        let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var info = stat()
+        return opened.allSatisfy { fstatat(descriptor, $0.name, &info, AT_SYMLINK_NOFOLLOW) == 0 && fileStamp(info) == $0.stamp }
+    }
+
+    /// The listing, and (`stamped`) the stamp of each regular file opened, taken before it was read.
+    private static func read(_ folder: String, stamped: Bool) -> (listing: Listing, opened: [(name: String, stamp: [Int64])]) {
         var found = Listing()
+        var stamps: [(name: String, stamp: [Int64])] = []
         let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0, let directory = fdopendir(descriptor) else {
             if descriptor >= 0 { close(descriptor) }
-            return found
+            return (found, stamps)
         }
         defer { closedir(directory) }
         let base = folder == "/" ? "" : folder
@@ -64,6 +122,10 @@ public enum LeftLockFiles {
                 if name.hasPrefix("."), !skippedDotFolders.contains(name) { found.dotFolders.append(base + "/" + name) }
             } else if kind == UInt8(DT_REG), opened < maxFilesRead {
                 opened += 1
+                if stamped {
+                    var info = stat()
+                    stamps.append((name, fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? fileStamp(info) : [-1]))
+                }
                 if let manifest = manifestNamed(byLockNamed: name, in: descriptor, folder: folder) {
                     found.locks.append((base + "/" + name, manifest))
                 }
@@ -71,7 +133,7 @@ public enum LeftLockFiles {
         }
         found.dotFolders.sort()
         found.locks.sort { $0.lock < $1.lock }
-        return found
+        return (found, stamps)
     }
 
     /// The manifest the first line of the file `name` in the open folder names, when it is a

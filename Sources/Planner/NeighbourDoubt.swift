@@ -5,7 +5,8 @@ import Manifest
 /// Why a file in this manifest's buckets may be another manifest's of the same folder while
 /// nothing can say whose it is (attack 49b's F1, F2): a neighbour whose lock is there but cannot
 /// be read (a merge-conflict marker, a file cut short) or whose manifest does not load may record
-/// any file; a loading neighbour whose rule writes the file's very name may own it. Git proof
+/// any file; a loading neighbour whose rule writes the file's very name may own it. Build and
+/// serve ask the same (serve: attack 50b's H1). Git proof
 /// only proves the bytes were committed, not whose they are: in doubt a file only this
 /// manifest's lock names is left in place (private), never deleted. Neighbours are read on first use.
 public final class NeighbourDoubt: @unchecked Sendable {
@@ -62,8 +63,14 @@ public final class NeighbourDoubt: @unchecked Sendable {
     /// Why `file` (a file in one of this manifest's buckets) may be a neighbour's; nil when no
     /// neighbour is in doubt and none of their rules writes its name.
     public func reason(file: String) -> String? {
+        unreadable ?? ruleWriting(file: file)
+    }
+
+    /// The loading neighbour's rule that writes `file`'s very name, said as a reason; nil when none
+    /// does. It needs no lock or state of that neighbour: serve asks it of a file no project's
+    /// lock or state records (attack 50b's H1: b's lock and state gone, b.yaml loading).
+    public func ruleWriting(file: String) -> String? {
         let loaded = loaded
-        if let unreadable = loaded.unreadable { return unreadable }
         guard !loaded.rules.isEmpty, let (folder, name) = PathKey.splitLast(file) else { return nil }
         let real = RealFolder.of(folder) + "/" + name
         for written in loaded.rules {

@@ -738,6 +738,9 @@ public struct Planner: Sendable {
                     fates.recordsOnly.insert(output)
                     fates.left.insert(output)
                     reasons.append(message)
+                    // Why no one can say whose it is, as the build's left line says it (attack 50b's
+                    // L1: plan, check and explain left out the doubt the build named).
+                    if let doubt = neighbourDoubt?(record.file) { reasons.append("in doubt: \(doubt)") }
                 case .unreachable(_, let message, let link):
                     let mount = link.flatMap { SymbolicLinks.firstMountPoint(on: record.file, from: record.folder) == $0 ? $0 : nil }
                     if let link, mount != nil || SymbolicLinks.first(on: record.file, below: record.folder) == link {

@@ -481,7 +481,13 @@ struct BuiltOutputs: RecordedOutputs {
     func foreignOwner(bucket: String, key: String) -> String? { foreign.owner(bucket: bucket, key: key) }
 
     func foreignReadNote(bucket: String, key: String) -> String? {
-        foreign.nestedOutputOwner(bucket: bucket, key: key).map {
+        let owner = foreign.nestedOutputOwner(bucket: bucket, key: key)
+        // In doubt as the build calls it (`leftACL`): that reason, not a project matched otherwise.
+        if !ownFile(bucket: bucket, key: key).verified, isDerivative(bucket: bucket, key: key),
+           let doubt = foreign.neighbourDoubt(bucket: bucket, key: key, recordedElsewhere: owner != nil) {
+            return "'\(key)' of bucket '\(bucket)' may be another manifest's output, in doubt: \(doubt); answered privately, as the build leaves it"
+        }
+        return owner.map {
             "'\(key)' of bucket '\(bucket)' is an output that \($0.manifest), another project\($0.nested ? " nested in the bucket" : "")\($0.gone ? " whose manifest is no longer there" : ""), records; answered no more publicly than that project gives it (serve that manifest to publish it)"
         }
     }
@@ -529,20 +535,30 @@ struct BuiltOutputs: RecordedOutputs {
         // the very bytes it holds: they are this manifest's render, not what that project left
         // (attack 48a's F2: a line written while this lock could not be read, in doubt, made
         // this manifest's public output 403 until that project built again).
+        let (ownBytes, verified) = ownFile(bucket: bucket, key: key)
+        let elsewhere = foreign.nestedOutputACL(bucket: bucket, key: key, byKey: !verified, leftLinesCount: !ownBytes)
+        narrow(elsewhere)
+        // While a manifest beside this one is in doubt (its lock does not read, or it does not
+        // load), or a loading one's rule writes this very name and nothing records the file, a key
+        // this manifest writes whose file is not verified its own may be that manifest's output,
+        // which nothing can say the ACL of: private, as the build keeps it (README: "kept as left
+        // in place (private), in doubt"). The builds' one definition (`NeighbourDoubt`).
+        if !verified, isDerivative(bucket: bucket, key: key),
+           foreign.neighbourDoubt(bucket: bucket, key: key, recordedElsewhere: elsewhere != nil) != nil { narrow(.private) }
+        return acl
+    }
+
+    /// Whether the file at `bucket/key` holds the bytes this manifest's lock records for it
+    /// (`ownBytes`), and whether it is verified this manifest's: recorded (its state or its lock)
+    /// and holding the bytes one of them records. Only then is a record's ACL what the file was
+    /// given (attack 49b's F2: hero.yaml's private output, put there with --overwrite, was
+    /// answered under this manifest's public record).
+    func ownFile(bucket: String, key: String) -> (ownBytes: Bool, verified: Bool) {
+        let path = bucket + "/" + key
         let ownBytes = lockLines()?.digests[path].map { foreign.holds(bucket: bucket, key: key, digest: $0) } ?? false
-        // Only while the file holds the bytes this manifest recorded (its lock's or its state's):
-        // another file there is not what its record's ACL was given to (attack 49b's F2: hero.yaml's
-        // private output, put there with --overwrite, was answered under this manifest's public record).
         let recorded = ((try? recordedOutput(bucket: bucket, key: key)) ?? nil) != nil
         let listed = recorded || lockLists(bucket: bucket, key: key)
-        let verified = listed && (ownBytes || recordedDigest(path).map { foreign.holds(bucket: bucket, key: key, digest: $0) } ?? false)
-        narrow(foreign.nestedOutputACL(bucket: bucket, key: key, byKey: !verified, leftLinesCount: !ownBytes))
-        // While a manifest beside this one is in doubt (its lock does not read, or it does not
-        // load), a key this manifest writes whose file is not verified its own may be that
-        // manifest's output, which nothing can say the ACL of: private (README: "kept as left in
-        // place (private), in doubt").
-        if !verified, foreign.neighbourInDoubt() != nil, isDerivative(bucket: bucket, key: key) { narrow(.private) }
-        return acl
+        return (ownBytes, listed && (ownBytes || recordedDigest(path).map { foreign.holds(bucket: bucket, key: key, digest: $0) } ?? false))
     }
 
     /// The digest this manifest's state records for the output `path`; nil without a record

@@ -938,6 +938,9 @@ struct ExplainCommand: ParsableCommand {
         case .create: status = "will be created" + (item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))
         case .rebuild: status = "will be rebuilt: " + item.reasons.joined(separator: "; ")
         case .update: status = "up to date; its record will be updated: " + item.reasons.joined(separator: "; ")
+        // Kept or left in place, the file stays: said as plan says it (attack 50b's L1: "will be deleted").
+        case .delete where plan.kept.contains(item.output): status = "kept in place (only this manifest's record is dropped): " + item.reasons.joined(separator: "; ")
+        case .delete where plan.leftInPlace.contains(item.output): status = "left in place: " + item.reasons.joined(separator: "; ")
         case .delete: status = "will be deleted: " + item.reasons.joined(separator: "; ")
         }
         say("\(item.output): \(status)")

@@ -35,12 +35,17 @@ final class ForeignServedFiles: Sendable {
     /// Per folder holding a nested project: the stamps of the folder and of `watched` when its
     /// recorded outputs `files` were read (`recordedOutputs(inProjectFolder:)`).
     private let nestedOutputs = NIOLockedValueBox<[String: (stamp: [[Int64]], watched: [String], outputs: NestedOutputs)]>([:])
-    /// The lock and state each project used when it last loaded (`recordedOutputs`), kept for
+    /// Every lock and state each project loaded with (`recordedOutputs`), oldest first, kept for
     /// the life of the process: a neighbour appearing or going makes serve load the manifest
     /// again, with a new instance of this type (attack 46b's N1: what was learned went with it).
-    private static let learnedControlFiles = NIOLockedValueBox<[String: (String, String)]>([:])
-    /// The first neighbour in doubt (`NeighbourDoubt.unreadable`), as last looked at, and when.
-    private let doubt = NIOLockedValueBox<(reason: String?, at: Double)?>(nil)
+    /// All of them count, whether or not it loads now: a manifest caught half-saved may load
+    /// with a `lock:` half-typed (`lock: meta/he`), and its records stay where it last said
+    /// (attack 50b's H6: the one it loaded with last replaced them, and its output went public).
+    private static let learnedControlFiles = NIOLockedValueBox<[String: [(lock: String, state: String)]]>([:])
+    /// Places learned per project at most (the oldest forgotten first).
+    static let maxLearnedPlaces = 8
+    /// The neighbours' doubt (`NeighbourDoubt`, the builds' one definition), as last made, and when.
+    private let doubt = NIOLockedValueBox<(doubt: NeighbourDoubt, at: Double)?>(nil)
     /// Files hashed to compare with a lock line (`fileDigest`).
     private let fileDigests = NIOLockedValueBox<[String: (stamp: [Int64], digest: String)]>([:])
 
@@ -53,6 +58,12 @@ final class ForeignServedFiles: Sendable {
         var leftFiles: [String: BucketACL] = [:]
         /// Lock keys of a project whose manifest does not load, with the digests its lines give.
         var unplacedKeys: [String: Set<String>] = [:]
+        /// Of those, the lines its own folder holds the very copy of (`bucket/key` below it, with
+        /// the line's bytes: a clone, whose `out: {path: out}` lies there), key → digest → that
+        /// copy's real path: such a line is that file's record, not one of any other file
+        /// ending so (attack 50b's L5: a clone in a sibling folder was named the owner of the
+        /// served manifest's own file, by its name and bytes alone).
+        var ownCopies: [String: [String: String]] = [:]
         /// Every project read loaded (else the result is read again after `refresh`), and when.
         var allLoaded = true
         var readAt: Double = 0
@@ -71,7 +82,10 @@ final class ForeignServedFiles: Sendable {
             for start in parts.indices {
                 guard let digests = unplacedKeys[parts[start...].joined(separator: "/")] else { continue }
                 if !folder.isEmpty { return .private }
-                if let found = digest(file), digests.contains(found) { return .private }
+                if let found = digest(file), digests.contains(found) {
+                    if let copy = ownCopies[parts[start...].joined(separator: "/")]?[found], copy != file { continue }
+                    return .private
+                }
             }
             return nil
         }
@@ -213,14 +227,40 @@ final class ForeignServedFiles: Sendable {
         return (named.isEmpty ? record.folder : named.joined(separator: " and "), true, present.isEmpty && !named.isEmpty)
     }
 
-    /// The first manifest beside this one whose lock is there but does not read, or which does
-    /// not load (`NeighbourDoubt`): what it records is unknown. Looked at again after `refresh`.
-    func neighbourInDoubt() -> String? {
+    /// Why the file at `key` of `bucket` may be a neighbour's output, as builds judge it
+    /// (`NeighbourDoubt`, looked at again after `refresh`): a manifest beside this one whose lock
+    /// is there but does not read, or which does not load, records what nothing can say; or,
+    /// when no project's lock or state records the file (`recordedElsewhere` false), a loading
+    /// neighbour's rule writes its very name (attack 50b's H1: b's lock and state gone, b.yaml
+    /// loading, its private output was answered under a's public record while a's build called
+    /// it in doubt). Nil when neither holds.
+    func neighbourDoubt(bucket: String, key: String, recordedElsewhere: Bool) -> String? {
+        guard let folder = bucketFolders[bucket] else { return nil }
         let now = ProcessInfo.processInfo.systemUptime
-        if let known = doubt.withLockedValue({ $0 }), now - known.at < refresh { return known.reason }
-        let reason = NeighbourDoubt(besides: manifestFile).unreadable
-        doubt.withLockedValue { $0 = (reason, now) }
-        return reason
+        let current = doubt.withLockedValue { kept -> NeighbourDoubt in
+            if let kept, now - kept.at < refresh { return kept.doubt }
+            let fresh = NeighbourDoubt(besides: manifestFile)
+            kept = (fresh, now)
+            return fresh
+        }
+        if let unreadable = current.unreadable { return unreadable }
+        return recordedElsewhere ? nil : current.ruleWriting(file: (folder == "/" ? "" : folder) + "/" + key)
+    }
+
+    /// Notes that the project `manifest` loaded with `place` (its lock and state).
+    static func learn(_ manifest: String, _ place: (lock: String, state: String)) {
+        learnedControlFiles.withLockedValue { learned in
+            var places = learned[manifest] ?? []
+            guard !places.contains(where: { $0 == place }) else { return }
+            places.append(place)
+            if places.count > maxLearnedPlaces { places.removeFirst(places.count - maxLearnedPlaces) }
+            learned[manifest] = places
+        }
+    }
+
+    /// Every lock and state `manifest` loaded with while this serve ran, oldest first.
+    static func learned(_ manifest: String) -> [(lock: String, state: String)] {
+        learnedControlFiles.withLockedValue { $0[manifest] ?? [] }
     }
 
     /// Whether the file at `key` of `bucket` is a regular file holding `digest`.
@@ -314,6 +354,7 @@ final class ForeignServedFiles: Sendable {
         func record(_ path: String, _ acl: BucketACL) { outputs.files[path] = outputs.files[path].map { .morePrivate($0, acl) } ?? acl }
         for path in manifests {
             var lockKeys: [String: Set<String>] = [:]
+            var copies: [String: [String: String]] = [:]
             var stateRecords = 0
             let project = NeighbourProjects.project(path)
             // One that parses but loads with errors (emptied: no buckets; a rule half-typed) is
@@ -326,17 +367,20 @@ final class ForeignServedFiles: Sendable {
             // Its lock and state where it last loaded with them (`lock:`, `state:` moved: its
             // defaults then name nothing; attack 46a's H2), and at its defaults.
             var places = [(project.lockFile, project.stateFolder)]
-            if loaded {
-                Self.learnedControlFiles.withLockedValue { $0[path] = (project.lockFile, project.stateFolder) }
-            } else {
-                if let learned = Self.learnedControlFiles.withLockedValue({ $0[path] }), learned != places[0] { places.append(learned) }
+            if loaded { Self.learn(path, (project.lockFile, project.stateFolder)) }
+            // And every other it loaded with while this serve ran, loading now or not (H6).
+            for learned in Self.learned(path) where !places.contains(where: { $0 == learned }) { places.append(learned) }
+            if !loaded {
                 // Its `lock:` and `state:` as its lines say them (`controlFiles(ofSibling:)`), and its defaults.
                 let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                 let folder = (path as NSString).deletingLastPathComponent
                 let defaults = (folder + "/" + stem + ".lock", folder + "/" + ProjectMarkers.stateFolderName + "/" + stem)
                 if !places.contains(where: { $0 == defaults }) { places.append(defaults) }
-                if let left, !places.contains(where: { $0 == left }) { places.append(left) }
             }
+            // Where builds found what it left (`goneProjects`), whether or not it loads: a manifest
+            // cut back to `version: 1` and a half-typed `lock:` loads, is no project to discovery,
+            // and its lock and state lie where it last said (attack 50b's H6, a serve started then).
+            if let left, !places.contains(where: { $0 == left }) { places.append(left) }
             let buckets = loaded ? project.manifest?.buckets ?? [] : []
             let folders = Dictionary(buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
             func acl(_ bucket: String) -> BucketACL {
@@ -369,6 +413,11 @@ final class ForeignServedFiles: Sendable {
                         // Its buckets unknown, or no longer declared (`version: 1` alone: attack
                         // 46b's N3): by key and bytes, as for one that does not load.
                         lockKeys[key, default: []].insert(entry.digest)
+                        // Asked of projects around the file only (one nested in the key's path is its own folder).
+                        guard !lockKeysAlways else { continue }
+                        let copy = (path as NSString).deletingLastPathComponent + "/" + entry.path
+                        watched.append(copy)
+                        if let real = ownCopy(copy, bytes: entry.bytes, digest: entry.digest) { copies[key, default: [:]][entry.digest] = real }
                     }
                 }
                 // The ACL its build recorded counts too: a rule made public, not rebuilt, is not
@@ -384,6 +433,7 @@ final class ForeignServedFiles: Sendable {
             watched += project.controlFiles.filter { $0.what != "the index" && $0.what != "the lock" }.map(\.path)
             if lockKeysAlways || stateRecords == 0 {
                 for (key, digests) in lockKeys { outputs.unplacedKeys[key, default: []].formUnion(digests) }
+                for (key, byDigest) in copies { outputs.ownCopies[key, default: [:]].merge(byDigest) { a, _ in a } }
             }
         }
         let stamp = folderStamp + Self.stamps(watched)
@@ -392,6 +442,13 @@ final class ForeignServedFiles: Sendable {
             cache[cacheKey] = (stamp, watched, outputs)
         }
         return outputs
+    }
+
+    /// The real path of the regular file at `path` when it holds `bytes` bytes with `digest`; nil otherwise.
+    private func ownCopy(_ path: String, bytes: Int64, digest: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int64(info.st_size) == bytes, fileDigest(path) == digest else { return nil }
+        return RealFolder.of((path as NSString).deletingLastPathComponent) + "/" + (path as NSString).lastPathComponent
     }
 
     /// The `left` lines of the lock at `lockFile` (none when it does not parse).
@@ -466,10 +523,8 @@ final class ForeignServedFiles: Sendable {
             let neighbours = NeighbourProjects.of(manifest)
             // What each neighbour that loads uses, learned now: a serve asked nothing of it
             // before it was emptied or removed still knows its moved lock and state (46b's N1).
-            Self.learnedControlFiles.withLockedValue { learned in
-                for neighbour in neighbours where neighbour.manifest != nil && !neighbour.loadErrors {
-                    learned[neighbour.manifestPath] = (neighbour.lockFile, neighbour.stateFolder)
-                }
+            for neighbour in neighbours where neighbour.manifest != nil && !neighbour.loadErrors {
+                Self.learn(neighbour.manifestPath, (neighbour.lockFile, neighbour.stateFolder))
             }
             let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
                               withIndex: Self.identities(of: neighbours, orIndex: true),
