@@ -438,7 +438,12 @@ public final class BuildSession: @unchecked Sendable {
         let operations = plan.items.filter { $0.kind != .upToDate || $0.adopted != nil }
         // Every "not written by Derive" refusal (a stale line's included): another manifest's
         // output is not the user's file, and `--verify` must not take it (attack 40a's A3).
-        let staleRefusals = plan.errored.filter { $0.error.message.contains("was not written by Derive") }
+        // So are "changed since Derive wrote it" and "cannot prove it wrote it": a file another
+        // project installed over this one's is that project's, named (attack 50a's F2, F3).
+        let staleRefusals = plan.errored.filter { entry in
+            entry.error.message.contains("was not written by Derive") || entry.error.message.hasSuffix("was changed since Derive wrote it; move it or pass --overwrite")
+                || entry.error.message.contains(Planner.cannotProveItWroteIt)
+        }
         guard !operations.isEmpty || !staleRefusals.isEmpty else { return plan }
         var result = plan
         // A file refused as nothing proves it Derive's, that another manifest's state records:
@@ -661,7 +666,12 @@ public final class BuildSession: @unchecked Sendable {
         builder.verified = PathSet(verification?.verified ?? [])
         builder.provenAdopted = provenAdopted
         // Outputs written but never recorded would be no one's: nothing is written at all.
-        if plan.hasChanges || !plan.adoptions.isEmpty { try held.refuseUnwritable("build") }
+        if plan.hasChanges || !plan.adoptions.isEmpty {
+            try held.refuseUnwritable("build")
+            // Before any file is installed: another project finds this one's records by it,
+            // wherever its lock and state lie (attack 50a's F1).
+            try ProjectRegistry.register(registryEntry)
+        }
         let report: BuildReport
         do {
             report = try builder.build(plan)
@@ -684,6 +694,13 @@ public final class BuildSession: @unchecked Sendable {
                     written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles,
                     links: plan.orphansBehindLinks.map(\.link))
         return BuildOutcome(plan: plan, report: report, verification: verification)
+    }
+
+    /// This project as the registry of built projects names it (`ProjectRegistry`).
+    var registryEntry: ProjectRegistry.Entry {
+        ProjectRegistry.Entry(manifest: Self.ownerName(manifestPath), lock: ProjectRegistry.realName(lockPath),
+                              state: ProjectRegistry.realName(manifest.stateFolder),
+                              buckets: Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.realName($0.path)) }, uniquingKeysWith: { a, _ in a }))
     }
 
     /// The outputs `--verify` proved (`Planner.proven`), kept for every planner this session opens.

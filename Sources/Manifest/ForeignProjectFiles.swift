@@ -231,6 +231,10 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         public var state: String
         /// Its folder holds this manifest's folder (a project above, not one beside).
         public var isAbove = false
+
+        public init(manifest: String, lock: String, state: String, isAbove: Bool = false) {
+            self.manifest = manifest; self.lock = lock; self.state = state; self.isAbove = isAbove
+        }
     }
 
     /// The projects `owner(of:)` looks at for `path` (its folder and those above it, and nearby,
@@ -572,6 +576,10 @@ public final class ForeignProjectFiles: @unchecked Sendable {
 
     /// This manifest's folder as the file system names it.
     public var ownRealFolder: String { ownFolder(own).real }
+
+    /// This manifest and its build state folder, as the file system names them.
+    public var ownRealManifest: String { own.real }
+    public var ownStateFolder: String { ownControlFiles().state }
 
     /// The file's path as the file system names it (links on the way resolved).
     public static func realPath(_ path: String) -> String {

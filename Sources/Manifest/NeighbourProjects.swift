@@ -225,6 +225,9 @@ public enum NeighbourProjects {
     /// Whether the regular file at `path` starts as a Derive lock does (`ControlFiles.isDeriveLock`).
     public static func isDeriveLock(_ path: String) -> Bool { ControlFiles.isDeriveLock(path) }
 
+    /// Whether the file at `path` is a project's manifest as discovery reads it (`ControlFiles.isProjectManifest`).
+    public static func isProjectManifest(_ path: String) -> Bool { ControlFiles.isProjectManifest(path) }
+
     /// Whether `folder` is a project's: it holds a manifest, one that does not parse (mid-edit),
     /// or Derive's state folder `.derive` (a manifest emptied or half-written, its project built):
     /// serve's writers never enter it (attack 43b's finding 1: a nested project whose manifest had

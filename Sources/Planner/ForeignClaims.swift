@@ -37,9 +37,13 @@ public enum ForeignClaims {
         /// folder when that, not its lock, records the file.
         public var gone = false
         public var state: String? = nil
+        /// Nothing can say whose the file is (the registry of built projects cannot be read:
+        /// `ProjectRegistry`): why. `manifest` is then the registry's path.
+        public var doubt: String? = nil
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
+            if let doubt { return doubt }
             if let lock, takeOver != nil || gone { return "which is no longer there, but its lock \(lock) records this file with these very bytes" }
             if gone { return "which is no longer there, but its build state \(state ?? "") records this file with these very bytes" }
             if let lock { return "its lock \(lock) records this file with these very bytes" }
@@ -49,6 +53,11 @@ public enum ForeignClaims {
 
         /// The plan error for `file` (as shown): another manifest's output, which `--overwrite` takes.
         public func refusal(_ file: String) -> String {
+            // Never adopted on a guess: the file may be a project's the registry would name.
+            if let doubt {
+                return "\(file) may be another project's output: \(doubt), so Derive cannot tell whether a project it lists installed this file; "
+                    + "move that file away or make it readable (the next build writes it anew), or pass --overwrite to take the file over"
+            }
             // A manifest renamed with the default lock and state names (attack 41a's B7): whose the
             // records are, and how this manifest carries on from them if it is that one renamed.
             if let takeOver {
@@ -67,6 +76,7 @@ public enum ForeignClaims {
         /// What `clean` says of a file it recorded that is this project's output now (it took
         /// the file over): whose it is, never "a copy, or a file put there since" (attack 49a's F9).
         public func leftInPlace(_ file: String) -> String {
+            if let doubt { return "\(file) may be another project's output (\(doubt)); left in place" }
             let whose = takeOver != nil || gone ? "\(manifest), \(reason)," : "\(manifest) (\(reason)),"
             return "\(file) is an output of \(whose) not of this manifest; left in place"
         }
@@ -469,7 +479,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             installed = recorded.isFile(at: file)
         }
         if installed == true { return nil }
-        if now != nil, let claim = installer(of: file) { return claim }
+        if now != nil, let claim = elsewhere().installerClaim(of: file, doubting: true) { return claim }
         if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
         guard now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
               let digest = ForeignClaims.fileDigest(file) else { return nil }

@@ -28,6 +28,12 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
 
     /// The other manifest that records `path` with `digest`; nil when none does.
     func claim(of path: String, digest: String) -> ForeignClaims.Claim? {
+        recordedClaim(of: path, digest: digest) ?? goneClaim(of: path, digest: digest)
+    }
+
+    /// A project that loads, whose bucket's folder holds `path`, and whose lock or state records
+    /// it there with `digest` (`claim` without the gone projects).
+    private func recordedClaim(of path: String, digest: String) -> ForeignClaims.Claim? {
         for recorder in projects.recorders(of: path) {
             if lockEntries(recorder.lock)[recorder.output]?.digest == digest {
                 return ForeignClaims.Claim(manifest: recorder.manifest, recordedOwner: nil, lock: recorder.lock)
@@ -38,7 +44,7 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
             }
             if let claim = renamedBucketClaim(recorder, digest: digest) { return claim }
         }
-        return goneClaim(of: path, digest: digest)
+        return nil
     }
 
     /// A neighbour still there that renamed the bucket (`pub` → `out`, the same folder) and has
@@ -71,12 +77,32 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// `sub/n.yaml` writing `../pub/n`, removed, had its outputs "not written by Derive").
     func goneClaim(of path: String, digest: String) -> ForeignClaims.Claim? {
         let gone = projects.goneProjects(around: path)
-        guard !gone.isEmpty else { return nil }
         let real = ForeignProjectFiles.realPath(path)
         let own = projects.ownRealFolder
         for project in gone {
             guard let claim = unloadedClaim(project, real: real, digest: digest) else { continue }
             return goneProjectClaim(project, lock: claim.lock, own: own)
+        }
+        return registeredGoneClaim(real: real, digest: digest, except: Set(gone.map(\.state)))
+    }
+
+    /// A gone project the registry of built projects names whose lock (by the bucket folder it
+    /// registered) or build state records the file at the real path `real` with these bytes.
+    private func registeredGoneClaim(real: String, digest: String, except asked: Set<String>) -> ForeignClaims.Claim? {
+        guard case .entries(let entries) = registered() else { return nil }
+        let ownManifest = projects.ownRealManifest
+        for entry in entries.reversed() where entry.holds(real) && !asked.contains(entry.state) && !PathKey.same(entry.manifest, ownManifest)
+            && !NeighbourProjects.isProjectManifest(entry.manifest) && !projects.carriesOn(from: entry.manifest) {
+            for (output, folder) in byDigest(state: entry.state, manifest: entry.manifest)[digest] ?? [] where !folder.isEmpty {
+                guard let slash = output.firstIndex(of: "/"), let found = ForeignProjectFiles.key(of: real, below: folder),
+                      PathKey.same(String(output[output.index(after: slash)...]), found) else { continue }
+                return ForeignClaims.Claim(manifest: entry.manifest, recordedOwner: nil, gone: true, state: entry.state)
+            }
+            for output in byDigest(lock: entry.lock)[digest] ?? [] {
+                guard let (bucket, key) = PathKey.split(output), let folder = entry.buckets[bucket],
+                      PathKey.same((folder == "/" ? "" : folder) + "/" + key, real) else { continue }
+                return ForeignClaims.Claim(manifest: entry.manifest, recordedOwner: nil, lock: entry.lock, gone: true)
+            }
         }
         return nil
     }
@@ -111,7 +137,9 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// original's adopt-then-clean when the original's state was gone (F1), when the
     /// neighbour's manifest did not parse (F2), or when it had re-pointed its bucket (F4)).
     /// Whether that project is live, does not load or is gone; each state is read once.
-    func installerClaim(of path: String) -> ForeignClaims.Claim? {
+    /// `doubting`: when the registry of built projects cannot be read, a claim of doubt (nothing
+    /// is adopted on a guess); a deletion of a file this manifest installed does not ask so.
+    func installerClaim(of path: String, doubting: Bool = false) -> ForeignClaims.Claim? {
         guard let now = FileIdentity.ofRegularFile(path) else { return nil }
         let real = ForeignProjectFiles.realPath(path)
         // The very file, still holding the bytes it recorded: a file it installed and a user
@@ -119,16 +147,50 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         // (RenamedManifestIndexRound45's "mine" is then "not written by Derive", not "its lock
         // records these very bytes"). Hashed once, only when an identity matches.
         var current: String??
-        for (project, gone) in projects.statesAround(path) where !(gone && projects.carriesOn(from: project.manifest)) {
+        func installed(_ project: ForeignProjectFiles.Unloaded) -> Bool {
             for record in installedFiles(state: project.state, manifest: project.manifest)[now] ?? []
             where record.identity.isFile(at: path) && record.isPlaced(at: real) {
                 if current == nil { current = .some(ForeignClaims.fileDigest(path)) }
-                guard case .some(.some(let digest)) = current, digest == record.digest else { continue }
+                if case .some(.some(let digest)) = current, digest == record.digest { return true }
+            }
+            return false
+        }
+        var asked = Set<String>()
+        for (project, gone) in projects.statesAround(path) where !(gone && projects.carriesOn(from: project.manifest)) {
+            asked.insert(project.state)
+            if installed(project) {
                 return gone ? goneProjectClaim(project, lock: nil, own: projects.ownRealFolder) : ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil)
             }
         }
-        return nil
+        // Then the projects the registry names with a bucket holding the file, wherever their
+        // lock and state lie (attack 50a's F1: behind a symlinked folder, or far away).
+        switch registered() {
+        case .unreadable(let why):
+            return doubting ? ForeignClaims.Claim(manifest: ProjectRegistry.path ?? "", recordedOwner: nil, doubt: why) : nil
+        case .entries(let entries):
+            let ownState = ProjectRegistry.realName(projects.ownStateFolder), ownManifest = projects.ownRealManifest
+            for entry in entries.reversed() where entry.holds(real) && !asked.contains(entry.state)
+                && !PathKey.same(entry.manifest, ownManifest) && !PathKey.same(entry.state, ownState) {
+                asked.insert(entry.state)
+                let gone = !NeighbourProjects.isProjectManifest(entry.manifest)
+                if gone && projects.carriesOn(from: entry.manifest) { continue }
+                let project = ForeignProjectFiles.Unloaded(manifest: entry.manifest, lock: entry.lock, state: entry.state)
+                guard installed(project) else { continue }
+                return gone ? ForeignClaims.Claim(manifest: entry.manifest, recordedOwner: nil, gone: true, state: entry.state)
+                    : ForeignClaims.Claim(manifest: entry.manifest, recordedOwner: nil)
+            }
+            return nil
+        }
     }
+
+    /// The registry of built projects, read once per instance.
+    private func registered() -> ProjectRegistry.Contents {
+        if let known = lock.withLock({ registry }) { return known }
+        let read = ProjectRegistry.read()
+        lock.withLock { registry = read }
+        return read
+    }
+    private var registry: ProjectRegistry.Contents?
 
     /// A file a state records as one it installed: its output's key, the folder it wrote it in,
     /// and the file's device, inode and birth then.
@@ -173,8 +235,20 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         guard !candidates.isEmpty else { return nil }
         let absolute = URL(literalFilePath: path).standardizedFileURL.path
         let real = ForeignProjectFiles.realPath(path)
+        // A claim by a lock's bytes alone (its state places nothing) never outranks a project
+        // that records the very file: its installer's state, or a loading project's record of it
+        // in its bucket's folder (attack 50a's F4: an unrelated copy beside the site, its
+        // manifest renamed, claimed the site's file by bytes and blocked a takeover's --overwrite).
+        var placed: Bool?
+        func placedElsewhere() -> Bool {
+            if let placed { return placed }
+            let found = installerClaim(of: path) != nil || recordedClaim(of: path, digest: digest) != nil
+            placed = found
+            return found
+        }
         for project in candidates {
             if let claim = unloadedClaim(project, real: real, digest: digest) {
+                if claim.lock != nil, placedElsewhere() { continue }
                 return ForeignProjectFiles.Owner(manifest: project.manifest, what: "an output (\(claim.reason))", unloaded: true)
             }
             // The digest cache holds sources (and outputs read back): either way the project's.

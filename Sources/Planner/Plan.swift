@@ -495,6 +495,9 @@ public struct Planner: Sendable {
     /// with the bytes it holds now (`ForeignRecordedOutputs.claim`): what `clean` says of a file it
     /// recorded and leaves in place (`ForeignClaims.Claim.leftInPlace`); nil when none does.
     public func otherProjectsOutput(_ path: String) -> String? {
+        // The state that installed the very file first, whatever its bytes or its manifest's
+        // state now (attack 50a's F3: a taker mid-edit was "a copy, or a file put there since").
+        if let installer = foreignOutputs.installerClaim(of: path) { return installer.leftInPlace(display(path)) }
         guard let digest = (try? digests.content(of: path))?.digest, let claim = foreignOutputs.claim(of: path, digest: digest) else { return nil }
         return claim.leftInPlace(display(path))
     }

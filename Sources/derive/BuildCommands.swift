@@ -927,6 +927,16 @@ struct ExplainCommand: ParsableCommand {
                     + (doubt.map { ", in doubt: \($0)" } ?? "")))
                 throw ExitCode.failure
             }
+            // An output refused as another project's (taken over with --overwrite): said as plan
+            // says it, not "not an output" (attack 50a's F6).
+            if plan.erroredOutputs.contains(key), let (bucket, name) = PathKey.split(key), let folder = workspace.manifest.bucket(named: bucket)?.path,
+               let planner = try? workspace.session.planner() {
+                let shown = planner.display(folder + "/" + name)
+                if let refusal = plan.errors.first(where: { $0.message.hasPrefix(shown + " ") }) {
+                    Output.printError(TerminalText.escaped("\(output): refused: \(refusal.message)"))
+                    throw ExitCode.failure
+                }
+            }
             Output.printError("\(output) is not an output of \(manifest)")
             let close = plan.items.map(\.output).filter { $0.hasSuffix((key as NSString).lastPathComponent) }.prefix(3)
             if !close.isEmpty { Output.writeStandardError(TerminalText.escaped("did you mean: \(close.joined(separator: ", "))?") + "\n") }
