@@ -141,7 +141,19 @@ extension ControlFiles {
     /// The state database in `folder`: Derive's when stamped "DrSt" (bytes 68 to 71 of its
     /// header), or, unstamped, beside a `build.lock` holding Derive's `pid …` line; counted only
     /// when it is a regular file of the user running Derive.
+    /// Kept while the database, its write-ahead log and the build lock beside it keep their stamps
+    /// (`StampedAnswers`: each sibling's state was opened about five times per no-op, attack 50c's M5).
     static func stateDatabase(in folder: String) -> StateDatabase {
+        let path = folder + "/" + StateFiles.database
+        return statesRead.answer(folder, stamping: [path, path + "-wal", path + "-journal", folder + "/" + StateFiles.buildLock]) {
+            stateDatabaseReadNow(in: folder)
+        }
+    }
+
+    static let statesRead = StampedAnswers<StateDatabase>()
+
+    /// `stateDatabase(in:)` read now.
+    static func stateDatabaseReadNow(in folder: String) -> StateDatabase {
         let path = folder + "/" + StateFiles.database
         guard let (header, owner) = stateDatabaseHeader(in: folder), owner == geteuid() else { return .none }
         if !isStampedDerives(header) {

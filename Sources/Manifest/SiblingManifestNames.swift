@@ -35,8 +35,17 @@ extension ControlFiles {
     /// `.yaml`, `.yml` or `.json` in any case. Every no-op's validation lists each folder above
     /// the buckets (`foreignStateFolder`), `/tmp` with its thousands of names included, and
     /// Foundation made a string (and an array of them) of every name there (issue 15).
-    /// `ManifestExtensionTests` compares it with the Foundation listing.
+    /// `ManifestExtensionTests` compares it with the Foundation listing. Kept while the folder's
+    /// stamp stays (`StampedAnswers`: an entry added, removed or renamed changes its times), so
+    /// each folder is listed once per process however many neighbours walk past it (attack 50c's M5).
     static func manifestNames(in folder: String) -> [String] {
+        listedManifestNames.answer(folder, stamping: [folder]) { manifestNamesListedNow(in: folder) }
+    }
+
+    static let listedManifestNames = StampedAnswers<[String]>()
+
+    /// `manifestNames` listed now (the slow path the kept answers must equal).
+    static func manifestNamesListedNow(in folder: String) -> [String] {
         guard let directory = opendir(folder) else { return [] }
         defer { closedir(directory) }
         var names: [String] = []
@@ -90,7 +99,23 @@ extension ControlFiles {
     }
 
     /// `couldBeManifest` on a file's bytes (`ProjectMarkers.why`: what serve's writers never create).
+    /// Judged once per process for the same bytes (attack 50c's M5: each sibling's manifest was
+    /// parsed again by every check that met it); texts up to 64 KiB, at most 1 024 of them, kept.
     static func couldBeManifest(contents data: Data) -> Bool {
+        guard data.count <= 64 << 10 else { return couldBeManifestParsing(contents: data) }
+        if let known = judgedManifests.withLock({ $0[data] }) { return known }
+        let judged = couldBeManifestParsing(contents: data)
+        judgedManifests.withLock { kept in
+            if kept.count >= 1024 { kept.removeAll() }
+            kept[data] = judged
+        }
+        return judged
+    }
+
+    private static let judgedManifests = LockedBox<[Data: Bool]>([:])
+
+    /// `couldBeManifest` parsing the bytes now.
+    static func couldBeManifestParsing(contents data: Data) -> Bool {
         guard data.count <= ProjectMarkers.maxManifestBytes, !data.contains(0),
               let node = try? YAMLLoader.load(data, file: "manifest"), case .mapping(let pairs) = node.kind else { return false }
         // What the loader requires of a root manifest (`version`), and something to build.
@@ -150,7 +175,21 @@ extension ControlFiles {
     /// value (attack 46a's H2: with its lock and state moved, its defaults named nothing, and its
     /// private outputs were served and deleted), in any spelling (`declaredControlFiles`), else
     /// taken to use the defaults.
+    /// Kept while the manifest's stamp stays (`StampedAnswers`, attack 50c's M5).
     static func controlFiles(ofSibling path: String) -> (lock: String, state: String) {
+        let found = siblingControlFiles.answer(path, stamping: [path]) { controlFilesReadNow(ofSibling: path) }
+        return (found[0], found[1])
+    }
+
+    static let siblingControlFiles = StampedAnswers<[String]>()
+
+    /// `controlFiles(ofSibling:)` read now.
+    static func controlFilesReadNow(ofSibling path: String) -> [String] {
+        let found = controlFilesParsing(ofSibling: path)
+        return [found.lock, found.state]
+    }
+
+    private static func controlFilesParsing(ofSibling path: String) -> (lock: String, state: String) {
         let url = URL(literalFilePath: path)
         let base = url.deletingLastPathComponent()
         let stem = url.deletingPathExtension().lastPathComponent

@@ -5,13 +5,6 @@ import Manifest
 
 /// The rules' `budget:` checked over what the state records, for `build` and `check`.
 enum BudgetAudit {
-    /// Whether the manifest (loaded quietly) gives any rule a budget: then `check` may not take
-    /// its no-plan fast path, since an up-to-date output can breach a lowered budget.
-    static func hasBudgets(_ argument: ManifestArgument) -> Bool {
-        guard let manifest = argument.load(crossChecks: false).manifest else { return true }
-        return manifest.rules.contains { $0.budget != nil }
-    }
-
     /// After a build: max_bytes of outputs built before, max_total_bytes, and min_ssim of the
     /// outputs this build did not render (`built`: those it judged as it made them) — a raised
     /// min_ssim fails `build` as a lowered max_bytes does. Runs only when the build planned: a

@@ -69,14 +69,17 @@ struct Workspace {
     /// The check kept by `keep` is taken over (once) instead of checking again.
     static func unchanged(_ argument: ManifestArgument, refresh: Bool = false) -> NoOpCheck {
         if let kept = takeKept(argument, refresh: refresh) { return kept }
-        guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return (nil, nil) }
+        guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return (nil, nil, false) }
         let count = workspace.session.unchanged()
         if refresh, count != nil, let warning = workspace.session.refreshWitness() { Output.printWarning(warning) }
-        return (count, workspace.session.witnessCheck())
+        return (count, workspace.session.witnessCheck(), workspace.manifest.rules.contains { $0.budget != nil })
     }
 
-    /// A no-op check: the output count when nothing is to do, and the check with its stat pass.
-    typealias NoOpCheck = (count: Int?, check: WitnessCheck?)
+    /// A no-op check: the output count when nothing is to do, the check with its stat pass, and
+    /// whether a rule has a budget (check judges budgets even on a no-op): from the one load
+    /// the check made (attack 50c's M5: check loaded the manifest, and searched its
+    /// neighbourhood, a second time to learn it).
+    typealias NoOpCheck = (count: Int?, check: WitnessCheck?, hasBudgets: Bool)
 
     /// How a build or `clean` names a `left` line it keeps in the lock (present, gone now, or
     /// holding other bytes than the file left there), with how the user publishes it.
@@ -473,7 +476,7 @@ struct PlanCommand: ParsableCommand {
     static func noChanges(_ count: Int) -> String { "No changes: \(count) output\(count == 1 ? "" : "s") up to date." }
 
     private func plan(wrotePlan: inout Bool, reasons: Workspace.FailureReasons) throws {
-        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil))
+        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil, false))
         if !json && !verbose && !overwrite { noOp = Self.noOp(manifest) }
         if let answer = noOp.answer {
             print(answer)
@@ -554,7 +557,7 @@ struct BuildCommand: ParsableCommand {
             try WatchMode(command: self).run()
             return
         }
-        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil))
+        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil, false))
         if !(overwrite || verify || verifyAll) { noOp = Self.noOp(manifest) }
         if let answer = noOp.answer {
             print(answer)
@@ -797,7 +800,7 @@ struct CheckCommand: ParsableCommand {
     /// lowered budget).
     static func noOp(_ manifest: ManifestArgument) -> (answer: String?, check: Workspace.NoOpCheck) {
         let noOp = Workspace.unchanged(manifest)
-        guard let count = noOp.count, !BudgetAudit.hasBudgets(manifest) else { return (nil, noOp) }
+        guard let count = noOp.count, !noOp.hasBudgets else { return (nil, noOp) }
         // As the full check prints them: the old outputs kept behind a link, the files left in
         // place, the unverified line, then the verdict.
         let left = Workspace.leftLines(noOp).map { $0 + "\n" }.joined()
@@ -836,7 +839,7 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         // --verify renders again whatever the witness says: no no-op answer.
         let verifying = verify || verifyAll
-        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil))
+        var noOp: (answer: String?, check: Workspace.NoOpCheck) = (nil, (nil, nil, false))
         if !verifying { noOp = Self.noOp(manifest) }
         if let answer = noOp.answer {
             print(answer)
