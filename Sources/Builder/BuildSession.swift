@@ -917,7 +917,8 @@ public final class BuildSession: @unchecked Sendable {
         for item in plan.items where item.kind != .upToDate {
             // An old output kept in place (now a source, or behind a link) is not deleted: said as kept.
             let kind = item.kind == .delete && plan.kept.contains(item.output) ? "kept" : item.kind.rawValue
-            problems.append("\(item.output): \(kind)\(item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))")
+            let only = item.kind == .delete && plan.dropsRecordOnly(item.output) ? Plan.recordOnlyNote : ""
+            problems.append("\(item.output): \(kind)\(item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))\(only)")
         }
         // The lock must list exactly the outputs, with the digests they have.
         let lockName = planner.display(lockPath)

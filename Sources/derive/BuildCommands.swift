@@ -294,7 +294,7 @@ enum PlanPrinter {
                 // Adopted unverified: deleted only if a render of its recipe matches, else left (the reasons say so).
                 line(paint("-", "31"), "\(item.output)  delete only if a render matches: \(item.reasons.joined(separator: "; "))")
             case .delete:
-                let only = plan.recordsOnly.contains(item.output) ? " (file already gone: only its record is dropped)" : ""
+                let only = plan.dropsRecordOnly(item.output) ? Plan.recordOnlyNote : ""
                 line(paint("-", "31"), "\(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
                 // Adopted by this plan, or by an earlier build and still marked: the lock's word.
@@ -935,7 +935,7 @@ struct ExplainCommand: ParsableCommand {
         case .create: status = "will be created" + (item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))
         case .rebuild: status = "will be rebuilt: " + item.reasons.joined(separator: "; ")
         case .update: status = "up to date; its record will be updated: " + item.reasons.joined(separator: "; ")
-        case .delete: status = "will be deleted: " + item.reasons.joined(separator: "; ")
+        case .delete: status = "will be deleted: " + item.reasons.joined(separator: "; ") + (plan.dropsRecordOnly(item.output) ? Plan.recordOnlyNote : "")
         }
         say("\(item.output): \(status)")
         // An old `{hash}` copy replaced by a new one is compared with what is wanted now (the new
