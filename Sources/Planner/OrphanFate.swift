@@ -172,6 +172,9 @@ extension Planner {
             // file otherwise deleted; a file another manifest merely claims by bytes is its own
             // state's to judge, and this manifest's installed file stays deletable.
             if planner.installedElsewhere?(file) != nil { return .keep }
+            // A neighbour's build may have adopted the very file (same inode: nothing above tells),
+            // and its lock still records it: in doubt, left in place (attack 50b's H2).
+            if let doubt = planner.neighbourLockDoubt?(file) { return .left(path: file, message: Self.doubtMessage(display(file), doubt: doubt)) }
             return .delete
         }
 
@@ -193,6 +196,11 @@ extension Planner {
                 return true
             }
             return false
+        }
+
+        /// What is said of a file left in place because a neighbour may own it (`NeighbourDoubt`).
+        public static func doubtMessage(_ file: String, doubt: String) -> String {
+            "\(file) is left in place, in doubt: \(doubt); Derive deletes nothing in doubt, and the next build decides again"
         }
 
         /// What is said of a file whose bytes are not the recorded ones.

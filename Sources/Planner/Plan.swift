@@ -459,6 +459,9 @@ public struct Planner: Sendable {
     /// Why a file only this manifest's lock names may be another manifest's of the folder
     /// (`NeighbourDoubt.reason`): such an orphan is left in place, never deleted on git's proof.
     public var neighbourDoubt: (@Sendable (_ file: String) -> String?)?
+    /// Why a file this manifest installed, holding its recorded bytes, may be a neighbour's that
+    /// adopted it (`NeighbourDoubt.lockedReason`): such an orphan is left in place, never deleted.
+    public var neighbourLockDoubt: (@Sendable (_ file: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false, statRows: PathSet? = nil) throws {

@@ -999,7 +999,12 @@ struct CleanCommand: ParsableCommand {
         for problem in report.problems { Output.printError(problem) }
         // Files left in place keep the ACL serve gave them: named, as the build names them.
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
-        for line in report.leftLines { print(Workspace.leftLineText(line, lockName: lockName)) }
+        // In doubt as the build says it, never offered for release (attack 50b's L3).
+        let doubt = (try? workspace.session.planner())?.neighbourDoubt
+        for line in report.leftLines {
+            let file = LockFile.bucket(holding: line.place, in: workspace.manifest).map { $0.bucket.path + "/" + $0.key }
+            print(Workspace.leftLineText(line, lockName: lockName, doubt: file.flatMap { doubt?($0) }))
+        }
         for dropped in report.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); its line in \(lockName) is dropped") }
         let oldIndexes = report.removedControlFiles.isEmpty ? "" : ", the old index \(report.removedControlFiles.joined(separator: ", "))"
         let lock: String
