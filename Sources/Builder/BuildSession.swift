@@ -1196,6 +1196,13 @@ public final class BuildSession: @unchecked Sendable {
         // Files adopted on a lock line's word are removed only once proven Derive's (issue 13's finding 1).
         let unproven = try unprovenAdopted(recorded.values.filter { AdoptedProof.needsProof($0, digests: planner.digests) }, planner: planner, renderer: renderer)
         let judge = Planner.OrphanJudge(planner, keeping: protected, many: recorded.count > 1)
+        // What the manifest produces now, planned only when a file is in doubt (`stillProduced`).
+        var producedNow: PathSet?
+        let stillProduced = { (output: String) -> Bool in
+            if producedNow == nil { producedNow = (try? planner.plan()).map(Self.producedOutputs) ?? [] }
+            return producedNow?.contains(output) ?? false
+        }
+        judge.stillProduced = stillProduced
         let notes = try store.pendingNotes(), pending = notes.mapValues(\.digest)
         var claimed: ForeignClaimLookup?
         var renamedFolders = RenamedBucketFolders()
@@ -1254,7 +1261,7 @@ public final class BuildSession: @unchecked Sendable {
                         let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
                         report.left.append(message)
                         leaving.leaveOutput(record, file: file, message: message)
-                    } else if let doubt = planner.neighbourLockDoubt?(file) ?? planner.neighbourDoubt?(file) {
+                    } else if !stillProduced(record.path), let doubt = planner.neighbourLockDoubt?(file) ?? planner.neighbourDoubt?(file) {
                         // A neighbour may own it (its lock or rule names it): in doubt, as the build
                         // leaves it; never "a restored copy" whose advice comes back here (attack 50b's L3).
                         let message = Planner.OrphanJudge.doubtMessage(planner.display(file), doubt: doubt)

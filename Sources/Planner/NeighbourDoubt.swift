@@ -103,7 +103,7 @@ public final class NeighbourDoubt: @unchecked Sendable {
     /// folder, so nothing says it gave the file up. Its build adopted the file (the same inode,
     /// never rewritten), so whose it is cannot be told from the file itself, and once its build
     /// state is lost nothing else records it (attack 50b's H2, M2: this manifest's build and
-    /// clean deleted it). Such a file is never deleted or overwritten; nil when no lock says so.
+    /// clean deleted it). Such a file is never deleted, nor a name narrowing gives; nil when no lock says so.
     public func lockedReason(file: String) -> String? {
         let loaded = loaded
         guard !loaded.lines.isEmpty, let (folder, name) = PathKey.splitLast(file) else { return nil }
