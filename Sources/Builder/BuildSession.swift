@@ -84,8 +84,12 @@ public final class BuildSession: @unchecked Sendable {
 
     /// `narrowedNameTaken`, and the first neighbour manifest that cannot be read (which takes every name).
     func narrowedNameQuestions() -> (taken: @Sendable (NarrowedName) -> Bool, unreadable: @Sendable () -> String?) {
-        let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath)
-        return ({ name in claims.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) }, { neighbours.unreadable })
+        let claims = foreignClaims(), neighbours = NeighbourOutputNames(besides: manifestPath), doubt = NeighbourDoubt(besides: manifestPath)
+        // A file a neighbour's lock records with its bytes, while its manifest is gone or does not
+        // load, is in doubt even where this manifest's own line wins the tie (attack 50b's M2).
+        return ({ name in
+            claims.claimant(of: name.file, output: name.output) != nil || neighbours.writes(name) || doubt.lockedReason(file: name.file) != nil
+        }, { neighbours.unreadable })
     }
 
     /// The manifest in this manifest's folder whose state or lock records a file (an old output
@@ -97,7 +101,10 @@ public final class BuildSession: @unchecked Sendable {
         return { file, output in
             guard let claim = claims.claimant(of: file, output: output, ownWins: ownWins),
                   PathKey.same(RealFolder.of((claim.manifest as NSString).deletingLastPathComponent), folder) else { return nil }
-            return (claim.manifest as NSString).lastPathComponent
+            let name = (claim.manifest as NSString).lastPathComponent
+            // A manifest gone from the folder records nothing: its lock left behind does (attack 50b's L7).
+            if claim.takeOver != nil, let lock = claim.lock { return "\((lock as NSString).lastPathComponent) (the lock of \(name), which is no longer there)" }
+            return name
         }
     }
 
@@ -284,6 +291,7 @@ public final class BuildSession: @unchecked Sendable {
         planner.installedElsewhere = { file in installers.installer(of: file).map { Planner.display($0.manifest, manifestPath: shownFrom) } }
         let doubt = NeighbourDoubt(besides: manifestPath)
         planner.neighbourDoubt = { doubt.reason(file: $0) }
+        planner.neighbourLockDoubt = { doubt.lockedReason(file: $0) }
         let (taken, unreadable) = narrowedNameQuestions(), answers = narrowedAnswers
         planner.unreadableNeighbour = unreadable
         planner.narrowedNameTaken = { name in
@@ -936,10 +944,12 @@ public final class BuildSession: @unchecked Sendable {
         problems += plan.failures.map { "\($0.subject): \($0.message)" }
         for item in plan.items where item.kind != .upToDate {
             // An old output kept in place (now a source, or behind a link) is not deleted: said as
-            // kept; one the build leaves in place, as left (as plan says them: attack 50b's L1).
+            // kept; one the build leaves in place, as left (as plan says them: attack 50b's L1); a
+            // record whose file is already gone is only dropped (attack 50b's L8).
             let kind = item.kind != .delete ? item.kind.rawValue : plan.kept.contains(item.output) ? "kept"
                 : plan.leftInPlace.contains(item.output) ? "left" : item.kind.rawValue
-            problems.append("\(item.output): \(kind)\(item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))")
+            let only = item.kind == .delete && plan.dropsRecordOnly(item.output) ? Plan.recordOnlyNote : ""
+            problems.append("\(item.output): \(kind)\(item.reasons.isEmpty ? "" : ": " + item.reasons.joined(separator: "; "))\(only)")
         }
         // The lock must list exactly the outputs, with the digests they have.
         let lockName = planner.display(lockPath)
@@ -1209,6 +1219,13 @@ public final class BuildSession: @unchecked Sendable {
         // Files adopted on a lock line's word are removed only once proven Derive's (issue 13's finding 1).
         let unproven = try unprovenAdopted(recorded.values.filter { AdoptedProof.needsProof($0, digests: planner.digests) }, planner: planner, renderer: renderer)
         let judge = Planner.OrphanJudge(planner, keeping: protected, many: recorded.count > 1)
+        // What the manifest produces now, planned only when a file is in doubt (`stillProduced`).
+        var producedNow: PathSet?
+        let stillProduced = { (output: String) -> Bool in
+            if producedNow == nil { producedNow = (try? planner.plan()).map(Self.producedOutputs) ?? [] }
+            return producedNow?.contains(output) ?? false
+        }
+        judge.stillProduced = stillProduced
         let notes = try store.pendingNotes(), pending = notes.mapValues(\.digest)
         var claimed: ForeignClaimLookup?
         var renamedFolders = RenamedBucketFolders()
@@ -1271,6 +1288,12 @@ public final class BuildSession: @unchecked Sendable {
                     if claimed == nil { claimed = foreignClaims() }
                     if let other = claimed?.claimant(of: file, output: record.path) {
                         let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+                        report.left.append(message)
+                        leaving.leaveOutput(record, file: file, message: message)
+                    } else if !stillProduced(record.path), let doubt = planner.neighbourLockDoubt?(file) ?? planner.neighbourDoubt?(file) {
+                        // A neighbour may own it (its lock or rule names it): in doubt, as the build
+                        // leaves it; never "a restored copy" whose advice comes back here (attack 50b's L3).
+                        let message = Planner.OrphanJudge.doubtMessage(planner.display(file), doubt: doubt)
                         report.left.append(message)
                         leaving.leaveOutput(record, file: file, message: message)
                     } else {
@@ -1415,8 +1438,11 @@ public final class BuildSession: @unchecked Sendable {
                     guard wanted.contains(entry.path) else {
                         if planner.disk.exists(file) || SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) != nil {
                             let changed = (try? planner.digests.content(of: file))?.digest != entry.digest
-                            report.left.append("\(entry.path)  " + LockLeft.leftMessage(lock: lockName, changed: changed))
-                            leaving.leaveLockOnly(entry.path, changed: changed)
+                            // Said as the plan says it: in doubt, or another manifest's now, which
+                            // keeps it and no `left` line of this one (attack 50b's M2).
+                            let planned = produced?.lockLeft.first { PathKey.same($0.output, entry.path) }
+                            report.left.append("\(entry.path)  " + (planned?.message ?? LockLeft.leftMessage(lock: lockName, changed: changed)))
+                            if planned?.present ?? true { leaving.leaveLockOnly(entry.path, changed: changed) }
                         }
                         continue
                     }

@@ -59,6 +59,10 @@ extension Planner {
         private var places: [String: String?] = [:]
         private var identities: PathDictionary<FileIdentity?>?
         private var pending: PathDictionary<PendingWrite>?
+        /// Whether the manifest still produces an output (`clean` judges every record): a file a
+        /// neighbour's lock records is in doubt only once this manifest no longer writes its name;
+        /// while both do, this manifest's own record wins the tie (attack 41c's C3). Nil: an orphan.
+        public var stillProduced: ((_ output: String) -> Bool)?
         /// Files judged Derive's by a killed build's notes (`displacedBytes`), file → the noted
         /// bytes: removed only while the open file holds them.
         public private(set) var acceptedDisplaced: PathDictionary<String> = [:]
@@ -172,6 +176,11 @@ extension Planner {
             // file otherwise deleted; a file another manifest merely claims by bytes is its own
             // state's to judge, and this manifest's installed file stays deletable.
             if planner.installedElsewhere?(file) != nil { return .keep }
+            // A neighbour's build may have adopted the very file (same inode: nothing above tells),
+            // and its lock still records it: in doubt, left in place (attack 50b's H2).
+            if let doubt = planner.neighbourLockDoubt?(file), !(stillProduced?(record.path) ?? false) {
+                return .left(path: file, message: Self.doubtMessage(display(file), doubt: doubt))
+            }
             return .delete
         }
 
@@ -193,6 +202,11 @@ extension Planner {
                 return true
             }
             return false
+        }
+
+        /// What is said of a file left in place because a neighbour may own it (`NeighbourDoubt`).
+        public static func doubtMessage(_ file: String, doubt: String) -> String {
+            "\(file) is left in place, in doubt: \(doubt); Derive deletes nothing in doubt, and the next build decides again"
         }
 
         /// What is said of a file whose bytes are not the recorded ones.

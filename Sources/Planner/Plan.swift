@@ -205,6 +205,15 @@ public struct Plan: Sendable {
     /// left with a `left` line in the lock are in `recordsOnly` too; the `unreachable` ones keep
     /// their record instead.
     public var leftInPlace: PathSet = []
+    /// What plan, check and explain add to a deletion that drops only its record (`dropsRecordOnly`).
+    public static let recordOnlyNote = " (file already gone: only its record is dropped)"
+
+    /// Whether the deletion of `output` drops only its record: its file is already gone, neither
+    /// kept nor left in place. One test for plan, check and explain (attack 50b's L8: check said
+    /// "delete" where plan said the file was already gone).
+    public func dropsRecordOnly(_ output: String) -> Bool {
+        recordsOnly.contains(output) && !kept.contains(output) && !leftInPlace.contains(output) && !deleteIfRenderMatches.contains(output)
+    }
     /// Deletions of files adopted from the lock unverified whose recipe can still be rendered:
     /// the build renders it and deletes the file only if it holds exactly those bytes (else it is
     /// left in place, with a `left` line). Shown and counted apart from `delete`: a plan cannot
@@ -451,6 +460,9 @@ public struct Planner: Sendable {
     /// Why a file only this manifest's lock names may be another manifest's of the folder
     /// (`NeighbourDoubt.reason`): such an orphan is left in place, never deleted on git's proof.
     public var neighbourDoubt: (@Sendable (_ file: String) -> String?)?
+    /// Why a file this manifest installed, holding its recorded bytes, may be a neighbour's that
+    /// adopted it (`NeighbourDoubt.lockedReason`): such an orphan is left in place, never deleted.
+    public var neighbourLockDoubt: (@Sendable (_ file: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false, statRows: PathSet? = nil) throws {

@@ -300,7 +300,7 @@ enum PlanPrinter {
                 // Adopted unverified: deleted only if a render of its recipe matches, else left (the reasons say so).
                 line(paint("-", "31"), "\(item.output)  delete only if a render matches: \(item.reasons.joined(separator: "; "))")
             case .delete:
-                let only = plan.recordsOnly.contains(item.output) ? " (file already gone: only its record is dropped)" : ""
+                let only = plan.dropsRecordOnly(item.output) ? Plan.recordOnlyNote : ""
                 line(paint("-", "31"), "\(item.output)  delete: \(item.reasons.joined(separator: "; "))\(only)")
             case .upToDate:
                 // Adopted by this plan, or by an earlier build and still marked: the lock's word.
@@ -954,7 +954,7 @@ struct ExplainCommand: ParsableCommand {
         // Kept or left in place, the file stays: said as plan says it (attack 50b's L1: "will be deleted").
         case .delete where plan.kept.contains(item.output): status = "kept in place (only this manifest's record is dropped): " + item.reasons.joined(separator: "; ")
         case .delete where plan.leftInPlace.contains(item.output): status = "left in place: " + item.reasons.joined(separator: "; ")
-        case .delete: status = "will be deleted: " + item.reasons.joined(separator: "; ")
+        case .delete: status = "will be deleted: " + item.reasons.joined(separator: "; ") + (plan.dropsRecordOnly(item.output) ? Plan.recordOnlyNote : "")
         }
         say("\(item.output): \(status)")
         // An old `{hash}` copy replaced by a new one is compared with what is wanted now (the new
@@ -1018,7 +1018,12 @@ struct CleanCommand: ParsableCommand {
         for problem in report.problems { Output.printError(problem) }
         // Files left in place keep the ACL serve gave them: named, as the build names them.
         let lockName = (workspace.session.lockPath as NSString).lastPathComponent
-        for line in report.leftLines { print(Workspace.leftLineText(line, lockName: lockName)) }
+        // In doubt as the build says it, never offered for release (attack 50b's L3).
+        let doubt = (try? workspace.session.planner())?.neighbourDoubt
+        for line in report.leftLines {
+            let file = LockFile.bucket(holding: line.place, in: workspace.manifest).map { $0.bucket.path + "/" + $0.key }
+            print(Workspace.leftLineText(line, lockName: lockName, doubt: file.flatMap { doubt?($0) }))
+        }
         for dropped in report.droppedLeft { print("- \(dropped.path)  no longer left in place: \(dropped.why); its line in \(lockName) is dropped") }
         let oldIndexes = report.removedControlFiles.isEmpty ? "" : ", the old index \(report.removedControlFiles.joined(separator: ", "))"
         let lock: String
