@@ -1,5 +1,6 @@
 import Confinement
 import Foundation
+import Manifest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -109,17 +110,11 @@ extension BuildLock {
         return Holder(name: line ?? "a process that has not written its name yet", isDerive: line?.hasPrefix("pid ") == true, lock: lockFile)
     }
 
-    /// The first 512 bytes of the regular file at `path`, trimmed; nil when there is none or
-    /// they are blank. Not following a link, never waiting on a FIFO.
+    /// The first line of the regular file at `path`, trimmed; nil when there is none or it is
+    /// blank. Read by `LockFirstLine` (not following a link, never waiting on a FIFO, bounded).
     static func firstLine(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        var text = [UInt8](repeating: 0, count: 512)
-        let count = pread(fd, &text, text.count, 0)
-        let line = String(decoding: text.prefix(max(0, count)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let bytes = LockFirstLine.read(path) else { return nil }
+        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return line.isEmpty ? nil : line
     }
 

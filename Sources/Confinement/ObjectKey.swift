@@ -123,6 +123,20 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
         bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
     }
 
+    /// Names no key passes through: version control's folders (a `.git` in a published folder
+    /// holds the remote's address with its token and the whole history: attack 50c's L1) and
+    /// Derive's state folder (`ProjectMarkers.stateFolderName`). Discovery skips them too.
+    public static let unservedNames: Set<String> = [".git", ".hg", ".svn", ".bzr", ".jj", ".pijul", ".derive"]
+
+    /// Whether a part of the key is one of `unservedNames` (a folder on its way, or its file):
+    /// never an object, answered, listed or written by serve, signed or not.
+    public var isUnserved: Bool { segments.contains(where: Self.isUnservedName) }
+
+    /// Whether one part of a key (a folder entry's name) is one of `unservedNames`.
+    public static func isUnservedName(_ name: some Collection<UInt8>) -> Bool {
+        name.first == UInt8(ascii: ".") && unservedNames.contains(String(decoding: name, as: UTF8.self))
+    }
+
     /// Unicode scalars of the key, for glob matching: never grapheme clusters.
     public var scalars: [Unicode.Scalar] { Array(string.unicodeScalars) }
 }

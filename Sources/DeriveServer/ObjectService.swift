@@ -652,7 +652,7 @@ public final class ObjectService: Sendable {
     }
 
     func kind(_ bucket: Bucket, _ key: ObjectKey) -> ConfinedFolder.EntryKind? {
-        guard !Self.isTemporary(key) else { return nil }
+        guard !Self.isNeverObject(key) else { return nil }
         return (try? folder(bucket))?.kind(key)
     }
 
@@ -661,6 +661,10 @@ public final class ObjectService: Sendable {
     static func isTemporary(_ key: ObjectKey) -> Bool {
         key.segments.last.map { ConfinedFolder.isTemporaryName($0) } ?? false
     }
+
+    /// A key that is never an object, whatever the file system holds: one of Derive's temporary
+    /// files, or one in a version control folder or a `.derive` (`ObjectKey.isUnserved`).
+    static func isNeverObject(_ key: ObjectKey) -> Bool { isTemporary(key) || key.isUnserved }
 
     /// Classifies the request into one OSS operation and hands it to that operation's handler.
     /// An operation without a handler answers 501 NotImplemented from the head alone (before
@@ -709,7 +713,7 @@ public final class ObjectService: Sendable {
 
     /// Opens the object for reading; anything but a regular file reached without links is NoSuchKey.
     func open(_ bucket: Bucket, _ key: ObjectKey) throws -> Int32 {
-        guard !Self.isTemporary(key), let folder = try folder(bucket), Self.fitsFileSystem(key) else { throw OSSErrorBody.noSuchKey(key.string) }
+        guard !Self.isNeverObject(key), let folder = try folder(bucket), Self.fitsFileSystem(key) else { throw OSSErrorBody.noSuchKey(key.string) }
         let fd: Int32
         do { fd = try folder.openForReading(key) } catch {
             switch error {
@@ -848,6 +852,7 @@ public final class ObjectService: Sendable {
         // the operation checked from the head (one rule for PUT, save-as, copy, complete, append).
         try authorizer.refuseOwned(bucket, key)
         try Self.refuseProjectPath(key)
+        try Self.refuseUnservedPath(key)
         guard let folder = try folder(bucket, create: true) else { throw OSSErrorBody.internalError }
         if folder.kind(key) == .folder {
             throw OSSErrorBody.invalidObjectName("'\(key)' is a folder of other objects here, so it cannot also be an object")

@@ -157,8 +157,7 @@ extension ControlFiles {
         let path = folder + "/" + StateFiles.database
         guard let (header, owner) = stateDatabaseHeader(in: folder), owner == geteuid() else { return .none }
         if !isStampedDerives(header) {
-            let lock = FileManager.default.contents(atPath: folder + "/" + StateFiles.buildLock)
-            guard lock?.starts(with: Data("pid ".utf8)) ?? false else { return .none }
+            guard LockFirstLine.read(folder + "/" + StateFiles.buildLock)?.starts(with: Data("pid ".utf8)) ?? false else { return .none }
         }
         return recordedOwner(database: path).map(StateDatabase.owned) ?? .ownerless
     }

@@ -44,19 +44,9 @@ extension ControlFiles {
     }
 
     /// The manifest a Derive lock's first line names, nil when the file is no regular file, no
-    /// Derive lock, or names none. Only its head is read (a lock may be any size).
+    /// Derive lock, or names none. Only its first line is read (`LockFirstLine`: a lock may be any size).
     static func lockOwnerLine(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        var head = [UInt8](repeating: 0, count: 64 << 10)
-        let count = read(fd, &head, head.count)
-        guard count > 0 else { return nil }
-        let data = Data(head[..<count])
-        guard data.starts(with: ProjectMarkers.lockMarker), let owner = LockOwnerName.owner(data), !owner.isEmpty else { return nil }
-        return owner
+        LockFirstLine.lockHeader(path).flatMap(LockFirstLine.manifest)
     }
 
     /// Whether nothing is at `path` (the recorded manifest removed).

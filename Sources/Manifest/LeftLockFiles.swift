@@ -18,12 +18,12 @@ import Glibc
 /// `maxFirstLine` bytes. At most `maxFilesRead` files are opened per folder.
 public enum LeftLockFiles {
     /// Bytes of a lock's first line read at most (its header: format and manifest).
-    public static let maxFirstLine = 4096
+    public static let maxFirstLine = LockFirstLine.maxBytes
     /// Regular files opened at most per folder (a folder of more has the rest unread).
     public static let maxFilesRead = 20_000
     /// Dot folders never looked through: version control's and Derive's own state folder (whose
     /// `STEM` folders are found by name, `NeighbourProjects.manifestsGone`).
-    public static let skippedDotFolders: Set<String> = [".git", ".hg", ".svn", ".bzr", ".jj", ".pijul", ProjectMarkers.stateFolderName]
+    public static let skippedDotFolders: Set<String> = ObjectKey.unservedNames
 
     public struct Listing: Sendable {
         /// The folder holds an entry named `.derive`, or a name ending in `.lock`.
@@ -137,24 +137,10 @@ public enum LeftLockFiles {
     }
 
     /// The manifest the first line of the file `name` in the open folder names, when it is a
-    /// regular file (no link followed) starting as a Derive lock does; nil otherwise.
+    /// regular file (no link followed) whose first line is the header Derive writes
+    /// (`LockFirstLine.derivesLockManifest`, the rule serve hides a lock in a bucket by); nil otherwise.
     static func manifestNamed(byLockNamed name: String, in folder: Int32, folder path: String) -> String? {
-        let fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        let marker = [UInt8](ProjectMarkers.lockMarker)
-        var info = stat()
-        // The cheap test first: a file too short for a lock's header, or not starting as one, is
-        // read no further.
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) > marker.count else { return nil }
-        var head = [UInt8](repeating: 0, count: marker.count)
-        guard pread(fd, &head, head.count, 0) == head.count, head == marker else { return nil }
-        var line = [UInt8](repeating: 0, count: min(maxFirstLine, Int(info.st_size)))
-        let count = pread(fd, &line, line.count, 0)
-        guard count > 0 else { return nil }
-        let first = Data(line.prefix(count).prefix { $0 != UInt8(ascii: "\n") })
-        guard let object = try? JSONSerialization.jsonObject(with: first) as? [String: Any],
-              let named = object["manifest"] as? String, !named.isEmpty, !named.contains("\0") else { return nil }
+        guard let named = LockFirstLine.lockHeader(name, in: folder).flatMap(LockFirstLine.derivesLockManifest) else { return nil }
         return URL(literalFilePath: named, relativeTo: URL(literalFilePath: path + "/")).standardizedFileURL.path
     }
 }

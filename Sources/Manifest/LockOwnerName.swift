@@ -45,8 +45,7 @@ extension ControlFiles {
     /// neighbour's moved lock, validated whether or not that neighbour was there).
     func validateDeclaredLockOwner(into diagnostics: inout Diagnostics) {
         guard let location = locations.lock, !diagnostics.errors.contains(where: { $0.file == location.file && $0.line == location.line && $0.column == location.column }),
-              Self.isDeriveLock(manifest.lockFile), let data = FileManager.default.contents(atPath: manifest.lockFile),
-              let owner = LockOwnerName.owner(data), !owner.isEmpty else { return }
+              let owner = Self.lockOwnerLine(manifest.lockFile) else { return }
         let mine = LockOwnerName.of(manifestPath: manifest.file, lockPath: manifest.lockFile)
         guard owner != mine, !LockOwnerName.succeeds(owner: owner, manifest: mine, lockPath: manifest.lockFile) else { return }
         let folder = URL(literalFilePath: URL(literalFilePath: manifest.lockFile).standardizedFileURL.deletingLastPathComponent().path + "/")

@@ -207,11 +207,7 @@ public enum NeighbourProjects {
     /// The manifest the first line of the Derive lock at `lock` names (absolute, from the lock's
     /// folder); nil when it is no Derive lock or names none.
     public static func manifestNamed(byLock lock: String) -> String? {
-        guard isDeriveLock(lock), let handle = FileHandle(forReadingAtPath: lock) else { return nil }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 4096)) ?? Data()
-        guard let object = try? JSONSerialization.jsonObject(with: Data(head.prefix { $0 != UInt8(ascii: "\n") })) as? [String: Any],
-              let named = object["manifest"] as? String, !named.isEmpty, !named.contains("\0") else { return nil }
+        guard let named = LockFirstLine.lockHeader(lock).flatMap(LockFirstLine.manifest) else { return nil }
         let folder = (lock as NSString).deletingLastPathComponent
         return URL(literalFilePath: named, relativeTo: URL(literalFilePath: folder + "/")).standardizedFileURL.path
     }

@@ -92,17 +92,9 @@ extension ControlFiles {
         return isDeriveLock(stem.path + ".lock")
     }
 
-    /// Whether the regular file at `path` starts as a Derive lock does. Opened without blocking
-    /// (a FIFO at a lock's name never stalls discovery), a regular file only.
-    public static func isDeriveLock(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
-        var head = [UInt8](repeating: 0, count: ProjectMarkers.lockMarker.count)
-        return read(fd, &head, head.count) == head.count && Data(head) == ProjectMarkers.lockMarker
-    }
+    /// Whether the regular file at `path` starts as a Derive lock does (`LockFirstLine`: no link
+    /// followed, a FIFO at a lock's name never stalls discovery).
+    public static func isDeriveLock(_ path: String) -> Bool { LockFirstLine.lockHeader(path) != nil }
 
     /// Whether the file at `path` (a manifest's name: `manifestNames`) is a project's manifest as
     /// discovery reads it: one that parses as a manifest, or one mid-edit (`looksLikeBrokenManifest`).

@@ -14,6 +14,19 @@ extension ControlFiles {
         (name as NSString).pathExtension.isEmpty ? name + "-own" : name
     }
 
+    /// The manifest whose records the shared lock or state folder are: the one the lock's first
+    /// line names, else the one the state's owner record names; nil when neither says.
+    func sharedRecordsOwner(lockShared: Bool, stateShared: Bool) -> (manifest: String, how: String)? {
+        if lockShared, let owner = Self.lockOwnerLine(manifest.lockFile) {
+            let folder = URL(literalFilePath: (manifest.lockFile as NSString).deletingLastPathComponent + "/")
+            return (URL(literalFilePath: owner, relativeTo: folder).standardizedFileURL.path, "the lock's first line names it")
+        }
+        if stateShared, case .owned(let recorded) = Self.stateDatabase(in: manifest.stateFolder) {
+            return (recorded, "the build state records it as its manifest")
+        }
+        return nil
+    }
+
     func validateSiblings(into diagnostics: inout Diagnostics) {
         guard let root = manifest.files.first else { return }
         let rootURL = URL(literalFilePath: root)
@@ -40,9 +53,24 @@ extension ControlFiles {
             if FileSystemPath(manifest: theirs.state).sameFile(as: FileSystemPath(manifest: manifest.stateFolder)) {
                 shared.append("the state folder \(display(manifest.stateFolder))")
             }
+            // The one to change is the manifest whose records they are not (attack 50c's M6: the
+            // advice named the built derive.yaml, and followed, it lost its lock, state and index
+            // to the copy beside it).
+            let siblingName = (sibling as NSString).lastPathComponent
+            let hint: String
+            switch sharedRecordsOwner(lockShared: shared.first?.hasPrefix("the lock") == true, stateShared: shared.last?.hasPrefix("the state") == true) {
+            case .some(let owner) where FileSystemPath(manifest: owner.manifest).sameFile(as: rootPath):
+                hint = "they hold \(name)'s records (\(owner.how)), so \(siblingName) is the one to change: set both 'lock:' and 'state:' in \(siblingName) to names of its own "
+                    + "(e.g. lock: \(Self.ownName(siblingName)).lock and state: .derive/\(Self.ownName(siblingName))), or rename \(siblingName)"
+            case .some(let owner) where FileSystemPath(manifest: owner.manifest).sameFile(as: FileSystemPath(manifest: sibling)):
+                hint = "they hold \(siblingName)'s records (\(owner.how)), so \(name) is the one to change: set both 'lock:' and 'state:' in \(name) to names of its own "
+                    + "(e.g. lock: \(Self.ownName(name)).lock and state: .derive/\(Self.ownName(name))), or rename \(name)"
+            default:
+                hint = "set both 'lock:' and 'state:' in \(name) to names of its own (e.g. lock: \(Self.ownName(name)).lock and state: .derive/\(Self.ownName(name))), or rename one of the manifests"
+            }
             diagnostics.error(rootLocation,
                               "\(display(root)) and \(display(sibling)) are in one folder and would share \(shared.joined(separator: " and "))",
-                              hint: "set both 'lock:' and 'state:' in \(name) to names of its own (e.g. lock: \(Self.ownName(name)).lock and state: .derive/\(Self.ownName(name))), or rename one of the manifests")
+                              hint: hint)
         }
         if let location = locations.lock {
             let lockURL = URL(literalFilePath: manifest.lockFile)

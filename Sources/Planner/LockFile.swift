@@ -148,7 +148,7 @@ public struct LockFile: Sendable, Hashable {
     public static let formatName = "derive.lock/2"
     /// The format of a lock holding `left` lines (older Derives refuse it whole).
     public static let leftFormatName = "derive.lock/3"
-    public static let header = #"{"format":"derive.lock/2","note":"one output per line; written by derive build, do not edit"}"#
+    public static let header = #"{"format":"derive.lock/2","note":"# + LockFile.quote(LockFirstLine.note) + "}"
 
     public var text: String {
         Self.text(sorted: entries.keys.sorted().map { entries[$0]! }, manifest: manifest, index: index,
@@ -162,7 +162,7 @@ public struct LockFile: Sendable, Hashable {
         var fields = [#""format":"# + quote(withLeft ? leftFormatName : formatName)]
         if let manifest { fields.append(#""manifest":"# + Self.quote(manifest)) }
         if let index { fields.append(#""index":"# + Self.quote(index.path) + #","indexDigest":"# + Self.quote(index.digest)) }
-        fields.append(#""note":"one output per line; written by derive build, do not edit""#)
+        fields.append(#""note":"# + quote(LockFirstLine.note))
         return "{" + fields.joined(separator: ",") + "}"
     }
 

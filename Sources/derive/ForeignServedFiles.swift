@@ -481,7 +481,7 @@ final class ForeignServedFiles: Sendable {
         // A project folder's state (anything in its `.derive`) and its Derive locks, with or
         // without a manifest beside them (attack 46a's H10: its manifest gone, they were answered).
         let inner = String(file.dropFirst(nested.count + 1))
-        if inner.hasPrefix(ProjectMarkers.stateFolderName + "/") || (!inner.contains("/") && NeighbourProjects.isDeriveLock(file)) { return true }
+        if inner.hasPrefix(ProjectMarkers.stateFolderName + "/") || (!inner.contains("/") && LockFirstLine.isDerivesLock(file)) { return true }
         guard let owner = known().foreign.owner(of: file) else { return false }
         // A file merely in the folder or a bucket of a project whose manifest does not load now
         // is refused to writers (`owner`), not hidden from readers: no control file of it.
@@ -493,9 +493,12 @@ final class ForeignServedFiles: Sendable {
     /// lock and `state.sqlite` were answered to anyone): a Derive lock (its marker), or a file in
     /// a folder of the bucket holding a Derive build state, or one or two folders below it (its
     /// cache folders). This manifest's own lock and state never lie in a bucket (validate).
+    /// A Derive lock is one whose first line is the header Derive writes, as discovery reads a
+    /// gone project's lock (`LockFirstLine.derivesLockManifest`): a user's file that merely starts
+    /// like one is the user's, answered as any other (attack 50c's L2: NoSuchKey even signed).
     static func isStrayControlFile(bucket base: String, key: String) -> Bool {
         let file = (base == "/" ? "" : base) + "/" + key
-        if NeighbourProjects.isDeriveLock(file) { return true }
+        if LockFirstLine.isDerivesLock(file) { return true }
         var folder = (file as NSString).deletingLastPathComponent
         let inside = base == "/" ? "/" : base + "/"
         for _ in 0..<3 {

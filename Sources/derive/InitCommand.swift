@@ -116,6 +116,14 @@ struct InitCommand: ParsableCommand {
         let manifest = "derive.yaml"
         var info = stat()
         let pagePath = StarterManifest.outputFolder + "/" + StarterManifest.pageName
+        // Never a project in another's bucket or state folder (attack 50c's M7): its manifest,
+        // .gitignore and page would be that bucket's files, and the outer project refused.
+        if let outer = EnclosingProject.of(folder: FileManager.default.currentDirectoryPath) {
+            throw CLIError("this folder is in \(outer.what) of \(outer.manifest), another project; derive init writes nothing here: a manifest, .gitignore, "
+                           + ".gitattributes and page written in a project's bucket or state would be its files (served, taken as sources, or refused by its every build, "
+                           + "as a bucket may not hold a project). Run derive init in a folder of its own, outside that project's buckets and state; "
+                           + "to work on that project, run derive in \(outer.folder)")
+        }
         if page {
             try Self.writePageAgain(pagePath)
             return

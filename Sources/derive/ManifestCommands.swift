@@ -27,6 +27,13 @@ struct ManifestArgument: ParsableArguments {
     static func notLoaded(_ path: String) -> String {
         var info = stat()
         if lstat(path, &info) != 0, errno == ENOENT {
+            // In another project's bucket or state (its `_site`), where init refuses to write one
+            // (attack 50c's M7): that project is named, not init.
+            let folder = (path as NSString).deletingLastPathComponent
+            if let outer = EnclosingProject.of(folder: folder.isEmpty ? "." : folder) {
+                return "\(path): no such file, so no manifest to read; this folder is in \(outer.what) of \(outer.manifest), another project: "
+                    + "run derive in \(outer.folder), or name that manifest's path"
+            }
             return "\(path): no such file, so no manifest to read; run derive in the folder that holds your derive.yaml, name your manifest's path, or write one with derive init"
         }
         return "\(path) is not valid; run 'derive validate' for details"

@@ -636,6 +636,11 @@ struct WatchMode {
     static func missingManifest(_ path: String) -> String? {
         var info = stat()
         guard stat(path, &info) != 0, errno == ENOENT || errno == ENOTDIR else { return nil }
+        // Not init in another project's bucket or state (attack 50c's M7): that project is named.
+        let folder = (path as NSString).deletingLastPathComponent
+        if let outer = EnclosingProject.of(folder: folder.isEmpty ? "." : folder) {
+            return "cannot watch \(path): no such manifest; this folder is in \(outer.what) of \(outer.manifest), another project: run derive in \(outer.folder), or name that manifest's path"
+        }
         return "cannot watch \(path): no such manifest (check the path, or run derive init to make one); the watch starts only from a manifest that exists"
     }
 

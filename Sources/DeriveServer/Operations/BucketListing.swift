@@ -145,7 +145,8 @@ struct BucketListing {
         var entries: [ConfinedFolder.ListedEntry] = []
         _ = folder.forEachEntry(in: key) { entry in
             guard spend() else { return false }
-            entries.append(entry)
+            // A version control folder or `.derive` is never walked nor listed (`ObjectKey.isUnserved`).
+            if !ObjectKey.isUnservedName(entry.name) { entries.append(entry) }
             return true
         }
         if counter.exhausted { return nil }
@@ -163,7 +164,7 @@ struct BucketListing {
     }
 
     private func listableKey(_ path: [UInt8]) -> ObjectKey? {
-        guard let key = try? ObjectKey(bytes: path), !ObjectService.isTemporary(key) else { return nil }
+        guard let key = try? ObjectKey(bytes: path), !ObjectService.isNeverObject(key) else { return nil }
         return key
     }
 
@@ -222,7 +223,7 @@ struct BucketListing {
             guard spend() else { return false }
             let path = folderPath + entry.name
             if entry.isFolder {
-                folders.append(path + [UInt8(ascii: "/")])
+                if !ObjectKey.isUnservedName(entry.name) { folders.append(path + [UInt8(ascii: "/")]) }
             } else if let key = listableKey(path), visible(key) {
                 found = true
                 return false

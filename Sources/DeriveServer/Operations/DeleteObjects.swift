@@ -19,7 +19,7 @@ extension ObjectService {
     /// Removes `key` if it is a regular file; a missing key is not an error (OSS answers 204).
     func deleteFile(_ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
         try authorizeReplace(bucket, key, caller: caller)
-        guard !Self.isTemporary(key), Self.fitsFileSystem(key), let folder = try folder(bucket) else { return }
+        guard !Self.isNeverObject(key), Self.fitsFileSystem(key), let folder = try folder(bucket) else { return }
         // Under the key's lock, as every writer: an append that copied the object cannot link
         // it back after the delete, nor a PUT's new record be forgotten with the old file's.
         // The file is removed inside the transaction that forgets its records (and appendable

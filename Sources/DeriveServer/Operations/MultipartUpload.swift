@@ -36,7 +36,7 @@ extension ObjectService {
 
     func initiateMultipartUpload(_ request: ServiceRequest, target: Target, caller: String?, exchange: Exchange) throws -> ServiceResponse {
         try authorizeObjectWrite(request.headers, target.bucket, target.key, caller: caller)
-        guard Self.fitsFileSystem(target.key), !Self.isTemporary(target.key) else {
+        guard Self.fitsFileSystem(target.key), !Self.isNeverObject(target.key) else {
             throw OSSErrorBody.invalidObjectName("the key cannot be a file here")
         }
         let stored = ObjectMetadata.headers(from: request.headers)

@@ -11,6 +11,7 @@ extension ObjectService {
     /// the request asks for nothing the manifest declares or serve does not do.
     func authorizeObjectWrite(_ headers: [String: String], _ bucket: Bucket, _ key: ObjectKey, caller: String?) throws {
         try Self.refuseProjectPath(key)
+        try Self.refuseUnservedPath(key)
         try authorizeReplace(bucket, key, caller: caller)
         try WriteHeaders.check(headers, effectiveACL: authorizer.effectiveACL(bucket, key), bucketACL: bucket.acl)
     }
@@ -34,6 +35,13 @@ extension ObjectService {
         let name = Array(ProjectMarkers.stateFolderName.utf8)
         guard key.segments.contains(where: { $0.elementsEqual(name) }) else { return }
         throw projectRefusal(key, "a folder holding '\(ProjectMarkers.stateFolderName)' is a Derive project's (its build state), and this key has a part of that name")
+    }
+
+    /// A key through a version control folder (`ObjectKey.isUnserved`): no object, so none is
+    /// written there (a hook put in `.git/hooks` would run at the owner's next commit).
+    static func refuseUnservedPath(_ key: ObjectKey) throws {
+        guard key.isUnserved else { return }
+        throw OSSErrorBody.accessDenied("'\(key)' lies in a version control folder (\(ObjectKey.unservedNames.sorted().joined(separator: " "))), which derive serve never answers, lists or writes, whoever asks; nothing was written.")
     }
 
     /// The file about to be linked at `key`, judged on its bytes and name as discovery judges them.
