@@ -678,7 +678,15 @@ public final class BuildSession: @unchecked Sendable {
             try held.refuseUnwritable("build")
             // Before any file is installed: another project finds this one's records by it,
             // wherever its lock and state lie (attack 50a's F1).
-            try ProjectRegistry.register(registryEntry)
+            do {
+                try ProjectRegistry.register(registryEntry)
+            } catch {
+                // Where no token folder can be kept (another user's home under `sudo -E`, no HOME),
+                // the build goes on as it does without the state's token: said, not a failure.
+                let message = "derive: warning: this project is not recorded in the registry of built projects (\(error)); "
+                    + "another project finds its outputs only by looking nearby; set XDG_STATE_HOME or HOME to a folder you can write\n"
+                FileHandle.standardError.write(Data(message.utf8))
+            }
         }
         let report: BuildReport
         do {

@@ -127,7 +127,10 @@ public enum ProjectRegistry {
     public static func register(_ entry: Entry) throws {
         guard let path else { return }
         let folder = RealFolder.of((path as NSString).deletingLastPathComponent)
-        if entry.holds(folder + "/" + tokenName) || entry.buckets.values.contains(folder) { return }
+        if entry.holds(folder + "/" + tokenName) || entry.buckets.values.contains(folder) {
+            // Said, not silent (attack 51a's 1): XDG_STATE_HOME inside a bucket.
+            throw PlanError(message: "it would lie in a bucket of this manifest (\(path)): set XDG_STATE_HOME outside the buckets")
+        }
         var entry = entry
         if entry.buckets.count > maxBuckets {
             entry.buckets = Dictionary(uniqueKeysWithValues: entry.buckets.sorted { $0.key < $1.key }.prefix(maxBuckets).map { ($0.key, $0.value) })
@@ -138,7 +141,12 @@ public enum ProjectRegistry {
         defer { close(descriptor) }
         while flock(descriptor, LOCK_EX) != 0, errno == EINTR {}
         defer { flock(descriptor, LOCK_UN) }
-        guard case .entries(var entries) = read() else { return }
+        var entries: [Entry]
+        switch read() {
+        case .entries(let known): entries = known
+        // Never written over (its doubt stands), but said (attack 51a's 2).
+        case .unreadable(let why): throw PlanError(message: why + "; move it away (the next build writes it anew)")
+        }
         if entries.contains(entry) { return }
         entries.removeAll { $0.state == entry.state || $0.manifest == entry.manifest || isGone($0) }
         entries.append(entry)

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Issue #9, attack 50a's F1 and F4: takeovers between projects.
 /// F1: `sub/n.yaml` took the site's `pub/n/a.jpg` over with `--overwrite` (identical bytes, a new
@@ -100,6 +103,28 @@ import TestSupport
         try FileManager.default.removeItem(at: registry)
         let adopted = try CLI.run(["build"], in: p, environment: environment)
         #expect(adopted.status == 0 && said(adopted).contains("adopted 1 restored copy"), "\(said(adopted))")
+    }
+
+    /// Attack 51a's 4: a FIFO planted at the registry's name hung every command that asked it
+    /// (opened without O_NONBLOCK): it is doubt, as any registry that is not a regular file.
+    @Test func aFifoAtTheRegistryNeverHangs() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (p, environment) = try project(root, controls: "")
+        let built = try CLI.run(["build", "-q"], in: p, environment: environment)
+        #expect(built.status == 0, "\(said(built))")
+        let registry = root.appendingPathComponent("home/derive/states/projects")
+        let file = p.appendingPathComponent("pub/n/a.jpg")
+        let bytes = try Data(contentsOf: file)
+        try FileManager.default.removeItem(at: file)
+        try bytes.write(to: file)
+        try FileManager.default.removeItem(at: registry)
+        #expect(mkfifo(registry.path, 0o600) == 0)
+        for arguments in [["plan"], ["build"]] {
+            let run = try CLI.run(["60", CLI.executable.path] + arguments, in: p, environment: environment, executable: "/usr/bin/timeout")
+            let text = said(run)
+            #expect(run.status == 1 && text.contains("pub/n/a.jpg may be another project's output"), "\(arguments) (124: hung): \(run.status) \(text)")
+        }
     }
 
     /// The registry is never written inside a bucket of the building manifest.
