@@ -277,9 +277,9 @@ public enum EngineIdentityCache {
             return nil
         }
         // The locale and FreeType's properties too: the kept drawings of texts depend on them (attack 50b's H4, M1).
-        let decisive = (["LD_LIBRARY_PATH", "LD_PRELOAD", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT", "HOME", "XDG_CACHE_HOME",
-                         "XDG_CONFIG_HOME", "XDG_DATA_HOME"] + TextDrawing.environmentVariables)
-            .map { "\($0)=\(environment[$0] ?? "")" }
+        let decisive = ["LD_LIBRARY_PATH", "LD_PRELOAD", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT", "HOME", "XDG_CACHE_HOME",
+                        "XDG_CONFIG_HOME", "XDG_DATA_HOME"].map { "\($0)=\(environment[$0] ?? "")" }
+            + [TextDrawing.environmentWords(environment)]
         let key = ContentDigests.digest(([worker] + decisive).joined(separator: "\n"))
         return folder + "/engine-" + key.prefix(32) + ".cache"
     }

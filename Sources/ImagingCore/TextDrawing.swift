@@ -33,9 +33,21 @@ public struct TextDrawing: Sendable, Hashable, Codable {
     /// default language, `FREETYPE_PROPERTIES` the rasterizer (attack 50b's H4, M1).
     public static let environmentVariables = ["LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE", "PANGO_LANGUAGE", "FC_LANG", "FREETYPE_PROPERTIES"]
 
-    /// `environmentVariables` as `environment` holds them: each set one as `NAME=value`, sorted.
+    /// Families of variables those libraries (and HarfBuzz, which shapes) read, not listed one by
+    /// one: `HB_SHAPER_LIST=fallback` turns kerning and ligatures off (attack 51c's 1). When in
+    /// doubt a variable counts: a rebuild too many, never a stale output.
+    public static let environmentPrefixes = ["HB_", "PANGO", "FC_", "FREETYPE", "CAIRO_"]
+
+    /// The names in `environment` that change how text is drawn: `environmentVariables` and
+    /// every name starting with one of `environmentPrefixes`, sorted.
+    public static func drawingVariables(_ environment: [String: String]) -> [String] {
+        Set(environmentVariables + environment.keys.filter { name in environmentPrefixes.contains { name.hasPrefix($0) } })
+            .sorted()
+    }
+
+    /// The drawing variables as `environment` holds them: each set one as `NAME=value`, sorted.
     public static func environmentWords(_ environment: [String: String]) -> String {
-        environmentVariables.sorted().compactMap { name in environment[name].map { "\(name)=\($0)" } }.joined(separator: " ")
+        drawingVariables(environment).compactMap { name in environment[name].map { "\(name)=\($0)" } }.joined(separator: " ")
     }
 
     /// What stands for a drawing the worker could not report (never a real face): the plan

@@ -161,6 +161,15 @@ import TestSupport
         }
     }
 
+    /// Attack 51c's 1: HarfBuzz's shaper list (`fallback`: no kerning, no ligatures) is read from
+    /// the environment by a name no list held; the families of such variables count.
+    @Test(.enabled(if: hasFonts, "needs DejaVu Sans, WenQuanYi Zen Hei, AR PL UKai and UMing, and fontconfig's user configuration"))
+    func harfBuzzsShaperListRebuilds() throws {
+        try Self.expectRebuild(size: 40, before: nil, naming: "the environment text is drawn under changed") {
+            $0.environment["HB_SHAPER_LIST"] = "fallback"
+        }
+    }
+
     /// L2: a rendering value with a comma (two font features) is one item of the fingerprint: the
     /// reason names the font alone, not a piece of its features.
     @Test(.enabled(if: hasFonts, "needs DejaVu Sans, WenQuanYi Zen Hei, AR PL UKai and UMing, and fontconfig's user configuration"))
