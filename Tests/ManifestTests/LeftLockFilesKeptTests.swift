@@ -26,7 +26,9 @@ import Glibc
     }
 
     static func lockLine(_ manifest: String) -> Data {
-        Data((#"{"format":"derive.lock/1","manifest":"\#(manifest)"}"# + "\n").utf8)
+        // The header Derive writes (LockFirstLine.derivesLockManifest: a file that only starts
+        // like a lock is a user's).
+        Data((#"{"format":"derive.lock/2","manifest":"\#(manifest)","note":"\#(LockFirstLine.note)"}"# + "\n").utf8)
     }
 
     /// The kept and the fresh listing agree before and after each change, and the kept one is
