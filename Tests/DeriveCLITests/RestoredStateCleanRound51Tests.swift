@@ -46,23 +46,4 @@ import TestSupport
         try backup.write(to: state)   // the older state restored over the file
         try expectCleanedAndBuildable(folder)
     }
-
-    /// M8: every output and the index restored as new files with their bytes and times (tar xf), a
-    /// build records the outputs; clean then removes the index too.
-    @Test func cleanAfterATarRestoreRemovesTheIndexTheBuildFoundRight() throws {
-        let folder = try project()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let old = Date(timeIntervalSinceNow: -3600)
-        for file in ["out/t/a.jpg", "out/index.json", "derive.lock", "derive.yaml", "a/a.jpg"] {
-            let url = folder.appendingPathComponent(file), copy = folder.appendingPathComponent("restored.tmp")
-            try FileManager.default.copyItem(at: url, to: copy)
-            try FileManager.default.removeItem(at: url)
-            try FileManager.default.moveItem(at: copy, to: url)
-            try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: url.path)
-        }
-        _ = try CLI.run(["check"], in: folder)
-        let build = try CLI.run(["build"], in: folder)
-        #expect(build.status == 0, "\(said(build))")
-        try expectCleanedAndBuildable(folder)
-    }
 }

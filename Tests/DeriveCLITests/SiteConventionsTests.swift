@@ -116,7 +116,8 @@ import Glibc
         let inside = try CLI.run(["init", "."], in: folder.appendingPathComponent("elsewhere"))
         #expect(inside.status == 1 && inside.stderr.contains("holds the current folder"), "\(inside.stderr)")
         let none = try CLI.run(["init", "photos"], in: folder.appendingPathComponent("photos/trips").deletingLastPathComponent().appendingPathComponent(".hidden"))
-        #expect(none.status == 1 && none.stderr.contains("not a folder"), "\(none.stderr)")
+        // .hidden lies in the images bucket (photos): init refuses there before looking for images (m51's M7).
+        #expect(none.status == 1 && none.stderr.contains("another project; derive init writes nothing here"), "\(none.stderr)")
         let empty = try Self.project(["docs/notes.txt": "text:hello"])
         defer { try? FileManager.default.removeItem(at: empty) }
         let noImages = try CLI.run(["init", "docs"], in: empty)
