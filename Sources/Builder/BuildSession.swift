@@ -1544,6 +1544,22 @@ public final class BuildSession: @unchecked Sendable {
                 if !removed, let noted = notes[path]?.digest, !noted.isEmpty, noted != digest, FileKind.isRegularFile(path) {
                     removed = try planner.disk.remove(path, ifDigest: noted, identity: nil)
                 }
+                // The index this manifest's own lock records (its digest), at the index's path, where the
+                // state records other bytes (an older state restored: attack 50c's M3): the lock is the
+                // newer word, so the file holding its bytes is Derive's, unless another manifest claims it.
+                // Not where the state records the lock's very bytes: a file holding them that is not the
+                // one Derive wrote is a copy (a user's, in a folder made by hand: NeighbourOwnershipRound41).
+                if !removed, isCurrent, let recordedIndex = ownLock?.index, recordedIndex.digest != digest,
+                   case .success(let placed?) = LockFile.place(recordedIndex.path, in: manifest),
+                   PathKey.same(placed.file, path), FileIdentity.ofRegularFile(path, holding: recordedIndex.digest) != nil, foreignClaims().index(path) == nil {
+                    if try planner.disk.remove(path, ifDigest: recordedIndex.digest, identity: nil) {
+                        try Builder.removeCreatedFolders(above: path, disk: planner.disk, store: store, foreign: planner.foreignProjects)
+                    } else {
+                        report.keptLock = true
+                        report.problems.append("\(planner.display(path)) holds the index \(planner.display(lockPath)) records and could not be removed; left in place, and \(planner.display(lockPath)) is kept as its record")
+                    }
+                    continue
+                }
                 if !removed {
                     report.left.append("\(planner.display(path)) was changed since Derive wrote it as the index (or replaced: its bytes, or its device and inode, are not the ones recorded); left in place")
                     // The index's own path keeps the index's ACL without a line; an old one does not.
