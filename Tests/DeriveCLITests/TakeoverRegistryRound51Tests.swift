@@ -78,21 +78,27 @@ import Glibc
         #expect(try CLI.run(["check"], in: p, environment: environment).status == 0)
     }
 
-    /// A registry that cannot be read is doubt: a restored copy is not adopted on a guess; once it
-    /// is moved away (the advice), the copy is adopted as before.
-    @Test func anUnreadableRegistryAdoptsNothing() throws {
-        let root = try CLI.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
+    /// The site built and registered, then its output made a restored copy (the same bytes in a
+    /// new file): the registry's path, the project and its environment.
+    func builtWithARestoredCopy(_ root: URL) throws -> (registry: URL, p: URL, environment: [String: String]) {
         let (p, environment) = try project(root, controls: "")
         let built = try CLI.run(["build", "-q"], in: p, environment: environment)
         #expect(built.status == 0, "\(said(built))")
         let registry = root.appendingPathComponent("home/derive/states/projects")
         #expect(FileManager.default.fileExists(atPath: registry.path), "the build registered nothing")
-        // A restored copy: the same bytes in a new file.
         let file = p.appendingPathComponent("pub/n/a.jpg")
         let bytes = try Data(contentsOf: file)
         try FileManager.default.removeItem(at: file)
         try bytes.write(to: file)
+        return (registry, p, environment)
+    }
+
+    /// A registry that cannot be read is doubt: a restored copy is not adopted on a guess; once it
+    /// is moved away (the advice), the copy is adopted as before.
+    @Test func anUnreadableRegistryAdoptsNothing() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (registry, p, environment) = try builtWithARestoredCopy(root)
         try Data("not a registry\n".utf8).write(to: registry)
         for arguments in [["plan"], ["build"]] {
             let run = try CLI.run(arguments, in: p, environment: environment)
@@ -110,14 +116,7 @@ import Glibc
     @Test func aFifoAtTheRegistryNeverHangs() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
-        let (p, environment) = try project(root, controls: "")
-        let built = try CLI.run(["build", "-q"], in: p, environment: environment)
-        #expect(built.status == 0, "\(said(built))")
-        let registry = root.appendingPathComponent("home/derive/states/projects")
-        let file = p.appendingPathComponent("pub/n/a.jpg")
-        let bytes = try Data(contentsOf: file)
-        try FileManager.default.removeItem(at: file)
-        try bytes.write(to: file)
+        let (registry, p, environment) = try builtWithARestoredCopy(root)
         try FileManager.default.removeItem(at: registry)
         #expect(mkfifo(registry.path, 0o600) == 0)
         for arguments in [["plan"], ["build"]] {
