@@ -136,6 +136,9 @@ import Glibc
         let built = try CLI.run(["build", "-q"], in: p, environment: ["XDG_STATE_HOME": home.path])
         #expect(built.status == 0, "\(said(built))")
         #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("derive/states/projects").path))
+        // Said, not skipped in silence (attack 51a's 1): the old binary wrote no registry at all,
+        // so the file's absence alone could not fail.
+        #expect(built.stderr.contains("not recorded in the registry of built projects") && built.stderr.contains("set XDG_STATE_HOME outside the buckets"), "\(built.stderr)")
     }
 
     /// F4: `q`, a copy of the site beside it whose manifest was renamed (`derive.yml`, which does
