@@ -687,6 +687,8 @@ public final class BuildSession: @unchecked Sendable {
                     + "another project finds its outputs only by looking nearby; set XDG_STATE_HOME or HOME to a folder you can write\n"
                 FileHandle.standardError.write(Data(message.utf8))
             }
+        } else {
+            registerIfMissing()
         }
         let report: BuildReport
         do {
@@ -710,6 +712,15 @@ public final class BuildSession: @unchecked Sendable {
                     written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles,
                     links: plan.orphansBehindLinks.map(\.link))
         return BuildOutcome(plan: plan, report: report, verification: verification)
+    }
+
+    /// Records this project in the registry of built projects when its very line is not there: a
+    /// build with nothing to write (the no-op too) of a project renamed or moved since, or whose
+    /// line the registry lost, is found where it is now (attack 51a's 1b c). One read of the
+    /// registry when the line is there; a failure is said by the next build that writes.
+    public func registerIfMissing() {
+        let entry = registryEntry
+        if !ProjectRegistry.isRegistered(entry) { try? ProjectRegistry.register(entry) }
     }
 
     /// This project as the registry of built projects names it (`ProjectRegistry`).

@@ -581,6 +581,15 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     public var ownRealManifest: String { own.real }
     public var ownStateFolder: String { ownControlFiles().state }
 
+    /// This manifest's bucket folders (real paths), read once per instance, on the first question.
+    public var ownBucketFolders: [String] {
+        if let known = lock.withLock({ ownBuckets }) { return known }
+        let found = Self.load(manifestPath).buckets.map(\.folder.real)
+        lock.withLock { ownBuckets = found }
+        return found
+    }
+    private var ownBuckets: [String]?
+
     /// The file's path as the file system names it (links on the way resolved).
     public static func realPath(_ path: String) -> String {
         FileSystemPath(manifest: URL(literalFilePath: path).standardizedFileURL.path).real

@@ -55,8 +55,12 @@ public enum ForeignClaims {
         public func refusal(_ file: String) -> String {
             // Never adopted on a guess: the file may be a project's the registry would name.
             if let doubt {
+                let fix = doubt.contains(" lies in a bucket of ") ? "set XDG_STATE_HOME to a folder outside every bucket"
+                    // Followed literally, loses no project: what the registry named is found again
+                    // from the build states' tokens in the state home (attack 51a's 2).
+                    : "move that file away or make it readable (the next build writes it anew; the projects it named are found again from their build states' tokens beside it)"
                 return "\(file) may be another project's output: \(doubt), so Derive cannot tell whether a project it lists installed this file; "
-                    + "move that file away or make it readable (the next build writes it anew), or pass --overwrite to take the file over"
+                    + fix + ", or pass --overwrite to take the file over"
             }
             // A manifest renamed with the default lock and state names (attack 41a's B7): whose the
             // records are, and how this manifest carries on from them if it is that one renamed.

@@ -148,8 +148,11 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         // records these very bytes"). Hashed once, only when an identity matches.
         var current: String??
         func installed(_ project: ForeignProjectFiles.Unloaded) -> Bool {
+            // Judged by the file's identity, as this manifest's own records are: a folder renamed
+            // since (`mv pub pub2`) or the whole project moved keeps every inode, so the very file
+            // under the same key is the one it installed (attack 51a's 1b).
             for record in installedFiles(state: project.state, manifest: project.manifest)[now] ?? []
-            where record.identity.isFile(at: path) && record.isPlaced(at: real) {
+            where record.identity.isFile(at: path) && (record.isPlaced(at: real) || record.hasKey(of: real)) {
                 if current == nil { current = .some(ForeignClaims.fileDigest(path)) }
                 if case .some(.some(let digest)) = current, digest == record.digest { return true }
             }
@@ -179,6 +182,17 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
                 return gone ? ForeignClaims.Claim(manifest: entry.manifest, recordedOwner: nil, gone: true, state: entry.state)
                     : ForeignClaims.Claim(manifest: entry.manifest, recordedOwner: nil)
             }
+            // A state home inside a bucket (attack 51a's 1): the registry is never written there
+            // and a rule may write over its tokens, so what it does not name is doubt, never adopted.
+            if doubting, let registry = ProjectRegistry.path {
+                let home = ProjectRegistry.realName((registry as NSString).deletingLastPathComponent)
+                let ownBuckets = projects.ownBucketFolders.map(ProjectRegistry.realName)
+                if let entry = entries.first(where: { $0.holds(home) || $0.buckets.values.contains(home) })?.manifest
+                    ?? ownBuckets.first(where: { home == $0 || home.utf8.starts(with: (($0 == "/" ? "" : $0) + "/").utf8) }).map({ _ in projects.ownRealManifest }) {
+                    return ForeignClaims.Claim(manifest: registry, recordedOwner: nil,
+                                               doubt: "the registry of built projects \(registry) lies in a bucket of \(entry), where it is never written (a rule could write over it)")
+                }
+            }
             return nil
         }
     }
@@ -201,6 +215,12 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         /// The bytes it recorded writing there (`outputs.outputDigest`).
         var digest: String
 
+        /// Whether the real path `real` ends with this record's key (its folder renamed or moved since).
+        func hasKey(of real: String) -> Bool {
+            let tail = Array(("/" + key).utf8)
+            return real.utf8.count > tail.count && real.utf8.suffix(tail.count).elementsEqual(tail)
+        }
+
         /// Whether the file at the real path `real` is where this record placed it.
         func isPlaced(at real: String) -> Bool {
             ForeignProjectFiles.key(of: real, below: folder).map { PathKey.same($0, key) } ?? false
@@ -211,7 +231,9 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// device and inode; none from a state that is not `manifest`'s, or from before they were kept.
     private func installedFiles(state: String, manifest: String) -> [FileIdentity: [Installed]] {
         if let known = lock.withLock({ installed[state] }) { return known }
-        let rows = Self.readState(state, manifest: manifest, sql: "SELECT f.path, o.folder, f.device, f.inode, f.birth, o.outputDigest FROM outputFiles f JOIN outputs o ON o.path = f.path") {
+        // A state moved with its project (`mv proj proj-moved`) names its manifest where it was:
+        // the same place beside it is the same project (attack 51a's 1b b).
+        let rows = Self.readState(state, manifest: manifest, movedWithIt: true, sql: "SELECT f.path, o.folder, f.device, f.inode, f.birth, o.outputDigest FROM outputFiles f JOIN outputs o ON o.path = f.path") {
             (row: Row) in (row[0] as String, row[1] as String, FileIdentity(stored: row[2], row[3], birth: row[4]), row[5] as String)
         }
         var found: [FileIdentity: [Installed]] = [:]
@@ -341,7 +363,9 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// The rows `sql` selects from the build state in `state`, read-only, when it is one Derive
     /// trusts and it names `manifest` as its owner (a copied project's state is another's); none
     /// otherwise. The one reading of another project's state (its outputs, its digest cache).
-    private static func readState<T>(_ state: String, manifest: String, sql: String, _ decode: (Row) -> T) -> [T] {
+    /// `movedWithIt`: also a state whose owner record names another path for its manifest at the
+    /// same place beside the state folder (the project moved with its state).
+    private static func readState<T>(_ state: String, manifest: String, movedWithIt: Bool = false, sql: String, _ decode: (Row) -> T) -> [T] {
         let database = state + "/" + StateFiles.database
         var configuration = Configuration()
         configuration.readonly = true
@@ -349,8 +373,10 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
               let queue = try? DatabaseQueue(path: database, configuration: configuration) else { return [] }
         defer { try? queue.close() }
         return (try? queue.read { db -> [T] in
-            guard let owner = try String.fetchOne(db, sql: "SELECT manifest FROM owner"),
-                  StateOwner.isSame(recorded: owner, owner: manifest) else { return [] }
+            guard let owner = try StateOwner.recordedOwner(db) else { return [] }
+            let same = StateOwner.isSame(recorded: owner.manifest, owner: manifest)
+                || (movedWithIt && !owner.place.isEmpty && owner.place == StateOwner.place(owner: StateOwner.name(manifest), stateFolder: state))
+            guard same else { return [] }
             return try Row.fetchAll(db, sql: sql).map(decode)
         }) ?? []
     }

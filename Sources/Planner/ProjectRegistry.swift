@@ -1,5 +1,7 @@
 import Confinement
 import Foundation
+import GRDB
+import Manifest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,9 +19,11 @@ import Glibc
 /// it (attack 50a's F1). The registry names it wherever its files lie; the lookup asks it of a
 /// file in one of the registered buckets' folders (`ForeignRecordedOutputs.installerClaim`).
 ///
-/// Bounded: at most `maxEntries` lines and `StateFolderTrust.maxTokenBytes` bytes (the oldest
-/// lines go first), `maxBuckets` folders a line. A line whose manifest, lock and state folder are
-/// all gone is dropped when the registry is written. Never written inside one of the building
+/// Bounded: at most `maxEntries` lines and `StateFolderTrust.maxTokenBytes` bytes, `maxBuckets`
+/// folders a line. A line whose manifest, lock and state folder are all gone is dropped when the
+/// registry is written; no other line ever is (at the limit the build says so and is not recorded,
+/// found from its state's tokens instead: `recovered`). What the registry lost (removed, moved
+/// away, never written) is found again from the state home's tokens on every read. Never written inside one of the building
 /// manifest's buckets (a rule could write over it, serve could answer it). A registry that is
 /// there but cannot be read is doubt: nothing is adopted on a guess then (`ForeignClaimLookup`).
 public enum ProjectRegistry {
@@ -56,18 +60,125 @@ public enum ProjectRegistry {
     /// The registry's path, for messages; nil when no folder of tokens is known.
     public static var path: String? { StateBinding.folder().map { $0 + "/" + tokenName } }
 
-    /// The registry's lines; none when it is not there (nothing built yet, or no home known).
+    /// The registry's lines, then the projects it lost that the state home still holds
+    /// (`recovered`); those alone when it is not there (removed, moved away as the advice for one
+    /// that cannot be read says, or never written: a state home inside a bucket). A registry there
+    /// that cannot be read is doubt, as is a state home holding more tokens than are read.
     public static func read() -> Contents {
+        guard let path else { return .entries([]) }
+        var registered: [Entry] = []
+        var info = stat()
+        if !(lstat(path, &info) != 0 && errno == ENOENT) {
+            guard let data = StateFolderTrust.readToken(name: tokenName) else {
+                return .unreadable("the registry of built projects \(path) cannot be read (not a regular file of yours of at most \(StateFolderTrust.maxTokenBytes) bytes, or a folder on the way to it is not yours)")
+            }
+            guard let entries = parse(data) else {
+                return .unreadable("the registry of built projects \(path) does not hold Derive's lines")
+            }
+            registered = entries
+        }
+        switch recovered(except: Set(registered.map(\.state))) {
+        case .entries(let found): return .entries(found + registered)
+        case .unreadable(let why): return .unreadable(why)
+        }
+    }
+
+    /// The registry's own lines, without what `recovered` adds; none when it is not there.
+    static func readLines() -> Contents {
         guard let path else { return .entries([]) }
         var info = stat()
         if lstat(path, &info) != 0, errno == ENOENT { return .entries([]) }
-        guard let data = StateFolderTrust.readToken(name: tokenName) else {
-            return .unreadable("the registry of built projects \(path) cannot be read (not a regular file of yours of at most \(StateFolderTrust.maxTokenBytes) bytes, or a folder on the way to it is not yours)")
-        }
-        guard let entries = parse(data) else {
-            return .unreadable("the registry of built projects \(path) does not hold Derive's lines")
+        guard let data = StateFolderTrust.readToken(name: tokenName), let entries = parse(data) else {
+            return .unreadable("the registry of built projects \(path) cannot be read or does not hold Derive's lines")
         }
         return .entries(entries)
+    }
+
+    /// Tokens of build states read at most by `recovered` (a secret per state folder this user
+    /// ever built, gone ones too); beyond, the lookup is doubt rather than a guess.
+    public static let maxStateTokens = 8 * maxEntries
+
+    /// The projects the state home still holds and the registry does not name (attack 51a's 2: a
+    /// registry removed, moved away, or a folder, a link or too big while a project built, lost a
+    /// live far project, whose file the site then adopted and cleaned). Each state this user's
+    /// Derive sealed has its secret `states/<sha>`, naming the state's database, and most have its
+    /// lock's provenance `<sha>.lock`, naming the lock and the bucket folders it was written for.
+    /// A project is taken when its state folder or its lock is still there: its manifest as the
+    /// state's owner record names it (else the lock's first line), its buckets from the
+    /// provenance (else the folders its state records outputs in). `except`: states already named.
+    static func recovered(except named: Set<String>) -> Contents {
+        guard let descriptor = try? StateFolderTrust.openTokenFolder(create: false) else { return .entries([]) }
+        guard let listing = fdopendir(dup(descriptor)) else { close(descriptor); return .entries([]) }
+        close(descriptor)
+        defer { closedir(listing) }
+        var names: [String] = []
+        while let item = readdir(listing) {
+            let name = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard StateBinding.isToken(name) else { continue }
+            names.append(name)
+            if names.count > maxStateTokens {
+                return .unreadable("the state home \(StateBinding.folder() ?? "") holds more than \(maxStateTokens) build states' tokens, more than Derive reads to find the projects the registry of built projects lost; remove the tokens of build states that are gone (their state.sqlite is no longer at the path their 'state' line names)")
+            }
+        }
+        var found: [Entry] = []
+        for name in names.sorted() {
+            guard let entry = recoveredEntry(token: name), !named.contains(entry.state) else { continue }
+            found.append(entry)
+        }
+        return .entries(found)
+    }
+
+    /// The project the secret `name` (and its lock's provenance) names, when its state folder or lock is still there.
+    static func recoveredEntry(token name: String) -> Entry? {
+        guard let secret = StateFolderTrust.readToken(name: name) else { return nil }
+        var database: String?
+        for line in String(decoding: secret, as: UTF8.self).split(separator: "\n") where line.hasPrefix("state ") {
+            database = jsonString(line.dropFirst(6))
+        }
+        guard let database, database.hasPrefix("/") else { return nil }
+        let state = (database as NSString).deletingLastPathComponent
+        var lock: String?
+        var buckets: [String: String] = [:]
+        if let provenance = StateFolderTrust.readToken(name: name + ".lock") {
+            for line in String(decoding: provenance, as: UTF8.self).split(separator: "\n") {
+                if line.hasPrefix("path ") { lock = jsonString(line.dropFirst(5)) }
+                // `bucket DEVICE INODE ["name","/real"]`
+                if line.hasPrefix("bucket "), let open = line.firstIndex(of: "["),
+                   let pair = try? JSONSerialization.jsonObject(with: Data(line[open...].utf8)) as? [String],
+                   pair.count == 2, pair[1].hasPrefix("/"), buckets.count < maxBuckets {
+                    buckets[pair[0]] = pair[1]
+                }
+            }
+        }
+        var info = stat()
+        let hasState = lstat(database, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        let hasLock = lock.map { lstat($0, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG } ?? false
+        guard hasState || hasLock else { return nil }
+        var manifest: String?
+        if hasState { manifest = recordedOwner(database) }
+        if manifest == nil, hasLock, let lock { manifest = NeighbourProjects.manifestNamed(byLock: lock) }
+        guard let manifest, manifest.hasPrefix("/") else { return nil }
+        if buckets.isEmpty, hasState {
+            for (output, folder) in ForeignRecordedOutputs.stateOutputs(state: state, manifest: manifest) where !folder.isEmpty {
+                guard let slash = output.firstIndex(of: "/"), buckets.count < maxBuckets else { continue }
+                buckets[String(output[..<slash])] = folder
+            }
+        }
+        return Entry(manifest: manifest, lock: lock ?? (manifest as NSString).deletingPathExtension + ".lock", state: state, buckets: buckets)
+    }
+
+    private static func jsonString<S: StringProtocol>(_ text: S) -> String? {
+        try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed) as? String
+    }
+
+    /// The manifest the state database at `database` names as its owner (read-only), nil when none.
+    private static func recordedOwner(_ database: String) -> String? {
+        guard (try? StateFolderTrust.checkDatabaseFiles(database)) != nil else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        guard let queue = try? DatabaseQueue(path: database, configuration: configuration) else { return nil }
+        defer { try? queue.close() }
+        return (try? queue.read { db in try StateOwner.recordedOwner(db) })?.manifest
     }
 
     static func parse(_ data: Data) -> [Entry]? {
@@ -120,6 +231,14 @@ public enum ProjectRegistry {
         }
     }
 
+    /// Whether the registry holds `entry`'s very line: one read of its bytes, no parse (a no-op
+    /// build asks it, to register a project renamed or moved since: attack 51a's 1b c).
+    public static func isRegistered(_ entry: Entry) -> Bool {
+        guard let data = StateFolderTrust.readToken(name: tokenName) else { return false }
+        let line = Data(("\n" + encode([entry]).dropFirst(header.utf8.count + 1)).utf8)
+        return data.range(of: line) != nil
+    }
+
     /// Records `entry` (a changed line replaces its old one, last). Not written when the registry would
     /// lie in one of `entry`'s buckets' folders, nor over a registry that cannot be read (its
     /// doubt stands until the user moves it away). Serialised with other builds by a lock on the
@@ -136,25 +255,29 @@ public enum ProjectRegistry {
             entry.buckets = Dictionary(uniqueKeysWithValues: entry.buckets.sorted { $0.key < $1.key }.prefix(maxBuckets).map { ($0.key, $0.value) })
         }
         // A quick look first: a build of an unchanged project writes nothing.
-        if case .entries(let known) = read(), known.contains(entry) { return }
+        if isRegistered(entry) { return }
         let descriptor = try StateFolderTrust.openTokenFolder(create: true)
         defer { close(descriptor) }
         while flock(descriptor, LOCK_EX) != 0, errno == EINTR {}
         defer { flock(descriptor, LOCK_UN) }
         var entries: [Entry]
-        switch read() {
+        switch readLines() {
         case .entries(let known): entries = known
-        // Never written over (its doubt stands), but said (attack 51a's 2).
-        case .unreadable(let why): throw PlanError(message: why + "; move it away (the next build writes it anew)")
+        // Never written over (its doubt stands), but said (attack 51a's 2). Moved away, the lines
+        // it held come back from the state home (`recovered`), and the next build writes it anew.
+        case .unreadable(let why): throw PlanError(message: why + "; move it away (the next build writes it anew, and the projects it named are found again from the state home)")
         }
         if entries.contains(entry) { return }
+        // Only lines of this project's old self, or of projects whose manifest, lock and state
+        // are all gone: a line whose lock or state is still there is never dropped (attack 51a's
+        // 2b: the "oldest" line dropped at the limit was a live far taker's).
         entries.removeAll { $0.state == entry.state || $0.manifest == entry.manifest || isGone($0) }
         entries.append(entry)
-        if entries.count > maxEntries { entries.removeFirst(entries.count - maxEntries) }
-        var text = encode(entries)
-        while text.utf8.count > StateFolderTrust.maxTokenBytes, entries.count > 1 {
-            entries.removeFirst(max(1, entries.count / 8))
-            text = encode(entries)
+        let text = encode(entries)
+        guard entries.count <= maxEntries, text.utf8.count <= StateFolderTrust.maxTokenBytes else {
+            throw PlanError(message: "the registry of built projects \(path) holds \(entries.count - 1) projects whose manifest, lock or build state is still there, "
+                + "the most it holds (\(maxEntries) lines, \(StateFolderTrust.maxTokenBytes) bytes): no line is dropped; remove the lock and build state of projects "
+                + "you no longer build (their lines go at the next build), or set XDG_STATE_HOME to another folder for some of them")
         }
         try StateFolderTrust.writeToken(text, name: tokenName)
     }

@@ -72,6 +72,8 @@ struct Workspace {
         guard let workspace = try? Workspace(argument, crossChecks: false, quiet: true) else { return (nil, nil, false) }
         let count = workspace.session.unchanged()
         if refresh, count != nil, let warning = workspace.session.refreshWitness() { Output.printWarning(warning) }
+        // A no-op build of a project renamed or moved since registers it where it is now.
+        if refresh, count != nil { workspace.session.registerIfMissing() }
         return (count, workspace.session.witnessCheck(), workspace.manifest.rules.contains { $0.budget != nil })
     }
 

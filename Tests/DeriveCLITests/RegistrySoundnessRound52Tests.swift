@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue #9, attack 51a's 1, 1b, 2 and 2b: a taker's build state records the very file it
+/// installed over the site's output (`build --overwrite`, identical bytes in a new file); the
+/// site must never adopt that file as a "restored copy" (and `clean` delete it) because a folder
+/// was renamed, the project moved, the registry of built projects lost or full, or the state home
+/// lies in a bucket.
+@Suite(.ownThreads) struct RegistrySoundnessRound52Tests {
+    static let site = "version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"pub/n/{name}.jpg\"}\n"
+    static let nearTaker = "version: 1\nbuckets:\n  src: {path: ../src}\n  out: {path: ../pub/n}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
+    static func farTaker(_ proj: URL) -> String {
+        "version: 1\nbuckets:\n  src: {path: \(proj.path)/src}\n  out: {path: \(proj.path)/pub/n}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
+    }
+
+    func inode(_ file: URL) -> UInt64? {
+        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
+    }
+
+    func write(_ text: String, _ file: URL) throws {
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: file)
+    }
+
+    /// `root/proj` (the site) and a taker `far/a/b/n.yaml` outside every folder the site looks in,
+    /// both built, the taker with `--overwrite`; the state home `home` (default `root/xdg`).
+    func farTakeover(_ root: URL, home: URL? = nil) throws -> (proj: URL, taker: URL, environment: [String: String]) {
+        let proj = root.appendingPathComponent("proj"), taker = root.appendingPathComponent("far/a/b/n.yaml")
+        try FileManager.default.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
+        try write(Self.site, proj.appendingPathComponent("derive.yaml"))
+        try write(Self.farTaker(proj), taker)
+        let home = home ?? root.appendingPathComponent("xdg")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let environment = ["XDG_STATE_HOME": home.path]
+        let built = try CLI.run(["build", "-q"], in: proj, environment: environment)
+        #expect(built.status == 0, "\(said(built))")
+        let taken = try CLI.run(["build", "-q", "--overwrite", taker.path], in: proj, environment: environment)
+        #expect(taken.status == 0, "\(said(taken))")
+        return (proj, taker, environment)
+    }
+
+    /// Plan names `owner` (a path fragment) as the file's owner and adopts nothing; clean leaves the very file.
+    func expectClaimed(_ proj: URL, by owner: String, _ environment: [String: String], _ context: String) throws {
+        let file = proj.appendingPathComponent("pub/n/a.jpg")
+        let before = inode(file)
+        #expect(before != nil, "\(context): the taker's file is not there")
+        let plan = try CLI.run(["plan"], in: proj, environment: environment)
+        let text = said(plan)
+        #expect(plan.status == 1 && text.contains(owner), "\(context): \(text)")
+        #expect(!text.contains("restored copy"), "\(context): \(text)")
+        let build = try CLI.run(["build"], in: proj, environment: environment)
+        #expect(!said(build).contains("adopted"), "\(context): \(said(build))")
+        let clean = try CLI.run(["clean"], in: proj, environment: environment)
+        #expect(FileManager.default.fileExists(atPath: file.path) && inode(file) == before, "\(context): clean removed the taker's file: \(said(clean))")
+    }
+
+    /// 1b (a): the site's bucket folder renamed (`mv pub pub2`, `path: pub2`). The taker
+    /// `sub/n.yaml` still records the very file (it moved with the folder).
+    @Test func aRenamedBucketFolderKeepsTheTakersClaim() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let p = root.appendingPathComponent("p")
+        try FileManager.default.createDirectory(at: p.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: p.appendingPathComponent("src/a.jpg"))
+        try write(Self.site, p.appendingPathComponent("derive.yaml"))
+        try write(Self.nearTaker, p.appendingPathComponent("sub/n.yaml"))
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        #expect(try CLI.run(["build", "-q"], in: p, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite", "sub/n.yaml"], in: p, environment: environment).status == 0)
+        try FileManager.default.moveItem(at: p.appendingPathComponent("pub"), to: p.appendingPathComponent("pub2"))
+        try write(Self.site.replacingOccurrences(of: "{path: pub}", with: "{path: pub2}"), p.appendingPathComponent("derive.yaml"))
+        let file = p.appendingPathComponent("pub2/n/a.jpg")
+        let before = inode(file)
+        let plan = try CLI.run(["plan"], in: p, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("sub/n.yaml") && !said(plan).contains("restored copy"), "\(said(plan))")
+        let build = try CLI.run(["build"], in: p, environment: environment)
+        #expect(!said(build).contains("adopted"), "\(said(build))")
+        let clean = try CLI.run(["clean"], in: p, environment: environment)
+        #expect(FileManager.default.fileExists(atPath: file.path) && inode(file) == before, "clean removed the taker's file: \(said(clean))")
+    }
+
+    /// 1b (b): the taker's lock lost, then the whole project moved (`mv p q`: every inode kept);
+    /// its state moved with it and still records the very file.
+    @Test func aMovedProjectKeepsTheTakersClaimByItsState() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let p = root.appendingPathComponent("p")
+        try FileManager.default.createDirectory(at: p.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: p.appendingPathComponent("src/a.jpg"))
+        try write(Self.site, p.appendingPathComponent("derive.yaml"))
+        try write(Self.nearTaker, p.appendingPathComponent("sub/n.yaml"))
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        #expect(try CLI.run(["build", "-q"], in: p, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite", "sub/n.yaml"], in: p, environment: environment).status == 0)
+        try FileManager.default.removeItem(at: p.appendingPathComponent("sub/n.lock"))
+        let q = root.appendingPathComponent("q")
+        try FileManager.default.moveItem(at: p, to: q)
+        try expectClaimed(q, by: "sub/n.yaml", environment, "moved")
+    }
+
+    /// 1b (c): a far taker renamed (`mv far/a far/a2`) and built again (a no-op) is found where it
+    /// is now: its no-op build registers it again.
+    @Test func aRenamedFarTakersNoOpBuildRegistersItAgain() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (proj, _, environment) = try farTakeover(root)
+        try FileManager.default.moveItem(at: root.appendingPathComponent("far/a"), to: root.appendingPathComponent("far/a2"))
+        let noOp = try CLI.run(["build", "-q", root.appendingPathComponent("far/a2/b/n.yaml").path], in: proj, environment: environment)
+        #expect(noOp.status == 0, "\(said(noOp))")
+        let registry = try String(contentsOf: root.appendingPathComponent("xdg/derive/states/projects"), encoding: .utf8)
+        #expect(registry.contains("/far/a2/b/n.yaml"), "\(registry)")
+        try expectClaimed(proj, by: "far/a2/b/n.yaml", environment, "renamed")
+    }
+
+    /// 2: the registry lost (moved away, as the advice for one that cannot be read says; or a
+    /// folder at its name while the taker built, so the taker wrote no line): the next commands
+    /// find the far taker again from what the state home holds.
+    @Test(arguments: ["moved away", "a folder while the taker built"])
+    func aLostRegistryIsRebuiltFromTheStateHome(variant: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let home = root.appendingPathComponent("xdg")
+        let registry = home.appendingPathComponent("derive/states/projects")
+        if variant == "moved away" {
+            let (proj, _, environment) = try farTakeover(root)
+            try Data("junk\n".utf8).write(to: registry)
+            let doubt = try CLI.run(["plan"], in: proj, environment: environment)
+            #expect(doubt.status == 1 && said(doubt).contains("move that file away"), "\(said(doubt))")
+            try FileManager.default.moveItem(at: registry, to: root.appendingPathComponent("registry.moved"))
+            try expectClaimed(proj, by: "far/a/b/n.yaml", environment, variant)
+        } else {
+            try FileManager.default.createDirectory(at: registry, withIntermediateDirectories: true)
+            let (proj, _, environment) = try farTakeover(root, home: home)
+            try FileManager.default.removeItem(at: registry)
+            try expectClaimed(proj, by: "far/a/b/n.yaml", environment, variant)
+        }
+    }
+
+    /// 2b: at the limit of 1 024 lines, every one naming a project still there, two more projects
+    /// build: the far taker's line is never dropped as "oldest".
+    @Test func theLimitNeverDropsALiveProject() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (proj, _, environment) = try farTakeover(root)
+        let registry = root.appendingPathComponent("xdg/derive/states/projects")
+        let fill = root.appendingPathComponent("fill")
+        try FileManager.default.createDirectory(at: fill, withIntermediateDirectories: true)
+        var lines = try String(contentsOf: registry, encoding: .utf8)
+        for index in 1...1022 {
+            let manifest = fill.appendingPathComponent("\(index).yaml").path
+            _ = FileManager.default.createFile(atPath: manifest, contents: Data())
+            lines += "{\"buckets\":{},\"lock\":\"\(fill.path)/\(index).lock\",\"manifest\":\"\(manifest)\",\"state\":\"\(fill.path)/\(index)\"}\n"
+        }
+        try Data(lines.utf8).write(to: registry)
+        for name in ["x", "y"] {
+            let other = root.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: other.appendingPathComponent("src"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: other.appendingPathComponent("src/a.jpg"))
+            try write(Self.site, other.appendingPathComponent("derive.yaml"))
+            let built = try CLI.run(["build", "-q"], in: other, environment: environment)
+            #expect(built.status == 0, "\(said(built))")
+        }
+        let after = try String(contentsOf: registry, encoding: .utf8)
+        #expect(after.contains("/far/a/b/n.yaml"), "the far taker's line was dropped")
+        try expectClaimed(proj, by: "far/a/b/n.yaml", environment, "limit")
+    }
+
+    /// 1: the state home inside the site's bucket (and the taker's): the registry is never written
+    /// there, yet the taker's file is never adopted.
+    @Test func aStateHomeInABucketAdoptsNothing() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let home = root.appendingPathComponent("proj/pub/n/.st")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        #expect(chmod(home.path, 0o700) == 0)
+        let (proj, _, environment) = try farTakeover(root, home: home)
+        try expectClaimed(proj, by: "a.jpg", environment, "state home in a bucket")
+    }
+}
