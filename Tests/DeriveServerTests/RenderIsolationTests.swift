@@ -81,6 +81,15 @@ import Glibc
 
     static let heic = "/pub/noise.jpg?x-oss-process=image%2Fformat%2Cheic"
 
+    /// The CPU time (clock ticks, user and system) process `pid` has used; 0 when it cannot be read.
+    static func cpuTicks(_ pid: pid_t) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let end = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
+        return user + system
+    }
+
     /// The deadline ends the encode by killing its worker: the answer is RequestTimeout and the
     /// worker that ran the encode is gone (an encode left to finish, or waited for, would have
     /// checked it back in alive). A bound on the answer's time (4 s) was outlasted at load 20
@@ -110,7 +119,16 @@ import Glibc
             Issue.record("expected a render")
             return
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { job.cancellation.cancel() }   // the client went away
+        // The client goes away once the worker is at the encode (its CPU time grows), not after a
+        // fixed 0.3 s: on a loaded machine that came before the render reached the worker, which
+        // then rightly was never killed (seen on a tmpfs run at load 30).
+        let worker = before.first ?? 0
+        let baseline = Self.cpuTicks(worker)
+        Thread.detachNewThread {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, Self.cpuTicks(worker) < baseline + 5 { usleep(10_000) }
+            job.cancellation.cancel()
+        }
         let started = Date()
         let response = job.run()
         let elapsed = Date().timeIntervalSince(started)
