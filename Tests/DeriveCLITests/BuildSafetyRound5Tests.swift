@@ -152,9 +152,16 @@ extension BuildSafetyRound5Tests {
         let errors = Pipe()
         first.standardError = errors
         try first.run()
-        // Wait until the build holds its state folder, then remove it and replace the manifest.
-        for _ in 0..<100 where !project.exists(".derive/derive/build.lock") { usleep(20_000) }
-        try FileManager.default.removeItem(at: project.url(".derive"))
+        // Wait until the build holds its state folder (2 s were outlasted on a loaded machine:
+        // the folder was not there yet to remove), then remove it and replace the manifest.
+        let deadline = Date().addingTimeInterval(60)
+        while first.isRunning, Date() < deadline, !project.exists(".derive/derive/build.lock") { usleep(20_000) }
+        try #require(project.exists(".derive/derive/build.lock"), "the first build never took its lock: \(first.isRunning)")
+        // Moved aside in one step, then deleted once the first build ended: a recursive delete
+        // racing the running build's own writes into the folder failed (a folder not empty).
+        let removed = project.root.deletingLastPathComponent().appendingPathComponent("state-removed-\(UUID().uuidString)")
+        #expect(rename(project.url(".derive").path, removed.path) == 0)
+        defer { try? FileManager.default.removeItem(at: removed) }
         let saved = project.url("saved.tmp")
         try FileManager.default.copyItem(at: project.url("derive.yaml"), to: saved)
         #expect(rename(saved.path, project.url("derive.yaml").path) == 0)

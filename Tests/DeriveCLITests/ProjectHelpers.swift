@@ -61,9 +61,22 @@ private func rewriteLockHeader(_ project: BuildSafetyAttackTests.Project, index 
 }
 
 /// Copies the sample `name` to `url`, making the folders on the way (a watch test's new source).
+/// The copy is made in the scratch root and renamed in whole: a copy in place creates the file,
+/// then writes it, and a loaded machine can pause between the two for longer than a watch's quiet
+/// time (0.2 s), so the watch built the empty file first. Like a copy, it refuses any entry at `url`.
 func copySample(_ name: String, to url: URL) throws {
     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(name), to: url)
+    var info = stat()
+    guard lstat(url.path, &info) != 0 else { throw CocoaError(.fileWriteFileExists, userInfo: [NSFilePathErrorKey: url.path]) }
+    let sample = CLI.samples.appendingPathComponent(name)
+    let aside = FileManager.default.temporaryDirectory.appendingPathComponent("derive-sample-\(UUID().uuidString)")
+    try FileManager.default.copyItem(at: sample, to: aside)
+    guard rename(aside.path, url.path) == 0 else {
+        // Another file system than the scratch root's: copied in place.
+        try? FileManager.default.removeItem(at: aside)
+        try FileManager.default.copyItem(at: sample, to: url)
+        return
+    }
 }
 
 extension BuildSafetyAttackTests.Project {

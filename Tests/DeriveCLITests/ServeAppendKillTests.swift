@@ -28,7 +28,8 @@ import Glibc
             process.standardOutput = try FileHandle(forWritingTo: out)
             process.standardError = try FileHandle(forWritingTo: err)
             try process.run()
-            let deadline = Date().addingTimeInterval(30)
+            // Waited for, so the bound costs nothing when the start is quick: a loaded machine's debug start can be slow.
+            let deadline = Date().addingTimeInterval(120)
             while Date() < deadline, process.isRunning {
                 let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
                 if let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
@@ -92,7 +93,7 @@ import Glibc
                 acknowledged[key] = size
             }
             // Appends stream in on one connection until the kill.
-            final class Progress: @unchecked Sendable { var positions: [String: Int] = [:]; let lock = NSLock() }
+            final class Progress: @unchecked Sendable { var positions: [String: Int] = [:]; var answered = 0; let lock = NSLock() }
             let progress = Progress()
             progress.positions = acknowledged
             let port = server.port
@@ -105,11 +106,16 @@ import Glibc
                     let position = progress.lock.withLock { progress.positions[key] ?? 0 }
                     guard let answer = Self.append(connection, key, position) else { return }
                     guard answer.status == 200, let next = answer.next else { return }
-                    progress.lock.withLock { progress.positions[key] = next }
+                    progress.lock.withLock { progress.positions[key] = next; progress.answered += 1 }
                 }
             }
             client.start()
-            Thread.sleep(forTimeInterval: 0.4 + 0.3 * Double(round))
+            // Killed while appends stream in: once the first of this round is answered (waited for:
+            // a fixed 0.4–1.6 s ended every round before a loaded machine's first answer, and no
+            // append went through), then after a spell that differs by round.
+            let deadline = Date().addingTimeInterval(60)
+            while !client.isFinished, Date() < deadline, progress.lock.withLock({ progress.answered }) == 0 { Thread.sleep(forTimeInterval: 0.01) }
+            Thread.sleep(forTimeInterval: 0.1 + 0.3 * Double(round))
             server.kill()
             while !client.isFinished { Thread.sleep(forTimeInterval: 0.01) }
             acknowledged = progress.lock.withLock { progress.positions }

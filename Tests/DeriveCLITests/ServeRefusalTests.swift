@@ -7,7 +7,10 @@ import TestSupport
 @Suite(.ownThreads) struct ServeRefusalTests {
     /// Runs `derive serve` and waits at most `seconds`; a server that starts is stopped and
     /// reported as such.
-    static func serve(in folder: URL, seconds: Double = 20) throws -> (status: Int32?, stdout: String, stderr: String) {
+    /// Runs `derive serve` in `folder` until it exits, `seconds` pass, or (with `until`) its
+    /// standard output holds that text: a serve expected to start is stopped once it says so,
+    /// not after a fixed wait a loaded machine may outlast.
+    static func serve(in folder: URL, seconds: Double = 20, until started: String? = nil) throws -> (status: Int32?, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = CLI.executable
         process.arguments = ["serve", "--port", "0"]
@@ -19,7 +22,10 @@ import TestSupport
         process.standardError = try FileHandle(forWritingTo: errFile)
         try process.run()
         let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while process.isRunning, Date() < deadline {
+            if let started, ((try? String(contentsOf: outFile, encoding: .utf8)) ?? "").contains(started) { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         var status: Int32?
         if process.isRunning {
             process.terminate()

@@ -186,7 +186,7 @@ final class WatchSession: @unchecked Sendable {
         let watch = try WatchSession()
         defer { watch.remove() }
         #expect(watch.waitForLines(1), "\(watch.standardError)")
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: watch.sources.appendingPathComponent("b.jpg"))
+        try copySample("portrait.jpg", to: watch.sources.appendingPathComponent("b.jpg"))   // whole (a copy in place can be built half-written)
         #expect(watch.waitForLines(2), "\(watch.lines) \(watch.standardError)")
         // A quiet period several times the debounce: the outputs, index and lock the rebuild
         // wrote (in the watched bucket) must not start another build.

@@ -18,13 +18,16 @@ import Glibc
     final class Fixture {
         let folder = ((try? ScratchFolder.make("derive-isolation")) ?? FileManager.default.temporaryDirectory.appendingPathComponent("derive-isolation-\(UUID().uuidString)"))
         let service: ObjectService
+        /// A service on the same pool with a deadline no loaded machine reaches: what starts the
+        /// worker and what shows the pool still renders do not race the short deadline under test.
+        let unhurried: ObjectService
         let pool: RenderWorkerPool
 
         init(renderSeconds: Double) throws {
             try FileManager.default.createDirectory(at: folder.appendingPathComponent("pub"), withIntermediateDirectories: true)
             // 3072² noise: at 2048² the HEIC encode (ultrafast preset) took about 1.06 s, so it
             // sometimes finished inside the 1 s deadline and answered 200 (CI, stop 22).
-            try Self.noise(3072).write(to: folder.appendingPathComponent("pub/noise.jpg"))
+            try Self.largeNoise.get().write(to: folder.appendingPathComponent("pub/noise.jpg"))
             // Small enough to render well inside a 1 s deadline with a fresh worker on a loaded machine.
             try Self.noise(64).write(to: folder.appendingPathComponent("pub/small.jpg"))
             let manifest = """
@@ -40,6 +43,9 @@ import Glibc
             service = try ObjectService(manifest: loaded, verifier: Verifier(keys: [:], region: "cn-hangzhou"),
                                         engine: Engine(limits: Self.limits(renderSeconds)), renderer: pool,
                                         cacheFolder: folder.appendingPathComponent("cache").path)
+            unhurried = try ObjectService(manifest: loaded, verifier: Verifier(keys: [:], region: "cn-hangzhou"),
+                                          engine: Engine(limits: Self.limits(600)), renderer: pool,
+                                          cacheFolder: folder.appendingPathComponent("unhurried-cache").path)
         }
 
         /// Work and memory raised so the 3072² HEIC encode is attempted, not refused up front.
@@ -55,6 +61,9 @@ import Glibc
             try? FileManager.default.removeItem(at: folder)
         }
 
+        /// Made once for both tests: 28 M pixels drawn in a debug build took tens of seconds at load 20.
+        static let largeNoise = Result { try noise(3072) }
+
         static func noise(_ side: Int) throws -> Data {
             var state: UInt64 = 0x2545_F491_4F6C_DD1D
             var pixels = [UInt8](repeating: 0, count: side * side * 3)
@@ -65,43 +74,68 @@ import Glibc
             return try Raster(width: side, height: side, bands: 3, pixels: pixels).encoded(as: .jpg, quality: 95)
         }
 
-        func get(_ target: String) -> ServiceResponse {
-            service.handle(ServiceRequest(method: "GET", target: target, headers: ["host": "127.0.0.1:9000"]))
+        func get(_ target: String, unhurried: Bool = false) -> ServiceResponse {
+            (unhurried ? self.unhurried : service).handle(ServiceRequest(method: "GET", target: target, headers: ["host": "127.0.0.1:9000"]))
         }
     }
 
     static let heic = "/pub/noise.jpg?x-oss-process=image%2Fformat%2Cheic"
 
+    /// The CPU time (clock ticks, user and system) process `pid` has used; 0 when it cannot be read.
+    static func cpuTicks(_ pid: pid_t) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let end = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
+        return user + system
+    }
+
+    /// The deadline ends the encode by killing its worker: the answer is RequestTimeout and the
+    /// worker that ran the encode is gone (an encode left to finish, or waited for, would have
+    /// checked it back in alive). A bound on the answer's time (4 s) was outlasted at load 20
+    /// (4.19 s); the one kept is far past the deadline, for a render that never answers.
     @Test func heicRenderAnswersWithinItsDeadline() throws {
         let f = try Fixture(renderSeconds: 1)
-        _ = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_10")   // starts the worker
+        let warm = f.get("/pub/small.jpg?x-oss-process=image%2Fresize%2Cw_10", unhurried: true)   // starts the worker
+        #expect(warm.status == 200, "\(warm.status) \(warm.text)")
+        let before = f.pool.workerIDs
         let started = Date()
         let response = f.get(Self.heic)
         let elapsed = Date().timeIntervalSince(started)
         #expect(response.status == 400 && response.code == "RequestTimeout", "\(response.status) \(response.text)")
-        // Bound loose for a loaded 2-core machine; the full encode takes far longer than this.
-        #expect(elapsed < 4.0, "answered after \(elapsed) s")
+        #expect(elapsed < 30, "answered after \(elapsed) s")
+        #expect(before.count == 1 && !f.pool.workerIDs.contains(before[0]), "the worker \(before) that ran the encode is still in the pool")
+        for pid in before { #expect(kill(pid, 0) != 0, "the worker \(pid) still runs") }
         // The server goes on rendering with a fresh worker.
-        // The 1 s deadline also binds this render (a 64 px source): on a loaded machine one try may time out.
-        var small = f.get("/pub/small.jpg?x-oss-process=image%2Fresize%2Cw_40")
-        for _ in 0..<2 where small.status != 200 { small = f.get("/pub/small.jpg?x-oss-process=image%2Fresize%2Cw_40") }
+        let small = f.get("/pub/small.jpg?x-oss-process=image%2Fresize%2Cw_40", unhurried: true)
         #expect(small.status == 200 && (try? Raster.decode(small.body).width) == 40, "\(small.status) \(small.text)")
     }
 
     @Test func disconnectKillsTheWorker() throws {
         let f = try Fixture(renderSeconds: 60)
-        _ = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_10")   // starts the worker
+        _ = f.get("/pub/small.jpg?x-oss-process=image%2Fresize%2Cw_10")   // starts the worker
         let before = f.pool.workerIDs
         guard case .render(let job) = f.service.begin(ServiceRequest(method: "GET", target: Self.heic, headers: ["host": "127.0.0.1:9000"])) else {
             Issue.record("expected a render")
             return
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { job.cancellation.cancel() }   // the client went away
+        // The client goes away once the worker is at the encode (its CPU time grows), not after a
+        // fixed 0.3 s: on a loaded machine that came before the render reached the worker, which
+        // then rightly was never killed (seen on a tmpfs run at load 30).
+        let worker = before.first ?? 0
+        let baseline = Self.cpuTicks(worker)
+        Thread.detachNewThread {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, Self.cpuTicks(worker) < baseline + 5 { usleep(10_000) }
+            job.cancellation.cancel()
+        }
         let started = Date()
         let response = job.run()
         let elapsed = Date().timeIntervalSince(started)
         #expect(response.status >= 400)
-        #expect(elapsed < 3.0, "the render went on for \(elapsed) s after the disconnect")
+        // The encode alone takes seconds: it was stopped, not finished (its worker is gone, below);
+        // a bound of 3 s was a timing goal a loaded machine can miss.
+        #expect(elapsed < 30, "the render went on for \(elapsed) s after the disconnect")
         #expect(before.count == 1 && !f.pool.workerIDs.contains(before[0]))
         for pid in before { #expect(kill(pid, 0) != 0, "the worker \(pid) still runs") }
         let small = f.get("/pub/noise.jpg?x-oss-process=image%2Fresize%2Cw_30")
