@@ -94,7 +94,8 @@ public final class WorkerFonts: Sendable {
     }
 
     /// 2: every face at the drawn size, the environment, and why a text cannot be drawn.
-    static let storeHeader = "derive-text-drawings/2"
+    /// 3: faces without their locale-ordered names, the environment without the language's variables.
+    static let storeHeader = "derive-text-drawings/3"
 
     /// Reads the kept answers once, when they were made against the same inputs.
     private func readStore() {

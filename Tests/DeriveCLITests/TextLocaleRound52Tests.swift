@@ -1,0 +1,79 @@
+import Foundation
+import Imaging
+import Testing
+import TestSupport
+
+/// s51's "Noticed": the raw locale (`LANG`, `LC_*`, `LANGUAGE`, …) was in a text watermark's
+/// fingerprint, so two team members with different locales flipped every text output and the
+/// committed lock, though both drew the same pixels. The fingerprint now holds what the locale
+/// changes (each face Pango picks, its pattern without the names fontconfig orders by locale,
+/// and the language Pango shapes in), so only a locale that draws otherwise rebuilds.
+/// Attack 51c's 4 (build showed one of two text failures) and 5 (an installed family a strong
+/// alias replaces was called "not installed"). Uses FontDrawingRound50Tests' font project.
+/// Serialized: as root, fontconfig may write its caches into `/var/cache/fontconfig`, which
+/// every engine cache stamps.
+@Suite("Text watermarks: the locale, failures and substitutes (round 52)", .ownThreads, .serialized)
+struct TextLocaleRound52Tests {
+    typealias Project = FontDrawingRound50Tests.Project
+    static let hasFonts = FontDrawingRound50Tests.hasFonts
+
+    static func lockLines(_ project: Project) throws -> [String] {
+        try String(contentsOf: project.folder.appendingPathComponent("derive.lock"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map(String.init)
+    }
+
+    /// `ja_JP.UTF-8` and `zh_CN.UTF-8` draw `湖 AV Lake` with the same faces in the same
+    /// language (fontconfig only orders WenQuanYi's names otherwise): a fresh build under each
+    /// gives the same pixels and the same lock, and the one built under `ja_JP` is up to date
+    /// under `zh_CN` and `en_GB` (with `LANGUAGE` as desktops set it).
+    @Test(.enabled(if: hasFonts, "needs DejaVu Sans, WenQuanYi Zen Hei, AR PL UKai and UMing, and fontconfig's user configuration"))
+    func localesThatDrawTheSamePixelsKeepTheLock() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var japanese = try Project(root: root.appendingPathComponent("ja"), configuration: nil)
+        japanese.environment["LANG"] = "ja_JP.UTF-8"
+        var chinese = try Project(root: root.appendingPathComponent("zh"), configuration: nil)
+        chinese.environment["LANG"] = "zh_CN.UTF-8"
+        for project in [japanese, chinese] {
+            let build = try project.run(["build", "-q"])
+            #expect(build.status == 0, "\(said(build))")
+        }
+        #expect(try japanese.output().pixels == chinese.output().pixels, "the two locales draw otherwise: the test proves nothing")
+        #expect(try Self.lockLines(japanese) == Self.lockLines(chinese))
+
+        for (variable, value) in [("LANG", "zh_CN.UTF-8"), ("LANG", "en_GB.UTF-8"), ("LANGUAGE", "en_GB:en"), ("LC_ALL", "zh_CN.UTF-8")] {
+            var other = japanese
+            other.environment[variable] = value
+            let plan = try other.run(["plan", "--detailed-exitcode"])
+            #expect(plan.status == 0, "\(variable)=\(value): \(said(plan))")
+            let check = try other.run(["check"])
+            #expect(check.status == 0, "\(variable)=\(value): \(said(check))")
+        }
+    }
+
+    /// No missed staleness: a locale whose fallback for `湖` is another face (`zh_HK`: AR PL
+    /// UMing) rebuilds the output built under `ja_JP`, naming that face, whichever variable
+    /// sets it, and draws other pixels.
+    @Test(.enabled(if: hasFonts, "needs DejaVu Sans, WenQuanYi Zen Hei, AR PL UKai and UMing, and fontconfig's user configuration"),
+          arguments: ["LANG", "LC_ALL", "LC_CTYPE"])
+    func aLocaleThatPicksAnotherFaceRebuilds(variable: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var project = try Project(root: root, configuration: nil)
+        project.environment["LANG"] = "ja_JP.UTF-8"
+        let first = try project.run(["build", "-q"])
+        #expect(first.status == 0, "\(said(first))")
+        let old = try project.output()
+
+        project.environment[variable] = "zh_HK.UTF-8"
+        let plan = try project.run(["plan", "--detailed-exitcode"])
+        #expect(plan.status == 2 && said(plan).contains("font 'AR PL UMing"), "\(said(plan))")
+        let check = try project.run(["check"])
+        #expect(check.status == 1, "\(said(check))")
+        let build = try project.run(["build", "-q"])
+        #expect(build.status == 0, "\(said(build))")
+        #expect(try project.output().pixels != old.pixels)
+        let again = try project.run(["plan", "--detailed-exitcode"])
+        #expect(again.status == 0, "\(said(again))")
+    }
+}
