@@ -76,4 +76,35 @@ struct TextLocaleRound52Tests {
         let again = try project.run(["plan", "--detailed-exitcode"])
         #expect(again.status == 0, "\(said(again))")
     }
+
+    /// Attack 51c's 4: two styles whose texts no font draws, one source: build named the source
+    /// with the first reason only ("2 failed", one message). Each reason is said now, with the
+    /// output it failed, as plan says them.
+    @Test(.enabled(if: hasFonts, "needs DejaVu Sans and fontconfig's user configuration"))
+    func everyReasonASourceFailedForIsSaid() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let manifest = """
+            version: 1
+            buckets: {src: {path: src}, out: {path: out}}
+            styles:
+              a: [{resize: {w: 100}}, {watermark: {text: "A \u{1F469}", type: "DejaVu Sans", size: 20}}, {format: png}]
+              b: [{resize: {w: 100}}, {watermark: {text: "B \u{1F4BB}", type: "DejaVu Sans", size: 20}}, {format: png}]
+              c: [{resize: {w: 100}}, {watermark: {text: "C", type: "DejaVu Sans", size: 20}}, {format: png}]
+            derivatives:
+              - {from: src/*.jpg, styles: [a, b, c], to: "out/{name}.{style}.png"}
+
+            """
+        let project = try Project(root: root, configuration: nil, manifest: manifest)
+        let plan = try project.run(["plan"])
+        try #require(said(plan).contains("U+1F469") && said(plan).contains("U+1F4BB"), "an emoji font is installed: \(said(plan))")
+        let build = try project.run(["build"])
+        #expect(build.status == 1, "\(said(build))")
+        #expect(build.stderr.contains("derive: failure: src/landscape.jpg: 2 derivatives not built, for 2 reasons:\n"), "\(build.stderr)")
+        for (output, character) in [("out/landscape.a.png", "U+1F469"), ("out/landscape.b.png", "U+1F4BB")] {
+            let line = build.stderr.split(separator: "\n").first { $0.hasPrefix("  \(output): ") }.map(String.init) ?? ""
+            #expect(line.contains(character), "\(output): \(build.stderr)")
+        }
+        #expect(FileManager.default.fileExists(atPath: project.folder.appendingPathComponent("out/landscape.c.png").path))
+    }
 }
