@@ -362,6 +362,21 @@ int dv_font_file(const char *family, char **file, char **matched, char **renderi
     return found ? 0 : -1;
 }
 
+/* Whether any installed face has the family of the pattern `family` (FcFontList, as `fc-list`
+ * lists it): a family that is installed while a match of its name draws another is one the
+ * configuration substitutes (a strong alias), not a missing one (attack 51c's 5). */
+int dv_font_listed(const char *family) {
+    FcPattern *pattern = FcNameParse((const FcChar8 *) family);
+    if (!pattern) return 0;
+    FcObjectSet *objects = FcObjectSetBuild(FC_FAMILY, NULL);
+    FcFontSet *set = objects ? FcFontList(NULL, pattern, objects) : NULL;
+    int listed = set && set->nfont > 0;
+    if (set) FcFontSetDestroy(set);
+    if (objects) FcObjectSetDestroy(objects);
+    FcPatternDestroy(pattern);
+    return listed;
+}
+
 /* The characters Pango can draw text of `family` with: the union of the charsets of every face
  * fontconfig sorts for it (the chosen face, then its fallbacks, which Pango walks for each
  * character it lacks), keeping only the formats Pango draws (since 1.44 TrueType and CFF:

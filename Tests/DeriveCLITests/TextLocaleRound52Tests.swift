@@ -107,4 +107,28 @@ struct TextLocaleRound52Tests {
         }
         #expect(FileManager.default.fileExists(atPath: project.folder.appendingPathComponent("out/landscape.c.png").path))
     }
+
+    /// Attack 51c's 5: a strong alias draws AR PL UKai CN for DejaVu Sans, which `fc-list`
+    /// lists: "not installed (list … with fc-list : family)" sent the user to a list holding it.
+    /// The error names the substitute and the way out.
+    @Test(.enabled(if: hasFonts, "needs DejaVu Sans, AR PL UKai and fontconfig's user configuration"))
+    func aFamilyAStrongAliasReplacesIsNamedAsSubstituted() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let project = try Project(root: root, configuration: """
+            <alias binding="strong"><family>DejaVu Sans</family><prefer><family>AR PL UKai CN</family></prefer></alias>
+            """)
+        for command in [["validate"], ["build"]] {
+            let result = try project.run(command)
+            #expect(result.status == 1, "\(command): \(said(result))")
+            #expect(said(result).contains("font family 'DejaVu Sans' in style 'mark' is installed, but the fontconfig configuration substitutes 'AR PL UKai CN' for it"),
+                    "\(command): \(said(result))")
+            #expect(!said(result).contains("not installed"), "\(command): \(said(result))")
+        }
+        // A family not installed at all is still said so.
+        try Data(FontDrawingRound50Tests.manifest(size: 40).replacingOccurrences(of: "DejaVu Sans", with: "No Such Sans").utf8)
+            .write(to: project.folder.appendingPathComponent("derive.yaml"))
+        let missing = try project.run(["validate"])
+        #expect(missing.status == 1 && said(missing).contains("font family 'No Such Sans' in style 'mark' is not installed"), "\(said(missing))")
+    }
 }
