@@ -94,7 +94,8 @@ public final class WorkerFonts: Sendable {
     }
 
     /// 2: every face at the drawn size, the environment, and why a text cannot be drawn.
-    static let storeHeader = "derive-text-drawings/2"
+    /// 3: faces without their locale-ordered names, the environment without the language's variables.
+    static let storeHeader = "derive-text-drawings/3"
 
     /// Reads the kept answers once, when they were made against the same inputs.
     private func readStore() {
@@ -146,6 +147,15 @@ public final class WorkerFonts: Sendable {
 
     /// How the font of `type` is drawn (antialiasing, hinting, …), nil when it is not installed.
     public func rendering(_ type: String) -> String? { answer(type)?.rendering }
+
+    /// The family fontconfig draws instead of the installed family `type` (a strong alias,
+    /// `FontCatalog.substitute`); nil when it draws the family itself, the family is not
+    /// installed, or the worker cannot be asked. Asked anew: only a refused font asks.
+    public func substitute(_ type: String) -> String? {
+        guard Watermark.isFamilyName(type),
+              let report = try? RenderWorkerPool.describe(executable: worker, environment: environment, fontTypes: [type]) else { return nil }
+        return report.fontSubstitutes?[type]
+    }
 
     /// Why the render worker cannot draw `text` in the font of `type` (every character no face
     /// nor fallback has, `FontCatalog.checkDrawable`); nil when it can, or cannot be asked (the

@@ -362,6 +362,21 @@ int dv_font_file(const char *family, char **file, char **matched, char **renderi
     return found ? 0 : -1;
 }
 
+/* Whether any installed face has the family of the pattern `family` (FcFontList, as `fc-list`
+ * lists it): a family that is installed while a match of its name draws another is one the
+ * configuration substitutes (a strong alias), not a missing one (attack 51c's 5). */
+int dv_font_listed(const char *family) {
+    FcPattern *pattern = FcNameParse((const FcChar8 *) family);
+    if (!pattern) return 0;
+    FcObjectSet *objects = FcObjectSetBuild(FC_FAMILY, NULL);
+    FcFontSet *set = objects ? FcFontList(NULL, pattern, objects) : NULL;
+    int listed = set && set->nfont > 0;
+    if (set) FcFontSetDestroy(set);
+    if (objects) FcObjectSetDestroy(objects);
+    FcPatternDestroy(pattern);
+    return listed;
+}
+
 /* The characters Pango can draw text of `family` with: the union of the charsets of every face
  * fontconfig sorts for it (the chosen face, then its fallbacks, which Pango walks for each
  * character it lacks), keeping only the formats Pango draws (since 1.44 TrueType and CFF:
@@ -397,7 +412,8 @@ void *dv_font_coverage(const char *family) {
  * of use, one a line as `file TAB family TAB pattern`: the pattern is the face's whole resolved
  * FcPattern (after FcConfigSubstitute, FcDefaultSubstitute and FcFontRenderPrepare) as
  * FcNameUnparse writes it, without the charset and language set (the file's own, its digest
- * covers them), then ` runlang=LANGUAGE`. NULL when Pango lays nothing out; g_free the text. */
+ * covers them) and without the names (below), then ` runlang=LANGUAGE`: the language Pango
+ * shapes the run in. NULL when Pango lays nothing out; g_free the text. */
 char *dv_text_faces(const char *text, const char *font, int dpi) {
     PangoFontMap *map = pango_cairo_font_map_new();
     if (!map) return NULL;
@@ -421,13 +437,30 @@ char *dv_text_faces(const char *text, const char *font, int dpi) {
         FcPatternDel(pattern, FC_LANG);
         FcChar8 *path = NULL, *name = NULL;
         FcPatternGetString(pattern, FC_FILE, 0, &path);
-        FcPatternGetString(pattern, FC_FAMILY, 0, &name);
+        /* The face's English family name where it has one: fontconfig orders a face's names by
+         * the locale's language (namelang), which draws nothing. */
+        FcChar8 *familyLanguage = NULL;
+        for (int i = 0; FcPatternGetString(pattern, FC_FAMILY, i, &name) == FcResultMatch; i++) {
+            if (FcPatternGetString(pattern, FC_FAMILYLANG, i, &familyLanguage) == FcResultMatch
+                && strcmp((const char *) familyLanguage, "en") == 0) break;
+            name = NULL;
+        }
+        if (!name) FcPatternGetString(pattern, FC_FAMILY, 0, &name);
+        name = name ? (FcChar8 *) g_strdup((const char *) name) : NULL;
+        /* The names and their languages follow the locale and draw nothing (file, index and the
+         * file's digest name the face): out of the pattern, so two locales that draw the same
+         * pixels give the same fingerprint. */
+        FcPatternDel(pattern, FC_FAMILY); FcPatternDel(pattern, FC_FAMILYLANG);
+        FcPatternDel(pattern, FC_STYLE); FcPatternDel(pattern, FC_STYLELANG);
+        FcPatternDel(pattern, FC_FULLNAME); FcPatternDel(pattern, FC_FULLNAMELANG);
+        FcPatternDel(pattern, FC_NAMELANG);
         FcChar8 *unparsed = FcNameUnparse(pattern);
         const char *language = run->item->analysis.language ? pango_language_to_string(run->item->analysis.language) : "";
         char *line = g_strdup_printf("%s\t%s\t%s runlang=%s\n", path ? (const char *) path : "", name ? (const char *) name : "",
                                      unparsed ? (const char *) unparsed : "", language);
         if (g_hash_table_add(seen, g_strdup(line))) g_string_append(lines, line);
         g_free(line);
+        g_free(name);
         if (unparsed) FcStrFree(unparsed);
         FcPatternDestroy(pattern);
     } while (pango_layout_iter_next_run(iter));

@@ -50,6 +50,25 @@ public enum FontCatalog {
         return match(family) != nil
     }
 
+    /// The family fontconfig draws for `type` instead of its own, when that family is installed
+    /// but the configuration replaces it (a strong alias, a rule editing the family): nil for the
+    /// seven OSS names, a family that matches itself, or one that is not installed at all.
+    public static func substitute(for type: String) -> String? {
+        guard fonts[type] == nil, let family = family(for: type), match(family) == nil, dv_font_listed(pattern(family)) != 0 else { return nil }
+        var file: UnsafeMutablePointer<CChar>?, matched: UnsafeMutablePointer<CChar>?, rendering: UnsafeMutablePointer<CChar>?
+        let status = dv_font_file(pattern(family), &file, &matched, &rendering)
+        defer { dv_free(file); dv_free(matched); dv_free(rendering) }
+        guard status == 0, let matched else { return nil }
+        return String(cString: matched).split(separator: "\n").first.map(String.init)
+    }
+
+    /// What to say of an installed `family` the configuration draws as `drawn` (Derive never
+    /// draws a substitute): what happens and the two ways out.
+    public static func substitutionAdvice(family: String, drawn: String) -> String {
+        "the fontconfig configuration substitutes '\(drawn)' for it (a strong alias or a rule in a fonts.conf; fc-match '\(family)' family shows it), "
+            + "and Derive draws only the family named: remove that alias or rule, or name '\(drawn)'"
+    }
+
     /// A font as fontconfig resolves it: its file and how its glyphs are drawn (antialiasing,
     /// hinting, sub-pixel order, embolden, matrix: what a configuration file may change for the
     /// same file, as `key=value` words).
@@ -139,6 +158,11 @@ public enum FontCatalog {
                 throw ProcessError(.invalidArgument, ec: "0040-00000250", "watermark: unknown font '\(type)'", action: Watermark.name, parameter: "type")
             }
             guard let resolved = match(family) else {
+                if let drawn = substitute(for: type) {
+                    throw ProcessError(.invalidArgument, ec: "0040-00000250",
+                                       "watermark: font family '\(family)' is installed, but " + substitutionAdvice(family: family, drawn: drawn),
+                                       action: Watermark.name, parameter: "type")
+                }
                 throw ProcessError(.invalidArgument, ec: "0040-00000250",
                                    "watermark: font family '\(family)' is not installed (list the installed families with: fc-list : family)",
                                    action: Watermark.name, parameter: "type")

@@ -9,7 +9,7 @@ extension FontCatalog {
     /// the environment that changes the drawing, or why it cannot be drawn.
     public static func drawing(of text: String, type: String, size: Int,
                                environment: [String: String] = ProcessInfo.processInfo.environment) -> TextDrawing {
-        let words = TextDrawing.environmentWords(environment)
+        let words = TextDrawing.fingerprintWords(environment)
         do {
             _ = try resolved(for: type)
             try checkDrawable(text, type: type)

@@ -19,7 +19,7 @@ public struct DrawnFace: Sendable, Hashable, Codable {
 /// the same (locale, FreeType's properties), and why it cannot draw it, if it cannot.
 public struct TextDrawing: Sendable, Hashable, Codable {
     public var faces: [DrawnFace]
-    /// `NAME=value` words of `TextDrawing.environmentVariables`, as the worker saw them.
+    /// `NAME=value` words of `TextDrawing.fingerprintWords`, as the worker saw them.
     public var environment: String
     /// Why the text cannot be drawn (`FontCatalog.checkDrawable`'s message); nil when it can.
     public var undrawable: String?
@@ -46,8 +46,21 @@ public struct TextDrawing: Sendable, Hashable, Codable {
     }
 
     /// The drawing variables as `environment` holds them: each set one as `NAME=value`, sorted.
+    /// The key of kept answers (the faces depend on the locale too).
     public static func environmentWords(_ environment: [String: String]) -> String {
         drawingVariables(environment).compactMap { name in environment[name].map { "\(name)=\($0)" } }.joined(separator: " ")
+    }
+
+    /// The variables that only pick the language: fontconfig's (`FC_LANG`, else the locale) and
+    /// Pango's. What that language changes is in every `DrawnFace`: the face chosen, its pattern
+    /// and the language Pango shapes the run in. Left out of a drawing's fingerprint so that two
+    /// team members whose locales draw the same pixels agree on the lock (s51's "Noticed").
+    public static let languageVariables: Set<String> = ["LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE", "PANGO_LANGUAGE", "FC_LANG"]
+
+    /// The drawing variables in a fingerprint: `environmentWords` without `languageVariables`.
+    public static func fingerprintWords(_ environment: [String: String]) -> String {
+        drawingVariables(environment).filter { !languageVariables.contains($0) }
+            .compactMap { name in environment[name].map { "\(name)=\($0)" } }.joined(separator: " ")
     }
 
     /// What stands for a drawing the worker could not report (never a real face): the plan

@@ -22,6 +22,9 @@ public struct ManifestLoader {
     /// Whether a font family is installed (fontconfig, from the engine): watermark fonts other
     /// than the seven OSS names are checked with it. Nil: not checked here (rendering reports).
     public var fontInstalled: (@Sendable (String) -> Bool)?
+    /// The family fontconfig draws instead of an installed one that `fontInstalled` refused (a
+    /// strong alias): the error then says so rather than "not installed". Nil: not asked.
+    public var fontSubstitute: (@Sendable (String) -> String?)?
     /// Why a watermark's text cannot be drawn in the font of its type (`text`, `type`), nil when
     /// it can: asked of the render worker by `derive validate`. Nil: not checked (the build refuses
     /// such a text when it renders).
@@ -48,6 +51,7 @@ public struct ManifestLoader {
     public func load(_ path: String) -> Result {
         var state = LoadState()
         state.fontInstalled = fontInstalled
+        state.fontSubstitute = fontSubstitute
         state.textDrawable = textDrawable
         state.fileReader = fileReader
         // From a git revision the root is read by name (links there are refused); on disk a link
@@ -139,6 +143,7 @@ struct LoadState {
     var serve = ServeSettings()
     var catalogNode: YAMLNode?
     var fontInstalled: (@Sendable (String) -> Bool)?
+    var fontSubstitute: (@Sendable (String) -> String?)?
     var textDrawable: (@Sendable (String, String) -> String?)?
     var ruleOutlines: [RuleOutline] = []
     var controlLocations = ControlLocations()

@@ -173,6 +173,12 @@ extension LoadState {
     mutating func checkFonts(_ pipeline: Pipeline, at node: YAMLNode, context: String) {
         guard let fontInstalled else { return }
         for case .font(let name, _, _) in pipeline.dependencies where !Watermark.fonts.contains(name) && !fontInstalled(name) {
+            // Installed, but a strong alias draws another: `fc-list` lists it, so "not installed" misleads (attack 51c's 5).
+            if let drawn = fontSubstitute?(name) {
+                diagnostics.error(node.location, "font family '\(name)' in \(context) is installed, but the fontconfig configuration substitutes '\(drawn)' for it",
+                                  hint: "Derive draws only the family named: remove the strong alias or rule that replaces it from the fonts.conf, or name '\(drawn)'; fc-match '\(name)' family shows the family drawn")
+                continue
+            }
             diagnostics.error(node.location, "font family '\(name)' in \(context) is not installed",
                               hint: "list the installed families with: fc-list : family")
         }

@@ -1374,7 +1374,7 @@ public struct Planner: Sendable {
                 return "font '\(family)' (fallback for '\(type)') changed"
             }
             if item == Expansion.textEnvironmentItem {
-                return "the environment text is drawn under changed (\(TextDrawing.environmentVariables.joined(separator: ", ")), \(TextDrawing.environmentPrefixes.map { $0 + "…" }.joined(separator: ", ")))"
+                return "the environment text is drawn under changed (\(TextDrawing.environmentVariables.filter { !TextDrawing.languageVariables.contains($0) }.joined(separator: ", ")), \(TextDrawing.environmentPrefixes.map { $0 + "…" }.joined(separator: ", ")))"
             }
             return "\(item) changed"
         }.joined(separator: ", ")

@@ -44,6 +44,10 @@ public struct EngineReport: Sendable, Hashable, Codable {
     /// it (`FontCatalog.drawing`: every face, the environment, or why it cannot). Nil unless
     /// asked; optional, so reports kept before it read as they were.
     public var drawings: [String: TextDrawing]?
+    /// For each `--font TYPE` asked whose family is installed but drawn as another (a strong
+    /// alias): the family fontconfig draws instead (`FontCatalog.substitute`). Optional, so
+    /// reports kept before it read as they were.
+    public var fontSubstitutes: [String: String]?
 
     /// The key of `undrawable` for `text` in the font of `type` (NUL is in neither: both were arguments).
     public static func drawableKey(text: String, type: String) -> String { type + "\u{0}" + text }

@@ -15,10 +15,14 @@ RenderWorkerMain.run(engine: WorkerEngine(
             fonts[type] = resolved.file
             rendering[type] = resolved.rendering
         }
-        return EngineReport(version: Engine.version, renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion,
-                            encoderSettings: Engine.encoderSettings,
-                            libraries: Engine.libraryVersions.map { EngineReport.Library(name: $0.name, version: $0.version) },
-                            fonts: fonts, fontRendering: rendering, fontConfigurationPaths: FontCatalog.configurationPaths())
+        var report = EngineReport(version: Engine.version, renderVersion: Engine.renderVersion, libvips: Engine.libvipsVersion,
+                                  encoderSettings: Engine.encoderSettings,
+                                  libraries: Engine.libraryVersions.map { EngineReport.Library(name: $0.name, version: $0.version) },
+                                  fonts: fonts, fontRendering: rendering, fontConfigurationPaths: FontCatalog.configurationPaths())
+        // A family installed but drawn as another is not "not installed" (attack 51c's 5).
+        let substitutes = Dictionary(fontTypes.compactMap { type in FontCatalog.substitute(for: type).map { (type, $0) } }, uniquingKeysWith: { first, _ in first })
+        if !substitutes.isEmpty { report.fontSubstitutes = substitutes }
+        return report
     },
     render: { source, pipeline, limits, resolver, reach in
         try Engine(limits: limits).render(source, pipeline, resolver: resolver, reach: reach)

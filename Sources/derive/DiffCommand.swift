@@ -140,6 +140,7 @@ struct DiffCommand: ParsableCommand {
     func side(revision: String?, folder: String, engine: EngineIdentityCache.Found) throws -> ReviewSide {
         var loader = ManifestLoader()
         loader.fontInstalled = { family in engine.fonts.file(family) != nil }
+        loader.fontSubstitute = { family in engine.fonts.substitute(family) }
         let label = revision.map { "\(manifest) at \($0)" } ?? manifest
         if let revision {
             do { loader.fileReader = try GitRevision(revision, folder: folder).fileReader } catch {

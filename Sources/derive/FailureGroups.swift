@@ -33,20 +33,52 @@ enum FailureGroups {
         return groups
     }
 
-    /// One line per group; with `verbose`, each output and its own message below it.
+    /// One line per group; with `verbose`, each output and its own message below it. A group
+    /// whose outputs failed for different reasons (two texts no font draws) says how many were not
+    /// built, then each reason below it with the first output it failed (attack 51c's 4: one
+    /// reason stood for all and the others were never shown).
     static func lines(_ groups: [Group], verbose: Bool) -> [String] {
         var lines: [String] = []
         for group in groups {
             let count = group.failures.count
             let isOwnSubject = count == 1 && PathKey.same(group.failures[0].output, group.subject)
+            let notBuilt = "\(count) derivative\(count == 1 ? "" : "s") not built"
+            let reasons = distinctReasons(group.failures)
+            if reasons.count > 1 {
+                lines.append("\(group.subject): \(notBuilt), for \(reasons.count) reasons:")
+                if verbose {
+                    for failure in group.failures { lines.append("  \(failure.output): \(failure.message)") }
+                } else {
+                    for reason in reasons {
+                        let more = reason.outputs.count > 1 ? " (and \(reason.outputs.count - 1) more)" : ""
+                        lines.append("  \(reason.outputs[0])\(more): \(reason.message)")
+                    }
+                }
+                continue
+            }
             var line = "\(group.subject): \(group.message)"
             // A source's own failure already says how many derivatives it cost (the planner's words).
-            if !isOwnSubject, !group.message.hasSuffix(" not built") { line += ", \(count) derivative\(count == 1 ? "" : "s") not built" }
+            if !isOwnSubject, !group.message.hasSuffix(" not built") { line += ", " + notBuilt }
             lines.append(line)
             if verbose, !isOwnSubject {
                 for failure in group.failures { lines.append("  \(failure.output): \(failure.message)") }
             }
         }
         return lines
+    }
+
+    /// Each different message of `failures` with the outputs it failed, in order of first failure.
+    static func distinctReasons(_ failures: [(output: String, message: String)]) -> [(message: String, outputs: [String])] {
+        var reasons: [(message: String, outputs: [String])] = []
+        var index: [String: Int] = [:]
+        for failure in failures {
+            if let at = index[failure.message] {
+                reasons[at].outputs.append(failure.output)
+            } else {
+                index[failure.message] = reasons.count
+                reasons.append((failure.message, [failure.output]))
+            }
+        }
+        return reasons
     }
 }

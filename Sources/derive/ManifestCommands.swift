@@ -16,6 +16,7 @@ struct ManifestArgument: ParsableArguments {
         // Watermark fonts beyond the seven OSS names must be installed fontconfig families, as
         // the render worker finds them (derive links no fontconfig).
         loader.fontInstalled = { family in (try? Workspace.engineLookup.get())?.fonts.file(family) != nil }
+        loader.fontSubstitute = { family in (try? Workspace.engineLookup.get())?.fonts.substitute(family) }
         // Characters no font can draw, as the build would refuse them (the worker is asked).
         if drawable { loader.textDrawable = { text, type in (try? Workspace.engineLookup.get())?.fonts.undrawable(text, type: type) } }
         return loader.load(manifest)

@@ -52,18 +52,19 @@ import TestSupport
     static let hasFonts = fonts.allSatisfy { FileManager.default.fileExists(atPath: $0) }
 
     /// A project with one source, a HOME, XDG folders and engine cache of its own, and every
-    /// variable the drawing reads set (the test process's own must not decide).
+    /// variable the drawing reads set (the test process's own must not decide). Other font suites
+    /// use it with a manifest of their own (`manifest`; else `manifest(size:)`).
     struct Project {
         var folder: URL
         var environment: [String: String]
         var home: String
 
-        init(root: URL, size: Int, configuration body: String?) throws {
+        init(root: URL, size: Int = 40, configuration body: String?, manifest: String? = nil) throws {
             let home = root.appendingPathComponent("home")
             try FileManager.default.createDirectory(at: home.appendingPathComponent(".config/fontconfig"), withIntermediateDirectories: true)
             folder = root.appendingPathComponent("project")
             try copySample("landscape.jpg", to: folder.appendingPathComponent("src/landscape.jpg"))
-            try Data(FontDrawingRound50Tests.manifest(size: size).utf8).write(to: folder.appendingPathComponent("derive.yaml"))
+            try Data((manifest ?? FontDrawingRound50Tests.manifest(size: size)).utf8).write(to: folder.appendingPathComponent("derive.yaml"))
             self.home = home.path
             environment = ["HOME": home.path, "XDG_CONFIG_HOME": home.appendingPathComponent(".config").path,
                            "XDG_DATA_HOME": home.appendingPathComponent(".local/share").path,
@@ -80,7 +81,7 @@ import TestSupport
 
         func run(_ arguments: [String]) throws -> CLI.Result { try CLI.run(arguments, in: folder, environment: environment) }
 
-        func output() throws -> Raster { try Raster.decode(Data(contentsOf: folder.appendingPathComponent("out/landscape.png"))) }
+        func output(_ name: String = "landscape.png") throws -> Raster { try Raster.decode(Data(contentsOf: folder.appendingPathComponent("out/" + name))) }
     }
 
     /// Builds at `size` under `before` (fonts.conf body) and the base environment, then applies

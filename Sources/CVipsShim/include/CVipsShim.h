@@ -83,6 +83,8 @@ int dv_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int 
 /// The file fontconfig picks for `family` and every family name of the face it matched, one a
 /// line (both g_free'd by the caller); returns -1 when nothing matches.
 int dv_font_file(const char *family, char **file, char **matched, char **rendering);
+// Whether fontconfig lists a face of the family `family` (a pattern), as `fc-list : family` does.
+int dv_font_listed(const char *family);
 /// The characters text in `family` can be drawn with (the face fontconfig picks and its
 /// fallbacks, in the formats Pango draws), NULL when fontconfig has no answer; read it with
 /// dv_font_coverage_has (safe from any thread), free it with dv_font_coverage_free.
