@@ -53,7 +53,7 @@ import TestSupport
             "first three lines": lines.prefix(3).joined(separator: "\n") + "\n",
             "emptied": "",
             "cut mid-rule": lines.prefix(6).joined(separator: "\n") + "\n  - {name: t, from: \"src/*.jpg\", to: out/{na",
-            "neither lock nor state": lines.prefix(6).joined(separator: "\n") + "\n",
+            "neither lock nor state": lines.prefix(4).joined(separator: "\n") + "\n",
         ]
         for (variant, text) in variants.sorted(by: { $0.key < $1.key }) {
             try Data(text.utf8).write(to: root.appendingPathComponent("p.yaml"))
