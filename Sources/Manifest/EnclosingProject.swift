@@ -21,6 +21,8 @@ public enum EnclosingProject {
         public var what: String
         /// The folder of that manifest, where its commands run.
         public var folder: String { (manifest as NSString).deletingLastPathComponent }
+
+        public init(manifest: String, what: String) { self.manifest = manifest; self.what = what }
     }
 
     /// Folders looked in at most, from the folder up.

@@ -24,10 +24,30 @@ extension ControlFiles {
                 let held = [(what: "the lock", path: gone.lock), (what: "the state folder", path: gone.state)]
                     .filter { access($0.path, F_OK) == 0 && folder.contains(FileSystemPath(manifest: $0.path)) }
                 guard !held.isEmpty else { continue }
-                let named = display(NeighbourProjects.goneManifestName(gone.manifest))
+                let namedPath = NeighbourProjects.goneManifestName(gone.manifest)
+                let named = display(namedPath)
+                // A file there at the name its lock gives (`"manifest":"/etc/passwd"`) is no
+                // manifest to put back (attack 51b's L1: "put /etc/passwd back").
+                var info = stat()
+                let occupied = lstat(namedPath, &info) == 0
+                let whose = occupied ? "a project whose lock names \(named) as its manifest, which is no manifest" : "\(named), another project, which is no longer there"
                 diagnostics.error(bucket.pathLocation,
-                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.map { "\($0.what) \(display($0.path))" }.joined(separator: ", ")) of \(named), another project, which is no longer there, and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them and the outputs they record (two manifests never touch each other's files)",
-                                  hint: "if that project is gone for good, move its lock and build state out of the bucket (or put \(named) back), give bucket '\(bucket.name)' a folder that holds no other project, or make it private (its acl: and every objects: rule)")
+                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.map { "\($0.what) \(display($0.path))" }.joined(separator: ", ")) of \(whose), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them and the outputs they record (two manifests never touch each other's files)",
+                                  hint: occupied ? "if that file is yours, not a Derive lock, change its first line; if that project is gone for good, move its lock and build state out of the bucket; or give bucket '\(bucket.name)' a folder that holds no other project, or make it private (its acl: and every objects: rule)"
+                                      : "if that project is gone for good, move its lock and build state out of the bucket (or put \(named) back), give bucket '\(bucket.name)' a folder that holds no other project, or make it private (its acl: and every objects: rule)")
+            }
+        }
+        // A file there whose first line is a Derive lock's naming this manifest, yet neither its
+        // lock nor a copy of it (a line the lock does not hold): serve never answers a Derive
+        // lock, so it answers this file as missing; said here, as validate and plan said nothing
+        // of it (attack 51b's L1).
+        let ownManifest = FileSystemPath(manifest: manifest.files.first ?? manifest.file), ownLock = FileSystemPath(manifest: manifest.lockFile)
+        for bucket in exposed {
+            for left in LeftLockFiles.listing(of: bucket.path).locks where FileSystemPath(manifest: left.manifest).sameFile(as: ownManifest)
+                && !FileSystemPath(manifest: left.lock).sameFile(as: ownLock) && !OwnLockCopy.isCopy(left.lock, of: manifest.lockFile) {
+                diagnostics.warning(bucket.pathLocation,
+                                    "\(display(left.lock)) in bucket '\(bucket.name)' (\(bucket.declaredPath)) starts with a Derive lock's first line naming this manifest, but is not its lock (\(display(manifest.lockFile))) nor a copy of it: derive serve never answers a Derive lock, so it answers this file as missing",
+                                    hint: "if the file is yours, change its first line; if it is an old copy of the lock, remove it")
             }
         }
         // A copy of this manifest's own lock there (`cp derive.lock _site/`: attack 50c's M1) is

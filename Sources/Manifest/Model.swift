@@ -10,7 +10,7 @@ public enum BucketACL: String, Sendable, Hashable, CaseIterable, Codable {
     public var isPublic: Bool { self != .private }
 
     /// How far it opens: private 0, public-read 1, public-read-write 2.
-    var openness: Int {
+    public var openness: Int {
         switch self {
         case .private: return 0
         case .publicRead: return 1

@@ -240,7 +240,7 @@ public enum NeighbourProjects {
     }
 
     /// The most public ACL a bucket gives any key (its ACL, each `objects:` rule).
-    static func mostPublic(_ bucket: Bucket) -> BucketACL {
+    public static func mostPublic(_ bucket: Bucket) -> BucketACL {
         bucket.objects.reduce(bucket.acl) { $0.openness >= $1.acl.resolved(bucket: bucket.acl).openness ? $0 : $1.acl.resolved(bucket: bucket.acl) }
     }
 }

@@ -41,7 +41,7 @@ public enum ProjectRegistry {
         }
 
         /// Whether the real path `real` lies in one of its buckets' folders.
-        func holds(_ real: String) -> Bool {
+        public func holds(_ real: String) -> Bool {
             buckets.values.contains { folder in real.utf8.starts(with: ((folder == "/" ? "" : folder) + "/").utf8) }
         }
     }

@@ -301,20 +301,37 @@ final class ForeignServedFiles: Sendable {
         // the lock and state the builds' one definition found for it (`goneProjects`: a moved
         // `lock:`/`state:` too, attack 48b's F1).
         let gone = known.foreign.goneProjects(around: file)
-        let goneLeft = Dictionary(gone.map { ($0.manifest, ($0.lock, $0.state)) }, uniquingKeysWith: { a, _ in a })
+        var goneLeft: [String: [(lock: String, state: String)]] = [:]
+        for project in gone { goneLeft[project.manifest, default: []].append((project.lock, project.state)) }
         manifests += gone.map(\.manifest)
+        // The projects the registry of built projects names with a bucket folder holding the
+        // file, with the lock and state it built with: far away (attack 51a's 3b), or beside this
+        // one with its manifest half-saved before its `lock:`/`state:` lines (attack 51b's H1).
+        for entry in known.registered where entry.holds(file) {
+            manifests.append(entry.manifest)
+            if !(goneLeft[entry.manifest] ?? []).contains(where: { $0 == (entry.lock, entry.state) }) {
+                goneLeft[entry.manifest, default: []].append((entry.lock, entry.state))
+            }
+        }
         // The projects this serve saw load (their `lock:` and `state:` learned), even once their
         // manifest is emptied or removed and discovery no longer finds them (attack 46b's N1).
         manifests += Self.learnedControlFiles.withLockedValue { Array($0.keys) }
         var seen = Set<String>()
         var found: [(manifest: String, folder: String, acl: BucketACL)] = []
+        var byKeyOnly: [(manifest: String, folder: String, acl: BucketACL)] = []
         for manifest in manifests where seen.insert(RealFolder.of(manifest)).inserted {
-            if let acl = recordedOutputs(ofProject: manifest, left: goneLeft[manifest]).acl(of: file, in: "", digest: fileDigest, byKey: byKey,
-                                                                                             leftLinesCount: leftLinesCount) {
+            let outputs = recordedOutputs(ofProject: manifest, left: goneLeft[manifest] ?? [])
+            if let acl = outputs.acl(of: file, in: "", digest: fileDigest, byKey: false, leftLinesCount: leftLinesCount) {
                 found.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
+            } else if byKey, let acl = outputs.acl(of: file, in: "", digest: fileDigest, byKey: true, leftLinesCount: leftLinesCount) {
+                byKeyOnly.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
             }
         }
-        return found
+        // A lock line matched by key and bytes alone (its project's buckets unknown) never
+        // outranks a project that records the very file where it lies, as builds judge it
+        // (`ForeignRecordedOutputs.unloadedOwner`): attack 51b's M2, a backup `old/p.lock` made
+        // p's public output private here while validate and p's own serve said public.
+        return found.isEmpty ? byKeyOnly : found
     }
 
     /// The recorded outputs (real paths) of the projects whose manifest lies in `folder`, each with
@@ -332,8 +349,8 @@ final class ForeignServedFiles: Sendable {
     /// again when its manifest, an include, its lock or its state database changed. Unplaced lock
     /// keys count only when its state records no output (they match any file ending so).
     /// `left`: the lock and state a gone project left where its `lock:`/`state:` had moved them.
-    private func recordedOutputs(ofProject path: String, left: (lock: String, state: String)? = nil) -> NestedOutputs {
-        recordedOutputs(of: [path], key: "manifest:" + path + (left.map { "\0" + $0.lock + "\0" + $0.state } ?? ""), stamped: [path],
+    private func recordedOutputs(ofProject path: String, left: [(lock: String, state: String)] = []) -> NestedOutputs {
+        recordedOutputs(of: [path], key: "manifest:" + path + left.map { "\0" + $0.lock + "\0" + $0.state }.joined(), stamped: [path],
                         lockKeysAlways: false, left: left)
     }
 
@@ -341,7 +358,7 @@ final class ForeignServedFiles: Sendable {
     /// `stamped` and of the files they read. `lockKeysAlways`: a lock's keys of a project whose
     /// manifest does not load count even when its state records outputs.
     private func recordedOutputs(of manifests: [String], key cacheKey: String, stamped: [String], lockKeysAlways: Bool,
-                                 left: (lock: String, state: String)? = nil) -> NestedOutputs {
+                                 left: [(lock: String, state: String)] = []) -> NestedOutputs {
         let folderStamp = Self.stamps(stamped)
         let now = ProcessInfo.processInfo.systemUptime
         if let cached = nestedOutputs.withLockedValue({ $0[cacheKey] }), cached.stamp == folderStamp + Self.stamps(cached.watched),
@@ -380,7 +397,7 @@ final class ForeignServedFiles: Sendable {
             // Where builds found what it left (`goneProjects`), whether or not it loads: a manifest
             // cut back to `version: 1` and a half-typed `lock:` loads, is no project to discovery,
             // and its lock and state lie where it last said (attack 50b's H6, a serve started then).
-            if let left, !places.contains(where: { $0 == left }) { places.append(left) }
+            for place in left where !places.contains(where: { $0 == place }) { places.append(place) }
             let buckets = loaded ? project.manifest?.buckets ?? [] : []
             let folders = Dictionary(buckets.map { ($0.name, RealFolder.of($0.path)) }, uniquingKeysWith: { a, _ in a })
             func acl(_ bucket: String) -> BucketACL {
@@ -532,7 +549,9 @@ final class ForeignServedFiles: Sendable {
             let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
                               withIndex: Self.identities(of: neighbours, orIndex: true),
                               foreign: ForeignProjectFiles(besides: manifestFile, cachesProjects: true),
-                              near: ForeignProjectFiles(besides: manifestFile, nearby: false, cachesProjects: true))
+                              near: ForeignProjectFiles(besides: manifestFile, nearby: false, cachesProjects: true),
+                              registered: RegisteredProjects.others(than: URL(literalFilePath: manifest.files.first ?? manifestFile).standardizedFileURL.path,
+                                                                    state: manifest.stateFolder))
             known = fresh
             return fresh
         }
@@ -548,6 +567,8 @@ final class ForeignServedFiles: Sendable {
         var foreign: ForeignProjectFiles
         /// The same for the projects in a file's folder and above it only (asked of every write).
         var near: ForeignProjectFiles
+        /// The registry of built projects' other projects, read once per refresh.
+        var registered: [ProjectRegistry.Entry]
     }
 
     /// Device and inode of each neighbour's manifest, includes, lock, (`orIndex`) index and the

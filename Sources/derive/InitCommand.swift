@@ -118,7 +118,10 @@ struct InitCommand: ParsableCommand {
         let pagePath = StarterManifest.outputFolder + "/" + StarterManifest.pageName
         // Never a project in another's bucket or state folder (attack 50c's M7): its manifest,
         // .gitignore and page would be that bucket's files, and the outer project refused.
-        if let outer = EnclosingProject.of(folder: FileManager.default.currentDirectoryPath) {
+        // And a bucket the registry of built projects records (attack 51b's M1): a sibling or
+        // absolute one, or one whose manifest is mid-edit, emptied or renamed.
+        if let outer = EnclosingProject.of(folder: FileManager.default.currentDirectoryPath)
+            ?? RegisteredProjects.enclosing(folder: FileManager.default.currentDirectoryPath) {
             throw CLIError("this folder is in \(outer.what) of \(outer.manifest), another project; derive init writes nothing here: a manifest, .gitignore, "
                            + ".gitattributes and page written in a project's bucket or state would be its files (served, taken as sources, or refused by its every build, "
                            + "as a bucket may not hold a project). Run derive init in a folder of its own, outside that project's buckets and state; "

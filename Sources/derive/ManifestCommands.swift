@@ -2,6 +2,7 @@ import ArgumentParser
 import Confinement
 import Foundation
 import Manifest
+import Planner
 
 /// Loads a manifest and prints its diagnostics; shared by the manifest commands.
 struct ManifestArgument: ParsableArguments {
@@ -19,7 +20,11 @@ struct ManifestArgument: ParsableArguments {
         loader.fontSubstitute = { family in (try? Workspace.engineLookup.get())?.fonts.substitute(family) }
         // Characters no font can draw, as the build would refuse them (the worker is asked).
         if drawable { loader.textDrawable = { text, type in (try? Workspace.engineLookup.get())?.fonts.undrawable(text, type: type) } }
-        return loader.load(manifest)
+        var result = loader.load(manifest)
+        // The projects the registry of built projects names, checked as the nearby ones are
+        // (attack 51a's 3b, 51b's H1): validate, build and serve read it alike.
+        if crossChecks, let loaded = result.manifest { RegisteredProjects.validate(loaded, into: &result.diagnostics) }
+        return result
     }
 
     /// The `derive: error:` line that ends a command whose manifest did not load (its
