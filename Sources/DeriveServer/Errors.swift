@@ -102,6 +102,13 @@ public struct OSSErrorBody: Error, Sendable {
         status: 503, code: "ServiceUnavailable",
         message: "derive serve refuses requests: its manifest changed and does not load; see serve's log for the errors")
 
+    /// The same, when the manifest did not change but a file beside it did (another project's
+    /// manifest or lock appeared: attack 51c's 6 sent the user to the wrong file). The file is
+    /// named in the log only: its path may name a private folder.
+    static let manifestRefusedByOtherFiles = OSSErrorBody(
+        status: 503, code: "ServiceUnavailable",
+        message: "derive serve refuses requests: its manifest no longer validates because of another project's files beside it (the manifest itself did not change); see serve's log for the file and the errors")
+
     func xml(requestId: String, hostId: String) -> String {
         // `XMLText`, the one escaper: the body stays well-formed whatever a key or parameter held.
         let escape = XMLText.escaped

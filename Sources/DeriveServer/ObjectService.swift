@@ -299,10 +299,12 @@ public final class ObjectService: Sendable {
                 logger: Logger = Logger(label: "derive.serve"),
                 clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }) throws {
         // Control files inside a bucket could be replaced by a PUT: refuse to serve them.
+        // Nor Derive's per-user secrets and registry (attack 51a's 3: listed and answered to anyone).
         let controls = [("the manifest", manifest.file), ("the state folder", manifest.stateFolder), ("the serve cache folder", cacheFolder)]
+            + (StateHome.tokenFolder().map { [("Derive's folder of per-user secrets (XDG_STATE_HOME)", $0)] } ?? [])
         for bucket in manifest.buckets {
             for (what, path) in controls where Self.isInside(path, bucket.path) {
-                throw ServeSetupError(message: "\(what) \(path) is inside the folder of bucket '\(bucket.name)' (\(bucket.path)), where requests could write it. Move the bucket's path or the file (state: for the state folder) so that no control file is in a bucket.")
+                throw ServeSetupError(message: "\(what) \(path) is inside the folder of bucket '\(bucket.name)' (\(bucket.path)), where requests could write it. Move the bucket's path or the file (state: for the state folder, XDG_STATE_HOME for Derive's secrets) so that no control file is in a bucket.")
             }
         }
         try? StateFiles.createPrivateFolder(cacheFolder)   // renders of private objects: the user's alone
@@ -439,8 +441,8 @@ public final class ObjectService: Sendable {
         do {
             // A manifest that changed is loaded again first; one that no longer loads refuses
             // every request (its old ACLs are never applied again).
-            if let followed, case .failure = followed.current() {
-                throw OSSErrorBody.manifestUnavailable
+            if let followed, case .failure(let unavailable) = followed.current() {
+                throw unavailable.cause == nil ? OSSErrorBody.manifestUnavailable : OSSErrorBody.manifestRefusedByOtherFiles
             }
             try SingleHeaders.check(request)
             multipart.sweepIfDue()

@@ -62,7 +62,13 @@ public final class ServedManifest: Sendable {
     /// Why serve refuses requests now.
     public struct Unavailable: Error, Sendable, CustomStringConvertible {
         public var description: String
-        public init(_ description: String) { self.description = description }
+        /// What changed when it stopped loading, when not the manifest's own files (another
+        /// project's manifest or lock, Derive's folder of secrets): the 503 then says so.
+        public var cause: String?
+        public init(_ description: String, cause: String? = nil) {
+            self.description = description
+            self.cause = cause
+        }
     }
 
     let rootPath: String
@@ -101,6 +107,11 @@ public final class ServedManifest: Sendable {
         /// Their manifests, includes and locks, and their fingerprints, in order.
         var neighbourFiles: [String]
         var neighbourFingerprint: [FileFingerprint]
+        /// The locks and state folders of gone projects its public buckets held, as last looked
+        /// for (`GoneProjectsInBuckets`, with the neighbours' listing).
+        var goneHeld: [String]
+        /// Device and inode of Derive's folder of per-user secrets as last seen (`StateHome`).
+        var tokenFolder: [Int64]?
         /// File-system looks (`lstat`, `stat`, `readlink`) the checks made so far (a test measures
         /// the work per request with it).
         var lookups = 0
@@ -159,7 +170,8 @@ public final class ServedManifest: Sendable {
                                         fingerprint: files.map(FileFingerprint.of), walks: walks,
                                         lookedIn: Self.lookedIn(walks, margin: settleMargin), digest: Self.digest(files),
                                         digestCheckedAt: Self.now(), neighbours: neighbours.map(\.manifestPath), neighboursListedAt: Self.now(),
-                                        neighbourFiles: neighbourFiles, neighbourFingerprint: neighbourFiles.map(FileFingerprint.of)))
+                                        neighbourFiles: neighbourFiles, neighbourFingerprint: neighbourFiles.map(FileFingerprint.of),
+                                        goneHeld: GoneProjectsInBuckets.held(by: initial.manifest), tokenFolder: StateHome.tokenFolderIdentity()))
     }
 
     /// The identity (device, inode) of the folder at `path` (a bucket's) as the configuration in
@@ -218,19 +230,46 @@ public final class ServedManifest: Sendable {
                 state.digestCheckedAt = now
                 changed = digest != state.digest
             }
+            // What changed, when not the manifest's own files: the log and the 503 name it
+            // (attack 51c's 6: a sibling project appearing was told as "its manifest changed").
+            var cause: String?
             // Another project's manifest, include or lock changed, or a manifest appeared or went.
             let neighbourFingerprint = state.neighbourFiles.map(FileFingerprint.of)
             state.lookups += 2 * neighbourFingerprint.count
-            if !changed, neighbourFingerprint != state.neighbourFingerprint { changed = true }
+            if !changed, let moved = zip(state.neighbourFiles, zip(neighbourFingerprint, state.neighbourFingerprint)).first(where: { $0.1.0 != $0.1.1 }) {
+                changed = true
+                cause = "another project's file \(moved.0) changed"
+            }
+            let tokenFolder = StateHome.tokenFolderIdentity()
+            if !changed, tokenFolder != state.tokenFolder {
+                changed = true
+                cause = "Derive's folder of per-user secrets \(StateHome.tokenFolder() ?? "") (XDG_STATE_HOME) changed"
+            }
+            var goneHeld: [String]?
             if !changed, now - state.neighboursListedAt >= neighbourInterval {
                 state.neighboursListedAt = now
-                changed = NeighbourProjects.manifestPaths(of: state.lastGood.manifest) != state.neighbours
+                let listed = NeighbourProjects.manifestPaths(of: state.lastGood.manifest)
+                if listed != state.neighbours {
+                    changed = true
+                    let appeared = listed.filter { !state.neighbours.contains($0) }, went = state.neighbours.filter { !listed.contains($0) }
+                    cause = (appeared.first.map { "another project's manifest \($0) appeared" } ?? went.first.map { "another project's manifest \($0) went" })
+                }
+                // Another project's lock or state copied into a public bucket (attack 51c's 3):
+                // the search validate makes, from the listings serve keeps anyway.
+                let held = GoneProjectsInBuckets.held(by: state.lastGood.manifest)
+                goneHeld = held
+                if !changed, held != state.goneHeld {
+                    changed = true
+                    cause = held.first(where: { !state.goneHeld.contains($0) }).map { "another project's \($0) appeared in a bucket" } ?? "another project's files left a bucket"
+                }
             }
             guard changed else { return state.current }
+            state.goneHeld = goneHeld ?? GoneProjectsInBuckets.held(by: state.lastGood.manifest)
+            state.tokenFolder = tokenFolder
             // The manifest's files changed: the folders as they are now, before the load.
             let observedWalks = walks ?? PathWalk.of(state.folders)
             if walks == nil { state.lookups += observedWalks.reduce(0) { $0 + $1.calls } }
-            reload(&state, now: now, observed: fingerprint, observedWalks: observedWalks, observedNeighbours: neighbourFingerprint)
+            reload(&state, now: now, observed: fingerprint, observedWalks: observedWalks, observedNeighbours: neighbourFingerprint, cause: cause)
             return state.current
         }
     }
@@ -295,8 +334,9 @@ public final class ServedManifest: Sendable {
     /// request and loads again (the load may not have seen it).
     /// `observedNeighbours`: the fingerprint of `state.neighbourFiles` taken before loading, kept
     /// for those the new list shares (a neighbour's change during the load loads again).
+    /// `cause`: what changed when not the manifest's own files (the log and the 503 say so).
     private func reload(_ state: inout State, now: Double, observed: [FileFingerprint], observedWalks: [PathWalk],
-                        observedNeighbours: [FileFingerprint]) {
+                        observedNeighbours: [FileFingerprint], cause: String? = nil) {
         var before: [String: FileFingerprint] = [:]
         for entry in observed where before[entry.path] == nil { before[entry.path] = entry }
         var walked: [String: PathWalk] = [:]
@@ -335,10 +375,14 @@ public final class ServedManifest: Sendable {
             let reason = "\(error)"
             if case .failure(let old) = state.current, old.description == reason {
                 // Still the same fault: no new log line for every edit that keeps it.
+            } else if let cause {
+                logger.error("the manifest \(rootPath) does not load any more, though it did not change: \(cause); every request is answered 503 until it loads: \(reason)")
             } else {
                 logger.error("the manifest \(rootPath) changed and does not load any more; every request is answered 503 until it does: \(reason)")
             }
-            state.current = .failure(Unavailable(reason))
+            let kept: String?
+            if case .failure(let old) = state.current, old.description == reason { kept = old.cause } else { kept = cause }
+            state.current = .failure(Unavailable(reason, cause: kept))
             // Also follow the root as given (an include may be what broke).
             state.files = Array(Set(state.files + [rootPath])).sorted()
         }
@@ -370,6 +414,7 @@ public final class ServedManifest: Sendable {
             throw Unavailable("the manifest now names the state folder \(manifest.stateFolder), not \(stateFolder) as when derive serve started; restart derive serve to use it")
         }
         let controls = [("the manifest", manifest.file), ("the state folder", manifest.stateFolder), ("the serve cache folder", cacheFolder)]
+            + (StateHome.tokenFolder().map { [("Derive's folder of per-user secrets (XDG_STATE_HOME)", $0)] } ?? [])
         for bucket in manifest.buckets {
             for (what, path) in controls where ObjectService.isInside(path, bucket.path) {
                 throw Unavailable("\(what) \(path) is inside the folder of bucket '\(bucket.name)' (\(bucket.path)), where requests could write it; move the bucket's path or the file")

@@ -162,6 +162,8 @@ struct ControlFiles {
             }
         }
 
+        validateStateHome(buckets, into: &diagnostics)
+
         // No bucket inside a folder Derive owns (attack round 23's H3): builds, serve and clean
         // sweep the caches there by name, and would take a bucket's files for Derive's. A state
         // folder that holds the manifest (`state: .`) is the user's: only the cache folders are taken.

@@ -15,27 +15,19 @@ extension ControlFiles {
         let exposed = manifest.buckets.filter { NeighbourProjects.mostPublic($0).isPublic }
         guard !exposed.isEmpty else { return }
         let projects = ForeignProjectFiles(besides: manifest.file)
-        var said = Set<String>()
-        for bucket in exposed {
-            let folder = FileSystemPath(manifest: bucket.path)
+        for (bucket, gone, held) in Self.goneProjectsHeld(in: exposed, projects: projects) {
             let exposure = NeighbourProjects.mostPublic(bucket)
-            // A file in the bucket's folder: that folder, those above it, nearby and below.
-            for gone in projects.goneProjects(around: bucket.path + "/-") where said.insert(bucket.name + "\0" + gone.manifest).inserted {
-                let held = [(what: "the lock", path: gone.lock), (what: "the state folder", path: gone.state)]
-                    .filter { access($0.path, F_OK) == 0 && folder.contains(FileSystemPath(manifest: $0.path)) }
-                guard !held.isEmpty else { continue }
-                let namedPath = NeighbourProjects.goneManifestName(gone.manifest)
-                let named = display(namedPath)
-                // A file there at the name its lock gives (`"manifest":"/etc/passwd"`) is no
-                // manifest to put back (attack 51b's L1: "put /etc/passwd back").
-                var info = stat()
-                let occupied = lstat(namedPath, &info) == 0
-                let whose = occupied ? "a project whose lock names \(named) as its manifest, which is no manifest" : "\(named), another project, which is no longer there"
-                diagnostics.error(bucket.pathLocation,
-                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.map { "\($0.what) \(display($0.path))" }.joined(separator: ", ")) of \(whose), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them and the outputs they record (two manifests never touch each other's files)",
-                                  hint: occupied ? "if that file is yours, not a Derive lock, change its first line; if that project is gone for good, move its lock and build state out of the bucket; or give bucket '\(bucket.name)' a folder that holds no other project, or make it private (its acl: and every objects: rule)"
-                                      : "if that project is gone for good, move its lock and build state out of the bucket (or put \(named) back), give bucket '\(bucket.name)' a folder that holds no other project, or make it private (its acl: and every objects: rule)")
-            }
+            let namedPath = NeighbourProjects.goneManifestName(gone.manifest)
+            let named = display(namedPath)
+            // A file there at the name its lock gives (`"manifest":"/etc/passwd"`) is no
+            // manifest to put back (attack 51b's L1: "put /etc/passwd back").
+            var info = stat()
+            let occupied = lstat(namedPath, &info) == 0
+            let whose = occupied ? "a project whose lock names \(named) as its manifest, which is no manifest" : "\(named), another project, which is no longer there"
+            diagnostics.error(bucket.pathLocation,
+                              "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.map { "\($0.what) \(display($0.path))" }.joined(separator: ", ")) of \(whose), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them and the outputs they record (two manifests never touch each other's files)",
+                              hint: occupied ? "if that file is yours, not a Derive lock, change its first line; if that project is gone for good, move its lock and build state out of the bucket; or give bucket '\(bucket.name)' a folder that holds no other project, or make it private (its acl: and every objects: rule)"
+                                  : "if that project is gone for good, move its lock and build state out of the bucket (or put \(named) back), give bucket '\(bucket.name)' a folder that holds no other project, or make it private (its acl: and every objects: rule)")
         }
         // A file there whose first line is a Derive lock's naming this manifest, yet neither its
         // lock nor a copy of it (a line the lock does not hold): serve never answers a Derive
@@ -60,5 +52,37 @@ extension ControlFiles {
                                 "\(display(copy)) is a copy of this manifest's own lock (\(display(manifest.lockFile))) in bucket '\(bucket.name)' (\(bucket.declaredPath)), which is \(NeighbourProjects.mostPublic(bucket).rawValue): it lists every output, private ones too; derive serve never answers it, but the folder published by other means shows it",
                                 hint: "remove the copy (Derive keeps and updates its lock at \(display(manifest.lockFile)); it needs no copy), or move it out of the bucket")
         }
+    }
+
+    /// The locks and state folders of gone projects that `buckets` (the exposed ones) hold, what
+    /// `validateGoneNeighbourProjects` refuses: each bucket with the project and what it holds.
+    static func goneProjectsHeld(in buckets: [Bucket], projects: ForeignProjectFiles)
+        -> [(bucket: Bucket, gone: ForeignProjectFiles.Unloaded, held: [(what: String, path: String)])] {
+        var said = Set<String>()
+        var found: [(bucket: Bucket, gone: ForeignProjectFiles.Unloaded, held: [(what: String, path: String)])] = []
+        for bucket in buckets {
+            let folder = FileSystemPath(manifest: bucket.path)
+            // A file in the bucket's folder: that folder, those above it, nearby and below.
+            for gone in projects.goneProjects(around: bucket.path + "/-") where said.insert(bucket.name + "\0" + gone.manifest).inserted {
+                let held = [(what: "the lock", path: gone.lock), (what: "the state folder", path: gone.state)]
+                    .filter { access($0.path, F_OK) == 0 && folder.contains(FileSystemPath(manifest: $0.path)) }
+                if !held.isEmpty { found.append((bucket, gone, held)) }
+            }
+        }
+        return found
+    }
+}
+
+/// What a running serve looks at again with its neighbours (attack 51c's 3: another project's
+/// lock, or lock and state, copied into a public bucket was refused by validate and a fresh
+/// serve, while a running one kept answering): the gone projects' files its public buckets hold.
+public enum GoneProjectsInBuckets {
+    /// Each lock or state folder of a gone project that a bucket of `manifest` anonymous requests
+    /// may reach holds (absolute, sorted): the same search validate makes, from the kept listings.
+    public static func held(by manifest: Manifest) -> [String] {
+        let exposed = manifest.buckets.filter { NeighbourProjects.mostPublic($0).isPublic }
+        guard !exposed.isEmpty else { return [] }
+        let found = ControlFiles.goneProjectsHeld(in: exposed, projects: ForeignProjectFiles(besides: manifest.file))
+        return Set(found.flatMap { $0.held.map(\.path) }).sorted()
     }
 }

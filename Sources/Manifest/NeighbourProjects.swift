@@ -57,6 +57,10 @@ public struct NeighbourProject: Sendable {
 public enum NeighbourProjects {
     /// Manifests read at most per question.
     public static let maxProjects = 32
+    /// The words of the warning that the walk below the manifest's folder stopped at a bound
+    /// (check, build and serve repeat it: attack 51c's 2).
+    public static let boundReached = "hold more than Derive looks through for other projects"
+
     /// Folders above a bucket's folder looked in at most.
     static let maxHeight = 64
 
@@ -255,7 +259,7 @@ extension ControlFiles {
         // Attack 45b's F3: a cap reached said nothing, and a project beyond it was never looked at.
         if belowCapped {
             diagnostics.warning(rootLocation,
-                                "the folders below the folder of \(display(manifest.file)), outside its buckets, hold more than Derive looks through for other projects (\(ForeignProjectFiles.maxNearbyFolders) folders or \(ForeignProjectFiles.maxNearbyManifests) manifests, \(ForeignProjectFiles.belowDepth) levels down; deeper levels are never looked at, with no warning): a project beyond them is not checked against this manifest's buckets",
+                                "the folders below the folder of \(display(manifest.file)), outside its buckets, \(NeighbourProjects.boundReached) (\(ForeignProjectFiles.maxNearbyFolders) folders or \(ForeignProjectFiles.maxNearbyManifests) manifests, \(ForeignProjectFiles.belowDepth) levels down; deeper levels are never looked at, with no warning): a project beyond them is not checked against this manifest's buckets",
                                 hint: "keep other projects out of this manifest's folder, or move this manifest into a folder of its own")
         }
         guard !neighbours.isEmpty else { return }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Manifest
 import ProcessLanguage
 #if canImport(Glibc)
 import Glibc
@@ -24,16 +25,7 @@ import Glibc
 /// or delete the files itself), and a state copied back to the same path by the user (it is theirs).
 public enum StateBinding {
     /// The user's folder of tokens, nil when neither `XDG_STATE_HOME` nor a home folder is known.
-    public static func folder() -> String? {
-        let environment = ProcessInfo.processInfo.environment
-        if let base = environment["XDG_STATE_HOME"], base.hasPrefix("/") { return base + "/derive/states" }
-        if let home = environment["HOME"], home.hasPrefix("/") { return home + "/.local/state/derive/states" }
-        if let entry = getpwuid(getuid()), let home = entry.pointee.pw_dir {
-            let path = String(cString: home)
-            if path.hasPrefix("/") { return path + "/.local/state/derive/states" }
-        }
-        return nil
-    }
+    public static func folder() -> String? { StateHome.tokenFolder() }
 
     /// The key a state database's token is kept under: its real path (folder links resolved).
     static func key(forState database: String) -> (key: String, path: String) {

@@ -184,9 +184,22 @@ struct Workspace {
         var items: [Reason] = []
     }
 
+    /// Whether this process said the neighbour bound was reached (a command may load twice).
+    private static let saidBoundReached = Mutex(false)
+
+    /// Says, once per process, validate's warning that projects beyond the bound on the ones
+    /// looked at are not checked (attack 51c's 2: 64 trivial manifests hid one writing private
+    /// outputs into a public bucket, and check, build and serve said nothing).
+    static func sayBoundReached(_ diagnostics: Diagnostics) {
+        guard let bound = diagnostics.warnings.first(where: { $0.message.contains(NeighbourProjects.boundReached) }) else { return }
+        guard saidBoundReached.withLock({ said in defer { said = true }; return !said }) else { return }
+        Output.printDiagnostics([bound])
+    }
+
     init(_ argument: ManifestArgument, crossChecks: Bool = true, quiet: Bool = false, overwrite: Bool = false,
          reasons: FailureReasons? = nil, witness: WitnessCheck? = nil) throws {
         let result = argument.load(crossChecks: crossChecks)
+        Self.sayBoundReached(result.diagnostics)
         if quiet {
             guard result.manifest != nil, !result.diagnostics.hasErrors else { throw ExitCode.failure }
         }
