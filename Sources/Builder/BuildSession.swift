@@ -1151,6 +1151,12 @@ public final class BuildSession: @unchecked Sendable {
 
     /// What `clean` says of a file at an output's recorded path that holds the recorded bytes but
     /// is not the file Derive installed, and no other manifest claims: left, the lock kept (exit 1).
+    /// What `clean` says of a file another project's records claim: left in place. A claim of
+    /// doubt names no owner (attack 51a's 8: the registry's path was named as the owning manifest).
+    static func claimedLeft(_ file: String, other: ForeignClaims.Claim) -> String {
+        other.doubt != nil ? other.leftInPlace(file) : "\(file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+    }
+
     static func restoredCopyLeft(_ file: String, lock: String) -> String {
         "\(file) holds exactly the bytes Derive recorded there but is not the file it installed (a restored copy: cp -a, git checkout, "
             + "a hard link, a folder swapped); left in place, and \(lock) is kept as its record: derive build records it as Derive's, then derive clean removes it"
@@ -1295,7 +1301,7 @@ public final class BuildSession: @unchecked Sendable {
                     // manifest is gone, below this folder or inside a bucket (issue #9).
                     if claimed == nil { claimed = foreignClaims() }
                     if let other = claimed?.claimant(of: file, output: record.path) {
-                        let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+                        let message = Self.claimedLeft(planner.display(file), other: other)
                         report.left.append(message)
                         leaving.leaveOutput(record, file: file, message: message)
                     } else if !stillProduced(record.path), let doubt = planner.neighbourLockDoubt?(file) ?? planner.neighbourDoubt?(file) {
@@ -1317,7 +1323,7 @@ public final class BuildSession: @unchecked Sendable {
                     let digest = ownLock?.entries[record.path]?.digest ?? ""
                     if claimed == nil { claimed = foreignClaims() }
                     if let other = claimed?.claimant(of: file, output: record.path) {
-                        let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+                        let message = Self.claimedLeft(planner.display(file), other: other)
                         report.left.append(message)
                         leaving.leaveOutput(record, file: file, message: message)
                     } else if try planner.disk.remove(file, ifDigest: digest) {
@@ -1455,7 +1461,7 @@ public final class BuildSession: @unchecked Sendable {
                         continue
                     }
                     if let other = claims.claimant(of: file, output: entry.path) {
-                        report.left.append("\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
+                        report.left.append(Self.claimedLeft(planner.display(file), other: other))
                         continue
                     }
                     if let link = SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) {
