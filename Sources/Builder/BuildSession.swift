@@ -99,7 +99,8 @@ public final class BuildSession: @unchecked Sendable {
     func takenOver(ownWins: Bool = true) -> @Sendable (String, String) -> String? {
         let claims = foreignClaims(), folder = RealFolder.of(projectFolder)
         return { file, output in
-            guard let claim = claims.claimant(of: file, output: output, ownWins: ownWins),
+            // Doubt takes nothing over: the file is left in place, named, its record kept.
+            guard let claim = claims.claimant(of: file, output: output, ownWins: ownWins), claim.doubt == nil,
                   PathKey.same(RealFolder.of((claim.manifest as NSString).deletingLastPathComponent), folder) else { return nil }
             let name = (claim.manifest as NSString).lastPathComponent
             // A manifest gone from the folder records nothing: its lock left behind does (attack 50b's L7).
@@ -1154,7 +1155,8 @@ public final class BuildSession: @unchecked Sendable {
     /// What `clean` says of a file another project's records claim: left in place. A claim of
     /// doubt names no owner (attack 51a's 8: the registry's path was named as the owning manifest).
     static func claimedLeft(_ file: String, other: ForeignClaims.Claim) -> String {
-        other.doubt != nil ? other.leftInPlace(file) : "\(file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+        if let doubt = other.doubt, other.ruleDoubtBeside != nil { return Planner.OrphanJudge.doubtMessage(file, doubt: doubt) }
+        return other.doubt != nil ? other.leftInPlace(file) : "\(file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
     }
 
     static func restoredCopyLeft(_ file: String, lock: String) -> String {

@@ -503,7 +503,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             if installed == false, claim.doubt == nil, !claim.gone, claim.takeOver == nil,
                elsewhere().statesRecordAnotherFile(at: file, manifest: claim.manifest, digest: digest) {
                 return ForeignClaims.Claim(manifest: claim.manifest, recordedOwner: nil,
-                                           doubt: "its build state and this manifest's both record these very bytes there, but neither records this file "
+                                           doubt: "the build states of \((claim.manifest as NSString).lastPathComponent) and of this manifest both record these very bytes there, but neither records this file "
                                             + "as the one it installed (restored from a backup: tar, cp -a, rsync)", ruleDoubtBeside: owner)
             }
             return claim
@@ -519,11 +519,11 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     private func ruleDoubt(of file: String) -> ForeignClaims.Claim? {
         if let writer = NeighbourDoubt(besides: owner).ruleWriter(file: file) {
             return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
-                                       doubt: "its rule '\(writer.rule)' writes that name, so the file may be its output", ruleDoubtBeside: owner)
+                                       doubt: "\(writer.name)'s rule '\(writer.rule)' writes that name, so the file may be its output", ruleDoubtBeside: owner)
         }
         if let writer = elsewhere().ruleWriter(of: file) {
             return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
-                                       doubt: "a rule of it writes that name (\(writer.output)), so the file may be its output", ruleDoubtBeside: owner)
+                                       doubt: "a rule of \(writer.manifest) writes that name (\(writer.output)), so the file may be its output", ruleDoubtBeside: owner)
         }
         return nil
     }
