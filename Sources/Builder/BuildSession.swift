@@ -467,7 +467,9 @@ public final class BuildSession: @unchecked Sendable {
             // An old output another manifest took over: only the record goes (`Planner.takenOver`).
             guard !(item.kind == .delete && plan.kept.contains(item.output)) else { return item }
             guard !overwrite || item.isRestoredCopy, item.kind != .upToDate || item.adopted != nil,
-                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = claims.claimant(of: file, output: item.output) else { return item }
+                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = claims.claimant(of: file, output: item.output),
+                  // An orphan in a rule's doubt is left in place by its fate, not refused.
+                  !(item.kind == .delete && other.ruleDoubtBeside != nil) else { return item }
             if overwrite {
                 // Taken over: installed anew, never recorded as it is. Its device and inode are
                 // the other manifest's record too, and both would count as its installer, the
