@@ -99,7 +99,8 @@ public final class BuildSession: @unchecked Sendable {
     func takenOver(ownWins: Bool = true) -> @Sendable (String, String) -> String? {
         let claims = foreignClaims(), folder = RealFolder.of(projectFolder)
         return { file, output in
-            guard let claim = claims.claimant(of: file, output: output, ownWins: ownWins),
+            // Doubt takes nothing over: the file is left in place, named, its record kept.
+            guard let claim = claims.claimant(of: file, output: output, ownWins: ownWins), claim.doubt == nil,
                   PathKey.same(RealFolder.of((claim.manifest as NSString).deletingLastPathComponent), folder) else { return nil }
             let name = (claim.manifest as NSString).lastPathComponent
             // A manifest gone from the folder records nothing: its lock left behind does (attack 50b's L7).
@@ -466,7 +467,9 @@ public final class BuildSession: @unchecked Sendable {
             // An old output another manifest took over: only the record goes (`Planner.takenOver`).
             guard !(item.kind == .delete && plan.kept.contains(item.output)) else { return item }
             guard !overwrite || item.isRestoredCopy, item.kind != .upToDate || item.adopted != nil,
-                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = claims.claimant(of: file, output: item.output) else { return item }
+                  let file = item.derivative?.outputPath ?? item.recorded?.file, let other = claims.claimant(of: file, output: item.output),
+                  // An orphan in a rule's doubt is left in place by its fate, not refused.
+                  !(item.kind == .delete && other.ruleDoubtBeside != nil) else { return item }
             if overwrite {
                 // Taken over: installed anew, never recorded as it is. Its device and inode are
                 // the other manifest's record too, and both would count as its installer, the
@@ -1162,6 +1165,13 @@ public final class BuildSession: @unchecked Sendable {
 
     /// What `clean` says of a file at an output's recorded path that holds the recorded bytes but
     /// is not the file Derive installed, and no other manifest claims: left, the lock kept (exit 1).
+    /// What `clean` says of a file another project's records claim: left in place. A claim of
+    /// doubt names no owner (attack 51a's 8: the registry's path was named as the owning manifest).
+    static func claimedLeft(_ file: String, other: ForeignClaims.Claim) -> String {
+        if let doubt = other.doubt, other.ruleDoubtBeside != nil { return Planner.OrphanJudge.doubtMessage(file, doubt: doubt) }
+        return other.doubt != nil ? other.leftInPlace(file) : "\(file) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+    }
+
     static func restoredCopyLeft(_ file: String, lock: String) -> String {
         "\(file) holds exactly the bytes Derive recorded there but is not the file it installed (a restored copy: cp -a, git checkout, "
             + "a hard link, a folder swapped); left in place, and \(lock) is kept as its record: derive build records it as Derive's, then derive clean removes it"
@@ -1306,7 +1316,7 @@ public final class BuildSession: @unchecked Sendable {
                     // manifest is gone, below this folder or inside a bucket (issue #9).
                     if claimed == nil { claimed = foreignClaims() }
                     if let other = claimed?.claimant(of: file, output: record.path) {
-                        let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+                        let message = Self.claimedLeft(planner.display(file), other: other)
                         report.left.append(message)
                         leaving.leaveOutput(record, file: file, message: message)
                     } else if !stillProduced(record.path), let doubt = planner.neighbourLockDoubt?(file) ?? planner.neighbourDoubt?(file) {
@@ -1328,7 +1338,7 @@ public final class BuildSession: @unchecked Sendable {
                     let digest = ownLock?.entries[record.path]?.digest ?? ""
                     if claimed == nil { claimed = foreignClaims() }
                     if let other = claimed?.claimant(of: file, output: record.path) {
-                        let message = "\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place"
+                        let message = Self.claimedLeft(planner.display(file), other: other)
                         report.left.append(message)
                         leaving.leaveOutput(record, file: file, message: message)
                     } else if try planner.disk.remove(file, ifDigest: digest) {
@@ -1466,7 +1476,7 @@ public final class BuildSession: @unchecked Sendable {
                         continue
                     }
                     if let other = claims.claimant(of: file, output: entry.path) {
-                        report.left.append("\(planner.display(file)) is an output of \(other.manifest) (\(other.reason)), not of this manifest; left in place")
+                        report.left.append(Self.claimedLeft(planner.display(file), other: other))
                         continue
                     }
                     if let link = SymbolicLinks.first(on: file, below: placed(file, bucketOf: entry.path)) {

@@ -1150,8 +1150,14 @@ public struct Builder: Sendable {
               PathKey.same(file, bucket.path + "/" + key) || FileIdentity.sameFile(file, bucket.path + "/" + key) else { return nil }
         let built = EffectiveACL.Built(acl: BucketACL(rawValue: record.acl) ?? .private, rule: record.rule, source: record.source)
         let acl = acls.of(bucket, key: key, built: built)
-        return LockFile.Left(path: record.path, acl: acl.rawValue,
-                             why: message.hasSuffix("was changed since Derive wrote it; left in place") ? LockFile.Left.changed : LockFile.Left.notDerives)
+        return LockFile.Left(path: record.path, acl: acl.rawValue, why: leftWhy(message))
+    }
+
+    /// The `why` of a left line, from what the deletion said of the file.
+    static func leftWhy(_ message: String) -> String {
+        if message.hasSuffix("was changed since Derive wrote it; left in place") { return LockFile.Left.changed }
+        if let doubt = Planner.OrphanJudge.doubt(inMessage: message) { return LockFile.Left.inDoubt(doubt) }
+        return LockFile.Left.notDerives
     }
 
     /// The lock's line for a recorded output.

@@ -73,6 +73,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         /// Every bucket (outputs' too): where its recorded outputs lie (`recorders`).
         var buckets: [(name: String, folder: FileSystemPath)] = []
         var unreadable = false
+        /// What its rules may write, when it loads without errors (`Recorder.ruleWrites`).
+        var outputs: RuleOutputs?
         /// Its manifest parsed into a model: its buckets are known (one that did not, none is).
         var loaded = false
         var folder: FileSystemPath
@@ -89,6 +91,9 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         public var output: String
         /// The real folder of that bucket.
         public var folder: String
+        /// A rule of it, loading without errors, writes that very output (its lock and state
+        /// aside: a live project that took the file over may have lost both).
+        public var ruleWrites = false
     }
 
     private let manifestPath: String
@@ -215,7 +220,8 @@ public final class ForeignProjectFiles: @unchecked Sendable {
             for bucket in project.buckets {
                 guard let key = bucket.folder.key(of: file), !(isNearby && bucket.folder.contains(ownFolder)) else { continue }
                 found.append(Recorder(manifest: project.manifest.real, lock: project.lock.real, state: project.state.real,
-                                      output: bucket.name + "/" + key, folder: bucket.folder.real))
+                                      output: bucket.name + "/" + key, folder: bucket.folder.real,
+                                      ruleWrites: project.outputs?.mayProduce(bucket: bucket.name, key: key) ?? false))
             }
         }
         return found
@@ -972,6 +978,7 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         let sources = Set(manifest.rules.map(\.sourceBucket))
         project.buckets = manifest.buckets.map { ($0.name, FileSystemPath(manifest: $0.path)) }
         project.sourceBuckets = project.buckets.filter { sources.contains($0.name) }
+        if !project.unreadable { project.outputs = RuleOutputs(manifest) }
         return project
     }
 }

@@ -40,6 +40,11 @@ public enum ForeignClaims {
         /// Nothing can say whose the file is (the registry of built projects cannot be read:
         /// `ProjectRegistry`): why. `manifest` is then the registry's path.
         public var doubt: String? = nil
+        /// A live manifest's rule writes the file's name while nothing records who installed the
+        /// file there (this manifest's state records another file: a restored copy, or that
+        /// manifest took the path over and lost its lock and state): `manifest` is that one,
+        /// `doubt` says which rule, and this is this manifest's path, named in the advice.
+        public var ruleDoubtBeside: String? = nil
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
@@ -53,6 +58,14 @@ public enum ForeignClaims {
 
         /// The plan error for `file` (as shown): another manifest's output, which `--overwrite` takes.
         public func refusal(_ file: String) -> String {
+            // Never adopted on a guess, nor removed: whichever of the two built it, the user knows,
+            // and either command below makes its owner record it (attack 51a's 5).
+            if let doubt, let own = ruleDoubtBeside {
+                return "\(file) may be an output of \(manifest): \(doubt); this manifest's build state records another file there, so whose "
+                    + "this one is cannot be told, and it is neither adopted nor removed; if \(manifest) built it, run "
+                    + "derive build \(manifest) --overwrite (it records the file as its own); if it is this manifest's copy restored, run "
+                    + "derive build \(own) --overwrite to take it over; or give one of the two a bucket folder of its own"
+            }
             // Never adopted on a guess: the file may be a project's the registry would name.
             if let doubt {
                 let fix = doubt.contains(" lies in a bucket of ") ? "set XDG_STATE_HOME to a folder outside every bucket"
@@ -80,6 +93,7 @@ public enum ForeignClaims {
         /// What `clean` says of a file it recorded that is this project's output now (it took
         /// the file over): whose it is, never "a copy, or a file put there since" (attack 49a's F9).
         public func leftInPlace(_ file: String) -> String {
+            if let doubt, ruleDoubtBeside != nil { return "\(file) may be an output of \(manifest) (\(doubt)); left in place" }
             if let doubt { return "\(file) may be another project's output (\(doubt)); left in place" }
             let whose = takeOver != nil || gone ? "\(manifest), \(reason)," : "\(manifest) (\(reason)),"
             return "\(file) is an output of \(whose) not of this manifest; left in place"
@@ -485,9 +499,37 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         if installed == true { return nil }
         if now != nil, let claim = elsewhere().installerClaim(of: file, doubting: true) { return claim }
         if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
-        guard now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
-              let digest = ForeignClaims.fileDigest(file) else { return nil }
-        return elsewhere().claim(of: file, digest: digest)
+        if now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
+           let digest = ForeignClaims.fileDigest(file), let claim = elsewhere().claim(of: file, digest: digest) {
+            // Neither this manifest's state nor the claimant's records the file there now as the
+            // one it installed, and both record these bytes (a whole project restored from a
+            // backup): the same doubt from both sides, never each naming the other.
+            if installed == false, claim.doubt == nil, !claim.gone, claim.takeOver == nil,
+               elsewhere().statesRecordAnotherFile(at: file, manifest: claim.manifest, digest: digest) {
+                return ForeignClaims.Claim(manifest: claim.manifest, recordedOwner: nil,
+                                           doubt: "the build states of \((claim.manifest as NSString).lastPathComponent) and of this manifest both record these very bytes there, but neither records this file "
+                                            + "as the one it installed (restored from a backup: tar, cp -a, rsync)", ruleDoubtBeside: owner)
+            }
+            return claim
+        }
+        return installed == false ? ruleDoubt(of: file) : nil
+    }
+
+    /// Doubt, for a file this manifest's state says it did not install and no record claims: a
+    /// live manifest (beside this one, or in another folder) whose rule writes that very name
+    /// may have installed it (taken over with `--overwrite`, then its lock and state lost), so it
+    /// is not "a restored copy" of this manifest's (attack 51a's 5: adopted, then deleted by
+    /// `clean`). The same rule `NeighbourDoubt.ruleWriting` gives serve and narrowing.
+    private func ruleDoubt(of file: String) -> ForeignClaims.Claim? {
+        if let writer = NeighbourDoubt(besides: owner).ruleWriter(file: file) {
+            return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
+                                       doubt: "\(writer.name)'s rule '\(writer.rule)' writes that name, so the file may be its output", ruleDoubtBeside: owner)
+        }
+        if let writer = elsewhere().ruleWriter(of: file) {
+            return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
+                                       doubt: "a rule of \(writer.manifest) writes that name (\(writer.output)), so the file may be its output", ruleDoubtBeside: owner)
+        }
+        return nil
     }
 
     /// The other project whose build state records the very file at `file` (device, inode,

@@ -31,6 +31,25 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         recordedClaim(of: path, digest: digest) ?? goneClaim(of: path, digest: digest)
     }
 
+    /// A project in another folder that loads without errors and whose rule writes `path`'s very
+    /// name (`ForeignProjectFiles.Recorder.ruleWrites`), whatever its lock and state say; nil
+    /// when none does. First by manifest name, so all agree.
+    func ruleWriter(of path: String) -> ForeignProjectFiles.Recorder? {
+        projects.recorders(of: path).filter(\.ruleWrites).min { PathKey.ordered($0.manifest, $1.manifest) }
+    }
+
+    /// Whether `manifest`, a project in another folder that may record `path`, has a build state
+    /// recording that output with `digest` in the folder that holds it now: it believes it
+    /// installed a file there. Asked once `installerClaim` found that file is not the one it
+    /// installed (a restored backup: every file a new inode), so its claim is no stronger than
+    /// this manifest's own record (attack 51a's 7: each of two manifests named the other).
+    func statesRecordAnotherFile(at path: String, manifest: String, digest: String) -> Bool {
+        projects.recorders(of: path).contains { recorder in
+            guard PathKey.same(recorder.manifest, manifest), let row = stateRows(state: recorder.state, manifest: recorder.manifest)[recorder.output] else { return false }
+            return row.digest == digest && (row.folder.isEmpty || PathKey.same(RealFolder.of(row.folder), recorder.folder))
+        }
+    }
+
     /// A project that loads, whose bucket's folder holds `path`, and whose lock or state records
     /// it there with `digest` (`claim` without the gone projects).
     private func recordedClaim(of path: String, digest: String) -> ForeignClaims.Claim? {

@@ -60,7 +60,7 @@ public struct LockFile: Sendable, Hashable {
         /// The ACL the file had when the build left it (`BucketACL`'s raw value).
         public var acl: String
         /// Why it was left: `known only from the lock` (`, changed since` when its bytes are not
-        /// the line's), `changed since Derive wrote it`, `not the file Derive wrote there`, `old index`.
+        /// the line's), `changed since Derive wrote it`, `not the file Derive wrote there`, `old index`, `in doubt: …`.
         public var why: String
 
         /// The file's place: its path relative to the lock's folder (the bucket's folder + the
@@ -126,6 +126,9 @@ public struct LockFile: Sendable, Hashable {
         public static let changed = "changed since Derive wrote it"
         public static let notDerives = "not the file Derive wrote there"
         public static let oldIndex = "old index"
+        /// A file left because a neighbour may own it (`NeighbourDoubt`): the true reason, never
+        /// "not the file Derive wrote there" for a file Derive did write (attack 51a's 9).
+        public static func inDoubt(_ doubt: String) -> String { "in doubt: \(doubt)" }
     }
 
     public var entries: PathDictionary<Entry>

@@ -94,12 +94,18 @@ public final class NeighbourDoubt: @unchecked Sendable {
     /// does. It needs no lock or state of that neighbour: serve asks it of a file no project's
     /// lock or state records (attack 50b's H1: b's lock and state gone, b.yaml loading).
     public func ruleWriting(file: String) -> String? {
+        ruleWriter(file: file).map { "\($0.name)'s rule '\($0.rule)' writes that name, so the file may be its output" }
+    }
+
+    /// The loading neighbour (its file name, and its path as given) whose rule (`rule`) writes
+    /// `file`'s very name; nil when none does (`ruleWriting`).
+    public func ruleWriter(file: String) -> (name: String, manifest: String, rule: String)? {
         let loaded = loaded
         guard !loaded.rules.isEmpty, let (folder, name) = PathKey.splitLast(file) else { return nil }
         let real = RealFolder.of(folder) + "/" + name
         for written in loaded.rules {
             guard let key = PathKey.below(written.folder, real), written.outputs.mayProduce(bucket: written.bucket, key: key) else { continue }
-            return "\(written.name)'s rule '\(written.rule)' writes that name, so the file may be its output"
+            return (written.name, ((manifest as NSString).deletingLastPathComponent as NSString).appendingPathComponent(written.name), written.rule)
         }
         return nil
     }

@@ -206,7 +206,14 @@ extension Planner {
 
         /// What is said of a file left in place because a neighbour may own it (`NeighbourDoubt`).
         public static func doubtMessage(_ file: String, doubt: String) -> String {
-            "\(file) is left in place, in doubt: \(doubt); Derive deletes nothing in doubt, and the next build decides again"
+            "\(file) is left in place, in doubt: \(doubt)\(doubtMessageEnd)"
+        }
+        private static let doubtMessageEnd = "; Derive deletes nothing in doubt, and the next build decides again"
+
+        /// The doubt a `doubtMessage` says; nil for any other message.
+        public static func doubt(inMessage message: String) -> String? {
+            guard message.hasSuffix(doubtMessageEnd), let start = message.range(of: " is left in place, in doubt: ") else { return nil }
+            return String(message[start.upperBound..<message.index(message.endIndex, offsetBy: -doubtMessageEnd.count)])
         }
 
         /// What is said of a file whose bytes are not the recorded ones.

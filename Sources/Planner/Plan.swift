@@ -1134,9 +1134,14 @@ public struct Planner: Sendable {
                 // very bytes. Rendered again over it (nothing is lost); never "not written by Derive".
                 replaces = digest
                 sameBytes = true
-            } else if let digest, let other = foreignOutputs.claim(of: path, digest: digest) {
+            } else if let digest, let other = foreignOutputs.installerClaim(of: path).flatMap({ $0.takeOver != nil || $0.gone ? $0 : nil })
+                        ?? foreignOutputs.claim(of: path, digest: digest) {
                 // Another project's output (a sibling's `../pub`): named with its owner, not "not
                 // written by Derive", so `--verify` does not take it; `--overwrite` does (above).
+                // First a gone project whose state records the very file: it installed it, whatever
+                // lock holds these bytes too (attack 51a's 6: a taker renamed in its folder was
+                // told its own file was the original's, without the rename advice). A live one is
+                // named by its lock as before.
                 return .failure(PlanError(message: other.refusal(display(path))))
             } else if onDisk == nil {
                 return .failure(PlanError(message: "\(display(path)) exists and is not a regular file Derive wrote (\(Self.kindOfNonFile(path))); move it so \(derivative.output) can be written"))

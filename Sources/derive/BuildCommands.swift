@@ -89,7 +89,9 @@ struct Workspace {
     /// to publish it (attack 49b's F8: the neighbour's output was offered for release).
     static func leftLineText(_ line: LockFile.Left, lockName: String, doubt: String? = nil) -> String {
         if let doubt, !line.isGone {
-            return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly, in doubt: \(doubt)"
+            // Said once when the line's own reason is that doubt.
+            let said = line.why == LockFile.Left.inDoubt(doubt) ? "" : ", in doubt: \(doubt)"
+            return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly\(said)"
         }
         if line.isGone {
             return "~ \(line.path)  left in place (\(line.why)), gone now: kept in \(lockName) as gone (\(line.acl)) for \(Planner.goneKeptSeconds / 86400) days; "

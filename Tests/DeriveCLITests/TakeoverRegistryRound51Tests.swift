@@ -82,6 +82,9 @@ import Glibc
     /// new file): the registry's path, the project and its environment.
     func builtWithARestoredCopy(_ root: URL) throws -> (registry: URL, p: URL, environment: [String: String]) {
         let (p, environment) = try project(root, controls: "")
+        // No taker here: a live manifest whose rule writes the copy's name makes it doubt by
+        // itself (attack 51a's 5, RuleDoubtTakeoverRound52Tests), not the registry.
+        try FileManager.default.removeItem(at: p.appendingPathComponent("sub/n.yaml"))
         let built = try CLI.run(["build", "-q"], in: p, environment: environment)
         #expect(built.status == 0, "\(said(built))")
         let registry = root.appendingPathComponent("home/derive/states/projects")
