@@ -388,8 +388,14 @@ struct FileSystemPath {
         identity = nil
     }
 
-    /// `path` is absolute and standardized, as the model holds paths.
+    /// `path` is absolute and standardized, as the model holds paths. Resolved once per
+    /// `ReadSnapshot` (one realpath walk per path and load, not one per question).
     init(manifest path: String) {
+        self = ReadSnapshot.answer("real path", path) { FileSystemPath(resolvingNow: path) }
+    }
+
+    /// `init(manifest:)` resolved now.
+    init(resolvingNow path: String) {
         var existing = path.isEmpty ? "/" : path
         var missing: [String] = []
         var resolved: String?

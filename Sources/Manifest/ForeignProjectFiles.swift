@@ -735,7 +735,12 @@ public final class ForeignProjectFiles: @unchecked Sendable {
         /// How many folders' listings are kept (tests).
         var keptCount: Int { lock.withLock { kept.count } }
 
+        /// Inside a `ReadSnapshot`, once per snapshot.
         func listing(of folder: String) -> Listing {
+            ReadSnapshot.answer("folder listing \(ObjectIdentifier(self))", folder) { listingNow(of: folder) }
+        }
+
+        private func listingNow(of folder: String) -> Listing {
             var info = stat()
             guard stat(folder, &info) == 0 else { return Listing(subFolders: [], manifestNames: []) }
             let stamp = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
@@ -916,6 +921,11 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     /// What another manifest uses, read as the loader reads it (its includes too) without listing
     /// its buckets; one that does not load keeps its file, its lock and its state folder.
     private static func project(_ path: String, cachesProjects: Bool = false) -> Project {
+        // Once per `ReadSnapshot`, whichever instance asks (each neighbour's own search asked again).
+        ReadSnapshot.answer("foreign project", path) { projectNow(path, cachesProjects: cachesProjects) }
+    }
+
+    private static func projectNow(_ path: String, cachesProjects: Bool) -> Project {
         // Kept across instances (serve makes one a second) while the manifest and its includes
         // keep their identity, size and times: loading up to 64 manifests in line with a request
         // each second stalled that request for 0.5-0.8 s (attack 46b's N5). A project that does

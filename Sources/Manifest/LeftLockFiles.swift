@@ -35,7 +35,9 @@ public enum LeftLockFiles {
     }
 
     /// `folder` listed once (see the type's comment).
-    public static func listing(of folder: String) -> Listing { read(folder, stamped: false).listing }
+    public static func listing(of folder: String) -> Listing {
+        ReadSnapshot.answer("left lock files", folder) { read(folder, stamped: false).listing }
+    }
 
     /// `listing(of:)`, kept across questions while nothing it read changed: the folder's device,
     /// inode and times, and each regular file it opened, by device, inode, size and times (a file
@@ -46,6 +48,10 @@ public enum LeftLockFiles {
     /// listing (a change in the same clock tick would leave the times as they were: git's
     /// "racily clean"). At most `maxKeptFolders` kept. `LeftLockFilesKeptTests` compares it with `listing(of:)`.
     public static func keptListing(of folder: String) -> Listing {
+        ReadSnapshot.answer("left lock files", folder) { keptListingNow(of: folder) }
+    }
+
+    private static func keptListingNow(of folder: String) -> Listing {
         var info = stat()
         guard stat(folder, &info) == 0 else { return Listing() }
         let stamp = folderStamp(info)

@@ -48,7 +48,13 @@ public struct ManifestLoader {
 
     /// Loads and validates `path`. The manifest is nil only when the file cannot be read or
     /// parsed at all; otherwise it holds every part that was valid.
+    /// One `ReadSnapshot` for the whole load: its checks and the neighbours they load read each
+    /// file, folder listing, real path and the mount table once.
     public func load(_ path: String) -> Result {
+        ReadSnapshot.during { loadNow(path) }
+    }
+
+    private func loadNow(_ path: String) -> Result {
         var state = LoadState()
         state.fontInstalled = fontInstalled
         state.fontSubstitute = fontSubstitute

@@ -147,7 +147,12 @@ public enum NeighbourProjects {
 
     /// What another manifest uses, read as the loader reads it (no bucket listed, no neighbour of
     /// its own looked for); one that does not load keeps its file and its default lock and state.
+    /// Loaded once per `ReadSnapshot`.
     public static func project(_ path: String) -> NeighbourProject {
+        ReadSnapshot.answer("neighbour project", path) { projectLoadedNow(path) }
+    }
+
+    static func projectLoadedNow(_ path: String) -> NeighbourProject {
         var loader = ManifestLoader()
         loader.crossChecks = false
         loader.neighbourChecks = false

@@ -66,8 +66,14 @@ public enum ProjectMarkers {
 
 extension ControlFiles {
     /// The regular file (through links) at `path`, when it is small enough to be a manifest and
-    /// holds no NUL byte (no manifest does).
+    /// holds no NUL byte (no manifest does). Read once per `ReadSnapshot` (each sibling's manifest
+    /// was read 13 times by one no-op's checks).
     static func manifestText(_ path: String) -> Data? {
+        ReadSnapshot.answer("manifest text", path) { manifestTextReadNow(path) }
+    }
+
+    /// `manifestText` read now.
+    static func manifestTextReadNow(_ path: String) -> Data? {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= ProjectMarkers.maxManifestBytes,
               let data = FileManager.default.contents(atPath: path), !data.contains(0) else { return nil }

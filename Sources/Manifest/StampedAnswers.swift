@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,12 @@ final class StampedAnswers<Value>: @unchecked Sendable {
     var keptCount: Int { lock.withLock { kept.count } }
 
     /// The answer for `key`, read by `read` unless one kept for it stands on `paths` stamped as now.
+    /// Inside a `ReadSnapshot`, once per snapshot (not stamped again).
     func answer(_ key: String, stamping paths: [String], _ read: () -> Value) -> Value {
+        ReadSnapshot.answer("stamped \(ObjectIdentifier(self))", key) { answerNow(key, stamping: paths, read) }
+    }
+
+    private func answerNow(_ key: String, stamping paths: [String], _ read: () -> Value) -> Value {
         let stamps = paths.map(Self.stamp)
         if let known = lock.withLock({ kept[key] }), known.stamps == stamps { return known.value }
         let value = read()
