@@ -53,7 +53,15 @@ public enum ProjectRegistry {
     }
 
     static let tokenName = "projects"
-    static let header = "derive-projects 1"
+    /// Written by a build that found every project the state home's tokens still name (its own
+    /// lines, and those `recovered` added): reads trust it whole, with no token read. Version 1
+    /// (an older Derive's, which recovered nothing) is read as incomplete.
+    static let header = "derive-projects 2"
+    static let incompleteHeader = "derive-projects 1"
+    /// Kept beside the registry while it may lack a project the state home holds (a build that
+    /// could not record itself: the limit, a write that failed): reads recover from the tokens
+    /// again until a build writes the registry whole.
+    static let incompleteMark = "projects.incomplete"
     public static let maxEntries = 1024
     public static let maxBuckets = 64
 
@@ -67,31 +75,46 @@ public enum ProjectRegistry {
     public static func read() -> Contents {
         guard let path else { return .entries([]) }
         var registered: [Entry] = []
+        var complete = false
         var info = stat()
         if !(lstat(path, &info) != 0 && errno == ENOENT) {
             guard let data = StateFolderTrust.readToken(name: tokenName) else {
                 return .unreadable("the registry of built projects \(path) cannot be read (not a regular file of yours of at most \(StateFolderTrust.maxTokenBytes) bytes, or a folder on the way to it is not yours)")
             }
-            guard let entries = parse(data) else {
+            guard let (entries, whole) = parseMarked(data) else {
                 return .unreadable("the registry of built projects \(path) does not hold Derive's lines")
             }
             registered = entries
+            complete = whole && lstat(markPath ?? "", &info) != 0 && errno == ENOENT
         }
+        // Read whole by the build that wrote it: no token is read (thousands of them, a state
+        // home's history, made every validate and serve rescan read each: 0.4 s → 6.4 s).
+        if complete { return .entries(registered) }
         switch recovered(except: Set(registered.map(\.state))) {
         case .entries(let found): return .entries(found + registered)
         case .unreadable(let why): return .unreadable(why)
         }
     }
 
-    /// The registry's own lines, without what `recovered` adds; none when it is not there.
-    static func readLines() -> Contents {
-        guard let path else { return .entries([]) }
+    /// The registry's own lines, without what `recovered` adds, and whether they are whole (its
+    /// header says a build wrote it with every project the tokens name, and no mark says one
+    /// failed since); none, not whole, when it is not there.
+    static func readLines() -> (contents: Contents, whole: Bool) {
+        guard let path else { return (.entries([]), true) }
         var info = stat()
-        if lstat(path, &info) != 0, errno == ENOENT { return .entries([]) }
-        guard let data = StateFolderTrust.readToken(name: tokenName), let entries = parse(data) else {
-            return .unreadable("the registry of built projects \(path) cannot be read or does not hold Derive's lines")
+        if lstat(path, &info) != 0, errno == ENOENT { return (.entries([]), false) }
+        guard let data = StateFolderTrust.readToken(name: tokenName), let (entries, whole) = parseMarked(data) else {
+            return (.unreadable("the registry of built projects \(path) cannot be read or does not hold Derive's lines"), false)
         }
-        return .entries(entries)
+        return (.entries(entries), whole && lstat(markPath ?? "", &info) != 0 && errno == ENOENT)
+    }
+
+    /// The mark's path (`incompleteMark`), nil when no folder of tokens is known.
+    static var markPath: String? { StateBinding.folder().map { $0 + "/" + incompleteMark } }
+
+    /// Marks the registry as possibly lacking a project (read recovers from the tokens again).
+    static func markIncomplete() {
+        try? StateFolderTrust.writeToken("derive: the registry of built projects may lack a project; the next build that records one writes it whole\n", name: incompleteMark)
     }
 
     /// Tokens of build states read at most by `recovered` (a secret per state folder this user
@@ -181,9 +204,12 @@ public enum ProjectRegistry {
         return (try? queue.read { db in try StateOwner.recordedOwner(db) })?.manifest
     }
 
-    static func parse(_ data: Data) -> [Entry]? {
+    static func parse(_ data: Data) -> [Entry]? { parseMarked(data)?.entries }
+
+    /// The lines, and whether the header says they are whole (`header`, not `incompleteHeader`).
+    static func parseMarked(_ data: Data) -> (entries: [Entry], whole: Bool)? {
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
-        guard lines.first == Substring(header), lines.count <= maxEntries + 1 else { return nil }
+        guard lines.first == Substring(header) || lines.first == Substring(incompleteHeader), lines.count <= maxEntries + 1 else { return nil }
         var entries: [Entry] = []
         for line in lines.dropFirst() {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -193,7 +219,7 @@ public enum ProjectRegistry {
                   buckets.values.allSatisfy({ $0.hasPrefix("/") }) else { return nil }
             entries.append(Entry(manifest: manifest, lock: lock, state: state, buckets: buckets))
         }
-        return entries
+        return (entries, lines.first == Substring(header))
     }
 
     static func encode(_ entries: [Entry]) -> String {
@@ -235,6 +261,9 @@ public enum ProjectRegistry {
     /// build asks it, to register a project renamed or moved since: attack 51a's 1b c).
     public static func isRegistered(_ entry: Entry) -> Bool {
         guard let data = StateFolderTrust.readToken(name: tokenName) else { return false }
+        // Only in a registry known whole: one that is not is written whole by the next build.
+        var info = stat()
+        guard data.starts(with: Data((header + "\n").utf8)), lstat(markPath ?? "", &info) != 0, errno == ENOENT else { return false }
         let line = Data(("\n" + encode([entry]).dropFirst(header.utf8.count + 1)).utf8)
         return data.range(of: line) != nil
     }
@@ -261,13 +290,24 @@ public enum ProjectRegistry {
         while flock(descriptor, LOCK_EX) != 0, errno == EINTR {}
         defer { flock(descriptor, LOCK_UN) }
         var entries: [Entry]
-        switch readLines() {
-        case .entries(let known): entries = known
+        let (contents, whole) = readLines()
+        var recoveredWhole = whole
+        switch contents {
+        case .entries(let known):
+            entries = known
+            // Not known whole (missing, an older Derive's, a build since that could not record
+            // itself): the projects the tokens still name join it, so that it is whole again.
+            if !whole {
+                switch recovered(except: Set(known.map(\.state))) {
+                case .entries(let found): entries = found + entries; recoveredWhole = true
+                case .unreadable: recoveredWhole = false
+                }
+            }
         // Never written over (its doubt stands), but said (attack 51a's 2). Moved away, the lines
         // it held come back from the state home (`recovered`), and the next build writes it anew.
         case .unreadable(let why): throw PlanError(message: why + "; move it away (the next build writes it anew, and the projects it named are found again from the state home)")
         }
-        if entries.contains(entry) { return }
+        if entries.contains(entry), whole { return }
         // Only lines of this project's old self, or of projects whose manifest, lock and state
         // are all gone: a line whose lock or state is still there is never dropped (attack 51a's
         // 2b: the "oldest" line dropped at the limit was a live far taker's).
@@ -275,10 +315,17 @@ public enum ProjectRegistry {
         entries.append(entry)
         let text = encode(entries)
         guard entries.count <= maxEntries, text.utf8.count <= StateFolderTrust.maxTokenBytes else {
+            markIncomplete()
             throw PlanError(message: "the registry of built projects \(path) holds \(entries.count - 1) projects whose manifest, lock or build state is still there, "
                 + "the most it holds (\(maxEntries) lines, \(StateFolderTrust.maxTokenBytes) bytes): no line is dropped; remove the lock and build state of projects "
                 + "you no longer build (their lines go at the next build), or set XDG_STATE_HOME to another folder for some of them")
         }
-        try StateFolderTrust.writeToken(text, name: tokenName)
+        do {
+            try StateFolderTrust.writeToken(recoveredWhole ? text : incompleteHeader + text.dropFirst(header.utf8.count), name: tokenName)
+        } catch {
+            markIncomplete()
+            throw error
+        }
+        if recoveredWhole { StateFolderTrust.removeToken(name: incompleteMark) }
     }
 }

@@ -35,7 +35,9 @@ struct ManifestArgument: ParsableArguments {
         if lstat(path, &info) != 0, errno == ENOENT {
             // In another project's bucket or state (its `_site`), where init refuses to write one
             // (attack 50c's M7): that project is named, not init.
-            let folder = (path as NSString).deletingLastPathComponent
+            // Split by hand: Foundation's `deletingLastPathComponent` traps on a one-character
+            // path (`derive plan x` crashed: attack 52a's F4).
+            let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? ""
             if let outer = EnclosingProject.of(folder: folder.isEmpty ? "." : folder) {
                 return "\(path): no such file, so no manifest to read; this folder is in \(outer.what) of \(outer.manifest), another project: "
                     + "run derive in \(outer.folder), or name that manifest's path"
