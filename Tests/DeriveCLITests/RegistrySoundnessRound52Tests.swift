@@ -26,13 +26,30 @@ import Glibc
         try Data(text.utf8).write(to: file)
     }
 
+    /// A site project at `folder`: one source `src/a.jpg`, `Self.site` as its manifest.
+    func makeSite(_ folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("src/a.jpg"))
+        try write(Self.site, folder.appendingPathComponent("derive.yaml"))
+    }
+
+    /// `root/p` (the site) and the taker `p/sub/n.yaml` (bucket `../pub/n`), both built, the taker
+    /// with `--overwrite`; the state home `root/xdg`.
+    func nearTakeover(_ root: URL) throws -> (p: URL, environment: [String: String]) {
+        let p = root.appendingPathComponent("p")
+        try makeSite(p)
+        try write(Self.nearTaker, p.appendingPathComponent("sub/n.yaml"))
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        #expect(try CLI.run(["build", "-q"], in: p, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite", "sub/n.yaml"], in: p, environment: environment).status == 0)
+        return (p, environment)
+    }
+
     /// `root/proj` (the site) and a taker `far/a/b/n.yaml` outside every folder the site looks in,
     /// both built, the taker with `--overwrite`; the state home `home` (default `root/xdg`).
     func farTakeover(_ root: URL, home: URL? = nil) throws -> (proj: URL, taker: URL, environment: [String: String]) {
         let proj = root.appendingPathComponent("proj"), taker = root.appendingPathComponent("far/a/b/n.yaml")
-        try FileManager.default.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
-        try write(Self.site, proj.appendingPathComponent("derive.yaml"))
+        try makeSite(proj)
         try write(Self.farTaker(proj), taker)
         let home = home ?? root.appendingPathComponent("xdg")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
@@ -64,14 +81,7 @@ import Glibc
     @Test func aRenamedBucketFolderKeepsTheTakersClaim() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
-        let p = root.appendingPathComponent("p")
-        try FileManager.default.createDirectory(at: p.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: p.appendingPathComponent("src/a.jpg"))
-        try write(Self.site, p.appendingPathComponent("derive.yaml"))
-        try write(Self.nearTaker, p.appendingPathComponent("sub/n.yaml"))
-        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
-        #expect(try CLI.run(["build", "-q"], in: p, environment: environment).status == 0)
-        #expect(try CLI.run(["build", "-q", "--overwrite", "sub/n.yaml"], in: p, environment: environment).status == 0)
+        let (p, environment) = try nearTakeover(root)
         try FileManager.default.moveItem(at: p.appendingPathComponent("pub"), to: p.appendingPathComponent("pub2"))
         try write(Self.site.replacingOccurrences(of: "{path: pub}", with: "{path: pub2}"), p.appendingPathComponent("derive.yaml"))
         let file = p.appendingPathComponent("pub2/n/a.jpg")
@@ -89,14 +99,7 @@ import Glibc
     @Test func aMovedProjectKeepsTheTakersClaimByItsState() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
-        let p = root.appendingPathComponent("p")
-        try FileManager.default.createDirectory(at: p.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: p.appendingPathComponent("src/a.jpg"))
-        try write(Self.site, p.appendingPathComponent("derive.yaml"))
-        try write(Self.nearTaker, p.appendingPathComponent("sub/n.yaml"))
-        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
-        #expect(try CLI.run(["build", "-q"], in: p, environment: environment).status == 0)
-        #expect(try CLI.run(["build", "-q", "--overwrite", "sub/n.yaml"], in: p, environment: environment).status == 0)
+        let (p, environment) = try nearTakeover(root)
         try FileManager.default.removeItem(at: p.appendingPathComponent("sub/n.lock"))
         let q = root.appendingPathComponent("q")
         try FileManager.default.moveItem(at: p, to: q)
@@ -159,9 +162,7 @@ import Glibc
         try Data(lines.utf8).write(to: registry)
         for name in ["x", "y"] {
             let other = root.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: other.appendingPathComponent("src"), withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: other.appendingPathComponent("src/a.jpg"))
-            try write(Self.site, other.appendingPathComponent("derive.yaml"))
+            try makeSite(other)
             let built = try CLI.run(["build", "-q"], in: other, environment: environment)
             #expect(built.status == 0, "\(said(built))")
         }
@@ -181,9 +182,7 @@ import Glibc
         let home = proj.appendingPathComponent("pub/n/.st")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         #expect(chmod(home.path, 0o700) == 0)
-        try FileManager.default.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
-        try write(Self.site, proj.appendingPathComponent("derive.yaml"))
+        try makeSite(proj)
         let built = try CLI.run(["build"], in: proj, environment: ["XDG_STATE_HOME": home.path])
         #expect(built.status == 1 && said(built).contains("XDG_STATE_HOME"), "\(said(built))")
         #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("derive/states/projects").path))
@@ -219,9 +218,7 @@ import Glibc
         let lines = try String(contentsOf: registry, encoding: .utf8).split(separator: "\n").dropFirst().filter { !$0.contains("/far/a/b/") }
         try Data((["derive-projects 1"] + lines).joined(separator: "\n").appending("\n").utf8).write(to: registry)
         let other = root.appendingPathComponent("y")
-        try FileManager.default.createDirectory(at: other.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: other.appendingPathComponent("src/a.jpg"))
-        try write(Self.site, other.appendingPathComponent("derive.yaml"))
+        try makeSite(other)
         let built = try CLI.run(["build", "-q"], in: other, environment: environment)
         #expect(built.status == 0, "\(said(built))")
         let after = try String(contentsOf: registry, encoding: .utf8)
