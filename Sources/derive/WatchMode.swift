@@ -29,7 +29,10 @@ struct WatchMode {
     /// project), or that finds no witness until a build saves one, is spaced out to cost at most
     /// `recheckShare` of one core, the builds it asks for included.
     static let recheckEvery: Double = 5
-    static let recheckShare: Double = 0.02
+    /// Test hook, inert unless set: `DERIVE_TEST_RECHECK_SHARE=<0.02…1>` lets a test on a loaded
+    /// machine keep the period near `recheckEvery` (a check of 3 s there spaced it to 150 s).
+    static let recheckShare: Double = ProcessInfo.processInfo.environment["DERIVE_TEST_RECHECK_SHARE"]
+        .flatMap(Double.init).map { min(max($0, 0.02), 1) } ?? 0.02
     /// What `waitForChanges` returns when the no-op check, not inotify, found the outputs stale.
     static let recheckMarker = "(a change inotify did not report)"
     /// What `waitForChanges` returns when the project folder no longer is where the manifest was named.

@@ -58,11 +58,11 @@ import TestSupport
         #expect(truth != before, "the font does not change the bytes: the test proves nothing")
 
         // Bounded by the check's period (5 s) and one small build; generous for a shared machine.
-        #expect(watch.wait(60) { (try? Data(contentsOf: output)) == truth },
+        #expect(watch.wait(120) { (try? Data(contentsOf: output)) == truth },
                 "the watch never drew the text with the new font: \(watch.lines) \(watch.standardError)")
-        #expect(watch.wait(20) { (try? CLI.run(["check", watch.manifest.path], in: watch.root, environment: environment))?.status == 0 })
+        #expect(watch.wait(60) { (try? CLI.run(["check", watch.manifest.path], in: watch.root, environment: environment))?.status == 0 })
         // One build for the font, then nothing more: the watch settles.
-        #expect(watch.wait(10) { watch.lines.count > settled }, "\(watch.lines)")
+        #expect(watch.wait(60) { watch.lines.count > settled }, "\(watch.lines)")
         let afterFont = watch.lines.count
         usleep(12_000_000)
         #expect(watch.lines.count == afterFont, "the watch kept building: \(watch.lines)")
