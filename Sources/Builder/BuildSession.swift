@@ -730,7 +730,8 @@ public final class BuildSession: @unchecked Sendable {
     var registryEntry: ProjectRegistry.Entry {
         ProjectRegistry.Entry(manifest: Self.ownerName(manifestPath), lock: ProjectRegistry.realName(lockPath),
                               state: ProjectRegistry.realName(manifest.stateFolder),
-                              buckets: Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.realName($0.path)) }, uniquingKeysWith: { a, _ in a }))
+                              buckets: ProjectRegistry.keptBuckets(Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.realName($0.path)) }, uniquingKeysWith: { a, _ in a }),
+                                                                   outputs: Set(manifest.rules.map(\.targetBucket) + (manifest.index.map { [$0.bucket] } ?? []))))
     }
 
     /// The outputs `--verify` proved (`Planner.proven`), kept for every planner this session opens.

@@ -45,9 +45,15 @@ public enum ForeignClaims {
         /// manifest took the path over and lost its lock and state): `manifest` is that one,
         /// `doubt` says which rule, and this is this manifest's path, named in the advice.
         public var ruleDoubtBeside: String? = nil
+        /// This manifest's own build state records the file, moved away from where its `state:`
+        /// names it (its lock moved with it: `movedLock`), as the registry's token finds it
+        /// (attack 52a's F10: each of two projects named the other).
+        public var movedState: String? = nil
+        public var movedLock: String? = nil
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
+            if let movedState { return "this manifest's own build state, moved to \(movedState), records this very file" }
             if let doubt { return doubt }
             if let lock, takeOver != nil || gone { return "which is no longer there, but its lock \(lock) records this file with these very bytes" }
             if gone { return "which is no longer there, but its build state \(state ?? "") records this file with these very bytes" }
@@ -58,6 +64,11 @@ public enum ForeignClaims {
 
         /// The plan error for `file` (as shown): another manifest's output, which `--overwrite` takes.
         public func refusal(_ file: String) -> String {
+            if let movedState {
+                let lock = movedLock.map { FileIdentity.anythingAt($0) ? " and 'lock: \($0)'" : "" } ?? ""
+                return "\(file) was installed by this manifest: its build state, moved to \(movedState) since (not where 'state:' names it now), records this very file; "
+                    + "set 'state: \(movedState)'\(lock) in \(manifest) to carry on from its records (or move them back); otherwise pass --overwrite to take the file over anew"
+            }
             // Never adopted on a guess, nor removed: whichever of the two built it, the user knows,
             // and either command below makes its owner record it (attack 51a's 5).
             if let doubt, let own = ruleDoubtBeside {
@@ -93,6 +104,7 @@ public enum ForeignClaims {
         /// What `clean` says of a file it recorded that is this project's output now (it took
         /// the file over): whose it is, never "a copy, or a file put there since" (attack 49a's F9).
         public func leftInPlace(_ file: String) -> String {
+            if let movedState { return "\(file) is recorded by this manifest's build state moved to \(movedState); left in place" }
             if let doubt, ruleDoubtBeside != nil { return "\(file) may be an output of \(manifest) (\(doubt)); left in place" }
             if let doubt { return "\(file) may be another project's output (\(doubt)); left in place" }
             let whose = takeOver != nil || gone ? "\(manifest), \(reason)," : "\(manifest) (\(reason)),"

@@ -249,6 +249,28 @@ public enum ProjectRegistry {
         return "/" + tail.reversed().joined(separator: "/")
     }
 
+    /// The lines, each whose manifest, lock and state are no longer where it names them rewritten
+    /// where its state folder lies now when it moved (`MovedStateFolder`, by the folder's identity).
+    public static func followingMoves(_ entries: [Entry]) -> [Entry] {
+        entries.map { entry in
+            guard isGone(entry), let now = MovedStateFolder.find(registered: entry.state) else { return entry }
+            return MovedStateFolder.moved(entry, to: now)
+        }
+    }
+
+    /// At most `maxBuckets` of `buckets` (name → folder): those `outputs` names (the buckets its
+    /// rules and index write to) first, then the others by name. Why: the line kept the first 64
+    /// by name, and a far taker with 72 buckets lost the one holding its outputs; the original
+    /// then adopted its file and `clean` deleted it (attack 52a's F7).
+    public static func keptBuckets(_ buckets: [String: String], outputs: Set<String>) -> [String: String] {
+        guard buckets.count > maxBuckets else { return buckets }
+        let ordered = buckets.sorted { a, b in
+            let (aOut, bOut) = (outputs.contains(a.key), outputs.contains(b.key))
+            return aOut != bOut ? aOut : a.key < b.key
+        }
+        return Dictionary(uniqueKeysWithValues: ordered.prefix(maxBuckets).map { ($0.key, $0.value) })
+    }
+
     /// Whether nothing of the entry is there any more (manifest, lock and state folder all gone).
     static func isGone(_ entry: Entry) -> Bool {
         [entry.manifest, entry.lock, entry.state].allSatisfy { path in
@@ -311,6 +333,9 @@ public enum ProjectRegistry {
         // Only lines of this project's old self, or of projects whose manifest, lock and state
         // are all gone: a line whose lock or state is still there is never dropped (attack 51a's
         // 2b: the "oldest" line dropped at the limit was a live far taker's).
+        // A project moved since (its state found by its identity) is kept where it lies now,
+        // never dropped as gone (attack 52a's F1: the taker's line went at the next build).
+        entries = followingMoves(entries)
         entries.removeAll { $0.state == entry.state || $0.manifest == entry.manifest || isGone($0) }
         entries.append(entry)
         let text = encode(entries)

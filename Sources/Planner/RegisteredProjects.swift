@@ -20,7 +20,8 @@ public enum RegisteredProjects {
     public static func others(than manifest: String?, state: String?) -> [ProjectRegistry.Entry] {
         guard case .entries(let entries) = ProjectRegistry.read() else { return [] }
         let ownManifest = manifest.map(ProjectRegistry.realName), ownState = state.map(ProjectRegistry.realName)
-        return entries.filter { entry in
+        // A project moved since is named where it lies now (attack 52b's 3: forgotten until it built again).
+        return ProjectRegistry.followingMoves(entries).filter { entry in
             !(ownManifest.map { PathKey.same($0, entry.manifest) } ?? false) && !(ownState.map { PathKey.same($0, entry.state) } ?? false)
                 && !ProjectRegistry.isGone(entry)
         }

@@ -327,6 +327,14 @@ final class ForeignServedFiles: Sendable {
                 byKeyOnly.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
             }
         }
+        // A registered project's state, wherever it lies now, that records the very file (device,
+        // inode, birth, under its key): its output, whatever paths changed since; the builds' one
+        // definition (attack 52a's F9, 52b's 3: a far taker renamed or moved had its private
+        // output answered, listed and deleted anonymously until it built again).
+        if found.isEmpty, byKeyOnly.isEmpty,
+           let record = known.installed.installers(of: file, real: file).min(by: { $0.acl.openness < $1.acl.openness }) {
+            return [(record.manifest, (record.manifest as NSString).deletingLastPathComponent, record.acl)]
+        }
         // A lock line matched by key and bytes alone (its project's buckets unknown) never
         // outranks a project that records the very file where it lies, as builds judge it
         // (`ForeignRecordedOutputs.unloadedOwner`): attack 51b's M2, a backup `old/p.lock` made
@@ -551,7 +559,9 @@ final class ForeignServedFiles: Sendable {
                               foreign: ForeignProjectFiles(besides: manifestFile, cachesProjects: true),
                               near: ForeignProjectFiles(besides: manifestFile, nearby: false, cachesProjects: true),
                               registered: RegisteredProjects.others(than: URL(literalFilePath: manifest.files.first ?? manifestFile).standardizedFileURL.path,
-                                                                    state: manifest.stateFolder))
+                                                                    state: manifest.stateFolder),
+                              installed: RegisteredInstalledFiles(ownManifest: ProjectRegistry.realName(URL(literalFilePath: manifest.files.first ?? manifestFile).standardizedFileURL.path),
+                                                                  ownState: manifest.stateFolder))
             known = fresh
             return fresh
         }
@@ -569,6 +579,8 @@ final class ForeignServedFiles: Sendable {
         var near: ForeignProjectFiles
         /// The registry of built projects' other projects, read once per refresh.
         var registered: [ProjectRegistry.Entry]
+        /// Every registered state's installed files by identity, read when first asked this refresh.
+        var installed: RegisteredInstalledFiles
     }
 
     /// Device and inode of each neighbour's manifest, includes, lock, (`orIndex`) index and the
