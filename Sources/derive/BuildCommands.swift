@@ -123,7 +123,7 @@ struct Workspace {
     /// unverified (the witness keeps their number), as the full plan says it; nil when none is.
     static func unverifiedLine(_ noOp: NoOpCheck) -> String? {
         guard let check = noOp.check, check.adoptedUnverified > 0 else { return nil }
-        return BuildCommand.unverified(check.adoptedUnverified, lock: check.lockPath)
+        return BuildCommand.unverified(check.adoptedUnverified, lock: check.lockPath, earlier: true)
     }
 
     /// The check `NoOpShortcut` made and did not answer from, for the command ArgumentParser
@@ -712,7 +712,8 @@ struct BuildCommand: ParsableCommand {
         if !breaches.isEmpty { workspace.session.forgetWitness() }
         let verifyFailed = !(verification?.failures.isEmpty ?? true)
         // Outputs the state still marks as adopted from the lock unverified (now or by an earlier build).
-        let unverified = report.adoptedUnverified > 0 ? "\n" + Self.unverified(report.adoptedUnverified, lock: workspace.session.lockPath, ownLock: plan.adoptsFromOwnLock) : ""
+        let unverified = report.adoptedUnverified > 0
+            ? "\n" + Self.unverified(report.adoptedUnverified, lock: workspace.session.lockPath, ownLock: plan.adoptsFromOwnLock, earlier: report.adopted.isEmpty) : ""
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty, verification == nil {
             return Result(summary: Self.nothingToDo(plan.count(.upToDate)) + unverified, succeeded: true, writtenFiles: written, workspace: workspace)
         }
@@ -786,11 +787,15 @@ extension BuildCommand {
     /// lock vouches for are recorded or to be adopted: a fresh clone's, until verified or rendered.
     /// `ownLock`: the lock is the one this user's Derive last wrote for this state (`LockProvenance`),
     /// said so (attack 37b's finding 12); they stay unverified until a render proves them.
-    static func unverified(_ count: Int, lock: String, ownLock: Bool = false) -> String {
+    /// `earlier`: every one was adopted by an earlier build (a no-op answer, or a build that
+    /// adopted none): said as what still is, not as what this run did (attack 52c's 5: each no-op
+    /// after a clone's build repeated "100 outputs adopted …" as if it had adopted them again).
+    static func unverified(_ count: Int, lock: String, ownLock: Bool = false, earlier: Bool = false) -> String {
         let name = (lock as NSString).lastPathComponent
         let them = count == 1 ? "it" : "them"
         let whose = ownLock ? "\(name) is the lock this user's Derive last wrote for this state, and vouches for" : "\(name) vouches for"
-        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(whose) \(count == 1 ? "its" : "their") bytes; "
+        let when = earlier ? " by an earlier build remain\(count == 1 ? "s" : "") so" : ""
+        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified\(when) (\(whose) \(count == 1 ? "its" : "their") bytes; "
             + "derive check --verify renders \(them) again, derive build --verify also records \(them) as verified)"
     }
 }
