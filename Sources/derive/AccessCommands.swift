@@ -494,6 +494,7 @@ struct BuiltOutputs: RecordedOutputs {
 
     func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool {
         foreign.isControlFile(device: device, inode: inode) || foreign.isNestedControlFile(bucket: bucket, key: key)
+            || foreign.isStateHomeRecord(bucket: bucket, key: key)
     }
 
     /// A key that reaches a recorded output's file under another key (`placedOutputACL`) counts too.

@@ -580,10 +580,15 @@ struct BuildCommand: ParsableCommand {
             print(answer)
             return
         }
+        // The manifest is loaded and validated before the engine is looked up: a refused build
+        // writes nothing (attack 52b's L6: with HOME inside a public bucket, the engine cache
+        // was written there before the refusal).
+        let started = Date()
+        let workspace = try Workspace(manifest, overwrite: overwrite, witness: noOp.check.check)
         // Workers must report the engine the plan fingerprints with (the worker's description).
         let workers = try Workers.pool(size: BuildOptions(jobs: jobs?.value).jobs, expectedEngineVersion: Workspace.engine().report.version)
         defer { workers.shutdown() }
-        let result = try buildOnce(workers: workers, fastPath: false, witness: noOp.check.check)
+        let result = try buildOnce(workers: workers, fastPath: false, loaded: (workspace, started))
         print(result.summary)
         if !result.succeeded { throw ExitCode.failure }
     }
@@ -610,16 +615,18 @@ struct BuildCommand: ParsableCommand {
     /// Plans and builds once with `workers`; errors are printed and thrown as exit codes, as `build` always did.
     /// `witness`: the no-op check this command already made (its stat pass is not repeated).
     /// `watching`: a build of `derive build --watch`, which builds again at once a source saved while it ran.
-    func buildOnce(workers: RenderWorkerPool, fastPath: Bool, witness: WitnessCheck? = nil, watching: Bool = false) throws -> Result {
+    /// `loaded`: the workspace already loaded (and when the load started), else it is loaded here.
+    func buildOnce(workers: RenderWorkerPool, fastPath: Bool, witness: WitnessCheck? = nil, watching: Bool = false,
+                   loaded: (workspace: Workspace, started: Date)? = nil) throws -> Result {
         var witness = witness
-        if fastPath {
+        if fastPath, loaded == nil {
             let noOp = Self.noOp(manifest)
             if let answer = noOp.answer { return Result(summary: answer, succeeded: true) }
             witness = noOp.check.check
         }
         // The summary's time is the whole build's, planning (hashing the sources) included.
-        let started = Date()
-        let workspace = try Workspace(manifest, overwrite: overwrite, witness: witness)
+        let started = loaded?.started ?? Date()
+        let workspace = try loaded?.workspace ?? Workspace(manifest, overwrite: overwrite, witness: witness)
         let options = BuildOptions(jobs: jobs?.value, memoryBudget: memory.map { $0.value << 20 }, quiet: quiet, watching: watching)
         let limits = workspace.manifest.limits
         let outcome = try workspace.run("build") { session in

@@ -130,6 +130,11 @@ final class ForeignServedFiles: Sendable {
         if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
             return "is a control file (manifest, include, lock, index or build state) of another project"
         }
+        // Derive's own per-user records (a state home's secret, hard-linked or copied into the
+        // bucket: attack 52b's 4) are never replaced by a writer, as they are never answered.
+        if isStateHomeRecord(bucket: bucket, key: key) {
+            return "is one of Derive's per-user records (a build state's secret, a lock's provenance or the registry of built projects), never an object"
+        }
         // A lock or build state no project's folder marks (its manifest gone, `lock:` and `state:`
         // moved into `locks/`): attack 47b's F1 family, anonymous writers replaced and deleted them.
         if Self.isStrayControlFile(bucket: folder, key: key) {
@@ -511,6 +516,14 @@ final class ForeignServedFiles: Sendable {
         // A file merely in the folder or a bucket of a project whose manifest does not load now
         // is refused to writers (`owner`), not hidden from readers: no control file of it.
         return owner.isControlFile
+    }
+
+    /// Whether `key` of `bucket` is one of Derive's per-user records (`StateHomeRecord`: a
+    /// current token's file, or one starting as a token does), whatever its name and wherever it
+    /// lies: asked of the key a request names or a listing returns alone, its verdict kept.
+    func isStateHomeRecord(bucket: String, key: String) -> Bool {
+        guard let base = bucketFolders[bucket] else { return false }
+        return StateHomeRecord.isRecord((base == "/" ? "" : base) + "/" + key)
     }
 
     /// A lock or build state anywhere in a bucket, whether or not a project's folder holds it (a
