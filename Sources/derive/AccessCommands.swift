@@ -187,7 +187,7 @@ struct ServeCommand: AsyncParsableCommand {
             // removed, a bucket added) applies to the next request, without a restart.
             let path = manifest.manifest
             let followed = ServedManifest(initial: ServedConfiguration(manifest: loaded, verifier: verifier, recorded: recorded),
-                                          rootPath: path, cacheFolder: cacheFolder) {
+                                          rootPath: path, cacheFolder: cacheFolder, alsoWatched: { RegisteredProjects.watchedFiles($0) }) {
                 try Self.reload(path)
             }
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: ServedEngine(limits: limits, found: engine, workers: workers),

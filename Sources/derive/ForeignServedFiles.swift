@@ -207,9 +207,37 @@ final class ForeignServedFiles: Sendable {
     /// changed (`nestedOutputs`, at most 256 projects' folders kept).
     /// `leftLinesCount` false: those projects' `left` lines do not count (the manifest served
     /// records the file with the bytes it holds).
+    /// A file found another project's recorded output keeps the ACL found while it holds what it
+    /// held then (`knownForeignOutputs`), unless this manifest verifies it its own (`byKey` and
+    /// `leftLinesCount` false).
     func nestedOutputACL(bucket: String, key: String, byKey: Bool = true, leftLinesCount: Bool = true) -> BucketACL? {
-        nestedOutputRecords(bucket: bucket, key: key, byKey: byKey, leftLinesCount: leftLinesCount).map { $0.acl }.reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+        let found = nestedOutputRecords(bucket: bucket, key: key, byKey: byKey, leftLinesCount: leftLinesCount).map { $0.acl }
+            .reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+        guard byKey, leftLinesCount, let base = bucketFolders[bucket] else { return found }
+        let file = (base == "/" ? "" : base) + "/" + key
+        var info = stat()
+        guard stat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return found }
+        let stamp = Self.stamp(info)
+        return Self.knownForeignOutputs.withLockedValue { known in
+            if let found {
+                if known[file] != nil || known.count < Self.maxKnownForeignOutputs { known[file] = (stamp, found) }
+                return found
+            }
+            guard let kept = known[file], kept.stamp == stamp else { return nil }
+            return kept.acl
+        }
     }
+
+    /// The files this serve found another project's recorded outputs (real path → the file's
+    /// identity, size and times then, and the ACL found), kept for the life of the process: when
+    /// that project's records go (its lock and state removed or moved away, its manifest emptied)
+    /// the file, unchanged since, stays answered no more publicly than it was (attack 52b's 1: b's
+    /// lock and state removed, b's private output in a public bucket was answered to anyone).
+    /// Proven otherwise when the file changes (replaced, rewritten) or this manifest's own
+    /// records vouch for its bytes.
+    private static let knownForeignOutputs = NIOLockedValueBox<[String: (stamp: [Int64], acl: BucketACL)]>([:])
+    /// Files kept at most (more are not learned: forgetting one would publish it).
+    static let maxKnownForeignOutputs = 65_536
 
     /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
     /// Named by its manifest (attack 47b's F6: a project whose manifest is gone, its lock moved
