@@ -545,6 +545,12 @@ struct BuiltOutputs: RecordedOutputs {
         // in place (private), in doubt"). The builds' one definition (`NeighbourDoubt`).
         if !verified, isDerivative(bucket: bucket, key: key),
            foreign.neighbourDoubt(bucket: bucket, key: key, recordedElsewhere: elsewhere != nil) != nil { narrow(.private) }
+        // The search for other projects stopped at a bound (validate warns): the unweighed rest may
+        // hold a private writer into this public bucket (attack 52b's 5/5b, decoy manifests), so
+        // only a file this manifest verifies its own is answered as the bucket says; the rest is
+        // private until the bound is no longer reached.
+        if !verified, let inForce = manifest.bucket(named: bucket), NeighbourProjects.mostPublic(inForce).isPublic,
+           foreign.boundReached() { narrow(.private) }
         return acl
     }
 

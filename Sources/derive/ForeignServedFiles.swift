@@ -562,19 +562,25 @@ final class ForeignServedFiles: Sendable {
         return (orIndex ? known.withIndex : known.identities).contains([device, inode])
     }
 
+    /// Whether the search for the projects beside this manifest stopped at a bound (validate warns):
+    /// a project beyond it is not weighed, so a file in a public bucket that this manifest does not
+    /// verify its own may be its private output (attack 52b's 5 and 5b: decoy manifests hid a
+    /// private writer, and serve answered its output to anyone). As of the last refresh.
+    func boundReached() -> Bool { known().boundReached }
+
     /// The neighbours and their control files' identities, looked for again at most every
     /// `refresh` seconds (a project copied into a bucket while serve runs is found then).
     private func known() -> Known {
         let now = ProcessInfo.processInfo.systemUptime
         return controls.withLockedValue { known in
             if let known, now - known.checkedAt < refresh { return known }
-            let neighbours = NeighbourProjects.of(manifest)
+            let (neighbours, belowCapped, aroundCapped) = NeighbourProjects.ofReportingCap(manifest)
             // What each neighbour that loads uses, learned now: a serve asked nothing of it
             // before it was emptied or removed still knows its moved lock and state (46b's N1).
             for neighbour in neighbours where neighbour.manifest != nil && !neighbour.loadErrors {
                 Self.learn(neighbour.manifestPath, (neighbour.lockFile, neighbour.stateFolder))
             }
-            let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
+            let fresh = Known(checkedAt: now, neighbours: neighbours, boundReached: belowCapped || aroundCapped, identities: Self.identities(of: neighbours, orIndex: false),
                               withIndex: Self.identities(of: neighbours, orIndex: true),
                               foreign: ForeignProjectFiles(besides: manifestFile, cachesProjects: true),
                               near: ForeignProjectFiles(besides: manifestFile, nearby: false, cachesProjects: true),
@@ -588,6 +594,8 @@ final class ForeignServedFiles: Sendable {
     private struct Known {
         var checkedAt: Double
         var neighbours: [NeighbourProject]
+        /// A bound of the neighbour search was reached (`boundReached()`).
+        var boundReached: Bool
         var identities: Set<[UInt64]>
         var withIndex: Set<[UInt64]>
         /// One per refresh, not one per request: its folder listings and nearby scan (up to
