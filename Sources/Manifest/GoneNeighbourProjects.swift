@@ -15,7 +15,9 @@ extension ControlFiles {
         let exposed = manifest.buckets.filter { NeighbourProjects.mostPublic($0).isPublic }
         guard !exposed.isEmpty else { return }
         let projects = ForeignProjectFiles(besides: manifest.file)
+        var refused = Set<String>()
         for (bucket, gone, held) in Self.goneProjectsHeld(in: exposed, projects: projects) {
+            refused.formUnion(held.map(\.path))
             let exposure = NeighbourProjects.mostPublic(bucket)
             let namedPath = NeighbourProjects.goneManifestName(gone.manifest)
             let named = display(namedPath)
@@ -49,6 +51,22 @@ extension ControlFiles {
                 diagnostics.warning(bucket.pathLocation,
                                     "\(display(left.lock)) in bucket '\(bucket.name)' (\(bucket.declaredPath)) starts with a Derive lock's first line naming this manifest, but is not its lock (\(display(manifest.lockFile))) nor a copy of it: derive serve never answers a Derive lock, so it answers this file as missing",
                                     hint: "if the file is yours, change its first line; if it is an old copy of the lock, remove it")
+            }
+        }
+        // A copy of another project's lock there whose manifest is there (attack 52b's L3: said
+        // nothing, while a gone project's is refused): not that project's lock, so it claims
+        // nothing and serve never answers it, but it lists that project's outputs, private ones
+        // too, to whoever the folder is published to by other means. Its very lock there is
+        // `validateNeighbourProjects`' error.
+        for bucket in exposed {
+            for left in LeftLockFiles.listing(of: bucket.path).locks where !refused.contains(left.lock) {
+                let named = FileSystemPath(manifest: left.manifest)
+                var info = stat()
+                guard !named.sameFile(as: ownManifest), lstat(left.manifest, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+                      !FileSystemPath(manifest: left.lock).sameFile(as: FileSystemPath(manifest: NeighbourProjects.project(left.manifest).lockFile)) else { continue }
+                diagnostics.warning(bucket.pathLocation,
+                                    "\(display(left.lock)) in bucket '\(bucket.name)' (\(bucket.declaredPath)) is a copy of a lock of \(display(left.manifest)), another project (its first line names that manifest), and the bucket is \(NeighbourProjects.mostPublic(bucket).rawValue): it lists that project's outputs, private ones too; derive serve never answers it, but the folder published by other means shows it",
+                                    hint: "remove the copy, or move it out of the bucket (that project keeps its own lock at \(display(NeighbourProjects.project(left.manifest).lockFile)))")
             }
         }
         // A copy of this manifest's own lock there (`cp derive.lock _site/`: attack 50c's M1) is

@@ -212,9 +212,37 @@ final class ForeignServedFiles: Sendable {
     /// changed (`nestedOutputs`, at most 256 projects' folders kept).
     /// `leftLinesCount` false: those projects' `left` lines do not count (the manifest served
     /// records the file with the bytes it holds).
+    /// A file found another project's recorded output keeps the ACL found while it holds what it
+    /// held then (`knownForeignOutputs`), unless this manifest verifies it its own (`byKey` and
+    /// `leftLinesCount` false).
     func nestedOutputACL(bucket: String, key: String, byKey: Bool = true, leftLinesCount: Bool = true) -> BucketACL? {
-        nestedOutputRecords(bucket: bucket, key: key, byKey: byKey, leftLinesCount: leftLinesCount).map { $0.acl }.reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+        let found = nestedOutputRecords(bucket: bucket, key: key, byKey: byKey, leftLinesCount: leftLinesCount).map { $0.acl }
+            .reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+        guard byKey, leftLinesCount, let base = bucketFolders[bucket] else { return found }
+        let file = (base == "/" ? "" : base) + "/" + key
+        var info = stat()
+        guard stat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return found }
+        let stamp = Self.stamp(info)
+        return Self.knownForeignOutputs.withLockedValue { known in
+            if let found {
+                if known[file] != nil || known.count < Self.maxKnownForeignOutputs { known[file] = (stamp, found) }
+                return found
+            }
+            guard let kept = known[file], kept.stamp == stamp else { return nil }
+            return kept.acl
+        }
     }
+
+    /// The files this serve found another project's recorded outputs (real path → the file's
+    /// identity, size and times then, and the ACL found), kept for the life of the process: when
+    /// that project's records go (its lock and state removed or moved away, its manifest emptied)
+    /// the file, unchanged since, stays answered no more publicly than it was (attack 52b's 1: b's
+    /// lock and state removed, b's private output in a public bucket was answered to anyone).
+    /// Proven otherwise when the file changes (replaced, rewritten) or this manifest's own
+    /// records vouch for its bytes.
+    private static let knownForeignOutputs = NIOLockedValueBox<[String: (stamp: [Int64], acl: BucketACL)]>([:])
+    /// Files kept at most (more are not learned: forgetting one would publish it).
+    static let maxKnownForeignOutputs = 65_536
 
     /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
     /// Named by its manifest (attack 47b's F6: a project whose manifest is gone, its lock moved
@@ -555,19 +583,25 @@ final class ForeignServedFiles: Sendable {
         return (orIndex ? known.withIndex : known.identities).contains([device, inode])
     }
 
+    /// Whether the search for the projects beside this manifest stopped at a bound (validate warns):
+    /// a project beyond it is not weighed, so a file in a public bucket that this manifest does not
+    /// verify its own may be its private output (attack 52b's 5 and 5b: decoy manifests hid a
+    /// private writer, and serve answered its output to anyone). As of the last refresh.
+    func boundReached() -> Bool { known().boundReached }
+
     /// The neighbours and their control files' identities, looked for again at most every
     /// `refresh` seconds (a project copied into a bucket while serve runs is found then).
     private func known() -> Known {
         let now = ProcessInfo.processInfo.systemUptime
         return controls.withLockedValue { known in
             if let known, now - known.checkedAt < refresh { return known }
-            let neighbours = NeighbourProjects.of(manifest)
+            let (neighbours, belowCapped, aroundCapped) = NeighbourProjects.ofReportingCap(manifest)
             // What each neighbour that loads uses, learned now: a serve asked nothing of it
             // before it was emptied or removed still knows its moved lock and state (46b's N1).
             for neighbour in neighbours where neighbour.manifest != nil && !neighbour.loadErrors {
                 Self.learn(neighbour.manifestPath, (neighbour.lockFile, neighbour.stateFolder))
             }
-            let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
+            let fresh = Known(checkedAt: now, neighbours: neighbours, boundReached: belowCapped || aroundCapped, identities: Self.identities(of: neighbours, orIndex: false),
                               withIndex: Self.identities(of: neighbours, orIndex: true),
                               foreign: ForeignProjectFiles(besides: manifestFile, cachesProjects: true),
                               near: ForeignProjectFiles(besides: manifestFile, nearby: false, cachesProjects: true),
@@ -583,6 +617,8 @@ final class ForeignServedFiles: Sendable {
     private struct Known {
         var checkedAt: Double
         var neighbours: [NeighbourProject]
+        /// A bound of the neighbour search was reached (`boundReached()`).
+        var boundReached: Bool
         var identities: Set<[UInt64]>
         var withIndex: Set<[UInt64]>
         /// One per refresh, not one per request: its folder listings and nearby scan (up to
