@@ -59,7 +59,7 @@ import TestSupport
             let run = try CLI.run(arguments, in: proj, environment: environment)
             let text = said(run)
             #expect(run.status == 1 && text.contains("pub/n/a.jpg may be ") && text.contains(owner), "\(context) \(arguments): \(text)")
-            #expect(text.contains("--overwrite") && !text.contains("restored copy") && !text.contains("adopted") && !text.contains("Up to date"), "\(context) \(arguments): \(text)")
+            #expect(text.contains("--overwrite") && !text.contains("restored copy") && !text.contains("adopted 1") && !text.contains("adopted from") && !text.contains("Up to date"), "\(context) \(arguments): \(text)")
             #expect(!text.contains("derive build --verify"), "\(context) \(arguments): \(text)")
             #expect(inode(file) == before, "\(context) \(arguments): the taker's file was replaced: \(text)")
         }
