@@ -293,6 +293,7 @@ public final class BuildSession: @unchecked Sendable {
         let doubt = NeighbourDoubt(besides: manifestPath)
         planner.neighbourDoubt = { doubt.reason(file: $0) }
         planner.neighbourLockDoubt = { doubt.lockedReason(file: $0) }
+        planner.replacedFileDoubt = { installers.ruleDoubtReason(of: $0) }
         let (taken, unreadable) = narrowedNameQuestions(), answers = narrowedAnswers
         planner.unreadableNeighbour = unreadable
         planner.narrowedNameTaken = { name in
@@ -686,8 +687,12 @@ public final class BuildSession: @unchecked Sendable {
             } catch {
                 // Where no token folder can be kept (another user's home under `sudo -E`, no HOME),
                 // the build goes on as it does without the state's token: said, not a failure.
-                let message = "derive: warning: this project is not recorded in the registry of built projects (\(error)); "
-                    + "another project finds its outputs only by looking nearby; set XDG_STATE_HOME or HOME to a folder you can write\n"
+                // At the registry's limit the project is still found from its state's token beside
+                // it (`ProjectRegistry.recovered`): no other advice (attack 52a's F11).
+                let message = "\(error)".contains(ProjectRegistry.limitReached)
+                    ? "derive: warning: this project is not recorded in the registry of built projects (\(error)); other projects still find it from its build state's token in the state home\n"
+                    : "derive: warning: this project is not recorded in the registry of built projects (\(error)); "
+                        + "another project finds its outputs only by looking nearby; set XDG_STATE_HOME or HOME to a folder you can write\n"
                 FileHandle.standardError.write(Data(message.utf8))
             }
         } else {

@@ -144,8 +144,12 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
             let prefix = Array((folder + "/").utf8), bytes = Array(path.utf8)
             return bytes.starts(with: prefix) ? String(decoding: bytes[prefix.count...], as: UTF8.self) : path
         }
-        return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock,
-                                   takeOver: "'lock: \(setting(project.lock))'" + (hasState ? " and 'state: \(setting(project.state))'" : ""))
+        // A lock that is not there is never named as the evidence (attack 52a's F6: its lock
+        // moved away, the state recording the file was the word, and the message named the lock).
+        let hasLock = stat(project.lock, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: hasLock || !hasState ? project.lock : nil,
+                                   takeOver: "'lock: \(setting(project.lock))'" + (hasState ? " and 'state: \(setting(project.state))'" : ""),
+                                   state: hasLock || !hasState ? nil : project.state)
     }
 
     /// The other project whose build state records the very file at `path` (its device, inode

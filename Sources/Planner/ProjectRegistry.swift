@@ -63,6 +63,8 @@ public enum ProjectRegistry {
     /// again until a build writes the registry whole.
     static let incompleteMark = "projects.incomplete"
     public static let maxEntries = 1024
+    /// Said when a project cannot be added for the limits (`register`).
+    public static let limitReached = "the most it holds"
     public static let maxBuckets = 64
 
     /// The registry's path, for messages; nil when no folder of tokens is known.
@@ -82,7 +84,7 @@ public enum ProjectRegistry {
                 return .unreadable("the registry of built projects \(path) cannot be read (not a regular file of yours of at most \(StateFolderTrust.maxTokenBytes) bytes, or a folder on the way to it is not yours)")
             }
             guard let (entries, whole) = parseMarked(data) else {
-                return .unreadable("the registry of built projects \(path) does not hold Derive's lines")
+                return .unreadable("the registry of built projects \(path) \(whyUnparsed(data))")
             }
             registered = entries
             complete = whole && lstat(markPath ?? "", &info) != 0 && errno == ENOENT
@@ -103,8 +105,11 @@ public enum ProjectRegistry {
         guard let path else { return (.entries([]), true) }
         var info = stat()
         if lstat(path, &info) != 0, errno == ENOENT { return (.entries([]), false) }
-        guard let data = StateFolderTrust.readToken(name: tokenName), let (entries, whole) = parseMarked(data) else {
-            return (.unreadable("the registry of built projects \(path) cannot be read or does not hold Derive's lines"), false)
+        guard let data = StateFolderTrust.readToken(name: tokenName) else {
+            return (.unreadable("the registry of built projects \(path) cannot be read (not a regular file of yours of at most \(StateFolderTrust.maxTokenBytes) bytes, or a folder on the way to it is not yours)"), false)
+        }
+        guard let (entries, whole) = parseMarked(data) else {
+            return (.unreadable("the registry of built projects \(path) \(whyUnparsed(data))"), false)
         }
         return (.entries(entries), whole && lstat(markPath ?? "", &info) != 0 && errno == ENOENT)
     }
@@ -205,6 +210,16 @@ public enum ProjectRegistry {
     }
 
     static func parse(_ data: Data) -> [Entry]? { parseMarked(data)?.entries }
+
+    /// Why `parseMarked` refused `data`, said as the cause (attack 52a's F11: 1 070 well-formed
+    /// lines were "not Derive's lines").
+    static func whyUnparsed(_ data: Data) -> String {
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+        if lines.first == Substring(header) || lines.first == Substring(incompleteHeader), lines.count > maxEntries + 1 {
+            return "holds \(lines.count - 1) lines, more than the \(maxEntries) a registry holds (a build never writes more: added by hand or by another tool)"
+        }
+        return "does not hold Derive's lines"
+    }
 
     /// The lines, and whether the header says they are whole (`header`, not `incompleteHeader`).
     static func parseMarked(_ data: Data) -> (entries: [Entry], whole: Bool)? {
@@ -342,8 +357,8 @@ public enum ProjectRegistry {
         guard entries.count <= maxEntries, text.utf8.count <= StateFolderTrust.maxTokenBytes else {
             markIncomplete()
             throw PlanError(message: "the registry of built projects \(path) holds \(entries.count - 1) projects whose manifest, lock or build state is still there, "
-                + "the most it holds (\(maxEntries) lines, \(StateFolderTrust.maxTokenBytes) bytes): no line is dropped; remove the lock and build state of projects "
-                + "you no longer build (their lines go at the next build), or set XDG_STATE_HOME to another folder for some of them")
+                + "\(limitReached) (\(maxEntries) lines, \(StateFolderTrust.maxTokenBytes) bytes): no line is dropped; remove the manifest, lock and build state of projects "
+                + "you no longer build (a line goes at the next build once all three are gone), or set XDG_STATE_HOME to another folder for some of them")
         }
         do {
             try StateFolderTrust.writeToken(recoveredWhole ? text : incompleteHeader + text.dropFirst(header.utf8.count), name: tokenName)

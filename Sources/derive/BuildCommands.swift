@@ -88,7 +88,9 @@ struct Workspace {
     /// `doubt`: why the file may be another manifest's (`NeighbourDoubt`), said instead of how
     /// to publish it (attack 49b's F8: the neighbour's output was offered for release).
     static func leftLineText(_ line: LockFile.Left, lockName: String, doubt: String? = nil) -> String {
-        if let doubt, !line.isGone {
+        // A line left in doubt of a project beyond this folder (its `why` says so) is never offered for release either.
+        let prefix = LockFile.Left.inDoubt("")
+        if let doubt = doubt ?? (line.why.hasPrefix(prefix) ? String(line.why.dropFirst(prefix.count)) : nil), !line.isGone {
             // Said once when the line's own reason is that doubt.
             let said = line.why == LockFile.Left.inDoubt(doubt) ? "" : ", in doubt: \(doubt)"
             return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly\(said)"
