@@ -26,9 +26,9 @@ import TestSupport
             let build = try project.run(["build", "-q"])
             #expect(build.status == 0, "\(said(build))")
         }
-        let lock = { (project: Project) in try Data(contentsOf: project.folder.appendingPathComponent("derive.lock")) }
+        let locks = try [without, with].map { try Data(contentsOf: $0.folder.appendingPathComponent("derive.lock")) }
         #expect(try without.output().pixels == with.output().pixels)
-        #expect(try lock(without) == lock(with), "\(variable): \(text(try lock(without))) \(text(try lock(with)))")
+        #expect(locks[0] == locks[1], "\(variable): \(text(locks[0])) \(text(locks[1]))")
 
         without.environment[variable] = value
         let plan = try without.run(["plan", "--detailed-exitcode"])
