@@ -614,6 +614,14 @@ struct BuildCommand: ParsableCommand {
         var workspace: Workspace?
     }
 
+    /// One line per source whose derivatives failed (each output below it with --verbose), as plan
+    /// prints them: a bad input fails its own outputs and refuses nothing else.
+    func printFailures(_ failed: [(output: String, message: String)], sources: PathDictionary<String>) {
+        for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
+            if line.hasPrefix("  ") { Output.writeStandardError(TerminalText.escaped(line) + "\n") } else { Output.printFailure(line) }
+        }
+    }
+
     /// Plans and builds once with `workers`; errors are printed and thrown as exit codes, as `build` always did.
     /// `witness`: the no-op check this command already made (its stat pass is not repeated).
     /// `watching`: a build of `derive build --watch`, which builds again at once a source saved while it ran.
@@ -647,7 +655,14 @@ struct BuildCommand: ParsableCommand {
         guard let report = outcome.report else {
             for error in plan.errors { Output.printError(error.message) }
             for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
-            Output.printError("nothing was built: a plan with errors builds nothing (see derive plan)")
+            // The outputs that fail besides, grouped by source as a build's failures (attack 52c's 2:
+            // only the error was named, and each next problem showed one run later).
+            var sources: PathDictionary<String> = [:]
+            for failure in plan.failures { if let source = failure.source { sources[failure.subject] = source } }
+            printFailures(plan.failures.map { (output: $0.subject, message: $0.message) }, sources: sources)
+            let waiting = plan.count(.create) + plan.count(.rebuild)
+            let waits = waiting == 1 ? "1 output to create or rebuild waits; " : waiting > 1 ? "\(waiting) outputs to create or rebuild wait; " : ""
+            Output.printError("nothing was built: a plan with errors builds nothing (\(waits)see derive plan)")
             // Not for a file adopted unverified that was just rendered again and found not Derive's: `--verify` refuses it too.
             let unproven = workspace.session.unprovenAdoptions
             if !verify, !verifyAll, !overwrite,
@@ -688,10 +703,7 @@ struct BuildCommand: ParsableCommand {
         for source in built.again { Output.printLine("\(source) changed while building; building again") }
         let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
         if !stopped.isEmpty { Output.printLine(BuildStop.line(notBuilt: stopped.count)) }
-        for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
-            // As plan prints them: a bad input fails its own outputs and refuses nothing else.
-            if line.hasPrefix("  ") { Output.writeStandardError(TerminalText.escaped(line) + "\n") } else { Output.printFailure(line) }
-        }
+        printFailures(failed, sources: sources)
         for record in ignored { Output.printFailure("\(record.output): \(record.message)") }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
