@@ -293,6 +293,7 @@ public final class BuildSession: @unchecked Sendable {
         let doubt = NeighbourDoubt(besides: manifestPath)
         planner.neighbourDoubt = { doubt.reason(file: $0) }
         planner.neighbourLockDoubt = { doubt.lockedReason(file: $0) }
+        planner.replacedFileDoubt = { installers.ruleDoubtReason(of: $0) }
         let (taken, unreadable) = narrowedNameQuestions(), answers = narrowedAnswers
         planner.unreadableNeighbour = unreadable
         planner.narrowedNameTaken = { name in
@@ -686,8 +687,12 @@ public final class BuildSession: @unchecked Sendable {
             } catch {
                 // Where no token folder can be kept (another user's home under `sudo -E`, no HOME),
                 // the build goes on as it does without the state's token: said, not a failure.
-                let message = "derive: warning: this project is not recorded in the registry of built projects (\(error)); "
-                    + "another project finds its outputs only by looking nearby; set XDG_STATE_HOME or HOME to a folder you can write\n"
+                // At the registry's limit the project is still found from its state's token beside
+                // it (`ProjectRegistry.recovered`): no other advice (attack 52a's F11).
+                let message = "\(error)".contains(ProjectRegistry.limitReached)
+                    ? "derive: warning: this project is not recorded in the registry of built projects (\(error)); other projects still find it from its build state's token in the state home\n"
+                    : "derive: warning: this project is not recorded in the registry of built projects (\(error)); "
+                        + "another project finds its outputs only by looking nearby; set XDG_STATE_HOME or HOME to a folder you can write\n"
                 FileHandle.standardError.write(Data(message.utf8))
             }
         } else {
@@ -730,7 +735,8 @@ public final class BuildSession: @unchecked Sendable {
     var registryEntry: ProjectRegistry.Entry {
         ProjectRegistry.Entry(manifest: Self.ownerName(manifestPath), lock: ProjectRegistry.realName(lockPath),
                               state: ProjectRegistry.realName(manifest.stateFolder),
-                              buckets: Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.realName($0.path)) }, uniquingKeysWith: { a, _ in a }))
+                              buckets: ProjectRegistry.keptBuckets(Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.realName($0.path)) }, uniquingKeysWith: { a, _ in a }),
+                                                                   outputs: Set(manifest.rules.map(\.targetBucket) + (manifest.index.map { [$0.bucket] } ?? []))))
     }
 
     /// The outputs `--verify` proved (`Planner.proven`), kept for every planner this session opens.

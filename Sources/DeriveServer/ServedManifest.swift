@@ -80,6 +80,10 @@ public final class ServedManifest: Sendable {
     /// Seconds after its last change before a folder's times are trusted to change with the
     /// next change (well over a file system's timestamp tick).
     let settleMargin: Double
+    /// More files whose change can change what validate says of the manifest, looked at with the
+    /// neighbours' (`derive serve` gives the registered projects' ones, `RegisteredProjects.watchedFiles`:
+    /// attack 52b's 1 and 2); what changed is named as another project's file.
+    let alsoWatched: @Sendable (Manifest) -> [String]
     /// Start-up values a reload cannot change (the serve lock, caches and databases are there).
     let stateFolder: String
     let cacheFolder: String
@@ -152,8 +156,10 @@ public final class ServedManifest: Sendable {
     /// `initial`: the configuration serve starts with, loaded from `rootPath` (as given on the
     /// command line); `load` loads it again (and throws `Unavailable` with the loader's errors).
     public init(initial: ServedConfiguration, rootPath: String, cacheFolder: String, logger: Logger = Logger(label: "derive.serve"),
-                digestInterval: Double = 1, settleMargin: Double = 1, neighbourInterval: Double = 1, load: @escaping Loader) {
+                digestInterval: Double = 1, settleMargin: Double = 1, neighbourInterval: Double = 1,
+                alsoWatched: @escaping @Sendable (Manifest) -> [String] = { _ in [] }, load: @escaping Loader) {
         self.rootPath = rootPath
+        self.alsoWatched = alsoWatched
         self.load = load
         self.logger = logger
         self.digestInterval = digestInterval
@@ -165,7 +171,7 @@ public final class ServedManifest: Sendable {
         let folders = Self.watchedFolders(initial.manifest)
         let walks = PathWalk.of(folders)
         let neighbours = NeighbourProjects.of(initial.manifest)
-        let neighbourFiles = NeighbourProjects.watchedFiles(neighbours)
+        let neighbourFiles = Self.unique(NeighbourProjects.watchedFiles(neighbours) + alsoWatched(initial.manifest))
         state = NIOLockedValueBox(State(current: .success(initial), lastGood: initial, files: files, folders: folders,
                                         fingerprint: files.map(FileFingerprint.of), walks: walks,
                                         lookedIn: Self.lookedIn(walks, margin: settleMargin), digest: Self.digest(files),
@@ -397,7 +403,7 @@ public final class ServedManifest: Sendable {
         let neighbours = NeighbourProjects.of(state.lastGood.manifest)
         state.neighbours = neighbours.map(\.manifestPath)
         state.neighboursListedAt = now
-        state.neighbourFiles = NeighbourProjects.watchedFiles(neighbours)
+        state.neighbourFiles = Self.unique(NeighbourProjects.watchedFiles(neighbours) + alsoWatched(state.lastGood.manifest))
         // One the load may not have seen (found after it listed) is taken as unseen: the next
         // request loads again, and that load has looked at it.
         state.neighbourFingerprint = state.neighbourFiles.map { seenNeighbour[$0] ?? FileFingerprint(path: $0, link: nil, target: Self.unseen) }
@@ -487,4 +493,10 @@ public final class ServedManifest: Sendable {
     }
 
     static func now() -> Double { Date().timeIntervalSince1970 }
+
+    /// `paths` with each kept once, in order.
+    static func unique(_ paths: [String]) -> [String] {
+        var seen = Set<String>()
+        return paths.filter { seen.insert($0).inserted }
+    }
 }

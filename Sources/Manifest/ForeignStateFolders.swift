@@ -164,7 +164,13 @@ extension ControlFiles {
 
     /// The first 100 bytes of the state database in `folder` and its owner's uid, when it is a
     /// regular file (never followed through a link) that starts as an SQLite database does.
+    /// Read once per `ReadSnapshot` (attack 52c's 1: each sibling's header was read about twice
+    /// per no-op, by the state check and by `holdsDeriveState`).
     static func stateDatabaseHeader(in folder: String) -> (header: [UInt8], owner: uid_t)? {
+        ReadSnapshot.answer("state database header", folder) { stateDatabaseHeaderReadNow(in: folder) }
+    }
+
+    private static func stateDatabaseHeaderReadNow(in folder: String) -> (header: [UInt8], owner: uid_t)? {
         let fd = open(folder + "/" + StateFiles.database, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -188,7 +194,12 @@ extension ControlFiles {
     /// has no such column); nil when it names none. Read as an immutable file: no journal beside
     /// it is looked at or replayed, nothing is locked or written (another build may be writing
     /// it: a torn read names nothing).
+    /// Read once per `ReadSnapshot` (two checks of one load asked it of each sibling's state).
     static func recordedOwnerAndPlace(database path: String) -> (manifest: String, place: String)? {
+        ReadSnapshot.answer("recorded owner", path) { recordedOwnerAndPlaceReadNow(database: path) }
+    }
+
+    private static func recordedOwnerAndPlaceReadNow(database path: String) -> (manifest: String, place: String)? {
         var uri = URLComponents()
         uri.scheme = "file"
         uri.path = path

@@ -15,7 +15,9 @@ extension ControlFiles {
         let exposed = manifest.buckets.filter { NeighbourProjects.mostPublic($0).isPublic }
         guard !exposed.isEmpty else { return }
         let projects = ForeignProjectFiles(besides: manifest.file)
+        var refused = Set<String>()
         for (bucket, gone, held) in Self.goneProjectsHeld(in: exposed, projects: projects) {
+            refused.formUnion(held.map(\.path))
             let exposure = NeighbourProjects.mostPublic(bucket)
             let namedPath = NeighbourProjects.goneManifestName(gone.manifest)
             let named = display(namedPath)
@@ -23,6 +25,15 @@ extension ControlFiles {
             // manifest to put back (attack 51b's L1: "put /etc/passwd back").
             var info = stat()
             let occupied = lstat(namedPath, &info) == 0
+            // A lock whose first line names the manifest as this manifest's own lock's does (an
+            // older copy of it, lines since changed: `cp p.lock pub/old/`) is named as what it
+            // most likely is, not blamed on a manifest that never existed (attack 52b's L1).
+            if !occupied, held.map(\.what) == ["the lock"], Self.namesOwnManifest(lock: gone.lock, ownLock: manifest.lockFile) {
+                diagnostics.error(bucket.pathLocation,
+                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(display(gone.lock)), a Derive lock whose first line names the manifest as this manifest's own lock (\(display(manifest.lockFile))) does, but with lines that lock no longer has: an older copy of this manifest's lock (or the lock of a project whose manifest \(named) is gone), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") it, and it lists every output it recorded, private ones too; as any lock no current project vouches for, it is taken for a gone project's, whose outputs it records",
+                                  hint: "if it is an old copy of this manifest's lock, remove it or move it out of the bucket (Derive keeps its lock at \(display(manifest.lockFile)) and needs no copy); or make bucket '\(bucket.name)' private (its acl: and every objects: rule)")
+                continue
+            }
             let whose = occupied ? "a project whose lock names \(named) as its manifest, which is no manifest" : "\(named), another project, which is no longer there"
             diagnostics.error(bucket.pathLocation,
                               "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.map { "\($0.what) \(display($0.path))" }.joined(separator: ", ")) of \(whose), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them and the outputs they record (two manifests never touch each other's files)",
@@ -42,6 +53,22 @@ extension ControlFiles {
                                     hint: "if the file is yours, change its first line; if it is an old copy of the lock, remove it")
             }
         }
+        // A copy of another project's lock there whose manifest is there (attack 52b's L3: said
+        // nothing, while a gone project's is refused): not that project's lock, so it claims
+        // nothing and serve never answers it, but it lists that project's outputs, private ones
+        // too, to whoever the folder is published to by other means. Its very lock there is
+        // `validateNeighbourProjects`' error.
+        for bucket in exposed {
+            for left in LeftLockFiles.listing(of: bucket.path).locks where !refused.contains(left.lock) {
+                let named = FileSystemPath(manifest: left.manifest)
+                var info = stat()
+                guard !named.sameFile(as: ownManifest), lstat(left.manifest, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+                      !FileSystemPath(manifest: left.lock).sameFile(as: FileSystemPath(manifest: NeighbourProjects.project(left.manifest).lockFile)) else { continue }
+                diagnostics.warning(bucket.pathLocation,
+                                    "\(display(left.lock)) in bucket '\(bucket.name)' (\(bucket.declaredPath)) is a copy of a lock of \(display(left.manifest)), another project (its first line names that manifest), and the bucket is \(NeighbourProjects.mostPublic(bucket).rawValue): it lists that project's outputs, private ones too; derive serve never answers it, but the folder published by other means shows it",
+                                    hint: "remove the copy, or move it out of the bucket (that project keeps its own lock at \(display(NeighbourProjects.project(left.manifest).lockFile)))")
+            }
+        }
         // A copy of this manifest's own lock there (`cp derive.lock _site/`: attack 50c's M1) is
         // no other project's: said as what it is, blocking nothing (no rule writes it; serve
         // answers no lock in a bucket), since it lists every output, private ones too.
@@ -52,6 +79,14 @@ extension ControlFiles {
                                 "\(display(copy)) is a copy of this manifest's own lock (\(display(manifest.lockFile))) in bucket '\(bucket.name)' (\(bucket.declaredPath)), which is \(NeighbourProjects.mostPublic(bucket).rawValue): it lists every output, private ones too; derive serve never answers it, but the folder published by other means shows it",
                                 hint: "remove the copy (Derive keeps and updates its lock at \(display(manifest.lockFile)); it needs no copy), or move it out of the bucket")
         }
+    }
+
+    /// Whether the lock at `lock` names, in its first line, the manifest this manifest's own lock
+    /// at `ownLock` names (both read no further than their first line).
+    static func namesOwnManifest(lock: String, ownLock: String) -> Bool {
+        guard let theirs = LockFirstLine.lockHeader(lock).flatMap(LockOwnerName.owner), !theirs.isEmpty,
+              let mine = LockFirstLine.lockHeader(ownLock).flatMap(LockOwnerName.owner) else { return false }
+        return theirs == mine
     }
 
     /// The locks and state folders of gone projects that `buckets` (the exposed ones) hold, what

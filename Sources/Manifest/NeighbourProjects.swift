@@ -73,11 +73,13 @@ public enum NeighbourProjects {
         manifestPaths(manifestFile: manifestFile, files: files, buckets: buckets).found.map(project)
     }
 
-    /// `of`, and whether the walk below the manifest's folder stopped at a bound (validate warns:
-    /// projects beyond it are not looked at; attack 45b's F3).
-    static func ofReportingCap(_ manifest: Manifest) -> (projects: [NeighbourProject], belowCapped: Bool) {
+    /// `of`, and whether the walk below the manifest's folder stopped at a bound, or the look
+    /// around the buckets did (validate warns: projects beyond it are not looked at; attack 45b's
+    /// F3, 52b's 5b; serve answers anonymous readers of a public bucket only what this manifest
+    /// verifies its own while either is reached: `boundReached`).
+    public static func ofReportingCap(_ manifest: Manifest) -> (projects: [NeighbourProject], belowCapped: Bool, aroundCapped: Bool) {
         let paths = manifestPaths(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path))
-        return (paths.found.map(project), paths.belowCapped)
+        return (paths.found.map(project), paths.belowCapped, paths.aroundCapped)
     }
 
     /// The other manifests `of` reads, found as it finds them but not read (a running serve lists
@@ -92,7 +94,7 @@ public enum NeighbourProjects {
         neighbours.flatMap { $0.controlFiles.filter { $0.what != "the index" }.map(\.path) }
     }
 
-    static func manifestPaths(manifestFile: String, files: [String], buckets: [String]) -> (found: [String], belowCapped: Bool) {
+    static func manifestPaths(manifestFile: String, files: [String], buckets: [String]) -> (found: [String], belowCapped: Bool, aroundCapped: Bool) {
         let own = (files.isEmpty ? [manifestFile] : files).map { FileSystemPath(manifest: $0) }
         var folders: [String] = [(URL(literalFilePath: manifestFile).standardizedFileURL.path as NSString).deletingLastPathComponent]
         for bucket in buckets {
@@ -113,6 +115,18 @@ public enum NeighbourProjects {
             seen.append(identity)
             found.append(path)
         }
+        // The projects whose Derive lock (at any name) or build state a bucket's folder itself
+        // holds, weighed whatever the bounds below (attack 52b's 5/5b: decoy manifests used the
+        // bound up, and a private writer beyond it went unweighed): the lock names its manifest,
+        // a `.derive` its project beside it. One listing per bucket folder, kept while unchanged.
+        for bucket in buckets {
+            let folder = FileSystemPath(manifest: URL(literalFilePath: bucket).standardizedFileURL.path).real
+            let listing = LeftLockFiles.keptListing(of: folder)
+            guard listing.marked else { continue }
+            for left in listing.locks where ControlFiles.isProjectManifest(left.manifest) { add(left.manifest) }
+            for path in manifests(in: folder) { add(path) }
+        }
+        var aroundCapped = false
         around: for folder in folders where listed.insert(folder).inserted {
             // Discovery's one definition (`ProjectMarkers`): a manifest mid-edit counts, an emptied
             // one beside its state or lock too (attack 44b's F2: a public-read-write bucket whose
@@ -120,7 +134,13 @@ public enum NeighbourProjects {
             // overwrite its recorded outputs).
             let names = ControlFiles.manifestNames(in: folder).sorted()
             for path in names.map({ folder == "/" ? "/" + $0 : folder + "/" + $0 }) where ControlFiles.isProjectManifest(path) {
-                guard found.count < maxProjects else { break around }
+                guard found.count < maxProjects else {
+                    // Said, as the bound below is (attack 52b's 5b: 33 decoys beside the manifest
+                    // hid a private writer there, and nothing warned).
+                    aroundCapped = !seen.contains { $0.sameFile(as: FileSystemPath(manifest: path)) }
+                    if aroundCapped { break around }
+                    continue
+                }
                 add(path)
             }
         }
@@ -130,7 +150,7 @@ public enum NeighbourProjects {
         // of this manifest, was not looked at, and serve answered them to anyone.
         let below = belowScan(folder: folders[0], buckets: buckets)
         for path in below.manifests { add(path) }
-        return (found, below.capped)
+        return (found, below.capped, aroundCapped)
     }
 
     /// The walk below this manifest's folder (`ForeignProjectFiles.manifestsBelow`), its own
@@ -260,12 +280,21 @@ extension ControlFiles {
     /// files with another manifest's output bucket while it would answer those outputs more
     /// publicly than that manifest gives them (`NeighbourProjects`).
     func validateNeighbourProjects(into diagnostics: inout Diagnostics) {
-        let (neighbours, belowCapped) = NeighbourProjects.ofReportingCap(manifest)
+        let (neighbours, belowCapped, aroundCapped) = NeighbourProjects.ofReportingCap(manifest)
+        // What serve does about it (attack 52b's 5: the unweighed rest was served as the bucket says).
+        let served = manifest.buckets.contains { NeighbourProjects.mostPublic($0).isPublic }
+            ? "; while it is, derive serve answers anonymous readers of this manifest's public buckets only the files its own build records with their bytes (anything else there privately)" : ""
         // Attack 45b's F3: a cap reached said nothing, and a project beyond it was never looked at.
         if belowCapped {
             diagnostics.warning(rootLocation,
-                                "the folders below the folder of \(display(manifest.file)), outside its buckets, \(NeighbourProjects.boundReached) (\(ForeignProjectFiles.maxNearbyFolders) folders or \(ForeignProjectFiles.maxNearbyManifests) manifests, \(ForeignProjectFiles.belowDepth) levels down; deeper levels are never looked at, with no warning): a project beyond them is not checked against this manifest's buckets",
+                                "the folders below the folder of \(display(manifest.file)), outside its buckets, \(NeighbourProjects.boundReached) (\(ForeignProjectFiles.maxNearbyFolders) folders or \(ForeignProjectFiles.maxNearbyManifests) manifests, \(ForeignProjectFiles.belowDepth) levels down; deeper levels are never looked at, with no warning): a project beyond them is not checked against this manifest's buckets\(served)",
                                 hint: "keep other projects out of this manifest's folder, or move this manifest into a folder of its own")
+        }
+        // Attack 52b's 5b: the bound on the manifests around the buckets said nothing.
+        if aroundCapped {
+            diagnostics.warning(rootLocation,
+                                "the folder of \(display(manifest.file)) and its buckets' folders and the folders above them \(NeighbourProjects.boundReached) (\(NeighbourProjects.maxProjects) manifests read, in that order): a project beyond them is not checked against this manifest's buckets\(served)",
+                                hint: "keep other projects' manifests out of this manifest's folder and its buckets' folders, or move this manifest into a folder of its own")
         }
         guard !neighbours.isEmpty else { return }
         let ownFolder = FileSystemPath(manifest: (manifest.file as NSString).deletingLastPathComponent)

@@ -13,8 +13,10 @@ extension ControlFiles {
 
     /// The files in `folder` a manifest of `stem` could be, the extension compared without
     /// case (`derive.YAML` and `derive.yaml` find each other, whichever is validated).
+    /// The folder is listed once per `ReadSnapshot` (attack 52c's 1: every sibling's own load
+    /// listed the shared folder again, 90 listings in one no-op beside 64 siblings).
     static func manifestCandidates(stem: String, in folder: String) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let names = ReadSnapshot.answer("folder names", folder) { (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] }
         return names.filter { name in
             guard name != stem else { return true }
             guard name.hasPrefix(stem + ".") else { return false }

@@ -12,12 +12,31 @@ public enum StateHome {
     /// The folder of tokens, nil when neither `XDG_STATE_HOME` nor a home folder is known.
     public static func tokenFolder(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         if let base = environment["XDG_STATE_HOME"], base.hasPrefix("/") { return base + "/derive/states" }
+        let folder = defaultTokenFolder(environment: environment)
+        if let base = environment["XDG_STATE_HOME"], !base.isEmpty { sayRelativeIgnored(base, folder: folder) }
+        return folder
+    }
+
+    /// `~/.local/state/derive/states`, from HOME or the user's entry.
+    private static func defaultTokenFolder(environment: [String: String]) -> String? {
         if let home = environment["HOME"], home.hasPrefix("/") { return home + "/.local/state/derive/states" }
         if let entry = getpwuid(getuid()), let home = entry.pointee.pw_dir {
             let path = String(cString: home)
             if path.hasPrefix("/") { return path + "/.local/state/derive/states" }
         }
         return nil
+    }
+
+    private static let saidRelative = LockedBox<Set<String>>([])
+
+    /// A relative `XDG_STATE_HOME` is ignored, as the XDG spec says, but said once per value
+    /// (attack 52b's L5: a user who meant to isolate the state home there got the default,
+    /// without a word), with the folder used instead.
+    private static func sayRelativeIgnored(_ base: String, folder: String?) {
+        guard saidRelative.withLock({ $0.insert(base).inserted }) else { return }
+        let used = folder.map { "keeps its per-user secrets and the registry of built projects in \($0) instead" } ?? "knows no other folder for its per-user secrets (set HOME)"
+        let line = "derive: warning: XDG_STATE_HOME (\(base)) is not an absolute path, so it is ignored, as the XDG Base Directory spec says: Derive \(used); set it to an absolute path to use another folder"
+        FileHandle.standardError.write(Data((TerminalText.escaped(line) + "\n").utf8))
     }
 
     /// Device and inode of the folder of tokens now (links followed), nil while there is none:

@@ -45,10 +45,21 @@ public enum ForeignClaims {
         /// manifest took the path over and lost its lock and state): `manifest` is that one,
         /// `doubt` says which rule, and this is this manifest's path, named in the advice.
         public var ruleDoubtBeside: String? = nil
+        /// This manifest's own build state records the file, moved away from where its `state:`
+        /// names it (its lock moved with it: `movedLock`), as the registry's token finds it
+        /// (attack 52a's F10: each of two projects named the other).
+        public var movedState: String? = nil
+        public var movedLock: String? = nil
+        /// With `ruleDoubtBeside`: nothing of this manifest records a file there (its lock and
+        /// build state removed by `clean`, or never written), said so rather than "records
+        /// another file" (attack 52a's F3).
+        public var ownRecordsNothing = false
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
+            if let movedState { return "this manifest's own build state, moved to \(movedState), records this very file" }
             if let doubt { return doubt }
+            if takeOver != nil, lock == nil, let state { return "which is no longer there, but its build state \(state) records this very file as the one it installed" }
             if let lock, takeOver != nil || gone { return "which is no longer there, but its lock \(lock) records this file with these very bytes" }
             if gone { return "which is no longer there, but its build state \(state ?? "") records this file with these very bytes" }
             if let lock { return "its lock \(lock) records this file with these very bytes" }
@@ -58,10 +69,17 @@ public enum ForeignClaims {
 
         /// The plan error for `file` (as shown): another manifest's output, which `--overwrite` takes.
         public func refusal(_ file: String) -> String {
+            if let movedState {
+                let lock = movedLock.map { FileIdentity.anythingAt($0) ? " and 'lock: \($0)'" : "" } ?? ""
+                return "\(file) was installed by this manifest: its build state, moved to \(movedState) since (not where 'state:' names it now), records this very file; "
+                    + "set 'state: \(movedState)'\(lock) in \(manifest) to carry on from its records (or move them back); otherwise pass --overwrite to take the file over anew"
+            }
             // Never adopted on a guess, nor removed: whichever of the two built it, the user knows,
             // and either command below makes its owner record it (attack 51a's 5).
             if let doubt, let own = ruleDoubtBeside {
-                return "\(file) may be an output of \(manifest): \(doubt); this manifest's build state records another file there, so whose "
+                let ownRecord = ownRecordsNothing ? "nothing of this manifest records a file there (no line of its lock, no record of its build state)"
+                    : "this manifest's build state records another file there"
+                return "\(file) may be an output of \(manifest): \(doubt); \(ownRecord), so whose "
                     + "this one is cannot be told, and it is neither adopted nor removed; if \(manifest) built it, run "
                     + "derive build \(manifest) --overwrite (it records the file as its own); if it is this manifest's copy restored, run "
                     + "derive build \(own) --overwrite to take it over; or give one of the two a bucket folder of its own"
@@ -69,17 +87,22 @@ public enum ForeignClaims {
             // Never adopted on a guess: the file may be a project's the registry would name.
             if let doubt {
                 let fix = doubt.contains(" lies in a bucket of ") ? "set XDG_STATE_HOME to a folder outside every bucket"
+                    // The state home this manifest built with is gone: the projects it named record
+                    // themselves again when they build (attack 52a's F12).
+                    : doubt.contains(WipedStateHome.marker)
+                    ? "build the other projects that write into this bucket first (each build records its project in the state home again, and this manifest then names the one that installed the file)"
                     // Followed literally, loses no project: what the registry named is found again
                     // from the build states' tokens in the state home (attack 51a's 2).
-                    : "move that file away or make it readable (the next build writes it anew; the projects it named are found again from their build states' tokens beside it)"
-                return "\(file) may be another project's output: \(doubt), so Derive cannot tell whether a project it lists installed this file; "
+                    : "move the registry away (whatever is at that path: a file, a folder, a link) or make it a readable file of yours (the next build writes it anew; the projects it named are found again from their build states' tokens beside it)"
+                let cannotTell = doubt.contains(WipedStateHome.marker) ? "another project" : "a project it lists"
+                return "\(file) may be another project's output: \(doubt), so Derive cannot tell whether \(cannotTell) installed this file; "
                     + fix + ", or pass --overwrite to take the file over"
             }
             // A manifest renamed with the default lock and state names (attack 41a's B7): whose the
             // records are, and how this manifest carries on from them if it is that one renamed.
             if let takeOver {
                 return "\(file) is an output of \(manifest), \(reason); if this manifest is that one renamed, set \(takeOver) in it "
-                    + "to carry on from its records (or give it its old name back); otherwise move its lock away, or pass --overwrite to take the file over"
+                    + "to carry on from its records (or give it its old name back); otherwise move its \(lock == nil && state != nil ? "build state" : "lock") away, or pass --overwrite to take the file over"
             }
             // Another folder's project: this manifest cannot carry on from its records; they stay
             // its word until they are moved away (a branch switched back brings the manifest back).
@@ -93,6 +116,7 @@ public enum ForeignClaims {
         /// What `clean` says of a file it recorded that is this project's output now (it took
         /// the file over): whose it is, never "a copy, or a file put there since" (attack 49a's F9).
         public func leftInPlace(_ file: String) -> String {
+            if let movedState { return "\(file) is recorded by this manifest's build state moved to \(movedState); left in place" }
             if let doubt, ruleDoubtBeside != nil { return "\(file) may be an output of \(manifest) (\(doubt)); left in place" }
             if let doubt { return "\(file) may be another project's output (\(doubt)); left in place" }
             let whose = takeOver != nil || gone ? "\(manifest), \(reason)," : "\(manifest) (\(reason)),"
@@ -498,6 +522,11 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         }
         if installed == true { return nil }
         if now != nil, let claim = elsewhere().installerClaim(of: file, doubting: true) { return claim }
+        // This manifest's own state, no longer bound (its token gone with the state home), records
+        // another file there: the project that installed this one is no longer named anywhere.
+        if now != nil, installed == nil, let doubt = WipedStateHome.doubt(file: file, output: output, stateFolder: stateFolder, owner: owner) {
+            return ForeignClaims.Claim(manifest: ProjectRegistry.path ?? "", recordedOwner: nil, doubt: doubt)
+        }
         if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
         if now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
            let digest = ForeignClaims.fileDigest(file), let claim = elsewhere().claim(of: file, digest: digest) {
@@ -512,7 +541,15 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             }
             return claim
         }
-        return installed == false ? ruleDoubt(of: file) : nil
+        if installed == false { return ruleDoubt(of: file) }
+        // Nothing of this manifest records a file there (its `clean` removed its lock and state,
+        // or it never built): a live manifest whose rule writes the name may have installed it,
+        // and `build --verify` must not take it on its bytes (attack 52a's F3).
+        if now != nil, installed == nil, ownLines()[output] == nil, var doubt = ruleDoubt(of: file) {
+            doubt.ownRecordsNothing = true
+            return doubt
+        }
+        return nil
     }
 
     /// Doubt, for a file this manifest's state says it did not install and no record claims: a
@@ -529,8 +566,32 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
                                        doubt: "a rule of \(writer.manifest) writes that name (\(writer.output)), so the file may be its output", ruleDoubtBeside: owner)
         }
-        return nil
+        return registeredDoubt(of: file)
     }
+
+    /// Why `file` (not the file this manifest installed there) may be the output of a live
+    /// manifest whose rule writes its name, or whose lock records it: `ruleDoubt`'s reason; nil when none.
+    public func ruleDoubtReason(of file: String) -> String? {
+        ruleDoubt(of: file)?.doubt
+    }
+
+    /// `ruleDoubt` for a live project the registry of built projects names beyond the neighbour
+    /// search (a far taker that lost its build state: attack 52a's F2): its rule writes the name,
+    /// or its lock records the file with these very bytes.
+    private func registeredDoubt(of file: String) -> ForeignClaims.Claim? {
+        let writers = lock.withLock {
+            if let loadedWriters { return loadedWriters }
+            let found = RegisteredWriters(ownManifest: owner, ownState: stateFolder)
+            loadedWriters = found
+            return found
+        }
+        guard let writer = writers.writer(of: file) else { return nil }
+        let why = writer.locked ? "its lock \(writer.lock) records this file (\(writer.output)) with these very bytes"
+            : "a rule of \(writer.manifest) writes that name (\(writer.output))"
+        return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
+                                   doubt: why + ", so the file may be its output (no build state of it records this very file)", ruleDoubtBeside: owner)
+    }
+    private var loadedWriters: RegisteredWriters?
 
     /// The other project whose build state records the very file at `file` (device, inode,
     /// birth, at the place it wrote it) as the one it installed; nil when none does

@@ -144,8 +144,12 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
             let prefix = Array((folder + "/").utf8), bytes = Array(path.utf8)
             return bytes.starts(with: prefix) ? String(decoding: bytes[prefix.count...], as: UTF8.self) : path
         }
-        return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: project.lock,
-                                   takeOver: "'lock: \(setting(project.lock))'" + (hasState ? " and 'state: \(setting(project.state))'" : ""))
+        // A lock that is not there is never named as the evidence (attack 52a's F6: its lock
+        // moved away, the state recording the file was the word, and the message named the lock).
+        let hasLock = stat(project.lock, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        return ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil, lock: hasLock || !hasState ? project.lock : nil,
+                                   takeOver: "'lock: \(setting(project.lock))'" + (hasState ? " and 'state: \(setting(project.state))'" : ""),
+                                   state: hasLock || !hasState ? nil : project.state)
     }
 
     /// The other project whose build state records the very file at `path` (its device, inode
@@ -201,6 +205,9 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
                 return gone ? ForeignClaims.Claim(manifest: entry.manifest, recordedOwner: nil, gone: true, state: entry.state)
                     : ForeignClaims.Claim(manifest: entry.manifest, recordedOwner: nil)
             }
+            // Then by the file's identity alone, from every registered state where it lies now
+            // (attack 52a's F1, F7, F8, F10: a bucket path or a state path changed since).
+            if let claim = identityClaim(of: path, real: real) { return claim }
             // A state home inside a bucket (attack 51a's 1): the registry is never written there
             // and a rule may write over its tokens, so what it does not name is doubt, never adopted.
             if doubting, let registry = ProjectRegistry.path {
@@ -215,6 +222,33 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
             return nil
         }
     }
+
+    /// The registered project whose state, wherever it lies now (`RegisteredInstalledFiles`), records
+    /// the very file at `path` (device, inode, birth, under the key it lies at; `real` its real
+    /// path) with the bytes it holds: its output, whatever bucket or state path changed since
+    /// (attack 52a's F1: the taker's folder renamed; F8: this project's bucket renamed or the
+    /// whole project moved; F7: the bucket left out of its registry line). This manifest's own
+    /// state moved away from where its `state:` names it is named so (F10), never another's.
+    func identityClaim(of path: String, real: String) -> ForeignClaims.Claim? {
+        let records = registeredFiles().installers(of: path, real: real)
+        guard !records.isEmpty, let digest = ForeignClaims.fileDigest(path), let record = records.first(where: { $0.digest == digest }) else { return nil }
+        if PathKey.same(record.manifest, projects.ownRealManifest) {
+            return ForeignClaims.Claim(manifest: record.manifest, recordedOwner: nil, movedState: record.state, movedLock: record.lock)
+        }
+        return record.manifestThere ? ForeignClaims.Claim(manifest: record.manifest, recordedOwner: nil)
+            : ForeignClaims.Claim(manifest: record.manifest, recordedOwner: nil, gone: true, state: record.state)
+    }
+
+    /// Every registered state's installed files by identity, read once per instance (one load).
+    private func registeredFiles() -> RegisteredInstalledFiles {
+        lock.withLock {
+            if let identities { return identities }
+            let made = RegisteredInstalledFiles(ownManifest: projects.ownRealManifest, ownState: projects.ownStateFolder)
+            identities = made
+            return made
+        }
+    }
+    private var identities: RegisteredInstalledFiles?
 
     /// The registry of built projects, read once per instance.
     private func registered() -> ProjectRegistry.Contents {

@@ -159,6 +159,7 @@ extension Planner {
                 if keeping.containsAsNow(file) { return .keep }
                 // Another project's output now (a neighbour took the path over with --overwrite): named.
                 if let whose = planner.otherProjectsOutput(file) { return .left(path: file, message: whose) }
+                if let doubt = planner.replacedFileDoubt?(file) { return .left(path: file, message: Self.doubtMessage(display(file), doubt: doubt)) }
                 return .left(path: file, message: "\(display(file)) is not the file Derive wrote there (its device and inode differ: a copy, or a file put there since); left in place")
             }
             // Its bytes: the recorded ones (checked once more as it goes).

@@ -463,6 +463,10 @@ public struct Planner: Sendable {
     /// Why a file this manifest installed, holding its recorded bytes, may be a neighbour's that
     /// adopted it (`NeighbourDoubt.lockedReason`): such an orphan is left in place, never deleted.
     public var neighbourLockDoubt: (@Sendable (_ file: String) -> String?)?
+    /// Why a file at an old output's path, not the one this manifest installed, may be the output
+    /// of a live manifest whose rule writes its name (`ForeignClaimLookup.ruleDoubtReason`): left
+    /// in doubt, never "not the file Derive wrote there" (attack 52a's F13).
+    public var replacedFileDoubt: (@Sendable (_ file: String) -> String?)?
 
     public init(manifest: Manifest, manifestPath: String, disk: any Disk, store: StateStore, identity: EngineIdentity,
                 racyMargin: Int64 = 1_000_000_000, lockPath: String? = nil, overwrite: Bool = false, statRows: PathSet? = nil) throws {
@@ -501,6 +505,19 @@ public struct Planner: Sendable {
         if let owner = foreignProjects.owner(of: path) ?? foreignOutputs.unloadedOwner(of: path, digest: digest) { return owner.refusal(path, display: display) }
         if let other = foreignOutputs.claim(of: path, digest: digest) { return other.refusal(display(path)) }
         return nil
+    }
+
+    /// Another project's claim on the file at `path` holding `digest` that nothing of this manifest
+    /// vouches for: a gone project whose state records the very file first (it installed it), then
+    /// a lock or state recording these bytes; a gone project's lock line (a backup `trash/site.lock`)
+    /// never outranks a live project whose state records the very file (attack 52a's F5: the
+    /// backup was named the owner once the site had cleaned, and its advice moved the live state).
+    func recordedElsewhere(_ path: String, digest: String) -> ForeignClaims.Claim? {
+        let installer = foreignOutputs.installerClaim(of: path)
+        if let installer, installer.takeOver != nil || installer.gone { return installer }
+        let claim = foreignOutputs.claim(of: path, digest: digest)
+        if let claim, claim.gone || claim.takeOver != nil, let installer, installer.doubt == nil { return installer }
+        return claim
     }
 
     /// Whose output the file at `path` is when another project's lock or build state records it
@@ -1134,8 +1151,7 @@ public struct Planner: Sendable {
                 // very bytes. Rendered again over it (nothing is lost); never "not written by Derive".
                 replaces = digest
                 sameBytes = true
-            } else if let digest, let other = foreignOutputs.installerClaim(of: path).flatMap({ $0.takeOver != nil || $0.gone ? $0 : nil })
-                        ?? foreignOutputs.claim(of: path, digest: digest) {
+            } else if let digest, let other = recordedElsewhere(path, digest: digest) {
                 // Another project's output (a sibling's `../pub`): named with its owner, not "not
                 // written by Derive", so `--verify` does not take it; `--overwrite` does (above).
                 // First a gone project whose state records the very file: it installed it, whatever

@@ -63,6 +63,8 @@ public enum ProjectRegistry {
     /// again until a build writes the registry whole.
     static let incompleteMark = "projects.incomplete"
     public static let maxEntries = 1024
+    /// Said when a project cannot be added for the limits (`register`).
+    public static let limitReached = "the most it holds"
     public static let maxBuckets = 64
 
     /// The registry's path, for messages; nil when no folder of tokens is known.
@@ -82,7 +84,7 @@ public enum ProjectRegistry {
                 return .unreadable("the registry of built projects \(path) cannot be read (not a regular file of yours of at most \(StateFolderTrust.maxTokenBytes) bytes, or a folder on the way to it is not yours)")
             }
             guard let (entries, whole) = parseMarked(data) else {
-                return .unreadable("the registry of built projects \(path) does not hold Derive's lines")
+                return .unreadable("the registry of built projects \(path) \(whyUnparsed(data))")
             }
             registered = entries
             complete = whole && lstat(markPath ?? "", &info) != 0 && errno == ENOENT
@@ -103,8 +105,11 @@ public enum ProjectRegistry {
         guard let path else { return (.entries([]), true) }
         var info = stat()
         if lstat(path, &info) != 0, errno == ENOENT { return (.entries([]), false) }
-        guard let data = StateFolderTrust.readToken(name: tokenName), let (entries, whole) = parseMarked(data) else {
-            return (.unreadable("the registry of built projects \(path) cannot be read or does not hold Derive's lines"), false)
+        guard let data = StateFolderTrust.readToken(name: tokenName) else {
+            return (.unreadable("the registry of built projects \(path) cannot be read (not a regular file of yours of at most \(StateFolderTrust.maxTokenBytes) bytes, or a folder on the way to it is not yours)"), false)
+        }
+        guard let (entries, whole) = parseMarked(data) else {
+            return (.unreadable("the registry of built projects \(path) \(whyUnparsed(data))"), false)
         }
         return (.entries(entries), whole && lstat(markPath ?? "", &info) != 0 && errno == ENOENT)
     }
@@ -206,6 +211,16 @@ public enum ProjectRegistry {
 
     static func parse(_ data: Data) -> [Entry]? { parseMarked(data)?.entries }
 
+    /// Why `parseMarked` refused `data`, said as the cause (attack 52a's F11: 1 070 well-formed
+    /// lines were "not Derive's lines").
+    static func whyUnparsed(_ data: Data) -> String {
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+        if lines.first == Substring(header) || lines.first == Substring(incompleteHeader), lines.count > maxEntries + 1 {
+            return "holds \(lines.count - 1) lines, more than the \(maxEntries) a registry holds (a build never writes more: added by hand or by another tool)"
+        }
+        return "does not hold Derive's lines"
+    }
+
     /// The lines, and whether the header says they are whole (`header`, not `incompleteHeader`).
     static func parseMarked(_ data: Data) -> (entries: [Entry], whole: Bool)? {
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
@@ -247,6 +262,28 @@ public enum ProjectRegistry {
             head = (head as NSString).deletingLastPathComponent
         }
         return "/" + tail.reversed().joined(separator: "/")
+    }
+
+    /// The lines, each whose manifest, lock and state are no longer where it names them rewritten
+    /// where its state folder lies now when it moved (`MovedStateFolder`, by the folder's identity).
+    public static func followingMoves(_ entries: [Entry]) -> [Entry] {
+        entries.map { entry in
+            guard isGone(entry), let now = MovedStateFolder.find(registered: entry.state) else { return entry }
+            return MovedStateFolder.moved(entry, to: now)
+        }
+    }
+
+    /// At most `maxBuckets` of `buckets` (name → folder): those `outputs` names (the buckets its
+    /// rules and index write to) first, then the others by name. Why: the line kept the first 64
+    /// by name, and a far taker with 72 buckets lost the one holding its outputs; the original
+    /// then adopted its file and `clean` deleted it (attack 52a's F7).
+    public static func keptBuckets(_ buckets: [String: String], outputs: Set<String>) -> [String: String] {
+        guard buckets.count > maxBuckets else { return buckets }
+        let ordered = buckets.sorted { a, b in
+            let (aOut, bOut) = (outputs.contains(a.key), outputs.contains(b.key))
+            return aOut != bOut ? aOut : a.key < b.key
+        }
+        return Dictionary(uniqueKeysWithValues: ordered.prefix(maxBuckets).map { ($0.key, $0.value) })
     }
 
     /// Whether nothing of the entry is there any more (manifest, lock and state folder all gone).
@@ -311,14 +348,17 @@ public enum ProjectRegistry {
         // Only lines of this project's old self, or of projects whose manifest, lock and state
         // are all gone: a line whose lock or state is still there is never dropped (attack 51a's
         // 2b: the "oldest" line dropped at the limit was a live far taker's).
+        // A project moved since (its state found by its identity) is kept where it lies now,
+        // never dropped as gone (attack 52a's F1: the taker's line went at the next build).
+        entries = followingMoves(entries)
         entries.removeAll { $0.state == entry.state || $0.manifest == entry.manifest || isGone($0) }
         entries.append(entry)
         let text = encode(entries)
         guard entries.count <= maxEntries, text.utf8.count <= StateFolderTrust.maxTokenBytes else {
             markIncomplete()
             throw PlanError(message: "the registry of built projects \(path) holds \(entries.count - 1) projects whose manifest, lock or build state is still there, "
-                + "the most it holds (\(maxEntries) lines, \(StateFolderTrust.maxTokenBytes) bytes): no line is dropped; remove the lock and build state of projects "
-                + "you no longer build (their lines go at the next build), or set XDG_STATE_HOME to another folder for some of them")
+                + "\(limitReached) (\(maxEntries) lines, \(StateFolderTrust.maxTokenBytes) bytes): no line is dropped; remove the manifest, lock and build state of projects "
+                + "you no longer build (a line goes at the next build once all three are gone), or set XDG_STATE_HOME to another folder for some of them")
         }
         do {
             try StateFolderTrust.writeToken(recoveredWhole ? text : incompleteHeader + text.dropFirst(header.utf8.count), name: tokenName)

@@ -18,12 +18,62 @@ public enum RegisteredProjects {
     /// lock or state folder). None when the registry is missing or cannot be read: builds take
     /// that as doubt; here nothing more is known than without it.
     public static func others(than manifest: String?, state: String?) -> [ProjectRegistry.Entry] {
-        guard case .entries(let entries) = ProjectRegistry.read() else { return [] }
-        let ownManifest = manifest.map(ProjectRegistry.realName), ownState = state.map(ProjectRegistry.realName)
-        return entries.filter { entry in
-            !(ownManifest.map { PathKey.same($0, entry.manifest) } ?? false) && !(ownState.map { PathKey.same($0, entry.state) } ?? false)
-                && !ProjectRegistry.isGone(entry)
+        (try? othersOrWhy(than: manifest, state: state).get()) ?? []
+    }
+
+    /// Why the registry cannot be read (doubt), as a value.
+    public struct Unreadable: Error { public var why: String }
+
+    /// `others`, or why the registry cannot be read (validate says so: attack 52b's L4, its
+    /// warning about a registered project mid-edit went without a word). `keepGone`: the lines of
+    /// projects with nothing left too (a running serve watches their paths: put back, they count).
+    static func othersOrWhy(than manifest: String?, state: String?, keepGone: Bool = false) -> Result<[ProjectRegistry.Entry], Unreadable> {
+        let entries: [ProjectRegistry.Entry]
+        switch ProjectRegistry.read() {
+        case .entries(let read): entries = read
+        case .unreadable(let why): return .failure(Unreadable(why: why))
         }
+        let ownManifest = manifest.map(ProjectRegistry.realName), ownState = state.map(ProjectRegistry.realName)
+        // A project moved since is named where it lies now (attack 52b's 3: forgotten until it built again).
+        return .success(ProjectRegistry.followingMoves(entries).filter { entry in
+            !(ownManifest.map { PathKey.same($0, entry.manifest) } ?? false) && !(ownState.map { PathKey.same($0, entry.state) } ?? false)
+                && (keepGone || !ProjectRegistry.isGone(entry))
+        })
+    }
+
+    /// This manifest's buckets that anonymous requests may reach, with their real folders.
+    static func publicFolders(_ manifest: Manifest) -> [(Bucket, String)] {
+        manifest.buckets.map { ($0, ProjectRegistry.realName(URL(literalFilePath: $0.path).standardizedFileURL.path)) }
+            .filter { NeighbourProjects.mostPublic($0.0).isPublic }
+    }
+
+    static func inside(_ inner: String, _ outer: String) -> Bool {
+        PathKey.same(inner, outer) || inner.utf8.starts(with: ((outer == "/" ? "" : outer) + "/").utf8)
+    }
+
+    /// Of `folders` (`publicFolders`), those sharing files with a bucket folder `entry` records.
+    static func overlapping(_ entry: ProjectRegistry.Entry, _ folders: [(Bucket, String)]) -> [(Bucket, String)] {
+        folders.filter { _, folder in entry.buckets.values.contains { inside($0, folder) || inside(folder, $0) } }
+    }
+
+    /// The files whose change can change what `validate` says of `manifest` (a running serve looks
+    /// at them before each request and loads its manifest again, validate's checks included, when
+    /// one changed: attack 52b's 1 and 2, a registered neighbour's manifest loading again without
+    /// its lock and state, or saved whole again mid-serve, made validate refuse the manifest while
+    /// the running serve went on answering, and handed that neighbour's private outputs to anyone):
+    /// the registry itself, and of each project it names whose buckets share files with a public
+    /// bucket of `manifest` (gone or not), its manifest, includes, lock and state folder.
+    public static func watchedFiles(_ manifest: Manifest) -> [String] {
+        let folders = publicFolders(manifest)
+        guard !folders.isEmpty, let registry = ProjectRegistry.path else { return [] }
+        let file = URL(literalFilePath: manifest.files.first ?? manifest.file).standardizedFileURL.path
+        var files = [registry]
+        for entry in (try? othersOrWhy(than: file, state: manifest.stateFolder, keepGone: true).get()) ?? [] where !overlapping(entry, folders).isEmpty {
+            files += [entry.manifest, entry.lock, entry.state]
+            files += NeighbourProjects.project(entry.manifest).controlFiles.filter { $0.what != "the index" }.map(\.path)
+        }
+        var seen = Set<String>()
+        return files.filter { seen.insert($0).inserted }
     }
 
     /// Whether the project stands as the registry names it: its manifest loads without errors,
@@ -91,22 +141,27 @@ public enum RegisteredProjects {
     ///   (serve answers those files as they were built), as a nearby neighbour mid-edit is no error.
     public static func validate(_ manifest: Manifest, into diagnostics: inout Diagnostics) {
         let file = URL(literalFilePath: manifest.files.first ?? manifest.file).standardizedFileURL.path
-        let folders = manifest.buckets.map { ($0, ProjectRegistry.realName(URL(literalFilePath: $0.path).standardizedFileURL.path)) }
-            .filter { NeighbourProjects.mostPublic($0.0).isPublic }
+        let folders = publicFolders(manifest)
         guard !folders.isEmpty else { return }
-        let entries = others(than: file, state: manifest.stateFolder)
+        let entries: [ProjectRegistry.Entry]
+        switch othersOrWhy(than: file, state: manifest.stateFolder) {
+        case .success(let found): entries = found
+        case .failure(let unreadable):
+            // Said, not dropped (attack 52b's L4): what it would record is not weighed now.
+            diagnostics.warning(folders[0].0.pathLocation,
+                                "\(unreadable.why): the projects it records are not checked against this manifest's public buckets (builds take that as doubt)",
+                                hint: "move that file aside (the next derive build writes the registry again, with every project the state home still holds), or check XDG_STATE_HOME")
+            return
+        }
         guard !entries.isEmpty else { return }
         let ownFolder = (file as NSString).deletingLastPathComponent + "/"
         func display(_ path: String) -> String {
             let bytes = Array(path.utf8), prefix = Array(ownFolder.utf8)
             return bytes.starts(with: prefix) ? String(decoding: bytes[prefix.count...], as: UTF8.self) : path
         }
-        func inside(_ inner: String, _ outer: String) -> Bool {
-            PathKey.same(inner, outer) || inner.utf8.starts(with: ((outer == "/" ? "" : outer) + "/").utf8)
-        }
         var nearby: Set<String>?
         for entry in entries {
-            let (bucketsOverlapping) = folders.filter { _, folder in entry.buckets.values.contains { inside($0, folder) || inside(folder, $0) } }
+            let bucketsOverlapping = overlapping(entry, folders)
             guard !bucketsOverlapping.isEmpty else { continue }
             let project = NeighbourProjects.project(entry.manifest)
             let whose = "\(display(entry.manifest)), another project"

@@ -187,7 +187,7 @@ struct ServeCommand: AsyncParsableCommand {
             // removed, a bucket added) applies to the next request, without a restart.
             let path = manifest.manifest
             let followed = ServedManifest(initial: ServedConfiguration(manifest: loaded, verifier: verifier, recorded: recorded),
-                                          rootPath: path, cacheFolder: cacheFolder) {
+                                          rootPath: path, cacheFolder: cacheFolder, alsoWatched: { RegisteredProjects.watchedFiles($0) }) {
                 try Self.reload(path)
             }
             service = try ObjectService(manifest: loaded, verifier: verifier, engine: ServedEngine(limits: limits, found: engine, workers: workers),
@@ -494,6 +494,7 @@ struct BuiltOutputs: RecordedOutputs {
 
     func isForeignControlFile(bucket: String, key: String, device: UInt64, inode: UInt64) -> Bool {
         foreign.isControlFile(device: device, inode: inode) || foreign.isNestedControlFile(bucket: bucket, key: key)
+            || foreign.isStateHomeRecord(bucket: bucket, key: key)
     }
 
     /// A key that reaches a recorded output's file under another key (`placedOutputACL`) counts too.
@@ -545,6 +546,12 @@ struct BuiltOutputs: RecordedOutputs {
         // in place (private), in doubt"). The builds' one definition (`NeighbourDoubt`).
         if !verified, isDerivative(bucket: bucket, key: key),
            foreign.neighbourDoubt(bucket: bucket, key: key, recordedElsewhere: elsewhere != nil) != nil { narrow(.private) }
+        // The search for other projects stopped at a bound (validate warns): the unweighed rest may
+        // hold a private writer into this public bucket (attack 52b's 5/5b, decoy manifests), so
+        // only a file this manifest verifies its own is answered as the bucket says; the rest is
+        // private until the bound is no longer reached.
+        if !verified, let inForce = manifest.bucket(named: bucket), NeighbourProjects.mostPublic(inForce).isPublic,
+           foreign.boundReached() { narrow(.private) }
         return acl
     }
 

@@ -88,7 +88,9 @@ struct Workspace {
     /// `doubt`: why the file may be another manifest's (`NeighbourDoubt`), said instead of how
     /// to publish it (attack 49b's F8: the neighbour's output was offered for release).
     static func leftLineText(_ line: LockFile.Left, lockName: String, doubt: String? = nil) -> String {
-        if let doubt, !line.isGone {
+        // A line left in doubt of a project beyond this folder (its `why` says so) is never offered for release either.
+        let prefix = LockFile.Left.inDoubt("")
+        if let doubt = doubt ?? (line.why.hasPrefix(prefix) ? String(line.why.dropFirst(prefix.count)) : nil), !line.isGone {
             // Said once when the line's own reason is that doubt.
             let said = line.why == LockFile.Left.inDoubt(doubt) ? "" : ", in doubt: \(doubt)"
             return "= \(line.path)  left in place (\(line.why)): kept in \(lockName) as a file left \(line.acl); serve answers it no more publicly\(said)"
@@ -123,7 +125,7 @@ struct Workspace {
     /// unverified (the witness keeps their number), as the full plan says it; nil when none is.
     static func unverifiedLine(_ noOp: NoOpCheck) -> String? {
         guard let check = noOp.check, check.adoptedUnverified > 0 else { return nil }
-        return BuildCommand.unverified(check.adoptedUnverified, lock: check.lockPath)
+        return BuildCommand.unverified(check.adoptedUnverified, lock: check.lockPath, earlier: true)
     }
 
     /// The check `NoOpShortcut` made and did not answer from, for the command ArgumentParser
@@ -580,10 +582,15 @@ struct BuildCommand: ParsableCommand {
             print(answer)
             return
         }
+        // The manifest is loaded and validated before the engine is looked up: a refused build
+        // writes nothing (attack 52b's L6: with HOME inside a public bucket, the engine cache
+        // was written there before the refusal).
+        let started = Date()
+        let workspace = try Workspace(manifest, overwrite: overwrite, witness: noOp.check.check)
         // Workers must report the engine the plan fingerprints with (the worker's description).
         let workers = try Workers.pool(size: BuildOptions(jobs: jobs?.value).jobs, expectedEngineVersion: Workspace.engine().report.version)
         defer { workers.shutdown() }
-        let result = try buildOnce(workers: workers, fastPath: false, witness: noOp.check.check)
+        let result = try buildOnce(workers: workers, fastPath: false, loaded: (workspace, started))
         print(result.summary)
         if !result.succeeded { throw ExitCode.failure }
     }
@@ -607,19 +614,29 @@ struct BuildCommand: ParsableCommand {
         var workspace: Workspace?
     }
 
+    /// One line per source whose derivatives failed (each output below it with --verbose), as plan
+    /// prints them: a bad input fails its own outputs and refuses nothing else.
+    func printFailures(_ failed: [(output: String, message: String)], sources: PathDictionary<String>) {
+        for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
+            if line.hasPrefix("  ") { Output.writeStandardError(TerminalText.escaped(line) + "\n") } else { Output.printFailure(line) }
+        }
+    }
+
     /// Plans and builds once with `workers`; errors are printed and thrown as exit codes, as `build` always did.
     /// `witness`: the no-op check this command already made (its stat pass is not repeated).
     /// `watching`: a build of `derive build --watch`, which builds again at once a source saved while it ran.
-    func buildOnce(workers: RenderWorkerPool, fastPath: Bool, witness: WitnessCheck? = nil, watching: Bool = false) throws -> Result {
+    /// `loaded`: the workspace already loaded (and when the load started), else it is loaded here.
+    func buildOnce(workers: RenderWorkerPool, fastPath: Bool, witness: WitnessCheck? = nil, watching: Bool = false,
+                   loaded: (workspace: Workspace, started: Date)? = nil) throws -> Result {
         var witness = witness
-        if fastPath {
+        if fastPath, loaded == nil {
             let noOp = Self.noOp(manifest)
             if let answer = noOp.answer { return Result(summary: answer, succeeded: true) }
             witness = noOp.check.check
         }
         // The summary's time is the whole build's, planning (hashing the sources) included.
-        let started = Date()
-        let workspace = try Workspace(manifest, overwrite: overwrite, witness: witness)
+        let started = loaded?.started ?? Date()
+        let workspace = try loaded?.workspace ?? Workspace(manifest, overwrite: overwrite, witness: witness)
         let options = BuildOptions(jobs: jobs?.value, memoryBudget: memory.map { $0.value << 20 }, quiet: quiet, watching: watching)
         let limits = workspace.manifest.limits
         let outcome = try workspace.run("build") { session in
@@ -638,7 +655,14 @@ struct BuildCommand: ParsableCommand {
         guard let report = outcome.report else {
             for error in plan.errors { Output.printError(error.message) }
             for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
-            Output.printError("nothing was built: a plan with errors builds nothing (see derive plan)")
+            // The outputs that fail besides, grouped by source as a build's failures (attack 52c's 2:
+            // only the error was named, and each next problem showed one run later).
+            var sources: PathDictionary<String> = [:]
+            for failure in plan.failures { if let source = failure.source { sources[failure.subject] = source } }
+            printFailures(plan.failures.map { (output: $0.subject, message: $0.message) }, sources: sources)
+            let waiting = plan.count(.create) + plan.count(.rebuild)
+            let waits = waiting == 1 ? "1 output to create or rebuild waits; " : waiting > 1 ? "\(waiting) outputs to create or rebuild wait; " : ""
+            Output.printError("nothing was built: a plan with errors builds nothing (\(waits)see derive plan)")
             // Not for a file adopted unverified that was just rendered again and found not Derive's: `--verify` refuses it too.
             let unproven = workspace.session.unprovenAdoptions
             if !verify, !verifyAll, !overwrite,
@@ -679,10 +703,7 @@ struct BuildCommand: ParsableCommand {
         for source in built.again { Output.printLine("\(source) changed while building; building again") }
         let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
         if !stopped.isEmpty { Output.printLine(BuildStop.line(notBuilt: stopped.count)) }
-        for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
-            // As plan prints them: a bad input fails its own outputs and refuses nothing else.
-            if line.hasPrefix("  ") { Output.writeStandardError(TerminalText.escaped(line) + "\n") } else { Output.printFailure(line) }
-        }
+        printFailures(failed, sources: sources)
         for record in ignored { Output.printFailure("\(record.output): \(record.message)") }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
@@ -712,7 +733,8 @@ struct BuildCommand: ParsableCommand {
         if !breaches.isEmpty { workspace.session.forgetWitness() }
         let verifyFailed = !(verification?.failures.isEmpty ?? true)
         // Outputs the state still marks as adopted from the lock unverified (now or by an earlier build).
-        let unverified = report.adoptedUnverified > 0 ? "\n" + Self.unverified(report.adoptedUnverified, lock: workspace.session.lockPath, ownLock: plan.adoptsFromOwnLock) : ""
+        let unverified = report.adoptedUnverified > 0
+            ? "\n" + Self.unverified(report.adoptedUnverified, lock: workspace.session.lockPath, ownLock: plan.adoptsFromOwnLock, earlier: report.adopted.isEmpty) : ""
         if !plan.hasChanges, report.succeeded, report.adopted.isEmpty, breaches.isEmpty, verification == nil {
             return Result(summary: Self.nothingToDo(plan.count(.upToDate)) + unverified, succeeded: true, writtenFiles: written, workspace: workspace)
         }
@@ -786,11 +808,15 @@ extension BuildCommand {
     /// lock vouches for are recorded or to be adopted: a fresh clone's, until verified or rendered.
     /// `ownLock`: the lock is the one this user's Derive last wrote for this state (`LockProvenance`),
     /// said so (attack 37b's finding 12); they stay unverified until a render proves them.
-    static func unverified(_ count: Int, lock: String, ownLock: Bool = false) -> String {
+    /// `earlier`: every one was adopted by an earlier build (a no-op answer, or a build that
+    /// adopted none): said as what still is, not as what this run did (attack 52c's 5: each no-op
+    /// after a clone's build repeated "100 outputs adopted …" as if it had adopted them again).
+    static func unverified(_ count: Int, lock: String, ownLock: Bool = false, earlier: Bool = false) -> String {
         let name = (lock as NSString).lastPathComponent
         let them = count == 1 ? "it" : "them"
         let whose = ownLock ? "\(name) is the lock this user's Derive last wrote for this state, and vouches for" : "\(name) vouches for"
-        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified (\(whose) \(count == 1 ? "its" : "their") bytes; "
+        let when = earlier ? " by an earlier build remain\(count == 1 ? "s" : "") so" : ""
+        return "\(count) output\(count == 1 ? "" : "s") adopted from \(name) unverified\(when) (\(whose) \(count == 1 ? "its" : "their") bytes; "
             + "derive check --verify renders \(them) again, derive build --verify also records \(them) as verified)"
     }
 }

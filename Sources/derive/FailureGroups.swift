@@ -2,6 +2,7 @@ import Confinement
 
 /// Build failures grouped by source (by its bytes: `café.jpg` in NFC and in NFD are two): one corrupt photo with twelve recipes is one line
 /// ("photos/IMG_1.jpg: …, 12 derivatives not built"), not twelve; `--verbose` adds each output.
+/// Without it a line names up to `namedOutputs` outputs, and says how to see the rest.
 enum FailureGroups {
     struct Group {
         /// The source (`bucket/key`), or the failed subject itself when no source is known.
@@ -35,8 +36,8 @@ enum FailureGroups {
 
     /// One line per group; with `verbose`, each output and its own message below it. A group
     /// whose outputs failed for different reasons (two texts no font draws) says how many were not
-    /// built, then each reason below it with the first output it failed (attack 51c's 4: one
-    /// reason stood for all and the others were never shown).
+    /// built, then each reason below it with the outputs it failed (attack 51c's 4: one reason
+    /// stood for all and the others were never shown).
     static func lines(_ groups: [Group], verbose: Bool) -> [String] {
         var lines: [String] = []
         for group in groups {
@@ -50,21 +51,33 @@ enum FailureGroups {
                     for failure in group.failures { lines.append("  \(failure.output): \(failure.message)") }
                 } else {
                     for reason in reasons {
-                        let more = reason.outputs.count > 1 ? " (and \(reason.outputs.count - 1) more)" : ""
-                        lines.append("  \(reason.outputs[0])\(more): \(reason.message)")
+                        lines.append("  \(named(reason.outputs)): \(reason.message)")
                     }
                 }
                 continue
             }
             var line = "\(group.subject): \(group.message)"
             // A source's own failure already says how many derivatives it cost (the planner's words).
-            if !isOwnSubject, !group.message.hasSuffix(" not built") { line += ", " + notBuilt }
+            // The outputs too (attack 52c's 3: the source and a count named none), unless listed below.
+            if !isOwnSubject, !group.message.hasSuffix(" not built") {
+                line += ", " + notBuilt + (verbose ? "" : ": " + named(group.failures.map(\.output)))
+            }
             lines.append(line)
             if verbose, !isOwnSubject {
                 for failure in group.failures { lines.append("  \(failure.output): \(failure.message)") }
             }
         }
         return lines
+    }
+
+    /// How many outputs a line names without `--verbose`.
+    static let namedOutputs = 3
+
+    /// `outputs`, at most `namedOutputs` of them then how many more and how to see them; never
+    /// "and 1 more" (attack 52c's 3: that one output is named instead, in the same room).
+    static func named(_ outputs: [String]) -> String {
+        if outputs.count <= namedOutputs + 1 { return outputs.joined(separator: ", ") }
+        return outputs.prefix(namedOutputs).joined(separator: ", ") + " and \(outputs.count - namedOutputs) more (derive build --verbose names each)"
     }
 
     /// Each different message of `failures` with the outputs it failed, in order of first failure.

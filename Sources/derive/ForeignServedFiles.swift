@@ -130,6 +130,11 @@ final class ForeignServedFiles: Sendable {
         if lstat(file, &info) == 0, isControlFile(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), orIndex: true) {
             return "is a control file (manifest, include, lock, index or build state) of another project"
         }
+        // Derive's own per-user records (a state home's secret, hard-linked or copied into the
+        // bucket: attack 52b's 4) are never replaced by a writer, as they are never answered.
+        if isStateHomeRecord(bucket: bucket, key: key) {
+            return "is one of Derive's per-user records (a build state's secret, a lock's provenance or the registry of built projects), never an object"
+        }
         // A lock or build state no project's folder marks (its manifest gone, `lock:` and `state:`
         // moved into `locks/`): attack 47b's F1 family, anonymous writers replaced and deleted them.
         if Self.isStrayControlFile(bucket: folder, key: key) {
@@ -207,9 +212,37 @@ final class ForeignServedFiles: Sendable {
     /// changed (`nestedOutputs`, at most 256 projects' folders kept).
     /// `leftLinesCount` false: those projects' `left` lines do not count (the manifest served
     /// records the file with the bytes it holds).
+    /// A file found another project's recorded output keeps the ACL found while it holds what it
+    /// held then (`knownForeignOutputs`), unless this manifest verifies it its own (`byKey` and
+    /// `leftLinesCount` false).
     func nestedOutputACL(bucket: String, key: String, byKey: Bool = true, leftLinesCount: Bool = true) -> BucketACL? {
-        nestedOutputRecords(bucket: bucket, key: key, byKey: byKey, leftLinesCount: leftLinesCount).map { $0.acl }.reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+        let found = nestedOutputRecords(bucket: bucket, key: key, byKey: byKey, leftLinesCount: leftLinesCount).map { $0.acl }
+            .reduce(nil) { acl, given in acl.map { .morePrivate($0, given) } ?? given }
+        guard byKey, leftLinesCount, let base = bucketFolders[bucket] else { return found }
+        let file = (base == "/" ? "" : base) + "/" + key
+        var info = stat()
+        guard stat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return found }
+        let stamp = Self.stamp(info)
+        return Self.knownForeignOutputs.withLockedValue { known in
+            if let found {
+                if known[file] != nil || known.count < Self.maxKnownForeignOutputs { known[file] = (stamp, found) }
+                return found
+            }
+            guard let kept = known[file], kept.stamp == stamp else { return nil }
+            return kept.acl
+        }
     }
+
+    /// The files this serve found another project's recorded outputs (real path → the file's
+    /// identity, size and times then, and the ACL found), kept for the life of the process: when
+    /// that project's records go (its lock and state removed or moved away, its manifest emptied)
+    /// the file, unchanged since, stays answered no more publicly than it was (attack 52b's 1: b's
+    /// lock and state removed, b's private output in a public bucket was answered to anyone).
+    /// Proven otherwise when the file changes (replaced, rewritten) or this manifest's own
+    /// records vouch for its bytes.
+    private static let knownForeignOutputs = NIOLockedValueBox<[String: (stamp: [Int64], acl: BucketACL)]>([:])
+    /// Files kept at most (more are not learned: forgetting one would publish it).
+    static let maxKnownForeignOutputs = 65_536
 
     /// The folder of the nested project whose recorded output `key` of `bucket` is (`nestedOutputACL`).
     /// Named by its manifest (attack 47b's F6: a project whose manifest is gone, its lock moved
@@ -326,6 +359,14 @@ final class ForeignServedFiles: Sendable {
             } else if byKey, let acl = outputs.acl(of: file, in: "", digest: fileDigest, byKey: true, leftLinesCount: leftLinesCount) {
                 byKeyOnly.append((manifest, (manifest as NSString).deletingLastPathComponent, acl))
             }
+        }
+        // A registered project's state, wherever it lies now, that records the very file (device,
+        // inode, birth, under its key): its output, whatever paths changed since; the builds' one
+        // definition (attack 52a's F9, 52b's 3: a far taker renamed or moved had its private
+        // output answered, listed and deleted anonymously until it built again).
+        if found.isEmpty, byKeyOnly.isEmpty,
+           let record = known.installed.installers(of: file, real: file).min(by: { $0.acl.openness < $1.acl.openness }) {
+            return [(record.manifest, (record.manifest as NSString).deletingLastPathComponent, record.acl)]
         }
         // A lock line matched by key and bytes alone (its project's buckets unknown) never
         // outranks a project that records the very file where it lies, as builds judge it
@@ -505,6 +546,14 @@ final class ForeignServedFiles: Sendable {
         return owner.isControlFile
     }
 
+    /// Whether `key` of `bucket` is one of Derive's per-user records (`StateHomeRecord`: a
+    /// current token's file, or one starting as a token does), whatever its name and wherever it
+    /// lies: asked of the key a request names or a listing returns alone, its verdict kept.
+    func isStateHomeRecord(bucket: String, key: String) -> Bool {
+        guard let base = bucketFolders[bucket] else { return false }
+        return StateHomeRecord.isRecord((base == "/" ? "" : base) + "/" + key)
+    }
+
     /// A lock or build state anywhere in a bucket, whether or not a project's folder holds it (a
     /// manifest gone, its `lock:` and `state:` moved to `locks/`: attack 47b's F1 family, the
     /// lock and `state.sqlite` were answered to anyone): a Derive lock (its marker), or a file in
@@ -534,24 +583,32 @@ final class ForeignServedFiles: Sendable {
         return (orIndex ? known.withIndex : known.identities).contains([device, inode])
     }
 
+    /// Whether the search for the projects beside this manifest stopped at a bound (validate warns):
+    /// a project beyond it is not weighed, so a file in a public bucket that this manifest does not
+    /// verify its own may be its private output (attack 52b's 5 and 5b: decoy manifests hid a
+    /// private writer, and serve answered its output to anyone). As of the last refresh.
+    func boundReached() -> Bool { known().boundReached }
+
     /// The neighbours and their control files' identities, looked for again at most every
     /// `refresh` seconds (a project copied into a bucket while serve runs is found then).
     private func known() -> Known {
         let now = ProcessInfo.processInfo.systemUptime
         return controls.withLockedValue { known in
             if let known, now - known.checkedAt < refresh { return known }
-            let neighbours = NeighbourProjects.of(manifest)
+            let (neighbours, belowCapped, aroundCapped) = NeighbourProjects.ofReportingCap(manifest)
             // What each neighbour that loads uses, learned now: a serve asked nothing of it
             // before it was emptied or removed still knows its moved lock and state (46b's N1).
             for neighbour in neighbours where neighbour.manifest != nil && !neighbour.loadErrors {
                 Self.learn(neighbour.manifestPath, (neighbour.lockFile, neighbour.stateFolder))
             }
-            let fresh = Known(checkedAt: now, neighbours: neighbours, identities: Self.identities(of: neighbours, orIndex: false),
+            let fresh = Known(checkedAt: now, neighbours: neighbours, boundReached: belowCapped || aroundCapped, identities: Self.identities(of: neighbours, orIndex: false),
                               withIndex: Self.identities(of: neighbours, orIndex: true),
                               foreign: ForeignProjectFiles(besides: manifestFile, cachesProjects: true),
                               near: ForeignProjectFiles(besides: manifestFile, nearby: false, cachesProjects: true),
                               registered: RegisteredProjects.others(than: URL(literalFilePath: manifest.files.first ?? manifestFile).standardizedFileURL.path,
-                                                                    state: manifest.stateFolder))
+                                                                    state: manifest.stateFolder),
+                              installed: RegisteredInstalledFiles(ownManifest: ProjectRegistry.realName(URL(literalFilePath: manifest.files.first ?? manifestFile).standardizedFileURL.path),
+                                                                  ownState: manifest.stateFolder))
             known = fresh
             return fresh
         }
@@ -560,6 +617,8 @@ final class ForeignServedFiles: Sendable {
     private struct Known {
         var checkedAt: Double
         var neighbours: [NeighbourProject]
+        /// A bound of the neighbour search was reached (`boundReached()`).
+        var boundReached: Bool
         var identities: Set<[UInt64]>
         var withIndex: Set<[UInt64]>
         /// One per refresh, not one per request: its folder listings and nearby scan (up to
@@ -569,6 +628,8 @@ final class ForeignServedFiles: Sendable {
         var near: ForeignProjectFiles
         /// The registry of built projects' other projects, read once per refresh.
         var registered: [ProjectRegistry.Entry]
+        /// Every registered state's installed files by identity, read when first asked this refresh.
+        var installed: RegisteredInstalledFiles
     }
 
     /// Device and inode of each neighbour's manifest, includes, lock, (`orIndex`) index and the

@@ -235,6 +235,19 @@ struct InitCommand: ParsableCommand {
             throw CLIError("\(StarterManifest.outputFolder) leads into \(folder) (to \(outputs)), where derive init puts the outputs and the page: they would be written among the images, "
                            + "and the two buckets may not share files. Remove the link \(StarterManifest.outputFolder), or make it lead to a folder outside \(folder)")
         }
+        // Nor into another project's bucket or state (attack 52b's 6 and L2: through a link, the
+        // page went into a registered project's private bucket, and a refusal over its outputs
+        // called them files "Derive did not write"). The cwd was looked at above; `_site` where
+        // it leads. A project whose manifest is the one init writes here (a registry line left
+        // from an earlier life of this folder) is no other project.
+        if outputs != here + "/" + StarterManifest.outputFolder,
+           let outer = EnclosingProject.of(folder: outputs) ?? RegisteredProjects.enclosing(folder: outputs),
+           StarterManifest.realPath((outer.manifest as NSString).deletingLastPathComponent) + "/" + (outer.manifest as NSString).lastPathComponent
+               != here + "/" + manifest {
+            throw CLIError("\(StarterManifest.outputFolder) leads to \(outputs), which is in \(outer.what) of \(outer.manifest), another project; derive init writes nothing there: "
+                           + "the outputs and the page would be that project's files (served as them, or refused by its every build), and \(manifest) would not validate. "
+                           + "Remove the link \(StarterManifest.outputFolder), or make it lead to a folder of its own outside that project's buckets and state, then run derive init again")
+        }
         // An _site that already holds files (an earlier generator's output, drafts, private notes)
         // is not made a public, listable bucket with them (attack 38a's M2).
         // (The page an earlier init wrote there, unchanged, is Derive's: a re-run is not refused.)
@@ -294,6 +307,9 @@ struct InitCommand: ParsableCommand {
         guard !found.isEmpty else {
             throw CLIError("the first build would fail on every image in \(folder) (each named above); fix or replace them, or raise the limits named, then run derive init again")
         }
+        // Never a manifest validate refuses (attack 52b's 6): judged on its text, nothing written yet.
+        let refused = InitManifestCheck.errors(manifestText: text, manifest: manifest)
+        if !refused.isEmpty { throw CLIError(InitManifestCheck.refusal(refused, manifest: manifest)) }
         // Whole or not at all: a manifest created since the check above is not replaced either.
         if let failure = StarterManifest.createWhole(manifest, bytes: Array(text.utf8)) {
             throw CLIError("cannot create \(manifest): \(failure)")

@@ -60,7 +60,9 @@ struct ValidateCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let result = manifest.load(drawable: true)
+        var result = manifest.load(drawable: true)
+        // A walk of each public bucket: validate's alone (builds and serve do not pay for it).
+        if let loaded = result.manifest { StateHomeRecord.validate(loaded, into: &result.diagnostics) }
         let diagnostics = result.diagnostics.sorted
         if json {
             let encoder = JSONEncoder()

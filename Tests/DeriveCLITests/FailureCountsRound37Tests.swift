@@ -49,8 +49,8 @@ import TestSupport
         #expect(build.status == 1)
         let lines = failureLines(build.stderr)
         #expect(lines == [
-            "derive: failure: src/landscape.jpg: the watermark object 'logo.png' does not exist in bucket 'src', 3 derivatives not built",
-            "derive: failure: src/orientation-1.jpg: the watermark object 'logo.png' does not exist in bucket 'src', 3 derivatives not built",
+            "derive: failure: src/landscape.jpg: the watermark object 'logo.png' does not exist in bucket 'src', 3 derivatives not built: out/landscape.a.jpg, out/landscape.b.jpg, out/landscape.c.jpg",
+            "derive: failure: src/orientation-1.jpg: the watermark object 'logo.png' does not exist in bucket 'src', 3 derivatives not built: out/orientation-1.a.jpg, out/orientation-1.b.jpg, out/orientation-1.c.jpg",
         ], "\(build.stderr)")
         #expect(text(build.stdout).contains("6 failed"), "\(text(build.stdout))")
         // --verbose names each output below its source.

@@ -107,10 +107,14 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: root) }
         let sub = root.appendingPathComponent("sub")
         try Data(Self.neighbour.replacingOccurrences(of: "../pub/n", with: "../pub/elsewhere").utf8).write(to: sub.appendingPathComponent("n.yaml"))
-        try FileManager.default.moveItem(at: sub.appendingPathComponent(".derive"), to: sub.appendingPathComponent("derive-away"))
+        // Away outside the project: a state folder moved within reach (below `sub`) is found where
+        // it lies by its identity (attack 52a's F1), and the site would not adopt at all.
+        let away = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: away) }
+        try FileManager.default.moveItem(at: sub.appendingPathComponent(".derive"), to: away.appendingPathComponent("derive-away"))
         let adopted = try CLI.run(["build", "site.yaml"], in: root)
         #expect(adopted.status == 0 && said(adopted).contains("adopted 1 restored cop"), "\(said(adopted))")
-        try FileManager.default.moveItem(at: sub.appendingPathComponent("derive-away"), to: sub.appendingPathComponent(".derive"))
+        try FileManager.default.moveItem(at: away.appendingPathComponent("derive-away"), to: sub.appendingPathComponent(".derive"))
 
         let file = root.appendingPathComponent("pub/n/a.jpg")
         let inode = try identity(file)

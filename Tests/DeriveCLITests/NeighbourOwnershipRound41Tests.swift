@@ -89,7 +89,8 @@ import TestSupport
         try Data("not the render".utf8).write(to: site.url("out/t/a1.jpg"))
         let plan = try site.run(["plan", "site.yaml"])
         #expect(plan.status == 1, "\(said(plan))")
-        #expect(said(plan).contains("out/t/a1.jpg exists and was not written by Derive"), "\(said(plan))")
+        // Not the lock's: at most doubt, as derive.yaml's rule writes the name and nothing of site.yaml records a file there (attack 52a's F3).
+        #expect(said(plan).contains("out/t/a1.jpg may be an output of ") && !said(plan).contains("out/t/a1.jpg is an output of"), "\(said(plan))")
         #expect(said(plan).contains("out/t/a2.jpg is an output of"), "\(said(plan))")
     }
 

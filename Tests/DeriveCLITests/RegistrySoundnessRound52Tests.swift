@@ -133,7 +133,7 @@ import Glibc
             let (proj, _, environment) = try farTakeover(root)
             try Data("junk\n".utf8).write(to: registry)
             let doubt = try CLI.run(["plan"], in: proj, environment: environment)
-            #expect(doubt.status == 1 && said(doubt).contains("move that file away"), "\(said(doubt))")
+            #expect(doubt.status == 1 && said(doubt).contains("move the registry away"), "\(said(doubt))")
             try FileManager.default.moveItem(at: registry, to: root.appendingPathComponent("registry.moved"))
             try expectClaimed(proj, by: "far/a/b/n.yaml", environment, variant)
         } else {

@@ -33,6 +33,12 @@ final class WatchSession: @unchecked Sendable {
         """
     }
 
+    /// Large blurred renders (seconds each) with no render deadline: the tests that need a build
+    /// to be slow must not fail its renders at the default 20 s under load (s52's WatchRound20).
+    static func heavyManifestText() -> String {
+        manifestText(width: 64).replacingOccurrences(of: "resize,w_64", with: "resize,w_2400,limit_0/blur,r_20,s_20") + "\nlimits:\n  render_seconds: 0\n"
+    }
+
     /// `manifestText` replaces the default manifest (sources stay in photos/src, outputs are expected in photos/out).
     /// `prepare` runs on the project folder before the watch starts.
     /// `arguments`: more options for `derive build --watch` (`--jobs 1`).
@@ -169,7 +175,7 @@ final class WatchSession: @unchecked Sendable {
         defer { watch.remove() }
         #expect(watch.waitForLines(1), "\(watch.standardError)")
         // Enough large renders that the signal lands while some are in progress.
-        try Data(WatchSession.manifestText(width: 64).replacingOccurrences(of: "resize,w_64", with: "resize,w_2400,limit_0/blur,r_20,s_20").utf8).write(to: watch.manifest)
+        try Data(WatchSession.heavyManifestText().utf8).write(to: watch.manifest)
         for number in 0..<8 {
             try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: watch.sources.appendingPathComponent("c\(number).jpg"))
         }

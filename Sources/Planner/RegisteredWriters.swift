@@ -1,0 +1,106 @@
+import Confinement
+import Foundation
+import Manifest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The live projects the registry of built projects names, wherever they lie, that may have
+/// installed a file: one whose loading manifest has a rule writing the file's very name, or whose
+/// lock records the file (its key in a bucket folder of that manifest) with these very bytes.
+/// Why: the neighbour search is bounded, so a far taker (`x/y/far/n.yaml`, bucket `/…/proj/pub/n`)
+/// that took a file over with `--overwrite` and then lost its build state (`rm -rf .derive`, its
+/// lock and manifest kept) was never asked: the original adopted the file as a restored copy and
+/// `clean` deleted it, while the taker adopted it from its lock (attack 52a's F2). No record of it
+/// is needed: its live rule keeps the file in doubt. Read on first use: the registry once, each
+/// manifest once.
+public final class RegisteredWriters: @unchecked Sendable {
+    /// A registered project that may have installed the file: its manifest, the output the file
+    /// would be for it (`bucket/key`), and whether its lock records the file (else its rule writes the name).
+    public struct Writer: Sendable, Equatable {
+        public var manifest: String
+        public var output: String
+        public var locked: Bool
+        public var lock: String
+    }
+
+    private let ownManifest: String
+    private let ownState: String
+    private let lock = NSLock()
+    private var entries: [ProjectRegistry.Entry]?
+    private var loaded: [String: (buckets: [(name: String, folder: String)], outputs: RuleOutputs)?] = [:]
+
+    /// `ownManifest`, `ownState`: this project (never a writer), as real paths.
+    public init(ownManifest: String, ownState: String) {
+        self.ownManifest = ProjectRegistry.realName(ownManifest)
+        self.ownState = ProjectRegistry.realName(ownState)
+    }
+
+    /// The registered live project (first by manifest path, so every command names the same one)
+    /// whose rule writes `path`'s name in one of its bucket folders, or whose lock records the file
+    /// there with the bytes it holds; nil when none does or the registry cannot be read (that
+    /// doubt is the registry's own: `ForeignRecordedOutputs.installerClaim`).
+    public func writer(of path: String) -> Writer? {
+        let real = ForeignProjectFiles.realPath(path)
+        var digest: String??
+        var found: [Writer] = []
+        for entry in registered() where !PathKey.same(entry.manifest, ownManifest) && !PathKey.same(entry.state, ownState)
+            && NeighbourProjects.isProjectManifest(entry.manifest) {
+            // Its buckets as its manifest says now (re-pointed since it registered: the registry's
+            // folders are only where to look).
+            guard let project = project(entry.manifest) else { continue }
+            for bucket in project.buckets {
+                guard let key = ForeignProjectFiles.key(of: real, below: bucket.folder) else { continue }
+                let output = bucket.name + "/" + key
+                if project.outputs.mayProduce(bucket: bucket.name, key: key) {
+                    found.append(Writer(manifest: entry.manifest, output: output, locked: false, lock: entry.lock))
+                    break
+                }
+                guard let line = Self.lockLine(entry.lock, output: output) else { continue }
+                if digest == nil { digest = .some(ForeignClaims.fileDigest(path)) }
+                if case .some(.some(let bytes)) = digest, bytes == line {
+                    found.append(Writer(manifest: entry.manifest, output: output, locked: true, lock: entry.lock))
+                    break
+                }
+            }
+        }
+        return found.min { PathKey.ordered($0.manifest, $1.manifest) }
+    }
+
+    /// The registry's lines whose manifest is there, read once.
+    private func registered() -> [ProjectRegistry.Entry] {
+        lock.withLock {
+            if let entries { return entries }
+            guard case .entries(let read) = ProjectRegistry.read() else { entries = []; return [] }
+            // One line per manifest: the last one written.
+            var seen = Set<String>()
+            let live = read.reversed().filter { seen.insert($0.manifest).inserted }
+            entries = live
+            return live
+        }
+    }
+
+    /// The manifest's buckets (real folders) and the keys its rules may write; nil when it does
+    /// not load without errors (its doubt is the neighbour search's, not this one's).
+    private func project(_ manifest: String) -> (buckets: [(name: String, folder: String)], outputs: RuleOutputs)? {
+        if let known = lock.withLock({ loaded[manifest] }) { return known }
+        var loader = ManifestLoader()
+        loader.crossChecks = false
+        loader.neighbourChecks = false
+        let result = loader.load(manifest)
+        var project: (buckets: [(name: String, folder: String)], outputs: RuleOutputs)?
+        if let other = result.manifest, !result.diagnostics.hasErrors {
+            project = (other.buckets.map { ($0.name, RealFolder.of($0.path)) }.sorted { $0.name < $1.name }, RuleOutputs(other))
+        }
+        lock.withLock { loaded[manifest] = .some(project) }
+        return project
+    }
+
+    /// The digest the lock at `lock` records for `output`, within the lock's limits; nil when none.
+    private static func lockLine(_ lock: String, output: String) -> String? {
+        var info = stat()
+        guard stat(lock, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
+              let data = FileManager.default.contents(atPath: lock) else { return nil }
+        return LockFile.salvagedEntries(data).first { PathKey.same($0.path, output) }?.digest
+    }
+}
