@@ -39,6 +39,24 @@ public enum LeftLockFiles {
         ReadSnapshot.answer("left lock files", folder) { read(folder, stamped: false).listing }
     }
 
+    /// Whether `folder` holds an entry named `.derive` or a name ending in `.lock` (`Listing.marked`),
+    /// told by its names alone: no file in it is opened. Why: the look for projects whose lock or
+    /// state a bucket's folder holds (`NeighbourProjects`, attack 52b's 5) asked `keptListing`,
+    /// which opens every regular file for a lock's first line, of every bucket on every load: a
+    /// no-op opened each source of a sources bucket (s53's full run, NoOpEdgesRound20Tests).
+    public static func isMarked(_ folder: String) -> Bool {
+        ReadSnapshot.answer("left lock marks", folder) {
+            guard let directory = opendir(folder) else { return false }
+            defer { closedir(directory) }
+            let state = Array(ProjectMarkers.stateFolderName.utf8), suffix = Array(".lock".utf8)
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+                if name.elementsEqual(state) || (name.count > suffix.count && name.suffix(suffix.count).elementsEqual(suffix)) { return true }
+            }
+            return false
+        }
+    }
+
     /// `listing(of:)`, kept across questions while nothing it read changed: the folder's device,
     /// inode and times, and each regular file it opened, by device, inode, size and times (a file
     /// rewritten in place into a lock changes no time of its folder). Serve looks for gone

@@ -121,6 +121,8 @@ public enum NeighbourProjects {
         // a `.derive` its project beside it. One listing per bucket folder, kept while unchanged.
         for bucket in buckets {
             let folder = FileSystemPath(manifest: URL(literalFilePath: bucket).standardizedFileURL.path).real
+            // By names first: only a folder marked so is read for locks (its files opened).
+            guard LeftLockFiles.isMarked(folder) else { continue }
             let listing = LeftLockFiles.keptListing(of: folder)
             guard listing.marked else { continue }
             for left in listing.locks where ControlFiles.isProjectManifest(left.manifest) { add(left.manifest) }
