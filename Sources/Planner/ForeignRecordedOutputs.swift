@@ -231,7 +231,10 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     /// state moved away from where its `state:` names it is named so (F10), never another's.
     func identityClaim(of path: String, real: String) -> ForeignClaims.Claim? {
         let records = registeredFiles().installers(of: path, real: real)
-        guard !records.isEmpty, let digest = ForeignClaims.fileDigest(path), let record = records.first(where: { $0.digest == digest }) else { return nil }
+        // A gone manifest this one carries on from (renamed: it takes that lock and state over) is
+        // no other project, as in the lookups above (s53's full run: RenamedManifestRound31Tests).
+        guard !records.isEmpty, let digest = ForeignClaims.fileDigest(path),
+              let record = records.first(where: { $0.digest == digest && ($0.manifestThere || !projects.carriesOn(from: $0.manifest)) }) else { return nil }
         if PathKey.same(record.manifest, projects.ownRealManifest) {
             return ForeignClaims.Claim(manifest: record.manifest, recordedOwner: nil, movedState: record.state, movedLock: record.lock)
         }
