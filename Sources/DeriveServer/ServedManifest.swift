@@ -242,9 +242,14 @@ public final class ServedManifest: Sendable {
             // Another project's manifest, include or lock changed, or a manifest appeared or went.
             let neighbourFingerprint = state.neighbourFiles.map(FileFingerprint.of)
             state.lookups += 2 * neighbourFingerprint.count
+            var registryChanged = false
             if !changed, let moved = zip(state.neighbourFiles, zip(neighbourFingerprint, state.neighbourFingerprint)).first(where: { $0.1.0 != $0.1.1 }) {
                 changed = true
                 cause = "another project's file \(moved.0) changed"
+                // The registry of built projects is rewritten by any project's build: when it is
+                // what changed, a manifest that appeared or went beside is looked for too and named
+                // instead (the telling cause; s53's full run named the registry a test rewrote).
+                registryChanged = StateHome.tokenFolder().map { moved.0 == $0 + "/projects" } ?? false
             }
             let tokenFolder = StateHome.tokenFolderIdentity()
             if !changed, tokenFolder != state.tokenFolder {
@@ -252,7 +257,7 @@ public final class ServedManifest: Sendable {
                 cause = "Derive's folder of per-user secrets \(StateHome.tokenFolder() ?? "") (XDG_STATE_HOME) changed"
             }
             var goneHeld: [String]?
-            if !changed, now - state.neighboursListedAt >= neighbourInterval {
+            if !changed || registryChanged, registryChanged || now - state.neighboursListedAt >= neighbourInterval {
                 state.neighboursListedAt = now
                 let listed = NeighbourProjects.manifestPaths(of: state.lastGood.manifest)
                 if listed != state.neighbours {
