@@ -214,6 +214,20 @@ public struct NoOpWitness: Sendable {
             // read after its stat), or it would leave no witness until the clock passed it.
             newest = max(newest, info.lastChange(now: disk.now(), margin: 1_000_000_000))
         }
+        // The projects the registry of built projects names whose buckets share files with a
+        // public bucket of this manifest (`RegisteredProjects.watchedFiles`, what a running serve
+        // watches): their manifests, includes, locks and state folders as they are now. Validate
+        // and the full plan weigh those projects, so a far project built, or its manifest edited,
+        // after the witness was saved takes the full plan (attack 53c's F1: the no-op said
+        // "Nothing to do" while validate and a fresh plan refused). The registry file itself is
+        // not stamped: every build of any project rewrites it, and a line that matters adds a path here.
+        let registry = ProjectRegistry.path
+        for path in RegisteredProjects.watchedFiles(inputs.manifest) where path != registry {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { add("registered " + path + " -"); continue }
+            add("registered \(path) \(info.st_dev) \(info.st_ino) \(info.st_mode) \(info.st_size) "
+                + "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) \(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)")
+        }
         var key = SHA256()
         for (chunk, _) in chunks { key.update(data: chunk) }
         for text in [inputs.manifestPath, inputs.lockPath] + inputs.fontFiles.sorted() {
