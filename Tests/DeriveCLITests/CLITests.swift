@@ -25,11 +25,15 @@ struct CLI {
     struct Result { var status: Int32; var stdout: Data; var stderr: String }
 
     /// `executable`: another program than derive (python3 for the schema checks).
-    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:], executable: String? = nil) throws -> Result {
+    /// `unset`: variables taken away after `environment` is added (a test of the default state home).
+    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:], unset: [String] = [],
+                    executable: String? = nil) throws -> Result {
         let process = Process()
         // Build states' tokens go to a folder of this test run, never the user's own (CI runs as root).
-        process.environment = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": userStateHome.path]) { $1 }
+        var whole = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": userStateHome.path]) { $1 }
             .merging(environment) { $1 }
+        for name in unset { whole.removeValue(forKey: name) }
+        process.environment = whole
         process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? Self.executable
         process.arguments = arguments
         if let folder { process.currentDirectoryURL = folder }

@@ -26,25 +26,6 @@ import TestSupport
         return root
     }
 
-    /// derive run with `environment` as it is, `unset` taken away (CLI.run can only add).
-    func run(_ arguments: [String], in folder: URL, environment: [String: String], unset: [String]) throws -> CLI.Result {
-        let process = Process()
-        var whole = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        for name in unset { whole.removeValue(forKey: name) }
-        process.environment = whole
-        process.executableURL = CLI.executable
-        process.arguments = arguments
-        process.currentDirectoryURL = folder
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
     func files(below folder: URL) -> [String] {
         let found = FileManager.default.enumerator(atPath: folder.path)?.allObjects as? [String] ?? []
         return found.filter { name in
@@ -86,7 +67,7 @@ import TestSupport
     @Test func aRefusedBuildWritesNothingIntoTheBucketHoldingHome() throws {
         let root = try project()
         defer { try? FileManager.default.removeItem(at: root) }
-        let result = try run(["build", "p.yaml"], in: root, environment: ["HOME": root.appendingPathComponent("pub/home").path],
+        let result = try CLI.run(["build", "p.yaml"], in: root, environment: ["HOME": root.appendingPathComponent("pub/home").path],
                              unset: ["XDG_STATE_HOME", "XDG_CACHE_HOME", "DERIVE_ENGINE_CACHE"])
         #expect(result.status != 0 && result.stderr.contains("holds Derive's folder of per-user secrets"), "\(said(result))")
         #expect(files(below: root.appendingPathComponent("pub")) == ["index.html"], "\(files(below: root.appendingPathComponent("pub")))")
