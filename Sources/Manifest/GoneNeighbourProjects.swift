@@ -113,11 +113,13 @@ extension ControlFiles {
 /// serve, while a running one kept answering): the gone projects' files its public buckets hold.
 public enum GoneProjectsInBuckets {
     /// Each lock or state folder of a gone project that a bucket of `manifest` anonymous requests
-    /// may reach holds (absolute, sorted): the same search validate makes, from the kept listings.
+    /// may reach holds (absolute, sorted): the same search validate makes, from the kept listings
+    /// (`cachesProjects`: serve asks it every second, and each folder's files were opened anew
+    /// each time, under the lock every request waits on; attack 53b's 4).
     public static func held(by manifest: Manifest) -> [String] {
         let exposed = manifest.buckets.filter { NeighbourProjects.mostPublic($0).isPublic }
         guard !exposed.isEmpty else { return [] }
-        let found = ControlFiles.goneProjectsHeld(in: exposed, projects: ForeignProjectFiles(besides: manifest.file))
+        let found = ControlFiles.goneProjectsHeld(in: exposed, projects: ForeignProjectFiles(besides: manifest.file, cachesProjects: true))
         return Set(found.flatMap { $0.held.map(\.path) }).sorted()
     }
 }

@@ -127,7 +127,7 @@ public enum LeftLockFiles {
         defer { closedir(directory) }
         let base = folder == "/" ? "" : folder
         let state = Array(ProjectMarkers.stateFolderName.utf8), suffix = Array(".lock".utf8)
-        var opened = 0
+        var opened = 0, headersRead = 0
         while let entry = readdir(directory) {
             let type = entry.pointee.d_type
             let name = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
@@ -146,18 +146,60 @@ public enum LeftLockFiles {
                 if name.hasPrefix("."), !skippedDotFolders.contains(name) { found.dotFolders.append(base + "/" + name) }
             } else if kind == UInt8(DT_REG), opened < maxFilesRead {
                 opened += 1
+                var stamp: [Int64] = [-1]
                 if stamped {
                     var info = stat()
-                    stamps.append((name, fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? fileStamp(info) : [-1]))
+                    if fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 { stamp = fileStamp(info) }
+                    stamps.append((name, stamp))
                 }
-                if let manifest = manifestNamed(byLockNamed: name, in: descriptor, folder: folder) {
-                    found.locks.append((base + "/" + name, manifest))
+                let manifest: String?
+                if stamped, let known = keptVerdict(base + "/" + name, stamp: stamp) {
+                    manifest = known
+                } else {
+                    manifest = manifestNamed(byLockNamed: name, in: descriptor, folder: folder)
+                    if stamped { keepVerdict(base + "/" + name, stamp: stamp, manifest: manifest); headersRead += 1 }
                 }
+                if let manifest { found.locks.append((base + "/" + name, manifest)) }
             }
         }
         found.dotFolders.sort()
         found.locks.sort { $0.lock < $1.lock }
+        if headersRead > 0 { keptReads.withLock { if $0.count >= maxKeptFolders { $0.removeAll() }; $0[folder, default: 0] += headersRead } }
         return (found, stamps)
+    }
+
+    /// Per file a kept listing opened (absolute path): its stamp before it was read and the
+    /// manifest its first line names as a Derive lock (nil: no lock). Why: a folder whose times
+    /// change every second (`/tmp`, a busy parent folder, one the nearby scan lists) had each of
+    /// its files opened again at each of serve's per-second looks, three times a second (attack
+    /// 53b's 4: 4 918 opens in 6 s, requests stalled ~1.2 s a second). A file whose identity,
+    /// size and times are as when it was read holds what it held; one changed within two seconds
+    /// of its read is not kept (a change in the same clock tick leaves the times as they were).
+    private static let verdicts = LockedBox<[String: (stamp: [Int64], manifest: String?)]>([:])
+    /// Files whose verdict is kept at most (all forgotten when full).
+    static let maxKeptVerdicts = 65_536
+    /// Per folder, the files a kept listing opened so far (tests: an unchanged file is not opened again).
+    private static let keptReads = LockedBox<[String: Int]>([:])
+    static func filesRead(in folder: String) -> Int { keptReads.withLock { $0[folder] ?? 0 } }
+
+    /// The kept verdict of the file at `path` (`.some(nil)`: no lock) when it still has
+    /// `stamp`; nil when none is kept for it.
+    private static func keptVerdict(_ path: String, stamp: [Int64]) -> String?? {
+        guard stamp.count == 7, let known = verdicts.withLock({ $0[path] }), known.stamp == stamp else { return nil }
+        return .some(known.manifest)
+    }
+
+    /// Keeps `manifest` as the verdict of the file at `path` read with `stamp`, when its times are
+    /// two seconds old or more (settled).
+    private static func keepVerdict(_ path: String, stamp: [Int64], manifest: String?) {
+        guard stamp.count == 7 else { return }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        guard Int64(now.tv_sec) - max(stamp[2], stamp[4]) >= 2 else { return }
+        verdicts.withLock { cache in
+            if cache.count >= maxKeptVerdicts { cache.removeAll() }
+            cache[path] = (stamp, manifest)
+        }
     }
 
     /// The manifest the first line of the file `name` in the open folder names, when it is a

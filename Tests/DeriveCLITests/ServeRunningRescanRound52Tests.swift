@@ -49,6 +49,52 @@ import TestSupport
         #expect(try serve.get("/www/pics/index.html").status == 200)
     }
 
+    /// Issue #15, attack 53b's 4: serve's look keeps what it read of each file (a Derive lock at
+    /// any name is known by its first line) while the file keeps its identity, size and times,
+    /// also in a folder listed again. Over the same edits of a bucket of 200 files (files added,
+    /// replaced, removed; the folder renamed; one file rewritten in place into another
+    /// project's lock), the running serve answers as validate judges the manifest each time.
+    @Test func aRunningServeJudgesABigBucketAsValidateOverTheSameEdits() throws {
+        let root = try project()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let pics = root.appendingPathComponent("www/pics")
+        let plain = Data("plain text, long enough to be opened for a lock's first line\n".utf8)
+        for index in 0..<200 { try plain.write(to: pics.appendingPathComponent("f\(index).txt")) }
+        // Settled (two seconds), what the look read of them is kept.
+        usleep(2_100_000)
+        let serve = try ServeSession(in: root)
+        defer { serve.stop() }
+        func agree(_ why: String, _ key: String) throws {
+            let validate = try CLI.run(["validate"], in: root)
+            let status = try serve.get(key).status
+            #expect((validate.status == 0) == (status == 200), "\(why): serve \(status), validate \(validate.status): \(said(validate))")
+        }
+        try agree("at start", "/www/pics/f0.txt")
+        afterServeLooksAgain()
+        try agree("looked again", "/www/pics/f1.txt")
+
+        let fm = FileManager.default
+        try plain.write(to: pics.appendingPathComponent("added.txt"))
+        try plain.write(to: pics.appendingPathComponent("f3.txt.new"))
+        #expect(rename(pics.appendingPathComponent("f3.txt.new").path, pics.appendingPathComponent("f3.txt").path) == 0)
+        try fm.removeItem(at: pics.appendingPathComponent("f4.txt"))
+        afterServeLooksAgain()
+        try agree("added, replaced, removed", "/www/pics/added.txt")
+
+        #expect(rename(pics.path, root.appendingPathComponent("www/pics2").path) == 0)
+        afterServeLooksAgain()
+        try agree("the folder renamed", "/www/pics2/f5.txt")
+
+        // f7.txt rewritten in place into g's lock: the same inode, its folder's times unmoved.
+        let handle = try #require(FileHandle(forWritingAtPath: root.appendingPathComponent("www/pics2/f7.txt").path))
+        try handle.write(contentsOf: Data((#"{"format":"derive.lock/2","manifest":"g.yaml","note":"one output per line; written by derive build, do not edit"}"# + "\n").utf8))
+        try handle.close()
+        afterServeLooksAgain()
+        let refused = try serve.get("/www/pics2/f5.txt").status
+        #expect(refused == 503, "a file rewritten in place into another project's lock went unseen: \(refused)")
+        try agree("a file rewritten in place into a lock", "/www/pics2/f5.txt")
+    }
+
     @Test func aSiblingThatMakesTheManifestInvalidIsNamedNotTheManifest() throws {
         let root = try project()
         defer { try? FileManager.default.removeItem(at: root) }
