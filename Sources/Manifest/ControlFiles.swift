@@ -429,8 +429,9 @@ struct FileSystemPath {
     /// per `ReadSnapshot` (attack 53c's F3: beside 64 sibling projects each of their locks, states,
     /// buckets and includes walked `/tmp` and every folder above it again, link by link: 1 400
     /// walks and two thirds of a no-op's system calls). Any other shape (`.`, `..`, `//`, a link
-    /// last) is realpath's own walk.
+    /// last) is realpath's own walk, and so is every path outside a snapshot (nothing to share).
     static func realPath(_ path: String) -> String? {
+        guard ReadSnapshot.isOpen else { return realPathNow(path) }
         let bytes = Array(path.utf8)
         let slash = UInt8(ascii: "/")
         guard path != "/", bytes.first == slash, bytes.last != slash, !path.contains("//"), !path.contains("/./"), !path.contains("/../"),
