@@ -961,18 +961,15 @@ public final class ForeignProjectFiles: @unchecked Sendable {
     }
 
     private static func load(_ path: String) -> Project {
-        var loader = ManifestLoader()
-        loader.crossChecks = false
-        // Its own neighbours are not looked for: what it declares is all that is asked of it (each
-        // of up to `maxNearbyManifests` projects listed and read up to 32 more of its own), and an
-        // error about its buckets exposing a third project drops none of its rules.
-        loader.neighbourChecks = false
+        // Its own neighbours are not looked for (`neighbourLoad`): what it declares is all that is
+        // asked of it (each of up to `maxNearbyManifests` projects listed and read up to 32 more of
+        // its own), and an error about its buckets exposing a third project drops none of its rules.
         let control = ControlFiles.controlFiles(ofSibling: path)
         var project = Project(manifest: FileSystemPath(manifest: path), manifestPath: path, files: [],
                               lock: FileSystemPath(manifest: control.lock), state: FileSystemPath(manifest: control.state),
                               index: nil, sourceBuckets: [],
                               folder: FileSystemPath(manifest: (path as NSString).deletingLastPathComponent))
-        let loaded = loader.load(path)
+        let loaded = ManifestLoader.neighbourLoad(path)
         guard let manifest = loaded.manifest else { project.unreadable = true; return project }
         project.loaded = true
         // One that parses but loads with errors (an include gone, a process cut short): the rules

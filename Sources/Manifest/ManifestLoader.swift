@@ -54,6 +54,20 @@ public struct ManifestLoader {
         ReadSnapshot.during { loadNow(path) }
     }
 
+    /// Another project's manifest loaded as the neighbour searches read it (no cross checks, no
+    /// neighbours of its own), once per `ReadSnapshot` (attack 52c's 1: a no-op beside 64 sibling
+    /// projects loaded each twice, as a neighbour and as a nearby project, and each load checked
+    /// it against every sibling again: two thirds of the no-op's time). Inside one snapshot the
+    /// second load read the very answers the first did, so it is the same result.
+    public static func neighbourLoad(_ path: String) -> Result {
+        ReadSnapshot.answer("neighbour load", path) {
+            var loader = ManifestLoader()
+            loader.crossChecks = false
+            loader.neighbourChecks = false
+            return loader.load(path)
+        }
+    }
+
     private func loadNow(_ path: String) -> Result {
         var state = LoadState()
         state.fontInstalled = fontInstalled

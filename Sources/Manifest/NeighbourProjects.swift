@@ -175,11 +175,8 @@ public enum NeighbourProjects {
     }
 
     static func projectLoadedNow(_ path: String) -> NeighbourProject {
-        var loader = ManifestLoader()
-        loader.crossChecks = false
-        loader.neighbourChecks = false
         let defaults = ControlFiles.controlFiles(ofSibling: path)
-        let loaded = loader.load(path)
+        let loaded = ManifestLoader.neighbourLoad(path)
         guard let manifest = loaded.manifest else {
             return NeighbourProject(manifestPath: path, manifest: nil, controlFiles: [("the manifest", path), ("the lock", defaults.lock)],
                                     lockFile: defaults.lock, stateFolder: defaults.state)

@@ -265,10 +265,7 @@ extension ControlFiles {
             let path = folder == "/" ? "/" + name : folder + "/" + name
             let neighbourFile = FileSystemPath(manifest: path)
             guard Self.couldBeManifest(path), !neighbourFile.sameFile(as: own) else { continue }
-            var loader = ManifestLoader()
-            loader.crossChecks = false
-            loader.neighbourChecks = false
-            guard let neighbour = loader.load(path).manifest else { continue }
+            guard let neighbour = ManifestLoader.neighbourLoad(path).manifest else { continue }
             for bucket in neighbour.buckets {
                 let bucketFolder = FileSystemPath(manifest: bucket.path)
                 guard !bucketFolder.contains(neighbourFile) else { continue }

@@ -57,4 +57,46 @@ import TestSupport
         try write("aaaa.lock")
         #expect(!shares())
     }
+
+    /// Attack 53c's F3: the real path of every file a load names is its folder's real path (read
+    /// once per load) and its name, unless the name is a link. So within one load a folder turned
+    /// into a link keeps the real path it had when first resolved, and the next load follows it.
+    @Test func aFoldersRealPathIsReadOncePerSnapshot() throws {
+        let made = try ScratchFolder.make("read-snapshot-real").path
+        defer { try? FileManager.default.removeItem(atPath: made) }
+        let root = try #require(FileSystemPath.realPathNow(made))
+        let files = FileManager.default
+        for folder in ["d", "e"] { try files.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true) }
+        for file in ["d/a", "d/b", "e/b"] { try Data().write(to: URL(fileURLWithPath: root + "/" + file)) }
+        ReadSnapshot.during {
+            #expect(FileSystemPath(manifest: root + "/d/a").real == root + "/d/a")
+            // The folder is made a link to another one mid-load: this load keeps its first answer.
+            try? files.moveItem(atPath: root + "/d", toPath: root + "/d0")
+            try? files.createSymbolicLink(atPath: root + "/d", withDestinationPath: root + "/e")
+            #expect(FileSystemPath(manifest: root + "/d/b").real == root + "/d/b")
+        }
+        #expect(FileSystemPath(manifest: root + "/d/b").real == root + "/e/b")
+        ReadSnapshot.during { #expect(FileSystemPath(manifest: root + "/d/b").real == root + "/e/b") }
+    }
+
+    /// The real paths a load gives are realpath's, whatever the shape: a link last, a link on the
+    /// way, a missing tail, the root.
+    @Test func realPathsAreRealpathsInsideAndOutsideASnapshot() throws {
+        let made = try ScratchFolder.make("read-snapshot-shapes").path
+        defer { try? FileManager.default.removeItem(atPath: made) }
+        let root = try #require(FileSystemPath.realPathNow(made))
+        let files = FileManager.default
+        for folder in ["d/in", "e"] { try files.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true) }
+        for file in ["d/a", "d/in/c", "e/t"] { try Data().write(to: URL(fileURLWithPath: root + "/" + file)) }
+        try files.createSymbolicLink(atPath: root + "/d/last", withDestinationPath: "../e/t")
+        try files.createSymbolicLink(atPath: root + "/way", withDestinationPath: "d/in")
+        let expected = [root + "/d/a": root + "/d/a", root + "/d/last": root + "/e/t", root + "/way/c": root + "/d/in/c",
+                        root + "/way": root + "/d/in", root + "/d/none/x": root + "/d/none/x", root + "/way/none": root + "/d/in/none",
+                        "/": "/", root: root]
+        for (path, real) in expected { #expect(FileSystemPath(resolvingNow: path).real == real, "\(path)") }
+        ReadSnapshot.during {
+            for (path, real) in expected.sorted(by: { $0.key < $1.key }) { #expect(FileSystemPath(manifest: path).real == real, "\(path)") }
+            #expect(FileSystemPath(manifest: root + "/way/c").sameFile(as: FileSystemPath(manifest: root + "/d/in/c")))
+        }
+    }
 }
