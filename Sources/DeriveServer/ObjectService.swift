@@ -739,6 +739,19 @@ public final class ObjectService: Sendable {
         return fd
     }
 
+    /// Whether `key` is a file a GET would open: one answered as missing (another project's control
+    /// file, Derive's per-user records) is a missing watermark too, so the answer does not tell
+    /// it exists (attack 53b's 3: a state-home secret answered 404 NoSuchKey, a missing key 400).
+    func isReadableFile(_ bucket: Bucket, _ key: ObjectKey) -> Bool {
+        guard kind(bucket, key) == .file else { return false }
+        do {
+            close(try open(bucket, key))
+        } catch let error as OSSErrorBody where error.code == "NoSuchKey" {
+            return false
+        } catch {}
+        return true
+    }
+
     /// A rendered answer. Its ETag is the MD5 of its bytes in OSS's form (quoted upper-case hex),
     /// so the same bytes always carry the same ETag, whether rendered now or from the cache.
     static func imageResponse(_ bytes: Payload, contentType: String, head: Bool, ifNoneMatch: String?, exchange: Exchange) -> ServiceResponse {
@@ -781,7 +794,7 @@ public final class ObjectService: Sendable {
         // One description for the key and the render (`derive serve`: the engine as looked up
         // again every few seconds, its old workers retired when it changed).
         let engine = self.engine.current()
-        let marks = try authorizer.authorizeWatermarks(pipeline, bucket: bucket, caller: caller) { kind(bucket, $0) == .file }
+        let marks = try authorizer.authorizeWatermarks(pipeline, bucket: bucket, caller: caller) { isReadableFile(bucket, $0) }
         let sourceFD = try open(bucket, target.key)
         let source = OpenFile(descriptor: sourceFD, length: 0)
         // The source and its marks, sized from their files, must fit one render before any of

@@ -34,6 +34,15 @@ extension ControlFiles {
                                   hint: "if it is an old copy of this manifest's lock, remove it or move it out of the bucket (Derive keeps its lock at \(display(manifest.lockFile)) and needs no copy); or make bucket '\(bucket.name)' private (its acl: and every objects: rule)")
                 continue
             }
+            // Only something in a `.derive` folder, no Derive build state in it and no lock: no
+            // project's state as far as anyone can tell, so no manifest is named (attack 53b's 5:
+            // `pub/.derive/notes.txt` was "the state folder of pub/notes.txt.yaml", put back).
+            if !occupied, held.map(\.what) == ["the state folder"], !NeighbourProjects.holdsDeriveState(gone.state) {
+                diagnostics.error(bucket.pathLocation,
+                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(display(gone.state)) in a folder named \(ProjectMarkers.stateFolderName), as Derive names its build state folders, and is \(exposure.rawValue): Derive takes whatever lies in a \(ProjectMarkers.stateFolderName) folder for another project's build state (no Derive build state is there now, nor a manifest it could belong to), and never lets this manifest's serve answer or touch it",
+                                  hint: "if it is not Derive's, rename that \(ProjectMarkers.stateFolderName) folder or move the file out of it; if it is a gone project's build state, move it out of the bucket; or make bucket '\(bucket.name)' private (its acl: and every objects: rule)")
+                continue
+            }
             let whose = occupied ? "a project whose lock names \(named) as its manifest, which is no manifest" : "\(named), another project, which is no longer there"
             diagnostics.error(bucket.pathLocation,
                               "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.map { "\($0.what) \(display($0.path))" }.joined(separator: ", ")) of \(whose), and is \(exposure.rawValue): anonymous requests could read\(exposure == .publicReadWrite ? " or change" : "") them and the outputs they record (two manifests never touch each other's files)",

@@ -28,8 +28,9 @@ public enum StateHomeRecord {
     /// build-17's `token <hex>`, `lock <hex>` or `not <hex>` then `path "` (`LockProvenance`),
     /// `made DEVICE INODE BIRTH "` (`StateFolderMade`), `derive-projects 1|2` (`ProjectRegistry`)
     /// and the registry's `projects.incomplete` mark.
+    /// Compared once normalised (`normalised`): a CRLF copy, a BOM or leading blank lines still match.
     public static func matches(_ head: [UInt8]) -> Bool {
-        let text = Substring(String(decoding: head, as: UTF8.self))
+        let text = Substring(String(decoding: normalised(head), as: UTF8.self))
         /// `prefix`, at least 32 lower-case hex digits, then `next`.
         func hexThen(_ prefix: String, _ next: [String]) -> Bool {
             guard text.hasPrefix(prefix) else { return false }
@@ -55,6 +56,23 @@ public enum StateHomeRecord {
         }
         return fields.count == 5 && fields[0] == "made" && number(fields[1]) && number(fields[2]) && number(fields[3], signed: true)
             && fields[4].hasPrefix("\"")
+    }
+
+    /// `head` as a record's writer wrote it, undoing what an editor, a sync or git does to a text
+    /// file (attack 53b's 2: a CRLF or BOM copy of a secret was answered whole, as the first bytes
+    /// were compared literally): a UTF-8 BOM and leading blank lines, spaces and tabs dropped, each
+    /// CR before a LF dropped. A leading comment line or a compressed copy is not undone (README).
+    static func normalised(_ head: [UInt8]) -> [UInt8] {
+        var bytes = head[...]
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        bytes = bytes.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for (index, byte) in zip(bytes.indices, bytes) {
+            if byte == 0x0D, bytes.index(after: index) < bytes.endIndex, bytes[bytes.index(after: index)] == 0x0A { continue }
+            out.append(byte)
+        }
+        return out
     }
 
     /// Whether the file at `path` (no link followed) is one of Derive's per-user records: a

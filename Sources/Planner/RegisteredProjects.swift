@@ -180,6 +180,8 @@ public enum RegisteredProjects {
                                           hint: "serve those outputs with derive serve \(display(entry.manifest)), or make bucket '\(bucket.name)' \(floor.rawValue) (its acl: and every objects: rule), or give it a folder of its own")
                     }
                 }
+                // What its build recorded counts too, wherever its state lies now (attack 53b's 1).
+                warnRecordedMorePrivately(entry, overlapping: bucketsOverlapping, display: display, into: &diagnostics)
                 continue
             }
             let records = recordedOutputs(of: entry)

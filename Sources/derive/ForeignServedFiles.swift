@@ -457,6 +457,9 @@ final class ForeignServedFiles: Sendable {
                 guard let base = recorded.isEmpty ? folders[bucket] : RealFolder.of(recorded) else { return nil }
                 return (base == "/" ? "" : base) + "/" + key
             }
+            // Its lock's placed lines, given an ACL once every state is read (`lostState`).
+            var lockPlaced: [(file: String, bucket: String)] = []
+            var stateRead = false, stateLost = false
             for (lockFile, stateFolder) in places {
                 watched += [lockFile, stateFolder + "/" + StateFiles.database]
                 // The files its builds left in place under an ACL (its lock's `left` lines, placed
@@ -474,7 +477,7 @@ final class ForeignServedFiles: Sendable {
                 // (attack 46a's H3: a conflict in it published every output it recorded).
                 for entry in Self.lockEntries(lockFile) {
                     if let file = place(entry.path) {
-                        record(file, acl(PathKey.split(entry.path)?.0 ?? ""))
+                        lockPlaced.append((file, PathKey.split(entry.path)?.0 ?? ""))
                     } else if let key = PathKey.split(entry.path)?.key {
                         // Its buckets unknown, or no longer declared (`version: 1` alone: attack
                         // 46b's N3): by key and bytes, as for one that does not load.
@@ -488,7 +491,16 @@ final class ForeignServedFiles: Sendable {
                 }
                 // The ACL its build recorded counts too: a rule made public, not rebuilt, is not
                 // published by this serve before its own (attack 46a's M4).
-                for (output, row) in ForeignRecordedOutputs.stateOutputRows(state: stateFolder, manifest: RealFolder.of(path)) {
+                // Read where it lies now: moved with its project, or found by its identity (attack
+                // 53b's 1: `mv g g2` or `mv g/.derive g/.derive-old` left the lock's lines the rule's ACL).
+                let state = StateWhereItLies.read(state: stateFolder, manifest: RealFolder.of(path))
+                if let readAt = state.readAt {
+                    stateRead = true
+                    if !PathKey.same(readAt, ProjectRegistry.realName(stateFolder)) { watched.append(readAt + "/" + StateFiles.database) }
+                } else if state.lost {
+                    stateLost = true
+                }
+                for (output, row) in state.rows {
                     stateRecords += 1
                     if let file = place(output, folder: row.folder) {
                         let recordedACL = BucketACL(rawValue: row.acl) ?? .private
@@ -496,6 +508,11 @@ final class ForeignServedFiles: Sendable {
                     }
                 }
             }
+            // A state Derive made for it, gone and not found moved (`rm -rf g/.derive`): its lock
+            // says no ACL, so its lines are private until it builds again, as this manifest's own
+            // outputs are while its state is missing (never its rules' ACL, which may be newer).
+            let lostState = stateLost && !stateRead
+            for (file, bucket) in lockPlaced { record(file, lostState ? .private : acl(bucket)) }
             watched += project.controlFiles.filter { $0.what != "the index" && $0.what != "the lock" }.map(\.path)
             if lockKeysAlways || stateRecords == 0 {
                 for (key, digests) in lockKeys { outputs.unplacedKeys[key, default: []].formUnion(digests) }

@@ -21,6 +21,18 @@ struct InitCommand: ParsableCommand {
     @Flag(name: .long, help: "Write only init's page, _site/index.html, again (when it is gone); never over a file there. Nothing else is read or written.")
     var page = false
 
+    /// Refuses an `_site` leading to `outputs` (a real path, made or not yet) when that lies in
+    /// another project's bucket or state; a project whose manifest is the one init writes here
+    /// (a registry line left from an earlier life of this folder) is no other project.
+    static func refuseOtherProjects(outputs: String, here: String, manifest: String) throws {
+        guard let outer = EnclosingProject.of(folder: outputs) ?? RegisteredProjects.enclosing(folder: outputs),
+              StarterManifest.realPath((outer.manifest as NSString).deletingLastPathComponent) + "/" + (outer.manifest as NSString).lastPathComponent
+                  != here + "/" + manifest else { return }
+        throw CLIError("\(StarterManifest.outputFolder) leads to \(outputs), which is in \(outer.what) of \(outer.manifest), another project; derive init writes nothing there: "
+                       + "the outputs and the page would be that project's files (served as them, or refused by its every build), and \(manifest) would not validate. "
+                       + "Remove the link \(StarterManifest.outputFolder), or make it lead to a folder of its own outside that project's buckets and state, then run derive init again")
+    }
+
     /// Why `path`, when something is there, is no folder: a symbolic link to nothing or in a
     /// loop, a file; nil for a folder (through links too) or nothing at all.
     static func notAFolder(_ path: String) -> String? {
@@ -217,6 +229,13 @@ struct InitCommand: ParsableCommand {
         // An _site nothing can be made in (a link to nothing, a loop of links, a file): the page
         // would not be written and the first build would fail on every output (attack 27w's finding 8).
         if let problem = Self.notAFolder(StarterManifest.outputFolder) {
+            // A link to nothing that leads into another project's bucket or state is named as that
+            // first (attack 53b's 6: "make the folder it leads to" led straight into that refusal).
+            if problem.hasPrefix("is a symbolic link to nothing"),
+               let target = try? FileManager.default.destinationOfSymbolicLink(atPath: StarterManifest.outputFolder) {
+                let leads = StarterManifest.realPath(URL(literalFilePath: target, relativeTo: URL(literalFilePath: here + "/")).standardizedFileURL.path)
+                try Self.refuseOtherProjects(outputs: leads, here: here, manifest: manifest)
+            }
             throw CLIError("\(StarterManifest.outputFolder) \(problem); derive init puts the outputs and the page there, and nothing can be made in it. "
                            + (problem.hasPrefix("is a symbolic link to nothing") ? "Make the folder it leads to, or remove the link"
                               : problem.hasPrefix("is a folder this user") ? "Make it writable for you (chmod or chown it), or move it away" : "Move it away")
@@ -240,14 +259,7 @@ struct InitCommand: ParsableCommand {
         // called them files "Derive did not write"). The cwd was looked at above; `_site` where
         // it leads. A project whose manifest is the one init writes here (a registry line left
         // from an earlier life of this folder) is no other project.
-        if outputs != here + "/" + StarterManifest.outputFolder,
-           let outer = EnclosingProject.of(folder: outputs) ?? RegisteredProjects.enclosing(folder: outputs),
-           StarterManifest.realPath((outer.manifest as NSString).deletingLastPathComponent) + "/" + (outer.manifest as NSString).lastPathComponent
-               != here + "/" + manifest {
-            throw CLIError("\(StarterManifest.outputFolder) leads to \(outputs), which is in \(outer.what) of \(outer.manifest), another project; derive init writes nothing there: "
-                           + "the outputs and the page would be that project's files (served as them, or refused by its every build), and \(manifest) would not validate. "
-                           + "Remove the link \(StarterManifest.outputFolder), or make it lead to a folder of its own outside that project's buckets and state, then run derive init again")
-        }
+        if outputs != here + "/" + StarterManifest.outputFolder { try Self.refuseOtherProjects(outputs: outputs, here: here, manifest: manifest) }
         // An _site that already holds files (an earlier generator's output, drafts, private notes)
         // is not made a public, listable bucket with them (attack 38a's M2).
         // (The page an earlier init wrote there, unchanged, is Derive's: a re-run is not refused.)
