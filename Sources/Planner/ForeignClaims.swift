@@ -54,6 +54,10 @@ public enum ForeignClaims {
         /// build state removed by `clean`, or never written), said so rather than "records
         /// another file" (attack 52a's F3).
         public var ownRecordsNothing = false
+        /// With `ruleDoubtBeside`: that manifest's lock keeps the file as one its build left in
+        /// place (its rule no longer writes the name), so building it with `--overwrite` would
+        /// only keep it so again: the advice says what does settle it (attack 53a's F3).
+        public var leftByOwner = false
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
@@ -79,9 +83,12 @@ public enum ForeignClaims {
             if let doubt, let own = ruleDoubtBeside {
                 let ownRecord = ownRecordsNothing ? "nothing of this manifest records a file there (no line of its lock, no record of its build state)"
                     : "this manifest's build state records another file there"
+                let theirs = leftByOwner
+                    ? "if \(manifest) built it, it is kept as that project's (its rule no longer writes the name): remove the file yourself if neither needs it, "
+                        + "or have a rule of \(manifest) write the name again and run derive build \(manifest) --overwrite (it records the file as its own)"
+                    : "if \(manifest) built it, run derive build \(manifest) --overwrite (it records the file as its own)"
                 return "\(file) may be an output of \(manifest): \(doubt); \(ownRecord), so whose "
-                    + "this one is cannot be told, and it is neither adopted nor removed; if \(manifest) built it, run "
-                    + "derive build \(manifest) --overwrite (it records the file as its own); if it is this manifest's copy restored, run "
+                    + "this one is cannot be told, and it is neither adopted nor removed; \(theirs); if it is this manifest's copy restored, run "
                     + "derive build \(own) --overwrite to take it over; or give one of the two a bucket folder of its own"
             }
             // Never adopted on a guess: the file may be a project's the registry would name.
@@ -585,11 +592,16 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             loadedWriters = found
             return found
         }
-        guard let writer = writers.writer(of: file) else { return nil }
-        let why = writer.locked ? "its lock \(writer.lock) records this file (\(writer.output)) with these very bytes"
+        // Then its lock's lines by where the file lies (its manifest not loading, a bucket folder
+        // renamed or its link gone, a `left` line: attack 53a's F1, F2, F3).
+        guard let writer = writers.writer(of: file) ?? writers.lockKeeper(of: file) else { return nil }
+        let why = writer.left ? "its lock \(writer.lock) records this file (\(writer.output)) as one its build left in place, with these very bytes"
+            : writer.locked ? "its lock \(writer.lock) records this file (\(writer.output)) with these very bytes"
             : "a rule of \(writer.manifest) writes that name (\(writer.output))"
-        return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
-                                   doubt: why + ", so the file may be its output (no build state of it records this very file)", ruleDoubtBeside: owner)
+        var claim = ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
+                                        doubt: why + ", so the file may be its output (no build state of it records this very file)", ruleDoubtBeside: owner)
+        claim.leftByOwner = writer.left
+        return claim
     }
     private var loadedWriters: RegisteredWriters?
 
