@@ -58,6 +58,9 @@ public enum ForeignClaims {
         /// place (its rule no longer writes the name), so building it with `--overwrite` would
         /// only keep it so again: the advice says what does settle it (attack 53a's F3).
         public var leftByOwner = false
+        /// With `ruleDoubtBeside`: this manifest's lock records the file with these bytes too, and
+        /// its build state is gone (attack 53a's F4: both states lost).
+        public var ownLockOnly = false
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
@@ -82,6 +85,7 @@ public enum ForeignClaims {
             // and either command below makes its owner record it (attack 51a's 5).
             if let doubt, let own = ruleDoubtBeside {
                 let ownRecord = ownRecordsNothing ? "nothing of this manifest records a file there (no line of its lock, no record of its build state)"
+                    : ownLockOnly ? "this manifest's lock records these very bytes there too, but its build state is gone"
                     : "this manifest's build state records another file there"
                 let theirs = leftByOwner
                     ? "if \(manifest) built it, it is kept as that project's (its rule no longer writes the name): remove the file yourself if neither needs it, "
@@ -534,6 +538,11 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         if now != nil, installed == nil, let doubt = WipedStateHome.doubt(file: file, output: output, stateFolder: stateFolder, owner: owner) {
             return ForeignClaims.Claim(manifest: ProjectRegistry.path ?? "", recordedOwner: nil, doubt: doubt)
         }
+        // No build state of this manifest (lost: `rm -rf .derive`) while its lock vouches for the
+        // file, and a live manifest the registry names (lost its state too) records it in its lock,
+        // where it lies, with these very bytes: doubt from both sides, never each "Up to date" over
+        // one file and the first build taking it (attack 53a's F4).
+        if now != nil, installed == nil, ownWins, ownLines()[output] != nil, !ownStateThere(), let doubt = bothLocksDoubt(of: file) { return doubt }
         if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
         if now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
            let digest = ForeignClaims.fileDigest(file), let claim = elsewhere().claim(of: file, digest: digest) {
@@ -604,6 +613,30 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         return claim
     }
     private var loadedWriters: RegisteredWriters?
+
+    /// `claimant`'s doubt when neither this manifest nor a registered live one has a build state
+    /// saying which installed the file, and both locks record it with these very bytes.
+    private func bothLocksDoubt(of file: String) -> ForeignClaims.Claim? {
+        let writers = lock.withLock {
+            if let loadedWriters { return loadedWriters }
+            let found = RegisteredWriters(ownManifest: owner, ownState: stateFolder)
+            loadedWriters = found
+            return found
+        }
+        guard let writer = writers.lockKeeper(of: file) else { return nil }
+        var claim = ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
+                                        doubt: "its lock \(writer.lock) records this file (\(writer.output)) \(writer.left ? "as one its build left in place, " : "")with these very bytes, "
+                                            + "so the file may be its output (no build state of it records this very file)", ruleDoubtBeside: owner)
+        claim.leftByOwner = writer.left
+        claim.ownLockOnly = true
+        return claim
+    }
+
+    /// Whether this manifest's build state database is there (a state lost says nothing of who installed a file).
+    private func ownStateThere() -> Bool {
+        var info = stat()
+        return lstat(stateFolder + "/" + StateFiles.database, &info) == 0
+    }
 
     /// The other project whose build state records the very file at `file` (device, inode,
     /// birth, at the place it wrote it) as the one it installed; nil when none does

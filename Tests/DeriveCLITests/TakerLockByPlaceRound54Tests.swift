@@ -115,4 +115,23 @@ import TestSupport
         #expect(!plan.contains("n.yaml built it, run derive build"), "\(plan)")
     }
 
+    /// F4: both lost their build states: each lock vouches for the same bytes, and nothing says
+    /// who installed the file. Doubt from both sides, never two "Up to date"; building the one
+    /// that installed it with `--overwrite` (the advice) settles it, and the site names it.
+    @Test func bothStatesLostIsDoubtFromBothSides() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (proj, environment) = try takeover(root)
+        try FileManager.default.removeItem(at: proj.appendingPathComponent(".derive"))
+        for manifest in ["derive.yaml", "sub/n.yaml"] {
+            let plan = try CLI.run(["plan", manifest], in: proj, environment: environment)
+            let other = manifest == "derive.yaml" ? "sub/n.yaml" : "/proj/derive.yaml"
+            #expect(plan.status == 1 && said(plan).contains(" may be an output of ") && said(plan).contains(other) && !said(plan).contains("No changes"),
+                    "\(manifest): \(said(plan))")
+        }
+        let settled = try CLI.run(["build", "-q", "--overwrite", "sub/n.yaml"], in: proj, environment: environment)
+        #expect(settled.status == 0, "\(said(settled))")
+        let plan = try CLI.run(["plan"], in: proj, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("pub/n/a.jpg is an output of ") && said(plan).contains("its build state says so"), "\(said(plan))")
+    }
 }
