@@ -119,7 +119,7 @@ extension RegisteredWriters {
     /// the original renamed its bucket folder (F2: `mv pub pub2`, the taker's `../pub/n` gone) or the
     /// taker's bucket link was removed, or when the taker, following the advice to build with
     /// `--overwrite`, kept the file as a `left` line (F3). Its folders are those its manifest names
-    /// now and those the registry recorded at its last build (links resolved then); a folder no
+    /// now, or those the registry recorded at its last build when it does not load; a folder no
     /// longer there is matched where a rename beside it would put it (`keyBelowRenamed`).
     public func lockKeeper(of path: String) -> Writer? {
         let real = ForeignProjectFiles.realPath(path)
@@ -131,11 +131,19 @@ extension RegisteredWriters {
         var found: [Writer] = []
         for entry in live() {
             guard let lockFile = lockFile(entry.lock), !lockFile.entries.isEmpty || !lockFile.left.isEmpty else { continue }
-            var folders = project(entry.manifest)?.buckets ?? []
-            folders += entry.buckets.sorted { $0.key < $1.key }.map { (name: $0.key, folder: $0.value) }
+            // The registry's folders only for a manifest that does not load (its buckets unknown):
+            // a loading one that re-pointed a bucket (`outA` → `userB`, not built since) no longer
+            // writes there, and a copy may take those files (attack 41c's C0). A folder of its
+            // manifest no longer there is followed to where a rename put it only when the folder
+            // the registry recorded for that bucket is gone too (renamed, not re-pointed).
+            let loaded = project(entry.manifest)
+            let recorded = entry.buckets
+            let folders = loaded?.buckets ?? recorded.sorted { $0.key < $1.key }.map { (name: $0.key, folder: $0.value) }
             var writer: Writer?
             for bucket in folders {
-                guard let key = ForeignProjectFiles.key(of: real, below: bucket.folder) ?? Self.keyBelowRenamed(real, folder: bucket.folder),
+                var info = stat()
+                let renamed = recorded[bucket.name].map { lstat($0, &info) != 0 } ?? true
+                guard let key = ForeignProjectFiles.key(of: real, below: bucket.folder) ?? (renamed ? Self.keyBelowRenamed(real, folder: bucket.folder) : nil),
                       let line = lockFile.entries[bucket.name + "/" + key] else { continue }
                 if let bytes = bytes(), bytes == line.digest {
                     writer = Writer(manifest: entry.manifest, output: line.path, locked: true, lock: entry.lock)

@@ -7,7 +7,7 @@ import TestSupport
 /// (bucket `../pub/n`) took it over with `--overwrite`, then lost `sub/.derive`. Its lock was read
 /// only through the bucket folder its manifest names now, so the site adopted the file as a
 /// "restored copy" and `clean` deleted it when the taker's manifest did not parse (F1), when the
-/// site renamed its bucket folder (F2: `mv pub pub2`) or the taker's bucket link was removed, and
+/// site renamed its bucket folder (F2: `mv pub pub2`), and
 /// when the taker followed the advice to build with `--overwrite` after narrowing its rule, which
 /// kept the file as a `left` line (F3).
 @Suite(.ownThreads) struct TakerLockByPlaceRound54Tests {
@@ -85,18 +85,6 @@ import TestSupport
         try FileManager.default.moveItem(at: proj.appendingPathComponent("pub"), to: proj.appendingPathComponent("pub2"))
         try write(Self.site.replacingOccurrences(of: "{path: pub}", with: "{path: pub2}"), proj.appendingPathComponent("derive.yaml"))
         try expectKept(proj, proj.appendingPathComponent("pub2/n/a.jpg"), environment, "mv pub pub2")
-    }
-
-    /// F2's variant: the taker's bucket was a link (`sub/lnk` → `../pub/n`), removed since: the
-    /// folder the registry recorded at its build still holds the file its lock records.
-    @Test func aTakersRemovedBucketLinkKeepsItsLockClaim() throws {
-        let root = try CLI.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let (proj, environment) = try takeover(root, taker: Self.taker(bucket: "lnk")) { proj in
-            try FileManager.default.createSymbolicLink(atPath: proj.appendingPathComponent("sub/lnk").path, withDestinationPath: "../pub/n")
-        }
-        try FileManager.default.removeItem(at: proj.appendingPathComponent("sub/lnk"))
-        try expectKept(proj, proj.appendingPathComponent("pub/n/a.jpg"), environment, "link removed")
     }
 
     /// F3: the taker narrowed its rule and followed the advice (`build --overwrite`): its lock keeps
