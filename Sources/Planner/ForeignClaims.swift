@@ -54,6 +54,13 @@ public enum ForeignClaims {
         /// build state removed by `clean`, or never written), said so rather than "records
         /// another file" (attack 52a's F3).
         public var ownRecordsNothing = false
+        /// With `ruleDoubtBeside`: that manifest's lock keeps the file as one its build left in
+        /// place (its rule no longer writes the name), so building it with `--overwrite` would
+        /// only keep it so again: the advice says what does settle it (attack 53a's F3).
+        public var leftByOwner = false
+        /// With `ruleDoubtBeside`: this manifest's lock records the file with these bytes too, and
+        /// its build state is gone (attack 53a's F4: both states lost).
+        public var ownLockOnly = false
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
@@ -78,10 +85,14 @@ public enum ForeignClaims {
             // and either command below makes its owner record it (attack 51a's 5).
             if let doubt, let own = ruleDoubtBeside {
                 let ownRecord = ownRecordsNothing ? "nothing of this manifest records a file there (no line of its lock, no record of its build state)"
+                    : ownLockOnly ? "this manifest's lock records these very bytes there too, but its build state is gone"
                     : "this manifest's build state records another file there"
+                let theirs = leftByOwner
+                    ? "if \(manifest) built it, it is kept as that project's (its rule no longer writes the name): remove the file yourself if neither needs it, "
+                        + "or have a rule of \(manifest) write the name again and run derive build \(manifest) --overwrite (it records the file as its own)"
+                    : "if \(manifest) built it, run derive build \(manifest) --overwrite (it records the file as its own)"
                 return "\(file) may be an output of \(manifest): \(doubt); \(ownRecord), so whose "
-                    + "this one is cannot be told, and it is neither adopted nor removed; if \(manifest) built it, run "
-                    + "derive build \(manifest) --overwrite (it records the file as its own); if it is this manifest's copy restored, run "
+                    + "this one is cannot be told, and it is neither adopted nor removed; \(theirs); if it is this manifest's copy restored, run "
                     + "derive build \(own) --overwrite to take it over; or give one of the two a bucket folder of its own"
             }
             // Never adopted on a guess: the file may be a project's the registry would name.
@@ -527,6 +538,11 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         if now != nil, installed == nil, let doubt = WipedStateHome.doubt(file: file, output: output, stateFolder: stateFolder, owner: owner) {
             return ForeignClaims.Claim(manifest: ProjectRegistry.path ?? "", recordedOwner: nil, doubt: doubt)
         }
+        // No build state of this manifest (lost: `rm -rf .derive`) while its lock vouches for the
+        // file, and a live manifest the registry names (lost its state too) records it in its lock,
+        // where it lies, with these very bytes: doubt from both sides, never each "Up to date" over
+        // one file and the first build taking it (attack 53a's F4).
+        if now != nil, installed == nil, ownWins, ownLines()[output] != nil, !ownStateThere(), let doubt = bothLocksDoubt(of: file) { return doubt }
         if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
         if now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
            let digest = ForeignClaims.fileDigest(file), let claim = elsewhere().claim(of: file, digest: digest) {
@@ -585,13 +601,42 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             loadedWriters = found
             return found
         }
-        guard let writer = writers.writer(of: file) else { return nil }
-        let why = writer.locked ? "its lock \(writer.lock) records this file (\(writer.output)) with these very bytes"
+        // Then its lock's lines by where the file lies (its manifest not loading, a bucket folder
+        // renamed or its link gone, a `left` line: attack 53a's F1, F2, F3).
+        guard let writer = writers.writer(of: file) ?? writers.lockKeeper(of: file) else { return nil }
+        let why = writer.left ? "its lock \(writer.lock) records this file (\(writer.output)) as one its build left in place, with these very bytes"
+            : writer.locked ? "its lock \(writer.lock) records this file (\(writer.output)) with these very bytes"
             : "a rule of \(writer.manifest) writes that name (\(writer.output))"
-        return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
-                                   doubt: why + ", so the file may be its output (no build state of it records this very file)", ruleDoubtBeside: owner)
+        var claim = ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
+                                        doubt: why + ", so the file may be its output (no build state of it records this very file)", ruleDoubtBeside: owner)
+        claim.leftByOwner = writer.left
+        return claim
     }
     private var loadedWriters: RegisteredWriters?
+
+    /// `claimant`'s doubt when neither this manifest nor a registered live one has a build state
+    /// saying which installed the file, and both locks record it with these very bytes.
+    private func bothLocksDoubt(of file: String) -> ForeignClaims.Claim? {
+        let writers = lock.withLock {
+            if let loadedWriters { return loadedWriters }
+            let found = RegisteredWriters(ownManifest: owner, ownState: stateFolder)
+            loadedWriters = found
+            return found
+        }
+        guard let writer = writers.lockKeeper(of: file) else { return nil }
+        var claim = ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
+                                        doubt: "its lock \(writer.lock) records this file (\(writer.output)) \(writer.left ? "as one its build left in place, " : "")with these very bytes, "
+                                            + "so the file may be its output (no build state of it records this very file)", ruleDoubtBeside: owner)
+        claim.leftByOwner = writer.left
+        claim.ownLockOnly = true
+        return claim
+    }
+
+    /// Whether this manifest's build state database is there (a state lost says nothing of who installed a file).
+    private func ownStateThere() -> Bool {
+        var info = stat()
+        return lstat(stateFolder + "/" + StateFiles.database, &info) == 0
+    }
 
     /// The other project whose build state records the very file at `file` (device, inode,
     /// birth, at the place it wrote it) as the one it installed; nil when none does

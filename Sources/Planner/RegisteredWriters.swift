@@ -22,6 +22,8 @@ public final class RegisteredWriters: @unchecked Sendable {
         public var output: String
         public var locked: Bool
         public var lock: String
+        /// The lock records it as a file its build left in place (a `left` line with these bytes).
+        public var left = false
     }
 
     private let ownManifest: String
@@ -29,6 +31,8 @@ public final class RegisteredWriters: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [ProjectRegistry.Entry]?
     private var loaded: [String: (buckets: [(name: String, folder: String)], outputs: RuleOutputs)?] = [:]
+    private var lockFiles: [String: LockFile?] = [:]
+    private var liveEntries: [ProjectRegistry.Entry]?
 
     /// `ownManifest`, `ownState`: this project (never a writer), as real paths.
     public init(ownManifest: String, ownState: String) {
@@ -102,5 +106,111 @@ public final class RegisteredWriters: @unchecked Sendable {
         guard stat(lock, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
               let data = FileManager.default.contents(atPath: lock) else { return nil }
         return LockFile.salvagedEntries(data).first { PathKey.same($0.path, output) }?.digest
+    }
+}
+
+extension RegisteredWriters {
+    /// The registered live project (first by manifest path) whose lock records the file at `path`
+    /// with the bytes it holds, matched by where the file lies rather than only through the bucket
+    /// folders its manifest names now; nil when none does. Asked once `writer(of:)` found none.
+    /// Why: a taker that lost its build state kept its file only through its lock, read through its
+    /// current bucket path, so the original adopted the file as a "restored copy" and `clean`
+    /// deleted it when the taker's manifest did not load (attack 53a's F1: no buckets known), when
+    /// the original renamed its bucket folder (F2: `mv pub pub2`, the taker's `../pub/n` gone) or the
+    /// taker's bucket link was removed, or when the taker, following the advice to build with
+    /// `--overwrite`, kept the file as a `left` line (F3). Its folders are those its manifest names
+    /// now, or those the registry recorded at its last build when it does not load; a folder no
+    /// longer there is matched where a rename beside it would put it (`keyBelowRenamed`).
+    public func lockKeeper(of path: String) -> Writer? {
+        let real = ForeignProjectFiles.realPath(path)
+        var digest: String??
+        func bytes() -> String? {
+            if digest == nil { digest = .some(ForeignClaims.fileDigest(path)) }
+            return digest ?? nil
+        }
+        var found: [Writer] = []
+        for entry in live() {
+            guard let lockFile = lockFile(entry.lock), !lockFile.entries.isEmpty || !lockFile.left.isEmpty else { continue }
+            // The registry's folders only for a manifest that does not load (its buckets unknown):
+            // a loading one that re-pointed a bucket (`outA` → `userB`, not built since) no longer
+            // writes there, and a copy may take those files (attack 41c's C0). A folder of its
+            // manifest no longer there is followed to where a rename put it only when the folder
+            // the registry recorded for that bucket is gone too (renamed, not re-pointed).
+            let loaded = project(entry.manifest)
+            let recorded = entry.buckets
+            let folders = loaded?.buckets ?? recorded.sorted { $0.key < $1.key }.map { (name: $0.key, folder: $0.value) }
+            var writer: Writer?
+            for bucket in folders {
+                var info = stat()
+                let renamed = recorded[bucket.name].map { lstat($0, &info) != 0 } ?? true
+                guard let key = ForeignProjectFiles.key(of: real, below: bucket.folder) ?? (renamed ? Self.keyBelowRenamed(real, folder: bucket.folder) : nil),
+                      let line = lockFile.entries[bucket.name + "/" + key] else { continue }
+                if let bytes = bytes(), bytes == line.digest {
+                    writer = Writer(manifest: entry.manifest, output: line.path, locked: true, lock: entry.lock)
+                    break
+                }
+            }
+            // A file its build left in place (known only from its lock, these bytes): its output,
+            // as serve already counts it. Placed relative to the lock's folder, or absolute.
+            if writer == nil {
+                let lockFolder = (entry.lock as NSString).deletingLastPathComponent
+                for line in lockFile.left.values where line.digestInLock {
+                    let place = line.place.hasPrefix("/") ? line.place : lockFolder + "/" + line.place
+                    let placeReal = ForeignProjectFiles.realPath(place)
+                    guard PathKey.same(placeReal, real) || Self.keyBelowRenamed(real, folder: (placeReal as NSString).deletingLastPathComponent)
+                            == (placeReal as NSString).lastPathComponent,
+                          let bytes = bytes(), bytes == line.digest else { continue }
+                    writer = Writer(manifest: entry.manifest, output: line.path, locked: true, lock: entry.lock, left: true)
+                    break
+                }
+            }
+            if let writer { found.append(writer) }
+        }
+        return found.min { PathKey.ordered($0.manifest, $1.manifest) }
+    }
+
+    /// The key `real` lies at below `folder` as a rename beside it would have moved it, when
+    /// `folder` is no longer there (`mv pub pub2`: `…/pub/n` → `…/pub2/n`): the nearest folder of
+    /// its path still there holds `real` as many folders down as it held `folder`. Nil when
+    /// `folder` is there (asked directly), or that folder is the root (nothing is placed there).
+    static func keyBelowRenamed(_ real: String, folder: String) -> String? {
+        var info = stat()
+        guard folder.hasPrefix("/"), lstat(folder, &info) != 0 else { return nil }
+        var ancestor = (folder as NSString).deletingLastPathComponent
+        var depth = 1
+        while ancestor != "/", !ancestor.isEmpty, lstat(ancestor, &info) != 0 {
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+            depth += 1
+        }
+        guard ancestor != "/", !ancestor.isEmpty, (info.st_mode & S_IFMT) == S_IFDIR,
+              let rest = ForeignProjectFiles.key(of: real, below: ancestor) else { return nil }
+        let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count > depth else { return nil }
+        return parts.dropFirst(depth).joined(separator: "/")
+    }
+
+    /// The registry's lines of other projects whose manifest is there, read once (a fresh clone
+    /// asks of each file its lock adopts).
+    private func live() -> [ProjectRegistry.Entry] {
+        if let known = lock.withLock({ liveEntries }) { return known }
+        let found = registered().filter { entry in
+            !PathKey.same(entry.manifest, ownManifest) && !PathKey.same(entry.state, ownState) && NeighbourProjects.isProjectManifest(entry.manifest)
+        }
+        lock.withLock { liveEntries = found }
+        return found
+    }
+
+    /// The lock at `path` (within the lock's limits), read once; nil when it is not there or not a lock.
+    private func lockFile(_ path: String) -> LockFile? {
+        if let known = lock.withLock({ lockFiles[path] }) { return known }
+        var info = stat()
+        var read: LockFile?
+        if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= LockFile.maxBytes,
+           let data = FileManager.default.contents(atPath: path) {
+            read = LockFile.parse(String(decoding: data, as: UTF8.self))
+                ?? LockFile(entries: LockFile.salvagedEntries(data))
+        }
+        lock.withLock { lockFiles[path] = .some(read) }
+        return read
     }
 }
