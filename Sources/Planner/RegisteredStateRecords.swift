@@ -38,6 +38,43 @@ enum RegisteredStateRecords {
 
     private static let kept = KeptRecords()
 
+    /// One registered state as an index was built from it.
+    struct StateKey: Equatable {
+        var entry: ProjectRegistry.Entry
+        var moved: Bool
+        var stamp: [Int64]
+    }
+
+    /// What a whole index was built from: this manifest's own paths (its records are left out)
+    /// and every registered state read, in order.
+    struct Signature: Equatable {
+        var own: [String]
+        var states: [StateKey]
+    }
+
+    /// Whether every state of `signature` was kept by `records` (none changed in its last second).
+    static func allSettled(_ signature: Signature) -> Bool {
+        signature.states.allSatisfy { key in key.stamp.first == -1 || kept.get(key.entry.state).map { $0.stamp == key.stamp && $0.entry == key.entry && $0.moved == key.moved } == true }
+    }
+
+    private static let lastIndex = KeptIndex()
+
+    /// The index built last from `signature`, when it was.
+    static func keptIndex(_ signature: Signature) -> [FileIdentity: [RegisteredInstalledFiles.Record]]? { lastIndex.get(signature) }
+
+    static func keepIndex(_ signature: Signature, _ index: [FileIdentity: [RegisteredInstalledFiles.Record]]) { lastIndex.set(signature, index) }
+
+    private final class KeptIndex: @unchecked Sendable {
+        private let lock = NSLock()
+        private var kept: (signature: Signature, index: [FileIdentity: [RegisteredInstalledFiles.Record]])?
+
+        func get(_ signature: Signature) -> [FileIdentity: [RegisteredInstalledFiles.Record]]? {
+            lock.withLock { kept.flatMap { $0.signature == signature ? $0.index : nil } }
+        }
+
+        func set(_ signature: Signature, _ index: [FileIdentity: [RegisteredInstalledFiles.Record]]) { lock.withLock { kept = (signature, index) } }
+    }
+
     /// The records of `entry`'s state (`RegisteredInstalledFiles.records`), the kept ones while
     /// nothing they were read from changed.
     static func records(of entry: ProjectRegistry.Entry, moved: Bool) -> [RegisteredInstalledFiles.Record] {
