@@ -208,6 +208,11 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
             // Then by the file's identity alone, from every registered state where it lies now
             // (attack 52a's F1, F7, F8, F10: a bucket path or a state path changed since).
             if let claim = identityClaim(of: path, real: real) { return claim }
+            // A registered state gone from its path and not yet searched for where it moved (the
+            // search's budget) may record the file: doubt, never adopted on a guess.
+            if doubting, let why = registeredFiles().searchDoubt {
+                return ForeignClaims.Claim(manifest: ProjectRegistry.path ?? "", recordedOwner: nil, doubt: why)
+            }
             // A state home inside a bucket (attack 51a's 1): the registry is never written there
             // and a rule may write over its tokens, so what it does not name is doubt, never adopted.
             if doubting, let registry = ProjectRegistry.path {

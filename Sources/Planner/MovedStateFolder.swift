@@ -14,31 +14,65 @@ import Glibc
 ///
 /// Bounded (`maxFolders` folders listed, `maxDepth` levels below that folder, one file system,
 /// links never followed): a project moved farther is found again once it builds (its no-op
-/// build records it anew). Each answer is kept a few seconds, so serve's rescan every second and
-/// a plan asking many files search once.
+/// build records it anew). The searches share their walks and listings (`MovedStateIndex`), so
+/// serve's rescan every second and a plan asking many files list each folder once.
 public enum MovedStateFolder {
     public static let maxFolders = 4096
     public static let maxDepth = 6
-    /// How long a search's answer is kept (a moved project is found again within this time).
+    /// How long a walk's answers are kept (a moved project is found again within this time).
     static let keptSeconds = 2.0
 
-    private static let answers = NSLockedAnswers()
+    /// Where a registered state folder is, as `answer` says it.
+    public enum Answer: Equatable, Sendable {
+        /// At its registered path, or its identity was never noted (nothing to search for).
+        case inPlace
+        case found(String)
+        /// Searched for within the bounds and not found there.
+        case notFound
+        /// Not searched to the end in this window (`MovedStateIndex`'s budget): doubt, never "not there".
+        case unsearched
+    }
 
     /// The folder the state folder registered at `state` (a real path) is now, when it is no longer
-    /// there and the state home noted its identity; nil when it is there, unknown, or not found.
+    /// there and the state home noted its identity; nil when it is there, unknown, not found, or
+    /// not searched to the end yet (`answer` tells those apart).
     public static func find(registered state: String) -> String? {
+        if case .found(let path) = answer(registered: state) { return path }
+        return nil
+    }
+
+    /// Where the state folder registered at `state` is, searched through the kept walks of
+    /// `MovedStateIndex` (one walk per start folder answers every gone state below it).
+    public static func answer(registered state: String) -> Answer {
         var info = stat()
-        if lstat(state + "/" + StateFiles.database, &info) == 0 { return nil }
-        guard let made = StateFolderMade.read(name: StateFolderMade.name(forState: state)).last(where: { PathKey.same($0.path, state) }) else { return nil }
-        let now = ProcessInfo.processInfo.systemUptime
-        if let kept = answers.get(state), now - kept.at < keptSeconds, kept.found.map({ isFolder($0, made) }) ?? true { return kept.found }
-        let found = search(for: made, from: state)
-        answers.set(state, (found, now))
-        return found
+        if lstat(state + "/" + StateFiles.database, &info) == 0 { return .inPlace }
+        guard let made = StateFolderMade.read(name: StateFolderMade.name(forState: state)).last(where: { PathKey.same($0.path, state) }) else { return .inPlace }
+        guard let start = searchStart(state) else { return .notFound }
+        switch MovedStateIndex.shared.find(made, from: start, isFolder: { isFolder($0, made) }) {
+        case .found(let path): return .found(path)
+        case .notFound: return .notFound
+        case .unsearched: return .unsearched
+        }
+    }
+
+    /// The same answer searched afresh, nothing kept (the search each gone state had before the
+    /// index; the tests compare the two).
+    static func freshAnswer(registered state: String) -> Answer {
+        var info = stat()
+        if lstat(state + "/" + StateFiles.database, &info) == 0 { return .inPlace }
+        guard let made = StateFolderMade.read(name: StateFolderMade.name(forState: state)).last(where: { PathKey.same($0.path, state) }) else { return .inPlace }
+        return search(for: made, from: state).map { .found($0) } ?? .notFound
+    }
+
+    /// The deepest existing folder of `old`'s path (never `/`), where a search starts.
+    static func searchStart(_ old: String) -> String? {
+        var start = (old as NSString).deletingLastPathComponent
+        while start != "/", !start.isEmpty, FileIdentity.ofFolder(start) == nil { start = (start as NSString).deletingLastPathComponent }
+        return start != "/" && !start.isEmpty ? start : nil
     }
 
     /// Whether the folder at `path` is the very folder made (device, inode, and birth when noted).
-    private static func isFolder(_ path: String, _ made: StateFolderMade.Made) -> Bool {
+    static func isFolder(_ path: String, _ made: StateFolderMade.Made) -> Bool {
         guard let now = FileIdentity.ofFolder(path), now == made.identity else { return false }
         var info = stat()
         guard lstat(path + "/" + StateFiles.database, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
@@ -46,10 +80,8 @@ public enum MovedStateFolder {
     }
 
     /// Breadth first below the deepest existing folder of `old`'s path (never from `/`).
-    private static func search(for made: StateFolderMade.Made, from old: String) -> String? {
-        var start = (old as NSString).deletingLastPathComponent
-        while start != "/", !start.isEmpty, FileIdentity.ofFolder(start) == nil { start = (start as NSString).deletingLastPathComponent }
-        guard start != "/", !start.isEmpty else { return nil }
+    static func search(for made: StateFolderMade.Made, from old: String) -> String? {
+        guard let start = searchStart(old) else { return nil }
         var queue: [(path: String, depth: Int)] = [(start, 0)]
         var listed = 0
         while !queue.isEmpty, listed < maxFolders {
@@ -107,20 +139,5 @@ public enum MovedStateFolder {
         moved.lock = follow(entry.lock)
         moved.buckets = entry.buckets.mapValues(follow)
         return moved
-    }
-}
-
-/// The searches' answers by registered state path, shared by the threads of one process.
-private final class NSLockedAnswers: @unchecked Sendable {
-    private let lock = NSLock()
-    private var answers: [String: (found: String?, at: Double)] = [:]
-
-    func get(_ state: String) -> (found: String?, at: Double)? { lock.withLock { answers[state] } }
-
-    func set(_ state: String, _ answer: (found: String?, at: Double)) {
-        lock.withLock {
-            if answers.count >= 1024 { answers.removeAll() }
-            answers[state] = answer
-        }
     }
 }

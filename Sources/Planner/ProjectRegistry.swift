@@ -222,7 +222,25 @@ public enum ProjectRegistry {
     }
 
     /// The lines, and whether the header says they are whole (`header`, not `incompleteHeader`).
+    /// The last registry parsed is kept by its very bytes: serve reads it at each rescan, and 910
+    /// lines parsed each time cost more than the rest of a rescan (s53).
     static func parseMarked(_ data: Data) -> (entries: [Entry], whole: Bool)? {
+        if let kept = lastParsed.get(), kept.data == data { return kept.parsed }
+        let parsed = parseMarkedAfresh(data)
+        lastParsed.set((data, parsed))
+        return parsed
+    }
+    private static let lastParsed = LastParsed()
+
+    /// The last registry parsed, shared by the threads of one process.
+    private final class LastParsed: @unchecked Sendable {
+        private let lock = NSLock()
+        private var kept: (data: Data, parsed: (entries: [Entry], whole: Bool)?)?
+        func get() -> (data: Data, parsed: (entries: [Entry], whole: Bool)?)? { lock.withLock { kept } }
+        func set(_ value: (data: Data, parsed: (entries: [Entry], whole: Bool)?)) { lock.withLock { kept = value } }
+    }
+
+    static func parseMarkedAfresh(_ data: Data) -> (entries: [Entry], whole: Bool)? {
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
         guard lines.first == Substring(header) || lines.first == Substring(incompleteHeader), lines.count <= maxEntries + 1 else { return nil }
         var entries: [Entry] = []
@@ -351,7 +369,10 @@ public enum ProjectRegistry {
         // A project moved since (its state found by its identity) is kept where it lies now,
         // never dropped as gone (attack 52a's F1: the taker's line went at the next build).
         entries = followingMoves(entries)
-        entries.removeAll { $0.state == entry.state || $0.manifest == entry.manifest || isGone($0) }
+        // A gone line whose state was not searched for to the end (`MovedStateFolder.Answer.unsearched`)
+        // may have moved: kept, never dropped on a guess.
+        entries.removeAll { $0.state == entry.state || $0.manifest == entry.manifest
+            || (isGone($0) && MovedStateFolder.answer(registered: $0.state) != .unsearched) }
         entries.append(entry)
         let text = encode(entries)
         guard entries.count <= maxEntries, text.utf8.count <= StateFolderTrust.maxTokenBytes else {

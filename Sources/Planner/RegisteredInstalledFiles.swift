@@ -58,7 +58,10 @@ public final class RegisteredInstalledFiles: @unchecked Sendable {
     /// lies at: `real` is its real path), of every registered project's state but this one's.
     public func installers(of path: String, real: String) -> [Record] {
         guard let now = FileIdentity.ofRegularFile(path) else { return [] }
+        // Whether each manifest is there is asked now: the index may be kept from an earlier load.
+        var info = stat()
         return (load()[now] ?? []).filter { $0.identity.isFile(at: path) && $0.hasKey(of: real) }
+            .map { var record = $0; record.manifestThere = lstat(record.manifest, &info) == 0; return record }
     }
 
     /// Why the registry cannot say (it cannot be read): nil when it can.
@@ -71,25 +74,58 @@ public final class RegisteredInstalledFiles: @unchecked Sendable {
         if let known = lock.withLock({ index }) { return known }
         var found: [FileIdentity: [Record]] = [:]
         var why: String?
+        var unsearched: [String] = []
         switch ProjectRegistry.read() {
         case .unreadable(let reason): why = reason
         case .entries(let entries):
             var seen = Set<String>()
+            var read: [(entry: ProjectRegistry.Entry, moved: Bool)] = []
             for registered in entries.reversed() {
                 var entry = registered, moved = false
-                if let now = MovedStateFolder.find(registered: registered.state) {
+                switch MovedStateFolder.answer(registered: registered.state) {
+                case .found(let now):
                     entry = MovedStateFolder.moved(registered, to: now)
                     moved = true
+                case .unsearched: unsearched.append(registered.state)
+                case .inPlace, .notFound: break
                 }
                 guard seen.insert(entry.state).inserted, !PathKey.same(entry.state, ownState) else { continue }
-                for record in Self.records(of: entry, moved: moved) where !(PathKey.same(record.manifest, ownManifest) && !moved) {
-                    found[record.identity, default: []].append(record)
+                read.append((entry, moved))
+            }
+            // The whole index is kept while every line and every state's files are as they were
+            // (serve loads it every second; building it anew cost a third of a listing, s54).
+            let signature = RegisteredStateRecords.Signature(own: [ownManifest, ownState], states: read.map {
+                RegisteredStateRecords.StateKey(entry: $0.entry, moved: $0.moved, stamp: RegisteredStateRecords.stamp(of: $0.entry.state).stamp)
+            })
+            if let kept = RegisteredStateRecords.keptIndex(signature) {
+                found = kept
+            } else {
+                // Kept per state while its line and files are unchanged (`RegisteredStateRecords`).
+                for (entry, moved) in read {
+                    for record in RegisteredStateRecords.records(of: entry, moved: moved) where !(PathKey.same(record.manifest, ownManifest) && !moved) {
+                        found[record.identity, default: []].append(record)
+                    }
+                }
+                if RegisteredStateRecords.Signature(own: signature.own, states: read.map {
+                    RegisteredStateRecords.StateKey(entry: $0.entry, moved: $0.moved, stamp: RegisteredStateRecords.stamp(of: $0.entry.state).stamp)
+                }) == signature, RegisteredStateRecords.allSettled(signature) {
+                    RegisteredStateRecords.keepIndex(signature, found)
                 }
             }
         }
-        lock.withLock { index = found; registryDoubt = why }
+        lock.withLock { index = found; registryDoubt = why; unsearchedStates = unsearched }
         return found
     }
+
+    /// Why a registered state that is gone from its path was not searched for to the end
+    /// (`MovedStateIndex`'s budget ran out this window): it may lie anywhere, recording any file,
+    /// so what it may record is doubt. Nil when every one was.
+    public var searchDoubt: String? {
+        _ = load()
+        guard let states = lock.withLock({ unsearchedStates }), let first = states.first else { return nil }
+        return "the build state \(first)\(states.count > 1 ? " and \(states.count - 1) more" : ""), gone from where the registry of built projects names it, was not yet searched for where it moved (the search's bound this second)"
+    }
+    private var unsearchedStates: [String]?
 
     /// The installed files `entry`'s state records, read-only, when the state names that project as
     /// its owner: its registered manifest, or (moved) the manifest at the place its owner record

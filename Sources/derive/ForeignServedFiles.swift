@@ -611,8 +611,13 @@ final class ForeignServedFiles: Sendable {
     /// Whether the search for the projects beside this manifest stopped at a bound (validate warns):
     /// a project beyond it is not weighed, so a file in a public bucket that this manifest does not
     /// verify its own may be its private output (attack 52b's 5 and 5b: decoy manifests hid a
-    /// private writer, and serve answered its output to anyone). As of the last refresh.
-    func boundReached() -> Bool { known().boundReached }
+    /// private writer, and serve answered its output to anyone). As of the last refresh. So too
+    /// while a registered state gone from its path was not yet searched for where it moved (the
+    /// search's budget: `MovedStateIndex`): it may record the file privately.
+    func boundReached() -> Bool {
+        let known = known()
+        return known.boundReached || known.installed.searchDoubt != nil
+    }
 
     /// The neighbours and their control files' identities, looked for again at most every
     /// `refresh` seconds (a project copied into a bucket while serve runs is found then). The
