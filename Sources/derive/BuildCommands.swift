@@ -713,7 +713,8 @@ struct BuildCommand: ParsableCommand {
         let built = Self.changedWhileBuilding(report.failed.filter { !ignoredRecords.contains($0.output) && !BuildStop.cancelledByStop($0.message) },
                                               watching: watching)
         let failed = built.failed
-        for source in built.again { Output.printLine("\(source) changed while building; building again") }
+        for change in built.again { Output.printLine("\(change) while building; building again") }
+        for source in built.removed { Output.printLine(source + SourceChanged.removedSuffix) }
         let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
         if !stopped.isEmpty { Output.printLine(BuildStop.line(notBuilt: stopped.count)) }
         printFailures(failed, sources: sources, plan: plan)
@@ -776,6 +777,7 @@ struct BuildCommand: ParsableCommand {
         let costs = PathDictionary(plan.failures.map { ($0.subject, $0.notBuilt) }, uniquingKeysWith: +)
         let notBuilt = failed.reduce(0) { $0 + (costs[$1.output] ?? 1) }
         if notBuilt > 0 { parts.append("\(notBuilt) failed") }
+        if built.removedCount > 0 { parts.append("\(built.removedCount) \(SourceChanged.removedWords)") }
         let costless = failed.count { costs[$0.output] == 0 }
         if costless > 0 { parts.append("\(costless) other failure\(costless == 1 ? "" : "s") (above)") }
         if !ignored.isEmpty { parts.append("\(ignored.count) build-state record\(ignored.count == 1 ? "" : "s") ignored (dropped)") }
@@ -800,21 +802,34 @@ struct BuildCommand: ParsableCommand {
 extension BuildCommand {
     /// A watch's build splits off the outputs whose source was saved while it ran (attack 41b's
     /// L5): the watch builds them again right after (it saw the save, or its no-op check finds
-    /// it), so they are no failure; `again` names each such source once, `changed` counts the
-    /// outputs. A one-shot build keeps them as failures ("… run the build again").
+    /// it), so they are no failure; `again` names each such change once (`photos/a.jpg changed`),
+    /// `changed` counts the outputs. A one-shot build keeps them as failures ("… run the build
+    /// again"). A source removed while building is a change too, never a failure (attack 53c's
+    /// F5): in a watch among `again` (`photos/b.jpg was removed`), in a one-shot build named in
+    /// `removed` and counted apart in `removedCount`.
     static func changedWhileBuilding(_ failed: [(output: String, message: String)], watching: Bool)
-        -> (failed: [(output: String, message: String)], again: [String], changed: Int) {
-        guard watching else { return (failed, [], 0) }
+        -> (failed: [(output: String, message: String)], again: [String], changed: Int, removed: [String], removedCount: Int) {
         var kept: [(output: String, message: String)] = []
-        var again: [String] = []
-        var changed = 0
+        var again: [String] = [], removed: [String] = []
+        var changed = 0, removedCount = 0
         for failure in failed {
-            guard failure.message.hasSuffix(SourceChanged.suffix) else { kept.append(failure); continue }
+            if failure.message.hasSuffix(SourceChanged.removedSuffix) {
+                let source = String(failure.message.dropLast(SourceChanged.removedSuffix.count))
+                if watching {
+                    changed += 1
+                    if !again.contains(source + " was removed") { again.append(source + " was removed") }
+                } else {
+                    removedCount += 1
+                    if !removed.contains(source) { removed.append(source) }
+                }
+                continue
+            }
+            guard watching, failure.message.hasSuffix(SourceChanged.suffix) else { kept.append(failure); continue }
             changed += 1
             let source = String(failure.message.dropLast(SourceChanged.suffix.count))
-            if !again.contains(source) { again.append(source) }
+            if !again.contains(source + " changed") { again.append(source + " changed") }
         }
-        return (kept, again, changed)
+        return (kept, again, changed, removed, removedCount)
     }
 
     /// The one line `build`, `plan` and `check` print (without `--verify`) while outputs only the
