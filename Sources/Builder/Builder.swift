@@ -770,6 +770,8 @@ public struct Builder: Sendable {
             if let size = error.tooLargeSize {
                 throw renderer.sourceTooLarge(size, name: planned.source, pipeline: planned.pipeline, bucketPath: planned.bucketPath)
             }
+            // The plan found it; gone now: removed or renamed while building (attack 53c's F5).
+            if !disk.exists(planned.sourcePath) { throw SourceChanged(source: planned.source, removed: true) }
             throw error
         }
         // The source must still be what was planned: a file edited mid-build is not recorded under the old digest.
@@ -1642,9 +1644,18 @@ final class ByteAllowance: @unchecked Sendable {
 /// the cache knows, which only reading it shows.
 public struct SourceChanged: Error, CustomStringConvertible, Sendable {
     public var source: String
-    public var description: String { source + Self.suffix }
+    /// Gone when the build came to read it (removed or renamed while building): a change the
+    /// next build takes, not a failure (attack 53c's F5: "cannot read …: does not exist", counted failed).
+    public var removed = false
+    public init(source: String, removed: Bool = false) {
+        self.source = source; self.removed = removed
+    }
+    public var description: String { source + (removed ? Self.removedSuffix : Self.suffix) }
     /// What follows the source's name in the message (a watch tells these failures apart by it).
     public static let suffix = " changed while building; run the build again"
+    public static let removedSuffix = " was removed while building; run the build again"
+    /// How the progress line and the summary count such a source's outputs (apart from the failed).
+    public static let removedWords = "not built (source removed while building)"
 }
 
 /// What the reconcile before a build's deletions did (attack 20's S3), for the one after them.

@@ -11,6 +11,8 @@ final class Progress: @unchecked Sendable {
     /// In a watch: outputs of sources saved while the build ran, which it builds again at once
     /// (not failures: attack 42b's L-a). Counted among the failed otherwise, as the summary does.
     private var again = 0
+    /// Outputs of sources removed while a one-shot build ran: not built, not failed (attack 53c's F5).
+    private var removed = 0
     private let watching: Bool
     private var lastLine: Date = .distantPast
     /// What a finished item was: `built`, or `verified` (`--verify`'s renders).
@@ -32,19 +34,21 @@ final class Progress: @unchecked Sendable {
     /// changed while the build ran (`SourceChanged`).
     enum Outcome: Sendable {
         case built
-        case notBuilt(sourceChanged: Bool)
+        case notBuilt(sourceChanged: Bool, sourceRemoved: Bool = false)
 
-        static func failed(_ error: any Error) -> Outcome { .notBuilt(sourceChanged: error is SourceChanged) }
+        static func failed(_ error: any Error) -> Outcome {
+            .notBuilt(sourceChanged: error is SourceChanged, sourceRemoved: (error as? SourceChanged)?.removed == true)
+        }
     }
 
     /// What was counted so far: built (or verified), failed, and (in a watch) to build again.
-    var counts: (built: Int, failed: Int, again: Int) { lock.withLock { (done - failed - again, failed, again) } }
+    var counts: (built: Int, failed: Int, again: Int) { lock.withLock { (done - failed - again - removed, failed, again) } }
 
     func finished(_ output: String, _ outcome: Outcome) {
         lock.withLock {
             done += 1
-            if case .notBuilt(let changed) = outcome {
-                if changed && watching { again += 1 } else { failed += 1 }
+            if case .notBuilt(let changed, let gone) = outcome {
+                if changed && watching { again += 1 } else if gone { removed += 1 } else { failed += 1 }
             }
             // Renders a stop cancelled are not failures: no more lines once the user stopped the build.
             guard !quiet, !BuildStop.isRequested else { return }
@@ -54,13 +58,14 @@ final class Progress: @unchecked Sendable {
                 let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
                 let name = output.count > 40 ? "…" + output.suffix(39) : output
                 let counts = (failed > 0 ? ["\(failed) failed"] : []) + (again > 0 ? ["\(again) \(Self.againWords)"] : [])
+                    + (removed > 0 ? ["\(removed) \(SourceChanged.removedWords)"] : [])
                 let text = "\r[\(bar)] \(done)/\(total)\(counts.isEmpty ? "" : " (" + counts.joined(separator: ", ") + ")") \(name)"
                 FileHandle.standardError.write(Data((text.padding(toLength: 100, withPad: " ", startingAt: 0)).utf8))
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             } else if Date().timeIntervalSince(lastLine) >= 2 || done == total {
                 lastLine = Date()
                 // Outputs that failed were not built: "built 0/1, 1 failed", never "built 1/1, 1 failed".
-                FileHandle.standardError.write(Data(Self.line(verb: verb, done: done, total: total, failed: failed, again: again).utf8))
+                FileHandle.standardError.write(Data(Self.line(verb: verb, done: done, total: total, failed: failed, again: again, removed: removed).utf8))
             }
         }
     }
@@ -70,8 +75,9 @@ final class Progress: @unchecked Sendable {
 
     /// A progress line without a terminal: `built 47/191` with the failures, and in a watch the
     /// outputs it builds again, never among the failed.
-    static func line(verb: String, done: Int, total: Int, failed: Int, again: Int) -> String {
+    static func line(verb: String, done: Int, total: Int, failed: Int, again: Int, removed: Int = 0) -> String {
         let failures = failed == 0 ? "" : verb == "built" ? ", \(failed) failed" : ", \(failed) not \(verb)"
-        return "\(verb) \(done - failed - again)/\(total)\(failures)\(again == 0 ? "" : ", \(again) \(againWords)")\n"
+        return "\(verb) \(done - failed - again - removed)/\(total)\(failures)\(again == 0 ? "" : ", \(again) \(againWords)")"
+            + "\(removed == 0 ? "" : ", \(removed) \(SourceChanged.removedWords)")\n"
     }
 }

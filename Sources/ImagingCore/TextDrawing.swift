@@ -33,16 +33,26 @@ public struct TextDrawing: Sendable, Hashable, Codable {
     /// default language, `FREETYPE_PROPERTIES` the rasterizer (attack 50b's H4, M1).
     public static let environmentVariables = ["LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE", "PANGO_LANGUAGE", "FC_LANG", "FREETYPE_PROPERTIES"]
 
-    /// Families of variables those libraries (and HarfBuzz, which shapes) read, not listed one by
-    /// one: `HB_SHAPER_LIST=fallback` turns kerning and ligatures off (attack 51c's 1). When in
-    /// doubt a variable counts: a rebuild too many, never a stale output.
+    /// Families of variables those libraries (and HarfBuzz, which shapes, and cairo) read, not
+    /// listed one by one: `HB_SHAPER_LIST=fallback` turns kerning and ligatures off (attack 51c's
+    /// 1). A name counts when a loaded text library holds it (`LoadedLibraryNames`): one none of
+    /// them holds (`HB_FOO`) is read by none (attack 52c's 4). When in doubt a variable counts: a
+    /// rebuild too many, never a stale output.
     public static let environmentPrefixes = ["HB_", "PANGO", "FC_", "FREETYPE", "CAIRO_"]
 
-    /// The names in `environment` that change how text is drawn: `environmentVariables` and
-    /// every name starting with one of `environmentPrefixes`, sorted.
+    /// Names of those families that only make fontconfig print what it does (its debug flags and
+    /// the filter of its match dump): they choose nothing and draw nothing (attack 52c's 4).
+    /// Cairo's `CAIRO_DEBUG` is not one: it sets options of its X backends, and when in doubt a
+    /// variable counts.
+    public static let debugVariables: Set<String> = ["FC_DEBUG", "FC_DBG_MATCH_FILTER"]
+
+    /// The names in `environment` that change how text is drawn: `environmentVariables` and every
+    /// name of `environmentPrefixes`' families that a loaded text library holds, but
+    /// `debugVariables`; sorted.
     public static func drawingVariables(_ environment: [String: String]) -> [String] {
-        Set(environmentVariables + environment.keys.filter { name in environmentPrefixes.contains { name.hasPrefix($0) } })
-            .sorted()
+        Set(environmentVariables + environment.keys.filter { name in
+            environmentPrefixes.contains { name.hasPrefix($0) } && !debugVariables.contains(name) && LoadedLibraryNames.mayBeRead(name)
+        }).sorted()
     }
 
     /// The drawing variables as `environment` holds them: each set one as `NAME=value`, sorted.

@@ -291,6 +291,9 @@ public struct PlanFailure: Sendable, Hashable {
     /// so the build names it once per source as it names a bad source (attack 36a's L1); nil for a
     /// source's failure.
     public var source: String?
+    /// A failed source's outputs (every rule's that takes it), so build, plan and explain name
+    /// them (attack 53c's F4); empty for an output's own failure.
+    public var outputs: [FailedOutput] = []
     public init(subject: String, message: String, derivatives: Int = 0, source: String? = nil) {
         self.subject = subject; self.message = message; self.derivatives = derivatives; self.source = source
     }
@@ -474,7 +477,9 @@ struct Expansion {
                 } else {
                     message = "cannot read the source: not a regular file (\(other.kind)); move it, or exclude it in 'exclude:'"
                 }
-                notFiles.append(PlanFailure(subject: subject, message: message, derivatives: named ? context.variants.count : 0))
+                var failure = PlanFailure(subject: subject, message: message, derivatives: named ? context.variants.count : 0)
+                if named { failure.outputs = Self.failedOutputs(context, key: other.key) }
+                notFiles.append(failure)
             }
             for key in keys where rule.includes(key) && !knownOutputs.contains("\(sourceBucket.name)/\(key)") {
                 tasks.append(Task(context: context, key: key, path: sourceBucket.path + "/" + key))
@@ -496,6 +501,7 @@ struct Expansion {
         func sourceFailed(_ failure: PlanFailure) {
             if let at = sourceFailure[failure.subject] {
                 failures[at].derivatives += failure.derivatives
+                failures[at].outputs += failure.outputs
             } else {
                 sourceFailure[failure.subject] = failures.count
                 failures.append(failure)
@@ -700,8 +706,14 @@ struct Expansion {
         let key = task.key
         let sourcePath = task.path
         let source = "\(task.sourceBucket.name)/\(key)"
-        // A source that fails costs every derivative of this rule (the count is added when merged).
+        // A source that fails costs every derivative of this rule (the count is added when merged),
+        // each named (attack 53c's F4).
         let all = task.variants.count
+        func failedSource(_ message: String) -> Expanded {
+            var failure = PlanFailure(subject: source, message: message, derivatives: all)
+            failure.outputs = Self.failedOutputs(task.context, key: key)
+            return Expanded(derivatives: [], failures: [failure])
+        }
         let found: ContentDigests.Content?
         do {
             let taken: FileStat?
@@ -711,24 +723,24 @@ struct Expansion {
             // every plan, and again after every touch): over the byte limit from its size, not an
             // image from its first bytes.
             if identity.refusesNonImages, let taken, let refusal = refusedUnread(sourcePath, stat: taken) {
-                return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: refusal, derivatives: all)])
+                return failedSource(refusal)
             }
             found = try digests.content(of: sourcePath, stat: taken)
         } catch {
-            return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: "cannot read the source: \(error)", derivatives: all)])
+            return failedSource("cannot read the source: \(error)")
         }
         guard let content = found else {
             // Listed but not a regular file reachable inside the bucket (a link, say): say why.
             guard disk.exists(sourcePath) else { return Expanded(derivatives: [], failures: []) }
-            return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: "cannot read the source: \(Self.readError(disk, sourcePath))", derivatives: all)])
+            return failedSource("cannot read the source: \(Self.readError(disk, sourcePath))")
         }
         // What the build would refuse, seen from the bytes read for the digest: the source fails
         // here, as it would there, and its outputs are kept as they are.
         if identity.refusesNonImages, content.format.isEmpty {
-            return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: Self.notAnImage, derivatives: all)])
+            return failedSource(Self.notAnImage)
         }
         if identity.refusesNonImages, let truncation = content.truncation {
-            return Expanded(derivatives: [], failures: [PlanFailure(subject: source, message: "the source image is corrupt or truncated: \(truncation)", derivatives: all)])
+            return failedSource("the source image is corrupt or truncated: \(truncation)")
         }
         let origin = Derivative.Origin(source: source, sourcePath: sourcePath, format: content.format, digest: content.digest)
         var derivatives: [Derivative] = []

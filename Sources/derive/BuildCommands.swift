@@ -387,8 +387,11 @@ enum PlanPrinter {
         struct Summary: Encodable { var create: Int; var rebuild: Int; var update: Int; var delete: Int; var deleteIfRenderMatches: Int; var dropRecord: Int; var keep: Int; var left: Int; var upToDate: Int; var adoptedUnverified: Int }
         struct Control: Encodable { var file: String; var action: String; var reason: String }
         struct Failure: Encodable { var subject: String; var message: String }
+        /// An output of a source that failed before rendering (attack 53c's F4).
+        struct FailedOutput: Encodable { var output: String; var source: String; var recipe: String }
         struct Left: Encodable { var kind: String; var output: String; var message: String }
-        struct Report: Encodable { var items: [Item]; var left: [Left]; var controlFiles: [Control]; var errors: [String]; var failures: [Failure]; var summary: Summary }
+        struct Report: Encodable { var items: [Item]; var left: [Left]; var controlFiles: [Control]; var errors: [String]; var failures: [Failure]
+                                   var failedOutputs: [FailedOutput]; var summary: Summary }
         // What the build does with each deletion, as the text plan says it: one word per item, counted alike.
         func kind(_ item: PlanItem) -> String {
             guard item.kind == .delete else { return item.kind.rawValue }
@@ -412,6 +415,7 @@ enum PlanPrinter {
             // errors: the build refuses and writes nothing; failures: only those outputs fail.
             errors: plan.errors.map(\.message) + plan.blockedControlFiles.map { "\($0.file) \($0.reason)" },
             failures: plan.failures.map { Failure(subject: $0.subject, message: $0.message) },
+            failedOutputs: plan.failures.flatMap { failure in failure.outputs.map { FailedOutput(output: $0.output, source: failure.subject, recipe: $0.recipe) } },
             summary: Summary(create: plan.count(.create), rebuild: plan.count(.rebuild), update: plan.count(.update), delete: kinds.count { $0 == "delete" },
                              deleteIfRenderMatches: kinds.count { $0 == "deleteIfRenderMatches" },
                              dropRecord: kinds.count { $0 == "dropRecord" }, keep: kinds.count { $0 == "keep" },
@@ -516,7 +520,15 @@ struct PlanCommand: ParsableCommand {
             wrotePlan = true
         } else {
             for error in plan.errors { Output.printError(error.message) }
-            for failure in plan.failures { Output.printFailure("\(failure.subject): \(failure.message)") }
+            for failure in plan.failures {
+                // A failed source's outputs, as build names them (attack 53c's F4).
+                let outputs = failure.outputs.map(\.output)
+                Output.printFailure("\(failure.subject): \(failure.message)"
+                                    + (outputs.isEmpty || verbose ? "" : ": " + FailureGroups.named(outputs, seeEach: "derive plan --verbose")))
+                if verbose {
+                    for output in outputs { Output.writeStandardError(TerminalText.escaped("  \(output): \(FailureGroups.reason(failure.message))") + "\n") }
+                }
+            }
             for blocked in plan.blockedControlFiles { Output.printError("\(blocked.file) \(blocked.reason)") }
             PlanPrinter.print(plan, verbose: verbose, lock: workspace.session.lockPath)
         }
@@ -616,8 +628,9 @@ struct BuildCommand: ParsableCommand {
 
     /// One line per source whose derivatives failed (each output below it with --verbose), as plan
     /// prints them: a bad input fails its own outputs and refuses nothing else.
-    func printFailures(_ failed: [(output: String, message: String)], sources: PathDictionary<String>) {
-        for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose) {
+    func printFailures(_ failed: [(output: String, message: String)], sources: PathDictionary<String>, plan: Plan) {
+        let outputs = FailureGroups.outputs(of: plan.failures)
+        for line in FailureGroups.lines(FailureGroups.group(failed, sourceOf: { sources[$0] }), verbose: verbose, outputsOf: { outputs[$0] ?? [] }) {
             if line.hasPrefix("  ") { Output.writeStandardError(TerminalText.escaped(line) + "\n") } else { Output.printFailure(line) }
         }
     }
@@ -659,7 +672,7 @@ struct BuildCommand: ParsableCommand {
             // only the error was named, and each next problem showed one run later).
             var sources: PathDictionary<String> = [:]
             for failure in plan.failures { if let source = failure.source { sources[failure.subject] = source } }
-            printFailures(plan.failures.map { (output: $0.subject, message: $0.message) }, sources: sources)
+            printFailures(plan.failures.map { (output: $0.subject, message: $0.message) }, sources: sources, plan: plan)
             let waiting = plan.count(.create) + plan.count(.rebuild)
             let waits = waiting == 1 ? "1 output to create or rebuild waits; " : waiting > 1 ? "\(waiting) outputs to create or rebuild wait; " : ""
             Output.printError("nothing was built: a plan with errors builds nothing (\(waits)see derive plan)")
@@ -700,10 +713,11 @@ struct BuildCommand: ParsableCommand {
         let built = Self.changedWhileBuilding(report.failed.filter { !ignoredRecords.contains($0.output) && !BuildStop.cancelledByStop($0.message) },
                                               watching: watching)
         let failed = built.failed
-        for source in built.again { Output.printLine("\(source) changed while building; building again") }
+        for change in built.again { Output.printLine("\(change) while building; building again") }
+        for source in built.removed { Output.printLine(source + SourceChanged.removedSuffix) }
         let ignored = report.failed.filter { ignoredRecords.contains($0.output) }
         if !stopped.isEmpty { Output.printLine(BuildStop.line(notBuilt: stopped.count)) }
-        printFailures(failed, sources: sources)
+        printFailures(failed, sources: sources, plan: plan)
         for record in ignored { Output.printFailure("\(record.output): \(record.message)") }
         for error in report.controlErrors { Output.printError(error) }
         for left in report.left { Output.printWarning(left.message) }
@@ -763,6 +777,7 @@ struct BuildCommand: ParsableCommand {
         let costs = PathDictionary(plan.failures.map { ($0.subject, $0.notBuilt) }, uniquingKeysWith: +)
         let notBuilt = failed.reduce(0) { $0 + (costs[$1.output] ?? 1) }
         if notBuilt > 0 { parts.append("\(notBuilt) failed") }
+        if built.removedCount > 0 { parts.append("\(built.removedCount) \(SourceChanged.removedWords)") }
         let costless = failed.count { costs[$0.output] == 0 }
         if costless > 0 { parts.append("\(costless) other failure\(costless == 1 ? "" : "s") (above)") }
         if !ignored.isEmpty { parts.append("\(ignored.count) build-state record\(ignored.count == 1 ? "" : "s") ignored (dropped)") }
@@ -787,21 +802,34 @@ struct BuildCommand: ParsableCommand {
 extension BuildCommand {
     /// A watch's build splits off the outputs whose source was saved while it ran (attack 41b's
     /// L5): the watch builds them again right after (it saw the save, or its no-op check finds
-    /// it), so they are no failure; `again` names each such source once, `changed` counts the
-    /// outputs. A one-shot build keeps them as failures ("… run the build again").
+    /// it), so they are no failure; `again` names each such change once (`photos/a.jpg changed`),
+    /// `changed` counts the outputs. A one-shot build keeps them as failures ("… run the build
+    /// again"). A source removed while building is a change too, never a failure (attack 53c's
+    /// F5): in a watch among `again` (`photos/b.jpg was removed`), in a one-shot build named in
+    /// `removed` and counted apart in `removedCount`.
     static func changedWhileBuilding(_ failed: [(output: String, message: String)], watching: Bool)
-        -> (failed: [(output: String, message: String)], again: [String], changed: Int) {
-        guard watching else { return (failed, [], 0) }
+        -> (failed: [(output: String, message: String)], again: [String], changed: Int, removed: [String], removedCount: Int) {
         var kept: [(output: String, message: String)] = []
-        var again: [String] = []
-        var changed = 0
+        var again: [String] = [], removed: [String] = []
+        var changed = 0, removedCount = 0
         for failure in failed {
-            guard failure.message.hasSuffix(SourceChanged.suffix) else { kept.append(failure); continue }
+            if failure.message.hasSuffix(SourceChanged.removedSuffix) {
+                let source = String(failure.message.dropLast(SourceChanged.removedSuffix.count))
+                if watching {
+                    changed += 1
+                    if !again.contains(source + " was removed") { again.append(source + " was removed") }
+                } else {
+                    removedCount += 1
+                    if !removed.contains(source) { removed.append(source) }
+                }
+                continue
+            }
+            guard watching, failure.message.hasSuffix(SourceChanged.suffix) else { kept.append(failure); continue }
             changed += 1
             let source = String(failure.message.dropLast(SourceChanged.suffix.count))
-            if !again.contains(source) { again.append(source) }
+            if !again.contains(source + " changed") { again.append(source + " changed") }
         }
-        return (kept, again, changed)
+        return (kept, again, changed, removed, removedCount)
     }
 
     /// The one line `build`, `plan` and `check` print (without `--verify`) while outputs only the
@@ -954,6 +982,13 @@ struct ExplainCommand: ParsableCommand {
         }
         guard let item = plan.items.first(where: { PathKey.same($0.output, key) })
                 ?? plan.items.first(where: { logicalName($0).map { PathKey.same($0, key) } ?? false }) else {
+            // An output of a source that failed before rendering: whose it is and why it is not
+            // built, not "not an output" (attack 53c's F4).
+            for failure in plan.failures {
+                guard let failed = failure.outputs.first(where: { PathKey.same($0.output, key) }) else { continue }
+                Output.printError(TerminalText.escaped("\(output) is an output of rule \(failed.recipe) from \(failure.subject), which failed: \(failure.message)"))
+                throw ExitCode.failure
+            }
             // A width a narrower source folds away is named with the output built instead.
             if let why = try? workspace.session.planner().narrowedAway(key, plan: plan) {
                 Output.printError(TerminalText.escaped("\(output) is not built (not an output of \(manifest)): \(why)"))

@@ -1,4 +1,6 @@
 import Confinement
+import Foundation
+import Planner
 
 /// Build failures grouped by source (by its bytes: `café.jpg` in NFC and in NFD are two): one corrupt photo with twelve recipes is one line
 /// ("photos/IMG_1.jpg: …, 12 derivatives not built"), not twelve; `--verbose` adds each output.
@@ -38,7 +40,9 @@ enum FailureGroups {
     /// whose outputs failed for different reasons (two texts no font draws) says how many were not
     /// built, then each reason below it with the outputs it failed (attack 51c's 4: one reason
     /// stood for all and the others were never shown).
-    static func lines(_ groups: [Group], verbose: Bool) -> [String] {
+    /// `outputsOf`: a failed source's outputs (`PlanFailure.outputs`), named on its line (attack
+    /// 53c's F4: a source failing before rendering named none of them).
+    static func lines(_ groups: [Group], verbose: Bool, outputsOf: (String) -> [String] = { _ in [] }) -> [String] {
         var lines: [String] = []
         for group in groups {
             let count = group.failures.count
@@ -59,13 +63,17 @@ enum FailureGroups {
             var line = "\(group.subject): \(group.message)"
             // A source's own failure already says how many derivatives it cost (the planner's words).
             // The outputs too (attack 52c's 3: the source and a count named none), unless listed below.
+            let own = isOwnSubject ? outputsOf(group.subject) : []
             if !isOwnSubject, !group.message.hasSuffix(" not built") {
                 line += ", " + notBuilt + (verbose ? "" : ": " + named(group.failures.map(\.output)))
+            } else if !own.isEmpty, !verbose {
+                line += ": " + named(own)
             }
             lines.append(line)
             if verbose, !isOwnSubject {
                 for failure in group.failures { lines.append("  \(failure.output): \(failure.message)") }
             }
+            if verbose { for output in own { lines.append("  \(output): \(reason(group.message))") } }
         }
         return lines
     }
@@ -75,9 +83,22 @@ enum FailureGroups {
 
     /// `outputs`, at most `namedOutputs` of them then how many more and how to see them; never
     /// "and 1 more" (attack 52c's 3: that one output is named instead, in the same room).
-    static func named(_ outputs: [String]) -> String {
+    static func named(_ outputs: [String], seeEach: String = "derive build --verbose") -> String {
         if outputs.count <= namedOutputs + 1 { return outputs.joined(separator: ", ") }
-        return outputs.prefix(namedOutputs).joined(separator: ", ") + " and \(outputs.count - namedOutputs) more (derive build --verbose names each)"
+        return outputs.prefix(namedOutputs).joined(separator: ", ") + " and \(outputs.count - namedOutputs) more (\(seeEach) names each)"
+    }
+
+    /// A failed source's message without the count the planner ends it with: what each of its
+    /// outputs failed for.
+    static func reason(_ message: String) -> String {
+        message.replacingOccurrences(of: #", [0-9]+ derivatives? not built$"#, with: "", options: .regularExpression)
+    }
+
+    /// Each failed source's outputs by its subject, for `lines`' `outputsOf`.
+    static func outputs(of failures: [PlanFailure]) -> PathDictionary<[String]> {
+        var outputs: PathDictionary<[String]> = [:]
+        for failure in failures where !failure.outputs.isEmpty { outputs[failure.subject] = failure.outputs.map(\.output) }
+        return outputs
     }
 
     /// Each different message of `failures` with the outputs it failed, in order of first failure.

@@ -13,55 +13,17 @@ import Glibc
 /// file as a "restored copy" and `clean` deleted it; serve answered its private output to anyone
 /// (F9, 52b's 3); and with its lock and state moved, two manifests named each other (F10). The
 /// file is judged by its identity in every registered state, wherever that state lies now.
-@Suite(.ownThreads) struct FarTakersByIdentityRound53Tests {
+@Suite(.ownThreads) struct FarTakersByIdentityRound53Tests: TakeoverScratch {
     static func site(acl: String = "") -> String {
         "version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub\(acl.isEmpty ? "" : ", acl: " + acl)}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"pub/n/{name}.jpg\"\(acl.isEmpty ? "" : ", acl: public-read")}\n"
-    }
-    /// The far taker's manifest: `extraBuckets` more buckets (named before `out`), its rule's width.
-    static func farTaker(_ proj: URL, width: Int = 8, extraBuckets: [URL] = []) -> String {
-        let extra = extraBuckets.enumerated().map { "  b\(String(format: "%02d", $0.offset)): {path: \($0.element.path)}\n" }.joined()
-        return "version: 1\nbuckets:\n\(extra)  src: {path: \(proj.path)/src}\n  out: {path: \(proj.path)/pub/n}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_\(width)\", to: \"out/{name}.jpg\"}\n"
-    }
-
-    func inode(_ file: URL) -> UInt64? {
-        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
-    }
-
-    func write(_ text: String, _ file: URL) throws {
-        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(text.utf8).write(to: file)
     }
 
     /// `root/proj` (the site, `site(acl:)`) and the taker `root/far/a/b/n.yaml`, both built, the
     /// taker with `--overwrite`; the state home `root/xdg`.
     func farTakeover(_ root: URL, siteACL: String = "", width: Int = 8, extraBuckets: Int = 0) throws -> (proj: URL, taker: URL, environment: [String: String]) {
-        let proj = root.appendingPathComponent("proj"), taker = root.appendingPathComponent("far/a/b/n.yaml")
-        try FileManager.default.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
-        try write(Self.site(acl: siteACL), proj.appendingPathComponent("derive.yaml"))
         let dummies = (0..<extraBuckets).map { root.appendingPathComponent("dummy/b\($0)") }
         for folder in dummies { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
-        try write(Self.farTaker(proj, width: width, extraBuckets: dummies), taker)
-        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
-        let built = try CLI.run(["build", "-q"], in: proj, environment: environment)
-        #expect(built.status == 0, "\(said(built))")
-        let taken = try CLI.run(["build", "-q", "--overwrite", taker.path], in: proj, environment: environment)
-        #expect(taken.status == 0, "\(said(taken))")
-        return (proj, taker, environment)
-    }
-
-    /// Plan names `owner` (a path fragment) as the owner of `file` and adopts nothing; build adopts
-    /// nothing; clean leaves the very file.
-    func expectClaimed(_ proj: URL, _ file: String, by owner: String, _ environment: [String: String], _ context: String) throws {
-        let file = proj.appendingPathComponent(file)
-        let before = inode(file)
-        #expect(before != nil, "\(context): the taker's file is not there")
-        let plan = try CLI.run(["plan"], in: proj, environment: environment)
-        #expect(plan.status == 1 && said(plan).contains(owner) && !said(plan).contains("restored copy"), "\(context): \(said(plan))")
-        let build = try CLI.run(["build"], in: proj, environment: environment)
-        #expect(!said(build).contains("adopted"), "\(context): \(said(build))")
-        let clean = try CLI.run(["clean"], in: proj, environment: environment)
-        #expect(FileManager.default.fileExists(atPath: file.path) && inode(file) == before, "\(context): clean removed the taker's file: \(said(clean))")
+        return try takeover(root, site: Self.site(acl: siteACL)) { Self.farTaker($0, width: width, extraBuckets: dummies) }
     }
 
     /// F1: the taker's folder renamed in place, or moved into another folder, without a build

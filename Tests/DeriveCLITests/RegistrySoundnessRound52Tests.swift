@@ -10,70 +10,20 @@ import Glibc
 /// site must never adopt that file as a "restored copy" (and `clean` delete it) because a folder
 /// was renamed, the project moved, the registry of built projects lost or full, or the state home
 /// lies in a bucket.
-@Suite(.ownThreads) struct RegistrySoundnessRound52Tests {
-    static let site = "version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"pub/n/{name}.jpg\"}\n"
+@Suite(.ownThreads) struct RegistrySoundnessRound52Tests: TakeoverScratch {
     static let nearTaker = "version: 1\nbuckets:\n  src: {path: ../src}\n  out: {path: ../pub/n}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
-    static func farTaker(_ proj: URL) -> String {
-        "version: 1\nbuckets:\n  src: {path: \(proj.path)/src}\n  out: {path: \(proj.path)/pub/n}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
-    }
-
-    func inode(_ file: URL) -> UInt64? {
-        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
-    }
-
-    func write(_ text: String, _ file: URL) throws {
-        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(text.utf8).write(to: file)
-    }
-
-    /// A site project at `folder`: one source `src/a.jpg`, `Self.site` as its manifest.
-    func makeSite(_ folder: URL) throws {
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: folder.appendingPathComponent("src/a.jpg"))
-        try write(Self.site, folder.appendingPathComponent("derive.yaml"))
-    }
 
     /// `root/p` (the site) and the taker `p/sub/n.yaml` (bucket `../pub/n`), both built, the taker
     /// with `--overwrite`; the state home `root/xdg`.
     func nearTakeover(_ root: URL) throws -> (p: URL, environment: [String: String]) {
-        let p = root.appendingPathComponent("p")
-        try makeSite(p)
-        try write(Self.nearTaker, p.appendingPathComponent("sub/n.yaml"))
-        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
-        #expect(try CLI.run(["build", "-q"], in: p, environment: environment).status == 0)
-        #expect(try CLI.run(["build", "-q", "--overwrite", "sub/n.yaml"], in: p, environment: environment).status == 0)
-        return (p, environment)
+        let made = try takeover(root, taker: "p/sub/n.yaml", in: "p") { _ in Self.nearTaker }
+        return (made.proj, made.environment)
     }
 
     /// `root/proj` (the site) and a taker `far/a/b/n.yaml` outside every folder the site looks in,
     /// both built, the taker with `--overwrite`; the state home `home` (default `root/xdg`).
     func farTakeover(_ root: URL, home: URL? = nil) throws -> (proj: URL, taker: URL, environment: [String: String]) {
-        let proj = root.appendingPathComponent("proj"), taker = root.appendingPathComponent("far/a/b/n.yaml")
-        try makeSite(proj)
-        try write(Self.farTaker(proj), taker)
-        let home = home ?? root.appendingPathComponent("xdg")
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        let environment = ["XDG_STATE_HOME": home.path]
-        let built = try CLI.run(["build", "-q"], in: proj, environment: environment)
-        #expect(built.status == 0, "\(said(built))")
-        let taken = try CLI.run(["build", "-q", "--overwrite", taker.path], in: proj, environment: environment)
-        #expect(taken.status == 0, "\(said(taken))")
-        return (proj, taker, environment)
-    }
-
-    /// Plan names `owner` (a path fragment) as the file's owner and adopts nothing; clean leaves the very file.
-    func expectClaimed(_ proj: URL, by owner: String, _ environment: [String: String], _ context: String) throws {
-        let file = proj.appendingPathComponent("pub/n/a.jpg")
-        let before = inode(file)
-        #expect(before != nil, "\(context): the taker's file is not there")
-        let plan = try CLI.run(["plan"], in: proj, environment: environment)
-        let text = said(plan)
-        #expect(plan.status == 1 && text.contains(owner), "\(context): \(text)")
-        #expect(!text.contains("restored copy"), "\(context): \(text)")
-        let build = try CLI.run(["build"], in: proj, environment: environment)
-        #expect(!said(build).contains("adopted"), "\(context): \(said(build))")
-        let clean = try CLI.run(["clean"], in: proj, environment: environment)
-        #expect(FileManager.default.fileExists(atPath: file.path) && inode(file) == before, "\(context): clean removed the taker's file: \(said(clean))")
+        try takeover(root, home: home ?? root.appendingPathComponent("xdg"))
     }
 
     /// 1b (a): the site's bucket folder renamed (`mv pub pub2`, `path: pub2`). The taker

@@ -12,37 +12,7 @@ import TestSupport
 /// from its lock, said "Up to date", and `clean` deleted it. F13: an orphan left for a live
 /// neighbour's rule was written as "not the file Derive wrote there" and offered for release.
 /// F5: a backup of a taker's lock outranked its live state; F6: a lock not there was named.
-@Suite(.ownThreads) struct TakerStateLostRound53Tests {
-    static let site = "version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"pub/n/{name}.jpg\"}\n"
-    static func taker(_ proj: URL) -> String {
-        "version: 1\nbuckets:\n  src: {path: \(proj.path)/src}\n  out: {path: \(proj.path)/pub/n}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
-    }
-
-    func inode(_ file: URL) -> UInt64? {
-        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
-    }
-
-    func write(_ text: String, _ file: URL) throws {
-        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(text.utf8).write(to: file)
-    }
-
-    /// `root/proj` (the site) and the taker at `root/<taker>`, both built, the taker with
-    /// `--overwrite`; the state home `root/xdg`. `site`: the site's manifest.
-    func takeover(_ root: URL, taker path: String, site: String = Self.site) throws -> (proj: URL, taker: URL, environment: [String: String]) {
-        let proj = root.appendingPathComponent("proj"), taker = root.appendingPathComponent(path)
-        try FileManager.default.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
-        try write(site, proj.appendingPathComponent("derive.yaml"))
-        try write(Self.taker(proj), taker)
-        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
-        let built = try CLI.run(["build", "-q"], in: proj, environment: environment)
-        #expect(built.status == 0, "\(said(built))")
-        let taken = try CLI.run(["build", "-q", "--overwrite", taker.path], in: proj, environment: environment)
-        #expect(taken.status == 0, "\(said(taken))")
-        return (proj, taker, environment)
-    }
-
+@Suite(.ownThreads) struct TakerStateLostRound53Tests: TakeoverScratch {
     /// The taker's lock and build state folder (`n.lock`, `.derive/n` beside it).
     func controlFiles(_ taker: URL) -> (lock: URL, state: URL) {
         let folder = taker.deletingLastPathComponent()

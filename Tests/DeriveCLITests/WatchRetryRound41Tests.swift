@@ -107,7 +107,7 @@ import Glibc
         ]
         let watching = BuildCommand.changedWhileBuilding(failed, watching: true)
         #expect(watching.failed.map(\.output) == ["site/b.jpg"])
-        #expect(watching.again == ["photos/a.jpg"] && watching.changed == 2)
+        #expect(watching.again == ["photos/a.jpg changed"] && watching.changed == 2)
         // A one-shot build keeps them as failures ("run the build again").
         let once = BuildCommand.changedWhileBuilding(failed, watching: false)
         #expect(once.failed.count == 3 && once.again.isEmpty)
