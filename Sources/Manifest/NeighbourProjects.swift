@@ -78,8 +78,13 @@ public enum NeighbourProjects {
     /// F3, 52b's 5b; serve answers anonymous readers of a public bucket only what this manifest
     /// verifies its own while either is reached: `boundReached`).
     public static func ofReportingCap(_ manifest: Manifest) -> (projects: [NeighbourProject], belowCapped: Bool, aroundCapped: Bool) {
-        let paths = manifestPaths(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path))
-        return (paths.found.map(project), paths.belowCapped, paths.aroundCapped)
+        // One snapshot for the whole look: each neighbour is loaded once, not again for every other
+        // neighbour's sibling checks (33 manifests beside a served one made each of serve's looks
+        // load a thousand, and a GET waited seconds of CPU for it: DecoyBoundRound53Tests).
+        ReadSnapshot.during {
+            let paths = manifestPaths(manifestFile: manifest.file, files: manifest.files, buckets: manifest.buckets.map(\.path))
+            return (paths.found.map(project), paths.belowCapped, paths.aroundCapped)
+        }
     }
 
     /// The other manifests `of` reads, found as it finds them but not read (a running serve lists

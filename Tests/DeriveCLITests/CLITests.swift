@@ -30,7 +30,8 @@ struct CLI {
                     executable: String? = nil) throws -> Result {
         let process = Process()
         // Build states' tokens go to a folder of this test run, never the user's own (CI runs as root).
-        var whole = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": userStateHome.path]) { $1 }
+        var whole = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": userStateHome.path,
+                                                                 "DERIVE_TEST_RENDER_SECONDS": Self.renderSeconds]) { $1 }
             .merging(environment) { $1 }
         for name in unset { whole.removeValue(forKey: name) }
         process.environment = whole
@@ -52,8 +53,14 @@ struct CLI {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("derive-test-state-home-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         setenv("XDG_STATE_HOME", url.path, 1)   // inherited by derive runs not made by `run`
+        setenv("DERIVE_TEST_RENDER_SECONDS", renderSeconds, 0)
         return url
     }()
+
+    /// The default render deadline of every derive this test process runs (`Limits`' test hook):
+    /// 20 s of wall clock failed ordinary renders while six tests built at once on a loaded
+    /// machine. Tests of the deadline set theirs in the manifest or with `--render-seconds`.
+    static let renderSeconds = "600"
 
     static func temporaryFolder() throws -> URL {
         let url = (try ScratchFolder.make("derive-cli"))

@@ -10,8 +10,10 @@ import TestSupport
         let (folder, _) = try InitFirstBuildRound37bTests.project()
         defer { try? FileManager.default.removeItem(at: folder) }
         // An earlier project here: built, then started over without removing its state folder.
-        #expect(try CLI.run(["init", "photos"], in: folder).status == 0)
-        #expect(try CLI.run(["build", "-q"], in: folder).status == 0)
+        let initialised = try CLI.run(["init", "photos"], in: folder)
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        let built = try CLI.run(["build", "-q"], in: folder)
+        #expect(built.status == 0, "\(built.stderr)\(text(built.stdout))")
         for name in ["derive.yaml", "derive.lock", "_site"] { try FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
         let state = folder.appendingPathComponent(".derive/derive/state.sqlite")
         let before = try Data(contentsOf: state)
@@ -26,8 +28,10 @@ import TestSupport
 
         // Doing what it says lets init (and the first build) run.
         try FileManager.default.removeItem(at: folder.appendingPathComponent(".derive/derive"))
-        #expect(try CLI.run(["init", "photos"], in: folder).status == 0)
-        #expect(try CLI.run(["build", "-q"], in: folder).status == 0)
+        let again = try CLI.run(["init", "photos"], in: folder)
+        #expect(again.status == 0, "\(again.stderr)")
+        let rebuilt = try CLI.run(["build", "-q"], in: folder)
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)\(text(rebuilt.stdout))")
     }
 
     /// Another manifest's state folder under .derive (site.yaml's .derive/site) is no leftover.

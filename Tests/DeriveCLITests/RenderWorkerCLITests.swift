@@ -32,4 +32,14 @@ import TestSupport
         // Loose for a loaded 2-core machine (4.5 s seen at load 16); the full encode takes minutes.
         #expect(Date().timeIntervalSince(started) < 8)
     }
+
+    /// The test hook `DERIVE_TEST_RENDER_SECONDS` stands in for the default deadline (every test's
+    /// derive runs with 600 s, so that six builds at once on two loaded cores fail no ordinary
+    /// render): set to 1, the same render stops at 1 s with no `--render-seconds`.
+    @Test func theTestHookSetsTheDefaultDeadline() throws {
+        let result = try CLI.run(["process", landscape, "resize,w_4800,limit_0/blur,r_50,s_50/quality,Q_90/format,avif", "--max-work", "100000000000", "--max-memory", "4000000000", "-o", "-"],
+                                 environment: ["DERIVE_TEST_RENDER_SECONDS": "1"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("RequestTimeout") && result.stderr.contains("deadline of 1 s"), "\(result.stderr)")
+    }
 }

@@ -45,6 +45,7 @@ final class Project {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("derive-test-state-home-\(ProcessInfo.processInfo.processIdentifier)").path
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         setenv("XDG_STATE_HOME", path, 1)
+        setenv("DERIVE_TEST_RENDER_SECONDS", "600", 0)   // as `CLI.renderSeconds`
         return path
     }()
 
