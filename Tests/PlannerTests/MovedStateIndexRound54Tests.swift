@@ -25,6 +25,11 @@ import TestSupport
     /// The kept index's answer and the fresh search's, for the state registered at `old`.
     private func answers(_ index: MovedStateIndex, _ made: StateFolderMade.Made, old: String) -> (kept: String?, fresh: String?, complete: Bool) {
         let start = MovedStateFolder.searchStart(old) ?? "/"
+        // A walk is kept 20 times as long as it took (its cost share): wait that out, so the
+        // kept listings, not a kept walk, answer.
+        let last = index.walk(from: start, device: made.identity.device)
+        let wait = MovedStateIndex.costShare * last.seconds - (ProcessInfo.processInfo.systemUptime - last.at)
+        if wait > 0 { Thread.sleep(forTimeInterval: wait + 0.01) }
         let kept = index.find(made, from: start, isFolder: { MovedStateFolder.isFolder($0, made) })
         let fresh = MovedStateFolder.search(for: made, from: old)
         switch kept {
