@@ -198,6 +198,10 @@ public enum NeighbourProjects {
         return project
     }
 
+    /// The names in `folder` that may be manifests (by their names only: nothing is read), as the
+    /// sibling checks list them.
+    public static func manifestNames(in folder: String) -> [String] { ControlFiles.manifestNames(in: folder) }
+
     /// The manifests of the projects in `folder` itself (discovery's one definition), sorted.
     public static func manifests(in folder: String) -> [String] {
         ControlFiles.manifestNames(in: folder).sorted().map { folder == "/" ? "/" + $0 : folder + "/" + $0 }.filter(ControlFiles.isProjectManifest)

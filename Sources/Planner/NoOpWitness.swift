@@ -214,6 +214,19 @@ public struct NoOpWitness: Sendable {
             // read after its stat), or it would leave no witness until the clock passed it.
             newest = max(newest, info.lastChange(now: disk.now(), margin: 1_000_000_000))
         }
+        // The manifests beside this one, as they are now (the sibling checks: a lock or state
+        // folder inside a bucket of a manifest beside this one, built or not, is refused): one added,
+        // removed, renamed or edited takes the full plan (attack 54c's F1: a site.yaml added beside,
+        // its bucket holding this manifest's lock, left check/build/plan "up to date" while a fresh
+        // plan and validate refused). Names and stats only: nothing is read.
+        let besideFolder = (URL(fileURLWithPath: inputs.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent
+        for name in NeighbourProjects.manifestNames(in: besideFolder).sorted() {
+            var info = stat()
+            let path = (besideFolder == "/" ? "" : besideFolder) + "/" + name
+            guard lstat(path, &info) == 0 else { add("beside " + name + " -"); continue }
+            add("beside \(name) \(info.st_dev) \(info.st_ino) \(info.st_mode) \(info.st_size) "
+                + "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) \(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)")
+        }
         // The projects the registry of built projects names whose buckets share files with a
         // public bucket of this manifest (`RegisteredProjects.watchedFiles`, what a running serve
         // watches): their manifests, includes, locks and state folders as they are now. Validate
