@@ -42,10 +42,32 @@ struct CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // Both streams at once: read one after the other, a child that fills the other pipe (64 KiB:
+        // FC_DEBUG=1 makes fontconfig print its whole configuration) waits for ever on its write
+        // while this waits for the first stream's end (TextEnvironmentRound54Tests hung a full run).
+        let stderr = ReadToEnd(err.fileHandleForReading)
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr.data(), as: UTF8.self))
+    }
+
+    /// A stream read to its end on a thread of its own.
+    final class ReadToEnd: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var read = Data()
+
+        init(_ handle: FileHandle) {
+            Thread.detachNewThread { [self] in
+                read = handle.readDataToEndOfFile()
+                done.signal()
+            }
+        }
+
+        /// What was read, once the stream ended.
+        func data() -> Data {
+            done.wait()
+            return read
+        }
     }
 
     /// `XDG_STATE_HOME` for every derive this test process runs: where it keeps its build states' tokens.
