@@ -47,6 +47,21 @@ public enum RegisteredProjects {
             .filter { NeighbourProjects.mostPublic($0.0).isPublic }
     }
 
+    /// Of `records` (real path → the ACL its build gave), the regular files in `folder` of `bucket`
+    /// that the bucket exposes more publicly than they were built: how public the bucket is, how
+    /// many, the most private ACL among them and up to three named; nil when there are none.
+    static func heldMorePrivately(_ records: [String: BucketACL], in bucket: Bucket, folder: String, display: (String) -> String)
+        -> (exposure: BucketACL, count: Int, floor: BucketACL, named: String)? {
+        let exposure = NeighbourProjects.mostPublic(bucket)
+        var info = stat()
+        let held = records.filter { file, acl in
+            exposure.openness > acl.openness && inside(file, folder) && lstat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        }
+        guard let floor = held.values.min(by: { $0.openness < $1.openness }) else { return nil }
+        let named = held.keys.sorted().prefix(3).map(display).joined(separator: ", ") + (held.count > 3 ? " …" : "")
+        return (exposure, held.count, floor, named)
+    }
+
     static func inside(_ inner: String, _ outer: String) -> Bool {
         PathKey.same(inner, outer) || inner.utf8.starts(with: ((outer == "/" ? "" : outer) + "/").utf8)
     }
@@ -191,16 +206,11 @@ public enum RegisteredProjects {
             let why = gone ? "whose manifest is no longer there" : project.manifest == nil || project.loadErrors ? "whose manifest does not load now"
                 : "whose manifest no longer names the lock and build state it built with"
             for (bucket, folder) in bucketsOverlapping {
-                let exposure = NeighbourProjects.mostPublic(bucket)
-                let held = records.filter { file, acl in
-                    exposure.openness > acl.openness && inside(file, folder) && lstat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-                }
-                guard let floor = held.values.min(by: { $0.openness < $1.openness }) else { continue }
-                let named = held.keys.sorted().prefix(3).map(display).joined(separator: ", ") + (held.count > 3 ? " …" : "")
+                guard let (exposure, count, floor, named) = heldMorePrivately(records, in: bucket, folder: folder, display: display) else { continue }
                 // A warning, as for a nearby neighbour mid-edit: an edit in progress does not stop
                 // this manifest's serve, which answers those files privately meanwhile.
                 diagnostics.warning(bucket.pathLocation,
-                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.count) output\(held.count == 1 ? "" : "s") (\(named)) that \(whose) \(why), built as \(floor.rawValue) (its lock \(display(entry.lock)) and build state \(display(entry.state)), as the registry of built projects records them), and is \(exposure.rawValue): derive serve of this manifest answers them no more publicly than they were built (\(floor.rawValue)) until that project builds again",
+                                  "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(count) output\(count == 1 ? "" : "s") (\(named)) that \(whose) \(why), built as \(floor.rawValue) (its lock \(display(entry.lock)) and build state \(display(entry.state)), as the registry of built projects records them), and is \(exposure.rawValue): derive serve of this manifest answers them no more publicly than they were built (\(floor.rawValue)) until that project builds again",
                                   hint: gone ? "put \(display(entry.manifest)) back and build it, or remove its lock and build state if that project is gone for good; or make bucket '\(bucket.name)' \(floor.rawValue) (its acl: and every objects: rule), or give it a folder of its own"
                                       : "finish editing \(display(entry.manifest)) and build it, or make bucket '\(bucket.name)' \(floor.rawValue) (its acl: and every objects: rule), or give it a folder of its own")
             }

@@ -99,16 +99,10 @@ extension RegisteredProjects {
                                           into diagnostics: inout Diagnostics) {
         let records = StateWhereItLies.recordedOutputs(of: entry)
         guard !records.isEmpty else { return }
-        var info = stat()
         for (bucket, folder) in overlapping {
-            let exposure = NeighbourProjects.mostPublic(bucket)
-            let held = records.filter { file, acl in
-                exposure.openness > acl.openness && inside(file, folder) && lstat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-            }
-            guard let floor = held.values.min(by: { $0.openness < $1.openness }) else { continue }
-            let named = held.keys.sorted().prefix(3).map(display).joined(separator: ", ") + (held.count > 3 ? " …" : "")
+            guard let (exposure, count, floor, named) = RegisteredProjects.heldMorePrivately(records, in: bucket, folder: folder, display: display) else { continue }
             diagnostics.warning(bucket.pathLocation,
-                                "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(held.count) output\(held.count == 1 ? "" : "s") (\(named)) that \(display(entry.manifest)), another project found by the registry of built projects, built as \(floor.rawValue) (its rules say more public now, not built since, or its build state is gone), and is \(exposure.rawValue): derive serve of this manifest answers them no more publicly than they were built (\(floor.rawValue)) until that project builds again",
+                                "bucket '\(bucket.name)' (\(bucket.declaredPath)) holds \(count) output\(count == 1 ? "" : "s") (\(named)) that \(display(entry.manifest)), another project found by the registry of built projects, built as \(floor.rawValue) (its rules say more public now, not built since, or its build state is gone), and is \(exposure.rawValue): derive serve of this manifest answers them no more publicly than they were built (\(floor.rawValue)) until that project builds again",
                                 hint: "build \(display(entry.manifest)) to publish them as its rules say now, or make bucket '\(bucket.name)' \(floor.rawValue) (its acl: and every objects: rule), or give it a folder of its own")
         }
     }
