@@ -219,7 +219,7 @@ public struct NoOpWitness: Sendable {
         // removed, renamed or edited takes the full plan (attack 54c's F1: a site.yaml added beside,
         // its bucket holding this manifest's lock, left check/build/plan "up to date" while a fresh
         // plan and validate refused). Names and stats only: nothing is read.
-        let besideFolder = (URL(fileURLWithPath: inputs.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent
+        let besideFolder = (URL(literalFilePath: inputs.manifestPath).standardizedFileURL.path as NSString).deletingLastPathComponent
         for name in NeighbourProjects.manifestNames(in: besideFolder).sorted() {
             var info = stat()
             let path = (besideFolder == "/" ? "" : besideFolder) + "/" + name
