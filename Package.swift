@@ -48,7 +48,7 @@ let package = Package(
         ),
         .target(name: "CVipsShim", dependencies: ["CVips"],
                 // Pango as libvips' text draws with: the worker asks it which faces a text is drawn with.
-                linkerSettings: [.linkedLibrary("fontconfig"), .linkedLibrary("jpeg"), .linkedLibrary("heif"),
+                linkerSettings: [.linkedLibrary("fontconfig"), .linkedLibrary("gmodule-2.0"), .linkedLibrary("jpeg"), .linkedLibrary("heif"),
                                  .linkedLibrary("pangocairo-1.0"), .linkedLibrary("pangoft2-1.0"), .linkedLibrary("pango-1.0")]),
         .systemLibrary(
             name: "CYAML",

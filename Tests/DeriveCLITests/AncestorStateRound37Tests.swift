@@ -34,7 +34,7 @@ import Glibc
 
     /// An SQLite file stamped Derive's; with `owner`, an owner table naming that manifest.
     func plantState(at path: String, owner: String?) throws {
-        let database = try DatabaseQueue(path: path)
+        let database = try DatabaseQueue(path: path, configuration: .patientTest)
         try database.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA application_id = 1148343156")
             if let owner {

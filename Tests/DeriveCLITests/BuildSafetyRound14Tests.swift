@@ -207,7 +207,7 @@ import Glibc
         try bytes.write(to: victim)
         let state = try #require(FileManager.default.enumerator(atPath: project.url(".derive").path)?.allObjects
             .compactMap { $0 as? String }.first { $0.hasSuffix("state.sqlite") })
-        let database = try DatabaseQueue(path: project.url(".derive/" + state).path)
+        let database = try DatabaseQueue(path: project.url(".derive/" + state).path, configuration: .patientTest)
         try database.write { db in
             try db.execute(sql: """
                 INSERT INTO outputs (path, rule, source, style, matrix, engine, pipeline, sourceDigest, dependencies, encoder,

@@ -17,7 +17,7 @@ import Glibc
     func state(_ project: Project) throws -> DatabaseQueue {
         let state = try #require(FileManager.default.enumerator(atPath: project.url(".derive").path)?.allObjects
             .compactMap { $0 as? String }.first { $0.hasSuffix("state.sqlite") })
-        return try DatabaseQueue(path: project.url(".derive/" + state).path)
+        return try DatabaseQueue(path: project.url(".derive/" + state).path, configuration: .patientTest)
     }
 
     /// A folder beside the project (outside every bucket and the manifest's folder) holding a

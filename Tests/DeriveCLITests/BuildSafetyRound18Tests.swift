@@ -14,7 +14,7 @@ import Glibc
     func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
 
     func statePath(_ project: Project) -> String { RealFolder.of(project.url(".derive/derive").path) + "/state.sqlite" }
-    func state(_ project: Project) throws -> DatabaseQueue { try DatabaseQueue(path: statePath(project)) }
+    func state(_ project: Project) throws -> DatabaseQueue { try DatabaseQueue(path: statePath(project), configuration: .patientTest) }
 
     /// The user's file of secrets for the project's state (under the test run's XDG_STATE_HOME).
     func keeperText(_ project: Project) throws -> String {

@@ -102,7 +102,7 @@ import Glibc
         let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
         let state = RealFolder.of(project.url(".derive/derive").path)
-        let changed = try DatabaseQueue(path: state + "/state.sqlite").write { db -> Int in
+        let changed = try DatabaseQueue(path: state + "/state.sqlite", configuration: .patientTest).write { db -> Int in
             try db.execute(sql: "UPDATE files SET size = ?, mtime = ?, ctime = ?, inode = ?, recorded = ? WHERE path LIKE '%/src/landscape.jpg'",
                            arguments: [Int64(info.st_size), mtime, ctime, Int64(bitPattern: UInt64(info.st_ino)), max(mtime, ctime) + 5_000_000_000])
             return db.changesCount

@@ -96,7 +96,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(at: work) }
         let copy = work.appendingPathComponent("state.sqlite").path
         try FileManager.default.copyItem(atPath: state, toPath: copy)
-        let queue = try DatabaseQueue(path: copy)
+        let queue = try DatabaseQueue(path: copy, configuration: .patientTest)
         defer { try? queue.close() }
         var journal = Data()
         try queue.inDatabase { db in

@@ -24,7 +24,7 @@ import TestSupport
 
     /// The state as Derive before v11 left it: no place recorded for its owner.
     static func clearPlace(_ database: URL) throws -> String? {
-        let queue = try DatabaseQueue(path: database.path)
+        let queue = try DatabaseQueue(path: database.path, configuration: .patientTest)
         defer { try? queue.close() }
         return try queue.write { db in
             try db.execute(sql: "UPDATE owner SET place = ''")
@@ -33,7 +33,7 @@ import TestSupport
     }
 
     static func place(_ database: URL) throws -> String? {
-        let queue = try DatabaseQueue(path: database.path)
+        let queue = try DatabaseQueue(path: database.path, configuration: .patientTest)
         defer { try? queue.close() }
         return try queue.read { db in try String.fetchOne(db, sql: "SELECT place FROM owner") }
     }

@@ -68,7 +68,7 @@ import TestSupport
             let result = try project.run(command)
             #expect(result.status == 0 && !text(result.stdout).contains("unverified"), "\(command): \(text(result.stdout)) \(result.stderr)")
         }
-        let marked = try DatabaseQueue(path: database(project)).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outputs WHERE adopted != 0") }
+        let marked = try DatabaseQueue(path: database(project), configuration: .patientTest).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outputs WHERE adopted != 0") }
         #expect(marked == 0)
     }
 
@@ -120,14 +120,14 @@ import TestSupport
         // Built from nothing (not adopted), then the state made as 0.13 left it.
         try FileManager.default.removeItem(at: project.url("out"))
         #expect(try project.run(["build", "-q"]).status == 0)
-        try DatabaseQueue(path: database(project)).write { db in
+        try DatabaseQueue(path: database(project), configuration: .patientTest).write { db in
             try db.execute(sql: "ALTER TABLE outputs DROP COLUMN adopted; DELETE FROM grdb_migrations WHERE identifier = 'v9';")
         }
         let build = try project.run(["build"])
         #expect(build.status == 0 && text(build.stdout).hasPrefix("Nothing to do"), "\(text(build.stdout)) \(build.stderr)")
         let check = try project.run(["check"])
         #expect(check.status == 0 && !text(check.stdout).contains("unverified"), "\(text(check.stdout)) \(check.stderr)")
-        let migrated = try DatabaseQueue(path: database(project)).read { db in
+        let migrated = try DatabaseQueue(path: database(project), configuration: .patientTest).read { db in
             try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
         }
         #expect(migrated.contains("v9"))

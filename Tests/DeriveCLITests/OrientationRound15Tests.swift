@@ -78,7 +78,7 @@ import Imaging
         let state = try #require(states.first, "no state.sqlite below \(folder.path)")
         // What the state said before the fix: the stored size, and no migration v6 yet.
         // (Through GRDB, in the process: CI installs no sqlite3 command, and the test must run there.)
-        try DatabaseQueue(path: folder.appendingPathComponent(state).path).write { db in
+        try DatabaseQueue(path: folder.appendingPathComponent(state).path, configuration: .patientTest).write { db in
             try db.execute(sql: "UPDATE files SET width = 300, height = 200 WHERE format IN ('png', 'webp'); DELETE FROM grdb_migrations WHERE identifier = 'v6';")
         }
         let build = try CLI.run(["build", "-q"], in: folder)

@@ -31,7 +31,7 @@ import TestSupport
         #expect(try CLI.run(["build", "-q"], in: folder).status == 0)
         let state = try #require(FileManager.default.enumerator(atPath: folder.appendingPathComponent(".derive").path)?.allObjects
             .compactMap { $0 as? String }.first { $0.hasSuffix("state.sqlite") })
-        try DatabaseQueue(path: folder.appendingPathComponent(".derive/" + state).path).write { db in
+        try DatabaseQueue(path: folder.appendingPathComponent(".derive/" + state).path, configuration: .patientTest).write { db in
             try db.execute(sql: "UPDATE outputs SET pipeline = 'x' WHERE path = 'out/c.png'")
         }
 

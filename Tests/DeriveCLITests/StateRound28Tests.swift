@@ -37,7 +37,7 @@ import TestSupport
     static func database(applicationID: Int32, userVersion: Int32 = 0) throws -> Data {
         let url = try CLI.temporaryFolder().appendingPathComponent("made.sqlite")
         defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
-        let queue = try DatabaseQueue(path: url.path)
+        let queue = try DatabaseQueue(path: url.path, configuration: .patientTest)
         try queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA application_id = \(applicationID)")
             try db.execute(sql: "PRAGMA user_version = \(userVersion)")
@@ -77,7 +77,7 @@ import TestSupport
         try Self.database(applicationID: 0).write(to: site.url("mydata/state.sqlite"))
         let build = try site.run(["build"])
         #expect(build.status == 0, "\(said(build))")
-        let stamp = try DatabaseQueue(path: site.url("mydata/state.sqlite").path).read { db in try Int32.fetchOne(db, sql: "PRAGMA application_id") }
+        let stamp = try DatabaseQueue(path: site.url("mydata/state.sqlite").path, configuration: .patientTest).read { db in try Int32.fetchOne(db, sql: "PRAGMA application_id") }
         #expect(stamp == 0x4472_5374)
         let again = try site.run(["build"])
         #expect(again.status == 0 && String(decoding: again.stdout, as: UTF8.self).contains("up to date"), "\(said(again))")

@@ -27,7 +27,7 @@ import Glibc
         let work = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: work) }
         let path = work.appendingPathComponent("notes.sqlite").path
-        let queue = try DatabaseQueue(path: path)
+        let queue = try DatabaseQueue(path: path, configuration: .patientTest)
         defer { try? queue.close() }
         return try body(path, queue)
     }
@@ -84,7 +84,7 @@ import Glibc
     }
 
     func outputRows(_ site: Site) throws -> Int {
-        let queue = try DatabaseQueue(path: site.url("state.sqlite").path)
+        let queue = try DatabaseQueue(path: site.url("state.sqlite").path, configuration: .patientTest)
         defer { try? queue.close() }
         return try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outputs") ?? 0 }
     }
@@ -131,7 +131,7 @@ import Glibc
     @Test func aUsersDatabaseInWALModeNamedLikeTheStateIsLeftAsItIs() throws {
         let site = try site()
         defer { site.remove() }
-        let queue = try DatabaseQueue(path: site.url("state.sqlite").path)
+        let queue = try DatabaseQueue(path: site.url("state.sqlite").path, configuration: .patientTest)
         try queue.writeWithoutTransaction { db in
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "CREATE TABLE notes (body TEXT)")
@@ -206,7 +206,7 @@ import Glibc
         let rows = try outputRows(site)
         #expect(rows > 0)
         let state = site.url("state.sqlite").path
-        let queue = try DatabaseQueue(path: state)
+        let queue = try DatabaseQueue(path: state, configuration: .patientTest)
         let journal = try Self.capturedJournal(queue, state, commit: true, Self.deleteEveryOutput)
         try queue.close()
         #expect(try outputRows(site) == 0)
@@ -225,7 +225,7 @@ import Glibc
         #expect(try site.run(["build", "-q"]).status == 0)
         let rows = try outputRows(site)
         let state = site.url("state.sqlite").path
-        let queue = try DatabaseQueue(path: state)
+        let queue = try DatabaseQueue(path: state, configuration: .patientTest)
         var journal = try Self.capturedJournal(queue, state, Self.deleteEveryOutput)
         try queue.close()
         journal.replaceSubrange(0..<8, with: [UInt8](repeating: 0, count: 8))
@@ -243,7 +243,7 @@ import Glibc
         #expect(try site.run(["build", "-q"]).status == 0)
         func stamp() -> Data? { bytes(site, "state.sqlite").map { $0.subdata(in: 68..<72) } }
         #expect(stamp() == Data("DrSt".utf8))
-        let queue = try DatabaseQueue(path: site.url("state.sqlite").path)
+        let queue = try DatabaseQueue(path: site.url("state.sqlite").path, configuration: .patientTest)
         try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA application_id = 0") }
         try queue.close()
         #expect(stamp() == Data(count: 4))

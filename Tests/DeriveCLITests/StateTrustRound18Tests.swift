@@ -210,7 +210,7 @@ import Glibc
         let forged = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: forged) }
         try FileManager.default.copyItem(atPath: database, toPath: forged.appendingPathComponent("s.sqlite").path)
-        try DatabaseQueue(path: forged.appendingPathComponent("s.sqlite").path).write { db in try Self.forgeReadmeRow(db, notes) }
+        try DatabaseQueue(path: forged.appendingPathComponent("s.sqlite").path, configuration: .patientTest).write { db in try Self.forgeReadmeRow(db, notes) }
         #expect(lchown(forged.appendingPathComponent("s.sqlite").path, Nobody.uid, Nobody.uid) == 0)
         #expect(rename(forged.appendingPathComponent("s.sqlite").path, database) == 0)
         try restyle(project, width: 40)
@@ -246,7 +246,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(at: work) }
         let copy = work.appendingPathComponent("state.sqlite").path
         try FileManager.default.copyItem(atPath: project.url(".derive/derive/state.sqlite").path, toPath: copy)
-        let queue = try DatabaseQueue(path: copy)
+        let queue = try DatabaseQueue(path: copy, configuration: .patientTest)
         try queue.write { db in try Self.forgeReadmeRow(db, notes) }
         var journal = Data()
         try queue.inDatabase { db in

@@ -55,14 +55,14 @@ import TestSupport
 
         /// Every outputs row as stored, whole (every column), by path: a record rewritten changes.
         func rows() throws -> [String] {
-            try DatabaseQueue(path: database).read { db in
+            try DatabaseQueue(path: database, configuration: .patientTest).read { db in
                 try Row.fetchAll(db, sql: "SELECT * FROM outputs ORDER BY path").map { row in
                     row.columnNames.map { "\($0)=\(row[$0] as DatabaseValue)" }.joined(separator: " ")
                 }
             }
         }
         func rules() throws -> [String] {
-            try DatabaseQueue(path: database).read { db in try String.fetchAll(db, sql: "SELECT rule FROM outputs ORDER BY path") }
+            try DatabaseQueue(path: database, configuration: .patientTest).read { db in try String.fetchAll(db, sql: "SELECT rule FROM outputs ORDER BY path") }
         }
         func index() throws -> String { try String(contentsOf: root.appendingPathComponent("out/index.json"), encoding: .utf8) }
     }

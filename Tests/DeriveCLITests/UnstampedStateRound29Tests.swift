@@ -32,7 +32,7 @@ import TestSupport
         defer { site.remove() }
         try FileManager.default.createDirectory(at: site.url("appdata"), withIntermediateDirectories: true)
         let path = "appdata/state.sqlite"
-        let queue = try DatabaseQueue(path: site.url(path).path)
+        let queue = try DatabaseQueue(path: site.url(path).path, configuration: .patientTest)
         try queue.writeWithoutTransaction { db in
             for statement in Self.applications[application]! { try db.execute(sql: statement) }
         }
@@ -59,7 +59,7 @@ import TestSupport
         defer { site.remove() }
         #expect(try site.run(["build"]).status == 0)
         let path = site.url("mydata/state.sqlite").path
-        let queue = try DatabaseQueue(path: path)
+        let queue = try DatabaseQueue(path: path, configuration: .patientTest)
         try queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA application_id = 0")
             if beforeTheLastMigration {
@@ -81,7 +81,7 @@ import TestSupport
         try queue.close()
         let build = try site.run(["build"])
         #expect(build.status == 0 && String(decoding: build.stdout, as: UTF8.self).contains("up to date"), "\(said(build))")
-        let stamp = try DatabaseQueue(path: path).read { db in try Int32.fetchOne(db, sql: "PRAGMA application_id") }
+        let stamp = try DatabaseQueue(path: path, configuration: .patientTest).read { db in try Int32.fetchOne(db, sql: "PRAGMA application_id") }
         #expect(stamp == 0x4472_5374)
         let check = try site.run(["check"])
         #expect(check.status == 0, "\(said(check))")

@@ -178,12 +178,12 @@ import TestSupport
     /// A foreign database (journal mode delete, one table of its own) beside the fixture.
     static func foreignDatabase(_ f: ServiceFixture) throws -> String {
         let path = f.folder.appendingPathComponent("other.db").path
-        try DatabaseQueue(path: path).write { try $0.execute(sql: "CREATE TABLE accounts(id, bal); INSERT INTO accounts VALUES (1, 100)") }
+        try DatabaseQueue(path: path, configuration: .patientTest).write { try $0.execute(sql: "CREATE TABLE accounts(id, bal); INSERT INTO accounts VALUES (1, 100)") }
         return path
     }
 
     static func tables(_ path: String) throws -> [String] {
-        try DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
+        try DatabaseQueue(path: path, configuration: .patientTest).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
     }
 
     static func startFails(_ f: ServiceFixture) -> String? {
@@ -203,7 +203,7 @@ import TestSupport
         let message = try #require(Self.startFails(f))
         #expect(message.contains(Self.metadataPath(f)) && message.contains("symbolic link"), "\(message)")
         #expect(try Self.tables(other) == ["accounts"])
-        #expect(try DatabaseQueue(path: other).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "delete")
+        #expect(try DatabaseQueue(path: other, configuration: .patientTest).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "delete")
     }
 
     @Test func aForeignDatabaseInPlaceIsNeverAdopted() throws {
@@ -213,9 +213,9 @@ import TestSupport
         let message = try #require(Self.startFails(f))
         #expect(message.contains(Self.metadataPath(f)) && message.contains("accounts") && message.contains("not derive serve's"), "\(message)")
         #expect(try Self.tables(Self.metadataPath(f)) == ["accounts"])
-        #expect(try DatabaseQueue(path: Self.metadataPath(f)).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "delete")
+        #expect(try DatabaseQueue(path: Self.metadataPath(f), configuration: .patientTest).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "delete")
         // Another application's stamp, even with no table.
-        try Self.replaceMetadata(f) { path in try DatabaseQueue(path: path).writeWithoutTransaction { try $0.execute(sql: "PRAGMA application_id = 42") } }
+        try Self.replaceMetadata(f) { path in try DatabaseQueue(path: path, configuration: .patientTest).writeWithoutTransaction { try $0.execute(sql: "PRAGMA application_id = 42") } }
         let stamped = try #require(Self.startFails(f))
         #expect(stamped.contains("application_id 42"), "\(stamped)")
     }
@@ -230,7 +230,7 @@ import TestSupport
 
     @Test func aWrongLayoutIsAClearError() throws {
         let f = try ServiceFixture()
-        try Self.replaceMetadata(f) { path in try DatabaseQueue(path: path).write { try $0.execute(sql: "CREATE TABLE appendable_objects(x)") } }
+        try Self.replaceMetadata(f) { path in try DatabaseQueue(path: path, configuration: .patientTest).write { try $0.execute(sql: "CREATE TABLE appendable_objects(x)") } }
         let message = try #require(Self.startFails(f))
         #expect(message.contains("appendable_objects") && message.contains("missing: anonymous, bucket") && !message.contains("SQLite error"), "\(message)")
     }
@@ -240,14 +240,14 @@ import TestSupport
         try Self.replaceMetadata(f) { _ = FileManager.default.createFile(atPath: $0, contents: Data()) }
         #expect(Self.startFails(f) == nil)
         func stamp() throws -> (Int32, Int)? {
-            try DatabaseQueue(path: Self.metadataPath(f)).read { db in
+            try DatabaseQueue(path: Self.metadataPath(f), configuration: .patientTest).read { db in
                 (try Int32.fetchOne(db, sql: "PRAGMA application_id")!, try Int.fetchOne(db, sql: "PRAGMA user_version")!)
             }
         }
         #expect(try stamp()?.0 == MetadataDatabaseOwnership.applicationID)
         // A database an earlier serve made (no stamp, only serve's tables) is carried on.
         try Self.replaceMetadata(f) { path in
-            try DatabaseQueue(path: path).write { try $0.execute(sql: "CREATE TABLE object_records (bucket TEXT NOT NULL, key BLOB NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL, etag TEXT NOT NULL, last_modified INTEGER NOT NULL, headers TEXT NOT NULL, PRIMARY KEY (bucket, key, device, inode, size, modified))") }
+            try DatabaseQueue(path: path, configuration: .patientTest).write { try $0.execute(sql: "CREATE TABLE object_records (bucket TEXT NOT NULL, key BLOB NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL, etag TEXT NOT NULL, last_modified INTEGER NOT NULL, headers TEXT NOT NULL, PRIMARY KEY (bucket, key, device, inode, size, modified))") }
         }
         #expect(Self.startFails(f) == nil)
         #expect(try stamp()?.0 == MetadataDatabaseOwnership.applicationID && stamp()?.1 == MetadataDatabaseOwnership.schemaVersion)

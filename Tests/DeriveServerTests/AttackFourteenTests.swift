@@ -226,7 +226,7 @@ import TestSupport
             try? FileManager.default.removeItem(atPath: path + "-shm")
             let copy = folder.appendingPathComponent("w-\(name).sqlite").path
             try FileManager.default.copyItem(atPath: other, toPath: copy)
-            let writer = try DatabaseQueue(path: copy)
+            let writer = try DatabaseQueue(path: copy, configuration: .patientTest)
             try writer.writeWithoutTransaction { db in
                 _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")

@@ -37,7 +37,7 @@ import TestSupport
     }
 
     static func rows(_ f: ServiceFixture) throws -> [Row] {
-        let queue = try DatabaseQueue(path: f.service.manifest.stateFolder + "/" + StateFiles.objectMetadata)
+        let queue = try DatabaseQueue(path: f.service.manifest.stateFolder + "/" + StateFiles.objectMetadata, configuration: .patientTest)
         return try queue.read { try Row.fetchAll($0, sql: "SELECT * FROM appendable_objects ORDER BY key") }
     }
 
@@ -62,7 +62,7 @@ import TestSupport
         let log = try #require(rows.first { ($0["key"] as Data) == Data("log.txt".utf8) })
         #expect((log["size"] as Int64) == 5 && (log["next_inode"] as Int64?) == nil && (log["anonymous"] as Bool))
         #expect((log["inode"] as Int64) == Int64(Self.status(f.folder.appendingPathComponent("drop/log.txt")).inode))
-        let mode = try DatabaseQueue(path: state + "/" + StateFiles.objectMetadata).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        let mode = try DatabaseQueue(path: state + "/" + StateFiles.objectMetadata, configuration: .patientTest).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
         // A delete removes its row; a restarted server still knows the other object.
         #expect(f.send("DELETE", Self.drop, "other.txt", signed: false).status == 204)

@@ -21,7 +21,7 @@ import TestSupport
 
     /// Rows of `object_records` in the main file alone (its log ignored), nil without the table.
     static func recordsInMainFile(_ path: String) -> Int? {
-        guard let queue = try? DatabaseQueue(path: "file:\(path)?immutable=1") else { return nil }
+        guard let queue = try? DatabaseQueue(path: "file:\(path)?immutable=1", configuration: .patientTest) else { return nil }
         return try? queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM object_records") }
     }
 
@@ -33,7 +33,7 @@ import TestSupport
         let path = folder.appendingPathComponent("state/" + StateFiles.objectMetadata).path
         let other = folder.appendingPathComponent("earlier.db").path
         // What an earlier serve left at its stop: no stamp, serve's tables only in the log.
-        let writer = try DatabaseQueue(path: other)
+        let writer = try DatabaseQueue(path: other, configuration: .patientTest)
         try writer.writeWithoutTransaction { db in
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
@@ -64,7 +64,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("state/" + StateFiles.objectMetadata).path
         let other = folder.appendingPathComponent("other.db").path
-        let writer = try DatabaseQueue(path: other)
+        let writer = try DatabaseQueue(path: other, configuration: .patientTest)
         try writer.writeWithoutTransaction { db in
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")

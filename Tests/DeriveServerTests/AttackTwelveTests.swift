@@ -147,10 +147,10 @@ import TestSupport
         defer { DatabasePins.release(checked.file) }
         // The swap: serve's file moved away, another database renamed into its place.
         let other = folder.appendingPathComponent("other.sqlite").path
-        try DatabaseQueue(path: other).write { try $0.execute(sql: "CREATE TABLE object_records(bucket, key, device, inode, size, modified, etag, last_modified, headers)") }
+        try DatabaseQueue(path: other, configuration: .patientTest).write { try $0.execute(sql: "CREATE TABLE object_records(bucket, key, device, inode, size, modified, etag, last_modified, headers)") }
         try FileManager.default.moveItem(atPath: path, toPath: folder.appendingPathComponent("moved.sqlite").path)
         try FileManager.default.moveItem(atPath: other, toPath: path)
-        let queue = try DatabaseQueue(path: path)
+        let queue = try DatabaseQueue(path: path, configuration: .patientTest)
         do {
             _ = try MetadataDatabaseOwnership.verify(queue, checked: checked, path: path)
             Issue.record("SQLite's file was not the one checked, and it was accepted")
@@ -160,7 +160,7 @@ import TestSupport
         // Unswapped: the same steps pass.
         let again = try MetadataDatabaseOwnership.open(path)
         defer { DatabasePins.release(again.file) }
-        #expect(try MetadataDatabaseOwnership.verify(DatabaseQueue(path: path), checked: again, path: path) == true)
+        #expect(try MetadataDatabaseOwnership.verify(DatabaseQueue(path: path, configuration: .patientTest), checked: again, path: path) == true)
     }
 
     // MARK: 5. A foreign database's log is not replayed by the checks.
@@ -171,7 +171,7 @@ import TestSupport
         let path = folder.appendingPathComponent("state/" + StateFiles.objectMetadata).path
         let other = folder.appendingPathComponent("other.db").path
         // A WAL database whose table is still only in its log, copied while its writer is open.
-        let writer = try DatabaseQueue(path: other)
+        let writer = try DatabaseQueue(path: other, configuration: .patientTest)
         try writer.writeWithoutTransaction { db in
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")

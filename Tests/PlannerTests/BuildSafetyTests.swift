@@ -78,7 +78,7 @@ import ProcessLanguage
         // state: data with the user's customers database in data/state.sqlite (hostile tester B.3).
         let project = try Project(siteManifest + "state: data\n", files: ["photos/a.jpg": "A"])
         try FileManager.default.createDirectory(atPath: project.path("data"), withIntermediateDirectories: true)
-        let queue = try DatabaseQueue(path: project.path("data/state.sqlite"))
+        let queue = try DatabaseQueue(path: project.path("data/state.sqlite"), configuration: .patientTest)
         try queue.write { db in try db.execute(sql: "CREATE TABLE customers (name TEXT); INSERT INTO customers VALUES ('ada')") }
         let before = try Data(contentsOf: URL(fileURLWithPath: project.path("data/state.sqlite")))
         #expect(throws: PlanError.self) { try project.build() }

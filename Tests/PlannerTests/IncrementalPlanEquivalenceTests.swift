@@ -379,7 +379,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
     /// The state database of a tree, opened as another program would (no seals written).
     static func rawState(_ tree: Tree) throws -> DatabaseQueue {
-        try DatabaseQueue(path: try tree.project.session().manifest.stateFolder + "/" + StateStore.fileName)
+        try DatabaseQueue(path: try tree.project.session().manifest.stateFolder + "/" + StateStore.fileName, configuration: .patientTest)
     }
 
     /// Issue 15, one case of each kind of edit the edited-source path meets: it answers for edited

@@ -99,7 +99,7 @@ import TestSupport
                 whole = true
             case .otherConnection:
                 let path = some()
-                let other = try DatabaseQueue(path: folder + "/state.sqlite")
+                let other = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
                 let added = record("out/s\(next).png", "5")
                 next += 1
                 try other.write { db in
@@ -131,7 +131,7 @@ import TestSupport
     @Test func aTableWithoutAUniquePathIsReadWhole() throws {
         let (root, folder, owner) = try StateSealTests.state(5)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
         try raw.write { db in
             try db.execute(sql: "CREATE TABLE copy AS SELECT * FROM outputs")
             try db.execute(sql: "DROP TABLE outputs")

@@ -35,7 +35,7 @@ import Planner
         defer { try? FileManager.default.removeItem(atPath: root) }
         let names = (0..<8).map { "f\($0).jpg" }
         try StateStore(folder: folder, owner: owner).saveFiles(names.map { Self.fileRecord(root, $0) })
-        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName)
+        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName, configuration: .patientTest)
         try raw.write { db in
             func path(_ index: Int) -> String { root + "/src/f\(index).jpg" }
             try db.execute(sql: "UPDATE files SET digest = ? WHERE path = ?", arguments: [String(repeating: "b", count: 64), path(1)])
@@ -90,7 +90,7 @@ import Planner
         defer { try? FileManager.default.removeItem(atPath: root) }
         let names = (0..<8).map { "f\($0).jpg" }
         try StateStore(folder: folder, owner: owner).saveFiles(names.map { Self.fileRecord(root, $0) })
-        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName)
+        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName, configuration: .patientTest)
         try raw.write { db in
             func path(_ index: Int) -> String { root + "/src/f\(index).jpg" }
             try db.execute(sql: "UPDATE files SET digest = ? WHERE path = ?", arguments: [String(repeating: "b", count: 64), path(1)])
@@ -198,7 +198,7 @@ import Planner
         let state = try Self.stateFile(tree)
         switch how {
         case "write":
-            let raw = try DatabaseQueue(path: state)
+            let raw = try DatabaseQueue(path: state, configuration: .patientTest)
             // A row no plan reads (unsealed, so ignored): only the file moved.
             try raw.write { db in try db.execute(sql: "INSERT INTO sourceColours (digest, colour) VALUES ('planted', '#000000')") }
             try raw.close()
@@ -283,7 +283,7 @@ import Planner
                 try store.recordOutput(record, file: nil, identity: index == 1 ? nil : FileIdentity.ofRegularFile(record.file))
             }
         }
-        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName)
+        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName, configuration: .patientTest)
         try raw.write { db in
             try db.execute(sql: "UPDATE outputFiles SET seal = NULL WHERE path = 'out/s2.png'")
             try db.execute(sql: "UPDATE outputFiles SET device = device + 1 WHERE path = 'out/s3.png'")

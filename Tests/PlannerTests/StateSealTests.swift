@@ -36,7 +36,7 @@ import TestSupport
     @Test func aColumnAddedLaterJoinsTheSeal() throws {
         let (root, folder, owner) = try Self.state(0)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
         try raw.write { db in try db.execute(sql: "ALTER TABLE outputs ADD COLUMN laterMark INTEGER NOT NULL DEFAULT 0") }
         try raw.close()
         let store = try StateStore(folder: folder, owner: owner)
@@ -48,7 +48,7 @@ import TestSupport
             }
         }
         #expect(try store.allOutputs().count == 3)
-        let edit = try DatabaseQueue(path: folder + "/state.sqlite")
+        let edit = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
         try edit.write { db in
             try db.execute(sql: "UPDATE outputs SET laterMark = 1 WHERE path = 'out/s1.png'")
             try db.execute(sql: "UPDATE outputs SET adopted = 0 WHERE path = 'out/s2.png'")
@@ -71,7 +71,7 @@ import TestSupport
         try store.saveSourceColour(digest: "d2", colour: "#445566")
         try store.savePlaceholder(digest: "d1", image: "data:image/webp;base64,AAAA", thumbhash: "AAAA")
         #expect(try store.sourceColours() == ["d1": "#112233", "d2": "#445566"])
-        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
         try raw.write { db in
             try db.execute(sql: "UPDATE sourceColours SET colour = '#ff0000' WHERE digest = 'd1'")
             try db.execute(sql: "INSERT INTO sourceColours (digest, colour) VALUES ('d3', '#ff0000')")
@@ -101,7 +101,7 @@ import TestSupport
         let changes = try store.queue.read { $0.totalChangesCount }
         try store.saveLeftFiles(lines)
         #expect(try store.queue.read { $0.totalChangesCount } == changes, "the same records: nothing written")
-        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
         try raw.write { db in
             try db.execute(sql: "UPDATE leftFiles SET acl = 'public-read' WHERE place = 'site/st/b.webp'")
             try db.execute(sql: "INSERT INTO leftFiles (place, path, acl, why) VALUES ('site/x.webp', 'site/x.webp', 'private', 'planted')")
@@ -116,7 +116,7 @@ import TestSupport
     @Test func onlyRecordsWrittenThroughTheStoreVerify() throws {
         let (root, folder, owner) = try Self.state(3)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
         try raw.write { db in try Self.record(9, folder: root + "/out").insert(db) }
         try raw.close()
         let store = try StateStore(folder: folder, owner: owner)
@@ -130,7 +130,7 @@ import TestSupport
     @Test func aPlantedTriggerCannotGetRowsSealed() throws {
         let (root, folder, owner) = try Self.state(1)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let raw = try DatabaseQueue(path: folder + "/state.sqlite")
+        let raw = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
         try raw.write { db in
             try db.execute(sql: """
                 CREATE TRIGGER planted AFTER INSERT ON files BEGIN
@@ -169,7 +169,7 @@ import TestSupport
         #expect(try store.allOutputs().count == 51)
         #expect(seals.rowsVerified == 51)
         // By another program: the edited row is read again, and its seal fails.
-        let other = try DatabaseQueue(path: folder + "/state.sqlite")
+        let other = try DatabaseQueue(path: folder + "/state.sqlite", configuration: .patientTest)
         try other.write { db in try db.execute(sql: "UPDATE outputs SET outputDigest = ? WHERE path = 'out/s1.png'", arguments: [String(repeating: "d", count: 64)]) }
         try other.close()
         #expect(try store.allOutputs()["out/s1.png"] == nil)

@@ -23,7 +23,7 @@ import Manifest
     }
 
     static func outputRows(_ tree: Tree) throws -> Int {
-        let raw = try DatabaseQueue(path: try state(tree))
+        let raw = try DatabaseQueue(path: try state(tree), configuration: .patientTest)
         defer { try? raw.close() }
         return try raw.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outputs") ?? 0 }
     }

@@ -201,7 +201,7 @@ final class StateReadingDisk: Disk, @unchecked Sendable {
                 #expect(shell.terminationStatus == 0, "sqlite3 \(sql)")
             } else {
                 // No shell installed (CI): another connection through the same SQLite library.
-                let raw = try DatabaseQueue(path: state)
+                let raw = try DatabaseQueue(path: state, configuration: .patientTest)
                 try raw.writeWithoutTransaction { db in try db.execute(sql: sql) }
                 try raw.close()
             }
@@ -269,7 +269,7 @@ final class StateReadingDisk: Disk, @unchecked Sendable {
         #expect(store.holdsOnlyOwnCommits)
         try store.write { db in try db.execute(sql: "DELETE FROM pendingWrites") }
         #expect(store.holdsOnlyOwnCommits)
-        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName)
+        let raw = try DatabaseQueue(path: folder + "/" + StateStore.fileName, configuration: .patientTest)
         try raw.write { db in try db.execute(sql: "INSERT INTO sourceColours (digest, colour) VALUES ('planted', '#000000')") }
         try raw.close()
         #expect(!store.holdsOnlyOwnCommits, "another connection's commit went unseen")

@@ -1,0 +1,29 @@
+import Foundation
+import Imaging
+import Testing
+import TestSupport
+
+/// The engine loads the libvips modules it uses (heif for HEIC and AVIF, magick for BMP) and
+/// none of the others libvips installs beside them (jxl, openslide, poppler: formats Derive never
+/// admits, whose loading was a fifth of a one-image render's process time).
+@Suite(.ownThreads) struct VipsModulesTests {
+    static let moduleFolder = "/usr/lib/x86_64-linux-gnu/vips-modules-\(Engine.libvipsVersion.split(separator: ".").prefix(2).joined(separator: "."))"
+
+    @Test func onlyTheModulesDeriveUsesAreLoaded() throws {
+        _ = try Engine.vectorised()   // starts libvips in this process
+        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        for used in ["heif", "magick"] {
+            let path = Self.moduleFolder + "/vips-\(used).so"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            #expect(maps.contains(path), "\(path) is not loaded")
+        }
+        var unused = 0
+        for other in ["jxl", "openslide", "poppler"] {
+            let path = Self.moduleFolder + "/vips-\(other).so"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            unused += 1
+            #expect(!maps.contains(path), "\(path) is loaded")
+        }
+        if unused == 0 { print("VipsModulesTests: no unused libvips module is installed here; nothing to check") }
+    }
+}
