@@ -54,8 +54,18 @@ public struct BuildOptions: Sendable {
     /// 42b's L-a: "built 47/191, 10 failed", then a summary with no failure).
     public var watching: Bool
 
+    /// The CPUs this process may use. Test hook, inert unless set: `DERIVE_TEST_JOBS` (1…1 024)
+    /// stands in for it, so a test suite running six builds at once on two cores starts one render
+    /// worker per build, not two (a worker's start is most of a small build's process time);
+    /// tests of parallel builds pass `--jobs`.
+    public static let defaultJobs: Int = {
+        guard let value = ProcessInfo.processInfo.environment["DERIVE_TEST_JOBS"].flatMap({ Int($0) }),
+              (1...1_024).contains(value) else { return ProcessInfo.processInfo.activeProcessorCount }
+        return value
+    }()
+
     public init(jobs: Int? = nil, memoryBudget: Int? = nil, quiet: Bool = false, watching: Bool = false) {
-        self.jobs = max(1, jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.jobs = max(1, jobs ?? Self.defaultJobs)
         self.memoryBudget = memoryBudget ?? MemoryBudget.defaultCapacity
         self.quiet = quiet
         self.watching = watching

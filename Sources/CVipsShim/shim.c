@@ -16,9 +16,10 @@
 static const char *const dv_modules[] = { "heif", "magick" };
 
 // The folder libvips' own modules are in: beside the libvips that is loaded, as libvips finds it.
+// Found by a string inside libvips (a function's address can be a stub in the executable).
 static char *dv_module_folder(void) {
     Dl_info info;
-    if (!dladdr((void *) vips_init, &info) || !info.dli_fname) return NULL;
+    if (!dladdr((const void *) vips_version_string(), &info) || !info.dli_fname) return NULL;
     char *library = realpath(info.dli_fname, NULL);
     if (!library) return NULL;
     char *folder = g_path_get_dirname(library);
@@ -29,25 +30,21 @@ static char *dv_module_folder(void) {
 }
 
 int dv_init(const char *argv0) {
-    // Where the environment names libvips' home (VIPSHOME), libvips loads its modules from there
-    // as it always does. Otherwise it is pointed at a home without modules while it starts, and
-    // the modules Derive uses are loaded from libvips' own folder afterwards.
-    int chosen = getenv("VIPSHOME") == NULL;
-    if (chosen) setenv("VIPSHOME", "/nonexistent/derive-render-worker", 1);
+    // libvips starts with a home that holds no modules (the caller has cleared VIPSHOME), then
+    // the modules Derive uses are loaded from libvips' own folder.
+    setenv("VIPSHOME", "/nonexistent/derive-render-worker", 1);
     int started = VIPS_INIT(argv0);
-    if (chosen) unsetenv("VIPSHOME");
+    unsetenv("VIPSHOME");
     if (started) return -1;
-    if (chosen) {
-        char *folder = dv_module_folder();
-        for (size_t index = 0; folder && index < sizeof dv_modules / sizeof dv_modules[0]; index++) {
-            char *path = g_strdup_printf("%s/vips-%s.so", folder, dv_modules[index]);
-            // GModule runs the module's g_module_check_init, which registers its loaders and savers.
-            GModule *module = g_module_open(path, G_MODULE_BIND_LAZY);
-            if (module) g_module_make_resident(module);
-            g_free(path);
-        }
-        g_free(folder);
+    char *folder = dv_module_folder();
+    for (size_t index = 0; folder && index < sizeof dv_modules / sizeof dv_modules[0]; index++) {
+        char *path = g_strdup_printf("%s/vips-%s.so", folder, dv_modules[index]);
+        // GModule runs the module's g_module_check_init, which registers its loaders and savers.
+        GModule *module = g_module_open(path, G_MODULE_BIND_LAZY);
+        if (module) g_module_make_resident(module);
+        g_free(path);
     }
+    g_free(folder);
     // Leak checking (Tests/leak-check): with VIPS_LEAK set, libvips lists the objects still
     // alive when it shuts down, so shut it down at exit.
     if (getenv("VIPS_LEAK")) atexit(vips_shutdown);

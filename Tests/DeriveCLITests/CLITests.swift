@@ -31,7 +31,8 @@ struct CLI {
         let process = Process()
         // Build states' tokens go to a folder of this test run, never the user's own (CI runs as root).
         var whole = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": userStateHome.path,
-                                                                 "DERIVE_TEST_RENDER_SECONDS": Self.renderSeconds]) { $1 }
+                                                                 "DERIVE_TEST_RENDER_SECONDS": Self.renderSeconds,
+                                                                 "DERIVE_TEST_JOBS": Self.jobs]) { $1 }
             .merging(environment) { $1 }
         for name in unset { whole.removeValue(forKey: name) }
         process.environment = whole
@@ -76,6 +77,7 @@ struct CLI {
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         setenv("XDG_STATE_HOME", url.path, 1)   // inherited by derive runs not made by `run`
         setenv("DERIVE_TEST_RENDER_SECONDS", renderSeconds, 0)
+        setenv("DERIVE_TEST_JOBS", jobs, 0)
         return url
     }()
 
@@ -83,6 +85,11 @@ struct CLI {
     /// 20 s of wall clock failed ordinary renders while six tests built at once on a loaded
     /// machine. Tests of the deadline set theirs in the manifest or with `--render-seconds`.
     static let renderSeconds = "600"
+
+    /// The default jobs of every derive this test process runs (`BuildOptions`' test hook): the
+    /// suite runs six tests at once, so a second render worker per build only added its start-up,
+    /// most of a small build's process time. Tests of parallel builds pass `--jobs`.
+    static let jobs = "1"
 
     static func temporaryFolder() throws -> URL {
         let url = (try ScratchFolder.make("derive-cli"))

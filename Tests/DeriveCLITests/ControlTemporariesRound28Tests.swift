@@ -61,7 +61,8 @@ import TestSupport
         let twin = try restyled()
         defer { twin.remove() }
         let trace = twin.url("trace.txt").path
-        let result = try CLI.run(["-f", "-o", trace, "-e", "trace=renameat2", CLI.executable.path, "build", "-q"], in: twin.root, executable: SystemCallTrace.strace)
+        let result = try CLI.run(["-f", "-o", trace, "-e", "trace=renameat2", CLI.executable.path, "build", "-q"], in: twin.root,
+                                environment: ["DERIVE_TEST_JOBS": "2"], executable: SystemCallTrace.strace)
         #expect(result.status == 0, "\(said(result))")
         var counts: [Substring: Int] = [:]
         var found: [Int] = []
@@ -73,6 +74,7 @@ import TestSupport
         return found
     }
 
+    /// Both runs with two jobs (the numbering of each thread's calls the kill points count on).
     @Test func aBuildKilledWhileWritingTheLockOrTheIndexLeavesNoTemporaryBehind() throws {
         let lock = try exchanges(onto: "derive.lock"), index = try exchanges(onto: "index.json")
         try #require(lock.count == 2 && index.count == 1, "lock \(lock), index \(index)")
@@ -85,7 +87,8 @@ import TestSupport
             let site = try restyled()
             defer { site.remove() }
             let killed = try CLI.run(["-f", "-o", "/dev/null", "-e", "trace=renameat2", "-e", "inject=renameat2:signal=KILL:when=\(point)",
-                                      CLI.executable.path, "build", "-q"], in: site.root, executable: SystemCallTrace.strace)
+                                      CLI.executable.path, "build", "-q"], in: site.root,
+                                      environment: ["DERIVE_TEST_JOBS": "2"], executable: SystemCallTrace.strace)
             #expect(killed.status != 0, "renameat2 #\(point): \(said(killed))")
             let left = temporaries(site)
             #expect(!left.isEmpty, "renameat2 #\(point): the kill left no temporary file (the test no longer kills where it means to)")

@@ -42,4 +42,27 @@ import TestSupport
         #expect(result.status == 1)
         #expect(result.stderr.contains("RequestTimeout") && result.stderr.contains("deadline of 1 s"), "\(result.stderr)")
     }
+
+    /// The test hook `DERIVE_TEST_JOBS` stands in for the default jobs (every test's derive runs
+    /// with 1, as six tests run at once): a build of four renders (two sources, two rules) starts
+    /// one worker with it set to 1 and two with it set to 2 (each worker says so on its start).
+    @Test func theTestHookSetsTheDefaultJobs() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func workersStarted(jobs: String) throws -> Int {
+            let root = folder.appendingPathComponent("jobs-" + jobs)
+            try FileManager.default.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
+            for (index, sample) in ["landscape.jpg", "orientation-6.jpg"].enumerated() {
+                try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent(sample), to: root.appendingPathComponent("src/\(index).jpg"))
+            }
+            try Data("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - from: src/*.jpg\n    process: image/resize,w_600/blur,r_3,s_2\n    to: out/{name}.jpg\n  - from: src/*.jpg\n    process: image/resize,w_500/blur,r_3,s_2/format,webp\n    to: out/w/{name}.webp\n".utf8)
+                .write(to: root.appendingPathComponent("derive.yaml"))
+            let built = try CLI.run(["build", "-q"], in: root, environment: ["DERIVE_TRACE_VIPS": "1", "DERIVE_TEST_JOBS": jobs])
+            #expect(built.status == 0, "\(said(built))")
+            #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("out/w/1.webp").path))
+            return built.stderr.components(separatedBy: "derive-render-worker: libvips started\n").count - 1
+        }
+        let one = try workersStarted(jobs: "1"), two = try workersStarted(jobs: "2")
+        #expect(one == 1 && two == 2, "DERIVE_TEST_JOBS=1 started \(one) workers, =2 started \(two)")
+    }
 }
