@@ -98,18 +98,25 @@ import Glibc
         let f = try Fixture(renderSeconds: 1)
         let warm = f.get("/pub/small.jpg?x-oss-process=image%2Fresize%2Cw_10", unhurried: true)   // starts the worker
         #expect(warm.status == 200, "\(warm.status) \(warm.text)")
-        let before = f.pool.workerIDs
-        let started = Date()
-        let response = f.get(Self.heic)
-        let elapsed = Date().timeIntervalSince(started)
-        #expect(response.status == 400 && response.code == "RequestTimeout", "\(response.status) \(response.text)")
-        #expect(elapsed < 30, "answered after \(elapsed) s")
-        // The killed worker is reaped by the pool's waiting thread: on a loaded machine that can come
-        // a moment after the answer, so its end is waited for (5 s), never assumed.
-        let reaped = Date().addingTimeInterval(5)
-        while Date() < reaped, before.contains(where: { kill($0, 0) == 0 || f.pool.workerIDs.contains($0) }) { usleep(20_000) }
-        #expect(before.count == 1 && !f.pool.workerIDs.contains(before[0]), "the worker \(before) that ran the encode is still in the pool")
-        for pid in before { #expect(kill(pid, 0) != 0, "the worker \(pid) still runs") }
+        // On a loaded machine the deadline can pass while the source is still being decoded, inside
+        // libvips' evaluation, which stops there and keeps its worker: then the request is made
+        // again (up to three times), and one of them must reach the encode and kill its worker.
+        var killed: [pid_t] = []
+        for _ in 1...3 where killed.isEmpty {
+            let before = f.pool.workerIDs
+            let started = Date()
+            let response = f.get(Self.heic)
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(response.status == 400 && response.code == "RequestTimeout", "\(response.status) \(response.text)")
+            #expect(elapsed < 30, "answered after \(elapsed) s")
+            // The killed worker is reaped by the pool's waiting thread: on a loaded machine that can
+            // come a moment after the answer, so its end is waited for (5 s), never assumed.
+            let reaped = Date().addingTimeInterval(5)
+            while Date() < reaped, before.contains(where: { kill($0, 0) == 0 || f.pool.workerIDs.contains($0) }) { usleep(20_000) }
+            #expect(before.count == 1, "\(before)")
+            if before.count == 1, !f.pool.workerIDs.contains(before[0]), kill(before[0], 0) != 0 { killed = before }
+        }
+        #expect(killed.count == 1, "no HEIC encode past its deadline killed its worker in three requests")
         // The server goes on rendering with a fresh worker.
         let small = f.get("/pub/small.jpg?x-oss-process=image%2Fresize%2Cw_40", unhurried: true)
         #expect(small.status == 200 && (try? Raster.decode(small.body).width) == 40, "\(small.status) \(small.text)")
