@@ -52,6 +52,33 @@ struct CLI {
         return Result(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr.data(), as: UTF8.self))
     }
 
+    /// Runs derive with one of its test pauses (`DERIVE_TEST_BEFORE_INSTALL`, `DERIVE_TEST_BEFORE_ANSWER`,
+    /// set in `environment`), which makes it write `marker` and wait while it exists. Once derive waits
+    /// there (or has ended, or 120 s passed), `meanwhile` runs with whether it paused; then the marker
+    /// is removed and the run finishes. Both streams are read at once, as in `run`.
+    static func runPaused(_ arguments: [String], in folder: URL, environment: [String: String], marker: URL,
+                          meanwhile: (_ paused: Bool) throws -> Void) throws -> (paused: Bool, result: Result) {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        let stderr = ReadToEnd(err.fileHandleForReading), stdout = ReadToEnd(out.fileHandleForReading)
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: marker.path), process.isRunning, Date() < deadline { usleep(20_000) }
+        let paused = FileManager.default.fileExists(atPath: marker.path)
+        try meanwhile(paused)
+        try? FileManager.default.removeItem(at: marker)
+        let said = (stdout.data(), String(decoding: stderr.data(), as: UTF8.self))
+        process.waitUntilExit()
+        return (paused, Result(status: process.terminationStatus, stdout: said.0, stderr: said.1))
+    }
+
     /// A stream read to its end on a thread of its own.
     final class ReadToEnd: @unchecked Sendable {
         private let done = DispatchSemaphore(value: 0)

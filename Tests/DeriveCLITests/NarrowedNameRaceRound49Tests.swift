@@ -35,31 +35,19 @@ import TestSupport
         defer { site.remove() }
         try Data(Self.manifest(width: 1600, quality: 20).utf8).write(to: site.url("b.yaml"))
         let marker = site.url("install.marker")
-        let process = Process()
-        process.executableURL = CLI.executable
-        process.arguments = ["build", "--jobs", "1"]
-        process.currentDirectoryURL = site.root
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["XDG_STATE_HOME": CLI.userStateHome.path, "DERIVE_TEST_BEFORE_INSTALL": "a-800.webp=\(marker.path)"]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: marker.path), process.isRunning, Date() < deadline { usleep(20_000) }
-        let paused = FileManager.default.fileExists(atPath: marker.path)
-        // b.yaml builds its narrowed a-800.webp while derive.yaml is about to install its own.
-        let other = try site.run(["build", "b.yaml"])
-        try? FileManager.default.removeItem(at: marker)
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let loser = stderr + String(decoding: stdout, as: UTF8.self)
+        var raced: CLI.Result?
+        let (paused, run) = try CLI.runPaused(["build", "--jobs", "1"], in: site.root, environment: [
+            "XDG_STATE_HOME": CLI.userStateHome.path, "DERIVE_TEST_BEFORE_INSTALL": "a-800.webp=\(marker.path)",
+        ], marker: marker) { _ in
+            // b.yaml builds its narrowed a-800.webp while derive.yaml is about to install its own.
+            raced = try site.run(["build", "b.yaml"])
+        }
+        let other = try #require(raced)
+        let loser = said(run)
         try #require(paused, "the build did not stop before installing a-800.webp: \(loser)")
         #expect(other.status == 0 && site.files("site") == ["a-800.webp"], "\(said(other)) \(site.files("site"))")
         let written = try Data(contentsOf: site.url("site/a-800.webp"))
-        #expect(process.terminationStatus != 0)
+        #expect(run.status != 0)
         #expect(loser.contains("b.yaml, another manifest of this folder, wrote it meanwhile"), "\(loser)")
         #expect(loser.contains("build again (derive build), which plans this variant under its name as written"), "\(loser)")
         #expect(!loser.contains("not written by Derive") && !loser.contains("--overwrite"), "\(loser)")

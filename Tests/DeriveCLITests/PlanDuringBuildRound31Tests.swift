@@ -48,29 +48,13 @@ import TestSupport
     /// `meanwhile` then, and lets it finish.
     static func run(_ arguments: [String], in site: Site, meanwhile: () throws -> Void) throws -> CLI.Result {
         let marker = site.url("answer.marker")
-        let process = Process()
-        process.executableURL = CLI.executable
-        process.arguments = arguments
-        process.currentDirectoryURL = site.root
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["XDG_STATE_HOME": CLI.userStateHome.path, "DERIVE_TEST_BEFORE_ANSWER": marker.path]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: marker.path), process.isRunning, Date() < deadline { usleep(20_000) }
-        let paused = FileManager.default.fileExists(atPath: marker.path)
-        if paused {
-            try meanwhile()
-            try FileManager.default.removeItem(at: marker)
+        let (paused, result) = try CLI.runPaused(arguments, in: site.root, environment: [
+            "XDG_STATE_HOME": CLI.userStateHome.path, "DERIVE_TEST_BEFORE_ANSWER": marker.path,
+        ], marker: marker) { paused in
+            if paused { try meanwhile() }
         }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(paused, "\(arguments) did not stop before answering: \(stderr)")
-        return CLI.Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+        try #require(paused, "\(arguments) did not stop before answering: \(result.stderr)")
+        return result
     }
 
     static func said(_ result: CLI.Result) -> String { result.stderr + String(decoding: result.stdout, as: UTF8.self) }

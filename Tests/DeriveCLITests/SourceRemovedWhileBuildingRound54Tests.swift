@@ -22,28 +22,14 @@ import Glibc
             + "  - {name: u, from: src/*.jpg, process: \"image/resize,w_6\", to: \"out/{name}-u.jpg\"}\n").utf8)
             .write(to: root.appendingPathComponent("derive.yaml"))
         let marker = root.appendingPathComponent("install.marker")
-        let process = Process()
-        process.executableURL = CLI.executable
-        process.arguments = ["build", "--jobs", "1"]
-        process.currentDirectoryURL = root
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path, "DERIVE_TEST_BEFORE_INSTALL": "a-t.jpg=\(marker.path)"]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: marker.path), process.isRunning, Date() < deadline { usleep(20_000) }
-        let paused = FileManager.default.fileExists(atPath: marker.path)
-        try FileManager.default.removeItem(at: root.appendingPathComponent("src/a.jpg"))
-        try? FileManager.default.removeItem(at: marker)
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let build = stderr + String(decoding: stdout, as: UTF8.self)
+        let (paused, run) = try CLI.runPaused(["build", "--jobs", "1"], in: root, environment: [
+            "XDG_STATE_HOME": root.appendingPathComponent("xdg").path, "DERIVE_TEST_BEFORE_INSTALL": "a-t.jpg=\(marker.path)",
+        ], marker: marker) { _ in
+            try FileManager.default.removeItem(at: root.appendingPathComponent("src/a.jpg"))
+        }
+        let build = said(run)
         try #require(paused, "the build did not stop before installing a-t.jpg: \(build)")
-        #expect(process.terminationStatus == 1, "\(build)")
+        #expect(run.status == 1, "\(build)")
         #expect(build.contains("src/a.jpg was removed while building; run the build again"), "\(build)")
         #expect(!build.contains("derive: failure:") && !build.contains("failed") && !build.contains("does not exist"), "\(build)")
         #expect(build.contains("built 1, ") && build.contains("1 not built (source removed while building)"), "\(build)")
