@@ -595,12 +595,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     /// search (a far taker that lost its build state: attack 52a's F2): its rule writes the name,
     /// or its lock records the file with these very bytes.
     private func registeredDoubt(of file: String) -> ForeignClaims.Claim? {
-        let writers = lock.withLock {
-            if let loadedWriters { return loadedWriters }
-            let found = RegisteredWriters(ownManifest: owner, ownState: stateFolder)
-            loadedWriters = found
-            return found
-        }
+        let writers = registeredWriters
         // Then its lock's lines by where the file lies (its manifest not loading, a bucket folder
         // renamed or its link gone, a `left` line: attack 53a's F1, F2, F3).
         guard let writer = writers.writer(of: file) ?? writers.lockKeeper(of: file) else { return nil }
@@ -614,15 +609,20 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     }
     private var loadedWriters: RegisteredWriters?
 
-    /// `claimant`'s doubt when neither this manifest nor a registered live one has a build state
-    /// saying which installed the file, and both locks record it with these very bytes.
-    private func bothLocksDoubt(of file: String) -> ForeignClaims.Claim? {
-        let writers = lock.withLock {
+    /// The registry's live projects that write or keep files, read once (on first need).
+    private var registeredWriters: RegisteredWriters {
+        lock.withLock {
             if let loadedWriters { return loadedWriters }
             let found = RegisteredWriters(ownManifest: owner, ownState: stateFolder)
             loadedWriters = found
             return found
         }
+    }
+
+    /// `claimant`'s doubt when neither this manifest nor a registered live one has a build state
+    /// saying which installed the file, and both locks record it with these very bytes.
+    private func bothLocksDoubt(of file: String) -> ForeignClaims.Claim? {
+        let writers = registeredWriters
         guard let writer = writers.lockKeeper(of: file) else { return nil }
         var claim = ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
                                         doubt: "its lock \(writer.lock) records this file (\(writer.output)) \(writer.left ? "as one its build left in place, " : "")with these very bytes, "
