@@ -437,7 +437,8 @@ public final class BuildSession: @unchecked Sendable {
     func foreignClaims() -> ForeignClaimLookup {
         var identity: (@Sendable (String) -> FileIdentity?)?
         if let store = openedStore { identity = { output in (try? store.outputIdentity(output)) ?? nil } }
-        return ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath), ownIdentity: identity)
+        return ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath), ownIdentity: identity,
+                                  ownStateExisted: openedStore?.existed)
     }
 
     /// Every planned file operation (a write: create, rebuild, update, adoption; or a delete) of a
@@ -736,7 +737,8 @@ public final class BuildSession: @unchecked Sendable {
         ProjectRegistry.Entry(manifest: Self.ownerName(manifestPath), lock: ProjectRegistry.realName(lockPath),
                               state: ProjectRegistry.realName(manifest.stateFolder),
                               buckets: ProjectRegistry.keptBuckets(Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.realName($0.path)) }, uniquingKeysWith: { a, _ in a }),
-                                                                   outputs: Set(manifest.rules.map(\.targetBucket) + (manifest.index.map { [$0.bucket] } ?? []))))
+                                                                   outputs: Set(manifest.rules.map(\.targetBucket) + (manifest.index.map { [$0.bucket] } ?? []))),
+                              declared: Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.declaredName($0.path)) }, uniquingKeysWith: { a, _ in a }))
     }
 
     /// The outputs `--verify` proved (`Planner.proven`), kept for every planner this session opens.

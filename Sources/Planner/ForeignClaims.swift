@@ -482,10 +482,18 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     private var loadedElsewhere: ForeignRecordedOutputs?
     private var indexes: PathDictionary<ForeignClaims.Claim?> = [:]
 
-    public init(stateFolder: String, owner: String, ownIdentity: (@Sendable (_ output: String) -> FileIdentity?)? = nil) {
+    /// Whether this manifest's build state was there before this command (`StateStore.existed`);
+    /// nil: asked of the file system. Why: a build creates its state before it plans, and a state
+    /// created now was taken as one that was there, so with both states lost (`rm -rf .derive`
+    /// beside `b.yaml`, which took the file over) `plan` refused while `build` adopted the file
+    /// and `clean` deleted it (attack 54a).
+    private let ownStateExisted: Bool?
+
+    public init(stateFolder: String, owner: String, ownIdentity: (@Sendable (_ output: String) -> FileIdentity?)? = nil, ownStateExisted: Bool? = nil) {
         self.stateFolder = stateFolder
         self.owner = owner
         self.ownIdentitySource = ownIdentity
+        self.ownStateExisted = ownStateExisted
     }
 
     /// Output files other manifests' states record.
@@ -634,6 +642,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
 
     /// Whether this manifest's build state database is there (a state lost says nothing of who installed a file).
     private func ownStateThere() -> Bool {
+        if let ownStateExisted { return ownStateExisted }
         var info = stat()
         return lstat(stateFolder + "/" + StateFiles.database, &info) == 0
     }

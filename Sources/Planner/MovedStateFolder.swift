@@ -138,6 +138,7 @@ public enum MovedStateFolder {
         moved.manifest = follow(entry.manifest)
         moved.lock = follow(entry.lock)
         moved.buckets = entry.buckets.mapValues(follow)
+        moved.declared = entry.declared.mapValues(follow)
         return moved
     }
 }

@@ -35,9 +35,15 @@ public enum ProjectRegistry {
         public var state: String
         /// Bucket name → its folder (absolute, real).
         public var buckets: [String: String]
+        /// Bucket name → its folder as the manifest named it (absolute, links not resolved), for
+        /// those of `buckets`; empty in a line of an older Derive. Why: a bucket whose path still
+        /// reads the same while its folder is gone (its link removed) was not re-pointed, so the
+        /// folder it led to (`buckets`) still holds the files its lock records (attack 54a).
+        public var declared: [String: String] = [:]
 
-        public init(manifest: String, lock: String, state: String, buckets: [String: String]) {
+        public init(manifest: String, lock: String, state: String, buckets: [String: String], declared: [String: String] = [:]) {
             self.manifest = manifest; self.lock = lock; self.state = state; self.buckets = buckets
+            self.declared = declared.filter { buckets[$0.key] != nil }
         }
 
         /// Whether the real path `real` lies in one of its buckets' folders.
@@ -250,7 +256,10 @@ public enum ProjectRegistry {
                   let state = object["state"] as? String, let buckets = object["buckets"] as? [String: String],
                   manifest.hasPrefix("/"), lock.hasPrefix("/"), state.hasPrefix("/"), buckets.count <= maxBuckets,
                   buckets.values.allSatisfy({ $0.hasPrefix("/") }) else { return nil }
-            entries.append(Entry(manifest: manifest, lock: lock, state: state, buckets: buckets))
+            // Optional: lines of an older Derive have none.
+            var declared = object["declared"] as? [String: String] ?? [:]
+            if !declared.values.allSatisfy({ $0.hasPrefix("/") }) || declared.count > maxBuckets { declared = [:] }
+            entries.append(Entry(manifest: manifest, lock: lock, state: state, buckets: buckets, declared: declared))
         }
         return (entries, lines.first == Substring(header))
     }
@@ -258,11 +267,22 @@ public enum ProjectRegistry {
     static func encode(_ entries: [Entry]) -> String {
         var text = header + "\n"
         for entry in entries {
-            let object: [String: Any] = ["manifest": entry.manifest, "lock": entry.lock, "state": entry.state, "buckets": entry.buckets]
+            var object: [String: Any] = ["manifest": entry.manifest, "lock": entry.lock, "state": entry.state, "buckets": entry.buckets]
+            if !entry.declared.isEmpty { object["declared"] = entry.declared }
             guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { continue }
             text += String(decoding: data, as: UTF8.self) + "\n"
         }
         return text
+    }
+
+    /// A bucket's folder as its manifest names it: its parent's real path and its own last name,
+    /// which is never followed (a link there is what `Entry.declared` tells from its target).
+    public static func declaredName(_ path: String) -> String {
+        let standard = URL(literalFilePath: path).standardizedFileURL.path
+        let parent = (standard as NSString).deletingLastPathComponent
+        guard !parent.isEmpty, standard != "/" else { return standard }
+        let real = realName(parent)
+        return (real == "/" ? "" : real) + "/" + (standard as NSString).lastPathComponent
     }
 
     /// `path` with every link on the way resolved, as far as it exists (a bucket folder a first
@@ -337,6 +357,7 @@ public enum ProjectRegistry {
         var entry = entry
         if entry.buckets.count > maxBuckets {
             entry.buckets = Dictionary(uniqueKeysWithValues: entry.buckets.sorted { $0.key < $1.key }.prefix(maxBuckets).map { ($0.key, $0.value) })
+            entry.declared = entry.declared.filter { entry.buckets[$0.key] != nil }
         }
         // A quick look first: a build of an unchanged project writes nothing.
         if isRegistered(entry) { return }

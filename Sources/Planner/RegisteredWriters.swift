@@ -30,7 +30,7 @@ public final class RegisteredWriters: @unchecked Sendable {
     private let ownState: String
     private let lock = NSLock()
     private var entries: [ProjectRegistry.Entry]?
-    private var loaded: [String: (buckets: [(name: String, folder: String)], outputs: RuleOutputs)?] = [:]
+    private var loaded: [String: Project?] = [:]
     private var lockFiles: [String: LockFile?] = [:]
     private var liveEntries: [ProjectRegistry.Entry]?
 
@@ -84,17 +84,27 @@ public final class RegisteredWriters: @unchecked Sendable {
         }
     }
 
-    /// The manifest's buckets (real folders) and the keys its rules may write; nil when it does
-    /// not load without errors (its doubt is the neighbour search's, not this one's).
-    private func project(_ manifest: String) -> (buckets: [(name: String, folder: String)], outputs: RuleOutputs)? {
+    /// A registered manifest as it loads now: its buckets (real folders, and each as it names it:
+    /// `ProjectRegistry.declaredName`) and the keys its rules may write.
+    private struct Project {
+        var buckets: [(name: String, folder: String)]
+        var declared: [String: String]
+        var outputs: RuleOutputs
+    }
+
+    /// The manifest as it loads now; nil when it does not load without errors (its doubt is the
+    /// neighbour search's, not this one's).
+    private func project(_ manifest: String) -> Project? {
         if let known = lock.withLock({ loaded[manifest] }) { return known }
         var loader = ManifestLoader()
         loader.crossChecks = false
         loader.neighbourChecks = false
         let result = loader.load(manifest)
-        var project: (buckets: [(name: String, folder: String)], outputs: RuleOutputs)?
+        var project: Project?
         if let other = result.manifest, !result.diagnostics.hasErrors {
-            project = (other.buckets.map { ($0.name, RealFolder.of($0.path)) }.sorted { $0.name < $1.name }, RuleOutputs(other))
+            project = Project(buckets: other.buckets.map { ($0.name, RealFolder.of($0.path)) }.sorted { $0.name < $1.name },
+                              declared: Dictionary(other.buckets.map { ($0.name, ProjectRegistry.declaredName($0.path)) }, uniquingKeysWith: { a, _ in a }),
+                              outputs: RuleOutputs(other))
         }
         lock.withLock { loaded[manifest] = .some(project) }
         return project
@@ -131,18 +141,10 @@ extension RegisteredWriters {
         var found: [Writer] = []
         for entry in live() {
             guard let lockFile = lockFile(entry.lock), !lockFile.entries.isEmpty || !lockFile.left.isEmpty else { continue }
-            // The registry's folders only for a manifest that does not load (its buckets unknown):
-            // a loading one that re-pointed a bucket (`outA` → `userB`, not built since) no longer
-            // writes there, and a copy may take those files (attack 41c's C0). A folder of its
-            // manifest no longer there is followed to where a rename put it only when the folder
-            // the registry recorded for that bucket is gone too (renamed, not re-pointed).
-            let loaded = project(entry.manifest)
-            let recorded = entry.buckets
-            let folders = loaded?.buckets ?? recorded.sorted { $0.key < $1.key }.map { (name: $0.key, folder: $0.value) }
             var writer: Writer?
-            for bucket in folders {
+            for bucket in Self.lockFolders(entry, loaded: project(entry.manifest)) {
                 var info = stat()
-                let renamed = recorded[bucket.name].map { lstat($0, &info) != 0 } ?? true
+                let renamed = entry.buckets[bucket.name].map { lstat($0, &info) != 0 } ?? true
                 guard let key = ForeignProjectFiles.key(of: real, below: bucket.folder) ?? (renamed ? Self.keyBelowRenamed(real, folder: bucket.folder) : nil),
                       let line = lockFile.entries[bucket.name + "/" + key] else { continue }
                 if let bytes = bytes(), bytes == line.digest {
@@ -167,6 +169,28 @@ extension RegisteredWriters {
             if let writer { found.append(writer) }
         }
         return found.min { PathKey.ordered($0.manifest, $1.manifest) }
+    }
+
+    /// The folders in which `entry`'s lock lines are matched, by bucket name. The registry's
+    /// folders (those of its last build) for a manifest that does not load (its buckets unknown),
+    /// and for a bucket its manifest no longer declares (cut to `version: 1`, the bucket removed:
+    /// its own plan keeps those files as ones it left in place: attack 54a). A bucket it declares
+    /// as it did then (the same path as written) whose folder is gone now (its link removed) was
+    /// not re-pointed: the folder it led to then (attack 54a). Otherwise the folder it names now: a
+    /// loading manifest that re-pointed a bucket (`outA` → `userB`, not built since) no longer
+    /// writes there, and a copy may take those files (attack 41c's C0).
+    private static func lockFolders(_ entry: ProjectRegistry.Entry, loaded: Project?) -> [(name: String, folder: String)] {
+        let recorded = entry.buckets.sorted { $0.key < $1.key }.map { (name: $0.key, folder: $0.value) }
+        guard let loaded else { return recorded }
+        var info = stat()
+        var folders = loaded.buckets.map { bucket -> (name: String, folder: String) in
+            guard lstat(bucket.folder, &info) != 0, let then = entry.buckets[bucket.name], let was = entry.declared[bucket.name],
+                  let now = loaded.declared[bucket.name], PathKey.same(was, now) else { return bucket }
+            return (bucket.name, then)
+        }
+        let named = Set(loaded.buckets.map(\.name))
+        folders += recorded.filter { !named.contains($0.name) }
+        return folders
     }
 
     /// The key `real` lies at below `folder` as a rename beside it would have moved it, when

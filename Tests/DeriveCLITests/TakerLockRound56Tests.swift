@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Issue #9, attack 54a: a taker that lost its build state keeps its file through its lock when
+/// its manifest loads but no longer names the bucket as it did. The site's build adopted the file
+/// as a "restored copy" and `clean` deleted it when the taker's manifest was cut to `version: 1`
+/// (it loads, with no bucket at all: its lock was read only through the buckets it names now), and
+/// when the taker's bucket link was removed (its manifest names `lnk` as before, gone now).
+extension TakerLockByPlaceRound54Tests {
+    /// The taker's manifest no longer declares the bucket its lock records (cut to `version: 1`, or
+    /// the bucket and its rule removed): its own plan keeps the file as one it left in place, so
+    /// the lock's line counts through the folder the registry recorded for that bucket.
+    @Test(arguments: ["version only", "bucket removed"])
+    func aTakerNoLongerDeclaringTheBucketKeepsItsFile(change: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (proj, environment) = try takeover(root)
+        let manifest = change == "version only" ? "version: 1\n" : "version: 1\nbuckets:\n  src: {path: ../src}\n"
+        try write(manifest, proj.appendingPathComponent("sub/n.yaml"))
+        try expectKept(proj, proj.appendingPathComponent("pub/n/a.jpg"), environment, change)
+    }
+
+    /// The taker's bucket was a link (`sub/lnk` → `../pub/n`), removed since: its manifest names
+    /// `lnk` as it did when it built, so the bucket was not re-pointed, and the folder the link
+    /// led to then (the registry's record) still holds the file its lock records.
+    @Test func aTakersRemovedBucketLinkKeepsItsLockClaim() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (proj, environment) = try takeover(root, taker: Self.taker(bucket: "lnk")) { proj in
+            try FileManager.default.createSymbolicLink(atPath: proj.appendingPathComponent("sub/lnk").path, withDestinationPath: "../pub/n")
+        }
+        try FileManager.default.removeItem(at: proj.appendingPathComponent("sub/lnk"))
+        try expectKept(proj, proj.appendingPathComponent("pub/n/a.jpg"), environment, "link removed")
+    }
+}
+
+/// Issue #9, attack 54a: two manifests in one folder (`a.yaml`, `b.yaml`, one bucket), `b` took
+/// `a`'s output over with `--overwrite`, then `rm -rf .derive` lost both states. `plan a.yaml`
+/// refused (both locks vouch for the file, nothing says who installed it), but `build a.yaml`
+/// adopted it and `clean a.yaml` deleted it: the build creates its state before it plans, and
+/// a state created now was taken as one that was there.
+@Suite(.ownThreads) struct BothStatesLostOneFolderRound56Tests {
+    static let manifest = "version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"pub/{name}.jpg\"}\n"
+
+    func inode(_ file: URL) -> UInt64? {
+        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
+    }
+
+    @Test func planBuildAndCleanAgreeThatTheFileIsInDoubt() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let proj = root.appendingPathComponent("proj")
+        try FileManager.default.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
+        for name in ["a.yaml", "b.yaml"] { try Data(Self.manifest.utf8).write(to: proj.appendingPathComponent(name)) }
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        let built = try CLI.run(["build", "-q", "a.yaml"], in: proj, environment: environment)
+        let taken = try CLI.run(["build", "-q", "--overwrite", "b.yaml"], in: proj, environment: environment)
+        #expect(built.status == 0 && taken.status == 0, "\(said(built)) \(said(taken))")
+        try FileManager.default.removeItem(at: proj.appendingPathComponent(".derive"))
+        let file = proj.appendingPathComponent("pub/a.jpg")
+        let before = inode(file)
+        #expect(before != nil)
+        for (manifest, other) in [("a.yaml", "b.yaml"), ("b.yaml", "a.yaml")] {
+            let plan = try CLI.run(["plan", manifest], in: proj, environment: environment)
+            #expect(plan.status == 1 && said(plan).contains("may be an output of") && said(plan).contains(other), "plan \(manifest): \(said(plan))")
+            let build = try CLI.run(["build", manifest], in: proj, environment: environment)
+            #expect(build.status != 0 && !said(build).contains("adopted 1") && said(build).contains("may be an output of"), "build \(manifest): \(said(build))")
+            // The refused build leaves no state behind: the next command finds both lost as before.
+            #expect(!FileManager.default.fileExists(atPath: proj.appendingPathComponent(".derive/" + (manifest as NSString).deletingPathExtension + "/state.sqlite").path),
+                    "build \(manifest) left a state")
+        }
+        // Neither clean removes it (after a.yaml's clean, whose lock goes with it, b.yaml's lock
+        // alone vouches for the file: b.yaml's plan adopts it then, rightly).
+        let clean = try CLI.run(["clean", "a.yaml"], in: proj, environment: environment)
+        #expect(inode(file) == before && said(clean).contains("in doubt"), "clean a.yaml removed the file: \(said(clean))")
+        // The advice settles it: the one that installed it records it as its own.
+        let settled = try CLI.run(["build", "-q", "--overwrite", "b.yaml"], in: proj, environment: environment)
+        #expect(settled.status == 0, "\(said(settled))")
+        let plan = try CLI.run(["plan", "a.yaml"], in: proj, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("is an output of") && said(plan).contains("b.yaml"), "\(said(plan))")
+    }
+}
