@@ -184,7 +184,7 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
         var asked = Set<String>()
         for (project, gone) in projects.statesAround(path) where !(gone && projects.carriesOn(from: project.manifest)) {
             asked.insert(project.state)
-            if installed(project) {
+            if installed(project), !isCopyOfOwnState(project.state) {
                 return gone ? goneProjectClaim(project, lock: nil, own: projects.ownRealFolder) : ForeignClaims.Claim(manifest: project.manifest, recordedOwner: nil)
             }
         }
@@ -290,6 +290,27 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
 
     /// The files the state records as installed (`outputFiles`, with the folder of `outputs`), by
     /// device and inode; none from a state that is not `manifest`'s, or from before they were kept.
+    /// Whether the state folder `state` (another manifest's, beside this one) is a copy of this
+    /// manifest's own build state: it names this manifest as its owner, and is not the folder
+    /// Derive made for this manifest's state (the state home's note of that folder's identity:
+    /// `StateFolderMade`), so `cp -a proj proj.bak` made it. Its records say what this manifest
+    /// installed, so they claim nothing from it (attack 53a's F6: after `rm -rf proj/.derive`,
+    /// proj's plan named proj.bak/derive.yaml as the owner of proj's own file). A folder moved
+    /// (`mv proj proj2`) is the very folder made, and stays the moved project's record; with no
+    /// note (a state home wiped) it is taken as another's, as before.
+    private func isCopyOfOwnState(_ state: String) -> Bool {
+        let ownState = ProjectRegistry.realName(projects.ownStateFolder)
+        guard !PathKey.same(ProjectRegistry.realName(state), ownState),
+              let made = StateFolderMade.read(name: StateFolderMade.name(forState: ownState)).last(where: { PathKey.same($0.path, ownState) }),
+              let here = FileIdentity.ofFolder(state), here != made.identity else { return false }
+        let database = state + "/" + StateFiles.database
+        var configuration = Configuration()
+        configuration.readonly = true
+        guard (try? StateFolderTrust.checkDatabaseFiles(database)) != nil,
+              let owner = try? StateOwner.recordedOwner(database: database, configuration: configuration) else { return false }
+        return PathKey.same(owner.manifest, projects.ownRealManifest)
+    }
+
     private func installedFiles(state: String, manifest: String) -> [FileIdentity: [Installed]] {
         if let known = lock.withLock({ installed[state] }) { return known }
         // A state moved with its project (`mv proj proj-moved`) names its manifest where it was:

@@ -82,3 +82,39 @@ extension TakerLockByPlaceRound54Tests {
         #expect(plan.status == 1 && said(plan).contains("is an output of") && said(plan).contains("b.yaml"), "\(said(plan))")
     }
 }
+
+/// Issue #9, attack 53a's F6: `cp -a proj proj.bak` (bucket `../shared`, outside both), then
+/// `rm -rf proj/.derive`. The backup's state is a copy of proj's: it names proj/derive.yaml as its
+/// owner and records the very file proj installed. proj's plan named proj.bak/derive.yaml as that
+/// file's owner ("its build state says so") and refused its own output; the copy's record is
+/// proj's own, so proj adopts its file from its lock, and the backup's plan still names proj.
+@Suite(.ownThreads) struct CopiedStateRound56Tests {
+    static let manifest = "version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: ../shared}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"pub/{name}.jpg\"}\n"
+
+    @Test func aBackupsCopiedStateIsTheOriginalsOwnRecord() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let proj = root.appendingPathComponent("proj"), backup = root.appendingPathComponent("proj.bak")
+        try fm.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
+        try Data(Self.manifest.utf8).write(to: proj.appendingPathComponent("derive.yaml"))
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        let built = try CLI.run(["build", "-q"], in: proj, environment: environment)
+        #expect(built.status == 0, "\(said(built))")
+        let copied = Process()
+        copied.executableURL = URL(fileURLWithPath: "/bin/cp")
+        copied.arguments = ["-a", proj.path, backup.path]
+        try copied.run()
+        copied.waitUntilExit()
+        try fm.removeItem(at: proj.appendingPathComponent(".derive"))
+        let plan = try CLI.run(["plan"], in: proj, environment: environment)
+        #expect(plan.status == 0 && !said(plan).contains("proj.bak"), "\(said(plan))")
+        let build = try CLI.run(["build"], in: proj, environment: environment)
+        #expect(build.status == 0 && said(build).contains("adopted 1"), "\(said(build))")
+        let theirs = try CLI.run(["plan"], in: backup, environment: environment)
+        #expect(theirs.status == 1 && said(theirs).contains("is an output of") && said(theirs).contains("/proj/derive.yaml"), "\(said(theirs))")
+        let clean = try CLI.run(["clean"], in: backup, environment: environment)
+        #expect(fm.fileExists(atPath: root.appendingPathComponent("shared/a.jpg").path), "the backup's clean removed proj's file: \(said(clean))")
+    }
+}
