@@ -711,7 +711,8 @@ public final class BuildSession: @unchecked Sendable {
             unsaved.stateNotSaved = failure
             return BuildOutcome(plan: plan, report: unsaved, verification: verification)
         }
-        let valid = report.succeeded && report.left.isEmpty
+        // A build that removed temporaries changed what its snapshot saw: no witness from it.
+        let valid = report.succeeded && report.left.isEmpty && report.sweptTemporaries.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
                     outputs: report.outputFiles.map { files in
                         // Old outputs kept behind a link are no outputs: the witness keeps the link instead.
