@@ -666,6 +666,7 @@ public final class BuildSession: @unchecked Sendable {
         let planner = try self.planner()
         let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : engine
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
+        let taking = takeoverCandidates(plan)
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
         builder.summaryRenderer = engine
         builder.foreignClaims = foreignClaims()
@@ -711,6 +712,7 @@ public final class BuildSession: @unchecked Sendable {
             unsaved.stateNotSaved = failure
             return BuildOutcome(plan: plan, report: unsaved, verification: verification)
         }
+        noteTakeovers(taking)
         // A build that removed temporaries changed what its snapshot saw: no witness from it.
         let valid = report.succeeded && report.left.isEmpty && report.sweptTemporaries.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
@@ -722,6 +724,34 @@ public final class BuildSession: @unchecked Sendable {
                     written: report.writtenDigests, adoptedUnverified: report.adoptedUnverified, left: report.leftFiles,
                     links: plan.orphansBehindLinks.map(\.link))
         return BuildOutcome(plan: plan, report: report, verification: verification)
+    }
+
+    /// The files this build took over from another project (`--overwrite`), noted in the state
+    /// home by the very file it installed (`TakeoverNotes`), so the project it took them from
+    /// knows another build installed them however far this one moves (attack 54a's F3).
+    func noteTakeovers(_ candidates: [(output: String, file: String, before: FileIdentity)]) {
+        guard let store = openedStore, !candidates.isEmpty else { return }
+        var taken: [(path: String, identity: FileIdentity)] = []
+        for candidate in candidates {
+            guard let recorded = (try? store.outputIdentity(candidate.output)) ?? nil, recorded != .unproven,
+                  recorded != candidate.before, recorded.isFile(at: candidate.file) else { continue }
+            taken.append((ForeignProjectFiles.realPath(candidate.file), recorded))
+        }
+        TakeoverNotes.note(taken, manifest: Self.ownerName(manifestPath))
+    }
+
+    /// The outputs a `--overwrite` build is about to write over a file this manifest's state
+    /// does not record as the one it installed there (another project's, or one put there), with
+    /// that file's identity: those it installs anew are `noteTakeovers`' to note.
+    func takeoverCandidates(_ plan: Plan) -> [(output: String, file: String, before: FileIdentity)] {
+        guard overwrite else { return [] }
+        var found: [(output: String, file: String, before: FileIdentity)] = []
+        for item in plan.items where item.kind != .upToDate && item.kind != .delete {
+            guard let file = item.derivative?.outputPath, let there = FileIdentity.ofRegularFile(file) else { continue }
+            if let own = (try? openedStore?.outputIdentity(item.output)) ?? nil, own != .unproven, own.isFile(at: file) { continue }
+            found.append((item.output, file, there))
+        }
+        return found
     }
 
     /// Records this project in the registry of built projects when its very line is not there: a

@@ -26,7 +26,8 @@ public enum StateHomeRecord {
     /// Whether `head`, a file's first bytes, starts as one of the token records Derive writes:
     /// `secret <hex>` then `state "` (`StateBinding`) or `report folders` (`ReportSeal`),
     /// build-17's `token <hex>`, `lock <hex>` or `not <hex>` then `path "` (`LockProvenance`),
-    /// `made DEVICE INODE BIRTH "` (`StateFolderMade`), `derive-projects 1|2` (`ProjectRegistry`)
+    /// `made DEVICE INODE BIRTH "` (`StateFolderMade`), `derive-projects 1|2` (`ProjectRegistry`),
+    /// `derive-takeovers 1` (`TakeoverNotes`)
     /// and the registry's `projects.incomplete` mark.
     /// Compared once normalised (`normalised`): a CRLF copy, a BOM or leading blank lines still match.
     public static func matches(_ head: [UInt8]) -> Bool {
@@ -44,7 +45,7 @@ public enum StateHomeRecord {
             || hexThen("not ", ["\npath \""]) {
             return true
         }
-        if text.hasPrefix("derive-projects 1\n") || text.hasPrefix("derive-projects 2\n")
+        if text.hasPrefix("derive-projects 1\n") || text.hasPrefix("derive-projects 2\n") || text.hasPrefix("derive-takeovers 1\n")
             || text.hasPrefix("derive: the registry of built projects may lack a project") {
             return true
         }

@@ -590,7 +590,18 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             return ForeignClaims.Claim(manifest: writer.manifest, recordedOwner: nil,
                                        doubt: "a rule of \(writer.manifest) writes that name (\(writer.output)), so the file may be its output", ruleDoubtBeside: owner)
         }
-        return registeredDoubt(of: file)
+        return registeredDoubt(of: file) ?? takenOverDoubt(of: file)
+    }
+
+    /// Doubt for a file another build of this user's took over with `--overwrite` and installed
+    /// (the state home's note of that very file: `TakeoverNotes`), when nothing else found says
+    /// so: that project moved beyond the search, or lost its records (attack 54a's F3).
+    private func takenOverDoubt(of file: String) -> ForeignClaims.Claim? {
+        guard let taker = TakeoverNotes.taker(of: file, besides: owner) else { return nil }
+        let gone = NeighbourProjects.isProjectManifest(taker) ? "" : " (no longer there: moved, or removed)"
+        return ForeignClaims.Claim(manifest: taker, recordedOwner: nil,
+                                   doubt: "its build took this very file over (derive build --overwrite) and installed it, as this user's state home notes\(gone), "
+                                    + "so the file may be its output (no build state found records it now)", ruleDoubtBeside: owner)
     }
 
     /// Why `file` (not the file this manifest installed there) may be the output of a live

@@ -28,6 +28,7 @@ import TestSupport
         (".st/derive/states/\(hex).folders", "made 2049 1234 1700000000 \"/p/.derive/p\"\n"),
         ("list.txt", "derive-projects 2\n{\"buckets\":{},\"lock\":\"/p/p.lock\",\"manifest\":\"/p/p.yaml\",\"state\":\"/p/.derive/p\"}\n"),
         ("older/projects", "derive-projects 1\n"),
+        ("taken.txt", "derive-takeovers 1\ntook 2049 1234 1700000000 [\"/p/pub/a.jpg\",\"/q/derive.yaml\"]\n"),
         ("mark.txt", "derive: the registry of built projects may lack a project; the next build that records one writes it whole\n"),
     ]
 

@@ -118,3 +118,51 @@ extension TakerLockByPlaceRound54Tests {
         #expect(fm.fileExists(atPath: root.appendingPathComponent("shared/a.jpg").path), "the backup's clean removed proj's file: \(said(clean))")
     }
 }
+
+/// Issue #9, attack 54a's F3: B (far from A: `far/x/y/z/B`, bucket A's `pub`) took A's output
+/// over with `--overwrite`, then was moved out of the moved-state search's reach
+/// (`other/q/r/B`) and not built since. A adopted the file as a "restored copy" and `clean`
+/// deleted it. The state home now notes the very file B's build installed (`TakeoverNotes`):
+/// A's plan and build refuse it as doubt naming B, clean leaves it, and A's own `--overwrite`
+/// takes it back.
+@Suite(.ownThreads) struct TakerMovedFarRound56Tests {
+    static let rule = "derivatives:\n  - {name: t, from: src/*.jpg, process: \"image/resize,w_64/format,webp\", to: \"out/t/{name}.webp\"}\n"
+
+    func inode(_ file: URL) -> UInt64? {
+        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
+    }
+
+    @Test func aTakerMovedBeyondTheSearchKeepsItsFile() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let a = root.appendingPathComponent("proj/A"), b = root.appendingPathComponent("far/x/y/z/B")
+        for folder in [a.appendingPathComponent("src"), b, root.appendingPathComponent("other/q/r")] { try fm.createDirectory(at: folder, withIntermediateDirectories: true) }
+        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: a.appendingPathComponent("src/landscape.jpg"))
+        try Data(("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: ../pub}\n" + Self.rule).utf8).write(to: a.appendingPathComponent("derive.yaml"))
+        let real = root.resolvingSymlinksInPath().path
+        try Data(("version: 1\nbuckets:\n  src: {path: \(real)/proj/A/src}\n  out: {path: \(real)/proj/pub}\n" + Self.rule).utf8).write(to: b.appendingPathComponent("derive.yaml"))
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        let built = try CLI.run(["build", "-q"], in: a, environment: environment)
+        let taken = try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment)
+        #expect(built.status == 0 && taken.status == 0, "\(said(built)) \(said(taken))")
+        let moved = root.appendingPathComponent("other/q/r/B")
+        try fm.moveItem(at: b, to: moved)
+        let file = root.appendingPathComponent("proj/pub/t/landscape.webp")
+        let before = inode(file)
+        let plan = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("may be an output of") && said(plan).contains("far/x/y/z/B/derive.yaml")
+                && !said(plan).contains("restored copy"), "\(said(plan))")
+        let build = try CLI.run(["build"], in: a, environment: environment)
+        #expect(build.status != 0 && !said(build).contains("adopted 1") && inode(file) == before, "\(said(build))")
+        let clean = try CLI.run(["clean"], in: a, environment: environment)
+        #expect(inode(file) == before, "A's clean removed B's file: \(said(clean))")
+        let check = try CLI.run(["check"], in: moved, environment: environment)
+        #expect(check.status == 0, "B's output: \(said(check))")
+        // A's own --overwrite takes it back: a new file, A's, and B's note no longer holds.
+        let back = try CLI.run(["build", "-q", "--overwrite"], in: a, environment: environment)
+        #expect(back.status == 0 && inode(file) != before, "\(said(back))")
+        let again = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(again.status == 0 && said(again).contains("No changes"), "\(said(again))")
+    }
+}
