@@ -61,6 +61,9 @@ public enum ForeignClaims {
         /// With `ruleDoubtBeside`: this manifest's lock records the file with these bytes too, and
         /// its build state is gone (attack 53a's F4: both states lost).
         public var ownLockOnly = false
+        /// The file is owned by another user (this uid), and this manifest's build state records
+        /// another file there: a restored copy of this manifest's would be the user's own.
+        public var otherUser: UInt32? = nil
 
         /// Why: for messages ("… is an output of M (WHY), not of this manifest").
         public var reason: String {
@@ -76,6 +79,11 @@ public enum ForeignClaims {
 
         /// The plan error for `file` (as shown): another manifest's output, which `--overwrite` takes.
         public func refusal(_ file: String) -> String {
+            if let otherUser {
+                return "\(file) is owned by another user (uid \(otherUser)), not by you, and this manifest's build state records another file there: "
+                    + "Derive did not install this one, and never takes another user's file as a restored copy of its own (another user's build may have taken it over); "
+                    + "it is neither adopted nor removed: if it is yours to replace, pass --overwrite"
+            }
             if let movedState {
                 let lock = movedLock.map { FileIdentity.anythingAt($0) ? " and 'lock: \($0)'" : "" } ?? ""
                 return "\(file) was installed by this manifest: its build state, moved to \(movedState) since (not where 'state:' names it now), records this very file; "
@@ -565,7 +573,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             }
             return claim
         }
-        if installed == false { return ruleDoubt(of: file) }
+        if installed == false { return ruleDoubt(of: file) ?? otherUserDoubt(of: file) }
         // Nothing of this manifest records a file there (its `clean` removed its lock and state,
         // or it never built): a live manifest whose rule writes the name may have installed it,
         // and `build --verify` must not take it on its bytes (attack 52a's F3).
@@ -591,6 +599,19 @@ public final class ForeignClaimLookup: @unchecked Sendable {
                                        doubt: "a rule of \(writer.manifest) writes that name (\(writer.output)), so the file may be its output", ruleDoubtBeside: owner)
         }
         return registeredDoubt(of: file) ?? takenOverDoubt(of: file)
+    }
+
+    /// Doubt for a file owned by another user where this manifest's state records another file:
+    /// another user's build may have taken it over (its state home, registry and notes are not
+    /// this user's to read), and a restored copy of this user's would be this user's own file
+    /// (attack 54a's F2: adopted as a "restored copy", then deleted by `clean`).
+    private func otherUserDoubt(of file: String) -> ForeignClaims.Claim? {
+        var info = stat()
+        guard lstat(file, &info) == 0, info.st_uid != geteuid() else { return nil }
+        var claim = ForeignClaims.Claim(manifest: "", recordedOwner: nil,
+                                        doubt: "it is owned by another user (uid \(info.st_uid)), whose build may have installed it", ruleDoubtBeside: owner)
+        claim.otherUser = info.st_uid
+        return claim
     }
 
     /// Doubt for a file another build of this user's took over with `--overwrite` and installed

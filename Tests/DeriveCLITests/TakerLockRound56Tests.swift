@@ -166,3 +166,46 @@ extension TakerLockByPlaceRound54Tests {
         #expect(again.status == 0 && said(again).contains("No changes"), "\(said(again))")
     }
 }
+
+/// Issue #9, attack 54a's F2: another user's build (its own state home, so no registry or note
+/// of it is this user's to read) took a file over with identical bytes. The original's state
+/// records another file there, so it adopted this one as a "restored copy" and `clean` deleted
+/// it. A file owned by another user is never a restored copy of this user's: doubt, left in place.
+@Suite(.ownThreads) struct OtherUsersFileRound56Tests {
+    static let manifest = "version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t, from: src/*.jpg, process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
+
+    @Test(arguments: [false, true])
+    func anotherUsersCopyIsNeverARestoredCopy(otherUser: Bool) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/a.jpg"))
+        try Data(Self.manifest.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        let built = try CLI.run(["build", "-q"], in: root)
+        #expect(built.status == 0, "\(said(built))")
+        // The same bytes in a new file (a build elsewhere installed it), owned by another user.
+        let file = root.appendingPathComponent("out/a.jpg")
+        let bytes = try Data(contentsOf: file)
+        try fm.removeItem(at: file)
+        try bytes.write(to: file)
+        if otherUser {
+            guard chown(file.path, 54_321, 54_321) == 0 else { return }   // not root: cannot make another user's file here
+        }
+        let plan = try CLI.run(["plan"], in: root)
+        if otherUser {
+            #expect(plan.status == 1 && said(plan).contains("is owned by another user (uid 54321)") && !said(plan).contains("update record: restored copy"), "\(said(plan))")
+            let build = try CLI.run(["build"], in: root)
+            #expect(build.status == 1 && !said(build).contains("adopted 1"), "\(said(build))")
+            let clean = try CLI.run(["clean"], in: root)
+            #expect(fm.fileExists(atPath: file.path), "clean removed another user's file: \(said(clean))")
+            let taken = try CLI.run(["build", "-q", "--overwrite"], in: root)
+            #expect(taken.status == 0, "\(said(taken))")
+            let owner = try fm.attributesOfItem(atPath: file.path)[.ownerAccountID] as? UInt
+            #expect(owner == UInt(geteuid()), "--overwrite installs the file anew as this user's")
+        } else {
+            // This user's own copy restored (cp -a, git checkout): adopted, as before.
+            #expect(plan.status == 0 && said(plan).contains("restored copy"), "\(said(plan))")
+        }
+    }
+}

@@ -194,7 +194,7 @@ final class StateReadingDisk: Disk, @unchecked Sendable {
             if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") {
                 let shell = Process()
                 shell.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-                shell.arguments = [state, sql]
+                shell.arguments = ["-cmd", ".timeout 30000", state, sql]   // waits out a neighbouring test's reader (SQLITE_BUSY, exit 5)
                 shell.standardOutput = FileHandle.nullDevice
                 try shell.run()
                 shell.waitUntilExit()
