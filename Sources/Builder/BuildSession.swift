@@ -728,7 +728,7 @@ public final class BuildSession: @unchecked Sendable {
 
     /// The files this build took over from another project (`--overwrite`), noted in the state
     /// home by the very file it installed (`TakeoverNotes`), so the project it took them from
-    /// knows another build installed them however far this one moves (attack 54a's F3).
+    /// knows another build installed them however far this one moves (attack 56a's F3).
     func noteTakeovers(_ candidates: [(output: String, file: String, before: FileIdentity)]) {
         guard let store = openedStore, !candidates.isEmpty else { return }
         var taken: [(path: String, identity: FileIdentity)] = []

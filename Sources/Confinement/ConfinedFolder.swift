@@ -490,7 +490,7 @@ public final class ConfinedFolder: Sendable {
             }
             // A name of a temporary's shape that is itself one of `names` (an output a rule writes
             // there: `to: out/.{name}.webp.9.1.derive-tmp`) is that output, never a temporary
-            // (attack 54a's F1: swept as one, then called up to date).
+            // (attack 56a's F1: swept as one, then called up to date).
             guard name.hasPrefix("."), name.hasSuffix(Self.temporaryMarker), !names.contains(name), let pid = Self.writerPID(name),
                   let written = Self.writtenName(name), names.contains(written),
                   kill(pid, 0) != 0, errno == ESRCH else { continue }

@@ -604,7 +604,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     /// Doubt for a file owned by another user where this manifest's state records another file:
     /// another user's build may have taken it over (its state home, registry and notes are not
     /// this user's to read), and a restored copy of this user's would be this user's own file
-    /// (attack 54a's F2: adopted as a "restored copy", then deleted by `clean`).
+    /// (attack 56a's F2: adopted as a "restored copy", then deleted by `clean`).
     private func otherUserDoubt(of file: String) -> ForeignClaims.Claim? {
         var info = stat()
         guard lstat(file, &info) == 0, info.st_uid != geteuid() else { return nil }
@@ -616,7 +616,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
 
     /// Doubt for a file another build of this user's took over with `--overwrite` and installed
     /// (the state home's note of that very file: `TakeoverNotes`), when nothing else found says
-    /// so: that project moved beyond the search, or lost its records (attack 54a's F3).
+    /// so: that project moved beyond the search, or lost its records (attack 56a's F3).
     private func takenOverDoubt(of file: String) -> ForeignClaims.Claim? {
         guard let taker = TakeoverNotes.taker(of: file, besides: owner) else { return nil }
         let gone = NeighbourProjects.isProjectManifest(taker) ? "" : " (no longer there: moved, or removed)"

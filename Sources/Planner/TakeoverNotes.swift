@@ -11,7 +11,7 @@ import Glibc
 /// whose build installed it. Why: the project that took a file over is asked through its build
 /// state, found where the registry of built projects names it or by a bounded search; moved out of
 /// the search's reach (`mv far/x/y/z/B other/q/r/B`, not built since) it was not found, and the
-/// original adopted the file as a "restored copy" of its own and `clean` deleted it (attack 54a's
+/// original adopted the file as a "restored copy" of its own and `clean` deleted it (attack 56a's
 /// F3). The note follows the file, not the project: while that very file is there, the original
 /// knows another build installed it, wherever that project went or whatever it lost.
 ///

@@ -119,7 +119,7 @@ extension TakerLockByPlaceRound54Tests {
     }
 }
 
-/// Issue #9, attack 54a's F3: B (far from A: `far/x/y/z/B`, bucket A's `pub`) took A's output
+/// Issue #9, attack 56a's F3: B (far from A: `far/x/y/z/B`, bucket A's `pub`) took A's output
 /// over with `--overwrite`, then was moved out of the moved-state search's reach
 /// (`other/q/r/B`) and not built since. A adopted the file as a "restored copy" and `clean`
 /// deleted it. The state home now notes the very file B's build installed (`TakeoverNotes`):
@@ -167,7 +167,7 @@ extension TakerLockByPlaceRound54Tests {
     }
 }
 
-/// Issue #9, attack 54a's F2: another user's build (its own state home, so no registry or note
+/// Issue #9, attack 56a's F2: another user's build (its own state home, so no registry or note
 /// of it is this user's to read) took a file over with identical bytes. The original's state
 /// records another file there, so it adopted this one as a "restored copy" and `clean` deleted
 /// it. A file owned by another user is never a restored copy of this user's: doubt, left in place.

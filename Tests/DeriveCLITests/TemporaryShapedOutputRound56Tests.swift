@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Issue #9, attack 54a's F1: a rule writing a name of a temporary's shape
+/// Issue #9, attack 56a's F1: a rule writing a name of a temporary's shape
 /// (`out/t/.{name}.webp.99999.1.derive-tmp`) beside one writing `out/t/{name}.webp` with the same
 /// recipe. The next build's sweep took that output for a temporary of `a.webp` a killed build
 /// left (a dead writer's pid, a.webp's recorded bytes) and removed it; a build after a pause
