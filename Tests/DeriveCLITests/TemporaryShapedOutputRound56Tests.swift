@@ -40,4 +40,31 @@ import TestSupport
         let check = try CLI.run(["check"], in: root, environment: environment)
         #expect(check.status == 0 && fm.fileExists(atPath: output.path), "\(said(check))")
     }
+
+    /// A build that removed a temporary saves no no-op witness: its snapshot, taken before the
+    /// sweep, saw what the sweep then removed (attack 56a's F1 turned that into "Up to date" over
+    /// a missing output). The next command plans in full.
+    @Test func aBuildThatSweptSavesNoWitness() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/a.jpg"))
+        try Data("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t, from: src/*.jpg, process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n".utf8)
+            .write(to: root.appendingPathComponent("derive.yaml"))
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        let first = try CLI.run(["build", "-q"], in: root, environment: environment)
+        #expect(first.status == 0, "\(said(first))")
+        // What a killed build leaves: a dead writer's temporary holding the output's bytes (and no witness).
+        try fm.copyItem(at: root.appendingPathComponent("out/a.jpg"), to: root.appendingPathComponent("out/.a.jpg.2147483000.1.derive-tmp"))
+        let witness = root.appendingPathComponent(".derive/derive/noop-witness")
+        try? fm.removeItem(at: witness)
+        usleep(1_200_000)   // every file out of the racy margin: a build would save its witness
+        let swept = try CLI.run(["build"], in: root, environment: environment)
+        #expect(swept.status == 0 && said(swept).contains("removed 1 temporary file"), "\(said(swept))")
+        #expect(!fm.fileExists(atPath: witness.path), "the sweeping build saved a witness")
+        usleep(1_200_000)
+        let after = try CLI.run(["build"], in: root, environment: environment)
+        #expect(after.status == 0 && said(after).contains("Nothing to do") && fm.fileExists(atPath: witness.path), "\(said(after))")
+    }
 }
