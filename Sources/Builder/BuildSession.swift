@@ -769,7 +769,11 @@ public final class BuildSession: @unchecked Sendable {
                               state: ProjectRegistry.realName(manifest.stateFolder),
                               buckets: ProjectRegistry.keptBuckets(Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.realName($0.path)) }, uniquingKeysWith: { a, _ in a }),
                                                                    outputs: Set(manifest.rules.map(\.targetBucket) + (manifest.index.map { [$0.bucket] } ?? []))),
-                              declared: Dictionary(manifest.buckets.map { ($0.name, ProjectRegistry.declaredName($0.path)) }, uniquingKeysWith: { a, _ in a }))
+                              // Only where a link makes them differ: the registry's size is bounded.
+                              declared: Dictionary(manifest.buckets.compactMap { bucket in
+                                  let declared = ProjectRegistry.declaredName(bucket.path)
+                                  return declared == ProjectRegistry.realName(bucket.path) ? nil : (bucket.name, declared)
+                              }, uniquingKeysWith: { a, _ in a }))
     }
 
     /// The outputs `--verify` proved (`Planner.proven`), kept for every planner this session opens.

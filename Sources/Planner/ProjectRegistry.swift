@@ -35,8 +35,9 @@ public enum ProjectRegistry {
         public var state: String
         /// Bucket name → its folder (absolute, real).
         public var buckets: [String: String]
-        /// Bucket name → its folder as the manifest named it (absolute, links not resolved), for
-        /// those of `buckets`; empty in a line of an older Derive. Why: a bucket whose path still
+        /// Bucket name → its folder as the manifest named it (absolute, its last name not
+        /// followed), for those of `buckets` where that differs from the real folder (a link);
+        /// a bucket not here was named by its real folder (or by an older Derive's line). Why: a bucket whose path still
         /// reads the same while its folder is gone (its link removed) was not re-pointed, so the
         /// folder it led to (`buckets`) still holds the files its lock records (attack 54a).
         public var declared: [String: String] = [:]

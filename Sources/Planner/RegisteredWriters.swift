@@ -184,8 +184,8 @@ extension RegisteredWriters {
         guard let loaded else { return recorded }
         var info = stat()
         var folders = loaded.buckets.map { bucket -> (name: String, folder: String) in
-            guard lstat(bucket.folder, &info) != 0, let then = entry.buckets[bucket.name], let was = entry.declared[bucket.name],
-                  let now = loaded.declared[bucket.name], PathKey.same(was, now) else { return bucket }
+            guard lstat(bucket.folder, &info) != 0, let then = entry.buckets[bucket.name],
+                  let now = loaded.declared[bucket.name], PathKey.same(entry.declared[bucket.name] ?? then, now) else { return bucket }
             return (bucket.name, then)
         }
         let named = Set(loaded.buckets.map(\.name))
