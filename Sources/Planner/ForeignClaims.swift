@@ -676,7 +676,8 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     private func ownStateThere() -> Bool {
         if let ownStateExisted { return ownStateExisted }
         var info = stat()
-        return lstat(stateFolder + "/" + StateFiles.database, &info) == 0
+        let database = stateFolder + "/" + StateFiles.database
+        return lstat(database, &info) == 0 && !StateStore.madeByThisProcess(database)
     }
 
     /// The other project whose build state records the very file at `file` (device, inode,

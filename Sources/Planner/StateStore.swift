@@ -286,6 +286,20 @@ public final class StateStore: Sendable {
 
     public static let fileName = StateFiles.database
 
+    /// The state databases this process started afresh (`existed` false): a state made by this
+    /// command says nothing of who installed a file, as a lost one does (`ForeignClaimLookup`
+    /// asks; attack 56b's H1: a build deleted an old copy its plan left as a neighbour's, as the
+    /// build's own new state was taken for one that was there).
+    public static func madeByThisProcess(_ path: String) -> Bool { madeHere.contains(path) }
+    private static let madeHere = MadePaths()
+
+    private final class MadePaths: @unchecked Sendable {
+        private let lock = NSLock()
+        private var paths: Set<String> = []
+        func insert(_ path: String) { _ = lock.withLock { paths.insert(path) } }
+        func contains(_ path: String) -> Bool { lock.withLock { paths.contains(path) } }
+    }
+
     /// Opens (or creates) the state in `folder`. A database SQLite calls corrupt or "not a
     /// database" is moved aside (`state.sqlite.corrupt-<time>`, named in `movedAside`) and a new
     /// one started: the lock and the outputs on disk are enough to rebuild it.
@@ -366,6 +380,7 @@ public final class StateStore: Sendable {
         integrityChecked = checked
         opensTheFile = true
         existed = wasThere && aside == nil
+        if !existed { Self.madeHere.insert(path) }
         opened.add(transactionObserver: changes, extent: .databaseLifetime)
         if aside == nil { trustRows(vouchedRows, file: path) }
     }
