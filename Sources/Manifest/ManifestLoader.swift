@@ -963,6 +963,10 @@ struct LoadState {
                         diagnostics.error(toNode.location.advanced(by: toOffset), problem, hint: "give that folder in 'to' another name")
                         ok = false
                     }
+                    if let problem = parsed.temporaryNameProblem {
+                        diagnostics.error(toNode.location.advanced(by: toOffset), problem, hint: "end the file name in 'to' otherwise")
+                        ok = false
+                    }
                     // No object key holds a C0 control or DEL (serve refuses them): a literal one in
                     // 'to' would fail every output at build (attack 42c's L5), so it is refused here,
                     // as a matrix value with one is. A C1 control (U+0080–U+009F) is refused too

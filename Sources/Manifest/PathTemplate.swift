@@ -121,6 +121,16 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         return "the output path '\(text)' has a part named '\(ProjectMarkers.stateFolderName)'; Derive keeps build states in folders named \(ProjectMarkers.stateFolderName), and serve answers nothing in them"
     }
 
+    /// The output's file name ends in `.derive-tmp` in the template's own text: the names of
+    /// Derive's temporary files (`.NAME.PID.N.derive-tmp`), which a build removes as a killed
+    /// command's when one holds Derive's bytes for NAME (attack 56b's H5: another project's
+    /// output of that shape in a shared folder was swept). Nil when it does not.
+    public var temporaryNameProblem: String? {
+        guard text.hasSuffix(Self.temporarySuffix) else { return nil }
+        return "the output path '\(text)' ends in '\(Self.temporarySuffix)', as the temporary files Derive writes do (.NAME.PID.N.derive-tmp); a build takes such a file for one a killed command left"
+    }
+    public static let temporarySuffix = ".derive-tmp"
+
     /// A part of the output path that is `.` in the template's own text (`out/./{name}.webp`):
     /// every output key would then have a `.` part, which the build refuses for each output
     /// (`KeyPlaceProblem`), so validate refuses the rule where it is written (attack 48a's F6).

@@ -5,6 +5,9 @@
 enum KeyPlaceProblem: Equatable {
     case dotSegment
     case nameTooLong(Int)
+    /// The file name has the shape of Derive's temporaries (`.NAME.PID.N.derive-tmp`), which a
+    /// build's sweep removes as a killed command's (attack 56b's H5).
+    case temporaryName
 
     /// Linux's NAME_MAX: the longest file or folder name, in bytes, on ext4, XFS, Btrfs and tmpfs.
     static let maxNameBytes = 255
@@ -15,7 +18,12 @@ enum KeyPlaceProblem: Equatable {
             if part.isEmpty || part.elementsEqual([0x2E]) || part.elementsEqual([0x2E, 0x2E]) { return .dotSegment }
             longest = max(longest, part.count)
         }
-        return longest > maxNameBytes ? .nameTooLong(longest) : nil
+        if longest > maxNameBytes { return .nameTooLong(longest) }
+        if let last = key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last,
+           last.first == UInt8(ascii: "."), String(decoding: last, as: UTF8.self).hasSuffix(".derive-tmp") {
+            return .temporaryName
+        }
+        return nil
     }
 
     func message(output: String) -> String {
@@ -24,6 +32,9 @@ enum KeyPlaceProblem: Equatable {
         case .dotSegment:
             return "its outputs' keys would have a '.' or '..' part (or an empty one), as in \(shown); such a key names a place outside "
                 + "the output's folder, so Derive never writes it: rename the source or the style, or change the rule's 'to:', or exclude the source in 'exclude:'"
+        case .temporaryName:
+            return "its outputs' file names would have the shape of Derive's temporary files (.NAME.PID.N.derive-tmp), as in \(shown); a build removes such "
+                + "a file as one a killed command left: change the rule's 'to:', or rename the source, or exclude it in 'exclude:'"
         case .nameTooLong(let bytes):
             return "its outputs' file names would be \(bytes) bytes long, as in \(shown); a file name may be at most \(Self.maxNameBytes) bytes: "
                 + "shorten the rule's 'to:', or rename the source, or exclude it in 'exclude:'"
