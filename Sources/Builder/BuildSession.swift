@@ -737,18 +737,29 @@ public final class BuildSession: @unchecked Sendable {
                   recorded != candidate.before, recorded.isFile(at: candidate.file) else { continue }
             taken.append((ForeignProjectFiles.realPath(candidate.file), recorded))
         }
-        TakeoverNotes.note(taken, manifest: Self.ownerName(manifestPath))
+        if let warning = TakeoverNotes.note(taken, manifest: Self.ownerName(manifestPath)) {
+            FileHandle.standardError.write(Data("derive: warning: \(warning)\n".utf8))
+        }
     }
 
     /// The outputs a `--overwrite` build is about to write over a file this manifest's state
     /// does not record as the one it installed there (another project's, or one put there), with
     /// that file's identity: those it installs anew are `noteTakeovers`' to note.
+    /// And those a build writes anew over a file it took over earlier (noted): the note goes
+    /// over to the new file (attack 56b's H3: a rebuild of the taker's own output lost it).
     func takeoverCandidates(_ plan: Plan) -> [(output: String, file: String, before: FileIdentity)] {
-        guard overwrite else { return [] }
+        let work = plan.items.filter { $0.kind != .upToDate && $0.kind != .delete }
+        guard !work.isEmpty else { return [] }
+        let noted = TakeoverNotes.taken(by: Self.ownerName(manifestPath))
+        guard overwrite || !noted.isEmpty else { return [] }
         var found: [(output: String, file: String, before: FileIdentity)] = []
-        for item in plan.items where item.kind != .upToDate && item.kind != .delete {
+        for item in work {
             guard let file = item.derivative?.outputPath, let there = FileIdentity.ofRegularFile(file) else { continue }
-            if let own = (try? openedStore?.outputIdentity(item.output)) ?? nil, own != .unproven, own.isFile(at: file) { continue }
+            let takenEarlier = noted.isEmpty ? false : noted[ForeignProjectFiles.realPath(file)].map { $0.isFile(at: file) } ?? false
+            if !takenEarlier {
+                guard overwrite else { continue }
+                if let own = (try? openedStore?.outputIdentity(item.output)) ?? nil, own != .unproven, own.isFile(at: file) { continue }
+            }
             found.append((item.output, file, there))
         }
         return found

@@ -105,7 +105,8 @@ public enum ForeignClaims {
             }
             // Never adopted on a guess: the file may be a project's the registry would name.
             if let doubt {
-                let fix = doubt.contains(" lies in a bucket of ") ? "set XDG_STATE_HOME to a folder outside every bucket"
+                let fix = doubt.contains(TakeoverNotes.unreadableMarker) ? "move the takeover notes away (the next --overwrite build writes them anew)"
+                    : doubt.contains(" lies in a bucket of ") ? "set XDG_STATE_HOME to a folder outside every bucket"
                     // The state home this manifest built with is gone: the projects it named record
                     // themselves again when they build (attack 52a's F12).
                     : doubt.contains(WipedStateHome.marker)
@@ -113,7 +114,7 @@ public enum ForeignClaims {
                     // Followed literally, loses no project: what the registry named is found again
                     // from the build states' tokens in the state home (attack 51a's 2).
                     : "move the registry away (whatever is at that path: a file, a folder, a link) or make it a readable file of yours (the next build writes it anew; the projects it named are found again from their build states' tokens beside it)"
-                let cannotTell = doubt.contains(WipedStateHome.marker) ? "another project" : "a project it lists"
+                let cannotTell = doubt.contains(WipedStateHome.marker) || doubt.contains(TakeoverNotes.unreadableMarker) ? "another project" : "a project it lists"
                 return "\(file) may be another project's output: \(doubt), so Derive cannot tell whether \(cannotTell) installed this file; "
                     + fix + ", or pass --overwrite to take the file over"
             }
@@ -549,6 +550,10 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         }
         if installed == true { return nil }
         if now != nil, let claim = elsewhere().installerClaim(of: file, doubting: true) { return claim }
+        // Another build of this user's took this very file over and installed it (the state
+        // home's note): it outranks this manifest's lock line, written before (attack 56b's H2:
+        // with this manifest's state lost, its lock adopted the file and `clean` deleted it).
+        if now != nil, let doubt = takenOverDoubt(of: file) { return doubt }
         // This manifest's own state, no longer bound (its token gone with the state home), records
         // another file there: the project that installed this one is no longer named anywhere.
         if now != nil, installed == nil, let doubt = WipedStateHome.doubt(file: file, output: output, stateFolder: stateFolder, owner: owner) {
@@ -618,7 +623,22 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     /// (the state home's note of that very file: `TakeoverNotes`), when nothing else found says
     /// so: that project moved beyond the search, or lost its records (attack 56a's F3).
     private func takenOverDoubt(of file: String) -> ForeignClaims.Claim? {
-        guard let taker = TakeoverNotes.taker(of: file, besides: owner) else { return nil }
+        let answer = lock.withLock { () -> TakeoverNotes.Answer?? in takeoverAnswers[file] } ?? {
+            let notes = lock.withLock { loadedNotes } ?? {
+                let read = TakeoverNotes.Notes.read()
+                lock.withLock { loadedNotes = read }
+                return read
+            }()
+            let found = TakeoverNotes.taker(of: file, besides: owner, in: notes)
+            lock.withLock { takeoverAnswers[file] = .some(found) }
+            return found
+        }()
+        guard let answer else { return nil }
+        guard case .taker(let taker) = answer else {
+            // Unreadable notes are doubt, as an unreadable registry is (attack 56b's M1).
+            guard case .unreadable(let why) = answer else { return nil }
+            return ForeignClaims.Claim(manifest: TakeoverNotes.path ?? "", recordedOwner: nil, doubt: why + " (" + TakeoverNotes.unreadableMarker + ")")
+        }
         let gone = NeighbourProjects.isProjectManifest(taker) ? "" : " (no longer there: moved, or removed)"
         return ForeignClaims.Claim(manifest: taker, recordedOwner: nil,
                                    doubt: "its build took this very file over (derive build --overwrite) and installed it, as this user's state home notes\(gone), "
@@ -648,6 +668,8 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         return claim
     }
     private var loadedWriters: RegisteredWriters?
+    private var takeoverAnswers: [String: TakeoverNotes.Answer?] = [:]
+    private var loadedNotes: TakeoverNotes.Notes?
 
     /// The registry's live projects that write or keep files, read once (on first need).
     private var registeredWriters: RegisteredWriters {

@@ -22,8 +22,10 @@ public enum TakeoverNotes {
     static let tokenName = "takeovers"
     static let header = "derive-takeovers 1"
     static let maxNotes = 4_096
+    /// Said in the doubt of a file while the notes cannot be read.
+    public static let unreadableMarker = "which notes the files builds took over from other projects"
 
-    struct Note: Equatable {
+    struct Note: Equatable, Sendable {
         var path: String
         var identity: FileIdentity
         var manifest: String
@@ -44,34 +46,102 @@ public enum TakeoverNotes {
         }
     }
 
+    /// What the notes file holds: its notes (none when it is not there), or why it cannot be
+    /// read (then nothing is written over it, and a file it might name is doubt).
+    enum Contents: Sendable {
+        case notes([Note])
+        case unreadable(String)
+    }
+
     /// Notes `taken` (real paths, each with the identity of the file just installed there) as
-    /// installed by `manifest`'s build. Best effort: a note not written leaves the file to the
-    /// other checks, as before.
-    public static func note(_ taken: [(path: String, identity: FileIdentity)], manifest: String) {
-        guard !taken.isEmpty, let folder = try? StateFolderTrust.openTokenFolder(create: true) else { return }
+    /// installed by `manifest`'s build. A note whose very file is still there is never dropped:
+    /// when the new ones do not fit (`maxNotes`, the token's bytes), none is written. Returns a
+    /// warning when this build's takeovers are not noted (the file unreadable, full, not written).
+    public static func note(_ taken: [(path: String, identity: FileIdentity)], manifest: String) -> String? {
+        guard !taken.isEmpty else { return nil }
+        let folder: Int32
+        do { folder = try StateFolderTrust.openTokenFolder(create: true) } catch { return "the takeover notes cannot be kept (\(error))" }
         defer { close(folder) }
         while flock(folder, LOCK_EX) != 0, errno == EINTR {}
         defer { flock(folder, LOCK_UN) }
+        let old: [Note]
+        switch read() {
+        case .notes(let notes): old = notes
+        case .unreadable(let why): return "the takeover notes \(path ?? tokenName) \(why): this build's takeovers are not noted; move it away (the next --overwrite build writes it anew)"
+        }
         let fresh = taken.map { Note(path: $0.path, identity: $0.identity, manifest: manifest) }
         // Kept: notes whose very file is still there, at a path not noted anew.
-        let kept = read().filter { old in old.identity.isFile(at: old.path) && !fresh.contains { PathKey.same($0.path, old.path) } }
-        let notes = (kept + fresh).suffix(maxNotes)
-        try? StateFolderTrust.writeToken(header + "\n" + notes.map(\.line).joined(), name: tokenName)
+        let kept = old.filter { note in note.identity.isFile(at: note.path) && !fresh.contains { PathKey.same($0.path, note.path) } }
+        let notes = kept + fresh
+        let text = header + "\n" + notes.map(\.line).joined()
+        guard notes.count <= maxNotes, text.utf8.count <= StateFolderTrust.maxTokenBytes else {
+            return "the takeover notes \(path ?? tokenName) are full (\(kept.count) files other builds took over are still there; at most \(maxNotes) notes, "
+                + "\(StateFolderTrust.maxTokenBytes) bytes): this build's \(fresh.count) takeovers are not noted, and none noted before is dropped"
+        }
+        do { try StateFolderTrust.writeToken(text, name: tokenName) } catch { return "the takeover notes were not written (\(error))" }
+        return nil
     }
 
-    static func read() -> [Note] {
-        guard let data = StateFolderTrust.readToken(name: tokenName) else { return [] }
+    /// Where the notes file is (nil: no state home).
+    static var path: String? { ProjectRegistry.path.map { ($0 as NSString).deletingLastPathComponent + "/" + tokenName } }
+
+    static func read() -> Contents {
+        guard let folder = try? StateFolderTrust.openTokenFolder(create: false) else { return .notes([]) }
+        close(folder)
+        guard let notesPath = path else { return .notes([]) }
+        var info = stat()
+        guard lstat(notesPath, &info) == 0 else { return errno == ENOENT ? .notes([]) : .unreadable("cannot be read (\(String(cString: strerror(errno))))") }
+        guard let data = StateFolderTrust.readToken(name: tokenName) else {
+            return .unreadable((info.st_mode & S_IFMT) != S_IFREG ? "is not a regular file" : "cannot be read as Derive's (more than \(StateFolderTrust.maxTokenBytes) bytes, or not this user's)")
+        }
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
-        guard lines.first == Substring(header) else { return [] }
-        return lines.dropFirst().compactMap(Note.parse)
+        guard lines.first == Substring(header) else { return .unreadable("does not start with '\(header)'") }
+        var notes: [Note] = []
+        for line in lines.dropFirst() {
+            guard let note = Note.parse(line) else { return .unreadable("holds a line that is not a note (garbled or cut short)") }
+            notes.append(note)
+        }
+        return .notes(notes)
+    }
+
+    /// The notes as read once.
+    public struct Notes: Sendable {
+        let contents: Contents
+        public static func read() -> Notes { Notes(contents: TakeoverNotes.read()) }
+    }
+
+    /// Who took over the very file at `path` (which is still there), by the notes.
+    public enum Answer: Equatable {
+        /// The manifest (not the one asking) whose build took it over and installed it.
+        case taker(String)
+        /// The notes cannot be read: why, said as the cause (with the file's path).
+        case unreadable(String)
     }
 
     /// The manifest (not `owner`) whose build took over and installed the very file at `path`,
     /// which is still there; nil when no note says so.
-    public static func taker(of path: String, besides owner: String) -> String? {
+    public static func taker(of path: String, besides owner: String) -> Answer? {
+        taker(of: path, besides: owner, in: Notes(contents: read()))
+    }
+
+    /// The same, from notes read once (`Notes`), for a command that asks of many files.
+    public static func taker(of path: String, besides owner: String, in contents: Notes) -> Answer? {
         let real = ForeignProjectFiles.realPath(path)
-        return read().last { note in
-            PathKey.same(note.path, real) && !PathKey.same(note.manifest, owner) && note.identity.isFile(at: path)
-        }?.manifest
+        switch contents.contents {
+        case .unreadable(let why): return .unreadable("the state home's takeover notes \(Self.path ?? tokenName) \(why)")
+        case .notes(let notes):
+            return notes.last { note in
+                PathKey.same(note.path, real) && !PathKey.same(note.manifest, owner) && note.identity.isFile(at: path)
+            }.map { .taker($0.manifest) }
+        }
+    }
+
+    /// The very files `manifest`'s builds took over that are still there, by real path (read once
+    /// by a build, which carries each note over to the file it installs anew there).
+    public static func taken(by manifest: String) -> [String: FileIdentity] {
+        guard case .notes(let notes) = read() else { return [:] }
+        var found: [String: FileIdentity] = [:]
+        for note in notes where PathKey.same(note.manifest, manifest) { found[note.path] = note.identity }
+        return found
     }
 }

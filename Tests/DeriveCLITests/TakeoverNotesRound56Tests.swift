@@ -45,4 +45,81 @@ import TestSupport
         let build = try CLI.run(["build"], in: b, environment: environment)
         #expect(!said(build).contains("deleted 1 old copy") && inode(file) == before, "\(said(build))")
     }
+
+    /// B took A's file over (noted) and then went: moved away, its lock and state gone. A's
+    /// plan, build and clean refuse and keep the file (`context`: what else happened first).
+    func expectKeptByTheNote(_ a: URL, _ file: URL, _ environment: [String: String], _ context: String) throws {
+        let before = inode(file)
+        #expect(before != nil, "\(context): the file is not there")
+        let plan = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("as this user's state home notes"), "\(context) plan: \(said(plan))")
+        let build = try CLI.run(["build"], in: a, environment: environment)
+        #expect(build.status == 1 && !said(build).contains("adopted 1") && inode(file) == before, "\(context) build: \(said(build))")
+        let clean = try CLI.run(["clean"], in: a, environment: environment)
+        #expect(inode(file) == before, "\(context): clean removed B's file: \(said(clean))")
+    }
+
+    /// B, having taken A's file over, moved out of reach with its lock and state removed.
+    func takerGone(_ root: URL, _ b: URL) throws {
+        try FileManager.default.removeItem(at: b.appendingPathComponent(".derive"))
+        try FileManager.default.removeItem(at: b.appendingPathComponent("derive.lock"))
+        try FileManager.default.moveItem(at: b, to: root.appendingPathComponent("B-moved"))
+    }
+
+    /// H2: the note outranks A's own lock line (written before the takeover) when A's state is
+    /// lost too: A's lock adopted the file and clean deleted it.
+    @Test func theNoteOutranksTheOriginalsLock() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        try takerGone(root, b)
+        try FileManager.default.removeItem(at: a.appendingPathComponent(".derive"))
+        try expectKeptByTheNote(a, root.appendingPathComponent("shared/a.jpg"), environment, "A's state lost")
+    }
+
+    /// H3: B rebuilt its output after the takeover (a new file, the same bytes): the note goes
+    /// over to the new file.
+    @Test func aTakersRebuildCarriesTheNoteOver() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        let file = root.appendingPathComponent("shared/a.jpg")
+        let taken = inode(file)
+        try Data(Self.manifest("B", process: "image/resize,w_64/format,jpg").utf8).write(to: b.appendingPathComponent("derive.yaml"))
+        let rebuilt = try CLI.run(["build", "-q"], in: b, environment: environment)
+        #expect(rebuilt.status == 0 && inode(file) != taken, "\(said(rebuilt))")
+        try takerGone(root, b)
+        try expectKeptByTheNote(a, file, environment, "B rebuilt")
+    }
+
+    /// M1: notes that cannot be read (garbled, cut short, a folder at their path) are doubt, as
+    /// an unreadable registry is, never "no note"; a takeover build then says its takeovers are
+    /// not noted. H4: full notes drop none still there, and the build says so.
+    @Test(arguments: ["garbled", "folder"])
+    func unreadableNotesAreDoubt(breakage: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        try takerGone(root, b)
+        let notes = root.appendingPathComponent("st/derive/states/takeovers")
+        try FileManager.default.removeItem(at: notes)
+        if breakage == "garbled" { try Data("derive-takeovers 1\ntook 1 2 x [\"/p".utf8).write(to: notes) } else {
+            try FileManager.default.createDirectory(at: notes, withIntermediateDirectories: false)
+        }
+        let file = root.appendingPathComponent("shared/a.jpg")
+        let plan = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("takeover notes") && said(plan).contains("move the takeover notes away"), "\(said(plan))")
+        let clean = try CLI.run(["clean"], in: a, environment: environment)
+        #expect(FileManager.default.fileExists(atPath: file.path), "\(said(clean))")
+        // A takeover while they cannot be read: said, and nothing written over them.
+        try Data(Self.manifest("C").utf8).write(to: a.appendingPathComponent("c.yaml"))
+        let taker = try CLI.run(["build", "-q", "--overwrite", "c.yaml"], in: a, environment: environment)
+        #expect(taker.status == 0 && said(taker).contains("warning: the takeover notes") && said(taker).contains("are not noted"), "\(said(taker))")
+    }
 }
