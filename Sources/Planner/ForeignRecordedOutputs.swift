@@ -301,7 +301,7 @@ public final class ForeignRecordedOutputs: @unchecked Sendable {
     private func isCopyOfOwnState(_ state: String) -> Bool {
         let ownState = ProjectRegistry.realName(projects.ownStateFolder)
         guard !PathKey.same(ProjectRegistry.realName(state), ownState),
-              let made = StateFolderMade.read(name: StateFolderMade.name(forState: ownState)).last(where: { PathKey.same($0.path, ownState) }),
+              let made = StateFolderMade.madeBefore(ownState, stateFolder: ownState),
               let here = FileIdentity.ofFolder(state), here != made.identity else { return false }
         let database = state + "/" + StateFiles.database
         var configuration = Configuration()

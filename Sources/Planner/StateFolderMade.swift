@@ -42,6 +42,23 @@ public enum StateFolderMade {
         StateBinding.key(forState: folder + "/" + StateFiles.database).key + ".folders"
     }
 
+    /// The note of the folder at `path` as it was before this process made that folder (a build
+    /// makes its state folder before it plans): the folder Derive made there earlier, which a
+    /// copy's folder is told from (`ForeignRecordedOutputs.isCopyOfOwnState`; attack 56b's M2:
+    /// plan refused, and the build, having noted its new folder, adopted).
+    static func madeBefore(_ path: String, stateFolder folder: String) -> Made? {
+        if let kept = beforeThisProcess.kept(path) { return kept }
+        return read(name: name(forState: folder)).last { PathKey.same($0.path, path) }
+    }
+    private static let beforeThisProcess = Before()
+
+    private final class Before: @unchecked Sendable {
+        private let lock = NSLock()
+        private var notes: [String: Made?] = [:]
+        func keep(_ path: String, _ made: Made?) { lock.withLock { if notes[path] == nil { notes[path] = .some(made) } } }
+        func kept(_ path: String) -> Made?? { lock.withLock { notes[path] } }
+    }
+
     static func read(name: String) -> [Made] {
         guard let data = StateFolderTrust.readToken(name: name) else { return [] }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap(Made.parse)
@@ -52,7 +69,10 @@ public enum StateFolderMade {
     /// folder not noted is kept by `clean` (and named), never removed on a guess.
     static func note(_ made: [String], stateFolder folder: String) {
         let name = name(forState: folder)
-        let kept = read(name: name).filter { old in old.isThere && !made.contains(old.path) }
+        let previous = read(name: name)
+        // What was noted of each folder before this process made it again (first time only).
+        for path in made { beforeThisProcess.keep(path, previous.last { PathKey.same($0.path, path) }) }
+        let kept = previous.filter { old in old.isThere && !made.contains(old.path) }
         let lines = (kept + made.compactMap(Made.of)).map(\.line).joined()
         try? StateFolderTrust.writeToken(lines, name: name)
     }

@@ -117,6 +117,33 @@ extension TakerLockByPlaceRound54Tests {
         let clean = try CLI.run(["clean"], in: backup, environment: environment)
         #expect(fm.fileExists(atPath: root.appendingPathComponent("shared/a.jpg").path), "the backup's clean removed proj's file: \(said(clean))")
     }
+
+    /// Attack 56b's M2: `mv proj proj.bak; cp -a proj.bak proj`, then `rm -rf proj/.derive`:
+    /// proj.bak's state is the very folder Derive made (moved), so the file is proj.bak's and
+    /// proj's plan refuses it; proj's build, having made and noted its own new state folder,
+    /// took proj.bak's for a copy and adopted. Build and check agree with plan now.
+    @Test func theMovedOriginalStaysTheOwnerForPlanAndBuildAlike() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let proj = root.appendingPathComponent("proj"), moved = root.appendingPathComponent("proj.bak")
+        try fm.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
+        try Data(Self.manifest.utf8).write(to: proj.appendingPathComponent("derive.yaml"))
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        #expect(try CLI.run(["build", "-q"], in: proj, environment: environment).status == 0)
+        try fm.moveItem(at: proj, to: moved)
+        let copied = Process()
+        copied.executableURL = URL(fileURLWithPath: "/bin/cp")
+        copied.arguments = ["-a", moved.path, proj.path]
+        try copied.run()
+        copied.waitUntilExit()
+        try fm.removeItem(at: proj.appendingPathComponent(".derive"))
+        for command in [["plan"], ["check"], ["build"]] {
+            let run = try CLI.run(command, in: proj, environment: environment)
+            #expect(run.status == 1 && said(run).contains("proj.bak/derive.yaml") && !said(run).contains("adopted 1"), "\(command): \(said(run))")
+        }
+    }
 }
 
 /// Issue #9, attack 56a's F3: B (far from A: `far/x/y/z/B`, bucket A's `pub`) took A's output
