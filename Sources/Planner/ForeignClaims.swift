@@ -553,6 +553,10 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         // Another build of this user's took this very file over and installed it (the state
         // home's note): it outranks this manifest's lock line, written before (attack 56b's H2:
         // with this manifest's state lost, its lock adopted the file and `clean` deleted it).
+        // This manifest's own build took this very file over (its note): its own, whatever its
+        // lost state or another lock says (attack 56b's M3: told it may be the other's, and
+        // advised to build that one with --overwrite).
+        if now != nil, TakeoverNotes.noted(file, by: owner, in: notes()) { return nil }
         if now != nil, let doubt = takenOverDoubt(of: file) { return doubt }
         // This manifest's own state, no longer bound (its token gone with the state home), records
         // another file there: the project that installed this one is no longer named anywhere.
@@ -624,12 +628,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     /// so: that project moved beyond the search, or lost its records (attack 56a's F3).
     private func takenOverDoubt(of file: String) -> ForeignClaims.Claim? {
         let answer = lock.withLock { () -> TakeoverNotes.Answer?? in takeoverAnswers[file] } ?? {
-            let notes = lock.withLock { loadedNotes } ?? {
-                let read = TakeoverNotes.Notes.read()
-                lock.withLock { loadedNotes = read }
-                return read
-            }()
-            let found = TakeoverNotes.taker(of: file, besides: owner, in: notes)
+            let found = TakeoverNotes.taker(of: file, besides: owner, in: notes())
             lock.withLock { takeoverAnswers[file] = .some(found) }
             return found
         }()
@@ -669,6 +668,14 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     }
     private var loadedWriters: RegisteredWriters?
     private var takeoverAnswers: [String: TakeoverNotes.Answer?] = [:]
+
+    /// The state home's takeover notes, read once.
+    private func notes() -> TakeoverNotes.Notes {
+        if let known = lock.withLock({ loadedNotes }) { return known }
+        let read = TakeoverNotes.Notes.read()
+        lock.withLock { loadedNotes = read }
+        return read
+    }
     private var loadedNotes: TakeoverNotes.Notes?
 
     /// The registry's live projects that write or keep files, read once (on first need).

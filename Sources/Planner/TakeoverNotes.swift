@@ -126,14 +126,22 @@ public enum TakeoverNotes {
 
     /// The same, from notes read once (`Notes`), for a command that asks of many files.
     public static func taker(of path: String, besides owner: String, in contents: Notes) -> Answer? {
-        let real = ForeignProjectFiles.realPath(path)
         switch contents.contents {
         case .unreadable(let why): return .unreadable("the state home's takeover notes \(Self.path ?? tokenName) \(why)")
         case .notes(let notes):
+            guard !notes.isEmpty else { return nil }
+            let real = ForeignProjectFiles.realPath(path)
             return notes.last { note in
                 PathKey.same(note.path, real) && !PathKey.same(note.manifest, owner) && note.identity.isFile(at: path)
             }.map { .taker($0.manifest) }
         }
+    }
+
+    /// Whether the latest note of the very file at `path` (still there) names `manifest`.
+    public static func noted(_ path: String, by manifest: String, in contents: Notes) -> Bool {
+        guard case .notes(let notes) = contents.contents, !notes.isEmpty else { return false }
+        let real = ForeignProjectFiles.realPath(path)
+        return notes.last { PathKey.same($0.path, real) && $0.identity.isFile(at: path) }.map { PathKey.same($0.manifest, manifest) } ?? false
     }
 
     /// The very files `manifest`'s builds took over that are still there, by real path (read once

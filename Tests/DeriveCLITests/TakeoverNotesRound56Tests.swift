@@ -123,3 +123,28 @@ import TestSupport
         #expect(taker.status == 0 && said(taker).contains("warning: the takeover notes") && said(taker).contains("are not noted"), "\(said(taker))")
     }
 }
+
+/// Attack 56b's M3: two manifests in one folder, `b.yaml` took `out/a.jpg` over from `a.yaml`
+/// (noted), then lost only its state. b was told the file may be a.yaml's and advised to build
+/// a.yaml with --overwrite, which would replace b's output; its own note says b installed it.
+@Suite(.ownThreads) struct TakerOwnNoteRound56Tests {
+    @Test func aTakersOwnNoteKeepsItsFileItsOwn() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/a.jpg"))
+        for name in ["a", "b"] {
+            try Data("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t\(name), from: src/*.jpg, process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n".utf8)
+                .write(to: root.appendingPathComponent("\(name).yaml"))
+        }
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("st").path]
+        #expect(try CLI.run(["build", "-q", "a.yaml"], in: root, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite", "b.yaml"], in: root, environment: environment).status == 0)
+        try fm.removeItem(at: root.appendingPathComponent(".derive/b"))
+        let build = try CLI.run(["build", "b.yaml"], in: root, environment: environment)
+        #expect(build.status == 0 && said(build).contains("adopted 1"), "\(said(build))")
+        let plan = try CLI.run(["plan", "a.yaml"], in: root, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("b.yaml"), "\(said(plan))")
+    }
+}
