@@ -550,14 +550,6 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         }
         if installed == true { return nil }
         if now != nil, let claim = elsewhere().installerClaim(of: file, doubting: true) { return claim }
-        // Another build of this user's took this very file over and installed it (the state
-        // home's note): it outranks this manifest's lock line, written before (attack 56b's H2:
-        // with this manifest's state lost, its lock adopted the file and `clean` deleted it).
-        // This manifest's own build took this very file over (its note): its own, whatever its
-        // lost state or another lock says (attack 56b's M3: told it may be the other's, and
-        // advised to build that one with --overwrite).
-        if now != nil, TakeoverNotes.noted(file, by: owner, in: notes()) { return nil }
-        if now != nil, let doubt = takenOverDoubt(of: file) { return doubt }
         // This manifest's own state, no longer bound (its token gone with the state home), records
         // another file there: the project that installed this one is no longer named anywhere.
         if now != nil, installed == nil, let doubt = WipedStateHome.doubt(file: file, output: output, stateFolder: stateFolder, owner: owner) {
@@ -590,6 +582,10 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             doubt.ownRecordsNothing = true
             return doubt
         }
+        // Nothing else claims it, and another build of this user's took this very file over and
+        // installed it (the state home's note): that outranks this manifest's lock line, written
+        // before (attack 56b's H2: its state lost, its lock adopted the file and `clean` deleted it).
+        if now != nil, installed == nil, let doubt = takenOverDoubt(of: file) { return doubt }
         return nil
     }
 

@@ -137,13 +137,6 @@ public enum TakeoverNotes {
         }
     }
 
-    /// Whether the latest note of the very file at `path` (still there) names `manifest`.
-    public static func noted(_ path: String, by manifest: String, in contents: Notes) -> Bool {
-        guard case .notes(let notes) = contents.contents, !notes.isEmpty else { return false }
-        let real = ForeignProjectFiles.realPath(path)
-        return notes.last { PathKey.same($0.path, real) && $0.identity.isFile(at: path) }.map { PathKey.same($0.manifest, manifest) } ?? false
-    }
-
     /// The very files `manifest`'s builds took over that are still there, by real path (read once
     /// by a build, which carries each note over to the file it installs anew there).
     public static func taken(by manifest: String) -> [String: FileIdentity] {
