@@ -755,7 +755,7 @@ public final class BuildSession: @unchecked Sendable {
         var found: [(output: String, file: String, before: FileIdentity)] = []
         for item in work {
             guard let file = item.derivative?.outputPath, let there = FileIdentity.ofRegularFile(file) else { continue }
-            let takenEarlier = noted.isEmpty ? false : noted[ForeignProjectFiles.realPath(file)].map { $0.isFile(at: file) } ?? false
+            let takenEarlier = noted.firstIndex(of: there).map { noted[$0].birth == 0 || noted[$0].birth == (FileBirth.of(file) ?? 0) } ?? false
             if !takenEarlier {
                 guard overwrite else { continue }
                 if let own = (try? openedStore?.outputIdentity(item.output)) ?? nil, own != .unproven, own.isFile(at: file) { continue }

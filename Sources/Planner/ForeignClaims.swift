@@ -585,7 +585,11 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         // Nothing else claims it, and another build of this user's took this very file over and
         // installed it (the state home's note): that outranks this manifest's lock line, written
         // before (attack 56b's H2: its state lost, its lock adopted the file and `clean` deleted it).
-        if now != nil, installed == nil, let doubt = takenOverDoubt(of: file) { return doubt }
+        // Nor does a lock line outweigh another user's ownership of the file: that user's build
+        // (its own state home) may have taken it over, and this manifest's lock only knows the
+        // bytes (attack 56c's H2: adopted from the lock, cleaned, deleted as an old copy,
+        // replaced by a restyle, all with this manifest's state lost).
+        if now != nil, installed == nil, let doubt = takenOverDoubt(of: file) ?? otherUserDoubt(of: file) { return doubt }
         return nil
     }
 

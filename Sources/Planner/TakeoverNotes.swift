@@ -35,6 +35,17 @@ public enum TakeoverNotes {
             return "took \(identity.device) \(identity.inode) \(identity.birth) \(pair)\n"
         }
 
+        /// Whether the noted file may still be somewhere: it is at its path, or its folder is
+        /// gone from where it was (renamed with it: `mv shared shared2`, a sync tool's moment
+        /// away), and never a note whose folder is there without it (deleted, or replaced).
+        /// Attack 56c's H1: a note dropped while its folder was away for a moment, and notes
+        /// matched by path alone, let a renamed folder's file be adopted and deleted.
+        var mayBeThere: Bool {
+            if identity.isFile(at: path) { return true }
+            var info = stat()
+            return lstat((path as NSString).deletingLastPathComponent, &info) != 0
+        }
+
         static func parse(_ line: Substring) -> Note? {
             let fields = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             guard fields.count == 5, fields[0] == "took", let device = UInt64(fields[1]), let inode = UInt64(fields[2]), let birth = Int64(fields[3]),
@@ -70,8 +81,8 @@ public enum TakeoverNotes {
         case .unreadable(let why): return "the takeover notes \(path ?? tokenName) \(why): this build's takeovers are not noted; move it away (the next --overwrite build writes it anew)"
         }
         let fresh = taken.map { Note(path: $0.path, identity: $0.identity, manifest: manifest) }
-        // Kept: notes whose very file is still there, at a path not noted anew.
-        let kept = old.filter { note in note.identity.isFile(at: note.path) && !fresh.contains { PathKey.same($0.path, note.path) } }
+        // Kept: notes whose very file may still be there, at a path not noted anew.
+        let kept = old.filter { note in note.mayBeThere && !fresh.contains { PathKey.same($0.path, note.path) } }
         let notes = kept + fresh
         let text = header + "\n" + notes.map(\.line).joined()
         guard notes.count <= maxNotes, text.utf8.count <= StateFolderTrust.maxTokenBytes else {
@@ -129,20 +140,20 @@ public enum TakeoverNotes {
         switch contents.contents {
         case .unreadable(let why): return .unreadable("the state home's takeover notes \(Self.path ?? tokenName) \(why)")
         case .notes(let notes):
-            guard !notes.isEmpty else { return nil }
-            let real = ForeignProjectFiles.realPath(path)
+            guard !notes.isEmpty, let file = FileIdentity.ofRegularFile(path) else { return nil }
+            // By the very file (device, inode, birth) wherever it lies now: a folder renamed
+            // since holds it under another path (attack 56c's H1).
+            let birth = FileBirth.of(path) ?? 0
             return notes.last { note in
-                PathKey.same(note.path, real) && !PathKey.same(note.manifest, owner) && note.identity.isFile(at: path)
+                note.identity == file && (note.identity.birth == 0 || note.identity.birth == birth) && !PathKey.same(note.manifest, owner)
             }.map { .taker($0.manifest) }
         }
     }
 
-    /// The very files `manifest`'s builds took over that are still there, by real path (read once
-    /// by a build, which carries each note over to the file it installs anew there).
-    public static func taken(by manifest: String) -> [String: FileIdentity] {
-        guard case .notes(let notes) = read() else { return [:] }
-        var found: [String: FileIdentity] = [:]
-        for note in notes where PathKey.same(note.manifest, manifest) { found[note.path] = note.identity }
-        return found
+    /// The very files `manifest`'s builds took over, by identity (read once by a build, which
+    /// carries each note over to the file it installs anew where one lies).
+    public static func taken(by manifest: String) -> Set<FileIdentity> {
+        guard case .notes(let notes) = read() else { return [] }
+        return Set(notes.filter { PathKey.same($0.manifest, manifest) }.map(\.identity))
     }
 }

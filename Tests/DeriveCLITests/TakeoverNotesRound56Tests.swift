@@ -131,4 +131,36 @@ import TestSupport
         let taker = try CLI.run(["build", "-q", "--overwrite", "c.yaml"], in: a, environment: environment)
         #expect(taker.status == 0 && said(taker).contains("warning: the takeover notes") && said(taker).contains("are not noted"), "\(said(taker))")
     }
+
+    /// Attack 56c's H1: notes were matched by path. The shared folder renamed (`mv shared
+    /// shared2`, A's bucket path changed to it) held B's very file under another path, and A
+    /// adopted it; a folder away for a moment while another takeover rewrote the notes lost its
+    /// note. Notes follow the very file (device, inode, birth), and one whose folder is gone is kept.
+    @Test(arguments: ["renamed", "away for a moment"])
+    func aNoteFollowsItsFileThroughAFolderRename(variant: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
+        let fm = FileManager.default
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        try takerGone(root, b)
+        let shared = root.appendingPathComponent("shared"), renamed = root.appendingPathComponent("shared2")
+        try fm.moveItem(at: shared, to: renamed)
+        if variant == "renamed" {
+            try Data(Self.manifest("A", bucket: "../shared2").utf8).write(to: a.appendingPathComponent("derive.yaml"))
+            try expectKeptByTheNote(a, renamed.appendingPathComponent("a.jpg"), environment, variant)
+        } else {
+            // Another project's takeover rewrites the notes while the folder is away.
+            let c = root.appendingPathComponent("C")
+            try fm.createDirectory(at: c.appendingPathComponent("src"), withIntermediateDirectories: true)
+            try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: c.appendingPathComponent("src/a.jpg"))
+            try Data(Self.manifest("C", bucket: "out").utf8).write(to: c.appendingPathComponent("derive.yaml"))
+            try fm.createDirectory(at: c.appendingPathComponent("out"), withIntermediateDirectories: true)
+            try Data("not Derive's".utf8).write(to: c.appendingPathComponent("out/a.jpg"))
+            #expect(try CLI.run(["build", "-q", "--overwrite"], in: c, environment: environment).status == 0)
+            try fm.moveItem(at: renamed, to: shared)
+            try expectKeptByTheNote(a, shared.appendingPathComponent("a.jpg"), environment, variant)
+        }
+    }
 }

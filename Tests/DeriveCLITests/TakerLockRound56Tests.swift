@@ -201,6 +201,33 @@ extension TakerLockByPlaceRound54Tests {
 @Suite(.ownThreads) struct OtherUsersFileRound56Tests {
     static let manifest = "version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t, from: src/*.jpg, process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
 
+    /// Attack 56c's H2: with this manifest's state lost (CI without a cache), its lock line
+    /// adopted another user's file, `clean` removed it, a restyle replaced it. The lock only
+    /// knows the bytes: another user's file is doubt there too.
+    @Test func anotherUsersFileIsNeverAdoptedFromTheLock() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/a.jpg"))
+        try Data(Self.manifest.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        #expect(try CLI.run(["build", "-q"], in: root).status == 0)
+        let file = root.appendingPathComponent("out/a.jpg")
+        let bytes = try Data(contentsOf: file)
+        try fm.removeItem(at: file)
+        try bytes.write(to: file)
+        guard chown(file.path, 54_321, 54_321) == 0 else { return }
+        try fm.removeItem(at: root.appendingPathComponent(".derive"))
+        let plan = try CLI.run(["plan"], in: root)
+        #expect(plan.status == 1 && said(plan).contains("is owned by another user (uid 54321)"), "\(said(plan))")
+        let clean = try CLI.run(["clean"], in: root)
+        #expect(fm.fileExists(atPath: file.path), "clean removed another user's file: \(said(clean))")
+        try Data(Self.manifest.replacingOccurrences(of: "w_8", with: "w_9").utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        let restyled = try CLI.run(["build"], in: root)
+        let owner = try fm.attributesOfItem(atPath: file.path)[.ownerAccountID] as? UInt
+        #expect(restyled.status == 1 && owner == 54_321, "a restyle replaced another user's file: \(said(restyled))")
+    }
+
     @Test(arguments: [false, true])
     func anotherUsersCopyIsNeverARestoredCopy(otherUser: Bool) throws {
         let root = try CLI.temporaryFolder()
