@@ -163,4 +163,45 @@ import TestSupport
             try expectKeptByTheNote(a, shared.appendingPathComponent("a.jpg"), environment, variant)
         }
     }
+
+    /// Attack 56b's H4: at the notes' limit a takeover evicted a live note (B's), and A then
+    /// adopted and deleted B's file. Full notes drop none whose file is there: the new takeover
+    /// goes un-noted, and its build says so.
+    @Test func fullNotesDropNoLiveNote() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        // 4 095 more live notes: files that are there (birth 0: matched by device and inode).
+        let many = root.appendingPathComponent("many")
+        try fm.createDirectory(at: many, withIntermediateDirectories: true)
+        let notes = root.appendingPathComponent("st/derive/states/takeovers")
+        var text = try String(contentsOf: notes, encoding: .utf8)
+        #expect(text.split(separator: "\n").count == 2, "\(text)")
+        for index in 0..<4_095 {
+            let file = many.appendingPathComponent("f\(index)")
+            try Data().write(to: file)
+            var info = stat()
+            #expect(lstat(file.path, &info) == 0)
+            text += "took \(UInt64(info.st_dev)) \(UInt64(info.st_ino)) 0 [\"\(file.resolvingSymlinksInPath().path)\",\"/elsewhere/m.yaml\"]\n"
+        }
+        try Data(text.utf8).write(to: notes)
+        // A third project takes a file of its own folder over: its note does not fit.
+        let c = root.appendingPathComponent("C")
+        try fm.createDirectory(at: c.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: c.appendingPathComponent("out"), withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: c.appendingPathComponent("src/a.jpg"))
+        try Data(Self.manifest("C", bucket: "out").utf8).write(to: c.appendingPathComponent("derive.yaml"))
+        try Data("not Derive's".utf8).write(to: c.appendingPathComponent("out/a.jpg"))
+        let taken = try CLI.run(["build", "-q", "--overwrite"], in: c, environment: environment)
+        #expect(taken.status == 0 && said(taken).contains("are full") && said(taken).contains("none noted before is dropped"), "\(said(taken))")
+        let after = try String(contentsOf: notes, encoding: .utf8)
+        #expect(after == text, "the notes changed")
+        // B's note still holds: gone B's file stays B's.
+        try takerGone(root, b)
+        try expectKeptByTheNote(a, root.appendingPathComponent("shared/a.jpg"), environment, "notes full")
+        for folder in awayFolders { try? fm.removeItem(at: folder) }
+    }
 }
