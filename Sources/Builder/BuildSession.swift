@@ -437,8 +437,7 @@ public final class BuildSession: @unchecked Sendable {
     func foreignClaims() -> ForeignClaimLookup {
         var identity: (@Sendable (String) -> FileIdentity?)?
         if let store = openedStore { identity = { output in (try? store.outputIdentity(output)) ?? nil } }
-        return ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath), ownIdentity: identity,
-                                  ownStateExisted: openedStore?.existed)
+        return ForeignClaimLookup(stateFolder: manifest.stateFolder, owner: Self.ownerName(manifestPath), ownIdentity: identity)
     }
 
     /// Every planned file operation (a write: create, rebuild, update, adoption; or a delete) of a
@@ -755,7 +754,7 @@ public final class BuildSession: @unchecked Sendable {
         var found: [(output: String, file: String, before: FileIdentity)] = []
         for item in work {
             guard let file = item.derivative?.outputPath, let there = FileIdentity.ofRegularFile(file) else { continue }
-            let takenEarlier = noted.firstIndex(of: there).map { noted[$0].birth == 0 || noted[$0].birth == (FileBirth.of(file) ?? 0) } ?? false
+            let takenEarlier = noted.firstIndex(of: there).map { noted[$0].isFile(at: file) } ?? false
             if !takenEarlier {
                 guard overwrite else { continue }
                 if let own = (try? openedStore?.outputIdentity(item.output)) ?? nil, own != .unproven, own.isFile(at: file) { continue }

@@ -212,11 +212,7 @@ public struct Builder: Sendable {
         let keptRecords = try store.allOutputs().values.filter { !planned.contains($0.path) && !$0.folder.isEmpty }
         let kept = keptRecords.map(\.file)
         // Sources and control files of the manifest too: never deleted, whatever record or lock names them.
-        // And the old copies the plan leaves in place (another project's by its lock or state):
-        // a rebuild's own old-copy removal asks the same (attack 56b's H1: the plan left the file
-        // as the neighbour's, the build deleted it as "old copy where the bucket folder used to be").
-        let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles)
-            .union(plan.oldFolderCopies.filter { !$0.deletes }.map(\.file)))
+        let wanted = WantedIdentities(plan.wantedFiles.union(kept).union(plan.protectedFiles))
         // Files a killed build moved into place and never recorded: settled before anything is
         // written, so one this build renders again under the same name is written again (the
         // plan said deleted, then created; the build agrees).

@@ -1,3 +1,5 @@
+import Confinement
+
 /// An output path template such as `img/{dir}/{name}.{style}.{ext}`.
 ///
 /// Variables: `{key}` (the source key), `{dir}` (its folder, empty at the top), `{name}` (file
@@ -126,10 +128,9 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     /// command's when one holds Derive's bytes for NAME (attack 56b's H5: another project's
     /// output of that shape in a shared folder was swept). Nil when it does not.
     public var temporaryNameProblem: String? {
-        guard text.hasSuffix(Self.temporarySuffix) else { return nil }
-        return "the output path '\(text)' ends in '\(Self.temporarySuffix)', as the temporary files Derive writes do (.NAME.PID.N.derive-tmp); a build takes such a file for one a killed command left"
+        guard text.hasSuffix(ConfinedFolder.temporaryMarker) else { return nil }
+        return "the output path '\(text)' ends in '\(ConfinedFolder.temporaryMarker)', as the temporary files Derive writes do (.NAME.PID.N.derive-tmp); a build takes such a file for one a killed command left"
     }
-    public static let temporarySuffix = ".derive-tmp"
 
     /// A part of the output path that is `.` in the template's own text (`out/./{name}.webp`):
     /// every output key would then have a `.` part, which the build refuses for each output

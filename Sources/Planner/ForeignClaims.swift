@@ -491,18 +491,11 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     private var loadedElsewhere: ForeignRecordedOutputs?
     private var indexes: PathDictionary<ForeignClaims.Claim?> = [:]
 
-    /// Whether this manifest's build state was there before this command (`StateStore.existed`);
-    /// nil: asked of the file system. Why: a build creates its state before it plans, and a state
-    /// created now was taken as one that was there, so with both states lost (`rm -rf .derive`
-    /// beside `b.yaml`, which took the file over) `plan` refused while `build` adopted the file
-    /// and `clean` deleted it (attack 54a).
-    private let ownStateExisted: Bool?
 
-    public init(stateFolder: String, owner: String, ownIdentity: (@Sendable (_ output: String) -> FileIdentity?)? = nil, ownStateExisted: Bool? = nil) {
+    public init(stateFolder: String, owner: String, ownIdentity: (@Sendable (_ output: String) -> FileIdentity?)? = nil) {
         self.stateFolder = stateFolder
         self.owner = owner
         self.ownIdentitySource = ownIdentity
-        self.ownStateExisted = ownStateExisted
     }
 
     /// Output files other manifests' states record.
@@ -702,8 +695,10 @@ public final class ForeignClaimLookup: @unchecked Sendable {
     }
 
     /// Whether this manifest's build state database is there (a state lost says nothing of who installed a file).
+    /// A state this command made (a build opens its state before it plans) is one lost: it says
+    /// nothing of who installed a file (attack 54a: plan refused, build adopted and clean
+    /// deleted; 56b's H1: a build deleted an old copy its plan left).
     private func ownStateThere() -> Bool {
-        if let ownStateExisted { return ownStateExisted }
         var info = stat()
         let database = stateFolder + "/" + StateFiles.database
         return lstat(database, &info) == 0 && !StateStore.madeByThisProcess(database)

@@ -1,3 +1,5 @@
+import Confinement
+
 /// Why an output key, its variables filled in, cannot be a file below its bucket's folder: a
 /// `.`, `..` or empty part (a place outside the output's folder, or another name for one), or a
 /// part longer than a file name may be. Such an output is a plan failure of its source, so plan
@@ -20,7 +22,7 @@ enum KeyPlaceProblem: Equatable {
         }
         if longest > maxNameBytes { return .nameTooLong(longest) }
         if let last = key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last,
-           last.first == UInt8(ascii: "."), String(decoding: last, as: UTF8.self).hasSuffix(".derive-tmp") {
+           last.first == UInt8(ascii: "."), String(decoding: last, as: UTF8.self).hasSuffix(ConfinedFolder.temporaryMarker) {
             return .temporaryName
         }
         return nil

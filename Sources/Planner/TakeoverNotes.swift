@@ -130,12 +130,8 @@ public enum TakeoverNotes {
     }
 
     /// The manifest (not `owner`) whose build took over and installed the very file at `path`,
-    /// which is still there; nil when no note says so.
-    public static func taker(of path: String, besides owner: String) -> Answer? {
-        taker(of: path, besides: owner, in: Notes(contents: read()))
-    }
-
-    /// The same, from notes read once (`Notes`), for a command that asks of many files.
+    /// which is still there; nil when no note says so. From notes read once (`Notes`): a command
+    /// asks of many files.
     public static func taker(of path: String, besides owner: String, in contents: Notes) -> Answer? {
         switch contents.contents {
         case .unreadable(let why): return .unreadable("the state home's takeover notes \(Self.path ?? tokenName) \(why)")
@@ -143,9 +139,8 @@ public enum TakeoverNotes {
             guard !notes.isEmpty, let file = FileIdentity.ofRegularFile(path) else { return nil }
             // By the very file (device, inode, birth) wherever it lies now: a folder renamed
             // since holds it under another path (attack 56c's H1).
-            let birth = FileBirth.of(path) ?? 0
             return notes.last { note in
-                note.identity == file && (note.identity.birth == 0 || note.identity.birth == birth) && !PathKey.same(note.manifest, owner)
+                note.identity == file && !PathKey.same(note.manifest, owner) && note.identity.isFile(at: path)
             }.map { .taker($0.manifest) }
         }
     }
