@@ -9,18 +9,13 @@ import TestSupport
         "version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: \(bucket)}\nderivatives:\n  - {name: t\(rule), from: src/*.jpg, process: \"\(process)\", to: \"pub/{name}.jpg\"}\n"
     }
 
-    func inode(_ file: URL) -> UInt64? {
-        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
-    }
 
     /// `root/A` and `root/B`, each with `src/a.jpg`; the state home `root/st`.
     func projects(_ root: URL) throws -> (a: URL, b: URL, environment: [String: String]) {
         let fm = FileManager.default
         let a = root.appendingPathComponent("A"), b = root.appendingPathComponent("B")
         for (project, name) in [(a, "A"), (b, "B")] {
-            try fm.createDirectory(at: project.appendingPathComponent("src"), withIntermediateDirectories: true)
-            try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: project.appendingPathComponent("src/a.jpg"))
-            try Data(Self.manifest(name).utf8).write(to: project.appendingPathComponent("derive.yaml"))
+            try makeSampleProject(project, manifest: Self.manifest(name))
         }
         return (a, b, ["XDG_STATE_HOME": root.appendingPathComponent("st").path])
     }
@@ -39,24 +34,24 @@ import TestSupport
         try Data(Self.manifest("B", bucket: "bout").utf8).write(to: b.appendingPathComponent("derive.yaml"))
         try FileManager.default.createDirectory(at: b.appendingPathComponent("bout"), withIntermediateDirectories: true)
         let file = root.appendingPathComponent("shared/a.jpg")
-        let before = inode(file)
+        let before = fileInode(file)
         let plan = try CLI.run(["plan"], in: b, environment: environment)
         #expect(said(plan).contains("left: old copy where the bucket folder used to be"), "\(said(plan))")
         let build = try CLI.run(["build"], in: b, environment: environment)
-        #expect(!said(build).contains("deleted 1 old copy") && inode(file) == before, "\(said(build))")
+        #expect(!said(build).contains("deleted 1 old copy") && fileInode(file) == before, "\(said(build))")
     }
 
     /// B took A's file over (noted) and then went: moved away, its lock and state gone. A's
     /// plan, build and clean refuse and keep the file (`context`: what else happened first).
     func expectKeptByTheNote(_ a: URL, _ file: URL, _ environment: [String: String], _ context: String) throws {
-        let before = inode(file)
+        let before = fileInode(file)
         #expect(before != nil, "\(context): the file is not there")
         let plan = try CLI.run(["plan"], in: a, environment: environment)
         #expect(plan.status == 1 && said(plan).contains("as this user's state home notes"), "\(context) plan: \(said(plan))")
         let build = try CLI.run(["build"], in: a, environment: environment)
-        #expect(build.status == 1 && !said(build).contains("adopted 1") && inode(file) == before, "\(context) build: \(said(build))")
+        #expect(build.status == 1 && !said(build).contains("adopted 1") && fileInode(file) == before, "\(context) build: \(said(build))")
         let clean = try CLI.run(["clean"], in: a, environment: environment)
-        #expect(inode(file) == before, "\(context): clean removed B's file: \(said(clean))")
+        #expect(fileInode(file) == before, "\(context): clean removed B's file: \(said(clean))")
     }
 
     /// B, having taken A's file over, moved out of reach (no folder A's search looks at) with
@@ -97,10 +92,10 @@ import TestSupport
         #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
         #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
         let file = root.appendingPathComponent("shared/a.jpg")
-        let taken = inode(file)
+        let taken = fileInode(file)
         try Data(Self.manifest("B", process: "image/resize,w_64/format,jpg").utf8).write(to: b.appendingPathComponent("derive.yaml"))
         let rebuilt = try CLI.run(["build", "-q"], in: b, environment: environment)
-        #expect(rebuilt.status == 0 && inode(file) != taken, "\(said(rebuilt))")
+        #expect(rebuilt.status == 0 && fileInode(file) != taken, "\(said(rebuilt))")
         try takerGone(root, b)
         try expectKeptByTheNote(a, file, environment, "B rebuilt")
     }
@@ -153,9 +148,7 @@ import TestSupport
         } else {
             // Another project's takeover rewrites the notes while the folder is away.
             let c = root.appendingPathComponent("C")
-            try fm.createDirectory(at: c.appendingPathComponent("src"), withIntermediateDirectories: true)
-            try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: c.appendingPathComponent("src/a.jpg"))
-            try Data(Self.manifest("C", bucket: "out").utf8).write(to: c.appendingPathComponent("derive.yaml"))
+            try makeSampleProject(c, manifest: Self.manifest("C", bucket: "out"))
             try fm.createDirectory(at: c.appendingPathComponent("out"), withIntermediateDirectories: true)
             try Data("not Derive's".utf8).write(to: c.appendingPathComponent("out/a.jpg"))
             #expect(try CLI.run(["build", "-q", "--overwrite"], in: c, environment: environment).status == 0)

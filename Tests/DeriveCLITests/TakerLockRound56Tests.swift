@@ -43,16 +43,12 @@ extension TakerLockByPlaceRound54Tests {
 @Suite(.ownThreads) struct BothStatesLostOneFolderRound56Tests {
     static let manifest = "version: 1\nbuckets:\n  src: {path: src}\n  pub: {path: pub}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"pub/{name}.jpg\"}\n"
 
-    func inode(_ file: URL) -> UInt64? {
-        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
-    }
 
     @Test func planBuildAndCleanAgreeThatTheFileIsInDoubt() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
         let proj = root.appendingPathComponent("proj")
-        try FileManager.default.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
+        try makeSampleProject(proj, manifest: nil)
         for name in ["a.yaml", "b.yaml"] { try Data(Self.manifest.utf8).write(to: proj.appendingPathComponent(name)) }
         let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
         let built = try CLI.run(["build", "-q", "a.yaml"], in: proj, environment: environment)
@@ -60,7 +56,7 @@ extension TakerLockByPlaceRound54Tests {
         #expect(built.status == 0 && taken.status == 0, "\(said(built)) \(said(taken))")
         try FileManager.default.removeItem(at: proj.appendingPathComponent(".derive"))
         let file = proj.appendingPathComponent("pub/a.jpg")
-        let before = inode(file)
+        let before = fileInode(file)
         #expect(before != nil)
         for (manifest, other) in [("a.yaml", "b.yaml"), ("b.yaml", "a.yaml")] {
             let plan = try CLI.run(["plan", manifest], in: proj, environment: environment)
@@ -74,7 +70,7 @@ extension TakerLockByPlaceRound54Tests {
         // Neither clean removes it (after a.yaml's clean, whose lock goes with it, b.yaml's lock
         // alone vouches for the file: b.yaml's plan adopts it then, rightly).
         let clean = try CLI.run(["clean", "a.yaml"], in: proj, environment: environment)
-        #expect(inode(file) == before && said(clean).contains("in doubt"), "clean a.yaml removed the file: \(said(clean))")
+        #expect(fileInode(file) == before && said(clean).contains("in doubt"), "clean a.yaml removed the file: \(said(clean))")
         // The advice settles it: the one that installed it records it as its own.
         let settled = try CLI.run(["build", "-q", "--overwrite", "b.yaml"], in: proj, environment: environment)
         #expect(settled.status == 0, "\(said(settled))")
@@ -96,17 +92,11 @@ extension TakerLockByPlaceRound54Tests {
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
         let proj = root.appendingPathComponent("proj"), backup = root.appendingPathComponent("proj.bak")
-        try fm.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
-        try Data(Self.manifest.utf8).write(to: proj.appendingPathComponent("derive.yaml"))
+        try makeSampleProject(proj, manifest: Self.manifest)
         let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
         let built = try CLI.run(["build", "-q"], in: proj, environment: environment)
         #expect(built.status == 0, "\(said(built))")
-        let copied = Process()
-        copied.executableURL = URL(fileURLWithPath: "/bin/cp")
-        copied.arguments = ["-a", proj.path, backup.path]
-        try copied.run()
-        copied.waitUntilExit()
+        try copyTree(proj, to: backup)
         try fm.removeItem(at: proj.appendingPathComponent(".derive"))
         let plan = try CLI.run(["plan"], in: proj, environment: environment)
         #expect(plan.status == 0 && !said(plan).contains("proj.bak"), "\(said(plan))")
@@ -127,17 +117,11 @@ extension TakerLockByPlaceRound54Tests {
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
         let proj = root.appendingPathComponent("proj"), moved = root.appendingPathComponent("proj.bak")
-        try fm.createDirectory(at: proj.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: proj.appendingPathComponent("src/a.jpg"))
-        try Data(Self.manifest.utf8).write(to: proj.appendingPathComponent("derive.yaml"))
+        try makeSampleProject(proj, manifest: Self.manifest)
         let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
         #expect(try CLI.run(["build", "-q"], in: proj, environment: environment).status == 0)
         try fm.moveItem(at: proj, to: moved)
-        let copied = Process()
-        copied.executableURL = URL(fileURLWithPath: "/bin/cp")
-        copied.arguments = ["-a", moved.path, proj.path]
-        try copied.run()
-        copied.waitUntilExit()
+        try copyTree(moved, to: proj)
         try fm.removeItem(at: proj.appendingPathComponent(".derive"))
         for command in [["plan"], ["check"], ["build"]] {
             let run = try CLI.run(command, in: proj, environment: environment)
@@ -155,9 +139,6 @@ extension TakerLockByPlaceRound54Tests {
 @Suite(.ownThreads) struct TakerMovedFarRound56Tests {
     static let rule = "derivatives:\n  - {name: t, from: src/*.jpg, process: \"image/resize,w_64/format,webp\", to: \"out/t/{name}.webp\"}\n"
 
-    func inode(_ file: URL) -> UInt64? {
-        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.systemFileNumber] as? UInt64
-    }
 
     @Test func aTakerMovedBeyondTheSearchKeepsItsFile() throws {
         let root = try CLI.temporaryFolder()
@@ -176,19 +157,19 @@ extension TakerLockByPlaceRound54Tests {
         let moved = root.appendingPathComponent("other/q/r/B")
         try fm.moveItem(at: b, to: moved)
         let file = root.appendingPathComponent("proj/pub/t/landscape.webp")
-        let before = inode(file)
+        let before = fileInode(file)
         let plan = try CLI.run(["plan"], in: a, environment: environment)
         #expect(plan.status == 1 && said(plan).contains("may be an output of") && said(plan).contains("far/x/y/z/B/derive.yaml")
                 && !said(plan).contains("restored copy"), "\(said(plan))")
         let build = try CLI.run(["build"], in: a, environment: environment)
-        #expect(build.status != 0 && !said(build).contains("adopted 1") && inode(file) == before, "\(said(build))")
+        #expect(build.status != 0 && !said(build).contains("adopted 1") && fileInode(file) == before, "\(said(build))")
         let clean = try CLI.run(["clean"], in: a, environment: environment)
-        #expect(inode(file) == before, "A's clean removed B's file: \(said(clean))")
+        #expect(fileInode(file) == before, "A's clean removed B's file: \(said(clean))")
         let check = try CLI.run(["check"], in: moved, environment: environment)
         #expect(check.status == 0, "B's output: \(said(check))")
         // A's own --overwrite takes it back: a new file, A's, and B's note no longer holds.
         let back = try CLI.run(["build", "-q", "--overwrite"], in: a, environment: environment)
-        #expect(back.status == 0 && inode(file) != before, "\(said(back))")
+        #expect(back.status == 0 && fileInode(file) != before, "\(said(back))")
         let again = try CLI.run(["plan"], in: a, environment: environment)
         #expect(again.status == 0 && said(again).contains("No changes"), "\(said(again))")
     }
@@ -208,9 +189,7 @@ extension TakerLockByPlaceRound54Tests {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
-        try fm.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/a.jpg"))
-        try Data(Self.manifest.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        try makeSampleProject(root, manifest: Self.manifest)
         #expect(try CLI.run(["build", "-q"], in: root).status == 0)
         let file = root.appendingPathComponent("out/a.jpg")
         let bytes = try Data(contentsOf: file)
@@ -233,9 +212,7 @@ extension TakerLockByPlaceRound54Tests {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
-        try fm.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/a.jpg"))
-        try Data(Self.manifest.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        try makeSampleProject(root, manifest: Self.manifest)
         let built = try CLI.run(["build", "-q"], in: root)
         #expect(built.status == 0, "\(said(built))")
         // The same bytes in a new file (a build elsewhere installed it), owned by another user.

@@ -28,9 +28,7 @@ import TestSupport
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
-        try fm.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/a.jpg"))
-        try Data(Self.manifest.utf8).write(to: root.appendingPathComponent("derive.yaml"))
+        try makeSampleProject(root, manifest: Self.manifest)
         let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
         let validate = try CLI.run(["validate"], in: root, environment: environment)
         #expect(validate.status == 1 && said(validate).contains("derive.yaml:7:") && said(validate).contains("ends in '.derive-tmp'"), "\(said(validate))")
@@ -50,8 +48,7 @@ import TestSupport
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
-        try fm.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
-        try fm.copyItem(at: CLI.samples.appendingPathComponent("landscape.jpg"), to: root.appendingPathComponent("src/a.jpg"))
+        try makeSampleProject(root, manifest: nil)
         try Data("version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t, from: src/*.jpg, process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n".utf8)
             .write(to: root.appendingPathComponent("derive.yaml"))
         let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
