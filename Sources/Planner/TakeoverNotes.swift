@@ -87,7 +87,8 @@ public enum TakeoverNotes {
         let text = header + "\n" + notes.map(\.line).joined()
         guard notes.count <= maxNotes, text.utf8.count <= StateFolderTrust.maxTokenBytes else {
             return "the takeover notes \(path ?? tokenName) are full (\(kept.count) files other builds took over are still there; at most \(maxNotes) notes, "
-                + "\(StateFolderTrust.maxTokenBytes) bytes): this build's \(fresh.count) takeovers are not noted, and none noted before is dropped"
+                + "\(StateFolderTrust.maxTokenBytes) bytes): this build's \(fresh.count) takeovers are not noted, and none noted before is dropped; "
+                + "a note goes once its file does, so remove the taken-over files no project needs any more (or move the notes away, and their protection with them)"
         }
         do { try StateFolderTrust.writeToken(text, name: tokenName) } catch { return "the takeover notes were not written (\(error))" }
         return nil
