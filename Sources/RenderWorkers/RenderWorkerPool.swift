@@ -22,6 +22,8 @@ import Glibc
 public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
     public let size: Int
     public let executable: String
+    /// The environment every worker starts with; nil: derive's own.
+    public let environment: [String: String]?
     /// Seconds past the deadline before the worker is killed (libvips' own stop comes first).
     public var grace: Double = 0.25
     /// Private memory a worker needs besides what `Limits.maxMemory` estimates: the source and
@@ -48,9 +50,12 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
     /// Finds the worker executable (`WorkerLocation`) unless given; throws when it is missing.
     /// Workers start when first needed. `expectedEngineVersion`: the engine the caller's
     /// fingerprints record (`EngineReport.version`); a worker that reports another is refused.
-    public init(size: Int, executable: String? = nil, expectedEngineVersion: String? = nil) throws {
+    /// `environment`: replaces the workers' (default: derive's own; tests set worker hooks this way).
+    public init(size: Int, executable: String? = nil, expectedEngineVersion: String? = nil,
+                environment: [String: String]? = nil) throws {
         self.size = max(1, size)
         self.executable = try executable ?? WorkerLocation.find()
+        self.environment = environment
         engineVersion = expectedEngineVersion
         free = self.size
         // Temporary folders of workers whose derive was killed before it could remove them.
@@ -253,7 +258,7 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
         condition.lock()
         let started = generation
         condition.unlock()
-        let worker = try WorkerProcess.launch(executable, expectedEngineVersion: expectedVersion)
+        let worker = try WorkerProcess.launch(executable, expectedEngineVersion: expectedVersion, environment: environment)
         condition.lock()
         if engineVersion == nil { engineVersion = worker.hello.engineVersion }
         busy.insert(worker.pid)
@@ -305,12 +310,12 @@ public final class RenderWorkerPool: ImageRenderer, @unchecked Sendable {
             condition.lock(); free += 1; condition.signal(); condition.unlock()
             return
         }
-        let executable = executable, engineVersion = expectedVersion
+        let executable = executable, engineVersion = expectedVersion, environment = environment
         condition.lock()
         let started = generation
         condition.unlock()
         Thread.detachNewThread { [self] in
-            let fresh = try? WorkerProcess.launch(executable, expectedEngineVersion: engineVersion)
+            let fresh = try? WorkerProcess.launch(executable, expectedEngineVersion: engineVersion, environment: environment)
             condition.lock()
             free += 1
             let kept = fresh != nil && !stopped && generation == started

@@ -134,8 +134,17 @@ public enum RenderWorkerMain {
             } catch {
                 reply = .failure(ProcessError(.internalError, "the render worker could not read its request: \(error)"))
             }
+            stallBeforeReply()
             do { try channel.send(reply.encoded()) } catch { leave(4) }
         }
+    }
+
+    /// Test hook, inert unless set: `DERIVE_TEST_STALL_BEFORE_REPLY=<path>` makes the worker,
+    /// while `<path>` exists (at most 120 s), hold its reply without looking at libvips' stop:
+    /// an encoder outside libvips' evaluation (HEIC, AVIF) at a known instant, whatever the load.
+    static func stallBeforeReply() {
+        guard let path = ProcessInfo.processInfo.environment["DERIVE_TEST_STALL_BEFORE_REPLY"] else { return }
+        for _ in 0..<6000 where FileManager.default.fileExists(atPath: path) { usleep(20_000) }
     }
 
     /// The next request; the frame's buffer becomes the request's source (held once). Exits
