@@ -684,7 +684,7 @@ public final class BuildSession: @unchecked Sendable {
             // Before any file is installed: another project finds this one's records by it,
             // wherever its lock and state lie (attack 50a's F1).
             do {
-                try ProjectRegistry.register(registryEntry)
+                try ProjectRegistry.register(ProjectRegistry.carryingRecordedBuckets(registryEntry))
             } catch {
                 // Where no token folder can be kept (another user's home under `sudo -E`, no HOME),
                 // the build goes on as it does without the state's token: said, not a failure.
@@ -770,7 +770,10 @@ public final class BuildSession: @unchecked Sendable {
     /// registry when the line is there; a failure is said by the next build that writes.
     public func registerIfMissing() {
         let entry = registryEntry
-        if !ProjectRegistry.isRegistered(entry) { try? ProjectRegistry.register(entry) }
+        guard !ProjectRegistry.isRegistered(entry) else { return }
+        let carried = ProjectRegistry.carryingRecordedBuckets(entry)
+        if carried != entry, ProjectRegistry.isRegistered(carried) { return }
+        try? ProjectRegistry.register(carried)
     }
 
     /// This project as the registry of built projects names it (`ProjectRegistry`).

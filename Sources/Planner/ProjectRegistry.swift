@@ -325,6 +325,28 @@ public enum ProjectRegistry {
         return Dictionary(uniqueKeysWithValues: ordered.prefix(maxBuckets).map { ($0.key, $0.value) })
     }
 
+    /// `entry` with the folders its project's line recorded (same state folder or manifest) for
+    /// buckets `entry` no longer declares while its lock still records them (a line or a left
+    /// line in that bucket): the folder those lines count through (`RegisteredWriters.lockFolders`).
+    /// Attack 56c's H3: a taker cut to `version: 1` after losing its state kept its file as one it
+    /// left in place, but its next build wrote its line with no bucket, and the site it took the
+    /// file from adopted and deleted it. A bucket the lock no longer records goes.
+    public static func carryingRecordedBuckets(_ entry: Entry) -> Entry {
+        guard case .entries(let lines) = readLines().contents,
+              let old = lines.last(where: { $0.state == entry.state || $0.manifest == entry.manifest }) else { return entry }
+        let undeclared = old.buckets.filter { entry.buckets[$0.key] == nil }
+        guard !undeclared.isEmpty, let (_, lock) = ForeignClaims.readLock(entry.lock) else { return entry }
+        let recorded = Set((lock.entries.values.map(\.path) + lock.left.values.map(\.path)).compactMap { path in
+            path.split(separator: "/", maxSplits: 1).first.map(String.init)
+        })
+        var carried = entry
+        for (name, folder) in undeclared where recorded.contains(name) {
+            carried.buckets[name] = folder
+            if let declared = old.declared[name] { carried.declared[name] = declared }
+        }
+        return carried
+    }
+
     /// Whether nothing of the entry is there any more (manifest, lock and state folder all gone).
     static func isGone(_ entry: Entry) -> Bool {
         [entry.manifest, entry.lock, entry.state].allSatisfy { path in

@@ -142,7 +142,8 @@ extension RegisteredWriters {
         for entry in live() {
             guard let lockFile = lockFile(entry.lock), !lockFile.entries.isEmpty || !lockFile.left.isEmpty else { continue }
             var writer: Writer?
-            for bucket in Self.lockFolders(entry, loaded: project(entry.manifest)) {
+            let folders = Self.lockFolders(entry, loaded: project(entry.manifest))
+            for bucket in folders {
                 var info = stat()
                 let renamed = entry.buckets[bucket.name].map { lstat($0, &info) != 0 } ?? true
                 guard let key = ForeignProjectFiles.key(of: real, below: bucket.folder) ?? (renamed ? Self.keyBelowRenamed(real, folder: bucket.folder) : nil),
@@ -153,13 +154,21 @@ extension RegisteredWriters {
                 }
             }
             // A file its build left in place (known only from its lock, these bytes): its output,
-            // as serve already counts it. Placed relative to the lock's folder, or absolute.
+            // as serve already counts it. Placed relative to the lock's folder, or absolute; a line
+            // with no place of its own (its bucket no longer declared when it was written: attack
+            // 56c's H3) lies in its bucket's folder as the lines above are matched.
             if writer == nil {
                 let lockFolder = (entry.lock as NSString).deletingLastPathComponent
                 for line in lockFile.left.values where line.digestInLock {
                     let place = line.place.hasPrefix("/") ? line.place : lockFolder + "/" + line.place
                     let placeReal = ForeignProjectFiles.realPath(place)
-                    guard PathKey.same(placeReal, real) || Self.keyBelowRenamed(real, folder: (placeReal as NSString).deletingLastPathComponent)
+                    let inBucket = line.file == nil && folders.contains { bucket in
+                        var info = stat()
+                        let renamed = entry.buckets[bucket.name].map { lstat($0, &info) != 0 } ?? true
+                        let key = ForeignProjectFiles.key(of: real, below: bucket.folder) ?? (renamed ? Self.keyBelowRenamed(real, folder: bucket.folder) : nil)
+                        return key.map { PathKey.same(bucket.name + "/" + $0, line.path) } ?? false
+                    }
+                    guard inBucket || PathKey.same(placeReal, real) || Self.keyBelowRenamed(real, folder: (placeReal as NSString).deletingLastPathComponent)
                             == (placeReal as NSString).lastPathComponent,
                           let bytes = bytes(), bytes == line.digest else { continue }
                     writer = Writer(manifest: entry.manifest, output: line.path, locked: true, lock: entry.lock, left: true)
