@@ -664,8 +664,14 @@ public final class BuildSession: @unchecked Sendable {
         guard !plan.refusesBuild else { return BuildOutcome(plan: plan, report: nil, verification: verification) }   // the decision plan shows
         let planner = try self.planner()
         let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : engine
-        if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
         let taking = takeoverCandidates(plan)
+        // A takeover is never made un-noted (attack 56c's M1): refused before anything is written.
+        if let why = TakeoverNotes.cannotNote(taking.map { ForeignProjectFiles.realPath($0.file) }, manifest: Self.ownerName(manifestPath)) {
+            throw PlanError(message: "this build would write over \(taking.count) file\(taking.count == 1 ? "" : "s") its build state does not record as its own "
+                + "(\(taking.prefix(3).map(\.output).joined(separator: ", "))\(taking.count > 3 ? ", …" : "")), and notes each such takeover in the state home so that "
+                + "the project it takes a file from never adopts or deletes it, but \(why); nothing was built")
+        }
+        if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
         builder.summaryRenderer = engine
         builder.foreignClaims = foreignClaims()

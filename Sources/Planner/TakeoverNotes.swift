@@ -94,6 +94,31 @@ public enum TakeoverNotes {
         return nil
     }
 
+    /// Why notes for files at `paths` (real paths) cannot be written now: the notes cannot be
+    /// read, or they would not fit (`note` keeps every note whose file may be there, and drops
+    /// only those at a path noted anew); nil when they can. Asked before a takeover, which is
+    /// refused rather than made un-noted (attack 56c's M1: a takeover past the limit went ahead
+    /// with a warning, and the project it took the file from later adopted and deleted it).
+    public static func cannotNote(_ paths: [String], manifest: String) -> String? {
+        guard !paths.isEmpty else { return nil }
+        guard path != nil else { return nil }
+        let old: [Note]
+        switch read() {
+        case .notes(let notes): old = notes
+        case .unreadable(let why): return "the takeover notes \(path ?? tokenName) \(why); move them away (the next --overwrite build writes them anew)"
+        }
+        let kept = old.filter { note in note.mayBeThere && !paths.contains { PathKey.same($0, note.path) } }
+        // The new lines at their longest: every number at 20 digits.
+        let widest = FileIdentity(device: UInt64.max, inode: UInt64.max)
+        let fresh = paths.map { Note(path: $0, identity: widest, manifest: manifest) }
+        let bytes = header.utf8.count + 1 + (kept + fresh).reduce(0) { $0 + $1.line.utf8.count + 20 }
+        guard kept.count + fresh.count <= maxNotes, bytes <= StateFolderTrust.maxTokenBytes else {
+            return "the takeover notes \(path ?? tokenName) are full (\(kept.count) files other builds took over are still there; at most \(maxNotes) notes, "
+                + "\(StateFolderTrust.maxTokenBytes) bytes); a note goes once its file does, so remove the taken-over files no project needs any more"
+        }
+        return nil
+    }
+
     /// Where the notes file is (nil: no state home).
     static var path: String? { ProjectRegistry.path.map { ($0 as NSString).deletingLastPathComponent + "/" + tokenName } }
 

@@ -121,10 +121,13 @@ import TestSupport
         #expect(plan.status == 1 && said(plan).contains("takeover notes") && said(plan).contains("move the takeover notes away"), "\(said(plan))")
         let clean = try CLI.run(["clean"], in: a, environment: environment)
         #expect(FileManager.default.fileExists(atPath: file.path), "\(said(clean))")
-        // A takeover while they cannot be read: said, and nothing written over them.
+        // A takeover while they cannot be read is refused (attack 56c's M1: never made un-noted),
+        // and nothing is written over them.
         try Data(Self.manifest("C").utf8).write(to: a.appendingPathComponent("c.yaml"))
+        let before = fileInode(file)
         let taker = try CLI.run(["build", "-q", "--overwrite", "c.yaml"], in: a, environment: environment)
-        #expect(taker.status == 0 && said(taker).contains("warning: the takeover notes") && said(taker).contains("are not noted"), "\(said(taker))")
+        #expect(taker.status != 0 && said(taker).contains("the takeover notes") && said(taker).contains("nothing was built"), "\(said(taker))")
+        #expect(fileInode(file) == before && before != nil)
     }
 
     /// Attack 56c's H1: notes were matched by path. The shared folder renamed (`mv shared
@@ -158,8 +161,8 @@ import TestSupport
     }
 
     /// Attack 56b's H4: at the notes' limit a takeover evicted a live note (B's), and A then
-    /// adopted and deleted B's file. Full notes drop none whose file is there: the new takeover
-    /// goes un-noted, and its build says so.
+    /// adopted and deleted B's file. Full notes drop none whose file is there, and (56c's M1) the
+    /// new takeover is refused rather than made un-noted: nothing is built.
     @Test func fullNotesDropNoLiveNote() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -189,7 +192,8 @@ import TestSupport
         try Data(Self.manifest("C", bucket: "out").utf8).write(to: c.appendingPathComponent("derive.yaml"))
         try Data("not Derive's".utf8).write(to: c.appendingPathComponent("out/a.jpg"))
         let taken = try CLI.run(["build", "-q", "--overwrite"], in: c, environment: environment)
-        #expect(taken.status == 0 && said(taken).contains("are full") && said(taken).contains("none noted before is dropped"), "\(said(taken))")
+        #expect(taken.status != 0 && said(taken).contains("are full") && said(taken).contains("nothing was built"), "\(said(taken))")
+        #expect((try? String(contentsOf: c.appendingPathComponent("out/a.jpg"), encoding: .utf8)) == "not Derive's", "the file was written over")
         let after = try String(contentsOf: notes, encoding: .utf8)
         #expect(after == text, "the notes changed")
         // B's note still holds: gone B's file stays B's.
