@@ -552,7 +552,19 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         // file, and a live manifest the registry names (lost its state too) records it in its lock,
         // where it lies, with these very bytes: doubt from both sides, never each "Up to date" over
         // one file and the first build taking it (attack 53a's F4).
-        if now != nil, installed == nil, ownWins, ownLines()[output] != nil, !ownStateThere(), let doubt = bothLocksDoubt(of: file) { return doubt }
+        // Unless this manifest's own build took this very file over and installed it, as the
+        // state home notes: its lock line is its word then (attack 56b's M3: the taker, its state
+        // lost, was refused its own file and advised to build the other with --overwrite).
+        if now != nil, installed == nil, ownWins, ownLines()[output] != nil, !ownStateThere() {
+            if TakeoverNotes.tookOver(file, by: owner, in: notes()) { return nil }
+            // Another build's note of this very file outranks the lock lines (written before it
+            // took the file): the doubt names that taker (attack 56c's L1: a copy of the original
+            // was told the original may own the file and advised to build it with --overwrite).
+            if var doubt = takenOverDoubt(of: file) ?? bothLocksDoubt(of: file) {
+                doubt.ownLockOnly = true
+                return doubt
+            }
+        }
         if let claim = files.claimant(of: file, output: output, ownWins: ownWins && installed == nil) { return claim }
         if now != nil, !(installed == nil && ownWins && ownLines()[output] != nil),
            let digest = ForeignClaims.fileDigest(file), let claim = elsewhere().claim(of: file, digest: digest) {

@@ -171,6 +171,14 @@ public enum TakeoverNotes {
         }
     }
 
+    /// Whether the latest note of the very file at `path` (still there) names `manifest`'s build
+    /// as the one that took it over and installed it.
+    public static func tookOver(_ path: String, by manifest: String, in contents: Notes) -> Bool {
+        guard case .notes(let notes) = contents.contents, !notes.isEmpty, let file = FileIdentity.ofRegularFile(path),
+              let latest = notes.last(where: { $0.identity == file && $0.identity.isFile(at: path) }) else { return false }
+        return PathKey.same(latest.manifest, manifest)
+    }
+
     /// The very files `manifest`'s builds took over, by identity (read once by a build, which
     /// carries each note over to the file it installs anew where one lies).
     public static func taken(by manifest: String) -> Set<FileIdentity> {

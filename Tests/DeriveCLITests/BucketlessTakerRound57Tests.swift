@@ -69,3 +69,56 @@ import TestSupport
         #expect(lock.contains("pub/") || !after.contains(root.appendingPathComponent("shared").path), "lock: \(lock)\nregistry: \(after)")
     }
 }
+
+/// Issue #9, attacks 56b's M3 and 56c's L1: the state home's note of who took a very file over
+/// decides between two lock lines with these bytes when a build state is lost.
+extension TakeoverNotesRound56Tests {
+    /// 56b's M3: two manifests in one folder, `b.yaml` took `a.yaml`'s output over (noted), then
+    /// lost only its build state. b was refused its own file, told it may be a's, and advised to
+    /// build a with --overwrite (which replaces b's output). The note says b installed it: b's
+    /// own lock line is its word, and b adopts it.
+    @Test func theTakerThatLostItsStateAdoptsTheFileItsNoteNames() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let proj = root.appendingPathComponent("proj")
+        try makeSampleProject(proj, manifest: nil)
+        let manifest = "version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n"
+        for name in ["a.yaml", "b.yaml"] { try Data(manifest.utf8).write(to: proj.appendingPathComponent(name)) }
+        let environment = ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path]
+        #expect(try CLI.run(["build", "-q", "a.yaml"], in: proj, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite", "b.yaml"], in: proj, environment: environment).status == 0)
+        try FileManager.default.removeItem(at: proj.appendingPathComponent(".derive/b"))
+        let file = proj.appendingPathComponent("out/a.jpg")
+        let before = fileInode(file)
+        let planA = try CLI.run(["plan", "a.yaml"], in: proj, environment: environment)
+        #expect(planA.status == 1 && said(planA).contains("b.yaml"), "a's plan: \(said(planA))")
+        let build = try CLI.run(["build", "b.yaml"], in: proj, environment: environment)
+        #expect(build.status == 0 && said(build).contains("adopted 1") && fileInode(file) == before, "b's build: \(said(build))")
+        let check = try CLI.run(["check", "b.yaml"], in: proj, environment: environment)
+        #expect(check.status == 0, "b's check: \(said(check))")
+    }
+
+    /// 56c's L1: B took A's file over (noted), moved away and lost its records; a copy of A
+    /// (`cp -a A A2`, its state removed) was told the file may be A's and advised to build A with
+    /// --overwrite. It names B, whose build the notes say installed this very file, and keeps it.
+    @Test func aCopyOfTheOriginalNamesTheTakerTheNotesName() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        try takerGone(root, b)
+        let a2 = root.appendingPathComponent("A2")
+        try copyTree(a, to: a2)
+        try FileManager.default.removeItem(at: a2.appendingPathComponent(".derive"))
+        let file = root.appendingPathComponent("shared/a.jpg")
+        let before = fileInode(file)
+        let plan = try CLI.run(["plan"], in: a2, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("as this user's state home notes") && !said(plan).contains("derive build \(a.path)/derive.yaml --overwrite"),
+                "A2's plan: \(said(plan))")
+        let build = try CLI.run(["build"], in: a2, environment: environment)
+        #expect(build.status == 1 && !said(build).contains("adopted 1"), "A2's build: \(said(build))")
+        let clean = try CLI.run(["clean"], in: a2, environment: environment)
+        #expect(fileInode(file) == before, "A2's clean removed B's file: \(said(clean))")
+    }
+}
