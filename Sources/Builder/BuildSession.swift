@@ -665,11 +665,15 @@ public final class BuildSession: @unchecked Sendable {
         let planner = try self.planner()
         let rendering: any DerivativeRenderer = plan.work.isEmpty ? NothingToRender() : engine
         let taking = takeoverCandidates(plan)
-        // A takeover is never made un-noted (attack 56c's M1): refused before anything is written.
-        if let why = TakeoverNotes.cannotNote(taking.map { ForeignProjectFiles.realPath($0.file) }, manifest: Self.ownerName(manifestPath)) {
-            throw PlanError(message: "this build would write over \(taking.count) file\(taking.count == 1 ? "" : "s") its build state does not record as its own "
-                + "(\(taking.prefix(3).map(\.output).joined(separator: ", "))\(taking.count > 3 ? ", …" : "")), and notes each such takeover in the state home so that "
-                + "the project it takes a file from never adopts or deletes it, but \(why); nothing was built")
+        // A takeover is never made un-noted (attack 56c's M1, 57a's 1 and 2): noted as being made
+        // before anything is written, or refused as a plan error is (nothing made is left behind).
+        let reserved = taking.map { ForeignProjectFiles.realPath($0.file) }
+        if let why = TakeoverNotes.reserve(reserved, manifest: Self.ownerName(manifestPath)) {
+            var refused = plan
+            refused.errors.append(PlanError(message: "this build would write over \(taking.count) file\(taking.count == 1 ? "" : "s") its build state does not record as its own "
+                + "(\(taking.prefix(3).map(\.output).joined(separator: ", "))\(taking.count > 3 ? ", …" : "")), and notes each such takeover in the state home first so that "
+                + "the project it takes a file from never adopts or deletes it, but \(why)"))
+            return BuildOutcome(plan: refused, report: nil, verification: verification)
         }
         if plan.hasChanges { saveWitness(snapshot: nil, valid: false) }   // outputs are about to change
         var builder = Builder(planner: planner, manifestPath: manifestPath, renderer: rendering, options: options)
@@ -717,7 +721,7 @@ public final class BuildSession: @unchecked Sendable {
             unsaved.stateNotSaved = failure
             return BuildOutcome(plan: plan, report: unsaved, verification: verification)
         }
-        noteTakeovers(taking)
+        noteTakeovers(taking, reserved: reserved)
         // A build that removed temporaries changed what its snapshot saw: no witness from it.
         let valid = report.succeeded && report.left.isEmpty && report.sweptTemporaries.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
@@ -734,7 +738,7 @@ public final class BuildSession: @unchecked Sendable {
     /// The files this build took over from another project (`--overwrite`), noted in the state
     /// home by the very file it installed (`TakeoverNotes`), so the project it took them from
     /// knows another build installed them however far this one moves (attack 56a's F3).
-    func noteTakeovers(_ candidates: [(output: String, file: String, before: FileIdentity)]) {
+    func noteTakeovers(_ candidates: [(output: String, file: String, before: FileIdentity)], reserved: [String]) {
         guard let store = openedStore, !candidates.isEmpty else { return }
         var taken: [(path: String, identity: FileIdentity)] = []
         for candidate in candidates {
@@ -742,7 +746,7 @@ public final class BuildSession: @unchecked Sendable {
                   recorded != candidate.before, recorded.isFile(at: candidate.file) else { continue }
             taken.append((ForeignProjectFiles.realPath(candidate.file), recorded))
         }
-        if let warning = TakeoverNotes.note(taken, manifest: Self.ownerName(manifestPath)) {
+        if let warning = TakeoverNotes.note(taken, reserved: reserved, manifest: Self.ownerName(manifestPath)) {
             FileHandle.standardError.write(Data("derive: warning: \(warning)\n".utf8))
         }
     }

@@ -105,7 +105,7 @@ public enum ForeignClaims {
             }
             // Never adopted on a guess: the file may be a project's the registry would name.
             if let doubt {
-                let fix = doubt.contains(TakeoverNotes.unreadableMarker) ? "move the takeover notes away (the next --overwrite build writes them anew)"
+                let fix = doubt.contains(TakeoverNotes.unreadableMarker) ? "for the takeover notes: " + TakeoverNotes.advice(doubt)
                     : doubt.contains(" lies in a bucket of ") ? "set XDG_STATE_HOME to a folder outside every bucket"
                     // The state home this manifest built with is gone: the projects it named record
                     // themselves again when they build (attack 52a's F12).
@@ -638,15 +638,21 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             return found
         }()
         guard let answer else { return nil }
-        guard case .taker(let taker) = answer else {
-            // Unreadable notes are doubt, as an unreadable registry is (attack 56b's M1).
-            guard case .unreadable(let why) = answer else { return nil }
+        let taker: String, how: String
+        switch answer {
+        // Unreadable notes are doubt, as an unreadable registry is (attack 56b's M1).
+        case .unreadable(let why):
             return ForeignClaims.Claim(manifest: TakeoverNotes.path ?? "", recordedOwner: nil, doubt: why + " (" + TakeoverNotes.unreadableMarker + ")")
+        case .taker(let manifest):
+            taker = manifest
+            how = "its build took this very file over (derive build --overwrite) and installed it, as this user's state home notes"
+        case .taking(let manifest):
+            taker = manifest
+            how = "its build was taking the file at this path over (derive build --overwrite) and did not note its end (killed, or the note not written), as this user's state home notes"
         }
         let gone = NeighbourProjects.isProjectManifest(taker) ? "" : " (no longer there: moved, or removed)"
         return ForeignClaims.Claim(manifest: taker, recordedOwner: nil,
-                                   doubt: "its build took this very file over (derive build --overwrite) and installed it, as this user's state home notes\(gone), "
-                                    + "so the file may be its output (no build state found records it now)", ruleDoubtBeside: owner)
+                                   doubt: "\(how)\(gone), so the file may be its output (no build state found records it now)", ruleDoubtBeside: owner)
     }
 
     /// Why `file` (not the file this manifest installed there) may be the output of a live

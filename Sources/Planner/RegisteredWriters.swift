@@ -144,10 +144,7 @@ extension RegisteredWriters {
             var writer: Writer?
             let folders = Self.lockFolders(entry, loaded: project(entry.manifest))
             for bucket in folders {
-                var info = stat()
-                let renamed = entry.buckets[bucket.name].map { lstat($0, &info) != 0 } ?? true
-                guard let key = ForeignProjectFiles.key(of: real, below: bucket.folder) ?? (renamed ? Self.keyBelowRenamed(real, folder: bucket.folder) : nil),
-                      let line = lockFile.entries[bucket.name + "/" + key] else { continue }
+                guard let key = Self.key(of: real, in: bucket, of: entry), let line = lockFile.entries[bucket.name + "/" + key] else { continue }
                 if let bytes = bytes(), bytes == line.digest {
                     writer = Writer(manifest: entry.manifest, output: line.path, locked: true, lock: entry.lock)
                     break
@@ -163,10 +160,7 @@ extension RegisteredWriters {
                     let place = line.place.hasPrefix("/") ? line.place : lockFolder + "/" + line.place
                     let placeReal = ForeignProjectFiles.realPath(place)
                     let inBucket = line.file == nil && folders.contains { bucket in
-                        var info = stat()
-                        let renamed = entry.buckets[bucket.name].map { lstat($0, &info) != 0 } ?? true
-                        let key = ForeignProjectFiles.key(of: real, below: bucket.folder) ?? (renamed ? Self.keyBelowRenamed(real, folder: bucket.folder) : nil)
-                        return key.map { PathKey.same(bucket.name + "/" + $0, line.path) } ?? false
+                        Self.key(of: real, in: bucket, of: entry).map { PathKey.same(bucket.name + "/" + $0, line.path) } ?? false
                     }
                     guard inBucket || PathKey.same(placeReal, real) || Self.keyBelowRenamed(real, folder: (placeReal as NSString).deletingLastPathComponent)
                             == (placeReal as NSString).lastPathComponent,
@@ -178,6 +172,16 @@ extension RegisteredWriters {
             if let writer { found.append(writer) }
         }
         return found.min { PathKey.ordered($0.manifest, $1.manifest) }
+    }
+
+    /// The key the file at `real` has in `bucket` (one of `lockFolders`), nil when it lies
+    /// elsewhere; a folder the registry recorded that is no longer there is matched where a
+    /// rename beside it would have put the file (`keyBelowRenamed`).
+    private static func key(of real: String, in bucket: (name: String, folder: String), of entry: ProjectRegistry.Entry) -> String? {
+        if let key = ForeignProjectFiles.key(of: real, below: bucket.folder) { return key }
+        var info = stat()
+        let renamed = entry.buckets[bucket.name].map { lstat($0, &info) != 0 } ?? true
+        return renamed ? keyBelowRenamed(real, folder: bucket.folder) : nil
     }
 
     /// The folders in which `entry`'s lock lines are matched, by bucket name. The registry's

@@ -16,7 +16,8 @@ import Glibc
 /// knows another build installed it, wherever that project went or whatever it lost.
 ///
 /// `TAKEOVERS` in the state's token folder (0600, written whole and renamed, under the folder's
-/// lock): a header, then one line a file, `took DEVICE INODE BIRTH ["PATH","MANIFEST"]`. At most
+/// lock): a header, then one line a file, `took DEVICE INODE BIRTH ["PATH","MANIFEST","MDEV MINO MBIRTH"]`
+/// (the manifest file's own identity last), or `taking 0 0 0 [...]` while a build makes it. At most
 /// `maxNotes`; a note whose file is no longer that very file is dropped when the next is written.
 public enum TakeoverNotes {
     static let tokenName = "takeovers"
@@ -27,12 +28,23 @@ public enum TakeoverNotes {
 
     struct Note: Equatable, Sendable {
         var path: String
+        /// The file installed; none (zeros) for a takeover still being made (`pending`).
         var identity: FileIdentity
         var manifest: String
+        /// The manifest's own file (device, inode, birth) when it was noted; nil in an older
+        /// note. Attack 57a's 3: a note naming the taker by path alone made another project moved
+        /// to that path (`mv B B2; mv A B`) the taker: it adopted the file and `clean` deleted it.
+        var manifestFile: FileIdentity? = nil
+        /// A takeover an `--overwrite` build is about to make (`taking`), noted before it writes
+        /// anything and replaced by the installed file's note when it ends: a build killed between
+        /// its install and its note, or whose note could not be written, left the file un-noted
+        /// (attack 57a's 1 and 2). Matched by path: while a file is there, it may be the taker's.
+        var pending = false
 
         var line: String {
-            let pair = "[" + JSONText.string(path) + "," + JSONText.string(manifest) + "]"
-            return "took \(identity.device) \(identity.inode) \(identity.birth) \(pair)\n"
+            var fields = [JSONText.string(path), JSONText.string(manifest)]
+            if let file = manifestFile { fields.append(JSONText.string("\(file.device) \(file.inode) \(file.birth)")) }
+            return "\(pending ? "taking" : "took") \(identity.device) \(identity.inode) \(identity.birth) [" + fields.joined(separator: ",") + "]\n"
         }
 
         /// Whether the noted file may still be somewhere: it is at its path, or its folder is
@@ -40,20 +52,40 @@ public enum TakeoverNotes {
         /// away), and never a note whose folder is there without it (deleted, or replaced).
         /// Attack 56c's H1: a note dropped while its folder was away for a moment, and notes
         /// matched by path alone, let a renamed folder's file be adopted and deleted.
+        /// A pending note: while any file is at its path, or its folder is gone.
         var mayBeThere: Bool {
-            if identity.isFile(at: path) { return true }
             var info = stat()
+            if pending ? lstat(path, &info) == 0 : identity.isFile(at: path) { return true }
             return lstat((path as NSString).deletingLastPathComponent, &info) != 0
+        }
+
+        /// Whether the manifest at `other` (as its state's owner record names it) is the one this
+        /// note names: the same path and, when noted, the very same file.
+        func names(_ other: String) -> Bool {
+            guard PathKey.same(manifest, other) else { return false }
+            return manifestFile.map { $0.isFile(at: other) } ?? true
+        }
+
+        init(path: String, identity: FileIdentity, manifest: String, manifestFile: FileIdentity? = nil, pending: Bool = false) {
+            self.path = path; self.identity = identity; self.manifest = manifest; self.manifestFile = manifestFile; self.pending = pending
         }
 
         static func parse(_ line: Substring) -> Note? {
             let fields = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
-            guard fields.count == 5, fields[0] == "took", let device = UInt64(fields[1]), let inode = UInt64(fields[2]), let birth = Int64(fields[3]),
-                  let pair = (try? JSONSerialization.jsonObject(with: Data(fields[4].utf8))) as? [String], pair.count == 2,
-                  pair[0].hasPrefix("/"), pair[1].hasPrefix("/") else { return nil }
+            guard fields.count == 5, fields[0] == "took" || fields[0] == "taking",
+                  let device = UInt64(fields[1]), let inode = UInt64(fields[2]), let birth = Int64(fields[3]),
+                  let values = (try? JSONSerialization.jsonObject(with: Data(fields[4].utf8))) as? [String], values.count == 2 || values.count == 3,
+                  values[0].hasPrefix("/"), values[1].hasPrefix("/") else { return nil }
             var identity = FileIdentity(device: device, inode: inode)
             identity.birth = birth
-            return Note(path: pair[0], identity: identity, manifest: pair[1])
+            var manifestFile: FileIdentity?
+            if values.count == 3 {
+                let parts = values[2].split(separator: " ")
+                guard parts.count == 3, let device = UInt64(parts[0]), let inode = UInt64(parts[1]), let birth = Int64(parts[2]) else { return nil }
+                manifestFile = FileIdentity(device: device, inode: inode)
+                manifestFile?.birth = birth
+            }
+            return Note(path: values[0], identity: identity, manifest: values[1], manifestFile: manifestFile, pending: fields[0] == "taking")
         }
     }
 
@@ -64,12 +96,45 @@ public enum TakeoverNotes {
         case unreadable(String)
     }
 
+    /// Notes, before an `--overwrite` build writes anything, that it is taking over the files at
+    /// `paths` (real paths): a takeover is never made un-noted. Returns why they cannot be noted
+    /// (no state home of this user's, the notes unreadable or full, the write failed): the build
+    /// is refused then (attack 56c's M1: a takeover past the limit went ahead with a warning, and
+    /// the project it took the file from later adopted and deleted it; 57a's 1: the same with
+    /// notes that could not be written). A note whose file may still be there is never dropped.
+    public static func reserve(_ paths: [String], manifest: String) -> String? {
+        guard !paths.isEmpty else { return nil }
+        let mine = FileIdentity.ofRegularFile(manifest)
+        return rewrite { old in
+            let kept = old.filter { note in note.mayBeThere && !(note.pending && paths.contains { PathKey.same($0, note.path) }) }
+            return kept + paths.map { Note(path: $0, identity: FileIdentity(device: 0, inode: 0), manifest: manifest, manifestFile: mine, pending: true) }
+        }
+    }
+
     /// Notes `taken` (real paths, each with the identity of the file just installed there) as
-    /// installed by `manifest`'s build. A note whose very file is still there is never dropped:
-    /// when the new ones do not fit (`maxNotes`, the token's bytes), none is written. Returns a
-    /// warning when this build's takeovers are not noted (the file unreadable, full, not written).
-    public static func note(_ taken: [(path: String, identity: FileIdentity)], manifest: String) -> String? {
-        guard !taken.isEmpty else { return nil }
+    /// installed by `manifest`'s build, in place of its pending notes at `reserved`; a pending
+    /// note of a path it did not install there goes (the file there is what was there). A note
+    /// whose very file is still there is never dropped. Returns a warning when they are not
+    /// written (the pending notes then stay: the files remain the taker's in doubt).
+    public static func note(_ taken: [(path: String, identity: FileIdentity)], reserved: [String], manifest: String) -> String? {
+        guard !taken.isEmpty || !reserved.isEmpty else { return nil }
+        let mine = FileIdentity.ofRegularFile(manifest)
+        let why = rewrite { old in
+            let fresh = taken.map { Note(path: $0.path, identity: $0.identity, manifest: manifest, manifestFile: mine) }
+            // Kept: notes whose very file may still be there, at a path not noted anew, but this
+            // build's own pending ones.
+            let kept = old.filter { note in
+                note.mayBeThere && !fresh.contains { PathKey.same($0.path, note.path) }
+                    && !(note.pending && note.names(manifest) && reserved.contains { PathKey.same($0, note.path) })
+            }
+            return kept + fresh
+        }
+        return why.map { "\($0): this build's takeovers stay noted as being made (doubt for the projects they were taken from)" }
+    }
+
+    /// Writes the notes `change` makes of the ones there, under the token folder's lock; why not
+    /// (no state home, unreadable, full, not written), nil when written.
+    private static func rewrite(_ change: ([Note]) -> [Note]) -> String? {
         let folder: Int32
         do { folder = try StateFolderTrust.openTokenFolder(create: true) } catch { return "the takeover notes cannot be kept (\(error))" }
         defer { close(folder) }
@@ -78,45 +143,29 @@ public enum TakeoverNotes {
         let old: [Note]
         switch read() {
         case .notes(let notes): old = notes
-        case .unreadable(let why): return "the takeover notes \(path ?? tokenName) \(why): this build's takeovers are not noted; move it away (the next --overwrite build writes it anew)"
+        case .unreadable(let why): return "the takeover notes \(path ?? tokenName) \(why); " + advice(why)
         }
-        let fresh = taken.map { Note(path: $0.path, identity: $0.identity, manifest: manifest) }
-        // Kept: notes whose very file may still be there, at a path not noted anew.
-        let kept = old.filter { note in note.mayBeThere && !fresh.contains { PathKey.same($0.path, note.path) } }
-        let notes = kept + fresh
+        let notes = change(old)
+        // Room for every pending note to become an installed file's (three numbers of 20 digits).
         let text = header + "\n" + notes.map(\.line).joined()
-        guard notes.count <= maxNotes, text.utf8.count <= StateFolderTrust.maxTokenBytes else {
-            return "the takeover notes \(path ?? tokenName) are full (\(kept.count) files other builds took over are still there; at most \(maxNotes) notes, "
-                + "\(StateFolderTrust.maxTokenBytes) bytes): this build's \(fresh.count) takeovers are not noted, and none noted before is dropped; "
-                + "a note goes once its file does, so remove the taken-over files no project needs any more (or move the notes away, and their protection with them)"
+        let room = notes.filter(\.pending).count * 60
+        guard notes.count <= maxNotes, text.utf8.count + room <= StateFolderTrust.maxTokenBytes else {
+            let live = notes.filter { $0.identity.isFile(at: $0.path) || ($0.pending && FileManager.default.fileExists(atPath: $0.path)) }.count
+            return "the takeover notes \(path ?? tokenName) are full (at most \(maxNotes) notes, \(StateFolderTrust.maxTokenBytes) bytes): "
+                + "\(live) of their files are still there, \(notes.count - live) are in folders that are gone (removed, or moved away with their folder); "
+                + "a note goes once its file does and its folder is there: remove the taken-over files no project needs any more, "
+                + "or the lines of folders you removed for good from that file"
         }
-        do { try StateFolderTrust.writeToken(text, name: tokenName) } catch { return "the takeover notes were not written (\(error))" }
+        do { try StateFolderTrust.writeToken(text, name: tokenName) } catch { return "the takeover notes \(path ?? tokenName) were not written (\(error))" }
         return nil
     }
 
-    /// Why notes for files at `paths` (real paths) cannot be written now: the notes cannot be
-    /// read, or they would not fit (`note` keeps every note whose file may be there, and drops
-    /// only those at a path noted anew); nil when they can. Asked before a takeover, which is
-    /// refused rather than made un-noted (attack 56c's M1: a takeover past the limit went ahead
-    /// with a warning, and the project it took the file from later adopted and deleted it).
-    public static func cannotNote(_ paths: [String], manifest: String) -> String? {
-        guard !paths.isEmpty else { return nil }
-        guard path != nil else { return nil }
-        let old: [Note]
-        switch read() {
-        case .notes(let notes): old = notes
-        case .unreadable(let why): return "the takeover notes \(path ?? tokenName) \(why); move them away (the next --overwrite build writes them anew)"
-        }
-        let kept = old.filter { note in note.mayBeThere && !paths.contains { PathKey.same($0, note.path) } }
-        // The new lines at their longest: every number at 20 digits.
-        let widest = FileIdentity(device: UInt64.max, inode: UInt64.max)
-        let fresh = paths.map { Note(path: $0, identity: widest, manifest: manifest) }
-        let bytes = header.utf8.count + 1 + (kept + fresh).reduce(0) { $0 + $1.line.utf8.count + 20 }
-        guard kept.count + fresh.count <= maxNotes, bytes <= StateFolderTrust.maxTokenBytes else {
-            return "the takeover notes \(path ?? tokenName) are full (\(kept.count) files other builds took over are still there; at most \(maxNotes) notes, "
-                + "\(StateFolderTrust.maxTokenBytes) bytes); a note goes once its file does, so remove the taken-over files no project needs any more"
-        }
-        return nil
+    /// What to do with notes that cannot be read (`why`): a bad line is repaired or removed, for
+    /// each other line still protects a file (attack 57a's 5: moving the whole file away, as
+    /// advised, dropped the live notes too, and the original adopted and deleted a taken file).
+    public static func advice(_ why: String) -> String {
+        why.contains(" at line ") ? "repair or remove that line (each other line still protects a file; moving the whole file away drops their protection too)"
+            : "move it away (the next --overwrite build writes it anew; the files it noted lose its protection)"
     }
 
     /// Where the notes file is (nil: no state home).
@@ -128,14 +177,17 @@ public enum TakeoverNotes {
         guard let notesPath = path else { return .notes([]) }
         var info = stat()
         guard lstat(notesPath, &info) == 0 else { return errno == ENOENT ? .notes([]) : .unreadable("cannot be read (\(String(cString: strerror(errno))))") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return .unreadable("is not a regular file") }
+        guard info.st_size > 0 else { return .unreadable("is empty (a notes file starts with '\(header)')") }
         guard let data = StateFolderTrust.readToken(name: tokenName) else {
-            return .unreadable((info.st_mode & S_IFMT) != S_IFREG ? "is not a regular file" : "cannot be read as Derive's (more than \(StateFolderTrust.maxTokenBytes) bytes, or not this user's)")
+            return .unreadable(info.st_uid != geteuid() ? "is not this user's" : info.st_size > StateFolderTrust.maxTokenBytes
+                ? "holds more than \(StateFolderTrust.maxTokenBytes) bytes" : "cannot be read as Derive's (a folder on the way to it is not this user's)")
         }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.first == Substring(header) else { return .unreadable("does not start with '\(header)'") }
         var notes: [Note] = []
-        for line in lines.dropFirst() {
-            guard let note = Note.parse(line) else { return .unreadable("holds a line that is not a note (garbled or cut short)") }
+        for (number, line) in lines.enumerated().dropFirst() where !(line.isEmpty && number == lines.count - 1) {
+            guard let note = Note.parse(line) else { return .unreadable("holds a line that is not a note at line \(number + 1) (garbled or cut short)") }
             notes.append(note)
         }
         return .notes(notes)
@@ -147,42 +199,48 @@ public enum TakeoverNotes {
         public static func read() -> Notes { Notes(contents: TakeoverNotes.read()) }
     }
 
-    /// Who took over the very file at `path` (which is still there), by the notes.
+    /// Who took over the file at `path` (which is still there), by the notes.
     public enum Answer: Equatable {
-        /// The manifest (not the one asking) whose build took it over and installed it.
+        /// The manifest (not the one asking) whose build took this very file over and installed it.
         case taker(String)
+        /// The manifest (not the one asking) whose build was taking the file at that path over
+        /// and did not note its end (killed, or its note not written).
+        case taking(String)
         /// The notes cannot be read: why, said as the cause (with the file's path).
         case unreadable(String)
     }
 
-    /// The manifest (not `owner`) whose build took over and installed the very file at `path`,
-    /// which is still there; nil when no note says so. From notes read once (`Notes`): a command
-    /// asks of many files.
+    /// The manifest (not `owner`) whose build took over and installed the very file at `path`
+    /// (the latest note of that file decides), or was taking the file at that path over; nil
+    /// when no note says so. From notes read once (`Notes`): a command asks of many files.
     public static func taker(of path: String, besides owner: String, in contents: Notes) -> Answer? {
         switch contents.contents {
         case .unreadable(let why): return .unreadable("the state home's takeover notes \(Self.path ?? tokenName) \(why)")
         case .notes(let notes):
-            guard !notes.isEmpty, let file = FileIdentity.ofRegularFile(path) else { return nil }
+            guard !notes.isEmpty else { return nil }
             // By the very file (device, inode, birth) wherever it lies now: a folder renamed
             // since holds it under another path (attack 56c's H1).
-            return notes.last { note in
-                note.identity == file && !PathKey.same(note.manifest, owner) && note.identity.isFile(at: path)
-            }.map { .taker($0.manifest) }
+            if let file = FileIdentity.ofRegularFile(path),
+               let latest = notes.last(where: { !$0.pending && $0.identity == file && $0.identity.isFile(at: path) }) {
+                if !latest.names(owner) { return .taker(latest.manifest) }
+            }
+            let real = ForeignProjectFiles.realPath(path)
+            return notes.last { $0.pending && PathKey.same($0.path, real) && !$0.names(owner) }.map { .taking($0.manifest) }
         }
     }
 
     /// Whether the latest note of the very file at `path` (still there) names `manifest`'s build
-    /// as the one that took it over and installed it.
+    /// (the very manifest file: `Note.names`) as the one that took it over and installed it.
     public static func tookOver(_ path: String, by manifest: String, in contents: Notes) -> Bool {
         guard case .notes(let notes) = contents.contents, !notes.isEmpty, let file = FileIdentity.ofRegularFile(path),
-              let latest = notes.last(where: { $0.identity == file && $0.identity.isFile(at: path) }) else { return false }
-        return PathKey.same(latest.manifest, manifest)
+              let latest = notes.last(where: { !$0.pending && $0.identity == file && $0.identity.isFile(at: path) }) else { return false }
+        return latest.names(manifest)
     }
 
     /// The very files `manifest`'s builds took over, by identity (read once by a build, which
     /// carries each note over to the file it installs anew where one lies).
     public static func taken(by manifest: String) -> Set<FileIdentity> {
         guard case .notes(let notes) = read() else { return [] }
-        return Set(notes.filter { PathKey.same($0.manifest, manifest) }.map(\.identity))
+        return Set(notes.filter { !$0.pending && $0.names(manifest) }.map(\.identity))
     }
 }

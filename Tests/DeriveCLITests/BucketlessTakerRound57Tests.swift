@@ -122,3 +122,97 @@ extension TakeoverNotesRound56Tests {
         #expect(fileInode(file) == before, "A2's clean removed B's file: \(said(clean))")
     }
 }
+
+/// Issue #9, attack 57a: takeovers made un-noted, and notes naming their taker by path alone.
+extension TakeoverNotesRound56Tests {
+    /// 57a's 1: notes that could not be written (an immutable file, a read-only state home) let
+    /// `--overwrite` take the file over with a warning, and A later adopted and deleted it. The
+    /// takeover is noted before anything is written, or refused, leaving nothing behind.
+    @Test func aTakeoverWhoseNoteCannotBeWrittenIsRefused() throws {
+        let root = try CLI.temporaryFolder()
+        defer {
+            chmod(root.appendingPathComponent("st/derive/states").path, 0o700)
+            try? FileManager.default.removeItem(at: root)
+        }
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        let file = root.appendingPathComponent("shared/a.jpg")
+        let before = fileInode(file)
+        let states = root.appendingPathComponent("st/derive/states")
+        // A token folder no one may write (root writes anyway: the note's rename is what fails).
+        #expect(chmod(states.path, 0o500) == 0)
+        let blocked = geteuid() != 0
+        if !blocked {
+            // As root, a folder in the way of the notes' temporary name stands in for it.
+            chmod(states.path, 0o700)
+            try FileManager.default.createDirectory(at: states.appendingPathComponent("takeovers"), withIntermediateDirectories: false)
+        }
+        let taken = try CLI.run(["build", "--overwrite"], in: b, environment: environment)
+        #expect(taken.status != 0 && said(taken).contains("notes each such takeover in the state home first"), "\(said(taken))")
+        #expect(fileInode(file) == before, "the file was taken over un-noted")
+        #expect(!FileManager.default.fileExists(atPath: b.appendingPathComponent(".derive/derive/state.sqlite").path), "the refused build left a state")
+    }
+
+    /// 57a's 2: a build killed between installing a file it took over and noting it left the
+    /// takeover un-noted; A adopted and deleted the file. The note is made before the install.
+    @Test func aTakeoverKilledBeforeItsNoteIsStillNoted() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        let file = root.appendingPathComponent("shared/a.jpg")
+        let killed = try CLI.run(["build", "--overwrite"], in: b, environment: environment.merging(["DERIVE_TEST_KILL_AFTER_INSTALL": "1"]) { $1 })
+        #expect(killed.status != 0, "\(said(killed))")
+        let installed = fileInode(file)
+        let notes = (try? String(contentsOf: root.appendingPathComponent("st/derive/states/takeovers"), encoding: .utf8)) ?? ""
+        #expect(notes.contains("taking 0 0 0 "), "\(notes)")
+        // B goes: its manifest moved out of reach, its records lost.
+        try? FileManager.default.removeItem(at: b.appendingPathComponent(".derive"))
+        try? FileManager.default.removeItem(at: b.appendingPathComponent("derive.lock"))
+        let away = try CLI.temporaryFolder()
+        try FileManager.default.moveItem(at: b, to: away.appendingPathComponent("B"))
+        awayFolders.append(away)
+        let plan = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("was taking the file at this path over"), "A's plan: \(said(plan))")
+        let build = try CLI.run(["build"], in: a, environment: environment)
+        #expect(build.status != 0 && !said(build).contains("adopted 1") && fileInode(file) == installed, "A's build: \(said(build))")
+        let clean = try CLI.run(["clean"], in: a, environment: environment)
+        #expect(fileInode(file) == installed, "A's clean removed B's file: \(said(clean))")
+    }
+
+    /// 57a's 3: the note named its taker by manifest path alone: B moved away (`mv B B2`), A moved
+    /// to B's old path, both states lost; A counted as the taker, adopted the file and `clean`
+    /// deleted it. A note names the very manifest file too.
+    @Test func anotherManifestAtTheTakersPathIsNotTheTaker() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        let file = root.appendingPathComponent("shared/a.jpg")
+        let installed = fileInode(file)
+        for project in [a, b] { try fm.removeItem(at: project.appendingPathComponent(".derive")) }
+        try fm.moveItem(at: b, to: root.appendingPathComponent("B2"))
+        try fm.moveItem(at: a, to: b)
+        let plan = try CLI.run(["plan"], in: b, environment: environment)
+        #expect(plan.status == 1 && !said(plan).contains("No changes"), "A at B's path, plan: \(said(plan))")
+        let build = try CLI.run(["build"], in: b, environment: environment)
+        #expect(!said(build).contains("adopted 1") && fileInode(file) == installed, "A at B's path, build: \(said(build))")
+        let clean = try CLI.run(["clean"], in: b, environment: environment)
+        #expect(fileInode(file) == installed, "A at B's path removed B's file: \(said(clean))")
+    }
+
+    /// 57a's 8: an empty notes file was "more than 1 MiB, or not this user's".
+    @Test func anEmptyNotesFileIsSaidToBeEmpty() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        try takerGone(root, b)
+        try Data().write(to: root.appendingPathComponent("st/derive/states/takeovers"))
+        let plan = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("is empty") && !said(plan).contains("more than"), "\(said(plan))")
+    }
+}

@@ -118,7 +118,9 @@ import TestSupport
         }
         let file = root.appendingPathComponent("shared/a.jpg")
         let plan = try CLI.run(["plan"], in: a, environment: environment)
-        #expect(plan.status == 1 && said(plan).contains("takeover notes") && said(plan).contains("move the takeover notes away"), "\(said(plan))")
+        // The advice keeps the other notes where it can (attack 57a's 5): a bad line is repaired.
+        let advice = breakage == "garbled" ? "repair or remove that line" : "move it away"
+        #expect(plan.status == 1 && said(plan).contains("takeover notes") && said(plan).contains(advice), "\(said(plan))")
         let clean = try CLI.run(["clean"], in: a, environment: environment)
         #expect(FileManager.default.fileExists(atPath: file.path), "\(said(clean))")
         // A takeover while they cannot be read is refused (attack 56c's M1: never made un-noted),
