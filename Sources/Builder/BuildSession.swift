@@ -668,7 +668,7 @@ public final class BuildSession: @unchecked Sendable {
         // A takeover is never made un-noted (attack 56c's M1, 57a's 1 and 2): noted as being made
         // before anything is written, or refused as a plan error is (nothing made is left behind).
         let reserved = taking.map { ForeignProjectFiles.realPath($0.file) }
-        if let why = TakeoverNotes.reserve(reserved, manifest: Self.ownerName(manifestPath)) {
+        if let why = TakeoverNotes.reserve(taking.map { (ForeignProjectFiles.realPath($0.file), $0.before) }, manifest: Self.ownerName(manifestPath)) {
             var refused = plan
             refused.errors.append(PlanError(message: "this build would write over \(taking.count) file\(taking.count == 1 ? "" : "s") its build state does not record as its own "
                 + "(\(taking.prefix(3).map(\.output).joined(separator: ", "))\(taking.count > 3 ? ", …" : "")), and notes each such takeover in the state home first so that "
@@ -721,7 +721,10 @@ public final class BuildSession: @unchecked Sendable {
             unsaved.stateNotSaved = failure
             return BuildOutcome(plan: plan, report: unsaved, verification: verification)
         }
-        noteTakeovers(taking, reserved: reserved)
+        let built = Set(report.built)
+        noteTakeovers(taking, reserved: reserved, installed: plan.items.compactMap { item in
+            built.contains(item.output) ? item.derivative.map { (item.output, ForeignProjectFiles.realPath($0.outputPath)) } : nil
+        })
         // A build that removed temporaries changed what its snapshot saw: no witness from it.
         let valid = report.succeeded && report.left.isEmpty && report.sweptTemporaries.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,
@@ -738,15 +741,19 @@ public final class BuildSession: @unchecked Sendable {
     /// The files this build took over from another project (`--overwrite`), noted in the state
     /// home by the very file it installed (`TakeoverNotes`), so the project it took them from
     /// knows another build installed them however far this one moves (attack 56a's F3).
-    func noteTakeovers(_ candidates: [(output: String, file: String, before: FileIdentity)], reserved: [String]) {
-        guard let store = openedStore, !candidates.isEmpty else { return }
+    func noteTakeovers(_ candidates: [(output: String, file: String, before: FileIdentity)], reserved: [String], installed: [(output: String, file: String)]) {
+        guard let store = openedStore, !candidates.isEmpty || !installed.isEmpty else { return }
+        let ownFiles: [(path: String, identity: FileIdentity)] = installed.compactMap { item in
+            guard let recorded = (try? store.outputIdentity(item.output)) ?? nil, recorded != .unproven else { return nil }
+            return (item.file, recorded)
+        }
         var taken: [(path: String, identity: FileIdentity)] = []
         for candidate in candidates {
             guard let recorded = (try? store.outputIdentity(candidate.output)) ?? nil, recorded != .unproven,
                   recorded != candidate.before, recorded.isFile(at: candidate.file) else { continue }
             taken.append((ForeignProjectFiles.realPath(candidate.file), recorded))
         }
-        if let warning = TakeoverNotes.note(taken, reserved: reserved, manifest: Self.ownerName(manifestPath)) {
+        if let warning = TakeoverNotes.note(taken, reserved: reserved, installed: ownFiles, manifest: Self.ownerName(manifestPath)) {
             FileHandle.standardError.write(Data("derive: warning: \(warning)\n".utf8))
         }
     }

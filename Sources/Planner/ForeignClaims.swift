@@ -650,7 +650,10 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             taker = manifest
             how = "its build was taking the file at this path over (derive build --overwrite) and did not note its end (killed, or the note not written), as this user's state home notes"
         }
-        let gone = NeighbourProjects.isProjectManifest(taker) ? "" : " (no longer there: moved, or removed)"
+        // Its path is this manifest's own, its file another (57b's 6: a manifest saved by an
+        // editor as a new file, or another project moved here): said so, not as another project.
+        let gone = PathKey.same(taker, owner) ? " (by a manifest file at this manifest's path that is not this one: saved since as a new file, or another project moved here; if this manifest built it, pass --overwrite)"
+            : NeighbourProjects.isProjectManifest(taker) ? "" : " (no longer there: moved, or removed)"
         return ForeignClaims.Claim(manifest: taker, recordedOwner: nil,
                                    doubt: "\(how)\(gone), so the file may be its output (no build state found records it now)", ruleDoubtBeside: owner)
     }

@@ -38,12 +38,19 @@ public enum TakeoverNotes {
         /// A takeover an `--overwrite` build is about to make (`taking`), noted before it writes
         /// anything and replaced by the installed file's note when it ends: a build killed between
         /// its install and its note, or whose note could not be written, left the file un-noted
-        /// (attack 57a's 1 and 2). Matched by path: while a file is there, it may be the taker's.
+        /// (attack 57a's 1 and 2). It matches whatever file has its name in that very folder
+        /// (`folder`), renamed or not (57b's 2: a folder renamed after the kill lost the
+        /// protection), or is at its path, unless that is still the file it was taking over
+        /// (`identity`: the taker never replaced it; 57b's 5: a killed taker's pending notes made
+        /// the site's own files doubt for ever).
         var pending = false
+        /// A pending note's folder (device, inode).
+        var folder: FileIdentity? = nil
 
         var line: String {
             var fields = [JSONText.string(path), JSONText.string(manifest)]
-            if let file = manifestFile { fields.append(JSONText.string("\(file.device) \(file.inode) \(file.birth)")) }
+            if let file = manifestFile ?? (pending ? FileIdentity(device: 0, inode: 0) : nil) { fields.append(JSONText.string("\(file.device) \(file.inode) \(file.birth)")) }
+            if pending, let folder { fields.append(JSONText.string("\(folder.device) \(folder.inode)")) }
             return "\(pending ? "taking" : "took") \(identity.device) \(identity.inode) \(identity.birth) [" + fields.joined(separator: ",") + "]\n"
         }
 
@@ -59,33 +66,51 @@ public enum TakeoverNotes {
             return lstat((path as NSString).deletingLastPathComponent, &info) != 0
         }
 
-        /// Whether the manifest at `other` (as its state's owner record names it) is the one this
-        /// note names: the same path and, when noted, the very same file.
-        func names(_ other: String) -> Bool {
-            guard PathKey.same(manifest, other) else { return false }
-            return manifestFile.map { $0.isFile(at: other) } ?? true
+        /// Whether this pending note is about the file at `path` (`real`: its real path).
+        func pendingCovers(_ path: String, real: String) -> Bool {
+            guard pending, !(identity.inode != 0 && identity.isFile(at: path)) else { return false }
+            if PathKey.same(self.path, real) || PathKey.same(ForeignProjectFiles.realPath(self.path), real) { return true }
+            guard let folder, folder.inode != 0, (real as NSString).lastPathComponent == (self.path as NSString).lastPathComponent else { return false }
+            return FileIdentity.ofFolder((real as NSString).deletingLastPathComponent) == folder
         }
 
-        init(path: String, identity: FileIdentity, manifest: String, manifestFile: FileIdentity? = nil, pending: Bool = false) {
-            self.path = path; self.identity = identity; self.manifest = manifest; self.manifestFile = manifestFile; self.pending = pending
+        /// Whether the manifest at `other` (as its state's owner record names it) is the one this
+        /// note names: the very same file (renamed since: `mv b.yaml c.yaml`), or, in an older
+        /// note, the same path. A file of another identity at that path is not (attack 57a's 3;
+        /// an editor that saves a new file makes the taker's own note doubt, never adoption).
+        func names(_ other: String) -> Bool {
+            guard let file = manifestFile else { return PathKey.same(manifest, other) }
+            return file.isFile(at: other)
+        }
+
+        init(path: String, identity: FileIdentity, manifest: String, manifestFile: FileIdentity? = nil, pending: Bool = false, folder: FileIdentity? = nil) {
+            self.path = path; self.identity = identity; self.manifest = manifest; self.manifestFile = manifestFile; self.pending = pending; self.folder = folder
         }
 
         static func parse(_ line: Substring) -> Note? {
             let fields = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             guard fields.count == 5, fields[0] == "took" || fields[0] == "taking",
                   let device = UInt64(fields[1]), let inode = UInt64(fields[2]), let birth = Int64(fields[3]),
-                  let values = (try? JSONSerialization.jsonObject(with: Data(fields[4].utf8))) as? [String], values.count == 2 || values.count == 3,
+                  let values = (try? JSONSerialization.jsonObject(with: Data(fields[4].utf8))) as? [String], (2...4).contains(values.count),
                   values[0].hasPrefix("/"), values[1].hasPrefix("/") else { return nil }
             var identity = FileIdentity(device: device, inode: inode)
             identity.birth = birth
             var manifestFile: FileIdentity?
-            if values.count == 3 {
+            if values.count >= 3 {
                 let parts = values[2].split(separator: " ")
                 guard parts.count == 3, let device = UInt64(parts[0]), let inode = UInt64(parts[1]), let birth = Int64(parts[2]) else { return nil }
-                manifestFile = FileIdentity(device: device, inode: inode)
-                manifestFile?.birth = birth
+                if inode != 0 {
+                    manifestFile = FileIdentity(device: device, inode: inode)
+                    manifestFile?.birth = birth
+                }
             }
-            return Note(path: values[0], identity: identity, manifest: values[1], manifestFile: manifestFile, pending: fields[0] == "taking")
+            var folder: FileIdentity?
+            if values.count == 4 {
+                let parts = values[3].split(separator: " ")
+                guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return nil }
+                folder = FileIdentity(device: device, inode: inode)
+            }
+            return Note(path: values[0], identity: identity, manifest: values[1], manifestFile: manifestFile, pending: fields[0] == "taking", folder: folder)
         }
     }
 
@@ -102,12 +127,17 @@ public enum TakeoverNotes {
     /// is refused then (attack 56c's M1: a takeover past the limit went ahead with a warning, and
     /// the project it took the file from later adopted and deleted it; 57a's 1: the same with
     /// notes that could not be written). A note whose file may still be there is never dropped.
-    public static func reserve(_ paths: [String], manifest: String) -> String? {
-        guard !paths.isEmpty else { return nil }
+    /// `before`: the identity of each file it takes over (the note does not count while that
+    /// very file is still there).
+    public static func reserve(_ files: [(path: String, before: FileIdentity)], manifest: String) -> String? {
+        guard !files.isEmpty else { return nil }
         let mine = FileIdentity.ofRegularFile(manifest)
         return rewrite { old in
-            let kept = old.filter { note in note.mayBeThere && !(note.pending && paths.contains { PathKey.same($0, note.path) }) }
-            return kept + paths.map { Note(path: $0, identity: FileIdentity(device: 0, inode: 0), manifest: manifest, manifestFile: mine, pending: true) }
+            let kept = old.filter { note in note.mayBeThere && !(note.pending && note.names(manifest) && files.contains { PathKey.same($0.path, note.path) }) }
+            return kept + files.map { file in
+                Note(path: file.path, identity: file.before, manifest: manifest, manifestFile: mine, pending: true,
+                     folder: FileIdentity.ofFolder((file.path as NSString).deletingLastPathComponent))
+            }
         }
     }
 
@@ -116,16 +146,29 @@ public enum TakeoverNotes {
     /// note of a path it did not install there goes (the file there is what was there). A note
     /// whose very file is still there is never dropped. Returns a warning when they are not
     /// written (the pending notes then stay: the files remain the taker's in doubt).
-    public static func note(_ taken: [(path: String, identity: FileIdentity)], reserved: [String], manifest: String) -> String? {
-        guard !taken.isEmpty || !reserved.isEmpty else { return nil }
+    /// `installed`: the real paths of every file the build installed: another build's pending
+    /// note there goes too (whatever it was taking, this build's file is there now: 57b's 5, a
+    /// dead taker's pending note outlived the site's own rebuilds).
+    public static func note(_ taken: [(path: String, identity: FileIdentity)], reserved: [String],
+                            installed: [(path: String, identity: FileIdentity)] = [], manifest: String) -> String? {
+        guard !taken.isEmpty || !reserved.isEmpty || !installed.isEmpty else { return nil }
+        // Nothing to change, nothing written (every build asks).
+        if taken.isEmpty, reserved.isEmpty {
+            guard case .notes(let notes) = read(), notes.contains(where: { note in note.pending && installed.contains { PathKey.same($0.path, note.path) } }) else { return nil }
+        }
         let mine = FileIdentity.ofRegularFile(manifest)
         let why = rewrite { old in
-            let fresh = taken.map { Note(path: $0.path, identity: $0.identity, manifest: manifest, manifestFile: mine) }
-            // Kept: notes whose very file may still be there, at a path not noted anew, but this
-            // build's own pending ones.
+            // Checked again under the lock: another build may have installed its file since.
+            let fresh = taken.filter { $0.identity.isFile(at: $0.path) }.map { Note(path: $0.path, identity: $0.identity, manifest: manifest, manifestFile: mine) }
+            // Kept: notes whose file may still be there, but a note at a path noted anew whose
+            // very file is gone (57b's 1: builds taking one path at once dropped the note of the
+            // file that was there), this build's own pending ones, and pending ones where it installed.
             let kept = old.filter { note in
-                note.mayBeThere && !fresh.contains { PathKey.same($0.path, note.path) }
+                note.mayBeThere
+                    && !(!note.pending && !note.identity.isFile(at: note.path) && fresh.contains { PathKey.same($0.path, note.path) })
                     && !(note.pending && note.names(manifest) && reserved.contains { PathKey.same($0, note.path) })
+                    // Only where this build's very file is still there (another build may have installed since).
+                    && !(note.pending && installed.contains { PathKey.same($0.path, note.path) && $0.identity.isFile(at: $0.path) })
             }
             return kept + fresh
         }
@@ -150,9 +193,9 @@ public enum TakeoverNotes {
         let text = header + "\n" + notes.map(\.line).joined()
         let room = notes.filter(\.pending).count * 60
         guard notes.count <= maxNotes, text.utf8.count + room <= StateFolderTrust.maxTokenBytes else {
-            let live = notes.filter { $0.identity.isFile(at: $0.path) || ($0.pending && FileManager.default.fileExists(atPath: $0.path)) }.count
+            let live = notes.filter { !$0.pending && $0.identity.isFile(at: $0.path) }.count
             return "the takeover notes \(path ?? tokenName) are full (at most \(maxNotes) notes, \(StateFolderTrust.maxTokenBytes) bytes): "
-                + "\(live) of their files are still there, \(notes.count - live) are in folders that are gone (removed, or moved away with their folder); "
+                + "\(live) of the files they name are still there, the others' folders are gone (removed, or moved away) or their builds are still being made; "
                 + "a note goes once its file does and its folder is there: remove the taken-over files no project needs any more, "
                 + "or the lines of folders you removed for good from that file"
         }
@@ -225,7 +268,7 @@ public enum TakeoverNotes {
                 if !latest.names(owner) { return .taker(latest.manifest) }
             }
             let real = ForeignProjectFiles.realPath(path)
-            return notes.last { $0.pending && PathKey.same($0.path, real) && !$0.names(owner) }.map { .taking($0.manifest) }
+            return notes.last { $0.pendingCovers(path, real: real) && !$0.names(owner) }.map { .taking($0.manifest) }
         }
     }
 
