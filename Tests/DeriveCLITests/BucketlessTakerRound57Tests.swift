@@ -174,10 +174,7 @@ extension TakeoverNotesRound56Tests {
         awayFolders.append(away)
         let plan = try CLI.run(["plan"], in: a, environment: environment)
         #expect(plan.status == 1 && said(plan).contains("was taking the file at this path over"), "A's plan: \(said(plan))")
-        let build = try CLI.run(["build"], in: a, environment: environment)
-        #expect(build.status != 0 && !said(build).contains("adopted 1") && fileInode(file) == installed, "A's build: \(said(build))")
-        let clean = try CLI.run(["clean"], in: a, environment: environment)
-        #expect(fileInode(file) == installed, "A's clean removed B's file: \(said(clean))")
+        try expectBuildAndCleanKeep(a, file, installed: installed, environment, "A")
     }
 
     /// 57a's 3: the note named its taker by manifest path alone: B moved away (`mv B B2`), A moved
@@ -197,10 +194,7 @@ extension TakeoverNotesRound56Tests {
         try fm.moveItem(at: a, to: b)
         let plan = try CLI.run(["plan"], in: b, environment: environment)
         #expect(plan.status == 1 && !said(plan).contains("No changes"), "A at B's path, plan: \(said(plan))")
-        let build = try CLI.run(["build"], in: b, environment: environment)
-        #expect(!said(build).contains("adopted 1") && fileInode(file) == installed, "A at B's path, build: \(said(build))")
-        let clean = try CLI.run(["clean"], in: b, environment: environment)
-        #expect(fileInode(file) == installed, "A at B's path removed B's file: \(said(clean))")
+        try expectBuildAndCleanKeep(b, file, installed: installed, environment, "A at B's path")
     }
 
     /// 57a's 8: an empty notes file was "more than 1 MiB, or not this user's".
@@ -268,10 +262,7 @@ extension TakeoverNotesRound56Tests {
         try Data(Self.manifest("A", bucket: "../shared2").utf8).write(to: a.appendingPathComponent("derive.yaml"))
         let file = root.appendingPathComponent("shared2/a.jpg")
         let installed = fileInode(file)
-        let build = try CLI.run(["build"], in: a, environment: environment)
-        #expect(build.status != 0 && !said(build).contains("adopted 1") && fileInode(file) == installed, "A's build: \(said(build))")
-        let clean = try CLI.run(["clean"], in: a, environment: environment)
-        #expect(fileInode(file) == installed, "A's clean removed B's file: \(said(clean))")
+        try expectBuildAndCleanKeep(a, file, installed: installed, environment, "A")
     }
 
     /// 57b's 5: a killed taker's pending notes made every file it had not replaced yet the
@@ -318,4 +309,14 @@ extension TakeoverNotesRound56Tests {
         let plan = try CLI.run(["plan"], in: a, environment: environment)
         #expect(plan.status == 0, "A's plan after losing its state: \(said(plan))")
     }
+}
+
+/// `project`'s build refuses (adopting nothing) and its `clean` leaves the very file at `file`
+/// (`installed`: its inode), which another project's build installed.
+func expectBuildAndCleanKeep(_ project: URL, _ file: URL, installed: UInt64?, _ environment: [String: String], _ context: String) throws {
+    #expect(installed != nil, "\(context): the file is not there")
+    let build = try CLI.run(["build"], in: project, environment: environment)
+    #expect(build.status != 0 && !said(build).contains("adopted 1") && fileInode(file) == installed, "\(context) build: \(said(build))")
+    let clean = try CLI.run(["clean"], in: project, environment: environment)
+    #expect(fileInode(file) == installed, "\(context): clean removed the other project's file: \(said(clean))")
 }
