@@ -750,7 +750,8 @@ public final class BuildSession: @unchecked Sendable {
         var taken: [(path: String, identity: FileIdentity)] = []
         for candidate in candidates {
             guard let recorded = (try? store.outputIdentity(candidate.output)) ?? nil, recorded != .unproven,
-                  recorded != candidate.before, recorded.isFile(at: candidate.file) else { continue }
+                  !(recorded == candidate.before && (recorded.birth == candidate.before.birth || recorded.birth == 0 || candidate.before.birth == 0)),
+                  recorded.isFile(at: candidate.file) else { continue }
             taken.append((ForeignProjectFiles.realPath(candidate.file), recorded))
         }
         if let warning = TakeoverNotes.note(taken, reserved: reserved, installed: ownFiles, manifest: Self.ownerName(manifestPath)) {
@@ -770,7 +771,10 @@ public final class BuildSession: @unchecked Sendable {
         guard overwrite || !noted.isEmpty else { return [] }
         var found: [(output: String, file: String, before: FileIdentity)] = []
         for item in work {
-            guard let file = item.derivative?.outputPath, let there = FileIdentity.ofRegularFile(file) else { continue }
+            // With its birth: an inode number freed by a concurrent build and given to the file this
+            // build installs made the two look the same, and the takeover went un-noted (57b's 1).
+            guard let file = item.derivative?.outputPath, var there = FileIdentity.ofRegularFile(file) else { continue }
+            there.birth = FileBirth.of(file) ?? 0
             let takenEarlier = noted.firstIndex(of: there).map { noted[$0].isFile(at: file) } ?? false
             if !takenEarlier {
                 guard overwrite else { continue }
