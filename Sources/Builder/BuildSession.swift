@@ -667,8 +667,9 @@ public final class BuildSession: @unchecked Sendable {
         let taking = takeoverCandidates(plan)
         // A takeover is never made un-noted (attack 56c's M1, 57a's 1 and 2): noted as being made
         // before anything is written, or refused as a plan error is (nothing made is left behind).
-        let reserved = taking.map { ForeignProjectFiles.realPath($0.file) }
-        if let why = TakeoverNotes.reserve(taking.map { (ForeignProjectFiles.realPath($0.file), $0.before) }, manifest: Self.ownerName(manifestPath)) {
+        let reserving = taking.map { (path: ForeignProjectFiles.realPath($0.file), before: $0.before) }
+        let reserved = reserving.map(\.path)
+        if let why = TakeoverNotes.reserve(reserving, manifest: Self.ownerName(manifestPath)) {
             var refused = plan
             refused.errors.append(PlanError(message: "this build would write over \(taking.count) file\(taking.count == 1 ? "" : "s") its build state does not record as its own "
                 + "(\(taking.prefix(3).map(\.output).joined(separator: ", "))\(taking.count > 3 ? ", …" : "")), and notes each such takeover in the state home first so that "
@@ -750,7 +751,7 @@ public final class BuildSession: @unchecked Sendable {
         var taken: [(path: String, identity: FileIdentity)] = []
         for candidate in candidates {
             guard let recorded = (try? store.outputIdentity(candidate.output)) ?? nil, recorded != .unproven,
-                  !(recorded == candidate.before && (recorded.birth == candidate.before.birth || recorded.birth == 0 || candidate.before.birth == 0)),
+                  !recorded.isSameFile(as: candidate.before),
                   recorded.isFile(at: candidate.file) else { continue }
             taken.append((ForeignProjectFiles.realPath(candidate.file), recorded))
         }

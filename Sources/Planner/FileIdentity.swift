@@ -29,6 +29,12 @@ public struct FileIdentity: Hashable, Sendable {
         return birth == 0 || FileBirth.of(path) == birth
     }
 
+    /// Whether `other` names the same file: device and inode, and the birth where both know it
+    /// (an inode number freed and given to a new file is another file).
+    public func isSameFile(as other: FileIdentity) -> Bool {
+        self == other && (birth == other.birth || birth == 0 || other.birth == 0)
+    }
+
     /// The identity of what `path` reaches, links followed; nil when nothing is there (or for
     /// the in-memory disk's paths, which the real file system does not know).
     public static func of(_ path: String) -> FileIdentity? {
