@@ -104,9 +104,7 @@ extension TakeoverNotesRound56Tests {
     @Test func aCopyOfTheOriginalNamesTheTakerTheNotesName() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
-        let (a, b, environment) = try projects(root)
-        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
-        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        let (a, b, environment) = try takenOver(root)
         try takerGone(root, b)
         let a2 = root.appendingPathComponent("A2")
         try copyTree(a, to: a2)
@@ -184,9 +182,7 @@ extension TakeoverNotesRound56Tests {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
-        let (a, b, environment) = try projects(root)
-        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
-        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        let (a, b, environment) = try takenOver(root)
         let file = root.appendingPathComponent("shared/a.jpg")
         let installed = fileInode(file)
         for project in [a, b] { try fm.removeItem(at: project.appendingPathComponent(".derive")) }
@@ -201,9 +197,7 @@ extension TakeoverNotesRound56Tests {
     @Test func anEmptyNotesFileIsSaidToBeEmpty() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
-        let (a, b, environment) = try projects(root)
-        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
-        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        let (a, b, environment) = try takenOver(root)
         try takerGone(root, b)
         try Data().write(to: root.appendingPathComponent("st/derive/states/takeovers"))
         let plan = try CLI.run(["plan"], in: a, environment: environment)
@@ -319,4 +313,14 @@ func expectBuildAndCleanKeep(_ project: URL, _ file: URL, installed: UInt64?, _ 
     #expect(build.status != 0 && !said(build).contains("adopted 1") && fileInode(file) == installed, "\(context) build: \(said(build))")
     let clean = try CLI.run(["clean"], in: project, environment: environment)
     #expect(fileInode(file) == installed, "\(context): clean removed the other project's file: \(said(clean))")
+}
+
+extension TakeoverNotesRound56Tests {
+    /// `projects(root)` after A built `shared/a.jpg` and B took it over with `--overwrite` (noted).
+    func takenOver(_ root: URL) throws -> (a: URL, b: URL, environment: [String: String]) {
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        return (a, b, environment)
+    }
 }
