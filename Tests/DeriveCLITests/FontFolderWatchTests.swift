@@ -53,7 +53,13 @@ import TestSupport
         // fontconfig trusts a folder's cache while the folder's mtime second is the cache's: a
         // second later, the font is a change it sees.
         usleep(1_200_000)
-        try FileManager.default.copyItem(atPath: FontConfigurationRound30Tests.font, toPath: file.path)
+        // The font arrives whole, by rename: copied in place, a scan between the file's creation and
+        // its last byte (the watch's, on a loaded machine) caches the folder without the font, and
+        // writing the rest leaves the folder's mtime, so that cache stays valid: the build from
+        // scratch below then drew the old face (s57's one failed run).
+        let part = scratch.appendingPathComponent("my.ttf.part")
+        try FileManager.default.copyItem(atPath: FontConfigurationRound30Tests.font, toPath: part.path)
+        try FileManager.default.moveItem(at: part, to: file)
         let truth = try WatchRound22Tests.fromScratch(scratch.appendingPathComponent("fresh"), environment: environment)
         #expect(truth != before, "the font does not change the bytes: the test proves nothing")
 
