@@ -649,6 +649,9 @@ public final class ForeignClaimLookup: @unchecked Sendable {
         case .taking(let manifest):
             taker = manifest
             how = "its build was taking the file at this path over (derive build --overwrite) and did not note its end (killed, or the note not written), as this user's state home notes"
+        case .copy(let manifest):
+            taker = manifest
+            how = "the file here is a copy of the file its build took over (derive build --overwrite) and installed at this path: its very bytes, the file itself gone (restored from a backup, or copied back), as this user's state home notes"
         }
         // Its path is this manifest's own, its file another (57b's 6: a manifest saved by an
         // editor as a new file, or another project moved here): said so, not as another project.

@@ -17,7 +17,8 @@ import Glibc
 ///
 /// `TAKEOVERS` in the state's token folder (0600, written whole and renamed, under the folder's
 /// lock): a header, then one line a file, `took DEVICE INODE BIRTH ["PATH","MANIFEST","MDEV MINO MBIRTH"]`
-/// (the manifest file's own identity last), or `taking 0 0 0 [...]` while a build makes it. At most
+/// (the manifest file's own identity third, then `"SIZE SHA256"`, the installed bytes), or
+/// `taking DEVICE INODE BIRTH [...]` while a build makes it. At most
 /// `maxNotes`; a note whose file is no longer that very file is dropped when the next is written.
 public enum TakeoverNotes {
     static let tokenName = "takeovers"
@@ -46,11 +47,21 @@ public enum TakeoverNotes {
         var pending = false
         /// A pending note's folder (device, inode).
         var folder: FileIdentity? = nil
+        /// The bytes installed (size and SHA-256; nil in an older note): a file at the note's path
+        /// holding them, the very file gone, is a copy of the taker's (restored from a backup,
+        /// `cp -a`; attack 57b's 4: the original adopted such a copy as its own and deleted it).
+        var bytes: Bytes? = nil
+
+        struct Bytes: Equatable, Sendable {
+            var size: Int64
+            var sha256: String
+        }
 
         var line: String {
             var fields = [JSONText.string(path), JSONText.string(manifest)]
             if let file = manifestFile ?? (pending ? FileIdentity(device: 0, inode: 0) : nil) { fields.append(JSONText.string("\(file.device) \(file.inode) \(file.birth)")) }
             if pending, let folder { fields.append(JSONText.string("\(folder.device) \(folder.inode)")) }
+            if !pending, let bytes { fields.append(JSONText.string("\(bytes.size) \(bytes.sha256)")) }
             return "\(pending ? "taking" : "took") \(identity.device) \(identity.inode) \(identity.birth) [" + fields.joined(separator: ",") + "]\n"
         }
 
@@ -59,11 +70,19 @@ public enum TakeoverNotes {
         /// away), and never a note whose folder is there without it (deleted, or replaced).
         /// Attack 56c's H1: a note dropped while its folder was away for a moment, and notes
         /// matched by path alone, let a renamed folder's file be adopted and deleted.
-        /// A pending note: while any file is at its path, or its folder is gone.
+        /// A pending note: while any file is at its path, or its folder is gone. An installed
+        /// file's note also while a copy of its bytes is at its path (`copyIsAt`).
         var mayBeThere: Bool {
             var info = stat()
-            if pending ? lstat(path, &info) == 0 : identity.isFile(at: path) { return true }
+            if pending ? lstat(path, &info) == 0 : identity.isFile(at: path) || copyIsAt(path) { return true }
             return lstat((path as NSString).deletingLastPathComponent, &info) != 0
+        }
+
+        /// Whether the regular file at `file` (not this note's very file) holds the bytes this
+        /// note's build installed.
+        func copyIsAt(_ file: String) -> Bool {
+            guard !pending, let bytes, !identity.isFile(at: file) else { return false }
+            return TakeoverNotes.bytes(at: file, size: bytes.size) == bytes
         }
 
         /// Whether this pending note is about the file at `path` (`real`: its real path).
@@ -83,8 +102,10 @@ public enum TakeoverNotes {
             return file.isFile(at: other)
         }
 
-        init(path: String, identity: FileIdentity, manifest: String, manifestFile: FileIdentity? = nil, pending: Bool = false, folder: FileIdentity? = nil) {
-            self.path = path; self.identity = identity; self.manifest = manifest; self.manifestFile = manifestFile; self.pending = pending; self.folder = folder
+        init(path: String, identity: FileIdentity, manifest: String, manifestFile: FileIdentity? = nil, pending: Bool = false,
+             folder: FileIdentity? = nil, bytes: Bytes? = nil) {
+            self.path = path; self.identity = identity; self.manifest = manifest; self.manifestFile = manifestFile; self.pending = pending
+            self.folder = folder; self.bytes = bytes
         }
 
         static func parse(_ line: Substring) -> Note? {
@@ -105,12 +126,20 @@ public enum TakeoverNotes {
                 }
             }
             var folder: FileIdentity?
+            var bytes: Bytes?
+            let pending = fields[0] == "taking"
             if values.count == 4 {
                 let parts = values[3].split(separator: " ")
-                guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return nil }
-                folder = FileIdentity(device: device, inode: inode)
+                if pending {
+                    guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return nil }
+                    folder = FileIdentity(device: device, inode: inode)
+                } else {
+                    guard parts.count == 2, let size = Int64(parts[0]), size >= 0, parts[1].utf8.count == 64,
+                          parts[1].utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
+                    bytes = Bytes(size: size, sha256: String(parts[1]))
+                }
             }
-            return Note(path: values[0], identity: identity, manifest: values[1], manifestFile: manifestFile, pending: fields[0] == "taking", folder: folder)
+            return Note(path: values[0], identity: identity, manifest: values[1], manifestFile: manifestFile, pending: pending, folder: folder, bytes: bytes)
         }
     }
 
@@ -154,12 +183,18 @@ public enum TakeoverNotes {
         guard !taken.isEmpty || !reserved.isEmpty || !installed.isEmpty else { return nil }
         // Nothing to change, nothing written (every build asks).
         if taken.isEmpty, reserved.isEmpty {
-            guard case .notes(let notes) = read(), notes.contains(where: { note in note.pending && installed.contains { PathKey.same($0.path, note.path) } }) else { return nil }
+            guard case .notes(let notes) = read(), notes.contains(where: { note in
+                (note.pending || !note.identity.isFile(at: note.path)) && installed.contains { PathKey.same($0.path, note.path) }
+            }) else { return nil }
         }
         let mine = FileIdentity.ofRegularFile(manifest)
+        // Read before the lock is taken: the files are this build's, and may be large.
+        let bytes = taken.map { Self.bytes(ofVeryFile: $0.identity, at: $0.path) }
         let why = rewrite { old in
             // Checked again under the lock: another build may have installed its file since.
-            let fresh = taken.filter { $0.identity.isFile(at: $0.path) }.map { Note(path: $0.path, identity: $0.identity, manifest: manifest, manifestFile: mine) }
+            let fresh = zip(taken, bytes).filter { $0.0.identity.isFile(at: $0.0.path) }.map {
+                Note(path: $0.0.path, identity: $0.0.identity, manifest: manifest, manifestFile: mine, bytes: $0.1)
+            }
             // Kept: notes whose file may still be there, but a note at a path noted anew whose
             // very file is gone (57b's 1: builds taking one path at once dropped the note of the
             // file that was there), this build's own pending ones, and pending ones where it installed.
@@ -168,7 +203,10 @@ public enum TakeoverNotes {
                     && !(!note.pending && !note.identity.isFile(at: note.path) && fresh.contains { PathKey.same($0.path, note.path) })
                     && !(note.pending && note.names(manifest) && reserved.contains { PathKey.same($0, note.path) })
                     // Only where this build's very file is still there (another build may have installed since).
-                    && !(note.pending && installed.contains { PathKey.same($0.path, note.path) && $0.identity.isFile(at: $0.path) })
+                    // An installed file's note too once its very file is gone from there: what
+                    // is there now is this build's own, not a copy of the taker's.
+                    && !((note.pending || !note.identity.isFile(at: note.path))
+                         && installed.contains { PathKey.same($0.path, note.path) && $0.identity.isFile(at: $0.path) })
             }
             return kept + fresh
         }
@@ -249,6 +287,9 @@ public enum TakeoverNotes {
         /// The manifest (not the one asking) whose build was taking the file at that path over
         /// and did not note its end (killed, or its note not written).
         case taking(String)
+        /// The manifest (not the one asking) whose build took over and installed a file at that
+        /// path that is gone, when the file there holds its very bytes (a copy: restored, copied back).
+        case copy(String)
         /// The notes cannot be read: why, said as the cause (with the file's path).
         case unreadable(String)
     }
@@ -268,6 +309,12 @@ public enum TakeoverNotes {
                 if !latest.names(owner) { return .taker(latest.manifest) }
             }
             let real = ForeignProjectFiles.realPath(path)
+            // The latest installed file's note of this path whose very file is gone from it, when the
+            // file there holds its bytes (57b's 4).
+            if let latest = notes.last(where: { !$0.pending && $0.bytes != nil && (PathKey.same($0.path, path) || PathKey.same($0.path, real)) && !$0.identity.isFile(at: $0.path) }),
+               latest.copyIsAt(path), !latest.names(owner) {
+                return .copy(latest.manifest)
+            }
             return notes.last { $0.pendingCovers(path, real: real) && !$0.names(owner) }.map { .taking($0.manifest) }
         }
     }
@@ -278,6 +325,31 @@ public enum TakeoverNotes {
         guard case .notes(let notes) = contents.contents, !notes.isEmpty, let file = FileIdentity.ofRegularFile(path),
               let latest = notes.last(where: { !$0.pending && $0.identity == file && $0.identity.isFile(at: path) }) else { return false }
         return latest.names(manifest)
+    }
+
+    /// The size and SHA-256 of the very file `identity` at `path` (no link followed), nil when
+    /// another file or none is there, or it cannot be read.
+    static func bytes(ofVeryFile identity: FileIdentity, at path: String) -> Note.Bytes? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+              UInt64(info.st_dev) == identity.device, UInt64(info.st_ino) == identity.inode,
+              let digest = RealDisk.digestAndHead(of: fd, headBytes: 0)?.digest else { return nil }
+        return Note.Bytes(size: Int64(info.st_size), sha256: digest)
+    }
+
+    /// The size and SHA-256 of the regular file at `path` when it is `size` bytes long (nil
+    /// otherwise: only a file of that size is read).
+    static func bytes(at path: String, size: Int64) -> Note.Bytes? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int64(info.st_size) == size,
+              let digest = RealDisk.digestAndHead(of: fd, headBytes: 0)?.digest else { return nil }
+        return Note.Bytes(size: size, sha256: digest)
     }
 
     /// The very files `manifest`'s builds took over, by identity (read once by a build, which

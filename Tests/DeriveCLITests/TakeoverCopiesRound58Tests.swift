@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Issue #9, attack 57b's 4: B took A's file over (noted by the very file), then the user restored
+/// the folder from a backup (`cp -a`: the same bytes, a new inode); B lost its state and lock, A
+/// its state. The note no longer matched (not that very file), and A adopted the copy as its own
+/// and `clean` deleted it. A note keeps the installed file's bytes (size and SHA-256): a file at
+/// its path with those bytes is a copy of the taker's, doubt for every other project.
+extension TakeoverNotesRound56Tests {
+    @Test(arguments: ["cp -a", "written anew"])
+    func aRestoredCopyOfTheTakersFileStaysTheTakers(how: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let (a, b, environment) = try takenOver(root)
+        let file = root.appendingPathComponent("shared/a.jpg")
+        let bytes = try Data(contentsOf: file)
+        let installed = fileInode(file)
+        if how == "cp -a" {
+            let backup = root.appendingPathComponent("backup")
+            let shared = root.appendingPathComponent("shared")
+            try copyTree(shared, to: backup)
+            try fm.removeItem(at: shared)
+            try copyTree(backup, to: shared)
+        } else {
+            // Written beside first: the new file never gets the freed inode number.
+            let beside = root.appendingPathComponent("shared/a.jpg.new")
+            try bytes.write(to: beside)
+            try fm.removeItem(at: file)
+            try fm.moveItem(at: beside, to: file)
+        }
+        let copy = fileInode(file)
+        let restored = try Data(contentsOf: file)
+        #expect(copy != installed && restored == bytes, "the restore did not make a copy")
+        for lost in [b.appendingPathComponent(".derive"), b.appendingPathComponent("derive.lock"), a.appendingPathComponent(".derive")] {
+            try fm.removeItem(at: lost)
+        }
+        let plan = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(plan.status == 1 && said(plan).contains("a copy of the file its build took over"), "A's plan: \(said(plan))")
+        try expectBuildAndCleanKeep(a, file, installed: copy, environment, "A (\(how))")
+    }
+
+    /// Only the taker's bytes are its copy: other bytes at that path (the user's own file) are not
+    /// called the taker's, and the note of a file that is gone from there goes with the next notes
+    /// written (a build installing its own file at that path drops it).
+    @Test func aBuildInstallingItsOwnFileWhereTheTakersWasGoneDropsTheNote() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let (a, b, environment) = try takenOver(root)
+        let file = root.appendingPathComponent("shared/a.jpg")
+        try fm.removeItem(at: file)
+        // A's build makes the file again where nothing is (no --overwrite): its own now.
+        let rebuilt = try CLI.run(["build", "-q"], in: a, environment: environment)
+        #expect(rebuilt.status == 0 && fm.fileExists(atPath: file.path), "\(said(rebuilt))")
+        let notes = (try? String(contentsOf: root.appendingPathComponent("st/derive/states/takeovers"), encoding: .utf8)) ?? ""
+        #expect(!notes.contains("\"\(file.path)\"") && !notes.contains("/shared/a.jpg\""), "B's note outlived A's own file there: \(notes)")
+        // B removed for good, A, its state lost, adopts its own file again (B's note kept would
+        // call it a copy of B's: the same rule, the same bytes).
+        try fm.removeItem(at: b)
+        try fm.removeItem(at: a.appendingPathComponent(".derive"))
+        let plan = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(plan.status == 0, "A's plan after losing its state: \(said(plan))")
+    }
+}
