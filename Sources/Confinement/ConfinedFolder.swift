@@ -889,7 +889,7 @@ public final class TemporaryFile: @unchecked Sendable {
     /// The message for a file that took the key because it was moved onto the temporary name
     /// just before the rename (it replaced what was there; Derive's new file is where it came from).
     static func installedForeign(_ temporaryName: String, _ finalName: String) -> String {
-        "a file was moved onto Derive's temporary name '\(temporaryName)' just before the new file was moved into place, so '\(finalName)' now holds that file, which Derive did not write; it was left there (look at it, then build again)"
+        "a file was moved onto Derive's temporary name '\(temporaryName)' just before the new file was moved into place (or another build, writing this output too, installed its own there at that moment), so '\(finalName)' now holds that file, which this build did not write; it was left there (look at it, then build again; builds writing one output are run one at a time)"
     }
 
     /// Whether `name` is the file `expected` (device and inode, not following a link).
@@ -979,8 +979,8 @@ public final class TemporaryFile: @unchecked Sendable {
             if durable { fsync(folder) }
             guard back == 0 else { throw .system(key, Self.installedForeign(temporaryName, finalName)) }
             if case .removedAnother(let name) = disposal { throw removedAnother(name) }
-            throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' just before the new file was moved into place; it is not Derive's, so it was not installed: it was kept"
-                          + (kept.map { " as '\($0)'" } ?? "") + " and '\(finalName)' still holds the old file (look at the kept file, then build again)")
+            throw .system(key, "a file was moved onto Derive's temporary name '\(temporaryName)' just before the new file was moved into place (or another build, writing this output too, installed its own there at that moment); it is not this build's, so it was not installed: it was kept"
+                          + (kept.map { " as '\($0)'" } ?? "") + " and '\(finalName)' still holds the old file (look at the kept file, then build again; builds writing one output are run one at a time)")
         }
         TestHooks.ontoTemporary(.installed, folder: folder, temporaryName: temporaryName, finalName: finalName)
         // The displaced file leaves the temporary name before it is looked at.
