@@ -61,6 +61,9 @@ public enum ForeignClaims {
         /// With `ruleDoubtBeside`: this manifest's lock records the file with these bytes too, and
         /// its build state is gone (attack 53a's F4: both states lost).
         public var ownLockOnly = false
+        /// With `ownLockOnly`: this manifest's lock line for it holds other bytes than the file
+        /// (attack 58a's 5: the refusal said "these very bytes" and advised taking it back as a copy).
+        public var ownLockOtherBytes = false
         /// The file is owned by another user (this uid), and this manifest's build state records
         /// another file there: a restored copy of this manifest's would be the user's own.
         public var otherUser: UInt32? = nil
@@ -93,15 +96,17 @@ public enum ForeignClaims {
             // and either command below makes its owner record it (attack 51a's 5).
             if let doubt, let own = ruleDoubtBeside {
                 let ownRecord = ownRecordsNothing ? "nothing of this manifest records a file there (no line of its lock, no record of its build state)"
+                    : ownLockOnly && ownLockOtherBytes ? "this manifest's lock records other bytes there, and its build state is gone"
                     : ownLockOnly ? "this manifest's lock records these very bytes there too, but its build state is gone"
                     : "this manifest's build state records another file there"
                 let theirs = leftByOwner
                     ? "if \(manifest) built it, it is kept as that project's (its rule no longer writes the name): remove the file yourself if neither needs it, "
                         + "or have a rule of \(manifest) write the name again and run derive build \(manifest) --overwrite (it records the file as its own)"
                     : "if \(manifest) built it, run derive build \(manifest) --overwrite (it records the file as its own)"
+                let mine = ownLockOnly && ownLockOtherBytes ? "if this manifest is to write it anew, run derive build \(own) --overwrite"
+                    : "if it is this manifest's copy restored, run derive build \(own) --overwrite to take it over"
                 return "\(file) may be an output of \(manifest): \(doubt); \(ownRecord), so whose "
-                    + "this one is cannot be told, and it is neither adopted nor removed; \(theirs); if it is this manifest's copy restored, run "
-                    + "derive build \(own) --overwrite to take it over; or give one of the two a bucket folder of its own"
+                    + "this one is cannot be told, and it is neither adopted nor removed; \(theirs); \(mine); or give one of the two a bucket folder of its own"
             }
             // Never adopted on a guess: the file may be a project's the registry would name.
             if let doubt {
@@ -562,6 +567,7 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             // was told the original may own the file and advised to build it with --overwrite).
             if var doubt = takenOverDoubt(of: file) ?? bothLocksDoubt(of: file) {
                 doubt.ownLockOnly = true
+                doubt.ownLockOtherBytes = ownLines()[output]?.digest != ForeignClaims.fileDigest(file)
                 return doubt
             }
         }
@@ -573,6 +579,10 @@ public final class ForeignClaimLookup: @unchecked Sendable {
             // backup): the same doubt from both sides, never each naming the other.
             if installed == false, claim.doubt == nil, !claim.gone, claim.takeOver == nil,
                elsewhere().statesRecordAnotherFile(at: file, manifest: claim.manifest, digest: digest) {
+                // Unless this manifest's build took the file at this path over and installed these
+                // very bytes, as the state home notes (the other state's record is older): a copy
+                // of its own (attack 58a's 4: the taker was refused its file restored from a backup).
+                if TakeoverNotes.tookOver(file, by: owner, in: notes()) { return nil }
                 return ForeignClaims.Claim(manifest: claim.manifest, recordedOwner: nil,
                                            doubt: "the build states of \((claim.manifest as NSString).lastPathComponent) and of this manifest both record these very bytes there, but neither records this file "
                                             + "as the one it installed (restored from a backup: tar, cp -a, rsync)", ruleDoubtBeside: owner)

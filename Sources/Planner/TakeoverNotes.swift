@@ -160,7 +160,7 @@ public enum TakeoverNotes {
     /// very file is still there).
     public static func reserve(_ files: [(path: String, before: FileIdentity)], manifest: String) -> String? {
         guard !files.isEmpty else { return nil }
-        let mine = FileIdentity.ofRegularFile(manifest)
+        let mine = manifestFile(manifest)
         return rewrite { old in
             let kept = old.filter { note in note.mayBeThere && !(note.pending && note.names(manifest) && files.contains { PathKey.same($0.path, note.path) }) }
             return kept + files.map { file in
@@ -187,7 +187,7 @@ public enum TakeoverNotes {
                 (note.pending || !note.identity.isFile(at: note.path)) && installed.contains { PathKey.same($0.path, note.path) }
             }) else { return nil }
         }
-        let mine = FileIdentity.ofRegularFile(manifest)
+        let mine = manifestFile(manifest)
         // Read before the lock is taken: the files are this build's, and may be large.
         let bytes = taken.map { Self.bytes(ofVeryFile: $0.identity, at: $0.path) }
         let why = rewrite { old in
@@ -309,47 +309,60 @@ public enum TakeoverNotes {
                 if !latest.names(owner) { return .taker(latest.manifest) }
             }
             let real = ForeignProjectFiles.realPath(path)
-            // The latest installed file's note of this path whose very file is gone from it, when the
-            // file there holds its bytes (57b's 4).
-            if let latest = notes.last(where: { !$0.pending && $0.bytes != nil && (PathKey.same($0.path, path) || PathKey.same($0.path, real)) && !$0.identity.isFile(at: $0.path) }),
-               latest.copyIsAt(path), !latest.names(owner) {
-                return .copy(latest.manifest)
-            }
+            if let copied = latestCopy(at: path, real: real, in: notes), !copied.names(owner) { return .copy(copied.manifest) }
             return notes.last { $0.pendingCovers(path, real: real) && !$0.names(owner) }.map { .taking($0.manifest) }
         }
     }
 
+    /// The latest installed file's note of the path `path` (`real`: its real path) whose very
+    /// file is gone from it, when the file there holds the bytes it installed (57b's 4); nil otherwise.
+    static func latestCopy(at path: String, real: String, in notes: [Note]) -> Note? {
+        guard let latest = notes.last(where: { !$0.pending && $0.bytes != nil && (PathKey.same($0.path, path) || PathKey.same($0.path, real))
+            && !$0.identity.isFile(at: $0.path) }), latest.copyIsAt(path) else { return nil }
+        return latest
+    }
+
     /// Whether the latest note of the very file at `path` (still there) names `manifest`'s build
-    /// (the very manifest file: `Note.names`) as the one that took it over and installed it.
+    /// (the very manifest file: `Note.names`) as the one that took it over and installed it; or,
+    /// that very file gone, the file there is a copy of the bytes its build installed at that path
+    /// (`latestCopy`: restored from a backup, the taker's own).
     public static func tookOver(_ path: String, by manifest: String, in contents: Notes) -> Bool {
-        guard case .notes(let notes) = contents.contents, !notes.isEmpty, let file = FileIdentity.ofRegularFile(path),
-              let latest = notes.last(where: { !$0.pending && $0.identity == file && $0.identity.isFile(at: path) }) else { return false }
-        return latest.names(manifest)
+        guard case .notes(let notes) = contents.contents, !notes.isEmpty, let file = FileIdentity.ofRegularFile(path) else { return false }
+        if let latest = notes.last(where: { !$0.pending && $0.identity == file && $0.identity.isFile(at: path) }) { return latest.names(manifest) }
+        return latestCopy(at: path, real: ForeignProjectFiles.realPath(path), in: notes)?.names(manifest) ?? false
     }
 
     /// The size and SHA-256 of the very file `identity` at `path` (no link followed), nil when
     /// another file or none is there, or it cannot be read.
     static func bytes(ofVeryFile identity: FileIdentity, at path: String) -> Note.Bytes? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
-              UInt64(info.st_dev) == identity.device, UInt64(info.st_ino) == identity.inode,
-              let digest = RealDisk.digestAndHead(of: fd, headBytes: 0)?.digest else { return nil }
-        return Note.Bytes(size: Int64(info.st_size), sha256: digest)
+        bytes(at: path) { UInt64($0.st_dev) == identity.device && UInt64($0.st_ino) == identity.inode }
     }
 
     /// The size and SHA-256 of the regular file at `path` when it is `size` bytes long (nil
     /// otherwise: only a file of that size is read).
     static func bytes(at path: String, size: Int64) -> Note.Bytes? {
+        bytes(at: path) { Int64($0.st_size) == size }
+    }
+
+    /// The size and SHA-256 of the regular file at `path` (no link followed, not blocking on a
+    /// fifo put there) when its status passes `wanted`.
+    private static func bytes(at path: String, where wanted: (stat) -> Bool) -> Note.Bytes? {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int64(info.st_size) == size,
-              let digest = RealDisk.digestAndHead(of: fd, headBytes: 0)?.digest else { return nil }
-        return Note.Bytes(size: size, sha256: digest)
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, wanted(info),
+              let digest = RealDisk.digest(of: fd) else { return nil }
+        return Note.Bytes(size: Int64(info.st_size), sha256: digest)
+    }
+
+    /// The manifest file's own identity as a note keeps it: device, inode and birth (58a's 6: the
+    /// birth was never kept, so a new manifest given the freed inode number at the taker's path
+    /// would be the taker). A time of change is no birth (a rename moves it): 0 then.
+    static func manifestFile(_ manifest: String) -> FileIdentity? {
+        guard var file = FileIdentity.ofRegularFile(manifest) else { return nil }
+        file.birth = max(0, FileBirth.of(manifest) ?? 0)
+        return file
     }
 
     /// The very files `manifest`'s builds took over, by identity (read once by a build, which

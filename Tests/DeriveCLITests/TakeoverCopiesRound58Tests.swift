@@ -1,4 +1,8 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Planner
 import Testing
 import TestSupport
 
@@ -19,10 +23,12 @@ extension TakeoverNotesRound56Tests {
         let installed = fileInode(file)
         if how == "cp -a" {
             let backup = root.appendingPathComponent("backup")
-            let shared = root.appendingPathComponent("shared")
+            let shared = root.appendingPathComponent("shared"), restored = root.appendingPathComponent("restored")
             try copyTree(shared, to: backup)
+            // Copied back beside, then moved into place: the copy never gets the freed inode number.
+            try copyTree(backup, to: restored)
             try fm.removeItem(at: shared)
-            try copyTree(backup, to: shared)
+            try fm.moveItem(at: restored, to: shared)
         } else {
             // Written beside first: the new file never gets the freed inode number.
             let beside = root.appendingPathComponent("shared/a.jpg.new")
@@ -62,5 +68,64 @@ extension TakeoverNotesRound56Tests {
         try fm.removeItem(at: a.appendingPathComponent(".derive"))
         let plan = try CLI.run(["plan"], in: a, environment: environment)
         #expect(plan.status == 0, "A's plan after losing its state: \(said(plan))")
+    }
+
+    /// 58a's 4: B took the file over, then `shared` was restored from a backup (the same bytes,
+    /// a new inode); B's state intact records another file there and A's state these bytes too, so
+    /// the taker itself was refused as "both build states record these very bytes". The note names
+    /// B's build as the one whose bytes these are: B adopts its copy; A stays refused.
+    @Test func theTakerAdoptsARestoredCopyOfItsOwnFile() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let (a, b, environment) = try takenOver(root)
+        let shared = root.appendingPathComponent("shared"), restored = root.appendingPathComponent("restored")
+        try copyTree(shared, to: restored)
+        try fm.removeItem(at: shared)
+        try fm.moveItem(at: restored, to: shared)
+        let file = shared.appendingPathComponent("a.jpg")
+        let copy = fileInode(file)
+        let planB = try CLI.run(["plan"], in: b, environment: environment)
+        #expect(planB.status == 0, "the taker's plan: \(said(planB))")
+        let buildB = try CLI.run(["build"], in: b, environment: environment)
+        #expect(buildB.status == 0 && fileInode(file) == copy, "the taker's build: \(said(buildB))")
+        let planA = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(planA.status == 1 && fileInode(file) == copy, "A's plan: \(said(planA))")
+    }
+
+    /// 58a's 5: A's lock line holds other bytes than the file B installed (another recipe); the
+    /// refusal said "this manifest's lock records these very bytes there too" and advised taking
+    /// it back as "this manifest's copy restored".
+    @Test func aRefusalSaysWhenThisManifestsLockHoldsOtherBytes() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let (a, b, environment) = try projects(root)
+        try Data(Self.manifest("B", process: "image/resize,w_80").utf8).write(to: b.appendingPathComponent("derive.yaml"))
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        for lost in [b.appendingPathComponent(".derive"), b.appendingPathComponent("derive.lock"), a.appendingPathComponent(".derive")] {
+            try fm.removeItem(at: lost)
+        }
+        let plan = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(plan.status == 1 && !said(plan).contains("these very bytes there too") && !said(plan).contains("this manifest's copy restored")
+                && said(plan).contains("this manifest's lock records other bytes there"), "A's plan: \(said(plan))")
+    }
+
+    /// 58a's 6: a note named its manifest's file by device and inode with its birth always 0, so
+    /// a new manifest given the freed inode number at the taker's path would be the taker.
+    @Test func aNoteKeepsItsManifestsBirth() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (_, b, _) = try takenOver(root)
+        let manifest = b.appendingPathComponent("derive.yaml").path
+        var info = stat()
+        #expect(lstat(manifest, &info) == 0)
+        let notes = (try? String(contentsOf: root.appendingPathComponent("st/derive/states/takeovers"), encoding: .utf8)) ?? ""
+        let line = notes.split(separator: "\n").first { $0.hasPrefix("took ") }.map(String.init) ?? ""
+        // A time of change stands in where the file system keeps no birth: not a birth (a rename
+        // changes it), so not noted.
+        let birth = max(0, FileBirth.of(manifest) ?? 0)
+        #expect(line.contains("\"\(info.st_dev) \(info.st_ino) \(birth)\""), "\(notes)")
     }
 }
