@@ -769,17 +769,22 @@ public final class BuildSession: @unchecked Sendable {
         let work = plan.items.filter { $0.kind != .upToDate && $0.kind != .delete }
         guard !work.isEmpty else { return [] }
         let noted = TakeoverNotes.taken(by: Self.ownerName(manifestPath))
-        guard overwrite || !noted.isEmpty else { return [] }
+        guard overwrite || !noted.all.isEmpty else { return [] }
         var found: [(output: String, file: String, before: FileIdentity)] = []
         for item in work {
             // With its birth: an inode number freed by a concurrent build and given to the file this
             // build installs made the two look the same, and the takeover went un-noted (57b's 1).
             guard let file = item.derivative?.outputPath, var there = FileIdentity.ofRegularFile(file) else { continue }
             there.birth = FileBirth.of(file) ?? 0
-            let takenEarlier = noted.firstIndex(of: there).map { noted[$0].isFile(at: file) } ?? false
+            let own = (try? openedStore?.outputIdentity(item.output)) ?? nil
+            let ownFile = own.map { $0 != .unproven && $0.isFile(at: file) } ?? false
+            // Noted as this manifest's takeover, or as any build's while this state records that
+            // very file as the one it installed (58b's 2: the taker's manifest saved by rename is
+            // another file, and its rebuild dropped the note instead of carrying it over).
+            let takenEarlier = (noted.own.firstIndex(of: there).map { noted.own[$0].isFile(at: file) } ?? false)
+                || (ownFile && (noted.all.firstIndex(of: there).map { noted.all[$0].isFile(at: file) } ?? false))
             if !takenEarlier {
-                guard overwrite else { continue }
-                if let own = (try? openedStore?.outputIdentity(item.output)) ?? nil, own != .unproven, own.isFile(at: file) { continue }
+                guard overwrite, !ownFile else { continue }
             }
             found.append((item.output, file, there))
         }

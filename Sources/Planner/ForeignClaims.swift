@@ -584,12 +584,17 @@ public final class ForeignClaimLookup: @unchecked Sendable {
                 // of its own (attack 58a's 4: the taker was refused its file restored from a backup).
                 if TakeoverNotes.tookOver(file, by: owner, in: notes()) { return nil }
                 return ForeignClaims.Claim(manifest: claim.manifest, recordedOwner: nil,
-                                           doubt: "the build states of \((claim.manifest as NSString).lastPathComponent) and of this manifest both record these very bytes there, but neither records this file "
+                                           doubt: "the build states of \(claim.manifest) and of this manifest both record these very bytes there, but neither records this file "
                                             + "as the one it installed (restored from a backup: tar, cp -a, rsync)", ruleDoubtBeside: owner)
             }
             return claim
         }
-        if installed == false { return ruleDoubt(of: file) ?? otherUserDoubt(of: file) }
+        if installed == false {
+            // The bytes this manifest's build installed at this path after taking it over, the file
+            // restored since (58b's 4: refused as "a rule of the original writes that name").
+            if TakeoverNotes.tookOver(file, by: owner, in: notes()) { return nil }
+            return ruleDoubt(of: file) ?? otherUserDoubt(of: file)
+        }
         // Nothing of this manifest records a file there (its `clean` removed its lock and state,
         // or it never built): a live manifest whose rule writes the name may have installed it,
         // and `build --verify` must not take it on its bytes (attack 52a's F3).

@@ -45,7 +45,7 @@ public enum TakeoverNotes {
         /// (`identity`: the taker never replaced it; 57b's 5: a killed taker's pending notes made
         /// the site's own files doubt for ever).
         var pending = false
-        /// A pending note's folder (device, inode).
+        /// The folder (device, inode) the file was taken over in (nil in an older note).
         var folder: FileIdentity? = nil
         /// The bytes installed (size and SHA-256; nil in an older note): a file at the note's path
         /// holding them, the very file gone, is a copy of the taker's (restored from a backup,
@@ -57,11 +57,16 @@ public enum TakeoverNotes {
             var sha256: String
         }
 
+        /// `taking D I B [PATH, MANIFEST, MID, FOLDER]`, `took D I B [PATH, MANIFEST, MID, BYTES, FOLDER]`:
+        /// the fields after the manifest optional from the end (an older note's), `0 0 0` and `-`
+        /// standing for one not known before a later one.
         var line: String {
             var fields = [JSONText.string(path), JSONText.string(manifest)]
-            if let file = manifestFile ?? (pending ? FileIdentity(device: 0, inode: 0) : nil) { fields.append(JSONText.string("\(file.device) \(file.inode) \(file.birth)")) }
-            if pending, let folder { fields.append(JSONText.string("\(folder.device) \(folder.inode)")) }
-            if !pending, let bytes { fields.append(JSONText.string("\(bytes.size) \(bytes.sha256)")) }
+            let file = manifestFile ?? FileIdentity(device: 0, inode: 0)
+            let later = pending ? folder != nil : bytes != nil || folder != nil
+            if manifestFile != nil || pending || later { fields.append(JSONText.string("\(file.device) \(file.inode) \(file.birth)")) }
+            if !pending, bytes != nil || folder != nil { fields.append(JSONText.string(bytes.map { "\($0.size) \($0.sha256)" } ?? "-")) }
+            if let folder { fields.append(JSONText.string("\(folder.device) \(folder.inode)")) }
             return "\(pending ? "taking" : "took") \(identity.device) \(identity.inode) \(identity.birth) [" + fields.joined(separator: ",") + "]\n"
         }
 
@@ -72,10 +77,21 @@ public enum TakeoverNotes {
         /// matched by path alone, let a renamed folder's file be adopted and deleted.
         /// A pending note: while any file is at its path, or its folder is gone. An installed
         /// file's note also while a copy of its bytes is at its path (`copyIsAt`).
+        /// Nor while another folder than its own is at its folder's path (58b's 1 and 3: the
+        /// folder renamed, a new one made at its name: the note was dropped while its file was
+        /// still there, in the renamed folder, and the original adopted and cleaned it).
         var mayBeThere: Bool {
             var info = stat()
             if pending ? lstat(path, &info) == 0 : identity.isFile(at: path) || copyIsAt(path) { return true }
-            return lstat((path as NSString).deletingLastPathComponent, &info) != 0
+            return lstat((path as NSString).deletingLastPathComponent, &info) != 0 || !inItsFolder
+        }
+
+        /// Whether the folder at this note's folder path is the very folder it was noted in (or
+        /// the note does not say which: an older note's): only then does what is at its path, or
+        /// is not, say anything of its file.
+        var inItsFolder: Bool {
+            guard let folder, folder.inode != 0 else { return true }
+            return FileIdentity.of((path as NSString).deletingLastPathComponent) == folder
         }
 
         /// Whether the regular file at `file` (not this note's very file) holds the bytes this
@@ -112,7 +128,8 @@ public enum TakeoverNotes {
             let fields = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             guard fields.count == 5, fields[0] == "took" || fields[0] == "taking",
                   let device = UInt64(fields[1]), let inode = UInt64(fields[2]), let birth = Int64(fields[3]),
-                  let values = (try? JSONSerialization.jsonObject(with: Data(fields[4].utf8))) as? [String], (2...4).contains(values.count),
+                  let values = (try? JSONSerialization.jsonObject(with: Data(fields[4].utf8))) as? [String],
+                  (2...(fields[0] == "taking" ? 4 : 5)).contains(values.count),
                   values[0].hasPrefix("/"), values[1].hasPrefix("/") else { return nil }
             var identity = FileIdentity(device: device, inode: inode)
             identity.birth = birth
@@ -128,16 +145,16 @@ public enum TakeoverNotes {
             var folder: FileIdentity?
             var bytes: Bytes?
             let pending = fields[0] == "taking"
-            if values.count == 4 {
+            if !pending, values.count >= 4, values[3] != "-" {
                 let parts = values[3].split(separator: " ")
-                if pending {
-                    guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return nil }
-                    folder = FileIdentity(device: device, inode: inode)
-                } else {
-                    guard parts.count == 2, let size = Int64(parts[0]), size >= 0, parts[1].utf8.count == 64,
-                          parts[1].utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
-                    bytes = Bytes(size: size, sha256: String(parts[1]))
-                }
+                guard parts.count == 2, let size = Int64(parts[0]), size >= 0, parts[1].utf8.count == 64,
+                      parts[1].utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
+                bytes = Bytes(size: size, sha256: String(parts[1]))
+            }
+            if values.count == (pending ? 4 : 5) {
+                let parts = values[values.count - 1].split(separator: " ")
+                guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return nil }
+                folder = FileIdentity(device: device, inode: inode)
             }
             return Note(path: values[0], identity: identity, manifest: values[1], manifestFile: manifestFile, pending: pending, folder: folder, bytes: bytes)
         }
@@ -162,7 +179,9 @@ public enum TakeoverNotes {
         guard !files.isEmpty else { return nil }
         let mine = manifestFile(manifest)
         return rewrite { old in
-            let kept = old.filter { note in note.mayBeThere && !(note.pending && note.names(manifest) && files.contains { PathKey.same($0.path, note.path) }) }
+            let kept = old.filter { note in
+                note.mayBeThere && !(note.pending && note.names(manifest) && note.inItsFolder && files.contains { PathKey.same($0.path, note.path) })
+            }
             return kept + files.map { file in
                 Note(path: file.path, identity: file.before, manifest: manifest, manifestFile: mine, pending: true,
                      folder: FileIdentity.ofFolder((file.path as NSString).deletingLastPathComponent))
@@ -184,7 +203,7 @@ public enum TakeoverNotes {
         // Nothing to change, nothing written (every build asks).
         if taken.isEmpty, reserved.isEmpty {
             guard case .notes(let notes) = read(), notes.contains(where: { note in
-                (note.pending || !note.identity.isFile(at: note.path)) && installed.contains { PathKey.same($0.path, note.path) }
+                (note.pending || !note.identity.isFile(at: note.path)) && note.inItsFolder && installed.contains { PathKey.same($0.path, note.path) }
             }) else { return nil }
         }
         let mine = manifestFile(manifest)
@@ -193,19 +212,20 @@ public enum TakeoverNotes {
         let why = rewrite { old in
             // Checked again under the lock: another build may have installed its file since.
             let fresh = zip(taken, bytes).filter { $0.0.identity.isFile(at: $0.0.path) }.map {
-                Note(path: $0.0.path, identity: $0.0.identity, manifest: manifest, manifestFile: mine, bytes: $0.1)
+                Note(path: $0.0.path, identity: $0.0.identity, manifest: manifest, manifestFile: mine,
+                     folder: FileIdentity.ofFolder(($0.0.path as NSString).deletingLastPathComponent), bytes: $0.1)
             }
             // Kept: notes whose file may still be there, but a note at a path noted anew whose
             // very file is gone (57b's 1: builds taking one path at once dropped the note of the
             // file that was there), this build's own pending ones, and pending ones where it installed.
             let kept = old.filter { note in
                 note.mayBeThere
-                    && !(!note.pending && !note.identity.isFile(at: note.path) && fresh.contains { PathKey.same($0.path, note.path) })
-                    && !(note.pending && note.names(manifest) && reserved.contains { PathKey.same($0, note.path) })
+                    && !(!note.pending && !note.identity.isFile(at: note.path) && note.inItsFolder && fresh.contains { PathKey.same($0.path, note.path) })
+                    && !(note.pending && note.names(manifest) && note.inItsFolder && reserved.contains { PathKey.same($0, note.path) })
                     // Only where this build's very file is still there (another build may have installed since).
                     // An installed file's note too once its very file is gone from there: what
                     // is there now is this build's own, not a copy of the taker's.
-                    && !((note.pending || !note.identity.isFile(at: note.path))
+                    && !((note.pending || !note.identity.isFile(at: note.path)) && note.inItsFolder
                          && installed.contains { PathKey.same($0.path, note.path) && $0.identity.isFile(at: $0.path) })
             }
             return kept + fresh
@@ -317,6 +337,8 @@ public enum TakeoverNotes {
     /// The latest installed file's note of the path `path` (`real`: its real path) whose very
     /// file is gone from it, when the file there holds the bytes it installed (57b's 4); nil otherwise.
     static func latestCopy(at path: String, real: String, in notes: [Note]) -> Note? {
+        // The very file there has a note of its own: that one says whose it is.
+        if let file = FileIdentity.ofRegularFile(path), notes.contains(where: { !$0.pending && $0.identity == file && $0.identity.isFile(at: path) }) { return nil }
         guard let latest = notes.last(where: { !$0.pending && $0.bytes != nil && (PathKey.same($0.path, path) || PathKey.same($0.path, real))
             && !$0.identity.isFile(at: $0.path) }), latest.copyIsAt(path) else { return nil }
         return latest
@@ -365,10 +387,13 @@ public enum TakeoverNotes {
         return file
     }
 
-    /// The very files `manifest`'s builds took over, by identity (read once by a build, which
-    /// carries each note over to the file it installs anew where one lies).
-    public static func taken(by manifest: String) -> Set<FileIdentity> {
-        guard case .notes(let notes) = read() else { return [] }
-        return Set(notes.filter { !$0.pending && $0.names(manifest) }.map(\.identity))
+    /// The very files `manifest`'s builds took over (`own`), and those any build took over
+    /// (`all`), by identity: read once by a build, which carries each note over to the file it
+    /// installs anew where one lies (`all`: where its own state records that very file as the one
+    /// it installed, whichever manifest file the note names).
+    public static func taken(by manifest: String) -> (own: Set<FileIdentity>, all: Set<FileIdentity>) {
+        guard case .notes(let notes) = read() else { return ([], []) }
+        let installed = notes.filter { !$0.pending }
+        return (Set(installed.filter { $0.names(manifest) }.map(\.identity)), Set(installed.map(\.identity)))
     }
 }

@@ -129,3 +129,85 @@ extension TakeoverNotesRound56Tests {
         #expect(line.contains("\"\(info.st_dev) \(info.st_ino) \(birth)\""), "\(notes)")
     }
 }
+
+/// Issue #9, attack 58b: notes dropped while the file they protect is still there, and a taker
+/// refused its own restored bytes.
+extension TakeoverNotesRound56Tests {
+    /// 58b's 1 and 3: B took A's file over (noted, or killed mid-way: a pending note) and moved out
+    /// of reach; the user renamed `shared` to `www` (A's bucket follows), a new `shared` appeared,
+    /// and another project's takeover there (of the same name) rewrote the notes: the note of B's
+    /// file, still in `www`, was dropped as "its folder is there without its very file", and A
+    /// adopted and cleaned it. A note keeps its folder's identity: another folder at that path is
+    /// not its folder.
+    @Test(arguments: ["took", "taking"])
+    func aNoteOutlivesANewFolderAtItsOldPath(note: String) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
+        let fm = FileManager.default
+        let (a, b, environment) = try projects(root)
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        let kill = note == "taking" ? ["DERIVE_TEST_KILL_AFTER_INSTALL": "1"] : [:]
+        _ = try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment.merging(kill) { $1 })
+        try takerGone(root, b)
+        let www = root.appendingPathComponent("www")
+        try fm.moveItem(at: root.appendingPathComponent("shared"), to: www)
+        try Data(Self.manifest("A", bucket: "../www").utf8).write(to: a.appendingPathComponent("derive.yaml"))
+        let shared = root.appendingPathComponent("shared")
+        try fm.createDirectory(at: shared, withIntermediateDirectories: false)
+        try Data("mine".utf8).write(to: shared.appendingPathComponent("a.jpg"))
+        let c = root.appendingPathComponent("C")
+        try makeSampleProject(c, manifest: Self.manifest("C", process: "image/resize,w_32"))
+        let taken = try CLI.run(["build", "-q", "--overwrite"], in: c, environment: environment)
+        #expect(taken.status == 0, "C's takeover: \(said(taken))")
+        try expectKeptByTheNote(a, www.appendingPathComponent("a.jpg"), environment, note)
+    }
+
+    /// 58b's 2: the taker's manifest saved by rename (`sed -i`, an editor: a new inode), then its
+    /// rebuild of the file it took over: the note was not carried over (it names the manifest
+    /// file, no longer this one), and A, B out of reach, took B's file with `--verify` and cleaned
+    /// it. A build writing anew a file its own state records as the one it installed carries that
+    /// file's note over, whichever manifest file the note named.
+    @Test func aTakersRebuildAfterItsManifestWasSavedByRenameCarriesTheNoteOver() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
+        let (a, b, environment) = try takenOver(root)
+        for (project, name) in [(a, "A"), (b, "B")] {
+            let saved = project.appendingPathComponent("derive.yaml.saving")
+            try Data(Self.manifest(name, process: "image/resize,w_70").utf8).write(to: saved)
+            #expect(rename(saved.path, project.appendingPathComponent("derive.yaml").path) == 0)
+        }
+        let file = root.appendingPathComponent("shared/a.jpg")
+        let before = fileInode(file)
+        let rebuilt = try CLI.run(["build", "-q"], in: b, environment: environment)
+        #expect(rebuilt.status == 0 && fileInode(file) != before, "B's rebuild: \(said(rebuilt))")
+        try takerGone(root, b)
+        let installed = fileInode(file)
+        let verify = try CLI.run(["build", "--verify"], in: a, environment: environment)
+        #expect(verify.status == 1 && fileInode(file) == installed, "A's build --verify: \(said(verify))")
+        try expectKeptByTheNote(a, file, environment, "B's manifest saved by rename")
+    }
+
+    /// 58b's 4: with another recipe than A's, the taker (its state intact) was refused a restored
+    /// copy of the bytes it installed ("A's rule writes that name").
+    @Test func theTakerAdoptsARestoredCopyWhateverTheOriginalsRecipe() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let (a, b, environment) = try projects(root)
+        try Data(Self.manifest("B", process: "image/resize,w_80").utf8).write(to: b.appendingPathComponent("derive.yaml"))
+        #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
+        #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
+        let shared = root.appendingPathComponent("shared"), restored = root.appendingPathComponent("restored")
+        try copyTree(shared, to: restored)
+        try fm.removeItem(at: shared)
+        try fm.moveItem(at: restored, to: shared)
+        let file = shared.appendingPathComponent("a.jpg")
+        let copy = fileInode(file)
+        let planB = try CLI.run(["plan"], in: b, environment: environment)
+        #expect(planB.status == 0, "the taker's plan: \(said(planB))")
+        let buildB = try CLI.run(["build"], in: b, environment: environment)
+        #expect(buildB.status == 0 && fileInode(file) == copy, "the taker's build: \(said(buildB))")
+        let planA = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(planA.status == 1 && fileInode(file) == copy, "A's plan: \(said(planA))")
+    }
+}
