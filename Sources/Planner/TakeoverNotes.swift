@@ -80,10 +80,15 @@ public enum TakeoverNotes {
         /// Nor while another folder than its own is at its folder's path (58b's 1 and 3: the
         /// folder renamed, a new one made at its name: the note was dropped while its file was
         /// still there, in the renamed folder, and the original adopted and cleaned it).
-        var mayBeThere: Bool {
+        /// An installed file's note also while its very file lies under another name in its folder
+        /// (58b: `mv a.jpg a.old` for a moment while another takeover rewrote the notes dropped it,
+        /// and the original adopted and cleaned the file once it was back).
+        func mayBeThere(_ folders: FolderFiles) -> Bool {
             var info = stat()
             if pending ? lstat(path, &info) == 0 : identity.isFile(at: path) || copyIsAt(path) { return true }
-            return lstat((path as NSString).deletingLastPathComponent, &info) != 0 || !inItsFolder
+            let folder = (path as NSString).deletingLastPathComponent
+            guard lstat(folder, &info) == 0, inItsFolder else { return true }
+            return !pending && folders.holds(identity, in: folder)
         }
 
         /// Whether the folder at this note's folder path is the very folder it was noted in (or
@@ -160,6 +165,56 @@ public enum TakeoverNotes {
         }
     }
 
+    /// The regular files of folders, by identity, listed once per rewrite of the notes and only
+    /// for a note whose file is not at its path in its folder: is that very file there under
+    /// another name? At most `maxListed` entries a folder (past them: taken as there).
+    final class FolderFiles {
+        static let maxListed = 100_000
+        private var listed: [String: Set<FileIdentity>?] = [:]
+
+        func holds(_ file: FileIdentity, in folder: String) -> Bool {
+            if listed[folder] == nil { listed[folder] = .some(Self.list(folder)) }
+            guard let files = listed[folder] ?? nil else { return true }
+            guard files.contains(file), file.birth != 0 else { return files.contains(file) }
+            // A name that is not UTF-8 cannot be asked again by path: taken as there.
+            let names = Self.names(of: file, in: folder)
+            return names.contains { $0.contains("\u{FFFD}") || file.isFile(at: folder + "/" + $0) }
+        }
+
+        /// The identities of the regular files in `folder` (no link followed); nil past `maxListed`.
+        private static func list(_ folder: String) -> Set<FileIdentity>? {
+            var found = Set<FileIdentity>()
+            return each(in: folder) { _, identity in found.insert(identity); return true } ? found : nil
+        }
+
+        private static func names(of file: FileIdentity, in folder: String) -> [String] {
+            var names: [String] = []
+            _ = each(in: folder) { name, identity in
+                if identity == file { names.append(name) }
+                return true
+            }
+            return names
+        }
+
+        /// Calls `body` with each regular file's name and identity; false past `maxListed` entries.
+        private static func each(in folder: String, _ body: (String, FileIdentity) -> Bool) -> Bool {
+            let fd = open(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { return true }
+            guard let directory = fdopendir(fd) else { close(fd); return true }
+            defer { closedir(directory) }
+            var count = 0
+            while let entry = readdir(directory) {
+                count += 1
+                if count > maxListed { return false }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                var info = stat()
+                guard name != ".", name != "..", fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                if !body(name, FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))) { return true }
+            }
+            return true
+        }
+    }
+
     /// What the notes file holds: its notes (none when it is not there), or why it cannot be
     /// read (then nothing is written over it, and a file it might name is doubt).
     enum Contents: Sendable {
@@ -179,8 +234,9 @@ public enum TakeoverNotes {
         guard !files.isEmpty else { return nil }
         let mine = manifestFile(manifest)
         return rewrite { old in
+            let folders = FolderFiles()
             let kept = old.filter { note in
-                note.mayBeThere && !(note.pending && note.names(manifest) && note.inItsFolder && files.contains { PathKey.same($0.path, note.path) })
+                note.mayBeThere(folders) && !(note.pending && note.names(manifest) && note.inItsFolder && files.contains { PathKey.same($0.path, note.path) })
             }
             return kept + files.map { file in
                 Note(path: file.path, identity: file.before, manifest: manifest, manifestFile: mine, pending: true,
@@ -210,6 +266,7 @@ public enum TakeoverNotes {
         // Read before the lock is taken: the files are this build's, and may be large.
         let bytes = taken.map { Self.bytes(ofVeryFile: $0.identity, at: $0.path) }
         let why = rewrite { old in
+            let folders = FolderFiles()
             // Checked again under the lock: another build may have installed its file since.
             let fresh = zip(taken, bytes).filter { $0.0.identity.isFile(at: $0.0.path) }.map {
                 Note(path: $0.0.path, identity: $0.0.identity, manifest: manifest, manifestFile: mine,
@@ -219,8 +276,9 @@ public enum TakeoverNotes {
             // very file is gone (57b's 1: builds taking one path at once dropped the note of the
             // file that was there), this build's own pending ones, and pending ones where it installed.
             let kept = old.filter { note in
-                note.mayBeThere
-                    && !(!note.pending && !note.identity.isFile(at: note.path) && note.inItsFolder && fresh.contains { PathKey.same($0.path, note.path) })
+                note.mayBeThere(folders)
+                    && !(!note.pending && !note.identity.isFile(at: note.path) && note.inItsFolder && fresh.contains { PathKey.same($0.path, note.path) }
+                         && !folders.holds(note.identity, in: (note.path as NSString).deletingLastPathComponent))
                     && !(note.pending && note.names(manifest) && note.inItsFolder && reserved.contains { PathKey.same($0, note.path) })
                     // Only where this build's very file is still there (another build may have installed since).
                     // An installed file's note too once its very file is gone from there: what

@@ -210,4 +210,26 @@ extension TakeoverNotesRound56Tests {
         let planA = try CLI.run(["plan"], in: a, environment: environment)
         #expect(planA.status == 1 && fileInode(file) == copy, "A's plan: \(said(planA))")
     }
+
+    /// 58b: B's file renamed in its folder for a moment (`mv a.jpg a.old`) while another
+    /// project's takeover rewrote the notes: its note was dropped ("its folder is there without
+    /// its very file"), and once it was back A adopted and cleaned it. A note stays while its very
+    /// file lies in its folder under another name.
+    @Test func aNoteOutlivesItsFileRenamedInItsFolder() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root); for folder in awayFolders { try? FileManager.default.removeItem(at: folder) } }
+        let fm = FileManager.default
+        let (a, b, environment) = try takenOver(root)
+        try takerGone(root, b)
+        let shared = root.appendingPathComponent("shared")
+        let file = shared.appendingPathComponent("a.jpg"), aside = shared.appendingPathComponent("a.old")
+        try fm.moveItem(at: file, to: aside)
+        try Data("mine".utf8).write(to: shared.appendingPathComponent("c-a.jpg"))
+        let c = root.appendingPathComponent("C")
+        try makeSampleProject(c, manifest: Self.manifest("C", process: "image/resize,w_32").replacingOccurrences(of: "pub/{name}", with: "pub/c-{name}"))
+        let taken = try CLI.run(["build", "-q", "--overwrite"], in: c, environment: environment)
+        #expect(taken.status == 0, "C's takeover: \(said(taken))")
+        try fm.moveItem(at: aside, to: file)
+        try expectKeptByTheNote(a, file, environment, "renamed in its folder")
+    }
 }
