@@ -723,9 +723,23 @@ public final class BuildSession: @unchecked Sendable {
             return BuildOutcome(plan: plan, report: unsaved, verification: verification)
         }
         let built = Set(report.built)
-        noteTakeovers(taking, reserved: reserved, installed: plan.items.compactMap { item in
-            built.contains(item.output) ? item.derivative.map { (item.output, ForeignProjectFiles.realPath($0.outputPath)) } : nil
-        })
+        var installed = plan.items.compactMap { item in
+            built.contains(item.output) ? item.derivative.map { (output: item.output, file: ForeignProjectFiles.realPath($0.outputPath)) } : nil
+        }
+        // And outputs this build did not write whose file a pending note's path names (58c's 2: a
+        // killed taker's pending notes of files it had installed outlived its next plain build,
+        // which found them up to date): the state records that very file as its own, so the note
+        // goes (noteTakeovers checks the record).
+        let pending = TakeoverNotes.pendingPaths()
+        if !pending.isEmpty {
+            let names = Set(pending.map { ($0 as NSString).lastPathComponent })
+            for item in plan.items where !built.contains(item.output) {
+                guard let path = item.derivative?.outputPath, names.contains((path as NSString).lastPathComponent) else { continue }
+                let real = ForeignProjectFiles.realPath(path)
+                if pending.contains(where: { PathKey.same($0, real) }) { installed.append((item.output, real)) }
+            }
+        }
+        noteTakeovers(taking, reserved: reserved, installed: installed)
         // A build that removed temporaries changed what its snapshot saw: no witness from it.
         let valid = report.succeeded && report.left.isEmpty && report.sweptTemporaries.isEmpty
         saveWitness(snapshot: valid ? snapshotAfterOwnWrites(snapshot, written: report.writtenDigests) : snapshot, valid: valid,

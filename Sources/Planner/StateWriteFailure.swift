@@ -21,6 +21,11 @@ public struct StateWriteFailure: Error, CustomStringConvertible, Sendable {
         let folder = (database as NSString).deletingLastPathComponent
         let rerun = "; then run derive build again"
         switch error.resultCode {
+        // SQLite's unix files take paths of fewer than 512 bytes, its journal's name included:
+        // past that it cannot open the database at all (attack 58c's 3 was told to chattr -i).
+        case .SQLITE_CANTOPEN where database.utf8.count + Self.journalSuffix >= Self.sqliteMaxPath:
+            why = "its path is \(database.utf8.count) bytes long, and SQLite opens no database whose path (with '-journal' after it) reaches \(Self.sqliteMaxPath) bytes"
+            fix = "set 'state:' in the manifest to a folder with a shorter path (nearer /)" + rerun
         case .SQLITE_FULL:
             why = "the disk holding it is full"
             fix = "free space on that disk" + rerun
@@ -37,6 +42,10 @@ public struct StateWriteFailure: Error, CustomStringConvertible, Sendable {
         cause = "SQLite error \(error.resultCode.rawValue): " + (error.message.map { String($0.prefix(80)) } ?? "\(error.resultCode)")
         // The statement SQLite names is Derive's, not the user's: left out.
     }
+
+    /// SQLite's unix VFS limit on a file's path (`MAX_PATHNAME`), and the longest suffix it adds.
+    static let sqliteMaxPath = 512
+    static let journalSuffix = "-journal".utf8.count
 
     public var description: String { "cannot write the build state \(database): \(why) (\(cause)); \(fix)" }
 

@@ -445,6 +445,13 @@ public enum TakeoverNotes {
         return file
     }
 
+    /// The paths of the pending notes (takeovers a build began and did not note the end of), for
+    /// a build to tell which of its outputs, up to date ones included, lie where one is.
+    public static func pendingPaths() -> [String] {
+        guard case .notes(let notes) = read() else { return [] }
+        return notes.filter(\.pending).map(\.path)
+    }
+
     /// The very files `manifest`'s builds took over (`own`), and those any build took over
     /// (`all`), by identity: read once by a build, which carries each note over to the file it
     /// installs anew where one lies (`all`: where its own state records that very file as the one

@@ -35,6 +35,10 @@ struct Derive: AsyncParsableCommand {
             Output.printError(refusal)
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
+        if let refusal = CurrentFolderCheck.refusal() {
+            Output.printError(refusal)
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         // A no-op plan, build or check is answered before ArgumentParser (issue 15).
         if let answer = NoOpShortcut.answer(arguments) {
             print(answer)

@@ -232,4 +232,27 @@ extension TakeoverNotesRound56Tests {
         try fm.moveItem(at: aside, to: file)
         try expectKeptByTheNote(a, file, environment, "renamed in its folder")
     }
+
+    /// 58c's 2: B's `--overwrite` killed after it had installed (and recorded) some files left
+    /// their pending notes; B's next plain build found those files up to date and kept the notes
+    /// (doubt for every other project, counted against the notes' limit). A build clears the
+    /// pending notes of every output whose very file its state records as its own, up to date
+    /// ones too. (The kill is stood in for by the pending line it leaves: the test hook kills
+    /// before the state records the file.)
+    @Test func aTakersPlainBuildClearsThePendingNotesOfItsFiles() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (_, b, environment) = try takenOver(root)
+        let notesFile = root.appendingPathComponent("st/derive/states/takeovers")
+        let notes = try String(contentsOf: notesFile, encoding: .utf8)
+        let took = try #require(notes.split(separator: "\n").first { $0.hasPrefix("took ") })
+        let fields = try #require(JSONSerialization.jsonObject(with: Data(took[took.firstIndex(of: "[")!...].utf8)) as? [String])
+        let pending = try JSONSerialization.data(withJSONObject: [fields[0], fields[1], fields[2], fields[4]], options: [.withoutEscapingSlashes])
+        try Data((notes + "taking 1 2 3 " + String(decoding: pending, as: UTF8.self) + "\n").utf8).write(to: notesFile)
+        try FileManager.default.copyItem(at: CLI.samples.appendingPathComponent("portrait.jpg"), to: b.appendingPathComponent("src/b.jpg"))
+        let build = try CLI.run(["build"], in: b, environment: environment)
+        #expect(build.status == 0 && said(build).contains("built 1"), "B's build: \(said(build))")
+        let after = (try? String(contentsOf: notesFile, encoding: .utf8)) ?? ""
+        #expect(!after.contains("taking ") && after.contains("took "), "\(after)")
+    }
 }
