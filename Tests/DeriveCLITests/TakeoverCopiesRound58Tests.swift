@@ -77,20 +77,8 @@ extension TakeoverNotesRound56Tests {
     @Test func theTakerAdoptsARestoredCopyOfItsOwnFile() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
-        let fm = FileManager.default
         let (a, b, environment) = try takenOver(root)
-        let shared = root.appendingPathComponent("shared"), restored = root.appendingPathComponent("restored")
-        try copyTree(shared, to: restored)
-        try fm.removeItem(at: shared)
-        try fm.moveItem(at: restored, to: shared)
-        let file = shared.appendingPathComponent("a.jpg")
-        let copy = fileInode(file)
-        let planB = try CLI.run(["plan"], in: b, environment: environment)
-        #expect(planB.status == 0, "the taker's plan: \(said(planB))")
-        let buildB = try CLI.run(["build"], in: b, environment: environment)
-        #expect(buildB.status == 0 && fileInode(file) == copy, "the taker's build: \(said(buildB))")
-        let planA = try CLI.run(["plan"], in: a, environment: environment)
-        #expect(planA.status == 1 && fileInode(file) == copy, "A's plan: \(said(planA))")
+        try expectTheTakerAdoptsARestoredCopy(root, a: a, b: b, environment)
     }
 
     /// 58a's 5: A's lock line holds other bytes than the file B installed (another recipe); the
@@ -192,23 +180,11 @@ extension TakeoverNotesRound56Tests {
     @Test func theTakerAdoptsARestoredCopyWhateverTheOriginalsRecipe() throws {
         let root = try CLI.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
-        let fm = FileManager.default
         let (a, b, environment) = try projects(root)
         try Data(Self.manifest("B", process: "image/resize,w_80").utf8).write(to: b.appendingPathComponent("derive.yaml"))
         #expect(try CLI.run(["build", "-q"], in: a, environment: environment).status == 0)
         #expect(try CLI.run(["build", "-q", "--overwrite"], in: b, environment: environment).status == 0)
-        let shared = root.appendingPathComponent("shared"), restored = root.appendingPathComponent("restored")
-        try copyTree(shared, to: restored)
-        try fm.removeItem(at: shared)
-        try fm.moveItem(at: restored, to: shared)
-        let file = shared.appendingPathComponent("a.jpg")
-        let copy = fileInode(file)
-        let planB = try CLI.run(["plan"], in: b, environment: environment)
-        #expect(planB.status == 0, "the taker's plan: \(said(planB))")
-        let buildB = try CLI.run(["build"], in: b, environment: environment)
-        #expect(buildB.status == 0 && fileInode(file) == copy, "the taker's build: \(said(buildB))")
-        let planA = try CLI.run(["plan"], in: a, environment: environment)
-        #expect(planA.status == 1 && fileInode(file) == copy, "A's plan: \(said(planA))")
+        try expectTheTakerAdoptsARestoredCopy(root, a: a, b: b, environment)
     }
 
     /// 58b: B's file renamed in its folder for a moment (`mv a.jpg a.old`) while another
@@ -254,5 +230,23 @@ extension TakeoverNotesRound56Tests {
         #expect(build.status == 0 && said(build).contains("built 1"), "B's build: \(said(build))")
         let after = (try? String(contentsOf: notesFile, encoding: .utf8)) ?? ""
         #expect(!after.contains("taking ") && after.contains("took "), "\(after)")
+    }
+
+    /// `shared` restored from a backup (`cp -a`, copied beside then moved into place: new inodes,
+    /// the same bytes): the taker B plans and builds, adopting its copy; A is refused.
+    func expectTheTakerAdoptsARestoredCopy(_ root: URL, a: URL, b: URL, _ environment: [String: String]) throws {
+        let fm = FileManager.default
+        let shared = root.appendingPathComponent("shared"), restored = root.appendingPathComponent("restored")
+        try copyTree(shared, to: restored)
+        try fm.removeItem(at: shared)
+        try fm.moveItem(at: restored, to: shared)
+        let file = shared.appendingPathComponent("a.jpg")
+        let copy = fileInode(file)
+        let planB = try CLI.run(["plan"], in: b, environment: environment)
+        #expect(planB.status == 0, "the taker's plan: \(said(planB))")
+        let buildB = try CLI.run(["build"], in: b, environment: environment)
+        #expect(buildB.status == 0 && fileInode(file) == copy, "the taker's build: \(said(buildB))")
+        let planA = try CLI.run(["plan"], in: a, environment: environment)
+        #expect(planA.status == 1 && fileInode(file) == copy, "A's plan: \(said(planA))")
     }
 }
