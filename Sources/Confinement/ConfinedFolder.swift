@@ -373,6 +373,11 @@ public final class ConfinedFolder: Sendable {
 
     /// The marker every temporary file name ends with: a later run removes those a dead process left.
     public static let temporaryMarker = ".derive-tmp"
+    /// The longest name of a file Derive installs: it is written first as `.NAME.PID.N.derive-tmp`
+    /// (a PID of up to 7 digits, N of up to 10), which must fit the file system's 255 bytes
+    /// (attack 58d's M1: a 244-byte output was built once by an older way in, then never rebuilt,
+    /// cleaned or deleted: `File name too long`).
+    public static let longestInstalledName = 255 - (1 + 1 + 7 + 1 + 10 + temporaryMarker.utf8.count)
 
     /// Whether `name` (one segment) has the exact shape of Derive's temporary files,
     /// `.<name>.<pid>.<random>.derive-tmp` with decimal pid and random: such a name is never an

@@ -62,6 +62,21 @@ struct ControlFiles {
             validateGoneNeighbourProjects(into: &diagnostics)
         }
 
+        // The lock and the index are written under a temporary name longer than theirs (attack 58d's L1:
+        // a 250-byte lock name validated, then every build failed writing it, `File name too long`).
+        var written = [(what: "the lock file \(display(manifest.lockFile))", path: manifest.lockFile, location: locations.lock)]
+        if let index = manifest.index, let bucket = manifest.bucket(named: index.bucket) {
+            written.append(("the index \(display(bucket.path + "/" + index.path))", bucket.path + "/" + index.path, locations.index))
+        }
+        for file in written {
+            let bytes = (file.path as NSString).lastPathComponent.utf8.count
+            guard bytes > ConfinedFolder.longestInstalledName else { continue }
+            diagnostics.error(file.location ?? rootLocation,
+                              "\(file.what) has a file name of \(bytes) bytes; Derive writes it first under a temporary name "
+                                + "\(255 - ConfinedFolder.longestInstalledName) bytes longer, and a file name may be at most 255 bytes",
+                              hint: "name a file of at most \(ConfinedFolder.longestInstalledName) bytes")
+        }
+
         // The lock must not be one of the manifests.
         if let lock = controlPaths.dropLast().last, controlPaths.dropLast(2).contains(where: { $0.sameFile(as: lock) }) {
             diagnostics.error(locations.lock ?? rootLocation, "the lock file \(display(manifest.lockFile)) is one of the manifest files",

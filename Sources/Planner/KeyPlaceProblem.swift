@@ -7,6 +7,9 @@ import Confinement
 enum KeyPlaceProblem: Equatable {
     case dotSegment
     case nameTooLong(Int)
+    /// The file name (the key's last part) is longer than Derive can write it under its temporary
+    /// name (`ConfinedFolder.longestInstalledName`).
+    case fileNameTooLong(Int)
     /// The file name has the shape of Derive's temporaries (`.NAME.PID.N.derive-tmp`), which a
     /// build's sweep removes as a killed command's (attack 56b's H5).
     case temporaryName
@@ -21,6 +24,8 @@ enum KeyPlaceProblem: Equatable {
             longest = max(longest, part.count)
         }
         if longest > maxNameBytes { return .nameTooLong(longest) }
+        let fileName = key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last?.count ?? 0
+        if fileName > ConfinedFolder.longestInstalledName { return .fileNameTooLong(fileName) }
         if let last = key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last,
            last.first == UInt8(ascii: "."), String(decoding: last, as: UTF8.self).hasSuffix(ConfinedFolder.temporaryMarker) {
             return .temporaryName
@@ -37,6 +42,10 @@ enum KeyPlaceProblem: Equatable {
         case .temporaryName:
             return "its outputs' file names would have the shape of Derive's temporary files (.NAME.PID.N.derive-tmp), as in \(shown); a build removes such "
                 + "a file as one a killed command left: change the rule's 'to:', or rename the source, or exclude it in 'exclude:'"
+        case .fileNameTooLong(let bytes):
+            return "its outputs' file names would be \(bytes) bytes long, as in \(shown); an output's file name may be at most \(ConfinedFolder.longestInstalledName) bytes "
+                + "(Derive writes it first under a temporary name \(KeyPlaceProblem.maxNameBytes - ConfinedFolder.longestInstalledName) bytes longer, and a file name may be at most \(Self.maxNameBytes)): "
+                + "shorten the rule's 'to:', or rename the source, or exclude it in 'exclude:'"
         case .nameTooLong(let bytes):
             return "its outputs' file names would be \(bytes) bytes long, as in \(shown); a file name may be at most \(Self.maxNameBytes) bytes: "
                 + "shorten the rule's 'to:', or rename the source, or exclude it in 'exclude:'"

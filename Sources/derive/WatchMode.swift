@@ -219,6 +219,12 @@ struct WatchMode {
                 Output.printError(moved)
                 throw ExitCode.failure
             }
+            // Its current folder moved past Foundation's reach while it ran (attack 58d's H1: the
+            // project moved under a 1 243-byte path, and the next build made `/.derive/derive`).
+            if let refusal = CurrentFolderCheck.refusal() {
+                Output.printError(refusal + " (the watch's current folder moved while it ran); the watch stopped")
+                throw ExitCode.failure
+            }
             let started = Date()
             // What may be read as this build starts: a chmod or chown made from now on is a change
             // when it makes a path readable or unreadable from this (the build may not have seen it).

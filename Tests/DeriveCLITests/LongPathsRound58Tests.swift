@@ -66,4 +66,73 @@ import TestSupport
         let run = try CLI.run(["build"], in: base, environment: ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path])
         #expect(run.status != 0 && said(run).contains("SQLite opens no database whose path") && said(run).contains("set 'state:'") && !said(run).contains("chattr"), "\(said(run))")
     }
+
+    /// 58d's M1: an output file name of 244 bytes was built once (by an older way in), then every
+    /// rebuild, `clean` and orphan deletion failed with `File name too long`: its temporary name
+    /// (`.NAME.PID.N.derive-tmp`, 31 bytes more) passes 255. Such a name is the source's failure
+    /// in the plan, as a name past 255 bytes is; 224 bytes still build.
+    @Test(arguments: [224, 225, 244])
+    func anOutputNameItsTemporaryCannotHoldIsNotBuilt(bytes: Int) throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let stem = String(repeating: "n", count: bytes - 4)
+        try Self.project(root, manifest: "version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n")
+        try FileManager.default.moveItem(at: root.appendingPathComponent("src/a.jpg"), to: root.appendingPathComponent("src/\(stem).jpg"))
+        let build = try CLI.run(["build"], in: root, environment: ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path])
+        let built = FileManager.default.fileExists(atPath: root.appendingPathComponent("out/\(stem).jpg").path)
+        if bytes <= 224 {
+            #expect(build.status == 0 && built, "\(said(build))")
+        } else {
+            #expect(build.status != 0 && !built && said(build).contains("an output's file name may be at most 224 bytes"), "\(said(build))")
+        }
+    }
+
+    /// 58d's L1: a `lock:` (or index) name that validates but can never be written.
+    @Test func aLockNameItsTemporaryCannotHoldIsAValidationError() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let lock = String(repeating: "l", count: 245) + ".lock"
+        try Self.project(root, manifest: "version: 1\nlock: \(lock)\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n")
+        let validate = try CLI.run(["validate"], in: root, environment: ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path])
+        #expect(validate.status != 0 && said(validate).contains("has a file name of 250 bytes"), "\(said(validate))")
+    }
+
+    /// 58d's H1: a watch started in a short folder, given its manifest by a relative path, whose
+    /// project then moved under a path past Foundation's reach (the current folder moves with
+    /// it): the next build made `/.derive/derive` and the watch crashed. It stops, saying why.
+    @Test func aWatchWhoseCurrentFolderMovesPastFoundationsReachStops() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let rootState = FileManager.default.fileExists(atPath: "/.derive")
+        defer { if !rootState { try? FileManager.default.removeItem(atPath: "/.derive") } }
+        let short = root.appendingPathComponent("p")
+        try Self.project(short, manifest: "version: 1\nbuckets:\n  src: {path: src}\n  out: {path: ../wout}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n")
+        let watch = Process()
+        watch.executableURL = CLI.executable
+        watch.arguments = ["build", "--watch", "--quiet", "derive.yaml"]
+        watch.currentDirectoryURL = short
+        watch.environment = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": root.appendingPathComponent("xdg").path, "DERIVE_TEST_RECHECK_SHARE": "1"]) { $1 }
+        let errors = Pipe()
+        watch.standardError = errors
+        watch.standardOutput = FileHandle.nullDevice
+        try watch.run()
+        defer { if watch.isRunning { kill(watch.processIdentifier, SIGKILL); watch.waitUntilExit() } }
+        let first = Date().addingTimeInterval(60)
+        while Date() < first, !FileManager.default.fileExists(atPath: root.appendingPathComponent("wout/a.jpg").path) { usleep(100_000) }
+        let deep = try Self.deep(root, depth: 6)
+        #expect(rename(short.path, deep.appendingPathComponent("p").path) == 0)
+        let copy = Process()
+        copy.executableURL = URL(fileURLWithPath: "/bin/cp")
+        copy.arguments = [CLI.samples.appendingPathComponent("portrait.jpg").path, deep.appendingPathComponent("p/src/b.jpg").path]
+        try copy.run()
+        copy.waitUntilExit()
+        let end = Date().addingTimeInterval(90)
+        while Date() < end, watch.isRunning { usleep(100_000) }
+        let stoppedByItself = !watch.isRunning
+        if !stoppedByItself { kill(watch.processIdentifier, SIGKILL); watch.waitUntilExit() }
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stoppedByItself && watch.terminationReason == .exit && watch.terminationStatus != 0, "\(said)")
+        #expect(said.contains("the current folder's path is") && said.contains("the watch stopped"), "\(said)")
+        #expect(rootState || !FileManager.default.fileExists(atPath: "/.derive"), "made /.derive: \(said)")
+    }
 }
