@@ -219,12 +219,6 @@ struct WatchMode {
                 Output.printError(moved)
                 throw ExitCode.failure
             }
-            // Its current folder moved past Foundation's reach while it ran (attack 58d's H1: the
-            // project moved under a 1 243-byte path, and the next build made `/.derive/derive`).
-            if let refusal = CurrentFolderCheck.refusal() {
-                Output.printError(refusal + " (the watch's current folder moved while it ran); the watch stopped")
-                throw ExitCode.failure
-            }
             let started = Date()
             // What may be read as this build starts: a chmod or chown made from now on is a change
             // when it makes a path readable or unreadable from this (the build may not have seen it).
@@ -446,6 +440,8 @@ struct WatchMode {
                 if !changed.isEmpty { return changed }
                 if retryAt != nil { return [retryMarker] }
                 if let due = recheckAt, due.timeIntervalSinceNow <= 0 {
+                    // Nor is a moved project (or current folder) checked: said before anything is read.
+                    if project?.moved() != nil { return [Self.projectMovedMarker] }
                     let checked = Self.upToDate(command.manifest, workers: workers)
                     if stop.isSet { return nil }
                     if !checked.upToDate {
@@ -758,7 +754,13 @@ final class ProjectFolder: @unchecked Sendable {
 
     /// Nil while the manifest's folder as given is the folder held; else the error line that
     /// stops the watch: what happened and how to restart it.
+    /// Also when the current folder moved past Foundation's reach (attack 58d's H1: the project,
+    /// given by a relative path, moved under a 1 243-byte path with the watch's current folder;
+    /// the next build made `/.derive/derive`, and a relative path given to Foundation trapped).
     func moved() -> String? {
+        if let refusal = CurrentFolderCheck.refusal() {
+            return refusal + " (the watch's current folder moved while it ran); the watch stopped"
+        }
         var held = stat(), named = stat()
         guard fstat(descriptor, &held) == 0 else { return nil }
         if stat(folder, &named) == 0 {
