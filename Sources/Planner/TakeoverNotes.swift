@@ -170,48 +170,35 @@ public enum TakeoverNotes {
     /// another name? At most `maxListed` entries a folder (past them: taken as there).
     final class FolderFiles {
         static let maxListed = 100_000
-        private var listed: [String: Set<FileIdentity>?] = [:]
+        /// Each folder's regular files: their names by identity (nil: past `maxListed`).
+        private var listed: [String: [FileIdentity: [String]]?] = [:]
 
         func holds(_ file: FileIdentity, in folder: String) -> Bool {
             if listed[folder] == nil { listed[folder] = .some(Self.list(folder)) }
             guard let files = listed[folder] ?? nil else { return true }
-            guard files.contains(file), file.birth != 0 else { return files.contains(file) }
+            guard let names = files[file] else { return false }
             // A name that is not UTF-8 cannot be asked again by path: taken as there.
-            let names = Self.names(of: file, in: folder)
-            return names.contains { $0.contains("\u{FFFD}") || file.isFile(at: folder + "/" + $0) }
+            return file.birth == 0 || names.contains { $0.contains("\u{FFFD}") || file.isFile(at: folder + "/" + $0) }
         }
 
-        /// The identities of the regular files in `folder` (no link followed); nil past `maxListed`.
-        private static func list(_ folder: String) -> Set<FileIdentity>? {
-            var found = Set<FileIdentity>()
-            return each(in: folder) { _, identity in found.insert(identity); return true } ? found : nil
-        }
-
-        private static func names(of file: FileIdentity, in folder: String) -> [String] {
-            var names: [String] = []
-            _ = each(in: folder) { name, identity in
-                if identity == file { names.append(name) }
-                return true
-            }
-            return names
-        }
-
-        /// Calls `body` with each regular file's name and identity; false past `maxListed` entries.
-        private static func each(in folder: String, _ body: (String, FileIdentity) -> Bool) -> Bool {
+        /// The regular files in `folder` (no link followed), their names by identity, in one
+        /// listing; nil past `maxListed` entries.
+        private static func list(_ folder: String) -> [FileIdentity: [String]]? {
             let fd = open(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { return true }
-            guard let directory = fdopendir(fd) else { close(fd); return true }
+            guard fd >= 0 else { return [:] }
+            guard let directory = fdopendir(fd) else { close(fd); return [:] }
             defer { closedir(directory) }
+            var found: [FileIdentity: [String]] = [:]
             var count = 0
             while let entry = readdir(directory) {
                 count += 1
-                if count > maxListed { return false }
+                if count > maxListed { return nil }
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
                 var info = stat()
                 guard name != ".", name != "..", fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-                if !body(name, FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))) { return true }
+                found[FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)), default: []].append(name)
             }
-            return true
+            return found
         }
     }
 

@@ -440,7 +440,7 @@ struct WatchMode {
                 if !changed.isEmpty { return changed }
                 if retryAt != nil { return [retryMarker] }
                 if let due = recheckAt, due.timeIntervalSinceNow <= 0 {
-                    // Nor is a moved project (or current folder) checked: said before anything is read.
+                    // A moved project (or a current folder moved out of reach) stops the watch before the check reads anything.
                     if project?.moved() != nil { return [Self.projectMovedMarker] }
                     let checked = Self.upToDate(command.manifest, workers: workers)
                     if stop.isSet { return nil }
