@@ -97,7 +97,7 @@ public struct PathWalk: Sendable, Equatable {
         walk.started = looks.started
         var pending = Array(path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).reversed())
         var current = ""
-        if !path.hasPrefix("/") { current = FileManager.default.currentDirectoryPath; if current == "/" { current = "" } }
+        if !path.hasPrefix("/") { current = CurrentFolder.path; if current == "/" { current = "" } }
         var seen: Set<String> = []
         // What `current` was when stepped into (nil: the root or the working folder, not yet looked at).
         var currentNumbers: [Int64]?

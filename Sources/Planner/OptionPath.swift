@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,7 @@ public enum OptionPath {
 
     /// The real path of the current folder (as getcwd gives it, links resolved).
     static func currentFolder() -> String {
-        let here = FileManager.default.currentDirectoryPath
+        let here = CurrentFolder.path
         return realPath(here) ?? here
     }
 

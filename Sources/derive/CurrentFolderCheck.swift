@@ -1,3 +1,4 @@
+import Confinement
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -12,22 +13,10 @@ import Glibc
 enum CurrentFolderCheck {
     static func refusal() -> String? {
         guard FileManager.default.currentDirectoryPath.isEmpty else { return nil }
-        guard let length = systemLength() else {
+        guard let length = CurrentFolder.kernelPath()?.utf8.count else {
             return "the current folder cannot be read (removed since this shell entered it, or not searchable): relative paths cannot be resolved; cd to an existing folder and run derive again"
         }
         return "the current folder's path is \(length) bytes long, past the 1 024 bytes Derive's runtime (Foundation) can resolve relative paths against: "
             + "every relative path would resolve against the wrong folder; cd to a folder with a shorter path (nearer /) and give the manifest's path from there"
-    }
-
-    /// The current folder's path length as the kernel gives it (nil when it cannot be read).
-    private static func systemLength() -> Int? {
-        var size = 4_096
-        while size <= 1 << 20 {
-            var buffer = [CChar](repeating: 0, count: size)
-            if getcwd(&buffer, size) != nil { return strlen(buffer) }
-            guard errno == ERANGE else { return nil }
-            size *= 2
-        }
-        return nil
     }
 }

@@ -383,6 +383,7 @@ struct WatchMode {
 
     private func attempt(workers: RenderWorkerPool) -> Outcome {
         Self.lookEngineUpAgain(workers)
+        Self.pauseBeforeBuild()
         do {
             return .built(try command.buildOnce(workers: workers, fastPath: false, watching: true))
         } catch let code as ExitCode where code.rawValue == BuildLock.busyExitCode {
@@ -390,6 +391,15 @@ struct WatchMode {
         } catch {
             return .failed
         }
+    }
+
+    /// Test hook, inert unless set: `DERIVE_TEST_BEFORE_WATCH_BUILD=<path>`: before each build
+    /// (the project's move checked), `<path>` is created and the build waits (at most 60 s) until
+    /// it is removed: the project moved at a known instant, after the check and before the load.
+    private static func pauseBeforeBuild() {
+        guard let path = ProcessInfo.processInfo.environment["DERIVE_TEST_BEFORE_WATCH_BUILD"] else { return }
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
+        for _ in 0..<3000 where FileManager.default.fileExists(atPath: path) { usleep(20_000) }
     }
 
     /// The engine as a fresh command would learn it: this process lives long, and a fontconfig

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Issue #9, s58's known window: a watch given its manifest by a relative path, whose project (and
+/// so its current folder) moves under a path past Foundation's reach *during* a build, after the
+/// watch checked for a move and before the build loaded the manifest. The load made the relative
+/// path absolute against the "" Foundation answers there: the build's files named `/`.
+@Suite(.ownThreads) struct LongPathsRound59Tests {
+    @Test func aProjectMovedPastFoundationsReachDuringABuildWritesNothingAtTheRoot() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let atRoot = ["/.derive", "/wout", "/derive.lock"]
+        let before = atRoot.filter { FileManager.default.fileExists(atPath: $0) }
+        defer { for path in atRoot where !before.contains(path) { try? FileManager.default.removeItem(atPath: path) } }
+        let short = root.appendingPathComponent("p")
+        try LongPathsRound58Tests.project(short, manifest: "version: 1\nbuckets:\n  src: {path: src}\n  out: {path: ../wout}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\n")
+        let pause = root.appendingPathComponent("pause")
+        let watch = Process()
+        watch.executableURL = CLI.executable
+        watch.arguments = ["build", "--watch", "--quiet", "derive.yaml"]
+        watch.currentDirectoryURL = short
+        watch.environment = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": root.appendingPathComponent("xdg").path,
+                                                                         "DERIVE_TEST_BEFORE_WATCH_BUILD": pause.path]) { $1 }
+        let errors = Pipe(), output = Pipe()
+        watch.standardError = errors
+        watch.standardOutput = output
+        let lines = LineCount()
+        output.fileHandleForReading.readabilityHandler = { handle in
+            lines.add(handle.availableData.filter { $0 == 0x0A }.count)
+        }
+        try watch.run()
+        defer { if watch.isRunning { kill(watch.processIdentifier, SIGKILL); watch.waitUntilExit() } }
+        func paused(within seconds: Double) -> Bool {
+            let end = Date().addingTimeInterval(seconds)
+            while Date() < end, watch.isRunning { if FileManager.default.fileExists(atPath: pause.path) { return true }; usleep(20_000) }
+            return false
+        }
+        // The first build goes on at once.
+        #expect(paused(within: 240))
+        try? FileManager.default.removeItem(at: pause)
+        let first = Date().addingTimeInterval(240)
+        while Date() < first, lines.value < 1 { usleep(50_000) }
+        #expect(lines.value >= 1 && FileManager.default.fileExists(atPath: root.appendingPathComponent("wout/a.jpg").path))
+        // A new photo starts the second build; the project moves while it waits before its load.
+        let copy = Process()
+        copy.executableURL = URL(fileURLWithPath: "/bin/cp")
+        copy.arguments = [CLI.samples.appendingPathComponent("portrait.jpg").path, short.appendingPathComponent("src/b.jpg").path]
+        try copy.run()
+        copy.waitUntilExit()
+        #expect(paused(within: 120))
+        let deep = try LongPathsRound58Tests.deep(root, depth: 6)
+        #expect(rename(short.path, deep.appendingPathComponent("p").path) == 0)
+        try? FileManager.default.removeItem(at: pause)
+        let end = Date().addingTimeInterval(120)
+        while Date() < end, watch.isRunning {
+            // Any later build goes on at once.
+            if FileManager.default.fileExists(atPath: pause.path) { try? FileManager.default.removeItem(at: pause) }
+            usleep(50_000)
+        }
+        let stoppedByItself = !watch.isRunning
+        if !stoppedByItself { kill(watch.processIdentifier, SIGKILL); watch.waitUntilExit() }
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stoppedByItself && watch.terminationReason == .exit && watch.terminationStatus != 0,
+                "stopped by itself: \(stoppedByItself), \(watch.terminationReason == .exit ? "exit" : "signal") \(watch.terminationStatus): \(said.prefix(2_000))")
+        #expect(said.contains("the current folder's path is") && said.contains("the watch stopped"), "\(said.prefix(2_000))")
+        let made = atRoot.filter { !before.contains($0) && FileManager.default.fileExists(atPath: $0) }
+        #expect(made.isEmpty, "made \(made) at the root: \(said.prefix(2_000))")
+        #expect(!said.contains(" /.derive") && !said.contains(" /wout") && !said.contains(" /derive.lock"), "\(said.prefix(2_000))")
+    }
+}
