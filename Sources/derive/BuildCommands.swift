@@ -659,10 +659,15 @@ struct BuildCommand: ParsableCommand {
         let verification = outcome.verification
         // Each file found other than what its rule renders: not Derive's (the plan says what became of it).
         let leftByLock = PathSet(plan.lockLeft.map(\.output))
+        // A file the lock lists under another recipe may be Derive's output of that recipe: --verify
+        // renders only the current one, so it is not called "not Derive's" (attack 59a's F1).
+        let otherRecipe = PathSet(plan.errored.filter { $0.error.message.contains(Planner.staleLineRefusal) }.map(\.derivative.output))
         for mismatch in verification?.mismatches ?? [] {
             let fate = leftByLock.contains(mismatch.output) || plan.kept.contains(mismatch.output) ? "left in place (the true output is written under the {hash} name of its own bytes)"
                 : overwrite ? "rendered over (--overwrite)" : "not overwritten without --overwrite"
-            Output.printWarning("\(mismatch.line) (rendered again by --verify): not Derive's output; \(fate)")
+            let verdict = otherRecipe.contains(mismatch.output)
+                ? "not what the current recipe renders (the lock lists it under another recipe, which --verify cannot prove)" : "not Derive's output"
+            Output.printWarning("\(mismatch.line) (rendered again by --verify): \(verdict); \(fate)")
         }
         for failure in verification?.failures ?? [] { Output.printFailure("\(failure.output): \(failure.message)") }
         guard let report = outcome.report else {
@@ -679,7 +684,9 @@ struct BuildCommand: ParsableCommand {
             // Not for a file adopted unverified that was just rendered again and found not Derive's: `--verify` refuses it too.
             let unproven = workspace.session.unprovenAdoptions
             if !verify, !verifyAll, !overwrite,
-               plan.errored.contains(where: { $0.error.message.contains("was not written by Derive") && !unproven.contains($0.derivative.output) }) {
+               plan.errored.contains(where: { $0.error.message.contains("was not written by Derive") && !unproven.contains($0.derivative.output)
+                   // --verify renders the current recipe: it cannot prove a file of the lock's other recipe (attack 59a's F1).
+                   && !$0.error.message.contains(Planner.staleLineRefusal) }) {
                 // Derive's own outputs whose record was lost look exactly like a user's files (attack 18's N5b, S11).
                 Output.printWarning("if such a file is an output Derive wrote whose record was lost (the project was moved while it built, or a build ran under another HOME or user), derive build --verify renders it again and replaces it when it holds exactly what its rule renders; any other file is still refused")
             }

@@ -16,7 +16,7 @@ enum CurrentFolderCheck {
         guard let length = CurrentFolder.kernelPath()?.utf8.count else {
             return "the current folder cannot be read (removed since this shell entered it, or not searchable): relative paths cannot be resolved; cd to an existing folder and run derive again"
         }
-        return "the current folder's path is \(length) bytes long, past the 1 024 bytes Derive's runtime (Foundation) can resolve relative paths against: "
+        return "the current folder's path is \(length) bytes long, past the 1 025 bytes Derive's runtime (Foundation) can resolve relative paths against: "
             + "every relative path would resolve against the wrong folder; cd to a folder with a shorter path (nearer /) and give the manifest's path from there"
     }
 }

@@ -68,4 +68,23 @@ import TestSupport
         #expect(made.isEmpty, "made \(made) at the root: \(said.prefix(2_000))")
         #expect(!said.contains(" /.derive") && !said.contains(" /wout") && !said.contains(" /derive.lock"), "\(said.prefix(2_000))")
     }
+
+    /// Attack 59a's F5: the limit said 1 023 bytes and the refusal "past the 1 024 bytes"; the
+    /// runtime resolves relative paths against current folders up to 1 025 bytes.
+    @Test func theCurrentFolderLimitIsTheOneDocumented() throws {
+        let root = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let base = try LongPathsRound58Tests.deep(root, depth: 4)
+        for length in [1_025, 1_026] {
+            let folder = base.path + "/" + String(repeating: "q", count: length - base.path.utf8.count - 1)
+            try LongPathsRound58Tests.project(URL(fileURLWithPath: folder), manifest:
+                "version: 1\nbuckets:\n  src: {path: src}\n  out: {path: out}\nderivatives:\n  - {name: t, from: \"src/*.jpg\", process: \"image/resize,w_8\", to: \"out/{name}.jpg\"}\nstate: \(root.path)/st\(length)\n")
+            let plan = try CLI.run(["plan"], in: URL(fileURLWithPath: folder), environment: ["XDG_STATE_HOME": root.appendingPathComponent("xdg").path])
+            if length == 1_025 {
+                #expect(plan.status == 0 && said(plan).contains("create"), "\(length): \(said(plan))")
+            } else {
+                #expect(plan.status == 64 && said(plan).contains("is 1026 bytes long, past the 1 025 bytes"), "\(length): \(said(plan))")
+            }
+        }
+    }
 }
