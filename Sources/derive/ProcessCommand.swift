@@ -46,6 +46,7 @@ struct ProcessCommand: ParsableCommand {
             let target = try output.map { $0 == "-" ? $0 : try Output.resolvedOption($0, "-o") ?? $0 }
             if let target, target != "-" { try Output.checkReplaceable(target); try Self.refuseSource(target, named: output ?? target, input: input) }   // before any render
             let pipeline = try Pipeline.parse(text)
+            if let target, target != "-" { try Self.refuseMarks(target, named: output ?? target, pipeline: pipeline, bucketRoot: bucketRoot) }
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
             let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0, limits: limitOptions.limits) } ?? NoObjects()
             // The watermark images are sized first: the source is read only if it fits one render beside them.
@@ -68,6 +69,7 @@ struct ProcessCommand: ParsableCommand {
                     throw CLIError("\(destination) already exists; without -o, derive process writes NAME.derived.EXT only as a new file: pass --force to replace it, or name another file with -o")
                 }
                 try Self.refuseSource(destination, named: destination, input: input)
+                try Self.refuseMarks(destination, named: destination, pipeline: pipeline, bucketRoot: bucketRoot)
             }
             let bytes = result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes
             try Output.write(bytes, to: target ?? destination, replacing: output != nil || force)
@@ -96,5 +98,19 @@ extension ProcessCommand {
         guard stat(path, &target) == 0, stat(input, &source) == 0,
               target.st_dev == source.st_dev, target.st_ino == source.st_ino else { return }
         throw CLIError("\(name) is the source image \(input) itself; derive process never replaces its source: name another file with -o")
+    }
+
+    /// Refuses `path` when it is a watermark image the chain reads from `--bucket-root` (attack
+    /// 59b's F4: `-o b/logo.png` wrote the render over the logo it was stamped with): an image
+    /// the run reads is never replaced, as the source is not.
+    static func refuseMarks(_ path: String, named name: String, pipeline: Pipeline, bucketRoot: String?) throws {
+        guard let bucketRoot else { return }
+        var target = stat()
+        guard stat(path, &target) == 0 else { return }
+        for case .object(let key) in pipeline.dependencies {
+            var mark = stat()
+            guard stat(bucketRoot + "/" + key, &mark) == 0, mark.st_dev == target.st_dev, mark.st_ino == target.st_ino else { continue }
+            throw CLIError("\(name) is the watermark image \(key) this chain reads from \(bucketRoot); derive process never replaces an image it reads: name another file with -o")
+        }
     }
 }

@@ -204,6 +204,8 @@ struct WatchMode {
             throw ExitCode.failure
         }
         var first = true
+        /// `--overwrite` until a build ran (one refused for another command's lock did not).
+        var overwriting = command.overwrite
         var changed: [String] = []
         /// Changes seen before the next wait (read from a watcher replaced after a build).
         var carried: [String] = []
@@ -223,7 +225,8 @@ struct WatchMode {
             // What may be read as this build starts: a chmod or chown made from now on is a change
             // when it makes a path readable or unreadable from this (the build may not have seen it).
             var readability = Readability.of(watched, writing: Self.writeFolders(watched, written: written, writtenFolders: writtenFolders))
-            let outcome = attempt(workers: workers)
+            let outcome = attempt(workers: workers, overwriting: overwriting)
+            if !outcome.isRefused { overwriting = false }
             if stop.isSet { return }
             let wrote = PathSet((outcome.result?.writtenFiles ?? []).map(Self.real))
             for file in written.keys.union(wrote) {
@@ -381,11 +384,16 @@ struct WatchMode {
         var isFailed: Bool { if case .failed = self { return true } else { return false } }
     }
 
-    private func attempt(workers: RenderWorkerPool) -> Outcome {
+    /// `overwriting`: `--overwrite` is consent for the files in the way when the watch starts, so
+    /// it holds for the first build only; a file edited by hand later is refused as any build
+    /// refuses it (attack 59b's F3: a hand edit made minutes later was rendered over silently).
+    private func attempt(workers: RenderWorkerPool, overwriting: Bool) -> Outcome {
         Self.lookEngineUpAgain(workers)
         Self.pauseBeforeBuild()
+        var build = command
+        build.overwrite = overwriting
         do {
-            return .built(try command.buildOnce(workers: workers, fastPath: false, watching: true))
+            return .built(try build.buildOnce(workers: workers, fastPath: false, watching: true))
         } catch let code as ExitCode where code.rawValue == BuildLock.busyExitCode {
             return .refused
         } catch {
