@@ -1593,12 +1593,16 @@ public final class BuildSession: @unchecked Sendable {
                         continue
                     }
                     // A line a build would not adopt (another action key: stale, or forged) is the
-                    // lock's word alone: its file is removed only when git holds it as it is at HEAD.
+                    // lock's word alone: its file is removed only when git holds it as it is at HEAD,
+                    // or the lock is the one this user's Derive last wrote for this state (the proof
+                    // the plan and the build take: attack 59b's F1, clean alone called such files
+                    // unproven). Left, the lock is kept as their record: it was removed, and every
+                    // later build refused Derive's own files.
                     if !adopted.contains(entry.path), let content = try? planner.digests.content(of: file), content.digest == entry.digest,
-                       !planner.gitProof.proves(file, digest: content.digest) {
-                        report.left.append("\(planner.display(file)) is listed in \(lockName) under another recipe, and nothing proves it Derive's "
-                                           + "(\(planner.gitProof.whyUnproven(file))): left in place")
-                        leaving.leaveLockOnly(entry.path, changed: false)
+                       !planner.lockIsOwnRecord, !planner.gitProof.proves(file, digest: content.digest) {
+                        report.keptLock = true
+                        report.problems.append("\(planner.display(file)) is listed in \(lockName) under another recipe, and nothing proves it Derive's "
+                                               + "(\(planner.gitProof.whyUnproven(file))): left in place, and \(lockName) is kept as its record")
                         continue
                     }
                     if let reason = lockUnproven[entry.path] {
