@@ -18,16 +18,16 @@ enum KeyPlaceProblem: Equatable {
     static let maxNameBytes = 255
 
     static func of(_ key: String) -> KeyPlaceProblem? {
+        let parts = key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         var longest = 0
-        for part in key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+        for part in parts {
             if part.isEmpty || part.elementsEqual([0x2E]) || part.elementsEqual([0x2E, 0x2E]) { return .dotSegment }
             longest = max(longest, part.count)
         }
         if longest > maxNameBytes { return .nameTooLong(longest) }
-        let fileName = key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last?.count ?? 0
-        if fileName > ConfinedFolder.longestInstalledName { return .fileNameTooLong(fileName) }
-        if let last = key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last,
-           last.first == UInt8(ascii: "."), String(decoding: last, as: UTF8.self).hasSuffix(ConfinedFolder.temporaryMarker) {
+        guard let last = parts.last else { return nil }
+        if last.count > ConfinedFolder.longestInstalledName { return .fileNameTooLong(last.count) }
+        if last.first == UInt8(ascii: "."), String(decoding: last, as: UTF8.self).hasSuffix(ConfinedFolder.temporaryMarker) {
             return .temporaryName
         }
         return nil

@@ -65,8 +65,12 @@ struct BuildRunning: Error, CustomStringConvertible {
     /// once their answer is made and before they look at the state again, create `<path>` and
     /// wait (at most 60 s) until it is removed: a build, clean or move of the state folder at a
     /// known instant of the command.
-    private static func pauseBeforeAnswer() {
-        guard let path = ProcessInfo.processInfo.environment["DERIVE_TEST_BEFORE_ANSWER"] else { return }
+    private static func pauseBeforeAnswer() { testPause("DERIVE_TEST_BEFORE_ANSWER") }
+
+    /// The test hooks' pause, inert unless `variable` is set: the file it names is created, and
+    /// the command waits (at most 60 s) until the test removes it.
+    static func testPause(_ variable: String) {
+        guard let path = ProcessInfo.processInfo.environment[variable] else { return }
         _ = FileManager.default.createFile(atPath: path, contents: Data())
         for _ in 0..<3000 where FileManager.default.fileExists(atPath: path) { usleep(20_000) }
     }

@@ -44,9 +44,8 @@ struct ProcessCommand: ParsableCommand {
         do {
             // Resolved once by the file system: the file checked is the file written (OptionPath).
             let target = try output.map { $0 == "-" ? $0 : try Output.resolvedOption($0, "-o") ?? $0 }
-            if let target, target != "-" { try Output.checkReplaceable(target); try Self.refuseSource(target, named: output ?? target, input: input) }   // before any render
             let pipeline = try Pipeline.parse(text)
-            if let target, target != "-" { try Self.refuseMarks(target, named: output ?? target, pipeline: pipeline, bucketRoot: bucketRoot) }
+            if let target, target != "-" { try Output.checkReplaceable(target); try refuseInputs(target, named: output ?? target, pipeline: pipeline) }   // before any render
             for warning in pipeline.warnings { Output.printWarning(warning.message) }
             let resolver: any ObjectResolver = bucketRoot.map { FolderResolver(root: $0, limits: limitOptions.limits) } ?? NoObjects()
             // The watermark images are sized first: the source is read only if it fits one render beside them.
@@ -68,8 +67,7 @@ struct ProcessCommand: ParsableCommand {
                 if !force, lstat(destination, &info) == 0 {
                     throw CLIError("\(destination) already exists; without -o, derive process writes NAME.derived.EXT only as a new file: pass --force to replace it, or name another file with -o")
                 }
-                try Self.refuseSource(destination, named: destination, input: input)
-                try Self.refuseMarks(destination, named: destination, pipeline: pipeline, bucketRoot: bucketRoot)
+                try refuseInputs(destination, named: destination, pipeline: pipeline)
             }
             let bytes = result.kind == .json && destination == "-" ? result.bytes + Data("\n".utf8) : result.bytes
             try Output.write(bytes, to: target ?? destination, replacing: output != nil || force)
@@ -91,25 +89,22 @@ struct ProcessCommand: ParsableCommand {
 }
 
 extension ProcessCommand {
-    /// Refuses `path` when it is the source image itself (its device and inode, whatever the
-    /// name: `./a.jpg`, a hard link): derive process never replaces its source, even with --force.
-    static func refuseSource(_ path: String, named name: String, input: String) throws {
-        var target = stat(), source = stat()
-        guard stat(path, &target) == 0, stat(input, &source) == 0,
-              target.st_dev == source.st_dev, target.st_ino == source.st_ino else { return }
-        throw CLIError("\(name) is the source image \(input) itself; derive process never replaces its source: name another file with -o")
-    }
-
-    /// Refuses `path` when it is a watermark image the chain reads from `--bucket-root` (attack
-    /// 59b's F4: `-o b/logo.png` wrote the render over the logo it was stamped with): an image
-    /// the run reads is never replaced, as the source is not.
-    static func refuseMarks(_ path: String, named name: String, pipeline: Pipeline, bucketRoot: String?) throws {
-        guard let bucketRoot else { return }
+    /// Refuses `path` when it is an image this run reads, whatever the name (`./a.jpg`, a hard
+    /// link; compared by device and inode): the source, or a watermark image of the chain from
+    /// `--bucket-root` (attack 59b's F4: `-o b/logo.png` wrote the render over its own logo).
+    /// derive process never replaces them, even with --force.
+    func refuseInputs(_ path: String, named name: String, pipeline: Pipeline) throws {
         var target = stat()
         guard stat(path, &target) == 0 else { return }
-        for case .object(let key) in pipeline.dependencies {
-            var mark = stat()
-            guard stat(bucketRoot + "/" + key, &mark) == 0, mark.st_dev == target.st_dev, mark.st_ino == target.st_ino else { continue }
+        func isTarget(_ file: String) -> Bool {
+            var info = stat()
+            return stat(file, &info) == 0 && info.st_dev == target.st_dev && info.st_ino == target.st_ino
+        }
+        if isTarget(input) {
+            throw CLIError("\(name) is the source image \(input) itself; derive process never replaces its source: name another file with -o")
+        }
+        guard let bucketRoot else { return }
+        for case .object(let key) in pipeline.dependencies where isTarget(bucketRoot + "/" + key) {
             throw CLIError("\(name) is the watermark image \(key) this chain reads from \(bucketRoot); derive process never replaces an image it reads: name another file with -o")
         }
     }

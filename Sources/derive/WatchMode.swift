@@ -404,11 +404,7 @@ struct WatchMode {
     /// Test hook, inert unless set: `DERIVE_TEST_BEFORE_WATCH_BUILD=<path>`: before each build
     /// (the project's move checked), `<path>` is created and the build waits (at most 60 s) until
     /// it is removed: the project moved at a known instant, after the check and before the load.
-    private static func pauseBeforeBuild() {
-        guard let path = ProcessInfo.processInfo.environment["DERIVE_TEST_BEFORE_WATCH_BUILD"] else { return }
-        _ = FileManager.default.createFile(atPath: path, contents: Data())
-        for _ in 0..<3000 where FileManager.default.fileExists(atPath: path) { usleep(20_000) }
-    }
+    private static func pauseBeforeBuild() { BuildRunning.testPause("DERIVE_TEST_BEFORE_WATCH_BUILD") }
 
     /// The engine as a fresh command would learn it: this process lives long, and a fontconfig
     /// configuration written meanwhile (`~/.config/fontconfig/fonts.conf`) changes how text is
